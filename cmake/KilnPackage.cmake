@@ -1,0 +1,1 @@
+# placeholder until install rules are written

@@ -1,0 +1,49 @@
+// Reference-counted, 64-byte-aligned buffers from a caching allocator.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace kiln {
+
+constexpr size_t kAlignment = 64;
+
+// A buffer. Either owned (returned to the caching allocator when the last
+// reference goes) or adopted from a caller with a deleter (zero copy).
+class Storage {
+ public:
+  using Deleter = void (*)(void *data, void *user_data);
+
+  // An owned buffer of at least `bytes` bytes, 64-byte aligned.
+  static std::shared_ptr<Storage> allocate(size_t bytes);
+  // Adopts data; deleter(data, user_data) runs when the last reference goes (deleter may be null).
+  static std::shared_ptr<Storage> adopt(void *data, size_t bytes, Deleter deleter, void *user_data);
+
+  ~Storage();
+  Storage(const Storage &) = delete;
+  Storage &operator=(const Storage &) = delete;
+
+  void *data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  Storage() = default;
+  void *data_ = nullptr;
+  size_t bytes_ = 0;
+  size_t capacity_ = 0;  // bucket size for owned buffers; 0 when adopted
+  Deleter deleter_ = nullptr;
+  void *user_data_ = nullptr;
+};
+
+struct AllocatorStats {
+  int64_t system_allocs = 0;  // buffers obtained from the system allocator
+  int64_t cache_hits = 0;     // buffers served from the cache
+  int64_t cached_bytes = 0;   // bytes currently held in the cache
+};
+
+AllocatorStats allocator_stats();
+// Returns every cached buffer to the system.
+void allocator_release_cache();
+
+}  // namespace kiln

@@ -1,0 +1,82 @@
+#include "core/tensor.h"
+
+#include <atomic>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace kiln {
+
+namespace {
+std::atomic<uint64_t> g_next_id{1};
+uint64_t next_id() { return g_next_id.fetch_add(1, std::memory_order_relaxed); }
+}  // namespace
+
+struct Tensor::Impl {
+  Shape shape;
+  DType dtype;
+  std::shared_ptr<Storage> storage;
+  uint64_t id;
+};
+
+Tensor Tensor::empty(DType dtype, const Shape &shape) {
+  size_t bytes = static_cast<size_t>(shape.num_elements()) * dtype_size(dtype);
+  return from_storage(dtype, shape, Storage::allocate(bytes));
+}
+
+Tensor Tensor::from_storage(DType dtype, const Shape &shape, std::shared_ptr<Storage> storage) {
+  size_t need = static_cast<size_t>(shape.num_elements()) * dtype_size(dtype);
+  if (!storage || storage->bytes() < need)
+    fail(Code::kInvalidArgument, "tensor of ", dtype_name(dtype), shape.to_string(), " needs ", need,
+         " bytes; the buffer holds ", storage ? storage->bytes() : 0);
+  Tensor t;
+  t.impl_ = std::make_shared<Impl>(Impl{shape, dtype, std::move(storage), next_id()});
+  return t;
+}
+
+Tensor Tensor::from_data(DType dtype, const Shape &shape, const void *data, size_t bytes) {
+  size_t need = static_cast<size_t>(shape.num_elements()) * dtype_size(dtype);
+  if (bytes != need)
+    fail(Code::kInvalidArgument, "tensor of ", dtype_name(dtype), shape.to_string(), " needs ", need,
+         " bytes of data; got ", bytes);
+  if (need > 0 && data == nullptr)
+    fail(Code::kInvalidArgument, "tensor data pointer is NULL for ", need, " bytes");
+  Tensor t = empty(dtype, shape);
+  if (need) std::memcpy(t.raw_mutable_data(), data, need);
+  return t;
+}
+
+DType Tensor::dtype() const { return impl_->dtype; }
+const Shape &Tensor::shape() const { return impl_->shape; }
+uint64_t Tensor::id() const { return impl_->id; }
+const void *Tensor::raw_data() const { return impl_->storage->data(); }
+void *Tensor::raw_mutable_data() const { return impl_->storage->data(); }
+const std::shared_ptr<Storage> &Tensor::storage() const { return impl_->storage; }
+
+Tensor Tensor::reshaped(const Shape &shape) const {
+  if (shape.num_elements() != num_elements())
+    fail(Code::kInvalidArgument, "reshape: cannot reshape ", description(), " (", num_elements(),
+         " elements) to ", shape.to_string(), " (", shape.num_elements(), " elements)");
+  return from_storage(dtype(), shape, impl_->storage);
+}
+
+bool Tensor::unique() const { return impl_.use_count() == 1 && impl_->storage.use_count() == 1; }
+void Tensor::renew_id() { impl_->id = next_id(); }
+
+std::string Tensor::description() const {
+  if (!impl_) return "undefined";
+  return std::string(dtype_name(dtype())) + shape().to_string();
+}
+
+double Tensor::item_as_double(int64_t i) const {
+  return dispatch_dtype(dtype(), [&](auto tag) -> double {
+    using T = decltype(tag);
+    return static_cast<double>(static_cast<float>(data<T>()[i]));
+  });
+}
+
+void require_defined(const Tensor &t, const char *op, const char *arg) {
+  if (!t.defined()) fail(Code::kInvalidArgument, op, ": argument '", arg, "' is an undefined tensor");
+}
+
+}  // namespace kiln

@@ -1,0 +1,68 @@
+// Tensor: an immutable value (shape, dtype, shared storage), like TF's EagerTensor.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/shape.h"
+#include "core/storage.h"
+
+namespace kiln {
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined: defined() is false
+
+  // A fresh, uninitialised tensor. Only the op that creates it writes into it.
+  static Tensor empty(DType dtype, const Shape &shape);
+  // A tensor over existing storage (shared, not copied).
+  static Tensor from_storage(DType dtype, const Shape &shape, std::shared_ptr<Storage> storage);
+  // A copy of `bytes` bytes of host data.
+  static Tensor from_data(DType dtype, const Shape &shape, const void *data, size_t bytes);
+  template <typename T>
+  static Tensor scalar(T value) {
+    Tensor t = empty(dtype_of<T>::value, Shape{});
+    *t.mutable_data<T>() = value;
+    return t;
+  }
+
+  bool defined() const { return impl_ != nullptr; }
+  DType dtype() const;
+  const Shape &shape() const;
+  int rank() const { return shape().rank(); }
+  int64_t num_elements() const { return shape().num_elements(); }
+  size_t byte_size() const { return static_cast<size_t>(num_elements()) * dtype_size(dtype()); }
+  // Identity of this value, used by tapes to follow it through the ops.
+  uint64_t id() const;
+
+  const void *raw_data() const;
+  template <typename T>
+  const T *data() const { return static_cast<const T *>(raw_data()); }
+  // Writable view for the op that has just created this tensor with empty().
+  void *raw_mutable_data() const;
+  template <typename T>
+  T *mutable_data() const { return static_cast<T *>(raw_mutable_data()); }
+
+  const std::shared_ptr<Storage> &storage() const;
+  // Same storage and values, another shape with the same element count, new identity.
+  Tensor reshaped(const Shape &shape) const;
+  // True when nothing else references this value or its storage (safe to update in place).
+  bool unique() const;
+  // Gives this value a new identity (after an in-place update by its only owner).
+  void renew_id();
+
+  std::string description() const;  // "float32[2, 3]"
+  // Element i converted to double (for tests and printing).
+  double item_as_double(int64_t i = 0) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Throws InvalidArgument when t is undefined, naming op and argument.
+void require_defined(const Tensor &t, const char *op, const char *arg);
+
+}  // namespace kiln
