@@ -77,9 +77,10 @@ std::vector<Tensor> Tape::gradient(const Tensor &target, const std::vector<Tenso
          " does not match target ", target.description());
   used_ = true;
 
-  // Only records on a path from a source matter.
+  // Only records on a path from a watched source matter; an unwatched source gets no gradient.
   std::unordered_set<uint64_t> reachable;
-  for (const Tensor &s : sources) reachable.insert(s.id());
+  for (const Tensor &s : sources)
+    if (watches(s.id())) reachable.insert(s.id());
   std::vector<char> relevant(records_.size(), 0);
   for (size_t r = 0; r < records_.size(); ++r) {
     for (uint64_t in : records_[r]->inputs)

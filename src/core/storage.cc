@@ -16,7 +16,11 @@ namespace {
 // allocates the same sizes each step reuses them without calling malloc.
 constexpr int kNumClasses = 48;
 constexpr size_t kMinClassBytes = 64;
+#ifdef KILN_NO_ALLOC_CACHE
+constexpr int64_t kMaxCachedBytes = 0;
+#else
 constexpr int64_t kMaxCachedBytes = int64_t{2} << 30;
+#endif
 
 int size_class(size_t bytes, size_t *capacity) {
   size_t c = kMinClassBytes;
@@ -120,6 +124,8 @@ AllocatorStats allocator_stats() {
   s.cached_bytes = c.cached_bytes;
   return s;
 }
+
+bool allocator_caching_enabled() { return kMaxCachedBytes > 0; }
 
 void allocator_release_cache() { cache().release(); }
 

@@ -43,6 +43,9 @@ struct AllocatorStats {
 };
 
 AllocatorStats allocator_stats();
+// False in sanitizer builds, where buffers go straight back to the system so that
+// AddressSanitizer sees every use after free.
+bool allocator_caching_enabled();
 // Returns every cached buffer to the system.
 void allocator_release_cache();
 

@@ -1,43 +1,139 @@
-// Placeholder bodies, replaced family by family.
+// Binary elementwise ops: arithmetic, comparison and logical, with NumPy broadcasting.
+#include "kernels/elementwise.h"
+
+#include "core/error.h"
+#include "ops/elementwise_internal.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
+#include "ops/recorder.h"
 
 namespace kiln::ops {
 
-Tensor add(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("add"); }
-Tensor sub(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("sub"); }
-Tensor mul(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("mul"); }
-Tensor div(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("div"); }
-Tensor maximum(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("maximum"); }
-Tensor minimum(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("minimum"); }
-Tensor pow(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("pow"); }
-Tensor neg(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("neg"); }
-Tensor abs(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("abs"); }
-Tensor exp(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("exp"); }
-Tensor log(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("log"); }
-Tensor sqrt(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("sqrt"); }
-Tensor rsqrt(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("rsqrt"); }
-Tensor square(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("square"); }
-Tensor tanh(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("tanh"); }
-Tensor sigmoid(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("sigmoid"); }
-Tensor relu(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("relu"); }
-Tensor gelu(const Tensor &/*x*/, bool /*approximate*/) { KILN_OP_UNIMPLEMENTED("gelu"); }
-Tensor softplus(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("softplus"); }
-Tensor elu(const Tensor &/*x*/, float /*alpha*/) { KILN_OP_UNIMPLEMENTED("elu"); }
-Tensor leaky_relu(const Tensor &/*x*/, float /*alpha*/) { KILN_OP_UNIMPLEMENTED("leaky_relu"); }
-Tensor swish(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("swish"); }
-Tensor equal(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("equal"); }
-Tensor not_equal(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("not_equal"); }
-Tensor greater(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("greater"); }
-Tensor greater_equal(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("greater_equal"); }
-Tensor less(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("less"); }
-Tensor less_equal(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("less_equal"); }
-Tensor logical_and(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("logical_and"); }
-Tensor logical_or(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("logical_or"); }
-Tensor logical_xor(const Tensor &/*a*/, const Tensor &/*b*/) { KILN_OP_UNIMPLEMENTED("logical_xor"); }
-Tensor logical_not(const Tensor &/*x*/) { KILN_OP_UNIMPLEMENTED("logical_not"); }
-Tensor where(const Tensor &/*cond*/, const Tensor &/*x*/, const Tensor &/*y*/) { KILN_OP_UNIMPLEMENTED("where"); }
-Tensor cast(const Tensor &/*x*/, DType /*dtype*/) { KILN_OP_UNIMPLEMENTED("cast"); }
-Tensor clip_by_value(const Tensor &/*x*/, float /*clip_min*/, float /*clip_max*/) { KILN_OP_UNIMPLEMENTED("clip_by_value"); }
+using kernels::BinaryOp;
+
+Tensor reduce_to(const Tensor &g, const Shape &shape) {
+  return g.shape() == shape ? g : sum_to_shape(g, shape);
+}
+
+namespace {
+
+// Validates, broadcasts and runs a binary kernel (no recording). Output dtype is a's, or
+// bool for comparisons and logical ops.
+Tensor binary_forward(BinaryOp op, const char *name, const Tensor &a, const Tensor &b,
+                      std::initializer_list<DType> allowed) {
+  require_same_dtype(a, b, name);
+  require_dtype(a, name, "a", allowed);
+  const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = Tensor::empty(kernels::binary_writes_bool(op) ? DType::kBool : a.dtype(), out_shape);
+  kernels::binary(op, a.dtype(), a.raw_data(), a.shape(), b.raw_data(), b.shape(), out.raw_mutable_data(),
+                  out_shape);
+  return out;
+}
+
+constexpr std::initializer_list<DType> kArithmetic = {DType::kFloat32, DType::kInt32, DType::kInt64};
+constexpr std::initializer_list<DType> kComparable = {DType::kFloat32, DType::kInt32, DType::kInt64,
+                                                      DType::kUInt8, DType::kBool};
+
+bool recordable(const Tensor &a, const Tensor &b) {
+  return a.dtype() == DType::kFloat32 && should_record({&a, &b});
+}
+
+// maximum / minimum: the gradient goes to the side that was picked, a on ties (as in TensorFlow).
+Tensor extremum(BinaryOp op, const char *name, const Tensor &a, const Tensor &b) {
+  Tensor out = binary_forward(op, name, a, b, kArithmetic);
+  if (recordable(a, b))
+    record(name, {a, b}, {out}, [op, a, b](const Grads &g) {
+      const Tensor picked_a = op == BinaryOp::kMaximum ? greater_equal(a, b) : less_equal(a, b);
+      const Tensor ga = mul(g[0], cast(picked_a, DType::kFloat32));
+      return Grads{reduce_to(ga, a.shape()), reduce_to(sub(g[0], ga), b.shape())};
+    });
+  return out;
+}
+
+}  // namespace
+
+Tensor add(const Tensor &a, const Tensor &b) {
+  Tensor out = binary_forward(BinaryOp::kAdd, "add", a, b, kArithmetic);
+  if (recordable(a, b))
+    record("add", {a, b}, {out}, [as = a.shape(), bs = b.shape()](const Grads &g) {
+      return Grads{reduce_to(g[0], as), reduce_to(g[0], bs)};
+    });
+  return out;
+}
+
+Tensor sub(const Tensor &a, const Tensor &b) {
+  Tensor out = binary_forward(BinaryOp::kSub, "sub", a, b, kArithmetic);
+  if (recordable(a, b))
+    record("sub", {a, b}, {out}, [as = a.shape(), bs = b.shape()](const Grads &g) {
+      return Grads{reduce_to(g[0], as), reduce_to(neg(g[0]), bs)};
+    });
+  return out;
+}
+
+Tensor mul(const Tensor &a, const Tensor &b) {
+  Tensor out = binary_forward(BinaryOp::kMul, "mul", a, b, kArithmetic);
+  if (recordable(a, b))
+    record("mul", {a, b}, {out}, [a, b](const Grads &g) {
+      return Grads{reduce_to(mul(g[0], b), a.shape()), reduce_to(mul(g[0], a), b.shape())};
+    });
+  return out;
+}
+
+Tensor div(const Tensor &a, const Tensor &b) {
+  Tensor out = binary_forward(BinaryOp::kDiv, "div", a, b, kArithmetic);
+  if (recordable(a, b))
+    // d/da = g / b; d/db = -g a / b^2 = -(g / b) * out.
+    record("div", {a, b}, {out}, [as = a.shape(), b, out](const Grads &g) {
+      const Tensor g_over_b = div(g[0], b);
+      return Grads{reduce_to(g_over_b, as), reduce_to(neg(mul(g_over_b, out)), b.shape())};
+    });
+  return out;
+}
+
+Tensor maximum(const Tensor &a, const Tensor &b) { return extremum(BinaryOp::kMaximum, "maximum", a, b); }
+Tensor minimum(const Tensor &a, const Tensor &b) { return extremum(BinaryOp::kMinimum, "minimum", a, b); }
+
+Tensor pow(const Tensor &a, const Tensor &b) {
+  Tensor out = binary_forward(BinaryOp::kPow, "pow", a, b, {DType::kFloat32});
+  if (recordable(a, b))
+    // d/da = g b a^(b-1); d/db = g out log(a), taken as 0 where a <= 0 (log undefined there).
+    record("pow", {a, b}, {out}, [a, b, out](const Grads &g) {
+      const Tensor one = Tensor::scalar(1.0f);
+      const Tensor ga = mul(g[0], mul(b, pow(a, sub(b, one))));
+      const Tensor safe_a = where(greater(a, Tensor::scalar(0.0f)), a, one);
+      const Tensor gb = mul(g[0], mul(out, log(safe_a)));
+      return Grads{reduce_to(ga, a.shape()), reduce_to(gb, b.shape())};
+    });
+  return out;
+}
+
+Tensor equal(const Tensor &a, const Tensor &b) {
+  return binary_forward(BinaryOp::kEqual, "equal", a, b, kComparable);
+}
+Tensor not_equal(const Tensor &a, const Tensor &b) {
+  return binary_forward(BinaryOp::kNotEqual, "not_equal", a, b, kComparable);
+}
+Tensor greater(const Tensor &a, const Tensor &b) {
+  return binary_forward(BinaryOp::kGreater, "greater", a, b, kComparable);
+}
+Tensor greater_equal(const Tensor &a, const Tensor &b) {
+  return binary_forward(BinaryOp::kGreaterEqual, "greater_equal", a, b, kComparable);
+}
+Tensor less(const Tensor &a, const Tensor &b) {
+  return binary_forward(BinaryOp::kLess, "less", a, b, kComparable);
+}
+Tensor less_equal(const Tensor &a, const Tensor &b) {
+  return binary_forward(BinaryOp::kLessEqual, "less_equal", a, b, kComparable);
+}
+
+Tensor logical_and(const Tensor &a, const Tensor &b) {
+  return binary_forward(BinaryOp::kLogicalAnd, "logical_and", a, b, {DType::kBool});
+}
+Tensor logical_or(const Tensor &a, const Tensor &b) {
+  return binary_forward(BinaryOp::kLogicalOr, "logical_or", a, b, {DType::kBool});
+}
+Tensor logical_xor(const Tensor &a, const Tensor &b) {
+  return binary_forward(BinaryOp::kLogicalXor, "logical_xor", a, b, {DType::kBool});
+}
 
 }  // namespace kiln::ops

@@ -1,17 +1,102 @@
-// Placeholder bodies, replaced family by family.
+// matmul, softmax and log_softmax. Reductions live in reduce.cc.
+#include "kernels/matmul.h"
+#include "kernels/softmax.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
+#include "ops/recorder.h"
 
 namespace kiln::ops {
 
-Tensor matmul(const Tensor &/*a*/, const Tensor &/*b*/, bool /*transpose_a*/, bool /*transpose_b*/) { KILN_OP_UNIMPLEMENTED("matmul"); }
-Tensor sum(const Tensor &/*x*/, const std::vector<int64_t> &/*axes*/, bool /*keepdims*/) { KILN_OP_UNIMPLEMENTED("sum"); }
-Tensor mean(const Tensor &/*x*/, const std::vector<int64_t> &/*axes*/, bool /*keepdims*/) { KILN_OP_UNIMPLEMENTED("mean"); }
-Tensor max(const Tensor &/*x*/, const std::vector<int64_t> &/*axes*/, bool /*keepdims*/) { KILN_OP_UNIMPLEMENTED("max"); }
-Tensor min(const Tensor &/*x*/, const std::vector<int64_t> &/*axes*/, bool /*keepdims*/) { KILN_OP_UNIMPLEMENTED("min"); }
-Tensor argmax(const Tensor &/*x*/, int64_t /*axis*/) { KILN_OP_UNIMPLEMENTED("argmax"); }
-Tensor softmax(const Tensor &/*x*/, int64_t /*axis*/) { KILN_OP_UNIMPLEMENTED("softmax"); }
-Tensor log_softmax(const Tensor &/*x*/, int64_t /*axis*/) { KILN_OP_UNIMPLEMENTED("log_softmax"); }
-Tensor sum_to_shape(const Tensor &/*grad*/, const Shape &/*shape*/) { KILN_OP_UNIMPLEMENTED("sum_to_shape"); }
+namespace {
+
+const char *flag(bool b) { return b ? "true" : "false"; }
+
+[[noreturn]] void matmul_fail(const Tensor &a, const Tensor &b, bool ta, bool tb, const std::string &what) {
+  fail(Code::kInvalidArgument, "matmul: ", what, " (a is ", a.description(), " with transpose_a=", flag(ta),
+       ", b is ", b.description(), " with transpose_b=", flag(tb), ")");
+}
+
+Shape matmul_shape(const Tensor &a, const Tensor &b, bool ta, bool tb) {
+  require_dtype(a, "matmul", "a", {DType::kFloat32, DType::kBFloat16});
+  require_dtype(b, "matmul", "b", {DType::kFloat32, DType::kBFloat16});
+  require_same_dtype(a, b, "matmul");
+  if (a.rank() < 2 || b.rank() < 2) matmul_fail(a, b, ta, tb, "operands must have rank >= 2");
+  const Shape &sa = a.shape(), &sb = b.shape();
+  const int ra = sa.rank(), rb = sb.rank();
+  const int64_t m = ta ? sa[ra - 1] : sa[ra - 2], ka = ta ? sa[ra - 2] : sa[ra - 1];
+  const int64_t kb = tb ? sb[rb - 1] : sb[rb - 2], n = tb ? sb[rb - 2] : sb[rb - 1];
+  if (ka != kb)
+    matmul_fail(
+        a, b, ta, tb,
+        str_cat("inner dimensions differ, ", ka, " vs ", kb, "; expected a's columns to equal b's rows"));
+  const int r = ra > rb ? ra : rb;
+  Shape out;
+  for (int i = 0; i < r - 2; ++i) {
+    const int ia = i - (r - ra), ib = i - (r - rb);
+    const int64_t da = ia >= 0 ? sa[ia] : 1, db = ib >= 0 ? sb[ib] : 1;
+    if (da != db && da != 1 && db != 1)
+      matmul_fail(a, b, ta, tb, "batch dimensions do not broadcast; expected equal batch dims or 1");
+    out.push_back(da == 1 ? db : da);
+  }
+  out.push_back(m);
+  out.push_back(n);
+  return out;
+}
+
+Tensor softmax_op(const char *op, const Tensor &x, int64_t axis, bool log) {
+  require_float32(x, op, "x");
+  if (x.rank() == 0)
+    fail(Code::kInvalidArgument, op, ": argument 'x' is ", x.description(), "; expected rank >= 1");
+  const int a = normalize_axis(axis, x.rank(), op);
+  Tensor out = Tensor::empty(DType::kFloat32, x.shape());
+  kernels::softmax(x, a, log, out);
+  if (should_record({&x})) {
+    // In ops, so that the rule is itself differentiable.
+    std::vector<int64_t> axes{a};
+    if (log)
+      record(op, {x}, {out}, [out, axes](const Grads &g) -> Grads {
+        return {sub(g[0], mul(exp(out), sum(g[0], axes, true)))};
+      });
+    else
+      record(op, {x}, {out}, [out, axes](const Grads &g) -> Grads {
+        return {mul(sub(g[0], sum(mul(g[0], out), axes, true)), out)};
+      });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a, bool transpose_b) {
+  const Shape out_shape = matmul_shape(a, b, transpose_a, transpose_b);
+  Tensor out = Tensor::empty(a.dtype(), out_shape);
+  kernels::matmul(a, b, transpose_a, transpose_b, out);
+  if (should_record({&a, &b})) {
+    record("matmul", {a, b}, {out}, [a, b, transpose_a, transpose_b](const Grads &g) -> Grads {
+      // out = op(a)·op(b); each case's rule keeps the result in a's (b's) own layout.
+      const Tensor &d = g[0];
+      Tensor da, db;
+      if (!transpose_a && !transpose_b) {
+        da = matmul(d, b, false, true);
+        db = matmul(a, d, true, false);
+      } else if (transpose_a && !transpose_b) {
+        da = matmul(b, d, false, true);
+        db = matmul(a, d, false, false);
+      } else if (!transpose_a && transpose_b) {
+        da = matmul(d, b, false, false);
+        db = matmul(d, a, true, false);
+      } else {
+        da = matmul(b, d, true, true);
+        db = matmul(d, a, true, true);
+      }
+      return {sum_to_shape(da, a.shape()), sum_to_shape(db, b.shape())};
+    });
+  }
+  return out;
+}
+
+Tensor softmax(const Tensor &x, int64_t axis) { return softmax_op("softmax", x, axis, false); }
+
+Tensor log_softmax(const Tensor &x, int64_t axis) { return softmax_op("log_softmax", x, axis, true); }
 
 }  // namespace kiln::ops

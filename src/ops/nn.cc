@@ -1,13 +1,275 @@
-// Placeholder bodies, replaced family by family.
+// conv2d, max_pool2d, avg_pool2d and their backward ops (channels last, TF's VALID/SAME arithmetic).
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "kernels/conv.h"
+#include "kernels/pool.h"
+#include "ops/nn_internal.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
+#include "ops/recorder.h"
 
 namespace kiln::ops {
 
-Tensor layer_norm(const Tensor &/*x*/, const Tensor &/*gamma*/, const Tensor &/*beta*/, float /*epsilon*/) { KILN_OP_UNIMPLEMENTED("layer_norm"); }
-BatchNormResult batch_norm(const Tensor &/*x*/, const Tensor &/*gamma*/, const Tensor &/*beta*/, const Tensor &/*mean*/, const Tensor &/*variance*/, bool /*training*/, float /*epsilon*/) { KILN_OP_UNIMPLEMENTED("batch_norm"); }
-Tensor conv2d(const Tensor &/*x*/, const Tensor &/*filter*/, const std::vector<int64_t> &/*strides*/, const std::vector<int64_t> &/*dilations*/, Padding /*padding*/) { KILN_OP_UNIMPLEMENTED("conv2d"); }
-Tensor max_pool2d(const Tensor &/*x*/, const std::vector<int64_t> &/*ksize*/, const std::vector<int64_t> &/*strides*/, Padding /*padding*/) { KILN_OP_UNIMPLEMENTED("max_pool2d"); }
-Tensor avg_pool2d(const Tensor &/*x*/, const std::vector<int64_t> &/*ksize*/, const std::vector<int64_t> &/*strides*/, Padding /*padding*/) { KILN_OP_UNIMPLEMENTED("avg_pool2d"); }
+namespace {
+
+using kernels::Window2d;
+
+std::string list_string(const std::vector<int64_t> &v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+const char *padding_name(Padding p) { return p == Padding::kSame ? "SAME" : "VALID"; }
+
+void require_pair(const std::vector<int64_t> &v, const char *op, const char *arg) {
+  if (v.size() != 2 || v[0] < 1 || v[1] < 1)
+    fail(Code::kInvalidArgument, op, ": ", arg, " is ", list_string(v), "; expected 2 positive values");
+}
+
+void require_padding(Padding p, const char *op) {
+  if (p != Padding::kValid && p != Padding::kSame)
+    fail(Code::kInvalidArgument, op, ": padding is ", static_cast<int>(p), "; expected VALID or SAME");
+}
+
+void require_shape(const Tensor &t, const Shape &want, const char *op, const char *arg) {
+  require_float32(t, op, arg);
+  if (t.shape() != want)
+    fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected shape ",
+         want.to_string());
+}
+
+// TF's output size and padding along one axis: VALID fits whole windows; SAME gives ceil(in / stride)
+// outputs and pads the difference, the odd cell after (bottom/right).
+void window_axis(int64_t in, int64_t k, int64_t s, int64_t d, Padding p, int64_t &out, int64_t &before,
+                 int64_t &after) {
+  const int64_t span = (k - 1) * d + 1;
+  if (p == Padding::kValid) {
+    out = in >= span ? (in - span) / s + 1 : 0;
+    before = after = 0;
+    return;
+  }
+  out = (in + s - 1) / s;
+  const int64_t total = std::max<int64_t>((out - 1) * s + span - in, 0);
+  before = total / 2;
+  after = total - before;
+}
+
+// Validates the window arguments and computes the geometry of a window op over x_shape [N, H, W, C].
+Window2d window(const char *op, const Shape &x_shape, int64_t kh, int64_t kw, int64_t out_channels,
+                const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, Padding padding) {
+  require_pair(strides, op, "strides");
+  require_pair(dilations, op, "dilations");
+  require_padding(padding, op);
+  Window2d g;
+  g.n = x_shape[0];
+  g.h = x_shape[1];
+  g.w = x_shape[2];
+  g.c = x_shape[3];
+  g.kh = kh;
+  g.kw = kw;
+  g.o = out_channels;
+  g.sh = strides[0];
+  g.sw = strides[1];
+  g.dh = dilations[0];
+  g.dw = dilations[1];
+  window_axis(g.h, kh, g.sh, g.dh, padding, g.oh, g.pad_top, g.pad_bottom);
+  window_axis(g.w, kw, g.sw, g.dw, padding, g.ow, g.pad_left, g.pad_right);
+  if (g.oh < 1 || g.ow < 1)
+    fail(Code::kInvalidArgument, op, ": input of shape ", x_shape.to_string(), " with a ", kh, "x", kw,
+         " window, strides ", list_string(strides), ", dilations ", list_string(dilations), " and ",
+         padding_name(padding), " padding gives an empty ", g.oh, "x", g.ow,
+         " output; expected a window that fits the input");
+  return g;
+}
+
+Shape output_shape(const Window2d &g) { return Shape{g.n, g.oh, g.ow, g.o}; }
+
+void require_nhwc(const Shape &x_shape, const char *op, const char *arg) {
+  if (x_shape.rank() != 4)
+    fail(Code::kInvalidArgument, op, ": ", arg, " has shape ", x_shape.to_string(),
+         "; expected rank 4 [N, H, W, C]");
+}
+
+// Geometry of conv2d(x of x_shape, filter of filter_shape), validating both.
+Window2d conv_window(const char *op, const Shape &x_shape, const Shape &filter_shape,
+                     const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                     Padding padding) {
+  require_nhwc(x_shape, op, "x");
+  if (filter_shape.rank() != 4 || filter_shape[0] < 1 || filter_shape[1] < 1)
+    fail(Code::kInvalidArgument, op, ": filter has shape ", filter_shape.to_string(),
+         "; expected rank 4 [KH, KW, C, O] with KH, KW >= 1");
+  if (filter_shape[2] != x_shape[3])
+    fail(Code::kInvalidArgument, op, ": filter of shape ", filter_shape.to_string(), " takes ",
+         filter_shape[2], " input channels but x of shape ", x_shape.to_string(), " has ", x_shape[3],
+         "; expected filter dim 2 == x dim 3");
+  return window(op, x_shape, filter_shape[0], filter_shape[1], filter_shape[3], strides, dilations, padding);
+}
+
+// Geometry of a pooling of x of x_shape, validating the arguments.
+Window2d pool_window(const char *op, const Shape &x_shape, const std::vector<int64_t> &ksize,
+                     const std::vector<int64_t> &strides, Padding padding) {
+  require_nhwc(x_shape, op, "x");
+  require_pair(ksize, op, "ksize");
+  return window(op, x_shape, ksize[0], ksize[1], x_shape[3], strides, {1, 1}, padding);
+}
+
+// A float32 tensor of zeros; used where some operand is empty so the kernel has nothing to do.
+Tensor zero_tensor(const Shape &shape) {
+  Tensor t = Tensor::empty(DType::kFloat32, shape);
+  if (t.num_elements() > 0) std::memset(t.raw_mutable_data(), 0, t.byte_size());
+  return t;
+}
+
+bool any_empty(std::initializer_list<const Tensor *> ts) {
+  for (const Tensor *t : ts)
+    if (t->num_elements() == 0) return true;
+  return false;
+}
+
+[[noreturn]] void second_order_unsupported(const char *op) {
+  fail(Code::kUnimplemented, "second-order gradient of ", op, " is not supported");
+}
+
+// max_pool2d's backward pass: routes dy to the maxima the forward pass recorded in its workspace.
+Tensor max_pool2d_grad(const Window2d &g, const Tensor &dy, const std::shared_ptr<Storage> &workspace) {
+  const Shape x_shape{g.n, g.h, g.w, g.c};
+  require_shape(dy, output_shape(g), "max_pool2d_grad", "dy");
+  if (!workspace) return zero_tensor(x_shape);  // the forward pass had nothing to pool
+  Tensor dx = Tensor::empty(DType::kFloat32, x_shape);
+  kernels::pool2d_backward(kernels::PoolKind::kMax, g, dy.data<float>(), workspace.get(),
+                           dx.mutable_data<float>());
+  if (should_record({&dy}))
+    record("max_pool2d_grad", {dy}, {dx},
+           [](const Grads &) -> Grads { second_order_unsupported("max_pool2d"); });
+  return dx;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
+              const std::vector<int64_t> &dilations, Padding padding) {
+  const char *op = "conv2d";
+  require_float32(x, op, "x");
+  require_float32(filter, op, "filter");
+  const Window2d g = conv_window(op, x.shape(), filter.shape(), strides, dilations, padding);
+  Tensor y = Tensor::empty(DType::kFloat32, output_shape(g));
+  if (any_empty({&x, &filter, &y}))
+    y = zero_tensor(y.shape());
+  else
+    kernels::conv2d_forward(g, x.data<float>(), filter.data<float>(), y.mutable_data<float>());
+  if (should_record({&x, &filter})) {
+    // Each gradient only where a tape follows that input: this skips the costly input gradient of
+    // a first layer. The filter gradient reads x; the input gradient reads the filter.
+    const Tensor saved_x = should_record({&filter}) ? x : Tensor();
+    const Tensor saved_filter = should_record({&x}) ? filter : Tensor();
+    const Shape x_shape = x.shape(), filter_shape = filter.shape();
+    record(op, {x, filter}, {y}, [=](const Grads &grads) -> Grads {
+      Tensor dx, dfilter;
+      if (saved_filter.defined())
+        dx = conv2d_backprop_input(x_shape, saved_filter, grads[0], strides, dilations, padding);
+      if (saved_x.defined())
+        dfilter = conv2d_backprop_filter(saved_x, filter_shape, grads[0], strides, dilations, padding);
+      return {dx, dfilter};
+    });
+  }
+  return y;
+}
+
+Tensor conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
+                             const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                             Padding padding) {
+  const char *op = "conv2d_backprop_input";
+  require_float32(filter, op, "filter");
+  const Window2d g = conv_window(op, x_shape, filter.shape(), strides, dilations, padding);
+  require_shape(dy, output_shape(g), op, "dy");
+  Tensor dx = Tensor::empty(DType::kFloat32, x_shape);
+  if (any_empty({&filter, &dy, &dx}))
+    dx = zero_tensor(x_shape);
+  else
+    kernels::conv2d_backward_data(g, dy.data<float>(), filter.data<float>(), dx.mutable_data<float>());
+  if (should_record({&filter, &dy})) {
+    // Linear in each argument: its adjoints are conv2d and the filter gradient.
+    record(op, {filter, dy}, {dx}, [=](const Grads &grads) -> Grads {
+      return {conv2d_backprop_filter(grads[0], filter.shape(), dy, strides, dilations, padding),
+              conv2d(grads[0], filter, strides, dilations, padding)};
+    });
+  }
+  return dx;
+}
+
+Tensor conv2d_backprop_filter(const Tensor &x, const Shape &filter_shape, const Tensor &dy,
+                              const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                              Padding padding) {
+  const char *op = "conv2d_backprop_filter";
+  require_float32(x, op, "x");
+  const Window2d g = conv_window(op, x.shape(), filter_shape, strides, dilations, padding);
+  require_shape(dy, output_shape(g), op, "dy");
+  Tensor dfilter = Tensor::empty(DType::kFloat32, filter_shape);
+  if (any_empty({&x, &dy, &dfilter}))
+    dfilter = zero_tensor(filter_shape);
+  else
+    kernels::conv2d_backward_filter(g, x.data<float>(), dy.data<float>(), dfilter.mutable_data<float>());
+  if (should_record({&x, &dy})) {
+    record(op, {x, dy}, {dfilter}, [=](const Grads &grads) -> Grads {
+      return {conv2d_backprop_input(x.shape(), grads[0], dy, strides, dilations, padding),
+              conv2d(x, grads[0], strides, dilations, padding)};
+    });
+  }
+  return dfilter;
+}
+
+Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
+                  Padding padding) {
+  const char *op = "max_pool2d";
+  require_float32(x, op, "x");
+  const Window2d g = pool_window(op, x.shape(), ksize, strides, padding);
+  Tensor y = Tensor::empty(DType::kFloat32, output_shape(g));
+  const bool recording = should_record({&x});
+  std::shared_ptr<Storage> workspace;
+  if (x.num_elements() > 0)
+    workspace = kernels::pool2d_forward(kernels::PoolKind::kMax, g, x.data<float>(), y.mutable_data<float>(),
+                                        recording);
+  if (recording)
+    record(op, {x}, {y},
+           [g, workspace](const Grads &grads) -> Grads { return {max_pool2d_grad(g, grads[0], workspace)}; });
+  return y;
+}
+
+Tensor avg_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
+                  Padding padding) {
+  const char *op = "avg_pool2d";
+  require_float32(x, op, "x");
+  const Window2d g = pool_window(op, x.shape(), ksize, strides, padding);
+  Tensor y = Tensor::empty(DType::kFloat32, output_shape(g));
+  if (x.num_elements() > 0)
+    kernels::pool2d_forward(kernels::PoolKind::kAvg, g, x.data<float>(), y.mutable_data<float>(), false);
+  if (should_record({&x})) {
+    const Shape x_shape = x.shape();
+    record(op, {x}, {y}, [=](const Grads &grads) -> Grads {
+      return {avg_pool2d_grad(x_shape, grads[0], ksize, strides, padding)};
+    });
+  }
+  return y;
+}
+
+Tensor avg_pool2d_grad(const Shape &x_shape, const Tensor &dy, const std::vector<int64_t> &ksize,
+                       const std::vector<int64_t> &strides, Padding padding) {
+  const char *op = "avg_pool2d_grad";
+  const Window2d g = pool_window(op, x_shape, ksize, strides, padding);
+  require_shape(dy, output_shape(g), op, "dy");
+  Tensor dx = Tensor::empty(DType::kFloat32, x_shape);
+  if (dx.num_elements() > 0)
+    kernels::pool2d_backward(kernels::PoolKind::kAvg, g, dy.data<float>(), nullptr, dx.mutable_data<float>());
+  if (should_record({&dy})) {
+    // Linear in dy; its adjoint is the pooling itself.
+    record(op, {dy}, {dx},
+           [=](const Grads &grads) -> Grads { return {avg_pool2d(grads[0], ksize, strides, padding)}; });
+  }
+  return dx;
+}
 
 }  // namespace kiln::ops

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "autodiff/tape.h"
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace kiln::testing {

@@ -1,0 +1,67 @@
+"""kiln: a TensorFlow-2/Keras-style deep-learning library (Python binding over the C ABI, ctypes only).
+
+    import kiln
+    x = kiln.constant([1.0, 2.0, 3.0])
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = kiln.reduce_sum(x * x)
+    print(tape.gradient(y, x).numpy())   # [2. 4. 6.]
+"""
+from types import SimpleNamespace as _NS
+
+from . import _lib
+from .autodiff import GradientTape, Variable
+from .errors import (DataLossError, FailedPreconditionError, InternalError, InvalidArgumentError, KilnError,
+                     NotFoundError, OutOfRangeError, ResourceExhaustedError, UnimplementedError)
+from .ops import *  # noqa: F401,F403
+from .ops import (abs, add, argmax, avg_pool2d, batch_norm, conv2d, div, dropout, elu, equal, exp, gelu, greater,
+                  greater_equal, layer_norm, leaky_relu, less, less_equal, log, log_softmax, logical_and,
+                  logical_not, logical_or, logical_xor, matmul, max, max_pool2d, maximum, mean, min, minimum, mul,
+                  neg, not_equal, pow, relu, rsqrt, sigmoid, softmax, softplus, sqrt, square, sub, sum, swish, tanh)
+from .tensor import Tensor, bfloat16, bool_, constant, convert_to_tensor, float32, int32, int64, uint8
+
+__version__ = _lib.lib.kiln_version().decode()
+
+
+def abi_version():
+    return _lib.lib.kiln_abi_version()
+
+
+def set_seed(seed):
+    """tf.random.set_seed: sets the global seed and restarts the op-seed sequence."""
+    _lib.lib.kiln_set_seed(int(seed))
+
+
+def set_num_threads(n):
+    from .errors import check
+    check(_lib.lib.kiln_set_num_threads(int(n)))
+
+
+def get_num_threads():
+    return _lib.lib.kiln_get_num_threads()
+
+
+def primitive_cache_stats():
+    """oneDNN primitive cache counters: dict(hits, misses, size)."""
+    import ctypes
+    v = [ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()]
+    _lib.lib.kiln_primitive_cache_stats(*[ctypes.byref(x) for x in v])
+    return {"hits": v[0].value, "misses": v[1].value, "size": v[2].value}
+
+
+# TensorFlow-style namespaces.
+nn = _NS(relu=relu, gelu=gelu, sigmoid=sigmoid, tanh=tanh, softplus=softplus, elu=elu, leaky_relu=leaky_relu,
+         swish=swish, silu=swish, softmax=softmax, log_softmax=log_softmax, dropout=dropout, conv2d=conv2d,
+         max_pool2d=max_pool2d, avg_pool2d=avg_pool2d, layer_norm=layer_norm, batch_norm=batch_norm)
+math = _NS(add=add, subtract=sub, multiply=mul, divide=div, maximum=maximum, minimum=minimum, pow=pow, negative=neg,
+           abs=abs, exp=exp, log=log, sqrt=sqrt, rsqrt=rsqrt, square=square, tanh=tanh, sigmoid=sigmoid,
+           equal=equal, not_equal=not_equal, greater=greater, greater_equal=greater_equal, less=less,
+           less_equal=less_equal, logical_and=logical_and, logical_or=logical_or, logical_xor=logical_xor,
+           logical_not=logical_not, reduce_sum=sum, reduce_mean=mean, reduce_max=max, reduce_min=min,
+           argmax=argmax, softplus=softplus)
+random = _NS(uniform=lambda shape, minval=0.0, maxval=1.0, seed=None: random_uniform(shape, minval, maxval, seed),
+             normal=lambda shape, mean=0.0, stddev=1.0, seed=None: random_normal(shape, mean, stddev, seed),
+             truncated_normal=lambda shape, mean=0.0, stddev=1.0, seed=None: truncated_normal(shape, mean, stddev,
+                                                                                           seed),
+             set_seed=set_seed)
+linalg = _NS(matmul=matmul)

@@ -1,0 +1,142 @@
+"""Loads libkiln.so and declares the C signatures (the binding uses the C API only)."""
+import ctypes
+import ctypes.util
+import os
+
+c_int64_p = ctypes.POINTER(ctypes.c_int64)
+_H = ctypes.c_void_p          # any kiln handle
+_HP = ctypes.POINTER(ctypes.c_void_p)  # kiln_x **
+_ST = ctypes.c_void_p         # kiln_status *
+
+DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def _candidates():
+    env = os.environ.get("KILN_LIBRARY")
+    if env:
+        yield env
+    here = os.path.dirname(os.path.abspath(__file__))
+    yield os.path.join(here, "libkiln.so")
+    root = os.path.abspath(os.path.join(here, "..", "..", ".."))
+    for build in ("build", "build-release"):
+        yield os.path.join(root, build, "capi", "libkiln.so")
+    found = ctypes.util.find_library("kiln")
+    if found:
+        yield found
+
+
+def _load():
+    tried = []
+    for path in _candidates():
+        if path and (os.path.exists(path) or not os.path.isabs(path)):
+            try:
+                return ctypes.CDLL(path)
+            except OSError as e:  # keep looking, report all at the end
+                tried.append("%s (%s)" % (path, e))
+        else:
+            tried.append(path)
+    raise ImportError("kiln: cannot find libkiln.so; set KILN_LIBRARY to its path. Tried: " + "; ".join(tried))
+
+
+lib = _load()
+
+_T = ctypes.c_void_p
+_SIGS = {
+    "kiln_version": (ctypes.c_char_p, []),
+    "kiln_abi_version": (ctypes.c_int, []),
+    "kiln_status_get_code": (ctypes.c_int, [_ST]),
+    "kiln_status_get_message": (ctypes.c_char_p, [_ST]),
+    "kiln_status_free": (None, [_ST]),
+    "kiln_set_seed": (None, [ctypes.c_uint64]),
+    "kiln_set_num_threads": (_ST, [ctypes.c_int]),
+    "kiln_get_num_threads": (ctypes.c_int, []),
+    "kiln_primitive_cache_stats": (None, [c_int64_p, c_int64_p, c_int64_p]),
+    "kiln_allocator_stats": (None, [c_int64_p, c_int64_p]),
+    "kiln_tensor_create": (_ST, [_HP, ctypes.c_int, c_int64_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]),
+    "kiln_tensor_create_from_buffer": (_ST, [_HP, ctypes.c_int, c_int64_p, ctypes.c_int, ctypes.c_void_p,
+                                             ctypes.c_size_t, DELETER, ctypes.c_void_p]),
+    "kiln_tensor_clone": (_ST, [_HP, _T]),
+    "kiln_tensor_free": (None, [_T]),
+    "kiln_tensor_get_dtype": (ctypes.c_int, [_T]),
+    "kiln_tensor_get_rank": (ctypes.c_int, [_T]),
+    "kiln_tensor_get_dims": (c_int64_p, [_T]),
+    "kiln_tensor_get_num_elements": (ctypes.c_int64, [_T]),
+    "kiln_tensor_get_byte_size": (ctypes.c_size_t, [_T]),
+    "kiln_tensor_get_data": (ctypes.c_void_p, [_T]),
+    "kiln_tensor_copy_to": (_ST, [_T, ctypes.c_void_p, ctypes.c_size_t]),
+    "kiln_variable_create": (_ST, [_HP, ctypes.c_char_p, _T, ctypes.c_bool]),
+    "kiln_variable_free": (None, [_H]),
+    "kiln_variable_get_name": (ctypes.c_char_p, [_H]),
+    "kiln_variable_get_trainable": (ctypes.c_bool, [_H]),
+    "kiln_variable_read": (_ST, [_HP, _H]),
+    "kiln_variable_assign": (_ST, [_H, _T]),
+    "kiln_variable_assign_add": (_ST, [_H, _T]),
+    "kiln_variable_assign_sub": (_ST, [_H, _T]),
+    "kiln_tape_create": (_ST, [_HP, ctypes.c_bool, ctypes.c_bool]),
+    "kiln_tape_free": (None, [_H]),
+    "kiln_tape_stop": (_ST, [_H]),
+    "kiln_tape_start": (_ST, [_H]),
+    "kiln_tape_watch": (_ST, [_H, _T]),
+    "kiln_tape_watch_variable": (_ST, [_H, _H]),
+    "kiln_tape_gradient_with_output": (_ST, [_HP, _H, _T, _T, _HP, ctypes.c_size_t, ctypes.c_int]),
+    "kiln_tape_gradient_variables": (_ST, [_HP, _H, _T, _HP, ctypes.c_size_t, ctypes.c_int]),
+}
+
+_BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "pow", "equal", "not_equal", "greater",
+           "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor"]
+_UNARY = ["neg", "abs", "exp", "log", "sqrt", "rsqrt", "square", "tanh", "sigmoid", "relu", "softplus",
+          "swish", "logical_not", "stop_gradient"]
+_REDUCE = ["sum", "mean", "max", "min"]
+for _n in _BINARY:
+    _SIGS["kiln_" + _n] = (_ST, [_HP, _T, _T])
+for _n in _UNARY:
+    _SIGS["kiln_" + _n] = (_ST, [_HP, _T])
+for _n in _REDUCE:
+    _SIGS["kiln_" + _n] = (_ST, [_HP, _T, c_int64_p, ctypes.c_size_t, ctypes.c_bool])
+
+_f, _i64, _b, _i, _d = ctypes.c_float, ctypes.c_int64, ctypes.c_bool, ctypes.c_int, ctypes.c_double
+_SIGS.update({
+    "kiln_gelu": (_ST, [_HP, _T, _b]),
+    "kiln_elu": (_ST, [_HP, _T, _f]),
+    "kiln_leaky_relu": (_ST, [_HP, _T, _f]),
+    "kiln_where": (_ST, [_HP, _T, _T, _T]),
+    "kiln_cast": (_ST, [_HP, _T, _i]),
+    "kiln_clip_by_value": (_ST, [_HP, _T, _f, _f]),
+    "kiln_matmul": (_ST, [_HP, _T, _T, _b, _b]),
+    "kiln_argmax": (_ST, [_HP, _T, _i64]),
+    "kiln_softmax": (_ST, [_HP, _T, _i64]),
+    "kiln_log_softmax": (_ST, [_HP, _T, _i64]),
+    "kiln_layer_norm": (_ST, [_HP, _T, _T, _T, _f]),
+    "kiln_batch_norm": (_ST, [_HP, _HP, _HP, _T, _T, _T, _T, _T, _b, _f]),
+    "kiln_conv2d": (_ST, [_HP, _T, _T, c_int64_p, c_int64_p, _i]),
+    "kiln_max_pool2d": (_ST, [_HP, _T, c_int64_p, c_int64_p, _i]),
+    "kiln_avg_pool2d": (_ST, [_HP, _T, c_int64_p, c_int64_p, _i]),
+    "kiln_reshape": (_ST, [_HP, _T, c_int64_p, _i]),
+    "kiln_transpose": (_ST, [_HP, _T, c_int64_p, ctypes.c_size_t]),
+    "kiln_concat": (_ST, [_HP, _HP, ctypes.c_size_t, _i64]),
+    "kiln_stack": (_ST, [_HP, _HP, ctypes.c_size_t, _i64]),
+    "kiln_split": (_ST, [_HP, ctypes.c_size_t, _T, c_int64_p, _i64]),
+    "kiln_slice": (_ST, [_HP, _T, c_int64_p, c_int64_p, ctypes.c_size_t]),
+    "kiln_expand_dims": (_ST, [_HP, _T, _i64]),
+    "kiln_squeeze": (_ST, [_HP, _T, c_int64_p, ctypes.c_size_t]),
+    "kiln_broadcast_to": (_ST, [_HP, _T, c_int64_p, _i]),
+    "kiln_tile": (_ST, [_HP, _T, c_int64_p, ctypes.c_size_t]),
+    "kiln_gather": (_ST, [_HP, _T, _T, _i64]),
+    "kiln_one_hot": (_ST, [_HP, _T, _i64, _f, _f]),
+    "kiln_dropout": (_ST, [_HP, _T, _f, _b, _i64]),
+    "kiln_zeros": (_ST, [_HP, c_int64_p, _i, _i]),
+    "kiln_ones": (_ST, [_HP, c_int64_p, _i, _i]),
+    "kiln_fill": (_ST, [_HP, c_int64_p, _i, _d, _i]),
+    "kiln_range": (_ST, [_HP, _d, _d, _d, _i]),
+    "kiln_random_uniform": (_ST, [_HP, c_int64_p, _i, _f, _f, _i64]),
+    "kiln_random_normal": (_ST, [_HP, c_int64_p, _i, _f, _f, _i64]),
+    "kiln_truncated_normal": (_ST, [_HP, c_int64_p, _i, _f, _f, _i64]),
+})
+
+for _name, (_res, _args) in _SIGS.items():
+    _fn = getattr(lib, _name)
+    _fn.restype = _res
+    _fn.argtypes = _args
+
+STATUS_NAMES = {1: "InvalidArgument", 2: "NotFound", 3: "OutOfRange", 4: "FailedPrecondition", 5: "DataLoss",
+                6: "Unimplemented", 7: "ResourceExhausted", 8: "Internal"}

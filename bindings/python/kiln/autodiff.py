@@ -1,0 +1,142 @@
+"""Variable and GradientTape."""
+import ctypes
+
+from . import _lib
+from .errors import InvalidArgumentError, check
+from .tensor import Tensor, _as_tensor, _new, constant
+
+L = _lib.lib
+_UNCONNECTED = {"none": 0, "zero": 1}
+
+
+class Variable:
+    """tf.Variable: a named, mutable holder of a tensor value."""
+
+    def __init__(self, initial_value, trainable=True, name="Variable", dtype=None):
+        init = constant(initial_value, dtype)
+        h = ctypes.c_void_p()
+        check(L.kiln_variable_create(ctypes.byref(h), str(name).encode("utf-8"), init._h, bool(trainable)))
+        self._h = h.value
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h:
+            L.kiln_variable_free(h)
+            self._h = None
+
+    @property
+    def name(self):
+        return L.kiln_variable_get_name(self._h).decode("utf-8")
+
+    @property
+    def trainable(self):
+        return bool(L.kiln_variable_get_trainable(self._h))
+
+    def value(self):
+        return _new(L.kiln_variable_read, self._h)
+
+    read_value = value
+    _kiln_value = value
+
+    @property
+    def shape(self):
+        return self.value().shape
+
+    @property
+    def dtype(self):
+        return self.value().dtype
+
+    def numpy(self):
+        return self.value().numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value().__array__(dtype)
+
+    def assign(self, value):
+        check(L.kiln_variable_assign(self._h, _as_tensor(value, self.value())))
+        return self
+
+    def assign_add(self, delta):
+        check(L.kiln_variable_assign_add(self._h, _as_tensor(delta, self.value())))
+        return self
+
+    def assign_sub(self, delta):
+        check(L.kiln_variable_assign_sub(self._h, _as_tensor(delta, self.value())))
+        return self
+
+    def __repr__(self):
+        return "<kiln.Variable '%s' shape=%s dtype=%s>" % (self.name, self.shape, self.dtype)
+
+    # Variables behave as their value in expressions.
+    def __add__(self, o): return self.value() + o
+    def __radd__(self, o): return o + self.value()
+    def __sub__(self, o): return self.value() - o
+    def __rsub__(self, o): return o - self.value()
+    def __mul__(self, o): return self.value() * o
+    def __rmul__(self, o): return o * self.value()
+    def __truediv__(self, o): return self.value() / o
+    def __rtruediv__(self, o): return o / self.value()
+    def __matmul__(self, o): return self.value() @ o
+    def __rmatmul__(self, o): return o @ self.value()
+    def __neg__(self): return -self.value()
+    def __pow__(self, o): return self.value() ** o
+    __hash__ = object.__hash__
+
+
+class GradientTape:
+    """tf.GradientTape: `with kiln.GradientTape() as tape:` records, then tape.gradient(...)."""
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        self._persistent = bool(persistent)
+        self._watch_vars = bool(watch_accessed_variables)
+        self._h = None
+
+    def __enter__(self):
+        if self._h is None:
+            h = ctypes.c_void_p()
+            check(L.kiln_tape_create(ctypes.byref(h), self._persistent, self._watch_vars))
+            self._h = h.value
+        else:
+            check(L.kiln_tape_start(self._h))
+        return self
+
+    def __exit__(self, *exc):
+        if self._h is not None:
+            check(L.kiln_tape_stop(self._h))
+        return False
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h:
+            L.kiln_tape_free(h)
+            self._h = None
+
+    def _require(self):
+        if self._h is None:
+            raise InvalidArgumentError("GradientTape: use it in a `with` block before watch() or gradient()")
+
+    def watch(self, tensor):
+        self._require()
+        for t in (tensor if isinstance(tensor, (list, tuple)) else [tensor]):
+            if isinstance(t, Variable):
+                check(L.kiln_tape_watch_variable(self._h, t._h))
+            else:
+                check(L.kiln_tape_watch(self._h, _as_tensor(t)))
+
+    def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
+        """Gradients of sum(target) for each source (a Tensor, a Variable, or a list/tuple of them)."""
+        self._require()
+        single = not isinstance(sources, (list, tuple))
+        srcs = [sources] if single else list(sources)
+        mode = _UNCONNECTED.get(str(getattr(unconnected_gradients, "value", unconnected_gradients)).lower())
+        if mode is None:
+            raise InvalidArgumentError("unconnected_gradients must be 'none' or 'zero'; got %r" % unconnected_gradients)
+        target = _as_tensor(target)
+        # A variable's gradient is its current value's (the value read while recording).
+        values = [s.value() if isinstance(s, Variable) else _as_tensor(s) for s in srcs]
+        outs = (ctypes.c_void_p * max(len(values), 1))()
+        hs = (ctypes.c_void_p * max(len(values), 1))(*[v._h for v in values])
+        og = _as_tensor(output_gradients) if output_gradients is not None else None
+        check(L.kiln_tape_gradient_with_output(outs, self._h, target, og, hs, len(values), mode))
+        result = [Tensor._adopt(outs[i]) if outs[i] else None for i in range(len(values))]
+        return result[0] if single else result

@@ -1,0 +1,185 @@
+// Variables and gradient tapes.
+#include <vector>
+
+#include "capi/handles.h"
+
+using kiln::Tensor;
+using kiln::capi::require_not_null;
+using kiln::capi::tensor_of;
+using kiln::autodiff::Tape;
+using kiln::autodiff::Unconnected;
+
+namespace {
+
+Tape &tape_of(kiln_tape *t, const char *fn) {
+  require_not_null(t, fn, "tape");
+  return *t->tape;
+}
+
+const kiln::autodiff::Variable &variable_of(const kiln_variable *v, const char *fn) {
+  require_not_null(v, fn, "variable");
+  return *v->variable;
+}
+
+Unconnected unconnected_from_c(int u, const char *fn) {
+  if (u != KILN_UNCONNECTED_NONE && u != KILN_UNCONNECTED_ZERO)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": unconnected ", u,
+               " is not a kiln_unconnected; expected KILN_UNCONNECTED_NONE (0) or KILN_UNCONNECTED_ZERO (1)");
+  return static_cast<Unconnected>(u);
+}
+
+// Hands the gradients over only once all of them exist, so a failure writes nothing.
+void write_grads(kiln_tensor **out_grads, const std::vector<Tensor> &grads) {
+  std::vector<std::unique_ptr<kiln_tensor>> handles;
+  handles.reserve(grads.size());
+  for (const Tensor &g : grads)
+    handles.push_back(g.defined() ? std::make_unique<kiln_tensor>(kiln_tensor{g}) : nullptr);
+  for (size_t i = 0; i < grads.size(); ++i) out_grads[i] = handles[i].release();
+}
+
+kiln_status *gradient(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tensor *target,
+                      const kiln_tensor *output_gradient, const std::vector<Tensor> &sources,
+                      kiln_unconnected unconnected, const char *fn) {
+  KILN_CAPI_BEGIN
+  Tape &t = tape_of(tape, fn);
+  if (!sources.empty()) require_not_null(out_grads, fn, "out_grads");
+  const Tensor &y = tensor_of(target, fn, "target");
+  Tensor dy = output_gradient ? output_gradient->value : Tensor();
+  write_grads(out_grads, t.gradient(y, sources, unconnected_from_c(unconnected, fn), dy));
+  KILN_CAPI_END
+}
+
+std::vector<Tensor> source_list(const kiln_tensor *const *sources, size_t n, const char *fn) {
+  if (n > 0) require_not_null(sources, fn, "sources");
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < n; ++i) {
+    if (!sources[i]) kiln::fail(kiln::Code::kInvalidArgument, fn, ": sources[", i, "] is NULL");
+    out.push_back(sources[i]->value);
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+kiln_status *kiln_variable_create(kiln_variable **out, const char *name, const kiln_tensor *initial,
+                                  bool trainable) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_variable_create";
+  require_not_null(out, fn, "out");
+  require_not_null(name, fn, "name");
+  auto v = std::make_shared<kiln::autodiff::Variable>(name, tensor_of(initial, fn, "initial"), trainable);
+  *out = new kiln_variable{std::move(v)};
+  KILN_CAPI_END
+}
+
+void kiln_variable_free(kiln_variable *variable) { delete variable; }
+
+const char *kiln_variable_get_name(const kiln_variable *variable) {
+  return variable ? variable->variable->name().c_str() : nullptr;
+}
+
+bool kiln_variable_get_trainable(const kiln_variable *variable) {
+  return variable ? variable->variable->trainable() : false;
+}
+
+kiln_status *kiln_variable_read(kiln_tensor **out, const kiln_variable *variable) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_variable_read", "out");
+  *out = kiln::capi::new_tensor(variable_of(variable, "kiln_variable_read").value());
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_variable_assign(kiln_variable *variable, const kiln_tensor *value) {
+  KILN_CAPI_BEGIN
+  require_not_null(variable, "kiln_variable_assign", "variable");
+  variable->variable->assign(tensor_of(value, "kiln_variable_assign", "value"));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_variable_assign_add(kiln_variable *variable, const kiln_tensor *delta) {
+  KILN_CAPI_BEGIN
+  require_not_null(variable, "kiln_variable_assign_add", "variable");
+  variable->variable->assign_add(tensor_of(delta, "kiln_variable_assign_add", "delta"));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_variable_assign_sub(kiln_variable *variable, const kiln_tensor *delta) {
+  KILN_CAPI_BEGIN
+  require_not_null(variable, "kiln_variable_assign_sub", "variable");
+  variable->variable->assign_sub(tensor_of(delta, "kiln_variable_assign_sub", "delta"));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_create(kiln_tape **out, bool persistent, bool watch_accessed_variables) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_tape_create", "out");
+  auto handle = std::make_unique<kiln_tape>();
+  handle->tape = std::make_unique<Tape>(persistent, watch_accessed_variables);
+  *out = handle.release();
+  KILN_CAPI_END
+}
+
+void kiln_tape_free(kiln_tape *tape) { delete tape; }
+
+kiln_status *kiln_tape_stop(kiln_tape *tape) {
+  KILN_CAPI_BEGIN
+  tape_of(tape, "kiln_tape_stop").stop_recording();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_start(kiln_tape *tape) {
+  KILN_CAPI_BEGIN
+  tape_of(tape, "kiln_tape_start").start_recording();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_watch(kiln_tape *tape, const kiln_tensor *tensor) {
+  KILN_CAPI_BEGIN
+  tape_of(tape, "kiln_tape_watch").watch(tensor_of(tensor, "kiln_tape_watch", "tensor"));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_watch_variable(kiln_tape *tape, const kiln_variable *variable) {
+  KILN_CAPI_BEGIN
+  Tape &t = tape_of(tape, "kiln_tape_watch_variable");
+  t.watch(variable_of(variable, "kiln_tape_watch_variable").peek());
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_gradient(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tensor *target,
+                                const kiln_tensor *const *sources, size_t num_sources,
+                                kiln_unconnected unconnected) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_tape_gradient";
+  return gradient(out_grads, tape, target, nullptr, source_list(sources, num_sources, fn), unconnected, fn);
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_gradient_with_output(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tensor *target,
+                                            const kiln_tensor *output_gradient, const kiln_tensor *const *sources,
+                                            size_t num_sources, kiln_unconnected unconnected) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_tape_gradient_with_output";
+  return gradient(out_grads, tape, target, output_gradient, source_list(sources, num_sources, fn), unconnected,
+                  fn);
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_gradient_variables(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tensor *target,
+                                          const kiln_variable *const *variables, size_t num_variables,
+                                          kiln_unconnected unconnected) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_tape_gradient_variables";
+  if (num_variables > 0) require_not_null(variables, fn, "variables");
+  std::vector<Tensor> sources;
+  for (size_t i = 0; i < num_variables; ++i) {
+    if (!variables[i]) kiln::fail(kiln::Code::kInvalidArgument, fn, ": variables[", i, "] is NULL");
+    sources.push_back(variables[i]->variable->peek());
+  }
+  return gradient(out_grads, tape, target, nullptr, sources, unconnected, fn);
+  KILN_CAPI_END
+}
+
+}  // extern "C"

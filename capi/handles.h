@@ -1,0 +1,69 @@
+// The ABI boundary: what the opaque C handles hold, and the guard that turns
+// every exception into a status.
+#pragma once
+
+#include <memory>
+#include <new>
+#include <string>
+
+#include "autodiff/tape.h"
+#include "autodiff/variable.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "kiln/kiln.h"
+
+struct kiln_status {
+  kiln_status_code code;
+  std::string message;
+};
+
+struct kiln_tensor {
+  kiln::Tensor value;
+};
+
+struct kiln_variable {
+  std::shared_ptr<kiln::autodiff::Variable> variable;
+};
+
+struct kiln_tape {
+  std::unique_ptr<kiln::autodiff::Tape> tape;
+};
+
+namespace kiln::capi {
+
+kiln_status *make_status(Code code, const std::string &message) noexcept;
+
+// Throws InvalidArgument when a required handle or pointer is NULL.
+inline void require_not_null(const void *p, const char *fn, const char *arg) {
+  if (p == nullptr) fail(Code::kInvalidArgument, fn, ": argument '", arg, "' is NULL");
+}
+
+inline const Tensor &tensor_of(const kiln_tensor *t, const char *fn, const char *arg) {
+  require_not_null(t, fn, arg);
+  return t->value;
+}
+
+// A new handle for a tensor result (the caller owns it).
+inline kiln_tensor *new_tensor(Tensor t) { return new kiln_tensor{std::move(t)}; }
+
+DType dtype_from_c(int dtype, const char *fn);
+
+}  // namespace kiln::capi
+
+// Every entry point body sits between these: nothing escapes as an exception.
+#define KILN_CAPI_BEGIN try {
+#define KILN_CAPI_END                                                                       \
+  }                                                                                         \
+  catch (const ::kiln::Error &e) {                                                          \
+    return ::kiln::capi::make_status(e.code(), e.what());                                   \
+  }                                                                                         \
+  catch (const std::bad_alloc &) {                                                          \
+    return ::kiln::capi::make_status(::kiln::Code::kResourceExhausted, "out of memory");    \
+  }                                                                                         \
+  catch (const std::exception &e) {                                                         \
+    return ::kiln::capi::make_status(::kiln::Code::kInternal, e.what());                    \
+  }                                                                                         \
+  catch (...) {                                                                             \
+    return ::kiln::capi::make_status(::kiln::Code::kInternal, "unknown internal error");    \
+  }                                                                                         \
+  return nullptr;

@@ -1,0 +1,63 @@
+// Library-level entry points: version, status objects, seeds, threads, counters.
+#include "capi/handles.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "kernels/engine.h"
+
+namespace kiln::capi {
+
+kiln_status *make_status(Code code, const std::string &message) noexcept {
+  try {
+    return new kiln_status{static_cast<kiln_status_code>(code), message};
+  } catch (...) {
+    // Out of memory while reporting an error: a static status would be freed by the
+    // caller, so report with the smallest allocation we can make.
+    return new (std::nothrow) kiln_status{KILN_STATUS_RESOURCE_EXHAUSTED, {}};
+  }
+}
+
+DType dtype_from_c(int dtype, const char *fn) {
+  if (!dtype_valid(dtype))
+    fail(Code::kInvalidArgument, fn, ": dtype ", dtype, " is not a kiln_dtype; expected 1 (float32) to 6 (bool)");
+  return static_cast<DType>(dtype);
+}
+
+}  // namespace kiln::capi
+
+extern "C" {
+
+const char *kiln_version(void) { return KILN_VERSION_STRING; }
+int kiln_abi_version(void) { return KILN_ABI_VERSION; }
+
+kiln_status_code kiln_status_get_code(const kiln_status *status) {
+  return status ? status->code : KILN_STATUS_OK;
+}
+const char *kiln_status_get_message(const kiln_status *status) {
+  return status ? status->message.c_str() : "";
+}
+void kiln_status_free(kiln_status *status) { delete status; }
+
+void kiln_set_seed(uint64_t seed) { kiln::set_global_seed(seed); }
+
+kiln_status *kiln_set_num_threads(int num_threads) {
+  KILN_CAPI_BEGIN
+  kiln::set_num_threads(num_threads);
+  KILN_CAPI_END
+}
+
+int kiln_get_num_threads(void) { return kiln::num_threads(); }
+
+void kiln_primitive_cache_stats(int64_t *hits, int64_t *misses, int64_t *size) {
+  kiln::kernels::PrimitiveCacheStats s = kiln::kernels::primitive_cache_stats();
+  if (hits) *hits = s.hits;
+  if (misses) *misses = s.misses;
+  if (size) *size = s.size;
+}
+
+void kiln_allocator_stats(int64_t *system_allocs, int64_t *cache_hits) {
+  kiln::AllocatorStats s = kiln::allocator_stats();
+  if (system_allocs) *system_allocs = s.system_allocs;
+  if (cache_hits) *cache_hits = s.cache_hits;
+}
+
+}  // extern "C"

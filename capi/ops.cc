@@ -1,0 +1,398 @@
+// Op entry points: each checks its handles, calls the core op, and hands back a new tensor handle.
+#include <vector>
+
+#include "capi/handles.h"
+#include "ops/ops.h"
+
+using kiln::Shape;
+using kiln::Tensor;
+using kiln::capi::new_tensor;
+using kiln::capi::require_not_null;
+using kiln::capi::tensor_of;
+namespace ops = kiln::ops;
+
+namespace {
+
+std::vector<int64_t> int_list(const int64_t *values, size_t n, const char *fn, const char *arg) {
+  if (n > 0) require_not_null(values, fn, arg);
+  return std::vector<int64_t>(values, values + n);
+}
+
+std::vector<Tensor> tensor_list(const kiln_tensor *const *values, size_t n, const char *fn) {
+  if (n > 0) require_not_null(values, fn, "values");
+  std::vector<Tensor> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!values[i]) kiln::fail(kiln::Code::kInvalidArgument, fn, ": values[", i, "] is NULL");
+    out.push_back(values[i]->value);
+  }
+  return out;
+}
+
+ops::Padding padding_from_c(int padding, const char *fn) {
+  if (padding != KILN_PADDING_VALID && padding != KILN_PADDING_SAME)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": padding ", padding,
+               " is not a kiln_padding; expected KILN_PADDING_VALID (0) or KILN_PADDING_SAME (1)");
+  return static_cast<ops::Padding>(padding);
+}
+
+// Entry point body for the creation ops that take a shape.
+template <typename F>
+kiln_status *shaped(kiln_tensor **out, const int64_t *dims, int rank, const char *fn, F &&make) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, fn, "out");
+  *out = new_tensor(make(Shape(dims, rank)));
+  KILN_CAPI_END
+}
+
+}  // namespace
+
+#define KILN_CAPI_UNARY(name)                                              \
+  kiln_status *kiln_##name(kiln_tensor **out, const kiln_tensor *x) {     \
+    KILN_CAPI_BEGIN                                                        \
+    require_not_null(out, "kiln_" #name, "out");                           \
+    *out = new_tensor(ops::name(tensor_of(x, "kiln_" #name, "x")));        \
+    KILN_CAPI_END                                                          \
+  }
+
+#define KILN_CAPI_BINARY(name)                                                                        \
+  kiln_status *kiln_##name(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b) {          \
+    KILN_CAPI_BEGIN                                                                                   \
+    require_not_null(out, "kiln_" #name, "out");                                                      \
+    *out = new_tensor(ops::name(tensor_of(a, "kiln_" #name, "a"), tensor_of(b, "kiln_" #name, "b"))); \
+    KILN_CAPI_END                                                                                     \
+  }
+
+#define KILN_CAPI_REDUCE(name)                                                                     \
+  kiln_status *kiln_##name(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,          \
+                           size_t num_axes, bool keepdims) {                                      \
+    KILN_CAPI_BEGIN                                                                                \
+    require_not_null(out, "kiln_" #name, "out");                                                   \
+    const Tensor &t = tensor_of(x, "kiln_" #name, "x");                                            \
+    *out = new_tensor(ops::name(t, int_list(axes, num_axes, "kiln_" #name, "axes"), keepdims));   \
+    KILN_CAPI_END                                                                                  \
+  }
+
+#define KILN_CAPI_POOL(name)                                                                          \
+  kiln_status *kiln_##name(kiln_tensor **out, const kiln_tensor *x, const int64_t ksize[2],          \
+                           const int64_t strides[2], kiln_padding padding) {                         \
+    KILN_CAPI_BEGIN                                                                                   \
+    const char *fn = "kiln_" #name;                                                                   \
+    require_not_null(out, fn, "out");                                                                 \
+    *out = new_tensor(ops::name(tensor_of(x, fn, "x"), int_list(ksize, 2, fn, "ksize"),              \
+                                int_list(strides, 2, fn, "strides"), padding_from_c(padding, fn)));  \
+    KILN_CAPI_END                                                                                     \
+  }
+
+extern "C" {
+
+KILN_CAPI_BINARY(add)
+KILN_CAPI_BINARY(sub)
+KILN_CAPI_BINARY(mul)
+KILN_CAPI_BINARY(div)
+KILN_CAPI_BINARY(maximum)
+KILN_CAPI_BINARY(minimum)
+KILN_CAPI_BINARY(pow)
+KILN_CAPI_BINARY(equal)
+KILN_CAPI_BINARY(not_equal)
+KILN_CAPI_BINARY(greater)
+KILN_CAPI_BINARY(greater_equal)
+KILN_CAPI_BINARY(less)
+KILN_CAPI_BINARY(less_equal)
+KILN_CAPI_BINARY(logical_and)
+KILN_CAPI_BINARY(logical_or)
+KILN_CAPI_BINARY(logical_xor)
+
+KILN_CAPI_UNARY(neg)
+KILN_CAPI_UNARY(abs)
+KILN_CAPI_UNARY(exp)
+KILN_CAPI_UNARY(log)
+KILN_CAPI_UNARY(sqrt)
+KILN_CAPI_UNARY(rsqrt)
+KILN_CAPI_UNARY(square)
+KILN_CAPI_UNARY(tanh)
+KILN_CAPI_UNARY(sigmoid)
+KILN_CAPI_UNARY(relu)
+KILN_CAPI_UNARY(softplus)
+KILN_CAPI_UNARY(swish)
+KILN_CAPI_UNARY(logical_not)
+KILN_CAPI_UNARY(stop_gradient)
+
+KILN_CAPI_REDUCE(sum)
+KILN_CAPI_REDUCE(mean)
+KILN_CAPI_REDUCE(max)
+KILN_CAPI_REDUCE(min)
+
+KILN_CAPI_POOL(max_pool2d)
+KILN_CAPI_POOL(avg_pool2d)
+
+kiln_status *kiln_gelu(kiln_tensor **out, const kiln_tensor *x, bool approximate) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_gelu", "out");
+  *out = new_tensor(ops::gelu(tensor_of(x, "kiln_gelu", "x"), approximate));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_elu(kiln_tensor **out, const kiln_tensor *x, float alpha) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_elu", "out");
+  *out = new_tensor(ops::elu(tensor_of(x, "kiln_elu", "x"), alpha));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_leaky_relu(kiln_tensor **out, const kiln_tensor *x, float alpha) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_leaky_relu", "out");
+  *out = new_tensor(ops::leaky_relu(tensor_of(x, "kiln_leaky_relu", "x"), alpha));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_where(kiln_tensor **out, const kiln_tensor *cond, const kiln_tensor *x, const kiln_tensor *y) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_where";
+  require_not_null(out, fn, "out");
+  *out = new_tensor(ops::where(tensor_of(cond, fn, "cond"), tensor_of(x, fn, "x"), tensor_of(y, fn, "y")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_cast(kiln_tensor **out, const kiln_tensor *x, kiln_dtype dtype) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_cast", "out");
+  const Tensor &t = tensor_of(x, "kiln_cast", "x");
+  *out = new_tensor(ops::cast(t, kiln::capi::dtype_from_c(dtype, "kiln_cast")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_clip_by_value(kiln_tensor **out, const kiln_tensor *x, float clip_min, float clip_max) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_clip_by_value", "out");
+  *out = new_tensor(ops::clip_by_value(tensor_of(x, "kiln_clip_by_value", "x"), clip_min, clip_max));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_matmul(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b, bool transpose_a,
+                         bool transpose_b) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_matmul", "out");
+  *out = new_tensor(
+      ops::matmul(tensor_of(a, "kiln_matmul", "a"), tensor_of(b, "kiln_matmul", "b"), transpose_a, transpose_b));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_argmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_argmax", "out");
+  *out = new_tensor(ops::argmax(tensor_of(x, "kiln_argmax", "x"), axis));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_softmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_softmax", "out");
+  *out = new_tensor(ops::softmax(tensor_of(x, "kiln_softmax", "x"), axis));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_log_softmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_log_softmax", "out");
+  *out = new_tensor(ops::log_softmax(tensor_of(x, "kiln_log_softmax", "x"), axis));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_norm(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *gamma,
+                             const kiln_tensor *beta, float epsilon) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_layer_norm";
+  require_not_null(out, fn, "out");
+  *out = new_tensor(
+      ops::layer_norm(tensor_of(x, fn, "x"), tensor_of(gamma, fn, "gamma"), tensor_of(beta, fn, "beta"), epsilon));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_batch_norm(kiln_tensor **out, kiln_tensor **out_mean, kiln_tensor **out_variance,
+                             const kiln_tensor *x, const kiln_tensor *gamma, const kiln_tensor *beta,
+                             const kiln_tensor *mean, const kiln_tensor *variance, bool training, float epsilon) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_batch_norm";
+  require_not_null(out, fn, "out");
+  Tensor m = mean ? mean->value : Tensor();
+  Tensor v = variance ? variance->value : Tensor();
+  if (!training) {
+    require_not_null(mean, fn, "mean");
+    require_not_null(variance, fn, "variance");
+  }
+  ops::BatchNormResult r = ops::batch_norm(tensor_of(x, fn, "x"), tensor_of(gamma, fn, "gamma"),
+                                           tensor_of(beta, fn, "beta"), m, v, training, epsilon);
+  auto y = std::make_unique<kiln_tensor>(kiln_tensor{r.y});
+  auto rm = std::make_unique<kiln_tensor>(kiln_tensor{r.mean});
+  auto rv = std::make_unique<kiln_tensor>(kiln_tensor{r.variance});
+  *out = y.release();
+  if (out_mean) *out_mean = rm.release();
+  if (out_variance) *out_variance = rv.release();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_conv2d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
+                         const int64_t strides[2], const int64_t dilations[2], kiln_padding padding) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_conv2d";
+  require_not_null(out, fn, "out");
+  *out = new_tensor(ops::conv2d(tensor_of(x, fn, "x"), tensor_of(filter, fn, "filter"),
+                                int_list(strides, 2, fn, "strides"), int_list(dilations, 2, fn, "dilations"),
+                                padding_from_c(padding, fn)));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_reshape(kiln_tensor **out, const kiln_tensor *x, const int64_t *dims, int rank) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_reshape";
+  require_not_null(out, fn, "out");
+  if (rank < 0) kiln::fail(kiln::Code::kInvalidArgument, fn, ": rank ", rank, " is negative");
+  *out = new_tensor(ops::reshape(tensor_of(x, fn, "x"), int_list(dims, static_cast<size_t>(rank), fn, "dims")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_transpose(kiln_tensor **out, const kiln_tensor *x, const int64_t *perm, size_t num_perm) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_transpose", "out");
+  *out = new_tensor(
+      ops::transpose(tensor_of(x, "kiln_transpose", "x"), int_list(perm, num_perm, "kiln_transpose", "perm")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_concat(kiln_tensor **out, const kiln_tensor *const *values, size_t num_values, int64_t axis) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_concat", "out");
+  *out = new_tensor(ops::concat(tensor_list(values, num_values, "kiln_concat"), axis));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_stack(kiln_tensor **out, const kiln_tensor *const *values, size_t num_values, int64_t axis) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_stack", "out");
+  *out = new_tensor(ops::stack(tensor_list(values, num_values, "kiln_stack"), axis));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_split(kiln_tensor **outs, size_t num_outputs, const kiln_tensor *x, const int64_t *sizes,
+                        int64_t axis) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_split";
+  require_not_null(outs, fn, "outs");
+  if (num_outputs == 0) kiln::fail(kiln::Code::kInvalidArgument, fn, ": num_outputs is 0; expected >= 1");
+  std::vector<int64_t> s = sizes ? int_list(sizes, num_outputs, fn, "sizes") : std::vector<int64_t>{};
+  std::vector<Tensor> parts = ops::split(tensor_of(x, fn, "x"), s, static_cast<int64_t>(num_outputs), axis);
+  if (parts.size() != num_outputs)
+    kiln::fail(kiln::Code::kInternal, fn, ": split made ", parts.size(), " parts for ", num_outputs, " outputs");
+  std::vector<std::unique_ptr<kiln_tensor>> handles;
+  for (Tensor &p : parts) handles.push_back(std::make_unique<kiln_tensor>(kiln_tensor{std::move(p)}));
+  for (size_t i = 0; i < num_outputs; ++i) outs[i] = handles[i].release();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_slice(kiln_tensor **out, const kiln_tensor *x, const int64_t *begin, const int64_t *size,
+                        size_t num_dims) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_slice";
+  require_not_null(out, fn, "out");
+  *out = new_tensor(
+      ops::slice(tensor_of(x, fn, "x"), int_list(begin, num_dims, fn, "begin"), int_list(size, num_dims, fn, "size")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_expand_dims(kiln_tensor **out, const kiln_tensor *x, int64_t axis) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_expand_dims", "out");
+  *out = new_tensor(ops::expand_dims(tensor_of(x, "kiln_expand_dims", "x"), axis));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_squeeze(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes, size_t num_axes) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_squeeze", "out");
+  *out = new_tensor(
+      ops::squeeze(tensor_of(x, "kiln_squeeze", "x"), int_list(axes, num_axes, "kiln_squeeze", "axes")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_broadcast_to(kiln_tensor **out, const kiln_tensor *x, const int64_t *dims, int rank) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_broadcast_to", "out");
+  const Tensor &t = tensor_of(x, "kiln_broadcast_to", "x");
+  *out = new_tensor(ops::broadcast_to(t, Shape(dims, rank)));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tile(kiln_tensor **out, const kiln_tensor *x, const int64_t *multiples, size_t num_multiples) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_tile", "out");
+  *out = new_tensor(
+      ops::tile(tensor_of(x, "kiln_tile", "x"), int_list(multiples, num_multiples, "kiln_tile", "multiples")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_gather(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices, int64_t axis) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_gather";
+  require_not_null(out, fn, "out");
+  *out = new_tensor(ops::gather(tensor_of(params, fn, "params"), tensor_of(indices, fn, "indices"), axis));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices, int64_t depth, float on_value,
+                          float off_value) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_one_hot", "out");
+  *out = new_tensor(ops::one_hot(tensor_of(indices, "kiln_one_hot", "indices"), depth, on_value, off_value));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, float rate, bool training, int64_t seed) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_dropout", "out");
+  *out = new_tensor(ops::dropout(tensor_of(x, "kiln_dropout", "x"), rate, training, seed));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_zeros(kiln_tensor **out, const int64_t *dims, int rank, kiln_dtype dtype) {
+  return shaped(out, dims, rank, "kiln_zeros",
+                [&](const Shape &s) { return ops::zeros(s, kiln::capi::dtype_from_c(dtype, "kiln_zeros")); });
+}
+
+kiln_status *kiln_ones(kiln_tensor **out, const int64_t *dims, int rank, kiln_dtype dtype) {
+  return shaped(out, dims, rank, "kiln_ones",
+                [&](const Shape &s) { return ops::ones(s, kiln::capi::dtype_from_c(dtype, "kiln_ones")); });
+}
+
+kiln_status *kiln_fill(kiln_tensor **out, const int64_t *dims, int rank, double value, kiln_dtype dtype) {
+  return shaped(out, dims, rank, "kiln_fill",
+                [&](const Shape &s) { return ops::fill(s, value, kiln::capi::dtype_from_c(dtype, "kiln_fill")); });
+}
+
+kiln_status *kiln_random_uniform(kiln_tensor **out, const int64_t *dims, int rank, float minval, float maxval,
+                                 int64_t seed) {
+  return shaped(out, dims, rank, "kiln_random_uniform",
+                [&](const Shape &s) { return ops::random_uniform(s, minval, maxval, seed); });
+}
+
+kiln_status *kiln_random_normal(kiln_tensor **out, const int64_t *dims, int rank, float mean, float stddev,
+                                int64_t seed) {
+  return shaped(out, dims, rank, "kiln_random_normal",
+                [&](const Shape &s) { return ops::random_normal(s, mean, stddev, seed); });
+}
+
+kiln_status *kiln_truncated_normal(kiln_tensor **out, const int64_t *dims, int rank, float mean, float stddev,
+                                   int64_t seed) {
+  return shaped(out, dims, rank, "kiln_truncated_normal",
+                [&](const Shape &s) { return ops::truncated_normal(s, mean, stddev, seed); });
+}
+
+kiln_status *kiln_range(kiln_tensor **out, double start, double limit, double delta, kiln_dtype dtype) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_range", "out");
+  *out = new_tensor(ops::range(start, limit, delta, kiln::capi::dtype_from_c(dtype, "kiln_range")));
+  KILN_CAPI_END
+}
+
+}  // extern "C"

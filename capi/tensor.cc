@@ -1,0 +1,78 @@
+// Tensor handles: creation by copy or over a user buffer, shape and data access.
+#include "capi/handles.h"
+
+using kiln::capi::require_not_null;
+using kiln::capi::tensor_of;
+
+extern "C" {
+
+kiln_status *kiln_tensor_create(kiln_tensor **out, kiln_dtype dtype, const int64_t *dims, int rank,
+                                const void *data, size_t num_bytes) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_tensor_create", "out");
+  kiln::DType dt = kiln::capi::dtype_from_c(dtype, "kiln_tensor_create");
+  kiln::Shape shape(dims, rank);
+  *out = kiln::capi::new_tensor(kiln::Tensor::from_data(dt, shape, data, num_bytes));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tensor_create_from_buffer(kiln_tensor **out, kiln_dtype dtype, const int64_t *dims, int rank,
+                                            void *data, size_t num_bytes, kiln_deleter deleter,
+                                            void *user_data) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_tensor_create_from_buffer";
+  require_not_null(out, fn, "out");
+  kiln::DType dt = kiln::capi::dtype_from_c(dtype, fn);
+  kiln::Shape shape(dims, rank);
+  size_t need = static_cast<size_t>(shape.num_elements()) * kiln::dtype_size(dt);
+  if (num_bytes != need)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": a ", kiln::dtype_name(dt), shape.to_string(), " tensor needs ",
+               need, " bytes; got ", num_bytes);
+  if (need > 0) require_not_null(data, fn, "data");
+  if (reinterpret_cast<uintptr_t>(data) % kiln::dtype_size(dt) != 0)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": data is not aligned to its ", kiln::dtype_size(dt),
+               "-byte element size");
+  // Build the handle first: if anything throws, the deleter has not been taken over.
+  auto handle = std::make_unique<kiln_tensor>();
+  auto storage = kiln::Storage::adopt(data, num_bytes, deleter, user_data);
+  handle->value = kiln::Tensor::from_storage(dt, shape, std::move(storage));
+  *out = handle.release();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tensor_clone(kiln_tensor **out, const kiln_tensor *tensor) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_tensor_clone", "out");
+  *out = kiln::capi::new_tensor(tensor_of(tensor, "kiln_tensor_clone", "tensor"));
+  KILN_CAPI_END
+}
+
+void kiln_tensor_free(kiln_tensor *tensor) { delete tensor; }
+
+kiln_dtype kiln_tensor_get_dtype(const kiln_tensor *tensor) {
+  return tensor ? static_cast<kiln_dtype>(tensor->value.dtype()) : static_cast<kiln_dtype>(0);
+}
+int kiln_tensor_get_rank(const kiln_tensor *tensor) { return tensor ? tensor->value.rank() : -1; }
+const int64_t *kiln_tensor_get_dims(const kiln_tensor *tensor) {
+  return tensor ? tensor->value.shape().data() : nullptr;
+}
+int64_t kiln_tensor_get_num_elements(const kiln_tensor *tensor) {
+  return tensor ? tensor->value.num_elements() : -1;
+}
+size_t kiln_tensor_get_byte_size(const kiln_tensor *tensor) { return tensor ? tensor->value.byte_size() : 0; }
+const void *kiln_tensor_get_data(const kiln_tensor *tensor) { return tensor ? tensor->value.raw_data() : nullptr; }
+
+kiln_status *kiln_tensor_copy_to(const kiln_tensor *tensor, void *dst, size_t num_bytes) {
+  KILN_CAPI_BEGIN
+  const kiln::Tensor &t = tensor_of(tensor, "kiln_tensor_copy_to", "tensor");
+  if (num_bytes != t.byte_size())
+    kiln::fail(kiln::Code::kInvalidArgument, "kiln_tensor_copy_to: ", t.description(), " holds ", t.byte_size(),
+               " bytes; the destination is ", num_bytes);
+  if (num_bytes) {
+    require_not_null(dst, "kiln_tensor_copy_to", "dst");
+    std::memcpy(dst, t.raw_data(), num_bytes);
+  }
+  KILN_CAPI_END
+}
+
+}  // extern "C"

@@ -1,0 +1,461 @@
+// kiln.hpp — header-only C++ API over the C API in kiln.h (compiled into your program,
+// so no C++ type crosses the library boundary).
+//
+// Example:
+//
+//     #include <kiln/kiln.hpp>
+//     kiln::Tensor x = kiln::Tensor::from_vector({1.f, 2.f, 3.f}, {3});
+//     kiln::GradientTape tape;
+//     tape.watch(x);
+//     kiln::Tensor loss = kiln::sum(x * x);
+//     tape.stop();
+//     kiln::Tensor grad = tape.gradient(loss, {x})[0];   // [2, 4, 6]
+//     std::vector<float> g = grad.to_vector<float>();
+//
+// Errors: every failing call throws kiln::Error (code() and what()).
+// Ownership: every object owns its C handle and frees it in its destructor. Tensor copies
+// share the same immutable value. Thread-safety: as kiln.h.
+#ifndef KILN_HPP
+#define KILN_HPP
+
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "kiln/kiln.h"
+
+namespace kiln {
+
+using Dims = std::vector<int64_t>;
+
+enum class DType : int {
+  float32 = KILN_DTYPE_FLOAT32,
+  bfloat16 = KILN_DTYPE_BFLOAT16,
+  int32 = KILN_DTYPE_INT32,
+  int64 = KILN_DTYPE_INT64,
+  uint8 = KILN_DTYPE_UINT8,
+  boolean = KILN_DTYPE_BOOL,
+};
+
+enum class Padding : int { valid = KILN_PADDING_VALID, same = KILN_PADDING_SAME };
+
+/// What a failing kiln call throws. code() is the C status code.
+class Error : public std::runtime_error {
+ public:
+  Error(kiln_status_code code, const std::string &message) : std::runtime_error(message), code_(code) {}
+  kiln_status_code code() const noexcept { return code_; }
+
+ private:
+  kiln_status_code code_;
+};
+
+namespace detail {
+/// Throws kiln::Error for a non-NULL status and frees it.
+inline void check(kiln_status *status) {
+  if (status) {
+    kiln_status_code code = kiln_status_get_code(status);
+    std::string message = kiln_status_get_message(status);
+    kiln_status_free(status);
+    throw Error(code, message);
+  }
+}
+template <typename T> struct dtype_of;
+template <> struct dtype_of<float> { static constexpr DType value = DType::float32; };
+template <> struct dtype_of<int32_t> { static constexpr DType value = DType::int32; };
+template <> struct dtype_of<int64_t> { static constexpr DType value = DType::int64; };
+template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::uint8; };
+template <> struct dtype_of<bool> { static constexpr DType value = DType::boolean; };
+}  // namespace detail
+
+/// An immutable tensor value. Copies are cheap and share the value.
+class Tensor {
+ public:
+  /// An empty (null) tensor; valid() is false.
+  Tensor() = default;
+  /// Takes ownership of a C handle.
+  explicit Tensor(kiln_tensor *handle) noexcept : h_(handle) {}
+  Tensor(const Tensor &o) : h_(nullptr) {
+    if (o.h_) detail::check(kiln_tensor_clone(&h_, o.h_));
+  }
+  Tensor(Tensor &&o) noexcept : h_(o.h_) { o.h_ = nullptr; }
+  Tensor &operator=(const Tensor &o) {
+    if (this != &o) *this = Tensor(o);
+    return *this;
+  }
+  Tensor &operator=(Tensor &&o) noexcept {
+    std::swap(h_, o.h_);
+    return *this;
+  }
+  ~Tensor() { kiln_tensor_free(h_); }
+
+  /// A tensor holding a copy of raw row-major data.
+  static Tensor from_data(DType dtype, const Dims &dims, const void *data, size_t num_bytes) {
+    kiln_tensor *h = nullptr;
+    detail::check(kiln_tensor_create(&h, static_cast<kiln_dtype>(dtype), dims.data(), static_cast<int>(dims.size()),
+                                     data, num_bytes));
+    return Tensor(h);
+  }
+  /// A tensor holding a copy of `values` with shape `dims`.
+  template <typename T>
+  static Tensor from_vector(const std::vector<T> &values, const Dims &dims) {
+    if constexpr (std::is_same_v<T, bool>) {
+      std::vector<uint8_t> bytes(values.begin(), values.end());
+      return from_data(DType::boolean, dims, bytes.data(), bytes.size());
+    } else {
+      return from_data(detail::dtype_of<T>::value, dims, values.data(), values.size() * sizeof(T));
+    }
+  }
+  /// A scalar.
+  template <typename T>
+  static Tensor scalar(T value) {
+    return from_vector(std::vector<T>{value}, {});
+  }
+
+  bool valid() const noexcept { return h_ != nullptr; }
+  DType dtype() const { return static_cast<DType>(kiln_tensor_get_dtype(require())); }
+  int rank() const { return kiln_tensor_get_rank(require()); }
+  Dims shape() const {
+    const int64_t *d = kiln_tensor_get_dims(require());
+    return Dims(d, d + rank());
+  }
+  int64_t num_elements() const { return kiln_tensor_get_num_elements(require()); }
+  size_t byte_size() const { return kiln_tensor_get_byte_size(require()); }
+  /// Borrowed pointer to the data, valid while this Tensor lives.
+  template <typename T>
+  const T *data() const {
+    return static_cast<const T *>(kiln_tensor_get_data(require()));
+  }
+  /// A copy of the data (bool tensors read as uint8_t).
+  template <typename T>
+  std::vector<T> to_vector() const {
+    std::vector<T> out(static_cast<size_t>(num_elements()));
+    if (sizeof(T) * out.size() != byte_size())
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, "Tensor::to_vector: element type size does not match the dtype");
+    if (!out.empty()) detail::check(kiln_tensor_copy_to(h_, out.data(), byte_size()));
+    return out;
+  }
+  /// The single value of a one-element tensor.
+  template <typename T>
+  T item() const {
+    std::vector<T> v = to_vector<T>();
+    if (v.size() != 1) throw Error(KILN_STATUS_INVALID_ARGUMENT, "Tensor::item: tensor has " +
+                                                                     std::to_string(v.size()) + " elements; expected 1");
+    return v[0];
+  }
+
+  const kiln_tensor *get() const noexcept { return h_; }
+  /// Gives up ownership of the C handle.
+  kiln_tensor *release() noexcept { return std::exchange(h_, nullptr); }
+
+ private:
+  const kiln_tensor *require() const {
+    if (!h_) throw Error(KILN_STATUS_INVALID_ARGUMENT, "kiln::Tensor: the tensor is empty");
+    return h_;
+  }
+  kiln_tensor *h_ = nullptr;
+};
+
+namespace detail {
+template <typename F, typename... Args>
+inline Tensor make(F fn, Args... args) {
+  kiln_tensor *out = nullptr;
+  check(fn(&out, args...));
+  return Tensor(out);
+}
+inline std::vector<const kiln_tensor *> handles(const std::vector<Tensor> &ts) {
+  std::vector<const kiln_tensor *> hs;
+  hs.reserve(ts.size());
+  for (const Tensor &t : ts) hs.push_back(t.get());
+  return hs;
+}
+inline int rank_of(const Dims &d) { return static_cast<int>(d.size()); }
+}  // namespace detail
+
+// ---- library ----
+/// The library version string.
+inline std::string version() { return kiln_version(); }
+/// Sets the global seed (tf.random.set_seed).
+inline void set_seed(uint64_t seed) { kiln_set_seed(seed); }
+/// Sets the kernel thread count.
+inline void set_num_threads(int n) { detail::check(kiln_set_num_threads(n)); }
+inline int num_threads() { return kiln_get_num_threads(); }
+
+struct PrimitiveCacheStats {
+  int64_t hits = 0, misses = 0, size = 0;
+};
+/// oneDNN primitive cache counters.
+inline PrimitiveCacheStats primitive_cache_stats() {
+  PrimitiveCacheStats s;
+  kiln_primitive_cache_stats(&s.hits, &s.misses, &s.size);
+  return s;
+}
+
+// ---- creation ----
+inline Tensor zeros(const Dims &d, DType t = DType::float32) {
+  return detail::make(kiln_zeros, d.data(), detail::rank_of(d), static_cast<kiln_dtype>(t));
+}
+inline Tensor ones(const Dims &d, DType t = DType::float32) {
+  return detail::make(kiln_ones, d.data(), detail::rank_of(d), static_cast<kiln_dtype>(t));
+}
+inline Tensor fill(const Dims &d, double value, DType t = DType::float32) {
+  return detail::make(kiln_fill, d.data(), detail::rank_of(d), value, static_cast<kiln_dtype>(t));
+}
+inline Tensor range(double start, double limit, double delta = 1, DType t = DType::float32) {
+  return detail::make(kiln_range, start, limit, delta, static_cast<kiln_dtype>(t));
+}
+inline Tensor random_uniform(const Dims &d, float minval = 0, float maxval = 1, int64_t seed = -1) {
+  return detail::make(kiln_random_uniform, d.data(), detail::rank_of(d), minval, maxval, seed);
+}
+inline Tensor random_normal(const Dims &d, float mean = 0, float stddev = 1, int64_t seed = -1) {
+  return detail::make(kiln_random_normal, d.data(), detail::rank_of(d), mean, stddev, seed);
+}
+inline Tensor truncated_normal(const Dims &d, float mean = 0, float stddev = 1, int64_t seed = -1) {
+  return detail::make(kiln_truncated_normal, d.data(), detail::rank_of(d), mean, stddev, seed);
+}
+
+// ---- elementwise ----
+#define KILN_HPP_BINARY(name) \
+  inline Tensor name(const Tensor &a, const Tensor &b) { return detail::make(kiln_##name, a.get(), b.get()); }
+#define KILN_HPP_UNARY(name) \
+  inline Tensor name(const Tensor &x) { return detail::make(kiln_##name, x.get()); }
+KILN_HPP_BINARY(add)
+KILN_HPP_BINARY(sub)
+KILN_HPP_BINARY(mul)
+KILN_HPP_BINARY(div)
+KILN_HPP_BINARY(maximum)
+KILN_HPP_BINARY(minimum)
+KILN_HPP_BINARY(pow)
+KILN_HPP_BINARY(equal)
+KILN_HPP_BINARY(not_equal)
+KILN_HPP_BINARY(greater)
+KILN_HPP_BINARY(greater_equal)
+KILN_HPP_BINARY(less)
+KILN_HPP_BINARY(less_equal)
+KILN_HPP_BINARY(logical_and)
+KILN_HPP_BINARY(logical_or)
+KILN_HPP_BINARY(logical_xor)
+KILN_HPP_UNARY(neg)
+KILN_HPP_UNARY(abs)
+KILN_HPP_UNARY(exp)
+KILN_HPP_UNARY(log)
+KILN_HPP_UNARY(sqrt)
+KILN_HPP_UNARY(rsqrt)
+KILN_HPP_UNARY(square)
+KILN_HPP_UNARY(tanh)
+KILN_HPP_UNARY(sigmoid)
+KILN_HPP_UNARY(relu)
+KILN_HPP_UNARY(softplus)
+KILN_HPP_UNARY(swish)
+KILN_HPP_UNARY(logical_not)
+KILN_HPP_UNARY(stop_gradient)
+#undef KILN_HPP_BINARY
+#undef KILN_HPP_UNARY
+
+inline Tensor gelu(const Tensor &x, bool approximate = false) { return detail::make(kiln_gelu, x.get(), approximate); }
+inline Tensor elu(const Tensor &x, float alpha = 1.0f) { return detail::make(kiln_elu, x.get(), alpha); }
+inline Tensor leaky_relu(const Tensor &x, float alpha = 0.2f) { return detail::make(kiln_leaky_relu, x.get(), alpha); }
+inline Tensor where(const Tensor &c, const Tensor &x, const Tensor &y) {
+  return detail::make(kiln_where, c.get(), x.get(), y.get());
+}
+inline Tensor cast(const Tensor &x, DType t) { return detail::make(kiln_cast, x.get(), static_cast<kiln_dtype>(t)); }
+inline Tensor clip_by_value(const Tensor &x, float lo, float hi) {
+  return detail::make(kiln_clip_by_value, x.get(), lo, hi);
+}
+
+inline Tensor operator+(const Tensor &a, const Tensor &b) { return add(a, b); }
+inline Tensor operator-(const Tensor &a, const Tensor &b) { return sub(a, b); }
+inline Tensor operator*(const Tensor &a, const Tensor &b) { return mul(a, b); }
+inline Tensor operator/(const Tensor &a, const Tensor &b) { return div(a, b); }
+inline Tensor operator-(const Tensor &x) { return neg(x); }
+inline Tensor operator+(const Tensor &a, float b) { return add(a, Tensor::scalar(b)); }
+inline Tensor operator-(const Tensor &a, float b) { return sub(a, Tensor::scalar(b)); }
+inline Tensor operator*(const Tensor &a, float b) { return mul(a, Tensor::scalar(b)); }
+inline Tensor operator/(const Tensor &a, float b) { return div(a, Tensor::scalar(b)); }
+inline Tensor operator+(float a, const Tensor &b) { return add(Tensor::scalar(a), b); }
+inline Tensor operator-(float a, const Tensor &b) { return sub(Tensor::scalar(a), b); }
+inline Tensor operator*(float a, const Tensor &b) { return mul(Tensor::scalar(a), b); }
+inline Tensor operator/(float a, const Tensor &b) { return div(Tensor::scalar(a), b); }
+
+// ---- matmul, reductions, softmax ----
+inline Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a = false, bool transpose_b = false) {
+  return detail::make(kiln_matmul, a.get(), b.get(), transpose_a, transpose_b);
+}
+#define KILN_HPP_REDUCE(name)                                                               \
+  inline Tensor name(const Tensor &x, const Dims &axes = {}, bool keepdims = false) {       \
+    return detail::make(kiln_##name, x.get(), axes.data(), axes.size(), keepdims);          \
+  }
+KILN_HPP_REDUCE(sum)
+KILN_HPP_REDUCE(mean)
+KILN_HPP_REDUCE(max)
+KILN_HPP_REDUCE(min)
+#undef KILN_HPP_REDUCE
+inline Tensor argmax(const Tensor &x, int64_t axis = -1) { return detail::make(kiln_argmax, x.get(), axis); }
+inline Tensor softmax(const Tensor &x, int64_t axis = -1) { return detail::make(kiln_softmax, x.get(), axis); }
+inline Tensor log_softmax(const Tensor &x, int64_t axis = -1) {
+  return detail::make(kiln_log_softmax, x.get(), axis);
+}
+
+// ---- normalisation, convolution, pooling ----
+inline Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon = 1e-3f) {
+  return detail::make(kiln_layer_norm, x.get(), gamma.get(), beta.get(), epsilon);
+}
+struct BatchNormResult {
+  Tensor y, mean, variance;
+};
+/// training: batch statistics (mean/variance may be empty Tensors); inference: the given ones.
+inline BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, const Tensor &mean,
+                                  const Tensor &variance, bool training, float epsilon = 1e-3f) {
+  kiln_tensor *y = nullptr, *m = nullptr, *v = nullptr;
+  detail::check(kiln_batch_norm(&y, &m, &v, x.get(), gamma.get(), beta.get(), mean.get(), variance.get(), training,
+                                epsilon));
+  return {Tensor(y), Tensor(m), Tensor(v)};
+}
+inline Tensor conv2d(const Tensor &x, const Tensor &filter, const Dims &strides = {1, 1},
+                     const Dims &dilations = {1, 1}, Padding padding = Padding::valid) {
+  if (strides.size() != 2 || dilations.size() != 2)
+    throw Error(KILN_STATUS_INVALID_ARGUMENT, "conv2d: strides and dilations need 2 values each");
+  return detail::make(kiln_conv2d, x.get(), filter.get(), strides.data(), dilations.data(),
+                      static_cast<kiln_padding>(padding));
+}
+inline Tensor max_pool2d(const Tensor &x, const Dims &ksize, const Dims &strides, Padding padding = Padding::valid) {
+  if (ksize.size() != 2 || strides.size() != 2)
+    throw Error(KILN_STATUS_INVALID_ARGUMENT, "max_pool2d: ksize and strides need 2 values each");
+  return detail::make(kiln_max_pool2d, x.get(), ksize.data(), strides.data(), static_cast<kiln_padding>(padding));
+}
+inline Tensor avg_pool2d(const Tensor &x, const Dims &ksize, const Dims &strides, Padding padding = Padding::valid) {
+  if (ksize.size() != 2 || strides.size() != 2)
+    throw Error(KILN_STATUS_INVALID_ARGUMENT, "avg_pool2d: ksize and strides need 2 values each");
+  return detail::make(kiln_avg_pool2d, x.get(), ksize.data(), strides.data(), static_cast<kiln_padding>(padding));
+}
+
+// ---- shape and indexing ----
+inline Tensor reshape(const Tensor &x, const Dims &d) {
+  return detail::make(kiln_reshape, x.get(), d.data(), detail::rank_of(d));
+}
+inline Tensor transpose(const Tensor &x, const Dims &perm = {}) {
+  return detail::make(kiln_transpose, x.get(), perm.data(), perm.size());
+}
+inline Tensor concat(const std::vector<Tensor> &values, int64_t axis) {
+  auto hs = detail::handles(values);
+  return detail::make(kiln_concat, hs.data(), hs.size(), axis);
+}
+inline Tensor stack(const std::vector<Tensor> &values, int64_t axis = 0) {
+  auto hs = detail::handles(values);
+  return detail::make(kiln_stack, hs.data(), hs.size(), axis);
+}
+/// Equal parts when sizes is empty (num_splits of them), otherwise one part per size.
+inline std::vector<Tensor> split(const Tensor &x, const Dims &sizes, int64_t axis = 0, size_t num_splits = 0) {
+  size_t n = sizes.empty() ? num_splits : sizes.size();
+  std::vector<kiln_tensor *> outs(n, nullptr);
+  detail::check(kiln_split(outs.data(), n, x.get(), sizes.empty() ? nullptr : sizes.data(), axis));
+  std::vector<Tensor> result;
+  for (kiln_tensor *h : outs) result.emplace_back(h);
+  return result;
+}
+inline Tensor slice(const Tensor &x, const Dims &begin, const Dims &size) {
+  if (begin.size() != size.size()) throw Error(KILN_STATUS_INVALID_ARGUMENT, "slice: begin and size differ in length");
+  return detail::make(kiln_slice, x.get(), begin.data(), size.data(), begin.size());
+}
+inline Tensor expand_dims(const Tensor &x, int64_t axis) { return detail::make(kiln_expand_dims, x.get(), axis); }
+inline Tensor squeeze(const Tensor &x, const Dims &axes = {}) {
+  return detail::make(kiln_squeeze, x.get(), axes.data(), axes.size());
+}
+inline Tensor broadcast_to(const Tensor &x, const Dims &d) {
+  return detail::make(kiln_broadcast_to, x.get(), d.data(), detail::rank_of(d));
+}
+inline Tensor tile(const Tensor &x, const Dims &multiples) {
+  return detail::make(kiln_tile, x.get(), multiples.data(), multiples.size());
+}
+inline Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis = 0) {
+  return detail::make(kiln_gather, params.get(), indices.get(), axis);
+}
+inline Tensor one_hot(const Tensor &indices, int64_t depth, float on_value = 1, float off_value = 0) {
+  return detail::make(kiln_one_hot, indices.get(), depth, on_value, off_value);
+}
+inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1) {
+  return detail::make(kiln_dropout, x.get(), rate, training, seed);
+}
+
+// ---- variables ----
+/// A named, mutable holder of a tensor value. Copies share the same variable.
+class Variable {
+ public:
+  explicit Variable(const Tensor &initial, const std::string &name = "Variable", bool trainable = true) {
+    kiln_variable *v = nullptr;
+    detail::check(kiln_variable_create(&v, name.c_str(), initial.get(), trainable));
+    h_.reset(v, kiln_variable_free);
+  }
+  std::string name() const { return kiln_variable_get_name(h_.get()); }
+  bool trainable() const { return kiln_variable_get_trainable(h_.get()); }
+  /// The current value (watched by recording tapes when trainable).
+  Tensor value() const { return detail::make(kiln_variable_read, h_.get()); }
+  operator Tensor() const { return value(); }
+  void assign(const Tensor &v) { detail::check(kiln_variable_assign(h_.get(), v.get())); }
+  void assign_add(const Tensor &d) { detail::check(kiln_variable_assign_add(h_.get(), d.get())); }
+  void assign_sub(const Tensor &d) { detail::check(kiln_variable_assign_sub(h_.get(), d.get())); }
+  const kiln_variable *get() const noexcept { return h_.get(); }
+
+ private:
+  std::shared_ptr<kiln_variable> h_;
+};
+
+enum class Unconnected : int { none = KILN_UNCONNECTED_NONE, zero = KILN_UNCONNECTED_ZERO };
+
+/// tf.GradientTape: records from construction until stop() (or destruction).
+/// Belongs to the thread that created it.
+class GradientTape {
+ public:
+  explicit GradientTape(bool persistent = false, bool watch_accessed_variables = true) {
+    kiln_tape *t = nullptr;
+    detail::check(kiln_tape_create(&t, persistent, watch_accessed_variables));
+    h_.reset(t);
+  }
+  void watch(const Tensor &t) { detail::check(kiln_tape_watch(h_.get(), t.get())); }
+  void watch(const Variable &v) { detail::check(kiln_tape_watch_variable(h_.get(), v.get())); }
+  void stop() { detail::check(kiln_tape_stop(h_.get())); }
+  void start() { detail::check(kiln_tape_start(h_.get())); }
+
+  /// Gradients of sum(target) for each source; an empty Tensor where unconnected (none).
+  std::vector<Tensor> gradient(const Tensor &target, const std::vector<Tensor> &sources,
+                               Unconnected unconnected = Unconnected::none, const Tensor &output_gradient = Tensor()) {
+    auto hs = detail::handles(sources);
+    std::vector<kiln_tensor *> outs(sources.size(), nullptr);
+    detail::check(kiln_tape_gradient_with_output(outs.data(), h_.get(), target.get(), output_gradient.get(),
+                                                 hs.data(), hs.size(), static_cast<kiln_unconnected>(unconnected)));
+    return wrap(outs);
+  }
+  Tensor gradient(const Tensor &target, const Tensor &source, Unconnected unconnected = Unconnected::none) {
+    return gradient(target, std::vector<Tensor>{source}, unconnected)[0];
+  }
+  std::vector<Tensor> gradient(const Tensor &target, const std::vector<Variable> &variables,
+                               Unconnected unconnected = Unconnected::none) {
+    std::vector<const kiln_variable *> vs;
+    for (const Variable &v : variables) vs.push_back(v.get());
+    std::vector<kiln_tensor *> outs(vs.size(), nullptr);
+    detail::check(kiln_tape_gradient_variables(outs.data(), h_.get(), target.get(), vs.data(), vs.size(),
+                                               static_cast<kiln_unconnected>(unconnected)));
+    return wrap(outs);
+  }
+
+ private:
+  static std::vector<Tensor> wrap(const std::vector<kiln_tensor *> &outs) {
+    std::vector<Tensor> r;
+    r.reserve(outs.size());
+    for (kiln_tensor *h : outs) r.emplace_back(h);
+    return r;
+  }
+  struct Free {
+    void operator()(kiln_tape *t) const noexcept { kiln_tape_free(t); }
+  };
+  std::unique_ptr<kiln_tape, Free> h_;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_HPP

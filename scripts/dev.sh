@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# kiln developer entry point.
+#   scripts/dev.sh demo    install what is missing, build, run the demo
+#   scripts/dev.sh test    install what is missing, build (warnings as errors), run every test suite,
+#                          the sanitizer build, the export/ABI checks and the install check
+#   scripts/dev.sh bench   install what is missing, build optimised, run the benchmarks
+# Builds are incremental: build/ (release), build-asan/ (ASan+UBSan), build-install-check/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+JOBS="${KILN_JOBS:-2}"
+PY=/usr/bin/python3
+
+BUILD_PKGS=(cmake g++ make pkg-config libdnnl-dev libprotobuf-dev protobuf-compiler zlib1g-dev)
+TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils)
+BENCH_PKGS=(libbenchmark-dev)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+ensure_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    echo "kiln needs these Debian packages; run as root:" >&2
+    echo "  apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+}
+
+configure() {  # configure <dir> [cmake args...]
+  local dir="$1"
+  shift
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+}
+
+cmd_demo() {
+  ensure_packages "${BUILD_PKGS[@]}"
+  configure build -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCHMARKS=OFF
+  cmake --build build -j"$JOBS" --target kiln_demo
+  log "demo: a two-layer network trained with a GradientTape loop"
+  ./build/examples/kiln_demo
+}
+
+check_exports() {
+  log "exported symbols: only kiln_*"
+  local bad
+  bad=$(nm -D --defined-only build/capi/libkiln.so | awk '{print $3}' | grep -v -e '^kiln_' -e '^KILN_1$' || true)
+  if [ -n "$bad" ]; then
+    echo "libkiln.so exports symbols outside the kiln_ namespace:" >&2
+    echo "$bad" | head -20 >&2
+    return 1
+  fi
+  readelf -d build/capi/libkiln.so | grep -q 'SONAME.*libkiln.so.1' || { echo "SONAME lacks the ABI major" >&2; return 1; }
+  echo "ok: $(nm -D --defined-only build/capi/libkiln.so | grep -c ' kiln_') kiln_ symbols, SONAME libkiln.so.1"
+}
+
+check_abi() {
+  log "ABI: abidiff against capi/abi/libkiln.abi"
+  abidw --no-corpus-path --headers-dir include/kiln --headers-dir build/include/kiln \
+    build/capi/libkiln.so --out-file build/libkiln.abi
+  if ! abidiff --headers-dir2 include/kiln capi/abi/libkiln.abi build/libkiln.abi; then
+    echo "The ABI differs from the checked-in baseline. If that is on purpose, run" >&2
+    echo "  scripts/dev.sh abi-baseline   and commit capi/abi/libkiln.abi with the reason." >&2
+    return 1
+  fi
+  echo "ok: ABI matches the baseline"
+}
+
+check_install() {
+  log "install: cmake --install, then build the C example against the installed tree"
+  local prefix="$ROOT/build-install-check/prefix"
+  rm -rf "$prefix"
+  cmake --install build --prefix "$prefix" >/dev/null
+  configure build-install-check/example -DCMAKE_PREFIX_PATH="$prefix" -S examples/installed
+  cmake --build build-install-check/example -j"$JOBS" >/dev/null
+  LD_LIBRARY_PATH="$prefix/lib" ./build-install-check/example/kiln_installed_example
+  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs kiln >/dev/null
+  echo "ok: find_package(kiln) and pkg-config kiln work from the installed tree"
+}
+
+cmd_test() {
+  ensure_packages "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+  log "build (warnings as errors)"
+  configure build -DKILN_WERROR=ON
+  cmake --build build -j"$JOBS"
+  log "tests: unit, C API, C++ API, Python"
+  (cd build && ctest --output-on-failure -j"$JOBS")
+  check_exports
+  check_abi
+  check_install
+  log "AddressSanitizer + UndefinedBehaviorSanitizer: unit and C API tests"
+  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_WERROR=ON -DKILN_SANITIZE=ON \
+    -DKILN_BUILD_BENCHMARKS=OFF -DKILN_BUILD_EXAMPLES=OFF
+  cmake --build build-asan -j"$JOBS"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --output-on-failure -j"$JOBS" -L 'unit|capi')
+  log "all checks passed"
+}
+
+cmd_bench() {
+  ensure_packages "${BUILD_PKGS[@]}" "${BENCH_PKGS[@]}"
+  configure build -DKILN_BUILD_TESTS=OFF
+  cmake --build build -j"$JOBS" --target kiln_benchmarks
+  ./build/benchmarks/kiln_benchmarks "$@"
+}
+
+cmd_abi_baseline() {
+  ensure_packages "${BUILD_PKGS[@]}" abigail-tools
+  configure build
+  cmake --build build -j"$JOBS" --target kiln
+  mkdir -p capi/abi
+  abidw --no-corpus-path --headers-dir include/kiln --headers-dir build/include/kiln \
+    build/capi/libkiln.so --out-file capi/abi/libkiln.abi
+  echo "wrote capi/abi/libkiln.abi"
+}
+
+case "${1:-}" in
+  demo) shift; cmd_demo "$@" ;;
+  test) shift; cmd_test "$@" ;;
+  bench) shift; cmd_bench "$@" ;;
+  abi-baseline) shift; cmd_abi_baseline "$@" ;;
+  *) echo "usage: scripts/dev.sh demo|test|bench|abi-baseline" >&2; exit 2 ;;
+esac

@@ -1,0 +1,285 @@
+// Binary elementwise kernels with NumPy broadcasting.
+#include <cmath>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "core/error.h"
+#include "kernels/elementwise.h"
+#include "kernels/elementwise_loops.h"
+#include "kernels/engine.h"
+
+namespace kiln::kernels {
+
+namespace {
+
+// Integer arithmetic wraps (two's complement) instead of overflowing, which would be UB.
+template <typename T>
+using Unsigned = std::make_unsigned_t<T>;
+
+struct AddF {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>)
+      return static_cast<T>(static_cast<Unsigned<T>>(a) + static_cast<Unsigned<T>>(b));
+    else
+      return a + b;
+  }
+};
+struct SubF {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>)
+      return static_cast<T>(static_cast<Unsigned<T>>(a) - static_cast<Unsigned<T>>(b));
+    else
+      return a - b;
+  }
+};
+struct MulF {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>)
+      return static_cast<T>(static_cast<Unsigned<T>>(a) * static_cast<Unsigned<T>>(b));
+    else
+      return a * b;
+  }
+};
+// Integer division truncates toward zero (like C and TensorFlow's Div). Dividing by zero
+// defines no value, and a kernel must not trap, so kiln defines x / 0 = 0 for integers;
+// MIN / -1 wraps to MIN. float32 follows IEEE (inf or NaN).
+struct DivF {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>) {
+      if (b == 0) return 0;
+      if (b == -1) return static_cast<T>(Unsigned<T>(0) - static_cast<Unsigned<T>>(a));
+      return static_cast<T>(a / b);
+    } else {
+      return a / b;
+    }
+  }
+};
+template <typename T>
+inline bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(v);
+  else
+    return false;
+}
+
+// NaN in either operand gives NaN, like TensorFlow.
+struct MaxF {
+  template <typename T>
+  T operator()(T a, T b) const {
+    return (a > b || is_nan(a)) ? a : b;
+  }
+};
+struct MinF {
+  template <typename T>
+  T operator()(T a, T b) const {
+    return (a < b || is_nan(a)) ? a : b;
+  }
+};
+struct PowF {
+  float operator()(float a, float b) const { return std::pow(a, b); }
+};
+struct EqF {
+  template <typename T>
+  uint8_t operator()(T a, T b) const {
+    return a == b;
+  }
+};
+struct NeF {
+  template <typename T>
+  uint8_t operator()(T a, T b) const {
+    return a != b;
+  }
+};
+struct GtF {
+  template <typename T>
+  uint8_t operator()(T a, T b) const {
+    return a > b;
+  }
+};
+struct GeF {
+  template <typename T>
+  uint8_t operator()(T a, T b) const {
+    return a >= b;
+  }
+};
+struct LtF {
+  template <typename T>
+  uint8_t operator()(T a, T b) const {
+    return a < b;
+  }
+};
+struct LeF {
+  template <typename T>
+  uint8_t operator()(T a, T b) const {
+    return a <= b;
+  }
+};
+struct AndF {
+  uint8_t operator()(uint8_t a, uint8_t b) const { return (a != 0) & (b != 0); }
+};
+struct OrF {
+  uint8_t operator()(uint8_t a, uint8_t b) const { return (a != 0) | (b != 0); }
+};
+struct XorF {
+  uint8_t operator()(uint8_t a, uint8_t b) const { return (a != 0) ^ (b != 0); }
+};
+
+template <typename T, typename R, typename Op>
+void run(const void *a_raw, const Shape &as, const void *b_raw, const Shape &bs, void *out_raw,
+         const Shape &os, Op op) {
+  const T *a = static_cast<const T *>(a_raw);
+  const T *b = static_cast<const T *>(b_raw);
+  R *out = static_cast<R *>(out_raw);
+  const int64_t n = os.num_elements(), na = as.num_elements(), nb = bs.num_elements();
+  if (n == 0) return;
+  // Same shape, or a scalar on one side: one flat span, no plan.
+  if ((na == n || na == 1) && (nb == n || nb == 1)) {
+    const int64_t sa = na == n ? 1 : 0, sb = nb == n ? 1 : 0;
+    parallel_chunks(n, [&](int64_t lo, int64_t hi) {
+      apply_span(a + lo * sa, sa, b + lo * sb, sb, out + lo, hi - lo, op);
+    });
+    return;
+  }
+  const Shape *ins[2] = {&as, &bs};
+  const BroadcastPlan<2> plan = make_broadcast_plan<2>(os, ins);
+  parallel_chunks(n, [&](int64_t lo, int64_t hi) {
+    for_each_span(plan, lo, hi, [&](int64_t o, const int64_t *off, const int64_t *st, int64_t len) {
+      apply_span(a + off[0], st[0], b + off[1], st[1], out + o, len, op);
+    });
+  });
+}
+
+template <typename T>
+void run_typed(BinaryOp op, const void *a, const Shape &as, const void *b, const Shape &bs, void *out,
+               const Shape &os) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return run<T, T>(a, as, b, bs, out, os, AddF{});
+    case BinaryOp::kSub:
+      return run<T, T>(a, as, b, bs, out, os, SubF{});
+    case BinaryOp::kMul:
+      return run<T, T>(a, as, b, bs, out, os, MulF{});
+    case BinaryOp::kDiv:
+      return run<T, T>(a, as, b, bs, out, os, DivF{});
+    case BinaryOp::kMaximum:
+      return run<T, T>(a, as, b, bs, out, os, MaxF{});
+    case BinaryOp::kMinimum:
+      return run<T, T>(a, as, b, bs, out, os, MinF{});
+    case BinaryOp::kEqual:
+      return run<T, uint8_t>(a, as, b, bs, out, os, EqF{});
+    case BinaryOp::kNotEqual:
+      return run<T, uint8_t>(a, as, b, bs, out, os, NeF{});
+    case BinaryOp::kGreater:
+      return run<T, uint8_t>(a, as, b, bs, out, os, GtF{});
+    case BinaryOp::kGreaterEqual:
+      return run<T, uint8_t>(a, as, b, bs, out, os, GeF{});
+    case BinaryOp::kLess:
+      return run<T, uint8_t>(a, as, b, bs, out, os, LtF{});
+    case BinaryOp::kLessEqual:
+      return run<T, uint8_t>(a, as, b, bs, out, os, LeF{});
+    default:
+      break;
+  }
+  fail(Code::kInternal, "elementwise binary kernel: op ", static_cast<int>(op),
+       " is not defined for this dtype");
+}
+
+// oneDNN binary for large float32 work it can express: src0 must have the output's
+// shape, src1 may broadcast. Returns false when the case does not fit.
+bool onednn_binary(BinaryOp op, const void *a, const Shape &as, const void *b, const Shape &bs, void *out,
+                   const Shape &os) {
+  struct Entry {
+    BinaryOp op;
+    dnnl::algorithm alg;
+    bool commutative;
+  };
+  static constexpr Entry kTable[] = {
+      {BinaryOp::kAdd, dnnl::algorithm::binary_add, true},
+      {BinaryOp::kMul, dnnl::algorithm::binary_mul, true},
+      {BinaryOp::kMaximum, dnnl::algorithm::binary_max, true},
+      {BinaryOp::kMinimum, dnnl::algorithm::binary_min, true},
+      {BinaryOp::kSub, dnnl::algorithm::binary_sub, false},
+      {BinaryOp::kDiv, dnnl::algorithm::binary_div, false},
+  };
+  const Entry *entry = nullptr;
+  for (const Entry &e : kTable)
+    if (e.op == op) entry = &e;
+  if (!entry) return false;
+  const dnnl::algorithm alg = entry->alg;
+  const int64_t n = os.num_elements();
+  const void *src0 = a, *src1 = b;
+  const Shape *s1 = &bs;
+  if (as.num_elements() != n) {
+    if (!entry->commutative || bs.num_elements() != n) return false;
+    std::swap(src0, src1);
+    s1 = &as;
+  }
+  Shape b_full;
+  for (int i = s1->rank(); i < os.rank(); ++i) b_full.push_back(1);
+  for (int i = 0; i < s1->rank(); ++i) b_full.push_back((*s1)[i]);
+  std::string key = "binary:";
+  key += std::to_string(static_cast<int>(alg));
+  key += ';';
+  append_key(key, os, DType::kFloat32);
+  append_key(key, b_full, DType::kFloat32);
+  dnnl::primitive prim = cached_primitive(key, [&] {
+    dnnl::binary::desc d(alg, plain_f32_desc(os), plain_f32_desc(b_full), plain_f32_desc(os));
+    return dnnl::primitive(dnnl::binary(dnnl::binary::primitive_desc(d, engine())));
+  });
+  execute(prim, {{DNNL_ARG_SRC_0, plain_memory(os, DType::kFloat32, src0)},
+                 {DNNL_ARG_SRC_1, plain_memory(b_full, DType::kFloat32, src1)},
+                 {DNNL_ARG_DST, plain_memory(os, DType::kFloat32, out)}});
+  return true;
+}
+
+}  // namespace
+
+void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const void *b,
+            const Shape &b_shape, void *out, const Shape &out_shape) {
+  switch (dtype) {
+    case DType::kFloat32:
+      if (op == BinaryOp::kPow) return run<float, float>(a, a_shape, b, b_shape, out, out_shape, PowF{});
+      if (out_shape.num_elements() >= kElementwiseLargeThreshold &&
+          onednn_binary(op, a, a_shape, b, b_shape, out, out_shape))
+        return;
+      return run_typed<float>(op, a, a_shape, b, b_shape, out, out_shape);
+    case DType::kInt32:
+      return run_typed<int32_t>(op, a, a_shape, b, b_shape, out, out_shape);
+    case DType::kInt64:
+      return run_typed<int64_t>(op, a, a_shape, b, b_shape, out, out_shape);
+    case DType::kUInt8:
+      if (binary_writes_bool(op)) return run_typed<uint8_t>(op, a, a_shape, b, b_shape, out, out_shape);
+      break;
+    case DType::kBool:
+      switch (op) {
+        case BinaryOp::kLogicalAnd:
+          return run<uint8_t, uint8_t>(a, a_shape, b, b_shape, out, out_shape, AndF{});
+        case BinaryOp::kLogicalOr:
+          return run<uint8_t, uint8_t>(a, a_shape, b, b_shape, out, out_shape, OrF{});
+        case BinaryOp::kLogicalXor:
+          return run<uint8_t, uint8_t>(a, a_shape, b, b_shape, out, out_shape, XorF{});
+        case BinaryOp::kEqual:
+        case BinaryOp::kNotEqual:
+          // Compare truth values, so a stray non-0/1 byte still counts as true.
+          return run<uint8_t, uint8_t>(a, a_shape, b, b_shape, out, out_shape,
+                                       [op](uint8_t x, uint8_t y) -> uint8_t {
+                                         return ((x != 0) == (y != 0)) == (op == BinaryOp::kEqual);
+                                       });
+        default:
+          if (binary_writes_bool(op)) return run_typed<uint8_t>(op, a, a_shape, b, b_shape, out, out_shape);
+          break;
+      }
+      break;
+    case DType::kBFloat16:
+      break;
+  }
+  fail(Code::kInternal, "elementwise binary kernel: op ", static_cast<int>(op), " has no ", dtype_name(dtype),
+       " kernel");
+}
+
+}  // namespace kiln::kernels

@@ -1,0 +1,24 @@
+// Random fills on the counter-based Philox generator: element i always draws
+// from counter i, so a result never depends on the thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "core/rng.h"
+
+namespace kiln::kernels {
+
+// Element count below which the fills stay on the calling thread.
+constexpr int64_t kParallelRandomElements = 32768;
+
+// out[i] = minval + (maxval - minval) * u_i, u_i uniform in [0, 1).
+void random_uniform(const Philox &gen, float minval, float maxval, float *out, int64_t n);
+// out[i] = mean + stddev * z_i, z_i standard normal.
+void random_normal(const Philox &gen, float mean, float stddev, float *out, int64_t n);
+// Like random_normal, with every z_i beyond 2 (in absolute value) drawn again.
+void truncated_normal(const Philox &gen, float mean, float stddev, float *out, int64_t n);
+// Element i is kept when u_i >= rate: out[i] = kept ? x[i] * scale : 0 and, when
+// mask is not null, mask[i] = kept ? scale : 0 (what the gradient multiplies by).
+void dropout(const Philox &gen, float rate, float scale, const float *x, float *out, float *mask, int64_t n);
+
+}  // namespace kiln::kernels

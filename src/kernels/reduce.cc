@@ -1,0 +1,290 @@
+#include "kernels/reduce.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "core/error.h"
+#include "core/threads.h"
+
+namespace kiln::kernels {
+
+namespace {
+
+// A run of adjacent axes that are all reduced or all kept, with size-1 axes dropped:
+// reducing [8, 1, 3, 5] over {1, 2} is the same as reducing [8, 15] over {1}.
+struct Group {
+  int64_t size;
+  bool reduced;
+};
+
+std::vector<Group> collapse(const Shape &shape, const std::vector<bool> &reduce) {
+  std::vector<Group> groups;
+  for (int i = 0; i < shape.rank(); ++i) {
+    if (shape[i] == 1) continue;
+    bool r = reduce[static_cast<size_t>(i)];
+    if (!groups.empty() && groups.back().reduced == r)
+      groups.back().size *= shape[i];
+    else
+      groups.push_back({shape[i], r});
+  }
+  return groups;
+}
+
+template <typename Acc>
+Acc identity(ReduceKind kind) {
+  using L = std::numeric_limits<Acc>;
+  switch (kind) {
+    case ReduceKind::kMax:
+      return L::has_infinity ? -L::infinity() : L::lowest();
+    case ReduceKind::kMin:
+      return L::has_infinity ? L::infinity() : L::max();
+    case ReduceKind::kSum:
+    case ReduceKind::kMean:
+      break;
+  }
+  return Acc(0);
+}
+
+template <ReduceKind K, typename Acc>
+inline Acc combine(Acc a, Acc v) {
+  if constexpr (K == ReduceKind::kMax)
+    return v > a ? v : a;
+  else if constexpr (K == ReduceKind::kMin)
+    return v < a ? v : a;
+  else
+    return a + v;
+}
+
+// Combines a contiguous row of n values into a. Independent lanes let the compiler
+// vectorise without -ffast-math (and make float sums more accurate).
+template <ReduceKind K, typename T, typename Acc>
+Acc reduce_row(const T *x, int64_t n, Acc a) {
+  constexpr int kLanes = 8;
+  if (n < kLanes) {
+    for (int64_t i = 0; i < n; ++i) a = combine<K>(a, static_cast<Acc>(x[i]));
+    return a;
+  }
+  Acc lane[kLanes];
+  for (int l = 0; l < kLanes; ++l) lane[l] = static_cast<Acc>(x[l]);
+  int64_t i = kLanes;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] = combine<K>(lane[l], static_cast<Acc>(x[i + l]));
+  for (; i < n; ++i) lane[0] = combine<K>(lane[0], static_cast<Acc>(x[i]));
+  for (int l = 0; l < kLanes; ++l) a = combine<K>(a, lane[l]);
+  return a;
+}
+
+// Combines a contiguous row elementwise into acc.
+template <ReduceKind K, typename T, typename Acc>
+void accumulate_row(const T *x, int64_t n, Acc *acc) {
+  for (int64_t i = 0; i < n; ++i) acc[i] = combine<K>(acc[i], static_cast<Acc>(x[i]));
+}
+
+// Walks the input row by row (the innermost group), with an odometer over the outer
+// groups tracking the matching output offset (kept groups advance it, reduced ones do not).
+template <ReduceKind K, typename T, typename Acc>
+void reduce_groups(const T *x, Acc *acc, const std::vector<Group> &groups) {
+  const int n = static_cast<int>(groups.size());
+  const Group inner = groups.back();
+  int64_t out_stride[Shape::kMaxRank] = {};
+  int64_t stride = inner.reduced ? 1 : inner.size;
+  for (int i = n - 2; i >= 0; --i) {
+    if (groups[static_cast<size_t>(i)].reduced) continue;
+    out_stride[i] = stride;
+    stride *= groups[static_cast<size_t>(i)].size;
+  }
+  int64_t rows = 1;
+  for (int i = 0; i < n - 1; ++i) rows *= groups[static_cast<size_t>(i)].size;
+  int64_t idx[Shape::kMaxRank] = {};
+  int64_t o = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *row = x + r * inner.size;
+    if (inner.reduced)
+      acc[o] = reduce_row<K>(row, inner.size, acc[o]);
+    else
+      accumulate_row<K>(row, inner.size, acc + o);
+    for (int i = n - 2; i >= 0; --i) {
+      o += out_stride[i];
+      if (++idx[i] < groups[static_cast<size_t>(i)].size) break;
+      o -= out_stride[i] * idx[i];
+      idx[i] = 0;
+    }
+  }
+}
+
+template <ReduceKind K, typename Acc>
+void combine_into(Acc *acc, const Acc *part, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] = combine<K>(acc[i], part[i]);
+}
+
+// Large inputs: the outermost group is split among threads. A kept group gives each
+// thread its own slice of the output; a reduced one gives each thread a private
+// accumulator, combined at the end.
+template <ReduceKind K, typename T, typename Acc>
+void reduce_parallel(const T *x, Acc *acc, int64_t n_out, const std::vector<Group> &groups) {
+  const Group first = groups.front();
+  int64_t x_stride = 1, out_stride = 1;
+  for (size_t i = 1; i < groups.size(); ++i) {
+    x_stride *= groups[i].size;
+    if (!groups[i].reduced) out_stride *= groups[i].size;
+  }
+  apply_num_threads();
+  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), first.size));
+  // acc holds the identity everywhere on entry, so acc[0] seeds the private accumulators.
+  std::vector<Acc> partial(first.reduced ? static_cast<size_t>((nt - 1) * n_out) : 0, acc[0]);
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    const int64_t lo = first.size * t / nt, hi = first.size * (t + 1) / nt;
+    std::vector<Group> sub = groups;
+    sub.front().size = hi - lo;
+    if (!first.reduced)
+      reduce_groups<K>(x + lo * x_stride, acc + lo * out_stride, sub);
+    else
+      reduce_groups<K>(x + lo * x_stride, t == 0 ? acc : partial.data() + (t - 1) * n_out, sub);
+  }
+  for (int t = 1; first.reduced && t < nt; ++t) combine_into<K>(acc, partial.data() + (t - 1) * n_out, n_out);
+}
+
+template <ReduceKind K, typename T, typename Acc>
+void reduce_any(const T *x, Acc *acc, int64_t n_in, int64_t n_out, const std::vector<Group> &groups) {
+  if (n_in >= kReduceLoopThreshold)
+    reduce_parallel<K>(x, acc, n_out, groups);
+  else
+    reduce_groups<K>(x, acc, groups);
+}
+
+template <typename T, typename Acc>
+void reduce_loop(ReduceKind kind, const T *x, Acc *acc, int64_t n_in, int64_t n_out,
+                 const std::vector<Group> &groups) {
+  switch (kind) {
+    case ReduceKind::kSum:
+    case ReduceKind::kMean:
+      return reduce_any<ReduceKind::kSum>(x, acc, n_in, n_out, groups);
+    case ReduceKind::kMax:
+      return reduce_any<ReduceKind::kMax>(x, acc, n_in, n_out, groups);
+    case ReduceKind::kMin:
+      return reduce_any<ReduceKind::kMin>(x, acc, n_in, n_out, groups);
+  }
+}
+
+template <typename T>
+void reduce_typed(ReduceKind kind, const Tensor &x, const std::vector<Group> &groups, const Tensor &out) {
+  // bfloat16 accumulates in float32; other types in themselves.
+  using Acc = std::conditional_t<std::is_same_v<T, bfloat16>, float, T>;
+  const int64_t n_out = out.num_elements();
+  std::vector<Acc> scratch;
+  Acc *acc = nullptr;
+  if constexpr (std::is_same_v<T, Acc>) {
+    acc = out.mutable_data<Acc>();
+  } else {
+    scratch.resize(static_cast<size_t>(n_out));
+    acc = scratch.data();
+  }
+  const Acc init = identity<Acc>(kind);
+  for (int64_t i = 0; i < n_out; ++i) acc[i] = init;
+  if (x.num_elements() > 0) reduce_loop(kind, x.data<T>(), acc, x.num_elements(), n_out, groups);
+  if (kind == ReduceKind::kMean) {
+    // An empty reduction gives 0 * inf... so compute 0/0 = NaN explicitly, like TF.
+    const int64_t count = n_out == 0 ? 1 : x.num_elements() / n_out;
+    const Acc scale = count == 0 ? std::numeric_limits<Acc>::quiet_NaN() : Acc(1) / static_cast<Acc>(count);
+    for (int64_t i = 0; i < n_out; ++i) acc[i] = count == 0 ? scale : acc[i] * scale;
+  }
+  if constexpr (!std::is_same_v<T, Acc>) {
+    T *o = out.mutable_data<T>();
+    for (int64_t i = 0; i < n_out; ++i) o[i] = T(acc[i]);
+  }
+}
+
+}  // namespace
+
+void reduce(ReduceKind kind, const Tensor &x, const std::vector<bool> &reduce, const Tensor &out) {
+  const int64_t n = x.num_elements();
+  std::vector<Group> groups = collapse(x.shape(), reduce);
+  bool any_reduced = false;
+  for (const Group &g : groups) any_reduced = any_reduced || g.reduced;
+  if (n > 0 && !any_reduced) {  // only size-1 axes reduced: the values pass through
+    std::memcpy(out.raw_mutable_data(), x.raw_data(), x.byte_size());
+    return;
+  }
+  switch (x.dtype()) {
+    case DType::kFloat32:
+      return reduce_typed<float>(kind, x, groups, out);
+    case DType::kBFloat16:
+      return reduce_typed<bfloat16>(kind, x, groups, out);
+    case DType::kInt32:
+      return reduce_typed<int32_t>(kind, x, groups, out);
+    case DType::kInt64:
+      return reduce_typed<int64_t>(kind, x, groups, out);
+    case DType::kUInt8:
+    case DType::kBool:
+      break;
+  }
+  fail(Code::kInvalidArgument, "reduce: unsupported dtype ", dtype_name(x.dtype()));
+}
+
+namespace {
+
+template <typename T>
+void argmax_typed(const T *x, int64_t outer, int64_t n, int64_t inner, int64_t *out) {
+  using V = std::conditional_t<std::is_same_v<T, bfloat16>, float, T>;
+  const bool parallel = outer > 1 && outer * n * inner >= kReduceLoopThreshold;
+  if (parallel) apply_num_threads();
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t o = 0; o < outer; ++o) {
+    const T *base = x + o * n * inner;
+    int64_t *dst = out + o * inner;
+    if (inner == 1) {
+      V best = static_cast<V>(base[0]);
+      int64_t at = 0;
+      for (int64_t k = 1; k < n; ++k) {
+        V v = static_cast<V>(base[k]);
+        if (v > best) best = v, at = k;  // strict: ties keep the first index, like TF
+      }
+      dst[0] = at;
+      continue;
+    }
+    // Scan row by row so that memory is read contiguously.
+    std::vector<V> best(static_cast<size_t>(inner));
+    for (int64_t j = 0; j < inner; ++j) best[static_cast<size_t>(j)] = static_cast<V>(base[j]), dst[j] = 0;
+    for (int64_t k = 1; k < n; ++k) {
+      const T *row = base + k * inner;
+      for (int64_t j = 0; j < inner; ++j) {
+        V v = static_cast<V>(row[j]);
+        if (v > best[static_cast<size_t>(j)]) best[static_cast<size_t>(j)] = v, dst[j] = k;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void argmax(const Tensor &x, int axis, const Tensor &out) {
+  const Shape &s = x.shape();
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= s[i];
+  for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
+  const int64_t n = s[axis];
+  if (outer * inner == 0) return;
+  int64_t *o = out.mutable_data<int64_t>();
+  switch (x.dtype()) {
+    case DType::kFloat32:
+      return argmax_typed(x.data<float>(), outer, n, inner, o);
+    case DType::kBFloat16:
+      return argmax_typed(x.data<bfloat16>(), outer, n, inner, o);
+    case DType::kInt32:
+      return argmax_typed(x.data<int32_t>(), outer, n, inner, o);
+    case DType::kInt64:
+      return argmax_typed(x.data<int64_t>(), outer, n, inner, o);
+    case DType::kUInt8:
+    case DType::kBool:
+      break;
+  }
+  fail(Code::kInvalidArgument, "argmax: unsupported dtype ", dtype_name(x.dtype()));
+}
+
+}  // namespace kiln::kernels

@@ -1,0 +1,30 @@
+// Internal ops of the array family: the gradient partners of slice and gather.
+// Each has a gradient rule (the partner op), so nested tapes work through them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace kiln::ops::internal {
+
+// Zeros of `shape` with x written at offset `begin` (the gradient of slice).
+// Any dtype; x must fit inside shape at begin.
+Tensor pad_zeros(const Tensor &x, const std::vector<int64_t> &begin, const Shape &shape);
+
+// Zeros of `params_shape`, then for every position j of indices:
+// out[..., indices[j], ...] += updates[..., j, ...] along `axis` (the gradient of
+// gather, like unsorted_segment_sum). updates is float32 with shape
+// params_shape[:axis] + indices.shape + params_shape[axis+1:]; indices int32/int64.
+Tensor scatter_add(const Tensor &updates, const Tensor &indices, const Shape &params_shape, int64_t axis);
+
+// "[2, -1, 3]": for messages about dims that may not form a valid Shape.
+inline std::string dims_string(const std::vector<int64_t> &dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+}  // namespace kiln::ops::internal

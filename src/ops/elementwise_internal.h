@@ -1,0 +1,16 @@
+// Helpers shared by the elementwise op files, and internal ops used by their gradient rules.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace kiln::ops {
+
+// g summed back to `shape` after broadcasting (no work when the shapes already match).
+Tensor reduce_to(const Tensor &g, const Shape &shape);
+
+// dy * f'(x) for f in {relu / leaky_relu (alpha), gelu (erf form), gelu (tanh form)}, in one
+// fused pass. Differentiable again: its own gradient is written in ops.
+Tensor relu_grad(const Tensor &x, const Tensor &dy, float alpha);
+Tensor gelu_grad(const Tensor &x, const Tensor &dy, bool approximate);
+
+}  // namespace kiln::ops

@@ -1,0 +1,217 @@
+// Unary elementwise ops and activations, with their gradient rules.
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/elementwise.h"
+#include "ops/elementwise_internal.h"
+#include "ops/op_util.h"
+#include "ops/ops.h"
+#include "ops/recorder.h"
+
+namespace kiln::ops {
+
+using kernels::UnaryOp;
+
+namespace {
+
+constexpr std::initializer_list<DType> kFloatOnly = {DType::kFloat32};
+constexpr std::initializer_list<DType> kSigned = {DType::kFloat32, DType::kInt32, DType::kInt64};
+
+Tensor unary_forward(UnaryOp op, const char *name, const Tensor &x, std::initializer_list<DType> allowed,
+                     float alpha = 0.0f, float beta = 0.0f) {
+  require_dtype(x, name, "x", allowed);
+  Tensor out = Tensor::empty(x.dtype(), x.shape());
+  kernels::unary(op, x.dtype(), x.raw_data(), out.raw_mutable_data(), x.num_elements(), alpha, beta);
+  return out;
+}
+
+bool recordable(const Tensor &x) { return x.dtype() == DType::kFloat32 && should_record({&x}); }
+
+Tensor f32(float v) { return Tensor::scalar(v); }
+
+// A float32 scalar-broadcast activation parameter must be finite to give finite results.
+void require_finite(float v, const char *op, const char *arg) {
+  KILN_REQUIRE(std::isfinite(v), op, ": argument '", arg, "' is ", v, "; expected a finite value");
+}
+
+// Records op with a backward of the form g -> {g * dydx}, where dydx is built from (x, out).
+template <typename F>
+Tensor with_grad(const char *name, const Tensor &x, Tensor out, F dydx) {
+  if (recordable(x))
+    record(name, {x}, {out}, [x, out, dydx](const Grads &g) { return Grads{mul(g[0], dydx(x, out))}; });
+  return out;
+}
+
+}  // namespace
+
+Tensor neg(const Tensor &x) {
+  Tensor out = unary_forward(UnaryOp::kNeg, "neg", x, kSigned);
+  if (recordable(x)) record("neg", {x}, {out}, [](const Grads &g) { return Grads{neg(g[0])}; });
+  return out;
+}
+
+Tensor abs(const Tensor &x) {
+  return with_grad(
+      "abs", x, unary_forward(UnaryOp::kAbs, "abs", x, kSigned), [](const Tensor &v, const Tensor &) {
+        const Tensor zero = f32(0.0f);  // sign(x), 0 at 0
+        return sub(cast(greater(v, zero), DType::kFloat32), cast(less(v, zero), DType::kFloat32));
+      });
+}
+
+Tensor exp(const Tensor &x) {
+  return with_grad("exp", x, unary_forward(UnaryOp::kExp, "exp", x, kFloatOnly),
+                   [](const Tensor &, const Tensor &out) { return out; });
+}
+
+Tensor log(const Tensor &x) {
+  Tensor out = unary_forward(UnaryOp::kLog, "log", x, kFloatOnly);
+  if (recordable(x)) record("log", {x}, {out}, [x](const Grads &g) { return Grads{div(g[0], x)}; });
+  return out;
+}
+
+Tensor sqrt(const Tensor &x) {
+  Tensor out = unary_forward(UnaryOp::kSqrt, "sqrt", x, kFloatOnly);
+  if (recordable(x))  // d/dx = 1 / (2 sqrt(x))
+    record("sqrt", {x}, {out}, [out](const Grads &g) { return Grads{div(mul(g[0], f32(0.5f)), out)}; });
+  return out;
+}
+
+Tensor rsqrt(const Tensor &x) {
+  Tensor out = unary_forward(UnaryOp::kRsqrt, "rsqrt", x, kFloatOnly);
+  if (recordable(x))  // d/dx = -x^(-3/2) / 2 = -out / (2x)
+    record("rsqrt", {x}, {out},
+           [x, out](const Grads &g) { return Grads{div(mul(g[0], mul(out, f32(-0.5f))), x)}; });
+  return out;
+}
+
+Tensor square(const Tensor &x) {
+  return with_grad("square", x, unary_forward(UnaryOp::kSquare, "square", x, kSigned),
+                   [](const Tensor &v, const Tensor &) { return mul(v, f32(2.0f)); });
+}
+
+Tensor tanh(const Tensor &x) {
+  return with_grad("tanh", x, unary_forward(UnaryOp::kTanh, "tanh", x, kFloatOnly),
+                   [](const Tensor &, const Tensor &out) { return sub(f32(1.0f), square(out)); });
+}
+
+Tensor sigmoid(const Tensor &x) {
+  return with_grad("sigmoid", x, unary_forward(UnaryOp::kSigmoid, "sigmoid", x, kFloatOnly),
+                   [](const Tensor &, const Tensor &out) { return mul(out, sub(f32(1.0f), out)); });
+}
+
+Tensor relu(const Tensor &x) {
+  Tensor out = unary_forward(UnaryOp::kRelu, "relu", x, kFloatOnly);
+  if (recordable(x))
+    record("relu", {x}, {out}, [x](const Grads &g) { return Grads{relu_grad(x, g[0], 0.0f)}; });
+  return out;
+}
+
+Tensor leaky_relu(const Tensor &x, float alpha) {
+  require_finite(alpha, "leaky_relu", "alpha");
+  Tensor out = unary_forward(UnaryOp::kRelu, "leaky_relu", x, kFloatOnly, alpha);
+  if (recordable(x))
+    record("leaky_relu", {x}, {out}, [x, alpha](const Grads &g) { return Grads{relu_grad(x, g[0], alpha)}; });
+  return out;
+}
+
+Tensor gelu(const Tensor &x, bool approximate) {
+  Tensor out = unary_forward(approximate ? UnaryOp::kGeluTanh : UnaryOp::kGeluErf, "gelu", x, kFloatOnly);
+  if (recordable(x))
+    record("gelu", {x}, {out},
+           [x, approximate](const Grads &g) { return Grads{gelu_grad(x, g[0], approximate)}; });
+  return out;
+}
+
+Tensor softplus(const Tensor &x) {
+  return with_grad("softplus", x, unary_forward(UnaryOp::kSoftplus, "softplus", x, kFloatOnly),
+                   [](const Tensor &v, const Tensor &) { return sigmoid(v); });
+}
+
+Tensor elu(const Tensor &x, float alpha) {
+  require_finite(alpha, "elu", "alpha");
+  // d/dx = 1 for x > 0, alpha e^x = out + alpha otherwise.
+  return with_grad("elu", x, unary_forward(UnaryOp::kElu, "elu", x, kFloatOnly, alpha),
+                   [alpha](const Tensor &v, const Tensor &out) {
+                     return where(greater(v, f32(0.0f)), f32(1.0f), add(out, f32(alpha)));
+                   });
+}
+
+Tensor swish(const Tensor &x) {
+  // d/dx = s + x s (1 - s) = s + out (1 - s), s = sigmoid(x).
+  return with_grad("swish", x, unary_forward(UnaryOp::kSwish, "swish", x, kFloatOnly),
+                   [](const Tensor &v, const Tensor &out) {
+                     const Tensor s = sigmoid(v);
+                     return add(s, mul(out, sub(f32(1.0f), s)));
+                   });
+}
+
+Tensor logical_not(const Tensor &x) {
+  return unary_forward(UnaryOp::kLogicalNot, "logical_not", x, {DType::kBool});
+}
+
+Tensor clip_by_value(const Tensor &x, float clip_min, float clip_max) {
+  KILN_REQUIRE(!std::isnan(clip_min) && !std::isnan(clip_max) && clip_min <= clip_max,
+               "clip_by_value: bounds [", clip_min, ", ", clip_max, "] for ",
+               x.defined() ? x.description() : "undefined", "; expected clip_min <= clip_max");
+  // The gradient passes where clip_min <= x <= clip_max.
+  return with_grad("clip_by_value", x,
+                   unary_forward(UnaryOp::kClip, "clip_by_value", x, kFloatOnly, clip_min, clip_max),
+                   [clip_min, clip_max](const Tensor &v, const Tensor &) {
+                     return cast(logical_and(greater_equal(v, f32(clip_min)), less_equal(v, f32(clip_max))),
+                                 DType::kFloat32);
+                   });
+}
+
+// ---- fused backward ops ----
+
+namespace {
+void require_grad_pair(const Tensor &x, const Tensor &dy, const char *op) {
+  require_float32(x, op, "x");
+  require_float32(dy, op, "dy");
+  KILN_REQUIRE(x.shape() == dy.shape(), op, ": x is ", x.description(), " but dy is ", dy.description(),
+               "; expected the same shape");
+}
+
+Tensor fused_backward(UnaryOp op, const char *name, const Tensor &x, const Tensor &dy, float alpha) {
+  require_grad_pair(x, dy, name);
+  Tensor dx = Tensor::empty(DType::kFloat32, x.shape());
+  kernels::unary_backward(op, x.data<float>(), dy.data<float>(), dx.mutable_data<float>(), x.num_elements(),
+                          alpha);
+  return dx;
+}
+}  // namespace
+
+Tensor relu_grad(const Tensor &x, const Tensor &dy, float alpha) {
+  Tensor dx = fused_backward(UnaryOp::kRelu, "relu_grad", x, dy, alpha);
+  if (should_record({&x, &dy}))  // linear in dy; piecewise constant in x (second derivative 0)
+    record("relu_grad", {x, dy}, {dx}, [x, alpha](const Grads &g) {
+      return Grads{Tensor(), relu_grad(x, g[0], alpha)};
+    });
+  return dx;
+}
+
+Tensor gelu_grad(const Tensor &x, const Tensor &dy, bool approximate) {
+  Tensor dx = fused_backward(approximate ? UnaryOp::kGeluTanh : UnaryOp::kGeluErf, "gelu_grad", x, dy, 0.0f);
+  if (should_record({&x, &dy}))
+    record("gelu_grad", {x, dy}, {dx}, [x, dy, approximate](const Grads &g) {
+      const Tensor x2 = square(x);
+      Tensor second;  // gelu''(x)
+      if (!approximate) {
+        // phi(x) (2 - x^2), phi the standard normal density.
+        const Tensor phi = mul(exp(mul(x2, f32(-0.5f))), f32(0.39894228040143268f));
+        second = mul(phi, sub(f32(2.0f), x2));
+      } else {
+        // u = k (x + c x^3), t = tanh(u): (1 - t^2) (u' - x t u'^2 + x u'' / 2).
+        const float k = 0.79788456080286536f, c = 0.044715f;
+        const Tensor t = tanh(mul(add(x, mul(mul(x2, x), f32(c))), f32(k)));
+        const Tensor du = mul(add(f32(1.0f), mul(x2, f32(3.0f * c))), f32(k));
+        const Tensor half_x_ddu = mul(x2, f32(3.0f * c * k));  // x u'' / 2 = 3 c k x^2
+        const Tensor inner = add(sub(du, mul(mul(x, t), square(du))), half_x_ddu);
+        second = mul(sub(f32(1.0f), square(t)), inner);
+      }
+      return Grads{mul(mul(g[0], dy), second), gelu_grad(x, g[0], approximate)};
+    });
+  return dx;
+}
+
+}  // namespace kiln::ops

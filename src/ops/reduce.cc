@@ -1,0 +1,159 @@
+// Reductions over axes, argmax, and sum_to_shape (the reverse of broadcasting).
+#include "kernels/reduce.h"
+
+#include <string>
+
+#include "ops/op_util.h"
+#include "ops/ops.h"
+#include "ops/recorder.h"
+
+namespace kiln::ops {
+
+namespace {
+
+using kernels::ReduceKind;
+
+std::string axes_string(const std::vector<int64_t> &axes) {
+  std::string s = "[";
+  for (size_t i = 0; i < axes.size(); ++i) s += (i ? ", " : "") + std::to_string(axes[i]);
+  return s + "]";
+}
+
+// What a reduction over `axes` of x does: which axes go, and the output shapes with and without them.
+struct Plan {
+  std::vector<bool> reduced;
+  std::vector<int64_t> keep_shape;  // x's shape with reduced axes set to 1
+  Shape out_shape;
+  int64_t count = 1;  // elements combined into each output
+};
+
+Plan make_plan(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims, const char *op) {
+  const int rank = x.rank();
+  Plan p;
+  p.reduced.assign(static_cast<size_t>(rank), axes.empty());
+  for (int64_t axis : axes) {
+    int a = normalize_axis(axis, rank, op);
+    if (p.reduced[static_cast<size_t>(a)])
+      fail(Code::kInvalidArgument, op, ": axes ", axes_string(axes), " name axis ", a, " of ",
+           x.description(), " more than once; expected distinct axes");
+    p.reduced[static_cast<size_t>(a)] = true;
+  }
+  for (int i = 0; i < rank; ++i) {
+    bool r = p.reduced[static_cast<size_t>(i)];
+    p.keep_shape.push_back(r ? 1 : x.shape()[i]);
+    if (r) p.count *= x.shape()[i];
+    if (!r || keepdims) p.out_shape.push_back(r ? 1 : x.shape()[i]);
+  }
+  return p;
+}
+
+// g has the reduction's output shape; returns it broadcast back to x's shape.
+Tensor expand_grad(const Tensor &g, const Plan &p, const Shape &x_shape, bool keepdims) {
+  Tensor gk = keepdims ? g : reshape(g, p.keep_shape);
+  return broadcast_to(gk, x_shape);
+}
+
+Tensor run_reduce(ReduceKind kind, const Tensor &x, const Plan &p) {
+  Tensor out = Tensor::empty(x.dtype(), p.out_shape);
+  kernels::reduce(kind, x, p.reduced, out);
+  return out;
+}
+
+// max and min: the gradient goes to the positions holding the extreme value, split
+// equally among ties (as TF does). Like TF, an empty reduction gives -inf (max) or +inf
+// (min); for integers the lowest or highest value.
+Tensor reduce_extreme(ReduceKind kind, const char *op, const Tensor &x, const std::vector<int64_t> &axes,
+                      bool keepdims) {
+  require_dtype(x, op, "x", {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kInt64});
+  Plan p = make_plan(x, axes, keepdims, op);
+  Tensor out = run_reduce(kind, x, p);
+  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+    record(op, {x}, {out}, [x, out, axes, keepdims, p](const Grads &g) -> Grads {
+      Tensor y = keepdims ? out : reshape(out, p.keep_shape);
+      Tensor hit = cast(equal(x, y), DType::kFloat32);
+      Tensor share = div(hit, sum(hit, axes, true));
+      return {mul(share, keepdims ? g[0] : reshape(g[0], p.keep_shape))};
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  require_dtype(x, "sum", "x", {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kInt64});
+  Plan p = make_plan(x, axes, keepdims, "sum");
+  Tensor out = run_reduce(ReduceKind::kSum, x, p);
+  if (is_floating(x.dtype()) && should_record({&x})) {
+    Shape x_shape = x.shape();
+    record("sum", {x}, {out}, [p, x_shape, keepdims](const Grads &g) -> Grads {
+      return {expand_grad(g[0], p, x_shape, keepdims)};
+    });
+  }
+  return out;
+}
+
+Tensor mean(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  require_dtype(x, "mean", "x", {DType::kFloat32, DType::kBFloat16});
+  Plan p = make_plan(x, axes, keepdims, "mean");
+  Tensor out = run_reduce(ReduceKind::kMean, x, p);
+  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+    Shape x_shape = x.shape();
+    record("mean", {x}, {out}, [p, x_shape, keepdims](const Grads &g) -> Grads {
+      Tensor scale = Tensor::scalar(1.0f / static_cast<float>(p.count));
+      return {mul(expand_grad(g[0], p, x_shape, keepdims), scale)};
+    });
+  }
+  return out;
+}
+
+Tensor max(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  return reduce_extreme(ReduceKind::kMax, "max", x, axes, keepdims);
+}
+
+Tensor min(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  return reduce_extreme(ReduceKind::kMin, "min", x, axes, keepdims);
+}
+
+Tensor argmax(const Tensor &x, int64_t axis) {
+  require_dtype(x, "argmax", "x", {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kInt64});
+  if (x.rank() == 0)
+    fail(Code::kInvalidArgument, "argmax: argument 'x' is ", x.description(), "; expected rank >= 1");
+  int a = normalize_axis(axis, x.rank(), "argmax");
+  if (x.shape()[a] == 0)
+    fail(Code::kInvalidArgument, "argmax: axis ", axis, " of ", x.description(),
+         " is empty; expected at least one element");
+  Shape out_shape;
+  for (int i = 0; i < x.rank(); ++i)
+    if (i != a) out_shape.push_back(x.shape()[i]);
+  Tensor out = Tensor::empty(DType::kInt64, out_shape);
+  kernels::argmax(x, a, out);
+  return out;
+}
+
+Tensor sum_to_shape(const Tensor &grad, const Shape &shape) {
+  require_dtype(grad, "sum_to_shape", "grad",
+                {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kInt64});
+  if (grad.shape() == shape) return grad;
+  const int rank = grad.rank(), lead = rank - shape.rank();
+  std::vector<bool> reduced(static_cast<size_t>(rank > 0 ? rank : 0));
+  bool ok = lead >= 0;
+  for (int i = 0; ok && i < rank; ++i) {
+    int64_t want = i < lead ? 1 : shape[i - lead];
+    ok = want == grad.shape()[i] || want == 1;
+    reduced[static_cast<size_t>(i)] = i < lead || (want == 1 && grad.shape()[i] != 1);
+  }
+  if (!ok)
+    fail(Code::kInvalidArgument, "sum_to_shape: cannot sum ", grad.description(), " down to shape ",
+         shape.to_string(), "; expected a shape that broadcasts to ", grad.shape().to_string());
+  Tensor out = Tensor::empty(grad.dtype(), shape);
+  kernels::reduce(ReduceKind::kSum, grad, reduced, out);
+  if (is_floating(grad.dtype()) && should_record({&grad})) {
+    Shape grad_shape = grad.shape();
+    record("sum_to_shape", {grad}, {out},
+           [grad_shape](const Grads &g) -> Grads { return {broadcast_to(g[0], grad_shape)}; });
+  }
+  return out;
+}
+
+}  // namespace kiln::ops

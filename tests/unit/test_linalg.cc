@@ -1,0 +1,306 @@
+// LINALG family: matmul (against a double-precision reference loop, incl. bfloat16 and
+// batch broadcasting) and the gradient table over every differentiable op of the family.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kernels/engine.h"
+#include "kernels/matmul.h"
+#include "linalg_test_util.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using linalg_test::broadcast_offset;
+using linalg_test::to_bf16;
+using linalg_test::unravel;
+using testing::make;
+using testing::random_tensor;
+using testing::values;
+
+// ---- matmul ----
+
+struct MatmulRef {
+  Shape shape;
+  std::vector<double> v;
+};
+
+MatmulRef ref_matmul(const Tensor &a, const Tensor &b, bool ta, bool tb) {
+  auto av = values(a), bv = values(b);
+  const Shape &sa = a.shape(), &sb = b.shape();
+  const int ra = sa.rank(), rb = sb.rank();
+  const int64_t m = ta ? sa[ra - 1] : sa[ra - 2], k = ta ? sa[ra - 2] : sa[ra - 1];
+  const int64_t n = tb ? sb[rb - 2] : sb[rb - 1];
+  Shape ba(sa.data(), ra - 2), bb(sb.data(), rb - 2);
+  Shape batch = broadcast_shapes(ba, bb, "ref");
+  MatmulRef out{batch, {}};
+  out.shape.push_back(m);
+  out.shape.push_back(n);
+  for (int64_t bi = 0; bi < batch.num_elements(); ++bi) {
+    auto idx = unravel(bi, batch);
+    const int64_t oa = (ba.rank() ? broadcast_offset(idx, ba) : 0) * m * k;
+    const int64_t ob = (bb.rank() ? broadcast_offset(idx, bb) : 0) * k * n;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double s = 0;
+        for (int64_t p = 0; p < k; ++p)
+          s += double(av[size_t(oa + (ta ? p * m + i : i * k + p))]) *
+               bv[size_t(ob + (tb ? j * k + p : p * n + j))];
+        out.v.push_back(s);
+      }
+  }
+  return out;
+}
+
+void expect_matches(const Tensor &got, const MatmulRef &want, double tol, const std::string &what) {
+  ASSERT_EQ(got.shape(), want.shape) << what;
+  for (int64_t i = 0; i < got.num_elements(); ++i)
+    ASSERT_NEAR(got.item_as_double(i), want.v[size_t(i)], tol * (1 + std::fabs(want.v[size_t(i)])))
+        << what << " element " << i;
+}
+
+struct MatmulCase {
+  Shape a, b;
+  bool ta, tb;
+};
+
+const std::vector<MatmulCase> kMatmulCases = {
+    {{2, 3}, {3, 4}, false, false},
+    {{3, 5}, {5, 7}, false, false},
+    {{5, 3}, {5, 7}, true, false},
+    {{3, 5}, {7, 5}, false, true},
+    {{5, 3}, {7, 5}, true, true},
+    {{2, 3, 4, 5}, {5, 6}, false, false},        // folded into one GEMM
+    {{1, 3, 4, 5}, {2, 1, 5, 6}, false, false},  // both batches broadcast
+    {{2, 1, 5, 4}, {3, 6, 5}, true, true},       // ranks differ, transposed
+    {{4, 5}, {2, 3, 5, 6}, false, false},        // unbatched a, batched b
+    {{3, 7, 5}, {1, 7, 2}, true, false},         // transposed a, size-1 batch b
+    {{1, 1, 3, 4}, {4, 2}, false, false},
+    {{2, 2, 2, 1, 3, 4}, {2, 1, 1, 4, 5}, false, false},                // rank 6
+    {{2, 1, 2, 1, 2, 1, 3, 4}, {1, 2, 1, 2, 1, 2, 2, 4}, false, true},  // rank 8 (kMaxRank)
+    {{67, 130}, {130, 45}, false, false},                               // larger, odd
+    {{3, 40, 65}, {3, 33, 65}, false, true},
+    {{0, 4}, {4, 3}, false, false},  // empty M
+    {{3, 0}, {0, 2}, false, false},  // empty K: zeros
+};
+
+TEST(LinalgMatmul, MatchesReference) {
+  unsigned seed = 1;
+  for (const MatmulCase &c : kMatmulCases) {
+    Tensor a = random_tensor(c.a, seed++), b = random_tensor(c.b, seed++);
+    std::string what = a.description() + (c.ta ? "^T x " : " x ") + b.description() + (c.tb ? "^T" : "");
+    expect_matches(ops::matmul(a, b, c.ta, c.tb), ref_matmul(a, b, c.ta, c.tb), 1e-5, what);
+  }
+}
+
+TEST(LinalgMatmul, KnownValues) {
+  Tensor a = make({2, 2}, {1, 2, 3, 4}), b = make({2, 2}, {5, 6, 7, 8});
+  testing::expect_near(ops::matmul(a, b), {19, 22, 43, 50});
+  testing::expect_near(ops::matmul(a, b, true, false), {26, 30, 38, 44});
+  testing::expect_near(ops::matmul(a, b, false, true), {17, 23, 39, 53});
+  testing::expect_near(ops::matmul(a, b, true, true), {23, 31, 34, 46});
+}
+
+void check_bf16(const MatmulCase &c, unsigned seed) {
+  Tensor a = to_bf16(random_tensor(c.a, seed)), b = to_bf16(random_tensor(c.b, seed + 1));
+  Tensor got = ops::matmul(a, b, c.ta, c.tb);
+  ASSERT_EQ(got.dtype(), DType::kBFloat16);
+  Tensor a32 = ops::cast(a, DType::kFloat32), b32 = ops::cast(b, DType::kFloat32);
+  MatmulRef want = ref_matmul(a32, b32, c.ta, c.tb);
+  ASSERT_EQ(got.shape(), want.shape);
+  Tensor f32 = ops::matmul(a32, b32, c.ta, c.tb);
+  for (int64_t i = 0; i < got.num_elements(); ++i) {
+    const double w = want.v[size_t(i)];
+    ASSERT_NEAR(got.item_as_double(i), w, std::fabs(w) * (1.0 / 256) + 1e-4) << got.description() << " " << i;
+    // Rounding the float32 product must be what the bf16 path returns (up to an ulp,
+    // since a native kernel may accumulate in another order).
+    const double r = static_cast<float>(bfloat16(f32.data<float>()[i]));
+    ASSERT_NEAR(got.item_as_double(i), r, std::fabs(r) * (1.0 / 128) + 1e-6) << i;
+  }
+}
+
+TEST(LinalgMatmul, BFloat16NativeOrFallback) {
+  // oneDNN 2.6 implements bf16 matmul only with AVX-512; on AVX2 machines the fallback runs.
+  const bool native = kernels::matmul_bf16_native();
+  RecordProperty("bf16_native", native ? "yes" : "no");
+  unsigned seed = 100;
+  for (const MatmulCase &c : kMatmulCases) check_bf16(c, seed += 2);
+}
+
+TEST(LinalgMatmul, BFloat16ForcedFallback) {
+  kernels::set_matmul_bf16_force_fallback(true);
+  unsigned seed = 200;
+  for (const MatmulCase &c : kMatmulCases) check_bf16(c, seed += 2);
+  kernels::set_matmul_bf16_force_fallback(false);
+}
+
+TEST(LinalgMatmul, Errors) {
+  using testing::expect_error;
+  const Code inv = Code::kInvalidArgument;
+  Tensor a = random_tensor({2, 3}, 1), b = random_tensor({4, 5}, 2);
+  expect_error([&] { ops::matmul(a, b); }, inv, {"matmul", "float32[2, 3]", "float32[4, 5]", "3 vs 4"});
+  expect_error([&] { ops::matmul(a, a, false, false); }, inv, {"matmul", "float32[2, 3]", "3 vs 2"});
+  expect_error([&] { ops::matmul(random_tensor({3}, 1), a); }, inv, {"matmul", "float32[3]", "rank >= 2"});
+  expect_error(
+      [&] {
+        ops::matmul(random_tensor({2, 3, 4}, 1), random_tensor({3, 4, 5}, 2));
+      },
+      inv, {"matmul", "float32[2, 3, 4]", "float32[3, 4, 5]", "batch"});
+  expect_error(
+      [&] {
+        ops::matmul(a, to_bf16(random_tensor({3, 2}, 1)));
+      },
+      inv, {"matmul", "float32[2, 3]", "bfloat16[3, 2]"});
+  Tensor i = testing::make_typed<int32_t>({2, 2}, {1, 2, 3, 4});
+  expect_error([&] { ops::matmul(i, i); }, inv, {"matmul", "int32[2, 2]", "float32 or bfloat16"});
+  expect_error([&] { ops::matmul(Tensor(), a); }, inv, {"matmul"});
+}
+
+TEST(LinalgMatmul, PrimitiveCacheSteadyState) {
+  Tensor a = random_tensor({2, 8, 16}, 1), b = random_tensor({16, 8}, 2), c = random_tensor({2, 16, 8}, 3);
+  ops::matmul(a, b);
+  ops::matmul(a, c, false, false);
+  ops::matmul(a, c, true, true);
+  const int64_t misses = kernels::primitive_cache_stats().misses;
+  for (int i = 0; i < 1000; ++i) {
+    ops::matmul(a, b);
+    ops::matmul(a, c, false, false);
+    ops::matmul(a, c, true, true);
+  }
+  EXPECT_EQ(kernels::primitive_cache_stats().misses, misses);
+}
+// ---- gradients ----
+
+using Fn = std::function<Tensor(const std::vector<Tensor> &)>;
+struct GradCase {
+  std::string name;
+  std::vector<Shape> shapes;
+  Fn f;
+};
+
+Fn mm(bool ta, bool tb) {
+  return [ta, tb](const std::vector<Tensor> &x) { return ops::matmul(x[0], x[1], ta, tb); };
+}
+
+TEST(LinalgGradients, Table) {
+  const std::vector<GradCase> cases = {
+      {"matmul", {{3, 5}, {5, 7}}, mm(false, false)},
+      {"matmul_ta", {{5, 3}, {5, 7}}, mm(true, false)},
+      {"matmul_tb", {{3, 5}, {7, 5}}, mm(false, true)},
+      {"matmul_ta_tb", {{5, 3}, {7, 5}}, mm(true, true)},
+      {"matmul_batch_fold", {{2, 3, 4}, {4, 5}}, mm(false, false)},
+      {"matmul_batch_bcast", {{1, 2, 3, 4}, {2, 1, 4, 3}}, mm(false, false)},
+      {"matmul_batch_bcast_t", {{2, 4, 3}, {1, 3, 4}}, mm(true, true)},
+      {"matmul_unbatched_a", {{3, 4}, {2, 4, 2}}, mm(false, false)},
+      {"sum_all", {{3, 5}}, [](const auto &x) { return ops::sum(x[0]); }},
+      {"sum_axis", {{2, 3, 4}}, [](const auto &x) { return ops::sum(x[0], {1}); }},
+      {"sum_keepdims",
+       {{2, 3, 4}},
+       [](const auto &x) {
+         return ops::sum(x[0], {0, -1}, true);
+       }},
+      {"mean_all", {{7}}, [](const auto &x) { return ops::mean(x[0]); }},
+      {"mean_axis", {{3, 5}}, [](const auto &x) { return ops::mean(x[0], {0}); }},
+      {"mean_keepdims", {{2, 3, 4}}, [](const auto &x) { return ops::mean(x[0], {2}, true); }},
+      {"max_axis", {{3, 5}}, [](const auto &x) { return ops::max(x[0], {1}); }},
+      {"max_all_keepdims", {{2, 3}}, [](const auto &x) { return ops::max(x[0], {}, true); }},
+      {"min_axis",
+       {{2, 3, 4}},
+       [](const auto &x) {
+         return ops::min(x[0], {0, 2});
+       }},
+      {"softmax_last", {{3, 5}}, [](const auto &x) { return ops::softmax(x[0]); }},
+      {"softmax_middle", {{2, 3, 4}}, [](const auto &x) { return ops::softmax(x[0], 1); }},
+      {"log_softmax_last", {{3, 5}}, [](const auto &x) { return ops::log_softmax(x[0]); }},
+      {"log_softmax_first", {{4, 3}}, [](const auto &x) { return ops::log_softmax(x[0], 0); }},
+      {"sum_to_shape",
+       {{4, 2, 3}},
+       [](const auto &x) {
+         return ops::sum_to_shape(x[0], {2, 1});
+       }},
+      {"sum_to_shape_lead", {{3, 5}}, [](const auto &x) { return ops::sum_to_shape(x[0], {5}); }},
+  };
+  unsigned seed = 50;
+  for (const GradCase &c : cases) {
+    std::vector<Tensor> inputs;
+    for (const Shape &s : c.shapes) inputs.push_back(random_tensor(s, seed++));
+    testing::check_gradients(c.name, c.f, inputs);
+  }
+}
+
+TEST(LinalgGradients, MaxSplitsTiesEqually) {
+  Tensor x = make({2, 3}, {1, 3, 3, 2, 2, 2});
+  autodiff::Tape tape(false, false);
+  tape.watch(x);
+  Tensor y = ops::max(x, {1});
+  auto g = tape.gradient(y, {x}, autodiff::Unconnected::kZero);
+  testing::expect_near(g[0], {0, 0.5f, 0.5f, 1.0f / 3, 1.0f / 3, 1.0f / 3});
+}
+
+// Gradient rules are written in ops, so a tape around a gradient computation gives second
+// derivatives: check d/dx (grad_x f(x) . v) against central differences of the first gradient.
+TEST(LinalgGradients, SecondOrder) {
+  Tensor w = random_tensor({2, 3}, 10), v = random_tensor({2, 3}, 11);
+  const std::vector<std::pair<std::string, std::function<Tensor(const Tensor &)>>> cases = {
+      {"softmax", [&](const Tensor &x) { return ops::softmax(x); }},
+      {"softmax_axis0", [&](const Tensor &x) { return ops::softmax(x, 0); }},
+      {"log_softmax", [&](const Tensor &x) { return ops::log_softmax(x); }},
+      {"matmul", [&](const Tensor &x) { return ops::matmul(x, ops::matmul(x, x, true, false)); }},
+      {"mean_sq", [&](const Tensor &x) { return ops::square(ops::mean(ops::mul(x, x), {1}, true)); }},
+      {"sum_to_shape", [&](const Tensor &x) { return ops::mul(x, ops::sum_to_shape(ops::mul(x, x), {3})); }},
+  };
+  for (const auto &[name, f] : cases) {
+    auto first = [&, f = f](const Tensor &x) {
+      autodiff::Tape t(false, false);
+      t.watch(x);
+      Tensor y = f(x);
+      return t.gradient(y, {x}, autodiff::Unconnected::kZero, y.shape() == w.shape() ? w : Tensor())[0];
+    };
+    auto h = [&](const Tensor &x) { return ops::sum(ops::mul(first(x), v)); };
+    Tensor x = random_tensor({2, 3}, 9);
+    autodiff::Tape outer(false, false);
+    outer.watch(x);
+    Tensor hv = outer.gradient(h(x), {x}, autodiff::Unconnected::kZero)[0];
+    ASSERT_TRUE(hv.defined()) << name;
+    const float eps = 1e-2f;
+    for (int i = 0; i < 6; ++i) {
+      auto xv = values(x);
+      xv[size_t(i)] += eps;
+      const double up = h(make({2, 3}, xv)).item_as_double();
+      xv[size_t(i)] -= 2 * eps;
+      const double down = h(make({2, 3}, xv)).item_as_double();
+      const double numeric = (up - down) / (2 * eps);
+      EXPECT_NEAR(hv.item_as_double(i), numeric, 3e-3 + 2e-2 * std::fabs(numeric)) << name << " " << i;
+    }
+  }
+}
+
+TEST(LinalgGradients, BFloat16Matmul) {
+  Tensor a = random_tensor({2, 3, 4}, 1), b = random_tensor({4, 5}, 2);
+  Tensor ab = to_bf16(a), bb = to_bf16(b);
+  autodiff::Tape tape(false, false);
+  tape.watch(ab);
+  tape.watch(bb);
+  auto g = tape.gradient(ops::matmul(ab, bb), {ab, bb}, autodiff::Unconnected::kZero);
+  ASSERT_EQ(g[0].dtype(), DType::kBFloat16);
+  ASSERT_EQ(g[1].shape(), b.shape());
+  // d sum(A·B)/dA = row sums of B broadcast; d/dB = column sums of A over the batch.
+  auto bv = values(ops::cast(bb, DType::kFloat32)), av = values(ops::cast(ab, DType::kFloat32));
+  for (int64_t i = 0; i < 24; ++i) {
+    double want = 0;
+    for (int j = 0; j < 5; ++j) want += bv[size_t((i % 4) * 5 + j)];
+    EXPECT_NEAR(g[0].item_as_double(i), want, 1e-2 * (1 + std::fabs(want))) << i;
+  }
+  for (int64_t i = 0; i < 20; ++i) {
+    double want = 0;
+    for (int r = 0; r < 6; ++r) want += av[size_t(r * 4 + i / 5)];
+    EXPECT_NEAR(g[1].item_as_double(i), want, 1e-2 * (1 + std::fabs(want))) << i;
+  }
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,204 @@
+// Random ops: determinism (seeds, global sequence, thread count), moments,
+// truncation bounds, dropout keep rate / scaling / gradient, errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using testing::expect_error;
+using testing::values;
+
+struct Moments {
+  double mean = 0, stddev = 0, min = 0, max = 0;
+};
+
+Moments moments(const Tensor &t) {
+  std::vector<float> v = values(t);
+  Moments m{0, 0, v[0], v[0]};
+  for (float x : v) {
+    m.mean += x;
+    m.min = std::min<double>(m.min, x);
+    m.max = std::max<double>(m.max, x);
+  }
+  m.mean /= static_cast<double>(v.size());
+  for (float x : v) m.stddev += (x - m.mean) * (x - m.mean);
+  m.stddev = std::sqrt(m.stddev / static_cast<double>(v.size()));
+  return m;
+}
+
+// The three generators behind one signature, so every test runs on each.
+struct Generator {
+  std::string name;
+  std::function<Tensor(const Shape &, int64_t seed)> draw;
+};
+
+std::vector<Generator> generators() {
+  return {
+      {"random_uniform", [](const Shape &s, int64_t seed) { return ops::random_uniform(s, -1, 2, seed); }},
+      {"random_normal", [](const Shape &s, int64_t seed) { return ops::random_normal(s, 0.5f, 2, seed); }},
+      {"truncated_normal",
+       [](const Shape &s, int64_t seed) { return ops::truncated_normal(s, 0, 1, seed); }}};
+}
+
+TEST(RandomDeterminism, SameSeedsSameValuesDifferentSeedsDiffer) {
+  for (const Generator &g : generators()) {
+    set_global_seed(3);
+    std::vector<float> a = values(g.draw({7, 13}, 42)), b = values(g.draw({7, 13}, 42));
+    EXPECT_EQ(a, b) << g.name;
+    EXPECT_NE(a, values(g.draw({7, 13}, 43))) << g.name << ": another op seed";
+    set_global_seed(4);
+    EXPECT_NE(a, values(g.draw({7, 13}, 42))) << g.name << ": another global seed";
+    // Element i uses counter i: a longer draw extends a shorter one.
+    set_global_seed(3);
+    std::vector<float> longer = values(g.draw({200}, 42));
+    EXPECT_EQ(std::vector<float>(longer.begin(), longer.begin() + 91), a) << g.name;
+  }
+}
+
+TEST(RandomDeterminism, GlobalSeedRepeatsTheUnseededSequence) {
+  for (const Generator &g : generators()) {
+    set_global_seed(11);
+    std::vector<float> first = values(g.draw({50}, -1)), second = values(g.draw({50}, -1));
+    EXPECT_NE(first, second) << g.name << ": consecutive unseeded calls";
+    set_global_seed(11);
+    EXPECT_EQ(values(g.draw({50}, -1)), first) << g.name;
+    EXPECT_EQ(values(g.draw({50}, -1)), second) << g.name;
+  }
+}
+
+TEST(RandomDeterminism, IndependentOfThreadCount) {
+  const int before = num_threads();
+  for (const Generator &g : generators()) {
+    set_num_threads(1);
+    std::vector<float> one = values(g.draw({300, 301}, 5));
+    set_num_threads(2);
+    EXPECT_EQ(values(g.draw({300, 301}, 5)), one) << g.name;
+  }
+  set_num_threads(before);
+}
+
+TEST(RandomMoments, UniformNormalTruncatedNormal) {
+  const Shape n{100000};
+  Moments u = moments(ops::random_uniform(n, -2.0f, 3.0f, 1));
+  EXPECT_NEAR(u.mean, 0.5, 0.03);
+  EXPECT_NEAR(u.stddev, 5.0 / std::sqrt(12.0), 0.02);
+  EXPECT_GE(u.min, -2.0);
+  EXPECT_LT(u.max, 3.0);
+  EXPECT_LT(u.min, -1.99);
+  EXPECT_GT(u.max, 2.99);
+
+  Moments z = moments(ops::random_normal(n, 1.5f, 2.0f, 2));
+  EXPECT_NEAR(z.mean, 1.5, 0.03);
+  EXPECT_NEAR(z.stddev, 2.0, 0.03);
+  EXPECT_LT(z.min, 1.5 - 4 * 2.0);  // the tails are really there
+
+  // N(0, 1) cut at +-2 has stddev sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)) = 0.87957.
+  Moments t = moments(ops::truncated_normal(n, 3.0f, 0.5f, 3));
+  EXPECT_NEAR(t.mean, 3.0, 0.01);
+  EXPECT_NEAR(t.stddev, 0.5 * 0.87957, 0.01);
+  EXPECT_GE(t.min, 2.0);
+  EXPECT_LE(t.max, 4.0);
+  EXPECT_LT(t.min, 2.01);
+  EXPECT_GT(t.max, 3.99);
+}
+
+TEST(RandomMoments, DegenerateRanges) {
+  EXPECT_EQ(values(ops::random_uniform({5}, 2, 2, 1)), std::vector<float>(5, 2.0f));
+  EXPECT_EQ(values(ops::random_normal({5}, 3, 0, 1)), std::vector<float>(5, 3.0f));
+  EXPECT_EQ(ops::random_normal({0, 4}, 0, 1, 1).shape(), Shape({0, 4}));
+}
+
+// ---------------- dropout ----------------
+
+TEST(RandomDropout, KeepRateAndScaling) {
+  for (float rate : {0.1f, 0.5f, 0.8f}) {
+    Tensor x = testing::random_tensor({100000}, 7, 0.5f, 1.5f);
+    Tensor y = ops::dropout(x, rate, true, 9);
+    std::vector<float> xv = values(x), yv = values(y);
+    int64_t kept = 0;
+    for (size_t i = 0; i < xv.size(); ++i) {
+      if (yv[i] == 0.0f) continue;
+      ++kept;
+      ASSERT_NEAR(yv[i], xv[i] / (1.0f - rate), 1e-5f) << "rate " << rate << " element " << i;
+    }
+    EXPECT_NEAR(static_cast<double>(kept) / 100000.0, 1.0 - rate, 0.01) << "rate " << rate;
+    EXPECT_EQ(values(ops::dropout(x, rate, true, 9)), yv) << "same seed, same mask";
+  }
+}
+
+TEST(RandomDropout, IdentityWhenNotTrainingOrRateZero) {
+  Tensor x = testing::random_tensor({3, 5}, 1);
+  EXPECT_EQ(values(ops::dropout(x, 0.5f, false, 1)), values(x));
+  EXPECT_EQ(values(ops::dropout(x, 0.0f, true, 1)), values(x));
+}
+
+TEST(RandomDropout, GradientUsesTheForwardMaskEvenUnseeded) {
+  set_global_seed(21);
+  Tensor x = testing::random_tensor({40, 50}, 2, 0.5f, 1.5f);
+  autodiff::Tape tape(false, false);
+  tape.watch(x);
+  Tensor y = ops::dropout(x, 0.4f, true);
+  ops::random_uniform({10});  // advances the global sequence between forward and backward
+  std::vector<Tensor> g = tape.gradient(y, {x}, autodiff::Unconnected::kNone);
+  std::vector<float> yv = values(y), gv = values(g[0]);
+  int64_t dropped = 0;
+  for (size_t i = 0; i < yv.size(); ++i) {
+    dropped += yv[i] == 0.0f;
+    ASSERT_NEAR(gv[i], yv[i] == 0.0f ? 0.0f : 1.0f / 0.6f, 1e-5f) << "element " << i;
+  }
+  EXPECT_GT(dropped, 0);
+}
+
+TEST(RandomGradients, Table) {
+  struct Case {
+    std::string name;
+    Shape shape;
+    float rate;
+  };
+  std::vector<Case> cases = {
+      {"dropout_3x5", {3, 5}, 0.5f}, {"dropout_7", {7}, 0.2f}, {"dropout_2x3x4", {2, 3, 4}, 0.7f}};
+  unsigned seed = 30;
+  for (const Case &c : cases) {
+    // A fixed op seed gives the same mask on every call of the check.
+    testing::check_gradients(
+        c.name, [&](const std::vector<Tensor> &x) { return ops::dropout(x[0], c.rate, true, 77); },
+        {testing::random_tensor(c.shape, seed++)});
+  }
+}
+
+// ---------------- errors ----------------
+
+TEST(RandomErrors, EveryOpNamesItselfAndTheArgument) {
+  const Code kBad = Code::kInvalidArgument;
+  const float nan = std::nanf("");
+  expect_error([] { ops::random_uniform({2}, 3, 1); }, kBad,
+               {"random_uniform", "minval 3", "maxval 1", "[2]"});
+  expect_error([&] { ops::random_uniform({2}, nan, 1); }, kBad, {"random_uniform", "minval", "finite"});
+  expect_error([] { ops::random_uniform({2}, 0, INFINITY); }, kBad, {"random_uniform", "maxval", "finite"});
+  expect_error([] { ops::random_normal({2, 3}, 0, -1); }, kBad, {"random_normal", "stddev is -1", "[2, 3]"});
+  expect_error([&] { ops::random_normal({2}, nan, 1); }, kBad, {"random_normal", "mean", "finite"});
+  expect_error([] { ops::truncated_normal({4}, 0, -2); }, kBad, {"truncated_normal", "stddev is -2", "[4]"});
+  expect_error([&] { ops::truncated_normal({4}, 0, nan); }, kBad, {"truncated_normal", "stddev", "finite"});
+  Tensor x = testing::random_tensor({2, 3}, 1);
+  expect_error([&] { ops::dropout(x, 1.0f, true); }, kBad,
+               {"dropout", "rate is 1", "float32[2, 3]", "[0, 1)"});
+  expect_error([&] { ops::dropout(x, -0.1f, false); }, kBad, {"dropout", "rate is -0.1", "[0, 1)"});
+  expect_error([&] { ops::dropout(x, nan, true); }, kBad, {"dropout", "rate is nan"});
+  Tensor i = testing::make_typed<int32_t>({2}, {1, 2});
+  expect_error([&] { ops::dropout(i, 0.5f, true); }, kBad, {"dropout", "int32[2]", "float32"});
+  expect_error([] { ops::dropout(Tensor(), 0.5f, true); }, kBad, {"dropout", "undefined"});
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,178 @@
+// GradientTape and Variable semantics (independent of any one op family's details).
+#include <thread>
+
+#include "autodiff/tape.h"
+#include "autodiff/variable.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using autodiff::Tape;
+using autodiff::Unconnected;
+using autodiff::Variable;
+using testing::expect_error;
+using testing::expect_near;
+using testing::make;
+
+TEST(Tape, RecordsOnlyWatched) {
+  Tensor x = make(Shape{2}, {1, 2});
+  Tensor c = make(Shape{2}, {3, 4});
+  Tape tape(false, true);
+  Tensor unwatched = ops::mul(c, c);
+  tape.watch(x);
+  Tensor y = ops::mul(x, c);
+  tape.stop_recording();
+  auto g = tape.gradient(y, {x, c, unwatched}, Unconnected::kNone);
+  expect_near(g[0], {3, 4});
+  EXPECT_FALSE(g[1].defined());  // c was never watched
+  EXPECT_FALSE(g[2].defined());
+}
+
+TEST(Tape, SumsOverAllPaths) {
+  Tensor x = make(Shape{2}, {1, 2});
+  Tape tape(false, true);
+  tape.watch(x);
+  Tensor y = ops::add(ops::mul(x, x), ops::add(x, x));  // x^2 + 2x -> 2x + 2
+  tape.stop_recording();
+  expect_near(tape.gradient(y, {x}, Unconnected::kNone)[0], {4, 6});
+}
+
+TEST(Tape, SecondOrder) {
+  Tensor x = make(Shape{3}, {-1, 0.5f, 2});
+  Tape outer(false, true);
+  outer.watch(x);
+  Tape inner(false, true);
+  inner.watch(x);
+  Tensor y = ops::mul(ops::mul(x, x), x);
+  inner.stop_recording();
+  Tensor dy = inner.gradient(y, {x}, Unconnected::kNone)[0];
+  outer.stop_recording();
+  Tensor d2y = outer.gradient(dy, {x}, Unconnected::kNone)[0];
+  expect_near(dy, {3, 0.75f, 12});
+  expect_near(d2y, {-6, 3, 12});
+}
+
+TEST(Tape, PersistentAndOnce) {
+  Tensor x = make(Shape{1}, {3});
+  Tape p(true, true);
+  p.watch(x);
+  Tensor y = ops::mul(x, x);
+  p.stop_recording();
+  expect_near(p.gradient(y, {x}, Unconnected::kNone)[0], {6});
+  expect_near(p.gradient(y, {x}, Unconnected::kNone)[0], {6});
+  Tape once(false, true);
+  once.watch(x);
+  Tensor z = ops::mul(x, x);
+  once.stop_recording();
+  (void)once.gradient(z, {x}, Unconnected::kNone);
+  expect_error([&] { once.gradient(z, {x}, Unconnected::kNone); }, Code::kFailedPrecondition,
+               {"only be called once", "persistent"});
+}
+
+TEST(Tape, UnconnectedZeroAndStopGradient) {
+  Tensor x = make(Shape{2}, {1, 2});
+  Tensor u = make(Shape{3}, {1, 1, 1});
+  Tape tape(true, true);
+  tape.watch(x);
+  tape.watch(u);
+  Tensor y = ops::mul(x, ops::stop_gradient(x));
+  tape.stop_recording();
+  auto g = tape.gradient(y, {x, u}, Unconnected::kZero);
+  expect_near(g[0], {1, 2});
+  expect_near(g[1], {0, 0, 0});
+  EXPECT_FALSE(tape.gradient(y, {u}, Unconnected::kNone)[0].defined());
+}
+
+TEST(Tape, OutputGradientWeightsTheTarget) {
+  Tensor x = make(Shape{2}, {1, 2});
+  Tape tape(false, true);
+  tape.watch(x);
+  Tensor y = ops::mul(x, x);
+  tape.stop_recording();
+  expect_near(tape.gradient(y, {x}, Unconnected::kNone, make(Shape{2}, {10, -1}))[0], {20, -4});
+}
+
+TEST(Tape, StoppedTapeRecordsNothing) {
+  Tensor x = make(Shape{1}, {2});
+  Tape tape(false, true);
+  tape.watch(x);
+  tape.stop_recording();
+  Tensor y = ops::mul(x, x);
+  EXPECT_FALSE(tape.gradient(y, {x}, Unconnected::kNone)[0].defined());
+}
+
+TEST(Tape, BadArguments) {
+  Tape tape(false, true);
+  expect_error([&] { tape.watch(Tensor()); }, Code::kInvalidArgument, {"watch"});
+  Tensor i = Tensor::scalar<int32_t>(3);
+  expect_error([&] { tape.watch(i); }, Code::kInvalidArgument, {"int32", "floating"});
+  expect_error([&] { tape.gradient(Tensor(), {}, Unconnected::kNone); }, Code::kInvalidArgument, {"target"});
+}
+
+TEST(Tape, BelongsToItsThread) {
+  Tape tape(false, true);
+  Tensor x = make(Shape{1}, {1});
+  bool ok = false;
+  std::thread t([&] {
+    try {
+      tape.watch(x);
+    } catch (const Error &e) {
+      ok = e.code() == Code::kFailedPrecondition;
+    }
+  });
+  t.join();
+  EXPECT_TRUE(ok);
+}
+
+TEST(Tape, OtherThreadsDoNotRecordOnIt) {
+  Tensor x = make(Shape{1}, {2});
+  Tape tape(false, true);
+  tape.watch(x);
+  Tensor y;
+  std::thread t([&] { y = ops::mul(x, x); });
+  t.join();
+  tape.stop_recording();
+  EXPECT_FALSE(tape.gradient(y, {x}, Unconnected::kNone)[0].defined());
+}
+
+TEST(Variable, TrainableReadsAreWatched) {
+  Variable w("w", make(Shape{2}, {1, 2}), true);
+  Variable frozen("f", make(Shape{2}, {5, 5}), false);
+  Tape tape(false, true);
+  Tensor y = ops::mul(w.value(), frozen.value());
+  tape.stop_recording();
+  auto g = tape.gradient(y, {w.peek(), frozen.peek()}, Unconnected::kNone);
+  expect_near(g[0], {5, 5});
+  EXPECT_FALSE(g[1].defined());
+  EXPECT_EQ(tape.watched_variable_values().size(), 1u);
+}
+
+TEST(Variable, NoAutoWatchWhenDisabled) {
+  Variable w("w", make(Shape{1}, {3}), true);
+  Tape tape(false, false);
+  Tensor y = ops::mul(w.value(), w.value());
+  tape.stop_recording();
+  EXPECT_FALSE(tape.gradient(y, {w.peek()}, Unconnected::kNone)[0].defined());
+}
+
+TEST(Variable, AssignKeepsEarlierReadsAndUpdatesInPlace) {
+  Variable v("v", make(Shape{3}, {1, 2, 3}), true);
+  Tensor before = v.value();
+  v.assign_add(make(Shape{3}, {1, 1, 1}));  // copy: `before` still holds the old value
+  expect_near(before, {1, 2, 3});
+  expect_near(v.peek(), {2, 3, 4});
+  const void *storage = v.peek().raw_data();
+  uint64_t id = v.peek().id();
+  v.assign_sub(make(Shape{3}, {0.5f, 0.5f, 0.5f}));  // nobody else holds it: in place
+  EXPECT_EQ(v.peek().raw_data(), storage);
+  EXPECT_NE(v.peek().id(), id);
+  expect_near(v.peek(), {1.5f, 2.5f, 3.5f});
+  v.assign(make(Shape{3}, {0, 0, 0}));
+  expect_near(v.peek(), {0, 0, 0});
+  expect_error([&] { v.assign(make(Shape{2}, {0, 0})); }, Code::kInvalidArgument, {"'v'", "float32[2]", "[3]"});
+}
+
+}  // namespace
+}  // namespace kiln
