@@ -51,12 +51,12 @@ void Tape::watch(const Tensor &t) {
 void Tape::add(const std::shared_ptr<const ops::OpRecord> &record) {
   records_.push_back(record);
   for (size_t i = 0; i < record->outputs.size(); ++i)
-    if (is_floating(record->output_dtypes[i])) watched_.insert(record->outputs[i]);
+    if (is_floating(record->outputs[i].dtype)) watched_.insert(record->outputs[i].id);
 }
 
 void Tape::on_variable_read(const Tensor &value) {
   if (!watch_accessed_variables_) return;
-  if (watched_.insert(value.id()).second) variable_values_.push_back(value);
+  if (watched_.insert(value.id())) variable_values_.push_back(value);
 }
 
 std::vector<Tensor> Tape::gradient(const Tensor &target, const std::vector<Tensor> &sources,
@@ -78,15 +78,16 @@ std::vector<Tensor> Tape::gradient(const Tensor &target, const std::vector<Tenso
   used_ = true;
 
   // Only records on a path from a watched source matter; an unwatched source gets no gradient.
-  std::unordered_set<uint64_t> reachable;
+  IdSet reachable;
   for (const Tensor &s : sources)
     if (watches(s.id())) reachable.insert(s.id());
   std::vector<char> relevant(records_.size(), 0);
   for (size_t r = 0; r < records_.size(); ++r) {
-    for (uint64_t in : records_[r]->inputs)
-      if (in && reachable.count(in)) relevant[r] = 1;
+    const ops::OpRecord &rec = *records_[r];
+    for (size_t i = 0; i < rec.inputs.size(); ++i)
+      if (rec.inputs[i] && reachable.contains(rec.inputs[i])) relevant[r] = 1;
     if (relevant[r])
-      for (uint64_t out : records_[r]->outputs) reachable.insert(out);
+      for (size_t o = 0; o < rec.outputs.size(); ++o) reachable.insert(rec.outputs[o].id);
   }
 
   // The backward pass runs ops; this tape must not record them (outer tapes do).
@@ -104,7 +105,7 @@ std::vector<Tensor> Tape::gradient(const Tensor &target, const std::vector<Tenso
     bool any = false;
     ops::Grads out_grads(rec.outputs.size());
     for (size_t o = 0; o < rec.outputs.size(); ++o) {
-      auto it = grads.find(rec.outputs[o]);
+      auto it = grads.find(rec.outputs[o].id);
       if (it != grads.end()) {
         out_grads[o] = it->second;
         any = true;
@@ -112,14 +113,14 @@ std::vector<Tensor> Tape::gradient(const Tensor &target, const std::vector<Tenso
     }
     if (!any) continue;
     for (size_t o = 0; o < out_grads.size(); ++o)
-      if (!out_grads[o].defined()) out_grads[o] = ops::zeros(rec.output_shapes[o], rec.output_dtypes[o]);
+      if (!out_grads[o].defined()) out_grads[o] = ops::zeros(rec.outputs[o].shape, rec.outputs[o].dtype);
     ops::Grads in_grads = rec.backward(out_grads);
     if (in_grads.size() != rec.inputs.size())
       fail(Code::kInternal, "gradient rule of ", rec.op, " returned ", in_grads.size(), " gradients for ",
            rec.inputs.size(), " inputs");
     for (size_t i = 0; i < in_grads.size(); ++i) {
       uint64_t id = rec.inputs[i];
-      if (!id || !in_grads[i].defined() || !reachable.count(id)) continue;
+      if (!id || !in_grads[i].defined() || !reachable.contains(id)) continue;
       auto it = grads.find(id);
       if (it == grads.end())
         grads.emplace(id, in_grads[i]);

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <memory>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
+#include "autodiff/id_set.h"
 #include "core/tensor.h"
 #include "ops/recorder.h"
 
@@ -41,7 +41,7 @@ class Tape : public ops::Recorder {
 
   // ops::Recorder
   bool active() const override { return recording_ && !busy_; }
-  bool watches(uint64_t id) const override { return watched_.count(id) != 0; }
+  bool watches(uint64_t id) const override { return watched_.contains(id); }
   void add(const std::shared_ptr<const ops::OpRecord> &record) override;
   void on_variable_read(const Tensor &value) override;
 
@@ -54,7 +54,7 @@ class Tape : public ops::Recorder {
   bool used_ = false;
   std::thread::id owner_;
   std::shared_ptr<ops::ThreadRecorders> thread_list_;
-  std::unordered_set<uint64_t> watched_;
+  IdSet watched_;
   std::vector<Tensor> variable_values_;
   std::vector<std::shared_ptr<const ops::OpRecord>> records_;
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 
 namespace kiln {
@@ -17,16 +18,34 @@ uint64_t resolve_op_seed(int64_t op_seed);
 class Philox {
  public:
   Philox(uint64_t seed, uint64_t op_seed) : key_{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)}, stream_(op_seed) {}
-  // Four 32-bit random words for block number `counter`.
-  std::array<uint32_t, 4> block(uint64_t counter) const;
+  // Four 32-bit random words for block number `counter` (inline: random fills call it per element).
+  std::array<uint32_t, 4> block(uint64_t counter) const {
+    std::array<uint32_t, 4> c = {static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32),
+                                 static_cast<uint32_t>(stream_), static_cast<uint32_t>(stream_ >> 32)};
+    uint32_t k0 = key_[0], k1 = key_[1];
+    for (int r = 0; r < 10; ++r) {
+      uint64_t p0 = uint64_t{0xD2511F53u} * c[0];
+      uint64_t p1 = uint64_t{0xCD9E8D57u} * c[2];
+      c = {static_cast<uint32_t>(p1 >> 32) ^ c[1] ^ k0, static_cast<uint32_t>(p1),
+           static_cast<uint32_t>(p0 >> 32) ^ c[3] ^ k1, static_cast<uint32_t>(p0)};
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    return c;
+  }
   // Uniform float in [0, 1) for element i.
-  float uniform(uint64_t i) const;
+  float uniform(uint64_t i) const { return to_unit(block(i)[0]); }
   // Standard normal for element i (Box-Muller over the element's block).
-  float normal(uint64_t i) const;
-  // Uniform float in [0, 1) at draw `k` (0..3) of element i: extra draws for rejection sampling.
-  float uniform_at(uint64_t i, uint64_t round) const;
+  float normal(uint64_t i) const {
+    auto b = block(i);
+    float u1 = (static_cast<float>(b[0] >> 8) + 1.0f) * (1.0f / 16777217.0f);  // (0, 1]
+    return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853071795864f * to_unit(b[1]));
+  }
+  // Uniform float in [0, 1) at draw `round` of element i: extra draws for rejection sampling.
+  float uniform_at(uint64_t i, uint64_t round) const { return to_unit(block(i + (round << 48))[round & 3]); }
 
  private:
+  static float to_unit(uint32_t x) { return static_cast<float>(x >> 8) * (1.0f / 16777216.0f); }
   std::array<uint32_t, 2> key_;
   uint64_t stream_;
 };

@@ -58,6 +58,12 @@ Cache &cache() {
 
 }  // namespace
 
+std::shared_ptr<Storage> Storage::make() {
+  // One allocation for the object and its reference count.
+  struct Enabler : Storage {};
+  return std::make_shared<Enabler>();
+}
+
 std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
   size_t capacity = 0;
   int k = size_class(bytes == 0 ? 1 : bytes, &capacity);
@@ -80,7 +86,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
       fail(Code::kResourceExhausted, "out of memory allocating a tensor buffer of ", bytes, " bytes");
     c.system_allocs.fetch_add(1, std::memory_order_relaxed);
   }
-  std::shared_ptr<Storage> s(new Storage());
+  auto s = make();
   s->data_ = p;
   s->bytes_ = bytes;
   s->capacity_ = capacity;
@@ -88,7 +94,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
 }
 
 std::shared_ptr<Storage> Storage::adopt(void *data, size_t bytes, Deleter deleter, void *user_data) {
-  std::shared_ptr<Storage> s(new Storage());
+  auto s = make();
   s->data_ = data;
   s->bytes_ = bytes;
   s->deleter_ = deleter;

@@ -27,8 +27,11 @@ class Storage {
   void *data() const { return data_; }
   size_t bytes() const { return bytes_; }
 
- private:
+ protected:
   Storage() = default;
+
+ private:
+  static std::shared_ptr<Storage> make();
   void *data_ = nullptr;
   size_t bytes_ = 0;
   size_t capacity_ = 0;  // bucket size for owned buffers; 0 when adopted

@@ -36,6 +36,12 @@ ConvFwd::primitive_desc forward_pd(const Window2d &g) {
   return ConvFwd::primitive_desc(d, engine());
 }
 
+// The memory descriptor `what` (e.g. dnnl_query_weights_md) of a created primitive.
+memory::desc query_md(const dnnl::primitive &p, dnnl_query_t what) {
+  const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(p.get_primitive_desc(), what, 0);
+  return md ? memory::desc(*md) : memory::desc();
+}
+
 std::string key_for(const char *kind, const Window2d &g) {
   std::string key = kind;
   append_key(key, g);
@@ -96,11 +102,6 @@ void append_key(std::string &key, const Window2d &g) {
     key += ',';
   }
   key += ';';
-}
-
-memory::desc query_md(const dnnl::primitive &p, dnnl_query_t what) {
-  const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(p.get_primitive_desc(), what, 0);
-  return md ? memory::desc(*md) : memory::desc();
 }
 
 void conv2d_forward(const Window2d &g, const float *x, const float *filter, float *y) {

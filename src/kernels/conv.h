@@ -22,9 +22,6 @@ struct Window2d {
 // Appends every field of g to a primitive-cache key.
 void append_key(std::string &key, const Window2d &g);
 
-// The memory descriptor `what` (e.g. dnnl_query_weights_md) of a created primitive.
-dnnl::memory::desc query_md(const dnnl::primitive &p, dnnl_query_t what);
-
 // y [N, OH, OW, O] = conv(x [N, H, W, C], filter [KH, KW, C, O]).
 void conv2d_forward(const Window2d &g, const float *x, const float *filter, float *y);
 // dx [N, H, W, C] from dy [N, OH, OW, O] and the filter.

@@ -27,6 +27,11 @@ PoolFwd::primitive_desc forward_pd(PoolKind kind, const Window2d &g, dnnl::prop_
   return PoolFwd::primitive_desc(d, engine());
 }
 
+// The workspace layout of a created max-pooling primitive.
+memory::desc workspace_md(const dnnl::primitive &p) {
+  return memory::desc(*dnnl_primitive_desc_query_md(p.get_primitive_desc(), dnnl_query_workspace_md, 0));
+}
+
 std::string key_for(const char *what, PoolKind kind, const Window2d &g) {
   std::string key = what;
   key += kind == PoolKind::kMax ? "max;" : "avg;";
@@ -49,7 +54,7 @@ std::shared_ptr<Storage> pool2d_forward(PoolKind kind, const Window2d &g, const 
     execute(p, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
     return nullptr;
   }
-  memory::desc ws_md = query_md(p, dnnl_query_workspace_md);
+  memory::desc ws_md = workspace_md(p);
   std::shared_ptr<Storage> ws = Storage::allocate(ws_md.get_size());
   execute(
       p,
@@ -70,7 +75,7 @@ void pool2d_backward(PoolKind kind, const Window2d &g, const float *dy, const St
   memory diff_src(src_md(g), engine(), dx);
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}};
   if (kind == PoolKind::kMax) {
-    memory::desc ws_md = query_md(p, dnnl_query_workspace_md);
+    memory::desc ws_md = workspace_md(p);
     if (ws_md.get_size() > workspace->bytes())
       fail(Code::kInternal, "max_pool2d backward: workspace of ", workspace->bytes(), " bytes, expected ",
            ws_md.get_size());

@@ -189,7 +189,7 @@ void reduce_typed(ReduceKind kind, const Tensor &x, const std::vector<Group> &gr
   for (int64_t i = 0; i < n_out; ++i) acc[i] = init;
   if (x.num_elements() > 0) reduce_loop(kind, x.data<T>(), acc, x.num_elements(), n_out, groups);
   if (kind == ReduceKind::kMean) {
-    // An empty reduction gives 0 * inf... so compute 0/0 = NaN explicitly, like TF.
+    // The mean of nothing is 0/0 = NaN, as in TF.
     const int64_t count = n_out == 0 ? 1 : x.num_elements() / n_out;
     const Acc scale = count == 0 ? std::numeric_limits<Acc>::quiet_NaN() : Acc(1) / static_cast<Acc>(count);
     for (int64_t i = 0; i < n_out; ++i) acc[i] = count == 0 ? scale : acc[i] * scale;

@@ -37,59 +37,61 @@ void remove_recorder(const std::shared_ptr<ThreadRecorders> &list, Recorder *r) 
 }
 
 namespace {
-template <typename Ids>
-bool any_watched(ThreadRecorders *tr, const Ids &ids) {
-  if (tr->count.load(std::memory_order_relaxed) == 0) return false;
-  std::lock_guard<std::mutex> lock(tr->mu);
-  for (Recorder *r : tr->list) {
-    if (!r->active()) continue;
-    for (uint64_t id : ids)
-      if (r->watches(id)) return true;
+
+uint64_t id_of(const Tensor &t) { return t.defined() ? t.id() : 0; }
+uint64_t id_of(const Tensor *t) { return t && t->defined() ? t->id() : 0; }
+
+// Caller holds tr->mu.
+template <typename Range>
+bool watched_by(const Recorder *r, const Range &inputs) {
+  for (const auto &t : inputs) {
+    uint64_t id = id_of(t);
+    if (id && r->watches(id)) return true;
   }
   return false;
 }
+
+template <typename Range>
+bool any_watched(const Range &inputs) {
+  ThreadRecorders *tr = current();
+  if (tr->count.load(std::memory_order_relaxed) == 0) return false;
+  std::lock_guard<std::mutex> lock(tr->mu);
+  for (Recorder *r : tr->list)
+    if (r->active() && watched_by(r, inputs)) return true;
+  return false;
+}
+
 }  // namespace
 
-bool should_record(std::initializer_list<const Tensor *> inputs) {
-  ThreadRecorders *tr = current();
-  if (tr->count.load(std::memory_order_relaxed) == 0) return false;
-  std::vector<uint64_t> ids;
-  for (const Tensor *t : inputs)
-    if (t && t->defined()) ids.push_back(t->id());
-  return any_watched(tr, ids);
+bool should_record(std::initializer_list<const Tensor *> inputs) { return any_watched(inputs); }
+bool should_record(const std::vector<Tensor> &inputs) { return any_watched(inputs); }
+
+namespace detail {
+
+bool has_recorders() { return current()->count.load(std::memory_order_relaxed) != 0; }
+
+void describe(OpRecord &rec, const char *op, const Tensor *inputs, size_t num_inputs, const Tensor *outputs,
+              size_t num_outputs) {
+  rec.op = op;
+  rec.inputs.reserve_extra(num_inputs);
+  for (size_t i = 0; i < num_inputs; ++i) rec.inputs.push_back(id_of(inputs[i]));
+  for (size_t i = 0; i < num_outputs; ++i)
+    rec.outputs.push_back(OpOutput{outputs[i].id(), outputs[i].shape(), outputs[i].dtype()});
 }
 
-bool should_record(const std::vector<Tensor> &inputs) {
+void submit(const std::shared_ptr<const OpRecord> &rec, const Tensor *inputs, size_t num_inputs) {
   ThreadRecorders *tr = current();
-  if (tr->count.load(std::memory_order_relaxed) == 0) return false;
-  std::vector<uint64_t> ids;
-  for (const Tensor &t : inputs)
-    if (t.defined()) ids.push_back(t.id());
-  return any_watched(tr, ids);
-}
-
-void record(const char *op, const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs,
-            BackwardFn backward) {
-  ThreadRecorders *tr = current();
-  if (tr->count.load(std::memory_order_relaxed) == 0) return;
-  auto rec = std::make_shared<OpRecord>();
-  rec->op = op;
-  for (const Tensor &t : inputs) rec->inputs.push_back(t.defined() ? t.id() : 0);
-  for (const Tensor &t : outputs) {
-    rec->outputs.push_back(t.id());
-    rec->output_shapes.push_back(t.shape());
-    rec->output_dtypes.push_back(t.dtype());
-  }
-  rec->backward = std::move(backward);
+  struct Span {
+    const Tensor *b, *e;
+    const Tensor *begin() const { return b; }
+    const Tensor *end() const { return e; }
+  } span{inputs, inputs + num_inputs};
   std::lock_guard<std::mutex> lock(tr->mu);
-  for (Recorder *r : tr->list) {
-    if (!r->active()) continue;
-    bool w = false;
-    for (uint64_t id : rec->inputs)
-      if (id && r->watches(id)) w = true;
-    if (w) r->add(rec);
-  }
+  for (Recorder *r : tr->list)
+    if (r->active() && watched_by(r, span)) r->add(rec);
 }
+
+}  // namespace detail
 
 void notify_variable_read(const Tensor &value) {
   ThreadRecorders *tr = current();

@@ -48,8 +48,9 @@ Plan make_plan(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims,
 }
 
 // g has the reduction's output shape; returns it broadcast back to x's shape.
-Tensor expand_grad(const Tensor &g, const Plan &p, const Shape &x_shape, bool keepdims) {
-  Tensor gk = keepdims ? g : reshape(g, p.keep_shape);
+Tensor expand_grad(const Tensor &g, const std::vector<int64_t> &keep_shape, const Shape &x_shape,
+                   bool keepdims) {
+  Tensor gk = keepdims ? g : reshape(g, keep_shape);
   return broadcast_to(gk, x_shape);
 }
 
@@ -68,11 +69,11 @@ Tensor reduce_extreme(ReduceKind kind, const char *op, const Tensor &x, const st
   Plan p = make_plan(x, axes, keepdims, op);
   Tensor out = run_reduce(kind, x, p);
   if (x.dtype() == DType::kFloat32 && should_record({&x})) {
-    record(op, {x}, {out}, [x, out, axes, keepdims, p](const Grads &g) -> Grads {
-      Tensor y = keepdims ? out : reshape(out, p.keep_shape);
+    record(op, {x}, {out}, [x, out, axes, keepdims, keep = p.keep_shape](const Grads &g) -> Grads {
+      Tensor y = keepdims ? out : reshape(out, keep);
       Tensor hit = cast(equal(x, y), DType::kFloat32);
       Tensor share = div(hit, sum(hit, axes, true));
-      return {mul(share, keepdims ? g[0] : reshape(g[0], p.keep_shape))};
+      return {mul(share, keepdims ? g[0] : reshape(g[0], keep))};
     });
   }
   return out;
@@ -86,8 +87,8 @@ Tensor sum(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
   Tensor out = run_reduce(ReduceKind::kSum, x, p);
   if (is_floating(x.dtype()) && should_record({&x})) {
     Shape x_shape = x.shape();
-    record("sum", {x}, {out}, [p, x_shape, keepdims](const Grads &g) -> Grads {
-      return {expand_grad(g[0], p, x_shape, keepdims)};
+    record("sum", {x}, {out}, [keep = p.keep_shape, x_shape, keepdims](const Grads &g) -> Grads {
+      return {expand_grad(g[0], keep, x_shape, keepdims)};
     });
   }
   return out;
@@ -99,10 +100,11 @@ Tensor mean(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
   Tensor out = run_reduce(ReduceKind::kMean, x, p);
   if (x.dtype() == DType::kFloat32 && should_record({&x})) {
     Shape x_shape = x.shape();
-    record("mean", {x}, {out}, [p, x_shape, keepdims](const Grads &g) -> Grads {
-      Tensor scale = Tensor::scalar(1.0f / static_cast<float>(p.count));
-      return {mul(expand_grad(g[0], p, x_shape, keepdims), scale)};
-    });
+    record("mean", {x}, {out},
+           [keep = p.keep_shape, count = p.count, x_shape, keepdims](const Grads &g) -> Grads {
+             Tensor scale = Tensor::scalar(1.0f / static_cast<float>(count));
+             return {mul(expand_grad(g[0], keep, x_shape, keepdims), scale)};
+           });
   }
   return out;
 }

@@ -4,9 +4,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/threads.h"
 #include "test_util.h"
 
 namespace kiln::linalg_test {
+
+using testing::make;
+using testing::random_tensor;
+using testing::values;
 
 // Row-major multi-index of flat index i in s.
 inline std::vector<int64_t> unravel(int64_t i, const Shape &s) {
@@ -26,6 +31,15 @@ inline int64_t broadcast_offset(const std::vector<int64_t> &idx, const Shape &s)
   for (int d = 0; d < s.rank(); ++d) off = off * s[d] + (s[d] == 1 ? 0 : idx[lead + static_cast<size_t>(d)]);
   return off;
 }
+
+// Runs kernels single-threaded while alive. The primitive-cache tests call an op 1000 times:
+// they count primitive creations, and on a busy machine 2-thread OpenMP regions would make
+// them take tens of seconds.
+struct SingleThreaded {
+  int saved = num_threads();
+  SingleThreaded() { set_num_threads(1); }
+  ~SingleThreaded() { set_num_threads(saved); }
+};
 
 inline Tensor to_bf16(const Tensor &t) {
   std::vector<bfloat16> v;

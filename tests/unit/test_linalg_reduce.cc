@@ -15,12 +15,7 @@
 namespace kiln {
 namespace {
 
-using linalg_test::broadcast_offset;
-using linalg_test::to_bf16;
-using linalg_test::unravel;
-using testing::make;
-using testing::random_tensor;
-using testing::values;
+using namespace linalg_test;  // NOLINT: the family's reference helpers and test_util's make/values
 
 // ---- reductions ----
 
@@ -272,6 +267,7 @@ TEST(LinalgSoftmax, StableForLargeLogits) {
 }
 
 TEST(LinalgSoftmax, PrimitiveCacheSteadyState) {
+  SingleThreaded one_thread;
   Tensor big = random_tensor({128, 300}, 1);  // above the loop threshold: oneDNN
   ops::softmax(big);
   ops::log_softmax(big);

@@ -398,14 +398,20 @@ TEST(NNPool, MaxAndAvgMatchReferenceLoops) {
 const std::vector<Shape> kNormShapes = {{1, 1},       {7},        {3, 5},       {2, 3, 7},
                                         {2, 5, 5, 3}, {130, 129}, {4, 9, 9, 67}};
 
+struct NormInputs {
+  Tensor x, gamma, beta, dy;
+};
+NormInputs norm_inputs(const Shape &s, unsigned seed) {
+  const int64_t C = s[s.rank() - 1];
+  return {random_tensor(s, seed, -2.0f, 3.0f), random_tensor({C}, seed + 1), random_tensor({C}, seed + 2),
+          random_tensor(s, seed + 3)};
+}
+
 TEST(NNLayerNorm, ForwardAndBackwardMatchReferenceLoops) {
   ASSERT_GT(Shape({130, 129}).num_elements(), kernels::kNormLoopMaxElements);
   for (const Shape &s : kNormShapes) {
     SCOPED_TRACE(s.to_string());
-    const int64_t C = s[s.rank() - 1];
-    Tensor x = random_tensor(s, 51, -2.0f, 3.0f), gamma = random_tensor({C}, 52),
-           beta = random_tensor({C}, 53);
-    Tensor dy = random_tensor(s, 54);
+    auto [x, gamma, beta, dy] = norm_inputs(s, 51);
     NormRef want = ref_norm(true, x, gamma, beta, dy, 1e-3f, true);
     expect_near(ops::layer_norm(x, gamma, beta, 1e-3f), want.y, 1e-4f, "y");
     std::vector<Tensor> g = tape_grads(layer_norm_fn(), {x, gamma, beta}, dy);
@@ -417,10 +423,7 @@ TEST(NNBatchNorm, TrainingMatchesReferenceLoops) {
   for (const Shape &s : kNormShapes) {
     if (s.rank() < 2) continue;
     SCOPED_TRACE(s.to_string());
-    const int64_t C = s[s.rank() - 1];
-    Tensor x = random_tensor(s, 61, -2.0f, 3.0f), gamma = random_tensor({C}, 62),
-           beta = random_tensor({C}, 63);
-    Tensor dy = random_tensor(s, 64);
+    auto [x, gamma, beta, dy] = norm_inputs(s, 61);
     NormRef want = ref_norm(false, x, gamma, beta, dy, 1e-3f, true);
     ops::BatchNormResult b = ops::batch_norm(x, gamma, beta, Tensor(), Tensor(), true, 1e-3f);
     expect_near(b.y, want.y, 1e-4f, "y");
