@@ -48,14 +48,16 @@ int64_t Shape::num_elements() const {
   return n;
 }
 
-std::string Shape::to_string() const {
+std::string list_string(const std::vector<int64_t> &values) {
   std::string s = "[";
-  for (int i = 0; i < rank_; ++i) {
+  for (size_t i = 0; i < values.size(); ++i) {
     if (i) s += ", ";
-    s += std::to_string(dims_[static_cast<size_t>(i)]);
+    s += std::to_string(values[i]);
   }
   return s + "]";
 }
+
+std::string Shape::to_string() const { return list_string(to_vector()); }
 
 std::array<int64_t, Shape::kMaxRank> Shape::strides() const {
   std::array<int64_t, kMaxRank> s{};

@@ -40,6 +40,9 @@ class Shape {
   int rank_ = 0;
 };
 
+// "[1, 2, 3]": how error messages print a list of dims, axes or strides.
+std::string list_string(const std::vector<int64_t> &values);
+
 // NumPy broadcasting of two shapes; throws InvalidArgument naming op when they do not broadcast.
 Shape broadcast_shapes(const Shape &a, const Shape &b, const char *op);
 // Normalises axis (negative counts from the end) into [0, rank); throws naming op.

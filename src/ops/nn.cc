@@ -17,12 +17,6 @@ namespace {
 
 using kernels::Window2d;
 
-std::string list_string(const std::vector<int64_t> &v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
-
 const char *padding_name(Padding p) { return p == Padding::kSame ? "SAME" : "VALID"; }
 
 void require_pair(const std::vector<int64_t> &v, const char *op, const char *arg) {

@@ -13,12 +13,6 @@ namespace {
 
 using kernels::ReduceKind;
 
-std::string axes_string(const std::vector<int64_t> &axes) {
-  std::string s = "[";
-  for (size_t i = 0; i < axes.size(); ++i) s += (i ? ", " : "") + std::to_string(axes[i]);
-  return s + "]";
-}
-
 // What a reduction over `axes` of x does: which axes go, and the output shapes with and without them.
 struct Plan {
   std::vector<bool> reduced;
@@ -34,7 +28,7 @@ Plan make_plan(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims,
   for (int64_t axis : axes) {
     int a = normalize_axis(axis, rank, op);
     if (p.reduced[static_cast<size_t>(a)])
-      fail(Code::kInvalidArgument, op, ": axes ", axes_string(axes), " name axis ", a, " of ",
+      fail(Code::kInvalidArgument, op, ": axes ", list_string(axes), " name axis ", a, " of ",
            x.description(), " more than once; expected distinct axes");
     p.reduced[static_cast<size_t>(a)] = true;
   }

@@ -370,11 +370,7 @@ TEST(ArrayOneHot, MatchesReferenceWithOutOfRangeRowsOff) {
 
 // ---------------- gradients ----------------
 
-struct GradCase {
-  std::string name;
-  std::vector<Shape> shapes;
-  std::function<Tensor(const std::vector<Tensor> &)> f;
-};
+using GradCase = testing::ShapeGradCase;
 
 TEST(ArrayGradients, Table) {
   using V = const std::vector<Tensor> &;
@@ -460,12 +456,7 @@ TEST(ArrayGradients, Table) {
        }},
       {"gather_then_transpose", {{5, 3}}, [&](V x) { return ops::transpose(ops::gather(x[0], idx, 0)); }},
   };
-  unsigned seed = 10;
-  for (const GradCase &c : cases) {
-    std::vector<Tensor> inputs;
-    for (const Shape &s : c.shapes) inputs.push_back(random_tensor(s, seed++));
-    testing::check_gradients(c.name, c.f, inputs);
-  }
+  testing::check_gradient_table(cases, 10u);
 }
 
 TEST(ArrayGradients, GatherGradientIsScatterAddOfTheOutputGradient) {

@@ -174,11 +174,7 @@ TEST(LinalgMatmul, PrimitiveCacheSteadyState) {
 // ---- gradients ----
 
 using Fn = std::function<Tensor(const std::vector<Tensor> &)>;
-struct GradCase {
-  std::string name;
-  std::vector<Shape> shapes;
-  Fn f;
-};
+using GradCase = testing::ShapeGradCase;
 
 Fn mm(bool ta, bool tb) {
   return [ta, tb](const std::vector<Tensor> &x) { return ops::matmul(x[0], x[1], ta, tb); };
@@ -222,12 +218,7 @@ TEST(LinalgGradients, Table) {
        }},
       {"sum_to_shape_lead", {{3, 5}}, [](const auto &x) { return ops::sum_to_shape(x[0], {5}); }},
   };
-  unsigned seed = 50;
-  for (const GradCase &c : cases) {
-    std::vector<Tensor> inputs;
-    for (const Shape &s : c.shapes) inputs.push_back(random_tensor(s, seed++));
-    testing::check_gradients(c.name, c.f, inputs);
-  }
+  testing::check_gradient_table(cases, 50u);
 }
 
 TEST(LinalgGradients, MaxSplitsTiesEqually) {

@@ -104,6 +104,24 @@ inline void check_gradients(const std::string &name, const std::function<Tensor(
   }
 }
 
+using GradFn = std::function<Tensor(const std::vector<Tensor> &)>;
+
+// One row of an op family's gradient table: f checked at random inputs of these shapes.
+struct ShapeGradCase {
+  std::string name;
+  std::vector<Shape> shapes;
+  GradFn f;
+};
+
+// Runs check_gradients over every row; inputs are uniform in [-1, 1), seeded from `seed`.
+inline void check_gradient_table(const std::vector<ShapeGradCase> &cases, unsigned seed) {
+  for (const ShapeGradCase &c : cases) {
+    std::vector<Tensor> inputs;
+    for (const Shape &s : c.shapes) inputs.push_back(random_tensor(s, seed++));
+    check_gradients(c.name, c.f, inputs);
+  }
+}
+
 // Expects f() to throw kiln::Error with `code` and a message containing every fragment.
 inline void expect_error(const std::function<void()> &f, Code code, const std::vector<std::string> &fragments) {
   try {
