@@ -47,6 +47,8 @@ inline const Tensor &tensor_of(const kiln_tensor *t, const char *fn, const char 
 inline kiln_tensor *new_tensor(Tensor t) { return new kiln_tensor{std::move(t)}; }
 
 DType dtype_from_c(int dtype, const char *fn);
+// A shape from C dims; errors name the entry point.
+Shape shape_from_c(const int64_t *dims, int rank, const char *fn);
 
 }  // namespace kiln::capi
 

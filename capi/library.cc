@@ -22,6 +22,14 @@ DType dtype_from_c(int dtype, const char *fn) {
   return static_cast<DType>(dtype);
 }
 
+Shape shape_from_c(const int64_t *dims, int rank, const char *fn) {
+  try {
+    return Shape(dims, rank);
+  } catch (const Error &e) {
+    fail(e.code(), fn, ": ", e.what());
+  }
+}
+
 }  // namespace kiln::capi
 
 extern "C" {

@@ -41,7 +41,7 @@ template <typename F>
 kiln_status *shaped(kiln_tensor **out, const int64_t *dims, int rank, const char *fn, F &&make) {
   KILN_CAPI_BEGIN
   require_not_null(out, fn, "out");
-  *out = new_tensor(make(Shape(dims, rank)));
+  *out = new_tensor(make(kiln::capi::shape_from_c(dims, rank, fn)));
   KILN_CAPI_END
 }
 
@@ -320,7 +320,7 @@ kiln_status *kiln_broadcast_to(kiln_tensor **out, const kiln_tensor *x, const in
   KILN_CAPI_BEGIN
   require_not_null(out, "kiln_broadcast_to", "out");
   const Tensor &t = tensor_of(x, "kiln_broadcast_to", "x");
-  *out = new_tensor(ops::broadcast_to(t, Shape(dims, rank)));
+  *out = new_tensor(ops::broadcast_to(t, kiln::capi::shape_from_c(dims, rank, "kiln_broadcast_to")));
   KILN_CAPI_END
 }
 

@@ -1,4 +1,6 @@
 // Tensor handles: creation by copy or over a user buffer, shape and data access.
+#include <cstring>
+
 #include "capi/handles.h"
 
 using kiln::capi::require_not_null;
@@ -11,7 +13,7 @@ kiln_status *kiln_tensor_create(kiln_tensor **out, kiln_dtype dtype, const int64
   KILN_CAPI_BEGIN
   require_not_null(out, "kiln_tensor_create", "out");
   kiln::DType dt = kiln::capi::dtype_from_c(dtype, "kiln_tensor_create");
-  kiln::Shape shape(dims, rank);
+  kiln::Shape shape = kiln::capi::shape_from_c(dims, rank, "kiln_tensor_create");
   *out = kiln::capi::new_tensor(kiln::Tensor::from_data(dt, shape, data, num_bytes));
   KILN_CAPI_END
 }
@@ -23,7 +25,7 @@ kiln_status *kiln_tensor_create_from_buffer(kiln_tensor **out, kiln_dtype dtype,
   const char *fn = "kiln_tensor_create_from_buffer";
   require_not_null(out, fn, "out");
   kiln::DType dt = kiln::capi::dtype_from_c(dtype, fn);
-  kiln::Shape shape(dims, rank);
+  kiln::Shape shape = kiln::capi::shape_from_c(dims, rank, fn);
   size_t need = static_cast<size_t>(shape.num_elements()) * kiln::dtype_size(dt);
   if (num_bytes != need)
     kiln::fail(kiln::Code::kInvalidArgument, fn, ": a ", kiln::dtype_name(dt), shape.to_string(), " tensor needs ",
@@ -32,10 +34,12 @@ kiln_status *kiln_tensor_create_from_buffer(kiln_tensor **out, kiln_dtype dtype,
   if (reinterpret_cast<uintptr_t>(data) % kiln::dtype_size(dt) != 0)
     kiln::fail(kiln::Code::kInvalidArgument, fn, ": data is not aligned to its ", kiln::dtype_size(dt),
                "-byte element size");
-  // Build the handle first: if anything throws, the deleter has not been taken over.
+  // The deleter is attached only once nothing else can fail, so a failed call leaves
+  // the buffer with the caller and never calls it.
   auto handle = std::make_unique<kiln_tensor>();
-  auto storage = kiln::Storage::adopt(data, num_bytes, deleter, user_data);
-  handle->value = kiln::Tensor::from_storage(dt, shape, std::move(storage));
+  auto storage = kiln::Storage::adopt(data, num_bytes, nullptr, nullptr);
+  handle->value = kiln::Tensor::from_storage(dt, shape, storage);
+  storage->set_deleter(deleter, user_data);
   *out = handle.release();
   KILN_CAPI_END
 }

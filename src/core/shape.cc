@@ -12,15 +12,24 @@ void check_rank(size_t rank) {
 void check_dim(int64_t d) {
   if (d < 0) fail(Code::kInvalidArgument, "shape dimension ", d, " is negative; dims must be >= 0");
 }
+// Checks a whole list first, so the message shows the shape as given.
+void check_dims(const int64_t *dims, size_t rank) {
+  for (size_t i = 0; i < rank; ++i)
+    if (dims[i] < 0)
+      fail(Code::kInvalidArgument, "shape ", list_string(std::vector<int64_t>(dims, dims + rank)),
+           " has a negative dimension (", dims[i], " at index ", i, "); dims must be >= 0");
+}
 }  // namespace
 
 Shape::Shape(std::initializer_list<int64_t> dims) {
   check_rank(dims.size());
+  check_dims(dims.begin(), dims.size());
   for (int64_t d : dims) push_back(d);
 }
 
 Shape::Shape(const std::vector<int64_t> &dims) {
   check_rank(dims.size());
+  check_dims(dims.data(), dims.size());
   for (int64_t d : dims) push_back(d);
 }
 
@@ -28,6 +37,7 @@ Shape::Shape(const int64_t *dims, int rank) {
   if (rank < 0) fail(Code::kInvalidArgument, "shape rank ", rank, " is negative");
   check_rank(static_cast<size_t>(rank));
   if (rank > 0 && dims == nullptr) fail(Code::kInvalidArgument, "shape dims pointer is NULL for rank ", rank);
+  check_dims(dims, static_cast<size_t>(rank));
   for (int i = 0; i < rank; ++i) push_back(dims[i]);
 }
 

@@ -24,6 +24,13 @@ class Storage {
   Storage(const Storage &) = delete;
   Storage &operator=(const Storage &) = delete;
 
+  // Hands the adopted buffer's release to `deleter`; call once the tensor over it exists,
+  // so that a failure before then leaves the buffer with its owner.
+  void set_deleter(Deleter deleter, void *user_data) {
+    deleter_ = deleter;
+    user_data_ = user_data;
+  }
+
   void *data() const { return data_; }
   size_t bytes() const { return bytes_; }
 

@@ -24,8 +24,10 @@ void softmax_rows(const float *x, float *y, int64_t rows, int64_t n, bool log) {
       s += yr[i];
     }
     if (log) {
-      const float shift = m + std::log(s);
-      for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - shift;
+      // (x - m) - log(s), not x - (m + log(s)): the latter rounds log(s) to the
+      // float step at m and loses it entirely for large logits.
+      const float log_s = std::log(s);
+      for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) - log_s;
     } else {
       const float inv = 1.0f / s;
       for (int64_t i = 0; i < n; ++i) yr[i] *= inv;
@@ -48,11 +50,11 @@ void softmax_columns(const float *x, float *y, int64_t n, int64_t inner, int64_t
       y[k * inner + j] = std::exp(x[k * inner + j] - m[j]);
       s[j] += y[k * inner + j];
     }
-  // s becomes what each column's values are shifted by (log) or scaled by.
-  for (int64_t j = 0; j < cols; ++j) s[j] = log ? m[j] + std::log(s[j]) : 1.0f / s[j];
+  // s becomes log(s) (log: y = (x - m) - log(s), as in softmax_rows) or the scale 1/s.
+  for (int64_t j = 0; j < cols; ++j) s[j] = log ? std::log(s[j]) : 1.0f / s[j];
   for (int64_t k = 0; k < n; ++k)
     for (int64_t j = 0; j < cols; ++j)
-      y[k * inner + j] = log ? x[k * inner + j] - s[j] : y[k * inner + j] * s[j];
+      y[k * inner + j] = log ? (x[k * inner + j] - m[j]) - s[j] : y[k * inner + j] * s[j];
 }
 
 // oneDNN 2.6's softmax along a strided axis is a reference implementation (500 ms for

@@ -25,7 +25,7 @@ TEST(CoreShape, BasicsAndErrors) {
   EXPECT_EQ(st[0], 12);
   EXPECT_EQ(st[2], 1);
   expect_error([] { Shape{1, 2, 3, 4, 5, 6, 7, 8, 9}; }, Code::kInvalidArgument, {"rank 9"});
-  expect_error([] { Shape{2, -1}; }, Code::kInvalidArgument, {"-1", "negative"});
+  expect_error([] { Shape{2, -1}; }, Code::kInvalidArgument, {"[2, -1]", "negative"});
   expect_error([&] { (void)s.dim(3); }, Code::kInvalidArgument, {"axis 3", "rank 3"});
 }
 

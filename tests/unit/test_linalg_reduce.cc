@@ -332,3 +332,19 @@ TEST(LinalgSumToShape, Errors) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// log_softmax must not round log(sum) to the float step of a large logit.
+TEST(LinalgSoftmax, LogSoftmaxKeepsPrecisionForLargeLogits) {
+  for (int64_t axis : {1, 0}) {
+    Tensor x = axis == 1 ? testing::make({1, 3}, {1e6f, 1e6f, 0.0f}) : testing::make({3, 1}, {1e6f, 1e6f, 0.0f});
+    std::vector<float> y = testing::values(ops::log_softmax(x, axis));
+    EXPECT_NEAR(y[0], -0.6931472f, 1e-6f) << "axis " << axis;
+    EXPECT_NEAR(y[1], -0.6931472f, 1e-6f) << "axis " << axis;
+  }
+}
+
+}  // namespace
+}  // namespace kiln

@@ -15,7 +15,7 @@ class Variable:
     def __init__(self, initial_value, trainable=True, name="Variable", dtype=None):
         init = constant(initial_value, dtype)
         h = ctypes.c_void_p()
-        check(L.kiln_variable_create(ctypes.byref(h), str(name).encode("utf-8"), init._h, bool(trainable)))
+        check(L.kiln_variable_create(ctypes.byref(h), str(name).encode("utf-8"), init, bool(trainable)))
         self._h = h.value
 
     def __del__(self):
@@ -67,20 +67,22 @@ class Variable:
     def __repr__(self):
         return "<kiln.Variable '%s' shape=%s dtype=%s>" % (self.name, self.shape, self.dtype)
 
-    # Variables behave as their value in expressions.
-    def __add__(self, o): return self.value() + o
-    def __radd__(self, o): return o + self.value()
-    def __sub__(self, o): return self.value() - o
-    def __rsub__(self, o): return o - self.value()
-    def __mul__(self, o): return self.value() * o
-    def __rmul__(self, o): return o * self.value()
-    def __truediv__(self, o): return self.value() / o
-    def __rtruediv__(self, o): return o / self.value()
-    def __matmul__(self, o): return self.value() @ o
-    def __rmatmul__(self, o): return o @ self.value()
-    def __neg__(self): return -self.value()
-    def __pow__(self, o): return self.value() ** o
     __hash__ = object.__hash__
+
+
+def _as_value(name):
+    def op(self, *other):
+        return getattr(self.value(), name)(*other)
+    op.__name__ = name
+    return op
+
+
+# Variables behave as their value in expressions, with every operator a Tensor has.
+for _name in ("add", "sub", "mul", "truediv", "pow", "matmul", "and", "or", "xor"):
+    for _form in ("__%s__", "__r%s__"):
+        setattr(Variable, _form % _name, _as_value(_form % _name))
+for _name in ("__neg__", "__abs__", "__invert__", "__lt__", "__le__", "__gt__", "__ge__", "__float__", "__int__"):
+    setattr(Variable, _name, _as_value(_name))
 
 
 class GradientTape:

@@ -1,18 +1,24 @@
 """Eager ops over the C API. Names follow TensorFlow (with tf.math/tf.nn aliases in __init__)."""
 import builtins as _builtins
 import ctypes
+import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, check
-from .tensor import Tensor, _as_tensor, _new, dims_array, dtype_code
+from .tensor import Tensor, _as_tensor, _new, bool_, dims_array, dtype_code, float32, int32
 
 L = _lib.lib
 VALID, SAME = "VALID", "SAME"
 
 
+def _is_tensor(v):
+    return isinstance(v, Tensor) or hasattr(v, "_kiln_value")
+
+
 def _pair(a, b):
-    """Converts two operands; a Python number takes the dtype of the tensor beside it."""
-    if isinstance(a, Tensor) or hasattr(a, "_kiln_value"):
+    """Converts two operands; a Python number takes the dtype of the tensor beside it (of a when neither is one,
+    as TF converts the first operand first)."""
+    if _is_tensor(a) or not _is_tensor(b):
         a = _as_tensor(a)
         return a, _as_tensor(b, a)
     b = _as_tensor(b)
@@ -27,15 +33,15 @@ def _ints(values, what):
 def _axes(axis):
     if axis is None:
         return None, 0
-    if isinstance(axis, int):
+    if isinstance(axis, _numbers.Integral):
         axis = [axis]
     return _ints(axis, "axis")
 
 
-def _padding(p):
+def _padding(p, op):
     p = str(p).upper()
     if p not in (VALID, SAME):
-        raise InvalidArgumentError("padding %r is not supported; expected 'VALID' or 'SAME'" % p)
+        raise InvalidArgumentError("%s: padding %r is not supported; expected 'VALID' or 'SAME'" % (op, p))
     return 0 if p == VALID else 1
 
 
@@ -64,8 +70,12 @@ def _reduce(name):
     fn = getattr(L, "kiln_" + name)
 
     def op(x, axis=None, keepdims=False):
+        x = _as_tensor(x)
+        if axis is not None and not isinstance(axis, _numbers.Integral) and len(axis) == 0:
+            # TF: an empty axis list reduces nothing (the C API reads no axes as all of them).
+            return reshape(x, x.shape)
         ax, n = _axes(axis)
-        return _new(fn, _as_tensor(x), ax, n, bool(keepdims))
+        return _new(fn, x, ax, n, bool(keepdims))
     op.__name__ = name
     op.__doc__ = "%s over axis (None: all axes), like tf.reduce_%s." % (name, name)
     return op
@@ -104,7 +114,7 @@ def where(condition, x, y):
 
 
 def cast(x, dtype):
-    return _new(L.kiln_cast, _as_tensor(x), dtype_code(dtype))
+    return _new(L.kiln_cast, _as_tensor(x), dtype_code(dtype, "cast"))
 
 
 def clip_by_value(x, clip_value_min, clip_value_max):
@@ -134,6 +144,10 @@ def layer_norm(x, gamma, beta, epsilon=1e-3):
 
 def batch_norm(x, gamma, beta, mean=None, variance=None, training=False, epsilon=1e-3):
     """Returns (y, mean, variance): batch statistics when training, the given ones otherwise."""
+    if not training and (mean is None or variance is None):
+        raise InvalidArgumentError("batch_norm: inference (training=False) needs mean and variance; got %s"
+                                   % ("neither" if mean is None and variance is None else
+                                      "no mean" if mean is None else "no variance"))
     outs = [ctypes.c_void_p() for _ in _builtins.range(3)]
     m = _as_tensor(mean) if mean is not None else None  # held for the call
     v = _as_tensor(variance) if variance is not None else None
@@ -142,28 +156,31 @@ def batch_norm(x, gamma, beta, mean=None, variance=None, training=False, epsilon
     return tuple(Tensor._adopt(o.value) for o in outs)
 
 
-def _two(v, what):
-    v = [v, v] if isinstance(v, int) else list(v)
+def _two(v, what, op):
+    v = [v, v] if isinstance(v, _numbers.Integral) else list(v)
     if len(v) == 4:  # TF's [1, h, w, 1] form
         v = v[1:3]
     if len(v) != 2:
-        raise InvalidArgumentError("%s needs 2 values (or 4 in TF's [1, h, w, 1] form); got %r" % (what, v))
+        raise InvalidArgumentError("%s: %s needs 2 values (or 4 in TF's [1, h, w, 1] form); got %r" % (op, what, v))
     return _ints(v, what)[0]
 
 
 def conv2d(x, filters, strides=1, padding=VALID, dilations=1):
-    return _new(L.kiln_conv2d, _as_tensor(x), _as_tensor(filters), _two(strides, "strides"),
-                _two(dilations, "dilations"), _padding(padding))
+    op = "conv2d"
+    return _new(L.kiln_conv2d, _as_tensor(x), _as_tensor(filters), _two(strides, "strides", op),
+                _two(dilations, "dilations", op), _padding(padding, op))
+
+
+def _pool(fn, op, x, ksize, strides, padding):
+    return _new(fn, _as_tensor(x), _two(ksize, "ksize", op), _two(strides, "strides", op), _padding(padding, op))
 
 
 def max_pool2d(x, ksize, strides, padding=VALID):
-    return _new(L.kiln_max_pool2d, _as_tensor(x), _two(ksize, "ksize"), _two(strides, "strides"),
-                _padding(padding))
+    return _pool(L.kiln_max_pool2d, "max_pool2d", x, ksize, strides, padding)
 
 
 def avg_pool2d(x, ksize, strides, padding=VALID):
-    return _new(L.kiln_avg_pool2d, _as_tensor(x), _two(ksize, "ksize"), _two(strides, "strides"),
-                _padding(padding))
+    return _pool(L.kiln_avg_pool2d, "avg_pool2d", x, ksize, strides, padding)
 
 
 def reshape(x, shape):
@@ -194,8 +211,8 @@ def stack(values, axis=0):
 def split(value, num_or_size_splits, axis=0):
     """tf.split: an int gives equal parts, a list gives one part per size (one may be -1)."""
     x = _as_tensor(value)
-    if isinstance(num_or_size_splits, int):
-        n, sizes = num_or_size_splits, None
+    if isinstance(num_or_size_splits, _numbers.Integral):
+        n, sizes = int(num_or_size_splits), None
     else:
         n = len(num_or_size_splits)
         sizes = _ints(num_or_size_splits, "sizes")[0]
@@ -209,7 +226,8 @@ def split(value, num_or_size_splits, axis=0):
 
 def slice(x, begin, size):  # noqa: A001
     if len(begin) != len(size):
-        raise InvalidArgumentError("slice: begin has %d values and size %d; expected the same" % (len(begin), len(size)))
+        raise InvalidArgumentError("slice: begin has %d values and size %d; expected the same"
+                                   % (len(begin), len(size)))
     b, n = _ints(begin, "begin")
     s, _ = _ints(size, "size")
     return _new(L.kiln_slice, _as_tensor(x), b, s, n)
@@ -252,15 +270,18 @@ def _shaped(fn, shape, *args):
 
 
 def zeros(shape, dtype="float32"):
-    return _shaped(L.kiln_zeros, shape, dtype_code(dtype))
+    return _shaped(L.kiln_zeros, shape, dtype_code(dtype, "zeros"))
 
 
 def ones(shape, dtype="float32"):
-    return _shaped(L.kiln_ones, shape, dtype_code(dtype))
+    return _shaped(L.kiln_ones, shape, dtype_code(dtype, "ones"))
 
 
-def fill(dims, value, dtype="float32"):
-    return _shaped(L.kiln_fill, dims, float(value), dtype_code(dtype))
+def fill(dims, value, dtype=None):
+    """tf.fill: without a dtype, value's type picks it (bool, int32 or float32)."""
+    if dtype is None:
+        dtype = bool_ if isinstance(value, bool) else int32 if isinstance(value, _numbers.Integral) else float32
+    return _shaped(L.kiln_fill, dims, float(value), dtype_code(dtype, "fill"))
 
 
 def zeros_like(x):
@@ -278,7 +299,7 @@ def range(start, limit=None, delta=1, dtype=None):  # noqa: A001
         start, limit = 0, start
     if dtype is None:
         dtype = "int32" if all(isinstance(v, int) for v in (start, limit, delta)) else "float32"
-    return _new(L.kiln_range, float(start), float(limit), float(delta), dtype_code(dtype))
+    return _new(L.kiln_range, float(start), float(limit), float(delta), dtype_code(dtype, "range"))
 
 
 def _seed(seed):

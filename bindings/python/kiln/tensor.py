@@ -20,17 +20,23 @@ _STRUCT = {float32: "f", int32: "i", int64: "q", uint8: "B", bool_: "?", bfloat1
 _ITEMSIZE = {float32: 4, bfloat16: 2, int32: 4, int64: 8, uint8: 1, bool_: 1}
 
 
-def dtype_code(dtype):
+def dtype_code(dtype, op="dtype"):
+    """The C code of a dtype given by name, C code, NumPy dtype or Python type; errors name `op`."""
     if isinstance(dtype, int) and dtype in _CODE_DTYPE:
         return dtype
-    name = getattr(dtype, "name", dtype)
+    name = getattr(dtype, "name", getattr(dtype, "__name__", dtype))
     name = {"bool": bool_, "float": float32, "int": int32}.get(str(name), str(name))
     if name not in _DTYPE_CODE:
-        raise InvalidArgumentError("unknown dtype %r; expected one of %s" % (dtype, ", ".join(_DTYPE_CODE)))
+        raise InvalidArgumentError("%s: unknown dtype %r; expected one of %s" % (op, dtype, ", ".join(_DTYPE_CODE)))
     return _DTYPE_CODE[name]
 
 
 def dims_array(shape):
+    """A shape (an int, a sequence of ints or a 1-D integer Tensor) as a ctypes int64 array and its rank."""
+    if isinstance(shape, numbers.Integral):
+        shape = [shape]
+    elif isinstance(shape, Tensor):
+        shape = shape.tolist()
     shape = [int(d) for d in shape]
     return (ctypes.c_int64 * max(len(shape), 1))(*shape), len(shape)
 
@@ -136,9 +142,18 @@ class Tensor:
         if dt == bfloat16:
             flat = [struct.unpack("<f", struct.pack("<I", b << 16))[0] for b in flat]
         shape = self.shape
-        for d in reversed(shape[1:]):
-            flat = [flat[i:i + d] for i in range(0, len(flat), d)] if d else [[] for _ in range(len(flat))]
-        return flat if shape else flat[0]
+        if not shape:
+            return flat[0]
+
+        # Built from the dims, so that a 0 dim keeps the rows before it: (3, 0) -> [[], [], []].
+        def nest(offset, dims):
+            if len(dims) == 1:
+                return flat[offset:offset + dims[0]]
+            step = 1
+            for d in dims[1:]:
+                step *= d
+            return [nest(offset + i * step, dims[1:]) for i in range(dims[0])]
+        return nest(0, shape)
 
     def item(self):
         if self.size != 1:
@@ -160,31 +175,32 @@ class Tensor:
     def __repr__(self):
         return "<kiln.Tensor shape=%s dtype=%s numpy=%r>" % (self.shape, self.dtype, self.numpy())
 
-    # ---- operators (defined in ops to avoid a cycle) ----
-    def __add__(self, o): return _ops().add(self, o)
-    def __radd__(self, o): return _ops().add(o, self)
-    def __sub__(self, o): return _ops().sub(self, o)
-    def __rsub__(self, o): return _ops().sub(o, self)
-    def __mul__(self, o): return _ops().mul(self, o)
-    def __rmul__(self, o): return _ops().mul(o, self)
-    def __truediv__(self, o): return _ops().div(self, o)
-    def __rtruediv__(self, o): return _ops().div(o, self)
-    def __pow__(self, o): return _ops().pow(self, o)
-    def __rpow__(self, o): return _ops().pow(o, self)
-    def __matmul__(self, o): return _ops().matmul(self, o)
-    def __rmatmul__(self, o): return _ops().matmul(o, self)
-    def __neg__(self): return _ops().neg(self)
-    def __abs__(self): return _ops().abs(self)
-    def __lt__(self, o): return _ops().less(self, o)
-    def __le__(self, o): return _ops().less_equal(self, o)
-    def __gt__(self, o): return _ops().greater(self, o)
-    def __ge__(self, o): return _ops().greater_equal(self, o)
+    # The operators (+, <, &, ~, ...) are set below the class: their ops live in ops.py, which imports this module.
     __hash__ = object.__hash__
 
 
 def _ops():
     from . import ops
     return ops
+
+
+def _forward(op):
+    return lambda self, *other: getattr(_ops(), op)(self, *other)
+
+
+def _reflected(op):
+    return lambda self, other: getattr(_ops(), op)(other, self)
+
+
+# Python operators -> ops: these also have reflected forms (__radd__ for 2 + t) ...
+for _name, _op in {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "pow": "pow", "matmul": "matmul",
+                   "and": "logical_and", "or": "logical_or", "xor": "logical_xor"}.items():
+    setattr(Tensor, "__%s__" % _name, _forward(_op))
+    setattr(Tensor, "__r%s__" % _name, _reflected(_op))
+# ... these do not (Python reflects a comparison itself: 2 < t calls t > 2).
+for _name, _op in {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal", "neg": "neg",
+                   "abs": "abs", "invert": "logical_not"}.items():
+    setattr(Tensor, "__%s__" % _name, _forward(_op))
 
 
 def constant(value, dtype=None, shape=None):
@@ -202,13 +218,15 @@ def constant(value, dtype=None, shape=None):
                 raise InvalidArgumentError("constant: NumPy dtype %s is not supported; expected float32, int32, "
                                            "int64, uint8 or bool" % arr.dtype)
             dtype = name
-        code = dtype_code(dtype)
+        code = dtype_code(dtype, "constant")
         name = _CODE_DTYPE[code]
         if name == bfloat16:
             return _ops().cast(constant(arr.astype(_np.float32)), bfloat16)
-        arr = _np.ascontiguousarray(arr.astype({bool_: _np.bool_}.get(name, name), copy=False))
+        arr = arr.astype({bool_: _np.bool_}.get(name, name), copy=False)
         if shape is not None:
             arr = arr.reshape(shape)
+        if not arr.flags.c_contiguous:  # not ascontiguousarray: it turns a 0-d array into shape (1,)
+            arr = arr.copy(order="C")
         dims, rank = dims_array(arr.shape)
         return _new(L.kiln_tensor_create, code, dims, rank, arr.ctypes.data_as(ctypes.c_void_p), arr.nbytes)
     flat, inferred = _flatten(value)
@@ -225,10 +243,16 @@ def constant(value, dtype=None, shape=None):
         if all(isinstance(v, bool) for v in flat) and flat:
             dtype = bool_
         elif all(isinstance(v, numbers.Integral) for v in flat) and flat:
-            dtype = int32
+            dtype = int32 if all(-2 ** 31 <= v < 2 ** 31 for v in flat) else int64  # as TF: int64 when needed
         else:
             dtype = float32
-    name = _CODE_DTYPE[dtype_code(dtype)]
+    name = _CODE_DTYPE[dtype_code(dtype, "constant")]
+    count = 1
+    for d in shape:
+        count *= int(d)
+    if count != len(flat):
+        raise InvalidArgumentError("constant: %d values do not fill shape %s (%d elements)"
+                                   % (len(flat), list(shape), count))
     if name == bfloat16:
         return _ops().cast(constant(flat, float32, shape), bfloat16)
     fmt = _STRUCT[name]
@@ -247,13 +271,21 @@ def convert_to_tensor(value, dtype=None):
 
 
 def _as_tensor(value, like=None):
-    """Operands of ops: Tensors pass through; Python numbers take the other operand's dtype."""
+    """Operands of ops: Tensors pass through; Python numbers (and lists of them) take the other operand's dtype."""
     if isinstance(value, Tensor):
         return value
     if hasattr(value, "_kiln_value"):
         return value._kiln_value()
-    if like is not None and isinstance(value, numbers.Number) and not isinstance(value, bool):
-        return constant(value, like.dtype)
+    if like is not None and isinstance(value, (numbers.Number, list, tuple)):
+        flat, _ = _flatten(value)
+        if flat and all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in flat):
+            dt = like.dtype
+            if dt not in (float32, bfloat16) and not all(isinstance(v, numbers.Integral) or float(v).is_integer()
+                                                         for v in flat):
+                # As TF: a fraction never silently truncates to the integer tensor's dtype.
+                raise InvalidArgumentError("cannot convert %r to the %s of the other operand without losing the "
+                                           "fraction; cast one of them first" % (value, dt))
+            return constant(value, dt)
     return constant(value)
 
 
