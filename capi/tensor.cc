@@ -14,6 +14,11 @@ kiln_status *kiln_tensor_create(kiln_tensor **out, kiln_dtype dtype, const int64
   require_not_null(out, "kiln_tensor_create", "out");
   kiln::DType dt = kiln::capi::dtype_from_c(dtype, "kiln_tensor_create");
   kiln::Shape shape = kiln::capi::shape_from_c(dims, rank, "kiln_tensor_create");
+  size_t need = static_cast<size_t>(shape.num_elements()) * kiln::dtype_size(dt);
+  if (num_bytes != need)
+    kiln::fail(kiln::Code::kInvalidArgument, "kiln_tensor_create: a ", kiln::dtype_name(dt), shape.to_string(),
+               " tensor needs ", need, " bytes; got ", num_bytes);
+  if (need > 0) require_not_null(data, "kiln_tensor_create", "data");
   *out = kiln::capi::new_tensor(kiln::Tensor::from_data(dt, shape, data, num_bytes));
   KILN_CAPI_END
 }

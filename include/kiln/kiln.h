@@ -14,8 +14,8 @@
  *     if (!st) st = kiln_sum(&loss, y, NULL, 0, false);
  *     if (!st) st = kiln_tape_stop(tape);
  *     if (!st) st = kiln_tape_gradient(&grad, tape, loss, &x, 1, KILN_UNCONNECTED_NONE);
- *     if (st) { fprintf(stderr, "%s\n", kiln_status_message(st)); kiln_status_free(st); }
- *     // grad holds [2, 4, 6]: read it with kiln_tensor_data().
+ *     if (st) { fprintf(stderr, "%s\n", kiln_status_get_message(st)); kiln_status_free(st); }
+ *     // grad holds [2, 4, 6]: read it with kiln_tensor_get_data().
  *     kiln_tensor_free(grad); kiln_tensor_free(loss); kiln_tensor_free(y);
  *     kiln_tensor_free(x); kiln_tape_free(tape);
  *
@@ -70,7 +70,8 @@ typedef enum kiln_status_code {
   KILN_STATUS_DATA_LOSS = 5,
   KILN_STATUS_UNIMPLEMENTED = 6,
   KILN_STATUS_RESOURCE_EXHAUSTED = 7,
-  KILN_STATUS_INTERNAL = 8
+  KILN_STATUS_INTERNAL = 8,
+  KILN_STATUS_MAX_ENUM = 0x7FFFFFFF /**< not a code: keeps every int value a valid enum value */
 } kiln_status_code;
 
 /** Element types. Explicit values; append only. */
@@ -80,16 +81,22 @@ typedef enum kiln_dtype {
   KILN_DTYPE_INT32 = 3,
   KILN_DTYPE_INT64 = 4,
   KILN_DTYPE_UINT8 = 5,
-  KILN_DTYPE_BOOL = 6
+  KILN_DTYPE_BOOL = 6,
+  KILN_DTYPE_MAX_ENUM = 0x7FFFFFFF /**< not a dtype: lets kiln reject any int value safely */
 } kiln_dtype;
 
 /** Padding of convolutions and pooling (TF's VALID and SAME). */
-typedef enum kiln_padding { KILN_PADDING_VALID = 0, KILN_PADDING_SAME = 1 } kiln_padding;
+typedef enum kiln_padding {
+  KILN_PADDING_VALID = 0,
+  KILN_PADDING_SAME = 1,
+  KILN_PADDING_MAX_ENUM = 0x7FFFFFFF /**< not a padding: lets kiln reject any int value safely */
+} kiln_padding;
 
 /** What GradientTape.gradient returns for a source the target does not depend on. */
 typedef enum kiln_unconnected {
   KILN_UNCONNECTED_NONE = 0, /**< a NULL gradient */
-  KILN_UNCONNECTED_ZERO = 1  /**< a tensor of zeros shaped like the source */
+  KILN_UNCONNECTED_ZERO = 1, /**< a tensor of zeros shaped like the source */
+  KILN_UNCONNECTED_MAX_ENUM = 0x7FFFFFFF /**< not a mode: lets kiln reject any int value safely */
 } kiln_unconnected;
 
 /** Called when kiln no longer needs a buffer adopted by kiln_tensor_create_from_buffer. */

@@ -45,6 +45,9 @@ enum class DType : int {
 
 enum class Padding : int { valid = KILN_PADDING_VALID, same = KILN_PADDING_SAME };
 
+/// What GradientTape::gradient gives for a source the target does not depend on.
+enum class Unconnected : int { none = KILN_UNCONNECTED_NONE, zero = KILN_UNCONNECTED_ZERO };
+
 /// What a failing kiln call throws. code() is the C status code.
 class Error : public std::runtime_error {
  public:
@@ -54,6 +57,35 @@ class Error : public std::runtime_error {
  private:
   kiln_status_code code_;
 };
+
+/// A bfloat16 value: the upper 16 bits of a float32. From float it rounds to nearest even
+/// (as kiln's cast does); NaN stays a quiet NaN.
+struct bfloat16 {
+  uint16_t bits = 0;
+  bfloat16() = default;
+  explicit bfloat16(float f) noexcept {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+      bits = static_cast<uint16_t>((u >> 16) | 0x40u);
+    } else {
+      u += 0x7fffu + ((u >> 16) & 1u);
+      bits = static_cast<uint16_t>(u >> 16);
+    }
+  }
+  explicit operator float() const noexcept {
+    uint32_t u = static_cast<uint32_t>(bits) << 16;
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+  }
+  static bfloat16 from_bits(uint16_t b) noexcept {
+    bfloat16 v;
+    v.bits = b;
+    return v;
+  }
+};
+static_assert(sizeof(bfloat16) == 2, "bfloat16 must be two bytes, as kiln stores it");
 
 namespace detail {
 /// Throws kiln::Error for a non-NULL status and frees it.
@@ -67,10 +99,42 @@ inline void check(kiln_status *status) {
 }
 template <typename T> struct dtype_of;
 template <> struct dtype_of<float> { static constexpr DType value = DType::float32; };
+template <> struct dtype_of<bfloat16> { static constexpr DType value = DType::bfloat16; };
 template <> struct dtype_of<int32_t> { static constexpr DType value = DType::int32; };
 template <> struct dtype_of<int64_t> { static constexpr DType value = DType::int64; };
 template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::uint8; };
 template <> struct dtype_of<bool> { static constexpr DType value = DType::boolean; };
+inline const char *dtype_name(DType d) {
+  switch (d) {
+    case DType::float32: return "float32";
+    case DType::bfloat16: return "bfloat16";
+    case DType::int32: return "int32";
+    case DType::int64: return "int64";
+    case DType::uint8: return "uint8";
+    case DType::boolean: return "bool";
+  }
+  return "invalid";
+}
+// The C enums. A value outside a C enum's range is undefined behaviour in C++, so an
+// invalid one is refused here, before it is converted.
+template <typename C, typename E>
+C checked_enum(E e, int lo, int hi, const char *op, const char *what, const char *expected) {
+  const int v = static_cast<int>(e);
+  if (v < lo || v > hi)
+    throw Error(KILN_STATUS_INVALID_ARGUMENT,
+                std::string(op) + ": " + what + " " + std::to_string(v) + " is not valid; expected " + expected);
+  return static_cast<C>(v);
+}
+inline kiln_dtype to_c(DType d, const char *op) {
+  return checked_enum<kiln_dtype>(d, KILN_DTYPE_FLOAT32, KILN_DTYPE_BOOL, op, "dtype", "1 (float32) to 6 (bool)");
+}
+inline kiln_padding to_c(Padding p, const char *op) {
+  return checked_enum<kiln_padding>(p, KILN_PADDING_VALID, KILN_PADDING_SAME, op, "padding", "valid or same");
+}
+inline kiln_unconnected to_c(Unconnected u, const char *op) {
+  return checked_enum<kiln_unconnected>(u, KILN_UNCONNECTED_NONE, KILN_UNCONNECTED_ZERO, op, "unconnected",
+                                        "none or zero");
+}
 }  // namespace detail
 
 /// An immutable tensor value. Copies are cheap and share the value.
@@ -88,8 +152,12 @@ class Tensor {
     if (this != &o) *this = Tensor(o);
     return *this;
   }
+  /// Leaves o empty, as the move constructor does.
   Tensor &operator=(Tensor &&o) noexcept {
-    std::swap(h_, o.h_);
+    if (this != &o) {
+      kiln_tensor_free(h_);
+      h_ = std::exchange(o.h_, nullptr);
+    }
     return *this;
   }
   ~Tensor() { kiln_tensor_free(h_); }
@@ -97,8 +165,8 @@ class Tensor {
   /// A tensor holding a copy of raw row-major data.
   static Tensor from_data(DType dtype, const Dims &dims, const void *data, size_t num_bytes) {
     kiln_tensor *h = nullptr;
-    detail::check(kiln_tensor_create(&h, static_cast<kiln_dtype>(dtype), dims.data(), static_cast<int>(dims.size()),
-                                     data, num_bytes));
+    detail::check(kiln_tensor_create(&h, detail::to_c(dtype, "Tensor::from_data"), dims.data(),
+                                     static_cast<int>(dims.size()), data, num_bytes));
     return Tensor(h);
   }
   /// A tensor holding a copy of `values` with shape `dims`.
@@ -110,6 +178,11 @@ class Tensor {
     } else {
       return from_data(detail::dtype_of<T>::value, dims, values.data(), values.size() * sizeof(T));
     }
+  }
+  /// As above, for a braced list: from_vector({1.f, 2.f}, {2}).
+  template <typename T>
+  static Tensor from_vector(std::initializer_list<T> values, const Dims &dims) {
+    return from_vector(std::vector<T>(values), dims);
   }
   /// A scalar.
   template <typename T>
@@ -131,14 +204,21 @@ class Tensor {
   const T *data() const {
     return static_cast<const T *>(kiln_tensor_get_data(require()));
   }
-  /// A copy of the data (bool tensors read as uint8_t).
+  /// A copy of the data. T must be the dtype's type (float, bfloat16, int32_t, int64_t,
+  /// uint8_t, bool); a bool tensor may also be read as uint8_t (0 or 1).
   template <typename T>
   std::vector<T> to_vector() const {
-    std::vector<T> out(static_cast<size_t>(num_elements()));
-    if (sizeof(T) * out.size() != byte_size())
-      throw Error(KILN_STATUS_INVALID_ARGUMENT, "Tensor::to_vector: element type size does not match the dtype");
-    if (!out.empty()) detail::check(kiln_tensor_copy_to(h_, out.data(), byte_size()));
-    return out;
+    if constexpr (std::is_same_v<T, bool>) {
+      require_dtype(DType::boolean, "bool");
+      std::vector<uint8_t> bytes = to_vector<uint8_t>();
+      return std::vector<bool>(bytes.begin(), bytes.end());
+    } else {
+      if (!(std::is_same_v<T, uint8_t> && dtype() == DType::boolean))
+        require_dtype(detail::dtype_of<T>::value, detail::dtype_name(detail::dtype_of<T>::value));
+      std::vector<T> out(static_cast<size_t>(num_elements()));
+      if (!out.empty()) detail::check(kiln_tensor_copy_to(h_, out.data(), byte_size()));
+      return out;
+    }
   }
   /// The single value of a one-element tensor.
   template <typename T>
@@ -157,6 +237,11 @@ class Tensor {
   const kiln_tensor *require() const {
     if (!h_) throw Error(KILN_STATUS_INVALID_ARGUMENT, "kiln::Tensor: the tensor is empty");
     return h_;
+  }
+  void require_dtype(DType want, const char *type) const {
+    if (dtype() != want)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string("Tensor::to_vector: the tensor is ") +
+                                                    detail::dtype_name(dtype()) + "; cannot read it as " + type);
   }
   kiln_tensor *h_ = nullptr;
 };
@@ -180,6 +265,8 @@ inline int rank_of(const Dims &d) { return static_cast<int>(d.size()); }
 // ---- library ----
 /// The library version string.
 inline std::string version() { return kiln_version(); }
+/// The ABI major version of the loaded library (compare with KILN_ABI_VERSION).
+inline int abi_version() { return kiln_abi_version(); }
 /// Sets the global seed (tf.random.set_seed).
 inline void set_seed(uint64_t seed) { kiln_set_seed(seed); }
 /// Sets the kernel thread count.
@@ -195,19 +282,28 @@ inline PrimitiveCacheStats primitive_cache_stats() {
   kiln_primitive_cache_stats(&s.hits, &s.misses, &s.size);
   return s;
 }
+struct AllocatorStats {
+  int64_t system_allocs = 0, cache_hits = 0;
+};
+/// Tensor buffer allocator counters.
+inline AllocatorStats allocator_stats() {
+  AllocatorStats s;
+  kiln_allocator_stats(&s.system_allocs, &s.cache_hits);
+  return s;
+}
 
 // ---- creation ----
 inline Tensor zeros(const Dims &d, DType t = DType::float32) {
-  return detail::make(kiln_zeros, d.data(), detail::rank_of(d), static_cast<kiln_dtype>(t));
+  return detail::make(kiln_zeros, d.data(), detail::rank_of(d), detail::to_c(t, "zeros"));
 }
 inline Tensor ones(const Dims &d, DType t = DType::float32) {
-  return detail::make(kiln_ones, d.data(), detail::rank_of(d), static_cast<kiln_dtype>(t));
+  return detail::make(kiln_ones, d.data(), detail::rank_of(d), detail::to_c(t, "ones"));
 }
 inline Tensor fill(const Dims &d, double value, DType t = DType::float32) {
-  return detail::make(kiln_fill, d.data(), detail::rank_of(d), value, static_cast<kiln_dtype>(t));
+  return detail::make(kiln_fill, d.data(), detail::rank_of(d), value, detail::to_c(t, "fill"));
 }
 inline Tensor range(double start, double limit, double delta = 1, DType t = DType::float32) {
-  return detail::make(kiln_range, start, limit, delta, static_cast<kiln_dtype>(t));
+  return detail::make(kiln_range, start, limit, delta, detail::to_c(t, "range"));
 }
 inline Tensor random_uniform(const Dims &d, float minval = 0, float maxval = 1, int64_t seed = -1) {
   return detail::make(kiln_random_uniform, d.data(), detail::rank_of(d), minval, maxval, seed);
@@ -263,7 +359,7 @@ inline Tensor leaky_relu(const Tensor &x, float alpha = 0.2f) { return detail::m
 inline Tensor where(const Tensor &c, const Tensor &x, const Tensor &y) {
   return detail::make(kiln_where, c.get(), x.get(), y.get());
 }
-inline Tensor cast(const Tensor &x, DType t) { return detail::make(kiln_cast, x.get(), static_cast<kiln_dtype>(t)); }
+inline Tensor cast(const Tensor &x, DType t) { return detail::make(kiln_cast, x.get(), detail::to_c(t, "cast")); }
 inline Tensor clip_by_value(const Tensor &x, float lo, float hi) {
   return detail::make(kiln_clip_by_value, x.get(), lo, hi);
 }
@@ -321,17 +417,17 @@ inline Tensor conv2d(const Tensor &x, const Tensor &filter, const Dims &strides 
   if (strides.size() != 2 || dilations.size() != 2)
     throw Error(KILN_STATUS_INVALID_ARGUMENT, "conv2d: strides and dilations need 2 values each");
   return detail::make(kiln_conv2d, x.get(), filter.get(), strides.data(), dilations.data(),
-                      static_cast<kiln_padding>(padding));
+                      detail::to_c(padding, "conv2d"));
 }
 inline Tensor max_pool2d(const Tensor &x, const Dims &ksize, const Dims &strides, Padding padding = Padding::valid) {
   if (ksize.size() != 2 || strides.size() != 2)
     throw Error(KILN_STATUS_INVALID_ARGUMENT, "max_pool2d: ksize and strides need 2 values each");
-  return detail::make(kiln_max_pool2d, x.get(), ksize.data(), strides.data(), static_cast<kiln_padding>(padding));
+  return detail::make(kiln_max_pool2d, x.get(), ksize.data(), strides.data(), detail::to_c(padding, "max_pool2d"));
 }
 inline Tensor avg_pool2d(const Tensor &x, const Dims &ksize, const Dims &strides, Padding padding = Padding::valid) {
   if (ksize.size() != 2 || strides.size() != 2)
     throw Error(KILN_STATUS_INVALID_ARGUMENT, "avg_pool2d: ksize and strides need 2 values each");
-  return detail::make(kiln_avg_pool2d, x.get(), ksize.data(), strides.data(), static_cast<kiln_padding>(padding));
+  return detail::make(kiln_avg_pool2d, x.get(), ksize.data(), strides.data(), detail::to_c(padding, "avg_pool2d"));
 }
 
 // ---- shape and indexing ----
@@ -352,9 +448,11 @@ inline Tensor stack(const std::vector<Tensor> &values, int64_t axis = 0) {
 /// Equal parts when sizes is empty (num_splits of them), otherwise one part per size.
 inline std::vector<Tensor> split(const Tensor &x, const Dims &sizes, int64_t axis = 0, size_t num_splits = 0) {
   size_t n = sizes.empty() ? num_splits : sizes.size();
+  if (n == 0) throw Error(KILN_STATUS_INVALID_ARGUMENT, "split: give sizes or num_splits >= 1");
   std::vector<kiln_tensor *> outs(n, nullptr);
-  detail::check(kiln_split(outs.data(), n, x.get(), sizes.empty() ? nullptr : sizes.data(), axis));
   std::vector<Tensor> result;
+  result.reserve(n);
+  detail::check(kiln_split(outs.data(), n, x.get(), sizes.empty() ? nullptr : sizes.data(), axis));
   for (kiln_tensor *h : outs) result.emplace_back(h);
   return result;
 }
@@ -405,8 +503,6 @@ class Variable {
   std::shared_ptr<kiln_variable> h_;
 };
 
-enum class Unconnected : int { none = KILN_UNCONNECTED_NONE, zero = KILN_UNCONNECTED_ZERO };
-
 /// tf.GradientTape: records from construction until stop() (or destruction).
 /// Belongs to the thread that created it.
 class GradientTape {
@@ -426,9 +522,15 @@ class GradientTape {
                                Unconnected unconnected = Unconnected::none, const Tensor &output_gradient = Tensor()) {
     auto hs = detail::handles(sources);
     std::vector<kiln_tensor *> outs(sources.size(), nullptr);
+    const kiln_unconnected u = detail::to_c(unconnected, "GradientTape::gradient");
     detail::check(kiln_tape_gradient_with_output(outs.data(), h_.get(), target.get(), output_gradient.get(),
-                                                 hs.data(), hs.size(), static_cast<kiln_unconnected>(unconnected)));
+                                                 hs.data(), hs.size(), u));
     return wrap(outs);
+  }
+  /// A braced list of sources, gradient(loss, {x}), gives a vector too (not the overload below).
+  std::vector<Tensor> gradient(const Tensor &target, std::initializer_list<Tensor> sources,
+                               Unconnected unconnected = Unconnected::none, const Tensor &output_gradient = Tensor()) {
+    return gradient(target, std::vector<Tensor>(sources), unconnected, output_gradient);
   }
   Tensor gradient(const Tensor &target, const Tensor &source, Unconnected unconnected = Unconnected::none) {
     return gradient(target, std::vector<Tensor>{source}, unconnected)[0];
@@ -439,8 +541,12 @@ class GradientTape {
     for (const Variable &v : variables) vs.push_back(v.get());
     std::vector<kiln_tensor *> outs(vs.size(), nullptr);
     detail::check(kiln_tape_gradient_variables(outs.data(), h_.get(), target.get(), vs.data(), vs.size(),
-                                               static_cast<kiln_unconnected>(unconnected)));
+                                               detail::to_c(unconnected, "GradientTape::gradient")));
     return wrap(outs);
+  }
+  std::vector<Tensor> gradient(const Tensor &target, std::initializer_list<Variable> variables,
+                               Unconnected unconnected = Unconnected::none) {
+    return gradient(target, std::vector<Variable>(variables), unconnected);
   }
 
  private:

@@ -1,0 +1,1717 @@
+/* Every entry point of kiln.h, through the shared library alone. Each op runs on valid
+ * input checked against a reference computed here (hand values or plain loops), and on
+ * bad input, which must give a status with the right code and a one-line message naming
+ * the op and what was wrong, never an abort; a failed call leaves its out argument alone.
+ * Plain C99. CI also runs it under AddressSanitizer with leak detection: all is freed.
+ * Prints "N passed, N failed" and exits non-zero on any failure. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln/kiln.h"
+
+#define INVALID KILN_STATUS_INVALID_ARGUMENT
+#define F32 KILN_DTYPE_FLOAT32
+#define BF16 KILN_DTYPE_BFLOAT16
+#define I32 KILN_DTYPE_INT32
+#define I64 KILN_DTYPE_INT64
+#define U8 KILN_DTYPE_UINT8
+#define B8 KILN_DTYPE_BOOL
+
+/* ------------------------------------------------------------------ harness */
+
+static int g_passed = 0, g_failed = 0;
+static const char *g_call = ""; /* the call being checked, for messages */
+static int g_line = 0;
+
+static void report(const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s:%d: %s: ", __FILE__, g_line, g_call);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  ++g_failed;
+}
+
+#define CHECK(cond)     \
+  do {                  \
+    g_line = __LINE__;  \
+    g_call = #cond;     \
+    if (cond)           \
+      ++g_passed;       \
+    else                \
+      report("failed"); \
+  } while (0)
+
+/* Inputs and intermediate results, freed together at the end of each test. */
+#define MAX_KEPT 256
+static kiln_tensor *g_kept[MAX_KEPT];
+static int g_num_kept = 0;
+
+static kiln_tensor *keep(kiln_tensor *t) {
+  if (t && g_num_kept == MAX_KEPT) {
+    report("MAX_KEPT is too small");
+    kiln_tensor_free(t);
+    return NULL;
+  }
+  if (t) g_kept[g_num_kept++] = t;
+  return t;
+}
+
+static void release_kept(void) {
+  while (g_num_kept > 0) kiln_tensor_free(g_kept[--g_num_kept]);
+}
+
+static size_t dtype_size(kiln_dtype dtype) {
+  switch (dtype) {
+    case F32:
+    case I32:
+      return 4;
+    case BF16:
+      return 2;
+    case I64:
+      return 8;
+    default:
+      return 1;
+  }
+}
+
+static int64_t count_of(int rank, const int64_t *dims) {
+  int64_t n = 1;
+  int i;
+  for (i = 0; i < rank; ++i) n *= dims[i];
+  return n;
+}
+
+/* A kept tensor holding a copy of data; NULL (a counted failure) on error. */
+static kiln_tensor *make(kiln_dtype dtype, int rank, const int64_t *dims, const void *data) {
+  kiln_tensor *t = NULL;
+  kiln_status *st =
+      kiln_tensor_create(&t, dtype, dims, rank, data, (size_t)count_of(rank, dims) * dtype_size(dtype));
+  if (st) {
+    g_call = "kiln_tensor_create";
+    report("%s", kiln_status_get_message(st));
+    kiln_status_free(st);
+    return NULL;
+  }
+  return keep(t);
+}
+
+static kiln_tensor *f32(int rank, const int64_t *dims, const float *values) {
+  return make(F32, rank, dims, values);
+}
+
+static const float *fdata(const kiln_tensor *t) { return (const float *)kiln_tensor_get_data(t); }
+
+/* RUN(call) runs an op that writes the local `o` and must succeed; it yields the new
+ * tensor, or NULL (a counted failure, message printed). */
+#define RUN(call) take((call), &o, #call, __LINE__)
+static kiln_tensor *take(kiln_status *st, kiln_tensor **out, const char *call, int line) {
+  kiln_tensor *t = *out;
+  *out = NULL;
+  g_call = call;
+  g_line = line;
+  if (st) {
+    report("failed: %s", kiln_status_get_message(st));
+    kiln_status_free(st);
+    kiln_tensor_free(t);
+    return NULL;
+  }
+  if (!t) report("succeeded without writing its out argument");
+  return t;
+}
+
+/* For calls without a tensor result. */
+#define EXPECT_OK(call) expect_ok((call), #call, __LINE__)
+static void expect_ok(kiln_status *st, const char *call, int line) {
+  g_call = call;
+  g_line = line;
+  if (st) {
+    report("failed: %s", kiln_status_get_message(st));
+    kiln_status_free(st);
+  } else {
+    ++g_passed;
+  }
+}
+
+/* The out argument of calls that must fail: it must stay NULL. */
+static kiln_tensor *g_untouched = NULL;
+#define U (&g_untouched)
+
+/* The call must fail with `code` and a one-line message holding both fragments (either may be NULL). */
+#define EXPECT_ERROR(call, code, frag1, frag2) expect_error((call), (code), (frag1), (frag2), #call, __LINE__)
+static void expect_error(kiln_status *st, kiln_status_code code, const char *frag1, const char *frag2,
+                         const char *call, int line) {
+  const char *msg = kiln_status_get_message(st);
+  g_call = call;
+  g_line = line;
+  if (!st)
+    report("succeeded; expected status %d", (int)code);
+  else if (kiln_status_get_code(st) != code)
+    report("status %d ('%s'); expected %d", (int)kiln_status_get_code(st), msg, (int)code);
+  else if (frag1 && !strstr(msg, frag1))
+    report("message '%s' lacks '%s'", msg, frag1);
+  else if (frag2 && !strstr(msg, frag2))
+    report("message '%s' lacks '%s'", msg, frag2);
+  else if (strchr(msg, '\n'))
+    report("message '%s' is not one line", msg);
+  else if (g_untouched)
+    report("failed but wrote its out argument");
+  else
+    ++g_passed;
+  kiln_tensor_free(g_untouched);
+  g_untouched = NULL;
+  kiln_status_free(st);
+}
+
+/* Whether t has this dtype and shape (and a consistent element count and byte size). */
+static int meta_ok(const kiln_tensor *t, kiln_dtype dtype, int rank, const int64_t *dims) {
+  int64_t n = count_of(rank, dims);
+  int i;
+  if (kiln_tensor_get_dtype(t) != dtype) {
+    report("dtype %d; expected %d", (int)kiln_tensor_get_dtype(t), (int)dtype);
+    return 0;
+  }
+  if (kiln_tensor_get_rank(t) != rank) {
+    report("rank %d; expected %d", kiln_tensor_get_rank(t), rank);
+    return 0;
+  }
+  for (i = 0; i < rank; ++i)
+    if (kiln_tensor_get_dims(t)[i] != dims[i]) {
+      report("dim %d is %lld; expected %lld", i, (long long)kiln_tensor_get_dims(t)[i], (long long)dims[i]);
+      return 0;
+    }
+  if (kiln_tensor_get_num_elements(t) != n || kiln_tensor_get_byte_size(t) != (size_t)n * dtype_size(dtype)) {
+    report("%lld elements in %lu bytes; expected %lld", (long long)kiln_tensor_get_num_elements(t),
+           (unsigned long)kiln_tensor_get_byte_size(t), (long long)n);
+    return 0;
+  }
+  if (n > 0 && !kiln_tensor_get_data(t)) {
+    report("no data");
+    return 0;
+  }
+  return 1;
+}
+
+/* Checks a float32 result against want (relative tolerance tol on 1 + |want|), then frees it. */
+static void expect_f32(kiln_tensor *t, int rank, const int64_t *dims, const float *want, double tol) {
+  if (!t) return;
+  if (meta_ok(t, F32, rank, dims)) {
+    const float *v = fdata(t);
+    int64_t i, n = count_of(rank, dims);
+    for (i = 0; i < n; ++i)
+      if (!(fabs((double)v[i] - want[i]) <= tol * (1 + fabs(want[i])))) break;
+    if (i < n)
+      report("element %lld is %.8g; expected %.8g", (long long)i, v[i], want[i]);
+    else
+      ++g_passed;
+  }
+  kiln_tensor_free(t);
+}
+
+/* Checks a result's dtype, shape and exact bytes against want, then frees it. */
+static void expect_raw(kiln_tensor *t, kiln_dtype dtype, int rank, const int64_t *dims, const void *want) {
+  if (!t) return;
+  if (meta_ok(t, dtype, rank, dims)) {
+    const unsigned char *got = kiln_tensor_get_data(t), *ref = want;
+    size_t i, n = kiln_tensor_get_byte_size(t);
+    for (i = 0; i < n && got[i] == ref[i]; ++i) {
+    }
+    if (i < n)
+      report("element %lu differs from the reference", (unsigned long)(i / dtype_size(dtype)));
+    else
+      ++g_passed;
+  }
+  kiln_tensor_free(t);
+}
+
+/* ------------------------------------------------------ library and status */
+
+static void test_library(void) {
+  int64_t hits = -1, misses = -1, size = -1, allocs0 = -1, reused0 = -1, allocs1 = -1, reused1 = -1;
+  int64_t dims[1] = {1000};
+  kiln_tensor *o = NULL;
+  CHECK(strcmp(kiln_version(), KILN_VERSION_STRING) == 0);
+  CHECK(kiln_abi_version() == KILN_ABI_VERSION);
+  CHECK(kiln_status_get_code(NULL) == KILN_STATUS_OK);
+  CHECK(strcmp(kiln_status_get_message(NULL), "") == 0);
+  kiln_status_free(NULL);
+
+  EXPECT_OK(kiln_set_num_threads(2));
+  CHECK(kiln_get_num_threads() == 2);
+  EXPECT_ERROR(kiln_set_num_threads(0), INVALID, "set_num_threads", "got 0");
+  CHECK(kiln_get_num_threads() == 2); /* a failed call changes nothing */
+
+  kiln_primitive_cache_stats(NULL, NULL, NULL);
+  kiln_primitive_cache_stats(&hits, &misses, &size);
+  CHECK(hits >= 0 && misses >= 0 && size >= 0);
+
+  /* Every buffer is counted once, as a system allocation or as a reuse. */
+  kiln_allocator_stats(NULL, NULL);
+  kiln_allocator_stats(&allocs0, &reused0);
+  kiln_tensor_free(RUN(kiln_zeros(&o, dims, 1, F32)));
+  kiln_tensor_free(RUN(kiln_zeros(&o, dims, 1, F32)));
+  kiln_allocator_stats(&allocs1, &reused1);
+  CHECK(allocs0 >= 0 && reused0 >= 0);
+  CHECK(allocs1 + reused1 >= allocs0 + reused0 + 2);
+}
+
+/* ------------------------------------------------------------------ tensors */
+
+static int g_deleted = 0;
+static void count_delete(void *data, void *user_data) {
+  (void)data;
+  g_deleted += *(const int *)user_data;
+}
+
+static void test_tensors(void) {
+  float fv[6] = {1, 2, 3, 4, 5, 6}, back[6];
+  uint16_t bf[2] = {0x3F80, 0xC000}; /* 1, -2 */
+  int32_t i32v[3] = {-1, 0, 7};
+  int64_t i64v[2] = {-5, 1LL << 40};
+  uint8_t u8v[3] = {0, 128, 255}, b8v[4] = {1, 0, 0, 1};
+  int64_t d23[2] = {2, 3}, d2[1] = {2}, d3[1] = {3}, d22[2] = {2, 2}, d03[2] = {0, 3}, neg[1] = {-2};
+  static float buf[4] = {1, 2, 3, 4};
+  int64_t d4[1] = {4};
+  int one = 1;
+  kiln_tensor *t = NULL, *u = NULL, *o = NULL;
+
+  /* Every dtype round-trips through create, the getters and copy_to. */
+  t = f32(2, d23, fv);
+  if (t && meta_ok(t, F32, 2, d23)) {
+    EXPECT_OK(kiln_tensor_copy_to(t, back, sizeof back));
+    CHECK(memcmp(back, fv, sizeof fv) == 0);
+    fv[0] = 100; /* create took a copy */
+    CHECK(fdata(t)[0] == 1.0f);
+  }
+  expect_raw(RUN(kiln_tensor_clone(&o, make(BF16, 1, d2, bf))), BF16, 1, d2, bf);
+  expect_raw(RUN(kiln_tensor_clone(&o, make(I32, 1, d3, i32v))), I32, 1, d3, i32v);
+  expect_raw(RUN(kiln_tensor_clone(&o, make(I64, 1, d2, i64v))), I64, 1, d2, i64v);
+  expect_raw(RUN(kiln_tensor_clone(&o, make(U8, 1, d3, u8v))), U8, 1, d3, u8v);
+  expect_raw(RUN(kiln_tensor_clone(&o, make(B8, 2, d22, b8v))), B8, 2, d22, b8v);
+  /* A scalar (dims may be NULL) and an empty tensor (data may be NULL). */
+  expect_f32(RUN(kiln_tensor_create(&o, F32, NULL, 0, fv + 1, sizeof(float))), 0, NULL, fv + 1, 0);
+  expect_f32(RUN(kiln_tensor_create(&o, F32, d03, 2, NULL, 0)), 2, d03, NULL, 0);
+  EXPECT_OK(kiln_tensor_copy_to(make(F32, 2, d03, NULL), NULL, 0));
+
+  /* Getters on NULL. */
+  CHECK(kiln_tensor_get_dtype(NULL) == 0);
+  CHECK(kiln_tensor_get_rank(NULL) == -1);
+  CHECK(kiln_tensor_get_dims(NULL) == NULL);
+  CHECK(kiln_tensor_get_num_elements(NULL) == -1);
+  CHECK(kiln_tensor_get_byte_size(NULL) == 0);
+  CHECK(kiln_tensor_get_data(NULL) == NULL);
+  kiln_tensor_free(NULL);
+
+  /* Zero-copy adoption: the deleter runs once, when the last handle goes. */
+  g_deleted = 0;
+  EXPECT_OK(kiln_tensor_create_from_buffer(&u, F32, d4, 1, buf, sizeof buf, count_delete, &one));
+  CHECK(kiln_tensor_get_data(u) == (const void *)buf);
+  o = RUN(kiln_tensor_clone(&o, u));
+  kiln_tensor_free(u);
+  CHECK(g_deleted == 0);
+  expect_f32(o, 1, d4, buf, 0);
+  CHECK(g_deleted == 1);
+  u = NULL;
+  EXPECT_OK(kiln_tensor_create_from_buffer(&u, F32, d4, 1, buf, sizeof buf, NULL, NULL));
+  expect_f32(u, 1, d4, buf, 0);
+
+  /* Bad input. */
+  EXPECT_ERROR(kiln_tensor_create(NULL, F32, d23, 2, fv, sizeof fv), INVALID, "kiln_tensor_create",
+               "'out' is NULL");
+  EXPECT_ERROR(kiln_tensor_create(U, (kiln_dtype)0, d23, 2, fv, sizeof fv), INVALID, "kiln_tensor_create",
+               "dtype 0");
+  EXPECT_ERROR(kiln_tensor_create(U, F32, d23, 2, fv, 5), INVALID, "24 bytes", "got 5");
+  EXPECT_ERROR(kiln_tensor_create(U, F32, d23, 2, NULL, sizeof fv), INVALID, "NULL", NULL);
+  EXPECT_ERROR(kiln_tensor_create(U, F32, neg, 1, fv, 0), INVALID, "-2", "negative");
+  EXPECT_ERROR(kiln_tensor_create(U, F32, d23, -1, fv, 0), INVALID, "rank -1", "negative");
+  g_deleted = 0;
+  EXPECT_ERROR(kiln_tensor_create_from_buffer(U, F32, d4, 1, buf, 8, count_delete, &one), INVALID,
+               "kiln_tensor_create_from_buffer", "needs 16 bytes; got 8");
+  EXPECT_ERROR(kiln_tensor_create_from_buffer(U, F32, d2, 1, (char *)buf + 1, 8, count_delete, &one), INVALID,
+               "kiln_tensor_create_from_buffer", "not aligned");
+  EXPECT_ERROR(kiln_tensor_create_from_buffer(U, (kiln_dtype)7, d4, 1, buf, sizeof buf, count_delete, &one),
+               INVALID, "kiln_tensor_create_from_buffer", "dtype 7");
+  CHECK(g_deleted == 0); /* failed adoptions never call the deleter */
+  EXPECT_ERROR(kiln_tensor_clone(U, NULL), INVALID, "kiln_tensor_clone", "'tensor' is NULL");
+  EXPECT_ERROR(kiln_tensor_clone(NULL, t), INVALID, "kiln_tensor_clone", "'out' is NULL");
+  EXPECT_ERROR(kiln_tensor_copy_to(t, back, 8), INVALID, "kiln_tensor_copy_to", "holds 24 bytes");
+  EXPECT_ERROR(kiln_tensor_copy_to(t, NULL, sizeof back), INVALID, "kiln_tensor_copy_to", "'dst' is NULL");
+  EXPECT_ERROR(kiln_tensor_copy_to(NULL, back, sizeof back), INVALID, "kiln_tensor_copy_to",
+               "'tensor' is NULL");
+  release_kept();
+}
+
+/* ----------------------------------------------------------------- creation */
+
+static void test_creation(void) {
+  int64_t d22[2] = {2, 2}, d3[1] = {3}, d2[1] = {2}, neg[2] = {2, -1};
+  int64_t zeros64[4] = {0, 0, 0, 0}, r64[3] = {0, 1, 2};
+  uint8_t ones8[3] = {1, 1, 1}, sevens[2] = {7, 7};
+  uint16_t bf15[2] = {0x3FC0, 0x3FC0}; /* 1.5 */
+  int32_t trunc[3] = {-3, -3, -3}, r32[3] = {5, 3, 1};
+  float one = 1, halves[3] = {2.5f, 2.5f, 2.5f}, steps[4] = {0, 1.5f, 3, 4.5f};
+  kiln_tensor *o = NULL;
+
+  expect_raw(RUN(kiln_zeros(&o, d22, 2, I64)), I64, 2, d22, zeros64);
+  expect_raw(RUN(kiln_ones(&o, d3, 1, B8)), B8, 1, d3, ones8);
+  expect_f32(RUN(kiln_ones(&o, NULL, 0, F32)), 0, NULL, &one, 0);
+  expect_raw(RUN(kiln_fill(&o, d2, 1, 7.0, U8)), U8, 1, d2, sevens);
+  expect_raw(RUN(kiln_fill(&o, d2, 1, 1.5, BF16)), BF16, 1, d2, bf15);
+  expect_raw(RUN(kiln_fill(&o, d3, 1, -3.9, I32)), I32, 1, d3, trunc);
+  expect_f32(RUN(kiln_fill(&o, d3, 1, 2.5, F32)), 1, d3, halves, 0);
+  expect_f32(RUN(kiln_range(&o, 0, 5, 1.5, F32)), 1, (int64_t[1]){4}, steps, 1e-7);
+  expect_raw(RUN(kiln_range(&o, 5, 0, -2, I32)), I32, 1, d3, r32);
+  expect_raw(RUN(kiln_range(&o, 0, 3, 1, I64)), I64, 1, d3, r64);
+
+  EXPECT_ERROR(kiln_zeros(NULL, d22, 2, F32), INVALID, "kiln_zeros", "'out' is NULL");
+  EXPECT_ERROR(kiln_zeros(U, d22, 2, (kiln_dtype)7), INVALID, "kiln_zeros", "dtype 7");
+  EXPECT_ERROR(kiln_ones(U, d22, 2, (kiln_dtype)0), INVALID, "kiln_ones", "dtype 0");
+  EXPECT_ERROR(kiln_ones(NULL, d22, 2, F32), INVALID, "kiln_ones", "'out' is NULL");
+  EXPECT_ERROR(kiln_fill(U, d22, 2, 1.0, (kiln_dtype)7), INVALID, "kiln_fill", "dtype 7");
+  EXPECT_ERROR(kiln_fill(NULL, d22, 2, 1.0, F32), INVALID, "kiln_fill", "'out' is NULL");
+  /* Shape errors name the op as well (they come from the shared Shape check). */
+  EXPECT_ERROR(kiln_zeros(U, neg, 2, F32), INVALID, "kiln_zeros", "negative");
+  EXPECT_ERROR(kiln_random_normal(U, NULL, 2, 0, 1, 1), INVALID, "kiln_random_normal", "NULL");
+  EXPECT_ERROR(kiln_range(NULL, 0, 3, 1, F32), INVALID, "kiln_range", "'out' is NULL");
+  EXPECT_ERROR(kiln_range(U, 0, 3, 0, F32), INVALID, "range", "delta is 0");
+  EXPECT_ERROR(kiln_range(U, 0, 3, -1, F32), INVALID, "range", "cannot reach limit 3");
+  EXPECT_ERROR(kiln_range(U, 0, 3, 1, B8), INVALID, "range", "dtype bool is not supported");
+  EXPECT_ERROR(kiln_range(U, 0, 3, 1, (kiln_dtype)0), INVALID, "kiln_range", "dtype 0");
+  release_kept();
+}
+
+/* -------------------------------------------------------------- randomness */
+
+/* Mean and standard deviation of a float32 tensor. */
+static void moments(const kiln_tensor *t, double *mean, double *stddev) {
+  int64_t i, n = kiln_tensor_get_num_elements(t);
+  double s = 0, s2 = 0;
+  for (i = 0; i < n; ++i) {
+    s += fdata(t)[i];
+    s2 += (double)fdata(t)[i] * fdata(t)[i];
+  }
+  *mean = s / (double)n;
+  *stddev = sqrt(s2 / (double)n - *mean * *mean);
+}
+
+static int same_values(const kiln_tensor *a, const kiln_tensor *b) {
+  return a && b && kiln_tensor_get_byte_size(a) == kiln_tensor_get_byte_size(b) &&
+         memcmp(kiln_tensor_get_data(a), kiln_tensor_get_data(b), kiln_tensor_get_byte_size(a)) == 0;
+}
+
+static void test_random(void) {
+  int64_t dims[1] = {4000}, i, n = 4000;
+  kiln_tensor *o = NULL, *u1, *u2, *u3, *u4, *nrm, *tn;
+  double mean = 0, sd = 0, lo = 1e9, hi = -1e9, biggest = 0;
+
+  /* Unseeded ops repeat after kiln_set_seed; seeded ones repeat by seed. */
+  kiln_set_seed(42);
+  u1 = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, -1)));
+  kiln_set_seed(42);
+  u2 = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, -1)));
+  CHECK(same_values(u1, u2));
+  u3 = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 5)));
+  u4 = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 5)));
+  CHECK(same_values(u3, u4));
+  CHECK(u1 && u3 && !same_values(u1, u3));
+  if (u1) {
+    for (i = 0; i < n; ++i) {
+      lo = fdata(u1)[i] < lo ? fdata(u1)[i] : lo;
+      hi = fdata(u1)[i] > hi ? fdata(u1)[i] : hi;
+    }
+    moments(u1, &mean, &sd);
+    CHECK(lo >= -1.0 && hi < 2.0 && lo < -0.9 && hi > 1.9);
+    CHECK(fabs(mean - 0.5) < 0.1);
+  }
+  nrm = keep(RUN(kiln_random_normal(&o, dims, 1, 1.0f, 2.0f, 7)));
+  if (nrm) {
+    moments(nrm, &mean, &sd);
+    CHECK(fabs(mean - 1.0) < 0.15 && fabs(sd - 2.0) < 0.15);
+  }
+  tn = keep(RUN(kiln_truncated_normal(&o, dims, 1, 0.0f, 1.0f, 8)));
+  if (tn) {
+    for (i = 0; i < n; ++i) biggest = fabs(fdata(tn)[i]) > biggest ? fabs(fdata(tn)[i]) : biggest;
+    moments(tn, &mean, &sd);
+    CHECK(biggest <= 2.0 && fabs(mean) < 0.1 && sd > 0.8 && sd < 0.95); /* truncated: sd 0.88 */
+  }
+
+  EXPECT_ERROR(kiln_random_uniform(NULL, dims, 1, 0, 1, 1), INVALID, "kiln_random_uniform", "'out' is NULL");
+  EXPECT_ERROR(kiln_random_uniform(U, dims, 1, 2, 1, 1), INVALID, "random_uniform",
+               "minval 2 is greater than maxval 1");
+  EXPECT_ERROR(kiln_random_normal(NULL, dims, 1, 0, 1, 1), INVALID, "kiln_random_normal", "'out' is NULL");
+  EXPECT_ERROR(kiln_random_normal(U, dims, 1, 0, -1, 1), INVALID, "random_normal", "stddev is -1");
+  EXPECT_ERROR(kiln_truncated_normal(NULL, dims, 1, 0, 1, 1), INVALID, "kiln_truncated_normal",
+               "'out' is NULL");
+  EXPECT_ERROR(kiln_truncated_normal(U, dims, 1, (float)INFINITY, 1, 1), INVALID, "truncated_normal",
+               "expected a finite value");
+  release_kept();
+}
+
+/* ------------------------------------------------------ elementwise binary */
+
+enum {
+  OP_ADD,
+  OP_SUB,
+  OP_MUL,
+  OP_DIV,
+  OP_MAX,
+  OP_MIN,
+  OP_POW,
+  OP_EQ,
+  OP_NE,
+  OP_GT,
+  OP_GE,
+  OP_LT,
+  OP_LE,
+  OP_AND,
+  OP_OR,
+  OP_XOR
+};
+
+typedef kiln_status *(*binary_fn)(kiln_tensor **, const kiln_tensor *, const kiln_tensor *);
+
+struct binary_case {
+  const char *name;
+  binary_fn fn;
+  int op;
+  kiln_dtype bad_dtype; /* a dtype the op refuses */
+  const char *bad_expect;
+};
+
+static double binary_ref(int op, double a, double b) {
+  switch (op) {
+    case OP_ADD:
+      return a + b;
+    case OP_SUB:
+      return a - b;
+    case OP_MUL:
+      return a * b;
+    case OP_DIV:
+      return a / b;
+    case OP_MAX:
+      return a > b ? a : b;
+    case OP_MIN:
+      return a < b ? a : b;
+    case OP_POW:
+      return pow(a, b);
+    case OP_EQ:
+      return a == b;
+    case OP_NE:
+      return a != b;
+    case OP_GT:
+      return a > b;
+    case OP_GE:
+      return a >= b;
+    case OP_LT:
+      return a < b;
+    case OP_LE:
+      return a <= b;
+    case OP_AND:
+      return a && b;
+    case OP_OR:
+      return a || b;
+    default:
+      return (a != 0) != (b != 0);
+  }
+}
+
+static const struct binary_case kBinary[] = {
+    {"add", kiln_add, OP_ADD, B8, "expected float32 or int32 or int64"},
+    {"sub", kiln_sub, OP_SUB, B8, "expected float32 or int32 or int64"},
+    {"mul", kiln_mul, OP_MUL, U8, "expected float32 or int32 or int64"},
+    {"div", kiln_div, OP_DIV, B8, "expected float32 or int32 or int64"},
+    {"maximum", kiln_maximum, OP_MAX, B8, "expected float32 or int32 or int64"},
+    {"minimum", kiln_minimum, OP_MIN, U8, "expected float32 or int32 or int64"},
+    {"pow", kiln_pow, OP_POW, I32, "expected float32"},
+    {"equal", kiln_equal, OP_EQ, BF16, "expected float32 or int32 or int64 or uint8 or bool"},
+    {"not_equal", kiln_not_equal, OP_NE, BF16, "expected float32"},
+    {"greater", kiln_greater, OP_GT, BF16, "expected float32"},
+    {"greater_equal", kiln_greater_equal, OP_GE, BF16, "expected float32"},
+    {"less", kiln_less, OP_LT, BF16, "expected float32"},
+    {"less_equal", kiln_less_equal, OP_LE, BF16, "expected float32"},
+    {"logical_and", kiln_logical_and, OP_AND, F32, "expected bool"},
+    {"logical_or", kiln_logical_or, OP_OR, I32, "expected bool"},
+    {"logical_xor", kiln_logical_xor, OP_XOR, F32, "expected bool"},
+};
+
+static void test_binary(void) {
+  /* a [2, 3] with b [3] broadcast over its rows; a > 0 for pow; ties for the comparisons. */
+  float av[6] = {2, 0.5f, 1, 4, 0.5f, 3}, bv[3] = {2, 0.5f, 3}, want[6];
+  uint8_t la[4] = {1, 1, 0, 0}, lb[3] = {1, 0, 1}, bits[6];
+  int64_t d23[2] = {2, 3}, d3[1] = {3}, d22[2] = {2, 2}, d2[1] = {2};
+  int32_t ia[3] = {1, -2, 3}, ib = 10, isum[3] = {11, 8, 13};
+  int64_t la64[2] = {-5, 7}, lb64[2] = {3, 3}, lmax[2] = {3, 7};
+  uint8_t ucmp[3] = {0, 1, 0}, ua[3] = {1, 200, 3}, ub[3] = {2, 200, 9};
+  kiln_tensor *a = f32(2, d23, av), *b = f32(1, d3, bv), *ba = make(B8, 2, d22, la),
+              *bb = make(B8, 1, d2, lb);
+  kiln_tensor *wrong = make(I32, 1, d3, ia), *short_f = f32(1, d2, bv), *short_b = make(B8, 1, d3, lb),
+              *o = NULL;
+  char fn[64], op[64];
+  size_t c;
+  int i;
+
+  for (c = 0; c < sizeof kBinary / sizeof kBinary[0]; ++c) {
+    const struct binary_case *k = &kBinary[c];
+    int logical = k->op >= OP_AND, boolean = k->op >= OP_EQ;
+    kiln_tensor *bad = NULL, *x = logical ? ba : a, *y = logical ? bb : b;
+    int64_t *dims = logical ? d22 : d23;
+    for (i = 0; i < (logical ? 4 : 6); ++i) {
+      double r = logical ? binary_ref(k->op, la[i], lb[i % 2]) : binary_ref(k->op, av[i], bv[i % 3]);
+      want[i] = (float)r;
+      bits[i] = (uint8_t)(r != 0);
+    }
+    if (boolean)
+      expect_raw(RUN(k->fn(&o, x, y)), B8, 2, dims, bits);
+    else
+      expect_f32(RUN(k->fn(&o, x, y)), 2, dims, want, 1e-6);
+
+    sprintf(fn, "kiln_%s", k->name);
+    sprintf(op, "%s:", k->name);
+    EXPECT_ERROR(k->fn(NULL, x, y), INVALID, fn, "'out' is NULL");
+    EXPECT_ERROR(k->fn(U, NULL, y), INVALID, fn, "'a' is NULL");
+    EXPECT_ERROR(k->fn(U, x, NULL), INVALID, fn, "'b' is NULL");
+    EXPECT_ERROR(k->fn(U, a, wrong), INVALID, op, "different dtypes");
+    EXPECT_ERROR(k->fn(U, x, logical ? short_b : short_f), INVALID, op, "not broadcast-compatible");
+    keep(bad = RUN(kiln_zeros(&o, d2, 1, k->bad_dtype)));
+    EXPECT_ERROR(k->fn(U, bad, bad), INVALID, op, k->bad_expect);
+  }
+  /* Integer and uint8 paths. */
+  expect_raw(RUN(kiln_add(&o, wrong, make(I32, 0, NULL, &ib))), I32, 1, d3, isum);
+  expect_raw(RUN(kiln_maximum(&o, make(I64, 1, d2, la64), make(I64, 1, d2, lb64))), I64, 1, d2, lmax);
+  expect_raw(RUN(kiln_equal(&o, make(U8, 1, d3, ua), make(U8, 1, d3, ub))), B8, 1, d3, ucmp);
+  release_kept();
+}
+
+/* ------------------------------------------------------- elementwise unary */
+
+enum {
+  U_NEG,
+  U_ABS,
+  U_EXP,
+  U_LOG,
+  U_SQRT,
+  U_RSQRT,
+  U_SQUARE,
+  U_TANH,
+  U_SIGMOID,
+  U_RELU,
+  U_GELU,
+  U_GELU_TANH,
+  U_SOFTPLUS,
+  U_ELU,
+  U_LEAKY,
+  U_SWISH,
+  U_CLIP,
+  U_IDENTITY,
+  U_NOT
+};
+
+typedef kiln_status *(*unary_fn)(kiln_tensor **, const kiln_tensor *);
+
+enum { IN_SIGNED, IN_POSITIVE, IN_BOOL };
+
+struct unary_case {
+  const char *name;
+  unary_fn fn;
+  int op;
+  int input;
+  kiln_dtype bad_dtype; /* 0: every dtype is accepted */
+  const char *bad_expect;
+};
+
+static double unary_ref(int op, double x) {
+  switch (op) {
+    case U_NEG:
+      return -x;
+    case U_ABS:
+      return fabs(x);
+    case U_EXP:
+      return exp(x);
+    case U_LOG:
+      return log(x);
+    case U_SQRT:
+      return sqrt(x);
+    case U_RSQRT:
+      return 1 / sqrt(x);
+    case U_SQUARE:
+      return x * x;
+    case U_TANH:
+      return tanh(x);
+    case U_SIGMOID:
+      return 1 / (1 + exp(-x));
+    case U_RELU:
+      return x > 0 ? x : 0;
+    case U_GELU:
+      return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case U_GELU_TANH:
+      return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    case U_SOFTPLUS:
+      return log1p(exp(x));
+    case U_ELU:
+      return x > 0 ? x : 0.5 * (exp(x) - 1);
+    case U_LEAKY:
+      return x > 0 ? x : 0.1 * x;
+    case U_SWISH:
+      return x / (1 + exp(-x));
+    case U_CLIP:
+      return x < -1 ? -1 : x > 1 ? 1 : x;
+    case U_IDENTITY:
+      return x;
+    default:
+      return x == 0;
+  }
+}
+
+/* The ops with parameters, bound to the values unary_ref uses. */
+static kiln_status *gelu_erf(kiln_tensor **o, const kiln_tensor *x) { return kiln_gelu(o, x, false); }
+static kiln_status *gelu_tanh(kiln_tensor **o, const kiln_tensor *x) { return kiln_gelu(o, x, true); }
+static kiln_status *elu_half(kiln_tensor **o, const kiln_tensor *x) { return kiln_elu(o, x, 0.5f); }
+static kiln_status *leaky_tenth(kiln_tensor **o, const kiln_tensor *x) { return kiln_leaky_relu(o, x, 0.1f); }
+static kiln_status *clip_unit(kiln_tensor **o, const kiln_tensor *x) {
+  return kiln_clip_by_value(o, x, -1, 1);
+}
+
+static const struct unary_case kUnary[] = {
+    {"neg", kiln_neg, U_NEG, IN_SIGNED, B8, "expected float32 or int32 or int64"},
+    {"abs", kiln_abs, U_ABS, IN_SIGNED, U8, "expected float32 or int32 or int64"},
+    {"exp", kiln_exp, U_EXP, IN_SIGNED, I32, "expected float32"},
+    {"log", kiln_log, U_LOG, IN_POSITIVE, I32, "expected float32"},
+    {"sqrt", kiln_sqrt, U_SQRT, IN_POSITIVE, I64, "expected float32"},
+    {"rsqrt", kiln_rsqrt, U_RSQRT, IN_POSITIVE, BF16, "expected float32"},
+    {"square", kiln_square, U_SQUARE, IN_SIGNED, B8, "expected float32 or int32 or int64"},
+    {"tanh", kiln_tanh, U_TANH, IN_SIGNED, I32, "expected float32"},
+    {"sigmoid", kiln_sigmoid, U_SIGMOID, IN_SIGNED, I32, "expected float32"},
+    {"relu", kiln_relu, U_RELU, IN_SIGNED, I32, "expected float32"},
+    {"gelu", gelu_erf, U_GELU, IN_SIGNED, I32, "expected float32"},
+    {"gelu", gelu_tanh, U_GELU_TANH, IN_SIGNED, B8, "expected float32"},
+    {"softplus", kiln_softplus, U_SOFTPLUS, IN_SIGNED, I32, "expected float32"},
+    {"elu", elu_half, U_ELU, IN_SIGNED, I32, "expected float32"},
+    {"leaky_relu", leaky_tenth, U_LEAKY, IN_SIGNED, I32, "expected float32"},
+    {"swish", kiln_swish, U_SWISH, IN_SIGNED, I32, "expected float32"},
+    {"clip_by_value", clip_unit, U_CLIP, IN_SIGNED, I32, "expected float32"},
+    {"stop_gradient", kiln_stop_gradient, U_IDENTITY, IN_SIGNED, (kiln_dtype)0, NULL},
+    {"logical_not", kiln_logical_not, U_NOT, IN_BOOL, F32, "expected bool"},
+};
+
+static void test_unary(void) {
+  float sv[6] = {-2, -0.5f, 0, 0.5f, 1, 3}, pv[6] = {0.25f, 0.5f, 1, 2, 4, 9}, want[6];
+  uint8_t bv[6] = {1, 0, 0, 1, 1, 0}, bits[6];
+  int64_t d23[2] = {2, 3}, d2[1] = {2}, d3[1] = {3};
+  int32_t iv[3] = {-3, 0, 5}, ineg[3] = {3, 0, -5}, isq[3] = {9, 0, 25};
+  int64_t lv[3] = {-3, 0, 5}, labs[3] = {3, 0, 5};
+  kiln_tensor *signed_x = f32(2, d23, sv), *positive = f32(2, d23, pv), *boolean = make(B8, 2, d23, bv);
+  kiln_tensor *o = NULL, *x;
+  char fn[64], op[64];
+  size_t c;
+  int i;
+
+  for (c = 0; c < sizeof kUnary / sizeof kUnary[0]; ++c) {
+    const struct unary_case *k = &kUnary[c];
+    const float *in = k->input == IN_POSITIVE ? pv : sv;
+    x = k->input == IN_BOOL ? boolean : k->input == IN_POSITIVE ? positive : signed_x;
+    for (i = 0; i < 6; ++i) {
+      double r = unary_ref(k->op, k->input == IN_BOOL ? bv[i] : in[i]);
+      want[i] = (float)r;
+      bits[i] = (uint8_t)(r != 0);
+    }
+    if (k->input == IN_BOOL)
+      expect_raw(RUN(k->fn(&o, x)), B8, 2, d23, bits);
+    else
+      expect_f32(RUN(k->fn(&o, x)), 2, d23, want, 2e-6);
+
+    sprintf(fn, "kiln_%s", k->name);
+    sprintf(op, "%s:", k->name);
+    EXPECT_ERROR(k->fn(NULL, x), INVALID, fn, "'out' is NULL");
+    EXPECT_ERROR(k->fn(U, NULL), INVALID, fn, "'x' is NULL");
+    if (k->bad_dtype) {
+      kiln_tensor *bad = keep(RUN(kiln_zeros(&o, d2, 1, k->bad_dtype)));
+      EXPECT_ERROR(k->fn(U, bad), INVALID, op, k->bad_expect);
+    }
+  }
+  /* stop_gradient keeps any dtype. */
+  expect_raw(RUN(kiln_stop_gradient(&o, boolean)), B8, 2, d23, bv);
+  /* Integer paths. */
+  expect_raw(RUN(kiln_neg(&o, make(I32, 1, d3, iv))), I32, 1, d3, ineg);
+  expect_raw(RUN(kiln_square(&o, make(I32, 1, d3, iv))), I32, 1, d3, isq);
+  expect_raw(RUN(kiln_abs(&o, make(I64, 1, d3, lv))), I64, 1, d3, labs);
+  /* Parameters out of range. */
+  EXPECT_ERROR(kiln_elu(U, signed_x, (float)NAN), INVALID, "elu", "'alpha' is nan");
+  EXPECT_ERROR(kiln_leaky_relu(U, signed_x, (float)INFINITY), INVALID, "leaky_relu",
+               "expected a finite value");
+  EXPECT_ERROR(kiln_clip_by_value(U, signed_x, 1, -1), INVALID, "clip_by_value",
+               "expected clip_min <= clip_max");
+  release_kept();
+}
+
+/* ------------------------------------------------------------- where, cast */
+
+static void test_where_cast(void) {
+  uint8_t cv[2] = {1, 0}, cast_bool[4] = {1, 1, 0, 1}, bools[2] = {1, 0};
+  float xv[6] = {2, 0.5f, 1, 4, 0.5f, 3}, nine = 9, picked[6] = {2, 0.5f, 1, 9, 9, 9};
+  float fv[4] = {1.7f, -1.7f, 0, 2.5f}, bf_in[4] = {1, -2, 1.00390625f, 1.01171875f};
+  float bf_back[4] = {1, -2, 1, 1.015625f}, from_int[2] = {3, -4}, from_bool[2] = {1, 0};
+  int32_t to_i32[4] = {1, -1, 0, 2}, iv[2] = {3, -4}, ipick[2] = {3, 0}, izero = 0;
+  int64_t to_i64[4] = {1, -1, 0, 2};
+  uint16_t to_bf[4] = {0x3F80, 0xC000, 0x3F80, 0x3F82}; /* round to nearest even */
+  int64_t d21[2] = {2, 1}, d23[2] = {2, 3}, d4[1] = {4}, d2[1] = {2};
+  kiln_tensor *cond = make(B8, 2, d21, cv), *x = f32(2, d23, xv), *y = f32(0, NULL, &nine),
+              *fx = f32(1, d4, fv);
+  kiln_tensor *ints = make(I32, 1, d2, iv), *o = NULL, *bf;
+
+  expect_f32(RUN(kiln_where(&o, cond, x, y)), 2, d23, picked, 0);
+  expect_raw(RUN(kiln_where(&o, make(B8, 1, d2, cv), ints, make(I32, 0, NULL, &izero))), I32, 1, d2, ipick);
+  EXPECT_ERROR(kiln_where(NULL, cond, x, y), INVALID, "kiln_where", "'out' is NULL");
+  EXPECT_ERROR(kiln_where(U, NULL, x, y), INVALID, "kiln_where", "'cond' is NULL");
+  EXPECT_ERROR(kiln_where(U, cond, x, NULL), INVALID, "kiln_where", "'y' is NULL");
+  EXPECT_ERROR(kiln_where(U, x, x, y), INVALID, "where: argument 'cond' is float32[2, 3]", "expected bool");
+  EXPECT_ERROR(kiln_where(U, cond, x, ints), INVALID, "where: x is float32[2, 3] and y is int32[2]",
+               "expected the same dtype");
+  EXPECT_ERROR(kiln_where(U, make(B8, 1, d2, cv), x, y), INVALID, "where: shapes [2] and [2, 3]",
+               "not broadcast-compatible");
+
+  expect_raw(RUN(kiln_cast(&o, fx, I32)), I32, 1, d4, to_i32);
+  expect_raw(RUN(kiln_cast(&o, fx, I64)), I64, 1, d4, to_i64);
+  expect_raw(RUN(kiln_cast(&o, fx, B8)), B8, 1, d4, cast_bool);
+  expect_f32(RUN(kiln_cast(&o, fx, F32)), 1, d4, fv, 0);
+  bf = keep(RUN(kiln_cast(&o, f32(1, d4, bf_in), BF16)));
+  expect_raw(RUN(kiln_tensor_clone(&o, bf)), BF16, 1, d4, to_bf);
+  expect_f32(RUN(kiln_cast(&o, bf, F32)), 1, d4, bf_back, 0);
+  expect_f32(RUN(kiln_cast(&o, ints, F32)), 1, d2, from_int, 0);
+  expect_f32(RUN(kiln_cast(&o, make(B8, 1, d2, bools), F32)), 1, d2, from_bool, 0);
+  EXPECT_ERROR(kiln_cast(NULL, fx, I32), INVALID, "kiln_cast", "'out' is NULL");
+  EXPECT_ERROR(kiln_cast(U, NULL, I32), INVALID, "kiln_cast", "'x' is NULL");
+  EXPECT_ERROR(kiln_cast(U, fx, (kiln_dtype)7), INVALID, "kiln_cast", "dtype 7");
+  release_kept();
+}
+
+/* ------------------------------------------------------------------ matmul */
+
+/* out[m, n] = op(a)[m, k] op(b)[k, n]; op transposes when asked (a then stored [k, m], b [n, k]). */
+static void ref_matmul(const float *a, const float *b, int m, int k, int n, int ta, int tb, float *out) {
+  int i, j, p;
+  for (i = 0; i < m; ++i)
+    for (j = 0; j < n; ++j) {
+      double s = 0;
+      for (p = 0; p < k; ++p)
+        s += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+      out[i * n + j] = (float)s;
+    }
+}
+
+static void test_matmul(void) {
+  float av[6] = {1, 2, 3, 4, 5, 6}, bv[6] = {1, -1, 0, 2, 0.5f, 1}, a3v[12], want[9];
+  int64_t d23[2] = {2, 3}, d32[2] = {3, 2}, d22[2] = {2, 2}, d33[2] = {3, 3}, d223[3] = {2, 2, 3},
+          d222[3] = {2, 2, 2}, d332[3] = {3, 3, 2}, d3[1] = {3};
+  int64_t hits0 = 0, misses0 = 0, hits1 = 0, misses1 = 0;
+  kiln_tensor *a = f32(2, d23, av), *b = f32(2, d32, bv), *o = NULL, *abf, *bbf, *cbf;
+  int i;
+
+  kiln_primitive_cache_stats(&hits0, &misses0, NULL);
+  ref_matmul(av, bv, 2, 3, 2, 0, 0, want);
+  expect_f32(RUN(kiln_matmul(&o, a, b, false, false)), 2, d22, want, 1e-6);
+  kiln_primitive_cache_stats(&hits1, &misses1, NULL);
+  CHECK(hits1 + misses1 > hits0 + misses0); /* matmul goes through the oneDNN primitive cache */
+  ref_matmul(av, av, 2, 3, 2, 0, 1, want);
+  expect_f32(RUN(kiln_matmul(&o, a, a, false, true)), 2, d22, want, 1e-6);
+  ref_matmul(av, av, 3, 2, 3, 1, 0, want);
+  expect_f32(RUN(kiln_matmul(&o, a, a, true, false)), 2, d33, want, 1e-6);
+  ref_matmul(bv, av, 2, 3, 2, 1, 1, want);
+  expect_f32(RUN(kiln_matmul(&o, b, a, true, true)), 2, d22, want, 1e-6);
+  /* Batched [2, 2, 3] x [3, 2]: b broadcasts over the batch. */
+  {
+    float batched[8];
+    for (i = 0; i < 6; ++i) a3v[i] = av[i], a3v[6 + i] = -2 * av[i];
+    ref_matmul(a3v, bv, 2, 3, 2, 0, 0, batched);
+    ref_matmul(a3v + 6, bv, 2, 3, 2, 0, 0, batched + 4);
+    expect_f32(RUN(kiln_matmul(&o, f32(3, d223, a3v), b, false, false)), 3, d222, batched, 1e-6);
+  }
+  /* bfloat16 in, bfloat16 out (these values are exact in bfloat16). */
+  abf = keep(RUN(kiln_cast(&o, a, BF16)));
+  bbf = keep(RUN(kiln_cast(&o, b, BF16)));
+  cbf = keep(RUN(kiln_matmul(&o, abf, bbf, false, false)));
+  ref_matmul(av, bv, 2, 3, 2, 0, 0, want);
+  if (cbf && meta_ok(cbf, BF16, 2, d22)) expect_f32(RUN(kiln_cast(&o, cbf, F32)), 2, d22, want, 1e-2);
+
+  EXPECT_ERROR(kiln_matmul(NULL, a, b, false, false), INVALID, "kiln_matmul", "'out' is NULL");
+  EXPECT_ERROR(kiln_matmul(U, NULL, b, false, false), INVALID, "kiln_matmul", "'a' is NULL");
+  EXPECT_ERROR(kiln_matmul(U, a, NULL, false, false), INVALID, "kiln_matmul", "'b' is NULL");
+  EXPECT_ERROR(kiln_matmul(U, a, a, false, false), INVALID, "matmul: inner dimensions differ, 3 vs 2",
+               "transpose_b=false");
+  EXPECT_ERROR(kiln_matmul(U, a, b, true, false), INVALID, "matmul: inner dimensions differ, 2 vs 3",
+               "transpose_a=true");
+  EXPECT_ERROR(kiln_matmul(U, f32(1, d3, av), b, false, false), INVALID, "matmul", "rank >= 2");
+  EXPECT_ERROR(kiln_matmul(U, make(I32, 2, d23, av), b, false, false), INVALID,
+               "matmul: argument 'a' is int32[2, 3]", "expected float32 or bfloat16");
+  EXPECT_ERROR(kiln_matmul(U, abf, b, false, false), INVALID, "matmul", "different dtypes");
+  {
+    float zeros18[18] = {0};
+    EXPECT_ERROR(kiln_matmul(U, f32(3, d223, a3v), f32(3, d332, zeros18), false, false), INVALID, "matmul",
+                 "batch dimensions do not broadcast");
+  }
+  release_kept();
+}
+
+/* -------------------------------------------------------------- reductions */
+
+typedef kiln_status *(*reduce_fn)(kiln_tensor **, const kiln_tensor *, const int64_t *, size_t, bool);
+
+static const struct {
+  const char *name;
+  reduce_fn fn;
+} kReduce[] = {{"sum", kiln_sum}, {"mean", kiln_mean}, {"max", kiln_max}, {"min", kiln_min}};
+
+static void test_reductions(void) {
+  float rv[6] = {1, 2, 3, 4, 5, 6}, s21 = 21, cols[3] = {5, 7, 9}, rows[2] = {6, 15}, means[2] = {2, 5};
+  float avg = 3.5f, six = 6, col_max[3] = {4, 5, 6}, row_min[2] = {1, 4}, col_min[3] = {1, 2, 3};
+  float av[6] = {1, 3, 3, 7, 2, 0};
+  int32_t iv[6] = {1, 2, 3, 4, 5, 6}, icols[3] = {5, 7, 9}, jv[4] = {2, 9, 9, 1};
+  int64_t lv[3] = {-4, 8, 2}, lmax = 8, at_rows[2] = {1, 0}, at_cols[3] = {1, 0, 0}, at_int = 1;
+  int64_t d23[2] = {2, 3}, d3[1] = {3}, d2[1] = {2}, d21[2] = {2, 1}, d11[2] = {1, 1}, d13[2] = {1, 3},
+          d4[1] = {4};
+  int64_t ax0[1] = {0}, ax1[1] = {1}, axm1[1] = {-1}, ax01[2] = {0, 1}, ax2[1] = {2}, dup[2] = {0, -2};
+  kiln_tensor *x = f32(2, d23, rv), *xi = make(I32, 2, d23, iv), *bools = NULL, *o = NULL;
+  char fn[64], op[64];
+  size_t c;
+
+  expect_f32(RUN(kiln_sum(&o, x, NULL, 0, false)), 0, NULL, &s21, 1e-6);
+  expect_f32(RUN(kiln_sum(&o, x, ax0, 1, false)), 1, d3, cols, 1e-6);
+  expect_f32(RUN(kiln_sum(&o, x, axm1, 1, true)), 2, d21, rows, 1e-6);
+  expect_f32(RUN(kiln_sum(&o, x, ax01, 2, false)), 0, NULL, &s21, 1e-6);
+  expect_raw(RUN(kiln_sum(&o, xi, ax0, 1, false)), I32, 1, d3, icols);
+  expect_f32(RUN(kiln_mean(&o, x, ax1, 1, false)), 1, d2, means, 1e-6);
+  expect_f32(RUN(kiln_mean(&o, x, NULL, 0, true)), 2, d11, &avg, 1e-6);
+  expect_f32(RUN(kiln_max(&o, x, NULL, 0, false)), 0, NULL, &six, 0);
+  expect_f32(RUN(kiln_max(&o, x, ax0, 1, false)), 1, d3, col_max, 0);
+  expect_raw(RUN(kiln_max(&o, make(I64, 1, d3, lv), NULL, 0, false)), I64, 0, NULL, &lmax);
+  expect_f32(RUN(kiln_min(&o, x, ax1, 1, false)), 1, d2, row_min, 0);
+  expect_f32(RUN(kiln_min(&o, x, ax0, 1, true)), 2, d13, col_min, 0);
+
+  for (c = 0; c < sizeof kReduce / sizeof kReduce[0]; ++c) {
+    sprintf(fn, "kiln_%s", kReduce[c].name);
+    sprintf(op, "%s: axis 2 is out of range for a tensor of rank 2", kReduce[c].name);
+    EXPECT_ERROR(kReduce[c].fn(NULL, x, NULL, 0, false), INVALID, fn, "'out' is NULL");
+    EXPECT_ERROR(kReduce[c].fn(U, NULL, NULL, 0, false), INVALID, fn, "'x' is NULL");
+    EXPECT_ERROR(kReduce[c].fn(U, x, NULL, 1, false), INVALID, fn, "'axes' is NULL");
+    EXPECT_ERROR(kReduce[c].fn(U, x, ax2, 1, false), INVALID, op, "expected an axis in [-2, 2)");
+    EXPECT_ERROR(kReduce[c].fn(U, x, dup, 2, false), INVALID, kReduce[c].name, "more than once");
+  }
+  keep(bools = RUN(kiln_zeros(&o, d2, 1, B8)));
+  EXPECT_ERROR(kiln_sum(U, bools, NULL, 0, false), INVALID, "sum: argument 'x' is bool[2]",
+               "expected float32");
+  EXPECT_ERROR(kiln_mean(U, xi, NULL, 0, false), INVALID, "mean: argument 'x' is int32[2, 3]",
+               "expected float32 or bfloat16");
+  EXPECT_ERROR(kiln_max(U, bools, NULL, 0, false), INVALID, "max: argument 'x' is bool[2]",
+               "expected float32");
+  EXPECT_ERROR(kiln_min(U, bools, NULL, 0, false), INVALID, "min: argument 'x' is bool[2]",
+               "expected float32");
+
+  expect_raw(RUN(kiln_argmax(&o, f32(2, d23, av), -1)), I64, 1, d2, at_rows); /* first index on ties */
+  expect_raw(RUN(kiln_argmax(&o, f32(2, d23, av), 0)), I64, 1, d3, at_cols);
+  expect_raw(RUN(kiln_argmax(&o, make(I32, 1, d4, jv), 0)), I64, 0, NULL, &at_int);
+  EXPECT_ERROR(kiln_argmax(NULL, x, 0), INVALID, "kiln_argmax", "'out' is NULL");
+  EXPECT_ERROR(kiln_argmax(U, NULL, 0), INVALID, "kiln_argmax", "'x' is NULL");
+  EXPECT_ERROR(kiln_argmax(U, x, 2), INVALID, "argmax: axis 2 is out of range", "[-2, 2)");
+  EXPECT_ERROR(kiln_argmax(U, bools, 0), INVALID, "argmax: argument 'x' is bool[2]", "expected float32");
+  EXPECT_ERROR(kiln_argmax(U, f32(0, NULL, rv), 0), INVALID, "argmax", "expected rank >= 1");
+  release_kept();
+}
+
+/* ----------------------------------------------------------------- softmax */
+
+/* Softmax (or log-softmax) of a [rows, cols] matrix along axis 0 or 1. */
+static void ref_softmax(const float *x, int rows, int cols, int axis, int log_form, float *out) {
+  int groups = axis ? rows : cols, len = axis ? cols : rows, stride = axis ? 1 : cols, g, i;
+  for (g = 0; g < groups; ++g) {
+    const int base = axis ? g * cols : g;
+    double top = x[base], s = 0;
+    for (i = 1; i < len; ++i) top = x[base + i * stride] > top ? x[base + i * stride] : top;
+    for (i = 0; i < len; ++i) s += exp(x[base + i * stride] - top);
+    for (i = 0; i < len; ++i) {
+      double z = x[base + i * stride] - top;
+      out[base + i * stride] = (float)(log_form ? z - log(s) : exp(z) / s);
+    }
+  }
+}
+
+static void test_softmax(void) {
+  float sv[6] = {1, 2, 3, -1, 0, 5}, want[6], one = 1;
+  int32_t iv[2] = {1, 2};
+  int64_t d23[2] = {2, 3}, d2[1] = {2};
+  kiln_tensor *x = f32(2, d23, sv), *xi = make(I32, 1, d2, iv), *o = NULL;
+  int axis, log_form;
+
+  for (log_form = 0; log_form < 2; ++log_form)
+    for (axis = 0; axis < 2; ++axis) {
+      kiln_status *(*fn)(kiln_tensor **, const kiln_tensor *, int64_t) =
+          log_form ? kiln_log_softmax : kiln_softmax;
+      const char *name = log_form ? "kiln_log_softmax" : "kiln_softmax";
+      ref_softmax(sv, 2, 3, axis, log_form, want);
+      expect_f32(RUN(fn(&o, x, axis ? -1 : 0)), 2, d23, want, 1e-6);
+      EXPECT_ERROR(fn(NULL, x, 0), INVALID, name, "'out' is NULL");
+      EXPECT_ERROR(fn(U, NULL, 0), INVALID, name, "'x' is NULL");
+      EXPECT_ERROR(fn(U, x, 2), INVALID, name + 5, "axis 2 is out of range");
+      EXPECT_ERROR(fn(U, xi, 0), INVALID, name + 5, "argument 'x' is int32[2]; expected float32");
+      EXPECT_ERROR(fn(U, f32(0, NULL, &one), 0), INVALID, name + 5, "expected rank >= 1");
+    }
+  release_kept();
+}
+
+/* ---------------------------------------------------- layer and batch norm */
+
+/* y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis of a [rows, cols] matrix. */
+static void ref_layer_norm(const float *x, int rows, int cols, const float *g, const float *b, double eps,
+                           float *y) {
+  int r, c;
+  for (r = 0; r < rows; ++r) {
+    double m = 0, v = 0;
+    for (c = 0; c < cols; ++c) m += x[r * cols + c] / (double)cols;
+    for (c = 0; c < cols; ++c) v += (x[r * cols + c] - m) * (x[r * cols + c] - m) / cols;
+    for (c = 0; c < cols; ++c) y[r * cols + c] = (float)((x[r * cols + c] - m) / sqrt(v + eps) * g[c] + b[c]);
+  }
+}
+
+/* Batch norm of [rows, cols] over the rows; training computes (and returns) the batch statistics. */
+static void ref_batch_norm(const float *x, int rows, int cols, const float *g, const float *b, float *mean,
+                           float *var, int training, double eps, float *y) {
+  int r, c;
+  for (c = 0; c < cols; ++c) {
+    if (training) {
+      double m = 0, v = 0;
+      for (r = 0; r < rows; ++r) m += x[r * cols + c] / (double)rows;
+      for (r = 0; r < rows; ++r) v += (x[r * cols + c] - m) * (x[r * cols + c] - m) / rows;
+      mean[c] = (float)m;
+      var[c] = (float)v;
+    }
+    for (r = 0; r < rows; ++r)
+      y[r * cols + c] = (float)((x[r * cols + c] - mean[c]) / sqrt(var[c] + eps) * g[c] + b[c]);
+  }
+}
+
+static void test_norms(void) {
+  float lx[6] = {1, 2, 3, -1, 0, 5}, lg[3] = {1, 2, 0.5f}, lb[3] = {0, 1, -1}, want[8];
+  float bx[8] = {1, 2, 3, 6, 5, 4, 7, 0}, bg[2] = {1, 2}, bb[2] = {0, -1}, bm[2], bvar[2];
+  float given_m[2] = {1, 1}, given_v[2] = {4, 0.25f};
+  int64_t d23[2] = {2, 3}, d3[1] = {3}, d2[1] = {2}, d42[2] = {4, 2}, d1221[4] = {1, 2, 2, 2};
+  kiln_tensor *x = f32(2, d23, lx), *g = f32(1, d3, lg), *b = f32(1, d3, lb), *o = NULL;
+  kiln_tensor *bnx = f32(2, d42, bx), *bng = f32(1, d2, bg), *bnb = f32(1, d2, bb);
+  kiln_tensor *gm = f32(1, d2, given_m), *gv = f32(1, d2, given_v), *y = NULL, *m = NULL, *v = NULL;
+
+  ref_layer_norm(lx, 2, 3, lg, lb, 1e-3, want);
+  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, 1e-3f)), 2, d23, want, 1e-5);
+  ref_layer_norm(lx, 2, 3, lg, lb, 0.5, want);
+  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, 0.5f)), 2, d23, want, 1e-5);
+  EXPECT_ERROR(kiln_layer_norm(NULL, x, g, b, 1e-3f), INVALID, "kiln_layer_norm", "'out' is NULL");
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, NULL, 1e-3f), INVALID, "kiln_layer_norm", "'beta' is NULL");
+  EXPECT_ERROR(kiln_layer_norm(U, x, bng, b, 1e-3f), INVALID, "layer_norm: argument 'gamma' is float32[2]",
+               "expected float32[3]");
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, -1), INVALID, "layer_norm: epsilon is -1",
+               "expected a finite value >= 0");
+  EXPECT_ERROR(kiln_layer_norm(U, make(I32, 2, d23, lx), g, b, 1e-3f), INVALID,
+               "layer_norm: argument 'x' is int32", "expected float32");
+
+  /* Training: batch statistics, returned. */
+  ref_batch_norm(bx, 4, 2, bg, bb, bm, bvar, 1, 1e-3, want);
+  EXPECT_OK(kiln_batch_norm(&y, &m, &v, bnx, bng, bnb, NULL, NULL, true, 1e-3f));
+  expect_f32(y, 2, d42, want, 1e-5);
+  expect_f32(m, 1, d2, bm, 1e-6);
+  expect_f32(v, 1, d2, bvar, 1e-6);
+  /* Statistics not wanted; moving statistics given but ignored when training. */
+  expect_f32(RUN(kiln_batch_norm(&o, NULL, NULL, bnx, bng, bnb, gm, gv, true, 1e-3f)), 2, d42, want, 1e-5);
+  /* Rank 4: normalised over N, H, W. */
+  expect_f32(RUN(kiln_batch_norm(&o, NULL, NULL, f32(4, d1221, bx), bng, bnb, NULL, NULL, true, 1e-3f)), 4,
+             d1221, want, 1e-5);
+  /* Inference: the given statistics, handed back. */
+  ref_batch_norm(bx, 4, 2, bg, bb, given_m, given_v, 0, 1e-3, want);
+  y = m = v = NULL;
+  EXPECT_OK(kiln_batch_norm(&y, &m, &v, bnx, bng, bnb, gm, gv, false, 1e-3f));
+  expect_f32(y, 2, d42, want, 1e-5);
+  expect_f32(m, 1, d2, given_m, 0);
+  expect_f32(v, 1, d2, given_v, 0);
+
+  y = m = v = NULL;
+  EXPECT_ERROR(kiln_batch_norm(NULL, &m, &v, bnx, bng, bnb, gm, gv, false, 1e-3f), INVALID, "kiln_batch_norm",
+               "'out' is NULL");
+  EXPECT_ERROR(kiln_batch_norm(U, &m, &v, bnx, bng, bnb, NULL, gv, false, 1e-3f), INVALID, "kiln_batch_norm",
+               "'mean' is NULL");
+  EXPECT_ERROR(kiln_batch_norm(U, &m, &v, bnx, bng, bnb, gm, NULL, false, 1e-3f), INVALID, "kiln_batch_norm",
+               "'variance' is NULL");
+  EXPECT_ERROR(kiln_batch_norm(U, &m, &v, NULL, bng, bnb, gm, gv, false, 1e-3f), INVALID, "kiln_batch_norm",
+               "'x' is NULL");
+  EXPECT_ERROR(kiln_batch_norm(U, &m, &v, f32(1, d2, bx), bng, bnb, NULL, NULL, true, 1e-3f), INVALID,
+               "batch_norm: argument 'x' is float32[2]", "expected rank >= 2");
+  EXPECT_ERROR(kiln_batch_norm(U, &m, &v, bnx, g, bnb, NULL, NULL, true, 1e-3f), INVALID,
+               "batch_norm: argument 'gamma' is float32[3]", "expected float32[2]");
+  EXPECT_ERROR(kiln_batch_norm(U, &m, &v, bnx, bng, bnb, g, NULL, true, 1e-3f), INVALID,
+               "batch_norm: argument 'mean' is float32[3]", "expected float32[2]");
+  EXPECT_ERROR(kiln_batch_norm(U, &m, &v, bnx, bng, bnb, NULL, NULL, true, (float)NAN), INVALID,
+               "batch_norm: epsilon is nan", NULL);
+  CHECK(m == NULL && v == NULL); /* failed calls write no statistics */
+  release_kept();
+}
+
+/* ----------------------------------------------------- convolution, pooling */
+
+/* TF's geometry of a window op on [N, H, W, C] (channels last). */
+struct window {
+  int64_t n, h, w, c, kh, kw, o, sh, sw, dh, dw, oh, ow, pad_top, pad_left;
+};
+
+static void window_axis(int64_t in, int64_t k, int64_t s, int64_t d, int same, int64_t *out,
+                        int64_t *before) {
+  const int64_t span = (k - 1) * d + 1;
+  int64_t total;
+  if (!same) {
+    *out = in >= span ? (in - span) / s + 1 : 0;
+    *before = 0;
+    return;
+  }
+  *out = (in + s - 1) / s;
+  total = (*out - 1) * s + span - in;
+  *before = total > 0 ? total / 2 : 0;
+}
+
+static struct window make_window(const int64_t *x_dims, int64_t kh, int64_t kw, int64_t o,
+                                 const int64_t *strides, const int64_t *dilations, int same) {
+  struct window g;
+  g.n = x_dims[0], g.h = x_dims[1], g.w = x_dims[2], g.c = x_dims[3];
+  g.kh = kh, g.kw = kw, g.o = o;
+  g.sh = strides[0], g.sw = strides[1], g.dh = dilations[0], g.dw = dilations[1];
+  window_axis(g.h, kh, g.sh, g.dh, same, &g.oh, &g.pad_top);
+  window_axis(g.w, kw, g.sw, g.dw, same, &g.ow, &g.pad_left);
+  return g;
+}
+
+/* kind 0: convolution with filter f [KH, KW, C, O]; 1: max pool; 2: average pool (o is the channel).
+ * Cells of the padding are skipped: they add nothing to a convolution and TF leaves them out of pools. */
+static void ref_window(const struct window *g, const float *x, const float *f, int kind, float *out) {
+  int64_t n, oh, ow, o, i, j, ch;
+  for (n = 0; n < g->n; ++n)
+    for (oh = 0; oh < g->oh; ++oh)
+      for (ow = 0; ow < g->ow; ++ow)
+        for (o = 0; o < g->o; ++o) {
+          double acc = 0, top = -1e300;
+          int64_t cells = 0;
+          for (i = 0; i < g->kh; ++i)
+            for (j = 0; j < g->kw; ++j) {
+              const int64_t ih = oh * g->sh - g->pad_top + i * g->dh,
+                            iw = ow * g->sw - g->pad_left + j * g->dw;
+              const float *cell;
+              if (ih < 0 || ih >= g->h || iw < 0 || iw >= g->w) continue;
+              cell = x + ((n * g->h + ih) * g->w + iw) * g->c;
+              ++cells;
+              if (kind == 0) {
+                for (ch = 0; ch < g->c; ++ch)
+                  acc += (double)cell[ch] * f[((i * g->kw + j) * g->c + ch) * g->o + o];
+              } else {
+                acc += cell[o];
+                top = cell[o] > top ? cell[o] : top;
+              }
+            }
+          out[((n * g->oh + oh) * g->ow + ow) * g->o + o] = (float)(kind == 0   ? acc
+                                                                    : kind == 1 ? top
+                                                                                : acc / (double)cells);
+        }
+}
+
+static void test_conv_pool(void) {
+  int64_t xd[4] = {2, 5, 4, 3}, fd[4] = {3, 2, 3, 2}, od[4], d3[3] = {5, 4, 3}, bad_f[4] = {3, 2, 2, 2};
+  int64_t big_f[4] = {6, 2, 3, 2};
+  int64_t s11[2] = {1, 1}, s21[2] = {2, 1}, s12[2] = {1, 2}, s22[2] = {2, 2}, d21[2] = {2, 1},
+          s01[2] = {0, 1};
+  int64_t k22[2] = {2, 2}, k32[2] = {3, 2};
+  struct {
+    const int64_t *strides, *dilations;
+    kiln_padding padding;
+  } convs[3] = {{s11, s11, KILN_PADDING_VALID}, {s21, s11, KILN_PADDING_SAME}, {s12, d21, KILN_PADDING_SAME}};
+  struct {
+    const int64_t *ksize, *strides;
+    kiln_padding padding;
+  } pools[2] = {{k22, s22, KILN_PADDING_VALID}, {k32, s21, KILN_PADDING_SAME}};
+  float xv[120], fv[36], want[120], zeros[72] = {0};
+  kiln_tensor *x, *f, *o = NULL;
+  int i, kind;
+
+  for (i = 0; i < 120; ++i) xv[i] = (float)((i * 7) % 13) - 6;
+  for (i = 0; i < 36; ++i) fv[i] = 0.25f * (float)((i * 5) % 7 - 3);
+  x = f32(4, xd, xv);
+  f = f32(4, fd, fv);
+  for (i = 0; i < 3; ++i) {
+    struct window g = make_window(xd, 3, 2, 2, convs[i].strides, convs[i].dilations, convs[i].padding);
+    od[0] = g.n, od[1] = g.oh, od[2] = g.ow, od[3] = g.o;
+    ref_window(&g, xv, fv, 0, want);
+    expect_f32(RUN(kiln_conv2d(&o, x, f, convs[i].strides, convs[i].dilations, convs[i].padding)), 4, od,
+               want, 1e-5);
+  }
+  for (i = 0; i < 2; ++i)
+    for (kind = 1; kind <= 2; ++kind) {
+      struct window g =
+          make_window(xd, pools[i].ksize[0], pools[i].ksize[1], 3, pools[i].strides, s11, pools[i].padding);
+      od[0] = g.n, od[1] = g.oh, od[2] = g.ow, od[3] = g.o;
+      ref_window(&g, xv, NULL, kind, want);
+      expect_f32(RUN((kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d)(&o, x, pools[i].ksize, pools[i].strides,
+                                                                     pools[i].padding)),
+                 4, od, want, 1e-6);
+    }
+
+  EXPECT_ERROR(kiln_conv2d(NULL, x, f, s11, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
+               "'out' is NULL");
+  EXPECT_ERROR(kiln_conv2d(U, NULL, f, s11, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d", "'x' is NULL");
+  EXPECT_ERROR(kiln_conv2d(U, x, NULL, s11, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
+               "'filter' is NULL");
+  EXPECT_ERROR(kiln_conv2d(U, x, f, NULL, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
+               "'strides' is NULL");
+  EXPECT_ERROR(kiln_conv2d(U, x, f, s11, NULL, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
+               "'dilations' is NULL");
+  EXPECT_ERROR(kiln_conv2d(U, x, f, s11, s11, (kiln_padding)7), INVALID,
+               "kiln_conv2d: padding 7 is not a kiln_padding", NULL);
+  EXPECT_ERROR(kiln_conv2d(U, x, f32(4, bad_f, zeros), s11, s11, KILN_PADDING_VALID), INVALID,
+               "conv2d: filter of shape [3, 2, 2, 2] takes 2 input channels",
+               "expected filter dim 2 == x dim 3");
+  EXPECT_ERROR(kiln_conv2d(U, x, f, s01, s11, KILN_PADDING_VALID), INVALID, "conv2d: strides is [0, 1]",
+               "expected 2 positive values");
+  EXPECT_ERROR(kiln_conv2d(U, f32(3, d3, xv), f, s11, s11, KILN_PADDING_VALID), INVALID,
+               "conv2d: x has shape [5, 4, 3]", "expected rank 4");
+  EXPECT_ERROR(kiln_conv2d(U, x, f32(4, big_f, zeros), s11, s11, KILN_PADDING_VALID), INVALID, "conv2d",
+               "gives an empty 0x3 output");
+  EXPECT_ERROR(kiln_conv2d(U, make(I32, 4, xd, xv), f, s11, s11, KILN_PADDING_VALID), INVALID,
+               "conv2d: argument 'x' is int32", "expected float32");
+  for (kind = 1; kind <= 2; ++kind) {
+    kiln_status *(*pool)(kiln_tensor **, const kiln_tensor *, const int64_t *, const int64_t *,
+                         kiln_padding) = kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d;
+    const char *name = kind == 1 ? "kiln_max_pool2d" : "kiln_avg_pool2d";
+    EXPECT_ERROR(pool(NULL, x, k22, s22, KILN_PADDING_VALID), INVALID, name, "'out' is NULL");
+    EXPECT_ERROR(pool(U, NULL, k22, s22, KILN_PADDING_VALID), INVALID, name, "'x' is NULL");
+    EXPECT_ERROR(pool(U, x, NULL, s22, KILN_PADDING_VALID), INVALID, name, "'ksize' is NULL");
+    EXPECT_ERROR(pool(U, x, k22, NULL, KILN_PADDING_VALID), INVALID, name, "'strides' is NULL");
+    EXPECT_ERROR(pool(U, x, k22, s22, (kiln_padding)-1), INVALID, name, "padding -1 is not a kiln_padding");
+    EXPECT_ERROR(pool(U, x, s01, s22, KILN_PADDING_VALID), INVALID, name + 5, "ksize is [0, 1]");
+    EXPECT_ERROR(pool(U, f32(3, d3, xv), k22, s22, KILN_PADDING_VALID), INVALID, name + 5, "expected rank 4");
+    EXPECT_ERROR(pool(U, make(I32, 4, xd, xv), k22, s22, KILN_PADDING_VALID), INVALID, name + 5,
+                 "argument 'x' is int32");
+  }
+  release_kept();
+}
+
+/* ------------------------------------------------------------- shape ops */
+
+static void test_reshape_transpose(void) {
+  float rv[6] = {1, 2, 3, 4, 5, 6}, tv[6] = {1, 4, 2, 5, 3, 6}, seq[12], want[12];
+  int64_t d23[2] = {2, 3}, d32[2] = {3, 2}, d6[1] = {6}, d1[1] = {1}, d232[3] = {2, 3, 2},
+          d223[3] = {2, 2, 3};
+  int64_t to3x[2] = {3, -1}, to4x[2] = {4, -1}, twice[2] = {-1, -1}, to4[1] = {4};
+  int64_t p10[2] = {1, 0}, pm10[2] = {-1, 0}, p00[2] = {0, 0}, p0[1] = {0}, p02[2] = {0, 2},
+          p201[3] = {2, 0, 1};
+  kiln_tensor *x = f32(2, d23, rv), *o = NULL;
+  int a, b, c;
+
+  expect_f32(RUN(kiln_reshape(&o, x, to3x, 2)), 2, d32, rv, 0);
+  expect_f32(RUN(kiln_reshape(&o, x, d6, 1)), 1, d6, rv, 0);
+  expect_f32(RUN(kiln_reshape(&o, f32(1, d1, rv), NULL, 0)), 0, NULL, rv, 0);
+  EXPECT_ERROR(kiln_reshape(NULL, x, d6, 1), INVALID, "kiln_reshape", "'out' is NULL");
+  EXPECT_ERROR(kiln_reshape(U, NULL, d6, 1), INVALID, "kiln_reshape", "'x' is NULL");
+  EXPECT_ERROR(kiln_reshape(U, x, NULL, 2), INVALID, "kiln_reshape", "'dims' is NULL");
+  EXPECT_ERROR(kiln_reshape(U, x, d6, -1), INVALID, "kiln_reshape", "rank -1 is negative");
+  EXPECT_ERROR(kiln_reshape(U, x, to4x, 2), INVALID, "reshape: cannot infer the -1 in [4, -1]",
+               "float32[2, 3]");
+  EXPECT_ERROR(kiln_reshape(U, x, twice, 2), INVALID, "reshape", "more than one -1");
+  EXPECT_ERROR(kiln_reshape(U, x, to4, 1), INVALID,
+               "reshape: cannot reshape float32[2, 3] (6 elements) to [4]", NULL);
+
+  for (c = 0; c < 12; ++c) seq[c] = (float)c;
+  expect_f32(RUN(kiln_transpose(&o, x, NULL, 0)), 2, d32, tv, 0);
+  expect_f32(RUN(kiln_transpose(&o, x, p10, 2)), 2, d32, tv, 0);
+  expect_f32(RUN(kiln_transpose(&o, x, pm10, 2)), 2, d32, tv, 0);
+  for (a = 0; a < 2; ++a) /* out[a][b][c] = in[b][c][a] */
+    for (b = 0; b < 2; ++b)
+      for (c = 0; c < 3; ++c) want[(a * 2 + b) * 3 + c] = seq[(b * 3 + c) * 2 + a];
+  expect_f32(RUN(kiln_transpose(&o, f32(3, d232, seq), p201, 3)), 3, d223, want, 0);
+  EXPECT_ERROR(kiln_transpose(NULL, x, NULL, 0), INVALID, "kiln_transpose", "'out' is NULL");
+  EXPECT_ERROR(kiln_transpose(U, NULL, NULL, 0), INVALID, "kiln_transpose", "'x' is NULL");
+  EXPECT_ERROR(kiln_transpose(U, x, NULL, 2), INVALID, "kiln_transpose", "'perm' is NULL");
+  EXPECT_ERROR(kiln_transpose(U, x, p00, 2), INVALID,
+               "transpose: perm [0, 0] for float32[2, 3] repeats axis 0", NULL);
+  EXPECT_ERROR(kiln_transpose(U, x, p0, 1), INVALID, "transpose: perm [0] has 1 entries", "expected 2");
+  EXPECT_ERROR(kiln_transpose(U, x, p02, 2), INVALID, "transpose: axis 2 is out of range", NULL);
+  release_kept();
+}
+
+typedef kiln_status *(*list_fn)(kiln_tensor **, const kiln_tensor *const *, size_t, int64_t);
+
+/* Bad value lists that concat and stack both refuse; values holds two good tensors. */
+static void check_list_errors(const char *fn, list_fn join, const kiln_tensor *const *values) {
+  const kiln_tensor *holes[2];
+  holes[0] = values[0], holes[1] = NULL;
+  EXPECT_ERROR(join(NULL, values, 2, 0), INVALID, fn, "'out' is NULL");
+  EXPECT_ERROR(join(U, NULL, 2, 0), INVALID, fn, "'values' is NULL");
+  EXPECT_ERROR(join(U, holes, 2, 0), INVALID, fn, "values[1] is NULL");
+  EXPECT_ERROR(join(U, values, 0, 0), INVALID, fn + 5, "empty list"); /* the op's name, without kiln_ */
+}
+
+static void test_concat_split_slice(void) {
+  float c1v[2] = {1, 2}, c2v[4] = {3, 4, 5, 6}, cat1[6] = {1, 3, 4, 2, 5, 6},
+        cat0[8] = {3, 4, 5, 6, 3, 4, 5, 6};
+  float seq[12], left[6] = {0, 1, 4, 5, 8, 9}, right[6] = {2, 3, 6, 7, 10, 11}, col0[3] = {0, 4, 8};
+  float rest[9] = {1, 2, 3, 5, 6, 7, 9, 10, 11}, win[6] = {5, 6, 7, 9, 10, 11}, col2[3] = {2, 6, 10}, one = 1;
+  int64_t d21[2] = {2, 1}, d22[2] = {2, 2}, d23[2] = {2, 3}, d42[2] = {4, 2}, d34[2] = {3, 4},
+          d32[2] = {3, 2};
+  int64_t d14[2] = {1, 4}, d24[2] = {2, 4}, d31[2] = {3, 1}, d30[2] = {3, 0}, d33[2] = {3, 3};
+  int64_t s1m[2] = {1, -1}, s103[3] = {1, 0, 3}, s11[2] = {1, 1}, sneg[2] = {-2, 5};
+  int64_t b11[2] = {1, 1}, z2m[2] = {2, -1}, b02[2] = {0, 2}, z31[2] = {3, 1}, b20[2] = {2, 0},
+          z21[2] = {2, 1};
+  kiln_tensor *c1 = f32(2, d21, c1v), *c2 = f32(2, d22, c2v), *s, *o = NULL, *outs[3] = {NULL, NULL, NULL};
+  const kiln_tensor *pair[2], *scalars[2], *mixed[2];
+  int i;
+
+  pair[0] = c1, pair[1] = c2;
+  expect_f32(RUN(kiln_concat(&o, pair, 2, 1)), 2, d23, cat1, 0);
+  expect_f32(RUN(kiln_concat(&o, pair, 2, -1)), 2, d23, cat1, 0);
+  pair[0] = c2;
+  expect_f32(RUN(kiln_concat(&o, pair, 2, 0)), 2, d42, cat0, 0);
+  expect_f32(RUN(kiln_concat(&o, pair, 1, 0)), 2, d22, c2v, 0);
+  pair[0] = c1;
+  mixed[0] = c1, mixed[1] = make(I32, 2, d21, c1v);
+  check_list_errors("kiln_concat", kiln_concat, pair);
+  EXPECT_ERROR(kiln_concat(U, pair, 2, 0), INVALID,
+               "concat: values[1] is float32[2, 2] but values[0] is float32[2, 1]", "except on axis 0");
+  EXPECT_ERROR(kiln_concat(U, mixed, 2, 0), INVALID, "concat: values[1] is int32[2, 1]", "the same dtype");
+  EXPECT_ERROR(kiln_concat(U, pair, 2, 2), INVALID, "concat: axis 2 is out of range", NULL);
+  scalars[0] = scalars[1] = f32(0, NULL, &one);
+  EXPECT_ERROR(kiln_concat(U, scalars, 2, 0), INVALID, "concat", "scalars");
+
+  for (i = 0; i < 12; ++i) seq[i] = (float)i;
+  s = f32(2, d34, seq);
+  EXPECT_OK(kiln_split(outs, 2, s, NULL, 1));
+  expect_f32(outs[0], 2, d32, left, 0);
+  expect_f32(outs[1], 2, d32, right, 0);
+  outs[0] = outs[1] = NULL;
+  EXPECT_OK(kiln_split(outs, 2, s, s1m, 0));
+  expect_f32(outs[0], 2, d14, seq, 0);
+  expect_f32(outs[1], 2, d24, seq + 4, 0);
+  outs[0] = outs[1] = NULL;
+  EXPECT_OK(kiln_split(outs, 3, s, s103, -1));
+  expect_f32(outs[0], 2, d31, col0, 0);
+  expect_f32(outs[1], 2, d30, NULL, 0);
+  expect_f32(outs[2], 2, d33, rest, 0);
+  outs[0] = outs[1] = outs[2] = NULL;
+  EXPECT_ERROR(kiln_split(NULL, 2, s, NULL, 1), INVALID, "kiln_split", "'outs' is NULL");
+  EXPECT_ERROR(kiln_split(outs, 0, s, NULL, 1), INVALID, "kiln_split", "num_outputs is 0");
+  EXPECT_ERROR(kiln_split(outs, 2, NULL, NULL, 1), INVALID, "kiln_split", "'x' is NULL");
+  EXPECT_ERROR(kiln_split(outs, 3, s, NULL, 1), INVALID,
+               "split: cannot split axis 1 of float32[3, 4] into 3 equal parts", NULL);
+  EXPECT_ERROR(kiln_split(outs, 2, s, s11, 0), INVALID, "split: sizes [1, 1] do not add up to 3", NULL);
+  EXPECT_ERROR(kiln_split(outs, 2, s, sneg, 0), INVALID, "split: sizes [-2, 5]", "negative size");
+  EXPECT_ERROR(kiln_split(outs, 2, s, NULL, 2), INVALID, "split: axis 2 is out of range", NULL);
+  EXPECT_ERROR(kiln_split(outs, 1, f32(0, NULL, &one), NULL, 0), INVALID, "split", "scalar");
+  CHECK(outs[0] == NULL && outs[1] == NULL && outs[2] == NULL); /* failed splits write nothing */
+
+  expect_f32(RUN(kiln_slice(&o, s, b11, z2m, 2)), 2, d23, win, 0);
+  expect_f32(RUN(kiln_slice(&o, s, b02, z31, 2)), 2, d31, col2, 0);
+  expect_f32(RUN(kiln_slice(&o, f32(0, NULL, &one), NULL, NULL, 0)), 0, NULL, &one, 0);
+  EXPECT_ERROR(kiln_slice(NULL, s, b11, z2m, 2), INVALID, "kiln_slice", "'out' is NULL");
+  EXPECT_ERROR(kiln_slice(U, NULL, b11, z2m, 2), INVALID, "kiln_slice", "'x' is NULL");
+  EXPECT_ERROR(kiln_slice(U, s, NULL, z2m, 2), INVALID, "kiln_slice", "'begin' is NULL");
+  EXPECT_ERROR(kiln_slice(U, s, b11, NULL, 2), INVALID, "kiln_slice", "'size' is NULL");
+  EXPECT_ERROR(kiln_slice(U, s, b20, z21, 2), INVALID,
+               "slice: window begin [2, 0] size [2, 1] does not fit in [3, 4]", "at dim 0");
+  EXPECT_ERROR(kiln_slice(U, s, b11, z2m, 1), INVALID, "slice", "one entry per dim (2)");
+  release_kept();
+}
+
+static void test_stack_and_dims(void) {
+  float v1[2] = {1, 2}, v2[2] = {3, 4}, v3[3] = {0}, rows[4] = {1, 2, 3, 4}, cols[4] = {1, 3, 2, 4};
+  float rv[6] = {1, 2, 3, 4, 5, 6}, qv[2] = {7, 8}, bv[6] = {1, 2, 3, 1, 2, 3}, cv[6] = {1, 1, 1, 2, 2, 2};
+  float tiled[12] = {1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2};
+  int64_t lv[2] = {5, 6}, ltiled[4] = {5, 6, 5, 6};
+  int64_t d2[1] = {2}, d3[1] = {3}, d4[1] = {4}, d22[2] = {2, 2}, d23[2] = {2, 3}, d21[2] = {2, 1},
+          d12[2] = {1, 2};
+  int64_t d231[3] = {2, 3, 1}, d123[3] = {1, 2, 3}, d213[3] = {2, 1, 3}, d121[3] = {1, 2, 1}, d24[2] = {2, 4};
+  int64_t d26[2] = {2, 6}, ax0[1] = {0}, axm1[1] = {-1}, ax1[1] = {1}, ax3[1] = {3};
+  int64_t m23[2] = {2, 3}, m2[1] = {2}, m1n[2] = {1, -1};
+  kiln_tensor *a = f32(1, d2, v1), *b = f32(1, d2, v2), *x = f32(2, d23, rv), *q = f32(3, d121, qv),
+              *o = NULL;
+  const kiln_tensor *pair[2], *uneven[2];
+
+  pair[0] = a, pair[1] = b;
+  uneven[0] = a, uneven[1] = f32(1, d3, v3);
+  expect_f32(RUN(kiln_stack(&o, pair, 2, 0)), 2, d22, rows, 0);
+  expect_f32(RUN(kiln_stack(&o, pair, 2, 1)), 2, d22, cols, 0);
+  expect_f32(RUN(kiln_stack(&o, pair, 2, -1)), 2, d22, cols, 0);
+  check_list_errors("kiln_stack", kiln_stack, pair);
+  EXPECT_ERROR(kiln_stack(U, uneven, 2, 0), INVALID,
+               "stack: values[1] is float32[3] but values[0] is float32[2]", "the same dtype and shape");
+  EXPECT_ERROR(kiln_stack(U, pair, 2, 2), INVALID, "stack: axis 2 is out of range", "[-2, 1]");
+
+  expect_f32(RUN(kiln_expand_dims(&o, x, -1)), 3, d231, rv, 0);
+  expect_f32(RUN(kiln_expand_dims(&o, x, 0)), 3, d123, rv, 0);
+  expect_f32(RUN(kiln_expand_dims(&o, x, 1)), 3, d213, rv, 0);
+  EXPECT_ERROR(kiln_expand_dims(NULL, x, 0), INVALID, "kiln_expand_dims", "'out' is NULL");
+  EXPECT_ERROR(kiln_expand_dims(U, NULL, 0), INVALID, "kiln_expand_dims", "'x' is NULL");
+  EXPECT_ERROR(kiln_expand_dims(U, x, 3), INVALID, "expand_dims: axis 3 is out of range for float32[2, 3]",
+               "[-3, 2]");
+  EXPECT_ERROR(kiln_expand_dims(U, x, -4), INVALID, "expand_dims: axis -4 is out of range", NULL);
+
+  expect_f32(RUN(kiln_squeeze(&o, q, NULL, 0)), 1, d2, qv, 0);
+  expect_f32(RUN(kiln_squeeze(&o, q, ax0, 1)), 2, d21, qv, 0);
+  expect_f32(RUN(kiln_squeeze(&o, q, axm1, 1)), 2, d12, qv, 0);
+  EXPECT_ERROR(kiln_squeeze(NULL, q, NULL, 0), INVALID, "kiln_squeeze", "'out' is NULL");
+  EXPECT_ERROR(kiln_squeeze(U, NULL, NULL, 0), INVALID, "kiln_squeeze", "'x' is NULL");
+  EXPECT_ERROR(kiln_squeeze(U, q, NULL, 1), INVALID, "kiln_squeeze", "'axes' is NULL");
+  EXPECT_ERROR(kiln_squeeze(U, q, ax1, 1), INVALID, "squeeze: cannot squeeze axis 1 of float32[1, 2, 1]",
+               "its size is 2");
+  EXPECT_ERROR(kiln_squeeze(U, q, ax3, 1), INVALID, "squeeze: axis 3 is out of range", NULL);
+
+  expect_f32(RUN(kiln_broadcast_to(&o, f32(1, d3, rv), m23, 2)), 2, d23, bv, 0);
+  expect_f32(RUN(kiln_broadcast_to(&o, f32(2, d21, v1), m23, 2)), 2, d23, cv, 0);
+  expect_f32(RUN(kiln_broadcast_to(&o, x, m23, 2)), 2, d23, rv, 0);
+  EXPECT_ERROR(kiln_broadcast_to(NULL, x, m23, 2), INVALID, "kiln_broadcast_to", "'out' is NULL");
+  EXPECT_ERROR(kiln_broadcast_to(U, NULL, m23, 2), INVALID, "kiln_broadcast_to", "'x' is NULL");
+  EXPECT_ERROR(kiln_broadcast_to(U, f32(1, d3, rv), d24, 2), INVALID,
+               "broadcast_to: cannot broadcast float32[3] to [2, 4]", "dimension 1: 3 vs 4");
+  EXPECT_ERROR(kiln_broadcast_to(U, x, m2, 1), INVALID, "broadcast_to: cannot broadcast float32[2, 3] to [2]",
+               "fewer dims");
+  EXPECT_ERROR(kiln_broadcast_to(U, x, NULL, 2), INVALID, "kiln_broadcast_to", "NULL");
+
+  expect_f32(RUN(kiln_tile(&o, f32(2, d12, v1), m23, 2)), 2, d26, tiled, 0);
+  expect_raw(RUN(kiln_tile(&o, make(I64, 1, d2, lv), m2, 1)), I64, 1, d4, ltiled);
+  EXPECT_ERROR(kiln_tile(NULL, x, m23, 2), INVALID, "kiln_tile", "'out' is NULL");
+  EXPECT_ERROR(kiln_tile(U, NULL, m23, 2), INVALID, "kiln_tile", "'x' is NULL");
+  EXPECT_ERROR(kiln_tile(U, x, NULL, 2), INVALID, "kiln_tile", "'multiples' is NULL");
+  EXPECT_ERROR(kiln_tile(U, x, m2, 1), INVALID, "tile: multiples [2] has 1 entries for float32[2, 3]",
+               "one per dim (2)");
+  EXPECT_ERROR(kiln_tile(U, x, m1n, 2), INVALID, "tile: multiples [1, -1]", "negative entry");
+  release_kept();
+}
+
+/* ------------------------------------------------- gather, one_hot, dropout */
+
+static void test_indexing(void) {
+  float pv[6] = {1, 2, 3, 4, 5, 6}, rows[4] = {5, 6, 1, 2}, cols[12] = {2, 2, 1, 2, 4, 4, 3, 4, 6, 6, 5, 6};
+  float hot[12] = {5, -1, -1, -1, -1, 5, -1, 5, -1, -1, -1, -1}, hot2[4] = {0, 1, 1, 0}, one = 1;
+  int32_t i20[2] = {2, 0}, i3[1] = {3}, iv[3] = {10, 20, 30}, i220[3] = {2, 2, 0}, ipicked[3] = {30, 30, 10};
+  int32_t i10[2] = {1, 0};
+  int64_t l1101[4] = {1, 1, 0, 1}, lhot[4] = {0, 2, 1, -1}, lneg[1] = {-1};
+  int64_t d32[2] = {3, 2}, d2[1] = {2}, d22[2] = {2, 2}, d322[3] = {3, 2, 2}, d1[1] = {1}, d3[1] = {3},
+          d4[1] = {4};
+  int64_t d43[2] = {4, 3}, d20[2] = {2, 0}, big[1] = {1000};
+  kiln_tensor *p = f32(2, d32, pv), *idx = make(I32, 1, d2, i20), *o = NULL, *x, *kept1, *kept2, *kept3;
+  int64_t i, zeros = 0, twos = 0;
+
+  expect_f32(RUN(kiln_gather(&o, p, idx, 0)), 2, d22, rows, 0);
+  expect_f32(RUN(kiln_gather(&o, p, make(I64, 2, d22, l1101), 1)), 3, d322, cols, 0);
+  expect_f32(RUN(kiln_gather(&o, p, make(I64, 2, d22, l1101), -1)), 3, d322, cols, 0);
+  expect_raw(RUN(kiln_gather(&o, make(I32, 1, d3, iv), make(I32, 1, d3, i220), 0)), I32, 1, d3, ipicked);
+  EXPECT_ERROR(kiln_gather(NULL, p, idx, 0), INVALID, "kiln_gather", "'out' is NULL");
+  EXPECT_ERROR(kiln_gather(U, NULL, idx, 0), INVALID, "kiln_gather", "'params' is NULL");
+  EXPECT_ERROR(kiln_gather(U, p, NULL, 0), INVALID, "kiln_gather", "'indices' is NULL");
+  EXPECT_ERROR(kiln_gather(U, p, make(I32, 1, d1, i3), 0), INVALID,
+               "gather: indices[0] = 3 is out of range for axis 0 of params [3, 2]", "[0, 3)");
+  EXPECT_ERROR(kiln_gather(U, p, make(I64, 1, d1, lneg), 1), INVALID, "gather: indices[0] = -1", "[0, 2)");
+  EXPECT_ERROR(kiln_gather(U, p, p, 0), INVALID, "gather: argument 'indices' is float32[3, 2]",
+               "expected int32 or int64");
+  EXPECT_ERROR(kiln_gather(U, p, idx, 2), INVALID, "gather: axis 2 is out of range", NULL);
+  EXPECT_ERROR(kiln_gather(U, f32(0, NULL, &one), idx, 0), INVALID, "gather", "scalar");
+
+  expect_f32(RUN(kiln_one_hot(&o, make(I64, 1, d4, lhot), 3, 5, -1)), 2, d43, hot, 0); /* -1: all off */
+  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 2, 1, 0)), 2, d22, hot2, 0);
+  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 0, 1, 0)), 2, d20, NULL, 0);
+  EXPECT_ERROR(kiln_one_hot(NULL, idx, 3, 1, 0), INVALID, "kiln_one_hot", "'out' is NULL");
+  EXPECT_ERROR(kiln_one_hot(U, NULL, 3, 1, 0), INVALID, "kiln_one_hot", "'indices' is NULL");
+  EXPECT_ERROR(kiln_one_hot(U, idx, -1, 1, 0), INVALID, "one_hot: depth is -1", "expected depth >= 0");
+  EXPECT_ERROR(kiln_one_hot(U, p, 3, 1, 0), INVALID, "one_hot: argument 'indices' is float32[3, 2]",
+               "expected int32 or int64");
+
+  x = keep(RUN(kiln_ones(&o, big, 1, F32)));
+  expect_f32(RUN(kiln_dropout(&o, x, 0.5f, false, 3)), 1, big, fdata(x), 0);
+  expect_f32(RUN(kiln_dropout(&o, x, 0.0f, true, 3)), 1, big, fdata(x), 0);
+  kept1 = keep(RUN(kiln_dropout(&o, x, 0.5f, true, 3)));
+  kept2 = keep(RUN(kiln_dropout(&o, x, 0.5f, true, 3)));
+  kept3 = keep(RUN(kiln_dropout(&o, x, 0.5f, true, 4)));
+  CHECK(same_values(kept1, kept2)); /* a seed repeats its mask */
+  CHECK(kept1 && kept3 && !same_values(kept1, kept3));
+  if (kept1 && meta_ok(kept1, F32, 1, big)) {
+    for (i = 0; i < 1000; ++i) {
+      zeros += fdata(kept1)[i] == 0.0f;
+      twos += fdata(kept1)[i] == 2.0f; /* kept values scaled by 1 / (1 - rate) */
+    }
+    CHECK(zeros + twos == 1000 && zeros > 400 && zeros < 600);
+  }
+  EXPECT_ERROR(kiln_dropout(NULL, x, 0.5f, true, 3), INVALID, "kiln_dropout", "'out' is NULL");
+  EXPECT_ERROR(kiln_dropout(U, NULL, 0.5f, true, 3), INVALID, "kiln_dropout", "'x' is NULL");
+  EXPECT_ERROR(kiln_dropout(U, x, 1.0f, true, 3), INVALID, "dropout: rate is 1", "[0, 1)");
+  EXPECT_ERROR(kiln_dropout(U, x, -0.5f, false, 3), INVALID, "dropout: rate is -0.5", "[0, 1)");
+  EXPECT_ERROR(kiln_dropout(U, idx, 0.5f, true, 3), INVALID, "dropout: argument 'x' is int32[2]",
+               "expected float32");
+  release_kept();
+}
+
+/* ---------------------------------------------------------------- variables */
+
+static void test_variables(void) {
+  float init[2] = {1, 2}, five6[2] = {5, 6}, ones[2] = {1, 1}, halves[2] = {0.5f, 0.5f},
+        after[2] = {5.5f, 6.5f};
+  float seven[2] = {6, 7};
+  int32_t counts[2] = {3, 4}, step[2] = {1, 1}, stepped[2] = {4, 5}, back[2] = {2, 3};
+  int64_t d2[1] = {2}, d3[1] = {3};
+  char name[16] = "layer/w";
+  kiln_variable *w = NULL, *n = NULL, *bad = NULL;
+  kiln_tensor *first = NULL, *o = NULL, *initial = f32(1, d2, init);
+
+  EXPECT_OK(kiln_variable_create(&w, name, initial, true));
+  name[0] = 'X'; /* the name was copied */
+  CHECK(w && strcmp(kiln_variable_get_name(w), "layer/w") == 0);
+  CHECK(kiln_variable_get_trainable(w));
+  first = keep(RUN(kiln_variable_read(&o, w)));
+  expect_f32(RUN(kiln_tensor_clone(&o, first)), 1, d2, init, 0);
+  EXPECT_OK(kiln_variable_assign(w, f32(1, d2, five6)));
+  expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, five6, 0);
+  expect_f32(RUN(kiln_tensor_clone(&o, first)), 1, d2, init, 0); /* earlier reads never change */
+  expect_f32(RUN(kiln_tensor_clone(&o, initial)), 1, d2, init, 0);
+  EXPECT_OK(kiln_variable_assign_add(w, f32(1, d2, ones)));
+  expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, seven, 0);
+  EXPECT_OK(kiln_variable_assign_sub(w, f32(1, d2, halves)));
+  expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, after, 0);
+
+  EXPECT_OK(kiln_variable_create(&n, "step", make(I32, 1, d2, counts), false));
+  CHECK(!kiln_variable_get_trainable(n));
+  EXPECT_OK(kiln_variable_assign_add(n, make(I32, 1, d2, step)));
+  expect_raw(RUN(kiln_variable_read(&o, n)), I32, 1, d2, stepped);
+  EXPECT_OK(kiln_variable_assign_sub(n, make(I32, 1, d2, step)));
+  EXPECT_OK(kiln_variable_assign_sub(n, make(I32, 1, d2, step)));
+  expect_raw(RUN(kiln_variable_read(&o, n)), I32, 1, d2, back);
+
+  CHECK(kiln_variable_get_name(NULL) == NULL);
+  CHECK(!kiln_variable_get_trainable(NULL));
+  kiln_variable_free(NULL);
+  EXPECT_ERROR(kiln_variable_create(NULL, "v", initial, true), INVALID, "kiln_variable_create",
+               "'out' is NULL");
+  EXPECT_ERROR(kiln_variable_create(&bad, NULL, initial, true), INVALID, "kiln_variable_create",
+               "'name' is NULL");
+  EXPECT_ERROR(kiln_variable_create(&bad, "v", NULL, true), INVALID, "kiln_variable_create",
+               "'initial' is NULL");
+  CHECK(bad == NULL);
+  EXPECT_ERROR(kiln_variable_read(NULL, w), INVALID, "kiln_variable_read", "'out' is NULL");
+  EXPECT_ERROR(kiln_variable_read(U, NULL), INVALID, "kiln_variable_read", "'variable' is NULL");
+  EXPECT_ERROR(kiln_variable_assign(NULL, initial), INVALID, "kiln_variable_assign", "'variable' is NULL");
+  EXPECT_ERROR(kiln_variable_assign(w, NULL), INVALID, "kiln_variable_assign", "'value' is NULL");
+  EXPECT_ERROR(kiln_variable_assign(w, f32(1, d3, init)), INVALID,
+               "Variable.assign on variable 'layer/w': got float32[3]", "expected float32[2]");
+  EXPECT_ERROR(kiln_variable_assign_add(NULL, initial), INVALID, "kiln_variable_assign_add",
+               "'variable' is NULL");
+  EXPECT_ERROR(kiln_variable_assign_add(w, make(I32, 1, d2, step)), INVALID,
+               "Variable.assign_add on variable 'layer/w': got int32[2]", "expected float32[2]");
+  EXPECT_ERROR(kiln_variable_assign_sub(NULL, initial), INVALID, "kiln_variable_assign_sub",
+               "'variable' is NULL");
+  EXPECT_ERROR(kiln_variable_assign_sub(w, NULL), INVALID, "kiln_variable_assign_sub", "'delta' is NULL");
+  EXPECT_ERROR(kiln_variable_assign_sub(n, initial), INVALID, "Variable.assign_sub on variable 'step'",
+               "expected int32[2]");
+  expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, after, 0); /* failed assignments change nothing */
+  kiln_variable_free(w);
+  expect_f32(RUN(kiln_tensor_clone(&o, first)), 1, d2, init, 0); /* reads outlive the variable */
+  kiln_variable_free(n);
+  release_kept();
+}
+
+/* -------------------------------------------------------------------- tapes */
+
+/* The three gradient entry points in one shape; sources are tensors or variables. */
+typedef kiln_status *(*gradient_fn)(kiln_tensor **, kiln_tape *, const kiln_tensor *, const void *const *,
+                                    size_t, kiln_unconnected);
+static kiln_status *gradient_of_tensors(kiln_tensor **grads, kiln_tape *tape, const kiln_tensor *target,
+                                        const void *const *sources, size_t n, kiln_unconnected unconnected) {
+  return kiln_tape_gradient(grads, tape, target, (const kiln_tensor *const *)sources, n, unconnected);
+}
+static kiln_status *gradient_with_no_output(kiln_tensor **grads, kiln_tape *tape, const kiln_tensor *target,
+                                            const void *const *sources, size_t n,
+                                            kiln_unconnected unconnected) {
+  return kiln_tape_gradient_with_output(grads, tape, target, NULL, (const kiln_tensor *const *)sources, n,
+                                        unconnected);
+}
+static kiln_status *gradient_of_variables(kiln_tensor **grads, kiln_tape *tape, const kiln_tensor *target,
+                                          const void *const *sources, size_t n,
+                                          kiln_unconnected unconnected) {
+  return kiln_tape_gradient_variables(grads, tape, target, (const kiln_variable *const *)sources, n,
+                                      unconnected);
+}
+
+/* Bad arguments every gradient entry point refuses, without writing a gradient or spending the tape.
+ * `list` names the sources argument ("sources" or "variables"). */
+static void check_gradient_errors(const char *fn, gradient_fn gradient, kiln_tape *tape,
+                                  const kiln_tensor *target, const void *const *sources, const char *list) {
+  kiln_tensor *grads[1] = {NULL};
+  const void *holes[1] = {NULL};
+  char null_list[64], null_entry[64], bad_enum[128];
+  sprintf(null_list, "'%s' is NULL", list);
+  sprintf(null_entry, "%s[0] is NULL", list);
+  sprintf(bad_enum, "%s: unconnected 7 is not a kiln_unconnected", fn);
+  EXPECT_ERROR(gradient(grads, NULL, target, sources, 1, KILN_UNCONNECTED_NONE), INVALID, fn,
+               "'tape' is NULL");
+  EXPECT_ERROR(gradient(NULL, tape, target, sources, 1, KILN_UNCONNECTED_NONE), INVALID, fn,
+               "'out_grads' is NULL");
+  EXPECT_ERROR(gradient(grads, tape, NULL, sources, 1, KILN_UNCONNECTED_NONE), INVALID, fn,
+               "'target' is NULL");
+  EXPECT_ERROR(gradient(grads, tape, target, NULL, 1, KILN_UNCONNECTED_NONE), INVALID, fn, null_list);
+  EXPECT_ERROR(gradient(grads, tape, target, holes, 1, KILN_UNCONNECTED_NONE), INVALID, fn, null_entry);
+  EXPECT_ERROR(gradient(grads, tape, target, sources, 1, (kiln_unconnected)7), INVALID, bad_enum, NULL);
+  CHECK(grads[0] == NULL);
+}
+
+static void test_tapes(void) {
+  float xv[3] = {1, 2, 3}, twice[3] = {2, 4, 6}, cubed[3] = {3, 12, 27}, zero3[3] = {0, 0, 0};
+  float og[3] = {1, 0.5f, -1}, scaled[3] = {2, 2, -6}, wv[2] = {1, 2}, w_grad[2] = {2, 4}, cv[1] = {3};
+  float c_grad[1] = {6}, zero1[1] = {0};
+  int32_t iv[2] = {1, 2};
+  int64_t d3[1] = {3}, d2[1] = {2}, d1[1] = {1};
+  kiln_tensor *x = f32(1, d3, xv), *ints = make(I32, 1, d2, iv), *o = NULL, *sq, *loss, *y2, *y3, *wr, *cr;
+  kiln_tensor *grads[2] = {NULL, NULL};
+  const kiln_tensor *src[1];
+  const kiln_variable *vars[2];
+  kiln_variable *w = NULL, *c = NULL;
+  kiln_tape *tape = NULL, *other = NULL;
+
+  src[0] = x;
+  /* The kiln.h example: d sum(x * x) / dx = 2x; a non-persistent tape answers once. */
+  EXPECT_OK(kiln_tape_create(&tape, false, true));
+  EXPECT_OK(kiln_tape_watch(tape, x));
+  sq = keep(RUN(kiln_mul(&o, x, x)));
+  loss = keep(RUN(kiln_sum(&o, sq, NULL, 0, false)));
+  EXPECT_OK(kiln_tape_stop(tape));
+  EXPECT_OK(kiln_tape_gradient(grads, tape, loss, src, 1, KILN_UNCONNECTED_NONE));
+  expect_f32(grads[0], 1, d3, twice, 1e-6);
+  grads[0] = NULL;
+  EXPECT_ERROR(kiln_tape_gradient(grads, tape, loss, src, 1, KILN_UNCONNECTED_NONE),
+               KILN_STATUS_FAILED_PRECONDITION, "GradientTape.gradient", "only be called once");
+  kiln_tape_free(tape);
+
+  /* Persistent, stopped and started again: only what was recorded counts. */
+  EXPECT_OK(kiln_tape_create(&tape, true, true));
+  EXPECT_OK(kiln_tape_watch(tape, x));
+  sq = keep(RUN(kiln_mul(&o, x, x)));
+  EXPECT_OK(kiln_tape_stop(tape));
+  y2 = keep(RUN(kiln_mul(&o, sq, x))); /* not recorded */
+  EXPECT_OK(kiln_tape_start(tape));
+  y3 = keep(RUN(kiln_mul(&o, sq, x)));
+  EXPECT_OK(kiln_tape_stop(tape));
+  EXPECT_OK(kiln_tape_gradient(grads, tape, y3, src, 1, KILN_UNCONNECTED_NONE));
+  expect_f32(grads[0], 1, d3, cubed, 1e-6);
+  grads[0] = NULL;
+  EXPECT_OK(kiln_tape_gradient(grads, tape, y2, src, 1, KILN_UNCONNECTED_NONE));
+  CHECK(grads[0] == NULL);
+  EXPECT_OK(kiln_tape_gradient(grads, tape, y2, src, 1, KILN_UNCONNECTED_ZERO));
+  expect_f32(grads[0], 1, d3, zero3, 0);
+  grads[0] = NULL;
+  /* An upstream gradient scales the result; NULL means ones. */
+  EXPECT_OK(kiln_tape_gradient_with_output(grads, tape, sq, f32(1, d3, og), src, 1, KILN_UNCONNECTED_NONE));
+  expect_f32(grads[0], 1, d3, scaled, 1e-6);
+  grads[0] = NULL;
+  EXPECT_OK(kiln_tape_gradient_with_output(grads, tape, sq, NULL, src, 1, KILN_UNCONNECTED_NONE));
+  expect_f32(grads[0], 1, d3, twice, 1e-6);
+  grads[0] = NULL;
+
+  /* Bad input; none of it spends or changes the tape. */
+  EXPECT_ERROR(kiln_tape_create(NULL, false, true), INVALID, "kiln_tape_create", "'out' is NULL");
+  EXPECT_ERROR(kiln_tape_stop(NULL), INVALID, "kiln_tape_stop", "'tape' is NULL");
+  EXPECT_ERROR(kiln_tape_start(NULL), INVALID, "kiln_tape_start", "'tape' is NULL");
+  EXPECT_ERROR(kiln_tape_watch(NULL, x), INVALID, "kiln_tape_watch", "'tape' is NULL");
+  EXPECT_ERROR(kiln_tape_watch(tape, NULL), INVALID, "kiln_tape_watch", "'tensor' is NULL");
+  EXPECT_ERROR(kiln_tape_watch(tape, ints), INVALID, "GradientTape.watch: cannot watch a int32[2]",
+               "expected a floating-point tensor");
+  EXPECT_ERROR(kiln_tape_watch_variable(NULL, NULL), INVALID, "kiln_tape_watch_variable", "'tape' is NULL");
+  EXPECT_ERROR(kiln_tape_watch_variable(tape, NULL), INVALID, "kiln_tape_watch_variable",
+               "'variable' is NULL");
+  check_gradient_errors("kiln_tape_gradient", gradient_of_tensors, tape, y3, (const void *const *)src,
+                        "sources");
+  check_gradient_errors("kiln_tape_gradient_with_output", gradient_with_no_output, tape, sq,
+                        (const void *const *)src, "sources");
+  EXPECT_ERROR(kiln_tape_gradient(grads, tape, ints, src, 1, KILN_UNCONNECTED_NONE), INVALID,
+               "GradientTape.gradient: target is int32[2]", "expected a floating-point tensor");
+  EXPECT_ERROR(kiln_tape_gradient_with_output(grads, tape, sq, f32(1, d2, og), src, 1, KILN_UNCONNECTED_NONE),
+               INVALID, "GradientTape.gradient: output gradient float32[2] does not match target float32[3]",
+               NULL);
+  CHECK(grads[0] == NULL); /* failed calls write no gradient */
+  EXPECT_OK(kiln_tape_gradient(grads, tape, y3, src, 1, KILN_UNCONNECTED_NONE));
+  expect_f32(grads[0], 1, d3, cubed, 1e-6);
+  grads[0] = NULL;
+  kiln_tape_free(tape);
+  kiln_tape_free(NULL);
+
+  /* Variables: a trainable one read under the tape is watched; a non-trainable one is not. */
+  EXPECT_OK(kiln_variable_create(&w, "w", f32(1, d2, wv), true));
+  EXPECT_OK(kiln_variable_create(&c, "c", f32(1, d1, cv), false));
+  vars[0] = w, vars[1] = c;
+  EXPECT_OK(kiln_tape_create(&tape, true, true));
+  wr = keep(RUN(kiln_variable_read(&o, w)));
+  cr = keep(RUN(kiln_variable_read(&o, c)));
+  loss = keep(RUN(kiln_add(&o, keep(RUN(kiln_sum(&o, keep(RUN(kiln_square(&o, wr))), NULL, 0, false))),
+                           keep(RUN(kiln_sum(&o, cr, NULL, 0, false))))));
+  EXPECT_OK(kiln_tape_stop(tape));
+  EXPECT_OK(kiln_tape_gradient_variables(grads, tape, loss, vars, 2, KILN_UNCONNECTED_ZERO));
+  expect_f32(grads[0], 1, d2, w_grad, 1e-6);
+  expect_f32(grads[1], 1, d1, zero1, 0);
+  grads[0] = grads[1] = NULL;
+  EXPECT_OK(kiln_tape_gradient_variables(grads, tape, loss, vars, 2, KILN_UNCONNECTED_NONE));
+  expect_f32(grads[0], 1, d2, w_grad, 1e-6);
+  CHECK(grads[1] == NULL);
+  grads[0] = grads[1] = NULL;
+  check_gradient_errors("kiln_tape_gradient_variables", gradient_of_variables, tape, loss,
+                        (const void *const *)vars, "variables");
+  kiln_tape_free(tape);
+
+  /* watch_accessed_variables false: only what is watched explicitly, here the non-trainable c. */
+  EXPECT_OK(kiln_tape_create(&other, false, false));
+  EXPECT_OK(kiln_tape_watch_variable(other, c));
+  wr = keep(RUN(kiln_variable_read(&o, w)));
+  cr = keep(RUN(kiln_variable_read(&o, c)));
+  loss = keep(RUN(kiln_add(&o, keep(RUN(kiln_sum(&o, wr, NULL, 0, false))),
+                           keep(RUN(kiln_sum(&o, keep(RUN(kiln_square(&o, cr))), NULL, 0, false))))));
+  EXPECT_OK(kiln_tape_stop(other));
+  EXPECT_OK(kiln_tape_gradient_variables(grads, other, loss, vars, 2, KILN_UNCONNECTED_NONE));
+  CHECK(grads[0] == NULL);
+  expect_f32(grads[1], 1, d1, c_grad, 1e-6);
+  grads[0] = grads[1] = NULL;
+  kiln_tape_free(other);
+  kiln_variable_free(w);
+  kiln_variable_free(c);
+  release_kept();
+}
+
+/* -------------------------------------------------- out-of-range enum values */
+
+/* Any int value of a kiln enum must come back as a status, never undefined behaviour in the
+ * library: each public enum has a *_MAX_ENUM = 0x7FFFFFFF member so that every int is a value
+ * of its type (the sanitizer build would abort on a load of an out-of-range value). */
+static void test_out_of_range_enums(void) {
+  int64_t d2[1] = {2};
+  kiln_tensor *o = NULL, *x = keep(RUN(kiln_zeros(&o, d2, 1, F32)));
+  EXPECT_ERROR(kiln_zeros(U, d2, 1, (kiln_dtype)99), INVALID, "kiln_zeros", "dtype 99");
+  EXPECT_ERROR(kiln_cast(U, x, (kiln_dtype)-3), INVALID, "kiln_cast", "dtype -3");
+  EXPECT_ERROR(kiln_cast(U, x, KILN_DTYPE_MAX_ENUM), INVALID, "kiln_cast", "dtype");
+  release_kept();
+}
+
+int main(void) {
+  test_library();
+  test_tensors();
+  test_creation();
+  test_random();
+  test_binary();
+  test_unary();
+  test_where_cast();
+  test_matmul();
+  test_reductions();
+  test_softmax();
+  test_norms();
+  test_conv_pool();
+  test_reshape_transpose();
+  test_concat_split_slice();
+  test_stack_and_dims();
+  test_indexing();
+  test_variables();
+  test_tapes();
+  test_out_of_range_enums();
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed ? 1 : 0;
+}
