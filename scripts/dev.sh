@@ -12,7 +12,8 @@ cd "$ROOT"
 JOBS="${KILN_JOBS:-2}"
 PY=/usr/bin/python3
 
-BUILD_PKGS=(cmake g++ make pkg-config libdnnl-dev libprotobuf-dev protobuf-compiler zlib1g-dev)
+# ocl-icd-opencl-dev: only a Recommends of libdnnl-dev, but dnnl-config.cmake requires OpenCL.
+BUILD_PKGS=(cmake g++ make pkg-config libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev)
 TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils)
 BENCH_PKGS=(libbenchmark-dev)
 
@@ -28,7 +29,7 @@ ensure_packages() {
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    apt-get install -y -qq "${missing[@]}"
   else
     echo "kiln needs these Debian packages; run as root:" >&2
     echo "  apt-get install -y ${missing[*]}" >&2
