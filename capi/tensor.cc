@@ -6,20 +6,35 @@
 using kiln::capi::require_not_null;
 using kiln::capi::tensor_of;
 
+namespace {
+
+struct Layout {
+  kiln::DType dtype;
+  kiln::Shape shape;
+};
+
+// The dtype and shape of a new tensor over `num_bytes` of `data`; errors name fn.
+Layout check_layout(const char *fn, kiln_dtype dtype, const int64_t *dims, int rank, const void *data,
+                    size_t num_bytes) {
+  Layout l{kiln::capi::dtype_from_c(dtype, fn), kiln::capi::shape_from_c(dims, rank, fn)};
+  size_t need = static_cast<size_t>(l.shape.num_elements()) * kiln::dtype_size(l.dtype);
+  if (num_bytes != need)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": a ", kiln::dtype_name(l.dtype), l.shape.to_string(),
+               " tensor needs ", need, " bytes; got ", num_bytes);
+  if (need > 0) require_not_null(data, fn, "data");
+  return l;
+}
+
+}  // namespace
+
 extern "C" {
 
 kiln_status *kiln_tensor_create(kiln_tensor **out, kiln_dtype dtype, const int64_t *dims, int rank,
                                 const void *data, size_t num_bytes) {
   KILN_CAPI_BEGIN
   require_not_null(out, "kiln_tensor_create", "out");
-  kiln::DType dt = kiln::capi::dtype_from_c(dtype, "kiln_tensor_create");
-  kiln::Shape shape = kiln::capi::shape_from_c(dims, rank, "kiln_tensor_create");
-  size_t need = static_cast<size_t>(shape.num_elements()) * kiln::dtype_size(dt);
-  if (num_bytes != need)
-    kiln::fail(kiln::Code::kInvalidArgument, "kiln_tensor_create: a ", kiln::dtype_name(dt), shape.to_string(),
-               " tensor needs ", need, " bytes; got ", num_bytes);
-  if (need > 0) require_not_null(data, "kiln_tensor_create", "data");
-  *out = kiln::capi::new_tensor(kiln::Tensor::from_data(dt, shape, data, num_bytes));
+  Layout l = check_layout("kiln_tensor_create", dtype, dims, rank, data, num_bytes);
+  *out = kiln::capi::new_tensor(kiln::Tensor::from_data(l.dtype, l.shape, data, num_bytes));
   KILN_CAPI_END
 }
 
@@ -29,21 +44,15 @@ kiln_status *kiln_tensor_create_from_buffer(kiln_tensor **out, kiln_dtype dtype,
   KILN_CAPI_BEGIN
   const char *fn = "kiln_tensor_create_from_buffer";
   require_not_null(out, fn, "out");
-  kiln::DType dt = kiln::capi::dtype_from_c(dtype, fn);
-  kiln::Shape shape = kiln::capi::shape_from_c(dims, rank, fn);
-  size_t need = static_cast<size_t>(shape.num_elements()) * kiln::dtype_size(dt);
-  if (num_bytes != need)
-    kiln::fail(kiln::Code::kInvalidArgument, fn, ": a ", kiln::dtype_name(dt), shape.to_string(), " tensor needs ",
-               need, " bytes; got ", num_bytes);
-  if (need > 0) require_not_null(data, fn, "data");
-  if (reinterpret_cast<uintptr_t>(data) % kiln::dtype_size(dt) != 0)
-    kiln::fail(kiln::Code::kInvalidArgument, fn, ": data is not aligned to its ", kiln::dtype_size(dt),
+  Layout l = check_layout(fn, dtype, dims, rank, data, num_bytes);
+  if (reinterpret_cast<uintptr_t>(data) % kiln::dtype_size(l.dtype) != 0)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": data is not aligned to its ", kiln::dtype_size(l.dtype),
                "-byte element size");
   // The deleter is attached only once nothing else can fail, so a failed call leaves
   // the buffer with the caller and never calls it.
   auto handle = std::make_unique<kiln_tensor>();
   auto storage = kiln::Storage::adopt(data, num_bytes, nullptr, nullptr);
-  handle->value = kiln::Tensor::from_storage(dt, shape, storage);
+  handle->value = kiln::Tensor::from_storage(l.dtype, l.shape, storage);
   storage->set_deleter(deleter, user_data);
   *out = handle.release();
   KILN_CAPI_END

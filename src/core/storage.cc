@@ -39,16 +39,6 @@ struct Cache {
   int64_t cached_bytes = 0;
   std::atomic<int64_t> system_allocs{0};
   std::atomic<int64_t> cache_hits{0};
-
-  ~Cache() { release(); }
-  void release() {
-    std::lock_guard<std::mutex> lock(mu);
-    for (auto &list : free_lists) {
-      for (void *p : list) std::free(p);
-      list.clear();
-    }
-    cached_bytes = 0;
-  }
 };
 
 Cache &cache() {
@@ -90,6 +80,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
   s->data_ = p;
   s->bytes_ = bytes;
   s->capacity_ = capacity;
+  s->size_class_ = k;
   return s;
 }
 
@@ -107,14 +98,13 @@ Storage::~Storage() {
     if (deleter_) deleter_(data_, user_data_);
     return;
   }
-  size_t cap = 0;
-  int k = size_class(capacity_, &cap);
+  const int64_t cap = static_cast<int64_t>(capacity_);
   Cache &c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mu);
-    if (k < kNumClasses && c.cached_bytes + static_cast<int64_t>(cap) <= kMaxCachedBytes) {
-      c.free_lists[k].push_back(data_);
-      c.cached_bytes += static_cast<int64_t>(cap);
+    if (size_class_ < kNumClasses && c.cached_bytes + cap <= kMaxCachedBytes) {
+      c.free_lists[size_class_].push_back(data_);
+      c.cached_bytes += cap;
       return;
     }
   }
@@ -133,6 +123,5 @@ AllocatorStats allocator_stats() {
 
 bool allocator_caching_enabled() { return kMaxCachedBytes > 0; }
 
-void allocator_release_cache() { cache().release(); }
 
 }  // namespace kiln

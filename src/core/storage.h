@@ -42,6 +42,7 @@ class Storage {
   void *data_ = nullptr;
   size_t bytes_ = 0;
   size_t capacity_ = 0;  // bucket size for owned buffers; 0 when adopted
+  int size_class_ = 0;   // which free list an owned buffer returns to
   Deleter deleter_ = nullptr;
   void *user_data_ = nullptr;
 };
@@ -56,7 +57,5 @@ AllocatorStats allocator_stats();
 // False in sanitizer builds, where buffers go straight back to the system so that
 // AddressSanitizer sees every use after free.
 bool allocator_caching_enabled();
-// Returns every cached buffer to the system.
-void allocator_release_cache();
 
 }  // namespace kiln

@@ -36,7 +36,4 @@ inline void require_rank(const Tensor &t, int rank, const char *op, const char *
     fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected rank ", rank);
 }
 
-#define KILN_OP_UNIMPLEMENTED(name) \
-  ::kiln::fail(::kiln::Code::kUnimplemented, name, ": not implemented yet")
-
 }  // namespace kiln::ops
