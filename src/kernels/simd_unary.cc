@@ -135,6 +135,37 @@ HWY_INLINE VF GeluTanhArg(DF d, VF x) {
   return hn::Mul(hn::Set(d, 2.0f * kSqrt2OverPi), hn::MulAdd(hn::Set(d, kGeluCubic), x3, x));
 }
 
+// erfc(-x / sqrt 2), the exact gelu's CDF term (TF computes gelu as 0.5 x erfc(-x / sqrt 2):
+// erfc keeps the negative tail that 1 + erf(x / sqrt 2) cancels away). In the tail the
+// rounding of the argument t alone would cost ~2 t^2 ulp (up to 90 ulp at x = -12), so t
+// is carried as t + lo, lo being the product's rounding error plus sqrt(1/2)'s low part,
+// and erfc(t + lo) = erfc(t) - lo 2/sqrt(pi) exp(-t^2) to first order. The rounding error
+// comes from Dekker's exact product (x split in halves), the same on every target whether
+// or not it has FMA.
+constexpr float kSqrtHalfHi = 0.70703125f;          // sqrt(1/2)'s leading 12 bits
+constexpr float kSqrtHalfMid = 7.5519085e-05f;      // kSqrtHalf - kSqrtHalfHi (exact)
+constexpr float kSqrtHalfLo = 1.21016175e-08f;      // sqrt(1/2) - kSqrtHalf
+constexpr float kTwoOverSqrtPi = 1.12837916709551257f;
+constexpr float kSplitter = 4097.0f;                // 2^12 + 1
+HWY_INLINE VF GeluErfc(DF d, VF x) {
+  const VF t = hn::Mul(x, hn::Set(d, -kSqrtHalf));
+  // x = xh + xl exactly, each with at most 12 significant bits.
+  const VF gamma = hn::Mul(x, hn::Set(d, kSplitter));
+  const VF xh = hn::Sub(gamma, hn::Sub(gamma, x));
+  const VF xl = hn::Sub(x, xh);
+  // -x kSqrtHalf - t, exactly (each partial product is exact).
+  const VF ch = hn::Set(d, -kSqrtHalfHi), cm = hn::Set(d, -kSqrtHalfMid);
+  VF err = hn::Sub(hn::Mul(xh, ch), t);
+  err = hn::Add(err, hn::Mul(xh, cm));
+  err = hn::Add(err, hn::Mul(xl, ch));
+  err = hn::Add(err, hn::Mul(xl, cm));
+  const VF lo = hn::Add(err, hn::Mul(x, hn::Set(d, -kSqrtHalfLo)));
+  const VF g = Exp(hn::Neg(hn::Mul(t, t)));
+  // Where g is 0 (|t| > ~10, or x so large that the split overflowed) the correction is 0.
+  const VF corr = hn::IfThenZeroElse(hn::Eq(g, hn::Zero(d)), hn::Mul(hn::Mul(lo, hn::Set(d, kTwoOverSqrtPi)), g));
+  return hn::Sub(Erfc(t), corr);
+}
+
 // NaN-propagating lower clamp at 0.
 HWY_INLINE VF ReluZero(DF d, VF x) { return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::IfThenElseZero(hn::IsNaN(x), x)); }
 
@@ -179,11 +210,7 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
         return hn::IfThenElse(hn::Gt(v, six), six, ReluZero(d, v));
       });
     case UnaryOp::kGeluErf:
-      // TF's exact gelu: 0.5 x erfc(-x / sqrt 2); erfc keeps the negative tail that
-      // 1 + erf(x / sqrt 2) cancels away.
-      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {
-        return hn::Mul(hn::Mul(hn::Set(d, 0.5f), v), Erfc(hn::Mul(v, hn::Set(d, -kSqrtHalf))));
-      });
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return hn::Mul(hn::Mul(hn::Set(d, 0.5f), v), GeluErfc(d, v)); });
     case UnaryOp::kGeluTanh:
       return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return hn::Mul(v, LogisticParts(d, GeluTanhArg(d, v)).s); });
     case UnaryOp::kSoftplus:
@@ -237,7 +264,7 @@ void UnaryBackwardF32(UnaryOp op, const float *x, const float *dy, float *dx, in
     case UnaryOp::kGeluErf:
       // d/dx 0.5 x erfc(-x/sqrt2) = 0.5 erfc(-x/sqrt2) + x exp(-x^2/2) / sqrt(2 pi).
       return Map2(x, dy, dx, n, [](DF d, VF v, VF g) HWY_ATTR {
-        const VF cdf = hn::Mul(hn::Set(d, 0.5f), Erfc(hn::Mul(v, hn::Set(d, -kSqrtHalf))));
+        const VF cdf = hn::Mul(hn::Set(d, 0.5f), GeluErfc(d, v));
         const VF pdf = Exp(hn::Mul(hn::Set(d, -0.5f), hn::Mul(v, v)));
         return hn::Mul(g, hn::MulAdd(hn::Mul(v, hn::Set(d, kInvSqrt2Pi)), pdf, cdf));
       });
