@@ -166,7 +166,7 @@ class Tensor {
   static Tensor from_data(DType dtype, const Dims &dims, const void *data, size_t num_bytes) {
     kiln_tensor *h = nullptr;
     detail::check(kiln_tensor_create(&h, detail::to_c(dtype, "Tensor::from_data"), dims.data(),
-                                     static_cast<int>(dims.size()), data, num_bytes));
+                                     dims.size(), data, num_bytes));
     return Tensor(h);
   }
   /// A tensor holding a copy of `values` with shape `dims`.
@@ -259,7 +259,7 @@ inline std::vector<const kiln_tensor *> handles(const std::vector<Tensor> &ts) {
   for (const Tensor &t : ts) hs.push_back(t.get());
   return hs;
 }
-inline int rank_of(const Dims &d) { return static_cast<int>(d.size()); }
+inline size_t rank_of(const Dims &d) { return d.size(); }
 }  // namespace detail
 
 // ---- library ----
