@@ -182,7 +182,11 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
     case UnaryOp::kLog:
       return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return Log(v); });
     case UnaryOp::kLog1p:
-      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return Log1p(v); });
+      // SLEEF 3.5's log1pf overflows to inf above ~1e38; from 2^60 on, 1 + x rounds to x and
+      // log1p(x) = log(x) to far below an ulp.
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {
+        return hn::IfThenElse(hn::Gt(v, hn::Set(d, 1.15292150e18f)), Log(v), Log1p(v));
+      });
     case UnaryOp::kExpm1:
       return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return Expm1(v); });
     case UnaryOp::kSin:
@@ -235,11 +239,13 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
         const VF lo = hn::Set(d, alpha), hi = hn::Set(d, beta);
         return hn::IfThenElse(hn::Lt(v, lo), lo, hn::IfThenElse(hn::Gt(v, hi), hi, v));
       });
+    // Floor and Round give a result of x's sign; CopySign restores the sign of a zero result,
+    // which Highway's emulation on targets without SSE4.1's roundps drops (round(-0.3) = -0).
     case UnaryOp::kFloor:
-      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::Floor(v); });
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::CopySign(hn::Floor(v), v); });
     case UnaryOp::kRound:
       // Round is to nearest, ties to even, as tf.round.
-      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::Round(v); });
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::CopySign(hn::Round(v), v); });
     case UnaryOp::kSign:
       // +-0 and NaN map to themselves.
       return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {

@@ -40,6 +40,17 @@ Tensor softplus(const Tensor &x);
 Tensor elu(const Tensor &x, float alpha);
 Tensor leaky_relu(const Tensor &x, float alpha);
 Tensor swish(const Tensor &x);
+// float32, as tf.math / tf.nn: round is to nearest, ties to even; sign(+-0) = +-0 and
+// sign(NaN) = NaN; floor, round and sign have a zero gradient.
+Tensor log1p(const Tensor &x);
+Tensor expm1(const Tensor &x);
+Tensor floor(const Tensor &x);
+Tensor round(const Tensor &x);
+Tensor sign(const Tensor &x);
+Tensor sin(const Tensor &x);
+Tensor cos(const Tensor &x);
+Tensor relu6(const Tensor &x);
+Tensor selu(const Tensor &x);
 
 // ---- comparison (same dtype both sides, broadcast) -> bool ----
 Tensor equal(const Tensor &a, const Tensor &b);

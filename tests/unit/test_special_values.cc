@@ -62,6 +62,18 @@ std::vector<UnaryCase> unary_cases() {
       {"swish", ops::swish, [](double x) { return x * sigmoid_ref(x); }, 4},
       {"clip_by_value", [](const Tensor &x) { return ops::clip_by_value(x, -0.5f, 1.25f); },
        [](double x) { return x < -0.5 ? -0.5 : (x > 1.25 ? 1.25 : x); }, 0},
+      {"log1p", ops::log1p, [](double x) { return std::log1p(x); }, 1},
+      {"expm1", ops::expm1, [](double x) { return std::expm1(x); }, 1},
+      {"floor", ops::floor, [](double x) { return std::floor(x); }, 0},
+      {"round", ops::round, [](double x) { return std::nearbyint(x); }, 0},  // ties to even
+      {"sign", ops::sign, [](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x; }, 0},
+      {"sin", ops::sin, [](double x) { return std::sin(x); }, 1},
+      {"cos", ops::cos, [](double x) { return std::cos(x); }, 1},
+      {"relu6", ops::relu6, [](double x) { return std::isnan(x) ? x : x > 6 ? 6.0 : x > 0 ? x : 0.0; }, 0},
+      {"selu", ops::selu, [](double x) {
+         const double scale = static_cast<float>(1.05070098735548049), sa = static_cast<float>(1.05070098735548049 * 1.67326324235437728);
+         return x > 0 ? scale * x : sa * std::expm1(x);
+       }, 2},
   };
 }
 
