@@ -13,7 +13,9 @@ JOBS="${KILN_JOBS:-2}"
 PY=/usr/bin/python3
 
 # ocl-icd-opencl-dev: only a Recommends of libdnnl-dev, but dnnl-config.cmake requires OpenCL.
-BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev)
+# libsleef-dev, libhwy-dev: vector math and runtime-dispatched SIMD for kiln's elementwise loops.
+BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
+  libsleef-dev libhwy-dev)
 TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils)
 BENCH_PKGS=(libbenchmark-dev)
 
