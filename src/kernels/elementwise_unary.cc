@@ -161,33 +161,28 @@ bool eltwise_algorithm(UnaryOp op, float alpha, float beta, dnnl::algorithm *alg
   }
 }
 
-std::string eltwise_key(const char *kind, dnnl::algorithm alg, float a, float b, int64_t n) {
-  std::string key = kind;
-  key += std::to_string(static_cast<int>(alg));
-  key += ';';
-  append_float_key(key, a);
-  append_float_key(key, b);
-  append_key(key, Shape{n}, DType::kFloat32);
+PrimitiveKey eltwise_key(PrimitiveKind kind, dnnl::algorithm alg, float a, float b, int64_t n) {
+  PrimitiveKey key(kind);
+  key.add(static_cast<int64_t>(alg)).add_bits(a).add_bits(b).add(n);
   return key;
 }
 
 dnnl::eltwise_forward::primitive_desc eltwise_forward_pd(dnnl::algorithm alg, float a, float b, int64_t n,
                                                          dnnl::prop_kind prop) {
   dnnl::eltwise_forward::desc d(prop, alg, plain_f32_desc(Shape{n}), a, b);
-  return dnnl::eltwise_forward::primitive_desc(d, engine());
+  return dnnl::eltwise_forward::primitive_desc(d, user_scratchpad_attr(), engine());
 }
 
 bool onednn_unary(UnaryOp op, const void *x, void *y, int64_t n, float alpha, float beta) {
   dnnl::algorithm alg;
   float a, b;
   if (!eltwise_algorithm(op, alpha, beta, &alg, &a, &b)) return false;
-  dnnl::primitive prim = cached_primitive(eltwise_key("eltwise_fwd:", alg, a, b, n), [&] {
-    return dnnl::primitive(
-        dnnl::eltwise_forward(eltwise_forward_pd(alg, a, b, n, dnnl::prop_kind::forward_inference)));
-  });
-  const Shape s{n};
-  execute(prim, {{DNNL_ARG_SRC, plain_memory(s, DType::kFloat32, x)},
-                 {DNNL_ARG_DST, plain_memory(s, DType::kFloat32, y)}});
+  run_cached(eltwise_key(PrimitiveKind::kEltwiseForward, alg, a, b, n),
+             [&] {
+               return dnnl::primitive(dnnl::eltwise_forward(
+                   eltwise_forward_pd(alg, a, b, n, dnnl::prop_kind::forward_inference)));
+             },
+             {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}});
   return true;
 }
 
@@ -224,17 +219,15 @@ void unary_backward(UnaryOp op, const float *x, const float *dy, float *dx, int6
       (op != UnaryOp::kRelu && op != UnaryOp::kGeluErf && op != UnaryOp::kGeluTanh))
     fail(Code::kInternal, "elementwise unary_backward kernel: op ", static_cast<int>(op), " has no kernel");
   if (n >= kElementwiseLargeThreshold) {
-    dnnl::primitive prim = cached_primitive(eltwise_key("eltwise_bwd:", alg, a, b, n), [&] {
-      auto fwd = eltwise_forward_pd(alg, a, b, n, dnnl::prop_kind::forward_training);
-      const auto md = plain_f32_desc(Shape{n});
-      dnnl::eltwise_backward::desc d(alg, md, md, a, b);
-      return dnnl::primitive(
-          dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(d, engine(), fwd)));
-    });
-    const Shape s{n};
-    execute(prim, {{DNNL_ARG_SRC, plain_memory(s, DType::kFloat32, x)},
-                   {DNNL_ARG_DIFF_DST, plain_memory(s, DType::kFloat32, dy)},
-                   {DNNL_ARG_DIFF_SRC, plain_memory(s, DType::kFloat32, dx)}});
+    run_cached(eltwise_key(PrimitiveKind::kEltwiseBackward, alg, a, b, n),
+               [&] {
+                 auto fwd = eltwise_forward_pd(alg, a, b, n, dnnl::prop_kind::forward_training);
+                 const auto md = plain_f32_desc(Shape{n});
+                 dnnl::eltwise_backward::desc d(alg, md, md, a, b);
+                 return dnnl::primitive(dnnl::eltwise_backward(
+                     dnnl::eltwise_backward::primitive_desc(d, user_scratchpad_attr(), engine(), fwd)));
+               },
+               {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, dx}});
     return;
   }
   for (int64_t i = 0; i < n; ++i) {

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <string>
 #include <vector>
 
 #include "kernels/engine.h"
@@ -23,31 +22,27 @@ const Flags kScaleShift = Flags::use_scale | Flags::use_shift;
 bool use_loops(int64_t rows, int64_t cols) { return rows * cols <= kNormLoopMaxElements; }
 
 memory::desc vector_md(int64_t n) { return memory::desc({n}, memory::data_type::f32, memory::format_tag::a); }
-memory vector_mem(int64_t n, const float *p) {
-  return memory(vector_md(n), engine(), const_cast<float *>(p));
-}
 
-std::string key_for(const char *kind, int64_t rows, int64_t cols, float epsilon) {
-  uint32_t bits;
-  std::memcpy(&bits, &epsilon, sizeof bits);
-  return std::string(kind) + std::to_string(rows) + "," + std::to_string(cols) + ",eps" +
-         std::to_string(bits);
+// variant tells apart the primitives one kind has (training or not, with statistics or not).
+PrimitiveKey key_for(PrimitiveKind kind, int64_t variant, int64_t rows, int64_t cols, float epsilon) {
+  PrimitiveKey key(kind);
+  key.add(variant).add(rows).add(cols).add_bits(epsilon);
+  return key;
 }
 
 // Runs a layer or batch normalisation backward primitive over data md with `stats` statistics and
 // `channels` scale/shift values.
-void execute_backward(const dnnl::primitive &p, const memory::desc &md, int64_t stats, int64_t channels,
-                      const float *x, const float *gamma, const float *mean, const float *variance,
-                      const float *dy, float *dx, float *dgamma, float *dbeta) {
-  execute(p, {{DNNL_ARG_SRC, memory(md, engine(), const_cast<float *>(x))},
-              {DNNL_ARG_DIFF_DST, memory(md, engine(), const_cast<float *>(dy))},
-              {DNNL_ARG_MEAN, vector_mem(stats, mean)},
-              {DNNL_ARG_VARIANCE, vector_mem(stats, variance)},
-              {DNNL_ARG_SCALE, vector_mem(channels, gamma)},
-              {DNNL_ARG_SHIFT, vector_mem(channels, gamma)},  // required by oneDNN 2.6 though never read
-              {DNNL_ARG_DIFF_SRC, memory(md, engine(), dx)},
-              {DNNL_ARG_DIFF_SCALE, vector_mem(channels, dgamma)},
-              {DNNL_ARG_DIFF_SHIFT, vector_mem(channels, dbeta)}});
+void execute_backward(const dnnl::primitive &p, const float *x, const float *gamma, const float *mean,
+                      const float *variance, const float *dy, float *dx, float *dgamma, float *dbeta) {
+  execute(p, {{DNNL_ARG_SRC, x},
+              {DNNL_ARG_DIFF_DST, dy},
+              {DNNL_ARG_MEAN, mean},
+              {DNNL_ARG_VARIANCE, variance},
+              {DNNL_ARG_SCALE, gamma},
+              {DNNL_ARG_SHIFT, gamma},  // required by oneDNN 2.6 though never read
+              {DNNL_ARG_DIFF_SRC, dx},
+              {DNNL_ARG_DIFF_SCALE, dgamma},
+              {DNNL_ARG_DIFF_SHIFT, dbeta}});
 }
 
 // ---- layer normalisation: rows of a plain [rows, cols] matrix, statistics [rows] ----
@@ -58,7 +53,7 @@ memory::desc ln_data_md(int64_t rows, int64_t cols) {
 
 LnFwd::primitive_desc ln_forward_pd(int64_t rows, int64_t cols, float epsilon, dnnl::prop_kind prop) {
   LnFwd::desc d(prop, ln_data_md(rows, cols), vector_md(rows), epsilon, kScaleShift);
-  return LnFwd::primitive_desc(d, engine());
+  return LnFwd::primitive_desc(d, user_scratchpad_attr(), engine());
 }
 
 float inverse(int64_t n) { return n > 0 ? 1.0f / static_cast<float>(n) : 0.0f; }
@@ -125,22 +120,20 @@ Flags bn_flags(bool training) { return training ? kScaleShift : kScaleShift | Fl
 
 BnFwd::primitive_desc bn_forward_pd(int64_t rows, int64_t channels, float epsilon, bool training) {
   BnFwd::desc d(dnnl::prop_kind::forward_training, bn_data_md(rows, channels), epsilon, bn_flags(training));
-  return BnFwd::primitive_desc(d, engine());
+  return BnFwd::primitive_desc(d, user_scratchpad_attr(), engine());
 }
 
 void bn_forward_oneDNN(int64_t rows, int64_t channels, float epsilon, bool training, const float *x,
                        const float *gamma, const float *beta, const float *mean, const float *variance,
                        float *y) {
-  dnnl::primitive p = cached_primitive(
-      key_for(training ? "batch_norm_fwd_train;" : "batch_norm_fwd_global;", rows, channels, epsilon),
-      [&] { return BnFwd(bn_forward_pd(rows, channels, epsilon, training)); });
-  memory::desc md = bn_data_md(rows, channels);
-  execute(p, {{DNNL_ARG_SRC, memory(md, engine(), const_cast<float *>(x))},
-              {DNNL_ARG_DST, memory(md, engine(), y)},
-              {DNNL_ARG_SCALE, vector_mem(channels, gamma)},
-              {DNNL_ARG_SHIFT, vector_mem(channels, beta)},
-              {DNNL_ARG_MEAN, vector_mem(channels, mean)},
-              {DNNL_ARG_VARIANCE, vector_mem(channels, variance)}});
+  run_cached(key_for(PrimitiveKind::kBatchNormForward, training, rows, channels, epsilon),
+             [&] { return BnFwd(bn_forward_pd(rows, channels, epsilon, training)); },
+             {{DNNL_ARG_SRC, x},
+              {DNNL_ARG_DST, y},
+              {DNNL_ARG_SCALE, gamma},
+              {DNNL_ARG_SHIFT, beta},
+              {DNNL_ARG_MEAN, mean},
+              {DNNL_ARG_VARIANCE, variance}});
 }
 
 // Per-channel sums of dy and dy * xhat.
@@ -181,19 +174,19 @@ void layer_norm_forward(int64_t rows, int64_t cols, float epsilon, const float *
   if (use_loops(rows, cols)) return ln_forward_loops(rows, cols, epsilon, x, gamma, beta, y, mean, variance);
   const bool stats = mean && variance;
   const dnnl::prop_kind prop = stats ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-  dnnl::primitive p =
-      cached_primitive(key_for(stats ? "layer_norm_fwd_train;" : "layer_norm_fwd;", rows, cols, epsilon),
-                       [&] { return LnFwd(ln_forward_pd(rows, cols, epsilon, prop)); });
-  memory::desc md = ln_data_md(rows, cols);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(md, engine(), const_cast<float *>(x))},
-                                       {DNNL_ARG_DST, memory(md, engine(), y)},
-                                       {DNNL_ARG_SCALE, vector_mem(cols, gamma)},
-                                       {DNNL_ARG_SHIFT, vector_mem(cols, beta)}};
-  if (stats) {
-    args.emplace(DNNL_ARG_MEAN, vector_mem(rows, mean));
-    args.emplace(DNNL_ARG_VARIANCE, vector_mem(rows, variance));
-  }
-  execute(p, args);
+  dnnl::primitive p = cached_primitive(
+      key_for(stats ? PrimitiveKind::kLayerNormForwardTraining : PrimitiveKind::kLayerNormForward, 0, rows,
+              cols, epsilon),
+      [&] { return LnFwd(ln_forward_pd(rows, cols, epsilon, prop)); });
+  if (!stats)
+    return execute(p,
+                   {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}, {DNNL_ARG_SCALE, gamma}, {DNNL_ARG_SHIFT, beta}});
+  execute(p, {{DNNL_ARG_SRC, x},
+              {DNNL_ARG_DST, y},
+              {DNNL_ARG_SCALE, gamma},
+              {DNNL_ARG_SHIFT, beta},
+              {DNNL_ARG_MEAN, mean},
+              {DNNL_ARG_VARIANCE, variance}});
 }
 
 void layer_norm_backward(int64_t rows, int64_t cols, float epsilon, const float *x, const float *gamma,
@@ -201,14 +194,15 @@ void layer_norm_backward(int64_t rows, int64_t cols, float epsilon, const float 
                          float *dbeta) {
   if (use_loops(rows, cols))
     return ln_backward_loops(rows, cols, epsilon, x, gamma, mean, variance, dy, dx, dgamma, dbeta);
-  dnnl::primitive p = cached_primitive(key_for("layer_norm_bwd;", rows, cols, epsilon), [&] {
-    memory::desc md = ln_data_md(rows, cols);
-    LnBwd::desc d(dnnl::prop_kind::backward, md, md, vector_md(rows), epsilon, kScaleShift);
-    return LnBwd(LnBwd::primitive_desc(
-        d, engine(), ln_forward_pd(rows, cols, epsilon, dnnl::prop_kind::forward_training)));
-  });
-  memory::desc md = ln_data_md(rows, cols);
-  execute_backward(p, md, rows, cols, x, gamma, mean, variance, dy, dx, dgamma, dbeta);
+  dnnl::primitive p =
+      cached_primitive(key_for(PrimitiveKind::kLayerNormBackward, 0, rows, cols, epsilon), [&] {
+        memory::desc md = ln_data_md(rows, cols);
+        LnBwd::desc d(dnnl::prop_kind::backward, md, md, vector_md(rows), epsilon, kScaleShift);
+        return LnBwd(
+            LnBwd::primitive_desc(d, user_scratchpad_attr(), engine(),
+                                  ln_forward_pd(rows, cols, epsilon, dnnl::prop_kind::forward_training)));
+      });
+  execute_backward(p, x, gamma, mean, variance, dy, dx, dgamma, dbeta);
 }
 
 void batch_norm_forward_training(int64_t rows, int64_t channels, float epsilon, const float *x,
@@ -254,14 +248,14 @@ void batch_norm_backward(int64_t rows, int64_t channels, float epsilon, bool tra
   if (use_loops(rows, channels))
     return bn_backward_loops(rows, channels, epsilon, training, x, gamma, mean, variance, dy, dx, dgamma,
                              dbeta);
-  dnnl::primitive p = cached_primitive(
-      key_for(training ? "batch_norm_bwd_train;" : "batch_norm_bwd_global;", rows, channels, epsilon), [&] {
+  dnnl::primitive p =
+      cached_primitive(key_for(PrimitiveKind::kBatchNormBackward, training, rows, channels, epsilon), [&] {
         memory::desc md = bn_data_md(rows, channels);
         BnBwd::desc d(dnnl::prop_kind::backward, md, md, epsilon, bn_flags(training));
-        return BnBwd(BnBwd::primitive_desc(d, engine(), bn_forward_pd(rows, channels, epsilon, training)));
+        return BnBwd(BnBwd::primitive_desc(d, user_scratchpad_attr(), engine(),
+                                           bn_forward_pd(rows, channels, epsilon, training)));
       });
-  memory::desc md = bn_data_md(rows, channels);
-  execute_backward(p, md, channels, channels, x, gamma, mean, variance, dy, dx, dgamma, dbeta);
+  execute_backward(p, x, gamma, mean, variance, dy, dx, dgamma, dbeta);
 }
 
 }  // namespace kiln::kernels

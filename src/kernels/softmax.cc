@@ -73,20 +73,19 @@ void softmax_strided(const float *x, float *y, int64_t outer, int64_t n, int64_t
 }
 
 void softmax_onednn(const Tensor &x, int64_t outer, int64_t n, bool log, const Tensor &out) {
-  const Shape s{outer, n};
-  std::string key = log ? "logsoftmax;" : "softmax;";
-  append_key(key, s, DType::kFloat32);
-  dnnl::primitive p = cached_primitive(key, [&] {
-    dnnl::memory::desc md = plain_memory(s, DType::kFloat32, nullptr).get_desc();
-    const auto prop = dnnl::prop_kind::forward_inference;
-    if (log)
-      return dnnl::primitive(
-          dnnl::logsoftmax_forward(dnnl::logsoftmax_forward::primitive_desc({prop, md, 1}, engine())));
-    return dnnl::primitive(
-        dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc({prop, md, 1}, engine())));
-  });
-  execute(p, {{DNNL_ARG_SRC, plain_memory(s, DType::kFloat32, x.raw_data())},
-              {DNNL_ARG_DST, plain_memory(s, DType::kFloat32, out.raw_mutable_data())}});
+  PrimitiveKey key(log ? PrimitiveKind::kLogSoftmax : PrimitiveKind::kSoftmax);
+  key.add(outer).add(n);
+  run_cached(key,
+             [&] {
+               dnnl::memory::desc md = plain_desc(Shape{outer, n}, DType::kFloat32);
+               const auto prop = dnnl::prop_kind::forward_inference;
+               if (log)
+                 return dnnl::primitive(dnnl::logsoftmax_forward(dnnl::logsoftmax_forward::primitive_desc(
+                     {prop, md, 1}, user_scratchpad_attr(), engine())));
+               return dnnl::primitive(dnnl::softmax_forward(
+                   dnnl::softmax_forward::primitive_desc({prop, md, 1}, user_scratchpad_attr(), engine())));
+             },
+             {{DNNL_ARG_SRC, x.raw_data()}, {DNNL_ARG_DST, out.raw_mutable_data()}});
 }
 
 }  // namespace
