@@ -61,6 +61,13 @@ void reorder_filter(PrimitiveKind kind, const Window2d &g, const memory::desc &b
 
 // The filter as the primitive wants it: the caller's HWIO buffer itself when the layouts agree,
 // otherwise a scratch buffer in the primitive's layout (filled from HWIO when `fill`).
+//
+// The reordered filter is not cached across calls: a cache needs the filter's identity and
+// version, and neither exists cheaply here. The kernel sees a raw pointer; Storage has no version
+// counter, and a Variable's assign/assign_add (every optimizer step) writes new values into the
+// same buffer, so pointer identity would serve stale weights. A content hash costs a full read of
+// the filter, as much as the reorder it would save. Caching becomes possible once Storage (or
+// Variable) carries a version bumped by every in-place write (src/core/storage.h, autodiff/).
 struct FilterBuffer {
   float *data = nullptr;
   bool blocked = false;

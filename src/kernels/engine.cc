@@ -154,6 +154,7 @@ dnnl::primitive shared_lookup(const PrimitiveKey &key, MakePrimitive make) {
     std::lock_guard<std::mutex> lock(c.mu);
     auto it = c.map.find(key);
     if (it != c.map.end()) {
+      c.hits.fetch_add(1, std::memory_order_relaxed);
       c.lru.splice(c.lru.begin(), c.lru, it->second);
       return it->second->prim;
     }
