@@ -138,22 +138,28 @@ bool same_bits(const Tensor &x, const Tensor &y) {
 
 // Runs the cases on num_workers() threads: thread t starts at case (t * stride) % n and walks the
 // list, so stride 0 makes every thread run the same shapes at the same time and stride 1 mixes them.
+// With `one`, odd threads run kernels at one thread (set_num_threads_for_this_thread, as a
+// pipeline worker would) and compare with `one`, the reference computed at one thread.
 // Returns the number of results that differ from the single-threaded reference, per case name.
-std::vector<int> run_concurrently(const std::vector<Case> &cs, const std::vector<std::vector<Tensor>> &want,
-                                  size_t stride) {
+using Results = std::vector<std::vector<Tensor>>;
+std::vector<int> run_concurrently(const std::vector<Case> &cs, const Results &want, size_t stride,
+                                  const Results *one = nullptr) {
   std::vector<std::atomic<int>> wrong(cs.size());
   std::atomic<int> errors{0};
   std::vector<std::thread> threads;
   const int workers = num_workers(), iters = iterations();
   for (int t = 0; t < workers; ++t)
     threads.emplace_back([&, t] {
+      const bool at_one = one && t % 2 == 1;
+      const Results &ref = at_one ? *one : want;
+      if (at_one) set_num_threads_for_this_thread(1);
       try {
         for (int it = 0; it < iters; ++it)
           for (size_t k = 0; k < cs.size(); ++k) {
             const size_t i = (k + static_cast<size_t>(t) * stride) % cs.size();
             const std::vector<Tensor> got = cs[i].run();
             for (size_t j = 0; j < got.size(); ++j)
-              if (!same_bits(got[j], want[i][j])) wrong[i].fetch_add(1);
+              if (!same_bits(got[j], ref[i][j])) wrong[i].fetch_add(1);
           }
       } catch (const std::exception &) {
         errors.fetch_add(1);
@@ -166,11 +172,16 @@ std::vector<int> run_concurrently(const std::vector<Case> &cs, const std::vector
   return out;
 }
 
-void check(size_t stride) {
+void check(size_t stride, bool mixed_thread_counts = false) {
   const std::vector<Case> cs = cases();
-  std::vector<std::vector<Tensor>> want;
+  Results want, one;
   for (const Case &c : cs) want.push_back(c.run());  // the single-threaded reference
-  const std::vector<int> wrong = run_concurrently(cs, want, stride);
+  if (mixed_thread_counts) {
+    set_num_threads_for_this_thread(1);
+    for (const Case &c : cs) one.push_back(c.run());
+    set_num_threads_for_this_thread(0);
+  }
+  const std::vector<int> wrong = run_concurrently(cs, want, stride, mixed_thread_counts ? &one : nullptr);
   const int total_runs = num_workers() * iterations();
   for (size_t i = 0; i < cs.size(); ++i)
     EXPECT_EQ(wrong[i], 0) << cs[i].name << ": " << wrong[i] << " wrong results out of "
@@ -180,6 +191,10 @@ void check(size_t stride) {
 TEST(ThreadStress, SameShapesOnEveryThread) { check(0); }
 
 TEST(ThreadStress, DifferentShapesOnEachThread) { check(1); }
+
+// Threads at different kernel thread counts run side by side: oneDNN 2.6 fixes the thread count
+// of some primitives at creation, so each count must get its own primitive.
+TEST(ThreadStress, MixedThreadCounts) { check(0, true); }
 
 // The case that broke first: many threads multiplying the same shapes, many times.
 TEST(ThreadStress, MatmulFromManyThreadsManyTimes) {
