@@ -1,10 +1,26 @@
 // zeros, ones, fill, zeros_like, ones_like, range.
 #include <cmath>
 
+#include "core/count.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
 
 namespace kiln::ops {
+
+namespace {
+// range's element count, checked before any conversion: NaN or infinite bounds have no count
+// (the cast to int64 would be undefined), and a huge count must fail before allocating.
+int64_t range_count(double start, double limit, double delta) {
+  if (!std::isfinite(start) || !std::isfinite(limit) || !std::isfinite(delta))
+    fail(Code::kInvalidArgument, "range: start ", start, ", limit ", limit, " and delta ", delta,
+         " must be finite numbers");
+  const double count = std::ceil((limit - start) / delta);
+  if (!(count <= static_cast<double>(kMaxElements)))  // also catches NaN and inf from the division
+    fail(Code::kInvalidArgument, "range: start ", start, ", limit ", limit, " and delta ", delta, " give ",
+         count, " elements, more than kiln's limit of ", kMaxElements, " (2^62)");
+  return count > 0 ? static_cast<int64_t>(count) : 0;
+}
+}  // namespace
 
 Tensor fill(const Shape &shape, double value, DType dtype) {
   Tensor t = Tensor::empty(dtype, shape);
@@ -36,7 +52,7 @@ Tensor range(double start, double limit, double delta, DType dtype) {
     fail(Code::kInvalidArgument, "range: start ", start, " cannot reach limit ", limit, " with delta ", delta);
   if (dtype != DType::kFloat32 && dtype != DType::kInt32 && dtype != DType::kInt64)
     fail(Code::kInvalidArgument, "range: dtype ", dtype_name(dtype), " is not supported; expected float32, int32 or int64");
-  int64_t n = static_cast<int64_t>(std::ceil((limit - start) / delta));
+  int64_t n = range_count(start, limit, delta);
   Tensor t = Tensor::empty(dtype, Shape{n});
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
