@@ -136,11 +136,13 @@ void reduce_parallel(const T *x, Acc *acc, int64_t n_out, const std::vector<Grou
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), first.size));
   // acc holds the identity everywhere on entry, so acc[0] seeds the private accumulators.
   std::vector<Acc> partial(first.reduced ? static_cast<size_t>((nt - 1) * n_out) : 0, acc[0]);
+  // Each thread's groups are made here: no allocation (or throw) inside the OpenMP region.
+  std::vector<std::vector<Group>> subs(static_cast<size_t>(nt), groups);
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num();
     const int64_t lo = first.size * t / nt, hi = first.size * (t + 1) / nt;
-    std::vector<Group> sub = groups;
+    std::vector<Group> &sub = subs[static_cast<size_t>(t)];
     sub.front().size = hi - lo;
     if (!first.reduced)
       reduce_groups<K>(x + lo * x_stride, acc + lo * out_stride, sub);
