@@ -1,6 +1,8 @@
 // Checked element and byte counts (core/count.h), the Shape invariant, the allocator at its
 // limits, and the core ops' size checks (issue 5, section 2).
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -110,6 +112,36 @@ TEST(AllocatorLimits, HugeRequestsFailFast) {
                {"2305843009213693952 bytes", "cached bytes"});
   expect_error([] { Tensor::empty(DType::kInt64, Shape{k62}); }, Code::kResourceExhausted,
                {"int64[4611686018427387904]", "36893488147419103232 bytes"});
+}
+
+// In a child process whose address space is capped: 128 MiB sit in the cache, and a 128 MiB
+// buffer fits only once they are given back. Without the retry the request fails.
+TEST(AllocatorLimits, FailedAllocationEmptiesTheCacheAndRetries) {
+  if (!allocator_caching_enabled()) GTEST_SKIP() << "the cache is off in sanitizer builds";
+  EXPECT_EXIT(
+      {
+        allocator_release_cached();
+        long pages = 0;
+        std::FILE *f = std::fopen("/proc/self/statm", "r");
+        if (!f || std::fscanf(f, "%ld", &pages) != 1) std::_Exit(3);
+        std::fclose(f);
+        rlimit lim;
+        lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(pages * sysconf(_SC_PAGESIZE) + (192L << 20));
+        if (setrlimit(RLIMIT_AS, &lim) != 0) std::_Exit(4);
+        {
+          std::vector<std::shared_ptr<Storage>> held;
+          held.reserve(128);
+          for (int i = 0; i < 128; ++i) held.push_back(Storage::allocate(size_t{1} << 20));
+        }
+        if (allocator_stats().cached_bytes != int64_t{128} << 20) std::_Exit(5);
+        try {
+          auto big = Storage::allocate(size_t{128} << 20);
+          std::_Exit(allocator_stats().cached_bytes == 0 ? 0 : 6);
+        } catch (const Error &) {
+          std::_Exit(7);
+        }
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(AllocatorLimits, ReleaseCachedEmptiesTheCache) {
