@@ -95,7 +95,8 @@ Window2d window(const char *op, const Shape &x_shape, int64_t kh, int64_t kw, in
          " window, strides ", list_string(strides), ", dilations ", list_string(dilations), " and ",
          padding_name(padding), " padding gives an empty ", g.oh, "x", g.ow,
          " output; expected a window that fits the input");
-  // SAME padding as large as a huge dilated window: oneDNN indexes with 32-bit ints.
+  // SAME padding as large as a huge dilated window: far beyond what oneDNN's kernels are built
+  // for (their run time grows with the padding: a 2^19-cell padding already takes seconds).
   const int64_t kMaxPad = std::numeric_limits<int32_t>::max();
   if (std::max({g.pad_top, g.pad_bottom, g.pad_left, g.pad_right}) > kMaxPad)
     fail(Code::kInvalidArgument, op, ": a ", kh, "x", kw, " window with dilations ", list_string(dilations),
