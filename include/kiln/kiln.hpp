@@ -480,6 +480,17 @@ inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed =
   return detail::make(kiln_dropout, x.get(), rate, training, seed);
 }
 
+// ---- losses (per-example, fused and stable) ----
+inline Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits) {
+  return detail::make(kiln_sparse_softmax_cross_entropy_with_logits, labels.get(), logits.get());
+}
+inline Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits, int64_t axis = -1) {
+  return detail::make(kiln_softmax_cross_entropy_with_logits, labels.get(), logits.get(), axis);
+}
+inline Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits) {
+  return detail::make(kiln_sigmoid_cross_entropy_with_logits, labels.get(), logits.get());
+}
+
 // ---- variables ----
 /// A named, mutable holder of a tensor value. Copies share the same variable.
 class Variable {

@@ -208,6 +208,23 @@ KILN_API kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices
 KILN_API kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, float rate, bool training,
                                    int64_t seed);
 
+/* ------------------------------------------------------------------ losses */
+
+/// Per-example softmax cross-entropy against class indices (tf.nn.sparse_softmax_cross_entropy_with_logits):
+/// logits float32 [..., C], labels int32/int64 [...] each in [0, C) (otherwise INVALID_ARGUMENT);
+/// out float32 [...]. Stable for large logits; no one-hot is built. Gradient: logits.
+KILN_API kiln_status *kiln_sparse_softmax_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
+                                                                    const kiln_tensor *logits);
+/// Per-example softmax cross-entropy against a distribution (tf.nn.softmax_cross_entropy_with_logits):
+/// labels and logits float32 (labels broadcast to logits), classes along axis; out drops that axis.
+/// Gradients: labels and logits.
+KILN_API kiln_status *kiln_softmax_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
+                                                             const kiln_tensor *logits, int64_t axis);
+/// Elementwise max(x, 0) - x * z + log(1 + exp(-|x|)) for logits x and labels z, float32 of one shape
+/// (tf.nn.sigmoid_cross_entropy_with_logits). Gradients: labels and logits.
+KILN_API kiln_status *kiln_sigmoid_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
+                                                             const kiln_tensor *logits);
+
 #ifdef __cplusplus
 }
 #endif

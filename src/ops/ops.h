@@ -125,3 +125,14 @@ Tensor truncated_normal(const Shape &shape, float mean = 0.0f, float stddev = 1.
 Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1);
 
 }  // namespace kiln::ops
+
+// ---- losses (tf.nn.*_cross_entropy_with_logits): per-example losses, fused and stable ----
+namespace kiln::ops {
+// labels int32/int64 with logits' shape minus its last (class) dim; each in [0, classes)
+// (InvalidArgument otherwise, as TF on CPU). No one-hot is built. Gradient: logits only.
+Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits);
+// labels float32, logits' shape (or broadcasting to it); classes along axis. Gradients: both.
+Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits, int64_t axis = -1);
+// Elementwise; labels and logits float32 of one shape. Gradients: both.
+Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits);
+}  // namespace kiln::ops

@@ -1712,6 +1712,43 @@ static void test_out_of_range_enums(void) {
   release_kept();
 }
 
+/* ----------------------------------------------------------------- losses */
+
+static void test_losses(void) {
+  float logits[6] = {100, -100, 0, 0.5f, -1.25f, 2}, z[6] = {1, 0, 0, 0.25f, 0.25f, 0.5f};
+  float sx[3] = {-100, 0, 20}, sz[3] = {1, 0.5f, 0}, sloss[3];
+  float sparse_loss[2], dense_loss[2];
+  int32_t labels[2] = {0, 2}, bad[2] = {0, 3};
+  int64_t d23[2] = {2, 3}, d2[1] = {2}, d3[1] = {3};
+  kiln_tensor *o = NULL, *x = f32(2, d23, logits), *y = make(I32, 1, d2, labels), *zt = f32(2, d23, z);
+  int r, j;
+  for (r = 0; r < 2; ++r) {
+    double m = -1e30, s = 0;
+    for (j = 0; j < 3; ++j) m = logits[r * 3 + j] > m ? logits[r * 3 + j] : m;
+    for (j = 0; j < 3; ++j) s += exp(logits[r * 3 + j] - m);
+    sparse_loss[r] = (float)(log(s) + m - logits[r * 3 + labels[r]]);
+    dense_loss[r] = 0;
+    for (j = 0; j < 3; ++j) dense_loss[r] += (float)(z[r * 3 + j] * (log(s) + m - logits[r * 3 + j]));
+  }
+  sparse_loss[0] = 3.7200760e-44f; /* exp(-100): kept, not rounded to 0 */
+  dense_loss[0] = 3.7200760e-44f;
+  for (j = 0; j < 3; ++j) sloss[j] = (float)((sx[j] > 0 ? sx[j] : 0) - sx[j] * sz[j] + log1p(exp(-fabs(sx[j]))));
+  expect_f32(RUN(kiln_sparse_softmax_cross_entropy_with_logits(&o, y, x)), 1, d2, sparse_loss, 1e-5);
+  expect_f32(RUN(kiln_softmax_cross_entropy_with_logits(&o, zt, x, -1)), 1, d2, dense_loss, 1e-5);
+  expect_f32(RUN(kiln_sigmoid_cross_entropy_with_logits(&o, f32(1, d3, sz), f32(1, d3, sx))), 1, d3, sloss, 1e-6);
+  EXPECT_ERROR(kiln_sparse_softmax_cross_entropy_with_logits(U, make(I32, 1, d2, bad), x), INVALID,
+               "sparse_softmax_cross_entropy_with_logits: labels[1] = 3", "[0, 3)");
+  EXPECT_ERROR(kiln_sparse_softmax_cross_entropy_with_logits(NULL, y, x), INVALID, "kiln_sparse_softmax", "'out'");
+  EXPECT_ERROR(kiln_sparse_softmax_cross_entropy_with_logits(U, zt, x), INVALID, "argument 'labels' is float32",
+               "int32 or int64");
+  EXPECT_ERROR(kiln_softmax_cross_entropy_with_logits(U, zt, x, 2), INVALID, "softmax_cross_entropy_with_logits",
+               "axis 2");
+  EXPECT_ERROR(kiln_softmax_cross_entropy_with_logits(U, NULL, x, -1), INVALID, "'labels' is NULL", NULL);
+  EXPECT_ERROR(kiln_sigmoid_cross_entropy_with_logits(U, f32(1, d3, sz), x), INVALID,
+               "sigmoid_cross_entropy_with_logits", "same shape");
+  release_kept();
+}
+
 int main(void) {
   test_library();
   test_tensors();
@@ -1732,6 +1769,7 @@ int main(void) {
   test_variables();
   test_tapes();
   test_out_of_range_enums();
+  test_losses();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }

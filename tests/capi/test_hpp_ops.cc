@@ -799,4 +799,32 @@ TEST(HppOps, GradientTapeOverloads) {
   }
 }
 
+// ------------------------------------------------------------------ losses
+
+TEST(HppOpsMath, Losses) {
+  Tensor x = Tensor::from_vector<float>({2, 1, 0, 0, 0, 0}, {2, 3});
+  Tensor labels = Tensor::from_vector<int32_t>({0, 1}, {2});
+  const double lse0 = std::log(std::exp(2.0) + std::exp(1.0) + 1.0);
+  expect_floats(kiln::sparse_softmax_cross_entropy_with_logits(labels, x), {2},
+                {float(lse0 - 2), float(std::log(3.0))}, 1e-6);
+  Tensor z = Tensor::from_vector<float>({1, 0, 0, 0, 1, 0}, {2, 3});
+  expect_floats(kiln::softmax_cross_entropy_with_logits(z, x), {2}, {float(lse0 - 2), float(std::log(3.0))}, 1e-6);
+  expect_floats(kiln::softmax_cross_entropy_with_logits(kiln::transpose(z), kiln::transpose(x), 0), {2},
+                {float(lse0 - 2), float(std::log(3.0))}, 1e-6);
+  expect_floats(kiln::sigmoid_cross_entropy_with_logits(Tensor::from_vector<float>({1, 0}, {2}),
+                                                        Tensor::from_vector<float>({0, -20}, {2})),
+                {2}, {float(std::log(2.0)), float(std::log1p(std::exp(-20.0)))}, 1e-6);
+  EXPECT_KILN_ERROR(kiln::sparse_softmax_cross_entropy_with_logits(Tensor::from_vector<int32_t>({0, 5}, {2}), x),
+                    kInvalid, "labels[1] = 5");
+  EXPECT_KILN_ERROR(kiln::softmax_cross_entropy_with_logits(labels, x), kInvalid, "argument 'labels' is int32");
+  EXPECT_KILN_ERROR(kiln::sigmoid_cross_entropy_with_logits(z, labels), kInvalid, "argument 'logits' is int32");
+  kiln::GradientTape tape;
+  tape.watch(x);
+  Tensor loss = kiln::sum(kiln::sparse_softmax_cross_entropy_with_logits(labels, x));
+  tape.stop();
+  const float e = float(std::exp(2.0) + std::exp(1.0) + 1.0);
+  expect_floats(tape.gradient(loss, x), {2, 3},
+                {float(std::exp(2.0)) / e - 1, float(std::exp(1.0)) / e, 1 / e, 1.f / 3, 1.f / 3 - 1, 1.f / 3}, 1e-5);
+}
+
 }  // namespace

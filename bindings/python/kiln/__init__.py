@@ -65,3 +65,11 @@ random = _NS(uniform=lambda shape, minval=0.0, maxval=1.0, seed=None: random_uni
                                                                                            seed),
              set_seed=set_seed)
 linalg = _NS(matmul=matmul)
+
+# Losses, extra reductions, scans, floor division and einsum (issue 5, section 6), under TF's names.
+from . import ops_math as _om  # noqa: E402
+from .ops_math import *  # noqa: E402,F401,F403
+
+for _n in ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
+           "sigmoid_cross_entropy_with_logits"):
+    setattr(nn, _n, getattr(_om, _n))

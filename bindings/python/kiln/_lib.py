@@ -135,6 +135,13 @@ _SIGS.update({
     "kiln_truncated_normal": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
 })
 
+# Losses, extra reductions, scans, floor division and einsum (issue 5, section 6).
+_SIGS.update({
+    "kiln_sparse_softmax_cross_entropy_with_logits": (_ST, [_HP, _T, _T]),
+    "kiln_softmax_cross_entropy_with_logits": (_ST, [_HP, _T, _T, _i64]),
+    "kiln_sigmoid_cross_entropy_with_logits": (_ST, [_HP, _T, _T]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res
