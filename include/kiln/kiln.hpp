@@ -491,6 +491,44 @@ inline Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tens
   return detail::make(kiln_sigmoid_cross_entropy_with_logits, labels.get(), logits.get());
 }
 
+// ---- more reductions, scans, helpers ----
+#define KILN_HPP_REDUCE(name)                                                               \
+  inline Tensor name(const Tensor &x, const Dims &axes = {}, bool keepdims = false) {       \
+    return detail::make(kiln_##name, x.get(), axes.data(), axes.size(), keepdims);          \
+  }
+KILN_HPP_REDUCE(reduce_prod)
+KILN_HPP_REDUCE(reduce_any)
+KILN_HPP_REDUCE(reduce_all)
+KILN_HPP_REDUCE(reduce_logsumexp)
+#undef KILN_HPP_REDUCE
+inline Tensor argmin(const Tensor &x, int64_t axis = -1) { return detail::make(kiln_argmin, x.get(), axis); }
+inline Tensor bias_add(const Tensor &value, const Tensor &bias) {
+  return detail::make(kiln_bias_add, value.get(), bias.get());
+}
+struct Moments {
+  Tensor mean, variance;
+};
+inline Moments moments(const Tensor &x, const Dims &axes, bool keepdims = false) {
+  kiln_tensor *m = nullptr, *v = nullptr;
+  detail::check(kiln_moments(&m, &v, x.get(), axes.data(), axes.size(), keepdims));
+  return {Tensor(m), Tensor(v)};
+}
+/// Empty axes: all axes (TF's axis=None).
+inline Tensor l2_normalize(const Tensor &x, const Dims &axes = {}, float epsilon = 1e-12f) {
+  return detail::make(kiln_l2_normalize, x.get(), axes.data(), axes.size(), epsilon);
+}
+inline Tensor cumsum(const Tensor &x, int64_t axis = 0, bool exclusive = false, bool reverse = false) {
+  return detail::make(kiln_cumsum, x.get(), axis, exclusive, reverse);
+}
+struct TopK {
+  Tensor values, indices;
+};
+inline TopK top_k(const Tensor &x, int64_t k = 1, bool sorted = true) {
+  kiln_tensor *v = nullptr, *i = nullptr;
+  detail::check(kiln_top_k(&v, &i, x.get(), k, sorted));
+  return {Tensor(v), Tensor(i)};
+}
+
 // ---- variables ----
 /// A named, mutable holder of a tensor value. Copies share the same variable.
 class Variable {

@@ -225,6 +225,44 @@ KILN_API kiln_status *kiln_softmax_cross_entropy_with_logits(kiln_tensor **out, 
 KILN_API kiln_status *kiln_sigmoid_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                              const kiln_tensor *logits);
 
+/* ------------------------------------------ more reductions, scans, helpers */
+
+/// Product over `axes` (num_axes 0 and axes NULL: all axes), as kiln_sum; float32 (gradient,
+/// zeros included), int32 or int64 (wrapping). An empty group gives 1.
+KILN_API kiln_status *kiln_reduce_prod(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
+                                       size_t num_axes, bool keepdims);
+/// Logical OR over axes of a bool tensor, as kiln_sum; an empty group gives false.
+KILN_API kiln_status *kiln_reduce_any(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
+                                      size_t num_axes, bool keepdims);
+/// Logical AND over axes of a bool tensor, as kiln_sum; an empty group gives true.
+KILN_API kiln_status *kiln_reduce_all(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
+                                      size_t num_axes, bool keepdims);
+/// log(sum(exp(x))) over axes, shifted by the maximum (stable); a group of -inf gives -inf; float32.
+KILN_API kiln_status *kiln_reduce_logsumexp(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
+                                            size_t num_axes, bool keepdims);
+/// Index of the smallest value along axis -> int64 (first index on ties).
+KILN_API kiln_status *kiln_argmin(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
+/// value [..., C] + bias [C] (channels last); value of rank >= 2, bias of value's dtype.
+KILN_API kiln_status *kiln_bias_add(kiln_tensor **out, const kiln_tensor *value, const kiln_tensor *bias);
+/// Mean and (biased) variance over axes (tf.nn.moments); float32. Axes as kiln_sum.
+/// Ownership: *out_mean and *out_variance are new (both required); on failure neither is written.
+KILN_API kiln_status *kiln_moments(kiln_tensor **out_mean, kiln_tensor **out_variance, const kiln_tensor *x,
+                                   const int64_t *axes, size_t num_axes, bool keepdims);
+/// x / sqrt(max(sum(x^2 over axes), epsilon)) (tf.math.l2_normalize; TF's epsilon is 1e-12);
+/// axes as kiln_sum; float32.
+KILN_API kiln_status *kiln_l2_normalize(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
+                                        size_t num_axes, float epsilon);
+/// Cumulative sum along axis (float32, int32, int64); exclusive leaves out each element itself,
+/// reverse sums from the end (tf.math.cumsum).
+KILN_API kiln_status *kiln_cumsum(kiln_tensor **out, const kiln_tensor *x, int64_t axis, bool exclusive,
+                                  bool reverse);
+/// The k largest entries along the last axis (float32, int32, int64): values [..., k] in descending
+/// order and their int32 indices; ties go to the lower index (tf.math.top_k). The values come out
+/// sorted whatever `sorted` says (TF allows it). 0 <= k <= last dim.
+/// Ownership: *out_values and *out_indices are new (both required); on failure neither is written.
+KILN_API kiln_status *kiln_top_k(kiln_tensor **out_values, kiln_tensor **out_indices, const kiln_tensor *x,
+                                 int64_t k, bool sorted);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1749,6 +1749,59 @@ static void test_losses(void) {
   release_kept();
 }
 
+/* ------------------------------------------ more reductions, scans, helpers */
+
+static void test_reduce_extra(void) {
+  float xv[6] = {1, 2, 3, 4, 5, 6}, prod_rows[2] = {6, 120}, prod_all = 720, lse[2], bias[3] = {10, 20, 30};
+  float biased[6] = {11, 22, 33, 14, 25, 36}, mean[3] = {2.5f, 3.5f, 4.5f}, var[3] = {2.25f, 2.25f, 2.25f};
+  float l2[6], cs[6] = {1, 3, 6, 4, 9, 15}, cs_ex_rev[6] = {5, 3, 0, 11, 6, 0}, topv[4] = {3, 2, 6, 5};
+  int32_t topi[4] = {2, 1, 2, 1};
+  int64_t amin[2] = {0, 0}, d23[2] = {2, 3}, d2[1] = {2}, d3[1] = {3}, d22[2] = {2, 2}, ax1[1] = {1},
+          ax0[1] = {0}, ax5[1] = {5};
+  unsigned char bv[6] = {1, 0, 1, 1, 1, 1}, any_rows[2] = {1, 1}, all_rows[2] = {0, 1};
+  kiln_tensor *o = NULL, *x = f32(2, d23, xv), *b = make(B8, 2, d23, bv), *m = NULL, *v = NULL;
+  kiln_status *st;
+  int i;
+  for (i = 0; i < 2; ++i)
+    lse[i] = (float)(log(exp(xv[3 * i]) + exp(xv[3 * i + 1]) + exp(xv[3 * i + 2])));
+  for (i = 0; i < 6; ++i) l2[i] = xv[i] / (float)sqrt(i < 3 ? 14.0 : 77.0);
+  expect_f32(RUN(kiln_reduce_prod(&o, x, ax1, 1, false)), 1, d2, prod_rows, 1e-6);
+  expect_f32(RUN(kiln_reduce_prod(&o, x, NULL, 0, false)), 0, NULL, &prod_all, 1e-6);
+  expect_raw(RUN(kiln_reduce_any(&o, b, ax1, 1, false)), B8, 1, d2, any_rows);
+  expect_raw(RUN(kiln_reduce_all(&o, b, ax1, 1, false)), B8, 1, d2, all_rows);
+  expect_f32(RUN(kiln_reduce_logsumexp(&o, x, ax1, 1, false)), 1, d2, lse, 1e-6);
+  expect_raw(RUN(kiln_argmin(&o, x, 1)), I64, 1, d2, amin);
+  expect_f32(RUN(kiln_bias_add(&o, x, f32(1, d3, bias))), 2, d23, biased, 0);
+  expect_f32(RUN(kiln_l2_normalize(&o, x, ax1, 1, 1e-12f)), 2, d23, l2, 1e-6);
+  expect_f32(RUN(kiln_cumsum(&o, x, 1, false, false)), 2, d23, cs, 0);
+  expect_f32(RUN(kiln_cumsum(&o, x, -1, true, true)), 2, d23, cs_ex_rev, 0);
+  st = kiln_moments(&m, &v, x, ax0, 1, false);
+  CHECK(st == NULL);
+  kiln_status_free(st);
+  expect_f32(m, 1, d3, mean, 1e-6);
+  expect_f32(v, 1, d3, var, 1e-6);
+  m = v = NULL;
+  st = kiln_top_k(&m, &v, x, 2, true);
+  CHECK(st == NULL);
+  kiln_status_free(st);
+  expect_f32(m, 2, d22, topv, 0);
+  expect_raw(v, I32, 2, d22, topi);
+  m = v = NULL;
+  EXPECT_ERROR(kiln_reduce_prod(U, b, NULL, 0, false), INVALID, "reduce_prod: argument 'x' is bool", NULL);
+  EXPECT_ERROR(kiln_reduce_any(U, x, NULL, 0, false), INVALID, "reduce_any: argument 'x' is float32", "bool");
+  EXPECT_ERROR(kiln_reduce_all(U, b, ax5, 1, false), INVALID, "reduce_all", "axis 5");
+  EXPECT_ERROR(kiln_reduce_logsumexp(U, x, NULL, 1, false), INVALID, "kiln_reduce_logsumexp", "'axes' is NULL");
+  EXPECT_ERROR(kiln_argmin(U, x, 2), INVALID, "argmin", "axis 2");
+  EXPECT_ERROR(kiln_bias_add(U, x, x), INVALID, "bias_add: value float32[2, 3] and bias float32[2, 3]", NULL);
+  EXPECT_ERROR(kiln_l2_normalize(U, b, NULL, 0, 1e-12f), INVALID, "l2_normalize: argument 'x' is bool", NULL);
+  EXPECT_ERROR(kiln_cumsum(U, b, 0, false, false), INVALID, "cumsum: argument 'x' is bool", NULL);
+  EXPECT_ERROR(kiln_moments(&m, NULL, x, ax0, 1, false), INVALID, "kiln_moments", "'out_variance' is NULL");
+  CHECK(m == NULL);
+  EXPECT_ERROR(kiln_top_k(&m, &v, x, 4, true), INVALID, "top_k: k is 4", "k <= 3");
+  CHECK(m == NULL && v == NULL);
+  release_kept();
+}
+
 int main(void) {
   test_library();
   test_tensors();
@@ -1770,6 +1823,7 @@ int main(void) {
   test_tapes();
   test_out_of_range_enums();
   test_losses();
+  test_reduce_extra();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }

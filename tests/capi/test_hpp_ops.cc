@@ -827,4 +827,45 @@ TEST(HppOpsMath, Losses) {
                 {float(std::exp(2.0)) / e - 1, float(std::exp(1.0)) / e, 1 / e, 1.f / 3, 1.f / 3 - 1, 1.f / 3}, 1e-5);
 }
 
+// ------------------------------------------ more reductions, scans, helpers
+
+TEST(HppOpsMath, ReductionsScansHelpers) {
+  Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  expect_floats(kiln::reduce_prod(x, {1}), {2}, {6, 120});
+  expect_floats(kiln::reduce_prod(x), {}, {720});
+  Tensor b = Tensor::from_vector<bool>({true, false, true, true, true, true}, {2, 3});
+  EXPECT_EQ(kiln::reduce_any(b, {1}).to_vector<bool>(), (std::vector<bool>{true, true}));
+  EXPECT_EQ(kiln::reduce_all(b, {1}).to_vector<bool>(), (std::vector<bool>{false, true}));
+  EXPECT_EQ(kiln::reduce_all(b).to_vector<bool>(), (std::vector<bool>{false}));
+  expect_floats(kiln::reduce_logsumexp(x, {1}, true), {2, 1},
+                {float(std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0))),
+                 float(std::log(std::exp(4.0) + std::exp(5.0) + std::exp(6.0)))}, 1e-6);
+  EXPECT_EQ(kiln::argmin(x, 0).to_vector<int64_t>(), (std::vector<int64_t>{0, 0, 0}));
+  expect_floats(kiln::bias_add(x, Tensor::from_vector<float>({1, 1, 2}, {3})), {2, 3}, {2, 3, 5, 5, 6, 8});
+  kiln::Moments m = kiln::moments(x, {0});
+  expect_floats(m.mean, {3}, {2.5f, 3.5f, 4.5f});
+  expect_floats(m.variance, {3}, {2.25f, 2.25f, 2.25f});
+  expect_floats(kiln::l2_normalize(Tensor::from_vector<float>({3, 4}, {2})), {2}, {0.6f, 0.8f});
+  expect_floats(kiln::cumsum(x, 1), {2, 3}, {1, 3, 6, 4, 9, 15});
+  expect_floats(kiln::cumsum(x, 0, true), {2, 3}, {0, 0, 0, 1, 2, 3});
+  kiln::TopK t = kiln::top_k(x, 2);
+  expect_floats(t.values, {2, 2}, {3, 2, 6, 5});
+  EXPECT_EQ(t.indices.to_vector<int32_t>(), (std::vector<int32_t>{2, 1, 2, 1}));
+  EXPECT_KILN_ERROR(kiln::reduce_any(x), kInvalid, "reduce_any: argument 'x' is float32");
+  EXPECT_KILN_ERROR(kiln::reduce_prod(b), kInvalid, "reduce_prod: argument 'x' is bool");
+  EXPECT_KILN_ERROR(kiln::reduce_logsumexp(x, {3}), kInvalid, "reduce_logsumexp");
+  EXPECT_KILN_ERROR(kiln::argmin(b), kInvalid, "argmin: argument 'x' is bool");
+  EXPECT_KILN_ERROR(kiln::bias_add(x, x), kInvalid, "bias_add");
+  EXPECT_KILN_ERROR(kiln::moments(b, {0}), kInvalid, "moments: argument 'x' is bool");
+  EXPECT_KILN_ERROR(kiln::l2_normalize(x, {}, -1), kInvalid, "l2_normalize: epsilon is -1");
+  EXPECT_KILN_ERROR(kiln::cumsum(x, 5), kInvalid, "cumsum");
+  EXPECT_KILN_ERROR(kiln::top_k(x, -1), kInvalid, "top_k: k is -1");
+  // top_k's gradient lands on the chosen positions.
+  kiln::GradientTape tape;
+  tape.watch(x);
+  Tensor s = kiln::sum(kiln::top_k(x, 2).values);
+  tape.stop();
+  expect_floats(tape.gradient(s, x), {2, 3}, {0, 1, 1, 0, 1, 1});
+}
+
 }  // namespace

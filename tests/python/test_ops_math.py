@@ -97,3 +97,77 @@ class LossTest(Case):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@needs_numpy
+class ReduceScanTest(Case):
+    def test_reduce_prod_any_all(self):
+        x = rand((3, 4), 10, 0.5, 1.5)
+        x[1, 2] = 0
+        self.assertClose(kiln.math.reduce_prod(x, axis=1), np.prod(x.astype(np.float64), axis=1), rtol=1e-6)
+        self.assertClose(kiln.reduce_prod(x, axis=[0, 1], keepdims=True), np.prod(x, keepdims=True), rtol=1e-5)
+        self.assertGrad(lambda t: kiln.reduce_prod(t, axis=0), rand((3, 2), 11))
+        self.assertEqual(kiln.reduce_prod(np.array([2, 3], np.int32)).numpy(), 6)
+        b = np.array([[True, False], [True, True]])
+        self.assertClose(kiln.reduce_any(b, axis=1), b.any(1), dtype="bool")
+        self.assertClose(kiln.math.reduce_all(b, axis=1), b.all(1), dtype="bool")
+        self.assertClose(kiln.reduce_all(b, axis=[]), b, dtype="bool")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "reduce_any: argument 'x' is float32"):
+            kiln.reduce_any(x)
+
+    def test_reduce_logsumexp_and_argmin(self):
+        x = rand((3, 5), 12, -50, 50)
+        x[2] = -np.inf
+        self.assertClose(kiln.reduce_logsumexp(x, axis=1), np_lse(x, 1), rtol=1e-6)
+        self.assertEqual(kiln.reduce_logsumexp(x, axis=1).numpy()[2], -np.inf)
+        self.assertGrad(lambda t: kiln.reduce_logsumexp(t, axis=-1), rand((2, 4), 13))
+        y = rand((4, 6), 14)
+        self.assertClose(kiln.argmin(y, axis=0), np.argmin(y, axis=0), dtype="int64")
+        self.assertClose(kiln.math.argmin(y), np.argmin(y, axis=-1), dtype="int64")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "argmin"):
+            kiln.argmin(y, axis=2)
+
+    def test_moments_l2_normalize_bias_add(self):
+        x = rand((4, 3, 2), 15)
+        mean, var = kiln.nn.moments(x, axes=[0, 1])
+        self.assertClose(mean, x.astype(np.float64).mean(axis=(0, 1)), rtol=1e-5)
+        self.assertClose(var, x.astype(np.float64).var(axis=(0, 1)), rtol=1e-5)
+        self.assertEqual(kiln.nn.moments(x, [1], keepdims=True)[1].shape, (4, 1, 2))
+        self.assertGrad(lambda t: kiln.nn.moments(t, [0])[1], rand((4, 2), 16))
+        xd = x.astype(np.float64)
+        self.assertClose(kiln.math.l2_normalize(x, axis=-1), xd / np.sqrt((xd ** 2).sum(-1, keepdims=True)))
+        self.assertClose(kiln.nn.l2_normalize(x), xd / np.sqrt((xd ** 2).sum()))
+        self.assertGrad(lambda t: kiln.math.l2_normalize(t, axis=1), rand((2, 3), 17))
+        b = rand((2,), 18)
+        self.assertClose(kiln.nn.bias_add(x, b), xd + b)
+        self.assertGrad(lambda t: kiln.nn.bias_add(x[:2, :2], t), b)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "bias_add"):
+            kiln.nn.bias_add(x, rand((3,), 19))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "data_format"):
+            kiln.nn.bias_add(x, b, data_format="NCHW")
+
+    def test_cumsum(self):
+        x = rand((3, 4), 20)
+        xd = x.astype(np.float64)
+        self.assertClose(kiln.math.cumsum(x, axis=1), np.cumsum(xd, axis=1))
+        self.assertClose(kiln.cumsum(x, axis=0, reverse=True), np.cumsum(xd[::-1], axis=0)[::-1])
+        ex = np.concatenate([np.zeros((3, 1)), np.cumsum(xd, axis=1)[:, :-1]], axis=1)
+        self.assertClose(kiln.cumsum(x, axis=1, exclusive=True), ex)
+        self.assertGrad(lambda t: kiln.cumsum(t, axis=1, exclusive=True), rand((2, 3), 21))
+        self.assertClose(kiln.cumsum(np.array([1, 2, 3], np.int64)), np.array([1, 3, 6]), dtype="int64")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "cumsum"):
+            kiln.cumsum(x, axis=3)
+
+    def test_top_k(self):
+        x = np.array([[1, 3, 3, -1, 2], [5, 5, 5, 0, 7]], np.float32)
+        r = kiln.math.top_k(x, k=3)
+        self.assertClose(r.values, [[3, 3, 2], [7, 5, 5]])
+        self.assertClose(r.indices, np.array([[1, 2, 4], [4, 0, 1]], np.int32), dtype="int32")
+        values, indices = kiln.nn.top_k(x, 1)
+        self.assertClose(indices, np.array([[1], [4]], np.int32))
+        y = rand((3, 7), 22)
+        ref = -np.sort(-y, axis=1)[:, :4]
+        self.assertClose(kiln.top_k(y, 4).values, ref)
+        self.assertGrad(lambda t: kiln.top_k(t, 2).values, rand((2, 5), 23))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "top_k: k is 9"):
+            kiln.top_k(y, 9)

@@ -73,3 +73,8 @@ from .ops_math import *  # noqa: E402,F401,F403
 for _n in ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
            "sigmoid_cross_entropy_with_logits"):
     setattr(nn, _n, getattr(_om, _n))
+for _n in ("bias_add", "moments", "l2_normalize", "top_k"):
+    setattr(nn, _n, getattr(_om, _n))
+for _n in ("reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp", "argmin", "l2_normalize", "cumsum",
+           "top_k"):
+    setattr(math, _n, getattr(_om, _n))
