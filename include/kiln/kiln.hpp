@@ -529,6 +529,11 @@ inline TopK top_k(const Tensor &x, int64_t k = 1, bool sorted = true) {
   return {Tensor(v), Tensor(i)};
 }
 
+// ---- floor division (Python's // and %) ----
+inline Tensor floordiv(const Tensor &a, const Tensor &b) { return detail::make(kiln_floordiv, a.get(), b.get()); }
+inline Tensor floormod(const Tensor &a, const Tensor &b) { return detail::make(kiln_floormod, a.get(), b.get()); }
+inline Tensor operator%(const Tensor &a, const Tensor &b) { return floormod(a, b); }
+
 // ---- variables ----
 /// A named, mutable holder of a tensor value. Copies share the same variable.
 class Variable {

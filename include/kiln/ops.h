@@ -263,6 +263,16 @@ KILN_API kiln_status *kiln_cumsum(kiln_tensor **out, const kiln_tensor *x, int64
 KILN_API kiln_status *kiln_top_k(kiln_tensor **out_values, kiln_tensor **out_indices, const kiln_tensor *x,
                                  int64_t k, bool sorted);
 
+/* --------------------------------------------------------- floor division */
+
+/// floor(a / b) with broadcasting (Python's //, TF's floordiv); float32, int32 or int64, same dtype
+/// both sides. Integers round toward -inf; an integer zero divisor is INVALID_ARGUMENT (as TF).
+/// No gradient (as TF).
+KILN_API kiln_status *kiln_floordiv(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
+/// a - floor(a / b) * b with broadcasting (Python's %, TF's floormod): the result has b's sign.
+/// Same dtypes and zero rule as kiln_floordiv. Gradients: a and b (float32).
+KILN_API kiln_status *kiln_floormod(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -169,3 +169,12 @@ struct TopKResult {
 // The k largest entries along the last axis (tf.math.top_k). Gradient: scattered to their positions.
 TopKResult top_k(const Tensor &x, int64_t k, bool sorted = true);
 }  // namespace kiln::ops
+
+// ---- floor division (Python's // and %) ----
+namespace kiln::ops {
+// floor(a / b), broadcasting; float32, int32, int64 (integers round toward -inf; a zero integer
+// divisor is InvalidArgument, as TF). No gradient, as TF.
+Tensor floordiv(const Tensor &a, const Tensor &b);
+// a - floor(a / b) * b, the sign of b (TF's floormod). Gradients: 1 and -floor(a / b).
+Tensor floormod(const Tensor &a, const Tensor &b);
+}  // namespace kiln::ops

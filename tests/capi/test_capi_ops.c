@@ -1802,6 +1802,25 @@ static void test_reduce_extra(void) {
   release_kept();
 }
 
+/* --------------------------------------------------------- floor division */
+
+static void test_floor_div(void) {
+  int32_t a[4] = {7, -7, 7, -7}, b[4] = {2, 2, -2, -2}, q[4] = {3, -4, -4, 3}, r[4] = {1, 1, -1, -1};
+  int32_t zero[4] = {1, 0, 1, 1};
+  float fa[2] = {7.5f, -7.5f}, fb = 2.0f, fq[2] = {3, -4}, fr[2] = {1.5f, 0.5f};
+  int64_t d4[1] = {4}, d2[1] = {2};
+  kiln_tensor *o = NULL, *ta = make(I32, 1, d4, a), *tb = make(I32, 1, d4, b);
+  expect_raw(RUN(kiln_floordiv(&o, ta, tb)), I32, 1, d4, q);
+  expect_raw(RUN(kiln_floormod(&o, ta, tb)), I32, 1, d4, r);
+  expect_f32(RUN(kiln_floordiv(&o, f32(1, d2, fa), f32(0, NULL, &fb))), 1, d2, fq, 0);
+  expect_f32(RUN(kiln_floormod(&o, f32(1, d2, fa), f32(0, NULL, &fb))), 1, d2, fr, 0);
+  EXPECT_ERROR(kiln_floordiv(U, ta, make(I32, 1, d4, zero)), INVALID, "floordiv: integer division by zero", NULL);
+  EXPECT_ERROR(kiln_floormod(U, ta, f32(1, d2, fa)), INVALID, "floormod: operands have different dtypes", NULL);
+  EXPECT_ERROR(kiln_floordiv(NULL, ta, tb), INVALID, "kiln_floordiv", "'out' is NULL");
+  EXPECT_ERROR(kiln_floormod(U, NULL, tb), INVALID, "kiln_floormod", "'a' is NULL");
+  release_kept();
+}
+
 int main(void) {
   test_library();
   test_tensors();
@@ -1824,6 +1843,7 @@ int main(void) {
   test_out_of_range_enums();
   test_losses();
   test_reduce_extra();
+  test_floor_div();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }

@@ -868,4 +868,17 @@ TEST(HppOpsMath, ReductionsScansHelpers) {
   expect_floats(tape.gradient(s, x), {2, 3}, {0, 1, 1, 0, 1, 1});
 }
 
+// --------------------------------------------------------- floor division
+
+TEST(HppOpsMath, FloorDivision) {
+  Tensor a = Tensor::from_vector<int32_t>({7, -7, 7, -7}, {4}), b = Tensor::from_vector<int32_t>({2, 2, -2, -2}, {4});
+  EXPECT_EQ(kiln::floordiv(a, b).to_vector<int32_t>(), (std::vector<int32_t>{3, -4, -4, 3}));
+  EXPECT_EQ(kiln::floormod(a, b).to_vector<int32_t>(), (std::vector<int32_t>{1, 1, -1, -1}));
+  EXPECT_EQ((a % b).to_vector<int32_t>(), (std::vector<int32_t>{1, 1, -1, -1}));
+  expect_floats(kiln::floormod(Tensor::from_vector<float>({-7.5f}, {1}), Tensor::scalar(2.0f)), {1}, {0.5f});
+  EXPECT_KILN_ERROR(kiln::floordiv(a, Tensor::from_vector<int32_t>({0}, {1})), kInvalid,
+                    "floordiv: integer division by zero");
+  EXPECT_KILN_ERROR(kiln::floormod(a, Tensor::scalar(1.0f)), kInvalid, "floormod: operands have different dtypes");
+}
+
 }  // namespace

@@ -171,3 +171,105 @@ class ReduceScanTest(Case):
         self.assertGrad(lambda t: kiln.top_k(t, 2).values, rand((2, 5), 23))
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "top_k: k is 9"):
             kiln.top_k(y, 9)
+
+
+class OperatorTest(Case):
+    """Python operators as TF2: // and % floor, / is truediv, == and != elementwise, indexing."""
+
+    def test_floordiv_floormod_follow_python(self):
+        for dtype in ("int32", "int64", "float32"):
+            xs = [-7, -6, -1, 0, 1, 5, 7] if dtype != "float32" else [-7.5, -6.0, -0.5, 0.0, 1.25, 5.0, 7.5]
+            for y in (-3, -2, 2, 3):
+                x = kiln.constant(xs, dtype)
+                with self.subTest(dtype=dtype, y=y):
+                    self.assertEqual((x // y).tolist(), [v // y for v in xs])
+                    self.assertEqual((x % y).tolist(), [v % y for v in xs])
+                    self.assertEqual((x // y).dtype, dtype)
+        self.assertEqual((17 // kiln.constant([5, -5])).tolist(), [3, -4])
+        self.assertEqual((17 % kiln.constant([5, -5])).tolist(), [2, -3])
+        self.assertEqual(kiln.math.floormod(kiln.constant([-1.0]), 3.0).tolist(), [2.0])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "integer division by zero"):
+            kiln.constant([1, 2]) // 0
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "integer division by zero"):
+            kiln.constant([1, 2]) % kiln.constant([1, 0])
+
+    def test_floormod_gradient(self):
+        x = kiln.constant([0.3, -0.7, 2.2])
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = kiln.reduce_sum(x % 0.9)
+        self.assertEqual(tape.gradient(y, x).tolist(), [1.0, 1.0, 1.0])
+
+    def test_truediv_gives_float_for_integers(self):
+        q = kiln.constant([1, 2, 7]) / kiln.constant([2, 4, 2])
+        self.assertEqual(q.dtype, "float32")
+        self.assertEqual(q.tolist(), [0.5, 0.5, 3.5])
+        self.assertEqual((kiln.constant([3], "int64") / 2).tolist(), [1.5])
+        self.assertEqual(kiln.math.truediv(7, kiln.constant([2])).tolist(), [3.5])
+        self.assertEqual((kiln.constant([1.0]) / 4).dtype, "float32")
+        v = kiln.Variable(kiln.constant([4.0, 6.0]))
+        self.assertEqual((v / 2).tolist(), [2.0, 3.0])
+        self.assertEqual((v // 4).tolist(), [1.0, 1.0])
+        self.assertEqual(v[1].tolist(), 6.0)
+
+    def test_equality_is_elementwise_and_tensors_unhashable(self):
+        a = kiln.constant([1, 2, 3])
+        eq = a == kiln.constant([1, 0, 3])
+        self.assertEqual((eq.dtype, eq.tolist()), ("bool", [True, False, True]))
+        self.assertEqual((a != 2).tolist(), [True, False, True])
+        self.assertEqual((2 == a).tolist(), [False, True, False])
+        self.assertIs(a == None, False)  # noqa: E711 (TF: comparing with None is False)
+        self.assertIs(a != None, True)  # noqa: E711
+        self.assertEqual((a == kiln.constant([1, 2])).tolist(), False)  # incompatible shapes: a False scalar
+        self.assertEqual((a != kiln.constant([1, 2])).tolist(), True)
+        self.assertFalse(a == "text")  # not a tensor value: identity, as for any object
+        with self.assertRaisesRegex(TypeError, "unhashable.*ref()"):
+            hash(a)
+        with self.assertRaises(TypeError):
+            {a: 1}
+        d = {a.ref(): 1}
+        self.assertEqual(d[a.ref()], 1)
+        self.assertIs(a.ref().deref(), a)
+        self.assertNotEqual(a.ref(), kiln.constant([1, 2, 3]).ref())
+        with self.assertRaises(kiln.InvalidArgumentError):
+            a == kiln.constant([1.0, 2.0, 3.0])  # two tensors must agree in dtype, as TF
+
+    @needs_numpy
+    def test_getitem_matches_numpy(self):
+        x = np.arange(2 * 5 * 4, dtype=np.float32).reshape(2, 5, 4)
+        t = kiln.constant(x)
+        keys = [0, -1, (1, 2), (1, -2, 3), slice(1, 4), slice(None, None, 2), slice(None, None, -1),
+                slice(4, 0, -2), slice(-3, None), slice(10, 20), (Ellipsis, 1), (Ellipsis, slice(None, None, -2)),
+                (None, 0), (0, None, slice(1, 3), None), (slice(None), None, Ellipsis, -1), (1, Ellipsis),
+                (slice(None), slice(None, None, 3), slice(1, None, 2)), np.int64(1), Ellipsis, (),
+                (slice(0, 0),), (slice(None), 4, slice(3, None, -1))]
+        for key in keys:
+            with self.subTest(key=key):
+                self.assertClose(t[key], x[key])
+        self.assertClose(t[kiln.constant(1)], x[1])
+        self.assertEqual([r.shape for r in t], [(5, 4), (5, 4)])  # iteration goes row by row
+        self.assertEqual(kiln.constant(3.0)[()].tolist(), 3.0)
+        with self.assertRaises(IndexError):
+            t[2]
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "index -6 is out of range for dim 1 of size 5"):
+            t[0, -6]
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "4 indices"):
+            t[0, 0, 0, 0]
+        with self.assertRaisesRegex(TypeError, "valid indices"):
+            t[1.5]
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "Ellipsis"):
+            t[..., 0, ...]
+
+    @needs_numpy
+    def test_getitem_gradient(self):
+        x = rand((4, 5), 30)
+        self.assertGrad(lambda t: t[1:, ::-2], x)
+        self.assertGrad(lambda t: t[None, -1, 1:4] * 2.0, x)
+        self.assertGrad(lambda t: t[..., 3], x)
+        xt = kiln.constant(x)
+        with kiln.GradientTape() as tape:
+            tape.watch(xt)
+            y = kiln.reduce_sum(xt[::3, 2])
+        want = np.zeros_like(x)
+        want[::3, 2] = 1
+        np.testing.assert_array_equal(tape.gradient(y, xt).numpy(), want)

@@ -78,3 +78,18 @@ for _n in ("bias_add", "moments", "l2_normalize", "top_k"):
 for _n in ("reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp", "argmin", "l2_normalize", "cumsum",
            "top_k"):
     setattr(math, _n, getattr(_om, _n))
+for _n in ("floordiv", "floormod", "truediv"):
+    setattr(math, _n, getattr(_om, _n))
+math.floor_div, math.mod = _om.floordiv, _om.floormod
+
+
+def _variable_operators():
+    """Variables take the operators above too (their value's)."""
+    from .autodiff import Variable as _V, _as_value
+    for _name in ("floordiv", "mod", "truediv"):
+        for _form in ("__%s__", "__r%s__"):
+            setattr(_V, _form % _name, _as_value(_form % _name))
+    _V.__getitem__ = _as_value("__getitem__")
+
+
+_variable_operators()

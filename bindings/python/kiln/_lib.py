@@ -150,6 +150,8 @@ _SIGS.update({
     "kiln_l2_normalize": (_ST, [_HP, _T, c_int64_p, _z, _f]),
     "kiln_cumsum": (_ST, [_HP, _T, _i64, _b, _b]),
     "kiln_top_k": (_ST, [_HP, _HP, _T, _i64, _b]),
+    "kiln_floordiv": (_ST, [_HP, _T, _T]),
+    "kiln_floormod": (_ST, [_HP, _T, _T]),
 })
 
 for _name, (_res, _args) in _SIGS.items():

@@ -5,8 +5,8 @@ import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, check
-from .ops import _axes, _pair, reshape
-from .tensor import Tensor, _as_tensor, _new
+from .ops import _axes, _pair, cast, div, equal, gather, not_equal, reshape, slice as _slice
+from .tensor import Tensor, _as_tensor, _new, constant, float32, int64
 
 L = _lib.lib
 
@@ -91,6 +91,165 @@ def top_k(input, k=1, sorted=True):  # noqa: A002
     return TopKV2(Tensor._adopt(v.value), Tensor._adopt(i.value))
 
 
+def floordiv(x, y):
+    """tf.math.floordiv (Python's //): floor(x / y); integers round toward -inf; an integer zero divisor raises."""
+    x, y = _pair(x, y)
+    return _new(L.kiln_floordiv, x, y)
+
+
+def floormod(x, y):
+    """tf.math.floormod (Python's %): x - floor(x / y) * y, with the sign of y."""
+    x, y = _pair(x, y)
+    return _new(L.kiln_floormod, x, y)
+
+
+def truediv(x, y):
+    """tf.math.truediv (Python's /): integers are converted to a float first. TF gives float64 for int32
+    and int64; kiln has no float64 yet, so they become float32 (exact below 2**24 in magnitude)."""
+    x, y = _pair(x, y)
+    if x.dtype in ("int32", "int64", "uint8"):
+        x, y = cast(x, float32), cast(y, float32)
+    return div(x, y)
+
+
+# ---- Tensor operators that follow TF2 (set on the class here, where their ops live) ----
+
+def _broadcastable(a, b):
+    for da, db in zip(reversed(a), reversed(b)):
+        if da != db and da != 1 and db != 1:
+            return False
+    return True
+
+
+def _compare(op, incompatible):
+    def method(self, other):
+        if other is None:
+            return incompatible  # TF: t == None is False, t != None is True
+        try:
+            a, b = _pair(self, other)
+        except (InvalidArgumentError, TypeError, ValueError):
+            return NotImplemented  # not a tensor value: Python falls back to identity
+        if not _broadcastable(a.shape, b.shape):
+            return constant(incompatible)  # TF (incompatible_shape_error=False): a bool scalar
+        return op(a, b)
+    return method
+
+
+class _IndexError(InvalidArgumentError, IndexError):
+    """An index out of range: InvalidArgumentError as TF, and IndexError for Python's protocols."""
+
+
+def _index_value(v):
+    """An int index from a Python/NumPy integer or a scalar integer Tensor; None for anything else."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, _numbers.Integral):
+        return int(v)
+    if isinstance(v, Tensor) and v.ndim == 0 and v.dtype in ("int32", "int64"):
+        return int(v.item())
+    return None
+
+
+def _getitem(self, key):
+    """x[key] as TF: ints, slices (any step, negative too), Ellipsis, None (newaxis); differentiable, built
+    from slice, gather and reshape."""
+    items = list(key) if isinstance(key, tuple) else [key]
+    if sum(1 for k in items if k is Ellipsis) > 1:
+        raise InvalidArgumentError("Tensor.__getitem__: more than one Ellipsis (...) in %r" % (key,))
+    consumed = sum(1 for k in items if k is not None and k is not Ellipsis)
+    shape = self.shape
+    if consumed > len(shape):
+        raise _IndexError("Tensor.__getitem__: %d indices for a tensor of shape %s; expected at most %d"
+                          % (consumed, list(shape), len(shape)))
+    if Ellipsis not in items:
+        items.append(Ellipsis)
+    at = items.index(Ellipsis)
+    items[at:at + 1] = [_slice_all] * (len(shape) - consumed)
+    begin, size, steps, out_shape = [], [], [], []
+    d = 0
+    for k in items:
+        if k is None:
+            out_shape.append(1)
+            continue
+        n = shape[d]
+        i = _index_value(k)
+        if i is not None:
+            if not -n <= i < n:
+                raise _IndexError("Tensor.__getitem__: index %d is out of range for dim %d of size %d; expected "
+                                  "an index in [%d, %d)" % (i, d, n, -n, n))
+            begin.append(i % n)
+            size.append(1)
+        elif isinstance(k, type(_slice_all)):
+            start, stop, step = k.indices(n)
+            count = len(range(start, stop, step))
+            if step == 1:
+                begin.append(start)
+                size.append(count)
+            else:  # a strided or reversed range: gathered after the slice
+                begin.append(0)
+                size.append(n)
+                steps.append((d, start, stop, step))
+            out_shape.append(count)
+        else:
+            raise TypeError("Tensor.__getitem__: only integers, slices (`:`), ellipsis (`...`), None and scalar "
+                            "integer tensors are valid indices; got %r" % (k,))
+        d += 1
+    x = self
+    if begin != [0] * len(shape) or list(size) != list(shape):
+        x = _slice(x, begin, size)
+    for dim, start, stop, step in steps:
+        x = gather(x, constant(list(range(start, stop, step)), int64, [len(range(start, stop, step))]), dim)
+    return reshape(x, out_shape) if tuple(out_shape) != x.shape else x
+
+
+_slice_all = slice(None)
+
+
+def _unhashable(self):
+    raise TypeError("Tensor is unhashable: == is elementwise (as in TF2). Use tensor.ref() as the key.")
+
+
+class _Reference:
+    """A hashable reference to one Tensor object (tf.Tensor.ref()): equal only to a reference to the same object."""
+
+    __slots__ = ("_t",)
+
+    def __init__(self, t):
+        self._t = t
+
+    def deref(self):
+        return self._t
+
+    def __hash__(self):
+        return id(self._t)
+
+    def __eq__(self, other):
+        return isinstance(other, _Reference) and other._t is self._t
+
+
+def _iter(self):
+    if self.ndim == 0:
+        raise TypeError("iteration over a scalar tensor")
+    for i in range(self.shape[0]):
+        yield self[i]
+
+
+Tensor.__eq__ = _compare(equal, False)
+Tensor.__ne__ = _compare(not_equal, True)
+# TF2 tensors are unhashable once == is elementwise (a dict or set would compare keys with ==).
+Tensor.__hash__ = _unhashable
+Tensor.ref = lambda self: _Reference(self)
+Tensor.experimental_ref = Tensor.ref
+Tensor.__getitem__ = _getitem
+Tensor.__iter__ = _iter
+Tensor.__truediv__ = lambda self, other: truediv(self, other)
+Tensor.__rtruediv__ = lambda self, other: truediv(other, self)
+Tensor.__floordiv__ = lambda self, other: floordiv(self, other)
+Tensor.__rfloordiv__ = lambda self, other: floordiv(other, self)
+Tensor.__mod__ = lambda self, other: floormod(self, other)
+Tensor.__rmod__ = lambda self, other: floormod(other, self)
+
+
 __all__ = ["sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
            "sigmoid_cross_entropy_with_logits", "reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp",
-           "argmin", "bias_add", "moments", "l2_normalize", "cumsum", "top_k"]
+           "argmin", "bias_add", "moments", "l2_normalize", "cumsum", "top_k", "floordiv", "floormod", "truediv"]
