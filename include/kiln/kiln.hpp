@@ -534,6 +534,12 @@ inline Tensor floordiv(const Tensor &a, const Tensor &b) { return detail::make(k
 inline Tensor floormod(const Tensor &a, const Tensor &b) { return detail::make(kiln_floormod, a.get(), b.get()); }
 inline Tensor operator%(const Tensor &a, const Tensor &b) { return floormod(a, b); }
 
+// ---- einsum (one or two operands) ----
+inline Tensor einsum(const std::string &equation, const std::vector<Tensor> &inputs) {
+  auto hs = detail::handles(inputs);
+  return detail::make(kiln_einsum, equation.c_str(), hs.data(), hs.size());
+}
+
 // ---- variables ----
 /// A named, mutable holder of a tensor value. Copies share the same variable.
 class Variable {

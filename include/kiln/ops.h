@@ -273,6 +273,16 @@ KILN_API kiln_status *kiln_floordiv(kiln_tensor **out, const kiln_tensor *a, con
 /// Same dtypes and zero rule as kiln_floordiv. Gradients: a and b (float32).
 KILN_API kiln_status *kiln_floormod(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 
+/* ------------------------------------------------------------------ einsum */
+
+/// Einstein summation over one or two float32 operands (tf.einsum), e.g. "bqhd,bkhd->bhqk",
+/// "...ij,...jk->...ik", "ij->ji", "ij->i", or the implicit form "ij,jk". Lowered to transpose,
+/// reshape, sum and a batched matmul; differentiable. equation: UTF-8, letters, "...", "," and "->".
+/// Errors: INVALID_ARGUMENT for a malformed equation or mismatched sizes; UNIMPLEMENTED for
+/// diagonals (a label repeated in one operand) and for more than two operands.
+KILN_API kiln_status *kiln_einsum(kiln_tensor **out, const char *equation, const kiln_tensor *const *inputs,
+                                  size_t num_inputs);
+
 #ifdef __cplusplus
 }
 #endif

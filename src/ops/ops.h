@@ -178,3 +178,12 @@ Tensor floordiv(const Tensor &a, const Tensor &b);
 // a - floor(a / b) * b, the sign of b (TF's floormod). Gradients: 1 and -floor(a / b).
 Tensor floormod(const Tensor &a, const Tensor &b);
 }  // namespace kiln::ops
+
+// ---- einsum ----
+namespace kiln::ops {
+// tf.einsum for one or two float32 operands ("bqhd,bkhd->bhqk", "...ij,...jk->...ik", "ij->ji",
+// "ij->i", implicit outputs too), lowered to sum/transpose/reshape/matmul, so gradients come from
+// those ops. Diagonals (a label repeated in one operand) and three or more operands are
+// Unimplemented; malformed equations are InvalidArgument.
+Tensor einsum(const std::string &equation, const std::vector<Tensor> &inputs);
+}  // namespace kiln::ops

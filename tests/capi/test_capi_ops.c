@@ -1821,6 +1821,29 @@ static void test_floor_div(void) {
   release_kept();
 }
 
+/* ------------------------------------------------------------------ einsum */
+
+static void test_einsum(void) {
+  float av[6] = {1, 2, 3, 4, 5, 6}, bv[6] = {1, 0, 0, 1, 1, 1}, ab[4] = {4, 5, 10, 11}, at[6] = {1, 4, 2, 5, 3, 6};
+  float rows[2] = {6, 15};
+  int64_t d23[2] = {2, 3}, d32[2] = {3, 2}, d22[2] = {2, 2}, d2[1] = {2};
+  kiln_tensor *o = NULL, *a = f32(2, d23, av), *b = f32(2, d32, bv);
+  const kiln_tensor *ins[2];
+  ins[0] = a;
+  ins[1] = b;
+  expect_f32(RUN(kiln_einsum(&o, "ij,jk->ik", ins, 2)), 2, d22, ab, 1e-6);
+  expect_f32(RUN(kiln_einsum(&o, "ij->ji", ins, 1)), 2, d32, at, 0);
+  expect_f32(RUN(kiln_einsum(&o, "ij->i", ins, 1)), 1, d2, rows, 1e-6);
+  EXPECT_ERROR(kiln_einsum(U, "ij,jk->iz", ins, 2), INVALID, "output label 'z' in no input", NULL);
+  ins[1] = a;
+  EXPECT_ERROR(kiln_einsum(U, "ij,jk->ik", ins, 2), INVALID, "einsum: equation 'ij,jk->ik' gives label j sizes",
+               "expected equal sizes");
+  EXPECT_ERROR(kiln_einsum(U, "ii->i", ins, 1), KILN_STATUS_UNIMPLEMENTED, "einsum", "diagonal");
+  EXPECT_ERROR(kiln_einsum(U, NULL, ins, 1), INVALID, "kiln_einsum", "'equation' is NULL");
+  EXPECT_ERROR(kiln_einsum(NULL, "ij->ji", ins, 1), INVALID, "kiln_einsum", "'out' is NULL");
+  release_kept();
+}
+
 int main(void) {
   test_library();
   test_tensors();
@@ -1844,6 +1867,7 @@ int main(void) {
   test_losses();
   test_reduce_extra();
   test_floor_div();
+  test_einsum();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }

@@ -881,4 +881,23 @@ TEST(HppOpsMath, FloorDivision) {
   EXPECT_KILN_ERROR(kiln::floormod(a, Tensor::scalar(1.0f)), kInvalid, "floormod: operands have different dtypes");
 }
 
+// ------------------------------------------------------------------ einsum
+
+TEST(HppOpsMath, Einsum) {
+  Tensor a = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor b = Tensor::from_vector<float>({1, 0, 0, 1, 1, 1}, {3, 2});
+  expect_floats(kiln::einsum("ij,jk->ik", {a, b}), {2, 2}, {4, 5, 10, 11});
+  expect_floats(kiln::einsum("ij->ji", {a}), {3, 2}, {1, 4, 2, 5, 3, 6});
+  expect_floats(kiln::einsum("ij->", {a}), {}, {21});
+  Tensor q = iota({1, 2, 1, 3}), k = iota({1, 2, 1, 3});
+  expect_floats(kiln::einsum("bqhd,bkhd->bhqk", {q, k}), {1, 1, 2, 2}, {5, 14, 14, 50});
+  EXPECT_KILN_ERROR(kiln::einsum("ij,jk->ik", {a, a}), kInvalid, "gives label j sizes 3 and 2");
+  EXPECT_KILN_ERROR(kiln::einsum("ij,jk,kl->il", {a, b, a}), KILN_STATUS_UNIMPLEMENTED, "3 operands");
+  kiln::GradientTape tape;
+  tape.watch(a);
+  Tensor s = kiln::sum(kiln::einsum("ij,jk->ik", {a, b}));
+  tape.stop();
+  expect_floats(tape.gradient(s, a), {2, 3}, {1, 1, 2, 1, 1, 2});
+}
+
 }  // namespace

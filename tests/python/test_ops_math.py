@@ -273,3 +273,32 @@ class OperatorTest(Case):
         want = np.zeros_like(x)
         want[::3, 2] = 1
         np.testing.assert_array_equal(tape.gradient(y, xt).numpy(), want)
+
+
+@needs_numpy
+class EinsumTest(Case):
+    CASES = [("bqhd,bkhd->bhqk", [(2, 3, 2, 4), (2, 5, 2, 4)]), ("bhqk,bkhd->bqhd", [(2, 2, 3, 5), (2, 5, 2, 4)]),
+             ("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+             ("...ij,...jk->...ik", [(2, 2, 3, 4), (4, 5)]), ("...ij,...jk->...ik", [(1, 3, 4), (3, 4, 2)]),
+             ("ij->ji", [(3, 4)]), ("ij->i", [(3, 4)]), ("ij,jk", [(3, 4), (4, 2)]), ("i,j->ij", [(3,), (2,)]),
+             ("...i->...", [(2, 3, 4)]), ("bij,jk->bki", [(2, 3, 4), (4, 5)])]
+
+    def test_matches_numpy(self):
+        for k, (eq, shapes) in enumerate(self.CASES):
+            ins = [rand(s, 40 + k + i) for i, s in enumerate(shapes)]
+            with self.subTest(eq=eq):
+                want = np.einsum(eq, *[x.astype(np.float64) for x in ins])
+                self.assertClose(kiln.einsum(eq, *ins), want, rtol=1e-5, atol=1e-5)
+        self.assertClose(kiln.linalg.einsum("ij->ji", [np.eye(2, dtype=np.float32)]), np.eye(2))
+
+    def test_gradients(self):
+        q, kk = rand((1, 2, 2, 3), 50), rand((1, 3, 2, 3), 51)
+        self.assertGrad(lambda t: kiln.einsum("bqhd,bkhd->bhqk", t, kk), q)
+        self.assertGrad(lambda t: kiln.einsum("bqhd,bkhd->bhqk", q, t), kk)
+        self.assertGrad(lambda t: kiln.einsum("...ij,...jk->...ik", t, rand((3, 2), 52)), rand((2, 2, 3), 53))
+
+    def test_errors(self):
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "gives label j sizes 3 and 5"):
+            kiln.einsum("ij,jk->ik", rand((2, 3), 1), rand((5, 2), 2))
+        with self.assertRaisesRegex(kiln.UnimplementedError, "diagonal"):
+            kiln.einsum("ii->i", rand((2, 2), 3))

@@ -93,3 +93,4 @@ def _variable_operators():
 
 
 _variable_operators()
+linalg.einsum = _om.einsum

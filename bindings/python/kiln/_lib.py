@@ -152,6 +152,7 @@ _SIGS.update({
     "kiln_top_k": (_ST, [_HP, _HP, _T, _i64, _b]),
     "kiln_floordiv": (_ST, [_HP, _T, _T]),
     "kiln_floormod": (_ST, [_HP, _T, _T]),
+    "kiln_einsum": (_ST, [_HP, ctypes.c_char_p, _HP, _z]),
 })
 
 for _name, (_res, _args) in _SIGS.items():

@@ -112,6 +112,15 @@ def truediv(x, y):
     return div(x, y)
 
 
+def einsum(equation, *inputs):
+    """tf.einsum for one or two operands (e.g. 'bqhd,bkhd->bhqk', '...ij,...jk->...ik', 'ij->ji')."""
+    if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+        inputs = tuple(inputs[0])
+    ts = [_as_tensor(v) for v in inputs]
+    hs = (ctypes.c_void_p * max(len(ts), 1))(*[t._h for t in ts])
+    return _new(L.kiln_einsum, str(equation).encode("utf-8"), hs, len(ts))
+
+
 # ---- Tensor operators that follow TF2 (set on the class here, where their ops live) ----
 
 def _broadcastable(a, b):
@@ -252,4 +261,4 @@ Tensor.__rmod__ = lambda self, other: floormod(other, self)
 
 __all__ = ["sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
            "sigmoid_cross_entropy_with_logits", "reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp",
-           "argmin", "bias_add", "moments", "l2_normalize", "cumsum", "top_k", "floordiv", "floormod", "truediv"]
+           "argmin", "bias_add", "moments", "l2_normalize", "cumsum", "top_k", "floordiv", "floormod", "truediv", "einsum"]
