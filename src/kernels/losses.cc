@@ -37,6 +37,14 @@ RowLse row_lse(const float *x, int64_t n) {
   return {m, std::log1p(s)};
 }
 
+// double -> float without the undefined out-of-range conversion: beyond float's range is +-inf.
+float to_float(double v) {
+  constexpr double kMax = std::numeric_limits<float>::max();
+  if (v > kMax) return std::numeric_limits<float>::infinity();
+  if (v < -kMax) return -std::numeric_limits<float>::infinity();
+  return static_cast<float>(v);  // NaN converts to NaN
+}
+
 // Runs body(r) for every row, on OpenMP threads when the work is large.
 template <typename F>
 void for_rows(int64_t rows, int64_t work, F &&body) {
@@ -53,7 +61,7 @@ void sparse_typed(const float *x, const Index *labels, int64_t rows, int64_t n, 
     const RowLse l = row_lse(row, n);
     const float picked = row[labels[r]];
     // (x_label - m) is exact in double for float inputs; a -inf label logit gives +inf.
-    loss[r] = static_cast<float>(l.shift - (static_cast<double>(picked) - static_cast<double>(l.max)));
+    loss[r] = to_float(l.shift - (static_cast<double>(picked) - static_cast<double>(l.max)));
   });
 }
 
@@ -81,7 +89,7 @@ void softmax_xent(const Tensor &logits, const Tensor &labels, const Tensor &loss
     double s = 0;
     for (int64_t j = 0; j < n; ++j)
       if (zr[j] != 0.0f) s += static_cast<double>(zr[j]) * (l.shift - (static_cast<double>(xr[j]) - l.max));
-    out[r] = static_cast<float>(s);
+    out[r] = to_float(s);
   });
 }
 

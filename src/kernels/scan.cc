@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <type_traits>
 #include <vector>
@@ -63,9 +64,13 @@ void prod_rows(const T *x, int64_t rows, int64_t n, T *out) {
       for (int64_t j = 0; j < n; ++j) p = static_cast<U>(p * static_cast<U>(row[j]));
       out[r] = static_cast<T>(p);
     } else {
-      double p = 1;  // double: no intermediate overflow or underflow for float32 inputs of any row
+      double p = 1;  // double: fewer intermediate overflows and underflows than float
       for (int64_t j = 0; j < n; ++j) p *= row[j];
-      out[r] = static_cast<T>(p);
+      // Beyond float's range is +-inf (an out-of-range conversion would be undefined).
+      constexpr double kMax = std::numeric_limits<float>::max();
+      out[r] = p > kMax    ? std::numeric_limits<float>::infinity()
+               : p < -kMax ? -std::numeric_limits<float>::infinity()
+                           : static_cast<T>(p);
     }
   }
 }

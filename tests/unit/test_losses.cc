@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include "ops/ops.h"
@@ -50,6 +51,76 @@ TEST(Losses, SparseMatchesReferenceAtLargeMagnitudes) {
                                                             make({2, 2}, {-kInf, 1.0f, -kInf, -kInf}));
   EXPECT_EQ(l2.data<float>()[0], kInf);
   EXPECT_TRUE(std::isnan(l2.data<float>()[1]));
+}
+
+// Within a few float ulps of a long double reference, at every magnitude from 1e-3 to 3e4 (and
+// the float limit), on both sides of the parallel threshold. exp(-|d|) terms down to the denormal
+// range must survive: they are the whole loss of a confident, correct prediction.
+bool close_ulps(float got, long double want, const char *what, size_t i) {
+  const long double tol = 4 * std::numeric_limits<float>::epsilon() * std::fabs(want) + 1e-44L;
+  if (std::isinf(want) ? got == want : std::fabs(got - want) <= tol) return true;
+  ADD_FAILURE() << what << " element " << i << ": " << got << " vs " << static_cast<double>(want);
+  return false;
+}
+
+// lse(x) - x[k] in long double, as (max - x[k]) + log1p(the other terms): the plain
+// m + log(s) - x[k] would itself round the tiny losses of confident rows away.
+long double ref_lse_minus(const float *x, int64_t n, int64_t k) {
+  int64_t at = 0;
+  for (int64_t j = 1; j < n; ++j)
+    if (x[j] > x[at]) at = j;
+  const long double m = x[at];
+  long double s = 0;
+  for (int64_t j = 0; j < n; ++j)
+    if (j != at) s += std::exp(static_cast<long double>(x[j]) - m);
+  return (m - x[k]) + std::log1p(s);
+}
+
+TEST(Losses, LargeMagnitudeSweepWithinUlps) {
+  for (int64_t rows : {int64_t(64), int64_t(8192)}) {  // 8192 * 5 logits: the threaded path
+    const int64_t classes = 5;
+    std::vector<float> x(size_t(rows * classes)), z(x.size());
+    std::vector<int32_t> labels(static_cast<size_t>(rows));
+    std::mt19937 gen(7);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float scale = std::pow(10.0f, -3.0f + 7.5f * float(r % 64) / 63.0f);  // 1e-3 .. 3e4
+      float zsum = 0;
+      for (int64_t j = 0; j < classes; ++j) {
+        x[size_t(r * classes + j)] = scale * u(gen);
+        zsum += z[size_t(r * classes + j)] = u(gen) + 1.0f;
+      }
+      for (int64_t j = 0; j < classes; ++j) z[size_t(r * classes + j)] /= zsum;
+      labels[size_t(r)] = int32_t(r % classes);
+    }
+    x[0] = 3.0e38f;  // the float limit: the row is still finite
+    x[1] = -3.0e38f;
+    Tensor xt = make({rows, classes}, x), zt = make({rows, classes}, z);
+    Tensor sparse = ops::sparse_softmax_cross_entropy_with_logits(make_typed<int32_t>({rows}, labels), xt);
+    Tensor dense = ops::softmax_cross_entropy_with_logits(zt, xt);
+    Tensor sig = ops::sigmoid_cross_entropy_with_logits(zt, xt);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *row = x.data() + r * classes;
+      const long double want = ref_lse_minus(row, classes, labels[size_t(r)]);
+      if (!close_ulps(sparse.data<float>()[r], want, "sparse", size_t(r))) break;
+      long double d = 0;
+      for (int64_t j = 0; j < classes; ++j)
+        d += static_cast<long double>(z[size_t(r * classes + j)]) * ref_lse_minus(row, classes, j);
+      // The dense sum cancels nothing (all terms >= 0), so it stays within a few ulps too.
+      if (!close_ulps(dense.data<float>()[r], d, "dense", size_t(r))) break;
+    }
+    for (size_t i = 0; i < x.size(); ++i) {
+      const long double xv = x[i], zv = z[i];
+      const long double want = std::max<long double>(xv, 0) - xv * zv + std::log1p(std::exp(-std::fabs(xv)));
+      // x * z rounds once in float: allow that rounding on top of the ulps.
+      const long double tol = std::fabs(xv * zv) * std::numeric_limits<float>::epsilon();
+      if (std::fabs(sig.data<float>()[i] - want) >
+          tol + 4 * std::numeric_limits<float>::epsilon() * std::fabs(want) + 1e-44L) {
+        ADD_FAILURE() << "sigmoid element " << i << ": " << sig.data<float>()[i] << " vs " << double(want);
+        break;
+      }
+    }
+  }
 }
 
 TEST(Losses, SparseHigherRankAndEmpty) {
