@@ -65,7 +65,56 @@ void sparse_typed(const float *x, const Index *labels, int64_t rows, int64_t n, 
   });
 }
 
+// One row of dlogits: with p = softmax(x), g * (p * sum(z) - z) for a labels row z, or (z NULL)
+// g * (p - one_hot(label)) with the label's own term -(sum of the other exps) / sum, which keeps
+// its full relative precision where 1 - p would round to 0.
+void grad_row(const float *x, int64_t n, int64_t label, const float *z, float g, float *d) {
+  double m = x[0];
+  for (int64_t j = 1; j < n; ++j) m = x[j] > m ? x[j] : m;
+  double sum = 0, others = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const double e = std::exp(static_cast<double>(x[j]) - m);
+    sum += e;
+    if (j != label) others += e;
+  }
+  double zsum = 0;
+  if (z)
+    for (int64_t j = 0; j < n; ++j) zsum += z[j];
+  for (int64_t j = 0; j < n; ++j) {
+    const double p = std::exp(static_cast<double>(x[j]) - m) / sum;
+    double v;
+    if (z)
+      v = p * zsum - z[j];
+    else
+      v = j == label ? -others / sum : p;
+    d[j] = to_float(g * v);
+  }
+}
+
 }  // namespace
+
+void sparse_softmax_xent_grad(const Tensor &logits, const Tensor &labels, const Tensor &g,
+                              const Tensor &dlogits) {
+  const int64_t rows = g.num_elements();
+  if (rows == 0) return;
+  const int64_t n = logits.num_elements() / rows;
+  const float *x = logits.data<float>(), *gv = g.data<float>();
+  float *d = dlogits.mutable_data<float>();
+  const bool wide = labels.dtype() == DType::kInt64;
+  const int32_t *l32 = wide ? nullptr : labels.data<int32_t>();
+  const int64_t *l64 = wide ? labels.data<int64_t>() : nullptr;
+  for_rows(rows, rows * n,
+           [&](int64_t r) { grad_row(x + r * n, n, wide ? l64[r] : l32[r], nullptr, gv[r], d + r * n); });
+}
+
+void softmax_xent_grad(const Tensor &logits, const Tensor &labels, const Tensor &g, const Tensor &dlogits) {
+  const int64_t rows = g.num_elements();
+  if (rows == 0) return;
+  const int64_t n = logits.num_elements() / rows;
+  const float *x = logits.data<float>(), *z = labels.data<float>(), *gv = g.data<float>();
+  float *d = dlogits.mutable_data<float>();
+  for_rows(rows, rows * n, [&](int64_t r) { grad_row(x + r * n, n, -1, z + r * n, gv[r], d + r * n); });
+}
 
 void sparse_softmax_xent(const Tensor &logits, const Tensor &labels, const Tensor &loss) {
   const int64_t rows = loss.num_elements();

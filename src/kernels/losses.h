@@ -21,6 +21,13 @@ void sparse_softmax_xent(const Tensor &logits, const Tensor &labels, const Tenso
 // logit with label 0 gives no NaN).
 void softmax_xent(const Tensor &logits, const Tensor &labels, const Tensor &loss);
 
+// The gradients w.r.t. logits for the loss gradient g (float32 [rows]) into dlogits [rows,
+// classes]: g * (softmax - one_hot(labels)) and g * (softmax * sum(labels) - labels). The label's
+// own term is -(sum of the other exps) / sum, so a confident row keeps its tiny gradient.
+void sparse_softmax_xent_grad(const Tensor &logits, const Tensor &labels, const Tensor &g,
+                              const Tensor &dlogits);
+void softmax_xent_grad(const Tensor &logits, const Tensor &labels, const Tensor &g, const Tensor &dlogits);
+
 // Elementwise over same-shaped float32 tensors: max(x, 0) - x * z + log1p(exp(-|x|)).
 void sigmoid_xent(const Tensor &logits, const Tensor &labels, const Tensor &loss);
 

@@ -50,7 +50,13 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tens
   kernels::sparse_softmax_xent(logits, labels, loss);
   if (should_record({&logits})) {
     record(op, {labels, logits}, {loss}, [labels, logits, classes](const Grads &g) -> Grads {
-      // TF's backprop, softmax - one_hot(labels), built from ops so it can be differentiated again.
+      // TF's backprop, g * (softmax - one_hot(labels)): one fused pass, or built from ops when an
+      // outer tape records (so it can be differentiated again).
+      if (!should_record({&logits, &g[0]})) {
+        Tensor d = Tensor::empty(DType::kFloat32, logits.shape());
+        kernels::sparse_softmax_xent_grad(logits, labels, g[0], d);
+        return {Tensor(), d};
+      }
       Tensor target = one_hot(labels, classes);
       return {Tensor(), mul(per_class(g[0]), sub(softmax(logits, -1), target))};
     });
@@ -89,8 +95,15 @@ Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &log
     record(op, {z, x}, {loss}, [z, x](const Grads &g) -> Grads {
       Tensor ge = per_class(g[0]);
       // d/dx of sum_j z_j (lse - x_j) = softmax * sum(z) - z: equal to TF's softmax - z for labels
-      // that sum to 1, and still the true gradient for labels that do not.
-      Tensor dx = mul(ge, sub(mul(softmax(x, -1), sum(z, {-1}, true)), z));
+      // that sum to 1, and still the true gradient for labels that do not. Fused unless an outer
+      // tape records.
+      Tensor dx;
+      if (!should_record({&x, &z, &g[0]})) {
+        dx = Tensor::empty(DType::kFloat32, x.shape());
+        kernels::softmax_xent_grad(x, z, g[0], dx);
+      } else {
+        dx = mul(ge, sub(mul(softmax(x, -1), sum(z, {-1}, true)), z));
+      }
       Tensor dz = mul(ge, neg(log_softmax(x, -1)));
       return {dz, dx};
     });

@@ -246,6 +246,41 @@ TEST(Losses, GradientsMatchCentralDifferences) {
       400);
 }
 
+TEST(Losses, FusedGradientMatchesComposedAndKeepsTinyTerms) {
+  // Without an outer tape the gradient is one fused kernel; with one it is built from ops. Both agree.
+  Tensor x = random_tensor({6, 7}, 21, -8, 8), z = random_tensor({6, 7}, 22, 0, 1),
+         w = random_tensor({6}, 23);
+  Tensor labels = make_typed<int64_t>({6}, {0, 6, 3, 3, 1, 5});
+  for (int dense = 0; dense < 2; ++dense) {
+    auto loss = [&](const Tensor &xv) {
+      return dense ? ops::softmax_cross_entropy_with_logits(z, xv)
+                   : ops::sparse_softmax_cross_entropy_with_logits(labels, xv);
+    };
+    autodiff::Tape t1(false, true);
+    t1.watch(x);
+    Tensor l1 = loss(x);
+    t1.stop_recording();
+    Tensor fused = t1.gradient(l1, {x}, autodiff::Unconnected::kZero, w)[0];
+    autodiff::Tape outer(false, true);  // records the backward pass, so the composed rule runs
+    outer.watch(x);
+    autodiff::Tape t2(false, true);
+    t2.watch(x);
+    Tensor l2 = loss(x);
+    Tensor composed = t2.gradient(l2, {x}, autodiff::Unconnected::kZero, w)[0];
+    expect_near(fused, values(composed), 1e-5f, dense ? "dense" : "sparse");
+  }
+  // A confident, correct row: d loss / d x_label = -(e^-100 + e^-200) / (1 + ...), about -3.7e-44, not 0.
+  Tensor c = make({1, 3}, {100.0f, 0.0f, -100.0f});
+  autodiff::Tape t(false, true);
+  t.watch(c);
+  Tensor l0 = ops::sparse_softmax_cross_entropy_with_logits(make_typed<int32_t>({1}, {0}), c);
+  t.stop_recording();
+  Tensor g = t.gradient(l0, {c}, autodiff::Unconnected::kZero)[0];
+  EXPECT_LT(g.data<float>()[0], 0.0f);
+  EXPECT_NEAR(g.data<float>()[0] / -3.7200760e-44f, 1.0f, 0.1f);
+  EXPECT_GT(g.data<float>()[1], 0.0f);
+}
+
 TEST(Losses, SecondOrderThroughNestedTapes) {
   // d/dx of sum(d loss/dx * w): the gradient rule is made of ops, so an outer tape sees it.
   Tensor x = random_tensor({2, 4}, 11);
