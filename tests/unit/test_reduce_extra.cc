@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <vector>
 
+#include "core/threads.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -252,6 +254,41 @@ TEST(ReduceExtra, GradientsMatchCentralDifferences) {
   Tensor y = ops::reduce_prod(x, {1});
   tape.stop_recording();
   expect_near(tape.gradient(y, {x}, autodiff::Unconnected::kZero)[0], {0, 6, 0, 0, 0, 0});
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// Rows are independent, so one thread and several give the same bits.
+TEST(ReduceExtra, SameBitsAtAnyThreadCount) {
+  using testing::random_tensor;
+  Tensor x = random_tensor({400, 300}, 31, -20, 20), z = random_tensor({400, 300}, 32, 0, 1);
+  std::vector<int32_t> lv(400);
+  for (size_t i = 0; i < lv.size(); ++i) lv[i] = int32_t(i % 300);
+  Tensor labels = testing::make_typed<int32_t>({400}, lv);
+  auto run = [&] {
+    return std::vector<Tensor>{ops::sparse_softmax_cross_entropy_with_logits(labels, x),
+                               ops::softmax_cross_entropy_with_logits(z, x),
+                               ops::sigmoid_cross_entropy_with_logits(z, x),
+                               ops::cumsum(x, 0),
+                               ops::top_k(x, 7).values,
+                               ops::reduce_prod(z, {1}),
+                               ops::argmin(x, 0),
+                               ops::floormod(x, z)};
+  };
+  const int saved = num_threads();
+  set_num_threads(1);
+  std::vector<Tensor> one = run();
+  set_num_threads(std::max(2, saved));
+  std::vector<Tensor> many = run();
+  set_num_threads(saved);
+  for (size_t i = 0; i < one.size(); ++i) {
+    ASSERT_EQ(one[i].byte_size(), many[i].byte_size());
+    EXPECT_EQ(std::memcmp(one[i].raw_data(), many[i].raw_data(), one[i].byte_size()), 0) << "result " << i;
+  }
 }
 
 }  // namespace
