@@ -70,17 +70,14 @@ linalg = _NS(matmul=matmul)
 from . import ops_math as _om  # noqa: E402
 from .ops_math import *  # noqa: E402,F401,F403
 
-for _n in ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
-           "sigmoid_cross_entropy_with_logits"):
-    setattr(nn, _n, getattr(_om, _n))
-for _n in ("bias_add", "moments", "l2_normalize", "top_k"):
-    setattr(nn, _n, getattr(_om, _n))
-for _n in ("reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp", "argmin", "l2_normalize", "cumsum",
-           "top_k"):
-    setattr(math, _n, getattr(_om, _n))
-for _n in ("floordiv", "floormod", "truediv"):
-    setattr(math, _n, getattr(_om, _n))
-math.floor_div, math.mod = _om.floordiv, _om.floormod
+for _ns, _names in ((nn, ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
+                            "sigmoid_cross_entropy_with_logits", "bias_add", "moments", "l2_normalize", "top_k")),
+                    (math, ("reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp", "argmin", "l2_normalize",
+                            "cumsum", "top_k", "floordiv", "floormod", "truediv")),
+                    (linalg, ("einsum",))):
+    for _n in _names:
+        setattr(_ns, _n, getattr(_om, _n))
+math.mod = _om.floormod
 
 
 def _variable_operators():
@@ -93,4 +90,3 @@ def _variable_operators():
 
 
 _variable_operators()
-linalg.einsum = _om.einsum
