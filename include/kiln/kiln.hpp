@@ -517,6 +517,66 @@ inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed =
   return detail::make(kiln_dropout, x.get(), rate, training, seed);
 }
 
+// ---- losses (per-example, fused and stable) ----
+inline Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits) {
+  return detail::make(kiln_sparse_softmax_cross_entropy_with_logits, labels.get(), logits.get());
+}
+inline Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits, int64_t axis = -1) {
+  return detail::make(kiln_softmax_cross_entropy_with_logits, labels.get(), logits.get(), axis);
+}
+inline Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits) {
+  return detail::make(kiln_sigmoid_cross_entropy_with_logits, labels.get(), logits.get());
+}
+
+// ---- more reductions, scans, helpers ----
+#define KILN_HPP_REDUCE(name)                                                               \
+  inline Tensor name(const Tensor &x, const Dims &axes = {}, bool keepdims = false) {       \
+    return detail::make(kiln_##name, x.get(), axes.data(), axes.size(), keepdims);          \
+  }
+KILN_HPP_REDUCE(reduce_prod)
+KILN_HPP_REDUCE(reduce_any)
+KILN_HPP_REDUCE(reduce_all)
+KILN_HPP_REDUCE(reduce_logsumexp)
+#undef KILN_HPP_REDUCE
+inline Tensor argmin(const Tensor &x, int64_t axis = -1) { return detail::make(kiln_argmin, x.get(), axis); }
+inline Tensor bias_add(const Tensor &value, const Tensor &bias) {
+  return detail::make(kiln_bias_add, value.get(), bias.get());
+}
+struct Moments {
+  Tensor mean, variance;
+};
+inline Moments moments(const Tensor &x, const Dims &axes, bool keepdims = false) {
+  kiln_tensor *m = nullptr, *v = nullptr;
+  detail::check(kiln_moments(&m, &v, x.get(), axes.data(), axes.size(), keepdims));
+  return {Tensor(m), Tensor(v)};
+}
+/// Empty axes: all axes (TF's axis=None).
+inline Tensor l2_normalize(const Tensor &x, const Dims &axes = {}, float epsilon = 1e-12f) {
+  return detail::make(kiln_l2_normalize, x.get(), axes.data(), axes.size(), epsilon);
+}
+inline Tensor cumsum(const Tensor &x, int64_t axis = 0, bool exclusive = false, bool reverse = false) {
+  return detail::make(kiln_cumsum, x.get(), axis, exclusive, reverse);
+}
+struct TopK {
+  Tensor values, indices;
+};
+inline TopK top_k(const Tensor &x, int64_t k = 1, bool sorted = true) {
+  kiln_tensor *v = nullptr, *i = nullptr;
+  detail::check(kiln_top_k(&v, &i, x.get(), k, sorted));
+  return {Tensor(v), Tensor(i)};
+}
+
+// ---- floor division (Python's // and %) ----
+inline Tensor floordiv(const Tensor &a, const Tensor &b) { return detail::make(kiln_floordiv, a.get(), b.get()); }
+inline Tensor floormod(const Tensor &a, const Tensor &b) { return detail::make(kiln_floormod, a.get(), b.get()); }
+inline Tensor operator%(const Tensor &a, const Tensor &b) { return floormod(a, b); }
+
+// ---- einsum (one or two operands) ----
+inline Tensor einsum(const std::string &equation, const std::vector<Tensor> &inputs) {
+  auto hs = detail::handles(inputs);
+  return detail::make(kiln_einsum, equation.c_str(), hs.data(), hs.size());
+}
+
 // ---- variables ----
 /// A named, mutable holder of a tensor value. Copies are new handles to the same variable.
 class Variable : public detail::handle<kiln_variable> {

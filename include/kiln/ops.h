@@ -211,6 +211,81 @@ KILN_API kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices
 KILN_API kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, float rate, bool training,
                                    int64_t seed);
 
+/* ------------------------------------------------------------------ losses */
+
+/// Per-example softmax cross-entropy against class indices (tf.nn.sparse_softmax_cross_entropy_with_logits):
+/// logits float32 [..., C], labels int32/int64 [...] each in [0, C) (otherwise INVALID_ARGUMENT);
+/// out float32 [...]. Stable for large logits; no one-hot is built. Gradient: logits.
+KILN_API kiln_status *kiln_sparse_softmax_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
+                                                                    const kiln_tensor *logits);
+/// Per-example softmax cross-entropy against a distribution (tf.nn.softmax_cross_entropy_with_logits):
+/// labels and logits float32 (labels broadcast to logits), classes along axis; out drops that axis.
+/// Gradients: labels and logits.
+KILN_API kiln_status *kiln_softmax_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
+                                                             const kiln_tensor *logits, int64_t axis);
+/// Elementwise max(x, 0) - x * z + log(1 + exp(-|x|)) for logits x and labels z, float32 of one shape
+/// (tf.nn.sigmoid_cross_entropy_with_logits). Gradients: labels and logits.
+KILN_API kiln_status *kiln_sigmoid_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
+                                                             const kiln_tensor *logits);
+
+/* ------------------------------------------ more reductions, scans, helpers */
+
+/// Product over `axes` (num_axes 0 and axes NULL: all axes), as kiln_sum; float32 (gradient,
+/// zeros included), int32 or int64 (wrapping). An empty group gives 1.
+KILN_API kiln_status *kiln_reduce_prod(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
+                                       size_t num_axes, bool keepdims);
+/// Logical OR over axes of a bool tensor, as kiln_sum; an empty group gives false.
+KILN_API kiln_status *kiln_reduce_any(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
+                                      size_t num_axes, bool keepdims);
+/// Logical AND over axes of a bool tensor, as kiln_sum; an empty group gives true.
+KILN_API kiln_status *kiln_reduce_all(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
+                                      size_t num_axes, bool keepdims);
+/// log(sum(exp(x))) over axes, shifted by the maximum (stable); a group of -inf gives -inf; float32.
+KILN_API kiln_status *kiln_reduce_logsumexp(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
+                                            size_t num_axes, bool keepdims);
+/// Index of the smallest value along axis -> int64 (first index on ties).
+KILN_API kiln_status *kiln_argmin(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
+/// value [..., C] + bias [C] (channels last); value of rank >= 2, bias of value's dtype.
+KILN_API kiln_status *kiln_bias_add(kiln_tensor **out, const kiln_tensor *value, const kiln_tensor *bias);
+/// Mean and (biased) variance over axes (tf.nn.moments); float32. Axes as kiln_sum.
+/// Ownership: *out_mean and *out_variance are new (both required); on failure neither is written.
+KILN_API kiln_status *kiln_moments(kiln_tensor **out_mean, kiln_tensor **out_variance, const kiln_tensor *x,
+                                   const int64_t *axes, size_t num_axes, bool keepdims);
+/// x / sqrt(max(sum(x^2 over axes), epsilon)) (tf.math.l2_normalize; TF's epsilon is 1e-12);
+/// axes as kiln_sum; float32.
+KILN_API kiln_status *kiln_l2_normalize(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
+                                        size_t num_axes, float epsilon);
+/// Cumulative sum along axis (float32, int32, int64); exclusive leaves out each element itself,
+/// reverse sums from the end (tf.math.cumsum).
+KILN_API kiln_status *kiln_cumsum(kiln_tensor **out, const kiln_tensor *x, int64_t axis, bool exclusive,
+                                  bool reverse);
+/// The k largest entries along the last axis (float32, int32, int64): values [..., k] in descending
+/// order and their int32 indices; ties go to the lower index (tf.math.top_k). The values come out
+/// sorted whatever `sorted` says (TF allows it). 0 <= k <= last dim.
+/// Ownership: *out_values and *out_indices are new (both required); on failure neither is written.
+KILN_API kiln_status *kiln_top_k(kiln_tensor **out_values, kiln_tensor **out_indices, const kiln_tensor *x,
+                                 int64_t k, bool sorted);
+
+/* --------------------------------------------------------- floor division */
+
+/// floor(a / b) with broadcasting (Python's //, TF's floordiv); float32, int32 or int64, same dtype
+/// both sides. Integers round toward -inf; an integer zero divisor is INVALID_ARGUMENT (as TF).
+/// No gradient (as TF).
+KILN_API kiln_status *kiln_floordiv(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
+/// a - floor(a / b) * b with broadcasting (Python's %, TF's floormod): the result has b's sign.
+/// Same dtypes and zero rule as kiln_floordiv. Gradients: a and b (float32).
+KILN_API kiln_status *kiln_floormod(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
+
+/* ------------------------------------------------------------------ einsum */
+
+/// Einstein summation over one or two float32 operands (tf.einsum), e.g. "bqhd,bkhd->bhqk",
+/// "...ij,...jk->...ik", "ij->ji", "ij->i", or the implicit form "ij,jk". Lowered to transpose,
+/// reshape, sum and a batched matmul; differentiable. equation: UTF-8, letters, "...", "," and "->".
+/// Errors: INVALID_ARGUMENT for a malformed equation or mismatched sizes; UNIMPLEMENTED for
+/// diagonals (a label repeated in one operand) and for more than two operands.
+KILN_API kiln_status *kiln_einsum(kiln_tensor **out, const char *equation, const kiln_tensor *const *inputs,
+                                  size_t num_inputs);
+
 #ifdef __cplusplus
 }
 #endif

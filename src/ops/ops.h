@@ -143,3 +143,65 @@ Tensor truncated_normal(const Shape &shape, float mean = 0.0f, float stddev = 1.
 Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1);
 
 }  // namespace kiln::ops
+
+// ---- losses (tf.nn.*_cross_entropy_with_logits): per-example losses, fused and stable ----
+namespace kiln::ops {
+// labels int32/int64 with logits' shape minus its last (class) dim; each in [0, classes)
+// (InvalidArgument otherwise, as TF on CPU). No one-hot is built. Gradient: logits only.
+Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits);
+// labels float32, logits' shape (or broadcasting to it); classes along axis. Gradients: both.
+Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits, int64_t axis = -1);
+// Elementwise; labels and logits float32 of one shape. Gradients: both.
+Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits);
+}  // namespace kiln::ops
+
+// ---- more reductions, normalisation helpers (TF names). Empty axes: all axes. ----
+namespace kiln::ops {
+Tensor argmin(const Tensor &x, int64_t axis = -1);  // -> int64, first index on ties
+// float32 (gradient, zeros handled), int32, int64 (wrapping). Empty groups give 1.
+Tensor reduce_prod(const Tensor &x, const std::vector<int64_t> &axes = {}, bool keepdims = false);
+Tensor reduce_any(const Tensor &x, const std::vector<int64_t> &axes = {}, bool keepdims = false);  // bool
+Tensor reduce_all(const Tensor &x, const std::vector<int64_t> &axes = {}, bool keepdims = false);  // bool
+// log(sum(exp(x))) shifted by the maximum; rows of -inf give -inf, as TF.
+Tensor reduce_logsumexp(const Tensor &x, const std::vector<int64_t> &axes = {}, bool keepdims = false);
+struct MomentsResult {
+  Tensor mean;
+  Tensor variance;  // biased (divides by the count), as tf.nn.moments
+};
+MomentsResult moments(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims = false);
+// x / sqrt(max(sum(x^2 over axes), epsilon)); empty axes: all (TF axis=None).
+Tensor l2_normalize(const Tensor &x, const std::vector<int64_t> &axes = {}, float epsilon = 1e-12f);
+// value [..., C] + bias [C] (channels last, TF's NHWC); value rank >= 2.
+Tensor bias_add(const Tensor &value, const Tensor &bias);
+}  // namespace kiln::ops
+
+// ---- scans ----
+namespace kiln::ops {
+// Cumulative sum along axis (float32, int32, int64); exclusive leaves out each element itself,
+// reverse sums from the end (tf.math.cumsum).
+Tensor cumsum(const Tensor &x, int64_t axis = 0, bool exclusive = false, bool reverse = false);
+struct TopKResult {
+  Tensor values;   // x's dtype, [..., k], descending
+  Tensor indices;  // int32 [..., k]; ties to the lower index, as TF
+};
+// The k largest entries along the last axis (tf.math.top_k). Gradient: scattered to their positions.
+TopKResult top_k(const Tensor &x, int64_t k, bool sorted = true);
+}  // namespace kiln::ops
+
+// ---- floor division (Python's // and %) ----
+namespace kiln::ops {
+// floor(a / b), broadcasting; float32, int32, int64 (integers round toward -inf; a zero integer
+// divisor is InvalidArgument, as TF). No gradient, as TF.
+Tensor floordiv(const Tensor &a, const Tensor &b);
+// a - floor(a / b) * b, the sign of b (TF's floormod). Gradients: 1 and -floor(a / b).
+Tensor floormod(const Tensor &a, const Tensor &b);
+}  // namespace kiln::ops
+
+// ---- einsum ----
+namespace kiln::ops {
+// tf.einsum for one or two float32 operands ("bqhd,bkhd->bhqk", "...ij,...jk->...ik", "ij->ji",
+// "ij->i", implicit outputs too), lowered to sum/transpose/reshape/matmul, so gradients come from
+// those ops. Diagonals (a label repeated in one operand) and three or more operands are
+// Unimplemented; malformed equations are InvalidArgument.
+Tensor einsum(const std::string &equation, const std::vector<Tensor> &inputs);
+}  // namespace kiln::ops

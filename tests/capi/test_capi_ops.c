@@ -1736,6 +1736,138 @@ static void test_out_of_range_enums(void) {
   release_kept();
 }
 
+/* ----------------------------------------------------------------- losses */
+
+static void test_losses(void) {
+  float logits[6] = {100, -100, 0, 0.5f, -1.25f, 2}, z[6] = {1, 0, 0, 0.25f, 0.25f, 0.5f};
+  float sx[3] = {-100, 0, 20}, sz[3] = {1, 0.5f, 0}, sloss[3];
+  float sparse_loss[2], dense_loss[2];
+  int32_t labels[2] = {0, 2}, bad[2] = {0, 3};
+  int64_t d23[2] = {2, 3}, d2[1] = {2}, d3[1] = {3};
+  kiln_tensor *o = NULL, *x = f32(2, d23, logits), *y = make(I32, 1, d2, labels), *zt = f32(2, d23, z);
+  int r, j;
+  for (r = 0; r < 2; ++r) {
+    double m = -1e30, s = 0;
+    for (j = 0; j < 3; ++j) m = logits[r * 3 + j] > m ? logits[r * 3 + j] : m;
+    for (j = 0; j < 3; ++j) s += exp(logits[r * 3 + j] - m);
+    sparse_loss[r] = (float)(log(s) + m - logits[r * 3 + labels[r]]);
+    dense_loss[r] = 0;
+    for (j = 0; j < 3; ++j) dense_loss[r] += (float)(z[r * 3 + j] * (log(s) + m - logits[r * 3 + j]));
+  }
+  sparse_loss[0] = 3.7200760e-44f; /* exp(-100): kept, not rounded to 0 */
+  dense_loss[0] = 3.7200760e-44f;
+  for (j = 0; j < 3; ++j) sloss[j] = (float)((sx[j] > 0 ? sx[j] : 0) - sx[j] * sz[j] + log1p(exp(-fabs(sx[j]))));
+  expect_f32(RUN(kiln_sparse_softmax_cross_entropy_with_logits(&o, y, x)), 1, d2, sparse_loss, 1e-5);
+  expect_f32(RUN(kiln_softmax_cross_entropy_with_logits(&o, zt, x, -1)), 1, d2, dense_loss, 1e-5);
+  expect_f32(RUN(kiln_sigmoid_cross_entropy_with_logits(&o, f32(1, d3, sz), f32(1, d3, sx))), 1, d3, sloss, 1e-6);
+  EXPECT_ERROR(kiln_sparse_softmax_cross_entropy_with_logits(U, make(I32, 1, d2, bad), x), INVALID,
+               "sparse_softmax_cross_entropy_with_logits: labels[1] = 3", "[0, 3)");
+  EXPECT_ERROR(kiln_sparse_softmax_cross_entropy_with_logits(NULL, y, x), INVALID, "kiln_sparse_softmax", "'out'");
+  EXPECT_ERROR(kiln_sparse_softmax_cross_entropy_with_logits(U, zt, x), INVALID, "argument 'labels' is float32",
+               "int32 or int64");
+  EXPECT_ERROR(kiln_softmax_cross_entropy_with_logits(U, zt, x, 2), INVALID, "softmax_cross_entropy_with_logits",
+               "axis 2");
+  EXPECT_ERROR(kiln_softmax_cross_entropy_with_logits(U, NULL, x, -1), INVALID, "'labels' is NULL", NULL);
+  EXPECT_ERROR(kiln_sigmoid_cross_entropy_with_logits(U, f32(1, d3, sz), x), INVALID,
+               "sigmoid_cross_entropy_with_logits", "same shape");
+  release_kept();
+}
+
+/* ------------------------------------------ more reductions, scans, helpers */
+
+static void test_reduce_extra(void) {
+  float xv[6] = {1, 2, 3, 4, 5, 6}, prod_rows[2] = {6, 120}, prod_all = 720, lse[2], bias[3] = {10, 20, 30};
+  float biased[6] = {11, 22, 33, 14, 25, 36}, mean[3] = {2.5f, 3.5f, 4.5f}, var[3] = {2.25f, 2.25f, 2.25f};
+  float l2[6], cs[6] = {1, 3, 6, 4, 9, 15}, cs_ex_rev[6] = {5, 3, 0, 11, 6, 0}, topv[4] = {3, 2, 6, 5};
+  int32_t topi[4] = {2, 1, 2, 1};
+  int64_t amin[2] = {0, 0}, d23[2] = {2, 3}, d2[1] = {2}, d3[1] = {3}, d22[2] = {2, 2}, ax1[1] = {1},
+          ax0[1] = {0}, ax5[1] = {5};
+  unsigned char bv[6] = {1, 0, 1, 1, 1, 1}, any_rows[2] = {1, 1}, all_rows[2] = {0, 1};
+  kiln_tensor *o = NULL, *x = f32(2, d23, xv), *b = make(B8, 2, d23, bv), *m = NULL, *v = NULL;
+  kiln_status *st;
+  int i;
+  for (i = 0; i < 2; ++i)
+    lse[i] = (float)(log(exp(xv[3 * i]) + exp(xv[3 * i + 1]) + exp(xv[3 * i + 2])));
+  for (i = 0; i < 6; ++i) l2[i] = xv[i] / (float)sqrt(i < 3 ? 14.0 : 77.0);
+  expect_f32(RUN(kiln_reduce_prod(&o, x, ax1, 1, false)), 1, d2, prod_rows, 1e-6);
+  expect_f32(RUN(kiln_reduce_prod(&o, x, NULL, 0, false)), 0, NULL, &prod_all, 1e-6);
+  expect_raw(RUN(kiln_reduce_any(&o, b, ax1, 1, false)), B8, 1, d2, any_rows);
+  expect_raw(RUN(kiln_reduce_all(&o, b, ax1, 1, false)), B8, 1, d2, all_rows);
+  expect_f32(RUN(kiln_reduce_logsumexp(&o, x, ax1, 1, false)), 1, d2, lse, 1e-6);
+  expect_raw(RUN(kiln_argmin(&o, x, 1)), I64, 1, d2, amin);
+  expect_f32(RUN(kiln_bias_add(&o, x, f32(1, d3, bias))), 2, d23, biased, 0);
+  expect_f32(RUN(kiln_l2_normalize(&o, x, ax1, 1, 1e-12f)), 2, d23, l2, 1e-6);
+  expect_f32(RUN(kiln_cumsum(&o, x, 1, false, false)), 2, d23, cs, 0);
+  expect_f32(RUN(kiln_cumsum(&o, x, -1, true, true)), 2, d23, cs_ex_rev, 0);
+  st = kiln_moments(&m, &v, x, ax0, 1, false);
+  CHECK(st == NULL);
+  kiln_status_free(st);
+  expect_f32(m, 1, d3, mean, 1e-6);
+  expect_f32(v, 1, d3, var, 1e-6);
+  m = v = NULL;
+  st = kiln_top_k(&m, &v, x, 2, true);
+  CHECK(st == NULL);
+  kiln_status_free(st);
+  expect_f32(m, 2, d22, topv, 0);
+  expect_raw(v, I32, 2, d22, topi);
+  m = v = NULL;
+  EXPECT_ERROR(kiln_reduce_prod(U, b, NULL, 0, false), INVALID, "reduce_prod: argument 'x' is bool", NULL);
+  EXPECT_ERROR(kiln_reduce_any(U, x, NULL, 0, false), INVALID, "reduce_any: argument 'x' is float32", "bool");
+  EXPECT_ERROR(kiln_reduce_all(U, b, ax5, 1, false), INVALID, "reduce_all", "axis 5");
+  EXPECT_ERROR(kiln_reduce_logsumexp(U, x, NULL, 1, false), INVALID, "kiln_reduce_logsumexp", "'axes' is NULL");
+  EXPECT_ERROR(kiln_argmin(U, x, 2), INVALID, "argmin", "axis 2");
+  EXPECT_ERROR(kiln_bias_add(U, x, x), INVALID, "bias_add: value float32[2, 3] and bias float32[2, 3]", NULL);
+  EXPECT_ERROR(kiln_l2_normalize(U, b, NULL, 0, 1e-12f), INVALID, "l2_normalize: argument 'x' is bool", NULL);
+  EXPECT_ERROR(kiln_cumsum(U, b, 0, false, false), INVALID, "cumsum: argument 'x' is bool", NULL);
+  EXPECT_ERROR(kiln_moments(&m, NULL, x, ax0, 1, false), INVALID, "kiln_moments", "'out_variance' is NULL");
+  CHECK(m == NULL);
+  EXPECT_ERROR(kiln_top_k(&m, &v, x, 4, true), INVALID, "top_k: k is 4", "k <= 3");
+  CHECK(m == NULL && v == NULL);
+  release_kept();
+}
+
+/* --------------------------------------------------------- floor division */
+
+static void test_floor_div(void) {
+  int32_t a[4] = {7, -7, 7, -7}, b[4] = {2, 2, -2, -2}, q[4] = {3, -4, -4, 3}, r[4] = {1, 1, -1, -1};
+  int32_t zero[4] = {1, 0, 1, 1};
+  float fa[2] = {7.5f, -7.5f}, fb = 2.0f, fq[2] = {3, -4}, fr[2] = {1.5f, 0.5f};
+  int64_t d4[1] = {4}, d2[1] = {2};
+  kiln_tensor *o = NULL, *ta = make(I32, 1, d4, a), *tb = make(I32, 1, d4, b);
+  expect_raw(RUN(kiln_floordiv(&o, ta, tb)), I32, 1, d4, q);
+  expect_raw(RUN(kiln_floormod(&o, ta, tb)), I32, 1, d4, r);
+  expect_f32(RUN(kiln_floordiv(&o, f32(1, d2, fa), f32(0, NULL, &fb))), 1, d2, fq, 0);
+  expect_f32(RUN(kiln_floormod(&o, f32(1, d2, fa), f32(0, NULL, &fb))), 1, d2, fr, 0);
+  EXPECT_ERROR(kiln_floordiv(U, ta, make(I32, 1, d4, zero)), INVALID, "floordiv: integer division by zero", NULL);
+  EXPECT_ERROR(kiln_floormod(U, ta, f32(1, d2, fa)), INVALID, "floormod: operands have different dtypes", NULL);
+  EXPECT_ERROR(kiln_floordiv(NULL, ta, tb), INVALID, "kiln_floordiv", "'out' is NULL");
+  EXPECT_ERROR(kiln_floormod(U, NULL, tb), INVALID, "kiln_floormod", "'a' is NULL");
+  release_kept();
+}
+
+/* ------------------------------------------------------------------ einsum */
+
+static void test_einsum(void) {
+  float av[6] = {1, 2, 3, 4, 5, 6}, bv[6] = {1, 0, 0, 1, 1, 1}, ab[4] = {4, 5, 10, 11}, at[6] = {1, 4, 2, 5, 3, 6};
+  float rows[2] = {6, 15};
+  int64_t d23[2] = {2, 3}, d32[2] = {3, 2}, d22[2] = {2, 2}, d2[1] = {2};
+  kiln_tensor *o = NULL, *a = f32(2, d23, av), *b = f32(2, d32, bv);
+  const kiln_tensor *ins[2];
+  ins[0] = a;
+  ins[1] = b;
+  expect_f32(RUN(kiln_einsum(&o, "ij,jk->ik", ins, 2)), 2, d22, ab, 1e-6);
+  expect_f32(RUN(kiln_einsum(&o, "ij->ji", ins, 1)), 2, d32, at, 0);
+  expect_f32(RUN(kiln_einsum(&o, "ij->i", ins, 1)), 1, d2, rows, 1e-6);
+  EXPECT_ERROR(kiln_einsum(U, "ij,jk->iz", ins, 2), INVALID, "output label 'z' in no input", NULL);
+  ins[1] = a;
+  EXPECT_ERROR(kiln_einsum(U, "ij,jk->ik", ins, 2), INVALID, "einsum: equation 'ij,jk->ik' gives label j sizes",
+               "expected equal sizes");
+  EXPECT_ERROR(kiln_einsum(U, "ii->i", ins, 1), KILN_STATUS_UNIMPLEMENTED, "einsum", "diagonal");
+  EXPECT_ERROR(kiln_einsum(U, NULL, ins, 1), INVALID, "kiln_einsum", "'equation' is NULL");
+  EXPECT_ERROR(kiln_einsum(NULL, "ij->ji", ins, 1), INVALID, "kiln_einsum", "'out' is NULL");
+  release_kept();
+}
+
 int main(void) {
   test_library();
   test_tensors();
@@ -1756,6 +1888,10 @@ int main(void) {
   test_variables();
   test_tapes();
   test_out_of_range_enums();
+  test_losses();
+  test_reduce_extra();
+  test_floor_div();
+  test_einsum();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }

@@ -815,4 +815,105 @@ TEST(HppOps, GradientTapeOverloads) {
   }
 }
 
+// ------------------------------------------------------------------ losses
+
+TEST(HppOpsMath, Losses) {
+  Tensor x = Tensor::from_vector<float>({2, 1, 0, 0, 0, 0}, {2, 3});
+  Tensor labels = Tensor::from_vector<int32_t>({0, 1}, {2});
+  const double lse0 = std::log(std::exp(2.0) + std::exp(1.0) + 1.0);
+  expect_floats(kiln::sparse_softmax_cross_entropy_with_logits(labels, x), {2},
+                {float(lse0 - 2), float(std::log(3.0))}, 1e-6);
+  Tensor z = Tensor::from_vector<float>({1, 0, 0, 0, 1, 0}, {2, 3});
+  expect_floats(kiln::softmax_cross_entropy_with_logits(z, x), {2}, {float(lse0 - 2), float(std::log(3.0))}, 1e-6);
+  expect_floats(kiln::softmax_cross_entropy_with_logits(kiln::transpose(z), kiln::transpose(x), 0), {2},
+                {float(lse0 - 2), float(std::log(3.0))}, 1e-6);
+  expect_floats(kiln::sigmoid_cross_entropy_with_logits(Tensor::from_vector<float>({1, 0}, {2}),
+                                                        Tensor::from_vector<float>({0, -20}, {2})),
+                {2}, {float(std::log(2.0)), float(std::log1p(std::exp(-20.0)))}, 1e-6);
+  EXPECT_KILN_ERROR(kiln::sparse_softmax_cross_entropy_with_logits(Tensor::from_vector<int32_t>({0, 5}, {2}), x),
+                    kInvalid, "labels[1] = 5");
+  EXPECT_KILN_ERROR(kiln::softmax_cross_entropy_with_logits(labels, x), kInvalid, "argument 'labels' is int32");
+  EXPECT_KILN_ERROR(kiln::sigmoid_cross_entropy_with_logits(z, labels), kInvalid, "argument 'logits' is int32");
+  kiln::GradientTape tape;
+  tape.watch(x);
+  Tensor loss = kiln::sum(kiln::sparse_softmax_cross_entropy_with_logits(labels, x));
+  tape.stop();
+  const float e = float(std::exp(2.0) + std::exp(1.0) + 1.0);
+  expect_floats(tape.gradient(loss, x), {2, 3},
+                {float(std::exp(2.0)) / e - 1, float(std::exp(1.0)) / e, 1 / e, 1.f / 3, 1.f / 3 - 1, 1.f / 3}, 1e-5);
+}
+
+// ------------------------------------------ more reductions, scans, helpers
+
+TEST(HppOpsMath, ReductionsScansHelpers) {
+  Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  expect_floats(kiln::reduce_prod(x, {1}), {2}, {6, 120});
+  expect_floats(kiln::reduce_prod(x), {}, {720});
+  Tensor b = Tensor::from_vector<bool>({true, false, true, true, true, true}, {2, 3});
+  EXPECT_EQ(kiln::reduce_any(b, {1}).to_vector<bool>(), (std::vector<bool>{true, true}));
+  EXPECT_EQ(kiln::reduce_all(b, {1}).to_vector<bool>(), (std::vector<bool>{false, true}));
+  EXPECT_EQ(kiln::reduce_all(b).to_vector<bool>(), (std::vector<bool>{false}));
+  expect_floats(kiln::reduce_logsumexp(x, {1}, true), {2, 1},
+                {float(std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0))),
+                 float(std::log(std::exp(4.0) + std::exp(5.0) + std::exp(6.0)))}, 1e-6);
+  EXPECT_EQ(kiln::argmin(x, 0).to_vector<int64_t>(), (std::vector<int64_t>{0, 0, 0}));
+  expect_floats(kiln::bias_add(x, Tensor::from_vector<float>({1, 1, 2}, {3})), {2, 3}, {2, 3, 5, 5, 6, 8});
+  kiln::Moments m = kiln::moments(x, {0});
+  expect_floats(m.mean, {3}, {2.5f, 3.5f, 4.5f});
+  expect_floats(m.variance, {3}, {2.25f, 2.25f, 2.25f});
+  expect_floats(kiln::l2_normalize(Tensor::from_vector<float>({3, 4}, {2})), {2}, {0.6f, 0.8f});
+  expect_floats(kiln::cumsum(x, 1), {2, 3}, {1, 3, 6, 4, 9, 15});
+  expect_floats(kiln::cumsum(x, 0, true), {2, 3}, {0, 0, 0, 1, 2, 3});
+  kiln::TopK t = kiln::top_k(x, 2);
+  expect_floats(t.values, {2, 2}, {3, 2, 6, 5});
+  EXPECT_EQ(t.indices.to_vector<int32_t>(), (std::vector<int32_t>{2, 1, 2, 1}));
+  EXPECT_KILN_ERROR(kiln::reduce_any(x), kInvalid, "reduce_any: argument 'x' is float32");
+  EXPECT_KILN_ERROR(kiln::reduce_prod(b), kInvalid, "reduce_prod: argument 'x' is bool");
+  EXPECT_KILN_ERROR(kiln::reduce_logsumexp(x, {3}), kInvalid, "reduce_logsumexp");
+  EXPECT_KILN_ERROR(kiln::argmin(b), kInvalid, "argmin: argument 'x' is bool");
+  EXPECT_KILN_ERROR(kiln::bias_add(x, x), kInvalid, "bias_add");
+  EXPECT_KILN_ERROR(kiln::moments(b, {0}), kInvalid, "moments: argument 'x' is bool");
+  EXPECT_KILN_ERROR(kiln::l2_normalize(x, {}, -1), kInvalid, "l2_normalize: epsilon is -1");
+  EXPECT_KILN_ERROR(kiln::cumsum(x, 5), kInvalid, "cumsum");
+  EXPECT_KILN_ERROR(kiln::top_k(x, -1), kInvalid, "top_k: k is -1");
+  // top_k's gradient lands on the chosen positions.
+  kiln::GradientTape tape;
+  tape.watch(x);
+  Tensor s = kiln::sum(kiln::top_k(x, 2).values);
+  tape.stop();
+  expect_floats(tape.gradient(s, x), {2, 3}, {0, 1, 1, 0, 1, 1});
+}
+
+// --------------------------------------------------------- floor division
+
+TEST(HppOpsMath, FloorDivision) {
+  Tensor a = Tensor::from_vector<int32_t>({7, -7, 7, -7}, {4}), b = Tensor::from_vector<int32_t>({2, 2, -2, -2}, {4});
+  EXPECT_EQ(kiln::floordiv(a, b).to_vector<int32_t>(), (std::vector<int32_t>{3, -4, -4, 3}));
+  EXPECT_EQ(kiln::floormod(a, b).to_vector<int32_t>(), (std::vector<int32_t>{1, 1, -1, -1}));
+  EXPECT_EQ((a % b).to_vector<int32_t>(), (std::vector<int32_t>{1, 1, -1, -1}));
+  expect_floats(kiln::floormod(Tensor::from_vector<float>({-7.5f}, {1}), Tensor::scalar(2.0f)), {1}, {0.5f});
+  EXPECT_KILN_ERROR(kiln::floordiv(a, Tensor::from_vector<int32_t>({0}, {1})), kInvalid,
+                    "floordiv: integer division by zero");
+  EXPECT_KILN_ERROR(kiln::floormod(a, Tensor::scalar(1.0f)), kInvalid, "floormod: operands have different dtypes");
+}
+
+// ------------------------------------------------------------------ einsum
+
+TEST(HppOpsMath, Einsum) {
+  Tensor a = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor b = Tensor::from_vector<float>({1, 0, 0, 1, 1, 1}, {3, 2});
+  expect_floats(kiln::einsum("ij,jk->ik", {a, b}), {2, 2}, {4, 5, 10, 11});
+  expect_floats(kiln::einsum("ij->ji", {a}), {3, 2}, {1, 4, 2, 5, 3, 6});
+  expect_floats(kiln::einsum("ij->", {a}), {}, {21});
+  Tensor q = iota({1, 2, 1, 3}), k = iota({1, 2, 1, 3});
+  expect_floats(kiln::einsum("bqhd,bkhd->bhqk", {q, k}), {1, 1, 2, 2}, {5, 14, 14, 50});
+  EXPECT_KILN_ERROR(kiln::einsum("ij,jk->ik", {a, a}), kInvalid, "gives label j sizes 3 and 2");
+  EXPECT_KILN_ERROR(kiln::einsum("ij,jk,kl->il", {a, b, a}), KILN_STATUS_UNIMPLEMENTED, "3 operands");
+  kiln::GradientTape tape;
+  tape.watch(a);
+  Tensor s = kiln::sum(kiln::einsum("ij,jk->ik", {a, b}));
+  tape.stop();
+  expect_floats(tape.gradient(s, a), {2, 3}, {1, 1, 2, 1, 1, 2});
+}
+
 }  // namespace

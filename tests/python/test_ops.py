@@ -989,12 +989,16 @@ class ConversionTest(Case):
             t = kiln.constant([1, 2, 4], dtype)
             py = float if dtype == "float32" else int
             cases = [(t + 2, [3, 4, 6]), (2 + t, [3, 4, 6]), (t - 1, [0, 1, 3]), (10 - t, [9, 8, 6]),
-                     (t * 3, [3, 6, 12]), (3 * t, [3, 6, 12]), (t / 2, [0.5, 1, 2] if py is float else [0, 1, 2]),
-                     (8 / t, [8, 4, 2]), (-t, [-1, -2, -4]), (abs(-t), [1, 2, 4])]
+                     (t * 3, [3, 6, 12]), (3 * t, [3, 6, 12]), (-t, [-1, -2, -4]), (abs(-t), [1, 2, 4])]
             for k, (got, want) in enumerate(cases):
                 with self.subTest(dtype=dtype, case=k):
                     self.assertEqual(got.dtype, dtype)
                     self.assertEqual(got.tolist(), [py(w) for w in want])
+            # `/` is TF's truediv: integers divide as floats (float32 here; TF gives float64).
+            for got, want in ((t / 2, [0.5, 1, 2]), (8 / t, [8, 4, 2])):
+                with self.subTest(dtype=dtype, op="truediv"):
+                    self.assertEqual(got.dtype, "float32")
+                    self.assertEqual(got.tolist(), want)
             self.assertEqual((t > 1).tolist(), [False, True, True])
             self.assertEqual((1 < t).tolist(), [False, True, True])
         f = kiln.constant([1.0, 2.0])

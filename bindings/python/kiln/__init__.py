@@ -81,3 +81,28 @@ random = _NS(uniform=lambda shape, minval=0.0, maxval=1.0, seed=None: random_uni
                                                                                            seed),
              set_seed=set_seed)
 linalg = _NS(matmul=matmul)
+
+# Losses, extra reductions, scans, floor division and einsum (issue 5, section 6), under TF's names.
+from . import ops_math as _om  # noqa: E402
+from .ops_math import *  # noqa: E402,F401,F403
+
+for _ns, _names in ((nn, ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
+                            "sigmoid_cross_entropy_with_logits", "bias_add", "moments", "l2_normalize", "top_k")),
+                    (math, ("reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp", "argmin", "l2_normalize",
+                            "cumsum", "top_k", "floordiv", "floormod", "truediv")),
+                    (linalg, ("einsum",))):
+    for _n in _names:
+        setattr(_ns, _n, getattr(_om, _n))
+math.mod = _om.floormod
+
+
+def _variable_operators():
+    """Variables take the operators above too (their value's)."""
+    from .autodiff import Variable as _V, _as_value
+    for _name in ("floordiv", "mod", "truediv"):
+        for _form in ("__%s__", "__r%s__"):
+            setattr(_V, _form % _name, _as_value(_form % _name))
+    _V.__getitem__ = _as_value("__getitem__")
+
+
+_variable_operators()

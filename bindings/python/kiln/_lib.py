@@ -137,6 +137,26 @@ _SIGS.update({
     "kiln_truncated_normal": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
 })
 
+# Losses, extra reductions, scans, floor division and einsum (issue 5, section 6).
+_SIGS.update({
+    "kiln_sparse_softmax_cross_entropy_with_logits": (_ST, [_HP, _T, _T]),
+    "kiln_softmax_cross_entropy_with_logits": (_ST, [_HP, _T, _T, _i64]),
+    "kiln_sigmoid_cross_entropy_with_logits": (_ST, [_HP, _T, _T]),
+    "kiln_reduce_prod": (_ST, [_HP, _T, c_int64_p, _z, _b]),
+    "kiln_reduce_any": (_ST, [_HP, _T, c_int64_p, _z, _b]),
+    "kiln_reduce_all": (_ST, [_HP, _T, c_int64_p, _z, _b]),
+    "kiln_reduce_logsumexp": (_ST, [_HP, _T, c_int64_p, _z, _b]),
+    "kiln_argmin": (_ST, [_HP, _T, _i64]),
+    "kiln_bias_add": (_ST, [_HP, _T, _T]),
+    "kiln_moments": (_ST, [_HP, _HP, _T, c_int64_p, _z, _b]),
+    "kiln_l2_normalize": (_ST, [_HP, _T, c_int64_p, _z, _f]),
+    "kiln_cumsum": (_ST, [_HP, _T, _i64, _b, _b]),
+    "kiln_top_k": (_ST, [_HP, _HP, _T, _i64, _b]),
+    "kiln_floordiv": (_ST, [_HP, _T, _T]),
+    "kiln_floormod": (_ST, [_HP, _T, _T]),
+    "kiln_einsum": (_ST, [_HP, ctypes.c_char_p, _HP, _z]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res

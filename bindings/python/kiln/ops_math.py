@@ -1,0 +1,264 @@
+"""Losses, extra reductions, scans, floor division and einsum over the C API (names as TensorFlow's)."""
+import collections as _collections
+import ctypes
+import numbers as _numbers
+
+from . import _lib
+from .errors import InvalidArgumentError, check
+from .ops import _axes, _pair, cast, div, equal, gather, not_equal, reshape, slice as _slice
+from .tensor import Tensor, _as_tensor, _new, constant, float32, int64
+
+L = _lib.lib
+
+
+def sparse_softmax_cross_entropy_with_logits(labels, logits):
+    """tf.nn.sparse_softmax_cross_entropy_with_logits: per-example losses; labels are class indices."""
+    return _new(L.kiln_sparse_softmax_cross_entropy_with_logits, _as_tensor(labels), _as_tensor(logits))
+
+
+def softmax_cross_entropy_with_logits(labels, logits, axis=-1):
+    """tf.nn.softmax_cross_entropy_with_logits: per-example losses; labels are distributions along axis."""
+    logits = _as_tensor(logits)
+    return _new(L.kiln_softmax_cross_entropy_with_logits, _as_tensor(labels, logits), logits, int(axis))
+
+
+def sigmoid_cross_entropy_with_logits(labels, logits):
+    """tf.nn.sigmoid_cross_entropy_with_logits: elementwise, labels and logits of one shape."""
+    labels, logits = _pair(labels, logits)
+    return _new(L.kiln_sigmoid_cross_entropy_with_logits, labels, logits)
+
+
+def _reduce(name):
+    fn = getattr(L, "kiln_" + name)
+
+    def op(input_tensor, axis=None, keepdims=False):
+        x = _as_tensor(input_tensor)
+        if axis is not None and not isinstance(axis, _numbers.Integral) and len(axis) == 0:
+            return reshape(x, x.shape)  # TF: an empty axis list reduces nothing
+        ax, n = _axes(axis)
+        return _new(fn, x, ax, n, bool(keepdims))
+    op.__name__ = name
+    op.__doc__ = "tf.math.%s over axis (None: all axes)." % name
+    return op
+
+
+reduce_prod, reduce_any, reduce_all = _reduce("reduce_prod"), _reduce("reduce_any"), _reduce("reduce_all")
+reduce_logsumexp = _reduce("reduce_logsumexp")
+
+
+def argmin(input, axis=-1):  # noqa: A002
+    """Index of the smallest value along axis (int64; first index on ties)."""
+    return _new(L.kiln_argmin, _as_tensor(input), int(axis))
+
+
+def bias_add(value, bias, data_format=None):
+    """tf.nn.bias_add: bias [C] added along the last axis (channels last only)."""
+    if data_format not in (None, "NHWC", "NWC", "NDHWC", "N...C"):
+        raise InvalidArgumentError("bias_add: data_format %r is not supported; kiln is channels last (NHWC)"
+                                   % (data_format,))
+    value = _as_tensor(value)
+    return _new(L.kiln_bias_add, value, _as_tensor(bias, value))
+
+
+def moments(x, axes, shift=None, keepdims=False):
+    """tf.nn.moments: (mean, variance) over axes; variance is biased. shift is ignored, as in TF2."""
+    del shift
+    x = _as_tensor(x)
+    ax, n = _axes(axes)
+    m, v = ctypes.c_void_p(), ctypes.c_void_p()
+    check(L.kiln_moments(ctypes.byref(m), ctypes.byref(v), x, ax, n, bool(keepdims)))
+    return Tensor._adopt(m.value), Tensor._adopt(v.value)
+
+
+def l2_normalize(x, axis=None, epsilon=1e-12):
+    """tf.math.l2_normalize: x / sqrt(max(sum(x**2, axis), epsilon)); axis None: all axes."""
+    ax, n = _axes(axis)
+    return _new(L.kiln_l2_normalize, _as_tensor(x), ax, n, float(epsilon))
+
+
+def cumsum(x, axis=0, exclusive=False, reverse=False):
+    """tf.math.cumsum."""
+    return _new(L.kiln_cumsum, _as_tensor(x), int(axis), bool(exclusive), bool(reverse))
+
+
+TopKV2 = _collections.namedtuple("TopKV2", ["values", "indices"])
+
+
+def top_k(input, k=1, sorted=True):  # noqa: A002
+    """tf.math.top_k: (values, indices) of the k largest entries along the last axis; ties to the lower index."""
+    v, i = ctypes.c_void_p(), ctypes.c_void_p()
+    check(L.kiln_top_k(ctypes.byref(v), ctypes.byref(i), _as_tensor(input), int(k), bool(sorted)))
+    return TopKV2(Tensor._adopt(v.value), Tensor._adopt(i.value))
+
+
+def floordiv(x, y):
+    """tf.math.floordiv (Python's //): floor(x / y); integers round toward -inf; an integer zero divisor raises."""
+    x, y = _pair(x, y)
+    return _new(L.kiln_floordiv, x, y)
+
+
+def floormod(x, y):
+    """tf.math.floormod (Python's %): x - floor(x / y) * y, with the sign of y."""
+    x, y = _pair(x, y)
+    return _new(L.kiln_floormod, x, y)
+
+
+def truediv(x, y):
+    """tf.math.truediv (Python's /): integers are converted to a float first. TF gives float64 for int32
+    and int64; kiln has no float64 yet, so they become float32 (exact below 2**24 in magnitude)."""
+    x, y = _pair(x, y)
+    if x.dtype in ("int32", "int64", "uint8"):
+        x, y = cast(x, float32), cast(y, float32)
+    return div(x, y)
+
+
+def einsum(equation, *inputs):
+    """tf.einsum for one or two operands (e.g. 'bqhd,bkhd->bhqk', '...ij,...jk->...ik', 'ij->ji')."""
+    if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+        inputs = tuple(inputs[0])
+    ts = [_as_tensor(v) for v in inputs]
+    hs = (ctypes.c_void_p * max(len(ts), 1))(*[t._h for t in ts])
+    return _new(L.kiln_einsum, str(equation).encode("utf-8"), hs, len(ts))
+
+
+# ---- Tensor operators that follow TF2 (set on the class here, where their ops live) ----
+
+def _broadcastable(a, b):
+    for da, db in zip(reversed(a), reversed(b)):
+        if da != db and da != 1 and db != 1:
+            return False
+    return True
+
+
+def _compare(op, incompatible):
+    def method(self, other):
+        if other is None:
+            return incompatible  # TF: t == None is False, t != None is True
+        try:
+            a, b = _pair(self, other)
+        except (InvalidArgumentError, TypeError, ValueError):
+            return NotImplemented  # not a tensor value: Python falls back to identity
+        if not _broadcastable(a.shape, b.shape):
+            return constant(incompatible)  # TF (incompatible_shape_error=False): a bool scalar
+        return op(a, b)
+    return method
+
+
+class _IndexError(InvalidArgumentError, IndexError):
+    """An index out of range: InvalidArgumentError as TF, and IndexError for Python's protocols."""
+
+
+def _index_value(v):
+    """An int index from a Python/NumPy integer or a scalar integer Tensor; None for anything else."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, _numbers.Integral):
+        return int(v)
+    if isinstance(v, Tensor) and v.ndim == 0 and v.dtype in ("int32", "int64"):
+        return int(v.item())
+    return None
+
+
+def _getitem(self, key):
+    """x[key] as TF: ints, slices (any step, negative too), Ellipsis, None (newaxis); differentiable, built
+    from slice, gather and reshape."""
+    items = list(key) if isinstance(key, tuple) else [key]
+    if sum(1 for k in items if k is Ellipsis) > 1:
+        raise InvalidArgumentError("Tensor.__getitem__: more than one Ellipsis (...) in %r" % (key,))
+    consumed = sum(1 for k in items if k is not None and k is not Ellipsis)
+    shape = self.shape
+    if consumed > len(shape):
+        raise _IndexError("Tensor.__getitem__: %d indices for a tensor of shape %s; expected at most %d"
+                          % (consumed, list(shape), len(shape)))
+    if Ellipsis not in items:
+        items.append(Ellipsis)
+    at = items.index(Ellipsis)
+    items[at:at + 1] = [_slice_all] * (len(shape) - consumed)
+    begin, size, steps, out_shape = [], [], [], []
+    d = 0
+    for k in items:
+        if k is None:
+            out_shape.append(1)
+            continue
+        n = shape[d]
+        i = _index_value(k)
+        if i is not None:
+            if not -n <= i < n:
+                raise _IndexError("Tensor.__getitem__: index %d is out of range for dim %d of size %d; expected "
+                                  "an index in [%d, %d)" % (i, d, n, -n, n))
+            begin.append(i % n)
+            size.append(1)
+        elif isinstance(k, type(_slice_all)):
+            start, stop, step = k.indices(n)
+            count = len(range(start, stop, step))
+            if step == 1:
+                begin.append(start)
+                size.append(count)
+            else:  # a strided or reversed range: gathered after the slice
+                begin.append(0)
+                size.append(n)
+                steps.append((d, start, stop, step))
+            out_shape.append(count)
+        else:
+            raise TypeError("Tensor.__getitem__: only integers, slices (`:`), ellipsis (`...`), None and scalar "
+                            "integer tensors are valid indices; got %r" % (k,))
+        d += 1
+    x = self
+    if begin != [0] * len(shape) or list(size) != list(shape):
+        x = _slice(x, begin, size)
+    for dim, start, stop, step in steps:
+        x = gather(x, constant(list(range(start, stop, step)), int64, [len(range(start, stop, step))]), dim)
+    return reshape(x, out_shape) if tuple(out_shape) != x.shape else x
+
+
+_slice_all = slice(None)
+
+
+def _unhashable(self):
+    raise TypeError("Tensor is unhashable: == is elementwise (as in TF2). Use tensor.ref() as the key.")
+
+
+class _Reference:
+    """A hashable reference to one Tensor object (tf.Tensor.ref()): equal only to a reference to the same object."""
+
+    __slots__ = ("_t",)
+
+    def __init__(self, t):
+        self._t = t
+
+    def deref(self):
+        return self._t
+
+    def __hash__(self):
+        return id(self._t)
+
+    def __eq__(self, other):
+        return isinstance(other, _Reference) and other._t is self._t
+
+
+def _iter(self):
+    if self.ndim == 0:
+        raise TypeError("iteration over a scalar tensor")
+    for i in range(self.shape[0]):
+        yield self[i]
+
+
+Tensor.__eq__ = _compare(equal, False)
+Tensor.__ne__ = _compare(not_equal, True)
+# TF2 tensors are unhashable once == is elementwise (a dict or set would compare keys with ==).
+Tensor.__hash__ = _unhashable
+Tensor.ref = lambda self: _Reference(self)
+Tensor.experimental_ref = Tensor.ref
+Tensor.__getitem__ = _getitem
+Tensor.__iter__ = _iter
+Tensor.__truediv__ = lambda self, other: truediv(self, other)
+Tensor.__rtruediv__ = lambda self, other: truediv(other, self)
+Tensor.__floordiv__ = lambda self, other: floordiv(self, other)
+Tensor.__rfloordiv__ = lambda self, other: floordiv(other, self)
+Tensor.__mod__ = lambda self, other: floormod(self, other)
+Tensor.__rmod__ = lambda self, other: floormod(other, self)
+
+
+__all__ = ["sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
+           "sigmoid_cross_entropy_with_logits", "reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp",
+           "argmin", "bias_add", "moments", "l2_normalize", "cumsum", "top_k", "floordiv", "floormod", "truediv", "einsum"]

@@ -1,0 +1,51 @@
+// floordiv and floormod (Python's // and %): integer division rounds toward -inf and the
+// remainder takes the divisor's sign, as in Python and TF. Integer division by zero is an
+// InvalidArgument error, as TF raises.
+#include "kernels/floor_div.h"
+
+#include "ops/elementwise_internal.h"
+#include "ops/op_util.h"
+#include "ops/ops.h"
+#include "ops/recorder.h"
+
+namespace kiln::ops {
+
+namespace {
+
+Tensor floor_forward(const char *op, const Tensor &a, const Tensor &b, bool div) {
+  require_same_dtype(a, b, op);
+  require_dtype(a, op, "a", {DType::kFloat32, DType::kInt32, DType::kInt64});
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  if (kernels::has_zero(b))
+    fail(Code::kInvalidArgument, op, ": integer division by zero (b is ", b.description(),
+         "); expected no zero divisor");
+  // The kernel reads same-shaped operands; broadcasting here keeps it one flat loop.
+  Tensor ab = a.shape() == shape ? a : stop_gradient(broadcast_to(a, shape));
+  Tensor bb = b.shape() == shape ? b : stop_gradient(broadcast_to(b, shape));
+  Tensor out = Tensor::empty(a.dtype(), shape);
+  if (div)
+    kernels::floordiv(ab, bb, out);
+  else
+    kernels::floormod(ab, bb, out);
+  return out;
+}
+
+}  // namespace
+
+Tensor floordiv(const Tensor &a, const Tensor &b) {
+  // No gradient, as in TF: the result is piecewise constant.
+  return floor_forward("floordiv", a, b, true);
+}
+
+Tensor floormod(const Tensor &a, const Tensor &b) {
+  Tensor out = floor_forward("floormod", a, b, false);
+  if (a.dtype() == DType::kFloat32 && should_record({&a, &b})) {
+    // a - floor(a / b) * b: d/da = 1, d/db = -floor(a / b) (TF's rule).
+    record("floormod", {a, b}, {out}, [a, b](const Grads &g) {
+      return Grads{reduce_to(g[0], a.shape()), reduce_to(mul(g[0], neg(floordiv(a, b))), b.shape())};
+    });
+  }
+  return out;
+}
+
+}  // namespace kiln::ops

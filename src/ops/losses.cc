@@ -1,0 +1,131 @@
+// Fused, numerically stable cross-entropy losses (TF's tf.nn.*_cross_entropy_with_logits).
+// The forward pass is one kernel per row; gradient rules are written in ops (softmax,
+// log_softmax, sigmoid), so tapes can nest through them.
+#include "kernels/losses.h"
+
+#include "ops/op_util.h"
+#include "ops/ops.h"
+#include "ops/recorder.h"
+
+namespace kiln::ops {
+
+namespace {
+
+// The loss gradient broadcast over the class axis: g [rows...] -> [rows..., 1].
+Tensor per_class(const Tensor &g) { return expand_dims(g, -1); }
+
+Shape without_last(const Shape &s) {
+  Shape out;
+  for (int i = 0; i + 1 < s.rank(); ++i) out.push_back(s[i]);
+  return out;
+}
+
+template <typename Index>
+void check_labels(const Index *l, int64_t count, int64_t classes, const Tensor &labels,
+                  const Tensor &logits) {
+  for (int64_t i = 0; i < count; ++i)
+    if (l[i] < 0 || l[i] >= classes)
+      fail(Code::kInvalidArgument, "sparse_softmax_cross_entropy_with_logits: labels[", i,
+           "] = ", static_cast<int64_t>(l[i]), " (labels ", labels.description(), ", logits ",
+           logits.description(), ") is outside the valid range of classes; expected a label in [0, ", classes,
+           ")");
+}
+
+}  // namespace
+
+Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits) {
+  const char *op = "sparse_softmax_cross_entropy_with_logits";
+  require_dtype(labels, op, "labels", {DType::kInt32, DType::kInt64});
+  require_float32(logits, op, "logits");
+  if (logits.rank() < 1 || labels.shape() != without_last(logits.shape()))
+    fail(Code::kInvalidArgument, op, ": labels ", labels.description(), " and logits ", logits.description(),
+         " do not match; expected logits of rank >= 1 and labels of logits' shape without its last (class) "
+         "dim");
+  const int64_t classes = logits.shape()[logits.rank() - 1];
+  if (labels.dtype() == DType::kInt32)
+    check_labels(labels.data<int32_t>(), labels.num_elements(), classes, labels, logits);
+  else
+    check_labels(labels.data<int64_t>(), labels.num_elements(), classes, labels, logits);
+  Tensor loss = Tensor::empty(DType::kFloat32, labels.shape());
+  kernels::sparse_softmax_xent(logits, labels, loss);
+  if (should_record({&logits})) {
+    record(op, {labels, logits}, {loss}, [labels, logits, classes](const Grads &g) -> Grads {
+      // TF's backprop, g * (softmax - one_hot(labels)): one fused pass, or built from ops when an
+      // outer tape records (so it can be differentiated again).
+      if (!should_record({&logits, &g[0]})) {
+        Tensor d = Tensor::empty(DType::kFloat32, logits.shape());
+        kernels::sparse_softmax_xent_grad(logits, labels, g[0], d);
+        return {Tensor(), d};
+      }
+      Tensor target = one_hot(labels, classes);
+      return {Tensor(), mul(per_class(g[0]), sub(softmax(logits, -1), target))};
+    });
+  }
+  return loss;
+}
+
+Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits, int64_t axis) {
+  const char *op = "softmax_cross_entropy_with_logits";
+  require_float32(labels, op, "labels");
+  require_float32(logits, op, "logits");
+  if (logits.rank() < 1)
+    fail(Code::kInvalidArgument, op, ": logits ", logits.description(), " is a scalar; expected rank >= 1");
+  const int a = normalize_axis(axis, logits.rank(), op);
+  Tensor z = labels;
+  if (z.shape() != logits.shape()) {
+    // TF broadcasts labels to logits' shape; anything else is an error naming this op.
+    Shape b = broadcast_shapes(z.shape(), logits.shape(), op);
+    if (b != logits.shape())
+      fail(Code::kInvalidArgument, op, ": labels ", labels.description(), " do not broadcast to logits ",
+           logits.description(), "; expected labels of logits' shape");
+    z = broadcast_to(z, logits.shape());
+  }
+  Tensor x = logits;
+  if (a != logits.rank() - 1) {  // move the class axis last; transpose records its own gradient
+    std::vector<int64_t> perm;
+    for (int i = 0; i < logits.rank(); ++i)
+      if (i != a) perm.push_back(i);
+    perm.push_back(a);
+    x = transpose(x, perm);
+    z = transpose(z, perm);
+  }
+  Tensor loss = Tensor::empty(DType::kFloat32, without_last(x.shape()));
+  kernels::softmax_xent(x, z, loss);
+  if (should_record({&x, &z})) {
+    record(op, {z, x}, {loss}, [z, x](const Grads &g) -> Grads {
+      Tensor ge = per_class(g[0]);
+      // d/dx of sum_j z_j (lse - x_j) = softmax * sum(z) - z: equal to TF's softmax - z for labels
+      // that sum to 1, and still the true gradient for labels that do not. Fused unless an outer
+      // tape records.
+      Tensor dx;
+      if (!should_record({&x, &z, &g[0]})) {
+        dx = Tensor::empty(DType::kFloat32, x.shape());
+        kernels::softmax_xent_grad(x, z, g[0], dx);
+      } else {
+        dx = mul(ge, sub(mul(softmax(x, -1), sum(z, {-1}, true)), z));
+      }
+      Tensor dz = mul(ge, neg(log_softmax(x, -1)));
+      return {dz, dx};
+    });
+  }
+  return loss;
+}
+
+Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits) {
+  const char *op = "sigmoid_cross_entropy_with_logits";
+  require_float32(labels, op, "labels");
+  require_float32(logits, op, "logits");
+  if (labels.shape() != logits.shape())
+    fail(Code::kInvalidArgument, op, ": labels ", labels.description(), " and logits ", logits.description(),
+         " differ in shape; expected the same shape");
+  Tensor loss = Tensor::empty(DType::kFloat32, logits.shape());
+  kernels::sigmoid_xent(logits, labels, loss);
+  if (should_record({&labels, &logits})) {
+    record(op, {labels, logits}, {loss}, [labels, logits](const Grads &g) -> Grads {
+      return {mul(g[0], neg(logits)), mul(g[0], sub(sigmoid(logits), labels))};
+    });
+  }
+  return loss;
+}
+
+}  // namespace kiln::ops

@@ -1,0 +1,169 @@
+// More reductions and the small normalisation ops built on them: argmin, reduce_prod,
+// reduce_any/all, reduce_logsumexp, moments, l2_normalize and bias_add. Where an op is a
+// composition of differentiable ops it takes its gradient from them.
+#include <limits>
+
+#include "kernels/scan.h"
+#include "ops/op_util.h"
+#include "ops/ops.h"
+#include "ops/recorder.h"
+
+namespace kiln::ops {
+
+namespace {
+
+// A reduction over `axes` seen as rows: x with its kept axes first and reduced axes last,
+// reshaped to [rows, n]; the output shapes with and without keepdims.
+struct RowPlan {
+  Tensor rows;  // [rows, n]
+  int64_t num_rows = 1, n = 1;
+  Shape keep_shape, out_shape;
+};
+
+// Validates the axes; `rows` is only built (a transpose when needed) for with_rows.
+RowPlan plan_rows(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims, const char *op,
+                  bool with_rows = false) {
+  const int rank = x.rank();
+  std::vector<bool> reduced(static_cast<size_t>(rank), axes.empty());
+  std::vector<bool> named(static_cast<size_t>(rank), false);
+  for (int64_t axis : axes) {
+    const int a = normalize_axis(axis, rank, op);
+    if (named[static_cast<size_t>(a)])
+      fail(Code::kInvalidArgument, op, ": axes ", list_string(axes), " name axis ", a, " of ",
+           x.description(), " more than once; expected distinct axes");
+    named[static_cast<size_t>(a)] = reduced[static_cast<size_t>(a)] = true;
+  }
+  RowPlan p;
+  std::vector<int64_t> perm, kept_perm;
+  bool moved = false;
+  for (int i = 0; i < rank; ++i) {
+    const bool r = reduced[static_cast<size_t>(i)];
+    p.keep_shape.push_back(r ? 1 : x.shape()[i]);
+    if (!r || keepdims) p.out_shape.push_back(r ? 1 : x.shape()[i]);
+    if (r) {
+      p.n *= x.shape()[i];
+    } else {
+      p.num_rows *= x.shape()[i];
+      moved = moved || !perm.empty();  // a kept axis after a reduced one
+      kept_perm.push_back(i);
+    }
+    if (r) perm.push_back(i);
+  }
+  if (!with_rows) return p;
+  kept_perm.insert(kept_perm.end(), perm.begin(), perm.end());
+  p.rows = moved ? transpose(x, kept_perm) : x;
+  p.rows = p.rows.reshaped(Shape{p.num_rows, p.n});
+  return p;
+}
+
+Tensor row_reduce(kernels::RowReduce kind, const Tensor &x, const std::vector<int64_t> &axes, bool keepdims,
+                  const char *op) {
+  RowPlan p = plan_rows(x, axes, keepdims, op, true);
+  Tensor out = Tensor::empty(x.dtype(), p.out_shape);
+  kernels::reduce_rows(kind, p.rows, p.num_rows, p.n, out);
+  return out;
+}
+
+Tensor fscalar(float v) { return Tensor::scalar(v); }
+
+}  // namespace
+
+Tensor argmin(const Tensor &x, int64_t axis) {
+  require_dtype(x, "argmin", "x", {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kInt64});
+  if (x.rank() == 0)
+    fail(Code::kInvalidArgument, "argmin: argument 'x' is ", x.description(), "; expected rank >= 1");
+  const int a = normalize_axis(axis, x.rank(), "argmin");
+  if (x.shape()[a] == 0)
+    fail(Code::kInvalidArgument, "argmin: axis ", axis, " of ", x.description(),
+         " is empty; expected at least one element");
+  Shape out_shape;
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < x.rank(); ++i) {
+    if (i != a) out_shape.push_back(x.shape()[i]);
+    if (i < a) outer *= x.shape()[i];
+    if (i > a) inner *= x.shape()[i];
+  }
+  Tensor out = Tensor::empty(DType::kInt64, out_shape);
+  kernels::argmin(x, outer, x.shape()[a], inner, out);
+  return out;
+}
+
+Tensor reduce_prod(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  require_dtype(x, "reduce_prod", "x", {DType::kFloat32, DType::kInt32, DType::kInt64});
+  Tensor out = row_reduce(kernels::RowReduce::kProd, x, axes, keepdims, "reduce_prod");
+  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+    Shape keep = plan_rows(x, axes, true, "reduce_prod").keep_shape;
+    record("reduce_prod", {x}, {out}, [x, axes, keep](const Grads &g) -> Grads {
+      // d prod / d x_i is the product of the others. Division by x_i fails at zeros, so:
+      // no zero in the group: prod / x_i; one zero: the product of the non-zeros at the zero
+      // and 0 elsewhere; more: 0. Built from ops, so higher orders flow away from zeros.
+      Tensor is_zero = equal(x, fscalar(0.0f));
+      Tensor safe = where(is_zero, fscalar(1.0f), x);
+      Tensor nonzero_prod = reduce_prod(safe, axes, true);
+      Tensor zeros = sum(cast(is_zero, DType::kFloat32), axes, true);
+      Tensor lone_zero = cast(logical_and(equal(zeros, fscalar(1.0f)), is_zero), DType::kFloat32);
+      Tensor factor = where(equal(zeros, fscalar(0.0f)), div(fscalar(1.0f), safe), lone_zero);
+      return {mul(mul(reshape(g[0], keep.to_vector()), nonzero_prod), factor)};
+    });
+  }
+  return out;
+}
+
+Tensor reduce_any(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  require_dtype(x, "reduce_any", "x", {DType::kBool});
+  return row_reduce(kernels::RowReduce::kAny, x, axes, keepdims, "reduce_any");
+}
+
+Tensor reduce_all(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  require_dtype(x, "reduce_all", "x", {DType::kBool});
+  return row_reduce(kernels::RowReduce::kAll, x, axes, keepdims, "reduce_all");
+}
+
+Tensor reduce_logsumexp(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  require_float32(x, "reduce_logsumexp", "x");
+  RowPlan p = plan_rows(x, axes, keepdims, "reduce_logsumexp");  // validates the axes
+  // As TF: shift by the maximum, replaced by 0 where it is not finite, so a row of -inf gives
+  // log(0) = -inf (not NaN) and a +inf gives +inf. The shift carries no gradient.
+  Tensor raw = max(x, axes, true);
+  Tensor finite = less(abs(raw), fscalar(std::numeric_limits<float>::infinity()));
+  Tensor shift = stop_gradient(where(finite, raw, zeros_like(raw)));
+  Tensor r = add(log(sum(exp(sub(x, shift)), axes, true)), shift);
+  return keepdims ? r : reshape(r, p.out_shape.to_vector());
+}
+
+MomentsResult moments(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  require_float32(x, "moments", "x");
+  RowPlan p = plan_rows(x, axes, keepdims, "moments");
+  // TF's form: the variance is the mean squared deviation from a mean that carries no gradient
+  // (the true gradient through the mean is zero anyway).
+  Tensor m = mean(x, axes, true);
+  Tensor v = mean(square(sub(x, stop_gradient(m))), axes, true);
+  if (!keepdims) {
+    m = reshape(m, p.out_shape.to_vector());
+    v = reshape(v, p.out_shape.to_vector());
+  }
+  return {m, v};
+}
+
+Tensor l2_normalize(const Tensor &x, const std::vector<int64_t> &axes, float epsilon) {
+  require_float32(x, "l2_normalize", "x");
+  if (!(epsilon >= 0.0f))
+    fail(Code::kInvalidArgument, "l2_normalize: epsilon is ", epsilon, " for ", x.description(),
+         "; expected epsilon >= 0");
+  plan_rows(x, axes, true, "l2_normalize");  // validates the axes
+  Tensor square_sum = sum(square(x), axes, true);
+  return mul(x, rsqrt(maximum(square_sum, fscalar(epsilon))));
+}
+
+Tensor bias_add(const Tensor &value, const Tensor &bias) {
+  require_dtype(value, "bias_add", "value", {DType::kFloat32, DType::kInt32, DType::kInt64});
+  require_defined(bias, "bias_add", "bias");
+  if (value.rank() < 2 || bias.rank() != 1 || bias.shape()[0] != value.shape()[value.rank() - 1] ||
+      bias.dtype() != value.dtype())
+    fail(Code::kInvalidArgument, "bias_add: value ", value.description(), " and bias ", bias.description(),
+         " do not match; expected value of rank >= 2 and a bias of its dtype with shape [",
+         value.rank() > 0 ? value.shape()[value.rank() - 1] : 0, "] (its last dim, channels last)");
+  return add(value, bias);  // add's gradient sums the bias gradient over all but the last axis
+}
+
+}  // namespace kiln::ops

@@ -1,0 +1,65 @@
+// cumsum and top_k: hand-written kernels (kernels/scan.cc) with gradient rules in ops.
+#include "kernels/scan.h"
+
+#include <limits>
+
+#include "ops/array_internal.h"
+#include "ops/op_util.h"
+#include "ops/ops.h"
+#include "ops/recorder.h"
+
+namespace kiln::ops {
+
+Tensor cumsum(const Tensor &x, int64_t axis, bool exclusive, bool reverse) {
+  require_dtype(x, "cumsum", "x", {DType::kFloat32, DType::kInt32, DType::kInt64});
+  if (x.rank() == 0)
+    fail(Code::kInvalidArgument, "cumsum: argument 'x' is ", x.description(), "; expected rank >= 1");
+  const int a = normalize_axis(axis, x.rank(), "cumsum");
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < a; ++i) outer *= x.shape()[i];
+  for (int i = a + 1; i < x.rank(); ++i) inner *= x.shape()[i];
+  Tensor out = Tensor::empty(x.dtype(), x.shape());
+  kernels::cumsum(x, outer, x.shape()[a], inner, exclusive, reverse, out);
+  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+    // Each input feeds the sums after it (before it when reversed): the reverse scan of g.
+    record("cumsum", {x}, {out}, [a, exclusive, reverse](const Grads &g) -> Grads {
+      return {cumsum(g[0], a, exclusive, !reverse)};
+    });
+  }
+  return out;
+}
+
+TopKResult top_k(const Tensor &x, int64_t k, bool sorted) {
+  (void)sorted;  // the k values always come out sorted, which TF allows for sorted=false too
+  require_dtype(x, "top_k", "x", {DType::kFloat32, DType::kInt32, DType::kInt64});
+  if (x.rank() == 0)
+    fail(Code::kInvalidArgument, "top_k: argument 'x' is ", x.description(), "; expected rank >= 1");
+  const int64_t n = x.shape()[x.rank() - 1];
+  if (k < 0 || k > n)
+    fail(Code::kInvalidArgument, "top_k: k is ", k, " for ", x.description(), "; expected 0 <= k <= ", n,
+         " (the last dim)");
+  if (n > std::numeric_limits<int32_t>::max())
+    fail(Code::kInvalidArgument, "top_k: the last dim of ", x.description(),
+         " does not fit the int32 indices; expected at most 2^31 - 1");
+  Shape out_shape = x.shape();
+  out_shape[x.rank() - 1] = k;
+  const int64_t rows = n == 0 ? 0 : x.num_elements() / n;
+  TopKResult r{Tensor::empty(x.dtype(), out_shape), Tensor::empty(DType::kInt32, out_shape)};
+  kernels::top_k(x, rows, n, k, r.values, r.indices);
+  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+    Shape x_shape = x.shape();
+    Tensor indices = r.indices;
+    record("top_k", {x}, {r.values, r.indices}, [x_shape, indices, rows, n, k](const Grads &g) -> Grads {
+      // Scatter each value's gradient back to the position it came from: flatten to one axis,
+      // offsetting each row's indices by row * n (scatter_add is gather's gradient and has its own).
+      Tensor offsets = reshape(
+          range(0.0, static_cast<double>(rows * n), static_cast<double>(n), DType::kInt64), {rows, 1});
+      Tensor flat = reshape(add(reshape(cast(indices, DType::kInt64), {rows, k}), offsets), {rows * k});
+      Tensor dx = internal::scatter_add(reshape(g[0], {rows * k}), flat, Shape{rows * n}, 0);
+      return {reshape(dx, x_shape.to_vector())};
+    });
+  }
+  return r;
+}
+
+}  // namespace kiln::ops

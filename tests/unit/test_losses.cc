@@ -1,0 +1,313 @@
+// Fused cross-entropy losses against double-precision references (including confident logits of
+// +-100 and -inf logits), their errors, and finite-difference gradients.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "ops/ops.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using namespace testing;  // NOLINT
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// log(sum_j exp(x_j)) - x_label in long double.
+double ref_sparse(const std::vector<float> &row, int64_t label) {
+  long double m = -INFINITY;
+  for (float v : row) m = std::max<long double>(m, v);
+  long double s = 0;
+  for (float v : row) s += std::exp(static_cast<long double>(v) - m);
+  return static_cast<double>(std::log(s) + m - row[static_cast<size_t>(label)]);
+}
+
+TEST(Losses, SparseMatchesReferenceAtLargeMagnitudes) {
+  // Rows: ordinary, confident (+-100), label on a non-maximal logit, a -inf logit, 1 class.
+  std::vector<std::vector<float>> rows = {{0.5f, -1.25f, 2.0f},
+                                          {100.0f, -100.0f, 0.0f},
+                                          {100.0f, -100.0f, 0.0f},
+                                          {-kInf, 3.0f, 1.0f},
+                                          {20.0f, 20.0f, 20.0f}};
+  std::vector<int64_t> labels = {2, 0, 2, 1, 1};
+  std::vector<float> flat;
+  for (auto &r : rows) flat.insert(flat.end(), r.begin(), r.end());
+  Tensor loss =
+      ops::sparse_softmax_cross_entropy_with_logits(make_typed<int64_t>({5}, labels), make({5, 3}, flat));
+  ASSERT_EQ(loss.shape(), Shape({5}));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    double want = ref_sparse(rows[i], labels[i]);
+    EXPECT_NEAR(loss.data<float>()[i], want, 1e-6 * (1 + std::fabs(want))) << "row " << i;
+  }
+  // The confident row's loss is exp(-100) (about 3.7e-44, a denormal), not rounded to 0.
+  EXPECT_GT(loss.data<float>()[1], 0.0f);
+  EXPECT_NEAR(loss.data<float>()[1] / 3.7200760e-44f, 1.0f, 0.1f);
+  // A -inf logit on the label gives +inf (TF); all -inf gives NaN.
+  Tensor l2 = ops::sparse_softmax_cross_entropy_with_logits(make_typed<int32_t>({2}, {0, 0}),
+                                                            make({2, 2}, {-kInf, 1.0f, -kInf, -kInf}));
+  EXPECT_EQ(l2.data<float>()[0], kInf);
+  EXPECT_TRUE(std::isnan(l2.data<float>()[1]));
+}
+
+// Within a few float ulps of a long double reference, at every magnitude from 1e-3 to 3e4 (and
+// the float limit), on both sides of the parallel threshold. exp(-|d|) terms down to the denormal
+// range must survive: they are the whole loss of a confident, correct prediction.
+bool close_ulps(float got, long double want, const char *what, size_t i) {
+  const long double tol = 4 * std::numeric_limits<float>::epsilon() * std::fabs(want) + 1e-44L;
+  if (std::isinf(want) ? got == want : std::fabs(got - want) <= tol) return true;
+  ADD_FAILURE() << what << " element " << i << ": " << got << " vs " << static_cast<double>(want);
+  return false;
+}
+
+// lse(x) - x[k] in long double, as (max - x[k]) + log1p(the other terms): the plain
+// m + log(s) - x[k] would itself round the tiny losses of confident rows away.
+long double ref_lse_minus(const float *x, int64_t n, int64_t k) {
+  int64_t at = 0;
+  for (int64_t j = 1; j < n; ++j)
+    if (x[j] > x[at]) at = j;
+  const long double m = x[at];
+  long double s = 0;
+  for (int64_t j = 0; j < n; ++j)
+    if (j != at) s += std::exp(static_cast<long double>(x[j]) - m);
+  return (m - x[k]) + std::log1p(s);
+}
+
+TEST(Losses, LargeMagnitudeSweepWithinUlps) {
+  for (int64_t rows : {int64_t(64), int64_t(8192)}) {  // 8192 * 5 logits: the threaded path
+    const int64_t classes = 5;
+    std::vector<float> x(size_t(rows * classes)), z(x.size());
+    std::vector<int32_t> labels(static_cast<size_t>(rows));
+    std::mt19937 gen(7);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float scale = std::pow(10.0f, -3.0f + 7.5f * float(r % 64) / 63.0f);  // 1e-3 .. 3e4
+      float zsum = 0;
+      for (int64_t j = 0; j < classes; ++j) {
+        x[size_t(r * classes + j)] = scale * u(gen);
+        zsum += z[size_t(r * classes + j)] = u(gen) + 1.0f;
+      }
+      for (int64_t j = 0; j < classes; ++j) z[size_t(r * classes + j)] /= zsum;
+      labels[size_t(r)] = int32_t(r % classes);
+    }
+    x[0] = 3.0e38f;  // the float limit: the row is still finite
+    x[1] = -3.0e38f;
+    Tensor xt = make({rows, classes}, x), zt = make({rows, classes}, z);
+    Tensor sparse = ops::sparse_softmax_cross_entropy_with_logits(make_typed<int32_t>({rows}, labels), xt);
+    Tensor dense = ops::softmax_cross_entropy_with_logits(zt, xt);
+    Tensor sig = ops::sigmoid_cross_entropy_with_logits(zt, xt);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *row = x.data() + r * classes;
+      const long double want = ref_lse_minus(row, classes, labels[size_t(r)]);
+      if (!close_ulps(sparse.data<float>()[r], want, "sparse", size_t(r))) break;
+      long double d = 0;
+      for (int64_t j = 0; j < classes; ++j)
+        d += static_cast<long double>(z[size_t(r * classes + j)]) * ref_lse_minus(row, classes, j);
+      // The dense sum cancels nothing (all terms >= 0), so it stays within a few ulps too.
+      if (!close_ulps(dense.data<float>()[r], d, "dense", size_t(r))) break;
+    }
+    for (size_t i = 0; i < x.size(); ++i) {
+      const long double xv = x[i], zv = z[i];
+      const long double want = std::max<long double>(xv, 0) - xv * zv + std::log1p(std::exp(-std::fabs(xv)));
+      // x * z rounds once in float: allow that rounding on top of the ulps.
+      const long double tol = std::fabs(xv * zv) * std::numeric_limits<float>::epsilon();
+      if (std::fabs(sig.data<float>()[i] - want) >
+          tol + 4 * std::numeric_limits<float>::epsilon() * std::fabs(want) + 1e-44L) {
+        ADD_FAILURE() << "sigmoid element " << i << ": " << sig.data<float>()[i] << " vs " << double(want);
+        break;
+      }
+    }
+  }
+}
+
+TEST(Losses, SparseHigherRankAndEmpty) {
+  Tensor x = random_tensor({2, 3, 4}, 3, -5, 5);
+  Tensor y = make_typed<int32_t>({2, 3}, {0, 1, 2, 3, 3, 0});
+  Tensor loss = ops::sparse_softmax_cross_entropy_with_logits(y, x);
+  ASSERT_EQ(loss.shape(), Shape({2, 3}));
+  Tensor ref = ops::neg(ops::sum(ops::mul(ops::one_hot(y, 4), ops::log_softmax(x)), {-1}));
+  expect_near(loss, values(ref), 1e-5f);
+  Tensor empty =
+      ops::sparse_softmax_cross_entropy_with_logits(make_typed<int32_t>({0}, {}), make({0, 4}, {}));
+  EXPECT_EQ(empty.shape(), Shape({0}));
+}
+
+TEST(Losses, SparseLargeBatchUsesThreadsWithSameResult) {
+  const int64_t rows = 5000, classes = 10;  // above kLossParallelThreshold
+  Tensor x = random_tensor({rows, classes}, 9, -30, 30);
+  std::vector<int32_t> lv(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) lv[size_t(i)] = int32_t(i % classes);
+  Tensor loss = ops::sparse_softmax_cross_entropy_with_logits(make_typed<int32_t>({rows}, lv), x);
+  std::vector<float> xv = values(x);
+  for (int64_t i = 0; i < rows; i += 97) {
+    std::vector<float> row(xv.begin() + i * classes, xv.begin() + (i + 1) * classes);
+    double want = ref_sparse(row, lv[size_t(i)]);
+    EXPECT_NEAR(loss.data<float>()[i], want, 1e-6 * (1 + std::fabs(want)));
+  }
+}
+
+TEST(Losses, SparseErrors) {
+  Tensor x = make({2, 3}, {1, 2, 3, 4, 5, 6});
+  expect_error(
+      [&] {
+        ops::sparse_softmax_cross_entropy_with_logits(make_typed<int32_t>({2}, {0, 3}), x);
+      },
+      Code::kInvalidArgument,
+      {"sparse_softmax_cross_entropy_with_logits: labels[1] = 3", "expected a label in [0, 3)"});
+  expect_error(
+      [&] {
+        ops::sparse_softmax_cross_entropy_with_logits(make_typed<int64_t>({2}, {-1, 0}), x);
+      },
+      Code::kInvalidArgument, {"labels[0] = -1"});
+  expect_error(
+      [&] {
+        ops::sparse_softmax_cross_entropy_with_logits(make_typed<int32_t>({3}, {0, 0, 0}), x);
+      },
+      Code::kInvalidArgument, {"labels int32[3] and logits float32[2, 3] do not match"});
+  expect_error(
+      [&] {
+        ops::sparse_softmax_cross_entropy_with_logits(make({2}, {0, 0}), x);
+      },
+      Code::kInvalidArgument, {"argument 'labels' is float32[2]", "int32 or int64"});
+}
+
+TEST(Losses, SoftmaxMatchesReference) {
+  // Confident rows, a -inf logit with label 0 (no NaN), soft labels.
+  std::vector<float> x = {100.0f, -100.0f, 0.0f, -kInf, 2.0f, 1.0f, 0.3f, -0.7f, 1.1f};
+  std::vector<float> z = {1.0f, 0.0f, 0.0f, 0.0f, 0.75f, 0.25f, 0.2f, 0.3f, 0.5f};
+  Tensor loss = ops::softmax_cross_entropy_with_logits(make({3, 3}, z), make({3, 3}, x));
+  ASSERT_EQ(loss.shape(), Shape({3}));
+  for (int r = 0; r < 3; ++r) {
+    std::vector<float> row(x.begin() + r * 3, x.begin() + r * 3 + 3);
+    double want = 0;
+    for (int j = 0; j < 3; ++j)
+      if (z[size_t(r * 3 + j)] != 0) want += z[size_t(r * 3 + j)] * ref_sparse(row, j);
+    EXPECT_NEAR(loss.data<float>()[r], want, 1e-6 * (1 + std::fabs(want))) << "row " << r;
+  }
+  EXPECT_GT(loss.data<float>()[0], 0.0f);  // exp(-100), not 0
+  // axis 0 equals the transposed problem; labels broadcast.
+  Tensor xs = random_tensor({4, 3}, 5, -3, 3), zs = random_tensor({4, 3}, 6, 0, 1);
+  Tensor a0 = ops::softmax_cross_entropy_with_logits(zs, xs, 0);
+  Tensor t = ops::softmax_cross_entropy_with_logits(ops::transpose(zs), ops::transpose(xs), -1);
+  expect_near(a0, values(t), 1e-6f);
+  Tensor zb = random_tensor({3}, 7, 0, 1);
+  Tensor b = ops::softmax_cross_entropy_with_logits(zb, xs);
+  Tensor bref = ops::softmax_cross_entropy_with_logits(ops::broadcast_to(zb, {4, 3}), xs);
+  expect_near(b, values(bref), 1e-6f);
+}
+
+TEST(Losses, SigmoidMatchesReference) {
+  std::vector<float> x = {-100.0f, 100.0f, 0.0f, 3.5f, -20.0f, 1e-3f};
+  std::vector<float> z = {1.0f, 0.0f, 0.5f, 1.0f, 0.0f, 1.0f};
+  Tensor loss = ops::sigmoid_cross_entropy_with_logits(make({6}, z), make({6}, x));
+  for (size_t i = 0; i < x.size(); ++i) {
+    long double xv = x[i], zv = z[i];
+    long double want = std::max<long double>(xv, 0) - xv * zv + std::log1p(std::exp(-std::fabs(xv)));
+    EXPECT_NEAR(loss.data<float>()[i], double(want), 1e-6 * (1 + std::fabs(double(want)))) << i;
+  }
+  // -20 with label 0: log1p(e^-20) = 2.06e-9, kept to full relative precision.
+  EXPECT_NEAR(loss.data<float>()[4] / 2.0611537e-9f, 1.0f, 1e-5f);
+  expect_error(
+      [&] {
+        ops::sigmoid_cross_entropy_with_logits(make({2}, {0, 1}), make({3}, {0, 1, 2}));
+      },
+      Code::kInvalidArgument, {"sigmoid_cross_entropy_with_logits: labels float32[2]", "same shape"});
+  expect_error(
+      [&] {
+        ops::softmax_cross_entropy_with_logits(make({2}, {0, 1}), make({3}, {0, 1, 2}));
+      },
+      Code::kInvalidArgument, {"softmax_cross_entropy_with_logits"});
+}
+
+TEST(Losses, GradientsMatchCentralDifferences) {
+  Tensor labels = make_typed<int32_t>({2, 3}, {0, 4, 2, 1, 3, 3});
+  check_gradient_table(
+      {
+          {"sparse_softmax_cross_entropy_with_logits",
+           {{2, 3, 5}},
+           [labels](const std::vector<Tensor> &v) {
+             return ops::sparse_softmax_cross_entropy_with_logits(labels, v[0]);
+           }},
+          {"softmax_cross_entropy_with_logits",
+           {{4, 3}, {4, 3}},
+           [](const std::vector<Tensor> &v) { return ops::softmax_cross_entropy_with_logits(v[0], v[1]); }},
+          {"softmax_cross_entropy_with_logits axis 0",
+           {{4, 3}, {4, 3}},
+           [](const std::vector<Tensor> &v) {
+             return ops::softmax_cross_entropy_with_logits(v[0], v[1], 0);
+           }},
+          {"sigmoid_cross_entropy_with_logits",
+           {{3, 4}, {3, 4}},
+           [](const std::vector<Tensor> &v) { return ops::sigmoid_cross_entropy_with_logits(v[0], v[1]); }},
+      },
+      400);
+}
+
+TEST(Losses, FusedGradientMatchesComposedAndKeepsTinyTerms) {
+  // Without an outer tape the gradient is one fused kernel; with one it is built from ops. Both agree.
+  Tensor x = random_tensor({6, 7}, 21, -8, 8), z = random_tensor({6, 7}, 22, 0, 1),
+         w = random_tensor({6}, 23);
+  Tensor labels = make_typed<int64_t>({6}, {0, 6, 3, 3, 1, 5});
+  for (int dense = 0; dense < 2; ++dense) {
+    auto loss = [&](const Tensor &xv) {
+      return dense ? ops::softmax_cross_entropy_with_logits(z, xv)
+                   : ops::sparse_softmax_cross_entropy_with_logits(labels, xv);
+    };
+    autodiff::Tape t1(false, true);
+    t1.watch(x);
+    Tensor l1 = loss(x);
+    t1.stop_recording();
+    Tensor fused = t1.gradient(l1, {x}, autodiff::Unconnected::kZero, w)[0];
+    autodiff::Tape outer(false, true);  // records the backward pass, so the composed rule runs
+    outer.watch(x);
+    autodiff::Tape t2(false, true);
+    t2.watch(x);
+    Tensor l2 = loss(x);
+    Tensor composed = t2.gradient(l2, {x}, autodiff::Unconnected::kZero, w)[0];
+    expect_near(fused, values(composed), 1e-5f, dense ? "dense" : "sparse");
+  }
+  // A confident, correct row: d loss / d x_label = -(e^-100 + e^-200) / (1 + ...), about -3.7e-44, not 0.
+  Tensor c = make({1, 3}, {100.0f, 0.0f, -100.0f});
+  autodiff::Tape t(false, true);
+  t.watch(c);
+  Tensor l0 = ops::sparse_softmax_cross_entropy_with_logits(make_typed<int32_t>({1}, {0}), c);
+  t.stop_recording();
+  Tensor g = t.gradient(l0, {c}, autodiff::Unconnected::kZero)[0];
+  EXPECT_LT(g.data<float>()[0], 0.0f);
+  EXPECT_NEAR(g.data<float>()[0] / -3.7200760e-44f, 1.0f, 0.1f);
+  EXPECT_GT(g.data<float>()[1], 0.0f);
+}
+
+TEST(Losses, SecondOrderThroughNestedTapes) {
+  // d/dx of sum(d loss/dx * w): the gradient rule is made of ops, so an outer tape sees it.
+  Tensor x = random_tensor({2, 4}, 11);
+  Tensor labels = make_typed<int32_t>({2}, {1, 3});
+  Tensor w = random_tensor({2, 4}, 12);
+  auto first = [&](const Tensor &xv) {
+    autodiff::Tape inner(false, true);
+    inner.watch(xv);
+    Tensor l = ops::sum(ops::sparse_softmax_cross_entropy_with_logits(labels, xv));
+    return ops::sum(ops::mul(inner.gradient(l, {xv}, autodiff::Unconnected::kZero)[0], w));
+  };
+  autodiff::Tape outer(false, true);
+  outer.watch(x);
+  Tensor y = first(x);
+  Tensor g = outer.gradient(y, {x}, autodiff::Unconnected::kZero)[0];
+  ASSERT_TRUE(g.defined());
+  std::vector<float> xv = values(x);
+  const float eps = 1e-2f;
+  for (size_t i = 0; i < xv.size(); ++i) {
+    std::vector<float> up = xv, down = xv;
+    up[i] += eps;
+    down[i] -= eps;
+    double numeric =
+        (first(make({2, 4}, up)).item_as_double() - first(make({2, 4}, down)).item_as_double()) / (2 * eps);
+    EXPECT_NEAR(g.data<float>()[i], numeric, 2e-3 + 2e-2 * std::fabs(numeric)) << i;
+  }
+}
+
+}  // namespace
+}  // namespace kiln
