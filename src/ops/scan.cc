@@ -42,7 +42,7 @@ TopKResult top_k(const Tensor &x, int64_t k, bool sorted) {
     fail(Code::kInvalidArgument, "top_k: the last dim of ", x.description(),
          " does not fit the int32 indices; expected at most 2^31 - 1");
   Shape out_shape = x.shape();
-  out_shape[x.rank() - 1] = k;
+  out_shape.set_dim(x.rank() - 1, k, "top_k");
   const int64_t rows = n == 0 ? 0 : x.num_elements() / n;
   TopKResult r{Tensor::empty(x.dtype(), out_shape), Tensor::empty(DType::kInt32, out_shape)};
   kernels::top_k(x, rows, n, k, r.values, r.indices);
