@@ -48,7 +48,7 @@ inline kiln_tensor *new_tensor(Tensor t) { return new kiln_tensor{std::move(t)};
 
 DType dtype_from_c(int dtype, const char *fn);
 // A shape from C dims; errors name the entry point.
-Shape shape_from_c(const int64_t *dims, int rank, const char *fn);
+Shape shape_from_c(const int64_t *dims, size_t rank, const char *fn);
 
 }  // namespace kiln::capi
 

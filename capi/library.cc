@@ -22,9 +22,11 @@ DType dtype_from_c(int dtype, const char *fn) {
   return static_cast<DType>(dtype);
 }
 
-Shape shape_from_c(const int64_t *dims, int rank, const char *fn) {
+Shape shape_from_c(const int64_t *dims, size_t rank, const char *fn) {
+  if (rank > KILN_MAX_RANK)
+    fail(Code::kInvalidArgument, fn, ": rank ", rank, " is larger than KILN_MAX_RANK (", KILN_MAX_RANK, ")");
   try {
-    return Shape(dims, rank);
+    return Shape(dims, static_cast<int>(rank));
   } catch (const Error &e) {
     fail(e.code(), fn, ": ", e.what());
   }
@@ -44,6 +46,16 @@ const char *kiln_status_get_message(const kiln_status *status) {
   return status ? status->message.c_str() : "";
 }
 void kiln_status_free(kiln_status *status) { delete status; }
+
+kiln_status *kiln_status_create(kiln_status_code code, const char *message) {
+  const int c = static_cast<int>(code);
+  if (c <= KILN_STATUS_OK || c > KILN_STATUS_INTERNAL)
+    return kiln::capi::make_status(kiln::Code::kInvalidArgument,
+                                   "kiln_status_create: code " + std::to_string(c) +
+                                       " is not an error code; expected 1 (INVALID_ARGUMENT) to 8 (INTERNAL)" +
+                                       (message ? std::string(" (message: ") + message + ")" : std::string()));
+  return kiln::capi::make_status(static_cast<kiln::Code>(c), message ? message : "");
+}
 
 void kiln_set_seed(uint64_t seed) { kiln::set_global_seed(seed); }
 

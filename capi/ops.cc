@@ -38,7 +38,7 @@ ops::Padding padding_from_c(int padding, const char *fn) {
 
 // Entry point body for the creation ops that take a shape.
 template <typename F>
-kiln_status *shaped(kiln_tensor **out, const int64_t *dims, int rank, const char *fn, F &&make) {
+kiln_status *shaped(kiln_tensor **out, const int64_t *dims, size_t rank, const char *fn, F &&make) {
   KILN_CAPI_BEGIN
   require_not_null(out, fn, "out");
   *out = new_tensor(make(kiln::capi::shape_from_c(dims, rank, fn)));
@@ -244,12 +244,13 @@ kiln_status *kiln_conv2d(kiln_tensor **out, const kiln_tensor *x, const kiln_ten
   KILN_CAPI_END
 }
 
-kiln_status *kiln_reshape(kiln_tensor **out, const kiln_tensor *x, const int64_t *dims, int rank) {
+kiln_status *kiln_reshape(kiln_tensor **out, const kiln_tensor *x, const int64_t *dims, size_t rank) {
   KILN_CAPI_BEGIN
   const char *fn = "kiln_reshape";
   require_not_null(out, fn, "out");
-  if (rank < 0) kiln::fail(kiln::Code::kInvalidArgument, fn, ": rank ", rank, " is negative");
-  *out = new_tensor(ops::reshape(tensor_of(x, fn, "x"), int_list(dims, static_cast<size_t>(rank), fn, "dims")));
+  if (rank > KILN_MAX_RANK)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": rank ", rank, " is larger than KILN_MAX_RANK (", KILN_MAX_RANK, ")");
+  *out = new_tensor(ops::reshape(tensor_of(x, fn, "x"), int_list(dims, rank, fn, "dims")));
   KILN_CAPI_END
 }
 
@@ -316,7 +317,7 @@ kiln_status *kiln_squeeze(kiln_tensor **out, const kiln_tensor *x, const int64_t
   KILN_CAPI_END
 }
 
-kiln_status *kiln_broadcast_to(kiln_tensor **out, const kiln_tensor *x, const int64_t *dims, int rank) {
+kiln_status *kiln_broadcast_to(kiln_tensor **out, const kiln_tensor *x, const int64_t *dims, size_t rank) {
   KILN_CAPI_BEGIN
   require_not_null(out, "kiln_broadcast_to", "out");
   const Tensor &t = tensor_of(x, "kiln_broadcast_to", "x");
@@ -355,34 +356,34 @@ kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, float rate, b
   KILN_CAPI_END
 }
 
-kiln_status *kiln_zeros(kiln_tensor **out, const int64_t *dims, int rank, kiln_dtype dtype) {
+kiln_status *kiln_zeros(kiln_tensor **out, const int64_t *dims, size_t rank, kiln_dtype dtype) {
   return shaped(out, dims, rank, "kiln_zeros",
                 [&](const Shape &s) { return ops::zeros(s, kiln::capi::dtype_from_c(dtype, "kiln_zeros")); });
 }
 
-kiln_status *kiln_ones(kiln_tensor **out, const int64_t *dims, int rank, kiln_dtype dtype) {
+kiln_status *kiln_ones(kiln_tensor **out, const int64_t *dims, size_t rank, kiln_dtype dtype) {
   return shaped(out, dims, rank, "kiln_ones",
                 [&](const Shape &s) { return ops::ones(s, kiln::capi::dtype_from_c(dtype, "kiln_ones")); });
 }
 
-kiln_status *kiln_fill(kiln_tensor **out, const int64_t *dims, int rank, double value, kiln_dtype dtype) {
+kiln_status *kiln_fill(kiln_tensor **out, const int64_t *dims, size_t rank, double value, kiln_dtype dtype) {
   return shaped(out, dims, rank, "kiln_fill",
                 [&](const Shape &s) { return ops::fill(s, value, kiln::capi::dtype_from_c(dtype, "kiln_fill")); });
 }
 
-kiln_status *kiln_random_uniform(kiln_tensor **out, const int64_t *dims, int rank, float minval, float maxval,
+kiln_status *kiln_random_uniform(kiln_tensor **out, const int64_t *dims, size_t rank, float minval, float maxval,
                                  int64_t seed) {
   return shaped(out, dims, rank, "kiln_random_uniform",
                 [&](const Shape &s) { return ops::random_uniform(s, minval, maxval, seed); });
 }
 
-kiln_status *kiln_random_normal(kiln_tensor **out, const int64_t *dims, int rank, float mean, float stddev,
+kiln_status *kiln_random_normal(kiln_tensor **out, const int64_t *dims, size_t rank, float mean, float stddev,
                                 int64_t seed) {
   return shaped(out, dims, rank, "kiln_random_normal",
                 [&](const Shape &s) { return ops::random_normal(s, mean, stddev, seed); });
 }
 
-kiln_status *kiln_truncated_normal(kiln_tensor **out, const int64_t *dims, int rank, float mean, float stddev,
+kiln_status *kiln_truncated_normal(kiln_tensor **out, const int64_t *dims, size_t rank, float mean, float stddev,
                                    int64_t seed) {
   return shaped(out, dims, rank, "kiln_truncated_normal",
                 [&](const Shape &s) { return ops::truncated_normal(s, mean, stddev, seed); });

@@ -14,7 +14,7 @@ struct Layout {
 };
 
 // The dtype and shape of a new tensor over `num_bytes` of `data`; errors name fn.
-Layout check_layout(const char *fn, kiln_dtype dtype, const int64_t *dims, int rank, const void *data,
+Layout check_layout(const char *fn, kiln_dtype dtype, const int64_t *dims, size_t rank, const void *data,
                     size_t num_bytes) {
   Layout l{kiln::capi::dtype_from_c(dtype, fn), kiln::capi::shape_from_c(dims, rank, fn)};
   size_t need = static_cast<size_t>(l.shape.num_elements()) * kiln::dtype_size(l.dtype);
@@ -29,7 +29,7 @@ Layout check_layout(const char *fn, kiln_dtype dtype, const int64_t *dims, int r
 
 extern "C" {
 
-kiln_status *kiln_tensor_create(kiln_tensor **out, kiln_dtype dtype, const int64_t *dims, int rank,
+kiln_status *kiln_tensor_create(kiln_tensor **out, kiln_dtype dtype, const int64_t *dims, size_t rank,
                                 const void *data, size_t num_bytes) {
   KILN_CAPI_BEGIN
   require_not_null(out, "kiln_tensor_create", "out");
@@ -38,7 +38,7 @@ kiln_status *kiln_tensor_create(kiln_tensor **out, kiln_dtype dtype, const int64
   KILN_CAPI_END
 }
 
-kiln_status *kiln_tensor_create_from_buffer(kiln_tensor **out, kiln_dtype dtype, const int64_t *dims, int rank,
+kiln_status *kiln_tensor_create_from_buffer(kiln_tensor **out, kiln_dtype dtype, const int64_t *dims, size_t rank,
                                             void *data, size_t num_bytes, kiln_deleter deleter,
                                             void *user_data) {
   KILN_CAPI_BEGIN

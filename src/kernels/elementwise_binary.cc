@@ -44,9 +44,9 @@ struct MulF {
       return a * b;
   }
 };
-// Integer division truncates toward zero (like C and TensorFlow's Div). Dividing by zero
-// defines no value, and a kernel must not trap, so kiln defines x / 0 = 0 for integers;
-// MIN / -1 wraps to MIN. float32 follows IEEE (inf or NaN).
+// Integer division truncates toward zero (like C and TensorFlow's Div). ops::div rejects a
+// zero divisor before the kernel runs; the b == 0 branch only keeps a kernel from trapping
+// if a caller forgets. MIN / -1 wraps to MIN. float32 follows IEEE (inf or NaN).
 struct DivF {
   template <typename T>
   T operator()(T a, T b) const {
@@ -190,7 +190,9 @@ void run_typed(BinaryOp op, const void *a, const Shape &as, const void *b, const
 }
 
 // oneDNN binary for large float32 work it can express: src0 must have the output's
-// shape, src1 may broadcast. Returns false when the case does not fit.
+// shape, src1 may broadcast. Returns false when the case does not fit. Only the IEEE
+// operations go here (the same bits as the loops); oneDNN's max/min drop a NaN in src1,
+// so maximum and minimum always run the loops.
 bool onednn_binary(BinaryOp op, const void *a, const Shape &as, const void *b, const Shape &bs, void *out,
                    const Shape &os) {
   struct Entry {
@@ -201,8 +203,6 @@ bool onednn_binary(BinaryOp op, const void *a, const Shape &as, const void *b, c
   static constexpr Entry kTable[] = {
       {BinaryOp::kAdd, dnnl::algorithm::binary_add, true},
       {BinaryOp::kMul, dnnl::algorithm::binary_mul, true},
-      {BinaryOp::kMaximum, dnnl::algorithm::binary_max, true},
-      {BinaryOp::kMinimum, dnnl::algorithm::binary_min, true},
       {BinaryOp::kSub, dnnl::algorithm::binary_sub, false},
       {BinaryOp::kDiv, dnnl::algorithm::binary_div, false},
   };
@@ -234,7 +234,21 @@ bool onednn_binary(BinaryOp op, const void *a, const Shape &as, const void *b, c
   return true;
 }
 
+template <typename T>
+bool any_zero(const void *x_raw, int64_t n) {
+  const T *x = static_cast<const T *>(x_raw);
+  bool zero = false;
+  for (int64_t i = 0; i < n; ++i) zero |= x[i] == 0;
+  return zero;
+}
+
 }  // namespace
+
+bool contains_zero(DType dtype, const void *x, int64_t n) {
+  if (dtype == DType::kInt32) return any_zero<int32_t>(x, n);
+  if (dtype == DType::kInt64) return any_zero<int64_t>(x, n);
+  return false;
+}
 
 void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const void *b,
             const Shape &b_shape, void *out, const Shape &out_shape) {

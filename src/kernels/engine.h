@@ -38,19 +38,10 @@ enum class PrimitiveKind : int32_t {
   kConvBackwardData,
   kConvBackwardWeights,
   kReorder,
-  kLayerNormForward,
-  kLayerNormForwardTraining,
-  kLayerNormBackward,
-  kBatchNormForward,
-  kBatchNormBackward,
-  kSoftmax,
-  kLogSoftmax,
   kPoolForward,
   kPoolForwardTraining,
   kPoolBackward,
   kBinary,
-  kEltwiseForward,
-  kEltwiseBackward,
 };
 
 // A primitive-cache key: a fixed-size plain struct, hashed and compared over its first `count`

@@ -240,6 +240,22 @@ static void test_library(void) {
   CHECK(strcmp(kiln_status_get_message(NULL), "") == 0);
   kiln_status_free(NULL);
 
+  /* Statuses made by callers (callbacks report failures with them). */
+  {
+    kiln_status *st = kiln_status_create(KILN_STATUS_NOT_FOUND, "no such layer 'dense_9'");
+    CHECK(st != NULL && kiln_status_get_code(st) == KILN_STATUS_NOT_FOUND);
+    CHECK(strcmp(kiln_status_get_message(st), "no such layer 'dense_9'") == 0);
+    kiln_status_free(st);
+    st = kiln_status_create(KILN_STATUS_INTERNAL, NULL);
+    CHECK(st != NULL && kiln_status_get_code(st) == KILN_STATUS_INTERNAL);
+    CHECK(strcmp(kiln_status_get_message(st), "") == 0);
+    kiln_status_free(st);
+  }
+  EXPECT_ERROR(kiln_status_create(KILN_STATUS_OK, "fine"), INVALID, "kiln_status_create: code 0",
+               "is not an error code");
+  EXPECT_ERROR(kiln_status_create((kiln_status_code)-5, NULL), INVALID, "kiln_status_create: code -5", NULL);
+  EXPECT_ERROR(kiln_status_create(KILN_STATUS_MAX_ENUM, NULL), INVALID, "kiln_status_create", "expected 1");
+
   EXPECT_OK(kiln_set_num_threads(2));
   CHECK(kiln_get_num_threads() == 2);
   EXPECT_ERROR(kiln_set_num_threads(0), INVALID, "set_num_threads", "got 0");
@@ -327,7 +343,10 @@ static void test_tensors(void) {
   EXPECT_ERROR(kiln_tensor_create(U, F32, d23, 2, fv, 5), INVALID, "24 bytes", "got 5");
   EXPECT_ERROR(kiln_tensor_create(U, F32, d23, 2, NULL, sizeof fv), INVALID, "NULL", NULL);
   EXPECT_ERROR(kiln_tensor_create(U, F32, neg, 1, fv, 0), INVALID, "-2", "negative");
-  EXPECT_ERROR(kiln_tensor_create(U, F32, d23, -1, fv, 0), INVALID, "rank -1", "negative");
+  EXPECT_ERROR(kiln_tensor_create(U, F32, d23, (size_t)-1, fv, 0), INVALID, "kiln_tensor_create: rank 18446744073709551615",
+               "larger than KILN_MAX_RANK (8)");
+  EXPECT_ERROR(kiln_tensor_create(U, F32, d23, KILN_MAX_RANK + 1, fv, 0), INVALID, "kiln_tensor_create: rank 9",
+               "larger than KILN_MAX_RANK (8)");
   g_deleted = 0;
   EXPECT_ERROR(kiln_tensor_create_from_buffer(U, F32, d4, 1, buf, 8, count_delete, &one), INVALID,
                "kiln_tensor_create_from_buffer", "needs 16 bytes; got 8");
@@ -1214,7 +1233,8 @@ static void test_reshape_transpose(void) {
   EXPECT_ERROR(kiln_reshape(NULL, x, d6, 1), INVALID, "kiln_reshape", "'out' is NULL");
   EXPECT_ERROR(kiln_reshape(U, NULL, d6, 1), INVALID, "kiln_reshape", "'x' is NULL");
   EXPECT_ERROR(kiln_reshape(U, x, NULL, 2), INVALID, "kiln_reshape", "'dims' is NULL");
-  EXPECT_ERROR(kiln_reshape(U, x, d6, -1), INVALID, "kiln_reshape", "rank -1 is negative");
+  EXPECT_ERROR(kiln_reshape(U, x, d6, (size_t)-1), INVALID, "kiln_reshape: rank 18446744073709551615",
+               "larger than KILN_MAX_RANK (8)");
   EXPECT_ERROR(kiln_reshape(U, x, to4x, 2), INVALID, "reshape: cannot infer the -1 in [4, -1]",
                "float32[2, 3]");
   EXPECT_ERROR(kiln_reshape(U, x, twice, 2), INVALID, "reshape", "more than one -1");
@@ -1474,6 +1494,20 @@ static void test_variables(void) {
   expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, seven, 0);
   EXPECT_OK(kiln_variable_assign_sub(w, f32(1, d2, halves)));
   expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, after, 0);
+  {
+    /* A clone is a second handle to the same variable, alive after the first is freed. */
+    kiln_variable *w2 = NULL, *w3 = NULL;
+    EXPECT_OK(kiln_variable_clone(&w2, w));
+    CHECK(w2 != NULL && w2 != w && strcmp(kiln_variable_get_name(w2), "layer/w") == 0);
+    EXPECT_OK(kiln_variable_clone(&w3, w2));
+    EXPECT_OK(kiln_variable_assign_add(w2, f32(1, d2, ones)));
+    kiln_variable_free(w2);
+    EXPECT_OK(kiln_variable_assign_sub(w3, f32(1, d2, ones)));
+    kiln_variable_free(w3);
+    expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, after, 0);
+    EXPECT_ERROR(kiln_variable_clone(NULL, w), INVALID, "kiln_variable_clone", "'out' is NULL");
+    EXPECT_ERROR(kiln_variable_clone(&w2, NULL), INVALID, "kiln_variable_clone", "'variable' is NULL");
+  }
 
   EXPECT_OK(kiln_variable_create(&n, "step", make(I32, 1, d2, counts), false));
   CHECK(!kiln_variable_get_trainable(n));

@@ -253,3 +253,39 @@ class LibraryTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AbiTableTest(unittest.TestCase):
+    """The binding's ctypes table is kept by hand: every C function must be in it, with its argument count."""
+
+    def test_every_c_function_has_a_signature(self):
+        import os
+        import re
+        from kiln import _lib
+        inc = os.path.join(os.path.dirname(__file__), "..", "..", "include", "kiln")
+        declared = {}
+        for name in sorted(os.listdir(inc)):
+            if not name.endswith(".h"):
+                continue
+            text = open(os.path.join(inc, name), encoding="utf-8").read()
+            for m in re.finditer(r"KILN_API[^;(]*?\b(kiln_\w+)\s*\(([^)]*)\)\s*;", text):
+                args = m.group(2).strip()
+                declared[m.group(1)] = 0 if args in ("", "void") else args.count(",") + 1
+        self.assertGreater(len(declared), 100)
+        missing = sorted(set(declared) - set(_lib._SIGS))
+        self.assertEqual(missing, [], "C functions without a ctypes signature in bindings/python/kiln/_lib.py")
+        extra = sorted(set(_lib._SIGS) - set(declared))
+        self.assertEqual(extra, [], "ctypes signatures for functions no header declares")
+        wrong = sorted(n for n, (_, args) in _lib._SIGS.items() if len(args) != declared[n])
+        self.assertEqual(wrong, [], "ctypes signatures whose argument count differs from the header")
+
+
+class StatusTest(unittest.TestCase):
+    def test_status_create_round_trips_code_and_message(self):
+        from kiln import _lib
+        with self.assertRaises(kiln.errors.DataLossError) as cm:
+            kiln.errors.check(_lib.lib.kiln_status_create(5, "bad crc in 'x.index'".encode()))
+        self.assertIn("bad crc in 'x.index'", str(cm.exception))
+        with self.assertRaises(kiln.errors.InvalidArgumentError) as cm:
+            kiln.errors.check(_lib.lib.kiln_status_create(0, b"ok"))
+        self.assertIn("is not an error code", str(cm.exception))

@@ -46,14 +46,15 @@ _SIGS = {
     "kiln_abi_version": (ctypes.c_int, []),
     "kiln_status_get_code": (ctypes.c_int, [_ST]),
     "kiln_status_get_message": (ctypes.c_char_p, [_ST]),
+    "kiln_status_create": (_ST, [ctypes.c_int, ctypes.c_char_p]),
     "kiln_status_free": (None, [_ST]),
     "kiln_set_seed": (None, [ctypes.c_uint64]),
     "kiln_set_num_threads": (_ST, [ctypes.c_int]),
     "kiln_get_num_threads": (ctypes.c_int, []),
     "kiln_primitive_cache_stats": (None, [c_int64_p, c_int64_p, c_int64_p]),
     "kiln_allocator_stats": (None, [c_int64_p, c_int64_p]),
-    "kiln_tensor_create": (_ST, [_HP, ctypes.c_int, c_int64_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]),
-    "kiln_tensor_create_from_buffer": (_ST, [_HP, ctypes.c_int, c_int64_p, ctypes.c_int, ctypes.c_void_p,
+    "kiln_tensor_create": (_ST, [_HP, ctypes.c_int, c_int64_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]),
+    "kiln_tensor_create_from_buffer": (_ST, [_HP, ctypes.c_int, c_int64_p, ctypes.c_size_t, ctypes.c_void_p,
                                              ctypes.c_size_t, DELETER, ctypes.c_void_p]),
     "kiln_tensor_clone": (_ST, [_HP, _T]),
     "kiln_tensor_free": (None, [_T]),
@@ -65,6 +66,7 @@ _SIGS = {
     "kiln_tensor_get_data": (ctypes.c_void_p, [_T]),
     "kiln_tensor_copy_to": (_ST, [_T, ctypes.c_void_p, ctypes.c_size_t]),
     "kiln_variable_create": (_ST, [_HP, ctypes.c_char_p, _T, ctypes.c_bool]),
+    "kiln_variable_clone": (_ST, [_HP, _H]),
     "kiln_variable_free": (None, [_H]),
     "kiln_variable_get_name": (ctypes.c_char_p, [_H]),
     "kiln_variable_get_trainable": (ctypes.c_bool, [_H]),
@@ -78,6 +80,7 @@ _SIGS = {
     "kiln_tape_start": (_ST, [_H]),
     "kiln_tape_watch": (_ST, [_H, _T]),
     "kiln_tape_watch_variable": (_ST, [_H, _H]),
+    "kiln_tape_gradient": (_ST, [_HP, _H, _T, _HP, ctypes.c_size_t, ctypes.c_int]),
     "kiln_tape_gradient_with_output": (_ST, [_HP, _H, _T, _T, _HP, ctypes.c_size_t, ctypes.c_int]),
     "kiln_tape_gradient_variables": (_ST, [_HP, _H, _T, _HP, ctypes.c_size_t, ctypes.c_int]),
 }
@@ -94,7 +97,7 @@ for _n in _UNARY:
 for _n in _REDUCE:
     _SIGS["kiln_" + _n] = (_ST, [_HP, _T, c_int64_p, ctypes.c_size_t, ctypes.c_bool])
 
-_f, _i64, _b, _i, _d = ctypes.c_float, ctypes.c_int64, ctypes.c_bool, ctypes.c_int, ctypes.c_double
+_f, _i64, _b, _i, _d, _z = ctypes.c_float, ctypes.c_int64, ctypes.c_bool, ctypes.c_int, ctypes.c_double, ctypes.c_size_t
 _SIGS.update({
     "kiln_gelu": (_ST, [_HP, _T, _b]),
     "kiln_elu": (_ST, [_HP, _T, _f]),
@@ -111,7 +114,7 @@ _SIGS.update({
     "kiln_conv2d": (_ST, [_HP, _T, _T, c_int64_p, c_int64_p, _i]),
     "kiln_max_pool2d": (_ST, [_HP, _T, c_int64_p, c_int64_p, _i]),
     "kiln_avg_pool2d": (_ST, [_HP, _T, c_int64_p, c_int64_p, _i]),
-    "kiln_reshape": (_ST, [_HP, _T, c_int64_p, _i]),
+    "kiln_reshape": (_ST, [_HP, _T, c_int64_p, _z]),
     "kiln_transpose": (_ST, [_HP, _T, c_int64_p, ctypes.c_size_t]),
     "kiln_concat": (_ST, [_HP, _HP, ctypes.c_size_t, _i64]),
     "kiln_stack": (_ST, [_HP, _HP, ctypes.c_size_t, _i64]),
@@ -119,18 +122,18 @@ _SIGS.update({
     "kiln_slice": (_ST, [_HP, _T, c_int64_p, c_int64_p, ctypes.c_size_t]),
     "kiln_expand_dims": (_ST, [_HP, _T, _i64]),
     "kiln_squeeze": (_ST, [_HP, _T, c_int64_p, ctypes.c_size_t]),
-    "kiln_broadcast_to": (_ST, [_HP, _T, c_int64_p, _i]),
+    "kiln_broadcast_to": (_ST, [_HP, _T, c_int64_p, _z]),
     "kiln_tile": (_ST, [_HP, _T, c_int64_p, ctypes.c_size_t]),
     "kiln_gather": (_ST, [_HP, _T, _T, _i64]),
     "kiln_one_hot": (_ST, [_HP, _T, _i64, _f, _f]),
     "kiln_dropout": (_ST, [_HP, _T, _f, _b, _i64]),
-    "kiln_zeros": (_ST, [_HP, c_int64_p, _i, _i]),
-    "kiln_ones": (_ST, [_HP, c_int64_p, _i, _i]),
-    "kiln_fill": (_ST, [_HP, c_int64_p, _i, _d, _i]),
+    "kiln_zeros": (_ST, [_HP, c_int64_p, _z, _i]),
+    "kiln_ones": (_ST, [_HP, c_int64_p, _z, _i]),
+    "kiln_fill": (_ST, [_HP, c_int64_p, _z, _d, _i]),
     "kiln_range": (_ST, [_HP, _d, _d, _d, _i]),
-    "kiln_random_uniform": (_ST, [_HP, c_int64_p, _i, _f, _f, _i64]),
-    "kiln_random_normal": (_ST, [_HP, c_int64_p, _i, _f, _f, _i64]),
-    "kiln_truncated_normal": (_ST, [_HP, c_int64_p, _i, _f, _f, _i64]),
+    "kiln_random_uniform": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
+    "kiln_random_normal": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
+    "kiln_truncated_normal": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
 })
 
 for _name, (_res, _args) in _SIGS.items():
