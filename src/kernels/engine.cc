@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -93,7 +94,13 @@ Cache &cache() {
 // oneDNN memory objects built for it (only their data pointers change per call), so a cached op
 // takes no lock and allocates nothing but its scratchpad. The memory objects are this thread's
 // own, so no oneDNN object is shared across threads except the (immutable) primitive.
-constexpr int kMemoSize = 32;
+//
+// It is 2-way set associative and indexed by the key's hash, so a lookup compares at most two
+// keys, and a training step cycling through more primitives than one small list holds (a conv
+// net uses six per conv layer) does not evict each entry just before it is needed again, as a
+// round-robin list would. 128 entries take about 70 KiB per thread.
+constexpr int kMemoSets = 64;
+constexpr int kMemoWays = 2;
 constexpr int kMaxArgs = 12;
 
 struct MemoEntry {
@@ -111,21 +118,43 @@ struct MemoEntry {
 };
 
 struct Memo {
-  MemoEntry entries[kMemoSize];
-  int next = 0;
+  MemoEntry sets[kMemoSets][kMemoWays];
+  int victim[kMemoSets] = {};  // the way to replace next: the one not used last
+  // The entries of the last two lookups: execute(p) right after cached_primitive() finds p's
+  // entry here (a kernel may run a reorder between the two).
+  MemoEntry *recent[2] = {nullptr, nullptr};
+  int recent_next = 0;
   uint64_t generation = 0;
 
   void sync() {
     const uint64_t g = cache().generation.load(std::memory_order_acquire);
     if (g == generation) return;
-    for (MemoEntry &e : entries) e = MemoEntry();
-    next = 0;
+    for (auto &set : sets)
+      for (MemoEntry &e : set) e = MemoEntry();
     generation = g;
   }
-  MemoEntry &replace() {
-    MemoEntry &e = entries[next];
-    next = (next + 1) % kMemoSize;
+  void touch(MemoEntry &e, int set, int way) {
+    victim[set] = kMemoWays - 1 - way;
+    recent[recent_next] = &e;
+    recent_next ^= 1;
+  }
+  MemoEntry *find(const PrimitiveKey &key, uint64_t h) {
+    const int set = static_cast<int>(h % kMemoSets);
+    for (int w = 0; w < kMemoWays; ++w) {
+      MemoEntry &e = sets[set][w];
+      if (e.has_key && e.hash == h && e.key == key) {
+        touch(e, set, w);
+        return &e;
+      }
+    }
+    return nullptr;
+  }
+  MemoEntry &insert(uint64_t h) {
+    const int set = static_cast<int>(h % kMemoSets), way = victim[set];
+    MemoEntry &e = sets[set][way];
     e = MemoEntry();
+    e.hash = h;
+    touch(e, set, way);
     return e;
   }
 };
@@ -180,27 +209,29 @@ dnnl::primitive shared_lookup(const PrimitiveKey &key, MakePrimitive make) {
 MemoEntry &memo_lookup(const PrimitiveKey &key, MakePrimitive make) {
   Memo &m = memo();
   const uint64_t h = key.hash();
-  for (MemoEntry &e : m.entries)
-    if (e.has_key && e.hash == h && e.key == key) {
-      cache().hits.fetch_add(1, std::memory_order_relaxed);
-      return e;
-    }
+  if (MemoEntry *e = m.find(key, h)) {
+    cache().hits.fetch_add(1, std::memory_order_relaxed);
+    return *e;
+  }
   dnnl::primitive p = shared_lookup(key, make);  // may throw: the memo stays as it was
-  MemoEntry &e = m.replace();
+  MemoEntry &e = m.insert(h);
   e.has_key = true;
-  e.hash = h;
   e.key = key;
   e.prim = std::move(p);
   return e;
 }
 
-// The entry holding p's memory objects: found by the primitive's identity (the memo holds a
-// reference, so the pointer cannot be reused while it is there), or a new keyless entry.
+// The entry holding p's memory objects: one of the last lookups, else found by the primitive's
+// identity (the memo holds a reference, so the pointer cannot be reused while it is there), else
+// a new keyless entry.
 MemoEntry &memo_for(const dnnl::primitive &p) {
   Memo &m = memo();
-  for (MemoEntry &e : m.entries)
-    if (e.prim && e.prim.get() == p.get()) return e;
-  MemoEntry &e = m.replace();
+  for (MemoEntry *e : m.recent)
+    if (e && e->prim.get(true) == p.get()) return *e;
+  for (auto &set : m.sets)
+    for (MemoEntry &e : set)
+      if (e.prim.get(true) == p.get()) return e;
+  MemoEntry &e = m.insert(std::hash<const void *>()(p.get()));
   e.prim = p;
   return e;
 }
