@@ -14,24 +14,22 @@ namespace {
 // log_softmax needs log(s) for s = sum exp(x - m) = 1 + t, where t sums every term but the
 // maximum's (which is exactly 1). log(s) of the rounded s errs by up to n/2 ulps of 1
 // (3e-7 for 10 classes, the whole answer for a confident top class); log1p(t) keeps t's
-// relative precision; t is summed in double so that long rows do not add n roundings. The
-// maximum's term enters as (y - 1), so a NaN there still counts.
+// relative precision. The maximum's term enters t as y - 1 (0, or NaN if it was NaN).
 
-// One row of n contiguous values. exp runs kiln's vector loop (kernels/simd.h), so a row
-// gives the same bits whatever the tensor's size and the thread count.
+// One row of n contiguous values. exp and the sums run kiln's vector loops
+// (kernels/simd.h), so a row gives the same bits whatever the tensor's size and the
+// thread count.
 void softmax_row(const float *x, float *y, int64_t n, bool log) {
-  float m = x[0];
-  int64_t at = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (x[i] > m) m = x[i], at = i;
-  // A NaN anywhere makes s NaN, hence the whole row NaN, as in TF.
+  // A NaN anywhere makes s NaN, hence the whole row NaN, as in TF, whether or not m saw it.
+  const float m = simd::max_f32(x, n);
   const float s = simd::exp_shifted_sum_f32(x, m, y, n);
   if (log) {
-    double t = 0.0;
-    for (int64_t i = 0; i < n; ++i) t += i == at ? static_cast<double>(y[i]) - 1.0 : y[i];
+    int64_t at = 0;  // the first maximum (0 when m is NaN)
+    while (at < n && !(x[at] == m)) ++at;
+    if (at < n) y[at] -= 1.0f;
+    const float log_s = std::log1p(simd::sum_f32(y, n));
     // (x - m) - log(s), not x - (m + log(s)): the latter rounds log(s) to the
     // float step at m and loses it entirely for large logits.
-    const float log_s = static_cast<float>(std::log1p(t));
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - log_s;
   } else {
     const float inv = 1.0f / s;
