@@ -222,18 +222,15 @@ bool onednn_binary(BinaryOp op, const void *a, const Shape &as, const void *b, c
   Shape b_full;
   for (int i = s1->rank(); i < os.rank(); ++i) b_full.push_back(1);
   for (int i = 0; i < s1->rank(); ++i) b_full.push_back((*s1)[i]);
-  std::string key = "binary:";
-  key += std::to_string(static_cast<int>(alg));
-  key += ';';
-  append_key(key, os, DType::kFloat32);
-  append_key(key, b_full, DType::kFloat32);
-  dnnl::primitive prim = cached_primitive(key, [&] {
-    dnnl::binary::desc d(alg, plain_f32_desc(os), plain_f32_desc(b_full), plain_f32_desc(os));
-    return dnnl::primitive(dnnl::binary(dnnl::binary::primitive_desc(d, engine())));
-  });
-  execute(prim, {{DNNL_ARG_SRC_0, plain_memory(os, DType::kFloat32, src0)},
-                 {DNNL_ARG_SRC_1, plain_memory(b_full, DType::kFloat32, src1)},
-                 {DNNL_ARG_DST, plain_memory(os, DType::kFloat32, out)}});
+  PrimitiveKey key(PrimitiveKind::kBinary);
+  key.add(static_cast<int64_t>(alg)).add(os).add(b_full);
+  run_cached(key,
+             [&] {
+               dnnl::binary::desc d(alg, plain_f32_desc(os), plain_f32_desc(b_full), plain_f32_desc(os));
+               return dnnl::primitive(
+                   dnnl::binary(dnnl::binary::primitive_desc(d, user_scratchpad_attr(), engine())));
+             },
+             {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, out}});
   return true;
 }
 
