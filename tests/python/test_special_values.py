@@ -97,6 +97,21 @@ class SameAnswerAtEverySizeTest(unittest.TestCase):
             np.testing.assert_array_equal(a, b)
 
 
+class MaxPoolSecondOrderTest(unittest.TestCase):
+    def test_second_order_gradient(self):
+        # g = d/dx [max(x) * sum(x)] = onehot(argmax) * sum(x) + max(x); sum(g) = sum(x) + 4 max(x).
+        x = kiln.constant([1.0, 2.0, 3.0, 4.0], shape=[1, 2, 2, 1])
+        with kiln.GradientTape() as outer:
+            outer.watch(x)
+            with kiln.GradientTape() as inner:
+                inner.watch(x)
+                y = kiln.max_pool2d(x, 2, 2) * kiln.reduce_sum(x)
+            g = inner.gradient(y, x)
+        self.assertEqual(g.numpy().ravel().tolist() if np is not None else None,
+                         [4.0, 4.0, 4.0, 14.0] if np is not None else None)
+        self.assertEqual(outer.gradient(g, x).tolist(), [[[[1.0], [1.0]], [[1.0], [5.0]]]])
+
+
 class IntegerTest(unittest.TestCase):
     def test_int64_fill_and_range_are_exact(self):
         self.assertEqual(kiln.range(2 ** 60, 2 ** 60 + 3, 1, "int64").tolist(), [2 ** 60, 2 ** 60 + 1, 2 ** 60 + 2])
