@@ -117,6 +117,15 @@ KILN_CAPI_UNARY(softplus)
 KILN_CAPI_UNARY(swish)
 KILN_CAPI_UNARY(logical_not)
 KILN_CAPI_UNARY(stop_gradient)
+KILN_CAPI_UNARY(log1p)
+KILN_CAPI_UNARY(expm1)
+KILN_CAPI_UNARY(floor)
+KILN_CAPI_UNARY(round)
+KILN_CAPI_UNARY(sign)
+KILN_CAPI_UNARY(sin)
+KILN_CAPI_UNARY(cos)
+KILN_CAPI_UNARY(relu6)
+KILN_CAPI_UNARY(selu)
 
 KILN_CAPI_REDUCE(sum)
 KILN_CAPI_REDUCE(mean)
@@ -393,6 +402,20 @@ kiln_status *kiln_range(kiln_tensor **out, double start, double limit, double de
   KILN_CAPI_BEGIN
   require_not_null(out, "kiln_range", "out");
   *out = new_tensor(ops::range(start, limit, delta, kiln::capi::dtype_from_c(dtype, "kiln_range")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_fill_int64(kiln_tensor **out, const int64_t *dims, size_t rank, int64_t value,
+                             kiln_dtype dtype) {
+  return shaped(out, dims, rank, "kiln_fill_int64", [&](const Shape &s) {
+    return ops::fill_int64(s, value, kiln::capi::dtype_from_c(dtype, "kiln_fill_int64"));
+  });
+}
+
+kiln_status *kiln_range_int64(kiln_tensor **out, int64_t start, int64_t limit, int64_t delta, kiln_dtype dtype) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_range_int64", "out");
+  *out = new_tensor(ops::range_int64(start, limit, delta, kiln::capi::dtype_from_c(dtype, "kiln_range_int64")));
   KILN_CAPI_END
 }
 

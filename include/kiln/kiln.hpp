@@ -342,6 +342,13 @@ inline Tensor fill(const Dims &d, double value, DType t = DType::float32) {
 inline Tensor range(double start, double limit, double delta = 1, DType t = DType::float32) {
   return detail::make(kiln_range, start, limit, delta, detail::to_c(t, "range"));
 }
+/// fill and range over exact 64-bit integers (beyond 2^53, where double rounds).
+inline Tensor fill_int64(const Dims &d, int64_t value, DType t = DType::int64) {
+  return detail::make(kiln_fill_int64, d.data(), detail::rank_of(d), value, detail::to_c(t, "fill_int64"));
+}
+inline Tensor range_int64(int64_t start, int64_t limit, int64_t delta = 1, DType t = DType::int64) {
+  return detail::make(kiln_range_int64, start, limit, delta, detail::to_c(t, "range_int64"));
+}
 inline Tensor random_uniform(const Dims &d, float minval = 0, float maxval = 1, int64_t seed = -1) {
   return detail::make(kiln_random_uniform, d.data(), detail::rank_of(d), minval, maxval, seed);
 }
@@ -387,6 +394,15 @@ KILN_HPP_UNARY(softplus)
 KILN_HPP_UNARY(swish)
 KILN_HPP_UNARY(logical_not)
 KILN_HPP_UNARY(stop_gradient)
+KILN_HPP_UNARY(log1p)
+KILN_HPP_UNARY(expm1)
+KILN_HPP_UNARY(floor)
+KILN_HPP_UNARY(round)
+KILN_HPP_UNARY(sign)
+KILN_HPP_UNARY(sin)
+KILN_HPP_UNARY(cos)
+KILN_HPP_UNARY(relu6)
+KILN_HPP_UNARY(selu)
 #undef KILN_HPP_BINARY
 #undef KILN_HPP_UNARY
 

@@ -31,6 +31,14 @@ KILN_API kiln_status *kiln_fill(kiln_tensor **out, const int64_t *dims, size_t r
 /// infinite arguments are INVALID_ARGUMENT.
 KILN_API kiln_status *kiln_range(kiln_tensor **out, double start, double limit, double delta,
                                  kiln_dtype dtype);
+/// kiln_fill with an exact 64-bit integer value (a double holds integers exactly only up to
+/// 2^53); a value the dtype cannot hold is KILN_STATUS_INVALID_ARGUMENT.
+KILN_API kiln_status *kiln_fill_int64(kiln_tensor **out, const int64_t *dims, size_t rank, int64_t value,
+                                      kiln_dtype dtype);
+/// kiln_range over exact 64-bit integers: ceil((limit - start) / delta) elements, counted without
+/// overflow; float32, int32 or int64 (values int32 cannot hold: KILN_STATUS_INVALID_ARGUMENT).
+KILN_API kiln_status *kiln_range_int64(kiln_tensor **out, int64_t start, int64_t limit, int64_t delta,
+                                       kiln_dtype dtype);
 /// Uniform float32 values in [minval, maxval). seed < 0: the next op seed of the global sequence.
 KILN_API kiln_status *kiln_random_uniform(kiln_tensor **out, const int64_t *dims, size_t rank, float minval,
                                           float maxval, int64_t seed);
@@ -108,6 +116,24 @@ KILN_API kiln_status *kiln_elu(kiln_tensor **out, const kiln_tensor *x, float al
 KILN_API kiln_status *kiln_leaky_relu(kiln_tensor **out, const kiln_tensor *x, float alpha);
 /// x * sigmoid(x); float32.
 KILN_API kiln_status *kiln_swish(kiln_tensor **out, const kiln_tensor *x);
+/// log(1 + x), accurate near 0; float32.
+KILN_API kiln_status *kiln_log1p(kiln_tensor **out, const kiln_tensor *x);
+/// e^x - 1, accurate near 0; float32.
+KILN_API kiln_status *kiln_expm1(kiln_tensor **out, const kiln_tensor *x);
+/// The largest integer <= x; float32; zero gradient.
+KILN_API kiln_status *kiln_floor(kiln_tensor **out, const kiln_tensor *x);
+/// The nearest integer, ties to even (as tf.round); float32; zero gradient.
+KILN_API kiln_status *kiln_round(kiln_tensor **out, const kiln_tensor *x);
+/// 1 for x > 0, -1 for x < 0, x itself for +-0 and NaN; float32; zero gradient.
+KILN_API kiln_status *kiln_sign(kiln_tensor **out, const kiln_tensor *x);
+/// Sine (radians); float32.
+KILN_API kiln_status *kiln_sin(kiln_tensor **out, const kiln_tensor *x);
+/// Cosine (radians); float32.
+KILN_API kiln_status *kiln_cos(kiln_tensor **out, const kiln_tensor *x);
+/// min(max(x, 0), 6); float32.
+KILN_API kiln_status *kiln_relu6(kiln_tensor **out, const kiln_tensor *x);
+/// scale * (x if x > 0 else alpha * (e^x - 1)) with tf.nn.selu's alpha and scale; float32.
+KILN_API kiln_status *kiln_selu(kiln_tensor **out, const kiln_tensor *x);
 /// NOT x on a bool tensor.
 KILN_API kiln_status *kiln_logical_not(kiln_tensor **out, const kiln_tensor *x);
 /// cond ? x : y elementwise; cond bool; all three broadcast.

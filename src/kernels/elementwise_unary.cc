@@ -61,7 +61,8 @@ void unary(UnaryOp op, DType dtype, const void *x, void *y, int64_t n, float alp
       {
         const float *xf = static_cast<const float *>(x);
         float *yf = static_cast<float *>(y);
-        parallel_chunks(n, [&](int64_t lo, int64_t hi) { simd::unary_f32(op, xf + lo, yf + lo, hi - lo, alpha, beta); });
+        parallel_chunks(
+            n, [&](int64_t lo, int64_t hi) { simd::unary_f32(op, xf + lo, yf + lo, hi - lo, alpha, beta); });
       }
       return;
     case DType::kInt32:

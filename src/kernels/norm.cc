@@ -52,9 +52,9 @@ void ln_forward_row(int64_t cols, float inv_cols, float epsilon, const float *xr
 }
 
 // dx for rows [r0, r1) and their dgamma / dbeta contributions summed into pg / pb.
-void ln_backward_block(int64_t r0, int64_t r1, int64_t cols, float epsilon, const float *x, const float *gamma,
-                       const float *mean, const float *variance, const float *dy, float *dx, float *pg,
-                       float *pb) {
+void ln_backward_block(int64_t r0, int64_t r1, int64_t cols, float epsilon, const float *x,
+                       const float *gamma, const float *mean, const float *variance, const float *dy,
+                       float *dx, float *pg, float *pb) {
   const float inv_cols = inverse(cols);
   for (int64_t j = 0; j < cols; ++j) pg[j] = pb[j] = 0.0f;
   for (int64_t r = r0; r < r1; ++r) {
@@ -99,8 +99,8 @@ void layer_norm_forward(int64_t rows, int64_t cols, float epsilon, const float *
   const bool parallel = parallel_for(rows, cols);
 #pragma omp parallel for if (parallel) schedule(static)
   for (int64_t r = 0; r < rows; ++r)
-    ln_forward_row(cols, inv_cols, epsilon, x + r * cols, gamma, beta, y + r * cols, mean ? mean + r : nullptr,
-                   variance ? variance + r : nullptr);
+    ln_forward_row(cols, inv_cols, epsilon, x + r * cols, gamma, beta, y + r * cols,
+                   mean ? mean + r : nullptr, variance ? variance + r : nullptr);
 }
 
 void layer_norm_backward(int64_t rows, int64_t cols, float epsilon, const float *x, const float *gamma,
@@ -114,8 +114,8 @@ void layer_norm_backward(int64_t rows, int64_t cols, float epsilon, const float 
   for (int64_t b = 0; b < blocks; ++b) {
     float *pg = b == 0 ? dgamma : partial.data() + 2 * (b - 1) * cols;
     float *pb = b == 0 ? dbeta : pg + cols;
-    ln_backward_block(b * kRowBlock, std::min(rows, (b + 1) * kRowBlock), cols, epsilon, x, gamma, mean, variance,
-                      dy, dx, pg, pb);
+    ln_backward_block(b * kRowBlock, std::min(rows, (b + 1) * kRowBlock), cols, epsilon, x, gamma, mean,
+                      variance, dy, dx, pg, pb);
   }
   for (int64_t b = 1; b < blocks; ++b) {
     const float *pg = partial.data() + 2 * (b - 1) * cols, *pb = pg + cols;

@@ -70,4 +70,42 @@ void pool2d_backward(PoolKind kind, const Window2d &g, const float *dy, const St
   execute(p, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, dx}, {DNNL_ARG_WORKSPACE, workspace->data()}});
 }
 
+namespace {
+
+// Calls f(y_index, x_index) for each output cell and its window's first maximum in x.
+template <typename F>
+void for_each_argmax(const Window2d &g, const float *x, F f) {
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t oy = 0; oy < g.oh; ++oy)
+      for (int64_t ox = 0; ox < g.ow; ++ox)
+        for (int64_t c = 0; c < g.c; ++c) {
+          int64_t best = -1;
+          for (int64_t ky = 0; ky < g.kh; ++ky) {
+            const int64_t iy = oy * g.sh - g.pad_top + ky;
+            if (iy < 0 || iy >= g.h) continue;
+            for (int64_t kx = 0; kx < g.kw; ++kx) {
+              const int64_t ix = ox * g.sw - g.pad_left + kx;
+              if (ix < 0 || ix >= g.w) continue;
+              const int64_t at = ((n * g.h + iy) * g.w + ix) * g.c + c;
+              if (best < 0 || x[at] > x[best]) best = at;
+            }
+          }
+          if (best >= 0) f(((n * g.oh + oy) * g.ow + ox) * g.c + c, best);
+        }
+}
+
+}  // namespace
+
+void max_pool2d_gather(const Window2d &g, const float *x, const float *src, float *dst) {
+  const int64_t ny = g.n * g.oh * g.ow * g.c;
+  for (int64_t i = 0; i < ny; ++i) dst[i] = 0.0f;  // windows entirely in padding
+  for_each_argmax(g, x, [&](int64_t yi, int64_t xi) { dst[yi] = src[xi]; });
+}
+
+void max_pool2d_scatter(const Window2d &g, const float *x, const float *dy, float *dx) {
+  const int64_t nx = g.n * g.h * g.w * g.c;
+  for (int64_t i = 0; i < nx; ++i) dx[i] = 0.0f;
+  for_each_argmax(g, x, [&](int64_t yi, int64_t xi) { dx[xi] += dy[yi]; });
+}
+
 }  // namespace kiln::kernels

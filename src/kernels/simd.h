@@ -30,6 +30,12 @@ void unary_backward_f32(UnaryOp op, const float *x, const float *dy, float *dx, 
 // in a fixed lane order, so also independent of where the row sits).
 float exp_shifted_sum_f32(const float *x, float shift, float *y, int64_t n);
 
+// The largest of x[0..n) (n > 0). A NaN may or may not be seen: callers whose result a NaN
+// decides anyway (softmax) use it.
+float max_f32(const float *x, int64_t n);
+// The sum of x[0..n), in the same fixed lane order as exp_shifted_sum_f32.
+float sum_f32(const float *x, int64_t n);
+
 // ---- for tests: run the code of each compiled instruction set on this machine ----
 
 // The Highway targets compiled into kiln that this CPU can run, best first.

@@ -1,6 +1,7 @@
 // Float32 unary kernels compiled once per instruction set (Highway's foreach_target
 // re-includes this file per target) and chosen at run time. See kernels/simd.h.
 #include <cstring>
+#include <limits>
 
 #include "kernels/simd.h"
 
@@ -44,18 +45,18 @@ constexpr size_t kPad = 64;
 
 #if KILN_SLEEF_VECTOR
 using RawF = decltype(hn::Zero(DF()).raw);
-#define KILN_MATH(Name, fn, u)                            \
-  extern "C" RawF KILN_SLEEF(fn, u)(RawF);                \
+#define KILN_MATH(Name, fn, u)             \
+  extern "C" RawF KILN_SLEEF(fn, u)(RawF); \
   HWY_INLINE VF Name(VF v) { return VF{KILN_SLEEF(fn, u)(v.raw)}; }
 #else
-#define KILN_MATH(Name, fn, u)                                                           \
-  extern "C" float KILN_SLEEF(fn, u)(float);                                             \
-  HWY_INLINE VF Name(VF v) {                                                             \
-    const DF d;                                                                          \
-    HWY_ALIGN float lanes[kPad];                                                         \
-    hn::Store(v, d, lanes);                                                              \
-    for (size_t i = 0; i < hn::Lanes(d); ++i) lanes[i] = KILN_SLEEF(fn, u)(lanes[i]);    \
-    return hn::Load(d, lanes);                                                           \
+#define KILN_MATH(Name, fn, u)                                                        \
+  extern "C" float KILN_SLEEF(fn, u)(float);                                          \
+  HWY_INLINE VF Name(VF v) {                                                          \
+    const DF d;                                                                       \
+    HWY_ALIGN float lanes[kPad];                                                      \
+    hn::Store(v, d, lanes);                                                           \
+    for (size_t i = 0; i < hn::Lanes(d); ++i) lanes[i] = KILN_SLEEF(fn, u)(lanes[i]); \
+    return hn::Load(d, lanes);                                                        \
   }
 #endif
 
@@ -142,13 +143,18 @@ HWY_INLINE VF GeluTanhArg(DF d, VF x) {
 // and erfc(t + lo) = erfc(t) - lo 2/sqrt(pi) exp(-t^2) to first order. The rounding error
 // comes from Dekker's exact product (x split in halves), the same on every target whether
 // or not it has FMA.
-constexpr float kSqrtHalfHi = 0.70703125f;          // sqrt(1/2)'s leading 12 bits
-constexpr float kSqrtHalfMid = 7.5519085e-05f;      // kSqrtHalf - kSqrtHalfHi (exact)
-constexpr float kSqrtHalfLo = 1.21016175e-08f;      // sqrt(1/2) - kSqrtHalf
+constexpr float kSqrtHalfHi = 0.70703125f;      // sqrt(1/2)'s leading 12 bits
+constexpr float kSqrtHalfMid = 7.5519085e-05f;  // kSqrtHalf - kSqrtHalfHi (exact)
+constexpr float kSqrtHalfLo = 1.21016175e-08f;  // sqrt(1/2) - kSqrtHalf
 constexpr float kTwoOverSqrtPi = 1.12837916709551257f;
-constexpr float kSplitter = 4097.0f;                // 2^12 + 1
+constexpr float kSplitter = 4097.0f;  // 2^12 + 1
+// Only lanes with x < -1 take the correction (above, the argument's rounding costs under an
+// ulp); a vector with none skips its work. The mask keeps each lane's result independent of
+// its neighbours.
 HWY_INLINE VF GeluErfc(DF d, VF x) {
   const VF t = hn::Mul(x, hn::Set(d, -kSqrtHalf));
+  const auto tail = hn::Lt(x, hn::Set(d, -1.0f));
+  if (hn::AllFalse(d, tail)) return Erfc(t);
   // x = xh + xl exactly, each with at most 12 significant bits.
   const VF gamma = hn::Mul(x, hn::Set(d, kSplitter));
   const VF xh = hn::Sub(gamma, hn::Sub(gamma, x));
@@ -162,12 +168,15 @@ HWY_INLINE VF GeluErfc(DF d, VF x) {
   const VF lo = hn::Add(err, hn::Mul(x, hn::Set(d, -kSqrtHalfLo)));
   const VF g = Exp(hn::Neg(hn::Mul(t, t)));
   // Where g is 0 (|t| > ~10, or x so large that the split overflowed) the correction is 0.
-  const VF corr = hn::IfThenZeroElse(hn::Eq(g, hn::Zero(d)), hn::Mul(hn::Mul(lo, hn::Set(d, kTwoOverSqrtPi)), g));
+  const auto use = hn::And(tail, hn::Ne(g, hn::Zero(d)));
+  const VF corr = hn::IfThenElseZero(use, hn::Mul(hn::Mul(lo, hn::Set(d, kTwoOverSqrtPi)), g));
   return hn::Sub(Erfc(t), corr);
 }
 
 // NaN-propagating lower clamp at 0.
-HWY_INLINE VF ReluZero(DF d, VF x) { return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::IfThenElseZero(hn::IsNaN(x), x)); }
+HWY_INLINE VF ReluZero(DF d, VF x) {
+  return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::IfThenElseZero(hn::IsNaN(x), x));
+}
 
 void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, float beta) {
   switch (op) {
@@ -214,9 +223,11 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
         return hn::IfThenElse(hn::Gt(v, six), six, ReluZero(d, v));
       });
     case UnaryOp::kGeluErf:
-      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return hn::Mul(hn::Mul(hn::Set(d, 0.5f), v), GeluErfc(d, v)); });
+      return Map1(x, y, n,
+                  [](DF d, VF v) HWY_ATTR { return hn::Mul(hn::Mul(hn::Set(d, 0.5f), v), GeluErfc(d, v)); });
     case UnaryOp::kGeluTanh:
-      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return hn::Mul(v, LogisticParts(d, GeluTanhArg(d, v)).s); });
+      return Map1(x, y, n,
+                  [](DF d, VF v) HWY_ATTR { return hn::Mul(v, LogisticParts(d, GeluTanhArg(d, v)).s); });
     case UnaryOp::kSoftplus:
       // max(x, 0) + log1p(exp(-|x|)): no overflow, and exact in the negative tail.
       return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {
@@ -250,7 +261,8 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
       // +-0 and NaN map to themselves.
       return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {
         const VF z = hn::Zero(d);
-        return hn::IfThenElse(hn::Gt(v, z), hn::Set(d, 1.0f), hn::IfThenElse(hn::Lt(v, z), hn::Set(d, -1.0f), v));
+        return hn::IfThenElse(hn::Gt(v, z), hn::Set(d, 1.0f),
+                              hn::IfThenElse(hn::Lt(v, z), hn::Set(d, -1.0f), v));
       });
     case UnaryOp::kLogicalNot:
       break;
@@ -290,6 +302,41 @@ void UnaryBackwardF32(UnaryOp op, const float *x, const float *dy, float *dx, in
   }
 }
 
+float MaxF32(const float *x, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  VF acc = hn::Set(d, -std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + N <= n; i += N) acc = hn::Max(acc, hn::LoadU(d, x + i));
+  HWY_ALIGN float buf[kPad];
+  if (i < n) {
+    for (int64_t l = 0; l < N; ++l) buf[l] = -std::numeric_limits<float>::infinity();
+    std::memcpy(buf, x + i, static_cast<size_t>(n - i) * sizeof(float));
+    acc = hn::Max(acc, hn::Load(d, buf));
+  }
+  hn::Store(acc, d, buf);
+  float m = buf[0];
+  for (int64_t l = 1; l < N; ++l) m = buf[l] > m ? buf[l] : m;
+  return m;
+}
+
+float SumF32(const float *x, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  VF acc = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) acc = hn::Add(acc, hn::LoadU(d, x + i));
+  HWY_ALIGN float buf[kPad] = {};
+  if (i < n) {
+    std::memcpy(buf, x + i, static_cast<size_t>(n - i) * sizeof(float));
+    acc = hn::Add(acc, hn::Load(d, buf));
+  }
+  hn::Store(acc, d, buf);
+  float s = 0.0f;
+  for (int64_t l = 0; l < N; ++l) s += buf[l];
+  return s;
+}
+
 float ExpShiftedSumF32(const float *x, float shift, float *y, int64_t n) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
@@ -326,6 +373,8 @@ namespace kiln::kernels::simd {
 HWY_EXPORT(UnaryF32);
 HWY_EXPORT(UnaryBackwardF32);
 HWY_EXPORT(ExpShiftedSumF32);
+HWY_EXPORT(SumF32);
+HWY_EXPORT(MaxF32);
 
 bool has_unary_f32(UnaryOp op) { return op != UnaryOp::kLogicalNot; }
 
@@ -340,6 +389,10 @@ void unary_backward_f32(UnaryOp op, const float *x, const float *dy, float *dx, 
 float exp_shifted_sum_f32(const float *x, float shift, float *y, int64_t n) {
   return n > 0 ? HWY_DYNAMIC_DISPATCH(ExpShiftedSumF32)(x, shift, y, n) : 0.0f;
 }
+
+float max_f32(const float *x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MaxF32)(x, n); }
+
+float sum_f32(const float *x, int64_t n) { return n > 0 ? HWY_DYNAMIC_DISPATCH(SumF32)(x, n) : 0.0f; }
 
 std::vector<int64_t> available_targets() {
   std::vector<int64_t> out;

@@ -11,17 +11,25 @@ namespace kiln::kernels {
 
 namespace {
 
-// One row of n contiguous values. exp runs kiln's vector loop (kernels/simd.h), so a row
-// gives the same bits whatever the tensor's size and the thread count.
+// log_softmax needs log(s) for s = sum exp(x - m) = 1 + t, where t sums every term but the
+// maximum's (which is exactly 1). log(s) of the rounded s errs by up to n/2 ulps of 1
+// (3e-7 for 10 classes, the whole answer for a confident top class); log1p(t) keeps t's
+// relative precision. The maximum's term enters t as y - 1 (0, or NaN if it was NaN).
+
+// One row of n contiguous values. exp and the sums run kiln's vector loops
+// (kernels/simd.h), so a row gives the same bits whatever the tensor's size and the
+// thread count.
 void softmax_row(const float *x, float *y, int64_t n, bool log) {
-  float m = x[0];
-  for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
-  // A NaN anywhere makes s NaN, hence the whole row NaN, as in TF.
+  // A NaN anywhere makes s NaN, hence the whole row NaN, as in TF, whether or not m saw it.
+  const float m = simd::max_f32(x, n);
   const float s = simd::exp_shifted_sum_f32(x, m, y, n);
   if (log) {
+    int64_t at = 0;  // the first maximum (0 when m is NaN)
+    while (at < n && !(x[at] == m)) ++at;
+    if (at < n) y[at] -= 1.0f;
+    const float log_s = std::log1p(simd::sum_f32(y, n));
     // (x - m) - log(s), not x - (m + log(s)): the latter rounds log(s) to the
     // float step at m and loses it entirely for large logits.
-    const float log_s = std::log(s);
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - log_s;
   } else {
     const float inv = 1.0f / s;
@@ -45,22 +53,27 @@ void softmax_rows(const float *x, float *y, int64_t rows, int64_t n, bool log) {
 constexpr int64_t kCols = 64;
 
 void softmax_columns(const float *x, float *y, int64_t n, int64_t inner, int64_t cols, bool log) {
-  float m[kCols], s[kCols];
-  for (int64_t j = 0; j < cols; ++j) m[j] = x[j], s[j] = 0.0f;
+  float m[kCols];
+  double s[kCols];
+  int64_t at[kCols];
+  for (int64_t j = 0; j < cols; ++j) m[j] = x[j], s[j] = 0.0, at[j] = 0;
   for (int64_t k = 1; k < n; ++k)
-    for (int64_t j = 0; j < cols; ++j) m[j] = x[k * inner + j] > m[j] ? x[k * inner + j] : m[j];
-  // The same vector exp as the rows path, so both axes' answers agree.
+    for (int64_t j = 0; j < cols; ++j)
+      if (x[k * inner + j] > m[j]) m[j] = x[k * inner + j], at[j] = k;
+  // The same vector exp as the rows path, so both axes' answers agree. For log, s sums the
+  // terms as t in softmax_row.
   for (int64_t k = 0; k < n; ++k) {
     float *yk = y + k * inner;
     for (int64_t j = 0; j < cols; ++j) yk[j] = x[k * inner + j] - m[j];
     simd::unary_f32(UnaryOp::kExp, yk, yk, cols, 0.0f, 0.0f);
-    for (int64_t j = 0; j < cols; ++j) s[j] += yk[j];
+    for (int64_t j = 0; j < cols; ++j) s[j] += log && k == at[j] ? static_cast<double>(yk[j]) - 1.0 : yk[j];
   }
-  // s becomes log(s) (log: y = (x - m) - log(s), as in softmax_rows) or the scale 1/s.
-  for (int64_t j = 0; j < cols; ++j) s[j] = log ? std::log(s[j]) : 1.0f / s[j];
+  // s becomes log(1 + t) (log: y = (x - m) - log(s), as in softmax_row) or the scale 1/s.
+  float f[kCols];
+  for (int64_t j = 0; j < cols; ++j) f[j] = static_cast<float>(log ? std::log1p(s[j]) : 1.0 / s[j]);
   for (int64_t k = 0; k < n; ++k)
     for (int64_t j = 0; j < cols; ++j)
-      y[k * inner + j] = log ? (x[k * inner + j] - m[j]) - s[j] : y[k * inner + j] * s[j];
+      y[k * inner + j] = log ? (x[k * inner + j] - m[j]) - f[j] : y[k * inner + j] * f[j];
 }
 
 // oneDNN 2.6's softmax along a strided axis is a reference implementation (500 ms for

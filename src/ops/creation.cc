@@ -68,7 +68,8 @@ int64_t int_range_count(int64_t start, int64_t limit, int64_t delta) {
 void check_range_direction(double start, double limit, double delta) {
   if (delta == 0) fail(Code::kInvalidArgument, "range: delta is 0; expected a non-zero step");
   if ((delta > 0 && start > limit) || (delta < 0 && start < limit))
-    fail(Code::kInvalidArgument, "range: start ", start, " cannot reach limit ", limit, " with delta ", delta);
+    fail(Code::kInvalidArgument, "range: start ", start, " cannot reach limit ", limit, " with delta ",
+         delta);
 }
 
 void check_range_dtype(DType dtype) {
@@ -166,7 +167,8 @@ Tensor range(double start, double limit, double delta, DType dtype) {
 Tensor range_int64(int64_t start, int64_t limit, int64_t delta, DType dtype) {
   if (delta == 0) fail(Code::kInvalidArgument, "range: delta is 0; expected a non-zero step");
   if ((delta > 0 && start > limit) || (delta < 0 && start < limit))
-    fail(Code::kInvalidArgument, "range: start ", start, " cannot reach limit ", limit, " with delta ", delta);
+    fail(Code::kInvalidArgument, "range: start ", start, " cannot reach limit ", limit, " with delta ",
+         delta);
   check_range_dtype(dtype);
   const int64_t n = int_range_count(start, limit, delta);
   // Element i is start + i * delta, computed with wrapping unsigned arithmetic: every true

@@ -151,12 +151,32 @@ bool any_empty(std::initializer_list<const Tensor *> ts) {
   return false;
 }
 
-[[noreturn]] void second_order_unsupported(const char *op) {
-  fail(Code::kUnimplemented, "second-order gradient of ", op, " is not supported");
+// Max pooling's routing by argmax as differentiable ops (kernels::max_pool2d_gather and
+// _scatter): the gradient of one is the other, so max_pool2d has gradients of every order.
+Tensor max_pool2d_scatter(const Window2d &g, const Tensor &x, const Tensor &dy);
+
+Tensor max_pool2d_gather(const Window2d &g, const Tensor &x, const Tensor &src) {
+  Tensor dst = Tensor::empty(DType::kFloat32, output_shape(g));
+  kernels::max_pool2d_gather(g, x.data<float>(), src.data<float>(), dst.mutable_data<float>());
+  if (should_record({&src}))  // linear in src; piecewise constant in x
+    record("max_pool2d_gather", {src}, {dst},
+           [g, x](const Grads &grads) -> Grads { return {max_pool2d_scatter(g, x, grads[0])}; });
+  return dst;
 }
 
-// max_pool2d's backward pass: routes dy to the maxima the forward pass recorded in its workspace.
-Tensor max_pool2d_grad(const Window2d &g, const Tensor &dy, const std::shared_ptr<Storage> &workspace) {
+Tensor max_pool2d_scatter(const Window2d &g, const Tensor &x, const Tensor &dy) {
+  Tensor dx = Tensor::empty(DType::kFloat32, x.shape());
+  kernels::max_pool2d_scatter(g, x.data<float>(), dy.data<float>(), dx.mutable_data<float>());
+  if (should_record({&dy}))
+    record("max_pool2d_scatter", {dy}, {dx},
+           [g, x](const Grads &grads) -> Grads { return {max_pool2d_gather(g, x, grads[0])}; });
+  return dx;
+}
+
+// max_pool2d's backward pass: routes dy to the maxima the forward pass recorded in its
+// workspace (oneDNN). Its own gradient with respect to dy gathers at the same maxima.
+Tensor max_pool2d_grad(const Window2d &g, const Tensor &x, const Tensor &dy,
+                       const std::shared_ptr<Storage> &workspace) {
   const Shape x_shape{g.n, g.h, g.w, g.c};
   require_shape(dy, output_shape(g), "max_pool2d_grad", "dy");
   if (!workspace) return zero_tensor(x_shape);  // the forward pass had nothing to pool
@@ -165,7 +185,7 @@ Tensor max_pool2d_grad(const Window2d &g, const Tensor &dy, const std::shared_pt
                            dx.mutable_data<float>());
   if (should_record({&dy}))
     record("max_pool2d_grad", {dy}, {dx},
-           [](const Grads &) -> Grads { second_order_unsupported("max_pool2d"); });
+           [g, x](const Grads &grads) -> Grads { return {max_pool2d_gather(g, x, grads[0])}; });
   return dx;
 }
 
@@ -255,8 +275,9 @@ Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std:
     workspace = kernels::pool2d_forward(kernels::PoolKind::kMax, g, x.data<float>(), y.mutable_data<float>(),
                                         recording);
   if (recording)
-    record(op, {x}, {y},
-           [g, workspace](const Grads &grads) -> Grads { return {max_pool2d_grad(g, grads[0], workspace)}; });
+    record(op, {x}, {y}, [g, x, workspace](const Grads &grads) -> Grads {
+      return {max_pool2d_grad(g, x, grads[0], workspace)};
+    });
   return y;
 }
 

@@ -1868,6 +1868,71 @@ static void test_einsum(void) {
   release_kept();
 }
 
+/* ------------------------------------- exact int64 creation, more unary ops */
+
+static void test_int64_creation_and_more_unary(void) {
+  const int64_t big = (int64_t)1 << 60, mn = INT64_MIN, mx = INT64_MAX;
+  int64_t d1[1] = {1}, d3[1] = {3}, d6[1] = {6}, d2[1] = {2};
+  int64_t fill_big[1] = {((int64_t)1 << 60) + 1}, r_big[3] = {big, big + 1, big + 2}, r_wide[3] = {mn, -1, mx - 1};
+  int32_t r32[3] = {4, 1, -2};
+  float rf[3] = {0, 1, 2}, x[6] = {-0.75f, -0.5f, 0, 0.5f, 2.5f, 3.5f}, want[6];
+  kiln_tensor *o = NULL, *xt = f32(1, d6, x), *it;
+  static const struct {
+    const char *name;
+    unary_fn fn;
+  } ops[] = {{"log1p", kiln_log1p}, {"expm1", kiln_expm1}, {"floor", kiln_floor}, {"round", kiln_round},
+             {"sign", kiln_sign},   {"sin", kiln_sin},     {"cos", kiln_cos},     {"relu6", kiln_relu6},
+             {"selu", kiln_selu}};
+  const double scale = 1.0507009873554805, alpha = 1.6732632423543772;
+  char fn[64], op[64];
+  size_t c;
+  int i;
+
+  expect_raw(RUN(kiln_fill_int64(&o, d1, 1, big + 1, I64)), I64, 1, d1, fill_big);
+  expect_raw(RUN(kiln_range_int64(&o, big, big + 3, 1, I64)), I64, 1, d3, r_big);
+  expect_raw(RUN(kiln_range_int64(&o, mn, mx, mx, I64)), I64, 1, d3, r_wide);
+  expect_raw(RUN(kiln_range_int64(&o, 4, -3, -3, I32)), I32, 1, d3, r32);
+  expect_f32(RUN(kiln_range_int64(&o, 0, 3, 1, F32)), 1, d3, rf, 0);
+  EXPECT_ERROR(kiln_fill_int64(NULL, d1, 1, 1, I64), INVALID, "kiln_fill_int64", "'out' is NULL");
+  EXPECT_ERROR(kiln_fill_int64(U, d1, 1, big, I32), INVALID, "fill", "does not fit in int32");
+  EXPECT_ERROR(kiln_fill_int64(U, d1, 1, 1, (kiln_dtype)7), INVALID, "kiln_fill_int64", "dtype 7");
+  EXPECT_ERROR(kiln_range_int64(NULL, 0, 3, 1, I64), INVALID, "kiln_range_int64", "'out' is NULL");
+  EXPECT_ERROR(kiln_range_int64(U, 0, 3, 0, I64), INVALID, "range", "delta is 0");
+  EXPECT_ERROR(kiln_range_int64(U, 0, big, big / 4, I32), INVALID, "range", "int32");
+  EXPECT_ERROR(kiln_range_int64(U, 0, 3, 1, B8), INVALID, "range", "dtype bool is not supported");
+  /* The double entry points refuse NaN and out-of-range values instead of converting them. */
+  EXPECT_ERROR(kiln_range(U, 0, NAN, 1, I64), INVALID, "range", "finite");
+  EXPECT_ERROR(kiln_fill(U, d1, 1, NAN, I32), INVALID, "fill", "int32");
+  EXPECT_ERROR(kiln_fill(U, d1, 1, 1e30, I64), INVALID, "fill", "int64");
+
+  it = keep(RUN(kiln_zeros(&o, d2, 1, I32)));
+  for (c = 0; c < sizeof ops / sizeof ops[0]; ++c) {
+    for (i = 0; i < 6; ++i) {
+      const double v = x[i];
+      double r = 0;
+      switch (c) {
+        case 0: r = log1p(v); break;
+        case 1: r = expm1(v); break;
+        case 2: r = floor(v); break;
+        case 3: r = nearbyint(v); break; /* ties to even: -0.5 -> -0, 0.5 -> 0, 2.5 -> 2, 3.5 -> 4 */
+        case 4: r = v > 0 ? 1 : v < 0 ? -1 : 0; break;
+        case 5: r = sin(v); break;
+        case 6: r = cos(v); break;
+        case 7: r = v < 0 ? 0 : v > 6 ? 6 : v; break;
+        default: r = v > 0 ? scale * v : scale * alpha * expm1(v); break;
+      }
+      want[i] = (float)r;
+    }
+    expect_f32(RUN(ops[c].fn(&o, xt)), 1, d6, want, 2e-6);
+    sprintf(fn, "kiln_%s", ops[c].name);
+    sprintf(op, "%s:", ops[c].name);
+    EXPECT_ERROR(ops[c].fn(NULL, xt), INVALID, fn, "'out' is NULL");
+    EXPECT_ERROR(ops[c].fn(U, NULL), INVALID, fn, "'x' is NULL");
+    EXPECT_ERROR(ops[c].fn(U, it), INVALID, op, "expected float32");
+  }
+  release_kept();
+}
+
 int main(void) {
   test_library();
   test_tensors();
@@ -1892,6 +1957,7 @@ int main(void) {
   test_reduce_extra();
   test_floor_div();
   test_einsum();
+  test_int64_creation_and_more_unary();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }

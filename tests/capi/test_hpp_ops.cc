@@ -916,4 +916,53 @@ TEST(HppOpsMath, Einsum) {
   expect_floats(tape.gradient(s, a), {2, 3}, {1, 1, 2, 1, 1, 2});
 }
 
+// ------------------------------------- exact int64 creation, more unary ops
+
+TEST(HppOps, Int64CreationIsExact) {
+  const int64_t big = int64_t{1} << 60;
+  EXPECT_EQ(kiln::fill_int64({1}, big + 1).to_vector<int64_t>(), std::vector<int64_t>{big + 1});
+  EXPECT_EQ(kiln::range_int64(big, big + 3).to_vector<int64_t>(),
+            (std::vector<int64_t>{big, big + 1, big + 2}));
+  EXPECT_EQ(kiln::range_int64(4, -3, -3, DType::int32).to_vector<int32_t>(),
+            (std::vector<int32_t>{4, 1, -2}));
+  EXPECT_KILN_ERROR(kiln::fill_int64({1}, big, DType::int32), kInvalid, "does not fit in int32");
+  EXPECT_KILN_ERROR(kiln::range_int64(0, 3, 0), kInvalid, "delta is 0");
+  EXPECT_KILN_ERROR(kiln::range(0, NAN, 1, DType::int64), kInvalid, "finite");
+  EXPECT_KILN_ERROR(kiln::fill({1}, 1e30, DType::int64), kInvalid, "int64");
+}
+
+TEST(HppOps, MoreUnaryOps) {
+  const Floats xv{-0.75f, -0.5f, 0, 0.5f, 2.5f, 3.5f};
+  const Tensor x = Tensor::from_vector(xv, {6});
+  const double scale = 1.0507009873554805, alpha = 1.6732632423543772;
+  const std::vector<UnaryCase> cases = {
+      {"log1p", [](const Tensor &t) { return kiln::log1p(t); }, [](double v) { return std::log1p(v); },
+       false},
+      {"expm1", [](const Tensor &t) { return kiln::expm1(t); }, [](double v) { return std::expm1(v); },
+       false},
+      {"floor", [](const Tensor &t) { return kiln::floor(t); }, [](double v) { return std::floor(v); },
+       false},
+      {"round", [](const Tensor &t) { return kiln::round(t); }, [](double v) { return std::nearbyint(v); },
+       false},
+      {"sign", [](const Tensor &t) { return kiln::sign(t); },
+       [](double v) { return v > 0   ? 1.0
+                             : v < 0 ? -1.0
+                                     : 0.0; }, false},
+      {"sin", [](const Tensor &t) { return kiln::sin(t); }, [](double v) { return std::sin(v); }, false},
+      {"cos", [](const Tensor &t) { return kiln::cos(t); }, [](double v) { return std::cos(v); }, false},
+      {"relu6", [](const Tensor &t) { return kiln::relu6(t); },
+       [](double v) { return std::min(6.0, std::max(0.0, v)); }, false},
+      {"selu", [](const Tensor &t) { return kiln::selu(t); },
+       [=](double v) { return v > 0 ? scale * v : scale * alpha * std::expm1(v); }, false},
+  };
+  const Tensor bad = kiln::zeros({2}, DType::int32);
+  for (const UnaryCase &c : cases) {
+    SCOPED_TRACE(c.name);
+    Floats want;
+    for (float v : xv) want.push_back(static_cast<float>(c.ref(v)));
+    expect_floats(c.op(x), {6}, want, 2e-6);
+    EXPECT_KILN_ERROR(c.op(bad), kInvalid, "expected float32");
+  }
+}
+
 }  // namespace

@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <algorithm>
 #include <functional>
 #include <limits>
 #include <vector>
@@ -27,8 +27,13 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // Sizes on both sides of the elementwise / softmax / reduce threshold (32768) and the norm
 // threshold (16384), none a multiple of any vector width, so tails are exercised too.
 inline std::vector<int64_t> sizes_across_thresholds() {
-  return {7, 31, kernels::kNormLoopMaxElements - 3, kernels::kNormLoopMaxElements + 5,
-          kernels::kElementwiseLargeThreshold - 1, kernels::kElementwiseLargeThreshold + 5, 40003};
+  return {7,
+          31,
+          kernels::kNormLoopMaxElements - 3,
+          kernels::kNormLoopMaxElements + 5,
+          kernels::kElementwiseLargeThreshold - 1,
+          kernels::kElementwiseLargeThreshold + 5,
+          40003};
 }
 
 inline uint32_t bits(float f) {
@@ -64,8 +69,9 @@ inline int64_t ulp_error(float got, double want) {
 // Such results are held to kDenormalUlps steps of 2^-149 (a flush to zero is ~10^4 steps).
 constexpr int64_t kDenormalUlps = 64;
 inline int64_t ulp_bound(double want, int64_t ulps) {
-  return std::fabs(want) < static_cast<double>(std::numeric_limits<float>::min()) ? std::max(ulps, kDenormalUlps)
-                                                                                   : ulps;
+  return std::fabs(want) < static_cast<double>(std::numeric_limits<float>::min())
+             ? std::max(ulps, kDenormalUlps)
+             : ulps;
 }
 
 // Runs f with kiln's thread count set to n, then restores it.
@@ -87,12 +93,13 @@ inline Tensor tiled(const std::vector<float> &v, int64_t n) {
 // Special and ordinary float32 inputs: NaN, +-inf, +-0, denormals, the largest values, the
 // exp overflow edge (+-88, +-89), gelu's tail (-4 ... -10), and a dense grid.
 inline std::vector<float> special_inputs() {
-  std::vector<float> v = {kNaN,     -kNaN,    kInf,     -kInf,  0.0f,    -0.0f,   1e-45f,  -1e-45f, 1e-40f,
-                          -1e-40f,  1.17549435e-38f, 3e38f, -3e38f,  3.4028235e38f, -3.4028235e38f,
-                          88.0f,    -88.0f,   89.0f,    -89.0f, 88.72f,  -87.33f, -103.0f, 1.0f,    -1.0f,
-                          0.5f,     -0.5f,    2.0f,     -20.0f, 20.0f,   -4.0f,   -5.0f,   -6.0f,   -10.0f,
-                          -15.0f,   1e-20f,   -1e-20f,  1e-7f,  -1e-7f,  2.5f,    -2.5f,   3.5f,    0.49999997f,
-                          1e10f,    -1e10f,   6.0f,     7.0f,   100.0f,  -100.0f, 1e-3f,   -1e-3f};
+  std::vector<float> v = {
+      kNaN,    -kNaN,           kInf,    -kInf,   0.0f,          -0.0f,          1e-45f, -1e-45f, 1e-40f,
+      -1e-40f, 1.17549435e-38f, 3e38f,   -3e38f,  3.4028235e38f, -3.4028235e38f, 88.0f,  -88.0f,  89.0f,
+      -89.0f,  88.72f,          -87.33f, -103.0f, 1.0f,          -1.0f,          0.5f,   -0.5f,   2.0f,
+      -20.0f,  20.0f,           -4.0f,   -5.0f,   -6.0f,         -10.0f,         -15.0f, 1e-20f,  -1e-20f,
+      1e-7f,   -1e-7f,          2.5f,    -2.5f,   3.5f,          0.49999997f,    1e10f,  -1e10f,  6.0f,
+      7.0f,    100.0f,          -100.0f, 1e-3f,   -1e-3f};
   for (int i = -300; i <= 300; i += 7) v.push_back(static_cast<float>(i) / 13.0f);
   return v;
 }

@@ -134,7 +134,8 @@ TEST(ElementwiseBinary, Float32MatchesReferenceLoops) {
 
 // b with each 0 replaced by 1.
 Tensor nonzero(const Tensor &b) {
-  const Tensor zero = ops::cast(Tensor::scalar(0.0f), b.dtype()), one = ops::cast(Tensor::scalar(1.0f), b.dtype());
+  const Tensor zero = ops::cast(Tensor::scalar(0.0f), b.dtype()),
+               one = ops::cast(Tensor::scalar(1.0f), b.dtype());
   return ops::where(ops::equal(b, zero), ops::broadcast_to(one, b.shape()), b);
 }
 
@@ -182,7 +183,7 @@ TEST(ElementwiseBinary, IntegerEdgeCasesAreDefined) {
   const int32_t mn = std::numeric_limits<int32_t>::min(), mx = std::numeric_limits<int32_t>::max();
   const Tensor a = make_typed<int32_t>({5}, {7, -7, mn, mx, 0});
   const Tensor b = make_typed<int32_t>({5}, {3, 2, -1, 1, 5});
-  EXPECT_EQ(values<int32_t>(ops::div(a, b)), (std::vector<int32_t>{2, -3, mn, mx, 0}));  // truncates; wraps
+  EXPECT_EQ(values<int32_t>(ops::div(a, b)), (std::vector<int32_t>{2, -3, mn, mx, 0}));   // truncates; wraps
   EXPECT_EQ(values<int32_t>(ops::add(a, b)), (std::vector<int32_t>{10, -5, mx, mn, 5}));  // wraps
   EXPECT_EQ(values<int32_t>(ops::neg(make_typed<int32_t>({2}, {mn, 5}))), (std::vector<int32_t>{mn, -5}));
   const Tensor big = make_typed<int64_t>({1}, {std::numeric_limits<int64_t>::min()});

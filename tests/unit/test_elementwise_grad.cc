@@ -97,9 +97,10 @@ std::vector<GradCase> grad_cases() {
     cases.push_back({"sign" + sh, unary_fn(ops::sign), kinked(0.05f)});
     cases.push_back({"sin" + sh, unary_fn(ops::sin), rnd(-4, 4)});
     cases.push_back({"cos" + sh, unary_fn(ops::cos), rnd(-4, 4)});
-    cases.push_back({"relu6" + sh,
-                     [](const std::vector<Tensor> &x) { return ops::relu6(ops::mul(x[0], Tensor::scalar(6.5f))); },
-                     kinked(0.05f)});  // 6.5 (0.1 k + 0.05) spans both kinks, >= 0.175 from each
+    cases.push_back(
+        {"relu6" + sh,
+         [](const std::vector<Tensor> &x) { return ops::relu6(ops::mul(x[0], Tensor::scalar(6.5f))); },
+         kinked(0.05f)});  // 6.5 (0.1 k + 0.05) spans both kinks, >= 0.175 from each
     cases.push_back({"selu" + sh, unary_fn(ops::selu), kinked(0.05f)});
     cases.push_back({"cast f32->f32" + sh,
                      [](const std::vector<Tensor> &x) { return ops::cast(x[0], DType::kFloat32); },
@@ -288,8 +289,14 @@ TEST(ElementwiseErrors, UnaryOps) {
       {"leaky_relu", [](const Tensor &x) { return ops::leaky_relu(x, 0.1f); }},
       {"swish", ops::swish},
       {"clip_by_value", [](const Tensor &x) { return ops::clip_by_value(x, 0, 1); }},
-      {"log1p", ops::log1p}, {"expm1", ops::expm1}, {"floor", ops::floor}, {"round", ops::round},
-      {"sign", ops::sign},   {"sin", ops::sin},     {"cos", ops::cos},     {"relu6", ops::relu6},
+      {"log1p", ops::log1p},
+      {"expm1", ops::expm1},
+      {"floor", ops::floor},
+      {"round", ops::round},
+      {"sign", ops::sign},
+      {"sin", ops::sin},
+      {"cos", ops::cos},
+      {"relu6", ops::relu6},
       {"selu", ops::selu},
   };
   const Tensor i3 = testing::make_typed<int32_t>({3}, {1, 2, 3});

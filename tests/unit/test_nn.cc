@@ -551,20 +551,34 @@ TEST(NNErrors, BatchNorm) {
       bad, {"batch_norm", "float32[0, 3]", "training"});
 }
 
-TEST(NNErrors, MaxPoolSecondOrderIsUnimplemented) {
-  // The gradient of max_pool2d's backward pass with respect to its output gradient needs the argmax.
-  Tensor x = distinct_tensor({1, 4, 4, 1}, 3), dy = random_tensor({1, 2, 2, 1}, 4);
-  autodiff::Tape outer(false, false);
-  outer.watch(dy);
-  Tensor dx;
-  {
-    autodiff::Tape inner(false, false);
-    inner.watch(x);
-    Tensor y = ops::max_pool2d(x, {2, 2}, {2, 2}, kValid);
-    dx = inner.gradient(y, {x}, autodiff::Unconnected::kZero, dy)[0];
+// The gradient of max_pool2d's backward pass with respect to its output gradient (linear, so
+// central differences are exact up to rounding), and one order further, through nested tapes;
+// overlapping SAME windows make the scatter add.
+TEST(NNGradient, MaxPoolHasGradientsOfEveryOrder) {
+  for (Padding padding : {kValid, kSame}) {
+    const std::vector<int64_t> stride = padding == kValid ? std::vector<int64_t>{2, 2} : std::vector<int64_t>{1, 1};
+    const Tensor x = distinct_tensor({2, 4, 5, 3}, 3);
+    const Shape y_shape = ops::max_pool2d(x, {2, 3}, stride, padding).shape();
+    auto dx_of = [&](const Tensor &dy) {
+      autodiff::Tape inner(false, false);
+      inner.watch(x);
+      const Tensor y = ops::max_pool2d(x, {2, 3}, stride, padding);
+      return inner.gradient(y, {x}, autodiff::Unconnected::kZero, dy)[0];
+    };
+    check_gradients("max_pool2d second order", [&](const std::vector<Tensor> &in) { return dx_of(in[0]); },
+                    {random_tensor(y_shape, 4)});
+    // Third order: the gradient of (d dx / d dy)^T w with respect to w.
+    const Tensor dy = random_tensor(y_shape, 5);
+    check_gradients(
+        "max_pool2d third order",
+        [&](const std::vector<Tensor> &in) {
+          autodiff::Tape mid(false, false);
+          mid.watch(dy);
+          const Tensor dx = dx_of(dy);
+          return mid.gradient(dx, {dy}, autodiff::Unconnected::kZero, in[0])[0];
+        },
+        {random_tensor(x.shape(), 6)});
   }
-  expect_error([&] { outer.gradient(dx, {dy}, autodiff::Unconnected::kZero); }, Code::kUnimplemented,
-               {"second-order gradient of max_pool2d"});
 }
 
 // ---------------------------------------------------------------------------------------------

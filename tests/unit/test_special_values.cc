@@ -55,10 +55,10 @@ std::vector<UnaryCase> unary_cases() {
       {"gelu", [](const Tensor &x) { return ops::gelu(x, false); },
        [](double x) { return 0.5 * x * std::erfc(-x / std::sqrt(2.0)); }, 4},
       {"gelu_tanh", [](const Tensor &x) { return ops::gelu(x, true); }, gelu_tanh_ref, 48},
-      {"softplus", ops::softplus, [](double x) { return std::fmax(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); },
-       3},
-      {"elu", [](const Tensor &x) { return ops::elu(x, 1.0f); }, [](double x) { return x > 0 ? x : std::expm1(x); },
-       2},
+      {"softplus", ops::softplus,
+       [](double x) { return std::fmax(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }, 3},
+      {"elu", [](const Tensor &x) { return ops::elu(x, 1.0f); },
+       [](double x) { return x > 0 ? x : std::expm1(x); }, 2},
       {"swish", ops::swish, [](double x) { return x * sigmoid_ref(x); }, 4},
       {"clip_by_value", [](const Tensor &x) { return ops::clip_by_value(x, -0.5f, 1.25f); },
        [](double x) { return x < -0.5 ? -0.5 : (x > 1.25 ? 1.25 : x); }, 0},
@@ -66,14 +66,22 @@ std::vector<UnaryCase> unary_cases() {
       {"expm1", ops::expm1, [](double x) { return std::expm1(x); }, 1},
       {"floor", ops::floor, [](double x) { return std::floor(x); }, 0},
       {"round", ops::round, [](double x) { return std::nearbyint(x); }, 0},  // ties to even
-      {"sign", ops::sign, [](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x; }, 0},
+      {"sign", ops::sign, [](double x) { return x > 0   ? 1.0
+                                                : x < 0 ? -1.0
+                                                        : x; }, 0},
       {"sin", ops::sin, [](double x) { return std::sin(x); }, 1},
       {"cos", ops::cos, [](double x) { return std::cos(x); }, 1},
-      {"relu6", ops::relu6, [](double x) { return std::isnan(x) ? x : x > 6 ? 6.0 : x > 0 ? x : 0.0; }, 0},
-      {"selu", ops::selu, [](double x) {
-         const double scale = static_cast<float>(1.05070098735548049), sa = static_cast<float>(1.05070098735548049 * 1.67326324235437728);
+      {"relu6", ops::relu6, [](double x) { return std::isnan(x) ? x
+                                                  : x > 6       ? 6.0
+                                                  : x > 0       ? x
+                                                                : 0.0; }, 0},
+      {"selu", ops::selu,
+       [](double x) {
+         const double scale = static_cast<float>(1.05070098735548049),
+                      sa = static_cast<float>(1.05070098735548049 * 1.67326324235437728);
          return x > 0 ? scale * x : sa * std::expm1(x);
-       }, 2},
+       },
+       2},
   };
 }
 
@@ -92,7 +100,8 @@ void check_against_reference(const UnaryCase &c, const std::string &where) {
 }
 
 // y at every size and thread count equals, bit for bit, y of the short input.
-void check_same_bits_everywhere(const UnaryCase &c, const std::vector<int64_t> &sizes, const std::vector<int> &threads) {
+void check_same_bits_everywhere(const UnaryCase &c, const std::vector<int64_t> &sizes,
+                                const std::vector<int> &threads) {
   const std::vector<float> in = special_inputs();
   const std::vector<float> base = values(c.op(make({static_cast<int64_t>(in.size())}, in)));
   for (int t : threads)
@@ -102,8 +111,9 @@ void check_same_bits_everywhere(const UnaryCase &c, const std::vector<int64_t> &
         const float *p = y.data<float>();
         for (int64_t i = 0; i < n; ++i) {
           const float want = base[static_cast<size_t>(i) % in.size()];
-          ASSERT_TRUE(same(p[i], want)) << c.name << "(" << in[static_cast<size_t>(i) % in.size()] << ") at " << i
-                                        << " of " << n << ", " << t << " threads: " << p[i] << " vs " << want;
+          ASSERT_TRUE(same(p[i], want))
+              << c.name << "(" << in[static_cast<size_t>(i) % in.size()] << ") at " << i << " of " << n
+              << ", " << t << " threads: " << p[i] << " vs " << want;
         }
       }
     });
@@ -214,7 +224,8 @@ TEST(SpecialValues, BackwardKernelsMatchFloat64ReferencesAtEverySize) {
       if (tiny)
         EXPECT_NEAR(base[i], want, 1e-6) << c.name << "(" << in[i] << ")";
       else
-        EXPECT_LE(ulp_error(base[i], want), ulp_bound(want, c.ulps)) << c.name << "(" << in[i] << ") = " << base[i] << " vs " << want;
+        EXPECT_LE(ulp_error(base[i], want), ulp_bound(want, c.ulps))
+            << c.name << "(" << in[i] << ") = " << base[i] << " vs " << want;
     }
     for (int t : {1, 2})
       with_threads(t, [&] {
@@ -234,7 +245,8 @@ TEST(SpecialValues, GeluTanhGradientIsFiniteAtTheLargestFloats) {
     autodiff::Tape tape(false, false);
     tape.watch(x);
     const Tensor y = ops::gelu(x, true);
-    const std::vector<float> g = values(tape.gradient(y, {x}, autodiff::Unconnected::kZero, tiled({1.0f}, n))[0]);
+    const std::vector<float> g =
+        values(tape.gradient(y, {x}, autodiff::Unconnected::kZero, tiled({1.0f}, n))[0]);
     EXPECT_EQ(g[0], 1.0f) << n;
     EXPECT_EQ(g[1], 0.0f) << n;
   }
@@ -243,7 +255,8 @@ TEST(SpecialValues, GeluTanhGradientIsFiniteAtTheLargestFloats) {
 TEST(SpecialValues, ReluGradientSelectsRatherThanMultiplies) {
   // As TF's ReluGrad: where x <= 0 the gradient is 0 even when dy is inf or NaN.
   for (int64_t n : {int64_t{7}, kernels::kElementwiseLargeThreshold + 5}) {
-    const std::vector<float> g = values(ops::relu_grad(tiled({-1.0f, 2.0f}, n), tiled({kInf, kInf}, n), 0.0f));
+    const std::vector<float> g =
+        values(ops::relu_grad(tiled({-1.0f, 2.0f}, n), tiled({kInf, kInf}, n), 0.0f));
     EXPECT_EQ(g[0], 0.0f) << n;
     EXPECT_EQ(g[1], kInf) << n;
   }

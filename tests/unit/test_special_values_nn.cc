@@ -40,7 +40,8 @@ std::vector<BinaryCase> binary_cases() {
 // Every pair of a few special values, tiled to n; the other operand either full size or a
 // broadcast scalar on either side.
 TEST(SpecialValuesBinary, MatchFloat64AtEverySizeBothOrdersAndBroadcasts) {
-  const std::vector<float> sv = {kNaN, kInf, -kInf, 0.0f, -0.0f, 1e-40f, -1e-45f, 3e38f, -3e38f, 1.0f, -2.5f, 88.0f};
+  const std::vector<float> sv = {kNaN,    kInf,  -kInf,  0.0f, -0.0f, 1e-40f,
+                                 -1e-45f, 3e38f, -3e38f, 1.0f, -2.5f, 88.0f};
   std::vector<float> as, bs;
   for (float a : sv)
     for (float b : sv) as.push_back(a), bs.push_back(b);
@@ -53,7 +54,8 @@ TEST(SpecialValuesBinary, MatchFloat64AtEverySizeBothOrdersAndBroadcasts) {
           for (int64_t i = 0; i < n; ++i) {
             const size_t k = static_cast<size_t>(i) % as.size();
             ASSERT_EQ(ulp_error(y[static_cast<size_t>(i)], c.ref(as[k], bs[k])), 0)
-                << c.name << "(" << as[k] << ", " << bs[k] << ") at " << i << " of " << n << ", " << t << " threads";
+                << c.name << "(" << as[k] << ", " << bs[k] << ") at " << i << " of " << n << ", " << t
+                << " threads";
           }
           // A scalar NaN on either side, and a scalar 1 against NaNs.
           for (float s : {kNaN, 1.0f}) {
@@ -61,8 +63,10 @@ TEST(SpecialValuesBinary, MatchFloat64AtEverySizeBothOrdersAndBroadcasts) {
             const std::vector<float> l = values(c.op(sc, a)), r = values(c.op(a, sc));
             for (int64_t i = 0; i < n; ++i) {
               const float v = as[static_cast<size_t>(i) % as.size()];
-              ASSERT_EQ(ulp_error(l[static_cast<size_t>(i)], c.ref(s, v)), 0) << c.name << "(" << s << ", " << v << ") n=" << n;
-              ASSERT_EQ(ulp_error(r[static_cast<size_t>(i)], c.ref(v, s)), 0) << c.name << "(" << v << ", " << s << ") n=" << n;
+              ASSERT_EQ(ulp_error(l[static_cast<size_t>(i)], c.ref(s, v)), 0)
+                  << c.name << "(" << s << ", " << v << ") n=" << n;
+              ASSERT_EQ(ulp_error(r[static_cast<size_t>(i)], c.ref(v, s)), 0)
+                  << c.name << "(" << v << ", " << s << ") n=" << n;
             }
           }
         }
@@ -85,16 +89,19 @@ TEST(SpecialValuesInteger, DivisionByZeroIsAnErrorNamingTheOp) {
   for (int64_t n : {int64_t{7}, int64_t{40003}}) {
     std::vector<int32_t> a(static_cast<size_t>(n), 5), b(static_cast<size_t>(n), 2);
     b[static_cast<size_t>(n - 1)] = 0;
-    expect_error([&] { ops::div(make_typed<int32_t>({n}, a), make_typed<int32_t>({n}, b)); }, Code::kInvalidArgument,
-                 {"div", "division by zero"});
+    expect_error([&] { ops::div(make_typed<int32_t>({n}, a), make_typed<int32_t>({n}, b)); },
+                 Code::kInvalidArgument, {"div", "division by zero"});
     std::vector<int64_t> a64(a.begin(), a.end()), b64(b.begin(), b.end());
     expect_error([&] { ops::div(make_typed<int64_t>({n}, a64), make_typed<int64_t>({n}, b64)); },
                  Code::kInvalidArgument, {"div", "int64"});
     b[static_cast<size_t>(n - 1)] = -2;
     EXPECT_EQ(values<int32_t>(ops::div(make_typed<int32_t>({n}, a), make_typed<int32_t>({n}, b)))[0], 2);
   }
-  expect_error([] { ops::div(make_typed<int32_t>({2}, {1, 2}), make_typed<int32_t>({}, {0})); },
-               Code::kInvalidArgument, {"div"});
+  expect_error(
+      [] {
+        ops::div(make_typed<int32_t>({2}, {1, 2}), make_typed<int32_t>({}, {0}));
+      },
+      Code::kInvalidArgument, {"div"});
 }
 
 TEST(SpecialValuesInteger, Int64FillAndRangeAreExact) {
@@ -105,7 +112,8 @@ TEST(SpecialValuesInteger, Int64FillAndRangeAreExact) {
   EXPECT_EQ(values<int64_t>(ops::range_int64(big + 2, big - 1, -1, DType::kInt64)),
             (std::vector<int64_t>{big + 2, big + 1, big}));
   const int64_t mn = std::numeric_limits<int64_t>::min(), mx = std::numeric_limits<int64_t>::max();
-  EXPECT_EQ(values<int64_t>(ops::range_int64(mn, mx, mx, DType::kInt64)), (std::vector<int64_t>{mn, -1, mx - 1}));
+  EXPECT_EQ(values<int64_t>(ops::range_int64(mn, mx, mx, DType::kInt64)),
+            (std::vector<int64_t>{mn, -1, mx - 1}));
   // Exact through the double entry point too, where the double holds the integer exactly.
   EXPECT_EQ(values<int64_t>(ops::range(9007199254740990.0, 9007199254740994.0, 2.0, DType::kInt64)),
             (std::vector<int64_t>{9007199254740990, 9007199254740992}));
@@ -114,15 +122,20 @@ TEST(SpecialValuesInteger, Int64FillAndRangeAreExact) {
 }
 
 TEST(SpecialValuesInteger, UnrepresentableFillAndRangeAreInvalidArgument) {
-  expect_error([] { ops::fill({1}, std::nan(""), DType::kInt32); }, Code::kInvalidArgument, {"fill", "nan", "int32"});
+  expect_error([] { ops::fill({1}, std::nan(""), DType::kInt32); }, Code::kInvalidArgument,
+               {"fill", "nan", "int32"});
   expect_error([] { ops::fill({1}, 1e20, DType::kInt64); }, Code::kInvalidArgument, {"fill", "int64"});
   expect_error([] { ops::fill({1}, 3e9, DType::kInt32); }, Code::kInvalidArgument, {"fill", "int32"});
   expect_error([] { ops::fill({1}, 256.0, DType::kUInt8); }, Code::kInvalidArgument, {"fill", "uint8"});
   expect_error([] { ops::fill({1}, -INFINITY, DType::kInt64); }, Code::kInvalidArgument, {"fill"});
-  expect_error([] { ops::fill_int64({1}, int64_t{1} << 40, DType::kInt32); }, Code::kInvalidArgument, {"int32"});
-  expect_error([] { ops::range(0.0, std::nan(""), 1.0, DType::kInt64); }, Code::kInvalidArgument, {"range", "finite"});
-  expect_error([] { ops::range(0.0, INFINITY, 1.0, DType::kFloat32); }, Code::kInvalidArgument, {"range", "finite"});
-  expect_error([] { ops::range(0.0, 1e30, 1e-30, DType::kFloat32); }, Code::kInvalidArgument, {"range", "1e+60 elements", "more than kiln's limit"});
+  expect_error([] { ops::fill_int64({1}, int64_t{1} << 40, DType::kInt32); }, Code::kInvalidArgument,
+               {"int32"});
+  expect_error([] { ops::range(0.0, std::nan(""), 1.0, DType::kInt64); }, Code::kInvalidArgument,
+               {"range", "finite"});
+  expect_error([] { ops::range(0.0, INFINITY, 1.0, DType::kFloat32); }, Code::kInvalidArgument,
+               {"range", "finite"});
+  expect_error([] { ops::range(0.0, 1e30, 1e-30, DType::kFloat32); }, Code::kInvalidArgument,
+               {"range", "1e+60 elements", "more than kiln's limit"});
   expect_error([] { ops::range(0.5, 5e9, 1e9, DType::kInt32); }, Code::kInvalidArgument, {"range", "int32"});
   expect_error([] { ops::range_int64(0, int64_t{1} << 40, int64_t{1} << 38, DType::kInt32); },
                Code::kInvalidArgument, {"range", "int32"});
@@ -144,12 +157,13 @@ std::vector<double> softmax_ref(const std::vector<float> &row, bool log) {
 
 // rows of n values: the first few rows special, then confident and ordinary logits.
 std::vector<std::vector<float>> softmax_rows(int64_t n) {
-  std::vector<std::vector<float>> rows = {{1.0f, kNaN, 2.0f}, {kInf, 1.0f, 0.0f}, {-kInf, 1.0f, 0.0f},
+  std::vector<std::vector<float>> rows = {{1.0f, kNaN, 2.0f},   {kInf, 1.0f, 0.0f},    {-kInf, 1.0f, 0.0f},
                                           {20.0f, 0.0f, -5.0f}, {88.0f, -88.0f, 0.0f}, {1e-40f, -0.0f, 0.0f}};
   for (auto &r : rows) r.resize(static_cast<size_t>(n), -3.0f);
   for (int k = 0; k < 6; ++k) {
     std::vector<float> r(static_cast<size_t>(n));
-    for (int64_t j = 0; j < n; ++j) r[static_cast<size_t>(j)] = static_cast<float>(((j * 37 + k * 11) % 29) - 14) * 0.9f;
+    for (int64_t j = 0; j < n; ++j)
+      r[static_cast<size_t>(j)] = static_cast<float>(((j * 37 + k * 11) % 29) - 14) * 0.9f;
     r[static_cast<size_t>(k) % r.size()] = 25.0f + static_cast<float>(k);  // a confident top class
     rows.push_back(r);
   }
@@ -173,11 +187,13 @@ TEST(SpecialValuesSoftmax, RowsMatchFloat64AndKeepTheirBitsAtEverySize) {
         for (int64_t j = 0; j < n; ++j) {
           const float got = base[static_cast<size_t>(r * n + j)];
           const double w = want[static_cast<size_t>(j)];
-          // softmax: a few ulps; log_softmax: absolute 1e-7 near 0 (the confident top class), else a few ulps.
+          // softmax: a few ulps; log_softmax: absolute 1e-7 near 0 (the confident top class), else a few
+          // ulps.
           if (std::isnan(w) || std::isinf(w))
             EXPECT_EQ(ulp_error(got, w), 0) << (log ? "log_" : "") << "softmax row " << r << " col " << j;
           else
-            EXPECT_NEAR(got, w, log ? std::max(1e-7, 4e-7 * std::fabs(w)) : std::max(1e-12, 8e-7 * std::fabs(w)))
+            EXPECT_NEAR(got, w,
+                        log ? std::max(1e-7, 4e-7 * std::fabs(w)) : std::max(1e-12, 8e-7 * std::fabs(w)))
                 << (log ? "log_" : "") << "softmax row " << r << " col " << j << " n=" << n;
         }
       }
@@ -187,7 +203,8 @@ TEST(SpecialValuesSoftmax, RowsMatchFloat64AndKeepTheirBitsAtEverySize) {
         with_threads(t, [&] {
           const std::vector<float> big = run(big_rows);
           for (size_t i = 0; i < big.size(); ++i)
-            ASSERT_TRUE(same(big[i], base[i % base.size()])) << "n=" << n << " at " << i << ", " << t << " threads";
+            ASSERT_TRUE(same(big[i], base[i % base.size()]))
+                << "n=" << n << " at " << i << ", " << t << " threads";
         });
     }
 }
@@ -198,7 +215,8 @@ TEST(SpecialValuesSoftmax, ARowWithNaNIsNaNAlongEitherAxis) {
     for (bool log : {false, true}) {
       const std::vector<float> y = values(log ? ops::log_softmax(x) : ops::softmax(x));
       for (size_t j = 0; j < 3; ++j) EXPECT_TRUE(std::isnan(y[y.size() - 3 + j])) << rows << " " << j;
-      const std::vector<float> yt = values(log ? ops::log_softmax(ops::transpose(x), 0) : ops::softmax(ops::transpose(x), 0));
+      const std::vector<float> yt =
+          values(log ? ops::log_softmax(ops::transpose(x), 0) : ops::softmax(ops::transpose(x), 0));
       EXPECT_TRUE(std::isnan(yt[0]) && std::isnan(yt[static_cast<size_t>(2 * rows)])) << rows;
     }
   }
@@ -219,7 +237,8 @@ TEST(SpecialValuesReduce, MaxAndMinPropagateNaNWherevertItSits) {
           // Along axis 0 of [n / 2, 2]: only the column holding the NaN.
           const int64_t even = n - n % 2;
           if (pos >= even) continue;
-          const Tensor m = ops::reshape(make({even}, std::vector<float>(v.begin(), v.begin() + even)), {even / 2, 2});
+          const Tensor m =
+              ops::reshape(make({even}, std::vector<float>(v.begin(), v.begin() + even)), {even / 2, 2});
           for (auto op : {ops::max, ops::min}) {
             const std::vector<float> cm = values(op(m, {0}, false));
             EXPECT_TRUE(std::isnan(cm[static_cast<size_t>(pos % 2)])) << n << " " << pos;
@@ -247,23 +266,27 @@ TEST(SpecialValuesReduce, LargeSumsDoNotDependOnTheThreadCount) {
 TEST(SpecialValuesNorm, LayerNormRowsKeepTheirBitsAcrossTheThreshold) {
   const int64_t cols = 129;
   std::vector<float> rows = values(random_tensor({4, cols}, 9u, -2.0f, 3.0f));
-  rows[static_cast<size_t>(cols + 5)] = kNaN;   // row 1: NaN
+  rows[static_cast<size_t>(cols + 5)] = kNaN;      // row 1: NaN
   rows[static_cast<size_t>(2 * cols + 7)] = kInf;  // row 2: inf
   rows[static_cast<size_t>(3 * cols + 1)] = 1e-40f;
   const Tensor gamma = random_tensor({cols}, 10u), beta = random_tensor({cols}, 11u);
-  auto run = [&](int64_t nrows) { return values(ops::layer_norm(ops::reshape(tiled(rows, nrows * cols), {nrows, cols}), gamma, beta)); };
+  auto run = [&](int64_t nrows) {
+    return values(ops::layer_norm(ops::reshape(tiled(rows, nrows * cols), {nrows, cols}), gamma, beta));
+  };
   const std::vector<float> base = run(4);
   for (int64_t j = 0; j < cols; ++j) {
     EXPECT_TRUE(std::isnan(base[static_cast<size_t>(cols + j)])) << j;
     EXPECT_TRUE(std::isnan(base[static_cast<size_t>(2 * cols + j)])) << j;  // (inf - inf) in the centring
-    EXPECT_TRUE(std::isfinite(base[static_cast<size_t>(j)]) && std::isfinite(base[static_cast<size_t>(3 * cols + j)]));
+    EXPECT_TRUE(std::isfinite(base[static_cast<size_t>(j)]) &&
+                std::isfinite(base[static_cast<size_t>(3 * cols + j)]));
   }
   for (int t : {1, 2})
     with_threads(t, [&] {
       for (int64_t nrows : {int64_t{127}, int64_t{200}, int64_t{301}}) {  // 16383, 25800, 38829 elements
         const std::vector<float> big = run(nrows);
         for (size_t i = 0; i < big.size(); ++i)
-          ASSERT_TRUE(same(big[i], base[i % base.size()])) << nrows << " rows, at " << i << ", " << t << " threads";
+          ASSERT_TRUE(same(big[i], base[i % base.size()]))
+              << nrows << " rows, at " << i << ", " << t << " threads";
       }
     });
 }

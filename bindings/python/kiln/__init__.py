@@ -106,3 +106,7 @@ def _variable_operators():
 
 
 _variable_operators()
+# tf.math / tf.nn names of the ops that came with kiln's SIMD kernels.
+from .ops import cos, expm1, floor, log1p, relu6, round, selu, sign, sin  # noqa: E402,F811,A004
+math.__dict__.update(log1p=log1p, expm1=expm1, floor=floor, round=round, sign=sign, sin=sin, cos=cos)
+nn.__dict__.update(relu6=relu6, selu=selu)

@@ -89,7 +89,8 @@ _SIGS = {
 _BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "pow", "equal", "not_equal", "greater",
            "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor"]
 _UNARY = ["neg", "abs", "exp", "log", "sqrt", "rsqrt", "square", "tanh", "sigmoid", "relu", "softplus",
-          "swish", "logical_not", "stop_gradient"]
+          "swish", "logical_not", "stop_gradient", "log1p", "expm1", "floor", "round", "sign", "sin", "cos",
+          "relu6", "selu"]
 _REDUCE = ["sum", "mean", "max", "min"]
 for _n in _BINARY:
     _SIGS["kiln_" + _n] = (_ST, [_HP, _T, _T])
@@ -132,6 +133,8 @@ _SIGS.update({
     "kiln_ones": (_ST, [_HP, c_int64_p, _z, _i]),
     "kiln_fill": (_ST, [_HP, c_int64_p, _z, _d, _i]),
     "kiln_range": (_ST, [_HP, _d, _d, _d, _i]),
+    "kiln_fill_int64": (_ST, [_HP, c_int64_p, _z, _i64, _i]),
+    "kiln_range_int64": (_ST, [_HP, _i64, _i64, _i64, _i]),
     "kiln_random_uniform": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
     "kiln_random_normal": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
     "kiln_truncated_normal": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),

@@ -91,6 +91,8 @@ neg, abs, exp, log = _unary("neg"), _unary("abs"), _unary("exp"), _unary("log") 
 sqrt, rsqrt, square, tanh = _unary("sqrt"), _unary("rsqrt"), _unary("square"), _unary("tanh")
 sigmoid, relu, softplus, swish = _unary("sigmoid"), _unary("relu"), _unary("softplus"), _unary("swish")
 logical_not, stop_gradient = _unary("logical_not"), _unary("stop_gradient")
+log1p, expm1, floor, round = _unary("log1p"), _unary("expm1"), _unary("floor"), _unary("round")  # noqa: A001
+sign, sin, cos, relu6, selu = _unary("sign"), _unary("sin"), _unary("cos"), _unary("relu6"), _unary("selu")
 sum, mean, max, min = _reduce("sum"), _reduce("mean"), _reduce("max"), _reduce("min")  # noqa: A001
 subtract, multiply, divide, negative = sub, mul, div, neg
 reduce_sum, reduce_mean, reduce_max, reduce_min = sum, mean, max, min
@@ -281,7 +283,15 @@ def fill(dims, value, dtype=None):
     """tf.fill: without a dtype, value's type picks it (bool, int32 or float32)."""
     if dtype is None:
         dtype = bool_ if isinstance(value, bool) else int32 if isinstance(value, _numbers.Integral) else float32
+    if _is_int64(value):
+        # Exact: a double would round integers beyond 2**53.
+        return _shaped(L.kiln_fill_int64, dims, int(value), dtype_code(dtype, "fill"))
     return _shaped(L.kiln_fill, dims, float(value), dtype_code(dtype, "fill"))
+
+
+def _is_int64(v):
+    return (isinstance(v, _numbers.Integral) and not isinstance(v, bool)
+            and -2 ** 63 <= int(v) < 2 ** 63)
 
 
 def zeros_like(x):
@@ -299,6 +309,8 @@ def range(start, limit=None, delta=1, dtype=None):  # noqa: A001
         start, limit = 0, start
     if dtype is None:
         dtype = "int32" if all(isinstance(v, int) for v in (start, limit, delta)) else "float32"
+    if all(_is_int64(v) for v in (start, limit, delta)):
+        return _new(L.kiln_range_int64, int(start), int(limit), int(delta), dtype_code(dtype, "range"))
     return _new(L.kiln_range, float(start), float(limit), float(delta), dtype_code(dtype, "range"))
 
 
