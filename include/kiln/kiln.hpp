@@ -412,22 +412,69 @@ inline BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Te
                                 epsilon));
   return {Tensor(y), Tensor(m), Tensor(v)};
 }
-inline Tensor conv2d(const Tensor &x, const Tensor &filter, const Dims &strides = {1, 1},
-                     const Dims &dilations = {1, 1}, Padding padding = Padding::valid) {
-  if (strides.size() != 2 || dilations.size() != 2)
-    throw Error(KILN_STATUS_INVALID_ARGUMENT, "conv2d: strides and dilations need 2 values each");
-  return detail::make(kiln_conv2d, x.get(), filter.get(), strides.data(), dilations.data(),
-                      detail::to_c(padding, "conv2d"));
+/// Options of the convolutions, keyword style: Conv2dOptions().with_strides({2, 2}).with_padding(Padding::same).
+/// Defaults: strides {1, 1}, dilations {1, 1}, VALID padding.
+struct Conv2dOptions {
+  Dims strides{1, 1};
+  Dims dilations{1, 1};
+  Padding padding = Padding::valid;
+  Conv2dOptions &with_strides(const Dims &s) { strides = s; return *this; }
+  Conv2dOptions &with_dilations(const Dims &d) { dilations = d; return *this; }
+  Conv2dOptions &with_padding(Padding p) { padding = p; return *this; }
+  /// The C struct; throws when strides or dilations do not hold 2 values.
+  kiln_conv2d_options to_c(const char *op) const {
+    if (strides.size() != 2 || dilations.size() != 2)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(op) + ": strides and dilations need 2 values each");
+    kiln_conv2d_options o;
+    detail::check(kiln_conv2d_options_init(&o, sizeof o));
+    o.strides[0] = strides[0], o.strides[1] = strides[1];
+    o.dilations[0] = dilations[0], o.dilations[1] = dilations[1];
+    o.padding = detail::to_c(padding, op);
+    return o;
+  }
+};
+/// Options of the poolings. Defaults: ksize {2, 2}, strides {2, 2}, VALID padding (Keras' MaxPool2D).
+struct Pool2dOptions {
+  Dims ksize{2, 2};
+  Dims strides{2, 2};
+  Padding padding = Padding::valid;
+  Pool2dOptions &with_ksize(const Dims &k) { ksize = k; return *this; }
+  Pool2dOptions &with_strides(const Dims &s) { strides = s; return *this; }
+  Pool2dOptions &with_padding(Padding p) { padding = p; return *this; }
+  /// The C struct; throws when ksize or strides do not hold 2 values.
+  kiln_pool2d_options to_c(const char *op) const {
+    if (ksize.size() != 2 || strides.size() != 2)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(op) + ": ksize and strides need 2 values each");
+    kiln_pool2d_options o;
+    detail::check(kiln_pool2d_options_init(&o, sizeof o));
+    o.ksize[0] = ksize[0], o.ksize[1] = ksize[1];
+    o.strides[0] = strides[0], o.strides[1] = strides[1];
+    o.padding = detail::to_c(padding, op);
+    return o;
+  }
+};
+inline Tensor conv2d(const Tensor &x, const Tensor &filter, const Conv2dOptions &options = {}) {
+  const kiln_conv2d_options o = options.to_c("conv2d");
+  return detail::make(kiln_conv2d, x.get(), filter.get(), &o);
+}
+/// Positional form, as tf.nn.conv2d(x, filter, strides, padding, dilations) without the [1, h, w, 1] form.
+inline Tensor conv2d(const Tensor &x, const Tensor &filter, const Dims &strides, const Dims &dilations = {1, 1},
+                     Padding padding = Padding::valid) {
+  return conv2d(x, filter, Conv2dOptions{strides, dilations, padding});
+}
+inline Tensor max_pool2d(const Tensor &x, const Pool2dOptions &options = {}) {
+  const kiln_pool2d_options o = options.to_c("max_pool2d");
+  return detail::make(kiln_max_pool2d, x.get(), &o);
 }
 inline Tensor max_pool2d(const Tensor &x, const Dims &ksize, const Dims &strides, Padding padding = Padding::valid) {
-  if (ksize.size() != 2 || strides.size() != 2)
-    throw Error(KILN_STATUS_INVALID_ARGUMENT, "max_pool2d: ksize and strides need 2 values each");
-  return detail::make(kiln_max_pool2d, x.get(), ksize.data(), strides.data(), detail::to_c(padding, "max_pool2d"));
+  return max_pool2d(x, Pool2dOptions{ksize, strides, padding});
+}
+inline Tensor avg_pool2d(const Tensor &x, const Pool2dOptions &options = {}) {
+  const kiln_pool2d_options o = options.to_c("avg_pool2d");
+  return detail::make(kiln_avg_pool2d, x.get(), &o);
 }
 inline Tensor avg_pool2d(const Tensor &x, const Dims &ksize, const Dims &strides, Padding padding = Padding::valid) {
-  if (ksize.size() != 2 || strides.size() != 2)
-    throw Error(KILN_STATUS_INVALID_ARGUMENT, "avg_pool2d: ksize and strides need 2 values each");
-  return detail::make(kiln_avg_pool2d, x.get(), ksize.data(), strides.data(), detail::to_c(padding, "avg_pool2d"));
+  return avg_pool2d(x, Pool2dOptions{ksize, strides, padding});
 }
 
 // ---- shape and indexing ----

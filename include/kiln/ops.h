@@ -142,7 +142,7 @@ KILN_API kiln_status *kiln_softmax(kiln_tensor **out, const kiln_tensor *x, int6
 /// Log-softmax along axis.
 KILN_API kiln_status *kiln_log_softmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
 
-/* ------------------------------------- normalisation, convolution, pooling */
+/* ----------------------------------------------------------- normalisation */
 
 /// Layer normalisation over the last axis; gamma and beta [C]. Keras default epsilon 1e-3.
 KILN_API kiln_status *kiln_layer_norm(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *gamma,
@@ -155,15 +155,59 @@ KILN_API kiln_status *kiln_batch_norm(kiln_tensor **out, kiln_tensor **out_mean,
                                       const kiln_tensor *x, const kiln_tensor *gamma, const kiln_tensor *beta,
                                       const kiln_tensor *mean, const kiln_tensor *variance, bool training,
                                       float epsilon);
-/// 2-D convolution: x [N, H, W, C], filter [KH, KW, C, O]; strides and dilations hold 2 values.
+/* ----------------------------------------------------------- options structs */
+
+/// Options structs. A call with many knobs takes one of these. Fill it with its `_init`
+/// function, which sets struct_size and every default, then change the fields you want:
+///
+///     kiln_conv2d_options o;
+///     kiln_conv2d_options_init(&o, sizeof o);
+///     o.strides[0] = o.strides[1] = 2;
+///     o.padding = KILN_PADDING_SAME;
+///     kiln_conv2d(&y, x, filter, &o);
+///
+/// Fields are only ever appended. A caller built against an older kiln passes its smaller
+/// struct_size and gets the defaults for the fields it does not know; a caller built against
+/// a newer kiln may pass a larger struct, of which only the known prefix is read. A
+/// struct_size smaller than the first version of the struct is KILN_STATUS_INVALID_ARGUMENT.
+/// A NULL options pointer means all defaults.
+
+/// Options of the convolutions (kiln_conv2d, kiln_conv2d_transpose, kiln_depthwise_conv2d,
+/// kiln_conv1d).
+typedef struct kiln_conv2d_options {
+  size_t struct_size;   /**< sizeof(kiln_conv2d_options) as the caller compiled it */
+  int64_t strides[2];   /**< [height, width] steps of the window; default {1, 1} */
+  int64_t dilations[2]; /**< [height, width] spacing of the filter taps, 1 = none; default {1, 1} */
+  kiln_padding padding; /**< default KILN_PADDING_VALID (Keras' default) */
+} kiln_conv2d_options;
+
+/// Fills the first struct_size bytes of *options with the defaults and sets
+/// options->struct_size = struct_size (pass sizeof *options). Ownership: writes into the
+/// caller's struct only. Thread-safety: safe. Errors: INVALID_ARGUMENT when options is NULL
+/// or struct_size is smaller than the first version of the struct.
+KILN_API kiln_status *kiln_conv2d_options_init(kiln_conv2d_options *options, size_t struct_size);
+
+/// Options of the 2-D poolings.
+typedef struct kiln_pool2d_options {
+  size_t struct_size;   /**< sizeof(kiln_pool2d_options) as the caller compiled it */
+  int64_t ksize[2];     /**< [height, width] of the window; default {2, 2} (Keras' pool_size) */
+  int64_t strides[2];   /**< [height, width] steps of the window; default {2, 2} (Keras: the pool size) */
+  kiln_padding padding; /**< default KILN_PADDING_VALID */
+} kiln_pool2d_options;
+
+/// Fills *options with the defaults, as kiln_conv2d_options_init.
+KILN_API kiln_status *kiln_pool2d_options_init(kiln_pool2d_options *options, size_t struct_size);
+
+/* ----------------------------------------------------- convolution, pooling */
+
+/// 2-D convolution (tf.nn.conv2d): x [N, H, W, C], filter [KH, KW, C, O] -> [N, OH, OW, O].
+/// options: strides, dilations, padding (NULL: defaults). Gradients w.r.t. x and filter.
 KILN_API kiln_status *kiln_conv2d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
-                                  const int64_t strides[2], const int64_t dilations[2], kiln_padding padding);
-/// Max pooling on [N, H, W, C]; ksize and strides hold 2 values.
-KILN_API kiln_status *kiln_max_pool2d(kiln_tensor **out, const kiln_tensor *x, const int64_t ksize[2],
-                                      const int64_t strides[2], kiln_padding padding);
+                                  const kiln_conv2d_options *options);
+/// Max pooling on [N, H, W, C] (tf.nn.max_pool2d); options: ksize, strides, padding.
+KILN_API kiln_status *kiln_max_pool2d(kiln_tensor **out, const kiln_tensor *x, const kiln_pool2d_options *options);
 /// Average pooling on [N, H, W, C] (padding excluded from the average, as TF).
-KILN_API kiln_status *kiln_avg_pool2d(kiln_tensor **out, const kiln_tensor *x, const int64_t ksize[2],
-                                      const int64_t strides[2], kiln_padding padding);
+KILN_API kiln_status *kiln_avg_pool2d(kiln_tensor **out, const kiln_tensor *x, const kiln_pool2d_options *options);
 
 /* ------------------------------------------------------- shape, indexing */
 

@@ -5,6 +5,7 @@
  * Plain C99. CI also runs it under AddressSanitizer with leak detection: all is freed.
  * Prints "N passed, N failed" and exits non-zero on any failure. */
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1136,6 +1137,59 @@ static void ref_window(const struct window *g, const float *x, const float *f, i
         }
 }
 
+static kiln_conv2d_options conv_options(const int64_t *strides, const int64_t *dilations, kiln_padding padding) {
+  kiln_conv2d_options o;
+  EXPECT_OK(kiln_conv2d_options_init(&o, sizeof o));
+  o.strides[0] = strides[0], o.strides[1] = strides[1];
+  o.dilations[0] = dilations[0], o.dilations[1] = dilations[1];
+  o.padding = padding;
+  return o;
+}
+
+static kiln_pool2d_options pool_options(const int64_t *ksize, const int64_t *strides, kiln_padding padding) {
+  kiln_pool2d_options o;
+  EXPECT_OK(kiln_pool2d_options_init(&o, sizeof o));
+  o.ksize[0] = ksize[0], o.ksize[1] = ksize[1];
+  o.strides[0] = strides[0], o.strides[1] = strides[1];
+  o.padding = padding;
+  return o;
+}
+
+/* A struct as a caller built against a newer kiln would pass: known fields, then one kiln does not know. */
+struct newer_conv2d_options {
+  kiln_conv2d_options known;
+  int64_t added_later;
+};
+
+static void test_options_structs(void) {
+  kiln_conv2d_options c;
+  kiln_pool2d_options p;
+  struct newer_conv2d_options big;
+  size_t v1 = offsetof(kiln_conv2d_options, padding) + sizeof(kiln_padding);
+
+  memset(&c, 0x5a, sizeof c);
+  EXPECT_OK(kiln_conv2d_options_init(&c, sizeof c));
+  CHECK(c.struct_size == sizeof c && c.strides[0] == 1 && c.strides[1] == 1 && c.dilations[0] == 1 &&
+        c.dilations[1] == 1 && c.padding == KILN_PADDING_VALID);
+  memset(&p, 0x5a, sizeof p);
+  EXPECT_OK(kiln_pool2d_options_init(&p, sizeof p));
+  CHECK(p.struct_size == sizeof p && p.ksize[0] == 2 && p.ksize[1] == 2 && p.strides[0] == 2 && p.strides[1] == 2 &&
+        p.padding == KILN_PADDING_VALID);
+  /* The first version's exact size (no tail padding) is accepted; smaller is not. */
+  EXPECT_OK(kiln_conv2d_options_init(&c, v1));
+  CHECK(c.struct_size == v1);
+  EXPECT_ERROR(kiln_conv2d_options_init(&c, v1 - 1), INVALID, "kiln_conv2d_options_init",
+               "kiln_conv2d_options.struct_size is");
+  EXPECT_ERROR(kiln_conv2d_options_init(NULL, sizeof c), INVALID, "kiln_conv2d_options_init",
+               "'options' is NULL");
+  EXPECT_ERROR(kiln_pool2d_options_init(&p, 8), INVALID, "kiln_pool2d_options_init", "expected at least");
+  EXPECT_ERROR(kiln_pool2d_options_init(NULL, sizeof p), INVALID, "kiln_pool2d_options_init", "'options' is NULL");
+  /* A newer caller's larger struct: init fills the known part and leaves the rest alone. */
+  big.added_later = 77;
+  EXPECT_OK(kiln_conv2d_options_init(&big.known, sizeof big));
+  CHECK(big.known.struct_size == sizeof big && big.added_later == 77 && big.known.strides[1] == 1);
+}
+
 static void test_conv_pool(void) {
   int64_t xd[4] = {2, 5, 4, 3}, fd[4] = {3, 2, 3, 2}, od[4], d3[3] = {5, 4, 3}, bad_f[4] = {3, 2, 2, 2};
   int64_t big_f[4] = {6, 2, 3, 2};
@@ -1152,6 +1206,9 @@ static void test_conv_pool(void) {
   } pools[2] = {{k22, s22, KILN_PADDING_VALID}, {k32, s21, KILN_PADDING_SAME}};
   float xv[120], fv[36], want[120], zeros[72] = {0};
   kiln_tensor *x, *f, *o = NULL;
+  kiln_conv2d_options co, small, bad;
+  kiln_pool2d_options po;
+  struct newer_conv2d_options newer;
   int i, kind;
 
   for (i = 0; i < 120; ++i) xv[i] = (float)((i * 7) % 13) - 6;
@@ -1162,8 +1219,16 @@ static void test_conv_pool(void) {
     struct window g = make_window(xd, 3, 2, 2, convs[i].strides, convs[i].dilations, convs[i].padding);
     od[0] = g.n, od[1] = g.oh, od[2] = g.ow, od[3] = g.o;
     ref_window(&g, xv, fv, 0, want);
-    expect_f32(RUN(kiln_conv2d(&o, x, f, convs[i].strides, convs[i].dilations, convs[i].padding)), 4, od,
-               want, 1e-5);
+    co = conv_options(convs[i].strides, convs[i].dilations, convs[i].padding);
+    expect_f32(RUN(kiln_conv2d(&o, x, f, &co)), 4, od, want, 1e-5);
+    if (i == 2) {
+      /* The same call from a newer caller: the field this kiln does not know is ignored. */
+      newer.known = co;
+      newer.known.struct_size = sizeof newer;
+      newer.added_later = -12345;
+      expect_f32(RUN(kiln_conv2d(&o, x, f, &newer.known)), 4, od, want, 1e-5);
+    }
+    if (i == 0) expect_f32(RUN(kiln_conv2d(&o, x, f, NULL)), 4, od, want, 1e-5); /* NULL: the defaults */
   }
   for (i = 0; i < 2; ++i)
     for (kind = 1; kind <= 2; ++kind) {
@@ -1171,46 +1236,53 @@ static void test_conv_pool(void) {
           make_window(xd, pools[i].ksize[0], pools[i].ksize[1], 3, pools[i].strides, s11, pools[i].padding);
       od[0] = g.n, od[1] = g.oh, od[2] = g.ow, od[3] = g.o;
       ref_window(&g, xv, NULL, kind, want);
-      expect_f32(RUN((kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d)(&o, x, pools[i].ksize, pools[i].strides,
-                                                                     pools[i].padding)),
-                 4, od, want, 1e-6);
+      po = pool_options(pools[i].ksize, pools[i].strides, pools[i].padding);
+      expect_f32(RUN((kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d)(&o, x, &po)), 4, od, want, 1e-6);
+      if (i == 0) /* NULL: Keras' defaults, a 2x2 window with strides 2, VALID */
+        expect_f32(RUN((kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d)(&o, x, NULL)), 4, od, want, 1e-6);
     }
 
-  EXPECT_ERROR(kiln_conv2d(NULL, x, f, s11, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
-               "'out' is NULL");
-  EXPECT_ERROR(kiln_conv2d(U, NULL, f, s11, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d", "'x' is NULL");
-  EXPECT_ERROR(kiln_conv2d(U, x, NULL, s11, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
-               "'filter' is NULL");
-  EXPECT_ERROR(kiln_conv2d(U, x, f, NULL, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
-               "'strides' is NULL");
-  EXPECT_ERROR(kiln_conv2d(U, x, f, s11, NULL, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
-               "'dilations' is NULL");
-  EXPECT_ERROR(kiln_conv2d(U, x, f, s11, s11, (kiln_padding)7), INVALID,
-               "kiln_conv2d: padding 7 is not a kiln_padding", NULL);
-  EXPECT_ERROR(kiln_conv2d(U, x, f32(4, bad_f, zeros), s11, s11, KILN_PADDING_VALID), INVALID,
+  co = conv_options(s11, s11, KILN_PADDING_VALID);
+  EXPECT_ERROR(kiln_conv2d(NULL, x, f, &co), INVALID, "kiln_conv2d", "'out' is NULL");
+  EXPECT_ERROR(kiln_conv2d(U, NULL, f, &co), INVALID, "kiln_conv2d", "'x' is NULL");
+  EXPECT_ERROR(kiln_conv2d(U, x, NULL, &co), INVALID, "kiln_conv2d", "'filter' is NULL");
+  small = co;
+  small.struct_size = sizeof(size_t);
+  EXPECT_ERROR(kiln_conv2d(U, x, f, &small), INVALID, "kiln_conv2d: kiln_conv2d_options.struct_size is 8",
+               "expected at least");
+  small.struct_size = 0;
+  EXPECT_ERROR(kiln_conv2d(U, x, f, &small), INVALID, "kiln_conv2d", "struct_size is 0");
+  bad = co;
+  bad.padding = (kiln_padding)7;
+  EXPECT_ERROR(kiln_conv2d(U, x, f, &bad), INVALID, "kiln_conv2d: padding 7 is not a kiln_padding", NULL);
+  EXPECT_ERROR(kiln_conv2d(U, x, f32(4, bad_f, zeros), &co), INVALID,
                "conv2d: filter of shape [3, 2, 2, 2] takes 2 input channels",
                "expected filter dim 2 == x dim 3");
-  EXPECT_ERROR(kiln_conv2d(U, x, f, s01, s11, KILN_PADDING_VALID), INVALID, "conv2d: strides is [0, 1]",
-               "expected 2 positive values");
-  EXPECT_ERROR(kiln_conv2d(U, f32(3, d3, xv), f, s11, s11, KILN_PADDING_VALID), INVALID,
-               "conv2d: x has shape [5, 4, 3]", "expected rank 4");
-  EXPECT_ERROR(kiln_conv2d(U, x, f32(4, big_f, zeros), s11, s11, KILN_PADDING_VALID), INVALID, "conv2d",
-               "gives an empty 0x3 output");
-  EXPECT_ERROR(kiln_conv2d(U, make(I32, 4, xd, xv), f, s11, s11, KILN_PADDING_VALID), INVALID,
-               "conv2d: argument 'x' is int32", "expected float32");
+  bad = conv_options(s01, s11, KILN_PADDING_VALID);
+  EXPECT_ERROR(kiln_conv2d(U, x, f, &bad), INVALID, "conv2d: strides is [0, 1]", "expected 2 positive values");
+  bad = conv_options(s11, s01, KILN_PADDING_VALID);
+  EXPECT_ERROR(kiln_conv2d(U, x, f, &bad), INVALID, "conv2d: dilations is [0, 1]", "expected 2 positive values");
+  EXPECT_ERROR(kiln_conv2d(U, f32(3, d3, xv), f, &co), INVALID, "conv2d: x has shape [5, 4, 3]", "expected rank 4");
+  EXPECT_ERROR(kiln_conv2d(U, x, f32(4, big_f, zeros), &co), INVALID, "conv2d", "gives an empty 0x3 output");
+  EXPECT_ERROR(kiln_conv2d(U, make(I32, 4, xd, xv), f, &co), INVALID, "conv2d: argument 'x' is int32",
+               "expected float32");
   for (kind = 1; kind <= 2; ++kind) {
-    kiln_status *(*pool)(kiln_tensor **, const kiln_tensor *, const int64_t *, const int64_t *,
-                         kiln_padding) = kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d;
+    kiln_status *(*pool)(kiln_tensor **, const kiln_tensor *, const kiln_pool2d_options *) =
+        kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d;
     const char *name = kind == 1 ? "kiln_max_pool2d" : "kiln_avg_pool2d";
-    EXPECT_ERROR(pool(NULL, x, k22, s22, KILN_PADDING_VALID), INVALID, name, "'out' is NULL");
-    EXPECT_ERROR(pool(U, NULL, k22, s22, KILN_PADDING_VALID), INVALID, name, "'x' is NULL");
-    EXPECT_ERROR(pool(U, x, NULL, s22, KILN_PADDING_VALID), INVALID, name, "'ksize' is NULL");
-    EXPECT_ERROR(pool(U, x, k22, NULL, KILN_PADDING_VALID), INVALID, name, "'strides' is NULL");
-    EXPECT_ERROR(pool(U, x, k22, s22, (kiln_padding)-1), INVALID, name, "padding -1 is not a kiln_padding");
-    EXPECT_ERROR(pool(U, x, s01, s22, KILN_PADDING_VALID), INVALID, name + 5, "ksize is [0, 1]");
-    EXPECT_ERROR(pool(U, f32(3, d3, xv), k22, s22, KILN_PADDING_VALID), INVALID, name + 5, "expected rank 4");
-    EXPECT_ERROR(pool(U, make(I32, 4, xd, xv), k22, s22, KILN_PADDING_VALID), INVALID, name + 5,
-                 "argument 'x' is int32");
+    kiln_pool2d_options pbad;
+    po = pool_options(k22, s22, KILN_PADDING_VALID);
+    EXPECT_ERROR(pool(NULL, x, &po), INVALID, name, "'out' is NULL");
+    EXPECT_ERROR(pool(U, NULL, &po), INVALID, name, "'x' is NULL");
+    pbad = po;
+    pbad.struct_size = 4;
+    EXPECT_ERROR(pool(U, x, &pbad), INVALID, name, "kiln_pool2d_options.struct_size is 4");
+    pbad = pool_options(k22, s22, (kiln_padding)-1);
+    EXPECT_ERROR(pool(U, x, &pbad), INVALID, name, "padding -1 is not a kiln_padding");
+    pbad = pool_options(s01, s22, KILN_PADDING_VALID);
+    EXPECT_ERROR(pool(U, x, &pbad), INVALID, name + 5, "ksize is [0, 1]");
+    EXPECT_ERROR(pool(U, f32(3, d3, xv), &po), INVALID, name + 5, "expected rank 4");
+    EXPECT_ERROR(pool(U, make(I32, 4, xd, xv), &po), INVALID, name + 5, "argument 'x' is int32");
   }
   release_kept();
 }
@@ -1724,6 +1796,7 @@ int main(void) {
   test_reductions();
   test_softmax();
   test_norms();
+  test_options_structs();
   test_conv_pool();
   test_reshape_transpose();
   test_concat_split_slice();

@@ -562,6 +562,19 @@ TEST(HppOps, ConvAndPoolDefaults) {
   // SAME: the padding is left out of the average.
   expect_floats(kiln::avg_pool2d(x, {2, 2}, {2, 2}, kiln::Padding::same), {1, 2, 2, 1}, {3, 4.5f, 7.5f, 9});
 
+  // Keyword-style options; the pools default to Keras' 2x2 window with strides 2, VALID.
+  expect_floats(kiln::conv2d(x, f, kiln::Conv2dOptions().with_strides({2, 2}).with_padding(kiln::Padding::same)),
+                {1, 2, 2, 1}, {6, 3, 7, 9});
+  expect_floats(kiln::conv2d(x, f, kiln::Conv2dOptions().with_dilations({2, 2})), {1, 1, 1, 1}, {10});
+  const Tensor x4 = kiln::reshape(kiln::range(1, 17), {1, 4, 4, 1});
+  expect_floats(kiln::max_pool2d(x4), {1, 2, 2, 1}, {6, 8, 14, 16});
+  expect_floats(kiln::avg_pool2d(x4, kiln::Pool2dOptions().with_ksize({4, 4}).with_strides({1, 1})), {1, 1, 1, 1},
+                {8.5f});
+  expect_floats(kiln::max_pool2d(x, kiln::Pool2dOptions().with_strides({1, 1})), {1, 2, 2, 1}, {5, 6, 8, 9});
+  EXPECT_KILN_ERROR(kiln::conv2d(x, f, kiln::Conv2dOptions().with_strides({2})), kInvalid,
+                    "conv2d: strides and dilations need 2 values each");
+  EXPECT_KILN_ERROR(kiln::max_pool2d(x, kiln::Pool2dOptions().with_ksize({2, 2, 2})), kInvalid,
+                    "max_pool2d: ksize and strides need 2 values each");
   EXPECT_KILN_ERROR(kiln::conv2d(x, f, {1, 1, 1}), kInvalid,
                     "conv2d: strides and dilations need 2 values each");
   EXPECT_KILN_ERROR(kiln::conv2d(x, f, {1, 1}, {1}), kInvalid,

@@ -669,6 +669,19 @@ class ConvPoolTest(Case):
         self.assertTensor(kiln.nn.conv2d(x, f, strides=[1, 2, 2, 1], padding="SAME", dilations=[1, 1, 1, 1]),
                           conv2d_reference(x, f, (2, 2), (1, 1), "SAME"), rtol=1e-4, atol=1e-5)
 
+    def test_options_structs(self):
+        import ctypes
+        from kiln import _lib, ops
+        o = ops.Conv2dOptions()
+        kiln.errors.check(_lib.lib.kiln_conv2d_options_init(ctypes.byref(o), ctypes.sizeof(o)))
+        self.assertEqual((o.struct_size, list(o.strides), list(o.dilations), o.padding),
+                         (ctypes.sizeof(o), [1, 1], [1, 1], 0))
+        p = ops.Pool2dOptions()
+        kiln.errors.check(_lib.lib.kiln_pool2d_options_init(ctypes.byref(p), ctypes.sizeof(p)))
+        self.assertEqual((list(p.ksize), list(p.strides), p.padding), ([2, 2], [2, 2], 0))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "struct_size is 4"):
+            kiln.errors.check(_lib.lib.kiln_conv2d_options_init(ctypes.byref(o), 4))
+
     def test_pools(self):
         for xs, ksize, strides, padding in self.POOL:
             for kind, op in (("max", kiln.max_pool2d), ("avg", kiln.nn.avg_pool2d)):

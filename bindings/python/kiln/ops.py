@@ -165,14 +165,40 @@ def _two(v, what, op):
     return _ints(v, what)[0]
 
 
+class Conv2dOptions(ctypes.Structure):
+    """kiln_conv2d_options (include/kiln/ops.h); made by _conv_options."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("strides", ctypes.c_int64 * 2),
+                ("dilations", ctypes.c_int64 * 2), ("padding", ctypes.c_int)]
+
+
+class Pool2dOptions(ctypes.Structure):
+    """kiln_pool2d_options (include/kiln/ops.h); made by _pool_options."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("ksize", ctypes.c_int64 * 2),
+                ("strides", ctypes.c_int64 * 2), ("padding", ctypes.c_int)]
+
+
+def _conv_options(op, strides, padding, dilations):
+    o = Conv2dOptions()
+    check(L.kiln_conv2d_options_init(ctypes.byref(o), ctypes.sizeof(o)))
+    o.strides[:] = list(_two(strides, "strides", op))[:2]
+    o.dilations[:] = list(_two(dilations, "dilations", op))[:2]
+    o.padding = _padding(padding, op)
+    return o
+
+
 def conv2d(x, filters, strides=1, padding=VALID, dilations=1):
     op = "conv2d"
-    return _new(L.kiln_conv2d, _as_tensor(x), _as_tensor(filters), _two(strides, "strides", op),
-                _two(dilations, "dilations", op), _padding(padding, op))
+    o = _conv_options(op, strides, padding, dilations)
+    return _new(L.kiln_conv2d, _as_tensor(x), _as_tensor(filters), ctypes.byref(o))
 
 
 def _pool(fn, op, x, ksize, strides, padding):
-    return _new(fn, _as_tensor(x), _two(ksize, "ksize", op), _two(strides, "strides", op), _padding(padding, op))
+    o = Pool2dOptions()
+    check(L.kiln_pool2d_options_init(ctypes.byref(o), ctypes.sizeof(o)))
+    o.ksize[:] = list(_two(ksize, "ksize", op))[:2]
+    o.strides[:] = list(_two(strides, "strides", op))[:2]
+    o.padding = _padding(padding, op)
+    return _new(fn, _as_tensor(x), ctypes.byref(o))
 
 
 def max_pool2d(x, ksize, strides, padding=VALID):
