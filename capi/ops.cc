@@ -301,22 +301,6 @@ kiln_status *kiln_tile(kiln_tensor **out, const kiln_tensor *x, const int64_t *m
   KILN_CAPI_END
 }
 
-kiln_status *kiln_gather(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices, int64_t axis) {
-  KILN_CAPI_BEGIN
-  const char *fn = "kiln_gather";
-  require_not_null(out, fn, "out");
-  *out = new_tensor(ops::gather(tensor_of(params, fn, "params"), tensor_of(indices, fn, "indices"), axis));
-  KILN_CAPI_END
-}
-
-kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices, int64_t depth, float on_value,
-                          float off_value) {
-  KILN_CAPI_BEGIN
-  require_not_null(out, "kiln_one_hot", "out");
-  *out = new_tensor(ops::one_hot(tensor_of(indices, "kiln_one_hot", "indices"), depth, on_value, off_value));
-  KILN_CAPI_END
-}
-
 kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, float rate, bool training, int64_t seed) {
   KILN_CAPI_BEGIN
   require_not_null(out, "kiln_dropout", "out");

@@ -517,11 +517,42 @@ inline Tensor broadcast_to(const Tensor &x, const Dims &d) {
 inline Tensor tile(const Tensor &x, const Dims &multiples) {
   return detail::make(kiln_tile, x.get(), multiples.data(), multiples.size());
 }
-inline Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis = 0) {
-  return detail::make(kiln_gather, params.get(), indices.get(), axis);
+
+// ---- indexing and padding (TF semantics) ----
+/// tf.gather; batch_dims leading dims of params and indices are batch dims (axis >= batch_dims).
+inline Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis = 0, int64_t batch_dims = 0) {
+  return detail::make(kiln_gather, params.get(), indices.get(), axis, batch_dims);
 }
-inline Tensor one_hot(const Tensor &indices, int64_t depth, float on_value = 1, float off_value = 0) {
-  return detail::make(kiln_one_hot, indices.get(), depth, on_value, off_value);
+/// tf.gather_nd: indices [..., K] address K dims of params after its batch_dims batch dims.
+inline Tensor gather_nd(const Tensor &params, const Tensor &indices, int64_t batch_dims = 0) {
+  return detail::make(kiln_gather_nd, params.get(), indices.get(), batch_dims);
+}
+/// tf.scatter_nd: zeros of shape with updates added at indices (duplicates accumulate).
+inline Tensor scatter_nd(const Tensor &indices, const Tensor &updates, const Dims &shape) {
+  return detail::make(kiln_scatter_nd, indices.get(), updates.get(), shape.data(), detail::rank_of(shape));
+}
+/// tf.tensor_scatter_nd_add: tensor + scatter_nd(indices, updates, tensor.shape()).
+inline Tensor tensor_scatter_nd_add(const Tensor &tensor, const Tensor &indices, const Tensor &updates) {
+  return detail::make(kiln_tensor_scatter_nd_add, tensor.get(), indices.get(), updates.get());
+}
+/// tf.boolean_mask: entries of tensor where mask (bool, covering dims axis..) is true.
+inline Tensor boolean_mask(const Tensor &tensor, const Tensor &mask, int64_t axis = 0) {
+  return detail::make(kiln_boolean_mask, tensor.get(), mask.get(), axis);
+}
+/// tf.one_hot: depth axis at axis (-1: last), values of dtype.
+inline Tensor one_hot(const Tensor &indices, int64_t depth, double on_value = 1, double off_value = 0,
+                      int64_t axis = -1, DType dtype = DType::float32) {
+  return detail::make(kiln_one_hot, indices.get(), depth, on_value, off_value, axis, detail::to_c(dtype, "one_hot"));
+}
+enum class PadMode : int { constant = KILN_PAD_CONSTANT, reflect = KILN_PAD_REFLECT, symmetric = KILN_PAD_SYMMETRIC };
+/// tf.pad: paddings {{before, after}, ...}, one pair per dim of x.
+inline Tensor pad(const Tensor &x, const std::vector<std::pair<int64_t, int64_t>> &paddings,
+                  PadMode mode = PadMode::constant, double constant_value = 0) {
+  Dims flat;
+  for (const auto &p : paddings) flat.insert(flat.end(), {p.first, p.second});
+  const kiln_pad_mode m = detail::checked_enum<kiln_pad_mode>(mode, KILN_PAD_CONSTANT, KILN_PAD_SYMMETRIC, "pad",
+                                                              "mode", "constant, reflect or symmetric");
+  return detail::make(kiln_pad, x.get(), flat.data(), paddings.size(), m, constant_value);
 }
 inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1) {
   return detail::make(kiln_dropout, x.get(), rate, training, seed);

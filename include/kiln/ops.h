@@ -241,16 +241,56 @@ KILN_API kiln_status *kiln_broadcast_to(kiln_tensor **out, const kiln_tensor *x,
 /// x repeated multiples[i] times along dim i.
 KILN_API kiln_status *kiln_tile(kiln_tensor **out, const kiln_tensor *x, const int64_t *multiples,
                                 size_t num_multiples);
-/// Rows of params picked by int32/int64 indices along axis (embedding lookup).
-KILN_API kiln_status *kiln_gather(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices,
-                                  int64_t axis);
-/// One-hot float32 encoding of int32/int64 indices with `depth` classes.
-KILN_API kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices, int64_t depth,
-                                   float on_value, float off_value);
 /// Inverted dropout: drops with probability rate and scales kept values by 1/(1-rate) when
 /// training; x unchanged otherwise. seed < 0: the next op seed of the global sequence.
 KILN_API kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, float rate, bool training,
                                    int64_t seed);
+
+/* ---------------------------------------------------------- indexing, padding */
+
+/// tf.gather: slices of params picked by int32/int64 indices along axis. The first batch_dims
+/// dims of params and indices are batch dims (equal in both; negative counts from the rank of
+/// indices; axis >= batch_dims). Result params[:axis] + indices[batch_dims:] + params[axis+1:].
+/// Any dtype; gradient w.r.t. float32 params (a scatter-add).
+KILN_API kiln_status *kiln_gather(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices,
+                                  int64_t axis, int64_t batch_dims);
+/// tf.gather_nd: indices [..., K] (int32/int64) address the K dims of params after its batch_dims
+/// batch dims. Result indices.shape[:-1] + params.shape[batch_dims + K:]. Gradient w.r.t. params.
+KILN_API kiln_status *kiln_gather_nd(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices,
+                                     int64_t batch_dims);
+/// tf.scatter_nd: zeros of shape dims[0..rank), then updates added at indices [..., K];
+/// duplicates accumulate. updates float32 of shape indices.shape[:-1] + dims[K:]. Gradient w.r.t. updates.
+KILN_API kiln_status *kiln_scatter_nd(kiln_tensor **out, const kiln_tensor *indices, const kiln_tensor *updates,
+                                      const int64_t *dims, size_t rank);
+/// tf.tensor_scatter_nd_add: tensor + scatter_nd(indices, updates, tensor's shape); float32.
+/// Gradients w.r.t. tensor and updates.
+KILN_API kiln_status *kiln_tensor_scatter_nd_add(kiln_tensor **out, const kiln_tensor *tensor,
+                                                 const kiln_tensor *indices, const kiln_tensor *updates);
+/// tf.boolean_mask: the entries of tensor where the bool mask is true; mask covers dims
+/// axis .. axis + rank(mask) - 1 of tensor, which the result flattens into one. Any dtype;
+/// gradient w.r.t. float32 tensor.
+KILN_API kiln_status *kiln_boolean_mask(kiln_tensor **out, const kiln_tensor *tensor, const kiln_tensor *mask,
+                                        int64_t axis);
+/// tf.one_hot: int32/int64 indices to dtype values, on_value at the index and off_value elsewhere,
+/// with the new depth axis at axis (-1: last). Indices outside [0, depth) give all off_value.
+/// on_value and off_value must fit dtype.
+KILN_API kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices, int64_t depth, double on_value,
+                                   double off_value, int64_t axis, kiln_dtype dtype);
+
+/// How kiln_pad fills the border (tf.pad's mode).
+typedef enum kiln_pad_mode {
+  KILN_PAD_CONSTANT = 0,  /**< constant_value */
+  KILN_PAD_REFLECT = 1,   /**< mirror without repeating the edge: [1 2 3] -> 3 2 [1 2 3] 2 1 */
+  KILN_PAD_SYMMETRIC = 2, /**< mirror repeating the edge: [1 2 3] -> 2 1 [1 2 3] 3 2 */
+  KILN_PAD_MIN_ENUM = -0x7FFFFFFF - 1, /**< not a value: with MAX_ENUM, any int (negative too) is a valid enum value */
+  KILN_PAD_MAX_ENUM = 0x7FFFFFFF       /**< not a mode: lets kiln reject any int value safely */
+} kiln_pad_mode;
+
+/// tf.pad: paddings holds 2 * num_dims values, [before, after] for each dim of x (num_dims must
+/// be x's rank), all >= 0; REFLECT needs each <= dim - 1, SYMMETRIC <= dim. constant_value
+/// (CONSTANT mode) must fit x's dtype. Any dtype; gradient w.r.t. float32 x.
+KILN_API kiln_status *kiln_pad(kiln_tensor **out, const kiln_tensor *x, const int64_t *paddings, size_t num_dims,
+                               kiln_pad_mode mode, double constant_value);
 
 #ifdef __cplusplus
 }

@@ -1480,6 +1480,100 @@ static void test_stack_and_dims(void) {
 
 /* ------------------------------------------------- gather, one_hot, dropout */
 
+/* gather with batch_dims, gather_nd, scatter_nd, tensor_scatter_nd_add, boolean_mask, one_hot with
+ * axis and dtype, pad: TF's results on hand-worked cases, and the bad-input statuses. */
+static void test_indexing_nd(void) {
+  float pv[6] = {1, 2, 3, 4, 5, 6}, bg[4] = {3, 1, 5, 5}, nd[2] = {6, 1}, nd_row[3] = {4, 5, 6}, nd_b[2] = {3, 4};
+  float up[3] = {1, 2, 3}, scat[4] = {4, 0, 2, 0}, ones4[4] = {1, 1, 1, 1}, added[4] = {5, 1, 3, 1};
+  float rows13[4] = {1, 2, 5, 6}, col2[3] = {2, 4, 6}, hot_axis0[6] = {0, 1, 1, 0, 0, 0};
+  float pad_c[15] = {9, 9, 9, 9, 9, 1, 2, 3, 9, 9, 4, 5, 6, 9, 9};
+  float pad_r[12] = {3, 2, 1, 2, 3, 2, 6, 5, 4, 5, 6, 5};
+  float pad_s[12] = {1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6};
+  int32_t ib[4] = {2, 0, 1, 1}, ind[4] = {1, 2, 0, 0}, i1[1] = {1}, i20[2] = {2, 0}, bad_nd[2] = {2, 0};
+  int32_t sc[3] = {0, 2, 0}, i10[2] = {1, 0}, hot_i32[6] = {0, 7, 7, 0, 0, 0}, iv[3] = {1, 2, 3};
+  int32_t ipad[5] = {0, 1, 2, 3, 0};
+  uint8_t m101[3] = {1, 0, 1}, m01[2] = {0, 1};
+  int64_t d23[2] = {2, 3}, d22[2] = {2, 2}, d2[1] = {2}, d11[2] = {1, 1}, d13[2] = {1, 3}, d21[2] = {2, 1};
+  int64_t d31[2] = {3, 1}, d3[1] = {3}, d4[1] = {4}, d32[2] = {3, 2}, d1[1] = {1}, d35[2] = {3, 5};
+  int64_t d26[2] = {2, 6}, d43[2] = {4, 3};
+  int64_t p_c[4] = {1, 0, 0, 2}, p_r[4] = {0, 0, 2, 1}, p_s[4] = {1, 1, 0, 0}, p_bad[4] = {0, 0, 3, 0};
+  int64_t p1[2] = {1, 1};
+  kiln_tensor *p = f32(2, d23, pv), *o = NULL, *x32;
+
+  /* gather, batch_dims 1: row b picks params[b, indices[b, j]]. */
+  expect_f32(RUN(kiln_gather(&o, p, make(I32, 2, d22, ib), 1, 1)), 2, d22, bg, 0);
+  expect_f32(RUN(kiln_gather(&o, p, make(I32, 2, d22, ib), 1, -1)), 2, d22, bg, 0); /* -1: rank(indices) - 1 */
+  EXPECT_ERROR(kiln_gather(U, p, make(I32, 2, d31, sc), 1, 1), INVALID, "gather: params [2, 3]",
+               "differ in batch dim 0");
+  EXPECT_ERROR(kiln_gather(U, p, make(I32, 2, d22, ib), 0, 1), INVALID, "gather: axis 0 is before batch_dims 1",
+               NULL);
+  EXPECT_ERROR(kiln_gather(U, p, make(I32, 2, d22, ib), 1, 3), INVALID, "gather: batch_dims 3", NULL);
+
+  /* gather_nd */
+  expect_f32(RUN(kiln_gather_nd(&o, p, make(I32, 2, d22, ind), 0)), 1, d2, nd, 0);
+  expect_f32(RUN(kiln_gather_nd(&o, p, make(I32, 2, d11, i1), 0)), 2, d13, nd_row, 0);
+  expect_f32(RUN(kiln_gather_nd(&o, p, make(I32, 2, d21, i20), 1)), 1, d2, nd_b, 0);
+  EXPECT_ERROR(kiln_gather_nd(NULL, p, make(I32, 2, d11, i1), 0), INVALID, "kiln_gather_nd", "'out' is NULL");
+  EXPECT_ERROR(kiln_gather_nd(U, NULL, make(I32, 2, d11, i1), 0), INVALID, "kiln_gather_nd", "'params' is NULL");
+  EXPECT_ERROR(kiln_gather_nd(U, p, make(I32, 2, d13, bad_nd), 0), INVALID, "gather_nd", "K = 3");
+  EXPECT_ERROR(kiln_gather_nd(U, p, make(I32, 1, d2, bad_nd), 0), INVALID, "gather_nd",
+               "out of range for dim 0 of params dims [2, 3]");
+  EXPECT_ERROR(kiln_gather_nd(U, p, p, 0), INVALID, "gather_nd: argument 'indices' is float32[2, 3]", NULL);
+
+  /* scatter_nd and tensor_scatter_nd_add: duplicates accumulate. */
+  expect_f32(RUN(kiln_scatter_nd(&o, make(I32, 2, d31, sc), f32(1, d3, up), d4, 1)), 1, d4, scat, 0);
+  EXPECT_ERROR(kiln_scatter_nd(U, make(I32, 2, d31, sc), f32(1, d2, up), d4, 1), INVALID,
+               "scatter_nd: updates float32[2]", "expected updates of shape [3]");
+  EXPECT_ERROR(kiln_scatter_nd(U, make(I32, 2, d31, sc), f32(1, d3, up), NULL, 1), INVALID, "kiln_scatter_nd",
+               "dims pointer is NULL");
+  EXPECT_ERROR(kiln_scatter_nd(U, make(I32, 2, d31, sc), f32(1, d3, up), d2, 1), INVALID, "scatter_nd",
+               "out of range");
+  expect_f32(RUN(kiln_tensor_scatter_nd_add(&o, f32(1, d4, ones4), make(I32, 2, d31, sc), f32(1, d3, up))), 1, d4,
+             added, 0);
+  EXPECT_ERROR(kiln_tensor_scatter_nd_add(U, make(I32, 1, d3, iv), make(I32, 2, d31, sc), f32(1, d3, up)), INVALID,
+               "tensor_scatter_nd_add: argument 'tensor' is int32[3]", "expected float32");
+  EXPECT_ERROR(kiln_tensor_scatter_nd_add(U, f32(1, d4, ones4), NULL, f32(1, d3, up)), INVALID,
+               "kiln_tensor_scatter_nd_add", "'indices' is NULL");
+
+  /* boolean_mask */
+  expect_f32(RUN(kiln_boolean_mask(&o, f32(2, d32, pv), make(B8, 1, d3, m101), 0)), 2, d22, rows13, 0);
+  expect_f32(RUN(kiln_boolean_mask(&o, f32(2, d32, pv), make(B8, 1, d2, m01), 1)), 2, d31, col2, 0);
+  EXPECT_ERROR(kiln_boolean_mask(U, f32(2, d32, pv), make(B8, 1, d2, m01), 0), INVALID,
+               "boolean_mask: mask bool[2] does not match dims 0 to 0 of tensor float32[3, 2]", NULL);
+  EXPECT_ERROR(kiln_boolean_mask(U, f32(2, d32, pv), make(I32, 1, d3, iv), 0), INVALID,
+               "boolean_mask: argument 'mask' is int32[3]", "expected bool");
+  EXPECT_ERROR(kiln_boolean_mask(U, NULL, make(B8, 1, d3, m101), 0), INVALID, "kiln_boolean_mask",
+               "'tensor' is NULL");
+
+  /* one_hot with axis and dtype */
+  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 3, 1, 0, 0, F32)), 2, d32, hot_axis0, 0);
+  expect_raw(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 3, 7, 0, 0, I32)), I32, 2, d32, hot_i32);
+  EXPECT_ERROR(kiln_one_hot(U, make(I32, 1, d2, i10), 3, 1e10, 0, -1, I32), INVALID,
+               "one_hot: on_value 1e+10 does not fit in int32", NULL);
+  EXPECT_ERROR(kiln_one_hot(U, make(I32, 1, d2, i10), 3, 1, 0, 2, F32), INVALID, "one_hot: axis 2",
+               "expected -1 or 0 to 1");
+  EXPECT_ERROR(kiln_one_hot(U, make(I32, 1, d2, i10), 3, 1, 0, -1, (kiln_dtype)99), INVALID, "kiln_one_hot", NULL);
+
+  /* pad: each mode, a non-float dtype, and the bad cases */
+  expect_f32(RUN(kiln_pad(&o, p, p_c, 2, KILN_PAD_CONSTANT, 9)), 2, d35, pad_c, 0);
+  expect_f32(RUN(kiln_pad(&o, p, p_r, 2, KILN_PAD_REFLECT, 0)), 2, d26, pad_r, 0);
+  expect_f32(RUN(kiln_pad(&o, p, p_s, 2, KILN_PAD_SYMMETRIC, 0)), 2, d43, pad_s, 0);
+  x32 = make(I32, 1, d3, iv);
+  expect_raw(RUN(kiln_pad(&o, x32, p1, 1, KILN_PAD_CONSTANT, 0)), I32, 1, (int64_t[]){5}, ipad);
+  EXPECT_ERROR(kiln_pad(NULL, p, p_c, 2, KILN_PAD_CONSTANT, 0), INVALID, "kiln_pad", "'out' is NULL");
+  EXPECT_ERROR(kiln_pad(U, p, NULL, 2, KILN_PAD_CONSTANT, 0), INVALID, "kiln_pad", "'paddings' is NULL");
+  EXPECT_ERROR(kiln_pad(U, p, p_c, 1, KILN_PAD_CONSTANT, 0), INVALID, "kiln_pad: num_dims is 1",
+               "expected its rank, 2");
+  EXPECT_ERROR(kiln_pad(U, p, p_bad, 2, KILN_PAD_REFLECT, 0), INVALID, "pad: paddings [3, 0] for dim 1",
+               "<= 2 (dim - 1)");
+  EXPECT_ERROR(kiln_pad(U, p, p_c, 2, (kiln_pad_mode)5, 0), INVALID, "kiln_pad: mode 5 is not a kiln_pad_mode",
+               NULL);
+  EXPECT_ERROR(kiln_pad(U, x32, p1, 1, KILN_PAD_CONSTANT, 0.5e10), INVALID, "pad: constant_values",
+               "does not fit in int32");
+  (void)d1;
+  release_kept();
+}
+
 static void test_indexing(void) {
   float pv[6] = {1, 2, 3, 4, 5, 6}, rows[4] = {5, 6, 1, 2}, cols[12] = {2, 2, 1, 2, 4, 4, 3, 4, 6, 6, 5, 6};
   float hot[12] = {5, -1, -1, -1, -1, 5, -1, 5, -1, -1, -1, -1}, hot2[4] = {0, 1, 1, 0}, one = 1;
@@ -1492,28 +1586,28 @@ static void test_indexing(void) {
   kiln_tensor *p = f32(2, d32, pv), *idx = make(I32, 1, d2, i20), *o = NULL, *x, *kept1, *kept2, *kept3;
   int64_t i, zeros = 0, twos = 0;
 
-  expect_f32(RUN(kiln_gather(&o, p, idx, 0)), 2, d22, rows, 0);
-  expect_f32(RUN(kiln_gather(&o, p, make(I64, 2, d22, l1101), 1)), 3, d322, cols, 0);
-  expect_f32(RUN(kiln_gather(&o, p, make(I64, 2, d22, l1101), -1)), 3, d322, cols, 0);
-  expect_raw(RUN(kiln_gather(&o, make(I32, 1, d3, iv), make(I32, 1, d3, i220), 0)), I32, 1, d3, ipicked);
-  EXPECT_ERROR(kiln_gather(NULL, p, idx, 0), INVALID, "kiln_gather", "'out' is NULL");
-  EXPECT_ERROR(kiln_gather(U, NULL, idx, 0), INVALID, "kiln_gather", "'params' is NULL");
-  EXPECT_ERROR(kiln_gather(U, p, NULL, 0), INVALID, "kiln_gather", "'indices' is NULL");
-  EXPECT_ERROR(kiln_gather(U, p, make(I32, 1, d1, i3), 0), INVALID,
+  expect_f32(RUN(kiln_gather(&o, p, idx, 0, 0)), 2, d22, rows, 0);
+  expect_f32(RUN(kiln_gather(&o, p, make(I64, 2, d22, l1101), 1, 0)), 3, d322, cols, 0);
+  expect_f32(RUN(kiln_gather(&o, p, make(I64, 2, d22, l1101), -1, 0)), 3, d322, cols, 0);
+  expect_raw(RUN(kiln_gather(&o, make(I32, 1, d3, iv), make(I32, 1, d3, i220), 0, 0)), I32, 1, d3, ipicked);
+  EXPECT_ERROR(kiln_gather(NULL, p, idx, 0, 0), INVALID, "kiln_gather", "'out' is NULL");
+  EXPECT_ERROR(kiln_gather(U, NULL, idx, 0, 0), INVALID, "kiln_gather", "'params' is NULL");
+  EXPECT_ERROR(kiln_gather(U, p, NULL, 0, 0), INVALID, "kiln_gather", "'indices' is NULL");
+  EXPECT_ERROR(kiln_gather(U, p, make(I32, 1, d1, i3), 0, 0), INVALID,
                "gather: indices[0] = 3 is out of range for axis 0 of params [3, 2]", "[0, 3)");
-  EXPECT_ERROR(kiln_gather(U, p, make(I64, 1, d1, lneg), 1), INVALID, "gather: indices[0] = -1", "[0, 2)");
-  EXPECT_ERROR(kiln_gather(U, p, p, 0), INVALID, "gather: argument 'indices' is float32[3, 2]",
+  EXPECT_ERROR(kiln_gather(U, p, make(I64, 1, d1, lneg), 1, 0), INVALID, "gather: indices[0] = -1", "[0, 2)");
+  EXPECT_ERROR(kiln_gather(U, p, p, 0, 0), INVALID, "gather: argument 'indices' is float32[3, 2]",
                "expected int32 or int64");
-  EXPECT_ERROR(kiln_gather(U, p, idx, 2), INVALID, "gather: axis 2 is out of range", NULL);
-  EXPECT_ERROR(kiln_gather(U, f32(0, NULL, &one), idx, 0), INVALID, "gather", "scalar");
+  EXPECT_ERROR(kiln_gather(U, p, idx, 2, 0), INVALID, "gather: axis 2 is out of range", NULL);
+  EXPECT_ERROR(kiln_gather(U, f32(0, NULL, &one), idx, 0, 0), INVALID, "gather", "scalar");
 
-  expect_f32(RUN(kiln_one_hot(&o, make(I64, 1, d4, lhot), 3, 5, -1)), 2, d43, hot, 0); /* -1: all off */
-  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 2, 1, 0)), 2, d22, hot2, 0);
-  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 0, 1, 0)), 2, d20, NULL, 0);
-  EXPECT_ERROR(kiln_one_hot(NULL, idx, 3, 1, 0), INVALID, "kiln_one_hot", "'out' is NULL");
-  EXPECT_ERROR(kiln_one_hot(U, NULL, 3, 1, 0), INVALID, "kiln_one_hot", "'indices' is NULL");
-  EXPECT_ERROR(kiln_one_hot(U, idx, -1, 1, 0), INVALID, "one_hot: depth is -1", "expected depth >= 0");
-  EXPECT_ERROR(kiln_one_hot(U, p, 3, 1, 0), INVALID, "one_hot: argument 'indices' is float32[3, 2]",
+  expect_f32(RUN(kiln_one_hot(&o, make(I64, 1, d4, lhot), 3, 5, -1, -1, F32)), 2, d43, hot, 0); /* -1: all off */
+  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 2, 1, 0, -1, F32)), 2, d22, hot2, 0);
+  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 0, 1, 0, -1, F32)), 2, d20, NULL, 0);
+  EXPECT_ERROR(kiln_one_hot(NULL, idx, 3, 1, 0, -1, F32), INVALID, "kiln_one_hot", "'out' is NULL");
+  EXPECT_ERROR(kiln_one_hot(U, NULL, 3, 1, 0, -1, F32), INVALID, "kiln_one_hot", "'indices' is NULL");
+  EXPECT_ERROR(kiln_one_hot(U, idx, -1, 1, 0, -1, F32), INVALID, "one_hot: depth is -1", "expected depth >= 0");
+  EXPECT_ERROR(kiln_one_hot(U, p, 3, 1, 0, -1, F32), INVALID, "one_hot: argument 'indices' is float32[3, 2]",
                "expected int32 or int64");
 
   x = keep(RUN(kiln_ones(&o, big, 1, F32)));
@@ -1802,6 +1896,7 @@ int main(void) {
   test_concat_split_slice();
   test_stack_and_dims();
   test_indexing();
+  test_indexing_nd();
   test_variables();
   test_tapes();
   test_out_of_range_enums();

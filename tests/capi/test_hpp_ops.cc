@@ -666,6 +666,40 @@ TEST(HppOps, SplitWithSizesAndNumSplits) {
   EXPECT_KILN_ERROR(kiln::split(Tensor(), {}, 0, 2), kInvalid, "kiln_split: argument 'x' is NULL");
 }
 
+TEST(HppOps, IndexingAndPadding) {
+  const Tensor p = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  expect_floats(kiln::gather(p, Tensor::from_vector<int32_t>({2, 0, 1, 1}, {2, 2}), 1, 1), {2, 2}, {3, 1, 5, 5});
+  EXPECT_KILN_ERROR(kiln::gather(p, Tensor::from_vector<int32_t>({0, 0, 0}, {3, 1}), 1, 1), kInvalid,
+                    "gather: params [2, 3] and indices int32[3, 1] differ in batch dim 0");
+  expect_floats(kiln::gather_nd(p, Tensor::from_vector<int32_t>({1, 2, 0, 0}, {2, 2})), {2}, {6, 1});
+  expect_floats(kiln::gather_nd(p, Tensor::from_vector<int32_t>({2, 0}, {2, 1}), 1), {2}, {3, 4});
+  EXPECT_KILN_ERROR(kiln::gather_nd(p, Tensor::from_vector<int32_t>({2, 0}, {1, 2})), kInvalid,
+                    "gather_nd: indices int32[1, 2] hold 2 at flat position 0");
+  const Tensor idx = Tensor::from_vector<int32_t>({0, 2, 0}, {3, 1});
+  const Tensor upd = Tensor::from_vector<float>({1, 2, 3}, {3});
+  expect_floats(kiln::scatter_nd(idx, upd, {4}), {4}, {4, 0, 2, 0});
+  EXPECT_KILN_ERROR(kiln::scatter_nd(idx, upd, {2}), kInvalid, "scatter_nd: indices int32[3, 1] hold 2");
+  expect_floats(kiln::tensor_scatter_nd_add(kiln::ones({4}), idx, upd), {4}, {5, 1, 3, 1});
+  EXPECT_KILN_ERROR(kiln::tensor_scatter_nd_add(kiln::ones({4}), idx, kiln::ones({2})), kInvalid,
+                    "tensor_scatter_nd_add: updates float32[2]");
+  const Tensor mask = Tensor::from_vector<bool>({true, false, true}, {3});
+  expect_floats(kiln::boolean_mask(p, mask, 1), {2, 2}, {1, 3, 4, 6});
+  EXPECT_KILN_ERROR(kiln::boolean_mask(p, mask), kInvalid, "boolean_mask: mask bool[3] does not match");
+  const Tensor i = Tensor::from_vector<int64_t>({1, 0}, {2});
+  expect_floats(kiln::one_hot(i, 3, 1, 0, 0), {3, 2}, {0, 1, 1, 0, 0, 0});
+  const Tensor hot = kiln::one_hot(i, 2, 3, 0, -1, kiln::DType::int32);
+  EXPECT_EQ(hot.to_vector<int32_t>(), (std::vector<int32_t>{0, 3, 3, 0}));
+  EXPECT_KILN_ERROR(kiln::one_hot(i, 2, 300, 0, -1, kiln::DType::uint8), kInvalid,
+                    "one_hot: on_value 300 does not fit in uint8");
+  expect_floats(kiln::pad(p, {{1, 0}, {0, 1}}, kiln::PadMode::constant, -1), {3, 4},
+                {-1, -1, -1, -1, 1, 2, 3, -1, 4, 5, 6, -1});
+  expect_floats(kiln::pad(p, {{0, 0}, {2, 0}}, kiln::PadMode::reflect), {2, 5}, {3, 2, 1, 2, 3, 6, 5, 4, 5, 6});
+  expect_floats(kiln::pad(p, {{1, 0}, {0, 0}}, kiln::PadMode::symmetric), {3, 3}, {1, 2, 3, 1, 2, 3, 4, 5, 6});
+  EXPECT_KILN_ERROR(kiln::pad(p, {{0, 0}}), kInvalid, "kiln_pad: num_dims is 1");
+  EXPECT_KILN_ERROR(kiln::pad(p, {{0, 0}, {3, 0}}, kiln::PadMode::reflect), kInvalid, "<= 2 (dim - 1)");
+  EXPECT_KILN_ERROR(kiln::pad(p, {{0, 0}, {0, 0}}, static_cast<kiln::PadMode>(9)), kInvalid, "pad: mode 9");
+}
+
 TEST(HppOps, GatherOneHotDropout) {
   const Tensor p = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {3, 2});
   expect_floats(kiln::gather(p, Tensor::from_vector<int32_t>({2, 0}, {2})), {2, 2},

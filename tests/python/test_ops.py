@@ -1249,5 +1249,113 @@ def check_error(test, fn, exc, parts):
 add_table_tests(ErrorTest, "error", ERROR_CASES, check_error)
 
 
+
+# ------------------------------------------------------------------------- indexing and padding (TF semantics)
+
+_I_ND = [[1, 2], [0, 0], [1, 2]]  # K = 2 into [2, 3, ...], one row repeated
+INDEX_GRAD_CASES = [
+    ("gather_batch_dims", lambda p: kiln.gather(p, kiln.constant([[2, 0, 2], [1, 1, 0]]), axis=1, batch_dims=1),
+     [(2, 3, 2)]),
+    ("gather_batch_dims_default_axis", lambda p: kiln.gather(p, kiln.constant([[2, 0], [1, 1]]), batch_dims=1),
+     [(2, 3)]),
+    ("gather_nd", lambda p: kiln.gather_nd(p, _I_ND), [(2, 3, 2)]),
+    ("gather_nd_batch_dims", lambda p: kiln.gather_nd(p, [[[1], [1]], [[0], [2]]], batch_dims=1), [(2, 3, 2)]),
+    ("scatter_nd_duplicates", lambda u: kiln.scatter_nd(_I_ND, u, [2, 3, 2]), [(3, 2)]),
+    ("tensor_scatter_nd_add", lambda t, u: kiln.tensor_scatter_nd_add(t, _I_ND, u), [(2, 3), (3,)]),
+    ("boolean_mask", lambda x: kiln.boolean_mask(x, [True, False, True]), [(3, 2)]),
+    ("boolean_mask_axis1", lambda x: kiln.boolean_mask(x, [[True, False], [True, True]], axis=1), [(2, 2, 2, 1)]),
+    ("pad_constant", lambda x: kiln.pad(x, [[1, 0], [2, 1]], constant_values=2.0), [(2, 3)]),
+    ("pad_reflect", lambda x: kiln.pad(x, [[2, 1], [1, 3]], "REFLECT"), [(3, 4)]),
+    ("pad_symmetric", lambda x: kiln.pad(x, [[2, 2], [0, 3]], mode="symmetric"), [(2, 3)]),
+]
+add_table_tests(GradientTest, "grad", INDEX_GRAD_CASES, check_gradient)
+
+
+def _gather_batched(params, idx, axis, batch_dims):
+    if batch_dims == 0:
+        return np.take(params, idx, axis=axis)
+    return np.stack([_gather_batched(p, i, axis - 1, batch_dims - 1) for p, i in zip(params, idx)])
+
+
+def _one_hot(idx, depth, on, off, axis):
+    idx = np.asarray(idx)
+    hot = (idx[..., None] == np.arange(depth)).astype(np.float64)
+    return np.moveaxis(hot * (on - off) + off, -1, axis if axis >= 0 else -1)
+
+
+@needs_numpy
+class IndexingTest(Case):
+    def test_gather_batch_dims(self):
+        params = rand((2, 3, 4, 2), 1)
+        idx = np.random.default_rng(2).integers(0, 4, (2, 3, 5))
+        for axis, batch_dims in ((2, 2), (2, 1), (3, 1), (1, 1), (2, 0)):
+            i = idx if batch_dims == 2 or axis == 2 else idx[:, 0] % params.shape[axis]
+            i = i % params.shape[axis]
+            with self.subTest(axis=axis, batch_dims=batch_dims):
+                self.assertTensor(kiln.gather(params, i, axis=axis, batch_dims=batch_dims),
+                                  _gather_batched(params, i, axis, batch_dims))
+        self.assertTensor(kiln.gather(params, idx[:, :, 0] % 3, axis=1, batch_dims=-1),
+                          _gather_batched(params, idx[:, :, 0] % 3, 1, 1))
+
+    def test_gather_nd_scatter_nd(self):
+        params = rand((3, 4, 2), 3)
+        idx = np.array([[[2, 3], [0, 1]], [[1, 1], [2, 3]]])
+        self.assertTensor(kiln.gather_nd(params, idx), params[tuple(np.moveaxis(idx, -1, 0))])
+        self.assertTensor(kiln.gather_nd(params, idx[..., :1].astype(np.int32)), params[idx[..., 0]])
+        b = np.array([[1], [3], [0]])
+        self.assertTensor(kiln.gather_nd(params, b, batch_dims=1), np.stack([params[k, b[k, 0]] for k in range(3)]))
+        upd = rand((2, 2, 2), 4)
+        want = np.zeros((3, 4, 2), np.float32)
+        np.add.at(want, tuple(np.moveaxis(idx, -1, 0)), upd)
+        self.assertTensor(kiln.scatter_nd(idx, upd, [3, 4, 2]), want)
+        self.assertTensor(kiln.tensor_scatter_nd_add(params, idx, upd), params + want)
+
+    def test_boolean_mask(self):
+        x = rand((3, 4, 2), 5)
+        m = np.array([True, False, True, True])
+        self.assertTensor(kiln.boolean_mask(x, m, axis=1), x[:, m])
+        m2 = np.random.default_rng(6).random((3, 4)) > 0.5
+        self.assertTensor(kiln.boolean_mask(x, m2), x[m2])
+        self.assertTensor(kiln.boolean_mask(np.arange(4), [False] * 4), np.zeros(0, np.int64))
+
+    def test_one_hot(self):
+        idx = np.array([[0, 3], [2, -1]])
+        for axis in (-1, 0, 1, 2):
+            with self.subTest(axis=axis):
+                self.assertTensor(kiln.one_hot(idx, 4, axis=axis), _one_hot(idx, 4, 1, 0, axis))
+        self.assertTensor(kiln.one_hot(idx, 3, on_value=5, off_value=-1), _one_hot(idx, 3, 5, -1, -1).astype(np.int32))
+        self.assertTensor(kiln.one_hot(idx, 3, dtype="int64", axis=0), _one_hot(idx, 3, 1, 0, 0).astype(np.int64))
+        self.assertTensor(kiln.one_hot([1], 2, dtype="bool"), np.array([[False, True]]))
+
+    def test_pad(self):
+        x = rand((3, 4), 7)
+        for mode, np_mode in (("CONSTANT", "constant"), ("REFLECT", "reflect"), ("SYMMETRIC", "symmetric")):
+            for p in ([[1, 2], [0, 3]], [[2, 0], [3, 1]], [[0, 0], [0, 0]]):
+                with self.subTest(mode=mode, paddings=p):
+                    kw = {"constant_values": 1.5} if mode == "CONSTANT" else {}
+                    self.assertTensor(kiln.pad(x, p, mode, **kw), np.pad(x, p, np_mode, **kw))
+        big = rand((200, 300), 8)  # above the parallel threshold
+        self.assertTensor(kiln.pad(big, [[3, 2], [1, 4]], "REFLECT"), np.pad(big, [[3, 2], [1, 4]], "reflect"))
+        i = np.arange(6, dtype=np.int64).reshape(2, 3)
+        self.assertTensor(kiln.pad(i, [[0, 1], [1, 1]], constant_values=-9),
+                          np.pad(i, [[0, 1], [1, 1]], constant_values=-9))
+
+
+INDEX_ERROR_CASES = [
+    ("gather_batch_dims", lambda: kiln.gather(z(2, 3), kiln.zeros([3, 1], "int32"), axis=1, batch_dims=1), IA,
+     ["gather", "differ in batch dim 0"]),
+    ("gather_nd", lambda: kiln.gather_nd(z(2, 3), [[2, 0]]), IA, ["gather_nd", "out of range for dim 0"]),
+    ("scatter_nd", lambda: kiln.scatter_nd([[0]], [1.0, 2.0], [3]), IA, ["scatter_nd", "expected updates of shape [1]"]),
+    ("tensor_scatter_nd_add", lambda: kiln.tensor_scatter_nd_add(z(3), [[3]], [1.0]), IA,
+     ["tensor_scatter_nd_add", "out of range"]),
+    ("boolean_mask", lambda: kiln.boolean_mask(z(3, 2), [True, False]), IA, ["boolean_mask", "does not match"]),
+    ("one_hot_axis", lambda: kiln.one_hot([0, 1], 3, axis=2), IA, ["one_hot", "axis 2"]),
+    ("one_hot_value", lambda: kiln.one_hot([0, 1], 3, on_value=1e12, dtype="int32"), IA, ["one_hot", "int32"]),
+    ("pad", lambda: kiln.pad(z(2, 3), [[0, 0], [3, 0]], "REFLECT"), IA, ["pad", "REFLECT", "<= 2 (dim - 1)"]),
+    ("pad_pairs", lambda: kiln.pad(z(2, 3), [[0, 0]]), IA, ["pad", "num_dims is 1"]),
+    ("pad_mode", lambda: kiln.pad(z(2), [[1, 1]], "EDGE"), IA, ["pad", "EDGE"]),
+]
+add_table_tests(ErrorTest, "error", INDEX_ERROR_CASES, check_error)
+
 if __name__ == "__main__":
     unittest.main()

@@ -5,7 +5,7 @@ import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, check
-from .tensor import Tensor, _as_tensor, _new, bool_, dims_array, dtype_code, float32, int32
+from .tensor import Tensor, _as_tensor, _new, bool_, constant, dims_array, dtype_code, float32, int32
 
 L = _lib.lib
 VALID, SAME = "VALID", "SAME"
@@ -278,12 +278,67 @@ def tile(x, multiples):
     return _new(L.kiln_tile, _as_tensor(x), m, n)
 
 
-def gather(params, indices, axis=0):
-    return _new(L.kiln_gather, _as_tensor(params), _as_tensor(indices), int(axis))
+def _as_dtype(value, dtype):
+    """A Tensor as is; anything else converted to dtype (float32 updates, bool masks)."""
+    return _as_tensor(value) if _is_tensor(value) else constant(value, dtype)
 
 
-def one_hot(indices, depth, on_value=1.0, off_value=0.0):
-    return _new(L.kiln_one_hot, _as_tensor(indices), int(depth), float(on_value), float(off_value))
+def gather(params, indices, axis=None, batch_dims=0):
+    """tf.gather; axis defaults to batch_dims, as TF."""
+    axis = batch_dims if axis is None else axis
+    return _new(L.kiln_gather, _as_tensor(params), _as_tensor(indices), int(axis), int(batch_dims))
+
+
+def gather_nd(params, indices, batch_dims=0):
+    return _new(L.kiln_gather_nd, _as_tensor(params), _as_tensor(indices), int(batch_dims))
+
+
+def scatter_nd(indices, updates, shape):
+    dims, rank = dims_array(shape)
+    return _new(L.kiln_scatter_nd, _as_tensor(indices), _as_dtype(updates, float32), dims, rank)
+
+
+def tensor_scatter_nd_add(tensor, indices, updates):
+    return _new(L.kiln_tensor_scatter_nd_add, _as_dtype(tensor, float32), _as_tensor(indices),
+                _as_dtype(updates, float32))
+
+
+def boolean_mask(tensor, mask, axis=None):
+    return _new(L.kiln_boolean_mask, _as_tensor(tensor), _as_dtype(mask, bool_), int(axis or 0))
+
+
+def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None):
+    """tf.one_hot: dtype defaults to on_value's or off_value's type, else float32."""
+    if dtype is None:
+        given = [v for v in (on_value, off_value) if v is not None]
+        dtype = given[0].dtype if given and _is_tensor(given[0]) else (
+            "int32" if given and all(isinstance(v, _numbers.Integral) and not isinstance(v, bool) for v in given)
+            else float32)
+    on_value = 1 if on_value is None else on_value
+    off_value = 0 if off_value is None else off_value
+    on_value = on_value.numpy().item() if _is_tensor(on_value) else on_value
+    off_value = off_value.numpy().item() if _is_tensor(off_value) else off_value
+    return _new(L.kiln_one_hot, _as_tensor(indices), int(depth), float(on_value), float(off_value),
+                -1 if axis is None else int(axis), dtype_code(dtype))
+
+
+_PAD_MODES = {"CONSTANT": 0, "REFLECT": 1, "SYMMETRIC": 2}
+
+
+def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):  # noqa: ARG001 (TF's name)
+    """tf.pad: paddings is [[before, after], ...], one pair per dim."""
+    m = _PAD_MODES.get(str(mode).upper())
+    if m is None:
+        raise InvalidArgumentError("pad: mode %r is not supported; expected 'CONSTANT', 'REFLECT' or 'SYMMETRIC'"
+                                   % (mode,))
+    x = _as_tensor(tensor)
+    if _is_tensor(paddings):
+        paddings = paddings.numpy().tolist()
+    pairs = [list(p) for p in paddings]
+    if any(len(p) != 2 for p in pairs):
+        raise InvalidArgumentError("pad: paddings %r needs [before, after] pairs" % (paddings,))
+    flat, _ = _ints([v for p in pairs for v in p], "paddings")
+    return _new(L.kiln_pad, x, flat, len(pairs), m, float(constant_values))
 
 
 def dropout(x, rate, training=True, seed=None):
