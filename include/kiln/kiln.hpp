@@ -462,6 +462,23 @@ inline Tensor conv2d(const Tensor &x, const Tensor &filter, const Dims &strides,
                      Padding padding = Padding::valid) {
   return conv2d(x, filter, Conv2dOptions{strides, dilations, padding});
 }
+/// tf.nn.conv2d_transpose: filter [KH, KW, O, C], output_shape [N, OH, OW, O].
+inline Tensor conv2d_transpose(const Tensor &x, const Tensor &filter, const Dims &output_shape,
+                               const Conv2dOptions &options = {}) {
+  const kiln_conv2d_options o = options.to_c("conv2d_transpose");
+  return detail::make(kiln_conv2d_transpose, x.get(), filter.get(), output_shape.data(), output_shape.size(), &o);
+}
+/// tf.nn.depthwise_conv2d: filter [KH, KW, C, M] -> C * M channels.
+inline Tensor depthwise_conv2d(const Tensor &x, const Tensor &filter, const Conv2dOptions &options = {}) {
+  const kiln_conv2d_options o = options.to_c("depthwise_conv2d");
+  return detail::make(kiln_depthwise_conv2d, x.get(), filter.get(), &o);
+}
+/// tf.nn.conv1d: x [N, W, C], filter [KW, C, O].
+inline Tensor conv1d(const Tensor &x, const Tensor &filter, int64_t stride = 1, Padding padding = Padding::valid,
+                     int64_t dilation = 1) {
+  const kiln_conv2d_options o = Conv2dOptions{{stride, 1}, {dilation, 1}, padding}.to_c("conv1d");
+  return detail::make(kiln_conv1d, x.get(), filter.get(), &o);
+}
 inline Tensor max_pool2d(const Tensor &x, const Pool2dOptions &options = {}) {
   const kiln_pool2d_options o = options.to_c("max_pool2d");
   return detail::make(kiln_max_pool2d, x.get(), &o);

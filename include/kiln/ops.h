@@ -204,6 +204,21 @@ KILN_API kiln_status *kiln_pool2d_options_init(kiln_pool2d_options *options, siz
 /// options: strides, dilations, padding (NULL: defaults). Gradients w.r.t. x and filter.
 KILN_API kiln_status *kiln_conv2d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
                                   const kiln_conv2d_options *options);
+/// tf.nn.conv2d_transpose (the adjoint of conv2d, "deconvolution"): x [N, H, W, C], filter
+/// [KH, KW, O, C], output_shape [N, OH, OW, O] (output_rank must be 4) such that conv2d of
+/// output_shape with this filter and options gives x's H and W. Gradients w.r.t. x and filter.
+KILN_API kiln_status *kiln_conv2d_transpose(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
+                                            const int64_t *output_shape, size_t output_rank,
+                                            const kiln_conv2d_options *options);
+/// tf.nn.depthwise_conv2d: x [N, H, W, C], filter [KH, KW, C, M] -> [N, OH, OW, C * M], output
+/// channel c * M + m convolving input channel c with filter[:, :, c, m]. Gradients w.r.t. x and filter.
+KILN_API kiln_status *kiln_depthwise_conv2d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
+                                            const kiln_conv2d_options *options);
+/// tf.nn.conv1d: x [N, W, C], filter [KW, C, O] -> [N, OW, O]. The width's stride and dilation are
+/// options->strides[0] and options->dilations[0]; strides[1] and dilations[1] must be 1.
+/// Gradients w.r.t. x and filter.
+KILN_API kiln_status *kiln_conv1d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
+                                  const kiln_conv2d_options *options);
 /// Max pooling on [N, H, W, C] (tf.nn.max_pool2d); options: ksize, strides, padding.
 KILN_API kiln_status *kiln_max_pool2d(kiln_tensor **out, const kiln_tensor *x, const kiln_pool2d_options *options);
 /// Average pooling on [N, H, W, C] (padding excluded from the average, as TF).

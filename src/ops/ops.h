@@ -89,6 +89,15 @@ BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Tensor &b
 // x: [N, H, W, C]; filter: [KH, KW, C, O] (TF's HWIO).
 Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
               const std::vector<int64_t> &dilations, Padding padding);
+// tf.nn.conv2d_transpose: x [N, H, W, C], filter [KH, KW, O, C], output_shape [N, OH, OW, O] such that
+// conv2d of output_shape with filter, strides, dilations and padding gives x's shape (its adjoint).
+Tensor conv2d_transpose(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &output_shape,
+                        const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, Padding padding);
+// tf.nn.depthwise_conv2d: x [N, H, W, C], filter [KH, KW, C, M] -> [N, OH, OW, C * M], channel c * M + m.
+Tensor depthwise_conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
+                        const std::vector<int64_t> &dilations, Padding padding);
+// tf.nn.conv1d: x [N, W, C], filter [KW, C, O] -> [N, OW, O] (conv2d over [N, 1, W, C]).
+Tensor conv1d(const Tensor &x, const Tensor &filter, int64_t stride, int64_t dilation, Padding padding);
 Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
                   Padding padding);
 Tensor avg_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,

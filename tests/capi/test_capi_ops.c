@@ -1287,6 +1287,43 @@ static void test_conv_pool(void) {
   release_kept();
 }
 
+/* depthwise_conv2d, conv2d_transpose and conv1d: hand-worked values, the shared options struct,
+ * bad input. */
+static void test_conv_variants(void) {
+  float xv[8] = {1, 2, 3, 4, 5, 6, 7, 8}, fv[4] = {1, 2, 3, 4}, two = 2, taps[2] = {1, -1};
+  float dw[16] = {1, 2, 6, 8, 3, 6, 12, 16, 5, 10, 18, 24, 7, 14, 24, 32}, tr[4] = {2, 4, 6, 8};
+  float diffs[3] = {-1, -1, -1};
+  int64_t dx[4] = {1, 2, 2, 2}, df[4] = {1, 1, 2, 2}, dy[4] = {1, 2, 2, 4}, d1111[4] = {1, 1, 1, 1};
+  int64_t dk[4] = {2, 2, 1, 1}, out_shape[4] = {1, 2, 2, 1}, bad_out[4] = {1, 4, 4, 1}, d122[4] = {1, 2, 2, 1};
+  int64_t x1[3] = {1, 4, 1}, f1[3] = {2, 1, 1}, y1[3] = {1, 3, 1}, y1s[3] = {1, 2, 1}, s22[2] = {2, 2};
+  int64_t s11[2] = {1, 1}, s21[2] = {2, 1}, s12[2] = {1, 2}, f3[4] = {1, 1, 3, 1};
+  kiln_tensor *x = f32(4, dx, xv), *f = f32(4, df, fv), *o = NULL, *xt = f32(4, d1111, &two), *ft = f32(4, dk, fv);
+  kiln_tensor *x1d = f32(3, x1, xv), *f1d = f32(3, f1, taps);
+  kiln_conv2d_options co = conv_options(s11, s11, KILN_PADDING_VALID), c2 = conv_options(s22, s11, KILN_PADDING_VALID);
+  kiln_conv2d_options c1 = conv_options(s21, s11, KILN_PADDING_VALID), bad = conv_options(s12, s11, KILN_PADDING_VALID);
+
+  expect_f32(RUN(kiln_depthwise_conv2d(&o, x, f, &co)), 4, dy, dw, 0);
+  expect_f32(RUN(kiln_depthwise_conv2d(&o, x, f, NULL)), 4, dy, dw, 0);
+  EXPECT_ERROR(kiln_depthwise_conv2d(NULL, x, f, &co), INVALID, "kiln_depthwise_conv2d", "'out' is NULL");
+  EXPECT_ERROR(kiln_depthwise_conv2d(U, x, f32(4, f3, xv), &co), INVALID, "depthwise_conv2d: filter of shape [1, 1, 3, 1]",
+               "expected filter dim 2 == x dim 3");
+
+  expect_f32(RUN(kiln_conv2d_transpose(&o, xt, ft, out_shape, 4, &c2)), 4, d122, tr, 0);
+  EXPECT_ERROR(kiln_conv2d_transpose(U, xt, ft, out_shape, 3, &c2), INVALID, "kiln_conv2d_transpose: output_rank is 3",
+               "expected 4");
+  EXPECT_ERROR(kiln_conv2d_transpose(U, xt, ft, NULL, 4, &c2), INVALID, "kiln_conv2d_transpose",
+               "'output_shape' is NULL");
+  EXPECT_ERROR(kiln_conv2d_transpose(U, xt, ft, bad_out, 4, &c2), INVALID, "conv2d_transpose: output_shape [1, 4, 4, 1]",
+               "convolves to 2x2");
+
+  expect_f32(RUN(kiln_conv1d(&o, x1d, f1d, NULL)), 3, y1, diffs, 0);
+  expect_f32(RUN(kiln_conv1d(&o, x1d, f1d, &c1)), 3, y1s, diffs, 0); /* strides[0]: the width's */
+  EXPECT_ERROR(kiln_conv1d(U, x1d, f1d, &bad), INVALID, "kiln_conv1d: strides[1] is 2", "expected 1");
+  EXPECT_ERROR(kiln_conv1d(U, NULL, f1d, &co), INVALID, "kiln_conv1d", "'x' is NULL");
+  EXPECT_ERROR(kiln_conv1d(U, x, f1d, &co), INVALID, "conv1d: x has shape [1, 2, 2, 2]", "expected rank 3");
+  release_kept();
+}
+
 /* ------------------------------------------------------------- shape ops */
 
 static void test_reshape_transpose(void) {
@@ -1892,6 +1929,7 @@ int main(void) {
   test_norms();
   test_options_structs();
   test_conv_pool();
+  test_conv_variants();
   test_reshape_transpose();
   test_concat_split_slice();
   test_stack_and_dims();

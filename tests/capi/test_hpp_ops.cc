@@ -597,6 +597,31 @@ TEST(HppOps, ConvAndPoolDefaults) {
                     "avg_pool2d: padding 2 is not valid");
 }
 
+TEST(HppOps, ConvVariants) {
+  const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 2, 2});
+  const Tensor f = Tensor::from_vector<float>({1, 2, 3, 4}, {1, 1, 2, 2});
+  expect_floats(kiln::depthwise_conv2d(x, f), {1, 2, 2, 4}, {1, 2, 6, 8, 3, 6, 12, 16, 5, 10, 18, 24, 7, 14, 24, 32});
+  expect_floats(kiln::depthwise_conv2d(x, f, kiln::Conv2dOptions().with_strides({2, 2})), {1, 1, 1, 4}, {1, 2, 6, 8});
+  EXPECT_KILN_ERROR(kiln::depthwise_conv2d(x, kiln::ones({1, 1, 3, 1})), kInvalid,
+                    "depthwise_conv2d: filter of shape [1, 1, 3, 1] is for 3 channels");
+  const Tensor k = Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2, 1, 1});
+  expect_floats(kiln::conv2d_transpose(kiln::fill({1, 1, 1, 1}, 2), k, {1, 2, 2, 1},
+                                       kiln::Conv2dOptions().with_strides({2, 2})),
+                {1, 2, 2, 1}, {2, 4, 6, 8});
+  // SAME, stride 2: each input cell spreads over its 2x2 block of the doubled output.
+  expect_floats(kiln::conv2d_transpose(kiln::ones({1, 2, 1, 1}), k, {1, 4, 2, 1},
+                                       kiln::Conv2dOptions().with_strides({2, 2}).with_padding(kiln::Padding::same)),
+                {1, 4, 2, 1}, {1, 2, 3, 4, 1, 2, 3, 4});
+  EXPECT_KILN_ERROR(kiln::conv2d_transpose(x, k, {1, 2, 2}), kInvalid, "kiln_conv2d_transpose: output_rank is 3");
+  const Tensor s = Tensor::from_vector<float>({1, 2, 3, 4}, {1, 4, 1});
+  const Tensor taps = Tensor::from_vector<float>({1, -1}, {2, 1, 1});
+  expect_floats(kiln::conv1d(s, taps), {1, 3, 1}, {-1, -1, -1});
+  expect_floats(kiln::conv1d(s, taps, 2), {1, 2, 1}, {-1, -1});
+  expect_floats(kiln::conv1d(s, taps, 1, kiln::Padding::same), {1, 4, 1}, {-1, -1, -1, 4});
+  expect_floats(kiln::conv1d(s, taps, 1, kiln::Padding::valid, 3), {1, 1, 1}, {-3});
+  EXPECT_KILN_ERROR(kiln::conv1d(x, taps), kInvalid, "conv1d: x has shape [1, 2, 2, 2]; expected rank 3");
+}
+
 // ------------------------------------------------------- shape, indexing
 
 TEST(HppOps, ShapeOps) {

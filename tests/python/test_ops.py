@@ -1357,5 +1357,72 @@ INDEX_ERROR_CASES = [
 ]
 add_table_tests(ErrorTest, "error", INDEX_ERROR_CASES, check_error)
 
+
+# ------------------------------------------------------------------ convolutions beside conv2d (TF semantics)
+
+CONV_VARIANT_GRAD_CASES = [
+    ("depthwise_conv2d_same", lambda x, f: kiln.nn.depthwise_conv2d(x, f, [1, 1, 1, 1], "SAME"),
+     [(1, 4, 3, 2), (2, 2, 2, 2)]),
+    ("depthwise_conv2d_valid_strided_dilated", lambda x, f: kiln.nn.depthwise_conv2d(x, f, 2, "VALID", dilations=1),
+     [(1, 5, 5, 2), (3, 2, 2, 1)]),
+    ("conv2d_transpose_same", lambda x, f: kiln.nn.conv2d_transpose(x, f, [1, 4, 5, 2], strides=2),
+     [(1, 2, 3, 3), (3, 3, 2, 3)]),
+    ("conv2d_transpose_valid", lambda x, f: kiln.nn.conv2d_transpose(x, f, [2, 4, 4, 1], 1, "VALID"),
+     [(2, 3, 3, 2), (2, 2, 1, 2)]),
+    ("conv1d", lambda x, f: kiln.nn.conv1d(x, f, stride=2, padding="SAME"), [(2, 5, 2), (3, 2, 2)]),
+    ("conv1d_dilated", lambda x, f: kiln.nn.conv1d(x, f, 1, "VALID", dilations=2), [(1, 6, 1), (2, 1, 3)]),
+]
+add_table_tests(GradientTest, "grad", CONV_VARIANT_GRAD_CASES, check_gradient)
+
+
+@needs_numpy
+class ConvVariantTest(Case):
+    def test_depthwise_conv2d(self):
+        for xs, fs, strides, dilations, padding in [((2, 5, 6, 3), (3, 3, 3, 2), (1, 1), (1, 1), "SAME"),
+                                                   ((1, 7, 6, 2), (2, 3, 2, 1), (2, 1), (1, 2), "VALID"),
+                                                   ((1, 6, 6, 4), (3, 3, 4, 3), (2, 2), (1, 1), "SAME")]:
+            with self.subTest(x=xs, filter=fs, strides=strides, dilations=dilations, padding=padding):
+                x, f = rand(xs, 1), rand(fs, 2)
+                want = np.concatenate([conv2d_reference(x[..., c:c + 1], f[:, :, c:c + 1, :], strides, dilations,
+                                                        padding) for c in range(xs[3])], axis=-1)
+                self.assertTensor(kiln.nn.depthwise_conv2d(x, f, strides, padding, dilations), want,
+                                  rtol=1e-4, atol=1e-5)
+
+    def test_conv2d_transpose_is_the_adjoint_of_conv2d(self):
+        for xs, fs, out, strides, padding in [((1, 3, 3, 2), (3, 3, 4, 2), (1, 6, 6, 4), (2, 2), "SAME"),
+                                              ((2, 2, 3, 1), (2, 2, 3, 1), (2, 5, 7, 3), (2, 2), "VALID"),
+                                              ((1, 3, 2, 2), (3, 2, 1, 2), (1, 5, 5, 1), (2, 3), "SAME")]:
+            with self.subTest(x=xs, filter=fs, output_shape=out, strides=strides, padding=padding):
+                x, f = rand(xs, 3), rand(fs, 4)
+                # The Jacobian of u -> conv2d(u, f) over u of output_shape, applied transposed to x.
+                cols = []
+                for k in range(int(np.prod(out))):
+                    e = np.zeros(int(np.prod(out)))
+                    e[k] = 1
+                    cols.append(conv2d_reference(e.reshape(out), f, strides, (1, 1), padding).ravel())
+                want = (np.stack(cols) @ x.astype(np.float64).ravel()).reshape(out)
+                self.assertTensor(kiln.nn.conv2d_transpose(x, f, out, strides, padding), want, rtol=1e-4, atol=1e-5)
+
+    def test_conv1d(self):
+        x, f = rand((2, 9, 3), 5), rand((3, 3, 4), 6)
+        for stride, dilation, padding in ((1, 1, "VALID"), (2, 1, "SAME"), (1, 2, "SAME"), (3, 2, "VALID")):
+            with self.subTest(stride=stride, dilation=dilation, padding=padding):
+                want = conv2d_reference(x[:, None], f[None], (1, stride), (1, dilation), padding)[:, 0]
+                self.assertTensor(kiln.nn.conv1d(x, f, stride, padding, dilation), want, rtol=1e-4, atol=1e-5)
+        self.assertTensor(kiln.conv1d(x, f, [1, 2, 1], "VALID"), conv2d_reference(x[:, None], f[None], (1, 2),
+                                                                                 (1, 1), "VALID")[:, 0],
+                          rtol=1e-4, atol=1e-5)
+
+
+CONV_VARIANT_ERROR_CASES = [
+    ("depthwise_conv2d", lambda: kiln.nn.depthwise_conv2d(z(1, 3, 3, 2), z(2, 2, 3, 1)), IA,
+     ["depthwise_conv2d", "[1, 3, 3, 2]", "[2, 2, 3, 1]"]),
+    ("conv2d_transpose", lambda: kiln.nn.conv2d_transpose(z(1, 2, 2, 1), z(2, 2, 1, 1), [1, 5, 5, 1], 2), IA,
+     ["conv2d_transpose", "[1, 5, 5, 1]", "not x's 2x2"]),
+    ("conv1d", lambda: kiln.nn.conv1d(z(1, 4, 2), z(2, 3, 1)), IA, ["conv1d", "[2, 3, 1]"]),
+    ("conv1d_stride", lambda: kiln.nn.conv1d(z(1, 4, 2), z(2, 2, 1), stride=[1, 2]), IA, ["conv1d", "stride"]),
+]
+add_table_tests(ErrorTest, "error", CONV_VARIANT_ERROR_CASES, check_error)
+
 if __name__ == "__main__":
     unittest.main()

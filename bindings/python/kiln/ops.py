@@ -192,6 +192,37 @@ def conv2d(x, filters, strides=1, padding=VALID, dilations=1):
     return _new(L.kiln_conv2d, _as_tensor(x), _as_tensor(filters), ctypes.byref(o))
 
 
+def conv2d_transpose(input, filters, output_shape, strides=1, padding=SAME, dilations=1):  # noqa: A002 (TF's name)
+    """tf.nn.conv2d_transpose: filters [KH, KW, out_channels, in_channels]; TF's default padding SAME."""
+    op = "conv2d_transpose"
+    o = _conv_options(op, strides, padding, dilations)
+    dims, rank = dims_array(output_shape)
+    return _new(L.kiln_conv2d_transpose, _as_tensor(input), _as_tensor(filters), dims, rank, ctypes.byref(o))
+
+
+def depthwise_conv2d(input, filter, strides=1, padding=VALID, dilations=1):  # noqa: A002 (TF's names)
+    """tf.nn.depthwise_conv2d: filter [KH, KW, C, M] gives C * M channels."""
+    op = "depthwise_conv2d"
+    o = _conv_options(op, strides, padding, dilations)
+    return _new(L.kiln_depthwise_conv2d, _as_tensor(input), _as_tensor(filter), ctypes.byref(o))
+
+
+def _one(v, what, op):
+    v = [v] if isinstance(v, _numbers.Integral) else list(v)
+    if len(v) == 3:  # TF's [1, w, 1] form
+        v = v[1:2]
+    if len(v) != 1:
+        raise InvalidArgumentError("%s: %s needs 1 value (or 3 in TF's [1, w, 1] form); got %r" % (op, what, v))
+    return int(v[0])
+
+
+def conv1d(input, filters, stride=1, padding=VALID, dilations=1):  # noqa: A002 (TF's name)
+    """tf.nn.conv1d: input [N, W, C], filters [KW, C, O]."""
+    op = "conv1d"
+    o = _conv_options(op, [_one(stride, "stride", op), 1], padding, [_one(dilations, "dilations", op), 1])
+    return _new(L.kiln_conv1d, _as_tensor(input), _as_tensor(filters), ctypes.byref(o))
+
+
 def _pool(fn, op, x, ksize, strides, padding):
     o = Pool2dOptions()
     check(L.kiln_pool2d_options_init(ctypes.byref(o), ctypes.sizeof(o)))
