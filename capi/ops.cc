@@ -180,12 +180,13 @@ kiln_status *kiln_log_softmax(kiln_tensor **out, const kiln_tensor *x, int64_t a
 }
 
 kiln_status *kiln_layer_norm(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *gamma,
-                             const kiln_tensor *beta, float epsilon) {
+                             const kiln_tensor *beta, const int64_t *axes, size_t num_axes, float epsilon) {
   KILN_CAPI_BEGIN
   const char *fn = "kiln_layer_norm";
   require_not_null(out, fn, "out");
-  *out = new_tensor(
-      ops::layer_norm(tensor_of(x, fn, "x"), tensor_of(gamma, fn, "gamma"), tensor_of(beta, fn, "beta"), epsilon));
+  const Tensor &t = tensor_of(x, fn, "x");
+  const Tensor &g = tensor_of(gamma, fn, "gamma");
+  *out = new_tensor(ops::layer_norm(t, g, tensor_of(beta, fn, "beta"), epsilon, int_list(axes, num_axes, fn, "axes")));
   KILN_CAPI_END
 }
 

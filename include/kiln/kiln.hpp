@@ -398,8 +398,10 @@ inline Tensor log_softmax(const Tensor &x, int64_t axis = -1) {
 }
 
 // ---- normalisation, convolution, pooling ----
-inline Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon = 1e-3f) {
-  return detail::make(kiln_layer_norm, x.get(), gamma.get(), beta.get(), epsilon);
+/// Normalises over `axes`, the trailing axes of x (default: the last); gamma and beta have their shape.
+inline Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon = 1e-3f,
+                         const Dims &axes = {-1}) {
+  return detail::make(kiln_layer_norm, x.get(), gamma.get(), beta.get(), axes.data(), axes.size(), epsilon);
 }
 struct BatchNormResult {
   Tensor y, mean, variance;

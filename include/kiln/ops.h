@@ -144,9 +144,11 @@ KILN_API kiln_status *kiln_log_softmax(kiln_tensor **out, const kiln_tensor *x, 
 
 /* ----------------------------------------------------------- normalisation */
 
-/// Layer normalisation over the last axis; gamma and beta [C]. Keras default epsilon 1e-3.
+/// Layer normalisation (Keras LayerNormalization) over `axes` of x, which must be its trailing
+/// axes in any order (axes NULL and num_axes 0: the last axis); gamma and beta have the shape of
+/// those dims of x. Keras default epsilon 1e-3. Gradients w.r.t. x, gamma and beta.
 KILN_API kiln_status *kiln_layer_norm(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *gamma,
-                                      const kiln_tensor *beta, float epsilon);
+                                      const kiln_tensor *beta, const int64_t *axes, size_t num_axes, float epsilon);
 /// Batch normalisation over all axes but the last. training: batch statistics, written to
 /// out_mean and out_variance (mean and variance may be NULL); inference: the given mean and
 /// variance. out_mean and out_variance may be NULL when not wanted.

@@ -75,8 +75,11 @@ Tensor log_softmax(const Tensor &x, int64_t axis = -1);
 Tensor sum_to_shape(const Tensor &grad, const Shape &shape);
 
 // ---- normalisation, convolution, pooling (channels last) ----
-// Normalises over the last axis; gamma and beta have shape [C].
-Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon = 1e-3f);
+// Normalises over `axes`, which must be the trailing axes of x (any order; empty: the last axis);
+// gamma and beta have the shape of those dims ([C] for the last axis; Keras
+// LayerNormalization(axis=[-2, -1]) gives [D1, D2]).
+Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon = 1e-3f,
+                  const std::vector<int64_t> &axes = {});
 struct BatchNormResult {
   Tensor y;
   Tensor mean;      // batch mean [C] when training, else the given mean

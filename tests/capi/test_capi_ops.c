@@ -1021,16 +1021,16 @@ static void test_norms(void) {
   kiln_tensor *gm = f32(1, d2, given_m), *gv = f32(1, d2, given_v), *y = NULL, *m = NULL, *v = NULL;
 
   ref_layer_norm(lx, 2, 3, lg, lb, 1e-3, want);
-  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, 1e-3f)), 2, d23, want, 1e-5);
+  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, NULL, 0, 1e-3f)), 2, d23, want, 1e-5);
   ref_layer_norm(lx, 2, 3, lg, lb, 0.5, want);
-  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, 0.5f)), 2, d23, want, 1e-5);
-  EXPECT_ERROR(kiln_layer_norm(NULL, x, g, b, 1e-3f), INVALID, "kiln_layer_norm", "'out' is NULL");
-  EXPECT_ERROR(kiln_layer_norm(U, x, g, NULL, 1e-3f), INVALID, "kiln_layer_norm", "'beta' is NULL");
-  EXPECT_ERROR(kiln_layer_norm(U, x, bng, b, 1e-3f), INVALID, "layer_norm: argument 'gamma' is float32[2]",
+  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, NULL, 0, 0.5f)), 2, d23, want, 1e-5);
+  EXPECT_ERROR(kiln_layer_norm(NULL, x, g, b, NULL, 0, 1e-3f), INVALID, "kiln_layer_norm", "'out' is NULL");
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, NULL, NULL, 0, 1e-3f), INVALID, "kiln_layer_norm", "'beta' is NULL");
+  EXPECT_ERROR(kiln_layer_norm(U, x, bng, b, NULL, 0, 1e-3f), INVALID, "layer_norm: argument 'gamma' is float32[2]",
                "expected float32[3]");
-  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, -1), INVALID, "layer_norm: epsilon is -1",
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, NULL, 0, -1), INVALID, "layer_norm: epsilon is -1",
                "expected a finite value >= 0");
-  EXPECT_ERROR(kiln_layer_norm(U, make(I32, 2, d23, lx), g, b, 1e-3f), INVALID,
+  EXPECT_ERROR(kiln_layer_norm(U, make(I32, 2, d23, lx), g, b, NULL, 0, 1e-3f), INVALID,
                "layer_norm: argument 'x' is int32", "expected float32");
 
   /* Training: batch statistics, returned. */
@@ -1135,6 +1135,28 @@ static void ref_window(const struct window *g, const float *x, const float *f, i
                                                                     : kind == 1 ? top
                                                                                 : acc / (double)cells);
         }
+}
+
+/* layer_norm over the two trailing axes (Keras LayerNormalization(axis=[-2, -1])). */
+static void test_layer_norm_axes(void) {
+  float xv[8] = {1, 2, 3, 4, 0, 0, 0, 8}, gv[4] = {1, 2, 1, 2}, bv[4] = {0, 0, 1, 1}, want[8];
+  int64_t d222[3] = {2, 2, 2}, d22[2] = {2, 2}, d4[1] = {4}, last2[2] = {-1, -2}, first[1] = {0}, mixed[2] = {0, 2};
+  kiln_tensor *x = f32(3, d222, xv), *g = f32(2, d22, gv), *b = f32(2, d22, bv), *o = NULL;
+  int r, i;
+  for (r = 0; r < 2; ++r) {
+    double mean = 0, var = 0;
+    for (i = 0; i < 4; ++i) mean += xv[r * 4 + i] / 4.0;
+    for (i = 0; i < 4; ++i) var += (xv[r * 4 + i] - mean) * (xv[r * 4 + i] - mean) / 4.0;
+    for (i = 0; i < 4; ++i) want[r * 4 + i] = (float)((xv[r * 4 + i] - mean) / sqrt(var + 1e-3) * gv[i] + bv[i]);
+  }
+  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, last2, 2, 1e-3f)), 3, d222, want, 1e-5);
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, first, 1, 1e-3f), INVALID, "layer_norm: axes [0] for x float32[2, 2, 2]",
+               "expected distinct trailing axes");
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, mixed, 2, 1e-3f), INVALID, "layer_norm: axes [0, 2]", "trailing");
+  EXPECT_ERROR(kiln_layer_norm(U, x, f32(1, d4, gv), b, last2, 2, 1e-3f), INVALID,
+               "layer_norm: argument 'gamma' is float32[4]", "expected float32[2, 2]");
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, NULL, 2, 1e-3f), INVALID, "kiln_layer_norm", "'axes' is NULL");
+  release_kept();
 }
 
 static kiln_conv2d_options conv_options(const int64_t *strides, const int64_t *dilations, kiln_padding padding) {
@@ -1927,6 +1949,7 @@ int main(void) {
   test_reductions();
   test_softmax();
   test_norms();
+  test_layer_norm_axes();
   test_options_structs();
   test_conv_pool();
   test_conv_variants();

@@ -597,6 +597,15 @@ TEST(HppOps, ConvAndPoolDefaults) {
                     "avg_pool2d: padding 2 is not valid");
 }
 
+TEST(HppOps, LayerNormOverTrailingAxes) {
+  const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 0, 0, 0, 8}, {2, 2, 2});
+  const Tensor y = kiln::layer_norm(x, kiln::ones({2, 2}), kiln::zeros({2, 2}), 0.0f, {-2, -1});
+  const float s1 = 1 / std::sqrt(1.25f), s2 = 1 / std::sqrt(12.0f);
+  expect_floats(y, {2, 2, 2}, {-1.5f * s1, -0.5f * s1, 0.5f * s1, 1.5f * s1, -2 * s2, -2 * s2, -2 * s2, 6 * s2}, 1e-5);
+  EXPECT_KILN_ERROR(kiln::layer_norm(x, kiln::ones({2, 2}), kiln::zeros({2, 2}), 1e-3f, {0, 1}), kInvalid,
+                    "layer_norm: axes [0, 1] for x float32[2, 2, 2]; expected distinct trailing axes");
+}
+
 TEST(HppOps, ConvVariants) {
   const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 2, 2});
   const Tensor f = Tensor::from_vector<float>({1, 2, 3, 4}, {1, 1, 2, 2});

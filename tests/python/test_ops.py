@@ -1424,5 +1424,36 @@ CONV_VARIANT_ERROR_CASES = [
 ]
 add_table_tests(ErrorTest, "error", CONV_VARIANT_ERROR_CASES, check_error)
 
+
+# ------------------------------------------------------------- layer_norm over trailing axes (Keras axis=[-2, -1])
+
+LAYER_NORM_AXES_GRAD_CASES = [
+    ("layer_norm_axes", lambda x, g, b: kiln.layer_norm(x, g, b, axis=[-2, -1]), [(2, 2, 3), (2, 3), (2, 3)]),
+    ("layer_norm_axes_unordered", lambda x, g, b: kiln.nn.layer_norm(x, g, b, 1e-2, [3, 1, 2]),
+     [(2, 1, 2, 2), (1, 2, 2), (1, 2, 2)]),
+]
+add_table_tests(GradientTest, "grad", LAYER_NORM_AXES_GRAD_CASES, check_gradient)
+
+
+@needs_numpy
+class LayerNormAxesTest(Case):
+    def test_against_numpy(self):
+        x, g, b = rand((3, 4, 5), 1), rand((4, 5), 2), rand((4, 5), 3)
+        mean = x.astype(np.float64).mean(axis=(1, 2), keepdims=True)
+        var = x.astype(np.float64).var(axis=(1, 2), keepdims=True)
+        want = (x - mean) / np.sqrt(var + 1e-3) * g + b
+        self.assertTensor(kiln.layer_norm(x, g, b, axis=[-2, -1]), want, rtol=1e-4, atol=1e-5)
+        self.assertTensor(kiln.layer_norm(x, g[0], b[0], axis=-1),
+                          (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-3) * g[0] + b[0],
+                          rtol=1e-4, atol=1e-5)
+
+
+add_table_tests(ErrorTest, "error", [
+    ("layer_norm_axes", lambda: kiln.layer_norm(z(2, 3, 4), z(3, 4), z(3, 4), axis=[0, 2]), IA,
+     ["layer_norm", "axes [0, 2]", "trailing"]),
+    ("layer_norm_axes_gamma", lambda: kiln.layer_norm(z(2, 3, 4), z(12), z(3, 4), axis=[1, 2]), IA,
+     ["layer_norm", "float32[12]", "[3, 4]"]),
+], check_error)
+
 if __name__ == "__main__":
     unittest.main()

@@ -108,7 +108,7 @@ _SIGS.update({
     "kiln_argmax": (_ST, [_HP, _T, _i64]),
     "kiln_softmax": (_ST, [_HP, _T, _i64]),
     "kiln_log_softmax": (_ST, [_HP, _T, _i64]),
-    "kiln_layer_norm": (_ST, [_HP, _T, _T, _T, _f]),
+    "kiln_layer_norm": (_ST, [_HP, _T, _T, _T, c_int64_p, _z, _f]),
     "kiln_batch_norm": (_ST, [_HP, _HP, _HP, _T, _T, _T, _T, _T, _b, _f]),
     # Options structs travel as pointers (ctypes.byref of the Structures in ops.py).
     "kiln_conv2d_options_init": (_ST, [ctypes.c_void_p, _z]),

@@ -138,8 +138,10 @@ def log_softmax(x, axis=-1):
     return _new(L.kiln_log_softmax, _as_tensor(x), int(axis))
 
 
-def layer_norm(x, gamma, beta, epsilon=1e-3):
-    return _new(L.kiln_layer_norm, _as_tensor(x), _as_tensor(gamma), _as_tensor(beta), float(epsilon))
+def layer_norm(x, gamma, beta, epsilon=1e-3, axis=-1):
+    """Keras LayerNormalization over axis (an int or the list of trailing axes); gamma/beta have their shape."""
+    axes, n = _axes(axis)
+    return _new(L.kiln_layer_norm, _as_tensor(x), _as_tensor(gamma), _as_tensor(beta), axes, n, float(epsilon))
 
 
 def batch_norm(x, gamma, beta, mean=None, variance=None, training=False, epsilon=1e-3):
