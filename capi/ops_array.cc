@@ -86,10 +86,10 @@ kiln_status *kiln_pad(kiln_tensor **out, const kiln_tensor *x, const int64_t *pa
                "; expected its rank, ", t.rank());
   if (num_dims > 0) require_not_null(paddings, fn, "paddings");
   const int m = static_cast<int>(mode);
-  if (m < KILN_PAD_CONSTANT || m > KILN_PAD_SYMMETRIC)
+  if (m < KILN_PAD_MODE_CONSTANT || m > KILN_PAD_MODE_SYMMETRIC)
     kiln::fail(kiln::Code::kInvalidArgument, fn, ": mode ", m,
-               " is not a kiln_pad_mode; expected KILN_PAD_CONSTANT (0), KILN_PAD_REFLECT (1) or "
-               "KILN_PAD_SYMMETRIC (2)");
+               " is not a kiln_pad_mode; expected KILN_PAD_MODE_CONSTANT (0), KILN_PAD_MODE_REFLECT (1) or "
+               "KILN_PAD_MODE_SYMMETRIC (2)");
   std::vector<int64_t> p(paddings, paddings + 2 * num_dims);
   *out = new_tensor(ops::pad(t, p, static_cast<ops::PadMode>(m), constant_value));
   KILN_CAPI_END

@@ -104,11 +104,12 @@ kiln_status *kiln_conv2d_transpose(kiln_tensor **out, const kiln_tensor *x, cons
   const kiln::Tensor &xt = tensor_of(x, fn, "x");
   const kiln::Tensor &ft = tensor_of(filter, fn, "filter");
   if (output_rank != 4)
-    kiln::fail(kiln::Code::kInvalidArgument, fn, ": output_rank is ", output_rank, "; expected 4 [N, OH, OW, O]");
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": output_rank is ", output_rank,
+               "; expected 4 [N, OH, OW, O]");
   require_not_null(output_shape, fn, "output_shape");
   const ConvArgs a = conv_args(options, fn);
-  *out = new_tensor(ops::conv2d_transpose(xt, ft, std::vector<int64_t>(output_shape, output_shape + 4), a.strides,
-                                          a.dilations, a.padding));
+  *out = new_tensor(ops::conv2d_transpose(xt, ft, std::vector<int64_t>(output_shape, output_shape + 4),
+                                          a.strides, a.dilations, a.padding));
   KILN_CAPI_END
 }
 
@@ -134,7 +135,8 @@ kiln_status *kiln_conv1d(kiln_tensor **out, const kiln_tensor *x, const kiln_ten
   const ConvArgs a = conv_args(options, fn);
   if (a.strides[1] != 1 || a.dilations[1] != 1)
     kiln::fail(kiln::Code::kInvalidArgument, fn, ": strides[1] is ", a.strides[1], " and dilations[1] is ",
-               a.dilations[1], "; expected 1 (conv1d's width stride and dilation are strides[0] and dilations[0])");
+               a.dilations[1],
+               "; expected 1 (conv1d's width stride and dilation are strides[0] and dilations[0])");
   *out = new_tensor(ops::conv1d(xt, ft, a.strides[0], a.dilations[0], a.padding));
   KILN_CAPI_END
 }

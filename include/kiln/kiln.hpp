@@ -563,13 +563,13 @@ inline Tensor one_hot(const Tensor &indices, int64_t depth, double on_value = 1,
                       int64_t axis = -1, DType dtype = DType::float32) {
   return detail::make(kiln_one_hot, indices.get(), depth, on_value, off_value, axis, detail::to_c(dtype, "one_hot"));
 }
-enum class PadMode : int { constant = KILN_PAD_CONSTANT, reflect = KILN_PAD_REFLECT, symmetric = KILN_PAD_SYMMETRIC };
+enum class PadMode : int { constant = KILN_PAD_MODE_CONSTANT, reflect = KILN_PAD_MODE_REFLECT, symmetric = KILN_PAD_MODE_SYMMETRIC };
 /// tf.pad: paddings {{before, after}, ...}, one pair per dim of x.
 inline Tensor pad(const Tensor &x, const std::vector<std::pair<int64_t, int64_t>> &paddings,
                   PadMode mode = PadMode::constant, double constant_value = 0) {
   Dims flat;
   for (const auto &p : paddings) flat.insert(flat.end(), {p.first, p.second});
-  const kiln_pad_mode m = detail::checked_enum<kiln_pad_mode>(mode, KILN_PAD_CONSTANT, KILN_PAD_SYMMETRIC, "pad",
+  const kiln_pad_mode m = detail::checked_enum<kiln_pad_mode>(mode, KILN_PAD_MODE_CONSTANT, KILN_PAD_MODE_SYMMETRIC, "pad",
                                                               "mode", "constant, reflect or symmetric");
   return detail::make(kiln_pad, x.get(), flat.data(), paddings.size(), m, constant_value);
 }

@@ -296,11 +296,11 @@ KILN_API kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices
 
 /// How kiln_pad fills the border (tf.pad's mode).
 typedef enum kiln_pad_mode {
-  KILN_PAD_CONSTANT = 0,  /**< constant_value */
-  KILN_PAD_REFLECT = 1,   /**< mirror without repeating the edge: [1 2 3] -> 3 2 [1 2 3] 2 1 */
-  KILN_PAD_SYMMETRIC = 2, /**< mirror repeating the edge: [1 2 3] -> 2 1 [1 2 3] 3 2 */
-  KILN_PAD_MIN_ENUM = -0x7FFFFFFF - 1, /**< not a value: with MAX_ENUM, any int (negative too) is a valid enum value */
-  KILN_PAD_MAX_ENUM = 0x7FFFFFFF       /**< not a mode: lets kiln reject any int value safely */
+  KILN_PAD_MODE_CONSTANT = 0,  /**< constant_value */
+  KILN_PAD_MODE_REFLECT = 1,   /**< mirror without repeating the edge: [1 2 3] -> 3 2 [1 2 3] 2 1 */
+  KILN_PAD_MODE_SYMMETRIC = 2, /**< mirror repeating the edge: [1 2 3] -> 2 1 [1 2 3] 3 2 */
+  KILN_PAD_MODE_MIN_ENUM = -0x7FFFFFFF - 1, /**< not a value: with MAX_ENUM, any int (negative too) is a valid enum value */
+  KILN_PAD_MODE_MAX_ENUM = 0x7FFFFFFF       /**< not a mode: lets kiln reject any int value safely */
 } kiln_pad_mode;
 
 /// tf.pad: paddings holds 2 * num_dims values, [before, after] for each dim of x (num_dims must

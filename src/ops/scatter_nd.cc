@@ -1,7 +1,10 @@
 // gather_nd, scatter_nd, tensor_scatter_nd_add and boolean_mask: each flattens its nd indices (or
 // mask) into row offsets and composes gather / scatter_add and reshape, whose gradient rules then
 // give theirs (gather_nd's is scatter_nd's, and the other way round), nested tapes included.
+#include <algorithm>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "kernels/index.h"
 #include "ops/array_internal.h"

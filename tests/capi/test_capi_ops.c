@@ -1251,6 +1251,12 @@ static void test_conv_pool(void) {
       expect_f32(RUN(kiln_conv2d(&o, x, f, &newer.known)), 4, od, want, 1e-5);
     }
     if (i == 0) expect_f32(RUN(kiln_conv2d(&o, x, f, NULL)), 4, od, want, 1e-5); /* NULL: the defaults */
+    if (i == 1) {
+      /* A first-version caller: struct_size without tail padding is enough. */
+      small = co;
+      small.struct_size = offsetof(kiln_conv2d_options, padding) + sizeof(kiln_padding);
+      expect_f32(RUN(kiln_conv2d(&o, x, f, &small)), 4, od, want, 1e-5);
+    }
   }
   for (i = 0; i < 2; ++i)
     for (kind = 1; kind <= 2; ++kind) {
@@ -1614,20 +1620,20 @@ static void test_indexing_nd(void) {
   EXPECT_ERROR(kiln_one_hot(U, make(I32, 1, d2, i10), 3, 1, 0, -1, (kiln_dtype)99), INVALID, "kiln_one_hot", NULL);
 
   /* pad: each mode, a non-float dtype, and the bad cases */
-  expect_f32(RUN(kiln_pad(&o, p, p_c, 2, KILN_PAD_CONSTANT, 9)), 2, d35, pad_c, 0);
-  expect_f32(RUN(kiln_pad(&o, p, p_r, 2, KILN_PAD_REFLECT, 0)), 2, d26, pad_r, 0);
-  expect_f32(RUN(kiln_pad(&o, p, p_s, 2, KILN_PAD_SYMMETRIC, 0)), 2, d43, pad_s, 0);
+  expect_f32(RUN(kiln_pad(&o, p, p_c, 2, KILN_PAD_MODE_CONSTANT, 9)), 2, d35, pad_c, 0);
+  expect_f32(RUN(kiln_pad(&o, p, p_r, 2, KILN_PAD_MODE_REFLECT, 0)), 2, d26, pad_r, 0);
+  expect_f32(RUN(kiln_pad(&o, p, p_s, 2, KILN_PAD_MODE_SYMMETRIC, 0)), 2, d43, pad_s, 0);
   x32 = make(I32, 1, d3, iv);
-  expect_raw(RUN(kiln_pad(&o, x32, p1, 1, KILN_PAD_CONSTANT, 0)), I32, 1, (int64_t[]){5}, ipad);
-  EXPECT_ERROR(kiln_pad(NULL, p, p_c, 2, KILN_PAD_CONSTANT, 0), INVALID, "kiln_pad", "'out' is NULL");
-  EXPECT_ERROR(kiln_pad(U, p, NULL, 2, KILN_PAD_CONSTANT, 0), INVALID, "kiln_pad", "'paddings' is NULL");
-  EXPECT_ERROR(kiln_pad(U, p, p_c, 1, KILN_PAD_CONSTANT, 0), INVALID, "kiln_pad: num_dims is 1",
+  expect_raw(RUN(kiln_pad(&o, x32, p1, 1, KILN_PAD_MODE_CONSTANT, 0)), I32, 1, (int64_t[]){5}, ipad);
+  EXPECT_ERROR(kiln_pad(NULL, p, p_c, 2, KILN_PAD_MODE_CONSTANT, 0), INVALID, "kiln_pad", "'out' is NULL");
+  EXPECT_ERROR(kiln_pad(U, p, NULL, 2, KILN_PAD_MODE_CONSTANT, 0), INVALID, "kiln_pad", "'paddings' is NULL");
+  EXPECT_ERROR(kiln_pad(U, p, p_c, 1, KILN_PAD_MODE_CONSTANT, 0), INVALID, "kiln_pad: num_dims is 1",
                "expected its rank, 2");
-  EXPECT_ERROR(kiln_pad(U, p, p_bad, 2, KILN_PAD_REFLECT, 0), INVALID, "pad: paddings [3, 0] for dim 1",
+  EXPECT_ERROR(kiln_pad(U, p, p_bad, 2, KILN_PAD_MODE_REFLECT, 0), INVALID, "pad: paddings [3, 0] for dim 1",
                "<= 2 (dim - 1)");
   EXPECT_ERROR(kiln_pad(U, p, p_c, 2, (kiln_pad_mode)5, 0), INVALID, "kiln_pad: mode 5 is not a kiln_pad_mode",
                NULL);
-  EXPECT_ERROR(kiln_pad(U, x32, p1, 1, KILN_PAD_CONSTANT, 0.5e10), INVALID, "pad: constant_values",
+  EXPECT_ERROR(kiln_pad(U, x32, p1, 1, KILN_PAD_MODE_CONSTANT, 0.5e10), INVALID, "pad: constant_values",
                "does not fit in int32");
   (void)d1;
   release_kept();
@@ -1929,11 +1935,14 @@ static void test_tapes(void) {
  * library: each public enum has a *_MAX_ENUM = 0x7FFFFFFF member so that every int is a value
  * of its type (the sanitizer build would abort on a load of an out-of-range value). */
 static void test_out_of_range_enums(void) {
-  int64_t d2[1] = {2};
+  int64_t d2[1] = {2}, no_padding[2] = {0, 0};
   kiln_tensor *o = NULL, *x = keep(RUN(kiln_zeros(&o, d2, 1, F32)));
   EXPECT_ERROR(kiln_zeros(U, d2, 1, (kiln_dtype)99), INVALID, "kiln_zeros", "dtype 99");
   EXPECT_ERROR(kiln_cast(U, x, (kiln_dtype)-3), INVALID, "kiln_cast", "dtype -3");
   EXPECT_ERROR(kiln_cast(U, x, KILN_DTYPE_MAX_ENUM), INVALID, "kiln_cast", "dtype");
+  EXPECT_ERROR(kiln_pad(U, x, no_padding, 1, KILN_PAD_MODE_MIN_ENUM, 0), INVALID, "kiln_pad", "is not a kiln_pad_mode");
+  EXPECT_ERROR(kiln_pad(U, x, no_padding, 1, KILN_PAD_MODE_MAX_ENUM, 0), INVALID, "kiln_pad", "is not a kiln_pad_mode");
+  EXPECT_ERROR(kiln_one_hot(U, x, 2, 1, 0, -1, KILN_DTYPE_MIN_ENUM), INVALID, "kiln_one_hot", "dtype");
   release_kept();
 }
 
