@@ -74,6 +74,15 @@ kiln_status *kiln_variable_create(kiln_variable **out, const char *name, const k
   KILN_CAPI_END
 }
 
+kiln_status *kiln_variable_clone(kiln_variable **out, const kiln_variable *variable) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_variable_clone";
+  require_not_null(out, fn, "out");
+  require_not_null(variable, fn, "variable");
+  *out = new kiln_variable{variable->variable};
+  KILN_CAPI_END
+}
+
 void kiln_variable_free(kiln_variable *variable) { delete variable; }
 
 const char *kiln_variable_get_name(const kiln_variable *variable) {

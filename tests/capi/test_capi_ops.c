@@ -1725,6 +1725,20 @@ static void test_variables(void) {
   expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, seven, 0);
   EXPECT_OK(kiln_variable_assign_sub(w, f32(1, d2, halves)));
   expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, after, 0);
+  {
+    /* A clone is a second handle to the same variable, alive after the first is freed. */
+    kiln_variable *w2 = NULL, *w3 = NULL;
+    EXPECT_OK(kiln_variable_clone(&w2, w));
+    CHECK(w2 != NULL && w2 != w && strcmp(kiln_variable_get_name(w2), "layer/w") == 0);
+    EXPECT_OK(kiln_variable_clone(&w3, w2));
+    EXPECT_OK(kiln_variable_assign_add(w2, f32(1, d2, ones)));
+    kiln_variable_free(w2);
+    EXPECT_OK(kiln_variable_assign_sub(w3, f32(1, d2, ones)));
+    kiln_variable_free(w3);
+    expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, after, 0);
+    EXPECT_ERROR(kiln_variable_clone(NULL, w), INVALID, "kiln_variable_clone", "'out' is NULL");
+    EXPECT_ERROR(kiln_variable_clone(&w2, NULL), INVALID, "kiln_variable_clone", "'variable' is NULL");
+  }
 
   EXPECT_OK(kiln_variable_create(&n, "step", make(I32, 1, d2, counts), false));
   CHECK(!kiln_variable_get_trainable(n));

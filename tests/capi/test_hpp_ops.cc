@@ -786,10 +786,17 @@ TEST(HppOps, Variable) {
   expect_floats(v.value(), {2}, {5.5f, 6.5f});
   expect_floats(before, {2}, {1, 2});  // reads never change
 
-  kiln::Variable shared = v;  // copies share the variable
+  kiln::Variable shared = v;  // copies are new handles to the same variable
   shared.assign(kiln::zeros({2}));
   expect_floats(v.value(), {2}, {0, 0});
-  EXPECT_EQ(shared.get(), v.get());
+  EXPECT_NE(shared.get(), v.get());
+  {
+    kiln::Variable moved = std::move(shared);  // a move transfers the handle
+    EXPECT_FALSE(shared.valid());
+    moved.assign_add(kiln::ones({2}));
+  }  // freeing one handle leaves the variable alive for the others
+  expect_floats(v.value(), {2}, {1, 1});
+  v.assign(kiln::zeros({2}));
 
   kiln::Variable steps(Tensor::from_vector<int64_t>({3}, {1}), "steps", false);
   EXPECT_EQ(steps.name(), "steps");

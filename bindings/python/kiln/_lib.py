@@ -66,6 +66,7 @@ _SIGS = {
     "kiln_tensor_get_data": (ctypes.c_void_p, [_T]),
     "kiln_tensor_copy_to": (_ST, [_T, ctypes.c_void_p, ctypes.c_size_t]),
     "kiln_variable_create": (_ST, [_HP, ctypes.c_char_p, _T, ctypes.c_bool]),
+    "kiln_variable_clone": (_ST, [_HP, _H]),
     "kiln_variable_free": (None, [_H]),
     "kiln_variable_get_name": (ctypes.c_char_p, [_H]),
     "kiln_variable_get_trainable": (ctypes.c_bool, [_H]),
