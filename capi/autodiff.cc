@@ -46,7 +46,7 @@ kiln_status *gradient(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tenso
   const Tensor &y = tensor_of(target, fn, "target");
   Tensor dy = output_gradient ? output_gradient->value : Tensor();
   write_grads(out_grads, t.gradient(y, sources, unconnected_from_c(unconnected, fn), dy));
-  KILN_CAPI_END
+  KILN_CAPI_END_AS(fn)
 }
 
 std::vector<Tensor> source_list(const kiln_tensor *const *sources, size_t n, const char *fn) {

@@ -325,6 +325,9 @@ inline AllocatorStats allocator_stats() {
   kiln_allocator_stats(&s.system_allocs, &s.cache_hits);
   return s;
 }
+/// Returns every cached free tensor buffer to the system (torch.cuda.empty_cache); returns the
+/// bytes released.
+inline size_t allocator_release_cached() { return kiln_allocator_release_cached(); }
 
 // ---- creation ----
 inline Tensor zeros(const Dims &d, DType t = DType::float32) {

@@ -15,8 +15,19 @@ thread_local int t_applied = 0;  // the count this thread last gave OpenMP; 0: n
 thread_local int t_default = 0;  // OpenMP's count for this thread before kiln first changed it
 }  // namespace
 
+int max_num_threads() {
+  // Oversubscribing more than 4x only slows kernels down, and libgomp aborts the whole
+  // process when it cannot create the threads asked for (1 << 30 of them, say).
+  const int procs = omp_get_num_procs();
+  return procs > 16 ? 4 * procs : 64;
+}
+
 void set_num_threads(int n) {
   if (n < 1) fail(Code::kInvalidArgument, "set_num_threads: got ", n, "; expected a count >= 1");
+  const int limit = max_num_threads();
+  if (n > limit)
+    fail(Code::kInvalidArgument, "set_num_threads: got ", n, "; expected at most ", limit,
+         " (the larger of 64 and 4 x the ", omp_get_num_procs(), " processors available)");
   g_threads.store(n);
 }
 

@@ -3,7 +3,9 @@
 
 namespace kiln {
 
-// n >= 1; throws InvalidArgument otherwise.
+// The largest count set_num_threads accepts: max(64, 4 x the processors OpenMP sees).
+int max_num_threads();
+// 1 <= n <= max_num_threads(); throws InvalidArgument otherwise.
 void set_num_threads(int n);
 // The count kernels called from this thread use: this thread's override if set, else the global
 // count, else OpenMP's default.

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/count.h"
 #include "kernels/array.h"
 #include "kernels/index.h"
 #include "ops/array_internal.h"
@@ -86,15 +87,13 @@ Shape internal::checked_shape(const char *op, const std::vector<int64_t> &dims, 
   if (dims.size() > static_cast<size_t>(Shape::kMaxRank))
     fail(Code::kInvalidArgument, op, ": ", what, " would have rank ", dims.size(), " (dims ",
          dims_string(dims), "); kiln supports rank <= ", Shape::kMaxRank);
-  int64_t n = 1;
-  for (int64_t d : dims) {
+  for (int64_t d : dims)
     if (d < 0)
       fail(Code::kInvalidArgument, op, ": ", what, " has dims ", dims_string(dims), "; expected dims >= 0");
-    if (__builtin_mul_overflow(n, d, &n))
-      fail(Code::kInvalidArgument, op, ": ", what, " of dims ", dims_string(dims),
-           " has more elements than int64 can count");
-  }
-  return Shape(dims);
+  if (nonzero_dims_product(dims.data(), dims.size()) < 0)
+    fail(Code::kInvalidArgument, op, ": ", what, " of dims ", dims_string(dims), " has more than kiln's limit of ",
+         kMaxElements, " (2^62) elements");
+  return Shape(dims, op);
 }
 
 void internal::scalar_bytes(const char *op, const char *arg, double value, DType dtype, void *out) {
@@ -172,6 +171,10 @@ Tensor one_hot(const Tensor &indices, int64_t depth, double on_value, double off
   const int a = axis == -1 ? rank : static_cast<int>(axis);
   std::vector<int64_t> dims = indices.shape().to_vector();
   dims.insert(dims.begin() + a, depth);
+  if (dims.size() <= static_cast<size_t>(Shape::kMaxRank) && nonzero_dims_product(dims.data(), dims.size()) < 0)
+    fail(Code::kInvalidArgument, op, ": depth ", depth, " for indices ", indices.description(),
+         " gives a result of shape ", list_string(dims), ", more than kiln's limit of ", kMaxElements,
+         " (2^62) elements");
   const Shape out_shape = internal::checked_shape(op, dims, "the result");
   alignas(8) unsigned char on[8], off[8];
   internal::scalar_bytes(op, "on_value", on_value, dtype, on);

@@ -81,7 +81,7 @@ Tensor conv2d_transpose(const Tensor &x, const Tensor &filter, const std::vector
   for (int64_t d : output_shape)
     if (d < 0)
       fail(Code::kInvalidArgument, op, ": output_shape ", list_string(output_shape), " has a negative dim");
-  const Shape out(output_shape);
+  const Shape out(output_shape, op);
   if (fs[3] != xs[3])
     fail(Code::kInvalidArgument, op, ": filter of shape ", fs.to_string(), " takes ", fs[3],
          " input channels but x of shape ", xs.to_string(), " has ", xs[3],

@@ -8,6 +8,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/count.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
 
@@ -59,8 +60,8 @@ int64_t int_range_count(int64_t start, int64_t limit, int64_t delta) {
                            : static_cast<uint64_t>(start) - static_cast<uint64_t>(limit);
   const uint64_t step = up ? static_cast<uint64_t>(delta) : uint64_t{0} - static_cast<uint64_t>(delta);
   const uint64_t n = span / step + (span % step != 0 ? 1 : 0);
-  if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-    fail(Code::kInvalidArgument, "range: ", n, " elements do not fit in int64");
+  if (n > static_cast<uint64_t>(kMaxElements))
+    fail(Code::kInvalidArgument, "range: ", n, " elements, more than kiln's limit of ", kMaxElements, " (2^62)");
   return static_cast<int64_t>(n);
 }
 
@@ -138,8 +139,10 @@ Tensor range(double start, double limit, double delta, DType dtype) {
   if (dtype != DType::kFloat32 && as_int64(start, &s) && as_int64(limit, &l) && as_int64(delta, &d))
     return range_int64(s, l, d, dtype);
   const double count = std::ceil((limit - start) / delta);
-  if (!(count < 9223372036854775808.0))
-    fail(Code::kInvalidArgument, "range: ", count, " elements do not fit in int64");
+  // Checked before any conversion or allocation: a huge count fails here, not in malloc.
+  if (!(count <= static_cast<double>(kMaxElements)))
+    fail(Code::kInvalidArgument, "range: start ", start, ", limit ", limit, " and delta ", delta, " give ", count,
+         " elements, more than kiln's limit of ", kMaxElements, " (2^62)");
   const int64_t n = static_cast<int64_t>(count);
   return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);

@@ -30,7 +30,7 @@ Shape matmul_shape(const Tensor &a, const Tensor &b, bool ta, bool tb) {
         a, b, ta, tb,
         str_cat("inner dimensions differ, ", ka, " vs ", kb, "; expected a's columns to equal b's rows"));
   const int r = ra > rb ? ra : rb;
-  Shape out;
+  std::vector<int64_t> out;
   for (int i = 0; i < r - 2; ++i) {
     const int ia = i - (r - ra), ib = i - (r - rb);
     const int64_t da = ia >= 0 ? sa[ia] : 1, db = ib >= 0 ? sb[ib] : 1;
@@ -40,7 +40,8 @@ Shape matmul_shape(const Tensor &a, const Tensor &b, bool ta, bool tb) {
   }
   out.push_back(m);
   out.push_back(n);
-  return out;
+  // Checked: [2^40, 0] x [0, 2^40] is a valid product of two empty tensors, but not its result.
+  return Shape(out, "matmul");
 }
 
 // t [..., n] as the matrix [rows, n] (the batch folded into the rows).

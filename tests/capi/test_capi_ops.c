@@ -260,6 +260,7 @@ static void test_library(void) {
   EXPECT_OK(kiln_set_num_threads(2));
   CHECK(kiln_get_num_threads() == 2);
   EXPECT_ERROR(kiln_set_num_threads(0), INVALID, "set_num_threads", "got 0");
+  EXPECT_ERROR(kiln_set_num_threads(1 << 30), INVALID, "set_num_threads", "got 1073741824");
   CHECK(kiln_get_num_threads() == 2); /* a failed call changes nothing */
 
   kiln_primitive_cache_stats(NULL, NULL, NULL);
@@ -274,6 +275,15 @@ static void test_library(void) {
   kiln_allocator_stats(&allocs1, &reused1);
   CHECK(allocs0 >= 0 && reused0 >= 0);
   CHECK(allocs1 + reused1 >= allocs0 + reused0 + 2);
+
+  /* Once released, nothing is cached: the next buffer comes from the system
+   * (test_capi_limits.c checks that the memory leaves the process). */
+  kiln_allocator_release_cached();
+  CHECK(kiln_allocator_release_cached() == 0);
+  kiln_allocator_stats(&allocs0, &reused0);
+  kiln_tensor_free(RUN(kiln_zeros(&o, dims, 1, F32)));
+  kiln_allocator_stats(&allocs1, &reused1);
+  CHECK(allocs1 == allocs0 + 1 && reused1 == reused0);
 }
 
 /* ------------------------------------------------------------------ tensors */

@@ -80,6 +80,15 @@ TEST(HppOps, LibraryFunctions) {
   (void)kiln::zeros({100});
   kiln::AllocatorStats s1 = kiln::allocator_stats();
   EXPECT_GE(s1.system_allocs + s1.cache_hits, s0.system_allocs + s0.cache_hits + 2);
+
+  // Once released, nothing is cached: the next buffer comes from the system.
+  kiln::allocator_release_cached();
+  EXPECT_EQ(kiln::allocator_release_cached(), 0u);
+  kiln::AllocatorStats s2 = kiln::allocator_stats();
+  (void)kiln::zeros({100});
+  kiln::AllocatorStats s3 = kiln::allocator_stats();
+  EXPECT_EQ(s3.system_allocs, s2.system_allocs + 1);
+  EXPECT_EQ(s3.cache_hits, s2.cache_hits);
 }
 
 // ------------------------------------------------------------------ tensors

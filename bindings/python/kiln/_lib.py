@@ -53,6 +53,7 @@ _SIGS = {
     "kiln_get_num_threads": (ctypes.c_int, []),
     "kiln_primitive_cache_stats": (None, [c_int64_p, c_int64_p, c_int64_p]),
     "kiln_allocator_stats": (None, [c_int64_p, c_int64_p]),
+    "kiln_allocator_release_cached": (ctypes.c_size_t, []),
     "kiln_tensor_create": (_ST, [_HP, ctypes.c_int, c_int64_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]),
     "kiln_tensor_create_from_buffer": (_ST, [_HP, ctypes.c_int, c_int64_p, ctypes.c_size_t, ctypes.c_void_p,
                                              ctypes.c_size_t, DELETER, ctypes.c_void_p]),
