@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <thread>
 
 #include "core/count.h"
@@ -35,10 +36,10 @@ constexpr int64_t k62 = int64_t{1} << 62, k32 = int64_t{1} << 32, kMax = INT64_M
 class Watchdog {
  public:
   explicit Watchdog(int seconds) {
-    std::thread([this, seconds] {
-      for (int i = 0; i < seconds * 10 && !done_->load(); ++i)
+    std::thread([done = done_, seconds] {
+      for (int i = 0; i < seconds * 10 && !done->load(); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (!done_->load()) {
+      if (!done->load()) {
         std::fprintf(stderr, "watchdog: the test hung for %d s\n", seconds);
         std::_Exit(1);
       }
@@ -47,8 +48,8 @@ class Watchdog {
   ~Watchdog() { done_->store(true); }
 
  private:
-  // Leaked on purpose: the detached thread may read it after the Watchdog is gone.
-  std::atomic<bool> *done_ = new std::atomic<bool>(false);
+  // Shared with the detached thread, which may outlive this object.
+  std::shared_ptr<std::atomic<bool>> done_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 TEST(CheckedCount, MulAndAddStopAtTheLimit) {
