@@ -3,6 +3,7 @@
 // (conv2d over a height of 1).
 #include <cstring>
 
+#include "core/count.h"
 #include "kernels/conv.h"
 #include "ops/conv_internal.h"
 #include "ops/nn_internal.h"
@@ -54,7 +55,7 @@ Window2d depthwise_window(const char *op, const Shape &x_shape, const Shape &fil
          filter_shape[2], " channels but x of shape ", x_shape.to_string(), " has ", x_shape[3],
          "; expected filter dim 2 == x dim 3");
   int64_t out_channels = 0;
-  if (__builtin_mul_overflow(filter_shape[2], filter_shape[3], &out_channels))
+  if (!checked_mul(filter_shape[2], filter_shape[3], &out_channels))
     fail(Code::kInvalidArgument, op, ": filter ", filter_shape.to_string(), " has too many output channels");
   Window2d g =
       window2d(op, x_shape, filter_shape[0], filter_shape[1], out_channels, strides, dilations, padding);

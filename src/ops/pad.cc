@@ -1,5 +1,6 @@
 // pad (tf.pad: CONSTANT, REFLECT, SYMMETRIC) and its adjoint. Both are gathers along every axis
 // through one index map per axis, so each is the other's gradient and nested tapes work.
+#include "core/count.h"
 #include "kernels/index.h"
 #include "ops/array_internal.h"
 #include "ops/op_util.h"
@@ -94,9 +95,9 @@ Tensor pad(const Tensor &x, const std::vector<int64_t> &paddings, PadMode mode, 
                                       : std::string(" and <= ") + std::to_string(limit) +
                                             (mode == PadMode::kReflect ? " (dim - 1)" : " (dim)"));
     int64_t n = 0;
-    if (__builtin_add_overflow(dim, before, &n) || __builtin_add_overflow(n, after, &n))
+    if (!checked_add(dim, before, &n) || !checked_add(n, after, &n))
       fail(Code::kInvalidArgument, op, ": paddings [", before, ", ", after, "] for dim ", a, " of x ",
-           x.description(), " overflow int64");
+           x.description(), " overflow kiln's limit of ", kMaxElements, " (2^62) elements");
     out_dims.push_back(n);
   }
   const Shape out_shape = internal::checked_shape(op, out_dims, "the result");
