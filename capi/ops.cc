@@ -29,13 +29,6 @@ std::vector<Tensor> tensor_list(const kiln_tensor *const *values, size_t n, cons
   return out;
 }
 
-ops::Padding padding_from_c(int padding, const char *fn) {
-  if (padding != KILN_PADDING_VALID && padding != KILN_PADDING_SAME)
-    kiln::fail(kiln::Code::kInvalidArgument, fn, ": padding ", padding,
-               " is not a kiln_padding; expected KILN_PADDING_VALID (0) or KILN_PADDING_SAME (1)");
-  return static_cast<ops::Padding>(padding);
-}
-
 // Entry point body for the creation ops that take a shape.
 template <typename F>
 kiln_status *shaped(kiln_tensor **out, const int64_t *dims, size_t rank, const char *fn, F &&make) {
@@ -71,17 +64,6 @@ kiln_status *shaped(kiln_tensor **out, const int64_t *dims, size_t rank, const c
     const Tensor &t = tensor_of(x, "kiln_" #name, "x");                                            \
     *out = new_tensor(ops::name(t, int_list(axes, num_axes, "kiln_" #name, "axes"), keepdims));   \
     KILN_CAPI_END                                                                                  \
-  }
-
-#define KILN_CAPI_POOL(name)                                                                          \
-  kiln_status *kiln_##name(kiln_tensor **out, const kiln_tensor *x, const int64_t ksize[2],          \
-                           const int64_t strides[2], kiln_padding padding) {                         \
-    KILN_CAPI_BEGIN                                                                                   \
-    const char *fn = "kiln_" #name;                                                                   \
-    require_not_null(out, fn, "out");                                                                 \
-    *out = new_tensor(ops::name(tensor_of(x, fn, "x"), int_list(ksize, 2, fn, "ksize"),              \
-                                int_list(strides, 2, fn, "strides"), padding_from_c(padding, fn)));  \
-    KILN_CAPI_END                                                                                     \
   }
 
 extern "C" {
@@ -131,9 +113,6 @@ KILN_CAPI_REDUCE(sum)
 KILN_CAPI_REDUCE(mean)
 KILN_CAPI_REDUCE(max)
 KILN_CAPI_REDUCE(min)
-
-KILN_CAPI_POOL(max_pool2d)
-KILN_CAPI_POOL(avg_pool2d)
 
 kiln_status *kiln_gelu(kiln_tensor **out, const kiln_tensor *x, bool approximate) {
   KILN_CAPI_BEGIN
@@ -210,12 +189,13 @@ kiln_status *kiln_log_softmax(kiln_tensor **out, const kiln_tensor *x, int64_t a
 }
 
 kiln_status *kiln_layer_norm(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *gamma,
-                             const kiln_tensor *beta, float epsilon) {
+                             const kiln_tensor *beta, const int64_t *axes, size_t num_axes, float epsilon) {
   KILN_CAPI_BEGIN
   const char *fn = "kiln_layer_norm";
   require_not_null(out, fn, "out");
-  *out = new_tensor(
-      ops::layer_norm(tensor_of(x, fn, "x"), tensor_of(gamma, fn, "gamma"), tensor_of(beta, fn, "beta"), epsilon));
+  const Tensor &t = tensor_of(x, fn, "x");
+  const Tensor &g = tensor_of(gamma, fn, "gamma");
+  *out = new_tensor(ops::layer_norm(t, g, tensor_of(beta, fn, "beta"), epsilon, int_list(axes, num_axes, fn, "axes")));
   KILN_CAPI_END
 }
 
@@ -239,17 +219,6 @@ kiln_status *kiln_batch_norm(kiln_tensor **out, kiln_tensor **out_mean, kiln_ten
   *out = y.release();
   if (out_mean) *out_mean = rm.release();
   if (out_variance) *out_variance = rv.release();
-  KILN_CAPI_END
-}
-
-kiln_status *kiln_conv2d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
-                         const int64_t strides[2], const int64_t dilations[2], kiln_padding padding) {
-  KILN_CAPI_BEGIN
-  const char *fn = "kiln_conv2d";
-  require_not_null(out, fn, "out");
-  *out = new_tensor(ops::conv2d(tensor_of(x, fn, "x"), tensor_of(filter, fn, "filter"),
-                                int_list(strides, 2, fn, "strides"), int_list(dilations, 2, fn, "dilations"),
-                                padding_from_c(padding, fn)));
   KILN_CAPI_END
 }
 
@@ -339,22 +308,6 @@ kiln_status *kiln_tile(kiln_tensor **out, const kiln_tensor *x, const int64_t *m
   require_not_null(out, "kiln_tile", "out");
   *out = new_tensor(
       ops::tile(tensor_of(x, "kiln_tile", "x"), int_list(multiples, num_multiples, "kiln_tile", "multiples")));
-  KILN_CAPI_END
-}
-
-kiln_status *kiln_gather(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices, int64_t axis) {
-  KILN_CAPI_BEGIN
-  const char *fn = "kiln_gather";
-  require_not_null(out, fn, "out");
-  *out = new_tensor(ops::gather(tensor_of(params, fn, "params"), tensor_of(indices, fn, "indices"), axis));
-  KILN_CAPI_END
-}
-
-kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices, int64_t depth, float on_value,
-                          float off_value) {
-  KILN_CAPI_BEGIN
-  require_not_null(out, "kiln_one_hot", "out");
-  *out = new_tensor(ops::one_hot(tensor_of(indices, "kiln_one_hot", "indices"), depth, on_value, off_value));
   KILN_CAPI_END
 }
 

@@ -451,8 +451,10 @@ inline Tensor log_softmax(const Tensor &x, int64_t axis = -1) {
 }
 
 // ---- normalisation, convolution, pooling ----
-inline Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon = 1e-3f) {
-  return detail::make(kiln_layer_norm, x.get(), gamma.get(), beta.get(), epsilon);
+/// Normalises over `axes`, the trailing axes of x (default: the last); gamma and beta have their shape.
+inline Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon = 1e-3f,
+                         const Dims &axes = {-1}) {
+  return detail::make(kiln_layer_norm, x.get(), gamma.get(), beta.get(), axes.data(), axes.size(), epsilon);
 }
 struct BatchNormResult {
   Tensor y, mean, variance;
@@ -465,22 +467,86 @@ inline BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Te
                                 epsilon));
   return {Tensor(y), Tensor(m), Tensor(v)};
 }
-inline Tensor conv2d(const Tensor &x, const Tensor &filter, const Dims &strides = {1, 1},
-                     const Dims &dilations = {1, 1}, Padding padding = Padding::valid) {
-  if (strides.size() != 2 || dilations.size() != 2)
-    throw Error(KILN_STATUS_INVALID_ARGUMENT, "conv2d: strides and dilations need 2 values each");
-  return detail::make(kiln_conv2d, x.get(), filter.get(), strides.data(), dilations.data(),
-                      detail::to_c(padding, "conv2d"));
+/// Options of the convolutions, keyword style: Conv2dOptions().with_strides({2, 2}).with_padding(Padding::same).
+/// Defaults: strides {1, 1}, dilations {1, 1}, VALID padding.
+struct Conv2dOptions {
+  Dims strides{1, 1};
+  Dims dilations{1, 1};
+  Padding padding = Padding::valid;
+  Conv2dOptions &with_strides(const Dims &s) { strides = s; return *this; }
+  Conv2dOptions &with_dilations(const Dims &d) { dilations = d; return *this; }
+  Conv2dOptions &with_padding(Padding p) { padding = p; return *this; }
+  /// The C struct; throws when strides or dilations do not hold 2 values.
+  kiln_conv2d_options to_c(const char *op) const {
+    if (strides.size() != 2 || dilations.size() != 2)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(op) + ": strides and dilations need 2 values each");
+    kiln_conv2d_options o;
+    detail::check(kiln_conv2d_options_init(&o, sizeof o));
+    o.strides[0] = strides[0], o.strides[1] = strides[1];
+    o.dilations[0] = dilations[0], o.dilations[1] = dilations[1];
+    o.padding = detail::to_c(padding, op);
+    return o;
+  }
+};
+/// Options of the poolings. Defaults: ksize {2, 2}, strides {2, 2}, VALID padding (Keras' MaxPool2D).
+struct Pool2dOptions {
+  Dims ksize{2, 2};
+  Dims strides{2, 2};
+  Padding padding = Padding::valid;
+  Pool2dOptions &with_ksize(const Dims &k) { ksize = k; return *this; }
+  Pool2dOptions &with_strides(const Dims &s) { strides = s; return *this; }
+  Pool2dOptions &with_padding(Padding p) { padding = p; return *this; }
+  /// The C struct; throws when ksize or strides do not hold 2 values.
+  kiln_pool2d_options to_c(const char *op) const {
+    if (ksize.size() != 2 || strides.size() != 2)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(op) + ": ksize and strides need 2 values each");
+    kiln_pool2d_options o;
+    detail::check(kiln_pool2d_options_init(&o, sizeof o));
+    o.ksize[0] = ksize[0], o.ksize[1] = ksize[1];
+    o.strides[0] = strides[0], o.strides[1] = strides[1];
+    o.padding = detail::to_c(padding, op);
+    return o;
+  }
+};
+inline Tensor conv2d(const Tensor &x, const Tensor &filter, const Conv2dOptions &options = {}) {
+  const kiln_conv2d_options o = options.to_c("conv2d");
+  return detail::make(kiln_conv2d, x.get(), filter.get(), &o);
+}
+/// Positional form, as tf.nn.conv2d(x, filter, strides, padding, dilations) without the [1, h, w, 1] form.
+inline Tensor conv2d(const Tensor &x, const Tensor &filter, const Dims &strides, const Dims &dilations = {1, 1},
+                     Padding padding = Padding::valid) {
+  return conv2d(x, filter, Conv2dOptions{strides, dilations, padding});
+}
+/// tf.nn.conv2d_transpose: filter [KH, KW, O, C], output_shape [N, OH, OW, O].
+inline Tensor conv2d_transpose(const Tensor &x, const Tensor &filter, const Dims &output_shape,
+                               const Conv2dOptions &options = {}) {
+  const kiln_conv2d_options o = options.to_c("conv2d_transpose");
+  return detail::make(kiln_conv2d_transpose, x.get(), filter.get(), output_shape.data(), output_shape.size(), &o);
+}
+/// tf.nn.depthwise_conv2d: filter [KH, KW, C, M] -> C * M channels.
+inline Tensor depthwise_conv2d(const Tensor &x, const Tensor &filter, const Conv2dOptions &options = {}) {
+  const kiln_conv2d_options o = options.to_c("depthwise_conv2d");
+  return detail::make(kiln_depthwise_conv2d, x.get(), filter.get(), &o);
+}
+/// tf.nn.conv1d: x [N, W, C], filter [KW, C, O].
+inline Tensor conv1d(const Tensor &x, const Tensor &filter, int64_t stride = 1, Padding padding = Padding::valid,
+                     int64_t dilation = 1) {
+  const kiln_conv2d_options o = Conv2dOptions{{stride, 1}, {dilation, 1}, padding}.to_c("conv1d");
+  return detail::make(kiln_conv1d, x.get(), filter.get(), &o);
+}
+inline Tensor max_pool2d(const Tensor &x, const Pool2dOptions &options = {}) {
+  const kiln_pool2d_options o = options.to_c("max_pool2d");
+  return detail::make(kiln_max_pool2d, x.get(), &o);
 }
 inline Tensor max_pool2d(const Tensor &x, const Dims &ksize, const Dims &strides, Padding padding = Padding::valid) {
-  if (ksize.size() != 2 || strides.size() != 2)
-    throw Error(KILN_STATUS_INVALID_ARGUMENT, "max_pool2d: ksize and strides need 2 values each");
-  return detail::make(kiln_max_pool2d, x.get(), ksize.data(), strides.data(), detail::to_c(padding, "max_pool2d"));
+  return max_pool2d(x, Pool2dOptions{ksize, strides, padding});
+}
+inline Tensor avg_pool2d(const Tensor &x, const Pool2dOptions &options = {}) {
+  const kiln_pool2d_options o = options.to_c("avg_pool2d");
+  return detail::make(kiln_avg_pool2d, x.get(), &o);
 }
 inline Tensor avg_pool2d(const Tensor &x, const Dims &ksize, const Dims &strides, Padding padding = Padding::valid) {
-  if (ksize.size() != 2 || strides.size() != 2)
-    throw Error(KILN_STATUS_INVALID_ARGUMENT, "avg_pool2d: ksize and strides need 2 values each");
-  return detail::make(kiln_avg_pool2d, x.get(), ksize.data(), strides.data(), detail::to_c(padding, "avg_pool2d"));
+  return avg_pool2d(x, Pool2dOptions{ksize, strides, padding});
 }
 
 // ---- shape and indexing ----
@@ -523,11 +589,42 @@ inline Tensor broadcast_to(const Tensor &x, const Dims &d) {
 inline Tensor tile(const Tensor &x, const Dims &multiples) {
   return detail::make(kiln_tile, x.get(), multiples.data(), multiples.size());
 }
-inline Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis = 0) {
-  return detail::make(kiln_gather, params.get(), indices.get(), axis);
+
+// ---- indexing and padding (TF semantics) ----
+/// tf.gather; batch_dims leading dims of params and indices are batch dims (axis >= batch_dims).
+inline Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis = 0, int64_t batch_dims = 0) {
+  return detail::make(kiln_gather, params.get(), indices.get(), axis, batch_dims);
 }
-inline Tensor one_hot(const Tensor &indices, int64_t depth, float on_value = 1, float off_value = 0) {
-  return detail::make(kiln_one_hot, indices.get(), depth, on_value, off_value);
+/// tf.gather_nd: indices [..., K] address K dims of params after its batch_dims batch dims.
+inline Tensor gather_nd(const Tensor &params, const Tensor &indices, int64_t batch_dims = 0) {
+  return detail::make(kiln_gather_nd, params.get(), indices.get(), batch_dims);
+}
+/// tf.scatter_nd: zeros of shape with updates added at indices (duplicates accumulate).
+inline Tensor scatter_nd(const Tensor &indices, const Tensor &updates, const Dims &shape) {
+  return detail::make(kiln_scatter_nd, indices.get(), updates.get(), shape.data(), detail::rank_of(shape));
+}
+/// tf.tensor_scatter_nd_add: tensor + scatter_nd(indices, updates, tensor.shape()).
+inline Tensor tensor_scatter_nd_add(const Tensor &tensor, const Tensor &indices, const Tensor &updates) {
+  return detail::make(kiln_tensor_scatter_nd_add, tensor.get(), indices.get(), updates.get());
+}
+/// tf.boolean_mask: entries of tensor where mask (bool, covering dims axis..) is true.
+inline Tensor boolean_mask(const Tensor &tensor, const Tensor &mask, int64_t axis = 0) {
+  return detail::make(kiln_boolean_mask, tensor.get(), mask.get(), axis);
+}
+/// tf.one_hot: depth axis at axis (-1: last), values of dtype.
+inline Tensor one_hot(const Tensor &indices, int64_t depth, double on_value = 1, double off_value = 0,
+                      int64_t axis = -1, DType dtype = DType::float32) {
+  return detail::make(kiln_one_hot, indices.get(), depth, on_value, off_value, axis, detail::to_c(dtype, "one_hot"));
+}
+enum class PadMode : int { constant = KILN_PAD_MODE_CONSTANT, reflect = KILN_PAD_MODE_REFLECT, symmetric = KILN_PAD_MODE_SYMMETRIC };
+/// tf.pad: paddings {{before, after}, ...}, one pair per dim of x.
+inline Tensor pad(const Tensor &x, const std::vector<std::pair<int64_t, int64_t>> &paddings,
+                  PadMode mode = PadMode::constant, double constant_value = 0) {
+  Dims flat;
+  for (const auto &p : paddings) flat.insert(flat.end(), {p.first, p.second});
+  const kiln_pad_mode m = detail::checked_enum<kiln_pad_mode>(mode, KILN_PAD_MODE_CONSTANT, KILN_PAD_MODE_SYMMETRIC, "pad",
+                                                              "mode", "constant, reflect or symmetric");
+  return detail::make(kiln_pad, x.get(), flat.data(), paddings.size(), m, constant_value);
 }
 inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1) {
   return detail::make(kiln_dropout, x.get(), rate, training, seed);

@@ -171,11 +171,13 @@ KILN_API kiln_status *kiln_softmax(kiln_tensor **out, const kiln_tensor *x, int6
 /// Log-softmax along axis.
 KILN_API kiln_status *kiln_log_softmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
 
-/* ------------------------------------- normalisation, convolution, pooling */
+/* ----------------------------------------------------------- normalisation */
 
-/// Layer normalisation over the last axis; gamma and beta [C]. Keras default epsilon 1e-3.
+/// Layer normalisation (Keras LayerNormalization) over `axes` of x, which must be its trailing
+/// axes in any order (axes NULL and num_axes 0: the last axis); gamma and beta have the shape of
+/// those dims of x. Keras default epsilon 1e-3. Gradients w.r.t. x, gamma and beta.
 KILN_API kiln_status *kiln_layer_norm(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *gamma,
-                                      const kiln_tensor *beta, float epsilon);
+                                      const kiln_tensor *beta, const int64_t *axes, size_t num_axes, float epsilon);
 /// Batch normalisation over all axes but the last. training: batch statistics, written to
 /// out_mean and out_variance (mean and variance may be NULL); inference: the given mean and
 /// variance. out_mean and out_variance may be NULL when not wanted.
@@ -184,15 +186,74 @@ KILN_API kiln_status *kiln_batch_norm(kiln_tensor **out, kiln_tensor **out_mean,
                                       const kiln_tensor *x, const kiln_tensor *gamma, const kiln_tensor *beta,
                                       const kiln_tensor *mean, const kiln_tensor *variance, bool training,
                                       float epsilon);
-/// 2-D convolution: x [N, H, W, C], filter [KH, KW, C, O]; strides and dilations hold 2 values.
+/* ----------------------------------------------------------- options structs */
+
+/// Options structs. A call with many knobs takes one of these. Fill it with its `_init`
+/// function, which sets struct_size and every default, then change the fields you want:
+///
+///     kiln_conv2d_options o;
+///     kiln_conv2d_options_init(&o, sizeof o);
+///     o.strides[0] = o.strides[1] = 2;
+///     o.padding = KILN_PADDING_SAME;
+///     kiln_conv2d(&y, x, filter, &o);
+///
+/// Fields are only ever appended. A caller built against an older kiln passes its smaller
+/// struct_size and gets the defaults for the fields it does not know; a caller built against
+/// a newer kiln may pass a larger struct, of which only the known prefix is read. A
+/// struct_size smaller than the first version of the struct is KILN_STATUS_INVALID_ARGUMENT.
+/// A NULL options pointer means all defaults.
+
+/// Options of the convolutions (kiln_conv2d, kiln_conv2d_transpose, kiln_depthwise_conv2d,
+/// kiln_conv1d).
+typedef struct kiln_conv2d_options {
+  size_t struct_size;   /**< sizeof(kiln_conv2d_options) as the caller compiled it */
+  int64_t strides[2];   /**< [height, width] steps of the window; default {1, 1} */
+  int64_t dilations[2]; /**< [height, width] spacing of the filter taps, 1 = none; default {1, 1} */
+  kiln_padding padding; /**< default KILN_PADDING_VALID (Keras' default) */
+} kiln_conv2d_options;
+
+/// Fills the first struct_size bytes of *options with the defaults and sets
+/// options->struct_size = struct_size (pass sizeof *options). Ownership: writes into the
+/// caller's struct only. Thread-safety: safe. Errors: INVALID_ARGUMENT when options is NULL
+/// or struct_size is smaller than the first version of the struct.
+KILN_API kiln_status *kiln_conv2d_options_init(kiln_conv2d_options *options, size_t struct_size);
+
+/// Options of the 2-D poolings.
+typedef struct kiln_pool2d_options {
+  size_t struct_size;   /**< sizeof(kiln_pool2d_options) as the caller compiled it */
+  int64_t ksize[2];     /**< [height, width] of the window; default {2, 2} (Keras' pool_size) */
+  int64_t strides[2];   /**< [height, width] steps of the window; default {2, 2} (Keras: the pool size) */
+  kiln_padding padding; /**< default KILN_PADDING_VALID */
+} kiln_pool2d_options;
+
+/// Fills *options with the defaults, as kiln_conv2d_options_init.
+KILN_API kiln_status *kiln_pool2d_options_init(kiln_pool2d_options *options, size_t struct_size);
+
+/* ----------------------------------------------------- convolution, pooling */
+
+/// 2-D convolution (tf.nn.conv2d): x [N, H, W, C], filter [KH, KW, C, O] -> [N, OH, OW, O].
+/// options: strides, dilations, padding (NULL: defaults). Gradients w.r.t. x and filter.
 KILN_API kiln_status *kiln_conv2d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
-                                  const int64_t strides[2], const int64_t dilations[2], kiln_padding padding);
-/// Max pooling on [N, H, W, C]; ksize and strides hold 2 values.
-KILN_API kiln_status *kiln_max_pool2d(kiln_tensor **out, const kiln_tensor *x, const int64_t ksize[2],
-                                      const int64_t strides[2], kiln_padding padding);
+                                  const kiln_conv2d_options *options);
+/// tf.nn.conv2d_transpose (the adjoint of conv2d, "deconvolution"): x [N, H, W, C], filter
+/// [KH, KW, O, C], output_shape [N, OH, OW, O] (output_rank must be 4) such that conv2d of
+/// output_shape with this filter and options gives x's H and W. Gradients w.r.t. x and filter.
+KILN_API kiln_status *kiln_conv2d_transpose(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
+                                            const int64_t *output_shape, size_t output_rank,
+                                            const kiln_conv2d_options *options);
+/// tf.nn.depthwise_conv2d: x [N, H, W, C], filter [KH, KW, C, M] -> [N, OH, OW, C * M], output
+/// channel c * M + m convolving input channel c with filter[:, :, c, m]. Gradients w.r.t. x and filter.
+KILN_API kiln_status *kiln_depthwise_conv2d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
+                                            const kiln_conv2d_options *options);
+/// tf.nn.conv1d: x [N, W, C], filter [KW, C, O] -> [N, OW, O]. The width's stride and dilation are
+/// options->strides[0] and options->dilations[0]; strides[1] and dilations[1] must be 1.
+/// Gradients w.r.t. x and filter.
+KILN_API kiln_status *kiln_conv1d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
+                                  const kiln_conv2d_options *options);
+/// Max pooling on [N, H, W, C] (tf.nn.max_pool2d); options: ksize, strides, padding.
+KILN_API kiln_status *kiln_max_pool2d(kiln_tensor **out, const kiln_tensor *x, const kiln_pool2d_options *options);
 /// Average pooling on [N, H, W, C] (padding excluded from the average, as TF).
-KILN_API kiln_status *kiln_avg_pool2d(kiln_tensor **out, const kiln_tensor *x, const int64_t ksize[2],
-                                      const int64_t strides[2], kiln_padding padding);
+KILN_API kiln_status *kiln_avg_pool2d(kiln_tensor **out, const kiln_tensor *x, const kiln_pool2d_options *options);
 
 /* ------------------------------------------------------- shape, indexing */
 
@@ -226,12 +287,6 @@ KILN_API kiln_status *kiln_broadcast_to(kiln_tensor **out, const kiln_tensor *x,
 /// x repeated multiples[i] times along dim i.
 KILN_API kiln_status *kiln_tile(kiln_tensor **out, const kiln_tensor *x, const int64_t *multiples,
                                 size_t num_multiples);
-/// Rows of params picked by int32/int64 indices along axis (embedding lookup).
-KILN_API kiln_status *kiln_gather(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices,
-                                  int64_t axis);
-/// One-hot float32 encoding of int32/int64 indices with `depth` classes.
-KILN_API kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices, int64_t depth,
-                                   float on_value, float off_value);
 /// Inverted dropout: drops with probability rate and scales kept values by 1/(1-rate) when
 /// training; x unchanged otherwise. seed < 0: the next op seed of the global sequence.
 KILN_API kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, float rate, bool training,
@@ -311,6 +366,51 @@ KILN_API kiln_status *kiln_floormod(kiln_tensor **out, const kiln_tensor *a, con
 /// diagonals (a label repeated in one operand) and for more than two operands.
 KILN_API kiln_status *kiln_einsum(kiln_tensor **out, const char *equation, const kiln_tensor *const *inputs,
                                   size_t num_inputs);
+/* ---------------------------------------------------------- indexing, padding */
+
+/// tf.gather: slices of params picked by int32/int64 indices along axis. The first batch_dims
+/// dims of params and indices are batch dims (equal in both; negative counts from the rank of
+/// indices; axis >= batch_dims). Result params[:axis] + indices[batch_dims:] + params[axis+1:].
+/// Any dtype; gradient w.r.t. float32 params (a scatter-add).
+KILN_API kiln_status *kiln_gather(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices,
+                                  int64_t axis, int64_t batch_dims);
+/// tf.gather_nd: indices [..., K] (int32/int64) address the K dims of params after its batch_dims
+/// batch dims. Result indices.shape[:-1] + params.shape[batch_dims + K:]. Gradient w.r.t. params.
+KILN_API kiln_status *kiln_gather_nd(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices,
+                                     int64_t batch_dims);
+/// tf.scatter_nd: zeros of shape dims[0..rank), then updates added at indices [..., K];
+/// duplicates accumulate. updates float32 of shape indices.shape[:-1] + dims[K:]. Gradient w.r.t. updates.
+KILN_API kiln_status *kiln_scatter_nd(kiln_tensor **out, const kiln_tensor *indices, const kiln_tensor *updates,
+                                      const int64_t *dims, size_t rank);
+/// tf.tensor_scatter_nd_add: tensor + scatter_nd(indices, updates, tensor's shape); float32.
+/// Gradients w.r.t. tensor and updates.
+KILN_API kiln_status *kiln_tensor_scatter_nd_add(kiln_tensor **out, const kiln_tensor *tensor,
+                                                 const kiln_tensor *indices, const kiln_tensor *updates);
+/// tf.boolean_mask: the entries of tensor where the bool mask is true; mask covers dims
+/// axis .. axis + rank(mask) - 1 of tensor, which the result flattens into one. Any dtype;
+/// gradient w.r.t. float32 tensor.
+KILN_API kiln_status *kiln_boolean_mask(kiln_tensor **out, const kiln_tensor *tensor, const kiln_tensor *mask,
+                                        int64_t axis);
+/// tf.one_hot: int32/int64 indices to dtype values, on_value at the index and off_value elsewhere,
+/// with the new depth axis at axis (-1: last). Indices outside [0, depth) give all off_value.
+/// on_value and off_value must fit dtype.
+KILN_API kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices, int64_t depth, double on_value,
+                                   double off_value, int64_t axis, kiln_dtype dtype);
+
+/// How kiln_pad fills the border (tf.pad's mode).
+typedef enum kiln_pad_mode {
+  KILN_PAD_MODE_CONSTANT = 0,  /**< constant_value */
+  KILN_PAD_MODE_REFLECT = 1,   /**< mirror without repeating the edge: [1 2 3] -> 3 2 [1 2 3] 2 1 */
+  KILN_PAD_MODE_SYMMETRIC = 2, /**< mirror repeating the edge: [1 2 3] -> 2 1 [1 2 3] 3 2 */
+  KILN_PAD_MODE_MIN_ENUM = -0x7FFFFFFF - 1, /**< not a value: with MAX_ENUM, any int (negative too) is a valid enum value */
+  KILN_PAD_MODE_MAX_ENUM = 0x7FFFFFFF       /**< not a mode: lets kiln reject any int value safely */
+} kiln_pad_mode;
+
+/// tf.pad: paddings holds 2 * num_dims values, [before, after] for each dim of x (num_dims must
+/// be x's rank), all >= 0; REFLECT needs each <= dim - 1, SYMMETRIC <= dim. constant_value
+/// (CONSTANT mode) must fit x's dtype. Any dtype; gradient w.r.t. float32 x.
+KILN_API kiln_status *kiln_pad(kiln_tensor **out, const kiln_tensor *x, const int64_t *paddings, size_t num_dims,
+                               kiln_pad_mode mode, double constant_value);
 
 #ifdef __cplusplus
 }

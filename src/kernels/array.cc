@@ -191,53 +191,6 @@ void copy_strided(void *dst, const std::vector<int64_t> &dst_strides, const void
 }
 
 template <typename Index>
-void gather(const void *params, int64_t outer, int64_t n, int64_t inner, const Index *indices, int64_t m,
-            void *out, size_t elem_size) {
-  const size_t row = static_cast<size_t>(inner) * elem_size;
-  const char *src = static_cast<const char *>(params);
-  char *dst = static_cast<char *>(out);
-  parallel_ranges(outer * m, static_cast<size_t>(outer * m) * row, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      int64_t o = r / m, j = r % m;
-      int64_t from = o * n + static_cast<int64_t>(indices[j]);
-      std::memcpy(dst + static_cast<size_t>(r) * row, src + static_cast<size_t>(from) * row, row);
-    }
-  });
-}
-
-template <typename Index>
-void scatter_add(const float *updates, int64_t outer, int64_t n, int64_t inner, const Index *indices,
-                 int64_t m, float *out) {
-  std::fill(out, out + outer * n * inner, 0.0f);
-  // Work items are (outer slice, column block): no two items touch the same output.
-  constexpr int64_t kBlock = 256;
-  const int64_t blocks = (inner + kBlock - 1) / kBlock;
-  size_t bytes = static_cast<size_t>(outer * m * inner) * sizeof(float);
-  parallel_ranges(outer * blocks, bytes, [&](int64_t b, int64_t e) {
-    for (int64_t w = b; w < e; ++w) {
-      int64_t o = w / blocks, c0 = (w % blocks) * kBlock, c1 = std::min(inner, c0 + kBlock);
-      for (int64_t j = 0; j < m; ++j) {
-        const float *u = updates + (o * m + j) * inner;
-        float *d = out + (o * n + static_cast<int64_t>(indices[j])) * inner;
-        for (int64_t c = c0; c < c1; ++c) d[c] += u[c];
-      }
-    }
-  });
-}
-
-template <typename Index>
-void one_hot(const Index *indices, int64_t count, int64_t depth, float on, float off, float *out) {
-  size_t bytes = static_cast<size_t>(count * depth) * sizeof(float);
-  parallel_ranges(count, bytes, [&](int64_t b, int64_t e) {
-    std::fill(out + b * depth, out + e * depth, off);
-    for (int64_t i = b; i < e; ++i) {
-      int64_t k = static_cast<int64_t>(indices[i]);
-      if (k >= 0 && k < depth) out[i * depth + k] = on;
-    }
-  });
-}
-
-template <typename Index>
 int64_t find_out_of_range(const Index *indices, int64_t count, int64_t n) {
   for (int64_t i = 0; i < count; ++i) {
     int64_t k = static_cast<int64_t>(indices[i]);
@@ -246,13 +199,7 @@ int64_t find_out_of_range(const Index *indices, int64_t count, int64_t n) {
   return -1;
 }
 
-#define KILN_INSTANTIATE_INDEX(Index)                                                                  \
-  template void gather<Index>(const void *, int64_t, int64_t, int64_t, const Index *, int64_t, void *, \
-                              size_t);                                                                 \
-  template void scatter_add<Index>(const float *, int64_t, int64_t, int64_t, const Index *, int64_t,   \
-                                   float *);                                                           \
-  template void one_hot<Index>(const Index *, int64_t, int64_t, float, float, float *);                \
-  template int64_t find_out_of_range<Index>(const Index *, int64_t, int64_t);
+#define KILN_INSTANTIATE_INDEX(Index) template int64_t find_out_of_range<Index>(const Index *, int64_t, int64_t);
 KILN_INSTANTIATE_INDEX(int32_t)
 KILN_INSTANTIATE_INDEX(int64_t)
 #undef KILN_INSTANTIATE_INDEX

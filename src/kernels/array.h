@@ -24,22 +24,6 @@ void copy_strided(void *dst, const std::vector<int64_t> &dst_strides, const void
 // Row-major strides (in elements) of dims.
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t> &dims);
 
-// Embedding lookup over params viewed as [outer, n, inner]: out[o, m, :] = params[o, indices[m], :].
-// Indices must already be validated to lie in [0, n).
-template <typename Index>
-void gather(const void *params, int64_t outer, int64_t n, int64_t inner, const Index *indices, int64_t m,
-            void *out, size_t elem_size);
-
-// The reverse of gather for float32: out (viewed as [outer, n, inner]) = 0, then
-// out[o, indices[j], :] += updates[o, j, :]. Indices must lie in [0, n).
-template <typename Index>
-void scatter_add(const float *updates, int64_t outer, int64_t n, int64_t inner, const Index *indices,
-                 int64_t m, float *out);
-
-// out[i, :] = off, with out[i, indices[i]] = on when 0 <= indices[i] < depth.
-template <typename Index>
-void one_hot(const Index *indices, int64_t count, int64_t depth, float on, float off, float *out);
-
 // Index of the first value outside [0, n), or -1 when all are inside.
 template <typename Index>
 int64_t find_out_of_range(const Index *indices, int64_t count, int64_t n);

@@ -17,12 +17,16 @@ struct Window2d {
   int64_t dh = 1, dw = 1;              // dilations, TF's convention: 1 = none
   int64_t oh = 0, ow = 0;              // output spatial size
   int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  // Convolutions only: channel groups. 1: the filter is TF's HWIO [KH, KW, C, O]; c (depthwise): the
+  // filter is TF's depthwise [KH, KW, C, O / C], output channel c * (O / C) + m.
+  int64_t groups = 1;
 };
 
 // Appends every field of g to a primitive-cache key.
 void append_key(PrimitiveKey &key, const Window2d &g);
 
-// y [N, OH, OW, O] = conv(x [N, H, W, C], filter [KH, KW, C, O]).
+// y [N, OH, OW, O] = conv(x [N, H, W, C], filter [KH, KW, C, O]) (for g.groups == c: the
+// depthwise filter [KH, KW, C, O / C]).
 void conv2d_forward(const Window2d &g, const float *x, const float *filter, float *y);
 // dx [N, H, W, C] from dy [N, OH, OW, O] and the filter.
 void conv2d_backward_data(const Window2d &g, const float *dy, const float *filter, float *dx);

@@ -16,9 +16,19 @@ Tensor pad_zeros(const Tensor &x, const std::vector<int64_t> &begin, const Shape
 
 // Zeros of `params_shape`, then for every position j of indices:
 // out[..., indices[j], ...] += updates[..., j, ...] along `axis` (the gradient of
-// gather, like unsorted_segment_sum). updates is float32 with shape
-// params_shape[:axis] + indices.shape + params_shape[axis+1:]; indices int32/int64.
-Tensor scatter_add(const Tensor &updates, const Tensor &indices, const Shape &params_shape, int64_t axis);
+// gather, like unsorted_segment_sum; repeated indices accumulate). updates is float32 with
+// shape params_shape[:axis] + indices.shape[batch_dims:] + params_shape[axis+1:]; indices
+// int32/int64, their first batch_dims dims those of params_shape (as gather's).
+Tensor scatter_add(const Tensor &updates, const Tensor &indices, const Shape &params_shape, int64_t axis,
+                   int64_t batch_dims = 0);
+
+// `dims` as a Shape after checking its rank and that its element count fits in int64;
+// errors name op and say what the dims were for (`what`).
+Shape checked_shape(const char *op, const std::vector<int64_t> &dims, const char *what);
+
+// value as one element of dtype, written to out (8 bytes of room). Integer and bool dtypes
+// need a finite value in the dtype's range (InvalidArgument naming op and arg otherwise).
+void scalar_bytes(const char *op, const char *arg, double value, DType dtype, void *out);
 
 // "[2, -1, 3]": for messages about dims that may not form a valid Shape.
 inline std::string dims_string(const std::vector<int64_t> &dims) {

@@ -8,6 +8,7 @@
 #include "core/count.h"
 #include "kernels/conv.h"
 #include "kernels/pool.h"
+#include "ops/conv_internal.h"
 #include "ops/nn_internal.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
@@ -190,6 +191,11 @@ Tensor max_pool2d_grad(const Window2d &g, const Tensor &x, const Tensor &dy,
 }
 
 }  // namespace
+
+Window2d window2d(const char *op, const Shape &x_shape, int64_t kh, int64_t kw, int64_t out_channels,
+                  const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, Padding padding) {
+  return window(op, x_shape, kh, kw, out_channels, strides, dilations, padding);
+}
 
 Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
               const std::vector<int64_t> &dilations, Padding padding) {

@@ -1,4 +1,5 @@
 // layer_norm and batch_norm (channels last) and their backward ops.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -103,7 +104,8 @@ NormGrads batch_norm_grad_ops(const Tensor &x, const Tensor &gamma, const Tensor
 
 }  // namespace
 
-Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon) {
+// The kernel's case: the last axis. layer_norm below reshapes every other case into it.
+static Tensor layer_norm_last_axis(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon) {
   const char *op = "layer_norm";
   const int64_t channels = channels_of(x, 1, op);
   require_channels(gamma, channels, op, "gamma", x);
@@ -218,6 +220,40 @@ NormGrads batch_norm_grad(const Tensor &x, const Tensor &gamma, const Tensor &me
                                r.dx.mutable_data<float>(), r.dgamma.mutable_data<float>(),
                                r.dbeta.mutable_data<float>());
   return r;
+}
+
+// Keras LayerNormalization(axis=[...]) over trailing axes: the normalised axes are reshaped into one,
+// so the one-axis kernel (and its gradient, through reshape) serves every case unchanged.
+Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon,
+                  const std::vector<int64_t> &axes) {
+  if (axes.empty()) return layer_norm_last_axis(x, gamma, beta, epsilon);
+  const char *op = "layer_norm";
+  require_float32(x, op, "x");
+  const int r = x.rank();
+  std::vector<int> norm;
+  for (int64_t a : axes) norm.push_back(normalize_axis(a, r, op));
+  std::sort(norm.begin(), norm.end());
+  const int k = static_cast<int>(norm.size());
+  for (int i = 0; i < k; ++i)
+    if (norm[static_cast<size_t>(i)] != r - k + i)
+      fail(Code::kInvalidArgument, op, ": axes ", list_string(axes), " for x ", x.description(),
+           "; expected distinct trailing axes (the last ", k, " of rank ", r, ")");
+  if (k == 1) return layer_norm_last_axis(x, gamma, beta, epsilon);
+  std::vector<int64_t> lead, trailing;
+  int64_t cols = 1;
+  for (int i = 0; i < r; ++i) (i < r - k ? lead : trailing).push_back(x.shape()[i]);
+  for (int64_t d : trailing) cols *= d;
+  for (const auto &[t, arg] : {std::pair<const Tensor &, const char *>{gamma, "gamma"}, {beta, "beta"}}) {
+    require_float32(t, op, arg);
+    if (t.shape() != Shape(trailing))
+      fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected float32",
+           list_string(trailing), " to match the normalised axes ", list_string(axes), " of x ",
+           x.description());
+  }
+  lead.push_back(cols);
+  const Tensor y =
+      layer_norm_last_axis(reshape(x, lead), reshape(gamma, {cols}), reshape(beta, {cols}), epsilon);
+  return reshape(y, x.shape().to_vector());
 }
 
 }  // namespace kiln::ops

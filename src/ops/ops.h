@@ -86,8 +86,11 @@ Tensor log_softmax(const Tensor &x, int64_t axis = -1);
 Tensor sum_to_shape(const Tensor &grad, const Shape &shape);
 
 // ---- normalisation, convolution, pooling (channels last) ----
-// Normalises over the last axis; gamma and beta have shape [C].
-Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon = 1e-3f);
+// Normalises over `axes`, which must be the trailing axes of x (any order; empty: the last axis);
+// gamma and beta have the shape of those dims ([C] for the last axis; Keras
+// LayerNormalization(axis=[-2, -1]) gives [D1, D2]).
+Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, float epsilon = 1e-3f,
+                  const std::vector<int64_t> &axes = {});
 struct BatchNormResult {
   Tensor y;
   Tensor mean;      // batch mean [C] when training, else the given mean
@@ -100,6 +103,15 @@ BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Tensor &b
 // x: [N, H, W, C]; filter: [KH, KW, C, O] (TF's HWIO).
 Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
               const std::vector<int64_t> &dilations, Padding padding);
+// tf.nn.conv2d_transpose: x [N, H, W, C], filter [KH, KW, O, C], output_shape [N, OH, OW, O] such that
+// conv2d of output_shape with filter, strides, dilations and padding gives x's shape (its adjoint).
+Tensor conv2d_transpose(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &output_shape,
+                        const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, Padding padding);
+// tf.nn.depthwise_conv2d: x [N, H, W, C], filter [KH, KW, C, M] -> [N, OH, OW, C * M], channel c * M + m.
+Tensor depthwise_conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
+                        const std::vector<int64_t> &dilations, Padding padding);
+// tf.nn.conv1d: x [N, W, C], filter [KW, C, O] -> [N, OW, O] (conv2d over [N, 1, W, C]).
+Tensor conv1d(const Tensor &x, const Tensor &filter, int64_t stride, int64_t dilation, Padding padding);
 Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
                   Padding padding);
 Tensor avg_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
@@ -117,9 +129,26 @@ Tensor expand_dims(const Tensor &x, int64_t axis);
 Tensor squeeze(const Tensor &x, const std::vector<int64_t> &axes = {});  // empty: all size-1 dims
 Tensor broadcast_to(const Tensor &x, const Shape &shape);
 Tensor tile(const Tensor &x, const std::vector<int64_t> &multiples);
-// indices int32/int64; gradient scatter-adds into params' shape.
-Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis = 0);
-Tensor one_hot(const Tensor &indices, int64_t depth, float on_value = 1.0f, float off_value = 0.0f);
+// ---- indexing and padding (TF semantics; indices int32/int64; any dtype moves, gradients for float32) ----
+// tf.gather: the first batch_dims dims of params and indices are batch dims (axis >= batch_dims);
+// result params[:axis] + indices[batch_dims:] + params[axis+1:]. Gradient: scatter_add.
+Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis = 0, int64_t batch_dims = 0);
+// tf.gather_nd: indices [..., K] address the leading K dims of params after batch_dims batch dims.
+Tensor gather_nd(const Tensor &params, const Tensor &indices, int64_t batch_dims = 0);
+// tf.scatter_nd: zeros of `shape` plus updates at indices [..., K]; duplicates accumulate. float32.
+Tensor scatter_nd(const Tensor &indices, const Tensor &updates, const Shape &shape);
+// tf.tensor_scatter_nd_add: tensor plus scatter_nd(indices, updates, tensor.shape). float32.
+Tensor tensor_scatter_nd_add(const Tensor &tensor, const Tensor &indices, const Tensor &updates);
+// tf.boolean_mask: the entries of tensor where the bool mask (tensor.shape[axis:axis+mask.rank]) is true.
+Tensor boolean_mask(const Tensor &tensor, const Tensor &mask, int64_t axis = 0);
+// tf.one_hot: the depth axis inserted at axis (-1: last); on/off converted to dtype.
+Tensor one_hot(const Tensor &indices, int64_t depth, double on_value = 1.0, double off_value = 0.0, int64_t axis = -1,
+               DType dtype = DType::kFloat32);
+enum class PadMode { kConstant = 0, kReflect = 1, kSymmetric = 2 };
+// tf.pad: paddings holds [before, after] for every dim (2 * rank values, >= 0). REFLECT needs
+// each <= dim - 1, SYMMETRIC <= dim. constant_value converted to x's dtype.
+Tensor pad(const Tensor &x, const std::vector<int64_t> &paddings, PadMode mode = PadMode::kConstant,
+           double constant_value = 0.0);
 Tensor stop_gradient(const Tensor &x);
 
 // ---- creation and randomness (seed < 0: next value of the global sequence) ----

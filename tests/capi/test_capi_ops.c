@@ -5,6 +5,7 @@
  * Plain C99. CI also runs it under AddressSanitizer with leak detection: all is freed.
  * Prints "N passed, N failed" and exits non-zero on any failure. */
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1030,16 +1031,16 @@ static void test_norms(void) {
   kiln_tensor *gm = f32(1, d2, given_m), *gv = f32(1, d2, given_v), *y = NULL, *m = NULL, *v = NULL;
 
   ref_layer_norm(lx, 2, 3, lg, lb, 1e-3, want);
-  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, 1e-3f)), 2, d23, want, 1e-5);
+  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, NULL, 0, 1e-3f)), 2, d23, want, 1e-5);
   ref_layer_norm(lx, 2, 3, lg, lb, 0.5, want);
-  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, 0.5f)), 2, d23, want, 1e-5);
-  EXPECT_ERROR(kiln_layer_norm(NULL, x, g, b, 1e-3f), INVALID, "kiln_layer_norm", "'out' is NULL");
-  EXPECT_ERROR(kiln_layer_norm(U, x, g, NULL, 1e-3f), INVALID, "kiln_layer_norm", "'beta' is NULL");
-  EXPECT_ERROR(kiln_layer_norm(U, x, bng, b, 1e-3f), INVALID, "layer_norm: argument 'gamma' is float32[2]",
+  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, NULL, 0, 0.5f)), 2, d23, want, 1e-5);
+  EXPECT_ERROR(kiln_layer_norm(NULL, x, g, b, NULL, 0, 1e-3f), INVALID, "kiln_layer_norm", "'out' is NULL");
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, NULL, NULL, 0, 1e-3f), INVALID, "kiln_layer_norm", "'beta' is NULL");
+  EXPECT_ERROR(kiln_layer_norm(U, x, bng, b, NULL, 0, 1e-3f), INVALID, "layer_norm: argument 'gamma' is float32[2]",
                "expected float32[3]");
-  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, -1), INVALID, "layer_norm: epsilon is -1",
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, NULL, 0, -1), INVALID, "layer_norm: epsilon is -1",
                "expected a finite value >= 0");
-  EXPECT_ERROR(kiln_layer_norm(U, make(I32, 2, d23, lx), g, b, 1e-3f), INVALID,
+  EXPECT_ERROR(kiln_layer_norm(U, make(I32, 2, d23, lx), g, b, NULL, 0, 1e-3f), INVALID,
                "layer_norm: argument 'x' is int32", "expected float32");
 
   /* Training: batch statistics, returned. */
@@ -1146,6 +1147,81 @@ static void ref_window(const struct window *g, const float *x, const float *f, i
         }
 }
 
+/* layer_norm over the two trailing axes (Keras LayerNormalization(axis=[-2, -1])). */
+static void test_layer_norm_axes(void) {
+  float xv[8] = {1, 2, 3, 4, 0, 0, 0, 8}, gv[4] = {1, 2, 1, 2}, bv[4] = {0, 0, 1, 1}, want[8];
+  int64_t d222[3] = {2, 2, 2}, d22[2] = {2, 2}, d4[1] = {4}, last2[2] = {-1, -2}, first[1] = {0}, mixed[2] = {0, 2};
+  kiln_tensor *x = f32(3, d222, xv), *g = f32(2, d22, gv), *b = f32(2, d22, bv), *o = NULL;
+  int r, i;
+  for (r = 0; r < 2; ++r) {
+    double mean = 0, var = 0;
+    for (i = 0; i < 4; ++i) mean += xv[r * 4 + i] / 4.0;
+    for (i = 0; i < 4; ++i) var += (xv[r * 4 + i] - mean) * (xv[r * 4 + i] - mean) / 4.0;
+    for (i = 0; i < 4; ++i) want[r * 4 + i] = (float)((xv[r * 4 + i] - mean) / sqrt(var + 1e-3) * gv[i] + bv[i]);
+  }
+  expect_f32(RUN(kiln_layer_norm(&o, x, g, b, last2, 2, 1e-3f)), 3, d222, want, 1e-5);
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, first, 1, 1e-3f), INVALID, "layer_norm: axes [0] for x float32[2, 2, 2]",
+               "expected distinct trailing axes");
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, mixed, 2, 1e-3f), INVALID, "layer_norm: axes [0, 2]", "trailing");
+  EXPECT_ERROR(kiln_layer_norm(U, x, f32(1, d4, gv), b, last2, 2, 1e-3f), INVALID,
+               "layer_norm: argument 'gamma' is float32[4]", "expected float32[2, 2]");
+  EXPECT_ERROR(kiln_layer_norm(U, x, g, b, NULL, 2, 1e-3f), INVALID, "kiln_layer_norm", "'axes' is NULL");
+  release_kept();
+}
+
+static kiln_conv2d_options conv_options(const int64_t *strides, const int64_t *dilations, kiln_padding padding) {
+  kiln_conv2d_options o;
+  EXPECT_OK(kiln_conv2d_options_init(&o, sizeof o));
+  o.strides[0] = strides[0], o.strides[1] = strides[1];
+  o.dilations[0] = dilations[0], o.dilations[1] = dilations[1];
+  o.padding = padding;
+  return o;
+}
+
+static kiln_pool2d_options pool_options(const int64_t *ksize, const int64_t *strides, kiln_padding padding) {
+  kiln_pool2d_options o;
+  EXPECT_OK(kiln_pool2d_options_init(&o, sizeof o));
+  o.ksize[0] = ksize[0], o.ksize[1] = ksize[1];
+  o.strides[0] = strides[0], o.strides[1] = strides[1];
+  o.padding = padding;
+  return o;
+}
+
+/* A struct as a caller built against a newer kiln would pass: known fields, then one kiln does not know. */
+struct newer_conv2d_options {
+  kiln_conv2d_options known;
+  int64_t added_later;
+};
+
+static void test_options_structs(void) {
+  kiln_conv2d_options c;
+  kiln_pool2d_options p;
+  struct newer_conv2d_options big;
+  size_t v1 = offsetof(kiln_conv2d_options, padding) + sizeof(kiln_padding);
+
+  memset(&c, 0x5a, sizeof c);
+  EXPECT_OK(kiln_conv2d_options_init(&c, sizeof c));
+  CHECK(c.struct_size == sizeof c && c.strides[0] == 1 && c.strides[1] == 1 && c.dilations[0] == 1 &&
+        c.dilations[1] == 1 && c.padding == KILN_PADDING_VALID);
+  memset(&p, 0x5a, sizeof p);
+  EXPECT_OK(kiln_pool2d_options_init(&p, sizeof p));
+  CHECK(p.struct_size == sizeof p && p.ksize[0] == 2 && p.ksize[1] == 2 && p.strides[0] == 2 && p.strides[1] == 2 &&
+        p.padding == KILN_PADDING_VALID);
+  /* The first version's exact size (no tail padding) is accepted; smaller is not. */
+  EXPECT_OK(kiln_conv2d_options_init(&c, v1));
+  CHECK(c.struct_size == v1);
+  EXPECT_ERROR(kiln_conv2d_options_init(&c, v1 - 1), INVALID, "kiln_conv2d_options_init",
+               "kiln_conv2d_options.struct_size is");
+  EXPECT_ERROR(kiln_conv2d_options_init(NULL, sizeof c), INVALID, "kiln_conv2d_options_init",
+               "'options' is NULL");
+  EXPECT_ERROR(kiln_pool2d_options_init(&p, 8), INVALID, "kiln_pool2d_options_init", "expected at least");
+  EXPECT_ERROR(kiln_pool2d_options_init(NULL, sizeof p), INVALID, "kiln_pool2d_options_init", "'options' is NULL");
+  /* A newer caller's larger struct: init fills the known part and leaves the rest alone. */
+  big.added_later = 77;
+  EXPECT_OK(kiln_conv2d_options_init(&big.known, sizeof big));
+  CHECK(big.known.struct_size == sizeof big && big.added_later == 77 && big.known.strides[1] == 1);
+}
+
 static void test_conv_pool(void) {
   int64_t xd[4] = {2, 5, 4, 3}, fd[4] = {3, 2, 3, 2}, od[4], d3[3] = {5, 4, 3}, bad_f[4] = {3, 2, 2, 2};
   int64_t big_f[4] = {6, 2, 3, 2};
@@ -1162,6 +1238,9 @@ static void test_conv_pool(void) {
   } pools[2] = {{k22, s22, KILN_PADDING_VALID}, {k32, s21, KILN_PADDING_SAME}};
   float xv[120], fv[36], want[120], zeros[72] = {0};
   kiln_tensor *x, *f, *o = NULL;
+  kiln_conv2d_options co, small, bad;
+  kiln_pool2d_options po;
+  struct newer_conv2d_options newer;
   int i, kind;
 
   for (i = 0; i < 120; ++i) xv[i] = (float)((i * 7) % 13) - 6;
@@ -1172,8 +1251,22 @@ static void test_conv_pool(void) {
     struct window g = make_window(xd, 3, 2, 2, convs[i].strides, convs[i].dilations, convs[i].padding);
     od[0] = g.n, od[1] = g.oh, od[2] = g.ow, od[3] = g.o;
     ref_window(&g, xv, fv, 0, want);
-    expect_f32(RUN(kiln_conv2d(&o, x, f, convs[i].strides, convs[i].dilations, convs[i].padding)), 4, od,
-               want, 1e-5);
+    co = conv_options(convs[i].strides, convs[i].dilations, convs[i].padding);
+    expect_f32(RUN(kiln_conv2d(&o, x, f, &co)), 4, od, want, 1e-5);
+    if (i == 2) {
+      /* The same call from a newer caller: the field this kiln does not know is ignored. */
+      newer.known = co;
+      newer.known.struct_size = sizeof newer;
+      newer.added_later = -12345;
+      expect_f32(RUN(kiln_conv2d(&o, x, f, &newer.known)), 4, od, want, 1e-5);
+    }
+    if (i == 0) expect_f32(RUN(kiln_conv2d(&o, x, f, NULL)), 4, od, want, 1e-5); /* NULL: the defaults */
+    if (i == 1) {
+      /* A first-version caller: struct_size without tail padding is enough. */
+      small = co;
+      small.struct_size = offsetof(kiln_conv2d_options, padding) + sizeof(kiln_padding);
+      expect_f32(RUN(kiln_conv2d(&o, x, f, &small)), 4, od, want, 1e-5);
+    }
   }
   for (i = 0; i < 2; ++i)
     for (kind = 1; kind <= 2; ++kind) {
@@ -1181,47 +1274,91 @@ static void test_conv_pool(void) {
           make_window(xd, pools[i].ksize[0], pools[i].ksize[1], 3, pools[i].strides, s11, pools[i].padding);
       od[0] = g.n, od[1] = g.oh, od[2] = g.ow, od[3] = g.o;
       ref_window(&g, xv, NULL, kind, want);
-      expect_f32(RUN((kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d)(&o, x, pools[i].ksize, pools[i].strides,
-                                                                     pools[i].padding)),
-                 4, od, want, 1e-6);
+      po = pool_options(pools[i].ksize, pools[i].strides, pools[i].padding);
+      expect_f32(RUN((kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d)(&o, x, &po)), 4, od, want, 1e-6);
+      if (i == 0) /* NULL: Keras' defaults, a 2x2 window with strides 2, VALID */
+        expect_f32(RUN((kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d)(&o, x, NULL)), 4, od, want, 1e-6);
     }
 
-  EXPECT_ERROR(kiln_conv2d(NULL, x, f, s11, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
-               "'out' is NULL");
-  EXPECT_ERROR(kiln_conv2d(U, NULL, f, s11, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d", "'x' is NULL");
-  EXPECT_ERROR(kiln_conv2d(U, x, NULL, s11, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
-               "'filter' is NULL");
-  EXPECT_ERROR(kiln_conv2d(U, x, f, NULL, s11, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
-               "'strides' is NULL");
-  EXPECT_ERROR(kiln_conv2d(U, x, f, s11, NULL, KILN_PADDING_VALID), INVALID, "kiln_conv2d",
-               "'dilations' is NULL");
-  EXPECT_ERROR(kiln_conv2d(U, x, f, s11, s11, (kiln_padding)7), INVALID,
-               "kiln_conv2d: padding 7 is not a kiln_padding", NULL);
-  EXPECT_ERROR(kiln_conv2d(U, x, f32(4, bad_f, zeros), s11, s11, KILN_PADDING_VALID), INVALID,
+  co = conv_options(s11, s11, KILN_PADDING_VALID);
+  EXPECT_ERROR(kiln_conv2d(NULL, x, f, &co), INVALID, "kiln_conv2d", "'out' is NULL");
+  EXPECT_ERROR(kiln_conv2d(U, NULL, f, &co), INVALID, "kiln_conv2d", "'x' is NULL");
+  EXPECT_ERROR(kiln_conv2d(U, x, NULL, &co), INVALID, "kiln_conv2d", "'filter' is NULL");
+  small = co;
+  small.struct_size = sizeof(size_t);
+  EXPECT_ERROR(kiln_conv2d(U, x, f, &small), INVALID, "kiln_conv2d: kiln_conv2d_options.struct_size is 8",
+               "expected at least");
+  small.struct_size = 0;
+  EXPECT_ERROR(kiln_conv2d(U, x, f, &small), INVALID, "kiln_conv2d", "struct_size is 0");
+  bad = co;
+  bad.padding = (kiln_padding)7;
+  EXPECT_ERROR(kiln_conv2d(U, x, f, &bad), INVALID, "kiln_conv2d: padding 7 is not a kiln_padding", NULL);
+  EXPECT_ERROR(kiln_conv2d(U, x, f32(4, bad_f, zeros), &co), INVALID,
                "conv2d: filter of shape [3, 2, 2, 2] takes 2 input channels",
                "expected filter dim 2 == x dim 3");
-  EXPECT_ERROR(kiln_conv2d(U, x, f, s01, s11, KILN_PADDING_VALID), INVALID, "conv2d: strides is [0, 1]",
-               "expected 2 positive values");
-  EXPECT_ERROR(kiln_conv2d(U, f32(3, d3, xv), f, s11, s11, KILN_PADDING_VALID), INVALID,
-               "conv2d: x has shape [5, 4, 3]", "expected rank 4");
-  EXPECT_ERROR(kiln_conv2d(U, x, f32(4, big_f, zeros), s11, s11, KILN_PADDING_VALID), INVALID, "conv2d",
-               "gives an empty 0x3 output");
-  EXPECT_ERROR(kiln_conv2d(U, make(I32, 4, xd, xv), f, s11, s11, KILN_PADDING_VALID), INVALID,
-               "conv2d: argument 'x' is int32", "expected float32");
+  bad = conv_options(s01, s11, KILN_PADDING_VALID);
+  EXPECT_ERROR(kiln_conv2d(U, x, f, &bad), INVALID, "conv2d: strides is [0, 1]", "expected 2 positive values");
+  bad = conv_options(s11, s01, KILN_PADDING_VALID);
+  EXPECT_ERROR(kiln_conv2d(U, x, f, &bad), INVALID, "conv2d: dilations is [0, 1]", "expected 2 positive values");
+  EXPECT_ERROR(kiln_conv2d(U, f32(3, d3, xv), f, &co), INVALID, "conv2d: x has shape [5, 4, 3]", "expected rank 4");
+  EXPECT_ERROR(kiln_conv2d(U, x, f32(4, big_f, zeros), &co), INVALID, "conv2d", "gives an empty 0x3 output");
+  EXPECT_ERROR(kiln_conv2d(U, make(I32, 4, xd, xv), f, &co), INVALID, "conv2d: argument 'x' is int32",
+               "expected float32");
   for (kind = 1; kind <= 2; ++kind) {
-    kiln_status *(*pool)(kiln_tensor **, const kiln_tensor *, const int64_t *, const int64_t *,
-                         kiln_padding) = kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d;
+    kiln_status *(*pool)(kiln_tensor **, const kiln_tensor *, const kiln_pool2d_options *) =
+        kind == 1 ? kiln_max_pool2d : kiln_avg_pool2d;
     const char *name = kind == 1 ? "kiln_max_pool2d" : "kiln_avg_pool2d";
-    EXPECT_ERROR(pool(NULL, x, k22, s22, KILN_PADDING_VALID), INVALID, name, "'out' is NULL");
-    EXPECT_ERROR(pool(U, NULL, k22, s22, KILN_PADDING_VALID), INVALID, name, "'x' is NULL");
-    EXPECT_ERROR(pool(U, x, NULL, s22, KILN_PADDING_VALID), INVALID, name, "'ksize' is NULL");
-    EXPECT_ERROR(pool(U, x, k22, NULL, KILN_PADDING_VALID), INVALID, name, "'strides' is NULL");
-    EXPECT_ERROR(pool(U, x, k22, s22, (kiln_padding)-1), INVALID, name, "padding -1 is not a kiln_padding");
-    EXPECT_ERROR(pool(U, x, s01, s22, KILN_PADDING_VALID), INVALID, name + 5, "ksize is [0, 1]");
-    EXPECT_ERROR(pool(U, f32(3, d3, xv), k22, s22, KILN_PADDING_VALID), INVALID, name + 5, "expected rank 4");
-    EXPECT_ERROR(pool(U, make(I32, 4, xd, xv), k22, s22, KILN_PADDING_VALID), INVALID, name + 5,
-                 "argument 'x' is int32");
+    kiln_pool2d_options pbad;
+    po = pool_options(k22, s22, KILN_PADDING_VALID);
+    EXPECT_ERROR(pool(NULL, x, &po), INVALID, name, "'out' is NULL");
+    EXPECT_ERROR(pool(U, NULL, &po), INVALID, name, "'x' is NULL");
+    pbad = po;
+    pbad.struct_size = 4;
+    EXPECT_ERROR(pool(U, x, &pbad), INVALID, name, "kiln_pool2d_options.struct_size is 4");
+    pbad = pool_options(k22, s22, (kiln_padding)-1);
+    EXPECT_ERROR(pool(U, x, &pbad), INVALID, name, "padding -1 is not a kiln_padding");
+    pbad = pool_options(s01, s22, KILN_PADDING_VALID);
+    EXPECT_ERROR(pool(U, x, &pbad), INVALID, name + 5, "ksize is [0, 1]");
+    EXPECT_ERROR(pool(U, f32(3, d3, xv), &po), INVALID, name + 5, "expected rank 4");
+    EXPECT_ERROR(pool(U, make(I32, 4, xd, xv), &po), INVALID, name + 5, "argument 'x' is int32");
   }
+  release_kept();
+}
+
+/* depthwise_conv2d, conv2d_transpose and conv1d: hand-worked values, the shared options struct,
+ * bad input. */
+static void test_conv_variants(void) {
+  float xv[8] = {1, 2, 3, 4, 5, 6, 7, 8}, fv[4] = {1, 2, 3, 4}, two = 2, taps[2] = {1, -1};
+  float dw[16] = {1, 2, 6, 8, 3, 6, 12, 16, 5, 10, 18, 24, 7, 14, 24, 32}, tr[4] = {2, 4, 6, 8};
+  float diffs[3] = {-1, -1, -1};
+  int64_t dx[4] = {1, 2, 2, 2}, df[4] = {1, 1, 2, 2}, dy[4] = {1, 2, 2, 4}, d1111[4] = {1, 1, 1, 1};
+  int64_t dk[4] = {2, 2, 1, 1}, out_shape[4] = {1, 2, 2, 1}, bad_out[4] = {1, 4, 4, 1}, d122[4] = {1, 2, 2, 1};
+  int64_t x1[3] = {1, 4, 1}, f1[3] = {2, 1, 1}, y1[3] = {1, 3, 1}, y1s[3] = {1, 2, 1}, s22[2] = {2, 2};
+  int64_t s11[2] = {1, 1}, s21[2] = {2, 1}, s12[2] = {1, 2}, f3[4] = {1, 1, 3, 1};
+  kiln_tensor *x = f32(4, dx, xv), *f = f32(4, df, fv), *o = NULL, *xt = f32(4, d1111, &two), *ft = f32(4, dk, fv);
+  kiln_tensor *x1d = f32(3, x1, xv), *f1d = f32(3, f1, taps);
+  kiln_conv2d_options co = conv_options(s11, s11, KILN_PADDING_VALID), c2 = conv_options(s22, s11, KILN_PADDING_VALID);
+  kiln_conv2d_options c1 = conv_options(s21, s11, KILN_PADDING_VALID), bad = conv_options(s12, s11, KILN_PADDING_VALID);
+
+  expect_f32(RUN(kiln_depthwise_conv2d(&o, x, f, &co)), 4, dy, dw, 0);
+  expect_f32(RUN(kiln_depthwise_conv2d(&o, x, f, NULL)), 4, dy, dw, 0);
+  EXPECT_ERROR(kiln_depthwise_conv2d(NULL, x, f, &co), INVALID, "kiln_depthwise_conv2d", "'out' is NULL");
+  EXPECT_ERROR(kiln_depthwise_conv2d(U, x, f32(4, f3, xv), &co), INVALID, "depthwise_conv2d: filter of shape [1, 1, 3, 1]",
+               "expected filter dim 2 == x dim 3");
+
+  expect_f32(RUN(kiln_conv2d_transpose(&o, xt, ft, out_shape, 4, &c2)), 4, d122, tr, 0);
+  EXPECT_ERROR(kiln_conv2d_transpose(U, xt, ft, out_shape, 3, &c2), INVALID, "kiln_conv2d_transpose: output_rank is 3",
+               "expected 4");
+  EXPECT_ERROR(kiln_conv2d_transpose(U, xt, ft, NULL, 4, &c2), INVALID, "kiln_conv2d_transpose",
+               "'output_shape' is NULL");
+  EXPECT_ERROR(kiln_conv2d_transpose(U, xt, ft, bad_out, 4, &c2), INVALID, "conv2d_transpose: output_shape [1, 4, 4, 1]",
+               "convolves to 2x2");
+
+  expect_f32(RUN(kiln_conv1d(&o, x1d, f1d, NULL)), 3, y1, diffs, 0);
+  expect_f32(RUN(kiln_conv1d(&o, x1d, f1d, &c1)), 3, y1s, diffs, 0); /* strides[0]: the width's */
+  EXPECT_ERROR(kiln_conv1d(U, x1d, f1d, &bad), INVALID, "kiln_conv1d: strides[1] is 2", "expected 1");
+  EXPECT_ERROR(kiln_conv1d(U, NULL, f1d, &co), INVALID, "kiln_conv1d", "'x' is NULL");
+  EXPECT_ERROR(kiln_conv1d(U, x, f1d, &co), INVALID, "conv1d: x has shape [1, 2, 2, 2]", "expected rank 3");
   release_kept();
 }
 
@@ -1418,6 +1555,100 @@ static void test_stack_and_dims(void) {
 
 /* ------------------------------------------------- gather, one_hot, dropout */
 
+/* gather with batch_dims, gather_nd, scatter_nd, tensor_scatter_nd_add, boolean_mask, one_hot with
+ * axis and dtype, pad: TF's results on hand-worked cases, and the bad-input statuses. */
+static void test_indexing_nd(void) {
+  float pv[6] = {1, 2, 3, 4, 5, 6}, bg[4] = {3, 1, 5, 5}, nd[2] = {6, 1}, nd_row[3] = {4, 5, 6}, nd_b[2] = {3, 4};
+  float up[3] = {1, 2, 3}, scat[4] = {4, 0, 2, 0}, ones4[4] = {1, 1, 1, 1}, added[4] = {5, 1, 3, 1};
+  float rows13[4] = {1, 2, 5, 6}, col2[3] = {2, 4, 6}, hot_axis0[6] = {0, 1, 1, 0, 0, 0};
+  float pad_c[15] = {9, 9, 9, 9, 9, 1, 2, 3, 9, 9, 4, 5, 6, 9, 9};
+  float pad_r[12] = {3, 2, 1, 2, 3, 2, 6, 5, 4, 5, 6, 5};
+  float pad_s[12] = {1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6};
+  int32_t ib[4] = {2, 0, 1, 1}, ind[4] = {1, 2, 0, 0}, i1[1] = {1}, i20[2] = {2, 0}, bad_nd[2] = {2, 0};
+  int32_t sc[3] = {0, 2, 0}, i10[2] = {1, 0}, hot_i32[6] = {0, 7, 7, 0, 0, 0}, iv[3] = {1, 2, 3};
+  int32_t ipad[5] = {0, 1, 2, 3, 0};
+  uint8_t m101[3] = {1, 0, 1}, m01[2] = {0, 1};
+  int64_t d23[2] = {2, 3}, d22[2] = {2, 2}, d2[1] = {2}, d11[2] = {1, 1}, d13[2] = {1, 3}, d21[2] = {2, 1};
+  int64_t d31[2] = {3, 1}, d3[1] = {3}, d4[1] = {4}, d32[2] = {3, 2}, d1[1] = {1}, d35[2] = {3, 5};
+  int64_t d26[2] = {2, 6}, d43[2] = {4, 3};
+  int64_t p_c[4] = {1, 0, 0, 2}, p_r[4] = {0, 0, 2, 1}, p_s[4] = {1, 1, 0, 0}, p_bad[4] = {0, 0, 3, 0};
+  int64_t p1[2] = {1, 1};
+  kiln_tensor *p = f32(2, d23, pv), *o = NULL, *x32;
+
+  /* gather, batch_dims 1: row b picks params[b, indices[b, j]]. */
+  expect_f32(RUN(kiln_gather(&o, p, make(I32, 2, d22, ib), 1, 1)), 2, d22, bg, 0);
+  expect_f32(RUN(kiln_gather(&o, p, make(I32, 2, d22, ib), 1, -1)), 2, d22, bg, 0); /* -1: rank(indices) - 1 */
+  EXPECT_ERROR(kiln_gather(U, p, make(I32, 2, d31, sc), 1, 1), INVALID, "gather: params [2, 3]",
+               "differ in batch dim 0");
+  EXPECT_ERROR(kiln_gather(U, p, make(I32, 2, d22, ib), 0, 1), INVALID, "gather: axis 0 is before batch_dims 1",
+               NULL);
+  EXPECT_ERROR(kiln_gather(U, p, make(I32, 2, d22, ib), 1, 3), INVALID, "gather: batch_dims 3", NULL);
+
+  /* gather_nd */
+  expect_f32(RUN(kiln_gather_nd(&o, p, make(I32, 2, d22, ind), 0)), 1, d2, nd, 0);
+  expect_f32(RUN(kiln_gather_nd(&o, p, make(I32, 2, d11, i1), 0)), 2, d13, nd_row, 0);
+  expect_f32(RUN(kiln_gather_nd(&o, p, make(I32, 2, d21, i20), 1)), 1, d2, nd_b, 0);
+  EXPECT_ERROR(kiln_gather_nd(NULL, p, make(I32, 2, d11, i1), 0), INVALID, "kiln_gather_nd", "'out' is NULL");
+  EXPECT_ERROR(kiln_gather_nd(U, NULL, make(I32, 2, d11, i1), 0), INVALID, "kiln_gather_nd", "'params' is NULL");
+  EXPECT_ERROR(kiln_gather_nd(U, p, make(I32, 2, d13, bad_nd), 0), INVALID, "gather_nd", "K = 3");
+  EXPECT_ERROR(kiln_gather_nd(U, p, make(I32, 1, d2, bad_nd), 0), INVALID, "gather_nd",
+               "out of range for dim 0 of params dims [2, 3]");
+  EXPECT_ERROR(kiln_gather_nd(U, p, p, 0), INVALID, "gather_nd: argument 'indices' is float32[2, 3]", NULL);
+
+  /* scatter_nd and tensor_scatter_nd_add: duplicates accumulate. */
+  expect_f32(RUN(kiln_scatter_nd(&o, make(I32, 2, d31, sc), f32(1, d3, up), d4, 1)), 1, d4, scat, 0);
+  EXPECT_ERROR(kiln_scatter_nd(U, make(I32, 2, d31, sc), f32(1, d2, up), d4, 1), INVALID,
+               "scatter_nd: updates float32[2]", "expected updates of shape [3]");
+  EXPECT_ERROR(kiln_scatter_nd(U, make(I32, 2, d31, sc), f32(1, d3, up), NULL, 1), INVALID, "kiln_scatter_nd",
+               "dims pointer is NULL");
+  EXPECT_ERROR(kiln_scatter_nd(U, make(I32, 2, d31, sc), f32(1, d3, up), d2, 1), INVALID, "scatter_nd",
+               "out of range");
+  expect_f32(RUN(kiln_tensor_scatter_nd_add(&o, f32(1, d4, ones4), make(I32, 2, d31, sc), f32(1, d3, up))), 1, d4,
+             added, 0);
+  EXPECT_ERROR(kiln_tensor_scatter_nd_add(U, make(I32, 1, d3, iv), make(I32, 2, d31, sc), f32(1, d3, up)), INVALID,
+               "tensor_scatter_nd_add: argument 'tensor' is int32[3]", "expected float32");
+  EXPECT_ERROR(kiln_tensor_scatter_nd_add(U, f32(1, d4, ones4), NULL, f32(1, d3, up)), INVALID,
+               "kiln_tensor_scatter_nd_add", "'indices' is NULL");
+
+  /* boolean_mask */
+  expect_f32(RUN(kiln_boolean_mask(&o, f32(2, d32, pv), make(B8, 1, d3, m101), 0)), 2, d22, rows13, 0);
+  expect_f32(RUN(kiln_boolean_mask(&o, f32(2, d32, pv), make(B8, 1, d2, m01), 1)), 2, d31, col2, 0);
+  EXPECT_ERROR(kiln_boolean_mask(U, f32(2, d32, pv), make(B8, 1, d2, m01), 0), INVALID,
+               "boolean_mask: mask bool[2] does not match dims 0 to 0 of tensor float32[3, 2]", NULL);
+  EXPECT_ERROR(kiln_boolean_mask(U, f32(2, d32, pv), make(I32, 1, d3, iv), 0), INVALID,
+               "boolean_mask: argument 'mask' is int32[3]", "expected bool");
+  EXPECT_ERROR(kiln_boolean_mask(U, NULL, make(B8, 1, d3, m101), 0), INVALID, "kiln_boolean_mask",
+               "'tensor' is NULL");
+
+  /* one_hot with axis and dtype */
+  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 3, 1, 0, 0, F32)), 2, d32, hot_axis0, 0);
+  expect_raw(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 3, 7, 0, 0, I32)), I32, 2, d32, hot_i32);
+  EXPECT_ERROR(kiln_one_hot(U, make(I32, 1, d2, i10), 3, 1e10, 0, -1, I32), INVALID,
+               "one_hot: on_value 1e+10 does not fit in int32", NULL);
+  EXPECT_ERROR(kiln_one_hot(U, make(I32, 1, d2, i10), 3, 1, 0, 2, F32), INVALID, "one_hot: axis 2",
+               "expected -1 or 0 to 1");
+  EXPECT_ERROR(kiln_one_hot(U, make(I32, 1, d2, i10), 3, 1, 0, -1, (kiln_dtype)99), INVALID, "kiln_one_hot", NULL);
+
+  /* pad: each mode, a non-float dtype, and the bad cases */
+  expect_f32(RUN(kiln_pad(&o, p, p_c, 2, KILN_PAD_MODE_CONSTANT, 9)), 2, d35, pad_c, 0);
+  expect_f32(RUN(kiln_pad(&o, p, p_r, 2, KILN_PAD_MODE_REFLECT, 0)), 2, d26, pad_r, 0);
+  expect_f32(RUN(kiln_pad(&o, p, p_s, 2, KILN_PAD_MODE_SYMMETRIC, 0)), 2, d43, pad_s, 0);
+  x32 = make(I32, 1, d3, iv);
+  expect_raw(RUN(kiln_pad(&o, x32, p1, 1, KILN_PAD_MODE_CONSTANT, 0)), I32, 1, (int64_t[]){5}, ipad);
+  EXPECT_ERROR(kiln_pad(NULL, p, p_c, 2, KILN_PAD_MODE_CONSTANT, 0), INVALID, "kiln_pad", "'out' is NULL");
+  EXPECT_ERROR(kiln_pad(U, p, NULL, 2, KILN_PAD_MODE_CONSTANT, 0), INVALID, "kiln_pad", "'paddings' is NULL");
+  EXPECT_ERROR(kiln_pad(U, p, p_c, 1, KILN_PAD_MODE_CONSTANT, 0), INVALID, "kiln_pad: num_dims is 1",
+               "expected its rank, 2");
+  EXPECT_ERROR(kiln_pad(U, p, p_bad, 2, KILN_PAD_MODE_REFLECT, 0), INVALID, "pad: paddings [3, 0] for dim 1",
+               "<= 2 (dim - 1)");
+  EXPECT_ERROR(kiln_pad(U, p, p_c, 2, (kiln_pad_mode)5, 0), INVALID, "kiln_pad: mode 5 is not a kiln_pad_mode",
+               NULL);
+  EXPECT_ERROR(kiln_pad(U, x32, p1, 1, KILN_PAD_MODE_CONSTANT, 0.5e10), INVALID, "pad: constant_values",
+               "does not fit in int32");
+  (void)d1;
+  release_kept();
+}
+
 static void test_indexing(void) {
   float pv[6] = {1, 2, 3, 4, 5, 6}, rows[4] = {5, 6, 1, 2}, cols[12] = {2, 2, 1, 2, 4, 4, 3, 4, 6, 6, 5, 6};
   float hot[12] = {5, -1, -1, -1, -1, 5, -1, 5, -1, -1, -1, -1}, hot2[4] = {0, 1, 1, 0}, one = 1;
@@ -1430,28 +1661,28 @@ static void test_indexing(void) {
   kiln_tensor *p = f32(2, d32, pv), *idx = make(I32, 1, d2, i20), *o = NULL, *x, *kept1, *kept2, *kept3;
   int64_t i, zeros = 0, twos = 0;
 
-  expect_f32(RUN(kiln_gather(&o, p, idx, 0)), 2, d22, rows, 0);
-  expect_f32(RUN(kiln_gather(&o, p, make(I64, 2, d22, l1101), 1)), 3, d322, cols, 0);
-  expect_f32(RUN(kiln_gather(&o, p, make(I64, 2, d22, l1101), -1)), 3, d322, cols, 0);
-  expect_raw(RUN(kiln_gather(&o, make(I32, 1, d3, iv), make(I32, 1, d3, i220), 0)), I32, 1, d3, ipicked);
-  EXPECT_ERROR(kiln_gather(NULL, p, idx, 0), INVALID, "kiln_gather", "'out' is NULL");
-  EXPECT_ERROR(kiln_gather(U, NULL, idx, 0), INVALID, "kiln_gather", "'params' is NULL");
-  EXPECT_ERROR(kiln_gather(U, p, NULL, 0), INVALID, "kiln_gather", "'indices' is NULL");
-  EXPECT_ERROR(kiln_gather(U, p, make(I32, 1, d1, i3), 0), INVALID,
+  expect_f32(RUN(kiln_gather(&o, p, idx, 0, 0)), 2, d22, rows, 0);
+  expect_f32(RUN(kiln_gather(&o, p, make(I64, 2, d22, l1101), 1, 0)), 3, d322, cols, 0);
+  expect_f32(RUN(kiln_gather(&o, p, make(I64, 2, d22, l1101), -1, 0)), 3, d322, cols, 0);
+  expect_raw(RUN(kiln_gather(&o, make(I32, 1, d3, iv), make(I32, 1, d3, i220), 0, 0)), I32, 1, d3, ipicked);
+  EXPECT_ERROR(kiln_gather(NULL, p, idx, 0, 0), INVALID, "kiln_gather", "'out' is NULL");
+  EXPECT_ERROR(kiln_gather(U, NULL, idx, 0, 0), INVALID, "kiln_gather", "'params' is NULL");
+  EXPECT_ERROR(kiln_gather(U, p, NULL, 0, 0), INVALID, "kiln_gather", "'indices' is NULL");
+  EXPECT_ERROR(kiln_gather(U, p, make(I32, 1, d1, i3), 0, 0), INVALID,
                "gather: indices[0] = 3 is out of range for axis 0 of params [3, 2]", "[0, 3)");
-  EXPECT_ERROR(kiln_gather(U, p, make(I64, 1, d1, lneg), 1), INVALID, "gather: indices[0] = -1", "[0, 2)");
-  EXPECT_ERROR(kiln_gather(U, p, p, 0), INVALID, "gather: argument 'indices' is float32[3, 2]",
+  EXPECT_ERROR(kiln_gather(U, p, make(I64, 1, d1, lneg), 1, 0), INVALID, "gather: indices[0] = -1", "[0, 2)");
+  EXPECT_ERROR(kiln_gather(U, p, p, 0, 0), INVALID, "gather: argument 'indices' is float32[3, 2]",
                "expected int32 or int64");
-  EXPECT_ERROR(kiln_gather(U, p, idx, 2), INVALID, "gather: axis 2 is out of range", NULL);
-  EXPECT_ERROR(kiln_gather(U, f32(0, NULL, &one), idx, 0), INVALID, "gather", "scalar");
+  EXPECT_ERROR(kiln_gather(U, p, idx, 2, 0), INVALID, "gather: axis 2 is out of range", NULL);
+  EXPECT_ERROR(kiln_gather(U, f32(0, NULL, &one), idx, 0, 0), INVALID, "gather", "scalar");
 
-  expect_f32(RUN(kiln_one_hot(&o, make(I64, 1, d4, lhot), 3, 5, -1)), 2, d43, hot, 0); /* -1: all off */
-  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 2, 1, 0)), 2, d22, hot2, 0);
-  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 0, 1, 0)), 2, d20, NULL, 0);
-  EXPECT_ERROR(kiln_one_hot(NULL, idx, 3, 1, 0), INVALID, "kiln_one_hot", "'out' is NULL");
-  EXPECT_ERROR(kiln_one_hot(U, NULL, 3, 1, 0), INVALID, "kiln_one_hot", "'indices' is NULL");
-  EXPECT_ERROR(kiln_one_hot(U, idx, -1, 1, 0), INVALID, "one_hot: depth is -1", "expected depth >= 0");
-  EXPECT_ERROR(kiln_one_hot(U, p, 3, 1, 0), INVALID, "one_hot: argument 'indices' is float32[3, 2]",
+  expect_f32(RUN(kiln_one_hot(&o, make(I64, 1, d4, lhot), 3, 5, -1, -1, F32)), 2, d43, hot, 0); /* -1: all off */
+  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 2, 1, 0, -1, F32)), 2, d22, hot2, 0);
+  expect_f32(RUN(kiln_one_hot(&o, make(I32, 1, d2, i10), 0, 1, 0, -1, F32)), 2, d20, NULL, 0);
+  EXPECT_ERROR(kiln_one_hot(NULL, idx, 3, 1, 0, -1, F32), INVALID, "kiln_one_hot", "'out' is NULL");
+  EXPECT_ERROR(kiln_one_hot(U, NULL, 3, 1, 0, -1, F32), INVALID, "kiln_one_hot", "'indices' is NULL");
+  EXPECT_ERROR(kiln_one_hot(U, idx, -1, 1, 0, -1, F32), INVALID, "one_hot: depth is -1", "expected depth >= 0");
+  EXPECT_ERROR(kiln_one_hot(U, p, 3, 1, 0, -1, F32), INVALID, "one_hot: argument 'indices' is float32[3, 2]",
                "expected int32 or int64");
 
   x = keep(RUN(kiln_ones(&o, big, 1, F32)));
@@ -1728,11 +1959,14 @@ static void test_tapes(void) {
  * library: each public enum has a *_MAX_ENUM = 0x7FFFFFFF member so that every int is a value
  * of its type (the sanitizer build would abort on a load of an out-of-range value). */
 static void test_out_of_range_enums(void) {
-  int64_t d2[1] = {2};
+  int64_t d2[1] = {2}, no_padding[2] = {0, 0};
   kiln_tensor *o = NULL, *x = keep(RUN(kiln_zeros(&o, d2, 1, F32)));
   EXPECT_ERROR(kiln_zeros(U, d2, 1, (kiln_dtype)99), INVALID, "kiln_zeros", "dtype 99");
   EXPECT_ERROR(kiln_cast(U, x, (kiln_dtype)-3), INVALID, "kiln_cast", "dtype -3");
   EXPECT_ERROR(kiln_cast(U, x, KILN_DTYPE_MAX_ENUM), INVALID, "kiln_cast", "dtype");
+  EXPECT_ERROR(kiln_pad(U, x, no_padding, 1, KILN_PAD_MODE_MIN_ENUM, 0), INVALID, "kiln_pad", "is not a kiln_pad_mode");
+  EXPECT_ERROR(kiln_pad(U, x, no_padding, 1, KILN_PAD_MODE_MAX_ENUM, 0), INVALID, "kiln_pad", "is not a kiln_pad_mode");
+  EXPECT_ERROR(kiln_one_hot(U, x, 2, 1, 0, -1, KILN_DTYPE_MIN_ENUM), INVALID, "kiln_one_hot", "dtype");
   release_kept();
 }
 
@@ -1945,11 +2179,15 @@ int main(void) {
   test_reductions();
   test_softmax();
   test_norms();
+  test_layer_norm_axes();
+  test_options_structs();
   test_conv_pool();
+  test_conv_variants();
   test_reshape_transpose();
   test_concat_split_slice();
   test_stack_and_dims();
   test_indexing();
+  test_indexing_nd();
   test_variables();
   test_tapes();
   test_out_of_range_enums();

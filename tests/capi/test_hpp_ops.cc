@@ -571,6 +571,19 @@ TEST(HppOps, ConvAndPoolDefaults) {
   // SAME: the padding is left out of the average.
   expect_floats(kiln::avg_pool2d(x, {2, 2}, {2, 2}, kiln::Padding::same), {1, 2, 2, 1}, {3, 4.5f, 7.5f, 9});
 
+  // Keyword-style options; the pools default to Keras' 2x2 window with strides 2, VALID.
+  expect_floats(kiln::conv2d(x, f, kiln::Conv2dOptions().with_strides({2, 2}).with_padding(kiln::Padding::same)),
+                {1, 2, 2, 1}, {6, 3, 7, 9});
+  expect_floats(kiln::conv2d(x, f, kiln::Conv2dOptions().with_dilations({2, 2})), {1, 1, 1, 1}, {10});
+  const Tensor x4 = kiln::reshape(kiln::range(1, 17), {1, 4, 4, 1});
+  expect_floats(kiln::max_pool2d(x4), {1, 2, 2, 1}, {6, 8, 14, 16});
+  expect_floats(kiln::avg_pool2d(x4, kiln::Pool2dOptions().with_ksize({4, 4}).with_strides({1, 1})), {1, 1, 1, 1},
+                {8.5f});
+  expect_floats(kiln::max_pool2d(x, kiln::Pool2dOptions().with_strides({1, 1})), {1, 2, 2, 1}, {5, 6, 8, 9});
+  EXPECT_KILN_ERROR(kiln::conv2d(x, f, kiln::Conv2dOptions().with_strides({2})), kInvalid,
+                    "conv2d: strides and dilations need 2 values each");
+  EXPECT_KILN_ERROR(kiln::max_pool2d(x, kiln::Pool2dOptions().with_ksize({2, 2, 2})), kInvalid,
+                    "max_pool2d: ksize and strides need 2 values each");
   EXPECT_KILN_ERROR(kiln::conv2d(x, f, {1, 1, 1}), kInvalid,
                     "conv2d: strides and dilations need 2 values each");
   EXPECT_KILN_ERROR(kiln::conv2d(x, f, {1, 1}, {1}), kInvalid,
@@ -591,6 +604,40 @@ TEST(HppOps, ConvAndPoolDefaults) {
                     "max_pool2d: padding -1 is not valid");
   EXPECT_KILN_ERROR(kiln::avg_pool2d(x, {2, 2}, {1, 1}, static_cast<kiln::Padding>(2)), kInvalid,
                     "avg_pool2d: padding 2 is not valid");
+}
+
+TEST(HppOps, LayerNormOverTrailingAxes) {
+  const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 0, 0, 0, 8}, {2, 2, 2});
+  const Tensor y = kiln::layer_norm(x, kiln::ones({2, 2}), kiln::zeros({2, 2}), 0.0f, {-2, -1});
+  const float s1 = 1 / std::sqrt(1.25f), s2 = 1 / std::sqrt(12.0f);
+  expect_floats(y, {2, 2, 2}, {-1.5f * s1, -0.5f * s1, 0.5f * s1, 1.5f * s1, -2 * s2, -2 * s2, -2 * s2, 6 * s2}, 1e-5);
+  EXPECT_KILN_ERROR(kiln::layer_norm(x, kiln::ones({2, 2}), kiln::zeros({2, 2}), 1e-3f, {0, 1}), kInvalid,
+                    "layer_norm: axes [0, 1] for x float32[2, 2, 2]; expected distinct trailing axes");
+}
+
+TEST(HppOps, ConvVariants) {
+  const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 2, 2});
+  const Tensor f = Tensor::from_vector<float>({1, 2, 3, 4}, {1, 1, 2, 2});
+  expect_floats(kiln::depthwise_conv2d(x, f), {1, 2, 2, 4}, {1, 2, 6, 8, 3, 6, 12, 16, 5, 10, 18, 24, 7, 14, 24, 32});
+  expect_floats(kiln::depthwise_conv2d(x, f, kiln::Conv2dOptions().with_strides({2, 2})), {1, 1, 1, 4}, {1, 2, 6, 8});
+  EXPECT_KILN_ERROR(kiln::depthwise_conv2d(x, kiln::ones({1, 1, 3, 1})), kInvalid,
+                    "depthwise_conv2d: filter of shape [1, 1, 3, 1] is for 3 channels");
+  const Tensor k = Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2, 1, 1});
+  expect_floats(kiln::conv2d_transpose(kiln::fill({1, 1, 1, 1}, 2), k, {1, 2, 2, 1},
+                                       kiln::Conv2dOptions().with_strides({2, 2})),
+                {1, 2, 2, 1}, {2, 4, 6, 8});
+  // SAME, stride 2: each input cell spreads over its 2x2 block of the doubled output.
+  expect_floats(kiln::conv2d_transpose(kiln::ones({1, 2, 1, 1}), k, {1, 4, 2, 1},
+                                       kiln::Conv2dOptions().with_strides({2, 2}).with_padding(kiln::Padding::same)),
+                {1, 4, 2, 1}, {1, 2, 3, 4, 1, 2, 3, 4});
+  EXPECT_KILN_ERROR(kiln::conv2d_transpose(x, k, {1, 2, 2}), kInvalid, "kiln_conv2d_transpose: output_rank is 3");
+  const Tensor s = Tensor::from_vector<float>({1, 2, 3, 4}, {1, 4, 1});
+  const Tensor taps = Tensor::from_vector<float>({1, -1}, {2, 1, 1});
+  expect_floats(kiln::conv1d(s, taps), {1, 3, 1}, {-1, -1, -1});
+  expect_floats(kiln::conv1d(s, taps, 2), {1, 2, 1}, {-1, -1});
+  expect_floats(kiln::conv1d(s, taps, 1, kiln::Padding::same), {1, 4, 1}, {-1, -1, -1, 4});
+  expect_floats(kiln::conv1d(s, taps, 1, kiln::Padding::valid, 3), {1, 1, 1}, {-3});
+  EXPECT_KILN_ERROR(kiln::conv1d(x, taps), kInvalid, "conv1d: x has shape [1, 2, 2, 2]; expected rank 3");
 }
 
 // ------------------------------------------------------- shape, indexing
@@ -660,6 +707,40 @@ TEST(HppOps, SplitWithSizesAndNumSplits) {
   EXPECT_KILN_ERROR(kiln::split(m, {1, 1}), kInvalid, "split: sizes [1, 1] do not add up to 3");
   EXPECT_KILN_ERROR(kiln::split(m, {}, 2, 2), kInvalid, "split: axis 2 is out of range");
   EXPECT_KILN_ERROR(kiln::split(Tensor(), {}, 0, 2), kInvalid, "kiln_split: argument 'x' is NULL");
+}
+
+TEST(HppOps, IndexingAndPadding) {
+  const Tensor p = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  expect_floats(kiln::gather(p, Tensor::from_vector<int32_t>({2, 0, 1, 1}, {2, 2}), 1, 1), {2, 2}, {3, 1, 5, 5});
+  EXPECT_KILN_ERROR(kiln::gather(p, Tensor::from_vector<int32_t>({0, 0, 0}, {3, 1}), 1, 1), kInvalid,
+                    "gather: params [2, 3] and indices int32[3, 1] differ in batch dim 0");
+  expect_floats(kiln::gather_nd(p, Tensor::from_vector<int32_t>({1, 2, 0, 0}, {2, 2})), {2}, {6, 1});
+  expect_floats(kiln::gather_nd(p, Tensor::from_vector<int32_t>({2, 0}, {2, 1}), 1), {2}, {3, 4});
+  EXPECT_KILN_ERROR(kiln::gather_nd(p, Tensor::from_vector<int32_t>({2, 0}, {1, 2})), kInvalid,
+                    "gather_nd: indices int32[1, 2] hold 2 at flat position 0");
+  const Tensor idx = Tensor::from_vector<int32_t>({0, 2, 0}, {3, 1});
+  const Tensor upd = Tensor::from_vector<float>({1, 2, 3}, {3});
+  expect_floats(kiln::scatter_nd(idx, upd, {4}), {4}, {4, 0, 2, 0});
+  EXPECT_KILN_ERROR(kiln::scatter_nd(idx, upd, {2}), kInvalid, "scatter_nd: indices int32[3, 1] hold 2");
+  expect_floats(kiln::tensor_scatter_nd_add(kiln::ones({4}), idx, upd), {4}, {5, 1, 3, 1});
+  EXPECT_KILN_ERROR(kiln::tensor_scatter_nd_add(kiln::ones({4}), idx, kiln::ones({2})), kInvalid,
+                    "tensor_scatter_nd_add: updates float32[2]");
+  const Tensor mask = Tensor::from_vector<bool>({true, false, true}, {3});
+  expect_floats(kiln::boolean_mask(p, mask, 1), {2, 2}, {1, 3, 4, 6});
+  EXPECT_KILN_ERROR(kiln::boolean_mask(p, mask), kInvalid, "boolean_mask: mask bool[3] does not match");
+  const Tensor i = Tensor::from_vector<int64_t>({1, 0}, {2});
+  expect_floats(kiln::one_hot(i, 3, 1, 0, 0), {3, 2}, {0, 1, 1, 0, 0, 0});
+  const Tensor hot = kiln::one_hot(i, 2, 3, 0, -1, kiln::DType::int32);
+  EXPECT_EQ(hot.to_vector<int32_t>(), (std::vector<int32_t>{0, 3, 3, 0}));
+  EXPECT_KILN_ERROR(kiln::one_hot(i, 2, 300, 0, -1, kiln::DType::uint8), kInvalid,
+                    "one_hot: on_value 300 does not fit in uint8");
+  expect_floats(kiln::pad(p, {{1, 0}, {0, 1}}, kiln::PadMode::constant, -1), {3, 4},
+                {-1, -1, -1, -1, 1, 2, 3, -1, 4, 5, 6, -1});
+  expect_floats(kiln::pad(p, {{0, 0}, {2, 0}}, kiln::PadMode::reflect), {2, 5}, {3, 2, 1, 2, 3, 6, 5, 4, 5, 6});
+  expect_floats(kiln::pad(p, {{1, 0}, {0, 0}}, kiln::PadMode::symmetric), {3, 3}, {1, 2, 3, 1, 2, 3, 4, 5, 6});
+  EXPECT_KILN_ERROR(kiln::pad(p, {{0, 0}}), kInvalid, "kiln_pad: num_dims is 1");
+  EXPECT_KILN_ERROR(kiln::pad(p, {{0, 0}, {3, 0}}, kiln::PadMode::reflect), kInvalid, "<= 2 (dim - 1)");
+  EXPECT_KILN_ERROR(kiln::pad(p, {{0, 0}, {0, 0}}, static_cast<kiln::PadMode>(9)), kInvalid, "pad: mode 9");
 }
 
 TEST(HppOps, GatherOneHotDropout) {

@@ -132,7 +132,12 @@ class LibraryLimitTest(LimitCase):
         lib = _lib.lib
         dims, rank = dims_array([2])
         x = kiln.ones([1, 2, 2, 1])
-        k = (ctypes.c_int64 * 2)(1, 1)
+        def pool_options(padding):  # a 1x1 window with strides 1 and this padding, as kiln_pool2d_options
+            o = kiln.ops.Pool2dOptions()
+            kiln.errors.check(lib.kiln_pool2d_options_init(ctypes.byref(o), ctypes.sizeof(o)))
+            o.ksize[:], o.strides[:], o.padding = [1, 1], [1, 1], padding
+            return ctypes.byref(o)
+
         for v in (-1, -2 ** 31):
             n = str(v)
             for name, call in [
@@ -140,8 +145,8 @@ class LibraryLimitTest(LimitCase):
                     ("kiln_fill: dtype", lambda: _new(lib.kiln_fill, dims, rank, 1.0, v)),
                     ("kiln_range: dtype", lambda: _new(lib.kiln_range, 0.0, 2.0, 1.0, v)),
                     ("kiln_cast: dtype", lambda: _new(lib.kiln_cast, x._h, v)),
-                    ("kiln_max_pool2d: padding", lambda: _new(lib.kiln_max_pool2d, x._h, k, k, v)),
-                    ("kiln_avg_pool2d: padding", lambda: _new(lib.kiln_avg_pool2d, x._h, k, k, v))]:
+                    ("kiln_max_pool2d: padding", lambda: _new(lib.kiln_max_pool2d, x._h, pool_options(v))),
+                    ("kiln_avg_pool2d: padding", lambda: _new(lib.kiln_avg_pool2d, x._h, pool_options(v)))]:
                 self.assertLimit(kiln.InvalidArgumentError, call, name, n)
 
     def test_empty_cache_returns_memory(self):

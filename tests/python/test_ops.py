@@ -668,6 +668,19 @@ class ConvPoolTest(Case):
         self.assertTensor(kiln.nn.conv2d(x, f, strides=[1, 2, 2, 1], padding="SAME", dilations=[1, 1, 1, 1]),
                           conv2d_reference(x, f, (2, 2), (1, 1), "SAME"), rtol=1e-4, atol=1e-5)
 
+    def test_options_structs(self):
+        import ctypes
+        from kiln import _lib, ops
+        o = ops.Conv2dOptions()
+        kiln.errors.check(_lib.lib.kiln_conv2d_options_init(ctypes.byref(o), ctypes.sizeof(o)))
+        self.assertEqual((o.struct_size, list(o.strides), list(o.dilations), o.padding),
+                         (ctypes.sizeof(o), [1, 1], [1, 1], 0))
+        p = ops.Pool2dOptions()
+        kiln.errors.check(_lib.lib.kiln_pool2d_options_init(ctypes.byref(p), ctypes.sizeof(p)))
+        self.assertEqual((list(p.ksize), list(p.strides), p.padding), ([2, 2], [2, 2], 0))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "struct_size is 4"):
+            kiln.errors.check(_lib.lib.kiln_conv2d_options_init(ctypes.byref(o), 4))
+
     def test_pools(self):
         for xs, ksize, strides, padding in self.POOL:
             for kind, op in (("max", kiln.max_pool2d), ("avg", kiln.nn.avg_pool2d)):
@@ -1226,6 +1239,212 @@ def check_error(test, fn, exc, parts):
 
 add_table_tests(ErrorTest, "error", ERROR_CASES, check_error)
 
+
+
+# ------------------------------------------------------------------------- indexing and padding (TF semantics)
+
+_I_ND = [[1, 2], [0, 0], [1, 2]]  # K = 2 into [2, 3, ...], one row repeated
+INDEX_GRAD_CASES = [
+    ("gather_batch_dims", lambda p: kiln.gather(p, kiln.constant([[2, 0, 2], [1, 1, 0]]), axis=1, batch_dims=1),
+     [(2, 3, 2)]),
+    ("gather_batch_dims_default_axis", lambda p: kiln.gather(p, kiln.constant([[2, 0], [1, 1]]), batch_dims=1),
+     [(2, 3)]),
+    ("gather_nd", lambda p: kiln.gather_nd(p, _I_ND), [(2, 3, 2)]),
+    ("gather_nd_batch_dims", lambda p: kiln.gather_nd(p, [[[1], [1]], [[0], [2]]], batch_dims=1), [(2, 3, 2)]),
+    ("scatter_nd_duplicates", lambda u: kiln.scatter_nd(_I_ND, u, [2, 3, 2]), [(3, 2)]),
+    ("tensor_scatter_nd_add", lambda t, u: kiln.tensor_scatter_nd_add(t, _I_ND, u), [(2, 3), (3,)]),
+    ("boolean_mask", lambda x: kiln.boolean_mask(x, [True, False, True]), [(3, 2)]),
+    ("boolean_mask_axis1", lambda x: kiln.boolean_mask(x, [[True, False], [True, True]], axis=1), [(2, 2, 2, 1)]),
+    ("pad_constant", lambda x: kiln.pad(x, [[1, 0], [2, 1]], constant_values=2.0), [(2, 3)]),
+    ("pad_reflect", lambda x: kiln.pad(x, [[2, 1], [1, 3]], "REFLECT"), [(3, 4)]),
+    ("pad_symmetric", lambda x: kiln.pad(x, [[2, 2], [0, 3]], mode="symmetric"), [(2, 3)]),
+]
+add_table_tests(GradientTest, "grad", INDEX_GRAD_CASES, check_gradient)
+
+
+def _gather_batched(params, idx, axis, batch_dims):
+    if batch_dims == 0:
+        return np.take(params, idx, axis=axis)
+    return np.stack([_gather_batched(p, i, axis - 1, batch_dims - 1) for p, i in zip(params, idx)])
+
+
+def _one_hot(idx, depth, on, off, axis):
+    idx = np.asarray(idx)
+    hot = (idx[..., None] == np.arange(depth)).astype(np.float64)
+    return np.moveaxis(hot * (on - off) + off, -1, axis if axis >= 0 else -1)
+
+
+@needs_numpy
+class IndexingTest(Case):
+    def test_gather_batch_dims(self):
+        params = rand((2, 3, 4, 2), 1)
+        idx = np.random.default_rng(2).integers(0, 4, (2, 3, 5))
+        for axis, batch_dims in ((2, 2), (2, 1), (3, 1), (1, 1), (2, 0)):
+            i = idx if batch_dims == 2 or axis == 2 else idx[:, 0] % params.shape[axis]
+            i = i % params.shape[axis]
+            with self.subTest(axis=axis, batch_dims=batch_dims):
+                self.assertTensor(kiln.gather(params, i, axis=axis, batch_dims=batch_dims),
+                                  _gather_batched(params, i, axis, batch_dims))
+        self.assertTensor(kiln.gather(params, idx[:, :, 0] % 3, axis=1, batch_dims=-1),
+                          _gather_batched(params, idx[:, :, 0] % 3, 1, 1))
+
+    def test_gather_nd_scatter_nd(self):
+        params = rand((3, 4, 2), 3)
+        idx = np.array([[[2, 3], [0, 1]], [[1, 1], [2, 3]]])
+        self.assertTensor(kiln.gather_nd(params, idx), params[tuple(np.moveaxis(idx, -1, 0))])
+        self.assertTensor(kiln.gather_nd(params, idx[..., :1].astype(np.int32)), params[idx[..., 0]])
+        b = np.array([[1], [3], [0]])
+        self.assertTensor(kiln.gather_nd(params, b, batch_dims=1), np.stack([params[k, b[k, 0]] for k in range(3)]))
+        upd = rand((2, 2, 2), 4)
+        want = np.zeros((3, 4, 2), np.float32)
+        np.add.at(want, tuple(np.moveaxis(idx, -1, 0)), upd)
+        self.assertTensor(kiln.scatter_nd(idx, upd, [3, 4, 2]), want)
+        self.assertTensor(kiln.tensor_scatter_nd_add(params, idx, upd), params + want)
+
+    def test_boolean_mask(self):
+        x = rand((3, 4, 2), 5)
+        m = np.array([True, False, True, True])
+        self.assertTensor(kiln.boolean_mask(x, m, axis=1), x[:, m])
+        m2 = np.random.default_rng(6).random((3, 4)) > 0.5
+        self.assertTensor(kiln.boolean_mask(x, m2), x[m2])
+        self.assertTensor(kiln.boolean_mask(np.arange(4), [False] * 4), np.zeros(0, np.int64))
+
+    def test_one_hot(self):
+        idx = np.array([[0, 3], [2, -1]])
+        for axis in (-1, 0, 1, 2):
+            with self.subTest(axis=axis):
+                self.assertTensor(kiln.one_hot(idx, 4, axis=axis), _one_hot(idx, 4, 1, 0, axis))
+        self.assertTensor(kiln.one_hot(idx, 3, on_value=5, off_value=-1), _one_hot(idx, 3, 5, -1, -1).astype(np.int32))
+        self.assertTensor(kiln.one_hot(idx, 3, dtype="int64", axis=0), _one_hot(idx, 3, 1, 0, 0).astype(np.int64))
+        self.assertTensor(kiln.one_hot([1], 2, dtype="bool"), np.array([[False, True]]))
+
+    def test_pad(self):
+        x = rand((3, 4), 7)
+        for mode, np_mode in (("CONSTANT", "constant"), ("REFLECT", "reflect"), ("SYMMETRIC", "symmetric")):
+            for p in ([[1, 2], [0, 3]], [[2, 0], [3, 1]], [[0, 0], [0, 0]]):
+                with self.subTest(mode=mode, paddings=p):
+                    kw = {"constant_values": 1.5} if mode == "CONSTANT" else {}
+                    self.assertTensor(kiln.pad(x, p, mode, **kw), np.pad(x, p, np_mode, **kw))
+        big = rand((200, 300), 8)  # above the parallel threshold
+        self.assertTensor(kiln.pad(big, [[3, 2], [1, 4]], "REFLECT"), np.pad(big, [[3, 2], [1, 4]], "reflect"))
+        i = np.arange(6, dtype=np.int64).reshape(2, 3)
+        self.assertTensor(kiln.pad(i, [[0, 1], [1, 1]], constant_values=-9),
+                          np.pad(i, [[0, 1], [1, 1]], constant_values=-9))
+
+
+INDEX_ERROR_CASES = [
+    ("gather_batch_dims", lambda: kiln.gather(z(2, 3), kiln.zeros([3, 1], "int32"), axis=1, batch_dims=1), IA,
+     ["gather", "differ in batch dim 0"]),
+    ("gather_nd", lambda: kiln.gather_nd(z(2, 3), [[2, 0]]), IA, ["gather_nd", "out of range for dim 0"]),
+    ("scatter_nd", lambda: kiln.scatter_nd([[0]], [1.0, 2.0], [3]), IA, ["scatter_nd", "expected updates of shape [1]"]),
+    ("tensor_scatter_nd_add", lambda: kiln.tensor_scatter_nd_add(z(3), [[3]], [1.0]), IA,
+     ["tensor_scatter_nd_add", "out of range"]),
+    ("boolean_mask", lambda: kiln.boolean_mask(z(3, 2), [True, False]), IA, ["boolean_mask", "does not match"]),
+    ("one_hot_axis", lambda: kiln.one_hot([0, 1], 3, axis=2), IA, ["one_hot", "axis 2"]),
+    ("one_hot_value", lambda: kiln.one_hot([0, 1], 3, on_value=1e12, dtype="int32"), IA, ["one_hot", "int32"]),
+    ("pad", lambda: kiln.pad(z(2, 3), [[0, 0], [3, 0]], "REFLECT"), IA, ["pad", "REFLECT", "<= 2 (dim - 1)"]),
+    ("pad_pairs", lambda: kiln.pad(z(2, 3), [[0, 0]]), IA, ["pad", "num_dims is 1"]),
+    ("pad_mode", lambda: kiln.pad(z(2), [[1, 1]], "EDGE"), IA, ["pad", "EDGE"]),
+]
+add_table_tests(ErrorTest, "error", INDEX_ERROR_CASES, check_error)
+
+
+# ------------------------------------------------------------------ convolutions beside conv2d (TF semantics)
+
+CONV_VARIANT_GRAD_CASES = [
+    ("depthwise_conv2d_same", lambda x, f: kiln.nn.depthwise_conv2d(x, f, [1, 1, 1, 1], "SAME"),
+     [(1, 4, 3, 2), (2, 2, 2, 2)]),
+    ("depthwise_conv2d_valid_strided_dilated", lambda x, f: kiln.nn.depthwise_conv2d(x, f, 2, "VALID", dilations=1),
+     [(1, 5, 5, 2), (3, 2, 2, 1)]),
+    ("conv2d_transpose_same", lambda x, f: kiln.nn.conv2d_transpose(x, f, [1, 4, 5, 2], strides=2),
+     [(1, 2, 3, 3), (3, 3, 2, 3)]),
+    ("conv2d_transpose_valid", lambda x, f: kiln.nn.conv2d_transpose(x, f, [2, 4, 4, 1], 1, "VALID"),
+     [(2, 3, 3, 2), (2, 2, 1, 2)]),
+    ("conv1d", lambda x, f: kiln.nn.conv1d(x, f, stride=2, padding="SAME"), [(2, 5, 2), (3, 2, 2)]),
+    ("conv1d_dilated", lambda x, f: kiln.nn.conv1d(x, f, 1, "VALID", dilations=2), [(1, 6, 1), (2, 1, 3)]),
+]
+add_table_tests(GradientTest, "grad", CONV_VARIANT_GRAD_CASES, check_gradient)
+
+
+@needs_numpy
+class ConvVariantTest(Case):
+    def test_depthwise_conv2d(self):
+        for xs, fs, strides, dilations, padding in [((2, 5, 6, 3), (3, 3, 3, 2), (1, 1), (1, 1), "SAME"),
+                                                   ((1, 7, 6, 2), (2, 3, 2, 1), (2, 1), (1, 2), "VALID"),
+                                                   ((1, 6, 6, 4), (3, 3, 4, 3), (2, 2), (1, 1), "SAME")]:
+            with self.subTest(x=xs, filter=fs, strides=strides, dilations=dilations, padding=padding):
+                x, f = rand(xs, 1), rand(fs, 2)
+                want = np.concatenate([conv2d_reference(x[..., c:c + 1], f[:, :, c:c + 1, :], strides, dilations,
+                                                        padding) for c in range(xs[3])], axis=-1)
+                self.assertTensor(kiln.nn.depthwise_conv2d(x, f, strides, padding, dilations), want,
+                                  rtol=1e-4, atol=1e-5)
+
+    def test_conv2d_transpose_is_the_adjoint_of_conv2d(self):
+        for xs, fs, out, strides, padding in [((1, 3, 3, 2), (3, 3, 4, 2), (1, 6, 6, 4), (2, 2), "SAME"),
+                                              ((2, 2, 3, 1), (2, 2, 3, 1), (2, 5, 7, 3), (2, 2), "VALID"),
+                                              ((1, 3, 2, 2), (3, 2, 1, 2), (1, 5, 5, 1), (2, 3), "SAME")]:
+            with self.subTest(x=xs, filter=fs, output_shape=out, strides=strides, padding=padding):
+                x, f = rand(xs, 3), rand(fs, 4)
+                # The Jacobian of u -> conv2d(u, f) over u of output_shape, applied transposed to x.
+                cols = []
+                for k in range(int(np.prod(out))):
+                    e = np.zeros(int(np.prod(out)))
+                    e[k] = 1
+                    cols.append(conv2d_reference(e.reshape(out), f, strides, (1, 1), padding).ravel())
+                want = (np.stack(cols) @ x.astype(np.float64).ravel()).reshape(out)
+                self.assertTensor(kiln.nn.conv2d_transpose(x, f, out, strides, padding), want, rtol=1e-4, atol=1e-5)
+
+    def test_conv1d(self):
+        x, f = rand((2, 9, 3), 5), rand((3, 3, 4), 6)
+        for stride, dilation, padding in ((1, 1, "VALID"), (2, 1, "SAME"), (1, 2, "SAME"), (3, 2, "VALID")):
+            with self.subTest(stride=stride, dilation=dilation, padding=padding):
+                want = conv2d_reference(x[:, None], f[None], (1, stride), (1, dilation), padding)[:, 0]
+                self.assertTensor(kiln.nn.conv1d(x, f, stride, padding, dilation), want, rtol=1e-4, atol=1e-5)
+        self.assertTensor(kiln.conv1d(x, f, [1, 2, 1], "VALID"), conv2d_reference(x[:, None], f[None], (1, 2),
+                                                                                 (1, 1), "VALID")[:, 0],
+                          rtol=1e-4, atol=1e-5)
+
+
+CONV_VARIANT_ERROR_CASES = [
+    ("depthwise_conv2d", lambda: kiln.nn.depthwise_conv2d(z(1, 3, 3, 2), z(2, 2, 3, 1)), IA,
+     ["depthwise_conv2d", "[1, 3, 3, 2]", "[2, 2, 3, 1]"]),
+    ("conv2d_transpose", lambda: kiln.nn.conv2d_transpose(z(1, 2, 2, 1), z(2, 2, 1, 1), [1, 5, 5, 1], 2), IA,
+     ["conv2d_transpose", "[1, 5, 5, 1]", "not x's 2x2"]),
+    ("conv1d", lambda: kiln.nn.conv1d(z(1, 4, 2), z(2, 3, 1)), IA, ["conv1d", "[2, 3, 1]"]),
+    ("conv1d_stride", lambda: kiln.nn.conv1d(z(1, 4, 2), z(2, 2, 1), stride=[1, 2]), IA, ["conv1d", "stride"]),
+]
+add_table_tests(ErrorTest, "error", CONV_VARIANT_ERROR_CASES, check_error)
+
+
+# ------------------------------------------------------------- layer_norm over trailing axes (Keras axis=[-2, -1])
+
+LAYER_NORM_AXES_GRAD_CASES = [
+    ("layer_norm_axes", lambda x, g, b: kiln.layer_norm(x, g, b, axis=[-2, -1]), [(2, 2, 3), (2, 3), (2, 3)]),
+    ("layer_norm_axes_unordered", lambda x, g, b: kiln.nn.layer_norm(x, g, b, 1e-2, [3, 1, 2]),
+     [(2, 1, 2, 2), (1, 2, 2), (1, 2, 2)]),
+]
+add_table_tests(GradientTest, "grad", LAYER_NORM_AXES_GRAD_CASES, check_gradient)
+
+
+@needs_numpy
+class LayerNormAxesTest(Case):
+    def test_against_numpy(self):
+        x, g, b = rand((3, 4, 5), 1), rand((4, 5), 2), rand((4, 5), 3)
+        mean = x.astype(np.float64).mean(axis=(1, 2), keepdims=True)
+        var = x.astype(np.float64).var(axis=(1, 2), keepdims=True)
+        want = (x - mean) / np.sqrt(var + 1e-3) * g + b
+        self.assertTensor(kiln.layer_norm(x, g, b, axis=[-2, -1]), want, rtol=1e-4, atol=1e-5)
+        self.assertTensor(kiln.layer_norm(x, g[0], b[0], axis=-1),
+                          (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-3) * g[0] + b[0],
+                          rtol=1e-4, atol=1e-5)
+
+
+add_table_tests(ErrorTest, "error", [
+    ("layer_norm_axes", lambda: kiln.layer_norm(z(2, 3, 4), z(3, 4), z(3, 4), axis=[0, 2]), IA,
+     ["layer_norm", "axes [0, 2]", "trailing"]),
+    ("layer_norm_axes_gamma", lambda: kiln.layer_norm(z(2, 3, 4), z(12), z(3, 4), axis=[1, 2]), IA,
+     ["layer_norm", "float32[12]", "[3, 4]"]),
+], check_error)
 
 if __name__ == "__main__":
     unittest.main()

@@ -5,7 +5,7 @@ import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, check
-from .tensor import Tensor, _as_tensor, _new, bool_, dims_array, dtype_code, float32, int32
+from .tensor import Tensor, _as_tensor, _new, bool_, constant, dims_array, dtype_code, float32, int32
 
 L = _lib.lib
 VALID, SAME = "VALID", "SAME"
@@ -140,8 +140,10 @@ def log_softmax(x, axis=-1):
     return _new(L.kiln_log_softmax, _as_tensor(x), int(axis))
 
 
-def layer_norm(x, gamma, beta, epsilon=1e-3):
-    return _new(L.kiln_layer_norm, _as_tensor(x), _as_tensor(gamma), _as_tensor(beta), float(epsilon))
+def layer_norm(x, gamma, beta, epsilon=1e-3, axis=-1):
+    """Keras LayerNormalization over axis (an int or the list of trailing axes); gamma/beta have their shape."""
+    axes, n = _axes(axis)
+    return _new(L.kiln_layer_norm, _as_tensor(x), _as_tensor(gamma), _as_tensor(beta), axes, n, float(epsilon))
 
 
 def batch_norm(x, gamma, beta, mean=None, variance=None, training=False, epsilon=1e-3):
@@ -167,14 +169,71 @@ def _two(v, what, op):
     return _ints(v, what)[0]
 
 
+class Conv2dOptions(ctypes.Structure):
+    """kiln_conv2d_options (include/kiln/ops.h); made by _conv_options."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("strides", ctypes.c_int64 * 2),
+                ("dilations", ctypes.c_int64 * 2), ("padding", ctypes.c_int)]
+
+
+class Pool2dOptions(ctypes.Structure):
+    """kiln_pool2d_options (include/kiln/ops.h); made by _pool_options."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("ksize", ctypes.c_int64 * 2),
+                ("strides", ctypes.c_int64 * 2), ("padding", ctypes.c_int)]
+
+
+def _conv_options(op, strides, padding, dilations):
+    o = Conv2dOptions()
+    check(L.kiln_conv2d_options_init(ctypes.byref(o), ctypes.sizeof(o)))
+    o.strides[:] = list(_two(strides, "strides", op))[:2]
+    o.dilations[:] = list(_two(dilations, "dilations", op))[:2]
+    o.padding = _padding(padding, op)
+    return o
+
+
 def conv2d(x, filters, strides=1, padding=VALID, dilations=1):
     op = "conv2d"
-    return _new(L.kiln_conv2d, _as_tensor(x), _as_tensor(filters), _two(strides, "strides", op),
-                _two(dilations, "dilations", op), _padding(padding, op))
+    o = _conv_options(op, strides, padding, dilations)
+    return _new(L.kiln_conv2d, _as_tensor(x), _as_tensor(filters), ctypes.byref(o))
+
+
+def conv2d_transpose(input, filters, output_shape, strides=1, padding=SAME, dilations=1):  # noqa: A002 (TF's name)
+    """tf.nn.conv2d_transpose: filters [KH, KW, out_channels, in_channels]; TF's default padding SAME."""
+    op = "conv2d_transpose"
+    o = _conv_options(op, strides, padding, dilations)
+    dims, rank = dims_array(output_shape)
+    return _new(L.kiln_conv2d_transpose, _as_tensor(input), _as_tensor(filters), dims, rank, ctypes.byref(o))
+
+
+def depthwise_conv2d(input, filter, strides=1, padding=VALID, dilations=1):  # noqa: A002 (TF's names)
+    """tf.nn.depthwise_conv2d: filter [KH, KW, C, M] gives C * M channels."""
+    op = "depthwise_conv2d"
+    o = _conv_options(op, strides, padding, dilations)
+    return _new(L.kiln_depthwise_conv2d, _as_tensor(input), _as_tensor(filter), ctypes.byref(o))
+
+
+def _one(v, what, op):
+    v = [v] if isinstance(v, _numbers.Integral) else list(v)
+    if len(v) == 3:  # TF's [1, w, 1] form
+        v = v[1:2]
+    if len(v) != 1:
+        raise InvalidArgumentError("%s: %s needs 1 value (or 3 in TF's [1, w, 1] form); got %r" % (op, what, v))
+    return int(v[0])
+
+
+def conv1d(input, filters, stride=1, padding=VALID, dilations=1):  # noqa: A002 (TF's name)
+    """tf.nn.conv1d: input [N, W, C], filters [KW, C, O]."""
+    op = "conv1d"
+    o = _conv_options(op, [_one(stride, "stride", op), 1], padding, [_one(dilations, "dilations", op), 1])
+    return _new(L.kiln_conv1d, _as_tensor(input), _as_tensor(filters), ctypes.byref(o))
 
 
 def _pool(fn, op, x, ksize, strides, padding):
-    return _new(fn, _as_tensor(x), _two(ksize, "ksize", op), _two(strides, "strides", op), _padding(padding, op))
+    o = Pool2dOptions()
+    check(L.kiln_pool2d_options_init(ctypes.byref(o), ctypes.sizeof(o)))
+    o.ksize[:] = list(_two(ksize, "ksize", op))[:2]
+    o.strides[:] = list(_two(strides, "strides", op))[:2]
+    o.padding = _padding(padding, op)
+    return _new(fn, _as_tensor(x), ctypes.byref(o))
 
 
 def max_pool2d(x, ksize, strides, padding=VALID):
@@ -254,12 +313,67 @@ def tile(x, multiples):
     return _new(L.kiln_tile, _as_tensor(x), m, n)
 
 
-def gather(params, indices, axis=0):
-    return _new(L.kiln_gather, _as_tensor(params), _as_tensor(indices), int(axis))
+def _as_dtype(value, dtype):
+    """A Tensor as is; anything else converted to dtype (float32 updates, bool masks)."""
+    return _as_tensor(value) if _is_tensor(value) else constant(value, dtype)
 
 
-def one_hot(indices, depth, on_value=1.0, off_value=0.0):
-    return _new(L.kiln_one_hot, _as_tensor(indices), int(depth), float(on_value), float(off_value))
+def gather(params, indices, axis=None, batch_dims=0):
+    """tf.gather; axis defaults to batch_dims, as TF."""
+    axis = batch_dims if axis is None else axis
+    return _new(L.kiln_gather, _as_tensor(params), _as_tensor(indices), int(axis), int(batch_dims))
+
+
+def gather_nd(params, indices, batch_dims=0):
+    return _new(L.kiln_gather_nd, _as_tensor(params), _as_tensor(indices), int(batch_dims))
+
+
+def scatter_nd(indices, updates, shape):
+    dims, rank = dims_array(shape)
+    return _new(L.kiln_scatter_nd, _as_tensor(indices), _as_dtype(updates, float32), dims, rank)
+
+
+def tensor_scatter_nd_add(tensor, indices, updates):
+    return _new(L.kiln_tensor_scatter_nd_add, _as_dtype(tensor, float32), _as_tensor(indices),
+                _as_dtype(updates, float32))
+
+
+def boolean_mask(tensor, mask, axis=None):
+    return _new(L.kiln_boolean_mask, _as_tensor(tensor), _as_dtype(mask, bool_), int(axis or 0))
+
+
+def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None):
+    """tf.one_hot: dtype defaults to on_value's or off_value's type, else float32."""
+    if dtype is None:
+        given = [v for v in (on_value, off_value) if v is not None]
+        dtype = given[0].dtype if given and _is_tensor(given[0]) else (
+            "int32" if given and all(isinstance(v, _numbers.Integral) and not isinstance(v, bool) for v in given)
+            else float32)
+    on_value = 1 if on_value is None else on_value
+    off_value = 0 if off_value is None else off_value
+    on_value = on_value.numpy().item() if _is_tensor(on_value) else on_value
+    off_value = off_value.numpy().item() if _is_tensor(off_value) else off_value
+    return _new(L.kiln_one_hot, _as_tensor(indices), int(depth), float(on_value), float(off_value),
+                -1 if axis is None else int(axis), dtype_code(dtype))
+
+
+_PAD_MODES = {"CONSTANT": 0, "REFLECT": 1, "SYMMETRIC": 2}
+
+
+def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):  # noqa: ARG001 (TF's name)
+    """tf.pad: paddings is [[before, after], ...], one pair per dim."""
+    m = _PAD_MODES.get(str(mode).upper())
+    if m is None:
+        raise InvalidArgumentError("pad: mode %r is not supported; expected 'CONSTANT', 'REFLECT' or 'SYMMETRIC'"
+                                   % (mode,))
+    x = _as_tensor(tensor)
+    if _is_tensor(paddings):
+        paddings = paddings.numpy().tolist()
+    pairs = [list(p) for p in paddings]
+    if any(len(p) != 2 for p in pairs):
+        raise InvalidArgumentError("pad: paddings %r needs [before, after] pairs" % (paddings,))
+    flat, _ = _ints([v for p in pairs for v in p], "paddings")
+    return _new(L.kiln_pad, x, flat, len(pairs), m, float(constant_values))
 
 
 def dropout(x, rate, training=True, seed=None):

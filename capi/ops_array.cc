@@ -1,0 +1,98 @@
+// Indexing and padding entry points: gather (axis, batch_dims), gather_nd, scatter_nd,
+// tensor_scatter_nd_add, boolean_mask, one_hot, pad.
+#include <vector>
+
+#include "capi/handles.h"
+#include "ops/ops.h"
+
+using kiln::Tensor;
+using kiln::capi::new_tensor;
+using kiln::capi::require_not_null;
+using kiln::capi::tensor_of;
+namespace ops = kiln::ops;
+
+extern "C" {
+
+kiln_status *kiln_gather(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices,
+                         int64_t axis, int64_t batch_dims) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_gather";
+  require_not_null(out, fn, "out");
+  const Tensor &p = tensor_of(params, fn, "params");
+  *out = new_tensor(ops::gather(p, tensor_of(indices, fn, "indices"), axis, batch_dims));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_gather_nd(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices,
+                            int64_t batch_dims) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_gather_nd";
+  require_not_null(out, fn, "out");
+  const Tensor &p = tensor_of(params, fn, "params");
+  *out = new_tensor(ops::gather_nd(p, tensor_of(indices, fn, "indices"), batch_dims));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_scatter_nd(kiln_tensor **out, const kiln_tensor *indices, const kiln_tensor *updates,
+                             const int64_t *dims, size_t rank) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_scatter_nd";
+  require_not_null(out, fn, "out");
+  const Tensor &i = tensor_of(indices, fn, "indices");
+  const Tensor &u = tensor_of(updates, fn, "updates");
+  *out = new_tensor(ops::scatter_nd(i, u, kiln::capi::shape_from_c(dims, rank, fn)));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tensor_scatter_nd_add(kiln_tensor **out, const kiln_tensor *tensor,
+                                        const kiln_tensor *indices, const kiln_tensor *updates) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_tensor_scatter_nd_add";
+  require_not_null(out, fn, "out");
+  const Tensor &t = tensor_of(tensor, fn, "tensor");
+  const Tensor &i = tensor_of(indices, fn, "indices");
+  *out = new_tensor(ops::tensor_scatter_nd_add(t, i, tensor_of(updates, fn, "updates")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_boolean_mask(kiln_tensor **out, const kiln_tensor *tensor, const kiln_tensor *mask,
+                               int64_t axis) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_boolean_mask";
+  require_not_null(out, fn, "out");
+  const Tensor &t = tensor_of(tensor, fn, "tensor");
+  *out = new_tensor(ops::boolean_mask(t, tensor_of(mask, fn, "mask"), axis));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_one_hot(kiln_tensor **out, const kiln_tensor *indices, int64_t depth, double on_value,
+                          double off_value, int64_t axis, kiln_dtype dtype) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_one_hot";
+  require_not_null(out, fn, "out");
+  const Tensor &i = tensor_of(indices, fn, "indices");
+  *out = new_tensor(ops::one_hot(i, depth, on_value, off_value, axis, kiln::capi::dtype_from_c(dtype, fn)));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_pad(kiln_tensor **out, const kiln_tensor *x, const int64_t *paddings, size_t num_dims,
+                      kiln_pad_mode mode, double constant_value) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_pad";
+  require_not_null(out, fn, "out");
+  const Tensor &t = tensor_of(x, fn, "x");
+  if (num_dims != static_cast<size_t>(t.rank()))
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": num_dims is ", num_dims, " for x ", t.description(),
+               "; expected its rank, ", t.rank());
+  if (num_dims > 0) require_not_null(paddings, fn, "paddings");
+  const int m = static_cast<int>(mode);
+  if (m < KILN_PAD_MODE_CONSTANT || m > KILN_PAD_MODE_SYMMETRIC)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": mode ", m,
+               " is not a kiln_pad_mode; expected KILN_PAD_MODE_CONSTANT (0), KILN_PAD_MODE_REFLECT (1) or "
+               "KILN_PAD_MODE_SYMMETRIC (2)");
+  std::vector<int64_t> p(paddings, paddings + 2 * num_dims);
+  *out = new_tensor(ops::pad(t, p, static_cast<ops::PadMode>(m), constant_value));
+  KILN_CAPI_END
+}
+
+}  // extern "C"

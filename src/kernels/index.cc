@@ -1,0 +1,230 @@
+#include "kernels/index.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/threads.h"
+#include "kernels/array.h"
+
+namespace kiln::kernels {
+
+namespace {
+
+// Runs body(begin, end) over [0, n) work items, on all threads when the work is large.
+// body must neither allocate nor throw: it may run inside an OpenMP region.
+template <typename F>
+void parallel_ranges(int64_t n, size_t bytes, F &&body) {
+  if (bytes < kParallelCopyBytes || num_threads() == 1 || n < 2) {
+    body(int64_t{0}, n);
+    return;
+  }
+  apply_num_threads();
+#pragma omp parallel
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t b = n * t / nt, e = n * (t + 1) / nt;
+    if (b < e) body(b, e);
+  }
+}
+
+// Calls f(T{}) with an unsigned type of elem_size bytes: the kernels only move elements.
+template <typename F>
+void with_element(size_t elem_size, F &&f) {
+  switch (elem_size) {
+    case 1:
+      return f(uint8_t{});
+    case 2:
+      return f(uint16_t{});
+    case 4:
+      return f(uint32_t{});
+    case 8:
+      return f(uint64_t{});
+    default:
+      fail(Code::kInternal, "index kernels: unsupported element size ", elem_size);
+  }
+}
+
+}  // namespace
+
+template <typename Index>
+void gather(const void *params, int64_t batch, int64_t outer, int64_t n, int64_t inner, const Index *indices,
+            int64_t m, void *out, size_t elem_size) {
+  const size_t row = static_cast<size_t>(inner) * elem_size;
+  const char *src = static_cast<const char *>(params);
+  char *dst = static_cast<char *>(out);
+  const int64_t rows = batch * outer * m;
+  if (rows == 0 || row == 0) return;
+  parallel_ranges(rows, static_cast<size_t>(rows) * row, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t b = r / (outer * m), rest = r % (outer * m), o = rest / m, j = rest % m;
+      const int64_t from = (b * outer + o) * n + static_cast<int64_t>(indices[b * m + j]);
+      std::memcpy(dst + static_cast<size_t>(r) * row, src + static_cast<size_t>(from) * row, row);
+    }
+  });
+}
+
+template <typename Index>
+void scatter_add(const float *updates, int64_t batch, int64_t outer, int64_t n, int64_t inner,
+                 const Index *indices, int64_t m, float *out) {
+  std::fill(out, out + batch * outer * n * inner, 0.0f);
+  if (inner == 0 || m == 0) return;
+  // Work items are (batch * outer slice, column block): no two items touch the same output,
+  // and each adds its updates in index order, so the sum does not depend on the thread count.
+  constexpr int64_t kBlock = 256;
+  const int64_t blocks = (inner + kBlock - 1) / kBlock, slices = batch * outer;
+  const size_t bytes = static_cast<size_t>(slices * m * inner) * sizeof(float);
+  parallel_ranges(slices * blocks, bytes, [&](int64_t begin, int64_t end) {
+    for (int64_t w = begin; w < end; ++w) {
+      const int64_t s = w / blocks, b = s / outer;
+      const int64_t c0 = (w % blocks) * kBlock, c1 = std::min(inner, c0 + kBlock);
+      for (int64_t j = 0; j < m; ++j) {
+        const float *u = updates + (s * m + j) * inner;
+        float *d = out + (s * n + static_cast<int64_t>(indices[b * m + j])) * inner;
+        for (int64_t c = c0; c < c1; ++c) d[c] += u[c];
+      }
+    }
+  });
+}
+
+template <typename Index>
+int64_t nd_offsets(const Index *indices, int64_t count, int k, const int64_t *dims, int64_t *out) {
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t flat = 0;
+    for (int j = 0; j < k; ++j) {
+      const int64_t v = static_cast<int64_t>(indices[i * k + j]);
+      if (v < 0 || v >= dims[j]) return i * k + j;
+      flat = flat * dims[j] + v;
+    }
+    out[i] = flat;
+  }
+  return -1;
+}
+
+int64_t true_positions(const uint8_t *mask, int64_t n, int64_t *out) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (mask[i]) out[count++] = i;
+  return count;
+}
+
+template <typename Index>
+void one_hot(const Index *indices, int64_t outer, int64_t inner, int64_t depth, const void *on,
+             const void *off, size_t elem_size, void *out) {
+  with_element(elem_size, [&](auto tag) {
+    using T = decltype(tag);
+    T on_v, off_v;
+    std::memcpy(&on_v, on, sizeof(T));
+    std::memcpy(&off_v, off, sizeof(T));
+    T *o = static_cast<T *>(out);
+    const int64_t rows = outer * depth;
+    parallel_ranges(rows, static_cast<size_t>(rows * inner) * sizeof(T), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t oi = r / depth, d = r % depth;
+        const Index *idx = indices + oi * inner;
+        T *row = o + r * inner;
+        for (int64_t i = 0; i < inner; ++i) row[i] = static_cast<int64_t>(idx[i]) == d ? on_v : off_v;
+      }
+    });
+  });
+}
+
+namespace {
+
+// Visits every output row (all axes but the last) of a padding: f(row, source offset of the row's
+// outer position or -1 when an outer axis reads the constant).
+template <typename F>
+void for_each_pad_row(const std::vector<int64_t> &src_dims, const std::vector<std::vector<int64_t>> &maps,
+                      int64_t begin, int64_t end, F &&f) {
+  const size_t rank = maps.size();
+  for (int64_t r = begin; r < end; ++r) {
+    int64_t rest = r, src = 0, stride = src_dims[rank - 1];
+    bool constant = false;
+    for (size_t a = rank - 1; a-- > 0;) {
+      const int64_t n = static_cast<int64_t>(maps[a].size());
+      const int64_t m = maps[a][static_cast<size_t>(rest % n)];
+      rest /= n;
+      if (m < 0) constant = true;
+      src += m * stride;
+      stride *= src_dims[a];
+    }
+    f(r, constant ? -1 : src);
+  }
+}
+
+int64_t pad_rows(const std::vector<std::vector<int64_t>> &maps) {
+  int64_t rows = 1;
+  for (size_t a = 0; a + 1 < maps.size(); ++a) rows *= static_cast<int64_t>(maps[a].size());
+  return rows;
+}
+
+}  // namespace
+
+void pad(const void *src, const std::vector<int64_t> &src_dims, const std::vector<std::vector<int64_t>> &maps,
+         const void *constant, size_t elem_size, void *out) {
+  if (maps.empty()) {  // a scalar
+    std::memcpy(out, src, elem_size);
+    return;
+  }
+  const std::vector<int64_t> &last = maps.back();
+  const int64_t width = static_cast<int64_t>(last.size()), rows = pad_rows(maps);
+  if (rows == 0 || width == 0) return;
+  with_element(elem_size, [&](auto tag) {
+    using T = decltype(tag);
+    T c;
+    std::memcpy(&c, constant, sizeof(T));
+    const T *s = static_cast<const T *>(src);
+    T *o = static_cast<T *>(out);
+    parallel_ranges(rows, static_cast<size_t>(rows * width) * sizeof(T), [&](int64_t begin, int64_t end) {
+      for_each_pad_row(src_dims, maps, begin, end, [&](int64_t r, int64_t base) {
+        T *row = o + r * width;
+        if (base < 0) {
+          std::fill(row, row + width, c);
+          return;
+        }
+        for (int64_t i = 0; i < width; ++i) {
+          const int64_t m = last[static_cast<size_t>(i)];
+          row[i] = m < 0 ? c : s[base + m];
+        }
+      });
+    });
+  });
+}
+
+void pad_backward(const float *dy, const std::vector<int64_t> &src_dims,
+                  const std::vector<std::vector<int64_t>> &maps, float *dx) {
+  int64_t n = 1;
+  for (int64_t d : src_dims) n *= d;
+  std::fill(dx, dx + n, 0.0f);
+  if (maps.empty()) {
+    dx[0] = dy[0];
+    return;
+  }
+  const std::vector<int64_t> &last = maps.back();
+  const int64_t width = static_cast<int64_t>(last.size()), rows = pad_rows(maps);
+  // Serial: REFLECT and SYMMETRIC send several outputs to one source cell.
+  for_each_pad_row(src_dims, maps, 0, rows, [&](int64_t r, int64_t base) {
+    if (base < 0) return;
+    const float *row = dy + r * width;
+    for (int64_t i = 0; i < width; ++i) {
+      const int64_t m = last[static_cast<size_t>(i)];
+      if (m >= 0) dx[base + m] += row[i];
+    }
+  });
+}
+
+#define KILN_INSTANTIATE_INDEX(Index)                                                                        \
+  template void gather<Index>(const void *, int64_t, int64_t, int64_t, int64_t, const Index *, int64_t,      \
+                              void *, size_t);                                                               \
+  template void scatter_add<Index>(const float *, int64_t, int64_t, int64_t, int64_t, const Index *,         \
+                                   int64_t, float *);                                                        \
+  template int64_t nd_offsets<Index>(const Index *, int64_t, int, const int64_t *, int64_t *);               \
+  template void one_hot<Index>(const Index *, int64_t, int64_t, int64_t, const void *, const void *, size_t, \
+                               void *);
+KILN_INSTANTIATE_INDEX(int32_t)
+KILN_INSTANTIATE_INDEX(int64_t)
+#undef KILN_INSTANTIATE_INDEX
+
+}  // namespace kiln::kernels
