@@ -481,7 +481,8 @@ inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed =
 }
 
 // ---- variables ----
-/// A named, mutable holder of a tensor value. Copies share the same variable.
+/// A named, mutable holder of a tensor value, starting from a copy of `initial`.
+/// Copies of this object share the same variable.
 class Variable {
  public:
   explicit Variable(const Tensor &initial, const std::string &name = "Variable", bool trainable = true) {
@@ -491,6 +492,8 @@ class Variable {
   }
   std::string name() const { return kiln_variable_get_name(h_.get()); }
   bool trainable() const { return kiln_variable_get_trainable(h_.get()); }
+  /// The variable's identity: fixed for its life, shared with no other variable or tensor.
+  uint64_t id() const { return kiln_variable_get_id(h_.get()); }
   /// The current value (watched by recording tapes when trainable).
   Tensor value() const { return detail::make(kiln_variable_read, h_.get()); }
   operator Tensor() const { return value(); }
@@ -548,8 +551,46 @@ class GradientTape {
                                Unconnected unconnected = Unconnected::none) {
     return gradient(target, std::vector<Variable>(variables), unconnected);
   }
+  /// tape.gradient([t1, t2], vars): the targets' gradients are summed (output_gradients: empty, or
+  /// one per target, an empty Tensor meaning ones).
+  std::vector<Tensor> gradient(const std::vector<Tensor> &targets, const std::vector<Variable> &variables,
+                               Unconnected unconnected = Unconnected::none,
+                               const std::vector<Tensor> &output_gradients = {}) {
+    std::vector<const kiln_variable *> vs;
+    for (const Variable &v : variables) vs.push_back(v.get());
+    return multi(targets, output_gradients, std::vector<const kiln_tensor *>(vs.size(), nullptr), vs,
+                 unconnected);
+  }
+  /// As above, with tensor sources.
+  std::vector<Tensor> gradient(const std::vector<Tensor> &targets, const std::vector<Tensor> &sources,
+                               Unconnected unconnected = Unconnected::none,
+                               const std::vector<Tensor> &output_gradients = {}) {
+    std::vector<const kiln_tensor *> ss;
+    for (const Tensor &t : sources) ss.push_back(t.get());
+    return multi(targets, output_gradients, ss, std::vector<const kiln_variable *>(ss.size(), nullptr),
+                 unconnected);
+  }
 
  private:
+  std::vector<Tensor> multi(const std::vector<Tensor> &targets, const std::vector<Tensor> &output_gradients,
+                            const std::vector<const kiln_tensor *> &sources,
+                            const std::vector<const kiln_variable *> &variables, Unconnected unconnected) {
+    std::vector<const kiln_tensor *> ts, gs;
+    for (const Tensor &t : targets) ts.push_back(t.get());
+    for (const Tensor &g : output_gradients) gs.push_back(g.get());
+    kiln_tape_gradient_options o;
+    kiln_tape_gradient_options_init(&o);
+    o.targets = ts.data();
+    o.num_targets = ts.size();
+    o.output_gradients = gs.empty() ? nullptr : gs.data();
+    o.sources = sources.data();
+    o.variables = variables.data();
+    o.num_sources = sources.size();
+    o.unconnected = detail::to_c(unconnected, "GradientTape::gradient");
+    std::vector<kiln_tensor *> outs(sources.size(), nullptr);
+    detail::check(kiln_tape_gradient_multi(outs.data(), h_.get(), &o));
+    return wrap(outs);
+  }
   static std::vector<Tensor> wrap(const std::vector<kiln_tensor *> &outs) {
     std::vector<Tensor> r;
     r.reserve(outs.size());

@@ -1712,6 +1712,156 @@ static void test_out_of_range_enums(void) {
   release_kept();
 }
 
+/* ------------------------------------------- variable identity, multi-target gradients */
+
+/* POSIX file mappings for the adopted-buffer checks (the target defines _POSIX_C_SOURCE). */
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* A temporary file of n floats, all equal to value, mapped with prot; *fd is open. */
+static float *map_floats(size_t n, float value, int prot, int *fd) {
+  char path[] = "/tmp/kiln_capi_mapXXXXXX";
+  size_t i;
+  void *p;
+  *fd = mkstemp(path);
+  if (*fd < 0) return NULL;
+  unlink(path);
+  for (i = 0; i < n; ++i)
+    if (write(*fd, &value, sizeof value) != (ssize_t)sizeof value) return NULL;
+  p = mmap(NULL, n * sizeof(float), prot, MAP_SHARED, *fd, 0);
+  return p == MAP_FAILED ? NULL : (float *)p;
+}
+
+/* A variable copies its initial value: assignments never write into an adopted buffer, be it
+ * a read-only mapping (which would fault) or a writable one (which would change the file). */
+static void test_variable_over_mapped_buffer(int prot) {
+  int64_t d4[1] = {4};
+  float one4[4] = {1, 1, 1, 1}, three4[4] = {3, 3, 3, 3}, on_disk = 0;
+  kiln_tensor *t = NULL, *o = NULL;
+  kiln_variable *v = NULL;
+  int fd = -1;
+  float *map = map_floats(4, 2.0f, prot, &fd);
+  CHECK(map != NULL);
+  if (!map) return;
+  EXPECT_OK(kiln_tensor_create_from_buffer(&t, F32, d4, 1, map, 4 * sizeof(float), NULL, NULL));
+  EXPECT_OK(kiln_variable_create(&v, "mapped", t, true));
+  kiln_tensor_free(t); /* the variable is all that is left */
+  EXPECT_OK(kiln_variable_assign_add(v, f32(1, d4, one4)));
+  expect_f32(RUN(kiln_variable_read(&o, v)), 1, d4, three4, 0);
+  release_kept();
+  EXPECT_OK(kiln_variable_assign(v, f32(1, d4, one4)));
+  EXPECT_OK(kiln_variable_assign_sub(v, f32(1, d4, one4)));
+  CHECK(map[0] == 2.0f && map[3] == 2.0f);
+  CHECK(pread(fd, &on_disk, sizeof on_disk, 0) == (ssize_t)sizeof on_disk && on_disk == 2.0f);
+  kiln_variable_free(v);
+  munmap(map, 4 * sizeof(float));
+  close(fd);
+  release_kept();
+}
+
+static void test_variable_identity(void) {
+  int64_t d2[1] = {2};
+  float xv[2] = {1, 2}, three[2] = {3, 3}, five[2] = {5, 5}, k3[1] = {3}, k5[1] = {5};
+  float sum_g[2] = {2 + 1, 4 + 2}, ones2[2] = {1, 1};
+  int32_t iv[2] = {1, 1};
+  kiln_tensor *t = f32(1, d2, xv), *o = NULL, *loss, *l1, *l2, *x = f32(1, d2, xv);
+  kiln_tensor *grads[2] = {NULL, NULL};
+  const kiln_tensor *targets[2], *srcs[2], *ogs[2];
+  const kiln_variable *vars[2];
+  kiln_variable *v1 = NULL, *v2 = NULL;
+  kiln_tape *tape = NULL;
+  kiln_tape_gradient_options opts;
+
+  /* Two variables from one tensor: distinct, stable ids and independent gradients. */
+  EXPECT_OK(kiln_variable_create(&v1, "v1", t, true));
+  EXPECT_OK(kiln_variable_create(&v2, "v2", t, true));
+  CHECK(kiln_variable_get_id(v1) != 0 && kiln_variable_get_id(v1) != kiln_variable_get_id(v2));
+  CHECK(kiln_variable_get_id(NULL) == 0);
+  vars[0] = v1, vars[1] = v2;
+  EXPECT_OK(kiln_tape_create(&tape, false, true));
+  l1 = keep(RUN(kiln_sum(&o, keep(RUN(kiln_mul(&o, keep(RUN(kiln_variable_read(&o, v1))), f32(0, NULL, k3)))),
+                         NULL, 0, false)));
+  l2 = keep(RUN(kiln_sum(&o, keep(RUN(kiln_mul(&o, keep(RUN(kiln_variable_read(&o, v2))), f32(0, NULL, k5)))),
+                         NULL, 0, false)));
+  loss = keep(RUN(kiln_add(&o, l1, l2)));
+  EXPECT_OK(kiln_tape_stop(tape));
+  {
+    const uint64_t id = kiln_variable_get_id(v1);
+    EXPECT_OK(kiln_variable_assign_add(v1, f32(1, d2, ones2)));
+    CHECK(kiln_variable_get_id(v1) == id);
+  }
+  EXPECT_OK(kiln_tape_gradient_variables(grads, tape, loss, vars, 2, KILN_UNCONNECTED_NONE));
+  expect_f32(grads[0], 1, d2, three, 0);
+  expect_f32(grads[1], 1, d2, five, 0);
+  grads[0] = grads[1] = NULL;
+  kiln_tape_free(tape);
+
+  /* A list of targets, sources mixing a tensor and a variable: gradients summed over targets. */
+  EXPECT_OK(kiln_tape_create(&tape, false, true));
+  EXPECT_OK(kiln_tape_watch(tape, x));
+  l1 = keep(RUN(kiln_sum(&o, keep(RUN(kiln_mul(&o, x, x))), NULL, 0, false))); /* d/dx: 2x */
+  l2 = keep(RUN(kiln_mul(&o, x, keep(RUN(kiln_variable_read(&o, v2))))));      /* d/dx: v2 = [1, 2] */
+  EXPECT_OK(kiln_tape_stop(tape));
+  targets[0] = l1, targets[1] = l2;
+  srcs[0] = x, srcs[1] = NULL;
+  vars[0] = NULL, vars[1] = v2;
+  ogs[0] = NULL, ogs[1] = make(I32, 1, d2, iv);
+  kiln_tape_gradient_options_init(NULL);
+  kiln_tape_gradient_options_init(&opts);
+  CHECK(opts.struct_size == sizeof opts && opts.num_targets == 0 &&
+        opts.unconnected == KILN_UNCONNECTED_NONE);
+  opts.targets = targets, opts.num_targets = 2;
+  opts.sources = srcs, opts.variables = vars, opts.num_sources = 2;
+  /* Bad input first; none of it spends the non-persistent tape. */
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, NULL, &opts), INVALID, "kiln_tape_gradient_multi",
+               "'tape' is NULL");
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, NULL), INVALID, "kiln_tape_gradient_multi",
+               "'options' is NULL");
+  EXPECT_ERROR(kiln_tape_gradient_multi(NULL, tape, &opts), INVALID, "kiln_tape_gradient_multi",
+               "'out_grads' is NULL");
+  opts.output_gradients = ogs; /* an int32 output gradient for a float32 target */
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "output gradient int32[2]",
+               "does not match target float32[2]");
+  opts.output_gradients = NULL;
+  opts.struct_size = 8;
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "struct_size is 8",
+               "kiln_tape_gradient_options_init");
+  opts.struct_size = sizeof opts;
+  opts.unconnected = 5;
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "kiln_tape_gradient_multi",
+               "unconnected 5");
+  opts.unconnected = KILN_UNCONNECTED_NONE;
+  vars[0] = v1; /* both a tensor and a variable for source 0 */
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "source 0 has both", NULL);
+  vars[0] = NULL, srcs[1] = NULL, vars[1] = NULL;
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "source 1 has neither", NULL);
+  vars[1] = v2;
+  targets[1] = NULL;
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "options->targets[1] is NULL", NULL);
+  targets[1] = l2;
+  opts.targets = NULL;
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "'options->targets' is NULL", NULL);
+  opts.targets = targets;
+  /* kiln_tape_gradient_with_output rejects an int32 output gradient without spending the tape either. */
+  srcs[1] = x;
+  EXPECT_ERROR(kiln_tape_gradient_with_output(grads, tape, l2, ogs[1], srcs, 1, KILN_UNCONNECTED_NONE),
+               INVALID, "output gradient int32[2]", NULL);
+  srcs[1] = NULL;
+  CHECK(grads[0] == NULL && grads[1] == NULL);
+  EXPECT_OK(kiln_tape_gradient_multi(grads, tape, &opts));
+  expect_f32(grads[0], 1, d2, sum_g, 1e-6);
+  expect_f32(grads[1], 1, d2, xv, 0);
+  grads[0] = grads[1] = NULL;
+  kiln_tape_free(tape);
+  kiln_variable_free(v1);
+  kiln_variable_free(v2);
+  release_kept();
+
+  test_variable_over_mapped_buffer(PROT_READ);
+  test_variable_over_mapped_buffer(PROT_READ | PROT_WRITE);
+}
+
 int main(void) {
   test_library();
   test_tensors();
@@ -1732,6 +1882,7 @@ int main(void) {
   test_variables();
   test_tapes();
   test_out_of_range_enums();
+  test_variable_identity();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }

@@ -799,4 +799,55 @@ TEST(HppOps, GradientTapeOverloads) {
   }
 }
 
+// A variable copies its initial value and has its own, stable id; tape.gradient takes a list of targets.
+TEST(HppOps, VariableIdentityAndTargetLists) {
+  const Tensor t = Tensor::from_vector<float>({1, 2}, {2});
+  kiln::Variable v1(t, "v1"), v2(t, "v2");
+  const kiln::Variable alias = v1;  // a copy of the handle is the same variable
+  EXPECT_NE(v1.id(), 0u);
+  EXPECT_NE(v1.id(), v2.id());
+  EXPECT_EQ(alias.id(), v1.id());
+  {
+    kiln::GradientTape tape;
+    Tensor loss = kiln::sum(v1 * kiln::fill({}, 3)) + kiln::sum(v2 * kiln::fill({}, 5));
+    std::vector<Tensor> g = tape.gradient(loss, {v1, v2});
+    expect_floats(g[0], {2}, {3, 3});
+    expect_floats(g[1], {2}, {5, 5});
+  }
+  const uint64_t id = v1.id();
+  v1.assign_add(kiln::ones({2}));
+  EXPECT_EQ(v1.id(), id);
+  expect_floats(t, {2}, {1, 2});
+  {
+    kiln::GradientTape tape;
+    Tensor x = Tensor::from_vector<float>({1, 2}, {2});
+    tape.watch(x);
+    Tensor l1 = kiln::sum(x * x);
+    Tensor l2 = x * v2;
+    tape.stop();
+    // A rejected call (int32 output gradient) leaves the non-persistent tape usable.
+    EXPECT_KILN_ERROR(tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<Tensor>{x},
+                                    kiln::Unconnected::none, {Tensor(), kiln::ones({2}, DType::int32)}),
+                      kInvalid, "output gradient int32[2] does not match target float32[2]");
+    EXPECT_KILN_ERROR(tape.gradient(std::vector<Tensor>{l1}, std::vector<Tensor>{Tensor()}), kInvalid,
+                      "source 0 has neither a tensor nor a variable");
+    std::vector<Tensor> g = tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<kiln::Variable>{v2});
+    expect_floats(g[0], {2}, {1, 2});
+    EXPECT_KILN_ERROR(tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<Tensor>{x}),
+                      KILN_STATUS_FAILED_PRECONDITION, "only be called once");
+  }
+  {
+    kiln::GradientTape tape(true);
+    Tensor x = Tensor::from_vector<float>({1, 2}, {2});
+    tape.watch(x);
+    Tensor l1 = kiln::sum(x * x);
+    Tensor l2 = x * v2;
+    tape.stop();
+    expect_floats(tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<Tensor>{x})[0], {2}, {3, 6});
+    expect_floats(tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<Tensor>{x}, kiln::Unconnected::none,
+                                {kiln::fill({}, 2), Tensor()})[0],
+                  {2}, {5, 10});
+  }
+}
+
 }  // namespace

@@ -1,0 +1,67 @@
+"""Variable identity and tape.gradient with variables and lists of targets."""
+import unittest
+
+import numpy as np
+
+import kiln
+from kiln.errors import FailedPreconditionError, InvalidArgumentError
+
+
+def arr(t):
+    return np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+
+
+class VariableIdentityTest(unittest.TestCase):
+    def test_copies_initial_value_and_has_own_id(self):
+        t = kiln.constant([1.0, 2.0])
+        v1, v2 = kiln.Variable(t), kiln.Variable(t)
+        self.assertNotEqual(v1._unique_id, v2._unique_id)
+        uid = v1._unique_id
+        v1.assign_add([1.0, 1.0])
+        self.assertEqual(v1._unique_id, uid)
+        np.testing.assert_array_equal(arr(t), [1, 2])
+        np.testing.assert_array_equal(arr(v2), [1, 2])
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_sum(v1 * 3.0) + kiln.reduce_sum(v2 * 5.0)
+        g1, g2 = tape.gradient(loss, [v1, v2])
+        np.testing.assert_array_equal(arr(g1), [3, 3])
+        np.testing.assert_array_equal(arr(g2), [5, 5])
+
+    def test_gradient_through_value_read_while_recording(self):
+        v = kiln.Variable([3.0])
+        with kiln.GradientTape() as tape:
+            y = v * v
+        v.assign([10.0])
+        np.testing.assert_allclose(arr(tape.gradient(y, v)), [6.0])
+
+    def test_list_of_targets_and_mixed_sources(self):
+        x = kiln.constant([1.0, 2.0])
+        v = kiln.Variable([3.0, 4.0])
+        with kiln.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            l1 = kiln.reduce_sum(x * x)
+            l2 = x * v
+        gx, gv = tape.gradient([l1, l2], [x, v])
+        np.testing.assert_allclose(arr(gx), [2 + 3, 4 + 4])
+        np.testing.assert_allclose(arr(gv), [1, 2])
+        gx = tape.gradient([l1, l2], x, output_gradients=[None, [2.0, 0.0]])
+        np.testing.assert_allclose(arr(gx), [2 + 6, 4])
+        with self.assertRaises(InvalidArgumentError):
+            tape.gradient([l1, l2], x, output_gradients=[None])
+
+    def test_rejected_gradient_leaves_tape_usable(self):
+        x = kiln.constant([1.0, 2.0])
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = x * x
+        with self.assertRaises(InvalidArgumentError):
+            tape.gradient(y, x, output_gradients=kiln.constant([1, 1], kiln.int32))
+        with self.assertRaises(InvalidArgumentError):
+            tape.gradient(y, x, output_gradients=[1.0, 1.0, 1.0])
+        np.testing.assert_allclose(arr(tape.gradient(y, x)), [2, 4])
+        with self.assertRaises(FailedPreconditionError):
+            tape.gradient(y, x)
+
+
+if __name__ == "__main__":
+    unittest.main()
