@@ -18,6 +18,7 @@
 #ifndef KILN_HPP
 #define KILN_HPP
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -478,6 +479,45 @@ inline Tensor one_hot(const Tensor &indices, int64_t depth, float on_value = 1, 
 }
 inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1) {
   return detail::make(kiln_dropout, x.get(), rate, training, seed);
+}
+/// tf.nn.dropout with noise_shape: the mask is drawn in noise_shape (-1: x's dim) and broadcast over x.
+inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed, const Dims &noise_shape) {
+  kiln_dropout_options o;
+  kiln_dropout_options_init(&o);
+  o.rate = rate;
+  o.training = training;
+  o.seed = seed;
+  o.noise_shape = noise_shape.data();
+  o.noise_rank = noise_shape.size();
+  return detail::make(kiln_dropout_with_options, x.get(), static_cast<const kiln_dropout_options *>(&o));
+}
+
+// ---- stateless randomness: the same seed pair gives the same values on every call and thread ----
+/// TF's `seed=[a, b]` of the stateless random ops.
+using SeedPair = std::array<int64_t, 2>;
+inline Tensor stateless_random_uniform(const Dims &d, SeedPair seed, float minval = 0, float maxval = 1) {
+  return detail::make(kiln_stateless_random_uniform, d.data(), detail::rank_of(d), minval, maxval, seed[0],
+                      seed[1]);
+}
+inline Tensor stateless_random_normal(const Dims &d, SeedPair seed, float mean = 0, float stddev = 1) {
+  return detail::make(kiln_stateless_random_normal, d.data(), detail::rank_of(d), mean, stddev, seed[0],
+                      seed[1]);
+}
+inline Tensor stateless_truncated_normal(const Dims &d, SeedPair seed, float mean = 0, float stddev = 1) {
+  return detail::make(kiln_stateless_truncated_normal, d.data(), detail::rank_of(d), mean, stddev, seed[0],
+                      seed[1]);
+}
+/// tf.nn.experimental.stateless_dropout: always drops (no training flag), mask from the seed pair.
+inline Tensor stateless_dropout(const Tensor &x, float rate, SeedPair seed, const Dims &noise_shape = {}) {
+  kiln_dropout_options o;
+  kiln_dropout_options_init(&o);
+  o.rate = rate;
+  o.stateless = true;
+  o.stateless_seed[0] = seed[0];
+  o.stateless_seed[1] = seed[1];
+  o.noise_shape = noise_shape.data();
+  o.noise_rank = noise_shape.size();
+  return detail::make(kiln_dropout_with_options, x.get(), static_cast<const kiln_dropout_options *>(&o));
 }
 
 // ---- variables ----

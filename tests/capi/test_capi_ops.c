@@ -427,7 +427,8 @@ static void test_random(void) {
   kiln_tensor *o = NULL, *u1, *u2, *u3, *u4, *nrm, *tn;
   double mean = 0, sd = 0, lo = 1e9, hi = -1e9, biggest = 0;
 
-  /* Unseeded ops repeat after kiln_set_seed; seeded ones repeat by seed. */
+  /* Unseeded ops repeat after kiln_set_seed; seeded ones (TF2) differ call to call and repeat after
+   * kiln_set_seed. */
   kiln_set_seed(42);
   u1 = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, -1)));
   kiln_set_seed(42);
@@ -435,7 +436,10 @@ static void test_random(void) {
   CHECK(same_values(u1, u2));
   u3 = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 5)));
   u4 = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 5)));
-  CHECK(same_values(u3, u4));
+  CHECK(u3 && u4 && !same_values(u3, u4));
+  kiln_set_seed(42);
+  CHECK(same_values(u3, keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 5)))));
+  CHECK(same_values(u4, keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 5)))));
   CHECK(u1 && u3 && !same_values(u1, u3));
   if (u1) {
     for (i = 0; i < n; ++i) {
@@ -1447,10 +1451,13 @@ static void test_indexing(void) {
   x = keep(RUN(kiln_ones(&o, big, 1, F32)));
   expect_f32(RUN(kiln_dropout(&o, x, 0.5f, false, 3)), 1, big, fdata(x), 0);
   expect_f32(RUN(kiln_dropout(&o, x, 0.0f, true, 3)), 1, big, fdata(x), 0);
+  kiln_set_seed(5);
   kept1 = keep(RUN(kiln_dropout(&o, x, 0.5f, true, 3)));
   kept2 = keep(RUN(kiln_dropout(&o, x, 0.5f, true, 3)));
   kept3 = keep(RUN(kiln_dropout(&o, x, 0.5f, true, 4)));
-  CHECK(same_values(kept1, kept2)); /* a seed repeats its mask */
+  CHECK(kept1 && kept2 && !same_values(kept1, kept2)); /* TF2: the next call with a seed, another mask */
+  kiln_set_seed(5);
+  CHECK(same_values(kept1, keep(RUN(kiln_dropout(&o, x, 0.5f, true, 3))))); /* repeats after set_seed */
   CHECK(kept1 && kept3 && !same_values(kept1, kept3));
   if (kept1 && meta_ok(kept1, F32, 1, big)) {
     for (i = 0; i < 1000; ++i) {
@@ -1862,6 +1869,81 @@ static void test_variable_identity(void) {
   test_variable_over_mapped_buffer(PROT_READ | PROT_WRITE);
 }
 
+/* ------------------------------------------ stateless randomness, dropout options */
+
+static void test_stateless_random_and_dropout_options(void) {
+  int64_t d1000[1] = {1000}, d46[2] = {4, 6}, noise_rows[2] = {4, 1}, noise_any[2] = {-1, 1},
+          bad_noise[2] = {4, 3};
+  float xv[24];
+  kiln_tensor *o = NULL, *a, *b, *x, *y, *y2;
+  kiln_dropout_options opts;
+  int i, r, c, rows_ok = 1;
+  for (i = 0; i < 24; ++i) xv[i] = 1.0f + (float)i;
+  x = f32(2, d46, xv);
+
+  /* The same seed pair gives the same values whatever the global seed; another pair differs. */
+  kiln_set_seed(1);
+  a = keep(RUN(kiln_stateless_random_uniform(&o, d1000, 1, -1.0f, 2.0f, 3, 4)));
+  kiln_set_seed(2);
+  b = keep(RUN(kiln_stateless_random_uniform(&o, d1000, 1, -1.0f, 2.0f, 3, 4)));
+  CHECK(same_values(a, b));
+  CHECK(!same_values(a, keep(RUN(kiln_stateless_random_uniform(&o, d1000, 1, -1.0f, 2.0f, 3, 5)))));
+  a = keep(RUN(kiln_stateless_random_normal(&o, d1000, 1, 0.0f, 1.0f, -7, 8)));
+  CHECK(same_values(a, keep(RUN(kiln_stateless_random_normal(&o, d1000, 1, 0.0f, 1.0f, -7, 8)))));
+  a = keep(RUN(kiln_stateless_truncated_normal(&o, d1000, 1, 0.0f, 1.0f, 9, 9)));
+  CHECK(same_values(a, keep(RUN(kiln_stateless_truncated_normal(&o, d1000, 1, 0.0f, 1.0f, 9, 9)))));
+  EXPECT_ERROR(kiln_stateless_random_uniform(NULL, d1000, 1, 0, 1, 1, 2), INVALID,
+               "kiln_stateless_random_uniform", "'out' is NULL");
+  EXPECT_ERROR(kiln_stateless_random_uniform(U, d1000, 1, 2, 1, 1, 2), INVALID, "stateless_random_uniform",
+               "minval 2 is greater than maxval 1");
+  EXPECT_ERROR(kiln_stateless_random_normal(U, d1000, 1, 0, -1, 1, 2), INVALID, "stateless_random_normal",
+               "stddev is -1");
+  EXPECT_ERROR(kiln_stateless_truncated_normal(U, NULL, 1, 0, 1, 1, 2), INVALID,
+               "kiln_stateless_truncated_normal", NULL);
+
+  /* Dropout options: defaults, noise_shape (rows kept or dropped whole), stateless masks. */
+  kiln_dropout_options_init(NULL);
+  kiln_dropout_options_init(&opts);
+  CHECK(opts.struct_size == sizeof opts && opts.rate == 0.5f && opts.training && opts.seed < 0 &&
+        opts.noise_shape == NULL && !opts.stateless);
+  opts.noise_shape = noise_rows, opts.noise_rank = 2;
+  y = keep(RUN(kiln_dropout_with_options(&o, x, &opts)));
+  if (y)
+    for (r = 0; r < 4; ++r)
+      for (c = 0; c < 6; ++c)
+        if (fdata(y)[r * 6 + c] != (fdata(y)[r * 6] == 0 ? 0.0f : 2.0f * xv[r * 6 + c])) rows_ok = 0;
+  CHECK(y && rows_ok);
+  opts.stateless = true, opts.stateless_seed[0] = 11, opts.stateless_seed[1] = 12;
+  opts.noise_shape = noise_any;
+  y = keep(RUN(kiln_dropout_with_options(&o, x, &opts)));
+  opts.noise_shape = noise_rows;
+  y2 = keep(RUN(kiln_dropout_with_options(&o, x, &opts)));
+  CHECK(same_values(y, y2)); /* -1 takes x's dim; the same seed, the same mask */
+  opts.training = false;     /* ignored when stateless */
+  CHECK(same_values(y, keep(RUN(kiln_dropout_with_options(&o, x, &opts)))));
+  opts.stateless = false;
+  CHECK(same_values(x, keep(RUN(kiln_dropout_with_options(&o, x, &opts))))); /* not training: x */
+  opts.training = true;
+  EXPECT_ERROR(kiln_dropout_with_options(NULL, x, &opts), INVALID, "kiln_dropout_with_options",
+               "'out' is NULL");
+  EXPECT_ERROR(kiln_dropout_with_options(U, NULL, &opts), INVALID, "kiln_dropout_with_options",
+               "'x' is NULL");
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, NULL), INVALID, "kiln_dropout_with_options",
+               "'options' is NULL");
+  opts.noise_shape = bad_noise;
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, &opts), INVALID,
+               "dropout: noise_shape [4, 3] does not broadcast", "dim 1");
+  opts.noise_shape = NULL;
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, &opts), INVALID, "'options->noise_shape' is NULL", NULL);
+  opts.noise_shape = noise_rows, opts.noise_rank = 1;
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, &opts), INVALID, "noise_shape [4] has rank 1", NULL);
+  opts.noise_rank = 2, opts.rate = 1.0f;
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, &opts), INVALID, "dropout: rate is 1", NULL);
+  opts.rate = 0.5f, opts.struct_size = 4;
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, &opts), INVALID, "struct_size is 4", NULL);
+  release_kept();
+}
+
 int main(void) {
   test_library();
   test_tensors();
@@ -1883,6 +1965,7 @@ int main(void) {
   test_tapes();
   test_out_of_range_enums();
   test_variable_identity();
+  test_stateless_random_and_dropout_options();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }
