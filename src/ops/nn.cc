@@ -6,6 +6,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/pool.h"
+#include "kernels/pool_argmax.h"
 #include "ops/nn_internal.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
@@ -124,12 +125,37 @@ bool any_empty(std::initializer_list<const Tensor *> ts) {
   return false;
 }
 
-[[noreturn]] void second_order_unsupported(const char *op) {
-  fail(Code::kUnimplemented, "second-order gradient of ", op, " is not supported");
+Tensor max_pool2d_pick_grad(const Window2d &g, const Tensor &x, const Tensor &ddx);
+
+// dy routed to each window's argmax of x by hand loops: max_pool2d's backward as an op that needs
+// no workspace, for the higher orders. Linear in dy; constant in x almost everywhere (TF gives
+// MaxPoolGrad no gradient in x either).
+Tensor max_pool2d_route_grad(const Window2d &g, const Tensor &x, const Tensor &dy) {
+  require_shape(dy, output_shape(g), "max_pool2d_grad", "dy");
+  Tensor dx = Tensor::empty(DType::kFloat32, x.shape());
+  kernels::max_pool2d_route(g, x.data<float>(), dy.data<float>(), dx.mutable_data<float>());
+  if (should_record({&dy}))
+    record("max_pool2d_grad", {dy}, {dx},
+           [g, x](const Grads &grads) -> Grads { return {max_pool2d_pick_grad(g, x, grads[0])}; });
+  return dx;
 }
 
-// max_pool2d's backward pass: routes dy to the maxima the forward pass recorded in its workspace.
-Tensor max_pool2d_grad(const Window2d &g, const Tensor &dy, const std::shared_ptr<Storage> &workspace) {
+// The adjoint of routing: ddx at each window's argmax of x (TF's MaxPoolGradGrad).
+Tensor max_pool2d_pick_grad(const Window2d &g, const Tensor &x, const Tensor &ddx) {
+  require_shape(ddx, x.shape(), "max_pool2d_grad_grad", "ddx");
+  Tensor out = Tensor::empty(DType::kFloat32, output_shape(g));
+  kernels::max_pool2d_pick(g, x.data<float>(), ddx.data<float>(), out.mutable_data<float>());
+  if (should_record({&ddx}))
+    record("max_pool2d_grad_grad", {ddx}, {out},
+           [g, x](const Grads &grads) -> Grads { return {max_pool2d_route_grad(g, x, grads[0])}; });
+  return out;
+}
+
+// max_pool2d's backward pass: routes dy to the maxima the forward pass recorded in its workspace
+// (oneDNN, fast). Its own gradient picks at the argmax of x by hand loops, which agree with
+// oneDNN's choice except between tied maxima, where the derivative is undefined anyway.
+Tensor max_pool2d_grad(const Window2d &g, const Tensor &x, const Tensor &dy,
+                       const std::shared_ptr<Storage> &workspace) {
   const Shape x_shape{g.n, g.h, g.w, g.c};
   require_shape(dy, output_shape(g), "max_pool2d_grad", "dy");
   if (!workspace) return zero_tensor(x_shape);  // the forward pass had nothing to pool
@@ -138,7 +164,7 @@ Tensor max_pool2d_grad(const Window2d &g, const Tensor &dy, const std::shared_pt
                            dx.mutable_data<float>());
   if (should_record({&dy}))
     record("max_pool2d_grad", {dy}, {dx},
-           [](const Grads &) -> Grads { second_order_unsupported("max_pool2d"); });
+           [g, x](const Grads &grads) -> Grads { return {max_pool2d_pick_grad(g, x, grads[0])}; });
   return dx;
 }
 
@@ -227,9 +253,11 @@ Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std:
   if (x.num_elements() > 0)
     workspace = kernels::pool2d_forward(kernels::PoolKind::kMax, g, x.data<float>(), y.mutable_data<float>(),
                                         recording);
+  // x is kept for the gradient's own gradient (second order), which needs the argmax positions.
   if (recording)
-    record(op, {x}, {y},
-           [g, workspace](const Grads &grads) -> Grads { return {max_pool2d_grad(g, grads[0], workspace)}; });
+    record(op, {x}, {y}, [g, workspace, x](const Grads &grads) -> Grads {
+      return {max_pool2d_grad(g, x, grads[0], workspace)};
+    });
   return y;
 }
 

@@ -905,4 +905,23 @@ TEST(HppOps, StatelessRandomAndDropoutNoiseShape) {
                     "stateless_random_normal: stddev is -1");
 }
 
+// Nested tapes through max_pool2d: the gradient of its gradient picks ddx at each window's argmax.
+TEST(HppOps, MaxPoolSecondOrder) {
+  const Tensor x =
+      Tensor::from_vector<float>({1, 9, 2, 3, 4, 5, 6, 7, 8, 0, 15, 11, 12, 13, 10, 14}, {1, 4, 4, 1});
+  const Tensor dy = Tensor::from_vector<float>({1, 2, 3, 4}, {1, 2, 2, 1});
+  kiln::GradientTape outer;
+  outer.watch(dy);
+  Tensor dx;
+  {
+    kiln::GradientTape inner;
+    inner.watch(x);
+    Tensor y = kiln::max_pool2d(x, {2, 2}, {2, 2});
+    dx = inner.gradient(y, std::vector<Tensor>{x}, kiln::Unconnected::none, dy)[0];
+  }
+  const Tensor ddx = kiln::reshape(kiln::range(1, 17), {1, 4, 4, 1});
+  expect_floats(outer.gradient(dx, std::vector<Tensor>{dy}, kiln::Unconnected::none, ddx)[0], {1, 2, 2, 1},
+                {2, 8, 14, 11});
+}
+
 }  // namespace

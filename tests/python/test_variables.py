@@ -63,5 +63,37 @@ class VariableIdentityTest(unittest.TestCase):
             tape.gradient(y, x)
 
 
+class MaxPoolSecondOrderTest(unittest.TestCase):
+    def test_second_order_matches_central_differences(self):
+        rng = np.random.default_rng(3)
+        x0 = rng.permutation(np.linspace(-1, 1, 32)).astype(np.float32).reshape(1, 4, 4, 2)
+
+        def first(xv):
+            x = kiln.constant(xv)
+            with kiln.GradientTape() as inner:
+                inner.watch(x)
+                y = kiln.max_pool2d(x, 2, 2) * kiln.reduce_sum(x * x)  # the upstream gradient depends on x
+            return x, inner, inner.gradient(y, x)
+
+        x = kiln.constant(x0)
+        with kiln.GradientTape() as outer:
+            outer.watch(x)
+            with kiln.GradientTape() as inner:
+                inner.watch(x)
+                y = kiln.max_pool2d(x, 2, 2) * kiln.reduce_sum(x * x)
+            g = inner.gradient(y, x)
+            s = kiln.reduce_sum(g * g)
+        analytic = outer.gradient(s, x).numpy()
+        eps = 1e-3
+        for i in range(x0.size):
+            xp, xm = x0.copy().reshape(-1), x0.copy().reshape(-1)
+            xp[i] += eps
+            xm[i] -= eps
+            sp = float(np.sum(first(xp.reshape(x0.shape))[2].numpy().astype(np.float64) ** 2))
+            sm = float(np.sum(first(xm.reshape(x0.shape))[2].numpy().astype(np.float64) ** 2))
+            numeric = (sp - sm) / (2 * eps)
+            self.assertAlmostEqual(analytic.reshape(-1)[i], numeric, delta=2e-2 * (1 + abs(numeric)), msg=str(i))
+
+
 if __name__ == "__main__":
     unittest.main()
