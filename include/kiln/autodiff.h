@@ -29,9 +29,12 @@ KILN_API bool kiln_variable_get_trainable(const kiln_variable *variable);
 /// tensor, never reused in the process (optimizer slots and checkpoints key on it); 0 for NULL.
 /// Ownership: none (a value). Lifetime: valid for the process. Thread-safety: safe.
 KILN_API uint64_t kiln_variable_get_id(const kiln_variable *variable);
-/// The current value. A trainable variable read while a tape records (and watches accessed
-/// variables) is watched by that tape. Ownership: *out is new; later assignments never change it.
-/// Thread-safety: safe, concurrent with assignments.
+/// The current value, as a new tensor with an id of its own. A read while a tape records is
+/// recorded by that tape when it watches the variable (explicitly, or as a trainable variable
+/// read under watch_accessed_variables), so the tape's gradients with respect to the variable
+/// flow through it. Ownership: *out is new; later assignments never change it (while it lives,
+/// assignments write a new buffer instead of updating in place). Thread-safety: safe, concurrent
+/// with assignments.
 KILN_API kiln_status *kiln_variable_read(kiln_tensor **out, const kiln_variable *variable);
 /// Replaces the value; dtype and shape must match. Thread-safety: safe.
 KILN_API kiln_status *kiln_variable_assign(kiln_variable *variable, const kiln_tensor *value);

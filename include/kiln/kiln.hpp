@@ -601,6 +601,16 @@ class GradientTape {
     return multi(targets, output_gradients, std::vector<const kiln_tensor *>(vs.size(), nullptr), vs,
                  unconnected);
   }
+  std::vector<Tensor> gradient(const std::vector<Tensor> &targets, std::initializer_list<Variable> variables,
+                               Unconnected unconnected = Unconnected::none,
+                               const std::vector<Tensor> &output_gradients = {}) {
+    return gradient(targets, std::vector<Variable>(variables), unconnected, output_gradients);
+  }
+  std::vector<Tensor> gradient(const std::vector<Tensor> &targets, std::initializer_list<Tensor> sources,
+                               Unconnected unconnected = Unconnected::none,
+                               const std::vector<Tensor> &output_gradients = {}) {
+    return gradient(targets, std::vector<Tensor>(sources), unconnected, output_gradients);
+  }
   /// As above, with tensor sources.
   std::vector<Tensor> gradient(const std::vector<Tensor> &targets, const std::vector<Tensor> &sources,
                                Unconnected unconnected = Unconnected::none,

@@ -839,7 +839,7 @@ TEST(HppOps, VariableIdentityAndTargetLists) {
                       kInvalid, "output gradient int32[2] does not match target float32[2]");
     EXPECT_KILN_ERROR(tape.gradient(std::vector<Tensor>{l1}, std::vector<Tensor>{Tensor()}), kInvalid,
                       "source 0 has neither a tensor nor a variable");
-    std::vector<Tensor> g = tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<kiln::Variable>{v2});
+    std::vector<Tensor> g = tape.gradient({l1, l2}, {v2});  // braced lists of targets and variables
     expect_floats(g[0], {2}, {1, 2});
     EXPECT_KILN_ERROR(tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<Tensor>{x}),
                       KILN_STATUS_FAILED_PRECONDITION, "only be called once");
@@ -851,7 +851,7 @@ TEST(HppOps, VariableIdentityAndTargetLists) {
     Tensor l1 = kiln::sum(x * x);
     Tensor l2 = x * v2;
     tape.stop();
-    expect_floats(tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<Tensor>{x})[0], {2}, {3, 6});
+    expect_floats(tape.gradient({l1, l2}, {x})[0], {2}, {3, 6});
     expect_floats(tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<Tensor>{x}, kiln::Unconnected::none,
                                 {kiln::fill({}, 2), Tensor()})[0],
                   {2}, {5, 10});
