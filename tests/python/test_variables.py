@@ -27,6 +27,22 @@ class VariableIdentityTest(unittest.TestCase):
         np.testing.assert_array_equal(arr(g1), [3, 3])
         np.testing.assert_array_equal(arr(g2), [5, 5])
 
+    def test_canonical_loop_updates_in_place(self):
+        # tape -> gradient -> assign_sub, the tape still alive: a non-persistent tape has let go of the
+        # variable's reads in gradient(), so the update writes into the variable's own buffer.
+        def data_pointer(var):
+            value = var.value()  # alive across the call: the handle is freed with it
+            return kiln._lib.lib.kiln_tensor_get_data(value._h)
+        w = kiln.Variable(np.linspace(-1, 1, 1000).astype(np.float32))
+        before = data_pointer(w)
+        for _ in range(3):
+            with kiln.GradientTape() as tape:
+                loss = kiln.reduce_sum(w * w)
+            g = tape.gradient(loss, w)
+            w.assign_sub(g * 0.1)
+            self.assertEqual(data_pointer(w), before)
+        np.testing.assert_allclose(w.numpy(), np.linspace(-1, 1, 1000) * 0.8 ** 3, rtol=1e-5, atol=1e-7)
+
     def test_gradient_through_value_read_while_recording(self):
         v = kiln.Variable([3.0])
         with kiln.GradientTape() as tape:
