@@ -37,7 +37,11 @@ TEST(VariableStress, ReadersAndAssignAdd) {
       if (t.data<float>()[0] < last) torn.fetch_add(1);  // values only grow
       last = t.data<float>()[0];
       reads.fetch_add(1, std::memory_order_relaxed);
-    }  // the handle is dropped here, racing with the next update
+      t = Tensor();  // the handle goes, racing with the next update...
+      // ...and nothing of the variable's (its mutex) is touched for a while, so only the variable's
+      // own ordering can put this read before an in-place write (ThreadSanitizer checks that).
+      std::this_thread::yield();
+    }
   };
   std::vector<std::thread> readers;
   readers.emplace_back(reader, true);
@@ -65,6 +69,7 @@ TEST(VariableStress, AssignersAndReaders) {
     while (!done.load(std::memory_order_acquire)) {
       if (!all_equal(v.peek())) torn.fetch_add(1);
       read_once.store(true);
+      std::this_thread::yield();
     }
   });
   std::thread other([&] {
