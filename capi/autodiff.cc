@@ -50,7 +50,7 @@ kiln_status *gradient(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tenso
   Tensor dy = output_gradient ? output_gradient->value : Tensor();
   const Unconnected u = unconnected_from_c(unconnected, fn);
   write_grads(out_grads, t.gradient(y, sources, u, dy));
-  KILN_CAPI_END
+  KILN_CAPI_END_AS(fn)
 }
 
 std::vector<GradientSource> source_list(const kiln_tensor *const *sources, size_t n, const char *fn) {
@@ -75,6 +75,15 @@ kiln_status *kiln_variable_create(kiln_variable **out, const char *name, const k
   require_not_null(name, fn, "name");
   auto v = std::make_shared<kiln::autodiff::Variable>(name, tensor_of(initial, fn, "initial"), trainable);
   *out = new kiln_variable{std::move(v)};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_variable_clone(kiln_variable **out, const kiln_variable *variable) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_variable_clone";
+  require_not_null(out, fn, "out");
+  require_not_null(variable, fn, "variable");
+  *out = new kiln_variable{variable->variable};
   KILN_CAPI_END
 }
 

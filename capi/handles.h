@@ -32,6 +32,9 @@ struct kiln_tape {
 namespace kiln::capi {
 
 kiln_status *make_status(Code code, const std::string &message) noexcept;
+// A status for an error thrown inside entry point fn. Running out of memory can happen in any
+// op, deep below the code that names it, so those messages get fn in front.
+kiln_status *status_from_error(Code code, const char *message, const char *fn) noexcept;
 
 // Throws InvalidArgument when a required handle or pointer is NULL.
 inline void require_not_null(const void *p, const char *fn, const char *arg) {
@@ -53,19 +56,21 @@ Shape shape_from_c(const int64_t *dims, size_t rank, const char *fn);
 }  // namespace kiln::capi
 
 // Every entry point body sits between these: nothing escapes as an exception.
+// KILN_CAPI_END_AS(fn) is for helpers that hold an entry point's body and know its name.
 #define KILN_CAPI_BEGIN try {
-#define KILN_CAPI_END                                                                       \
-  }                                                                                         \
-  catch (const ::kiln::Error &e) {                                                          \
-    return ::kiln::capi::make_status(e.code(), e.what());                                   \
-  }                                                                                         \
-  catch (const std::bad_alloc &) {                                                          \
-    return ::kiln::capi::make_status(::kiln::Code::kResourceExhausted, "out of memory");    \
-  }                                                                                         \
-  catch (const std::exception &e) {                                                         \
-    return ::kiln::capi::make_status(::kiln::Code::kInternal, e.what());                    \
-  }                                                                                         \
-  catch (...) {                                                                             \
-    return ::kiln::capi::make_status(::kiln::Code::kInternal, "unknown internal error");    \
-  }                                                                                         \
+#define KILN_CAPI_END KILN_CAPI_END_AS(__func__)
+#define KILN_CAPI_END_AS(fn)                                                                       \
+  }                                                                                                \
+  catch (const ::kiln::Error &e) {                                                                 \
+    return ::kiln::capi::status_from_error(e.code(), e.what(), fn);                                \
+  }                                                                                                \
+  catch (const std::bad_alloc &) {                                                                 \
+    return ::kiln::capi::status_from_error(::kiln::Code::kResourceExhausted, "out of memory", fn); \
+  }                                                                                                \
+  catch (const std::exception &e) {                                                                \
+    return ::kiln::capi::make_status(::kiln::Code::kInternal, e.what());                           \
+  }                                                                                                \
+  catch (...) {                                                                                    \
+    return ::kiln::capi::make_status(::kiln::Code::kInternal, "unknown internal error");           \
+  }                                                                                                \
   return nullptr;

@@ -1,4 +1,6 @@
 // Library-level entry points: version, status objects, seeds, threads, counters.
+#include <cstring>
+
 #include "capi/handles.h"
 #include "core/rng.h"
 #include "core/threads.h"
@@ -13,6 +15,17 @@ kiln_status *make_status(Code code, const std::string &message) noexcept {
     // Out of memory while reporting an error: a static status would be freed by the
     // caller, so report with the smallest allocation we can make.
     return new (std::nothrow) kiln_status{KILN_STATUS_RESOURCE_EXHAUSTED, {}};
+  }
+}
+
+kiln_status *status_from_error(Code code, const char *message, const char *fn) noexcept {
+  const size_t n = std::strlen(fn);
+  if (code != Code::kResourceExhausted || std::strncmp(message, fn, n) == 0)
+    return make_status(code, message);
+  try {
+    return make_status(code, std::string(fn) + ": " + message);
+  } catch (...) {
+    return make_status(code, message);
   }
 }
 
@@ -73,6 +86,8 @@ void kiln_primitive_cache_stats(int64_t *hits, int64_t *misses, int64_t *size) {
   if (misses) *misses = s.misses;
   if (size) *size = s.size;
 }
+
+size_t kiln_allocator_release_cached(void) { return static_cast<size_t>(kiln::allocator_release_cached()); }
 
 void kiln_allocator_stats(int64_t *system_allocs, int64_t *cache_hits) {
   kiln::AllocatorStats s = kiln::allocator_stats();

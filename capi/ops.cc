@@ -42,7 +42,7 @@ kiln_status *shaped(kiln_tensor **out, const int64_t *dims, size_t rank, const c
   KILN_CAPI_BEGIN
   require_not_null(out, fn, "out");
   *out = new_tensor(make(kiln::capi::shape_from_c(dims, rank, fn)));
-  KILN_CAPI_END
+  KILN_CAPI_END_AS(fn)
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ kiln_status *stateless(kiln_tensor **out, const int64_t *dims, size_t rank, cons
   KILN_CAPI_BEGIN
   require_not_null(out, fn, "out");
   *out = new_tensor(make(kiln::capi::shape_from_c(dims, rank, fn)));
-  KILN_CAPI_END
+  KILN_CAPI_END_AS(fn)
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "capi/handles.h"
+#include "core/count.h"
 
 using kiln::capi::require_not_null;
 using kiln::capi::tensor_of;
@@ -17,10 +18,16 @@ struct Layout {
 Layout check_layout(const char *fn, kiln_dtype dtype, const int64_t *dims, size_t rank, const void *data,
                     size_t num_bytes) {
   Layout l{kiln::capi::dtype_from_c(dtype, fn), kiln::capi::shape_from_c(dims, rank, fn)};
-  size_t need = static_cast<size_t>(l.shape.num_elements()) * kiln::dtype_size(l.dtype);
-  if (num_bytes != need)
+  const int64_t n = l.shape.num_elements();
+  const size_t elem = kiln::dtype_size(l.dtype);
+  int64_t need_signed = 0;
+  // Checked: {2^31, 2^31} float32 needs 2^64 bytes, which wraps to 0 in a size_t.
+  const bool fits = kiln::checked_mul(n, static_cast<int64_t>(elem), &need_signed, kiln::kMaxBytes);
+  const size_t need = static_cast<size_t>(need_signed);
+  if (!fits || num_bytes != need)
     kiln::fail(kiln::Code::kInvalidArgument, fn, ": a ", kiln::dtype_name(l.dtype), l.shape.to_string(),
-               " tensor needs ", need, " bytes; got ", num_bytes);
+               " tensor needs ", kiln::byte_count_string(n, elem), " bytes",
+               fits ? "" : " (more than kiln's limit of 2^62)", "; got ", num_bytes);
   if (need > 0) require_not_null(data, fn, "data");
   return l;
 }

@@ -4,7 +4,8 @@
 #   scripts/dev.sh test    install what is missing, build (warnings as errors), run every test suite,
 #                          the sanitizer build, the export/ABI checks and the install check
 #   scripts/dev.sh bench   install what is missing, build optimised, run the benchmarks
-# Builds are incremental: build/ (release), build-asan/ (ASan+UBSan), build-install-check/.
+# Builds are incremental: build/ (release), build-asan/ (ASan+UBSan), build-tsan/ (TSan, stress tests
+# only), build-install-check/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +14,9 @@ JOBS="${KILN_JOBS:-2}"
 PY=/usr/bin/python3
 
 # ocl-icd-opencl-dev: only a Recommends of libdnnl-dev, but dnnl-config.cmake requires OpenCL.
-BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev)
+# libsleef-dev, libhwy-dev: vector math and runtime-dispatched SIMD for kiln's elementwise loops.
+BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
+  libsleef-dev libhwy-dev)
 TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils)
 BENCH_PKGS=(libbenchmark-dev)
 
@@ -116,6 +119,20 @@ cmd_test() {
   cmake --build build-asan -j"$JOBS"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure --no-tests=error -j"$JOBS" -L 'unit|capi')
+  log "ThreadSanitizer: thread stress tests"
+  # libgomp is not TSan-instrumented: TSan cannot see its barriers, so with OpenMP teams it reports
+  # false races between the workers of every parallel region. A suppression file for libgomp would
+  # not help, as those reports name kiln's own loop bodies (the outlined OpenMP functions), and
+  # suppressing them would hide real races in kiln's code too. So kernels run at one OpenMP thread
+  # here (a region runs on its calling thread) and the races checked are those between the
+  # application threads calling kiln at once, which is what the stress tests are for. oneDNN is not
+  # instrumented either; its results are checked bit for bit against single-threaded runs instead.
+  configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_WERROR=ON -DKILN_SANITIZE=thread \
+    -DKILN_BUILD_BENCHMARKS=OFF -DKILN_BUILD_EXAMPLES=OFF
+  cmake --build build-tsan -j"$JOBS" --target kiln_stress_tests
+  (cd build-tsan && OMP_NUM_THREADS=1 KILN_STRESS_ITERATIONS=3 KILN_STRESS_THREADS=4 \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    ctest --output-on-failure --no-tests=error -j"$JOBS" -L stress)
   log "all checks passed"
 }
 

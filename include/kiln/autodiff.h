@@ -19,7 +19,11 @@ extern "C" {
 /// initial stays the caller's. Thread-safety: safe.
 KILN_API kiln_status *kiln_variable_create(kiln_variable **out, const char *name, const kiln_tensor *initial,
                                            bool trainable);
-/// Frees a variable. Tensors read from it stay valid. Accepts NULL.
+/// A new handle to the same variable (assignments through either are seen by both).
+/// Ownership: *out is new, free with kiln_variable_free. Thread-safety: safe.
+KILN_API kiln_status *kiln_variable_clone(kiln_variable **out, const kiln_variable *variable);
+/// Frees a handle; the variable lives on while other handles (or models) hold it.
+/// Tensors read from it stay valid. Accepts NULL.
 KILN_API void kiln_variable_free(kiln_variable *variable);
 /// The name. Lifetime: borrowed, valid while the variable lives; NULL for NULL.
 KILN_API const char *kiln_variable_get_name(const kiln_variable *variable);

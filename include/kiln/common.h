@@ -108,7 +108,10 @@ KILN_API kiln_status *kiln_status_create(kiln_status_code code, const char *mess
 /// Sets the global random seed and restarts the per-op seed sequence (tf.random.set_seed).
 /// Thread-safety: safe; affects ops called afterwards on every thread.
 KILN_API void kiln_set_seed(uint64_t seed);
-/// Sets how many threads kernels use (>= 1).
+/// Sets how many threads kernels use: 1 to max(64, 4 x the processors available). Other values
+/// give INVALID_ARGUMENT naming the value and the limit, and change nothing (libgomp would
+/// abort the process trying to start, say, 1 << 30 threads).
+/// Ownership: the returned status (NULL on success) belongs to the caller.
 /// Thread-safety: safe; affects kernels started afterwards on every thread.
 KILN_API kiln_status *kiln_set_num_threads(int num_threads);
 /// The number of threads kernels use. Thread-safety: safe.
@@ -119,6 +122,12 @@ KILN_API void kiln_primitive_cache_stats(int64_t *hits, int64_t *misses, int64_t
 /// Tensor buffer allocator counters: buffers taken from the system allocator, buffers
 /// reused from the cache. Any out pointer may be NULL. Thread-safety: safe.
 KILN_API void kiln_allocator_stats(int64_t *system_allocs, int64_t *cache_hits);
+/// Returns every cached free tensor buffer to the system, as torch.cuda.empty_cache() does, and
+/// returns the number of bytes released (0 when the cache is empty or disabled). Buffers of
+/// live tensors are untouched; later allocations of those sizes go to the system again. kiln
+/// also does this by itself, and retries, before reporting RESOURCE_EXHAUSTED for a buffer.
+/// Ownership: none. Thread-safety: safe, also while other threads allocate and free tensors.
+KILN_API size_t kiln_allocator_release_cached(void);
 
 #ifdef __cplusplus
 }

@@ -136,32 +136,72 @@ inline kiln_unconnected to_c(Unconnected u, const char *op) {
   return checked_enum<kiln_unconnected>(u, KILN_UNCONNECTED_NONE, KILN_UNCONNECTED_ZERO, op, "unconnected",
                                         "none or zero");
 }
-}  // namespace detail
 
-/// An immutable tensor value. Copies are cheap and share the value.
-class Tensor {
+/// How each C handle type is freed and, where the C API can, cloned (a new handle to the
+/// same object). One specialisation per handle type; handle<T> below does the rest.
+template <typename T>
+struct handle_traits;
+template <>
+struct handle_traits<kiln_tensor> {
+  static void destroy(kiln_tensor *h) noexcept { kiln_tensor_free(h); }
+  static kiln_status *clone(kiln_tensor **out, const kiln_tensor *h) { return kiln_tensor_clone(out, h); }
+};
+template <>
+struct handle_traits<kiln_variable> {
+  static void destroy(kiln_variable *h) noexcept { kiln_variable_free(h); }
+  static kiln_status *clone(kiln_variable **out, const kiln_variable *h) { return kiln_variable_clone(out, h); }
+};
+template <>
+struct handle_traits<kiln_tape> {
+  static void destroy(kiln_tape *h) noexcept { kiln_tape_free(h); }
+  // No clone: a tape is one recording, owned by one object (move-only).
+};
+
+/// The one owning wrapper of a C handle (as dnnl.hpp's handle<T, traits>): frees it on
+/// destruction; copying makes a new C handle to the same object (Traits::clone), so every
+/// copy owns exactly one handle; types without clone are move-only.
+template <typename T, typename Traits = handle_traits<T>>
+class handle {
  public:
-  /// An empty (null) tensor; valid() is false.
-  Tensor() = default;
+  handle() = default;
   /// Takes ownership of a C handle.
-  explicit Tensor(kiln_tensor *handle) noexcept : h_(handle) {}
-  Tensor(const Tensor &o) : h_(nullptr) {
-    if (o.h_) detail::check(kiln_tensor_clone(&h_, o.h_));
+  explicit handle(T *h) noexcept : h_(h) {}
+  handle(const handle &o) : h_(nullptr) {
+    if (o.h_) check(Traits::clone(&h_, o.h_));
   }
-  Tensor(Tensor &&o) noexcept : h_(o.h_) { o.h_ = nullptr; }
-  Tensor &operator=(const Tensor &o) {
-    if (this != &o) *this = Tensor(o);
+  handle(handle &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  handle &operator=(const handle &o) {
+    if (this != &o) *this = handle(o);
     return *this;
   }
   /// Leaves o empty, as the move constructor does.
-  Tensor &operator=(Tensor &&o) noexcept {
+  handle &operator=(handle &&o) noexcept {
     if (this != &o) {
-      kiln_tensor_free(h_);
+      Traits::destroy(h_);
       h_ = std::exchange(o.h_, nullptr);
     }
     return *this;
   }
-  ~Tensor() { kiln_tensor_free(h_); }
+  ~handle() { Traits::destroy(h_); }
+
+  bool valid() const noexcept { return h_ != nullptr; }
+  /// The C handle, still owned by this object.
+  T *get() const noexcept { return h_; }
+  /// Gives up ownership of the C handle.
+  T *release() noexcept { return std::exchange(h_, nullptr); }
+
+ private:
+  T *h_ = nullptr;
+};
+}  // namespace detail
+
+/// An immutable tensor value. Copies are cheap and share the value.
+class Tensor : public detail::handle<kiln_tensor> {
+ public:
+  /// An empty (null) tensor; valid() is false.
+  Tensor() = default;
+  /// Takes ownership of a C handle.
+  explicit Tensor(kiln_tensor *h) noexcept : handle(h) {}
 
   /// A tensor holding a copy of raw row-major data.
   static Tensor from_data(DType dtype, const Dims &dims, const void *data, size_t num_bytes) {
@@ -191,7 +231,6 @@ class Tensor {
     return from_vector(std::vector<T>{value}, {});
   }
 
-  bool valid() const noexcept { return h_ != nullptr; }
   DType dtype() const { return static_cast<DType>(kiln_tensor_get_dtype(require())); }
   int rank() const { return kiln_tensor_get_rank(require()); }
   Dims shape() const {
@@ -217,7 +256,7 @@ class Tensor {
       if (!(std::is_same_v<T, uint8_t> && dtype() == DType::boolean))
         require_dtype(detail::dtype_of<T>::value, detail::dtype_name(detail::dtype_of<T>::value));
       std::vector<T> out(static_cast<size_t>(num_elements()));
-      if (!out.empty()) detail::check(kiln_tensor_copy_to(h_, out.data(), byte_size()));
+      if (!out.empty()) detail::check(kiln_tensor_copy_to(get(), out.data(), byte_size()));
       return out;
     }
   }
@@ -230,21 +269,16 @@ class Tensor {
     return v[0];
   }
 
-  const kiln_tensor *get() const noexcept { return h_; }
-  /// Gives up ownership of the C handle.
-  kiln_tensor *release() noexcept { return std::exchange(h_, nullptr); }
-
  private:
   const kiln_tensor *require() const {
-    if (!h_) throw Error(KILN_STATUS_INVALID_ARGUMENT, "kiln::Tensor: the tensor is empty");
-    return h_;
+    if (!valid()) throw Error(KILN_STATUS_INVALID_ARGUMENT, "kiln::Tensor: the tensor is empty");
+    return get();
   }
   void require_dtype(DType want, const char *type) const {
     if (dtype() != want)
       throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string("Tensor::to_vector: the tensor is ") +
                                                     detail::dtype_name(dtype()) + "; cannot read it as " + type);
   }
-  kiln_tensor *h_ = nullptr;
 };
 
 namespace detail {
@@ -292,6 +326,9 @@ inline AllocatorStats allocator_stats() {
   kiln_allocator_stats(&s.system_allocs, &s.cache_hits);
   return s;
 }
+/// Returns every cached free tensor buffer to the system (torch.cuda.empty_cache); returns the
+/// bytes released.
+inline size_t allocator_release_cached() { return kiln_allocator_release_cached(); }
 
 // ---- creation ----
 inline Tensor zeros(const Dims &d, DType t = DType::float32) {
@@ -522,43 +559,43 @@ inline Tensor stateless_dropout(const Tensor &x, float rate, SeedPair seed, cons
 
 // ---- variables ----
 /// A named, mutable holder of a tensor value, starting from a copy of `initial`.
-/// Copies of this object share the same variable.
-class Variable {
+/// Copies are new handles to the same variable.
+class Variable : public detail::handle<kiln_variable> {
  public:
   explicit Variable(const Tensor &initial, const std::string &name = "Variable", bool trainable = true) {
     kiln_variable *v = nullptr;
     detail::check(kiln_variable_create(&v, name.c_str(), initial.get(), trainable));
-    h_.reset(v, kiln_variable_free);
+    *this = Variable(v);
   }
-  std::string name() const { return kiln_variable_get_name(h_.get()); }
-  bool trainable() const { return kiln_variable_get_trainable(h_.get()); }
+  /// Takes ownership of a C handle.
+  explicit Variable(kiln_variable *h) noexcept : handle(h) {}
+  std::string name() const { return kiln_variable_get_name(get()); }
+  bool trainable() const { return kiln_variable_get_trainable(get()); }
   /// The variable's identity: fixed for its life, shared with no other variable or tensor.
-  uint64_t id() const { return kiln_variable_get_id(h_.get()); }
+  uint64_t id() const { return kiln_variable_get_id(get()); }
   /// The current value (watched by recording tapes when trainable).
-  Tensor value() const { return detail::make(kiln_variable_read, h_.get()); }
+  Tensor value() const { return detail::make(kiln_variable_read, get()); }
   operator Tensor() const { return value(); }
-  void assign(const Tensor &v) { detail::check(kiln_variable_assign(h_.get(), v.get())); }
-  void assign_add(const Tensor &d) { detail::check(kiln_variable_assign_add(h_.get(), d.get())); }
-  void assign_sub(const Tensor &d) { detail::check(kiln_variable_assign_sub(h_.get(), d.get())); }
-  const kiln_variable *get() const noexcept { return h_.get(); }
-
- private:
-  std::shared_ptr<kiln_variable> h_;
+  void assign(const Tensor &v) { detail::check(kiln_variable_assign(get(), v.get())); }
+  void assign_add(const Tensor &d) { detail::check(kiln_variable_assign_add(get(), d.get())); }
+  void assign_sub(const Tensor &d) { detail::check(kiln_variable_assign_sub(get(), d.get())); }
 };
 
 /// tf.GradientTape: records from construction until stop() (or destruction).
 /// Belongs to the thread that created it.
-class GradientTape {
+class GradientTape : public detail::handle<kiln_tape> {
  public:
   explicit GradientTape(bool persistent = false, bool watch_accessed_variables = true) {
     kiln_tape *t = nullptr;
     detail::check(kiln_tape_create(&t, persistent, watch_accessed_variables));
-    h_.reset(t);
+    *this = GradientTape(t);
   }
-  void watch(const Tensor &t) { detail::check(kiln_tape_watch(h_.get(), t.get())); }
-  void watch(const Variable &v) { detail::check(kiln_tape_watch_variable(h_.get(), v.get())); }
-  void stop() { detail::check(kiln_tape_stop(h_.get())); }
-  void start() { detail::check(kiln_tape_start(h_.get())); }
+  /// Takes ownership of a C handle.
+  explicit GradientTape(kiln_tape *h) noexcept : handle(h) {}
+  void watch(const Tensor &t) { detail::check(kiln_tape_watch(get(), t.get())); }
+  void watch(const Variable &v) { detail::check(kiln_tape_watch_variable(get(), v.get())); }
+  void stop() { detail::check(kiln_tape_stop(get())); }
+  void start() { detail::check(kiln_tape_start(get())); }
 
   /// Gradients of sum(target) for each source; an empty Tensor where unconnected (none).
   std::vector<Tensor> gradient(const Tensor &target, const std::vector<Tensor> &sources,
@@ -566,7 +603,7 @@ class GradientTape {
     auto hs = detail::handles(sources);
     std::vector<kiln_tensor *> outs(sources.size(), nullptr);
     const kiln_unconnected u = detail::to_c(unconnected, "GradientTape::gradient");
-    detail::check(kiln_tape_gradient_with_output(outs.data(), h_.get(), target.get(), output_gradient.get(),
+    detail::check(kiln_tape_gradient_with_output(outs.data(), get(), target.get(), output_gradient.get(),
                                                  hs.data(), hs.size(), u));
     return wrap(outs);
   }
@@ -583,7 +620,7 @@ class GradientTape {
     std::vector<const kiln_variable *> vs;
     for (const Variable &v : variables) vs.push_back(v.get());
     std::vector<kiln_tensor *> outs(vs.size(), nullptr);
-    detail::check(kiln_tape_gradient_variables(outs.data(), h_.get(), target.get(), vs.data(), vs.size(),
+    detail::check(kiln_tape_gradient_variables(outs.data(), get(), target.get(), vs.data(), vs.size(),
                                                detail::to_c(unconnected, "GradientTape::gradient")));
     return wrap(outs);
   }
@@ -638,7 +675,7 @@ class GradientTape {
     o.num_sources = sources.size();
     o.unconnected = detail::to_c(unconnected, "GradientTape::gradient");
     std::vector<kiln_tensor *> outs(sources.size(), nullptr);
-    detail::check(kiln_tape_gradient_multi(outs.data(), h_.get(), &o));
+    detail::check(kiln_tape_gradient_multi(outs.data(), get(), &o));
     return wrap(outs);
   }
   static std::vector<Tensor> wrap(const std::vector<kiln_tensor *> &outs) {
@@ -647,10 +684,6 @@ class GradientTape {
     for (kiln_tensor *h : outs) r.emplace_back(h);
     return r;
   }
-  struct Free {
-    void operator()(kiln_tape *t) const noexcept { kiln_tape_free(t); }
-  };
-  std::unique_ptr<kiln_tape, Free> h_;
 };
 
 }  // namespace kiln

@@ -16,7 +16,9 @@ extern "C" {
 /// Ops below share these rules. Ownership: *out is new, free with kiln_tensor_free; the
 /// inputs are only read. Tapes: when a recording tape of the calling thread watches an
 /// input, the op is recorded on it. Thread-safety: safe. Errors: KILN_STATUS_INVALID_ARGUMENT
-/// naming the op, the shapes/dtypes received and what was expected.
+/// naming the op, the shapes/dtypes received and what was expected. Sizes: a shape whose
+/// non-zero dims multiply to more than 2^62 is INVALID_ARGUMENT (even when another dim is 0);
+/// a result of more than 2^62 bytes, or more than memory holds, is KILN_STATUS_RESOURCE_EXHAUSTED.
 
 /// A tensor of zeros.
 KILN_API kiln_status *kiln_zeros(kiln_tensor **out, const int64_t *dims, size_t rank, kiln_dtype dtype);
@@ -25,7 +27,8 @@ KILN_API kiln_status *kiln_ones(kiln_tensor **out, const int64_t *dims, size_t r
 /// A tensor filled with `value` (converted to dtype).
 KILN_API kiln_status *kiln_fill(kiln_tensor **out, const int64_t *dims, size_t rank, double value,
                                 kiln_dtype dtype);
-/// [start, start + delta, ...) up to limit (exclusive); float32, int32 or int64.
+/// [start, start + delta, ...) up to limit (exclusive); float32, int32 or int64. NaN or
+/// infinite arguments are INVALID_ARGUMENT.
 KILN_API kiln_status *kiln_range(kiln_tensor **out, double start, double limit, double delta,
                                  kiln_dtype dtype);
 /// Uniform float32 values in [minval, maxval). seed < 0: the next op seed of the global sequence.

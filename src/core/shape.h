@@ -1,4 +1,7 @@
 // Tensor shapes: up to kMaxRank dims held inline, so building one never allocates.
+// A Shape is always valid: every dim >= 0 and the product of its non-zero dims at most
+// kMaxElements (core/count.h), so num_elements(), strides() and any partial product of
+// dims cannot overflow. Every way of building or changing one checks this.
 #pragma once
 
 #include <array>
@@ -17,10 +20,13 @@ class Shape {
   Shape(std::initializer_list<int64_t> dims);
   explicit Shape(const std::vector<int64_t> &dims);
   Shape(const int64_t *dims, int rank);
+  // As above, with errors naming `op` ("reshape: shape [...] has ...").
+  Shape(const std::vector<int64_t> &dims, const char *op);
 
   int rank() const { return rank_; }
   int64_t operator[](int i) const { return dims_[static_cast<size_t>(i)]; }
-  int64_t &operator[](int i) { return dims_[static_cast<size_t>(i)]; }
+  // Sets dim i (checked like a new shape; errors name op when given).
+  void set_dim(int i, int64_t d, const char *op = nullptr);
   // Dim by index, negative counting from the end; throws on out of range.
   int64_t dim(int i) const;
   const int64_t *data() const { return dims_.data(); }
@@ -28,7 +34,7 @@ class Shape {
   std::vector<int64_t> to_vector() const { return {dims_.begin(), dims_.begin() + rank_}; }
   std::string to_string() const;
 
-  void push_back(int64_t d);
+  void push_back(int64_t d, const char *op = nullptr);
   // Row-major strides in elements.
   std::array<int64_t, kMaxRank> strides() const;
 

@@ -2,10 +2,14 @@
 
 #include <atomic>
 #include <cstdlib>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <mutex>
 #include <new>
 #include <vector>
 
+#include "core/count.h"
 #include "core/error.h"
 
 namespace kiln {
@@ -22,15 +26,16 @@ constexpr int64_t kMaxCachedBytes = 0;
 constexpr int64_t kMaxCachedBytes = int64_t{2} << 30;
 #endif
 
+// The smallest power-of-two class holding `bytes` (<= kMaxBytes, so the shift cannot
+// overflow: a loop doubling a size_t would never end above 2^63).
 int size_class(size_t bytes, size_t *capacity) {
-  size_t c = kMinClassBytes;
-  int k = 0;
-  while (c < bytes) {
-    c <<= 1;
-    ++k;
+  if (bytes <= kMinClassBytes) {
+    *capacity = kMinClassBytes;
+    return 0;
   }
-  *capacity = c;
-  return k;
+  const int bits = 64 - __builtin_clzll(static_cast<unsigned long long>(bytes - 1));  // ceil(log2(bytes))
+  *capacity = size_t{1} << bits;
+  return bits - __builtin_ctzll(kMinClassBytes);
 }
 
 struct Cache {
@@ -46,6 +51,26 @@ Cache &cache() {
   return *c;
 }
 
+// Frees every cached buffer; returns the bytes given back. The buffers are taken out under
+// the lock and freed after it, so other threads are not held up by free().
+int64_t release_cached(Cache &c) {
+  std::vector<void *> taken[kNumClasses];
+  int64_t bytes;
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    for (int k = 0; k < kNumClasses; ++k) taken[k].swap(c.free_lists[k]);
+    bytes = c.cached_bytes;
+    c.cached_bytes = 0;
+  }
+  for (auto &list : taken)
+    for (void *p : list) std::free(p);
+#ifdef __GLIBC__
+  // free() keeps freed heap chunks in the process; this hands them back to the system too.
+  if (bytes > 0) malloc_trim(0);
+#endif
+  return bytes;
+}
+
 }  // namespace
 
 std::shared_ptr<Storage> Storage::make() {
@@ -55,8 +80,12 @@ std::shared_ptr<Storage> Storage::make() {
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
+  if (bytes > static_cast<size_t>(kMaxBytes))
+    fail(Code::kResourceExhausted, "cannot allocate a tensor buffer of ", bytes,
+         " bytes: more than kiln's limit of ", kMaxBytes, " bytes (2^62)");
   size_t capacity = 0;
   int k = size_class(bytes == 0 ? 1 : bytes, &capacity);
+  auto s = make();  // first, so that nothing can throw once the buffer is taken
   void *p = nullptr;
   Cache &c = cache();
   if (k < kNumClasses) {
@@ -72,11 +101,18 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
     c.cache_hits.fetch_add(1, std::memory_order_relaxed);
   } else {
     p = std::aligned_alloc(kAlignment, capacity);
+    int64_t released = 0;
+    if (!p) {
+      // The cache may hold the memory this needs: give it back and try once more.
+      released = release_cached(c);
+      p = std::aligned_alloc(kAlignment, capacity);
+    }
     if (!p)
-      fail(Code::kResourceExhausted, "out of memory allocating a tensor buffer of ", bytes, " bytes");
+      fail(Code::kResourceExhausted, "out of memory allocating a tensor buffer of ", bytes, " bytes (",
+           capacity, " after rounding up), also after returning the allocator's ", released,
+           " cached bytes to the system");
     c.system_allocs.fetch_add(1, std::memory_order_relaxed);
   }
-  auto s = make();
   s->data_ = p;
   s->bytes_ = bytes;
   s->capacity_ = capacity;
@@ -93,6 +129,8 @@ std::shared_ptr<Storage> Storage::adopt(void *data, size_t bytes, Deleter delete
   return s;
 }
 
+// No throw and no allocation that can escape here: a destructor that throws terminates the
+// process. The free list's push_back may allocate, so a failure there frees the buffer instead.
 Storage::~Storage() {
   if (capacity_ == 0) {
     if (deleter_) deleter_(data_, user_data_);
@@ -100,13 +138,14 @@ Storage::~Storage() {
   }
   const int64_t cap = static_cast<int64_t>(capacity_);
   Cache &c = cache();
-  {
+  try {
     std::lock_guard<std::mutex> lock(c.mu);
     if (size_class_ < kNumClasses && c.cached_bytes + cap <= kMaxCachedBytes) {
       c.free_lists[size_class_].push_back(data_);
       c.cached_bytes += cap;
       return;
     }
+  } catch (...) {  // std::bad_alloc from push_back, std::system_error from the lock
   }
   std::free(data_);
 }
@@ -123,5 +162,6 @@ AllocatorStats allocator_stats() {
 
 bool allocator_caching_enabled() { return kMaxCachedBytes > 0; }
 
+int64_t allocator_release_cached() { return release_cached(cache()); }
 
 }  // namespace kiln

@@ -15,7 +15,9 @@ class Storage {
  public:
   using Deleter = void (*)(void *data, void *user_data);
 
-  // An owned buffer of at least `bytes` bytes, 64-byte aligned.
+  // An owned buffer of at least `bytes` bytes, 64-byte aligned. Throws ResourceExhausted
+  // (never aborts) above kMaxBytes, or when the system allocator fails even after the
+  // cache has been emptied and the allocation retried.
   static std::shared_ptr<Storage> allocate(size_t bytes);
   // Adopts data; deleter(data, user_data) runs when the last reference goes (deleter may be null).
   static std::shared_ptr<Storage> adopt(void *data, size_t bytes, Deleter deleter, void *user_data);
@@ -57,5 +59,8 @@ AllocatorStats allocator_stats();
 // False in sanitizer builds, where buffers go straight back to the system so that
 // AddressSanitizer sees every use after free.
 bool allocator_caching_enabled();
+// Returns every cached free buffer to the system (like torch.cuda.empty_cache); returns the
+// bytes released. Buffers in use are untouched. Thread-safe.
+int64_t allocator_release_cached();
 
 }  // namespace kiln

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "core/count.h"
 #include "core/error.h"
 
 namespace kiln {
@@ -21,13 +22,19 @@ struct Tensor::Impl {
   uint64_t id;
 };
 
+namespace {
+// Byte size of a tensor of dtype and shape; ResourceExhausted above kMaxBytes.
+size_t bytes_of(DType dtype, const Shape &shape) {
+  return checked_byte_size(shape.num_elements(), dtype_size(dtype), dtype_name(dtype) + shape.to_string());
+}
+}  // namespace
+
 Tensor Tensor::empty(DType dtype, const Shape &shape) {
-  size_t bytes = static_cast<size_t>(shape.num_elements()) * dtype_size(dtype);
-  return from_storage(dtype, shape, Storage::allocate(bytes));
+  return from_storage(dtype, shape, Storage::allocate(bytes_of(dtype, shape)));
 }
 
 Tensor Tensor::from_storage(DType dtype, const Shape &shape, std::shared_ptr<Storage> storage) {
-  size_t need = static_cast<size_t>(shape.num_elements()) * dtype_size(dtype);
+  size_t need = bytes_of(dtype, shape);
   if (!storage || storage->bytes() < need)
     fail(Code::kInvalidArgument, "tensor of ", dtype_name(dtype), shape.to_string(), " needs ", need,
          " bytes; the buffer holds ", storage ? storage->bytes() : 0);
@@ -37,10 +44,13 @@ Tensor Tensor::from_storage(DType dtype, const Shape &shape, std::shared_ptr<Sto
 }
 
 Tensor Tensor::from_data(DType dtype, const Shape &shape, const void *data, size_t bytes) {
-  size_t need = static_cast<size_t>(shape.num_elements()) * dtype_size(dtype);
-  if (bytes != need)
-    fail(Code::kInvalidArgument, "tensor of ", dtype_name(dtype), shape.to_string(), " needs ", need,
-         " bytes of data; got ", bytes);
+  const int64_t n = shape.num_elements();
+  int64_t need_signed;
+  if (!checked_mul(n, static_cast<int64_t>(dtype_size(dtype)), &need_signed, kMaxBytes) ||
+      bytes != static_cast<size_t>(need_signed))
+    fail(Code::kInvalidArgument, "tensor of ", dtype_name(dtype), shape.to_string(), " needs ",
+         byte_count_string(n, dtype_size(dtype)), " bytes of data; got ", bytes);
+  const size_t need = bytes;
   if (need > 0 && data == nullptr)
     fail(Code::kInvalidArgument, "tensor data pointer is NULL for ", need, " bytes");
   Tensor t = empty(dtype, shape);

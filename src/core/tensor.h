@@ -15,7 +15,8 @@ class Tensor {
  public:
   Tensor() = default;  // undefined: defined() is false
 
-  // A fresh, uninitialised tensor. Only the op that creates it writes into it.
+  // A fresh, uninitialised tensor. Only the op that creates it writes into it. Throws
+  // ResourceExhausted when its byte size exceeds kMaxBytes or memory runs out.
   static Tensor empty(DType dtype, const Shape &shape);
   // A tensor over existing storage (shared, not copied).
   static Tensor from_storage(DType dtype, const Shape &shape, std::shared_ptr<Storage> storage);
@@ -33,6 +34,7 @@ class Tensor {
   const Shape &shape() const;
   int rank() const { return shape().rank(); }
   int64_t num_elements() const { return shape().num_elements(); }
+  // Cannot overflow: creation checks it against kMaxBytes.
   size_t byte_size() const { return static_cast<size_t>(num_elements()) * dtype_size(dtype()); }
   // Identity of this value, used by tapes to follow it through the ops.
   uint64_t id() const;

@@ -3,10 +3,19 @@
 
 namespace kiln {
 
-// n >= 1; throws InvalidArgument otherwise.
+// The largest count set_num_threads accepts: max(64, 4 x the processors OpenMP sees).
+int max_num_threads();
+// 1 <= n <= max_num_threads(); throws InvalidArgument otherwise.
 void set_num_threads(int n);
+// The count kernels called from this thread use: this thread's override if set, else the global
+// count, else OpenMP's default.
 int num_threads();
-// Called by kernels before a parallel region: applies the current count to the calling thread.
+// Overrides the count for kernels called from the calling thread only (n >= 1), e.g. so that
+// pipeline worker threads run at 1 thread beside a training thread using all cores (OpenMP
+// teams are per calling thread, so several threads at the full count oversubscribe the
+// cores). n = 0 removes the override.
+void set_num_threads_for_this_thread(int n);
+// Called by kernels before a parallel region: applies num_threads() to the calling thread.
 void apply_num_threads();
 
 }  // namespace kiln

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "core/error.h"
@@ -50,11 +51,12 @@ inline void copy_inner(T *d, int64_t dstride, const T *s, int64_t sstride, int64
 
 // Copies work items [w0, w1): item w is chunk (w % nchunks) of row (w / nchunks),
 // rows being the row-major positions of all dims but the last.
+// Runs inside an OpenMP region: no allocation (the odometer is a fixed array) and no throw.
 template <typename T>
 void copy_range(T *dst, const T *src, const Plan &p, int64_t nchunks, int64_t chunk, int64_t w0, int64_t w1) {
   const size_t outer = p.dims.size() - 1;
   const int64_t inner = p.dims[outer], dsi = p.ds[outer], ssi = p.ss[outer];
-  std::vector<int64_t> idx(outer, 0);
+  std::array<int64_t, kMaxCopyDims> idx{};
   int64_t row = w0 / nchunks, c = w0 % nchunks, doff = 0, soff = 0;
   for (size_t k = outer; k-- > 0;) {
     idx[k] = row % p.dims[k];
@@ -79,6 +81,8 @@ void copy_range(T *dst, const T *src, const Plan &p, int64_t nchunks, int64_t ch
 }
 
 // Runs body(begin, end) over [0, n) work items, on all threads when the work is large.
+// body runs inside an OpenMP region: it must not allocate or throw (either terminates the
+// process there); allocate before calling this.
 template <typename F>
 void parallel_ranges(int64_t n, size_t bytes, F &&body) {
   if (bytes < kParallelCopyBytes || num_threads() == 1 || n < 2) {
@@ -167,6 +171,8 @@ void copy_strided(void *dst, const std::vector<int64_t> &dst_strides, const void
   if (dst_strides.size() != dims.size() || src_strides.size() != dims.size())
     fail(Code::kInternal, "copy_strided: ", dims.size(), " dims but ", dst_strides.size(), " and ",
          src_strides.size(), " strides");
+  if (dims.size() > kMaxCopyDims)
+    fail(Code::kInternal, "copy_strided: ", dims.size(), " dims; at most ", kMaxCopyDims, " are supported");
   for (int64_t d : dims)
     if (d == 0) return;
   Plan p = simplify(dims, dst_strides, src_strides);

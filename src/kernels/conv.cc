@@ -33,105 +33,99 @@ memory::dims pad_r(const Window2d &g) { return {g.pad_bottom, g.pad_right}; }
 ConvFwd::primitive_desc forward_pd(const Window2d &g) {
   ConvFwd::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src_md(g),
                   filter_md(g, Tag::any), dst_md(g), strides(g), dilates(g), pad_l(g), pad_r(g));
-  return ConvFwd::primitive_desc(d, engine());
+  return ConvFwd::primitive_desc(d, user_scratchpad_attr(), engine());
 }
 
-// The memory descriptor `what` (e.g. dnnl_query_weights_md) of a created primitive.
-memory::desc query_md(const dnnl::primitive &p, dnnl_query_t what) {
-  const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(p.get_primitive_desc(), what, 0);
-  return md ? memory::desc(*md) : memory::desc();
-}
-
-std::string key_for(const char *kind, const Window2d &g) {
-  std::string key = kind;
+PrimitiveKey key_for(PrimitiveKind kind, const Window2d &g) {
+  PrimitiveKey key(kind);
   append_key(key, g);
   return key;
 }
 
-// Copies between two layouts of the same filter through a cached reorder; key names the pair.
-void reorder(const std::string &key, const memory &from, const memory &to) {
-  dnnl::primitive r =
-      cached_primitive(key, [&] { return dnnl::reorder(dnnl::reorder::primitive_desc(from, to)); });
-  execute(r, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+// Copies a filter between the plain HWIO layout and the layout a convolution chose (`blocked`),
+// through a cached reorder. `kind` tells which convolution's layout it is, so the key (the
+// window plus the kind) determines both layouts.
+void reorder_filter(PrimitiveKind kind, const Window2d &g, const memory::desc &blocked, bool to_plain,
+                    const void *from, void *to) {
+  PrimitiveKey key = key_for(PrimitiveKind::kReorder, g);
+  key.add(static_cast<int64_t>(kind)).add(static_cast<int64_t>(to_plain));
+  const memory::desc plain = filter_md(g, Tag::hwio);
+  run_cached(key,
+             [&] {
+               const memory::desc &src = to_plain ? blocked : plain, &dst = to_plain ? plain : blocked;
+               return dnnl::reorder(
+                   dnnl::reorder::primitive_desc(engine(), src, engine(), dst, user_scratchpad_attr()));
+             },
+             {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
 }
 
 // The filter as the primitive wants it: the caller's HWIO buffer itself when the layouts agree,
 // otherwise a scratch buffer in the primitive's layout (filled from HWIO when `fill`).
+//
+// The reordered filter is not cached across calls: a cache needs the filter's identity and
+// version, and neither exists cheaply here. The kernel sees a raw pointer; Storage has no version
+// counter, and a Variable's assign/assign_add (every optimizer step) writes new values into the
+// same buffer, so pointer identity would serve stale weights. A content hash costs a full read of
+// the filter, as much as the reorder it would save. Caching becomes possible once Storage (or
+// Variable) carries a version bumped by every in-place write (src/core/storage.h, autodiff/).
 struct FilterBuffer {
-  memory plain;
-  memory wanted;
+  float *data = nullptr;
+  bool blocked = false;
+  memory::desc md;
   std::shared_ptr<Storage> scratch;
 };
 
-FilterBuffer filter_buffer(const Window2d &g, const memory::desc &wanted, const float *plain_data,
-                           const std::string &reorder_key, bool fill) {
+FilterBuffer filter_buffer(PrimitiveKind kind, const Window2d &g, const dnnl::primitive &p, int arg,
+                           const float *plain_data, bool fill) {
   FilterBuffer b;
-  b.plain = memory(filter_md(g, Tag::hwio), engine(), const_cast<float *>(plain_data));
-  if (wanted == b.plain.get_desc()) {
-    b.wanted = b.plain;
+  b.md = arg_md(p, arg);
+  if (b.md == filter_md(g, Tag::hwio)) {
+    b.data = const_cast<float *>(plain_data);
     return b;
   }
-  b.scratch = Storage::allocate(wanted.get_size());
-  b.wanted = memory(wanted, engine(), b.scratch->data());
-  if (fill) reorder(reorder_key, b.plain, b.wanted);
+  b.blocked = true;
+  b.scratch = Storage::allocate(b.md.get_size());
+  b.data = static_cast<float *>(b.scratch->data());
+  if (fill) reorder_filter(kind, g, b.md, false, plain_data, b.data);
   return b;
-}
-
-struct Arg {
-  int id;
-  memory::desc md;
-  float *data;
-};
-
-// Runs p, which reads the filter (in the layout p chose), `in`, and writes `out`.
-void run_with_filter(const dnnl::primitive &p, const Window2d &g, const char *reorder_kind,
-                     const float *filter, const Arg &in, const Arg &out) {
-  FilterBuffer w =
-      filter_buffer(g, query_md(p, dnnl_query_weights_md), filter, key_for(reorder_kind, g), true);
-  execute(p, {{in.id, memory(in.md, engine(), in.data)},
-              {DNNL_ARG_WEIGHTS, w.wanted},
-              {out.id, memory(out.md, engine(), out.data)}});
 }
 
 }  // namespace
 
-void append_key(std::string &key, const Window2d &g) {
+void append_key(PrimitiveKey &key, const Window2d &g) {
   for (int64_t v : {g.n, g.h, g.w, g.c, g.kh, g.kw, g.o, g.sh, g.sw, g.dh, g.dw, g.oh, g.ow, g.pad_top,
-                    g.pad_left, g.pad_bottom, g.pad_right}) {
-    key += std::to_string(v);
-    key += ',';
-  }
-  key += ';';
+                    g.pad_left, g.pad_bottom, g.pad_right})
+    key.add(v);
 }
 
 void conv2d_forward(const Window2d &g, const float *x, const float *filter, float *y) {
-  dnnl::primitive p = cached_primitive(key_for("conv2d_fwd;", g), [&] { return ConvFwd(forward_pd(g)); });
-  run_with_filter(p, g, "conv2d_fwd_filter_reorder;", filter,
-                  {DNNL_ARG_SRC, src_md(g), const_cast<float *>(x)}, {DNNL_ARG_DST, dst_md(g), y});
+  const PrimitiveKind kind = PrimitiveKind::kConvForward;
+  dnnl::primitive p = cached_primitive(key_for(kind, g), [&] { return ConvFwd(forward_pd(g)); });
+  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_WEIGHTS, filter, true);
+  execute(p, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_DST, y}});
 }
 
 void conv2d_backward_data(const Window2d &g, const float *dy, const float *filter, float *dx) {
-  dnnl::primitive p = cached_primitive(key_for("conv2d_bwd_data;", g), [&] {
+  const PrimitiveKind kind = PrimitiveKind::kConvBackwardData;
+  dnnl::primitive p = cached_primitive(key_for(kind, g), [&] {
     ConvBwdData::desc d(dnnl::algorithm::convolution_direct, src_md(g), filter_md(g, Tag::any), dst_md(g),
                         strides(g), dilates(g), pad_l(g), pad_r(g));
-    return ConvBwdData(ConvBwdData::primitive_desc(d, engine(), forward_pd(g)));
+    return ConvBwdData(ConvBwdData::primitive_desc(d, user_scratchpad_attr(), engine(), forward_pd(g)));
   });
-  run_with_filter(p, g, "conv2d_bwd_data_filter_reorder;", filter,
-                  {DNNL_ARG_DIFF_DST, dst_md(g), const_cast<float *>(dy)},
-                  {DNNL_ARG_DIFF_SRC, src_md(g), dx});
+  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_WEIGHTS, filter, true);
+  execute(p, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_DIFF_SRC, dx}});
 }
 
 void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, float *dfilter) {
-  dnnl::primitive p = cached_primitive(key_for("conv2d_bwd_filter;", g), [&] {
+  const PrimitiveKind kind = PrimitiveKind::kConvBackwardWeights;
+  dnnl::primitive p = cached_primitive(key_for(kind, g), [&] {
     ConvBwdWeights::desc d(dnnl::algorithm::convolution_direct, src_md(g), filter_md(g, Tag::any), dst_md(g),
                            strides(g), dilates(g), pad_l(g), pad_r(g));
-    return ConvBwdWeights(ConvBwdWeights::primitive_desc(d, engine(), forward_pd(g)));
+    return ConvBwdWeights(ConvBwdWeights::primitive_desc(d, user_scratchpad_attr(), engine(), forward_pd(g)));
   });
-  FilterBuffer w = filter_buffer(g, query_md(p, dnnl_query_diff_weights_md), dfilter, "", false);
-  memory src(src_md(g), engine(), const_cast<float *>(x));
-  memory diff_dst(dst_md(g), engine(), const_cast<float *>(dy));
-  execute(p, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, w.wanted}});
-  if (w.wanted != w.plain) reorder(key_for("conv2d_bwd_filter_reorder;", g), w.wanted, w.plain);
+  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_DIFF_WEIGHTS, dfilter, false);
+  execute(p, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, w.data}});
+  if (w.blocked) reorder_filter(kind, g, w.md, true, w.data, dfilter);
 }
 
 }  // namespace kiln::kernels

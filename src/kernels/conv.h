@@ -2,10 +2,10 @@
 #pragma once
 
 #include <cstdint>
-#include <oneapi/dnnl/dnnl.hpp>
-#include <string>
 
 namespace kiln::kernels {
+
+struct PrimitiveKey;  // kernels/engine.h; ops include this header, which keeps dnnl.hpp out of them
 
 // Geometry of a 2-D window op (convolution or pooling) over NHWC data. The ops fill it in
 // from TF's VALID/SAME arithmetic; the kernels take it as given.
@@ -20,7 +20,7 @@ struct Window2d {
 };
 
 // Appends every field of g to a primitive-cache key.
-void append_key(std::string &key, const Window2d &g);
+void append_key(PrimitiveKey &key, const Window2d &g);
 
 // y [N, OH, OW, O] = conv(x [N, H, W, C], filter [KH, KW, C, O]).
 void conv2d_forward(const Window2d &g, const float *x, const float *filter, float *y);

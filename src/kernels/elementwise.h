@@ -2,9 +2,11 @@
 //
 // Work below kElementwiseLargeThreshold elements runs single-threaded in plain
 // loops that allocate nothing: oneDNN costs microseconds per call even for one
-// element. Larger float32 work goes to cached oneDNN binary / eltwise
-// primitives; the rest (integers, comparisons, cast, select, broadcasts oneDNN
-// cannot express) to OpenMP-parallel loops.
+// element. Larger work runs the same loops split among OpenMP threads, except
+// float32 add/sub/mul/div, which go to cached oneDNN binary primitives (IEEE
+// arithmetic, so the same bits as the loops). Float32 unary ops use kiln's own
+// vector loops (kernels/simd.h) at every size: oneDNN's eltwise approximations
+// lose NaN, denormals and precision.
 //
 // Bool tensors are stored one byte per element holding 0 or 1.
 #pragma once
@@ -22,7 +24,7 @@ enum class BinaryOp {
   kAdd,
   kSub,
   kMul,
-  kDiv,  // integers: truncating; x / 0 is 0 (see elementwise_binary.cc)
+  kDiv,  // integers: truncating; the caller rejects x / 0 (see integer_divisor_has_zero)
   kMaximum,
   kMinimum,
   kPow,  // float32 only
@@ -46,6 +48,10 @@ inline bool binary_writes_bool(BinaryOp op) { return op >= BinaryOp::kEqual; }
 void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const void *b,
             const Shape &b_shape, void *out, const Shape &out_shape);
 
+// True when one of the n integers (int32 or int64) at x is 0: integer division checks its
+// divisor with this before running.
+bool contains_zero(DType dtype, const void *x, int64_t n);
+
 enum class UnaryOp {
   kNeg,     // float32, int32, int64
   kAbs,     // float32, int32, int64
@@ -62,11 +68,21 @@ enum class UnaryOp {
   kSoftplus,
   kElu,  // alpha: scale of the negative side
   kSwish,
-  kClip,        // alpha: lower bound, beta: upper bound
+  kClip,  // alpha: lower bound, beta: upper bound
+  kLog1p,
+  kExpm1,
+  kFloor,
+  kRound,  // to nearest, ties to even
+  kSign,
+  kSin,
+  kCos,
+  kRelu6,
+  kSelu,
   kLogicalNot,  // bool only
 };
 
-// y = op(x) over n elements of dtype (y has the same dtype).
+// y = op(x) over n elements of dtype (y has the same dtype). NaN propagates through every
+// float op; the same x gives the same bits at any n and thread count.
 void unary(UnaryOp op, DType dtype, const void *x, void *y, int64_t n, float alpha = 0.0f, float beta = 0.0f);
 
 // dx = dy * op'(x) over n float32 elements, for op in {kRelu (with alpha), kGeluErf, kGeluTanh}.

@@ -44,9 +44,9 @@ struct MulF {
       return a * b;
   }
 };
-// Integer division truncates toward zero (like C and TensorFlow's Div). Dividing by zero
-// defines no value, and a kernel must not trap, so kiln defines x / 0 = 0 for integers;
-// MIN / -1 wraps to MIN. float32 follows IEEE (inf or NaN).
+// Integer division truncates toward zero (like C and TensorFlow's Div). ops::div rejects a
+// zero divisor before the kernel runs; the b == 0 branch only keeps a kernel from trapping
+// if a caller forgets. MIN / -1 wraps to MIN. float32 follows IEEE (inf or NaN).
 struct DivF {
   template <typename T>
   T operator()(T a, T b) const {
@@ -190,7 +190,9 @@ void run_typed(BinaryOp op, const void *a, const Shape &as, const void *b, const
 }
 
 // oneDNN binary for large float32 work it can express: src0 must have the output's
-// shape, src1 may broadcast. Returns false when the case does not fit.
+// shape, src1 may broadcast. Returns false when the case does not fit. Only the IEEE
+// operations go here (the same bits as the loops); oneDNN's max/min drop a NaN in src1,
+// so maximum and minimum always run the loops.
 bool onednn_binary(BinaryOp op, const void *a, const Shape &as, const void *b, const Shape &bs, void *out,
                    const Shape &os) {
   struct Entry {
@@ -201,8 +203,6 @@ bool onednn_binary(BinaryOp op, const void *a, const Shape &as, const void *b, c
   static constexpr Entry kTable[] = {
       {BinaryOp::kAdd, dnnl::algorithm::binary_add, true},
       {BinaryOp::kMul, dnnl::algorithm::binary_mul, true},
-      {BinaryOp::kMaximum, dnnl::algorithm::binary_max, true},
-      {BinaryOp::kMinimum, dnnl::algorithm::binary_min, true},
       {BinaryOp::kSub, dnnl::algorithm::binary_sub, false},
       {BinaryOp::kDiv, dnnl::algorithm::binary_div, false},
   };
@@ -222,22 +222,33 @@ bool onednn_binary(BinaryOp op, const void *a, const Shape &as, const void *b, c
   Shape b_full;
   for (int i = s1->rank(); i < os.rank(); ++i) b_full.push_back(1);
   for (int i = 0; i < s1->rank(); ++i) b_full.push_back((*s1)[i]);
-  std::string key = "binary:";
-  key += std::to_string(static_cast<int>(alg));
-  key += ';';
-  append_key(key, os, DType::kFloat32);
-  append_key(key, b_full, DType::kFloat32);
-  dnnl::primitive prim = cached_primitive(key, [&] {
-    dnnl::binary::desc d(alg, plain_f32_desc(os), plain_f32_desc(b_full), plain_f32_desc(os));
-    return dnnl::primitive(dnnl::binary(dnnl::binary::primitive_desc(d, engine())));
-  });
-  execute(prim, {{DNNL_ARG_SRC_0, plain_memory(os, DType::kFloat32, src0)},
-                 {DNNL_ARG_SRC_1, plain_memory(b_full, DType::kFloat32, src1)},
-                 {DNNL_ARG_DST, plain_memory(os, DType::kFloat32, out)}});
+  PrimitiveKey key(PrimitiveKind::kBinary);
+  key.add(static_cast<int64_t>(alg)).add(os).add(b_full);
+  run_cached(key,
+             [&] {
+               dnnl::binary::desc d(alg, plain_f32_desc(os), plain_f32_desc(b_full), plain_f32_desc(os));
+               return dnnl::primitive(
+                   dnnl::binary(dnnl::binary::primitive_desc(d, user_scratchpad_attr(), engine())));
+             },
+             {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, out}});
   return true;
 }
 
+template <typename T>
+bool any_zero(const void *x_raw, int64_t n) {
+  const T *x = static_cast<const T *>(x_raw);
+  bool zero = false;
+  for (int64_t i = 0; i < n; ++i) zero |= x[i] == 0;
+  return zero;
+}
+
 }  // namespace
+
+bool contains_zero(DType dtype, const void *x, int64_t n) {
+  if (dtype == DType::kInt32) return any_zero<int32_t>(x, n);
+  if (dtype == DType::kInt64) return any_zero<int64_t>(x, n);
+  return false;
+}
 
 void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const void *b,
             const Shape &b_shape, void *out, const Shape &out_shape) {

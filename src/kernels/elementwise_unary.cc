@@ -1,27 +1,18 @@
 // Unary elementwise kernels and the fused backward of relu and gelu.
-#include <cmath>
-#include <string>
+//
+// Float32 runs kiln's own vector loops (kernels/simd.h) at every size, below and above
+// the threading threshold alike; only the split among threads differs.
+#include <cstdint>
 #include <type_traits>
 
 #include "core/error.h"
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_loops.h"
-#include "kernels/engine.h"
+#include "kernels/simd.h"
 
 namespace kiln::kernels {
 
 namespace {
-
-constexpr float kSqrtHalf = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-constexpr float kSqrt2OverPi = 0.79788456080286536f;
-constexpr float kGeluCubic = 0.044715f;
-
-inline float sigmoid(float x) {
-  if (x >= 0.0f) return 1.0f / (1.0f + std::exp(-x));
-  const float e = std::exp(x);
-  return e / (1.0f + e);
-}
 
 template <typename T>
 inline T wrap_neg(T v) {
@@ -44,8 +35,7 @@ void map(const void *x_raw, void *y_raw, int64_t n, F f) {
 // Neg, abs and square, the ops defined for integers too (wrapping on overflow).
 template <typename T>
 bool map_integral_safe(UnaryOp op, const void *x, void *y, int64_t n) {
-  using U =
-      typename std::conditional_t<std::is_integral_v<T>, std::make_unsigned<T>, std::common_type<T>>::type;
+  using U = std::make_unsigned_t<T>;
   switch (op) {
     case UnaryOp::kNeg:
       map<T>(x, y, n, [](T v) { return wrap_neg(v); });
@@ -61,144 +51,19 @@ bool map_integral_safe(UnaryOp op, const void *x, void *y, int64_t n) {
   }
 }
 
-void loop_float(UnaryOp op, const void *x, void *y, int64_t n, float alpha, float beta) {
-  if (map_integral_safe<float>(op, x, y, n)) return;
-  switch (op) {
-    case UnaryOp::kExp:
-      return map<float>(x, y, n, [](float v) { return std::exp(v); });
-    case UnaryOp::kLog:
-      return map<float>(x, y, n, [](float v) { return std::log(v); });
-    case UnaryOp::kSqrt:
-      return map<float>(x, y, n, [](float v) { return std::sqrt(v); });
-    case UnaryOp::kRsqrt:
-      return map<float>(x, y, n, [](float v) { return 1.0f / std::sqrt(v); });
-    case UnaryOp::kTanh:
-      return map<float>(x, y, n, [](float v) { return std::tanh(v); });
-    case UnaryOp::kSigmoid:
-      return map<float>(x, y, n, [](float v) { return sigmoid(v); });
-    case UnaryOp::kRelu:
-      return map<float>(x, y, n, [alpha](float v) { return v > 0.0f ? v : alpha * v; });
-    case UnaryOp::kGeluErf:
-      return map<float>(x, y, n, [](float v) { return 0.5f * v * (1.0f + std::erf(v * kSqrtHalf)); });
-    case UnaryOp::kGeluTanh:
-      return map<float>(x, y, n, [](float v) {
-        return 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v)));
-      });
-    case UnaryOp::kSoftplus:
-      // log(1 + e^x) without overflow for large |x|.
-      return map<float>(x, y, n,
-                        [](float v) { return std::fmax(v, 0.0f) + std::log1p(std::exp(-std::fabs(v))); });
-    case UnaryOp::kElu:
-      return map<float>(x, y, n, [alpha](float v) { return v > 0.0f ? v : alpha * std::expm1(v); });
-    case UnaryOp::kSwish:
-      return map<float>(x, y, n, [](float v) { return v * sigmoid(v); });
-    case UnaryOp::kClip:
-      // NaN stays NaN: both comparisons are false.
-      return map<float>(x, y, n,
-                        [alpha, beta](float v) { return v < alpha ? alpha : (v > beta ? beta : v); });
-    default:
-      break;
-  }
-  fail(Code::kInternal, "elementwise unary kernel: op ", static_cast<int>(op), " has no float32 kernel");
-}
-
-// The oneDNN algorithm and (alpha, beta) for op; false when oneDNN has none.
-bool eltwise_algorithm(UnaryOp op, float alpha, float beta, dnnl::algorithm *alg, float *a, float *b) {
-  using A = dnnl::algorithm;
-  *a = 0.0f;
-  *b = 0.0f;
-  switch (op) {
-    case UnaryOp::kNeg:
-      *alg = A::eltwise_linear, *a = -1.0f;
-      return true;
-    case UnaryOp::kAbs:
-      *alg = A::eltwise_abs;
-      return true;
-    case UnaryOp::kSquare:
-      *alg = A::eltwise_square;
-      return true;
-    case UnaryOp::kExp:
-      *alg = A::eltwise_exp;
-      return true;
-    case UnaryOp::kLog:
-      *alg = A::eltwise_log;
-      return true;
-    case UnaryOp::kSqrt:
-      *alg = A::eltwise_sqrt;
-      return true;
-    case UnaryOp::kRsqrt:
-      *alg = A::eltwise_pow, *a = 1.0f, *b = -0.5f;
-      return true;
-    case UnaryOp::kTanh:
-      *alg = A::eltwise_tanh;
-      return true;
-    case UnaryOp::kSigmoid:
-      *alg = A::eltwise_logistic;
-      return true;
-    case UnaryOp::kRelu:
-      *alg = A::eltwise_relu, *a = alpha;
-      return true;
-    case UnaryOp::kGeluErf:
-      *alg = A::eltwise_gelu_erf;
-      return true;
-    case UnaryOp::kGeluTanh:
-      *alg = A::eltwise_gelu_tanh;
-      return true;
-    case UnaryOp::kSoftplus:
-      *alg = A::eltwise_soft_relu;
-      return true;
-    case UnaryOp::kElu:
-      *alg = A::eltwise_elu, *a = alpha;
-      return true;
-    case UnaryOp::kSwish:
-      *alg = A::eltwise_swish, *a = 1.0f;
-      return true;
-    case UnaryOp::kClip:
-      *alg = A::eltwise_clip, *a = alpha, *b = beta;
-      return true;
-    default:
-      return false;
-  }
-}
-
-std::string eltwise_key(const char *kind, dnnl::algorithm alg, float a, float b, int64_t n) {
-  std::string key = kind;
-  key += std::to_string(static_cast<int>(alg));
-  key += ';';
-  append_float_key(key, a);
-  append_float_key(key, b);
-  append_key(key, Shape{n}, DType::kFloat32);
-  return key;
-}
-
-dnnl::eltwise_forward::primitive_desc eltwise_forward_pd(dnnl::algorithm alg, float a, float b, int64_t n,
-                                                         dnnl::prop_kind prop) {
-  dnnl::eltwise_forward::desc d(prop, alg, plain_f32_desc(Shape{n}), a, b);
-  return dnnl::eltwise_forward::primitive_desc(d, engine());
-}
-
-bool onednn_unary(UnaryOp op, const void *x, void *y, int64_t n, float alpha, float beta) {
-  dnnl::algorithm alg;
-  float a, b;
-  if (!eltwise_algorithm(op, alpha, beta, &alg, &a, &b)) return false;
-  dnnl::primitive prim = cached_primitive(eltwise_key("eltwise_fwd:", alg, a, b, n), [&] {
-    return dnnl::primitive(
-        dnnl::eltwise_forward(eltwise_forward_pd(alg, a, b, n, dnnl::prop_kind::forward_inference)));
-  });
-  const Shape s{n};
-  execute(prim, {{DNNL_ARG_SRC, plain_memory(s, DType::kFloat32, x)},
-                 {DNNL_ARG_DST, plain_memory(s, DType::kFloat32, y)}});
-  return true;
-}
-
 }  // namespace
 
 void unary(UnaryOp op, DType dtype, const void *x, void *y, int64_t n, float alpha, float beta) {
   if (n <= 0) return;
   switch (dtype) {
     case DType::kFloat32:
-      if (n >= kElementwiseLargeThreshold && onednn_unary(op, x, y, n, alpha, beta)) return;
-      return loop_float(op, x, y, n, alpha, beta);
+      if (!simd::has_unary_f32(op)) break;
+      {
+        const float *xf = static_cast<const float *>(x);
+        float *yf = static_cast<float *>(y);
+        parallel_chunks(n, [&](int64_t lo, int64_t hi) { simd::unary_f32(op, xf + lo, yf + lo, hi - lo, alpha, beta); });
+      }
+      return;
     case DType::kInt32:
       if (map_integral_safe<int32_t>(op, x, y, n)) return;
       break;
@@ -218,38 +83,11 @@ void unary(UnaryOp op, DType dtype, const void *x, void *y, int64_t n, float alp
 
 void unary_backward(UnaryOp op, const float *x, const float *dy, float *dx, int64_t n, float alpha) {
   if (n <= 0) return;
-  dnnl::algorithm alg;
-  float a, b;
-  if (!eltwise_algorithm(op, alpha, 0.0f, &alg, &a, &b) ||
-      (op != UnaryOp::kRelu && op != UnaryOp::kGeluErf && op != UnaryOp::kGeluTanh))
+  if (op != UnaryOp::kRelu && op != UnaryOp::kGeluErf && op != UnaryOp::kGeluTanh)
     fail(Code::kInternal, "elementwise unary_backward kernel: op ", static_cast<int>(op), " has no kernel");
-  if (n >= kElementwiseLargeThreshold) {
-    dnnl::primitive prim = cached_primitive(eltwise_key("eltwise_bwd:", alg, a, b, n), [&] {
-      auto fwd = eltwise_forward_pd(alg, a, b, n, dnnl::prop_kind::forward_training);
-      const auto md = plain_f32_desc(Shape{n});
-      dnnl::eltwise_backward::desc d(alg, md, md, a, b);
-      return dnnl::primitive(
-          dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(d, engine(), fwd)));
-    });
-    const Shape s{n};
-    execute(prim, {{DNNL_ARG_SRC, plain_memory(s, DType::kFloat32, x)},
-                   {DNNL_ARG_DIFF_DST, plain_memory(s, DType::kFloat32, dy)},
-                   {DNNL_ARG_DIFF_SRC, plain_memory(s, DType::kFloat32, dx)}});
-    return;
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    float d;
-    if (op == UnaryOp::kRelu) {
-      d = v > 0.0f ? 1.0f : alpha;
-    } else if (op == UnaryOp::kGeluErf) {
-      d = 0.5f * (1.0f + std::erf(v * kSqrtHalf)) + v * kInvSqrt2Pi * std::exp(-0.5f * v * v);
-    } else {
-      const float t = std::tanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
-      d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * v * v);
-    }
-    dx[i] = dy[i] * d;
-  }
+  parallel_chunks(n, [&](int64_t lo, int64_t hi) {
+    simd::unary_backward_f32(op, x + lo, dy + lo, dx + lo, hi - lo, alpha);
+  });
 }
 
 }  // namespace kiln::kernels

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <cstring>
 #include <utility>
 
@@ -39,17 +38,6 @@ dnnl::memory::desc view(const Shape &s, int r, bool transpose, DType dtype) {
   return dnnl::memory::desc(dims, to_dnnl(dtype), strides);
 }
 
-void append_dims(std::string &key, const Shape &s) {
-  char buf[24];
-  key += '[';
-  for (int i = 0; i < s.rank(); ++i) {
-    auto res = std::to_chars(buf, buf + sizeof buf, s[i]);
-    key.append(buf, res.ptr);
-    key += ',';
-  }
-  key += ']';
-}
-
 // The primitive's operands: when b has no batch (all its batch dims are 1) and a is not
 // transposed, a's batch folds into its rows so that one plain GEMM runs.
 struct Problem {
@@ -68,73 +56,19 @@ Problem fold(const Shape &a, const Shape &b, bool transpose_a, const Shape &out)
   return {a, b, out, out.rank()};
 }
 
-dnnl::primitive matmul_primitive(const Problem &p, bool ta, bool tb, DType dtype) {
-  std::string key;
-  key.reserve(96);
-  key += "matmul;";
-  key += dtype_name(dtype);
-  key += ta ? ";ta" : ";a";
-  key += tb ? ";tb;" : ";b;";
-  append_dims(key, p.a);
-  append_dims(key, p.b);
-  return cached_primitive(key, [&] {
-    dnnl::matmul::desc d(view(p.a, p.rank, ta, dtype), view(p.b, p.rank, tb, dtype),
-                         view(p.out, p.rank, false, dtype));
-    return dnnl::matmul(dnnl::matmul::primitive_desc(d, engine()));
-  });
-}
-
-// A per-thread memo in front of the shared primitive cache: a steady loop finds its
-// primitive and its three memory objects (only their data pointers change) by comparing
-// a few integers, without building the string key or any memory descriptor. That saves
-// about 3 us of a tiny matmul's 7 us here. Each thread holds at most kMemoSize entries.
-struct MemoKey {
-  int64_t a[Shape::kMaxRank], b[Shape::kMaxRank];
-  int32_t rank_a, rank_b, rank, flags;  // no padding: compared bytewise
-};
-
-struct MemoEntry {
-  MemoKey key;
-  dnnl::primitive prim;
-  dnnl::memory a, b, out;
-};
-
-constexpr int kMemoSize = 8;
-
-struct Memo {
-  MemoEntry entries[kMemoSize];
-  int size = 0, next = 0;
-};
-
-MemoEntry &lookup(const Problem &p, bool ta, bool tb, DType dtype) {
-  thread_local Memo memo;
-  MemoKey k{};
-  std::copy(p.a.data(), p.a.data() + p.a.rank(), k.a);
-  std::copy(p.b.data(), p.b.data() + p.b.rank(), k.b);
-  k.rank_a = p.a.rank();
-  k.rank_b = p.b.rank();
-  k.rank = p.rank;
-  k.flags = static_cast<int32_t>(dtype) * 4 + (ta ? 2 : 0) + (tb ? 1 : 0);
-  for (int i = 0; i < memo.size; ++i)
-    if (std::memcmp(&memo.entries[i].key, &k, sizeof k) == 0) return memo.entries[i];
-  // Build everything before touching the memo, so that a failure leaves it intact.
-  dnnl::primitive prim = matmul_primitive(p, ta, tb, dtype);
-  MemoEntry e{k, prim, dnnl::memory(view(p.a, p.rank, ta, dtype), engine(), nullptr),
-              dnnl::memory(view(p.b, p.rank, tb, dtype), engine(), nullptr),
-              dnnl::memory(view(p.out, p.rank, false, dtype), engine(), nullptr)};
-  MemoEntry &slot = memo.entries[memo.next];
-  slot = std::move(e);
-  memo.next = (memo.next + 1) % kMemoSize;
-  if (memo.size < kMemoSize) ++memo.size;
-  return slot;
-}
-
 void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const void *b, void *out) {
-  MemoEntry &e = lookup(p, ta, tb, dtype);
-  e.a.set_data_handle(const_cast<void *>(a));
-  e.b.set_data_handle(const_cast<void *>(b));
-  e.out.set_data_handle(out);
-  execute(e.prim, {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_WEIGHTS, e.b}, {DNNL_ARG_DST, e.out}});
+  PrimitiveKey key(PrimitiveKind::kMatmul);
+  key.add(dtype)
+      .add(static_cast<int64_t>(ta) * 2 + static_cast<int64_t>(tb))
+      .add(static_cast<int64_t>(p.rank));
+  key.add(p.a).add(p.b);
+  run_cached(key,
+             [&] {
+               dnnl::matmul::desc d(view(p.a, p.rank, ta, dtype), view(p.b, p.rank, tb, dtype),
+                                    view(p.out, p.rank, false, dtype));
+               return dnnl::matmul(dnnl::matmul::primitive_desc(d, user_scratchpad_attr(), engine()));
+             },
+             {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, out}});
 }
 
 // bfloat16 state: 0 not yet known, 1 native, 2 unimplemented (oneDNN 2.6 implements bf16

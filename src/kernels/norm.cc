@@ -1,110 +1,75 @@
+// Layer and batch normalisation as kiln's own loops at every size. oneDNN's primitives,
+// used above kNormLoopMaxElements before, computed differently from the loops below it;
+// now a row or channel gives the same bits whatever the tensor's size and the thread count
+// (rows are split among threads; sums across rows use a fixed blocking).
 #include "kernels/norm.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <string>
 #include <vector>
 
-#include "kernels/engine.h"
+#include "core/threads.h"
 
 namespace kiln::kernels {
 
 namespace {
 
-using dnnl::memory;
-using Flags = dnnl::normalization_flags;
-using LnFwd = dnnl::layer_normalization_forward;
-using LnBwd = dnnl::layer_normalization_backward;
-using BnFwd = dnnl::batch_normalization_forward;
-using BnBwd = dnnl::batch_normalization_backward;
+// Rows per block when dgamma/dbeta are summed across rows: a fixed number, so that the
+// summation order never depends on the thread count.
+constexpr int64_t kRowBlock = 64;
 
-const Flags kScaleShift = Flags::use_scale | Flags::use_shift;
-
-bool use_loops(int64_t rows, int64_t cols) { return rows * cols <= kNormLoopMaxElements; }
-
-memory::desc vector_md(int64_t n) { return memory::desc({n}, memory::data_type::f32, memory::format_tag::a); }
-memory vector_mem(int64_t n, const float *p) {
-  return memory(vector_md(n), engine(), const_cast<float *>(p));
-}
-
-std::string key_for(const char *kind, int64_t rows, int64_t cols, float epsilon) {
-  uint32_t bits;
-  std::memcpy(&bits, &epsilon, sizeof bits);
-  return std::string(kind) + std::to_string(rows) + "," + std::to_string(cols) + ",eps" +
-         std::to_string(bits);
-}
-
-// Runs a layer or batch normalisation backward primitive over data md with `stats` statistics and
-// `channels` scale/shift values.
-void execute_backward(const dnnl::primitive &p, const memory::desc &md, int64_t stats, int64_t channels,
-                      const float *x, const float *gamma, const float *mean, const float *variance,
-                      const float *dy, float *dx, float *dgamma, float *dbeta) {
-  execute(p, {{DNNL_ARG_SRC, memory(md, engine(), const_cast<float *>(x))},
-              {DNNL_ARG_DIFF_DST, memory(md, engine(), const_cast<float *>(dy))},
-              {DNNL_ARG_MEAN, vector_mem(stats, mean)},
-              {DNNL_ARG_VARIANCE, vector_mem(stats, variance)},
-              {DNNL_ARG_SCALE, vector_mem(channels, gamma)},
-              {DNNL_ARG_SHIFT, vector_mem(channels, gamma)},  // required by oneDNN 2.6 though never read
-              {DNNL_ARG_DIFF_SRC, memory(md, engine(), dx)},
-              {DNNL_ARG_DIFF_SCALE, vector_mem(channels, dgamma)},
-              {DNNL_ARG_DIFF_SHIFT, vector_mem(channels, dbeta)}});
-}
-
-// ---- layer normalisation: rows of a plain [rows, cols] matrix, statistics [rows] ----
-
-memory::desc ln_data_md(int64_t rows, int64_t cols) {
-  return memory::desc({rows, cols}, memory::data_type::f32, memory::format_tag::ab);
-}
-
-LnFwd::primitive_desc ln_forward_pd(int64_t rows, int64_t cols, float epsilon, dnnl::prop_kind prop) {
-  LnFwd::desc d(prop, ln_data_md(rows, cols), vector_md(rows), epsilon, kScaleShift);
-  return LnFwd::primitive_desc(d, engine());
+bool parallel_for(int64_t rows, int64_t cols) {
+  const bool parallel = rows > 1 && rows * cols > kNormLoopMaxElements;
+  if (parallel) apply_num_threads();
+  return parallel;
 }
 
 float inverse(int64_t n) { return n > 0 ? 1.0f / static_cast<float>(n) : 0.0f; }
 
-void ln_forward_loops(int64_t rows, int64_t cols, float epsilon, const float *x, const float *gamma,
-                      const float *beta, float *y, float *mean, float *variance) {
-  const float inv_cols = inverse(cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float *xr = x + r * cols;
-    float *yr = y + r * cols;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < cols; ++j) sum += xr[j];
-    const float mu = sum * inv_cols;
-    float sq = 0.0f;
-#pragma omp simd reduction(+ : sq)
-    for (int64_t j = 0; j < cols; ++j) sq += (xr[j] - mu) * (xr[j] - mu);
-    const float var = sq * inv_cols;
-    const float rstd = 1.0f / std::sqrt(var + epsilon);
-    for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mu) * rstd * gamma[j] + beta[j];
-    if (mean) mean[r] = mu;
-    if (variance) variance[r] = var;
-  }
+// sum of f(j) for j < n in a fixed order (eight running lanes), independent of the data's
+// address: a compiler-vectorised reduction might peel for alignment and change the order.
+template <typename F>
+inline float lane_sum(int64_t n, F f) {
+  constexpr int kLanes = 8;
+  float lane[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] += f(j + l);
+  for (int l = 0; j < n; ++j, ++l) lane[l] += f(j);
+  float s = 0.0f;
+  for (int l = 0; l < kLanes; ++l) s += lane[l];
+  return s;
 }
 
-void ln_backward_loops(int64_t rows, int64_t cols, float epsilon, const float *x, const float *gamma,
-                       const float *mean, const float *variance, const float *dy, float *dx, float *dgamma,
-                       float *dbeta) {
+void ln_forward_row(int64_t cols, float inv_cols, float epsilon, const float *xr, const float *gamma,
+                    const float *beta, float *yr, float *mean, float *variance) {
+  const float mu = lane_sum(cols, [xr](int64_t j) { return xr[j]; }) * inv_cols;
+  const float var = lane_sum(cols, [xr, mu](int64_t j) { return (xr[j] - mu) * (xr[j] - mu); }) * inv_cols;
+  const float rstd = 1.0f / std::sqrt(var + epsilon);
+  for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mu) * rstd * gamma[j] + beta[j];
+  if (mean) *mean = mu;
+  if (variance) *variance = var;
+}
+
+// dx for rows [r0, r1) and their dgamma / dbeta contributions summed into pg / pb.
+void ln_backward_block(int64_t r0, int64_t r1, int64_t cols, float epsilon, const float *x, const float *gamma,
+                       const float *mean, const float *variance, const float *dy, float *dx, float *pg,
+                       float *pb) {
   const float inv_cols = inverse(cols);
-  for (int64_t j = 0; j < cols; ++j) dgamma[j] = dbeta[j] = 0.0f;
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t j = 0; j < cols; ++j) pg[j] = pb[j] = 0.0f;
+  for (int64_t r = r0; r < r1; ++r) {
     const float *xr = x + r * cols;
     const float *dyr = dy + r * cols;
     float *dxr = dx + r * cols;
     const float mu = mean[r];
     const float rstd = 1.0f / std::sqrt(variance[r] + epsilon);
     // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma.
-    float sum_g = 0.0f, sum_gx = 0.0f;
-#pragma omp simd reduction(+ : sum_g, sum_gx)
+    const float sum_g = lane_sum(cols, [&](int64_t j) { return dyr[j] * gamma[j]; });
+    const float sum_gx = lane_sum(cols, [&](int64_t j) { return dyr[j] * gamma[j] * ((xr[j] - mu) * rstd); });
     for (int64_t j = 0; j < cols; ++j) {
       const float xhat = (xr[j] - mu) * rstd;
-      const float g = dyr[j] * gamma[j];
-      sum_g += g;
-      sum_gx += g * xhat;
-      dgamma[j] += dyr[j] * xhat;
-      dbeta[j] += dyr[j];
+      pg[j] += dyr[j] * xhat;
+      pb[j] += dyr[j];
     }
     const float mean_g = sum_g * inv_cols, mean_gx = sum_gx * inv_cols;
     for (int64_t j = 0; j < cols; ++j) {
@@ -114,36 +79,7 @@ void ln_backward_loops(int64_t rows, int64_t cols, float epsilon, const float *x
   }
 }
 
-// ---- batch normalisation: columns of [rows, channels], seen by oneDNN as NHWC [1, C, rows, 1]
-// (its channels-last kernels; measured 2x faster than the [rows, C, 1, 1] view) ----
-
-memory::desc bn_data_md(int64_t rows, int64_t channels) {
-  return memory::desc({1, channels, rows, 1}, memory::data_type::f32, memory::format_tag::nhwc);
-}
-
-Flags bn_flags(bool training) { return training ? kScaleShift : kScaleShift | Flags::use_global_stats; }
-
-BnFwd::primitive_desc bn_forward_pd(int64_t rows, int64_t channels, float epsilon, bool training) {
-  BnFwd::desc d(dnnl::prop_kind::forward_training, bn_data_md(rows, channels), epsilon, bn_flags(training));
-  return BnFwd::primitive_desc(d, engine());
-}
-
-void bn_forward_oneDNN(int64_t rows, int64_t channels, float epsilon, bool training, const float *x,
-                       const float *gamma, const float *beta, const float *mean, const float *variance,
-                       float *y) {
-  dnnl::primitive p = cached_primitive(
-      key_for(training ? "batch_norm_fwd_train;" : "batch_norm_fwd_global;", rows, channels, epsilon),
-      [&] { return BnFwd(bn_forward_pd(rows, channels, epsilon, training)); });
-  memory::desc md = bn_data_md(rows, channels);
-  execute(p, {{DNNL_ARG_SRC, memory(md, engine(), const_cast<float *>(x))},
-              {DNNL_ARG_DST, memory(md, engine(), y)},
-              {DNNL_ARG_SCALE, vector_mem(channels, gamma)},
-              {DNNL_ARG_SHIFT, vector_mem(channels, beta)},
-              {DNNL_ARG_MEAN, vector_mem(channels, mean)},
-              {DNNL_ARG_VARIANCE, vector_mem(channels, variance)}});
-}
-
-// Per-channel sums of dy and dy * xhat.
+// Per-channel sums of dy and dy * xhat, row after row (one order at every size).
 void bn_channel_sums(int64_t rows, int64_t channels, const float *x, const float *mean, const float *rstd,
                      const float *dy, float *sum_dy, float *sum_dy_xhat) {
   for (int64_t c = 0; c < channels; ++c) sum_dy[c] = sum_dy_xhat[c] = 0.0f;
@@ -155,69 +91,41 @@ void bn_channel_sums(int64_t rows, int64_t channels, const float *x, const float
     }
 }
 
-void bn_backward_loops(int64_t rows, int64_t channels, float epsilon, bool training, const float *x,
-                       const float *gamma, const float *mean, const float *variance, const float *dy,
-                       float *dx, float *dgamma, float *dbeta) {
-  std::vector<float> rstd(static_cast<size_t>(channels));
-  for (int64_t c = 0; c < channels; ++c) rstd[c] = 1.0f / std::sqrt(variance[c] + epsilon);
-  bn_channel_sums(rows, channels, x, mean, rstd.data(), dy, dbeta, dgamma);
-  const float inv_rows = inverse(rows);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < channels; ++c) {
-      const int64_t i = r * channels + c;
-      float g = dy[i];
-      if (training) {
-        const float xhat = (x[i] - mean[c]) * rstd[c];
-        g -= (dbeta[c] + xhat * dgamma[c]) * inv_rows;
-      }
-      dx[i] = g * gamma[c] * rstd[c];
-    }
-}
-
 }  // namespace
 
 void layer_norm_forward(int64_t rows, int64_t cols, float epsilon, const float *x, const float *gamma,
                         const float *beta, float *y, float *mean, float *variance) {
-  if (use_loops(rows, cols)) return ln_forward_loops(rows, cols, epsilon, x, gamma, beta, y, mean, variance);
-  const bool stats = mean && variance;
-  const dnnl::prop_kind prop = stats ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-  dnnl::primitive p =
-      cached_primitive(key_for(stats ? "layer_norm_fwd_train;" : "layer_norm_fwd;", rows, cols, epsilon),
-                       [&] { return LnFwd(ln_forward_pd(rows, cols, epsilon, prop)); });
-  memory::desc md = ln_data_md(rows, cols);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(md, engine(), const_cast<float *>(x))},
-                                       {DNNL_ARG_DST, memory(md, engine(), y)},
-                                       {DNNL_ARG_SCALE, vector_mem(cols, gamma)},
-                                       {DNNL_ARG_SHIFT, vector_mem(cols, beta)}};
-  if (stats) {
-    args.emplace(DNNL_ARG_MEAN, vector_mem(rows, mean));
-    args.emplace(DNNL_ARG_VARIANCE, vector_mem(rows, variance));
-  }
-  execute(p, args);
+  const float inv_cols = inverse(cols);
+  const bool parallel = parallel_for(rows, cols);
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t r = 0; r < rows; ++r)
+    ln_forward_row(cols, inv_cols, epsilon, x + r * cols, gamma, beta, y + r * cols, mean ? mean + r : nullptr,
+                   variance ? variance + r : nullptr);
 }
 
 void layer_norm_backward(int64_t rows, int64_t cols, float epsilon, const float *x, const float *gamma,
                          const float *mean, const float *variance, const float *dy, float *dx, float *dgamma,
                          float *dbeta) {
-  if (use_loops(rows, cols))
-    return ln_backward_loops(rows, cols, epsilon, x, gamma, mean, variance, dy, dx, dgamma, dbeta);
-  dnnl::primitive p = cached_primitive(key_for("layer_norm_bwd;", rows, cols, epsilon), [&] {
-    memory::desc md = ln_data_md(rows, cols);
-    LnBwd::desc d(dnnl::prop_kind::backward, md, md, vector_md(rows), epsilon, kScaleShift);
-    return LnBwd(LnBwd::primitive_desc(
-        d, engine(), ln_forward_pd(rows, cols, epsilon, dnnl::prop_kind::forward_training)));
-  });
-  memory::desc md = ln_data_md(rows, cols);
-  execute_backward(p, md, rows, cols, x, gamma, mean, variance, dy, dx, dgamma, dbeta);
+  const int64_t blocks = std::max<int64_t>(1, (rows + kRowBlock - 1) / kRowBlock);
+  // Block 0 sums straight into dgamma / dbeta; the others into scratch, added in block order.
+  std::vector<float> partial(static_cast<size_t>(2 * (blocks - 1) * cols));
+  const bool parallel = parallel_for(rows, cols);
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    float *pg = b == 0 ? dgamma : partial.data() + 2 * (b - 1) * cols;
+    float *pb = b == 0 ? dbeta : pg + cols;
+    ln_backward_block(b * kRowBlock, std::min(rows, (b + 1) * kRowBlock), cols, epsilon, x, gamma, mean, variance,
+                      dy, dx, pg, pb);
+  }
+  for (int64_t b = 1; b < blocks; ++b) {
+    const float *pg = partial.data() + 2 * (b - 1) * cols, *pb = pg + cols;
+    for (int64_t j = 0; j < cols; ++j) dgamma[j] += pg[j], dbeta[j] += pb[j];
+  }
 }
 
 void batch_norm_forward_training(int64_t rows, int64_t channels, float epsilon, const float *x,
                                  const float *gamma, const float *beta, float *y, float *mean,
                                  float *variance) {
-  if (!use_loops(rows, channels)) {
-    bn_forward_oneDNN(rows, channels, epsilon, true, x, gamma, beta, mean, variance, y);
-    return;
-  }
   const float inv_rows = inverse(rows);
   for (int64_t c = 0; c < channels; ++c) mean[c] = variance[c] = 0.0f;
   for (int64_t r = 0; r < rows; ++r)
@@ -235,33 +143,38 @@ void batch_norm_forward_training(int64_t rows, int64_t channels, float epsilon, 
 void batch_norm_forward_inference(int64_t rows, int64_t channels, float epsilon, const float *x,
                                   const float *gamma, const float *beta, const float *mean,
                                   const float *variance, float *y) {
-  if (!use_loops(rows, channels)) {
-    bn_forward_oneDNN(rows, channels, epsilon, false, x, gamma, beta, mean, variance, y);
-    return;
-  }
   std::vector<float> scale(static_cast<size_t>(channels)), shift(static_cast<size_t>(channels));
   for (int64_t c = 0; c < channels; ++c) {
     scale[c] = gamma[c] / std::sqrt(variance[c] + epsilon);
     shift[c] = beta[c] - mean[c] * scale[c];
   }
+  const float *sc = scale.data(), *sh = shift.data();
+  const bool parallel = parallel_for(rows, channels);
+#pragma omp parallel for if (parallel) schedule(static)
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] * scale[c] + shift[c];
+    for (int64_t c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] * sc[c] + sh[c];
 }
 
 void batch_norm_backward(int64_t rows, int64_t channels, float epsilon, bool training, const float *x,
                          const float *gamma, const float *mean, const float *variance, const float *dy,
                          float *dx, float *dgamma, float *dbeta) {
-  if (use_loops(rows, channels))
-    return bn_backward_loops(rows, channels, epsilon, training, x, gamma, mean, variance, dy, dx, dgamma,
-                             dbeta);
-  dnnl::primitive p = cached_primitive(
-      key_for(training ? "batch_norm_bwd_train;" : "batch_norm_bwd_global;", rows, channels, epsilon), [&] {
-        memory::desc md = bn_data_md(rows, channels);
-        BnBwd::desc d(dnnl::prop_kind::backward, md, md, epsilon, bn_flags(training));
-        return BnBwd(BnBwd::primitive_desc(d, engine(), bn_forward_pd(rows, channels, epsilon, training)));
-      });
-  memory::desc md = bn_data_md(rows, channels);
-  execute_backward(p, md, channels, channels, x, gamma, mean, variance, dy, dx, dgamma, dbeta);
+  std::vector<float> rstd_v(static_cast<size_t>(channels));
+  float *rstd = rstd_v.data();
+  for (int64_t c = 0; c < channels; ++c) rstd[c] = 1.0f / std::sqrt(variance[c] + epsilon);
+  bn_channel_sums(rows, channels, x, mean, rstd, dy, dbeta, dgamma);
+  const float inv_rows = inverse(rows);
+  const bool parallel = parallel_for(rows, channels);
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < channels; ++c) {
+      const int64_t i = r * channels + c;
+      float g = dy[i];
+      if (training) {
+        const float xhat = (x[i] - mean[c]) * rstd[c];
+        g -= (dbeta[c] + xhat * dgamma[c]) * inv_rows;
+      }
+      dx[i] = g * gamma[c] * rstd[c];
+    }
 }
 
 }  // namespace kiln::kernels

@@ -1,12 +1,12 @@
 // Layer and batch normalisation over channels-last data, seen as a [rows, channels] matrix.
-// Small inputs run as plain single-threaded loops; larger ones on oneDNN primitives.
+// kiln's own loops at every size; larger inputs split rows among OpenMP threads.
 #pragma once
 
 #include <cstdint>
 
 namespace kiln::kernels {
 
-// Inputs with at most this many elements take the loop path (oneDNN's per-call cost dominates there).
+// Inputs with at most this many elements run on one thread (threads cost more than they save there).
 constexpr int64_t kNormLoopMaxElements = 16384;
 
 // Each row of x [rows, cols]: y = (x - mean) / sqrt(variance + epsilon) * gamma + beta, with gamma and

@@ -49,12 +49,14 @@ Acc identity(ReduceKind kind) {
   return Acc(0);
 }
 
+// max and min propagate NaN, as NumPy and TF >= 2.4: once a is NaN no comparison is true
+// and it stays; a NaN v is taken by the v != v test.
 template <ReduceKind K, typename Acc>
 inline Acc combine(Acc a, Acc v) {
   if constexpr (K == ReduceKind::kMax)
-    return v > a ? v : a;
+    return (v > a || v != v) ? v : a;  // NOLINT(misc-redundant-expression): NaN test
   else if constexpr (K == ReduceKind::kMin)
-    return v < a ? v : a;
+    return (v < a || v != v) ? v : a;  // NOLINT(misc-redundant-expression): NaN test
   else
     return a + v;
 }
@@ -121,9 +123,12 @@ void combine_into(Acc *acc, const Acc *part, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] = combine<K>(acc[i], part[i]);
 }
 
-// Large inputs: the outermost group is split among threads. A kept group gives each
-// thread its own slice of the output; a reduced one gives each thread a private
-// accumulator, combined at the end.
+// Large inputs: the outermost group is cut into kParts parts (a fixed number, so a sum
+// adds in the same order whatever the thread count), shared among threads. A kept group
+// gives each part its own slice of the output; a reduced one gives each part a private
+// accumulator, combined in part order at the end.
+constexpr int64_t kParts = 16;
+
 template <ReduceKind K, typename T, typename Acc>
 void reduce_parallel(const T *x, Acc *acc, int64_t n_out, const std::vector<Group> &groups) {
   const Group first = groups.front();
@@ -133,21 +138,24 @@ void reduce_parallel(const T *x, Acc *acc, int64_t n_out, const std::vector<Grou
     if (!groups[i].reduced) out_stride *= groups[i].size;
   }
   apply_num_threads();
-  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), first.size));
+  const int64_t parts = std::min<int64_t>(kParts, first.size);
   // acc holds the identity everywhere on entry, so acc[0] seeds the private accumulators.
-  std::vector<Acc> partial(first.reduced ? static_cast<size_t>((nt - 1) * n_out) : 0, acc[0]);
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num();
-    const int64_t lo = first.size * t / nt, hi = first.size * (t + 1) / nt;
-    std::vector<Group> sub = groups;
-    sub.front().size = hi - lo;
+  std::vector<Acc> partial(first.reduced ? static_cast<size_t>((parts - 1) * n_out) : 0, acc[0]);
+  // Each part's sub-plan, made before the parallel region (no allocation inside it).
+  std::vector<std::vector<Group>> subs(static_cast<size_t>(parts), groups);
+  for (int64_t p = 0; p < parts; ++p)
+    subs[static_cast<size_t>(p)].front().size = first.size * (p + 1) / parts - first.size * p / parts;
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < parts; ++p) {
+    const int64_t lo = first.size * p / parts;
+    const std::vector<Group> &sub = subs[static_cast<size_t>(p)];
     if (!first.reduced)
       reduce_groups<K>(x + lo * x_stride, acc + lo * out_stride, sub);
     else
-      reduce_groups<K>(x + lo * x_stride, t == 0 ? acc : partial.data() + (t - 1) * n_out, sub);
+      reduce_groups<K>(x + lo * x_stride, p == 0 ? acc : partial.data() + (p - 1) * n_out, sub);
   }
-  for (int t = 1; first.reduced && t < nt; ++t) combine_into<K>(acc, partial.data() + (t - 1) * n_out, n_out);
+  for (int64_t p = 1; first.reduced && p < parts; ++p)
+    combine_into<K>(acc, partial.data() + (p - 1) * n_out, n_out);
 }
 
 template <ReduceKind K, typename T, typename Acc>

@@ -5,34 +5,38 @@
 #include <vector>
 
 #include "core/threads.h"
-#include "kernels/engine.h"
+#include "kernels/simd.h"
 
 namespace kiln::kernels {
 
 namespace {
 
-// Rows of n contiguous values (inner == 1).
-void softmax_rows(const float *x, float *y, int64_t rows, int64_t n, bool log) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float *xr = x + r * n;
-    float *yr = y + r * n;
-    float m = xr[0];
-    for (int64_t i = 1; i < n; ++i) m = xr[i] > m ? xr[i] : m;
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; ++i) {
-      yr[i] = std::exp(xr[i] - m);
-      s += yr[i];
-    }
-    if (log) {
-      // (x - m) - log(s), not x - (m + log(s)): the latter rounds log(s) to the
-      // float step at m and loses it entirely for large logits.
-      const float log_s = std::log(s);
-      for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) - log_s;
-    } else {
-      const float inv = 1.0f / s;
-      for (int64_t i = 0; i < n; ++i) yr[i] *= inv;
-    }
+// One row of n contiguous values. exp runs kiln's vector loop (kernels/simd.h), so a row
+// gives the same bits whatever the tensor's size and the thread count.
+void softmax_row(const float *x, float *y, int64_t n, bool log) {
+  float m = x[0];
+  for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  // A NaN anywhere makes s NaN, hence the whole row NaN, as in TF.
+  const float s = simd::exp_shifted_sum_f32(x, m, y, n);
+  if (log) {
+    // (x - m) - log(s), not x - (m + log(s)): the latter rounds log(s) to the
+    // float step at m and loses it entirely for large logits.
+    const float log_s = std::log(s);
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - log_s;
+  } else {
+    const float inv = 1.0f / s;
+    for (int64_t i = 0; i < n; ++i) y[i] *= inv;
   }
+}
+
+// Rows are independent: above the threshold they are split among OpenMP threads, and each
+// row runs the same code as below it (oneDNN's softmax, used here before, loses NaN and
+// about 3.6e-6 of log_softmax accuracy).
+void softmax_rows(const float *x, float *y, int64_t rows, int64_t n, bool log) {
+  const bool parallel = rows > 1 && rows * n >= kSoftmaxLoopThreshold;
+  if (parallel) apply_num_threads();
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) softmax_row(x + r * n, y + r * n, n, log);
 }
 
 // [outer, n, inner] with inner > 1: the axis is strided, so each task takes a block of
@@ -45,11 +49,13 @@ void softmax_columns(const float *x, float *y, int64_t n, int64_t inner, int64_t
   for (int64_t j = 0; j < cols; ++j) m[j] = x[j], s[j] = 0.0f;
   for (int64_t k = 1; k < n; ++k)
     for (int64_t j = 0; j < cols; ++j) m[j] = x[k * inner + j] > m[j] ? x[k * inner + j] : m[j];
-  for (int64_t k = 0; k < n; ++k)
-    for (int64_t j = 0; j < cols; ++j) {
-      y[k * inner + j] = std::exp(x[k * inner + j] - m[j]);
-      s[j] += y[k * inner + j];
-    }
+  // The same vector exp as the rows path, so both axes' answers agree.
+  for (int64_t k = 0; k < n; ++k) {
+    float *yk = y + k * inner;
+    for (int64_t j = 0; j < cols; ++j) yk[j] = x[k * inner + j] - m[j];
+    simd::unary_f32(UnaryOp::kExp, yk, yk, cols, 0.0f, 0.0f);
+    for (int64_t j = 0; j < cols; ++j) s[j] += yk[j];
+  }
   // s becomes log(s) (log: y = (x - m) - log(s), as in softmax_rows) or the scale 1/s.
   for (int64_t j = 0; j < cols; ++j) s[j] = log ? std::log(s[j]) : 1.0f / s[j];
   for (int64_t k = 0; k < n; ++k)
@@ -72,23 +78,6 @@ void softmax_strided(const float *x, float *y, int64_t outer, int64_t n, int64_t
   }
 }
 
-void softmax_onednn(const Tensor &x, int64_t outer, int64_t n, bool log, const Tensor &out) {
-  const Shape s{outer, n};
-  std::string key = log ? "logsoftmax;" : "softmax;";
-  append_key(key, s, DType::kFloat32);
-  dnnl::primitive p = cached_primitive(key, [&] {
-    dnnl::memory::desc md = plain_memory(s, DType::kFloat32, nullptr).get_desc();
-    const auto prop = dnnl::prop_kind::forward_inference;
-    if (log)
-      return dnnl::primitive(
-          dnnl::logsoftmax_forward(dnnl::logsoftmax_forward::primitive_desc({prop, md, 1}, engine())));
-    return dnnl::primitive(
-        dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc({prop, md, 1}, engine())));
-  });
-  execute(p, {{DNNL_ARG_SRC, plain_memory(s, DType::kFloat32, x.raw_data())},
-              {DNNL_ARG_DST, plain_memory(s, DType::kFloat32, out.raw_mutable_data())}});
-}
-
 }  // namespace
 
 void softmax(const Tensor &x, int axis, bool log, const Tensor &out) {
@@ -99,7 +88,6 @@ void softmax(const Tensor &x, int axis, bool log, const Tensor &out) {
   const int64_t n = s[axis];
   if (x.num_elements() == 0) return;
   if (inner > 1) return softmax_strided(x.data<float>(), out.mutable_data<float>(), outer, n, inner, log);
-  if (x.num_elements() >= kSoftmaxLoopThreshold) return softmax_onednn(x, outer, n, log, out);
   softmax_rows(x.data<float>(), out.mutable_data<float>(), outer, n, log);
 }
 

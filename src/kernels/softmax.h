@@ -7,9 +7,8 @@
 
 namespace kiln::kernels {
 
-// Below this many elements softmax runs as a single-threaded, numerically stable loop.
-// Above it, softmax over the innermost axis uses oneDNN's softmax_forward /
-// logsoftmax_forward primitive; over an outer axis, an OpenMP-parallel loop.
+// Below this many elements softmax runs single-threaded; above it the same loops are
+// split among OpenMP threads (by rows, or by column blocks for an outer axis).
 constexpr int64_t kSoftmaxLoopThreshold = 32768;
 
 // out (preallocated, x's shape, float32) = softmax or log_softmax of float32 x along axis.

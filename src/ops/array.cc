@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "core/count.h"
 #include "ops/array_internal.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
@@ -48,7 +49,8 @@ void copy_columns(char *dst, int64_t dst_cols, const char *src, int64_t src_cols
 Shape infer_reshape(const Tensor &x, const std::vector<int64_t> &dims) {
   require_rank_at_most(dims.size(), "reshape", "the target shape " + dims_string(dims));
   int infer = -1;
-  int64_t known = 1;
+  int64_t known = 1;  // product of the known non-zero dims, checked
+  bool has_zero = false;
   for (size_t i = 0; i < dims.size(); ++i) {
     if (dims[i] == -1) {
       if (infer >= 0)
@@ -58,21 +60,27 @@ Shape infer_reshape(const Tensor &x, const std::vector<int64_t> &dims) {
     } else if (dims[i] < 0) {
       fail(Code::kInvalidArgument, "reshape: target shape ", dims_string(dims), " for ", x.description(),
            " has negative dimension ", dims[i], "; expected dims >= 0 or a single -1");
-    } else {
-      known *= dims[i];
+    } else if (dims[i] == 0) {
+      has_zero = true;
+    } else if (!checked_mul(known, dims[i], &known)) {
+      // Even beside a 0 (which makes it empty): its strides would overflow.
+      fail(Code::kInvalidArgument, "reshape: target shape ", dims_string(dims), " for ", x.description(),
+           " has too many elements: the product of its non-zero dims exceeds kiln's limit of ", kMaxElements,
+           " (2^62)");
     }
   }
+  const int64_t n = x.num_elements();
   std::vector<int64_t> out = dims;
   if (infer >= 0) {
-    if (known == 0 || x.num_elements() % known != 0)
+    if (has_zero || n % known != 0)
       fail(Code::kInvalidArgument, "reshape: cannot infer the -1 in ", dims_string(dims), " for ",
-           x.description(), " (", x.num_elements(), " elements); expected the other dims to divide it");
-    out[static_cast<size_t>(infer)] = x.num_elements() / known;
-  } else if (known != x.num_elements()) {
-    fail(Code::kInvalidArgument, "reshape: cannot reshape ", x.description(), " (", x.num_elements(),
-         " elements) to ", dims_string(dims), " (", known, " elements); expected the same element count");
+           x.description(), " (", n, " elements); expected the other dims to divide it");
+    out[static_cast<size_t>(infer)] = n / known;
+  } else if ((has_zero ? 0 : known) != n) {
+    fail(Code::kInvalidArgument, "reshape: cannot reshape ", x.description(), " (", n, " elements) to ",
+         dims_string(dims), " (", has_zero ? 0 : known, " elements); expected the same element count");
   }
-  return Shape(out);
+  return Shape(out, "reshape");
 }
 
 }  // namespace
@@ -227,12 +235,17 @@ Tensor tile(const Tensor &x, const std::vector<int64_t> &multiples) {
     if (m < 0)
       fail(Code::kInvalidArgument, "tile: multiples ", dims_string(multiples), " for ", x.description(),
            " has a negative entry; expected multiples >= 0");
-    out_dims.push_back(x.shape()[i] * m);
+    int64_t d;
+    if (!checked_mul(x.shape()[i], m, &d))
+      fail(Code::kInvalidArgument, "tile: multiples ", dims_string(multiples), " for ", x.description(),
+           " give dimension ", i, " a size of ", x.shape()[i], " x ", m, ", more than kiln's limit of ",
+           kMaxElements, " (2^62) elements");
+    out_dims.push_back(d);
     // Output dim i seen as [m, d]: the copy index (stride 0) then the source index.
     dims.insert(dims.end(), {m, x.shape()[i]});
     src.insert(src.end(), {0, in_strides[static_cast<size_t>(i)]});
   }
-  Tensor out = Tensor::empty(x.dtype(), Shape(out_dims));
+  Tensor out = Tensor::empty(x.dtype(), Shape(out_dims, "tile"));
   kernels::copy_strided(out.raw_mutable_data(), kernels::contiguous_strides(dims), x.raw_data(), src, dims,
                         dtype_size(x.dtype()));
   if (should_record({&x})) {
@@ -252,7 +265,7 @@ Tensor concat(const std::vector<Tensor> &values, int64_t axis) {
          "); expected tensors of rank >= 1");
   const int a = normalize_axis(axis, first.rank(), "concat");
   Shape out_shape = first.shape();
-  out_shape[a] = 0;
+  int64_t total = 0;
   std::vector<int64_t> sizes;
   for (size_t i = 0; i < values.size(); ++i) {
     const Tensor &v = values[i];
@@ -262,8 +275,11 @@ Tensor concat(const std::vector<Tensor> &values, int64_t axis) {
       fail(Code::kInvalidArgument, "concat: values[", i, "] is ", v.description(), " but values[0] is ",
            first.description(), "; expected the same dtype and the same dims except on axis ", axis);
     sizes.push_back(v.shape()[a]);
-    out_shape[a] += v.shape()[a];
+    if (!checked_add(total, v.shape()[a], &total))
+      fail(Code::kInvalidArgument, "concat: axis ", axis, " of the result would have more than ",
+           kMaxElements, " (2^62) entries (values[", i, "] is ", v.description(), ")");
   }
+  out_shape.set_dim(a, total, "concat");
   Tensor out = Tensor::empty(first.dtype(), out_shape);
   const int64_t outer = span(out_shape, 0, a), inner = span(out_shape, a + 1, out_shape.rank());
   int64_t offset = 0;
@@ -299,8 +315,10 @@ std::vector<Tensor> split(const Tensor &x, const std::vector<int64_t> &sizes, in
       } else if (parts[i] < 0) {
         fail(Code::kInvalidArgument, "split: sizes ", dims_string(sizes), " for ", x.description(),
              " has a negative size; expected sizes >= 0 and at most one -1");
-      } else {
-        known += parts[i];
+      } else if (!checked_add(known, parts[i], &known)) {
+        fail(Code::kInvalidArgument, "split: sizes ", dims_string(sizes), " add up to more than ",
+             kMaxElements, " (2^62); expected them to add up to ", dim, ", the size of axis ", axis, " of ",
+             x.description());
       }
     }
     if (infer >= 0 && known <= dim) parts[static_cast<size_t>(infer)] = dim - known;
@@ -313,7 +331,7 @@ std::vector<Tensor> split(const Tensor &x, const std::vector<int64_t> &sizes, in
   int64_t offset = 0;
   for (int64_t s : parts) {
     Shape shape = x.shape();
-    shape[a] = s;
+    shape.set_dim(a, s, "split");
     Tensor out = Tensor::empty(x.dtype(), shape);
     copy_columns(byte_ptr(out, 0), s * inner, byte_ptr_const(x, offset), dim * inner, outer, s * inner,
                  dtype_size(x.dtype()));
@@ -337,7 +355,8 @@ int64_t resolve_window(const char *op, const Tensor &x, const Shape &shape, cons
   for (size_t i = 0; i < size.size(); ++i) {
     int64_t d = shape[static_cast<int>(i)];
     if (size[i] == -1 && begin[i] >= 0 && begin[i] <= d) size[i] = d - begin[i];
-    if (begin[i] < 0 || size[i] < 0 || begin[i] + size[i] > d)
+    // size > d - begin, not begin + size > d: the sum could overflow and pass.
+    if (begin[i] < 0 || size[i] < 0 || begin[i] > d || size[i] > d - begin[i])
       fail(Code::kInvalidArgument, op, ": window begin ", dims_string(begin), " size ", dims_string(size),
            " does not fit in ", shape.to_string(), " at dim ", i,
            "; expected 0 <= begin and begin + size <= ", d);
@@ -394,6 +413,9 @@ Tensor stack(const std::vector<Tensor> &values, int64_t axis) {
            " but values[0] is ", values[0].description(), "; expected the same dtype and shape");
   require_rank_at_most(static_cast<size_t>(r) + 1, "stack",
                        "the result of stacking " + values[0].description());
+  std::vector<int64_t> dims = values[0].shape().to_vector();
+  dims.insert(dims.begin() + (axis < 0 ? axis + r + 1 : axis), static_cast<int64_t>(values.size()));
+  (void)Shape(dims, "stack");  // checks the result's element count, so the error names stack
   std::vector<Tensor> expanded;
   for (const Tensor &v : values) expanded.push_back(expand_dims(v, axis));
   return concat(expanded, axis < 0 ? axis + r + 1 : axis);

@@ -1,4 +1,5 @@
 // Indexing ops: gather (embedding lookup), its gradient scatter_add, one_hot.
+#include "core/count.h"
 #include "kernels/array.h"
 #include "ops/array_internal.h"
 #include "ops/op_util.h"
@@ -28,11 +29,11 @@ Shape gathered_shape(const char *op, const Shape &params, const Shape &indices, 
   if (rank > static_cast<size_t>(Shape::kMaxRank))
     fail(Code::kInvalidArgument, op, ": params ", params.to_string(), " with indices ", indices.to_string(),
          " would give a result of rank ", rank, "; kiln supports rank <= ", Shape::kMaxRank);
-  Shape out;
+  std::vector<int64_t> out;
   for (int i = 0; i < axis; ++i) out.push_back(params[i]);
   for (int i = 0; i < indices.rank(); ++i) out.push_back(indices[i]);
   for (int i = axis + 1; i < params.rank(); ++i) out.push_back(params[i]);
-  return out;
+  return Shape(out, op);
 }
 
 // Calls f(const Index *) with indices' data typed as int32_t or int64_t.
@@ -125,8 +126,13 @@ Tensor one_hot(const Tensor &indices, int64_t depth, float on_value, float off_v
   if (indices.rank() + 1 > Shape::kMaxRank)
     fail(Code::kInvalidArgument, "one_hot: indices ", indices.description(), " would give a result of rank ",
          indices.rank() + 1, "; kiln supports rank <= ", Shape::kMaxRank);
-  Shape out_shape = indices.shape();
-  out_shape.push_back(depth);
+  std::vector<int64_t> dims = indices.shape().to_vector();
+  dims.push_back(depth);
+  if (nonzero_dims_product(dims.data(), dims.size()) < 0)
+    fail(Code::kInvalidArgument, "one_hot: depth ", depth, " for indices ", indices.description(),
+         " gives a result of shape ", list_string(dims), ", more than kiln's limit of ", kMaxElements,
+         " (2^62) elements");
+  const Shape out_shape(dims, "one_hot");
   Tensor out = Tensor::empty(DType::kFloat32, out_shape);
   with_indices(indices, [&](auto *idx) {
     kernels::one_hot(idx, indices.num_elements(), depth, on_value, off_value, out.mutable_data<float>());

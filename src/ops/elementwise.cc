@@ -80,6 +80,11 @@ Tensor mul(const Tensor &a, const Tensor &b) {
 }
 
 Tensor div(const Tensor &a, const Tensor &b) {
+  // As TF: an integer division by zero is an error, not a value (checked before any work).
+  if ((b.dtype() == DType::kInt32 || b.dtype() == DType::kInt64) && a.dtype() == b.dtype() &&
+      kernels::contains_zero(b.dtype(), b.raw_data(), b.num_elements()))
+    fail(Code::kInvalidArgument, "div: integer division by zero (divisor ", b.shape().to_string(), " ",
+         dtype_name(b.dtype()), " holds a 0)");
   Tensor out = binary_forward(BinaryOp::kDiv, "div", a, b, kArithmetic);
   if (recordable(a, b))
     // d/da = g / b; d/db = -g a / b^2 = -(g / b) * out.

@@ -162,6 +162,59 @@ Tensor clip_by_value(const Tensor &x, float clip_min, float clip_max) {
                    });
 }
 
+// ---- log1p, expm1, floor, round, sign, sin, cos, relu6, selu (as tf.math / tf.nn) ----
+
+Tensor log1p(const Tensor &x) {
+  return with_grad("log1p", x, unary_forward(UnaryOp::kLog1p, "log1p", x, kFloatOnly),
+                   [](const Tensor &v, const Tensor &) { return div(f32(1.0f), add(v, f32(1.0f))); });
+}
+
+Tensor expm1(const Tensor &x) {
+  // d/dx = e^x = out + 1.
+  return with_grad("expm1", x, unary_forward(UnaryOp::kExpm1, "expm1", x, kFloatOnly),
+                   [](const Tensor &, const Tensor &out) { return add(out, f32(1.0f)); });
+}
+
+namespace {
+// floor, round and sign are piecewise constant: their gradient is 0 (TF gives zeros for
+// sign, and no gradient, which a sum treats as 0, for floor and round).
+Tensor piecewise_constant(UnaryOp op, const char *name, const Tensor &x) {
+  return with_grad(name, x, unary_forward(op, name, x, kFloatOnly),
+                   [](const Tensor &v, const Tensor &) { return zeros_like(v); });
+}
+}  // namespace
+
+Tensor floor(const Tensor &x) { return piecewise_constant(UnaryOp::kFloor, "floor", x); }
+Tensor round(const Tensor &x) { return piecewise_constant(UnaryOp::kRound, "round", x); }
+Tensor sign(const Tensor &x) { return piecewise_constant(UnaryOp::kSign, "sign", x); }
+
+Tensor sin(const Tensor &x) {
+  return with_grad("sin", x, unary_forward(UnaryOp::kSin, "sin", x, kFloatOnly),
+                   [](const Tensor &v, const Tensor &) { return cos(v); });
+}
+
+Tensor cos(const Tensor &x) {
+  return with_grad("cos", x, unary_forward(UnaryOp::kCos, "cos", x, kFloatOnly),
+                   [](const Tensor &v, const Tensor &) { return neg(sin(v)); });
+}
+
+Tensor relu6(const Tensor &x) {
+  // The gradient passes where 0 < x < 6, as TF's Relu6Grad.
+  return with_grad("relu6", x, unary_forward(UnaryOp::kRelu6, "relu6", x, kFloatOnly),
+                   [](const Tensor &v, const Tensor &) {
+                     return cast(logical_and(greater(v, f32(0.0f)), less(v, f32(6.0f))), DType::kFloat32);
+                   });
+}
+
+Tensor selu(const Tensor &x) {
+  // d/dx = scale for x > 0, scale alpha e^x = out + scale alpha otherwise (tf.nn.selu's constants).
+  constexpr float kScale = 1.05070098735548049f, kScaleAlpha = 1.05070098735548049f * 1.67326324235437728f;
+  return with_grad("selu", x, unary_forward(UnaryOp::kSelu, "selu", x, kFloatOnly),
+                   [](const Tensor &v, const Tensor &out) {
+                     return where(greater(v, f32(0.0f)), f32(kScale), add(out, f32(kScaleAlpha)));
+                   });
+}
+
 // ---- fused backward ops ----
 
 namespace {

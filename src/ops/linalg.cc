@@ -30,7 +30,7 @@ Shape matmul_shape(const Tensor &a, const Tensor &b, bool ta, bool tb) {
         a, b, ta, tb,
         str_cat("inner dimensions differ, ", ka, " vs ", kb, "; expected a's columns to equal b's rows"));
   const int r = ra > rb ? ra : rb;
-  Shape out;
+  std::vector<int64_t> out;
   for (int i = 0; i < r - 2; ++i) {
     const int ia = i - (r - ra), ib = i - (r - rb);
     const int64_t da = ia >= 0 ? sa[ia] : 1, db = ib >= 0 ? sb[ib] : 1;
@@ -40,7 +40,16 @@ Shape matmul_shape(const Tensor &a, const Tensor &b, bool ta, bool tb) {
   }
   out.push_back(m);
   out.push_back(n);
-  return out;
+  // Checked: [2^40, 0] x [0, 2^40] is a valid product of two empty tensors, but not its result.
+  return Shape(out, "matmul");
+}
+
+// t [..., n] as the matrix [rows, n] (the batch folded into the rows).
+Tensor as_rows(const Tensor &t) {
+  const int64_t n = t.shape()[t.rank() - 1];
+  int64_t rows = 1;
+  for (int i = 0; i + 1 < t.rank(); ++i) rows *= t.shape()[i];
+  return reshape(t, {rows, n});
 }
 
 Tensor softmax_op(const char *op, const Tensor &x, int64_t axis, bool log) {
@@ -75,16 +84,20 @@ Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a, bool transpose
     record("matmul", {a, b}, {out}, [a, b, transpose_a, transpose_b](const Grads &g) -> Grads {
       // out = op(a)·op(b); each case's rule keeps the result in a's (b's) own layout.
       const Tensor &d = g[0];
+      // x[..., M, K] @ w[K, N] (a Dense layer on a sequence): the weight gradient folds the batch
+      // into the rows of one GEMM, [B*M, K]^T @ [B*M, N], instead of B small GEMMs writing a
+      // [B, K, N] temporary that sum_to_shape then reduces (300 MB for a BERT-base FFN).
+      const bool fold = !transpose_a && b.rank() == 2 && a.rank() > 2;
       Tensor da, db;
       if (!transpose_a && !transpose_b) {
         da = matmul(d, b, false, true);
-        db = matmul(a, d, true, false);
+        db = fold ? matmul(as_rows(a), as_rows(d), true, false) : matmul(a, d, true, false);
       } else if (transpose_a && !transpose_b) {
         da = matmul(b, d, false, true);
         db = matmul(a, d, false, false);
       } else if (!transpose_a && transpose_b) {
         da = matmul(d, b, false, false);
-        db = matmul(d, a, true, false);
+        db = fold ? matmul(as_rows(d), as_rows(a), true, false) : matmul(d, a, true, false);
       } else {
         da = matmul(b, d, true, true);
         db = matmul(d, a, true, true);

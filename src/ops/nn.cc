@@ -1,9 +1,11 @@
 // conv2d, max_pool2d, avg_pool2d and their backward ops (channels last, TF's VALID/SAME arithmetic).
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 
+#include "core/count.h"
 #include "kernels/conv.h"
 #include "kernels/pool.h"
 #include "kernels/pool_argmax.h"
@@ -38,19 +40,33 @@ void require_shape(const Tensor &t, const Shape &want, const char *op, const cha
 }
 
 // TF's output size and padding along one axis: VALID fits whole windows; SAME gives ceil(in / stride)
-// outputs and pads the difference, the odd cell after (bottom/right).
-void window_axis(int64_t in, int64_t k, int64_t s, int64_t d, Padding p, int64_t &out, int64_t &before,
+// outputs and pads the difference, the odd cell after (bottom/right). Overflow-safe for any
+// k, s, d >= 1: the dilated span is checked, and ceil(in / s) is computed without in + s.
+// Returns false when the span exceeds kMaxElements.
+bool window_axis(int64_t in, int64_t k, int64_t s, int64_t d, Padding p, int64_t &out, int64_t &before,
                  int64_t &after) {
-  const int64_t span = (k - 1) * d + 1;
+  int64_t span;
+  if (!checked_mul(k - 1, d, &span) || !checked_add(span, 1, &span)) return false;
   if (p == Padding::kValid) {
     out = in >= span ? (in - span) / s + 1 : 0;
     before = after = 0;
-    return;
+    return true;
   }
-  out = (in + s - 1) / s;
-  const int64_t total = std::max<int64_t>((out - 1) * s + span - in, 0);
+  out = in > 0 ? (in - 1) / s + 1 : 0;
+  // out >= 2 implies s < in, so (out - 1) * s <= in and the sum stays below 2^63.
+  const int64_t total = std::max<int64_t>((out > 0 ? (out - 1) * s : 0) + span - in, 0);
   before = total / 2;
   after = total - before;
+  return true;
+}
+
+// The stride and dilation the kernel sees. With one output along an axis the stride moves
+// nothing, and with a one-tap window the dilation spaces nothing; oneDNN still rejects huge
+// values there (INT64_MAX strides), so they are replaced by the smallest equivalent ones.
+void normalize_axis_steps(int64_t in, int64_t k, int64_t out, int64_t before, int64_t after, int64_t &s,
+                          int64_t &d) {
+  if (k == 1) d = 1;
+  if (out == 1) s = std::max<int64_t>(1, std::min(s, in + before + after - ((k - 1) * d + 1) + 1));
 }
 
 // Validates the window arguments and computes the geometry of a window op over x_shape [N, H, W, C].
@@ -71,13 +87,24 @@ Window2d window(const char *op, const Shape &x_shape, int64_t kh, int64_t kw, in
   g.sw = strides[1];
   g.dh = dilations[0];
   g.dw = dilations[1];
-  window_axis(g.h, kh, g.sh, g.dh, padding, g.oh, g.pad_top, g.pad_bottom);
-  window_axis(g.w, kw, g.sw, g.dw, padding, g.ow, g.pad_left, g.pad_right);
+  if (!window_axis(g.h, kh, g.sh, g.dh, padding, g.oh, g.pad_top, g.pad_bottom) ||
+      !window_axis(g.w, kw, g.sw, g.dw, padding, g.ow, g.pad_left, g.pad_right))
+    fail(Code::kInvalidArgument, op, ": a ", kh, "x", kw, " window with dilations ", list_string(dilations),
+         " spans more than ", kMaxElements, " (2^62) cells; expected (size - 1) * dilation + 1 <= 2^62");
   if (g.oh < 1 || g.ow < 1)
     fail(Code::kInvalidArgument, op, ": input of shape ", x_shape.to_string(), " with a ", kh, "x", kw,
          " window, strides ", list_string(strides), ", dilations ", list_string(dilations), " and ",
          padding_name(padding), " padding gives an empty ", g.oh, "x", g.ow,
          " output; expected a window that fits the input");
+  // SAME padding as large as a huge dilated window: far beyond what oneDNN's kernels are built
+  // for (their run time grows with the padding: a 2^19-cell padding already takes seconds).
+  const int64_t kMaxPad = std::numeric_limits<int32_t>::max();
+  if (std::max({g.pad_top, g.pad_bottom, g.pad_left, g.pad_right}) > kMaxPad)
+    fail(Code::kInvalidArgument, op, ": a ", kh, "x", kw, " window with dilations ", list_string(dilations),
+         " and SAME padding over input ", x_shape.to_string(), " needs padding [", g.pad_top, ", ",
+         g.pad_bottom, ", ", g.pad_left, ", ", g.pad_right, "]; expected padding <= ", kMaxPad);
+  normalize_axis_steps(g.h, kh, g.oh, g.pad_top, g.pad_bottom, g.sh, g.dh);
+  normalize_axis_steps(g.w, kw, g.ow, g.pad_left, g.pad_right, g.sw, g.dw);
   return g;
 }
 

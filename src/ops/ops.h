@@ -40,6 +40,17 @@ Tensor softplus(const Tensor &x);
 Tensor elu(const Tensor &x, float alpha);
 Tensor leaky_relu(const Tensor &x, float alpha);
 Tensor swish(const Tensor &x);
+// float32, as tf.math / tf.nn: round is to nearest, ties to even; sign(+-0) = +-0 and
+// sign(NaN) = NaN; floor, round and sign have a zero gradient.
+Tensor log1p(const Tensor &x);
+Tensor expm1(const Tensor &x);
+Tensor floor(const Tensor &x);
+Tensor round(const Tensor &x);
+Tensor sign(const Tensor &x);
+Tensor sin(const Tensor &x);
+Tensor cos(const Tensor &x);
+Tensor relu6(const Tensor &x);
+Tensor selu(const Tensor &x);
 
 // ---- comparison (same dtype both sides, broadcast) -> bool ----
 Tensor equal(const Tensor &a, const Tensor &b);
@@ -114,10 +125,17 @@ Tensor stop_gradient(const Tensor &x);
 // ---- creation and randomness (seed < 0: next value of the global sequence) ----
 Tensor zeros(const Shape &shape, DType dtype = DType::kFloat32);
 Tensor ones(const Shape &shape, DType dtype = DType::kFloat32);
+// Integer dtypes: an integer value fills exactly; a fraction truncates toward zero; NaN, inf
+// or a value out of the dtype's range is InvalidArgument.
 Tensor fill(const Shape &shape, double value, DType dtype = DType::kFloat32);
+// fill with an exact int64 value (for values beyond 2^53 that double cannot hold).
+Tensor fill_int64(const Shape &shape, int64_t value, DType dtype = DType::kInt64);
 Tensor zeros_like(const Tensor &x);
 Tensor ones_like(const Tensor &x);
+// Integer dtypes with integer arguments count and fill in exact int64 arithmetic; NaN or inf
+// arguments, or values out of the dtype's range, are InvalidArgument.
 Tensor range(double start, double limit, double delta, DType dtype = DType::kFloat32);
+Tensor range_int64(int64_t start, int64_t limit, int64_t delta, DType dtype = DType::kInt64);
 Tensor random_uniform(const Shape &shape, float minval = 0.0f, float maxval = 1.0f, int64_t seed = -1);
 Tensor random_normal(const Shape &shape, float mean = 0.0f, float stddev = 1.0f, int64_t seed = -1);
 Tensor truncated_normal(const Shape &shape, float mean = 0.0f, float stddev = 1.0f, int64_t seed = -1);

@@ -259,6 +259,7 @@ static void test_library(void) {
   EXPECT_OK(kiln_set_num_threads(2));
   CHECK(kiln_get_num_threads() == 2);
   EXPECT_ERROR(kiln_set_num_threads(0), INVALID, "set_num_threads", "got 0");
+  EXPECT_ERROR(kiln_set_num_threads(1 << 30), INVALID, "set_num_threads", "got 1073741824");
   CHECK(kiln_get_num_threads() == 2); /* a failed call changes nothing */
 
   kiln_primitive_cache_stats(NULL, NULL, NULL);
@@ -273,6 +274,15 @@ static void test_library(void) {
   kiln_allocator_stats(&allocs1, &reused1);
   CHECK(allocs0 >= 0 && reused0 >= 0);
   CHECK(allocs1 + reused1 >= allocs0 + reused0 + 2);
+
+  /* Once released, nothing is cached: the next buffer comes from the system
+   * (test_capi_limits.c checks that the memory leaves the process). */
+  kiln_allocator_release_cached();
+  CHECK(kiln_allocator_release_cached() == 0);
+  kiln_allocator_stats(&allocs0, &reused0);
+  kiln_tensor_free(RUN(kiln_zeros(&o, dims, 1, F32)));
+  kiln_allocator_stats(&allocs1, &reused1);
+  CHECK(allocs1 == allocs0 + 1 && reused1 == reused0);
 }
 
 /* ------------------------------------------------------------------ tensors */
@@ -1501,6 +1511,20 @@ static void test_variables(void) {
   expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, seven, 0);
   EXPECT_OK(kiln_variable_assign_sub(w, f32(1, d2, halves)));
   expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, after, 0);
+  {
+    /* A clone is a second handle to the same variable, alive after the first is freed. */
+    kiln_variable *w2 = NULL, *w3 = NULL;
+    EXPECT_OK(kiln_variable_clone(&w2, w));
+    CHECK(w2 != NULL && w2 != w && strcmp(kiln_variable_get_name(w2), "layer/w") == 0);
+    EXPECT_OK(kiln_variable_clone(&w3, w2));
+    EXPECT_OK(kiln_variable_assign_add(w2, f32(1, d2, ones)));
+    kiln_variable_free(w2);
+    EXPECT_OK(kiln_variable_assign_sub(w3, f32(1, d2, ones)));
+    kiln_variable_free(w3);
+    expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, after, 0);
+    EXPECT_ERROR(kiln_variable_clone(NULL, w), INVALID, "kiln_variable_clone", "'out' is NULL");
+    EXPECT_ERROR(kiln_variable_clone(&w2, NULL), INVALID, "kiln_variable_clone", "'variable' is NULL");
+  }
 
   EXPECT_OK(kiln_variable_create(&n, "step", make(I32, 1, d2, counts), false));
   CHECK(!kiln_variable_get_trainable(n));

@@ -81,6 +81,15 @@ TEST(HppOps, LibraryFunctions) {
   (void)kiln::zeros({100});
   kiln::AllocatorStats s1 = kiln::allocator_stats();
   EXPECT_GE(s1.system_allocs + s1.cache_hits, s0.system_allocs + s0.cache_hits + 2);
+
+  // Once released, nothing is cached: the next buffer comes from the system.
+  kiln::allocator_release_cached();
+  EXPECT_EQ(kiln::allocator_release_cached(), 0u);
+  kiln::AllocatorStats s2 = kiln::allocator_stats();
+  (void)kiln::zeros({100});
+  kiln::AllocatorStats s3 = kiln::allocator_stats();
+  EXPECT_EQ(s3.system_allocs, s2.system_allocs + 1);
+  EXPECT_EQ(s3.cache_hits, s2.cache_hits);
 }
 
 // ------------------------------------------------------------------ tensors
@@ -713,10 +722,17 @@ TEST(HppOps, Variable) {
   expect_floats(v.value(), {2}, {5.5f, 6.5f});
   expect_floats(before, {2}, {1, 2});  // reads never change
 
-  kiln::Variable shared = v;  // copies share the variable
+  kiln::Variable shared = v;  // copies are new handles to the same variable
   shared.assign(kiln::zeros({2}));
   expect_floats(v.value(), {2}, {0, 0});
-  EXPECT_EQ(shared.get(), v.get());
+  EXPECT_NE(shared.get(), v.get());
+  {
+    kiln::Variable moved = std::move(shared);  // a move transfers the handle
+    EXPECT_FALSE(shared.valid());
+    moved.assign_add(kiln::ones({2}));
+  }  // freeing one handle leaves the variable alive for the others
+  expect_floats(v.value(), {2}, {1, 1});
+  v.assign(kiln::zeros({2}));
 
   kiln::Variable steps(Tensor::from_vector<int64_t>({3}, {1}), "steps", false);
   EXPECT_EQ(steps.name(), "steps");

@@ -254,7 +254,7 @@ TEST(ArrayConcat, ConcatSplitAndStackMatchReference) {
       }
       Tensor y = ops::concat(parts, c.axis);
       Shape out = c.parts[0];
-      out[a] = std::accumulate(sizes.begin(), sizes.end(), int64_t{0});
+      out.set_dim(a, std::accumulate(sizes.begin(), sizes.end(), int64_t{0}));
       ASSERT_EQ(y.shape(), out);
       std::vector<double> got = as_doubles(y);
       for (int64_t o = 0; o < y.num_elements(); ++o) {

@@ -132,6 +132,12 @@ TEST(ElementwiseBinary, Float32MatchesReferenceLoops) {
   }
 }
 
+// b with each 0 replaced by 1.
+Tensor nonzero(const Tensor &b) {
+  const Tensor zero = ops::cast(Tensor::scalar(0.0f), b.dtype()), one = ops::cast(Tensor::scalar(1.0f), b.dtype());
+  return ops::where(ops::equal(b, zero), ops::broadcast_to(one, b.shape()), b);
+}
+
 template <typename T>
 void check_integer_binary() {
   using U = std::make_unsigned_t<T>;
@@ -144,7 +150,10 @@ void check_integer_binary() {
       {"add", ops::add, [](T a, T b) { return static_cast<T>(static_cast<U>(a) + static_cast<U>(b)); }},
       {"sub", ops::sub, [](T a, T b) { return static_cast<T>(static_cast<U>(a) - static_cast<U>(b)); }},
       {"mul", ops::mul, [](T a, T b) { return static_cast<T>(static_cast<U>(a) * static_cast<U>(b)); }},
-      {"div", ops::div, [](T a, T b) { return b == 0 ? T(0) : static_cast<T>(a / b); }},
+      // A zero divisor is an error (ElementwiseBinary.IntegerDivisionByZeroIsAnError), so div
+      // sees b with its zeros replaced by 1.
+      {"div", [](const Tensor &a, const Tensor &b) { return ops::div(a, nonzero(b)); },
+       [](T a, T b) { return static_cast<T>(a / (b == 0 ? T(1) : b)); }},
       {"maximum", ops::maximum, [](T a, T b) { return std::max(a, b); }},
       {"minimum", ops::minimum, [](T a, T b) { return std::min(a, b); }},
   };
@@ -172,9 +181,9 @@ TEST(ElementwiseBinary, Int64MatchesReferenceLoops) { check_integer_binary<int64
 TEST(ElementwiseBinary, IntegerEdgeCasesAreDefined) {
   const int32_t mn = std::numeric_limits<int32_t>::min(), mx = std::numeric_limits<int32_t>::max();
   const Tensor a = make_typed<int32_t>({5}, {7, -7, mn, mx, 0});
-  const Tensor b = make_typed<int32_t>({5}, {0, 2, -1, 1, 0});
-  EXPECT_EQ(values<int32_t>(ops::div(a, b)), (std::vector<int32_t>{0, -3, mn, mx, 0}));  // x / 0 is 0
-  EXPECT_EQ(values<int32_t>(ops::add(a, b)), (std::vector<int32_t>{7, -5, mx, mn, 0}));  // wraps
+  const Tensor b = make_typed<int32_t>({5}, {3, 2, -1, 1, 5});
+  EXPECT_EQ(values<int32_t>(ops::div(a, b)), (std::vector<int32_t>{2, -3, mn, mx, 0}));  // truncates; wraps
+  EXPECT_EQ(values<int32_t>(ops::add(a, b)), (std::vector<int32_t>{10, -5, mx, mn, 5}));  // wraps
   EXPECT_EQ(values<int32_t>(ops::neg(make_typed<int32_t>({2}, {mn, 5}))), (std::vector<int32_t>{mn, -5}));
   const Tensor big = make_typed<int64_t>({1}, {std::numeric_limits<int64_t>::min()});
   EXPECT_EQ(values<int64_t>(ops::div(big, make_typed<int64_t>({1}, {-1})))[0],
@@ -368,7 +377,9 @@ TEST(ElementwisePrimitiveCache, SteadyLoopCreatesNoPrimitives) {
   const int64_t hits = kernels::primitive_cache_stats().hits;
   for (int i = 0; i < 1000; ++i) step();
   EXPECT_EQ(kernels::primitive_cache_stats().misses, misses);
-  EXPECT_GT(kernels::primitive_cache_stats().hits, hits + 1000 * 8);  // the large path did use oneDNN
+  // add and mul above the threshold use oneDNN (the unary ops and their gradients run
+  // kiln's own loops at every size, so they create no primitive at all).
+  EXPECT_GE(kernels::primitive_cache_stats().hits, hits + 1000 * 2);
   set_num_threads(threads);
 }
 

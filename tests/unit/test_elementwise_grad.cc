@@ -90,6 +90,17 @@ std::vector<GradCase> grad_cases() {
     cases.push_back({"clip_by_value" + sh,
                      [](const std::vector<Tensor> &x) { return ops::clip_by_value(x[0], -0.5f, 0.5f); },
                      kinked(0.03f)});
+    cases.push_back({"log1p" + sh, unary_fn(ops::log1p), rnd(-0.5f, 2)});
+    cases.push_back({"expm1" + sh, unary_fn(ops::expm1), rnd(-2, 2)});
+    cases.push_back({"floor" + sh, unary_fn(ops::floor), kinked(0.05f)});
+    cases.push_back({"round" + sh, unary_fn(ops::round), kinked(0.03f)});  // 0.1 k + 0.03: never near x.5
+    cases.push_back({"sign" + sh, unary_fn(ops::sign), kinked(0.05f)});
+    cases.push_back({"sin" + sh, unary_fn(ops::sin), rnd(-4, 4)});
+    cases.push_back({"cos" + sh, unary_fn(ops::cos), rnd(-4, 4)});
+    cases.push_back({"relu6" + sh,
+                     [](const std::vector<Tensor> &x) { return ops::relu6(ops::mul(x[0], Tensor::scalar(6.5f))); },
+                     kinked(0.05f)});  // 6.5 (0.1 k + 0.05) spans both kinks, >= 0.175 from each
+    cases.push_back({"selu" + sh, unary_fn(ops::selu), kinked(0.05f)});
     cases.push_back({"cast f32->f32" + sh,
                      [](const std::vector<Tensor> &x) { return ops::cast(x[0], DType::kFloat32); },
                      rnd(-1, 1)});
@@ -148,6 +159,11 @@ TEST(ElementwiseGradient, SecondDerivativesThroughNestedTapes) {
       {"swish", ops::swish, -3, 3},
       {"exp", ops::exp, -2, 2},
       {"log", ops::log, 0.5f, 2},
+      {"log1p", ops::log1p, -0.5f, 2},
+      {"expm1", ops::expm1, -2, 2},
+      {"sin", ops::sin, -3, 3},
+      {"cos", ops::cos, -3, 3},
+      {"selu (x < 0)", ops::selu, -3, -0.2f},
       {"sqrt", ops::sqrt, 0.5f, 2},
       {"rsqrt", ops::rsqrt, 0.5f, 2},
       {"x*x/(1+x)",
@@ -272,6 +288,9 @@ TEST(ElementwiseErrors, UnaryOps) {
       {"leaky_relu", [](const Tensor &x) { return ops::leaky_relu(x, 0.1f); }},
       {"swish", ops::swish},
       {"clip_by_value", [](const Tensor &x) { return ops::clip_by_value(x, 0, 1); }},
+      {"log1p", ops::log1p}, {"expm1", ops::expm1}, {"floor", ops::floor}, {"round", ops::round},
+      {"sign", ops::sign},   {"sin", ops::sin},     {"cos", ops::cos},     {"relu6", ops::relu6},
+      {"selu", ops::selu},
   };
   const Tensor i3 = testing::make_typed<int32_t>({3}, {1, 2, 3});
   const Tensor b3 = testing::make_bool({3}, {1, 0, 1});

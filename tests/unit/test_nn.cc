@@ -409,7 +409,7 @@ TEST(NNPool, MaxAndAvgMatchReferenceLoops) {
     }
 }
 
-// Shapes below and above kernels::kNormLoopMaxElements, so both the loop and the oneDNN paths run.
+// Shapes below and above kernels::kNormLoopMaxElements, so both the one-thread and the threaded paths run.
 const std::vector<Shape> kNormShapes = {{1, 1},       {7},        {3, 5},       {2, 3, 7},
                                         {2, 5, 5, 3}, {130, 129}, {4, 9, 9, 67}};
 
@@ -590,7 +590,8 @@ TEST(NNGradients, MaxPoolGradientOfItsGradientPicksAtTheArgmax) {
 // A steady training loop creates no oneDNN primitive after its first step.
 
 TEST(NNPrimitiveCache, SteadyLoopCreatesNoPrimitives) {
-  // Norm shapes just above the loop threshold, so that their oneDNN primitives run.
+  // Norm shapes just above the threading threshold (the norms run kiln's own loops at every
+  // size and create no primitive; conv and pool do).
   Tensor x = random_tensor({2, 7, 7, 8}, 81), f = random_tensor({3, 3, 8, 16}, 82);
   Tensor ln_x = random_tensor({128, 129}, 83), ln_c = random_tensor({129}, 84);
   Tensor bn_x = random_tensor({2, 8, 8, 129}, 85), bn_var = random_tensor({129}, 87, 0.5f, 1.5f);
@@ -614,7 +615,7 @@ TEST(NNPrimitiveCache, SteadyLoopCreatesNoPrimitives) {
   const int64_t hits = kernels::primitive_cache_stats().hits;
   for (int i = 1; i < 1000; ++i) step();
   EXPECT_EQ(kernels::primitive_cache_stats().misses, misses);
-  EXPECT_GT(kernels::primitive_cache_stats().hits, hits + 999 * 10);
+  EXPECT_GE(kernels::primitive_cache_stats().hits, hits + 999 * 10);  // conv 3, pools 2 x 2, ... per step
 }
 
 }  // namespace

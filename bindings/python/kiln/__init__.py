@@ -50,6 +50,22 @@ def primitive_cache_stats():
     return {"hits": v[0].value, "misses": v[1].value, "size": v[2].value}
 
 
+def allocator_stats():
+    """Tensor buffer allocator counters: dict(system_allocs, cache_hits)."""
+    import ctypes
+    v = [ctypes.c_int64(), ctypes.c_int64()]
+    _lib.lib.kiln_allocator_stats(*[ctypes.byref(x) for x in v])
+    return {"system_allocs": v[0].value, "cache_hits": v[1].value}
+
+
+def empty_cache():
+    """Returns every cached free tensor buffer to the system, as torch.cuda.empty_cache() does.
+
+    Returns the number of bytes released. Tensors still referenced keep their memory.
+    """
+    return _lib.lib.kiln_allocator_release_cached()
+
+
 # TensorFlow-style namespaces.
 nn = _NS(relu=relu, gelu=gelu, sigmoid=sigmoid, tanh=tanh, softplus=softplus, elu=elu, leaky_relu=leaky_relu,
          swish=swish, silu=swish, softmax=softmax, log_softmax=log_softmax, dropout=dropout, conv2d=conv2d,

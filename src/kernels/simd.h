@@ -1,0 +1,42 @@
+// kiln's own float32 elementwise loops: Highway for the vectors and the runtime choice
+// of instruction set, SLEEF for the transcendental functions (1-ulp `_u10` variants,
+// erfc 1.5 ulp). These replace oneDNN's eltwise primitives, whose approximations lose
+// NaN, denormals and about 100x precision above kiln's size thresholds.
+//
+// Every function here is single-threaded and allocates nothing, so it may run inside an
+// OpenMP region. A value gives the same bits wherever it sits in the array and whatever n
+// is: a partial last vector is copied into a padded buffer and goes through the same
+// vector code, never a different scalar formula.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/elementwise.h"
+
+namespace kiln::kernels::simd {
+
+// True when unary_f32 implements op (every float32 UnaryOp except kLogicalNot).
+bool has_unary_f32(UnaryOp op);
+
+// y[i] = op(x[i]) for i < n; x == y is allowed. alpha/beta as in kernels::unary.
+void unary_f32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, float beta);
+
+// dx[i] = dy[i] * op'(x[i]) for op in {kRelu (alpha: negative slope), kGeluErf, kGeluTanh}.
+void unary_backward_f32(UnaryOp op, const float *x, const float *dy, float *dx, int64_t n, float alpha);
+
+// y[i] = exp(x[i] - shift), the softmax inner loop; returns the sum of the y[i] (summed
+// in a fixed lane order, so also independent of where the row sits).
+float exp_shifted_sum_f32(const float *x, float shift, float *y, int64_t n);
+
+// ---- for tests: run the code of each compiled instruction set on this machine ----
+
+// The Highway targets compiled into kiln that this CPU can run, best first.
+std::vector<int64_t> available_targets();
+std::string target_name(int64_t target);
+// Makes dispatch use `target` only (one of available_targets()); 0 restores the default.
+// Not thread-safe: call while no kernel runs.
+void force_target(int64_t target);
+
+}  // namespace kiln::kernels::simd

@@ -1,0 +1,355 @@
+// Float32 unary kernels compiled once per instruction set (Highway's foreach_target
+// re-includes this file per target) and chosen at run time. See kernels/simd.h.
+#include <cstring>
+
+#include "kernels/simd.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/simd_unary.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace kiln::kernels::simd {
+namespace HWY_NAMESPACE {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// Room for the widest vector of any target (a 2048-bit SVE vector is 64 floats).
+constexpr size_t kPad = 64;
+
+// ---- SLEEF: the variant built for the same instruction set as this target ----
+// The prototypes are written here, not taken from sleef.h, because sleef.h declares the
+// AVX2/AVX-512 variants only when the whole file is compiled for them, and Highway enables
+// each instruction set per function instead.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#define KILN_SLEEF(fn, u) Sleef_##fn##f16_##u##avx512f
+#define KILN_SLEEF_VECTOR 1
+#elif HWY_TARGET == HWY_AVX2
+#define KILN_SLEEF(fn, u) Sleef_##fn##f8_##u##avx2
+#define KILN_SLEEF_VECTOR 1
+#elif HWY_TARGET == HWY_SSE4
+#define KILN_SLEEF(fn, u) Sleef_##fn##f4_##u##sse4
+#define KILN_SLEEF_VECTOR 1
+#elif HWY_TARGET == HWY_SSSE3
+#define KILN_SLEEF(fn, u) Sleef_##fn##f4_##u##sse2
+#define KILN_SLEEF_VECTOR 1
+#else
+// Emulated / scalar targets: SLEEF's portable C build, lane by lane (no FMA needed).
+#define KILN_SLEEF(fn, u) Sleef_##fn##f1_##u##purec
+#define KILN_SLEEF_VECTOR 0
+#endif
+
+#if KILN_SLEEF_VECTOR
+using RawF = decltype(hn::Zero(DF()).raw);
+#define KILN_MATH(Name, fn, u)                            \
+  extern "C" RawF KILN_SLEEF(fn, u)(RawF);                \
+  HWY_INLINE VF Name(VF v) { return VF{KILN_SLEEF(fn, u)(v.raw)}; }
+#else
+#define KILN_MATH(Name, fn, u)                                                           \
+  extern "C" float KILN_SLEEF(fn, u)(float);                                             \
+  HWY_INLINE VF Name(VF v) {                                                             \
+    const DF d;                                                                          \
+    HWY_ALIGN float lanes[kPad];                                                         \
+    hn::Store(v, d, lanes);                                                              \
+    for (size_t i = 0; i < hn::Lanes(d); ++i) lanes[i] = KILN_SLEEF(fn, u)(lanes[i]);    \
+    return hn::Load(d, lanes);                                                           \
+  }
+#endif
+
+KILN_MATH(Exp, exp, u10)
+KILN_MATH(Log, log, u10)
+KILN_MATH(Log1p, log1p, u10)
+KILN_MATH(Expm1, expm1, u10)
+KILN_MATH(Tanh, tanh, u10)
+KILN_MATH(Erfc, erfc, u15)
+KILN_MATH(Sin, sin, u10)
+KILN_MATH(Cos, cos, u10)
+
+#undef KILN_MATH
+#undef KILN_SLEEF
+#undef KILN_SLEEF_VECTOR
+
+// ---- loops ----
+
+// f over whole vectors, then the tail through the same f via a zero-padded buffer.
+template <class F>
+HWY_INLINE void Map1(const float *x, float *y, int64_t n, const F &f) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(f(d, hn::LoadU(d, x + i)), d, y + i);
+  if (i == n) return;
+  const size_t rest = static_cast<size_t>(n - i);
+  HWY_ALIGN float buf[kPad] = {};
+  std::memcpy(buf, x + i, rest * sizeof(float));
+  hn::Store(f(d, hn::Load(d, buf)), d, buf);
+  std::memcpy(y + i, buf, rest * sizeof(float));
+}
+
+template <class F>
+HWY_INLINE void Map2(const float *x, const float *z, float *y, int64_t n, const F &f) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(f(d, hn::LoadU(d, x + i), hn::LoadU(d, z + i)), d, y + i);
+  if (i == n) return;
+  const size_t rest = static_cast<size_t>(n - i);
+  HWY_ALIGN float bx[kPad] = {};
+  HWY_ALIGN float bz[kPad] = {};
+  std::memcpy(bx, x + i, rest * sizeof(float));
+  std::memcpy(bz, z + i, rest * sizeof(float));
+  hn::Store(f(d, hn::Load(d, bx), hn::Load(d, bz)), d, bx);
+  std::memcpy(y + i, bx, rest * sizeof(float));
+}
+
+// ---- formulas ----
+
+constexpr float kSqrtHalf = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+constexpr float kSqrt2OverPi = 0.79788456080286536f;
+constexpr float kGeluCubic = 0.044715f;
+// tf.nn.selu's constants.
+constexpr float kSeluAlpha = 1.67326324235437728f;
+constexpr float kSeluScale = 1.05070098735548049f;
+
+// The logistic function with its parts: e = exp(-|z|), r = 1 / (1 + e). sigmoid(z) is r
+// for z >= 0 and e * r below (no cancellation on either side), and
+// sigmoid(z) * (1 - sigmoid(z)) = e * r * r for both signs.
+struct Logistic {
+  VF e, r, s;
+};
+HWY_INLINE Logistic LogisticParts(DF d, VF z) {
+  const VF one = hn::Set(d, 1.0f);
+  const VF e = Exp(hn::Neg(hn::Abs(z)));
+  const VF r = hn::Div(one, hn::Add(one, e));
+  return {e, r, hn::IfThenElse(hn::Ge(z, hn::Zero(d)), r, hn::Mul(e, r))};
+}
+
+// 2u for the tanh form of gelu: 0.5 * (1 + tanh(u)) = sigmoid(2u), which keeps the
+// negative tail accurate where 1 + tanh(u) would cancel.
+HWY_INLINE VF GeluTanhArg(DF d, VF x) {
+  const VF x3 = hn::Mul(hn::Mul(x, x), x);
+  return hn::Mul(hn::Set(d, 2.0f * kSqrt2OverPi), hn::MulAdd(hn::Set(d, kGeluCubic), x3, x));
+}
+
+// erfc(-x / sqrt 2), the exact gelu's CDF term (TF computes gelu as 0.5 x erfc(-x / sqrt 2):
+// erfc keeps the negative tail that 1 + erf(x / sqrt 2) cancels away). In the tail the
+// rounding of the argument t alone would cost ~2 t^2 ulp (up to 90 ulp at x = -12), so t
+// is carried as t + lo, lo being the product's rounding error plus sqrt(1/2)'s low part,
+// and erfc(t + lo) = erfc(t) - lo 2/sqrt(pi) exp(-t^2) to first order. The rounding error
+// comes from Dekker's exact product (x split in halves), the same on every target whether
+// or not it has FMA.
+constexpr float kSqrtHalfHi = 0.70703125f;          // sqrt(1/2)'s leading 12 bits
+constexpr float kSqrtHalfMid = 7.5519085e-05f;      // kSqrtHalf - kSqrtHalfHi (exact)
+constexpr float kSqrtHalfLo = 1.21016175e-08f;      // sqrt(1/2) - kSqrtHalf
+constexpr float kTwoOverSqrtPi = 1.12837916709551257f;
+constexpr float kSplitter = 4097.0f;                // 2^12 + 1
+HWY_INLINE VF GeluErfc(DF d, VF x) {
+  const VF t = hn::Mul(x, hn::Set(d, -kSqrtHalf));
+  // x = xh + xl exactly, each with at most 12 significant bits.
+  const VF gamma = hn::Mul(x, hn::Set(d, kSplitter));
+  const VF xh = hn::Sub(gamma, hn::Sub(gamma, x));
+  const VF xl = hn::Sub(x, xh);
+  // -x kSqrtHalf - t, exactly (each partial product is exact).
+  const VF ch = hn::Set(d, -kSqrtHalfHi), cm = hn::Set(d, -kSqrtHalfMid);
+  VF err = hn::Sub(hn::Mul(xh, ch), t);
+  err = hn::Add(err, hn::Mul(xh, cm));
+  err = hn::Add(err, hn::Mul(xl, ch));
+  err = hn::Add(err, hn::Mul(xl, cm));
+  const VF lo = hn::Add(err, hn::Mul(x, hn::Set(d, -kSqrtHalfLo)));
+  const VF g = Exp(hn::Neg(hn::Mul(t, t)));
+  // Where g is 0 (|t| > ~10, or x so large that the split overflowed) the correction is 0.
+  const VF corr = hn::IfThenZeroElse(hn::Eq(g, hn::Zero(d)), hn::Mul(hn::Mul(lo, hn::Set(d, kTwoOverSqrtPi)), g));
+  return hn::Sub(Erfc(t), corr);
+}
+
+// NaN-propagating lower clamp at 0.
+HWY_INLINE VF ReluZero(DF d, VF x) { return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::IfThenElseZero(hn::IsNaN(x), x)); }
+
+void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, float beta) {
+  switch (op) {
+    case UnaryOp::kNeg:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::Neg(v); });
+    case UnaryOp::kAbs:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::Abs(v); });
+    case UnaryOp::kSquare:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::Mul(v, v); });
+    case UnaryOp::kExp:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return Exp(v); });
+    case UnaryOp::kLog:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return Log(v); });
+    case UnaryOp::kLog1p:
+      // SLEEF 3.5's log1pf overflows to inf above ~1e38; from 2^60 on, 1 + x rounds to x and
+      // log1p(x) = log(x) to far below an ulp.
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {
+        return hn::IfThenElse(hn::Gt(v, hn::Set(d, 1.15292150e18f)), Log(v), Log1p(v));
+      });
+    case UnaryOp::kExpm1:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return Expm1(v); });
+    case UnaryOp::kSin:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return Sin(v); });
+    case UnaryOp::kCos:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return Cos(v); });
+    case UnaryOp::kSqrt:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::Sqrt(v); });
+    case UnaryOp::kRsqrt:
+      // A true division (not the approximate rsqrt instruction): -0 -> -inf, -inf -> NaN.
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return hn::Div(hn::Set(d, 1.0f), hn::Sqrt(v)); });
+    case UnaryOp::kTanh:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return Tanh(v); });
+    case UnaryOp::kSigmoid:
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return LogisticParts(d, v).s; });
+    case UnaryOp::kRelu:
+      // alpha == 0 selects 0 rather than computing 0 * x, so that relu(-inf) is 0.
+      if (alpha == 0.0f) return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return ReluZero(d, v); });
+      return Map1(x, y, n, [alpha](DF d, VF v) HWY_ATTR {
+        return hn::IfThenElse(hn::Gt(v, hn::Zero(d)), v, hn::Mul(hn::Set(d, alpha), v));
+      });
+    case UnaryOp::kRelu6:
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {
+        const VF six = hn::Set(d, 6.0f);
+        return hn::IfThenElse(hn::Gt(v, six), six, ReluZero(d, v));
+      });
+    case UnaryOp::kGeluErf:
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return hn::Mul(hn::Mul(hn::Set(d, 0.5f), v), GeluErfc(d, v)); });
+    case UnaryOp::kGeluTanh:
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return hn::Mul(v, LogisticParts(d, GeluTanhArg(d, v)).s); });
+    case UnaryOp::kSoftplus:
+      // max(x, 0) + log1p(exp(-|x|)): no overflow, and exact in the negative tail.
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {
+        return hn::Add(hn::Max(v, hn::Zero(d)), Log1p(Exp(hn::Neg(hn::Abs(v)))));
+      });
+    case UnaryOp::kElu:
+      return Map1(x, y, n, [alpha](DF d, VF v) HWY_ATTR {
+        return hn::IfThenElse(hn::Gt(v, hn::Zero(d)), v, hn::Mul(hn::Set(d, alpha), Expm1(v)));
+      });
+    case UnaryOp::kSelu:
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {
+        const VF neg = hn::Mul(hn::Set(d, kSeluScale * kSeluAlpha), Expm1(v));
+        return hn::IfThenElse(hn::Gt(v, hn::Zero(d)), hn::Mul(hn::Set(d, kSeluScale), v), neg);
+      });
+    case UnaryOp::kSwish:
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return hn::Mul(v, LogisticParts(d, v).s); });
+    case UnaryOp::kClip:
+      // Both comparisons are false for NaN, which passes through.
+      return Map1(x, y, n, [alpha, beta](DF d, VF v) HWY_ATTR {
+        const VF lo = hn::Set(d, alpha), hi = hn::Set(d, beta);
+        return hn::IfThenElse(hn::Lt(v, lo), lo, hn::IfThenElse(hn::Gt(v, hi), hi, v));
+      });
+    // Floor and Round give a result of x's sign; CopySign restores the sign of a zero result,
+    // which Highway's emulation on targets without SSE4.1's roundps drops (round(-0.3) = -0).
+    case UnaryOp::kFloor:
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::CopySign(hn::Floor(v), v); });
+    case UnaryOp::kRound:
+      // Round is to nearest, ties to even, as tf.round.
+      return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::CopySign(hn::Round(v), v); });
+    case UnaryOp::kSign:
+      // +-0 and NaN map to themselves.
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {
+        const VF z = hn::Zero(d);
+        return hn::IfThenElse(hn::Gt(v, z), hn::Set(d, 1.0f), hn::IfThenElse(hn::Lt(v, z), hn::Set(d, -1.0f), v));
+      });
+    case UnaryOp::kLogicalNot:
+      break;
+  }
+}
+
+void UnaryBackwardF32(UnaryOp op, const float *x, const float *dy, float *dx, int64_t n, float alpha) {
+  switch (op) {
+    case UnaryOp::kRelu:
+      // A select, as TF's ReluGrad: dy where x > 0, else alpha * dy (0, even for dy = inf).
+      if (alpha == 0.0f)
+        return Map2(x, dy, dx, n,
+                    [](DF d, VF v, VF g) HWY_ATTR { return hn::IfThenElseZero(hn::Gt(v, hn::Zero(d)), g); });
+      return Map2(x, dy, dx, n, [alpha](DF d, VF v, VF g) HWY_ATTR {
+        return hn::IfThenElse(hn::Gt(v, hn::Zero(d)), g, hn::Mul(hn::Set(d, alpha), g));
+      });
+    case UnaryOp::kGeluErf:
+      // d/dx 0.5 x erfc(-x/sqrt2) = 0.5 erfc(-x/sqrt2) + x exp(-x^2/2) / sqrt(2 pi).
+      return Map2(x, dy, dx, n, [](DF d, VF v, VF g) HWY_ATTR {
+        const VF cdf = hn::Mul(hn::Set(d, 0.5f), GeluErfc(d, v));
+        const VF pdf = Exp(hn::Mul(hn::Set(d, -0.5f), hn::Mul(v, v)));
+        return hn::Mul(g, hn::MulAdd(hn::Mul(v, hn::Set(d, kInvSqrt2Pi)), pdf, cdf));
+      });
+    case UnaryOp::kGeluTanh:
+      // y = x s(z), z = 2u: y' = s + x s (1 - s) z'. Where s (1 - s) is exactly 0 the
+      // second term is 0 (z' overflows to inf for |x| > ~1e19 and would make 0 * inf).
+      return Map2(x, dy, dx, n, [](DF d, VF v, VF g) HWY_ATTR {
+        const Logistic p = LogisticParts(d, GeluTanhArg(d, v));
+        const VF ds = hn::Mul(hn::Mul(p.e, p.r), p.r);
+        const VF dz = hn::Mul(hn::Set(d, 2.0f * kSqrt2OverPi),
+                              hn::MulAdd(hn::Set(d, 3.0f * kGeluCubic), hn::Mul(v, v), hn::Set(d, 1.0f)));
+        const VF tail = hn::IfThenZeroElse(hn::Eq(ds, hn::Zero(d)), hn::Mul(hn::Mul(v, ds), dz));
+        return hn::Mul(g, hn::Add(p.s, tail));
+      });
+    default:
+      break;
+  }
+}
+
+float ExpShiftedSumF32(const float *x, float shift, float *y, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const VF m = hn::Set(d, shift);
+  VF acc = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VF e = Exp(hn::Sub(hn::LoadU(d, x + i), m));
+    hn::StoreU(e, d, y + i);
+    acc = hn::Add(acc, e);
+  }
+  HWY_ALIGN float buf[kPad] = {};
+  if (i < n) {
+    const size_t rest = static_cast<size_t>(n - i);
+    std::memcpy(buf, x + i, rest * sizeof(float));
+    const VF e = Exp(hn::Sub(hn::Load(d, buf), m));
+    hn::Store(e, d, buf);
+    std::memcpy(y + i, buf, rest * sizeof(float));
+    acc = hn::Add(acc, hn::IfThenElseZero(hn::FirstN(d, rest), e));
+  }
+  hn::Store(acc, d, buf);
+  float s = 0.0f;
+  for (int64_t l = 0; l < N; ++l) s += buf[l];
+  return s;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace kiln::kernels::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace kiln::kernels::simd {
+
+HWY_EXPORT(UnaryF32);
+HWY_EXPORT(UnaryBackwardF32);
+HWY_EXPORT(ExpShiftedSumF32);
+
+bool has_unary_f32(UnaryOp op) { return op != UnaryOp::kLogicalNot; }
+
+void unary_f32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, float beta) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(UnaryF32)(op, x, y, n, alpha, beta);
+}
+
+void unary_backward_f32(UnaryOp op, const float *x, const float *dy, float *dx, int64_t n, float alpha) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(UnaryBackwardF32)(op, x, dy, dx, n, alpha);
+}
+
+float exp_shifted_sum_f32(const float *x, float shift, float *y, int64_t n) {
+  return n > 0 ? HWY_DYNAMIC_DISPATCH(ExpShiftedSumF32)(x, shift, y, n) : 0.0f;
+}
+
+std::vector<int64_t> available_targets() {
+  std::vector<int64_t> out;
+  for (int64_t t : hwy::SupportedAndGeneratedTargets()) out.push_back(t);
+  return out;
+}
+
+std::string target_name(int64_t target) { return hwy::TargetName(target); }
+
+void force_target(int64_t target) { hwy::SetSupportedTargetsForTest(target); }
+
+}  // namespace kiln::kernels::simd
+#endif

@@ -1,0 +1,167 @@
+"""Sizes and values at the limits through the Python binding (issue 5, section 2).
+
+Each call must raise the matching kiln error with a message naming the op and the offending value:
+never crash the interpreter, hang, or return a tensor with no memory behind it. A watchdog ends the
+process if a test hangs (as requests above 2^63 bytes used to), so the suite fails instead of stalling.
+Also checks that kiln.empty_cache() hands freed tensor memory back to the system.
+"""
+import ctypes
+import faulthandler
+import os
+import unittest
+
+import kiln
+from kiln import _lib
+from kiln.tensor import _new, dims_array
+
+P62, P32, MAX = 2 ** 62, 2 ** 32, 2 ** 63 - 1
+NAN, INF = float("nan"), float("inf")
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class LimitCase(unittest.TestCase):
+    def setUp(self):
+        faulthandler.dump_traceback_later(120, exit=True)
+
+    def tearDown(self):
+        faulthandler.cancel_dump_traceback_later()
+
+    def assertLimit(self, error, fn, *fragments):
+        with self.assertRaises(error) as cm:
+            fn()
+        for frag in fragments:
+            self.assertIn(frag, str(cm.exception))
+
+
+class CreationTest(LimitCase):
+    def test_beyond_the_byte_limit(self):
+        # 2^62 elements crashed the process with SIGSEGV.
+        E = kiln.ResourceExhaustedError
+        self.assertLimit(E, lambda: kiln.zeros([P62]), "kiln_zeros", "18446744073709551616 bytes")
+        self.assertLimit(E, lambda: kiln.ones([P62]), "kiln_ones", "float32[4611686018427387904]")
+        self.assertLimit(E, lambda: kiln.fill([P62], 1.0), "kiln_fill", "4611686018427387904")
+        self.assertLimit(E, lambda: kiln.random_uniform([P62]), "kiln_random_uniform", "4611686018427387904")
+        self.assertLimit(E, lambda: kiln.random_normal([P62]), "kiln_random_normal", "4611686018427387904")
+        self.assertLimit(E, lambda: kiln.truncated_normal([P62]), "kiln_truncated_normal", "4611686018427387904")
+        self.assertLimit(E, lambda: kiln.range(0, P62, 1, kiln.int64), "kiln_range", "int64[4611686018427387904]")
+        # Above 2^63 bytes (the size-class loop never ended) and beyond any address space.
+        self.assertLimit(E, lambda: kiln.zeros([2 ** 60 + 1], kiln.int64), "kiln_zeros", "9223372036854775816")
+        self.assertLimit(E, lambda: kiln.zeros([2 ** 59]), "kiln_zeros", "2305843009213693952 bytes")
+        self.assertTrue(issubclass(E, MemoryError))
+
+    def test_overflowing_shapes_are_invalid(self):
+        E = kiln.InvalidArgumentError
+        # zeros([2^32, 2^32]) returned a tensor of that shape with 0 elements.
+        self.assertLimit(E, lambda: kiln.zeros([P32, P32]), "kiln_zeros", "[4294967296, 4294967296]")
+        self.assertLimit(E, lambda: kiln.zeros([0, P32, P32]), "kiln_zeros", "[0, 4294967296, 4294967296]")
+        dims, rank = dims_array([2 ** 31, 2 ** 31])
+        self.assertLimit(E, lambda: _new(_lib.lib.kiln_tensor_create, 1, dims, rank, None, 0), "kiln_tensor_create",
+                         "18446744073709551616 bytes")
+
+    def test_range_needs_finite_arguments(self):
+        E = kiln.InvalidArgumentError
+        self.assertLimit(E, lambda: kiln.range(0, NAN, 1, kiln.int64), "range", "limit nan")
+        self.assertLimit(E, lambda: kiln.range(NAN, 3.0), "range", "start nan")
+        self.assertLimit(E, lambda: kiln.range(0, INF, 1, kiln.int32), "range", "limit inf")
+        self.assertLimit(E, lambda: kiln.range(-INF, 0.0), "range", "start -inf")
+        self.assertLimit(E, lambda: kiln.range(0.0, 3.0, NAN), "range", "delta nan")
+        self.assertLimit(E, lambda: kiln.range(0.0, 1e30, 1e-30), "range", "1e+60 elements")
+
+
+class ShapeOpTest(LimitCase):
+    def test_reshape_broadcast_tile(self):
+        E, R = kiln.InvalidArgumentError, kiln.ResourceExhaustedError
+        empty = kiln.zeros([0])
+        self.assertLimit(E, lambda: kiln.reshape(empty, [P32, P32]), "reshape", "[4294967296, 4294967296]")
+        self.assertLimit(E, lambda: kiln.reshape(empty, [-1, P32, P32]), "reshape", "4294967296")
+        self.assertLimit(R, lambda: kiln.broadcast_to(kiln.zeros([1]), [P62]), "kiln_broadcast_to",
+                         "4611686018427387904")
+        self.assertLimit(R, lambda: kiln.tile(kiln.zeros([1]), [P62]), "kiln_tile", "4611686018427387904")
+        self.assertLimit(E, lambda: kiln.tile(kiln.zeros([4]), [P62]), "tile", "4 x 4611686018427387904")
+
+    def test_one_hot_matmul_concat_stack(self):
+        E = kiln.InvalidArgumentError
+        idx = kiln.constant([0, 1], dtype=kiln.int32)
+        self.assertLimit(E, lambda: kiln.one_hot(idx, P62), "one_hot", "depth 4611686018427387904")
+        self.assertLimit(kiln.ResourceExhaustedError, lambda: kiln.one_hot(kiln.constant([0], dtype=kiln.int32), P62),
+                         "kiln_one_hot", "4611686018427387904")
+        self.assertLimit(E, lambda: kiln.matmul(kiln.zeros([2 ** 40, 0]), kiln.zeros([0, 2 ** 40])), "matmul",
+                         "[1099511627776, 1099511627776]")
+        tall = kiln.zeros([P62, 0])
+        self.assertLimit(E, lambda: kiln.concat([tall, tall], 0), "concat", "4611686018427387904")
+        half = kiln.zeros([2 ** 61, 0])
+        self.assertLimit(E, lambda: kiln.stack([half] * 4), "stack", "[4, 2305843009213693952, 0]")
+
+    def test_split_and_slice_cannot_wrap(self):
+        E = kiln.InvalidArgumentError
+        x = kiln.range(0.0, 4.0)
+        # Four sizes of 2^62 + 1 wrapped to 4 and gave 2^62-element views of a 16-byte buffer.
+        self.assertLimit(E, lambda: kiln.split(x, [P62 + 1] * 4), "split", "4611686018427387905")
+        self.assertLimit(E, lambda: kiln.split(x, [MAX, 5]), "split", "9223372036854775807")
+        self.assertLimit(E, lambda: kiln.slice(x, [1], [MAX]), "slice", "9223372036854775807")
+        self.assertLimit(E, lambda: kiln.slice(x, [MAX], [1]), "slice", "9223372036854775807")
+
+    def test_huge_windows(self):
+        E = kiln.InvalidArgumentError
+        x = kiln.reshape(kiln.range(0.0, 50.0), [1, 5, 5, 2])
+        f = kiln.ones([2, 2, 2, 1])
+        want = kiln.conv2d(x, f, strides=4).numpy().tolist()
+        # INT64_MAX strides gave INTERNAL from oneDNN; one window fits, as with a stride of 4.
+        self.assertEqual(kiln.conv2d(x, f, strides=MAX).numpy().tolist(), want)
+        self.assertEqual(kiln.conv2d(x, f, strides=MAX, padding="SAME").numpy().tolist(), want)
+        self.assertEqual(kiln.max_pool2d(x, 2, MAX).numpy().tolist(), kiln.max_pool2d(x, 2, 4).numpy().tolist())
+        self.assertLimit(E, lambda: kiln.conv2d(x, f, dilations=MAX), "conv2d", "9223372036854775807")
+        self.assertLimit(E, lambda: kiln.conv2d(x, f, dilations=2 ** 40, padding="SAME"), "conv2d", "1099511627776")
+        self.assertLimit(E, lambda: kiln.max_pool2d(x, MAX, 1), "max_pool2d", "9223372036854775807")
+        self.assertLimit(E, lambda: kiln.avg_pool2d(x, MAX, 1, "SAME"), "avg_pool2d", "9223372036854775807")
+
+
+class LibraryLimitTest(LimitCase):
+    def test_thread_count_is_bounded(self):
+        before = kiln.get_num_threads()
+        # libgomp killed the process at the next kernel.
+        self.assertLimit(kiln.InvalidArgumentError, lambda: kiln.set_num_threads(1 << 30), "set_num_threads",
+                         "1073741824")
+        self.assertEqual(kiln.get_num_threads(), before)
+
+    def test_negative_enum_values(self):
+        lib = _lib.lib
+        dims, rank = dims_array([2])
+        x = kiln.ones([1, 2, 2, 1])
+        k = (ctypes.c_int64 * 2)(1, 1)
+        for v in (-1, -2 ** 31):
+            n = str(v)
+            for name, call in [
+                    ("kiln_zeros: dtype", lambda: _new(lib.kiln_zeros, dims, rank, v)),
+                    ("kiln_fill: dtype", lambda: _new(lib.kiln_fill, dims, rank, 1.0, v)),
+                    ("kiln_range: dtype", lambda: _new(lib.kiln_range, 0.0, 2.0, 1.0, v)),
+                    ("kiln_cast: dtype", lambda: _new(lib.kiln_cast, x._h, v)),
+                    ("kiln_max_pool2d: padding", lambda: _new(lib.kiln_max_pool2d, x._h, k, k, v)),
+                    ("kiln_avg_pool2d: padding", lambda: _new(lib.kiln_avg_pool2d, x._h, k, k, v))]:
+                self.assertLimit(kiln.InvalidArgumentError, call, name, n)
+
+    def test_empty_cache_returns_memory(self):
+        kiln.empty_cache()
+        before = rss_bytes()
+        ts = [kiln.zeros([1 << 18]) for _ in range(256)]  # 256 x 1 MiB, written, so resident
+        filled = rss_bytes()
+        del ts
+        released = kiln.empty_cache()
+        after = rss_bytes()
+        self.assertGreater(filled - before, 200 << 20)
+        self.assertGreater(filled - after, 200 << 20)
+        self.assertTrue(released == 0 or released >= 256 << 20)  # 0 when a sanitizer build disables the cache
+        self.assertEqual(kiln.empty_cache(), 0)
+        s0 = kiln.allocator_stats()
+        kiln.zeros([1 << 18])
+        s1 = kiln.allocator_stats()
+        self.assertEqual(s1["system_allocs"], s0["system_allocs"] + 1)
+        self.assertEqual(s1["cache_hits"], s0["cache_hits"])
+
+
+if __name__ == "__main__":
+    unittest.main()
