@@ -4,10 +4,11 @@
 #include "capi/handles.h"
 
 using kiln::Tensor;
-using kiln::capi::require_not_null;
-using kiln::capi::tensor_of;
+using kiln::autodiff::GradientSource;
 using kiln::autodiff::Tape;
 using kiln::autodiff::Unconnected;
+using kiln::capi::require_not_null;
+using kiln::capi::tensor_of;
 
 namespace {
 
@@ -37,24 +38,27 @@ void write_grads(kiln_tensor **out_grads, const std::vector<Tensor> &grads) {
   for (size_t i = 0; i < grads.size(); ++i) out_grads[i] = handles[i].release();
 }
 
+// Every argument is checked (here and in Tape::gradient) before the tape is used, so a
+// rejected call leaves a non-persistent tape usable.
 kiln_status *gradient(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tensor *target,
-                      const kiln_tensor *output_gradient, const std::vector<Tensor> &sources,
-                      kiln_unconnected unconnected, const char *fn) {
+                      const kiln_tensor *output_gradient, const std::vector<GradientSource> &sources,
+                      int unconnected, const char *fn) {
   KILN_CAPI_BEGIN
   Tape &t = tape_of(tape, fn);
   if (!sources.empty()) require_not_null(out_grads, fn, "out_grads");
   const Tensor &y = tensor_of(target, fn, "target");
   Tensor dy = output_gradient ? output_gradient->value : Tensor();
-  write_grads(out_grads, t.gradient(y, sources, unconnected_from_c(unconnected, fn), dy));
+  const Unconnected u = unconnected_from_c(unconnected, fn);
+  write_grads(out_grads, t.gradient(y, sources, u, dy));
   KILN_CAPI_END_AS(fn)
 }
 
-std::vector<Tensor> source_list(const kiln_tensor *const *sources, size_t n, const char *fn) {
+std::vector<GradientSource> source_list(const kiln_tensor *const *sources, size_t n, const char *fn) {
   if (n > 0) require_not_null(sources, fn, "sources");
-  std::vector<Tensor> out;
+  std::vector<GradientSource> out;
   for (size_t i = 0; i < n; ++i) {
     if (!sources[i]) kiln::fail(kiln::Code::kInvalidArgument, fn, ": sources[", i, "] is NULL");
-    out.push_back(sources[i]->value);
+    out.emplace_back(sources[i]->value);
   }
   return out;
 }
@@ -91,6 +95,10 @@ const char *kiln_variable_get_name(const kiln_variable *variable) {
 
 bool kiln_variable_get_trainable(const kiln_variable *variable) {
   return variable ? variable->variable->trainable() : false;
+}
+
+uint64_t kiln_variable_get_id(const kiln_variable *variable) {
+  return variable ? variable->variable->id() : 0;
 }
 
 kiln_status *kiln_variable_read(kiln_tensor **out, const kiln_variable *variable) {
@@ -153,7 +161,7 @@ kiln_status *kiln_tape_watch(kiln_tape *tape, const kiln_tensor *tensor) {
 kiln_status *kiln_tape_watch_variable(kiln_tape *tape, const kiln_variable *variable) {
   KILN_CAPI_BEGIN
   Tape &t = tape_of(tape, "kiln_tape_watch_variable");
-  t.watch(variable_of(variable, "kiln_tape_watch_variable").peek());
+  t.watch(variable_of(variable, "kiln_tape_watch_variable"));
   KILN_CAPI_END
 }
 
@@ -166,13 +174,14 @@ kiln_status *kiln_tape_gradient(kiln_tensor **out_grads, kiln_tape *tape, const 
   KILN_CAPI_END
 }
 
-kiln_status *kiln_tape_gradient_with_output(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tensor *target,
-                                            const kiln_tensor *output_gradient, const kiln_tensor *const *sources,
-                                            size_t num_sources, kiln_unconnected unconnected) {
+kiln_status *kiln_tape_gradient_with_output(kiln_tensor **out_grads, kiln_tape *tape,
+                                            const kiln_tensor *target, const kiln_tensor *output_gradient,
+                                            const kiln_tensor *const *sources, size_t num_sources,
+                                            kiln_unconnected unconnected) {
   KILN_CAPI_BEGIN
   const char *fn = "kiln_tape_gradient_with_output";
-  return gradient(out_grads, tape, target, output_gradient, source_list(sources, num_sources, fn), unconnected,
-                  fn);
+  return gradient(out_grads, tape, target, output_gradient, source_list(sources, num_sources, fn),
+                  unconnected, fn);
   KILN_CAPI_END
 }
 
@@ -182,12 +191,61 @@ kiln_status *kiln_tape_gradient_variables(kiln_tensor **out_grads, kiln_tape *ta
   KILN_CAPI_BEGIN
   const char *fn = "kiln_tape_gradient_variables";
   if (num_variables > 0) require_not_null(variables, fn, "variables");
-  std::vector<Tensor> sources;
+  std::vector<GradientSource> sources;
   for (size_t i = 0; i < num_variables; ++i) {
     if (!variables[i]) kiln::fail(kiln::Code::kInvalidArgument, fn, ": variables[", i, "] is NULL");
-    sources.push_back(variables[i]->variable->peek());
+    sources.emplace_back(*variables[i]->variable);
   }
   return gradient(out_grads, tape, target, nullptr, sources, unconnected, fn);
+  KILN_CAPI_END
+}
+
+void kiln_tape_gradient_options_init(kiln_tape_gradient_options *options) {
+  if (!options) return;
+  *options = kiln_tape_gradient_options{};
+  options->struct_size = sizeof(kiln_tape_gradient_options);
+  options->unconnected = KILN_UNCONNECTED_NONE;
+}
+
+kiln_status *kiln_tape_gradient_multi(kiln_tensor **out_grads, kiln_tape *tape,
+                                      const kiln_tape_gradient_options *options) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_tape_gradient_multi";
+  Tape &t = tape_of(tape, fn);
+  require_not_null(options, fn, "options");
+  if (options->struct_size != sizeof(kiln_tape_gradient_options))
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->struct_size is ", options->struct_size,
+               "; expected ", sizeof(kiln_tape_gradient_options),
+               " (fill the options with kiln_tape_gradient_options_init)");
+  const Unconnected u = unconnected_from_c(options->unconnected, fn);
+  const size_t nt = options->num_targets, ns = options->num_sources;
+  if (nt > 0) require_not_null(options->targets, fn, "options->targets");
+  if (ns > 0) require_not_null(out_grads, fn, "out_grads");
+  if (ns > 0 && !options->sources && !options->variables)
+    kiln::fail(kiln::Code::kInvalidArgument, fn,
+               ": options->sources and options->variables are both NULL for ", ns, " sources");
+  std::vector<Tensor> targets, dys;
+  for (size_t k = 0; k < nt; ++k) {
+    if (!options->targets[k])
+      kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->targets[", k, "] is NULL");
+    targets.push_back(options->targets[k]->value);
+    if (options->output_gradients)
+      dys.push_back(options->output_gradients[k] ? options->output_gradients[k]->value : Tensor());
+  }
+  std::vector<GradientSource> sources;
+  for (size_t i = 0; i < ns; ++i) {
+    const kiln_tensor *s = options->sources ? options->sources[i] : nullptr;
+    const kiln_variable *v = options->variables ? options->variables[i] : nullptr;
+    if ((s == nullptr) == (v == nullptr))
+      kiln::fail(kiln::Code::kInvalidArgument, fn, ": source ", i, " has ",
+                 s ? "both a tensor and a variable" : "neither a tensor nor a variable",
+                 "; expected exactly one of options->sources[", i, "] and options->variables[", i, "]");
+    if (s)
+      sources.emplace_back(s->value);
+    else
+      sources.emplace_back(*v->variable);
+  }
+  write_grads(out_grads, t.gradient(targets, sources, u, dys));
   KILN_CAPI_END
 }
 

@@ -13,8 +13,10 @@ extern "C" {
 
 /* ---------------------------------------------------------------- variables */
 
-/// A variable named `name` (UTF-8, copied) holding initial's value.
-/// Ownership: *out is new, free with kiln_variable_free. Thread-safety: safe.
+/// A variable named `name` (UTF-8, copied) holding a copy of initial's value (as tf.Variable):
+/// later assignments never write into initial's buffer, even one adopted with
+/// kiln_tensor_create_from_buffer. Ownership: *out is new, free with kiln_variable_free;
+/// initial stays the caller's. Thread-safety: safe.
 KILN_API kiln_status *kiln_variable_create(kiln_variable **out, const char *name, const kiln_tensor *initial,
                                            bool trainable);
 /// A new handle to the same variable (assignments through either are seen by both).
@@ -27,15 +29,24 @@ KILN_API void kiln_variable_free(kiln_variable *variable);
 KILN_API const char *kiln_variable_get_name(const kiln_variable *variable);
 /// Whether tapes watch this variable when it is read. false for NULL.
 KILN_API bool kiln_variable_get_trainable(const kiln_variable *variable);
-/// The current value. A trainable variable read while a tape records (and watches accessed
-/// variables) is watched by that tape. Ownership: *out is new; later assignments never change it.
-/// Thread-safety: safe, concurrent with assignments.
+/// The variable's identity: fixed for its whole life, never shared with another variable or any
+/// tensor, never reused in the process (optimizer slots and checkpoints key on it); 0 for NULL.
+/// Ownership: none (a value). Lifetime: valid for the process. Thread-safety: safe.
+KILN_API uint64_t kiln_variable_get_id(const kiln_variable *variable);
+/// The current value, as a new tensor with an id of its own. A read while a tape records is
+/// recorded by that tape when it watches the variable (explicitly, or as a trainable variable
+/// read under watch_accessed_variables), so the tape's gradients with respect to the variable
+/// flow through it. Ownership: *out is new; later assignments never change it (while it lives,
+/// assignments write a new buffer instead of updating in place). Thread-safety: safe, concurrent
+/// with assignments.
 KILN_API kiln_status *kiln_variable_read(kiln_tensor **out, const kiln_variable *variable);
 /// Replaces the value; dtype and shape must match. Thread-safety: safe.
 KILN_API kiln_status *kiln_variable_assign(kiln_variable *variable, const kiln_tensor *value);
-/// Adds delta to the value in place; dtype and shape must match. Thread-safety: safe.
+/// Adds delta to the value; dtype and shape must match. Writes in place when no tensor read from
+/// the variable is still alive, otherwise into a new buffer, so earlier reads never change.
+/// Thread-safety: safe, concurrent with reads and other assignments.
 KILN_API kiln_status *kiln_variable_assign_add(kiln_variable *variable, const kiln_tensor *delta);
-/// Subtracts delta from the value in place; dtype and shape must match. Thread-safety: safe.
+/// Subtracts delta from the value, as kiln_variable_assign_add. Thread-safety: safe.
 KILN_API kiln_status *kiln_variable_assign_sub(kiln_variable *variable, const kiln_tensor *delta);
 
 /* -------------------------------------------------------------------- tapes */
@@ -53,25 +64,63 @@ KILN_API kiln_status *kiln_tape_stop(kiln_tape *tape);
 KILN_API kiln_status *kiln_tape_start(kiln_tape *tape);
 /// Watches a float tensor: ops on it, and on what is computed from it, are recorded.
 KILN_API kiln_status *kiln_tape_watch(kiln_tape *tape, const kiln_tensor *tensor);
-/// Watches a variable's current value.
+/// Watches a variable: its reads while the tape records are recorded, so gradients with respect
+/// to the variable flow through them. Thread-safety: the tape's thread only.
 KILN_API kiln_status *kiln_tape_watch_variable(kiln_tape *tape, const kiln_variable *variable);
 /// Gradients of sum(target) with respect to each source, written to out_grads[0..num_sources).
 /// A source the target does not depend on gets NULL or zeros per `unconnected`.
-/// A non-persistent tape allows one call. Ownership: every non-NULL out_grads[i] is new;
-/// on failure none is written.
+/// A non-persistent tape allows one call, and releases what it recorded (including the values of
+/// variables it read) as the call walks back. A call rejected for its arguments (NULL or undefined
+/// pointers, bad dtypes or shapes) leaves the tape as it was. Ownership: every non-NULL
+/// out_grads[i] is new; on failure none is written. Thread-safety: the tape's thread only.
 KILN_API kiln_status *kiln_tape_gradient(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tensor *target,
                                          const kiln_tensor *const *sources, size_t num_sources,
                                          kiln_unconnected unconnected);
-/// As kiln_tape_gradient, with an upstream gradient for target (TF's output_gradients; may be NULL).
+/// As kiln_tape_gradient, with an upstream gradient for target (TF's output_gradients; may be NULL;
+/// otherwise of target's dtype and shape).
 KILN_API kiln_status *kiln_tape_gradient_with_output(kiln_tensor **out_grads, kiln_tape *tape,
                                                      const kiln_tensor *target, const kiln_tensor *output_gradient,
                                                      const kiln_tensor *const *sources, size_t num_sources,
                                                      kiln_unconnected unconnected);
-/// Gradients of sum(target) with respect to variables (their values as read while recording).
+/// Gradients of sum(target) with respect to variables, as TF takes them: through the values read
+/// from each variable while the tape recorded (summed over all reads), whatever was assigned since;
+/// a variable the tape never saw read gets NULL or zeros per `unconnected`. Otherwise as
+/// kiln_tape_gradient.
 KILN_API kiln_status *kiln_tape_gradient_variables(kiln_tensor **out_grads, kiln_tape *tape,
                                                    const kiln_tensor *target,
-                                                   const kiln_variable *const *variables, size_t num_variables,
-                                                   kiln_unconnected unconnected);
+                                                   const kiln_variable *const *variables,
+                                                   size_t num_variables, kiln_unconnected unconnected);
+
+/// What kiln_tape_gradient_multi differentiates. Fill with kiln_tape_gradient_options_init first:
+/// later versions append fields, which _init sets to defaults.
+typedef struct kiln_tape_gradient_options {
+  /* sizeof(kiln_tape_gradient_options); set by _init. */
+  size_t struct_size;
+  /* num_targets targets; their gradients are summed. */
+  const kiln_tensor *const *targets;
+  size_t num_targets;
+  /* NULL, or num_targets entries, each of its target's dtype and shape (a NULL entry means ones). */
+  const kiln_tensor *const *output_gradients;
+  /* Each source i is a tensor (sources[i]) or a variable (variables[i]), never both: either array
+   * may be NULL, otherwise it has num_sources entries, NULL where the other array gives the source. */
+  const kiln_tensor *const *sources;
+  const kiln_variable *const *variables;
+  size_t num_sources;
+  /* A kiln_unconnected; _init sets KILN_UNCONNECTED_NONE. */
+  int32_t unconnected;
+} kiln_tape_gradient_options;
+
+/// Sets every field of *options to its default (no targets, no sources). Accepts NULL.
+/// Ownership: none. Thread-safety: safe.
+KILN_API void kiln_tape_gradient_options_init(kiln_tape_gradient_options *options);
+/// tape.gradient([t1, t2, ...], [s1, v2, ...]): gradients of sum_k sum(targets[k] * output_gradients[k])
+/// with respect to each source i, a tensor (sources[i]) or a variable (variables[i], taken as
+/// kiln_tape_gradient_variables does), written to out_grads[0..num_sources).
+/// Ownership: every non-NULL out_grads[i] is new; the options and what they point to stay the
+/// caller's and are not kept. On failure none is written, and a call rejected for its arguments
+/// leaves the tape usable. Thread-safety: the tape's thread only.
+KILN_API kiln_status *kiln_tape_gradient_multi(kiln_tensor **out_grads, kiln_tape *tape,
+                                               const kiln_tape_gradient_options *options);
 
 #ifdef __cplusplus
 }

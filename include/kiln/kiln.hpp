@@ -18,6 +18,7 @@
 #ifndef KILN_HPP
 #define KILN_HPP
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -629,6 +630,45 @@ inline Tensor pad(const Tensor &x, const std::vector<std::pair<int64_t, int64_t>
 inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1) {
   return detail::make(kiln_dropout, x.get(), rate, training, seed);
 }
+/// tf.nn.dropout with noise_shape: the mask is drawn in noise_shape (-1: x's dim) and broadcast over x.
+inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed, const Dims &noise_shape) {
+  kiln_dropout_options o;
+  kiln_dropout_options_init(&o);
+  o.rate = rate;
+  o.training = training;
+  o.seed = seed;
+  o.noise_shape = noise_shape.data();
+  o.noise_rank = noise_shape.size();
+  return detail::make(kiln_dropout_with_options, x.get(), static_cast<const kiln_dropout_options *>(&o));
+}
+
+// ---- stateless randomness: the same seed pair gives the same values on every call and thread ----
+/// TF's `seed=[a, b]` of the stateless random ops.
+using SeedPair = std::array<int64_t, 2>;
+inline Tensor stateless_random_uniform(const Dims &d, SeedPair seed, float minval = 0, float maxval = 1) {
+  return detail::make(kiln_stateless_random_uniform, d.data(), detail::rank_of(d), minval, maxval, seed[0],
+                      seed[1]);
+}
+inline Tensor stateless_random_normal(const Dims &d, SeedPair seed, float mean = 0, float stddev = 1) {
+  return detail::make(kiln_stateless_random_normal, d.data(), detail::rank_of(d), mean, stddev, seed[0],
+                      seed[1]);
+}
+inline Tensor stateless_truncated_normal(const Dims &d, SeedPair seed, float mean = 0, float stddev = 1) {
+  return detail::make(kiln_stateless_truncated_normal, d.data(), detail::rank_of(d), mean, stddev, seed[0],
+                      seed[1]);
+}
+/// tf.nn.experimental.stateless_dropout: always drops (no training flag), mask from the seed pair.
+inline Tensor stateless_dropout(const Tensor &x, float rate, SeedPair seed, const Dims &noise_shape = {}) {
+  kiln_dropout_options o;
+  kiln_dropout_options_init(&o);
+  o.rate = rate;
+  o.stateless = true;
+  o.stateless_seed[0] = seed[0];
+  o.stateless_seed[1] = seed[1];
+  o.noise_shape = noise_shape.data();
+  o.noise_rank = noise_shape.size();
+  return detail::make(kiln_dropout_with_options, x.get(), static_cast<const kiln_dropout_options *>(&o));
+}
 
 // ---- losses (per-example, fused and stable) ----
 inline Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits) {
@@ -691,7 +731,8 @@ inline Tensor einsum(const std::string &equation, const std::vector<Tensor> &inp
 }
 
 // ---- variables ----
-/// A named, mutable holder of a tensor value. Copies are new handles to the same variable.
+/// A named, mutable holder of a tensor value, starting from a copy of `initial`.
+/// Copies are new handles to the same variable.
 class Variable : public detail::handle<kiln_variable> {
  public:
   explicit Variable(const Tensor &initial, const std::string &name = "Variable", bool trainable = true) {
@@ -703,6 +744,8 @@ class Variable : public detail::handle<kiln_variable> {
   explicit Variable(kiln_variable *h) noexcept : handle(h) {}
   std::string name() const { return kiln_variable_get_name(get()); }
   bool trainable() const { return kiln_variable_get_trainable(get()); }
+  /// The variable's identity: fixed for its life, shared with no other variable or tensor.
+  uint64_t id() const { return kiln_variable_get_id(get()); }
   /// The current value (watched by recording tapes when trainable).
   Tensor value() const { return detail::make(kiln_variable_read, get()); }
   operator Tensor() const { return value(); }
@@ -758,8 +801,56 @@ class GradientTape : public detail::handle<kiln_tape> {
                                Unconnected unconnected = Unconnected::none) {
     return gradient(target, std::vector<Variable>(variables), unconnected);
   }
+  /// tape.gradient([t1, t2], vars): the targets' gradients are summed (output_gradients: empty, or
+  /// one per target, an empty Tensor meaning ones).
+  std::vector<Tensor> gradient(const std::vector<Tensor> &targets, const std::vector<Variable> &variables,
+                               Unconnected unconnected = Unconnected::none,
+                               const std::vector<Tensor> &output_gradients = {}) {
+    std::vector<const kiln_variable *> vs;
+    for (const Variable &v : variables) vs.push_back(v.get());
+    return multi(targets, output_gradients, std::vector<const kiln_tensor *>(vs.size(), nullptr), vs,
+                 unconnected);
+  }
+  std::vector<Tensor> gradient(const std::vector<Tensor> &targets, std::initializer_list<Variable> variables,
+                               Unconnected unconnected = Unconnected::none,
+                               const std::vector<Tensor> &output_gradients = {}) {
+    return gradient(targets, std::vector<Variable>(variables), unconnected, output_gradients);
+  }
+  std::vector<Tensor> gradient(const std::vector<Tensor> &targets, std::initializer_list<Tensor> sources,
+                               Unconnected unconnected = Unconnected::none,
+                               const std::vector<Tensor> &output_gradients = {}) {
+    return gradient(targets, std::vector<Tensor>(sources), unconnected, output_gradients);
+  }
+  /// As above, with tensor sources.
+  std::vector<Tensor> gradient(const std::vector<Tensor> &targets, const std::vector<Tensor> &sources,
+                               Unconnected unconnected = Unconnected::none,
+                               const std::vector<Tensor> &output_gradients = {}) {
+    std::vector<const kiln_tensor *> ss;
+    for (const Tensor &t : sources) ss.push_back(t.get());
+    return multi(targets, output_gradients, ss, std::vector<const kiln_variable *>(ss.size(), nullptr),
+                 unconnected);
+  }
 
  private:
+  std::vector<Tensor> multi(const std::vector<Tensor> &targets, const std::vector<Tensor> &output_gradients,
+                            const std::vector<const kiln_tensor *> &sources,
+                            const std::vector<const kiln_variable *> &variables, Unconnected unconnected) {
+    std::vector<const kiln_tensor *> ts, gs;
+    for (const Tensor &t : targets) ts.push_back(t.get());
+    for (const Tensor &g : output_gradients) gs.push_back(g.get());
+    kiln_tape_gradient_options o;
+    kiln_tape_gradient_options_init(&o);
+    o.targets = ts.data();
+    o.num_targets = ts.size();
+    o.output_gradients = gs.empty() ? nullptr : gs.data();
+    o.sources = sources.data();
+    o.variables = variables.data();
+    o.num_sources = sources.size();
+    o.unconnected = detail::to_c(unconnected, "GradientTape::gradient");
+    std::vector<kiln_tensor *> outs(sources.size(), nullptr);
+    detail::check(kiln_tape_gradient_multi(outs.data(), get(), &o));
+    return wrap(outs);
+  }
   static std::vector<Tensor> wrap(const std::vector<kiln_tensor *> &outs) {
     std::vector<Tensor> r;
     r.reserve(outs.size());

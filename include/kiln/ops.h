@@ -411,6 +411,56 @@ typedef enum kiln_pad_mode {
 /// (CONSTANT mode) must fit x's dtype. Any dtype; gradient w.r.t. float32 x.
 KILN_API kiln_status *kiln_pad(kiln_tensor **out, const kiln_tensor *x, const int64_t *paddings, size_t num_dims,
                                kiln_pad_mode mode, double constant_value);
+/* ------------------------------------------ stateless randomness, dropout options */
+
+/* Stateful random ops (kiln_random_*, kiln_dropout) follow TF2: with an op seed (seed >= 0), each
+ * call advances a counter of that (global seed, op seed), so successive calls differ and the
+ * sequence repeats after kiln_set_seed. The stateless forms below take TF's seed pair
+ * `seed=[seed0, seed1]` instead: the same pair gives the same values on every call and thread,
+ * whatever the global seed. */
+
+/// Uniform float32 values in [minval, maxval) from the seed pair (tf.random.stateless_uniform).
+/// Ownership: *out is new. Thread-safety: safe; the result depends only on the arguments.
+KILN_API kiln_status *kiln_stateless_random_uniform(kiln_tensor **out, const int64_t *dims, size_t rank,
+                                                    float minval, float maxval, int64_t seed0, int64_t seed1);
+/// Normal float32 values from the seed pair (tf.random.stateless_normal).
+/// Ownership: *out is new. Thread-safety: safe; the result depends only on the arguments.
+KILN_API kiln_status *kiln_stateless_random_normal(kiln_tensor **out, const int64_t *dims, size_t rank,
+                                                   float mean, float stddev, int64_t seed0, int64_t seed1);
+/// Normal float32 values re-drawn beyond two standard deviations, from the seed pair
+/// (tf.random.stateless_truncated_normal). Ownership: *out is new. Thread-safety: safe.
+KILN_API kiln_status *kiln_stateless_truncated_normal(kiln_tensor **out, const int64_t *dims, size_t rank,
+                                                      float mean, float stddev, int64_t seed0, int64_t seed1);
+
+/// How kiln_dropout_with_options drops. Fill with kiln_dropout_options_init first: later versions
+/// append fields, which _init sets to defaults.
+typedef struct kiln_dropout_options {
+  /* sizeof(kiln_dropout_options); set by _init. */
+  size_t struct_size;
+  /* Probability of dropping an element, in [0, 1); _init sets 0.5. */
+  float rate;
+  /* false: x is returned unchanged; _init sets true. Ignored (always true) when stateless. */
+  bool training;
+  /* Op seed of the stateful form; < 0 (_init) takes the next op seed of the global sequence. */
+  int64_t seed;
+  /* TF's noise_shape: the shape the keep mask is drawn in, broadcast over x. NULL (_init) means
+   * x's shape; otherwise noise_rank dims, rank of x, each 1 or x's dim (-1 takes x's dim). */
+  const int64_t *noise_shape;
+  size_t noise_rank;
+  /* true: tf.nn.experimental.stateless_dropout, the mask drawn from stateless_seed (the same
+   * seed gives the same mask on every call and thread); _init sets false. */
+  bool stateless;
+  int64_t stateless_seed[2];
+} kiln_dropout_options;
+
+/// Sets every field of *options to its default (see the struct). Accepts NULL.
+/// Ownership: none. Thread-safety: safe.
+KILN_API void kiln_dropout_options_init(kiln_dropout_options *options);
+/// Inverted dropout with options (noise_shape, stateless seed); gradients flow through the mask.
+/// Ownership: *out is new; options and noise_shape stay the caller's and are not kept.
+/// Thread-safety: safe.
+KILN_API kiln_status *kiln_dropout_with_options(kiln_tensor **out, const kiln_tensor *x,
+                                                const kiln_dropout_options *options);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 #include "autodiff/tape.h"
 
+#include <string>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -39,6 +40,15 @@ void Tape::stop_recording() {
   ops::remove_recorder(thread_list_, this);
 }
 
+GradientSource::GradientSource(const Tensor &t) {
+  if (!t.defined()) return;
+  id = t.id();
+  shape = t.shape();
+  dtype = t.dtype();
+}
+
+GradientSource::GradientSource(const Variable &v) : id(v.id()), shape(v.shape()), dtype(v.dtype()) {}
+
 void Tape::watch(const Tensor &t) {
   require_defined(t, "GradientTape.watch", "tensor");
   check_thread("watch");
@@ -48,39 +58,75 @@ void Tape::watch(const Tensor &t) {
   watched_.insert(t.id());
 }
 
+void Tape::watch(const Variable &v) {
+  check_thread("watch");
+  if (!is_floating(v.dtype()))
+    fail(Code::kInvalidArgument, "GradientTape.watch: cannot watch variable '", v.name(), "' of ",
+         dtype_name(v.dtype()), v.shape().to_string(), "; expected a floating-point variable");
+  watch_variable_id(v.id());
+}
+
+void Tape::watch_variable_id(uint64_t id) {
+  if (watched_.insert(id)) variable_ids_.push_back(id);
+}
+
 void Tape::add(const std::shared_ptr<const ops::OpRecord> &record) {
   records_.push_back(record);
   for (size_t i = 0; i < record->outputs.size(); ++i)
     if (is_floating(record->outputs[i].dtype)) watched_.insert(record->outputs[i].id);
 }
 
-void Tape::on_variable_read(const Tensor &value) {
-  if (!watch_accessed_variables_) return;
-  if (watched_.insert(value.id())) variable_values_.push_back(value);
+bool Tape::on_variable_read(uint64_t variable_id, bool trainable) {
+  if (trainable && watch_accessed_variables_) watch_variable_id(variable_id);
+  return watched_.contains(variable_id);
 }
 
-std::vector<Tensor> Tape::gradient(const Tensor &target, const std::vector<Tensor> &sources,
-                                   Unconnected unconnected, const Tensor &target_grad) {
-  require_defined(target, "GradientTape.gradient", "target");
-  check_thread("gradient");
+void Tape::check_gradient_args(const std::vector<Tensor> &targets, const std::vector<GradientSource> &sources,
+                               const std::vector<Tensor> &target_grads) const {
+  const char *op = "GradientTape.gradient";
   for (size_t i = 0; i < sources.size(); ++i)
-    if (!sources[i].defined())
-      fail(Code::kInvalidArgument, "GradientTape.gradient: source ", i, " is an undefined tensor");
+    if (!sources[i].id) fail(Code::kInvalidArgument, op, ": source ", i, " is an undefined tensor");
+  if (!target_grads.empty() && target_grads.size() != targets.size())
+    fail(Code::kInvalidArgument, op, ": ", target_grads.size(), " output gradients for ", targets.size(),
+         " targets; expected one per target");
+  for (size_t k = 0; k < targets.size(); ++k) {
+    const Tensor &y = targets[k];
+    const std::string which = targets.size() == 1 ? "target" : "target " + std::to_string(k);
+    if (!y.defined()) fail(Code::kInvalidArgument, op, ": ", which, " is an undefined tensor");
+    if (!is_floating(y.dtype()))
+      fail(Code::kInvalidArgument, op, ": ", which, " is ", y.description(),
+           "; expected a floating-point tensor");
+    if (target_grads.empty() || !target_grads[k].defined()) continue;
+    const Tensor &dy = target_grads[k];
+    if (dy.dtype() != y.dtype() || dy.shape() != y.shape())
+      fail(Code::kInvalidArgument, op, ": output gradient ", dy.description(), " does not match target ",
+           y.description(), "; expected the target's dtype and shape");
+  }
   if (used_ && !persistent_)
     fail(Code::kFailedPrecondition,
-         "GradientTape.gradient can only be called once on a non-persistent tape; create it with persistent=true to call it again");
-  if (!is_floating(target.dtype()))
-    fail(Code::kInvalidArgument, "GradientTape.gradient: target is ", target.description(),
-         "; expected a floating-point tensor");
-  if (target_grad.defined() && target_grad.shape() != target.shape())
-    fail(Code::kInvalidArgument, "GradientTape.gradient: output gradient ", target_grad.description(),
-         " does not match target ", target.description());
+         "GradientTape.gradient can only be called once on a non-persistent tape; create it with "
+         "persistent=true to call it again");
+}
+
+std::vector<Tensor> Tape::gradient(const Tensor &target, const GradientSources &sources,
+                                   Unconnected unconnected, const Tensor &target_grad) {
+  require_defined(target, "GradientTape.gradient", "target");
+  return gradient(std::vector<Tensor>{target}, sources, unconnected,
+                  target_grad.defined() ? std::vector<Tensor>{target_grad} : std::vector<Tensor>{});
+}
+
+std::vector<Tensor> Tape::gradient(const std::vector<Tensor> &targets, const GradientSources &sources,
+                                   Unconnected unconnected, const std::vector<Tensor> &target_grads) {
+  check_thread("gradient");
+  check_gradient_args(targets, sources, target_grads);
   used_ = true;
 
   // Only records on a path from a watched source matter; an unwatched source gets no gradient.
-  IdSet reachable;
-  for (const Tensor &s : sources)
-    if (watches(s.id())) reachable.insert(s.id());
+  IdSet reachable, source_ids;
+  for (const GradientSource &s : sources) {
+    source_ids.insert(s.id);
+    if (watches(s.id)) reachable.insert(s.id);
+  }
   std::vector<char> relevant(records_.size(), 0);
   for (size_t r = 0; r < records_.size(); ++r) {
     const ops::OpRecord &rec = *records_[r];
@@ -98,48 +144,64 @@ std::vector<Tensor> Tape::gradient(const Tensor &target, const std::vector<Tenso
   } reset{busy_};
 
   std::unordered_map<uint64_t, Tensor> grads;
-  grads[target.id()] = target_grad.defined() ? target_grad : ops::ones_like(target);
+  auto accumulate = [&grads](uint64_t id, const Tensor &g) {
+    auto it = grads.find(id);
+    if (it == grads.end())
+      grads.emplace(id, g);
+    else
+      it->second = ops::add(it->second, g);
+  };
+  for (size_t k = 0; k < targets.size(); ++k) {
+    const bool given = !target_grads.empty() && target_grads[k].defined();
+    accumulate(targets[k].id(), given ? target_grads[k] : ops::ones_like(targets[k]));
+  }
   for (size_t r = records_.size(); r-- > 0;) {
+    // A non-persistent tape lets go of each record (and the values its rule captured, such as
+    // variable reads) as the walk passes it, which lowers the walk's peak memory.
+    std::shared_ptr<const ops::OpRecord> held = persistent_ ? records_[r] : std::move(records_[r]);
     if (!relevant[r]) continue;
-    const ops::OpRecord &rec = *records_[r];
+    const ops::OpRecord &rec = *held;
     bool any = false;
     ops::Grads out_grads(rec.outputs.size());
     for (size_t o = 0; o < rec.outputs.size(); ++o) {
       auto it = grads.find(rec.outputs[o].id);
-      if (it != grads.end()) {
+      if (it == grads.end()) continue;
+      any = true;
+      // Every consumer of this output was recorded later, so has been walked already: the
+      // gradient is complete and, unless asked for, no longer needed.
+      if (source_ids.contains(it->first)) {
         out_grads[o] = it->second;
-        any = true;
+      } else {
+        out_grads[o] = std::move(it->second);
+        grads.erase(it);
       }
     }
     if (!any) continue;
     for (size_t o = 0; o < out_grads.size(); ++o)
       if (!out_grads[o].defined()) out_grads[o] = ops::zeros(rec.outputs[o].shape, rec.outputs[o].dtype);
     ops::Grads in_grads = rec.backward(out_grads);
+    out_grads.clear();
     if (in_grads.size() != rec.inputs.size())
       fail(Code::kInternal, "gradient rule of ", rec.op, " returned ", in_grads.size(), " gradients for ",
            rec.inputs.size(), " inputs");
     for (size_t i = 0; i < in_grads.size(); ++i) {
       uint64_t id = rec.inputs[i];
       if (!id || !in_grads[i].defined() || !reachable.contains(id)) continue;
-      auto it = grads.find(id);
-      if (it == grads.end())
-        grads.emplace(id, in_grads[i]);
-      else
-        it->second = ops::add(it->second, in_grads[i]);
+      accumulate(id, in_grads[i]);
     }
-  }
-
-  std::vector<Tensor> result(sources.size());
-  for (size_t i = 0; i < sources.size(); ++i) {
-    auto it = grads.find(sources[i].id());
-    if (it != grads.end())
-      result[i] = it->second;
-    else if (unconnected == Unconnected::kZero)
-      result[i] = ops::zeros_like(sources[i]);
   }
   if (!persistent_) {
     records_.clear();
     records_.shrink_to_fit();
+  }
+
+  std::vector<Tensor> result(sources.size());
+  for (size_t i = 0; i < sources.size(); ++i) {
+    auto it = grads.find(sources[i].id);
+    if (it != grads.end())
+      result[i] = it->second;
+    else if (unconnected == Unconnected::kZero)
+      result[i] = ops::zeros(sources[i].shape, sources[i].dtype);
   }
   return result;
 }

@@ -5,17 +5,39 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "autodiff/id_set.h"
+#include "autodiff/variable.h"
 #include "core/tensor.h"
 #include "ops/recorder.h"
 
 namespace kiln::autodiff {
 
 enum class Unconnected { kNone = 0, kZero = 1 };
+
+// What a gradient is taken with respect to: a tensor, or a variable (through every read of it
+// that the tape recorded, as TF differentiates a variable through its ReadVariableOps).
+struct GradientSource {
+  GradientSource(const Tensor &t);    // NOLINT(google-explicit-constructor): a tensor is a source
+  GradientSource(const Variable &v);  // NOLINT(google-explicit-constructor): so is a variable
+  uint64_t id = 0;                    // 0 for an undefined tensor (rejected by gradient())
+  Shape shape;
+  DType dtype = DType::kFloat32;
+};
+
+// A list of sources: built from a braced list mixing tensors and variables, or from tensors.
+class GradientSources : public std::vector<GradientSource> {
+ public:
+  GradientSources() = default;
+  GradientSources(std::initializer_list<GradientSource> l) : std::vector<GradientSource>(l) {}
+  GradientSources(std::vector<GradientSource> v) : std::vector<GradientSource>(std::move(v)) {}  // NOLINT
+  GradientSources(const std::vector<Tensor> &tensors)
+      : std::vector<GradientSource>(tensors.begin(), tensors.end()) {}  // NOLINT
+};
 
 class Tape : public ops::Recorder {
  public:
@@ -26,27 +48,37 @@ class Tape : public ops::Recorder {
   Tape &operator=(const Tape &) = delete;
 
   void watch(const Tensor &t);
+  // Watches the variable itself: every later read of it while recording is recorded.
+  void watch(const Variable &v);
   bool persistent() const { return persistent_; }
   bool watch_accessed_variables() const { return watch_accessed_variables_; }
   bool recording() const { return recording_; }
   void stop_recording();
   void start_recording();
-  // Values of trainable variables read while recording, in first-read order.
-  const std::vector<Tensor> &watched_variable_values() const { return variable_values_; }
+  // Ids of the variables this tape watches, in the order it started watching them
+  // (tf.GradientTape.watched_variables()).
+  const std::vector<uint64_t> &watched_variable_ids() const { return variable_ids_; }
 
-  // d(sum(target * target_grad))/d(source) for each source; target_grad undefined means ones.
-  // Sums over every path. Non-persistent tapes allow one call.
-  std::vector<Tensor> gradient(const Tensor &target, const std::vector<Tensor> &sources,
-                               Unconnected unconnected, const Tensor &target_grad = Tensor());
+  // d(sum_k sum(targets[k] * target_grads[k]))/d(source) for each source, summed over every path
+  // (target_grads empty, or an undefined entry, means ones). Everything is checked before the
+  // tape is used, so a rejected call leaves a non-persistent tape usable; a non-persistent tape
+  // allows one call that gets that far, and frees its records as the backward walk passes them.
+  std::vector<Tensor> gradient(const std::vector<Tensor> &targets, const GradientSources &sources,
+                               Unconnected unconnected, const std::vector<Tensor> &target_grads = {});
+  std::vector<Tensor> gradient(const Tensor &target, const GradientSources &sources, Unconnected unconnected,
+                               const Tensor &target_grad = Tensor());
 
   // ops::Recorder
   bool active() const override { return recording_ && !busy_; }
   bool watches(uint64_t id) const override { return watched_.contains(id); }
   void add(const std::shared_ptr<const ops::OpRecord> &record) override;
-  void on_variable_read(const Tensor &value) override;
+  bool on_variable_read(uint64_t variable_id, bool trainable) override;
 
  private:
   void check_thread(const char *what) const;
+  void check_gradient_args(const std::vector<Tensor> &targets, const std::vector<GradientSource> &sources,
+                           const std::vector<Tensor> &target_grads) const;
+  void watch_variable_id(uint64_t id);
   bool persistent_;
   bool watch_accessed_variables_;
   bool recording_ = false;
@@ -55,7 +87,7 @@ class Tape : public ops::Recorder {
   std::thread::id owner_;
   std::shared_ptr<ops::ThreadRecorders> thread_list_;
   IdSet watched_;
-  std::vector<Tensor> variable_values_;
+  std::vector<uint64_t> variable_ids_;
   std::vector<std::shared_ptr<const ops::OpRecord>> records_;
 };
 

@@ -1,30 +1,80 @@
 #include "autodiff/variable.h"
 
+#include <atomic>
 #include <cstring>
+#include <type_traits>
 
 #include "core/error.h"
-#include "ops/ops.h"
 #include "ops/recorder.h"
 
 namespace kiln::autodiff {
 
+// One version of a variable's value. Tensors read from it hold a Lease; the variable writes
+// into the buffer in place only when none is alive. use_count() of a shared_ptr cannot decide
+// that: it is a relaxed load, which orders nothing, so a reader's last access to the data
+// could race with the write. Here every lease ends with a release decrement and the writer
+// checks with an acquire load, so each reader's accesses happen before the write.
+struct VariableBuffer {
+  explicit VariableBuffer(size_t bytes) : storage(Storage::allocate(bytes)) {}
+  std::shared_ptr<Storage> storage;
+  // Live leases. Incremented only under the variable's mutex, which the writer also holds,
+  // so no lease can start between the writer's check and its write.
+  std::atomic<int64_t> readers{0};
+};
+
+namespace {
+
+struct Lease {
+  explicit Lease(std::shared_ptr<VariableBuffer> b) : buffer(std::move(b)) {
+    buffer->readers.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~Lease() { buffer->readers.fetch_sub(1, std::memory_order_release); }
+  Lease(const Lease &) = delete;
+  Lease &operator=(const Lease &) = delete;
+  std::shared_ptr<VariableBuffer> buffer;  // keeps the buffer alive after the variable moves on
+};
+
+template <typename T>
+void add_loop(T *dst, const T *src, const T *delta, int64_t n, bool add) {
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_integral_v<T>) {
+      dst[i] = static_cast<T>(add ? src[i] + delta[i] : src[i] - delta[i]);
+    } else {
+      const float a = static_cast<float>(src[i]), b = static_cast<float>(delta[i]);
+      dst[i] = T(add ? a + b : a - b);
+    }
+  }
+}
+
+}  // namespace
+
 Variable::Variable(std::string name, const Tensor &initial, bool trainable)
-    : name_(std::move(name)), trainable_(trainable) {
+    : id_(next_object_id()), name_(std::move(name)), trainable_(trainable) {
   require_defined(initial, "Variable", "initial_value");
   dtype_ = initial.dtype();
   shape_ = initial.shape();
-  value_ = initial;
+  buffer_ = std::make_shared<VariableBuffer>(initial.byte_size());
+  if (initial.byte_size()) std::memcpy(buffer_->storage->data(), initial.raw_data(), initial.byte_size());
 }
+
+Variable::~Variable() = default;
 
 Tensor Variable::value() const {
   Tensor v = peek();
-  if (trainable_) ops::notify_variable_read(v);
+  ops::notify_variable_read(id_, trainable_, v);
   return v;
 }
 
 Tensor Variable::peek() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return value_;
+  std::shared_ptr<Lease> lease;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lease = std::make_shared<Lease>(buffer_);
+  }
+  Storage *storage = lease->buffer->storage.get();
+  // The tensor's storage shares the lease's control block: the lease ends when the last tensor
+  // (or reshaped view, or kernel) holding this storage lets go.
+  return Tensor::from_storage(dtype_, shape_, std::shared_ptr<Storage>(std::move(lease), storage));
 }
 
 void Variable::check_compatible(const Tensor &v, const char *op) const {
@@ -34,32 +84,37 @@ void Variable::check_compatible(const Tensor &v, const char *op) const {
          dtype_name(dtype_), shape_.to_string());
 }
 
+VariableBuffer &Variable::writable_buffer_locked() {
+  if (buffer_->readers.load(std::memory_order_acquire) != 0)
+    buffer_ = std::make_shared<VariableBuffer>(buffer_->storage->bytes());
+  return *buffer_;
+}
+
 void Variable::assign(const Tensor &v) {
   check_compatible(v, "Variable.assign");
   std::lock_guard<std::mutex> lock(mu_);
-  if (value_.unique()) {
-    std::memcpy(value_.raw_mutable_data(), v.raw_data(), v.byte_size());
-    value_.renew_id();
-  } else {
-    value_ = Tensor::from_data(v.dtype(), v.shape(), v.raw_data(), v.byte_size());
-  }
+  // v may be a read of this variable: it then holds a lease, so the write goes to a new buffer.
+  VariableBuffer &dst = writable_buffer_locked();
+  if (v.byte_size()) std::memcpy(dst.storage->data(), v.raw_data(), v.byte_size());
 }
 
-void Variable::update(const Tensor &delta, float sign, const char *op) {
+void Variable::update(const Tensor &delta, bool add, const char *op) {
   check_compatible(delta, op);
+  if (dtype_ == DType::kBool)
+    fail(Code::kInvalidArgument, op, " on variable '", name_, "': bool variables cannot be added to");
   std::lock_guard<std::mutex> lock(mu_);
-  if (dtype_ == DType::kFloat32 && value_.unique()) {
-    float *dst = value_.mutable_data<float>();
-    const float *src = delta.data<float>();
-    int64_t n = value_.num_elements();
-    for (int64_t i = 0; i < n; ++i) dst[i] += sign * src[i];
-    value_.renew_id();
-    return;
-  }
-  value_ = sign > 0 ? ops::add(value_, delta) : ops::sub(value_, delta);
+  const std::shared_ptr<VariableBuffer> src = buffer_;  // the old value, when dst is a new buffer
+  VariableBuffer &dst = writable_buffer_locked();
+  const int64_t n = shape_.num_elements();
+  dispatch_dtype(dtype_, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_same_v<T, bool>)
+      add_loop(static_cast<T *>(dst.storage->data()), static_cast<const T *>(src->storage->data()),
+               delta.data<T>(), n, add);
+  });
 }
 
-void Variable::assign_add(const Tensor &delta) { update(delta, 1.0f, "Variable.assign_add"); }
-void Variable::assign_sub(const Tensor &delta) { update(delta, -1.0f, "Variable.assign_sub"); }
+void Variable::assign_add(const Tensor &delta) { update(delta, true, "Variable.assign_add"); }
+void Variable::assign_sub(const Tensor &delta) { update(delta, false, "Variable.assign_sub"); }
 
 }  // namespace kiln::autodiff

@@ -1,6 +1,9 @@
-// Variable: the only mutable thing. A named holder of a tensor value.
+// Variable: the only mutable thing. A named holder of a tensor value, with an
+// identity of its own (as tf.Variable's resource handle) that tapes, optimizer
+// slots and checkpoints key on.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -9,38 +12,52 @@
 
 namespace kiln::autodiff {
 
+struct VariableBuffer;
+
 class Variable {
  public:
-  // The variable starts with initial's value (shared until the first in-place update).
+  // The variable starts with a copy of initial's value (as tf.Variable), so it never
+  // aliases a caller's tensor, nor writes into a buffer adopted from the caller.
   Variable(std::string name, const Tensor &initial, bool trainable);
+  ~Variable();
+  Variable(const Variable &) = delete;
+  Variable &operator=(const Variable &) = delete;
 
+  // Unique among variables and tensors for the life of the process; never reused.
+  uint64_t id() const { return id_; }
   const std::string &name() const { return name_; }
   bool trainable() const { return trainable_; }
   DType dtype() const { return dtype_; }
   const Shape &shape() const { return shape_; }
 
-  // The current value. Under a recording tape that watches accessed variables,
-  // a trainable variable's value is watched.
+  // The current value, as a new tensor (a new tensor id per read). A recording tape that
+  // watches this variable (explicitly, or because it watches accessed trainable variables)
+  // records the read, so gradients with respect to the variable flow through it.
   Tensor value() const;
   // The value without notifying tapes (for optimizers and serialisation).
   Tensor peek() const;
 
   // Replace, add to, subtract from the value. Shapes and dtypes must match.
-  // Updates in place when nothing else holds the old value; otherwise copies,
-  // so tensors read earlier never change.
+  // Updates in place when no tensor read earlier is still alive; otherwise writes a new
+  // buffer (copy on write), so tensors read earlier never change.
   void assign(const Tensor &v);
   void assign_add(const Tensor &delta);
   void assign_sub(const Tensor &delta);
 
  private:
   void check_compatible(const Tensor &v, const char *op) const;
-  void update(const Tensor &delta, float sign, const char *op);
+  void update(const Tensor &delta, bool add, const char *op);
+  // A buffer that may be written: the current one when no reader holds it, else a new one
+  // installed as current. Caller holds mu_; the contents of a new buffer are undefined.
+  VariableBuffer &writable_buffer_locked();
+
+  const uint64_t id_;
   std::string name_;
   bool trainable_;
   DType dtype_;
   Shape shape_;
   mutable std::mutex mu_;
-  Tensor value_;
+  std::shared_ptr<VariableBuffer> buffer_;  // guarded by mu_
 };
 
 }  // namespace kiln::autodiff

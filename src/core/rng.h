@@ -11,13 +11,17 @@ namespace kiln {
 // Sets the global seed and restarts the per-op seed sequence (like tf.random.set_seed).
 void set_global_seed(uint64_t seed);
 uint64_t global_seed();
-// The op seed to use: `op_seed` when >= 0, otherwise the next value of the
-// global sequence, so repeated unseeded calls differ but a run repeats exactly.
+// The Philox stream of one random op call, as TF2 picks it. Without an op seed (op_seed < 0): the
+// next value of the global sequence. With one: a stream per (global seed, op seed, call number),
+// the call number counting calls with that op seed since the last set_global_seed, so successive
+// calls differ (TF2's `tf.random.uniform([2], seed=7)` twice) and a run repeats exactly. Thread-safe;
+// calls racing on one op seed get distinct call numbers in an unspecified order.
 uint64_t resolve_op_seed(int64_t op_seed);
 
 class Philox {
  public:
-  Philox(uint64_t seed, uint64_t op_seed) : key_{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)}, stream_(op_seed) {}
+  Philox(uint64_t seed, uint64_t op_seed)
+      : key_{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)}, stream_(op_seed) {}
   // Four 32-bit random words for block number `counter` (inline: random fills call it per element).
   std::array<uint32_t, 4> block(uint64_t counter) const {
     std::array<uint32_t, 4> c = {static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32),

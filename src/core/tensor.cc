@@ -13,6 +13,8 @@ std::atomic<uint64_t> g_next_id{1};
 uint64_t next_id() { return g_next_id.fetch_add(1, std::memory_order_relaxed); }
 }  // namespace
 
+uint64_t next_object_id() { return next_id(); }
+
 struct Tensor::Impl {
   Shape shape;
   DType dtype;

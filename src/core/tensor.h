@@ -64,6 +64,10 @@ class Tensor {
   std::shared_ptr<Impl> impl_;
 };
 
+// A new identity from the sequence tensor ids come from, so an object that takes one
+// (a variable) never shares its id with any tensor.
+uint64_t next_object_id();
+
 // Throws InvalidArgument when t is undefined, naming op and argument.
 void require_defined(const Tensor &t, const char *op, const char *arg);
 

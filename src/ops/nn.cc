@@ -280,6 +280,7 @@ Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std:
   if (x.num_elements() > 0)
     workspace = kernels::pool2d_forward(kernels::PoolKind::kMax, g, x.data<float>(), y.mutable_data<float>(),
                                         recording);
+  // x is kept for the gradient's own gradient (second order), which needs the argmax positions.
   if (recording)
     record(op, {x}, {y}, [g, x, workspace](const Grads &grads) -> Grads {
       return {max_pool2d_grad(g, x, grads[0], workspace)};

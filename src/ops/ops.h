@@ -168,8 +168,24 @@ Tensor range_int64(int64_t start, int64_t limit, int64_t delta, DType dtype = DT
 Tensor random_uniform(const Shape &shape, float minval = 0.0f, float maxval = 1.0f, int64_t seed = -1);
 Tensor random_normal(const Shape &shape, float mean = 0.0f, float stddev = 1.0f, int64_t seed = -1);
 Tensor truncated_normal(const Shape &shape, float mean = 0.0f, float stddev = 1.0f, int64_t seed = -1);
-// Inverted dropout: kept values scaled by 1/(1-rate); identity when !training.
-Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1);
+// Inverted dropout: kept values scaled by 1/(1-rate); identity when !training. noise_shape (TF's):
+// the shape the keep/drop mask is drawn in, broadcast over x; empty means x's shape, and a -1 entry
+// takes x's dim. Its rank is x's; each dim is 1 or x's.
+Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1,
+               const std::vector<int64_t> &noise_shape = {});
+
+// ---- stateless randomness: the same seed pair gives the same values on any call and thread ----
+// TF's `seed=[a, b]` of tf.random.stateless_*: a keys the Philox generator, b selects the stream.
+struct SeedPair {
+  int64_t a = 0;
+  int64_t b = 0;
+};
+Tensor stateless_random_uniform(const Shape &shape, SeedPair seed, float minval = 0.0f, float maxval = 1.0f);
+Tensor stateless_random_normal(const Shape &shape, SeedPair seed, float mean = 0.0f, float stddev = 1.0f);
+Tensor stateless_truncated_normal(const Shape &shape, SeedPair seed, float mean = 0.0f, float stddev = 1.0f);
+// tf.nn.experimental.stateless_dropout: dropout (always training) with its mask drawn from seed.
+Tensor stateless_dropout(const Tensor &x, float rate, SeedPair seed,
+                         const std::vector<int64_t> &noise_shape = {});
 
 }  // namespace kiln::ops
 

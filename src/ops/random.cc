@@ -1,6 +1,7 @@
-// Random ops: uniform, normal, truncated normal, dropout. A (global seed, op
-// seed) pair names a Philox stream; an unseeded op (seed < 0) takes the next op
-// seed of the global sequence, so a program repeats after set_global_seed.
+// Random ops: uniform, normal, truncated normal, dropout, and their stateless forms.
+// Stateful ops draw from the Philox stream resolve_op_seed() picks for each call, as TF2
+// does (a program repeats after set_global_seed); stateless ones from the stream their
+// seed pair names, whatever the call, thread or global seed.
 #include "kernels/random.h"
 
 #include <cmath>
@@ -27,49 +28,127 @@ void check_normal_args(const char *op, const Shape &shape, float mean, float std
 }
 
 Philox generator(int64_t seed) { return Philox(global_seed(), resolve_op_seed(seed)); }
+Philox generator(SeedPair seed) {
+  return Philox(static_cast<uint64_t>(seed.a), static_cast<uint64_t>(seed.b));
+}
 
-}  // namespace
-
-Tensor random_uniform(const Shape &shape, float minval, float maxval, int64_t seed) {
-  require_finite("random_uniform", "minval", minval);
-  require_finite("random_uniform", "maxval", maxval);
+void check_uniform_args(const char *op, const Shape &shape, float minval, float maxval) {
+  require_finite(op, "minval", minval);
+  require_finite(op, "maxval", maxval);
   if (minval > maxval)
-    fail(Code::kInvalidArgument, "random_uniform: minval ", minval, " is greater than maxval ", maxval,
-         " for shape ", shape.to_string(), "; expected minval <= maxval");
+    fail(Code::kInvalidArgument, op, ": minval ", minval, " is greater than maxval ", maxval, " for shape ",
+         shape.to_string(), "; expected minval <= maxval");
+}
+
+Tensor uniform_from(const Philox &gen, const Shape &shape, float minval, float maxval) {
   Tensor out = Tensor::empty(DType::kFloat32, shape);
-  kernels::random_uniform(generator(seed), minval, maxval, out.mutable_data<float>(), out.num_elements());
+  kernels::random_uniform(gen, minval, maxval, out.mutable_data<float>(), out.num_elements());
   return out;
 }
 
-Tensor random_normal(const Shape &shape, float mean, float stddev, int64_t seed) {
-  check_normal_args("random_normal", shape, mean, stddev);
+Tensor normal_from(const Philox &gen, const Shape &shape, float mean, float stddev) {
   Tensor out = Tensor::empty(DType::kFloat32, shape);
-  kernels::random_normal(generator(seed), mean, stddev, out.mutable_data<float>(), out.num_elements());
+  kernels::random_normal(gen, mean, stddev, out.mutable_data<float>(), out.num_elements());
   return out;
 }
 
-Tensor truncated_normal(const Shape &shape, float mean, float stddev, int64_t seed) {
-  check_normal_args("truncated_normal", shape, mean, stddev);
+Tensor truncated_from(const Philox &gen, const Shape &shape, float mean, float stddev) {
   Tensor out = Tensor::empty(DType::kFloat32, shape);
-  kernels::truncated_normal(generator(seed), mean, stddev, out.mutable_data<float>(), out.num_elements());
+  kernels::truncated_normal(gen, mean, stddev, out.mutable_data<float>(), out.num_elements());
   return out;
 }
 
-Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed) {
-  require_float32(x, "dropout", "x");
+void check_dropout_args(const char *op, const Tensor &x, float rate) {
+  require_float32(x, op, "x");
   if (!(rate >= 0.0f && rate < 1.0f))
-    fail(Code::kInvalidArgument, "dropout: rate is ", rate, " for x ", x.description(),
+    fail(Code::kInvalidArgument, op, ": rate is ", rate, " for x ", x.description(),
          "; expected a rate in [0, 1)");
-  if (!training || rate == 0.0f) return x;
+}
+
+// TF's noise_shape with its None (-1) dims filled from x, checked to broadcast to x.
+Shape noise_shape_of(const char *op, const Tensor &x, const std::vector<int64_t> &noise_shape) {
+  if (noise_shape.empty()) return x.shape();
+  if (noise_shape.size() != static_cast<size_t>(x.rank()))
+    fail(Code::kInvalidArgument, op, ": noise_shape ", list_string(noise_shape), " has rank ",
+         noise_shape.size(), " for x ", x.description(), "; expected rank ", x.rank());
+  std::vector<int64_t> dims(noise_shape);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const int64_t xd = x.shape()[static_cast<int>(i)];
+    if (dims[i] == -1) dims[i] = xd;
+    if (dims[i] != 1 && dims[i] != xd)
+      fail(Code::kInvalidArgument, op, ": noise_shape ", list_string(noise_shape),
+           " does not broadcast to x ", x.description(), " at dim ", i, "; expected 1, -1 or ", xd);
+  }
+  return Shape(dims);
+}
+
+Tensor dropout_from(const Philox &gen, const Tensor &x, float rate, const Shape &noise) {
   const float scale = 1.0f / (1.0f - rate);
+  if (noise != x.shape()) {
+    // The mask is drawn in noise's shape (element i kept when u_i >= rate, as the fused path) and
+    // broadcast by mul, whose gradient rule gives the gradient.
+    Tensor ones_n = ones(noise);
+    Tensor mask = Tensor::empty(DType::kFloat32, noise);
+    kernels::dropout(gen, rate, scale, ones_n.data<float>(), mask.mutable_data<float>(), nullptr,
+                     mask.num_elements());
+    return mul(x, mask);
+  }
   Tensor out = Tensor::empty(DType::kFloat32, x.shape());
   // The mask is kept only for a tape; regenerating it in backward would cost a second Philox pass.
   const bool recording = should_record({&x});
   Tensor mask = recording ? Tensor::empty(DType::kFloat32, x.shape()) : Tensor();
-  kernels::dropout(generator(seed), rate, scale, x.data<float>(), out.mutable_data<float>(),
+  kernels::dropout(gen, rate, scale, x.data<float>(), out.mutable_data<float>(),
                    recording ? mask.mutable_data<float>() : nullptr, x.num_elements());
   if (recording) record("dropout", {x}, {out}, [mask](const Grads &g) { return Grads{mul(g[0], mask)}; });
   return out;
+}
+
+}  // namespace
+
+Tensor random_uniform(const Shape &shape, float minval, float maxval, int64_t seed) {
+  check_uniform_args("random_uniform", shape, minval, maxval);
+  return uniform_from(generator(seed), shape, minval, maxval);
+}
+
+Tensor random_normal(const Shape &shape, float mean, float stddev, int64_t seed) {
+  check_normal_args("random_normal", shape, mean, stddev);
+  return normal_from(generator(seed), shape, mean, stddev);
+}
+
+Tensor truncated_normal(const Shape &shape, float mean, float stddev, int64_t seed) {
+  check_normal_args("truncated_normal", shape, mean, stddev);
+  return truncated_from(generator(seed), shape, mean, stddev);
+}
+
+Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed,
+               const std::vector<int64_t> &noise_shape) {
+  check_dropout_args("dropout", x, rate);
+  const Shape noise = noise_shape_of("dropout", x, noise_shape);
+  if (!training || rate == 0.0f) return x;
+  return dropout_from(generator(seed), x, rate, noise);
+}
+
+Tensor stateless_random_uniform(const Shape &shape, SeedPair seed, float minval, float maxval) {
+  check_uniform_args("stateless_random_uniform", shape, minval, maxval);
+  return uniform_from(generator(seed), shape, minval, maxval);
+}
+
+Tensor stateless_random_normal(const Shape &shape, SeedPair seed, float mean, float stddev) {
+  check_normal_args("stateless_random_normal", shape, mean, stddev);
+  return normal_from(generator(seed), shape, mean, stddev);
+}
+
+Tensor stateless_truncated_normal(const Shape &shape, SeedPair seed, float mean, float stddev) {
+  check_normal_args("stateless_truncated_normal", shape, mean, stddev);
+  return truncated_from(generator(seed), shape, mean, stddev);
+}
+
+Tensor stateless_dropout(const Tensor &x, float rate, SeedPair seed,
+                         const std::vector<int64_t> &noise_shape) {
+  check_dropout_args("stateless_dropout", x, rate);
+  const Shape noise = noise_shape_of("stateless_dropout", x, noise_shape);
+  if (rate == 0.0f) return x;
+  return dropout_from(generator(seed), x, rate, noise);
 }
 
 }  // namespace kiln::ops

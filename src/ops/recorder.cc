@@ -93,12 +93,29 @@ void submit(const std::shared_ptr<const OpRecord> &rec, const Tensor *inputs, si
 
 }  // namespace detail
 
-void notify_variable_read(const Tensor &value) {
+namespace {
+// The read of a variable: the identity from the variable to the value read.
+struct ReadVariableRecord final : OpRecord {
+  Grads backward(const Grads &g) const override { return g; }
+};
+}  // namespace
+
+void notify_variable_read(uint64_t variable_id, bool trainable, const Tensor &value) {
   ThreadRecorders *tr = current();
   if (tr->count.load(std::memory_order_relaxed) == 0) return;
+  if (!is_floating(value.dtype())) return;  // tapes differentiate floating values only
+  std::shared_ptr<ReadVariableRecord> rec;  // one record shared by every tape that watches
   std::lock_guard<std::mutex> lock(tr->mu);
-  for (Recorder *r : tr->list)
-    if (r->active()) r->on_variable_read(value);
+  for (Recorder *r : tr->list) {
+    if (!r->active() || !r->on_variable_read(variable_id, trainable)) continue;
+    if (!rec) {
+      rec = std::make_shared<ReadVariableRecord>();
+      rec->op = "ReadVariable";
+      rec->inputs.push_back(variable_id);
+      rec->outputs.push_back(OpOutput{value.id(), value.shape(), value.dtype()});
+    }
+    r->add(rec);
+  }
 }
 
 }  // namespace kiln::ops

@@ -43,8 +43,10 @@ class Recorder {
   virtual bool active() const = 0;
   virtual bool watches(uint64_t id) const = 0;
   virtual void add(const std::shared_ptr<const OpRecord> &record) = 0;
-  // A trainable variable's value was read while this recorder was active.
-  virtual void on_variable_read(const Tensor &value) = 0;
+  // A variable was read while this recorder was active. Returns whether the recorder watches
+  // the variable (a tape that watches accessed variables starts watching a trainable one here);
+  // if so, the read is added to it as an op from the variable's id to the value read.
+  virtual bool on_variable_read(uint64_t variable_id, bool trainable) = 0;
 };
 
 // The calling thread's list of recorders. Held by each recorder so that it can
@@ -85,14 +87,17 @@ void record(const char *op, const Tensor *in, size_t n_in, const Tensor *out, si
 template <typename F>
 void record(const char *op, std::initializer_list<Tensor> inputs, std::initializer_list<Tensor> outputs,
             F &&backward) {
-  detail::record(op, inputs.begin(), inputs.size(), outputs.begin(), outputs.size(), std::forward<F>(backward));
+  detail::record(op, inputs.begin(), inputs.size(), outputs.begin(), outputs.size(),
+                 std::forward<F>(backward));
 }
 template <typename F>
-void record(const char *op, const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs, F &&backward) {
+void record(const char *op, const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs,
+            F &&backward) {
   detail::record(op, inputs.data(), inputs.size(), outputs.data(), outputs.size(), std::forward<F>(backward));
 }
 
-// Tells this thread's active recorders that a trainable variable was read.
-void notify_variable_read(const Tensor &value);
+// Tells this thread's active recorders that the variable with this id was read as `value`.
+// Tapes differentiate with respect to a variable through these reads (TF's ReadVariableOp).
+void notify_variable_read(uint64_t variable_id, bool trainable, const Tensor &value);
 
 }  // namespace kiln::ops

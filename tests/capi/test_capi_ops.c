@@ -438,7 +438,8 @@ static void test_random(void) {
   kiln_tensor *o = NULL, *u1, *u2, *u3, *u4, *nrm, *tn;
   double mean = 0, sd = 0, lo = 1e9, hi = -1e9, biggest = 0;
 
-  /* Unseeded ops repeat after kiln_set_seed; seeded ones repeat by seed. */
+  /* Unseeded ops repeat after kiln_set_seed; seeded ones (TF2) differ call to call and repeat after
+   * kiln_set_seed. */
   kiln_set_seed(42);
   u1 = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, -1)));
   kiln_set_seed(42);
@@ -446,7 +447,10 @@ static void test_random(void) {
   CHECK(same_values(u1, u2));
   u3 = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 5)));
   u4 = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 5)));
-  CHECK(same_values(u3, u4));
+  CHECK(u3 && u4 && !same_values(u3, u4));
+  kiln_set_seed(42);
+  CHECK(same_values(u3, keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 5)))));
+  CHECK(same_values(u4, keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 5)))));
   CHECK(u1 && u3 && !same_values(u1, u3));
   if (u1) {
     for (i = 0; i < n; ++i) {
@@ -1688,10 +1692,13 @@ static void test_indexing(void) {
   x = keep(RUN(kiln_ones(&o, big, 1, F32)));
   expect_f32(RUN(kiln_dropout(&o, x, 0.5f, false, 3)), 1, big, fdata(x), 0);
   expect_f32(RUN(kiln_dropout(&o, x, 0.0f, true, 3)), 1, big, fdata(x), 0);
+  kiln_set_seed(5);
   kept1 = keep(RUN(kiln_dropout(&o, x, 0.5f, true, 3)));
   kept2 = keep(RUN(kiln_dropout(&o, x, 0.5f, true, 3)));
   kept3 = keep(RUN(kiln_dropout(&o, x, 0.5f, true, 4)));
-  CHECK(same_values(kept1, kept2)); /* a seed repeats its mask */
+  CHECK(kept1 && kept2 && !same_values(kept1, kept2)); /* TF2: the next call with a seed, another mask */
+  kiln_set_seed(5);
+  CHECK(same_values(kept1, keep(RUN(kiln_dropout(&o, x, 0.5f, true, 3))))); /* repeats after set_seed */
   CHECK(kept1 && kept3 && !same_values(kept1, kept3));
   if (kept1 && meta_ok(kept1, F32, 1, big)) {
     for (i = 0; i < 1000; ++i) {
@@ -2167,6 +2174,231 @@ static void test_int64_creation_and_more_unary(void) {
   release_kept();
 }
 
+/* ------------------------------------------- variable identity, multi-target gradients */
+
+/* POSIX file mappings for the adopted-buffer checks (the target defines _POSIX_C_SOURCE). */
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* A temporary file of n floats, all equal to value, mapped with prot; *fd is open. */
+static float *map_floats(size_t n, float value, int prot, int *fd) {
+  char path[] = "/tmp/kiln_capi_mapXXXXXX";
+  size_t i;
+  void *p;
+  *fd = mkstemp(path);
+  if (*fd < 0) return NULL;
+  unlink(path);
+  for (i = 0; i < n; ++i)
+    if (write(*fd, &value, sizeof value) != (ssize_t)sizeof value) return NULL;
+  p = mmap(NULL, n * sizeof(float), prot, MAP_SHARED, *fd, 0);
+  return p == MAP_FAILED ? NULL : (float *)p;
+}
+
+/* A variable copies its initial value: assignments never write into an adopted buffer, be it
+ * a read-only mapping (which would fault) or a writable one (which would change the file). */
+static void test_variable_over_mapped_buffer(int prot) {
+  int64_t d4[1] = {4};
+  float one4[4] = {1, 1, 1, 1}, three4[4] = {3, 3, 3, 3}, on_disk = 0;
+  kiln_tensor *t = NULL, *o = NULL;
+  kiln_variable *v = NULL;
+  int fd = -1;
+  float *map = map_floats(4, 2.0f, prot, &fd);
+  CHECK(map != NULL);
+  if (!map) return;
+  EXPECT_OK(kiln_tensor_create_from_buffer(&t, F32, d4, 1, map, 4 * sizeof(float), NULL, NULL));
+  EXPECT_OK(kiln_variable_create(&v, "mapped", t, true));
+  kiln_tensor_free(t); /* the variable is all that is left */
+  EXPECT_OK(kiln_variable_assign_add(v, f32(1, d4, one4)));
+  expect_f32(RUN(kiln_variable_read(&o, v)), 1, d4, three4, 0);
+  release_kept();
+  EXPECT_OK(kiln_variable_assign(v, f32(1, d4, one4)));
+  EXPECT_OK(kiln_variable_assign_sub(v, f32(1, d4, one4)));
+  CHECK(map[0] == 2.0f && map[3] == 2.0f);
+  CHECK(pread(fd, &on_disk, sizeof on_disk, 0) == (ssize_t)sizeof on_disk && on_disk == 2.0f);
+  kiln_variable_free(v);
+  munmap(map, 4 * sizeof(float));
+  close(fd);
+  release_kept();
+}
+
+static void test_variable_identity(void) {
+  int64_t d2[1] = {2};
+  float xv[2] = {1, 2}, three[2] = {3, 3}, five[2] = {5, 5}, k3[1] = {3}, k5[1] = {5};
+  float sum_g[2] = {2 + 1, 4 + 2}, ones2[2] = {1, 1};
+  int32_t iv[2] = {1, 1};
+  kiln_tensor *t = f32(1, d2, xv), *o = NULL, *loss, *l1, *l2, *x = f32(1, d2, xv);
+  kiln_tensor *grads[2] = {NULL, NULL};
+  const kiln_tensor *targets[2], *srcs[2], *ogs[2];
+  const kiln_variable *vars[2];
+  kiln_variable *v1 = NULL, *v2 = NULL;
+  kiln_tape *tape = NULL;
+  kiln_tape_gradient_options opts;
+
+  /* Two variables from one tensor: distinct, stable ids and independent gradients. */
+  EXPECT_OK(kiln_variable_create(&v1, "v1", t, true));
+  EXPECT_OK(kiln_variable_create(&v2, "v2", t, true));
+  CHECK(kiln_variable_get_id(v1) != 0 && kiln_variable_get_id(v1) != kiln_variable_get_id(v2));
+  CHECK(kiln_variable_get_id(NULL) == 0);
+  vars[0] = v1, vars[1] = v2;
+  EXPECT_OK(kiln_tape_create(&tape, false, true));
+  l1 = keep(RUN(kiln_sum(&o, keep(RUN(kiln_mul(&o, keep(RUN(kiln_variable_read(&o, v1))), f32(0, NULL, k3)))),
+                         NULL, 0, false)));
+  l2 = keep(RUN(kiln_sum(&o, keep(RUN(kiln_mul(&o, keep(RUN(kiln_variable_read(&o, v2))), f32(0, NULL, k5)))),
+                         NULL, 0, false)));
+  loss = keep(RUN(kiln_add(&o, l1, l2)));
+  EXPECT_OK(kiln_tape_stop(tape));
+  {
+    const uint64_t id = kiln_variable_get_id(v1);
+    EXPECT_OK(kiln_variable_assign_add(v1, f32(1, d2, ones2)));
+    CHECK(kiln_variable_get_id(v1) == id);
+  }
+  EXPECT_OK(kiln_tape_gradient_variables(grads, tape, loss, vars, 2, KILN_UNCONNECTED_NONE));
+  expect_f32(grads[0], 1, d2, three, 0);
+  expect_f32(grads[1], 1, d2, five, 0);
+  grads[0] = grads[1] = NULL;
+  kiln_tape_free(tape);
+
+  /* A list of targets, sources mixing a tensor and a variable: gradients summed over targets. */
+  EXPECT_OK(kiln_tape_create(&tape, false, true));
+  EXPECT_OK(kiln_tape_watch(tape, x));
+  l1 = keep(RUN(kiln_sum(&o, keep(RUN(kiln_mul(&o, x, x))), NULL, 0, false))); /* d/dx: 2x */
+  l2 = keep(RUN(kiln_mul(&o, x, keep(RUN(kiln_variable_read(&o, v2))))));      /* d/dx: v2 = [1, 2] */
+  EXPECT_OK(kiln_tape_stop(tape));
+  targets[0] = l1, targets[1] = l2;
+  srcs[0] = x, srcs[1] = NULL;
+  vars[0] = NULL, vars[1] = v2;
+  ogs[0] = NULL, ogs[1] = make(I32, 1, d2, iv);
+  kiln_tape_gradient_options_init(NULL);
+  kiln_tape_gradient_options_init(&opts);
+  CHECK(opts.struct_size == sizeof opts && opts.num_targets == 0 &&
+        opts.unconnected == KILN_UNCONNECTED_NONE);
+  opts.targets = targets, opts.num_targets = 2;
+  opts.sources = srcs, opts.variables = vars, opts.num_sources = 2;
+  /* Bad input first; none of it spends the non-persistent tape. */
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, NULL, &opts), INVALID, "kiln_tape_gradient_multi",
+               "'tape' is NULL");
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, NULL), INVALID, "kiln_tape_gradient_multi",
+               "'options' is NULL");
+  EXPECT_ERROR(kiln_tape_gradient_multi(NULL, tape, &opts), INVALID, "kiln_tape_gradient_multi",
+               "'out_grads' is NULL");
+  opts.output_gradients = ogs; /* an int32 output gradient for a float32 target */
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "output gradient int32[2]",
+               "does not match target float32[2]");
+  opts.output_gradients = NULL;
+  opts.struct_size = 8;
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "struct_size is 8",
+               "kiln_tape_gradient_options_init");
+  opts.struct_size = sizeof opts;
+  opts.unconnected = 5;
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "kiln_tape_gradient_multi",
+               "unconnected 5");
+  opts.unconnected = KILN_UNCONNECTED_NONE;
+  vars[0] = v1; /* both a tensor and a variable for source 0 */
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "source 0 has both", NULL);
+  vars[0] = NULL, srcs[1] = NULL, vars[1] = NULL;
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "source 1 has neither", NULL);
+  vars[1] = v2;
+  targets[1] = NULL;
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "options->targets[1] is NULL", NULL);
+  targets[1] = l2;
+  opts.targets = NULL;
+  EXPECT_ERROR(kiln_tape_gradient_multi(grads, tape, &opts), INVALID, "'options->targets' is NULL", NULL);
+  opts.targets = targets;
+  /* kiln_tape_gradient_with_output rejects an int32 output gradient without spending the tape either. */
+  srcs[1] = x;
+  EXPECT_ERROR(kiln_tape_gradient_with_output(grads, tape, l2, ogs[1], srcs, 1, KILN_UNCONNECTED_NONE),
+               INVALID, "output gradient int32[2]", NULL);
+  srcs[1] = NULL;
+  CHECK(grads[0] == NULL && grads[1] == NULL);
+  EXPECT_OK(kiln_tape_gradient_multi(grads, tape, &opts));
+  expect_f32(grads[0], 1, d2, sum_g, 1e-6);
+  expect_f32(grads[1], 1, d2, xv, 0);
+  grads[0] = grads[1] = NULL;
+  kiln_tape_free(tape);
+  kiln_variable_free(v1);
+  kiln_variable_free(v2);
+  release_kept();
+
+  test_variable_over_mapped_buffer(PROT_READ);
+  test_variable_over_mapped_buffer(PROT_READ | PROT_WRITE);
+}
+
+/* ------------------------------------------ stateless randomness, dropout options */
+
+static void test_stateless_random_and_dropout_options(void) {
+  int64_t d1000[1] = {1000}, d46[2] = {4, 6}, noise_rows[2] = {4, 1}, noise_any[2] = {-1, 1},
+          bad_noise[2] = {4, 3};
+  float xv[24];
+  kiln_tensor *o = NULL, *a, *b, *x, *y, *y2;
+  kiln_dropout_options opts;
+  int i, r, c, rows_ok = 1;
+  for (i = 0; i < 24; ++i) xv[i] = 1.0f + (float)i;
+  x = f32(2, d46, xv);
+
+  /* The same seed pair gives the same values whatever the global seed; another pair differs. */
+  kiln_set_seed(1);
+  a = keep(RUN(kiln_stateless_random_uniform(&o, d1000, 1, -1.0f, 2.0f, 3, 4)));
+  kiln_set_seed(2);
+  b = keep(RUN(kiln_stateless_random_uniform(&o, d1000, 1, -1.0f, 2.0f, 3, 4)));
+  CHECK(same_values(a, b));
+  CHECK(!same_values(a, keep(RUN(kiln_stateless_random_uniform(&o, d1000, 1, -1.0f, 2.0f, 3, 5)))));
+  a = keep(RUN(kiln_stateless_random_normal(&o, d1000, 1, 0.0f, 1.0f, -7, 8)));
+  CHECK(same_values(a, keep(RUN(kiln_stateless_random_normal(&o, d1000, 1, 0.0f, 1.0f, -7, 8)))));
+  a = keep(RUN(kiln_stateless_truncated_normal(&o, d1000, 1, 0.0f, 1.0f, 9, 9)));
+  CHECK(same_values(a, keep(RUN(kiln_stateless_truncated_normal(&o, d1000, 1, 0.0f, 1.0f, 9, 9)))));
+  EXPECT_ERROR(kiln_stateless_random_uniform(NULL, d1000, 1, 0, 1, 1, 2), INVALID,
+               "kiln_stateless_random_uniform", "'out' is NULL");
+  EXPECT_ERROR(kiln_stateless_random_uniform(U, d1000, 1, 2, 1, 1, 2), INVALID, "stateless_random_uniform",
+               "minval 2 is greater than maxval 1");
+  EXPECT_ERROR(kiln_stateless_random_normal(U, d1000, 1, 0, -1, 1, 2), INVALID, "stateless_random_normal",
+               "stddev is -1");
+  EXPECT_ERROR(kiln_stateless_truncated_normal(U, NULL, 1, 0, 1, 1, 2), INVALID,
+               "kiln_stateless_truncated_normal", NULL);
+
+  /* Dropout options: defaults, noise_shape (rows kept or dropped whole), stateless masks. */
+  kiln_dropout_options_init(NULL);
+  kiln_dropout_options_init(&opts);
+  CHECK(opts.struct_size == sizeof opts && opts.rate == 0.5f && opts.training && opts.seed < 0 &&
+        opts.noise_shape == NULL && !opts.stateless);
+  opts.noise_shape = noise_rows, opts.noise_rank = 2;
+  y = keep(RUN(kiln_dropout_with_options(&o, x, &opts)));
+  if (y)
+    for (r = 0; r < 4; ++r)
+      for (c = 0; c < 6; ++c)
+        if (fdata(y)[r * 6 + c] != (fdata(y)[r * 6] == 0 ? 0.0f : 2.0f * xv[r * 6 + c])) rows_ok = 0;
+  CHECK(y && rows_ok);
+  opts.stateless = true, opts.stateless_seed[0] = 11, opts.stateless_seed[1] = 12;
+  opts.noise_shape = noise_any;
+  y = keep(RUN(kiln_dropout_with_options(&o, x, &opts)));
+  opts.noise_shape = noise_rows;
+  y2 = keep(RUN(kiln_dropout_with_options(&o, x, &opts)));
+  CHECK(same_values(y, y2)); /* -1 takes x's dim; the same seed, the same mask */
+  opts.training = false;     /* ignored when stateless */
+  CHECK(same_values(y, keep(RUN(kiln_dropout_with_options(&o, x, &opts)))));
+  opts.stateless = false;
+  CHECK(same_values(x, keep(RUN(kiln_dropout_with_options(&o, x, &opts))))); /* not training: x */
+  opts.training = true;
+  EXPECT_ERROR(kiln_dropout_with_options(NULL, x, &opts), INVALID, "kiln_dropout_with_options",
+               "'out' is NULL");
+  EXPECT_ERROR(kiln_dropout_with_options(U, NULL, &opts), INVALID, "kiln_dropout_with_options",
+               "'x' is NULL");
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, NULL), INVALID, "kiln_dropout_with_options",
+               "'options' is NULL");
+  opts.noise_shape = bad_noise;
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, &opts), INVALID,
+               "dropout: noise_shape [4, 3] does not broadcast", "dim 1");
+  opts.noise_shape = NULL;
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, &opts), INVALID, "'options->noise_shape' is NULL", NULL);
+  opts.noise_shape = noise_rows, opts.noise_rank = 1;
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, &opts), INVALID, "noise_shape [4] has rank 1", NULL);
+  opts.noise_rank = 2, opts.rate = 1.0f;
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, &opts), INVALID, "dropout: rate is 1", NULL);
+  opts.rate = 0.5f, opts.struct_size = 4;
+  EXPECT_ERROR(kiln_dropout_with_options(U, x, &opts), INVALID, "struct_size is 4", NULL);
+  release_kept();
+}
+
 int main(void) {
   test_library();
   test_tensors();
@@ -2196,6 +2428,8 @@ int main(void) {
   test_floor_div();
   test_einsum();
   test_int64_creation_and_more_unary();
+  test_variable_identity();
+  test_stateless_random_and_dropout_options();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }

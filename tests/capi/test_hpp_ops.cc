@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kiln/kiln.hpp"
@@ -220,7 +221,11 @@ TEST(HppOps, Creation) {
 
   Tensor u = kiln::random_uniform({2000});  // defaults: [0, 1), next op seed
   for (float v : u.to_vector<float>()) ASSERT_TRUE(v >= 0.0f && v < 1.0f);
+  kiln::set_seed(4);
   Tensor u2 = kiln::random_uniform({2000}, -3, -2, 11);
+  // TF2: the next call with op seed 11 differs; the sequence repeats after set_seed.
+  EXPECT_NE(u2.to_vector<float>(), kiln::random_uniform({2000}, -3, -2, 11).to_vector<float>());
+  kiln::set_seed(4);
   EXPECT_EQ(u2.to_vector<float>(), kiln::random_uniform({2000}, -3, -2, 11).to_vector<float>());
   EXPECT_NEAR(kiln::mean(u2).item<float>(), -2.5f, 0.05f);
   EXPECT_NEAR(kiln::mean(kiln::random_normal({4000})).item<float>(), 0.0f, 0.1f);
@@ -762,7 +767,10 @@ TEST(HppOps, GatherOneHotDropout) {
 
   const Tensor x = kiln::ones({1000});
   EXPECT_EQ(kiln::dropout(x, 0.5f, false).to_vector<float>(), x.to_vector<float>());
+  kiln::set_seed(6);
   const Tensor kept = kiln::dropout(x, 0.25f, true, 5);
+  EXPECT_NE(kept.to_vector<float>(), kiln::dropout(x, 0.25f, true, 5).to_vector<float>());
+  kiln::set_seed(6);
   EXPECT_EQ(kept.to_vector<float>(), kiln::dropout(x, 0.25f, true, 5).to_vector<float>());
   int zeros = 0;
   for (float v : kept.to_vector<float>()) {
@@ -1044,6 +1052,123 @@ TEST(HppOps, MoreUnaryOps) {
     expect_floats(c.op(x), {6}, want, 2e-6);
     EXPECT_KILN_ERROR(c.op(bad), kInvalid, "expected float32");
   }
+}
+
+// A variable copies its initial value and has its own, stable id; tape.gradient takes a list of targets.
+TEST(HppOps, VariableIdentityAndTargetLists) {
+  const Tensor t = Tensor::from_vector<float>({1, 2}, {2});
+  kiln::Variable v1(t, "v1"), v2(t, "v2");
+  const kiln::Variable alias = v1;  // a copy of the handle is the same variable
+  EXPECT_NE(v1.id(), 0u);
+  EXPECT_NE(v1.id(), v2.id());
+  EXPECT_EQ(alias.id(), v1.id());
+  {
+    kiln::GradientTape tape;
+    Tensor loss = kiln::sum(v1 * kiln::fill({}, 3)) + kiln::sum(v2 * kiln::fill({}, 5));
+    std::vector<Tensor> g = tape.gradient(loss, {v1, v2});
+    expect_floats(g[0], {2}, {3, 3});
+    expect_floats(g[1], {2}, {5, 5});
+  }
+  const uint64_t id = v1.id();
+  v1.assign_add(kiln::ones({2}));
+  EXPECT_EQ(v1.id(), id);
+  expect_floats(t, {2}, {1, 2});
+  {
+    kiln::GradientTape tape;
+    Tensor x = Tensor::from_vector<float>({1, 2}, {2});
+    tape.watch(x);
+    Tensor l1 = kiln::sum(x * x);
+    Tensor l2 = x * v2;
+    tape.stop();
+    // A rejected call (int32 output gradient) leaves the non-persistent tape usable.
+    EXPECT_KILN_ERROR(tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<Tensor>{x},
+                                    kiln::Unconnected::none, {Tensor(), kiln::ones({2}, DType::int32)}),
+                      kInvalid, "output gradient int32[2] does not match target float32[2]");
+    EXPECT_KILN_ERROR(tape.gradient(std::vector<Tensor>{l1}, std::vector<Tensor>{Tensor()}), kInvalid,
+                      "source 0 has neither a tensor nor a variable");
+    std::vector<Tensor> g = tape.gradient({l1, l2}, {v2});  // braced lists of targets and variables
+    expect_floats(g[0], {2}, {1, 2});
+    EXPECT_KILN_ERROR(tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<Tensor>{x}),
+                      KILN_STATUS_FAILED_PRECONDITION, "only be called once");
+  }
+  {
+    kiln::GradientTape tape(true);
+    Tensor x = Tensor::from_vector<float>({1, 2}, {2});
+    tape.watch(x);
+    Tensor l1 = kiln::sum(x * x);
+    Tensor l2 = x * v2;
+    tape.stop();
+    expect_floats(tape.gradient({l1, l2}, {x})[0], {2}, {3, 6});
+    expect_floats(tape.gradient(std::vector<Tensor>{l1, l2}, std::vector<Tensor>{x}, kiln::Unconnected::none,
+                                {kiln::fill({}, 2), Tensor()})[0],
+                  {2}, {5, 10});
+  }
+}
+
+// Stateless random ops and stateless dropout: the same seed pair, the same values, on any thread.
+TEST(HppOps, StatelessRandomAndDropoutNoiseShape) {
+  kiln::set_seed(1);
+  const Tensor u = kiln::stateless_random_uniform({500}, {3, 4}, -1, 2);
+  kiln::set_seed(2);
+  EXPECT_EQ(u.to_vector<float>(), kiln::stateless_random_uniform({500}, {3, 4}, -1, 2).to_vector<float>());
+  EXPECT_NE(u.to_vector<float>(), kiln::stateless_random_uniform({500}, {4, 3}, -1, 2).to_vector<float>());
+  const Tensor n = kiln::stateless_random_normal({500}, {5, 6}, 1, 2);
+  const Tensor t = kiln::stateless_truncated_normal({500}, {5, 6});
+  const Tensor x = kiln::ones({8, 5});
+  const Tensor d = kiln::stateless_dropout(x, 0.5f, {7, 8}, {8, 1});
+  std::vector<std::vector<float>> got(4 * 4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      got[i * 4 + 0] = kiln::stateless_random_uniform({500}, {3, 4}, -1, 2).to_vector<float>();
+      got[i * 4 + 1] = kiln::stateless_random_normal({500}, {5, 6}, 1, 2).to_vector<float>();
+      got[i * 4 + 2] = kiln::stateless_truncated_normal({500}, {5, 6}).to_vector<float>();
+      got[i * 4 + 3] = kiln::stateless_dropout(x, 0.5f, {7, 8}, {8, 1}).to_vector<float>();
+    });
+  for (auto &th : threads) th.join();
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(got[i * 4 + 0], u.to_vector<float>()) << "thread " << i;
+    EXPECT_EQ(got[i * 4 + 1], n.to_vector<float>()) << "thread " << i;
+    EXPECT_EQ(got[i * 4 + 2], t.to_vector<float>()) << "thread " << i;
+    EXPECT_EQ(got[i * 4 + 3], d.to_vector<float>()) << "thread " << i;
+  }
+  // Rows are kept or dropped whole with noise_shape [8, 1] (also with -1 for x's dim).
+  const std::vector<float> dv = d.to_vector<float>();
+  for (int r = 0; r < 8; ++r)
+    for (int c = 1; c < 5; ++c) EXPECT_EQ(dv[r * 5 + c], dv[r * 5]) << r;
+  EXPECT_EQ(kiln::stateless_dropout(x, 0.5f, {7, 8}, {-1, 1}).to_vector<float>(), dv);
+  const std::vector<float> sd = kiln::dropout(x, 0.5f, true, 3, {1, 5}).to_vector<float>();
+  for (int r = 1; r < 8; ++r)
+    for (int c = 0; c < 5; ++c) EXPECT_EQ(sd[r * 5 + c], sd[c]) << r;
+  // Gradients flow through the broadcast mask.
+  kiln::GradientTape tape;
+  tape.watch(x);
+  Tensor y = kiln::stateless_dropout(x, 0.5f, {7, 8}, {8, 1});
+  expect_floats(tape.gradient(kiln::sum(y), x), {8, 5}, dv);
+  EXPECT_KILN_ERROR(kiln::stateless_dropout(x, 0.5f, {1, 2}, {8, 2}), kInvalid,
+                    "stateless_dropout: noise_shape [8, 2] does not broadcast");
+  EXPECT_KILN_ERROR(kiln::dropout(x, 0.5f, true, 1, {8}), kInvalid, "dropout: noise_shape [8] has rank 1");
+  EXPECT_KILN_ERROR(kiln::stateless_random_normal({2}, {1, 2}, 0, -1), kInvalid,
+                    "stateless_random_normal: stddev is -1");
+}
+
+// Nested tapes through max_pool2d: the gradient of its gradient picks ddx at each window's argmax.
+TEST(HppOps, MaxPoolSecondOrder) {
+  const Tensor x =
+      Tensor::from_vector<float>({1, 9, 2, 3, 4, 5, 6, 7, 8, 0, 15, 11, 12, 13, 10, 14}, {1, 4, 4, 1});
+  const Tensor dy = Tensor::from_vector<float>({1, 2, 3, 4}, {1, 2, 2, 1});
+  kiln::GradientTape outer;
+  outer.watch(dy);
+  Tensor dx;
+  {
+    kiln::GradientTape inner;
+    inner.watch(x);
+    Tensor y = kiln::max_pool2d(x, {2, 2}, {2, 2});
+    dx = inner.gradient(y, std::vector<Tensor>{x}, kiln::Unconnected::none, dy)[0];
+  }
+  const Tensor ddx = kiln::reshape(kiln::range(1, 17), {1, 4, 4, 1});
+  expect_floats(outer.gradient(dx, std::vector<Tensor>{dy}, kiln::Unconnected::none, ddx)[0], {1, 2, 2, 1},
+                {2, 8, 14, 11});
 }
 
 }  // namespace

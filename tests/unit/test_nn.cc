@@ -246,6 +246,13 @@ Fn batch_norm_fn(bool training, Tensor mean = Tensor(), Tensor var = Tensor()) {
   };
 }
 
+// max_pool2d(x) * sum(x * x): a function whose pooled part has an upstream gradient depending on x.
+Fn max_pool_times_sum_of_squares(Ints ksize, Ints strides, Padding p) {
+  return [=](const std::vector<Tensor> &in) {
+    return ops::mul(ops::max_pool2d(in[0], ksize, strides, p), ops::sum(ops::mul(in[0], in[0])));
+  };
+}
+
 std::vector<GradCase> grad_cases() {
   auto r = [](Shape s, unsigned seed, float lo = -1.0f, float hi = 1.0f) {
     return random_tensor(s, seed, lo, hi);
@@ -280,6 +287,14 @@ std::vector<GradCase> grad_cases() {
       {"avg_pool2d SAME 3x3 stride 2", {r({1, 5, 7, 2}, 17)}, pool_fn(false, {3, 3}, {2, 2}, kSame)},
       {"avg_pool2d SAME 2x2 stride 1", {x}, pool_fn(false, {2, 2}, {1, 1}, kSame)},
       {"avg_pool2d_grad second order", {x}, inner_gradient(pool_fn(false, {3, 2}, {2, 1}, kSame), 0)},
+      // The pool's upstream gradient depends on x, so the outer tape differentiates the backward
+      // pass in its dy: max_pool2d_grad's own gradient (and, for the check, the third order too).
+      {"max_pool2d_grad second order VALID",
+       {distinct_tensor({2, 4, 4, 2}, 30)},
+       inner_gradient(max_pool_times_sum_of_squares({2, 2}, {2, 2}, kValid), 0)},
+      {"max_pool2d_grad second order SAME overlapping",
+       {distinct_tensor({1, 5, 6, 2}, 31)},
+       inner_gradient(max_pool_times_sum_of_squares({3, 3}, {2, 1}, kSame), 0)},
       {"layer_norm rank 3", {r({2, 3, 5}, 18), r({5}, 19, 0.5f, 1.5f), r({5}, 20)}, layer_norm_fn()},
       {"layer_norm rank 1", {r({7}, 21), r({7}, 22, 0.5f, 1.5f), r({7}, 23)}, layer_norm_fn(1e-2f)},
       {"layer_norm rank 4", {x, gamma3, beta3}, layer_norm_fn()},
@@ -579,6 +594,26 @@ TEST(NNGradient, MaxPoolHasGradientsOfEveryOrder) {
         },
         {random_tensor(x.shape(), 6)});
   }
+}
+
+TEST(NNGradients, MaxPoolGradientOfItsGradientPicksAtTheArgmax) {
+  // d(dx)/d(dy) applied to ddx is ddx at each window's argmax of x (TF's MaxPoolGradGrad); it used
+  // to be Unimplemented.
+  Tensor x = make({1, 4, 4, 1}, {1, 9, 2, 3, 4, 5, 6, 7, 8, 0, 15, 11, 12, 13, 10, 14});
+  Tensor dy = make({1, 2, 2, 1}, {1, 2, 3, 4});
+  autodiff::Tape outer(false, false);
+  outer.watch(dy);
+  Tensor dx;
+  {
+    autodiff::Tape inner(false, false);
+    inner.watch(x);
+    Tensor y = ops::max_pool2d(x, {2, 2}, {2, 2}, kValid);
+    dx = inner.gradient(y, {x}, autodiff::Unconnected::kZero, dy)[0];
+  }
+  expect_near(dx, {0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 4, 0, 0, 3, 0, 0});
+  Tensor ddx = make({1, 4, 4, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
+  // Argmaxes at flat positions 1, 7, 13, 10.
+  expect_near(outer.gradient(dx, {dy}, autodiff::Unconnected::kZero, ddx)[0], {2, 8, 14, 11});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -51,12 +51,20 @@ std::vector<Generator> generators() {
        [](const Shape &s, int64_t seed) { return ops::truncated_normal(s, 0, 1, seed); }}};
 }
 
-TEST(RandomDeterminism, SameSeedsSameValuesDifferentSeedsDiffer) {
+// TF2: with an op seed, each call advances a counter of that (global seed, op seed), so successive
+// calls differ, and the sequence repeats after set_seed.
+TEST(RandomDeterminism, SeededCallsAdvanceAndRepeatAfterSetSeed) {
   for (const Generator &g : generators()) {
     set_global_seed(3);
     std::vector<float> a = values(g.draw({7, 13}, 42)), b = values(g.draw({7, 13}, 42));
-    EXPECT_EQ(a, b) << g.name;
-    EXPECT_NE(a, values(g.draw({7, 13}, 43))) << g.name << ": another op seed";
+    EXPECT_NE(a, b) << g.name << ": the second call with op seed 42";
+    std::vector<float> other = values(g.draw({7, 13}, 43));
+    EXPECT_NE(a, other) << g.name << ": another op seed";
+    EXPECT_NE(b, other) << g.name << ": another op seed";
+    set_global_seed(3);
+    EXPECT_EQ(values(g.draw({7, 13}, 42)), a) << g.name << ": after set_seed, the first call again";
+    EXPECT_EQ(values(g.draw({7, 13}, 43)), other) << g.name << ": op seeds count their calls apart";
+    EXPECT_EQ(values(g.draw({7, 13}, 42)), b) << g.name << ": then the second";
     set_global_seed(4);
     EXPECT_NE(a, values(g.draw({7, 13}, 42))) << g.name << ": another global seed";
     // Element i uses counter i: a longer draw extends a shorter one.
@@ -81,8 +89,10 @@ TEST(RandomDeterminism, IndependentOfThreadCount) {
   const int before = num_threads();
   for (const Generator &g : generators()) {
     set_num_threads(1);
+    set_global_seed(8);
     std::vector<float> one = values(g.draw({300, 301}, 5));
     set_num_threads(2);
+    set_global_seed(8);
     EXPECT_EQ(values(g.draw({300, 301}, 5)), one) << g.name;
   }
   set_num_threads(before);
@@ -124,6 +134,7 @@ TEST(RandomMoments, DegenerateRanges) {
 TEST(RandomDropout, KeepRateAndScaling) {
   for (float rate : {0.1f, 0.5f, 0.8f}) {
     Tensor x = testing::random_tensor({100000}, 7, 0.5f, 1.5f);
+    set_global_seed(1);
     Tensor y = ops::dropout(x, rate, true, 9);
     std::vector<float> xv = values(x), yv = values(y);
     int64_t kept = 0;
@@ -133,7 +144,9 @@ TEST(RandomDropout, KeepRateAndScaling) {
       ASSERT_NEAR(yv[i], xv[i] / (1.0f - rate), 1e-5f) << "rate " << rate << " element " << i;
     }
     EXPECT_NEAR(static_cast<double>(kept) / 100000.0, 1.0 - rate, 0.01) << "rate " << rate;
-    EXPECT_EQ(values(ops::dropout(x, rate, true, 9)), yv) << "same seed, same mask";
+    EXPECT_NE(values(ops::dropout(x, rate, true, 9)), yv) << "the next call with the seed: another mask";
+    set_global_seed(1);
+    EXPECT_EQ(values(ops::dropout(x, rate, true, 9)), yv) << "after set_seed: the same mask";
   }
 }
 
@@ -170,10 +183,12 @@ TEST(RandomGradients, Table) {
       {"dropout_3x5", {3, 5}, 0.5f}, {"dropout_7", {7}, 0.2f}, {"dropout_2x3x4", {2, 3, 4}, 0.7f}};
   unsigned seed = 30;
   for (const Case &c : cases) {
-    // A fixed op seed gives the same mask on every call of the check.
-    testing::check_gradients(
-        c.name, [&](const std::vector<Tensor> &x) { return ops::dropout(x[0], c.rate, true, 77); },
-        {testing::random_tensor(c.shape, seed++)});
+    // A stateless seed gives the same mask on every call of the check.
+    testing::check_gradients(c.name,
+                             [&](const std::vector<Tensor> &x) {
+                               return ops::stateless_dropout(x[0], c.rate, {77, 1});
+                             },
+                             {testing::random_tensor(c.shape, seed++)});
   }
 }
 

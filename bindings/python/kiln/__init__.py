@@ -10,6 +10,7 @@
 from types import SimpleNamespace as _NS
 
 from . import _lib
+from . import ops as _ops
 from .autodiff import GradientTape, Variable
 from .errors import (DataLossError, FailedPreconditionError, InternalError, InvalidArgumentError, KilnError,
                      NotFoundError, OutOfRangeError, ResourceExhaustedError, UnimplementedError)
@@ -81,7 +82,10 @@ random = _NS(uniform=lambda shape, minval=0.0, maxval=1.0, seed=None: random_uni
              normal=lambda shape, mean=0.0, stddev=1.0, seed=None: random_normal(shape, mean, stddev, seed),
              truncated_normal=lambda shape, mean=0.0, stddev=1.0, seed=None: truncated_normal(shape, mean, stddev,
                                                                                            seed),
-             set_seed=set_seed)
+             set_seed=set_seed,
+             stateless_uniform=_ops.stateless_random_uniform, stateless_normal=_ops.stateless_random_normal,
+             stateless_truncated_normal=_ops.stateless_truncated_normal)
+nn.experimental = _NS(stateless_dropout=_ops.stateless_dropout)
 linalg = _NS(matmul=matmul)
 
 # Losses, extra reductions, scans, floor division and einsum (issue 5, section 6), under TF's names.

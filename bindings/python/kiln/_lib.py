@@ -84,7 +84,34 @@ _SIGS = {
     "kiln_tape_gradient": (_ST, [_HP, _H, _T, _HP, ctypes.c_size_t, ctypes.c_int]),
     "kiln_tape_gradient_with_output": (_ST, [_HP, _H, _T, _T, _HP, ctypes.c_size_t, ctypes.c_int]),
     "kiln_tape_gradient_variables": (_ST, [_HP, _H, _T, _HP, ctypes.c_size_t, ctypes.c_int]),
+    "kiln_variable_get_id": (ctypes.c_uint64, [_H]),
+    "kiln_tape_gradient_options_init": (None, [ctypes.c_void_p]),
+    "kiln_tape_gradient_multi": (_ST, [_HP, _H, ctypes.c_void_p]),
+    "kiln_stateless_random_uniform": (_ST, [_HP, c_int64_p, ctypes.c_size_t, ctypes.c_float, ctypes.c_float,
+                                            ctypes.c_int64, ctypes.c_int64]),
+    "kiln_stateless_random_normal": (_ST, [_HP, c_int64_p, ctypes.c_size_t, ctypes.c_float, ctypes.c_float,
+                                           ctypes.c_int64, ctypes.c_int64]),
+    "kiln_stateless_truncated_normal": (_ST, [_HP, c_int64_p, ctypes.c_size_t, ctypes.c_float, ctypes.c_float,
+                                              ctypes.c_int64, ctypes.c_int64]),
+    "kiln_dropout_options_init": (None, [ctypes.c_void_p]),
+    "kiln_dropout_with_options": (_ST, [_HP, _T, ctypes.c_void_p]),
 }
+
+
+class DropoutOptions(ctypes.Structure):
+    """kiln_dropout_options (include/kiln/ops.h), field for field."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("rate", ctypes.c_float), ("training", ctypes.c_bool),
+                ("seed", ctypes.c_int64), ("noise_shape", c_int64_p), ("noise_rank", ctypes.c_size_t),
+                ("stateless", ctypes.c_bool), ("stateless_seed", ctypes.c_int64 * 2)]
+
+
+class TapeGradientOptions(ctypes.Structure):
+    """kiln_tape_gradient_options (include/kiln/autodiff.h), field for field."""
+    _fields_ = [("struct_size", ctypes.c_size_t),
+                ("targets", _HP), ("num_targets", ctypes.c_size_t),
+                ("output_gradients", _HP),
+                ("sources", _HP), ("variables", _HP), ("num_sources", ctypes.c_size_t),
+                ("unconnected", ctypes.c_int32)]
 
 _BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "pow", "equal", "not_equal", "greater",
            "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor"]

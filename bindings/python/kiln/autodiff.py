@@ -32,6 +32,12 @@ class Variable:
     def trainable(self):
         return bool(L.kiln_variable_get_trainable(self._h))
 
+    @property
+    def _unique_id(self):
+        """The variable's identity, as TF's ResourceVariable._unique_id (the key TF's optimizers use for
+        slots): fixed for the variable's life, shared with no other variable or tensor."""
+        return int(L.kiln_variable_get_id(self._h))
+
     def value(self):
         return _new(L.kiln_variable_read, self._h)
 
@@ -126,19 +132,43 @@ class GradientTape:
                 check(L.kiln_tape_watch(self._h, _as_tensor(t)))
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
-        """Gradients of sum(target) for each source (a Tensor, a Variable, or a list/tuple of them)."""
+        """Gradients of sum(target) for each source (a Tensor, a Variable, or a list/tuple of them).
+
+        target may be a list/tuple of tensors: their gradients are summed, as in TF; output_gradients
+        is then a list with one entry (or None) per target. A Variable's gradient flows through the
+        values read from it while the tape recorded, as TF's."""
         self._require()
         single = not isinstance(sources, (list, tuple))
         srcs = [sources] if single else list(sources)
         mode = _UNCONNECTED.get(str(getattr(unconnected_gradients, "value", unconnected_gradients)).lower())
         if mode is None:
             raise InvalidArgumentError("unconnected_gradients must be 'none' or 'zero'; got %r" % unconnected_gradients)
-        target = _as_tensor(target)
-        # A variable's gradient is its current value's (the value read while recording).
-        values = [s.value() if isinstance(s, Variable) else _as_tensor(s) for s in srcs]
-        outs = (ctypes.c_void_p * max(len(values), 1))()
-        hs = (ctypes.c_void_p * max(len(values), 1))(*[v._h for v in values])
-        og = _as_tensor(output_gradients) if output_gradients is not None else None
-        check(L.kiln_tape_gradient_with_output(outs, self._h, target, og, hs, len(values), mode))
-        result = [Tensor._adopt(outs[i]) if outs[i] else None for i in range(len(values))]
+        many = isinstance(target, (list, tuple))
+        targets = [_as_tensor(t) for t in (target if many else [target])]
+        if output_gradients is None:
+            ogs = None
+        elif many:
+            if not isinstance(output_gradients, (list, tuple)) or len(output_gradients) != len(targets):
+                raise InvalidArgumentError("output_gradients needs one entry per target (%d); got %r"
+                                           % (len(targets), output_gradients))
+            ogs = [None if g is None else _as_tensor(g) for g in output_gradients]
+        else:
+            ogs = [_as_tensor(output_gradients)]
+        tensors = [None if isinstance(s, Variable) else _as_tensor(s) for s in srcs]
+        n = len(srcs)
+        arr = ctypes.c_void_p * max(n, 1)
+        opts = _lib.TapeGradientOptions()
+        L.kiln_tape_gradient_options_init(ctypes.byref(opts))
+        t_arr = (ctypes.c_void_p * max(len(targets), 1))(*[t._h for t in targets])
+        opts.targets, opts.num_targets = ctypes.cast(t_arr, _lib._HP), len(targets)
+        if ogs is not None:
+            og_arr = (ctypes.c_void_p * len(ogs))(*[None if g is None else g._h for g in ogs])
+            opts.output_gradients = ctypes.cast(og_arr, _lib._HP)
+        s_arr = arr(*[None if t is None else t._h for t in tensors])
+        v_arr = arr(*[s._h if isinstance(s, Variable) else None for s in srcs])
+        opts.sources, opts.variables, opts.num_sources = ctypes.cast(s_arr, _lib._HP), ctypes.cast(v_arr, _lib._HP), n
+        opts.unconnected = mode
+        outs = arr()
+        check(L.kiln_tape_gradient_multi(outs, self._h, ctypes.byref(opts)))
+        result = [Tensor._adopt(outs[i]) if outs[i] else None for i in range(n)]
         return result[0] if single else result

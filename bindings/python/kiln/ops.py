@@ -376,8 +376,47 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):  # noq
     return _new(L.kiln_pad, x, flat, len(pairs), m, float(constant_values))
 
 
-def dropout(x, rate, training=True, seed=None):
-    return _new(L.kiln_dropout, _as_tensor(x), float(rate), bool(training), -1 if seed is None else int(seed))
+def _dropout_options(rate, noise_shape):
+    opts = _lib.DropoutOptions()
+    L.kiln_dropout_options_init(ctypes.byref(opts))
+    opts.rate = float(rate)
+    keep = None
+    if noise_shape is not None:
+        # TF's noise_shape: None dims take x's (-1 for the C API).
+        dims = [-1 if d is None else int(d) for d in noise_shape]
+        keep = (ctypes.c_int64 * _builtins.max(len(dims), 1))(*dims)
+        opts.noise_shape, opts.noise_rank = ctypes.cast(keep, ctypes.POINTER(ctypes.c_int64)), len(dims)
+    return opts, keep
+
+
+def dropout(x, rate, training=True, seed=None, noise_shape=None):
+    """tf.nn.dropout (with Keras' training flag): the mask is drawn in noise_shape and broadcast over x.
+    With a seed, successive calls differ and repeat after set_seed, as in TF2."""
+    if noise_shape is None:
+        return _new(L.kiln_dropout, _as_tensor(x), float(rate), bool(training), -1 if seed is None else int(seed))
+    opts, _keep = _dropout_options(rate, noise_shape)
+    opts.training, opts.seed = bool(training), -1 if seed is None else int(seed)
+    return _new(L.kiln_dropout_with_options, _as_tensor(x), ctypes.byref(opts))
+
+
+def _seed_pair(seed, op):
+    """TF's stateless seed: a shape-[2] integer list, tuple, array or tensor."""
+    values = seed.numpy() if hasattr(seed, "numpy") else seed
+    try:
+        values = [int(v) for v in (values.reshape(-1) if hasattr(values, "reshape") else values)]
+    except TypeError:
+        values = None
+    if values is None or len(values) != 2:
+        raise InvalidArgumentError("%s: seed must have shape [2] (two integers); got %r" % (op, seed))
+    return values
+
+
+def stateless_dropout(x, rate, seed, noise_shape=None):
+    """tf.nn.experimental.stateless_dropout: the same seed gives the same mask on every call and thread."""
+    opts, _keep = _dropout_options(rate, noise_shape)
+    opts.stateless = True
+    opts.stateless_seed[0], opts.stateless_seed[1] = _seed_pair(seed, "stateless_dropout")
+    return _new(L.kiln_dropout_with_options, _as_tensor(x), ctypes.byref(opts))
 
 
 def _shaped(fn, shape, *args):
@@ -442,3 +481,21 @@ def random_normal(shape, mean=0.0, stddev=1.0, seed=None):
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, seed=None):
     return _shaped(L.kiln_truncated_normal, shape, float(mean), float(stddev), _seed(seed))
+
+
+def stateless_random_uniform(shape, seed, minval=0.0, maxval=1.0):
+    """tf.random.stateless_uniform: the same seed pair gives the same values on every call and thread."""
+    return _shaped(L.kiln_stateless_random_uniform, shape, float(minval), float(maxval),
+                   *_seed_pair(seed, "stateless_uniform"))
+
+
+def stateless_random_normal(shape, seed, mean=0.0, stddev=1.0):
+    """tf.random.stateless_normal."""
+    return _shaped(L.kiln_stateless_random_normal, shape, float(mean), float(stddev),
+                   *_seed_pair(seed, "stateless_normal"))
+
+
+def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0):
+    """tf.random.stateless_truncated_normal."""
+    return _shaped(L.kiln_stateless_truncated_normal, shape, float(mean), float(stddev),
+                   *_seed_pair(seed, "stateless_truncated_normal"))

@@ -1,0 +1,86 @@
+// Stateless random ops and dropout with options (noise_shape, stateless seed).
+#include <vector>
+
+#include "capi/handles.h"
+#include "ops/ops.h"
+
+using kiln::Shape;
+using kiln::Tensor;
+using kiln::capi::new_tensor;
+using kiln::capi::require_not_null;
+using kiln::capi::tensor_of;
+namespace ops = kiln::ops;
+
+namespace {
+
+template <typename F>
+kiln_status *stateless(kiln_tensor **out, const int64_t *dims, size_t rank, const char *fn, F &&make) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, fn, "out");
+  *out = new_tensor(make(kiln::capi::shape_from_c(dims, rank, fn)));
+  KILN_CAPI_END_AS(fn)
+}
+
+}  // namespace
+
+extern "C" {
+
+kiln_status *kiln_stateless_random_uniform(kiln_tensor **out, const int64_t *dims, size_t rank, float minval,
+                                           float maxval, int64_t seed0, int64_t seed1) {
+  return stateless(out, dims, rank, "kiln_stateless_random_uniform", [&](const Shape &s) {
+    return ops::stateless_random_uniform(s, {seed0, seed1}, minval, maxval);
+  });
+}
+
+kiln_status *kiln_stateless_random_normal(kiln_tensor **out, const int64_t *dims, size_t rank, float mean,
+                                          float stddev, int64_t seed0, int64_t seed1) {
+  return stateless(out, dims, rank, "kiln_stateless_random_normal", [&](const Shape &s) {
+    return ops::stateless_random_normal(s, {seed0, seed1}, mean, stddev);
+  });
+}
+
+kiln_status *kiln_stateless_truncated_normal(kiln_tensor **out, const int64_t *dims, size_t rank, float mean,
+                                             float stddev, int64_t seed0, int64_t seed1) {
+  return stateless(out, dims, rank, "kiln_stateless_truncated_normal", [&](const Shape &s) {
+    return ops::stateless_truncated_normal(s, {seed0, seed1}, mean, stddev);
+  });
+}
+
+void kiln_dropout_options_init(kiln_dropout_options *options) {
+  if (!options) return;
+  *options = kiln_dropout_options{};
+  options->struct_size = sizeof(kiln_dropout_options);
+  options->rate = 0.5f;
+  options->training = true;
+  options->seed = -1;
+}
+
+kiln_status *kiln_dropout_with_options(kiln_tensor **out, const kiln_tensor *x,
+                                       const kiln_dropout_options *options) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_dropout_with_options";
+  require_not_null(out, fn, "out");
+  const Tensor &xt = tensor_of(x, fn, "x");
+  require_not_null(options, fn, "options");
+  if (options->struct_size != sizeof(kiln_dropout_options))
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->struct_size is ", options->struct_size,
+               "; expected ", sizeof(kiln_dropout_options),
+               " (fill the options with kiln_dropout_options_init)");
+  std::vector<int64_t> noise;
+  if (options->noise_rank > 0) {
+    require_not_null(options->noise_shape, fn, "options->noise_shape");
+    if (options->noise_rank > KILN_MAX_RANK)
+      kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->noise_rank ", options->noise_rank,
+                 " is larger than KILN_MAX_RANK (", KILN_MAX_RANK, ")");
+    noise.assign(options->noise_shape, options->noise_shape + options->noise_rank);
+  }
+  if (options->stateless) {
+    const ops::SeedPair seed{options->stateless_seed[0], options->stateless_seed[1]};
+    *out = new_tensor(ops::stateless_dropout(xt, options->rate, seed, noise));
+  } else {
+    *out = new_tensor(ops::dropout(xt, options->rate, options->training, options->seed, noise));
+  }
+  KILN_CAPI_END
+}
+
+}  // extern "C"

@@ -1,0 +1,115 @@
+"""Variable identity and tape.gradient with variables and lists of targets."""
+import unittest
+
+import numpy as np
+
+import kiln
+from kiln.errors import FailedPreconditionError, InvalidArgumentError
+
+
+def arr(t):
+    return np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+
+
+class VariableIdentityTest(unittest.TestCase):
+    def test_copies_initial_value_and_has_own_id(self):
+        t = kiln.constant([1.0, 2.0])
+        v1, v2 = kiln.Variable(t), kiln.Variable(t)
+        self.assertNotEqual(v1._unique_id, v2._unique_id)
+        uid = v1._unique_id
+        v1.assign_add([1.0, 1.0])
+        self.assertEqual(v1._unique_id, uid)
+        np.testing.assert_array_equal(arr(t), [1, 2])
+        np.testing.assert_array_equal(arr(v2), [1, 2])
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_sum(v1 * 3.0) + kiln.reduce_sum(v2 * 5.0)
+        g1, g2 = tape.gradient(loss, [v1, v2])
+        np.testing.assert_array_equal(arr(g1), [3, 3])
+        np.testing.assert_array_equal(arr(g2), [5, 5])
+
+    def test_canonical_loop_updates_in_place(self):
+        # tape -> gradient -> assign_sub, the tape still alive: a non-persistent tape has let go of the
+        # variable's reads in gradient(), so the update writes into the variable's own buffer.
+        def data_pointer(var):
+            value = var.value()  # alive across the call: the handle is freed with it
+            return kiln._lib.lib.kiln_tensor_get_data(value._h)
+        w = kiln.Variable(np.linspace(-1, 1, 1000).astype(np.float32))
+        before = data_pointer(w)
+        for _ in range(3):
+            with kiln.GradientTape() as tape:
+                loss = kiln.reduce_sum(w * w)
+            g = tape.gradient(loss, w)
+            w.assign_sub(g * 0.1)
+            self.assertEqual(data_pointer(w), before)
+        np.testing.assert_allclose(w.numpy(), np.linspace(-1, 1, 1000) * 0.8 ** 3, rtol=1e-5, atol=1e-7)
+
+    def test_gradient_through_value_read_while_recording(self):
+        v = kiln.Variable([3.0])
+        with kiln.GradientTape() as tape:
+            y = v * v
+        v.assign([10.0])
+        np.testing.assert_allclose(arr(tape.gradient(y, v)), [6.0])
+
+    def test_list_of_targets_and_mixed_sources(self):
+        x = kiln.constant([1.0, 2.0])
+        v = kiln.Variable([3.0, 4.0])
+        with kiln.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            l1 = kiln.reduce_sum(x * x)
+            l2 = x * v
+        gx, gv = tape.gradient([l1, l2], [x, v])
+        np.testing.assert_allclose(arr(gx), [2 + 3, 4 + 4])
+        np.testing.assert_allclose(arr(gv), [1, 2])
+        gx = tape.gradient([l1, l2], x, output_gradients=[None, [2.0, 0.0]])
+        np.testing.assert_allclose(arr(gx), [2 + 6, 4])
+        with self.assertRaises(InvalidArgumentError):
+            tape.gradient([l1, l2], x, output_gradients=[None])
+
+    def test_rejected_gradient_leaves_tape_usable(self):
+        x = kiln.constant([1.0, 2.0])
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = x * x
+        with self.assertRaises(InvalidArgumentError):
+            tape.gradient(y, x, output_gradients=kiln.constant([1, 1], kiln.int32))
+        with self.assertRaises(InvalidArgumentError):
+            tape.gradient(y, x, output_gradients=[1.0, 1.0, 1.0])
+        np.testing.assert_allclose(arr(tape.gradient(y, x)), [2, 4])
+        with self.assertRaises(FailedPreconditionError):
+            tape.gradient(y, x)
+
+
+class MaxPoolSecondOrderTest(unittest.TestCase):
+    def test_second_order_matches_central_differences(self):
+        rng = np.random.default_rng(3)
+        x0 = rng.permutation(np.linspace(-1, 1, 32)).astype(np.float32).reshape(1, 4, 4, 2)
+
+        def first(xv):
+            x = kiln.constant(xv)
+            with kiln.GradientTape() as inner:
+                inner.watch(x)
+                y = kiln.max_pool2d(x, 2, 2) * kiln.reduce_sum(x * x)  # the upstream gradient depends on x
+            return x, inner, inner.gradient(y, x)
+
+        x = kiln.constant(x0)
+        with kiln.GradientTape() as outer:
+            outer.watch(x)
+            with kiln.GradientTape() as inner:
+                inner.watch(x)
+                y = kiln.max_pool2d(x, 2, 2) * kiln.reduce_sum(x * x)
+            g = inner.gradient(y, x)
+            s = kiln.reduce_sum(g * g)
+        analytic = outer.gradient(s, x).numpy()
+        eps = 1e-3
+        for i in range(x0.size):
+            xp, xm = x0.copy().reshape(-1), x0.copy().reshape(-1)
+            xp[i] += eps
+            xm[i] -= eps
+            sp = float(np.sum(first(xp.reshape(x0.shape))[2].numpy().astype(np.float64) ** 2))
+            sm = float(np.sum(first(xm.reshape(x0.shape))[2].numpy().astype(np.float64) ** 2))
+            numeric = (sp - sm) / (2 * eps)
+            self.assertAlmostEqual(analytic.reshape(-1)[i], numeric, delta=2e-2 * (1 + abs(numeric)), msg=str(i))
+
+
+if __name__ == "__main__":
+    unittest.main()

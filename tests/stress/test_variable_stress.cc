@@ -1,0 +1,89 @@
+// Readers and an updater on one variable at once. Run by ThreadSanitizer (label `stress`): the
+// in-place update must be ordered after every reader's last access to the buffer.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "autodiff/variable.h"
+#include "ops/ops.h"
+
+namespace kiln {
+namespace {
+
+constexpr int64_t kElements = 1024;
+constexpr int kUpdates = 4000;
+
+// assign_add adds a constant, so any consistent read has all elements equal; a read torn by an
+// in-place write in progress would not.
+bool all_equal(const Tensor &t) {
+  const float *p = t.data<float>();
+  for (int64_t i = 1; i < t.num_elements(); ++i)
+    if (p[i] != p[0]) return false;
+  return true;
+}
+
+TEST(VariableStress, ReadersAndAssignAdd) {
+  autodiff::Variable v("v", ops::zeros(Shape{kElements}), true);
+  const Tensor one = ops::ones(Shape{kElements});
+  std::atomic<bool> done{false};
+  std::atomic<int> torn{0}, reads{0};
+  auto reader = [&](bool through_value) {
+    float last = 0;
+    while (!done.load(std::memory_order_acquire)) {
+      Tensor t = through_value ? v.value() : v.peek();
+      if (!all_equal(t)) torn.fetch_add(1);
+      if (t.data<float>()[0] < last) torn.fetch_add(1);  // values only grow
+      last = t.data<float>()[0];
+      reads.fetch_add(1, std::memory_order_relaxed);
+      t = Tensor();  // the handle goes, racing with the next update...
+      // ...and nothing of the variable's (its mutex) is touched for a while, so only the variable's
+      // own ordering can put this read before an in-place write (ThreadSanitizer checks that).
+      std::this_thread::yield();
+    }
+  };
+  std::vector<std::thread> readers;
+  readers.emplace_back(reader, true);
+  readers.emplace_back(reader, false);
+  while (reads.load() < 2) std::this_thread::yield();  // both readers are running
+  for (int i = 0; i < kUpdates; ++i) {
+    v.assign_add(one);
+    if (i % 32 == 0) std::this_thread::yield();  // let readers in between updates
+  }
+  done.store(true, std::memory_order_release);
+  for (auto &t : readers) t.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+  Tensor final_value = v.peek();
+  EXPECT_TRUE(all_equal(final_value));
+  EXPECT_EQ(final_value.data<float>()[0], static_cast<float>(kUpdates));
+}
+
+TEST(VariableStress, AssignersAndReaders) {
+  autodiff::Variable v("v", ops::zeros(Shape{kElements}), true);
+  std::atomic<bool> done{false};
+  std::atomic<int> torn{0};
+  std::atomic<bool> read_once{false};
+  std::thread reader([&] {
+    while (!done.load(std::memory_order_acquire)) {
+      if (!all_equal(v.peek())) torn.fetch_add(1);
+      read_once.store(true);
+      std::this_thread::yield();
+    }
+  });
+  std::thread other([&] {
+    while (!read_once.load()) std::this_thread::yield();
+    for (int i = 0; i < kUpdates / 4; ++i) v.assign(ops::fill(Shape{kElements}, -1.0));
+  });
+  while (!read_once.load()) std::this_thread::yield();
+  for (int i = 0; i < kUpdates / 4; ++i) v.assign_sub(ops::ones(Shape{kElements}));
+  other.join();
+  done.store(true, std::memory_order_release);
+  reader.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_TRUE(all_equal(v.peek()));
+}
+
+}  // namespace
+}  // namespace kiln
