@@ -74,3 +74,16 @@ Shape shape_from_c(const int64_t *dims, size_t rank, const char *fn);
     return ::kiln::capi::make_status(::kiln::Code::kInternal, "unknown internal error");           \
   }                                                                                                \
   return nullptr;
+
+namespace kiln::capi {
+
+// Entry point body for the ops that make a tensor of a C shape: *out = make(shape).
+template <typename F>
+kiln_status *shaped(kiln_tensor **out, const int64_t *dims, size_t rank, const char *fn, F &&make) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, fn, "out");
+  *out = new_tensor(make(shape_from_c(dims, rank, fn)));
+  KILN_CAPI_END_AS(fn)
+}
+
+}  // namespace kiln::capi

@@ -8,6 +8,7 @@ using kiln::Shape;
 using kiln::Tensor;
 using kiln::capi::new_tensor;
 using kiln::capi::require_not_null;
+using kiln::capi::shaped;
 using kiln::capi::tensor_of;
 namespace ops = kiln::ops;
 
@@ -27,15 +28,6 @@ std::vector<Tensor> tensor_list(const kiln_tensor *const *values, size_t n, cons
     out.push_back(values[i]->value);
   }
   return out;
-}
-
-// Entry point body for the creation ops that take a shape.
-template <typename F>
-kiln_status *shaped(kiln_tensor **out, const int64_t *dims, size_t rank, const char *fn, F &&make) {
-  KILN_CAPI_BEGIN
-  require_not_null(out, fn, "out");
-  *out = new_tensor(make(kiln::capi::shape_from_c(dims, rank, fn)));
-  KILN_CAPI_END_AS(fn)
 }
 
 }  // namespace

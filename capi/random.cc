@@ -11,37 +11,25 @@ using kiln::capi::require_not_null;
 using kiln::capi::tensor_of;
 namespace ops = kiln::ops;
 
-namespace {
-
-template <typename F>
-kiln_status *stateless(kiln_tensor **out, const int64_t *dims, size_t rank, const char *fn, F &&make) {
-  KILN_CAPI_BEGIN
-  require_not_null(out, fn, "out");
-  *out = new_tensor(make(kiln::capi::shape_from_c(dims, rank, fn)));
-  KILN_CAPI_END_AS(fn)
-}
-
-}  // namespace
-
 extern "C" {
 
 kiln_status *kiln_stateless_random_uniform(kiln_tensor **out, const int64_t *dims, size_t rank, float minval,
                                            float maxval, int64_t seed0, int64_t seed1) {
-  return stateless(out, dims, rank, "kiln_stateless_random_uniform", [&](const Shape &s) {
+  return kiln::capi::shaped(out, dims, rank, "kiln_stateless_random_uniform", [&](const Shape &s) {
     return ops::stateless_random_uniform(s, {seed0, seed1}, minval, maxval);
   });
 }
 
 kiln_status *kiln_stateless_random_normal(kiln_tensor **out, const int64_t *dims, size_t rank, float mean,
                                           float stddev, int64_t seed0, int64_t seed1) {
-  return stateless(out, dims, rank, "kiln_stateless_random_normal", [&](const Shape &s) {
+  return kiln::capi::shaped(out, dims, rank, "kiln_stateless_random_normal", [&](const Shape &s) {
     return ops::stateless_random_normal(s, {seed0, seed1}, mean, stddev);
   });
 }
 
 kiln_status *kiln_stateless_truncated_normal(kiln_tensor **out, const int64_t *dims, size_t rank, float mean,
                                              float stddev, int64_t seed0, int64_t seed1) {
-  return stateless(out, dims, rank, "kiln_stateless_truncated_normal", [&](const Shape &s) {
+  return kiln::capi::shaped(out, dims, rank, "kiln_stateless_truncated_normal", [&](const Shape &s) {
     return ops::stateless_truncated_normal(s, {seed0, seed1}, mean, stddev);
   });
 }

@@ -80,24 +80,6 @@ void copy_range(T *dst, const T *src, const Plan &p, int64_t nchunks, int64_t ch
   }
 }
 
-// Runs body(begin, end) over [0, n) work items, on all threads when the work is large.
-// body runs inside an OpenMP region: it must not allocate or throw (either terminates the
-// process there); allocate before calling this.
-template <typename F>
-void parallel_ranges(int64_t n, size_t bytes, F &&body) {
-  if (bytes < kParallelCopyBytes || num_threads() == 1 || n < 2) {
-    body(int64_t{0}, n);
-    return;
-  }
-  apply_num_threads();
-#pragma omp parallel
-  {
-    int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    int64_t b = n * t / nt, e = n * (t + 1) / nt;
-    if (b < e) body(b, e);
-  }
-}
-
 // A transpose that swaps the source's contiguous dim `k` into the last place:
 // copying row by row would read with a large stride, so copy small square
 // tiles that stay in cache. Work items are (position in the other dims, row of tiles).

@@ -2,14 +2,37 @@
 // kernel serves every dtype; callers validate all arguments first.
 #pragma once
 
+#include <omp.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "core/threads.h"
 
 namespace kiln::kernels {
 
 // Work (in bytes) below which the copy kernels stay on the calling thread.
 constexpr size_t kParallelCopyBytes = size_t{128} << 10;
+
+// Runs body(begin, end) over [0, n) work items: on this thread when the work (`bytes`) is
+// small, otherwise in one contiguous range per OpenMP thread. body runs inside an OpenMP
+// region: it must not allocate or throw (either terminates the process there); allocate
+// before calling this.
+template <typename F>
+void parallel_ranges(int64_t n, size_t bytes, F &&body) {
+  if (bytes < kParallelCopyBytes || num_threads() == 1 || n < 2) {
+    body(int64_t{0}, n);
+    return;
+  }
+  apply_num_threads();
+#pragma omp parallel
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t b = n * t / nt, e = n * (t + 1) / nt;
+    if (b < e) body(b, e);
+  }
+}
 // The most dims copy_strided takes: tile views each of up to 8 dims as two.
 constexpr size_t kMaxCopyDims = 16;
 

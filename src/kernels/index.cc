@@ -13,23 +13,6 @@ namespace kiln::kernels {
 
 namespace {
 
-// Runs body(begin, end) over [0, n) work items, on all threads when the work is large.
-// body must neither allocate nor throw: it may run inside an OpenMP region.
-template <typename F>
-void parallel_ranges(int64_t n, size_t bytes, F &&body) {
-  if (bytes < kParallelCopyBytes || num_threads() == 1 || n < 2) {
-    body(int64_t{0}, n);
-    return;
-  }
-  apply_num_threads();
-#pragma omp parallel
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t b = n * t / nt, e = n * (t + 1) / nt;
-    if (b < e) body(b, e);
-  }
-}
-
 // Calls f(T{}) with an unsigned type of elem_size bytes: the kernels only move elements.
 template <typename F>
 void with_element(size_t elem_size, F &&f) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "core/shape.h"
@@ -16,6 +17,27 @@ namespace kiln::ops {
 kernels::Window2d window2d(const char *op, const Shape &x_shape, int64_t kh, int64_t kw, int64_t out_channels,
                            const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
                            Padding padding);
+
+// [N, OH, OW, O] of a window geometry.
+Shape output_shape(const kernels::Window2d &g);
+// A float32 tensor of zeros; used where some operand is empty so the kernel has nothing to do.
+Tensor zero_tensor(const Shape &shape);
+bool any_empty(std::initializer_list<const Tensor *> ts);
+
+// How a convolution's gradients are computed: dx from (x_shape, filter, dy), dfilter from
+// (x, filter_shape, dy), each with the forward pass's strides, dilations and padding.
+using ConvBackpropInput = Tensor (*)(const Shape &, const Tensor &, const Tensor &, const std::vector<int64_t> &,
+                                     const std::vector<int64_t> &, Padding);
+using ConvBackpropFilter = Tensor (*)(const Tensor &, const Shape &, const Tensor &, const std::vector<int64_t> &,
+                                      const std::vector<int64_t> &, Padding);
+
+// y = the convolution of geometry g (zeros when an operand is empty), recorded with its
+// gradient rule: each gradient only where a tape follows that input, which skips the costly
+// input gradient of a first layer. The filter gradient reads x; the input gradient the filter.
+Tensor conv_forward_recorded(const char *op, const kernels::Window2d &g, const Tensor &x, const Tensor &filter,
+                             const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                             Padding padding, ConvBackpropInput backprop_input,
+                             ConvBackpropFilter backprop_filter);
 
 // d(depthwise_conv2d(x, filter))/dx applied to dy: a tensor of x_shape. Differentiable (in filter and dy).
 Tensor depthwise_conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,

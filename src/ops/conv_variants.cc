@@ -23,18 +23,6 @@ void require_rank_of(const Shape &s, int rank, const char *op, const char *arg, 
          layout);
 }
 
-Tensor zero_tensor(const Shape &shape) {
-  Tensor t = Tensor::empty(DType::kFloat32, shape);
-  if (t.num_elements() > 0) std::memset(t.raw_mutable_data(), 0, t.byte_size());
-  return t;
-}
-
-bool any_empty(std::initializer_list<const Tensor *> ts) {
-  for (const Tensor *t : ts)
-    if (t->num_elements() == 0) return true;
-  return false;
-}
-
 void require_float_shape(const Tensor &t, const Shape &want, const char *op, const char *arg) {
   require_float32(t, op, arg);
   if (t.shape() != want)
@@ -62,8 +50,6 @@ Window2d depthwise_window(const char *op, const Shape &x_shape, const Shape &fil
   g.groups = x_shape[3];
   return g;
 }
-
-Shape output_shape(const Window2d &g) { return Shape{g.n, g.oh, g.ow, g.o}; }
 
 }  // namespace
 
@@ -110,26 +96,8 @@ Tensor depthwise_conv2d(const Tensor &x, const Tensor &filter, const std::vector
   require_float32(x, op, "x");
   require_float32(filter, op, "filter");
   const Window2d g = depthwise_window(op, x.shape(), filter.shape(), strides, dilations, padding);
-  Tensor y = Tensor::empty(DType::kFloat32, output_shape(g));
-  if (any_empty({&x, &filter, &y}))
-    y = zero_tensor(y.shape());
-  else
-    kernels::conv2d_forward(g, x.data<float>(), filter.data<float>(), y.mutable_data<float>());
-  if (should_record({&x, &filter})) {
-    const Tensor saved_x = should_record({&filter}) ? x : Tensor();
-    const Tensor saved_filter = should_record({&x}) ? filter : Tensor();
-    const Shape x_shape = x.shape(), filter_shape = filter.shape();
-    record(op, {x, filter}, {y}, [=](const Grads &grads) -> Grads {
-      Tensor dx, dfilter;
-      if (saved_filter.defined())
-        dx = depthwise_conv2d_backprop_input(x_shape, saved_filter, grads[0], strides, dilations, padding);
-      if (saved_x.defined())
-        dfilter =
-            depthwise_conv2d_backprop_filter(saved_x, filter_shape, grads[0], strides, dilations, padding);
-      return {dx, dfilter};
-    });
-  }
-  return y;
+  return conv_forward_recorded(op, g, x, filter, strides, dilations, padding, depthwise_conv2d_backprop_input,
+                               depthwise_conv2d_backprop_filter);
 }
 
 Tensor depthwise_conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,

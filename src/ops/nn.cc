@@ -108,8 +108,6 @@ Window2d window(const char *op, const Shape &x_shape, int64_t kh, int64_t kw, in
   return g;
 }
 
-Shape output_shape(const Window2d &g) { return Shape{g.n, g.oh, g.ow, g.o}; }
-
 void require_nhwc(const Shape &x_shape, const char *op, const char *arg) {
   if (x_shape.rank() != 4)
     fail(Code::kInvalidArgument, op, ": ", arg, " has shape ", x_shape.to_string(),
@@ -137,19 +135,6 @@ Window2d pool_window(const char *op, const Shape &x_shape, const std::vector<int
   require_nhwc(x_shape, op, "x");
   require_pair(ksize, op, "ksize");
   return window(op, x_shape, ksize[0], ksize[1], x_shape[3], strides, {1, 1}, padding);
-}
-
-// A float32 tensor of zeros; used where some operand is empty so the kernel has nothing to do.
-Tensor zero_tensor(const Shape &shape) {
-  Tensor t = Tensor::empty(DType::kFloat32, shape);
-  if (t.num_elements() > 0) std::memset(t.raw_mutable_data(), 0, t.byte_size());
-  return t;
-}
-
-bool any_empty(std::initializer_list<const Tensor *> ts) {
-  for (const Tensor *t : ts)
-    if (t->num_elements() == 0) return true;
-  return false;
 }
 
 // Max pooling's routing by argmax as differentiable ops (kernels::max_pool2d_gather and
@@ -197,33 +182,52 @@ Window2d window2d(const char *op, const Shape &x_shape, int64_t kh, int64_t kw, 
   return window(op, x_shape, kh, kw, out_channels, strides, dilations, padding);
 }
 
-Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
-              const std::vector<int64_t> &dilations, Padding padding) {
-  const char *op = "conv2d";
-  require_float32(x, op, "x");
-  require_float32(filter, op, "filter");
-  const Window2d g = conv_window(op, x.shape(), filter.shape(), strides, dilations, padding);
+Shape output_shape(const Window2d &g) { return Shape{g.n, g.oh, g.ow, g.o}; }
+
+Tensor zero_tensor(const Shape &shape) {
+  Tensor t = Tensor::empty(DType::kFloat32, shape);
+  if (t.num_elements() > 0) std::memset(t.raw_mutable_data(), 0, t.byte_size());
+  return t;
+}
+
+bool any_empty(std::initializer_list<const Tensor *> ts) {
+  for (const Tensor *t : ts)
+    if (t->num_elements() == 0) return true;
+  return false;
+}
+
+Tensor conv_forward_recorded(const char *op, const Window2d &g, const Tensor &x, const Tensor &filter,
+                             const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                             Padding padding, ConvBackpropInput backprop_input,
+                             ConvBackpropFilter backprop_filter) {
   Tensor y = Tensor::empty(DType::kFloat32, output_shape(g));
   if (any_empty({&x, &filter, &y}))
     y = zero_tensor(y.shape());
   else
     kernels::conv2d_forward(g, x.data<float>(), filter.data<float>(), y.mutable_data<float>());
   if (should_record({&x, &filter})) {
-    // Each gradient only where a tape follows that input: this skips the costly input gradient of
-    // a first layer. The filter gradient reads x; the input gradient reads the filter.
     const Tensor saved_x = should_record({&filter}) ? x : Tensor();
     const Tensor saved_filter = should_record({&x}) ? filter : Tensor();
     const Shape x_shape = x.shape(), filter_shape = filter.shape();
     record(op, {x, filter}, {y}, [=](const Grads &grads) -> Grads {
       Tensor dx, dfilter;
       if (saved_filter.defined())
-        dx = conv2d_backprop_input(x_shape, saved_filter, grads[0], strides, dilations, padding);
-      if (saved_x.defined())
-        dfilter = conv2d_backprop_filter(saved_x, filter_shape, grads[0], strides, dilations, padding);
+        dx = backprop_input(x_shape, saved_filter, grads[0], strides, dilations, padding);
+      if (saved_x.defined()) dfilter = backprop_filter(saved_x, filter_shape, grads[0], strides, dilations, padding);
       return {dx, dfilter};
     });
   }
   return y;
+}
+
+Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
+              const std::vector<int64_t> &dilations, Padding padding) {
+  const char *op = "conv2d";
+  require_float32(x, op, "x");
+  require_float32(filter, op, "filter");
+  const Window2d g = conv_window(op, x.shape(), filter.shape(), strides, dilations, padding);
+  return conv_forward_recorded(op, g, x, filter, strides, dilations, padding, conv2d_backprop_input,
+                               conv2d_backprop_filter);
 }
 
 Tensor conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
