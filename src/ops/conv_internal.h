@@ -24,20 +24,39 @@ Shape output_shape(const kernels::Window2d &g);
 Tensor zero_tensor(const Shape &shape);
 bool any_empty(std::initializer_list<const Tensor *> ts);
 
-// How a convolution's gradients are computed: dx from (x_shape, filter, dy), dfilter from
-// (x, filter_shape, dy), each with the forward pass's strides, dilations and padding.
-using ConvBackpropInput = Tensor (*)(const Shape &, const Tensor &, const Tensor &, const std::vector<int64_t> &,
-                                     const std::vector<int64_t> &, Padding);
-using ConvBackpropFilter = Tensor (*)(const Tensor &, const Shape &, const Tensor &, const std::vector<int64_t> &,
-                                      const std::vector<int64_t> &, Padding);
+// A float32 tensor of shape `want`, or InvalidArgument naming op and arg.
+void require_shape(const Tensor &t, const Shape &want, const char *op, const char *arg);
 
-// y = the convolution of geometry g (zeros when an operand is empty), recorded with its
-// gradient rule: each gradient only where a tape follows that input, which skips the costly
+// A convolution family (conv2d, depthwise_conv2d): its validated geometry and its three ops,
+// which are each other's adjoints. One implementation of each pass below serves every family.
+struct ConvFamily {
+  kernels::Window2d (*window)(const char *op, const Shape &x_shape, const Shape &filter_shape,
+                              const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                              Padding padding);
+  Tensor (*forward)(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
+                    const std::vector<int64_t> &dilations, Padding padding);
+  Tensor (*backprop_input)(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
+                           const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                           Padding padding);
+  Tensor (*backprop_filter)(const Tensor &x, const Shape &filter_shape, const Tensor &dy,
+                            const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                            Padding padding);
+};
+
+// y = the family's convolution of x by filter (zeros when an operand is empty), recorded with
+// its gradient rule: each gradient only where a tape follows that input, which skips the costly
 // input gradient of a first layer. The filter gradient reads x; the input gradient the filter.
-Tensor conv_forward_recorded(const char *op, const kernels::Window2d &g, const Tensor &x, const Tensor &filter,
-                             const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
-                             Padding padding, ConvBackpropInput backprop_input,
-                             ConvBackpropFilter backprop_filter);
+Tensor conv_forward(const ConvFamily &f, const char *op, const Tensor &x, const Tensor &filter,
+                    const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, Padding padding);
+// d(forward)/dx applied to dy (a tensor of x_shape); linear in filter and dy, whose adjoints
+// (the filter gradient and the forward op) are recorded as its gradient.
+Tensor conv_backprop_input(const ConvFamily &f, const char *op, const Shape &x_shape, const Tensor &filter,
+                           const Tensor &dy, const std::vector<int64_t> &strides,
+                           const std::vector<int64_t> &dilations, Padding padding);
+// d(forward)/dfilter applied to dy (a tensor of filter_shape); linear in x and dy likewise.
+Tensor conv_backprop_filter(const ConvFamily &f, const char *op, const Tensor &x, const Shape &filter_shape,
+                            const Tensor &dy, const std::vector<int64_t> &strides,
+                            const std::vector<int64_t> &dilations, Padding padding);
 
 // d(depthwise_conv2d(x, filter))/dx applied to dy: a tensor of x_shape. Differentiable (in filter and dy).
 Tensor depthwise_conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,

@@ -23,13 +23,6 @@ void require_rank_of(const Shape &s, int rank, const char *op, const char *arg, 
          layout);
 }
 
-void require_float_shape(const Tensor &t, const Shape &want, const char *op, const char *arg) {
-  require_float32(t, op, arg);
-  if (t.shape() != want)
-    fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected shape ",
-         want.to_string());
-}
-
 // Geometry of depthwise_conv2d(x of x_shape, filter of filter_shape [KH, KW, C, M]).
 Window2d depthwise_window(const char *op, const Shape &x_shape, const Shape &filter_shape,
                           const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
@@ -50,6 +43,10 @@ Window2d depthwise_window(const char *op, const Shape &x_shape, const Shape &fil
   g.groups = x_shape[3];
   return g;
 }
+
+// depthwise_conv2d's family: oneDNN's grouped convolution, one group per input channel.
+const ConvFamily kDepthwise{depthwise_window, depthwise_conv2d, depthwise_conv2d_backprop_input,
+                            depthwise_conv2d_backprop_filter};
 
 }  // namespace
 
@@ -92,55 +89,21 @@ Tensor conv2d_transpose(const Tensor &x, const Tensor &filter, const std::vector
 
 Tensor depthwise_conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
                         const std::vector<int64_t> &dilations, Padding padding) {
-  const char *op = "depthwise_conv2d";
-  require_float32(x, op, "x");
-  require_float32(filter, op, "filter");
-  const Window2d g = depthwise_window(op, x.shape(), filter.shape(), strides, dilations, padding);
-  return conv_forward_recorded(op, g, x, filter, strides, dilations, padding, depthwise_conv2d_backprop_input,
-                               depthwise_conv2d_backprop_filter);
+  return conv_forward(kDepthwise, "depthwise_conv2d", x, filter, strides, dilations, padding);
 }
 
 Tensor depthwise_conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
                                        const std::vector<int64_t> &strides,
                                        const std::vector<int64_t> &dilations, Padding padding) {
-  const char *op = "depthwise_conv2d_backprop_input";
-  require_float32(filter, op, "filter");
-  const Window2d g = depthwise_window(op, x_shape, filter.shape(), strides, dilations, padding);
-  require_float_shape(dy, output_shape(g), op, "dy");
-  Tensor dx = Tensor::empty(DType::kFloat32, x_shape);
-  if (any_empty({&filter, &dy, &dx}))
-    dx = zero_tensor(x_shape);
-  else
-    kernels::conv2d_backward_data(g, dy.data<float>(), filter.data<float>(), dx.mutable_data<float>());
-  if (should_record({&filter, &dy})) {
-    // Linear in each argument: its adjoints are the filter gradient and the forward op.
-    record(op, {filter, dy}, {dx}, [=](const Grads &grads) -> Grads {
-      return {depthwise_conv2d_backprop_filter(grads[0], filter.shape(), dy, strides, dilations, padding),
-              depthwise_conv2d(grads[0], filter, strides, dilations, padding)};
-    });
-  }
-  return dx;
+  return conv_backprop_input(kDepthwise, "depthwise_conv2d_backprop_input", x_shape, filter, dy, strides,
+                             dilations, padding);
 }
 
 Tensor depthwise_conv2d_backprop_filter(const Tensor &x, const Shape &filter_shape, const Tensor &dy,
                                         const std::vector<int64_t> &strides,
                                         const std::vector<int64_t> &dilations, Padding padding) {
-  const char *op = "depthwise_conv2d_backprop_filter";
-  require_float32(x, op, "x");
-  const Window2d g = depthwise_window(op, x.shape(), filter_shape, strides, dilations, padding);
-  require_float_shape(dy, output_shape(g), op, "dy");
-  Tensor dfilter = Tensor::empty(DType::kFloat32, filter_shape);
-  if (any_empty({&x, &dy, &dfilter}))
-    dfilter = zero_tensor(filter_shape);
-  else
-    kernels::conv2d_backward_filter(g, x.data<float>(), dy.data<float>(), dfilter.mutable_data<float>());
-  if (should_record({&x, &dy})) {
-    record(op, {x, dy}, {dfilter}, [=](const Grads &grads) -> Grads {
-      return {depthwise_conv2d_backprop_input(x.shape(), grads[0], dy, strides, dilations, padding),
-              depthwise_conv2d(x, grads[0], strides, dilations, padding)};
-    });
-  }
-  return dfilter;
+  return conv_backprop_filter(kDepthwise, "depthwise_conv2d_backprop_filter", x, filter_shape, dy, strides,
+                              dilations, padding);
 }
 
 Tensor conv1d(const Tensor &x, const Tensor &filter, int64_t stride, int64_t dilation, Padding padding) {

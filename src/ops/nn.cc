@@ -32,13 +32,6 @@ void require_padding(Padding p, const char *op) {
     fail(Code::kInvalidArgument, op, ": padding is ", static_cast<int>(p), "; expected VALID or SAME");
 }
 
-void require_shape(const Tensor &t, const Shape &want, const char *op, const char *arg) {
-  require_float32(t, op, arg);
-  if (t.shape() != want)
-    fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected shape ",
-         want.to_string());
-}
-
 // TF's output size and padding along one axis: VALID fits whole windows; SAME gives ceil(in / stride)
 // outputs and pads the difference, the odd cell after (bottom/right). Overflow-safe for any
 // k, s, d >= 1: the dilated span is checked, and ceil(in / s) is computed without in + s.
@@ -196,10 +189,18 @@ bool any_empty(std::initializer_list<const Tensor *> ts) {
   return false;
 }
 
-Tensor conv_forward_recorded(const char *op, const Window2d &g, const Tensor &x, const Tensor &filter,
-                             const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
-                             Padding padding, ConvBackpropInput backprop_input,
-                             ConvBackpropFilter backprop_filter) {
+void require_shape(const Tensor &t, const Shape &want, const char *op, const char *arg) {
+  require_float32(t, op, arg);
+  if (t.shape() != want)
+    fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected shape ",
+         want.to_string());
+}
+
+Tensor conv_forward(const ConvFamily &f, const char *op, const Tensor &x, const Tensor &filter,
+                    const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, Padding padding) {
+  require_float32(x, op, "x");
+  require_float32(filter, op, "filter");
+  const Window2d g = f.window(op, x.shape(), filter.shape(), strides, dilations, padding);
   Tensor y = Tensor::empty(DType::kFloat32, output_shape(g));
   if (any_empty({&x, &filter, &y}))
     y = zero_tensor(y.shape());
@@ -209,68 +210,74 @@ Tensor conv_forward_recorded(const char *op, const Window2d &g, const Tensor &x,
     const Tensor saved_x = should_record({&filter}) ? x : Tensor();
     const Tensor saved_filter = should_record({&x}) ? filter : Tensor();
     const Shape x_shape = x.shape(), filter_shape = filter.shape();
-    record(op, {x, filter}, {y}, [=](const Grads &grads) -> Grads {
+    record(op, {x, filter}, {y}, [=, &f](const Grads &grads) -> Grads {
       Tensor dx, dfilter;
-      if (saved_filter.defined())
-        dx = backprop_input(x_shape, saved_filter, grads[0], strides, dilations, padding);
-      if (saved_x.defined()) dfilter = backprop_filter(saved_x, filter_shape, grads[0], strides, dilations, padding);
+      if (saved_filter.defined()) dx = f.backprop_input(x_shape, saved_filter, grads[0], strides, dilations, padding);
+      if (saved_x.defined())
+        dfilter = f.backprop_filter(saved_x, filter_shape, grads[0], strides, dilations, padding);
       return {dx, dfilter};
     });
   }
   return y;
 }
 
-Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
-              const std::vector<int64_t> &dilations, Padding padding) {
-  const char *op = "conv2d";
-  require_float32(x, op, "x");
+Tensor conv_backprop_input(const ConvFamily &f, const char *op, const Shape &x_shape, const Tensor &filter,
+                           const Tensor &dy, const std::vector<int64_t> &strides,
+                           const std::vector<int64_t> &dilations, Padding padding) {
   require_float32(filter, op, "filter");
-  const Window2d g = conv_window(op, x.shape(), filter.shape(), strides, dilations, padding);
-  return conv_forward_recorded(op, g, x, filter, strides, dilations, padding, conv2d_backprop_input,
-                               conv2d_backprop_filter);
-}
-
-Tensor conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
-                             const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
-                             Padding padding) {
-  const char *op = "conv2d_backprop_input";
-  require_float32(filter, op, "filter");
-  const Window2d g = conv_window(op, x_shape, filter.shape(), strides, dilations, padding);
+  const Window2d g = f.window(op, x_shape, filter.shape(), strides, dilations, padding);
   require_shape(dy, output_shape(g), op, "dy");
   Tensor dx = Tensor::empty(DType::kFloat32, x_shape);
   if (any_empty({&filter, &dy, &dx}))
     dx = zero_tensor(x_shape);
   else
     kernels::conv2d_backward_data(g, dy.data<float>(), filter.data<float>(), dx.mutable_data<float>());
-  if (should_record({&filter, &dy})) {
-    // Linear in each argument: its adjoints are conv2d and the filter gradient.
-    record(op, {filter, dy}, {dx}, [=](const Grads &grads) -> Grads {
-      return {conv2d_backprop_filter(grads[0], filter.shape(), dy, strides, dilations, padding),
-              conv2d(grads[0], filter, strides, dilations, padding)};
+  if (should_record({&filter, &dy}))
+    record(op, {filter, dy}, {dx}, [=, &f](const Grads &grads) -> Grads {
+      return {f.backprop_filter(grads[0], filter.shape(), dy, strides, dilations, padding),
+              f.forward(grads[0], filter, strides, dilations, padding)};
     });
-  }
   return dx;
 }
 
-Tensor conv2d_backprop_filter(const Tensor &x, const Shape &filter_shape, const Tensor &dy,
-                              const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
-                              Padding padding) {
-  const char *op = "conv2d_backprop_filter";
+Tensor conv_backprop_filter(const ConvFamily &f, const char *op, const Tensor &x, const Shape &filter_shape,
+                            const Tensor &dy, const std::vector<int64_t> &strides,
+                            const std::vector<int64_t> &dilations, Padding padding) {
   require_float32(x, op, "x");
-  const Window2d g = conv_window(op, x.shape(), filter_shape, strides, dilations, padding);
+  const Window2d g = f.window(op, x.shape(), filter_shape, strides, dilations, padding);
   require_shape(dy, output_shape(g), op, "dy");
   Tensor dfilter = Tensor::empty(DType::kFloat32, filter_shape);
   if (any_empty({&x, &dy, &dfilter}))
     dfilter = zero_tensor(filter_shape);
   else
     kernels::conv2d_backward_filter(g, x.data<float>(), dy.data<float>(), dfilter.mutable_data<float>());
-  if (should_record({&x, &dy})) {
-    record(op, {x, dy}, {dfilter}, [=](const Grads &grads) -> Grads {
-      return {conv2d_backprop_input(x.shape(), grads[0], dy, strides, dilations, padding),
-              conv2d(x, grads[0], strides, dilations, padding)};
+  if (should_record({&x, &dy}))
+    record(op, {x, dy}, {dfilter}, [=, &f](const Grads &grads) -> Grads {
+      return {f.backprop_input(x.shape(), grads[0], dy, strides, dilations, padding),
+              f.forward(x, grads[0], strides, dilations, padding)};
     });
-  }
   return dfilter;
+}
+
+// conv2d's family; conv_window validates its [KH, KW, C, O] filter.
+const ConvFamily kConv2d{conv_window, conv2d, conv2d_backprop_input, conv2d_backprop_filter};
+
+Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
+              const std::vector<int64_t> &dilations, Padding padding) {
+  return conv_forward(kConv2d, "conv2d", x, filter, strides, dilations, padding);
+}
+
+Tensor conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
+                             const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                             Padding padding) {
+  return conv_backprop_input(kConv2d, "conv2d_backprop_input", x_shape, filter, dy, strides, dilations, padding);
+}
+
+Tensor conv2d_backprop_filter(const Tensor &x, const Shape &filter_shape, const Tensor &dy,
+                              const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                              Padding padding) {
+  return conv_backprop_filter(kConv2d, "conv2d_backprop_filter", x, filter_shape, dy, strides, dilations,
+                              padding);
 }
 
 Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
