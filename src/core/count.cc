@@ -27,12 +27,9 @@ std::string byte_count_string(int64_t elements, size_t elem_size) {
   return s;
 }
 
-size_t checked_byte_size(int64_t elements, size_t elem_size, const std::string &what) {
-  int64_t bytes;
-  if (!checked_mul(elements, static_cast<int64_t>(elem_size), &bytes, kMaxBytes))
-    fail(Code::kResourceExhausted, "a tensor of ", what, " needs ", byte_count_string(elements, elem_size),
-         " bytes, more than kiln's limit of ", kMaxBytes, " bytes (2^62) for one tensor");
-  return static_cast<size_t>(bytes);
+void throw_byte_limit(int64_t elements, size_t elem_size, const std::string &what) {
+  fail(Code::kResourceExhausted, "a tensor of ", what, " needs ", byte_count_string(elements, elem_size),
+       " bytes, more than kiln's limit of ", kMaxBytes, " bytes (2^62) for one tensor");
 }
 
 }  // namespace kiln

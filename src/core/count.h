@@ -38,9 +38,19 @@ int64_t nonzero_dims_product(const int64_t *dims, size_t rank);
 // elements * elem_size as an exact decimal string, even when it exceeds 2^64 (for messages).
 std::string byte_count_string(int64_t elements, size_t elem_size);
 
+// Throws the ResourceExhausted error of checked_byte_size.
+[[noreturn]] void throw_byte_limit(int64_t elements, size_t elem_size, const std::string &what);
+
 // The byte size of `elements` elements of `elem_size` bytes. Throws ResourceExhausted naming
-// `what` (e.g. "float32[4611686018427387904]") when it exceeds kMaxBytes: no buffer that
+// what() (e.g. "float32[4611686018427387904]") when it exceeds kMaxBytes: no buffer that
 // large can exist, so this is the allocation failure it would be, reported before trying.
-size_t checked_byte_size(int64_t elements, size_t elem_size, const std::string &what);
+// what is called only then: every tensor creation passes here, so it builds no string.
+template <typename What>
+size_t checked_byte_size(int64_t elements, size_t elem_size, What &&what) {
+  int64_t bytes;
+  if (!checked_mul(elements, static_cast<int64_t>(elem_size), &bytes, kMaxBytes))
+    throw_byte_limit(elements, elem_size, what());
+  return static_cast<size_t>(bytes);
+}
 
 }  // namespace kiln

@@ -25,7 +25,8 @@ struct Tensor::Impl {
 namespace {
 // Byte size of a tensor of dtype and shape; ResourceExhausted above kMaxBytes.
 size_t bytes_of(DType dtype, const Shape &shape) {
-  return checked_byte_size(shape.num_elements(), dtype_size(dtype), dtype_name(dtype) + shape.to_string());
+  return checked_byte_size(shape.num_elements(), dtype_size(dtype),
+                           [&] { return dtype_name(dtype) + shape.to_string(); });
 }
 }  // namespace
 

@@ -78,8 +78,8 @@ TEST(CheckedCount, NonZeroProductAndByteCounts) {
   EXPECT_EQ(nonzero_dims_product(nullptr, 0), 1);
   EXPECT_EQ(byte_count_string(k62, 8), "36893488147419103232");
   EXPECT_EQ(byte_count_string(0, 4), "0");
-  EXPECT_EQ(checked_byte_size(k62 / 4, 4, "x"), static_cast<size_t>(k62));
-  expect_error([] { checked_byte_size(k62, 4, "float32[4611686018427387904]"); }, Code::kResourceExhausted,
+  EXPECT_EQ(checked_byte_size(k62 / 4, 4, [] { return std::string("x"); }), static_cast<size_t>(k62));
+  expect_error([] { checked_byte_size(k62, 4, [] { return std::string("float32[4611686018427387904]"); }); }, Code::kResourceExhausted,
                {"float32[4611686018427387904]", "18446744073709551616 bytes"});
 }
 
