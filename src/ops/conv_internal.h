@@ -9,7 +9,7 @@
 #include "kernels/conv.h"
 #include "ops/ops.h"
 
-namespace kiln::ops {
+namespace kiln::ops::internal {
 
 // Validates strides, dilations (2 positive values each) and padding, and computes the geometry of
 // a window op with a kh x kw window over x_shape [N, H, W, C] with TF's VALID/SAME arithmetic;
@@ -68,4 +68,4 @@ Tensor depthwise_conv2d_backprop_filter(const Tensor &x, const Shape &filter_sha
                                         const std::vector<int64_t> &strides,
                                         const std::vector<int64_t> &dilations, Padding padding);
 
-}  // namespace kiln::ops
+}  // namespace kiln::ops::internal

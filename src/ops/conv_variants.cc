@@ -38,15 +38,16 @@ Window2d depthwise_window(const char *op, const Shape &x_shape, const Shape &fil
   int64_t out_channels = 0;
   if (!checked_mul(filter_shape[2], filter_shape[3], &out_channels))
     fail(Code::kInvalidArgument, op, ": filter ", filter_shape.to_string(), " has too many output channels");
-  Window2d g =
-      window2d(op, x_shape, filter_shape[0], filter_shape[1], out_channels, strides, dilations, padding);
+  Window2d g = internal::window2d(op, x_shape, filter_shape[0], filter_shape[1], out_channels, strides,
+                                  dilations, padding);
   g.groups = x_shape[3];
   return g;
 }
 
 // depthwise_conv2d's family: oneDNN's grouped convolution, one group per input channel.
-const ConvFamily kDepthwise{depthwise_window, depthwise_conv2d, depthwise_conv2d_backprop_input,
-                            depthwise_conv2d_backprop_filter};
+const internal::ConvFamily kDepthwise{depthwise_window, depthwise_conv2d,
+                                      internal::depthwise_conv2d_backprop_input,
+                                      internal::depthwise_conv2d_backprop_filter};
 
 }  // namespace
 
@@ -77,33 +78,33 @@ Tensor conv2d_transpose(const Tensor &x, const Tensor &filter, const std::vector
   if (fs[0] < 1 || fs[1] < 1)
     fail(Code::kInvalidArgument, op, ": filter has shape ", fs.to_string(), "; expected KH, KW >= 1");
   // The forward convolution this op is the adjoint of must map output_shape onto x's shape.
-  const Window2d g = window2d(op, out, fs[0], fs[1], fs[3], strides, dilations, padding);
+  const Window2d g = internal::window2d(op, out, fs[0], fs[1], fs[3], strides, dilations, padding);
   if (g.oh != xs[1] || g.ow != xs[2])
     fail(Code::kInvalidArgument, op, ": output_shape ", out.to_string(), " with a ", fs[0], "x", fs[1],
          " filter, strides ", list_string(strides), " and dilations ", list_string(dilations),
          " convolves to ", g.oh, "x", g.ow, ", not x's ", xs[1], "x", xs[2],
          "; expected an output_shape whose ", "convolution gives x's spatial size");
   // Exactly conv2d's input gradient with x as dy, which records the gradient rules.
-  return conv2d_backprop_input(out, filter, x, strides, dilations, padding);
+  return internal::conv2d_backprop_input(out, filter, x, strides, dilations, padding);
 }
 
 Tensor depthwise_conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
                         const std::vector<int64_t> &dilations, Padding padding) {
-  return conv_forward(kDepthwise, "depthwise_conv2d", x, filter, strides, dilations, padding);
+  return internal::conv_forward(kDepthwise, "depthwise_conv2d", x, filter, strides, dilations, padding);
 }
 
-Tensor depthwise_conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
-                                       const std::vector<int64_t> &strides,
-                                       const std::vector<int64_t> &dilations, Padding padding) {
-  return conv_backprop_input(kDepthwise, "depthwise_conv2d_backprop_input", x_shape, filter, dy, strides,
-                             dilations, padding);
+Tensor internal::depthwise_conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
+                                                 const std::vector<int64_t> &strides,
+                                                 const std::vector<int64_t> &dilations, Padding padding) {
+  return internal::conv_backprop_input(kDepthwise, "depthwise_conv2d_backprop_input", x_shape, filter, dy,
+                                       strides, dilations, padding);
 }
 
-Tensor depthwise_conv2d_backprop_filter(const Tensor &x, const Shape &filter_shape, const Tensor &dy,
-                                        const std::vector<int64_t> &strides,
-                                        const std::vector<int64_t> &dilations, Padding padding) {
-  return conv_backprop_filter(kDepthwise, "depthwise_conv2d_backprop_filter", x, filter_shape, dy, strides,
-                              dilations, padding);
+Tensor internal::depthwise_conv2d_backprop_filter(const Tensor &x, const Shape &filter_shape,
+                                                  const Tensor &dy, const std::vector<int64_t> &strides,
+                                                  const std::vector<int64_t> &dilations, Padding padding) {
+  return internal::conv_backprop_filter(kDepthwise, "depthwise_conv2d_backprop_filter", x, filter_shape, dy,
+                                        strides, dilations, padding);
 }
 
 Tensor conv1d(const Tensor &x, const Tensor &filter, int64_t stride, int64_t dilation, Padding padding) {
@@ -122,8 +123,8 @@ Tensor conv1d(const Tensor &x, const Tensor &filter, int64_t stride, int64_t dil
          "; expected values >= 1");
   if (fs[0] < 1)
     fail(Code::kInvalidArgument, op, ": filter has shape ", fs.to_string(), "; expected KW >= 1");
-  const Window2d g =
-      window2d(op, Shape{xs[0], 1, xs[1], xs[2]}, 1, fs[0], fs[2], {1, stride}, {1, dilation}, padding);
+  const Window2d g = internal::window2d(op, Shape{xs[0], 1, xs[1], xs[2]}, 1, fs[0], fs[2], {1, stride},
+                                        {1, dilation}, padding);
   const Tensor y = conv2d(reshape(x, {xs[0], 1, xs[1], xs[2]}), reshape(filter, {1, fs[0], fs[1], fs[2]}),
                           {1, stride}, {1, dilation}, padding);
   return reshape(y, {g.n, g.ow, g.o});

@@ -11,7 +11,7 @@ namespace kiln::ops {
 
 using kernels::BinaryOp;
 
-Tensor reduce_to(const Tensor &g, const Shape &shape) {
+Tensor internal::reduce_to(const Tensor &g, const Shape &shape) {
   return g.shape() == shape ? g : sum_to_shape(g, shape);
 }
 
@@ -45,7 +45,7 @@ Tensor extremum(BinaryOp op, const char *name, const Tensor &a, const Tensor &b)
     record(name, {a, b}, {out}, [op, a, b](const Grads &g) {
       const Tensor picked_a = op == BinaryOp::kMaximum ? greater_equal(a, b) : less_equal(a, b);
       const Tensor ga = mul(g[0], cast(picked_a, DType::kFloat32));
-      return Grads{reduce_to(ga, a.shape()), reduce_to(sub(g[0], ga), b.shape())};
+      return Grads{internal::reduce_to(ga, a.shape()), internal::reduce_to(sub(g[0], ga), b.shape())};
     });
   return out;
 }
@@ -56,7 +56,7 @@ Tensor add(const Tensor &a, const Tensor &b) {
   Tensor out = binary_forward(BinaryOp::kAdd, "add", a, b, kArithmetic);
   if (recordable(a, b))
     record("add", {a, b}, {out}, [as = a.shape(), bs = b.shape()](const Grads &g) {
-      return Grads{reduce_to(g[0], as), reduce_to(g[0], bs)};
+      return Grads{internal::reduce_to(g[0], as), internal::reduce_to(g[0], bs)};
     });
   return out;
 }
@@ -65,7 +65,7 @@ Tensor sub(const Tensor &a, const Tensor &b) {
   Tensor out = binary_forward(BinaryOp::kSub, "sub", a, b, kArithmetic);
   if (recordable(a, b))
     record("sub", {a, b}, {out}, [as = a.shape(), bs = b.shape()](const Grads &g) {
-      return Grads{reduce_to(g[0], as), reduce_to(neg(g[0]), bs)};
+      return Grads{internal::reduce_to(g[0], as), internal::reduce_to(neg(g[0]), bs)};
     });
   return out;
 }
@@ -74,7 +74,8 @@ Tensor mul(const Tensor &a, const Tensor &b) {
   Tensor out = binary_forward(BinaryOp::kMul, "mul", a, b, kArithmetic);
   if (recordable(a, b))
     record("mul", {a, b}, {out}, [a, b](const Grads &g) {
-      return Grads{reduce_to(mul(g[0], b), a.shape()), reduce_to(mul(g[0], a), b.shape())};
+      return Grads{internal::reduce_to(mul(g[0], b), a.shape()),
+                   internal::reduce_to(mul(g[0], a), b.shape())};
     });
   return out;
 }
@@ -90,7 +91,8 @@ Tensor div(const Tensor &a, const Tensor &b) {
     // d/da = g / b; d/db = -g a / b^2 = -(g / b) * out.
     record("div", {a, b}, {out}, [as = a.shape(), b, out](const Grads &g) {
       const Tensor g_over_b = div(g[0], b);
-      return Grads{reduce_to(g_over_b, as), reduce_to(neg(mul(g_over_b, out)), b.shape())};
+      return Grads{internal::reduce_to(g_over_b, as),
+                   internal::reduce_to(neg(mul(g_over_b, out)), b.shape())};
     });
   return out;
 }
@@ -107,7 +109,7 @@ Tensor pow(const Tensor &a, const Tensor &b) {
       const Tensor ga = mul(g[0], mul(b, pow(a, sub(b, one))));
       const Tensor safe_a = where(greater(a, Tensor::scalar(0.0f)), a, one);
       const Tensor gb = mul(g[0], mul(out, log(safe_a)));
-      return Grads{reduce_to(ga, a.shape()), reduce_to(gb, b.shape())};
+      return Grads{internal::reduce_to(ga, a.shape()), internal::reduce_to(gb, b.shape())};
     });
   return out;
 }

@@ -3,7 +3,7 @@
 
 #include "core/tensor.h"
 
-namespace kiln::ops {
+namespace kiln::ops::internal {
 
 // g summed back to `shape` after broadcasting (no work when the shapes already match).
 Tensor reduce_to(const Tensor &g, const Shape &shape);
@@ -13,4 +13,4 @@ Tensor reduce_to(const Tensor &g, const Shape &shape);
 Tensor relu_grad(const Tensor &x, const Tensor &dy, float alpha);
 Tensor gelu_grad(const Tensor &x, const Tensor &dy, bool approximate);
 
-}  // namespace kiln::ops
+}  // namespace kiln::ops::internal

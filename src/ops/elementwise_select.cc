@@ -23,7 +23,8 @@ Tensor where(const Tensor &cond, const Tensor &x, const Tensor &y) {
   if (x.dtype() == DType::kFloat32 && should_record({&x, &y}))
     record("where", {cond, x, y}, {out}, [cond, xs = x.shape(), ys = y.shape()](const Grads &g) {
       const Tensor zero = Tensor::scalar(0.0f);
-      return Grads{Tensor(), reduce_to(where(cond, g[0], zero), xs), reduce_to(where(cond, zero, g[0]), ys)};
+      return Grads{Tensor(), internal::reduce_to(where(cond, g[0], zero), xs),
+                   internal::reduce_to(where(cond, zero, g[0]), ys)};
     });
   return out;
 }

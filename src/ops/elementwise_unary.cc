@@ -102,7 +102,7 @@ Tensor sigmoid(const Tensor &x) {
 Tensor relu(const Tensor &x) {
   Tensor out = unary_forward(UnaryOp::kRelu, "relu", x, kFloatOnly);
   if (recordable(x))
-    record("relu", {x}, {out}, [x](const Grads &g) { return Grads{relu_grad(x, g[0], 0.0f)}; });
+    record("relu", {x}, {out}, [x](const Grads &g) { return Grads{internal::relu_grad(x, g[0], 0.0f)}; });
   return out;
 }
 
@@ -110,7 +110,8 @@ Tensor leaky_relu(const Tensor &x, float alpha) {
   require_finite(alpha, "leaky_relu", "alpha");
   Tensor out = unary_forward(UnaryOp::kRelu, "leaky_relu", x, kFloatOnly, alpha);
   if (recordable(x))
-    record("leaky_relu", {x}, {out}, [x, alpha](const Grads &g) { return Grads{relu_grad(x, g[0], alpha)}; });
+    record("leaky_relu", {x}, {out},
+           [x, alpha](const Grads &g) { return Grads{internal::relu_grad(x, g[0], alpha)}; });
   return out;
 }
 
@@ -118,7 +119,7 @@ Tensor gelu(const Tensor &x, bool approximate) {
   Tensor out = unary_forward(approximate ? UnaryOp::kGeluTanh : UnaryOp::kGeluErf, "gelu", x, kFloatOnly);
   if (recordable(x))
     record("gelu", {x}, {out},
-           [x, approximate](const Grads &g) { return Grads{gelu_grad(x, g[0], approximate)}; });
+           [x, approximate](const Grads &g) { return Grads{internal::gelu_grad(x, g[0], approximate)}; });
   return out;
 }
 
@@ -234,16 +235,16 @@ Tensor fused_backward(UnaryOp op, const char *name, const Tensor &x, const Tenso
 }
 }  // namespace
 
-Tensor relu_grad(const Tensor &x, const Tensor &dy, float alpha) {
+Tensor internal::relu_grad(const Tensor &x, const Tensor &dy, float alpha) {
   Tensor dx = fused_backward(UnaryOp::kRelu, "relu_grad", x, dy, alpha);
   if (should_record({&x, &dy}))  // linear in dy; piecewise constant in x (second derivative 0)
     record("relu_grad", {x, dy}, {dx}, [x, alpha](const Grads &g) {
-      return Grads{Tensor(), relu_grad(x, g[0], alpha)};
+      return Grads{Tensor(), internal::relu_grad(x, g[0], alpha)};
     });
   return dx;
 }
 
-Tensor gelu_grad(const Tensor &x, const Tensor &dy, bool approximate) {
+Tensor internal::gelu_grad(const Tensor &x, const Tensor &dy, bool approximate) {
   Tensor dx = fused_backward(approximate ? UnaryOp::kGeluTanh : UnaryOp::kGeluErf, "gelu_grad", x, dy, 0.0f);
   if (should_record({&x, &dy}))
     record("gelu_grad", {x, dy}, {dx}, [x, dy, approximate](const Grads &g) {
@@ -262,7 +263,7 @@ Tensor gelu_grad(const Tensor &x, const Tensor &dy, bool approximate) {
         const Tensor inner = add(sub(du, mul(mul(x, t), square(du))), half_x_ddu);
         second = mul(sub(f32(1.0f), square(t)), inner);
       }
-      return Grads{mul(mul(g[0], dy), second), gelu_grad(x, g[0], approximate)};
+      return Grads{mul(mul(g[0], dy), second), internal::gelu_grad(x, g[0], approximate)};
     });
   return dx;
 }

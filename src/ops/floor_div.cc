@@ -42,7 +42,8 @@ Tensor floormod(const Tensor &a, const Tensor &b) {
   if (a.dtype() == DType::kFloat32 && should_record({&a, &b})) {
     // a - floor(a / b) * b: d/da = 1, d/db = -floor(a / b) (TF's rule).
     record("floormod", {a, b}, {out}, [a, b](const Grads &g) {
-      return Grads{reduce_to(g[0], a.shape()), reduce_to(mul(g[0], neg(floordiv(a, b))), b.shape())};
+      return Grads{internal::reduce_to(g[0], a.shape()),
+                   internal::reduce_to(mul(g[0], neg(floordiv(a, b))), b.shape())};
     });
   }
   return out;

@@ -135,7 +135,7 @@ Window2d pool_window(const char *op, const Shape &x_shape, const std::vector<int
 Tensor max_pool2d_scatter(const Window2d &g, const Tensor &x, const Tensor &dy);
 
 Tensor max_pool2d_gather(const Window2d &g, const Tensor &x, const Tensor &src) {
-  Tensor dst = Tensor::empty(DType::kFloat32, output_shape(g));
+  Tensor dst = Tensor::empty(DType::kFloat32, internal::output_shape(g));
   kernels::max_pool2d_gather(g, x.data<float>(), src.data<float>(), dst.mutable_data<float>());
   if (should_record({&src}))  // linear in src; piecewise constant in x
     record("max_pool2d_gather", {src}, {dst},
@@ -157,8 +157,8 @@ Tensor max_pool2d_scatter(const Window2d &g, const Tensor &x, const Tensor &dy) 
 Tensor max_pool2d_grad(const Window2d &g, const Tensor &x, const Tensor &dy,
                        const std::shared_ptr<Storage> &workspace) {
   const Shape x_shape{g.n, g.h, g.w, g.c};
-  require_shape(dy, output_shape(g), "max_pool2d_grad", "dy");
-  if (!workspace) return zero_tensor(x_shape);  // the forward pass had nothing to pool
+  internal::require_shape(dy, internal::output_shape(g), "max_pool2d_grad", "dy");
+  if (!workspace) return internal::zero_tensor(x_shape);  // the forward pass had nothing to pool
   Tensor dx = Tensor::empty(DType::kFloat32, x_shape);
   kernels::pool2d_backward(kernels::PoolKind::kMax, g, dy.data<float>(), workspace.get(),
                            dx.mutable_data<float>());
@@ -170,40 +170,42 @@ Tensor max_pool2d_grad(const Window2d &g, const Tensor &x, const Tensor &dy,
 
 }  // namespace
 
-Window2d window2d(const char *op, const Shape &x_shape, int64_t kh, int64_t kw, int64_t out_channels,
-                  const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, Padding padding) {
+Window2d internal::window2d(const char *op, const Shape &x_shape, int64_t kh, int64_t kw,
+                            int64_t out_channels, const std::vector<int64_t> &strides,
+                            const std::vector<int64_t> &dilations, Padding padding) {
   return window(op, x_shape, kh, kw, out_channels, strides, dilations, padding);
 }
 
-Shape output_shape(const Window2d &g) { return Shape{g.n, g.oh, g.ow, g.o}; }
+Shape internal::output_shape(const Window2d &g) { return Shape{g.n, g.oh, g.ow, g.o}; }
 
-Tensor zero_tensor(const Shape &shape) {
+Tensor internal::zero_tensor(const Shape &shape) {
   Tensor t = Tensor::empty(DType::kFloat32, shape);
   if (t.num_elements() > 0) std::memset(t.raw_mutable_data(), 0, t.byte_size());
   return t;
 }
 
-bool any_empty(std::initializer_list<const Tensor *> ts) {
+bool internal::any_empty(std::initializer_list<const Tensor *> ts) {
   for (const Tensor *t : ts)
     if (t->num_elements() == 0) return true;
   return false;
 }
 
-void require_shape(const Tensor &t, const Shape &want, const char *op, const char *arg) {
+void internal::require_shape(const Tensor &t, const Shape &want, const char *op, const char *arg) {
   require_float32(t, op, arg);
   if (t.shape() != want)
     fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected shape ",
          want.to_string());
 }
 
-Tensor conv_forward(const ConvFamily &f, const char *op, const Tensor &x, const Tensor &filter,
-                    const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, Padding padding) {
+Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, const Tensor &x,
+                              const Tensor &filter, const std::vector<int64_t> &strides,
+                              const std::vector<int64_t> &dilations, Padding padding) {
   require_float32(x, op, "x");
   require_float32(filter, op, "filter");
   const Window2d g = f.window(op, x.shape(), filter.shape(), strides, dilations, padding);
-  Tensor y = Tensor::empty(DType::kFloat32, output_shape(g));
-  if (any_empty({&x, &filter, &y}))
-    y = zero_tensor(y.shape());
+  Tensor y = Tensor::empty(DType::kFloat32, internal::output_shape(g));
+  if (internal::any_empty({&x, &filter, &y}))
+    y = internal::zero_tensor(y.shape());
   else
     kernels::conv2d_forward(g, x.data<float>(), filter.data<float>(), y.mutable_data<float>());
   if (should_record({&x, &filter})) {
@@ -221,15 +223,16 @@ Tensor conv_forward(const ConvFamily &f, const char *op, const Tensor &x, const 
   return y;
 }
 
-Tensor conv_backprop_input(const ConvFamily &f, const char *op, const Shape &x_shape, const Tensor &filter,
-                           const Tensor &dy, const std::vector<int64_t> &strides,
-                           const std::vector<int64_t> &dilations, Padding padding) {
+Tensor internal::conv_backprop_input(const internal::ConvFamily &f, const char *op, const Shape &x_shape,
+                                     const Tensor &filter, const Tensor &dy,
+                                     const std::vector<int64_t> &strides,
+                                     const std::vector<int64_t> &dilations, Padding padding) {
   require_float32(filter, op, "filter");
   const Window2d g = f.window(op, x_shape, filter.shape(), strides, dilations, padding);
-  require_shape(dy, output_shape(g), op, "dy");
+  internal::require_shape(dy, internal::output_shape(g), op, "dy");
   Tensor dx = Tensor::empty(DType::kFloat32, x_shape);
-  if (any_empty({&filter, &dy, &dx}))
-    dx = zero_tensor(x_shape);
+  if (internal::any_empty({&filter, &dy, &dx}))
+    dx = internal::zero_tensor(x_shape);
   else
     kernels::conv2d_backward_data(g, dy.data<float>(), filter.data<float>(), dx.mutable_data<float>());
   if (should_record({&filter, &dy}))
@@ -240,15 +243,16 @@ Tensor conv_backprop_input(const ConvFamily &f, const char *op, const Shape &x_s
   return dx;
 }
 
-Tensor conv_backprop_filter(const ConvFamily &f, const char *op, const Tensor &x, const Shape &filter_shape,
-                            const Tensor &dy, const std::vector<int64_t> &strides,
-                            const std::vector<int64_t> &dilations, Padding padding) {
+Tensor internal::conv_backprop_filter(const internal::ConvFamily &f, const char *op, const Tensor &x,
+                                      const Shape &filter_shape, const Tensor &dy,
+                                      const std::vector<int64_t> &strides,
+                                      const std::vector<int64_t> &dilations, Padding padding) {
   require_float32(x, op, "x");
   const Window2d g = f.window(op, x.shape(), filter_shape, strides, dilations, padding);
-  require_shape(dy, output_shape(g), op, "dy");
+  internal::require_shape(dy, internal::output_shape(g), op, "dy");
   Tensor dfilter = Tensor::empty(DType::kFloat32, filter_shape);
-  if (any_empty({&x, &dy, &dfilter}))
-    dfilter = zero_tensor(filter_shape);
+  if (internal::any_empty({&x, &dy, &dfilter}))
+    dfilter = internal::zero_tensor(filter_shape);
   else
     kernels::conv2d_backward_filter(g, x.data<float>(), dy.data<float>(), dfilter.mutable_data<float>());
   if (should_record({&x, &dy}))
@@ -260,24 +264,26 @@ Tensor conv_backprop_filter(const ConvFamily &f, const char *op, const Tensor &x
 }
 
 // conv2d's family; conv_window validates its [KH, KW, C, O] filter.
-const ConvFamily kConv2d{conv_window, conv2d, conv2d_backprop_input, conv2d_backprop_filter};
+const internal::ConvFamily kConv2d{conv_window, conv2d, internal::conv2d_backprop_input,
+                                   internal::conv2d_backprop_filter};
 
 Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
               const std::vector<int64_t> &dilations, Padding padding) {
-  return conv_forward(kConv2d, "conv2d", x, filter, strides, dilations, padding);
+  return internal::conv_forward(kConv2d, "conv2d", x, filter, strides, dilations, padding);
 }
 
-Tensor conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
-                             const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
-                             Padding padding) {
-  return conv_backprop_input(kConv2d, "conv2d_backprop_input", x_shape, filter, dy, strides, dilations, padding);
+Tensor internal::conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
+                                       const std::vector<int64_t> &strides,
+                                       const std::vector<int64_t> &dilations, Padding padding) {
+  return internal::conv_backprop_input(kConv2d, "conv2d_backprop_input", x_shape, filter, dy, strides,
+                                       dilations, padding);
 }
 
-Tensor conv2d_backprop_filter(const Tensor &x, const Shape &filter_shape, const Tensor &dy,
-                              const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
-                              Padding padding) {
-  return conv_backprop_filter(kConv2d, "conv2d_backprop_filter", x, filter_shape, dy, strides, dilations,
-                              padding);
+Tensor internal::conv2d_backprop_filter(const Tensor &x, const Shape &filter_shape, const Tensor &dy,
+                                        const std::vector<int64_t> &strides,
+                                        const std::vector<int64_t> &dilations, Padding padding) {
+  return internal::conv_backprop_filter(kConv2d, "conv2d_backprop_filter", x, filter_shape, dy, strides,
+                                        dilations, padding);
 }
 
 Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
@@ -285,7 +291,7 @@ Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std:
   const char *op = "max_pool2d";
   require_float32(x, op, "x");
   const Window2d g = pool_window(op, x.shape(), ksize, strides, padding);
-  Tensor y = Tensor::empty(DType::kFloat32, output_shape(g));
+  Tensor y = Tensor::empty(DType::kFloat32, internal::output_shape(g));
   const bool recording = should_record({&x});
   std::shared_ptr<Storage> workspace;
   if (x.num_elements() > 0)
@@ -304,23 +310,23 @@ Tensor avg_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std:
   const char *op = "avg_pool2d";
   require_float32(x, op, "x");
   const Window2d g = pool_window(op, x.shape(), ksize, strides, padding);
-  Tensor y = Tensor::empty(DType::kFloat32, output_shape(g));
+  Tensor y = Tensor::empty(DType::kFloat32, internal::output_shape(g));
   if (x.num_elements() > 0)
     kernels::pool2d_forward(kernels::PoolKind::kAvg, g, x.data<float>(), y.mutable_data<float>(), false);
   if (should_record({&x})) {
     const Shape x_shape = x.shape();
     record(op, {x}, {y}, [=](const Grads &grads) -> Grads {
-      return {avg_pool2d_grad(x_shape, grads[0], ksize, strides, padding)};
+      return {internal::avg_pool2d_grad(x_shape, grads[0], ksize, strides, padding)};
     });
   }
   return y;
 }
 
-Tensor avg_pool2d_grad(const Shape &x_shape, const Tensor &dy, const std::vector<int64_t> &ksize,
-                       const std::vector<int64_t> &strides, Padding padding) {
+Tensor internal::avg_pool2d_grad(const Shape &x_shape, const Tensor &dy, const std::vector<int64_t> &ksize,
+                                 const std::vector<int64_t> &strides, Padding padding) {
   const char *op = "avg_pool2d_grad";
   const Window2d g = pool_window(op, x_shape, ksize, strides, padding);
-  require_shape(dy, output_shape(g), op, "dy");
+  internal::require_shape(dy, internal::output_shape(g), op, "dy");
   Tensor dx = Tensor::empty(DType::kFloat32, x_shape);
   if (dx.num_elements() > 0)
     kernels::pool2d_backward(kernels::PoolKind::kAvg, g, dy.data<float>(), nullptr, dx.mutable_data<float>());

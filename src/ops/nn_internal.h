@@ -8,7 +8,7 @@
 #include "core/tensor.h"
 #include "ops/ops.h"
 
-namespace kiln::ops {
+namespace kiln::ops::internal {
 
 // d(conv2d(x, filter))/dx applied to dy: a tensor of x_shape. Differentiable (in filter and dy).
 Tensor conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,
@@ -37,4 +37,4 @@ NormGrads layer_norm_grad(const Tensor &x, const Tensor &gamma, const Tensor &me
 NormGrads batch_norm_grad(const Tensor &x, const Tensor &gamma, const Tensor &mean, const Tensor &variance,
                           const Tensor &dy, bool training, float epsilon);
 
-}  // namespace kiln::ops
+}  // namespace kiln::ops::internal

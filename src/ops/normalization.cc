@@ -74,7 +74,8 @@ Tensor rstd_of(const Tensor &variance, float epsilon) {
 
 // ---- the backward passes as compositions of ops, so that an outer tape can differentiate them ----
 
-NormGrads layer_norm_grad_ops(const Tensor &x, const Tensor &gamma, const Tensor &dy, float epsilon) {
+internal::NormGrads layer_norm_grad_ops(const Tensor &x, const Tensor &gamma, const Tensor &dy,
+                                        float epsilon) {
   const std::vector<int64_t> last{-1};
   const Tensor centred = sub(x, mean(x, last, true));
   const Tensor rstd = rstd_of(mean(square(centred), last, true), epsilon);
@@ -86,8 +87,9 @@ NormGrads layer_norm_grad_ops(const Tensor &x, const Tensor &gamma, const Tensor
   return {dx, sum_leading(mul(dy, xhat), axes), sum_leading(dy, axes)};
 }
 
-NormGrads batch_norm_grad_ops(const Tensor &x, const Tensor &gamma, const Tensor &mean_in,
-                              const Tensor &variance_in, const Tensor &dy, bool training, float epsilon) {
+internal::NormGrads batch_norm_grad_ops(const Tensor &x, const Tensor &gamma, const Tensor &mean_in,
+                                        const Tensor &variance_in, const Tensor &dy, bool training,
+                                        float epsilon) {
   const std::vector<int64_t> axes = leading_axes(x);
   const Tensor mu = training ? mean(x, axes) : mean_in;
   const Tensor centred = sub(x, mu);
@@ -125,14 +127,14 @@ static Tensor layer_norm_last_axis(const Tensor &x, const Tensor &gamma, const T
                               recording ? variance.mutable_data<float>() : nullptr);
   if (recording)
     record(op, {x, gamma, beta}, {y}, [x, gamma, mu, variance, epsilon](const Grads &grads) -> Grads {
-      NormGrads r = layer_norm_grad(x, gamma, mu, variance, grads[0], epsilon);
+      internal::NormGrads r = internal::layer_norm_grad(x, gamma, mu, variance, grads[0], epsilon);
       return {r.dx, r.dgamma, r.dbeta};
     });
   return y;
 }
 
-NormGrads layer_norm_grad(const Tensor &x, const Tensor &gamma, const Tensor &mean, const Tensor &variance,
-                          const Tensor &dy, float epsilon) {
+internal::NormGrads internal::layer_norm_grad(const Tensor &x, const Tensor &gamma, const Tensor &mean,
+                                              const Tensor &variance, const Tensor &dy, float epsilon) {
   const char *op = "layer_norm_grad";
   const int64_t channels = channels_of(x, 1, op), rows = rows_of(x);
   require_channels(gamma, channels, op, "gamma", x);
@@ -144,7 +146,7 @@ NormGrads layer_norm_grad(const Tensor &x, const Tensor &gamma, const Tensor &me
            rows, "] (one per row of x ", x.description(), ")");
   }
   if (should_record({&x, &gamma, &dy})) return layer_norm_grad_ops(x, gamma, dy, epsilon);
-  NormGrads r{f32(x.shape()), f32(gamma.shape()), f32(gamma.shape())};
+  internal::NormGrads r{f32(x.shape()), f32(gamma.shape()), f32(gamma.shape())};
   kernels::layer_norm_backward(rows, channels, epsilon, x.data<float>(), gamma.data<float>(),
                                mean.data<float>(), variance.data<float>(), dy.data<float>(),
                                r.dx.mutable_data<float>(), r.dgamma.mutable_data<float>(),
@@ -183,7 +185,7 @@ BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Tensor &b
   if (!training) {
     // The given statistics are constants here, as in TF: no gradient for them.
     record(op, {x, gamma, beta}, {out.y}, [x, gamma, mean, variance, epsilon](const Grads &grads) -> Grads {
-      NormGrads r = batch_norm_grad(x, gamma, mean, variance, grads[0], false, epsilon);
+      internal::NormGrads r = internal::batch_norm_grad(x, gamma, mean, variance, grads[0], false, epsilon);
       return {r.dx, r.dgamma, r.dbeta};
     });
     return out;
@@ -191,7 +193,8 @@ BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Tensor &b
   const Tensor batch_mean = out.mean, batch_variance = out.variance;
   record(op, {x, gamma, beta}, {out.y, out.mean, out.variance},
          [x, gamma, batch_mean, batch_variance, epsilon, rows](const Grads &grads) -> Grads {
-           NormGrads r = batch_norm_grad(x, gamma, batch_mean, batch_variance, grads[0], true, epsilon);
+           internal::NormGrads r =
+               internal::batch_norm_grad(x, gamma, batch_mean, batch_variance, grads[0], true, epsilon);
            // The returned statistics are outputs too: usually unused (zero gradients), so skipped then.
            // d mean / dx = 1/rows; d variance / dx = 2 (x - mean) / rows.
            const Tensor &g_mean = grads[1], &g_variance = grads[2];
@@ -204,8 +207,9 @@ BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Tensor &b
   return out;
 }
 
-NormGrads batch_norm_grad(const Tensor &x, const Tensor &gamma, const Tensor &mean, const Tensor &variance,
-                          const Tensor &dy, bool training, float epsilon) {
+internal::NormGrads internal::batch_norm_grad(const Tensor &x, const Tensor &gamma, const Tensor &mean,
+                                              const Tensor &variance, const Tensor &dy, bool training,
+                                              float epsilon) {
   const char *op = "batch_norm_grad";
   const int64_t channels = channels_of(x, 2, op), rows = rows_of(x);
   require_channels(gamma, channels, op, "gamma", x);
@@ -214,7 +218,7 @@ NormGrads batch_norm_grad(const Tensor &x, const Tensor &gamma, const Tensor &me
   require_like_x(dy, x, op);
   if (should_record({&x, &gamma, &dy}))
     return batch_norm_grad_ops(x, gamma, mean, variance, dy, training, epsilon);
-  NormGrads r{f32(x.shape()), f32(gamma.shape()), f32(gamma.shape())};
+  internal::NormGrads r{f32(x.shape()), f32(gamma.shape()), f32(gamma.shape())};
   kernels::batch_norm_backward(rows, channels, epsilon, training, x.data<float>(), gamma.data<float>(),
                                mean.data<float>(), variance.data<float>(), dy.data<float>(),
                                r.dx.mutable_data<float>(), r.dgamma.mutable_data<float>(),

@@ -377,8 +377,8 @@ TEST(NNConv2d, FilterGradientWithoutWatchingInput) {
 TEST(NNConv2d, EmptyBatchGivesEmptyOutputAndZeroFilterGradient) {
   Tensor x = Tensor::empty(DType::kFloat32, {0, 5, 5, 3}), f = random_tensor({3, 3, 3, 2}, 37);
   EXPECT_EQ(ops::conv2d(x, f, {1, 1}, {1, 1}, kSame).shape(), (Shape{0, 5, 5, 2}));
-  Tensor df = ops::conv2d_backprop_filter(x, f.shape(), Tensor::empty(DType::kFloat32, {0, 5, 5, 2}), {1, 1},
-                                          {1, 1}, kSame);
+  Tensor df = ops::internal::conv2d_backprop_filter(
+      x, f.shape(), Tensor::empty(DType::kFloat32, {0, 5, 5, 2}), {1, 1}, {1, 1}, kSame);
   expect_near(df, std::vector<float>(54, 0.0f));
 }
 
@@ -506,7 +506,8 @@ TEST(NNErrors, Conv2d) {
   expect_error([&] { ops::conv2d(Tensor(), f, {1, 1}, {1, 1}, kSame); }, bad, {"conv2d"});
   expect_error(
       [&] {
-        ops::conv2d_backprop_input(x.shape(), f, random_tensor({2, 4, 4, 2}, 1), {1, 1}, {1, 1}, kSame);
+        ops::internal::conv2d_backprop_input(x.shape(), f, random_tensor({2, 4, 4, 2}, 1), {1, 1}, {1, 1},
+                                             kSame);
       },
       bad, {"conv2d_backprop_input", "float32[2, 4, 4, 2]", "[2, 5, 5, 2]"});
 }

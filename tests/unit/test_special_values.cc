@@ -195,17 +195,19 @@ double gelu_tanh_deriv(double x) {
 
 std::vector<BackwardCase> backward_cases() {
   return {
-      {"relu_grad", [](const Tensor &x, const Tensor &dy) { return ops::relu_grad(x, dy, 0.0f); },
+      {"relu_grad", [](const Tensor &x, const Tensor &dy) { return ops::internal::relu_grad(x, dy, 0.0f); },
        [](double x) { return x > 0 ? 1.0 : 0.0; }, 0},
-      {"leaky_relu_grad", [](const Tensor &x, const Tensor &dy) { return ops::relu_grad(x, dy, 0.25f); },
+      {"leaky_relu_grad",
+       [](const Tensor &x, const Tensor &dy) { return ops::internal::relu_grad(x, dy, 0.25f); },
        [](double x) { return x > 0 ? 1.0 : 0.25; }, 0},
-      {"gelu_grad", [](const Tensor &x, const Tensor &dy) { return ops::gelu_grad(x, dy, false); },
+      {"gelu_grad", [](const Tensor &x, const Tensor &dy) { return ops::internal::gelu_grad(x, dy, false); },
        [](double x) {
          if (std::isinf(x)) return x > 0 ? 1.0 : 0.0;
          return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
        },
        8},
-      {"gelu_tanh_grad", [](const Tensor &x, const Tensor &dy) { return ops::gelu_grad(x, dy, true); },
+      {"gelu_tanh_grad",
+       [](const Tensor &x, const Tensor &dy) { return ops::internal::gelu_grad(x, dy, true); },
        gelu_tanh_deriv, 96},
   };
 }
@@ -256,7 +258,7 @@ TEST(SpecialValues, ReluGradientSelectsRatherThanMultiplies) {
   // As TF's ReluGrad: where x <= 0 the gradient is 0 even when dy is inf or NaN.
   for (int64_t n : {int64_t{7}, kernels::kElementwiseLargeThreshold + 5}) {
     const std::vector<float> g =
-        values(ops::relu_grad(tiled({-1.0f, 2.0f}, n), tiled({kInf, kInf}, n), 0.0f));
+        values(ops::internal::relu_grad(tiled({-1.0f, 2.0f}, n), tiled({kInf, kInf}, n), 0.0f));
     EXPECT_EQ(g[0], 0.0f) << n;
     EXPECT_EQ(g[1], kInf) << n;
   }
