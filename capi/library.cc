@@ -31,7 +31,7 @@ kiln_status *status_from_error(Code code, const char *message, const char *fn) n
 
 DType dtype_from_c(int dtype, const char *fn) {
   if (!dtype_valid(dtype))
-    fail(Code::kInvalidArgument, fn, ": dtype ", dtype, " is not a kiln_dtype; expected 1 (float32) to 6 (bool)");
+    fail(Code::kInvalidArgument, fn, ": dtype ", dtype, " is not a kiln_dtype; expected 1 (float32) to 7 (float64)");
   return static_cast<DType>(dtype);
 }
 

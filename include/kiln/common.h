@@ -58,6 +58,7 @@ typedef enum kiln_dtype {
   KILN_DTYPE_INT64 = 4,
   KILN_DTYPE_UINT8 = 5,
   KILN_DTYPE_BOOL = 6,
+  KILN_DTYPE_FLOAT64 = 7,
   KILN_DTYPE_MIN_ENUM = -0x7FFFFFFF - 1, /**< not a value: with MAX_ENUM, any int (negative too) is a valid enum value */
   KILN_DTYPE_MAX_ENUM = 0x7FFFFFFF /**< not a dtype: lets kiln reject any int value safely */
 } kiln_dtype;

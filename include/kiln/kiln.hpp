@@ -42,6 +42,7 @@ enum class DType : int {
   int64 = KILN_DTYPE_INT64,
   uint8 = KILN_DTYPE_UINT8,
   boolean = KILN_DTYPE_BOOL,
+  float64 = KILN_DTYPE_FLOAT64,
 };
 
 enum class Padding : int { valid = KILN_PADDING_VALID, same = KILN_PADDING_SAME };
@@ -105,6 +106,7 @@ template <> struct dtype_of<int32_t> { static constexpr DType value = DType::int
 template <> struct dtype_of<int64_t> { static constexpr DType value = DType::int64; };
 template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::uint8; };
 template <> struct dtype_of<bool> { static constexpr DType value = DType::boolean; };
+template <> struct dtype_of<double> { static constexpr DType value = DType::float64; };
 inline const char *dtype_name(DType d) {
   switch (d) {
     case DType::float32: return "float32";
@@ -113,6 +115,7 @@ inline const char *dtype_name(DType d) {
     case DType::int64: return "int64";
     case DType::uint8: return "uint8";
     case DType::boolean: return "bool";
+    case DType::float64: return "float64";
   }
   return "invalid";
 }
@@ -127,7 +130,7 @@ C checked_enum(E e, int lo, int hi, const char *op, const char *what, const char
   return static_cast<C>(v);
 }
 inline kiln_dtype to_c(DType d, const char *op) {
-  return checked_enum<kiln_dtype>(d, KILN_DTYPE_FLOAT32, KILN_DTYPE_BOOL, op, "dtype", "1 (float32) to 6 (bool)");
+  return checked_enum<kiln_dtype>(d, KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT64, op, "dtype", "1 (float32) to 7 (float64)");
 }
 inline kiln_padding to_c(Padding p, const char *op) {
   return checked_enum<kiln_padding>(p, KILN_PADDING_VALID, KILN_PADDING_SAME, op, "padding", "valid or same");

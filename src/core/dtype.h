@@ -15,12 +15,15 @@ enum class DType : int {
   kInt64 = 4,
   kUInt8 = 5,
   kBool = 6,
+  kFloat64 = 7,
 };
 
 bool dtype_valid(int value);
 size_t dtype_size(DType dtype);
 const char *dtype_name(DType dtype);
-inline bool is_floating(DType d) { return d == DType::kFloat32 || d == DType::kBFloat16; }
+inline bool is_floating(DType d) {
+  return d == DType::kFloat32 || d == DType::kBFloat16 || d == DType::kFloat64;
+}
 inline bool is_integer(DType d) { return d == DType::kInt32 || d == DType::kInt64 || d == DType::kUInt8; }
 
 // bfloat16: the upper 16 bits of an IEEE float32, rounded to nearest even.
@@ -52,6 +55,7 @@ template <> struct dtype_of<int32_t> { static constexpr DType value = DType::kIn
 template <> struct dtype_of<int64_t> { static constexpr DType value = DType::kInt64; };
 template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::kUInt8; };
 template <> struct dtype_of<bool> { static constexpr DType value = DType::kBool; };
+template <> struct dtype_of<double> { static constexpr DType value = DType::kFloat64; };
 
 // Calls f(T{}) with T the C++ type of dtype.
 template <typename F>
@@ -62,6 +66,7 @@ auto dispatch_dtype(DType dtype, F &&f) {
     case DType::kInt32: return f(int32_t{});
     case DType::kInt64: return f(int64_t{});
     case DType::kUInt8: return f(uint8_t{});
+    case DType::kFloat64: return f(double{});
     case DType::kBool: break;
   }
   return f(bool{});

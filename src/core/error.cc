@@ -19,7 +19,7 @@ const char *code_name(Code code) {
   return "Unknown";
 }
 
-bool dtype_valid(int value) { return value >= 1 && value <= 6; }
+bool dtype_valid(int value) { return value >= 1 && value <= 7; }
 
 size_t dtype_size(DType dtype) {
   switch (dtype) {
@@ -29,6 +29,7 @@ size_t dtype_size(DType dtype) {
     case DType::kInt64: return 8;
     case DType::kUInt8: return 1;
     case DType::kBool: return 1;
+    case DType::kFloat64: return 8;
   }
   return 0;
 }
@@ -41,6 +42,7 @@ const char *dtype_name(DType dtype) {
     case DType::kInt64: return "int64";
     case DType::kUInt8: return "uint8";
     case DType::kBool: return "bool";
+    case DType::kFloat64: return "float64";
   }
   return "invalid";
 }

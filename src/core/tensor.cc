@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 
 #include "core/count.h"
 #include "core/error.h"
@@ -84,7 +85,10 @@ std::string Tensor::description() const {
 double Tensor::item_as_double(int64_t i) const {
   return dispatch_dtype(dtype(), [&](auto tag) -> double {
     using T = decltype(tag);
-    return static_cast<double>(static_cast<float>(data<T>()[i]));
+    if constexpr (std::is_same_v<T, bfloat16>)
+      return static_cast<double>(static_cast<float>(data<T>()[i]));
+    else
+      return static_cast<double>(data<T>()[i]);
   });
 }
 

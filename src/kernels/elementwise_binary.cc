@@ -287,6 +287,7 @@ void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const
       }
       break;
     case DType::kBFloat16:
+    case DType::kFloat64:
       break;
   }
   fail(Code::kInternal, "elementwise binary kernel: op ", static_cast<int>(op), " has no ", dtype_name(dtype),

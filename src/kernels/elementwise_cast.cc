@@ -17,7 +17,7 @@ template <typename T>
 using Stored = std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>;
 
 template <typename T>
-constexpr bool kIsFloat = std::is_same_v<T, float> || std::is_same_v<T, bfloat16>;
+constexpr bool kIsFloat = std::is_same_v<T, float> || std::is_same_v<T, bfloat16> || std::is_same_v<T, double>;
 
 template <typename To, typename From>
 inline Stored<To> convert(Stored<From> v) {
@@ -28,11 +28,15 @@ inline Stored<To> convert(Stored<From> v) {
     else
       return static_cast<Stored<To>>(one);
   } else if constexpr (kIsFloat<From>) {
-    const float f = static_cast<float>(v);
+    // float64 keeps its precision; float32 and bfloat16 widen exactly to float.
+    using Wide = std::conditional_t<std::is_same_v<From, double>, double, float>;
+    const Wide f = static_cast<Wide>(v);
     if constexpr (std::is_same_v<To, bool>) {
-      return f != 0.0f;  // NaN is true, as in C and TensorFlow
+      return f != Wide(0);  // NaN is true, as in C and TensorFlow
+    } else if constexpr (std::is_same_v<To, bfloat16>) {
+      return bfloat16(static_cast<float>(f));  // float64 rounds to float first, as TF (Eigen) does
     } else if constexpr (kIsFloat<To>) {
-      return To(f);
+      return static_cast<To>(f);
     } else {
       // Saturate (C++ leaves out-of-range float -> int undefined); NaN becomes 0.
       constexpr double lo = static_cast<double>(std::numeric_limits<To>::min());

@@ -303,7 +303,8 @@ dnnl::memory::data_type to_dnnl(DType dtype) {
     case DType::kInt32: return dt::s32;
     case DType::kUInt8: return dt::u8;
     case DType::kBool: return dt::u8;
-    case DType::kInt64: break;
+    case DType::kInt64:
+    case DType::kFloat64: break;
   }
   fail(Code::kUnimplemented, "oneDNN has no ", dtype_name(dtype), " data type");
 }

@@ -230,6 +230,7 @@ void reduce(ReduceKind kind, const Tensor &x, const std::vector<bool> &reduce, c
       return reduce_typed<int64_t>(kind, x, groups, out);
     case DType::kUInt8:
     case DType::kBool:
+    case DType::kFloat64:
       break;
   }
   fail(Code::kInvalidArgument, "reduce: unsupported dtype ", dtype_name(x.dtype()));
@@ -290,6 +291,7 @@ void argmax(const Tensor &x, int axis, const Tensor &out) {
       return argmax_typed(x.data<int64_t>(), outer, n, inner, o);
     case DType::kUInt8:
     case DType::kBool:
+    case DType::kFloat64:
       break;
   }
   fail(Code::kInvalidArgument, "argmax: unsupported dtype ", dtype_name(x.dtype()));

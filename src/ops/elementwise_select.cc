@@ -33,7 +33,7 @@ Tensor cast(const Tensor &x, DType dtype) {
   require_defined(x, "cast", "x");
   if (!dtype_valid(static_cast<int>(dtype)))
     fail(Code::kInvalidArgument, "cast: target dtype ", static_cast<int>(dtype), " for ", x.description(),
-         " is not a dtype; expected one of float32, bfloat16, int32, int64, uint8, bool");
+         " is not a dtype; expected one of float32, bfloat16, int32, int64, uint8, bool, float64");
   if (x.dtype() == dtype) return x;  // values are immutable: the same tensor is the cast
   Tensor out = Tensor::empty(dtype, x.shape());
   kernels::cast(x.dtype(), x.raw_data(), dtype, out.raw_mutable_data(), x.num_elements());

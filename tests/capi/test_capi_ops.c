@@ -363,8 +363,8 @@ static void test_tensors(void) {
                "kiln_tensor_create_from_buffer", "needs 16 bytes; got 8");
   EXPECT_ERROR(kiln_tensor_create_from_buffer(U, F32, d2, 1, (char *)buf + 1, 8, count_delete, &one), INVALID,
                "kiln_tensor_create_from_buffer", "not aligned");
-  EXPECT_ERROR(kiln_tensor_create_from_buffer(U, (kiln_dtype)7, d4, 1, buf, sizeof buf, count_delete, &one),
-               INVALID, "kiln_tensor_create_from_buffer", "dtype 7");
+  EXPECT_ERROR(kiln_tensor_create_from_buffer(U, (kiln_dtype)99, d4, 1, buf, sizeof buf, count_delete, &one),
+               INVALID, "kiln_tensor_create_from_buffer", "dtype 99");
   CHECK(g_deleted == 0); /* failed adoptions never call the deleter */
   EXPECT_ERROR(kiln_tensor_clone(U, NULL), INVALID, "kiln_tensor_clone", "'tensor' is NULL");
   EXPECT_ERROR(kiln_tensor_clone(NULL, t), INVALID, "kiln_tensor_clone", "'out' is NULL");
@@ -398,10 +398,10 @@ static void test_creation(void) {
   expect_raw(RUN(kiln_range(&o, 0, 3, 1, I64)), I64, 1, d3, r64);
 
   EXPECT_ERROR(kiln_zeros(NULL, d22, 2, F32), INVALID, "kiln_zeros", "'out' is NULL");
-  EXPECT_ERROR(kiln_zeros(U, d22, 2, (kiln_dtype)7), INVALID, "kiln_zeros", "dtype 7");
+  EXPECT_ERROR(kiln_zeros(U, d22, 2, (kiln_dtype)99), INVALID, "kiln_zeros", "dtype 99");
   EXPECT_ERROR(kiln_ones(U, d22, 2, (kiln_dtype)0), INVALID, "kiln_ones", "dtype 0");
   EXPECT_ERROR(kiln_ones(NULL, d22, 2, F32), INVALID, "kiln_ones", "'out' is NULL");
-  EXPECT_ERROR(kiln_fill(U, d22, 2, 1.0, (kiln_dtype)7), INVALID, "kiln_fill", "dtype 7");
+  EXPECT_ERROR(kiln_fill(U, d22, 2, 1.0, (kiln_dtype)99), INVALID, "kiln_fill", "dtype 99");
   EXPECT_ERROR(kiln_fill(NULL, d22, 2, 1.0, F32), INVALID, "kiln_fill", "'out' is NULL");
   /* Shape errors name the op as well (they come from the shared Shape check). */
   EXPECT_ERROR(kiln_zeros(U, neg, 2, F32), INVALID, "kiln_zeros", "negative");
@@ -818,7 +818,7 @@ static void test_where_cast(void) {
   expect_f32(RUN(kiln_cast(&o, make(B8, 1, d2, bools), F32)), 1, d2, from_bool, 0);
   EXPECT_ERROR(kiln_cast(NULL, fx, I32), INVALID, "kiln_cast", "'out' is NULL");
   EXPECT_ERROR(kiln_cast(U, NULL, I32), INVALID, "kiln_cast", "'x' is NULL");
-  EXPECT_ERROR(kiln_cast(U, fx, (kiln_dtype)7), INVALID, "kiln_cast", "dtype 7");
+  EXPECT_ERROR(kiln_cast(U, fx, (kiln_dtype)99), INVALID, "kiln_cast", "dtype 99");
   release_kept();
 }
 
@@ -2136,7 +2136,7 @@ static void test_int64_creation_and_more_unary(void) {
   expect_f32(RUN(kiln_range_int64(&o, 0, 3, 1, F32)), 1, d3, rf, 0);
   EXPECT_ERROR(kiln_fill_int64(NULL, d1, 1, 1, I64), INVALID, "kiln_fill_int64", "'out' is NULL");
   EXPECT_ERROR(kiln_fill_int64(U, d1, 1, big, I32), INVALID, "fill", "does not fit in int32");
-  EXPECT_ERROR(kiln_fill_int64(U, d1, 1, 1, (kiln_dtype)7), INVALID, "kiln_fill_int64", "dtype 7");
+  EXPECT_ERROR(kiln_fill_int64(U, d1, 1, 1, (kiln_dtype)99), INVALID, "kiln_fill_int64", "dtype 99");
   EXPECT_ERROR(kiln_range_int64(NULL, 0, 3, 1, I64), INVALID, "kiln_range_int64", "'out' is NULL");
   EXPECT_ERROR(kiln_range_int64(U, 0, 3, 0, I64), INVALID, "range", "delta is 0");
   EXPECT_ERROR(kiln_range_int64(U, 0, big, big / 4, I32), INVALID, "range", "int32");

@@ -239,7 +239,7 @@ TEST(HppOps, Creation) {
   // Enum values outside kiln.h's are refused before they reach the C enums.
   EXPECT_KILN_ERROR(kiln::zeros({2}, static_cast<DType>(99)), kInvalid, "zeros: dtype 99 is not valid");
   EXPECT_KILN_ERROR(kiln::ones({2}, static_cast<DType>(0)), kInvalid, "ones: dtype 0 is not valid");
-  EXPECT_KILN_ERROR(kiln::fill({2}, 1, static_cast<DType>(7)), kInvalid, "fill: dtype 7 is not valid");
+  EXPECT_KILN_ERROR(kiln::fill({2}, 1, static_cast<DType>(99)), kInvalid, "fill: dtype 99 is not valid");
   EXPECT_KILN_ERROR(kiln::range(0, 3, 1, static_cast<DType>(-1)), kInvalid, "range: dtype -1 is not valid");
   EXPECT_KILN_ERROR(kiln::range(0, 3, 1, DType::boolean), kInvalid, "range: dtype bool is not supported");
   EXPECT_KILN_ERROR(kiln::range(0, 3, 0), kInvalid, "range: delta is 0");

@@ -1,4 +1,4 @@
-// cast between all six dtypes, bfloat16 rounding, saturation, and cast's gradient.
+// cast between all seven dtypes, bfloat16 rounding, saturation, and cast's gradient.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -16,7 +16,7 @@ using testing::make;
 using testing::values;
 
 const DType kAll[] = {DType::kFloat32, DType::kBFloat16, DType::kInt32,
-                      DType::kInt64,   DType::kUInt8,    DType::kBool};
+                      DType::kInt64,   DType::kUInt8,    DType::kBool,    DType::kFloat64};
 
 // Round to 8 significant bits, ties to even: bfloat16's precision, computed in double
 // without bit tricks so that it is independent of the implementation.
@@ -36,6 +36,8 @@ double ref_cast(double v, DType from, DType to) {
       return static_cast<float>(v);
     case DType::kBFloat16:
       return ref_bf16(v);
+    case DType::kFloat64:
+      return v;
     default:
       break;
   }
@@ -52,6 +54,7 @@ Tensor source(DType dtype) {
   switch (dtype) {
     case DType::kFloat32:
     case DType::kBFloat16:
+    case DType::kFloat64:
       v = {0, 1, -2, 3.5f, 100, -7.25f, 0.5f, 255, 70000, -0.75f};
       break;
     case DType::kInt32:
@@ -71,6 +74,7 @@ Tensor source(DType dtype) {
     return Tensor::from_data(dtype, {10}, bits.data(), bits.size() * 2);
   }
   if (dtype == DType::kFloat32) return make({10}, v);
+  if (dtype == DType::kFloat64) return testing::make_typed<double>({10}, std::vector<double>(v.begin(), v.end()));
   std::vector<int64_t> i64(v.begin(), v.end());
   Tensor t = testing::make_typed<int64_t>({10}, i64);
   if (dtype == DType::kInt64) return t;
@@ -108,6 +112,27 @@ TEST(ElementwiseCast, FloatToIntegerSaturatesAndMapsNaNToZero) {
   EXPECT_EQ(i64[3], std::numeric_limits<int64_t>::max());
   EXPECT_EQ(i64[2], 0);
   EXPECT_EQ(values<uint8_t>(ops::cast(x, DType::kBool)), (std::vector<uint8_t>{1, 1, 1, 1, 1, 1, 1}));
+}
+
+TEST(ElementwiseCast, Float64KeepsItsPrecisionAndSaturates) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> v = {0.1 + 1e-12, 1e300, -1e300, NAN, inf, 9007199254740993.0, -0.0, 4e-320};
+  const Tensor x = testing::make_typed<double>({8}, v);
+  EXPECT_EQ(values<double>(ops::cast(ops::cast(x, DType::kFloat64), DType::kFloat64))[0], v[0]);
+  const std::vector<float> f = values<float>(ops::cast(x, DType::kFloat32));
+  EXPECT_EQ(f[0], static_cast<float>(v[0]));
+  EXPECT_EQ(f[1], std::numeric_limits<float>::infinity());  // overflow rounds to inf, as IEEE
+  EXPECT_TRUE(std::isnan(f[3]));
+  EXPECT_TRUE(std::signbit(f[6]));
+  const std::vector<int64_t> i = values<int64_t>(ops::cast(x, DType::kInt64));
+  EXPECT_EQ(i[1], std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(i[2], std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(i[3], 0);
+  EXPECT_EQ(i[5], 9007199254740992LL);  // the double nearest 2^53 + 1, exactly
+  // int64 -> float64 is exact up to 2^53 and float64 -> float32 -> float64 loses the low bits.
+  const Tensor big = testing::make_typed<int64_t>({1}, {(int64_t{1} << 53) - 1});
+  EXPECT_EQ(values<double>(ops::cast(big, DType::kFloat64))[0], 9007199254740991.0);
+  EXPECT_NE(values<double>(ops::cast(ops::cast(x, DType::kFloat32), DType::kFloat64))[0], v[0]);
 }
 
 uint16_t bf16_bits(const Tensor &t, int64_t i) { return t.data<uint16_t>()[i]; }

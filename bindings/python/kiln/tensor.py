@@ -13,11 +13,12 @@ except ImportError:  # pragma: no cover - exercised on machines without numpy
 
 L = _lib.lib
 
-float32, bfloat16, int32, int64, uint8, bool_ = "float32", "bfloat16", "int32", "int64", "uint8", "bool"
-_DTYPE_CODE = {float32: 1, bfloat16: 2, int32: 3, int64: 4, uint8: 5, bool_: 6}
+float32, bfloat16, int32, int64, uint8, bool_, float64 = (
+    "float32", "bfloat16", "int32", "int64", "uint8", "bool", "float64")
+_DTYPE_CODE = {float32: 1, bfloat16: 2, int32: 3, int64: 4, uint8: 5, bool_: 6, float64: 7}
 _CODE_DTYPE = {v: k for k, v in _DTYPE_CODE.items()}
-_STRUCT = {float32: "f", int32: "i", int64: "q", uint8: "B", bool_: "?", bfloat16: "H"}
-_ITEMSIZE = {float32: 4, bfloat16: 2, int32: 4, int64: 8, uint8: 1, bool_: 1}
+_STRUCT = {float32: "f", int32: "i", int64: "q", uint8: "B", bool_: "?", bfloat16: "H", float64: "d"}
+_ITEMSIZE = {float32: 4, bfloat16: 2, int32: 4, int64: 8, uint8: 1, bool_: 1, float64: 8}
 
 
 def dtype_code(dtype, op="dtype"):
@@ -258,7 +259,7 @@ def constant(value, dtype=None, shape=None):
     fmt = _STRUCT[name]
     try:
         data = struct.pack("<%d%s" % (len(flat), fmt), *[bool(v) if name == bool_ else
-                                                          (float(v) if name == float32 else int(v)) for v in flat])
+                                                          (float(v) if name in (float32, float64) else int(v)) for v in flat])
     except (struct.error, TypeError, ValueError) as e:
         raise InvalidArgumentError("constant: cannot convert %r to %s: %s" % (value, name, e))
     dims, rank = dims_array(shape)
@@ -280,7 +281,7 @@ def _as_tensor(value, like=None):
         flat, _ = _flatten(value)
         if flat and all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in flat):
             dt = like.dtype
-            if dt not in (float32, bfloat16) and not all(isinstance(v, numbers.Integral) or float(v).is_integer()
+            if dt not in (float32, bfloat16, float64) and not all(isinstance(v, numbers.Integral) or float(v).is_integer()
                                                          for v in flat):
                 # As TF: a fraction never silently truncates to the integer tensor's dtype.
                 raise InvalidArgumentError("cannot convert %r to the %s of the other operand without losing the "
@@ -289,4 +290,5 @@ def _as_tensor(value, like=None):
     return constant(value)
 
 
-__all__ = ["Tensor", "constant", "convert_to_tensor", "float32", "bfloat16", "int32", "int64", "uint8", "bool_"]
+__all__ = ["Tensor", "constant", "convert_to_tensor", "float32", "bfloat16", "int32", "int64", "uint8", "bool_",
+           "float64"]
