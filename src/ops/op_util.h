@@ -22,6 +22,11 @@ inline void require_float32(const Tensor &t, const char *op, const char *arg) {
   require_dtype(t, op, arg, {DType::kFloat32});
 }
 
+// The floating dtypes: what carries gradients and what float math accepts.
+inline void require_floating(const Tensor &t, const char *op, const char *arg) {
+  require_dtype(t, op, arg, {DType::kFloat32, DType::kBFloat16, DType::kFloat64});
+}
+
 inline void require_same_dtype(const Tensor &a, const Tensor &b, const char *op) {
   require_defined(a, op, "a");
   require_defined(b, op, "b");
