@@ -65,9 +65,10 @@ void reorder_filter(PrimitiveKind kind, const Window2d &g, const memory::desc &b
 }
 
 // The filter as the primitive wants it: the caller's HWIO buffer itself when the layouts agree,
-// otherwise a buffer in the primitive's layout. An input filter (`fill`) is reordered into it, or
-// taken from the cache below when the same storage at the same version was reordered to the same
-// layout before; an output filter (backward weights) gets fresh scratch.
+// otherwise a buffer in the primitive's layout. An input filter (given with its `source`) is
+// reordered into it, or taken from the cache below when the same storage at the same version was
+// reordered to the same layout before; an output filter (backward weights, no source) gets fresh
+// scratch.
 //
 // The cache is keyed by the storage's id, which is never reused (unlike its pointer: the allocator
 // recycles buffers), and checked against its version, which every in-place write bumps (a
@@ -97,6 +98,7 @@ struct CachedFilter {
 };
 
 struct FilterCache {
+  FilterCache() { entries.reserve(kMaxCachedFilters); }  // so that inserting never allocates
   std::mutex mu;
   std::vector<CachedFilter> entries;
   uint64_t tick = 0;
@@ -165,9 +167,14 @@ void cache_filter(const FilterSource &source, const PrimitiveKey &key, const mem
   std::shared_ptr<Storage> evicted[kMaxCachedFilters];
   size_t n = 0;
   std::lock_guard<std::mutex> lock(c.mu);
-  for (const CachedFilter &e : c.entries)  // another thread cached it meanwhile
-    if (e.storage_id == source.storage_id && e.version == source.version && e.key == key && e.md == md)
-      return;
+  for (size_t i = 0; i < c.entries.size(); ++i) {
+    const CachedFilter &e = c.entries[i];
+    if (e.storage_id != source.storage_id || !(e.key == key) || e.md != md) continue;
+    // Another thread cached this filter meanwhile: keep the newer version (versions only grow).
+    if (e.version >= source.version) return;
+    evicted[n++] = take_locked(c, i);
+    break;
+  }
   while (!c.entries.empty() &&
          (c.entries.size() >= kMaxCachedFilters || c.bytes + size > kMaxCachedFilterBytes)) {
     size_t oldest = 0;
