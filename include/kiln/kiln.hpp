@@ -309,7 +309,26 @@ inline int abi_version() { return kiln_abi_version(); }
 inline void set_seed(uint64_t seed) { kiln_set_seed(seed); }
 /// Sets the kernel thread count.
 inline void set_num_threads(int n) { detail::check(kiln_set_num_threads(n)); }
+/// The kernel thread count for the calling thread: its override if set, else the global count.
 inline int num_threads() { return kiln_get_num_threads(); }
+/// Overrides the kernel thread count for the calling thread only (0 removes the override), e.g.
+/// input-pipeline workers at 1 thread beside a training thread using every core (OpenMP teams are
+/// per calling thread). Throws kiln::Error (INVALID_ARGUMENT) outside 0..max(64, 4 x processors).
+inline void set_num_threads_for_this_thread(int n) { detail::check(kiln_set_num_threads_for_this_thread(n)); }
+/// The calling thread's override; 0 when it has none.
+inline int num_threads_for_this_thread() { return kiln_get_num_threads_for_this_thread(); }
+/// Sets the calling thread's kernel thread count for its lifetime and restores the previous
+/// override (or none) on destruction. Use it on the thread that created it.
+class ThreadCountScope {
+ public:
+  explicit ThreadCountScope(int n) : previous_(num_threads_for_this_thread()) { set_num_threads_for_this_thread(n); }
+  ~ThreadCountScope() { kiln_status_free(kiln_set_num_threads_for_this_thread(previous_)); }
+  ThreadCountScope(const ThreadCountScope &) = delete;
+  ThreadCountScope &operator=(const ThreadCountScope &) = delete;
+
+ private:
+  int previous_;
+};
 
 struct PrimitiveCacheStats {
   int64_t hits = 0, misses = 0, size = 0;

@@ -51,6 +51,8 @@ _SIGS = {
     "kiln_set_seed": (None, [ctypes.c_uint64]),
     "kiln_set_num_threads": (_ST, [ctypes.c_int]),
     "kiln_get_num_threads": (ctypes.c_int, []),
+    "kiln_set_num_threads_for_this_thread": (_ST, [ctypes.c_int]),
+    "kiln_get_num_threads_for_this_thread": (ctypes.c_int, []),
     "kiln_primitive_cache_stats": (None, [c_int64_p, c_int64_p, c_int64_p]),
     "kiln_allocator_stats": (None, [c_int64_p, c_int64_p]),
     "kiln_allocator_release_cached": (ctypes.c_size_t, []),
