@@ -919,7 +919,7 @@ class NamespaceTest(unittest.TestCase):
                        leaky_relu=k.leaky_relu, swish=k.swish, silu=k.swish, softmax=k.softmax,
                        log_softmax=k.log_softmax, dropout=k.dropout, conv2d=k.conv2d, max_pool2d=k.max_pool2d,
                         avg_pool2d=k.avg_pool2d, layer_norm=k.layer_norm, batch_norm=k.batch_norm)),
-            (k.math, dict(add=k.add, subtract=k.sub, multiply=k.mul, divide=k.div, maximum=k.maximum,
+            (k.math, dict(add=k.add, subtract=k.sub, multiply=k.mul, divide=k.truediv, maximum=k.maximum,
                          minimum=k.minimum, pow=k.pow, negative=k.neg, abs=k.abs, exp=k.exp, log=k.log,
                          sqrt=k.sqrt, rsqrt=k.rsqrt, square=k.square, tanh=k.tanh, sigmoid=k.sigmoid,
                          equal=k.equal, not_equal=k.not_equal, greater=k.greater, greater_equal=k.greater_equal,
@@ -932,7 +932,7 @@ class NamespaceTest(unittest.TestCase):
         for ns, names in expected:
             for name, fn in names.items():
                 self.assertIs(getattr(ns, name), fn, name)
-        for a, b in ((k.subtract, k.sub), (k.multiply, k.mul), (k.divide, k.div), (k.negative, k.neg),
+        for a, b in ((k.subtract, k.sub), (k.multiply, k.mul), (k.divide, k.truediv), (k.negative, k.neg),
                      (k.reduce_sum, k.sum), (k.reduce_mean, k.mean), (k.reduce_max, k.max), (k.reduce_min, k.min),
                      (k.convert_to_tensor(1.0).dtype, "float32")):
             self.assertEqual(a, b)
@@ -1025,10 +1025,10 @@ class ConversionTest(Case):
                 with self.subTest(dtype=dtype, case=k):
                     self.assertEqual(got.dtype, dtype)
                     self.assertEqual(got.tolist(), [py(w) for w in want])
-            # `/` is TF's truediv: integers divide as floats (float32 here; TF gives float64).
+            # `/` is TF's truediv: int32 and int64 divide as float64.
             for got, want in ((t / 2, [0.5, 1, 2]), (8 / t, [8, 4, 2])):
                 with self.subTest(dtype=dtype, op="truediv"):
-                    self.assertEqual(got.dtype, "float32")
+                    self.assertEqual(got.dtype, "float64" if dtype != "float32" else "float32")
                     self.assertEqual(got.tolist(), want)
             self.assertEqual((t > 1).tolist(), [False, True, True])
             self.assertEqual((1 < t).tolist(), [False, True, True])
