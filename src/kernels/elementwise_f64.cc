@@ -49,6 +49,15 @@ double gelu_erfc(double x) {
   return g == 0.0 ? std::erfc(t) : std::erfc(t) - lo * kTwoOverSqrtPi * g;
 }
 
+// To nearest, ties to even, whatever the thread's rounding mode (nearbyint would follow it);
+// the sign is x's (-0.3 -> -0). v - floor(v) is exact; for inf it is NaN and inf passes.
+double round_half_even(double v) {
+  double r = std::floor(v);
+  const double frac = v - r;
+  if (frac > 0.5 || (frac == 0.5 && std::fmod(r, 2.0) != 0.0)) r += 1.0;
+  return std::copysign(r, v);
+}
+
 // NaN-propagating lower clamp at 0.
 double relu_zero(double v) { return v > 0.0 || std::isnan(v) ? v : 0.0; }
 
@@ -105,8 +114,7 @@ void unary(UnaryOp op, const double *x, double *y, int64_t n, double alpha, doub
     case UnaryOp::kFloor:
       return map(x, y, n, [](double v) { return std::floor(v); });
     case UnaryOp::kRound:
-      // nearbyint in the default rounding mode: to nearest, ties to even, sign kept (-0.3 -> -0).
-      return map(x, y, n, [](double v) { return std::nearbyint(v); });
+      return map(x, y, n, round_half_even);
     case UnaryOp::kSign:
       return map(x, y, n, [](double v) { return v > 0.0 ? 1.0 : (v < 0.0 ? -1.0 : v); });
     case UnaryOp::kLogicalNot:

@@ -3,6 +3,7 @@
 // a small and a threaded size and at 1 and 2 threads; special values as float32; float64
 // gradients against central differences; bfloat16 gradients against float32 ones; the
 // tape, where, creation ops and truediv's promotion.
+#include <cfenv>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -162,7 +163,15 @@ TEST(FloatDTypes, UnarySpecialValuesFloat64AsFloat32) {
   EXPECT_EQ(values<double>(ops::neg(tiny)), (std::vector<double>{-1e-310, 1e-310}));
   EXPECT_EQ(values<double>(ops::floor(tiny)), (std::vector<double>{0.0, -1.0}));
   EXPECT_TRUE(std::signbit(values<double>(ops::round(f64({-0.3}))).at(0)));
-  EXPECT_EQ(values<double>(ops::round(f64({0.5, 1.5, 2.5, -2.5}))), (std::vector<double>{0, 2, 2, -2}));
+  const std::vector<double> ties = {0.5, 1.5, 2.5, -2.5, -0.5, 4503599627370497.0, 0.49999999999999994};
+  const std::vector<double> even = {0, 2, 2, -2, -0.0, 4503599627370497.0, 0};
+  EXPECT_EQ(values<double>(ops::round(f64(ties))), even);
+  // The thread's rounding mode does not change round (nor floor).
+  std::fesetround(FE_UPWARD);
+  const std::vector<double> up = values<double>(ops::round(f64(ties)));
+  std::fesetround(FE_TONEAREST);
+  EXPECT_EQ(up, even);
+  EXPECT_TRUE(std::signbit(values<double>(ops::round(f64({-0.5}))).at(0)));
 }
 
 TEST(FloatDTypes, UnaryBFloat16IsRoundedFloat32AtEverySize) {
