@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -193,6 +194,31 @@ TEST(FloatDTypes, UnaryBFloat16IsRoundedFloat32AtEverySize) {
       }
     }
     expect_thread_independent(c.name, [&] { return c.op(xb); });
+  }
+}
+
+// The same calls from several threads at once give the serial bits (the bf16 stack buffers
+// and float64 loops share nothing).
+TEST(FloatDTypes, ConcurrentCallsGiveTheSameBits) {
+  const std::vector<double> v = uniform(kBig, 77u, -6, 6);
+  const Tensor x64 = f64(v), x16 = bf16_of(v);
+  const std::vector<std::function<Tensor()>> calls = {
+      [&] { return ops::gelu(x16, false); },
+      [&] { return ops::exp(x64); },
+      [&] { return ops::sigmoid(x16); },
+      [&] { return ops::mul(x64, ops::tanh(x64)); },
+  };
+  std::vector<Tensor> serial;
+  for (const auto &c : calls) serial.push_back(c());
+  std::vector<Tensor> got(calls.size() * 2);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < got.size(); ++t)
+    threads.emplace_back([&, t] { got[t] = calls[t % calls.size()](); });
+  for (std::thread &t : threads) t.join();
+  for (size_t t = 0; t < got.size(); ++t) {
+    const Tensor &want = serial[t % calls.size()];
+    const size_t bytes = static_cast<size_t>(want.num_elements()) * dtype_size(want.dtype());
+    EXPECT_EQ(std::memcmp(got[t].raw_data(), want.raw_data(), bytes), 0) << "call " << t % calls.size();
   }
 }
 
