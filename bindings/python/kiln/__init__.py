@@ -135,6 +135,8 @@ for _ns, _names in ((nn, ("sparse_softmax_cross_entropy_with_logits", "softmax_c
     for _n in _names:
         setattr(_ns, _n, getattr(_om, _n))
 math.mod = _om.floormod
+# tf.divide / tf.math.divide are Python's / (truediv): int32 / int32 gives float64.
+divide = math.divide = _om.truediv
 
 
 def _variable_operators():

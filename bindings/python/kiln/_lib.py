@@ -115,7 +115,7 @@ class TapeGradientOptions(ctypes.Structure):
                 ("sources", _HP), ("variables", _HP), ("num_sources", ctypes.c_size_t),
                 ("unconnected", ctypes.c_int32)]
 
-_BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "pow", "equal", "not_equal", "greater",
+_BINARY = ["add", "sub", "mul", "div", "truediv", "maximum", "minimum", "pow", "equal", "not_equal", "greater",
            "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor"]
 _UNARY = ["neg", "abs", "exp", "log", "sqrt", "rsqrt", "square", "tanh", "sigmoid", "relu", "softplus",
           "swish", "logical_not", "stop_gradient", "log1p", "expm1", "floor", "round", "sign", "sin", "cos",
