@@ -63,15 +63,15 @@ Tensor softmax_op(const char *op, const Tensor &x, int64_t axis, bool log) {
   kernels::softmax(log, x.dtype(), x.raw_data(), v.outer, v.n, v.inner, out.raw_mutable_data());
   if (should_record({&x})) {
     // In ops, so that the rule is itself differentiable.
+    // bfloat16 computes its rule in float32, as its forward pass.
     std::vector<int64_t> axes{a};
-    if (log)
-      record(op, {x}, {out}, [out, axes](const Grads &g) -> Grads {
-        return {sub(g[0], mul(exp(out), sum(g[0], axes, true)))};
-      });
-    else
-      record(op, {x}, {out}, [out, axes](const Grads &g) -> Grads {
-        return {mul(sub(g[0], sum(mul(g[0], out), axes, true)), out)};
-      });
+    record(op, {x}, {out}, [out, axes, log](const Grads &g) -> Grads {
+      const DType ct = internal::gradient_dtype(out);
+      const Tensor y = internal::as_dtype(out, ct), dy = internal::as_dtype(g[0], ct);
+      const Tensor dx =
+          log ? sub(dy, mul(exp(y), sum(dy, axes, true))) : mul(sub(dy, sum(mul(dy, y), axes, true)), y);
+      return {internal::as_dtype(dx, out.dtype())};
+    });
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include "ops/op_util.h"
 #include "ops/ops.h"
 #include "ops/recorder.h"
+#include "ops/reduce_internal.h"
 
 namespace kiln::ops {
 
@@ -81,8 +82,7 @@ Tensor converted(const Tensor &t, DType dtype) {
   return out;
 }
 
-// t in dtype through the (differentiable) cast op: the backward passes use it.
-Tensor as(const Tensor &t, DType dtype) { return t.dtype() == dtype ? t : cast(t, dtype); }
+Tensor as(const Tensor &t, DType dtype) { return internal::as_dtype(t, dtype); }
 
 // Calls f(T{}) with T the C++ type of a compute dtype (float32 or float64).
 template <typename F>

@@ -6,6 +6,7 @@
 #include "core/dtype.h"
 #include "core/shape.h"
 #include "core/tensor.h"
+#include "ops/ops.h"
 
 namespace kiln::ops::internal {
 
@@ -28,6 +29,14 @@ inline AxisView axis_view(const Shape &s, int axis) {
 // rounded float32 ones; their gradients go through float32 where an op records them).
 inline bool has_float_gradient(const Tensor &t) {
   return t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64;
+}
+
+// t in dtype through the (differentiable) cast op; t itself when it has that dtype.
+inline Tensor as_dtype(const Tensor &t, DType dtype) { return t.dtype() == dtype ? t : cast(t, dtype); }
+
+// The dtype gradient rules compute in: float32 for bfloat16 (as the forward kernels), else t's own.
+inline DType gradient_dtype(const Tensor &t) {
+  return t.dtype() == DType::kBFloat16 ? DType::kFloat32 : t.dtype();
 }
 
 }  // namespace kiln::ops::internal

@@ -404,6 +404,29 @@ TEST(BFloat16Nn, NormGradientsKeepTheInputDtypes) {
   (void)g;
 }
 
+// bfloat16 softmax gradients are computed in float32 (from the rounded output): within a few
+// bfloat16 steps of the float32 gradient.
+TEST(BFloat16Nn, SoftmaxGradientsComputeInFloat32) {
+  const Tensor x32 = testing::random_tensor(Shape{3, 5}, 160, -2.0f, 2.0f);
+  const Tensor x = bf16_of(x32), xr = ops::cast(x, DType::kFloat32);
+  const Tensor dy32 = testing::random_tensor(Shape{3, 5}, 161);
+  const Tensor dy = bf16_of(dy32), dyr = ops::cast(dy, DType::kFloat32);
+  for (bool log : {false, true}) {
+    auto grad = [&](const Tensor &in, const Tensor &seed) {
+      autodiff::Tape tape(false, true);
+      tape.watch(in);
+      const Tensor y = log ? ops::log_softmax(in) : ops::softmax(in);
+      tape.stop_recording();
+      return tape.gradient(y, {in}, autodiff::Unconnected::kZero, seed)[0];
+    };
+    const Tensor got = grad(x, dy), want = grad(xr, dyr);
+    ASSERT_EQ(got.dtype(), DType::kBFloat16);
+    const std::vector<float> g = values<float>(ops::cast(got, DType::kFloat32)), w = values<float>(want);
+    for (size_t i = 0; i < g.size(); ++i)
+      EXPECT_NEAR(g[i], w[i], 0.03f * (0.1f + std::fabs(w[i]))) << log << " " << i;
+  }
+}
+
 TEST(FloatDtypesNn, ErrorsNameOpArgumentAndDtypes) {
   const Tensor x64 = rand64(Shape{2, 3}, 150);
   const Tensor x32 = testing::random_tensor(Shape{2, 3}, 151);
