@@ -155,10 +155,12 @@ KILN_API kiln_status *kiln_stop_gradient(kiln_tensor **out, const kiln_tensor *x
 
 /* ------------------------------------------- matmul, reductions, softmax */
 
-/// Batched matrix product over the last two dims; leading dims broadcast; float32 or bfloat16.
+/// Batched matrix product over the last two dims; leading dims broadcast; float32, bfloat16 or
+/// float64 (kiln's own loop: each element sums its products in order, whatever the thread count).
 KILN_API kiln_status *kiln_matmul(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b,
                                   bool transpose_a, bool transpose_b);
 /// Sum over `axes` (num_axes 0 and axes NULL: all axes); keepdims keeps reduced dims as 1.
+/// float32, bfloat16 (accumulated in float32), float64, int32 or int64; mean: the floating dtypes.
 KILN_API kiln_status *kiln_sum(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes, size_t num_axes,
                                bool keepdims);
 /// Mean over axes, as kiln_sum.
@@ -170,11 +172,11 @@ KILN_API kiln_status *kiln_max(kiln_tensor **out, const kiln_tensor *x, const in
 /// Minimum over axes, as kiln_sum.
 KILN_API kiln_status *kiln_min(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes, size_t num_axes,
                                bool keepdims);
-/// Index of the largest value along axis -> int64 (first index on ties).
+/// Index of the largest value along axis -> int64 (first index on ties); numeric dtypes but uint8.
 KILN_API kiln_status *kiln_argmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
-/// Softmax along axis.
+/// Softmax along axis; float32, float64, or bfloat16 (computed in float32, rounded once).
 KILN_API kiln_status *kiln_softmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
-/// Log-softmax along axis.
+/// Log-softmax along axis; dtypes as kiln_softmax.
 KILN_API kiln_status *kiln_log_softmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
 
 /* ----------------------------------------------------------- normalisation */
@@ -182,11 +184,15 @@ KILN_API kiln_status *kiln_log_softmax(kiln_tensor **out, const kiln_tensor *x, 
 /// Layer normalisation (Keras LayerNormalization) over `axes` of x, which must be its trailing
 /// axes in any order (axes NULL and num_axes 0: the last axis); gamma and beta have the shape of
 /// those dims of x. Keras default epsilon 1e-3. Gradients w.r.t. x, gamma and beta.
+/// x float32, float64, or bfloat16 (computed in float32, rounded once); gamma and beta of x's dtype,
+/// or float32 with a bfloat16 x (as Keras mixed precision keeps them); out has x's dtype.
 KILN_API kiln_status *kiln_layer_norm(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *gamma,
                                       const kiln_tensor *beta, const int64_t *axes, size_t num_axes, float epsilon);
 /// Batch normalisation over all axes but the last. training: batch statistics, written to
 /// out_mean and out_variance (mean and variance may be NULL); inference: the given mean and
-/// variance. out_mean and out_variance may be NULL when not wanted.
+/// variance. out_mean and out_variance may be NULL when not wanted. Dtypes as kiln_layer_norm, for
+/// mean and variance too; with a bfloat16 x the batch statistics come out float32 (as TF's
+/// FusedBatchNormV3).
 /// Ownership: every non-NULL out is new.
 KILN_API kiln_status *kiln_batch_norm(kiln_tensor **out, kiln_tensor **out_mean, kiln_tensor **out_variance,
                                       const kiln_tensor *x, const kiln_tensor *gamma, const kiln_tensor *beta,
@@ -301,24 +307,25 @@ KILN_API kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, floa
 /* ------------------------------------------------------------------ losses */
 
 /// Per-example softmax cross-entropy against class indices (tf.nn.sparse_softmax_cross_entropy_with_logits):
-/// logits float32 [..., C], labels int32/int64 [...] each in [0, C) (otherwise INVALID_ARGUMENT);
-/// out float32 [...]. Stable for large logits; no one-hot is built. Gradient: logits.
+/// logits float32 or float64 [..., C], labels int32/int64 [...] each in [0, C) (otherwise
+/// INVALID_ARGUMENT); out [...] of logits' dtype. Stable for large logits; no one-hot is built. Gradient: logits.
 KILN_API kiln_status *kiln_sparse_softmax_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                                     const kiln_tensor *logits);
 /// Per-example softmax cross-entropy against a distribution (tf.nn.softmax_cross_entropy_with_logits):
-/// labels and logits float32 (labels broadcast to logits), classes along axis; out drops that axis.
+/// labels and logits float32 or float64, one dtype (labels broadcast to logits), classes along axis; out drops that axis.
 /// Gradients: labels and logits.
 KILN_API kiln_status *kiln_softmax_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                              const kiln_tensor *logits, int64_t axis);
-/// Elementwise max(x, 0) - x * z + log(1 + exp(-|x|)) for logits x and labels z, float32 of one shape
+/// Elementwise max(x, 0) - x * z + log(1 + exp(-|x|)) for logits x and labels z, float32 or float64 of
+/// one shape and dtype
 /// (tf.nn.sigmoid_cross_entropy_with_logits). Gradients: labels and logits.
 KILN_API kiln_status *kiln_sigmoid_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                              const kiln_tensor *logits);
 
 /* ------------------------------------------ more reductions, scans, helpers */
 
-/// Product over `axes` (num_axes 0 and axes NULL: all axes), as kiln_sum; float32 (gradient,
-/// zeros included), int32 or int64 (wrapping). An empty group gives 1.
+/// Product over `axes` (num_axes 0 and axes NULL: all axes), as kiln_sum; float32 or float64
+/// (gradient, zeros included), int32 or int64 (wrapping). An empty group gives 1.
 KILN_API kiln_status *kiln_reduce_prod(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                        size_t num_axes, bool keepdims);
 /// Logical OR over axes of a bool tensor, as kiln_sum; an empty group gives false.
@@ -327,26 +334,27 @@ KILN_API kiln_status *kiln_reduce_any(kiln_tensor **out, const kiln_tensor *x, c
 /// Logical AND over axes of a bool tensor, as kiln_sum; an empty group gives true.
 KILN_API kiln_status *kiln_reduce_all(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                       size_t num_axes, bool keepdims);
-/// log(sum(exp(x))) over axes, shifted by the maximum (stable); a group of -inf gives -inf; float32.
+/// log(sum(exp(x))) over axes, shifted by the maximum (stable); a group of -inf gives -inf; float32 or
+/// float64.
 KILN_API kiln_status *kiln_reduce_logsumexp(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                             size_t num_axes, bool keepdims);
 /// Index of the smallest value along axis -> int64 (first index on ties).
 KILN_API kiln_status *kiln_argmin(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
 /// value [..., C] + bias [C] (channels last); value of rank >= 2, bias of value's dtype.
 KILN_API kiln_status *kiln_bias_add(kiln_tensor **out, const kiln_tensor *value, const kiln_tensor *bias);
-/// Mean and (biased) variance over axes (tf.nn.moments); float32. Axes as kiln_sum.
+/// Mean and (biased) variance over axes (tf.nn.moments); float32 or float64. Axes as kiln_sum.
 /// Ownership: *out_mean and *out_variance are new (both required); on failure neither is written.
 KILN_API kiln_status *kiln_moments(kiln_tensor **out_mean, kiln_tensor **out_variance, const kiln_tensor *x,
                                    const int64_t *axes, size_t num_axes, bool keepdims);
 /// x / sqrt(max(sum(x^2 over axes), epsilon)) (tf.math.l2_normalize; TF's epsilon is 1e-12);
-/// axes as kiln_sum; float32.
+/// axes as kiln_sum; float32, float64, or bfloat16 (computed in float32, rounded once).
 KILN_API kiln_status *kiln_l2_normalize(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                         size_t num_axes, float epsilon);
-/// Cumulative sum along axis (float32, int32, int64); exclusive leaves out each element itself,
+/// Cumulative sum along axis (float32, float64, int32, int64); exclusive leaves out each element itself,
 /// reverse sums from the end (tf.math.cumsum).
 KILN_API kiln_status *kiln_cumsum(kiln_tensor **out, const kiln_tensor *x, int64_t axis, bool exclusive,
                                   bool reverse);
-/// The k largest entries along the last axis (float32, int32, int64): values [..., k] in descending
+/// The k largest entries along the last axis (float32, float64, int32, int64): values [..., k] in descending
 /// order and their int32 indices; ties go to the lower index (tf.math.top_k). The values come out
 /// sorted whatever `sorted` says (TF allows it). 0 <= k <= last dim.
 /// Ownership: *out_values and *out_indices are new (both required); on failure neither is written.
@@ -355,17 +363,17 @@ KILN_API kiln_status *kiln_top_k(kiln_tensor **out_values, kiln_tensor **out_ind
 
 /* --------------------------------------------------------- floor division */
 
-/// floor(a / b) with broadcasting (Python's //, TF's floordiv); float32, int32 or int64, same dtype
+/// floor(a / b) with broadcasting (Python's //, TF's floordiv); float32, float64, int32 or int64, same dtype
 /// both sides. Integers round toward -inf; an integer zero divisor is INVALID_ARGUMENT (as TF).
 /// No gradient (as TF).
 KILN_API kiln_status *kiln_floordiv(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// a - floor(a / b) * b with broadcasting (Python's %, TF's floormod): the result has b's sign.
-/// Same dtypes and zero rule as kiln_floordiv. Gradients: a and b (float32).
+/// Same dtypes and zero rule as kiln_floordiv. Gradients: a and b (float32, float64).
 KILN_API kiln_status *kiln_floormod(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 
 /* ------------------------------------------------------------------ einsum */
 
-/// Einstein summation over one or two float32 operands (tf.einsum), e.g. "bqhd,bkhd->bhqk",
+/// Einstein summation over one or two float32 or float64 operands of one dtype (tf.einsum), e.g. "bqhd,bkhd->bhqk",
 /// "...ij,...jk->...ik", "ij->ji", "ij->i", or the implicit form "ij,jk". Lowered to transpose,
 /// reshape, sum and a batched matmul; differentiable. equation: UTF-8, letters, "...", "," and "->".
 /// Errors: INVALID_ARGUMENT for a malformed equation or mismatched sizes; UNIMPLEMENTED for

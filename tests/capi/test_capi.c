@@ -7,17 +7,7 @@
 
 #include "kiln/kiln.h"
 
-static int g_passed = 0, g_failed = 0;
-
-#define CHECK(cond)                                                  \
-  do {                                                               \
-    if (cond) {                                                      \
-      ++g_passed;                                                    \
-    } else {                                                         \
-      ++g_failed;                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                \
-  } while (0)
+#include "capi_check.h"
 
 /* Fails the check when st is an error; prints its message; frees it. */
 static int ok(kiln_status *st, const char *what) {
