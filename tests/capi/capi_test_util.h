@@ -243,6 +243,27 @@ static inline void expect_raw(kiln_tensor *t, kiln_dtype dtype, int rank, const 
   kiln_tensor_free(t);
 }
 
+/* Conv and pool options in the (strides, dilations, padding) and (ksize, strides, padding) forms. */
+static inline kiln_conv2d_options conv_options(const int64_t *strides, const int64_t *dilations,
+                                               kiln_padding padding) {
+  kiln_conv2d_options o;
+  EXPECT_OK(kiln_conv2d_options_init(&o, sizeof o));
+  o.strides[0] = strides[0], o.strides[1] = strides[1];
+  o.dilations[0] = dilations[0], o.dilations[1] = dilations[1];
+  o.padding = padding;
+  return o;
+}
+
+static inline kiln_pool2d_options pool_options(const int64_t *ksize, const int64_t *strides,
+                                               kiln_padding padding) {
+  kiln_pool2d_options o;
+  EXPECT_OK(kiln_pool2d_options_init(&o, sizeof o));
+  o.ksize[0] = ksize[0], o.ksize[1] = ksize[1];
+  o.strides[0] = strides[0], o.strides[1] = strides[1];
+  o.padding = padding;
+  return o;
+}
+
 /* Prints the counts; the exit status of the test program. */
 static inline int test_summary(void) {
   printf("%d passed, %d failed\n", g_passed, g_failed);

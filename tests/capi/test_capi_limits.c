@@ -178,23 +178,13 @@ static float sum_of(const kiln_tensor *t) {
  * structs the C API takes. */
 static kiln_status *conv2d_call(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *f, const int64_t *strides,
                                const int64_t *dilations, kiln_padding padding) {
-  kiln_conv2d_options o;
-  kiln_status *st = kiln_conv2d_options_init(&o, sizeof o);
-  if (st) return st;
-  o.strides[0] = strides[0], o.strides[1] = strides[1];
-  o.dilations[0] = dilations[0], o.dilations[1] = dilations[1];
-  o.padding = padding;
+  const kiln_conv2d_options o = conv_options(strides, dilations, padding);
   return kiln_conv2d(out, x, f, &o);
 }
 
 static kiln_status *pool_call(int max, kiln_tensor **out, const kiln_tensor *x, const int64_t *ksize,
                               const int64_t *strides, kiln_padding padding) {
-  kiln_pool2d_options o;
-  kiln_status *st = kiln_pool2d_options_init(&o, sizeof o);
-  if (st) return st;
-  o.ksize[0] = ksize[0], o.ksize[1] = ksize[1];
-  o.strides[0] = strides[0], o.strides[1] = strides[1];
-  o.padding = padding;
+  const kiln_pool2d_options o = pool_options(ksize, strides, padding);
   return max ? kiln_max_pool2d(out, x, &o) : kiln_avg_pool2d(out, x, &o);
 }
 

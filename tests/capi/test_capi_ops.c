@@ -950,24 +950,6 @@ static void test_layer_norm_axes(void) {
   release_kept();
 }
 
-static kiln_conv2d_options conv_options(const int64_t *strides, const int64_t *dilations, kiln_padding padding) {
-  kiln_conv2d_options o;
-  EXPECT_OK(kiln_conv2d_options_init(&o, sizeof o));
-  o.strides[0] = strides[0], o.strides[1] = strides[1];
-  o.dilations[0] = dilations[0], o.dilations[1] = dilations[1];
-  o.padding = padding;
-  return o;
-}
-
-static kiln_pool2d_options pool_options(const int64_t *ksize, const int64_t *strides, kiln_padding padding) {
-  kiln_pool2d_options o;
-  EXPECT_OK(kiln_pool2d_options_init(&o, sizeof o));
-  o.ksize[0] = ksize[0], o.ksize[1] = ksize[1];
-  o.strides[0] = strides[0], o.strides[1] = strides[1];
-  o.padding = padding;
-  return o;
-}
-
 /* A struct as a caller built against a newer kiln would pass: known fields, then one kiln does not know. */
 struct newer_conv2d_options {
   kiln_conv2d_options known;
