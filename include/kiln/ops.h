@@ -27,7 +27,7 @@ KILN_API kiln_status *kiln_ones(kiln_tensor **out, const int64_t *dims, size_t r
 /// A tensor filled with `value` (converted to dtype).
 KILN_API kiln_status *kiln_fill(kiln_tensor **out, const int64_t *dims, size_t rank, double value,
                                 kiln_dtype dtype);
-/// [start, start + delta, ...) up to limit (exclusive); float32, int32 or int64. NaN or
+/// [start, start + delta, ...) up to limit (exclusive); float32, float64, int32 or int64. NaN or
 /// infinite arguments are INVALID_ARGUMENT.
 KILN_API kiln_status *kiln_range(kiln_tensor **out, double start, double limit, double delta,
                                  kiln_dtype dtype);
@@ -51,19 +51,23 @@ KILN_API kiln_status *kiln_truncated_normal(kiln_tensor **out, const int64_t *di
 
 /* ------------------------------------------------------ elementwise binary */
 
-/// a + b with NumPy broadcasting; float32, int32 or int64, same dtype both sides.
+/// a + b with NumPy broadcasting; float32, bfloat16, float64, int32 or int64, same dtype both
+/// sides. bfloat16 computes each element in float32 and rounds once (as TF's CPU kernels).
 KILN_API kiln_status *kiln_add(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// a - b, broadcasting.
 KILN_API kiln_status *kiln_sub(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// a * b, broadcasting.
 KILN_API kiln_status *kiln_mul(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
-/// a / b, broadcasting.
+/// a / b, broadcasting; integers truncate toward zero (a zero integer divisor is INVALID_ARGUMENT).
 KILN_API kiln_status *kiln_div(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
+/// tf.math.truediv (Python's /): int32 and int64 operands divide as float64, uint8 as float32,
+/// floating operands as kiln_div. Same dtype both sides; bool is INVALID_ARGUMENT.
+KILN_API kiln_status *kiln_truediv(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// max(a, b) elementwise, broadcasting.
 KILN_API kiln_status *kiln_maximum(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// min(a, b) elementwise, broadcasting.
 KILN_API kiln_status *kiln_minimum(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
-/// a ** b elementwise, broadcasting; float32.
+/// a ** b elementwise, broadcasting; float32, bfloat16 or float64.
 KILN_API kiln_status *kiln_pow(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// a == b -> bool, broadcasting.
 KILN_API kiln_status *kiln_equal(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
@@ -86,53 +90,55 @@ KILN_API kiln_status *kiln_logical_xor(kiln_tensor **out, const kiln_tensor *a, 
 
 /* ------------------------------------------------------- elementwise unary */
 
+/// The float ops below take float32, bfloat16 (computed in float32, rounded once) and float64
+/// (computed in double): "floating". Gradients keep the dtype.
 /// -x.
 KILN_API kiln_status *kiln_neg(kiln_tensor **out, const kiln_tensor *x);
 /// |x|.
 KILN_API kiln_status *kiln_abs(kiln_tensor **out, const kiln_tensor *x);
-/// e^x; float32.
+/// e^x; floating.
 KILN_API kiln_status *kiln_exp(kiln_tensor **out, const kiln_tensor *x);
-/// Natural logarithm; float32.
+/// Natural logarithm; floating.
 KILN_API kiln_status *kiln_log(kiln_tensor **out, const kiln_tensor *x);
-/// Square root; float32.
+/// Square root; floating.
 KILN_API kiln_status *kiln_sqrt(kiln_tensor **out, const kiln_tensor *x);
-/// 1 / sqrt(x); float32.
+/// 1 / sqrt(x); floating.
 KILN_API kiln_status *kiln_rsqrt(kiln_tensor **out, const kiln_tensor *x);
 /// x * x.
 KILN_API kiln_status *kiln_square(kiln_tensor **out, const kiln_tensor *x);
-/// Hyperbolic tangent; float32.
+/// Hyperbolic tangent; floating.
 KILN_API kiln_status *kiln_tanh(kiln_tensor **out, const kiln_tensor *x);
-/// 1 / (1 + e^-x); float32.
+/// 1 / (1 + e^-x); floating.
 KILN_API kiln_status *kiln_sigmoid(kiln_tensor **out, const kiln_tensor *x);
-/// max(x, 0); float32.
+/// max(x, 0); floating.
 KILN_API kiln_status *kiln_relu(kiln_tensor **out, const kiln_tensor *x);
-/// GELU; approximate selects the tanh form, otherwise the erf form; float32.
+/// GELU; approximate selects the tanh form, otherwise the erf form; floating.
 KILN_API kiln_status *kiln_gelu(kiln_tensor **out, const kiln_tensor *x, bool approximate);
-/// log(1 + e^x); float32.
+/// log(1 + e^x); floating.
 KILN_API kiln_status *kiln_softplus(kiln_tensor **out, const kiln_tensor *x);
-/// x if x > 0 else alpha * (e^x - 1); float32 (Keras default alpha 1).
+/// x if x > 0 else alpha * (e^x - 1); floating (Keras default alpha 1).
 KILN_API kiln_status *kiln_elu(kiln_tensor **out, const kiln_tensor *x, float alpha);
-/// x if x > 0 else alpha * x; float32 (tf.nn default alpha 0.2).
+/// x if x > 0 else alpha * x; floating (tf.nn default alpha 0.2).
 KILN_API kiln_status *kiln_leaky_relu(kiln_tensor **out, const kiln_tensor *x, float alpha);
-/// x * sigmoid(x); float32.
+/// x * sigmoid(x); floating.
 KILN_API kiln_status *kiln_swish(kiln_tensor **out, const kiln_tensor *x);
-/// log(1 + x), accurate near 0; float32.
+/// log(1 + x), accurate near 0; floating.
 KILN_API kiln_status *kiln_log1p(kiln_tensor **out, const kiln_tensor *x);
-/// e^x - 1, accurate near 0; float32.
+/// e^x - 1, accurate near 0; floating.
 KILN_API kiln_status *kiln_expm1(kiln_tensor **out, const kiln_tensor *x);
-/// The largest integer <= x; float32; zero gradient.
+/// The largest integer <= x; floating; zero gradient.
 KILN_API kiln_status *kiln_floor(kiln_tensor **out, const kiln_tensor *x);
-/// The nearest integer, ties to even (as tf.round); float32; zero gradient.
+/// The nearest integer, ties to even (as tf.round); floating; zero gradient.
 KILN_API kiln_status *kiln_round(kiln_tensor **out, const kiln_tensor *x);
-/// 1 for x > 0, -1 for x < 0, x itself for +-0 and NaN; float32; zero gradient.
+/// 1 for x > 0, -1 for x < 0, x itself for +-0 and NaN; floating; zero gradient.
 KILN_API kiln_status *kiln_sign(kiln_tensor **out, const kiln_tensor *x);
-/// Sine (radians); float32.
+/// Sine (radians); floating.
 KILN_API kiln_status *kiln_sin(kiln_tensor **out, const kiln_tensor *x);
-/// Cosine (radians); float32.
+/// Cosine (radians); floating.
 KILN_API kiln_status *kiln_cos(kiln_tensor **out, const kiln_tensor *x);
-/// min(max(x, 0), 6); float32.
+/// min(max(x, 0), 6); floating.
 KILN_API kiln_status *kiln_relu6(kiln_tensor **out, const kiln_tensor *x);
-/// scale * (x if x > 0 else alpha * (e^x - 1)) with tf.nn.selu's alpha and scale; float32.
+/// scale * (x if x > 0 else alpha * (e^x - 1)) with tf.nn.selu's alpha and scale; floating.
 KILN_API kiln_status *kiln_selu(kiln_tensor **out, const kiln_tensor *x);
 /// NOT x on a bool tensor.
 KILN_API kiln_status *kiln_logical_not(kiln_tensor **out, const kiln_tensor *x);
@@ -141,7 +147,7 @@ KILN_API kiln_status *kiln_where(kiln_tensor **out, const kiln_tensor *cond, con
                                  const kiln_tensor *y);
 /// x converted to dtype (float to int truncates; to bool: x != 0; to bfloat16: round to nearest even).
 KILN_API kiln_status *kiln_cast(kiln_tensor **out, const kiln_tensor *x, kiln_dtype dtype);
-/// x clamped to [clip_min, clip_max]; float32.
+/// x clamped to [clip_min, clip_max]; floating.
 KILN_API kiln_status *kiln_clip_by_value(kiln_tensor **out, const kiln_tensor *x, float clip_min,
                                          float clip_max);
 /// x itself, but tapes see no path through it.
