@@ -40,16 +40,30 @@ static inline void report(const char *fmt, ...) {
   ++g_failed;
 }
 
-#define CHECK(cond)     \
-  do {                  \
-    g_file = __FILE__;  \
-    g_line = __LINE__;  \
-    g_call = #cond;     \
-    if (cond)           \
-      ++g_passed;       \
-    else                \
-      report("failed"); \
-  } while (0)
+/* CHECK may also run on threads the test starts when the file defines KILN_CAPI_TEST_THREADS
+ * before including this header (the counters are then locked); the other checks below use the
+ * shared g_call/g_file/g_line and belong to the main thread. */
+#ifdef KILN_CAPI_TEST_THREADS
+#include <pthread.h>
+static pthread_mutex_t g_count_mutex = PTHREAD_MUTEX_INITIALIZER;
+static inline void lock_counts(void) { pthread_mutex_lock(&g_count_mutex); }
+static inline void unlock_counts(void) { pthread_mutex_unlock(&g_count_mutex); }
+#else
+static inline void lock_counts(void) {}
+static inline void unlock_counts(void) {}
+#endif
+
+#define CHECK(cond) check((cond) != 0, #cond, __FILE__, __LINE__)
+static inline void check(int ok, const char *what, const char *file, int line) {
+  lock_counts();
+  if (ok) {
+    ++g_passed;
+  } else {
+    fprintf(stderr, "%s:%d: %s: failed\n", file, line, what);
+    ++g_failed;
+  }
+  unlock_counts();
+}
 
 /* Inputs and intermediate results, freed together at the end of each test. */
 #define MAX_KEPT 256
