@@ -1,8 +1,8 @@
 /* Two variables made from one tensor are two gradient sources (issue 5, section 4), checked with
- * the entry points kiln had before variables got ids of their own, so this file also builds
- * against that tree (72fe287) and shows the failure there: both variables shared the tensor's
- * identity, and each got the sum of both gradients. Nothing is assigned between creating the
- * variables and recording, so no copy-on-write can tell them apart by accident.
+ * only the entry points kiln had before variables got ids of their own (72fe287). Run against
+ * that library it fails: both variables shared the tensor's identity, and each got the sum of
+ * both gradients (8, not 3 and 5). Nothing is assigned between creating the variables and
+ * recording, so no copy-on-write can tell them apart by accident.
  * Plain C99, links only the shared library. Prints "N passed, N failed". */
 #include "capi_test_util.h"
 
