@@ -8,26 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capi_check.h"
+#include "capi_test_util.h"
 #include "kiln/kiln.h"
 
 #define F64 KILN_DTYPE_FLOAT64
-#define F32 KILN_DTYPE_FLOAT32
-#define BF16 KILN_DTYPE_BFLOAT16
 
-/* Every tensor a test makes, freed by release(). */
-#define MAX_KEPT 128
-static kiln_tensor *g_kept[MAX_KEPT];
-static int g_num_kept = 0;
-
-static kiln_tensor *keep(kiln_tensor *t) {
-  if (t && g_num_kept < MAX_KEPT) g_kept[g_num_kept++] = t;
-  return t;
-}
-
-static void release(void) {
-  while (g_num_kept > 0) kiln_tensor_free(g_kept[--g_num_kept]);
-}
+/* Every tensor a test makes is kept (capi_test_util.h) and freed by release(). */
+static void release(void) { release_kept(); }
 
 /* A successful call: the status is NULL (otherwise reported and freed). */
 static int ok(kiln_status *st, int line) {
@@ -58,7 +45,7 @@ static void expect_invalid(kiln_status *st, int line, const char *const *fragmen
   kiln_status_free(st);
 }
 
-static kiln_tensor *make(kiln_dtype dtype, const int64_t *dims, size_t rank, const void *data, size_t bytes) {
+static kiln_tensor *make_bytes(kiln_dtype dtype, const int64_t *dims, size_t rank, const void *data, size_t bytes) {
   kiln_tensor *t = NULL;
   if (!OK(kiln_tensor_create(&t, dtype, dims, rank, data, bytes))) return NULL;
   return keep(t);
@@ -67,7 +54,7 @@ static kiln_tensor *make(kiln_dtype dtype, const int64_t *dims, size_t rank, con
 static kiln_tensor *make_f64(const int64_t *dims, size_t rank, const double *v) {
   size_t n = 1, i;
   for (i = 0; i < rank; ++i) n *= (size_t)dims[i];
-  return make(F64, dims, rank, v, n * sizeof(double));
+  return make_bytes(F64, dims, rank, v, n * sizeof(double));
 }
 
 static const double *f64(const kiln_tensor *t) { return (const double *)kiln_tensor_get_data(t); }
@@ -167,7 +154,7 @@ static void test_softmax_and_losses(void) {
     labels[r] = (r * 37) % C;
   }
   t = make_f64(d, 2, x);
-  l = make(KILN_DTYPE_INT32, dl, 1, labels, sizeof labels);
+  l = make_bytes(KILN_DTYPE_INT32, dl, 1, labels, sizeof labels);
   if (OK(kiln_softmax(&sm, t, -1)) && OK(kiln_log_softmax(&lsm, t, -1))) {
     keep(sm);
     keep(lsm);
@@ -305,8 +292,8 @@ static void test_errors(void) {
   const float xf[4] = {1, 2, 3, 4};
   const int32_t xi[4] = {1, 2, 3, 4};
   const int64_t d[2] = {2, 2};
-  kiln_tensor *t64 = make_f64(d, 2, x), *t32 = make(F32, d, 2, xf, sizeof xf),
-              *ti = make(KILN_DTYPE_INT32, d, 2, xi, sizeof xi);
+  kiln_tensor *t64 = make_f64(d, 2, x), *t32 = make_bytes(F32, d, 2, xf, sizeof xf),
+              *ti = make_bytes(KILN_DTYPE_INT32, d, 2, xi, sizeof xi);
   kiln_tensor *out = NULL;
   static const char *const mm[] = {"matmul", "float64", "float32", NULL};
   static const char *const sm[] = {"softmax", "int32", "expected float32 or bfloat16 or float64", NULL};

@@ -3,40 +3,10 @@
  * out-of-range values are rejected with a message naming the value and the range, and a
  * kernel run from a worker thread at 1 thread gives the same bits as the global-count run.
  * Plain C99 with POSIX threads. Prints "N passed, N failed"; exits non-zero on any failure. */
-#include <math.h>
 #include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "kiln/kiln.h"
-
-static int g_passed = 0, g_failed = 0;
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-
-#define CHECK(cond) check((cond) != 0, #cond, __LINE__)
-static void check(int ok, const char *what, int line) {
-  pthread_mutex_lock(&g_mu);
-  if (ok) {
-    ++g_passed;
-  } else {
-    fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, line, what);
-    ++g_failed;
-  }
-  pthread_mutex_unlock(&g_mu);
-}
-
-/* The call must fail with INVALID_ARGUMENT and a message holding both fragments. */
-static void expect_invalid(kiln_status *st, const char *frag1, const char *frag2, int line) {
-  const char *msg = kiln_status_get_message(st);
-  int ok = st && kiln_status_get_code(st) == KILN_STATUS_INVALID_ARGUMENT && strstr(msg, frag1) &&
-           strstr(msg, frag2);
-  if (!ok) fprintf(stderr, "%s:%d: expected INVALID_ARGUMENT with '%s' and '%s'; got '%s'\n", __FILE__, line,
-                   frag1, frag2, st ? msg : "success");
-  check(ok, "expect_invalid", line);
-  kiln_status_free(st);
-}
+#define KILN_CAPI_TEST_THREADS
+#include "capi_test_util.h"
 
 static kiln_tensor *filled(const int64_t *dims, size_t rank, float scale) {
   int64_t n = 1;
@@ -157,15 +127,17 @@ int main(void) {
 
   /* Out of range: rejected, nothing changed. */
   CHECK(kiln_set_num_threads_for_this_thread(4) == NULL);
-  expect_invalid(kiln_set_num_threads_for_this_thread(-1), "set_num_threads_for_this_thread", "got -1", __LINE__);
-  expect_invalid(kiln_set_num_threads_for_this_thread(1 << 30), "got 1073741824", "0 (remove the override)",
-                 __LINE__);
-  expect_invalid(kiln_set_num_threads_for_this_thread(INT32_MIN), "-2147483648", "a count from 1 to", __LINE__);
+  EXPECT_ERROR(kiln_set_num_threads_for_this_thread(-1), INVALID, "set_num_threads_for_this_thread",
+               "got -1");
+  EXPECT_ERROR(kiln_set_num_threads_for_this_thread(1 << 30), INVALID, "got 1073741824",
+               "0 (remove the override)");
+  EXPECT_ERROR(kiln_set_num_threads_for_this_thread(INT32_MIN), INVALID, "-2147483648",
+               "a count from 1 to");
   CHECK(kiln_get_num_threads() == 4);
   CHECK(kiln_get_num_threads_for_this_thread() == 4);
   snprintf(too_many, sizeof too_many, "%d", 100000);
-  expect_invalid(kiln_set_num_threads_for_this_thread(100000), "set_num_threads_for_this_thread", too_many,
-                 __LINE__);
+  EXPECT_ERROR(kiln_set_num_threads_for_this_thread(100000), INVALID, "set_num_threads_for_this_thread",
+               too_many);
   CHECK(kiln_set_num_threads_for_this_thread(0) == NULL);
 
   free_outputs(&want);
@@ -173,6 +145,5 @@ int main(void) {
   kiln_tensor_free(in.b);
   kiln_tensor_free(in.x);
   kiln_tensor_free(in.f);
-  printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed ? 1 : 0;
+  return test_summary();
 }
