@@ -119,23 +119,22 @@ Tensor min(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
   return reduce_extreme(ReduceKind::kMin, "min", x, axes, keepdims);
 }
 
-Tensor argmax(const Tensor &x, int64_t axis) {
-  require_dtype(x, "argmax", "x",
-                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
-  if (x.rank() == 0)
-    fail(Code::kInvalidArgument, "argmax: argument 'x' is ", x.description(), "; expected rank >= 1");
-  int a = normalize_axis(axis, x.rank(), "argmax");
+Tensor internal::arg_reduce(const char *op, const Tensor &x, int64_t axis, ArgKernel kernel) {
+  require_dtype(x, op, "x", {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  if (x.rank() == 0) fail(Code::kInvalidArgument, op, ": argument 'x' is ", x.description(), "; expected rank >= 1");
+  const int a = normalize_axis(axis, x.rank(), op);
   if (x.shape()[a] == 0)
-    fail(Code::kInvalidArgument, "argmax: axis ", axis, " of ", x.description(),
-         " is empty; expected at least one element");
+    fail(Code::kInvalidArgument, op, ": axis ", axis, " of ", x.description(), " is empty; expected at least one element");
   Shape out_shape;
   for (int i = 0; i < x.rank(); ++i)
     if (i != a) out_shape.push_back(x.shape()[i]);
   Tensor out = Tensor::empty(DType::kInt64, out_shape);
   const internal::AxisView v = internal::axis_view(x.shape(), a);
-  kernels::argmax(x.dtype(), x.raw_data(), v.outer, v.n, v.inner, out.mutable_data<int64_t>());
+  kernel(x.dtype(), x.raw_data(), v.outer, v.n, v.inner, out.mutable_data<int64_t>());
   return out;
 }
+
+Tensor argmax(const Tensor &x, int64_t axis) { return internal::arg_reduce("argmax", x, axis, kernels::argmax); }
 
 Tensor sum_to_shape(const Tensor &grad, const Shape &shape) {
   require_dtype(grad, "sum_to_shape", "grad",

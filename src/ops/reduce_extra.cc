@@ -70,23 +70,7 @@ Tensor scalar_like(double v, const Tensor &t) { return fill(Shape{}, v, t.dtype(
 
 }  // namespace
 
-Tensor argmin(const Tensor &x, int64_t axis) {
-  require_dtype(x, "argmin", "x",
-                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
-  if (x.rank() == 0)
-    fail(Code::kInvalidArgument, "argmin: argument 'x' is ", x.description(), "; expected rank >= 1");
-  const int a = normalize_axis(axis, x.rank(), "argmin");
-  if (x.shape()[a] == 0)
-    fail(Code::kInvalidArgument, "argmin: axis ", axis, " of ", x.description(),
-         " is empty; expected at least one element");
-  Shape out_shape;
-  for (int i = 0; i < x.rank(); ++i)
-    if (i != a) out_shape.push_back(x.shape()[i]);
-  Tensor out = Tensor::empty(DType::kInt64, out_shape);
-  const internal::AxisView v = internal::axis_view(x.shape(), a);
-  kernels::argmin(x.dtype(), x.raw_data(), v.outer, v.n, v.inner, out.mutable_data<int64_t>());
-  return out;
-}
+Tensor argmin(const Tensor &x, int64_t axis) { return internal::arg_reduce("argmin", x, axis, kernels::argmin); }
 
 Tensor reduce_prod(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
   require_dtype(x, "reduce_prod", "x", {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});

@@ -25,6 +25,11 @@ inline AxisView axis_view(const Shape &s, int axis) {
   return v;
 }
 
+// argmax / argmin: validation, output shape and the kernel call they share (int64 indices of
+// the first extreme along axis).
+using ArgKernel = void (*)(DType, const void *, int64_t, int64_t, int64_t, int64_t *);
+Tensor arg_reduce(const char *op, const Tensor &x, int64_t axis, ArgKernel kernel);
+
 // The dtypes whose gradient rules these ops record: float32 and float64 (bfloat16 results are
 // rounded float32 ones; their gradients go through float32 where an op records them).
 inline bool has_float_gradient(const Tensor &t) {
