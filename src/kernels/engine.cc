@@ -66,6 +66,10 @@ struct Node {
 
 struct Cache {
   std::mutex mu;
+  // Held while a primitive is created: one creation at a time. oneDNN's own lazily built state
+  // (its primitive-descriptor cache and locks) is then set up under a lock kiln owns, and two
+  // threads missing on one key create it once.
+  std::recursive_mutex create_mu;
   std::list<Node> lru;  // most recently used first
   std::unordered_map<PrimitiveKey, std::list<Node>::iterator, KeyHash> map;
   size_t capacity = kDefaultPrimitiveCacheCapacity;
@@ -188,6 +192,15 @@ dnnl::primitive shared_lookup(const PrimitiveKey &key, MakePrimitive make) {
       return it->second->prim;
     }
   }
+  std::lock_guard<std::recursive_mutex> creating(c.create_mu);
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    auto it = c.map.find(key);  // created by another thread while this one waited
+    if (it != c.map.end()) {
+      c.hits.fetch_add(1, std::memory_order_relaxed);
+      return it->second->prim;
+    }
+  }
   dnnl::primitive p;
   try {
     p = make();
@@ -198,8 +211,6 @@ dnnl::primitive shared_lookup(const PrimitiveKey &key, MakePrimitive make) {
   check_user_scratchpad(p);
   c.misses.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(c.mu);
-  auto it = c.map.find(key);  // another thread may have created it meanwhile
-  if (it != c.map.end()) return it->second->prim;
   c.lru.push_front(Node{key, p});
   c.map.emplace(key, c.lru.begin());
   c.evict_to(c.capacity);
