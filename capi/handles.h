@@ -8,6 +8,7 @@
 
 #include "autodiff/tape.h"
 #include "autodiff/variable.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "kiln/kiln.h"
@@ -27,6 +28,10 @@ struct kiln_variable {
 
 struct kiln_tape {
   std::unique_ptr<kiln::autodiff::Tape> tape;
+};
+
+struct kiln_config {
+  kiln::Config value;
 };
 
 namespace kiln::capi {

@@ -40,5 +40,6 @@
 #include "kiln/tensor.h"   /* tensors */
 #include "kiln/ops.h"      /* eager ops */
 #include "kiln/autodiff.h" /* variables, gradient tapes */
+#include "kiln/config.h"   /* kiln_config: settings of layers and other objects */
 
 #endif /* KILN_H */

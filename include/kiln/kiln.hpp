@@ -155,6 +155,11 @@ struct handle_traits<kiln_variable> {
   static kiln_status *clone(kiln_variable **out, const kiln_variable *h) { return kiln_variable_clone(out, h); }
 };
 template <>
+struct handle_traits<kiln_config> {
+  static void destroy(kiln_config *h) noexcept { kiln_config_free(h); }
+  static kiln_status *clone(kiln_config **out, const kiln_config *h) { return kiln_config_clone(out, h); }
+};
+template <>
 struct handle_traits<kiln_tape> {
   static void destroy(kiln_tape *h) noexcept { kiln_tape_free(h); }
   // No clone: a tape is one recording, owned by one object (move-only).
@@ -859,6 +864,180 @@ class GradientTape : public detail::handle<kiln_tape> {
     r.reserve(outs.size());
     for (kiln_tensor *h : outs) r.emplace_back(h);
     return r;
+  }
+};
+
+/// The typed key-value settings of layers and other objects (Keras's get_config dict): an
+/// ordered map from keys to null, bool, int, float, string, lists and nested configs. A value
+/// type: copies are deep.
+///
+///   kiln::Config c;
+///   c.set("units", 64).set("activation", "relu").set("use_bias", true);
+///   int64_t units = c.get_int("units");
+class Config : public detail::handle<kiln_config> {
+ public:
+  enum class Type : int {
+    null = KILN_CONFIG_NULL,
+    boolean = KILN_CONFIG_BOOL,
+    integer = KILN_CONFIG_INT,
+    floating = KILN_CONFIG_FLOAT,
+    string = KILN_CONFIG_STRING,
+    list = KILN_CONFIG_LIST,
+    config = KILN_CONFIG_CONFIG,
+  };
+
+  /// An empty config.
+  Config() : handle(make()) {}
+  /// Takes ownership of a C handle.
+  explicit Config(kiln_config *h) noexcept : handle(h) {}
+  /// From JSON text whose top level is an object.
+  static Config from_json(const std::string &json) {
+    kiln_config *h = nullptr;
+    detail::check(kiln_config_from_json(&h, json.c_str()));
+    return Config(h);
+  }
+  /// Compact JSON (indent < 0) or indented.
+  std::string to_json(int indent = -1) const {
+    char *s = nullptr;
+    detail::check(kiln_config_to_json(&s, get(), indent));
+    std::string r(s);
+    kiln_string_free(s);
+    return r;
+  }
+
+  size_t size() const noexcept { return kiln_config_get_size(get()); }
+  bool has(const std::string &key) const noexcept { return kiln_config_has(get(), key.c_str()); }
+  /// The keys in insertion order.
+  std::vector<std::string> keys() const {
+    std::vector<std::string> k;
+    for (size_t i = 0; i < size(); ++i) {
+      const char *s = nullptr;
+      detail::check(kiln_config_get_key(&s, get(), i));
+      k.emplace_back(s);
+    }
+    return k;
+  }
+  Type type(const std::string &key) const {
+    kiln_config_type t = KILN_CONFIG_NULL;
+    detail::check(kiln_config_get_type(&t, get(), key.c_str()));
+    return static_cast<Type>(t);
+  }
+  Config &remove(const std::string &key) {
+    detail::check(kiln_config_remove(get(), key.c_str()));
+    return *this;
+  }
+
+  Config &set_null(const std::string &key) {
+    detail::check(kiln_config_set_null(get(), key.c_str()));
+    return *this;
+  }
+  Config &set(const std::string &key, bool v) {
+    detail::check(kiln_config_set_bool(get(), key.c_str(), v));
+    return *this;
+  }
+  template <typename T, typename = std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>>>
+  Config &set(const std::string &key, T v) {
+    detail::check(kiln_config_set_int(get(), key.c_str(), static_cast<int64_t>(v)));
+    return *this;
+  }
+  Config &set(const std::string &key, double v) {
+    detail::check(kiln_config_set_float(get(), key.c_str(), v));
+    return *this;
+  }
+  Config &set(const std::string &key, const char *v) {
+    detail::check(kiln_config_set_string(get(), key.c_str(), v));
+    return *this;
+  }
+  Config &set(const std::string &key, const std::string &v) { return set(key, v.c_str()); }
+  Config &set(const std::string &key, const std::vector<int64_t> &v) {
+    detail::check(kiln_config_set_int_list(get(), key.c_str(), v.data(), v.size()));
+    return *this;
+  }
+  Config &set(const std::string &key, const std::vector<double> &v) {
+    detail::check(kiln_config_set_float_list(get(), key.c_str(), v.data(), v.size()));
+    return *this;
+  }
+  Config &set(const std::string &key, const std::vector<std::string> &v) {
+    std::vector<const char *> p;
+    for (const std::string &s : v) p.push_back(s.c_str());
+    detail::check(kiln_config_set_string_list(get(), key.c_str(), p.data(), p.size()));
+    return *this;
+  }
+  Config &set(const std::string &key, const Config &v) {
+    detail::check(kiln_config_set_config(get(), key.c_str(), v.get()));
+    return *this;
+  }
+  Config &set(const std::string &key, const std::vector<Config> &v) {
+    std::vector<const kiln_config *> p;
+    for (const Config &c : v) p.push_back(c.get());
+    detail::check(kiln_config_set_config_list(get(), key.c_str(), p.data(), p.size()));
+    return *this;
+  }
+
+  bool get_bool(const std::string &key) const { return scalar<bool>(kiln_config_get_bool, key); }
+  int64_t get_int(const std::string &key) const { return scalar<int64_t>(kiln_config_get_int, key); }
+  double get_float(const std::string &key) const { return scalar<double>(kiln_config_get_float, key); }
+  std::string get_string(const std::string &key) const {
+    return std::string(scalar<const char *>(kiln_config_get_string, key));
+  }
+  std::vector<int64_t> get_int_list(const std::string &key) const {
+    return list<int64_t>(kiln_config_get_int_list, key);
+  }
+  std::vector<double> get_float_list(const std::string &key) const {
+    return list<double>(kiln_config_get_float_list, key);
+  }
+  std::vector<std::string> get_string_list(const std::string &key) const {
+    std::vector<std::string> r;
+    for (size_t i = 0, n = list_size(key); i < n; ++i) {
+      const char *s = nullptr;
+      detail::check(kiln_config_get_string_at(&s, get(), key.c_str(), i));
+      r.emplace_back(s);
+    }
+    return r;
+  }
+  Config get_config(const std::string &key) const {
+    kiln_config *h = nullptr;
+    detail::check(kiln_config_get_config(&h, get(), key.c_str()));
+    return Config(h);
+  }
+  std::vector<Config> get_config_list(const std::string &key) const {
+    std::vector<Config> r;
+    for (size_t i = 0, n = list_size(key); i < n; ++i) {
+      kiln_config *h = nullptr;
+      detail::check(kiln_config_get_config_at(&h, get(), key.c_str(), i));
+      r.emplace_back(h);
+    }
+    return r;
+  }
+
+  /// Same keys with equal values (key order aside).
+  bool operator==(const Config &o) const noexcept { return kiln_config_equal(get(), o.get()); }
+  bool operator!=(const Config &o) const noexcept { return !(*this == o); }
+
+ private:
+  static kiln_config *make() {
+    kiln_config *h = nullptr;
+    detail::check(kiln_config_create(&h));
+    return h;
+  }
+  template <typename T, typename F>
+  T scalar(F fn, const std::string &key) const {
+    T v{};
+    detail::check(fn(&v, get(), key.c_str()));
+    return v;
+  }
+  size_t list_size(const std::string &key) const {
+    size_t n = 0;
+    detail::check(kiln_config_get_list_size(&n, get(), key.c_str()));
+    return n;
+  }
+  template <typename T, typename F>
+  std::vector<T> list(F fn, const std::string &key) const {
+    size_t n = 0;
+    detail::check(fn(&n, nullptr, 0, get(), key.c_str()));
+    std::vector<T> v(n);
+    detail::check(fn(&n, v.data(), v.size(), get(), key.c_str()));
+    return v;
   }
 };
 

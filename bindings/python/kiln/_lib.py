@@ -198,6 +198,43 @@ _SIGS.update({
     "kiln_einsum": (_ST, [_HP, ctypes.c_char_p, _HP, _z]),
 })
 
+# kiln_config: Python passes dicts through JSON; the typed calls serve C and kiln.hpp.
+_C, _cp, _ccp = ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)
+_SIGS.update({
+    "kiln_string_free": (None, [ctypes.c_void_p]),
+    "kiln_config_create": (_ST, [_HP]),
+    "kiln_config_clone": (_ST, [_HP, _C]),
+    "kiln_config_free": (None, [_C]),
+    "kiln_config_from_json": (_ST, [_HP, _cp]),
+    "kiln_config_to_json": (_ST, [_HP, _C, _i]),
+    "kiln_config_equal": (_b, [_C, _C]),
+    "kiln_config_get_size": (_z, [_C]),
+    "kiln_config_get_key": (_ST, [_ccp, _C, _z]),
+    "kiln_config_has": (_b, [_C, _cp]),
+    "kiln_config_get_type": (_ST, [ctypes.POINTER(_i), _C, _cp]),
+    "kiln_config_remove": (_ST, [_C, _cp]),
+    "kiln_config_set_null": (_ST, [_C, _cp]),
+    "kiln_config_set_bool": (_ST, [_C, _cp, _b]),
+    "kiln_config_set_int": (_ST, [_C, _cp, _i64]),
+    "kiln_config_set_float": (_ST, [_C, _cp, _d]),
+    "kiln_config_set_string": (_ST, [_C, _cp, _cp]),
+    "kiln_config_set_int_list": (_ST, [_C, _cp, c_int64_p, _z]),
+    "kiln_config_set_float_list": (_ST, [_C, _cp, ctypes.POINTER(_d), _z]),
+    "kiln_config_set_string_list": (_ST, [_C, _cp, _ccp, _z]),
+    "kiln_config_set_config": (_ST, [_C, _cp, _C]),
+    "kiln_config_set_config_list": (_ST, [_C, _cp, _HP, _z]),
+    "kiln_config_get_bool": (_ST, [ctypes.POINTER(_b), _C, _cp]),
+    "kiln_config_get_int": (_ST, [c_int64_p, _C, _cp]),
+    "kiln_config_get_float": (_ST, [ctypes.POINTER(_d), _C, _cp]),
+    "kiln_config_get_string": (_ST, [_ccp, _C, _cp]),
+    "kiln_config_get_list_size": (_ST, [ctypes.POINTER(_z), _C, _cp]),
+    "kiln_config_get_int_list": (_ST, [ctypes.POINTER(_z), c_int64_p, _z, _C, _cp]),
+    "kiln_config_get_float_list": (_ST, [ctypes.POINTER(_z), ctypes.POINTER(_d), _z, _C, _cp]),
+    "kiln_config_get_string_at": (_ST, [_ccp, _C, _cp, _z]),
+    "kiln_config_get_config": (_ST, [_HP, _C, _cp]),
+    "kiln_config_get_config_at": (_ST, [_HP, _C, _cp, _z]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res
