@@ -183,6 +183,22 @@ Config &Config::set(const std::string &key, const std::vector<Config> &v) {
   return *this;
 }
 
+Config &Config::set_dims(const std::string &key, const std::vector<int64_t> &dims) {
+  require_key(key);
+  Json list = Json::array();
+  for (int64_t d : dims) list.push_back(d < 0 ? Json(nullptr) : Json(d));
+  value_[key] = std::move(list);
+  return *this;
+}
+
+std::vector<int64_t> Config::get_dims(const std::string &key) const {
+  const Json &v = at(key);
+  if (!v.is_array()) wrong_type(key, v, "a shape (a list of ints and nulls)");
+  std::vector<int64_t> out;
+  for (const Json &e : v) out.push_back(e.is_null() ? -1 : int_of(key, e, "a shape (a list of ints and nulls)"));
+  return out;
+}
+
 bool Config::get_bool(const std::string &key) const {
   const Json &v = at(key);
   if (!v.is_boolean()) wrong_type(key, v, "a bool");

@@ -48,6 +48,8 @@ class Config {
   Config &set(const std::string &key, const std::vector<std::string> &v);
   Config &set(const std::string &key, const Config &v);
   Config &set(const std::string &key, const std::vector<Config> &v);
+  // A shape whose unknown dims (-1) are written as null (Keras's None).
+  Config &set_dims(const std::string &key, const std::vector<int64_t> &dims);
 
   // Typed reads: NotFound when absent, InvalidArgument naming the key, the value and the
   // expected type otherwise. get_float accepts an int; get_int accepts a float only when it
@@ -60,6 +62,8 @@ class Config {
   // A list of ints; a single int is read as a one-element list.
   std::vector<int64_t> get_int_list(const std::string &key) const;
   std::vector<double> get_float_list(const std::string &key) const;
+  // A shape: a list of ints and nulls (Keras's None), nulls read as -1.
+  std::vector<int64_t> get_dims(const std::string &key) const;
   std::vector<std::string> get_string_list(const std::string &key) const;
   Config get_config(const std::string &key) const;
   std::vector<Config> get_config_list(const std::string &key) const;
