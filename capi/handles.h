@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "layers/layer.h"
 #include "kiln/kiln.h"
 
 struct kiln_status {
@@ -32,6 +33,14 @@ struct kiln_tape {
 
 struct kiln_config {
   kiln::Config value;
+};
+
+struct kiln_tensor_list {
+  std::vector<kiln::Tensor> tensors;
+};
+
+struct kiln_layer {
+  std::shared_ptr<kiln::layers::Layer> layer;
 };
 
 namespace kiln::capi {
