@@ -134,6 +134,14 @@ kiln_status *kiln_config_get_type(kiln_config_type *out, const kiln_config *conf
                    [](const Config &c, const std::string &k) { return static_cast<kiln_config_type>(c.type(k)); });
 }
 
+kiln_status *kiln_config_update(kiln_config *config, const kiln_config *src) {
+  KILN_CAPI_BEGIN
+  Config &c = mutable_config_of(config, __func__);
+  require_not_null(src, __func__, "src");
+  c.update(src->value);
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_config_remove(kiln_config *config, const char *key) {
   KILN_CAPI_BEGIN
   mutable_config_of(config, __func__).erase(key_of(key, __func__));

@@ -8,6 +8,7 @@
 #include "capi/handles.h"
 #include "capi/options.h"
 #include "layers/sequential.h"
+#include "ops/ops.h"
 
 using kiln::Code;
 using kiln::Config;
@@ -105,12 +106,25 @@ class CallbackLayer final : public Layer {
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
-    if (!cb_.build) return;
-    std::vector<int64_t> dims;
-    std::vector<size_t> ranks;
-    shapes_to_c(shapes, &dims, &ranks);
-    kiln_layer self{shared_from_this()};
-    check_callback(cb_.build(&self, dims.data(), ranks.data(), ranks.size(), user_data_), *this, "build");
+    if (cb_.build) {
+      std::vector<int64_t> dims;
+      std::vector<size_t> ranks;
+      shapes_to_c(shapes, &dims, &ranks);
+      kiln_layer self{shared_from_this()};
+      check_callback(cb_.build(&self, dims.data(), ranks.data(), ranks.size(), user_data_), *this, "build");
+    }
+    // A model builds its sub-layers as Keras's Model.build does for subclassed models: by
+    // calling itself once on inputs of the shapes (zeros, unknown dims as 1).
+    if (is_model()) {
+      std::vector<Tensor> zeros;
+      for (const PartialShape &s : shapes) {
+        std::vector<int64_t> d(s);
+        for (int64_t &x : d)
+          if (x < 0) x = 1;
+        zeros.push_back(kiln::ops::zeros(kiln::Shape(d), dtype()));
+      }
+      call_impl(zeros, kiln::layers::CallContext{});
+    }
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const kiln::layers::CallContext &ctx) override {

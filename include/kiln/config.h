@@ -66,6 +66,9 @@ KILN_API kiln_status *kiln_config_get_key(const char **out, const kiln_config *c
 KILN_API bool kiln_config_has(const kiln_config *config, const char *key);
 /// The type of key's value; NOT_FOUND when the key is absent.
 KILN_API kiln_status *kiln_config_get_type(kiln_config_type *out, const kiln_config *config, const char *key);
+/// dict.update: sets every key of src into config (existing keys keep their place, new ones go
+/// at the end). How a binding merges a whole dictionary into a config it was handed.
+KILN_API kiln_status *kiln_config_update(kiln_config *config, const kiln_config *src);
 /// Removes key if present.
 KILN_API kiln_status *kiln_config_remove(kiln_config *config, const char *key);
 

@@ -128,6 +128,10 @@ Config::Type Config::type(const std::string &key) const { return type_of(at(key)
 
 void Config::erase(const std::string &key) { value_.erase(key); }
 
+void Config::update(const Config &other) {
+  for (auto it = other.value_.begin(); it != other.value_.end(); ++it) value_[it.key()] = it.value();
+}
+
 Config &Config::set_null(const std::string &key) {
   require_key(key);
   value_[key] = nullptr;

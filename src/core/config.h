@@ -35,6 +35,8 @@ class Config {
   // NotFound when the key is absent.
   Type type(const std::string &key) const;
   void erase(const std::string &key);
+  // dict.update: every key of other, set here.
+  void update(const Config &other);
 
   Config &set_null(const std::string &key);
   Config &set(const std::string &key, bool v);

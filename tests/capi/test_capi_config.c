@@ -113,6 +113,19 @@ static void test_values(void) {
   kiln_string_free(json);
   kiln_config_free(back);
 
+  {
+    kiln_config *extra = NULL;
+    OK(kiln_config_create(&extra));
+    OK(kiln_config_set_int(extra, "units", 7));
+    OK(kiln_config_set_bool(extra, "new_key", true));
+    OK(kiln_config_update(c, extra));
+    OK(kiln_config_get_int(&i, c, "units"));
+    CHECK(i == 7);
+    OK(kiln_config_get_key(&s, c, 0));
+    CHECK(strcmp(s, "units") == 0); /* kept its place */
+    CHECK(kiln_config_has(c, "new_key"));
+    kiln_config_free(extra);
+  }
   OK(kiln_config_remove(c, "units"));
   CHECK(!kiln_config_has(c, "units"));
   kiln_config_free(c);

@@ -45,6 +45,16 @@ TEST(Config, NestedConfigsAndJsonRoundTrip) {
   EXPECT_EQ(Config::from_json("{\"units\": 64.0}").get_int("units"), 64);  // integral float is an int
 }
 
+TEST(Config, UpdateKeepsPlacesAndAppends) {
+  Config a;
+  a.set("x", 1).set("y", 2);
+  Config b;
+  b.set("z", 3).set("x", 9);
+  a.update(b);
+  EXPECT_EQ(a.keys(), (std::vector<std::string>{"x", "y", "z"}));
+  EXPECT_EQ(a.get_int("x"), 9);
+}
+
 TEST(Config, ErrorsNameTheKeyAndTheExpectedType) {
   Config c;
   c.set("units", "64");
