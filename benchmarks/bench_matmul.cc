@@ -4,6 +4,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "bench_util.h"
 #include "kiln/kiln.hpp"
 
 namespace {
@@ -12,12 +13,8 @@ void BM_KilnMatmul(benchmark::State &state) {
   const int64_t n = state.range(0);
   kiln::Tensor a = kiln::random_uniform({n, n}, -1, 1, 1);
   kiln::Tensor b = kiln::random_uniform({n, n}, -1, 1, 2);
-  for (auto _ : state) {
-    kiln::Tensor c = kiln::matmul(a, b);
-    benchmark::DoNotOptimize(c.get());
-  }
-  state.counters["GFLOPS"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
-                                                benchmark::Counter::kIs1000);
+  kiln_bench::time_matmul(state, a, b);
+  kiln_bench::count_square_matmul_flops(state, n);
 }
 
 void BM_RawOneDnnMatmul(benchmark::State &state) {
@@ -38,20 +35,15 @@ void BM_RawOneDnnMatmul(benchmark::State &state) {
     prim.execute(s, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
     s.wait();
   }
-  state.counters["GFLOPS"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
-                                                benchmark::Counter::kIs1000);
+  kiln_bench::count_square_matmul_flops(state, n);
 }
 
 void BM_KilnMatmulBf16(benchmark::State &state) {
   const int64_t n = state.range(0);
   kiln::Tensor a = kiln::cast(kiln::random_uniform({n, n}, -1, 1, 1), kiln::DType::bfloat16);
   kiln::Tensor b = kiln::cast(kiln::random_uniform({n, n}, -1, 1, 2), kiln::DType::bfloat16);
-  for (auto _ : state) {
-    kiln::Tensor c = kiln::matmul(a, b);
-    benchmark::DoNotOptimize(c.get());
-  }
-  state.counters["GFLOPS"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
-                                                benchmark::Counter::kIs1000);
+  kiln_bench::time_matmul(state, a, b);
+  kiln_bench::count_square_matmul_flops(state, n);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // (cache lookup, memory objects, scratchpad, execute) is a visible part of the time.
 #include <benchmark/benchmark.h>
 
+#include "bench_util.h"
 #include "kiln/kiln.hpp"
 
 namespace {
@@ -10,20 +11,14 @@ void BM_KilnMatmulSmall(benchmark::State &state) {
   const int64_t n = state.range(0);
   kiln::Tensor a = kiln::random_uniform({n, n}, -1, 1, 1);
   kiln::Tensor b = kiln::random_uniform({n, n}, -1, 1, 2);
-  for (auto _ : state) {
-    kiln::Tensor c = kiln::matmul(a, b);
-    benchmark::DoNotOptimize(c.get());
-  }
+  kiln_bench::time_matmul(state, a, b);
 }
 
 // A Dense layer on a sequence: [4, 16, 64] @ [64, 64].
 void BM_KilnMatmul3d(benchmark::State &state) {
   kiln::Tensor a = kiln::random_uniform({4, 16, 64}, -1, 1, 1);
   kiln::Tensor b = kiln::random_uniform({64, 64}, -1, 1, 2);
-  for (auto _ : state) {
-    kiln::Tensor c = kiln::matmul(a, b);
-    benchmark::DoNotOptimize(c.get());
-  }
+  kiln_bench::time_matmul(state, a, b);
 }
 
 void BM_KilnConv2dSmall(benchmark::State &state) {

@@ -80,6 +80,14 @@ kiln_status *kiln_set_num_threads(int num_threads) {
 
 int kiln_get_num_threads(void) { return kiln::num_threads(); }
 
+kiln_status *kiln_set_num_threads_for_this_thread(int num_threads) {
+  KILN_CAPI_BEGIN
+  kiln::set_num_threads_for_this_thread(num_threads);
+  KILN_CAPI_END
+}
+
+int kiln_get_num_threads_for_this_thread(void) { return kiln::num_threads_for_this_thread(); }
+
 void kiln_primitive_cache_stats(int64_t *hits, int64_t *misses, int64_t *size) {
   kiln::kernels::PrimitiveCacheStats s = kiln::kernels::primitive_cache_stats();
   if (hits) *hits = s.hits;

@@ -118,8 +118,23 @@ KILN_API void kiln_set_seed(uint64_t seed);
 /// Ownership: the returned status (NULL on success) belongs to the caller.
 /// Thread-safety: safe; affects kernels started afterwards on every thread.
 KILN_API kiln_status *kiln_set_num_threads(int num_threads);
-/// The number of threads kernels use. Thread-safety: safe.
+/// The number of threads kernels called from the calling thread use: its override
+/// (kiln_set_num_threads_for_this_thread) if it has one, else the global count
+/// (kiln_set_num_threads), else OpenMP's default. Thread-safety: safe.
 KILN_API int kiln_get_num_threads(void);
+/// Sets how many threads kernels called from the calling thread use, overriding the global count
+/// for this thread only: 1 to max(64, 4 x the processors available), or 0 to remove the override
+/// (the thread follows the global count again). Other values give INVALID_ARGUMENT naming the
+/// value and the range, and change nothing. OpenMP teams belong to the thread that starts them,
+/// so this lets, say, input-pipeline worker threads run kernels at 1 thread beside a training
+/// thread that uses every core, without oversubscribing the machine. Results do not depend on
+/// the count. The override lasts until changed or the thread ends.
+/// Ownership: the returned status (NULL on success) belongs to the caller.
+/// Thread-safety: safe; affects only kernels started afterwards from the calling thread.
+KILN_API kiln_status *kiln_set_num_threads_for_this_thread(int num_threads);
+/// The calling thread's override set by kiln_set_num_threads_for_this_thread; 0 when it has none
+/// (for saving and restoring it). Thread-safety: safe.
+KILN_API int kiln_get_num_threads_for_this_thread(void);
 /// oneDNN primitive cache counters: lookups served from the cache, primitives created,
 /// and primitives held. Any out pointer may be NULL. Thread-safety: safe.
 KILN_API void kiln_primitive_cache_stats(int64_t *hits, int64_t *misses, int64_t *size);

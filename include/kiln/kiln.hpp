@@ -323,7 +323,26 @@ inline int abi_version() { return kiln_abi_version(); }
 inline void set_seed(uint64_t seed) { kiln_set_seed(seed); }
 /// Sets the kernel thread count.
 inline void set_num_threads(int n) { detail::check(kiln_set_num_threads(n)); }
+/// The kernel thread count for the calling thread: its override if set, else the global count.
 inline int num_threads() { return kiln_get_num_threads(); }
+/// Overrides the kernel thread count for the calling thread only (0 removes the override), e.g.
+/// input-pipeline workers at 1 thread beside a training thread using every core (OpenMP teams are
+/// per calling thread). Throws kiln::Error (INVALID_ARGUMENT) outside 0..max(64, 4 x processors).
+inline void set_num_threads_for_this_thread(int n) { detail::check(kiln_set_num_threads_for_this_thread(n)); }
+/// The calling thread's override; 0 when it has none.
+inline int num_threads_for_this_thread() { return kiln_get_num_threads_for_this_thread(); }
+/// Sets the calling thread's kernel thread count for its lifetime and restores the previous
+/// override (or none) on destruction. Use it on the thread that created it.
+class ThreadCountScope {
+ public:
+  explicit ThreadCountScope(int n) : previous_(num_threads_for_this_thread()) { set_num_threads_for_this_thread(n); }
+  ~ThreadCountScope() { kiln_status_free(kiln_set_num_threads_for_this_thread(previous_)); }
+  ThreadCountScope(const ThreadCountScope &) = delete;
+  ThreadCountScope &operator=(const ThreadCountScope &) = delete;
+
+ private:
+  int previous_;
+};
 
 struct PrimitiveCacheStats {
   int64_t hits = 0, misses = 0, size = 0;
@@ -386,6 +405,7 @@ KILN_HPP_BINARY(add)
 KILN_HPP_BINARY(sub)
 KILN_HPP_BINARY(mul)
 KILN_HPP_BINARY(div)
+KILN_HPP_BINARY(truediv)
 KILN_HPP_BINARY(maximum)
 KILN_HPP_BINARY(minimum)
 KILN_HPP_BINARY(pow)
@@ -435,19 +455,29 @@ inline Tensor clip_by_value(const Tensor &x, float lo, float hi) {
   return detail::make(kiln_clip_by_value, x.get(), lo, hi);
 }
 
+namespace detail {
+// A C++ float beside a tensor, as a Python number beside a tf.Tensor: it takes a bfloat16 or
+// float64 tensor's dtype; any other tensor meets a float32 scalar.
+inline Tensor scalar_beside(float v, const Tensor &t) {
+  const DType d = t.valid() ? t.dtype() : DType::float32;  // an empty t fails in the op, naming it
+  return d == DType::bfloat16 || d == DType::float64 ? fill({}, v, d) : Tensor::scalar(v);
+}
+}  // namespace detail
+
 inline Tensor operator+(const Tensor &a, const Tensor &b) { return add(a, b); }
 inline Tensor operator-(const Tensor &a, const Tensor &b) { return sub(a, b); }
 inline Tensor operator*(const Tensor &a, const Tensor &b) { return mul(a, b); }
-inline Tensor operator/(const Tensor &a, const Tensor &b) { return div(a, b); }
+/// Python's / (tf.math.truediv): int32 / int32 and int64 / int64 give float64.
+inline Tensor operator/(const Tensor &a, const Tensor &b) { return truediv(a, b); }
 inline Tensor operator-(const Tensor &x) { return neg(x); }
-inline Tensor operator+(const Tensor &a, float b) { return add(a, Tensor::scalar(b)); }
-inline Tensor operator-(const Tensor &a, float b) { return sub(a, Tensor::scalar(b)); }
-inline Tensor operator*(const Tensor &a, float b) { return mul(a, Tensor::scalar(b)); }
-inline Tensor operator/(const Tensor &a, float b) { return div(a, Tensor::scalar(b)); }
-inline Tensor operator+(float a, const Tensor &b) { return add(Tensor::scalar(a), b); }
-inline Tensor operator-(float a, const Tensor &b) { return sub(Tensor::scalar(a), b); }
-inline Tensor operator*(float a, const Tensor &b) { return mul(Tensor::scalar(a), b); }
-inline Tensor operator/(float a, const Tensor &b) { return div(Tensor::scalar(a), b); }
+inline Tensor operator+(const Tensor &a, float b) { return add(a, detail::scalar_beside(b, a)); }
+inline Tensor operator-(const Tensor &a, float b) { return sub(a, detail::scalar_beside(b, a)); }
+inline Tensor operator*(const Tensor &a, float b) { return mul(a, detail::scalar_beside(b, a)); }
+inline Tensor operator/(const Tensor &a, float b) { return truediv(a, detail::scalar_beside(b, a)); }
+inline Tensor operator+(float a, const Tensor &b) { return add(detail::scalar_beside(a, b), b); }
+inline Tensor operator-(float a, const Tensor &b) { return sub(detail::scalar_beside(a, b), b); }
+inline Tensor operator*(float a, const Tensor &b) { return mul(detail::scalar_beside(a, b), b); }
+inline Tensor operator/(float a, const Tensor &b) { return truediv(detail::scalar_beside(a, b), b); }
 
 // ---- matmul, reductions, softmax ----
 inline Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a = false, bool transpose_b = false) {

@@ -27,7 +27,7 @@ KILN_API kiln_status *kiln_ones(kiln_tensor **out, const int64_t *dims, size_t r
 /// A tensor filled with `value` (converted to dtype).
 KILN_API kiln_status *kiln_fill(kiln_tensor **out, const int64_t *dims, size_t rank, double value,
                                 kiln_dtype dtype);
-/// [start, start + delta, ...) up to limit (exclusive); float32, int32 or int64. NaN or
+/// [start, start + delta, ...) up to limit (exclusive); float32, float64, int32 or int64. NaN or
 /// infinite arguments are INVALID_ARGUMENT.
 KILN_API kiln_status *kiln_range(kiln_tensor **out, double start, double limit, double delta,
                                  kiln_dtype dtype);
@@ -51,19 +51,23 @@ KILN_API kiln_status *kiln_truncated_normal(kiln_tensor **out, const int64_t *di
 
 /* ------------------------------------------------------ elementwise binary */
 
-/// a + b with NumPy broadcasting; float32, int32 or int64, same dtype both sides.
+/// a + b with NumPy broadcasting; float32, bfloat16, float64, int32 or int64, same dtype both
+/// sides. bfloat16 computes each element in float32 and rounds once (as TF's CPU kernels).
 KILN_API kiln_status *kiln_add(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// a - b, broadcasting.
 KILN_API kiln_status *kiln_sub(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// a * b, broadcasting.
 KILN_API kiln_status *kiln_mul(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
-/// a / b, broadcasting.
+/// a / b, broadcasting; integers truncate toward zero (a zero integer divisor is INVALID_ARGUMENT).
 KILN_API kiln_status *kiln_div(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
+/// tf.math.truediv (Python's /): int32 and int64 operands divide as float64, uint8 as float32,
+/// floating operands as kiln_div. Same dtype both sides; bool is INVALID_ARGUMENT.
+KILN_API kiln_status *kiln_truediv(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// max(a, b) elementwise, broadcasting.
 KILN_API kiln_status *kiln_maximum(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// min(a, b) elementwise, broadcasting.
 KILN_API kiln_status *kiln_minimum(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
-/// a ** b elementwise, broadcasting; float32.
+/// a ** b elementwise, broadcasting; float32, bfloat16 or float64.
 KILN_API kiln_status *kiln_pow(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// a == b -> bool, broadcasting.
 KILN_API kiln_status *kiln_equal(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
@@ -86,53 +90,55 @@ KILN_API kiln_status *kiln_logical_xor(kiln_tensor **out, const kiln_tensor *a, 
 
 /* ------------------------------------------------------- elementwise unary */
 
+/// The float ops below take float32, bfloat16 (computed in float32, rounded once) and float64
+/// (computed in double): "floating". Gradients keep the dtype.
 /// -x.
 KILN_API kiln_status *kiln_neg(kiln_tensor **out, const kiln_tensor *x);
 /// |x|.
 KILN_API kiln_status *kiln_abs(kiln_tensor **out, const kiln_tensor *x);
-/// e^x; float32.
+/// e^x; floating.
 KILN_API kiln_status *kiln_exp(kiln_tensor **out, const kiln_tensor *x);
-/// Natural logarithm; float32.
+/// Natural logarithm; floating.
 KILN_API kiln_status *kiln_log(kiln_tensor **out, const kiln_tensor *x);
-/// Square root; float32.
+/// Square root; floating.
 KILN_API kiln_status *kiln_sqrt(kiln_tensor **out, const kiln_tensor *x);
-/// 1 / sqrt(x); float32.
+/// 1 / sqrt(x); floating.
 KILN_API kiln_status *kiln_rsqrt(kiln_tensor **out, const kiln_tensor *x);
 /// x * x.
 KILN_API kiln_status *kiln_square(kiln_tensor **out, const kiln_tensor *x);
-/// Hyperbolic tangent; float32.
+/// Hyperbolic tangent; floating.
 KILN_API kiln_status *kiln_tanh(kiln_tensor **out, const kiln_tensor *x);
-/// 1 / (1 + e^-x); float32.
+/// 1 / (1 + e^-x); floating.
 KILN_API kiln_status *kiln_sigmoid(kiln_tensor **out, const kiln_tensor *x);
-/// max(x, 0); float32.
+/// max(x, 0); floating.
 KILN_API kiln_status *kiln_relu(kiln_tensor **out, const kiln_tensor *x);
-/// GELU; approximate selects the tanh form, otherwise the erf form; float32.
+/// GELU; approximate selects the tanh form, otherwise the erf form; floating.
 KILN_API kiln_status *kiln_gelu(kiln_tensor **out, const kiln_tensor *x, bool approximate);
-/// log(1 + e^x); float32.
+/// log(1 + e^x); floating.
 KILN_API kiln_status *kiln_softplus(kiln_tensor **out, const kiln_tensor *x);
-/// x if x > 0 else alpha * (e^x - 1); float32 (Keras default alpha 1).
+/// x if x > 0 else alpha * (e^x - 1); floating (Keras default alpha 1).
 KILN_API kiln_status *kiln_elu(kiln_tensor **out, const kiln_tensor *x, float alpha);
-/// x if x > 0 else alpha * x; float32 (tf.nn default alpha 0.2).
+/// x if x > 0 else alpha * x; floating (tf.nn default alpha 0.2).
 KILN_API kiln_status *kiln_leaky_relu(kiln_tensor **out, const kiln_tensor *x, float alpha);
-/// x * sigmoid(x); float32.
+/// x * sigmoid(x); floating.
 KILN_API kiln_status *kiln_swish(kiln_tensor **out, const kiln_tensor *x);
-/// log(1 + x), accurate near 0; float32.
+/// log(1 + x), accurate near 0; floating.
 KILN_API kiln_status *kiln_log1p(kiln_tensor **out, const kiln_tensor *x);
-/// e^x - 1, accurate near 0; float32.
+/// e^x - 1, accurate near 0; floating.
 KILN_API kiln_status *kiln_expm1(kiln_tensor **out, const kiln_tensor *x);
-/// The largest integer <= x; float32; zero gradient.
+/// The largest integer <= x; floating; zero gradient.
 KILN_API kiln_status *kiln_floor(kiln_tensor **out, const kiln_tensor *x);
-/// The nearest integer, ties to even (as tf.round); float32; zero gradient.
+/// The nearest integer, ties to even (as tf.round); floating; zero gradient.
 KILN_API kiln_status *kiln_round(kiln_tensor **out, const kiln_tensor *x);
-/// 1 for x > 0, -1 for x < 0, x itself for +-0 and NaN; float32; zero gradient.
+/// 1 for x > 0, -1 for x < 0, x itself for +-0 and NaN; floating; zero gradient.
 KILN_API kiln_status *kiln_sign(kiln_tensor **out, const kiln_tensor *x);
-/// Sine (radians); float32.
+/// Sine (radians); floating.
 KILN_API kiln_status *kiln_sin(kiln_tensor **out, const kiln_tensor *x);
-/// Cosine (radians); float32.
+/// Cosine (radians); floating.
 KILN_API kiln_status *kiln_cos(kiln_tensor **out, const kiln_tensor *x);
-/// min(max(x, 0), 6); float32.
+/// min(max(x, 0), 6); floating.
 KILN_API kiln_status *kiln_relu6(kiln_tensor **out, const kiln_tensor *x);
-/// scale * (x if x > 0 else alpha * (e^x - 1)) with tf.nn.selu's alpha and scale; float32.
+/// scale * (x if x > 0 else alpha * (e^x - 1)) with tf.nn.selu's alpha and scale; floating.
 KILN_API kiln_status *kiln_selu(kiln_tensor **out, const kiln_tensor *x);
 /// NOT x on a bool tensor.
 KILN_API kiln_status *kiln_logical_not(kiln_tensor **out, const kiln_tensor *x);
@@ -141,7 +147,7 @@ KILN_API kiln_status *kiln_where(kiln_tensor **out, const kiln_tensor *cond, con
                                  const kiln_tensor *y);
 /// x converted to dtype (float to int truncates; to bool: x != 0; to bfloat16: round to nearest even).
 KILN_API kiln_status *kiln_cast(kiln_tensor **out, const kiln_tensor *x, kiln_dtype dtype);
-/// x clamped to [clip_min, clip_max]; float32.
+/// x clamped to [clip_min, clip_max]; floating.
 KILN_API kiln_status *kiln_clip_by_value(kiln_tensor **out, const kiln_tensor *x, float clip_min,
                                          float clip_max);
 /// x itself, but tapes see no path through it.
@@ -149,10 +155,12 @@ KILN_API kiln_status *kiln_stop_gradient(kiln_tensor **out, const kiln_tensor *x
 
 /* ------------------------------------------- matmul, reductions, softmax */
 
-/// Batched matrix product over the last two dims; leading dims broadcast; float32 or bfloat16.
+/// Batched matrix product over the last two dims; leading dims broadcast; float32, bfloat16 or
+/// float64 (kiln's own loop: each element sums its products in order, whatever the thread count).
 KILN_API kiln_status *kiln_matmul(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b,
                                   bool transpose_a, bool transpose_b);
 /// Sum over `axes` (num_axes 0 and axes NULL: all axes); keepdims keeps reduced dims as 1.
+/// float32, bfloat16 (accumulated in float32), float64, int32 or int64; mean: the floating dtypes.
 KILN_API kiln_status *kiln_sum(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes, size_t num_axes,
                                bool keepdims);
 /// Mean over axes, as kiln_sum.
@@ -164,11 +172,11 @@ KILN_API kiln_status *kiln_max(kiln_tensor **out, const kiln_tensor *x, const in
 /// Minimum over axes, as kiln_sum.
 KILN_API kiln_status *kiln_min(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes, size_t num_axes,
                                bool keepdims);
-/// Index of the largest value along axis -> int64 (first index on ties).
+/// Index of the largest value along axis -> int64 (first index on ties); numeric dtypes but uint8.
 KILN_API kiln_status *kiln_argmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
-/// Softmax along axis.
+/// Softmax along axis; float32, float64, or bfloat16 (computed in float32, rounded once).
 KILN_API kiln_status *kiln_softmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
-/// Log-softmax along axis.
+/// Log-softmax along axis; dtypes as kiln_softmax.
 KILN_API kiln_status *kiln_log_softmax(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
 
 /* ----------------------------------------------------------- normalisation */
@@ -176,11 +184,15 @@ KILN_API kiln_status *kiln_log_softmax(kiln_tensor **out, const kiln_tensor *x, 
 /// Layer normalisation (Keras LayerNormalization) over `axes` of x, which must be its trailing
 /// axes in any order (axes NULL and num_axes 0: the last axis); gamma and beta have the shape of
 /// those dims of x. Keras default epsilon 1e-3. Gradients w.r.t. x, gamma and beta.
+/// x float32, float64, or bfloat16 (computed in float32, rounded once); gamma and beta of x's dtype,
+/// or float32 with a bfloat16 x (as Keras mixed precision keeps them); out has x's dtype.
 KILN_API kiln_status *kiln_layer_norm(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *gamma,
                                       const kiln_tensor *beta, const int64_t *axes, size_t num_axes, float epsilon);
 /// Batch normalisation over all axes but the last. training: batch statistics, written to
 /// out_mean and out_variance (mean and variance may be NULL); inference: the given mean and
-/// variance. out_mean and out_variance may be NULL when not wanted.
+/// variance. out_mean and out_variance may be NULL when not wanted. Dtypes as kiln_layer_norm, for
+/// mean and variance too; with a bfloat16 x the batch statistics come out float32 (as TF's
+/// FusedBatchNormV3).
 /// Ownership: every non-NULL out is new.
 KILN_API kiln_status *kiln_batch_norm(kiln_tensor **out, kiln_tensor **out_mean, kiln_tensor **out_variance,
                                       const kiln_tensor *x, const kiln_tensor *gamma, const kiln_tensor *beta,
@@ -295,24 +307,25 @@ KILN_API kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, floa
 /* ------------------------------------------------------------------ losses */
 
 /// Per-example softmax cross-entropy against class indices (tf.nn.sparse_softmax_cross_entropy_with_logits):
-/// logits float32 [..., C], labels int32/int64 [...] each in [0, C) (otherwise INVALID_ARGUMENT);
-/// out float32 [...]. Stable for large logits; no one-hot is built. Gradient: logits.
+/// logits float32 or float64 [..., C], labels int32/int64 [...] each in [0, C) (otherwise
+/// INVALID_ARGUMENT); out [...] of logits' dtype. Stable for large logits; no one-hot is built. Gradient: logits.
 KILN_API kiln_status *kiln_sparse_softmax_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                                     const kiln_tensor *logits);
 /// Per-example softmax cross-entropy against a distribution (tf.nn.softmax_cross_entropy_with_logits):
-/// labels and logits float32 (labels broadcast to logits), classes along axis; out drops that axis.
+/// labels and logits float32 or float64, one dtype (labels broadcast to logits), classes along axis; out drops that axis.
 /// Gradients: labels and logits.
 KILN_API kiln_status *kiln_softmax_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                              const kiln_tensor *logits, int64_t axis);
-/// Elementwise max(x, 0) - x * z + log(1 + exp(-|x|)) for logits x and labels z, float32 of one shape
+/// Elementwise max(x, 0) - x * z + log(1 + exp(-|x|)) for logits x and labels z, float32 or float64 of
+/// one shape and dtype
 /// (tf.nn.sigmoid_cross_entropy_with_logits). Gradients: labels and logits.
 KILN_API kiln_status *kiln_sigmoid_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                              const kiln_tensor *logits);
 
 /* ------------------------------------------ more reductions, scans, helpers */
 
-/// Product over `axes` (num_axes 0 and axes NULL: all axes), as kiln_sum; float32 (gradient,
-/// zeros included), int32 or int64 (wrapping). An empty group gives 1.
+/// Product over `axes` (num_axes 0 and axes NULL: all axes), as kiln_sum; float32 or float64
+/// (gradient, zeros included), int32 or int64 (wrapping). An empty group gives 1.
 KILN_API kiln_status *kiln_reduce_prod(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                        size_t num_axes, bool keepdims);
 /// Logical OR over axes of a bool tensor, as kiln_sum; an empty group gives false.
@@ -321,26 +334,27 @@ KILN_API kiln_status *kiln_reduce_any(kiln_tensor **out, const kiln_tensor *x, c
 /// Logical AND over axes of a bool tensor, as kiln_sum; an empty group gives true.
 KILN_API kiln_status *kiln_reduce_all(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                       size_t num_axes, bool keepdims);
-/// log(sum(exp(x))) over axes, shifted by the maximum (stable); a group of -inf gives -inf; float32.
+/// log(sum(exp(x))) over axes, shifted by the maximum (stable); a group of -inf gives -inf; float32 or
+/// float64.
 KILN_API kiln_status *kiln_reduce_logsumexp(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                             size_t num_axes, bool keepdims);
 /// Index of the smallest value along axis -> int64 (first index on ties).
 KILN_API kiln_status *kiln_argmin(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
 /// value [..., C] + bias [C] (channels last); value of rank >= 2, bias of value's dtype.
 KILN_API kiln_status *kiln_bias_add(kiln_tensor **out, const kiln_tensor *value, const kiln_tensor *bias);
-/// Mean and (biased) variance over axes (tf.nn.moments); float32. Axes as kiln_sum.
+/// Mean and (biased) variance over axes (tf.nn.moments); float32 or float64. Axes as kiln_sum.
 /// Ownership: *out_mean and *out_variance are new (both required); on failure neither is written.
 KILN_API kiln_status *kiln_moments(kiln_tensor **out_mean, kiln_tensor **out_variance, const kiln_tensor *x,
                                    const int64_t *axes, size_t num_axes, bool keepdims);
 /// x / sqrt(max(sum(x^2 over axes), epsilon)) (tf.math.l2_normalize; TF's epsilon is 1e-12);
-/// axes as kiln_sum; float32.
+/// axes as kiln_sum; float32, float64, or bfloat16 (computed in float32, rounded once).
 KILN_API kiln_status *kiln_l2_normalize(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                         size_t num_axes, float epsilon);
-/// Cumulative sum along axis (float32, int32, int64); exclusive leaves out each element itself,
+/// Cumulative sum along axis (float32, float64, int32, int64); exclusive leaves out each element itself,
 /// reverse sums from the end (tf.math.cumsum).
 KILN_API kiln_status *kiln_cumsum(kiln_tensor **out, const kiln_tensor *x, int64_t axis, bool exclusive,
                                   bool reverse);
-/// The k largest entries along the last axis (float32, int32, int64): values [..., k] in descending
+/// The k largest entries along the last axis (float32, float64, int32, int64): values [..., k] in descending
 /// order and their int32 indices; ties go to the lower index (tf.math.top_k). The values come out
 /// sorted whatever `sorted` says (TF allows it). 0 <= k <= last dim.
 /// Ownership: *out_values and *out_indices are new (both required); on failure neither is written.
@@ -349,17 +363,17 @@ KILN_API kiln_status *kiln_top_k(kiln_tensor **out_values, kiln_tensor **out_ind
 
 /* --------------------------------------------------------- floor division */
 
-/// floor(a / b) with broadcasting (Python's //, TF's floordiv); float32, int32 or int64, same dtype
+/// floor(a / b) with broadcasting (Python's //, TF's floordiv); float32, float64, int32 or int64, same dtype
 /// both sides. Integers round toward -inf; an integer zero divisor is INVALID_ARGUMENT (as TF).
 /// No gradient (as TF).
 KILN_API kiln_status *kiln_floordiv(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// a - floor(a / b) * b with broadcasting (Python's %, TF's floormod): the result has b's sign.
-/// Same dtypes and zero rule as kiln_floordiv. Gradients: a and b (float32).
+/// Same dtypes and zero rule as kiln_floordiv. Gradients: a and b (float32, float64).
 KILN_API kiln_status *kiln_floormod(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 
 /* ------------------------------------------------------------------ einsum */
 
-/// Einstein summation over one or two float32 operands (tf.einsum), e.g. "bqhd,bkhd->bhqk",
+/// Einstein summation over one or two float32 or float64 operands of one dtype (tf.einsum), e.g. "bqhd,bkhd->bhqk",
 /// "...ij,...jk->...ik", "ij->ji", "ij->i", or the implicit form "ij,jk". Lowered to transpose,
 /// reshape, sum and a batched matmul; differentiable. equation: UTF-8, letters, "...", "," and "->".
 /// Errors: INVALID_ARGUMENT for a malformed equation or mismatched sizes; UNIMPLEMENTED for

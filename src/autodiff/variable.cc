@@ -95,6 +95,7 @@ void Variable::assign(const Tensor &v) {
   std::lock_guard<std::mutex> lock(mu_);
   // v may be a read of this variable: it then holds a lease, so the write goes to a new buffer.
   VariableBuffer &dst = writable_buffer_locked();
+  dst.storage->bump_version();  // an in-place write: caches keyed by (storage, version) go stale
   if (v.byte_size()) std::memcpy(dst.storage->data(), v.raw_data(), v.byte_size());
 }
 
@@ -105,6 +106,7 @@ void Variable::update(const Tensor &delta, bool add, const char *op) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::shared_ptr<VariableBuffer> src = buffer_;  // the old value, when dst is a new buffer
   VariableBuffer &dst = writable_buffer_locked();
+  dst.storage->bump_version();
   const int64_t n = shape_.num_elements();
   dispatch_dtype(dtype_, [&](auto tag) {
     using T = decltype(tag);

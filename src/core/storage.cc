@@ -71,12 +71,19 @@ int64_t release_cached(Cache &c) {
   return bytes;
 }
 
+std::atomic<uint64_t> g_next_storage_id{1};
+std::atomic<StorageReleaseHook> g_release_hook{nullptr};
+
 }  // namespace
+
+void set_storage_release_hook(StorageReleaseHook hook) { g_release_hook.store(hook); }
 
 std::shared_ptr<Storage> Storage::make() {
   // One allocation for the object and its reference count.
   struct Enabler : Storage {};
-  return std::make_shared<Enabler>();
+  auto s = std::make_shared<Enabler>();
+  s->id_ = g_next_storage_id.fetch_add(1, std::memory_order_relaxed);
+  return s;
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
@@ -132,6 +139,8 @@ std::shared_ptr<Storage> Storage::adopt(void *data, size_t bytes, Deleter delete
 // No throw and no allocation that can escape here: a destructor that throws terminates the
 // process. The free list's push_back may allocate, so a failure there frees the buffer instead.
 Storage::~Storage() {
+  if (derived_cached_.load(std::memory_order_relaxed))
+    if (StorageReleaseHook hook = g_release_hook.load()) hook(id_);
   if (capacity_ == 0) {
     if (deleter_) deleter_(data_, user_data_);
     return;

@@ -1,6 +1,7 @@
 // Reference-counted, 64-byte-aligned buffers from a caching allocator.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -36,6 +37,21 @@ class Storage {
   void *data() const { return data_; }
   size_t bytes() const { return bytes_; }
 
+  // Identity and version, for caches of data derived from a buffer's contents (the conv kernels'
+  // reordered filters). The id is never given to another storage: buffers are recycled, so
+  // pointers repeat. The version changes with every write into a buffer that may already have been
+  // read: Tensor::raw_mutable_data and the Variable's in-place updates bump it before writing
+  // (a writer must not keep a pointer from raw_mutable_data across a read by others).
+  uint64_t id() const { return id_; }
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_acq_rel); }
+  // False for adopted buffers: their owner may write into them behind kiln's back, so nothing
+  // derived from their contents may be cached.
+  bool versioned() const { return capacity_ != 0; }
+  // Asks for the derived-data hook (set_storage_release_hook) to run with id() when this storage
+  // dies, so caches can drop what they derived from it.
+  void mark_derived_cached() { derived_cached_.store(true, std::memory_order_relaxed); }
+
  protected:
   Storage() = default;
 
@@ -47,7 +63,16 @@ class Storage {
   int size_class_ = 0;   // which free list an owned buffer returns to
   Deleter deleter_ = nullptr;
   void *user_data_ = nullptr;
+  uint64_t id_ = 0;
+  std::atomic<uint64_t> version_{0};
+  std::atomic<bool> derived_cached_{false};
 };
+
+// Called with the id of each dying storage marked with mark_derived_cached(), from its destructor
+// on whichever thread drops the last reference: must not throw. One hook for the process
+// (the conv filter cache sets it); nullptr removes it.
+using StorageReleaseHook = void (*)(uint64_t id) noexcept;
+void set_storage_release_hook(StorageReleaseHook hook);
 
 struct AllocatorStats {
   int64_t system_allocs = 0;  // buffers obtained from the system allocator

@@ -64,7 +64,10 @@ DType Tensor::dtype() const { return impl_->dtype; }
 const Shape &Tensor::shape() const { return impl_->shape; }
 uint64_t Tensor::id() const { return impl_->id; }
 const void *Tensor::raw_data() const { return impl_->storage->data(); }
-void *Tensor::raw_mutable_data() const { return impl_->storage->data(); }
+void *Tensor::raw_mutable_data() const {
+  impl_->storage->bump_version();  // caches derived from the old contents must not serve them again
+  return impl_->storage->data();
+}
 const std::shared_ptr<Storage> &Tensor::storage() const { return impl_->storage; }
 
 Tensor Tensor::reshaped(const Shape &shape) const {

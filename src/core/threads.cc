@@ -22,21 +22,29 @@ int max_num_threads() {
   return procs > 16 ? 4 * procs : 64;
 }
 
-void set_num_threads(int n) {
-  if (n < 1) fail(Code::kInvalidArgument, "set_num_threads: got ", n, "; expected a count >= 1");
+namespace {
+// Rejects a count outside 1..max_num_threads() (or 0 when `zero_removes`), naming `op` and the range.
+void check_count(const char *op, int n, bool zero_removes) {
   const int limit = max_num_threads();
-  if (n > limit)
-    fail(Code::kInvalidArgument, "set_num_threads: got ", n, "; expected at most ", limit,
-         " (the larger of 64 and 4 x the ", omp_get_num_procs(), " processors available)");
+  if (n >= 1 && n <= limit) return;
+  if (n == 0 && zero_removes) return;
+  fail(Code::kInvalidArgument, op, ": got ", n, "; expected ", zero_removes ? "0 (remove the override) or " : "",
+       "a count from 1 to ", limit, " (the larger of 64 and 4 x the ", omp_get_num_procs(),
+       " processors available)");
+}
+}  // namespace
+
+void set_num_threads(int n) {
+  check_count("set_num_threads", n, false);
   g_threads.store(n);
 }
 
 void set_num_threads_for_this_thread(int n) {
-  if (n < 0)
-    fail(Code::kInvalidArgument, "set_num_threads_for_this_thread: got ", n,
-         "; expected a count >= 1, or 0 to remove the override");
+  check_count("set_num_threads_for_this_thread", n, true);
   t_override = n;
 }
+
+int num_threads_for_this_thread() { return t_override; }
 
 int num_threads() {
   if (t_override > 0) return t_override;

@@ -1,6 +1,8 @@
 #include "kernels/conv.h"
 
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "core/storage.h"
 #include "kernels/engine.h"
@@ -45,8 +47,8 @@ PrimitiveKey key_for(PrimitiveKind kind, const Window2d &g) {
   return key;
 }
 
-// Copies a filter between TF's plain layout (HWIO, or hwigo for groups) and the layout a convolution chose (`blocked`),
-// through a cached reorder. `kind` tells which convolution's layout it is, so the key (the
+// Copies a filter between TF's plain layout (HWIO, or hwigo for groups) and the layout a convolution chose
+// (`blocked`), through a cached reorder. `kind` tells which convolution's layout it is, so the key (the
 // window plus the kind) determines both layouts.
 void reorder_filter(PrimitiveKind kind, const Window2d &g, const memory::desc &blocked, bool to_plain,
                     const void *from, void *to) {
@@ -63,14 +65,19 @@ void reorder_filter(PrimitiveKind kind, const Window2d &g, const memory::desc &b
 }
 
 // The filter as the primitive wants it: the caller's HWIO buffer itself when the layouts agree,
-// otherwise a scratch buffer in the primitive's layout (filled from HWIO when `fill`).
+// otherwise a buffer in the primitive's layout. An input filter (given with its `source`) is
+// reordered into it, or taken from the cache below when the same storage at the same version was
+// reordered to the same layout before; an output filter (backward weights, no source) gets fresh
+// scratch.
 //
-// The reordered filter is not cached across calls: a cache needs the filter's identity and
-// version, and neither exists cheaply here. The kernel sees a raw pointer; Storage has no version
-// counter, and a Variable's assign/assign_add (every optimizer step) writes new values into the
-// same buffer, so pointer identity would serve stale weights. A content hash costs a full read of
-// the filter, as much as the reorder it would save. Caching becomes possible once Storage (or
-// Variable) carries a version bumped by every in-place write (src/core/storage.h, autodiff/).
+// The cache is keyed by the storage's id, which is never reused (unlike its pointer: the allocator
+// recycles buffers), and checked against its version, which every in-place write bumps (a
+// Variable's assign/assign_add/assign_sub, Tensor::raw_mutable_data). A stale entry is dropped on
+// sight, never served. Entries live in a small LRU bounded in count and bytes, and are dropped as
+// soon as their storage dies (the storage release hook). Adopted buffers (id 0) are never cached:
+// their owner can change them behind kiln's back. The key also holds the reorder key (kind,
+// window, thread count) and the blocked layout itself, since oneDNN may pick another layout for
+// another thread count.
 struct FilterBuffer {
   float *data = nullptr;
   bool blocked = false;
@@ -78,8 +85,116 @@ struct FilterBuffer {
   std::shared_ptr<Storage> scratch;
 };
 
+constexpr size_t kMaxCachedFilters = 32;
+constexpr size_t kMaxCachedFilterBytes = size_t{64} << 20;
+
+struct CachedFilter {
+  uint64_t storage_id = 0;
+  uint64_t version = 0;
+  PrimitiveKey key{PrimitiveKind::kReorder};
+  memory::desc md;
+  std::shared_ptr<Storage> data;  // read-only once cached
+  uint64_t last_use = 0;
+};
+
+struct FilterCache {
+  FilterCache() { entries.reserve(kMaxCachedFilters); }  // so that inserting never allocates
+  std::mutex mu;
+  std::vector<CachedFilter> entries;
+  uint64_t tick = 0;
+  size_t bytes = 0;
+  int64_t hits = 0, misses = 0;
+};
+
+FilterCache &filter_cache() {
+  static FilterCache *c = new FilterCache();  // never destroyed: storages may die after static destruction
+  return *c;
+}
+
+// Takes entry i out of the cache (the caller holds the lock); returns its buffer, to be released
+// after the lock.
+std::shared_ptr<Storage> take_locked(FilterCache &c, size_t i) {
+  std::shared_ptr<Storage> data = std::move(c.entries[i].data);
+  c.bytes -= c.entries[i].md.get_size();
+  c.entries[i] = std::move(c.entries.back());
+  c.entries.pop_back();
+  return data;
+}
+
+// The storage release hook: drops what was cached from a storage that died. No throw, no
+// allocation: the buffers are released after the lock through a fixed array.
+void drop_storage(uint64_t id) noexcept {
+  FilterCache &c = filter_cache();
+  std::shared_ptr<Storage> dropped[kMaxCachedFilters];
+  size_t n = 0;
+  try {
+    std::lock_guard<std::mutex> lock(c.mu);
+    for (size_t i = 0; i < c.entries.size();)
+      if (c.entries[i].storage_id == id && n < kMaxCachedFilters)
+        dropped[n++] = take_locked(c, i);
+      else
+        ++i;
+  } catch (...) {  // std::system_error from the lock: the entries then age out of the LRU
+  }
+}
+
+// The cached copy for (source, key, md), or null; drops a stale one.
+std::shared_ptr<Storage> cached_filter(const FilterSource &source, const PrimitiveKey &key,
+                                       const memory::desc &md) {
+  FilterCache &c = filter_cache();
+  std::shared_ptr<Storage> stale;
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (size_t i = 0; i < c.entries.size(); ++i) {
+    CachedFilter &e = c.entries[i];
+    if (e.storage_id != source.storage_id || !(e.key == key) || e.md != md) continue;
+    if (e.version == source.version) {
+      e.last_use = ++c.tick;
+      ++c.hits;
+      return e.data;
+    }
+    stale = take_locked(c, i);
+    break;
+  }
+  ++c.misses;
+  return nullptr;
+}
+
+void cache_filter(const FilterSource &source, const PrimitiveKey &key, const memory::desc &md,
+                  const std::shared_ptr<Storage> &data) {
+  const size_t size = md.get_size();
+  if (size > kMaxCachedFilterBytes) return;
+  FilterCache &c = filter_cache();
+  std::shared_ptr<Storage> evicted[kMaxCachedFilters];
+  size_t n = 0;
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (size_t i = 0; i < c.entries.size(); ++i) {
+    const CachedFilter &e = c.entries[i];
+    if (e.storage_id != source.storage_id || !(e.key == key) || e.md != md) continue;
+    // Another thread cached this filter meanwhile: keep the newer version (versions only grow).
+    if (e.version >= source.version) return;
+    evicted[n++] = take_locked(c, i);
+    break;
+  }
+  while (!c.entries.empty() &&
+         (c.entries.size() >= kMaxCachedFilters || c.bytes + size > kMaxCachedFilterBytes)) {
+    size_t oldest = 0;
+    for (size_t i = 1; i < c.entries.size(); ++i)
+      if (c.entries[i].last_use < c.entries[oldest].last_use) oldest = i;
+    evicted[n++] = take_locked(c, oldest);
+  }
+  CachedFilter e;
+  e.storage_id = source.storage_id;
+  e.version = source.version;
+  e.key = key;
+  e.md = md;
+  e.data = data;
+  e.last_use = ++c.tick;
+  c.entries.push_back(std::move(e));
+  c.bytes += size;
+}
+
 FilterBuffer filter_buffer(PrimitiveKind kind, const Window2d &g, const dnnl::primitive &p, int arg,
-                           const float *plain_data, bool fill) {
+                           const float *plain_data, const FilterSource *source) {
   FilterBuffer b;
   b.md = arg_md(p, arg);
   if (b.md == filter_md(g, plain_filter_tag(g))) {
@@ -87,13 +202,46 @@ FilterBuffer filter_buffer(PrimitiveKind kind, const Window2d &g, const dnnl::pr
     return b;
   }
   b.blocked = true;
-  b.scratch = Storage::allocate(b.md.get_size());
+  const bool cacheable = source && source->storage_id != 0;
+  PrimitiveKey key = key_for(PrimitiveKind::kReorder, g);
+  if (cacheable) {
+    key.add(static_cast<int64_t>(kind));
+    b.scratch = cached_filter(*source, key, b.md);
+  }
+  if (!b.scratch) {
+    b.scratch = Storage::allocate(b.md.get_size());
+    if (source) reorder_filter(kind, g, b.md, false, plain_data, b.scratch->data());
+    if (cacheable) cache_filter(*source, key, b.md, b.scratch);
+  }
   b.data = static_cast<float *>(b.scratch->data());
-  if (fill) reorder_filter(kind, g, b.md, false, plain_data, b.data);
   return b;
 }
 
 }  // namespace
+
+FilterSource filter_source(Storage &storage) {
+  if (!storage.versioned()) return {};
+  static const bool installed = (set_storage_release_hook(&drop_storage), true);
+  (void)installed;
+  storage.mark_derived_cached();
+  return {storage.id(), storage.version()};
+}
+
+FilterCacheStats filter_cache_stats() {
+  FilterCache &c = filter_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return {c.hits, c.misses, static_cast<int64_t>(c.entries.size()), static_cast<int64_t>(c.bytes)};
+}
+
+void filter_cache_clear() {
+  FilterCache &c = filter_cache();
+  std::vector<CachedFilter> taken;
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    taken.swap(c.entries);
+    c.bytes = 0;
+  }
+}
 
 void append_key(PrimitiveKey &key, const Window2d &g) {
   for (int64_t v : {g.n, g.h, g.w, g.c, g.kh, g.kw, g.o, g.sh, g.sw, g.dh, g.dw, g.oh, g.ow, g.pad_top,
@@ -101,21 +249,23 @@ void append_key(PrimitiveKey &key, const Window2d &g) {
     key.add(v);
 }
 
-void conv2d_forward(const Window2d &g, const float *x, const float *filter, float *y) {
+void conv2d_forward(const Window2d &g, const float *x, const float *filter, const FilterSource &filter_source,
+                    float *y) {
   const PrimitiveKind kind = PrimitiveKind::kConvForward;
   dnnl::primitive p = cached_primitive(key_for(kind, g), [&] { return ConvFwd(forward_pd(g)); });
-  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_WEIGHTS, filter, true);
+  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_WEIGHTS, filter, &filter_source);
   execute(p, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_DST, y}});
 }
 
-void conv2d_backward_data(const Window2d &g, const float *dy, const float *filter, float *dx) {
+void conv2d_backward_data(const Window2d &g, const float *dy, const float *filter,
+                          const FilterSource &filter_source, float *dx) {
   const PrimitiveKind kind = PrimitiveKind::kConvBackwardData;
   dnnl::primitive p = cached_primitive(key_for(kind, g), [&] {
     ConvBwdData::desc d(dnnl::algorithm::convolution_direct, src_md(g), filter_md(g, Tag::any), dst_md(g),
                         strides(g), dilates(g), pad_l(g), pad_r(g));
     return ConvBwdData(ConvBwdData::primitive_desc(d, user_scratchpad_attr(), engine(), forward_pd(g)));
   });
-  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_WEIGHTS, filter, true);
+  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_WEIGHTS, filter, &filter_source);
   execute(p, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_DIFF_SRC, dx}});
 }
 
@@ -126,7 +276,7 @@ void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, 
                            strides(g), dilates(g), pad_l(g), pad_r(g));
     return ConvBwdWeights(ConvBwdWeights::primitive_desc(d, user_scratchpad_attr(), engine(), forward_pd(g)));
   });
-  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_DIFF_WEIGHTS, dfilter, false);
+  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_DIFF_WEIGHTS, dfilter, nullptr);
   execute(p, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, w.data}});
   if (w.blocked) reorder_filter(kind, g, w.md, true, w.data, dfilter);
 }

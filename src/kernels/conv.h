@@ -3,6 +3,10 @@
 
 #include <cstdint>
 
+namespace kiln {
+class Storage;
+}
+
 namespace kiln::kernels {
 
 struct PrimitiveKey;  // kernels/engine.h; ops include this header, which keeps dnnl.hpp out of them
@@ -22,14 +26,35 @@ struct Window2d {
   int64_t groups = 1;
 };
 
+// Who a filter buffer is: its storage's id and version (core/storage.h). The kernels keep the
+// filter reordered to oneDNN's blocked layout per (id, version, layout), so a filter read again
+// unchanged (inference, evaluation, forward then input gradient of a frozen layer) is not
+// reordered again. id 0: unknown (an adopted buffer, a temporary), never cached.
+struct FilterSource {
+  uint64_t storage_id = 0;
+  uint64_t version = 0;
+};
+// The source for a filter tensor's storage (0 for adopted buffers); marks the storage so that its
+// cached copies are dropped when it dies.
+FilterSource filter_source(Storage &storage);
+
+// Cached reordered filters: lookups served, reorders made into the cache, entries and bytes held.
+struct FilterCacheStats {
+  int64_t hits = 0, misses = 0, entries = 0, bytes = 0;
+};
+FilterCacheStats filter_cache_stats();
+void filter_cache_clear();
+
 // Appends every field of g to a primitive-cache key.
 void append_key(PrimitiveKey &key, const Window2d &g);
 
 // y [N, OH, OW, O] = conv(x [N, H, W, C], filter [KH, KW, C, O]) (for g.groups == c: the
 // depthwise filter [KH, KW, C, O / C]).
-void conv2d_forward(const Window2d &g, const float *x, const float *filter, float *y);
+void conv2d_forward(const Window2d &g, const float *x, const float *filter, const FilterSource &filter_source,
+                    float *y);
 // dx [N, H, W, C] from dy [N, OH, OW, O] and the filter.
-void conv2d_backward_data(const Window2d &g, const float *dy, const float *filter, float *dx);
+void conv2d_backward_data(const Window2d &g, const float *dy, const float *filter,
+                          const FilterSource &filter_source, float *dx);
 // dfilter [KH, KW, C, O] from x and dy.
 void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, float *dfilter);
 

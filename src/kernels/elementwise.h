@@ -27,7 +27,7 @@ enum class BinaryOp {
   kDiv,  // integers: truncating; the caller rejects x / 0 (see integer_divisor_has_zero)
   kMaximum,
   kMinimum,
-  kPow,  // float32 only
+  kPow,  // floating dtypes only
   // Comparisons and logical ops write bool.
   kEqual,
   kNotEqual,
@@ -43,8 +43,9 @@ enum class BinaryOp {
 inline bool binary_writes_bool(BinaryOp op) { return op >= BinaryOp::kEqual; }
 
 // out (out_shape) = op(a, b) with a and b broadcast to out_shape. Both inputs have `dtype`;
-// out has `dtype`, or bool for comparisons and logical ops. The caller has validated
-// dtypes and shapes (out_shape = broadcast_shapes(a_shape, b_shape)).
+// out has `dtype`, or bool for comparisons and logical ops. float64 computes in double;
+// bfloat16 computes each element in float32 and rounds once (as TensorFlow's CPU kernels). The caller has
+// validated dtypes and shapes (out_shape = broadcast_shapes(a_shape, b_shape)).
 void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const void *b,
             const Shape &b_shape, void *out, const Shape &out_shape);
 
@@ -53,9 +54,9 @@ void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const
 bool contains_zero(DType dtype, const void *x, int64_t n);
 
 enum class UnaryOp {
-  kNeg,     // float32, int32, int64
-  kAbs,     // float32, int32, int64
-  kSquare,  // float32, int32, int64
+  kNeg,     // floating, int32, int64
+  kAbs,     // floating, int32, int64
+  kSquare,  // floating, int32, int64
   kExp,
   kLog,
   kSqrt,
@@ -81,12 +82,27 @@ enum class UnaryOp {
   kLogicalNot,  // bool only
 };
 
-// y = op(x) over n elements of dtype (y has the same dtype). NaN propagates through every
-// float op; the same x gives the same bits at any n and thread count.
+// The constants of the activation formulas, shared by every dtype's kernel and the gradient
+// rules (float32 code rounds each once, to the float32 its literal would give).
+namespace activation {
+constexpr double kInvSqrt2Pi = 0.39894228040143268;   // 1 / sqrt(2 pi)
+constexpr double kSqrt2OverPi = 0.79788456080286536;  // sqrt(2 / pi)
+constexpr double kGeluCubic = 0.044715;               // the tanh form of gelu's cubic term
+// tf.nn.selu's constants.
+constexpr double kSeluAlpha = 1.6732632423543772848;
+constexpr double kSeluScale = 1.0507009873554804934;
+}  // namespace activation
+
+// y = op(x) over n elements of dtype (y has the same dtype). Every op but kLogicalNot takes
+// float32, bfloat16 (computed in float32, rounded once) and float64 (computed in double).
+// NaN propagates through every float op; the same x gives the same bits at any n and
+// thread count.
 void unary(UnaryOp op, DType dtype, const void *x, void *y, int64_t n, float alpha = 0.0f, float beta = 0.0f);
 
-// dx = dy * op'(x) over n float32 elements, for op in {kRelu (with alpha), kGeluErf, kGeluTanh}.
-void unary_backward(UnaryOp op, const float *x, const float *dy, float *dx, int64_t n, float alpha = 0.0f);
+// dx = dy * op'(x) over n elements of a floating dtype (x, dy and dx share it), for op in
+// {kRelu (with alpha), kGeluErf, kGeluTanh}. bfloat16 computes in float32 and rounds once.
+void unary_backward(UnaryOp op, DType dtype, const void *x, const void *dy, void *dx, int64_t n,
+                    float alpha = 0.0f);
 
 // y = x converted to `to`. float -> integer saturates to the target's range and maps NaN
 // to 0; integer -> narrower integer wraps; anything -> bool is (x != 0); float32 ->

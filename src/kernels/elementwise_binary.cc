@@ -46,7 +46,7 @@ struct MulF {
 };
 // Integer division truncates toward zero (like C and TensorFlow's Div). ops::div rejects a
 // zero divisor before the kernel runs; the b == 0 branch only keeps a kernel from trapping
-// if a caller forgets. MIN / -1 wraps to MIN. float32 follows IEEE (inf or NaN).
+// if a caller forgets. MIN / -1 wraps to MIN. Floats follow IEEE (inf or NaN).
 struct DivF {
   template <typename T>
   T operator()(T a, T b) const {
@@ -81,7 +81,10 @@ struct MinF {
   }
 };
 struct PowF {
-  float operator()(float a, float b) const { return std::pow(a, b); }
+  template <typename T>
+  T operator()(T a, T b) const {
+    return std::pow(a, b);
+  }
 };
 struct EqF {
   template <typename T>
@@ -154,34 +157,61 @@ void run(const void *a_raw, const Shape &as, const void *b_raw, const Shape &bs,
   });
 }
 
+// bfloat16 runs the float32 formula on the widened operands and rounds the result once,
+// as TensorFlow's CPU kernels do; comparisons compare the widened values (exactly).
+template <typename Op>
+struct Bf16Op {
+  Op op;
+  auto operator()(bfloat16 a, bfloat16 b) const {
+    const auto r = op(static_cast<float>(a), static_cast<float>(b));
+    if constexpr (std::is_same_v<std::decay_t<decltype(r)>, float>)
+      return bfloat16(r);
+    else
+      return r;
+  }
+};
+
+// run<T, R> for the storage type T: bfloat16 computes through Bf16Op.
+template <typename T, typename R, typename Op>
+void run_storage(const void *a, const Shape &as, const void *b, const Shape &bs, void *out, const Shape &os,
+                 Op op) {
+  if constexpr (std::is_same_v<T, bfloat16>)
+    run<T, R>(a, as, b, bs, out, os, Bf16Op<Op>{op});
+  else
+    run<T, R>(a, as, b, bs, out, os, op);
+}
+
 template <typename T>
 void run_typed(BinaryOp op, const void *a, const Shape &as, const void *b, const Shape &bs, void *out,
                const Shape &os) {
   switch (op) {
     case BinaryOp::kAdd:
-      return run<T, T>(a, as, b, bs, out, os, AddF{});
+      return run_storage<T, T>(a, as, b, bs, out, os, AddF{});
     case BinaryOp::kSub:
-      return run<T, T>(a, as, b, bs, out, os, SubF{});
+      return run_storage<T, T>(a, as, b, bs, out, os, SubF{});
     case BinaryOp::kMul:
-      return run<T, T>(a, as, b, bs, out, os, MulF{});
+      return run_storage<T, T>(a, as, b, bs, out, os, MulF{});
     case BinaryOp::kDiv:
-      return run<T, T>(a, as, b, bs, out, os, DivF{});
+      return run_storage<T, T>(a, as, b, bs, out, os, DivF{});
     case BinaryOp::kMaximum:
-      return run<T, T>(a, as, b, bs, out, os, MaxF{});
+      return run_storage<T, T>(a, as, b, bs, out, os, MaxF{});
     case BinaryOp::kMinimum:
-      return run<T, T>(a, as, b, bs, out, os, MinF{});
+      return run_storage<T, T>(a, as, b, bs, out, os, MinF{});
     case BinaryOp::kEqual:
-      return run<T, uint8_t>(a, as, b, bs, out, os, EqF{});
+      return run_storage<T, uint8_t>(a, as, b, bs, out, os, EqF{});
     case BinaryOp::kNotEqual:
-      return run<T, uint8_t>(a, as, b, bs, out, os, NeF{});
+      return run_storage<T, uint8_t>(a, as, b, bs, out, os, NeF{});
     case BinaryOp::kGreater:
-      return run<T, uint8_t>(a, as, b, bs, out, os, GtF{});
+      return run_storage<T, uint8_t>(a, as, b, bs, out, os, GtF{});
     case BinaryOp::kGreaterEqual:
-      return run<T, uint8_t>(a, as, b, bs, out, os, GeF{});
+      return run_storage<T, uint8_t>(a, as, b, bs, out, os, GeF{});
     case BinaryOp::kLess:
-      return run<T, uint8_t>(a, as, b, bs, out, os, LtF{});
+      return run_storage<T, uint8_t>(a, as, b, bs, out, os, LtF{});
     case BinaryOp::kLessEqual:
-      return run<T, uint8_t>(a, as, b, bs, out, os, LeF{});
+      return run_storage<T, uint8_t>(a, as, b, bs, out, os, LeF{});
+    case BinaryOp::kPow:
+      if constexpr (!std::is_integral_v<T>) return run_storage<T, T>(a, as, b, bs, out, os, PowF{});
+      break;
     default:
       break;
   }
@@ -254,7 +284,6 @@ void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const
             const Shape &b_shape, void *out, const Shape &out_shape) {
   switch (dtype) {
     case DType::kFloat32:
-      if (op == BinaryOp::kPow) return run<float, float>(a, a_shape, b, b_shape, out, out_shape, PowF{});
       if (out_shape.num_elements() >= kElementwiseLargeThreshold &&
           onednn_binary(op, a, a_shape, b, b_shape, out, out_shape))
         return;
@@ -287,8 +316,9 @@ void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const
       }
       break;
     case DType::kBFloat16:
+      return run_typed<bfloat16>(op, a, a_shape, b, b_shape, out, out_shape);
     case DType::kFloat64:
-      break;
+      return run_typed<double>(op, a, a_shape, b, b_shape, out, out_shape);
   }
   fail(Code::kInternal, "elementwise binary kernel: op ", static_cast<int>(op), " has no ", dtype_name(dtype),
        " kernel");

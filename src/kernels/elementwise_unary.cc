@@ -1,12 +1,15 @@
 // Unary elementwise kernels and the fused backward of relu and gelu.
 //
 // Float32 runs kiln's own vector loops (kernels/simd.h) at every size, below and above
-// the threading threshold alike; only the split among threads differs.
+// the threading threshold alike; only the split among threads differs. bfloat16 widens
+// blocks into a stack buffer, runs the same float32 loops and rounds once, so its result
+// is bf16(f32_op(x)) at every size; float64 runs the libm loops of kernels/elementwise_f64.h.
 #include <cstdint>
 #include <type_traits>
 
 #include "core/error.h"
 #include "kernels/elementwise.h"
+#include "kernels/elementwise_f64.h"
 #include "kernels/elementwise_loops.h"
 #include "kernels/simd.h"
 
@@ -51,6 +54,26 @@ bool map_integral_safe(UnaryOp op, const void *x, void *y, int64_t n) {
   }
 }
 
+// Elements widened per block: small enough for the stack of an OpenMP thread.
+constexpr int64_t kBf16Block = 256;
+
+// f(xs, ys, m) on float32 copies of blocks of m <= kBf16Block bfloat16 elements of each
+// input (x, and dy when given), then y = bf16(ys). Allocation-free.
+template <typename F>
+void bf16_blocks(const bfloat16 *x, const bfloat16 *dy, bfloat16 *y, int64_t n, F f) {
+  float xs[kBf16Block], gs[kBf16Block], ys[kBf16Block];
+  for (int64_t b = 0; b < n; b += kBf16Block) {
+    const int64_t m = n - b < kBf16Block ? n - b : kBf16Block;
+    for (int64_t i = 0; i < m; ++i) xs[i] = static_cast<float>(x[b + i]);
+    if (dy)
+      for (int64_t i = 0; i < m; ++i) gs[i] = static_cast<float>(dy[b + i]);
+    f(static_cast<const float *>(xs), static_cast<const float *>(gs), static_cast<float *>(ys), m);
+    for (int64_t i = 0; i < m; ++i) y[b + i] = bfloat16(ys[i]);
+  }
+}
+
+bool floating_op(UnaryOp op) { return op != UnaryOp::kLogicalNot; }
+
 }  // namespace
 
 void unary(UnaryOp op, DType dtype, const void *x, void *y, int64_t n, float alpha, float beta) {
@@ -63,6 +86,28 @@ void unary(UnaryOp op, DType dtype, const void *x, void *y, int64_t n, float alp
         float *yf = static_cast<float *>(y);
         parallel_chunks(
             n, [&](int64_t lo, int64_t hi) { simd::unary_f32(op, xf + lo, yf + lo, hi - lo, alpha, beta); });
+      }
+      return;
+    case DType::kBFloat16:
+      if (!floating_op(op)) break;
+      {
+        const bfloat16 *xb = static_cast<const bfloat16 *>(x);
+        bfloat16 *yb = static_cast<bfloat16 *>(y);
+        parallel_chunks(n, [&](int64_t lo, int64_t hi) {
+          bf16_blocks(xb + lo, nullptr, yb + lo, hi - lo,
+                      [&](const float *xs, const float *, float *ys, int64_t m) {
+                        simd::unary_f32(op, xs, ys, m, alpha, beta);
+                      });
+        });
+      }
+      return;
+    case DType::kFloat64:
+      if (!floating_op(op)) break;
+      {
+        const double *xd = static_cast<const double *>(x);
+        double *yd = static_cast<double *>(y);
+        parallel_chunks(
+            n, [&](int64_t lo, int64_t hi) { f64::unary(op, xd + lo, yd + lo, hi - lo, alpha, beta); });
       }
       return;
     case DType::kInt32:
@@ -82,13 +127,40 @@ void unary(UnaryOp op, DType dtype, const void *x, void *y, int64_t n, float alp
        " kernel");
 }
 
-void unary_backward(UnaryOp op, const float *x, const float *dy, float *dx, int64_t n, float alpha) {
+void unary_backward(UnaryOp op, DType dtype, const void *x, const void *dy, void *dx, int64_t n,
+                    float alpha) {
   if (n <= 0) return;
   if (op != UnaryOp::kRelu && op != UnaryOp::kGeluErf && op != UnaryOp::kGeluTanh)
     fail(Code::kInternal, "elementwise unary_backward kernel: op ", static_cast<int>(op), " has no kernel");
-  parallel_chunks(n, [&](int64_t lo, int64_t hi) {
-    simd::unary_backward_f32(op, x + lo, dy + lo, dx + lo, hi - lo, alpha);
-  });
+  switch (dtype) {
+    case DType::kFloat32: {
+      const float *xf = static_cast<const float *>(x), *gf = static_cast<const float *>(dy);
+      float *df = static_cast<float *>(dx);
+      return parallel_chunks(n, [&](int64_t lo, int64_t hi) {
+        simd::unary_backward_f32(op, xf + lo, gf + lo, df + lo, hi - lo, alpha);
+      });
+    }
+    case DType::kBFloat16: {
+      const bfloat16 *xb = static_cast<const bfloat16 *>(x), *gb = static_cast<const bfloat16 *>(dy);
+      bfloat16 *db = static_cast<bfloat16 *>(dx);
+      return parallel_chunks(n, [&](int64_t lo, int64_t hi) {
+        bf16_blocks(xb + lo, gb + lo, db + lo, hi - lo,
+                    [&](const float *xs, const float *gs, float *ys, int64_t m) {
+                      simd::unary_backward_f32(op, xs, gs, ys, m, alpha);
+                    });
+      });
+    }
+    case DType::kFloat64: {
+      const double *xd = static_cast<const double *>(x), *gd = static_cast<const double *>(dy);
+      double *dd = static_cast<double *>(dx);
+      return parallel_chunks(n, [&](int64_t lo, int64_t hi) {
+        f64::unary_backward(op, xd + lo, gd + lo, dd + lo, hi - lo, alpha);
+      });
+    }
+    default:
+      break;
+  }
+  fail(Code::kInternal, "elementwise unary_backward kernel: no ", dtype_name(dtype), " kernel");
 }
 
 }  // namespace kiln::kernels

@@ -1,3 +1,6 @@
+// Every kernel follows one calling convention, written at the top of kernels/dispatch.h:
+// raw pointers + dtype + sizes in, preallocated raw output pointers last, no Tensor.
+//
 // The one place that owns oneDNN's engine, the per-thread streams and the primitive cache.
 //
 // Thread safety. Debian's oneDNN 2.6 is built without DNNL_ENABLE_CONCURRENT_EXEC: with its

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <type_traits>
 
-#include "core/error.h"
 #include "core/threads.h"
+#include "kernels/dispatch.h"
 
 namespace kiln::kernels {
 
@@ -46,37 +46,20 @@ void run(const T *a, const T *b, T *out, int64_t n) {
 }
 
 template <bool kDiv>
-void dispatch(const Tensor &a, const Tensor &b, const Tensor &out) {
-  const int64_t n = out.num_elements();
-  switch (a.dtype()) {
-    case DType::kFloat32:
-      return run<float, kDiv>(a.data<float>(), b.data<float>(), out.mutable_data<float>(), n);
-    case DType::kInt32:
-      return run<int32_t, kDiv>(a.data<int32_t>(), b.data<int32_t>(), out.mutable_data<int32_t>(), n);
-    case DType::kInt64:
-      return run<int64_t, kDiv>(a.data<int64_t>(), b.data<int64_t>(), out.mutable_data<int64_t>(), n);
-    default:
-      break;
-  }
-  fail(Code::kInvalidArgument, kDiv ? "floordiv" : "floormod", ": unsupported dtype ", dtype_name(a.dtype()));
-}
-
-template <typename T>
-bool any_zero(const T *v, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    if (v[i] == 0) return true;
-  return false;
+void dispatch(DType dtype, const void *a, const void *b, int64_t n, void *out) {
+  dispatch_among<float, double, int32_t, int64_t>(dtype, kDiv ? "floordiv" : "floormod", [&](auto t) {
+    using T = decltype(t);
+    run<T, kDiv>(static_cast<const T *>(a), static_cast<const T *>(b), static_cast<T *>(out), n);
+  });
 }
 
 }  // namespace
 
-void floordiv(const Tensor &a, const Tensor &b, const Tensor &out) { dispatch<true>(a, b, out); }
-void floormod(const Tensor &a, const Tensor &b, const Tensor &out) { dispatch<false>(a, b, out); }
-
-bool has_zero(const Tensor &t) {
-  if (t.dtype() == DType::kInt32) return any_zero(t.data<int32_t>(), t.num_elements());
-  if (t.dtype() == DType::kInt64) return any_zero(t.data<int64_t>(), t.num_elements());
-  return false;
+void floordiv(DType dtype, const void *a, const void *b, int64_t n, void *out) {
+  dispatch<true>(dtype, a, b, n, out);
+}
+void floormod(DType dtype, const void *a, const void *b, int64_t n, void *out) {
+  dispatch<false>(dtype, a, b, n, out);
 }
 
 }  // namespace kiln::kernels

@@ -4,17 +4,14 @@
 
 #include <cstdint>
 
-#include "core/tensor.h"
+#include "core/dtype.h"
 
 namespace kiln::kernels {
 
-// out = floor(a / b) elementwise; float32, int32 or int64. Integer b must hold no zero (the op
-// checks). INT_MIN // -1 wraps to INT_MIN instead of overflowing.
-void floordiv(const Tensor &a, const Tensor &b, const Tensor &out);
-// out = a - floor(a / b) * b with the sign of b (TF's floormod; Python's %); same dtypes.
-void floormod(const Tensor &a, const Tensor &b, const Tensor &out);
-
-// True when an integer tensor holds a zero.
-bool has_zero(const Tensor &t);
+// out[i] = floor(a[i] / b[i]) for i < n; float32, float64, int32 or int64. Integer b must hold no
+// zero (the op checks with contains_zero). INT_MIN // -1 wraps to INT_MIN instead of overflowing.
+void floordiv(DType dtype, const void *a, const void *b, int64_t n, void *out);
+// out[i] = a[i] - floor(a[i] / b[i]) * b[i] with the sign of b (TF's floormod; Python's %).
+void floormod(DType dtype, const void *a, const void *b, int64_t n, void *out);
 
 }  // namespace kiln::kernels

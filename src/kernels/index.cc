@@ -49,23 +49,23 @@ void gather(const void *params, int64_t batch, int64_t outer, int64_t n, int64_t
   });
 }
 
-template <typename Index>
-void scatter_add(const float *updates, int64_t batch, int64_t outer, int64_t n, int64_t inner,
-                 const Index *indices, int64_t m, float *out) {
-  std::fill(out, out + batch * outer * n * inner, 0.0f);
+template <typename T, typename Index>
+void scatter_add(const T *updates, int64_t batch, int64_t outer, int64_t n, int64_t inner,
+                 const Index *indices, int64_t m, T *out) {
+  std::fill(out, out + batch * outer * n * inner, T(0));
   if (inner == 0 || m == 0) return;
   // Work items are (batch * outer slice, column block): no two items touch the same output,
   // and each adds its updates in index order, so the sum does not depend on the thread count.
   constexpr int64_t kBlock = 256;
   const int64_t blocks = (inner + kBlock - 1) / kBlock, slices = batch * outer;
-  const size_t bytes = static_cast<size_t>(slices * m * inner) * sizeof(float);
+  const size_t bytes = static_cast<size_t>(slices * m * inner) * sizeof(T);
   parallel_ranges(slices * blocks, bytes, [&](int64_t begin, int64_t end) {
     for (int64_t w = begin; w < end; ++w) {
       const int64_t s = w / blocks, b = s / outer;
       const int64_t c0 = (w % blocks) * kBlock, c1 = std::min(inner, c0 + kBlock);
       for (int64_t j = 0; j < m; ++j) {
-        const float *u = updates + (s * m + j) * inner;
-        float *d = out + (s * n + static_cast<int64_t>(indices[b * m + j])) * inner;
+        const T *u = updates + (s * m + j) * inner;
+        T *d = out + (s * n + static_cast<int64_t>(indices[b * m + j])) * inner;
         for (int64_t c = c0; c < c1; ++c) d[c] += u[c];
       }
     }
@@ -201,8 +201,10 @@ void pad_backward(const float *dy, const std::vector<int64_t> &src_dims,
 #define KILN_INSTANTIATE_INDEX(Index)                                                                        \
   template void gather<Index>(const void *, int64_t, int64_t, int64_t, int64_t, const Index *, int64_t,      \
                               void *, size_t);                                                               \
-  template void scatter_add<Index>(const float *, int64_t, int64_t, int64_t, int64_t, const Index *,         \
-                                   int64_t, float *);                                                        \
+  template void scatter_add<float, Index>(const float *, int64_t, int64_t, int64_t, int64_t, const Index *,  \
+                                          int64_t, float *);                                                 \
+  template void scatter_add<double, Index>(const double *, int64_t, int64_t, int64_t, int64_t, const Index *, \
+                                           int64_t, double *);                                                \
   template int64_t nd_offsets<Index>(const Index *, int64_t, int, const int64_t *, int64_t *);               \
   template void one_hot<Index>(const Index *, int64_t, int64_t, int64_t, const void *, const void *, size_t, \
                                void *);

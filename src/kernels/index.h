@@ -17,9 +17,10 @@ void gather(const void *params, int64_t batch, int64_t outer, int64_t n, int64_t
 
 // The reverse of gather for float32: out (viewed as [batch, outer, n, inner]) = 0, then
 // out[b, o, indices[b, j], :] += updates[b, o, j, :]; repeated indices accumulate.
-template <typename Index>
-void scatter_add(const float *updates, int64_t batch, int64_t outer, int64_t n, int64_t inner,
-                 const Index *indices, int64_t m, float *out);
+// T: float or double.
+template <typename T, typename Index>
+void scatter_add(const T *updates, int64_t batch, int64_t outer, int64_t n, int64_t inner,
+                 const Index *indices, int64_t m, T *out);
 
 // indices viewed as [count, k] index the leading k of `dims`: out[i] = row-major offset of
 // indices[i, :] in dims[0..k). Returns the position (i * k + j) of the first index outside

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/threads.h"
+#include "kernels/dispatch.h"
 
 namespace kiln::kernels {
 
@@ -181,59 +182,50 @@ void reduce_loop(ReduceKind kind, const T *x, Acc *acc, int64_t n_in, int64_t n_
 }
 
 template <typename T>
-void reduce_typed(ReduceKind kind, const Tensor &x, const std::vector<Group> &groups, const Tensor &out) {
+void reduce_typed(ReduceKind kind, const T *x, int64_t n_in, const std::vector<Group> &groups, int64_t n_out,
+                  T *out) {
   // bfloat16 accumulates in float32; other types in themselves.
   using Acc = std::conditional_t<std::is_same_v<T, bfloat16>, float, T>;
-  const int64_t n_out = out.num_elements();
   std::vector<Acc> scratch;
   Acc *acc = nullptr;
   if constexpr (std::is_same_v<T, Acc>) {
-    acc = out.mutable_data<Acc>();
+    acc = out;
   } else {
     scratch.resize(static_cast<size_t>(n_out));
     acc = scratch.data();
   }
   const Acc init = identity<Acc>(kind);
   for (int64_t i = 0; i < n_out; ++i) acc[i] = init;
-  if (x.num_elements() > 0) reduce_loop(kind, x.data<T>(), acc, x.num_elements(), n_out, groups);
+  if (n_in > 0) reduce_loop(kind, x, acc, n_in, n_out, groups);
   if (kind == ReduceKind::kMean) {
     // The mean of nothing is 0/0 = NaN, as in TF.
-    const int64_t count = n_out == 0 ? 1 : x.num_elements() / n_out;
+    const int64_t count = n_out == 0 ? 1 : n_in / n_out;
     const Acc scale = count == 0 ? std::numeric_limits<Acc>::quiet_NaN() : Acc(1) / static_cast<Acc>(count);
     for (int64_t i = 0; i < n_out; ++i) acc[i] = count == 0 ? scale : acc[i] * scale;
   }
-  if constexpr (!std::is_same_v<T, Acc>) {
-    T *o = out.mutable_data<T>();
-    for (int64_t i = 0; i < n_out; ++i) o[i] = T(acc[i]);
-  }
+  if constexpr (!std::is_same_v<T, Acc>)
+    for (int64_t i = 0; i < n_out; ++i) out[i] = T(acc[i]);
 }
 
 }  // namespace
 
-void reduce(ReduceKind kind, const Tensor &x, const std::vector<bool> &reduce, const Tensor &out) {
-  const int64_t n = x.num_elements();
-  std::vector<Group> groups = collapse(x.shape(), reduce);
+void reduce(ReduceKind kind, DType dtype, const void *x, const Shape &x_shape,
+            const std::vector<bool> &reduce, void *out) {
+  const int64_t n = x_shape.num_elements();
+  int64_t n_out = 1;
+  for (int i = 0; i < x_shape.rank(); ++i)
+    if (!reduce[static_cast<size_t>(i)]) n_out *= x_shape[i];
+  std::vector<Group> groups = collapse(x_shape, reduce);
   bool any_reduced = false;
   for (const Group &g : groups) any_reduced = any_reduced || g.reduced;
   if (n > 0 && !any_reduced) {  // only size-1 axes reduced: the values pass through
-    std::memcpy(out.raw_mutable_data(), x.raw_data(), x.byte_size());
+    std::memcpy(out, x, static_cast<size_t>(n) * dtype_size(dtype));
     return;
   }
-  switch (x.dtype()) {
-    case DType::kFloat32:
-      return reduce_typed<float>(kind, x, groups, out);
-    case DType::kBFloat16:
-      return reduce_typed<bfloat16>(kind, x, groups, out);
-    case DType::kInt32:
-      return reduce_typed<int32_t>(kind, x, groups, out);
-    case DType::kInt64:
-      return reduce_typed<int64_t>(kind, x, groups, out);
-    case DType::kUInt8:
-    case DType::kBool:
-    case DType::kFloat64:
-      break;
-  }
-  fail(Code::kInvalidArgument, "reduce: unsupported dtype ", dtype_name(x.dtype()));
+  dispatch_among<float, bfloat16, double, int32_t, int64_t>(dtype, "reduce", [&](auto t) {
+    using T = decltype(t);
+    reduce_typed(kind, static_cast<const T *>(x), n, groups, n_out, static_cast<T *>(out));
+  });
 }
 
 namespace {
@@ -243,7 +235,10 @@ void argmax_typed(const T *x, int64_t outer, int64_t n, int64_t inner, int64_t *
   using V = std::conditional_t<std::is_same_v<T, bfloat16>, float, T>;
   const bool parallel = outer > 1 && outer * n * inner >= kReduceLoopThreshold;
   if (parallel) apply_num_threads();
-#pragma omp parallel for if (parallel) schedule(static)
+  // Each thread's running maxima, allocated before the parallel region.
+  const int nt = parallel ? num_threads() : 1;
+  std::vector<V> scratch(inner > 1 ? static_cast<size_t>(nt) * static_cast<size_t>(inner) : 0);
+#pragma omp parallel for num_threads(nt) if (parallel) schedule(static)
   for (int64_t o = 0; o < outer; ++o) {
     const T *base = x + o * n * inner;
     int64_t *dst = out + o * inner;
@@ -258,13 +253,13 @@ void argmax_typed(const T *x, int64_t outer, int64_t n, int64_t inner, int64_t *
       continue;
     }
     // Scan row by row so that memory is read contiguously.
-    std::vector<V> best(static_cast<size_t>(inner));
-    for (int64_t j = 0; j < inner; ++j) best[static_cast<size_t>(j)] = static_cast<V>(base[j]), dst[j] = 0;
+    V *best = scratch.data() + static_cast<size_t>(omp_get_thread_num()) * static_cast<size_t>(inner);
+    for (int64_t j = 0; j < inner; ++j) best[j] = static_cast<V>(base[j]), dst[j] = 0;
     for (int64_t k = 1; k < n; ++k) {
       const T *row = base + k * inner;
       for (int64_t j = 0; j < inner; ++j) {
         V v = static_cast<V>(row[j]);
-        if (v > best[static_cast<size_t>(j)]) best[static_cast<size_t>(j)] = v, dst[j] = k;
+        if (v > best[j]) best[j] = v, dst[j] = k;
       }
     }
   }
@@ -272,29 +267,12 @@ void argmax_typed(const T *x, int64_t outer, int64_t n, int64_t inner, int64_t *
 
 }  // namespace
 
-void argmax(const Tensor &x, int axis, const Tensor &out) {
-  const Shape &s = x.shape();
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= s[i];
-  for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
-  const int64_t n = s[axis];
+void argmax(DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner, int64_t *out) {
   if (outer * inner == 0) return;
-  int64_t *o = out.mutable_data<int64_t>();
-  switch (x.dtype()) {
-    case DType::kFloat32:
-      return argmax_typed(x.data<float>(), outer, n, inner, o);
-    case DType::kBFloat16:
-      return argmax_typed(x.data<bfloat16>(), outer, n, inner, o);
-    case DType::kInt32:
-      return argmax_typed(x.data<int32_t>(), outer, n, inner, o);
-    case DType::kInt64:
-      return argmax_typed(x.data<int64_t>(), outer, n, inner, o);
-    case DType::kUInt8:
-    case DType::kBool:
-    case DType::kFloat64:
-      break;
-  }
-  fail(Code::kInvalidArgument, "argmax: unsupported dtype ", dtype_name(x.dtype()));
+  dispatch_among<float, bfloat16, double, int32_t, int64_t>(dtype, "argmax", [&](auto t) {
+    using T = decltype(t);
+    argmax_typed(static_cast<const T *>(x), outer, n, inner, out);
+  });
 }
 
 }  // namespace kiln::kernels

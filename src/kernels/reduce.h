@@ -4,7 +4,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/dtype.h"
+#include "core/shape.h"
 
 namespace kiln::kernels {
 
@@ -17,14 +18,15 @@ enum class ReduceKind { kSum, kMean, kMax, kMin };
 // no bfloat16 implementation here.
 constexpr int64_t kReduceLoopThreshold = 32768;
 
-// Reduces x over the axes where reduce[i] is true into out, which is preallocated with
-// x's shape except 1 on reduced axes (element count is all that matters), same dtype.
-// Supports float32, bfloat16 (accumulated in float32), int32 and int64 (sum, max, min).
-// Empty reductions give 0 (sum), NaN (mean) and -inf/+inf (max/min; lowest/highest for ints).
-void reduce(ReduceKind kind, const Tensor &x, const std::vector<bool> &reduce, const Tensor &out);
+// Reduces x (x_shape, dtype) over the axes where reduce[i] is true into out, which holds
+// x's shape with 1 on reduced axes, same dtype. Supports float32, bfloat16 (accumulated in
+// float32), float64, int32 and int64 (sum, max, min). Empty reductions give 0 (sum), NaN (mean)
+// and -inf/+inf (max/min; lowest/highest for ints).
+void reduce(ReduceKind kind, DType dtype, const void *x, const Shape &x_shape,
+            const std::vector<bool> &reduce, void *out);
 
-// out (int64, x's shape without `axis`) = index of the first maximum along axis.
-// x: float32, bfloat16, int32 or int64.
-void argmax(const Tensor &x, int axis, const Tensor &out);
+// out[o, i] = index of the first maximum along the middle axis of x viewed as [outer, n, inner],
+// n >= 1. x: float32, bfloat16, float64, int32 or int64.
+void argmax(DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner, int64_t *out);
 
 }  // namespace kiln::kernels

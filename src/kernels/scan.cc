@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/threads.h"
+#include "kernels/dispatch.h"
 
 namespace kiln::kernels {
 
@@ -66,10 +67,10 @@ void prod_rows(const T *x, int64_t rows, int64_t n, T *out) {
     } else {
       double p = 1;  // double: fewer intermediate overflows and underflows than float
       for (int64_t j = 0; j < n; ++j) p *= row[j];
-      // Beyond float's range is +-inf (an out-of-range conversion would be undefined).
-      constexpr double kMax = std::numeric_limits<float>::max();
-      out[r] = p > kMax    ? std::numeric_limits<float>::infinity()
-               : p < -kMax ? -std::numeric_limits<float>::infinity()
+      // Beyond T's range is +-inf (an out-of-range conversion would be undefined).
+      constexpr double kMax = std::numeric_limits<T>::max();
+      out[r] = p > kMax    ? std::numeric_limits<T>::infinity()
+               : p < -kMax ? -std::numeric_limits<T>::infinity()
                            : static_cast<T>(p);
     }
   }
@@ -146,73 +147,40 @@ void top_k_typed(const T *x, int64_t rows, int64_t n, int64_t k, T *values, int3
 
 }  // namespace
 
-void argmin(const Tensor &x, int64_t outer, int64_t n, int64_t inner, const Tensor &out) {
+void argmin(DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner, int64_t *out) {
   if (outer * inner == 0) return;
-  int64_t *o = out.mutable_data<int64_t>();
-  switch (x.dtype()) {
-    case DType::kFloat32:
-      return argmin_typed(x.data<float>(), outer, n, inner, o);
-    case DType::kBFloat16:
-      return argmin_typed(x.data<bfloat16>(), outer, n, inner, o);
-    case DType::kInt32:
-      return argmin_typed(x.data<int32_t>(), outer, n, inner, o);
-    case DType::kInt64:
-      return argmin_typed(x.data<int64_t>(), outer, n, inner, o);
-    default:
-      break;
-  }
-  fail(Code::kInvalidArgument, "argmin: unsupported dtype ", dtype_name(x.dtype()));
+  dispatch_among<float, bfloat16, double, int32_t, int64_t>(dtype, "argmin", [&](auto t) {
+    using T = decltype(t);
+    argmin_typed(static_cast<const T *>(x), outer, n, inner, out);
+  });
 }
 
-void reduce_rows(RowReduce kind, const Tensor &x, int64_t rows, int64_t n, const Tensor &out) {
+void reduce_rows(RowReduce kind, DType dtype, const void *x, int64_t rows, int64_t n, void *out) {
   if (kind != RowReduce::kProd) {
-    return logical_rows(kind == RowReduce::kAny, x.data<uint8_t>(), rows, n, out.mutable_data<uint8_t>());
+    return logical_rows(kind == RowReduce::kAny, static_cast<const uint8_t *>(x), rows, n,
+                        static_cast<uint8_t *>(out));
   }
-  switch (x.dtype()) {
-    case DType::kFloat32:
-      return prod_rows(x.data<float>(), rows, n, out.mutable_data<float>());
-    case DType::kInt32:
-      return prod_rows(x.data<int32_t>(), rows, n, out.mutable_data<int32_t>());
-    case DType::kInt64:
-      return prod_rows(x.data<int64_t>(), rows, n, out.mutable_data<int64_t>());
-    default:
-      break;
-  }
-  fail(Code::kInvalidArgument, "reduce_prod: unsupported dtype ", dtype_name(x.dtype()));
+  dispatch_among<float, double, int32_t, int64_t>(dtype, "reduce_prod", [&](auto t) {
+    using T = decltype(t);
+    prod_rows(static_cast<const T *>(x), rows, n, static_cast<T *>(out));
+  });
 }
 
-void cumsum(const Tensor &x, int64_t outer, int64_t n, int64_t inner, bool exclusive, bool reverse,
-            const Tensor &out) {
-  if (x.num_elements() == 0) return;
-  switch (x.dtype()) {
-    case DType::kFloat32:
-      return cumsum_typed(x.data<float>(), outer, n, inner, exclusive, reverse, out.mutable_data<float>());
-    case DType::kInt32:
-      return cumsum_typed(x.data<int32_t>(), outer, n, inner, exclusive, reverse,
-                          out.mutable_data<int32_t>());
-    case DType::kInt64:
-      return cumsum_typed(x.data<int64_t>(), outer, n, inner, exclusive, reverse,
-                          out.mutable_data<int64_t>());
-    default:
-      break;
-  }
-  fail(Code::kInvalidArgument, "cumsum: unsupported dtype ", dtype_name(x.dtype()));
+void cumsum(bool exclusive, bool reverse, DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner,
+            void *out) {
+  if (outer * n * inner == 0) return;
+  dispatch_among<float, double, int32_t, int64_t>(dtype, "cumsum", [&](auto t) {
+    using T = decltype(t);
+    cumsum_typed(static_cast<const T *>(x), outer, n, inner, exclusive, reverse, static_cast<T *>(out));
+  });
 }
 
-void top_k(const Tensor &x, int64_t rows, int64_t n, int64_t k, const Tensor &values, const Tensor &indices) {
+void top_k(DType dtype, const void *x, int64_t rows, int64_t n, int64_t k, void *values, int32_t *indices) {
   if (rows == 0 || k == 0) return;
-  int32_t *idx = indices.mutable_data<int32_t>();
-  switch (x.dtype()) {
-    case DType::kFloat32:
-      return top_k_typed(x.data<float>(), rows, n, k, values.mutable_data<float>(), idx);
-    case DType::kInt32:
-      return top_k_typed(x.data<int32_t>(), rows, n, k, values.mutable_data<int32_t>(), idx);
-    case DType::kInt64:
-      return top_k_typed(x.data<int64_t>(), rows, n, k, values.mutable_data<int64_t>(), idx);
-    default:
-      break;
-  }
-  fail(Code::kInvalidArgument, "top_k: unsupported dtype ", dtype_name(x.dtype()));
+  dispatch_among<float, double, int32_t, int64_t>(dtype, "top_k", [&](auto t) {
+    using T = decltype(t);
+    top_k_typed(static_cast<const T *>(x), rows, n, k, static_cast<T *>(values), indices);
+  });
 }
 
 }  // namespace kiln::kernels

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "core/tensor.h"
+#include "core/dtype.h"
 
 namespace kiln::kernels {
 
@@ -13,23 +13,23 @@ namespace kiln::kernels {
 constexpr int64_t kScanParallelThreshold = 32768;
 
 // out (int64 [outer, inner]) = index of the first minimum along the middle axis of
-// x viewed as [outer, n, inner], n >= 1. x: float32, bfloat16, int32 or int64.
-void argmin(const Tensor &x, int64_t outer, int64_t n, int64_t inner, const Tensor &out);
+// x viewed as [outer, n, inner], n >= 1. x: float32, bfloat16, float64, int32 or int64.
+void argmin(DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner, int64_t *out);
 
 enum class RowReduce { kProd, kAny, kAll };
 
-// out[r] = the product (float32, int32, int64; integers wrap) or logical any/all (bool) of the
-// n contiguous values of row r of x viewed as [rows, n]. Empty rows give 1, false and true.
-void reduce_rows(RowReduce kind, const Tensor &x, int64_t rows, int64_t n, const Tensor &out);
+// out[r] = the product (float32, float64, int32, int64; integers wrap) or logical any/all (bool)
+// of the n contiguous values of row r of x viewed as [rows, n]. Empty rows give 1, false and true.
+void reduce_rows(RowReduce kind, DType dtype, const void *x, int64_t rows, int64_t n, void *out);
 
-// out = the cumulative sum of x (float32, int32, int64) along the middle axis of [outer, n,
-// inner]. exclusive: each sum leaves out its own element; reverse: sums run from the end.
-void cumsum(const Tensor &x, int64_t outer, int64_t n, int64_t inner, bool exclusive, bool reverse,
-            const Tensor &out);
+// out = the cumulative sum of x (float32, float64, int32, int64) along the middle axis of
+// [outer, n, inner]. exclusive: each sum leaves out its own element; reverse: sums run from the end.
+void cumsum(bool exclusive, bool reverse, DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner,
+            void *out);
 
-// For each row of x (float32, int32, int64) viewed as [rows, n]: the k largest values in
-// descending order into values [rows, k] and their indices into indices (int32 [rows, k]).
-// Ties go to the lower index, as TF; NaN counts as larger than every number.
-void top_k(const Tensor &x, int64_t rows, int64_t n, int64_t k, const Tensor &values, const Tensor &indices);
+// For each row of x (float32, float64, int32, int64) viewed as [rows, n]: the k largest values
+// in descending order into values [rows, k] (x's dtype) and their indices into indices (int32
+// [rows, k]). Ties go to the lower index, as TF; NaN counts as larger than every number.
+void top_k(DType dtype, const void *x, int64_t rows, int64_t n, int64_t k, void *values, int32_t *indices);
 
 }  // namespace kiln::kernels

@@ -109,12 +109,11 @@ HWY_INLINE void Map2(const float *x, const float *z, float *y, int64_t n, const 
 // ---- formulas ----
 
 constexpr float kSqrtHalf = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-constexpr float kSqrt2OverPi = 0.79788456080286536f;
-constexpr float kGeluCubic = 0.044715f;
-// tf.nn.selu's constants.
-constexpr float kSeluAlpha = 1.67326324235437728f;
-constexpr float kSeluScale = 1.05070098735548049f;
+constexpr float kInvSqrt2Pi = static_cast<float>(activation::kInvSqrt2Pi);
+constexpr float kSqrt2OverPi = static_cast<float>(activation::kSqrt2OverPi);
+constexpr float kGeluCubic = static_cast<float>(activation::kGeluCubic);
+constexpr float kSeluAlpha = static_cast<float>(activation::kSeluAlpha);
+constexpr float kSeluScale = static_cast<float>(activation::kSeluScale);
 
 // The logistic function with its parts: e = exp(-|z|), r = 1 / (1 + e). sigmoid(z) is r
 // for z >= 0 and e * r below (no cancellation on either side), and

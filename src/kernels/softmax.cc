@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
+#include "core/error.h"
 #include "core/threads.h"
+#include "kernels/elementwise.h"
 #include "kernels/simd.h"
 
 namespace kiln::kernels {
@@ -91,17 +94,69 @@ void softmax_strided(const float *x, float *y, int64_t outer, int64_t n, int64_t
   }
 }
 
+// float64: one strided line of n values (stride 1 for a row) per task, in double throughout;
+// the sum of the non-maximal terms t as in softmax_row, in index order.
+void softmax_line_f64(const double *x, double *y, int64_t n, int64_t stride, bool log) {
+  double m = x[0];
+  int64_t at = 0;
+  bool nan = false;
+  for (int64_t k = 0; k < n; ++k) {
+    const double v = x[k * stride];
+    nan = nan || std::isnan(v);
+    if (v > m) m = v, at = k;
+  }
+  double t = 0.0;
+  for (int64_t k = 0; k < n; ++k) {
+    y[k * stride] = std::exp(x[k * stride] - m);  // NaN for an infinite m: the row turns NaN, as TF
+    if (k != at) t += y[k * stride];
+  }
+  if (nan || std::isnan(y[at * stride])) t = std::numeric_limits<double>::quiet_NaN();
+  const double log_s = std::log1p(t), s = 1.0 + t;
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t i = k * stride;
+    y[i] = log ? (x[i] - m) - log_s : y[i] / s;
+  }
+}
+
+void softmax_f64(const double *x, double *y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  const int64_t lines = outer * inner;
+  const bool parallel = lines > 1 && lines * n >= kSoftmaxLoopThreshold;
+  if (parallel) apply_num_threads();
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t l = 0; l < lines; ++l) {
+    const int64_t off = (l / inner) * n * inner + l % inner;
+    softmax_line_f64(x + off, y + off, n, inner, log);
+  }
+}
+
+void softmax_f32(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  if (inner > 1) return softmax_strided(x, y, outer, n, inner, log);
+  softmax_rows(x, y, outer, n, log);
+}
+
 }  // namespace
 
-void softmax(const Tensor &x, int axis, bool log, const Tensor &out) {
-  const Shape &s = x.shape();
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= s[i];
-  for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
-  const int64_t n = s[axis];
-  if (x.num_elements() == 0) return;
-  if (inner > 1) return softmax_strided(x.data<float>(), out.mutable_data<float>(), outer, n, inner, log);
-  softmax_rows(x.data<float>(), out.mutable_data<float>(), outer, n, log);
+void softmax(bool log, DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner, void *out) {
+  const int64_t count = outer * n * inner;
+  if (count == 0) return;
+  switch (dtype) {
+    case DType::kFloat32:
+      return softmax_f32(static_cast<const float *>(x), static_cast<float *>(out), outer, n, inner, log);
+    case DType::kFloat64:
+      return softmax_f64(static_cast<const double *>(x), static_cast<double *>(out), outer, n, inner, log);
+    case DType::kBFloat16: {
+      // float32 scratch for the whole input, made before any parallel region; one rounding at the end.
+      std::vector<float> buf(2 * static_cast<size_t>(count));
+      float *x32 = buf.data(), *y32 = x32 + count;
+      cast(DType::kBFloat16, x, DType::kFloat32, x32, count);
+      softmax_f32(x32, y32, outer, n, inner, log);
+      cast(DType::kFloat32, y32, DType::kBFloat16, out, count);
+      return;
+    }
+    default:
+      break;
+  }
+  fail(Code::kInvalidArgument, log ? "log_softmax" : "softmax", ": unsupported dtype ", dtype_name(dtype));
 }
 
 }  // namespace kiln::kernels

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "core/tensor.h"
+#include "core/dtype.h"
 
 namespace kiln::kernels {
 
@@ -11,7 +11,9 @@ namespace kiln::kernels {
 // split among OpenMP threads (by rows, or by column blocks for an outer axis).
 constexpr int64_t kSoftmaxLoopThreshold = 32768;
 
-// out (preallocated, x's shape, float32) = softmax or log_softmax of float32 x along axis.
-void softmax(const Tensor &x, int axis, bool log, const Tensor &out);
+// out = softmax (log: log_softmax) of x along the middle axis of [outer, n, inner]; x and out
+// have `dtype`: float32, float64 (computed in double), or bfloat16 (computed as float32 and
+// rounded once, as TF's mixed precision does).
+void softmax(bool log, DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner, void *out);
 
 }  // namespace kiln::kernels

@@ -137,16 +137,23 @@ Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis, int64_t
 
 Tensor internal::scatter_add(const Tensor &updates, const Tensor &indices, const Shape &params_shape,
                              int64_t axis, int64_t batch_dims) {
-  require_float32(updates, "scatter_add", "updates");
+  require_floating(updates, "scatter_add", "updates");
+  if (updates.dtype() == DType::kBFloat16)  // summed in float32, rounded once
+    return cast(internal::scatter_add(cast(updates, DType::kFloat32), indices, params_shape, axis, batch_dims),
+                DType::kBFloat16);
   const GatherPlan p = plan_gather("scatter_add", params_shape, indices, axis, batch_dims);
   if (updates.shape() != p.gathered)
     fail(Code::kInvalidArgument, "scatter_add: argument 'updates' is ", updates.description(),
          " for indices ", indices.description(), " into ", params_shape.to_string(), "; expected shape ",
          p.gathered.to_string());
-  Tensor out = Tensor::empty(DType::kFloat32, params_shape);
+  Tensor out = Tensor::empty(updates.dtype(), params_shape);
   with_indices(indices, [&](auto *idx) {
-    kernels::scatter_add(updates.data<float>(), p.batch, p.outer, p.n, p.inner, idx, p.m,
-                         out.mutable_data<float>());
+    if (updates.dtype() == DType::kFloat64)
+      kernels::scatter_add(updates.data<double>(), p.batch, p.outer, p.n, p.inner, idx, p.m,
+                           out.mutable_data<double>());
+    else
+      kernels::scatter_add(updates.data<float>(), p.batch, p.outer, p.n, p.inner, idx, p.m,
+                           out.mutable_data<float>());
   });
   if (should_record({&updates})) {
     const int a = p.axis, b = p.batch_dims;

@@ -61,7 +61,8 @@ int64_t int_range_count(int64_t start, int64_t limit, int64_t delta) {
   const uint64_t step = up ? static_cast<uint64_t>(delta) : uint64_t{0} - static_cast<uint64_t>(delta);
   const uint64_t n = span / step + (span % step != 0 ? 1 : 0);
   if (n > static_cast<uint64_t>(kMaxElements))
-    fail(Code::kInvalidArgument, "range: ", n, " elements, more than kiln's limit of ", kMaxElements, " (2^62)");
+    fail(Code::kInvalidArgument, "range: ", n, " elements, more than kiln's limit of ", kMaxElements,
+         " (2^62)");
   return static_cast<int64_t>(n);
 }
 
@@ -73,9 +74,10 @@ void check_range_direction(double start, double limit, double delta) {
 }
 
 void check_range_dtype(DType dtype) {
-  if (dtype != DType::kFloat32 && dtype != DType::kInt32 && dtype != DType::kInt64)
+  if (dtype != DType::kFloat32 && dtype != DType::kFloat64 && dtype != DType::kInt32 &&
+      dtype != DType::kInt64)
     fail(Code::kInvalidArgument, "range: dtype ", dtype_name(dtype),
-         " is not supported; expected float32, int32 or int64");
+         " is not supported; expected float32, float64, int32 or int64");
 }
 
 // An integer-valued double in int64's range, as int64 (exact).
@@ -90,11 +92,12 @@ bool as_int64(double v, int64_t *out) {
 Tensor fill(const Shape &shape, double value, DType dtype) {
   // An integer value in int64's range takes the exact integer path.
   int64_t iv = 0;
-  if (dtype != DType::kFloat32 && dtype != DType::kBFloat16 && as_int64(value, &iv))
-    return fill_int64(shape, iv, dtype);
+  if (!is_floating(dtype) && as_int64(value, &iv)) return fill_int64(shape, iv, dtype);
   return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (kIsFloat<T>) {
+    if constexpr (std::is_same_v<T, double>) {
+      return filled<T>(shape, dtype, value);
+    } else if constexpr (kIsFloat<T>) {
       return filled<T>(shape, dtype, static_cast<T>(static_cast<float>(value)));
     } else {
       // A fraction truncates toward zero, as a C cast; NaN, inf or out of range is an error.
@@ -108,7 +111,9 @@ Tensor fill(const Shape &shape, double value, DType dtype) {
 Tensor fill_int64(const Shape &shape, int64_t value, DType dtype) {
   return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (kIsFloat<T>) {
+    if constexpr (std::is_same_v<T, double>) {
+      return filled<T>(shape, dtype, static_cast<double>(value));  // rounded once, to the nearest double
+    } else if constexpr (kIsFloat<T>) {
       // Rounded once, to the nearest float (a conversion through double could round twice).
       return filled<T>(shape, dtype, static_cast<T>(static_cast<float>(value)));
     } else {
@@ -137,19 +142,20 @@ Tensor range(double start, double limit, double delta, DType dtype) {
   check_range_direction(start, limit, delta);
   check_range_dtype(dtype);
   int64_t s = 0, l = 0, d = 0;
-  if (dtype != DType::kFloat32 && as_int64(start, &s) && as_int64(limit, &l) && as_int64(delta, &d))
+  if (!is_floating(dtype) && as_int64(start, &s) && as_int64(limit, &l) && as_int64(delta, &d))
     return range_int64(s, l, d, dtype);
   const double count = std::ceil((limit - start) / delta);
   // Checked before any conversion or allocation: a huge count fails here, not in malloc.
   if (!(count <= static_cast<double>(kMaxElements)))
-    fail(Code::kInvalidArgument, "range: start ", start, ", limit ", limit, " and delta ", delta, " give ", count,
-         " elements, more than kiln's limit of ", kMaxElements, " (2^62)");
+    fail(Code::kInvalidArgument, "range: start ", start, ", limit ", limit, " and delta ", delta, " give ",
+         count, " elements, more than kiln's limit of ", kMaxElements, " (2^62)");
   const int64_t n = static_cast<int64_t>(count);
   return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     Tensor t = Tensor::empty(dtype, Shape{n});
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>) {
-      if constexpr (!std::is_same_v<T, float>) {
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, int32_t> ||
+                  std::is_same_v<T, int64_t>) {
+      if constexpr (!std::is_floating_point_v<T>) {
         // Fractional bounds or step with an integer dtype: the values lie between start and
         // the last element, so checking both ends checks them all.
         const double last = start + static_cast<double>(n - 1) * delta;
@@ -180,7 +186,8 @@ Tensor range_int64(int64_t start, int64_t limit, int64_t delta, DType dtype) {
   return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     Tensor t = Tensor::empty(dtype, Shape{n});
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>) {
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, int32_t> ||
+                  std::is_same_v<T, int64_t>) {
       if constexpr (std::is_same_v<T, int32_t>) {
         if (n > 0 && (!int64_fits<T>(start) || !int64_fits<T>(value(n - 1))))
           fail(Code::kInvalidArgument, "range: values from ", start, " to ", value(n - 1), " do not fit in ",

@@ -15,6 +15,8 @@ Tensor internal::reduce_to(const Tensor &g, const Shape &shape) {
   return g.shape() == shape ? g : sum_to_shape(g, shape);
 }
 
+Tensor internal::scalar_like(double value, const Tensor &like) { return fill(Shape{}, value, like.dtype()); }
+
 namespace {
 
 // Validates, broadcasts and runs a binary kernel (no recording). Output dtype is a's, or
@@ -30,12 +32,15 @@ Tensor binary_forward(BinaryOp op, const char *name, const Tensor &a, const Tens
   return out;
 }
 
-constexpr std::initializer_list<DType> kArithmetic = {DType::kFloat32, DType::kInt32, DType::kInt64};
-constexpr std::initializer_list<DType> kComparable = {DType::kFloat32, DType::kInt32, DType::kInt64,
-                                                      DType::kUInt8, DType::kBool};
+constexpr std::initializer_list<DType> kArithmetic = {DType::kFloat32, DType::kBFloat16, DType::kFloat64,
+                                                      DType::kInt32, DType::kInt64};
+constexpr std::initializer_list<DType> kFloating = {DType::kFloat32, DType::kBFloat16, DType::kFloat64};
+constexpr std::initializer_list<DType> kComparable = {DType::kFloat32, DType::kBFloat16, DType::kFloat64,
+                                                      DType::kInt32,   DType::kInt64,    DType::kUInt8,
+                                                      DType::kBool};
 
 bool recordable(const Tensor &a, const Tensor &b) {
-  return a.dtype() == DType::kFloat32 && should_record({&a, &b});
+  return is_floating(a.dtype()) && should_record({&a, &b});
 }
 
 // maximum / minimum: the gradient goes to the side that was picked, a on ties (as in TensorFlow).
@@ -44,7 +49,7 @@ Tensor extremum(BinaryOp op, const char *name, const Tensor &a, const Tensor &b)
   if (recordable(a, b))
     record(name, {a, b}, {out}, [op, a, b](const Grads &g) {
       const Tensor picked_a = op == BinaryOp::kMaximum ? greater_equal(a, b) : less_equal(a, b);
-      const Tensor ga = mul(g[0], cast(picked_a, DType::kFloat32));
+      const Tensor ga = mul(g[0], cast(picked_a, a.dtype()));
       return Grads{internal::reduce_to(ga, a.shape()), internal::reduce_to(sub(g[0], ga), b.shape())};
     });
   return out;
@@ -97,17 +102,34 @@ Tensor div(const Tensor &a, const Tensor &b) {
   return out;
 }
 
+Tensor truediv(const Tensor &a, const Tensor &b) {
+  require_same_dtype(a, b, "truediv");
+  // As TF: int32 and int64 divide in float64 (exact for every int32), 8-bit integers in float32.
+  switch (a.dtype()) {
+    case DType::kInt32:
+    case DType::kInt64:
+      return div(cast(a, DType::kFloat64), cast(b, DType::kFloat64));
+    case DType::kUInt8:
+      return div(cast(a, DType::kFloat32), cast(b, DType::kFloat32));
+    default:
+      require_dtype(
+          a, "truediv", "a",
+          {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64, DType::kUInt8});
+      return div(a, b);
+  }
+}
+
 Tensor maximum(const Tensor &a, const Tensor &b) { return extremum(BinaryOp::kMaximum, "maximum", a, b); }
 Tensor minimum(const Tensor &a, const Tensor &b) { return extremum(BinaryOp::kMinimum, "minimum", a, b); }
 
 Tensor pow(const Tensor &a, const Tensor &b) {
-  Tensor out = binary_forward(BinaryOp::kPow, "pow", a, b, {DType::kFloat32});
+  Tensor out = binary_forward(BinaryOp::kPow, "pow", a, b, kFloating);
   if (recordable(a, b))
     // d/da = g b a^(b-1); d/db = g out log(a), taken as 0 where a <= 0 (log undefined there).
     record("pow", {a, b}, {out}, [a, b, out](const Grads &g) {
-      const Tensor one = Tensor::scalar(1.0f);
+      const Tensor one = internal::scalar_like(1.0, a);
       const Tensor ga = mul(g[0], mul(b, pow(a, sub(b, one))));
-      const Tensor safe_a = where(greater(a, Tensor::scalar(0.0f)), a, one);
+      const Tensor safe_a = where(greater(a, internal::scalar_like(0.0, a)), a, one);
       const Tensor gb = mul(g[0], mul(out, log(safe_a)));
       return Grads{internal::reduce_to(ga, a.shape()), internal::reduce_to(gb, b.shape())};
     });

@@ -8,6 +8,9 @@ namespace kiln::ops::internal {
 // g summed back to `shape` after broadcasting (no work when the shapes already match).
 Tensor reduce_to(const Tensor &g, const Shape &shape);
 
+// A scalar of like's dtype: the constants of gradient rules, which keep the operand's dtype.
+Tensor scalar_like(double value, const Tensor &like);
+
 // dy * f'(x) for f in {relu / leaky_relu (alpha), gelu (erf form), gelu (tanh form)}, in one
 // fused pass. Differentiable again: its own gradient is written in ops.
 Tensor relu_grad(const Tensor &x, const Tensor &dy, float alpha);

@@ -20,9 +20,9 @@ Tensor where(const Tensor &cond, const Tensor &x, const Tensor &y) {
   Tensor out = Tensor::empty(x.dtype(), out_shape);
   kernels::select(cond.data<uint8_t>(), cond.shape(), x.raw_data(), x.shape(), y.raw_data(), y.shape(),
                   out.raw_mutable_data(), out_shape, dtype_size(x.dtype()));
-  if (x.dtype() == DType::kFloat32 && should_record({&x, &y}))
+  if (is_floating(x.dtype()) && should_record({&x, &y}))
     record("where", {cond, x, y}, {out}, [cond, xs = x.shape(), ys = y.shape()](const Grads &g) {
-      const Tensor zero = Tensor::scalar(0.0f);
+      const Tensor zero = internal::scalar_like(0.0, g[0]);
       return Grads{Tensor(), internal::reduce_to(where(cond, g[0], zero), xs),
                    internal::reduce_to(where(cond, zero, g[0]), ys)};
     });

@@ -14,8 +14,9 @@ using kernels::UnaryOp;
 
 namespace {
 
-constexpr std::initializer_list<DType> kFloatOnly = {DType::kFloat32};
-constexpr std::initializer_list<DType> kSigned = {DType::kFloat32, DType::kInt32, DType::kInt64};
+constexpr std::initializer_list<DType> kFloatOnly = {DType::kFloat32, DType::kBFloat16, DType::kFloat64};
+constexpr std::initializer_list<DType> kSigned = {DType::kFloat32, DType::kBFloat16, DType::kFloat64,
+                                                  DType::kInt32, DType::kInt64};
 
 Tensor unary_forward(UnaryOp op, const char *name, const Tensor &x, std::initializer_list<DType> allowed,
                      float alpha = 0.0f, float beta = 0.0f) {
@@ -25,9 +26,12 @@ Tensor unary_forward(UnaryOp op, const char *name, const Tensor &x, std::initial
   return out;
 }
 
-bool recordable(const Tensor &x) { return x.dtype() == DType::kFloat32 && should_record({&x}); }
+bool recordable(const Tensor &x) { return is_floating(x.dtype()) && should_record({&x}); }
 
-Tensor f32(float v) { return Tensor::scalar(v); }
+// A constant of a gradient rule, in the dtype of the tensor it meets.
+Tensor k(double v, const Tensor &like) { return internal::scalar_like(v, like); }
+// A bool mask as 1 and 0 of like's dtype.
+Tensor mask_like(const Tensor &mask, const Tensor &like) { return cast(mask, like.dtype()); }
 
 // A float32 scalar-broadcast activation parameter must be finite to give finite results.
 void require_finite(float v, const char *op, const char *arg) {
@@ -51,11 +55,11 @@ Tensor neg(const Tensor &x) {
 }
 
 Tensor abs(const Tensor &x) {
-  return with_grad(
-      "abs", x, unary_forward(UnaryOp::kAbs, "abs", x, kSigned), [](const Tensor &v, const Tensor &) {
-        const Tensor zero = f32(0.0f);  // sign(x), 0 at 0
-        return sub(cast(greater(v, zero), DType::kFloat32), cast(less(v, zero), DType::kFloat32));
-      });
+  return with_grad("abs", x, unary_forward(UnaryOp::kAbs, "abs", x, kSigned),
+                   [](const Tensor &v, const Tensor &) {
+                     const Tensor zero = k(0.0, v);  // sign(x), 0 at 0
+                     return sub(mask_like(greater(v, zero), v), mask_like(less(v, zero), v));
+                   });
 }
 
 Tensor exp(const Tensor &x) {
@@ -72,7 +76,7 @@ Tensor log(const Tensor &x) {
 Tensor sqrt(const Tensor &x) {
   Tensor out = unary_forward(UnaryOp::kSqrt, "sqrt", x, kFloatOnly);
   if (recordable(x))  // d/dx = 1 / (2 sqrt(x))
-    record("sqrt", {x}, {out}, [out](const Grads &g) { return Grads{div(mul(g[0], f32(0.5f)), out)}; });
+    record("sqrt", {x}, {out}, [out](const Grads &g) { return Grads{div(mul(g[0], k(0.5, out)), out)}; });
   return out;
 }
 
@@ -80,23 +84,23 @@ Tensor rsqrt(const Tensor &x) {
   Tensor out = unary_forward(UnaryOp::kRsqrt, "rsqrt", x, kFloatOnly);
   if (recordable(x))  // d/dx = -x^(-3/2) / 2 = -out / (2x)
     record("rsqrt", {x}, {out},
-           [x, out](const Grads &g) { return Grads{div(mul(g[0], mul(out, f32(-0.5f))), x)}; });
+           [x, out](const Grads &g) { return Grads{div(mul(g[0], mul(out, k(-0.5, x))), x)}; });
   return out;
 }
 
 Tensor square(const Tensor &x) {
   return with_grad("square", x, unary_forward(UnaryOp::kSquare, "square", x, kSigned),
-                   [](const Tensor &v, const Tensor &) { return mul(v, f32(2.0f)); });
+                   [](const Tensor &v, const Tensor &) { return mul(v, k(2.0, v)); });
 }
 
 Tensor tanh(const Tensor &x) {
   return with_grad("tanh", x, unary_forward(UnaryOp::kTanh, "tanh", x, kFloatOnly),
-                   [](const Tensor &, const Tensor &out) { return sub(f32(1.0f), square(out)); });
+                   [](const Tensor &, const Tensor &out) { return sub(k(1.0, out), square(out)); });
 }
 
 Tensor sigmoid(const Tensor &x) {
   return with_grad("sigmoid", x, unary_forward(UnaryOp::kSigmoid, "sigmoid", x, kFloatOnly),
-                   [](const Tensor &, const Tensor &out) { return mul(out, sub(f32(1.0f), out)); });
+                   [](const Tensor &, const Tensor &out) { return mul(out, sub(k(1.0, out), out)); });
 }
 
 Tensor relu(const Tensor &x) {
@@ -133,7 +137,7 @@ Tensor elu(const Tensor &x, float alpha) {
   // d/dx = 1 for x > 0, alpha e^x = out + alpha otherwise.
   return with_grad("elu", x, unary_forward(UnaryOp::kElu, "elu", x, kFloatOnly, alpha),
                    [alpha](const Tensor &v, const Tensor &out) {
-                     return where(greater(v, f32(0.0f)), f32(1.0f), add(out, f32(alpha)));
+                     return where(greater(v, k(0.0, v)), k(1.0, v), add(out, k(alpha, v)));
                    });
 }
 
@@ -142,7 +146,7 @@ Tensor swish(const Tensor &x) {
   return with_grad("swish", x, unary_forward(UnaryOp::kSwish, "swish", x, kFloatOnly),
                    [](const Tensor &v, const Tensor &out) {
                      const Tensor s = sigmoid(v);
-                     return add(s, mul(out, sub(f32(1.0f), s)));
+                     return add(s, mul(out, sub(k(1.0, v), s)));
                    });
 }
 
@@ -155,25 +159,24 @@ Tensor clip_by_value(const Tensor &x, float clip_min, float clip_max) {
                "clip_by_value: bounds [", clip_min, ", ", clip_max, "] for ",
                x.defined() ? x.description() : "undefined", "; expected clip_min <= clip_max");
   // The gradient passes where clip_min <= x <= clip_max.
-  return with_grad("clip_by_value", x,
-                   unary_forward(UnaryOp::kClip, "clip_by_value", x, kFloatOnly, clip_min, clip_max),
-                   [clip_min, clip_max](const Tensor &v, const Tensor &) {
-                     return cast(logical_and(greater_equal(v, f32(clip_min)), less_equal(v, f32(clip_max))),
-                                 DType::kFloat32);
-                   });
+  return with_grad(
+      "clip_by_value", x, unary_forward(UnaryOp::kClip, "clip_by_value", x, kFloatOnly, clip_min, clip_max),
+      [clip_min, clip_max](const Tensor &v, const Tensor &) {
+        return mask_like(logical_and(greater_equal(v, k(clip_min, v)), less_equal(v, k(clip_max, v))), v);
+      });
 }
 
 // ---- log1p, expm1, floor, round, sign, sin, cos, relu6, selu (as tf.math / tf.nn) ----
 
 Tensor log1p(const Tensor &x) {
   return with_grad("log1p", x, unary_forward(UnaryOp::kLog1p, "log1p", x, kFloatOnly),
-                   [](const Tensor &v, const Tensor &) { return div(f32(1.0f), add(v, f32(1.0f))); });
+                   [](const Tensor &v, const Tensor &) { return div(k(1.0, v), add(v, k(1.0, v))); });
 }
 
 Tensor expm1(const Tensor &x) {
   // d/dx = e^x = out + 1.
   return with_grad("expm1", x, unary_forward(UnaryOp::kExpm1, "expm1", x, kFloatOnly),
-                   [](const Tensor &, const Tensor &out) { return add(out, f32(1.0f)); });
+                   [](const Tensor &, const Tensor &out) { return add(out, k(1.0, out)); });
 }
 
 namespace {
@@ -203,16 +206,17 @@ Tensor relu6(const Tensor &x) {
   // The gradient passes where 0 < x < 6, as TF's Relu6Grad.
   return with_grad("relu6", x, unary_forward(UnaryOp::kRelu6, "relu6", x, kFloatOnly),
                    [](const Tensor &v, const Tensor &) {
-                     return cast(logical_and(greater(v, f32(0.0f)), less(v, f32(6.0f))), DType::kFloat32);
+                     return mask_like(logical_and(greater(v, k(0.0, v)), less(v, k(6.0, v))), v);
                    });
 }
 
 Tensor selu(const Tensor &x) {
   // d/dx = scale for x > 0, scale alpha e^x = out + scale alpha otherwise (tf.nn.selu's constants).
-  constexpr float kScale = 1.05070098735548049f, kScaleAlpha = 1.05070098735548049f * 1.67326324235437728f;
+  constexpr double kScale = kernels::activation::kSeluScale,
+                   kScaleAlpha = kScale * kernels::activation::kSeluAlpha;
   return with_grad("selu", x, unary_forward(UnaryOp::kSelu, "selu", x, kFloatOnly),
                    [](const Tensor &v, const Tensor &out) {
-                     return where(greater(v, f32(0.0f)), f32(kScale), add(out, f32(kScaleAlpha)));
+                     return where(greater(v, k(0.0, v)), k(kScale, v), add(out, k(kScaleAlpha, v)));
                    });
 }
 
@@ -220,16 +224,16 @@ Tensor selu(const Tensor &x) {
 
 namespace {
 void require_grad_pair(const Tensor &x, const Tensor &dy, const char *op) {
-  require_float32(x, op, "x");
-  require_float32(dy, op, "dy");
+  require_floating(x, op, "x");
+  require_dtype(dy, op, "dy", {x.dtype()});
   KILN_REQUIRE(x.shape() == dy.shape(), op, ": x is ", x.description(), " but dy is ", dy.description(),
                "; expected the same shape");
 }
 
 Tensor fused_backward(UnaryOp op, const char *name, const Tensor &x, const Tensor &dy, float alpha) {
   require_grad_pair(x, dy, name);
-  Tensor dx = Tensor::empty(DType::kFloat32, x.shape());
-  kernels::unary_backward(op, x.data<float>(), dy.data<float>(), dx.mutable_data<float>(), x.num_elements(),
+  Tensor dx = Tensor::empty(x.dtype(), x.shape());
+  kernels::unary_backward(op, x.dtype(), x.raw_data(), dy.raw_data(), dx.raw_mutable_data(), x.num_elements(),
                           alpha);
   return dx;
 }
@@ -252,16 +256,16 @@ Tensor internal::gelu_grad(const Tensor &x, const Tensor &dy, bool approximate) 
       Tensor second;  // gelu''(x)
       if (!approximate) {
         // phi(x) (2 - x^2), phi the standard normal density.
-        const Tensor phi = mul(exp(mul(x2, f32(-0.5f))), f32(0.39894228040143268f));
-        second = mul(phi, sub(f32(2.0f), x2));
+        const Tensor phi = mul(exp(mul(x2, k(-0.5, x))), k(kernels::activation::kInvSqrt2Pi, x));
+        second = mul(phi, sub(k(2.0, x), x2));
       } else {
-        // u = k (x + c x^3), t = tanh(u): (1 - t^2) (u' - x t u'^2 + x u'' / 2).
-        const float k = 0.79788456080286536f, c = 0.044715f;
-        const Tensor t = tanh(mul(add(x, mul(mul(x2, x), f32(c))), f32(k)));
-        const Tensor du = mul(add(f32(1.0f), mul(x2, f32(3.0f * c))), f32(k));
-        const Tensor half_x_ddu = mul(x2, f32(3.0f * c * k));  // x u'' / 2 = 3 c k x^2
+        // u = s (x + c x^3), t = tanh(u): (1 - t^2) (u' - x t u'^2 + x u'' / 2).
+        const double s = kernels::activation::kSqrt2OverPi, c = kernels::activation::kGeluCubic;
+        const Tensor t = tanh(mul(add(x, mul(mul(x2, x), k(c, x))), k(s, x)));
+        const Tensor du = mul(add(k(1.0, x), mul(x2, k(3.0 * c, x))), k(s, x));
+        const Tensor half_x_ddu = mul(x2, k(3.0 * c * s, x));  // x u'' / 2 = 3 c s x^2
         const Tensor inner = add(sub(du, mul(mul(x, t), square(du))), half_x_ddu);
-        second = mul(sub(f32(1.0f), square(t)), inner);
+        second = mul(sub(k(1.0, x), square(t)), inner);
       }
       return Grads{mul(mul(g[0], dy), second), internal::gelu_grad(x, g[0], approximate)};
     });

@@ -3,6 +3,7 @@
 // InvalidArgument error, as TF raises.
 #include "kernels/floor_div.h"
 
+#include "kernels/elementwise.h"
 #include "ops/elementwise_internal.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
@@ -14,19 +15,17 @@ namespace {
 
 Tensor floor_forward(const char *op, const Tensor &a, const Tensor &b, bool div) {
   require_same_dtype(a, b, op);
-  require_dtype(a, op, "a", {DType::kFloat32, DType::kInt32, DType::kInt64});
+  require_dtype(a, op, "a", {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  if (kernels::has_zero(b))
+  if (kernels::contains_zero(b.dtype(), b.raw_data(), b.num_elements()))
     fail(Code::kInvalidArgument, op, ": integer division by zero (b is ", b.description(),
          "); expected no zero divisor");
   // The kernel reads same-shaped operands; broadcasting here keeps it one flat loop.
   Tensor ab = a.shape() == shape ? a : stop_gradient(broadcast_to(a, shape));
   Tensor bb = b.shape() == shape ? b : stop_gradient(broadcast_to(b, shape));
   Tensor out = Tensor::empty(a.dtype(), shape);
-  if (div)
-    kernels::floordiv(ab, bb, out);
-  else
-    kernels::floormod(ab, bb, out);
+  (div ? kernels::floordiv : kernels::floormod)(a.dtype(), ab.raw_data(), bb.raw_data(), out.num_elements(),
+                                                out.raw_mutable_data());
   return out;
 }
 
@@ -39,7 +38,7 @@ Tensor floordiv(const Tensor &a, const Tensor &b) {
 
 Tensor floormod(const Tensor &a, const Tensor &b) {
   Tensor out = floor_forward("floormod", a, b, false);
-  if (a.dtype() == DType::kFloat32 && should_record({&a, &b})) {
+  if (is_floating(a.dtype()) && should_record({&a, &b})) {
     // a - floor(a / b) * b: d/da = 1, d/db = -floor(a / b) (TF's rule).
     record("floormod", {a, b}, {out}, [a, b](const Grads &g) {
       return Grads{internal::reduce_to(g[0], a.shape()),

@@ -4,6 +4,7 @@
 #include "ops/op_util.h"
 #include "ops/ops.h"
 #include "ops/recorder.h"
+#include "ops/reduce_internal.h"
 
 namespace kiln::ops {
 
@@ -17,8 +18,8 @@ const char *flag(bool b) { return b ? "true" : "false"; }
 }
 
 Shape matmul_shape(const Tensor &a, const Tensor &b, bool ta, bool tb) {
-  require_dtype(a, "matmul", "a", {DType::kFloat32, DType::kBFloat16});
-  require_dtype(b, "matmul", "b", {DType::kFloat32, DType::kBFloat16});
+  require_floating(a, "matmul", "a");
+  require_floating(b, "matmul", "b");
   require_same_dtype(a, b, "matmul");
   if (a.rank() < 2 || b.rank() < 2) matmul_fail(a, b, ta, tb, "operands must have rank >= 2");
   const Shape &sa = a.shape(), &sb = b.shape();
@@ -53,23 +54,24 @@ Tensor as_rows(const Tensor &t) {
 }
 
 Tensor softmax_op(const char *op, const Tensor &x, int64_t axis, bool log) {
-  require_float32(x, op, "x");
+  require_floating(x, op, "x");
   if (x.rank() == 0)
     fail(Code::kInvalidArgument, op, ": argument 'x' is ", x.description(), "; expected rank >= 1");
   const int a = normalize_axis(axis, x.rank(), op);
-  Tensor out = Tensor::empty(DType::kFloat32, x.shape());
-  kernels::softmax(x, a, log, out);
+  Tensor out = Tensor::empty(x.dtype(), x.shape());
+  const internal::AxisView v = internal::axis_view(x.shape(), a);
+  kernels::softmax(log, x.dtype(), x.raw_data(), v.outer, v.n, v.inner, out.raw_mutable_data());
   if (should_record({&x})) {
     // In ops, so that the rule is itself differentiable.
+    // bfloat16 computes its rule in float32, as its forward pass.
     std::vector<int64_t> axes{a};
-    if (log)
-      record(op, {x}, {out}, [out, axes](const Grads &g) -> Grads {
-        return {sub(g[0], mul(exp(out), sum(g[0], axes, true)))};
-      });
-    else
-      record(op, {x}, {out}, [out, axes](const Grads &g) -> Grads {
-        return {mul(sub(g[0], sum(mul(g[0], out), axes, true)), out)};
-      });
+    record(op, {x}, {out}, [out, axes, log](const Grads &g) -> Grads {
+      const DType ct = internal::gradient_dtype(out);
+      const Tensor y = internal::as_dtype(out, ct), dy = internal::as_dtype(g[0], ct);
+      const Tensor dx =
+          log ? sub(dy, mul(exp(y), sum(dy, axes, true))) : mul(sub(dy, sum(mul(dy, y), axes, true)), y);
+      return {internal::as_dtype(dx, out.dtype())};
+    });
   }
   return out;
 }
@@ -79,7 +81,8 @@ Tensor softmax_op(const char *op, const Tensor &x, int64_t axis, bool log) {
 Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a, bool transpose_b) {
   const Shape out_shape = matmul_shape(a, b, transpose_a, transpose_b);
   Tensor out = Tensor::empty(a.dtype(), out_shape);
-  kernels::matmul(a, b, transpose_a, transpose_b, out);
+  kernels::matmul(transpose_a, transpose_b, a.dtype(), a.raw_data(), a.shape(), b.raw_data(), b.shape(),
+                  out.raw_mutable_data(), out.shape());
   if (should_record({&a, &b})) {
     record("matmul", {a, b}, {out}, [a, b, transpose_a, transpose_b](const Grads &g) -> Grads {
       // out = op(a)·op(b); each case's rule keeps the result in a's (b's) own layout.

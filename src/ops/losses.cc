@@ -31,12 +31,17 @@ void check_labels(const Index *l, int64_t count, int64_t classes, const Tensor &
            ")");
 }
 
+// The fused losses run float32 or float64 logits (labels of the same dtype where they are floats).
+void require_xent_dtype(const Tensor &logits, const char *op, const char *arg) {
+  require_dtype(logits, op, arg, {DType::kFloat32, DType::kFloat64});
+}
+
 }  // namespace
 
 Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits) {
   const char *op = "sparse_softmax_cross_entropy_with_logits";
   require_dtype(labels, op, "labels", {DType::kInt32, DType::kInt64});
-  require_float32(logits, op, "logits");
+  require_xent_dtype(logits, op, "logits");
   if (logits.rank() < 1 || labels.shape() != without_last(logits.shape()))
     fail(Code::kInvalidArgument, op, ": labels ", labels.description(), " and logits ", logits.description(),
          " do not match; expected logits of rank >= 1 and labels of logits' shape without its last (class) "
@@ -46,18 +51,22 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tens
     check_labels(labels.data<int32_t>(), labels.num_elements(), classes, labels, logits);
   else
     check_labels(labels.data<int64_t>(), labels.num_elements(), classes, labels, logits);
-  Tensor loss = Tensor::empty(DType::kFloat32, labels.shape());
-  kernels::sparse_softmax_xent(logits, labels, loss);
+  Tensor loss = Tensor::empty(logits.dtype(), labels.shape());
+  const int64_t rows = labels.num_elements();
+  kernels::sparse_softmax_xent(logits.dtype(), logits.raw_data(), labels.dtype(), labels.raw_data(), rows,
+                               classes, loss.raw_mutable_data());
   if (should_record({&logits})) {
-    record(op, {labels, logits}, {loss}, [labels, logits, classes](const Grads &g) -> Grads {
+    record(op, {labels, logits}, {loss}, [labels, logits, classes, rows](const Grads &g) -> Grads {
       // TF's backprop, g * (softmax - one_hot(labels)): one fused pass, or built from ops when an
       // outer tape records (so it can be differentiated again).
       if (!should_record({&logits, &g[0]})) {
-        Tensor d = Tensor::empty(DType::kFloat32, logits.shape());
-        kernels::sparse_softmax_xent_grad(logits, labels, g[0], d);
+        Tensor d = Tensor::empty(logits.dtype(), logits.shape());
+        kernels::sparse_softmax_xent_grad(logits.dtype(), logits.raw_data(), labels.dtype(),
+                                          labels.raw_data(), g[0].raw_data(), rows, classes,
+                                          d.raw_mutable_data());
         return {Tensor(), d};
       }
-      Tensor target = one_hot(labels, classes);
+      Tensor target = one_hot(labels, classes, 1.0, 0.0, -1, logits.dtype());
       return {Tensor(), mul(per_class(g[0]), sub(softmax(logits, -1), target))};
     });
   }
@@ -66,8 +75,8 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tens
 
 Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits, int64_t axis) {
   const char *op = "softmax_cross_entropy_with_logits";
-  require_float32(labels, op, "labels");
-  require_float32(logits, op, "logits");
+  require_xent_dtype(logits, op, "logits");
+  require_dtype(labels, op, "labels", {logits.dtype()});
   if (logits.rank() < 1)
     fail(Code::kInvalidArgument, op, ": logits ", logits.description(), " is a scalar; expected rank >= 1");
   const int a = normalize_axis(axis, logits.rank(), op);
@@ -89,18 +98,20 @@ Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &log
     x = transpose(x, perm);
     z = transpose(z, perm);
   }
-  Tensor loss = Tensor::empty(DType::kFloat32, without_last(x.shape()));
-  kernels::softmax_xent(x, z, loss);
+  Tensor loss = Tensor::empty(x.dtype(), without_last(x.shape()));
+  const int64_t classes = x.shape()[x.rank() - 1], rows = loss.num_elements();
+  kernels::softmax_xent(x.dtype(), x.raw_data(), z.raw_data(), rows, classes, loss.raw_mutable_data());
   if (should_record({&x, &z})) {
-    record(op, {z, x}, {loss}, [z, x](const Grads &g) -> Grads {
+    record(op, {z, x}, {loss}, [z, x, rows, classes](const Grads &g) -> Grads {
       Tensor ge = per_class(g[0]);
       // d/dx of sum_j z_j (lse - x_j) = softmax * sum(z) - z: equal to TF's softmax - z for labels
       // that sum to 1, and still the true gradient for labels that do not. Fused unless an outer
       // tape records.
       Tensor dx;
       if (!should_record({&x, &z, &g[0]})) {
-        dx = Tensor::empty(DType::kFloat32, x.shape());
-        kernels::softmax_xent_grad(x, z, g[0], dx);
+        dx = Tensor::empty(x.dtype(), x.shape());
+        kernels::softmax_xent_grad(x.dtype(), x.raw_data(), z.raw_data(), g[0].raw_data(), rows, classes,
+                                   dx.raw_mutable_data());
       } else {
         dx = mul(ge, sub(mul(softmax(x, -1), sum(z, {-1}, true)), z));
       }
@@ -113,13 +124,14 @@ Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &log
 
 Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits) {
   const char *op = "sigmoid_cross_entropy_with_logits";
-  require_float32(labels, op, "labels");
-  require_float32(logits, op, "logits");
+  require_xent_dtype(logits, op, "logits");
+  require_dtype(labels, op, "labels", {logits.dtype()});
   if (labels.shape() != logits.shape())
     fail(Code::kInvalidArgument, op, ": labels ", labels.description(), " and logits ", logits.description(),
          " differ in shape; expected the same shape");
-  Tensor loss = Tensor::empty(DType::kFloat32, logits.shape());
-  kernels::sigmoid_xent(logits, labels, loss);
+  Tensor loss = Tensor::empty(logits.dtype(), logits.shape());
+  kernels::sigmoid_xent(logits.dtype(), logits.raw_data(), labels.raw_data(), loss.num_elements(),
+                        loss.raw_mutable_data());
   if (should_record({&labels, &logits})) {
     record(op, {labels, logits}, {loss}, [labels, logits](const Grads &g) -> Grads {
       return {mul(g[0], neg(logits)), mul(g[0], sub(sigmoid(logits), labels))};

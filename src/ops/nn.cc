@@ -207,7 +207,8 @@ Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, con
   if (internal::any_empty({&x, &filter, &y}))
     y = internal::zero_tensor(y.shape());
   else
-    kernels::conv2d_forward(g, x.data<float>(), filter.data<float>(), y.mutable_data<float>());
+    kernels::conv2d_forward(g, x.data<float>(), filter.data<float>(),
+                            kernels::filter_source(*filter.storage()), y.mutable_data<float>());
   if (should_record({&x, &filter})) {
     const Tensor saved_x = should_record({&filter}) ? x : Tensor();
     const Tensor saved_filter = should_record({&x}) ? filter : Tensor();
@@ -234,7 +235,8 @@ Tensor internal::conv_backprop_input(const internal::ConvFamily &f, const char *
   if (internal::any_empty({&filter, &dy, &dx}))
     dx = internal::zero_tensor(x_shape);
   else
-    kernels::conv2d_backward_data(g, dy.data<float>(), filter.data<float>(), dx.mutable_data<float>());
+    kernels::conv2d_backward_data(g, dy.data<float>(), filter.data<float>(),
+                                  kernels::filter_source(*filter.storage()), dx.mutable_data<float>());
   if (should_record({&filter, &dy}))
     record(op, {filter, dy}, {dx}, [=, &f](const Grads &grads) -> Grads {
       return {f.backprop_filter(grads[0], filter.shape(), dy, strides, dilations, padding),

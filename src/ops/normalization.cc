@@ -3,21 +3,40 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/elementwise.h"
 #include "kernels/norm.h"
 #include "ops/nn_internal.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
 #include "ops/recorder.h"
+#include "ops/reduce_internal.h"
 
 namespace kiln::ops {
 
 namespace {
 
+// x's dtype rules. float64 computes in double; float32 and bfloat16 in float32 (bfloat16 rounds
+// the result once, as TF's mixed precision). gamma and beta (and batch_norm's mean and variance)
+// have x's dtype; with a bfloat16 x they may also be float32, as TF's fused batch norm takes them
+// and Keras mixed precision keeps its LayerNormalization/BatchNormalization variables. Statistics
+// the ops compute (batch_norm's batch mean and variance) come out in the compute dtype: float32
+// for a bfloat16 x, as TF's FusedBatchNormV3.
+DType compute_dtype(const Tensor &x) {
+  return x.dtype() == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
+}
+
+void require_param_dtype(const Tensor &t, const Tensor &x, const char *op, const char *arg) {
+  if (x.dtype() == DType::kBFloat16)
+    require_dtype(t, op, arg, {DType::kBFloat16, DType::kFloat32});
+  else
+    require_dtype(t, op, arg, {x.dtype()});
+}
+
 void require_channels(const Tensor &t, int64_t channels, const char *op, const char *arg, const Tensor &x) {
-  require_float32(t, op, arg);
+  require_param_dtype(t, x, op, arg);
   if (t.rank() != 1 || t.shape()[0] != channels)
-    fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected float32[",
-         channels, "] to match the last dim of x ", x.description());
+    fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected ",
+         dtype_name(t.dtype()), "[", channels, "] to match the last dim of x ", x.description());
 }
 
 void require_epsilon(float epsilon, const char *op) {
@@ -25,9 +44,9 @@ void require_epsilon(float epsilon, const char *op) {
     fail(Code::kInvalidArgument, op, ": epsilon is ", epsilon, "; expected a finite value >= 0");
 }
 
-// Checks that x is float32 of rank >= min_rank and returns its channel count (the last dim).
+// Checks that x is floating of rank >= min_rank and returns its channel count (the last dim).
 int64_t channels_of(const Tensor &x, int min_rank, const char *op) {
-  require_float32(x, op, "x");
+  require_floating(x, op, "x");
   if (x.rank() < min_rank)
     fail(Code::kInvalidArgument, op, ": argument 'x' is ", x.description(), "; expected rank >= ", min_rank,
          min_rank == 2 ? " ([N, C] or [N, H, W, C])" : "");
@@ -35,7 +54,7 @@ int64_t channels_of(const Tensor &x, int min_rank, const char *op) {
 }
 
 void require_like_x(const Tensor &dy, const Tensor &x, const char *op) {
-  require_float32(dy, op, "dy");
+  require_dtype(dy, op, "dy", {x.dtype()});
   if (dy.shape() != x.shape())
     fail(Code::kInvalidArgument, op, ": argument 'dy' is ", dy.description(), "; expected the shape of x ",
          x.description());
@@ -54,13 +73,41 @@ std::vector<int64_t> leading_axes(const Tensor &x) {
   return axes;
 }
 
-Tensor f32(const Shape &shape) { return Tensor::empty(DType::kFloat32, shape); }
+// t's values in dtype, converted by the kernel without recording (the forward ops record their own
+// gradients); t itself when it has that dtype.
+Tensor converted(const Tensor &t, DType dtype) {
+  if (t.dtype() == dtype) return t;
+  Tensor out = Tensor::empty(dtype, t.shape());
+  kernels::cast(t.dtype(), t.raw_data(), dtype, out.raw_mutable_data(), t.num_elements());
+  return out;
+}
+
+Tensor as(const Tensor &t, DType dtype) { return internal::as_dtype(t, dtype); }
+
+// Calls f(T{}) with T the C++ type of a compute dtype (float32 or float64).
+template <typename F>
+void with_compute_type(DType cdt, F &&f) {
+  if (cdt == DType::kFloat64)
+    f(double{});
+  else
+    f(float{});
+}
+
+Tensor scalar_of(double v, DType dtype) { return fill(Shape{}, v, dtype); }
 
 bool all_zero(const Tensor &t) {
-  const float *p = t.data<float>();
-  for (int64_t i = 0; i < t.num_elements(); ++i)
-    if (p[i] != 0.0f) return false;
-  return true;
+  bool zero = true;
+  with_compute_type(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T *p = t.data<T>();
+    for (int64_t i = 0; zero && i < t.num_elements(); ++i) zero = p[i] == T(0);
+  });
+  return zero;
+}
+
+// The gradients of a backward pass computed in the compute dtype, returned in x's and gamma's.
+internal::NormGrads to_input_dtypes(const internal::NormGrads &r, const Tensor &x, const Tensor &gamma) {
+  return {as(r.dx, x.dtype()), as(r.dgamma, gamma.dtype()), as(r.dbeta, gamma.dtype())};
 }
 
 // Sums over the leading axes of x (none for a rank-1 x: sum() with no axes would reduce all).
@@ -69,7 +116,7 @@ Tensor sum_leading(const Tensor &t, const std::vector<int64_t> &axes) {
 }
 
 Tensor rstd_of(const Tensor &variance, float epsilon) {
-  return rsqrt(add(variance, Tensor::scalar(epsilon)));
+  return rsqrt(add(variance, scalar_of(epsilon, variance.dtype())));
 }
 
 // ---- the backward passes as compositions of ops, so that an outer tape can differentiate them ----
@@ -113,18 +160,25 @@ static Tensor layer_norm_last_axis(const Tensor &x, const Tensor &gamma, const T
   require_channels(gamma, channels, op, "gamma", x);
   require_channels(beta, channels, op, "beta", x);
   require_epsilon(epsilon, op);
+  require_dtype(beta, op, "beta", {gamma.dtype()});
   const int64_t rows = rows_of(x);
   const bool recording = should_record({&x, &gamma, &beta});
-  Tensor y = f32(x.shape());
+  const DType cdt = compute_dtype(x);
+  const Tensor xc = converted(x, cdt), gc = converted(gamma, cdt), bc = converted(beta, cdt);
+  Tensor yc = Tensor::empty(cdt, x.shape());
   Tensor mu, variance;
   if (recording) {
-    mu = f32(Shape{rows});
-    variance = f32(Shape{rows});
+    mu = Tensor::empty(cdt, Shape{rows});
+    variance = Tensor::empty(cdt, Shape{rows});
   }
-  kernels::layer_norm_forward(rows, channels, epsilon, x.data<float>(), gamma.data<float>(),
-                              beta.data<float>(), y.mutable_data<float>(),
-                              recording ? mu.mutable_data<float>() : nullptr,
-                              recording ? variance.mutable_data<float>() : nullptr);
+  with_compute_type(cdt, [&](auto tag) {
+    using T = decltype(tag);
+    kernels::layer_norm_forward<T>(rows, channels, static_cast<T>(epsilon), xc.data<T>(), gc.data<T>(),
+                                   bc.data<T>(), yc.mutable_data<T>(),
+                                   recording ? mu.mutable_data<T>() : nullptr,
+                                   recording ? variance.mutable_data<T>() : nullptr);
+  });
+  const Tensor y = converted(yc, x.dtype());
   if (recording)
     record(op, {x, gamma, beta}, {y}, [x, gamma, mu, variance, epsilon](const Grads &grads) -> Grads {
       internal::NormGrads r = internal::layer_norm_grad(x, gamma, mu, variance, grads[0], epsilon);
@@ -139,19 +193,25 @@ internal::NormGrads internal::layer_norm_grad(const Tensor &x, const Tensor &gam
   const int64_t channels = channels_of(x, 1, op), rows = rows_of(x);
   require_channels(gamma, channels, op, "gamma", x);
   require_like_x(dy, x, op);
+  const DType cdt = compute_dtype(x);
   for (const Tensor *t : {&mean, &variance}) {
-    require_float32(*t, op, "statistics");
+    require_dtype(*t, op, "statistics", {cdt});
     if (t->shape() != Shape{rows})
-      fail(Code::kInvalidArgument, op, ": statistics tensor is ", t->description(), "; expected float32[",
-           rows, "] (one per row of x ", x.description(), ")");
+      fail(Code::kInvalidArgument, op, ": statistics tensor is ", t->description(), "; expected ",
+           dtype_name(cdt), "[", rows, "] (one per row of x ", x.description(), ")");
   }
-  if (should_record({&x, &gamma, &dy})) return layer_norm_grad_ops(x, gamma, dy, epsilon);
-  internal::NormGrads r{f32(x.shape()), f32(gamma.shape()), f32(gamma.shape())};
-  kernels::layer_norm_backward(rows, channels, epsilon, x.data<float>(), gamma.data<float>(),
-                               mean.data<float>(), variance.data<float>(), dy.data<float>(),
-                               r.dx.mutable_data<float>(), r.dgamma.mutable_data<float>(),
-                               r.dbeta.mutable_data<float>());
-  return r;
+  if (should_record({&x, &gamma, &dy}))
+    return to_input_dtypes(layer_norm_grad_ops(as(x, cdt), as(gamma, cdt), as(dy, cdt), epsilon), x, gamma);
+  internal::NormGrads r{Tensor::empty(cdt, x.shape()), Tensor::empty(cdt, gamma.shape()),
+                        Tensor::empty(cdt, gamma.shape())};
+  const Tensor xc = converted(x, cdt), gc = converted(gamma, cdt), dyc = converted(dy, cdt);
+  with_compute_type(cdt, [&](auto tag) {
+    using T = decltype(tag);
+    kernels::layer_norm_backward<T>(rows, channels, static_cast<T>(epsilon), xc.data<T>(), gc.data<T>(),
+                                    mean.data<T>(), variance.data<T>(), dyc.data<T>(), r.dx.mutable_data<T>(),
+                                    r.dgamma.mutable_data<T>(), r.dbeta.mutable_data<T>());
+  });
+  return to_input_dtypes(r, x, gamma);
 }
 
 BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, const Tensor &mean,
@@ -168,19 +228,31 @@ BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Tensor &b
     fail(Code::kInvalidArgument, op, ": x is ", x.description(),
          "; training needs at least one value per channel for the batch statistics");
 
+  require_dtype(beta, op, "beta", {gamma.dtype()});
+
   const bool recording = should_record({&x, &gamma, &beta});
-  BatchNormResult out{f32(x.shape()), mean, variance};
-  float *y = out.y.mutable_data<float>();
+  const DType cdt = compute_dtype(x);
+  const Tensor xc = converted(x, cdt), gc = converted(gamma, cdt), bc = converted(beta, cdt);
+  Tensor yc = Tensor::empty(cdt, x.shape());
+  BatchNormResult out{Tensor(), mean, variance};
   if (training) {
-    out.mean = f32(Shape{channels});
-    out.variance = f32(Shape{channels});
-    kernels::batch_norm_forward_training(rows, channels, epsilon, x.data<float>(), gamma.data<float>(),
-                                         beta.data<float>(), y, out.mean.mutable_data<float>(),
-                                         out.variance.mutable_data<float>());
-  } else {
-    kernels::batch_norm_forward_inference(rows, channels, epsilon, x.data<float>(), gamma.data<float>(),
-                                          beta.data<float>(), mean.data<float>(), variance.data<float>(), y);
+    out.mean = Tensor::empty(cdt, Shape{channels});
+    out.variance = Tensor::empty(cdt, Shape{channels});
   }
+  with_compute_type(cdt, [&](auto tag) {
+    using T = decltype(tag);
+    const T eps = static_cast<T>(epsilon);
+    if (training) {
+      kernels::batch_norm_forward_training<T>(rows, channels, eps, xc.data<T>(), gc.data<T>(), bc.data<T>(),
+                                              yc.mutable_data<T>(), out.mean.mutable_data<T>(),
+                                              out.variance.mutable_data<T>());
+    } else {
+      const Tensor mc = converted(mean, cdt), vc = converted(variance, cdt);
+      kernels::batch_norm_forward_inference<T>(rows, channels, eps, xc.data<T>(), gc.data<T>(), bc.data<T>(),
+                                               mc.data<T>(), vc.data<T>(), yc.mutable_data<T>());
+    }
+  });
+  out.y = converted(yc, x.dtype());
   if (!recording) return out;
   if (!training) {
     // The given statistics are constants here, as in TF: no gradient for them.
@@ -192,16 +264,19 @@ BatchNormResult batch_norm(const Tensor &x, const Tensor &gamma, const Tensor &b
   }
   const Tensor batch_mean = out.mean, batch_variance = out.variance;
   record(op, {x, gamma, beta}, {out.y, out.mean, out.variance},
-         [x, gamma, batch_mean, batch_variance, epsilon, rows](const Grads &grads) -> Grads {
+         [x, gamma, batch_mean, batch_variance, epsilon, rows, cdt](const Grads &grads) -> Grads {
            internal::NormGrads r =
                internal::batch_norm_grad(x, gamma, batch_mean, batch_variance, grads[0], true, epsilon);
            // The returned statistics are outputs too: usually unused (zero gradients), so skipped then.
            // d mean / dx = 1/rows; d variance / dx = 2 (x - mean) / rows.
            const Tensor &g_mean = grads[1], &g_variance = grads[2];
-           const float inv_rows = 1.0f / static_cast<float>(rows);
-           if (!all_zero(g_mean)) r.dx = add(r.dx, mul(g_mean, Tensor::scalar(inv_rows)));
+           // Computed in the statistics' dtype, added in x's.
+           const double inv_rows = 1.0 / static_cast<double>(rows);
+           if (!all_zero(g_mean)) r.dx = add(r.dx, as(mul(g_mean, scalar_of(inv_rows, cdt)), x.dtype()));
            if (!all_zero(g_variance))
-             r.dx = add(r.dx, mul(sub(x, batch_mean), mul(g_variance, Tensor::scalar(2.0f * inv_rows))));
+             r.dx = add(r.dx,
+                        as(mul(sub(as(x, cdt), batch_mean), mul(g_variance, scalar_of(2.0 * inv_rows, cdt))),
+                           x.dtype()));
            return {r.dx, r.dgamma, r.dbeta};
          });
   return out;
@@ -216,14 +291,23 @@ internal::NormGrads internal::batch_norm_grad(const Tensor &x, const Tensor &gam
   require_channels(mean, channels, op, "mean", x);
   require_channels(variance, channels, op, "variance", x);
   require_like_x(dy, x, op);
+  const DType cdt = compute_dtype(x);
   if (should_record({&x, &gamma, &dy}))
-    return batch_norm_grad_ops(x, gamma, mean, variance, dy, training, epsilon);
-  internal::NormGrads r{f32(x.shape()), f32(gamma.shape()), f32(gamma.shape())};
-  kernels::batch_norm_backward(rows, channels, epsilon, training, x.data<float>(), gamma.data<float>(),
-                               mean.data<float>(), variance.data<float>(), dy.data<float>(),
-                               r.dx.mutable_data<float>(), r.dgamma.mutable_data<float>(),
-                               r.dbeta.mutable_data<float>());
-  return r;
+    return to_input_dtypes(batch_norm_grad_ops(as(x, cdt), as(gamma, cdt), as(mean, cdt), as(variance, cdt),
+                                               as(dy, cdt), training, epsilon),
+                           x, gamma);
+  internal::NormGrads r{Tensor::empty(cdt, x.shape()), Tensor::empty(cdt, gamma.shape()),
+                        Tensor::empty(cdt, gamma.shape())};
+  const Tensor xc = converted(x, cdt), gc = converted(gamma, cdt), dyc = converted(dy, cdt);
+  const Tensor mc = converted(mean, cdt), vc = converted(variance, cdt);
+  with_compute_type(cdt, [&](auto tag) {
+    using T = decltype(tag);
+    kernels::batch_norm_backward<T>(rows, channels, static_cast<T>(epsilon), training, xc.data<T>(),
+                                    gc.data<T>(), mc.data<T>(), vc.data<T>(), dyc.data<T>(),
+                                    r.dx.mutable_data<T>(), r.dgamma.mutable_data<T>(),
+                                    r.dbeta.mutable_data<T>());
+  });
+  return to_input_dtypes(r, x, gamma);
 }
 
 // Keras LayerNormalization(axis=[...]) over trailing axes: the normalised axes are reshaped into one,
@@ -232,7 +316,7 @@ Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, floa
                   const std::vector<int64_t> &axes) {
   if (axes.empty()) return layer_norm_last_axis(x, gamma, beta, epsilon);
   const char *op = "layer_norm";
-  require_float32(x, op, "x");
+  require_floating(x, op, "x");
   const int r = x.rank();
   std::vector<int> norm;
   for (int64_t a : axes) norm.push_back(normalize_axis(a, r, op));
@@ -248,11 +332,11 @@ Tensor layer_norm(const Tensor &x, const Tensor &gamma, const Tensor &beta, floa
   for (int i = 0; i < r; ++i) (i < r - k ? lead : trailing).push_back(x.shape()[i]);
   for (int64_t d : trailing) cols *= d;
   for (const auto &[t, arg] : {std::pair<const Tensor &, const char *>{gamma, "gamma"}, {beta, "beta"}}) {
-    require_float32(t, op, arg);
+    require_param_dtype(t, x, op, arg);
     if (t.shape() != Shape(trailing))
-      fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected float32",
-           list_string(trailing), " to match the normalised axes ", list_string(axes), " of x ",
-           x.description());
+      fail(Code::kInvalidArgument, op, ": argument '", arg, "' is ", t.description(), "; expected ",
+           dtype_name(t.dtype()), list_string(trailing), " to match the normalised axes ", list_string(axes),
+           " of x ", x.description());
   }
   lead.push_back(cols);
   const Tensor y =

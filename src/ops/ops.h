@@ -3,7 +3,7 @@
 // a tape watches an input, records its gradient rule (written in ops).
 //
 // Broadcasting follows NumPy. Axes may be negative. Float ops take float32
-// unless said otherwise; gradients flow only through float32 tensors.
+// unless said otherwise; gradients flow through floating tensors of the dtypes an op takes.
 #pragma once
 
 #include <cstdint>
@@ -15,16 +15,21 @@ namespace kiln::ops {
 
 enum class Padding { kValid = 0, kSame = 1 };
 
-// ---- elementwise binary (float32, int32, int64; same dtype both sides) ----
+// ---- elementwise binary (float32, bfloat16, float64, int32, int64; same dtype both sides) ----
+// bfloat16 computes each element in float32 and rounds once; integer div truncates.
 Tensor add(const Tensor &a, const Tensor &b);
 Tensor sub(const Tensor &a, const Tensor &b);
 Tensor mul(const Tensor &a, const Tensor &b);
 Tensor div(const Tensor &a, const Tensor &b);
 Tensor maximum(const Tensor &a, const Tensor &b);
 Tensor minimum(const Tensor &a, const Tensor &b);
-Tensor pow(const Tensor &a, const Tensor &b);  // float32 only
+Tensor pow(const Tensor &a, const Tensor &b);  // floating dtypes only
+// tf.math.truediv (Python's /): int32 and int64 divide as float64, uint8 as float32, floats
+// as div. Gradients through div for floating operands.
+Tensor truediv(const Tensor &a, const Tensor &b);
 
-// ---- elementwise unary (float32; neg/abs/square also int32/int64) ----
+// ---- elementwise unary (float32, bfloat16, float64; neg/abs/square also int32/int64) ----
+// bfloat16 gives bf16(float32 result); float64 computes in double.
 Tensor neg(const Tensor &x);
 Tensor abs(const Tensor &x);
 Tensor exp(const Tensor &x);
@@ -40,7 +45,7 @@ Tensor softplus(const Tensor &x);
 Tensor elu(const Tensor &x, float alpha);
 Tensor leaky_relu(const Tensor &x, float alpha);
 Tensor swish(const Tensor &x);
-// float32, as tf.math / tf.nn: round is to nearest, ties to even; sign(+-0) = +-0 and
+// As tf.math / tf.nn: round is to nearest, ties to even; sign(+-0) = +-0 and
 // sign(NaN) = NaN; floor, round and sign have a zero gradient.
 Tensor log1p(const Tensor &x);
 Tensor expm1(const Tensor &x);

@@ -6,6 +6,7 @@
 #include "ops/op_util.h"
 #include "ops/ops.h"
 #include "ops/recorder.h"
+#include "ops/reduce_internal.h"
 
 namespace kiln::ops {
 
@@ -50,7 +51,7 @@ Tensor expand_grad(const Tensor &g, const std::vector<int64_t> &keep_shape, cons
 
 Tensor run_reduce(ReduceKind kind, const Tensor &x, const Plan &p) {
   Tensor out = Tensor::empty(x.dtype(), p.out_shape);
-  kernels::reduce(kind, x, p.reduced, out);
+  kernels::reduce(kind, x.dtype(), x.raw_data(), x.shape(), p.reduced, out.raw_mutable_data());
   return out;
 }
 
@@ -59,13 +60,14 @@ Tensor run_reduce(ReduceKind kind, const Tensor &x, const Plan &p) {
 // (min); for integers the lowest or highest value.
 Tensor reduce_extreme(ReduceKind kind, const char *op, const Tensor &x, const std::vector<int64_t> &axes,
                       bool keepdims) {
-  require_dtype(x, op, "x", {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kInt64});
+  require_dtype(x, op, "x",
+                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
   Plan p = make_plan(x, axes, keepdims, op);
   Tensor out = run_reduce(kind, x, p);
-  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+  if (internal::has_float_gradient(x) && should_record({&x})) {
     record(op, {x}, {out}, [x, out, axes, keepdims, keep = p.keep_shape](const Grads &g) -> Grads {
       Tensor y = keepdims ? out : reshape(out, keep);
-      Tensor hit = cast(equal(x, y), DType::kFloat32);
+      Tensor hit = cast(equal(x, y), x.dtype());
       Tensor share = div(hit, sum(hit, axes, true));
       return {mul(share, keepdims ? g[0] : reshape(g[0], keep))};
     });
@@ -76,7 +78,8 @@ Tensor reduce_extreme(ReduceKind kind, const char *op, const Tensor &x, const st
 }  // namespace
 
 Tensor sum(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
-  require_dtype(x, "sum", "x", {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kInt64});
+  require_dtype(x, "sum", "x",
+                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
   Plan p = make_plan(x, axes, keepdims, "sum");
   Tensor out = run_reduce(ReduceKind::kSum, x, p);
   if (is_floating(x.dtype()) && should_record({&x})) {
@@ -89,14 +92,19 @@ Tensor sum(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
 }
 
 Tensor mean(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
-  require_dtype(x, "mean", "x", {DType::kFloat32, DType::kBFloat16});
+  require_floating(x, "mean", "x");
   Plan p = make_plan(x, axes, keepdims, "mean");
   Tensor out = run_reduce(ReduceKind::kMean, x, p);
-  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+  if (internal::has_float_gradient(x) && should_record({&x})) {
     Shape x_shape = x.shape();
     record("mean", {x}, {out},
-           [keep = p.keep_shape, count = p.count, x_shape, keepdims](const Grads &g) -> Grads {
-             Tensor scale = Tensor::scalar(1.0f / static_cast<float>(count));
+           [keep = p.keep_shape, count = p.count, x_shape, keepdims,
+            dtype = x.dtype()](const Grads &g) -> Grads {
+             // float32 keeps its historical single-precision 1/count; float64 the exact double.
+             const double inv = dtype == DType::kFloat32
+                                    ? static_cast<double>(1.0f / static_cast<float>(count))
+                                    : 1.0 / static_cast<double>(count);
+             Tensor scale = fill(Shape{}, inv, dtype);
              return {mul(expand_grad(g[0], keep, x_shape, keepdims), scale)};
            });
   }
@@ -111,25 +119,26 @@ Tensor min(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
   return reduce_extreme(ReduceKind::kMin, "min", x, axes, keepdims);
 }
 
-Tensor argmax(const Tensor &x, int64_t axis) {
-  require_dtype(x, "argmax", "x", {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kInt64});
-  if (x.rank() == 0)
-    fail(Code::kInvalidArgument, "argmax: argument 'x' is ", x.description(), "; expected rank >= 1");
-  int a = normalize_axis(axis, x.rank(), "argmax");
+Tensor internal::arg_reduce(const char *op, const Tensor &x, int64_t axis, ArgKernel kernel) {
+  require_dtype(x, op, "x", {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  if (x.rank() == 0) fail(Code::kInvalidArgument, op, ": argument 'x' is ", x.description(), "; expected rank >= 1");
+  const int a = normalize_axis(axis, x.rank(), op);
   if (x.shape()[a] == 0)
-    fail(Code::kInvalidArgument, "argmax: axis ", axis, " of ", x.description(),
-         " is empty; expected at least one element");
+    fail(Code::kInvalidArgument, op, ": axis ", axis, " of ", x.description(), " is empty; expected at least one element");
   Shape out_shape;
   for (int i = 0; i < x.rank(); ++i)
     if (i != a) out_shape.push_back(x.shape()[i]);
   Tensor out = Tensor::empty(DType::kInt64, out_shape);
-  kernels::argmax(x, a, out);
+  const internal::AxisView v = internal::axis_view(x.shape(), a);
+  kernel(x.dtype(), x.raw_data(), v.outer, v.n, v.inner, out.mutable_data<int64_t>());
   return out;
 }
 
+Tensor argmax(const Tensor &x, int64_t axis) { return internal::arg_reduce("argmax", x, axis, kernels::argmax); }
+
 Tensor sum_to_shape(const Tensor &grad, const Shape &shape) {
   require_dtype(grad, "sum_to_shape", "grad",
-                {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kInt64});
+                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
   if (grad.shape() == shape) return grad;
   const int rank = grad.rank(), lead = rank - shape.rank();
   std::vector<bool> reduced(static_cast<size_t>(rank > 0 ? rank : 0));
@@ -143,7 +152,8 @@ Tensor sum_to_shape(const Tensor &grad, const Shape &shape) {
     fail(Code::kInvalidArgument, "sum_to_shape: cannot sum ", grad.description(), " down to shape ",
          shape.to_string(), "; expected a shape that broadcasts to ", grad.shape().to_string());
   Tensor out = Tensor::empty(grad.dtype(), shape);
-  kernels::reduce(ReduceKind::kSum, grad, reduced, out);
+  kernels::reduce(ReduceKind::kSum, grad.dtype(), grad.raw_data(), grad.shape(), reduced,
+                  out.raw_mutable_data());
   if (is_floating(grad.dtype()) && should_record({&grad})) {
     Shape grad_shape = grad.shape();
     record("sum_to_shape", {grad}, {out},

@@ -7,6 +7,7 @@
 #include "ops/op_util.h"
 #include "ops/ops.h"
 #include "ops/recorder.h"
+#include "ops/reduce_internal.h"
 
 namespace kiln::ops {
 
@@ -60,49 +61,33 @@ Tensor row_reduce(kernels::RowReduce kind, const Tensor &x, const std::vector<in
                   const char *op) {
   RowPlan p = plan_rows(x, axes, keepdims, op, true);
   Tensor out = Tensor::empty(x.dtype(), p.out_shape);
-  kernels::reduce_rows(kind, p.rows, p.num_rows, p.n, out);
+  kernels::reduce_rows(kind, x.dtype(), p.rows.raw_data(), p.num_rows, p.n, out.raw_mutable_data());
   return out;
 }
 
-Tensor fscalar(float v) { return Tensor::scalar(v); }
+// A scalar of t's dtype.
+Tensor scalar_like(double v, const Tensor &t) { return fill(Shape{}, v, t.dtype()); }
 
 }  // namespace
 
-Tensor argmin(const Tensor &x, int64_t axis) {
-  require_dtype(x, "argmin", "x", {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kInt64});
-  if (x.rank() == 0)
-    fail(Code::kInvalidArgument, "argmin: argument 'x' is ", x.description(), "; expected rank >= 1");
-  const int a = normalize_axis(axis, x.rank(), "argmin");
-  if (x.shape()[a] == 0)
-    fail(Code::kInvalidArgument, "argmin: axis ", axis, " of ", x.description(),
-         " is empty; expected at least one element");
-  Shape out_shape;
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < x.rank(); ++i) {
-    if (i != a) out_shape.push_back(x.shape()[i]);
-    if (i < a) outer *= x.shape()[i];
-    if (i > a) inner *= x.shape()[i];
-  }
-  Tensor out = Tensor::empty(DType::kInt64, out_shape);
-  kernels::argmin(x, outer, x.shape()[a], inner, out);
-  return out;
-}
+Tensor argmin(const Tensor &x, int64_t axis) { return internal::arg_reduce("argmin", x, axis, kernels::argmin); }
 
 Tensor reduce_prod(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
-  require_dtype(x, "reduce_prod", "x", {DType::kFloat32, DType::kInt32, DType::kInt64});
+  require_dtype(x, "reduce_prod", "x", {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
   Tensor out = row_reduce(kernels::RowReduce::kProd, x, axes, keepdims, "reduce_prod");
-  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+  if (internal::has_float_gradient(x) && should_record({&x})) {
     Shape keep = plan_rows(x, axes, true, "reduce_prod").keep_shape;
     record("reduce_prod", {x}, {out}, [x, axes, keep](const Grads &g) -> Grads {
       // d prod / d x_i is the product of the others. Division by x_i fails at zeros, so:
       // no zero in the group: prod / x_i; one zero: the product of the non-zeros at the zero
       // and 0 elsewhere; more: 0. Built from ops, so higher orders flow away from zeros.
-      Tensor is_zero = equal(x, fscalar(0.0f));
-      Tensor safe = where(is_zero, fscalar(1.0f), x);
+      const Tensor zero = scalar_like(0.0, x), one = scalar_like(1.0, x);
+      Tensor is_zero = equal(x, zero);
+      Tensor safe = where(is_zero, one, x);
       Tensor nonzero_prod = reduce_prod(safe, axes, true);
-      Tensor zeros = sum(cast(is_zero, DType::kFloat32), axes, true);
-      Tensor lone_zero = cast(logical_and(equal(zeros, fscalar(1.0f)), is_zero), DType::kFloat32);
-      Tensor factor = where(equal(zeros, fscalar(0.0f)), div(fscalar(1.0f), safe), lone_zero);
+      Tensor zeros = sum(cast(is_zero, x.dtype()), axes, true);
+      Tensor lone_zero = cast(logical_and(equal(zeros, one), is_zero), x.dtype());
+      Tensor factor = where(equal(zeros, zero), div(one, safe), lone_zero);
       return {mul(mul(reshape(g[0], keep.to_vector()), nonzero_prod), factor)};
     });
   }
@@ -120,19 +105,19 @@ Tensor reduce_all(const Tensor &x, const std::vector<int64_t> &axes, bool keepdi
 }
 
 Tensor reduce_logsumexp(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
-  require_float32(x, "reduce_logsumexp", "x");
+  require_dtype(x, "reduce_logsumexp", "x", {DType::kFloat32, DType::kFloat64});
   RowPlan p = plan_rows(x, axes, keepdims, "reduce_logsumexp");  // validates the axes
   // As TF: shift by the maximum, replaced by 0 where it is not finite, so a row of -inf gives
   // log(0) = -inf (not NaN) and a +inf gives +inf. The shift carries no gradient.
   Tensor raw = max(x, axes, true);
-  Tensor finite = less(abs(raw), fscalar(std::numeric_limits<float>::infinity()));
+  Tensor finite = less(abs(raw), scalar_like(std::numeric_limits<double>::infinity(), x));
   Tensor shift = stop_gradient(where(finite, raw, zeros_like(raw)));
   Tensor r = add(log(sum(exp(sub(x, shift)), axes, true)), shift);
   return keepdims ? r : reshape(r, p.out_shape.to_vector());
 }
 
 MomentsResult moments(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
-  require_float32(x, "moments", "x");
+  require_dtype(x, "moments", "x", {DType::kFloat32, DType::kFloat64});
   RowPlan p = plan_rows(x, axes, keepdims, "moments");
   // TF's form: the variance is the mean squared deviation from a mean that carries no gradient
   // (the true gradient through the mean is zero anyway).
@@ -146,13 +131,16 @@ MomentsResult moments(const Tensor &x, const std::vector<int64_t> &axes, bool ke
 }
 
 Tensor l2_normalize(const Tensor &x, const std::vector<int64_t> &axes, float epsilon) {
-  require_float32(x, "l2_normalize", "x");
+  require_floating(x, "l2_normalize", "x");
   if (!(epsilon >= 0.0f))
     fail(Code::kInvalidArgument, "l2_normalize: epsilon is ", epsilon, " for ", x.description(),
          "; expected epsilon >= 0");
   plan_rows(x, axes, true, "l2_normalize");  // validates the axes
+  // bfloat16 computes in float32 and rounds once, as TF's mixed precision; the casts carry the gradient.
+  if (x.dtype() == DType::kBFloat16)
+    return cast(l2_normalize(cast(x, DType::kFloat32), axes, epsilon), x.dtype());
   Tensor square_sum = sum(square(x), axes, true);
-  return mul(x, rsqrt(maximum(square_sum, fscalar(epsilon))));
+  return mul(x, rsqrt(maximum(square_sum, scalar_like(epsilon, x))));
 }
 
 Tensor bias_add(const Tensor &value, const Tensor &bias) {

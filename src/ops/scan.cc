@@ -7,20 +7,19 @@
 #include "ops/op_util.h"
 #include "ops/ops.h"
 #include "ops/recorder.h"
+#include "ops/reduce_internal.h"
 
 namespace kiln::ops {
 
 Tensor cumsum(const Tensor &x, int64_t axis, bool exclusive, bool reverse) {
-  require_dtype(x, "cumsum", "x", {DType::kFloat32, DType::kInt32, DType::kInt64});
+  require_dtype(x, "cumsum", "x", {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
   if (x.rank() == 0)
     fail(Code::kInvalidArgument, "cumsum: argument 'x' is ", x.description(), "; expected rank >= 1");
   const int a = normalize_axis(axis, x.rank(), "cumsum");
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < a; ++i) outer *= x.shape()[i];
-  for (int i = a + 1; i < x.rank(); ++i) inner *= x.shape()[i];
+  const internal::AxisView v = internal::axis_view(x.shape(), a);
   Tensor out = Tensor::empty(x.dtype(), x.shape());
-  kernels::cumsum(x, outer, x.shape()[a], inner, exclusive, reverse, out);
-  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+  kernels::cumsum(exclusive, reverse, x.dtype(), x.raw_data(), v.outer, v.n, v.inner, out.raw_mutable_data());
+  if (internal::has_float_gradient(x) && should_record({&x})) {
     // Each input feeds the sums after it (before it when reversed): the reverse scan of g.
     record("cumsum", {x}, {out}, [a, exclusive, reverse](const Grads &g) -> Grads {
       return {cumsum(g[0], a, exclusive, !reverse)};
@@ -31,7 +30,7 @@ Tensor cumsum(const Tensor &x, int64_t axis, bool exclusive, bool reverse) {
 
 TopKResult top_k(const Tensor &x, int64_t k, bool sorted) {
   (void)sorted;  // the k values always come out sorted, which TF allows for sorted=false too
-  require_dtype(x, "top_k", "x", {DType::kFloat32, DType::kInt32, DType::kInt64});
+  require_dtype(x, "top_k", "x", {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
   if (x.rank() == 0)
     fail(Code::kInvalidArgument, "top_k: argument 'x' is ", x.description(), "; expected rank >= 1");
   const int64_t n = x.shape()[x.rank() - 1];
@@ -45,8 +44,9 @@ TopKResult top_k(const Tensor &x, int64_t k, bool sorted) {
   out_shape.set_dim(x.rank() - 1, k, "top_k");
   const int64_t rows = n == 0 ? 0 : x.num_elements() / n;
   TopKResult r{Tensor::empty(x.dtype(), out_shape), Tensor::empty(DType::kInt32, out_shape)};
-  kernels::top_k(x, rows, n, k, r.values, r.indices);
-  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+  kernels::top_k(x.dtype(), x.raw_data(), rows, n, k, r.values.raw_mutable_data(),
+                 r.indices.mutable_data<int32_t>());
+  if (internal::has_float_gradient(x) && should_record({&x})) {
     Shape x_shape = x.shape();
     Tensor indices = r.indices;
     record("top_k", {x}, {r.values, r.indices}, [x_shape, indices, rows, n, k](const Grads &g) -> Grads {

@@ -1,56 +1,14 @@
 /* C API tests: a plain C99 program that links only libkiln.so.
  * Prints "N passed, N failed" and exits non-zero on any failure. */
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "kiln/kiln.h"
-
-static int g_passed = 0, g_failed = 0;
-
-#define CHECK(cond)                                                  \
-  do {                                                               \
-    if (cond) {                                                      \
-      ++g_passed;                                                    \
-    } else {                                                         \
-      ++g_failed;                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                \
-  } while (0)
-
-/* Fails the check when st is an error; prints its message; frees it. */
-static int ok(kiln_status *st, const char *what) {
-  if (st == NULL) return 1;
-  fprintf(stderr, "%s failed: %s\n", what, kiln_status_get_message(st));
-  kiln_status_free(st);
-  ++g_failed;
-  return 0;
-}
-
-/* Expects st to be an error with `code` whose message contains every fragment. */
-static void expect_error(kiln_status *st, kiln_status_code code, const char *frag1, const char *frag2) {
-  CHECK(st != NULL);
-  if (!st) return;
-  CHECK(kiln_status_get_code(st) == code);
-  if (frag1 && !strstr(kiln_status_get_message(st), frag1)) {
-    fprintf(stderr, "message '%s' lacks '%s'\n", kiln_status_get_message(st), frag1);
-    ++g_failed;
-  }
-  if (frag2 && !strstr(kiln_status_get_message(st), frag2)) {
-    fprintf(stderr, "message '%s' lacks '%s'\n", kiln_status_get_message(st), frag2);
-    ++g_failed;
-  }
-  kiln_status_free(st);
-}
+#include "capi_test_util.h"
 
 static kiln_tensor *tensor2(int64_t rows, int64_t cols, const float *data) {
   int64_t dims[2];
   kiln_tensor *t = NULL;
   dims[0] = rows;
   dims[1] = cols;
-  if (!ok(kiln_tensor_create(&t, KILN_DTYPE_FLOAT32, dims, 2, data, (size_t)(rows * cols) * sizeof(float)),
-          "tensor_create"))
+  if (!EXPECT_OK(
+          kiln_tensor_create(&t, KILN_DTYPE_FLOAT32, dims, 2, data, (size_t)(rows * cols) * sizeof(float))))
     return NULL;
   return t;
 }
@@ -73,7 +31,7 @@ static void test_tensor_roundtrip(void) {
   CHECK(kiln_tensor_get_dims(t)[0] == 2 && kiln_tensor_get_dims(t)[1] == 3);
   CHECK(kiln_tensor_get_num_elements(t) == 6);
   CHECK(kiln_tensor_get_byte_size(t) == sizeof v);
-  CHECK(ok(kiln_tensor_copy_to(t, back, sizeof back), "copy_to"));
+  EXPECT_OK(kiln_tensor_copy_to(t, back, sizeof back));
   CHECK(memcmp(v, back, sizeof v) == 0);
   v[0] = 100; /* a copy was taken */
   CHECK(((const float *)kiln_tensor_get_data(t))[0] == 1.0f);
@@ -92,16 +50,16 @@ static void test_zero_copy(void) {
   int one = 1;
   kiln_tensor *t = NULL, *u = NULL;
   g_deleted = 0;
-  CHECK(ok(kiln_tensor_create_from_buffer(&t, KILN_DTYPE_FLOAT32, dims, 1, buf, sizeof buf, count_delete, &one),
-           "create_from_buffer"));
+  EXPECT_OK(
+      kiln_tensor_create_from_buffer(&t, KILN_DTYPE_FLOAT32, dims, 1, buf, sizeof buf, count_delete, &one));
   CHECK(kiln_tensor_get_data(t) == (const void *)buf);
-  CHECK(ok(kiln_tensor_clone(&u, t), "clone"));
+  EXPECT_OK(kiln_tensor_clone(&u, t));
   kiln_tensor_free(t);
   CHECK(g_deleted == 0); /* the clone still holds the buffer */
   kiln_tensor_free(u);
   CHECK(g_deleted == 1);
   /* A failed adoption does not call the deleter. */
-  expect_error(kiln_tensor_create_from_buffer(&t, KILN_DTYPE_FLOAT32, dims, 1, buf, 3, count_delete, &one),
+  EXPECT_ERROR(kiln_tensor_create_from_buffer(&t, KILN_DTYPE_FLOAT32, dims, 1, buf, 3, count_delete, &one),
                KILN_STATUS_INVALID_ARGUMENT, "16 bytes", "got 3");
   CHECK(g_deleted == 1);
 }
@@ -110,18 +68,18 @@ static void test_bad_input(void) {
   float v[6] = {0};
   int64_t dims[2] = {2, 3}, neg[1] = {-2};
   kiln_tensor *a = tensor2(2, 3, v), *b = tensor2(3, 2, v), *out = NULL;
-  expect_error(kiln_tensor_create(NULL, KILN_DTYPE_FLOAT32, dims, 2, v, sizeof v), KILN_STATUS_INVALID_ARGUMENT,
+  EXPECT_ERROR(kiln_tensor_create(NULL, KILN_DTYPE_FLOAT32, dims, 2, v, sizeof v), KILN_STATUS_INVALID_ARGUMENT,
                "out", "NULL");
-  expect_error(kiln_tensor_create(&out, (kiln_dtype)99, dims, 2, v, sizeof v), KILN_STATUS_INVALID_ARGUMENT,
+  EXPECT_ERROR(kiln_tensor_create(&out, (kiln_dtype)99, dims, 2, v, sizeof v), KILN_STATUS_INVALID_ARGUMENT,
                "dtype 99", NULL);
-  expect_error(kiln_tensor_create(&out, KILN_DTYPE_FLOAT32, dims, 2, v, 5), KILN_STATUS_INVALID_ARGUMENT,
+  EXPECT_ERROR(kiln_tensor_create(&out, KILN_DTYPE_FLOAT32, dims, 2, v, 5), KILN_STATUS_INVALID_ARGUMENT,
                "24 bytes", "got 5");
-  expect_error(kiln_tensor_create(&out, KILN_DTYPE_FLOAT32, neg, 1, v, 0), KILN_STATUS_INVALID_ARGUMENT,
+  EXPECT_ERROR(kiln_tensor_create(&out, KILN_DTYPE_FLOAT32, neg, 1, v, 0), KILN_STATUS_INVALID_ARGUMENT,
                "negative", NULL);
-  expect_error(kiln_add(&out, a, NULL), KILN_STATUS_INVALID_ARGUMENT, "kiln_add", "'b' is NULL");
-  expect_error(kiln_add(&out, a, b), KILN_STATUS_INVALID_ARGUMENT, "[2, 3]", "[3, 2]");
-  expect_error(kiln_matmul(&out, a, a, false, false), KILN_STATUS_INVALID_ARGUMENT, "matmul", "[2, 3]");
-  expect_error(kiln_tape_stop(NULL), KILN_STATUS_INVALID_ARGUMENT, "tape", "NULL");
+  EXPECT_ERROR(kiln_add(&out, a, NULL), KILN_STATUS_INVALID_ARGUMENT, "kiln_add", "'b' is NULL");
+  EXPECT_ERROR(kiln_add(&out, a, b), KILN_STATUS_INVALID_ARGUMENT, "[2, 3]", "[3, 2]");
+  EXPECT_ERROR(kiln_matmul(&out, a, a, false, false), KILN_STATUS_INVALID_ARGUMENT, "matmul", "[2, 3]");
+  EXPECT_ERROR(kiln_tape_stop(NULL), KILN_STATUS_INVALID_ARGUMENT, "tape", "NULL");
   CHECK(out == NULL); /* failed calls leave out untouched */
   CHECK(kiln_tensor_get_rank(NULL) == -1);
   CHECK(kiln_tensor_get_data(NULL) == NULL);
@@ -160,26 +118,25 @@ static void test_two_layer_gradient(void) {
   int64_t xdims[2] = {4, 3}, tdims[2] = {4, 2};
   int i;
   const char *names[4] = {"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"};
-  if (!ok(kiln_random_normal(&x, xdims, 2, 0.0f, 1.0f, 1), "x")) return;
-  if (!ok(kiln_random_normal(&t, tdims, 2, 0.0f, 1.0f, 2), "t")) return;
+  if (!EXPECT_OK(kiln_random_normal(&x, xdims, 2, 0.0f, 1.0f, 1))) return;
+  if (!EXPECT_OK(kiln_random_normal(&t, tdims, 2, 0.0f, 1.0f, 2))) return;
   for (i = 0; i < 4; ++i) {
-    if (!ok(kiln_random_normal(&init[i], shapes[i], 2, 0.0f, 0.5f, 10 + i), "init")) return;
-    if (!ok(kiln_variable_create(&vars[i], names[i], init[i], true), "variable")) return;
+    if (!EXPECT_OK(kiln_random_normal(&init[i], shapes[i], 2, 0.0f, 0.5f, 10 + i))) return;
+    if (!EXPECT_OK(kiln_variable_create(&vars[i], names[i], init[i], true))) return;
   }
   {
     kiln_tensor *p[4] = {0};
-    for (i = 0; i < 4; ++i) ok(kiln_variable_read(&p[i], vars[i]), "read");
-    CHECK(ok(kiln_tape_create(&tape, false, true), "tape"));
+    for (i = 0; i < 4; ++i) EXPECT_OK(kiln_variable_read(&p[i], vars[i]));
+    EXPECT_OK(kiln_tape_create(&tape, false, true));
     for (i = 0; i < 4; ++i) { /* read again under the tape: watched */
       kiln_tensor_free(p[i]);
       p[i] = NULL;
-      ok(kiln_variable_read(&p[i], vars[i]), "read");
+      EXPECT_OK(kiln_variable_read(&p[i], vars[i]));
     }
-    CHECK(ok(two_layer_loss(&loss, x, t, p), "forward"));
-    CHECK(ok(kiln_tape_stop(tape), "stop"));
-    CHECK(ok(kiln_tape_gradient_variables(grads, tape, loss, (const kiln_variable *const *)vars, 4,
-                                          KILN_UNCONNECTED_NONE),
-             "gradient"));
+    EXPECT_OK(two_layer_loss(&loss, x, t, p));
+    EXPECT_OK(kiln_tape_stop(tape));
+    EXPECT_OK(kiln_tape_gradient_variables(grads, tape, loss, (const kiln_variable *const *)vars, 4,
+                                          KILN_UNCONNECTED_NONE));
     /* Central differences through the same C API. */
     for (i = 0; i < 4; ++i) {
       int64_t n = kiln_tensor_get_num_elements(p[i]), k;
@@ -194,13 +151,13 @@ static void test_two_layer_gradient(void) {
         for (j = 0; j < 4; ++j) q[j] = p[j];
         buf[k] = orig + eps;
         q[i] = tensor2(shapes[i][0], shapes[i][1], buf);
-        ok(two_layer_loss(&l, x, t, q), "loss+");
+        EXPECT_OK(two_layer_loss(&l, x, t, q));
         up = scalar_of(l);
         kiln_tensor_free(l);
         kiln_tensor_free(q[i]);
         buf[k] = orig - eps;
         q[i] = tensor2(shapes[i][0], shapes[i][1], buf);
-        ok(two_layer_loss(&l, x, t, q), "loss-");
+        EXPECT_OK(two_layer_loss(&l, x, t, q));
         down = scalar_of(l);
         kiln_tensor_free(l);
         kiln_tensor_free(q[i]);
@@ -219,7 +176,7 @@ static void test_two_layer_gradient(void) {
     for (i = 0; i < 4; ++i) kiln_tensor_free(p[i]);
   }
   /* A second gradient call on a non-persistent tape is an error. */
-  expect_error(kiln_tape_gradient_variables(grads, tape, loss, (const kiln_variable *const *)vars, 4,
+  EXPECT_ERROR(kiln_tape_gradient_variables(grads, tape, loss, (const kiln_variable *const *)vars, 4,
                                             KILN_UNCONNECTED_NONE),
                KILN_STATUS_FAILED_PRECONDITION, "only be called once", NULL);
   for (i = 0; i < 4; ++i) {
@@ -239,17 +196,17 @@ static void test_second_order(void) {
   kiln_tensor *x = NULL, *x2 = NULL, *x3 = NULL, *dy = NULL, *d2y = NULL;
   kiln_tape *outer = NULL, *inner = NULL;
   int i;
-  ok(kiln_tensor_create(&x, KILN_DTYPE_FLOAT32, dims, 1, xv, sizeof xv), "x");
-  ok(kiln_tape_create(&outer, false, true), "outer");
-  ok(kiln_tape_watch(outer, x), "watch");
-  ok(kiln_tape_create(&inner, false, true), "inner");
-  ok(kiln_tape_watch(inner, x), "watch");
-  ok(kiln_mul(&x2, x, x), "mul");
-  ok(kiln_mul(&x3, x2, x), "mul");
-  ok(kiln_tape_stop(inner), "stop");
-  CHECK(ok(kiln_tape_gradient(&dy, inner, x3, (const kiln_tensor *const *)&x, 1, KILN_UNCONNECTED_NONE), "dy"));
-  ok(kiln_tape_stop(outer), "stop");
-  CHECK(ok(kiln_tape_gradient(&d2y, outer, dy, (const kiln_tensor *const *)&x, 1, KILN_UNCONNECTED_NONE), "d2y"));
+  EXPECT_OK(kiln_tensor_create(&x, KILN_DTYPE_FLOAT32, dims, 1, xv, sizeof xv));
+  EXPECT_OK(kiln_tape_create(&outer, false, true));
+  EXPECT_OK(kiln_tape_watch(outer, x));
+  EXPECT_OK(kiln_tape_create(&inner, false, true));
+  EXPECT_OK(kiln_tape_watch(inner, x));
+  EXPECT_OK(kiln_mul(&x2, x, x));
+  EXPECT_OK(kiln_mul(&x3, x2, x));
+  EXPECT_OK(kiln_tape_stop(inner));
+  EXPECT_OK(kiln_tape_gradient(&dy, inner, x3, (const kiln_tensor *const *)&x, 1, KILN_UNCONNECTED_NONE));
+  EXPECT_OK(kiln_tape_stop(outer));
+  EXPECT_OK(kiln_tape_gradient(&d2y, outer, dy, (const kiln_tensor *const *)&x, 1, KILN_UNCONNECTED_NONE));
   for (i = 0; i < 3 && dy && d2y; ++i) {
     CHECK(fabsf(((const float *)kiln_tensor_get_data(dy))[i] - 3 * xv[i] * xv[i]) < 1e-5f);
     CHECK(fabsf(((const float *)kiln_tensor_get_data(d2y))[i] - 6 * xv[i]) < 1e-5f);
@@ -268,11 +225,11 @@ static void test_primitive_cache_steady(void) {
   kiln_tensor *a = NULL, *b = NULL;
   int64_t misses_before = 0, misses_after = 0;
   int i;
-  ok(kiln_random_uniform(&a, dims, 2, -1, 1, 3), "a");
-  ok(kiln_random_uniform(&b, dims, 2, -1, 1, 4), "b");
+  EXPECT_OK(kiln_random_uniform(&a, dims, 2, -1, 1, 3));
+  EXPECT_OK(kiln_random_uniform(&b, dims, 2, -1, 1, 4));
   for (i = 0; i < 1000; ++i) {
     kiln_tensor *c = NULL;
-    if (!ok(kiln_matmul(&c, a, b, false, false), "matmul")) break;
+    if (!EXPECT_OK(kiln_matmul(&c, a, b, false, false))) break;
     if (i == 0) kiln_primitive_cache_stats(NULL, &misses_before, NULL);
     kiln_tensor_free(c);
   }
@@ -291,6 +248,5 @@ int main(void) {
   test_two_layer_gradient();
   test_second_order();
   test_primitive_cache_steady();
-  printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed ? 1 : 0;
+  return test_summary();
 }

@@ -5,20 +5,10 @@
  * crash, a hang, or a tensor with no memory behind it. Also checks that
  * kiln_allocator_release_cached gives memory back to the system. Plain C99.
  * Prints "N passed, N failed" and exits non-zero on any failure. */
-#include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
-#include "kiln/kiln.h"
+#include "capi_test_util.h"
 
-#define INVALID KILN_STATUS_INVALID_ARGUMENT
-#define EXHAUSTED KILN_STATUS_RESOURCE_EXHAUSTED
-#define F32 KILN_DTYPE_FLOAT32
-#define I32 KILN_DTYPE_INT32
-#define I64 KILN_DTYPE_INT64
 #define P62 ((int64_t)1 << 62)
 #define P32 ((int64_t)1 << 32)
 
@@ -31,52 +21,6 @@ const char *__asan_default_options(void) { return "allocator_may_return_null=1";
 #else
 #define RSS_FOLLOWS_FREE 1
 #endif
-
-static int g_passed = 0, g_failed = 0;
-
-#define CHECK(cond) check((cond) != 0, #cond, __LINE__)
-static void check(int ok, const char *what, int line) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, line, what);
-    ++g_failed;
-  }
-}
-
-/* A failed call's out argument must stay NULL. */
-static kiln_tensor *g_untouched = NULL;
-#define U (&g_untouched)
-
-/* The call must fail with `code` and a one-line message holding both fragments. */
-#define EXPECT_ERROR(call, code, frag1, frag2) expect_error((call), (code), (frag1), (frag2), #call, __LINE__)
-static void expect_error(kiln_status *st, kiln_status_code code, const char *frag1, const char *frag2,
-                         const char *call, int line) {
-  const char *msg = kiln_status_get_message(st);
-  const char *why = NULL;
-  if (!st)
-    why = "succeeded";
-  else if (kiln_status_get_code(st) != code)
-    why = "wrong status code";
-  else if (frag1 && !strstr(msg, frag1))
-    why = "message lacks the first fragment";
-  else if (frag2 && !strstr(msg, frag2))
-    why = "message lacks the second fragment";
-  else if (strchr(msg, '\n'))
-    why = "message is not one line";
-  else if (g_untouched)
-    why = "failed but wrote its out argument";
-  if (why) {
-    fprintf(stderr, "%s:%d: %s: %s (status %d: '%s'; expected %d with '%s', '%s')\n", __FILE__, line, call,
-            why, (int)kiln_status_get_code(st), msg, (int)code, frag1 ? frag1 : "", frag2 ? frag2 : "");
-    ++g_failed;
-  } else {
-    ++g_passed;
-  }
-  kiln_tensor_free(g_untouched);
-  g_untouched = NULL;
-  kiln_status_free(st);
-}
 
 /* A tensor that must be created; exits on failure (nothing below makes sense without it). */
 static kiln_tensor *must(kiln_status *st, kiln_tensor *t, int line) {
@@ -234,23 +178,13 @@ static float sum_of(const kiln_tensor *t) {
  * structs the C API takes. */
 static kiln_status *conv2d_call(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *f, const int64_t *strides,
                                const int64_t *dilations, kiln_padding padding) {
-  kiln_conv2d_options o;
-  kiln_status *st = kiln_conv2d_options_init(&o, sizeof o);
-  if (st) return st;
-  o.strides[0] = strides[0], o.strides[1] = strides[1];
-  o.dilations[0] = dilations[0], o.dilations[1] = dilations[1];
-  o.padding = padding;
+  const kiln_conv2d_options o = conv_options(strides, dilations, padding);
   return kiln_conv2d(out, x, f, &o);
 }
 
 static kiln_status *pool_call(int max, kiln_tensor **out, const kiln_tensor *x, const int64_t *ksize,
                               const int64_t *strides, kiln_padding padding) {
-  kiln_pool2d_options o;
-  kiln_status *st = kiln_pool2d_options_init(&o, sizeof o);
-  if (st) return st;
-  o.ksize[0] = ksize[0], o.ksize[1] = ksize[1];
-  o.strides[0] = strides[0], o.strides[1] = strides[1];
-  o.padding = padding;
+  const kiln_pool2d_options o = pool_options(ksize, strides, padding);
   return max ? kiln_max_pool2d(out, x, &o) : kiln_avg_pool2d(out, x, &o);
 }
 
@@ -437,6 +371,5 @@ int main(void) {
   test_threads();
   test_negative_enums();
   test_release_cached();
-  printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed ? 1 : 0;
+  return test_summary();
 }

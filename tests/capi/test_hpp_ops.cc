@@ -406,7 +406,7 @@ TEST(HppOps, Operators) {
   EXPECT_KILN_ERROR(ints + 1.0f, kInvalid, "add: operands have different dtypes");
   EXPECT_KILN_ERROR(2.0f * ints, kInvalid, "mul: operands have different dtypes");
   EXPECT_KILN_ERROR(a - kiln::ones({2}), kInvalid, "sub: shapes [3] and [2] are not broadcast-compatible");
-  EXPECT_KILN_ERROR(a / Tensor(), kInvalid, "kiln_div: argument 'b' is NULL");
+  EXPECT_KILN_ERROR(a / Tensor(), kInvalid, "kiln_truediv: argument 'b' is NULL");
   EXPECT_KILN_ERROR(-kiln::ones({2}, DType::boolean), kInvalid, "neg: argument 'x' is bool[2]");
 }
 

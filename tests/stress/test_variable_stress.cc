@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <thread>
 #include <vector>
 
 #include "autodiff/variable.h"
 #include "ops/ops.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
@@ -83,6 +85,40 @@ TEST(VariableStress, AssignersAndReaders) {
   reader.join();
   EXPECT_EQ(torn.load(), 0);
   EXPECT_TRUE(all_equal(v.peek()));
+}
+
+// Convolutions read a variable filter while it is updated in place: the conv kernels cache the
+// filter's reordered copy per (storage, version), and every result must equal the convolution with
+// a fresh copy of the value read (which the cache has never seen), never an older value's.
+TEST(VariableStress, ConvFilterReadersAndAssignAdd) {
+  const Tensor x = testing::random_tensor(Shape{1, 8, 8, 32}, 1);
+  autodiff::Variable v("filter", testing::random_tensor(Shape{3, 3, 32, 32}, 2), true);
+  const Tensor delta = testing::random_tensor(Shape{3, 3, 32, 32}, 3);
+  auto conv = [&](const Tensor &f) { return ops::conv2d(x, f, {1, 1}, {1, 1}, ops::Padding::kSame); };
+  std::atomic<bool> done{false};
+  std::atomic<int> stale{0}, reads{0};
+  auto reader = [&] {
+    while (!done.load(std::memory_order_acquire)) {
+      Tensor f = v.peek();
+      const Tensor y = conv(f);
+      const Tensor fresh = Tensor::from_data(DType::kFloat32, f.shape(), f.raw_data(), f.byte_size());
+      const Tensor want = conv(fresh);
+      if (std::memcmp(y.raw_data(), want.raw_data(), y.byte_size()) != 0) stale.fetch_add(1);
+      reads.fetch_add(1, std::memory_order_relaxed);
+      f = Tensor();  // lets the next update write in place
+      std::this_thread::yield();
+    }
+  };
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 3; ++i) readers.emplace_back(reader);
+  while (reads.load() < 3) std::this_thread::yield();
+  for (int i = 0; i < 200; ++i) {
+    v.assign_add(delta);
+    std::this_thread::yield();
+  }
+  done.store(true, std::memory_order_release);
+  for (auto &t : readers) t.join();
+  EXPECT_EQ(stale.load(), 0) << "out of " << reads.load();
 }
 
 }  // namespace

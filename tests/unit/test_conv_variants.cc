@@ -3,10 +3,10 @@
 // (second order through the backward ops included), and errors.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "conv_test_util.h"
 #include "core/error.h"
 #include "ops/conv_internal.h"
 #include "ops/ops.h"
@@ -16,30 +16,24 @@ namespace kiln {
 namespace {
 
 using ops::Padding;
+using testing::ConvShape;
 using testing::expect_error;
 using testing::expect_near;
+using testing::inner_gradient;
 using testing::random_tensor;
 using testing::values;
+using testing::window_axis;
+using testing::WindowAxis;
 using Ints = std::vector<int64_t>;
 using Fn = std::function<Tensor(const std::vector<Tensor> &)>;
 constexpr Padding kValid = Padding::kValid, kSame = Padding::kSame;
 constexpr Code kBad = Code::kInvalidArgument;
 
-struct Axis {
-  int64_t out, before;
-};
-// TF: VALID fits whole windows; SAME gives ceil(in / s) outputs, the odd padding cell after.
-Axis axis_of(int64_t in, int64_t k, int64_t s, int64_t d, Padding p) {
-  const int64_t span = (k - 1) * d + 1;
-  if (p == kValid) return {in >= span ? (in - span) / s + 1 : 0, 0};
-  const int64_t out = (in + s - 1) / s;
-  return {out, std::max<int64_t>(0, (out - 1) * s + span - in) / 2};
-}
-
 // y[n, i, j, c * M + m] = sum_ab x[n, i*sh - pt + a*dh, j*sw - pl + b*dw, c] * f[a, b, c, m]
 std::vector<float> ref_depthwise(const Tensor &x, const Tensor &f, Ints s, Ints d, Padding p) {
   const Shape &xs = x.shape(), &fs = f.shape();
-  const Axis ah = axis_of(xs[1], fs[0], s[0], d[0], p), aw = axis_of(xs[2], fs[1], s[1], d[1], p);
+  const WindowAxis ah = window_axis(xs[1], fs[0], s[0], d[0], p),
+                   aw = window_axis(xs[2], fs[1], s[1], d[1], p);
   const int64_t C = xs[3], M = fs[3];
   const std::vector<float> xv = values(x), fv = values(f);
   std::vector<float> y;
@@ -66,7 +60,8 @@ std::vector<float> ref_depthwise(const Tensor &x, const Tensor &f, Ints s, Ints 
 std::vector<float> ref_transpose(const Tensor &x, const Tensor &f, const Shape &out, Ints s, Ints d,
                                  Padding p) {
   const Shape &xs = x.shape(), &fs = f.shape();
-  const Axis ah = axis_of(out[1], fs[0], s[0], d[0], p), aw = axis_of(out[2], fs[1], s[1], d[1], p);
+  const WindowAxis ah = window_axis(out[1], fs[0], s[0], d[0], p),
+                   aw = window_axis(out[2], fs[1], s[1], d[1], p);
   const std::vector<float> xv = values(x), fv = values(f);
   std::vector<double> y(size_t(out.num_elements()), 0.0);
   for (int64_t n = 0; n < xs[0]; ++n)
@@ -85,14 +80,8 @@ std::vector<float> ref_transpose(const Tensor &x, const Tensor &f, const Shape &
   return std::vector<float>(y.begin(), y.end());
 }
 
-struct DepthwiseCase {
-  Shape x, f;
-  Ints s, d;
-  Padding p;
-};
-
 TEST(DepthwiseConv2d, MatchesTheReference) {
-  const std::vector<DepthwiseCase> cases = {
+  const std::vector<ConvShape> cases = {
       {{1, 1, 1, 1}, {1, 1, 1, 1}, {1, 1}, {1, 1}, kValid},
       {{2, 5, 6, 3}, {3, 3, 3, 1}, {1, 1}, {1, 1}, kSame},
       {{2, 7, 5, 4}, {3, 2, 4, 2}, {2, 1}, {1, 1}, kSame},
@@ -101,11 +90,11 @@ TEST(DepthwiseConv2d, MatchesTheReference) {
       {{3, 16, 16, 8}, {3, 3, 8, 1}, {1, 1}, {1, 1}, kSame},
   };
   unsigned seed = 1;
-  for (const DepthwiseCase &c : cases) {
+  for (const ConvShape &c : cases) {
     const Tensor x = random_tensor(c.x, seed++), f = random_tensor(c.f, seed++);
     const Tensor y = ops::depthwise_conv2d(x, f, c.s, c.d, c.p);
-    const Axis ah = axis_of(c.x[1], c.f[0], c.s[0], c.d[0], c.p),
-               aw = axis_of(c.x[2], c.f[1], c.s[1], c.d[1], c.p);
+    const WindowAxis ah = window_axis(c.x[1], c.f[0], c.s[0], c.d[0], c.p),
+                     aw = window_axis(c.x[2], c.f[1], c.s[1], c.d[1], c.p);
     ASSERT_EQ(y.shape(), (Shape{c.x[0], ah.out, aw.out, c.f[2] * c.f[3]})) << c.x.to_string();
     expect_near(y, ref_depthwise(x, f, c.s, c.d, c.p), 1e-5f, c.x.to_string() + " " + c.f.to_string());
   }
@@ -149,15 +138,6 @@ TEST(Conv1d, IsConv2dOverOneRow) {
   const Tensor one =
       ops::conv1d(testing::make({1, 4, 1}, {1, 2, 3, 4}), testing::make({2, 1, 1}, {1, -1}), 1, 1, kValid);
   expect_near(one, {-1, -1, -1}, 0);
-}
-
-Fn inner_gradient(const Fn &f, size_t wrt) {
-  return [f, wrt](const std::vector<Tensor> &xs) {
-    autodiff::Tape tape(false, false);
-    for (const Tensor &x : xs) tape.watch(x);
-    Tensor y = f(xs);
-    return tape.gradient(y, {xs[wrt]}, autodiff::Unconnected::kZero, random_tensor(y.shape(), 99u))[0];
-  };
 }
 
 TEST(ConvVariantGradients, TableAgainstCentralDifferences) {

@@ -252,7 +252,7 @@ TEST(ElementwiseErrors, BinaryOps) {
                  {name, "float32[2, 3]", "int32[2, 3]"});
     expect_error([&, op = op] { op(f23, f4); }, Code::kInvalidArgument, {name, "[2, 3]", "[4]"});
     expect_error([&, op = op] { op(Tensor(), f4); }, Code::kInvalidArgument, {name, "undefined"});
-    expect_error([&, op = op] { op(bf, bf); }, Code::kInvalidArgument, {name, "bfloat16[2, 3]"});
+    EXPECT_NO_THROW(op(bf, bf)) << name;  // bfloat16 computes in float32 (test_float_dtypes.cc)
   }
   const Tensor b = testing::make_bool({2}, {0, 1});
   for (const char *name : {"add", "sub", "mul", "div", "maximum", "minimum", "pow"}) {
@@ -260,7 +260,7 @@ TEST(ElementwiseErrors, BinaryOps) {
       if (std::string(n) == name)
         expect_error([&, op = op] { op(b, b); }, Code::kInvalidArgument, {name, "bool[2]"});
   }
-  expect_error([&] { ops::pow(i23, i23); }, Code::kInvalidArgument, {"pow", "int32[2, 3]", "float32"});
+  expect_error([&] { ops::pow(i23, i23); }, Code::kInvalidArgument, {"pow", "int32[2, 3]", "float64"});
   for (const auto &[name, op] : std::vector<std::pair<const char *, Op>>{{"logical_and", ops::logical_and},
                                                                          {"logical_or", ops::logical_or},
                                                                          {"logical_xor", ops::logical_xor}}) {

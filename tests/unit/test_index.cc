@@ -19,6 +19,7 @@ namespace {
 using testing::check_gradient_table;
 using testing::expect_error;
 using testing::expect_near;
+using testing::inner_gradient;
 using testing::make;
 using testing::make_bool;
 using testing::make_typed;
@@ -27,15 +28,6 @@ using testing::values;
 using V = const std::vector<Tensor> &;
 using Fn = std::function<Tensor(const std::vector<Tensor> &)>;
 constexpr Code kBad = Code::kInvalidArgument;
-
-Fn inner_gradient(const Fn &f, size_t wrt) {
-  return [f, wrt](const std::vector<Tensor> &xs) {
-    autodiff::Tape tape(false, false);
-    for (const Tensor &x : xs) tape.watch(x);
-    Tensor y = f(xs);
-    return tape.gradient(y, {xs[wrt]}, autodiff::Unconnected::kZero, random_tensor(y.shape(), 99u))[0];
-  };
-}
 
 // TF's source position for output position i of one padded axis (-1: the constant).
 int64_t ref_source(int64_t i, int64_t dim, int64_t before, ops::PadMode mode) {

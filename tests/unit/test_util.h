@@ -106,6 +106,17 @@ inline void check_gradients(const std::string &name, const std::function<Tensor(
 
 using GradFn = std::function<Tensor(const std::vector<Tensor> &)>;
 
+// An inner tape's gradient of f with respect to input `wrt` (for a fixed random output gradient),
+// as a function an outer tape can differentiate again: the second-order checks.
+inline GradFn inner_gradient(const GradFn &f, size_t wrt) {
+  return [f, wrt](const std::vector<Tensor> &xs) {
+    autodiff::Tape tape(false, false);
+    for (const Tensor &x : xs) tape.watch(x);
+    Tensor y = f(xs);
+    return tape.gradient(y, {xs[wrt]}, autodiff::Unconnected::kZero, random_tensor(y.shape(), 99u))[0];
+  };
+}
+
 // One row of an op family's gradient table: f checked at random inputs of these shapes.
 struct ShapeGradCase {
   std::string name;

@@ -39,7 +39,42 @@ def set_num_threads(n):
 
 
 def get_num_threads():
+    """The kernel thread count for the calling thread: its override if set, else the global count."""
     return _lib.lib.kiln_get_num_threads()
+
+
+def set_num_threads_for_this_thread(n):
+    """Overrides the kernel thread count for the calling thread only; 0 removes the override.
+
+    OpenMP teams belong to the thread that starts them, so input-pipeline worker threads can run
+    kernels at 1 thread beside a training thread using every core. Results do not depend on the
+    count. Raises InvalidArgumentError outside 0..max(64, 4 x processors)."""
+    from .errors import check
+    check(_lib.lib.kiln_set_num_threads_for_this_thread(int(n)))
+
+
+def get_num_threads_for_this_thread():
+    """The calling thread's override; 0 when it has none."""
+    return _lib.lib.kiln_get_num_threads_for_this_thread()
+
+
+class thread_count:
+    """Context manager: `with kiln.thread_count(1): ...` runs the block's kernels on the calling
+    thread at n threads and restores the previous override (or none) on exit."""
+
+    def __init__(self, n):
+        self._n = int(n)
+        self._previous = None
+
+    def __enter__(self):
+        previous = get_num_threads_for_this_thread()
+        set_num_threads_for_this_thread(self._n)
+        self._previous = previous
+        return self
+
+    def __exit__(self, *exc):
+        set_num_threads_for_this_thread(self._previous)
+        return False
 
 
 def primitive_cache_stats():
@@ -100,6 +135,8 @@ for _ns, _names in ((nn, ("sparse_softmax_cross_entropy_with_logits", "softmax_c
     for _n in _names:
         setattr(_ns, _n, getattr(_om, _n))
 math.mod = _om.floormod
+# tf.divide / tf.math.divide are Python's / (truediv): int32 / int32 gives float64.
+divide = math.divide = _om.truediv
 
 
 def _variable_operators():

@@ -51,6 +51,8 @@ _SIGS = {
     "kiln_set_seed": (None, [ctypes.c_uint64]),
     "kiln_set_num_threads": (_ST, [ctypes.c_int]),
     "kiln_get_num_threads": (ctypes.c_int, []),
+    "kiln_set_num_threads_for_this_thread": (_ST, [ctypes.c_int]),
+    "kiln_get_num_threads_for_this_thread": (ctypes.c_int, []),
     "kiln_primitive_cache_stats": (None, [c_int64_p, c_int64_p, c_int64_p]),
     "kiln_allocator_stats": (None, [c_int64_p, c_int64_p]),
     "kiln_allocator_release_cached": (ctypes.c_size_t, []),
@@ -113,7 +115,7 @@ class TapeGradientOptions(ctypes.Structure):
                 ("sources", _HP), ("variables", _HP), ("num_sources", ctypes.c_size_t),
                 ("unconnected", ctypes.c_int32)]
 
-_BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "pow", "equal", "not_equal", "greater",
+_BINARY = ["add", "sub", "mul", "div", "truediv", "maximum", "minimum", "pow", "equal", "not_equal", "greater",
            "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor"]
 _UNARY = ["neg", "abs", "exp", "log", "sqrt", "rsqrt", "square", "tanh", "sigmoid", "relu", "softplus",
           "swish", "logical_not", "stop_gradient", "log1p", "expm1", "floor", "round", "sign", "sin", "cos",

@@ -151,9 +151,9 @@ class GradientTape:
             if not isinstance(output_gradients, (list, tuple)) or len(output_gradients) != len(targets):
                 raise InvalidArgumentError("output_gradients needs one entry per target (%d); got %r"
                                            % (len(targets), output_gradients))
-            ogs = [None if g is None else _as_tensor(g) for g in output_gradients]
+            ogs = [None if g is None else _as_tensor(g, t) for g, t in zip(output_gradients, targets)]
         else:
-            ogs = [_as_tensor(output_gradients)]
+            ogs = [_as_tensor(output_gradients, targets[0])]  # NumPy floats and Python numbers take the target's dtype
         tensors = [None if isinstance(s, Variable) else _as_tensor(s) for s in srcs]
         n = len(srcs)
         arr = ctypes.c_void_p * max(n, 1)

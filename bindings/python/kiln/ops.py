@@ -141,13 +141,15 @@ def log_softmax(x, axis=-1):
 
 
 def layer_norm(x, gamma, beta, epsilon=1e-3, axis=-1):
-    """Keras LayerNormalization over axis (an int or the list of trailing axes); gamma/beta have their shape."""
+    """Keras LayerNormalization over axis (an int or the list of trailing axes); gamma/beta have their shape.
+    float32, float64, or bfloat16 x (computed in float32, rounded once; gamma/beta bfloat16 or float32)."""
     axes, n = _axes(axis)
     return _new(L.kiln_layer_norm, _as_tensor(x), _as_tensor(gamma), _as_tensor(beta), axes, n, float(epsilon))
 
 
 def batch_norm(x, gamma, beta, mean=None, variance=None, training=False, epsilon=1e-3):
-    """Returns (y, mean, variance): batch statistics when training, the given ones otherwise."""
+    """Returns (y, mean, variance): batch statistics when training, the given ones otherwise. Dtypes as
+    layer_norm; with a bfloat16 x the batch statistics are float32, as TF's FusedBatchNormV3."""
     if not training and (mean is None or variance is None):
         raise InvalidArgumentError("batch_norm: inference (training=False) needs mean and variance; got %s"
                                    % ("neither" if mean is None and variance is None else

@@ -5,8 +5,8 @@ import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, check
-from .ops import _axes, _pair, cast, div, equal, gather, not_equal, reshape, slice as _slice
-from .tensor import Tensor, _as_tensor, _new, constant, float32, int64
+from .ops import _axes, _pair, equal, gather, not_equal, reshape, slice as _slice
+from .tensor import Tensor, _as_tensor, _new, constant, int64
 
 L = _lib.lib
 
@@ -104,12 +104,9 @@ def floormod(x, y):
 
 
 def truediv(x, y):
-    """tf.math.truediv (Python's /): integers are converted to a float first. TF gives float64 for int32
-    and int64; kiln has no float64 yet, so they become float32 (exact below 2**24 in magnitude)."""
+    """tf.math.truediv (Python's /): int32 and int64 divide as float64, uint8 as float32, floats as div."""
     x, y = _pair(x, y)
-    if x.dtype in ("int32", "int64", "uint8"):
-        x, y = cast(x, float32), cast(y, float32)
-    return div(x, y)
+    return _new(L.kiln_truediv, x, y)
 
 
 def einsum(equation, *inputs):

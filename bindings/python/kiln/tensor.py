@@ -214,10 +214,10 @@ def constant(value, dtype=None, shape=None):
     if _np is not None and isinstance(value, (_np.ndarray, _np.generic)):
         arr = _np.asarray(value)
         if dtype is None:
-            name = {"float64": float32, "bool": bool_}.get(arr.dtype.name, arr.dtype.name)
+            name = {"bool": bool_}.get(arr.dtype.name, arr.dtype.name)  # float64 stays float64, as tf.constant
             if name not in _DTYPE_CODE:
-                raise InvalidArgumentError("constant: NumPy dtype %s is not supported; expected float32, int32, "
-                                           "int64, uint8 or bool" % arr.dtype)
+                raise InvalidArgumentError("constant: NumPy dtype %s is not supported; expected float32, float64, "
+                                           "int32, int64, uint8 or bool" % arr.dtype)
             dtype = name
         code = dtype_code(dtype, "constant")
         name = _CODE_DTYPE[code]
@@ -277,6 +277,10 @@ def _as_tensor(value, like=None):
         return value
     if hasattr(value, "_kiln_value"):
         return value._kiln_value()
+    if (like is not None and _np is not None and isinstance(value, (_np.ndarray, _np.generic))
+            and _np.asarray(value).dtype.kind == "f" and like.dtype in (float32, bfloat16, float64)):
+        # As TF's operators: a NumPy float array beside a floating tensor converts to its dtype.
+        return constant(value, like.dtype)
     if like is not None and isinstance(value, (numbers.Number, list, tuple)):
         flat, _ = _flatten(value)
         if flat and all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in flat):

@@ -1,0 +1,90 @@
+// float64 and bfloat16 through kiln.hpp: ops keep the dtype, operator/ is truediv (int32 /
+// int32 is float64), a float beside a bfloat16 or float64 tensor takes its dtype, and
+// gradients on a GradientTape come back in float64.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kiln/kiln.hpp"
+
+namespace {
+
+using kiln::DType;
+using kiln::Tensor;
+
+Tensor f64(const std::vector<double> &v) { return Tensor::from_vector(v, {static_cast<int64_t>(v.size())}); }
+
+TEST(HppDTypes, Float64OpsComputeInDouble) {
+  const Tensor a = f64({0.1, -2.0, 3.0}), b = f64({0.2, 0.5, 7.0});
+  EXPECT_EQ((a + b).to_vector<double>()[0], 0.1 + 0.2);
+  EXPECT_EQ((a / b).to_vector<double>()[2], 3.0 / 7.0);
+  EXPECT_EQ(kiln::maximum(a, b).dtype(), DType::float64);
+  EXPECT_EQ(kiln::sqrt(b).to_vector<double>()[0], std::sqrt(0.2));
+  EXPECT_NEAR(kiln::sigmoid(a).to_vector<double>()[1], 1 / (1 + std::exp(2.0)), 1e-16);
+  const double u = 0.79788456080286536 * (3.0 + 0.044715 * 27.0);
+  EXPECT_NEAR(kiln::gelu(a, true).to_vector<double>()[2], 1.5 * (1 + std::tanh(u)), 1e-14);
+  EXPECT_EQ(kiln::clip_by_value(a, -1.0f, 1.0f).to_vector<double>(), (std::vector<double>{0.1, -1.0, 1.0}));
+  EXPECT_EQ(kiln::where(kiln::greater(a, b), a, b).to_vector<double>(), (std::vector<double>{0.2, 0.5, 7.0}));
+}
+
+TEST(HppDTypes, FloatScalarsTakeTheTensorsFloatingDtype) {
+  const Tensor a = f64({1.0, 2.0});
+  const Tensor y = a * 0.5f + 1.0f;
+  EXPECT_EQ(y.dtype(), DType::float64);
+  EXPECT_EQ(y.to_vector<double>(), (std::vector<double>{1.5, 2.0}));
+  EXPECT_EQ((2.0f / a).to_vector<double>(), (std::vector<double>{2.0, 1.0}));
+  const Tensor h = kiln::cast(a, DType::bfloat16);
+  EXPECT_EQ((h - 1.0f).dtype(), DType::bfloat16);
+  EXPECT_EQ(kiln::cast(3.0f * h, DType::float32).to_vector<float>(), (std::vector<float>{3.0f, 6.0f}));
+}
+
+TEST(HppDTypes, DivisionOperatorIsTruediv) {
+  const Tensor i = Tensor::from_vector<int32_t>({1, 7, -7}, {3}),
+               j = Tensor::from_vector<int32_t>({2, 2, 2}, {3});
+  const Tensor q = i / j;
+  EXPECT_EQ(q.dtype(), DType::float64);
+  EXPECT_EQ(q.to_vector<double>(), (std::vector<double>{0.5, 3.5, -3.5}));
+  EXPECT_EQ(kiln::div(i, j).to_vector<int32_t>(), (std::vector<int32_t>{0, 3, -3}));  // div truncates
+  const Tensor l = Tensor::from_vector<int64_t>({9}, {1});
+  EXPECT_EQ(kiln::truediv(l, Tensor::from_vector<int64_t>({2}, {1})).to_vector<double>(),
+            (std::vector<double>{4.5}));
+  try {
+    (void)(i / l);
+    ADD_FAILURE() << "int32 / int64 must fail";
+  } catch (const kiln::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("truediv: operands have different dtypes"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(HppDTypes, GradientsInFloat64AndBFloat16) {
+  const Tensor x = f64({0.5, -1.5});
+  kiln::GradientTape tape;
+  tape.watch(x);
+  const Tensor y = kiln::exp(x) * x;  // d/dx = e^x (1 + x)
+  tape.stop();
+  const Tensor g = tape.gradient(y, {x})[0];
+  ASSERT_EQ(g.dtype(), DType::float64);
+  const std::vector<double> gv = g.to_vector<double>();
+  EXPECT_NEAR(gv[0], std::exp(0.5) * 1.5, 1e-15);
+  EXPECT_NEAR(gv[1], std::exp(-1.5) * -0.5, 1e-15);
+
+  const Tensor h = kiln::cast(x, DType::bfloat16);
+  kiln::GradientTape t2;
+  t2.watch(h);
+  const Tensor z = kiln::relu(h) * h;
+  t2.stop();
+  const Tensor gh = t2.gradient(z, {h})[0];
+  ASSERT_EQ(gh.dtype(), DType::bfloat16);
+  EXPECT_EQ(kiln::cast(gh, DType::float32).to_vector<float>(), (std::vector<float>{1.0f, 0.0f}));
+}
+
+TEST(HppDTypes, CreationInFloat64) {
+  EXPECT_EQ(kiln::fill({2}, 0.1, DType::float64).to_vector<double>(), (std::vector<double>{0.1, 0.1}));
+  EXPECT_EQ(kiln::range(0, 1, 0.5, DType::float64).to_vector<double>(), (std::vector<double>{0.0, 0.5}));
+  EXPECT_EQ(kiln::zeros({1}, DType::float64).dtype(), DType::float64);
+}
+
+}  // namespace

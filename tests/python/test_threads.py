@@ -1,0 +1,98 @@
+"""Per-thread kernel thread counts through the Python binding (issue 5).
+
+kiln.set_num_threads_for_this_thread and the kiln.thread_count context manager apply to the calling
+thread only (OpenMP teams are per calling thread: pipeline workers can run kernels at 1 thread beside a
+training thread using every core), give the same bits as the global-count run, and reject bad counts.
+"""
+import math
+import struct
+import threading
+import unittest
+
+import kiln
+
+
+def filled(shape, scale):
+    n = 1
+    for d in shape:
+        n *= d
+    return kiln.reshape(kiln.constant([scale * math.sin(0.37 * i + 0.1) for i in range(n)]), shape)
+
+
+def bits(t):
+    """The float32 bits of t, row-major (tolist gives the exact float32 values as doubles)."""
+    def flat(v):
+        return [w for x in v for w in flat(x)] if isinstance(v, list) else [v]
+    vals = flat(t.tolist())
+    return struct.pack("%df" % len(vals), *vals)
+
+
+class ThreadCountTest(unittest.TestCase):
+    def setUp(self):
+        kiln.set_num_threads(3)
+        self.a, self.b = filled([48, 40], 1.0), filled([40, 56], 0.5)
+        self.x, self.f = filled([2, 9, 9, 8], 1.0), filled([3, 3, 8, 16], 0.25)
+
+    def tearDown(self):
+        kiln.set_num_threads_for_this_thread(0)
+
+    def run_ops(self):
+        return [bits(kiln.matmul(self.a, self.b)),
+                bits(kiln.conv2d(self.x, self.f, padding="SAME"))]
+
+    def test_override_applies_to_its_thread_only(self):
+        want = self.run_ops()
+        seen, same, after = {}, {}, {}
+
+        def work(i):
+            if i < 2:
+                kiln.set_num_threads_for_this_thread(i + 1)
+            seen[i] = kiln.get_num_threads()
+            same[i] = self.run_ops() == want
+            kiln.set_num_threads_for_this_thread(0)
+            after[i] = kiln.get_num_threads()
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(seen, {0: 1, 1: 2, 2: 3})
+        self.assertEqual(same, {0: True, 1: True, 2: True})
+        self.assertEqual(after, {0: 3, 1: 3, 2: 3})
+        self.assertEqual(kiln.get_num_threads(), 3)
+        self.assertEqual(kiln.get_num_threads_for_this_thread(), 0)
+
+    def test_context_manager_restores_the_previous_override(self):
+        want = self.run_ops()
+        with kiln.thread_count(2):
+            self.assertEqual(kiln.get_num_threads(), 2)
+            with kiln.thread_count(1):
+                self.assertEqual(kiln.get_num_threads(), 1)
+                self.assertEqual(self.run_ops(), want)
+            self.assertEqual(kiln.get_num_threads_for_this_thread(), 2)
+        self.assertEqual(kiln.get_num_threads_for_this_thread(), 0)
+        self.assertEqual(kiln.get_num_threads(), 3)
+        # Restored on an exception too.
+        with self.assertRaises(ZeroDivisionError):
+            with kiln.thread_count(1):
+                1 / 0
+        self.assertEqual(kiln.get_num_threads_for_this_thread(), 0)
+
+    def test_bad_counts_are_rejected(self):
+        kiln.set_num_threads_for_this_thread(2)
+        for bad in (-1, 1 << 30, 100000):
+            with self.assertRaises(kiln.InvalidArgumentError) as cm:
+                kiln.set_num_threads_for_this_thread(bad)
+            msg = str(cm.exception)
+            self.assertIn("set_num_threads_for_this_thread", msg)
+            self.assertIn("got %d" % bad, msg)
+            self.assertIn("a count from 1 to", msg)
+        with self.assertRaises(kiln.InvalidArgumentError):
+            with kiln.thread_count(-5):
+                pass
+        self.assertEqual(kiln.get_num_threads_for_this_thread(), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
