@@ -5,36 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "capi_test_util.h"
 #include "kiln/kiln.h"
 
-static int g_passed = 0, g_failed = 0;
-
-#define CHECK(cond) check((cond) != 0, #cond, __LINE__)
-static void check(int ok, const char *what, int line) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, line, what);
-    ++g_failed;
-  }
-}
-
-#define OK(call) CHECK(expect_ok(call))
-static int expect_ok(kiln_status *st) {
-  if (!st) return 1;
-  fprintf(stderr, "unexpected error: %s\n", kiln_status_get_message(st));
-  kiln_status_free(st);
-  return 0;
-}
-
-/* The call must fail with `code` and a message holding `frag`. */
-#define EXPECT_ERROR(call, code, frag) CHECK(expect_error((call), (code), (frag)))
-static int expect_error(kiln_status *st, kiln_status_code code, const char *frag) {
-  int ok = st && kiln_status_get_code(st) == code && strstr(kiln_status_get_message(st), frag);
-  if (!ok) fprintf(stderr, "  got: %s\n", st ? kiln_status_get_message(st) : "success");
-  kiln_status_free(st);
-  return ok;
-}
+/* OK(call): the call must succeed. */
+#define OK(call) EXPECT_OK(call)
 
 static void test_values(void) {
   kiln_config *c = NULL, *init = NULL, *back = NULL, *got = NULL;
@@ -141,24 +116,24 @@ static void test_errors(void) {
   OK(kiln_config_set_string(c, "units", "64"));
   OK(kiln_config_set_float(c, "rate", 0.5));
   EXPECT_ERROR(kiln_config_get_int(&i, c, "units"), KILN_STATUS_INVALID_ARGUMENT,
-               "key 'units' is a string \"64\"; expected an int");
+               "key 'units' is a string \"64\"; expected an int", NULL);
   CHECK(i == 7); /* out untouched on failure */
-  EXPECT_ERROR(kiln_config_get_int(&i, c, "rate"), KILN_STATUS_INVALID_ARGUMENT, "expected an int");
-  EXPECT_ERROR(kiln_config_get_int(&i, c, "missing"), KILN_STATUS_NOT_FOUND, "no key 'missing'");
-  EXPECT_ERROR(kiln_config_get_int(&i, NULL, "units"), KILN_STATUS_INVALID_ARGUMENT, "'config' is NULL");
-  EXPECT_ERROR(kiln_config_get_int(&i, c, NULL), KILN_STATUS_INVALID_ARGUMENT, "'key' is NULL");
-  EXPECT_ERROR(kiln_config_get_int(NULL, c, "units"), KILN_STATUS_INVALID_ARGUMENT, "'out' is NULL");
-  EXPECT_ERROR(kiln_config_set_float(c, "x", NAN), KILN_STATUS_INVALID_ARGUMENT, "expected a finite float");
-  EXPECT_ERROR(kiln_config_set_int(c, "", 1), KILN_STATUS_INVALID_ARGUMENT, "must not be empty");
-  EXPECT_ERROR(kiln_config_set_string(c, "x", NULL), KILN_STATUS_INVALID_ARGUMENT, "'value' is NULL");
-  EXPECT_ERROR(kiln_config_set_int_list(c, "x", NULL, 2), KILN_STATUS_INVALID_ARGUMENT, "'values' is NULL");
-  EXPECT_ERROR(kiln_config_get_key(&s, c, 2), KILN_STATUS_OUT_OF_RANGE, "index 2");
-  EXPECT_ERROR(kiln_config_get_string_at(&s, c, "units", 0), KILN_STATUS_INVALID_ARGUMENT, "not a list");
-  EXPECT_ERROR(kiln_config_from_json(&untouched, "{\"a\":"), KILN_STATUS_INVALID_ARGUMENT, "not valid JSON");
-  EXPECT_ERROR(kiln_config_from_json(&untouched, "[1]"), KILN_STATUS_INVALID_ARGUMENT, "expected a JSON object");
-  EXPECT_ERROR(kiln_config_from_json(&untouched, NULL), KILN_STATUS_INVALID_ARGUMENT, "'json' is NULL");
+  EXPECT_ERROR(kiln_config_get_int(&i, c, "rate"), KILN_STATUS_INVALID_ARGUMENT, "expected an int", NULL);
+  EXPECT_ERROR(kiln_config_get_int(&i, c, "missing"), KILN_STATUS_NOT_FOUND, "no key 'missing'", NULL);
+  EXPECT_ERROR(kiln_config_get_int(&i, NULL, "units"), KILN_STATUS_INVALID_ARGUMENT, "'config' is NULL", NULL);
+  EXPECT_ERROR(kiln_config_get_int(&i, c, NULL), KILN_STATUS_INVALID_ARGUMENT, "'key' is NULL", NULL);
+  EXPECT_ERROR(kiln_config_get_int(NULL, c, "units"), KILN_STATUS_INVALID_ARGUMENT, "'out' is NULL", NULL);
+  EXPECT_ERROR(kiln_config_set_float(c, "x", NAN), KILN_STATUS_INVALID_ARGUMENT, "expected a finite float", NULL);
+  EXPECT_ERROR(kiln_config_set_int(c, "", 1), KILN_STATUS_INVALID_ARGUMENT, "must not be empty", NULL);
+  EXPECT_ERROR(kiln_config_set_string(c, "x", NULL), KILN_STATUS_INVALID_ARGUMENT, "'value' is NULL", NULL);
+  EXPECT_ERROR(kiln_config_set_int_list(c, "x", NULL, 2), KILN_STATUS_INVALID_ARGUMENT, "'values' is NULL", NULL);
+  EXPECT_ERROR(kiln_config_get_key(&s, c, 2), KILN_STATUS_OUT_OF_RANGE, "index 2", NULL);
+  EXPECT_ERROR(kiln_config_get_string_at(&s, c, "units", 0), KILN_STATUS_INVALID_ARGUMENT, "not a list", NULL);
+  EXPECT_ERROR(kiln_config_from_json(&untouched, "{\"a\":"), KILN_STATUS_INVALID_ARGUMENT, "not valid JSON", NULL);
+  EXPECT_ERROR(kiln_config_from_json(&untouched, "[1]"), KILN_STATUS_INVALID_ARGUMENT, "expected a JSON object", NULL);
+  EXPECT_ERROR(kiln_config_from_json(&untouched, NULL), KILN_STATUS_INVALID_ARGUMENT, "'json' is NULL", NULL);
   CHECK(untouched == NULL);
-  EXPECT_ERROR(kiln_config_to_json(&json, NULL, 0), KILN_STATUS_INVALID_ARGUMENT, "'config' is NULL");
+  EXPECT_ERROR(kiln_config_to_json(&json, NULL, 0), KILN_STATUS_INVALID_ARGUMENT, "'config' is NULL", NULL);
   CHECK(json == NULL);
   CHECK(kiln_config_get_size(NULL) == 0);
   CHECK(!kiln_config_has(NULL, "x"));

@@ -5,35 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capi_test_util.h"
 #include "kiln/kiln.h"
 
-static int g_passed = 0, g_failed = 0;
-
-#define CHECK(cond) check((cond) != 0, #cond, __LINE__)
-static void check(int ok, const char *what, int line) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, line, what);
-    ++g_failed;
-  }
-}
-
-#define OK(call) CHECK(expect_ok(call))
-static int expect_ok(kiln_status *st) {
-  if (!st) return 1;
-  fprintf(stderr, "unexpected error: %s\n", kiln_status_get_message(st));
-  kiln_status_free(st);
-  return 0;
-}
-
-#define EXPECT_ERROR(call, code, frag) CHECK(expect_error((call), (code), (frag)))
-static int expect_error(kiln_status *st, kiln_status_code code, const char *frag) {
-  int ok = st && kiln_status_get_code(st) == code && strstr(kiln_status_get_message(st), frag);
-  if (!ok) fprintf(stderr, "  got: %s\n", st ? kiln_status_get_message(st) : "success");
-  kiln_status_free(st);
-  return ok;
-}
+/* OK(call): the call must succeed. */
+#define OK(call) EXPECT_OK(call)
 
 static kiln_tensor *matrix(int64_t rows, int64_t cols) {
   float *v = (float *)malloc((size_t)(rows * cols) * sizeof(float));
@@ -92,8 +68,8 @@ static void test_sequential(void) {
   OK(kiln_layer_get_layer(&got, seq, 1));
   CHECK(kiln_layer_get_id(got) == kiln_layer_get_id(d1));
   kiln_layer_free(got);
-  EXPECT_ERROR(kiln_layer_get_layer_by_name(&got, seq, "nope"), KILN_STATUS_NOT_FOUND, "no layer named 'nope'");
-  EXPECT_ERROR(kiln_sequential_add(d0, d1), KILN_STATUS_INVALID_ARGUMENT, "expected a Sequential");
+  EXPECT_ERROR(kiln_layer_get_layer_by_name(&got, seq, "nope"), KILN_STATUS_NOT_FOUND, "no layer named 'nope'", NULL);
+  EXPECT_ERROR(kiln_sequential_add(d0, d1), KILN_STATUS_INVALID_ARGUMENT, "expected a Sequential", NULL);
   OK(kiln_sequential_pop(seq));
   CHECK(kiln_layer_get_num_layers(seq) == 1);
   kiln_tensor_free(x);
@@ -199,7 +175,7 @@ static void test_custom_layer(void) {
   CHECK(units == 3);
   kiln_config_free(config);
   EXPECT_ERROR(kiln_layer_add_weight(&vars[0], layer, "late", &units, 1, NULL), KILN_STATUS_FAILED_PRECONDITION,
-               "after the layer was built");
+               "after the layer was built", NULL);
   CHECK(!state.destroyed);
   kiln_layer_free(layer);
   CHECK(state.destroyed); /* the last handle went: destroy ran */
@@ -210,11 +186,11 @@ static void test_custom_layer(void) {
   OK(kiln_layer_create_custom(&bad, "Bad", NULL, &cb, NULL));
   kiln_tensor_free(y);
   y = NULL;
-  EXPECT_ERROR(kiln_layer_call_tensor(&y, bad, x, false), KILN_STATUS_OUT_OF_RANGE, "layer 'bad' (Bad) call: boom from C");
+  EXPECT_ERROR(kiln_layer_call_tensor(&y, bad, x, false), KILN_STATUS_OUT_OF_RANGE, "layer 'bad' (Bad) call: boom from C", NULL);
   CHECK(y == NULL);
   kiln_layer_free(bad);
   cb.call = NULL;
-  EXPECT_ERROR(kiln_layer_create_custom(&bad, "Bad", NULL, &cb, NULL), KILN_STATUS_INVALID_ARGUMENT, "call is NULL");
+  EXPECT_ERROR(kiln_layer_create_custom(&bad, "Bad", NULL, &cb, NULL), KILN_STATUS_INVALID_ARGUMENT, "call is NULL", NULL);
   kiln_tensor_free(x);
 }
 
@@ -222,14 +198,14 @@ static void test_errors(void) {
   kiln_layer *l = NULL;
   kiln_config *c = NULL;
   kiln_tensor *y = NULL;
-  EXPECT_ERROR(kiln_layer_create(&l, "Dense2", NULL), KILN_STATUS_NOT_FOUND, "unknown layer class 'Dense2'");
-  EXPECT_ERROR(kiln_layer_create(&l, "Dense", NULL), KILN_STATUS_INVALID_ARGUMENT, "'units' is required");
+  EXPECT_ERROR(kiln_layer_create(&l, "Dense2", NULL), KILN_STATUS_NOT_FOUND, "unknown layer class 'Dense2'", NULL);
+  EXPECT_ERROR(kiln_layer_create(&l, "Dense", NULL), KILN_STATUS_INVALID_ARGUMENT, "'units' is required", NULL);
   OK(kiln_config_create(&c));
   OK(kiln_config_set_string(c, "units", "8"));
-  EXPECT_ERROR(kiln_layer_create(&l, "Dense", c), KILN_STATUS_INVALID_ARGUMENT, "key 'units' is a string");
+  EXPECT_ERROR(kiln_layer_create(&l, "Dense", c), KILN_STATUS_INVALID_ARGUMENT, "key 'units' is a string", NULL);
   kiln_config_free(c);
   CHECK(l == NULL);
-  EXPECT_ERROR(kiln_layer_call_tensor(&y, NULL, NULL, false), KILN_STATUS_INVALID_ARGUMENT, "'layer' is NULL");
+  EXPECT_ERROR(kiln_layer_call_tensor(&y, NULL, NULL, false), KILN_STATUS_INVALID_ARGUMENT, "'layer' is NULL", NULL);
   CHECK(kiln_layer_get_name(NULL) == NULL);
   CHECK(kiln_layer_get_id(NULL) == 0);
   kiln_layer_free(NULL);
