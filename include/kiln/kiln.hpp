@@ -1518,6 +1518,10 @@ inline Layer BatchNormalization(const BatchNormalizationOptions &o = {}) {
   return Layer::create("BatchNormalization", c);
 }
 
+// ---- convolution and pooling layers (conv_layers.cc)
+
+// ---- attention, merge and reshaping layers (attention_layers.cc)
+
 }  // namespace layers
 
 }  // namespace kiln

@@ -21,5 +21,7 @@ void register_class(const char *name) {
 void register_core_layers();           // core_layers.cc
 void register_normalization_layers();  // normalization_layers.cc
 void register_sequential();            // sequential.cc
+void register_conv_layers();           // conv_layers.cc: convolutions and pooling
+void register_attention_layers();      // attention_layers.cc: MultiHeadAttention, merges, Permute, RepeatVector
 
 }  // namespace kiln::layers

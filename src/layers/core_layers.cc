@@ -274,6 +274,8 @@ void register_builtin_layers() {
     register_core_layers();
     register_normalization_layers();
     register_sequential();
+    register_conv_layers();
+    register_attention_layers();
   });
 }
 

@@ -621,3 +621,11 @@ def clear_session():
 
 __all__ = ["Layer", "Model", "Sequential", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding",
            "LayerNormalization", "BatchNormalization", "deserialize", "serialize", "clear_session"]
+
+# The other families of built-in layers live in their own modules, registered in _BUILTINS.
+from .layers_conv import *  # noqa: E402,F401,F403
+from .layers_conv import __all__ as _conv_all  # noqa: E402
+from .layers_attention import *  # noqa: E402,F401,F403
+from .layers_attention import __all__ as _attention_all  # noqa: E402
+
+__all__ += _conv_all + _attention_all
