@@ -1110,6 +1110,20 @@ inline std::string take_string(char *s) {
 /// keras.backend.clear_session(): layer name counters start again.
 inline void clear_session() { kiln_clear_session(); }
 
+/// Runs a Keras initializer given by name ("glorot_uniform", "he_normal", ...) or by its
+/// serialized config ({"class_name": "RandomNormal", "config": {"stddev": 0.1, "seed": 3}}).
+inline Tensor initialize(const Config &initializer, const Dims &shape, DType dtype = DType::float32) {
+  kiln_tensor *t = nullptr;
+  detail::check(kiln_initializer_call(&t, initializer.get(), shape.data(), shape.size(),
+                                      detail::to_c(dtype, "initialize")));
+  return Tensor(t);
+}
+inline Tensor initialize(const std::string &name, const Dims &shape, DType dtype = DType::float32) {
+  Config c;
+  c.set("class_name", name);
+  return initialize(c, shape, dtype);
+}
+
 /// A Keras layer (or model): a handle to a built-in layer, and the base class of custom layers
 /// and models.
 ///

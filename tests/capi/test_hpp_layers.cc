@@ -171,6 +171,16 @@ TEST(HppLayers, ConcurrentInferenceGivesIdenticalResults) {
   for (const auto &g : got) EXPECT_EQ(g, want);
 }
 
+TEST(HppLayers, InitializersByNameAndConfig) {
+  kiln::Config rn;
+  rn.set("class_name", "RandomNormal").set("config", kiln::Config().set("stddev", 0.5).set("seed", 3));
+  EXPECT_EQ(kiln::initialize(rn, {4, 4}).to_vector<float>(), kiln::initialize(rn, {4, 4}).to_vector<float>());
+  const std::vector<float> ones = kiln::initialize("ones", {3}).to_vector<float>();
+  EXPECT_EQ(ones, (std::vector<float>{1, 1, 1}));
+  EXPECT_EQ(kiln::initialize("he_normal", {2, 2}, kiln::DType::float64).dtype(), kiln::DType::float64);
+  EXPECT_THROW(kiln::initialize("no_such_init", {2}), kiln::Error);
+}
+
 TEST(HppLayers, ConfigRoundTrip) {
   kiln::clear_session();
   kiln::layers::DenseOptions o;
