@@ -207,6 +207,10 @@ class ConvLayer final : public Layer {
     build(shapes);
     const PartialShape &s = single_input(*this, shapes);
     check_rank(*this, s, rank_);
+    if (s.back() >= 0 && s.back() != input_spec_.last_dim)
+      fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): input shape ",
+           partial_shape_string(s), " has ", s.back(), " channels; the layer was built for ",
+           input_spec_.last_dim);
     PartialShape out = {s[0]};
     for (size_t i = 0; i < rank_; ++i) {
       const int64_t in = s[i + 1];
@@ -216,7 +220,7 @@ class ConvLayer final : public Layer {
                                         output_padding(i))
               : window_output_length(*this, s, in, kernel_size_[i], strides_[i], dilation_[i], padding_));
     }
-    out.push_back(out_channels(s.back()));
+    out.push_back(out_channels(input_spec_.last_dim));
     return {out};
   }
 

@@ -512,6 +512,11 @@ TEST_F(ConvLayersTest, ErrorsNameTheLayerOrTheClass) {
         (*conv)(random_tensor({1, 5, 5, 2}, 1));
       },
       Code::kInvalidArgument, {"layer 'conv2d' (Conv2D)", "expected the last axis to be 3"});
+  expect_error(
+      [&] {
+        conv->compute_output_shape({{kUnknownDim, 5, 5, 2}});
+      },
+      Code::kInvalidArgument, {"layer 'conv2d' (Conv2D)", "has 2 channels; the layer was built for 3"});
   LayerPtr big = make_layer("Conv2D", R"({"filters": 2, "kernel_size": 5})");
   expect_error(
       [&] {
