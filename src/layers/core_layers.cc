@@ -5,47 +5,12 @@
 #include "layers/activations.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
+#include "layers/layer_util.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
 
 namespace {
-
-// A rank-1 or more input's dims after the batch dim, all known (INVALID_ARGUMENT otherwise).
-int64_t known_dim(const Layer &l, const PartialShape &s, size_t axis, const char *what) {
-  if (axis >= s.size() || s[axis] < 0)
-    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): input shape ", partial_shape_string(s),
-         " needs a known ", what);
-  return s[axis];
-}
-
-const PartialShape &single_input(const Layer &l, const std::vector<PartialShape> &shapes) {
-  if (shapes.size() != 1)
-    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): got ", shapes.size(),
-         " inputs; expected 1");
-  return shapes[0];
-}
-
-const Tensor &single_input(const Layer &l, const std::vector<Tensor> &inputs) {
-  if (inputs.size() != 1)
-    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): got ", inputs.size(),
-         " inputs; expected 1");
-  return inputs[0];
-}
-
-void set_regularizer(Config &c, const char *key, const RegularizerPtr &r) {
-  if (r)
-    c.set(key, serialize_regularizer(*r));
-  else
-    c.set_null(key);
-}
-
-// Keys every Keras weight layer writes and kiln accepts only as null (constraints are not
-// implemented yet: a non-null value is an error rather than silently ignored).
-void reject_constraints(ConfigReader &r, std::initializer_list<const char *> keys) {
-  for (const char *k : keys)
-    if (r.has(k)) fail(Code::kUnimplemented, r.owner(), ": '", k, "' (weight constraints) is not supported yet");
-}
 
 // ------------------------------------------------------------------ Dense
 
@@ -59,9 +24,8 @@ class Dense final : public Layer {
     if (units_ <= 0) fail(Code::kInvalidArgument, "Dense: units must be positive; got ", units_);
     activation_ = get_activation(r.get_string("activation", "linear"));
     use_bias_ = r.get_bool("use_bias", true);
-    kernel_init_ = r.has("kernel_initializer") ? initializer_from_value(config, "kernel_initializer")
-                                               : get_initializer("glorot_uniform");
-    bias_init_ = r.has("bias_initializer") ? initializer_from_value(config, "bias_initializer") : get_initializer("zeros");
+    kernel_init_ = initializer_or(config, r, "kernel_initializer", "glorot_uniform");
+    bias_init_ = initializer_or(config, r, "bias_initializer", "zeros");
     kernel_reg_ = regularizer_from_value(config, "kernel_regularizer");
     bias_reg_ = regularizer_from_value(config, "bias_regularizer");
     activity_reg_ = regularizer_from_value(config, "activity_regularizer");
@@ -223,8 +187,7 @@ class Embedding final : public Layer {
     if (input_dim_ <= 0 || output_dim_ <= 0)
       fail(Code::kInvalidArgument, "Embedding: input_dim and output_dim must be positive; got ", input_dim_, " and ",
            output_dim_);
-    init_ = r.has("embeddings_initializer") ? initializer_from_value(config, "embeddings_initializer")
-                                            : get_initializer("random_uniform");  // Keras: "uniform"
+    init_ = initializer_or(config, r, "embeddings_initializer", "random_uniform");  // Keras: "uniform"
     reg_ = regularizer_from_value(config, "embeddings_regularizer");
     r.accept({"embeddings_regularizer", "activity_regularizer", "input_length"});
     reject_constraints(r, {"embeddings_constraint"});

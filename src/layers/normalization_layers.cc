@@ -4,22 +4,12 @@
 #include "core/error.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
+#include "layers/layer_util.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
 
 namespace {
-
-InitializerPtr init_or(const Config &config, ConfigReader &r, const char *key, const char *def) {
-  return r.has(key) ? initializer_from_value(config, key) : get_initializer(def);
-}
-
-void set_reg(Config &c, const char *key, const RegularizerPtr &r) {
-  if (r)
-    c.set(key, serialize_regularizer(*r));
-  else
-    c.set_null(key);
-}
 
 // Keras's axis argument: an int or a list of ints.
 std::vector<int64_t> read_axes(ConfigReader &r, std::vector<int64_t> def) {
@@ -39,8 +29,8 @@ class LayerNormalization final : public Layer {
     if (!(epsilon_ > 0)) fail(Code::kInvalidArgument, "LayerNormalization: epsilon must be positive; got ", epsilon_);
     center_ = r.get_bool("center", true);
     scale_ = r.get_bool("scale", true);
-    beta_init_ = init_or(config, r, "beta_initializer", "zeros");
-    gamma_init_ = init_or(config, r, "gamma_initializer", "ones");
+    beta_init_ = initializer_or(config, r, "beta_initializer", "zeros");
+    gamma_init_ = initializer_or(config, r, "gamma_initializer", "ones");
     beta_reg_ = regularizer_from_value(config, "beta_regularizer");
     gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
     r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "rms_scaling"});
@@ -91,8 +81,8 @@ class LayerNormalization final : public Layer {
     c.set("epsilon", epsilon_).set("center", center_).set("scale", scale_);
     c.set("beta_initializer", serialize_initializer(*beta_init_));
     c.set("gamma_initializer", serialize_initializer(*gamma_init_));
-    set_reg(c, "beta_regularizer", beta_reg_);
-    set_reg(c, "gamma_regularizer", gamma_reg_);
+    set_regularizer(c, "beta_regularizer", beta_reg_);
+    set_regularizer(c, "gamma_regularizer", gamma_reg_);
     c.set_null("beta_constraint").set_null("gamma_constraint");
   }
 
@@ -120,10 +110,10 @@ class BatchNormalization final : public Layer {
     if (!(epsilon_ > 0)) fail(Code::kInvalidArgument, "BatchNormalization: epsilon must be positive; got ", epsilon_);
     center_ = r.get_bool("center", true);
     scale_ = r.get_bool("scale", true);
-    beta_init_ = init_or(config, r, "beta_initializer", "zeros");
-    gamma_init_ = init_or(config, r, "gamma_initializer", "ones");
-    mean_init_ = init_or(config, r, "moving_mean_initializer", "zeros");
-    var_init_ = init_or(config, r, "moving_variance_initializer", "ones");
+    beta_init_ = initializer_or(config, r, "beta_initializer", "zeros");
+    gamma_init_ = initializer_or(config, r, "gamma_initializer", "ones");
+    mean_init_ = initializer_or(config, r, "moving_mean_initializer", "zeros");
+    var_init_ = initializer_or(config, r, "moving_variance_initializer", "ones");
     beta_reg_ = regularizer_from_value(config, "beta_regularizer");
     gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
     r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized"});
@@ -176,8 +166,8 @@ class BatchNormalization final : public Layer {
     c.set("gamma_initializer", serialize_initializer(*gamma_init_));
     c.set("moving_mean_initializer", serialize_initializer(*mean_init_));
     c.set("moving_variance_initializer", serialize_initializer(*var_init_));
-    set_reg(c, "beta_regularizer", beta_reg_);
-    set_reg(c, "gamma_regularizer", gamma_reg_);
+    set_regularizer(c, "beta_regularizer", beta_reg_);
+    set_regularizer(c, "gamma_regularizer", gamma_reg_);
     c.set_null("beta_constraint").set_null("gamma_constraint");
   }
 

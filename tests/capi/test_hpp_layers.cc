@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "hpp_test_util.h"
 #include "kiln/kiln.hpp"
 
 namespace {
@@ -11,13 +12,7 @@ namespace {
 using kiln::Dims;
 using kiln::Tensor;
 
-Tensor iota(const Dims &shape, float scale = 0.1f) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  std::vector<float> v(static_cast<size_t>(n));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = scale * static_cast<float>(static_cast<int64_t>(i % 7) - 3);
-  return Tensor::from_vector(v, shape);
-}
+Tensor iota(const Dims &shape, float scale = 0.1f) { return kiln::testing::sawtooth(shape, 7, scale); }
 
 class MyDense : public kiln::Layer {
  public:
