@@ -217,6 +217,16 @@ def flatten_reshape_cases():
     return out
 
 
+def dropout_cases():
+    """Dropout is random in training; what is fixed is the identity in inference and at rate 0."""
+    out = []
+    for name, rate, training in (("dropout_inference", 0.5, False), ("dropout_rate0_training", 0.0, True)):
+        x = uniform(rng_for(name), [3, 4])
+        out.append(case(name, "Dropout", {"rate": rate}, lambda xs, ws: [xs[0] * 1.0], [x], [], training=training,
+                        tolerance=EXACT))
+    return out
+
+
 def embedding_cases():
     name = "embedding_repeated_ids"
     rng = rng_for(name)
@@ -291,10 +301,11 @@ def batch_norm_cases():
             mm, mv = ws[-2], ws[-1]
             if not training:
                 return [None] * (len(ws) - 2) + [mm, mv]
-            dims = list(range(len(shape) - 1))
+            dims = list(range(xs[0].dim() - 1))  # every axis but the channels
             mean = xs[0].mean(dim=dims)
-            var = xs[0].var(dim=dims, unbiased=False)
-            return [None] * (len(ws) - 2) + [mm * momentum + mean * (1 - momentum), mv * momentum + var * (1 - momentum)]
+            var = xs[0].var(dim=dims, unbiased=False)  # biased, as Keras; not torch's running_var
+            return [None] * (len(ws) - 2) + [mm * momentum + mean * (1 - momentum),
+                                             mv * momentum + var * (1 - momentum)]
 
         config = {"axis": -1, "momentum": momentum, "epsilon": eps, "center": center_scale, "scale": center_scale}
         out.append(case(name, "BatchNormalization", config, fn, [x], weights, trainable=trainable, training=training,
@@ -376,8 +387,8 @@ def pooling_cases():
     return out
 
 
-CASES = [dense_cases, activation_cases, flatten_reshape_cases, embedding_cases, layer_norm_cases, batch_norm_cases,
-         conv2d_cases, pooling_cases]
+CASES = [dense_cases, activation_cases, flatten_reshape_cases, dropout_cases, embedding_cases, layer_norm_cases,
+         batch_norm_cases, conv2d_cases, pooling_cases]
 
 
 def render():
