@@ -351,7 +351,7 @@ def conv2d_cases():
 
         config = {"filters": filters, "kernel_size": ks, "strides": strides, "padding": padding,
                   "dilation_rate": dilation, "activation": act, "use_bias": use_bias}
-        out.append(case(name, "Conv2D", config, fn, [x], weights, pending="convlayers"))
+        out.append(case(name, "Conv2D", config, fn, [x], weights))
     return out
 
 
@@ -377,13 +377,12 @@ def pooling_cases():
 
             config = {"pool_size": pool, "strides": strides, "padding": padding}
             tol = EXACT if kind == "MaxPooling2D" else ELEMENTWISE
-            out.append(case(name, kind, config, fn, [x], [], tolerance=tol, pending="convlayers"))
+            out.append(case(name, kind, config, fn, [x], [], tolerance=tol))
     for keepdims in (False, True):
         name = "global_average_pooling2d" + ("_keepdims" if keepdims else "")
         x = uniform(rng_for(name), [2, 3, 4, 5], -2, 2)
         out.append(case(name, "GlobalAveragePooling2D", {"keepdims": keepdims},
-                        lambda xs, ws, keepdims=keepdims: [xs[0].mean(dim=(1, 2), keepdim=keepdims)], [x], [],
-                        pending="convlayers"))
+                        lambda xs, ws, keepdims=keepdims: [xs[0].mean(dim=(1, 2), keepdim=keepdims)], [x], []))
     return out
 
 
