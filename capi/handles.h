@@ -8,8 +8,10 @@
 
 #include "autodiff/tape.h"
 #include "autodiff/variable.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "layers/layer.h"
 #include "kiln/kiln.h"
 
 struct kiln_status {
@@ -27,6 +29,18 @@ struct kiln_variable {
 
 struct kiln_tape {
   std::unique_ptr<kiln::autodiff::Tape> tape;
+};
+
+struct kiln_config {
+  kiln::Config value;
+};
+
+struct kiln_tensor_list {
+  std::vector<kiln::Tensor> tensors;
+};
+
+struct kiln_layer {
+  std::shared_ptr<kiln::layers::Layer> layer;
 };
 
 namespace kiln::capi {

@@ -15,8 +15,9 @@ PY=/usr/bin/python3
 
 # ocl-icd-opencl-dev: only a Recommends of libdnnl-dev, but dnnl-config.cmake requires OpenCL.
 # libsleef-dev, libhwy-dev: vector math and runtime-dispatched SIMD for kiln's elementwise loops.
+# nlohmann-json3-dev: the JSON value behind kiln_config (header-only, used inside the library only).
 BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
-  libsleef-dev libhwy-dev)
+  libsleef-dev libhwy-dev nlohmann-json3-dev)
 TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils)
 BENCH_PKGS=(libbenchmark-dev)
 

@@ -27,6 +27,9 @@ typedef struct kiln_status kiln_status;
 typedef struct kiln_tensor kiln_tensor;
 typedef struct kiln_variable kiln_variable;
 typedef struct kiln_tape kiln_tape;
+typedef struct kiln_config kiln_config;
+typedef struct kiln_tensor_list kiln_tensor_list;
+typedef struct kiln_layer kiln_layer;
 
 /* ------------------------------------------------------------------- limits */
 

@@ -40,5 +40,7 @@
 #include "kiln/tensor.h"   /* tensors */
 #include "kiln/ops.h"      /* eager ops */
 #include "kiln/autodiff.h" /* variables, gradient tapes */
+#include "kiln/config.h"   /* kiln_config: settings of layers and other objects */
+#include "kiln/layers.h"   /* layers, models, Sequential, custom layers */
 
 #endif /* KILN_H */

@@ -155,6 +155,20 @@ struct handle_traits<kiln_variable> {
   static kiln_status *clone(kiln_variable **out, const kiln_variable *h) { return kiln_variable_clone(out, h); }
 };
 template <>
+struct handle_traits<kiln_config> {
+  static void destroy(kiln_config *h) noexcept { kiln_config_free(h); }
+  static kiln_status *clone(kiln_config **out, const kiln_config *h) { return kiln_config_clone(out, h); }
+};
+template <>
+struct handle_traits<kiln_layer> {
+  static void destroy(kiln_layer *h) noexcept { kiln_layer_free(h); }
+  static kiln_status *clone(kiln_layer **out, const kiln_layer *h) { return kiln_layer_clone(out, h); }
+};
+template <>
+struct handle_traits<kiln_tensor_list> {
+  static void destroy(kiln_tensor_list *h) noexcept { kiln_tensor_list_free(h); }
+};
+template <>
 struct handle_traits<kiln_tape> {
   static void destroy(kiln_tape *h) noexcept { kiln_tape_free(h); }
   // No clone: a tape is one recording, owned by one object (move-only).
@@ -768,6 +782,8 @@ inline Tensor einsum(const std::string &equation, const std::vector<Tensor> &inp
 /// Copies are new handles to the same variable.
 class Variable : public detail::handle<kiln_variable> {
  public:
+  /// An empty handle (valid() is false), e.g. a layer member set later by add_weight.
+  Variable() = default;
   explicit Variable(const Tensor &initial, const std::string &name = "Variable", bool trainable = true) {
     kiln_variable *v = nullptr;
     detail::check(kiln_variable_create(&v, name.c_str(), initial.get(), trainable));
@@ -891,6 +907,797 @@ class GradientTape : public detail::handle<kiln_tape> {
     return r;
   }
 };
+
+/// The typed key-value settings of layers and other objects (Keras's get_config dict): an
+/// ordered map from keys to null, bool, int, float, string, lists and nested configs. A value
+/// type: copies are deep.
+///
+///   kiln::Config c;
+///   c.set("units", 64).set("activation", "relu").set("use_bias", true);
+///   int64_t units = c.get_int("units");
+class Config : public detail::handle<kiln_config> {
+ public:
+  enum class Type : int {
+    null = KILN_CONFIG_NULL,
+    boolean = KILN_CONFIG_BOOL,
+    integer = KILN_CONFIG_INT,
+    floating = KILN_CONFIG_FLOAT,
+    string = KILN_CONFIG_STRING,
+    list = KILN_CONFIG_LIST,
+    config = KILN_CONFIG_CONFIG,
+  };
+
+  /// An empty config.
+  Config() : handle(make()) {}
+  /// Takes ownership of a C handle.
+  explicit Config(kiln_config *h) noexcept : handle(h) {}
+  /// From JSON text whose top level is an object.
+  static Config from_json(const std::string &json) {
+    kiln_config *h = nullptr;
+    detail::check(kiln_config_from_json(&h, json.c_str()));
+    return Config(h);
+  }
+  /// Compact JSON (indent < 0) or indented.
+  std::string to_json(int indent = -1) const {
+    char *s = nullptr;
+    detail::check(kiln_config_to_json(&s, get(), indent));
+    std::string r(s);
+    kiln_string_free(s);
+    return r;
+  }
+
+  size_t size() const noexcept { return kiln_config_get_size(get()); }
+  bool has(const std::string &key) const noexcept { return kiln_config_has(get(), key.c_str()); }
+  /// The keys in insertion order.
+  std::vector<std::string> keys() const {
+    std::vector<std::string> k;
+    for (size_t i = 0; i < size(); ++i) {
+      const char *s = nullptr;
+      detail::check(kiln_config_get_key(&s, get(), i));
+      k.emplace_back(s);
+    }
+    return k;
+  }
+  Type type(const std::string &key) const {
+    kiln_config_type t = KILN_CONFIG_NULL;
+    detail::check(kiln_config_get_type(&t, get(), key.c_str()));
+    return static_cast<Type>(t);
+  }
+  Config &remove(const std::string &key) {
+    detail::check(kiln_config_remove(get(), key.c_str()));
+    return *this;
+  }
+
+  Config &set_null(const std::string &key) {
+    detail::check(kiln_config_set_null(get(), key.c_str()));
+    return *this;
+  }
+  Config &set(const std::string &key, bool v) {
+    detail::check(kiln_config_set_bool(get(), key.c_str(), v));
+    return *this;
+  }
+  template <typename T, typename = std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>>>
+  Config &set(const std::string &key, T v) {
+    detail::check(kiln_config_set_int(get(), key.c_str(), static_cast<int64_t>(v)));
+    return *this;
+  }
+  Config &set(const std::string &key, double v) {
+    detail::check(kiln_config_set_float(get(), key.c_str(), v));
+    return *this;
+  }
+  Config &set(const std::string &key, const char *v) {
+    detail::check(kiln_config_set_string(get(), key.c_str(), v));
+    return *this;
+  }
+  Config &set(const std::string &key, const std::string &v) { return set(key, v.c_str()); }
+  Config &set(const std::string &key, const std::vector<int64_t> &v) {
+    detail::check(kiln_config_set_int_list(get(), key.c_str(), v.data(), v.size()));
+    return *this;
+  }
+  Config &set(const std::string &key, const std::vector<double> &v) {
+    detail::check(kiln_config_set_float_list(get(), key.c_str(), v.data(), v.size()));
+    return *this;
+  }
+  Config &set(const std::string &key, const std::vector<std::string> &v) {
+    std::vector<const char *> p;
+    for (const std::string &s : v) p.push_back(s.c_str());
+    detail::check(kiln_config_set_string_list(get(), key.c_str(), p.data(), p.size()));
+    return *this;
+  }
+  Config &set(const std::string &key, const Config &v) {
+    detail::check(kiln_config_set_config(get(), key.c_str(), v.get()));
+    return *this;
+  }
+  Config &set(const std::string &key, const std::vector<Config> &v) {
+    std::vector<const kiln_config *> p;
+    for (const Config &c : v) p.push_back(c.get());
+    detail::check(kiln_config_set_config_list(get(), key.c_str(), p.data(), p.size()));
+    return *this;
+  }
+
+  bool get_bool(const std::string &key) const { return scalar<bool>(kiln_config_get_bool, key); }
+  int64_t get_int(const std::string &key) const { return scalar<int64_t>(kiln_config_get_int, key); }
+  double get_float(const std::string &key) const { return scalar<double>(kiln_config_get_float, key); }
+  std::string get_string(const std::string &key) const {
+    return std::string(scalar<const char *>(kiln_config_get_string, key));
+  }
+  std::vector<int64_t> get_int_list(const std::string &key) const {
+    return list<int64_t>(kiln_config_get_int_list, key);
+  }
+  std::vector<double> get_float_list(const std::string &key) const {
+    return list<double>(kiln_config_get_float_list, key);
+  }
+  std::vector<std::string> get_string_list(const std::string &key) const {
+    std::vector<std::string> r;
+    for (size_t i = 0, n = list_size(key); i < n; ++i) {
+      const char *s = nullptr;
+      detail::check(kiln_config_get_string_at(&s, get(), key.c_str(), i));
+      r.emplace_back(s);
+    }
+    return r;
+  }
+  Config get_config(const std::string &key) const {
+    kiln_config *h = nullptr;
+    detail::check(kiln_config_get_config(&h, get(), key.c_str()));
+    return Config(h);
+  }
+  std::vector<Config> get_config_list(const std::string &key) const {
+    std::vector<Config> r;
+    for (size_t i = 0, n = list_size(key); i < n; ++i) {
+      kiln_config *h = nullptr;
+      detail::check(kiln_config_get_config_at(&h, get(), key.c_str(), i));
+      r.emplace_back(h);
+    }
+    return r;
+  }
+
+  /// Same keys with equal values (key order aside).
+  bool operator==(const Config &o) const noexcept { return kiln_config_equal(get(), o.get()); }
+  bool operator!=(const Config &o) const noexcept { return !(*this == o); }
+
+ private:
+  static kiln_config *make() {
+    kiln_config *h = nullptr;
+    detail::check(kiln_config_create(&h));
+    return h;
+  }
+  template <typename T, typename F>
+  T scalar(F fn, const std::string &key) const {
+    T v{};
+    detail::check(fn(&v, get(), key.c_str()));
+    return v;
+  }
+  size_t list_size(const std::string &key) const {
+    size_t n = 0;
+    detail::check(kiln_config_get_list_size(&n, get(), key.c_str()));
+    return n;
+  }
+  template <typename T, typename F>
+  std::vector<T> list(F fn, const std::string &key) const {
+    size_t n = 0;
+    detail::check(fn(&n, nullptr, 0, get(), key.c_str()));
+    std::vector<T> v(n);
+    detail::check(fn(&n, v.data(), v.size(), get(), key.c_str()));
+    return v;
+  }
+};
+
+namespace detail {
+/// An owned kiln_tensor_list holding tensors (shared, not copied).
+inline handle<kiln_tensor_list> to_list(const std::vector<Tensor> &tensors) {
+  kiln_tensor_list *h = nullptr;
+  check(kiln_tensor_list_create(&h));
+  handle<kiln_tensor_list> list(h);
+  for (const Tensor &t : tensors) check(kiln_tensor_list_append(h, t.get()));
+  return list;
+}
+inline std::vector<Tensor> from_list(const kiln_tensor_list *list) {
+  std::vector<Tensor> out;
+  for (size_t i = 0, n = kiln_tensor_list_get_size(list); i < n; ++i) {
+    kiln_tensor *t = nullptr;
+    check(kiln_tensor_list_get(&t, list, i));
+    out.emplace_back(t);
+  }
+  return out;
+}
+inline std::string take_string(char *s) {
+  std::string r(s);
+  kiln_string_free(s);
+  return r;
+}
+}  // namespace detail
+
+/// keras.backend.clear_session(): layer name counters start again.
+inline void clear_session() { kiln_clear_session(); }
+
+/// Runs a Keras initializer given by name ("glorot_uniform", "he_normal", ...) or by its
+/// serialized config ({"class_name": "RandomNormal", "config": {"stddev": 0.1, "seed": 3}}).
+inline Tensor initialize(const Config &initializer, const Dims &shape, DType dtype = DType::float32) {
+  kiln_tensor *t = nullptr;
+  detail::check(kiln_initializer_call(&t, initializer.get(), shape.data(), shape.size(),
+                                      detail::to_c(dtype, "initialize")));
+  return Tensor(t);
+}
+inline Tensor initialize(const std::string &name, const Dims &shape, DType dtype = DType::float32) {
+  Config c;
+  c.set("class_name", name);
+  return initialize(c, shape, dtype);
+}
+
+/// A Keras layer (or model): a handle to a built-in layer, and the base class of custom layers
+/// and models.
+///
+/// Built-in layers come from kiln::layers (kiln::layers::Dense(64, {"relu"})) or by class name
+/// and config (Layer::create("Dense", config)); copies are handles to the same layer.
+///
+/// A custom layer subclasses Layer (a custom model subclasses Model), creates weights with
+/// add_weight in its constructor or in build, tracks sub-layers with track, and overrides the
+/// hooks build(input_shapes) and call(inputs, training), as in Keras. kiln calls the hooks
+/// through a callback table: build once, from the first call's input shapes (or from
+/// build_for(shapes)), then call. A subclass object is the layer: keep it alive while anything
+/// (a parent layer) uses it, and do not copy it; a kiln::Layer copy of it is a handle to it.
+///
+///   class MyDense : public kiln::Layer {
+///    public:
+///     MyDense(int64_t in, int64_t out) : Layer("MyDense") {
+///       w_ = add_weight("kernel", {in, out});
+///       b_ = add_weight("bias", {out}, "zeros");
+///     }
+///    protected:
+///     std::vector<kiln::Tensor> call(const std::vector<kiln::Tensor> &x, bool) override {
+///       return {kiln::matmul(x[0], w_.value()) + b_.value()};
+///     }
+///    private:
+///     kiln::Variable w_, b_;
+///   };
+class Layer : public detail::handle<kiln_layer> {
+ public:
+  /// An empty handle.
+  Layer() = default;
+  /// Takes ownership of a C handle.
+  explicit Layer(kiln_layer *h) noexcept : handle(h) {}
+  Layer(const Layer &o) : handle(o), link_(nullptr) {}
+  Layer &operator=(const Layer &o) {
+    handle::operator=(o);
+    return *this;
+  }
+  Layer(Layer &&o) noexcept : handle(std::move(o)), link_(std::exchange(o.link_, nullptr)) {
+    if (link_) link_->self = this;
+  }
+  virtual ~Layer() {
+    if (link_) link_->self = nullptr;  // callbacks arriving after this report the object gone
+  }
+
+  /// A built-in layer from its Keras class name and config ("Dense", {"units": 64}).
+  static Layer create(const std::string &class_name, const Config &config = Config()) {
+    kiln_layer *h = nullptr;
+    detail::check(kiln_layer_create(&h, class_name.c_str(), config.get()));
+    return Layer(h);
+  }
+  /// From Keras's serialized form {"class_name": ..., "config": {...}}.
+  static Layer deserialize(const Config &serialized) {
+    kiln_layer *h = nullptr;
+    detail::check(kiln_layer_deserialize(&h, serialized.get()));
+    return Layer(h);
+  }
+  Config serialize() const { return config_call(kiln_layer_serialize); }
+  Config get_config() const { return config_call(kiln_layer_get_config); }
+
+  std::string name() const { return kiln_layer_get_name(get()); }
+  std::string class_name() const { return kiln_layer_get_class_name(get()); }
+  uint64_t id() const noexcept { return kiln_layer_get_id(get()); }
+  bool built() const noexcept { return kiln_layer_get_built(get()); }
+  bool is_model() const noexcept { return kiln_layer_is_model(get()); }
+  bool trainable() const noexcept { return kiln_layer_get_trainable(get()); }
+  /// Freezes or unfreezes the layer, its variables and its sub-layers.
+  void set_trainable(bool trainable) { detail::check(kiln_layer_set_trainable(get(), trainable)); }
+
+  /// Builds for inputs of these shapes (-1: unknown, Keras's None), as model.build((None, 784)).
+  void build_for(const std::vector<Dims> &input_shapes) {
+    std::vector<int64_t> dims;
+    std::vector<size_t> ranks;
+    for (const Dims &d : input_shapes) {
+      dims.insert(dims.end(), d.begin(), d.end());
+      ranks.push_back(d.size());
+    }
+    detail::check(kiln_layer_build(get(), dims.data(), ranks.data(), ranks.size()));
+  }
+  void build_for(const Dims &input_shape) { build_for(std::vector<Dims>{input_shape}); }
+
+  /// Calls the layer (Keras __call__): builds on the first call, then runs call.
+  Tensor operator()(const Tensor &x, bool training = false) {
+    kiln_tensor *y = nullptr;
+    detail::check(kiln_layer_call_tensor(&y, get(), x.get(), training));
+    return Tensor(y);
+  }
+  std::vector<Tensor> operator()(const std::vector<Tensor> &inputs, bool training = false) {
+    auto in = detail::to_list(inputs);
+    kiln_tensor_list *out = nullptr;
+    detail::check(kiln_layer_call(&out, get(), in.get(), training));
+    detail::handle<kiln_tensor_list> owned(out);
+    return detail::from_list(out);
+  }
+  /// compute_output_shape for one input (-1: unknown).
+  Dims compute_output_shape(const Dims &input_shape) {
+    Dims out(KILN_MAX_RANK);
+    size_t rank = 0;
+    detail::check(kiln_layer_compute_output_shape(out.data(), out.size(), &rank, get(), input_shape.data(),
+                                                  input_shape.size()));
+    out.resize(rank);
+    return out;
+  }
+
+  /// Depth first, creation order (Keras's order).
+  std::vector<Variable> variables() const { return list_variables(KILN_VARIABLES_ALL); }
+  std::vector<Variable> weights() const { return variables(); }
+  std::vector<Variable> trainable_variables() const { return list_variables(KILN_VARIABLES_TRAINABLE); }
+  std::vector<Variable> non_trainable_variables() const { return list_variables(KILN_VARIABLES_NON_TRAINABLE); }
+  int64_t count_params() const {
+    int64_t n = 0;
+    detail::check(kiln_layer_count_params(&n, get()));
+    return n;
+  }
+  /// The last call's losses and the weight regularizers' terms.
+  std::vector<Tensor> losses() const {
+    kiln_tensor_list *out = nullptr;
+    detail::check(kiln_layer_get_losses(&out, get()));
+    detail::handle<kiln_tensor_list> owned(out);
+    return detail::from_list(out);
+  }
+  /// Direct sub-layers (model.layers).
+  std::vector<Layer> layers() const {
+    std::vector<Layer> out;
+    for (size_t i = 0, n = kiln_layer_get_num_layers(get()); i < n; ++i) {
+      kiln_layer *h = nullptr;
+      detail::check(kiln_layer_get_layer(&h, get(), i));
+      out.emplace_back(h);
+    }
+    return out;
+  }
+  Layer get_layer(const std::string &name) const {
+    kiln_layer *h = nullptr;
+    detail::check(kiln_layer_get_layer_by_name(&h, get(), name.c_str()));
+    return Layer(h);
+  }
+  /// model.summary() as a string (line_length 0: Keras's 65).
+  std::string summary(int line_length = 0) const {
+    char *s = nullptr;
+    detail::check(kiln_layer_summary(&s, get(), line_length));
+    return detail::take_string(s);
+  }
+
+ protected:
+  /// For subclasses: a custom layer of class class_name (base may hold name, trainable, dtype).
+  explicit Layer(const std::string &class_name, const Config &base = Config()) { init_custom(class_name, base, false); }
+
+  /// Hook: create weights for inputs of these shapes. Default: nothing.
+  virtual void build(const std::vector<Dims> &input_shapes) { (void)input_shapes; }
+  /// Hook: the layer's computation. A custom layer must override it.
+  virtual std::vector<Tensor> call(const std::vector<Tensor> &inputs, bool training) {
+    (void)inputs;
+    (void)training;
+    throw Error(KILN_STATUS_UNIMPLEMENTED, "layer '" + name() + "' does not override call");
+  }
+  /// Hook: add the layer's own keys to its config. Default: none.
+  virtual void get_config(Config &config) const { (void)config; }
+
+  /// Keras add_weight: a variable <path>/<name> tracked by this layer, initialised by a Keras
+  /// initializer name ("glorot_uniform", "zeros", "ones", "he_normal", ...).
+  Variable add_weight(const std::string &name, const Dims &shape, const std::string &initializer = "glorot_uniform",
+                      bool trainable = true, DType dtype = DType::float32, const std::string &regularizer = "") {
+    kiln_add_weight_options o;
+    detail::check(kiln_add_weight_options_init(&o, sizeof o));
+    o.dtype = detail::to_c(dtype, "Layer::add_weight");
+    o.initializer = initializer.c_str();
+    o.trainable = trainable;
+    o.regularizer = regularizer.empty() ? nullptr : regularizer.c_str();
+    kiln_variable *v = nullptr;
+    detail::check(kiln_layer_add_weight(&v, get(), name.c_str(), shape.data(), shape.size(), &o));
+    return Variable(v);
+  }
+  /// Tracks a sub-layer (creation order); returns it for `dense_ = track(layers::Dense(4));`.
+  template <typename L>
+  L &track(L &child) {
+    detail::check(kiln_layer_track(get(), child.get()));
+    return child;
+  }
+  template <typename L, typename = std::enable_if_t<!std::is_lvalue_reference_v<L>>>
+  L track(L &&child) {
+    detail::check(kiln_layer_track(get(), child.get()));
+    return std::move(child);
+  }
+  void add_loss(const Tensor &loss) { detail::check(kiln_layer_add_loss(get(), loss.get())); }
+
+  // For Model's constructor.
+  struct ModelTag {};
+  Layer(ModelTag, const std::string &class_name, const Config &base) { init_custom(class_name, base, true); }
+
+ private:
+  // What C's user_data points to: the C++ object while it lives. C owns it (destroy frees it).
+  struct Link {
+    Layer *self;
+  };
+
+  void init_custom(const std::string &class_name, const Config &base, bool model) {
+    kiln_layer_callbacks cb{};
+    cb.struct_size = sizeof cb;
+    cb.build = &Layer::on_build;
+    cb.call = &Layer::on_call;
+    cb.get_config = &Layer::on_get_config;
+    cb.destroy = [](void *p) { delete static_cast<Link *>(p); };
+    Link *link = new Link{this};
+    kiln_layer *h = nullptr;
+    kiln_status *st = model ? kiln_model_create_custom(&h, class_name.c_str(), base.get(), &cb, link)
+                            : kiln_layer_create_custom(&h, class_name.c_str(), base.get(), &cb, link);
+    if (st) delete link;  // not handed over on failure
+    detail::check(st);
+    static_cast<handle &>(*this) = handle(h);
+    link_ = link;
+  }
+
+  // Runs fn on the C++ object behind user_data, turning exceptions into statuses.
+  template <typename F>
+  static kiln_status *guarded(void *user_data, const char *hook, F &&fn) {
+    Layer *self = static_cast<Link *>(user_data)->self;
+    if (!self)
+      return kiln_status_create(KILN_STATUS_FAILED_PRECONDITION,
+                                (std::string("the C++ object of this layer was destroyed before its ") + hook).c_str());
+    try {
+      fn(*self);
+      return nullptr;
+    } catch (const Error &e) {
+      return kiln_status_create(e.code(), e.what());
+    } catch (const std::exception &e) {
+      return kiln_status_create(KILN_STATUS_INTERNAL, e.what());
+    } catch (...) {
+      return kiln_status_create(KILN_STATUS_INTERNAL, "unknown C++ exception");
+    }
+  }
+  static kiln_status *on_build(kiln_layer *, const int64_t *dims, const size_t *ranks, size_t n, void *user_data) {
+    return guarded(user_data, "build", [&](Layer &self) {
+      std::vector<Dims> shapes;
+      size_t at = 0;
+      for (size_t i = 0; i < n; ++i) {
+        shapes.emplace_back(dims + at, dims + at + ranks[i]);
+        at += ranks[i];
+      }
+      self.build(shapes);
+    });
+  }
+  static kiln_status *on_call(kiln_tensor_list *outputs, kiln_layer *, const kiln_tensor_list *inputs, bool training,
+                              void *user_data) {
+    return guarded(user_data, "call", [&](Layer &self) {
+      for (const Tensor &t : self.call(detail::from_list(inputs), training))
+        detail::check(kiln_tensor_list_append(outputs, t.get()));
+    });
+  }
+  static kiln_status *on_get_config(kiln_config *config, const kiln_layer *, void *user_data) {
+    return guarded(user_data, "get_config", [&](Layer &self) {
+      // A Config over kiln's (borrowed) config, let go of before it could free it.
+      struct Borrowed {
+        Config c;
+        ~Borrowed() { c.release(); }
+      } b{Config(config)};
+      self.get_config(b.c);
+    });
+  }
+
+  Config config_call(kiln_status *(*fn)(kiln_config **, const kiln_layer *)) const {
+    kiln_config *c = nullptr;
+    detail::check(fn(&c, get()));
+    return Config(c);
+  }
+  std::vector<Variable> list_variables(kiln_variables_kind kind) const {
+    size_t n = 0;
+    detail::check(kiln_layer_get_variables(nullptr, 0, &n, get(), kind));
+    std::vector<kiln_variable *> hs(n, nullptr);
+    size_t m = 0;
+    detail::check(kiln_layer_get_variables(hs.data(), hs.size(), &m, get(), kind));
+    std::vector<Variable> out;
+    for (size_t i = 0; i < std::min(n, m); ++i) out.emplace_back(hs[i]);
+    return out;
+  }
+
+  Link *link_ = nullptr;
+};
+
+/// The base of custom models (Keras Model subclassing): a Layer whose summary says "Model".
+class Model : public Layer {
+ public:
+  Model() = default;
+  explicit Model(kiln_layer *h) noexcept : Layer(h) {}
+
+ protected:
+  explicit Model(const std::string &class_name, const Config &base = Config()) : Layer(ModelTag{}, class_name, base) {}
+};
+
+/// keras.Sequential: layers applied in order; nestable.
+class Sequential : public Layer {
+ public:
+  explicit Sequential(const std::vector<Layer> &layers = {}, const std::string &name = "") {
+    Config c;
+    if (!name.empty()) c.set("name", name);
+    static_cast<Layer &>(*this) = Layer::create("Sequential", c);
+    for (const Layer &l : layers) add(l);
+  }
+  void add(const Layer &layer) { detail::check(kiln_sequential_add(get(), layer.get())); }
+  void pop() { detail::check(kiln_sequential_pop(get())); }
+};
+
+/// Built-in layers with typed options (Keras's names and defaults).
+namespace layers {
+
+namespace detail {
+inline void set_if(Config &c, const char *key, const std::string &v) {
+  if (!v.empty()) c.set(key, v);
+}
+}  // namespace detail
+
+struct DenseOptions {
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string kernel_initializer = "glorot_uniform";
+  std::string bias_initializer = "zeros";
+  std::string kernel_regularizer;  ///< "", "l1", "l2", "l1_l2"
+  std::string bias_regularizer;
+  std::string name;
+};
+inline Layer Dense(int64_t units, const DenseOptions &o = {}) {
+  Config c;
+  c.set("units", units).set("activation", o.activation).set("use_bias", o.use_bias);
+  c.set("kernel_initializer", o.kernel_initializer).set("bias_initializer", o.bias_initializer);
+  detail::set_if(c, "kernel_regularizer", o.kernel_regularizer);
+  detail::set_if(c, "bias_regularizer", o.bias_regularizer);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("Dense", c);
+}
+/// Dense(64, "relu"): Keras's positional activation.
+inline Layer Dense(int64_t units, const std::string &activation, DenseOptions o = DenseOptions()) {
+  o.activation = activation;
+  return Dense(units, o);
+}
+
+inline Layer Activation(const std::string &activation, const std::string &name = "") {
+  Config c;
+  c.set("activation", activation);
+  detail::set_if(c, "name", name);
+  return Layer::create("Activation", c);
+}
+
+struct DropoutOptions {
+  Dims noise_shape;  ///< empty: the input's shape; -1 entries take the input's dim
+  int64_t seed = -1; ///< -1: none
+  std::string name;
+};
+inline Layer Dropout(double rate, const DropoutOptions &o = {}) {
+  Config c;
+  c.set("rate", rate);
+  if (!o.noise_shape.empty()) c.set("noise_shape", o.noise_shape);
+  if (o.seed >= 0) c.set("seed", o.seed);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("Dropout", c);
+}
+
+inline Layer Flatten(const std::string &name = "") {
+  Config c;
+  detail::set_if(c, "name", name);
+  return Layer::create("Flatten", c);
+}
+
+inline Layer Reshape(const Dims &target_shape, const std::string &name = "") {
+  Config c;
+  c.set("target_shape", target_shape);
+  detail::set_if(c, "name", name);
+  return Layer::create("Reshape", c);
+}
+
+struct EmbeddingOptions {
+  std::string embeddings_initializer = "random_uniform";
+  bool mask_zero = false;
+  std::string name;
+};
+inline Layer Embedding(int64_t input_dim, int64_t output_dim, const EmbeddingOptions &o = {}) {
+  Config c;
+  c.set("input_dim", input_dim).set("output_dim", output_dim);
+  c.set("embeddings_initializer", o.embeddings_initializer).set("mask_zero", o.mask_zero);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("Embedding", c);
+}
+
+struct LayerNormalizationOptions {
+  Dims axis = {-1};
+  double epsilon = 1e-3;
+  bool center = true;
+  bool scale = true;
+  std::string name;
+};
+inline Layer LayerNormalization(const LayerNormalizationOptions &o = {}) {
+  Config c;
+  c.set("axis", o.axis).set("epsilon", o.epsilon).set("center", o.center).set("scale", o.scale);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("LayerNormalization", c);
+}
+
+struct BatchNormalizationOptions {
+  double momentum = 0.99;
+  double epsilon = 1e-3;
+  bool center = true;
+  bool scale = true;
+  std::string name;
+};
+inline Layer BatchNormalization(const BatchNormalizationOptions &o = {}) {
+  Config c;
+  c.set("momentum", o.momentum).set("epsilon", o.epsilon).set("center", o.center).set("scale", o.scale);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("BatchNormalization", c);
+}
+
+// ---- convolution and pooling layers (conv_layers.cc)
+// Channels last. Window sizes, strides and dilations are Dims of one value (every spatial axis)
+// or one per axis: Conv2D(32, {3}) and Conv2D(32, {3, 3}) are the same layer.
+
+/// The settings Conv1D, Conv2D, DepthwiseConv2D and Conv2DTranspose share (Keras's defaults).
+struct ConvOptions {
+  Dims strides = {1};
+  std::string padding = "valid";  ///< "valid" or "same"; Conv1D also "causal"
+  Dims dilation_rate = {1};
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string kernel_initializer = "glorot_uniform";  ///< DepthwiseConv2D: its depthwise_initializer
+  std::string bias_initializer = "zeros";
+  std::string kernel_regularizer;  ///< "", "l1", "l2", "l1_l2"; DepthwiseConv2D: depthwise_regularizer
+  std::string bias_regularizer;
+  std::string name;
+};
+
+namespace detail {
+// The config of a convolution whose kernel settings are written under `kernel` ("kernel" or
+// "depthwise": Keras's kernel_initializer or depthwise_initializer).
+inline Config conv_config(const Dims &kernel_size, const ConvOptions &o, const std::string &kernel) {
+  Config c;
+  c.set("kernel_size", kernel_size).set("strides", o.strides).set("padding", o.padding);
+  c.set("dilation_rate", o.dilation_rate).set("activation", o.activation).set("use_bias", o.use_bias);
+  c.set(kernel + "_initializer", o.kernel_initializer).set("bias_initializer", o.bias_initializer);
+  set_if(c, (kernel + "_regularizer").c_str(), o.kernel_regularizer);
+  set_if(c, "bias_regularizer", o.bias_regularizer);
+  set_if(c, "name", o.name);
+  return c;
+}
+inline Layer filters_conv(const char *class_name, int64_t filters, const Dims &kernel_size, const ConvOptions &o) {
+  Config c = conv_config(kernel_size, o, "kernel");
+  c.set("filters", filters);
+  return Layer::create(class_name, c);
+}
+}  // namespace detail
+
+/// keras.layers.Conv1D: x [N, W, C] -> [N, OW, filters]; kernel [kw, C, filters].
+inline Layer Conv1D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
+  return detail::filters_conv("Conv1D", filters, kernel_size, o);
+}
+/// keras.layers.Conv2D: x [N, H, W, C] -> [N, OH, OW, filters]; kernel [kh, kw, C, filters].
+inline Layer Conv2D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
+  return detail::filters_conv("Conv2D", filters, kernel_size, o);
+}
+/// Conv2D(32, {3}, "relu"): Keras's activation argument.
+inline Layer Conv2D(int64_t filters, const Dims &kernel_size, const std::string &activation, ConvOptions o = {}) {
+  o.activation = activation;
+  return Conv2D(filters, kernel_size, o);
+}
+
+/// DepthwiseConv2D's settings: ConvOptions' kernel_* fields are its depthwise_* keys.
+struct DepthwiseConv2DOptions : ConvOptions {
+  int64_t depth_multiplier = 1;
+};
+/// keras.layers.DepthwiseConv2D: [N, H, W, C] -> [N, OH, OW, C * depth_multiplier];
+/// depthwise_kernel [kh, kw, C, depth_multiplier].
+inline Layer DepthwiseConv2D(const Dims &kernel_size, const DepthwiseConv2DOptions &o = {}) {
+  Config c = detail::conv_config(kernel_size, o, "depthwise");
+  c.set("depth_multiplier", o.depth_multiplier);
+  return Layer::create("DepthwiseConv2D", c);
+}
+
+/// Conv2DTranspose's settings.
+struct Conv2DTransposeOptions : ConvOptions {
+  Dims output_padding;  ///< empty: None (Keras's output size); else each < its stride
+};
+/// keras.layers.Conv2DTranspose: the adjoint of Conv2D; kernel [kh, kw, filters, C], as TF.
+inline Layer Conv2DTranspose(int64_t filters, const Dims &kernel_size, const Conv2DTransposeOptions &o = {}) {
+  Config c = detail::conv_config(kernel_size, o, "kernel");
+  c.set("filters", filters);
+  if (!o.output_padding.empty()) c.set("output_padding", o.output_padding);
+  return Layer::create("Conv2DTranspose", c);
+}
+
+/// Pooling settings (Keras's defaults).
+struct PoolingOptions {
+  Dims strides;  ///< empty: pool_size
+  std::string padding = "valid";  ///< "valid" or "same"
+  std::string name;
+};
+namespace detail {
+inline Layer pooling(const char *class_name, const Dims &pool_size, const PoolingOptions &o) {
+  Config c;
+  c.set("pool_size", pool_size).set("padding", o.padding);
+  if (!o.strides.empty()) c.set("strides", o.strides);
+  set_if(c, "name", o.name);
+  return Layer::create(class_name, c);
+}
+}  // namespace detail
+/// keras.layers.MaxPooling2D (alias MaxPool2D): the maximum of each window of [N, H, W, C].
+inline Layer MaxPooling2D(const Dims &pool_size = {2, 2}, const PoolingOptions &o = {}) {
+  return detail::pooling("MaxPooling2D", pool_size, o);
+}
+/// keras.layers.AveragePooling2D (alias AvgPool2D): the mean of each window's cells inside the input.
+inline Layer AveragePooling2D(const Dims &pool_size = {2, 2}, const PoolingOptions &o = {}) {
+  return detail::pooling("AveragePooling2D", pool_size, o);
+}
+/// keras.layers.MaxPooling1D (alias MaxPool1D) over [N, W, C].
+inline Layer MaxPooling1D(const Dims &pool_size = {2}, const PoolingOptions &o = {}) {
+  return detail::pooling("MaxPooling1D", pool_size, o);
+}
+/// keras.layers.AveragePooling1D (alias AvgPool1D) over [N, W, C].
+inline Layer AveragePooling1D(const Dims &pool_size = {2}, const PoolingOptions &o = {}) {
+  return detail::pooling("AveragePooling1D", pool_size, o);
+}
+
+/// Global pooling settings.
+struct GlobalPoolingOptions {
+  bool keepdims = false;  ///< keep the spatial axes as size 1
+  std::string name;
+};
+namespace detail {
+inline Layer global_pooling(const char *class_name, const GlobalPoolingOptions &o) {
+  Config c;
+  c.set("keepdims", o.keepdims);
+  set_if(c, "name", o.name);
+  return Layer::create(class_name, c);
+}
+}  // namespace detail
+/// keras.layers.GlobalAveragePooling1D: [N, W, C] -> [N, C].
+inline Layer GlobalAveragePooling1D(const GlobalPoolingOptions &o = {}) {
+  return detail::global_pooling("GlobalAveragePooling1D", o);
+}
+/// keras.layers.GlobalAveragePooling2D: [N, H, W, C] -> [N, C].
+inline Layer GlobalAveragePooling2D(const GlobalPoolingOptions &o = {}) {
+  return detail::global_pooling("GlobalAveragePooling2D", o);
+}
+/// keras.layers.GlobalMaxPooling1D: [N, W, C] -> [N, C].
+inline Layer GlobalMaxPooling1D(const GlobalPoolingOptions &o = {}) {
+  return detail::global_pooling("GlobalMaxPooling1D", o);
+}
+/// keras.layers.GlobalMaxPooling2D: [N, H, W, C] -> [N, C].
+inline Layer GlobalMaxPooling2D(const GlobalPoolingOptions &o = {}) {
+  return detail::global_pooling("GlobalMaxPooling2D", o);
+}
+
+// Keras's aliases: the same layers under their other names.
+inline Layer Convolution1D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
+  return Conv1D(filters, kernel_size, o);
+}
+inline Layer Convolution2D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
+  return Conv2D(filters, kernel_size, o);
+}
+inline Layer Convolution2DTranspose(int64_t filters, const Dims &kernel_size, const Conv2DTransposeOptions &o = {}) {
+  return Conv2DTranspose(filters, kernel_size, o);
+}
+inline Layer MaxPool1D(const Dims &pool_size = {2}, const PoolingOptions &o = {}) { return MaxPooling1D(pool_size, o); }
+inline Layer MaxPool2D(const Dims &pool_size = {2, 2}, const PoolingOptions &o = {}) {
+  return MaxPooling2D(pool_size, o);
+}
+inline Layer AvgPool1D(const Dims &pool_size = {2}, const PoolingOptions &o = {}) {
+  return AveragePooling1D(pool_size, o);
+}
+inline Layer AvgPool2D(const Dims &pool_size = {2, 2}, const PoolingOptions &o = {}) {
+  return AveragePooling2D(pool_size, o);
+}
+inline Layer GlobalAvgPool1D(const GlobalPoolingOptions &o = {}) { return GlobalAveragePooling1D(o); }
+inline Layer GlobalAvgPool2D(const GlobalPoolingOptions &o = {}) { return GlobalAveragePooling2D(o); }
+inline Layer GlobalMaxPool1D(const GlobalPoolingOptions &o = {}) { return GlobalMaxPooling1D(o); }
+inline Layer GlobalMaxPool2D(const GlobalPoolingOptions &o = {}) { return GlobalMaxPooling2D(o); }
+
+// ---- attention, merge and reshaping layers (attention_layers.cc)
+
+}  // namespace layers
 
 }  // namespace kiln
 

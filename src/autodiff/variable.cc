@@ -61,7 +61,7 @@ Variable::~Variable() = default;
 
 Tensor Variable::value() const {
   Tensor v = peek();
-  ops::notify_variable_read(id_, trainable_, v);
+  ops::notify_variable_read(id_, trainable(), v);
   return v;
 }
 

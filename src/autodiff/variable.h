@@ -3,6 +3,7 @@
 // slots and checkpoints key on.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,7 +27,10 @@ class Variable {
   // Unique among variables and tensors for the life of the process; never reused.
   uint64_t id() const { return id_; }
   const std::string &name() const { return name_; }
-  bool trainable() const { return trainable_; }
+  bool trainable() const { return trainable_.load(std::memory_order_relaxed); }
+  // Keras's layer.trainable = False freezes a layer's variables this way: tapes stop watching
+  // them when read, and trainable_variables leave them out.
+  void set_trainable(bool t) { trainable_.store(t, std::memory_order_relaxed); }
   DType dtype() const { return dtype_; }
   const Shape &shape() const { return shape_; }
 
@@ -53,7 +57,7 @@ class Variable {
 
   const uint64_t id_;
   std::string name_;
-  bool trainable_;
+  std::atomic<bool> trainable_;
   DType dtype_;
   Shape shape_;
   mutable std::mutex mu_;

@@ -153,3 +153,10 @@ _variable_operators()
 from .ops import cos, expm1, floor, log1p, relu6, round, selu, sign, sin  # noqa: E402,F811,A004
 math.__dict__.update(log1p=log1p, expm1=expm1, floor=floor, round=round, sign=sign, sin=sin, cos=cos)
 nn.__dict__.update(relu6=relu6, selu=selu)
+
+# Keras: kiln.layers, kiln.Model, kiln.Sequential, and the same under kiln.keras.
+from . import initializers, layers, regularizers  # noqa: E402
+from .layers import Model, Sequential  # noqa: E402
+
+keras = _NS(layers=layers, Model=Model, Sequential=Sequential, initializers=initializers, regularizers=regularizers,
+            backend=_NS(clear_session=layers.clear_session))

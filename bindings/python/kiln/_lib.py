@@ -200,6 +200,106 @@ _SIGS.update({
     "kiln_einsum": (_ST, [_HP, ctypes.c_char_p, _HP, _z]),
 })
 
+# kiln_config: Python passes dicts through JSON; the typed calls serve C and kiln.hpp.
+_C, _cp, _ccp = ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)
+_SIGS.update({
+    "kiln_string_free": (None, [ctypes.c_void_p]),
+    "kiln_config_create": (_ST, [_HP]),
+    "kiln_config_clone": (_ST, [_HP, _C]),
+    "kiln_config_free": (None, [_C]),
+    "kiln_config_from_json": (_ST, [_HP, _cp]),
+    "kiln_config_to_json": (_ST, [_HP, _C, _i]),
+    "kiln_config_equal": (_b, [_C, _C]),
+    "kiln_config_get_size": (_z, [_C]),
+    "kiln_config_get_key": (_ST, [_ccp, _C, _z]),
+    "kiln_config_has": (_b, [_C, _cp]),
+    "kiln_config_get_type": (_ST, [ctypes.POINTER(_i), _C, _cp]),
+    "kiln_config_remove": (_ST, [_C, _cp]),
+    "kiln_config_update": (_ST, [_C, _C]),
+    "kiln_config_set_null": (_ST, [_C, _cp]),
+    "kiln_config_set_bool": (_ST, [_C, _cp, _b]),
+    "kiln_config_set_int": (_ST, [_C, _cp, _i64]),
+    "kiln_config_set_float": (_ST, [_C, _cp, _d]),
+    "kiln_config_set_string": (_ST, [_C, _cp, _cp]),
+    "kiln_config_set_int_list": (_ST, [_C, _cp, c_int64_p, _z]),
+    "kiln_config_set_float_list": (_ST, [_C, _cp, ctypes.POINTER(_d), _z]),
+    "kiln_config_set_string_list": (_ST, [_C, _cp, _ccp, _z]),
+    "kiln_config_set_config": (_ST, [_C, _cp, _C]),
+    "kiln_config_set_config_list": (_ST, [_C, _cp, _HP, _z]),
+    "kiln_config_get_bool": (_ST, [ctypes.POINTER(_b), _C, _cp]),
+    "kiln_config_get_int": (_ST, [c_int64_p, _C, _cp]),
+    "kiln_config_get_float": (_ST, [ctypes.POINTER(_d), _C, _cp]),
+    "kiln_config_get_string": (_ST, [_ccp, _C, _cp]),
+    "kiln_config_get_list_size": (_ST, [ctypes.POINTER(_z), _C, _cp]),
+    "kiln_config_get_int_list": (_ST, [ctypes.POINTER(_z), c_int64_p, _z, _C, _cp]),
+    "kiln_config_get_float_list": (_ST, [ctypes.POINTER(_z), ctypes.POINTER(_d), _z, _C, _cp]),
+    "kiln_config_get_string_at": (_ST, [_ccp, _C, _cp, _z]),
+    "kiln_config_get_config": (_ST, [_HP, _C, _cp]),
+    "kiln_config_get_config_at": (_ST, [_HP, _C, _cp, _z]),
+})
+
+# Layers: handles, tensor lists, custom layers through a callback table.
+_L = ctypes.c_void_p
+_z_p = ctypes.POINTER(_z)
+LAYER_BUILD = ctypes.CFUNCTYPE(_ST, _L, c_int64_p, _z_p, _z, ctypes.c_void_p)
+LAYER_CALL = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, _L, ctypes.c_void_p, _b, ctypes.c_void_p)
+LAYER_GET_CONFIG = ctypes.CFUNCTYPE(_ST, _C, _L, ctypes.c_void_p)
+LAYER_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+class LayerCallbacks(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("build", LAYER_BUILD), ("call", LAYER_CALL),
+                ("get_config", LAYER_GET_CONFIG), ("destroy", LAYER_DESTROY)]
+
+
+class AddWeightOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("dtype", ctypes.c_int), ("initializer", ctypes.c_char_p),
+                ("initializer_config", ctypes.c_void_p), ("trainable", ctypes.c_bool),
+                ("regularizer", ctypes.c_char_p), ("regularizer_config", ctypes.c_void_p)]
+
+
+_SIGS.update({
+    "kiln_tensor_list_create": (_ST, [_HP]),
+    "kiln_tensor_list_free": (None, [_H]),
+    "kiln_tensor_list_append": (_ST, [_H, _T]),
+    "kiln_tensor_list_get_size": (_z, [_H]),
+    "kiln_tensor_list_get": (_ST, [_HP, _H, _z]),
+    "kiln_layer_create": (_ST, [_HP, _cp, _C]),
+    "kiln_layer_deserialize": (_ST, [_HP, _C]),
+    "kiln_layer_serialize": (_ST, [_HP, _L]),
+    "kiln_layer_get_config": (_ST, [_HP, _L]),
+    "kiln_layer_clone": (_ST, [_HP, _L]),
+    "kiln_layer_free": (None, [_L]),
+    "kiln_layer_get_id": (ctypes.c_uint64, [_L]),
+    "kiln_layer_get_name": (_cp, [_L]),
+    "kiln_layer_get_class_name": (_cp, [_L]),
+    "kiln_layer_get_built": (_b, [_L]),
+    "kiln_layer_is_model": (_b, [_L]),
+    "kiln_layer_get_trainable": (_b, [_L]),
+    "kiln_layer_set_trainable": (_ST, [_L, _b]),
+    "kiln_layer_build": (_ST, [_L, c_int64_p, _z_p, _z]),
+    "kiln_layer_call": (_ST, [_HP, _L, _H, _b]),
+    "kiln_layer_call_tensor": (_ST, [_HP, _L, _T, _b]),
+    "kiln_layer_compute_output_shape": (_ST, [c_int64_p, _z, _z_p, _L, c_int64_p, _z]),
+    "kiln_layer_get_variables": (_ST, [_HP, _z, _z_p, _L, _i]),
+    "kiln_layer_count_params": (_ST, [c_int64_p, _L]),
+    "kiln_layer_get_losses": (_ST, [_HP, _L]),
+    "kiln_layer_get_num_layers": (_z, [_L]),
+    "kiln_layer_get_layer": (_ST, [_HP, _L, _z]),
+    "kiln_layer_get_layer_by_name": (_ST, [_HP, _L, _cp]),
+    "kiln_layer_summary": (_ST, [_HP, _L, _i]),
+    "kiln_sequential_add": (_ST, [_L, _L]),
+    "kiln_sequential_pop": (_ST, [_L]),
+    "kiln_clear_session": (None, []),
+    "kiln_initializer_call": (_ST, [_HP, _C, c_int64_p, _z, _i]),
+    "kiln_add_weight_options_init": (_ST, [ctypes.POINTER(AddWeightOptions), _z]),
+    "kiln_layer_add_weight": (_ST, [_HP, _L, _cp, c_int64_p, _z, ctypes.POINTER(AddWeightOptions)]),
+    "kiln_layer_track": (_ST, [_L, _L]),
+    "kiln_layer_add_loss": (_ST, [_L, _T]),
+    "kiln_layer_create_custom": (_ST, [_HP, _cp, _C, ctypes.POINTER(LayerCallbacks), ctypes.c_void_p]),
+    "kiln_model_create_custom": (_ST, [_HP, _cp, _C, ctypes.POINTER(LayerCallbacks), ctypes.c_void_p]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res

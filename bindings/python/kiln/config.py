@@ -1,0 +1,71 @@
+"""Configs cross the C ABI as kiln_config handles; Python holds them as dicts (Keras's get_config).
+
+The conversion goes through JSON, so a config is what `json` can write: None, bool, int, float,
+str, lists/tuples and nested dicts with string keys. Non-finite floats are refused, as in C.
+"""
+import ctypes
+import json
+import math
+
+from . import _lib
+from .errors import InvalidArgumentError, check
+
+L = _lib.lib
+
+
+def _check_finite(value, path):
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidArgumentError("config: key '%s' is %r; expected a finite float (configs are JSON)" % (path, value))
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidArgumentError("config: key %r in '%s' is not a string" % (k, path))
+            _check_finite(v, k)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_finite(v, path)
+
+
+class _Handle:
+    """Owns a kiln_config handle for the length of one call."""
+
+    def __init__(self, ptr):
+        self.ptr = ptr
+
+    def __enter__(self):
+        return self.ptr
+
+    def __exit__(self, *exc):
+        L.kiln_config_free(self.ptr)
+        self.ptr = None
+
+
+def to_c(config):
+    """A new kiln_config handle (a context manager that frees it) from a dict (or None: empty)."""
+    config = {} if config is None else config
+    if not isinstance(config, dict):
+        raise InvalidArgumentError("config: expected a dict; got %s" % type(config).__name__)
+    _check_finite(config, "")
+    try:
+        text = json.dumps(config, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError("config: cannot be written as JSON: %s" % e)
+    out = ctypes.c_void_p()
+    check(L.kiln_config_from_json(ctypes.byref(out), text.encode("utf-8")))
+    return _Handle(out.value)
+
+
+def from_c(handle):
+    """A dict from a borrowed kiln_config handle."""
+    out = ctypes.c_void_p()
+    check(L.kiln_config_to_json(ctypes.byref(out), handle, -1))
+    try:
+        return json.loads(ctypes.string_at(out.value).decode("utf-8"))
+    finally:
+        L.kiln_string_free(out.value)
+
+
+def round_trip(config):
+    """The dict after a pass through C (what a layer built from it will see); used by tests."""
+    with to_c(config) as h:
+        return from_c(h)

@@ -1,0 +1,634 @@
+"""Keras layers over the C ABI: kiln.layers.Layer (subclass it as in Keras), built-in layers, and
+kiln.Model / kiln.Sequential.
+
+A Python layer object owns one C handle (kiln_layer). Built-in layers are C objects created from
+their config. A subclass of Layer or Model becomes a C custom layer whose callbacks come back here
+(build, call, get_config); C holds only a weak link to the Python object, so there is no
+reference cycle, and an exception raised in a callback is re-raised, unchanged, by the Python
+call that led to it.
+"""
+import ctypes
+import inspect
+import threading
+import traceback
+import weakref
+
+from . import _lib
+from . import config as _config
+from .autodiff import Variable
+from .errors import FailedPreconditionError, InvalidArgumentError, check
+from .tensor import Tensor, _CODE_DTYPE, constant, dtype_code
+
+L = _lib.lib
+
+# ---------------------------------------------------------------- plumbing
+
+_tls = threading.local()      # pending exception of a callback; build re-entry flag
+_LIVE = {}                    # C user_data key -> weakref to the Python layer
+_WRAPPERS = weakref.WeakValueDictionary()  # C layer id -> the Python object for it
+_next_key = [0]
+_key_lock = threading.Lock()
+
+
+def _status_from_exception(exc):
+    """A kiln_status for a Python exception raised in a callback; the exception waits on this
+    thread to be re-raised by the call that entered C."""
+    _tls.pending = exc
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    code = getattr(exc, "code", 8) if isinstance(getattr(exc, "code", None), int) else 8
+    return L.kiln_status_create(code, ("Python exception in a layer callback:\n" + text).encode("utf-8", "replace"))
+
+
+def _c(fn, *args):
+    """Calls a C function; a failure caused by a Python callback re-raises that callback's exception."""
+    _tls.pending = None
+    status = fn(*args)
+    if status:
+        pending = getattr(_tls, "pending", None)
+        _tls.pending = None
+        if pending is not None:
+            L.kiln_status_free(status)
+            raise pending
+        check(status)
+
+
+def _new_handle(fn, *args):
+    out = ctypes.c_void_p()
+    _c(fn, ctypes.byref(out), *args)
+    return out.value
+
+
+def _tensors_from_list(lst):
+    out = []
+    for i in range(L.kiln_tensor_list_get_size(lst)):
+        out.append(Tensor._adopt(_new_handle(L.kiln_tensor_list_get, lst, i)))
+    return out
+
+
+def _to_list(tensors):
+    lst = ctypes.c_void_p()
+    check(L.kiln_tensor_list_create(ctypes.byref(lst)))
+    try:
+        for t in tensors:
+            check(L.kiln_tensor_list_append(lst.value, t))
+    except BaseException:
+        L.kiln_tensor_list_free(lst.value)
+        raise
+    return lst.value
+
+
+def _as_input(x):
+    if isinstance(x, Tensor):
+        return x
+    if hasattr(x, "_kiln_value"):
+        return x._kiln_value()
+    return constant(x)
+
+
+def _shape_tuple(dims):
+    return tuple(None if d < 0 else int(d) for d in dims)
+
+
+def _dims(shape):
+    return [-1 if d is None else int(d) for d in shape]
+
+
+def _variable(handle):
+    v = Variable.__new__(Variable)
+    v._h = handle
+    return v
+
+
+def _wrap(handle):
+    """The Python object for a C layer handle (the one the user made, when it is alive)."""
+    lid = L.kiln_layer_get_id(handle)
+    obj = _WRAPPERS.get(lid)
+    if obj is not None:
+        L.kiln_layer_free(handle)
+        return obj
+    cls_name = L.kiln_layer_get_class_name(handle).decode()
+    cls = _BUILTINS.get(cls_name, Layer)
+    obj = cls.__new__(cls)
+    obj._adopt_handle(handle)
+    return obj
+
+
+# ---------------------------------------------------------------- callbacks
+
+def _target(user_data):
+    ref = _LIVE.get(user_data or 0)
+    return ref() if ref is not None else None
+
+
+def _gone(hook):
+    return L.kiln_status_create(4, ("the Python object of this layer was garbage-collected before its %s"
+                                    % hook).encode())
+
+
+@_lib.LAYER_BUILD
+def _on_build(self_h, dims, ranks, n, user_data):
+    obj = _target(user_data)
+    if obj is None:
+        return _gone("build")
+    try:
+        shapes, at = [], 0
+        for i in range(n):
+            shapes.append(_shape_tuple(dims[at:at + ranks[i]]))
+            at += ranks[i]
+        _tls.in_build = getattr(_tls, "in_build", 0) + 1
+        try:
+            obj.build(shapes[0] if n == 1 else shapes)
+        finally:
+            _tls.in_build -= 1
+        return None
+    except BaseException as e:  # noqa: B902 - every exception crosses back as a status
+        return _status_from_exception(e)
+
+
+@_lib.LAYER_CALL
+def _on_call(outputs, self_h, inputs, training, user_data):
+    obj = _target(user_data)
+    if obj is None:
+        return _gone("call")
+    try:
+        xs = _tensors_from_list(inputs)
+        x = xs[0] if len(xs) == 1 else xs
+        kwargs = {"training": bool(training)} if type(obj)._call_takes_training() else {}
+        y = obj.call(x, **kwargs)
+        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        for t in ys:
+            check(L.kiln_tensor_list_append(outputs, _as_input(t)))
+        return None
+    except BaseException as e:  # noqa: B902
+        return _status_from_exception(e)
+
+
+@_lib.LAYER_GET_CONFIG
+def _on_get_config(config_h, self_h, user_data):
+    obj = _target(user_data)
+    if obj is None:
+        return _gone("get_config")
+    try:
+        with _config.to_c(obj.get_config()) as c:
+            check(L.kiln_config_update(config_h, c))
+        return None
+    except BaseException as e:  # noqa: B902
+        return _status_from_exception(e)
+
+
+@_lib.LAYER_DESTROY
+def _on_destroy(user_data):
+    _LIVE.pop(user_data or 0, None)
+
+
+_CALLBACKS = _lib.LayerCallbacks(ctypes.sizeof(_lib.LayerCallbacks), _on_build, _on_call, _on_get_config,
+                                 _on_destroy)
+
+
+# ---------------------------------------------------------------- Layer
+
+class Layer:
+    """keras.layers.Layer. Subclass it: create weights with add_weight (in __init__ or build),
+    assign sub-layers to attributes (they are tracked), and write call(inputs, training=None)."""
+
+    _is_model = False
+    _builtin = False
+
+    def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
+        if kwargs:
+            raise TypeError("%s: unexpected keyword arguments %s" % (type(self).__name__, sorted(kwargs)))
+        if getattr(self, "_h", None):
+            return  # a built-in layer made its handle already
+        base = {"trainable": bool(trainable)}
+        if name is not None:
+            base["name"] = name
+        if dtype is not None:
+            base["dtype"] = _CODE_DTYPE[dtype_code(dtype, "Layer")]
+        with _key_lock:
+            _next_key[0] += 1
+            key = _next_key[0]
+        create = L.kiln_model_create_custom if self._is_model else L.kiln_layer_create_custom
+        _LIVE[key] = weakref.ref(self)
+        try:
+            with _config.to_c(base) as c:
+                h = _new_handle(create, type(self).__name__.encode(), c, ctypes.byref(_CALLBACKS),
+                                ctypes.c_void_p(key))
+        except BaseException:
+            _LIVE.pop(key, None)
+            raise
+        self._adopt_handle(h)
+        self._weight_count = 0
+
+    def _adopt_handle(self, h):
+        object.__setattr__(self, "_h", h)
+        object.__setattr__(self, "_children", [])
+        _WRAPPERS[L.kiln_layer_get_id(h)] = self
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h:
+            L.kiln_layer_free(h)
+            self._h = None
+
+    def _handle(self):
+        h = getattr(self, "_h", None)
+        if not h:
+            raise FailedPreconditionError("%s: Layer.__init__ was not called; call super().__init__() first in "
+                                          "__init__" % type(self).__name__, 4)
+        return h
+
+    # Sub-layers assigned to attributes are tracked, in assignment order, as Keras does.
+    def __setattr__(self, name, value):
+        if isinstance(value, Layer) and name not in ("_h",):
+            _c(L.kiln_layer_track, self._handle(), value._handle())
+            self._children.append(value)
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):
+            for v in value:
+                _c(L.kiln_layer_track, self._handle(), v._handle())
+                self._children.append(v)
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def _call_takes_training(cls):
+        cached = cls.__dict__.get("_takes_training_cache")
+        if cached is None:
+            params = inspect.signature(cls.call).parameters
+            cached = "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+            cls._takes_training_cache = cached
+        return cached
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A user's build, called directly (layer.build(shape)), goes through C so that the layer
+        # is marked built; called by kiln (from the first __call__), it runs as written.
+        user_build = cls.__dict__.get("build")
+        if user_build is not None and not getattr(user_build, "_kiln_routed", False):
+            def build(self, input_shape, _user=user_build):
+                if getattr(_tls, "in_build", 0):
+                    return _user(self, input_shape)
+                return Layer._build_through_c(self, input_shape)
+            build._kiln_routed = True
+            build.__doc__ = user_build.__doc__
+            cls.build = build
+
+    # ---- properties
+    @property
+    def name(self):
+        return L.kiln_layer_get_name(self._handle()).decode()
+
+    @property
+    def built(self):
+        return bool(L.kiln_layer_get_built(self._handle()))
+
+    @property
+    def trainable(self):
+        return bool(L.kiln_layer_get_trainable(self._handle()))
+
+    @trainable.setter
+    def trainable(self, value):
+        _c(L.kiln_layer_set_trainable, self._handle(), bool(value))
+
+    def _variables(self, kind):
+        n = ctypes.c_size_t()
+        _c(L.kiln_layer_get_variables, None, 0, ctypes.byref(n), self._handle(), kind)
+        arr = (ctypes.c_void_p * max(n.value, 1))()
+        m = ctypes.c_size_t()
+        _c(L.kiln_layer_get_variables, arr, n.value, ctypes.byref(m), self._handle(), kind)
+        return [_variable(arr[i]) for i in range(min(n.value, m.value))]
+
+    @property
+    def variables(self):
+        return self._variables(0)
+
+    weights = variables
+
+    @property
+    def trainable_variables(self):
+        return self._variables(1)
+
+    trainable_weights = trainable_variables
+
+    @property
+    def non_trainable_variables(self):
+        return self._variables(2)
+
+    non_trainable_weights = non_trainable_variables
+
+    @property
+    def losses(self):
+        lst = _new_handle(L.kiln_layer_get_losses, self._handle())
+        try:
+            return _tensors_from_list(lst)
+        finally:
+            L.kiln_tensor_list_free(lst)
+
+    def count_params(self):
+        n = ctypes.c_int64()
+        _c(L.kiln_layer_count_params, ctypes.byref(n), self._handle())
+        return n.value
+
+    # ---- the Keras hooks (defaults)
+    def build(self, input_shape):
+        """Creates the layer's weights. Calling it directly builds the layer for input_shape."""
+        if not getattr(_tls, "in_build", 0):
+            Layer._build_through_c(self, input_shape)
+
+    def call(self, inputs, training=None):
+        raise NotImplementedError("%s must implement call(inputs)" % type(self).__name__)
+
+    def get_config(self):
+        """Keras get_config. For a subclass: name, trainable and dtype; extend it with your keys."""
+        if self._builtin or type(self) in _BUILTINS.values():
+            c = _new_handle(L.kiln_layer_get_config, self._handle())
+            try:
+                return _config.from_c(c)
+            finally:
+                L.kiln_config_free(c)
+        return {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def _build_through_c(self, input_shape):
+        shapes = input_shape if (isinstance(input_shape, list) and input_shape
+                                 and isinstance(input_shape[0], (list, tuple))) else [input_shape]
+        dims, ranks = [], []
+        for s in shapes:
+            d = _dims(s)
+            dims += d
+            ranks.append(len(d))
+        dims_arr = (ctypes.c_int64 * max(len(dims), 1))(*dims)
+        ranks_arr = (ctypes.c_size_t * max(len(ranks), 1))(*ranks)
+        _c(L.kiln_layer_build, self._handle(), dims_arr, ranks_arr, len(ranks))
+
+    # ---- state helpers for subclasses
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, regularizer=None, name=None,
+                   **kwargs):
+        """Keras add_weight. Keras 2's order (name first) also works: add_weight("kernel", shape=...)."""
+        if isinstance(shape, str) and name is None:  # Keras 2: add_weight(name, shape, ...)
+            name, shape = shape, kwargs.pop("shape", initializer if isinstance(initializer, (list, tuple)) else None)
+        for k in ("constraint", "aggregation", "autocast", "synchronization", "use_resource"):
+            kwargs.pop(k, None)
+        if kwargs:
+            raise TypeError("add_weight: unexpected keyword arguments %s" % sorted(kwargs))
+        if name is None:
+            n = getattr(self, "_weight_count", 0)
+            name = "variable" if n == 0 else "variable_%d" % n
+            object.__setattr__(self, "_weight_count", n + 1)
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        opts = _lib.AddWeightOptions()
+        check(L.kiln_add_weight_options_init(ctypes.byref(opts), ctypes.sizeof(opts)))
+        if dtype is not None:
+            opts.dtype = dtype_code(dtype, "add_weight")
+        opts.trainable = bool(trainable)
+        init_cfg = reg_cfg = None
+        try:
+            if isinstance(initializer, dict):
+                init_cfg = _config.to_c(initializer)
+                opts.initializer_config = init_cfg.ptr
+            elif initializer is not None:
+                opts.initializer = str(getattr(initializer, "_kiln_name", initializer)).encode()
+            if isinstance(regularizer, dict):
+                reg_cfg = _config.to_c(regularizer)
+                opts.regularizer_config = reg_cfg.ptr
+            elif regularizer is not None:
+                opts.regularizer = str(regularizer).encode()
+            dims = (ctypes.c_int64 * max(len(shape), 1))(*shape)
+            h = _new_handle(L.kiln_layer_add_weight, self._handle(), str(name).encode(), dims, len(shape),
+                            ctypes.byref(opts))
+        finally:
+            for c in (init_cfg, reg_cfg):
+                if c is not None:
+                    c.__exit__(None, None, None)
+        return _variable(h)
+
+    def add_loss(self, loss):
+        _c(L.kiln_layer_add_loss, self._handle(), _as_input(loss))
+
+    # ---- running
+    def __call__(self, inputs, training=None, mask=None, **kwargs):
+        if kwargs:
+            raise TypeError("%s.__call__: unexpected keyword arguments %s" % (type(self).__name__, sorted(kwargs)))
+        training = bool(training) if training is not None else False
+        if isinstance(inputs, (list, tuple)):
+            lst = _to_list([_as_input(x) for x in inputs])
+            try:
+                out = _new_handle(L.kiln_layer_call, self._handle(), lst, training)
+            finally:
+                L.kiln_tensor_list_free(lst)
+            try:
+                ys = _tensors_from_list(out)
+            finally:
+                L.kiln_tensor_list_free(out)
+            return ys[0] if len(ys) == 1 else ys
+        return Tensor._adopt(_new_handle(L.kiln_layer_call_tensor, self._handle(), _as_input(inputs), training))
+
+    def compute_output_shape(self, input_shape):
+        d = _dims(input_shape)
+        dims = (ctypes.c_int64 * max(len(d), 1))(*d)
+        out = (ctypes.c_int64 * 8)()
+        rank = ctypes.c_size_t()
+        _c(L.kiln_layer_compute_output_shape, out, 8, ctypes.byref(rank), self._handle(), dims, len(d))
+        return _shape_tuple(out[:rank.value])
+
+    def __repr__(self):
+        return "<%s name=%s, built=%s>" % (type(self).__name__, self.name, self.built)
+
+
+# ---------------------------------------------------------------- models
+
+class Model(Layer):
+    """keras.Model for subclassing: create layers in __init__, write call."""
+    _is_model = True
+
+    @property
+    def layers(self):
+        out = []
+        for i in range(L.kiln_layer_get_num_layers(self._handle())):
+            out.append(_wrap(_new_handle(L.kiln_layer_get_layer, self._handle(), i)))
+        return out
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            return self.layers[index]
+        return _wrap(_new_handle(L.kiln_layer_get_layer_by_name, self._handle(), str(name).encode()))
+
+    def summary(self, line_length=None, print_fn=None):
+        """Prints Keras's summary table (or passes it to print_fn line by line)."""
+        s = ctypes.c_void_p()
+        _c(L.kiln_layer_summary, ctypes.byref(s), self._handle(), int(line_length or 0))
+        try:
+            text = ctypes.string_at(s.value).decode()
+        finally:
+            L.kiln_string_free(s.value)
+        for line in text.rstrip("\n").split("\n"):
+            (print_fn or print)(line)
+
+
+class _Builtin(Layer):
+    _builtin = True
+    _class_name = None
+
+    def _create(self, config):
+        with _config.to_c(config) as c:
+            self._adopt_handle(_new_handle(L.kiln_layer_create, self._class_name.encode(), c))
+
+    @classmethod
+    def from_config(cls, config):
+        obj = cls.__new__(cls)
+        obj._create(config)
+        return obj
+
+
+def _base_config(name, trainable, dtype):
+    c = {"trainable": bool(trainable)}
+    if name is not None:
+        c["name"] = name
+    if dtype is not None:
+        c["dtype"] = _CODE_DTYPE[dtype_code(dtype, "layer")]
+    return c
+
+
+def _serializable(x):
+    """Initializer / regularizer / activation arguments: names, dicts, kiln.initializers /
+    kiln.regularizers objects, or None."""
+    if x is None or isinstance(x, (str, dict)):
+        return x
+    if hasattr(x, "_kiln_serialize"):
+        return x._kiln_serialize()
+    name = getattr(x, "_kiln_name", None) or getattr(x, "__name__", None)
+    if name:
+        return name
+    raise InvalidArgumentError("expected a name or a config dict; got %r" % (x,))
+
+
+class Sequential(Model):
+    """keras.Sequential([layers], name=None)."""
+
+    _builtin = True
+
+    def __init__(self, layers=None, name=None, trainable=True):
+        with _config.to_c(_base_config(name, trainable, None)) as c:
+            self._adopt_handle(_new_handle(L.kiln_layer_create, b"Sequential", c))
+        for l in layers or []:
+            self.add(l)
+
+    def add(self, layer):
+        if not isinstance(layer, Layer):
+            raise InvalidArgumentError("Sequential.add: expected a layer; got %r" % (layer,))
+        _c(L.kiln_sequential_add, self._handle(), layer._handle())
+        self._children.append(layer)
+
+    def pop(self):
+        _c(L.kiln_sequential_pop, self._handle())
+        if self._children:
+            self._children.pop()
+
+    def build(self, input_shape=None):
+        Layer._build_through_c(self, input_shape)
+
+    @classmethod
+    def from_config(cls, config):
+        obj = cls.__new__(cls)
+        with _config.to_c(config) as c:
+            obj._adopt_handle(_new_handle(L.kiln_layer_create, b"Sequential", c))
+        return obj
+
+
+def _builtin(class_name, doc, make_config):
+    def __init__(self, *args, name=None, trainable=True, dtype=None, **kwargs):
+        config = _base_config(name, trainable, dtype)
+        config.update(make_config(*args, **kwargs))
+        self._create(config)
+    cls = type(class_name, (_Builtin,), {"__init__": __init__, "__doc__": doc, "_class_name": class_name})
+    return cls
+
+
+def _dense(units, activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+           kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+           bias_constraint=None):
+    return {"units": int(units), "activation": _serializable(activation) or "linear", "use_bias": bool(use_bias),
+            "kernel_initializer": _serializable(kernel_initializer), "bias_initializer": _serializable(bias_initializer),
+            "kernel_regularizer": _serializable(kernel_regularizer), "bias_regularizer": _serializable(bias_regularizer),
+            "activity_regularizer": _serializable(activity_regularizer), "kernel_constraint": kernel_constraint,
+            "bias_constraint": bias_constraint}
+
+
+def _dropout(rate, noise_shape=None, seed=None):
+    c = {"rate": float(rate), "noise_shape": list(noise_shape) if noise_shape is not None else None}
+    c["seed"] = int(seed) if seed is not None else None
+    return c
+
+
+def _layer_norm(axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros", gamma_initializer="ones",
+                beta_regularizer=None, gamma_regularizer=None):
+    return {"axis": list(axis) if isinstance(axis, (list, tuple)) else int(axis), "epsilon": float(epsilon),
+            "center": bool(center), "scale": bool(scale), "beta_initializer": _serializable(beta_initializer),
+            "gamma_initializer": _serializable(gamma_initializer),
+            "beta_regularizer": _serializable(beta_regularizer), "gamma_regularizer": _serializable(gamma_regularizer)}
+
+
+def _batch_norm(axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones"):
+    return {"axis": int(axis), "momentum": float(momentum), "epsilon": float(epsilon), "center": bool(center),
+            "scale": bool(scale), "beta_initializer": _serializable(beta_initializer),
+            "gamma_initializer": _serializable(gamma_initializer),
+            "moving_mean_initializer": _serializable(moving_mean_initializer),
+            "moving_variance_initializer": _serializable(moving_variance_initializer)}
+
+
+def _embedding(input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
+               mask_zero=False, input_length=None):
+    init = "random_uniform" if embeddings_initializer == "uniform" else _serializable(embeddings_initializer)
+    return {"input_dim": int(input_dim), "output_dim": int(output_dim), "embeddings_initializer": init,
+            "embeddings_regularizer": _serializable(embeddings_regularizer), "mask_zero": bool(mask_zero)}
+
+
+Dense = _builtin("Dense", "keras.layers.Dense(units, activation=None, use_bias=True, ...)", _dense)
+Activation = _builtin("Activation", "keras.layers.Activation(activation)",
+                      lambda activation: {"activation": _serializable(activation) or "linear"})
+Dropout = _builtin("Dropout", "keras.layers.Dropout(rate, noise_shape=None, seed=None)", _dropout)
+Flatten = _builtin("Flatten", "keras.layers.Flatten()", lambda data_format=None: {})
+Reshape = _builtin("Reshape", "keras.layers.Reshape(target_shape)",
+                   lambda target_shape: {"target_shape": [int(d) for d in target_shape]})
+Embedding = _builtin("Embedding", "keras.layers.Embedding(input_dim, output_dim, ...)", _embedding)
+LayerNormalization = _builtin("LayerNormalization", "keras.layers.LayerNormalization(axis=-1, epsilon=1e-3, ...)",
+                              _layer_norm)
+BatchNormalization = _builtin("BatchNormalization", "keras.layers.BatchNormalization(momentum=0.99, ...)",
+                              _batch_norm)
+
+_BUILTINS = {c._class_name: c for c in (Dense, Activation, Dropout, Flatten, Reshape, Embedding, LayerNormalization,
+                                        BatchNormalization)}
+_BUILTINS["Sequential"] = Sequential
+
+
+def deserialize(config):
+    """keras.layers.deserialize({"class_name": ..., "config": {...}})."""
+    with _config.to_c(config) as c:
+        return _wrap(_new_handle(L.kiln_layer_deserialize, c))
+
+
+def serialize(layer):
+    c = _new_handle(L.kiln_layer_serialize, layer._handle())
+    try:
+        return _config.from_c(c)
+    finally:
+        L.kiln_config_free(c)
+
+
+def clear_session():
+    """keras.backend.clear_session(): layer names start again from "dense", "dense_1", ..."""
+    L.kiln_clear_session()
+
+
+__all__ = ["Layer", "Model", "Sequential", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding",
+           "LayerNormalization", "BatchNormalization", "deserialize", "serialize", "clear_session"]
+
+# The other families of built-in layers live in their own modules, registered in _BUILTINS.
+from .layers_conv import *  # noqa: E402,F401,F403
+from .layers_conv import __all__ as _conv_all  # noqa: E402
+from .layers_attention import *  # noqa: E402,F401,F403
+from .layers_attention import __all__ as _attention_all  # noqa: E402
+
+__all__ += _conv_all + _attention_all

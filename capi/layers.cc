@@ -1,0 +1,480 @@
+// Layers across the ABI: kiln_layer handles over the core's layer objects, tensor lists, and
+// CallbackLayer, the trampoline that runs a foreign (C, kiln.hpp, Python) layer's callbacks.
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+
+#include "capi/handles.h"
+#include "capi/options.h"
+#include "layers/sequential.h"
+#include "ops/ops.h"
+
+using kiln::Code;
+using kiln::Config;
+using kiln::fail;
+using kiln::Tensor;
+using kiln::capi::require_not_null;
+using kiln::layers::Layer;
+using kiln::layers::LayerPtr;
+using kiln::layers::PartialShape;
+
+namespace {
+
+const LayerPtr &layer_of(const kiln_layer *l, const char *fn, const char *arg = "layer") {
+  require_not_null(l, fn, arg);
+  return l->layer;
+}
+
+kiln_layer *new_layer(LayerPtr l) { return new kiln_layer{std::move(l)}; }
+
+std::shared_ptr<kiln::layers::Sequential> sequential_of(const kiln_layer *l, const char *fn) {
+  auto seq = std::dynamic_pointer_cast<kiln::layers::Sequential>(layer_of(l, fn, "sequential"));
+  if (!seq)
+    fail(Code::kInvalidArgument, fn, ": '", l->layer->name(), "' is a ", l->layer->class_name(),
+         "; expected a Sequential");
+  return seq;
+}
+
+char *copy_string(const std::string &s) {
+  char *p = static_cast<char *>(std::malloc(s.size() + 1));
+  if (!p) throw std::bad_alloc();
+  std::memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+const Config &config_or_empty(const kiln_config *c) {
+  static const Config empty;
+  return c ? c->value : empty;
+}
+
+// Input shapes as C gives them: every input's dims one after the other, ranks[i] each.
+std::vector<PartialShape> shapes_from_c(const int64_t *dims, const size_t *ranks, size_t n, const char *fn) {
+  std::vector<PartialShape> shapes;
+  if (n > 0) require_not_null(ranks, fn, "ranks");
+  size_t at = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (ranks[i] > KILN_MAX_RANK)
+      fail(Code::kInvalidArgument, fn, ": input ", i, " has rank ", ranks[i], "; at most KILN_MAX_RANK (",
+           KILN_MAX_RANK, ")");
+    if (ranks[i] > 0) require_not_null(dims, fn, "dims");
+    PartialShape s(dims + at, dims + at + ranks[i]);
+    for (int64_t d : s)
+      if (d < -1) fail(Code::kInvalidArgument, fn, ": input ", i, " has dim ", d, "; expected >= 0, or -1 for unknown");
+    shapes.push_back(std::move(s));
+    at += ranks[i];
+  }
+  return shapes;
+}
+
+// The same layout back, for build callbacks.
+void shapes_to_c(const std::vector<PartialShape> &shapes, std::vector<int64_t> *dims, std::vector<size_t> *ranks) {
+  for (const PartialShape &s : shapes) {
+    dims->insert(dims->end(), s.begin(), s.end());
+    ranks->push_back(s.size());
+  }
+}
+
+// A callback's status as an exception of the same code, naming the layer and the hook.
+void check_callback(kiln_status *st, const Layer &l, const char *hook) {
+  if (!st) return;
+  kiln_status_code code = kiln_status_get_code(st);
+  std::string msg = kiln_status_get_message(st);
+  kiln_status_free(st);
+  if (code <= KILN_STATUS_OK || code > KILN_STATUS_INTERNAL) code = KILN_STATUS_INTERNAL;
+  fail(static_cast<Code>(code), "layer '", l.name(), "' (", l.class_name(), ") ", hook, ": ", msg);
+}
+
+// The trampoline: a core layer whose build/call/get_config are the foreign callbacks.
+class CallbackLayer final : public Layer {
+ public:
+  CallbackLayer(const std::string &class_name, const Config &base, const kiln_layer_callbacks &cb, void *user_data,
+                bool is_model)
+      : CallbackLayer(class_name, kiln::ConfigReader(base, class_name), cb, user_data, is_model) {}
+  ~CallbackLayer() override {
+    if (cb_.destroy) cb_.destroy(user_data_);
+  }
+  // Hands user_data to the layer: from now on its death calls destroy.
+  void arm_destroy(void (*destroy)(void *)) { cb_.destroy = destroy; }
+
+ private:
+  CallbackLayer(const std::string &class_name, kiln::ConfigReader &&r, const kiln_layer_callbacks &cb,
+                void *user_data, bool is_model)
+      : Layer(class_name, r), cb_(cb), user_data_(user_data) {
+    r.finish();
+    set_is_model(is_model);
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    if (cb_.build) {
+      std::vector<int64_t> dims;
+      std::vector<size_t> ranks;
+      shapes_to_c(shapes, &dims, &ranks);
+      kiln_layer self{shared_from_this()};
+      check_callback(cb_.build(&self, dims.data(), ranks.data(), ranks.size(), user_data_), *this, "build");
+    }
+    // A model builds its sub-layers as Keras's Model.build does for subclassed models: by
+    // calling itself once on inputs of the shapes (zeros, unknown dims as 1).
+    if (is_model()) {
+      std::vector<Tensor> zeros;
+      for (const PartialShape &s : shapes) {
+        std::vector<int64_t> d(s);
+        for (int64_t &x : d)
+          if (x < 0) x = 1;
+        zeros.push_back(kiln::ops::zeros(kiln::Shape(d), dtype()));
+      }
+      call_impl(zeros, kiln::layers::CallContext{});
+    }
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const kiln::layers::CallContext &ctx) override {
+    kiln_tensor_list in{inputs};
+    kiln_tensor_list out;
+    kiln_layer self{shared_from_this()};
+    check_callback(cb_.call(&out, &self, &in, ctx.training, user_data_), *this, "call");
+    for (size_t i = 0; i < out.tensors.size(); ++i)
+      if (!out.tensors[i].defined())
+        fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), ") call: output ", i, " is undefined");
+    return std::move(out.tensors);
+  }
+
+  void add_config(Config &config) const override {
+    if (!cb_.get_config) return;
+    kiln_config c{config};
+    // get_config is const; the handle is const for the callback too.
+    kiln_layer self{std::const_pointer_cast<Layer>(shared_from_this())};
+    check_callback(cb_.get_config(&c, &self, user_data_), *this, "get_config");
+    config = std::move(c.value);
+  }
+
+  kiln_layer_callbacks cb_;
+  void *user_data_;
+};
+
+kiln_status *create_custom(kiln_layer **out, const char *class_name, const kiln_config *base_config,
+                           const kiln_layer_callbacks *callbacks, void *user_data, bool is_model, const char *fn) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, fn, "out");
+  require_not_null(class_name, fn, "class_name");
+  require_not_null(callbacks, fn, "callbacks");
+  if (callbacks->struct_size < offsetof(kiln_layer_callbacks, destroy) + sizeof(callbacks->destroy))
+    fail(Code::kInvalidArgument, fn, ": callbacks->struct_size is ", callbacks->struct_size,
+         "; expected sizeof(kiln_layer_callbacks)");
+  if (!callbacks->call) fail(Code::kInvalidArgument, fn, ": callbacks->call is NULL; a layer needs a call");
+  if (!*class_name) fail(Code::kInvalidArgument, fn, ": class_name is empty");
+  kiln_layer_callbacks cb{};
+  std::memcpy(&cb, callbacks, std::min(callbacks->struct_size, sizeof cb));
+  // Until the layer exists, user_data stays the caller's: a failed create must not destroy it.
+  const auto destroy = cb.destroy;
+  cb.destroy = nullptr;
+  auto layer = std::make_shared<CallbackLayer>(class_name, config_or_empty(base_config), cb, user_data, is_model);
+  *out = new_layer(layer);
+  layer->arm_destroy(destroy);
+  KILN_CAPI_END_AS(fn)
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---------------------------------------------------------------- tensor lists
+
+kiln_status *kiln_tensor_list_create(kiln_tensor_list **out) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = new kiln_tensor_list{};
+  KILN_CAPI_END
+}
+
+void kiln_tensor_list_free(kiln_tensor_list *list) { delete list; }
+
+kiln_status *kiln_tensor_list_append(kiln_tensor_list *list, const kiln_tensor *tensor) {
+  KILN_CAPI_BEGIN
+  require_not_null(list, __func__, "list");
+  const Tensor &t = kiln::capi::tensor_of(tensor, __func__, "tensor");
+  list->tensors.push_back(t);
+  KILN_CAPI_END
+}
+
+size_t kiln_tensor_list_get_size(const kiln_tensor_list *list) { return list ? list->tensors.size() : 0; }
+
+kiln_status *kiln_tensor_list_get(kiln_tensor **out, const kiln_tensor_list *list, size_t index) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(list, __func__, "list");
+  if (index >= list->tensors.size())
+    fail(Code::kOutOfRange, __func__, ": index ", index, " is out of range for a list of ", list->tensors.size());
+  *out = kiln::capi::new_tensor(list->tensors[index]);
+  KILN_CAPI_END
+}
+
+// ---------------------------------------------------------------- layers
+
+kiln_status *kiln_layer_create(kiln_layer **out, const char *class_name, const kiln_config *config) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(class_name, __func__, "class_name");
+  *out = new_layer(kiln::layers::create_layer(class_name, config_or_empty(config)));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_deserialize(kiln_layer **out, const kiln_config *serialized) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(serialized, __func__, "serialized");
+  *out = new_layer(kiln::layers::deserialize_layer(serialized->value));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_serialize(kiln_config **out, const kiln_layer *layer) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = new kiln_config{kiln::layers::serialize_layer(*layer_of(layer, __func__))};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_get_config(kiln_config **out, const kiln_layer *layer) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = new kiln_config{layer_of(layer, __func__)->get_config()};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_clone(kiln_layer **out, const kiln_layer *layer) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = new_layer(layer_of(layer, __func__));
+  KILN_CAPI_END
+}
+
+void kiln_layer_free(kiln_layer *layer) { delete layer; }
+
+uint64_t kiln_layer_get_id(const kiln_layer *layer) { return layer ? layer->layer->id() : 0; }
+const char *kiln_layer_get_name(const kiln_layer *layer) { return layer ? layer->layer->name().c_str() : nullptr; }
+const char *kiln_layer_get_class_name(const kiln_layer *layer) {
+  return layer ? layer->layer->class_name().c_str() : nullptr;
+}
+bool kiln_layer_get_built(const kiln_layer *layer) { return layer && layer->layer->built(); }
+bool kiln_layer_is_model(const kiln_layer *layer) { return layer && layer->layer->is_model(); }
+bool kiln_layer_get_trainable(const kiln_layer *layer) { return layer && layer->layer->trainable(); }
+
+kiln_status *kiln_layer_set_trainable(kiln_layer *layer, bool trainable) {
+  KILN_CAPI_BEGIN
+  layer_of(layer, __func__)->set_trainable(trainable);
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_build(kiln_layer *layer, const int64_t *dims, const size_t *ranks, size_t num_inputs) {
+  KILN_CAPI_BEGIN
+  const LayerPtr &l = layer_of(layer, __func__);
+  l->build(shapes_from_c(dims, ranks, num_inputs, __func__));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_call(kiln_tensor_list **out, kiln_layer *layer, const kiln_tensor_list *inputs,
+                             bool training) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  const LayerPtr &l = layer_of(layer, __func__);
+  require_not_null(inputs, __func__, "inputs");
+  kiln::layers::CallContext ctx;
+  ctx.training = training;
+  *out = new kiln_tensor_list{(*l)(inputs->tensors, ctx)};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_call_tensor(kiln_tensor **out, kiln_layer *layer, const kiln_tensor *input, bool training) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  const LayerPtr &l = layer_of(layer, __func__);
+  const Tensor &x = kiln::capi::tensor_of(input, __func__, "input");
+  *out = kiln::capi::new_tensor((*l)(x, training));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_compute_output_shape(int64_t *out_dims, size_t capacity, size_t *out_rank,
+                                             kiln_layer *layer, const int64_t *dims, size_t rank) {
+  KILN_CAPI_BEGIN
+  require_not_null(out_rank, __func__, "out_rank");
+  const LayerPtr &l = layer_of(layer, __func__);
+  const std::vector<PartialShape> shapes = l->compute_output_shape(shapes_from_c(dims, &rank, 1, __func__));
+  if (shapes.size() != 1)
+    fail(Code::kInvalidArgument, __func__, ": layer '", l->name(), "' has ", shapes.size(), " outputs; expected 1");
+  if (capacity > 0) require_not_null(out_dims, __func__, "out_dims");
+  for (size_t i = 0; i < capacity && i < shapes[0].size(); ++i) out_dims[i] = shapes[0][i];
+  *out_rank = shapes[0].size();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_get_variables(kiln_variable **out, size_t capacity, size_t *out_count,
+                                      const kiln_layer *layer, kiln_variables_kind kind) {
+  KILN_CAPI_BEGIN
+  require_not_null(out_count, __func__, "out_count");
+  const LayerPtr &l = layer_of(layer, __func__);
+  const int k = static_cast<int>(kind);
+  if (k < KILN_VARIABLES_ALL || k > KILN_VARIABLES_NON_TRAINABLE)
+    fail(Code::kInvalidArgument, __func__, ": kind ", k, " is not a kiln_variables_kind; expected 0 to 2");
+  const std::vector<kiln::layers::VariablePtr> vars = k == KILN_VARIABLES_ALL         ? l->variables()
+                                                      : k == KILN_VARIABLES_TRAINABLE ? l->trainable_variables()
+                                                                                      : l->non_trainable_variables();
+  if (capacity > 0) require_not_null(out, __func__, "out");
+  const size_t n = std::min(capacity, vars.size());
+  std::vector<kiln_variable *> made;
+  try {
+    for (size_t i = 0; i < n; ++i) made.push_back(new kiln_variable{vars[i]});
+  } catch (...) {
+    for (kiln_variable *v : made) delete v;
+    throw;
+  }
+  for (size_t i = 0; i < n; ++i) out[i] = made[i];
+  *out_count = vars.size();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_count_params(int64_t *out, const kiln_layer *layer) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = layer_of(layer, __func__)->count_params();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_get_losses(kiln_tensor_list **out, const kiln_layer *layer) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = new kiln_tensor_list{layer_of(layer, __func__)->losses()};
+  KILN_CAPI_END
+}
+
+size_t kiln_layer_get_num_layers(const kiln_layer *layer) { return layer ? layer->layer->layers().size() : 0; }
+
+kiln_status *kiln_layer_get_layer(kiln_layer **out, const kiln_layer *layer, size_t index) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  const auto &layers = layer_of(layer, __func__)->layers();
+  if (index >= layers.size())
+    fail(Code::kOutOfRange, __func__, ": index ", index, " is out of range for a layer with ", layers.size(),
+         " sub-layers");
+  *out = new_layer(layers[index]);
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_get_layer_by_name(kiln_layer **out, const kiln_layer *layer, const char *name) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(name, __func__, "name");
+  const LayerPtr &l = layer_of(layer, __func__);
+  std::string names;
+  for (const LayerPtr &c : l->layers()) {
+    if (c->name() == name) {
+      *out = new_layer(c);
+      return nullptr;
+    }
+    names += (names.empty() ? "" : ", ") + c->name();
+  }
+  fail(Code::kNotFound, __func__, ": no layer named '", name, "' in '", l->name(), "'; its layers: ",
+       names.empty() ? "none" : names);
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_summary(char **out, const kiln_layer *layer, int line_length) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  const LayerPtr &l = layer_of(layer, __func__);
+  if (line_length < 0 || line_length > 10000)
+    fail(Code::kInvalidArgument, __func__, ": line_length ", line_length, " is out of range; expected 0 (default) to 10000");
+  *out = copy_string(kiln::layers::summary(*l, line_length == 0 ? 65 : line_length));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_sequential_add(kiln_layer *sequential, kiln_layer *layer) {
+  KILN_CAPI_BEGIN
+  sequential_of(sequential, __func__)->add(layer_of(layer, __func__));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_sequential_pop(kiln_layer *sequential) {
+  KILN_CAPI_BEGIN
+  sequential_of(sequential, __func__)->pop();
+  KILN_CAPI_END
+}
+
+void kiln_clear_session(void) { kiln::layers::clear_session(); }
+
+kiln_status *kiln_initializer_call(kiln_tensor **out, const kiln_config *initializer, const int64_t *dims,
+                                   size_t rank, kiln_dtype dtype) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(initializer, __func__, "initializer");
+  const kiln::Shape shape = kiln::capi::shape_from_c(dims, rank, __func__);
+  const kiln::DType dt = kiln::capi::dtype_from_c(dtype, __func__);
+  *out = kiln::capi::new_tensor((*kiln::layers::deserialize_initializer(initializer->value))(shape, dt));
+  KILN_CAPI_END
+}
+
+// ---------------------------------------------------------------- custom layers
+
+static kiln_add_weight_options add_weight_defaults() {
+  kiln_add_weight_options o{};
+  o.struct_size = sizeof o;
+  o.dtype = KILN_DTYPE_FLOAT32;
+  o.initializer = "glorot_uniform";
+  o.trainable = true;
+  return o;
+}
+static const size_t kAddWeightOptionsV1 = KILN_OPTIONS_V1_SIZE(kiln_add_weight_options, regularizer_config);
+
+kiln_status *kiln_add_weight_options_init(kiln_add_weight_options *options, size_t struct_size) {
+  KILN_CAPI_BEGIN
+  kiln::capi::init_options(options, struct_size, add_weight_defaults(), kAddWeightOptionsV1,
+                           "kiln_add_weight_options_init", "kiln_add_weight_options");
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_add_weight(kiln_variable **out, kiln_layer *layer, const char *name, const int64_t *dims,
+                                   size_t rank, const kiln_add_weight_options *options) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  const LayerPtr &l = layer_of(layer, __func__);
+  require_not_null(name, __func__, "name");
+  kiln_add_weight_options defaults = add_weight_defaults();
+  defaults.dtype = static_cast<kiln_dtype>(l->dtype());
+  const kiln_add_weight_options o =
+      kiln::capi::read_options(options, defaults, kAddWeightOptionsV1, __func__, "kiln_add_weight_options");
+  const kiln::Shape shape = kiln::capi::shape_from_c(dims, rank, __func__);
+  const kiln::DType dtype = kiln::capi::dtype_from_c(o.dtype, __func__);
+  const kiln::layers::InitializerPtr init =
+      o.initializer_config ? kiln::layers::deserialize_initializer(o.initializer_config->value)
+                           : kiln::layers::get_initializer(o.initializer ? o.initializer : "glorot_uniform");
+  Config reg;
+  if (o.regularizer_config)
+    reg.set("r", o.regularizer_config->value);
+  else if (o.regularizer)
+    reg.set("r", o.regularizer);
+  kiln::layers::RegularizerPtr r = kiln::layers::regularizer_from_value(reg, "r");
+  *out = new kiln_variable{l->add_weight(name, shape, dtype, *init, o.trainable, std::move(r))};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_track(kiln_layer *layer, kiln_layer *child) {
+  KILN_CAPI_BEGIN
+  layer_of(layer, __func__)->track(layer_of(child, __func__, "child"));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_add_loss(kiln_layer *layer, const kiln_tensor *loss) {
+  KILN_CAPI_BEGIN
+  layer_of(layer, __func__)->add_loss(kiln::capi::tensor_of(loss, __func__, "loss"));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_create_custom(kiln_layer **out, const char *class_name, const kiln_config *base_config,
+                                      const kiln_layer_callbacks *callbacks, void *user_data) {
+  return create_custom(out, class_name, base_config, callbacks, user_data, false, __func__);
+}
+
+kiln_status *kiln_model_create_custom(kiln_layer **out, const char *class_name, const kiln_config *base_config,
+                                      const kiln_layer_callbacks *callbacks, void *user_data) {
+  return create_custom(out, class_name, base_config, callbacks, user_data, true, __func__);
+}
+
+}  // extern "C"

@@ -1,0 +1,214 @@
+/*
+ * kiln/layers.h — Keras layers and models: built-in layers by class name, Sequential, custom
+ * layers and models through a callback table, weights, configs and summaries.
+ * Part of the kiln C API (C99); include "kiln/kiln.h" for all of it.
+ *
+ * One handle type, kiln_layer, for every layer; Sequential and models are layers (as in
+ * Keras 3). A handle owns one reference to a shared layer object: getters that return
+ * sub-layers or variables give new handles, and kiln_layer_get_id tells when two handles
+ * name one object. Settings travel as a kiln_config (kiln/config.h).
+ *
+ *   kiln_config *c = NULL;
+ *   kiln_layer *dense = NULL;
+ *   kiln_tensor *y = NULL;
+ *   kiln_config_create(&c);
+ *   kiln_config_set_int(c, "units", 64);
+ *   kiln_config_set_string(c, "activation", "relu");
+ *   kiln_layer_create(&dense, "Dense", c);            // Dense(64, activation="relu")
+ *   kiln_layer_call_tensor(&y, dense, x, false);      // builds from x's shape, then calls
+ */
+#ifndef KILN_LAYERS_H
+#define KILN_LAYERS_H
+
+#include "kiln/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------- tensor lists */
+
+/// A new empty list of tensors (the inputs and outputs of layers with several).
+/// Ownership: *out is new, free with kiln_tensor_list_free. Thread-safety: one thread at a time.
+KILN_API kiln_status *kiln_tensor_list_create(kiln_tensor_list **out);
+/// Frees a list (the tensors live on while other handles hold them). Accepts NULL.
+KILN_API void kiln_tensor_list_free(kiln_tensor_list *list);
+/// Appends tensor (shared, not copied: tensors are immutable). The caller keeps its handle.
+KILN_API kiln_status *kiln_tensor_list_append(kiln_tensor_list *list, const kiln_tensor *tensor);
+/// The number of tensors; 0 for NULL.
+KILN_API size_t kiln_tensor_list_get_size(const kiln_tensor_list *list);
+/// The tensor at index. Ownership: *out is a new handle. OUT_OF_RANGE for a bad index.
+KILN_API kiln_status *kiln_tensor_list_get(kiln_tensor **out, const kiln_tensor_list *list, size_t index);
+
+/* ------------------------------------------------------------------- layers */
+
+/// Which variables kiln_layer_get_variables lists. Explicit values; append only.
+typedef enum kiln_variables_kind {
+  KILN_VARIABLES_ALL = 0,           /**< layer.variables / weights */
+  KILN_VARIABLES_TRAINABLE = 1,     /**< layer.trainable_variables */
+  KILN_VARIABLES_NON_TRAINABLE = 2, /**< layer.non_trainable_variables */
+  KILN_VARIABLES_MIN_ENUM = -0x7FFFFFFF - 1, /**< not a value */
+  KILN_VARIABLES_MAX_ENUM = 0x7FFFFFFF       /**< not a value */
+} kiln_variables_kind;
+
+/// A built-in layer (or a class registered by a binding) from its Keras class name and config:
+/// "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding", "LayerNormalization",
+/// "BatchNormalization", "Sequential" (config "layers": serialized layers). config may be NULL
+/// (defaults). Unknown classes are NOT_FOUND; unknown or ill-typed keys INVALID_ARGUMENT naming
+/// the key. Ownership: *out is new, free with kiln_layer_free; config stays the caller's.
+/// Thread-safety: safe.
+KILN_API kiln_status *kiln_layer_create(kiln_layer **out, const char *class_name, const kiln_config *config);
+/// A layer from Keras's serialized form {"class_name": ..., "config": {...}} (Keras
+/// deserialize / from_config). Ownership: *out is new.
+KILN_API kiln_status *kiln_layer_deserialize(kiln_layer **out, const kiln_config *serialized);
+/// The serialized form {"class_name": ..., "config": get_config()}. Ownership: *out is new.
+KILN_API kiln_status *kiln_layer_serialize(kiln_config **out, const kiln_layer *layer);
+/// get_config: name, trainable, dtype, then the class's own keys. Ownership: *out is new.
+KILN_API kiln_status *kiln_layer_get_config(kiln_config **out, const kiln_layer *layer);
+/// A new handle to the same layer. Ownership: *out is new.
+KILN_API kiln_status *kiln_layer_clone(kiln_layer **out, const kiln_layer *layer);
+/// Frees a handle; the layer lives on while other handles or parent layers hold it. Accepts NULL.
+KILN_API void kiln_layer_free(kiln_layer *layer);
+
+/// The layer's identity, fixed for its life and never reused; 0 for NULL.
+KILN_API uint64_t kiln_layer_get_id(const kiln_layer *layer);
+/// The name ("dense", "dense_1", ... unless given). Lifetime: borrowed, valid while the layer
+/// lives; NULL for NULL.
+KILN_API const char *kiln_layer_get_name(const kiln_layer *layer);
+/// The Keras class name ("Dense"). Lifetime: as kiln_layer_get_name.
+KILN_API const char *kiln_layer_get_class_name(const kiln_layer *layer);
+/// Whether build has run. false for NULL.
+KILN_API bool kiln_layer_get_built(const kiln_layer *layer);
+/// Whether the layer is a model (Sequential, custom models). false for NULL.
+KILN_API bool kiln_layer_is_model(const kiln_layer *layer);
+/// The trainable switch. false for NULL.
+KILN_API bool kiln_layer_get_trainable(const kiln_layer *layer);
+/// Freezes (false) or unfreezes the layer, its variables and all its sub-layers (Keras's
+/// layer.trainable = ...). Thread-safety: not while the layer runs on another thread.
+KILN_API kiln_status *kiln_layer_set_trainable(kiln_layer *layer, bool trainable);
+
+/// Builds the layer for inputs of the given shapes (Keras build / model.build((None, 784))).
+/// dims holds every input's dims one after the other, ranks[i] how many are input i's; -1 is
+/// an unknown dim (None). A built layer is left as it is.
+KILN_API kiln_status *kiln_layer_build(kiln_layer *layer, const int64_t *dims, const size_t *ranks,
+                                       size_t num_inputs);
+/// Calls the layer on a list of inputs (building it from their shapes first if needed).
+/// training: Dropout drops, BatchNormalization uses and updates batch statistics.
+/// Ownership: *out is a new list. Thread-safety: a built layer may be called from several
+/// threads at once (training=false); building is serialised.
+KILN_API kiln_status *kiln_layer_call(kiln_tensor_list **out, kiln_layer *layer, const kiln_tensor_list *inputs,
+                                      bool training);
+/// As kiln_layer_call for one input and one output. Ownership: *out is new.
+KILN_API kiln_status *kiln_layer_call_tensor(kiln_tensor **out, kiln_layer *layer, const kiln_tensor *input,
+                                             bool training);
+/// compute_output_shape for one input: writes the output's dims (-1 for unknown) to
+/// out_dims[0..capacity) and its rank to *out_rank.
+KILN_API kiln_status *kiln_layer_compute_output_shape(int64_t *out_dims, size_t capacity, size_t *out_rank,
+                                                      kiln_layer *layer, const int64_t *dims, size_t rank);
+
+/// The layer's variables (depth first, creation order: a Sequential of Dense layers gives
+/// kernel0, bias0, kernel1, bias1). Writes new handles to out[0..min(capacity, count)) and the
+/// count to *out_count; call with capacity 0 to learn the count. Ownership: each out[i] is new.
+KILN_API kiln_status *kiln_layer_get_variables(kiln_variable **out, size_t capacity, size_t *out_count,
+                                               const kiln_layer *layer, kiln_variables_kind kind);
+/// The total number of elements of the layer's variables.
+KILN_API kiln_status *kiln_layer_count_params(int64_t *out, const kiln_layer *layer);
+/// The losses of the last call (add_loss, activity regularizers) and the weight regularizers'
+/// terms computed from the current values (recorded by a tape watching the variables).
+/// Ownership: *out is a new list.
+KILN_API kiln_status *kiln_layer_get_losses(kiln_tensor_list **out, const kiln_layer *layer);
+/// The number of direct sub-layers (model.layers); 0 for NULL.
+KILN_API size_t kiln_layer_get_num_layers(const kiln_layer *layer);
+/// The sub-layer at index (creation order). Ownership: *out is a new handle.
+KILN_API kiln_status *kiln_layer_get_layer(kiln_layer **out, const kiln_layer *layer, size_t index);
+/// The direct sub-layer named name (model.get_layer(name)); NOT_FOUND naming the layers there are.
+KILN_API kiln_status *kiln_layer_get_layer_by_name(kiln_layer **out, const kiln_layer *layer, const char *name);
+/// model.summary(): the Keras table. line_length 0 means Keras's default (65).
+/// Ownership: *out is a new string, free with kiln_string_free.
+KILN_API kiln_status *kiln_layer_summary(char **out, const kiln_layer *layer, int line_length);
+
+/// Sequential.add: appends a layer (the model builds again on its next call).
+KILN_API kiln_status *kiln_sequential_add(kiln_layer *sequential, kiln_layer *layer);
+/// Sequential.pop: removes the last layer.
+KILN_API kiln_status *kiln_sequential_pop(kiln_layer *sequential);
+
+/// keras.backend.clear_session(): layer name counters start again ("dense" is free again).
+KILN_API void kiln_clear_session(void);
+
+/// Runs an initializer (keras.initializers): a new tensor of shape dims and a float dtype.
+/// initializer is Keras's serialized form {"class_name": "GlorotUniform", "config": {...}} (the
+/// class name may be a Keras alias: "glorot_uniform", "zeros", ...). Seeded initializers give the
+/// same values on every call; unseeded ones the next values of the global sequence.
+/// Ownership: *out is new.
+KILN_API kiln_status *kiln_initializer_call(kiln_tensor **out, const kiln_config *initializer, const int64_t *dims,
+                                            size_t rank, kiln_dtype dtype);
+
+/* ----------------------------------------------------- custom layers: state */
+
+/// Options of kiln_layer_add_weight. Fill with kiln_add_weight_options_init first.
+typedef struct kiln_add_weight_options {
+  size_t struct_size;                      /**< sizeof(kiln_add_weight_options) */
+  kiln_dtype dtype;                        /**< default: the layer's dtype (float32) */
+  const char *initializer;                 /**< a Keras name; default "glorot_uniform" */
+  const kiln_config *initializer_config;   /**< or a serialized initializer (wins when set) */
+  bool trainable;                          /**< default true */
+  const char *regularizer;                 /**< "l1", "l2", "l1_l2" or NULL (none) */
+  const kiln_config *regularizer_config;   /**< or a serialized regularizer (wins when set) */
+} kiln_add_weight_options;
+
+/// Fills options with the defaults. struct_size: sizeof(kiln_add_weight_options) as the caller
+/// compiled it.
+KILN_API kiln_status *kiln_add_weight_options_init(kiln_add_weight_options *options, size_t struct_size);
+/// Keras add_weight: a new variable named <layer path>/<name> of shape dims, initialised by the
+/// options' initializer, tracked by the layer in creation order. Allowed before and during
+/// build; after build FAILED_PRECONDITION; a duplicate name INVALID_ARGUMENT. options may be
+/// NULL (defaults). Ownership: *out is a new handle (the layer holds the variable too).
+KILN_API kiln_status *kiln_layer_add_weight(kiln_variable **out, kiln_layer *layer, const char *name,
+                                            const int64_t *dims, size_t rank,
+                                            const kiln_add_weight_options *options);
+/// Tracks child as a sub-layer of layer (creation order; its weights are named under layer's
+/// path). Allowed until layer is built.
+KILN_API kiln_status *kiln_layer_track(kiln_layer *layer, kiln_layer *child);
+/// add_loss: adds a loss term for the current call.
+KILN_API kiln_status *kiln_layer_add_loss(kiln_layer *layer, const kiln_tensor *loss);
+
+/* ---------------------------------------------- custom layers: the callbacks */
+
+/// A custom layer's behaviour. NULL entries mean "default". Callbacks return NULL for success
+/// or a status (kiln_status_create) that the calling kiln function returns, with its code.
+/// `self` is borrowed: valid during the callback only (kiln_layer_clone it to keep it).
+typedef struct kiln_layer_callbacks {
+  size_t struct_size; /**< sizeof(kiln_layer_callbacks) */
+  /// Creates the weights (kiln_layer_add_weight on self) for inputs of the given shapes (laid
+  /// out as in kiln_layer_build). Runs once, on the thread of the first call. Default: nothing.
+  kiln_status *(*build)(kiln_layer *self, const int64_t *dims, const size_t *ranks, size_t num_inputs,
+                        void *user_data);
+  /// Required. Computes outputs (an empty list to append to) from inputs. Runs on the caller's
+  /// thread; may run on several threads at once for a built layer called concurrently.
+  kiln_status *(*call)(kiln_tensor_list *outputs, kiln_layer *self, const kiln_tensor_list *inputs,
+                       bool training, void *user_data);
+  /// Adds the layer's own keys to config (which already holds name, trainable, dtype).
+  /// Default: none.
+  kiln_status *(*get_config)(kiln_config *config, const kiln_layer *self, void *user_data);
+  /// Frees user_data when the layer object dies (its last handle or parent goes). May run on
+  /// any thread. Default: nothing.
+  void (*destroy)(void *user_data);
+} kiln_layer_callbacks;
+
+/// A custom layer of class class_name driven by callbacks (the trampoline under kiln.hpp's and
+/// Python's Layer subclasses). base_config may hold name, trainable, dtype (or be NULL).
+/// callbacks is copied; user_data is passed to every callback. Ownership: *out is new; on
+/// failure destroy is not called (user_data stays the caller's).
+KILN_API kiln_status *kiln_layer_create_custom(kiln_layer **out, const char *class_name,
+                                               const kiln_config *base_config,
+                                               const kiln_layer_callbacks *callbacks, void *user_data);
+/// As kiln_layer_create_custom, for a model (a Model subclass: summary says "Model").
+KILN_API kiln_status *kiln_model_create_custom(kiln_layer **out, const char *class_name,
+                                               const kiln_config *base_config,
+                                               const kiln_layer_callbacks *callbacks, void *user_data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KILN_LAYERS_H */

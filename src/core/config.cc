@@ -1,0 +1,326 @@
+#include "core/config.h"
+
+#include <cmath>
+#include <utility>
+
+#include "core/error.h"
+
+namespace kiln {
+
+namespace {
+
+Config::Type type_of(const Config::Json &v) {
+  switch (v.type()) {
+    case Config::Json::value_t::null: return Config::Type::kNull;
+    case Config::Json::value_t::boolean: return Config::Type::kBool;
+    case Config::Json::value_t::number_integer:
+    case Config::Json::value_t::number_unsigned: return Config::Type::kInt;
+    case Config::Json::value_t::number_float: return Config::Type::kFloat;
+    case Config::Json::value_t::string: return Config::Type::kString;
+    case Config::Json::value_t::array: return Config::Type::kList;
+    case Config::Json::value_t::object: return Config::Type::kConfig;
+    default: break;
+  }
+  return Config::Type::kNull;  // binary and discarded values never enter a Config
+}
+
+// The value as it would print, shortened: errors quote what they got.
+std::string quote(const Config::Json &v) {
+  std::string s = v.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+[[noreturn]] void wrong_type(const std::string &key, const Config::Json &v, const char *expected) {
+  fail(Code::kInvalidArgument, "config: key '", key, "' is ", config_type_name(type_of(v)), " ", quote(v),
+       "; expected ", expected);
+}
+
+bool as_int(const Config::Json &v, int64_t *out) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX)) return false;
+    *out = static_cast<int64_t>(u);
+    return true;
+  }
+  if (v.is_number_integer()) {
+    *out = v.get<int64_t>();
+    return true;
+  }
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.2e18) {
+      *out = static_cast<int64_t>(d);
+      return true;
+    }
+  }
+  return false;
+}
+
+int64_t int_of(const std::string &key, const Config::Json &v, const char *expected) {
+  int64_t i = 0;
+  if (!as_int(v, &i)) wrong_type(key, v, expected);
+  return i;
+}
+
+double float_of(const std::string &key, const Config::Json &v, const char *expected) {
+  if (!v.is_number()) wrong_type(key, v, expected);
+  return v.get<double>();
+}
+
+void require_key(const std::string &key) {
+  if (key.empty()) fail(Code::kInvalidArgument, "config: a key must not be empty");
+}
+
+// Non-finite floats have no JSON spelling (a config must survive to_json/from_json), so refuse.
+void require_finite(const std::string &key, double v) {
+  if (!std::isfinite(v))
+    fail(Code::kInvalidArgument, "config: key '", key, "' is ", v, "; expected a finite float (configs are JSON)");
+}
+
+}  // namespace
+
+const char *config_type_name(Config::Type t) {
+  switch (t) {
+    case Config::Type::kNull: return "null";
+    case Config::Type::kBool: return "a bool";
+    case Config::Type::kInt: return "an int";
+    case Config::Type::kFloat: return "a float";
+    case Config::Type::kString: return "a string";
+    case Config::Type::kList: return "a list";
+    case Config::Type::kConfig: return "a config";
+  }
+  return "unknown";
+}
+
+Config::Config() : value_(Json::object()) {}
+
+Config Config::from_value(Json value, const std::string &what) {
+  if (!value.is_object())
+    fail(Code::kInvalidArgument, what, ": expected a JSON object ({...}); got ", config_type_name(type_of(value)),
+         " ", quote(value));
+  return Config(std::move(value));
+}
+
+Config Config::from_json(const std::string &text, const char *what) {
+  Json v = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (v.is_discarded()) fail(Code::kInvalidArgument, what, ": not valid JSON: ", text.substr(0, 80));
+  return from_value(std::move(v), what);
+}
+
+std::string Config::to_json(int indent) const { return value_.dump(indent); }
+
+bool Config::has(const std::string &key) const { return value_.contains(key); }
+
+std::vector<std::string> Config::keys() const {
+  std::vector<std::string> k;
+  k.reserve(value_.size());
+  for (auto it = value_.begin(); it != value_.end(); ++it) k.push_back(it.key());
+  return k;
+}
+
+const Config::Json &Config::at(const std::string &key) const {
+  auto it = value_.find(key);
+  if (it == value_.end()) fail(Code::kNotFound, "config: no key '", key, "'");
+  return *it;
+}
+
+Config::Type Config::type(const std::string &key) const { return type_of(at(key)); }
+
+void Config::erase(const std::string &key) { value_.erase(key); }
+
+void Config::update(const Config &other) {
+  for (auto it = other.value_.begin(); it != other.value_.end(); ++it) value_[it.key()] = it.value();
+}
+
+Config &Config::set_null(const std::string &key) {
+  require_key(key);
+  value_[key] = nullptr;
+  return *this;
+}
+Config &Config::set(const std::string &key, bool v) {
+  require_key(key);
+  value_[key] = v;
+  return *this;
+}
+Config &Config::set(const std::string &key, int64_t v) {
+  require_key(key);
+  value_[key] = v;
+  return *this;
+}
+Config &Config::set(const std::string &key, double v) {
+  require_key(key);
+  require_finite(key, v);
+  value_[key] = v;
+  return *this;
+}
+Config &Config::set(const std::string &key, const std::string &v) {
+  require_key(key);
+  value_[key] = v;
+  return *this;
+}
+Config &Config::set(const std::string &key, const std::vector<int64_t> &v) {
+  require_key(key);
+  value_[key] = v;
+  return *this;
+}
+Config &Config::set(const std::string &key, const std::vector<double> &v) {
+  require_key(key);
+  for (double d : v) require_finite(key, d);
+  value_[key] = v;
+  return *this;
+}
+Config &Config::set(const std::string &key, const std::vector<std::string> &v) {
+  require_key(key);
+  value_[key] = v;
+  return *this;
+}
+Config &Config::set(const std::string &key, const Config &v) {
+  require_key(key);
+  value_[key] = v.value_;
+  return *this;
+}
+Config &Config::set(const std::string &key, const std::vector<Config> &v) {
+  require_key(key);
+  Json list = Json::array();
+  for (const Config &c : v) list.push_back(c.value_);
+  value_[key] = std::move(list);
+  return *this;
+}
+
+Config &Config::set_dims(const std::string &key, const std::vector<int64_t> &dims) {
+  require_key(key);
+  Json list = Json::array();
+  for (int64_t d : dims) list.push_back(d < 0 ? Json(nullptr) : Json(d));
+  value_[key] = std::move(list);
+  return *this;
+}
+
+std::vector<int64_t> Config::get_dims(const std::string &key) const {
+  const Json &v = at(key);
+  if (!v.is_array()) wrong_type(key, v, "a shape (a list of ints and nulls)");
+  std::vector<int64_t> out;
+  for (const Json &e : v) out.push_back(e.is_null() ? -1 : int_of(key, e, "a shape (a list of ints and nulls)"));
+  return out;
+}
+
+bool Config::get_bool(const std::string &key) const {
+  const Json &v = at(key);
+  if (!v.is_boolean()) wrong_type(key, v, "a bool");
+  return v.get<bool>();
+}
+int64_t Config::get_int(const std::string &key) const { return int_of(key, at(key), "an int"); }
+double Config::get_float(const std::string &key) const { return float_of(key, at(key), "a float"); }
+std::string Config::get_string(const std::string &key) const {
+  const Json &v = at(key);
+  if (!v.is_string()) wrong_type(key, v, "a string");
+  return v.get<std::string>();
+}
+bool Config::is_null(const std::string &key) const { return at(key).is_null(); }
+
+std::vector<int64_t> Config::get_int_list(const std::string &key) const {
+  const Json &v = at(key);
+  if (!v.is_array()) return {int_of(key, v, "a list of ints")};
+  std::vector<int64_t> out;
+  for (const Json &e : v) out.push_back(int_of(key, e, "a list of ints"));
+  return out;
+}
+std::vector<double> Config::get_float_list(const std::string &key) const {
+  const Json &v = at(key);
+  if (!v.is_array()) return {float_of(key, v, "a list of floats")};
+  std::vector<double> out;
+  for (const Json &e : v) out.push_back(float_of(key, e, "a list of floats"));
+  return out;
+}
+std::vector<std::string> Config::get_string_list(const std::string &key) const {
+  const Json &v = at(key);
+  if (!v.is_array()) wrong_type(key, v, "a list of strings");
+  std::vector<std::string> out;
+  for (const Json &e : v) {
+    if (!e.is_string()) wrong_type(key, v, "a list of strings");
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+Config Config::get_config(const std::string &key) const {
+  const Json &v = at(key);
+  if (!v.is_object()) wrong_type(key, v, "a config");
+  return Config(v);
+}
+std::vector<Config> Config::get_config_list(const std::string &key) const {
+  const Json &v = at(key);
+  if (!v.is_array()) wrong_type(key, v, "a list of configs");
+  std::vector<Config> out;
+  for (const Json &e : v) {
+    if (!e.is_object()) wrong_type(key, v, "a list of configs");
+    out.push_back(Config(e));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- ConfigReader
+
+ConfigReader::ConfigReader(const Config &config, std::string owner) : config_(config), owner_(std::move(owner)) {}
+
+template <typename F>
+auto ConfigReader::read(const std::string &key, F &&f) -> decltype(f()) {
+  known_.insert(key);
+  try {
+    return f();
+  } catch (const Error &e) {
+    fail(e.code(), owner_, ": ", e.what());
+  }
+}
+
+bool ConfigReader::has(const std::string &key) {
+  known_.insert(key);
+  return config_.has(key) && !config_.is_null(key);
+}
+bool ConfigReader::get_bool(const std::string &key, bool def) {
+  return has(key) ? read(key, [&] { return config_.get_bool(key); }) : def;
+}
+int64_t ConfigReader::get_int(const std::string &key, int64_t def) {
+  return has(key) ? read(key, [&] { return config_.get_int(key); }) : def;
+}
+int64_t ConfigReader::get_int(const std::string &key) {
+  if (!has(key)) fail(Code::kInvalidArgument, owner_, ": config key '", key, "' is required");
+  return read(key, [&] { return config_.get_int(key); });
+}
+double ConfigReader::get_float(const std::string &key, double def) {
+  return has(key) ? read(key, [&] { return config_.get_float(key); }) : def;
+}
+std::string ConfigReader::get_string(const std::string &key, const std::string &def) {
+  return has(key) ? read(key, [&] { return config_.get_string(key); }) : def;
+}
+std::optional<std::string> ConfigReader::get_optional_string(const std::string &key) {
+  if (!has(key)) return std::nullopt;
+  return read(key, [&] { return config_.get_string(key); });
+}
+std::vector<int64_t> ConfigReader::get_int_list(const std::string &key, const std::vector<int64_t> &def) {
+  return has(key) ? read(key, [&] { return config_.get_int_list(key); }) : def;
+}
+std::optional<std::vector<int64_t>> ConfigReader::get_optional_int_list(const std::string &key) {
+  if (!has(key)) return std::nullopt;
+  return read(key, [&] { return config_.get_int_list(key); });
+}
+std::optional<Config> ConfigReader::get_optional_config(const std::string &key) {
+  if (!has(key)) return std::nullopt;
+  return read(key, [&] { return config_.get_config(key); });
+}
+std::vector<Config> ConfigReader::get_config_list(const std::string &key) {
+  if (!has(key)) return {};
+  return read(key, [&] { return config_.get_config_list(key); });
+}
+void ConfigReader::accept(std::initializer_list<const char *> keys) {
+  for (const char *k : keys) known_.insert(k);
+}
+
+void ConfigReader::finish() const {
+  for (const std::string &k : config_.keys()) {
+    if (known_.count(k)) continue;
+    std::string accepted;
+    for (const std::string &a : known_) accepted += (accepted.empty() ? "" : ", ") + a;
+    fail(Code::kInvalidArgument, owner_, ": unknown config key '", k, "'; accepted keys: ", accepted);
+  }
+}
+
+}  // namespace kiln

@@ -1,0 +1,24 @@
+// Activations by Keras name (keras.activations): linear, relu, relu6, sigmoid, tanh, softmax,
+// log_softmax, gelu, elu, selu, softplus, softsign, swish/silu, leaky_relu, exponential,
+// hard_sigmoid, mish.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace kiln::layers {
+
+struct Activation {
+  std::string name;  // the Keras name, what get_config writes ("linear" for none)
+  std::function<Tensor(const Tensor &)> fn;  // empty for linear
+  Tensor operator()(const Tensor &x) const { return fn ? fn(x) : x; }
+};
+
+// NOT_FOUND naming the known names for an unknown one. "" and "linear" give the identity.
+Activation get_activation(const std::string &name);
+std::vector<std::string> activation_names();
+
+}  // namespace kiln::layers

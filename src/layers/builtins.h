@@ -1,0 +1,27 @@
+// Registration of the built-in layer classes. Each file of built-in layers has a function that
+// registers its classes; register_builtin_layers() calls each once (explicit calls, because a
+// static library drops object files that only hold static registrars).
+#pragma once
+
+#include <string>
+
+#include "layers/layer.h"
+
+namespace kiln::layers {
+
+void register_builtin_layers();  // idempotent, thread-safe
+// Adds to the registry without triggering the built-ins (what their registrars call).
+void add_layer_factory(const std::string &class_name, LayerFactory factory);
+
+template <typename L>
+void register_class(const char *name) {
+  add_layer_factory(name, [](const Config &c) -> LayerPtr { return std::make_shared<L>(c); });
+}
+
+void register_core_layers();           // core_layers.cc
+void register_normalization_layers();  // normalization_layers.cc
+void register_sequential();            // sequential.cc
+void register_conv_layers();           // conv_layers.cc: convolutions and pooling
+void register_attention_layers();      // attention_layers.cc: MultiHeadAttention, merges, Permute, RepeatVector
+
+}  // namespace kiln::layers

@@ -1,0 +1,245 @@
+// Core built-in layers: Dense, Activation, Dropout, Flatten, Reshape, Embedding.
+#include <mutex>
+
+#include "core/error.h"
+#include "layers/activations.h"
+#include "layers/builtins.h"
+#include "layers/layer.h"
+#include "layers/layer_util.h"
+#include "ops/ops.h"
+
+namespace kiln::layers {
+
+namespace {
+
+// ------------------------------------------------------------------ Dense
+
+class Dense final : public Layer {
+ public:
+  explicit Dense(const Config &config) : Dense(config, ConfigReader(config, "Dense")) {}
+
+ private:
+  Dense(const Config &config, ConfigReader &&r) : Layer("Dense", r) {
+    units_ = r.get_int("units");
+    if (units_ <= 0) fail(Code::kInvalidArgument, "Dense: units must be positive; got ", units_);
+    activation_ = get_activation(r.get_string("activation", "linear"));
+    use_bias_ = r.get_bool("use_bias", true);
+    kernel_init_ = initializer_or(config, r, "kernel_initializer", "glorot_uniform");
+    bias_init_ = initializer_or(config, r, "bias_initializer", "zeros");
+    kernel_reg_ = regularizer_from_value(config, "kernel_regularizer");
+    bias_reg_ = regularizer_from_value(config, "bias_regularizer");
+    activity_reg_ = regularizer_from_value(config, "activity_regularizer");
+    r.accept({"kernel_regularizer", "bias_regularizer", "activity_regularizer"});
+    reject_constraints(r, {"kernel_constraint", "bias_constraint"});
+    r.finish();
+    input_spec_.min_ndim = 2;
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    const PartialShape &s = single_input(*this, shapes);
+    const int64_t in = known_dim(*this, s, s.size() - 1, "last dimension");
+    kernel_ = add_weight("kernel", Shape({in, units_}), dtype(), *kernel_init_, true, kernel_reg_);
+    if (use_bias_) bias_ = add_weight("bias", Shape({units_}), dtype(), *bias_init_, true, bias_reg_);
+    input_spec_.last_dim = in;
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    Tensor y = ops::matmul(single_input(*this, inputs), kernel_->value());
+    if (bias_) y = ops::bias_add(y, bias_->value());
+    y = activation_(y);
+    if (activity_reg_) add_loss((*activity_reg_)(y));
+    return {y};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("units", units_).set("activation", activation_.name).set("use_bias", use_bias_);
+    c.set("kernel_initializer", serialize_initializer(*kernel_init_));
+    c.set("bias_initializer", serialize_initializer(*bias_init_));
+    set_regularizer(c, "kernel_regularizer", kernel_reg_);
+    set_regularizer(c, "bias_regularizer", bias_reg_);
+    set_regularizer(c, "activity_regularizer", activity_reg_);
+    c.set_null("kernel_constraint").set_null("bias_constraint");
+  }
+
+  int64_t units_;
+  Activation activation_;
+  bool use_bias_;
+  InitializerPtr kernel_init_, bias_init_;
+  RegularizerPtr kernel_reg_, bias_reg_, activity_reg_;
+  VariablePtr kernel_, bias_;
+};
+
+// ------------------------------------------------------------------ Activation
+
+class ActivationLayer final : public Layer {
+ public:
+  explicit ActivationLayer(const Config &config) : ActivationLayer(ConfigReader(config, "Activation")) {}
+
+ private:
+  explicit ActivationLayer(ConfigReader &&r) : Layer("Activation", r) {
+    activation_ = get_activation(r.get_string("activation", "linear"));
+    r.finish();
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    return {activation_(single_input(*this, inputs))};
+  }
+  void add_config(Config &c) const override { c.set("activation", activation_.name); }
+  Activation activation_;
+};
+
+// ------------------------------------------------------------------ Dropout
+
+class Dropout final : public Layer {
+ public:
+  explicit Dropout(const Config &config) : Dropout(ConfigReader(config, "Dropout")) {}
+
+ private:
+  explicit Dropout(ConfigReader &&r) : Layer("Dropout", r) {
+    rate_ = r.get_float("rate", -1);
+    if (!(rate_ >= 0 && rate_ < 1))
+      fail(Code::kInvalidArgument, "Dropout: rate must be in [0, 1); got ", rate_, r.has("rate") ? "" : " (rate is required)");
+    has_noise_shape_ = r.has("noise_shape");
+    if (has_noise_shape_) noise_shape_ = r.config().get_dims("noise_shape");
+    seed_ = r.get_int("seed", -1);
+    r.finish();
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    const Tensor &x = single_input(*this, inputs);
+    if (!ctx.training || rate_ == 0) return {x};
+    return {ops::dropout(x, static_cast<float>(rate_), true, seed_, noise_shape_)};
+  }
+  void add_config(Config &c) const override {
+    c.set("rate", rate_);
+    if (has_noise_shape_)
+      c.set_dims("noise_shape", noise_shape_);
+    else
+      c.set_null("noise_shape");
+    if (seed_ >= 0)
+      c.set("seed", seed_);
+    else
+      c.set_null("seed");
+  }
+  double rate_;
+  std::vector<int64_t> noise_shape_;  // None entries are -1: the op takes x's dim there
+  bool has_noise_shape_ = false;
+  int64_t seed_;
+};
+
+// ------------------------------------------------------------------ Flatten / Reshape
+
+class Flatten final : public Layer {
+ public:
+  explicit Flatten(const Config &config) : Flatten(ConfigReader(config, "Flatten")) {}
+
+ private:
+  explicit Flatten(ConfigReader &&r) : Layer("Flatten", r) {
+    const std::string fmt = r.get_string("data_format", "channels_last");
+    if (fmt != "channels_last")
+      fail(Code::kUnimplemented, "Flatten: data_format '", fmt, "' is not supported; kiln is channels_last");
+    input_spec_.min_ndim = 1;
+    r.finish();
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = single_input(*this, inputs);
+    if (x.rank() <= 1) return {ops::expand_dims(x, -1)};  // Keras: (batch,) -> (batch, 1)
+    return {ops::reshape(x, {x.shape()[0], -1})};
+  }
+  void add_config(Config &c) const override { c.set("data_format", "channels_last"); }
+};
+
+class Reshape final : public Layer {
+ public:
+  explicit Reshape(const Config &config) : Reshape(ConfigReader(config, "Reshape")) {}
+
+ private:
+  explicit Reshape(ConfigReader &&r) : Layer("Reshape", r) {
+    target_ = r.get_int_list("target_shape", {});
+    if (!r.has("target_shape")) fail(Code::kInvalidArgument, "Reshape: config key 'target_shape' is required");
+    int unknown = 0;
+    for (int64_t d : target_) {
+      if (d == -1) ++unknown;
+      if (d == 0 || d < -1) fail(Code::kInvalidArgument, "Reshape: target_shape entries must be positive or -1");
+    }
+    if (unknown > 1) fail(Code::kInvalidArgument, "Reshape: target_shape may hold at most one -1");
+    r.finish();
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = single_input(*this, inputs);
+    if (x.rank() < 1) fail(Code::kInvalidArgument, "layer '", name(), "' (Reshape): input needs a batch dimension");
+    std::vector<int64_t> shape = {x.shape()[0]};
+    shape.insert(shape.end(), target_.begin(), target_.end());
+    return {ops::reshape(x, shape)};
+  }
+  void add_config(Config &c) const override { c.set("target_shape", target_); }
+  std::vector<int64_t> target_;
+};
+
+// ------------------------------------------------------------------ Embedding
+
+class Embedding final : public Layer {
+ public:
+  explicit Embedding(const Config &config) : Embedding(config, ConfigReader(config, "Embedding")) {}
+
+ private:
+  Embedding(const Config &config, ConfigReader &&r) : Layer("Embedding", r) {
+    input_dim_ = r.get_int("input_dim");
+    output_dim_ = r.get_int("output_dim");
+    if (input_dim_ <= 0 || output_dim_ <= 0)
+      fail(Code::kInvalidArgument, "Embedding: input_dim and output_dim must be positive; got ", input_dim_, " and ",
+           output_dim_);
+    init_ = initializer_or(config, r, "embeddings_initializer", "random_uniform");  // Keras: "uniform"
+    reg_ = regularizer_from_value(config, "embeddings_regularizer");
+    r.accept({"embeddings_regularizer", "activity_regularizer", "input_length"});
+    reject_constraints(r, {"embeddings_constraint"});
+    mask_zero_ = r.get_bool("mask_zero", false);
+    r.finish();
+  }
+  void build_impl(const std::vector<PartialShape> &) override {
+    embeddings_ = add_weight("embeddings", Shape({input_dim_, output_dim_}), dtype(), *init_, true, reg_);
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    Tensor ids = single_input(*this, inputs);
+    if (ids.dtype() != DType::kInt32 && ids.dtype() != DType::kInt64) {
+      if (!is_floating(ids.dtype()))
+        fail(Code::kInvalidArgument, "layer '", name(), "' (Embedding): input is ", ids.description(),
+             "; expected integer ids");
+      ids = ops::cast(ids, DType::kInt32);  // Keras casts float ids to int
+    }
+    return {ops::gather(embeddings_->value(), ids, 0)};
+  }
+  void add_config(Config &c) const override {
+    c.set("input_dim", input_dim_).set("output_dim", output_dim_);
+    c.set("embeddings_initializer", serialize_initializer(*init_));
+    set_regularizer(c, "embeddings_regularizer", reg_);
+    c.set_null("activity_regularizer").set_null("embeddings_constraint").set("mask_zero", mask_zero_);
+  }
+  int64_t input_dim_, output_dim_;
+  bool mask_zero_;
+  InitializerPtr init_;
+  RegularizerPtr reg_;
+  VariablePtr embeddings_;
+};
+
+}  // namespace
+
+void register_core_layers() {
+  register_class<Dense>("Dense");
+  register_class<ActivationLayer>("Activation");
+  register_class<Dropout>("Dropout");
+  register_class<Flatten>("Flatten");
+  register_class<Reshape>("Reshape");
+  register_class<Embedding>("Embedding");
+}
+
+void register_builtin_layers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_core_layers();
+    register_normalization_layers();
+    register_sequential();
+    register_conv_layers();
+    register_attention_layers();
+  });
+}
+
+}  // namespace kiln::layers

@@ -1,0 +1,430 @@
+#include "layers/layer.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <regex>
+
+#include "core/error.h"
+#include "layers/builtins.h"
+#include "ops/ops.h"
+
+namespace kiln::layers {
+
+// ------------------------------------------------------------------ names and shapes
+
+std::string partial_shape_string(const PartialShape &s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += s[i] < 0 ? "None" : std::to_string(s[i]);
+  }
+  if (s.size() == 1) out += ",";
+  return out + ")";
+}
+
+PartialShape partial_shape_of(const Shape &s) { return PartialShape(s.data(), s.data() + s.rank()); }
+
+std::string to_snake_case(const std::string &name) {
+  // Keras's three substitutions: drop non-word characters, split before a capitalised word,
+  // split between a lower-case letter and an upper-case one; then lower-case.
+  static const std::regex non_word("\\W+"), word("(.)([A-Z][a-z]+)"), hump("([a-z])([A-Z])");
+  std::string s = std::regex_replace(name, non_word, "");
+  s = std::regex_replace(s, word, "$1_$2");
+  s = std::regex_replace(s, hump, "$1_$2");
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+namespace {
+
+std::mutex &names_mu() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<std::string, int64_t> &name_counts() {
+  static std::map<std::string, int64_t> m;
+  return m;
+}
+
+DType dtype_from_name(const std::string &owner, const std::string &name) {
+  static const std::map<std::string, DType> names = {
+      {"float32", DType::kFloat32}, {"bfloat16", DType::kBFloat16}, {"float64", DType::kFloat64}};
+  auto it = names.find(name);
+  if (it == names.end())
+    fail(Code::kInvalidArgument, owner, ": dtype '", name, "' is not a layer dtype; expected float32, bfloat16 or float64");
+  return it->second;
+}
+
+}  // namespace
+
+std::string unique_name(const std::string &base) {
+  std::lock_guard<std::mutex> lock(names_mu());
+  const int64_t n = name_counts()[base]++;
+  return n == 0 ? base : base + "_" + std::to_string(n);
+}
+
+void clear_session() {
+  std::lock_guard<std::mutex> lock(names_mu());
+  name_counts().clear();
+}
+
+// ------------------------------------------------------------------ Layer
+
+Layer::Layer(std::string class_name, ConfigReader &base)
+    : class_name_(std::move(class_name)), id_(next_object_id()) {
+  const std::optional<std::string> name = base.get_optional_string("name");
+  if (name && name->empty()) fail(Code::kInvalidArgument, class_name_, ": name must not be empty");
+  if (name && name->find('/') != std::string::npos)
+    fail(Code::kInvalidArgument, class_name_, ": name '", *name, "' must not contain '/' (it separates weight paths)");
+  name_ = name ? *name : unique_name(to_snake_case(class_name_));
+  trainable_ = base.get_bool("trainable", true);
+  dtype_ = dtype_from_name(class_name_, base.get_string("dtype", "float32"));
+}
+
+Layer::~Layer() = default;
+
+bool Layer::built() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return built_;
+}
+
+void Layer::set_trainable(bool trainable) {
+  std::lock_guard<std::mutex> lock(mu_);
+  trainable_ = trainable;
+  for (const Weight &w : weights_)
+    if (w.trainable) w.variable->set_trainable(trainable);
+  for (const LayerPtr &l : layers_) l->set_trainable(trainable);
+}
+
+void Layer::check_input_spec(const std::vector<PartialShape> &shapes) const {
+  const InputSpec &spec = input_spec_;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const PartialShape &s = shapes[i];
+    const int64_t rank = static_cast<int64_t>(s.size());
+    const std::string which = shapes.size() > 1 ? "input " + std::to_string(i) : "input";
+    if (spec.ndim >= 0 && rank != spec.ndim)
+      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which, " has shape ",
+           partial_shape_string(s), "; expected rank ", spec.ndim);
+    if (spec.min_ndim >= 0 && rank < spec.min_ndim)
+      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which, " has shape ",
+           partial_shape_string(s), "; expected rank >= ", spec.min_ndim);
+    if (spec.last_dim >= 0 && (rank == 0 || (s.back() >= 0 && s.back() != spec.last_dim)))
+      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which, " has shape ",
+           partial_shape_string(s), "; expected the last axis to be ", spec.last_dim, " (the layer was built for it)");
+  }
+}
+
+void Layer::build(const std::vector<PartialShape> &input_shapes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (built_) return;
+    if (building_) fail(Code::kFailedPrecondition, "layer '", name_, "': build called again while it is building");
+    building_ = true;
+  }
+  try {
+    check_input_spec(input_shapes);
+    build_impl(input_shapes);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mu_);
+    building_ = false;
+    throw;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  build_shapes_ = input_shapes;
+  building_ = false;
+  built_ = true;
+}
+
+void Layer::build_impl(const std::vector<PartialShape> &) {}
+
+std::vector<Tensor> Layer::operator()(const std::vector<Tensor> &inputs, const CallContext &ctx) {
+  std::vector<PartialShape> shapes;
+  shapes.reserve(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined())
+      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): input ", i, " is an undefined tensor");
+    shapes.push_back(partial_shape_of(inputs[i].shape()));
+  }
+  if (!built()) build(shapes);
+  check_input_spec(shapes);
+  clear_call_losses();
+  std::vector<Tensor> outputs = call_impl(inputs, ctx);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (output_shapes_.empty())
+    for (const Tensor &t : outputs) {
+      PartialShape s = partial_shape_of(t.shape());
+      if (!s.empty()) s[0] = kUnknownDim;
+      output_shapes_.push_back(std::move(s));
+    }
+  return outputs;
+}
+
+Tensor Layer::operator()(const Tensor &input, bool training) {
+  CallContext ctx;
+  ctx.training = training;
+  std::vector<Tensor> out = (*this)({input}, ctx);
+  if (out.size() != 1)
+    fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, ") returned ", out.size(),
+         " outputs; expected one for a single-tensor call");
+  return out[0];
+}
+
+VariablePtr Layer::add_weight(const std::string &name, const Shape &shape, DType dtype,
+                              const Initializer &initializer, bool trainable, RegularizerPtr regularizer) {
+  if (name.empty() || name.find('/') != std::string::npos)
+    fail(Code::kInvalidArgument, "layer '", name_, "': add_weight: name '", name,
+         "' must be non-empty and without '/'");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (built_)
+      fail(Code::kFailedPrecondition, "layer '", name_, "' (", class_name_, "): add_weight('", name,
+           "') after the layer was built; create weights in __init__ or build");
+    for (const Weight &w : weights_)
+      if (w.name == name)
+        fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): add_weight: a weight named '", name,
+             "' already exists in this layer");
+  }
+  Tensor init = initializer(shape, dtype);
+  if (init.shape() != shape || init.dtype() != dtype)
+    fail(Code::kInvalidArgument, "layer '", name_, "': initializer ", initializer.class_name(), " gave ",
+         init.description(), "; expected ", dtype_name(dtype), shape.to_string());
+  auto v = std::make_shared<Variable>(path() + "/" + name, init, trainable && trainable_);
+  std::lock_guard<std::mutex> lock(mu_);
+  weights_.push_back(Weight{v, name, std::move(regularizer), trainable});
+  return v;
+}
+
+void Layer::track(const LayerPtr &layer) {
+  if (!layer) fail(Code::kInvalidArgument, "layer '", name_, "': cannot track a null layer");
+  for (const Layer *p = this; p; p = p->parent_)
+    if (p == layer.get())
+      fail(Code::kInvalidArgument, "layer '", name_, "': tracking '", layer->name(),
+           "' would make a layer its own sub-layer");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (built_ && !building_)
+    fail(Code::kFailedPrecondition, "layer '", name_, "' (", class_name_, "): cannot track the new sub-layer '",
+         layer->name(), "' after the layer was built");
+  for (const LayerPtr &l : layers_)
+    if (l == layer) return;
+  layers_.push_back(layer);
+  if (!layer->parent_) layer->parent_ = this;
+}
+
+void Layer::untrack_last() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (layers_.empty()) return;
+  if (layers_.back()->parent_ == this) layers_.back()->parent_ = nullptr;
+  layers_.pop_back();
+}
+
+void Layer::mark_unbuilt() {
+  std::lock_guard<std::mutex> lock(mu_);
+  built_ = false;
+}
+
+std::vector<PartialShape> Layer::output_shapes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return output_shapes_;
+}
+
+void Layer::set_output_shapes(const std::vector<PartialShape> &shapes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  output_shapes_ = shapes;
+}
+
+void Layer::add_loss(const Tensor &loss) {
+  if (!loss.defined()) fail(Code::kInvalidArgument, "layer '", name_, "': add_loss: undefined tensor");
+  std::lock_guard<std::mutex> lock(mu_);
+  call_losses_.push_back(loss);
+}
+
+void Layer::clear_call_losses() {
+  std::lock_guard<std::mutex> lock(mu_);
+  call_losses_.clear();
+}
+
+std::string Layer::path() const { return parent_ ? parent_->path() + "/" + name_ : name_; }
+
+void Layer::collect_variables(std::vector<VariablePtr> &out, std::vector<uint64_t> &seen) const {
+  std::vector<Weight> weights;
+  std::vector<LayerPtr> layers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    weights = weights_;
+    layers = layers_;
+  }
+  auto add = [&](const VariablePtr &v) {
+    if (std::find(seen.begin(), seen.end(), v->id()) != seen.end()) return;
+    seen.push_back(v->id());
+    out.push_back(v);
+  };
+  for (const Weight &w : weights)
+    if (w.trainable) add(w.variable);
+  for (const Weight &w : weights)
+    if (!w.trainable) add(w.variable);
+  for (const LayerPtr &l : layers) l->collect_variables(out, seen);
+}
+
+std::vector<VariablePtr> Layer::variables() const {
+  std::vector<VariablePtr> out;
+  std::vector<uint64_t> seen;
+  collect_variables(out, seen);
+  return out;
+}
+
+std::vector<VariablePtr> Layer::trainable_variables() const {
+  std::vector<VariablePtr> out;
+  if (!trainable_) return out;
+  for (const VariablePtr &v : variables())
+    if (v->trainable()) out.push_back(v);
+  return out;
+}
+
+std::vector<VariablePtr> Layer::non_trainable_variables() const {
+  std::vector<VariablePtr> all = variables();
+  if (!trainable_) return all;
+  std::vector<VariablePtr> out;
+  for (const VariablePtr &v : all)
+    if (!v->trainable()) out.push_back(v);
+  return out;
+}
+
+void Layer::collect_losses(std::vector<Tensor> &out) const {
+  std::vector<Weight> weights;
+  std::vector<LayerPtr> layers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    out.insert(out.end(), call_losses_.begin(), call_losses_.end());
+    weights = weights_;
+    layers = layers_;
+  }
+  for (const Weight &w : weights)
+    if (w.regularizer) out.push_back((*w.regularizer)(w.variable->value()));
+  for (const LayerPtr &l : layers) l->collect_losses(out);
+}
+
+std::vector<Tensor> Layer::losses() const {
+  std::vector<Tensor> out;
+  collect_losses(out);
+  return out;
+}
+
+int64_t Layer::count_params() const {
+  int64_t n = 0;
+  for (const VariablePtr &v : variables()) n += v->shape().num_elements();
+  return n;
+}
+
+Config Layer::get_config() const {
+  Config c;
+  c.set("name", name_).set("trainable", trainable_).set("dtype", dtype_name(dtype_));
+  add_config(c);
+  return c;
+}
+
+void Layer::add_config(Config &) const {}
+
+std::vector<PartialShape> Layer::compute_output_shape(const std::vector<PartialShape> &input_shapes) {
+  // Run the layer on zeros twice, with unknown dims set to 2 and then 3: output dims that
+  // differ between the runs follow an unknown input dim and are reported unknown.
+  build(input_shapes);
+  auto run = [&](int64_t fill) {
+    std::vector<Tensor> zeros;
+    for (const PartialShape &s : input_shapes) {
+      std::vector<int64_t> d(s);
+      for (int64_t &x : d)
+        if (x < 0) x = fill;
+      zeros.push_back(ops::zeros(Shape(d), dtype_));
+    }
+    std::vector<Tensor> out = call_impl(zeros, CallContext{});
+    std::vector<PartialShape> shapes;
+    for (const Tensor &t : out) shapes.push_back(partial_shape_of(t.shape()));
+    return shapes;
+  };
+  std::vector<PartialShape> a = run(2);
+  bool any_unknown = false;
+  for (const PartialShape &s : input_shapes)
+    for (int64_t d : s) any_unknown |= d < 0;
+  if (!any_unknown) return a;
+  const std::vector<PartialShape> b = run(3);
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    for (size_t k = 0; k < a[i].size() && k < b[i].size(); ++k)
+      if (a[i][k] != b[i][k]) a[i][k] = kUnknownDim;
+  return a;
+}
+
+// ------------------------------------------------------------------ registry
+
+namespace {
+
+std::mutex &registry_mu() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<std::string, LayerFactory> &registry() {
+  static std::map<std::string, LayerFactory> r;
+  return r;
+}
+
+}  // namespace
+
+void add_layer_factory(const std::string &class_name, LayerFactory factory) {
+  std::lock_guard<std::mutex> lock(registry_mu());
+  registry()[class_name] = std::move(factory);
+}
+
+void register_layer(const std::string &class_name, LayerFactory factory) {
+  register_builtin_layers();  // first, so that a user's class of the same name replaces the built-in
+  if (class_name.empty()) fail(Code::kInvalidArgument, "register_layer: class name must not be empty");
+  if (!factory) fail(Code::kInvalidArgument, "register_layer: '", class_name, "' has no factory");
+  add_layer_factory(class_name, std::move(factory));
+}
+
+bool layer_registered(const std::string &class_name) {
+  register_builtin_layers();
+  std::lock_guard<std::mutex> lock(registry_mu());
+  return registry().count(class_name) != 0;
+}
+
+std::vector<std::string> registered_layers() {
+  register_builtin_layers();
+  std::lock_guard<std::mutex> lock(registry_mu());
+  std::vector<std::string> names;
+  for (const auto &[k, v] : registry()) names.push_back(k);
+  return names;
+}
+
+LayerPtr create_layer(const std::string &class_name, const Config &config) {
+  register_builtin_layers();
+  LayerFactory factory;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu());
+    auto it = registry().find(class_name);
+    if (it != registry().end()) factory = it->second;
+  }
+  if (!factory) {
+    std::string known;
+    for (const std::string &n : registered_layers()) known += (known.empty() ? "" : ", ") + n;
+    fail(Code::kNotFound, "unknown layer class '", class_name, "'; known: ", known);
+  }
+  return factory(config);
+}
+
+Config serialize_layer(const Layer &layer) {
+  Config c;
+  c.set("class_name", layer.class_name()).set("config", layer.get_config());
+  return c;
+}
+
+LayerPtr deserialize_layer(const Config &serialized) {
+  ConfigReader r(serialized, "layer");
+  const std::string cls = r.get_string("class_name", "");
+  if (cls.empty()) fail(Code::kInvalidArgument, "layer: a serialized layer needs a 'class_name'");
+  const std::optional<Config> config = r.get_optional_config("config");
+  r.accept({"module", "registered_name", "build_config"});
+  r.finish();
+  return create_layer(cls, config.value_or(Config()));
+}
+
+}  // namespace kiln::layers

@@ -1,0 +1,184 @@
+// Layer: Keras's layer contract (Keras 3 layers/layer.py) in C++, the one object model under the
+// C, C++ and Python APIs. A layer has a unique name, builds once from its first inputs' shapes
+// (lazily on the first call, or explicitly), then is locked; it owns weights created with
+// add_weight and tracks sub-layers, both in creation order; it lists variables depth first in
+// that order; it checks an input spec, collects losses, and describes itself with get_config
+// for reconstruction through the registry (from_config).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "autodiff/variable.h"
+#include "core/config.h"
+#include "core/tensor.h"
+#include "layers/initializers.h"
+#include "layers/regularizers.h"
+
+namespace kiln::layers {
+
+using autodiff::Variable;
+using VariablePtr = std::shared_ptr<Variable>;
+// A shape whose dims may be unknown (-1, Keras's None): the batch dim of model.build((None, 784)).
+using PartialShape = std::vector<int64_t>;
+constexpr int64_t kUnknownDim = -1;
+
+std::string partial_shape_string(const PartialShape &s);  // "(None, 784)"
+PartialShape partial_shape_of(const Shape &s);
+
+// Keras's InputSpec: what a layer accepts, checked before build and call.
+struct InputSpec {
+  int64_t ndim = -1;      // exact rank, or -1
+  int64_t min_ndim = -1;  // minimum rank, or -1
+  int64_t last_dim = -1;  // required size of the last axis, or -1 (set by build: Dense's input dim)
+  std::optional<DType> dtype;
+};
+
+// Keras's to_snake_case of a class name: "LayerNormalization" -> "layer_normalization",
+// "Conv2D" -> "conv2d", "MyDense" -> "my_dense".
+std::string to_snake_case(const std::string &class_name);
+// A unique name from a per-process counter per base name: "dense", "dense_1", "dense_2" ...
+std::string unique_name(const std::string &base);
+// keras.backend.clear_session(): name counters start again.
+void clear_session();
+
+struct CallContext {
+  bool training = false;
+  const std::vector<Tensor> *mask = nullptr;
+};
+
+class Layer : public std::enable_shared_from_this<Layer> {
+ public:
+  // Reads the base keys of every layer's config (name, trainable, dtype); subclasses read
+  // theirs from the same reader and call reader.finish() at the end of their constructor.
+  Layer(std::string class_name, ConfigReader &base);
+  virtual ~Layer();
+  Layer(const Layer &) = delete;
+  Layer &operator=(const Layer &) = delete;
+
+  const std::string &class_name() const { return class_name_; }
+  const std::string &name() const { return name_; }
+  // Unique for the process, never reused (bindings map handles to objects with it).
+  uint64_t id() const { return id_; }
+  bool built() const;
+  bool trainable() const { return trainable_; }
+  // Freezes or unfreezes this layer, its variables and every sub-layer (as Keras).
+  void set_trainable(bool trainable);
+  DType dtype() const { return dtype_; }
+  bool is_model() const { return is_model_; }
+
+  // The Keras __call__: checks the input spec, builds from the inputs' shapes if not built,
+  // clears this call's losses, then call()s. Thread-safe for built layers.
+  std::vector<Tensor> operator()(const std::vector<Tensor> &inputs, const CallContext &ctx = {});
+  Tensor operator()(const Tensor &input, bool training = false);
+  // Builds once (again is a no-op). Shapes may hold kUnknownDim.
+  void build(const std::vector<PartialShape> &input_shapes);
+  // The shapes the build saw (Keras's build input shape), for summary and compute_output_shape.
+  const std::vector<PartialShape> &build_input_shapes() const { return build_shapes_; }
+
+  // A new weight, tracked in creation order. Allowed before and during build; after build,
+  // FAILED_PRECONDITION. Duplicate names in one layer are INVALID_ARGUMENT.
+  VariablePtr add_weight(const std::string &name, const Shape &shape, DType dtype,
+                         const Initializer &initializer, bool trainable,
+                         RegularizerPtr regularizer = nullptr);
+  // Tracks a sub-layer (creation order). Allowed until build finishes. A layer tracked twice is
+  // listed once.
+  void track(const std::shared_ptr<Layer> &layer);
+  // Loss terms of the current call (Keras add_loss: activity regularizers and the like).
+  void add_loss(const Tensor &loss);
+
+  const std::vector<std::shared_ptr<Layer>> &layers() const { return layers_; }
+  // Depth-first by creation: this layer's own weights (trainable then non-trainable, each in
+  // creation order), then each sub-layer's. A variable shared by two layers is listed once.
+  std::vector<VariablePtr> variables() const;
+  std::vector<VariablePtr> trainable_variables() const;
+  std::vector<VariablePtr> non_trainable_variables() const;
+  // Losses of the last call (this layer and sub-layers) plus the weight regularizers' terms,
+  // computed now from the current values.
+  std::vector<Tensor> losses() const;
+  // Sum of the element counts of variables(), trainable_variables(), ...
+  int64_t count_params() const;
+
+  // The scope this layer's weight names sit under: parents' names and its own, joined by '/'.
+  std::string path() const;
+
+  // Keras get_config: name, trainable, dtype, then the subclass's keys.
+  virtual Config get_config() const;
+  // Output shapes for input shapes, without running (default: run call on zeros of the shapes
+  // with unknown dims set to 1, and report the results with those dims unknown again).
+  virtual std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &input_shapes);
+  // For summaries: the output shapes a container recorded when it built this layer (unknown
+  // batch dims kept), else those of the first call with the batch dim shown unknown; empty
+  // before either.
+  std::vector<PartialShape> output_shapes() const;
+  void set_output_shapes(const std::vector<PartialShape> &shapes);
+
+  const InputSpec &input_spec() const { return input_spec_; }
+
+ protected:
+  // Subclass hooks. build_impl creates weights (add_weight) and may set input_spec_;
+  // call_impl computes outputs from inputs.
+  virtual void build_impl(const std::vector<PartialShape> &input_shapes);
+  virtual std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) = 0;
+  // Subclass config keys (appended by get_config after the base keys).
+  virtual void add_config(Config &config) const;
+  void set_is_model(bool m) { is_model_ = m; }
+  // For containers whose layer list changes (Sequential.add/pop): the layer builds again on
+  // its next call, and the last tracked layer can be dropped.
+  void mark_unbuilt();
+  void untrack_last();
+
+  InputSpec input_spec_;
+
+ private:
+  friend class LayerTestAccess;
+  void check_input_spec(const std::vector<PartialShape> &shapes) const;
+  void collect_variables(std::vector<VariablePtr> &out, std::vector<uint64_t> &seen) const;
+  void collect_losses(std::vector<Tensor> &out) const;
+  void clear_call_losses();
+
+  struct Weight {
+    VariablePtr variable;
+    std::string name;
+    std::shared_ptr<const Regularizer> regularizer;
+    bool trainable;  // as created; the variable's own flag also follows the layer's switch
+  };
+
+  const std::string class_name_;
+  std::string name_;
+  const uint64_t id_;
+  bool trainable_ = true;
+  DType dtype_ = DType::kFloat32;
+  bool is_model_ = false;
+  Layer *parent_ = nullptr;  // the first layer that tracked this one (weights are named under it)
+
+  mutable std::mutex mu_;  // guards build and the call losses
+  bool built_ = false;
+  bool building_ = false;
+  std::vector<PartialShape> build_shapes_;
+  std::vector<Weight> weights_;
+  std::vector<std::shared_ptr<Layer>> layers_;
+  std::vector<Tensor> call_losses_;
+  std::vector<PartialShape> output_shapes_;
+};
+
+using LayerPtr = std::shared_ptr<Layer>;
+
+// The registry of layer classes by name, which from_config (and the SavedModel) uses.
+using LayerFactory = std::function<LayerPtr(const Config &config)>;
+void register_layer(const std::string &class_name, LayerFactory factory);
+bool layer_registered(const std::string &class_name);
+std::vector<std::string> registered_layers();
+// A new layer of class_name from its config (Keras from_config); NOT_FOUND naming the class
+// and listing the known ones for an unknown class.
+LayerPtr create_layer(const std::string &class_name, const Config &config);
+// Keras's serialize/deserialize form: {"class_name": ..., "config": {...}}.
+Config serialize_layer(const Layer &layer);
+LayerPtr deserialize_layer(const Config &serialized);
+
+}  // namespace kiln::layers

@@ -1,0 +1,190 @@
+// LayerNormalization and BatchNormalization (channels last).
+#include <algorithm>
+
+#include "core/error.h"
+#include "layers/builtins.h"
+#include "layers/layer.h"
+#include "layers/layer_util.h"
+#include "ops/ops.h"
+
+namespace kiln::layers {
+
+namespace {
+
+// Keras's axis argument: an int or a list of ints.
+std::vector<int64_t> read_axes(ConfigReader &r, std::vector<int64_t> def) {
+  return r.get_int_list("axis", def);
+}
+
+class LayerNormalization final : public Layer {
+ public:
+  explicit LayerNormalization(const Config &config)
+      : LayerNormalization(config, ConfigReader(config, "LayerNormalization")) {}
+
+ private:
+  LayerNormalization(const Config &config, ConfigReader &&r) : Layer("LayerNormalization", r) {
+    axes_ = read_axes(r, {-1});
+    if (axes_.empty()) fail(Code::kInvalidArgument, "LayerNormalization: axis must not be empty");
+    epsilon_ = r.get_float("epsilon", 1e-3);
+    if (!(epsilon_ > 0)) fail(Code::kInvalidArgument, "LayerNormalization: epsilon must be positive; got ", epsilon_);
+    center_ = r.get_bool("center", true);
+    scale_ = r.get_bool("scale", true);
+    beta_init_ = initializer_or(config, r, "beta_initializer", "zeros");
+    gamma_init_ = initializer_or(config, r, "gamma_initializer", "ones");
+    beta_reg_ = regularizer_from_value(config, "beta_regularizer");
+    gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
+    r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "rms_scaling"});
+    r.finish();
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    if (shapes.size() != 1) fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): expected 1 input");
+    const PartialShape &s = shapes[0];
+    const int64_t rank = static_cast<int64_t>(s.size());
+    std::vector<int64_t> axes;
+    for (int64_t a : axes_) {
+      const int64_t k = a < 0 ? a + rank : a;
+      if (k < 0 || k >= rank)
+        fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): axis ", a, " is out of range for input shape ",
+             partial_shape_string(s));
+      if (s[size_t(k)] < 0)
+        fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): axis ", a, " of input shape ",
+             partial_shape_string(s), " must be known");
+      axes.push_back(k);
+    }
+    std::sort(axes.begin(), axes.end());
+    for (size_t i = 0; i < axes.size(); ++i)
+      if (axes[i] != rank - int64_t(axes.size()) + int64_t(i))
+        fail(Code::kUnimplemented, "layer '", name(), "' (LayerNormalization): axes must be the trailing axes of the input");
+    std::vector<int64_t> param;
+    for (int64_t k : axes) param.push_back(s[size_t(k)]);
+    norm_axes_ = axes;
+    const Shape ps(param);
+    gamma_ = scale_ ? add_weight("gamma", ps, dtype(), *gamma_init_, true, gamma_reg_) : nullptr;
+    beta_ = center_ ? add_weight("beta", ps, dtype(), *beta_init_, true, beta_reg_) : nullptr;
+    param_shape_ = ps;
+    input_spec_.ndim = rank;
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = inputs.at(0);
+    const Tensor g = gamma_ ? gamma_->value() : ops::ones(param_shape_, x.dtype());
+    const Tensor b = beta_ ? beta_->value() : ops::zeros(param_shape_, x.dtype());
+    return {ops::layer_norm(x, g, b, static_cast<float>(epsilon_), norm_axes_)};
+  }
+
+  void add_config(Config &c) const override {
+    if (axes_.size() == 1)
+      c.set("axis", axes_[0]);
+    else
+      c.set("axis", axes_);
+    c.set("epsilon", epsilon_).set("center", center_).set("scale", scale_);
+    c.set("beta_initializer", serialize_initializer(*beta_init_));
+    c.set("gamma_initializer", serialize_initializer(*gamma_init_));
+    set_regularizer(c, "beta_regularizer", beta_reg_);
+    set_regularizer(c, "gamma_regularizer", gamma_reg_);
+    c.set_null("beta_constraint").set_null("gamma_constraint");
+  }
+
+  std::vector<int64_t> axes_, norm_axes_;
+  double epsilon_;
+  bool center_, scale_;
+  InitializerPtr beta_init_, gamma_init_;
+  RegularizerPtr beta_reg_, gamma_reg_;
+  VariablePtr gamma_, beta_;
+  Shape param_shape_;
+};
+
+class BatchNormalization final : public Layer {
+ public:
+  explicit BatchNormalization(const Config &config)
+      : BatchNormalization(config, ConfigReader(config, "BatchNormalization")) {}
+
+ private:
+  BatchNormalization(const Config &config, ConfigReader &&r) : Layer("BatchNormalization", r) {
+    axis_ = r.get_int("axis", -1);
+    momentum_ = r.get_float("momentum", 0.99);
+    epsilon_ = r.get_float("epsilon", 1e-3);
+    if (!(momentum_ >= 0 && momentum_ <= 1))
+      fail(Code::kInvalidArgument, "BatchNormalization: momentum must be in [0, 1]; got ", momentum_);
+    if (!(epsilon_ > 0)) fail(Code::kInvalidArgument, "BatchNormalization: epsilon must be positive; got ", epsilon_);
+    center_ = r.get_bool("center", true);
+    scale_ = r.get_bool("scale", true);
+    beta_init_ = initializer_or(config, r, "beta_initializer", "zeros");
+    gamma_init_ = initializer_or(config, r, "gamma_initializer", "ones");
+    mean_init_ = initializer_or(config, r, "moving_mean_initializer", "zeros");
+    var_init_ = initializer_or(config, r, "moving_variance_initializer", "ones");
+    beta_reg_ = regularizer_from_value(config, "beta_regularizer");
+    gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
+    r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized"});
+    r.finish();
+    input_spec_.min_ndim = 2;
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    if (shapes.size() != 1) fail(Code::kInvalidArgument, "layer '", name(), "' (BatchNormalization): expected 1 input");
+    const PartialShape &s = shapes[0];
+    const int64_t rank = static_cast<int64_t>(s.size());
+    const int64_t k = axis_ < 0 ? axis_ + rank : axis_;
+    if (k != rank - 1)
+      fail(Code::kUnimplemented, "layer '", name(), "' (BatchNormalization): axis ", axis_,
+           " is not the last axis; kiln normalises channels last");
+    const int64_t c = s.back();
+    if (c < 0) fail(Code::kInvalidArgument, "layer '", name(), "' (BatchNormalization): the channel axis must be known");
+    const Shape ps({c});
+    gamma_ = scale_ ? add_weight("gamma", ps, dtype(), *gamma_init_, true, gamma_reg_) : nullptr;
+    beta_ = center_ ? add_weight("beta", ps, dtype(), *beta_init_, true, beta_reg_) : nullptr;
+    moving_mean_ = add_weight("moving_mean", ps, dtype(), *mean_init_, false);
+    moving_variance_ = add_weight("moving_variance", ps, dtype(), *var_init_, false);
+    channels_ = c;
+    input_spec_.last_dim = c;
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    const Tensor &x = inputs.at(0);
+    const Shape ps({channels_});
+    const Tensor g = gamma_ ? gamma_->value() : ops::ones(ps, x.dtype());
+    const Tensor b = beta_ ? beta_->value() : ops::zeros(ps, x.dtype());
+    // A frozen BatchNormalization runs in inference mode (Keras 2.x/3 behaviour).
+    const bool training = ctx.training && trainable();
+    ops::BatchNormResult r = ops::batch_norm(x, g, b, moving_mean_->peek(), moving_variance_->peek(), training,
+                                             static_cast<float>(epsilon_));
+    if (training) {
+      // moving = moving * momentum + batch * (1 - momentum), as Keras; the batch variance is
+      // the biased one, as Keras uses. Updates are outside any tape.
+      const Tensor m = ops::fill(Shape({}), 1.0 - momentum_, x.dtype());
+      moving_mean_->assign_sub(ops::mul(ops::sub(moving_mean_->peek(), ops::stop_gradient(r.mean)), m));
+      moving_variance_->assign_sub(ops::mul(ops::sub(moving_variance_->peek(), ops::stop_gradient(r.variance)), m));
+    }
+    return {r.y};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("axis", axis_).set("momentum", momentum_).set("epsilon", epsilon_).set("center", center_);
+    c.set("scale", scale_);
+    c.set("beta_initializer", serialize_initializer(*beta_init_));
+    c.set("gamma_initializer", serialize_initializer(*gamma_init_));
+    c.set("moving_mean_initializer", serialize_initializer(*mean_init_));
+    c.set("moving_variance_initializer", serialize_initializer(*var_init_));
+    set_regularizer(c, "beta_regularizer", beta_reg_);
+    set_regularizer(c, "gamma_regularizer", gamma_reg_);
+    c.set_null("beta_constraint").set_null("gamma_constraint");
+  }
+
+  int64_t axis_;
+  double momentum_, epsilon_;
+  bool center_, scale_;
+  InitializerPtr beta_init_, gamma_init_, mean_init_, var_init_;
+  RegularizerPtr beta_reg_, gamma_reg_;
+  VariablePtr gamma_, beta_, moving_mean_, moving_variance_;
+  int64_t channels_ = 0;
+};
+
+}  // namespace
+
+void register_normalization_layers() {
+  register_class<LayerNormalization>("LayerNormalization");
+  register_class<BatchNormalization>("BatchNormalization");
+}
+
+}  // namespace kiln::layers

@@ -1,0 +1,168 @@
+#include "layers/sequential.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "core/error.h"
+#include "layers/builtins.h"
+
+namespace kiln::layers {
+
+Sequential::Sequential(const Config &config) : Sequential(config, ConfigReader(config, "Sequential")) {}
+
+Sequential::Sequential(const Config &config, ConfigReader &&r) : Model("Sequential", r) {
+  std::vector<Config> layers = r.get_config_list("layers");
+  r.accept({"build_input_shape"});
+  r.finish();
+  (void)config;
+  for (const Config &l : layers) add(deserialize_layer(l));
+}
+
+void Sequential::add(const LayerPtr &layer) {
+  if (!layer) fail(Code::kInvalidArgument, "Sequential '", name(), "': add: null layer");
+  mark_unbuilt();
+  track(layer);
+}
+
+void Sequential::pop() {
+  if (layers().empty()) fail(Code::kFailedPrecondition, "Sequential '", name(), "': pop: there are no layers to remove");
+  mark_unbuilt();
+  untrack_last();
+}
+
+void Sequential::build_impl(const std::vector<PartialShape> &input_shapes) {
+  if (layers().empty())
+    fail(Code::kFailedPrecondition, "Sequential '", name(), "': cannot build a Sequential model with no layers");
+  std::vector<PartialShape> shapes = input_shapes;
+  for (const LayerPtr &l : layers()) {
+    l->build(shapes);
+    shapes = l->compute_output_shape(shapes);
+    l->set_output_shapes(shapes);
+  }
+}
+
+std::vector<Tensor> Sequential::call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) {
+  std::vector<Tensor> x = inputs;
+  CallContext inner;
+  inner.training = ctx.training;
+  for (const LayerPtr &l : layers()) x = (*l)(x, inner);
+  return x;
+}
+
+void Sequential::add_config(Config &c) const {
+  std::vector<Config> layers;
+  for (const LayerPtr &l : this->layers()) layers.push_back(serialize_layer(*l));
+  c.set("layers", layers);
+}
+
+void register_sequential() {
+  register_class<Sequential>("Sequential");
+}
+
+// ------------------------------------------------------------------ summary
+
+namespace {
+
+std::string shapes_string(const std::vector<PartialShape> &shapes) {
+  if (shapes.empty()) return "multiple";
+  if (shapes.size() == 1) return partial_shape_string(shapes[0]);
+  std::string s = "[";
+  for (size_t i = 0; i < shapes.size(); ++i) s += (i ? ", " : "") + partial_shape_string(shapes[i]);
+  return s + "]";
+}
+
+// Keras's readable_memory_size: bytes as "198.79 KB" (powers of 1024).
+std::string memory_string(int64_t bytes) {
+  const char *units[] = {"Byte", "KB", "MB", "GB", "TB", "PB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
+  return buf;
+}
+
+int64_t weight_bytes(const std::vector<VariablePtr> &vars) {
+  int64_t n = 0;
+  for (const VariablePtr &v : vars) n += v->shape().num_elements() * static_cast<int64_t>(dtype_size(v->dtype()));
+  return n;
+}
+
+int64_t count(const std::vector<VariablePtr> &vars) {
+  int64_t n = 0;
+  for (const VariablePtr &v : vars) n += v->shape().num_elements();
+  return n;
+}
+
+// Keras's print_row: each field is cut to its column (two spaces kept between columns, none
+// after the last); what does not fit continues on the next line, broken after "),"-like ends.
+std::string row(const std::vector<std::string> &fields, const std::vector<int64_t> &positions) {
+  std::vector<std::string> left = fields;
+  std::string out;
+  auto any_left = [&] {
+    for (const std::string &f : left)
+      if (!f.empty()) return true;
+    return false;
+  };
+  do {
+    std::string line;
+    for (size_t col = 0; col < left.size(); ++col) {
+      const int64_t start = col > 0 ? positions[col - 1] : 0;
+      const int64_t space = col + 1 != positions.size() ? 2 : 0;
+      size_t cutoff = static_cast<size_t>(std::max<int64_t>(0, positions[col] - start - space));
+      std::string fit = left[col].substr(0, cutoff);
+      size_t best = std::string::npos;
+      for (const char *brk : {"),", "},", "],", "',"}) {
+        const size_t at = fit.find(brk);
+        if (at != std::string::npos) best = std::min(best, at + 2);
+      }
+      if (best != std::string::npos) {
+        cutoff = best;
+        fit = fit.substr(0, cutoff);
+      }
+      if (col == 0) line += " ";
+      line += fit + std::string(static_cast<size_t>(space), ' ');
+      left[col] = cutoff < left[col].size() ? left[col].substr(cutoff) : "";
+      if (static_cast<int64_t>(line.size()) < positions[col]) line += std::string(size_t(positions[col]) - line.size(), ' ');
+    }
+    out += line + "\n";
+  } while (any_left());
+  return out;
+}
+
+}  // namespace
+
+
+std::string summary(const Layer &model, int64_t line_length) {
+  // Keras's positions [0.45, 0.85, 1.0] of the line, truncated to ints: 29, 55, 65.
+  const std::vector<int64_t> positions = {int64_t(double(line_length) * 0.45), int64_t(double(line_length) * 0.85),
+                                          line_length};
+  std::ostringstream out;
+  out << (model.is_model() ? "Model: \"" : "Layer: \"") << model.name() << "\"\n";
+  out << std::string(size_t(line_length), '_') << "\n";
+  out << row({"Layer (type)", "Output Shape", "Param #"}, positions);
+  out << std::string(size_t(line_length), '=') << "\n";
+  const auto &layers = model.layers();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Layer &l = *layers[i];
+    out << row({l.name() + " (" + l.class_name() + ")", shapes_string(l.output_shapes()),
+                std::to_string(l.count_params())},
+               positions);
+    out << std::string(size_t(line_length), ' ') << "\n";  // Keras leaves a blank row after each layer
+  }
+  out << std::string(size_t(line_length), '=') << "\n";
+  const std::vector<VariablePtr> trainable = model.trainable_variables();
+  const std::vector<VariablePtr> frozen = model.non_trainable_variables();
+  out << "Total params: " << count(trainable) + count(frozen) << " ("
+      << memory_string(weight_bytes(trainable) + weight_bytes(frozen)) << ")\n";
+  out << "Trainable params: " << count(trainable) << " (" << memory_string(weight_bytes(trainable)) << ")\n";
+  out << "Non-trainable params: " << count(frozen) << " (" << memory_string(weight_bytes(frozen)) << ")\n";
+  out << std::string(size_t(line_length), '_') << "\n";
+  return out.str();
+}
+
+}  // namespace kiln::layers

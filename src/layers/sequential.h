@@ -1,0 +1,40 @@
+// Model and Sequential. Models are layers (as in Keras 3): a Model subclass composes layers in
+// its constructor and writes call; Sequential chains a list of layers and is nestable.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "layers/layer.h"
+
+namespace kiln::layers {
+
+// The base of user models: a layer with is_model() set (summary prints "Model: ...").
+class Model : public Layer {
+ public:
+  Model(std::string class_name, ConfigReader &base) : Layer(std::move(class_name), base) { set_is_model(true); }
+};
+
+class Sequential final : public Model {
+ public:
+  // Config: name, trainable, dtype, and "layers": a list of serialized layers.
+  explicit Sequential(const Config &config);
+  // Appends a layer (the model builds again on its next call, as Keras).
+  void add(const LayerPtr &layer);
+  // Removes the last layer; FAILED_PRECONDITION when there is none.
+  void pop();
+
+ protected:
+  void build_impl(const std::vector<PartialShape> &input_shapes) override;
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override;
+  void add_config(Config &config) const override;
+
+ private:
+  Sequential(const Config &config, ConfigReader &&r);
+};
+
+// Keras's model.summary() table (TF 2.x layout, line length 65): one row per direct sub-layer
+// (nested models as one row), output shapes, parameter counts, and totals.
+std::string summary(const Layer &model, int64_t line_length = 65);
+
+}  // namespace kiln::layers

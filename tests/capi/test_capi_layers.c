@@ -1,0 +1,241 @@
+/* Layers through the shared library alone: built-in layers by class name, Sequential, weights
+ * in Keras's order, summary, configs, a custom layer through the callback table (MyDense), and
+ * bad input as statuses. Plain C99. Prints "N passed, N failed"; non-zero exit on failure. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capi_test_util.h"
+#include "kiln/kiln.h"
+
+/* OK(call): the call must succeed. */
+#define OK(call) EXPECT_OK(call)
+
+static kiln_tensor *matrix(int64_t rows, int64_t cols) {
+  float *v = (float *)malloc((size_t)(rows * cols) * sizeof(float));
+  int64_t dims[2];
+  kiln_tensor *t = NULL;
+  int64_t i;
+  dims[0] = rows;
+  dims[1] = cols;
+  for (i = 0; i < rows * cols; ++i) v[i] = 0.1f * (float)(i % 7 - 3);
+  OK(kiln_tensor_create(&t, KILN_DTYPE_FLOAT32, dims, 2, v, (size_t)(rows * cols) * sizeof(float)));
+  free(v);
+  return t;
+}
+
+static kiln_layer *dense(int64_t units, const char *activation) {
+  kiln_config *c = NULL;
+  kiln_layer *l = NULL;
+  kiln_config_create(&c);
+  kiln_config_set_int(c, "units", units);
+  kiln_config_set_string(c, "activation", activation);
+  OK(kiln_layer_create(&l, "Dense", c));
+  kiln_config_free(c);
+  return l;
+}
+
+static void test_sequential(void) {
+  kiln_layer *seq = NULL, *d0 = dense(64, "relu"), *d1 = dense(10, "linear"), *got = NULL;
+  kiln_variable *vars[8] = {NULL};
+  size_t n = 0, i;
+  int64_t dims[2] = {-1, 784}, params = 0;
+  size_t rank = 2;
+  char *summary = NULL;
+  kiln_tensor *x = matrix(3, 784), *y = NULL;
+  kiln_clear_session();
+  OK(kiln_layer_create(&seq, "Sequential", NULL));
+  OK(kiln_sequential_add(seq, d0));
+  OK(kiln_sequential_add(seq, d1));
+  OK(kiln_layer_build(seq, dims, &rank, 1));
+  CHECK(kiln_layer_get_built(seq));
+  CHECK(kiln_layer_is_model(seq));
+  OK(kiln_layer_count_params(&params, seq));
+  CHECK(params == 50890);
+  OK(kiln_layer_get_variables(NULL, 0, &n, seq, KILN_VARIABLES_TRAINABLE));
+  CHECK(n == 4);
+  OK(kiln_layer_get_variables(vars, 8, &n, seq, KILN_VARIABLES_ALL));
+  CHECK(n == 4 && vars[0] && vars[3]);
+  CHECK(strstr(kiln_variable_get_name(vars[0]), "/kernel") != NULL);
+  CHECK(strcmp(kiln_variable_get_name(vars[3]) + strlen(kiln_variable_get_name(vars[3])) - 5, "/bias") == 0);
+  for (i = 0; i < n; ++i) kiln_variable_free(vars[i]);
+  OK(kiln_layer_summary(&summary, seq, 0));
+  CHECK(strstr(summary, "Total params: 50890 (198.79 KB)") != NULL);
+  kiln_string_free(summary);
+  OK(kiln_layer_call_tensor(&y, seq, x, false));
+  CHECK(kiln_tensor_get_dims(y)[1] == 10);
+  CHECK(kiln_layer_get_num_layers(seq) == 2);
+  OK(kiln_layer_get_layer(&got, seq, 1));
+  CHECK(kiln_layer_get_id(got) == kiln_layer_get_id(d1));
+  kiln_layer_free(got);
+  EXPECT_ERROR(kiln_layer_get_layer_by_name(&got, seq, "nope"), KILN_STATUS_NOT_FOUND, "no layer named 'nope'", NULL);
+  EXPECT_ERROR(kiln_sequential_add(d0, d1), KILN_STATUS_INVALID_ARGUMENT, "expected a Sequential", NULL);
+  OK(kiln_sequential_pop(seq));
+  CHECK(kiln_layer_get_num_layers(seq) == 1);
+  kiln_tensor_free(x);
+  kiln_tensor_free(y);
+  kiln_layer_free(d0);
+  kiln_layer_free(d1);
+  kiln_layer_free(seq);
+}
+
+/* MyDense through the callback table: weights created in build, call = x W + b. */
+typedef struct my_dense {
+  int64_t units;
+  kiln_variable *kernel, *bias;
+  int destroyed;
+} my_dense;
+
+static kiln_status *my_build(kiln_layer *self, const int64_t *dims, const size_t *ranks, size_t n, void *user) {
+  my_dense *d = (my_dense *)user;
+  int64_t kshape[2];
+  kiln_add_weight_options o;
+  kiln_status *st;
+  if (n != 1 || ranks[0] != 2) return kiln_status_create(KILN_STATUS_INVALID_ARGUMENT, "MyDense wants one 2-D input");
+  kshape[0] = dims[1];
+  kshape[1] = d->units;
+  st = kiln_layer_add_weight(&d->kernel, self, "kernel", kshape, 2, NULL);
+  if (st) return st;
+  kiln_add_weight_options_init(&o, sizeof o);
+  o.initializer = "zeros";
+  return kiln_layer_add_weight(&d->bias, self, "bias", &d->units, 1, &o);
+}
+
+static kiln_status *my_call(kiln_tensor_list *outputs, kiln_layer *self, const kiln_tensor_list *inputs,
+                            bool training, void *user) {
+  my_dense *d = (my_dense *)user;
+  kiln_tensor *x = NULL, *w = NULL, *b = NULL, *xw = NULL, *y = NULL;
+  kiln_status *st;
+  (void)self;
+  (void)training;
+  if ((st = kiln_tensor_list_get(&x, inputs, 0))) return st;
+  kiln_variable_read(&w, d->kernel);
+  kiln_variable_read(&b, d->bias);
+  st = kiln_matmul(&xw, x, w, false, false);
+  if (!st) st = kiln_add(&y, xw, b);
+  if (!st) st = kiln_tensor_list_append(outputs, y);
+  kiln_tensor_free(x);
+  kiln_tensor_free(w);
+  kiln_tensor_free(b);
+  kiln_tensor_free(xw);
+  kiln_tensor_free(y);
+  return st;
+}
+
+static kiln_status *my_get_config(kiln_config *config, const kiln_layer *self, void *user) {
+  (void)self;
+  return kiln_config_set_int(config, "units", ((my_dense *)user)->units);
+}
+
+static void my_destroy(void *user) {
+  my_dense *d = (my_dense *)user;
+  kiln_variable_free(d->kernel);
+  kiln_variable_free(d->bias);
+  d->kernel = d->bias = NULL;
+  d->destroyed = 1;
+}
+
+static kiln_status *failing_call(kiln_tensor_list *outputs, kiln_layer *self, const kiln_tensor_list *inputs,
+                                 bool training, void *user) {
+  (void)outputs;
+  (void)self;
+  (void)inputs;
+  (void)training;
+  (void)user;
+  return kiln_status_create(KILN_STATUS_OUT_OF_RANGE, "boom from C");
+}
+
+static void test_custom_layer(void) {
+  my_dense state = {3, NULL, NULL, 0};
+  kiln_layer_callbacks cb;
+  kiln_layer *layer = NULL, *bad = NULL;
+  kiln_tensor *x = matrix(2, 4), *y = NULL;
+  kiln_config *config = NULL;
+  kiln_variable *vars[2] = {NULL, NULL};
+  size_t n = 0;
+  int64_t units = 0;
+  memset(&cb, 0, sizeof cb);
+  cb.struct_size = sizeof cb;
+  cb.build = my_build;
+  cb.call = my_call;
+  cb.get_config = my_get_config;
+  cb.destroy = my_destroy;
+  kiln_clear_session();
+  OK(kiln_layer_create_custom(&layer, "MyDense", NULL, &cb, &state));
+  CHECK(strcmp(kiln_layer_get_name(layer), "my_dense") == 0);
+  CHECK(!kiln_layer_get_built(layer));
+  OK(kiln_layer_call_tensor(&y, layer, x, false));
+  CHECK(kiln_tensor_get_dims(y)[0] == 2 && kiln_tensor_get_dims(y)[1] == 3);
+  OK(kiln_layer_get_variables(vars, 2, &n, layer, KILN_VARIABLES_TRAINABLE));
+  CHECK(n == 2 && strcmp(kiln_variable_get_name(vars[0]), "my_dense/kernel") == 0);
+  kiln_variable_free(vars[0]);
+  kiln_variable_free(vars[1]);
+  OK(kiln_layer_get_config(&config, layer));
+  OK(kiln_config_get_int(&units, config, "units"));
+  CHECK(units == 3);
+  kiln_config_free(config);
+  EXPECT_ERROR(kiln_layer_add_weight(&vars[0], layer, "late", &units, 1, NULL), KILN_STATUS_FAILED_PRECONDITION,
+               "after the layer was built", NULL);
+  CHECK(!state.destroyed);
+  kiln_layer_free(layer);
+  CHECK(state.destroyed); /* the last handle went: destroy ran */
+
+  cb.call = failing_call;
+  cb.build = NULL;
+  cb.destroy = NULL;
+  OK(kiln_layer_create_custom(&bad, "Bad", NULL, &cb, NULL));
+  kiln_tensor_free(y);
+  y = NULL;
+  EXPECT_ERROR(kiln_layer_call_tensor(&y, bad, x, false), KILN_STATUS_OUT_OF_RANGE, "layer 'bad' (Bad) call: boom from C", NULL);
+  CHECK(y == NULL);
+  kiln_layer_free(bad);
+  cb.call = NULL;
+  EXPECT_ERROR(kiln_layer_create_custom(&bad, "Bad", NULL, &cb, NULL), KILN_STATUS_INVALID_ARGUMENT, "call is NULL", NULL);
+  kiln_tensor_free(x);
+}
+
+static void test_initializer(void) {
+  kiln_config *c = NULL;
+  kiln_tensor *t = NULL;
+  int64_t dims[2] = {2, 3};
+  int i;
+  OK(kiln_config_create(&c));
+  OK(kiln_config_set_string(c, "class_name", "ones"));
+  OK(kiln_initializer_call(&t, c, dims, 2, KILN_DTYPE_FLOAT32));
+  for (i = 0; i < 6; ++i) CHECK(((const float *)kiln_tensor_get_data(t))[i] == 1.0f);
+  kiln_tensor_free(t);
+  t = NULL;
+  OK(kiln_config_set_string(c, "class_name", "nope"));
+  EXPECT_ERROR(kiln_initializer_call(&t, c, dims, 2, KILN_DTYPE_FLOAT32), KILN_STATUS_NOT_FOUND,
+               "unknown initializer 'nope'", NULL);
+  OK(kiln_config_set_string(c, "class_name", "glorot_uniform")); /* zeros/ones/constant fill ints too, as Keras */
+  EXPECT_ERROR(kiln_initializer_call(&t, c, dims, 2, KILN_DTYPE_INT32), KILN_STATUS_INVALID_ARGUMENT, "int32", NULL);
+  kiln_config_free(c);
+}
+
+static void test_errors(void) {
+  kiln_layer *l = NULL;
+  kiln_config *c = NULL;
+  kiln_tensor *y = NULL;
+  EXPECT_ERROR(kiln_layer_create(&l, "Dense2", NULL), KILN_STATUS_NOT_FOUND, "unknown layer class 'Dense2'", NULL);
+  EXPECT_ERROR(kiln_layer_create(&l, "Dense", NULL), KILN_STATUS_INVALID_ARGUMENT, "'units' is required", NULL);
+  OK(kiln_config_create(&c));
+  OK(kiln_config_set_string(c, "units", "8"));
+  EXPECT_ERROR(kiln_layer_create(&l, "Dense", c), KILN_STATUS_INVALID_ARGUMENT, "key 'units' is a string", NULL);
+  kiln_config_free(c);
+  CHECK(l == NULL);
+  EXPECT_ERROR(kiln_layer_call_tensor(&y, NULL, NULL, false), KILN_STATUS_INVALID_ARGUMENT, "'layer' is NULL", NULL);
+  CHECK(kiln_layer_get_name(NULL) == NULL);
+  CHECK(kiln_layer_get_id(NULL) == 0);
+  kiln_layer_free(NULL);
+  kiln_tensor_list_free(NULL);
+}
+
+int main(void) {
+  test_sequential();
+  test_custom_layer();
+  test_initializer();
+  test_errors();
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,189 @@
+// kiln.hpp layers: built-in layers, Sequential, summary, and the seed's custom-layer examples
+// (a MyDense in a Model subclass; a SegPosEmbedding whose build creates tables).
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "hpp_test_util.h"
+#include "kiln/kiln.hpp"
+
+namespace {
+
+using kiln::Dims;
+using kiln::Tensor;
+
+Tensor iota(const Dims &shape, float scale = 0.1f) { return kiln::testing::sawtooth(shape, 7, scale); }
+
+class MyDense : public kiln::Layer {
+ public:
+  MyDense(int64_t in, int64_t out) : Layer("MyDense") {
+    w_ = add_weight("kernel", {in, out});
+    b_ = add_weight("bias", {out}, "zeros");
+  }
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool) override {
+    return {kiln::matmul(x[0], w_.value()) + b_.value()};
+  }
+
+ private:
+  kiln::Variable w_, b_;
+};
+
+class MyModel : public kiln::Model {
+ public:
+  MyModel() : Model("MyModel"), d1_(4, 8), d2_(8, 2) {
+    track(d1_);
+    track(d2_);
+  }
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool training) override {
+    return {d2_(kiln::relu(d1_(x[0], training)), training)};
+  }
+
+ private:
+  MyDense d1_, d2_;
+};
+
+class SegPosEmbedding : public kiln::Layer {
+ public:
+  SegPosEmbedding(int64_t types, int64_t max_len) : Layer("SegPosEmbedding"), types_(types), max_len_(max_len) {
+    norm_ = track(kiln::layers::LayerNormalization());
+    drop_ = track(kiln::layers::Dropout(0.1));
+  }
+
+ protected:
+  void build(const std::vector<Dims> &shapes) override {
+    const int64_t hidden = shapes[0].back();
+    type_table_ = add_weight("token_type_embeddings", {types_, hidden}, "truncated_normal");
+    pos_table_ = add_weight("position_embeddings", {max_len_, hidden}, "truncated_normal");
+  }
+  std::vector<Tensor> call(const std::vector<Tensor> &in, bool training) override {
+    const Tensor &x = in[0];       // [batch, seq, hidden]
+    const Tensor &types = in[1];   // [batch, seq] int32
+    const int64_t seq = x.shape()[1];
+    Tensor pos = kiln::range(0, static_cast<double>(seq), 1, kiln::DType::int32);
+    Tensor y = x + kiln::gather(type_table_.value(), types) + kiln::gather(pos_table_.value(), pos);
+    return {drop_(norm_(y), training)};
+  }
+
+ private:
+  int64_t types_, max_len_;
+  kiln::Layer norm_, drop_;
+  kiln::Variable type_table_, pos_table_;
+};
+
+TEST(HppLayers, DenseAndSequentialFromTypedConstructors) {
+  kiln::clear_session();
+  kiln::Sequential model({kiln::layers::Dense(64, "relu"), kiln::layers::Dense(10)});
+  model.build_for({-1, 784});
+  EXPECT_EQ(model.count_params(), 50890);
+  auto vars = model.trainable_variables();
+  ASSERT_EQ(vars.size(), 4u);
+  EXPECT_EQ(vars[0].name(), "sequential/dense/kernel");
+  EXPECT_EQ(vars[3].name(), "sequential/dense_1/bias");
+  EXPECT_NE(model.summary().find(" dense_1 (Dense)             (None, 10)                650       \n"),
+            std::string::npos)
+      << model.summary();
+  Tensor y = model(iota({3, 784}));
+  EXPECT_EQ(y.shape(), (Dims{3, 10}));
+  EXPECT_EQ(model.get_layer("dense").get_config().get_int("units"), 64);
+  EXPECT_THROW(model.get_layer("nope"), kiln::Error);
+  EXPECT_EQ(model.layers().size(), 2u);
+  EXPECT_EQ(model.layers()[0].id(), model.get_layer("dense").id());  // two handles, one layer
+}
+
+TEST(HppLayers, MyDenseInAModelSubclassListsWeightsInCreationOrder) {
+  kiln::clear_session();
+  MyModel m;
+  Tensor y = m(iota({5, 4}));
+  EXPECT_EQ(y.shape(), (Dims{5, 2}));
+  auto vars = m.trainable_variables();
+  ASSERT_EQ(vars.size(), 4u);
+  EXPECT_EQ(vars[0].name(), "my_dense/kernel");  // created in MyDense's constructor, before tracking
+  EXPECT_EQ(vars[1].name(), "my_dense/bias");
+  EXPECT_EQ(vars[2].name(), "my_dense_1/kernel");
+  EXPECT_TRUE(m.is_model());
+  EXPECT_EQ(m.name(), "my_model");
+  // Gradients flow to every weight through the trampoline.
+  kiln::GradientTape tape;
+  Tensor loss = kiln::sum(m(iota({5, 4})));
+  auto grads = tape.gradient(loss, vars);
+  for (const Tensor &g : grads) EXPECT_TRUE(g.valid());
+  EXPECT_NE(m.summary().find("Model: \"my_model\""), std::string::npos);
+}
+
+TEST(HppLayers, SegPosEmbeddingBuildsFromTheFirstInput) {
+  kiln::clear_session();
+  SegPosEmbedding emb(2, 16);
+  EXPECT_FALSE(emb.built());
+  Tensor x = iota({2, 5, 8});
+  Tensor types = Tensor::from_vector(std::vector<int32_t>{0, 0, 1, 1, 1, 0, 1, 0, 1, 0}, {2, 5});
+  auto y = emb({x, types}, false);
+  ASSERT_EQ(y.size(), 1u);
+  EXPECT_EQ(y[0].shape(), (Dims{2, 5, 8}));
+  EXPECT_TRUE(emb.built());
+  auto vars = emb.variables();
+  ASSERT_EQ(vars.size(), 4u);
+  EXPECT_EQ(vars[0].name(), "seg_pos_embedding/token_type_embeddings");
+  EXPECT_EQ(vars[1].name(), "seg_pos_embedding/position_embeddings");
+  EXPECT_EQ(vars[2].name(), "seg_pos_embedding/layer_normalization/gamma");
+  // Inference is deterministic; training drops.
+  auto again = emb({x, types}, false);
+  EXPECT_EQ(y[0].to_vector<float>(), again[0].to_vector<float>());
+}
+
+TEST(HppLayers, ErrorsNameTheLayer) {
+  kiln::clear_session();
+  kiln::Layer d = kiln::layers::Dense(3);
+  d(iota({2, 4}));
+  try {
+    d(iota({2, 5}));
+    FAIL();
+  } catch (const kiln::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("layer 'dense' (Dense)"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(kiln::Layer::create("NoSuchLayer"), kiln::Error);
+  kiln::Config bad;
+  bad.set("units", 2).set("unitz", 3);
+  EXPECT_THROW(kiln::Layer::create("Dense", bad), kiln::Error);
+}
+
+TEST(HppLayers, ConcurrentInferenceGivesIdenticalResults) {
+  kiln::clear_session();
+  kiln::Sequential model({kiln::layers::Dense(16, "gelu"), kiln::layers::LayerNormalization(),
+                          kiln::layers::Dense(4)});
+  const Tensor x = iota({8, 12});
+  const std::vector<float> want = model(x).to_vector<float>();
+  std::vector<std::vector<float>> got(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < got.size(); ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) got[t] = model(x).to_vector<float>();
+    });
+  for (auto &th : threads) th.join();
+  for (const auto &g : got) EXPECT_EQ(g, want);
+}
+
+TEST(HppLayers, InitializersByNameAndConfig) {
+  kiln::Config rn;
+  rn.set("class_name", "RandomNormal").set("config", kiln::Config().set("stddev", 0.5).set("seed", 3));
+  EXPECT_EQ(kiln::initialize(rn, {4, 4}).to_vector<float>(), kiln::initialize(rn, {4, 4}).to_vector<float>());
+  const std::vector<float> ones = kiln::initialize("ones", {3}).to_vector<float>();
+  EXPECT_EQ(ones, (std::vector<float>{1, 1, 1}));
+  EXPECT_EQ(kiln::initialize("he_normal", {2, 2}, kiln::DType::float64).dtype(), kiln::DType::float64);
+  EXPECT_THROW(kiln::initialize("no_such_init", {2}), kiln::Error);
+}
+
+TEST(HppLayers, ConfigRoundTrip) {
+  kiln::clear_session();
+  kiln::layers::DenseOptions o;
+  o.use_bias = false;
+  kiln::Layer d = kiln::layers::Dense(7, "tanh", o);
+  kiln::Layer back = kiln::Layer::deserialize(d.serialize());
+  EXPECT_EQ(back.get_config(), d.get_config());
+  EXPECT_EQ(back.class_name(), "Dense");
+}
+
+}  // namespace

@@ -1,0 +1,205 @@
+"""Keras layers from Python over the C ABI: the seed's three examples, built-in layers, configs,
+errors (a Python exception raised in call comes back unchanged), and the weak link."""
+import gc
+import unittest
+
+import numpy as np
+
+import kiln
+from kiln import layers
+
+
+class MyDense(layers.Layer):
+    def __init__(self, in_dim, out_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.w = self.add_weight(shape=(in_dim, out_dim), initializer="random_normal", trainable=True, name="kernel")
+        self.b = self.add_weight(shape=(out_dim,), initializer="zeros", trainable=True, name="bias")
+
+    def call(self, inputs):
+        return kiln.matmul(inputs, self.w) + self.b
+
+
+class MyModel(kiln.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense1 = MyDense(4, 8)
+        self.dense2 = MyDense(8, 3)
+
+    def call(self, x, training=False):
+        return self.dense2(kiln.relu(self.dense1(x)))
+
+
+class SegPosEmbedding(layers.Layer):
+    def __init__(self, type_vocab=2, max_len=16, rate=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.type_vocab, self.max_len = type_vocab, max_len
+        self.norm = layers.LayerNormalization()
+        self.drop = layers.Dropout(rate)
+
+    def build(self, input_shape):
+        hidden = input_shape[0][-1]
+        self.type_table = self.add_weight(shape=(self.type_vocab, hidden), initializer="truncated_normal",
+                                          name="token_type_embeddings")
+        self.pos_table = self.add_weight(shape=(self.max_len, hidden), initializer="truncated_normal",
+                                         name="position_embeddings")
+
+    def call(self, inputs, training=None):
+        x, types = inputs
+        seq = x.shape[1]
+        y = x + kiln.gather(self.type_table, types) + kiln.gather(self.pos_table, kiln.range(0, seq, 1, kiln.int32))
+        return self.drop(self.norm(y), training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"type_vocab": self.type_vocab, "max_len": self.max_len})
+        return config
+
+
+class LayersTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+
+    def test_my_dense_in_a_model_lists_weights_in_creation_order(self):
+        m = MyModel()
+        y = m(np.ones((5, 4), np.float32))
+        self.assertEqual(y.shape, (5, 3))
+        names = [v.name for v in m.trainable_variables]
+        self.assertEqual(names, ["my_dense/kernel", "my_dense/bias", "my_dense_1/kernel", "my_dense_1/bias"])
+        self.assertEqual(m.name, "my_model")
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_sum(m(np.ones((2, 4), np.float32)))
+        grads = tape.gradient(loss, m.trainable_variables)
+        self.assertTrue(all(g is not None for g in grads))
+        self.assertIs(m.layers[0], m.dense1)  # the same Python object back
+
+    def test_seg_pos_embedding_builds_from_the_first_input(self):
+        emb = SegPosEmbedding()
+        self.assertFalse(emb.built)
+        x = kiln.constant(np.random.RandomState(0).randn(2, 5, 8).astype(np.float32))
+        types = kiln.constant(np.array([[0, 0, 1, 1, 1], [0, 1, 0, 1, 0]], np.int32))
+        y = emb([x, types], training=False)
+        self.assertEqual(y.shape, (2, 5, 8))
+        self.assertTrue(emb.built)
+        self.assertEqual([v.name for v in emb.weights][:3], ["seg_pos_embedding/token_type_embeddings",
+                                                              "seg_pos_embedding/position_embeddings",
+                                                              "seg_pos_embedding/layer_normalization/gamma"])
+        np.testing.assert_array_equal(emb([x, types]).numpy(), y.numpy())  # inference is deterministic
+        cfg = emb.get_config()
+        self.assertEqual((cfg["name"], cfg["type_vocab"], cfg["max_len"]), ("seg_pos_embedding", 2, 16))
+        self.assertEqual(layers.serialize(emb)["config"]["max_len"], 16)  # through C's get_config
+
+    def test_nested_sequential_build_and_summary(self):
+        inner = kiln.Sequential([layers.Dense(64, activation="relu"), layers.Dense(10)])
+        model = kiln.Sequential([inner, layers.Dense(2)])
+        model.build((None, 784))
+        lines = []
+        model.summary(print_fn=lines.append)
+        text = "\n".join(lines)
+        self.assertIn('Model: "sequential_1"', text)
+        self.assertIn(" sequential (Sequential)     (None, 10)                50890     ", text)
+        self.assertIn(" dense_2 (Dense)             (None, 2)                 22        ", text)
+        self.assertIn("Total params: 50912 (198.88 KB)", text)
+        self.assertIn("Non-trainable params: 0 (0.00 Byte)", text)
+        self.assertEqual(model.count_params(), 50912)
+        self.assertEqual([v.name for v in model.trainable_variables][:2],
+                         ["sequential_1/sequential/dense/kernel", "sequential_1/sequential/dense/bias"])
+        self.assertIs(model.get_layer("sequential"), inner)
+
+    def test_model_build_builds_sub_layers(self):
+        m = MyModel()
+        m.build((None, 4))
+        self.assertTrue(m.built)
+        self.assertEqual(m.count_params(), 4 * 8 + 8 + 8 * 3 + 3)
+
+    def test_builtin_layers_and_config_round_trip(self):
+        d = layers.Dense(3, activation="tanh", kernel_regularizer="l2")
+        y = d(np.ones((2, 4), np.float32))
+        self.assertEqual(y.shape, (2, 3))
+        cfg = d.get_config()
+        self.assertEqual((cfg["units"], cfg["activation"]), (3, "tanh"))
+        self.assertEqual(cfg["kernel_initializer"]["class_name"], "GlorotUniform")
+        back = layers.Dense.from_config(cfg)
+        self.assertEqual(back.get_config(), cfg)
+        self.assertEqual(len(d.losses), 1)
+        again = layers.deserialize(layers.serialize(d))
+        self.assertIsInstance(again, layers.Dense)
+        bn = layers.BatchNormalization()
+        bn(np.ones((4, 3), np.float32), training=True)
+        self.assertEqual(len(bn.non_trainable_weights), 2)
+        seq = kiln.Sequential([layers.Dense(2)])
+        seq.trainable = False
+        seq.build((None, 3))
+        self.assertEqual(seq.trainable_weights, [])
+
+    def test_errors_name_the_layer(self):
+        d = layers.Dense(3)
+        d(np.ones((2, 4), np.float32))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"layer 'dense' \(Dense\).*expected the last axis"):
+            d(np.ones((2, 5), np.float32))
+        with self.assertRaisesRegex(kiln.NotFoundError, "unknown layer class 'Nope'"):
+            layers.deserialize({"class_name": "Nope", "config": {}})
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "unknown config key 'unitz'"):
+            layers.Dense.from_config({"units": 2, "unitz": 3})
+
+        class Late(layers.Layer):
+            def call(self, x):
+                self.add_weight(shape=(1,), name="late")
+                return x
+        with self.assertRaisesRegex(kiln.FailedPreconditionError, "after the layer was built"):
+            Late()(np.ones((1,), np.float32))
+
+        class Dup(layers.Layer):
+            def build(self, shape):
+                self.add_weight(shape=(1,), name="w")
+                self.add_weight(shape=(1,), name="w")
+
+            def call(self, x):
+                return x
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "a weight named 'w' already exists"):
+            Dup()(np.ones((1,), np.float32))
+
+    def test_python_exception_in_call_is_reraised(self):
+        class Boom(layers.Layer):
+            def call(self, x):
+                raise ZeroDivisionError("boom in call")
+        model = kiln.Sequential([layers.Dense(2), Boom()])
+        with self.assertRaisesRegex(ZeroDivisionError, "boom in call"):
+            model(np.ones((1, 3), np.float32))
+
+    def test_no_reference_cycle(self):
+        import weakref
+        m = MyModel()
+        m(np.ones((1, 4), np.float32))
+        ref = weakref.ref(m)
+        del m
+        gc.collect()
+        self.assertIsNone(ref())
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+class InitializersTest(unittest.TestCase):
+    def test_objects_names_and_seeds(self):
+        from kiln import initializers, regularizers
+        a = initializers.RandomNormal(stddev=0.5, seed=3)((4, 5)).numpy()
+        b = initializers.RandomNormal(stddev=0.5, seed=3)((4, 5)).numpy()
+        np.testing.assert_array_equal(a, b)  # a seeded initializer repeats
+        self.assertAlmostEqual(float(np.std(initializers.RandomNormal(stddev=0.5, seed=4)((200, 200)).numpy())), 0.5,
+                               delta=0.02)
+        g = initializers.glorot_uniform()((30, 50)).numpy()
+        limit = np.sqrt(6.0 / 80)
+        self.assertLessEqual(float(np.abs(g).max()), limit)
+        self.assertGreater(float(np.abs(g).max()), 0.9 * limit)
+        q = initializers.Orthogonal(seed=1)((6, 4)).numpy()
+        np.testing.assert_allclose(q.T @ q, np.eye(4), atol=1e-5)
+        self.assertEqual(initializers.serialize(initializers.HeNormal(seed=2)),
+                         {"class_name": "HeNormal", "config": {"seed": 2}})
+        np.testing.assert_array_equal(initializers.get("ones")((2,)).numpy(), [1, 1])
+        d = layers.Dense(3, kernel_initializer=initializers.Constant(value=0.5),
+                         kernel_regularizer=regularizers.L1L2(l1=0.1, l2=0.2))
+        d(np.ones((1, 2), np.float32))
+        np.testing.assert_array_equal(d.trainable_variables[0].numpy(), np.full((2, 3), 0.5, np.float32))
+        self.assertAlmostEqual(float(d.losses[0].numpy()), 0.1 * 3 + 0.2 * 1.5, places=5)
+        self.assertEqual(d.get_config()["kernel_regularizer"], {"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0.2}})

@@ -1,0 +1,219 @@
+// The Layer contract in the C++ core: names, lazy build, weights and their order, trainable,
+// configs and the registry, input specs, losses, Sequential and summary.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "autodiff/tape.h"
+#include "core/error.h"
+#include "layers/layer.h"
+#include "layers/sequential.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+namespace kiln::layers {
+namespace {
+
+using testing::expect_error;
+using testing::random_tensor;
+
+LayerPtr dense(int64_t units, const std::string &activation = "linear") {
+  Config c;
+  c.set("units", units).set("activation", activation);
+  return create_layer("Dense", c);
+}
+
+std::vector<std::string> names(const std::vector<VariablePtr> &vars) {
+  std::vector<std::string> n;
+  for (const VariablePtr &v : vars) n.push_back(v->name());
+  return n;
+}
+
+class LayersTest : public ::testing::Test {
+ protected:
+  void SetUp() override { clear_session(); }
+};
+
+TEST_F(LayersTest, UniqueNamesPerClassAndClearSession) {
+  EXPECT_EQ(dense(2)->name(), "dense");
+  EXPECT_EQ(dense(2)->name(), "dense_1");
+  EXPECT_EQ(create_layer("LayerNormalization", Config())->name(), "layer_normalization");
+  clear_session();
+  EXPECT_EQ(dense(2)->name(), "dense");
+  Config named;
+  named.set("units", 2).set("name", "head");
+  EXPECT_EQ(create_layer("Dense", named)->name(), "head");
+  EXPECT_EQ(to_snake_case("Conv2DTranspose"), "conv2d_transpose");
+  EXPECT_EQ(to_snake_case("MultiHeadAttention"), "multi_head_attention");
+  EXPECT_EQ(to_snake_case("HTTPLayer"), "http_layer");
+}
+
+TEST_F(LayersTest, DenseBuildsLazilyFromTheFirstInput) {
+  LayerPtr d = dense(3, "relu");
+  EXPECT_FALSE(d->built());
+  EXPECT_TRUE(d->variables().empty());
+  const Tensor x = random_tensor({4, 5}, 1);
+  const Tensor y = (*d)(x);
+  EXPECT_TRUE(d->built());
+  EXPECT_EQ(y.shape(), Shape({4, 3}));
+  ASSERT_EQ(d->variables().size(), 2u);
+  EXPECT_EQ(names(d->variables()), (std::vector<std::string>{"dense/kernel", "dense/bias"}));
+  EXPECT_EQ(d->variables()[0]->shape(), Shape({5, 3}));
+  // y = relu(x W + b), checked against the ops.
+  const Tensor want = ops::relu(ops::add(ops::matmul(x, d->variables()[0]->peek()), d->variables()[1]->peek()));
+  testing::expect_near(y, testing::values<float>(want), 0);
+  // The input spec now holds the last dim: 6 columns is an error naming the layer.
+  expect_error([&] { (*d)(random_tensor({4, 6}, 2)); }, Code::kInvalidArgument,
+               {"layer 'dense' (Dense)", "(4, 6)", "expected the last axis to be 5"});
+  expect_error([&] { (*d)(random_tensor({5}, 2)); }, Code::kInvalidArgument, {"expected rank >= 2"});
+}
+
+TEST_F(LayersTest, SequentialOrdersVariablesDepthFirstAndScopesNames) {
+  // From a config: the layers keep the names their configs hold, as Keras's from_config.
+  Config c;
+  c.set("layers", std::vector<Config>{serialize_layer(*dense(4)), serialize_layer(*dense(2))});
+  auto seq = std::dynamic_pointer_cast<Sequential>(create_layer("Sequential", c));
+  ASSERT_TRUE(seq);
+  seq->build({{kUnknownDim, 3}});
+  EXPECT_EQ(names(seq->trainable_variables()),
+            (std::vector<std::string>{"sequential/dense/kernel", "sequential/dense/bias",
+                                      "sequential/dense_1/kernel", "sequential/dense_1/bias"}));
+  EXPECT_EQ(seq->count_params(), 3 * 4 + 4 + 4 * 2 + 2);
+  EXPECT_EQ(seq->layers()[1]->output_shapes(), (std::vector<PartialShape>{{kUnknownDim, 2}}));
+  const Tensor y = (*seq)(random_tensor({5, 3}, 3));
+  EXPECT_EQ(y.shape(), Shape({5, 2}));
+
+  // Nested: a Sequential inside a Sequential.
+  Config outer;
+  outer.set("layers", std::vector<Config>{serialize_layer(*seq), serialize_layer(*dense(1))});
+  LayerPtr o = create_layer("Sequential", outer);
+  o->build({{kUnknownDim, 3}});
+  EXPECT_EQ(o->variables().size(), 6u);
+  EXPECT_EQ(o->variables()[0]->name(), "sequential_1/sequential/dense/kernel");
+}
+
+TEST_F(LayersTest, SummaryMatchesKerasLayout) {
+  Config c;
+  c.set("name", "sequential");
+  auto seq = std::dynamic_pointer_cast<Sequential>(create_layer("Sequential", c));
+  seq->add(dense(64, "relu"));
+  seq->add(dense(10));
+  seq->build({{kUnknownDim, 784}});
+  const std::string want =
+      "Model: \"sequential\"\n"
+      "_________________________________________________________________\n"
+      " Layer (type)                Output Shape              Param #   \n"
+      "=================================================================\n"
+      " dense (Dense)               (None, 64)                50240     \n"
+      "                                                                 \n"
+      " dense_1 (Dense)             (None, 10)                650       \n"
+      "                                                                 \n"
+      "=================================================================\n"
+      "Total params: 50890 (198.79 KB)\n"
+      "Trainable params: 50890 (198.79 KB)\n"
+      "Non-trainable params: 0 (0.00 Byte)\n"
+      "_________________________________________________________________\n";
+  EXPECT_EQ(summary(*seq), want);
+}
+
+TEST_F(LayersTest, TrainableSwitchFreezesLayerAndChildren) {
+  Config c;
+  c.set("layers", std::vector<Config>{serialize_layer(*dense(2))});
+  LayerPtr seq = create_layer("Sequential", c);
+  seq->build({{kUnknownDim, 3}});
+  seq->set_trainable(false);
+  EXPECT_TRUE(seq->trainable_variables().empty());
+  EXPECT_EQ(seq->non_trainable_variables().size(), 2u);
+  EXPECT_FALSE(seq->layers()[0]->trainable());
+  // A frozen variable is not watched by a tape that watches accessed variables.
+  autodiff::Tape tape(false, true);
+  const Tensor y = ops::sum((*seq)(random_tensor({2, 3}, 4)));
+  const std::vector<Tensor> g = tape.gradient(y, {*seq->variables()[0]}, autodiff::Unconnected::kNone);
+  EXPECT_FALSE(g[0].defined());
+  seq->set_trainable(true);
+  EXPECT_EQ(seq->trainable_variables().size(), 2u);
+}
+
+TEST_F(LayersTest, ConfigRoundTripsThroughTheRegistry) {
+  Config c;
+  c.set("units", 7).set("activation", "tanh").set("use_bias", false).set("kernel_regularizer", "l2");
+  LayerPtr d = create_layer("Dense", c);
+  const Config saved = serialize_layer(*d);
+  EXPECT_EQ(saved.get_string("class_name"), "Dense");
+  const Config inner = saved.get_config("config");
+  EXPECT_EQ(inner.get_int("units"), 7);
+  EXPECT_EQ(inner.get_string("activation"), "tanh");
+  EXPECT_EQ(inner.get_config("kernel_initializer").get_string("class_name"), "GlorotUniform");
+  EXPECT_EQ(inner.get_config("kernel_regularizer").get_config("config").get_float("l2"), 0.01);
+  LayerPtr back = deserialize_layer(saved);
+  EXPECT_EQ(back->get_config(), inner);
+
+  expect_error([] { create_layer("Dense2", Config()); }, Code::kNotFound, {"unknown layer class 'Dense2'", "Dense"});
+  Config typo;
+  typo.set("units", 2).set("activaton", "relu");
+  expect_error([&] { create_layer("Dense", typo); }, Code::kInvalidArgument, {"Dense: unknown config key 'activaton'"});
+  expect_error([] { create_layer("Dense", Config()); }, Code::kInvalidArgument, {"'units' is required"});
+  Config bad_act;
+  bad_act.set("units", 2).set("activation", "rellu");
+  expect_error([&] { create_layer("Dense", bad_act); }, Code::kNotFound, {"unknown activation 'rellu'"});
+}
+
+TEST_F(LayersTest, WeightsLockAfterBuildAndNamesAreUnique) {
+  LayerPtr d = dense(2);
+  d->build({{kUnknownDim, 3}});
+  expect_error([&] { d->add_weight("extra", Shape({1}), DType::kFloat32, *get_initializer("zeros"), true); },
+               Code::kFailedPrecondition, {"layer 'dense'", "add_weight('extra') after the layer was built"});
+  LayerPtr e = dense(2);
+  e->add_weight("w", Shape({1}), DType::kFloat32, *get_initializer("zeros"), true);
+  expect_error([&] { e->add_weight("w", Shape({1}), DType::kFloat32, *get_initializer("zeros"), true); },
+               Code::kInvalidArgument, {"a weight named 'w' already exists"});
+}
+
+TEST_F(LayersTest, RegularizerLossesAndBatchNormStatistics) {
+  Config c;
+  c.set("units", 2).set("kernel_regularizer", "l2").set("kernel_initializer", "ones");
+  LayerPtr d = create_layer("Dense", c);
+  (*d)(random_tensor({1, 3}, 5));
+  const std::vector<Tensor> losses = d->losses();
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_FLOAT_EQ(losses[0].data<float>()[0], 0.01f * 6);
+
+  LayerPtr bn = create_layer("BatchNormalization", Config());
+  const Tensor x = random_tensor({8, 3}, 6, 0.0f, 4.0f);
+  (*bn)(x);  // inference: no statistics update
+  EXPECT_EQ(names(bn->variables()),
+            (std::vector<std::string>{"batch_normalization/gamma", "batch_normalization/beta",
+                                      "batch_normalization/moving_mean", "batch_normalization/moving_variance"}));
+  EXPECT_EQ(bn->trainable_variables().size(), 2u);
+  EXPECT_FLOAT_EQ(bn->variables()[2]->peek().data<float>()[0], 0.0f);
+  CallContext train;
+  train.training = true;
+  (*bn)({x}, train);
+  const float batch_mean = testing::values<float>(ops::mean(x, {0}))[0];
+  EXPECT_NEAR(bn->variables()[2]->peek().data<float>()[0], 0.01f * batch_mean, 1e-6f);
+}
+
+TEST_F(LayersTest, DropoutOnlyInTraining) {
+  Config c;
+  c.set("rate", 0.5);
+  LayerPtr d = create_layer("Dropout", c);
+  const Tensor x = ops::ones(Shape({1000}));
+  EXPECT_EQ(testing::values<float>((*d)(x, false)), testing::values<float>(x));
+  const std::vector<float> y = testing::values<float>((*d)(x, true));
+  int zeros = 0;
+  for (float v : y) zeros += v == 0.0f;
+  EXPECT_GT(zeros, 400);
+  EXPECT_LT(zeros, 600);
+}
+
+TEST_F(LayersTest, ComputeOutputShapeKeepsUnknownDims) {
+  LayerPtr d = dense(5);
+  EXPECT_EQ(d->compute_output_shape({{kUnknownDim, 7, 3}}), (std::vector<PartialShape>{{kUnknownDim, 7, 5}}));
+  Config r;
+  r.set("target_shape", std::vector<int64_t>{2, -1});
+  EXPECT_EQ(create_layer("Reshape", r)->compute_output_shape({{kUnknownDim, 6}}),
+            (std::vector<PartialShape>{{kUnknownDim, 2, 3}}));
+}
+
+}  // namespace
+}  // namespace kiln::layers
