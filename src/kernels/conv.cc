@@ -1,11 +1,13 @@
 #include "kernels/conv.h"
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "core/storage.h"
 #include "kernels/engine.h"
+#include "kernels/split_run.h"
 
 namespace kiln::kernels {
 
@@ -269,16 +271,101 @@ void conv2d_backward_data(const Window2d &g, const float *dy, const float *filte
   execute(p, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_DIFF_SRC, dx}});
 }
 
-void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, float *dfilter) {
-  const PrimitiveKind kind = PrimitiveKind::kConvBackwardWeights;
-  dnnl::primitive p = cached_primitive(key_for(kind, g), [&] {
+namespace {
+
+// The batch pieces of a filter gradient. Their count and sizes are a function of the shape alone,
+// never of the thread count, so the sum over the batch (which oneDNN splits by its thread count)
+// always runs in one order: within a piece by a one-thread primitive, across pieces in piece order.
+// Up to kMaxFilterGradPieces pieces (enough to keep a few cores busy), fewer when their partial
+// gradients would take more than kMaxPartialFilterBytes.
+constexpr int64_t kMaxFilterGradPieces = 8;
+constexpr int64_t kMaxPartialFilterBytes = int64_t{64} << 20;
+
+struct BatchPieces {
+  int64_t count = 1, size = 0, last = 0;  // `count` pieces of `size` images, the last of `last`
+};
+
+BatchPieces batch_pieces(const Window2d &g) {
+  const int64_t filter_bytes = std::max<int64_t>(1, g.kh * g.kw * (g.c / g.groups) * g.o * 4);
+  const int64_t wanted =
+      std::max<int64_t>(1, std::min({g.n, kMaxFilterGradPieces, kMaxPartialFilterBytes / filter_bytes}));
+  BatchPieces b;
+  b.size = (g.n + wanted - 1) / wanted;
+  b.count = (g.n + b.size - 1) / b.size;
+  b.last = g.n - b.size * (b.count - 1);
+  return b;
+}
+
+dnnl::primitive backward_filter_primitive(const Window2d &g) {
+  return cached_primitive(key_for(PrimitiveKind::kConvBackwardWeights, g), [&] {
     ConvBwdWeights::desc d(dnnl::algorithm::convolution_direct, src_md(g), filter_md(g, Tag::any), dst_md(g),
                            strides(g), dilates(g), pad_l(g), pad_r(g));
     return ConvBwdWeights(ConvBwdWeights::primitive_desc(d, user_scratchpad_attr(), engine(), forward_pd(g)));
   });
-  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_DIFF_WEIGHTS, dfilter, nullptr);
-  execute(p, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, w.data}});
-  if (w.blocked) reorder_filter(kind, g, w.md, true, w.data, dfilter);
+}
+
+}  // namespace
+
+void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, float *dfilter) {
+  const PrimitiveKind kind = PrimitiveKind::kConvBackwardWeights;
+  const BatchPieces pieces = batch_pieces(g);
+  Window2d full = g, last = g;
+  full.n = pieces.size;
+  last.n = pieces.last;
+  dnnl::primitive p_full, p_last;
+  {
+    SingleThreadScope one;
+    p_full = backward_filter_primitive(full);
+    p_last = pieces.last == pieces.size ? p_full : backward_filter_primitive(last);
+  }
+  const memory::desc plain = filter_md(g, plain_filter_tag(g));
+  const memory::desc md_full = arg_md(p_full, DNNL_ARG_DIFF_WEIGHTS),
+                     md_last = arg_md(p_last, DNNL_ARG_DIFF_WEIGHTS);
+  const int64_t x_image = g.h * g.w * g.c, dy_image = g.oh * g.ow * g.o;
+  const auto n = static_cast<size_t>(pieces.count);
+  std::vector<std::shared_ptr<Storage>> partials(n);
+  std::vector<PreparedRun> runs;
+  runs.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const bool is_last = i + 1 == n;
+    const memory::desc &md = is_last ? md_last : md_full;
+    float *out = dfilter;
+    if (n > 1 || md != plain) {
+      partials[i] = Storage::allocate(md.get_size());
+      out = static_cast<float *>(partials[i]->data());
+    }
+    const int64_t first = static_cast<int64_t>(i) * pieces.size;
+    runs.emplace_back(is_last ? p_last : p_full,
+                      std::initializer_list<Arg>{{DNNL_ARG_SRC, x + first * x_image},
+                                                 {DNNL_ARG_DIFF_DST, dy + first * dy_image},
+                                                 {DNNL_ARG_DIFF_WEIGHTS, out}});
+  }
+  run_all(runs, "convolution backward-weights");
+  if (!partials[0]) return;  // one piece, written in place
+  const int64_t plain_count = g.kh * g.kw * (g.c / g.groups) * g.o;
+  std::vector<const float *> parts(n);
+  if (md_full == md_last) {
+    // Add in the primitive's own layout (its padding is zero in every part), then one reorder.
+    for (size_t i = 0; i < n; ++i) parts[i] = static_cast<const float *>(partials[i]->data());
+    float *sum = static_cast<float *>(partials[0]->data());
+    if (md_full == plain) return sum_in_order(parts, plain_count, dfilter);
+    sum_in_order(parts, static_cast<int64_t>(md_full.get_size() / sizeof(float)), sum);
+    return reorder_filter(kind, full, md_full, true, sum, dfilter);
+  }
+  // The last piece chose another layout: bring every part to the plain layout first.
+  std::vector<std::shared_ptr<Storage>> plains(n);
+  for (size_t i = 0; i < n; ++i) {
+    const bool is_last = i + 1 == n;
+    const memory::desc &md = is_last ? md_last : md_full;
+    if (md == plain) {
+      parts[i] = static_cast<const float *>(partials[i]->data());
+      continue;
+    }
+    plains[i] = Storage::allocate(plain.get_size());
+    reorder_filter(kind, is_last ? last : full, md, true, partials[i]->data(), plains[i]->data());
+    parts[i] = static_cast<const float *>(plains[i]->data());
+  }
+  sum_in_order(parts, plain_count, dfilter);
 }
 
 }  // namespace kiln::kernels

@@ -1,0 +1,59 @@
+// Results independent of the thread count for reductions oneDNN would split by thread count
+// (convolution backward-weights, GEMMs with a long K): the work is cut into pieces whose number
+// and sizes are a function of the shape alone, each piece runs a primitive created for one
+// thread, the pieces run concurrently on the caller's OpenMP team, and partial sums are added in
+// piece order. Every piece prepares its own memory objects, stream and scratchpad on the calling
+// thread, so running it inside the parallel region takes no lock, allocates nothing of kiln's and
+// throws nothing.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "kernels/engine.h"
+
+namespace kiln {
+class Storage;
+}
+
+namespace kiln::kernels {
+
+// Makes the calling thread's kernels use one thread while it lives (primitives created meanwhile
+// are keyed and built for one thread); restores the thread's previous override after.
+class SingleThreadScope {
+ public:
+  SingleThreadScope();
+  ~SingleThreadScope();
+  SingleThreadScope(const SingleThreadScope &) = delete;
+  SingleThreadScope &operator=(const SingleThreadScope &) = delete;
+
+ private:
+  int previous_;
+};
+
+// One execution of a primitive, prepared on the calling thread to run on any thread.
+class PreparedRun {
+ public:
+  static constexpr int kMaxArgs = 8;
+  // p's arguments (buffers in the layouts p expects) and a scratchpad of its own.
+  PreparedRun(const dnnl::primitive &p, std::initializer_list<Arg> args);
+  // Runs p and waits for it; the status instead of an exception, so it may run in a parallel region.
+  dnnl_status_t run() noexcept;
+
+ private:
+  dnnl::primitive prim_;
+  dnnl::stream stream_;
+  int count_ = 0;
+  dnnl::memory mems_[kMaxArgs + 1];
+  dnnl_exec_arg_t args_[kMaxArgs + 1];
+  std::shared_ptr<Storage> scratch_;
+};
+
+// Runs every run, concurrently on the calling thread's OpenMP team at num_threads(); throws
+// Internal naming `what` if any failed.
+void run_all(std::vector<PreparedRun> &runs, const char *what);
+
+// out[i] = parts[0][i] + parts[1][i] + ... in that order, for i < count, on num_threads() threads.
+void sum_in_order(const std::vector<const float *> &parts, int64_t count, float *out);
+
+}  // namespace kiln::kernels
