@@ -21,8 +21,7 @@ SingleThreadScope::~SingleThreadScope() {
   apply_num_threads();
 }
 
-PreparedRun::PreparedRun(const dnnl::primitive &p, std::initializer_list<Arg> args)
-    : prim_(p), stream_(engine()) {
+PreparedRun::PreparedRun(const dnnl::primitive &p, std::initializer_list<Arg> args) : prim_(p) {
   if (args.size() > static_cast<size_t>(kMaxArgs))
     fail(Code::kInternal, "PreparedRun: more than ", kMaxArgs, " arguments");
   for (const Arg &a : args) {
@@ -39,18 +38,24 @@ PreparedRun::PreparedRun(const dnnl::primitive &p, std::initializer_list<Arg> ar
   }
 }
 
-dnnl_status_t PreparedRun::run() noexcept {
-  const dnnl_status_t st = dnnl_primitive_execute(prim_.get(), stream_.get(), count_, args_);
-  const dnnl_status_t wt = dnnl_stream_wait(stream_.get());
+dnnl_status_t PreparedRun::run(dnnl_stream_t stream) noexcept {
+  const dnnl_status_t st = dnnl_primitive_execute(prim_.get(), stream, count_, args_);
+  const dnnl_status_t wt = dnnl_stream_wait(stream);
   return st != dnnl_success ? st : wt;
 }
 
 void run_all(std::vector<PreparedRun> &runs, const char *what) {
   const int64_t n = static_cast<int64_t>(runs.size());
   std::vector<dnnl_status_t> status(runs.size(), dnnl_success);
+  // The calling thread's streams, one per concurrent run: creating streams on every call costs more
+  // than a small piece.
+  thread_local std::vector<dnnl::stream> streams;
+  while (streams.size() < runs.size()) streams.emplace_back(engine());
+  const dnnl::stream *stream = streams.data();
   apply_num_threads();
 #pragma omp parallel for if (n > 1) schedule(dynamic, 1)
-  for (int64_t i = 0; i < n; ++i) status[static_cast<size_t>(i)] = runs[static_cast<size_t>(i)].run();
+  for (int64_t i = 0; i < n; ++i)
+    status[static_cast<size_t>(i)] = runs[static_cast<size_t>(i)].run(stream[i].get());
   for (dnnl_status_t s : status)
     if (s != dnnl_success)
       fail(Code::kInternal, "oneDNN ", what, " failed with status ", static_cast<int>(s));

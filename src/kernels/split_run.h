@@ -31,25 +31,27 @@ class SingleThreadScope {
   int previous_;
 };
 
-// One execution of a primitive, prepared on the calling thread to run on any thread.
+// One execution of a primitive, prepared on the calling thread to run on any thread (on a stream
+// of its own: run_all gives each run one of the calling thread's streams).
 class PreparedRun {
  public:
   static constexpr int kMaxArgs = 8;
   // p's arguments (buffers in the layouts p expects) and a scratchpad of its own.
   PreparedRun(const dnnl::primitive &p, std::initializer_list<Arg> args);
-  // Runs p and waits for it; the status instead of an exception, so it may run in a parallel region.
-  dnnl_status_t run() noexcept;
+  // Runs p on `stream` and waits for it; the status instead of an exception, so it may run in a
+  // parallel region.
+  dnnl_status_t run(dnnl_stream_t stream) noexcept;
 
  private:
   dnnl::primitive prim_;
-  dnnl::stream stream_;
   int count_ = 0;
   dnnl::memory mems_[kMaxArgs + 1];
   dnnl_exec_arg_t args_[kMaxArgs + 1];
   std::shared_ptr<Storage> scratch_;
 };
 
-// Runs every run, concurrently on the calling thread's OpenMP team at num_threads(); throws
+// Runs every run, concurrently on the calling thread's OpenMP team at num_threads(), each on its
+// own stream of the calling thread (kept for its next call); throws
 // Internal naming `what` if any failed.
 void run_all(std::vector<PreparedRun> &runs, const char *what);
 
