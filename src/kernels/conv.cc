@@ -273,27 +273,52 @@ void conv2d_backward_data(const Window2d &g, const float *dy, const float *filte
 
 namespace {
 
-// The batch pieces of a filter gradient. Their count and sizes are a function of the shape alone,
-// never of the thread count, so the sum over the batch (which oneDNN splits by its thread count)
-// always runs in one order: within a piece by a one-thread primitive, across pieces in piece order.
-// Up to kMaxFilterGradPieces pieces (enough to keep a few cores busy), fewer when their partial
-// gradients would take more than kMaxPartialFilterBytes.
+// The pieces of a filter gradient. Their count and geometry are a function of the shape alone,
+// never of the thread count, so the sum over images and output positions (which oneDNN splits by
+// its thread count) always runs in one order: within a piece by a one-thread primitive, across
+// pieces in piece order. Ranges of the batch, or for a single image ranges of its output rows (each
+// with the input rows it reads); up to kMaxFilterGradPieces (enough to keep a few cores busy),
+// fewer when their partial gradients would take more than kMaxPartialFilterBytes.
 constexpr int64_t kMaxFilterGradPieces = 8;
 constexpr int64_t kMaxPartialFilterBytes = int64_t{64} << 20;
+constexpr int64_t kMinPieceOutputRows = 4;
 
-struct BatchPieces {
-  int64_t count = 1, size = 0, last = 0;  // `count` pieces of `size` images, the last of `last`
+struct FilterGradPiece {
+  Window2d g;                   // the piece's own convolution
+  int64_t x_offset, dy_offset;  // where its input and output gradient start, in elements
 };
 
-BatchPieces batch_pieces(const Window2d &g) {
-  const int64_t filter_bytes = std::max<int64_t>(1, g.kh * g.kw * (g.c / g.groups) * g.o * 4);
+int64_t filter_count(const Window2d &g) { return g.kh * g.kw * (g.c / g.groups) * g.o; }
+
+std::vector<FilterGradPiece> filter_grad_pieces(const Window2d &g) {
   const int64_t wanted =
-      std::max<int64_t>(1, std::min({g.n, kMaxFilterGradPieces, kMaxPartialFilterBytes / filter_bytes}));
-  BatchPieces b;
-  b.size = (g.n + wanted - 1) / wanted;
-  b.count = (g.n + b.size - 1) / b.size;
-  b.last = g.n - b.size * (b.count - 1);
-  return b;
+      std::max<int64_t>(1, std::min(kMaxFilterGradPieces, kMaxPartialFilterBytes / (filter_count(g) * 4)));
+  std::vector<FilterGradPiece> pieces;
+  if (g.n > 1) {
+    const int64_t size = (g.n + std::min(wanted, g.n) - 1) / std::min(wanted, g.n);
+    for (int64_t first = 0; first < g.n; first += size) {
+      Window2d q = g;
+      q.n = std::min(size, g.n - first);
+      pieces.push_back({q, first * g.h * g.w * g.c, first * g.oh * g.ow * g.o});
+    }
+    return pieces;
+  }
+  const int64_t count = std::max<int64_t>(1, std::min(wanted, g.oh / kMinPieceOutputRows));
+  const int64_t rows = (g.oh + count - 1) / count, span = (g.kh - 1) * g.dh + 1;
+  for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
+    const int64_t r1 = std::min(g.oh, r0 + rows);
+    // Input rows [top, end) feed output rows [r0, r1); those outside the image are padding.
+    const int64_t top = r0 * g.sh - g.pad_top, end = (r1 - 1) * g.sh - g.pad_top + span;
+    const int64_t start = std::max<int64_t>(0, top), stop = std::min(g.h, end);
+    if (stop <= start) return {{g, 0, 0}};  // a piece of padding alone: keep the image whole
+    Window2d q = g;
+    q.oh = r1 - r0;
+    q.h = stop - start;
+    q.pad_top = start - top;
+    q.pad_bottom = end - stop;
+    pieces.push_back({q, start * g.w * g.c, r0 * g.ow * g.o});
+  }
+  return pieces;
 }
 
 dnnl::primitive backward_filter_primitive(const Window2d &g) {
@@ -308,64 +333,56 @@ dnnl::primitive backward_filter_primitive(const Window2d &g) {
 
 void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, float *dfilter) {
   const PrimitiveKind kind = PrimitiveKind::kConvBackwardWeights;
-  const BatchPieces pieces = batch_pieces(g);
-  Window2d full = g, last = g;
-  full.n = pieces.size;
-  last.n = pieces.last;
-  dnnl::primitive p_full, p_last;
+  const std::vector<FilterGradPiece> pieces = filter_grad_pieces(g);
+  const size_t n = pieces.size();
+  std::vector<dnnl::primitive> prims(n);
   {
     SingleThreadScope one;
-    p_full = backward_filter_primitive(full);
-    p_last = pieces.last == pieces.size ? p_full : backward_filter_primitive(last);
+    for (size_t i = 0; i < n; ++i) prims[i] = backward_filter_primitive(pieces[i].g);
   }
   const memory::desc plain = filter_md(g, plain_filter_tag(g));
-  const memory::desc md_full = arg_md(p_full, DNNL_ARG_DIFF_WEIGHTS),
-                     md_last = arg_md(p_last, DNNL_ARG_DIFF_WEIGHTS);
-  const int64_t x_image = g.h * g.w * g.c, dy_image = g.oh * g.ow * g.o;
-  const auto n = static_cast<size_t>(pieces.count);
+  std::vector<memory::desc> mds(n);
+  bool same_layout = true;
+  for (size_t i = 0; i < n; ++i) {
+    mds[i] = arg_md(prims[i], DNNL_ARG_DIFF_WEIGHTS);
+    same_layout = same_layout && mds[i] == mds[0];
+  }
   std::vector<std::shared_ptr<Storage>> partials(n);
   std::vector<PreparedRun> runs;
   runs.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    const bool is_last = i + 1 == n;
-    const memory::desc &md = is_last ? md_last : md_full;
     float *out = dfilter;
-    if (n > 1 || md != plain) {
-      partials[i] = Storage::allocate(md.get_size());
+    if (n > 1 || mds[i] != plain) {
+      partials[i] = Storage::allocate(mds[i].get_size());
       out = static_cast<float *>(partials[i]->data());
     }
-    const int64_t first = static_cast<int64_t>(i) * pieces.size;
-    runs.emplace_back(is_last ? p_last : p_full,
-                      std::initializer_list<Arg>{{DNNL_ARG_SRC, x + first * x_image},
-                                                 {DNNL_ARG_DIFF_DST, dy + first * dy_image},
-                                                 {DNNL_ARG_DIFF_WEIGHTS, out}});
+    runs.emplace_back(prims[i], std::initializer_list<Arg>{{DNNL_ARG_SRC, x + pieces[i].x_offset},
+                                                           {DNNL_ARG_DIFF_DST, dy + pieces[i].dy_offset},
+                                                           {DNNL_ARG_DIFF_WEIGHTS, out}});
   }
   run_all(runs, "convolution backward-weights");
   if (!partials[0]) return;  // one piece, written in place
-  const int64_t plain_count = g.kh * g.kw * (g.c / g.groups) * g.o;
   std::vector<const float *> parts(n);
-  if (md_full == md_last) {
-    // Add in the primitive's own layout (its padding is zero in every part), then one reorder.
+  if (same_layout) {
+    // Add in the primitives' own layout (its padding is zero in every part), then one reorder.
     for (size_t i = 0; i < n; ++i) parts[i] = static_cast<const float *>(partials[i]->data());
+    if (mds[0] == plain) return sum_in_order(parts, filter_count(g), dfilter);
     float *sum = static_cast<float *>(partials[0]->data());
-    if (md_full == plain) return sum_in_order(parts, plain_count, dfilter);
-    sum_in_order(parts, static_cast<int64_t>(md_full.get_size() / sizeof(float)), sum);
-    return reorder_filter(kind, full, md_full, true, sum, dfilter);
+    sum_in_order(parts, static_cast<int64_t>(mds[0].get_size() / sizeof(float)), sum);
+    return reorder_filter(kind, pieces[0].g, mds[0], true, sum, dfilter);
   }
-  // The last piece chose another layout: bring every part to the plain layout first.
+  // The pieces chose different layouts: bring every part to the plain layout first.
   std::vector<std::shared_ptr<Storage>> plains(n);
   for (size_t i = 0; i < n; ++i) {
-    const bool is_last = i + 1 == n;
-    const memory::desc &md = is_last ? md_last : md_full;
-    if (md == plain) {
+    if (mds[i] == plain) {
       parts[i] = static_cast<const float *>(partials[i]->data());
       continue;
     }
     plains[i] = Storage::allocate(plain.get_size());
-    reorder_filter(kind, is_last ? last : full, md, true, partials[i]->data(), plains[i]->data());
+    reorder_filter(kind, pieces[i].g, mds[i], true, partials[i]->data(), plains[i]->data());
     parts[i] = static_cast<const float *>(plains[i]->data());
   }
-  sum_in_order(parts, plain_count, dfilter);
+  sum_in_order(parts, filter_count(g), dfilter);
 }
 
 }  // namespace kiln::kernels

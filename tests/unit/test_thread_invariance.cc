@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "conv_test_util.h"
 #include "core/threads.h"
+#include "ops/nn_internal.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -17,6 +19,7 @@ namespace kiln {
 namespace {
 
 using ops::Padding;
+using testing::ConvShape;
 using testing::random_tensor;
 
 using Fn = std::function<Tensor(const std::vector<Tensor> &)>;
@@ -82,6 +85,50 @@ TEST(ThreadInvariance, Conv2d) {
                               return ops::conv2d(in[0], in[1], {c.stride, c.stride}, {1, 1}, c.padding);
                             },
                             {random_tensor(c.x, seed++), random_tensor(c.filter, seed++)});
+}
+
+// The filter gradient runs as pieces (ranges of the batch, or of one image's output rows with the
+// input rows and padding they read); checked against a float64 loop over shapes that cut pieces
+// at every kind of edge: padding on either side, strides, dilations, a last piece shorter.
+TEST(ThreadInvariance, Conv2dFilterGradientPiecesMatchFloat64) {
+  const std::vector<ConvShape> cases = {
+      {{1, 37, 11, 5}, {3, 3, 5, 7}, {1, 1}, {1, 1}, Padding::kSame},
+      {{1, 41, 9, 4}, {5, 3, 4, 6}, {2, 1}, {1, 1}, Padding::kSame},
+      {{1, 45, 10, 3}, {3, 2, 3, 5}, {1, 2}, {2, 1}, Padding::kValid},
+      {{1, 64, 8, 8}, {4, 4, 8, 8}, {3, 3}, {1, 1}, Padding::kSame},
+      {{1, 33, 7, 6}, {7, 3, 6, 4}, {1, 1}, {3, 1}, Padding::kSame},
+      {{11, 9, 8, 5}, {3, 3, 5, 7}, {2, 2}, {1, 1}, Padding::kSame},
+  };
+  unsigned seed = 30;
+  for (const ConvShape &c : cases) {
+    const testing::WindowAxis ah = testing::window_axis(c.x[1], c.f[0], c.s[0], c.d[0], c.p);
+    const testing::WindowAxis aw = testing::window_axis(c.x[2], c.f[1], c.s[1], c.d[1], c.p);
+    const Tensor x = random_tensor(c.x, seed++), dy = random_tensor({c.x[0], ah.out, aw.out, c.f[3]}, seed++);
+    const Tensor got = ops::internal::conv2d_backprop_filter(x, c.f, dy, c.s, c.d, c.p);
+    const float *px = x.data<float>(), *pdy = dy.data<float>(), *pg = got.data<float>();
+    const int64_t n = c.x[0], h = c.x[1], w = c.x[2], ch = c.x[3], o = c.f[3];
+    int bad = 0;
+    for (int64_t ky = 0; ky < c.f[0]; ++ky)
+      for (int64_t kx = 0; kx < c.f[1]; ++kx)
+        for (int64_t ci = 0; ci < ch; ++ci)
+          for (int64_t oi = 0; oi < o; ++oi) {
+            double want = 0;
+            for (int64_t b = 0; b < n; ++b)
+              for (int64_t oy = 0; oy < ah.out; ++oy)
+                for (int64_t ox = 0; ox < aw.out; ++ox) {
+                  const int64_t iy = oy * c.s[0] - ah.before + ky * c.d[0],
+                                ix = ox * c.s[1] - aw.before + kx * c.d[1];
+                  if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                  want += static_cast<double>(px[((b * h + iy) * w + ix) * ch + ci]) *
+                          pdy[((b * ah.out + oy) * aw.out + ox) * o + oi];
+                }
+            const float g = pg[((ky * c.f[1] + kx) * ch + ci) * o + oi];
+            if (std::fabs(g - want) > 1e-4 * (1.0 + std::fabs(want)) && bad++ < 5)
+              ADD_FAILURE() << "filter gradient, x " << c.x.to_string() << " filter " << c.f.to_string()
+                            << " at [" << ky << ", " << kx << ", " << ci << ", " << oi << "]: " << g << " vs "
+                            << want;
+          }
+  }
 }
 
 TEST(ThreadInvariance, DepthwiseConv2d) {
