@@ -147,17 +147,46 @@ const void *advance(const void *p, int64_t elements, DType dtype) {
   return static_cast<const char *>(p) + elements * static_cast<int64_t>(dtype_size(dtype));
 }
 
+PrimitiveKey matmul_key(const Problem &p, bool ta, bool tb, DType dtype, int64_t batch, int64_t rows,
+                        int64_t k) {
+  PrimitiveKey key(PrimitiveKind::kMatmul);
+  key.add(dtype)
+      .add(static_cast<int64_t>(ta) * 2 + static_cast<int64_t>(tb))
+      .add(static_cast<int64_t>(p.rank));
+  key.add(p.a).add(p.b).add(batch).add(rows).add(k);
+  return key;
+}
+
+dnnl::primitive make_matmul(const dnnl::memory::desc &a, const dnnl::memory::desc &b,
+                            const dnnl::memory::desc &out) {
+  dnnl::matmul::desc d(a, b, out);
+  return dnnl::matmul(dnnl::matmul::primitive_desc(d, user_scratchpad_attr(), engine()));
+}
+
 void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const void *b, void *out) {
   const int r = p.rank;
-  const View va = view(p.a, r, ta), vb = view(p.b, r, tb), vo = view(p.out, r, false);
   const Geometry g = geometry(p, ta, dtype);
+  const int64_t count = g.batch.count * g.rows.count * g.k.count;
+  if (count == 1) {  // the common small case: no piece descriptors unless the primitive is new
+    SingleThreadScope one;
+    const int64_t batch = r > 2 ? p.out[0] : 1;
+    run_cached(matmul_key(p, ta, tb, dtype, batch, g.rows.size, g.k.size),
+               [&] {
+                 auto md = [&](const View &v) {
+                   return dnnl::memory::desc(v.dims, to_dnnl(dtype), v.strides);
+                 };
+                 return make_matmul(md(view(p.a, r, ta)), md(view(p.b, r, tb)), md(view(p.out, r, false)));
+               },
+               {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, out}});
+    return;
+  }
+  const View va = view(p.a, r, ta), vb = view(p.b, r, tb), vo = view(p.out, r, false);
   const int row = r - 2;
   struct Piece {
     dnnl::primitive prim;
     const void *a, *b;
     void *out;
   };
-  const int64_t count = g.batch.count * g.rows.count * g.k.count;
   std::vector<Piece> pieces;
   pieces.reserve(static_cast<size_t>(count));
   // Partial outputs for K pieces after the first, laid out as out.
@@ -177,23 +206,13 @@ void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const v
           const dnnl::memory::desc ma = piece_md(va, dtype, row, {batch, rows, ka}, off_a);
           const dnnl::memory::desc mb = piece_md(vb, dtype, row, {batch, kb}, off_b);
           const dnnl::memory::desc mo = piece_md(vo, dtype, row, {batch, rows}, off_o);
-          PrimitiveKey key(PrimitiveKind::kMatmul);
-          key.add(dtype)
-              .add(static_cast<int64_t>(ta) * 2 + static_cast<int64_t>(tb))
-              .add(static_cast<int64_t>(r));
-          key.add(p.a).add(p.b).add(batch.size).add(rows.size).add(ka.size);
-          dnnl::primitive prim = cached_primitive(key, [&] {
-            dnnl::matmul::desc d(ma, mb, mo);
-            return dnnl::matmul(dnnl::matmul::primitive_desc(d, user_scratchpad_attr(), engine()));
-          });
+          dnnl::primitive prim =
+              cached_primitive(matmul_key(p, ta, tb, dtype, batch.size, rows.size, ka.size),
+                               [&] { return make_matmul(ma, mb, mo); });
           void *dst = ki == 0 ? out : partials[static_cast<size_t>(ki)]->data();
           pieces.push_back({std::move(prim), advance(a, off_a, dtype), advance(b, off_b, dtype),
                             const_cast<void *>(advance(dst, off_o, dtype))});
         }
-    if (count == 1) {
-      const Piece &q = pieces[0];
-      return execute(q.prim, {{DNNL_ARG_SRC, q.a}, {DNNL_ARG_WEIGHTS, q.b}, {DNNL_ARG_DST, q.out}});
-    }
   }
   std::vector<PreparedRun> runs;
   runs.reserve(pieces.size());

@@ -1,5 +1,7 @@
 #include "kernels/split_run.h"
 
+#include <omp.h>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -8,18 +10,13 @@
 
 namespace kiln::kernels {
 
-SingleThreadScope::SingleThreadScope() : previous_(num_threads_for_this_thread()) {
-  set_num_threads_for_this_thread(1);
-  apply_num_threads();  // oneDNN reads OpenMP's count when it builds a primitive
+SingleThreadScope::SingleThreadScope() {
+  apply_num_threads();
+  previous_ = omp_get_max_threads();
+  omp_set_num_threads(1);
 }
 
-SingleThreadScope::~SingleThreadScope() {
-  try {
-    set_num_threads_for_this_thread(previous_);  // a count it accepted before: cannot fail
-  } catch (...) {
-  }
-  apply_num_threads();
-}
+SingleThreadScope::~SingleThreadScope() { omp_set_num_threads(previous_); }
 
 PreparedRun::PreparedRun(const dnnl::primitive &p, std::initializer_list<Arg> args) : prim_(p) {
   if (args.size() > static_cast<size_t>(kMaxArgs))

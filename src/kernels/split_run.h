@@ -18,8 +18,12 @@ class Storage;
 
 namespace kiln::kernels {
 
-// Makes the calling thread's kernels use one thread while it lives (primitives created meanwhile
-// are keyed and built for one thread); restores the thread's previous override after.
+// Makes oneDNN primitives created or run on the calling thread while it lives use one thread: it
+// sets OpenMP's count, which oneDNN reads when it builds a primitive and when a GEMM runs, to 1,
+// and restores kiln's count after. It first applies kiln's count, so that execute()'s own
+// apply_num_threads() inside the scope finds it applied and leaves OpenMP's count at 1. (Not
+// kiln's per-thread override: its range check asks the OS for the processor count, about half a
+// microsecond, twice per small matmul.)
 class SingleThreadScope {
  public:
   SingleThreadScope();

@@ -180,6 +180,9 @@ TEST(ThreadInvariance, MatmulWeightGradient) {
                           {random_tensor({16, 512, 48}, 64u), random_tensor({48, 40}, 65u)});
   expect_thread_invariant("matmul [4, 1024, 32] x [4, 32, 24] (batched)", dense,
                           {random_tensor({4, 1024, 32}, 66u), random_tensor({4, 32, 24}, 67u)});
+  // Below the size that runs as pieces: one piece, still on one thread.
+  expect_thread_invariant("matmul [65536, 1] x [1, 8]", dense,
+                          {random_tensor({65536, 1}, 58u), random_tensor({1, 8}, 59u)});
   auto transposed = [](const std::vector<Tensor> &in) { return ops::matmul(in[0], in[1], true, false); };
   expect_thread_invariant("matmul transpose_a [8192, 64]^T x [8192, 32]", transposed,
                           {random_tensor({8192, 64}, 68u), random_tensor({8192, 32}, 69u)});
