@@ -1,11 +1,13 @@
 #include "kernels/conv.h"
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "core/storage.h"
 #include "kernels/engine.h"
+#include "kernels/split_run.h"
 
 namespace kiln::kernels {
 
@@ -269,16 +271,118 @@ void conv2d_backward_data(const Window2d &g, const float *dy, const float *filte
   execute(p, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_DIFF_SRC, dx}});
 }
 
-void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, float *dfilter) {
-  const PrimitiveKind kind = PrimitiveKind::kConvBackwardWeights;
-  dnnl::primitive p = cached_primitive(key_for(kind, g), [&] {
+namespace {
+
+// The pieces of a filter gradient. Their count and geometry are a function of the shape alone,
+// never of the thread count, so the sum over images and output positions (which oneDNN splits by
+// its thread count) always runs in one order: within a piece by a one-thread primitive, across
+// pieces in piece order. Ranges of the batch, or for a single image ranges of its output rows (each
+// with the input rows it reads); up to kMaxFilterGradPieces (enough to keep a few cores busy),
+// fewer when their partial gradients would take more than kMaxPartialFilterBytes.
+constexpr int64_t kMaxFilterGradPieces = 8;
+constexpr int64_t kMaxPartialFilterBytes = int64_t{64} << 20;
+constexpr int64_t kMinPieceOutputRows = 4;
+
+struct FilterGradPiece {
+  Window2d g;                   // the piece's own convolution
+  int64_t x_offset, dy_offset;  // where its input and output gradient start, in elements
+};
+
+int64_t filter_count(const Window2d &g) { return g.kh * g.kw * (g.c / g.groups) * g.o; }
+
+std::vector<FilterGradPiece> filter_grad_pieces(const Window2d &g) {
+  const int64_t wanted =
+      std::max<int64_t>(1, std::min(kMaxFilterGradPieces, kMaxPartialFilterBytes / (filter_count(g) * 4)));
+  std::vector<FilterGradPiece> pieces;
+  if (g.n > 1) {
+    const int64_t size = (g.n + std::min(wanted, g.n) - 1) / std::min(wanted, g.n);
+    for (int64_t first = 0; first < g.n; first += size) {
+      Window2d q = g;
+      q.n = std::min(size, g.n - first);
+      pieces.push_back({q, first * g.h * g.w * g.c, first * g.oh * g.ow * g.o});
+    }
+    return pieces;
+  }
+  const int64_t count = std::max<int64_t>(1, std::min(wanted, g.oh / kMinPieceOutputRows));
+  const int64_t rows = (g.oh + count - 1) / count, span = (g.kh - 1) * g.dh + 1;
+  for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
+    const int64_t r1 = std::min(g.oh, r0 + rows);
+    // Input rows [top, end) feed output rows [r0, r1); those outside the image are padding.
+    const int64_t top = r0 * g.sh - g.pad_top, end = (r1 - 1) * g.sh - g.pad_top + span;
+    const int64_t start = std::max<int64_t>(0, top), stop = std::min(g.h, end);
+    if (stop <= start) return {{g, 0, 0}};  // a piece of padding alone: keep the image whole
+    Window2d q = g;
+    q.oh = r1 - r0;
+    q.h = stop - start;
+    q.pad_top = start - top;
+    q.pad_bottom = end - stop;
+    pieces.push_back({q, start * g.w * g.c, r0 * g.ow * g.o});
+  }
+  return pieces;
+}
+
+dnnl::primitive backward_filter_primitive(const Window2d &g) {
+  return cached_primitive(key_for(PrimitiveKind::kConvBackwardWeights, g), [&] {
     ConvBwdWeights::desc d(dnnl::algorithm::convolution_direct, src_md(g), filter_md(g, Tag::any), dst_md(g),
                            strides(g), dilates(g), pad_l(g), pad_r(g));
     return ConvBwdWeights(ConvBwdWeights::primitive_desc(d, user_scratchpad_attr(), engine(), forward_pd(g)));
   });
-  FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_DIFF_WEIGHTS, dfilter, nullptr);
-  execute(p, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, w.data}});
-  if (w.blocked) reorder_filter(kind, g, w.md, true, w.data, dfilter);
+}
+
+}  // namespace
+
+void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, float *dfilter) {
+  const PrimitiveKind kind = PrimitiveKind::kConvBackwardWeights;
+  const std::vector<FilterGradPiece> pieces = filter_grad_pieces(g);
+  const size_t n = pieces.size();
+  std::vector<dnnl::primitive> prims(n);
+  {
+    SingleThreadScope one;
+    for (size_t i = 0; i < n; ++i) prims[i] = backward_filter_primitive(pieces[i].g);
+  }
+  const memory::desc plain = filter_md(g, plain_filter_tag(g));
+  std::vector<memory::desc> mds(n);
+  bool same_layout = true;
+  for (size_t i = 0; i < n; ++i) {
+    mds[i] = arg_md(prims[i], DNNL_ARG_DIFF_WEIGHTS);
+    same_layout = same_layout && mds[i] == mds[0];
+  }
+  std::vector<std::shared_ptr<Storage>> partials(n);
+  std::vector<PreparedRun> runs;
+  runs.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    float *out = dfilter;
+    if (n > 1 || mds[i] != plain) {
+      partials[i] = Storage::allocate(mds[i].get_size());
+      out = static_cast<float *>(partials[i]->data());
+    }
+    runs.emplace_back(prims[i], std::initializer_list<Arg>{{DNNL_ARG_SRC, x + pieces[i].x_offset},
+                                                           {DNNL_ARG_DIFF_DST, dy + pieces[i].dy_offset},
+                                                           {DNNL_ARG_DIFF_WEIGHTS, out}});
+  }
+  run_all(runs, "convolution backward-weights");
+  if (!partials[0]) return;  // one piece, written in place
+  std::vector<const float *> parts(n);
+  if (same_layout) {
+    // Add in the primitives' own layout (its padding is zero in every part), then one reorder.
+    for (size_t i = 0; i < n; ++i) parts[i] = static_cast<const float *>(partials[i]->data());
+    if (mds[0] == plain) return sum_in_order(parts, filter_count(g), dfilter);
+    float *sum = static_cast<float *>(partials[0]->data());
+    sum_in_order(parts, static_cast<int64_t>(mds[0].get_size() / sizeof(float)), sum);
+    return reorder_filter(kind, pieces[0].g, mds[0], true, sum, dfilter);
+  }
+  // The pieces chose different layouts: bring every part to the plain layout first.
+  std::vector<std::shared_ptr<Storage>> plains(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (mds[i] == plain) {
+      parts[i] = static_cast<const float *>(partials[i]->data());
+      continue;
+    }
+    plains[i] = Storage::allocate(plain.get_size());
+    reorder_filter(kind, pieces[i].g, mds[i], true, partials[i]->data(), plains[i]->data());
+    parts[i] = static_cast<const float *>(plains[i]->data());
+  }
+  sum_in_order(parts, filter_count(g), dfilter);
 }
 
 }  // namespace kiln::kernels

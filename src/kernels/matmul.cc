@@ -7,9 +7,11 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/storage.h"
 #include "core/threads.h"
 #include "kernels/elementwise.h"
 #include "kernels/engine.h"
+#include "kernels/split_run.h"
 
 namespace kiln::kernels {
 
@@ -20,28 +22,32 @@ using dims_t = dnnl::memory::dims;
 // float64 products (m * n * k) at or above which output rows split among OpenMP threads.
 constexpr int64_t kMatmulF64ParallelWork = 32768;
 
-// A [batch..., rows, cols] view of a row-major tensor, left-padded with 1s to rank r.
-// A transpose swaps the last two dims and their strides, so oneDNN reads the
-// transposed matrix in place; dims of 1 are how oneDNN broadcasts batches.
-dnnl::memory::desc view(const Shape &s, int r, bool transpose, DType dtype) {
-  dims_t dims(static_cast<size_t>(r), 1), strides(static_cast<size_t>(r));
+// A [batch..., rows, cols] view of a row-major tensor, left-padded with 1s to rank r: dims and
+// strides. A transpose swaps the last two dims and their strides, so oneDNN reads the transposed
+// matrix in place; dims of 1 are how oneDNN broadcasts batches.
+struct View {
+  dims_t dims, strides;
+};
+
+View view(const Shape &s, int r, bool transpose) {
+  View v{dims_t(static_cast<size_t>(r), 1), dims_t(static_cast<size_t>(r))};
   const int lead = r - s.rank();
   const auto st = s.strides();
   const int64_t total = s.num_elements();
   for (int i = 0; i < r; ++i) {
     auto k = static_cast<size_t>(i);
     if (i < lead) {
-      strides[k] = total;
+      v.strides[k] = total;
     } else {
-      dims[k] = s[i - lead];
-      strides[k] = st[static_cast<size_t>(i - lead)];
+      v.dims[k] = s[i - lead];
+      v.strides[k] = st[static_cast<size_t>(i - lead)];
     }
   }
   if (transpose) {
-    std::swap(dims[static_cast<size_t>(r - 1)], dims[static_cast<size_t>(r - 2)]);
-    std::swap(strides[static_cast<size_t>(r - 1)], strides[static_cast<size_t>(r - 2)]);
+    std::swap(v.dims[static_cast<size_t>(r - 1)], v.dims[static_cast<size_t>(r - 2)]);
+    std::swap(v.strides[static_cast<size_t>(r - 1)], v.strides[static_cast<size_t>(r - 2)]);
   }
-  return dnnl::memory::desc(dims, to_dnnl(dtype), strides);
+  return v;
 }
 
 // The primitive's operands: when b has no batch (all its batch dims are 1) and a is not
@@ -62,19 +68,163 @@ Problem fold(const Shape &a, const Shape &b, bool transpose_a, const Shape &out)
   return {a, b, out, out.rank()};
 }
 
-void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const void *b, void *out) {
+// ---- pieces: results independent of the thread count ----
+//
+// oneDNN's GEMM splits its work by its thread count, and when the output is small beside K it
+// splits K too, which changes the summation order (and the bits) with the thread count. So a
+// matmul runs as pieces whose geometry is a function of the shapes alone (kernels/split_run.h):
+// ranges of the outermost batch dim, of the output rows and of K; each piece runs a one-thread
+// primitive; K pieces write separate partial outputs, added in K order.
+
+// Below this many multiply-adds a matmul is one piece, run on the calling thread.
+constexpr int64_t kMatmulOnePieceWork = int64_t{1} << 20;
+constexpr int64_t kMatmulMaxPieces = 8;
+constexpr int64_t kMatmulMinPieceRows = 128;
+constexpr int64_t kMatmulMinPieceK = 512;
+constexpr int64_t kMatmulMaxPartialBytes = int64_t{64} << 20;
+
+// A range split of a dim: `count` ranges of `size`, the last of `last`.
+struct Split {
+  int64_t count = 1, size = 0, last = 0;
+  int64_t size_of(int64_t i) const { return i + 1 == count ? last : size; }
+};
+
+Split split(int64_t extent, int64_t pieces) {
+  Split s;
+  pieces = std::max<int64_t>(1, std::min(pieces, extent));
+  s.size = (extent + pieces - 1) / pieces;
+  s.count = (extent + s.size - 1) / s.size;
+  s.last = extent - s.size * (s.count - 1);
+  return s;
+}
+
+struct Geometry {
+  Split batch, rows, k;
+};
+
+Geometry geometry(const Problem &p, bool ta, DType dtype) {
+  const int r = p.rank;
+  const int64_t m = p.out[r - 2];
+  const int64_t k = ta ? p.a[p.a.rank() - 2] : p.a[p.a.rank() - 1];
+  const int64_t batch0 = r > 2 ? p.out[0] : 1;
+  const int64_t work = p.out.num_elements() * k;
+  Geometry g{split(batch0, 1), split(m, 1), split(k, 1)};
+  if (work < kMatmulOnePieceWork) return g;
+  g.batch = split(batch0, kMatmulMaxPieces);
+  const int64_t left = kMatmulMaxPieces / g.batch.count;
+  g.rows = split(m, std::min(left, m / kMatmulMinPieceRows));
+  const int64_t k_pieces =
+      std::min({left / g.rows.count, k / kMatmulMinPieceK,
+                kMatmulMaxPartialBytes /
+                    std::max<int64_t>(1, p.out.num_elements() * static_cast<int64_t>(dtype_size(dtype))),
+                int64_t{4}});
+  // Partial outputs are float32 only (other dtypes would round each partial).
+  if (dtype == DType::kFloat32 && g.batch.count * g.rows.count < 4) g.k = split(k, k_pieces);
+  return g;
+}
+
+// The descriptor of one piece of an operand: v with the ranges' dims resized (dim -1: none; a batch
+// dim of 1 broadcasts and stays 1); `offset` gets the element offset of the piece's start.
+struct Range {
+  int dim;
+  int64_t start, size;
+};
+
+dnnl::memory::desc piece_md(View v, DType dtype, int row_dim, std::initializer_list<Range> ranges,
+                            int64_t &offset) {
+  offset = 0;
+  for (const Range &rg : ranges) {
+    if (rg.dim < 0) continue;  // no batch dim
+    const auto d = static_cast<size_t>(rg.dim);
+    if (rg.dim == 0 && row_dim > 0 && v.dims[d] == 1) continue;  // a broadcast batch
+    v.dims[d] = rg.size;
+    offset += rg.start * v.strides[d];
+  }
+  return dnnl::memory::desc(v.dims, to_dnnl(dtype), v.strides);
+}
+
+const void *advance(const void *p, int64_t elements, DType dtype) {
+  return static_cast<const char *>(p) + elements * static_cast<int64_t>(dtype_size(dtype));
+}
+
+PrimitiveKey matmul_key(const Problem &p, bool ta, bool tb, DType dtype, int64_t batch, int64_t rows,
+                        int64_t k) {
   PrimitiveKey key(PrimitiveKind::kMatmul);
   key.add(dtype)
       .add(static_cast<int64_t>(ta) * 2 + static_cast<int64_t>(tb))
       .add(static_cast<int64_t>(p.rank));
-  key.add(p.a).add(p.b);
-  run_cached(key,
-             [&] {
-               dnnl::matmul::desc d(view(p.a, p.rank, ta, dtype), view(p.b, p.rank, tb, dtype),
-                                    view(p.out, p.rank, false, dtype));
-               return dnnl::matmul(dnnl::matmul::primitive_desc(d, user_scratchpad_attr(), engine()));
-             },
-             {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, out}});
+  key.add(p.a).add(p.b).add(batch).add(rows).add(k);
+  return key;
+}
+
+dnnl::primitive make_matmul(const dnnl::memory::desc &a, const dnnl::memory::desc &b,
+                            const dnnl::memory::desc &out) {
+  dnnl::matmul::desc d(a, b, out);
+  return dnnl::matmul(dnnl::matmul::primitive_desc(d, user_scratchpad_attr(), engine()));
+}
+
+void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const void *b, void *out) {
+  const int r = p.rank;
+  const Geometry g = geometry(p, ta, dtype);
+  const int64_t count = g.batch.count * g.rows.count * g.k.count;
+  if (count == 1) {  // the common small case: no piece descriptors unless the primitive is new
+    SingleThreadScope one;
+    const int64_t batch = r > 2 ? p.out[0] : 1;
+    run_cached(matmul_key(p, ta, tb, dtype, batch, g.rows.size, g.k.size),
+               [&] {
+                 auto md = [&](const View &v) {
+                   return dnnl::memory::desc(v.dims, to_dnnl(dtype), v.strides);
+                 };
+                 return make_matmul(md(view(p.a, r, ta)), md(view(p.b, r, tb)), md(view(p.out, r, false)));
+               },
+               {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, out}});
+    return;
+  }
+  const View va = view(p.a, r, ta), vb = view(p.b, r, tb), vo = view(p.out, r, false);
+  const int row = r - 2;
+  struct Piece {
+    dnnl::primitive prim;
+    const void *a, *b;
+    void *out;
+  };
+  std::vector<Piece> pieces;
+  pieces.reserve(static_cast<size_t>(count));
+  // Partial outputs for K pieces after the first, laid out as out.
+  const int64_t out_bytes = p.out.num_elements() * static_cast<int64_t>(dtype_size(dtype));
+  std::vector<std::shared_ptr<Storage>> partials(static_cast<size_t>(g.k.count));
+  for (int64_t kp = 1; kp < g.k.count; ++kp)
+    partials[static_cast<size_t>(kp)] = Storage::allocate(static_cast<size_t>(out_bytes));
+  {
+    SingleThreadScope one;
+    for (int64_t bi = 0; bi < g.batch.count; ++bi)
+      for (int64_t ri = 0; ri < g.rows.count; ++ri)
+        for (int64_t ki = 0; ki < g.k.count; ++ki) {
+          const Range batch{r > 2 ? 0 : -1, bi * g.batch.size, g.batch.size_of(bi)};
+          const Range rows{row, ri * g.rows.size, g.rows.size_of(ri)};
+          const Range ka{r - 1, ki * g.k.size, g.k.size_of(ki)}, kb{r - 2, ki * g.k.size, g.k.size_of(ki)};
+          int64_t off_a = 0, off_b = 0, off_o = 0;
+          const dnnl::memory::desc ma = piece_md(va, dtype, row, {batch, rows, ka}, off_a);
+          const dnnl::memory::desc mb = piece_md(vb, dtype, row, {batch, kb}, off_b);
+          const dnnl::memory::desc mo = piece_md(vo, dtype, row, {batch, rows}, off_o);
+          dnnl::primitive prim =
+              cached_primitive(matmul_key(p, ta, tb, dtype, batch.size, rows.size, ka.size),
+                               [&] { return make_matmul(ma, mb, mo); });
+          void *dst = ki == 0 ? out : partials[static_cast<size_t>(ki)]->data();
+          pieces.push_back({std::move(prim), advance(a, off_a, dtype), advance(b, off_b, dtype),
+                            const_cast<void *>(advance(dst, off_o, dtype))});
+        }
+  }
+  std::vector<PreparedRun> runs;
+  runs.reserve(pieces.size());
+  for (const Piece &q : pieces)
+    runs.emplace_back(q.prim, std::initializer_list<Arg>{
+                                  {DNNL_ARG_SRC, q.a}, {DNNL_ARG_WEIGHTS, q.b}, {DNNL_ARG_DST, q.out}});
+  run_all(runs, "matmul");
+  if (g.k.count == 1) return;
+  std::vector<const float *> parts(static_cast<size_t>(g.k.count));
+  parts[0] = static_cast<const float *>(out);
+  for (size_t i = 1; i < parts.size(); ++i) parts[i] = static_cast<const float *>(partials[i]->data());
+  sum_in_order(parts, p.out.num_elements(), static_cast<float *>(out));
 }
 
 // bfloat16 state: 0 not yet known, 1 native, 2 unimplemented (oneDNN 2.6 implements bf16
