@@ -5,6 +5,7 @@
 #include "layers/activations.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
+#include "layers/layer_internal.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
@@ -14,38 +15,14 @@ namespace {
 // A rank-1 or more input's dims after the batch dim, all known (INVALID_ARGUMENT otherwise).
 int64_t known_dim(const Layer &l, const PartialShape &s, size_t axis, const char *what) {
   if (axis >= s.size() || s[axis] < 0)
-    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): input shape ", partial_shape_string(s),
-         " needs a known ", what);
+    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): input shape ",
+         partial_shape_string(s), " needs a known ", what);
   return s[axis];
 }
 
-const PartialShape &single_input(const Layer &l, const std::vector<PartialShape> &shapes) {
-  if (shapes.size() != 1)
-    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): got ", shapes.size(),
-         " inputs; expected 1");
-  return shapes[0];
-}
-
-const Tensor &single_input(const Layer &l, const std::vector<Tensor> &inputs) {
-  if (inputs.size() != 1)
-    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): got ", inputs.size(),
-         " inputs; expected 1");
-  return inputs[0];
-}
-
-void set_regularizer(Config &c, const char *key, const RegularizerPtr &r) {
-  if (r)
-    c.set(key, serialize_regularizer(*r));
-  else
-    c.set_null(key);
-}
-
-// Keys every Keras weight layer writes and kiln accepts only as null (constraints are not
-// implemented yet: a non-null value is an error rather than silently ignored).
-void reject_constraints(ConfigReader &r, std::initializer_list<const char *> keys) {
-  for (const char *k : keys)
-    if (r.has(k)) fail(Code::kUnimplemented, r.owner(), ": '", k, "' (weight constraints) is not supported yet");
-}
+using internal::reject_constraints;
+using internal::set_regularizer;
+using internal::single_input;
 
 // ------------------------------------------------------------------ Dense
 
@@ -59,14 +36,7 @@ class Dense final : public Layer {
     if (units_ <= 0) fail(Code::kInvalidArgument, "Dense: units must be positive; got ", units_);
     activation_ = get_activation(r.get_string("activation", "linear"));
     use_bias_ = r.get_bool("use_bias", true);
-    kernel_init_ = r.has("kernel_initializer") ? initializer_from_value(config, "kernel_initializer")
-                                               : get_initializer("glorot_uniform");
-    bias_init_ = r.has("bias_initializer") ? initializer_from_value(config, "bias_initializer") : get_initializer("zeros");
-    kernel_reg_ = regularizer_from_value(config, "kernel_regularizer");
-    bias_reg_ = regularizer_from_value(config, "bias_regularizer");
-    activity_reg_ = regularizer_from_value(config, "activity_regularizer");
-    r.accept({"kernel_regularizer", "bias_regularizer", "activity_regularizer"});
-    reject_constraints(r, {"kernel_constraint", "bias_constraint"});
+    w_ = internal::KernelBiasSettings::read(config, r);
     r.finish();
     input_spec_.min_ndim = 2;
   }
@@ -74,8 +44,8 @@ class Dense final : public Layer {
   void build_impl(const std::vector<PartialShape> &shapes) override {
     const PartialShape &s = single_input(*this, shapes);
     const int64_t in = known_dim(*this, s, s.size() - 1, "last dimension");
-    kernel_ = add_weight("kernel", Shape({in, units_}), dtype(), *kernel_init_, true, kernel_reg_);
-    if (use_bias_) bias_ = add_weight("bias", Shape({units_}), dtype(), *bias_init_, true, bias_reg_);
+    kernel_ = add_weight("kernel", Shape({in, units_}), dtype(), *w_.kernel_init, true, w_.kernel_reg);
+    if (use_bias_) bias_ = add_weight("bias", Shape({units_}), dtype(), *w_.bias_init, true, w_.bias_reg);
     input_spec_.last_dim = in;
   }
 
@@ -83,25 +53,19 @@ class Dense final : public Layer {
     Tensor y = ops::matmul(single_input(*this, inputs), kernel_->value());
     if (bias_) y = ops::bias_add(y, bias_->value());
     y = activation_(y);
-    if (activity_reg_) add_loss((*activity_reg_)(y));
+    if (w_.activity_reg) add_loss((*w_.activity_reg)(y));
     return {y};
   }
 
   void add_config(Config &c) const override {
     c.set("units", units_).set("activation", activation_.name).set("use_bias", use_bias_);
-    c.set("kernel_initializer", serialize_initializer(*kernel_init_));
-    c.set("bias_initializer", serialize_initializer(*bias_init_));
-    set_regularizer(c, "kernel_regularizer", kernel_reg_);
-    set_regularizer(c, "bias_regularizer", bias_reg_);
-    set_regularizer(c, "activity_regularizer", activity_reg_);
-    c.set_null("kernel_constraint").set_null("bias_constraint");
+    w_.write(c);
   }
 
   int64_t units_;
   Activation activation_;
   bool use_bias_;
-  InitializerPtr kernel_init_, bias_init_;
-  RegularizerPtr kernel_reg_, bias_reg_, activity_reg_;
+  internal::KernelBiasSettings w_;
   VariablePtr kernel_, bias_;
 };
 
@@ -133,7 +97,8 @@ class Dropout final : public Layer {
   explicit Dropout(ConfigReader &&r) : Layer("Dropout", r) {
     rate_ = r.get_float("rate", -1);
     if (!(rate_ >= 0 && rate_ < 1))
-      fail(Code::kInvalidArgument, "Dropout: rate must be in [0, 1); got ", rate_, r.has("rate") ? "" : " (rate is required)");
+      fail(Code::kInvalidArgument, "Dropout: rate must be in [0, 1); got ", rate_,
+           r.has("rate") ? "" : " (rate is required)");
     has_noise_shape_ = r.has("noise_shape");
     if (has_noise_shape_) noise_shape_ = r.config().get_dims("noise_shape");
     seed_ = r.get_int("seed", -1);
@@ -190,18 +155,21 @@ class Reshape final : public Layer {
  private:
   explicit Reshape(ConfigReader &&r) : Layer("Reshape", r) {
     target_ = r.get_int_list("target_shape", {});
-    if (!r.has("target_shape")) fail(Code::kInvalidArgument, "Reshape: config key 'target_shape' is required");
+    if (!r.has("target_shape"))
+      fail(Code::kInvalidArgument, "Reshape: config key 'target_shape' is required");
     int unknown = 0;
     for (int64_t d : target_) {
       if (d == -1) ++unknown;
-      if (d == 0 || d < -1) fail(Code::kInvalidArgument, "Reshape: target_shape entries must be positive or -1");
+      if (d == 0 || d < -1)
+        fail(Code::kInvalidArgument, "Reshape: target_shape entries must be positive or -1");
     }
     if (unknown > 1) fail(Code::kInvalidArgument, "Reshape: target_shape may hold at most one -1");
     r.finish();
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
     const Tensor &x = single_input(*this, inputs);
-    if (x.rank() < 1) fail(Code::kInvalidArgument, "layer '", name(), "' (Reshape): input needs a batch dimension");
+    if (x.rank() < 1)
+      fail(Code::kInvalidArgument, "layer '", name(), "' (Reshape): input needs a batch dimension");
     std::vector<int64_t> shape = {x.shape()[0]};
     shape.insert(shape.end(), target_.begin(), target_.end());
     return {ops::reshape(x, shape)};
@@ -221,8 +189,8 @@ class Embedding final : public Layer {
     input_dim_ = r.get_int("input_dim");
     output_dim_ = r.get_int("output_dim");
     if (input_dim_ <= 0 || output_dim_ <= 0)
-      fail(Code::kInvalidArgument, "Embedding: input_dim and output_dim must be positive; got ", input_dim_, " and ",
-           output_dim_);
+      fail(Code::kInvalidArgument, "Embedding: input_dim and output_dim must be positive; got ", input_dim_,
+           " and ", output_dim_);
     init_ = r.has("embeddings_initializer") ? initializer_from_value(config, "embeddings_initializer")
                                             : get_initializer("random_uniform");  // Keras: "uniform"
     reg_ = regularizer_from_value(config, "embeddings_regularizer");

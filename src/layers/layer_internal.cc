@@ -1,0 +1,59 @@
+#include "layers/layer_internal.h"
+
+#include "core/error.h"
+
+namespace kiln::layers::internal {
+
+const PartialShape &single_input(const Layer &l, const std::vector<PartialShape> &shapes) {
+  if (shapes.size() != 1)
+    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): got ", shapes.size(),
+         " inputs; expected 1");
+  return shapes[0];
+}
+
+const Tensor &single_input(const Layer &l, const std::vector<Tensor> &inputs) {
+  if (inputs.size() != 1)
+    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): got ", inputs.size(),
+         " inputs; expected 1");
+  return inputs[0];
+}
+
+InitializerPtr initializer_or(const Config &config, ConfigReader &r, const char *key, const char *def) {
+  return r.has(key) ? initializer_from_value(config, key) : get_initializer(def);
+}
+
+void set_regularizer(Config &c, const char *key, const RegularizerPtr &r) {
+  if (r)
+    c.set(key, serialize_regularizer(*r));
+  else
+    c.set_null(key);
+}
+
+void reject_constraints(ConfigReader &r, std::initializer_list<const char *> keys) {
+  for (const char *k : keys)
+    if (r.has(k))
+      fail(Code::kUnimplemented, r.owner(), ": '", k, "' (weight constraints) is not supported yet");
+}
+
+KernelBiasSettings KernelBiasSettings::read(const Config &config, ConfigReader &r) {
+  KernelBiasSettings s;
+  s.kernel_init = initializer_or(config, r, "kernel_initializer", "glorot_uniform");
+  s.bias_init = initializer_or(config, r, "bias_initializer", "zeros");
+  s.kernel_reg = regularizer_from_value(config, "kernel_regularizer");
+  s.bias_reg = regularizer_from_value(config, "bias_regularizer");
+  s.activity_reg = regularizer_from_value(config, "activity_regularizer");
+  r.accept({"kernel_regularizer", "bias_regularizer", "activity_regularizer"});
+  reject_constraints(r, {"kernel_constraint", "bias_constraint"});
+  return s;
+}
+
+void KernelBiasSettings::write(Config &c) const {
+  c.set("kernel_initializer", serialize_initializer(*kernel_init));
+  c.set("bias_initializer", serialize_initializer(*bias_init));
+  set_regularizer(c, "kernel_regularizer", kernel_reg);
+  set_regularizer(c, "bias_regularizer", bias_reg);
+  set_regularizer(c, "activity_regularizer", activity_reg);
+  c.set_null("kernel_constraint").set_null("bias_constraint");
+}
+
+}  // namespace kiln::layers::internal
