@@ -1,9 +1,318 @@
-// Built-in layers registered by register_attention_layers().
+// MultiHeadAttention (Keras 3 layers/attention/multi_head_attention.py) with its four
+// EinsumDense-style projections as sub-layers, so the weights are named as Keras names them
+// (multi_head_attention/query/kernel ...). The merge and reshaping layers live in
+// merge_layers.cc and are registered from register_attention_layers() too.
+//
+// Call inputs, in Keras's positional order (the C ABI passes one list of tensors):
+//   query [B, T, dim], value [B, S, dim], then optionally key [B, S, dim] (default: value) and
+//   attention_mask (bool or numeric, nonzero = attend; [B, T, S] or broadcasting to it), then
+//   optionally the call flags as scalar (rank-0) tensors: return_attention_scores, then
+//   use_causal_mask. A mask without a key passes value again as the key (Keras's default).
+// Outputs: the attention output [B, T, output_shape...] and, with return_attention_scores, the
+// attention probabilities [B, num_heads, T, S] (before dropout, as Keras returns them).
+#include <cmath>
+
+#include "core/error.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
+#include "layers/layer_internal.h"
+#include "ops/ops.h"
 
 namespace kiln::layers {
 
-void register_attention_layers() {}
+namespace {
+
+// Keras's _large_negative_number: what a masked score gets before the softmax.
+constexpr double kMaskedScore = -1e9;
+
+int64_t product(const std::vector<int64_t> &dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+// ------------------------------------------------------------------ EinsumDense projections
+
+// What one projection contracts and produces: the kernel is [in..., out...] (in = the input's
+// trailing `in_rank` dims), the bias [out...] (none when use_bias is false).
+struct ProjectionSpec {
+  std::vector<int64_t> in;
+  std::vector<int64_t> out;
+  bool use_bias = true;
+  internal::KernelBiasSettings w;  // the owner's initializers and regularizers
+};
+
+// Keras's EinsumDense as MultiHeadAttention uses it ("abc,cde->abde" for the query, key and
+// value projections, "abcd,cde->abe" for the output), computed as one matmul between reshapes.
+// Internal: it is created by its owner, not from a config, so it is not registered.
+class EinsumProjection final : public Layer {
+ public:
+  EinsumProjection(const Config &base, ProjectionSpec spec)
+      : EinsumProjection(base, ConfigReader(base, "EinsumDense"), std::move(spec)) {}
+
+ private:
+  EinsumProjection(const Config &, ConfigReader &&r, ProjectionSpec spec)
+      : Layer("EinsumDense", r), spec_(std::move(spec)) {
+    r.finish();
+  }
+
+  void build_impl(const std::vector<PartialShape> &) override {
+    std::vector<int64_t> kernel_dims = spec_.in;
+    kernel_dims.insert(kernel_dims.end(), spec_.out.begin(), spec_.out.end());
+    kernel_ =
+        add_weight("kernel", Shape(kernel_dims), dtype(), *spec_.w.kernel_init, true, spec_.w.kernel_reg);
+    if (spec_.use_bias)
+      bias_ = add_weight("bias", Shape(spec_.out), dtype(), *spec_.w.bias_init, true, spec_.w.bias_reg);
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = inputs.at(0);
+    const int64_t lead = x.rank() - static_cast<int64_t>(spec_.in.size());
+    std::vector<int64_t> out_dims(x.shape().data(), x.shape().data() + lead);
+    out_dims.insert(out_dims.end(), spec_.out.begin(), spec_.out.end());
+    const int64_t in_size = product(spec_.in), out_size = product(spec_.out);
+    Tensor y =
+        ops::matmul(ops::reshape(x, {-1, in_size}), ops::reshape(kernel_->value(), {in_size, out_size}));
+    y = ops::reshape(y, out_dims);
+    if (bias_) y = ops::add(y, bias_->value());
+    return {y};
+  }
+
+  ProjectionSpec spec_;
+  VariablePtr kernel_, bias_;
+};
+
+// ------------------------------------------------------------------ MultiHeadAttention
+
+// The call's inputs split by role (see the file comment). Rank-0 inputs are the flags.
+template <typename T>
+struct AttentionArgs {
+  const T *query = nullptr, *value = nullptr, *key = nullptr, *mask = nullptr;
+  const T *return_scores = nullptr, *causal = nullptr;
+};
+
+int64_t rank_of(const PartialShape &s) { return static_cast<int64_t>(s.size()); }
+int64_t rank_of(const Tensor &t) { return t.rank(); }
+
+template <typename T>
+AttentionArgs<T> split_inputs(const Layer &l, const std::vector<T> &inputs) {
+  size_t tensors = 0;
+  while (tensors < inputs.size() && rank_of(inputs[tensors]) > 0) ++tensors;
+  const size_t flags = inputs.size() - tensors;
+  bool flags_scalar = true;
+  for (size_t i = tensors; i < inputs.size(); ++i) flags_scalar &= rank_of(inputs[i]) == 0;
+  if (tensors < 2 || tensors > 4 || flags > 2 || !flags_scalar)
+    fail(Code::kInvalidArgument, "layer '", l.name(), "' (MultiHeadAttention): got ", inputs.size(),
+         " inputs; expected query and value, optionally key and attention_mask, then optionally the scalar "
+         "flags "
+         "return_attention_scores and use_causal_mask");
+  AttentionArgs<T> a;
+  a.query = &inputs[0];
+  a.value = &inputs[1];
+  a.key = tensors > 2 ? &inputs[2] : &inputs[1];
+  if (tensors > 3) a.mask = &inputs[3];
+  if (flags > 0) a.return_scores = &inputs[tensors];
+  if (flags > 1) a.causal = &inputs[tensors + 1];
+  return a;
+}
+
+bool flag_value(const Tensor *t) {
+  if (!t) return false;
+  return ops::cast(*t, DType::kFloat32).data<float>()[0] != 0.0f;
+}
+
+class MultiHeadAttention final : public Layer {
+ public:
+  explicit MultiHeadAttention(const Config &config)
+      : MultiHeadAttention(config, ConfigReader(config, "MultiHeadAttention")) {}
+
+ private:
+  MultiHeadAttention(const Config &config, ConfigReader &&r) : Layer("MultiHeadAttention", r) {
+    num_heads_ = r.get_int("num_heads");
+    key_dim_ = r.get_int("key_dim");
+    value_dim_ = r.get_int("value_dim", key_dim_);
+    if (num_heads_ <= 0 || key_dim_ <= 0 || value_dim_ <= 0)
+      fail(Code::kInvalidArgument,
+           "MultiHeadAttention: num_heads, key_dim and value_dim must be positive; got ", num_heads_, ", ",
+           key_dim_, " and ", value_dim_);
+    dropout_ = r.get_float("dropout", 0.0);
+    if (!(dropout_ >= 0 && dropout_ < 1))
+      fail(Code::kInvalidArgument, "MultiHeadAttention: dropout must be in [0, 1); got ", dropout_);
+    use_bias_ = r.get_bool("use_bias", true);
+    output_shape_is_int_ = r.has("output_shape") && config.type("output_shape") == Config::Type::kInt;
+    output_shape_ = r.get_optional_int_list("output_shape");
+    if (output_shape_)
+      for (int64_t d : *output_shape_)
+        if (d <= 0) fail(Code::kInvalidArgument, "MultiHeadAttention: output_shape entries must be positive");
+    attention_axes_ = r.get_optional_int_list("attention_axes");
+    w_ = internal::KernelBiasSettings::read(config, r);
+    if (r.get_bool("flash_attention", false))
+      fail(Code::kUnimplemented, "MultiHeadAttention: flash_attention is not supported");
+    seed_ = r.get_int("seed", -1);
+    r.finish();
+  }
+
+  [[noreturn]] void bad_input(const std::string &what) const {
+    fail(Code::kInvalidArgument, "layer '", name(), "' (MultiHeadAttention): ", what);
+  }
+
+  int64_t feature_dim(const PartialShape &s, const char *which) const {
+    if (s.size() != 3)
+      fail(Code::kUnimplemented, "layer '", name(), "' (MultiHeadAttention): ", which, " has shape ",
+           partial_shape_string(s), "; only rank-3 inputs (batch, sequence, features) are supported");
+    if (s[2] < 0)
+      bad_input(std::string(which) + " needs a known last dimension; got " + partial_shape_string(s));
+    return s[2];
+  }
+
+  std::shared_ptr<EinsumProjection> projection(const char *sub_name, std::vector<int64_t> in,
+                                               std::vector<int64_t> out) {
+    Config base;
+    base.set("name", sub_name).set("trainable", trainable()).set("dtype", dtype_name(dtype()));
+    ProjectionSpec spec{std::move(in), std::move(out), use_bias_, w_};
+    auto p = std::make_shared<EinsumProjection>(base, std::move(spec));
+    track(p);  // before it builds, so its weights are named under this layer
+    return p;
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    const AttentionArgs<PartialShape> a = split_inputs(*this, shapes);
+    query_dim_ = feature_dim(*a.query, "query");
+    value_dim_in_ = feature_dim(*a.value, "value");
+    key_dim_in_ = feature_dim(*a.key, "key");
+    if (attention_axes_) {
+      for (int64_t ax : *attention_axes_)
+        if ((ax < 0 ? ax + 3 : ax) != 1 || attention_axes_->size() != 1)
+          fail(Code::kUnimplemented, "layer '", name(),
+               "' (MultiHeadAttention): attention_axes other than the sequence "
+               "axis (None, 1 or -2 for rank-3 inputs) are not supported");
+    }
+    const std::vector<int64_t> out = output_shape_ ? *output_shape_ : std::vector<int64_t>{query_dim_};
+    query_ = projection("query", {query_dim_}, {num_heads_, key_dim_});
+    key_ = projection("key", {key_dim_in_}, {num_heads_, key_dim_});
+    value_ = projection("value", {value_dim_in_}, {num_heads_, value_dim_});
+    output_ = projection("attention_output", {num_heads_, value_dim_}, out);
+    query_->build({*a.query});
+    key_->build({*a.key});
+    value_->build({*a.value});
+    output_->build({{kUnknownDim, kUnknownDim, num_heads_, value_dim_}});
+  }
+
+  // The combined mask as 0/1 values of the scores' dtype, shaped to broadcast over
+  // [B, heads, T, S]; undefined when nothing is masked.
+  Tensor combined_mask(const Tensor *mask, bool causal, int64_t b, int64_t t, int64_t s, DType dt) const {
+    Tensor m;
+    if (mask) {
+      const Shape &ms = mask->shape();
+      const int64_t want[3] = {b, t, s};
+      bool ok = ms.rank() == 3;
+      for (int64_t i = 0; ok && i < 3; ++i) ok = ms[i] == want[i] || ms[i] == 1;
+      if (!ok)
+        bad_input("attention_mask has shape " + ms.to_string() + "; expected (" + std::to_string(b) + ", " +
+                  std::to_string(t) + ", " + std::to_string(s) + ") or dims of 1 that broadcast to it");
+      m = *mask;
+      if (m.dtype() != DType::kBool) m = ops::not_equal(m, ops::zeros(Shape({}), m.dtype()));
+      m = ops::cast(m, dt);
+    }
+    if (causal) {
+      // Keras's causal mask: query position i attends to key positions j <= i.
+      std::vector<float> lower(static_cast<size_t>(t * s));
+      for (int64_t i = 0; i < t; ++i)
+        for (int64_t j = 0; j < s; ++j) lower[size_t(i * s + j)] = j <= i ? 1.0f : 0.0f;
+      Tensor c = ops::cast(
+          Tensor::from_data(DType::kFloat32, Shape({1, t, s}), lower.data(), lower.size() * sizeof(float)),
+          dt);
+      m = m.defined() ? ops::mul(m, c) : c;
+    }
+    return m.defined() ? ops::expand_dims(m, 1) : m;
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    const AttentionArgs<Tensor> a = split_inputs(*this, inputs);
+    const Tensor &q_in = *a.query, &v_in = *a.value, &k_in = *a.key;
+    const int64_t dims[3] = {feature_dim(partial_shape_of(q_in.shape()), "query"),
+                             feature_dim(partial_shape_of(v_in.shape()), "value"),
+                             feature_dim(partial_shape_of(k_in.shape()), "key")};
+    const int64_t built[3] = {query_dim_, value_dim_in_, key_dim_in_};
+    const char *which[3] = {"query", "value", "key"};
+    for (int i = 0; i < 3; ++i)
+      if (dims[i] != built[i])
+        bad_input(std::string(which[i]) + " has last dimension " + std::to_string(dims[i]) +
+                  "; the layer was built for " + std::to_string(built[i]));
+    const int64_t b = q_in.shape()[0], t = q_in.shape()[1], s = v_in.shape()[1];
+    if (v_in.shape()[0] != b || k_in.shape()[0] != b)
+      bad_input("query, value and key have batch sizes " + std::to_string(b) + ", " +
+                std::to_string(v_in.shape()[0]) + " and " + std::to_string(k_in.shape()[0]) +
+                "; expected one batch size");
+    if (k_in.shape()[1] != s)
+      bad_input("key has " + std::to_string(k_in.shape()[1]) + " positions and value " + std::to_string(s) +
+                "; expected the same");
+
+    CallContext inner;                       // the projections have no dropout; training does not reach them
+    Tensor q = (*query_)({q_in}, inner)[0];  // [B, T, heads, key_dim]
+    Tensor k = (*key_)({k_in}, inner)[0];    // [B, S, heads, key_dim]
+    Tensor v = (*value_)({v_in}, inner)[0];  // [B, S, heads, value_dim]
+    const DType dt = q.dtype();
+    q = ops::mul(q, ops::fill(Shape({}), 1.0 / std::sqrt(static_cast<double>(key_dim_)), dt));
+    const std::vector<int64_t> heads_first = {0, 2, 1, 3};
+    Tensor scores = ops::matmul(ops::transpose(q, heads_first), ops::transpose(k, heads_first), false, true);
+
+    const Tensor m = combined_mask(a.mask, flag_value(a.causal), b, t, s, dt);
+    if (m.defined()) {
+      // (1 - m) * large negative, then the softmax, then * m so that a fully masked row is zero.
+      const Tensor adder =
+          ops::mul(ops::sub(ops::ones(Shape({}), dt), m), ops::fill(Shape({}), kMaskedScore, dt));
+      scores = ops::add(scores, adder);
+    }
+    Tensor probs = ops::softmax(scores, -1);
+    if (m.defined()) probs = ops::mul(probs, m);
+    Tensor dropped = probs;
+    if (ctx.training && dropout_ > 0)
+      dropped = ops::dropout(probs, static_cast<float>(dropout_), true, seed_);
+
+    Tensor context = ops::transpose(ops::matmul(dropped, ops::transpose(v, heads_first)), heads_first);
+    Tensor out = (*output_)({context}, inner)[0];
+    if (w_.activity_reg) add_loss((*w_.activity_reg)(out));
+    if (flag_value(a.return_scores)) return {out, probs};
+    return {out};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("num_heads", num_heads_).set("key_dim", key_dim_).set("value_dim", value_dim_);
+    c.set("dropout", dropout_).set("use_bias", use_bias_);
+    if (!output_shape_)
+      c.set_null("output_shape");
+    else if (output_shape_is_int_)
+      c.set("output_shape", (*output_shape_)[0]);
+    else
+      c.set("output_shape", *output_shape_);
+    if (attention_axes_)
+      c.set("attention_axes", *attention_axes_);
+    else
+      c.set_null("attention_axes");
+    w_.write(c);
+    if (seed_ >= 0)
+      c.set("seed", seed_);
+    else
+      c.set_null("seed");
+  }
+
+  int64_t num_heads_, key_dim_, value_dim_;
+  double dropout_;
+  bool use_bias_;
+  std::optional<std::vector<int64_t>> output_shape_, attention_axes_;
+  bool output_shape_is_int_ = false;
+  internal::KernelBiasSettings w_;
+  int64_t seed_;
+  int64_t query_dim_ = -1, value_dim_in_ = -1, key_dim_in_ = -1;
+  std::shared_ptr<EinsumProjection> query_, key_, value_, output_;
+};
+
+}  // namespace
+
+void register_attention_layers() {
+  register_class<MultiHeadAttention>("MultiHeadAttention");
+  register_merge_layers();
+}
 
 }  // namespace kiln::layers
