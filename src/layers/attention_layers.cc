@@ -10,6 +10,10 @@
 //   use_causal_mask. A mask without a key passes value again as the key (Keras's default).
 // Outputs: the attention output [B, T, output_shape...] and, with return_attention_scores, the
 // attention probabilities [B, num_heads, T, S] (before dropout, as Keras returns them).
+// Higher ranks follow Keras's attention_axes: T and S stand for the dims at the attention axes
+// (default: all between the batch and feature axes), and the other axes join the batch, so a
+// mask is [batch dims, T dims, S dims] and the scores [batch dims, heads, T dims, S dims].
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -156,13 +160,14 @@ class MultiHeadAttention final : public Layer {
     fail(Code::kInvalidArgument, "layer '", name(), "' (MultiHeadAttention): ", what);
   }
 
+  // The last dim of a query, value or key of the rank the layer was built for.
   int64_t feature_dim(const PartialShape &s, const char *which) const {
-    if (s.size() != 3)
-      fail(Code::kUnimplemented, "layer '", name(), "' (MultiHeadAttention): ", which, " has shape ",
-           partial_shape_string(s), "; only rank-3 inputs (batch, sequence, features) are supported");
-    if (s[2] < 0)
+    if (static_cast<int64_t>(s.size()) != rank_)
+      bad_input(std::string(which) + " has shape " + partial_shape_string(s) + "; expected rank " +
+                std::to_string(rank_) + " (batch, positions..., features), as the query");
+    if (s.back() < 0)
       bad_input(std::string(which) + " needs a known last dimension; got " + partial_shape_string(s));
-    return s[2];
+    return s.back();
   }
 
   std::shared_ptr<EinsumProjection> projection(const char *sub_name, std::vector<int64_t> in,
@@ -175,18 +180,38 @@ class MultiHeadAttention final : public Layer {
     return p;
   }
 
+  // Keras's attention axes for a rank-r query: the given ones (negative from the end), or every
+  // axis between the batch axis and the feature axis; the others but the last are batch axes.
+  void set_axes(int64_t r) {
+    if (r < 3)
+      bad_input("query has rank " + std::to_string(r) +
+                "; expected rank >= 3 (batch, positions..., features)");
+    rank_ = r;
+    attn_axes_.clear();
+    batch_axes_.clear();
+    if (attention_axes_) {
+      for (int64_t ax : *attention_axes_) {
+        const int64_t k = ax < 0 ? ax + r : ax;
+        if (k < 1 || k > r - 2 || std::find(attn_axes_.begin(), attn_axes_.end(), k) != attn_axes_.end())
+          bad_input("attention_axes " + partial_shape_string(*attention_axes_) +
+                    " must name distinct axes between the batch axis and the feature axis of a rank-" +
+                    std::to_string(r) + " query");
+        attn_axes_.push_back(k);
+      }
+      std::sort(attn_axes_.begin(), attn_axes_.end());
+    } else {
+      for (int64_t k = 1; k <= r - 2; ++k) attn_axes_.push_back(k);
+    }
+    for (int64_t k = 0; k <= r - 2; ++k)
+      if (std::find(attn_axes_.begin(), attn_axes_.end(), k) == attn_axes_.end()) batch_axes_.push_back(k);
+  }
+
   void build_impl(const std::vector<PartialShape> &shapes) override {
     const AttentionArgs<PartialShape> a = split_inputs(*this, shapes);
+    set_axes(static_cast<int64_t>(a.query->size()));
     query_dim_ = feature_dim(*a.query, "query");
     value_dim_in_ = feature_dim(*a.value, "value");
     key_dim_in_ = feature_dim(*a.key, "key");
-    if (attention_axes_) {
-      for (int64_t ax : *attention_axes_)
-        if ((ax < 0 ? ax + 3 : ax) != 1 || attention_axes_->size() != 1)
-          fail(Code::kUnimplemented, "layer '", name(),
-               "' (MultiHeadAttention): attention_axes other than the sequence "
-               "axis (None, 1 or -2 for rank-3 inputs) are not supported");
-    }
     const std::vector<int64_t> out = output_shape_ ? *output_shape_ : std::vector<int64_t>{query_dim_};
     query_ = projection("query", {query_dim_}, {num_heads_, key_dim_});
     key_ = projection("key", {key_dim_in_}, {num_heads_, key_dim_});
@@ -195,36 +220,65 @@ class MultiHeadAttention final : public Layer {
     query_->build({*a.query});
     key_->build({*a.key});
     value_->build({*a.value});
-    output_->build({{kUnknownDim, kUnknownDim, num_heads_, value_dim_}});
+    PartialShape heads(a.query->begin(), a.query->end() - 1);
+    heads.push_back(num_heads_);
+    heads.push_back(value_dim_);
+    output_->build({heads});
   }
 
-  // The combined mask as 0/1 values of the scores' dtype, shaped to broadcast over
-  // [B, heads, T, S]; undefined when nothing is masked.
-  Tensor combined_mask(const Tensor *mask, bool causal, int64_t b, int64_t t, int64_t s, DType dt) const {
+  // An input's dims at the batch axes or at the attention axes.
+  static std::vector<int64_t> dims_at(const Shape &s, const std::vector<int64_t> &axes) {
+    std::vector<int64_t> d;
+    for (int64_t k : axes) d.push_back(s[static_cast<int>(k)]);
+    return d;
+  }
+
+  // A projection [axes 0..r-2, heads, d] as [batch, heads, positions, d]: batch axes flattened
+  // first, attention axes flattened into the positions.
+  Tensor per_head(const Tensor &p) const {
+    std::vector<int64_t> perm = batch_axes_;
+    perm.push_back(rank_ - 1);
+    perm.insert(perm.end(), attn_axes_.begin(), attn_axes_.end());
+    perm.push_back(rank_);
+    return ops::reshape(ops::transpose(p, perm), {product(dims_at(p.shape(), batch_axes_)), num_heads_, -1,
+                                                  p.shape()[static_cast<int>(rank_)]});
+  }
+
+  // The combined mask as 0/1 values of the scores' dtype, shaped [batch, 1, T, S] or [1, 1, T, S]
+  // (T, S: the flattened query and key positions); undefined when nothing is masked.
+  Tensor combined_mask(const Tensor *mask, bool causal, const std::vector<int64_t> &batch,
+                       const std::vector<int64_t> &target, const std::vector<int64_t> &source,
+                       DType dt) const {
+    const int64_t nb = product(batch), t = product(target), s = product(source);
     Tensor m;
     if (mask) {
+      std::vector<int64_t> want = batch;
+      want.insert(want.end(), target.begin(), target.end());
+      want.insert(want.end(), source.begin(), source.end());
       const Shape &ms = mask->shape();
-      const int64_t want[3] = {b, t, s};
-      bool ok = ms.rank() == 3;
-      for (int64_t i = 0; ok && i < 3; ++i) ok = ms[i] == want[i] || ms[i] == 1;
+      bool ok = ms.rank() == static_cast<int>(want.size());
+      for (size_t i = 0; ok && i < want.size(); ++i) ok = ms[int(i)] == want[i] || ms[int(i)] == 1;
       if (!ok)
-        bad_input("attention_mask has shape " + ms.to_string() + "; expected (" + std::to_string(b) + ", " +
-                  std::to_string(t) + ", " + std::to_string(s) + ") or dims of 1 that broadcast to it");
+        bad_input("attention_mask has shape " + ms.to_string() + "; expected " + partial_shape_string(want) +
+                  " (batch, query positions, key positions) or dims of 1 that broadcast to it");
       m = *mask;
       if (m.dtype() != DType::kBool) m = ops::not_equal(m, ops::zeros(Shape({}), m.dtype()));
-      m = ops::cast(m, dt);
+      m = ops::reshape(ops::broadcast_to(ops::cast(m, dt), Shape(want)), {nb, 1, t, s});
     }
     if (causal) {
+      if (attn_axes_.size() != 1)
+        fail(Code::kUnimplemented, "layer '", name(),
+             "' (MultiHeadAttention): use_causal_mask needs one attention axis");
       // Keras's causal mask: query position i attends to key positions j <= i.
       std::vector<float> lower(static_cast<size_t>(t * s));
       for (int64_t i = 0; i < t; ++i)
         for (int64_t j = 0; j < s; ++j) lower[size_t(i * s + j)] = j <= i ? 1.0f : 0.0f;
       Tensor c = ops::cast(
-          Tensor::from_data(DType::kFloat32, Shape({1, t, s}), lower.data(), lower.size() * sizeof(float)),
+          Tensor::from_data(DType::kFloat32, Shape({1, 1, t, s}), lower.data(), lower.size() * sizeof(float)),
           dt);
       m = m.defined() ? ops::mul(m, c) : c;
     }
-    return m.defined() ? ops::expand_dims(m, 1) : m;
+    return m;
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
@@ -239,25 +293,29 @@ class MultiHeadAttention final : public Layer {
       if (dims[i] != built[i])
         bad_input(std::string(which[i]) + " has last dimension " + std::to_string(dims[i]) +
                   "; the layer was built for " + std::to_string(built[i]));
-    const int64_t b = q_in.shape()[0], t = q_in.shape()[1], s = v_in.shape()[1];
-    if (v_in.shape()[0] != b || k_in.shape()[0] != b)
-      bad_input("query, value and key have batch sizes " + std::to_string(b) + ", " +
-                std::to_string(v_in.shape()[0]) + " and " + std::to_string(k_in.shape()[0]) +
-                "; expected one batch size");
-    if (k_in.shape()[1] != s)
-      bad_input("key has " + std::to_string(k_in.shape()[1]) + " positions and value " + std::to_string(s) +
+    const std::vector<int64_t> batch = dims_at(q_in.shape(), batch_axes_),
+                               target = dims_at(q_in.shape(), attn_axes_),
+                               source = dims_at(v_in.shape(), attn_axes_);
+    const std::vector<int64_t> v_batch = dims_at(v_in.shape(), batch_axes_),
+                               k_batch = dims_at(k_in.shape(), batch_axes_);
+    if (v_batch != batch || k_batch != batch)
+      bad_input("query, value and key have batch sizes " + partial_shape_string(batch) + ", " +
+                partial_shape_string(v_batch) + " and " + partial_shape_string(k_batch) +
                 "; expected the same");
+    const std::vector<int64_t> k_source = dims_at(k_in.shape(), attn_axes_);
+    if (k_source != source)
+      bad_input("key has positions " + partial_shape_string(k_source) + " and value " +
+                partial_shape_string(source) + "; expected the same");
 
-    CallContext inner;                       // the projections have no dropout; training does not reach them
-    Tensor q = (*query_)({q_in}, inner)[0];  // [B, T, heads, key_dim]
-    Tensor k = (*key_)({k_in}, inner)[0];    // [B, S, heads, key_dim]
-    Tensor v = (*value_)({v_in}, inner)[0];  // [B, S, heads, value_dim]
+    CallContext inner;  // the projections have no dropout; training does not reach them
+    Tensor q = per_head((*query_)({q_in}, inner)[0]);  // [batch, heads, T, key_dim]
+    Tensor k = per_head((*key_)({k_in}, inner)[0]);    // [batch, heads, S, key_dim]
+    Tensor v = per_head((*value_)({v_in}, inner)[0]);  // [batch, heads, S, value_dim]
     const DType dt = q.dtype();
     q = ops::mul(q, ops::fill(Shape({}), 1.0 / std::sqrt(static_cast<double>(key_dim_)), dt));
-    const std::vector<int64_t> heads_first = {0, 2, 1, 3};
-    Tensor scores = ops::matmul(ops::transpose(q, heads_first), ops::transpose(k, heads_first), false, true);
+    Tensor scores = ops::matmul(q, k, false, true);  // [batch, heads, T, S]
 
-    const Tensor m = combined_mask(a.mask, flag_value(a.causal), b, t, s, dt);
+    const Tensor m = combined_mask(a.mask, flag_value(a.causal), batch, target, source, dt);
     if (m.defined()) {
       // (1 - m) * large negative, then the softmax, then * m so that a fully masked row is zero.
       const Tensor adder =
@@ -270,11 +328,29 @@ class MultiHeadAttention final : public Layer {
     if (ctx.training && dropout_ > 0)
       dropped = ops::dropout(probs, static_cast<float>(dropout_), true, seed_);
 
-    Tensor context = ops::transpose(ops::matmul(dropped, ops::transpose(v, heads_first)), heads_first);
+    // Back to the query's layout: [batch dims, heads, target dims, value_dim], then the query's
+    // axis order with heads and value_dim last.
+    std::vector<int64_t> grouped = batch;
+    grouped.push_back(num_heads_);
+    grouped.insert(grouped.end(), target.begin(), target.end());
+    grouped.push_back(value_dim_);
+    std::vector<int64_t> back(static_cast<size_t>(rank_ - 1));
+    const int64_t nb = static_cast<int64_t>(batch_axes_.size());
+    for (int64_t i = 0; i < nb; ++i) back[size_t(batch_axes_[size_t(i)])] = i;
+    for (size_t j = 0; j < attn_axes_.size(); ++j)
+      back[size_t(attn_axes_[j])] = nb + 1 + static_cast<int64_t>(j);
+    back.push_back(nb);
+    back.push_back(rank_);
+    const Tensor context = ops::transpose(ops::reshape(ops::matmul(dropped, v), grouped), back);
     Tensor out = (*output_)({context}, inner)[0];
     if (w_.activity_reg) add_loss((*w_.activity_reg)(out));
-    if (flag_value(a.return_scores)) return {out, probs};
-    return {out};
+    if (!flag_value(a.return_scores)) return {out};
+    // Keras's score layout: [batch dims, heads, target dims, source dims].
+    std::vector<int64_t> score_dims = batch;
+    score_dims.push_back(num_heads_);
+    score_dims.insert(score_dims.end(), target.begin(), target.end());
+    score_dims.insert(score_dims.end(), source.begin(), source.end());
+    return {out, ops::reshape(probs, score_dims)};
   }
 
   void add_config(Config &c) const override {
@@ -305,6 +381,8 @@ class MultiHeadAttention final : public Layer {
   internal::KernelBiasSettings w_;
   int64_t seed_;
   int64_t query_dim_ = -1, value_dim_in_ = -1, key_dim_in_ = -1;
+  int64_t rank_ = 0;                             // the query's rank, set by build
+  std::vector<int64_t> attn_axes_, batch_axes_;  // sorted; batch_axes_ excludes the feature axis
   std::shared_ptr<EinsumProjection> query_, key_, value_, output_;
 };
 

@@ -332,7 +332,7 @@ TEST_F(AttentionLayersTest, AttentionErrorsNameTheLayer) {
       [&] {
         call(*l, {q, v, random_tensor({2, 4, 4}, 52)});
       },
-      Code::kInvalidArgument, {quoted, "key has 4 positions"});
+      Code::kInvalidArgument, {quoted, "key has positions (4,) and value (5,)"});
   expect_error([&] { call(*l, {q, random_tensor({3, 5, 4}, 53)}); }, Code::kInvalidArgument, {"batch sizes"});
   expect_error(
       [&] {
@@ -348,14 +348,61 @@ TEST_F(AttentionLayersTest, AttentionErrorsNameTheLayer) {
       [&] {
         call(*mha(2, 2), {random_tensor({2, 4}, 55), random_tensor({2, 4}, 56)});
       },
-      Code::kUnimplemented, {"rank-3"});
+      Code::kInvalidArgument, {"expected rank >= 3"});
+  expect_error(
+      [&] {
+        call(*l, {q, random_tensor({2, 5, 1, 4}, 57)});
+      },
+      Code::kInvalidArgument, {"value has shape (2, 5, 1, 4); expected rank 3"});
   Config axes;
   axes.set("attention_axes", 2);
-  expect_error([&] { call(*mha(2, 2, axes), {q, v}); }, Code::kUnimplemented, {"attention_axes"});
+  expect_error([&] { call(*mha(2, 2, axes), {q, v}); }, Code::kInvalidArgument, {"attention_axes (2,)"});
+  const Tensor q4 = random_tensor({1, 2, 3, 4}, 58);
+  expect_error(
+      [&] {
+        call(*mha(2, 2), {q4, q4, flag(false), flag(true)});
+      },
+      Code::kUnimplemented, {"use_causal_mask needs one attention axis"});
 
   const std::vector<PartialShape> out = l->compute_output_shape({{kUnknownDim, 3, 4}, {kUnknownDim, 5, 4}});
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0], (PartialShape{kUnknownDim, 3, 4}));
+}
+
+// Ranks above 3 follow Keras's attention_axes: the same attention as a rank-3 call on the
+// flattened attention axes, with the other axes joining the batch.
+TEST_F(AttentionLayersTest, AttentionAxesOfHigherRankInputs) {
+  const int64_t B = 2, H = 2, KD = 3;
+  // Default axes (1, 2): all positions of both axes attend to each other.
+  {
+    LayerPtr l = mha(H, KD);
+    const Tensor qv = random_tensor({B, 2, 3, 5}, 102), vv = random_tensor({B, 2, 4, 5}, 103);
+    const std::vector<Tensor> y = call(*l, {qv, vv, flag(true)});
+    EXPECT_EQ(y[0].shape(), Shape({B, 2, 3, 5}));
+    EXPECT_EQ(y[1].shape(), Shape({B, H, 2, 3, 2, 4}));
+    const Tensor qf = ops::reshape(qv, {B, 6, 5}), vf = ops::reshape(vv, {B, 8, 5});
+    const Reference r = reference(*l, qf, vf, vf, {}, false, H, KD, KD);
+    expect_near(y[0], r.out, 1e-4f, "default axes");
+    expect_near(y[1], r.probs, 1e-5f, "default axes scores");
+  }
+  // attention_axes=(1,) (written -3): axis 2 joins the batch. The reference moves it next to the
+  // batch axis and flattens the two.
+  const Tensor q = random_tensor({B, 3, 2, 5}, 100), v = random_tensor({B, 4, 2, 5}, 101);
+  Config axes;
+  axes.set("attention_axes", std::vector<int64_t>{-3});
+  LayerPtr l = mha(H, KD, axes);
+  std::vector<int> mask(size_t(B * 2 * 3 * 4));
+  for (size_t i = 0; i < mask.size(); ++i) mask[i] = (i * 7) % 5 != 0;
+  const std::vector<Tensor> y = call(*l, {q, v, v, make_bool({B, 2, 3, 4}, mask), flag(true)});
+  EXPECT_EQ(y[0].shape(), Shape({B, 3, 2, 5}));
+  EXPECT_EQ(y[1].shape(), Shape({B, 2, H, 3, 4}));
+  const Tensor qf = ops::reshape(ops::transpose(q, {0, 2, 1, 3}), {B * 2, 3, 5});
+  const Tensor vf = ops::reshape(ops::transpose(v, {0, 2, 1, 3}), {B * 2, 4, 5});
+  const Reference r = reference(*l, qf, vf, vf, mask, false, H, KD, KD);
+  const Tensor want = ops::transpose(ops::reshape(make({B * 2, 3, 5}, r.out), {B, 2, 3, 5}), {0, 2, 1, 3});
+  expect_near(y[0], values(want), 1e-4f, "attention_axes (1,)");
+  expect_near(y[1], r.probs, 1e-5f, "attention_axes (1,) scores");
+  EXPECT_EQ(l->get_config().get_int_list("attention_axes"), std::vector<int64_t>{-3});
 }
 
 // ------------------------------------------------------------------ merges and reshaping
