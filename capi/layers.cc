@@ -400,6 +400,17 @@ kiln_status *kiln_sequential_pop(kiln_layer *sequential) {
 
 void kiln_clear_session(void) { kiln::layers::clear_session(); }
 
+kiln_status *kiln_initializer_call(kiln_tensor **out, const kiln_config *initializer, const int64_t *dims,
+                                   size_t rank, kiln_dtype dtype) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(initializer, __func__, "initializer");
+  const kiln::Shape shape = kiln::capi::shape_from_c(dims, rank, __func__);
+  const kiln::DType dt = kiln::capi::dtype_from_c(dtype, __func__);
+  *out = kiln::capi::new_tensor((*kiln::layers::deserialize_initializer(initializer->value))(shape, dt));
+  KILN_CAPI_END
+}
+
 // ---------------------------------------------------------------- custom layers
 
 static kiln_add_weight_options add_weight_defaults() {

@@ -1110,6 +1110,20 @@ inline std::string take_string(char *s) {
 /// keras.backend.clear_session(): layer name counters start again.
 inline void clear_session() { kiln_clear_session(); }
 
+/// Runs a Keras initializer given by name ("glorot_uniform", "he_normal", ...) or by its
+/// serialized config ({"class_name": "RandomNormal", "config": {"stddev": 0.1, "seed": 3}}).
+inline Tensor initialize(const Config &initializer, const Dims &shape, DType dtype = DType::float32) {
+  kiln_tensor *t = nullptr;
+  detail::check(kiln_initializer_call(&t, initializer.get(), shape.data(), shape.size(),
+                                      detail::to_c(dtype, "initialize")));
+  return Tensor(t);
+}
+inline Tensor initialize(const std::string &name, const Dims &shape, DType dtype = DType::float32) {
+  Config c;
+  c.set("class_name", name);
+  return initialize(c, shape, dtype);
+}
+
 /// A Keras layer (or model): a handle to a built-in layer, and the base class of custom layers
 /// and models.
 ///
@@ -1519,6 +1533,167 @@ inline Layer BatchNormalization(const BatchNormalizationOptions &o = {}) {
 }
 
 // ---- convolution and pooling layers (conv_layers.cc)
+// Channels last. Window sizes, strides and dilations are Dims of one value (every spatial axis)
+// or one per axis: Conv2D(32, {3}) and Conv2D(32, {3, 3}) are the same layer.
+
+/// The settings Conv1D, Conv2D, DepthwiseConv2D and Conv2DTranspose share (Keras's defaults).
+struct ConvOptions {
+  Dims strides = {1};
+  std::string padding = "valid";  ///< "valid" or "same"; Conv1D also "causal"
+  Dims dilation_rate = {1};
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string kernel_initializer = "glorot_uniform";  ///< DepthwiseConv2D: its depthwise_initializer
+  std::string bias_initializer = "zeros";
+  std::string kernel_regularizer;  ///< "", "l1", "l2", "l1_l2"; DepthwiseConv2D: depthwise_regularizer
+  std::string bias_regularizer;
+  std::string name;
+};
+
+namespace detail {
+// The config of a convolution whose kernel settings are written under `kernel` ("kernel" or
+// "depthwise": Keras's kernel_initializer or depthwise_initializer).
+inline Config conv_config(const Dims &kernel_size, const ConvOptions &o, const std::string &kernel) {
+  Config c;
+  c.set("kernel_size", kernel_size).set("strides", o.strides).set("padding", o.padding);
+  c.set("dilation_rate", o.dilation_rate).set("activation", o.activation).set("use_bias", o.use_bias);
+  c.set(kernel + "_initializer", o.kernel_initializer).set("bias_initializer", o.bias_initializer);
+  set_if(c, (kernel + "_regularizer").c_str(), o.kernel_regularizer);
+  set_if(c, "bias_regularizer", o.bias_regularizer);
+  set_if(c, "name", o.name);
+  return c;
+}
+inline Layer filters_conv(const char *class_name, int64_t filters, const Dims &kernel_size, const ConvOptions &o) {
+  Config c = conv_config(kernel_size, o, "kernel");
+  c.set("filters", filters);
+  return Layer::create(class_name, c);
+}
+}  // namespace detail
+
+/// keras.layers.Conv1D: x [N, W, C] -> [N, OW, filters]; kernel [kw, C, filters].
+inline Layer Conv1D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
+  return detail::filters_conv("Conv1D", filters, kernel_size, o);
+}
+/// keras.layers.Conv2D: x [N, H, W, C] -> [N, OH, OW, filters]; kernel [kh, kw, C, filters].
+inline Layer Conv2D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
+  return detail::filters_conv("Conv2D", filters, kernel_size, o);
+}
+/// Conv2D(32, {3}, "relu"): Keras's activation argument.
+inline Layer Conv2D(int64_t filters, const Dims &kernel_size, const std::string &activation, ConvOptions o = {}) {
+  o.activation = activation;
+  return Conv2D(filters, kernel_size, o);
+}
+
+/// DepthwiseConv2D's settings: ConvOptions' kernel_* fields are its depthwise_* keys.
+struct DepthwiseConv2DOptions : ConvOptions {
+  int64_t depth_multiplier = 1;
+};
+/// keras.layers.DepthwiseConv2D: [N, H, W, C] -> [N, OH, OW, C * depth_multiplier];
+/// depthwise_kernel [kh, kw, C, depth_multiplier].
+inline Layer DepthwiseConv2D(const Dims &kernel_size, const DepthwiseConv2DOptions &o = {}) {
+  Config c = detail::conv_config(kernel_size, o, "depthwise");
+  c.set("depth_multiplier", o.depth_multiplier);
+  return Layer::create("DepthwiseConv2D", c);
+}
+
+/// Conv2DTranspose's settings.
+struct Conv2DTransposeOptions : ConvOptions {
+  Dims output_padding;  ///< empty: None (Keras's output size); else each < its stride
+};
+/// keras.layers.Conv2DTranspose: the adjoint of Conv2D; kernel [kh, kw, filters, C], as TF.
+inline Layer Conv2DTranspose(int64_t filters, const Dims &kernel_size, const Conv2DTransposeOptions &o = {}) {
+  Config c = detail::conv_config(kernel_size, o, "kernel");
+  c.set("filters", filters);
+  if (!o.output_padding.empty()) c.set("output_padding", o.output_padding);
+  return Layer::create("Conv2DTranspose", c);
+}
+
+/// Pooling settings (Keras's defaults).
+struct PoolingOptions {
+  Dims strides;  ///< empty: pool_size
+  std::string padding = "valid";  ///< "valid" or "same"
+  std::string name;
+};
+namespace detail {
+inline Layer pooling(const char *class_name, const Dims &pool_size, const PoolingOptions &o) {
+  Config c;
+  c.set("pool_size", pool_size).set("padding", o.padding);
+  if (!o.strides.empty()) c.set("strides", o.strides);
+  set_if(c, "name", o.name);
+  return Layer::create(class_name, c);
+}
+}  // namespace detail
+/// keras.layers.MaxPooling2D (alias MaxPool2D): the maximum of each window of [N, H, W, C].
+inline Layer MaxPooling2D(const Dims &pool_size = {2, 2}, const PoolingOptions &o = {}) {
+  return detail::pooling("MaxPooling2D", pool_size, o);
+}
+/// keras.layers.AveragePooling2D (alias AvgPool2D): the mean of each window's cells inside the input.
+inline Layer AveragePooling2D(const Dims &pool_size = {2, 2}, const PoolingOptions &o = {}) {
+  return detail::pooling("AveragePooling2D", pool_size, o);
+}
+/// keras.layers.MaxPooling1D (alias MaxPool1D) over [N, W, C].
+inline Layer MaxPooling1D(const Dims &pool_size = {2}, const PoolingOptions &o = {}) {
+  return detail::pooling("MaxPooling1D", pool_size, o);
+}
+/// keras.layers.AveragePooling1D (alias AvgPool1D) over [N, W, C].
+inline Layer AveragePooling1D(const Dims &pool_size = {2}, const PoolingOptions &o = {}) {
+  return detail::pooling("AveragePooling1D", pool_size, o);
+}
+
+/// Global pooling settings.
+struct GlobalPoolingOptions {
+  bool keepdims = false;  ///< keep the spatial axes as size 1
+  std::string name;
+};
+namespace detail {
+inline Layer global_pooling(const char *class_name, const GlobalPoolingOptions &o) {
+  Config c;
+  c.set("keepdims", o.keepdims);
+  set_if(c, "name", o.name);
+  return Layer::create(class_name, c);
+}
+}  // namespace detail
+/// keras.layers.GlobalAveragePooling1D: [N, W, C] -> [N, C].
+inline Layer GlobalAveragePooling1D(const GlobalPoolingOptions &o = {}) {
+  return detail::global_pooling("GlobalAveragePooling1D", o);
+}
+/// keras.layers.GlobalAveragePooling2D: [N, H, W, C] -> [N, C].
+inline Layer GlobalAveragePooling2D(const GlobalPoolingOptions &o = {}) {
+  return detail::global_pooling("GlobalAveragePooling2D", o);
+}
+/// keras.layers.GlobalMaxPooling1D: [N, W, C] -> [N, C].
+inline Layer GlobalMaxPooling1D(const GlobalPoolingOptions &o = {}) {
+  return detail::global_pooling("GlobalMaxPooling1D", o);
+}
+/// keras.layers.GlobalMaxPooling2D: [N, H, W, C] -> [N, C].
+inline Layer GlobalMaxPooling2D(const GlobalPoolingOptions &o = {}) {
+  return detail::global_pooling("GlobalMaxPooling2D", o);
+}
+
+// Keras's aliases: the same layers under their other names.
+inline Layer Convolution1D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
+  return Conv1D(filters, kernel_size, o);
+}
+inline Layer Convolution2D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
+  return Conv2D(filters, kernel_size, o);
+}
+inline Layer Convolution2DTranspose(int64_t filters, const Dims &kernel_size, const Conv2DTransposeOptions &o = {}) {
+  return Conv2DTranspose(filters, kernel_size, o);
+}
+inline Layer MaxPool1D(const Dims &pool_size = {2}, const PoolingOptions &o = {}) { return MaxPooling1D(pool_size, o); }
+inline Layer MaxPool2D(const Dims &pool_size = {2, 2}, const PoolingOptions &o = {}) {
+  return MaxPooling2D(pool_size, o);
+}
+inline Layer AvgPool1D(const Dims &pool_size = {2}, const PoolingOptions &o = {}) {
+  return AveragePooling1D(pool_size, o);
+}
+inline Layer AvgPool2D(const Dims &pool_size = {2, 2}, const PoolingOptions &o = {}) {
+  return AveragePooling2D(pool_size, o);
+}
+inline Layer GlobalAvgPool1D(const GlobalPoolingOptions &o = {}) { return GlobalAveragePooling1D(o); }
+inline Layer GlobalAvgPool2D(const GlobalPoolingOptions &o = {}) { return GlobalAveragePooling2D(o); }
+inline Layer GlobalMaxPool1D(const GlobalPoolingOptions &o = {}) { return GlobalMaxPooling1D(o); }
+inline Layer GlobalMaxPool2D(const GlobalPoolingOptions &o = {}) { return GlobalMaxPooling2D(o); }
 
 // ---- attention, merge and reshaping layers (attention_layers.cc)
 

@@ -140,6 +140,14 @@ KILN_API kiln_status *kiln_sequential_pop(kiln_layer *sequential);
 /// keras.backend.clear_session(): layer name counters start again ("dense" is free again).
 KILN_API void kiln_clear_session(void);
 
+/// Runs an initializer (keras.initializers): a new tensor of shape dims and a float dtype.
+/// initializer is Keras's serialized form {"class_name": "GlorotUniform", "config": {...}} (the
+/// class name may be a Keras alias: "glorot_uniform", "zeros", ...). Seeded initializers give the
+/// same values on every call; unseeded ones the next values of the global sequence.
+/// Ownership: *out is new.
+KILN_API kiln_status *kiln_initializer_call(kiln_tensor **out, const kiln_config *initializer, const int64_t *dims,
+                                            size_t rank, kiln_dtype dtype);
+
 /* ----------------------------------------------------- custom layers: state */
 
 /// Options of kiln_layer_add_weight. Fill with kiln_add_weight_options_init first.

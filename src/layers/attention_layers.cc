@@ -19,7 +19,7 @@
 #include "core/error.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
-#include "layers/layer_internal.h"
+#include "layers/layer_util.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
@@ -43,7 +43,7 @@ struct ProjectionSpec {
   std::vector<int64_t> in;
   std::vector<int64_t> out;
   bool use_bias = true;
-  internal::KernelBiasSettings w;  // the owner's initializers and regularizers
+  KernelBiasSettings w;  // the owner's initializers and regularizers
 };
 
 // Keras's EinsumDense as MultiHeadAttention uses it ("abc,cde->abde" for the query, key and
@@ -149,7 +149,7 @@ class MultiHeadAttention final : public Layer {
       for (int64_t d : *output_shape_)
         if (d <= 0) fail(Code::kInvalidArgument, "MultiHeadAttention: output_shape entries must be positive");
     attention_axes_ = r.get_optional_int_list("attention_axes");
-    w_ = internal::KernelBiasSettings::read(config, r);
+    w_ = KernelBiasSettings::read(config, r);
     if (r.get_bool("flash_attention", false))
       fail(Code::kUnimplemented, "MultiHeadAttention: flash_attention is not supported");
     seed_ = r.get_int("seed", -1);
@@ -378,7 +378,7 @@ class MultiHeadAttention final : public Layer {
   bool use_bias_;
   std::optional<std::vector<int64_t>> output_shape_, attention_axes_;
   bool output_shape_is_int_ = false;
-  internal::KernelBiasSettings w_;
+  KernelBiasSettings w_;
   int64_t seed_;
   int64_t query_dim_ = -1, value_dim_in_ = -1, key_dim_in_ = -1;
   int64_t rank_ = 0;                             // the query's rank, set by build

@@ -1,9 +1,411 @@
-// Built-in layers registered by register_conv_layers().
+// Convolution and pooling layers, channels last (TF's NHWC): Conv1D, Conv2D, DepthwiseConv2D,
+// Conv2DTranspose, MaxPooling1D/2D, AveragePooling1D/2D and the global poolings, each also under
+// its Keras aliases (Convolution2D, MaxPool2D, GlobalAvgPool2D, ...). Weights are laid out as TF
+// lays them: kernel [kh, kw, in, filters], Conv2DTranspose kernel [kh, kw, filters, in],
+// depthwise_kernel [kh, kw, in, depth_multiplier].
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <string>
+
+#include "core/error.h"
+#include "layers/activations.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
+#include "layers/layer_util.h"
+#include "ops/ops.h"
 
 namespace kiln::layers {
 
-void register_conv_layers() {}
+namespace {
+
+using ops::Padding;
+
+std::string tuple_string(const std::vector<int64_t> &v) {
+  std::string s = "(";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + (v.size() == 1 ? ",)" : ")");
+}
+
+// Keras's standardize_tuple: an int (every axis) or n ints, each >= min_value.
+std::vector<int64_t> tuple_of(const ConfigReader &r, const char *key, std::vector<int64_t> v, size_t n,
+                              int64_t min_value) {
+  if (v.size() == 1 && n > 1) v.assign(n, v[0]);
+  if (v.size() != n)
+    fail(Code::kInvalidArgument, r.owner(), ": ", key, " must be an int or a tuple of ", n, " ints; got ",
+         tuple_string(v));
+  for (int64_t d : v)
+    if (d < min_value)
+      fail(Code::kInvalidArgument, r.owner(), ": ", key, " values must be >= ", min_value, "; got ",
+           tuple_string(v));
+  return v;
+}
+
+std::vector<int64_t> required_tuple(ConfigReader &r, const char *key, size_t n) {
+  if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
+  return tuple_of(r, key, r.get_int_list(key, {}), n, 1);
+}
+
+// Keras's standardize_padding: lower-cased "valid" or "same" ("causal" too for Conv1D).
+std::string read_padding(ConfigReader &r, bool causal_ok) {
+  std::string p = r.get_string("padding", "valid");
+  std::transform(p.begin(), p.end(), p.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (p != "valid" && p != "same" && !(causal_ok && p == "causal"))
+    fail(Code::kInvalidArgument, r.owner(), ": padding '", p, "' must be 'valid'",
+         causal_ok ? ", 'same' or 'causal'" : " or 'same'");
+  return p;
+}
+
+Padding to_padding(const std::string &p) { return p == "same" ? Padding::kSame : Padding::kValid; }
+
+// data_format: kiln computes channels last; Keras's None means the same.
+void read_data_format(ConfigReader &r) {
+  const std::optional<std::string> f = r.get_optional_string("data_format");
+  if (!f || *f == "channels_last") return;
+  if (*f == "channels_first")
+    fail(Code::kUnimplemented, r.owner(),
+         ": data_format 'channels_first' is not supported; kiln is channels_last");
+  fail(Code::kInvalidArgument, r.owner(), ": data_format '", *f,
+       "' must be 'channels_last' or 'channels_first'");
+}
+
+// The window ops compute in float32 only.
+void require_float32_layer(const Layer &l) {
+  if (l.dtype() != DType::kFloat32)
+    fail(Code::kUnimplemented, l.class_name(), ": dtype ", dtype_name(l.dtype()),
+         " is not supported; the convolution and pooling layers compute in float32");
+}
+
+// compute_output_shape may be asked about shapes the layer was not built from.
+void check_rank(const Layer &l, const PartialShape &s, size_t spatial) {
+  if (s.size() != spatial + 2)
+    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): input has shape ",
+         partial_shape_string(s), "; expected rank ", spatial + 2);
+}
+
+// Keras's conv_output_length along one axis (unknown stays unknown); INVALID_ARGUMENT naming
+// the layer when a VALID window does not fit.
+int64_t window_output_length(const Layer &l, const PartialShape &s, int64_t in, int64_t k, int64_t stride,
+                             int64_t dilation, const std::string &padding) {
+  if (in < 0) return kUnknownDim;
+  if (padding != "valid") return (in + stride - 1) / stride;  // same, causal
+  const int64_t span = (k - 1) * dilation + 1;
+  if (in < span)
+    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): input shape ",
+         partial_shape_string(s), " is too small for a window of ", span, " with 'valid' padding");
+  return (in - span) / stride + 1;
+}
+
+// Keras's deconv_output_length along one axis.
+int64_t transpose_output_length(int64_t in, int64_t k, int64_t stride, int64_t dilation,
+                                const std::string &padding, std::optional<int64_t> output_padding) {
+  if (in < 0) return kUnknownDim;
+  const int64_t span = (k - 1) * dilation + 1;
+  if (!output_padding)
+    return padding == "valid" ? in * stride + std::max<int64_t>(span - stride, 0) : in * stride;
+  const int64_t pad = padding == "same" ? span / 2 : 0;
+  return (in - 1) * stride + span - 2 * pad + *output_padding;
+}
+
+// ------------------------------------------------------------------ convolutions
+
+enum class ConvKind { kConv, kDepthwise, kTranspose };
+
+// Conv1D and Conv2D (kConv), DepthwiseConv2D and Conv2DTranspose: one class, as their configs,
+// weights and shapes differ only in these places.
+class ConvLayer final : public Layer {
+ public:
+  ConvLayer(const char *class_name, int rank, ConvKind kind, const Config &config)
+      : ConvLayer(class_name, rank, kind, config, ConfigReader(config, class_name)) {}
+
+ private:
+  ConvLayer(const char *class_name, int rank, ConvKind kind, const Config &config, ConfigReader &&r)
+      : Layer(class_name, r), rank_(size_t(rank)), kind_(kind) {
+    require_float32_layer(*this);
+    const bool depthwise = kind == ConvKind::kDepthwise;
+    kernel_key_ = depthwise ? "depthwise" : "kernel";
+    if (depthwise) {
+      depth_multiplier_ = r.get_int("depth_multiplier", 1);
+      if (depth_multiplier_ < 1)
+        fail(Code::kInvalidArgument, class_name, ": depth_multiplier must be positive; got ",
+             depth_multiplier_);
+    } else {
+      filters_ = r.get_int("filters");
+      if (filters_ < 1)
+        fail(Code::kInvalidArgument, class_name, ": filters must be positive; got ", filters_);
+    }
+    kernel_size_ = required_tuple(r, "kernel_size", rank_);
+    strides_ = tuple_of(r, "strides", r.get_int_list("strides", {1}), rank_, 1);
+    padding_ = read_padding(r, kind == ConvKind::kConv && rank == 1);
+    read_data_format(r);
+    dilation_ = tuple_of(r, "dilation_rate", r.get_int_list("dilation_rate", {1}), rank_, 1);
+    if (kind != ConvKind::kTranspose && *std::max_element(strides_.begin(), strides_.end()) > 1 &&
+        *std::max_element(dilation_.begin(), dilation_.end()) > 1)
+      fail(Code::kInvalidArgument, class_name, ": strides ", tuple_string(strides_),
+           " > 1 together with dilation_rate ", tuple_string(dilation_), " > 1 is not supported (as Keras)");
+    if (kind == ConvKind::kConv) {
+      const int64_t groups = r.get_int("groups", 1);
+      if (groups != 1)
+        fail(Code::kUnimplemented, class_name, ": groups ", groups, " is not supported yet; expected 1");
+    }
+    if (kind == ConvKind::kTranspose) {
+      if (const auto op = r.get_optional_int_list("output_padding")) {
+        output_padding_ = tuple_of(r, "output_padding", *op, rank_, 0);
+        for (size_t i = 0; i < rank_; ++i)
+          if (output_padding_[i] >= strides_[i])
+            fail(Code::kInvalidArgument, class_name, ": output_padding ", tuple_string(output_padding_),
+                 " must be smaller than strides ", tuple_string(strides_));
+      }
+    }
+    activation_ = get_activation(r.get_string("activation", "linear"));
+    use_bias_ = r.get_bool("use_bias", true);
+    kernel_init_ = initializer_or(config, r, (kernel_key_ + "_initializer").c_str(), "glorot_uniform");
+    bias_init_ = initializer_or(config, r, "bias_initializer", "zeros");
+    kernel_reg_ = regularizer_from_value(config, kernel_key_ + "_regularizer");
+    bias_reg_ = regularizer_from_value(config, "bias_regularizer");
+    activity_reg_ = regularizer_from_value(config, "activity_regularizer");
+    r.accept({"bias_regularizer", "activity_regularizer"});
+    r.accept({depthwise ? "depthwise_regularizer" : "kernel_regularizer"});
+    reject_constraints(r, {depthwise ? "depthwise_constraint" : "kernel_constraint", "bias_constraint"});
+    r.finish();
+    input_spec_.ndim = rank + 2;
+  }
+
+  int64_t out_channels(int64_t in) const {
+    return kind_ == ConvKind::kDepthwise ? in * depth_multiplier_ : filters_;
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    const PartialShape &s = single_input(*this, shapes);
+    const int64_t in = known_dim(*this, s, s.size() - 1, "channel dimension (the last)");
+    std::vector<int64_t> k = kernel_size_;
+    switch (kind_) {
+      case ConvKind::kConv:
+        k.insert(k.end(), {in, filters_});
+        break;
+      case ConvKind::kDepthwise:
+        k.insert(k.end(), {in, depth_multiplier_});
+        break;
+      case ConvKind::kTranspose:
+        k.insert(k.end(), {filters_, in});
+        break;
+    }
+    const std::string kernel_name = kind_ == ConvKind::kDepthwise ? "depthwise_kernel" : "kernel";
+    kernel_ = add_weight(kernel_name, Shape(k), dtype(), *kernel_init_, true, kernel_reg_);
+    if (use_bias_)
+      bias_ = add_weight("bias", Shape({out_channels(in)}), dtype(), *bias_init_, true, bias_reg_);
+    input_spec_.last_dim = in;
+  }
+
+  std::optional<int64_t> output_padding(size_t axis) const {
+    if (output_padding_.empty()) return std::nullopt;
+    return output_padding_[axis];
+  }
+
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    build(shapes);
+    const PartialShape &s = single_input(*this, shapes);
+    check_rank(*this, s, rank_);
+    if (s.back() >= 0 && s.back() != input_spec_.last_dim)
+      fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): input shape ",
+           partial_shape_string(s), " has ", s.back(), " channels; the layer was built for ",
+           input_spec_.last_dim);
+    PartialShape out = {s[0]};
+    for (size_t i = 0; i < rank_; ++i) {
+      const int64_t in = s[i + 1];
+      out.push_back(
+          kind_ == ConvKind::kTranspose
+              ? transpose_output_length(in, kernel_size_[i], strides_[i], dilation_[i], padding_,
+                                        output_padding(i))
+              : window_output_length(*this, s, in, kernel_size_[i], strides_[i], dilation_[i], padding_));
+    }
+    out.push_back(out_channels(input_spec_.last_dim));
+    return {out};
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = single_input(*this, inputs);
+    const Tensor w = kernel_->value();
+    const Padding p = to_padding(padding_);
+    Tensor y;
+    if (kind_ == ConvKind::kDepthwise) {
+      y = ops::depthwise_conv2d(x, w, strides_, dilation_, p);
+    } else if (kind_ == ConvKind::kTranspose) {
+      const Shape &xs = x.shape();
+      std::vector<int64_t> out = {xs[0]};
+      for (size_t i = 0; i < rank_; ++i)
+        out.push_back(transpose_output_length(xs[int(i) + 1], kernel_size_[i], strides_[i], dilation_[i],
+                                              padding_, output_padding(i)));
+      out.push_back(filters_);
+      y = ops::conv2d_transpose(x, w, out, strides_, dilation_, p);
+    } else if (rank_ == 1) {
+      // Causal: pad (k - 1) * dilation steps on the left, so output t sees inputs <= t only.
+      const Tensor xc =
+          padding_ == "causal" ? ops::pad(x, {0, 0, (kernel_size_[0] - 1) * dilation_[0], 0, 0, 0}) : x;
+      y = ops::conv1d(xc, w, strides_[0], dilation_[0], p);
+    } else {
+      y = ops::conv2d(x, w, strides_, dilation_, p);
+    }
+    if (bias_) y = ops::bias_add(y, bias_->value());
+    y = activation_(y);
+    if (activity_reg_) add_loss((*activity_reg_)(y));
+    return {y};
+  }
+
+  void add_config(Config &c) const override {
+    if (kind_ == ConvKind::kDepthwise)
+      c.set("depth_multiplier", depth_multiplier_);
+    else
+      c.set("filters", filters_);
+    c.set("kernel_size", kernel_size_).set("strides", strides_).set("padding", padding_);
+    c.set("data_format", "channels_last").set("dilation_rate", dilation_);
+    if (kind_ == ConvKind::kConv) c.set("groups", 1);
+    c.set("activation", activation_.name).set("use_bias", use_bias_);
+    c.set(kernel_key_ + "_initializer", serialize_initializer(*kernel_init_));
+    c.set("bias_initializer", serialize_initializer(*bias_init_));
+    set_regularizer(c, (kernel_key_ + "_regularizer").c_str(), kernel_reg_);
+    set_regularizer(c, "bias_regularizer", bias_reg_);
+    set_regularizer(c, "activity_regularizer", activity_reg_);
+    c.set_null(kernel_key_ + "_constraint").set_null("bias_constraint");
+    if (kind_ == ConvKind::kTranspose) {
+      if (output_padding_.empty())
+        c.set_null("output_padding");
+      else
+        c.set("output_padding", output_padding_);
+    }
+  }
+
+  const size_t rank_;
+  const ConvKind kind_;
+  std::string kernel_key_;  // "kernel" or "depthwise": the prefix of the weight's config keys
+  int64_t filters_ = 0, depth_multiplier_ = 0;
+  std::vector<int64_t> kernel_size_, strides_, dilation_, output_padding_;  // output_padding: empty is None
+  std::string padding_;
+  Activation activation_;
+  bool use_bias_ = true;
+  InitializerPtr kernel_init_, bias_init_;
+  RegularizerPtr kernel_reg_, bias_reg_, activity_reg_;
+  VariablePtr kernel_, bias_;
+};
+
+// ------------------------------------------------------------------ pooling
+
+// MaxPooling1D/2D and AveragePooling1D/2D; the 1-D forms pool [N, 1, W, C] with a 1 x k window.
+class Pooling final : public Layer {
+ public:
+  Pooling(const char *class_name, int rank, bool max, const Config &config)
+      : Pooling(class_name, rank, max, ConfigReader(config, class_name)) {}
+
+ private:
+  Pooling(const char *class_name, int rank, bool max, ConfigReader &&r)
+      : Layer(class_name, r), rank_(size_t(rank)), max_(max) {
+    require_float32_layer(*this);
+    pool_size_ = tuple_of(r, "pool_size", r.get_int_list("pool_size", {2}), rank_, 1);
+    strides_ = tuple_of(r, "strides", r.get_int_list("strides", pool_size_), rank_, 1);  // None: pool_size
+    padding_ = read_padding(r, false);
+    read_data_format(r);
+    r.finish();
+    input_spec_.ndim = rank + 2;
+  }
+
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    const PartialShape &s = single_input(*this, shapes);
+    check_rank(*this, s, rank_);
+    PartialShape out = {s[0]};
+    for (size_t i = 0; i < rank_; ++i)
+      out.push_back(window_output_length(*this, s, s[i + 1], pool_size_[i], strides_[i], 1, padding_));
+    out.push_back(s.back());
+    return {out};
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = single_input(*this, inputs);
+    std::vector<int64_t> k = pool_size_, s = strides_;
+    Tensor x4 = x;
+    if (rank_ == 1) {
+      k.insert(k.begin(), 1);
+      s.insert(s.begin(), 1);
+      x4 = ops::expand_dims(x, 1);
+    }
+    const Padding p = to_padding(padding_);
+    Tensor y = max_ ? ops::max_pool2d(x4, k, s, p) : ops::avg_pool2d(x4, k, s, p);
+    return {rank_ == 1 ? ops::squeeze(y, {1}) : y};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("pool_size", pool_size_)
+        .set("padding", padding_)
+        .set("strides", strides_)
+        .set("data_format", "channels_last");
+  }
+
+  const size_t rank_;
+  const bool max_;
+  std::vector<int64_t> pool_size_, strides_;
+  std::string padding_;
+};
+
+// GlobalAveragePooling1D/2D and GlobalMaxPooling1D/2D: mean or max over the spatial axes.
+class GlobalPooling final : public Layer {
+ public:
+  GlobalPooling(const char *class_name, int rank, bool max, const Config &config)
+      : GlobalPooling(class_name, rank, max, ConfigReader(config, class_name)) {}
+
+ private:
+  GlobalPooling(const char *class_name, int rank, bool max, ConfigReader &&r)
+      : Layer(class_name, r), max_(max) {
+    read_data_format(r);
+    keepdims_ = r.get_bool("keepdims", false);
+    r.finish();
+    input_spec_.ndim = rank + 2;
+    for (int64_t a = 1; a <= rank; ++a) axes_.push_back(a);
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = single_input(*this, inputs);
+    return {max_ ? ops::max(x, axes_, keepdims_) : ops::mean(x, axes_, keepdims_)};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("data_format", "channels_last").set("keepdims", keepdims_);
+  }
+
+  const bool max_;
+  bool keepdims_;
+  std::vector<int64_t> axes_;
+};
+
+// Registers a factory under a class name and its Keras aliases; the layers all report the class name.
+void add_with_aliases(std::initializer_list<const char *> names, const LayerFactory &factory) {
+  for (const char *n : names) add_layer_factory(n, factory);
+}
+
+template <typename L, typename... Args>
+LayerFactory factory(const char *class_name, Args... args) {
+  return [=](const Config &c) -> LayerPtr { return std::make_shared<L>(class_name, args..., c); };
+}
+
+}  // namespace
+
+void register_conv_layers() {
+  add_with_aliases({"Conv1D", "Convolution1D"}, factory<ConvLayer>("Conv1D", 1, ConvKind::kConv));
+  add_with_aliases({"Conv2D", "Convolution2D"}, factory<ConvLayer>("Conv2D", 2, ConvKind::kConv));
+  add_with_aliases({"DepthwiseConv2D"}, factory<ConvLayer>("DepthwiseConv2D", 2, ConvKind::kDepthwise));
+  add_with_aliases({"Conv2DTranspose", "Convolution2DTranspose"},
+                   factory<ConvLayer>("Conv2DTranspose", 2, ConvKind::kTranspose));
+  add_with_aliases({"MaxPooling1D", "MaxPool1D"}, factory<Pooling>("MaxPooling1D", 1, true));
+  add_with_aliases({"MaxPooling2D", "MaxPool2D"}, factory<Pooling>("MaxPooling2D", 2, true));
+  add_with_aliases({"AveragePooling1D", "AvgPool1D"}, factory<Pooling>("AveragePooling1D", 1, false));
+  add_with_aliases({"AveragePooling2D", "AvgPool2D"}, factory<Pooling>("AveragePooling2D", 2, false));
+  add_with_aliases({"GlobalAveragePooling1D", "GlobalAvgPool1D"},
+                   factory<GlobalPooling>("GlobalAveragePooling1D", 1, false));
+  add_with_aliases({"GlobalAveragePooling2D", "GlobalAvgPool2D"},
+                   factory<GlobalPooling>("GlobalAveragePooling2D", 2, false));
+  add_with_aliases({"GlobalMaxPooling1D", "GlobalMaxPool1D"},
+                   factory<GlobalPooling>("GlobalMaxPooling1D", 1, true));
+  add_with_aliases({"GlobalMaxPooling2D", "GlobalMaxPool2D"},
+                   factory<GlobalPooling>("GlobalMaxPooling2D", 2, true));
+}
 
 }  // namespace kiln::layers

@@ -5,24 +5,12 @@
 #include "layers/activations.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
-#include "layers/layer_internal.h"
+#include "layers/layer_util.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
 
 namespace {
-
-// A rank-1 or more input's dims after the batch dim, all known (INVALID_ARGUMENT otherwise).
-int64_t known_dim(const Layer &l, const PartialShape &s, size_t axis, const char *what) {
-  if (axis >= s.size() || s[axis] < 0)
-    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): input shape ",
-         partial_shape_string(s), " needs a known ", what);
-  return s[axis];
-}
-
-using internal::reject_constraints;
-using internal::set_regularizer;
-using internal::single_input;
 
 // ------------------------------------------------------------------ Dense
 
@@ -36,7 +24,7 @@ class Dense final : public Layer {
     if (units_ <= 0) fail(Code::kInvalidArgument, "Dense: units must be positive; got ", units_);
     activation_ = get_activation(r.get_string("activation", "linear"));
     use_bias_ = r.get_bool("use_bias", true);
-    w_ = internal::KernelBiasSettings::read(config, r);
+    w_ = KernelBiasSettings::read(config, r);
     r.finish();
     input_spec_.min_ndim = 2;
   }
@@ -65,7 +53,7 @@ class Dense final : public Layer {
   int64_t units_;
   Activation activation_;
   bool use_bias_;
-  internal::KernelBiasSettings w_;
+  KernelBiasSettings w_;
   VariablePtr kernel_, bias_;
 };
 
@@ -97,8 +85,7 @@ class Dropout final : public Layer {
   explicit Dropout(ConfigReader &&r) : Layer("Dropout", r) {
     rate_ = r.get_float("rate", -1);
     if (!(rate_ >= 0 && rate_ < 1))
-      fail(Code::kInvalidArgument, "Dropout: rate must be in [0, 1); got ", rate_,
-           r.has("rate") ? "" : " (rate is required)");
+      fail(Code::kInvalidArgument, "Dropout: rate must be in [0, 1); got ", rate_, r.has("rate") ? "" : " (rate is required)");
     has_noise_shape_ = r.has("noise_shape");
     if (has_noise_shape_) noise_shape_ = r.config().get_dims("noise_shape");
     seed_ = r.get_int("seed", -1);
@@ -155,21 +142,18 @@ class Reshape final : public Layer {
  private:
   explicit Reshape(ConfigReader &&r) : Layer("Reshape", r) {
     target_ = r.get_int_list("target_shape", {});
-    if (!r.has("target_shape"))
-      fail(Code::kInvalidArgument, "Reshape: config key 'target_shape' is required");
+    if (!r.has("target_shape")) fail(Code::kInvalidArgument, "Reshape: config key 'target_shape' is required");
     int unknown = 0;
     for (int64_t d : target_) {
       if (d == -1) ++unknown;
-      if (d == 0 || d < -1)
-        fail(Code::kInvalidArgument, "Reshape: target_shape entries must be positive or -1");
+      if (d == 0 || d < -1) fail(Code::kInvalidArgument, "Reshape: target_shape entries must be positive or -1");
     }
     if (unknown > 1) fail(Code::kInvalidArgument, "Reshape: target_shape may hold at most one -1");
     r.finish();
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
     const Tensor &x = single_input(*this, inputs);
-    if (x.rank() < 1)
-      fail(Code::kInvalidArgument, "layer '", name(), "' (Reshape): input needs a batch dimension");
+    if (x.rank() < 1) fail(Code::kInvalidArgument, "layer '", name(), "' (Reshape): input needs a batch dimension");
     std::vector<int64_t> shape = {x.shape()[0]};
     shape.insert(shape.end(), target_.begin(), target_.end());
     return {ops::reshape(x, shape)};
@@ -189,10 +173,9 @@ class Embedding final : public Layer {
     input_dim_ = r.get_int("input_dim");
     output_dim_ = r.get_int("output_dim");
     if (input_dim_ <= 0 || output_dim_ <= 0)
-      fail(Code::kInvalidArgument, "Embedding: input_dim and output_dim must be positive; got ", input_dim_,
-           " and ", output_dim_);
-    init_ = r.has("embeddings_initializer") ? initializer_from_value(config, "embeddings_initializer")
-                                            : get_initializer("random_uniform");  // Keras: "uniform"
+      fail(Code::kInvalidArgument, "Embedding: input_dim and output_dim must be positive; got ", input_dim_, " and ",
+           output_dim_);
+    init_ = initializer_or(config, r, "embeddings_initializer", "random_uniform");  // Keras: "uniform"
     reg_ = regularizer_from_value(config, "embeddings_regularizer");
     r.accept({"embeddings_regularizer", "activity_regularizer", "input_length"});
     reject_constraints(r, {"embeddings_constraint"});

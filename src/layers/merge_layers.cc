@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
-#include "layers/layer_internal.h"
+#include "layers/layer_util.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
@@ -18,8 +18,6 @@ std::string shapes_string(const std::vector<PartialShape> &shapes) {
   for (size_t i = 0; i < shapes.size(); ++i) s += (i ? ", " : "") + partial_shape_string(shapes[i]);
   return s + "]";
 }
-
-using internal::single_input;
 
 std::vector<PartialShape> shapes_of(const std::vector<Tensor> &xs) {
   std::vector<PartialShape> out;

@@ -4,14 +4,12 @@
 #include "core/error.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
-#include "layers/layer_internal.h"
+#include "layers/layer_util.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
 
 namespace {
-
-using internal::set_regularizer;
 
 // Keras's axis argument: an int or a list of ints.
 std::vector<int64_t> read_axes(ConfigReader &r, std::vector<int64_t> def) {
@@ -28,12 +26,11 @@ class LayerNormalization final : public Layer {
     axes_ = read_axes(r, {-1});
     if (axes_.empty()) fail(Code::kInvalidArgument, "LayerNormalization: axis must not be empty");
     epsilon_ = r.get_float("epsilon", 1e-3);
-    if (!(epsilon_ > 0))
-      fail(Code::kInvalidArgument, "LayerNormalization: epsilon must be positive; got ", epsilon_);
+    if (!(epsilon_ > 0)) fail(Code::kInvalidArgument, "LayerNormalization: epsilon must be positive; got ", epsilon_);
     center_ = r.get_bool("center", true);
     scale_ = r.get_bool("scale", true);
-    beta_init_ = internal::initializer_or(config, r, "beta_initializer", "zeros");
-    gamma_init_ = internal::initializer_or(config, r, "gamma_initializer", "ones");
+    beta_init_ = initializer_or(config, r, "beta_initializer", "zeros");
+    gamma_init_ = initializer_or(config, r, "gamma_initializer", "ones");
     beta_reg_ = regularizer_from_value(config, "beta_regularizer");
     gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
     r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "rms_scaling"});
@@ -41,26 +38,24 @@ class LayerNormalization final : public Layer {
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
-    if (shapes.size() != 1)
-      fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): expected 1 input");
+    if (shapes.size() != 1) fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): expected 1 input");
     const PartialShape &s = shapes[0];
     const int64_t rank = static_cast<int64_t>(s.size());
     std::vector<int64_t> axes;
     for (int64_t a : axes_) {
       const int64_t k = a < 0 ? a + rank : a;
       if (k < 0 || k >= rank)
-        fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): axis ", a,
-             " is out of range for input shape ", partial_shape_string(s));
+        fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): axis ", a, " is out of range for input shape ",
+             partial_shape_string(s));
       if (s[size_t(k)] < 0)
-        fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): axis ", a,
-             " of input shape ", partial_shape_string(s), " must be known");
+        fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): axis ", a, " of input shape ",
+             partial_shape_string(s), " must be known");
       axes.push_back(k);
     }
     std::sort(axes.begin(), axes.end());
     for (size_t i = 0; i < axes.size(); ++i)
       if (axes[i] != rank - int64_t(axes.size()) + int64_t(i))
-        fail(Code::kUnimplemented, "layer '", name(),
-             "' (LayerNormalization): axes must be the trailing axes of the input");
+        fail(Code::kUnimplemented, "layer '", name(), "' (LayerNormalization): axes must be the trailing axes of the input");
     std::vector<int64_t> param;
     for (int64_t k : axes) param.push_back(s[size_t(k)]);
     norm_axes_ = axes;
@@ -112,25 +107,22 @@ class BatchNormalization final : public Layer {
     epsilon_ = r.get_float("epsilon", 1e-3);
     if (!(momentum_ >= 0 && momentum_ <= 1))
       fail(Code::kInvalidArgument, "BatchNormalization: momentum must be in [0, 1]; got ", momentum_);
-    if (!(epsilon_ > 0))
-      fail(Code::kInvalidArgument, "BatchNormalization: epsilon must be positive; got ", epsilon_);
+    if (!(epsilon_ > 0)) fail(Code::kInvalidArgument, "BatchNormalization: epsilon must be positive; got ", epsilon_);
     center_ = r.get_bool("center", true);
     scale_ = r.get_bool("scale", true);
-    beta_init_ = internal::initializer_or(config, r, "beta_initializer", "zeros");
-    gamma_init_ = internal::initializer_or(config, r, "gamma_initializer", "ones");
-    mean_init_ = internal::initializer_or(config, r, "moving_mean_initializer", "zeros");
-    var_init_ = internal::initializer_or(config, r, "moving_variance_initializer", "ones");
+    beta_init_ = initializer_or(config, r, "beta_initializer", "zeros");
+    gamma_init_ = initializer_or(config, r, "gamma_initializer", "ones");
+    mean_init_ = initializer_or(config, r, "moving_mean_initializer", "zeros");
+    var_init_ = initializer_or(config, r, "moving_variance_initializer", "ones");
     beta_reg_ = regularizer_from_value(config, "beta_regularizer");
     gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
-    r.accept(
-        {"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized"});
+    r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized"});
     r.finish();
     input_spec_.min_ndim = 2;
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
-    if (shapes.size() != 1)
-      fail(Code::kInvalidArgument, "layer '", name(), "' (BatchNormalization): expected 1 input");
+    if (shapes.size() != 1) fail(Code::kInvalidArgument, "layer '", name(), "' (BatchNormalization): expected 1 input");
     const PartialShape &s = shapes[0];
     const int64_t rank = static_cast<int64_t>(s.size());
     const int64_t k = axis_ < 0 ? axis_ + rank : axis_;
@@ -138,9 +130,7 @@ class BatchNormalization final : public Layer {
       fail(Code::kUnimplemented, "layer '", name(), "' (BatchNormalization): axis ", axis_,
            " is not the last axis; kiln normalises channels last");
     const int64_t c = s.back();
-    if (c < 0)
-      fail(Code::kInvalidArgument, "layer '", name(),
-           "' (BatchNormalization): the channel axis must be known");
+    if (c < 0) fail(Code::kInvalidArgument, "layer '", name(), "' (BatchNormalization): the channel axis must be known");
     const Shape ps({c});
     gamma_ = scale_ ? add_weight("gamma", ps, dtype(), *gamma_init_, true, gamma_reg_) : nullptr;
     beta_ = center_ ? add_weight("beta", ps, dtype(), *beta_init_, true, beta_reg_) : nullptr;
@@ -157,15 +147,14 @@ class BatchNormalization final : public Layer {
     const Tensor b = beta_ ? beta_->value() : ops::zeros(ps, x.dtype());
     // A frozen BatchNormalization runs in inference mode (Keras 2.x/3 behaviour).
     const bool training = ctx.training && trainable();
-    ops::BatchNormResult r = ops::batch_norm(x, g, b, moving_mean_->peek(), moving_variance_->peek(),
-                                             training, static_cast<float>(epsilon_));
+    ops::BatchNormResult r = ops::batch_norm(x, g, b, moving_mean_->peek(), moving_variance_->peek(), training,
+                                             static_cast<float>(epsilon_));
     if (training) {
       // moving = moving * momentum + batch * (1 - momentum), as Keras; the batch variance is
       // the biased one, as Keras uses. Updates are outside any tape.
       const Tensor m = ops::fill(Shape({}), 1.0 - momentum_, x.dtype());
       moving_mean_->assign_sub(ops::mul(ops::sub(moving_mean_->peek(), ops::stop_gradient(r.mean)), m));
-      moving_variance_->assign_sub(
-          ops::mul(ops::sub(moving_variance_->peek(), ops::stop_gradient(r.variance)), m));
+      moving_variance_->assign_sub(ops::mul(ops::sub(moving_variance_->peek(), ops::stop_gradient(r.variance)), m));
     }
     return {r.y};
   }

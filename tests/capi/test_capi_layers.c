@@ -258,6 +258,25 @@ static void test_attention_and_merge(void) {
   release_kept(); /* q, v, mask, flag */
 }
 
+static void test_initializer(void) {
+  kiln_config *c = NULL;
+  kiln_tensor *t = NULL;
+  int64_t dims[2] = {2, 3};
+  int i;
+  OK(kiln_config_create(&c));
+  OK(kiln_config_set_string(c, "class_name", "ones"));
+  OK(kiln_initializer_call(&t, c, dims, 2, KILN_DTYPE_FLOAT32));
+  for (i = 0; i < 6; ++i) CHECK(((const float *)kiln_tensor_get_data(t))[i] == 1.0f);
+  kiln_tensor_free(t);
+  t = NULL;
+  OK(kiln_config_set_string(c, "class_name", "nope"));
+  EXPECT_ERROR(kiln_initializer_call(&t, c, dims, 2, KILN_DTYPE_FLOAT32), KILN_STATUS_NOT_FOUND,
+               "unknown initializer 'nope'", NULL);
+  OK(kiln_config_set_string(c, "class_name", "glorot_uniform")); /* zeros/ones/constant fill ints too, as Keras */
+  EXPECT_ERROR(kiln_initializer_call(&t, c, dims, 2, KILN_DTYPE_INT32), KILN_STATUS_INVALID_ARGUMENT, "int32", NULL);
+  kiln_config_free(c);
+}
+
 static void test_errors(void) {
   kiln_layer *l = NULL;
   kiln_config *c = NULL;
@@ -280,6 +299,7 @@ int main(void) {
   test_sequential();
   test_custom_layer();
   test_attention_and_merge();
+  test_initializer();
   test_errors();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

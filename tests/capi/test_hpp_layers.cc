@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "hpp_test_util.h"
 #include "kiln/kiln.hpp"
 
 namespace {
@@ -11,13 +12,7 @@ namespace {
 using kiln::Dims;
 using kiln::Tensor;
 
-Tensor iota(const Dims &shape, float scale = 0.1f) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  std::vector<float> v(static_cast<size_t>(n));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = scale * static_cast<float>(static_cast<int64_t>(i % 7) - 3);
-  return Tensor::from_vector(v, shape);
-}
+Tensor iota(const Dims &shape, float scale = 0.1f) { return kiln::testing::sawtooth(shape, 7, scale); }
 
 class MyDense : public kiln::Layer {
  public:
@@ -169,6 +164,16 @@ TEST(HppLayers, ConcurrentInferenceGivesIdenticalResults) {
     });
   for (auto &th : threads) th.join();
   for (const auto &g : got) EXPECT_EQ(g, want);
+}
+
+TEST(HppLayers, InitializersByNameAndConfig) {
+  kiln::Config rn;
+  rn.set("class_name", "RandomNormal").set("config", kiln::Config().set("stddev", 0.5).set("seed", 3));
+  EXPECT_EQ(kiln::initialize(rn, {4, 4}).to_vector<float>(), kiln::initialize(rn, {4, 4}).to_vector<float>());
+  const std::vector<float> ones = kiln::initialize("ones", {3}).to_vector<float>();
+  EXPECT_EQ(ones, (std::vector<float>{1, 1, 1}));
+  EXPECT_EQ(kiln::initialize("he_normal", {2, 2}, kiln::DType::float64).dtype(), kiln::DType::float64);
+  EXPECT_THROW(kiln::initialize("no_such_init", {2}), kiln::Error);
 }
 
 TEST(HppLayers, ConfigRoundTrip) {

@@ -178,3 +178,28 @@ class LayersTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class InitializersTest(unittest.TestCase):
+    def test_objects_names_and_seeds(self):
+        from kiln import initializers, regularizers
+        a = initializers.RandomNormal(stddev=0.5, seed=3)((4, 5)).numpy()
+        b = initializers.RandomNormal(stddev=0.5, seed=3)((4, 5)).numpy()
+        np.testing.assert_array_equal(a, b)  # a seeded initializer repeats
+        self.assertAlmostEqual(float(np.std(initializers.RandomNormal(stddev=0.5, seed=4)((200, 200)).numpy())), 0.5,
+                               delta=0.02)
+        g = initializers.glorot_uniform()((30, 50)).numpy()
+        limit = np.sqrt(6.0 / 80)
+        self.assertLessEqual(float(np.abs(g).max()), limit)
+        self.assertGreater(float(np.abs(g).max()), 0.9 * limit)
+        q = initializers.Orthogonal(seed=1)((6, 4)).numpy()
+        np.testing.assert_allclose(q.T @ q, np.eye(4), atol=1e-5)
+        self.assertEqual(initializers.serialize(initializers.HeNormal(seed=2)),
+                         {"class_name": "HeNormal", "config": {"seed": 2}})
+        np.testing.assert_array_equal(initializers.get("ones")((2,)).numpy(), [1, 1])
+        d = layers.Dense(3, kernel_initializer=initializers.Constant(value=0.5),
+                         kernel_regularizer=regularizers.L1L2(l1=0.1, l2=0.2))
+        d(np.ones((1, 2), np.float32))
+        np.testing.assert_array_equal(d.trainable_variables[0].numpy(), np.full((2, 3), 0.5, np.float32))
+        self.assertAlmostEqual(float(d.losses[0].numpy()), 0.1 * 3 + 0.2 * 1.5, places=5)
+        self.assertEqual(d.get_config()["kernel_regularizer"], {"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0.2}})

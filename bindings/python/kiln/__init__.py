@@ -155,8 +155,8 @@ math.__dict__.update(log1p=log1p, expm1=expm1, floor=floor, round=round, sign=si
 nn.__dict__.update(relu6=relu6, selu=selu)
 
 # Keras: kiln.layers, kiln.Model, kiln.Sequential, and the same under kiln.keras.
-from . import layers  # noqa: E402
+from . import initializers, layers, regularizers  # noqa: E402
 from .layers import Model, Sequential  # noqa: E402
 
-keras = _NS(layers=layers, Model=Model, Sequential=Sequential,
+keras = _NS(layers=layers, Model=Model, Sequential=Sequential, initializers=initializers, regularizers=regularizers,
             backend=_NS(clear_session=layers.clear_session))

@@ -291,6 +291,7 @@ _SIGS.update({
     "kiln_sequential_add": (_ST, [_L, _L]),
     "kiln_sequential_pop": (_ST, [_L]),
     "kiln_clear_session": (None, []),
+    "kiln_initializer_call": (_ST, [_HP, _C, c_int64_p, _z, _i]),
     "kiln_add_weight_options_init": (_ST, [ctypes.POINTER(AddWeightOptions), _z]),
     "kiln_layer_add_weight": (_ST, [_HP, _L, _cp, c_int64_p, _z, ctypes.POINTER(AddWeightOptions)]),
     "kiln_layer_track": (_ST, [_L, _L]),

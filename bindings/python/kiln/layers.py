@@ -491,9 +491,12 @@ def _base_config(name, trainable, dtype):
 
 
 def _serializable(x):
-    """Initializer / regularizer / activation arguments: names, dicts or None."""
+    """Initializer / regularizer / activation arguments: names, dicts, kiln.initializers /
+    kiln.regularizers objects, or None."""
     if x is None or isinstance(x, (str, dict)):
         return x
+    if hasattr(x, "_kiln_serialize"):
+        return x._kiln_serialize()
     name = getattr(x, "_kiln_name", None) or getattr(x, "__name__", None)
     if name:
         return name

@@ -1,4 +1,118 @@
-"""Built-in convolution and pooling layers (kiln.layers.Conv2D, ...)."""
-from .layers import _BUILTINS, _builtin, _serializable  # noqa: F401
+"""Built-in convolution and pooling layers (kiln.layers.Conv2D, ...), channels last, with Keras's
+signatures, defaults and aliases (Convolution2D, MaxPool2D, GlobalAvgPool2D, ...)."""
+import numbers as _numbers
 
-__all__ = []
+from .layers import _BUILTINS, _builtin, _serializable
+
+
+def _tuple(v):
+    """An int, or a tuple / list of ints (the C++ side expands an int to every spatial axis)."""
+    if v is None:
+        return None
+    if isinstance(v, _numbers.Integral):
+        return int(v)
+    return [int(d) for d in v]
+
+
+def _conv_common(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias, bias_initializer,
+                 bias_regularizer, activity_regularizer, bias_constraint):
+    return {"kernel_size": _tuple(kernel_size), "strides": _tuple(strides), "padding": padding,
+            "data_format": data_format, "dilation_rate": _tuple(dilation_rate),
+            "activation": _serializable(activation) or "linear", "use_bias": bool(use_bias),
+            "bias_initializer": _serializable(bias_initializer), "bias_regularizer": _serializable(bias_regularizer),
+            "activity_regularizer": _serializable(activity_regularizer), "bias_constraint": bias_constraint}
+
+
+def _conv(default_step):
+    def make(filters, kernel_size, strides=default_step, padding="valid", data_format=None,
+             dilation_rate=default_step, groups=1, activation=None, use_bias=True,
+             kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+             bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None):
+        c = {"filters": int(filters), "groups": int(groups)}
+        c.update(_conv_common(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                              bias_initializer, bias_regularizer, activity_regularizer, bias_constraint))
+        c.update({"kernel_initializer": _serializable(kernel_initializer),
+                  "kernel_regularizer": _serializable(kernel_regularizer), "kernel_constraint": kernel_constraint})
+        return c
+    return make
+
+
+def _depthwise(kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
+               dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+               bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+               depthwise_constraint=None, bias_constraint=None):
+    c = {"depth_multiplier": int(depth_multiplier)}
+    c.update(_conv_common(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                          bias_initializer, bias_regularizer, activity_regularizer, bias_constraint))
+    c.update({"depthwise_initializer": _serializable(depthwise_initializer),
+              "depthwise_regularizer": _serializable(depthwise_regularizer),
+              "depthwise_constraint": depthwise_constraint})
+    return c
+
+
+def _transpose(filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None, data_format=None,
+               dilation_rate=(1, 1), activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+               bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+               kernel_constraint=None, bias_constraint=None):
+    c = _conv(1)(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                 dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+                 kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                 kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                 activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                 bias_constraint=bias_constraint)
+    del c["groups"]  # not a Conv2DTranspose key
+    c["output_padding"] = _tuple(output_padding)
+    return c
+
+
+def _pooling(default_size):
+    def make(pool_size=default_size, strides=None, padding="valid", data_format=None):
+        return {"pool_size": _tuple(pool_size), "strides": _tuple(strides), "padding": padding,
+                "data_format": data_format}
+    return make
+
+
+def _global_pooling(data_format=None, keepdims=False):
+    return {"data_format": data_format, "keepdims": bool(keepdims)}
+
+
+Conv1D = _builtin("Conv1D", "keras.layers.Conv1D(filters, kernel_size, strides=1, padding='valid', ...): "
+                  "[N, W, C] -> [N, OW, filters]; kernel [kw, C, filters]. padding may be 'causal'.", _conv(1))
+Conv2D = _builtin("Conv2D", "keras.layers.Conv2D(filters, kernel_size, strides=(1, 1), padding='valid', ...): "
+                  "[N, H, W, C] -> [N, OH, OW, filters]; kernel [kh, kw, C, filters].", _conv((1, 1)))
+DepthwiseConv2D = _builtin("DepthwiseConv2D", "keras.layers.DepthwiseConv2D(kernel_size, strides=(1, 1), "
+                           "padding='valid', depth_multiplier=1, ...): C * depth_multiplier channels; "
+                           "depthwise_kernel [kh, kw, C, depth_multiplier].", _depthwise)
+Conv2DTranspose = _builtin("Conv2DTranspose", "keras.layers.Conv2DTranspose(filters, kernel_size, strides=(1, 1), "
+                           "padding='valid', output_padding=None, ...): kernel [kh, kw, filters, C].", _transpose)
+MaxPooling1D = _builtin("MaxPooling1D", "keras.layers.MaxPooling1D(pool_size=2, strides=None, padding='valid')",
+                        _pooling(2))
+MaxPooling2D = _builtin("MaxPooling2D", "keras.layers.MaxPooling2D(pool_size=(2, 2), strides=None, padding='valid')",
+                        _pooling((2, 2)))
+AveragePooling1D = _builtin("AveragePooling1D",
+                            "keras.layers.AveragePooling1D(pool_size=2, strides=None, padding='valid')", _pooling(2))
+AveragePooling2D = _builtin("AveragePooling2D",
+                            "keras.layers.AveragePooling2D(pool_size=(2, 2), strides=None, padding='valid')",
+                            _pooling((2, 2)))
+GlobalAveragePooling1D = _builtin("GlobalAveragePooling1D", "keras.layers.GlobalAveragePooling1D(keepdims=False)",
+                                  _global_pooling)
+GlobalAveragePooling2D = _builtin("GlobalAveragePooling2D", "keras.layers.GlobalAveragePooling2D(keepdims=False)",
+                                  _global_pooling)
+GlobalMaxPooling1D = _builtin("GlobalMaxPooling1D", "keras.layers.GlobalMaxPooling1D(keepdims=False)",
+                              _global_pooling)
+GlobalMaxPooling2D = _builtin("GlobalMaxPooling2D", "keras.layers.GlobalMaxPooling2D(keepdims=False)",
+                              _global_pooling)
+
+# Keras's aliases are the same classes.
+Convolution1D, Convolution2D, Convolution2DTranspose = Conv1D, Conv2D, Conv2DTranspose
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+
+_CLASSES = (Conv1D, Conv2D, DepthwiseConv2D, Conv2DTranspose, MaxPooling1D, MaxPooling2D, AveragePooling1D,
+            AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D)
+_BUILTINS.update({c._class_name: c for c in _CLASSES})
+
+__all__ = [c._class_name for c in _CLASSES] + [
+    "Convolution1D", "Convolution2D", "Convolution2DTranspose", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
+    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D"]

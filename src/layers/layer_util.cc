@@ -1,8 +1,15 @@
-#include "layers/layer_internal.h"
+#include "layers/layer_util.h"
 
 #include "core/error.h"
 
-namespace kiln::layers::internal {
+namespace kiln::layers {
+
+int64_t known_dim(const Layer &l, const PartialShape &s, size_t axis, const char *what) {
+  if (axis >= s.size() || s[axis] < 0)
+    fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): input shape ",
+         partial_shape_string(s), " needs a known ", what);
+  return s[axis];
+}
 
 const PartialShape &single_input(const Layer &l, const std::vector<PartialShape> &shapes) {
   if (shapes.size() != 1)
@@ -56,4 +63,4 @@ void KernelBiasSettings::write(Config &c) const {
   c.set_null("kernel_constraint").set_null("bias_constraint");
 }
 
-}  // namespace kiln::layers::internal
+}  // namespace kiln::layers

@@ -1,5 +1,5 @@
-// Helpers shared by the files of built-in layers: input-count checks, and the kernel/bias
-// settings (initializers, regularizers, constraints) every Keras weight layer reads and writes.
+// What the files of built-in layers share: input checks whose errors name the layer, and the
+// config pieces every weight layer reads and writes (initializers, regularizers, constraints).
 #pragma once
 
 #include <initializer_list>
@@ -8,15 +8,17 @@
 #include "core/config.h"
 #include "layers/layer.h"
 
-namespace kiln::layers::internal {
+namespace kiln::layers {
 
-// The only input, or INVALID_ARGUMENT naming the layer and the count it got.
+// The dim at `axis` of an input shape, which must be known (INVALID_ARGUMENT naming the layer).
+int64_t known_dim(const Layer &l, const PartialShape &s, size_t axis, const char *what);
+// The one input of a single-input layer (INVALID_ARGUMENT naming the layer otherwise).
 const PartialShape &single_input(const Layer &l, const std::vector<PartialShape> &shapes);
 const Tensor &single_input(const Layer &l, const std::vector<Tensor> &inputs);
 
-// The initializer under key (a name or a serialized initializer), or `def` when absent.
+// The initializer under `key`, or get_initializer(def) when the key is absent or null.
 InitializerPtr initializer_or(const Config &config, ConfigReader &r, const char *key, const char *def);
-// Writes a regularizer, or null for none.
+// Writes a regularizer, or null for none, as Keras's get_config does.
 void set_regularizer(Config &c, const char *key, const RegularizerPtr &r);
 // Keys every Keras weight layer writes and kiln accepts only as null (constraints are not
 // implemented yet: a non-null value is an error rather than silently ignored).
@@ -32,4 +34,4 @@ struct KernelBiasSettings {
   void write(Config &c) const;
 };
 
-}  // namespace kiln::layers::internal
+}  // namespace kiln::layers

@@ -1,0 +1,21 @@
+// Helpers shared by the kiln.hpp tests in this folder.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kiln/kiln.hpp"
+
+namespace kiln::testing {
+
+// A float32 tensor of `shape` whose values repeat with `period`: scale * ((i + shift) % period -
+// period / 2), small and varied enough for layer and gradient checks.
+inline Tensor sawtooth(const Dims &shape, int64_t period, float scale = 0.1f, int64_t shift = 0) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = scale * static_cast<float>((i + shift) % period - period / 2);
+  return Tensor::from_vector(v, shape);
+}
+
+}  // namespace kiln::testing

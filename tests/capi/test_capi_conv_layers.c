@@ -1,0 +1,190 @@
+/* Convolution and pooling layers through the shared library alone, created by Keras class name
+ * and a kiln_config: a Conv2D against kiln_conv2d + kiln_bias_add + kiln_relu, the Keras aliases,
+ * errors as statuses naming the layer, and a small CNN (Conv2D -> MaxPooling2D -> Conv2D ->
+ * GlobalAveragePooling2D -> Dense) built from (None, 28, 28, 1) with Keras's parameter counts,
+ * trained one gradient step. Plain C99. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capi_test_util.h"
+#include "kiln/kiln.h"
+
+#define OK(call) EXPECT_OK(call)
+
+/* A kept float32 tensor of dims with a repeating ramp of values. */
+static kiln_tensor *ramp(int rank, const int64_t *dims, int shift) {
+  int64_t i, n = count_of(rank, dims);
+  float *v = (float *)malloc((size_t)n * sizeof(float));
+  kiln_tensor *t;
+  for (i = 0; i < n; ++i) v[i] = 0.1f * (float)((i + shift) % 11 - 5);
+  t = f32(rank, dims, v);
+  free(v);
+  return t;
+}
+
+/* A layer of class_name from a config of int, string and int-list keys; NULL on failure. */
+static kiln_layer *layer(const char *class_name, const char *activation, int64_t filters, int64_t kernel,
+                         int64_t units) {
+  kiln_config *c = NULL;
+  kiln_layer *l = NULL;
+  OK(kiln_config_create(&c));
+  if (filters) OK(kiln_config_set_int(c, "filters", filters));
+  if (kernel) OK(kiln_config_set_int(c, "kernel_size", kernel));
+  if (units) OK(kiln_config_set_int(c, "units", units));
+  if (activation) OK(kiln_config_set_string(c, "activation", activation));
+  OK(kiln_layer_create(&l, class_name, c));
+  kiln_config_free(c);
+  return l;
+}
+
+/* Gives every variable of a built layer ramp values. */
+static void ramp_weights(kiln_layer *l) {
+  kiln_variable *vars[4] = {NULL, NULL, NULL, NULL};
+  size_t n = 0, i;
+  OK(kiln_layer_get_variables(vars, 4, &n, l, KILN_VARIABLES_ALL));
+  for (i = 0; i < n && i < 4; ++i) {
+    kiln_tensor *v = NULL;
+    OK(kiln_variable_read(&v, vars[i]));
+    OK(kiln_variable_assign(vars[i], ramp(kiln_tensor_get_rank(v), kiln_tensor_get_dims(v), (int)i + 1)));
+    kiln_tensor_free(v);
+    kiln_variable_free(vars[i]);
+  }
+}
+
+static void test_conv2d_against_ops(void) {
+  const int64_t xd[4] = {2, 6, 5, 3}, shape[4] = {-1, 6, 5, 3}, yd[4] = {2, 3, 5, 4}, strides[2] = {2, 1},
+                dil[2] = {1, 1}, size[2] = {3, 2};
+  size_t rank = 4, n = 0;
+  kiln_config *c = NULL;
+  kiln_layer *conv = NULL;
+  kiln_variable *vars[2] = {NULL, NULL};
+  kiln_tensor *x = ramp(4, xd, 0), *y = NULL, *o = NULL, *k, *b, *z, *zb, *want;
+  kiln_conv2d_options opt = conv_options(strides, dil, KILN_PADDING_SAME);
+  kiln_clear_session();
+  OK(kiln_config_create(&c));
+  OK(kiln_config_set_int(c, "filters", 4));
+  OK(kiln_config_set_int_list(c, "kernel_size", size, 2));
+  OK(kiln_config_set_int_list(c, "strides", strides, 2));
+  OK(kiln_config_set_string(c, "padding", "same"));
+  OK(kiln_config_set_string(c, "activation", "relu"));
+  OK(kiln_layer_create(&conv, "Conv2D", c));
+  kiln_config_free(c);
+  CHECK(strcmp(kiln_layer_get_name(conv), "conv2d") == 0);
+  OK(kiln_layer_build(conv, shape, &rank, 1));
+  ramp_weights(conv);
+  OK(kiln_layer_get_variables(vars, 2, &n, conv, KILN_VARIABLES_ALL));
+  CHECK(n == 2 && strcmp(kiln_variable_get_name(vars[0]), "conv2d/kernel") == 0);
+  k = keep(RUN(kiln_variable_read(&o, vars[0])));
+  b = keep(RUN(kiln_variable_read(&o, vars[1])));
+  CHECK(k && kiln_tensor_get_rank(k) == 4 && kiln_tensor_get_dims(k)[2] == 3 &&
+        kiln_tensor_get_dims(k)[3] == 4);
+  z = keep(RUN(kiln_conv2d(&o, x, k, &opt)));
+  zb = keep(RUN(kiln_bias_add(&o, z, b)));
+  want = keep(RUN(kiln_relu(&o, zb)));
+  OK(kiln_layer_call_tensor(&y, conv, x, false));
+  if (y && want) expect_f32(y, 4, yd, fdata(want), 1e-5);
+  kiln_variable_free(vars[0]);
+  kiln_variable_free(vars[1]);
+  kiln_layer_free(conv);
+  release_kept();
+}
+
+static void test_aliases_and_errors(void) {
+  const int64_t bad[3] = {2, 5, 5}, xd[4] = {1, 5, 5, 3};
+  kiln_layer *l, *conv, *none = NULL;
+  kiln_config *c = NULL;
+  kiln_tensor *y = NULL;
+  kiln_clear_session();
+  l = layer("MaxPool2D", NULL, 0, 0, 0);
+  conv = layer("Conv2D", NULL, 2, 3, 0);
+  CHECK(l && strcmp(kiln_layer_get_class_name(l), "MaxPooling2D") == 0);
+  kiln_layer_free(l);
+  l = layer("GlobalAvgPool2D", NULL, 0, 0, 0);
+  CHECK(l && strcmp(kiln_layer_get_class_name(l), "GlobalAveragePooling2D") == 0);
+  kiln_layer_free(l);
+  EXPECT_ERROR(kiln_layer_call_tensor(&y, conv, ramp(3, bad, 0), false), INVALID, "layer 'conv2d' (Conv2D)",
+               "expected rank 4");
+  OK(kiln_layer_call_tensor(&y, conv, ramp(4, xd, 0), false));
+  kiln_tensor_free(y);
+  OK(kiln_config_create(&c));
+  OK(kiln_config_set_int(c, "filters", 2));
+  OK(kiln_config_set_int(c, "kernel_size", 3));
+  OK(kiln_config_set_string(c, "data_format", "channels_first"));
+  EXPECT_ERROR(kiln_layer_create(&none, "Conv2D", c), KILN_STATUS_UNIMPLEMENTED, "channels_first", NULL);
+  CHECK(none == NULL);
+  kiln_config_free(c);
+  kiln_layer_free(conv);
+  release_kept();
+}
+
+/* The loss of the CNN on x: mean sparse softmax cross-entropy against labels (a kept tensor). */
+static kiln_tensor *cnn_loss(kiln_layer *model, kiln_tensor *x, kiln_tensor *labels) {
+  kiln_tensor *o = NULL, *logits, *ce;
+  logits = keep(RUN(kiln_layer_call_tensor(&o, model, x, true)));
+  ce = keep(RUN(kiln_sparse_softmax_cross_entropy_with_logits(&o, labels, logits)));
+  return keep(RUN(kiln_mean(&o, ce, NULL, 0, false)));
+}
+
+static void test_small_cnn(void) {
+  const int64_t shape[4] = {-1, 28, 28, 1}, xd[4] = {4, 28, 28, 1}, ld[1] = {4},
+                params[5] = {80, 0, 1168, 0, 170};
+  const int32_t label_values[4] = {1, 7, 3, 0};
+  size_t rank = 4, n = 0, i;
+  int64_t count = 0;
+  char *summary = NULL;
+  kiln_layer *seq = NULL, *parts[5];
+  kiln_variable *vars[6] = {NULL};
+  kiln_tensor *grads[6] = {NULL}, *x, *labels, *loss, *after, *o = NULL, *lr;
+  kiln_tape *tape = NULL;
+  const int64_t scalar_dims[1] = {1};
+  kiln_clear_session();
+  parts[0] = layer("Conv2D", "relu", 8, 3, 0);
+  parts[1] = layer("MaxPooling2D", NULL, 0, 0, 0);
+  parts[2] = layer("Conv2D", "relu", 16, 3, 0);
+  parts[3] = layer("GlobalAveragePooling2D", NULL, 0, 0, 0);
+  parts[4] = layer("Dense", NULL, 0, 0, 10);
+  OK(kiln_layer_create(&seq, "Sequential", NULL));
+  for (i = 0; i < 5; ++i) OK(kiln_sequential_add(seq, parts[i]));
+  OK(kiln_layer_build(seq, shape, &rank, 1));
+  OK(kiln_layer_count_params(&count, seq));
+  CHECK(count == 1418);
+  for (i = 0; i < 5; ++i) {
+    OK(kiln_layer_count_params(&count, parts[i]));
+    CHECK(count == params[i]);
+  }
+  OK(kiln_layer_summary(&summary, seq, 0));
+  CHECK(summary && strstr(summary, " conv2d (Conv2D)             (None, 26, 26, 8)         80") != NULL);
+  CHECK(summary && strstr(summary, "Total params: 1418 (5.54 KB)") != NULL);
+  kiln_string_free(summary);
+
+  x = ramp(4, xd, 0);
+  labels = make(I32, 1, ld, label_values);
+  OK(kiln_layer_get_variables(vars, 6, &n, seq, KILN_VARIABLES_TRAINABLE));
+  CHECK(n == 6);
+  OK(kiln_tape_create(&tape, false, true));
+  loss = cnn_loss(seq, x, labels);
+  OK(kiln_tape_stop(tape));
+  OK(kiln_tape_gradient_variables(grads, tape, loss, (const kiln_variable *const *)vars, 6,
+                                  KILN_UNCONNECTED_NONE));
+  kiln_tape_free(tape);
+  lr = keep(RUN(kiln_fill(&o, scalar_dims, 0, 0.05, F32)));
+  for (i = 0; i < 6; ++i) {
+    CHECK(grads[i] != NULL);
+    if (grads[i]) OK(kiln_variable_assign_sub(vars[i], keep(RUN(kiln_mul(&o, grads[i], lr)))));
+    kiln_tensor_free(grads[i]);
+    kiln_variable_free(vars[i]);
+  }
+  after = cnn_loss(seq, x, labels);
+  CHECK(loss && after && fdata(after)[0] < fdata(loss)[0]);
+  for (i = 0; i < 5; ++i) kiln_layer_free(parts[i]);
+  kiln_layer_free(seq);
+  release_kept();
+}
+
+int main(void) {
+  test_conv2d_against_ops();
+  test_aliases_and_errors();
+  test_small_cnn();
+  return test_summary();
+}

@@ -1,0 +1,236 @@
+// kiln.hpp convolution and pooling layers: the typed constructors write Keras's configs, outputs
+// and gradients agree with compositions of kiln ops, errors name the layer, and a small CNN
+// builds, counts its parameters as Keras does and trains one step.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "hpp_test_util.h"
+#include "kiln/kiln.hpp"
+
+namespace {
+
+namespace kl = kiln::layers;
+using kiln::Dims;
+using kiln::Padding;
+using kiln::Tensor;
+
+Tensor ramp(const Dims &shape, int shift = 0) { return kiln::testing::sawtooth(shape, 11, 0.1f, shift); }
+
+void expect_close(const Tensor &got, const Tensor &want, float tol = 1e-5f) {
+  ASSERT_EQ(got.shape(), want.shape());
+  const std::vector<float> g = got.to_vector<float>(), w = want.to_vector<float>();
+  for (size_t i = 0; i < g.size(); ++i)
+    EXPECT_NEAR(g[i], w[i], tol * (1 + std::fabs(w[i]))) << "element " << i;
+}
+
+// Gives every variable distinct values, biases included.
+void ramp_weights(const kiln::Layer &l) {
+  int shift = 1;
+  for (kiln::Variable v : l.variables()) v.assign(ramp(v.value().shape(), shift++));
+}
+
+void expect_error(const std::function<void()> &f, kiln_status_code code, const std::string &fragment) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an error with '" << fragment << "'";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(HppConvLayers, TypedConstructorsWriteKerasConfigs) {
+  kiln::clear_session();
+  kiln::Layer conv = kl::Conv2D(16, {3}, "relu");
+  kiln::Config c = conv.get_config();
+  EXPECT_EQ(conv.class_name(), "Conv2D");
+  EXPECT_EQ(conv.name(), "conv2d");
+  EXPECT_EQ(c.get_int("filters"), 16);
+  EXPECT_EQ(c.get_int_list("kernel_size"), (Dims{3, 3}));
+  EXPECT_EQ(c.get_int_list("strides"), (Dims{1, 1}));
+  EXPECT_EQ(c.get_string("padding"), "valid");
+  EXPECT_EQ(c.get_string("data_format"), "channels_last");
+  EXPECT_EQ(c.get_string("activation"), "relu");
+  EXPECT_EQ(c.get_config("kernel_initializer").get_string("class_name"), "GlorotUniform");
+
+  kl::DepthwiseConv2DOptions dopt;
+  dopt.depth_multiplier = 3;
+  dopt.padding = "same";
+  dopt.kernel_initializer = "he_normal";
+  kiln::Config d = kl::DepthwiseConv2D({3, 1}, dopt).get_config();
+  EXPECT_EQ(d.get_int("depth_multiplier"), 3);
+  EXPECT_EQ(d.get_int_list("kernel_size"), (Dims{3, 1}));
+  EXPECT_EQ(d.get_config("depthwise_initializer").get_string("class_name"), "HeNormal");
+
+  kl::Conv2DTransposeOptions topt;
+  topt.strides = {2};
+  topt.output_padding = {1, 0};
+  kiln::Config t = kl::Conv2DTranspose(4, {3}, topt).get_config();
+  EXPECT_EQ(t.get_int_list("output_padding"), (Dims{1, 0}));
+  EXPECT_EQ(t.get_int_list("strides"), (Dims{2, 2}));
+
+  kiln::Config p = kl::MaxPooling2D().get_config();
+  EXPECT_EQ(p.get_int_list("pool_size"), (Dims{2, 2}));
+  EXPECT_EQ(p.get_int_list("strides"), (Dims{2, 2}));  // None: pool_size
+  kl::PoolingOptions popt;
+  popt.strides = {1};
+  popt.padding = "same";
+  EXPECT_EQ(kl::AveragePooling2D({3}, popt).get_config().get_int_list("strides"), (Dims{1, 1}));
+  kl::GlobalPoolingOptions gopt;
+  gopt.keepdims = true;
+  EXPECT_TRUE(kl::GlobalAveragePooling2D(gopt).get_config().get_bool("keepdims"));
+
+  // Aliases make the layers themselves.
+  EXPECT_EQ(kl::MaxPool2D().class_name(), "MaxPooling2D");
+  EXPECT_EQ(kl::AvgPool2D().class_name(), "AveragePooling2D");
+  EXPECT_EQ(kl::GlobalAvgPool2D().class_name(), "GlobalAveragePooling2D");
+  EXPECT_EQ(kl::GlobalMaxPool1D().class_name(), "GlobalMaxPooling1D");
+  EXPECT_EQ(kl::Convolution2D(2, {1}).class_name(), "Conv2D");
+  EXPECT_EQ(kl::Convolution1D(2, {1}).class_name(), "Conv1D");
+  EXPECT_EQ(kl::Convolution2DTranspose(2, {1}).class_name(), "Conv2DTranspose");
+  EXPECT_EQ(kiln::Layer::create("GlobalAvgPool1D").class_name(), "GlobalAveragePooling1D");
+  // Round trip through the serialized form.
+  EXPECT_EQ(kiln::Layer::deserialize(conv.serialize()).get_config().to_json(), c.to_json());
+}
+
+TEST(HppConvLayers, OutputsAgreeWithCompositionsOfOps) {
+  kiln::clear_session();
+  const Tensor x = ramp({2, 7, 6, 3});
+  kl::ConvOptions o;
+  o.strides = {2, 1};
+  o.padding = "same";
+  o.activation = "relu";
+  kiln::Layer conv = kl::Conv2D(4, {3, 2}, o);
+  conv.build_for({-1, 7, 6, 3});
+  ramp_weights(conv);
+  auto w = conv.variables();
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].value().shape(), (Dims{3, 2, 3, 4}));
+  expect_close(conv(x), kiln::relu(kiln::bias_add(
+                            kiln::conv2d(x, w[0].value(), {2, 1}, {1, 1}, Padding::same), w[1].value())));
+  EXPECT_EQ(conv.compute_output_shape({-1, 7, 6, 3}), (Dims{-1, 4, 6, 4}));
+
+  kl::DepthwiseConv2DOptions dopt;
+  dopt.depth_multiplier = 2;
+  dopt.use_bias = false;
+  kiln::Layer dw = kl::DepthwiseConv2D({2}, dopt);
+  dw.build_for({-1, 7, 6, 3});
+  ramp_weights(dw);
+  expect_close(dw(x), kiln::depthwise_conv2d(x, dw.variables()[0].value()));
+
+  kl::Conv2DTransposeOptions topt;
+  topt.strides = {2};
+  kiln::Layer up = kl::Conv2DTranspose(2, {3}, topt);
+  up.build_for({-1, 7, 6, 3});
+  ramp_weights(up);
+  auto uw = up.variables();
+  EXPECT_EQ(uw[0].value().shape(), (Dims{3, 3, 2, 3}));
+  const Tensor want_up = kiln::bias_add(
+      kiln::conv2d_transpose(x, uw[0].value(), {2, 15, 13, 2}, kiln::Conv2dOptions{}.with_strides({2, 2})),
+      uw[1].value());
+  expect_close(up(x), want_up);
+  EXPECT_EQ(up.compute_output_shape({-1, 7, 6, 3}), (Dims{-1, 15, 13, 2}));
+
+  const Tensor x1 = ramp({2, 9, 3});
+  kl::ConvOptions c1;
+  c1.padding = "causal";
+  c1.dilation_rate = {2};
+  kiln::Layer conv1 = kl::Conv1D(2, {3}, c1);
+  conv1.build_for({-1, 9, 3});
+  ramp_weights(conv1);
+  auto w1 = conv1.variables();
+  const Tensor padded = kiln::pad(x1, {{0, 0}, {4, 0}, {0, 0}});
+  expect_close(conv1(x1),
+               kiln::bias_add(kiln::conv1d(padded, w1[0].value(), 1, Padding::valid, 2), w1[1].value()));
+
+  expect_close(kl::MaxPooling2D()(x), kiln::max_pool2d(x, {2, 2}, {2, 2}));
+  kl::PoolingOptions popt;
+  popt.strides = {2};
+  popt.padding = "same";
+  expect_close(kl::AveragePooling2D({3}, popt)(x), kiln::avg_pool2d(x, {3, 3}, {2, 2}, Padding::same));
+  expect_close(kl::MaxPooling1D({3}, popt)(x1),
+               kiln::squeeze(kiln::max_pool2d(kiln::expand_dims(x1, 1), {1, 3}, {1, 2}, Padding::same), {1}));
+  expect_close(kl::GlobalAveragePooling2D()(x), kiln::mean(x, {1, 2}));
+  expect_close(kl::GlobalMaxPooling2D()(x), kiln::max(x, {1, 2}));
+  expect_close(kl::GlobalAveragePooling1D()(x1), kiln::mean(x1, {1}));
+}
+
+TEST(HppConvLayers, GradientsAgreeWithTheOpsGradients) {
+  kiln::clear_session();
+  const Tensor x = ramp({2, 5, 5, 2});
+  kl::ConvOptions o;
+  o.activation = "tanh";
+  o.padding = "same";
+  kiln::Layer conv = kl::Conv2D(3, {3}, o);
+  conv.build_for({-1, 5, 5, 2});
+  ramp_weights(conv);
+  auto vars = conv.trainable_variables();
+  kiln::GradientTape tape;
+  tape.watch(x);
+  const Tensor loss = kiln::sum(kiln::square(conv(x)));
+  auto grads = tape.gradient(loss, vars);
+  // The same function of plain tensors, differentiated by a second tape.
+  const Tensor k = vars[0].value(), b = vars[1].value();
+  kiln::GradientTape ref;
+  ref.watch(k);
+  ref.watch(b);
+  const Tensor want = kiln::sum(
+      kiln::square(kiln::tanh(kiln::bias_add(kiln::conv2d(x, k, {1, 1}, {1, 1}, Padding::same), b))));
+  auto want_grads = ref.gradient(want, {k, b});
+  ASSERT_EQ(grads.size(), 2u);
+  expect_close(grads[0], want_grads[0], 1e-4f);
+  expect_close(grads[1], want_grads[1], 1e-4f);
+}
+
+TEST(HppConvLayers, ErrorsNameTheLayer) {
+  kiln::clear_session();
+  kiln::Layer conv = kl::Conv2D(2, {3});
+  expect_error([&] { conv(ramp({2, 5, 5})); }, KILN_STATUS_INVALID_ARGUMENT, "layer 'conv2d' (Conv2D)");
+  conv(ramp({1, 5, 5, 3}));
+  expect_error(
+      [&] {
+        conv(ramp({1, 5, 5, 4}));
+      },
+      KILN_STATUS_INVALID_ARGUMENT, "expected the last axis to be 3");
+  kiln::Config cf;
+  cf.set("filters", 2).set("kernel_size", 3).set("data_format", "channels_first");
+  expect_error([&] { kiln::Layer::create("Conv2D", cf); }, KILN_STATUS_UNIMPLEMENTED, "channels_first");
+  kl::ConvOptions bad;
+  bad.padding = "full";
+  expect_error([&] { kl::Conv2D(2, {3}, bad); }, KILN_STATUS_INVALID_ARGUMENT, "padding 'full'");
+}
+
+TEST(HppConvLayers, SmallCnnBuildsCountsAndTrainsOneStep) {
+  kiln::clear_session();
+  kiln::Sequential model({kl::Conv2D(8, {3}, "relu"), kl::MaxPooling2D(), kl::Conv2D(16, {3}, "relu"),
+                          kl::GlobalAveragePooling2D(), kl::Dense(10)});
+  model.build_for({-1, 28, 28, 1});
+  EXPECT_EQ(model.count_params(), 1418);
+  const std::vector<int64_t> params = {80, 0, 1168, 0, 170};
+  auto layers = model.layers();
+  ASSERT_EQ(layers.size(), params.size());
+  for (size_t i = 0; i < params.size(); ++i)
+    EXPECT_EQ(layers[i].count_params(), params[i]) << layers[i].name();
+  const std::string s = model.summary();
+  EXPECT_NE(s.find(" conv2d_1 (Conv2D)           (None, 11, 11, 16)        1168"), std::string::npos) << s;
+  EXPECT_NE(s.find("Total params: 1418 (5.54 KB)"), std::string::npos) << s;
+
+  const Tensor x = ramp({4, 28, 28, 1});
+  const Tensor labels = Tensor::from_vector(std::vector<int32_t>{1, 7, 3, 0}, {4});
+  auto vars = model.trainable_variables();
+  ASSERT_EQ(vars.size(), 6u);
+  auto loss_of = [&] {
+    return kiln::mean(kiln::sparse_softmax_cross_entropy_with_logits(labels, model(x, true)));
+  };
+  kiln::GradientTape tape;
+  const Tensor loss = loss_of();
+  auto grads = tape.gradient(loss, vars);
+  for (size_t i = 0; i < vars.size(); ++i) {
+    ASSERT_TRUE(grads[i].valid()) << vars[i].name();
+    vars[i].assign_sub(grads[i] * 0.05f);
+  }
+  EXPECT_LT(loss_of().to_vector<float>()[0], loss.to_vector<float>()[0]);
+}
+
+}  // namespace

@@ -1,0 +1,425 @@
+#!/usr/bin/python3
+"""Golden values for kiln's built-in Keras layers, computed with PyTorch.
+
+How to regenerate layers_golden.json (from the repository root, on a machine with Debian's
+python3-torch and python3-numpy; the kiln tests themselves never need torch):
+
+    /usr/bin/python3 tests/golden/make_layer_golden.py           # rewrites tests/golden/layers_golden.json
+    /usr/bin/python3 tests/golden/make_layer_golden.py --check   # exit status 1 if the file would change
+
+The output is deterministic (fixed seeds, torch at 2 threads, float64 math), so a regeneration
+with the same torch gives the same bytes; commit the JSON together with any change to this script.
+Generated with torch 1.13 (the version is written into the file).
+
+What a case is (one JSON object per line under "cases"; a tensor T is
+{"shape": [...], "dtype": "float32" | "int32", "data": [row-major values]}):
+
+    name          unique id, printed by the tests
+    class_name    kiln / Keras layer class, built with create_layer(class_name, config)
+    config        Keras config; weights are assigned after build, so initializers do not matter
+    training      the call's training flag
+    inputs        [T]: the layer's inputs (one for single-input layers)
+    weights       [T]: values assigned to layer.variables() after build, in kiln's order and TF
+                  layout (Dense kernel [in, out], Conv2D kernel HWIO, BatchNormalization gamma, beta,
+                  moving_mean, moving_variance)
+    upstream      [T]: one per output; the objective is sum(output * upstream)
+    outputs       [T]: the forward outputs
+    input_grads   [T | null]: d objective / d input (null for integer inputs)
+    weight_grads  [T | null]: d objective / d weight (null for non-trainable weights)
+    extra         {"weights_after": [T | null]}: every variable's value after the call (null =
+                  not checked); BatchNormalization's moving statistics live here
+    tolerance     {"rtol", "atol"}: |kiln - golden| <= atol + rtol * |golden| for every value
+    pending       optional: the branch that adds this class; a test skips the case while the class
+                  is not registered (any other unregistered class is an error)
+
+Inputs, weights and upstream gradients are float32 values written with their shortest decimal
+form; the script reads them back from that text, exactly as the tests do, so torch and kiln see
+identical numbers. References are computed in float64 and rounded to float32.
+
+To add a row: write a function that returns case(...) (or a list of them) and add it to CASES.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import zlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+torch.set_default_dtype(torch.float64)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "layers_golden.json")
+
+# Tolerances. kiln computes in float32; the golden values are float64 results rounded to float32.
+ELEMENTWISE = {"rtol": 1e-6, "atol": 1e-7}     # a few ulp
+REDUCTION = {"rtol": 1e-5, "atol": 1e-6}       # dot products, norms, batch statistics
+EXACT = {"rtol": 0.0, "atol": 0.0}             # data movement only
+
+
+# ---------------------------------------------------------------- float32 values and tensors
+
+def f32_list(a):
+    """Shortest decimal strings of the float32 values, parsed back as Python floats (doubles)."""
+    return [float(repr(np.float32(v))) for v in np.asarray(a, np.float32).ravel()]
+
+
+def tensor_json(a, dtype="float32"):
+    a = np.asarray(a)
+    data = [int(v) for v in a.ravel()] if dtype == "int32" else f32_list(a)
+    return {"shape": list(a.shape), "dtype": dtype, "data": data}
+
+
+def as_torch(t):
+    """The tensor the tests will see (JSON text -> double -> float32), as float64 torch."""
+    a = np.array(t["data"], np.float64).astype(np.float32).reshape(t["shape"])
+    return torch.tensor(a.astype(np.float64))
+
+
+def rng_for(name):
+    return np.random.RandomState(zlib.crc32(name.encode()))
+
+
+def uniform(rng, shape, lo=-1.0, hi=1.0):
+    return tensor_json(rng.uniform(lo, hi, size=shape))
+
+
+def case(name, class_name, config, fn, inputs, weights, trainable=None, training=False, tolerance=REDUCTION,
+         pending=None, weights_after=None):
+    """Runs fn(inputs, weights) -> outputs with torch autograd and packs a case.
+
+    inputs / weights are tensor_json dicts; trainable[i] says whether weights[i] gets a gradient;
+    weights_after(inputs, weights) -> [tensor or None] fills extra.weights_after."""
+    if trainable is None:
+        trainable = [True] * len(weights)
+    rng = rng_for(name + "/upstream")
+    xs = [as_torch(t).requires_grad_(t["dtype"] == "float32") if t["dtype"] == "float32"
+          else torch.tensor(np.array(t["data"], np.int64).reshape(t["shape"])) for t in inputs]
+    ws = [as_torch(t).requires_grad_(tr) for t, tr in zip(weights, trainable)]
+    outs = fn(xs, ws)
+    ups = [tensor_json(rng.uniform(-1, 1, size=tuple(o.shape))) for o in outs]
+    objective = sum((o * as_torch(u)).sum() for o, u in zip(outs, ups))
+    need = [x for x in xs if x.requires_grad] + [w for w in ws if w.requires_grad]
+    grads = iter(torch.autograd.grad(objective, need, allow_unused=True)) if need else iter(())
+
+    def grad_json(t):
+        g = next(grads)
+        return tensor_json(np.zeros(tuple(t.shape)) if g is None else g.detach().numpy())
+
+    input_grads = [grad_json(x) if x.requires_grad else None for x in xs]
+    weight_grads = [grad_json(w) if w.requires_grad else None for w in ws]
+    c = {"name": name, "class_name": class_name, "config": config, "training": training, "inputs": inputs,
+         "weights": weights, "upstream": ups, "outputs": [tensor_json(o.detach().numpy()) for o in outs],
+         "input_grads": input_grads, "weight_grads": weight_grads, "extra": {}, "tolerance": tolerance}
+    if weights_after is not None:
+        with torch.no_grad():
+            after = weights_after([x.detach() for x in xs], [w.detach() for w in ws])
+        c["extra"]["weights_after"] = [None if a is None else tensor_json(a.numpy()) for a in after]
+    if pending:
+        c["pending"] = pending
+    return c
+
+
+# ---------------------------------------------------------------- activations (Keras definitions)
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": F.relu,
+    "relu6": lambda x: torch.clamp(x, 0.0, 6.0),
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "softmax": lambda x: torch.softmax(x, dim=-1),
+    "log_softmax": lambda x: torch.log_softmax(x, dim=-1),
+    "gelu": lambda x: 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0))),  # Keras's default: exact (erf)
+    "elu": lambda x: torch.where(x > 0, x, torch.expm1(x)),  # alpha 1
+    "selu": lambda x: SELU_SCALE * torch.where(x > 0, x, SELU_ALPHA * torch.expm1(x)),
+    "softplus": lambda x: torch.log1p(torch.exp(-x.abs())) + torch.clamp(x, min=0.0),  # log(1 + e^x), no cutoff
+    "softsign": lambda x: x / (1.0 + x.abs()),
+    "swish": lambda x: x * torch.sigmoid(x),
+    "silu": lambda x: x * torch.sigmoid(x),
+    "leaky_relu": lambda x: torch.where(x > 0, x, 0.2 * x),  # Keras 3's default slope
+    "exponential": torch.exp,
+    "hard_sigmoid": lambda x: torch.clamp(x + 3.0, 0.0, 6.0) / 6.0,  # Keras 3: relu6(x + 3) / 6
+    "mish": lambda x: x * torch.tanh(F.softplus(x, beta=1, threshold=1e9)),
+}
+KINKED = {"relu", "relu6", "leaky_relu", "hard_sigmoid", "elu", "selu"}
+DENSE_ACTIVATIONS = ["linear", "relu", "gelu", "tanh", "sigmoid", "softmax", "elu", "selu", "softplus", "swish"]
+
+
+def check_away_from_kinks(name, z, activation):
+    """A pre-activation rounded differently by kiln must not cross a kink (relu's 0, relu6's 6)."""
+    if activation in KINKED:
+        kinks = {"relu6": [0.0, 6.0], "hard_sigmoid": [-3.0, 3.0]}.get(activation, [0.0])
+        d = min(float((z - k).abs().min()) for k in kinks)
+        assert d > 1e-3, "%s: a pre-activation is %g from a kink; change the seed" % (name, d)
+
+
+# ---------------------------------------------------------------- core layers
+
+def dense_cases():
+    out = []
+    for act in DENSE_ACTIVATIONS:
+        for shape in ([4, 5], [2, 3, 5]):
+            for use_bias in ([True, False] if act == "linear" else [True]):
+                name = "dense_%s_%dd%s" % (act, len(shape), "" if use_bias else "_nobias")
+                rng = rng_for(name)
+                units = 3
+                x = uniform(rng, shape, -2, 2)
+                weights = [uniform(rng, [shape[-1], units], -0.8, 0.8)]
+                if use_bias:
+                    weights.append(uniform(rng, [units], -0.5, 0.5))
+
+                def fn(xs, ws, act=act, name=name):
+                    z = xs[0] @ ws[0] + (ws[1] if len(ws) > 1 else 0.0)
+                    check_away_from_kinks(name, z, act)
+                    return [ACTIVATIONS[act](z)]
+
+                config = {"units": units, "activation": act, "use_bias": use_bias}
+                out.append(case(name, "Dense", config, fn, [x], weights))
+    return out
+
+
+def activation_cases():
+    out = []
+    for act in sorted(ACTIVATIONS):
+        name = "activation_" + act
+        rng = rng_for(name)
+        x = uniform(rng, [2, 3, 4], -4, 4)
+
+        def fn(xs, ws, act=act, name=name):
+            check_away_from_kinks(name, xs[0], act)
+            return [ACTIVATIONS[act](xs[0])]
+
+        tol = REDUCTION if act in ("softmax", "log_softmax") else ELEMENTWISE
+        out.append(case(name, "Activation", {"activation": act}, fn, [x], [], tolerance=tol))
+    return out
+
+
+def flatten_reshape_cases():
+    out = []
+    rng = rng_for("flatten")
+    out.append(case("flatten_3d", "Flatten", {}, lambda xs, ws: [xs[0].reshape(xs[0].shape[0], -1)],
+                    [uniform(rng, [2, 3, 4])], [], tolerance=EXACT))
+    out.append(case("flatten_4d", "Flatten", {}, lambda xs, ws: [xs[0].reshape(xs[0].shape[0], -1)],
+                    [uniform(rng, [2, 2, 3, 2])], [], tolerance=EXACT))
+    for target, shape in (([3, -1], [2, 12]), ([4, 3], [2, 3, 4]), ([-1], [3, 2, 2])):
+        name = "reshape_%s" % "x".join(str(d) for d in target).replace("-1", "m1")
+        out.append(case(name, "Reshape", {"target_shape": target},
+                        lambda xs, ws, target=target: [xs[0].reshape([xs[0].shape[0]] + target)],
+                        [uniform(rng_for(name), shape)], [], tolerance=EXACT))
+    return out
+
+
+def dropout_cases():
+    """Dropout is random in training; what is fixed is the identity in inference and at rate 0."""
+    out = []
+    for name, rate, training in (("dropout_inference", 0.5, False), ("dropout_rate0_training", 0.0, True)):
+        x = uniform(rng_for(name), [3, 4])
+        out.append(case(name, "Dropout", {"rate": rate}, lambda xs, ws: [xs[0] * 1.0], [x], [], training=training,
+                        tolerance=EXACT))
+    return out
+
+
+def embedding_cases():
+    name = "embedding_repeated_ids"
+    rng = rng_for(name)
+    ids = tensor_json(np.array([[1, 4, 4, 0], [6, 1, 4, 2], [4, 4, 5, 1]], np.int32), "int32")
+    table = uniform(rng, [7, 3])
+    # Repeated ids sum their upstream rows into the table's gradient; ids 3 never occurs (zero row).
+    return [case(name, "Embedding", {"input_dim": 7, "output_dim": 3}, lambda xs, ws: [F.embedding(xs[0], ws[0])],
+                 [ids], [table], tolerance=ELEMENTWISE)]
+
+
+# ---------------------------------------------------------------- normalization
+
+def layer_norm_cases():
+    out = []
+    for name, shape, axis, center_scale in (("layer_norm_axis_m1_2d", [3, 6], -1, True),
+                                            ("layer_norm_axis_m1_3d", [2, 3, 5], -1, True),
+                                            ("layer_norm_axes_m2_m1", [2, 3, 4], [-2, -1], True),
+                                            ("layer_norm_no_center_scale", [2, 3, 5], -1, False),
+                                            ("layer_norm_axes_m2_m1_no_center_scale", [2, 3, 4], [-2, -1], False)):
+        rng = rng_for(name)
+        x = uniform(rng, shape, -3, 3)
+        nd = 1 if isinstance(axis, int) else len(axis)
+        pshape = shape[-nd:]
+        weights = [uniform(rng, pshape, 0.5, 1.5), uniform(rng, pshape, -0.5, 0.5)] if center_scale else []
+
+        def fn(xs, ws, pshape=pshape):
+            # F.layer_norm: biased variance, epsilon inside the square root, as Keras.
+            return [F.layer_norm(xs[0], pshape, ws[0] if ws else None, ws[1] if ws else None, eps=1e-3)]
+
+        config = {"axis": axis, "epsilon": 1e-3, "center": center_scale, "scale": center_scale}
+        out.append(case(name, "LayerNormalization", config, fn, [x], weights))
+    return out
+
+
+def channels_first(x):
+    return x.movedim(-1, 1)
+
+
+def channels_last(x):
+    return x.movedim(1, -1)
+
+
+def batch_norm_cases():
+    """BatchNormalization, channels last. Training normalises with the batch mean and the biased
+    batch variance, and moves the statistics by Keras's rule
+        moving = moving * momentum + batch * (1 - momentum)
+    with the biased batch variance. PyTorch's running_var uses the unbiased variance (and its
+    momentum is Keras's 1 - momentum), so the moving statistics are computed here directly rather
+    than read from torch's running buffers."""
+    out = []
+    momentum, eps = 0.99, 1e-3
+    for name, shape, training, center_scale in (("batch_norm_train_2d", [6, 3], True, True),
+                                                ("batch_norm_train_4d", [3, 2, 2, 4], True, True),
+                                                ("batch_norm_train_no_center_scale", [2, 3, 4], True, False),
+                                                ("batch_norm_inference_2d", [5, 3], False, True),
+                                                ("batch_norm_inference_4d", [2, 2, 3, 4], False, True)):
+        rng = rng_for(name)
+        c = shape[-1]
+        x = uniform(rng, shape, -2, 3)
+        weights = [uniform(rng, [c], 0.5, 1.5), uniform(rng, [c], -0.5, 0.5)] if center_scale else []
+        weights += [uniform(rng, [c], -0.5, 0.5), uniform(rng, [c], 0.5, 1.5)]
+        trainable = [True, True, False, False] if center_scale else [False, False]
+
+        def fn(xs, ws, training=training):
+            gamma, beta = (ws[0], ws[1]) if len(ws) == 4 else (None, None)
+            mm, mv = ws[-2], ws[-1]
+            y = F.batch_norm(channels_first(xs[0]), None if training else mm, None if training else mv, gamma, beta,
+                             training=training, eps=eps)
+            return [channels_last(y)]
+
+        def after(xs, ws, training=training):
+            mm, mv = ws[-2], ws[-1]
+            if not training:
+                return [None] * (len(ws) - 2) + [mm, mv]
+            dims = list(range(xs[0].dim() - 1))  # every axis but the channels
+            mean = xs[0].mean(dim=dims)
+            var = xs[0].var(dim=dims, unbiased=False)  # biased, as Keras; not torch's running_var
+            return [None] * (len(ws) - 2) + [mm * momentum + mean * (1 - momentum),
+                                             mv * momentum + var * (1 - momentum)]
+
+        config = {"axis": -1, "momentum": momentum, "epsilon": eps, "center": center_scale, "scale": center_scale}
+        out.append(case(name, "BatchNormalization", config, fn, [x], weights, trainable=trainable, training=training,
+                        weights_after=after))
+    return out
+
+
+# ---------------------------------------------------------------- convolution and pooling (branch convlayers)
+
+def tf_same_pad(size, k, stride, dilation=1):
+    """TF's 'same' padding for one spatial axis: (before, after), the extra pixel after."""
+    eff = (k - 1) * dilation + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + eff - size, 0)
+    return total // 2, total - total // 2
+
+
+def pad_nchw(x, padding, ks, strides, dilation=(1, 1), value=0.0):
+    if padding == "valid":
+        return x
+    ph = tf_same_pad(x.shape[2], ks[0], strides[0], dilation[0])
+    pw = tf_same_pad(x.shape[3], ks[1], strides[1], dilation[1])
+    return F.pad(x, (pw[0], pw[1], ph[0], ph[1]), value=value)
+
+
+def conv2d_cases():
+    out = []
+    for name, shape, filters, ks, strides, padding, dilation, act, use_bias in (
+            ("conv2d_valid_3x3", [2, 5, 6, 3], 4, [3, 3], [1, 1], "valid", [1, 1], "linear", True),
+            ("conv2d_same_stride2_nobias", [2, 5, 6, 2], 3, [3, 2], [2, 2], "same", [1, 1], "linear", False),
+            ("conv2d_dilated_tanh", [1, 6, 6, 2], 2, [2, 2], [1, 1], "valid", [2, 2], "tanh", True)):
+        rng = rng_for(name)
+        x = uniform(rng, shape, -2, 2)
+        weights = [uniform(rng, ks + [shape[-1], filters], -0.5, 0.5)]  # HWIO
+        if use_bias:
+            weights.append(uniform(rng, [filters], -0.5, 0.5))
+
+        def fn(xs, ws, ks=ks, strides=strides, padding=padding, dilation=dilation, act=act):
+            w = ws[0].permute(3, 2, 0, 1)  # HWIO -> torch's OIHW
+            xp = pad_nchw(channels_first(xs[0]), padding, ks, strides, dilation)
+            y = F.conv2d(xp, w, ws[1] if len(ws) > 1 else None, stride=strides, dilation=dilation)
+            return [ACTIVATIONS[act](channels_last(y))]
+
+        config = {"filters": filters, "kernel_size": ks, "strides": strides, "padding": padding,
+                  "dilation_rate": dilation, "activation": act, "use_bias": use_bias}
+        out.append(case(name, "Conv2D", config, fn, [x], weights, pending="convlayers"))
+    return out
+
+
+def pooling_cases():
+    out = []
+    for kind in ("MaxPooling2D", "AveragePooling2D"):
+        for tag, shape, pool, strides, padding in (("valid", [2, 4, 6, 3], [2, 2], [2, 2], "valid"),
+                                                   ("same_3x3_s2", [1, 5, 6, 2], [3, 3], [2, 2], "same")):
+            name = "%s_%s" % (kind.lower(), tag)
+            x = uniform(rng_for(name), shape, -2, 2)
+
+            def fn(xs, ws, kind=kind, pool=pool, strides=strides, padding=padding):
+                xc = channels_first(xs[0])
+                if kind == "MaxPooling2D":
+                    y = F.max_pool2d(pad_nchw(xc, padding, pool, strides, value=-math.inf), pool, strides)
+                else:
+                    # Keras averages over the window's pixels inside the input (padding not counted).
+                    s = F.avg_pool2d(pad_nchw(xc, padding, pool, strides), pool, strides) * (pool[0] * pool[1])
+                    n = F.avg_pool2d(pad_nchw(torch.ones_like(xc), padding, pool, strides), pool, strides) * (
+                        pool[0] * pool[1])
+                    y = s / n
+                return [channels_last(y)]
+
+            config = {"pool_size": pool, "strides": strides, "padding": padding}
+            tol = EXACT if kind == "MaxPooling2D" else ELEMENTWISE
+            out.append(case(name, kind, config, fn, [x], [], tolerance=tol, pending="convlayers"))
+    for keepdims in (False, True):
+        name = "global_average_pooling2d" + ("_keepdims" if keepdims else "")
+        x = uniform(rng_for(name), [2, 3, 4, 5], -2, 2)
+        out.append(case(name, "GlobalAveragePooling2D", {"keepdims": keepdims},
+                        lambda xs, ws, keepdims=keepdims: [xs[0].mean(dim=(1, 2), keepdim=keepdims)], [x], [],
+                        pending="convlayers"))
+    return out
+
+
+CASES = [dense_cases, activation_cases, flatten_reshape_cases, dropout_cases, embedding_cases, layer_norm_cases,
+         batch_norm_cases, conv2d_cases, pooling_cases]
+
+
+def render():
+    cases = [c for make in CASES for c in make()]
+    names = [c["name"] for c in cases]
+    assert len(set(names)) == len(names), "duplicate case names"
+    head = {"format": "kiln.layer_golden", "version": 1, "generator": "tests/golden/make_layer_golden.py",
+            "torch": torch.__version__.split("+")[0]}
+    compact = dict(separators=(",", ":"))
+    lines = ["{" + json.dumps(head, **compact)[1:-1] + ',"cases":[']
+    lines += [json.dumps(c, **compact) + ("," if i + 1 < len(cases) else "") for i, c in enumerate(cases)]
+    lines.append("]}")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare with the checked-in file instead of writing")
+    ap.add_argument("--out", default=OUT)
+    args = ap.parse_args()
+    text = render()
+    if args.check:
+        with open(args.out) as f:
+            same = f.read() == text
+        print("%s is %s" % (args.out, "up to date" if same else "OUT OF DATE"))
+        return 0 if same else 1
+    with open(args.out, "w") as f:
+        f.write(text)
+    print("wrote %s: %d cases, %d bytes" % (args.out, text.count('"name":'), len(text)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
