@@ -107,9 +107,8 @@ AttentionArgs<T> split_inputs(const Layer &l, const std::vector<T> &inputs) {
   for (size_t i = tensors; i < inputs.size(); ++i) flags_scalar &= rank_of(inputs[i]) == 0;
   if (tensors < 2 || tensors > 4 || flags > 2 || !flags_scalar)
     fail(Code::kInvalidArgument, "layer '", l.name(), "' (MultiHeadAttention): got ", inputs.size(),
-         " inputs; expected query and value, optionally key and attention_mask, then optionally the scalar "
-         "flags "
-         "return_attention_scores and use_causal_mask");
+         " inputs; expected query and value, optionally key and attention_mask, then optionally the "
+         "scalar flags return_attention_scores and use_causal_mask");
   AttentionArgs<T> a;
   a.query = &inputs[0];
   a.value = &inputs[1];
