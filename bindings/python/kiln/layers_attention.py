@@ -31,7 +31,7 @@ class MultiHeadAttention(_Builtin):
     Called as Keras calls it: layer(query, value, key=None, attention_mask=None, return_attention_scores=False,
     training=None, use_causal_mask=False) returns the output, or (output, scores) with return_attention_scores.
     The C layer takes these as one input list: query, value, key, attention_mask, then the two flags as scalar
-    bool tensors (return_attention_scores, use_causal_mask)."""
+    bool tensors (return_attention_scores, use_causal_mask); layer([query, value, ...]) passes such a list as it is."""
 
     _class_name = "MultiHeadAttention"
 
@@ -40,8 +40,10 @@ class MultiHeadAttention(_Builtin):
         config.update(_mha_config(num_heads, key_dim, *args, **kwargs))
         self._create(config)
 
-    def __call__(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None, attention_mask=None,
-                 return_attention_scores=False, training=None, use_causal_mask=False):
+    def __call__(self, query, value=None, key=None, query_mask=None, value_mask=None, key_mask=None,
+                 attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False):
+        if value is None and isinstance(query, (list, tuple)):
+            return Layer.__call__(self, list(query), training=training)  # the C layer's input list as it is
         if query_mask is not None or value_mask is not None or key_mask is not None:
             raise UnimplementedError("MultiHeadAttention: query_mask, value_mask and key_mask are not supported; "
                                      "pass attention_mask")
