@@ -1697,6 +1697,91 @@ inline Layer GlobalMaxPool2D(const GlobalPoolingOptions &o = {}) { return Global
 
 // ---- attention, merge and reshaping layers (attention_layers.cc)
 
+struct MultiHeadAttentionOptions {
+  int64_t value_dim = -1;  ///< -1: key_dim
+  double dropout = 0.0;    ///< on the attention probabilities, when training
+  bool use_bias = true;
+  Dims output_shape;    ///< empty: the query's last dim
+  Dims attention_axes;  ///< empty: the sequence axis (the only one supported)
+  std::string kernel_initializer = "glorot_uniform";
+  std::string bias_initializer = "zeros";
+  std::string kernel_regularizer;  ///< "", "l1", "l2", "l1_l2"
+  std::string bias_regularizer;
+  int64_t seed = -1;  ///< -1: none
+  std::string name;
+};
+/// keras.layers.MultiHeadAttention(num_heads, key_dim, ...). Call it with attention_inputs(...):
+/// outputs {attention_output} or, with return_attention_scores, {attention_output, scores}.
+inline Layer MultiHeadAttention(int64_t num_heads, int64_t key_dim, const MultiHeadAttentionOptions &o = {}) {
+  Config c;
+  c.set("num_heads", num_heads).set("key_dim", key_dim);
+  if (o.value_dim > 0) c.set("value_dim", o.value_dim);
+  c.set("dropout", o.dropout).set("use_bias", o.use_bias);
+  if (o.output_shape.size() == 1) c.set("output_shape", o.output_shape[0]);
+  if (o.output_shape.size() > 1) c.set("output_shape", o.output_shape);
+  if (!o.attention_axes.empty()) c.set("attention_axes", o.attention_axes);
+  c.set("kernel_initializer", o.kernel_initializer).set("bias_initializer", o.bias_initializer);
+  detail::set_if(c, "kernel_regularizer", o.kernel_regularizer);
+  detail::set_if(c, "bias_regularizer", o.bias_regularizer);
+  if (o.seed >= 0) c.set("seed", o.seed);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("MultiHeadAttention", c);
+}
+
+/// Keras's MultiHeadAttention call keywords beyond query and value.
+struct AttentionCall {
+  Tensor key;             ///< empty: value
+  Tensor attention_mask;  ///< empty: none; bool or 0/1, [B, T, S] or broadcasting to it
+  bool return_attention_scores = false;
+  bool use_causal_mask = false;
+};
+/// The input list MultiHeadAttention takes, in the order it reads it: query, value, key,
+/// attention_mask, then the flags as scalar bool tensors (return_attention_scores,
+/// use_causal_mask): AttentionCall c; c.attention_mask = m; layer(attention_inputs(q, v, c), training).
+inline std::vector<Tensor> attention_inputs(const Tensor &query, const Tensor &value,
+                                            const AttentionCall &call = {}) {
+  std::vector<Tensor> in = {query, value};
+  if (call.key.valid() || call.attention_mask.valid()) in.push_back(call.key.valid() ? call.key : value);
+  if (call.attention_mask.valid()) in.push_back(call.attention_mask);
+  if (call.return_attention_scores || call.use_causal_mask)
+    in.push_back(Tensor::scalar(call.return_attention_scores));
+  if (call.use_causal_mask) in.push_back(Tensor::scalar(true));
+  return in;
+}
+
+namespace detail {
+inline Layer named_layer(const char *class_name, const std::string &name, Config c = Config()) {
+  set_if(c, "name", name);
+  return Layer::create(class_name, c);
+}
+}  // namespace detail
+
+/// Merge layers: called on a list of tensors of one shape (size-1 dims broadcast, as Keras).
+inline Layer Add(const std::string &name = "") { return detail::named_layer("Add", name); }
+/// Exactly two inputs: the first minus the second.
+inline Layer Subtract(const std::string &name = "") { return detail::named_layer("Subtract", name); }
+inline Layer Multiply(const std::string &name = "") { return detail::named_layer("Multiply", name); }
+inline Layer Average(const std::string &name = "") { return detail::named_layer("Average", name); }
+inline Layer Maximum(const std::string &name = "") { return detail::named_layer("Maximum", name); }
+inline Layer Minimum(const std::string &name = "") { return detail::named_layer("Minimum", name); }
+inline Layer Concatenate(int64_t axis = -1, const std::string &name = "") {
+  Config c;
+  c.set("axis", axis);
+  return detail::named_layer("Concatenate", name, c);
+}
+/// Permute({2, 1}): the non-batch axes reordered, 1-based as in Keras.
+inline Layer Permute(const Dims &dims, const std::string &name = "") {
+  Config c;
+  c.set("dims", dims);
+  return detail::named_layer("Permute", name, c);
+}
+/// [B, F] -> [B, n, F].
+inline Layer RepeatVector(int64_t n, const std::string &name = "") {
+  Config c;
+  c.set("n", n);
+  return detail::named_layer("RepeatVector", name, c);
+}
+
 }  // namespace layers
 
 }  // namespace kiln

@@ -94,6 +94,11 @@ KILN_API kiln_status *kiln_layer_build(kiln_layer *layer, const int64_t *dims, c
                                        size_t num_inputs);
 /// Calls the layer on a list of inputs (building it from their shapes first if needed).
 /// training: Dropout drops, BatchNormalization uses and updates batch statistics.
+/// Multi-input built-ins: the merge layers (Add ... Concatenate) take the tensors to merge;
+/// MultiHeadAttention takes query, value, then optionally key and attention_mask, then
+/// optionally scalar bool flags return_attention_scores and use_causal_mask (Keras's call
+/// arguments in order; pass value as the key to give a mask alone), and gives the output, then
+/// the attention scores [B, heads, T, S] when return_attention_scores is true.
 /// Ownership: *out is a new list. Thread-safety: a built layer may be called from several
 /// threads at once (training=false); building is serialised.
 KILN_API kiln_status *kiln_layer_call(kiln_tensor_list **out, kiln_layer *layer, const kiln_tensor_list *inputs,

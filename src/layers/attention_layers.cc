@@ -1,9 +1,395 @@
-// Built-in layers registered by register_attention_layers().
+// MultiHeadAttention (Keras 3 layers/attention/multi_head_attention.py) with its four
+// EinsumDense-style projections as sub-layers, so the weights are named as Keras names them
+// (multi_head_attention/query/kernel ...). The merge and reshaping layers live in
+// merge_layers.cc and are registered from register_attention_layers() too.
+//
+// Call inputs, in Keras's positional order (the C ABI passes one list of tensors):
+//   query [B, T, dim], value [B, S, dim], then optionally key [B, S, dim] (default: value) and
+//   attention_mask (bool or numeric, nonzero = attend; [B, T, S] or broadcasting to it), then
+//   optionally the call flags as scalar (rank-0) tensors: return_attention_scores, then
+//   use_causal_mask. A mask without a key passes value again as the key (Keras's default).
+// Outputs: the attention output [B, T, output_shape...] and, with return_attention_scores, the
+// attention probabilities [B, num_heads, T, S] (before dropout, as Keras returns them).
+// Higher ranks follow Keras's attention_axes: T and S stand for the dims at the attention axes
+// (default: all between the batch and feature axes), and the other axes join the batch, so a
+// mask is [batch dims, T dims, S dims] and the scores [batch dims, heads, T dims, S dims].
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
+#include "layers/layer_util.h"
+#include "ops/ops.h"
 
 namespace kiln::layers {
 
-void register_attention_layers() {}
+namespace {
+
+// Keras's _large_negative_number: what a masked score gets before the softmax.
+constexpr double kMaskedScore = -1e9;
+
+int64_t product(const std::vector<int64_t> &dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+// ------------------------------------------------------------------ EinsumDense projections
+
+// What one projection contracts and produces: the kernel is [in..., out...] (in = the input's
+// trailing `in_rank` dims), the bias [out...] (none when use_bias is false).
+struct ProjectionSpec {
+  std::vector<int64_t> in;
+  std::vector<int64_t> out;
+  bool use_bias = true;
+  KernelBiasSettings w;  // the owner's initializers and regularizers
+};
+
+// Keras's EinsumDense as MultiHeadAttention uses it ("abc,cde->abde" for the query, key and
+// value projections, "abcd,cde->abe" for the output), computed as one matmul between reshapes.
+// Internal: it is created by its owner, not from a config, so it is not registered.
+class EinsumProjection final : public Layer {
+ public:
+  EinsumProjection(const Config &base, ProjectionSpec spec)
+      : EinsumProjection(base, ConfigReader(base, "EinsumDense"), std::move(spec)) {}
+
+ private:
+  EinsumProjection(const Config &, ConfigReader &&r, ProjectionSpec spec)
+      : Layer("EinsumDense", r), spec_(std::move(spec)) {
+    r.finish();
+  }
+
+  void build_impl(const std::vector<PartialShape> &) override {
+    std::vector<int64_t> kernel_dims = spec_.in;
+    kernel_dims.insert(kernel_dims.end(), spec_.out.begin(), spec_.out.end());
+    kernel_ =
+        add_weight("kernel", Shape(kernel_dims), dtype(), *spec_.w.kernel_init, true, spec_.w.kernel_reg);
+    if (spec_.use_bias)
+      bias_ = add_weight("bias", Shape(spec_.out), dtype(), *spec_.w.bias_init, true, spec_.w.bias_reg);
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = inputs.at(0);
+    const int64_t lead = x.rank() - static_cast<int64_t>(spec_.in.size());
+    std::vector<int64_t> out_dims(x.shape().data(), x.shape().data() + lead);
+    out_dims.insert(out_dims.end(), spec_.out.begin(), spec_.out.end());
+    const int64_t in_size = product(spec_.in), out_size = product(spec_.out);
+    Tensor y =
+        ops::matmul(ops::reshape(x, {-1, in_size}), ops::reshape(kernel_->value(), {in_size, out_size}));
+    y = ops::reshape(y, out_dims);
+    if (bias_) y = ops::add(y, bias_->value());
+    return {y};
+  }
+
+  ProjectionSpec spec_;
+  VariablePtr kernel_, bias_;
+};
+
+// ------------------------------------------------------------------ MultiHeadAttention
+
+// The call's inputs split by role (see the file comment). Rank-0 inputs are the flags.
+template <typename T>
+struct AttentionArgs {
+  const T *query = nullptr, *value = nullptr, *key = nullptr, *mask = nullptr;
+  const T *return_scores = nullptr, *causal = nullptr;
+};
+
+int64_t rank_of(const PartialShape &s) { return static_cast<int64_t>(s.size()); }
+int64_t rank_of(const Tensor &t) { return t.rank(); }
+
+template <typename T>
+AttentionArgs<T> split_inputs(const Layer &l, const std::vector<T> &inputs) {
+  size_t tensors = 0;
+  while (tensors < inputs.size() && rank_of(inputs[tensors]) > 0) ++tensors;
+  const size_t flags = inputs.size() - tensors;
+  bool flags_scalar = true;
+  for (size_t i = tensors; i < inputs.size(); ++i) flags_scalar &= rank_of(inputs[i]) == 0;
+  if (tensors < 2 || tensors > 4 || flags > 2 || !flags_scalar)
+    fail(Code::kInvalidArgument, "layer '", l.name(), "' (MultiHeadAttention): got ", inputs.size(),
+         " inputs; expected query and value, optionally key and attention_mask, then optionally the "
+         "scalar flags return_attention_scores and use_causal_mask");
+  AttentionArgs<T> a;
+  a.query = &inputs[0];
+  a.value = &inputs[1];
+  a.key = tensors > 2 ? &inputs[2] : &inputs[1];
+  if (tensors > 3) a.mask = &inputs[3];
+  if (flags > 0) a.return_scores = &inputs[tensors];
+  if (flags > 1) a.causal = &inputs[tensors + 1];
+  return a;
+}
+
+bool flag_value(const Tensor *t) {
+  if (!t) return false;
+  return ops::cast(*t, DType::kFloat32).data<float>()[0] != 0.0f;
+}
+
+class MultiHeadAttention final : public Layer {
+ public:
+  explicit MultiHeadAttention(const Config &config)
+      : MultiHeadAttention(config, ConfigReader(config, "MultiHeadAttention")) {}
+
+ private:
+  MultiHeadAttention(const Config &config, ConfigReader &&r) : Layer("MultiHeadAttention", r) {
+    num_heads_ = r.get_int("num_heads");
+    key_dim_ = r.get_int("key_dim");
+    value_dim_ = r.get_int("value_dim", key_dim_);
+    if (num_heads_ <= 0 || key_dim_ <= 0 || value_dim_ <= 0)
+      fail(Code::kInvalidArgument,
+           "MultiHeadAttention: num_heads, key_dim and value_dim must be positive; got ", num_heads_, ", ",
+           key_dim_, " and ", value_dim_);
+    dropout_ = r.get_float("dropout", 0.0);
+    if (!(dropout_ >= 0 && dropout_ < 1))
+      fail(Code::kInvalidArgument, "MultiHeadAttention: dropout must be in [0, 1); got ", dropout_);
+    use_bias_ = r.get_bool("use_bias", true);
+    output_shape_is_int_ = r.has("output_shape") && config.type("output_shape") == Config::Type::kInt;
+    output_shape_ = r.get_optional_int_list("output_shape");
+    if (output_shape_)
+      for (int64_t d : *output_shape_)
+        if (d <= 0) fail(Code::kInvalidArgument, "MultiHeadAttention: output_shape entries must be positive");
+    attention_axes_ = r.get_optional_int_list("attention_axes");
+    w_ = KernelBiasSettings::read(config, r);
+    if (r.get_bool("flash_attention", false))
+      fail(Code::kUnimplemented, "MultiHeadAttention: flash_attention is not supported");
+    seed_ = r.get_int("seed", -1);
+    r.finish();
+  }
+
+  [[noreturn]] void bad_input(const std::string &what) const {
+    fail(Code::kInvalidArgument, "layer '", name(), "' (MultiHeadAttention): ", what);
+  }
+
+  // The last dim of a query, value or key of the rank the layer was built for.
+  int64_t feature_dim(const PartialShape &s, const char *which) const {
+    if (static_cast<int64_t>(s.size()) != rank_)
+      bad_input(std::string(which) + " has shape " + partial_shape_string(s) + "; expected rank " +
+                std::to_string(rank_) + " (batch, positions..., features), as the query");
+    if (s.back() < 0)
+      bad_input(std::string(which) + " needs a known last dimension; got " + partial_shape_string(s));
+    return s.back();
+  }
+
+  std::shared_ptr<EinsumProjection> projection(const char *sub_name, std::vector<int64_t> in,
+                                               std::vector<int64_t> out) {
+    Config base;
+    base.set("name", sub_name).set("trainable", trainable()).set("dtype", dtype_name(dtype()));
+    ProjectionSpec spec{std::move(in), std::move(out), use_bias_, w_};
+    auto p = std::make_shared<EinsumProjection>(base, std::move(spec));
+    track(p);  // before it builds, so its weights are named under this layer
+    return p;
+  }
+
+  // Keras's attention axes for a rank-r query: the given ones (negative from the end), or every
+  // axis between the batch axis and the feature axis; the others but the last are batch axes.
+  void set_axes(int64_t r) {
+    if (r < 3)
+      bad_input("query has rank " + std::to_string(r) +
+                "; expected rank >= 3 (batch, positions..., features)");
+    rank_ = r;
+    attn_axes_.clear();
+    batch_axes_.clear();
+    if (attention_axes_) {
+      for (int64_t ax : *attention_axes_) {
+        const int64_t k = ax < 0 ? ax + r : ax;
+        if (k < 1 || k > r - 2 || std::find(attn_axes_.begin(), attn_axes_.end(), k) != attn_axes_.end())
+          bad_input("attention_axes " + partial_shape_string(*attention_axes_) +
+                    " must name distinct axes between the batch axis and the feature axis of a rank-" +
+                    std::to_string(r) + " query");
+        attn_axes_.push_back(k);
+      }
+      std::sort(attn_axes_.begin(), attn_axes_.end());
+    } else {
+      for (int64_t k = 1; k <= r - 2; ++k) attn_axes_.push_back(k);
+    }
+    for (int64_t k = 0; k <= r - 2; ++k)
+      if (std::find(attn_axes_.begin(), attn_axes_.end(), k) == attn_axes_.end()) batch_axes_.push_back(k);
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    const AttentionArgs<PartialShape> a = split_inputs(*this, shapes);
+    set_axes(static_cast<int64_t>(a.query->size()));
+    query_dim_ = feature_dim(*a.query, "query");
+    value_dim_in_ = feature_dim(*a.value, "value");
+    key_dim_in_ = feature_dim(*a.key, "key");
+    const std::vector<int64_t> out = output_shape_ ? *output_shape_ : std::vector<int64_t>{query_dim_};
+    query_ = projection("query", {query_dim_}, {num_heads_, key_dim_});
+    key_ = projection("key", {key_dim_in_}, {num_heads_, key_dim_});
+    value_ = projection("value", {value_dim_in_}, {num_heads_, value_dim_});
+    output_ = projection("attention_output", {num_heads_, value_dim_}, out);
+    query_->build({*a.query});
+    key_->build({*a.key});
+    value_->build({*a.value});
+    PartialShape heads(a.query->begin(), a.query->end() - 1);
+    heads.push_back(num_heads_);
+    heads.push_back(value_dim_);
+    output_->build({heads});
+  }
+
+  // An input's dims at the batch axes or at the attention axes.
+  static std::vector<int64_t> dims_at(const Shape &s, const std::vector<int64_t> &axes) {
+    std::vector<int64_t> d;
+    for (int64_t k : axes) d.push_back(s[static_cast<int>(k)]);
+    return d;
+  }
+
+  // A projection [axes 0..r-2, heads, d] as [batch, heads, positions, d]: batch axes flattened
+  // first, attention axes flattened into the positions.
+  Tensor per_head(const Tensor &p) const {
+    std::vector<int64_t> perm = batch_axes_;
+    perm.push_back(rank_ - 1);
+    perm.insert(perm.end(), attn_axes_.begin(), attn_axes_.end());
+    perm.push_back(rank_);
+    return ops::reshape(ops::transpose(p, perm), {product(dims_at(p.shape(), batch_axes_)), num_heads_, -1,
+                                                  p.shape()[static_cast<int>(rank_)]});
+  }
+
+  // The combined mask as 0/1 values of the scores' dtype, shaped [batch, 1, T, S] or [1, 1, T, S]
+  // (T, S: the flattened query and key positions); undefined when nothing is masked.
+  Tensor combined_mask(const Tensor *mask, bool causal, const std::vector<int64_t> &batch,
+                       const std::vector<int64_t> &target, const std::vector<int64_t> &source,
+                       DType dt) const {
+    const int64_t nb = product(batch), t = product(target), s = product(source);
+    Tensor m;
+    if (mask) {
+      std::vector<int64_t> want = batch;
+      want.insert(want.end(), target.begin(), target.end());
+      want.insert(want.end(), source.begin(), source.end());
+      const Shape &ms = mask->shape();
+      bool ok = ms.rank() == static_cast<int>(want.size());
+      for (size_t i = 0; ok && i < want.size(); ++i) ok = ms[int(i)] == want[i] || ms[int(i)] == 1;
+      if (!ok)
+        bad_input("attention_mask has shape " + ms.to_string() + "; expected " + partial_shape_string(want) +
+                  " (batch, query positions, key positions) or dims of 1 that broadcast to it");
+      m = *mask;
+      if (m.dtype() != DType::kBool) m = ops::not_equal(m, ops::zeros(Shape({}), m.dtype()));
+      m = ops::reshape(ops::broadcast_to(ops::cast(m, dt), Shape(want)), {nb, 1, t, s});
+    }
+    if (causal) {
+      if (attn_axes_.size() != 1)
+        fail(Code::kUnimplemented, "layer '", name(),
+             "' (MultiHeadAttention): use_causal_mask needs one attention axis");
+      // Keras's causal mask: query position i attends to key positions j <= i.
+      std::vector<float> lower(static_cast<size_t>(t * s));
+      for (int64_t i = 0; i < t; ++i)
+        for (int64_t j = 0; j < s; ++j) lower[size_t(i * s + j)] = j <= i ? 1.0f : 0.0f;
+      Tensor c = ops::cast(
+          Tensor::from_data(DType::kFloat32, Shape({1, 1, t, s}), lower.data(), lower.size() * sizeof(float)),
+          dt);
+      m = m.defined() ? ops::mul(m, c) : c;
+    }
+    return m;
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    const AttentionArgs<Tensor> a = split_inputs(*this, inputs);
+    const Tensor &q_in = *a.query, &v_in = *a.value, &k_in = *a.key;
+    const int64_t dims[3] = {feature_dim(partial_shape_of(q_in.shape()), "query"),
+                             feature_dim(partial_shape_of(v_in.shape()), "value"),
+                             feature_dim(partial_shape_of(k_in.shape()), "key")};
+    const int64_t built[3] = {query_dim_, value_dim_in_, key_dim_in_};
+    const char *which[3] = {"query", "value", "key"};
+    for (int i = 0; i < 3; ++i)
+      if (dims[i] != built[i])
+        bad_input(std::string(which[i]) + " has last dimension " + std::to_string(dims[i]) +
+                  "; the layer was built for " + std::to_string(built[i]));
+    const std::vector<int64_t> batch = dims_at(q_in.shape(), batch_axes_),
+                               target = dims_at(q_in.shape(), attn_axes_),
+                               source = dims_at(v_in.shape(), attn_axes_);
+    const std::vector<int64_t> v_batch = dims_at(v_in.shape(), batch_axes_),
+                               k_batch = dims_at(k_in.shape(), batch_axes_);
+    if (v_batch != batch || k_batch != batch)
+      bad_input("query, value and key have batch sizes " + partial_shape_string(batch) + ", " +
+                partial_shape_string(v_batch) + " and " + partial_shape_string(k_batch) +
+                "; expected the same");
+    const std::vector<int64_t> k_source = dims_at(k_in.shape(), attn_axes_);
+    if (k_source != source)
+      bad_input("key has positions " + partial_shape_string(k_source) + " and value " +
+                partial_shape_string(source) + "; expected the same");
+
+    CallContext inner;  // the projections have no dropout; training does not reach them
+    Tensor q = per_head((*query_)({q_in}, inner)[0]);  // [batch, heads, T, key_dim]
+    Tensor k = per_head((*key_)({k_in}, inner)[0]);    // [batch, heads, S, key_dim]
+    Tensor v = per_head((*value_)({v_in}, inner)[0]);  // [batch, heads, S, value_dim]
+    const DType dt = q.dtype();
+    q = ops::mul(q, ops::fill(Shape({}), 1.0 / std::sqrt(static_cast<double>(key_dim_)), dt));
+    Tensor scores = ops::matmul(q, k, false, true);  // [batch, heads, T, S]
+
+    const Tensor m = combined_mask(a.mask, flag_value(a.causal), batch, target, source, dt);
+    if (m.defined()) {
+      // (1 - m) * large negative, then the softmax, then * m so that a fully masked row is zero.
+      const Tensor adder =
+          ops::mul(ops::sub(ops::ones(Shape({}), dt), m), ops::fill(Shape({}), kMaskedScore, dt));
+      scores = ops::add(scores, adder);
+    }
+    Tensor probs = ops::softmax(scores, -1);
+    if (m.defined()) probs = ops::mul(probs, m);
+    Tensor dropped = probs;
+    if (ctx.training && dropout_ > 0)
+      dropped = ops::dropout(probs, static_cast<float>(dropout_), true, seed_);
+
+    // Back to the query's layout: [batch dims, heads, target dims, value_dim], then the query's
+    // axis order with heads and value_dim last.
+    std::vector<int64_t> grouped = batch;
+    grouped.push_back(num_heads_);
+    grouped.insert(grouped.end(), target.begin(), target.end());
+    grouped.push_back(value_dim_);
+    std::vector<int64_t> back(static_cast<size_t>(rank_ - 1));
+    const int64_t nb = static_cast<int64_t>(batch_axes_.size());
+    for (int64_t i = 0; i < nb; ++i) back[size_t(batch_axes_[size_t(i)])] = i;
+    for (size_t j = 0; j < attn_axes_.size(); ++j)
+      back[size_t(attn_axes_[j])] = nb + 1 + static_cast<int64_t>(j);
+    back.push_back(nb);
+    back.push_back(rank_);
+    const Tensor context = ops::transpose(ops::reshape(ops::matmul(dropped, v), grouped), back);
+    Tensor out = (*output_)({context}, inner)[0];
+    if (w_.activity_reg) add_loss((*w_.activity_reg)(out));
+    if (!flag_value(a.return_scores)) return {out};
+    // Keras's score layout: [batch dims, heads, target dims, source dims].
+    std::vector<int64_t> score_dims = batch;
+    score_dims.push_back(num_heads_);
+    score_dims.insert(score_dims.end(), target.begin(), target.end());
+    score_dims.insert(score_dims.end(), source.begin(), source.end());
+    return {out, ops::reshape(probs, score_dims)};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("num_heads", num_heads_).set("key_dim", key_dim_).set("value_dim", value_dim_);
+    c.set("dropout", dropout_).set("use_bias", use_bias_);
+    if (!output_shape_)
+      c.set_null("output_shape");
+    else if (output_shape_is_int_)
+      c.set("output_shape", (*output_shape_)[0]);
+    else
+      c.set("output_shape", *output_shape_);
+    if (attention_axes_)
+      c.set("attention_axes", *attention_axes_);
+    else
+      c.set_null("attention_axes");
+    w_.write(c);
+    if (seed_ >= 0)
+      c.set("seed", seed_);
+    else
+      c.set_null("seed");
+  }
+
+  int64_t num_heads_, key_dim_, value_dim_;
+  double dropout_;
+  bool use_bias_;
+  std::optional<std::vector<int64_t>> output_shape_, attention_axes_;
+  bool output_shape_is_int_ = false;
+  KernelBiasSettings w_;
+  int64_t seed_;
+  int64_t query_dim_ = -1, value_dim_in_ = -1, key_dim_in_ = -1;
+  int64_t rank_ = 0;                             // the query's rank, set by build
+  std::vector<int64_t> attn_axes_, batch_axes_;  // sorted; batch_axes_ excludes the feature axis
+  std::shared_ptr<EinsumProjection> query_, key_, value_, output_;
+};
+
+}  // namespace
+
+void register_attention_layers() {
+  register_class<MultiHeadAttention>("MultiHeadAttention");
+  register_merge_layers();
+}
 
 }  // namespace kiln::layers

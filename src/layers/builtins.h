@@ -22,6 +22,7 @@ void register_core_layers();           // core_layers.cc
 void register_normalization_layers();  // normalization_layers.cc
 void register_sequential();            // sequential.cc
 void register_conv_layers();           // conv_layers.cc: convolutions and pooling
-void register_attention_layers();      // attention_layers.cc: MultiHeadAttention, merges, Permute, RepeatVector
+void register_attention_layers();      // attention_layers.cc: MultiHeadAttention, then the merge layers
+void register_merge_layers();          // merge_layers.cc: Add ... Concatenate, Permute, RepeatVector
 
 }  // namespace kiln::layers

@@ -24,13 +24,7 @@ class Dense final : public Layer {
     if (units_ <= 0) fail(Code::kInvalidArgument, "Dense: units must be positive; got ", units_);
     activation_ = get_activation(r.get_string("activation", "linear"));
     use_bias_ = r.get_bool("use_bias", true);
-    kernel_init_ = initializer_or(config, r, "kernel_initializer", "glorot_uniform");
-    bias_init_ = initializer_or(config, r, "bias_initializer", "zeros");
-    kernel_reg_ = regularizer_from_value(config, "kernel_regularizer");
-    bias_reg_ = regularizer_from_value(config, "bias_regularizer");
-    activity_reg_ = regularizer_from_value(config, "activity_regularizer");
-    r.accept({"kernel_regularizer", "bias_regularizer", "activity_regularizer"});
-    reject_constraints(r, {"kernel_constraint", "bias_constraint"});
+    w_ = KernelBiasSettings::read(config, r);
     r.finish();
     input_spec_.min_ndim = 2;
   }
@@ -38,8 +32,8 @@ class Dense final : public Layer {
   void build_impl(const std::vector<PartialShape> &shapes) override {
     const PartialShape &s = single_input(*this, shapes);
     const int64_t in = known_dim(*this, s, s.size() - 1, "last dimension");
-    kernel_ = add_weight("kernel", Shape({in, units_}), dtype(), *kernel_init_, true, kernel_reg_);
-    if (use_bias_) bias_ = add_weight("bias", Shape({units_}), dtype(), *bias_init_, true, bias_reg_);
+    kernel_ = add_weight("kernel", Shape({in, units_}), dtype(), *w_.kernel_init, true, w_.kernel_reg);
+    if (use_bias_) bias_ = add_weight("bias", Shape({units_}), dtype(), *w_.bias_init, true, w_.bias_reg);
     input_spec_.last_dim = in;
   }
 
@@ -47,25 +41,19 @@ class Dense final : public Layer {
     Tensor y = ops::matmul(single_input(*this, inputs), kernel_->value());
     if (bias_) y = ops::bias_add(y, bias_->value());
     y = activation_(y);
-    if (activity_reg_) add_loss((*activity_reg_)(y));
+    if (w_.activity_reg) add_loss((*w_.activity_reg)(y));
     return {y};
   }
 
   void add_config(Config &c) const override {
     c.set("units", units_).set("activation", activation_.name).set("use_bias", use_bias_);
-    c.set("kernel_initializer", serialize_initializer(*kernel_init_));
-    c.set("bias_initializer", serialize_initializer(*bias_init_));
-    set_regularizer(c, "kernel_regularizer", kernel_reg_);
-    set_regularizer(c, "bias_regularizer", bias_reg_);
-    set_regularizer(c, "activity_regularizer", activity_reg_);
-    c.set_null("kernel_constraint").set_null("bias_constraint");
+    w_.write(c);
   }
 
   int64_t units_;
   Activation activation_;
   bool use_bias_;
-  InitializerPtr kernel_init_, bias_init_;
-  RegularizerPtr kernel_reg_, bias_reg_, activity_reg_;
+  KernelBiasSettings w_;
   VariablePtr kernel_, bias_;
 };
 

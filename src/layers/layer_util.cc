@@ -42,4 +42,25 @@ void reject_constraints(ConfigReader &r, std::initializer_list<const char *> key
       fail(Code::kUnimplemented, r.owner(), ": '", k, "' (weight constraints) is not supported yet");
 }
 
+KernelBiasSettings KernelBiasSettings::read(const Config &config, ConfigReader &r) {
+  KernelBiasSettings s;
+  s.kernel_init = initializer_or(config, r, "kernel_initializer", "glorot_uniform");
+  s.bias_init = initializer_or(config, r, "bias_initializer", "zeros");
+  s.kernel_reg = regularizer_from_value(config, "kernel_regularizer");
+  s.bias_reg = regularizer_from_value(config, "bias_regularizer");
+  s.activity_reg = regularizer_from_value(config, "activity_regularizer");
+  r.accept({"kernel_regularizer", "bias_regularizer", "activity_regularizer"});
+  reject_constraints(r, {"kernel_constraint", "bias_constraint"});
+  return s;
+}
+
+void KernelBiasSettings::write(Config &c) const {
+  c.set("kernel_initializer", serialize_initializer(*kernel_init));
+  c.set("bias_initializer", serialize_initializer(*bias_init));
+  set_regularizer(c, "kernel_regularizer", kernel_reg);
+  set_regularizer(c, "bias_regularizer", bias_reg);
+  set_regularizer(c, "activity_regularizer", activity_reg);
+  c.set_null("kernel_constraint").set_null("bias_constraint");
+}
+
 }  // namespace kiln::layers

@@ -24,4 +24,14 @@ void set_regularizer(Config &c, const char *key, const RegularizerPtr &r);
 // implemented yet: a non-null value is an error rather than silently ignored).
 void reject_constraints(ConfigReader &r, std::initializer_list<const char *> keys);
 
+// Keras's kernel_initializer, bias_initializer, kernel/bias/activity_regularizer and
+// kernel/bias_constraint keys (Dense, MultiHeadAttention, ...), read and written in that order.
+struct KernelBiasSettings {
+  InitializerPtr kernel_init, bias_init;
+  RegularizerPtr kernel_reg, bias_reg, activity_reg;
+
+  static KernelBiasSettings read(const Config &config, ConfigReader &r);
+  void write(Config &c) const;
+};
+
 }  // namespace kiln::layers

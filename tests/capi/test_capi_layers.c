@@ -194,6 +194,70 @@ static void test_custom_layer(void) {
   kiln_tensor_free(x);
 }
 
+/* Multi-input built-ins by class name: MultiHeadAttention with a mask and the
+ * return_attention_scores flag (a scalar bool input), and Concatenate. */
+static void test_attention_and_merge(void) {
+  static const int64_t qd[3] = {1, 2, 4}, vd[3] = {1, 3, 4}, md[3] = {1, 2, 3};
+  static const float qv[8] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f};
+  static const float vv[12] = {0.2f, 0.1f, -0.3f, 0.5f, 0.9f, -0.1f, 0.4f, 0.3f, -0.6f, 0.2f, 0.8f, 0.1f};
+  static const uint8_t mv[6] = {1, 0, 1, 1, 1, 0}, on = 1;
+  kiln_config *c = NULL;
+  kiln_layer *mha = NULL, *cat = NULL;
+  kiln_tensor_list *in = NULL, *out = NULL;
+  kiln_tensor *q = f32(3, qd, qv), *v = f32(3, vd, vv), *mask = make(B8, 3, md, mv), *flag = make(B8, 0, NULL, &on);
+  kiln_tensor *y = NULL, *scores = NULL;
+  kiln_variable *vars[8] = {NULL};
+  size_t n = 0, i;
+  const float *p;
+  kiln_clear_session();
+  OK(kiln_config_create(&c));
+  OK(kiln_config_set_int(c, "num_heads", 2));
+  OK(kiln_config_set_int(c, "key_dim", 2));
+  OK(kiln_layer_create(&mha, "MultiHeadAttention", c));
+  kiln_config_free(c);
+  OK(kiln_tensor_list_create(&in));
+  OK(kiln_tensor_list_append(in, q));
+  EXPECT_ERROR(kiln_layer_call(&out, mha, in, false), INVALID, "layer 'multi_head_attention' (MultiHeadAttention)",
+               "got 1 inputs");
+  OK(kiln_tensor_list_append(in, v));
+  OK(kiln_tensor_list_append(in, v)); /* key = value */
+  OK(kiln_tensor_list_append(in, mask));
+  OK(kiln_tensor_list_append(in, flag)); /* return_attention_scores */
+  OK(kiln_layer_call(&out, mha, in, false));
+  CHECK(kiln_tensor_list_get_size(out) == 2);
+  OK(kiln_tensor_list_get(&y, out, 0));
+  OK(kiln_tensor_list_get(&scores, out, 1));
+  CHECK(kiln_tensor_get_rank(y) == 3 && kiln_tensor_get_dims(y)[2] == 4);
+  CHECK(kiln_tensor_get_rank(scores) == 4 && kiln_tensor_get_dims(scores)[1] == 2);
+  p = fdata(scores); /* [1, 2 heads, 2, 3]: the masked probabilities are zero */
+  for (i = 0; i < 12; ++i) {
+    if (!mv[i % 6]) CHECK(p[i] == 0.0f);
+  }
+  OK(kiln_layer_get_variables(vars, 8, &n, mha, KILN_VARIABLES_TRAINABLE));
+  CHECK(n == 8 && strcmp(kiln_variable_get_name(vars[0]), "multi_head_attention/query/kernel") == 0);
+  for (i = 0; i < n; ++i) kiln_variable_free(vars[i]);
+  kiln_tensor_free(y);
+  kiln_tensor_free(scores);
+  kiln_tensor_list_free(out);
+  kiln_tensor_list_free(in);
+
+  OK(kiln_layer_create(&cat, "Concatenate", NULL));
+  OK(kiln_tensor_list_create(&in));
+  OK(kiln_tensor_list_append(in, q));
+  OK(kiln_tensor_list_append(in, q));
+  OK(kiln_layer_call(&out, cat, in, false));
+  OK(kiln_tensor_list_get(&y, out, 0));
+  CHECK(kiln_tensor_get_dims(y)[2] == 8);
+  kiln_tensor_free(y);
+  kiln_tensor_list_free(out);
+  OK(kiln_tensor_list_append(in, v));
+  EXPECT_ERROR(kiln_layer_call(&out, cat, in, false), INVALID, "layer 'concatenate' (Concatenate)", "matching shapes");
+  kiln_tensor_list_free(in);
+  kiln_layer_free(cat);
+  kiln_layer_free(mha);
+  release_kept(); /* q, v, mask, flag */
+}
+
 static void test_initializer(void) {
   kiln_config *c = NULL;
   kiln_tensor *t = NULL;
@@ -234,6 +298,7 @@ static void test_errors(void) {
 int main(void) {
   test_sequential();
   test_custom_layer();
+  test_attention_and_merge();
   test_initializer();
   test_errors();
   printf("%d passed, %d failed\n", g_passed, g_failed);

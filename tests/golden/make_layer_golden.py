@@ -386,8 +386,97 @@ def pooling_cases():
     return out
 
 
+# ---------------------------------------------------------------- attention, merge and reshaping
+
+def attention_fn(key_dim, has_key, has_mask, scores, causal):
+    """Keras's MultiHeadAttention over leading batch dims: inputs query, value[, key][, mask][, flags]."""
+    def fn(xs, ws):
+        q_in, v_in = xs[0], xs[1]
+        k_in = xs[2] if has_key else v_in
+        wq, bq, wk, bk, wv, bv, wo, bo = ws
+        q = torch.einsum("...c,chd->...hd", q_in, wq) + bq
+        k = torch.einsum("...c,chd->...hd", k_in, wk) + bk
+        v = torch.einsum("...c,chd->...hd", v_in, wv) + bv
+        logits = torch.einsum("...thd,...shd->...hts", q, k) / math.sqrt(key_dim)
+        t, s = logits.shape[-2:]
+        keep = torch.ones(logits.shape[:-3] + (t, s), dtype=torch.bool)
+        if has_mask:
+            keep = keep & (xs[3 if has_key else 2] != 0)
+        if causal:
+            keep = keep & torch.ones(t, s, dtype=torch.bool).tril()
+        keep = keep.unsqueeze(-3).to(logits.dtype)
+        probs = torch.softmax(logits + (1.0 - keep) * -1e9, dim=-1) * keep  # Keras's masked softmax
+        context = torch.einsum("...hts,...shv->...thv", probs, v)
+        out = torch.einsum("...thv,hve->...te", context, wo) + bo
+        return [out, probs] if scores else [out]
+    return fn
+
+
+def attention_cases():
+    out = []
+    for name, q_shape, v_shape, k_dim, heads, key_dim, value_dim, out_dim, axes, mask, scores, causal in (
+            ("mha_key_mask_scores", [2, 3, 6], [2, 5, 6], 4, 2, 3, 4, 7, None, True, True, False),
+            ("mha_self_causal", [2, 4, 5], [2, 4, 5], None, 2, 4, 4, None, None, False, False, True),
+            ("mha_causal_mask_scores", [1, 4, 3], [1, 6, 3], None, 3, 2, 2, None, None, True, True, True),
+            ("mha_rank4_axis2_scores", [2, 2, 3, 4], [2, 2, 5, 4], None, 2, 2, 3, None, [2], True, True, False)):
+        rng = rng_for(name)
+        q = uniform(rng, q_shape, -2, 2)
+        v = uniform(rng, v_shape, -2, 2)
+        inputs = [q, v]
+        if k_dim is not None:
+            inputs.append(uniform(rng, v_shape[:-1] + [k_dim], -2, 2))
+        t, s = q_shape[-2], v_shape[-2]
+        if mask:
+            if k_dim is None:
+                inputs.append(v)  # a mask without a key passes value as the key
+            m = rng.uniform(size=q_shape[:-2] + [t, s]) > 0.3
+            m[..., 0] = True  # no query row fully masked
+            inputs.append(tensor_json(m.astype(np.int32), "int32"))
+        if scores or causal:
+            inputs.append(tensor_json(np.array(int(scores)), "int32"))
+        if causal:
+            inputs.append(tensor_json(np.array(1), "int32"))
+        e = out_dim or q_shape[-1]
+        weights = []
+        for c_in, d in ((q_shape[-1], key_dim), (k_dim or v_shape[-1], key_dim), (v_shape[-1], value_dim)):
+            weights += [uniform(rng, [c_in, heads, d], -0.5, 0.5), uniform(rng, [heads, d], -0.5, 0.5)]
+        weights += [uniform(rng, [heads, value_dim, e], -0.5, 0.5), uniform(rng, [e], -0.5, 0.5)]
+        config = {"num_heads": heads, "key_dim": key_dim, "value_dim": value_dim}
+        if out_dim:
+            config["output_shape"] = out_dim
+        if axes:
+            config["attention_axes"] = axes
+        fn = attention_fn(key_dim, k_dim is not None or mask, mask, scores, causal)
+        out.append(case(name, "MultiHeadAttention", config, fn, inputs, weights))
+    return out
+
+
+def merge_cases():
+    rng = rng_for("merge")
+    a, b, c = (uniform(rng, [2, 3, 4]) for _ in range(3))
+    row, low, x4 = uniform(rng, [2, 1, 4]), uniform(rng, [2, 4]), uniform(rng, [2, 3, 4, 2])
+    average = lambda xs: [sum(xs) / len(xs)]  # noqa: E731
+    # Sums of three round twice in float32: REDUCTION's tolerance.
+    out = [case("add_broadcast", "Add", {}, lambda xs, ws: [xs[0] + xs[1] + xs[2]], [a, row, c], [],
+                tolerance=REDUCTION),
+           case("subtract", "Subtract", {}, lambda xs, ws: [xs[0] - xs[1]], [a, b], [], tolerance=ELEMENTWISE),
+           case("multiply_lower_rank", "Multiply", {}, lambda xs, ws: [xs[0] * xs[1].unsqueeze(1)], [a, low], [],
+                tolerance=ELEMENTWISE),
+           case("average", "Average", {}, lambda xs, ws: average(xs), [a, b, c], [], tolerance=REDUCTION),
+           case("maximum", "Maximum", {}, lambda xs, ws: [torch.maximum(xs[0], xs[1])], [a, b], [], tolerance=EXACT),
+           case("minimum", "Minimum", {}, lambda xs, ws: [torch.minimum(torch.minimum(xs[0], xs[1]), xs[2])],
+                [a, b, c], [], tolerance=EXACT),
+           case("concatenate_axis1", "Concatenate", {"axis": 1}, lambda xs, ws: [torch.cat(xs, 1)], [a, row], [],
+                tolerance=EXACT),
+           case("permute", "Permute", {"dims": [3, 1, 2]}, lambda xs, ws: [xs[0].permute(0, 3, 1, 2)], [x4], [],
+                tolerance=EXACT),
+           case("repeat_vector", "RepeatVector", {"n": 3}, lambda xs, ws: [xs[0].unsqueeze(1).repeat(1, 3, 1)],
+                [low], [], tolerance=REDUCTION)]  # the input gradient sums three upstream values
+    return out
+
+
 CASES = [dense_cases, activation_cases, flatten_reshape_cases, dropout_cases, embedding_cases, layer_norm_cases,
-         batch_norm_cases, conv2d_cases, pooling_cases]
+         batch_norm_cases, conv2d_cases, pooling_cases, attention_cases, merge_cases]
 
 
 def render():

@@ -24,7 +24,8 @@ struct Case {
   DType input_dtype = DType::kFloat32;
   std::vector<Shape> weight_shapes;  // in variables() order
   int64_t num_trainable;
-  bool training_differs = false;  // training and inference outputs differ
+  bool training_differs = false;                       // training and inference outputs differ
+  std::vector<std::vector<int64_t>> more_inputs = {};  // multi-input layers: the inputs after the first
 };
 
 Config cfg(const std::function<void(Config &)> &fill) {
@@ -35,22 +36,83 @@ Config cfg(const std::function<void(Config &)> &fill) {
 
 std::vector<Case> cases() {
   return {
-      {"Dense", cfg([](Config &c) { c.set("units", 4).set("activation", "relu"); }), {3, 5}, DType::kFloat32,
-       {Shape({5, 4}), Shape({4})}, 2},
-      {"Dense", cfg([](Config &c) { c.set("units", 2).set("use_bias", false); }), {2, 3, 5}, DType::kFloat32,
-       {Shape({5, 2})}, 1},
+      {"Dense",
+       cfg([](Config &c) { c.set("units", 4).set("activation", "relu"); }),
+       {3, 5},
+       DType::kFloat32,
+       {Shape({5, 4}), Shape({4})},
+       2},
+      {"Dense",
+       cfg([](Config &c) { c.set("units", 2).set("use_bias", false); }),
+       {2, 3, 5},
+       DType::kFloat32,
+       {Shape({5, 2})},
+       1},
       {"Activation", cfg([](Config &c) { c.set("activation", "gelu"); }), {2, 6}, DType::kFloat32, {}, 0},
       {"Dropout", cfg([](Config &c) { c.set("rate", 0.5); }), {4, 64}, DType::kFloat32, {}, 0, true},
       {"Flatten", Config(), {2, 3, 4}, DType::kFloat32, {}, 0},
-      {"Reshape", cfg([](Config &c) { c.set("target_shape", std::vector<int64_t>{3, -1}); }), {2, 12},
-       DType::kFloat32, {}, 0},
-      {"Embedding", cfg([](Config &c) { c.set("input_dim", 10).set("output_dim", 3); }), {2, 5}, DType::kInt32,
-       {Shape({10, 3})}, 1},
+      {"Reshape",
+       cfg([](Config &c) {
+         c.set("target_shape", std::vector<int64_t>{3, -1});
+       }),
+       {2, 12},
+       DType::kFloat32,
+       {},
+       0},
+      {"Embedding",
+       cfg([](Config &c) { c.set("input_dim", 10).set("output_dim", 3); }),
+       {2, 5},
+       DType::kInt32,
+       {Shape({10, 3})},
+       1},
       {"LayerNormalization", Config(), {3, 6}, DType::kFloat32, {Shape({6}), Shape({6})}, 2},
-      {"LayerNormalization", cfg([](Config &c) { c.set("axis", std::vector<int64_t>{-2, -1}); }), {2, 3, 4},
-       DType::kFloat32, {Shape({3, 4}), Shape({3, 4})}, 2},
-      {"BatchNormalization", Config(), {8, 3}, DType::kFloat32, {Shape({3}), Shape({3}), Shape({3}), Shape({3})}, 2,
+      {"LayerNormalization",
+       cfg([](Config &c) {
+         c.set("axis", std::vector<int64_t>{-2, -1});
+       }),
+       {2, 3, 4},
+       DType::kFloat32,
+       {Shape({3, 4}), Shape({3, 4})},
+       2},
+      {"BatchNormalization",
+       Config(),
+       {8, 3},
+       DType::kFloat32,
+       {Shape({3}), Shape({3}), Shape({3}), Shape({3})},
+       2,
        true},
+      {"MultiHeadAttention",
+       cfg([](Config &c) { c.set("num_heads", 2).set("key_dim", 3); }),
+       {2, 3, 4},
+       DType::kFloat32,
+       {Shape({4, 2, 3}), Shape({2, 3}), Shape({4, 2, 3}), Shape({2, 3}), Shape({4, 2, 3}), Shape({2, 3}),
+        Shape({2, 3, 4}), Shape({4})},
+       8,
+       false,
+       {{2, 5, 4}}},
+      {"Add", Config(), {2, 3, 4}, DType::kFloat32, {}, 0, false, {{2, 1, 4}, {2, 3, 4}}},
+      {"Subtract", Config(), {2, 3}, DType::kFloat32, {}, 0, false, {{2, 3}}},
+      {"Multiply", Config(), {2, 3, 4}, DType::kFloat32, {}, 0, false, {{2, 4}}},
+      {"Average", Config(), {2, 3}, DType::kFloat32, {}, 0, false, {{2, 3}, {2, 3}}},
+      {"Maximum", Config(), {2, 3}, DType::kFloat32, {}, 0, false, {{2, 3}}},
+      {"Minimum", Config(), {2, 3}, DType::kFloat32, {}, 0, false, {{2, 3}}},
+      {"Concatenate",
+       cfg([](Config &c) { c.set("axis", 1); }),
+       {2, 3, 4},
+       DType::kFloat32,
+       {},
+       0,
+       false,
+       {{2, 2, 4}}},
+      {"Permute",
+       cfg([](Config &c) {
+         c.set("dims", std::vector<int64_t>{2, 1});
+       }),
+       {2, 3, 4},
+       DType::kFloat32,
+       {},
+       0},
+      {"RepeatVector", cfg([](Config &c) { c.set("n", 3); }), {2, 5}, DType::kFloat32, {}, 0},
   };
 }
 
@@ -76,7 +138,9 @@ TEST(LayerConformance, EveryBuiltinLayer) {
   for (const Case &c : cases()) {
     SCOPED_TRACE(c.class_name + " " + c.config.to_json());
     LayerPtr layer = create_layer(c.class_name, c.config);
-    const Tensor x = input_for(c, seed++);
+    std::vector<Tensor> x = {input_for(c, seed++)};
+    for (const std::vector<int64_t> &shape : c.more_inputs)
+      x.push_back(testing::random_tensor(Shape(shape), seed++, 0.5f, 2.0f));
 
     // Config round trip: the registry rebuilds an equal layer from get_config.
     const Config config = layer->get_config();
@@ -85,32 +149,36 @@ TEST(LayerConformance, EveryBuiltinLayer) {
 
     // Output, compute_output_shape (batch unknown) and weights after build.
     CallContext infer;
-    const std::vector<Tensor> y = (*layer)({x}, infer);
+    const std::vector<Tensor> y = (*layer)(x, infer);
     ASSERT_EQ(y.size(), 1u);
     EXPECT_EQ(y[0].dtype(), DType::kFloat32);
-    PartialShape in = partial_shape_of(x.shape());
-    in[0] = kUnknownDim;
+    std::vector<PartialShape> in;
+    for (const Tensor &t : x) {
+      in.push_back(partial_shape_of(t.shape()));
+      in.back()[0] = kUnknownDim;
+    }
     PartialShape want = partial_shape_of(y[0].shape());
     want[0] = kUnknownDim;
-    EXPECT_EQ(layer->compute_output_shape({in}), std::vector<PartialShape>{want});
+    EXPECT_EQ(layer->compute_output_shape(in), std::vector<PartialShape>{want});
     const std::vector<VariablePtr> vars = layer->variables();
     ASSERT_EQ(vars.size(), c.weight_shapes.size());
-    for (size_t i = 0; i < vars.size(); ++i) EXPECT_EQ(vars[i]->shape(), c.weight_shapes[i]) << vars[i]->name();
+    for (size_t i = 0; i < vars.size(); ++i)
+      EXPECT_EQ(vars[i]->shape(), c.weight_shapes[i]) << vars[i]->name();
     ASSERT_EQ(static_cast<int64_t>(layer->trainable_variables().size()), c.num_trainable);
 
     // Training vs inference.
     CallContext train;
     train.training = true;
     if (c.training_differs)
-      EXPECT_NE(testing::values<float>((*layer)({x}, train)[0]), testing::values<float>(y[0]));
+      EXPECT_NE(testing::values<float>((*layer)(x, train)[0]), testing::values<float>(y[0]));
     else
-      EXPECT_EQ(testing::values<float>((*layer)({x}, train)[0]), testing::values<float>(y[0]));
+      EXPECT_EQ(testing::values<float>((*layer)(x, train)[0]), testing::values<float>(y[0]));
 
     // One gradient step changes every trainable weight and no non-trainable one.
     const std::vector<VariablePtr> trainable = layer->trainable_variables();
     if (trainable.empty()) continue;
     autodiff::Tape tape(false, true);
-    const Tensor out = (*layer)({x}, train)[0];
+    const Tensor out = (*layer)(x, train)[0];
     const Tensor loss = ops::sum(ops::mul(out, testing::random_tensor(out.shape(), seed++)));
     autodiff::GradientSources sources;
     for (const VariablePtr &v : trainable) sources.push_back(*v);

@@ -1,4 +1,93 @@
 """Built-in attention, merge and reshaping layers (kiln.layers.MultiHeadAttention, Add, ...)."""
-from .layers import _BUILTINS, _builtin, _serializable  # noqa: F401
+from .errors import UnimplementedError
+from .layers import _BUILTINS, _Builtin, _base_config, _builtin, _serializable, Layer
+from .tensor import constant
 
-__all__ = []
+
+def _mha_config(num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
+                attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                bias_constraint=None, seed=None, flash_attention=None):
+    def ints(x):
+        if x is None or isinstance(x, int):
+            return x
+        return [int(d) for d in x]
+    c = {"num_heads": int(num_heads), "key_dim": int(key_dim), "value_dim": int(value_dim) if value_dim else None,
+         "dropout": float(dropout), "use_bias": bool(use_bias), "output_shape": ints(output_shape),
+         "attention_axes": ints(attention_axes), "kernel_initializer": _serializable(kernel_initializer),
+         "bias_initializer": _serializable(bias_initializer), "kernel_regularizer": _serializable(kernel_regularizer),
+         "bias_regularizer": _serializable(bias_regularizer),
+         "activity_regularizer": _serializable(activity_regularizer), "kernel_constraint": kernel_constraint,
+         "bias_constraint": bias_constraint, "seed": int(seed) if seed is not None else None}
+    if flash_attention is not None:
+        c["flash_attention"] = bool(flash_attention)
+    return c
+
+
+class MultiHeadAttention(_Builtin):
+    """keras.layers.MultiHeadAttention(num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
+    output_shape=None, attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros", ...).
+
+    Called as Keras calls it: layer(query, value, key=None, attention_mask=None, return_attention_scores=False,
+    training=None, use_causal_mask=False) returns the output, or (output, scores) with return_attention_scores.
+    The C layer takes these as one input list: query, value, key, attention_mask, then the two flags as scalar
+    bool tensors (return_attention_scores, use_causal_mask); layer([query, value, ...]) passes such a list as it is."""
+
+    _class_name = "MultiHeadAttention"
+
+    def __init__(self, num_heads, key_dim, *args, name=None, trainable=True, dtype=None, **kwargs):
+        config = _base_config(name, trainable, dtype)
+        config.update(_mha_config(num_heads, key_dim, *args, **kwargs))
+        self._create(config)
+
+    def __call__(self, query, value=None, key=None, query_mask=None, value_mask=None, key_mask=None,
+                 attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False):
+        if value is None and isinstance(query, (list, tuple)):
+            return Layer.__call__(self, list(query), training=training)  # the C layer's input list as it is
+        if query_mask is not None or value_mask is not None or key_mask is not None:
+            raise UnimplementedError("MultiHeadAttention: query_mask, value_mask and key_mask are not supported; "
+                                     "pass attention_mask")
+        inputs = [query, value]
+        if key is not None or attention_mask is not None:
+            inputs.append(value if key is None else key)
+        if attention_mask is not None:
+            inputs.append(attention_mask)
+        if return_attention_scores or use_causal_mask:
+            inputs.append(constant(bool(return_attention_scores), dtype="bool"))
+        if use_causal_mask:
+            inputs.append(constant(True, dtype="bool"))
+        out = Layer.__call__(self, inputs, training=training)
+        return tuple(out) if return_attention_scores else out
+
+
+_MERGE_DOC = "keras.layers.%s(): called on a list of tensors of one shape (size-1 dims broadcast)."
+Add = _builtin("Add", _MERGE_DOC % "Add", lambda: {})
+Subtract = _builtin("Subtract", "keras.layers.Subtract(): called on exactly two tensors, the first minus the second.",
+                    lambda: {})
+Multiply = _builtin("Multiply", _MERGE_DOC % "Multiply", lambda: {})
+Average = _builtin("Average", _MERGE_DOC % "Average", lambda: {})
+Maximum = _builtin("Maximum", _MERGE_DOC % "Maximum", lambda: {})
+Minimum = _builtin("Minimum", _MERGE_DOC % "Minimum", lambda: {})
+Concatenate = _builtin("Concatenate", "keras.layers.Concatenate(axis=-1)", lambda axis=-1: {"axis": int(axis)})
+Permute = _builtin("Permute", "keras.layers.Permute(dims): the non-batch axes reordered, 1-based.",
+                   lambda dims: {"dims": [int(d) for d in dims]})
+RepeatVector = _builtin("RepeatVector", "keras.layers.RepeatVector(n): (batch, features) -> (batch, n, features).",
+                        lambda n: {"n": int(n)})
+
+
+def _functional(cls):
+    def merge(inputs, **kwargs):
+        return cls(**kwargs)(list(inputs))
+    merge.__name__ = cls.__name__.lower()
+    merge.__doc__ = "keras.layers.%s(inputs, **kwargs): %s(**kwargs)(inputs)." % (merge.__name__, cls.__name__)
+    return merge
+
+
+add, subtract, multiply, average, maximum, minimum, concatenate = (
+    _functional(c) for c in (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate))
+
+_CLASSES = (MultiHeadAttention, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Permute, RepeatVector)
+_BUILTINS.update({c._class_name: c for c in _CLASSES})
+
+__all__ = [c.__name__ for c in _CLASSES] + ["add", "subtract", "multiply", "average", "maximum", "minimum",
+                                            "concatenate"]

@@ -1,0 +1,225 @@
+// Keras's merge layers (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate) and the
+// reshaping layers Permute and RepeatVector. Registered by register_attention_layers().
+#include <algorithm>
+#include <functional>
+
+#include "core/error.h"
+#include "layers/builtins.h"
+#include "layers/layer.h"
+#include "layers/layer_util.h"
+#include "ops/ops.h"
+
+namespace kiln::layers {
+
+namespace {
+
+std::string shapes_string(const std::vector<PartialShape> &shapes) {
+  std::string s = "[";
+  for (size_t i = 0; i < shapes.size(); ++i) s += (i ? ", " : "") + partial_shape_string(shapes[i]);
+  return s + "]";
+}
+
+std::vector<PartialShape> shapes_of(const std::vector<Tensor> &xs) {
+  std::vector<PartialShape> out;
+  for (const Tensor &x : xs) out.push_back(partial_shape_of(x.shape()));
+  return out;
+}
+
+// ------------------------------------------------------------------ elementwise merges
+
+// Keras's Merge: inputs share a batch size; the other dims, aligned from the right, are equal
+// or 1 (they broadcast); a lower-rank input gets size-1 axes inserted after its batch axis.
+class ElementwiseMerge : public Layer {
+ public:
+  using Fold = std::function<Tensor(const Tensor &, const Tensor &)>;
+
+  ElementwiseMerge(const char *class_name, const Config &config, Fold fold, bool average = false,
+                   bool two_inputs = false)
+      : ElementwiseMerge(class_name, ConfigReader(config, class_name), std::move(fold), average, two_inputs) {
+  }
+
+ private:
+  ElementwiseMerge(const char *class_name, ConfigReader &&r, Fold fold, bool average, bool two_inputs)
+      : Layer(class_name, r), fold_(std::move(fold)), average_(average), two_inputs_(two_inputs) {
+    r.finish();
+  }
+
+  [[noreturn]] void bad(const std::string &what) const {
+    fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): ", what);
+  }
+
+  void check_shapes(const std::vector<PartialShape> &shapes) const {
+    if (two_inputs_ && shapes.size() != 2)
+      bad("got " + std::to_string(shapes.size()) + " inputs; a " + class_name() + " layer takes exactly 2");
+    if (shapes.empty()) bad("got 0 inputs; a merge layer takes a list of at least 1 input");
+    int64_t batch = kUnknownDim;
+    for (const PartialShape &s : shapes) {
+      if (s.empty()) bad("input shapes " + shapes_string(shapes) + " lack a batch dimension");
+      if (s[0] >= 0 && batch >= 0 && s[0] != batch)
+        bad("cannot merge tensors with different batch sizes; got shapes " + shapes_string(shapes));
+      if (s[0] >= 0) batch = s[0];
+    }
+    // Non-batch dims, right-aligned: equal, unknown or 1 on either side.
+    PartialShape out(shapes[0].begin() + 1, shapes[0].end());
+    for (size_t k = 1; k < shapes.size(); ++k) {
+      PartialShape s(shapes[k].begin() + 1, shapes[k].end());
+      if (s.size() > out.size()) std::swap(s, out);
+      for (size_t i = 0; i < s.size(); ++i) {
+        int64_t &o = out[out.size() - s.size() + i];
+        const int64_t d = s[i];
+        if (o < 0 || d < 0)
+          o = kUnknownDim;
+        else if (o == 1)
+          o = d;
+        else if (d != 1 && d != o)
+          bad("inputs have incompatible shapes " + shapes_string(shapes));
+      }
+    }
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override { check_shapes(shapes); }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    check_shapes(shapes_of(inputs));
+    int64_t rank = 0;
+    for (const Tensor &x : inputs) rank = std::max<int64_t>(rank, x.rank());
+    auto widened = [&](Tensor x) {
+      while (x.rank() < rank) x = ops::expand_dims(x, 1);
+      return x;
+    };
+    Tensor y = widened(inputs[0]);
+    for (size_t i = 1; i < inputs.size(); ++i) y = fold_(y, widened(inputs[i]));
+    if (average_) y = ops::truediv(y, ops::fill(Shape({}), static_cast<double>(inputs.size()), y.dtype()));
+    return {y};
+  }
+
+  Fold fold_;
+  bool average_, two_inputs_;
+};
+
+template <const char *Name, Tensor (*Op)(const Tensor &, const Tensor &), bool Average = false,
+          bool Two = false>
+class MergeOf final : public ElementwiseMerge {
+ public:
+  explicit MergeOf(const Config &config) : ElementwiseMerge(Name, config, Op, Average, Two) {}
+};
+
+constexpr char kAdd[] = "Add", kSubtract[] = "Subtract", kMultiply[] = "Multiply", kAverage[] = "Average",
+               kMaximum[] = "Maximum", kMinimum[] = "Minimum";
+
+// ------------------------------------------------------------------ Concatenate
+
+class Concatenate final : public Layer {
+ public:
+  explicit Concatenate(const Config &config) : Concatenate(ConfigReader(config, "Concatenate")) {}
+
+ private:
+  explicit Concatenate(ConfigReader &&r) : Layer("Concatenate", r) {
+    axis_ = r.get_int("axis", -1);
+    r.finish();
+  }
+
+  // The axis for these shapes, after checking that they match everywhere else.
+  size_t check_shapes(const std::vector<PartialShape> &shapes) const {
+    const std::string who = "layer '" + name() + "' (Concatenate): ";
+    if (shapes.empty())
+      fail(Code::kInvalidArgument, who, "got 0 inputs; it takes a list of at least 1 input");
+    const int64_t rank = static_cast<int64_t>(shapes[0].size());
+    const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
+    if (rank == 0 || axis < 0 || axis >= rank)
+      fail(Code::kInvalidArgument, who, "axis ", axis_, " is out of range for input shapes ",
+           shapes_string(shapes));
+    for (const PartialShape &s : shapes) {
+      bool ok = static_cast<int64_t>(s.size()) == rank;
+      for (int64_t i = 0; ok && i < rank; ++i)
+        ok =
+            i == axis || s[size_t(i)] < 0 || shapes[0][size_t(i)] < 0 || s[size_t(i)] == shapes[0][size_t(i)];
+      if (!ok)
+        fail(Code::kInvalidArgument, who,
+             "requires inputs with matching shapes except for the concatenation axis ", axis_,
+             "; got input shapes ", shapes_string(shapes));
+    }
+    return static_cast<size_t>(axis);
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override { check_shapes(shapes); }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const size_t axis = check_shapes(shapes_of(inputs));
+    if (inputs.size() == 1) return {inputs[0]};
+    return {ops::concat(inputs, static_cast<int64_t>(axis))};
+  }
+
+  void add_config(Config &c) const override { c.set("axis", axis_); }
+
+  int64_t axis_;
+};
+
+// ------------------------------------------------------------------ Permute / RepeatVector
+
+class Permute final : public Layer {
+ public:
+  explicit Permute(const Config &config) : Permute(ConfigReader(config, "Permute")) {}
+
+ private:
+  explicit Permute(ConfigReader &&r) : Layer("Permute", r) {
+    if (!r.has("dims")) fail(Code::kInvalidArgument, "Permute: config key 'dims' is required");
+    dims_ = r.get_int_list("dims", {});
+    std::vector<int64_t> sorted = dims_;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size(); ++i)
+      if (sorted[i] != static_cast<int64_t>(i) + 1)
+        fail(Code::kInvalidArgument,
+             "Permute: invalid permutation argument dims=", partial_shape_string(dims_),
+             "; the indices must be consecutive and start from 1 (the batch axis is not permuted)");
+    r.finish();
+    input_spec_.ndim = static_cast<int64_t>(dims_.size()) + 1;
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    std::vector<int64_t> perm = {0};
+    perm.insert(perm.end(), dims_.begin(), dims_.end());
+    return {ops::transpose(single_input(*this, inputs), perm)};
+  }
+
+  void add_config(Config &c) const override { c.set("dims", dims_); }
+
+  std::vector<int64_t> dims_;
+};
+
+class RepeatVector final : public Layer {
+ public:
+  explicit RepeatVector(const Config &config) : RepeatVector(ConfigReader(config, "RepeatVector")) {}
+
+ private:
+  explicit RepeatVector(ConfigReader &&r) : Layer("RepeatVector", r) {
+    n_ = r.get_int("n");
+    if (n_ <= 0) fail(Code::kInvalidArgument, "RepeatVector: n must be positive; got ", n_);
+    r.finish();
+    input_spec_.ndim = 2;
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    return {ops::tile(ops::expand_dims(single_input(*this, inputs), 1), {1, n_, 1})};
+  }
+
+  void add_config(Config &c) const override { c.set("n", n_); }
+
+  int64_t n_;
+};
+
+}  // namespace
+
+void register_merge_layers() {
+  register_class<MergeOf<kAdd, ops::add>>(kAdd);
+  register_class<MergeOf<kSubtract, ops::sub, false, true>>(kSubtract);
+  register_class<MergeOf<kMultiply, ops::mul>>(kMultiply);
+  register_class<MergeOf<kAverage, ops::add, true>>(kAverage);
+  register_class<MergeOf<kMaximum, ops::maximum>>(kMaximum);
+  register_class<MergeOf<kMinimum, ops::minimum>>(kMinimum);
+  register_class<Concatenate>("Concatenate");
+  register_class<Permute>("Permute");
+  register_class<RepeatVector>("RepeatVector");
+}
+
+}  // namespace kiln::layers

@@ -1,0 +1,189 @@
+// kiln.hpp attention, merge and reshaping layers: the typed constructors, attention_inputs (the
+// call's keywords as the layer's input list), outputs against compositions of kiln.hpp ops,
+// gradients to every weight, configs that round-trip, errors naming the layer.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "kiln/kiln.hpp"
+
+namespace {
+
+using kiln::Dims;
+using kiln::Tensor;
+
+void expect_close(const Tensor &got, const Tensor &want, float tol, const char *what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  const std::vector<float> g = got.to_vector<float>(), w = want.to_vector<float>();
+  for (size_t i = 0; i < g.size(); ++i)
+    EXPECT_NEAR(g[i], w[i], tol * (1 + std::fabs(w[i]))) << what << " at " << i;
+}
+
+kiln::Layer attention(int64_t heads, int64_t key_dim, kiln::layers::MultiHeadAttentionOptions o = {}) {
+  o.bias_initializer = "random_uniform";  // biases that matter in the comparisons
+  return kiln::layers::MultiHeadAttention(heads, key_dim, o);
+}
+
+// Keras's attention written with kiln.hpp ops: the layer's own weights, einsum projections,
+// a where-masked softmax. Returns {output, probabilities}.
+std::vector<Tensor> composed(const kiln::Layer &l, const Tensor &q_in, const Tensor &v_in, const Tensor &k_in,
+                             const Tensor &mask, int64_t key_dim) {
+  const std::vector<kiln::Variable> w = l.variables();
+  auto proj = [&](const Tensor &x, size_t i) {
+    return kiln::einsum("btc,chd->bthd", {x, w[i]}) + w[i + 1].value();
+  };
+  const Tensor q = proj(q_in, 0), k = proj(k_in, 2), v = proj(v_in, 4);
+  Tensor scores =
+      kiln::einsum("bthd,bshd->bhts", {q, k}) * static_cast<float>(1.0 / std::sqrt(double(key_dim)));
+  Tensor probs;
+  if (mask.valid()) {
+    const Tensor m = kiln::expand_dims(mask, 1);
+    probs =
+        kiln::softmax(kiln::where(m, scores, kiln::fill({}, -1e9)), -1) * kiln::cast(m, kiln::DType::float32);
+  } else {
+    probs = kiln::softmax(scores, -1);
+  }
+  const Tensor out =
+      kiln::einsum("bthd,hde->bte", {kiln::einsum("bhts,bshd->bthd", {probs, v}), w[6]}) + w[7].value();
+  return {out, probs};
+}
+
+TEST(HppAttentionLayers, MultiHeadAttentionMatchesAComposition) {
+  kiln::clear_session();
+  kiln::layers::MultiHeadAttentionOptions o;
+  o.value_dim = 3;
+  kiln::Layer l = attention(2, 4, o);
+  EXPECT_EQ(l.name(), "multi_head_attention");
+  const Tensor q = kiln::random_uniform({2, 3, 6}, -1, 1, 1), v = kiln::random_uniform({2, 5, 6}, -1, 1, 2),
+               k = kiln::random_uniform({2, 5, 4}, -1, 1, 3);
+  kiln::layers::AttentionCall call;
+  call.key = k;
+  std::vector<Tensor> y = l(kiln::layers::attention_inputs(q, v, call));
+  ASSERT_EQ(y.size(), 1u);
+  EXPECT_EQ(y[0].shape(), (Dims{2, 3, 6}));
+  const std::vector<kiln::Variable> w = l.variables();
+  ASSERT_EQ(w.size(), 8u);
+  EXPECT_EQ(w[0].name(), "multi_head_attention/query/kernel");
+  EXPECT_EQ(w[0].value().shape(), (Dims{6, 2, 4}));
+  EXPECT_EQ(w[3].name(), "multi_head_attention/key/bias");
+  EXPECT_EQ(w[4].value().shape(), (Dims{6, 2, 3}));
+  EXPECT_EQ(w[6].name(), "multi_head_attention/attention_output/kernel");
+  EXPECT_EQ(w[6].value().shape(), (Dims{2, 3, 6}));
+  expect_close(y[0], composed(l, q, v, k, Tensor(), 4)[0], 1e-4f, "no mask");
+
+  // A padding mask, with the scores returned; masked probabilities are zero.
+  std::vector<bool> mv(2 * 3 * 5);
+  for (size_t i = 0; i < mv.size(); ++i) mv[i] = i % 4 != 2;
+  const Tensor mask = Tensor::from_vector(mv, {2, 3, 5});
+  call.attention_mask = mask;
+  call.return_attention_scores = true;
+  y = l(kiln::layers::attention_inputs(q, v, call));
+  ASSERT_EQ(y.size(), 2u);
+  EXPECT_EQ(y[1].shape(), (Dims{2, 2, 3, 5}));
+  std::vector<Tensor> want = composed(l, q, v, k, mask, 4);
+  expect_close(y[0], want[0], 1e-4f, "padding mask");
+  expect_close(y[1], want[1], 1e-5f, "padding mask scores");
+  const std::vector<float> p = y[1].to_vector<float>();
+  for (size_t i = 0; i < p.size(); ++i) {
+    const size_t s = i % 5, t = (i / 5) % 3, b = i / 30;
+    if (!mv[(b * 3 + t) * 5 + s]) {
+      EXPECT_EQ(p[i], 0.0f) << i;
+    }
+  }
+
+  // The causal mask: the same as an explicit lower-triangular mask.
+  call.attention_mask = Tensor();
+  call.use_causal_mask = true;
+  y = l(kiln::layers::attention_inputs(q, v, call));
+  std::vector<bool> lower(2 * 3 * 5);
+  for (size_t i = 0; i < lower.size(); ++i) lower[i] = i % 5 <= (i / 5) % 3;
+  want = composed(l, q, v, k, Tensor::from_vector(lower, {2, 3, 5}), 4);
+  expect_close(y[0], want[0], 1e-4f, "causal");
+  expect_close(y[1], want[1], 1e-5f, "causal scores");
+}
+
+TEST(HppAttentionLayers, GradientsReachEveryWeight) {
+  kiln::clear_session();
+  kiln::Layer l = attention(2, 3);
+  const Tensor x = kiln::random_uniform({2, 4, 5}, -1, 1, 4);
+  kiln::layers::AttentionCall call;
+  call.use_causal_mask = true;
+  l(kiln::layers::attention_inputs(x, x, call));
+  kiln::GradientTape tape;
+  const Tensor loss = kiln::sum(kiln::square(l(kiln::layers::attention_inputs(x, x, call), true)[0]));
+  const std::vector<kiln::Variable> vars = l.trainable_variables();
+  ASSERT_EQ(vars.size(), 8u);
+  const std::vector<Tensor> g = tape.gradient(loss, vars);
+  for (size_t i = 0; i < g.size(); ++i) {
+    ASSERT_TRUE(g[i].valid()) << vars[i].name();
+    EXPECT_GT(kiln::sum(kiln::abs(g[i])).item<float>(), 0.0f) << vars[i].name();
+  }
+}
+
+TEST(HppAttentionLayers, ConfigRoundTripAndErrors) {
+  kiln::clear_session();
+  kiln::layers::MultiHeadAttentionOptions o;
+  o.dropout = 0.1;
+  o.output_shape = {8};
+  o.seed = 3;
+  kiln::Layer l = kiln::layers::MultiHeadAttention(4, 16, o);
+  const kiln::Config c = l.get_config();
+  EXPECT_EQ(c.get_int("num_heads"), 4);
+  EXPECT_EQ(c.get_int("value_dim"), 16);
+  EXPECT_EQ(c.get_int("output_shape"), 8);
+  kiln::Layer back = kiln::Layer::deserialize(l.serialize());
+  EXPECT_EQ(back.get_config(), c);
+  EXPECT_EQ(back.class_name(), "MultiHeadAttention");
+
+  kiln::Config no_key;
+  no_key.set("num_heads", 2);
+  try {
+    kiln::Layer::create("MultiHeadAttention", no_key);
+    FAIL();
+  } catch (const kiln::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("key_dim"), std::string::npos) << e.what();
+  }
+  const Tensor q = kiln::random_uniform({1, 2, 4});
+  try {
+    l({q});
+    FAIL();
+  } catch (const kiln::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("layer '" + l.name() + "' (MultiHeadAttention)"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(HppAttentionLayers, MergeAndReshapingLayers) {
+  kiln::clear_session();
+  const Tensor a = kiln::random_uniform({2, 3}, -1, 1, 5), b = kiln::random_uniform({2, 3}, -1, 1, 6),
+               c = kiln::random_uniform({2, 1}, -1, 1, 7);
+  expect_close(kiln::layers::Add()({a, b, c})[0], a + b + c, 1e-6f, "Add");
+  expect_close(kiln::layers::Subtract()({a, b})[0], a - b, 1e-6f, "Subtract");
+  expect_close(kiln::layers::Multiply()({a, b})[0], a * b, 1e-6f, "Multiply");
+  expect_close(kiln::layers::Average()({a, b})[0], (a + b) / 2.0f, 1e-6f, "Average");
+  expect_close(kiln::layers::Maximum()({a, b})[0], kiln::maximum(a, b), 0, "Maximum");
+  expect_close(kiln::layers::Minimum()({a, b})[0], kiln::minimum(a, b), 0, "Minimum");
+  expect_close(kiln::layers::Concatenate()({a, b})[0], kiln::concat({a, b}, 1), 0, "Concatenate");
+  expect_close(kiln::layers::Concatenate(0)({a, b})[0], kiln::concat({a, b}, 0), 0, "Concatenate axis 0");
+  const Tensor x = kiln::random_uniform({2, 3, 4}, -1, 1, 8);
+  expect_close(kiln::layers::Permute({2, 1})(x), kiln::transpose(x, {0, 2, 1}), 0, "Permute");
+  expect_close(kiln::layers::RepeatVector(4)(a), kiln::tile(kiln::expand_dims(a, 1), {1, 4, 1}), 0,
+               "RepeatVector");
+
+  kiln::Layer add = kiln::layers::Add("sum");
+  EXPECT_EQ(add.name(), "sum");
+  try {
+    add({a, kiln::random_uniform({2, 4})});
+    FAIL();
+  } catch (const kiln::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("layer 'sum' (Add): inputs have incompatible shapes"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(kiln::layers::Subtract()({a, b, c}), kiln::Error);
+  EXPECT_THROW(kiln::layers::Permute({1, 1}), kiln::Error);
+  kiln::Layer perm = kiln::layers::Permute({2, 1});
+  EXPECT_EQ(kiln::Layer::deserialize(perm.serialize()).get_config(), perm.get_config());
+}
+
+}  // namespace

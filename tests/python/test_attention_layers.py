@@ -1,0 +1,191 @@
+"""MultiHeadAttention, the merge layers, Permute and RepeatVector from Python: Keras's call signature
+(keywords mapped onto the C layer's input list), outputs against NumPy, gradients to every weight,
+configs that round-trip, errors naming the layer."""
+import unittest
+
+import numpy as np
+
+import kiln
+from kiln import layers
+
+
+def numpy_attention(layer, query, value, key=None, mask=None, causal=False):
+    """Keras's multi-head attention in NumPy (float64) over the layer's own weights: (output, scores)."""
+    key = value if key is None else key
+    wq, bq, wk, bk, wv, bv, wo, bo = [w.numpy().astype(np.float64) for w in layer.weights]
+    q = np.einsum("btc,chd->bthd", query, wq) + bq
+    k = np.einsum("bsc,chd->bshd", key, wk) + bk
+    v = np.einsum("bsc,chd->bshd", value, wv) + bv
+    scores = np.einsum("bthd,bshd->bhts", q, k) / np.sqrt(wq.shape[-1])
+    t, s = scores.shape[-2:]
+    keep = np.ones((query.shape[0], t, s), bool)
+    if mask is not None:
+        keep &= np.broadcast_to(np.asarray(mask) != 0, keep.shape)
+    if causal:
+        keep &= np.tril(np.ones((t, s), bool))
+    keep = keep[:, None]
+    scores = np.where(keep, scores, -np.inf)
+    peak = np.max(scores, -1, keepdims=True)
+    e = np.where(keep, np.exp(scores - np.where(np.isfinite(peak), peak, 0)), 0)
+    z = e.sum(-1, keepdims=True)
+    probs = np.divide(e, z, out=np.zeros_like(e), where=z > 0)
+    out = np.einsum("bthd,hde->bte", np.einsum("bhts,bshd->bthd", probs, v), wo) + bo
+    return out, probs
+
+
+class MultiHeadAttentionTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+        rng = np.random.default_rng(0)
+        self.q = rng.uniform(-1, 1, (2, 3, 8)).astype(np.float32)
+        self.v = rng.uniform(-1, 1, (2, 5, 6)).astype(np.float32)
+        self.k = rng.uniform(-1, 1, (2, 5, 4)).astype(np.float32)
+        self.mask = rng.uniform(size=(2, 3, 5)) > 0.4
+        self.mask[1, 2] = False  # a fully masked query row
+
+    def test_keras_call_signature_against_numpy(self):
+        mha = layers.MultiHeadAttention(num_heads=2, key_dim=4, bias_initializer="random_uniform")
+        out = mha(self.q, self.v)
+        self.assertEqual(out.shape, (2, 3, 8))
+        np.testing.assert_allclose(out.numpy(), numpy_attention(mha, self.q, self.v)[0], rtol=1e-4, atol=1e-5)
+        self.assertEqual([w.name for w in mha.weights][::2], ["multi_head_attention/query/kernel",
+                                                               "multi_head_attention/key/kernel",
+                                                               "multi_head_attention/value/kernel",
+                                                               "multi_head_attention/attention_output/kernel"])
+        self.assertEqual([tuple(w.shape) for w in mha.weights],
+                         [(8, 2, 4), (2, 4), (6, 2, 4), (2, 4), (6, 2, 4), (2, 4), (2, 4, 8), (8,)])
+
+        out, scores = mha(self.q, self.v, attention_mask=self.mask, return_attention_scores=True)
+        self.assertEqual(scores.shape, (2, 2, 3, 5))
+        want_out, want_scores = numpy_attention(mha, self.q, self.v, mask=self.mask)
+        np.testing.assert_allclose(out.numpy(), want_out, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(scores.numpy(), want_scores, rtol=1e-4, atol=1e-6)
+        self.assertTrue(np.all(scores.numpy()[np.broadcast_to(~self.mask[:, None], scores.shape)] == 0))
+
+        out, scores = mha(self.q, self.v, attention_mask=self.mask.astype(np.float32), return_attention_scores=True,
+                          use_causal_mask=True)
+        want_out, want_scores = numpy_attention(mha, self.q, self.v, mask=self.mask, causal=True)
+        np.testing.assert_allclose(out.numpy(), want_out, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(scores.numpy(), want_scores, rtol=1e-4, atol=1e-6)
+        out = mha(self.q, self.v, use_causal_mask=True)
+        np.testing.assert_allclose(out.numpy(), numpy_attention(mha, self.q, self.v, causal=True)[0], rtol=1e-4,
+                                   atol=1e-5)
+
+    def test_separate_key_and_gradients_to_every_weight(self):
+        mha = layers.MultiHeadAttention(2, 3, value_dim=5, output_shape=7, bias_initializer="random_uniform")
+        out = mha(self.q, self.v, key=self.k, attention_mask=self.mask)
+        self.assertEqual(out.shape, (2, 3, 7))
+        np.testing.assert_allclose(out.numpy(), numpy_attention(mha, self.q, self.v, self.k, self.mask)[0],
+                                   rtol=1e-4, atol=1e-5)
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_sum(kiln.square(mha(self.q, self.v, self.k, attention_mask=self.mask, training=True)))
+        grads = tape.gradient(loss, mha.trainable_variables)
+        self.assertEqual(len(grads), 8)
+        for var, g in zip(mha.trainable_variables, grads):
+            self.assertIsNotNone(g, var.name)
+            self.assertGreater(float(np.abs(g.numpy()).sum()), 0, var.name)
+
+    def test_dropout_only_when_training(self):
+        mha = layers.MultiHeadAttention(2, 4, dropout=0.5)
+        a = mha(self.q, self.q).numpy()
+        np.testing.assert_array_equal(mha(self.q, self.q, training=False).numpy(), a)
+        out, scores = mha(self.q, self.q, return_attention_scores=True, training=True)
+        _, infer_scores = mha(self.q, self.q, return_attention_scores=True)
+        np.testing.assert_allclose(scores.numpy(), infer_scores.numpy(), rtol=1e-6)  # scores before dropout
+        self.assertGreater(float(np.abs(out.numpy() - a).max()), 1e-4)
+
+    def test_config_round_trip(self):
+        mha = layers.MultiHeadAttention(num_heads=2, key_dim=4, dropout=0.1, output_shape=(3, 2),
+                                        kernel_regularizer="l2", seed=5)
+        cfg = mha.get_config()
+        self.assertEqual((cfg["num_heads"], cfg["key_dim"], cfg["value_dim"]), (2, 4, 4))
+        self.assertEqual(cfg["output_shape"], [3, 2])
+        self.assertIsNone(cfg["attention_axes"])
+        self.assertEqual(layers.MultiHeadAttention.from_config(cfg).get_config(), cfg)
+        again = layers.deserialize(layers.serialize(mha))
+        self.assertIsInstance(again, layers.MultiHeadAttention)
+        self.assertEqual(again.get_config(), cfg)
+        self.assertEqual(mha(self.q, self.v).shape, (2, 3, 3, 2))
+
+    def test_errors_name_the_layer(self):
+        with self.assertRaisesRegex(TypeError, "key_dim"):
+            layers.MultiHeadAttention(num_heads=2)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "'key_dim' is required"):
+            layers.MultiHeadAttention.from_config({"num_heads": 2})
+        mha = layers.MultiHeadAttention(2, 4, name="mha")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"layer 'mha' \(MultiHeadAttention\): got 1 inputs"):
+            layers.Layer.__call__(mha, [self.q])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"key has positions \(4,\) and value \(5,\)"):
+            mha(self.q, self.v, key=self.v[:, :4, :])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "attention_mask has shape"):
+            mha(self.q, self.v, attention_mask=np.ones((2, 5, 3), bool))
+        with self.assertRaises(NotImplementedError):
+            mha(self.q, self.v, query_mask=np.ones((2, 3), bool))
+
+
+class MergeAndReshapingTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+        rng = np.random.default_rng(1)
+        self.a, self.b, self.c = (rng.uniform(-1, 1, (2, 3, 4)).astype(np.float32) for _ in range(3))
+
+    def test_merges_against_numpy(self):
+        a, b, c = self.a, self.b, self.c
+        cases = [(layers.Add(), [a, b, c], a + b + c), (layers.Subtract(), [a, b], a - b),
+                 (layers.Multiply(), [a, b, c], a * b * c), (layers.Average(), [a, b, c], (a + b + c) / 3),
+                 (layers.Maximum(), [a, b], np.maximum(a, b)), (layers.Minimum(), [a, b, c], np.minimum(np.minimum(a, b), c)),
+                 (layers.Concatenate(), [a, b], np.concatenate([a, b], -1)),
+                 (layers.Concatenate(axis=1), [a, c[:, :1]], np.concatenate([a, c[:, :1]], 1))]
+        for layer, xs, want in cases:
+            np.testing.assert_allclose(layer(xs).numpy(), want, rtol=1e-6, err_msg=layer.name)
+            self.assertEqual(type(layer).from_config(layer.get_config()).get_config(), layer.get_config())
+        # Keras's broadcasting: size-1 dims, and a lower-rank input gets axes after the batch axis.
+        np.testing.assert_allclose(layers.add([a, a[:, :1]]).numpy(), a + a[:, :1], rtol=1e-6)
+        np.testing.assert_allclose(layers.multiply([a, a[:, 0]]).numpy(), a * a[:, :1], rtol=1e-6)
+        np.testing.assert_allclose(layers.concatenate([a, b], axis=0).numpy(), np.concatenate([a, b], 0))
+        self.assertEqual(layers.Concatenate().get_config()["axis"], -1)
+
+    def test_gradients_flow_to_every_input(self):
+        a, b = kiln.constant(self.a), kiln.constant(self.b)
+        with kiln.GradientTape(persistent=True) as tape:
+            tape.watch(a)
+            tape.watch(b)
+            avg = kiln.reduce_sum(layers.Average()([a, b]))
+            cat = kiln.reduce_sum(layers.Concatenate()([a, b]) * 2.0)
+        for g in tape.gradient(avg, [a, b]):
+            np.testing.assert_allclose(g.numpy(), np.full((2, 3, 4), 0.5))
+        for g in tape.gradient(cat, [a, b]):
+            np.testing.assert_allclose(g.numpy(), np.full((2, 3, 4), 2.0))
+
+    def test_permute_and_repeat_vector(self):
+        p = layers.Permute((3, 1, 2))
+        np.testing.assert_array_equal(p(self.a[..., None]).numpy(), np.transpose(self.a[..., None], (0, 3, 1, 2)))
+        self.assertEqual(p.get_config()["dims"], [3, 1, 2])
+        r = layers.RepeatVector(3)
+        x = self.a[:, 0]
+        np.testing.assert_array_equal(r(x).numpy(), np.repeat(x[:, None], 3, axis=1))
+        self.assertEqual(layers.deserialize(layers.serialize(r)).get_config(), r.get_config())
+        x = kiln.constant(x)
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = kiln.reduce_sum(r(x))
+        np.testing.assert_allclose(tape.gradient(y, x).numpy(), np.full((2, 4), 3.0))
+
+    def test_errors_name_the_layer(self):
+        a = self.a
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"layer 'add' \(Add\): inputs have incompatible shapes"):
+            layers.Add()([a, a[:, :, :2]])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "different batch sizes"):
+            layers.Multiply()([a, a[:1]])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"'subtract' \(Subtract\).*exactly 2"):
+            layers.Subtract()([a, a, a])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "matching shapes except for the concatenation axis"):
+            layers.Concatenate(axis=1)([a, a[:, :, :2]])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "consecutive and start from 1"):
+            layers.Permute((0, 1))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"'repeat_vector' \(RepeatVector\).*rank 2"):
+            layers.RepeatVector(2)(a)
+
+
+if __name__ == "__main__":
+    unittest.main()
