@@ -6,8 +6,10 @@ install(TARGETS kiln EXPORT kilnTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(FILES include/kiln/kiln.h include/kiln/common.h include/kiln/tensor.h include/kiln/ops.h
-  include/kiln/autodiff.h include/kiln/kiln.hpp ${PROJECT_BINARY_DIR}/include/kiln/version.h
+# Every public header (a glob, so a new per-object header cannot be left out of the install).
+file(GLOB KILN_PUBLIC_HEADERS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/kiln/*.h
+  ${PROJECT_SOURCE_DIR}/include/kiln/*.hpp)
+install(FILES ${KILN_PUBLIC_HEADERS} ${PROJECT_BINARY_DIR}/include/kiln/version.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/kiln)
 
 set(KILN_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/kiln)
