@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
-#include <regex>
 
 #include "core/error.h"
 #include "layers/builtins.h"
@@ -26,14 +25,39 @@ std::string partial_shape_string(const PartialShape &s) {
 PartialShape partial_shape_of(const Shape &s) { return PartialShape(s.data(), s.data() + s.rank()); }
 
 std::string to_snake_case(const std::string &name) {
-  // Keras's three substitutions: drop non-word characters, split before a capitalised word,
-  // split between a lower-case letter and an upper-case one; then lower-case.
-  static const std::regex non_word("\\W+"), word("(.)([A-Z][a-z]+)"), hump("([a-z])([A-Z])");
-  std::string s = std::regex_replace(name, non_word, "");
-  s = std::regex_replace(s, word, "$1_$2");
-  s = std::regex_replace(s, hump, "$1_$2");
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
+  // Keras's three substitutions, written out (std::regex trips GCC 12's maybe-uninitialized
+  // warning in sanitizer builds): drop non-word characters; put '_' before a capitalised word
+  // that follows any character ("(.)([A-Z][a-z]+)", matches not overlapping); put '_' between
+  // a lower-case and an upper-case letter ("([a-z])([A-Z])"); then lower-case.
+  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
+  std::string w;
+  for (char c : name)
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') w += c;
+  std::string a;
+  size_t from = 0;  // w[from..] not yet copied; a match's (.) must lie there
+  for (size_t k = 1; k + 1 < w.size(); ++k) {
+    if (!upper(w[k]) || !lower(w[k + 1]) || k - 1 < from) continue;
+    size_t end = k + 1;
+    while (end < w.size() && lower(w[end])) ++end;
+    a += w.substr(from, k - from) + "_" + w.substr(k, end - k);
+    from = end;
+    k = end - 1;
+  }
+  a += w.substr(from);
+  std::string b;
+  for (size_t k = 0; k < a.size(); ++k) {
+    if (k + 1 < a.size() && lower(a[k]) && upper(a[k + 1])) {
+      b += a[k];
+      b += '_';
+      b += a[k + 1];
+      ++k;
+    } else {
+      b += a[k];
+    }
+  }
+  std::transform(b.begin(), b.end(), b.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return b;
 }
 
 namespace {

@@ -46,6 +46,18 @@ TEST_F(LayersTest, UniqueNamesPerClassAndClearSession) {
   EXPECT_EQ(to_snake_case("Conv2DTranspose"), "conv2d_transpose");
   EXPECT_EQ(to_snake_case("MultiHeadAttention"), "multi_head_attention");
   EXPECT_EQ(to_snake_case("HTTPLayer"), "http_layer");
+  EXPECT_EQ(to_snake_case("GlobalAveragePooling2D"), "global_average_pooling2d");
+  EXPECT_EQ(to_snake_case("LayerNormalization"), "layer_normalization");
+  EXPECT_EQ(to_snake_case("MyDense"), "my_dense");
+  EXPECT_EQ(to_snake_case("Conv2D"), "conv2d");
+  EXPECT_EQ(to_snake_case("SegPosEmbedding"), "seg_pos_embedding");
+  // Corner cases, with what Keras's regular expressions give for them.
+  EXPECT_EQ(to_snake_case("aBCd"), "a_b_cd");
+  EXPECT_EQ(to_snake_case("ABCDef"), "abc_def");
+  EXPECT_EQ(to_snake_case("XYz_Ab"), "x_yz__ab");
+  EXPECT_EQ(to_snake_case("a_Bc"), "a__bc");
+  EXPECT_EQ(to_snake_case("My__Layer2X"), "my___layer2x");
+  EXPECT_EQ(to_snake_case("Bad-Name!"), "bad_name");
 }
 
 TEST_F(LayersTest, DenseBuildsLazilyFromTheFirstInput) {
