@@ -109,7 +109,7 @@ class ConfigReader {
  private:
   template <typename F>
   auto read(const std::string &key, F &&f) -> decltype(f());
-  const Config &config_;
+  Config config_;  // a copy: a reader may outlive the config it was made from
   std::string owner_;
   std::set<std::string> known_;
 };
