@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -167,10 +168,18 @@ void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const v
   const int r = p.rank;
   const Geometry g = geometry(p, ta, dtype);
   const int64_t count = g.batch.count * g.rows.count * g.k.count;
-  if (count == 1) {  // the common small case: no piece descriptors unless the primitive is new
-    SingleThreadScope one;
+  // When K is no longer than the output's sides, oneDNN splits only output rows and columns
+  // among its threads (each output element's sum runs on one thread, in one order), so its own
+  // threaded GEMM gives the same bits at every thread count and runs at full speed (the pieces
+  // cost 15-35 % on square products). Tall K, where oneDNN splits K too, goes through pieces.
+  const int64_t m = p.out[r - 2], n = p.out[r - 1];
+  const int64_t k = ta ? p.a[p.a.rank() - 2] : p.a[p.a.rank() - 1];
+  const bool threaded_whole = dtype != DType::kFloat64 && count > 1 && g.k.count == 1 && k <= std::max(m, n);
+  if (count == 1 || threaded_whole) {  // no piece descriptors unless the primitive is new
+    std::optional<SingleThreadScope> one;
+    if (!threaded_whole) one.emplace();
     const int64_t batch = r > 2 ? p.out[0] : 1;
-    run_cached(matmul_key(p, ta, tb, dtype, batch, g.rows.size, g.k.size),
+    run_cached(matmul_key(p, ta, tb, dtype, batch, threaded_whole ? m : g.rows.size, g.k.size),
                [&] {
                  auto md = [&](const View &v) {
                    return dnnl::memory::desc(v.dims, to_dnnl(dtype), v.strides);
