@@ -203,3 +203,27 @@ class InitializersTest(unittest.TestCase):
         np.testing.assert_array_equal(d.trainable_variables[0].numpy(), np.full((2, 3), 0.5, np.float32))
         self.assertAlmostEqual(float(d.losses[0].numpy()), 0.1 * 3 + 0.2 * 1.5, places=5)
         self.assertEqual(d.get_config()["kernel_regularizer"], {"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0.2}})
+
+
+class ConcurrencyTest(unittest.TestCase):
+    def test_built_model_called_from_four_threads(self):
+        import threading
+        model = kiln.Sequential([layers.Dense(16, activation="gelu"), layers.LayerNormalization(), MyDense(16, 4)])
+        x = kiln.constant(np.random.RandomState(3).randn(8, 12).astype(np.float32))
+        want = model(x).numpy()
+        got, errors = [None] * 4, []
+
+        def run(i):
+            try:
+                for _ in range(20):
+                    got[i] = model(x).numpy()
+            except BaseException as e:  # noqa: B902 - reported below
+                errors.append(e)
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        for g in got:
+            np.testing.assert_array_equal(g, want)
