@@ -101,6 +101,9 @@ Split split(int64_t extent, int64_t pieces) {
 
 struct Geometry {
   Split batch, rows, k;
+  // One call of oneDNN's own threaded GEMM instead of pieces (see geometry()).
+  bool threaded_whole = false;
+  int64_t count() const { return batch.count * rows.count * k.count; }
 };
 
 Geometry geometry(const Problem &p, bool ta, DType dtype) {
@@ -121,6 +124,16 @@ Geometry geometry(const Problem &p, bool ta, DType dtype) {
                 int64_t{4}});
   // Partial outputs are float32 only (other dtypes would round each partial).
   if (dtype == DType::kFloat32 && g.batch.count * g.rows.count < 4) g.k = split(k, k_pieces);
+  // When K is no longer than the output's sides, oneDNN splits only output rows and columns
+  // among its threads (each output element's sum runs on one thread, in one order), so its own
+  // threaded GEMM gives the same bits at every thread count and runs at full speed (the pieces
+  // cost 15-35 % on square products). Tall K, where oneDNN splits K too, goes through pieces.
+  const int64_t n = p.out[r - 1];
+  if (dtype != DType::kFloat64 && g.count() > 1 && g.k.count == 1 && k <= std::max(m, n)) {
+    g.batch = split(batch0, 1);
+    g.rows = split(m, 1);
+    g.threaded_whole = true;
+  }
   return g;
 }
 
@@ -167,19 +180,12 @@ dnnl::primitive make_matmul(const dnnl::memory::desc &a, const dnnl::memory::des
 void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const void *b, void *out) {
   const int r = p.rank;
   const Geometry g = geometry(p, ta, dtype);
-  const int64_t count = g.batch.count * g.rows.count * g.k.count;
-  // When K is no longer than the output's sides, oneDNN splits only output rows and columns
-  // among its threads (each output element's sum runs on one thread, in one order), so its own
-  // threaded GEMM gives the same bits at every thread count and runs at full speed (the pieces
-  // cost 15-35 % on square products). Tall K, where oneDNN splits K too, goes through pieces.
-  const int64_t m = p.out[r - 2], n = p.out[r - 1];
-  const int64_t k = ta ? p.a[p.a.rank() - 2] : p.a[p.a.rank() - 1];
-  const bool threaded_whole = dtype != DType::kFloat64 && count > 1 && g.k.count == 1 && k <= std::max(m, n);
-  if (count == 1 || threaded_whole) {  // no piece descriptors unless the primitive is new
+  const int64_t count = g.count();
+  if (count == 1) {  // no piece descriptors unless the primitive is new
     std::optional<SingleThreadScope> one;
-    if (!threaded_whole) one.emplace();
+    if (!g.threaded_whole) one.emplace();
     const int64_t batch = r > 2 ? p.out[0] : 1;
-    run_cached(matmul_key(p, ta, tb, dtype, batch, threaded_whole ? m : g.rows.size, g.k.size),
+    run_cached(matmul_key(p, ta, tb, dtype, batch, g.rows.size, g.k.size),
                [&] {
                  auto md = [&](const View &v) {
                    return dnnl::memory::desc(v.dims, to_dnnl(dtype), v.strides);
