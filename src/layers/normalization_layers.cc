@@ -11,11 +11,6 @@ namespace kiln::layers {
 
 namespace {
 
-// Keras's axis argument: an int or a list of ints.
-std::vector<int64_t> read_axes(ConfigReader &r, std::vector<int64_t> def) {
-  return r.get_int_list("axis", def);
-}
-
 class LayerNormalization final : public Layer {
  public:
   explicit LayerNormalization(const Config &config)
@@ -23,7 +18,7 @@ class LayerNormalization final : public Layer {
 
  private:
   LayerNormalization(const Config &config, ConfigReader &&r) : Layer("LayerNormalization", r) {
-    axes_ = read_axes(r, {-1});
+    axes_ = r.get_int_list("axis", {-1});  // Keras's axis: an int or a list of ints
     if (axes_.empty()) fail(Code::kInvalidArgument, "LayerNormalization: axis must not be empty");
     epsilon_ = r.get_float("epsilon", 1e-3);
     if (!(epsilon_ > 0)) fail(Code::kInvalidArgument, "LayerNormalization: epsilon must be positive; got ", epsilon_);
