@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <new>
+#include <utility>
 #include <string>
 
 #include "autodiff/tape.h"
@@ -40,7 +41,10 @@ struct kiln_tensor_list {
 };
 
 struct kiln_layer {
-  std::shared_ptr<kiln::layers::Layer> layer;
+  explicit kiln_layer(std::shared_ptr<kiln::layers::Layer> l) : layer(std::move(l)) {}
+  explicit kiln_layer(std::weak_ptr<kiln::layers::Layer> w) : weak(std::move(w)) {}
+  std::shared_ptr<kiln::layers::Layer> layer;  // empty in a weak handle
+  std::weak_ptr<kiln::layers::Layer> weak;     // a weak handle's layer (kiln_layer_clone_weak)
 };
 
 namespace kiln::capi {

@@ -21,9 +21,19 @@ using kiln::layers::PartialShape;
 
 namespace {
 
-const LayerPtr &layer_of(const kiln_layer *l, const char *fn, const char *arg = "layer") {
+LayerPtr layer_of(const kiln_layer *l, const char *fn, const char *arg = "layer") {
   require_not_null(l, fn, arg);
-  return l->layer;
+  if (l->layer) return l->layer;
+  LayerPtr p = l->weak.lock();
+  if (!p) fail(Code::kFailedPrecondition, fn, ": ", arg, " is a weak handle whose layer no longer exists");
+  return p;
+}
+
+// For the getters without a status: the layer, or nullptr for NULL or a weak handle whose layer
+// is gone. Whoever made the call holds the layer alive (or it is gone), so a raw pointer does.
+const Layer *peek(const kiln_layer *l) {
+  if (!l) return nullptr;
+  return l->layer ? l->layer.get() : l->weak.lock().get();
 }
 
 kiln_layer *new_layer(LayerPtr l) { return new kiln_layer{std::move(l)}; }
@@ -31,7 +41,7 @@ kiln_layer *new_layer(LayerPtr l) { return new kiln_layer{std::move(l)}; }
 std::shared_ptr<kiln::layers::Sequential> sequential_of(const kiln_layer *l, const char *fn) {
   auto seq = std::dynamic_pointer_cast<kiln::layers::Sequential>(layer_of(l, fn, "sequential"));
   if (!seq)
-    fail(Code::kInvalidArgument, fn, ": '", l->layer->name(), "' is a ", l->layer->class_name(),
+    fail(Code::kInvalidArgument, fn, ": '", peek(l)->name(), "' is a ", peek(l)->class_name(),
          "; expected a Sequential");
   return seq;
 }
@@ -247,16 +257,39 @@ kiln_status *kiln_layer_clone(kiln_layer **out, const kiln_layer *layer) {
   KILN_CAPI_END
 }
 
+kiln_status *kiln_layer_clone_weak(kiln_layer **out, const kiln_layer *layer) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = new kiln_layer(std::weak_ptr<Layer>(layer_of(layer, __func__)));
+  KILN_CAPI_END
+}
+
 void kiln_layer_free(kiln_layer *layer) { delete layer; }
 
-uint64_t kiln_layer_get_id(const kiln_layer *layer) { return layer ? layer->layer->id() : 0; }
-const char *kiln_layer_get_name(const kiln_layer *layer) { return layer ? layer->layer->name().c_str() : nullptr; }
-const char *kiln_layer_get_class_name(const kiln_layer *layer) {
-  return layer ? layer->layer->class_name().c_str() : nullptr;
+uint64_t kiln_layer_get_id(const kiln_layer *layer) {
+  const Layer *l = peek(layer);
+  return l ? l->id() : 0;
 }
-bool kiln_layer_get_built(const kiln_layer *layer) { return layer && layer->layer->built(); }
-bool kiln_layer_is_model(const kiln_layer *layer) { return layer && layer->layer->is_model(); }
-bool kiln_layer_get_trainable(const kiln_layer *layer) { return layer && layer->layer->trainable(); }
+const char *kiln_layer_get_name(const kiln_layer *layer) {
+  const Layer *l = peek(layer);
+  return l ? l->name().c_str() : nullptr;
+}
+const char *kiln_layer_get_class_name(const kiln_layer *layer) {
+  const Layer *l = peek(layer);
+  return l ? l->class_name().c_str() : nullptr;
+}
+bool kiln_layer_get_built(const kiln_layer *layer) {
+  const Layer *l = peek(layer);
+  return l && l->built();
+}
+bool kiln_layer_is_model(const kiln_layer *layer) {
+  const Layer *l = peek(layer);
+  return l && l->is_model();
+}
+bool kiln_layer_get_trainable(const kiln_layer *layer) {
+  const Layer *l = peek(layer);
+  return l && l->trainable();
+}
 
 kiln_status *kiln_layer_set_trainable(kiln_layer *layer, bool trainable) {
   KILN_CAPI_BEGIN
@@ -345,7 +378,10 @@ kiln_status *kiln_layer_get_losses(kiln_tensor_list **out, const kiln_layer *lay
   KILN_CAPI_END
 }
 
-size_t kiln_layer_get_num_layers(const kiln_layer *layer) { return layer ? layer->layer->layers().size() : 0; }
+size_t kiln_layer_get_num_layers(const kiln_layer *layer) {
+  const Layer *l = peek(layer);
+  return l ? l->layers().size() : 0;
+}
 
 kiln_status *kiln_layer_get_layer(kiln_layer **out, const kiln_layer *layer, size_t index) {
   KILN_CAPI_BEGIN

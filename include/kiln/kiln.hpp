@@ -21,6 +21,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <stdexcept>
@@ -1124,6 +1125,31 @@ inline Tensor initialize(const std::string &name, const Dims &shape, DType dtype
   return initialize(c, shape, dtype);
 }
 
+namespace detail {
+// Runs fn for a callback from C: an exception becomes a status of its code (C++ exceptions
+// must not cross the C boundary).
+template <typename F>
+kiln_status *status_of(F &&fn) noexcept {
+  try {
+    fn();
+    return nullptr;
+  } catch (const Error &e) {
+    return kiln_status_create(e.code(), e.what());
+  } catch (const std::exception &e) {
+    return kiln_status_create(KILN_STATUS_INTERNAL, e.what());
+  } catch (...) {
+    return kiln_status_create(KILN_STATUS_INTERNAL, "unknown C++ exception");
+  }
+}
+
+// A Config over a borrowed kiln_config (released, not freed, when it goes).
+struct BorrowedConfig {
+  Config c;
+  explicit BorrowedConfig(const kiln_config *h) : c(const_cast<kiln_config *>(h)) {}
+  ~BorrowedConfig() { c.release(); }
+};
+}  // namespace detail
+
 /// A Keras layer (or model): a handle to a built-in layer, and the base class of custom layers
 /// and models.
 ///
@@ -1270,6 +1296,16 @@ class Layer : public detail::handle<kiln_layer> {
   /// For subclasses: a custom layer of class class_name (base may hold name, trainable, dtype).
   explicit Layer(const std::string &class_name, const Config &base = Config()) { init_custom(class_name, base, false); }
 
+  /// The base keys of a layer config (name, trainable, dtype): for a subclass constructor that
+  /// takes its whole config (a class registered with register_layer_class<T>).
+  static Config base_config(const Config &config) {
+    Config b;
+    if (config.has("name")) b.set("name", config.get_string("name"));
+    if (config.has("trainable")) b.set("trainable", config.get_bool("trainable"));
+    if (config.has("dtype") && config.type("dtype") == Config::Type::string) b.set("dtype", config.get_string("dtype"));
+    return b;
+  }
+
   /// Hook: create weights for inputs of these shapes. Default: nothing.
   virtual void build(const std::vector<Dims> &input_shapes) { (void)input_shapes; }
   /// Hook: the layer's computation. A custom layer must override it.
@@ -1313,10 +1349,33 @@ class Layer : public detail::handle<kiln_layer> {
   Layer(ModelTag, const std::string &class_name, const Config &base) { init_custom(class_name, base, true); }
 
  private:
-  // What C's user_data points to: the C++ object while it lives. C owns it (destroy frees it).
+  // What C's user_data points to: the C++ object while it lives. C owns it (destroy frees it),
+  // and with it the object when kiln owns the object (one made by a registered class factory).
   struct Link {
     Layer *self;
+    bool owned = false;
   };
+  static void on_destroy(void *p) {
+    Link *link = static_cast<Link *>(p);
+    if (link->owned && link->self) {
+      Layer *self = link->self;
+      self->link_ = nullptr;
+      delete self;
+    }
+    delete link;
+  }
+  // Gives the object to kiln: the layer owns it from now on (its handle turns weak, so the
+  // object does not keep itself alive), and the strong handle returned goes to the caller.
+  kiln_layer *hand_over_to_kiln() {
+    kiln_layer *weak = nullptr;
+    detail::check(kiln_layer_clone_weak(&weak, get()));
+    kiln_layer *strong = release();
+    static_cast<handle &>(*this) = handle(weak);
+    link_->owned = true;
+    return strong;
+  }
+  template <typename T>
+  friend void register_layer_class(const std::string &class_name);
 
   void init_custom(const std::string &class_name, const Config &base, bool model) {
     kiln_layer_callbacks cb{};
@@ -1324,7 +1383,7 @@ class Layer : public detail::handle<kiln_layer> {
     cb.build = &Layer::on_build;
     cb.call = &Layer::on_call;
     cb.get_config = &Layer::on_get_config;
-    cb.destroy = [](void *p) { delete static_cast<Link *>(p); };
+    cb.destroy = &Layer::on_destroy;
     Link *link = new Link{this};
     kiln_layer *h = nullptr;
     kiln_status *st = model ? kiln_model_create_custom(&h, class_name.c_str(), base.get(), &cb, link)
@@ -1342,16 +1401,7 @@ class Layer : public detail::handle<kiln_layer> {
     if (!self)
       return kiln_status_create(KILN_STATUS_FAILED_PRECONDITION,
                                 (std::string("the C++ object of this layer was destroyed before its ") + hook).c_str());
-    try {
-      fn(*self);
-      return nullptr;
-    } catch (const Error &e) {
-      return kiln_status_create(e.code(), e.what());
-    } catch (const std::exception &e) {
-      return kiln_status_create(KILN_STATUS_INTERNAL, e.what());
-    } catch (...) {
-      return kiln_status_create(KILN_STATUS_INTERNAL, "unknown C++ exception");
-    }
+    return detail::status_of([&] { fn(*self); });
   }
   static kiln_status *on_build(kiln_layer *, const int64_t *dims, const size_t *ranks, size_t n, void *user_data) {
     return guarded(user_data, "build", [&](Layer &self) {
@@ -1373,11 +1423,7 @@ class Layer : public detail::handle<kiln_layer> {
   }
   static kiln_status *on_get_config(kiln_config *config, const kiln_layer *, void *user_data) {
     return guarded(user_data, "get_config", [&](Layer &self) {
-      // A Config over kiln's (borrowed) config, let go of before it could free it.
-      struct Borrowed {
-        Config c;
-        ~Borrowed() { c.release(); }
-      } b{Config(config)};
+      detail::BorrowedConfig b(config);
       self.get_config(b.c);
     });
   }
@@ -1423,6 +1469,58 @@ class Sequential : public Layer {
   void add(const Layer &layer) { detail::check(kiln_sequential_add(get(), layer.get())); }
   void pop() { detail::check(kiln_sequential_pop(get())); }
 };
+
+namespace detail {
+using LayerClassFactory = std::function<Layer(const Config &config)>;
+inline kiln_status *layer_class_from_config(kiln_layer **out, const kiln_config *config, void *user_data) {
+  return status_of([&] {
+    BorrowedConfig b(config);
+    Layer l = (*static_cast<LayerClassFactory *>(user_data))(b.c);
+    if (!l.valid()) throw Error(KILN_STATUS_INTERNAL, "the class factory gave an empty layer");
+    *out = l.release();
+  });
+}
+}  // namespace detail
+
+/// Registers a custom layer class, so Layer::create(class_name, config) and Layer::deserialize
+/// (a Sequential holding the class) make it from its config, as Keras's registered custom
+/// objects: factory returns a new layer for a config (what the class's get_config wrote).
+/// class_name may carry a package ("MyPackage>MyDense"). Replaces an earlier registration.
+inline void register_layer_class(const std::string &class_name, detail::LayerClassFactory factory) {
+  kiln_layer_class_callbacks cb{};
+  cb.struct_size = sizeof cb;
+  cb.from_config = &detail::layer_class_from_config;
+  cb.destroy = [](void *p) { delete static_cast<detail::LayerClassFactory *>(p); };
+  auto *f = new detail::LayerClassFactory(std::move(factory));
+  kiln_status *st = kiln_layer_register_class(class_name.c_str(), &cb, f);
+  if (st) delete f;
+  detail::check(st);
+}
+
+/// Registers a Layer (or Model) subclass T with a constructor T(const Config &config): a layer
+/// made from a config is owned by kiln (its parents and handles), as a built-in layer is, and
+/// the T object lives as long as the layer.
+template <typename T>
+void register_layer_class(const std::string &class_name) {
+  static_assert(std::is_base_of_v<Layer, T>, "register_layer_class<T>: T must derive from kiln::Layer");
+  register_layer_class(class_name, [](const Config &config) {
+    auto obj = std::make_unique<T>(config);
+    if (!obj->link_)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, "register_layer_class<T>: T(config) did not make a custom layer");
+    kiln_layer *strong = obj->hand_over_to_kiln();
+    obj.release();  // the layer owns it now
+    return Layer(strong);
+  });
+}
+
+/// Ends the registration of a custom layer class (layers already made live on).
+inline void unregister_layer_class(const std::string &class_name) {
+  detail::check(kiln_layer_unregister_class(class_name.c_str()));
+}
+/// Whether class_name is a registered layer class (built-in or custom).
+inline bool layer_class_registered(const std::string &class_name) {
+  return kiln_layer_class_is_registered(class_name.c_str());
+}
 
 /// Built-in layers with typed options (Keras's names and defaults).
 namespace layers {

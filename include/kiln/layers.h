@@ -67,6 +67,12 @@ KILN_API kiln_status *kiln_layer_serialize(kiln_config **out, const kiln_layer *
 KILN_API kiln_status *kiln_layer_get_config(kiln_config **out, const kiln_layer *layer);
 /// A new handle to the same layer. Ownership: *out is new.
 KILN_API kiln_status *kiln_layer_clone(kiln_layer **out, const kiln_layer *layer);
+/// A weak handle to the same layer: it does not keep the layer alive, and calls through it fail
+/// with FAILED_PRECONDITION once the layer is gone (getters without a status give 0/NULL/false).
+/// For bindings whose object is owned by the layer it drives (a custom layer made by a class
+/// factory, kiln_layer_register_class), which would otherwise keep itself alive.
+/// Ownership: *out is new, free with kiln_layer_free. Thread-safety: safe.
+KILN_API kiln_status *kiln_layer_clone_weak(kiln_layer **out, const kiln_layer *layer);
 /// Frees a handle; the layer lives on while other handles or parent layers hold it. Accepts NULL.
 KILN_API void kiln_layer_free(kiln_layer *layer);
 
@@ -211,6 +217,36 @@ KILN_API kiln_status *kiln_layer_create_custom(kiln_layer **out, const char *cla
 KILN_API kiln_status *kiln_model_create_custom(kiln_layer **out, const char *class_name,
                                                const kiln_config *base_config,
                                                const kiln_layer_callbacks *callbacks, void *user_data);
+
+/* ------------------------------------------------- custom classes: the registry */
+
+/// How to make a custom layer class from its config, so that kiln_layer_create,
+/// kiln_layer_deserialize (a Sequential holding the class) and the SavedModel can make it by
+/// name, as Keras's registered custom objects. Callbacks return NULL for success or a status.
+typedef struct kiln_layer_class_callbacks {
+  size_t struct_size; /**< sizeof(kiln_layer_class_callbacks) */
+  /// Required. A new layer of the class from config (what the class's get_config wrote: name,
+  /// trainable, dtype and its own keys). *out is a new handle that kiln takes. Runs on the thread
+  /// that asked for the layer; may run on several threads at once.
+  kiln_status *(*from_config)(kiln_layer **out, const kiln_config *config, void *user_data);
+  /// Frees user_data when the registration ends (kiln_layer_unregister_class, or a new
+  /// registration of the name) and no from_config still runs; never at process exit.
+  /// May run on any thread. Default: nothing.
+  void (*destroy)(void *user_data);
+} kiln_layer_class_callbacks;
+
+/// Registers the custom layer class class_name (Keras's registered name, e.g. "MyPackage>MyDense";
+/// a layer made with kiln_layer_create_custom(&l, "MyPackage>MyDense", ...) has class name
+/// "MyDense" and serializes with that registered name). A new registration of a name replaces
+/// the old one. A built-in class name is INVALID_ARGUMENT. callbacks is copied. On failure
+/// destroy is not called (user_data stays the caller's). Thread-safety: safe.
+KILN_API kiln_status *kiln_layer_register_class(const char *class_name, const kiln_layer_class_callbacks *callbacks,
+                                                void *user_data);
+/// Ends the registration of a custom class: NOT_FOUND when none has that name, INVALID_ARGUMENT
+/// for a built-in class. Layers already made live on. Thread-safety: safe.
+KILN_API kiln_status *kiln_layer_unregister_class(const char *class_name);
+/// Whether class_name is registered (built-in or custom); false for NULL. Thread-safety: safe.
+KILN_API bool kiln_layer_class_is_registered(const char *class_name);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
+#include <utility>
 
 #include "core/error.h"
 #include "layers/builtins.h"
@@ -95,8 +97,19 @@ void clear_session() {
 
 // ------------------------------------------------------------------ Layer
 
+namespace {
+// "package>Name" -> "Name" (Keras's registered names); other names as they are.
+std::string class_part(const std::string &name) {
+  const size_t gt = name.rfind('>');
+  return gt == std::string::npos ? name : name.substr(gt + 1);
+}
+}  // namespace
+
 Layer::Layer(std::string class_name, ConfigReader &base)
-    : class_name_(std::move(class_name)), id_(next_object_id()) {
+    : class_name_(class_part(class_name)),
+      registered_name_(class_name_ == class_name ? std::string() : class_name),
+      id_(next_object_id()) {
+  if (class_name_.empty()) fail(Code::kInvalidArgument, "layer class name '", class_name, "' has no class after '>'");
   const std::optional<std::string> name = base.get_optional_string("name");
   if (name && name->empty()) fail(Code::kInvalidArgument, class_name_, ": name must not be empty");
   if (name && name->find('/') != std::string::npos)
@@ -382,40 +395,76 @@ std::vector<PartialShape> Layer::compute_output_shape(const std::vector<PartialS
 
 namespace {
 
-std::mutex &registry_mu() {
-  static std::mutex mu;
-  return mu;
-}
-std::map<std::string, LayerFactory> &registry() {
-  static std::map<std::string, LayerFactory> r;
-  return r;
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, LayerFactory> factories;
+  std::set<std::string> custom;  // the names registered by register_layer
+};
+// Never destroyed: a custom class's factory may own foreign state (a Python callable) that must
+// not be released after its runtime has shut down at process exit.
+Registry &registry() {
+  static Registry *r = new Registry;
+  return *r;
 }
 
 }  // namespace
 
 void add_layer_factory(const std::string &class_name, LayerFactory factory) {
-  std::lock_guard<std::mutex> lock(registry_mu());
-  registry()[class_name] = std::move(factory);
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.factories[class_name] = std::move(factory);
+}
+
+bool builtin_layer(const std::string &class_name) {
+  register_builtin_layers();
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.factories.count(class_name) != 0 && r.custom.count(class_name) == 0;
 }
 
 void register_layer(const std::string &class_name, LayerFactory factory) {
-  register_builtin_layers();  // first, so that a user's class of the same name replaces the built-in
   if (class_name.empty()) fail(Code::kInvalidArgument, "register_layer: class name must not be empty");
   if (!factory) fail(Code::kInvalidArgument, "register_layer: '", class_name, "' has no factory");
-  add_layer_factory(class_name, std::move(factory));
+  if (builtin_layer(class_name))
+    fail(Code::kInvalidArgument, "register_layer: '", class_name,
+         "' is a built-in layer class; register a custom class under its own name (e.g. 'MyPackage>",
+         class_name, "')");
+  Registry &r = registry();
+  LayerFactory old;  // released after the lock: it may own foreign state whose release calls out
+  std::lock_guard<std::mutex> lock(r.mu);
+  old = std::exchange(r.factories[class_name], std::move(factory));
+  r.custom.insert(class_name);
+}
+
+void unregister_layer(const std::string &class_name) {
+  if (builtin_layer(class_name))
+    fail(Code::kInvalidArgument, "unregister_layer: '", class_name, "' is a built-in layer class");
+  Registry &r = registry();
+  LayerFactory old;
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    auto it = r.factories.find(class_name);
+    if (it == r.factories.end())
+      fail(Code::kNotFound, "unregister_layer: no layer class '", class_name, "' is registered");
+    old = std::move(it->second);
+    r.factories.erase(it);
+    r.custom.erase(class_name);
+  }
 }
 
 bool layer_registered(const std::string &class_name) {
   register_builtin_layers();
-  std::lock_guard<std::mutex> lock(registry_mu());
-  return registry().count(class_name) != 0;
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.factories.count(class_name) != 0;
 }
 
 std::vector<std::string> registered_layers() {
   register_builtin_layers();
-  std::lock_guard<std::mutex> lock(registry_mu());
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
   std::vector<std::string> names;
-  for (const auto &[k, v] : registry()) names.push_back(k);
+  for (const auto &[k, v] : r.factories) names.push_back(k);
   return names;
 }
 
@@ -423,9 +472,10 @@ LayerPtr create_layer(const std::string &class_name, const Config &config) {
   register_builtin_layers();
   LayerFactory factory;
   {
-    std::lock_guard<std::mutex> lock(registry_mu());
-    auto it = registry().find(class_name);
-    if (it != registry().end()) factory = it->second;
+    Registry &r = registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    auto it = r.factories.find(class_name);
+    if (it != r.factories.end()) factory = it->second;
   }
   if (!factory) {
     std::string known;
@@ -437,7 +487,9 @@ LayerPtr create_layer(const std::string &class_name, const Config &config) {
 
 Config serialize_layer(const Layer &layer) {
   Config c;
-  c.set("class_name", layer.class_name()).set("config", layer.get_config());
+  c.set("class_name", layer.class_name());
+  if (!layer.registered_name().empty()) c.set("registered_name", layer.registered_name());
+  c.set("config", layer.get_config());
   return c;
 }
 
@@ -446,9 +498,12 @@ LayerPtr deserialize_layer(const Config &serialized) {
   const std::string cls = r.get_string("class_name", "");
   if (cls.empty()) fail(Code::kInvalidArgument, "layer: a serialized layer needs a 'class_name'");
   const std::optional<Config> config = r.get_optional_config("config");
-  r.accept({"module", "registered_name", "build_config"});
+  const std::optional<std::string> registered = r.get_optional_string("registered_name");
+  r.accept({"module", "build_config"});
   r.finish();
-  return create_layer(cls, config.value_or(Config()));
+  // Keras looks the registered name up first ("Custom>MyDense"), then the class name.
+  const std::string &key = registered && layer_registered(*registered) ? *registered : cls;
+  return create_layer(key, config.value_or(Config()));
 }
 
 }  // namespace kiln::layers

@@ -62,6 +62,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
   Layer &operator=(const Layer &) = delete;
 
   const std::string &class_name() const { return class_name_; }
+  // Keras's registered name ("Custom>MyDense" for a class registered under package "Custom"):
+  // the name its class is registered under, when that differs from class_name; else empty.
+  // A layer made with class name "package>Name" has class_name "Name" and this registered name.
+  const std::string &registered_name() const { return registered_name_; }
   const std::string &name() const { return name_; }
   // Unique for the process, never reused (bindings map handles to objects with it).
   uint64_t id() const { return id_; }
@@ -150,6 +154,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   };
 
   const std::string class_name_;
+  const std::string registered_name_;
   std::string name_;
   const uint64_t id_;
   bool trainable_ = true;
@@ -169,15 +174,23 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
 using LayerPtr = std::shared_ptr<Layer>;
 
-// The registry of layer classes by name, which from_config (and the SavedModel) uses.
+// The registry of layer classes by name, which from_config (and the SavedModel) uses. The
+// built-in classes are registered first; register_layer adds a custom class (C, C++ or Python
+// code's own), replacing an earlier registration of that name. A built-in class name is
+// INVALID_ARGUMENT: register a custom class under its own name ("MyPackage>Dense").
 using LayerFactory = std::function<LayerPtr(const Config &config)>;
 void register_layer(const std::string &class_name, LayerFactory factory);
+// Removes a custom class; NOT_FOUND when none has that name, INVALID_ARGUMENT for a built-in.
+// A factory running on another thread finishes with the copy it holds.
+void unregister_layer(const std::string &class_name);
 bool layer_registered(const std::string &class_name);
+bool builtin_layer(const std::string &class_name);
 std::vector<std::string> registered_layers();
 // A new layer of class_name from its config (Keras from_config); NOT_FOUND naming the class
 // and listing the known ones for an unknown class.
 LayerPtr create_layer(const std::string &class_name, const Config &config);
-// Keras's serialize/deserialize form: {"class_name": ..., "config": {...}}.
+// Keras's serialize/deserialize form: {"class_name": ..., "config": {...}}, plus
+// "registered_name" when the layer has one; deserialize looks a registered name up first.
 Config serialize_layer(const Layer &layer);
 LayerPtr deserialize_layer(const Config &serialized);
 

@@ -300,6 +300,21 @@ _SIGS.update({
     "kiln_model_create_custom": (_ST, [_HP, _cp, _C, ctypes.POINTER(LayerCallbacks), ctypes.c_void_p]),
 })
 
+# Custom layer classes by name (from_config through a registered factory), and weak handles.
+LAYER_FROM_CONFIG = ctypes.CFUNCTYPE(_ST, _HP, _C, ctypes.c_void_p)
+
+
+class LayerClassCallbacks(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("from_config", LAYER_FROM_CONFIG), ("destroy", LAYER_DESTROY)]
+
+
+_SIGS.update({
+    "kiln_layer_clone_weak": (_ST, [_HP, _L]),
+    "kiln_layer_register_class": (_ST, [_cp, ctypes.POINTER(LayerClassCallbacks), ctypes.c_void_p]),
+    "kiln_layer_unregister_class": (_ST, [_cp]),
+    "kiln_layer_class_is_registered": (_b, [_cp]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res

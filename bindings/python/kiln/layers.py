@@ -179,6 +179,7 @@ def _on_get_config(config_h, self_h, user_data):
 @_lib.LAYER_DESTROY
 def _on_destroy(user_data):
     _LIVE.pop(user_data or 0, None)
+    _OWNED.pop(user_data or 0, None)  # a layer kiln owned (made by a class factory) goes with it
 
 
 _CALLBACKS = _lib.LayerCallbacks(ctypes.sizeof(_lib.LayerCallbacks), _on_build, _on_call, _on_get_config,
@@ -186,6 +187,90 @@ _CALLBACKS = _lib.LayerCallbacks(ctypes.sizeof(_lib.LayerCallbacks), _on_build, 
 
 
 # ---------------------------------------------------------------- Layer
+
+# ---------------------------------------------------------------- registered classes
+#
+# A class registered by name (kiln.saving.register_keras_serializable, custom_objects) gets a C
+# factory, so C's deserialization (a Sequential holding it, a SavedModel) makes it. The object
+# the factory makes belongs to its C layer (held in _OWNED until the layer dies) and keeps only a
+# weak handle to it, so neither keeps the other alive forever.
+
+_OWNED = {}      # user_data key -> a Python layer owned by its C layer
+_CLASSES = {}    # registration key -> the class
+
+
+def _hand_over(obj):
+    """A strong handle for C to take; a custom object becomes its C layer's (weak handle back)."""
+    key = obj.__dict__.get("_kiln_key")
+    if key is None:  # a built-in layer: C holds its own reference, the wrapper may go
+        return _new_handle(L.kiln_layer_clone, obj._handle())
+    strong = obj._h
+    weak = _new_handle(L.kiln_layer_clone_weak, strong)
+    object.__setattr__(obj, "_h", weak)
+    _OWNED[key] = obj
+    return strong
+
+
+def _take_back(handle):
+    """The Python object for a root layer handle from C: a factory-made object becomes the
+    caller's again (it owns the strong handle; C no longer keeps it)."""
+    obj = _WRAPPERS.get(L.kiln_layer_get_id(handle))
+    key = obj.__dict__.get("_kiln_key") if obj is not None else None
+    if key is not None and _OWNED.get(key) is obj:
+        weak = obj._h
+        object.__setattr__(obj, "_h", handle)
+        L.kiln_layer_free(weak)
+        del _OWNED[key]
+        return obj
+    return _wrap(handle)
+
+
+@_lib.LAYER_FROM_CONFIG
+def _on_from_config(out, config_h, user_data):
+    cls = _CLASSES.get(user_data or 0)
+    if cls is None:
+        return L.kiln_status_create(4, b"the Python class of this registration is gone")
+    try:
+        obj = cls.from_config(_config.from_c(config_h))
+        if not isinstance(obj, Layer):
+            raise TypeError("%s.from_config returned %s; expected a kiln Layer" % (cls.__name__, type(obj).__name__))
+        out[0] = _hand_over(obj)
+        return None
+    except BaseException as e:  # noqa: B902
+        return _status_from_exception(e)
+
+
+@_lib.LAYER_DESTROY
+def _on_class_destroy(user_data):
+    _CLASSES.pop(user_data or 0, None)
+
+
+_CLASS_CALLBACKS = _lib.LayerClassCallbacks(ctypes.sizeof(_lib.LayerClassCallbacks), _on_from_config,
+                                            _on_class_destroy)
+
+
+def _register_class(name, cls):
+    """Registers cls in C under name (replacing an earlier registration of the name)."""
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise TypeError("%r is not a kiln Layer class" % (cls,))
+    with _key_lock:
+        _next_key[0] += 1
+        key = _next_key[0]
+    _CLASSES[key] = cls
+    try:
+        _c(L.kiln_layer_register_class, name.encode(), ctypes.byref(_CLASS_CALLBACKS), ctypes.c_void_p(key))
+    except BaseException:
+        _CLASSES.pop(key, None)
+        raise
+
+
+def _unregister_class(name):
+    _c(L.kiln_layer_unregister_class, name.encode())
+
+
+def _class_registered(name):
+    return bool(L.kiln_layer_class_is_registered(name.encode()))
+
 
 class Layer:
     """keras.layers.Layer. Subclass it: create weights with add_weight (in __init__ or build),
@@ -209,13 +294,15 @@ class Layer:
             key = _next_key[0]
         create = L.kiln_model_create_custom if self._is_model else L.kiln_layer_create_custom
         _LIVE[key] = weakref.ref(self)
+        # A registered class's layers carry its registered name ("Custom>MyDense").
+        class_name = type(self).__dict__.get("_kiln_registered_name") or type(self).__name__
         try:
             with _config.to_c(base) as c:
-                h = _new_handle(create, type(self).__name__.encode(), c, ctypes.byref(_CALLBACKS),
-                                ctypes.c_void_p(key))
+                h = _new_handle(create, class_name.encode(), c, ctypes.byref(_CALLBACKS), ctypes.c_void_p(key))
         except BaseException:
             _LIVE.pop(key, None)
             raise
+        object.__setattr__(self, "_kiln_key", key)
         self._adopt_handle(h)
         self._weight_count = 0
 
@@ -603,10 +690,15 @@ _BUILTINS = {c._class_name: c for c in (Dense, Activation, Dropout, Flatten, Res
 _BUILTINS["Sequential"] = Sequential
 
 
-def deserialize(config):
-    """keras.layers.deserialize({"class_name": ..., "config": {...}})."""
-    with _config.to_c(config) as c:
-        return _wrap(_new_handle(L.kiln_layer_deserialize, c))
+def deserialize(config, custom_objects=None):
+    """keras.layers.deserialize({"class_name": ..., "config": {...}}, custom_objects=None).
+
+    Custom classes come from custom_objects ({"MyDense": MyDense}) or from
+    kiln.saving.register_keras_serializable."""
+    from .saving import custom_object_scope
+    with custom_object_scope(custom_objects or {}):
+        with _config.to_c(config) as c:
+            return _take_back(_new_handle(L.kiln_layer_deserialize, c))
 
 
 def serialize(layer):

@@ -1,0 +1,77 @@
+"""keras.saving: custom classes by name, so deserialization (layers.deserialize, a Sequential's
+config, later the SavedModel) can make them.
+
+    @kiln.saving.register_keras_serializable(package="MyPackage")
+    class MyDense(kiln.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+        ...
+
+    kiln.layers.deserialize(kiln.layers.serialize(MyDense(4)))   # a new MyDense
+    kiln.layers.deserialize(config, custom_objects={"MyDense": MyDense})
+"""
+import contextlib
+import threading
+
+from . import layers as _layers
+
+_REGISTERED = {}   # registered name -> class (register_keras_serializable)
+_scope_lock = threading.RLock()
+
+
+def register_keras_serializable(package="Custom", name=None):
+    """Decorator: registers a Layer subclass as "<package>><name>" (name: the class's name)."""
+    if ">" in str(package):
+        raise ValueError("register_keras_serializable: package %r must not contain '>'" % (package,))
+
+    def decorate(cls):
+        registered = "%s>%s" % (package, name or cls.__name__)
+        _layers._register_class(registered, cls)
+        cls._kiln_registered_name = registered
+        _REGISTERED[registered] = cls
+        return cls
+
+    return decorate
+
+
+def get_registered_name(obj):
+    """The name obj's class is registered under ("MyPackage>MyDense"), else its class name."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return cls.__dict__.get("_kiln_registered_name") or cls.__name__
+
+
+def get_registered_object(name, custom_objects=None):
+    """The class registered as name (custom_objects first), or None."""
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    return _REGISTERED.get(name)
+
+
+@contextlib.contextmanager
+def custom_object_scope(custom_objects):
+    """Within the block, deserialization finds the classes of custom_objects ({"MyDense": MyDense})
+    by those names; on exit the names are registered as before (or not at all)."""
+    items = dict(custom_objects or {})
+    if not items:
+        yield
+        return
+    with _scope_lock:
+        done = []
+        try:
+            for key, cls in items.items():
+                _layers._register_class(key, cls)
+                done.append(key)
+            yield
+        finally:
+            for key in reversed(done):
+                previous = _REGISTERED.get(key)
+                if previous is not None:
+                    _layers._register_class(key, previous)
+                else:
+                    _layers._unregister_class(key)
+
+
+__all__ = ["register_keras_serializable", "get_registered_name", "get_registered_object", "custom_object_scope"]

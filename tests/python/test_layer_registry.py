@@ -1,0 +1,116 @@
+"""Custom layer classes by name: kiln.saving.register_keras_serializable and custom_objects, so a
+Sequential holding a Python layer deserializes through C; the objects the factory makes live as
+long as their C layers and no longer."""
+import gc
+import unittest
+
+import numpy as np
+
+import kiln
+from kiln import layers, saving
+
+
+@saving.register_keras_serializable(package="KilnTest")
+class ScaledDense(layers.Layer):
+    def __init__(self, units, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.scale = scale
+
+    def build(self, input_shape):
+        self.w = self.add_weight(name="kernel", shape=(input_shape[-1], self.units), initializer="ones")
+
+    def call(self, x):
+        return kiln.matmul(x, self.w) * self.scale
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "scale": self.scale}
+
+
+class Doubler(layers.Layer):
+    def call(self, x):
+        return x * 2.0
+
+
+class Broken(layers.Layer):
+    def __init__(self, **kwargs):
+        raise ValueError("Broken cannot be made from a config")
+
+    def call(self, x):
+        return x
+
+
+class LayerRegistryTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+
+    def test_registered_name_and_serialize(self):
+        layer = ScaledDense(3, scale=0.5)
+        self.assertEqual(saving.get_registered_name(layer), "KilnTest>ScaledDense")
+        self.assertIs(saving.get_registered_object("KilnTest>ScaledDense"), ScaledDense)
+        s = layers.serialize(layer)
+        self.assertEqual(s["class_name"], "ScaledDense")
+        self.assertEqual(s["registered_name"], "KilnTest>ScaledDense")
+        self.assertEqual(s["config"]["units"], 3)
+        self.assertEqual(type(layer).__name__, "ScaledDense")
+
+    def test_sequential_with_custom_layer_round_trips(self):
+        x = kiln.constant(np.arange(8, dtype=np.float32).reshape(2, 4))
+        seq = kiln.Sequential([layers.Dense(5, kernel_initializer="ones"), ScaledDense(2, scale=0.25)])
+        want = seq(x).numpy()
+        config = layers.serialize(seq)
+        del seq
+        gc.collect()
+        clone = layers.deserialize(config)
+        self.assertIsInstance(clone.layers[1], ScaledDense)
+        self.assertEqual(clone.layers[1].scale, 0.25)
+        gc.collect()  # the factory-made ScaledDense lives on with its C layer
+        np.testing.assert_array_equal(clone(x).numpy(), want)
+        self.assertEqual([v.name for v in clone.trainable_variables][-1].split("/")[-1], "kernel")
+
+    def test_factory_objects_die_with_their_layers(self):
+        config = layers.serialize(kiln.Sequential([ScaledDense(2)]))
+        clone = layers.deserialize(config)
+        clone(kiln.constant(np.ones((1, 3), np.float32)))
+        owned_before = len(layers._OWNED)
+        self.assertGreaterEqual(owned_before, 1)
+        del clone
+        gc.collect()
+        self.assertEqual(len(layers._OWNED), owned_before - 1)
+
+    def test_root_custom_layer_belongs_to_the_caller(self):
+        layer = layers.deserialize(layers.serialize(ScaledDense(2, scale=3.0)))
+        self.assertIsInstance(layer, ScaledDense)
+        self.assertNotIn(layer.__dict__["_kiln_key"], layers._OWNED)
+        y = layer(kiln.constant(np.ones((1, 2), np.float32)))
+        np.testing.assert_array_equal(y.numpy(), [[6.0, 6.0]])
+
+    def test_custom_objects(self):
+        config = {"class_name": "Sequential",
+                  "config": {"name": "s", "layers": [{"class_name": "Doubler", "config": {"name": "d"}}]}}
+        with self.assertRaises(kiln.NotFoundError) as cm:
+            layers.deserialize(config)
+        self.assertIn("Doubler", str(cm.exception))
+        seq = layers.deserialize(config, custom_objects={"Doubler": Doubler})
+        np.testing.assert_array_equal(seq(kiln.constant([1.0, 2.0])).numpy(), [2.0, 4.0])
+        self.assertFalse(layers._class_registered("Doubler"))  # the scope ended
+        with saving.custom_object_scope({"Doubler": Doubler}):
+            self.assertTrue(layers._class_registered("Doubler"))
+            layers.deserialize(config)
+        self.assertFalse(layers._class_registered("Doubler"))
+
+    def test_from_config_error_is_reraised(self):
+        config = {"class_name": "Broken", "config": {}}
+        with self.assertRaises(ValueError) as cm:
+            layers.deserialize(config, custom_objects={"Broken": Broken})
+        self.assertIn("cannot be made", str(cm.exception))
+
+    def test_builtin_names_cannot_be_registered(self):
+        with self.assertRaises(kiln.InvalidArgumentError) as cm:
+            layers.deserialize({"class_name": "Dense", "config": {"units": 1}}, custom_objects={"Dense": Doubler})
+        self.assertIn("built-in", str(cm.exception))
+        self.assertTrue(layers._class_registered("Dense"))
+
+
+if __name__ == "__main__":
+    unittest.main()
