@@ -50,6 +50,37 @@ void BM_RawOneDnnGeluErf1M(benchmark::State &state) {
   raw_eltwise(state, dnnl::algorithm::eltwise_gelu_erf, -6, 6);
 }
 
+// Broadcasting binary ops as attention's softmax gradient runs them (x - s with s one value per
+// row), against the raw oneDNN binary primitive kiln used for them before (its reference code in
+// 2.6 for this pattern). range(0): 0 = s [16,4,128,1], 1 = s [16,4,1,128].
+dnnl::memory::dims broadcast_dims(int64_t which) {
+  return which == 0 ? dnnl::memory::dims{16, 4, 128, 1} : dnnl::memory::dims{16, 4, 1, 128};
+}
+void BM_KilnBroadcastSub(benchmark::State &state) {
+  const dnnl::memory::dims sd = broadcast_dims(state.range(0));
+  kiln::Tensor x = kiln::random_uniform({16, 4, 128, 128}, -1, 1, 1);
+  kiln::Tensor s = kiln::random_uniform(kiln::Dims(sd.begin(), sd.end()), -1, 1, 2);
+  for (auto _ : state) {
+    kiln::Tensor y = x - s;
+    benchmark::DoNotOptimize(y.get());
+  }
+  state.SetItemsProcessed(state.iterations() * x.num_elements());
+}
+void BM_RawOneDnnBroadcastSub(benchmark::State &state) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream st(eng);
+  const dnnl::memory::dims xd{16, 4, 128, 128};
+  dnnl::memory::desc xm(xd, dnnl::memory::data_type::f32, dnnl::memory::format_tag::abcd);
+  dnnl::memory::desc sm(broadcast_dims(state.range(0)), dnnl::memory::data_type::f32, dnnl::memory::format_tag::abcd);
+  dnnl::binary prim(dnnl::binary::primitive_desc(dnnl::binary::desc(dnnl::algorithm::binary_sub, xm, sm, xm), eng));
+  dnnl::memory mx(xm, eng), ms(sm, eng), my(xm, eng);
+  for (auto _ : state) {
+    prim.execute(st, {{DNNL_ARG_SRC_0, mx}, {DNNL_ARG_SRC_1, ms}, {DNNL_ARG_DST, my}});
+    st.wait();
+  }
+  state.SetItemsProcessed(state.iterations() * 16 * 4 * 128 * 128);
+}
+
 void BM_KilnLogSoftmax(benchmark::State &state) {
   kiln::Tensor x = kiln::random_uniform({1024, 1000}, -5, 5, 1);
   for (auto _ : state) {
@@ -88,6 +119,8 @@ BENCHMARK(BM_KilnExp1M)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_RawOneDnnExp1M)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_KilnGeluErf1M)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_RawOneDnnGeluErf1M)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_KilnBroadcastSub)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_RawOneDnnBroadcastSub)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_KilnLogSoftmax)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_RawOneDnnLogSoftmax)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_KilnLayerNorm)->Unit(benchmark::kMicrosecond)->UseRealTime();
