@@ -30,6 +30,7 @@ class LayerNormalization final : public Layer {
     gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
     r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "rms_scaling"});
     r.finish();
+    set_supports_masking(true);
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
@@ -113,6 +114,7 @@ class BatchNormalization final : public Layer {
     gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
     r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized"});
     r.finish();
+    set_supports_masking(true);
     input_spec_.min_ndim = 2;
   }
 
