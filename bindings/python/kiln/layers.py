@@ -374,7 +374,12 @@ class Layer:
 
     @staticmethod
     def _mask_list(mask, n, multi):
-        ms = list(mask) if (multi or n != 1) and isinstance(mask, (list, tuple)) else [mask]
+        """mask= as one entry per input: a list for a list of inputs; for a single input, one mask
+        (a list of masks, or of None, is taken as such, so a wrong count is reported)."""
+        is_list = isinstance(mask, (list, tuple))
+        if is_list and not multi:
+            is_list = any(m is None or hasattr(m, "shape") for m in mask)
+        ms = list(mask) if is_list else [mask]
         return [None if m is None else _as_input(m) for m in ms]
 
     @property
