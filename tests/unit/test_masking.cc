@@ -294,6 +294,28 @@ TEST_F(MaskingTest, CustomLayersReadAndMakeMasks) {
   EXPECT_EQ(bools(zm->call({x}).masks[0]), (std::vector<int>{1, 0, 1}));
 }
 
+// Keras: in training, BatchNormalization's batch statistics come from the valid steps only.
+TEST_F(MaskingTest, BatchNormalizationMomentsSkipMaskedSteps) {
+  Config c;
+  c.set("momentum", 0.0);  // the moving statistics become the batch's
+  LayerPtr bn = layer("BatchNormalization", c);
+  // Valid steps hold 1 and 3 (mean 2, variance 1); the masked step holds 100.
+  const Tensor x = make(Shape({1, 3, 1}), {1, 100, 3});
+  const Tensor m = make_bool(Shape({1, 3}), {1, 0, 1});
+  CallResult r = call_masked(*bn, {x}, {m}, true);
+  const float inv = 1.0f / std::sqrt(1.0f + 1e-3f);
+  expect_near(r.outputs[0], {-inv, 98 * inv, inv}, 1e-4f);
+  EXPECT_EQ(bools(r.masks[0]), bools(m));
+  expect_near(bn->variables()[2]->value(), {2}, 1e-4f, "moving_mean");
+  expect_near(bn->variables()[3]->value(), {1}, 1e-4f, "moving_variance");
+  // Without a mask, the same call sees all three steps.
+  LayerPtr plain = layer("BatchNormalization", c);
+  CallContext ctx;
+  ctx.training = true;
+  (*plain)({x}, ctx);
+  expect_near(plain->variables()[2]->value(), {104.0f / 3}, 1e-4f, "moving_mean");
+}
+
 TEST_F(MaskingTest, MaskingLayerZeroesAndMasksPaddingSteps) {
   Config c;
   c.set("mask_value", -1.0);
