@@ -44,6 +44,19 @@ LayerPtr embedding(int64_t input_dim, int64_t output_dim, bool mask_zero) {
 
 LayerPtr layer(const std::string &cls, Config c = Config()) { return create_layer(cls, c); }
 
+LayerPtr dense(int64_t units, const std::string &name = "") {
+  Config c;
+  c.set("units", units);
+  if (!name.empty()) c.set("name", name);
+  return create_layer("Dense", c);
+}
+
+LayerPtr dropout(double rate) {
+  Config c;
+  c.set("rate", rate);
+  return create_layer("Dropout", c);
+}
+
 CallResult call_masked(Layer &l, const std::vector<Tensor> &inputs, const std::vector<Tensor> &masks,
                        bool training = false) {
   CallContext ctx;
@@ -80,12 +93,8 @@ TEST_F(MaskingTest, EmbeddingWithoutMaskZeroGivesNoMask) {
 }
 
 TEST_F(MaskingTest, SupportsMaskingFlagsFollowKeras) {
-  Config dense;
-  dense.set("units", 2);
-  Config drop;
-  drop.set("rate", 0.5);
-  EXPECT_TRUE(layer("Dense", dense)->supports_masking());
-  EXPECT_TRUE(layer("Dropout", drop)->supports_masking());
+  EXPECT_TRUE(dense(2)->supports_masking());
+  EXPECT_TRUE(dropout(0.5)->supports_masking());
   EXPECT_TRUE(layer("Activation")->supports_masking());
   EXPECT_TRUE(layer("LayerNormalization")->supports_masking());
   EXPECT_TRUE(layer("BatchNormalization")->supports_masking());
@@ -97,13 +106,10 @@ TEST_F(MaskingTest, SupportsMaskingFlagsFollowKeras) {
 }
 
 TEST_F(MaskingTest, MaskFlowsThroughSequential) {
-  Config dense, drop;
-  dense.set("units", 5);
-  drop.set("rate", 0.5);
   auto seq = std::make_shared<Sequential>(Config());
   seq->add(embedding(6, 4, true));
-  seq->add(layer("Dense", dense));
-  seq->add(layer("Dropout", drop));
+  seq->add(dense(5));
+  seq->add(dropout(0.5));
   seq->add(layer("LayerNormalization"));
   for (bool training : {false, true}) {
     CallContext ctx;
@@ -123,9 +129,7 @@ TEST_F(MaskingTest, MaskFlowsThroughSequential) {
 }
 
 TEST_F(MaskingTest, ExplicitMaskPassesThroughTransparentLayers) {
-  Config dense;
-  dense.set("units", 2);
-  LayerPtr d = layer("Dense", dense);
+  LayerPtr d = dense(2);
   const Tensor m = make_bool(Shape({2, 3}), {1, 0, 1, 1, 1, 0});
   CallResult r = call_masked(*d, {random_tensor(Shape({2, 3, 4}), 1)}, {m});
   EXPECT_EQ(bools(r.masks[0]), bools(m));
@@ -328,9 +332,7 @@ TEST_F(MaskingTest, MaskingLayerZeroesAndMasksPaddingSteps) {
 }
 
 TEST_F(MaskingTest, BadMasksNameTheLayerAndShapes) {
-  Config dense;
-  dense.set("units", 2).set("name", "proj");
-  LayerPtr d = layer("Dense", dense);
+  LayerPtr d = dense(2, "proj");
   const Tensor x = random_tensor(Shape({2, 3, 4}), 1);
   expect_error(
       [&] {

@@ -164,26 +164,8 @@ def _on_build(self_h, dims, ranks, n, user_data):
         return _status_from_exception(e)
 
 
-@_lib.LAYER_CALL
-def _on_call(outputs, self_h, inputs, training, user_data):
-    obj = _target(user_data)
-    if obj is None:
-        return _gone("call")
-    try:
-        xs = _tensors_from_list(inputs)
-        x = xs[0] if len(xs) == 1 else xs
-        kwargs = {"training": bool(training)} if type(obj)._call_takes_training() else {}
-        y = obj.call(x, **kwargs)
-        ys = list(y) if isinstance(y, (list, tuple)) else [y]
-        for t in ys:
-            check(L.kiln_tensor_list_append(outputs, _as_input(t)))
-        return None
-    except BaseException as e:  # noqa: B902
-        return _status_from_exception(e)
-
-
-@_lib.LAYER_CALL_WITH_MASK
-def _on_call_with_mask(outputs, self_h, inputs, masks, training, user_data):
+def _run_call(outputs, inputs, masks, training, user_data):
+    """call and call_with_mask: the Python call(inputs[, training][, mask]), outputs appended."""
     obj = _target(user_data)
     if obj is None:
         return _gone("call")
@@ -192,7 +174,7 @@ def _on_call_with_mask(outputs, self_h, inputs, masks, training, user_data):
         x = xs[0] if len(xs) == 1 else xs
         cls = type(obj)
         kwargs = {"training": bool(training)} if cls._call_takes_training() else {}
-        if cls._call_takes_mask():
+        if masks is not None and cls._call_takes_mask():
             kwargs["mask"] = _mask_arg(_tensors_from_list(masks))
         y = obj.call(x, **kwargs)
         ys = list(y) if isinstance(y, (list, tuple)) else [y]
@@ -201,6 +183,16 @@ def _on_call_with_mask(outputs, self_h, inputs, masks, training, user_data):
         return None
     except BaseException as e:  # noqa: B902
         return _status_from_exception(e)
+
+
+@_lib.LAYER_CALL
+def _on_call(outputs, self_h, inputs, training, user_data):
+    return _run_call(outputs, inputs, None, training, user_data)
+
+
+@_lib.LAYER_CALL_WITH_MASK
+def _on_call_with_mask(outputs, self_h, inputs, masks, training, user_data):
+    return _run_call(outputs, inputs, masks, training, user_data)
 
 
 @_lib.LAYER_COMPUTE_MASK
