@@ -162,6 +162,31 @@ class MaskingTest(unittest.TestCase):
         self.assertTrue(reader.supports_masking)
         np.testing.assert_array_equal(reader.compute_mask(xs, mask=IDS_MASK[:1, :3]), IDS_MASK[:1, :3])
 
+    def test_model_subclass_keeps_inner_masks(self):
+        class Encoder(kiln.Model):
+            def __init__(self):
+                super().__init__()
+                self.embed = layers.Embedding(6, 4, mask_zero=True)
+                self.dense = layers.Dense(3)
+
+            def call(self, ids):
+                return self.dense(self.embed(ids))
+
+        class Pool(kiln.Model):
+            def __init__(self):
+                super().__init__()
+                self.pool = layers.GlobalAveragePooling1D()
+
+            def call(self, x):
+                return self.pool(x)  # x carries the mask it was called with
+
+        enc = Encoder()
+        y = enc(IDS)
+        np.testing.assert_array_equal(mask_of(y), IDS_MASK)
+        pooled = Pool()(y)
+        want = layers.GlobalAveragePooling1D()(y.numpy(), mask=IDS_MASK)
+        np.testing.assert_allclose(pooled.numpy(), want.numpy(), rtol=1e-6)
+
     def test_bad_masks(self):
         d = layers.Dense(2, name="proj")
         x = np.ones((2, 3, 4), np.float32)

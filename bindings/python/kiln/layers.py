@@ -171,15 +171,22 @@ def _run_call(outputs, inputs, masks, training, user_data):
         return _gone("call")
     try:
         xs = _tensors_from_list(inputs)
+        ms = _tensors_from_list(masks) if masks is not None else [None] * len(xs)
+        for t, m in zip(xs, ms):
+            if m is not None:
+                t._keras_mask = m  # inside call, the inputs carry their masks (as in Keras)
         x = xs[0] if len(xs) == 1 else xs
         cls = type(obj)
         kwargs = {"training": bool(training)} if cls._call_takes_training() else {}
         if masks is not None and cls._call_takes_mask():
-            kwargs["mask"] = _mask_arg(_tensors_from_list(masks))
+            kwargs["mask"] = _mask_arg(ms)
         y = obj.call(x, **kwargs)
         ys = list(y) if isinstance(y, (list, tuple)) else [y]
         for t in ys:
             check(L.kiln_tensor_list_append(outputs, _as_input(t)))
+        # Masks the outputs already carry (a model's inner layers made them) are its output
+        # masks, as in Keras; compute_mask, which kiln calls next on this thread, picks them up.
+        _tls.call_masks = (id(obj), [getattr(t, "_keras_mask", None) for t in ys])
         return None
     except BaseException as e:  # noqa: B902
         return _status_from_exception(e)
@@ -201,8 +208,19 @@ def _on_compute_mask(out, self_h, inputs, masks, user_data):
     if obj is None:
         return _gone("compute_mask")
     try:
+        pending = getattr(_tls, "call_masks", None)
+        _tls.call_masks = None
+        carried = pending[1] if pending is not None and pending[0] == id(obj) else []
+        if carried and all(m is not None for m in carried):
+            _append_masks(out, carried)  # Keras: masks already computed are kept
+            return None
         xs = _tensors_from_list(inputs)
-        _append_masks(out, obj.compute_mask(xs[0] if len(xs) == 1 else xs, _mask_arg(_tensors_from_list(masks))))
+        computed = obj.compute_mask(xs[0] if len(xs) == 1 else xs, _mask_arg(_tensors_from_list(masks)))
+        if any(m is not None for m in carried):
+            computed = list(computed) if isinstance(computed, (list, tuple)) else [computed]
+            computed += [None] * (len(carried) - len(computed))
+            computed = [c if c is not None else m for c, m in zip(carried, computed)]
+        _append_masks(out, computed)
         return None
     except BaseException as e:  # noqa: B902
         return _status_from_exception(e)
