@@ -191,7 +191,7 @@ kiln_status *create_custom(kiln_layer **out, const char *class_name, const kiln_
   std::memcpy(&cb, callbacks, std::min(callbacks->struct_size, sizeof cb));
   if (!cb.call && !cb.call_with_mask)
     fail(Code::kInvalidArgument, fn,
-         ": callbacks->call and callbacks->call_with_mask are NULL; a layer needs a call");
+         ": callbacks->call is NULL, and so is callbacks->call_with_mask; a layer needs a call");
   // Until the layer exists, user_data stays the caller's: a failed create must not destroy it.
   const auto destroy = cb.destroy;
   cb.destroy = nullptr;
