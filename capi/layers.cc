@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "capi/handles.h"
 #include "capi/options.h"
@@ -95,6 +96,13 @@ void check_callback(kiln_status *st, const Layer &l, const char *hook) {
   fail(static_cast<Code>(code), "layer '", l.name(), "' (", l.class_name(), ") ", hook, ": ", msg);
 }
 
+// Masks as callbacks see them: one slot per input, empty where an input has none.
+std::vector<Tensor> mask_slots(const std::vector<Tensor> &inputs, const std::vector<Tensor> &masks) {
+  std::vector<Tensor> slots = masks;
+  slots.resize(inputs.size());
+  return slots;
+}
+
 // The trampoline: a core layer whose build/call/get_config are the foreign callbacks.
 class CallbackLayer final : public Layer {
  public:
@@ -113,6 +121,18 @@ class CallbackLayer final : public Layer {
       : Layer(class_name, r), cb_(cb), user_data_(user_data) {
     r.finish();
     set_is_model(is_model);
+    set_supports_masking(cb_.supports_masking);
+  }
+
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs,
+                                   const std::vector<Tensor> &previous_masks) override {
+    if (!cb_.compute_mask) return Layer::compute_mask(inputs, previous_masks);
+    kiln_tensor_list in{inputs};
+    kiln_tensor_list masks{mask_slots(inputs, previous_masks)};
+    kiln_tensor_list out;
+    kiln_layer self{shared_from_this()};
+    check_callback(cb_.compute_mask(&out, &self, &in, &masks, user_data_), *this, "compute_mask");
+    return std::move(out.tensors);
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
@@ -141,10 +161,16 @@ class CallbackLayer final : public Layer {
     kiln_tensor_list in{inputs};
     kiln_tensor_list out;
     kiln_layer self{shared_from_this()};
-    check_callback(cb_.call(&out, &self, &in, ctx.training, user_data_), *this, "call");
+    if (cb_.call_with_mask) {
+      kiln_tensor_list masks{mask_slots(inputs, ctx.mask ? *ctx.mask : std::vector<Tensor>{})};
+      check_callback(cb_.call_with_mask(&out, &self, &in, &masks, ctx.training, user_data_), *this, "call");
+    } else {
+      check_callback(cb_.call(&out, &self, &in, ctx.training, user_data_), *this, "call");
+    }
     for (size_t i = 0; i < out.tensors.size(); ++i)
       if (!out.tensors[i].defined())
-        fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), ") call: output ", i, " is undefined");
+        fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), ") call: output ", i,
+             " is an empty slot; every output needs a tensor");
     return std::move(out.tensors);
   }
 
@@ -170,10 +196,12 @@ kiln_status *create_custom(kiln_layer **out, const char *class_name, const kiln_
   if (callbacks->struct_size < offsetof(kiln_layer_callbacks, destroy) + sizeof(callbacks->destroy))
     fail(Code::kInvalidArgument, fn, ": callbacks->struct_size is ", callbacks->struct_size,
          "; expected sizeof(kiln_layer_callbacks)");
-  if (!callbacks->call) fail(Code::kInvalidArgument, fn, ": callbacks->call is NULL; a layer needs a call");
   if (!*class_name) fail(Code::kInvalidArgument, fn, ": class_name is empty");
   kiln_layer_callbacks cb{};
   std::memcpy(&cb, callbacks, std::min(callbacks->struct_size, sizeof cb));
+  if (!cb.call && !cb.call_with_mask)
+    fail(Code::kInvalidArgument, fn,
+         ": callbacks->call is NULL, and so is callbacks->call_with_mask; a layer needs a call");
   // Until the layer exists, user_data stays the caller's: a failed create must not destroy it.
   const auto destroy = cb.destroy;
   cb.destroy = nullptr;
@@ -201,8 +229,7 @@ void kiln_tensor_list_free(kiln_tensor_list *list) { delete list; }
 kiln_status *kiln_tensor_list_append(kiln_tensor_list *list, const kiln_tensor *tensor) {
   KILN_CAPI_BEGIN
   require_not_null(list, __func__, "list");
-  const Tensor &t = kiln::capi::tensor_of(tensor, __func__, "tensor");
-  list->tensors.push_back(t);
+  list->tensors.push_back(tensor ? kiln::capi::tensor_of(tensor, __func__, "tensor") : Tensor());
   KILN_CAPI_END
 }
 
@@ -214,7 +241,8 @@ kiln_status *kiln_tensor_list_get(kiln_tensor **out, const kiln_tensor_list *lis
   require_not_null(list, __func__, "list");
   if (index >= list->tensors.size())
     fail(Code::kOutOfRange, __func__, ": index ", index, " is out of range for a list of ", list->tensors.size());
-  *out = kiln::capi::new_tensor(list->tensors[index]);
+  const Tensor &t = list->tensors[index];
+  *out = t.defined() ? kiln::capi::new_tensor(t) : nullptr;
   KILN_CAPI_END
 }
 
@@ -322,6 +350,67 @@ kiln_status *kiln_layer_call_tensor(kiln_tensor **out, kiln_layer *layer, const 
   const LayerPtr &l = layer_of(layer, __func__);
   const Tensor &x = kiln::capi::tensor_of(input, __func__, "input");
   *out = kiln::capi::new_tensor((*l)(x, training));
+  KILN_CAPI_END
+}
+
+static kiln_layer_call_options call_defaults() {
+  kiln_layer_call_options o{};
+  o.struct_size = sizeof o;
+  return o;
+}
+static const size_t kCallOptionsV1 = KILN_OPTIONS_V1_SIZE(kiln_layer_call_options, masks);
+
+kiln_status *kiln_layer_call_options_init(kiln_layer_call_options *options, size_t struct_size) {
+  KILN_CAPI_BEGIN
+  kiln::capi::init_options(options, struct_size, call_defaults(), kCallOptionsV1,
+                           "kiln_layer_call_options_init", "kiln_layer_call_options");
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_call_with_options(kiln_tensor_list **out, kiln_tensor_list **out_masks,
+                                          kiln_layer *layer, const kiln_tensor_list *inputs,
+                                          const kiln_layer_call_options *options) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  const LayerPtr &l = layer_of(layer, __func__);
+  require_not_null(inputs, __func__, "inputs");
+  const kiln_layer_call_options o =
+      kiln::capi::read_options(options, call_defaults(), kCallOptionsV1, __func__, "kiln_layer_call_options");
+  kiln::layers::CallContext ctx;
+  ctx.training = o.training;
+  if (o.masks) ctx.mask = &o.masks->tensors;
+  kiln::layers::CallResult r = l->call(inputs->tensors, ctx);
+  auto outputs = std::make_unique<kiln_tensor_list>(kiln_tensor_list{std::move(r.outputs)});
+  if (out_masks) *out_masks = new kiln_tensor_list{std::move(r.masks)};
+  *out = outputs.release();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_compute_mask(kiln_tensor_list **out, kiln_layer *layer,
+                                     const kiln_tensor_list *inputs, const kiln_tensor_list *masks) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  const LayerPtr &l = layer_of(layer, __func__);
+  require_not_null(inputs, __func__, "inputs");
+  for (size_t i = 0; i < inputs->tensors.size(); ++i)
+    if (!inputs->tensors[i].defined())
+      fail(Code::kInvalidArgument, __func__, ": input ", i, " is an empty slot; every input needs a tensor");
+  if (masks && masks->tensors.size() != inputs->tensors.size())
+    fail(Code::kInvalidArgument, __func__, ": layer '", l->name(), "' (", l->class_name(), "): got ",
+         masks->tensors.size(), " masks for ", inputs->tensors.size(), " inputs; expected one per input");
+  *out =
+      new kiln_tensor_list{l->compute_mask(inputs->tensors, masks ? masks->tensors : std::vector<Tensor>{})};
+  KILN_CAPI_END
+}
+
+bool kiln_layer_get_supports_masking(const kiln_layer *layer) {
+  const Layer *l = peek(layer);
+  return l && l->supports_masking();
+}
+
+kiln_status *kiln_layer_set_supports_masking(kiln_layer *layer, bool supports_masking) {
+  KILN_CAPI_BEGIN
+  layer_of(layer, __func__)->set_supports_masking(supports_masking);
   KILN_CAPI_END
 }
 

@@ -1084,7 +1084,7 @@ class Config : public detail::handle<kiln_config> {
 };
 
 namespace detail {
-/// An owned kiln_tensor_list holding tensors (shared, not copied).
+/// An owned kiln_tensor_list holding tensors (shared, not copied); an empty Tensor is an empty slot.
 inline handle<kiln_tensor_list> to_list(const std::vector<Tensor> &tensors) {
   kiln_tensor_list *h = nullptr;
   check(kiln_tensor_list_create(&h));
@@ -1092,6 +1092,7 @@ inline handle<kiln_tensor_list> to_list(const std::vector<Tensor> &tensors) {
   for (const Tensor &t : tensors) check(kiln_tensor_list_append(h, t.get()));
   return list;
 }
+/// The tensors of a list; an empty slot gives an empty Tensor (valid() false).
 inline std::vector<Tensor> from_list(const kiln_tensor_list *list) {
   std::vector<Tensor> out;
   for (size_t i = 0, n = kiln_tensor_list_get_size(list); i < n; ++i) {
@@ -1149,6 +1150,20 @@ struct BorrowedConfig {
   ~BorrowedConfig() { c.release(); }
 };
 }  // namespace detail
+
+/// Keras's call arguments beyond the inputs: training and mask= (one mask per input, an empty
+/// Tensor where an input has none; empty: no masks). A mask has its input's leading dims.
+struct CallOptions {
+  bool training = false;
+  std::vector<Tensor> masks;
+};
+
+/// A call's outputs and their masks (Keras's output._keras_mask): one mask per output, an empty
+/// Tensor where an output has none.
+struct CallResult {
+  std::vector<Tensor> outputs;
+  std::vector<Tensor> masks;
+};
 
 /// A Keras layer (or model): a handle to a built-in layer, and the base class of custom layers
 /// and models.
@@ -1243,6 +1258,41 @@ class Layer : public detail::handle<kiln_layer> {
     detail::handle<kiln_tensor_list> owned(out);
     return detail::from_list(out);
   }
+  /// Keras's __call__ with masks: layer.call_with_options(inputs, {true, {mask}}) passes the
+  /// inputs' masks and returns the outputs with their masks (Embedding(mask_zero) makes one,
+  /// Dense/Dropout/... pass it on, Sequential carries it through its layers).
+  CallResult call_with_options(const std::vector<Tensor> &inputs, const CallOptions &options = {}) {
+    auto in = detail::to_list(inputs);
+    detail::handle<kiln_tensor_list> masks;
+    kiln_layer_call_options o;
+    detail::check(kiln_layer_call_options_init(&o, sizeof o));
+    o.training = options.training;
+    if (!options.masks.empty()) {
+      masks = detail::to_list(options.masks);
+      o.masks = masks.get();
+    }
+    kiln_tensor_list *out = nullptr, *out_masks = nullptr;
+    detail::check(kiln_layer_call_with_options(&out, &out_masks, get(), in.get(), &o));
+    detail::handle<kiln_tensor_list> owned(out), owned_masks(out_masks);
+    return CallResult{detail::from_list(out), detail::from_list(out_masks)};
+  }
+  /// Keras compute_mask: the outputs' masks for these inputs and their masks (one per input,
+  /// empty Tensors for none; or no masks). An empty result: no masks. A subclass may override
+  /// it (the hook kiln calls after call); the default passes the masks on when the layer
+  /// supports masking.
+  virtual std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs,
+                                           const std::vector<Tensor> &masks = {}) {
+    if (link_) return supports_masking() ? masks : std::vector<Tensor>{};  // a subclass: Keras's default
+    auto in = detail::to_list(inputs);
+    detail::handle<kiln_tensor_list> m;
+    if (!masks.empty()) m = detail::to_list(masks);
+    kiln_tensor_list *out = nullptr;
+    detail::check(kiln_layer_compute_mask(&out, get(), in.get(), m.get()));
+    detail::handle<kiln_tensor_list> owned(out);
+    return detail::from_list(out);
+  }
+  /// Keras's supports_masking: whether the layer passes its input's mask on to its output.
+  bool supports_masking() const noexcept { return kiln_layer_get_supports_masking(get()); }
   /// compute_output_shape for one input (-1: unknown).
   Dims compute_output_shape(const Dims &input_shape) {
     Dims out(KILN_MAX_RANK);
@@ -1316,6 +1366,18 @@ class Layer : public detail::handle<kiln_layer> {
   }
   /// Hook: add the layer's own keys to its config. Default: none.
   virtual void get_config(Config &config) const { (void)config; }
+  /// Hook: call with the inputs' masks (one per input, an empty Tensor where an input has none),
+  /// as a Keras call(inputs, training, mask). Default: call(inputs, training).
+  virtual std::vector<Tensor> call_masked(const std::vector<Tensor> &inputs, const std::vector<Tensor> &masks,
+                                          bool training) {
+    (void)masks;
+    return call(inputs, training);
+  }
+  /// Keras's `self.supports_masking = true`: the layer passes its inputs' masks on (unless
+  /// compute_mask is overridden). Default false.
+  void set_supports_masking(bool supports) {
+    detail::check(kiln_layer_set_supports_masking(get(), supports));
+  }
 
   /// Keras add_weight: a variable <path>/<name> tracked by this layer, initialised by a Keras
   /// initializer name ("glorot_uniform", "zeros", "ones", "he_normal", ...).
@@ -1383,6 +1445,8 @@ class Layer : public detail::handle<kiln_layer> {
     cb.build = &Layer::on_build;
     cb.call = &Layer::on_call;
     cb.get_config = &Layer::on_get_config;
+    cb.call_with_mask = &Layer::on_call_with_mask;
+    cb.compute_mask = &Layer::on_compute_mask;
     cb.destroy = &Layer::on_destroy;
     Link *link = new Link{this};
     kiln_layer *h = nullptr;
@@ -1416,10 +1480,24 @@ class Layer : public detail::handle<kiln_layer> {
   }
   static kiln_status *on_call(kiln_tensor_list *outputs, kiln_layer *, const kiln_tensor_list *inputs, bool training,
                               void *user_data) {
+    return guarded(user_data, "call",
+                   [&](Layer &self) { append_all(outputs, self.call(detail::from_list(inputs), training)); });
+  }
+  static kiln_status *on_call_with_mask(kiln_tensor_list *outputs, kiln_layer *,
+                                        const kiln_tensor_list *inputs, const kiln_tensor_list *masks,
+                                        bool training, void *user_data) {
     return guarded(user_data, "call", [&](Layer &self) {
-      for (const Tensor &t : self.call(detail::from_list(inputs), training))
-        detail::check(kiln_tensor_list_append(outputs, t.get()));
+      append_all(outputs, self.call_masked(detail::from_list(inputs), detail::from_list(masks), training));
     });
+  }
+  static kiln_status *on_compute_mask(kiln_tensor_list *out, kiln_layer *, const kiln_tensor_list *inputs,
+                                      const kiln_tensor_list *masks, void *user_data) {
+    return guarded(user_data, "compute_mask", [&](Layer &self) {
+      append_all(out, self.compute_mask(detail::from_list(inputs), detail::from_list(masks)));
+    });
+  }
+  static void append_all(kiln_tensor_list *list, const std::vector<Tensor> &tensors) {
+    for (const Tensor &t : tensors) detail::check(kiln_tensor_list_append(list, t.get()));
   }
   static kiln_status *on_get_config(kiln_config *config, const kiln_layer *, void *user_data) {
     return guarded(user_data, "get_config", [&](Layer &self) {
@@ -1600,6 +1678,15 @@ inline Layer Embedding(int64_t input_dim, int64_t output_dim, const EmbeddingOpt
   c.set("embeddings_initializer", o.embeddings_initializer).set("mask_zero", o.mask_zero);
   detail::set_if(c, "name", o.name);
   return Layer::create("Embedding", c);
+}
+
+/// keras.layers.Masking(mask_value): steps whose features all equal mask_value become zeros and
+/// get a false mask.
+inline Layer Masking(double mask_value = 0.0, const std::string &name = "") {
+  Config c;
+  c.set("mask_value", mask_value);
+  detail::set_if(c, "name", name);
+  return Layer::create("Masking", c);
 }
 
 struct LayerNormalizationOptions {

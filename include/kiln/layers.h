@@ -28,16 +28,23 @@ extern "C" {
 
 /* ------------------------------------------------------------- tensor lists */
 
+/* A list slot may be empty (no tensor): masks use it for "this input/output has no mask".
+ * Functions that need tensors (a layer's inputs, a custom layer's outputs) reject an empty slot
+ * with INVALID_ARGUMENT naming its index. */
+
 /// A new empty list of tensors (the inputs and outputs of layers with several).
 /// Ownership: *out is new, free with kiln_tensor_list_free. Thread-safety: one thread at a time.
 KILN_API kiln_status *kiln_tensor_list_create(kiln_tensor_list **out);
 /// Frees a list (the tensors live on while other handles hold them). Accepts NULL.
 KILN_API void kiln_tensor_list_free(kiln_tensor_list *list);
-/// Appends tensor (shared, not copied: tensors are immutable). The caller keeps its handle.
+/// Appends tensor (shared, not copied: tensors are immutable), or an empty slot when tensor is
+/// NULL (a mask list's "no mask here"). Ownership: the caller keeps its handle.
+/// Thread-safety: one thread at a time per list.
 KILN_API kiln_status *kiln_tensor_list_append(kiln_tensor_list *list, const kiln_tensor *tensor);
-/// The number of tensors; 0 for NULL.
+/// The number of slots (tensors and empty slots); 0 for NULL.
 KILN_API size_t kiln_tensor_list_get_size(const kiln_tensor_list *list);
-/// The tensor at index. Ownership: *out is a new handle. OUT_OF_RANGE for a bad index.
+/// The tensor at index; *out = NULL for an empty slot. Ownership: *out is a new handle (or NULL).
+/// OUT_OF_RANGE for a bad index. Thread-safety: safe while no thread changes the list.
 KILN_API kiln_status *kiln_tensor_list_get(kiln_tensor **out, const kiln_tensor_list *list, size_t index);
 
 /* ------------------------------------------------------------------- layers */
@@ -112,6 +119,47 @@ KILN_API kiln_status *kiln_layer_call(kiln_tensor_list **out, kiln_layer *layer,
 /// As kiln_layer_call for one input and one output. Ownership: *out is new.
 KILN_API kiln_status *kiln_layer_call_tensor(kiln_tensor **out, kiln_layer *layer, const kiln_tensor *input,
                                              bool training);
+/// Options of kiln_layer_call_with_options. Fill with kiln_layer_call_options_init first.
+typedef struct kiln_layer_call_options {
+  size_t struct_size;            /**< sizeof(kiln_layer_call_options) */
+  bool training;                 /**< default false; as kiln_layer_call's training */
+  const kiln_tensor_list *masks; /**< the inputs' masks (Keras's mask= argument): NULL (default)
+                                      for none, or one slot per input, empty where an input has
+                                      none; each mask has its input's leading dims ([B, T] for a
+                                      [B, T, F] input), bool or numeric (nonzero = valid) */
+} kiln_layer_call_options;
+
+/// Fills options with the defaults (training false, no masks). struct_size:
+/// sizeof(kiln_layer_call_options) as the caller compiled it.
+/// Ownership: the caller's struct. Thread-safety: safe.
+KILN_API kiln_status *kiln_layer_call_options_init(kiln_layer_call_options *options, size_t struct_size);
+/// Keras's __call__ with masks: calls the layer as kiln_layer_call, passing options->masks to it,
+/// and gives the outputs' masks (Keras's output._keras_mask): Embedding(mask_zero) makes a mask,
+/// mask-transparent layers (kiln_layer_get_supports_masking) pass it on, Sequential carries it
+/// from layer to layer, MultiHeadAttention turns the query/value/key masks into its attention
+/// mask (AND'ed with attention_mask and the causal mask), GlobalAveragePooling1D averages the
+/// valid steps. A mask list of the wrong length, or a mask whose shape is not its input's leading
+/// dims, is INVALID_ARGUMENT naming the layer and both shapes. options may be NULL (defaults).
+/// Ownership: *out is a new list of outputs; *out_masks (when out_masks is not NULL) a new list
+/// with one slot per output, empty where an output has no mask; inputs and options stay the
+/// caller's. Thread-safety: as kiln_layer_call (masks are per call, not layer state).
+KILN_API kiln_status *kiln_layer_call_with_options(kiln_tensor_list **out, kiln_tensor_list **out_masks,
+                                                   kiln_layer *layer, const kiln_tensor_list *inputs,
+                                                   const kiln_layer_call_options *options);
+/// Keras compute_mask: the masks the layer would give its outputs for these inputs and their
+/// masks (NULL, or one slot per input, empty for none). An empty list means no masks; a
+/// Sequential runs its layers to find them. Ownership: *out is a new list (slots may be empty).
+/// Thread-safety: as kiln_layer_call.
+KILN_API kiln_status *kiln_layer_compute_mask(kiln_tensor_list **out, kiln_layer *layer,
+                                              const kiln_tensor_list *inputs, const kiln_tensor_list *masks);
+/// Keras's supports_masking: whether the layer passes its input's mask on to its output (Dense,
+/// Dropout, LayerNormalization, merge layers, MultiHeadAttention, Embedding(mask_zero) ...).
+/// false for NULL. Lifetime: a value. Thread-safety: safe.
+KILN_API bool kiln_layer_get_supports_masking(const kiln_layer *layer);
+/// Sets supports_masking (Keras's layer.supports_masking = ...): a layer that supports masking
+/// and computes no mask of its own passes its inputs' masks on. Ownership: nothing changes hands.
+/// Thread-safety: safe; calls already running see either value.
+KILN_API kiln_status *kiln_layer_set_supports_masking(kiln_layer *layer, bool supports_masking);
 /// compute_output_shape for one input: writes the output's dims (-1 for unknown) to
 /// out_dims[0..capacity) and its rank to *out_rank.
 KILN_API kiln_status *kiln_layer_compute_output_shape(int64_t *out_dims, size_t capacity, size_t *out_rank,
@@ -194,8 +242,9 @@ typedef struct kiln_layer_callbacks {
   /// out as in kiln_layer_build). Runs once, on the thread of the first call. Default: nothing.
   kiln_status *(*build)(kiln_layer *self, const int64_t *dims, const size_t *ranks, size_t num_inputs,
                         void *user_data);
-  /// Required. Computes outputs (an empty list to append to) from inputs. Runs on the caller's
-  /// thread; may run on several threads at once for a built layer called concurrently.
+  /// Required unless call_with_mask is set. Computes outputs (an empty list to append to) from
+  /// inputs. Runs on the caller's thread; may run on several threads at once for a built layer
+  /// called concurrently.
   kiln_status *(*call)(kiln_tensor_list *outputs, kiln_layer *self, const kiln_tensor_list *inputs,
                        bool training, void *user_data);
   /// Adds the layer's own keys to config (which already holds name, trainable, dtype).
@@ -204,6 +253,23 @@ typedef struct kiln_layer_callbacks {
   /// Frees user_data when the layer object dies (its last handle or parent goes). May run on
   /// any thread. Default: nothing.
   void (*destroy)(void *user_data);
+  /* Masking (read only when struct_size covers these fields; an older table means: no
+   * masking, as before). */
+  /// Keras's supports_masking: the layer passes its inputs' masks on to its outputs unless
+  /// compute_mask says otherwise. Default false.
+  bool supports_masking;
+  /// Used instead of call when set (call may then be NULL): as call, plus masks, one slot per
+  /// input, empty where an input has none (borrowed, valid during the callback). Runs where
+  /// call runs, on the caller's thread, possibly on several threads at once.
+  kiln_status *(*call_with_mask)(kiln_tensor_list *outputs, kiln_layer *self, const kiln_tensor_list *inputs,
+                                 const kiln_tensor_list *masks, bool training, void *user_data);
+  /// Keras compute_mask: appends the outputs' masks to out_masks (an empty list), one per
+  /// output, an empty slot (kiln_tensor_list_append(out_masks, NULL)) where an output has none;
+  /// leaving it empty means no masks. inputs and masks (one slot per input, empty for none) are
+  /// borrowed for the callback. Runs after call on the caller's thread, or from
+  /// kiln_layer_compute_mask. Default: the input masks when supports_masking, else none.
+  kiln_status *(*compute_mask)(kiln_tensor_list *out_masks, kiln_layer *self, const kiln_tensor_list *inputs,
+                               const kiln_tensor_list *masks, void *user_data);
 } kiln_layer_callbacks;
 
 /// A custom layer of class class_name driven by callbacks (the trampoline under kiln.hpp's and

@@ -153,6 +153,13 @@ class MultiHeadAttention final : public Layer {
       fail(Code::kUnimplemented, "MultiHeadAttention: flash_attention is not supported");
     seed_ = r.get_int("seed", -1);
     r.finish();
+    set_supports_masking(true);
+  }
+
+  // Keras: the output has the query's positions, so it keeps the query's mask; the scores get none.
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &masks) override {
+    if (masks.empty()) return {};
+    return {masks[0]};
   }
 
   [[noreturn]] void bad_input(const std::string &what) const {
@@ -245,11 +252,36 @@ class MultiHeadAttention final : public Layer {
 
   // The combined mask as 0/1 values of the scores' dtype, shaped [batch, 1, T, S] or [1, 1, T, S]
   // (T, S: the flattened query and key positions); undefined when nothing is masked.
-  Tensor combined_mask(const Tensor *mask, bool causal, const std::vector<int64_t> &batch,
-                       const std::vector<int64_t> &target, const std::vector<int64_t> &source,
-                       DType dt) const {
+  // The padding masks of the inputs (Keras's query_mask, value_mask, key_mask), each shaped as
+  // its input without the feature axis; nullptr where absent.
+  struct PaddingMasks {
+    const Tensor *query = nullptr, *value = nullptr, *key = nullptr;
+  };
+
+  // A padding mask [batch dims, positions] as 0/1 values of dt, shaped [batch, 1, T, 1] for the
+  // query or [batch, 1, 1, S] for the value and key (Keras's expand_dims(-1) and (-2)).
+  Tensor padding_mask(const Tensor &mask, const char *which, bool query, int64_t nb, DType dt) const {
+    if (mask.rank() != rank_ - 1)
+      bad_input(std::string(which) + " mask has shape " + mask.shape().to_string() + "; expected rank " +
+                std::to_string(rank_ - 1) + " (the " + which + "'s shape without its feature axis)");
+    std::vector<int64_t> perm = batch_axes_;
+    perm.insert(perm.end(), attn_axes_.begin(), attn_axes_.end());
+    const Tensor m = ops::transpose(ops::cast(mask, dt), perm);
+    return query ? ops::reshape(m, {nb, 1, -1, 1}) : ops::reshape(m, {nb, 1, 1, -1});
+  }
+
+  // Keras's _compute_attention_mask: the padding masks, the explicit attention_mask and the
+  // causal mask AND'ed, as 0/1 values of the scores' dtype broadcasting to [batch, 1, T, S] (T,
+  // S: the flattened query and key positions); undefined when nothing is masked.
+  Tensor combined_mask(const Tensor *mask, const PaddingMasks &padding, bool causal,
+                       const std::vector<int64_t> &batch, const std::vector<int64_t> &target,
+                       const std::vector<int64_t> &source, DType dt) const {
     const int64_t nb = product(batch), t = product(target), s = product(source);
     Tensor m;
+    auto and_in = [&m](const Tensor &x) { m = m.defined() ? ops::mul(m, x) : x; };
+    if (padding.query) and_in(padding_mask(*padding.query, "query", true, nb, dt));
+    if (padding.value) and_in(padding_mask(*padding.value, "value", false, nb, dt));
+    if (padding.key) and_in(padding_mask(*padding.key, "key", false, nb, dt));
     if (mask) {
       std::vector<int64_t> want = batch;
       want.insert(want.end(), target.begin(), target.end());
@@ -260,9 +292,9 @@ class MultiHeadAttention final : public Layer {
       if (!ok)
         bad_input("attention_mask has shape " + ms.to_string() + "; expected " + partial_shape_string(want) +
                   " (batch, query positions, key positions) or dims of 1 that broadcast to it");
-      m = *mask;
-      if (m.dtype() != DType::kBool) m = ops::not_equal(m, ops::zeros(Shape({}), m.dtype()));
-      m = ops::reshape(ops::broadcast_to(ops::cast(m, dt), Shape(want)), {nb, 1, t, s});
+      Tensor given = *mask;
+      if (given.dtype() != DType::kBool) given = ops::not_equal(given, ops::zeros(Shape({}), given.dtype()));
+      and_in(ops::reshape(ops::broadcast_to(ops::cast(given, dt), Shape(want)), {nb, 1, t, s}));
     }
     if (causal) {
       if (attn_axes_.size() != 1)
@@ -275,7 +307,7 @@ class MultiHeadAttention final : public Layer {
       Tensor c = ops::cast(
           Tensor::from_data(DType::kFloat32, Shape({1, 1, t, s}), lower.data(), lower.size() * sizeof(float)),
           dt);
-      m = m.defined() ? ops::mul(m, c) : c;
+      and_in(c);
     }
     return m;
   }
@@ -314,7 +346,11 @@ class MultiHeadAttention final : public Layer {
     q = ops::mul(q, ops::fill(Shape({}), 1.0 / std::sqrt(static_cast<double>(key_dim_)), dt));
     Tensor scores = ops::matmul(q, k, false, true);  // [batch, heads, T, S]
 
-    const Tensor m = combined_mask(a.mask, flag_value(a.causal), batch, target, source, dt);
+    PaddingMasks padding;
+    padding.query = input_mask(ctx, 0);
+    padding.value = input_mask(ctx, 1);
+    if (a.key != a.value) padding.key = input_mask(ctx, 2);  // Keras: no key given, no key mask
+    const Tensor m = combined_mask(a.mask, padding, flag_value(a.causal), batch, target, source, dt);
     if (m.defined()) {
       // (1 - m) * large negative, then the softmax, then * m so that a fully masked row is zero.
       const Tensor adder =

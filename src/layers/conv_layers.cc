@@ -360,11 +360,27 @@ class GlobalPooling final : public Layer {
     r.finish();
     input_spec_.ndim = rank + 2;
     for (int64_t a = 1; a <= rank; ++a) axes_.push_back(a);
+    set_supports_masking(rank == 1 && !max);  // Keras: GlobalAveragePooling1D takes a mask
   }
 
-  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     const Tensor &x = single_input(*this, inputs);
+    const Tensor *mask = supports_masking() ? input_mask(ctx, 0) : nullptr;
+    if (mask) {
+      // Keras: the mean over the unmasked steps, sum(x * m) / sum(m) (a row with no valid
+      // step gives 0/0, as in Keras).
+      if (mask->rank() != 2)
+        fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): mask has shape ",
+             mask->shape().to_string(), "; expected [batch, steps] for input ", x.shape().to_string());
+      const Tensor m = ops::expand_dims(ops::cast(*mask, x.dtype()), 2);
+      return {ops::truediv(ops::sum(ops::mul(x, m), axes_, keepdims_), ops::sum(m, axes_, keepdims_))};
+    }
     return {max_ ? ops::max(x, axes_, keepdims_) : ops::mean(x, axes_, keepdims_)};
+  }
+
+  // Keras: the pooled output has no steps left to mask.
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &) override {
+    return {};
   }
 
   void add_config(Config &c) const override {

@@ -1,4 +1,4 @@
-// Core built-in layers: Dense, Activation, Dropout, Flatten, Reshape, Embedding.
+// Core built-in layers: Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking.
 #include <mutex>
 
 #include "core/error.h"
@@ -67,6 +67,7 @@ class ActivationLayer final : public Layer {
   explicit ActivationLayer(ConfigReader &&r) : Layer("Activation", r) {
     activation_ = get_activation(r.get_string("activation", "linear"));
     r.finish();
+    set_supports_masking(true);
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
     return {activation_(single_input(*this, inputs))};
@@ -90,6 +91,7 @@ class Dropout final : public Layer {
     if (has_noise_shape_) noise_shape_ = r.config().get_dims("noise_shape");
     seed_ = r.get_int("seed", -1);
     r.finish();
+    set_supports_masking(true);
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     const Tensor &x = single_input(*this, inputs);
@@ -181,6 +183,13 @@ class Embedding final : public Layer {
     reject_constraints(r, {"embeddings_constraint"});
     mask_zero_ = r.get_bool("mask_zero", false);
     r.finish();
+    set_supports_masking(mask_zero_);  // as Keras; input_dim still counts index 0
+  }
+  // Keras: with mask_zero, id 0 is padding: the mask is ids != 0, of the ids' shape.
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs, const std::vector<Tensor> &) override {
+    if (!mask_zero_) return {};
+    const Tensor &ids = single_input(*this, inputs);
+    return {ops::not_equal(ids, ops::zeros(Shape({}), ids.dtype()))};
   }
   void build_impl(const std::vector<PartialShape> &) override {
     embeddings_ = add_weight("embeddings", Shape({input_dim_, output_dim_}), dtype(), *init_, true, reg_);
@@ -208,15 +217,45 @@ class Embedding final : public Layer {
   VariablePtr embeddings_;
 };
 
+// ------------------------------------------------------------------ Masking
+
+// Keras's Masking(mask_value): a step whose features all equal mask_value is padding: its
+// output is zeros and its mask false.
+class Masking final : public Layer {
+ public:
+  explicit Masking(const Config &config) : Masking(ConfigReader(config, "Masking")) {}
+
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs, const std::vector<Tensor> &) override {
+    return {step_mask(single_input(*this, inputs))};
+  }
+
+ private:
+  explicit Masking(ConfigReader &&r) : Layer("Masking", r) {
+    mask_value_ = r.get_float("mask_value", 0.0);
+    r.finish();
+    set_supports_masking(true);
+  }
+  Tensor step_mask(const Tensor &x) const {
+    return ops::reduce_any(ops::not_equal(x, ops::fill(Shape({}), mask_value_, x.dtype())), {-1});
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = single_input(*this, inputs);
+    return {ops::mul(x, ops::expand_dims(ops::cast(step_mask(x), x.dtype()), -1))};
+  }
+  void add_config(Config &c) const override { c.set("mask_value", mask_value_); }
+  double mask_value_;
+};
+
 }  // namespace
 
 void register_core_layers() {
-  register_class<Dense>("Dense");
+  register_masking_class<Dense>("Dense");
   register_class<ActivationLayer>("Activation");
   register_class<Dropout>("Dropout");
   register_class<Flatten>("Flatten");
   register_class<Reshape>("Reshape");
   register_class<Embedding>("Embedding");
+  register_class<Masking>("Masking");
 }
 
 void register_builtin_layers() {

@@ -176,25 +176,74 @@ void Layer::build(const std::vector<PartialShape> &input_shapes) {
 void Layer::build_impl(const std::vector<PartialShape> &) {}
 
 std::vector<Tensor> Layer::operator()(const std::vector<Tensor> &inputs, const CallContext &ctx) {
+  return call(inputs, ctx).outputs;
+}
+
+std::vector<Tensor> Layer::checked_masks(const std::vector<Tensor> &inputs, const CallContext &ctx) const {
+  if (!ctx.mask) return {};
+  const std::vector<Tensor> &masks = *ctx.mask;
+  if (masks.size() != inputs.size())
+    fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): got ", masks.size(), " masks for ",
+         inputs.size(), " inputs; expected one per input (an empty one for an input without a mask)");
+  std::vector<Tensor> out(masks.size());
+  for (size_t i = 0; i < masks.size(); ++i) {
+    if (!masks[i].defined()) continue;
+    const Shape &ms = masks[i].shape(), &xs = inputs[i].shape();
+    bool ok = ms.rank() <= xs.rank();
+    for (int k = 0; ok && k < ms.rank(); ++k) ok = ms[k] == xs[k];
+    if (!ok)
+      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): mask ", i, " has shape ",
+           ms.to_string(), "; expected the leading dims of input ", i, "'s shape ", xs.to_string());
+    out[i] = masks[i].dtype() == DType::kBool
+                 ? masks[i]
+                 : ops::not_equal(masks[i], ops::zeros(Shape({}), masks[i].dtype()));
+  }
+  return out;
+}
+
+CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx) {
   std::vector<PartialShape> shapes;
   shapes.reserve(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined())
-      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): input ", i, " is an undefined tensor");
+      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): input ", i,
+           " is empty (an undefined tensor); every input needs a tensor");
     shapes.push_back(partial_shape_of(inputs[i].shape()));
   }
   if (!built()) build(shapes);
   check_input_spec(shapes);
+  const std::vector<Tensor> masks = checked_masks(inputs, ctx);
+  CallContext inner = ctx;
+  inner.mask = masks.empty() ? nullptr : &masks;
   clear_call_losses();
-  std::vector<Tensor> outputs = call_impl(inputs, ctx);
+  CallResult result = call_with_masks(inputs, inner);
+  result.masks.resize(result.outputs.size());  // Keras zips masks with outputs: the rest have none
   std::lock_guard<std::mutex> lock(mu_);
   if (output_shapes_.empty())
-    for (const Tensor &t : outputs) {
+    for (const Tensor &t : result.outputs) {
       PartialShape s = partial_shape_of(t.shape());
       if (!s.empty()) s[0] = kUnknownDim;
       output_shapes_.push_back(std::move(s));
     }
-  return outputs;
+  return result;
+}
+
+CallResult Layer::call_with_masks(const std::vector<Tensor> &inputs, const CallContext &ctx) {
+  CallResult r;
+  r.outputs = call_impl(inputs, ctx);
+  r.masks = compute_mask(inputs, ctx.mask ? *ctx.mask : std::vector<Tensor>{});
+  return r;
+}
+
+std::vector<Tensor> Layer::compute_mask(const std::vector<Tensor> &,
+                                        const std::vector<Tensor> &previous_masks) {
+  if (!supports_masking()) return {};
+  return previous_masks;
+}
+
+const Tensor *input_mask(const CallContext &ctx, size_t i) {
+  if (!ctx.mask || i >= ctx.mask->size() || !(*ctx.mask)[i].defined()) return nullptr;
+  return &(*ctx.mask)[i];
 }
 
 Tensor Layer::operator()(const Tensor &input, bool training) {

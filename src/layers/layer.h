@@ -6,6 +6,7 @@
 // for reconstruction through the registry (from_config).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -47,9 +48,22 @@ std::string unique_name(const std::string &base);
 // keras.backend.clear_session(): name counters start again.
 void clear_session();
 
+// What a call gets besides its inputs. mask: Keras's input masks, one per input (an undefined
+// Tensor where an input has none), or nullptr when no input has one. A mask is bool and has the
+// leading dims of its input ([B, T] for a [B, T, F] input): true marks a valid step.
 struct CallContext {
   bool training = false;
   const std::vector<Tensor> *mask = nullptr;
+};
+
+// Input i's mask in ctx, or nullptr when it has none.
+const Tensor *input_mask(const CallContext &ctx, size_t i);
+
+// A call's outputs and their masks (Keras's _keras_mask): one mask per output, undefined where an
+// output has none.
+struct CallResult {
+  std::vector<Tensor> outputs;
+  std::vector<Tensor> masks;
 };
 
 class Layer : public std::enable_shared_from_this<Layer> {
@@ -80,6 +94,23 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // clears this call's losses, then call()s. Thread-safe for built layers.
   std::vector<Tensor> operator()(const std::vector<Tensor> &inputs, const CallContext &ctx = {});
   Tensor operator()(const Tensor &input, bool training = false);
+  // The Keras __call__ with masks: ctx.mask holds the inputs' masks (checked: one per input,
+  // each with its input's leading dims; non-bool masks are read as "nonzero"), and the result
+  // carries the outputs' masks. Thread-safe for built layers: masks live in the call, not in
+  // the layer.
+  CallResult call(const std::vector<Tensor> &inputs, const CallContext &ctx = {});
+
+  // Keras's supports_masking: the layer passes its input's mask on to its output unchanged
+  // (Dense, Dropout, LayerNormalization, ...). Default false.
+  bool supports_masking() const { return supports_masking_.load(std::memory_order_relaxed); }
+  // Keras's `layer.supports_masking = ...` (built-in layers set it in their constructors).
+  void set_supports_masking(bool s) { supports_masking_.store(s, std::memory_order_relaxed); }
+  // Keras compute_mask: the outputs' masks for these inputs and their masks (previous_masks
+  // empty, or one per input, undefined for none). Returns one mask per output, undefined for
+  // none, or an empty vector for no masks at all. Default: previous_masks when the layer
+  // supports masking, else none.
+  virtual std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs,
+                                           const std::vector<Tensor> &previous_masks);
   // Builds once (again is a no-op). Shapes may hold kUnknownDim.
   void build(const std::vector<PartialShape> &input_shapes);
   // The shapes the build saw (Keras's build input shape), for summary and compute_output_shape.
@@ -129,6 +160,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // call_impl computes outputs from inputs.
   virtual void build_impl(const std::vector<PartialShape> &input_shapes);
   virtual std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) = 0;
+  // The call with masks behind call(): call_impl, then compute_mask for the outputs' masks.
+  // Containers (Sequential) override it to carry masks through their sub-layers.
+  virtual CallResult call_with_masks(const std::vector<Tensor> &inputs, const CallContext &ctx);
   // Subclass config keys (appended by get_config after the base keys).
   virtual void add_config(Config &config) const;
   void set_is_model(bool m) { is_model_ = m; }
@@ -142,6 +176,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
  private:
   friend class LayerTestAccess;
   void check_input_spec(const std::vector<PartialShape> &shapes) const;
+  std::vector<Tensor> checked_masks(const std::vector<Tensor> &inputs, const CallContext &ctx) const;
   void collect_variables(std::vector<VariablePtr> &out, std::vector<uint64_t> &seen) const;
   void collect_losses(std::vector<Tensor> &out) const;
   void clear_call_losses();
@@ -160,6 +195,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool trainable_ = true;
   DType dtype_ = DType::kFloat32;
   bool is_model_ = false;
+  std::atomic<bool> supports_masking_{false};
   Layer *parent_ = nullptr;  // the first layer that tracked this one (weights are named under it)
 
   mutable std::mutex mu_;  // guards build and the call losses

@@ -42,6 +42,17 @@ class ElementwiseMerge : public Layer {
   ElementwiseMerge(const char *class_name, ConfigReader &&r, Fold fold, bool average, bool two_inputs)
       : Layer(class_name, r), fold_(std::move(fold)), average_(average), two_inputs_(two_inputs) {
     r.finish();
+    set_supports_masking(true);
+  }
+
+  // Keras's Merge.compute_mask: the AND of the inputs' masks (an input without one counts as
+  // all true); no mask when no input has one.
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &masks) override {
+    Tensor m;
+    for (const Tensor &k : masks)
+      if (k.defined()) m = m.defined() ? ops::logical_and(m, k) : k;
+    if (!m.defined()) return {};
+    return {m};
   }
 
   [[noreturn]] void bad(const std::string &what) const {
@@ -117,6 +128,29 @@ class Concatenate final : public Layer {
   explicit Concatenate(ConfigReader &&r) : Layer("Concatenate", r) {
     axis_ = r.get_int("axis", -1);
     r.finish();
+    set_supports_masking(true);
+  }
+
+  // Keras's Concatenate.compute_mask: each input's mask (all true where it has none, widened
+  // to the input's rank when it is shorter) concatenated along the axis, then any() over the
+  // last axis.
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs,
+                                   const std::vector<Tensor> &masks) override {
+    bool any = false;
+    for (const Tensor &m : masks) any |= m.defined();
+    if (!any) return {};
+    const size_t axis = check_shapes(shapes_of(inputs));
+    std::vector<Tensor> full;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor &x = inputs[i], &m = masks[i];
+      if (!m.defined())
+        full.push_back(ops::cast(ops::ones(x.shape()), DType::kBool));
+      else if (m.rank() < x.rank())
+        full.push_back(ops::broadcast_to(ops::expand_dims(m, -1), x.shape()));
+      else
+        full.push_back(m);
+    }
+    return {ops::reduce_any(ops::concat(full, static_cast<int64_t>(axis)), {-1})};
   }
 
   // The axis for these shapes, after checking that they match everywhere else.

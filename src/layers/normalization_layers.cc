@@ -30,6 +30,7 @@ class LayerNormalization final : public Layer {
     gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
     r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "rms_scaling"});
     r.finish();
+    set_supports_masking(true);
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
@@ -113,6 +114,7 @@ class BatchNormalization final : public Layer {
     gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
     r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized"});
     r.finish();
+    set_supports_masking(true);
     input_spec_.min_ndim = 2;
   }
 
@@ -142,8 +144,11 @@ class BatchNormalization final : public Layer {
     const Tensor b = beta_ ? beta_->value() : ops::zeros(ps, x.dtype());
     // A frozen BatchNormalization runs in inference mode (Keras 2.x/3 behaviour).
     const bool training = ctx.training && trainable();
-    ops::BatchNormResult r = ops::batch_norm(x, g, b, moving_mean_->peek(), moving_variance_->peek(), training,
-                                             static_cast<float>(epsilon_));
+    const Tensor *mask = input_mask(ctx, 0);
+    ops::BatchNormResult r = training && mask ? masked_batch_norm(x, *mask, g, b)
+                                              : ops::batch_norm(x, g, b, moving_mean_->peek(),
+                                                                moving_variance_->peek(), training,
+                                                                static_cast<float>(epsilon_));
     if (training) {
       // moving = moving * momentum + batch * (1 - momentum), as Keras; the batch variance is
       // the biased one, as Keras uses. Updates are outside any tape.
@@ -152,6 +157,29 @@ class BatchNormalization final : public Layer {
       moving_variance_->assign_sub(ops::mul(ops::sub(moving_variance_->peek(), ops::stop_gradient(r.variance)), m));
     }
     return {r.y};
+  }
+
+  // Keras's masked moments: in training with a mask [batch, steps...], the batch statistics are
+  // weighted by the mask (sum(w * x) / (sum(w) + 1e-7), Keras's epsilon), so padding steps do
+  // not move them; every step is then normalised with them.
+  ops::BatchNormResult masked_batch_norm(const Tensor &x, const Tensor &mask, const Tensor &g, const Tensor &b) const {
+    if (mask.rank() != x.rank() - 1)
+      fail(Code::kInvalidArgument, "layer '", name(), "' (BatchNormalization): mask has shape ",
+           mask.shape().to_string(), "; expected the input's shape ", x.shape().to_string(),
+           " without its channel axis");
+    std::vector<int64_t> axes;
+    for (int64_t a = 0; a + 1 < x.rank(); ++a) axes.push_back(a);
+    const Tensor w = ops::expand_dims(ops::cast(mask, x.dtype()), -1);
+    const Tensor n = ops::add(ops::sum(w, axes, true), ops::fill(Shape({}), 1e-7, x.dtype()));
+    const Tensor wx = ops::mul(w, x);
+    const Tensor mean = ops::truediv(ops::sum(wx, axes, true), n);
+    const Tensor var = ops::truediv(ops::sum(ops::mul(w, ops::square(ops::sub(wx, mean))), axes, true), n);
+    const Tensor inv = ops::rsqrt(ops::add(var, ops::fill(Shape({}), epsilon_, x.dtype())));
+    ops::BatchNormResult r;
+    r.y = ops::add(ops::mul(ops::mul(ops::sub(x, mean), inv), g), b);
+    r.mean = ops::reshape(mean, {channels_});
+    r.variance = ops::reshape(var, {channels_});
+    return r;
   }
 
   void add_config(Config &c) const override {

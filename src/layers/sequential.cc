@@ -43,11 +43,27 @@ void Sequential::build_impl(const std::vector<PartialShape> &input_shapes) {
 }
 
 std::vector<Tensor> Sequential::call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) {
-  std::vector<Tensor> x = inputs;
-  CallContext inner;
-  inner.training = ctx.training;
-  for (const LayerPtr &l : layers()) x = (*l)(x, inner);
-  return x;
+  return call_with_masks(inputs, ctx).outputs;
+}
+
+CallResult Sequential::call_with_masks(const std::vector<Tensor> &inputs, const CallContext &ctx) {
+  CallResult r{inputs, ctx.mask ? *ctx.mask : std::vector<Tensor>{}};
+  for (const LayerPtr &l : layers()) {
+    CallContext inner;
+    inner.training = ctx.training;
+    bool any = false;
+    for (const Tensor &m : r.masks) any |= m.defined();
+    inner.mask = any ? &r.masks : nullptr;
+    r = l->call(r.outputs, inner);
+  }
+  return r;
+}
+
+std::vector<Tensor> Sequential::compute_mask(const std::vector<Tensor> &inputs,
+                                             const std::vector<Tensor> &previous_masks) {
+  CallContext ctx;
+  ctx.mask = previous_masks.empty() ? nullptr : &previous_masks;
+  return call(inputs, ctx).masks;
 }
 
 void Sequential::add_config(Config &c) const {

@@ -23,10 +23,16 @@ class Sequential final : public Model {
   void add(const LayerPtr &layer);
   // Removes the last layer; FAILED_PRECONDITION when there is none.
   void pop();
+  // The masks the last layer gives when the model runs on inputs with these masks (it runs the
+  // layers: each layer's mask depends on the previous one's outputs).
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs,
+                                   const std::vector<Tensor> &previous_masks) override;
 
  protected:
   void build_impl(const std::vector<PartialShape> &input_shapes) override;
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override;
+  // Each layer gets the previous layer's output masks (Keras's Sequential.call).
+  CallResult call_with_masks(const std::vector<Tensor> &inputs, const CallContext &ctx) override;
   void add_config(Config &config) const override;
 
  private:

@@ -119,8 +119,8 @@ class MultiHeadAttentionTest(unittest.TestCase):
             mha(self.q, self.v, key=self.v[:, :4, :])
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "attention_mask has shape"):
             mha(self.q, self.v, attention_mask=np.ones((2, 5, 3), bool))
-        with self.assertRaises(NotImplementedError):
-            mha(self.q, self.v, query_mask=np.ones((2, 3), bool))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"layer 'mha' \(MultiHeadAttention\): mask 0 has shape"):
+            mha(self.q, self.v, query_mask=np.ones((2, 7), bool))
 
 
 class MergeAndReshapingTest(unittest.TestCase):

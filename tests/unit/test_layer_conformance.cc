@@ -113,6 +113,13 @@ std::vector<Case> cases() {
        {},
        0},
       {"RepeatVector", cfg([](Config &c) { c.set("n", 3); }), {2, 5}, DType::kFloat32, {}, 0},
+      {"Masking", cfg([](Config &c) { c.set("mask_value", 1.0); }), {2, 3, 4}, DType::kFloat32, {}, 0},
+      {"Embedding",
+       cfg([](Config &c) { c.set("input_dim", 10).set("output_dim", 3).set("mask_zero", true); }),
+       {2, 5},
+       DType::kInt32,
+       {Shape({10, 3})},
+       1},
   };
 }
 

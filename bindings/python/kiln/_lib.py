@@ -245,11 +245,19 @@ LAYER_BUILD = ctypes.CFUNCTYPE(_ST, _L, c_int64_p, _z_p, _z, ctypes.c_void_p)
 LAYER_CALL = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, _L, ctypes.c_void_p, _b, ctypes.c_void_p)
 LAYER_GET_CONFIG = ctypes.CFUNCTYPE(_ST, _C, _L, ctypes.c_void_p)
 LAYER_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+LAYER_CALL_WITH_MASK = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, _L, ctypes.c_void_p, ctypes.c_void_p, _b,
+                                        ctypes.c_void_p)
+LAYER_COMPUTE_MASK = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, _L, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
 
 class LayerCallbacks(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("build", LAYER_BUILD), ("call", LAYER_CALL),
-                ("get_config", LAYER_GET_CONFIG), ("destroy", LAYER_DESTROY)]
+                ("get_config", LAYER_GET_CONFIG), ("destroy", LAYER_DESTROY), ("supports_masking", ctypes.c_bool),
+                ("call_with_mask", LAYER_CALL_WITH_MASK), ("compute_mask", LAYER_COMPUTE_MASK)]
+
+
+class LayerCallOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("training", ctypes.c_bool), ("masks", ctypes.c_void_p)]
 
 
 class AddWeightOptions(ctypes.Structure):
@@ -280,6 +288,11 @@ _SIGS.update({
     "kiln_layer_build": (_ST, [_L, c_int64_p, _z_p, _z]),
     "kiln_layer_call": (_ST, [_HP, _L, _H, _b]),
     "kiln_layer_call_tensor": (_ST, [_HP, _L, _T, _b]),
+    "kiln_layer_call_options_init": (_ST, [ctypes.POINTER(LayerCallOptions), _z]),
+    "kiln_layer_call_with_options": (_ST, [_HP, _HP, _L, _H, ctypes.POINTER(LayerCallOptions)]),
+    "kiln_layer_compute_mask": (_ST, [_HP, _L, _H, _H]),
+    "kiln_layer_get_supports_masking": (_b, [_L]),
+    "kiln_layer_set_supports_masking": (_ST, [_L, _b]),
     "kiln_layer_compute_output_shape": (_ST, [c_int64_p, _z, _z_p, _L, c_int64_p, _z]),
     "kiln_layer_get_variables": (_ST, [_HP, _z, _z_p, _L, _i]),
     "kiln_layer_count_params": (_ST, [c_int64_p, _L]),

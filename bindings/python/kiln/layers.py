@@ -59,10 +59,29 @@ def _new_handle(fn, *args):
 
 
 def _tensors_from_list(lst):
+    """The list's tensors; None for an empty slot (a mask list's "no mask")."""
     out = []
     for i in range(L.kiln_tensor_list_get_size(lst)):
-        out.append(Tensor._adopt(_new_handle(L.kiln_tensor_list_get, lst, i)))
+        h = _new_handle(L.kiln_tensor_list_get, lst, i)
+        out.append(Tensor._adopt(h) if h else None)
     return out
+
+
+def _mask_arg(masks):
+    """Masks as Keras passes a layer's call its mask: None when there are none, the one mask of a
+    single input, else the list (None where an input has none)."""
+    if all(m is None for m in masks):
+        return None
+    return masks[0] if len(masks) == 1 else masks
+
+
+def _append_masks(lst, masks):
+    """compute_mask's result into a C list: None -> no masks; a tensor -> one; a list -> each
+    (None -> an empty slot)."""
+    if masks is None:
+        return
+    for m in (list(masks) if isinstance(masks, (list, tuple)) else [masks]):
+        check(L.kiln_tensor_list_append(lst, None if m is None else _as_input(m)))
 
 
 def _to_list(tensors):
@@ -70,7 +89,7 @@ def _to_list(tensors):
     check(L.kiln_tensor_list_create(ctypes.byref(lst)))
     try:
         for t in tensors:
-            check(L.kiln_tensor_list_append(lst.value, t))
+            check(L.kiln_tensor_list_append(lst.value, t))  # None: an empty slot
     except BaseException:
         L.kiln_tensor_list_free(lst.value)
         raise
@@ -145,19 +164,63 @@ def _on_build(self_h, dims, ranks, n, user_data):
         return _status_from_exception(e)
 
 
-@_lib.LAYER_CALL
-def _on_call(outputs, self_h, inputs, training, user_data):
+def _run_call(outputs, inputs, masks, training, user_data):
+    """call and call_with_mask: the Python call(inputs[, training][, mask]), outputs appended."""
     obj = _target(user_data)
     if obj is None:
         return _gone("call")
     try:
         xs = _tensors_from_list(inputs)
+        ms = _tensors_from_list(masks) if masks is not None else [None] * len(xs)
+        for t, m in zip(xs, ms):
+            if m is not None:
+                t._keras_mask = m  # inside call, the inputs carry their masks (as in Keras)
         x = xs[0] if len(xs) == 1 else xs
-        kwargs = {"training": bool(training)} if type(obj)._call_takes_training() else {}
+        cls = type(obj)
+        kwargs = {"training": bool(training)} if cls._call_takes_training() else {}
+        if masks is not None and cls._call_takes_mask():
+            kwargs["mask"] = _mask_arg(ms)
         y = obj.call(x, **kwargs)
         ys = list(y) if isinstance(y, (list, tuple)) else [y]
         for t in ys:
             check(L.kiln_tensor_list_append(outputs, _as_input(t)))
+        # Masks the outputs already carry (a model's inner layers made them) are its output
+        # masks, as in Keras; compute_mask, which kiln calls next on this thread, picks them up.
+        _tls.call_masks = (id(obj), [getattr(t, "_keras_mask", None) for t in ys])
+        return None
+    except BaseException as e:  # noqa: B902
+        return _status_from_exception(e)
+
+
+@_lib.LAYER_CALL
+def _on_call(outputs, self_h, inputs, training, user_data):
+    return _run_call(outputs, inputs, None, training, user_data)
+
+
+@_lib.LAYER_CALL_WITH_MASK
+def _on_call_with_mask(outputs, self_h, inputs, masks, training, user_data):
+    return _run_call(outputs, inputs, masks, training, user_data)
+
+
+@_lib.LAYER_COMPUTE_MASK
+def _on_compute_mask(out, self_h, inputs, masks, user_data):
+    obj = _target(user_data)
+    if obj is None:
+        return _gone("compute_mask")
+    try:
+        pending = getattr(_tls, "call_masks", None)
+        _tls.call_masks = None
+        carried = pending[1] if pending is not None and pending[0] == id(obj) else []
+        if carried and all(m is not None for m in carried):
+            _append_masks(out, carried)  # Keras: masks already computed are kept
+            return None
+        xs = _tensors_from_list(inputs)
+        computed = obj.compute_mask(xs[0] if len(xs) == 1 else xs, _mask_arg(_tensors_from_list(masks)))
+        if any(m is not None for m in carried):
+            computed = list(computed) if isinstance(computed, (list, tuple)) else [computed]
+            computed += [None] * (len(carried) - len(computed))
+            computed = [c if c is not None else m for c, m in zip(carried, computed)]
+        _append_masks(out, computed)
         return None
     except BaseException as e:  # noqa: B902
         return _status_from_exception(e)
@@ -183,7 +246,7 @@ def _on_destroy(user_data):
 
 
 _CALLBACKS = _lib.LayerCallbacks(ctypes.sizeof(_lib.LayerCallbacks), _on_build, _on_call, _on_get_config,
-                                 _on_destroy)
+                                 _on_destroy, False, _on_call_with_mask, _on_compute_mask)
 
 
 # ---------------------------------------------------------------- Layer
@@ -305,6 +368,7 @@ class Layer:
         object.__setattr__(self, "_kiln_key", key)
         self._adopt_handle(h)
         self._weight_count = 0
+        object.__setattr__(self, "_custom", True)  # kiln calls back into this object
 
     def _adopt_handle(self, h):
         object.__setattr__(self, "_h", h)
@@ -344,6 +408,14 @@ class Layer:
             cls._takes_training_cache = cached
         return cached
 
+    @classmethod
+    def _call_takes_mask(cls):
+        cached = cls.__dict__.get("_takes_mask_cache")
+        if cached is None:
+            cached = "mask" in inspect.signature(cls.call).parameters
+            cls._takes_mask_cache = cached
+        return cached
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # A user's build, called directly (layer.build(shape)), goes through C so that the layer
@@ -362,6 +434,50 @@ class Layer:
     @property
     def name(self):
         return L.kiln_layer_get_name(self._handle()).decode()
+
+    @property
+    def supports_masking(self):
+        """Keras's supports_masking: the layer passes its input's mask on to its output."""
+        return bool(L.kiln_layer_get_supports_masking(self._handle()))
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        _c(L.kiln_layer_set_supports_masking, self._handle(), bool(value))
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras compute_mask: the output's mask (a list for several outputs, None for none).
+        Override it in a subclass to make a mask; the default passes mask on when the layer
+        supports masking."""
+        if getattr(self, "_custom", False):
+            return mask if self.supports_masking else None
+        multi = isinstance(inputs, (list, tuple))
+        xs = [_as_input(x) for x in inputs] if multi else [_as_input(inputs)]
+        in_lst = _to_list(xs)
+        mask_lst = None
+        try:
+            if mask is not None:
+                mask_lst = _to_list(self._mask_list(mask, len(xs), multi))
+            out = _new_handle(L.kiln_layer_compute_mask, self._handle(), in_lst, mask_lst)
+        finally:
+            L.kiln_tensor_list_free(in_lst)
+            L.kiln_tensor_list_free(mask_lst)
+        try:
+            ms = _tensors_from_list(out)
+        finally:
+            L.kiln_tensor_list_free(out)
+        if not ms or all(m is None for m in ms):
+            return None
+        return ms[0] if len(ms) == 1 else ms
+
+    @staticmethod
+    def _mask_list(mask, n, multi):
+        """mask= as one entry per input: a list for a list of inputs; for a single input, one mask
+        (a list of masks, or of None, is taken as such, so a wrong count is reported)."""
+        is_list = isinstance(mask, (list, tuple))
+        if is_list and not multi:
+            is_list = any(m is None or hasattr(m, "shape") for m in mask)
+        ms = list(mask) if is_list else [mask]
+        return [None if m is None else _as_input(m) for m in ms]
 
     @property
     def built(self):
@@ -495,21 +611,40 @@ class Layer:
 
     # ---- running
     def __call__(self, inputs, training=None, mask=None, **kwargs):
+        """Keras __call__: mask (one per input for a list) defaults to the inputs' _keras_mask;
+        the outputs carry their masks as _keras_mask."""
         if kwargs:
             raise TypeError("%s.__call__: unexpected keyword arguments %s" % (type(self).__name__, sorted(kwargs)))
-        training = bool(training) if training is not None else False
-        if isinstance(inputs, (list, tuple)):
-            lst = _to_list([_as_input(x) for x in inputs])
-            try:
-                out = _new_handle(L.kiln_layer_call, self._handle(), lst, training)
-            finally:
-                L.kiln_tensor_list_free(lst)
-            try:
-                ys = _tensors_from_list(out)
-            finally:
-                L.kiln_tensor_list_free(out)
-            return ys[0] if len(ys) == 1 else ys
-        return Tensor._adopt(_new_handle(L.kiln_layer_call_tensor, self._handle(), _as_input(inputs), training))
+        multi = isinstance(inputs, (list, tuple))
+        raw = list(inputs) if multi else [inputs]
+        xs = [_as_input(x) for x in raw]
+        masks = ([getattr(x, "_keras_mask", None) for x in raw] if mask is None
+                 else self._mask_list(mask, len(xs), multi))
+        opts = _lib.LayerCallOptions()
+        check(L.kiln_layer_call_options_init(ctypes.byref(opts), ctypes.sizeof(opts)))
+        opts.training = bool(training) if training is not None else False
+        in_lst = _to_list(xs)
+        mask_lst = None
+        out, out_masks = ctypes.c_void_p(), ctypes.c_void_p()
+        try:
+            if any(m is not None for m in masks):
+                mask_lst = _to_list(masks)
+                opts.masks = mask_lst
+            _c(L.kiln_layer_call_with_options, ctypes.byref(out), ctypes.byref(out_masks), self._handle(), in_lst,
+               ctypes.byref(opts))
+        finally:
+            L.kiln_tensor_list_free(in_lst)
+            L.kiln_tensor_list_free(mask_lst)
+        try:
+            ys = _tensors_from_list(out.value)
+            ms = _tensors_from_list(out_masks.value)
+        finally:
+            L.kiln_tensor_list_free(out.value)
+            L.kiln_tensor_list_free(out_masks.value)
+        for y, m in zip(ys, ms):
+            if m is not None:
+                y._keras_mask = m
+        return ys[0] if len(ys) == 1 else ys
 
     def compute_output_shape(self, input_shape):
         d = _dims(input_shape)
@@ -680,13 +815,15 @@ Flatten = _builtin("Flatten", "keras.layers.Flatten()", lambda data_format=None:
 Reshape = _builtin("Reshape", "keras.layers.Reshape(target_shape)",
                    lambda target_shape: {"target_shape": [int(d) for d in target_shape]})
 Embedding = _builtin("Embedding", "keras.layers.Embedding(input_dim, output_dim, ...)", _embedding)
+Masking = _builtin("Masking", "keras.layers.Masking(mask_value=0.0): steps whose features all equal mask_value are "
+                   "zeroed and masked.", lambda mask_value=0.0: {"mask_value": float(mask_value)})
 LayerNormalization = _builtin("LayerNormalization", "keras.layers.LayerNormalization(axis=-1, epsilon=1e-3, ...)",
                               _layer_norm)
 BatchNormalization = _builtin("BatchNormalization", "keras.layers.BatchNormalization(momentum=0.99, ...)",
                               _batch_norm)
 
-_BUILTINS = {c._class_name: c for c in (Dense, Activation, Dropout, Flatten, Reshape, Embedding, LayerNormalization,
-                                        BatchNormalization)}
+_BUILTINS = {c._class_name: c for c in (Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking,
+                                        LayerNormalization, BatchNormalization)}
 _BUILTINS["Sequential"] = Sequential
 
 
@@ -714,7 +851,7 @@ def clear_session():
     L.kiln_clear_session()
 
 
-__all__ = ["Layer", "Model", "Sequential", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding",
+__all__ = ["Layer", "Model", "Sequential", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding", "Masking",
            "LayerNormalization", "BatchNormalization", "deserialize", "serialize", "clear_session"]
 
 # The other families of built-in layers live in their own modules, registered in _BUILTINS.

@@ -1,5 +1,4 @@
 """Built-in attention, merge and reshaping layers (kiln.layers.MultiHeadAttention, Add, ...)."""
-from .errors import UnimplementedError
 from .layers import _BUILTINS, _Builtin, _base_config, _builtin, _serializable, Layer
 from .tensor import constant
 
@@ -44,9 +43,6 @@ class MultiHeadAttention(_Builtin):
                  attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False):
         if value is None and isinstance(query, (list, tuple)):
             return Layer.__call__(self, list(query), training=training)  # the C layer's input list as it is
-        if query_mask is not None or value_mask is not None or key_mask is not None:
-            raise UnimplementedError("MultiHeadAttention: query_mask, value_mask and key_mask are not supported; "
-                                     "pass attention_mask")
         inputs = [query, value]
         if key is not None or attention_mask is not None:
             inputs.append(value if key is None else key)
@@ -56,7 +52,14 @@ class MultiHeadAttention(_Builtin):
             inputs.append(constant(bool(return_attention_scores), dtype="bool"))
         if use_causal_mask:
             inputs.append(constant(True, dtype="bool"))
-        out = Layer.__call__(self, inputs, training=training)
+        # Keras fills query_mask, value_mask and key_mask from the tensors' _keras_mask; no key
+        # given, no key mask.
+        masks = [query_mask if query_mask is not None else getattr(query, "_keras_mask", None),
+                 value_mask if value_mask is not None else getattr(value, "_keras_mask", None)]
+        if len(inputs) > 2:
+            masks.append(key_mask if key_mask is not None else getattr(key, "_keras_mask", None))
+        masks += [None] * (len(inputs) - len(masks))
+        out = Layer.__call__(self, inputs, training=training, mask=masks)
         return tuple(out) if return_attention_scores else out
 
 

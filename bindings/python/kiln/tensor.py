@@ -65,7 +65,8 @@ def _flatten(value):
 class Tensor:
     """An immutable tensor value (like tf.Tensor in eager mode)."""
 
-    __slots__ = ("_h", "__weakref__")
+    # _keras_mask: the mask a layer call gave this tensor (Keras's attribute); unset for none.
+    __slots__ = ("_h", "_keras_mask", "__weakref__")
     __array_priority__ = 100  # numpy defers to our operators
 
     def __init__(self, *_):
