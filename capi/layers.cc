@@ -143,9 +143,11 @@ class CallbackLayer final : public Layer {
       kiln_layer self{shared_from_this()};
       check_callback(cb_.build(&self, dims.data(), ranks.data(), ranks.size(), user_data_), *this, "build");
     }
-    // A model builds its sub-layers as Keras's Model.build does for subclassed models: by
-    // calling itself once on inputs of the shapes (zeros, unknown dims as 1).
-    if (is_model()) {
+    // An explicit model.build builds the sub-layers as Keras's Model.build does for subclassed
+    // models: by calling itself once on inputs of the shapes (zeros in the layer's dtype,
+    // unknown dims as 1). Built by a call, the call's own inputs build them (with their dtypes,
+    // and without running the model twice).
+    if (is_model() && !building_from_call()) {
       std::vector<Tensor> zeros;
       for (const PartialShape &s : shapes) {
         std::vector<int64_t> d(s);

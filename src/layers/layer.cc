@@ -152,12 +152,15 @@ void Layer::check_input_spec(const std::vector<PartialShape> &shapes) const {
   }
 }
 
-void Layer::build(const std::vector<PartialShape> &input_shapes) {
+void Layer::build(const std::vector<PartialShape> &input_shapes) { build_once(input_shapes, false); }
+
+void Layer::build_once(const std::vector<PartialShape> &input_shapes, bool from_call) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (built_) return;
     if (building_) fail(Code::kFailedPrecondition, "layer '", name_, "': build called again while it is building");
     building_ = true;
+    building_from_call_ = from_call;
   }
   try {
     check_input_spec(input_shapes);
@@ -210,7 +213,7 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
            " is empty (an undefined tensor); every input needs a tensor");
     shapes.push_back(partial_shape_of(inputs[i].shape()));
   }
-  if (!built()) build(shapes);
+  if (!built()) build_once(shapes, true);
   check_input_spec(shapes);
   const std::vector<Tensor> masks = checked_masks(inputs, ctx);
   CallContext inner = ctx;

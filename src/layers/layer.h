@@ -166,6 +166,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // Subclass config keys (appended by get_config after the base keys).
   virtual void add_config(Config &config) const;
   void set_is_model(bool m) { is_model_ = m; }
+  // In build_impl: whether the build runs for a call (whose inputs then go to call_impl), not
+  // for an explicit build(shapes).
+  bool building_from_call() const { return building_from_call_; }
   // For containers whose layer list changes (Sequential.add/pop): the layer builds again on
   // its next call, and the last tracked layer can be dropped.
   void mark_unbuilt();
@@ -176,6 +179,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
  private:
   friend class LayerTestAccess;
   void check_input_spec(const std::vector<PartialShape> &shapes) const;
+  void build_once(const std::vector<PartialShape> &input_shapes, bool from_call);
   std::vector<Tensor> checked_masks(const std::vector<Tensor> &inputs, const CallContext &ctx) const;
   void collect_variables(std::vector<VariablePtr> &out, std::vector<uint64_t> &seen) const;
   void collect_losses(std::vector<Tensor> &out) const;
@@ -201,6 +205,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   mutable std::mutex mu_;  // guards build and the call losses
   bool built_ = false;
   bool building_ = false;
+  bool building_from_call_ = false;  // set with building_, read by the building thread
   std::vector<PartialShape> build_shapes_;
   std::vector<Weight> weights_;
   std::vector<std::shared_ptr<Layer>> layers_;

@@ -186,4 +186,35 @@ TEST(HppLayers, ConfigRoundTrip) {
   EXPECT_EQ(back.class_name(), "Dense");
 }
 
+// A model with an int32 input, built by its first call: it sees that call's inputs (no extra
+// call on float zeros, which Embedding would refuse), and runs once.
+class IdsAndFeatures : public kiln::Model {
+ public:
+  IdsAndFeatures() : Model("IdsAndFeatures") {
+    emb_ = track(kiln::layers::Embedding(10, 2));
+    dense_ = track(kiln::layers::Dense(2));
+  }
+  int calls = 0;
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool) override {
+    ++calls;
+    return {dense_(x[0]) + kiln::sum(emb_(x[1]), {1})};
+  }
+
+ private:
+  kiln::Layer emb_, dense_;
+};
+
+TEST(HppLayers, ModelBuiltByItsFirstCallSeesTheRealInputs) {
+  IdsAndFeatures m;
+  const Tensor x = iota({2, 3});
+  const Tensor ids = Tensor::from_vector<int32_t>({1, 2, 3, 4}, {2, 2});
+  const Tensor y = m({x, ids})[0];
+  EXPECT_EQ(m.calls, 1);
+  EXPECT_TRUE(m.built());
+  EXPECT_EQ(y.shape(), (Dims{2, 2}));
+  EXPECT_EQ(m.trainable_variables().size(), 3u);
+}
+
 }  // namespace

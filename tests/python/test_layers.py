@@ -176,6 +176,34 @@ class LayersTest(unittest.TestCase):
         self.assertIsNone(ref())
 
 
+class IdsAndFeatures(kiln.Model):
+    """A model with an int32 input: built by its first call, it sees that call's real inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = layers.Embedding(10, 2)
+        self.dense = layers.Dense(2)
+        self.calls = 0
+
+    def call(self, inputs):
+        self.calls += 1
+        x, ids = inputs
+        return self.dense(x) + kiln.reduce_sum(self.emb(ids), axis=1)
+
+
+class ModelBuiltByCallTest(unittest.TestCase):
+    def test_first_call_builds_from_the_real_inputs_once(self):
+        m = IdsAndFeatures()
+        x = kiln.constant(np.ones((2, 3), np.float32))
+        ids = kiln.constant(np.array([[1, 2], [3, 4]], np.int32))
+        y = m([x, ids])
+        self.assertEqual(m.calls, 1)  # no extra call on float zeros (which Embedding would refuse)
+        self.assertTrue(m.built)
+        self.assertEqual(y.shape, (2, 2))
+        self.assertEqual(len(m.trainable_variables), 3)
+        np.testing.assert_array_equal(m([x, ids]).numpy(), y.numpy())
+
+
 if __name__ == "__main__":
     unittest.main()
 
