@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "core/threads.h"
+#include "layers/activations.h"
+#include "layers/layer.h"
 #include "ops/ops.h"
 #include "special_values_util.h"
 #include "test_util.h"
@@ -378,6 +380,37 @@ TEST(DenseFused, BadInputsAreInvalidArgument) {
                         {"dense", "alpha"});
   testing::expect_error([&] { ops::dense(x, w, b, static_cast<A>(99)); }, Code::kInvalidArgument,
                         {"dense", "activation"});
+}
+
+// The Dense layer through ops::dense gives, for every activation name it accepts, the output and
+// weight gradients of the matmul -> bias_add -> activation it ran before.
+TEST(DenseFused, DenseLayerMatchesTheThreeOps) {
+  const Tensor x = random_tensor(Shape{3, 7, 5}, 900u, -2.0f, 2.0f);
+  for (const std::string &name : layers::activation_names())
+    for (bool use_bias : {true, false}) {
+      Config c;
+      c.set("units", int64_t{6}).set("activation", name).set("use_bias", use_bias);
+      c.set("bias_initializer", "ones");  // a non-zero bias
+      layers::LayerPtr d = layers::create_layer("Dense", c);
+      autodiff::Tape tape(false, true);
+      const Tensor y = (*d)(x);
+      tape.stop_recording();
+      const std::vector<layers::VariablePtr> vars = d->trainable_variables();
+      ASSERT_EQ(vars.size(), use_bias ? 2u : 1u);
+      const Tensor r = random_tensor(y.shape(), 3u);
+      std::vector<Tensor> got = tape.gradient(y, {*vars[0]}, autodiff::Unconnected::kZero, r);
+
+      autodiff::Tape ref_tape(false, false);
+      const Tensor kernel = vars[0]->value();
+      ref_tape.watch(kernel);
+      Tensor z = ops::matmul(x, kernel);
+      if (use_bias) z = ops::bias_add(z, vars[1]->value());
+      const Tensor want = layers::get_activation(name)(z);
+      ref_tape.stop_recording();
+      EXPECT_TRUE(same_values(y, want)) << name << " bias " << use_bias;
+      const std::vector<Tensor> want_g = ref_tape.gradient(want, {kernel}, autodiff::Unconnected::kZero, r);
+      EXPECT_TRUE(same_values(got[0], want_g[0])) << name << " kernel gradient, bias " << use_bias;
+    }
 }
 
 }  // namespace
