@@ -383,7 +383,7 @@ void dense(std::optional<UnaryOp> act, float alpha, DType dtype, const void *x, 
   if (count == 0) return;
   if (pre == y) pre = nullptr;
   const Problem p{Shape{rows, k}, Shape{k, n}, Shape{rows, n}, 2};
-  // z = x · w + bias into `z` (float32 here), then the activation from z into `out`.
+  // z = x · w + bias into the float32 buffer z (the activation then runs from z into y).
   auto product = [&](const void *xf, const void *wf, const void *bf, void *z) {
     if (k == 0) {
       std::memset(z, 0, static_cast<size_t>(count) * sizeof(float));
