@@ -172,12 +172,19 @@ PrimitiveKey matmul_key(const Problem &p, bool ta, bool tb, DType dtype, int64_t
 }
 
 dnnl::primitive make_matmul(const dnnl::memory::desc &a, const dnnl::memory::desc &b,
-                            const dnnl::memory::desc &out) {
-  dnnl::matmul::desc d(a, b, out);
+                            const dnnl::memory::desc &out, const dnnl::memory::desc *bias = nullptr) {
+  const dnnl::matmul::desc d = bias ? dnnl::matmul::desc(a, b, *bias, out) : dnnl::matmul::desc(a, b, out);
   return dnnl::matmul(dnnl::matmul::primitive_desc(d, user_scratchpad_attr(), engine()));
 }
 
-void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const void *b, void *out) {
+// out += bias over out's last dim, in place: the binary add kernel, so the bits of an add op.
+void add_bias(DType dtype, const void *bias, void *out, const Shape &out_shape) {
+  binary(BinaryOp::kAdd, dtype, out, out_shape, bias, Shape{out_shape[out_shape.rank() - 1]}, out, out_shape);
+}
+
+// out = op(a) · op(b) (+ bias [N] over the last dim, when not null).
+void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const void *b, void *out,
+         const void *bias = nullptr) {
   const int r = p.rank;
   const Geometry g = geometry(p, ta, dtype);
   const int64_t count = g.count();
@@ -185,14 +192,23 @@ void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const v
     std::optional<SingleThreadScope> one;
     if (!g.threaded_whole) one.emplace();
     const int64_t batch = r > 2 ? p.out[0] : 1;
-    run_cached(matmul_key(p, ta, tb, dtype, batch, g.rows.size, g.k.size),
-               [&] {
-                 auto md = [&](const View &v) {
-                   return dnnl::memory::desc(v.dims, to_dnnl(dtype), v.strides);
-                 };
-                 return make_matmul(md(view(p.a, r, ta)), md(view(p.b, r, tb)), md(view(p.out, r, false)));
-               },
-               {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, out}});
+    PrimitiveKey key = matmul_key(p, ta, tb, dtype, batch, g.rows.size, g.k.size);
+    if (bias) key.add(int64_t{1});  // a key one value longer: the primitive with a bias argument
+    auto make = [&] {
+      auto md = [&](const View &v) { return dnnl::memory::desc(v.dims, to_dnnl(dtype), v.strides); };
+      // The bias as [1, ..., 1, N]: one value per output column, broadcast over the rest.
+      dims_t bias_dims(static_cast<size_t>(r), 1), bias_strides(static_cast<size_t>(r), p.out[r - 1]);
+      bias_dims.back() = p.out[r - 1];
+      bias_strides.back() = 1;
+      const dnnl::memory::desc bias_md(bias_dims, to_dnnl(dtype), bias_strides);
+      return make_matmul(md(view(p.a, r, ta)), md(view(p.b, r, tb)), md(view(p.out, r, false)),
+                         bias ? &bias_md : nullptr);
+    };
+    if (bias)
+      run_cached(key, make,
+                 {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, out}});
+    else
+      run_cached(key, make, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, out}});
     return;
   }
   const View va = view(p.a, r, ta), vb = view(p.b, r, tb), vo = view(p.out, r, false);
@@ -235,11 +251,14 @@ void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const v
     runs.emplace_back(q.prim, std::initializer_list<Arg>{
                                   {DNNL_ARG_SRC, q.a}, {DNNL_ARG_WEIGHTS, q.b}, {DNNL_ARG_DST, q.out}});
   run_all(runs, "matmul");
-  if (g.k.count == 1) return;
-  std::vector<const float *> parts(static_cast<size_t>(g.k.count));
-  parts[0] = static_cast<const float *>(out);
-  for (size_t i = 1; i < parts.size(); ++i) parts[i] = static_cast<const float *>(partials[i]->data());
-  sum_in_order(parts, p.out.num_elements(), static_cast<float *>(out));
+  if (g.k.count > 1) {
+    std::vector<const float *> parts(static_cast<size_t>(g.k.count));
+    parts[0] = static_cast<const float *>(out);
+    for (size_t i = 1; i < parts.size(); ++i) parts[i] = static_cast<const float *>(partials[i]->data());
+    sum_in_order(parts, p.out.num_elements(), static_cast<float *>(out));
+  }
+  // After the pieces are combined: the bias meets the finished sum, as in the whole product.
+  if (bias) add_bias(dtype, bias, out, p.out);
 }
 
 // bfloat16 state: 0 not yet known, 1 native, 2 unimplemented (oneDNN 2.6 implements bf16
@@ -353,6 +372,45 @@ void matmul(bool transpose_a, bool transpose_b, DType dtype, const void *a, cons
   cast(DType::kBFloat16, b, DType::kFloat32, b32, nb);
   run(p, transpose_a, transpose_b, DType::kFloat32, a32, b32, out32);
   cast(DType::kFloat32, out32, DType::kBFloat16, out, count);
+}
+
+void dense(std::optional<UnaryOp> act, float alpha, DType dtype, const void *x, const Shape &x_shape,
+           const void *w, const Shape &w_shape, const void *bias, void *pre, void *y) {
+  const int64_t k = x_shape[x_shape.rank() - 1], n = w_shape[1];
+  int64_t rows = 1;  // x's leading dims (not elements / k: K may be 0)
+  for (int i = 0; i + 1 < x_shape.rank(); ++i) rows *= x_shape[i];
+  const int64_t count = rows * n;
+  if (count == 0) return;
+  if (pre == y) pre = nullptr;
+  const Problem p{Shape{rows, k}, Shape{k, n}, Shape{rows, n}, 2};
+  // z = x · w + bias into the float32 buffer z (the activation then runs from z into y).
+  auto product = [&](const void *xf, const void *wf, const void *bf, void *z) {
+    if (k == 0) {
+      std::memset(z, 0, static_cast<size_t>(count) * sizeof(float));
+      if (bf) add_bias(DType::kFloat32, bf, z, p.out);
+    } else {
+      run(p, false, false, DType::kFloat32, xf, wf, z, bf);
+    }
+  };
+  if (dtype == DType::kFloat32) {
+    void *z = pre ? pre : y;
+    product(x, w, bias, z);
+    if (act) unary(*act, DType::kFloat32, z, y, count, alpha);
+    return;
+  }
+  if (dtype != DType::kBFloat16)
+    fail(Code::kInternal, "dense kernel: no ", dtype_name(dtype), " kernel (float32 or bfloat16)");
+  // bfloat16: widen, run the float32 path, round once (after the activation).
+  const int64_t nx = rows * k, nw = k * n, nb = bias ? n : 0;
+  std::vector<float> buf(static_cast<size_t>(nx + nw + nb + count));
+  float *x32 = buf.data(), *w32 = x32 + nx, *b32 = w32 + nw, *z32 = b32 + nb;
+  cast(DType::kBFloat16, x, DType::kFloat32, x32, nx);
+  cast(DType::kBFloat16, w, DType::kFloat32, w32, nw);
+  if (bias) cast(DType::kBFloat16, bias, DType::kFloat32, b32, nb);
+  product(x32, w32, bias ? b32 : nullptr, z32);
+  if (pre) cast(DType::kFloat32, z32, DType::kBFloat16, pre, count);
+  if (act) unary(*act, DType::kFloat32, z32, z32, count, alpha);
+  cast(DType::kFloat32, z32, DType::kBFloat16, y, count);
 }
 
 bool matmul_bf16_native() {

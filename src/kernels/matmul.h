@@ -2,8 +2,11 @@
 // loop for float64 (oneDNN 2.6 has no f64 matmul on CPU).
 #pragma once
 
+#include <optional>
+
 #include "core/dtype.h"
 #include "core/shape.h"
+#include "kernels/elementwise.h"
 
 namespace kiln::kernels {
 
@@ -13,6 +16,18 @@ namespace kiln::kernels {
 // a, b and out share one dtype: float32, bfloat16 or float64. Shapes are validated by the op.
 void matmul(bool transpose_a, bool transpose_b, DType dtype, const void *a, const Shape &a_shape,
             const void *b, const Shape &b_shape, void *out, const Shape &out_shape);
+
+// A Dense layer's forward pass: y = act(x · w + bias), with the bits of matmul, then binary add
+// of the bias, then unary(act) into a new buffer, at every size and thread count.
+// x: [..., K] (rank >= 2, row-major), w: [K, N], bias: [N] or null, y and pre: [..., N].
+// A product that runs whole takes the bias as the matmul primitive's bias argument (added to the
+// finished sum, as an add after it); a tall-K product that runs in pieces adds it after the pieces
+// are combined. The activation (act with alpha, as unary(); none: identity) runs in place on y.
+// pre, when not null and not y, receives x · w + bias (what some gradients read).
+// float32, or bfloat16 computed in float32 and rounded once (to y, and to pre): bf16 of the
+// float32 result for the bf16 inputs. Shapes and dtypes are validated by the op.
+void dense(std::optional<UnaryOp> act, float alpha, DType dtype, const void *x, const Shape &x_shape,
+           const void *w, const Shape &w_shape, const void *bias, void *pre, void *y);
 
 // Whether oneDNN runs bfloat16 matmul natively on this CPU (false: the f32 fallback runs).
 bool matmul_bf16_native();

@@ -18,17 +18,6 @@ void register_class(const char *name) {
   add_layer_factory(name, [](const Config &c) -> LayerPtr { return std::make_shared<L>(c); });
 }
 
-// As register_class, for a class that is mask-transparent (supports_masking) but does not say
-// so in its own constructor.
-template <typename L>
-void register_masking_class(const char *name) {
-  add_layer_factory(name, [](const Config &c) -> LayerPtr {
-    auto l = std::make_shared<L>(c);
-    l->set_supports_masking(true);
-    return l;
-  });
-}
-
 void register_core_layers();           // core_layers.cc
 void register_normalization_layers();  // normalization_layers.cc
 void register_sequential();            // sequential.cc

@@ -1,5 +1,8 @@
 // Core built-in layers: Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking.
+#include <map>
 #include <mutex>
+#include <tuple>
+#include <utility>
 
 #include "core/error.h"
 #include "layers/activations.h"
@@ -23,10 +26,12 @@ class Dense final : public Layer {
     units_ = r.get_int("units");
     if (units_ <= 0) fail(Code::kInvalidArgument, "Dense: units must be positive; got ", units_);
     activation_ = get_activation(r.get_string("activation", "linear"));
+    std::tie(fused_, fused_alpha_) = fused_activation(activation_.name);
     use_bias_ = r.get_bool("use_bias", true);
     w_ = KernelBiasSettings::read(config, r);
     r.finish();
     input_spec_.min_ndim = 2;
+    set_supports_masking(true);
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
@@ -37,12 +42,43 @@ class Dense final : public Layer {
     input_spec_.last_dim = in;
   }
 
+  // matmul, bias and activation in one op (ops::dense: the bits of matmul, bias_add and the
+  // activation op); an activation it cannot take runs after it, as its own op.
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    Tensor y = ops::matmul(single_input(*this, inputs), kernel_->value());
-    if (bias_) y = ops::bias_add(y, bias_->value());
-    y = activation_(y);
+    const Tensor &x = single_input(*this, inputs);
+    Tensor y;
+    if (x.dtype() == DType::kFloat32) {
+      y = ops::dense(x, kernel_->value(), bias_ ? bias_->value() : Tensor(), fused_, fused_alpha_);
+      if (fused_ == ops::DenseActivation::kLinear) y = activation_(y);
+    } else {  // other dtypes as before (bias_add takes float32 only and says so)
+      y = ops::matmul(x, kernel_->value());
+      if (bias_) y = ops::bias_add(y, bias_->value());
+      y = activation_(y);
+    }
     if (w_.activity_reg) add_loss((*w_.activity_reg)(y));
     return {y};
+  }
+
+  // The activations ops::dense applies itself, with activations.cc's parameters; kLinear for
+  // the rest (and for linear), which then run as activation_.
+  static std::pair<ops::DenseActivation, float> fused_activation(const std::string &name) {
+    using A = ops::DenseActivation;
+    static const std::map<std::string, std::pair<A, float>> table = {
+        {"relu", {A::kRelu, 0.0f}},
+        {"relu6", {A::kRelu6, 0.0f}},
+        {"sigmoid", {A::kSigmoid, 0.0f}},
+        {"tanh", {A::kTanh, 0.0f}},
+        {"gelu", {A::kGelu, 0.0f}},
+        {"elu", {A::kElu, 1.0f}},
+        {"selu", {A::kSelu, 0.0f}},
+        {"softplus", {A::kSoftplus, 0.0f}},
+        {"swish", {A::kSwish, 0.0f}},
+        {"silu", {A::kSwish, 0.0f}},
+        {"leaky_relu", {A::kLeakyRelu, 0.2f}},
+        {"exponential", {A::kExp, 0.0f}},
+    };
+    const auto it = table.find(name);
+    return it == table.end() ? std::pair<A, float>{A::kLinear, 0.0f} : it->second;
   }
 
   void add_config(Config &c) const override {
@@ -52,6 +88,8 @@ class Dense final : public Layer {
 
   int64_t units_;
   Activation activation_;
+  ops::DenseActivation fused_ = ops::DenseActivation::kLinear;
+  float fused_alpha_ = 0.0f;
   bool use_bias_;
   KernelBiasSettings w_;
   VariablePtr kernel_, bias_;
@@ -249,7 +287,7 @@ class Masking final : public Layer {
 }  // namespace
 
 void register_core_layers() {
-  register_masking_class<Dense>("Dense");
+  register_class<Dense>("Dense");
   register_class<ActivationLayer>("Activation");
   register_class<Dropout>("Dropout");
   register_class<Flatten>("Flatten");

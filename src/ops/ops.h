@@ -255,3 +255,29 @@ namespace kiln::ops {
 // Unimplemented; malformed equations are InvalidArgument.
 Tensor einsum(const std::string &equation, const std::vector<Tensor> &inputs);
 }  // namespace kiln::ops
+
+// ---- fused dense (a Dense layer's forward pass) ----
+namespace kiln::ops {
+// The activations dense() applies in the same pass (alpha: leaky_relu's slope, elu's scale).
+enum class DenseActivation {
+  kLinear = 0,
+  kRelu,
+  kRelu6,
+  kLeakyRelu,
+  kSigmoid,
+  kTanh,
+  kGelu,      // the exact (erf) form
+  kGeluTanh,  // the tanh approximation
+  kElu,
+  kSelu,
+  kSoftplus,
+  kSwish,
+  kExp,
+};
+// act(x · kernel + bias): x [..., in] (rank >= 2), kernel [in, units], bias [units] or undefined.
+// float32 and bfloat16 run one matmul primitive with the bias fused and the activation in place,
+// the bits of matmul, then bias_add, then the activation op (bfloat16: bf16 of that float32
+// result, rounded once); float64 composes those ops. One gradient rule: dx, dkernel, dbias.
+Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias,
+             DenseActivation activation = DenseActivation::kLinear, float alpha = 0.0f);
+}  // namespace kiln::ops

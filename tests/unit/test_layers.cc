@@ -80,6 +80,22 @@ TEST_F(LayersTest, DenseBuildsLazilyFromTheFirstInput) {
   expect_error([&] { (*d)(random_tensor({5}, 2)); }, Code::kInvalidArgument, {"expected rank >= 2"});
 }
 
+// bfloat16 and float64 Dense layers (with their bias) compute matmul -> bias_add -> activation
+// in their own dtype.
+TEST_F(LayersTest, DenseInBfloat16AndFloat64) {
+  for (const DType dt : {DType::kBFloat16, DType::kFloat64}) {
+    Config c;
+    c.set("units", int64_t{3}).set("activation", "tanh").set("dtype", dtype_name(dt));
+    LayerPtr d = create_layer("Dense", c);
+    const Tensor x = ops::cast(random_tensor({4, 5}, 3), dt);
+    const Tensor y = (*d)(x);
+    EXPECT_EQ(y.dtype(), dt);
+    const Tensor want =
+        ops::tanh(ops::add(ops::matmul(x, d->variables()[0]->peek()), d->variables()[1]->peek()));
+    testing::expect_near(ops::cast(y, DType::kFloat32), testing::values<float>(ops::cast(want, DType::kFloat32)), 0);
+  }
+}
+
 TEST_F(LayersTest, SequentialOrdersVariablesDepthFirstAndScopesNames) {
   // From a config: the layers keep the names their configs hold, as Keras's from_config.
   Config c;
