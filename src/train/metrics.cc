@@ -332,24 +332,24 @@ VariablePtr Metric::add_variable(const std::string &name, const Shape &shape) {
 }
 
 void Metric::update_state(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) {
+  if (takes_values())
+    fail(Code::kInvalidArgument, class_name_, " '", name_,
+         "' takes values (update_state(values, sample_weight)), not y_true and y_pred");
   std::lock_guard<std::mutex> lock(mu_);
   update_impl(y_true, y_pred, sample_weight);
 }
 
 void Metric::update_state_values(const Tensor &values, const Tensor &sample_weight) {
+  if (!takes_values())
+    fail(Code::kInvalidArgument, class_name_, " '", name_,
+         "' takes y_true and y_pred (update_state(y_true, y_pred, sample_weight)), not values");
   std::lock_guard<std::mutex> lock(mu_);
   update_values_impl(values, sample_weight);
 }
 
-void Metric::update_impl(const Tensor &, const Tensor &, const Tensor &) {
-  fail(Code::kInvalidArgument, class_name_, " '", name_,
-       "' takes values (update_state(values, sample_weight)), not y_true and y_pred");
-}
+void Metric::update_impl(const Tensor &, const Tensor &, const Tensor &) {}
 
-void Metric::update_values_impl(const Tensor &, const Tensor &) {
-  fail(Code::kInvalidArgument, class_name_, " '", name_,
-       "' takes y_true and y_pred (update_state(y_true, y_pred, sample_weight)), not values");
-}
+void Metric::update_values_impl(const Tensor &, const Tensor &) {}
 
 Tensor Metric::result() const {
   std::lock_guard<std::mutex> lock(mu_);
