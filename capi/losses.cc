@@ -1,15 +1,13 @@
 // Losses and metrics across the ABI: kiln_loss and kiln_metric handles, each holding one shared
 // reference to a core object (as kiln_layer does).
-#include <cstring>
+#include "train/losses.h"
+
 #include <memory>
 
 #include "capi/handles.h"
 #include "capi/train_handles.h"
-#include "train/losses.h"
 
-using kiln::Code;
 using kiln::Config;
-using kiln::fail;
 using kiln::capi::require_not_null;
 using kiln::train::LossPtr;
 

@@ -1,11 +1,12 @@
 // Metrics across the ABI: kiln_metric handles over the core's metric objects.
+#include "train/metrics.h"
+
 #include <algorithm>
 #include <memory>
 #include <vector>
 
 #include "capi/handles.h"
 #include "capi/train_handles.h"
-#include "train/metrics.h"
 
 using kiln::Code;
 using kiln::Config;
@@ -25,7 +26,8 @@ Tensor optional_tensor(const kiln_tensor *t) { return t ? t->value : Tensor(); }
 
 std::vector<int64_t> dims_of(const int64_t *dims, size_t rank, const char *fn, const char *what) {
   if (rank > KILN_MAX_RANK)
-    fail(Code::kInvalidArgument, fn, ": ", what, " has rank ", rank, "; at most KILN_MAX_RANK (", KILN_MAX_RANK, ")");
+    fail(Code::kInvalidArgument, fn, ": ", what, " has rank ", rank, "; at most KILN_MAX_RANK (",
+         KILN_MAX_RANK, ")");
   if (rank > 0) require_not_null(dims, fn, what);
   return std::vector<int64_t>(dims, dims + rank);
 }
@@ -57,9 +59,9 @@ kiln_status *kiln_metric_resolve(kiln_metric **out, const char *identifier, cons
   require_not_null(out, __func__, "out");
   require_not_null(identifier, __func__, "identifier");
   const kiln::train::Loss *l = loss ? loss->loss.get() : nullptr;
-  *out = new kiln_metric{kiln::train::resolve_metric(identifier, l,
-                                                     dims_of(y_true_dims, y_true_rank, __func__, "y_true_dims"),
-                                                     dims_of(y_pred_dims, y_pred_rank, __func__, "y_pred_dims"))};
+  *out = new kiln_metric{
+      kiln::train::resolve_metric(identifier, l, dims_of(y_true_dims, y_true_rank, __func__, "y_true_dims"),
+                                  dims_of(y_pred_dims, y_pred_rank, __func__, "y_pred_dims"))};
   KILN_CAPI_END
 }
 
@@ -103,8 +105,8 @@ const char *kiln_metric_get_class_name(const kiln_metric *metric) {
 }
 bool kiln_metric_takes_values(const kiln_metric *metric) { return metric && metric->metric->takes_values(); }
 
-kiln_status *kiln_metric_update_state(kiln_metric *metric, const kiln_tensor *y_true, const kiln_tensor *y_pred,
-                                      const kiln_tensor *sample_weight) {
+kiln_status *kiln_metric_update_state(kiln_metric *metric, const kiln_tensor *y_true,
+                                      const kiln_tensor *y_pred, const kiln_tensor *sample_weight) {
   KILN_CAPI_BEGIN
   const MetricPtr &m = metric_of(metric, __func__);
   const Tensor &t = kiln::capi::tensor_of(y_true, __func__, "y_true");

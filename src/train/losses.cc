@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "ops/ops.h"
+#include "train/serialized.h"
 
 namespace kiln::train {
 
@@ -33,14 +34,15 @@ void prepare_dense(Tensor &y_true, Tensor &y_pred, const std::string &owner) {
   if (y_true.dtype() != y_pred.dtype()) y_true = ops::cast(y_true, y_pred.dtype());
   squeeze_or_expand_to_same_rank(y_true, y_pred);
   if (y_true.shape() != y_pred.shape())
-    fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(), " and y_pred ", y_pred.description(),
-         " have different shapes");
+    fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(), " and y_pred ",
+         y_pred.description(), " have different shapes");
   if (y_pred.shape().rank() == 0)
     fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected at least one axis");
 }
 
 int64_t norm_axis(int64_t axis, int rank, const std::string &owner) {
-  if (axis < -rank || axis >= rank) fail(Code::kInvalidArgument, owner, ": axis ", axis, " is out of range for rank ", rank);
+  if (axis < -rank || axis >= rank)
+    fail(Code::kInvalidArgument, owner, ": axis ", axis, " is out of range for rank ", rank);
   return axis < 0 ? axis + rank : axis;
 }
 
@@ -54,35 +56,48 @@ Tensor l2_normalize_keras(const Tensor &x, int64_t axis) {
 
 // ----------------------------------------------------------------- the losses
 
-class MeanSquaredError final : public Loss {
+// The losses of y_true and y_pred of one shape (y_true cast to y_pred's dtype): per_sample gets
+// them prepared.
+class DenseLoss : public Loss {
  public:
-  explicit MeanSquaredError(ConfigReader &r) : Loss("MeanSquaredError", r, "mean_squared_error") { r.finish(); }
-  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const override {
+  using Loss::Loss;
+  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const final {
     Tensor t = yt, p = yp;
     prepare_dense(t, p, name());
-    return ops::mean(ops::square(ops::sub(p, t)), {-1});
+    return per_sample(t, p);
   }
+
+ protected:
+  virtual Tensor per_sample(const Tensor &t, const Tensor &p) const = 0;
 };
 
-class MeanAbsoluteError final : public Loss {
+// MeanSquaredError and MeanAbsoluteError: mean(f(y_pred - y_true), axis=-1).
+class MeanError final : public DenseLoss {
  public:
-  explicit MeanAbsoluteError(ConfigReader &r) : Loss("MeanAbsoluteError", r, "mean_absolute_error") { r.finish(); }
-  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const override {
-    Tensor t = yt, p = yp;
-    prepare_dense(t, p, name());
-    return ops::mean(ops::abs(ops::sub(p, t)), {-1});
+  MeanError(ConfigReader &r, const char *class_name, const char *default_name, Tensor (*f)(const Tensor &))
+      : DenseLoss(class_name, r, default_name), f_(f) {
+    r.finish();
   }
+
+ protected:
+  Tensor per_sample(const Tensor &t, const Tensor &p) const override {
+    return ops::mean(f_(ops::sub(p, t)), {-1});
+  }
+
+ private:
+  Tensor (*f_)(const Tensor &);
 };
 
-class Huber final : public Loss {
+class Huber final : public DenseLoss {
  public:
-  explicit Huber(ConfigReader &r) : Loss("Huber", r, "huber_loss"), delta_(r.get_float("delta", 1.0)) {
+  explicit Huber(ConfigReader &r) : DenseLoss("Huber", r, "huber_loss"), delta_(r.get_float("delta", 1.0)) {
     r.finish();
     if (!(delta_ >= 0)) fail(Code::kInvalidArgument, "Huber: delta is ", delta_, "; expected >= 0");
   }
-  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const override {
-    Tensor t = yt, p = yp;
-    prepare_dense(t, p, name());
+  void add_config(Config &c) const override { c.set("delta", delta_); }
+
+ protected:
+  Tensor per_sample(const Tensor &t, const Tensor &p) const override {
     Tensor err = ops::sub(p, t);
     Tensor abs_err = ops::abs(err);
     Tensor half = k(0.5, p);
@@ -90,111 +105,106 @@ class Huber final : public Loss {
     Tensor lin = ops::sub(ops::mul(k(delta_, p), abs_err), k(0.5 * delta_ * delta_, p));
     return ops::mean(ops::where(ops::less_equal(abs_err, k(delta_, p)), quad, lin), {-1});
   }
-  void add_config(Config &c) const override { c.set("delta", delta_); }
 
  private:
   double delta_;
 };
 
-class KLDivergence final : public Loss {
+class KLDivergence final : public DenseLoss {
  public:
-  explicit KLDivergence(ConfigReader &r) : Loss("KLDivergence", r, "kl_divergence") { r.finish(); }
-  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const override {
-    Tensor t = yt, p = yp;
-    prepare_dense(t, p, name());
-    t = ops::clip_by_value(t, kEpsilon, 1.0f);
-    p = ops::clip_by_value(p, kEpsilon, 1.0f);
+  explicit KLDivergence(ConfigReader &r) : DenseLoss("KLDivergence", r, "kl_divergence") { r.finish(); }
+
+ protected:
+  Tensor per_sample(const Tensor &yt, const Tensor &yp) const override {
+    const Tensor t = ops::clip_by_value(yt, kEpsilon, 1.0f);
+    const Tensor p = ops::clip_by_value(yp, kEpsilon, 1.0f);
     return ops::sum(ops::mul(t, ops::log(ops::div(t, p))), {-1});
   }
 };
 
-class CosineSimilarity final : public Loss {
+class CosineSimilarity final : public DenseLoss {
  public:
   explicit CosineSimilarity(ConfigReader &r)
-      : Loss("CosineSimilarity", r, "cosine_similarity"), axis_(r.get_int("axis", -1)) {
+      : DenseLoss("CosineSimilarity", r, "cosine_similarity"), axis_(r.get_int("axis", -1)) {
     r.finish();
   }
-  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const override {
-    Tensor t = yt, p = yp;
-    prepare_dense(t, p, name());
+  void add_config(Config &c) const override { c.set("axis", axis_); }
+
+ protected:
+  Tensor per_sample(const Tensor &t, const Tensor &p) const override {
     const int64_t axis = norm_axis(axis_, p.shape().rank(), name());
     return ops::neg(ops::sum(ops::mul(l2_normalize_keras(t, axis), l2_normalize_keras(p, axis)), {axis}));
   }
-  void add_config(Config &c) const override { c.set("axis", axis_); }
 
  private:
   int64_t axis_;
 };
 
-class BinaryCrossentropy final : public Loss {
+// BinaryCrossentropy and CategoricalCrossentropy: from_logits, label_smoothing and axis.
+class Crossentropy : public DenseLoss {
  public:
-  explicit BinaryCrossentropy(ConfigReader &r)
-      : Loss("BinaryCrossentropy", r, "binary_crossentropy"),
+  Crossentropy(ConfigReader &r, const char *class_name, const char *default_name)
+      : DenseLoss(class_name, r, default_name),
         from_logits_(r.get_bool("from_logits", false)),
         label_smoothing_(r.get_float("label_smoothing", 0.0)),
         axis_(r.get_int("axis", -1)) {
     r.finish();
     if (!(label_smoothing_ >= 0 && label_smoothing_ <= 1))
-      fail(Code::kInvalidArgument, "BinaryCrossentropy: label_smoothing is ", label_smoothing_, "; expected [0, 1]");
+      fail(Code::kInvalidArgument, class_name, ": label_smoothing is ", label_smoothing_,
+           "; expected [0, 1]");
   }
-  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const override {
-    Tensor t = yt, p = yp;
-    prepare_dense(t, p, name());
-    const int64_t axis = norm_axis(axis_, p.shape().rank(), name());
-    if (label_smoothing_ != 0)
-      t = ops::add(ops::mul(t, k(1.0 - label_smoothing_, t)), k(0.5 * label_smoothing_, t));
+  void add_config(Config &c) const override {
+    c.set("from_logits", from_logits_).set("label_smoothing", label_smoothing_).set("axis", axis_);
+  }
+
+ protected:
+  // y_true * (1 - label_smoothing) + label_smoothing * share.
+  Tensor smooth(const Tensor &t, double share) const {
+    if (label_smoothing_ == 0) return t;
+    return ops::add(ops::mul(t, k(1.0 - label_smoothing_, t)), k(label_smoothing_ * share, t));
+  }
+  int64_t axis(const Tensor &p) const { return norm_axis(axis_, p.shape().rank(), name()); }
+
+  bool from_logits_;
+  double label_smoothing_;
+  int64_t axis_;
+};
+
+class BinaryCrossentropy final : public Crossentropy {
+ public:
+  explicit BinaryCrossentropy(ConfigReader &r)
+      : Crossentropy(r, "BinaryCrossentropy", "binary_crossentropy") {}
+
+ protected:
+  Tensor per_sample(const Tensor &yt, const Tensor &p) const override {
+    const Tensor t = smooth(yt, 0.5);
     Tensor bce;
     if (from_logits_) {
       bce = ops::sigmoid_cross_entropy_with_logits(t, p);
     } else {
       Tensor c = clip_probabilities(p);
       Tensor one = k(1.0, c);
-      bce = ops::neg(ops::add(ops::mul(t, ops::log(c)), ops::mul(ops::sub(one, t), ops::log(ops::sub(one, c)))));
+      bce = ops::neg(
+          ops::add(ops::mul(t, ops::log(c)), ops::mul(ops::sub(one, t), ops::log(ops::sub(one, c)))));
     }
-    return ops::mean(bce, {axis});
+    return ops::mean(bce, {axis(p)});
   }
-  void add_config(Config &c) const override {
-    c.set("from_logits", from_logits_).set("label_smoothing", label_smoothing_).set("axis", axis_);
-  }
-
- private:
-  bool from_logits_;
-  double label_smoothing_;
-  int64_t axis_;
 };
 
-class CategoricalCrossentropy final : public Loss {
+class CategoricalCrossentropy final : public Crossentropy {
  public:
   explicit CategoricalCrossentropy(ConfigReader &r)
-      : Loss("CategoricalCrossentropy", r, "categorical_crossentropy"),
-        from_logits_(r.get_bool("from_logits", false)),
-        label_smoothing_(r.get_float("label_smoothing", 0.0)),
-        axis_(r.get_int("axis", -1)) {
-    r.finish();
-    if (!(label_smoothing_ >= 0 && label_smoothing_ <= 1))
-      fail(Code::kInvalidArgument, "CategoricalCrossentropy: label_smoothing is ", label_smoothing_,
-           "; expected [0, 1]");
-  }
-  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const override {
-    Tensor t = yt, p = yp;
-    prepare_dense(t, p, name());
-    const int64_t axis = norm_axis(axis_, p.shape().rank(), name());
-    if (label_smoothing_ != 0) {
-      const double classes = static_cast<double>(t.shape()[t.shape().rank() - 1]);
-      t = ops::add(ops::mul(t, k(1.0 - label_smoothing_, t)), k(label_smoothing_ / classes, t));
-    }
-    if (from_logits_) return ops::softmax_cross_entropy_with_logits(t, p, axis);
-    Tensor q = clip_probabilities(ops::div(p, ops::sum(p, {axis}, true)));
-    return ops::neg(ops::sum(ops::mul(t, ops::log(q)), {axis}));
-  }
-  void add_config(Config &c) const override {
-    c.set("from_logits", from_logits_).set("label_smoothing", label_smoothing_).set("axis", axis_);
-  }
+      : Crossentropy(r, "CategoricalCrossentropy", "categorical_crossentropy") {}
 
- private:
-  bool from_logits_;
-  double label_smoothing_;
-  int64_t axis_;
+ protected:
+  Tensor per_sample(const Tensor &yt, const Tensor &p) const override {
+    // Keras divides the smoothing by the last dim's size, whatever the axis.
+    const Tensor t = smooth(yt, 1.0 / static_cast<double>(yt.shape()[yt.shape().rank() - 1]));
+    const int64_t ax = axis(p);
+    if (from_logits_) return ops::softmax_cross_entropy_with_logits(t, p, ax);
+    Tensor q = clip_probabilities(ops::div(p, ops::sum(p, {ax}, true)));
+    return ops::neg(ops::sum(ops::mul(t, ops::log(q)), {ax}));
+  }
 };
 
 // Integer labels (float labels cast), range-checked here so the error names the loss.
@@ -203,7 +213,8 @@ Tensor sparse_labels(const Tensor &y_true, int64_t classes, const std::optional<
   Tensor labels = y_true;
   if (labels.dtype() != DType::kInt32 && labels.dtype() != DType::kInt64) {
     if (!is_floating(labels.dtype()) && labels.dtype() != DType::kUInt8)
-      fail(Code::kInvalidArgument, owner, ": y_true is ", labels.description(), "; expected integer class ids");
+      fail(Code::kInvalidArgument, owner, ": y_true is ", labels.description(),
+           "; expected integer class ids");
     labels = ops::cast(labels, DType::kInt64);
   }
   const Tensor as64 = labels.dtype() == DType::kInt64 ? labels : ops::cast(labels, DType::kInt64);
@@ -211,8 +222,8 @@ Tensor sparse_labels(const Tensor &y_true, int64_t classes, const std::optional<
   for (int64_t i = 0; i < as64.num_elements(); ++i) {
     if (ignore && v[i] == *ignore) continue;
     if (v[i] < 0 || v[i] >= classes)
-      fail(Code::kInvalidArgument, owner, ": label ", v[i], " at flat index ", i, " is out of range; y_pred has ",
-           classes, " classes, so labels must be in [0, ", classes, ")");
+      fail(Code::kInvalidArgument, owner, ": label ", v[i], " at flat index ", i,
+           " is out of range; y_pred has ", classes, " classes, so labels must be in [0, ", classes, ")");
   }
   return labels;
 }
@@ -237,7 +248,8 @@ class SparseCategoricalCrossentropy final : public Loss {
     want.pop_back();
     if (t.shape().to_vector() != want)
       fail(Code::kInvalidArgument, name(), ": y_true ", yt.description(), " does not match y_pred ",
-           yp.description(), "; expected labels of shape ", Shape(want).to_string(), " (or with a trailing 1)");
+           yp.description(), "; expected labels of shape ", Shape(want).to_string(),
+           " (or with a trailing 1)");
     const int64_t classes = yp.shape()[rank - 1];
     t = sparse_labels(t, classes, ignore_class_, name());
     Tensor p = yp, valid;
@@ -283,8 +295,14 @@ const std::map<std::string, Factory> &factories() {
       {"CosineSimilarity", factory<CosineSimilarity>()},
       {"Huber", factory<Huber>()},
       {"KLDivergence", factory<KLDivergence>()},
-      {"MeanAbsoluteError", factory<MeanAbsoluteError>()},
-      {"MeanSquaredError", factory<MeanSquaredError>()},
+      {"MeanAbsoluteError",
+       [](ConfigReader &r) {
+         return std::make_shared<MeanError>(r, "MeanAbsoluteError", "mean_absolute_error", ops::abs);
+       }},
+      {"MeanSquaredError",
+       [](ConfigReader &r) {
+         return std::make_shared<MeanError>(r, "MeanSquaredError", "mean_squared_error", ops::square);
+       }},
       {"SparseCategoricalCrossentropy", factory<SparseCategoricalCrossentropy>()},
   };
   return f;
@@ -319,14 +337,18 @@ Reduction reduction_from_string(const std::string &s, const std::string &owner) 
   if (s == "sum_over_batch_size" || s == "auto") return Reduction::kSumOverBatchSize;
   if (s == "sum") return Reduction::kSum;
   if (s == "none") return Reduction::kNone;
-  fail(Code::kInvalidArgument, owner, ": reduction '", s, "' is not valid; expected sum_over_batch_size, sum or none");
+  fail(Code::kInvalidArgument, owner, ": reduction '", s,
+       "' is not valid; expected sum_over_batch_size, sum or none");
 }
 
 const char *reduction_name(Reduction r) {
   switch (r) {
-    case Reduction::kSum: return "sum";
-    case Reduction::kNone: return "none";
-    case Reduction::kSumOverBatchSize: break;
+    case Reduction::kSum:
+      return "sum";
+    case Reduction::kNone:
+      return "none";
+    case Reduction::kSumOverBatchSize:
+      break;
   }
   return "sum_over_batch_size";
 }
@@ -339,7 +361,8 @@ Loss::Loss(std::string class_name, ConfigReader &r, const std::string &default_n
   if (r.has("reduction")) reduction_ = reduction_from_string(r.get_string("reduction", ""), class_name_);
   const std::string dtype = r.get_string("dtype", "float32");
   if (dtype != "float32")
-    fail(Code::kInvalidArgument, class_name_, ": dtype '", dtype, "' is not supported; losses compute in y_pred's dtype");
+    fail(Code::kInvalidArgument, class_name_, ": dtype '", dtype,
+         "' is not supported; losses compute in y_pred's dtype");
 }
 
 Tensor Loss::operator()(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) const {
@@ -432,30 +455,17 @@ std::vector<std::string> registered_losses() {
 
 LossPtr create_loss(const std::string &name, const Config &config) {
   const std::string cls = loss_class_for(name);
-  if (cls.empty()) {
-    std::string known;
-    for (const std::string &n : registered_losses()) known += (known.empty() ? "" : ", ") + n;
-    fail(Code::kNotFound, "unknown loss '", name, "'; known: ", known);
-  }
+  if (cls.empty())
+    fail(Code::kNotFound, "unknown loss '", name, "'; known: ", join_names(registered_losses()));
   ConfigReader r(config, cls);
   return factories().at(cls)(r);
 }
 
-Config serialize_loss(const Loss &loss) {
-  Config c;
-  c.set("class_name", loss.class_name());
-  c.set("config", loss.get_config());
-  return c;
-}
+Config serialize_loss(const Loss &loss) { return serialized(loss.class_name(), loss.get_config()); }
 
 LossPtr deserialize_loss(const Config &serialized) {
-  ConfigReader r(serialized, "loss");
-  const std::string cls = r.get_string("class_name", "");
-  if (cls.empty()) fail(Code::kInvalidArgument, "loss: a serialized loss needs a 'class_name'");
-  const std::optional<Config> config = r.get_optional_config("config");
-  r.accept({"module", "registered_name"});
-  r.finish();
-  return create_loss(cls, config.value_or(Config()));
+  const ClassAndConfig c = read_serialized(serialized, "loss");
+  return create_loss(c.class_name, c.config);
 }
 
 }  // namespace kiln::train

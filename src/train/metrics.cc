@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "ops/ops.h"
 #include "train/metrics_internal.h"
+#include "train/serialized.h"
 
 namespace kiln::train {
 
@@ -41,8 +42,8 @@ Tensor in_top_k(const Tensor &targets, const Tensor &predictions, int64_t k, con
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t target = tv[i];
     if (target < 0 || target >= classes)
-      fail(Code::kInvalidArgument, owner, ": label ", target, " at flat index ", i, " is out of range for ", classes,
-           " classes");
+      fail(Code::kInvalidArgument, owner, ": label ", target, " at flat index ", i, " is out of range for ",
+           classes, " classes");
     const float *row = pv + i * classes;
     const float score = row[target];
     int64_t higher = 0;
@@ -127,7 +128,8 @@ using MetricFn = std::function<Tensor(const Tensor &, const Tensor &)>;
 // "fn_config": its config).
 class MeanMetricWrapper : public Reduce {
  public:
-  MeanMetricWrapper(const std::string &class_name, ConfigReader &r, const std::string &default_name, MetricFn fn)
+  MeanMetricWrapper(const std::string &class_name, ConfigReader &r, const std::string &default_name,
+                    MetricFn fn)
       : Reduce(class_name, r, default_name, true), fn_(std::move(fn)) {}
   MeanMetricWrapper(ConfigReader &r, LossPtr loss, const std::string &default_name)
       : Reduce("MeanMetricWrapper", r, default_name, true), loss_(std::move(loss)) {}
@@ -180,7 +182,8 @@ class FnMetric final : public MeanMetricWrapper {
 
 class RootMeanSquaredError final : public Reduce {
  public:
-  explicit RootMeanSquaredError(ConfigReader &r) : Reduce("RootMeanSquaredError", r, "root_mean_squared_error", true) {
+  explicit RootMeanSquaredError(ConfigReader &r)
+      : Reduce("RootMeanSquaredError", r, "root_mean_squared_error", true) {
     r.finish();
   }
 
@@ -190,8 +193,8 @@ class RootMeanSquaredError final : public Reduce {
     Tensor t = f32(y_true), p = f32(y_pred);
     squeeze_or_expand_to_same_rank(t, p);
     if (t.shape() != p.shape())
-      fail(Code::kInvalidArgument, name(), ": y_true ", y_true.description(), " and y_pred ", y_pred.description(),
-           " have different shapes");
+      fail(Code::kInvalidArgument, name(), ": y_true ", y_true.description(), " and y_pred ",
+           y_pred.description(), " have different shapes");
     update_values_impl(ops::square(ops::sub(p, t)), sample_weight);
   }
   Tensor result_impl() const override { return ops::sqrt(Reduce::result_impl()); }
@@ -226,19 +229,22 @@ const std::map<std::string, Factory> &factories() {
   static const std::map<std::string, Factory> f = {
       {"Mean", [](ConfigReader &r) { return std::make_shared<ValuesMetric>("Mean", r, true); }},
       {"Sum", [](ConfigReader &r) { return std::make_shared<ValuesMetric>("Sum", r, false); }},
-      {"Accuracy", fn_metric("Accuracy", "accuracy", [](ConfigReader &, Config &) { return plain(accuracy); })},
+      {"Accuracy",
+       fn_metric("Accuracy", "accuracy", [](ConfigReader &, Config &) { return plain(accuracy); })},
       {"BinaryAccuracy", fn_metric("BinaryAccuracy", "binary_accuracy",
                                    [](ConfigReader &r, Config &c) -> MetricFn {
                                      const double t = r.get_float("threshold", 0.5);
                                      c.set("threshold", t);
-                                     return [t](const Tensor &a, const Tensor &b) { return binary_accuracy(a, b, t); };
+                                     return [t](const Tensor &a, const Tensor &b) {
+                                       return binary_accuracy(a, b, t);
+                                     };
                                    })},
-      {"CategoricalAccuracy", fn_metric("CategoricalAccuracy", "categorical_accuracy",
-                                        [](ConfigReader &, Config &) { return plain(categorical_accuracy); })},
-      {"SparseCategoricalAccuracy", fn_metric("SparseCategoricalAccuracy", "sparse_categorical_accuracy",
-                                              [](ConfigReader &, Config &) {
-                                                return plain(sparse_categorical_accuracy);
-                                              })},
+      {"CategoricalAccuracy",
+       fn_metric("CategoricalAccuracy", "categorical_accuracy",
+                 [](ConfigReader &, Config &) { return plain(categorical_accuracy); })},
+      {"SparseCategoricalAccuracy",
+       fn_metric("SparseCategoricalAccuracy", "sparse_categorical_accuracy",
+                 [](ConfigReader &, Config &) { return plain(sparse_categorical_accuracy); })},
       {"TopKCategoricalAccuracy", fn_metric("TopKCategoricalAccuracy", "top_k_categorical_accuracy",
                                             [](ConfigReader &r, Config &c) -> MetricFn {
                                               const int64_t k = r.get_int("k", 5);
@@ -247,15 +253,15 @@ const std::map<std::string, Factory> &factories() {
                                                 return top_k_categorical_accuracy(a, b, k);
                                               };
                                             })},
-      {"SparseTopKCategoricalAccuracy", fn_metric("SparseTopKCategoricalAccuracy",
-                                                  "sparse_top_k_categorical_accuracy",
-                                                  [](ConfigReader &r, Config &c) -> MetricFn {
-                                                    const int64_t k = r.get_int("k", 5);
-                                                    c.set("k", k);
-                                                    return [k](const Tensor &a, const Tensor &b) {
-                                                      return sparse_top_k_categorical_accuracy(a, b, k);
-                                                    };
-                                                  })},
+      {"SparseTopKCategoricalAccuracy",
+       fn_metric("SparseTopKCategoricalAccuracy", "sparse_top_k_categorical_accuracy",
+                 [](ConfigReader &r, Config &c) -> MetricFn {
+                   const int64_t k = r.get_int("k", 5);
+                   c.set("k", k);
+                   return [k](const Tensor &a, const Tensor &b) {
+                     return sparse_top_k_categorical_accuracy(a, b, k);
+                   };
+                 })},
       {"MeanSquaredError", fn_metric("MeanSquaredError", "mean_squared_error",
                                      [](ConfigReader &, Config &) -> MetricFn {
                                        LossPtr l = create_loss("MeanSquaredError");
@@ -322,7 +328,8 @@ Metric::Metric(std::string class_name, ConfigReader &r, const std::string &defau
       id_(next_metric_id.fetch_add(1)) {
   const std::string dtype = r.get_string("dtype", "float32");
   if (dtype != "float32")
-    fail(Code::kInvalidArgument, class_name_, ": dtype '", dtype, "' is not supported; metrics keep float32 state");
+    fail(Code::kInvalidArgument, class_name_, ": dtype '", dtype,
+         "' is not supported; metrics keep float32 state");
 }
 
 VariablePtr Metric::add_variable(const std::string &name, const Shape &shape) {
@@ -375,8 +382,8 @@ Tensor accuracy(const Tensor &y_true, const Tensor &y_pred) {
   Tensor t = y_true.dtype() == y_pred.dtype() ? y_true : ops::cast(y_true, y_pred.dtype()), p = y_pred;
   squeeze_or_expand_to_same_rank(t, p);
   if (t.shape() != p.shape())
-    fail(Code::kInvalidArgument, "accuracy: y_true ", y_true.description(), " and y_pred ", y_pred.description(),
-         " have different shapes");
+    fail(Code::kInvalidArgument, "accuracy: y_true ", y_true.description(), " and y_pred ",
+         y_pred.description(), " have different shapes");
   Tensor eq = f32(ops::equal(t, p));
   return eq.shape().rank() == 0 ? eq : ops::mean(eq, {-1});
 }
@@ -396,7 +403,8 @@ namespace {
 // The rest of categorical_accuracy / sparse_categorical_accuracy once y_true holds class ids.
 Tensor class_matches(Tensor labels, const Tensor &y_pred, bool squeeze_any, const char *owner) {
   detail::require_pair(labels, y_pred, owner);
-  if (y_pred.shape().rank() == 0) fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., classes]");
+  if (y_pred.shape().rank() == 0)
+    fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., classes]");
   const Shape original = labels.shape();
   bool reshape = false;
   if (labels.shape().rank() == y_pred.shape().rank() &&
@@ -435,7 +443,8 @@ Tensor sparse_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred) {
 namespace {
 Tensor top_k_matches(const Tensor &labels, const Tensor &y_pred, int64_t k, const char *owner) {
   if (k < 1) fail(Code::kInvalidArgument, owner, ": k is ", k, "; expected >= 1");
-  if (y_pred.shape().rank() < 1) fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., classes]");
+  if (y_pred.shape().rank() < 1)
+    fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., classes]");
   Tensor l = labels;
   if (is_floating(l.dtype())) l = ops::cast(l, DType::kInt64);
   return in_top_k(l, y_pred, k, owner);
@@ -475,11 +484,10 @@ MetricPtr create_metric(const std::string &name, const Config &config) {
     ConfigReader r(c, "MeanMetricWrapper");
     return make_loss_wrapper(r, name, name);
   }
-  std::string known;
-  for (const std::string &n : registered_metrics()) known += (known.empty() ? "" : ", ") + n;
+  std::vector<std::string> known = registered_metrics();
   for (const std::string &n : registered_losses())
-    if (!factories().count(n) && !aliases().count(n)) known += ", " + n;
-  fail(Code::kNotFound, "unknown metric '", name, "'; known: ", known);
+    if (!factories().count(n) && !aliases().count(n)) known.push_back(n);
+  fail(Code::kNotFound, "unknown metric '", name, "'; known: ", join_names(known));
 }
 
 MetricPtr mean_metric_wrapper(const LossPtr &loss, const std::string &name) {
@@ -493,8 +501,8 @@ MetricPtr mean_metric_wrapper(const LossPtr &loss, const std::string &name) {
   return m;
 }
 
-MetricPtr resolve_metric(const std::string &identifier, const Loss *loss, const std::vector<int64_t> &y_true_shape,
-                         const std::vector<int64_t> &y_pred_shape) {
+MetricPtr resolve_metric(const std::string &identifier, const Loss *loss,
+                         const std::vector<int64_t> &y_true_shape, const std::vector<int64_t> &y_pred_shape) {
   const bool acc = identifier == "accuracy" || identifier == "acc";
   const bool ce = identifier == "crossentropy" || identifier == "ce";
   if (!acc && !ce) return create_metric(identifier);
@@ -515,7 +523,8 @@ MetricPtr resolve_metric(const std::string &identifier, const Loss *loss, const 
     else
       kind = kCategorical;
   }
-  static const char *const acc_classes[] = {"BinaryAccuracy", "SparseCategoricalAccuracy", "CategoricalAccuracy"};
+  static const char *const acc_classes[] = {"BinaryAccuracy", "SparseCategoricalAccuracy",
+                                            "CategoricalAccuracy"};
   static const char *const ce_losses[] = {"binary_crossentropy", "sparse_categorical_crossentropy",
                                           "categorical_crossentropy"};
   Config c;
@@ -524,21 +533,11 @@ MetricPtr resolve_metric(const std::string &identifier, const Loss *loss, const 
   return create_metric(ce_losses[kind], c);
 }
 
-Config serialize_metric(const Metric &metric) {
-  Config c;
-  c.set("class_name", metric.class_name());
-  c.set("config", metric.get_config());
-  return c;
-}
+Config serialize_metric(const Metric &metric) { return serialized(metric.class_name(), metric.get_config()); }
 
 MetricPtr deserialize_metric(const Config &serialized) {
-  ConfigReader r(serialized, "metric");
-  const std::string cls = r.get_string("class_name", "");
-  if (cls.empty()) fail(Code::kInvalidArgument, "metric: a serialized metric needs a 'class_name'");
-  const std::optional<Config> config = r.get_optional_config("config");
-  r.accept({"module", "registered_name"});
-  r.finish();
-  return create_metric(cls, config.value_or(Config()));
+  const ClassAndConfig c = read_serialized(serialized, "metric");
+  return create_metric(c.class_name, c.config);
 }
 
 }  // namespace kiln::train

@@ -75,8 +75,8 @@ MetricPtr mean_metric_wrapper(const LossPtr &loss, const std::string &name = "")
 // BinaryAccuracy, SparseCategoricalAccuracy or CategoricalAccuracy from the loss (when it is a
 // cross-entropy) and otherwise from the shapes of y_true and y_pred (-1: unknown); "crossentropy"/"ce"
 // picks the cross-entropy likewise; any other name as create_metric. loss may be null.
-MetricPtr resolve_metric(const std::string &identifier, const Loss *loss, const std::vector<int64_t> &y_true_shape,
-                         const std::vector<int64_t> &y_pred_shape);
+MetricPtr resolve_metric(const std::string &identifier, const Loss *loss,
+                         const std::vector<int64_t> &y_true_shape, const std::vector<int64_t> &y_pred_shape);
 Config serialize_metric(const Metric &metric);
 MetricPtr deserialize_metric(const Config &serialized);
 std::vector<std::string> registered_metrics();

@@ -23,7 +23,8 @@ std::vector<float> host(const Tensor &t) {
 }
 
 Tensor vector_tensor(const std::vector<float> &v) {
-  return Tensor::from_data(DType::kFloat32, Shape{static_cast<int64_t>(v.size())}, v.data(), v.size() * sizeof(float));
+  return Tensor::from_data(DType::kFloat32, Shape{static_cast<int64_t>(v.size())}, v.data(),
+                           v.size() * sizeof(float));
 }
 
 struct Counts {
@@ -33,8 +34,8 @@ struct Counts {
 // Counts one batch for every threshold. top_k keeps the k largest predictions of each row (the
 // others become NEG_INF); class_id looks at that column of the last axis only.
 Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight,
-                 const std::vector<float> &thresholds, std::optional<int64_t> top_k, std::optional<int64_t> class_id,
-                 const std::string &owner) {
+                 const std::vector<float> &thresholds, std::optional<int64_t> top_k,
+                 std::optional<int64_t> class_id, const std::string &owner) {
   require_pair(y_true, y_pred, owner);
   Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
   Tensor t = y_true.dtype() == DType::kFloat32 ? y_true : ops::cast(y_true, DType::kFloat32);
@@ -45,14 +46,15 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
     squeeze_or_expand_to_same_rank(p, w);
   }
   if (p.shape() != t.shape())
-    fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(), " and y_pred ", y_pred.description(),
-         " have different shapes");
+    fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(), " and y_pred ",
+         y_pred.description(), " have different shapes");
   const int rank = p.shape().rank();
   if (top_k) {
     if (rank < 1) fail(Code::kInvalidArgument, owner, ": top_k needs y_pred with a class axis");
     const int64_t classes = p.shape()[rank - 1];
     if (*top_k < 1 || *top_k > classes)
-      fail(Code::kInvalidArgument, owner, ": top_k is ", *top_k, "; expected 1 to ", classes, " (y_pred's classes)");
+      fail(Code::kInvalidArgument, owner, ": top_k is ", *top_k, "; expected 1 to ", classes,
+           " (y_pred's classes)");
     Tensor idx = ops::cast(ops::top_k(p, *top_k).indices, DType::kInt64);
     std::vector<float> pv = host(p);
     std::vector<char> keep(pv.size(), 0);
@@ -76,7 +78,8 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
     if (rank < 1) fail(Code::kInvalidArgument, owner, ": class_id needs y_pred with a class axis");
     const int64_t classes = p.shape()[rank - 1];
     if (*class_id < 0 || *class_id >= classes)
-      fail(Code::kInvalidArgument, owner, ": class_id ", *class_id, " is out of range for ", classes, " classes");
+      fail(Code::kInvalidArgument, owner, ": class_id ", *class_id, " is out of range for ", classes,
+           " classes");
     auto column = [&](const Tensor &x) {
       std::vector<int64_t> begin(static_cast<size_t>(rank), 0), size(static_cast<size_t>(rank), -1);
       begin.back() = *class_id;
@@ -147,7 +150,8 @@ std::optional<int64_t> optional_int(ConfigReader &r, const char *key, Config &ra
 class PrecisionRecall final : public Metric {
  public:
   PrecisionRecall(ConfigReader &r, bool precision)
-      : Metric(precision ? "Precision" : "Recall", r, precision ? "precision" : "recall"), precision_(precision) {
+      : Metric(precision ? "Precision" : "Recall", r, precision ? "precision" : "recall"),
+        precision_(precision) {
     top_k_ = optional_int(r, "top_k", raw_);
     thresholds_ = parse_thresholds(r, top_k_ ? kNegInf : 0.5f, raw_);
     class_id_ = optional_int(r, "class_id", raw_);
@@ -166,7 +170,8 @@ class PrecisionRecall final : public Metric {
   Tensor result_impl() const override {
     const std::vector<float> tp = host(tp_->peek()), o = host(other_->peek());
     std::vector<float> r(tp.size());
-    for (size_t i = 0; i < tp.size(); ++i) r[i] = static_cast<float>(divide_no_nan(tp[i], double(tp[i]) + o[i]));
+    for (size_t i = 0; i < tp.size(); ++i)
+      r[i] = static_cast<float>(divide_no_nan(tp[i], double(tp[i]) + o[i]));
     return r.size() == 1 ? Tensor::scalar(r[0]) : vector_tensor(r);
   }
   void add_config(Config &c) const override { c.update(raw_); }
@@ -198,7 +203,8 @@ class AUC final : public Metric {
     if (r.get_bool("multi_label", false))
       fail(Code::kUnimplemented, "AUC: multi_label=True is not implemented; use one AUC per label");
     if (r.has("num_labels") || r.has("label_weights"))
-      fail(Code::kUnimplemented, "AUC: num_labels and label_weights go with multi_label, which is not implemented");
+      fail(Code::kUnimplemented,
+           "AUC: num_labels and label_weights go with multi_label, which is not implemented");
     const float eps = kEpsilon;
     if (r.has("thresholds")) {
       std::vector<double> given = r.config().get_float_list("thresholds");
@@ -212,7 +218,8 @@ class AUC final : public Metric {
     } else {
       if (n <= 1) fail(Code::kInvalidArgument, "AUC: num_thresholds is ", n, "; expected > 1");
       thresholds_.push_back(0.0f - eps);
-      for (int64_t i = 0; i < n - 2; ++i) thresholds_.push_back(static_cast<float>((i + 1) * 1.0 / double(n - 1)));
+      for (int64_t i = 0; i < n - 2; ++i)
+        thresholds_.push_back(static_cast<float>((i + 1) * 1.0 / double(n - 1)));
       thresholds_.push_back(1.0f + eps);
     }
     r.finish();
@@ -246,7 +253,8 @@ class AUC final : public Metric {
         const double slope = divide_no_nan(dtp, std::max(p0 - p1, 0.0));
         const double intercept = tp[i + 1] - slope * p1;
         const double ratio = p0 > 0 && p1 > 0 ? divide_no_nan(p0, std::max(p1, 0.0)) : 1.0;
-        auc += divide_no_nan(slope * (dtp + intercept * std::log(ratio)), std::max(double(tp[i + 1]) + fn[i + 1], 0.0));
+        auc += divide_no_nan(slope * (dtp + intercept * std::log(ratio)),
+                             std::max(double(tp[i + 1]) + fn[i + 1], 0.0));
       }
       return Tensor::scalar(static_cast<float>(auc));
     }
@@ -280,7 +288,10 @@ class AUC final : public Metric {
       c.set("thresholds", *explicit_thresholds_);
     else
       c.set_null("thresholds");
-    c.set("multi_label", false).set_null("num_labels").set_null("label_weights").set("from_logits", from_logits_);
+    c.set("multi_label", false)
+        .set_null("num_labels")
+        .set_null("label_weights")
+        .set("from_logits", from_logits_);
   }
 
  private:

@@ -211,31 +211,28 @@ static void test_metrics(void) {
   release_kept();
 }
 
+/* kiln_metric_resolve(identifier, loss, y_true dims, y_pred dims) must give class want_class. */
+static void expect_resolved(const char *identifier, const kiln_loss *loss, const int64_t *yt, size_t yt_rank,
+                            const int64_t *yp, size_t yp_rank, const char *want_class) {
+  kiln_metric *m = NULL;
+  if (!OK(kiln_metric_resolve(&m, identifier, loss, yt, yt_rank, yp, yp_rank))) return;
+  CHECK(strcmp(kiln_metric_get_class_name(m), want_class) == 0);
+  CHECK(strcmp(kiln_metric_get_name(m), identifier) == 0);
+  kiln_metric_free(m);
+}
+
 static void test_resolution(void) {
   const int64_t yt_sparse[1] = {-1}, yp[2] = {-1, 10}, yt_col[2] = {-1, 1}, yp_bin[2] = {-1, 1};
   kiln_metric *m = NULL;
   kiln_loss *bce = NULL, *scce = NULL;
   OK(kiln_loss_create(&bce, "BinaryCrossentropy", NULL));
   OK(kiln_loss_create(&scce, "sparse_categorical_crossentropy", NULL));
-  OK(kiln_metric_resolve(&m, "accuracy", NULL, yt_sparse, 1, yp, 2));
-  CHECK(strcmp(kiln_metric_get_class_name(m), "SparseCategoricalAccuracy") == 0);
-  CHECK(strcmp(kiln_metric_get_name(m), "accuracy") == 0);
-  kiln_metric_free(m);
-  OK(kiln_metric_resolve(&m, "acc", NULL, yp, 2, yp, 2));
-  CHECK(strcmp(kiln_metric_get_class_name(m), "CategoricalAccuracy") == 0);
-  kiln_metric_free(m);
-  OK(kiln_metric_resolve(&m, "accuracy", NULL, yt_col, 2, yp_bin, 2));
-  CHECK(strcmp(kiln_metric_get_class_name(m), "BinaryAccuracy") == 0);
-  kiln_metric_free(m);
-  OK(kiln_metric_resolve(&m, "accuracy", bce, yp, 2, yp, 2));
-  CHECK(strcmp(kiln_metric_get_class_name(m), "BinaryAccuracy") == 0);
-  kiln_metric_free(m);
-  OK(kiln_metric_resolve(&m, "accuracy", scce, yp, 2, yp, 2));
-  CHECK(strcmp(kiln_metric_get_class_name(m), "SparseCategoricalAccuracy") == 0);
-  kiln_metric_free(m);
-  OK(kiln_metric_resolve(&m, "crossentropy", scce, yt_sparse, 1, yp, 2));
-  CHECK(strcmp(kiln_metric_get_class_name(m), "MeanMetricWrapper") == 0);
-  kiln_metric_free(m);
+  expect_resolved("accuracy", NULL, yt_sparse, 1, yp, 2, "SparseCategoricalAccuracy");
+  expect_resolved("acc", NULL, yp, 2, yp, 2, "CategoricalAccuracy");
+  expect_resolved("accuracy", NULL, yt_col, 2, yp_bin, 2, "BinaryAccuracy");
+  expect_resolved("accuracy", bce, yp, 2, yp, 2, "BinaryAccuracy");
+  expect_resolved("accuracy", scce, yp, 2, yp, 2, "SparseCategoricalAccuracy");
+  expect_resolved("crossentropy", scce, yt_sparse, 1, yp, 2, "MeanMetricWrapper");
   OK(kiln_metric_create_mean_wrapper(&m, bce, "bce"));
   CHECK(strcmp(kiln_metric_get_name(m), "bce") == 0);
   kiln_metric_free(m);

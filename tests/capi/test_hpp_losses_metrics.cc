@@ -30,13 +30,14 @@ TEST(HppLosses, ValuesAndReductions) {
   EXPECT_NEAR(scalar(kiln::losses::SparseCategoricalCrossentropy(sum)(labels(), probs())), a + b, 1e-5);
   kiln::losses::SparseCategoricalCrossentropyOptions none;
   none.reduction = "none";
-  std::vector<float> per = kiln::losses::SparseCategoricalCrossentropy(none)(labels(), probs()).to_vector<float>();
+  std::vector<float> per =
+      kiln::losses::SparseCategoricalCrossentropy(none)(labels(), probs()).to_vector<float>();
   ASSERT_EQ(per.size(), 2u);
   EXPECT_NEAR(per[0], a, 1e-5);
   EXPECT_NEAR(per[1], b, 1e-5);
   // Weighted: divided by the number of samples (2), not by the weights' sum.
-  EXPECT_NEAR(scalar(kiln::losses::get("sparse_categorical_crossentropy")(labels(), probs(),
-                                                                          Tensor::from_vector({2.f, 0.f}, {2}))),
+  EXPECT_NEAR(scalar(kiln::losses::get("sparse_categorical_crossentropy")(
+                  labels(), probs(), Tensor::from_vector({2.f, 0.f}, {2}))),
               a, 1e-5);
   kiln::losses::CrossentropyOptions smooth;
   smooth.label_smoothing = 0.2;
@@ -45,7 +46,8 @@ TEST(HppLosses, ValuesAndReductions) {
   const double t0 = 0.8 + 0.2 / 3, t1 = 0.2 / 3;
   EXPECT_NEAR(scalar(kiln::losses::CategoricalCrossentropy(smooth)(onehot, p)),
               -(t0 * std::log(0.7) + t1 * std::log(0.2) + t1 * std::log(0.1)), 1e-5);
-  EXPECT_NEAR(scalar(kiln::losses::Huber(0.5)(Tensor::from_vector({0.f}, {1, 1}), Tensor::from_vector({2.f}, {1, 1}))),
+  EXPECT_NEAR(scalar(kiln::losses::Huber(0.5)(Tensor::from_vector({0.f}, {1, 1}),
+                                              Tensor::from_vector({2.f}, {1, 1}))),
               0.5 * 2 - 0.125, 1e-6);
   EXPECT_NEAR(scalar(kiln::losses::MeanAbsoluteError()(onehot, p)), (0.3 + 0.2 + 0.1) / 3, 1e-6);
   EXPECT_NEAR(scalar(kiln::losses::CosineSimilarity()(onehot, onehot)), -1.0, 1e-6);
@@ -126,10 +128,12 @@ TEST(HppMetrics, AccumulateResetAndVariables) {
   EXPECT_NEAR(scalar(mse.result()), 12.5, 1e-5);
 
   kiln::Metric bin = kiln::metrics::BinaryAccuracy(0.7);
-  bin.update_state(Tensor::from_vector({1.f, 0.f, 1.f}, {3, 1}), Tensor::from_vector({0.8f, 0.6f, 0.6f}, {3, 1}));
+  bin.update_state(Tensor::from_vector({1.f, 0.f, 1.f}, {3, 1}),
+                   Tensor::from_vector({0.8f, 0.6f, 0.6f}, {3, 1}));
   EXPECT_NEAR(scalar(bin.result()), 2.0 / 3.0, 1e-6);
   kiln::Metric top = kiln::metrics::TopKCategoricalAccuracy(2);
-  top.update_state(Tensor::from_vector({0.f, 0.f, 1.f}, {1, 3}), Tensor::from_vector({0.5f, 0.3f, 0.2f}, {1, 3}));
+  top.update_state(Tensor::from_vector({0.f, 0.f, 1.f}, {1, 3}),
+                   Tensor::from_vector({0.5f, 0.3f, 0.2f}, {1, 3}));
   EXPECT_EQ(scalar(top.result()), 0.0f);
   kiln::Metric stop = kiln::metrics::SparseTopKCategoricalAccuracy(2);
   stop.update_state(Tensor::from_vector<int64_t>({1}, {1}), Tensor::from_vector({0.5f, 0.3f, 0.2f}, {1, 3}));
@@ -167,8 +171,10 @@ TEST(HppMetrics, PrecisionRecallAuc) {
 
 TEST(HppMetrics, ResolveAndErrors) {
   kiln::Loss scce = kiln::losses::SparseCategoricalCrossentropy();
-  EXPECT_EQ(kiln::Metric::resolve("accuracy", scce, {-1, 10}, {-1, 10}).class_name(), "SparseCategoricalAccuracy");
-  EXPECT_EQ(kiln::Metric::resolve("acc", kiln::Loss(), {-1, 10}, {-1, 10}).class_name(), "CategoricalAccuracy");
+  EXPECT_EQ(kiln::Metric::resolve("accuracy", scce, {-1, 10}, {-1, 10}).class_name(),
+            "SparseCategoricalAccuracy");
+  EXPECT_EQ(kiln::Metric::resolve("acc", kiln::Loss(), {-1, 10}, {-1, 10}).class_name(),
+            "CategoricalAccuracy");
   EXPECT_EQ(kiln::Metric::resolve("accuracy", kiln::Loss(), {-1, 1}, {-1, 1}).class_name(), "BinaryAccuracy");
   kiln::Metric wrapped = kiln::Metric::mean_wrapper(kiln::losses::MeanSquaredError());
   EXPECT_EQ(wrapped.name(), "mean_squared_error");

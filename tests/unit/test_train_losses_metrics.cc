@@ -6,10 +6,9 @@
 
 #include <cmath>
 #include <fstream>
-#include <sstream>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <tuple>
 
 #include "ops/ops.h"
 #include "test_util.h"
@@ -30,21 +29,16 @@ using testing::make;
 using testing::make_typed;
 
 Json load_golden() {
-  const std::string path = std::string(KILN_TEST_SOURCE_DIR) + "/tests/golden/losses_metrics_golden.json";
-  std::ifstream in(path);
-  if (!in) {
-    ADD_FAILURE() << "cannot open " << path;
-    return Json();
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return Json::parse(ss.str());
+  std::ifstream in(std::string(KILN_TEST_SOURCE_DIR) + "/tests/golden/losses_metrics_golden.json");
+  EXPECT_TRUE(in.good()) << "cannot open tests/golden/losses_metrics_golden.json";
+  return in ? Json::parse(in) : Json();
 }
 
 Tensor tensor_from(const Json &t) {
   if (t.is_null()) return Tensor();
   const std::vector<int64_t> shape = t.at("shape").get<std::vector<int64_t>>();
-  if (t.at("dtype") == "int64") return make_typed<int64_t>(Shape(shape), t.at("data").get<std::vector<int64_t>>());
+  if (t.at("dtype") == "int64")
+    return make_typed<int64_t>(Shape(shape), t.at("data").get<std::vector<int64_t>>());
   std::vector<float> v;
   for (const Json &x : t.at("data")) v.push_back(static_cast<float>(x.get<double>()));
   return make(Shape(shape), v);
@@ -72,7 +66,8 @@ TEST(TrainGolden, LossesAndMetricsMatchNumPy) {
     if (c.at("kind") == "loss") {
       const Json &b = c.at("batches").at(0);
       LossPtr loss = create_loss(cls, config);
-      expect_golden((*loss)(tensor_from(b.at("y_true")), tensor_from(b.at("y_pred")), tensor_from(b.at("sample_weight"))),
+      expect_golden((*loss)(tensor_from(b.at("y_true")), tensor_from(b.at("y_pred")),
+                            tensor_from(b.at("sample_weight"))),
                     c);
       ++losses;
     } else {
@@ -81,7 +76,8 @@ TEST(TrainGolden, LossesAndMetricsMatchNumPy) {
         if (b.contains("values"))
           m->update_state_values(tensor_from(b.at("values")), tensor_from(b.at("sample_weight")));
         else
-          m->update_state(tensor_from(b.at("y_true")), tensor_from(b.at("y_pred")), tensor_from(b.at("sample_weight")));
+          m->update_state(tensor_from(b.at("y_true")), tensor_from(b.at("y_pred")),
+                          tensor_from(b.at("sample_weight")));
       }
       expect_golden(m->result(), c);
       // A metric rebuilt from its config and fed the same batches gives the same result.
@@ -117,7 +113,8 @@ TEST(TrainLosses, HandComputed) {
   // Cosine similarity of parallel vectors is -1.
   expect_near((*create_loss("CosineSimilarity"))(make({1, 2}, {1, 1}), make({1, 2}, {2, 2})), {-1.0f});
   // Clipping: log(1e-7) for a wrong certain prediction.
-  expect_near((*create_loss("binary_crossentropy"))(make({1, 1}, {1}), make({1, 1}, {0})), {-std::log(1e-7f)}, 1e-4f);
+  expect_near((*create_loss("binary_crossentropy"))(make({1, 1}, {1}), make({1, 1}, {0})), {-std::log(1e-7f)},
+              1e-4f);
   // ignore_class: the ignored sample neither counts nor divides.
   Config ign;
   ign.set("ignore_class", int64_t{1});
@@ -137,7 +134,8 @@ TEST(TrainLosses, FromLogitsMatchesProbabilities) {
   expect_near((*create_loss("CategoricalCrossentropy", logit))(onehot, logits), {l2.data<float>()[0]}, 1e-5f);
   const Tensor z = make({2, 2}, {1, 0, 0, 1});
   expect_near((*create_loss("BinaryCrossentropy", logit))(z, make({2, 2}, {3, -1, 0.5f, 2})),
-              {(*create_loss("BinaryCrossentropy"))(z, ops::sigmoid(make({2, 2}, {3, -1, 0.5f, 2}))).data<float>()[0]},
+              {(*create_loss("BinaryCrossentropy"))(z, ops::sigmoid(make({2, 2}, {3, -1, 0.5f, 2})))
+                   .data<float>()[0]},
               1e-5f);
 }
 
@@ -176,16 +174,66 @@ TEST(TrainLosses, GradientsMatchFiniteDifferences) {
   };
   for (const Case &c : cases) {
     LossPtr loss = create_loss(c.name, c.config);
-    testing::check_gradients(c.name + " " + c.config.to_json(),
-                             [&](const std::vector<Tensor> &x) { return (*loss)(c.y_true, x[0], w); }, {c.y_pred}, opt);
+    testing::check_gradients(
+        c.name + " " + c.config.to_json(),
+        [&](const std::vector<Tensor> &x) { return (*loss)(c.y_true, x[0], w); }, {c.y_pred}, opt);
+  }
+}
+
+// float64 end to end, for the losses whose ops all take it: the tape's gradient against central
+// differences of the loss itself (eps 1e-6), with a weighted, reduced loss.
+TEST(TrainLosses, GradientsInFloat64) {
+  auto f64 = [](const Shape &s, const std::vector<double> &v) { return make_typed<double>(s, v); };
+  const Shape s{2, 3};
+  const Tensor probs = f64(s, {0.2, 0.5, 0.3, 0.6, 0.1, 0.3});
+  const Tensor target = f64(s, {0.1, 0.7, 0.2, 0.5, 0.25, 0.25});
+  const Tensor raw = f64(s, {0.3, -1.2, 0.8, 2.0, -0.4, 0.05});
+  const Tensor w = f64({2}, {1.5, 0.5});
+  Config delta;
+  delta.set("delta", 0.5);
+  Config smooth;
+  smooth.set("label_smoothing", 0.1);
+  const std::vector<std::tuple<std::string, Config, Tensor>> cases = {
+      {"MeanSquaredError", {}, raw},
+      {"MeanAbsoluteError", {}, raw},
+      {"Huber", delta, raw},
+      {"KLDivergence", {}, probs},
+      {"CosineSimilarity", {}, raw},
+      {"CategoricalCrossentropy", smooth, probs},
+      {"BinaryCrossentropy", smooth, probs},
+  };
+  for (const auto &[cls, config, y_pred] : cases) {
+    LossPtr loss = create_loss(cls, config);
+    Tensor grad;
+    {
+      autodiff::Tape tape(false, true);
+      tape.watch(y_pred);
+      Tensor value = (*loss)(target, y_pred, w);
+      ASSERT_EQ(value.dtype(), DType::kFloat64) << cls;
+      tape.stop_recording();
+      grad = tape.gradient(value, {y_pred}, autodiff::Unconnected::kZero)[0];
+    }
+    ASSERT_TRUE(grad.defined()) << cls;
+    const std::vector<double> base = testing::values<double>(y_pred);
+    for (size_t i = 0; i < base.size(); ++i) {
+      std::vector<double> up = base, down = base;
+      up[i] += 1e-6;
+      down[i] -= 1e-6;
+      const double numeric = ((*loss)(target, f64(s, up), w).data<double>()[0] -
+                              (*loss)(target, f64(s, down), w).data<double>()[0]) /
+                             2e-6;
+      EXPECT_NEAR(grad.data<double>()[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric))
+          << cls << " element " << i;
+    }
   }
 }
 
 // ------------------------------------------------------------------ configs, registry, errors
 
 TEST(TrainLosses, ConfigRoundTrip) {
-  for (const char *cls : {"SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy",
-                          "MeanSquaredError", "MeanAbsoluteError", "Huber", "KLDivergence", "CosineSimilarity"}) {
+  for (const char *cls :
+       {"SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy", "MeanSquaredError",
+        "MeanAbsoluteError", "Huber", "KLDivergence", "CosineSimilarity"}) {
     LossPtr a = create_loss(cls);
     LossPtr b = deserialize_loss(serialize_loss(*a));
     EXPECT_EQ(a->get_config(), b->get_config()) << cls;
@@ -203,16 +251,29 @@ TEST(TrainLosses, ConfigRoundTrip) {
 TEST(TrainLosses, BadInput) {
   LossPtr scce = create_loss("SparseCategoricalCrossentropy");
   const Tensor p = make({2, 3}, {0.2f, 0.3f, 0.5f, 0.1f, 0.1f, 0.8f});
-  expect_error([&] { (*scce)(make_typed<int64_t>({2}, {0, 3}), p); }, Code::kInvalidArgument,
-               {"sparse_categorical_crossentropy", "label 3", "[0, 3)"});
+  expect_error(
+      [&] {
+        (*scce)(make_typed<int64_t>({2}, {0, 3}), p);
+      },
+      Code::kInvalidArgument, {"sparse_categorical_crossentropy", "label 3", "[0, 3)"});
   expect_error([&] { (*scce)(make_typed<int64_t>({2}, {-1, 0}), p); }, Code::kInvalidArgument, {"label -1"});
-  expect_error([&] { (*scce)(make_typed<int64_t>({3}, {0, 1, 2}), p); }, Code::kInvalidArgument,
-               {"does not match", "[2]"});
-  expect_error([&] { (*create_loss("mse"))(make({2, 2}, {0, 0, 0, 0}), p); }, Code::kInvalidArgument,
-               {"mean_squared_error", "different shapes"});
-  expect_error([&] { (*create_loss("mse"))(p, p, make({3}, {1, 1, 1})); }, Code::kInvalidArgument,
-               {"sample_weight", "does not broadcast"});
-  expect_error([] { create_loss("nope"); }, Code::kNotFound, {"unknown loss 'nope'", "known:", "SparseCategoricalCrossentropy", "mse"});
+  expect_error(
+      [&] {
+        (*scce)(make_typed<int64_t>({3}, {0, 1, 2}), p);
+      },
+      Code::kInvalidArgument, {"does not match", "[2]"});
+  expect_error(
+      [&] {
+        (*create_loss("mse"))(make({2, 2}, {0, 0, 0, 0}), p);
+      },
+      Code::kInvalidArgument, {"mean_squared_error", "different shapes"});
+  expect_error(
+      [&] {
+        (*create_loss("mse"))(p, p, make({3}, {1, 1, 1}));
+      },
+      Code::kInvalidArgument, {"sample_weight", "does not broadcast"});
+  expect_error([] { create_loss("nope"); }, Code::kNotFound,
+               {"unknown loss 'nope'", "known:", "SparseCategoricalCrossentropy", "mse"});
   Config bad;
   bad.set("from_logit", true);
   expect_error([&] { create_loss("BinaryCrossentropy", bad); }, Code::kInvalidArgument, {"from_logit"});
@@ -241,11 +302,13 @@ TEST(TrainMetrics, StateResetAndVariables) {
   MetricPtr auc = create_metric("AUC");
   std::vector<std::string> names;
   for (const VariablePtr &v : auc->variables()) names.push_back(v->name());
-  EXPECT_EQ(names, (std::vector<std::string>{"auc/true_positives", "auc/false_positives", "auc/true_negatives",
-                                             "auc/false_negatives"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"auc/true_positives", "auc/false_positives",
+                                             "auc/true_negatives", "auc/false_negatives"}));
   EXPECT_EQ(auc->variables()[0]->shape(), Shape({200}));
-  expect_error([&] { m->update_state(make({1}, {1}), make({1}, {1})); }, Code::kInvalidArgument, {"takes values"});
-  expect_error([&] { auc->update_state_values(make({1}, {1})); }, Code::kInvalidArgument, {"y_true and y_pred"});
+  expect_error([&] { m->update_state(make({1}, {1}), make({1}, {1})); }, Code::kInvalidArgument,
+               {"takes values"});
+  expect_error([&] { auc->update_state_values(make({1}, {1})); }, Code::kInvalidArgument,
+               {"y_true and y_pred"});
 }
 
 TEST(TrainMetrics, AccuracyResolution) {
@@ -256,7 +319,8 @@ TEST(TrainMetrics, AccuracyResolution) {
   EXPECT_EQ(resolve_metric("accuracy", cce.get(), {-1}, {-1, 10})->class_name(), "CategoricalAccuracy");
   EXPECT_EQ(resolve_metric("accuracy", mse.get(), {-1, 1}, {-1, 1})->class_name(), "BinaryAccuracy");
   EXPECT_EQ(resolve_metric("accuracy", nullptr, {-1}, {-1, 10})->class_name(), "SparseCategoricalAccuracy");
-  EXPECT_EQ(resolve_metric("accuracy", nullptr, {-1, 1}, {-1, 10})->class_name(), "SparseCategoricalAccuracy");
+  EXPECT_EQ(resolve_metric("accuracy", nullptr, {-1, 1}, {-1, 10})->class_name(),
+            "SparseCategoricalAccuracy");
   EXPECT_EQ(resolve_metric("accuracy", nullptr, {-1, 10}, {-1, 10})->class_name(), "CategoricalAccuracy");
   MetricPtr acc = resolve_metric("acc", nullptr, {-1}, {-1, 3});
   EXPECT_EQ(acc->name(), "acc");
@@ -272,15 +336,25 @@ TEST(TrainMetrics, AccuracyResolution) {
 }
 
 TEST(TrainMetrics, BadInput) {
-  expect_error([] { create_metric("Accuracyy"); }, Code::kNotFound, {"unknown metric 'Accuracyy'", "known:", "AUC"});
+  expect_error([] { create_metric("Accuracyy"); }, Code::kNotFound,
+               {"unknown metric 'Accuracyy'", "known:", "AUC"});
   MetricPtr sca = create_metric("SparseCategoricalAccuracy");
-  expect_error([&] { sca->update_state(make_typed<int64_t>({3}, {0, 1, 2}), make({2, 3}, {0, 0, 0, 0, 0, 0})); },
-               Code::kInvalidArgument, {"sparse_categorical_accuracy", "does not match"});
+  expect_error(
+      [&] {
+        sca->update_state(make_typed<int64_t>({3}, {0, 1, 2}), make({2, 3}, {0, 0, 0, 0, 0, 0}));
+      },
+      Code::kInvalidArgument, {"sparse_categorical_accuracy", "does not match"});
   MetricPtr p = create_metric("Precision");
-  expect_error([&] { p->update_state(make({2}, {1, 0}), make({3}, {1, 0, 1})); }, Code::kInvalidArgument,
-               {"precision", "different shapes"});
-  expect_error([&] { p->update_state(make({2}, {1, 0}), make({2}, {1, 0}), make({3}, {1, 1, 1})); },
-               Code::kInvalidArgument, {"sample_weight"});
+  expect_error(
+      [&] {
+        p->update_state(make({2}, {1, 0}), make({3}, {1, 0, 1}));
+      },
+      Code::kInvalidArgument, {"precision", "different shapes"});
+  expect_error(
+      [&] {
+        p->update_state(make({2}, {1, 0}), make({2}, {1, 0}), make({3}, {1, 1, 1}));
+      },
+      Code::kInvalidArgument, {"sample_weight"});
   expect_near(p->result(), {0.0f});  // failed updates left no trace
   Config multi;
   multi.set("multi_label", true);
@@ -315,7 +389,8 @@ TEST(TrainMetrics, UpdatesFromFourThreads) {
   MetricPtr once = create_metric("AUC");
   once->update_state(binary, scores);
   expect_near(auc->result(), {once->result().data<float>()[0]}, 1e-5f);
-  expect_near(auc->variables()[0]->peek(), testing::values(ops::mul(once->variables()[0]->peek(), make({}, {200}))));
+  expect_near(auc->variables()[0]->peek(),
+              testing::values(ops::mul(once->variables()[0]->peek(), make({}, {200}))));
 }
 
 }  // namespace

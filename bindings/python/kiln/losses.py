@@ -19,38 +19,10 @@ class Loss(Owned):
     """A built-in loss: the base of the classes below (a C loss made from the class name and config)."""
 
     _KIND = "loss"
-    _CLASS = None
-    _ARGS = ()  # the class's own arguments, in Keras's order, with their defaults
 
     def __init__(self, *args, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
-        if self._CLASS is None:
-            raise TypeError("kiln.losses.Loss is the base class; use a built-in loss such as MeanSquaredError")
-        if len(args) > len(self._ARGS):
-            raise TypeError("%s takes at most %d positional arguments" % (self._CLASS, len(self._ARGS)))
-        config = dict(self._ARGS)
-        config.update(zip([k for k, _ in self._ARGS], args))
-        unknown = set(kwargs) - set(config)
-        if unknown:
-            raise InvalidArgumentError("%s: unknown argument(s) %s; it takes %s" % (
-                self._CLASS, ", ".join(sorted(unknown)), ", ".join([k for k, _ in self._ARGS] + ["reduction", "name"])))
-        config.update(kwargs)
-        config["reduction"] = reduction
-        if name is not None:
-            config["name"] = name
-        if dtype not in (None, "float32"):
-            config["dtype"] = dtype
-        self._h = self._create_handle(self._CLASS, config)
-
-    @classmethod
-    def _adopt(cls, handle):
-        cls = _CLASSES.get(L.kiln_loss_get_class_name(handle).decode(), cls)
-        obj = object.__new__(cls)
-        obj._h = handle
-        return obj
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        self._init_builtin(args, kwargs, {"reduction": reduction, "name": name, "dtype": dtype},
+                           ("reduction", "name", "dtype"))
 
     @property
     def reduction(self):
@@ -83,6 +55,7 @@ CosineSimilarity = _loss_class("CosineSimilarity", [("axis", -1)], "keras.losses
 
 _CLASSES = {c._CLASS: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
                                   MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, CosineSimilarity)}
+Loss._BY_CLASS = _CLASSES
 
 
 def _function(cls, fname):

@@ -24,39 +24,9 @@ class Metric(Owned):
     """A built-in metric: the base of the classes below (a C metric made from the class name and config)."""
 
     _KIND = "metric"
-    _CLASS = None
-    _ARGS = ()
 
     def __init__(self, *args, name=None, dtype=None, **kwargs):
-        if self._CLASS is None:
-            raise TypeError("kiln.metrics.Metric is the base class; use a built-in metric such as Mean")
-        if len(args) > len(self._ARGS):
-            raise TypeError("%s takes at most %d positional arguments" % (self._CLASS, len(self._ARGS)))
-        config = dict(self._ARGS)
-        config.update(zip([k for k, _ in self._ARGS], args))
-        unknown = set(kwargs) - set(config)
-        if unknown:
-            raise InvalidArgumentError("%s: unknown argument(s) %s; it takes %s" % (
-                self._CLASS, ", ".join(sorted(unknown)), ", ".join([k for k, _ in self._ARGS] + ["name", "dtype"])))
-        config.update(kwargs)
-        if name is not None:
-            config["name"] = name
-        if dtype not in (None, "float32"):
-            config["dtype"] = dtype
-        self._h = self._create_handle(self._CLASS, config)
-
-    @classmethod
-    def _adopt(cls, handle):
-        cls = _CLASSES.get(L.kiln_metric_get_class_name(handle).decode(), Metric)
-        obj = object.__new__(cls)
-        obj._h = handle
-        return obj
-
-    @classmethod
-    def from_config(cls, config):
-        if cls._CLASS is None:
-            raise TypeError("from_config needs a metric class")
-        return cls(**config)
+        self._init_builtin(args, kwargs, {"name": name, "dtype": dtype}, ("name", "dtype"))
 
     def update_state(self, *args, sample_weight=None):
         """update_state(y_true, y_pred, sample_weight=None); Mean and Sum: update_state(values, sample_weight=None)."""
@@ -157,6 +127,7 @@ class MeanMetricWrapper(Metric):
 _CLASSES = {c._CLASS: c for c in (Mean, Sum, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                                   TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
                                   RootMeanSquaredError, Precision, Recall, AUC, MeanMetricWrapper)}
+Metric._BY_CLASS = _CLASSES
 
 
 def get(identifier):
