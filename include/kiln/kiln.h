@@ -42,5 +42,7 @@
 #include "kiln/autodiff.h" /* variables, gradient tapes */
 #include "kiln/config.h"   /* kiln_config: settings of layers and other objects */
 #include "kiln/layers.h"   /* layers, models, Sequential, custom layers */
+#include "kiln/losses.h"   /* losses */
+#include "kiln/metrics.h"  /* metrics */
 
 #endif /* KILN_H */

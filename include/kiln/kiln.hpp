@@ -1969,6 +1969,276 @@ inline Layer RepeatVector(int64_t n, const std::string &name = "") {
 
 }  // namespace layers
 
+// ------------------------------------------------------------------ losses and metrics
+
+namespace detail {
+template <>
+struct handle_traits<kiln_loss> {
+  static void destroy(kiln_loss *h) noexcept { kiln_loss_free(h); }
+  static kiln_status *clone(kiln_loss **out, const kiln_loss *h) { return kiln_loss_clone(out, h); }
+};
+template <>
+struct handle_traits<kiln_metric> {
+  static void destroy(kiln_metric *h) noexcept { kiln_metric_free(h); }
+  static kiln_status *clone(kiln_metric **out, const kiln_metric *h) { return kiln_metric_clone(out, h); }
+};
+template <typename H>
+Config config_of(kiln_status *(*fn)(kiln_config **, const H *), const H *h) {
+  kiln_config *c = nullptr;
+  check(fn(&c, h));
+  return Config(c);
+}
+}  // namespace detail
+
+/// A Keras loss (kiln/losses.h). Copies share one loss object; a loss has no state, so one may
+/// be called from several threads at once.
+class Loss : public detail::handle<kiln_loss> {
+ public:
+  Loss() = default;
+  /// Takes ownership of a C handle.
+  explicit Loss(kiln_loss *h) noexcept : handle(h) {}
+  /// By class name or Keras alias: Loss::create("SparseCategoricalCrossentropy", cfg), ("mse").
+  static Loss create(const std::string &name, const Config &config = Config()) {
+    kiln_loss *h = nullptr;
+    detail::check(kiln_loss_create(&h, name.c_str(), config.get()));
+    return Loss(h);
+  }
+  /// From Keras's serialized form {"class_name": ..., "config": {...}}.
+  static Loss deserialize(const Config &serialized) {
+    kiln_loss *h = nullptr;
+    detail::check(kiln_loss_deserialize(&h, serialized.get()));
+    return Loss(h);
+  }
+  static bool is_registered(const std::string &name) { return kiln_loss_is_registered(name.c_str()); }
+  /// loss(y_true, y_pred, sample_weight): the reduced loss (per-sample for reduction "none"),
+  /// recorded on the calling thread's tapes.
+  Tensor operator()(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight = Tensor()) const {
+    kiln_tensor *out = nullptr;
+    detail::check(kiln_loss_call(&out, get(), y_true.get(), y_pred.get(), sample_weight.get()));
+    return Tensor(out);
+  }
+  std::string name() const { return kiln_loss_get_name(get()); }
+  std::string class_name() const { return kiln_loss_get_class_name(get()); }
+  uint64_t id() const noexcept { return kiln_loss_get_id(get()); }
+  Config get_config() const { return detail::config_of(kiln_loss_get_config, get()); }
+  Config serialize() const { return detail::config_of(kiln_loss_serialize, get()); }
+};
+
+/// A Keras metric (kiln/metrics.h): update_state batch by batch, result, reset_state. Copies
+/// share one metric and its state; updates from several threads are serialised by the metric.
+class Metric : public detail::handle<kiln_metric> {
+ public:
+  Metric() = default;
+  /// Takes ownership of a C handle.
+  explicit Metric(kiln_metric *h) noexcept : handle(h) {}
+  /// By class name, Keras function name or alias, or loss name ("AUC", "acc", "mae").
+  static Metric create(const std::string &name, const Config &config = Config()) {
+    kiln_metric *h = nullptr;
+    detail::check(kiln_metric_create(&h, name.c_str(), config.get()));
+    return Metric(h);
+  }
+  static Metric deserialize(const Config &serialized) {
+    kiln_metric *h = nullptr;
+    detail::check(kiln_metric_deserialize(&h, serialized.get()));
+    return Metric(h);
+  }
+  /// Keras's MeanMetricWrapper(loss): the mean of loss's per-sample values ("" name: the loss's).
+  static Metric mean_wrapper(const Loss &loss, const std::string &name = "") {
+    kiln_metric *h = nullptr;
+    detail::check(kiln_metric_create_mean_wrapper(&h, loss.get(), name.c_str()));
+    return Metric(h);
+  }
+  /// compile's metric lookup (Keras's get_metric): "accuracy" / "crossentropy" picked from the
+  /// loss (may be empty) and the shapes (-1: unknown); other names as create.
+  static Metric resolve(const std::string &identifier, const Loss &loss, const Dims &y_true_shape,
+                        const Dims &y_pred_shape) {
+    kiln_metric *h = nullptr;
+    detail::check(kiln_metric_resolve(&h, identifier.c_str(), loss.get(), y_true_shape.data(), y_true_shape.size(),
+                                      y_pred_shape.data(), y_pred_shape.size()));
+    return Metric(h);
+  }
+  static bool is_registered(const std::string &name) { return kiln_metric_is_registered(name.c_str()); }
+
+  void update_state(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight = Tensor()) {
+    detail::check(kiln_metric_update_state(get(), y_true.get(), y_pred.get(), sample_weight.get()));
+  }
+  /// Mean / Sum: update_state(values, sample_weight).
+  void update_state_values(const Tensor &values, const Tensor &sample_weight = Tensor()) {
+    detail::check(kiln_metric_update_state_values(get(), values.get(), sample_weight.get()));
+  }
+  /// Keras's metric(y_true, y_pred): updates, then gives the result.
+  Tensor operator()(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight = Tensor()) {
+    update_state(y_true, y_pred, sample_weight);
+    return result();
+  }
+  Tensor result() const {
+    kiln_tensor *out = nullptr;
+    detail::check(kiln_metric_result(&out, get()));
+    return Tensor(out);
+  }
+  void reset_state() { detail::check(kiln_metric_reset_state(get())); }
+  /// TF 2.x's name for reset_state.
+  void reset_states() { reset_state(); }
+  /// The state variables (total, count, true_positives ...), in creation order.
+  std::vector<Variable> variables() const {
+    size_t n = 0;
+    detail::check(kiln_metric_get_variables(nullptr, 0, &n, get()));
+    std::vector<kiln_variable *> hs(n, nullptr);
+    size_t m = 0;
+    detail::check(kiln_metric_get_variables(hs.data(), hs.size(), &m, get()));
+    std::vector<Variable> out;
+    for (size_t i = 0; i < std::min(n, m); ++i) out.emplace_back(hs[i]);
+    return out;
+  }
+  bool takes_values() const noexcept { return kiln_metric_takes_values(get()); }
+  std::string name() const { return kiln_metric_get_name(get()); }
+  std::string class_name() const { return kiln_metric_get_class_name(get()); }
+  uint64_t id() const noexcept { return kiln_metric_get_id(get()); }
+  Config get_config() const { return detail::config_of(kiln_metric_get_config, get()); }
+  Config serialize() const { return detail::config_of(kiln_metric_serialize, get()); }
+};
+
+/// Built-in losses with typed options (Keras 3's names and defaults).
+namespace losses {
+
+/// Every loss's common options: reduction "sum_over_batch_size" (default), "sum" or "none".
+struct LossOptions {
+  std::string reduction = "sum_over_batch_size";
+  std::string name;  ///< "": the class's default
+};
+
+namespace detail {
+inline Config base(const LossOptions &o) {
+  Config c;
+  c.set("reduction", o.reduction);
+  if (!o.name.empty()) c.set("name", o.name);
+  return c;
+}
+}  // namespace detail
+
+struct SparseCategoricalCrossentropyOptions : LossOptions {
+  bool from_logits = false;
+  int64_t ignore_class = -1;  ///< -1: none (Keras's None)
+  bool has_ignore_class = false;
+};
+inline Loss SparseCategoricalCrossentropy(const SparseCategoricalCrossentropyOptions &o = {}) {
+  Config c = detail::base(o);
+  c.set("from_logits", o.from_logits);
+  if (o.has_ignore_class) c.set("ignore_class", o.ignore_class);
+  return Loss::create("SparseCategoricalCrossentropy", c);
+}
+struct CrossentropyOptions : LossOptions {
+  bool from_logits = false;
+  double label_smoothing = 0.0;
+  int64_t axis = -1;
+};
+inline Loss CategoricalCrossentropy(const CrossentropyOptions &o = {}) {
+  Config c = detail::base(o);
+  c.set("from_logits", o.from_logits).set("label_smoothing", o.label_smoothing).set("axis", o.axis);
+  return Loss::create("CategoricalCrossentropy", c);
+}
+inline Loss BinaryCrossentropy(const CrossentropyOptions &o = {}) {
+  Config c = detail::base(o);
+  c.set("from_logits", o.from_logits).set("label_smoothing", o.label_smoothing).set("axis", o.axis);
+  return Loss::create("BinaryCrossentropy", c);
+}
+inline Loss MeanSquaredError(const LossOptions &o = {}) { return Loss::create("MeanSquaredError", detail::base(o)); }
+inline Loss MeanAbsoluteError(const LossOptions &o = {}) { return Loss::create("MeanAbsoluteError", detail::base(o)); }
+inline Loss KLDivergence(const LossOptions &o = {}) { return Loss::create("KLDivergence", detail::base(o)); }
+inline Loss Huber(double delta = 1.0, const LossOptions &o = {}) {
+  Config c = detail::base(o);
+  c.set("delta", delta);
+  return Loss::create("Huber", c);
+}
+inline Loss CosineSimilarity(int64_t axis = -1, const LossOptions &o = {}) {
+  Config c = detail::base(o);
+  c.set("axis", axis);
+  return Loss::create("CosineSimilarity", c);
+}
+/// keras.losses.get: a class name or alias ("mse", "sparse_categorical_crossentropy").
+inline Loss get(const std::string &name) { return Loss::create(name); }
+
+}  // namespace losses
+
+/// Built-in metrics with typed options (Keras 3's names and defaults; "" name: the default).
+namespace metrics {
+
+namespace detail {
+inline Metric named(const char *cls, const std::string &name, Config c = Config()) {
+  if (!name.empty()) c.set("name", name);
+  return Metric::create(cls, c);
+}
+}  // namespace detail
+
+inline Metric Mean(const std::string &name = "") { return detail::named("Mean", name); }
+inline Metric Sum(const std::string &name = "") { return detail::named("Sum", name); }
+inline Metric Accuracy(const std::string &name = "") { return detail::named("Accuracy", name); }
+inline Metric BinaryAccuracy(double threshold = 0.5, const std::string &name = "") {
+  Config c;
+  c.set("threshold", threshold);
+  return detail::named("BinaryAccuracy", name, c);
+}
+inline Metric CategoricalAccuracy(const std::string &name = "") { return detail::named("CategoricalAccuracy", name); }
+inline Metric SparseCategoricalAccuracy(const std::string &name = "") {
+  return detail::named("SparseCategoricalAccuracy", name);
+}
+inline Metric TopKCategoricalAccuracy(int64_t k = 5, const std::string &name = "") {
+  Config c;
+  c.set("k", k);
+  return detail::named("TopKCategoricalAccuracy", name, c);
+}
+inline Metric SparseTopKCategoricalAccuracy(int64_t k = 5, const std::string &name = "") {
+  Config c;
+  c.set("k", k);
+  return detail::named("SparseTopKCategoricalAccuracy", name, c);
+}
+inline Metric MeanSquaredError(const std::string &name = "") { return detail::named("MeanSquaredError", name); }
+inline Metric RootMeanSquaredError(const std::string &name = "") {
+  return detail::named("RootMeanSquaredError", name);
+}
+/// Precision / Recall options: thresholds empty means Keras's None (0.5, or -1e10 with top_k);
+/// top_k and class_id -1 mean None.
+struct PrecisionRecallOptions {
+  std::vector<double> thresholds;
+  int64_t top_k = -1;
+  int64_t class_id = -1;
+  std::string name;
+};
+namespace detail {
+inline Config precision_recall(const PrecisionRecallOptions &o) {
+  Config c;
+  if (!o.thresholds.empty()) c.set("thresholds", o.thresholds);
+  if (o.top_k >= 0) c.set("top_k", o.top_k);
+  if (o.class_id >= 0) c.set("class_id", o.class_id);
+  return c;
+}
+}  // namespace detail
+inline Metric Precision(const PrecisionRecallOptions &o = {}) {
+  return detail::named("Precision", o.name, detail::precision_recall(o));
+}
+inline Metric Recall(const PrecisionRecallOptions &o = {}) {
+  return detail::named("Recall", o.name, detail::precision_recall(o));
+}
+struct AUCOptions {
+  int64_t num_thresholds = 200;
+  std::string curve = "ROC";                       ///< "ROC" or "PR"
+  std::string summation_method = "interpolation";  ///< or "minoring", "majoring"
+  std::vector<double> thresholds;                  ///< empty: num_thresholds evenly spaced
+  bool from_logits = false;
+  std::string name;
+};
+inline Metric AUC(const AUCOptions &o = {}) {
+  Config c;
+  c.set("num_thresholds", o.num_thresholds).set("curve", o.curve).set("summation_method", o.summation_method);
+  if (!o.thresholds.empty()) c.set("thresholds", o.thresholds);
+  c.set("from_logits", o.from_logits);
+  return detail::named("AUC", o.name, c);
+}
+/// keras.metrics.get: a class, function or loss name ("accuracy", "mse", "AUC").
+inline Metric get(const std::string &name) { return Metric::create(name); }
+
+}  // namespace metrics
+
 }  // namespace kiln
 
 #endif  // KILN_HPP

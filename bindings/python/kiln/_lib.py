@@ -328,6 +328,39 @@ _SIGS.update({
     "kiln_layer_class_is_registered": (_b, [_cp]),
 })
 
+# Losses and metrics (kiln/losses.h, kiln/metrics.h).
+_SIGS.update({
+    "kiln_loss_create": (_ST, [_HP, _cp, _C]),
+    "kiln_loss_deserialize": (_ST, [_HP, _C]),
+    "kiln_loss_serialize": (_ST, [_HP, _H]),
+    "kiln_loss_get_config": (_ST, [_HP, _H]),
+    "kiln_loss_clone": (_ST, [_HP, _H]),
+    "kiln_loss_free": (None, [_H]),
+    "kiln_loss_get_id": (ctypes.c_uint64, [_H]),
+    "kiln_loss_get_name": (_cp, [_H]),
+    "kiln_loss_get_class_name": (_cp, [_H]),
+    "kiln_loss_is_registered": (_b, [_cp]),
+    "kiln_loss_call": (_ST, [_HP, _H, _T, _T, _T]),
+    "kiln_metric_create": (_ST, [_HP, _cp, _C]),
+    "kiln_metric_create_mean_wrapper": (_ST, [_HP, _H, _cp]),
+    "kiln_metric_resolve": (_ST, [_HP, _cp, _H, c_int64_p, _z, c_int64_p, _z]),
+    "kiln_metric_deserialize": (_ST, [_HP, _C]),
+    "kiln_metric_serialize": (_ST, [_HP, _H]),
+    "kiln_metric_get_config": (_ST, [_HP, _H]),
+    "kiln_metric_clone": (_ST, [_HP, _H]),
+    "kiln_metric_free": (None, [_H]),
+    "kiln_metric_get_id": (ctypes.c_uint64, [_H]),
+    "kiln_metric_get_name": (_cp, [_H]),
+    "kiln_metric_get_class_name": (_cp, [_H]),
+    "kiln_metric_takes_values": (_b, [_H]),
+    "kiln_metric_update_state": (_ST, [_H, _T, _T, _T]),
+    "kiln_metric_update_state_values": (_ST, [_H, _T, _T]),
+    "kiln_metric_result": (_ST, [_HP, _H]),
+    "kiln_metric_reset_state": (_ST, [_H]),
+    "kiln_metric_get_variables": (_ST, [_HP, _z, _z_p, _H]),
+    "kiln_metric_is_registered": (_b, [_cp]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res

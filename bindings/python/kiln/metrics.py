@@ -1,0 +1,175 @@
+"""Keras metrics over the C ABI (kiln/metrics.h): kiln.metrics / kiln.keras.metrics.
+
+    acc = kiln.metrics.SparseCategoricalAccuracy()
+    acc.update_state(labels, probabilities)          # once per batch
+    acc.result().numpy()                             # the running value
+    acc(labels, probabilities)                       # update_state, then result (as Keras)
+    acc.reset_state()                                # reset_states() too, TF 2.x's name
+
+State lives in kiln Variables (metric.variables): total and count, true_positives ... so it can be
+checkpointed. One metric may be updated from several threads at once.
+"""
+import ctypes
+
+from . import _lib
+from ._handles import Owned, as_tensor, new_handle
+from . import losses as _losses
+from .errors import InvalidArgumentError, check
+from .tensor import Tensor
+
+L = _lib.lib
+
+
+class Metric(Owned):
+    """A built-in metric: the base of the classes below (a C metric made from the class name and config)."""
+
+    _KIND = "metric"
+
+    def __init__(self, *args, name=None, dtype=None, **kwargs):
+        self._init_builtin(args, kwargs, {"name": name, "dtype": dtype}, ("name", "dtype"))
+
+    def update_state(self, *args, sample_weight=None):
+        """update_state(y_true, y_pred, sample_weight=None); Mean and Sum: update_state(values, sample_weight=None)."""
+        if L.kiln_metric_takes_values(self._h):
+            if len(args) == 2 and sample_weight is None:
+                args, sample_weight = args[:1], args[1]
+            if len(args) != 1:
+                raise TypeError("%s.update_state(values, sample_weight=None)" % self.class_name)
+            check(L.kiln_metric_update_state_values(self._h, as_tensor(args[0]), as_tensor(sample_weight)))
+            return
+        if len(args) == 3 and sample_weight is None:
+            args, sample_weight = args[:2], args[2]
+        if len(args) != 2:
+            raise TypeError("%s.update_state(y_true, y_pred, sample_weight=None)" % self.class_name)
+        check(L.kiln_metric_update_state(self._h, as_tensor(args[0]), as_tensor(args[1]), as_tensor(sample_weight)))
+
+    def result(self):
+        return Tensor._adopt(new_handle(L.kiln_metric_result, self._h))
+
+    def reset_state(self):
+        check(L.kiln_metric_reset_state(self._h))
+
+    reset_states = reset_state  # TF 2.x
+
+    def __call__(self, *args, **kwargs):
+        """Keras's metric(...): update_state, then the result."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    @property
+    def variables(self):
+        from .layers import _variable
+        n = ctypes.c_size_t()
+        check(L.kiln_metric_get_variables(None, 0, ctypes.byref(n), self._h))
+        arr = (ctypes.c_void_p * max(n.value, 1))()
+        m = ctypes.c_size_t()
+        check(L.kiln_metric_get_variables(arr, n.value, ctypes.byref(m), self._h))
+        return [_variable(arr[i]) for i in range(min(n.value, m.value))]
+
+    # Keras 2 spelling.
+    @property
+    def weights(self):
+        return self.variables
+
+
+def _metric_class(class_name, args, doc):
+    return type(class_name, (Metric,), {"_CLASS": class_name, "_ARGS": tuple(args), "__doc__": doc})
+
+
+Mean = _metric_class("Mean", [], "keras.metrics.Mean: the (weighted) mean of the values given.")
+Sum = _metric_class("Sum", [], "keras.metrics.Sum.")
+Accuracy = _metric_class("Accuracy", [], "keras.metrics.Accuracy: how often y_pred equals y_true.")
+BinaryAccuracy = _metric_class("BinaryAccuracy", [("threshold", 0.5)], "keras.metrics.BinaryAccuracy.")
+CategoricalAccuracy = _metric_class("CategoricalAccuracy", [], "keras.metrics.CategoricalAccuracy.")
+SparseCategoricalAccuracy = _metric_class("SparseCategoricalAccuracy", [], "keras.metrics.SparseCategoricalAccuracy.")
+TopKCategoricalAccuracy = _metric_class("TopKCategoricalAccuracy", [("k", 5)], "keras.metrics.TopKCategoricalAccuracy.")
+SparseTopKCategoricalAccuracy = _metric_class("SparseTopKCategoricalAccuracy", [("k", 5)],
+                                              "keras.metrics.SparseTopKCategoricalAccuracy.")
+MeanSquaredError = _metric_class("MeanSquaredError", [], "keras.metrics.MeanSquaredError.")
+RootMeanSquaredError = _metric_class("RootMeanSquaredError", [], "keras.metrics.RootMeanSquaredError.")
+Precision = _metric_class("Precision", [("thresholds", None), ("top_k", None), ("class_id", None)],
+                          "keras.metrics.Precision.")
+Recall = _metric_class("Recall", [("thresholds", None), ("top_k", None), ("class_id", None)], "keras.metrics.Recall.")
+AUC = _metric_class("AUC", [("num_thresholds", 200), ("curve", "ROC"), ("summation_method", "interpolation"),
+                            ("thresholds", None), ("multi_label", False), ("num_labels", None), ("label_weights", None),
+                            ("from_logits", False)], "keras.metrics.AUC (multi_label=False).")
+
+
+class MeanMetricWrapper(Metric):
+    """keras.metrics.MeanMetricWrapper(fn): the mean of a loss's per-sample values. fn: a kiln loss
+    object, loss class, or loss name ("categorical_crossentropy", "mae", ...)."""
+
+    _CLASS = "MeanMetricWrapper"
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        if isinstance(fn, type) and issubclass(fn, _losses.Loss):
+            fn = fn(**kwargs)
+            kwargs = {}
+        if isinstance(fn, _losses.Loss):
+            if kwargs:
+                raise InvalidArgumentError("MeanMetricWrapper: options go to the loss object")
+            self._h = new_handle(L.kiln_metric_create_mean_wrapper, fn._h, (name or "").encode("utf-8"))
+            return
+        if callable(fn):
+            fn = getattr(fn, "__name__", "")
+        config = {"fn": str(fn), "fn_config": kwargs}
+        if name is not None:
+            config["name"] = name
+        self._h = self._create_handle("MeanMetricWrapper", config)
+
+    @classmethod
+    def from_config(cls, config):
+        obj = object.__new__(cls)
+        obj._h = cls._create_handle("MeanMetricWrapper", config)
+        return obj
+
+
+_CLASSES = {c._CLASS: c for c in (Mean, Sum, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+                                  TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
+                                  RootMeanSquaredError, Precision, Recall, AUC, MeanMetricWrapper)}
+Metric._BY_CLASS = _CLASSES
+
+
+def get(identifier):
+    """keras.metrics.get: None or a metric (as it is), a serialized dict, or a name: a class
+    ("AUC"), a Keras function name or alias ("accuracy", "acc", "mse"), or a loss name (a
+    MeanMetricWrapper of it); a new metric object in every case. Unknown names raise NotFoundError
+    listing the known ones."""
+    if identifier is None or isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        return Metric._adopt(Metric._create_handle(identifier, {}))
+    if isinstance(identifier, _losses.Loss) or callable(identifier):
+        return MeanMetricWrapper(identifier)
+    raise InvalidArgumentError("metrics.get: cannot interpret %r as a metric" % (identifier,))
+
+
+def resolve(identifier, loss=None, y_true_shape=(), y_pred_shape=()):
+    """What compile does with a metric identifier (Keras's get_metric): "accuracy"/"acc" and
+    "crossentropy"/"ce" become the binary, sparse or categorical variant picked from the loss and
+    the shapes (None: unknown); other identifiers as get."""
+    if not isinstance(identifier, str):
+        return get(identifier)
+    if isinstance(loss, str):
+        loss = _losses.Loss._adopt(_losses.Loss._create_handle(loss, {}))
+    loss_h = loss._h if isinstance(loss, _losses.Loss) else None
+
+    def dims(shape):
+        shape = [-1 if d is None else int(d) for d in shape]
+        return (ctypes.c_int64 * max(len(shape), 1))(*shape), len(shape)
+
+    (td, tr), (pd, pr) = dims(y_true_shape), dims(y_pred_shape)
+    return Metric._adopt(new_handle(L.kiln_metric_resolve, identifier.encode("utf-8"), loss_h, td, tr, pd, pr))
+
+
+def serialize(metric):
+    return metric._serialize()
+
+
+def deserialize(config):
+    return Metric._adopt(Metric._deserialize_handle(config))
+
+
+__all__ = ["Metric", "get", "resolve", "serialize", "deserialize"] + sorted(_CLASSES)

@@ -1,0 +1,100 @@
+// Losses and metrics across the ABI: kiln_loss and kiln_metric handles, each holding one shared
+// reference to a core object (as kiln_layer does).
+#include "train/losses.h"
+
+#include <memory>
+
+#include "capi/handles.h"
+#include "capi/train_handles.h"
+
+using kiln::Config;
+using kiln::capi::require_not_null;
+using kiln::train::LossPtr;
+
+namespace {
+
+const Config &config_or_empty(const kiln_config *c) {
+  static const Config empty;
+  return c ? c->value : empty;
+}
+
+}  // namespace
+
+namespace kiln::capi {
+
+const LossPtr &loss_of(const kiln_loss *l, const char *fn, const char *arg) {
+  require_not_null(l, fn, arg);
+  return l->loss;
+}
+
+}  // namespace kiln::capi
+
+using kiln::capi::loss_of;
+
+extern "C" {
+
+kiln_status *kiln_loss_create(kiln_loss **out, const char *name, const kiln_config *config) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(name, __func__, "name");
+  *out = new kiln_loss{kiln::train::create_loss(name, config_or_empty(config))};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_loss_deserialize(kiln_loss **out, const kiln_config *serialized) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(serialized, __func__, "serialized");
+  *out = new kiln_loss{kiln::train::deserialize_loss(serialized->value)};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_loss_serialize(kiln_config **out, const kiln_loss *loss) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = new kiln_config{kiln::train::serialize_loss(*loss_of(loss, __func__, "loss"))};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_loss_get_config(kiln_config **out, const kiln_loss *loss) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = new kiln_config{loss_of(loss, __func__, "loss")->get_config()};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_loss_clone(kiln_loss **out, const kiln_loss *loss) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = new kiln_loss{loss_of(loss, __func__, "loss")};
+  KILN_CAPI_END
+}
+
+void kiln_loss_free(kiln_loss *loss) { delete loss; }
+
+uint64_t kiln_loss_get_id(const kiln_loss *loss) { return loss ? loss->loss->id() : 0; }
+const char *kiln_loss_get_name(const kiln_loss *loss) { return loss ? loss->loss->name().c_str() : nullptr; }
+const char *kiln_loss_get_class_name(const kiln_loss *loss) {
+  return loss ? loss->loss->class_name().c_str() : nullptr;
+}
+
+bool kiln_loss_is_registered(const char *name) {
+  try {
+    return name && !kiln::train::loss_class_for(name).empty();
+  } catch (...) {
+    return false;
+  }
+}
+
+kiln_status *kiln_loss_call(kiln_tensor **out, const kiln_loss *loss, const kiln_tensor *y_true,
+                            const kiln_tensor *y_pred, const kiln_tensor *sample_weight) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  const LossPtr &l = loss_of(loss, __func__, "loss");
+  const kiln::Tensor &t = kiln::capi::tensor_of(y_true, __func__, "y_true");
+  const kiln::Tensor &p = kiln::capi::tensor_of(y_pred, __func__, "y_pred");
+  *out = kiln::capi::new_tensor((*l)(t, p, sample_weight ? sample_weight->value : kiln::Tensor()));
+  KILN_CAPI_END
+}
+
+}  // extern "C"

@@ -1,0 +1,87 @@
+/*
+ * kiln/losses.h — Keras losses: built-in losses by class name or Keras function alias, called on
+ * (y_true, y_pred, sample_weight) with Keras's reductions.
+ * Part of the kiln C API (C99); include "kiln/kiln.h" for all of it.
+ *
+ * One handle type, kiln_loss, holding one reference to a shared loss object; settings travel as
+ * a kiln_config (kiln/config.h) with Keras's keys and defaults. Losses have no state: one loss
+ * may be called from several threads at once.
+ *
+ *   kiln_config *c = NULL;
+ *   kiln_loss *loss = NULL;
+ *   kiln_tensor *value = NULL;
+ *   kiln_config_create(&c);
+ *   kiln_config_set_bool(c, "from_logits", true);
+ *   kiln_loss_create(&loss, "SparseCategoricalCrossentropy", c);
+ *   kiln_loss_call(&value, loss, labels, logits, NULL);   // a float32 scalar, differentiable
+ *
+ * Classes (Keras 3 names, options and defaults; every one also takes "name" and "reduction":
+ * "sum_over_batch_size" (default: the weighted sum divided by the number of per-sample losses,
+ * not by the weights' sum), "sum" or "none"):
+ *   SparseCategoricalCrossentropy  from_logits=false, ignore_class=null
+ *   CategoricalCrossentropy        from_logits=false, label_smoothing=0.0, axis=-1
+ *   BinaryCrossentropy             from_logits=false, label_smoothing=0.0, axis=-1
+ *   MeanSquaredError, MeanAbsoluteError, KLDivergence
+ *   Huber                          delta=1.0
+ *   CosineSimilarity               axis=-1
+ * Aliases: sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy,
+ * mean_squared_error / mse / MSE, mean_absolute_error / mae / MAE, huber / huber_loss,
+ * kl_divergence / kld / KLD / kullback_leibler_divergence, cosine_similarity.
+ * Probabilities (from_logits false) are clipped to [1e-7, 1 - 1e-7]; from_logits true runs the
+ * fused, stable kiln_*_cross_entropy_with_logits ops (sparse labels are never one-hot encoded).
+ */
+#ifndef KILN_LOSSES_H
+#define KILN_LOSSES_H
+
+#include "kiln/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A loss from its class name or Keras alias and its config (NULL: defaults). Unknown names are
+/// NOT_FOUND listing the known ones; unknown or ill-typed keys INVALID_ARGUMENT naming the key.
+/// Ownership: *out is new, free with kiln_loss_free; config stays the caller's. Thread-safety: safe.
+KILN_API kiln_status *kiln_loss_create(kiln_loss **out, const char *name, const kiln_config *config);
+/// A loss from Keras's serialized form {"class_name": ..., "config": {...}}.
+/// Ownership: *out is new; serialized stays the caller's. Thread-safety: safe.
+KILN_API kiln_status *kiln_loss_deserialize(kiln_loss **out, const kiln_config *serialized);
+/// The serialized form {"class_name": ..., "config": get_config()}.
+/// Ownership: *out is new, free with kiln_config_free. Thread-safety: safe.
+KILN_API kiln_status *kiln_loss_serialize(kiln_config **out, const kiln_loss *loss);
+/// get_config: name, reduction, then the class's own keys.
+/// Ownership: *out is new, free with kiln_config_free. Thread-safety: safe.
+KILN_API kiln_status *kiln_loss_get_config(kiln_config **out, const kiln_loss *loss);
+/// A new handle to the same loss. Ownership: *out is new. Thread-safety: safe.
+KILN_API kiln_status *kiln_loss_clone(kiln_loss **out, const kiln_loss *loss);
+/// Frees a handle; the loss lives on while other handles hold it. Accepts NULL.
+/// Thread-safety: safe on distinct handles.
+KILN_API void kiln_loss_free(kiln_loss *loss);
+/// The loss's identity, fixed for its life and never reused; 0 for NULL.
+/// Lifetime: a value. Thread-safety: safe.
+KILN_API uint64_t kiln_loss_get_id(const kiln_loss *loss);
+/// The name ("sparse_categorical_crossentropy" unless given); NULL for NULL.
+/// Lifetime: borrowed, valid while the loss lives. Thread-safety: safe.
+KILN_API const char *kiln_loss_get_name(const kiln_loss *loss);
+/// The class name ("SparseCategoricalCrossentropy"); NULL for NULL.
+/// Lifetime: borrowed, valid while the loss lives. Thread-safety: safe.
+KILN_API const char *kiln_loss_get_class_name(const kiln_loss *loss);
+/// Whether name is a loss class or alias kiln_loss_create knows; false for NULL.
+/// Lifetime: a value. Thread-safety: safe.
+KILN_API bool kiln_loss_is_registered(const char *name);
+/// Keras's loss(y_true, y_pred, sample_weight): per-sample losses, times sample_weight (NULL:
+/// none; ranks matched as Keras does, a lower-rank weight broadcasting over trailing dims), reduced
+/// by the loss's reduction: a scalar, or the per-sample losses for "none". y_pred float32 (or
+/// float64 for the losses whose ops take it); y_true of y_pred's shape (class ids of y_pred's shape
+/// minus the class axis for SparseCategoricalCrossentropy, in [0, classes): others are
+/// INVALID_ARGUMENT naming the label). Recorded on the calling thread's tapes, so gradients flow to
+/// y_pred (and to y_true where the ops allow). Ownership: *out is new; the inputs stay the
+/// caller's. Thread-safety: safe, also on one loss from several threads.
+KILN_API kiln_status *kiln_loss_call(kiln_tensor **out, const kiln_loss *loss, const kiln_tensor *y_true,
+                                     const kiln_tensor *y_pred, const kiln_tensor *sample_weight);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KILN_LOSSES_H */

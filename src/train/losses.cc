@@ -1,0 +1,471 @@
+// The built-in losses, their reduction and their registry. The formulas follow Keras 3's
+// losses.py and its TensorFlow backend (nn.py): clipped probabilities when from_logits is false,
+// the fused tf.nn.*_cross_entropy_with_logits ops when it is true.
+#include "train/losses.h"
+
+#include <atomic>
+#include <functional>
+#include <map>
+
+#include "core/error.h"
+#include "ops/ops.h"
+#include "train/serialized.h"
+
+namespace kiln::train {
+
+using ops::fill;
+
+namespace {
+
+std::atomic<uint64_t> next_loss_id{1};
+
+Tensor k(double v, const Tensor &like) { return fill(Shape{}, v, like.dtype()); }
+
+void require_floating(const Tensor &t, const std::string &owner, const char *what) {
+  if (!t.defined()) fail(Code::kInvalidArgument, owner, ": ", what, " is undefined");
+  if (!is_floating(t.dtype()))
+    fail(Code::kInvalidArgument, owner, ": ", what, " is ", t.description(), "; expected a floating dtype");
+}
+
+// y_true cast to y_pred's dtype, ranks matched, shapes equal (or a clear error).
+void prepare_dense(Tensor &y_true, Tensor &y_pred, const std::string &owner) {
+  require_floating(y_pred, owner, "y_pred");
+  if (!y_true.defined()) fail(Code::kInvalidArgument, owner, ": y_true is undefined");
+  if (y_true.dtype() != y_pred.dtype()) y_true = ops::cast(y_true, y_pred.dtype());
+  squeeze_or_expand_to_same_rank(y_true, y_pred);
+  if (y_true.shape() != y_pred.shape())
+    fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(), " and y_pred ",
+         y_pred.description(), " have different shapes");
+  if (y_pred.shape().rank() == 0)
+    fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected at least one axis");
+}
+
+int64_t norm_axis(int64_t axis, int rank, const std::string &owner) {
+  if (axis < -rank || axis >= rank)
+    fail(Code::kInvalidArgument, owner, ": axis ", axis, " is out of range for rank ", rank);
+  return axis < 0 ? axis + rank : axis;
+}
+
+Tensor clip_probabilities(const Tensor &p) { return ops::clip_by_value(p, kEpsilon, 1.0f - kEpsilon); }
+
+// Keras's ops.nn.normalize(x, axis, order=2): x * min(rsqrt(sum(x^2)), 1 / epsilon).
+Tensor l2_normalize_keras(const Tensor &x, int64_t axis) {
+  Tensor inv = ops::rsqrt(ops::sum(ops::square(x), {axis}, true));
+  return ops::mul(x, ops::minimum(inv, k(1.0 / kEpsilon, x)));
+}
+
+// ----------------------------------------------------------------- the losses
+
+// The losses of y_true and y_pred of one shape (y_true cast to y_pred's dtype): per_sample gets
+// them prepared.
+class DenseLoss : public Loss {
+ public:
+  using Loss::Loss;
+  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const final {
+    Tensor t = yt, p = yp;
+    prepare_dense(t, p, name());
+    return per_sample(t, p);
+  }
+
+ protected:
+  virtual Tensor per_sample(const Tensor &t, const Tensor &p) const = 0;
+};
+
+// MeanSquaredError and MeanAbsoluteError: mean(f(y_pred - y_true), axis=-1).
+class MeanError final : public DenseLoss {
+ public:
+  MeanError(ConfigReader &r, const char *class_name, const char *default_name, Tensor (*f)(const Tensor &))
+      : DenseLoss(class_name, r, default_name), f_(f) {
+    r.finish();
+  }
+
+ protected:
+  Tensor per_sample(const Tensor &t, const Tensor &p) const override {
+    return ops::mean(f_(ops::sub(p, t)), {-1});
+  }
+
+ private:
+  Tensor (*f_)(const Tensor &);
+};
+
+class Huber final : public DenseLoss {
+ public:
+  explicit Huber(ConfigReader &r) : DenseLoss("Huber", r, "huber_loss"), delta_(r.get_float("delta", 1.0)) {
+    r.finish();
+    if (!(delta_ >= 0)) fail(Code::kInvalidArgument, "Huber: delta is ", delta_, "; expected >= 0");
+  }
+  void add_config(Config &c) const override { c.set("delta", delta_); }
+
+ protected:
+  Tensor per_sample(const Tensor &t, const Tensor &p) const override {
+    Tensor err = ops::sub(p, t);
+    Tensor abs_err = ops::abs(err);
+    Tensor half = k(0.5, p);
+    Tensor quad = ops::mul(half, ops::square(err));
+    Tensor lin = ops::sub(ops::mul(k(delta_, p), abs_err), k(0.5 * delta_ * delta_, p));
+    return ops::mean(ops::where(ops::less_equal(abs_err, k(delta_, p)), quad, lin), {-1});
+  }
+
+ private:
+  double delta_;
+};
+
+class KLDivergence final : public DenseLoss {
+ public:
+  explicit KLDivergence(ConfigReader &r) : DenseLoss("KLDivergence", r, "kl_divergence") { r.finish(); }
+
+ protected:
+  Tensor per_sample(const Tensor &yt, const Tensor &yp) const override {
+    const Tensor t = ops::clip_by_value(yt, kEpsilon, 1.0f);
+    const Tensor p = ops::clip_by_value(yp, kEpsilon, 1.0f);
+    return ops::sum(ops::mul(t, ops::log(ops::div(t, p))), {-1});
+  }
+};
+
+class CosineSimilarity final : public DenseLoss {
+ public:
+  explicit CosineSimilarity(ConfigReader &r)
+      : DenseLoss("CosineSimilarity", r, "cosine_similarity"), axis_(r.get_int("axis", -1)) {
+    r.finish();
+  }
+  void add_config(Config &c) const override { c.set("axis", axis_); }
+
+ protected:
+  Tensor per_sample(const Tensor &t, const Tensor &p) const override {
+    const int64_t axis = norm_axis(axis_, p.shape().rank(), name());
+    return ops::neg(ops::sum(ops::mul(l2_normalize_keras(t, axis), l2_normalize_keras(p, axis)), {axis}));
+  }
+
+ private:
+  int64_t axis_;
+};
+
+// BinaryCrossentropy and CategoricalCrossentropy: from_logits, label_smoothing and axis.
+class Crossentropy : public DenseLoss {
+ public:
+  Crossentropy(ConfigReader &r, const char *class_name, const char *default_name)
+      : DenseLoss(class_name, r, default_name),
+        from_logits_(r.get_bool("from_logits", false)),
+        label_smoothing_(r.get_float("label_smoothing", 0.0)),
+        axis_(r.get_int("axis", -1)) {
+    r.finish();
+    if (!(label_smoothing_ >= 0 && label_smoothing_ <= 1))
+      fail(Code::kInvalidArgument, class_name, ": label_smoothing is ", label_smoothing_,
+           "; expected [0, 1]");
+  }
+  void add_config(Config &c) const override {
+    c.set("from_logits", from_logits_).set("label_smoothing", label_smoothing_).set("axis", axis_);
+  }
+
+ protected:
+  // y_true * (1 - label_smoothing) + label_smoothing * share.
+  Tensor smooth(const Tensor &t, double share) const {
+    if (label_smoothing_ == 0) return t;
+    return ops::add(ops::mul(t, k(1.0 - label_smoothing_, t)), k(label_smoothing_ * share, t));
+  }
+  int64_t axis(const Tensor &p) const { return norm_axis(axis_, p.shape().rank(), name()); }
+
+  bool from_logits_;
+  double label_smoothing_;
+  int64_t axis_;
+};
+
+class BinaryCrossentropy final : public Crossentropy {
+ public:
+  explicit BinaryCrossentropy(ConfigReader &r)
+      : Crossentropy(r, "BinaryCrossentropy", "binary_crossentropy") {}
+
+ protected:
+  Tensor per_sample(const Tensor &yt, const Tensor &p) const override {
+    const Tensor t = smooth(yt, 0.5);
+    Tensor bce;
+    if (from_logits_) {
+      bce = ops::sigmoid_cross_entropy_with_logits(t, p);
+    } else {
+      Tensor c = clip_probabilities(p);
+      Tensor one = k(1.0, c);
+      bce = ops::neg(
+          ops::add(ops::mul(t, ops::log(c)), ops::mul(ops::sub(one, t), ops::log(ops::sub(one, c)))));
+    }
+    return ops::mean(bce, {axis(p)});
+  }
+};
+
+class CategoricalCrossentropy final : public Crossentropy {
+ public:
+  explicit CategoricalCrossentropy(ConfigReader &r)
+      : Crossentropy(r, "CategoricalCrossentropy", "categorical_crossentropy") {}
+
+ protected:
+  Tensor per_sample(const Tensor &yt, const Tensor &p) const override {
+    // Keras divides the smoothing by the last dim's size, whatever the axis.
+    const Tensor t = smooth(yt, 1.0 / static_cast<double>(yt.shape()[yt.shape().rank() - 1]));
+    const int64_t ax = axis(p);
+    if (from_logits_) return ops::softmax_cross_entropy_with_logits(t, p, ax);
+    Tensor q = clip_probabilities(ops::div(p, ops::sum(p, {ax}, true)));
+    return ops::neg(ops::sum(ops::mul(t, ops::log(q)), {ax}));
+  }
+};
+
+// Integer labels (float labels cast), range-checked here so the error names the loss.
+Tensor sparse_labels(const Tensor &y_true, int64_t classes, const std::optional<int64_t> &ignore,
+                     const std::string &owner) {
+  Tensor labels = y_true;
+  if (labels.dtype() != DType::kInt32 && labels.dtype() != DType::kInt64) {
+    if (!is_floating(labels.dtype()) && labels.dtype() != DType::kUInt8)
+      fail(Code::kInvalidArgument, owner, ": y_true is ", labels.description(),
+           "; expected integer class ids");
+    labels = ops::cast(labels, DType::kInt64);
+  }
+  const Tensor as64 = labels.dtype() == DType::kInt64 ? labels : ops::cast(labels, DType::kInt64);
+  const int64_t *v = as64.data<int64_t>();
+  for (int64_t i = 0; i < as64.num_elements(); ++i) {
+    if (ignore && v[i] == *ignore) continue;
+    if (v[i] < 0 || v[i] >= classes)
+      fail(Code::kInvalidArgument, owner, ": label ", v[i], " at flat index ", i,
+           " is out of range; y_pred has ", classes, " classes, so labels must be in [0, ", classes, ")");
+  }
+  return labels;
+}
+
+class SparseCategoricalCrossentropy final : public Loss {
+ public:
+  explicit SparseCategoricalCrossentropy(ConfigReader &r)
+      : Loss("SparseCategoricalCrossentropy", r, "sparse_categorical_crossentropy"),
+        from_logits_(r.get_bool("from_logits", false)) {
+    if (r.has("ignore_class")) ignore_class_ = r.get_int("ignore_class");
+    r.accept({"ignore_class"});
+    r.finish();
+  }
+  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *mask) const override {
+    require_floating(yp, name(), "y_pred");
+    if (!yt.defined()) fail(Code::kInvalidArgument, name(), ": y_true is undefined");
+    const int rank = yp.shape().rank();
+    if (rank == 0) fail(Code::kInvalidArgument, name(), ": y_pred is a scalar; expected [..., classes]");
+    Tensor t = yt;
+    if (t.shape().rank() == rank && t.shape()[rank - 1] == 1) t = ops::squeeze(t, {-1});
+    std::vector<int64_t> want = yp.shape().to_vector();
+    want.pop_back();
+    if (t.shape().to_vector() != want)
+      fail(Code::kInvalidArgument, name(), ": y_true ", yt.description(), " does not match y_pred ",
+           yp.description(), "; expected labels of shape ", Shape(want).to_string(),
+           " (or with a trailing 1)");
+    const int64_t classes = yp.shape()[rank - 1];
+    t = sparse_labels(t, classes, ignore_class_, name());
+    Tensor p = yp, valid;
+    if (ignore_class_) {
+      valid = ops::not_equal(t, fill(Shape{}, static_cast<double>(*ignore_class_), t.dtype()));
+      t = ops::where(valid, t, ops::zeros_like(t));
+      p = ops::mul(p, ops::cast(ops::expand_dims(valid, -1), p.dtype()));
+    }
+    if (!from_logits_) p = ops::log(clip_probabilities(p));
+    Tensor res = ops::sparse_softmax_cross_entropy_with_logits(t, p);
+    if (ignore_class_) {
+      res = ops::where(valid, res, ops::zeros_like(res));
+      if (mask) *mask = valid;
+    }
+    return res;
+  }
+  void add_config(Config &c) const override {
+    c.set("from_logits", from_logits_);
+    if (ignore_class_)
+      c.set("ignore_class", *ignore_class_);
+    else
+      c.set_null("ignore_class");
+  }
+
+ private:
+  bool from_logits_;
+  std::optional<int64_t> ignore_class_;
+};
+
+// ----------------------------------------------------------------- registry
+
+using Factory = std::function<LossPtr(ConfigReader &)>;
+
+template <typename T>
+Factory factory() {
+  return [](ConfigReader &r) { return std::make_shared<T>(r); };
+}
+
+const std::map<std::string, Factory> &factories() {
+  static const std::map<std::string, Factory> f = {
+      {"BinaryCrossentropy", factory<BinaryCrossentropy>()},
+      {"CategoricalCrossentropy", factory<CategoricalCrossentropy>()},
+      {"CosineSimilarity", factory<CosineSimilarity>()},
+      {"Huber", factory<Huber>()},
+      {"KLDivergence", factory<KLDivergence>()},
+      {"MeanAbsoluteError",
+       [](ConfigReader &r) {
+         return std::make_shared<MeanError>(r, "MeanAbsoluteError", "mean_absolute_error", ops::abs);
+       }},
+      {"MeanSquaredError",
+       [](ConfigReader &r) {
+         return std::make_shared<MeanError>(r, "MeanSquaredError", "mean_squared_error", ops::square);
+       }},
+      {"SparseCategoricalCrossentropy", factory<SparseCategoricalCrossentropy>()},
+  };
+  return f;
+}
+
+// Keras's function names and aliases (keras.losses.get).
+const std::map<std::string, std::string> &aliases() {
+  static const std::map<std::string, std::string> a = {
+      {"binary_crossentropy", "BinaryCrossentropy"},
+      {"categorical_crossentropy", "CategoricalCrossentropy"},
+      {"sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"},
+      {"mean_squared_error", "MeanSquaredError"},
+      {"mse", "MeanSquaredError"},
+      {"MSE", "MeanSquaredError"},
+      {"mean_absolute_error", "MeanAbsoluteError"},
+      {"mae", "MeanAbsoluteError"},
+      {"MAE", "MeanAbsoluteError"},
+      {"huber", "Huber"},
+      {"huber_loss", "Huber"},
+      {"kl_divergence", "KLDivergence"},
+      {"kld", "KLDivergence"},
+      {"KLD", "KLDivergence"},
+      {"kullback_leibler_divergence", "KLDivergence"},
+      {"cosine_similarity", "CosineSimilarity"},
+  };
+  return a;
+}
+
+}  // namespace
+
+Reduction reduction_from_string(const std::string &s, const std::string &owner) {
+  if (s == "sum_over_batch_size" || s == "auto") return Reduction::kSumOverBatchSize;
+  if (s == "sum") return Reduction::kSum;
+  if (s == "none") return Reduction::kNone;
+  fail(Code::kInvalidArgument, owner, ": reduction '", s,
+       "' is not valid; expected sum_over_batch_size, sum or none");
+}
+
+const char *reduction_name(Reduction r) {
+  switch (r) {
+    case Reduction::kSum:
+      return "sum";
+    case Reduction::kNone:
+      return "none";
+    case Reduction::kSumOverBatchSize:
+      break;
+  }
+  return "sum_over_batch_size";
+}
+
+Loss::Loss(std::string class_name, ConfigReader &r, const std::string &default_name)
+    : class_name_(std::move(class_name)),
+      name_(r.get_string("name", default_name)),
+      reduction_(Reduction::kSumOverBatchSize),
+      id_(next_loss_id.fetch_add(1)) {
+  if (r.has("reduction")) reduction_ = reduction_from_string(r.get_string("reduction", ""), class_name_);
+  const std::string dtype = r.get_string("dtype", "float32");
+  if (dtype != "float32")
+    fail(Code::kInvalidArgument, class_name_, ": dtype '", dtype,
+         "' is not supported; losses compute in y_pred's dtype");
+}
+
+Tensor Loss::operator()(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) const {
+  Tensor mask;
+  Tensor values = call(y_true, y_pred, &mask);
+  return reduce_weighted_values(values, sample_weight, mask, reduction_, name_);
+}
+
+Config Loss::get_config() const {
+  Config c;
+  c.set("name", name_).set("reduction", reduction_name(reduction_));
+  add_config(c);
+  return c;
+}
+
+void squeeze_or_expand_to_same_rank(Tensor &a, Tensor &b) {
+  const int ra = a.shape().rank(), rb = b.shape().rank();
+  if (ra == rb + 1 && a.shape()[ra - 1] == 1) {
+    if (rb == 1)
+      b = ops::expand_dims(b, -1);
+    else
+      a = ops::squeeze(a, {-1});
+  } else if (rb == ra + 1 && b.shape()[rb - 1] == 1) {
+    if (ra == 1)
+      a = ops::expand_dims(a, -1);
+    else
+      b = ops::squeeze(b, {-1});
+  }
+}
+
+Tensor reduce_weighted_values(const Tensor &values, const Tensor &sample_weight, const Tensor &mask,
+                              Reduction reduction, const std::string &owner) {
+  Tensor v = values;
+  Tensor w;
+  if (sample_weight.defined()) {
+    if (!is_floating(sample_weight.dtype()) && !is_integer(sample_weight.dtype()) &&
+        sample_weight.dtype() != DType::kBool)
+      fail(Code::kInvalidArgument, owner, ": sample_weight is ", sample_weight.description());
+    w = ops::cast(sample_weight, v.dtype());
+  }
+  if (mask.defined()) {  // Keras's apply_mask
+    Tensor m = ops::cast(mask, v.dtype());
+    if (reduction == Reduction::kSumOverBatchSize) {
+      const double total = static_cast<double>(m.num_elements());
+      m = ops::mul(m, ops::div(fill(Shape{}, total, v.dtype()),
+                               ops::add(ops::sum(m), fill(Shape{}, kEpsilon, v.dtype()))));
+    }
+    if (w.defined()) {
+      squeeze_or_expand_to_same_rank(m, w);
+      w = ops::mul(w, m);
+    } else {
+      w = m;
+    }
+  }
+  if (w.defined()) {
+    squeeze_or_expand_to_same_rank(v, w);
+    const int rv = v.shape().rank(), rw = w.shape().rank();
+    bool ok = rw <= rv;
+    for (int i = 0; ok && i < rw; ++i) ok = w.shape()[i] == 1 || w.shape()[i] == v.shape()[i];
+    if (!ok)
+      fail(Code::kInvalidArgument, owner, ": sample_weight ", sample_weight.description(),
+           " does not broadcast to the per-sample losses ", values.description());
+    if (rw < rv) {  // weights per sample over losses per sample and step: trailing dims broadcast
+      std::vector<int64_t> d = w.shape().to_vector();
+      d.resize(static_cast<size_t>(rv), 1);
+      w = ops::reshape(w, d);
+    }
+    v = ops::mul(v, w);
+  }
+  if (reduction == Reduction::kNone || v.shape().rank() == 0) return v;
+  Tensor s = ops::sum(v);
+  if (reduction == Reduction::kSum) return s;
+  const int64_t n = v.num_elements();
+  if (n == 0) return ops::zeros(Shape{}, v.dtype());  // divide_no_nan
+  return ops::div(s, fill(Shape{}, static_cast<double>(n), v.dtype()));
+}
+
+std::string loss_class_for(const std::string &name) {
+  if (factories().count(name)) return name;
+  auto it = aliases().find(name);
+  return it == aliases().end() ? std::string() : it->second;
+}
+
+std::vector<std::string> registered_losses() {
+  std::vector<std::string> names;
+  for (const auto &[n, f] : factories()) names.push_back(n);
+  for (const auto &[n, c] : aliases()) names.push_back(n);
+  return names;
+}
+
+LossPtr create_loss(const std::string &name, const Config &config) {
+  const std::string cls = loss_class_for(name);
+  if (cls.empty())
+    fail(Code::kNotFound, "unknown loss '", name, "'; known: ", join_names(registered_losses()));
+  ConfigReader r(config, cls);
+  return factories().at(cls)(r);
+}
+
+Config serialize_loss(const Loss &loss) { return serialized(loss.class_name(), loss.get_config()); }
+
+LossPtr deserialize_loss(const Config &serialized) {
+  const ClassAndConfig c = read_serialized(serialized, "loss");
+  return create_loss(c.class_name, c.config);
+}
+
+}  // namespace kiln::train

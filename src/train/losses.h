@@ -1,0 +1,80 @@
+// Keras losses (Keras 3 losses/losses.py and losses/loss.py): objects with a name, a reduction and
+// their own options, made by class name or Keras function alias through a registry, reduced with
+// sample weights exactly as Keras's reduce_weighted_values does. Every value is composed of ops,
+// so it is differentiable through the tape.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/tensor.h"
+
+namespace kiln::train {
+
+// Keras's reduction strings: "sum_over_batch_size" (default), "sum", "none".
+enum class Reduction { kSumOverBatchSize = 0, kSum = 1, kNone = 2 };
+Reduction reduction_from_string(const std::string &s, const std::string &owner);
+const char *reduction_name(Reduction r);
+
+// Probabilities are clipped to [kEpsilon, 1 - kEpsilon] (Keras's backend.epsilon()).
+constexpr float kEpsilon = 1e-7f;
+
+class Loss {
+ public:
+  // Reads name, reduction and dtype from r; subclasses read theirs, then call r.finish().
+  Loss(std::string class_name, ConfigReader &r, const std::string &default_name);
+  virtual ~Loss() = default;
+  Loss(const Loss &) = delete;
+  Loss &operator=(const Loss &) = delete;
+
+  const std::string &class_name() const { return class_name_; }
+  const std::string &name() const { return name_; }
+  uint64_t id() const { return id_; }
+  Reduction reduction() const { return reduction_; }
+
+  // Keras's __call__: per-sample losses (call), weighted by sample_weight (undefined: none) and
+  // reduced. Thread-safe (a loss has no state).
+  Tensor operator()(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight = Tensor()) const;
+  // Keras's call: the unreduced losses ([B] for [B, C] inputs). *mask (may be null) gets the
+  // entries that count (ignore_class), or stays undefined.
+  virtual Tensor call(const Tensor &y_true, const Tensor &y_pred, Tensor *mask = nullptr) const = 0;
+
+  // name, reduction, then the class's own keys.
+  Config get_config() const;
+
+ protected:
+  virtual void add_config(Config &) const {}
+
+ private:
+  std::string class_name_;
+  std::string name_;
+  Reduction reduction_;
+  uint64_t id_;
+};
+using LossPtr = std::shared_ptr<Loss>;
+
+// Keras's reduce_weighted_values: values * sample_weight (ranks matched as
+// squeeze_or_expand_to_same_rank does; a lower-rank weight broadcasts over trailing dims), the mask
+// folded in as apply_mask does, then "sum" sums and "sum_over_batch_size" divides the sum by the
+// number of elements of values (not by the weights' sum), 0 when there are none.
+Tensor reduce_weighted_values(const Tensor &values, const Tensor &sample_weight, const Tensor &mask,
+                              Reduction reduction, const std::string &owner);
+// Keras's squeeze_or_expand_to_same_rank (expand_rank_1 = true).
+void squeeze_or_expand_to_same_rank(Tensor &a, Tensor &b);
+
+// A loss by class name ("SparseCategoricalCrossentropy") or Keras function alias
+// ("sparse_categorical_crossentropy", "mse", "kld", ...). Unknown names: NotFound listing the
+// known ones; unknown config keys: InvalidArgument naming the key.
+LossPtr create_loss(const std::string &name, const Config &config = Config());
+// {"class_name": ..., "config": {...}} both ways (Keras serialize / deserialize).
+Config serialize_loss(const Loss &loss);
+LossPtr deserialize_loss(const Config &serialized);
+// Class names, then aliases.
+std::vector<std::string> registered_losses();
+// The class a name or alias stands for ("mse" -> "MeanSquaredError"); empty when unknown.
+std::string loss_class_for(const std::string &name);
+
+}  // namespace kiln::train

@@ -1,0 +1,543 @@
+// Metric: the base (state variables, the mutex), the reducing metrics (Mean, Sum, the
+// MeanMetricWrapper family, RootMeanSquaredError), Keras's accuracy functions and the registry.
+#include "train/metrics.h"
+
+#include <atomic>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <optional>
+
+#include "core/error.h"
+#include "ops/ops.h"
+#include "train/metrics_internal.h"
+#include "train/serialized.h"
+
+namespace kiln::train {
+
+namespace {
+
+std::atomic<uint64_t> next_metric_id{1};
+
+Tensor f32(const Tensor &t) { return t.dtype() == DType::kFloat32 ? t : ops::cast(t, DType::kFloat32); }
+
+std::vector<int64_t> axes_from(int from, int rank) {
+  std::vector<int64_t> a;
+  for (int i = from; i < rank; ++i) a.push_back(i);
+  return a;
+}
+
+// Keras's in_top_k (TF's): whether each row's target scores among the k highest; ties at the
+// boundary count as in, a non-finite target score as out.
+Tensor in_top_k(const Tensor &targets, const Tensor &predictions, int64_t k, const std::string &owner) {
+  const Tensor p = f32(predictions);
+  const Tensor t = ops::cast(targets, DType::kInt64);
+  const int64_t classes = p.shape()[p.shape().rank() - 1];
+  const int64_t rows = t.num_elements();
+  if (rows * classes != p.num_elements())
+    fail(Code::kInvalidArgument, owner, ": ", rows, " labels for predictions ", predictions.description());
+  const float *pv = p.data<float>();
+  const int64_t *tv = t.data<int64_t>();
+  std::vector<float> out(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t target = tv[i];
+    if (target < 0 || target >= classes)
+      fail(Code::kInvalidArgument, owner, ": label ", target, " at flat index ", i, " is out of range for ",
+           classes, " classes");
+    const float *row = pv + i * classes;
+    const float score = row[target];
+    int64_t higher = 0;
+    for (int64_t j = 0; j < classes; ++j) higher += row[j] > score;
+    out[static_cast<size_t>(i)] = std::isfinite(score) && higher < k ? 1.0f : 0.0f;
+  }
+  return Tensor::from_data(DType::kFloat32, t.shape(), out.data(), out.size() * sizeof(float));
+}
+
+// ------------------------------------------------------------------ Reduce
+
+// Keras's Reduce: Mean (total, count) and Sum (total).
+class Reduce : public Metric {
+ public:
+  Reduce(const std::string &class_name, ConfigReader &r, const std::string &default_name, bool mean)
+      : Metric(class_name, r, default_name), mean_(mean) {
+    total_ = add_variable("total");
+    if (mean_) count_ = add_variable("count");
+  }
+
+ protected:
+  // Keras's reduce_to_samplewise_values, then the sums.
+  void update_values_impl(const Tensor &values, const Tensor &sample_weight) override {
+    if (!values.defined()) fail(Code::kInvalidArgument, name(), ": values are undefined");
+    if (values.dtype() == DType::kBool || !(is_floating(values.dtype()) || is_integer(values.dtype())))
+      fail(Code::kInvalidArgument, name(), ": values are ", values.description(), "; expected numbers");
+    auto reduce = [this](const Tensor &x, const std::vector<int64_t> &axes) {
+      return mean_ ? ops::mean(x, axes) : ops::sum(x, axes);
+    };
+    Tensor v = f32(values);
+    Tensor w;
+    if (sample_weight.defined()) {
+      w = f32(sample_weight);
+      squeeze_or_expand_to_same_rank(v, w);
+      const int wr = w.shape().rank(), vr = v.shape().rank();
+      if (vr > wr) v = reduce(v, axes_from(wr, vr));
+      try {
+        w = ops::broadcast_to(w, v.shape());
+      } catch (const Error &) {
+        fail(Code::kInvalidArgument, name(), ": sample_weight ", sample_weight.description(),
+             " does not broadcast to the values ", values.description());
+      }
+      v = ops::mul(v, w);
+      if (wr > 1) w = reduce(w, axes_from(1, wr));
+    }
+    if (v.shape().rank() > 1) v = reduce(v, axes_from(1, v.shape().rank()));
+    total_->assign_add(ops::sum(v));
+    if (!mean_) return;
+    Tensor n;
+    if (w.defined())
+      n = ops::sum(w);
+    else
+      n = Tensor::scalar(static_cast<float>(v.shape().rank() >= 1 ? v.shape()[0] : 1));
+    count_->assign_add(n);
+  }
+  Tensor result_impl() const override {
+    if (!mean_) return total_->peek();
+    const float total = total_->peek().data<float>()[0], count = count_->peek().data<float>()[0];
+    return Tensor::scalar(count == 0.0f ? 0.0f : total / count);  // divide_no_nan
+  }
+
+ private:
+  bool mean_;
+  VariablePtr total_, count_;
+};
+
+class ValuesMetric final : public Reduce {
+ public:
+  ValuesMetric(const std::string &class_name, ConfigReader &r, bool mean)
+      : Reduce(class_name, r, mean ? "mean" : "sum", mean) {
+    r.finish();
+  }
+  bool takes_values() const override { return true; }
+};
+
+// ------------------------------------------------------ MeanMetricWrapper
+
+using MetricFn = std::function<Tensor(const Tensor &, const Tensor &)>;
+
+// Keras's MeanMetricWrapper: a Mean of fn(y_true, y_pred). fn is a metric function (with its
+// options in the config) or a loss's per-sample values (config "fn": the loss class,
+// "fn_config": its config).
+class MeanMetricWrapper : public Reduce {
+ public:
+  MeanMetricWrapper(const std::string &class_name, ConfigReader &r, const std::string &default_name,
+                    MetricFn fn)
+      : Reduce(class_name, r, default_name, true), fn_(std::move(fn)) {}
+  MeanMetricWrapper(ConfigReader &r, LossPtr loss, const std::string &default_name)
+      : Reduce("MeanMetricWrapper", r, default_name, true), loss_(std::move(loss)) {}
+
+ protected:
+  void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
+    detail::require_pair(y_true, y_pred, name());
+    Tensor mask;
+    Tensor values = loss_ ? loss_->call(y_true, y_pred, &mask) : fn_(y_true, y_pred);
+    Tensor w = sample_weight;
+    if (mask.defined()) {  // Keras's apply_mask with reduction "sum"
+      Tensor m = f32(mask);
+      if (w.defined()) {
+        w = f32(w);
+        squeeze_or_expand_to_same_rank(m, w);
+        w = ops::mul(w, m);
+      } else {
+        w = m;
+      }
+    }
+    update_values_impl(values, w);
+  }
+  void add_config(Config &c) const override {
+    if (!loss_) return;
+    c.set("fn", loss_->class_name());
+    Config lc = loss_->get_config();
+    lc.erase("reduction");
+    lc.erase("name");
+    c.set("fn_config", lc);
+  }
+  MetricFn fn_;
+  LossPtr loss_;
+};
+
+// A MeanMetricWrapper class with options written to its config.
+class FnMetric final : public MeanMetricWrapper {
+ public:
+  FnMetric(const std::string &class_name, ConfigReader &r, const std::string &default_name, MetricFn fn,
+           Config extra)
+      : MeanMetricWrapper(class_name, r, default_name, std::move(fn)), extra_(std::move(extra)) {
+    r.finish();
+  }
+
+ protected:
+  void add_config(Config &c) const override { c.update(extra_); }
+
+ private:
+  Config extra_;
+};
+
+class RootMeanSquaredError final : public Reduce {
+ public:
+  explicit RootMeanSquaredError(ConfigReader &r)
+      : Reduce("RootMeanSquaredError", r, "root_mean_squared_error", true) {
+    r.finish();
+  }
+
+ protected:
+  void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
+    detail::require_pair(y_true, y_pred, name());
+    Tensor t = f32(y_true), p = f32(y_pred);
+    squeeze_or_expand_to_same_rank(t, p);
+    if (t.shape() != p.shape())
+      fail(Code::kInvalidArgument, name(), ": y_true ", y_true.description(), " and y_pred ",
+           y_pred.description(), " have different shapes");
+    update_values_impl(ops::square(ops::sub(p, t)), sample_weight);
+  }
+  Tensor result_impl() const override { return ops::sqrt(Reduce::result_impl()); }
+};
+
+// ------------------------------------------------------------------ registry
+
+using Factory = std::function<MetricPtr(ConfigReader &)>;
+
+template <typename F>
+Factory fn_metric(const char *cls, const char *default_name, F make_fn) {
+  return [cls, default_name, make_fn](ConfigReader &r) -> MetricPtr {
+    Config extra;
+    MetricFn fn = make_fn(r, extra);
+    return std::make_shared<FnMetric>(cls, r, default_name, std::move(fn), std::move(extra));
+  };
+}
+
+MetricFn plain(Tensor (*f)(const Tensor &, const Tensor &)) { return f; }
+
+// The loss-backed wrapper from a config {"fn": loss name, "fn_config": {...}}.
+MetricPtr make_loss_wrapper(ConfigReader &r, const std::string &fn, const std::string &default_name) {
+  Config lc = r.get_optional_config("fn_config").value_or(Config());
+  lc.set("reduction", "none");
+  LossPtr loss = create_loss(fn, lc);
+  auto m = std::make_shared<MeanMetricWrapper>(r, loss, default_name.empty() ? loss->name() : default_name);
+  r.finish();
+  return m;
+}
+
+const std::map<std::string, Factory> &factories() {
+  static const std::map<std::string, Factory> f = {
+      {"Mean", [](ConfigReader &r) { return std::make_shared<ValuesMetric>("Mean", r, true); }},
+      {"Sum", [](ConfigReader &r) { return std::make_shared<ValuesMetric>("Sum", r, false); }},
+      {"Accuracy",
+       fn_metric("Accuracy", "accuracy", [](ConfigReader &, Config &) { return plain(accuracy); })},
+      {"BinaryAccuracy", fn_metric("BinaryAccuracy", "binary_accuracy",
+                                   [](ConfigReader &r, Config &c) -> MetricFn {
+                                     const double t = r.get_float("threshold", 0.5);
+                                     c.set("threshold", t);
+                                     return [t](const Tensor &a, const Tensor &b) {
+                                       return binary_accuracy(a, b, t);
+                                     };
+                                   })},
+      {"CategoricalAccuracy",
+       fn_metric("CategoricalAccuracy", "categorical_accuracy",
+                 [](ConfigReader &, Config &) { return plain(categorical_accuracy); })},
+      {"SparseCategoricalAccuracy",
+       fn_metric("SparseCategoricalAccuracy", "sparse_categorical_accuracy",
+                 [](ConfigReader &, Config &) { return plain(sparse_categorical_accuracy); })},
+      {"TopKCategoricalAccuracy", fn_metric("TopKCategoricalAccuracy", "top_k_categorical_accuracy",
+                                            [](ConfigReader &r, Config &c) -> MetricFn {
+                                              const int64_t k = r.get_int("k", 5);
+                                              c.set("k", k);
+                                              return [k](const Tensor &a, const Tensor &b) {
+                                                return top_k_categorical_accuracy(a, b, k);
+                                              };
+                                            })},
+      {"SparseTopKCategoricalAccuracy",
+       fn_metric("SparseTopKCategoricalAccuracy", "sparse_top_k_categorical_accuracy",
+                 [](ConfigReader &r, Config &c) -> MetricFn {
+                   const int64_t k = r.get_int("k", 5);
+                   c.set("k", k);
+                   return [k](const Tensor &a, const Tensor &b) {
+                     return sparse_top_k_categorical_accuracy(a, b, k);
+                   };
+                 })},
+      {"MeanSquaredError", fn_metric("MeanSquaredError", "mean_squared_error",
+                                     [](ConfigReader &, Config &) -> MetricFn {
+                                       LossPtr l = create_loss("MeanSquaredError");
+                                       return [l](const Tensor &a, const Tensor &b) { return l->call(a, b); };
+                                     })},
+      {"RootMeanSquaredError", [](ConfigReader &r) { return std::make_shared<RootMeanSquaredError>(r); }},
+      {"MeanMetricWrapper",
+       [](ConfigReader &r) {
+         const std::string fn = r.get_string("fn", "");
+         if (fn.empty()) fail(Code::kInvalidArgument, "MeanMetricWrapper: config needs 'fn' (a loss name)");
+         return make_loss_wrapper(r, fn, "");
+       }},
+      {"Precision", detail::make_precision},
+      {"Recall", detail::make_recall},
+      {"AUC", detail::make_auc},
+  };
+  return f;
+}
+
+// Keras's metric function names and aliases: a metric class named as the alias.
+const std::map<std::string, std::string> &aliases() {
+  static const std::map<std::string, std::string> a = {
+      {"accuracy", "Accuracy"},
+      {"acc", "Accuracy"},
+      {"binary_accuracy", "BinaryAccuracy"},
+      {"categorical_accuracy", "CategoricalAccuracy"},
+      {"sparse_categorical_accuracy", "SparseCategoricalAccuracy"},
+      {"top_k_categorical_accuracy", "TopKCategoricalAccuracy"},
+      {"sparse_top_k_categorical_accuracy", "SparseTopKCategoricalAccuracy"},
+      {"mean_squared_error", "MeanSquaredError"},
+      {"mse", "MeanSquaredError"},
+      {"MSE", "MeanSquaredError"},
+      {"root_mean_squared_error", "RootMeanSquaredError"},
+      {"precision", "Precision"},
+      {"recall", "Recall"},
+      {"auc", "AUC"},
+  };
+  return a;
+}
+
+MetricPtr make_named(const std::string &cls, const std::string &name, const Config &config) {
+  Config c = config;
+  if (!name.empty() && (!c.has("name") || c.is_null("name"))) c.set("name", name);
+  ConfigReader r(c, cls);
+  return factories().at(cls)(r);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ Metric
+
+namespace detail {
+void require_pair(const Tensor &y_true, const Tensor &y_pred, const std::string &owner) {
+  if (!y_true.defined()) fail(Code::kInvalidArgument, owner, ": y_true is undefined");
+  if (!y_pred.defined()) fail(Code::kInvalidArgument, owner, ": y_pred is undefined");
+  if (y_pred.dtype() == DType::kBool)
+    fail(Code::kInvalidArgument, owner, ": y_pred is ", y_pred.description(), "; expected numbers");
+}
+}  // namespace detail
+
+Metric::Metric(std::string class_name, ConfigReader &r, const std::string &default_name)
+    : class_name_(std::move(class_name)),
+      name_(r.get_string("name", default_name)),
+      id_(next_metric_id.fetch_add(1)) {
+  const std::string dtype = r.get_string("dtype", "float32");
+  if (dtype != "float32")
+    fail(Code::kInvalidArgument, class_name_, ": dtype '", dtype,
+         "' is not supported; metrics keep float32 state");
+}
+
+VariablePtr Metric::add_variable(const std::string &name, const Shape &shape) {
+  auto v = std::make_shared<autodiff::Variable>(name_ + "/" + name, ops::zeros(shape), false);
+  variables_.push_back(v);
+  return v;
+}
+
+void Metric::update_state(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) {
+  if (takes_values())
+    fail(Code::kInvalidArgument, class_name_, " '", name_,
+         "' takes values (update_state(values, sample_weight)), not y_true and y_pred");
+  std::lock_guard<std::mutex> lock(mu_);
+  update_impl(y_true, y_pred, sample_weight);
+}
+
+void Metric::update_state_values(const Tensor &values, const Tensor &sample_weight) {
+  if (!takes_values())
+    fail(Code::kInvalidArgument, class_name_, " '", name_,
+         "' takes y_true and y_pred (update_state(y_true, y_pred, sample_weight)), not values");
+  std::lock_guard<std::mutex> lock(mu_);
+  update_values_impl(values, sample_weight);
+}
+
+void Metric::update_impl(const Tensor &, const Tensor &, const Tensor &) {}
+
+void Metric::update_values_impl(const Tensor &, const Tensor &) {}
+
+Tensor Metric::result() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return result_impl();
+}
+
+void Metric::reset_state() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const VariablePtr &v : variables_) v->assign(ops::zeros(v->shape(), v->dtype()));
+}
+
+Config Metric::get_config() const {
+  Config c;
+  c.set("name", name_).set("dtype", "float32");
+  add_config(c);
+  return c;
+}
+
+// ------------------------------------------------------------------ functions
+
+Tensor accuracy(const Tensor &y_true, const Tensor &y_pred) {
+  detail::require_pair(y_true, y_pred, "accuracy");
+  Tensor t = y_true.dtype() == y_pred.dtype() ? y_true : ops::cast(y_true, y_pred.dtype()), p = y_pred;
+  squeeze_or_expand_to_same_rank(t, p);
+  if (t.shape() != p.shape())
+    fail(Code::kInvalidArgument, "accuracy: y_true ", y_true.description(), " and y_pred ",
+         y_pred.description(), " have different shapes");
+  Tensor eq = f32(ops::equal(t, p));
+  return eq.shape().rank() == 0 ? eq : ops::mean(eq, {-1});
+}
+
+Tensor binary_accuracy(const Tensor &y_true, const Tensor &y_pred, double threshold) {
+  detail::require_pair(y_true, y_pred, "binary_accuracy");
+  Tensor p = f32(y_pred), t = f32(y_true);
+  squeeze_or_expand_to_same_rank(t, p);
+  if (t.shape() != p.shape())
+    fail(Code::kInvalidArgument, "binary_accuracy: y_true ", y_true.description(), " and y_pred ",
+         y_pred.description(), " have different shapes");
+  Tensor eq = f32(ops::equal(t, f32(ops::greater(p, Tensor::scalar(static_cast<float>(threshold))))));
+  return eq.shape().rank() == 0 ? eq : ops::mean(eq, {-1});
+}
+
+namespace {
+// The rest of categorical_accuracy / sparse_categorical_accuracy once y_true holds class ids.
+Tensor class_matches(Tensor labels, const Tensor &y_pred, bool squeeze_any, const char *owner) {
+  detail::require_pair(labels, y_pred, owner);
+  if (y_pred.shape().rank() == 0)
+    fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., classes]");
+  const Shape original = labels.shape();
+  bool reshape = false;
+  if (labels.shape().rank() == y_pred.shape().rank() &&
+      (squeeze_any || labels.shape()[labels.shape().rank() - 1] == 1)) {
+    labels = ops::squeeze(labels, {-1});
+    reshape = true;
+  }
+  std::vector<int64_t> want = y_pred.shape().to_vector();
+  want.pop_back();
+  if (labels.shape().to_vector() != want)
+    fail(Code::kInvalidArgument, owner, ": y_true of shape ", original.to_string(), " does not match y_pred ",
+         y_pred.description());
+  Tensor pred = ops::argmax(y_pred, -1);
+  if (pred.dtype() != labels.dtype()) pred = ops::cast(pred, labels.dtype());
+  Tensor m = f32(ops::equal(labels, pred));
+  if (reshape) m = ops::reshape(m, original.to_vector());
+  return m;
+}
+}  // namespace
+
+Tensor categorical_accuracy(const Tensor &y_true, const Tensor &y_pred) {
+  detail::require_pair(y_true, y_pred, "categorical_accuracy");
+  if (y_true.shape() != y_pred.shape())
+    fail(Code::kInvalidArgument, "categorical_accuracy: y_true ", y_true.description(), " and y_pred ",
+         y_pred.description(), " have different shapes");
+  if (y_true.shape().rank() == 0) fail(Code::kInvalidArgument, "categorical_accuracy: y_true is a scalar");
+  return class_matches(ops::argmax(y_true, -1), y_pred, false, "categorical_accuracy");
+}
+
+Tensor sparse_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred) {
+  Tensor m = class_matches(y_true, y_pred, false, "sparse_categorical_accuracy");
+  if (m.shape().rank() > 1 && m.shape()[m.shape().rank() - 1] == 1) m = ops::squeeze(m, {-1});
+  return m;
+}
+
+namespace {
+Tensor top_k_matches(const Tensor &labels, const Tensor &y_pred, int64_t k, const char *owner) {
+  if (k < 1) fail(Code::kInvalidArgument, owner, ": k is ", k, "; expected >= 1");
+  if (y_pred.shape().rank() < 1)
+    fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., classes]");
+  Tensor l = labels;
+  if (is_floating(l.dtype())) l = ops::cast(l, DType::kInt64);
+  return in_top_k(l, y_pred, k, owner);
+}
+}  // namespace
+
+Tensor top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, int64_t k) {
+  detail::require_pair(y_true, y_pred, "top_k_categorical_accuracy");
+  if (y_true.shape() != y_pred.shape() || y_true.shape().rank() == 0)
+    fail(Code::kInvalidArgument, "top_k_categorical_accuracy: y_true ", y_true.description(), " and y_pred ",
+         y_pred.description(), " must have one shape [..., classes]");
+  return top_k_matches(ops::argmax(y_true, -1), y_pred, k, "top_k_categorical_accuracy");
+}
+
+Tensor sparse_top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, int64_t k) {
+  detail::require_pair(y_true, y_pred, "sparse_top_k_categorical_accuracy");
+  return top_k_matches(y_true, y_pred, k, "sparse_top_k_categorical_accuracy");
+}
+
+// ------------------------------------------------------------------ registry
+
+std::vector<std::string> registered_metrics() {
+  std::vector<std::string> names;
+  for (const auto &[n, f] : factories()) names.push_back(n);
+  for (const auto &[n, c] : aliases()) names.push_back(n);
+  return names;
+}
+
+MetricPtr create_metric(const std::string &name, const Config &config) {
+  if (factories().count(name)) return make_named(name, "", config);
+  auto it = aliases().find(name);
+  if (it != aliases().end()) return make_named(it->second, name, config);
+  // A loss function name: a Mean of the loss's per-sample values, named as given.
+  if (!loss_class_for(name).empty()) {
+    Config c = config;
+    if (!c.has("name") || c.is_null("name")) c.set("name", name);
+    ConfigReader r(c, "MeanMetricWrapper");
+    return make_loss_wrapper(r, name, name);
+  }
+  std::vector<std::string> known = registered_metrics();
+  for (const std::string &n : registered_losses())
+    if (!factories().count(n) && !aliases().count(n)) known.push_back(n);
+  fail(Code::kNotFound, "unknown metric '", name, "'; known: ", join_names(known));
+}
+
+MetricPtr mean_metric_wrapper(const LossPtr &loss, const std::string &name) {
+  if (!loss) fail(Code::kInvalidArgument, "MeanMetricWrapper: the loss is null");
+  Config c;
+  if (!name.empty()) c.set("name", name);
+  ConfigReader r(c, "MeanMetricWrapper");
+  // The loss's own object computes the per-sample values (its reduction is not used).
+  auto m = std::make_shared<MeanMetricWrapper>(r, loss, loss->name());
+  r.finish();
+  return m;
+}
+
+MetricPtr resolve_metric(const std::string &identifier, const Loss *loss,
+                         const std::vector<int64_t> &y_true_shape, const std::vector<int64_t> &y_pred_shape) {
+  const bool acc = identifier == "accuracy" || identifier == "acc";
+  const bool ce = identifier == "crossentropy" || identifier == "ce";
+  if (!acc && !ce) return create_metric(identifier);
+  enum { kBinary, kSparse, kCategorical, kUnknown } kind = kUnknown;
+  if (loss) {
+    const std::string &cls = loss->class_name();
+    if (cls == "BinaryCrossentropy") kind = kBinary;
+    if (cls == "SparseCategoricalCrossentropy") kind = kSparse;
+    if (cls == "CategoricalCrossentropy") kind = kCategorical;
+  }
+  if (kind == kUnknown) {
+    const size_t rt = y_true_shape.size(), rp = y_pred_shape.size();
+    const int64_t last_t = rt ? y_true_shape[rt - 1] : -1, last_p = rp ? y_pred_shape[rp - 1] : -1;
+    if (last_p == 1)
+      kind = kBinary;
+    else if (rt < rp || (rt == rp && last_t == 1))
+      kind = kSparse;
+    else
+      kind = kCategorical;
+  }
+  static const char *const acc_classes[] = {"BinaryAccuracy", "SparseCategoricalAccuracy",
+                                            "CategoricalAccuracy"};
+  static const char *const ce_losses[] = {"binary_crossentropy", "sparse_categorical_crossentropy",
+                                          "categorical_crossentropy"};
+  Config c;
+  c.set("name", identifier);
+  if (acc) return create_metric(acc_classes[kind], c);
+  return create_metric(ce_losses[kind], c);
+}
+
+Config serialize_metric(const Metric &metric) { return serialized(metric.class_name(), metric.get_config()); }
+
+MetricPtr deserialize_metric(const Config &serialized) {
+  const ClassAndConfig c = read_serialized(serialized, "metric");
+  return create_metric(c.class_name, c.config);
+}
+
+}  // namespace kiln::train

@@ -1,0 +1,311 @@
+// The thresholded confusion-matrix metrics: Precision, Recall and AUC, as Keras 3's
+// metrics_utils.update_confusion_matrix_variables counts them (a prediction is positive when it
+// is strictly above a threshold; a label is positive when nonzero) and as its AUC sums them.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <optional>
+
+#include "core/error.h"
+#include "ops/ops.h"
+#include "train/metrics_internal.h"
+
+namespace kiln::train::detail {
+
+namespace {
+
+constexpr float kNegInf = -1e10f;  // Keras's metrics_utils.NEG_INF
+
+std::vector<float> host(const Tensor &t) {
+  const Tensor f = t.dtype() == DType::kFloat32 ? t : ops::cast(t, DType::kFloat32);
+  const float *p = f.data<float>();
+  return std::vector<float>(p, p + f.num_elements());
+}
+
+Tensor vector_tensor(const std::vector<float> &v) {
+  return Tensor::from_data(DType::kFloat32, Shape{static_cast<int64_t>(v.size())}, v.data(),
+                           v.size() * sizeof(float));
+}
+
+struct Counts {
+  std::vector<double> tp, fp, tn, fn;
+};
+
+// Counts one batch for every threshold. top_k keeps the k largest predictions of each row (the
+// others become NEG_INF); class_id looks at that column of the last axis only.
+Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight,
+                 const std::vector<float> &thresholds, std::optional<int64_t> top_k,
+                 std::optional<int64_t> class_id, const std::string &owner) {
+  require_pair(y_true, y_pred, owner);
+  Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
+  Tensor t = y_true.dtype() == DType::kFloat32 ? y_true : ops::cast(y_true, DType::kFloat32);
+  squeeze_or_expand_to_same_rank(p, t);
+  Tensor w;
+  if (sample_weight.defined()) {
+    w = sample_weight.dtype() == DType::kFloat32 ? sample_weight : ops::cast(sample_weight, DType::kFloat32);
+    squeeze_or_expand_to_same_rank(p, w);
+  }
+  if (p.shape() != t.shape())
+    fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(), " and y_pred ",
+         y_pred.description(), " have different shapes");
+  const int rank = p.shape().rank();
+  if (top_k) {
+    if (rank < 1) fail(Code::kInvalidArgument, owner, ": top_k needs y_pred with a class axis");
+    const int64_t classes = p.shape()[rank - 1];
+    if (*top_k < 1 || *top_k > classes)
+      fail(Code::kInvalidArgument, owner, ": top_k is ", *top_k, "; expected 1 to ", classes,
+           " (y_pred's classes)");
+    Tensor idx = ops::cast(ops::top_k(p, *top_k).indices, DType::kInt64);
+    std::vector<float> pv = host(p);
+    std::vector<char> keep(pv.size(), 0);
+    const int64_t *iv = idx.data<int64_t>();
+    const int64_t rows = p.num_elements() / classes;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < *top_k; ++j) keep[static_cast<size_t>(r * classes + iv[r * *top_k + j])] = 1;
+    for (size_t i = 0; i < pv.size(); ++i)
+      if (!keep[i]) pv[i] = kNegInf;
+    p = Tensor::from_data(DType::kFloat32, p.shape(), pv.data(), pv.size() * sizeof(float));
+  }
+  if (w.defined()) {
+    try {
+      w = ops::broadcast_to(w, p.shape());
+    } catch (const Error &) {
+      fail(Code::kInvalidArgument, owner, ": sample_weight ", sample_weight.description(),
+           " does not broadcast to y_pred ", y_pred.description());
+    }
+  }
+  if (class_id) {
+    if (rank < 1) fail(Code::kInvalidArgument, owner, ": class_id needs y_pred with a class axis");
+    const int64_t classes = p.shape()[rank - 1];
+    if (*class_id < 0 || *class_id >= classes)
+      fail(Code::kInvalidArgument, owner, ": class_id ", *class_id, " is out of range for ", classes,
+           " classes");
+    auto column = [&](const Tensor &x) {
+      std::vector<int64_t> begin(static_cast<size_t>(rank), 0), size(static_cast<size_t>(rank), -1);
+      begin.back() = *class_id;
+      size.back() = 1;
+      return ops::slice(x, begin, size);
+    };
+    p = column(p);
+    t = column(t);
+    if (w.defined()) w = column(w);
+  }
+  const std::vector<float> pv = host(p), tv = host(t);
+  const std::vector<float> wv = w.defined() ? host(w) : std::vector<float>();
+  const size_t n = thresholds.size();
+  Counts c{std::vector<double>(n), std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
+  for (size_t i = 0; i < pv.size(); ++i) {
+    const bool label = tv[i] != 0.0f;
+    const double weight = wv.empty() ? 1.0 : wv[i];
+    for (size_t k = 0; k < n; ++k) {
+      const bool pred = pv[i] > thresholds[k];
+      (label ? (pred ? c.tp : c.fn) : (pred ? c.fp : c.tn))[k] += weight;
+    }
+  }
+  return c;
+}
+
+void add_to(const VariablePtr &v, const std::vector<double> &d) {
+  std::vector<float> f(d.begin(), d.end());
+  v->assign_add(vector_tensor(f));
+}
+
+double divide_no_nan(double a, double b) { return b == 0 ? 0.0 : a / b; }
+
+std::vector<float> parse_thresholds(ConfigReader &r, float default_threshold, Config &raw) {
+  std::vector<float> t;
+  if (!r.has("thresholds")) {
+    raw.set_null("thresholds");
+    t.push_back(default_threshold);
+    return t;
+  }
+  const Config &c = r.config();
+  std::vector<double> d;
+  if (c.type("thresholds") == Config::Type::kList) {
+    d = c.get_float_list("thresholds");
+    raw.set("thresholds", d);
+  } else {
+    d.push_back(c.get_float("thresholds"));
+    raw.set("thresholds", d[0]);
+  }
+  if (d.empty()) fail(Code::kInvalidArgument, r.owner(), ": thresholds is empty");
+  for (double x : d) {
+    if (!(x >= 0 && x <= 1)) fail(Code::kInvalidArgument, r.owner(), ": threshold ", x, " is not in [0, 1]");
+    t.push_back(static_cast<float>(x));
+  }
+  return t;
+}
+
+std::optional<int64_t> optional_int(ConfigReader &r, const char *key, Config &raw) {
+  std::optional<int64_t> v;
+  if (r.has(key)) v = r.get_int(key);
+  if (v)
+    raw.set(key, *v);
+  else
+    raw.set_null(key);
+  return v;
+}
+
+// Precision (true_positives, false_positives) and Recall (true_positives, false_negatives).
+class PrecisionRecall final : public Metric {
+ public:
+  PrecisionRecall(ConfigReader &r, bool precision)
+      : Metric(precision ? "Precision" : "Recall", r, precision ? "precision" : "recall"),
+        precision_(precision) {
+    top_k_ = optional_int(r, "top_k", raw_);
+    thresholds_ = parse_thresholds(r, top_k_ ? kNegInf : 0.5f, raw_);
+    class_id_ = optional_int(r, "class_id", raw_);
+    r.finish();
+    tp_ = add_variable("true_positives", Shape{static_cast<int64_t>(thresholds_.size())});
+    other_ = add_variable(precision ? "false_positives" : "false_negatives",
+                          Shape{static_cast<int64_t>(thresholds_.size())});
+  }
+
+ protected:
+  void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
+    Counts c = confusion(y_true, y_pred, sample_weight, thresholds_, top_k_, class_id_, name());
+    add_to(tp_, c.tp);
+    add_to(other_, precision_ ? c.fp : c.fn);
+  }
+  Tensor result_impl() const override {
+    const std::vector<float> tp = host(tp_->peek()), o = host(other_->peek());
+    std::vector<float> r(tp.size());
+    for (size_t i = 0; i < tp.size(); ++i)
+      r[i] = static_cast<float>(divide_no_nan(tp[i], double(tp[i]) + o[i]));
+    return r.size() == 1 ? Tensor::scalar(r[0]) : vector_tensor(r);
+  }
+  void add_config(Config &c) const override { c.update(raw_); }
+
+ private:
+  bool precision_;
+  Config raw_;
+  std::vector<float> thresholds_;
+  std::optional<int64_t> top_k_, class_id_;
+  VariablePtr tp_, other_;
+};
+
+// Keras's AUC (multi_label false): confusion counts at num_thresholds thresholds, then a Riemann
+// sum of the ROC or PR curve, or for PR with interpolation, Davis & Goadrich's interpolation.
+class AUC final : public Metric {
+ public:
+  explicit AUC(ConfigReader &r) : Metric("AUC", r, "auc") {
+    int64_t n = r.get_int("num_thresholds", 200);
+    curve_ = r.get_string("curve", "ROC");
+    for (char &ch : curve_) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (curve_ != "ROC" && curve_ != "PR")
+      fail(Code::kInvalidArgument, "AUC: curve '", curve_, "' is not valid; expected ROC or PR");
+    summation_ = r.get_string("summation_method", "interpolation");
+    for (char &ch : summation_) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (summation_ != "interpolation" && summation_ != "minoring" && summation_ != "majoring")
+      fail(Code::kInvalidArgument, "AUC: summation_method '", summation_,
+           "' is not valid; expected interpolation, minoring or majoring");
+    from_logits_ = r.get_bool("from_logits", false);
+    if (r.get_bool("multi_label", false))
+      fail(Code::kUnimplemented, "AUC: multi_label=True is not implemented; use one AUC per label");
+    if (r.has("num_labels") || r.has("label_weights"))
+      fail(Code::kUnimplemented,
+           "AUC: num_labels and label_weights go with multi_label, which is not implemented");
+    const float eps = kEpsilon;
+    if (r.has("thresholds")) {
+      std::vector<double> given = r.config().get_float_list("thresholds");
+      explicit_thresholds_ = given;
+      thresholds_.push_back(0.0f - eps);
+      for (double t : given) {
+        if (!(t >= 0 && t <= 1)) fail(Code::kInvalidArgument, "AUC: threshold ", t, " is not in [0, 1]");
+        thresholds_.push_back(static_cast<float>(t));
+      }
+      thresholds_.push_back(1.0f + eps);
+    } else {
+      if (n <= 1) fail(Code::kInvalidArgument, "AUC: num_thresholds is ", n, "; expected > 1");
+      thresholds_.push_back(0.0f - eps);
+      for (int64_t i = 0; i < n - 2; ++i)
+        thresholds_.push_back(static_cast<float>((i + 1) * 1.0 / double(n - 1)));
+      thresholds_.push_back(1.0f + eps);
+    }
+    r.finish();
+    const Shape s{static_cast<int64_t>(thresholds_.size())};
+    tp_ = add_variable("true_positives", s);
+    fp_ = add_variable("false_positives", s);
+    tn_ = add_variable("true_negatives", s);
+    fn_ = add_variable("false_negatives", s);
+  }
+
+ protected:
+  void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
+    require_pair(y_true, y_pred, name());
+    Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
+    if (from_logits_) p = ops::sigmoid(p);
+    Counts c = confusion(y_true, p, sample_weight, thresholds_, std::nullopt, std::nullopt, name());
+    add_to(tp_, c.tp);
+    add_to(fp_, c.fp);
+    add_to(tn_, c.tn);
+    add_to(fn_, c.fn);
+  }
+  Tensor result_impl() const override {
+    const std::vector<float> tp = host(tp_->peek()), fp = host(fp_->peek()), tn = host(tn_->peek()),
+                             fn = host(fn_->peek());
+    const size_t n = tp.size();
+    double auc = 0;
+    if (curve_ == "PR" && summation_ == "interpolation") {
+      for (size_t i = 0; i + 1 < n; ++i) {
+        const double dtp = double(tp[i]) - tp[i + 1];
+        const double p0 = double(tp[i]) + fp[i], p1 = double(tp[i + 1]) + fp[i + 1];
+        const double slope = divide_no_nan(dtp, std::max(p0 - p1, 0.0));
+        const double intercept = tp[i + 1] - slope * p1;
+        const double ratio = p0 > 0 && p1 > 0 ? divide_no_nan(p0, std::max(p1, 0.0)) : 1.0;
+        auc += divide_no_nan(slope * (dtp + intercept * std::log(ratio)),
+                             std::max(double(tp[i + 1]) + fn[i + 1], 0.0));
+      }
+      return Tensor::scalar(static_cast<float>(auc));
+    }
+    std::vector<double> x(n), y(n);
+    for (size_t i = 0; i < n; ++i) {
+      const double recall = divide_no_nan(tp[i], double(tp[i]) + fn[i]);
+      if (curve_ == "ROC") {
+        x[i] = divide_no_nan(fp[i], double(fp[i]) + tn[i]);
+        y[i] = recall;
+      } else {
+        x[i] = recall;
+        y[i] = divide_no_nan(tp[i], double(tp[i]) + fp[i]);
+      }
+    }
+    for (size_t i = 0; i + 1 < n; ++i) {
+      double h;
+      if (summation_ == "interpolation")
+        h = (y[i] + y[i + 1]) / 2.0;
+      else if (summation_ == "minoring")
+        h = std::min(y[i], y[i + 1]);
+      else
+        h = std::max(y[i], y[i + 1]);
+      auc += (x[i] - x[i + 1]) * h;
+    }
+    return Tensor::scalar(static_cast<float>(auc));
+  }
+  void add_config(Config &c) const override {
+    c.set("num_thresholds", static_cast<int64_t>(thresholds_.size()));
+    c.set("curve", curve_).set("summation_method", summation_);
+    if (explicit_thresholds_)
+      c.set("thresholds", *explicit_thresholds_);
+    else
+      c.set_null("thresholds");
+    c.set("multi_label", false)
+        .set_null("num_labels")
+        .set_null("label_weights")
+        .set("from_logits", from_logits_);
+  }
+
+ private:
+  std::string curve_, summation_;
+  bool from_logits_ = false;
+  std::optional<std::vector<double>> explicit_thresholds_;
+  std::vector<float> thresholds_;
+  VariablePtr tp_, fp_, tn_, fn_;
+};
+
+}  // namespace
+
+MetricPtr make_precision(ConfigReader &r) { return std::make_shared<PrecisionRecall>(r, true); }
+MetricPtr make_recall(ConfigReader &r) { return std::make_shared<PrecisionRecall>(r, false); }
+MetricPtr make_auc(ConfigReader &r) { return std::make_shared<AUC>(r); }
+
+}  // namespace kiln::train::detail

@@ -1,0 +1,301 @@
+/* Losses and metrics through the shared library alone: losses by class name and alias, every
+ * reduction, sample weights, from_logits, gradients through a tape, configs; metrics updated,
+ * read and reset, their variables, the "accuracy" resolution, bad input as statuses, and one
+ * metric updated from four POSIX threads. Plain C99. Prints "N passed, N failed". */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capi_test_util.h"
+#include "kiln/kiln.h"
+
+#define OK(call) EXPECT_OK(call)
+
+static const float kProbs[6] = {0.5f, 0.25f, 0.25f, 0.25f, 0.25f, 0.5f};
+static const int64_t kLabels[2] = {0, 1};
+static const int64_t kDims23[2] = {2, 3};
+static const int64_t kDims2[1] = {2};
+
+static kiln_loss *loss_with(const char *name, const char *key, const char *string_value, int bool_value) {
+  kiln_config *c = NULL;
+  kiln_loss *l = NULL;
+  OK(kiln_config_create(&c));
+  if (key && string_value) OK(kiln_config_set_string(c, key, string_value));
+  if (key && !string_value) OK(kiln_config_set_bool(c, key, bool_value != 0));
+  OK(kiln_loss_create(&l, name, c));
+  kiln_config_free(c);
+  return l;
+}
+
+static float scalar_of(kiln_tensor *t) {
+  float v = t ? fdata(t)[0] : NAN;
+  kiln_tensor_free(t);
+  return v;
+}
+
+static void test_losses(void) {
+  kiln_tensor *p = f32(2, kDims23, kProbs), *labels = make(I64, 1, kDims2, kLabels), *o = NULL;
+  const float w[2] = {2.0f, 0.0f};
+  kiln_tensor *sw = f32(1, kDims2, w);
+  const float a = -logf(0.5f), b = -logf(0.25f);
+  float want_none[2];
+  kiln_loss *mean = loss_with("SparseCategoricalCrossentropy", NULL, NULL, 0);
+  kiln_loss *sum = loss_with("sparse_categorical_crossentropy", "reduction", "sum", 0);
+  kiln_loss *none = loss_with("SparseCategoricalCrossentropy", "reduction", "none", 0);
+  kiln_loss *clone = NULL;
+  kiln_config *cfg = NULL, *ser = NULL;
+  kiln_loss *back = NULL;
+  const char *s = NULL;
+  want_none[0] = a;
+  want_none[1] = b;
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, mean, labels, p, NULL))) - (a + b) / 2) < 1e-5f);
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, sum, labels, p, NULL))) - (a + b)) < 1e-5f);
+  expect_f32(RUN(kiln_loss_call(&o, none, labels, p, NULL)), 1, kDims2, want_none, 1e-5);
+  /* sum_over_batch_size divides by the number of losses, not by the weights' sum. */
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, mean, labels, p, sw))) - a) < 1e-5f);
+  CHECK(strcmp(kiln_loss_get_name(sum), "sparse_categorical_crossentropy") == 0);
+  CHECK(strcmp(kiln_loss_get_class_name(sum), "SparseCategoricalCrossentropy") == 0);
+  OK(kiln_loss_clone(&clone, sum));
+  CHECK(kiln_loss_get_id(clone) == kiln_loss_get_id(sum) && kiln_loss_get_id(mean) != kiln_loss_get_id(sum));
+  OK(kiln_loss_get_config(&cfg, sum));
+  OK(kiln_config_get_string(&s, cfg, "reduction"));
+  CHECK(s && strcmp(s, "sum") == 0);
+  OK(kiln_loss_serialize(&ser, sum));
+  OK(kiln_loss_deserialize(&back, ser));
+  CHECK(back && strcmp(kiln_loss_get_name(back), "sparse_categorical_crossentropy") == 0);
+  CHECK(kiln_loss_is_registered("mse") && kiln_loss_is_registered("Huber") && !kiln_loss_is_registered("msee"));
+  CHECK(!kiln_loss_is_registered(NULL) && kiln_loss_get_id(NULL) == 0 && kiln_loss_get_name(NULL) == NULL);
+  kiln_config_free(cfg);
+  kiln_config_free(ser);
+  kiln_loss_free(back);
+  kiln_loss_free(clone);
+  kiln_loss_free(mean);
+  kiln_loss_free(sum);
+  kiln_loss_free(none);
+  kiln_loss_free(NULL);
+  release_kept();
+}
+
+/* The gradient of a loss reaches y_pred through the tape: softmax - one_hot over the batch. */
+static void test_loss_gradient(void) {
+  const float logits_v[6] = {1.0f, 2.0f, 3.0f, 0.0f, 0.0f, 0.0f};
+  kiln_tensor *logits = f32(2, kDims23, logits_v), *labels = make(I64, 1, kDims2, kLabels), *o = NULL;
+  kiln_tensor *loss_value = NULL, *grad = NULL;
+  kiln_loss *loss = loss_with("SparseCategoricalCrossentropy", "from_logits", NULL, 1);
+  kiln_tape *tape = NULL;
+  float want[6];
+  int i;
+  double e0 = exp(1.0), e1 = exp(2.0), e2 = exp(3.0), z = e0 + e1 + e2;
+  want[0] = (float)((e0 / z - 1) / 2);
+  want[1] = (float)(e1 / z / 2);
+  want[2] = (float)(e2 / z / 2);
+  for (i = 3; i < 6; ++i) want[i] = (float)(1.0 / 3 / 2);
+  want[4] -= 0.5f;
+  OK(kiln_tape_create(&tape, false, true));
+  OK(kiln_tape_watch(tape, logits));
+  loss_value = RUN(kiln_loss_call(&o, loss, labels, logits, NULL));
+  OK(kiln_tape_stop(tape));
+  {
+    const kiln_tensor *sources[1];
+    sources[0] = logits;
+    OK(kiln_tape_gradient(&grad, tape, loss_value, sources, 1, KILN_UNCONNECTED_NONE));
+  }
+  expect_f32(grad, 2, kDims23, want, 1e-5);
+  kiln_tensor_free(loss_value);
+  kiln_tape_free(tape);
+  kiln_loss_free(loss);
+  release_kept();
+}
+
+static void test_loss_errors(void) {
+  const int64_t bad[2] = {0, 3};
+  kiln_tensor *p = f32(2, kDims23, kProbs), *labels = make(I64, 1, kDims2, bad);
+  kiln_loss *l = NULL, *mse = NULL;
+  kiln_config *c = NULL;
+  OK(kiln_loss_create(&l, "SparseCategoricalCrossentropy", NULL));
+  OK(kiln_loss_create(&mse, "mse", NULL));
+  EXPECT_ERROR(kiln_loss_call(U, l, labels, p, NULL), INVALID, "label 3", "[0, 3)");
+  EXPECT_ERROR(kiln_loss_call(U, mse, labels, p, NULL), INVALID, "mean_squared_error", "different shapes");
+  EXPECT_ERROR(kiln_loss_call(U, NULL, labels, p, NULL), INVALID, "loss", "NULL");
+  EXPECT_ERROR(kiln_loss_call(U, l, NULL, p, NULL), INVALID, "y_true", "NULL");
+  {
+    kiln_loss *out = NULL;
+    kiln_status *st = kiln_loss_create(&out, "cross_entropy", NULL);
+    CHECK(kiln_status_get_code(st) == KILN_STATUS_NOT_FOUND && out == NULL);
+    CHECK(strstr(kiln_status_get_message(st), "known:") && strstr(kiln_status_get_message(st), "KLDivergence"));
+    kiln_status_free(st);
+    OK(kiln_config_create(&c));
+    OK(kiln_config_set_float(c, "deltaa", 2.0));
+    st = kiln_loss_create(&out, "Huber", c);
+    CHECK(kiln_status_get_code(st) == KILN_STATUS_INVALID_ARGUMENT && out == NULL);
+    CHECK(strstr(kiln_status_get_message(st), "deltaa") != NULL);
+    kiln_status_free(st);
+  }
+  kiln_config_free(c);
+  kiln_loss_free(l);
+  kiln_loss_free(mse);
+  release_kept();
+}
+
+static void test_metrics(void) {
+  kiln_tensor *p = f32(2, kDims23, kProbs), *labels = make(I64, 1, kDims2, kLabels), *o = NULL;
+  const float values[2] = {1.0f, 3.0f}, weights[2] = {1.0f, 3.0f};
+  kiln_tensor *v = f32(1, kDims2, values), *w = f32(1, kDims2, weights);
+  kiln_metric *acc = NULL, *mean = NULL, *rmse = NULL, *auc = NULL, *clone = NULL, *back = NULL;
+  kiln_variable *vars[4] = {NULL, NULL, NULL, NULL};
+  kiln_config *ser = NULL;
+  size_t n = 0, i;
+  OK(kiln_metric_create(&acc, "sparse_categorical_accuracy", NULL));
+  CHECK(strcmp(kiln_metric_get_name(acc), "sparse_categorical_accuracy") == 0);
+  CHECK(strcmp(kiln_metric_get_class_name(acc), "SparseCategoricalAccuracy") == 0);
+  CHECK(!kiln_metric_takes_values(acc));
+  /* Row 0 predicts class 0 (right), row 1 predicts class 2 (wrong). */
+  OK(kiln_metric_update_state(acc, labels, p, NULL));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, acc))) - 0.5f) < 1e-6f);
+  OK(kiln_metric_update_state(acc, labels, p, w));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, acc))) - 2.0f / 6.0f) < 1e-6f);
+  OK(kiln_metric_get_variables(NULL, 0, &n, acc));
+  CHECK(n == 2);
+  OK(kiln_metric_get_variables(vars, 4, &n, acc));
+  CHECK(strcmp(kiln_variable_get_name(vars[0]), "sparse_categorical_accuracy/total") == 0);
+  CHECK(strcmp(kiln_variable_get_name(vars[1]), "sparse_categorical_accuracy/count") == 0);
+  CHECK(!kiln_variable_get_trainable(vars[0]));
+  for (i = 0; i < n; ++i) kiln_variable_free(vars[i]);
+  OK(kiln_metric_clone(&clone, acc));
+  CHECK(kiln_metric_get_id(clone) == kiln_metric_get_id(acc));
+  OK(kiln_metric_reset_state(clone));
+  CHECK(scalar_of(RUN(kiln_metric_result(&o, acc))) == 0.0f);
+  OK(kiln_metric_serialize(&ser, acc));
+  OK(kiln_metric_deserialize(&back, ser));
+  CHECK(back && kiln_metric_get_id(back) != kiln_metric_get_id(acc));
+
+  OK(kiln_metric_create(&mean, "Mean", NULL));
+  CHECK(kiln_metric_takes_values(mean));
+  OK(kiln_metric_update_state_values(mean, v, w));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, mean))) - 2.5f) < 1e-6f);
+  EXPECT_ERROR(kiln_metric_update_state(mean, labels, p, NULL), INVALID, "takes values", NULL);
+  EXPECT_ERROR(kiln_metric_update_state_values(acc, v, NULL), INVALID, "y_true and y_pred", NULL);
+
+  OK(kiln_metric_create(&rmse, "RootMeanSquaredError", NULL));
+  OK(kiln_metric_update_state(rmse, v, w, NULL)); /* errors 0 and 0 */
+  CHECK(scalar_of(RUN(kiln_metric_result(&o, rmse))) == 0.0f);
+
+  OK(kiln_metric_create(&auc, "AUC", NULL));
+  {
+    const float yt[4] = {0, 0, 1, 1}, yp[4] = {0.1f, 0.4f, 0.35f, 0.8f};
+    const int64_t d4[1] = {4};
+    OK(kiln_metric_update_state(auc, f32(1, d4, yt), f32(1, d4, yp), NULL));
+    /* sklearn's ROC AUC of this case is 0.75; Keras's 200 thresholds give it too. */
+    CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, auc))) - 0.75f) < 1e-3f);
+  }
+  OK(kiln_metric_get_variables(vars, 4, &n, auc));
+  CHECK(n == 4);
+  {
+    kiln_tensor *tp = RUN(kiln_variable_read(&o, vars[0]));
+    CHECK(tp && kiln_tensor_get_rank(tp) == 1 && kiln_tensor_get_dims(tp)[0] == 200);
+    kiln_tensor_free(tp);
+  }
+  for (i = 0; i < n; ++i) kiln_variable_free(vars[i]);
+  CHECK(kiln_metric_is_registered("AUC") && kiln_metric_is_registered("acc") &&
+        kiln_metric_is_registered("categorical_crossentropy") && !kiln_metric_is_registered("accuracyy"));
+  kiln_config_free(ser);
+  kiln_metric_free(back);
+  kiln_metric_free(clone);
+  kiln_metric_free(acc);
+  kiln_metric_free(mean);
+  kiln_metric_free(rmse);
+  kiln_metric_free(auc);
+  kiln_metric_free(NULL);
+  release_kept();
+}
+
+/* kiln_metric_resolve(identifier, loss, y_true dims, y_pred dims) must give class want_class. */
+static void expect_resolved(const char *identifier, const kiln_loss *loss, const int64_t *yt, size_t yt_rank,
+                            const int64_t *yp, size_t yp_rank, const char *want_class) {
+  kiln_metric *m = NULL;
+  if (!OK(kiln_metric_resolve(&m, identifier, loss, yt, yt_rank, yp, yp_rank))) return;
+  CHECK(strcmp(kiln_metric_get_class_name(m), want_class) == 0);
+  CHECK(strcmp(kiln_metric_get_name(m), identifier) == 0);
+  kiln_metric_free(m);
+}
+
+static void test_resolution(void) {
+  const int64_t yt_sparse[1] = {-1}, yp[2] = {-1, 10}, yt_col[2] = {-1, 1}, yp_bin[2] = {-1, 1};
+  kiln_metric *m = NULL;
+  kiln_loss *bce = NULL, *scce = NULL;
+  OK(kiln_loss_create(&bce, "BinaryCrossentropy", NULL));
+  OK(kiln_loss_create(&scce, "sparse_categorical_crossentropy", NULL));
+  expect_resolved("accuracy", NULL, yt_sparse, 1, yp, 2, "SparseCategoricalAccuracy");
+  expect_resolved("acc", NULL, yp, 2, yp, 2, "CategoricalAccuracy");
+  expect_resolved("accuracy", NULL, yt_col, 2, yp_bin, 2, "BinaryAccuracy");
+  expect_resolved("accuracy", bce, yp, 2, yp, 2, "BinaryAccuracy");
+  expect_resolved("accuracy", scce, yp, 2, yp, 2, "SparseCategoricalAccuracy");
+  expect_resolved("crossentropy", scce, yt_sparse, 1, yp, 2, "MeanMetricWrapper");
+  OK(kiln_metric_create_mean_wrapper(&m, bce, "bce"));
+  CHECK(strcmp(kiln_metric_get_name(m), "bce") == 0);
+  kiln_metric_free(m);
+  m = NULL;
+  {
+    kiln_status *st = kiln_metric_create(&m, "accuracyy", NULL);
+    CHECK(kiln_status_get_code(st) == KILN_STATUS_NOT_FOUND && m == NULL);
+    CHECK(strstr(kiln_status_get_message(st), "known:") && strstr(kiln_status_get_message(st), "SparseCategoricalAccuracy"));
+    kiln_status_free(st);
+  }
+  kiln_loss_free(bce);
+  kiln_loss_free(scce);
+}
+
+/* One metric updated from four threads: every update counts exactly once. */
+struct worker {
+  kiln_metric *metric;
+  const kiln_tensor *values;
+  int failures;
+};
+
+static void *update_many(void *arg) {
+  struct worker *w = (struct worker *)arg;
+  int i;
+  for (i = 0; i < 100; ++i) {
+    kiln_status *st = kiln_metric_update_state_values(w->metric, w->values, NULL);
+    if (st) {
+      ++w->failures;
+      kiln_status_free(st);
+    }
+  }
+  return NULL;
+}
+
+static void test_threads(void) {
+  const float values[2] = {1.0f, 2.0f};
+  kiln_tensor *v = f32(1, kDims2, values), *o = NULL;
+  kiln_metric *sum = NULL;
+  pthread_t threads[4];
+  struct worker workers[4];
+  int i;
+  OK(kiln_metric_create(&sum, "Sum", NULL));
+  for (i = 0; i < 4; ++i) {
+    workers[i].metric = sum;
+    workers[i].values = v;
+    workers[i].failures = 0;
+    CHECK(pthread_create(&threads[i], NULL, update_many, &workers[i]) == 0);
+  }
+  for (i = 0; i < 4; ++i) {
+    pthread_join(threads[i], NULL);
+    CHECK(workers[i].failures == 0);
+  }
+  CHECK(scalar_of(RUN(kiln_metric_result(&o, sum))) == 1200.0f);
+  kiln_metric_free(sum);
+  release_kept();
+}
+
+int main(void) {
+  test_losses();
+  test_loss_gradient();
+  test_loss_errors();
+  test_metrics();
+  test_resolution();
+  test_threads();
+  return test_summary();
+}

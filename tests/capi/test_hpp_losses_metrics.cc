@@ -1,0 +1,208 @@
+// Losses and metrics through kiln.hpp: typed options, values, gradients through a tape, configs,
+// metric state, reset and variables, the "accuracy" resolution, errors, and four threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+
+#include "kiln/kiln.hpp"
+
+namespace {
+
+using kiln::Tensor;
+
+float scalar(const Tensor &t) { return t.to_vector<float>().at(0); }
+
+const Tensor &probs() {
+  static const Tensor p = Tensor::from_vector({0.5f, 0.25f, 0.25f, 0.25f, 0.25f, 0.5f}, {2, 3});
+  return p;
+}
+const Tensor &labels() {
+  static const Tensor l = Tensor::from_vector<int64_t>({0, 1}, {2});
+  return l;
+}
+
+TEST(HppLosses, ValuesAndReductions) {
+  const float a = -std::log(0.5f), b = -std::log(0.25f);
+  EXPECT_NEAR(scalar(kiln::losses::SparseCategoricalCrossentropy()(labels(), probs())), (a + b) / 2, 1e-5);
+  kiln::losses::SparseCategoricalCrossentropyOptions sum;
+  sum.reduction = "sum";
+  EXPECT_NEAR(scalar(kiln::losses::SparseCategoricalCrossentropy(sum)(labels(), probs())), a + b, 1e-5);
+  kiln::losses::SparseCategoricalCrossentropyOptions none;
+  none.reduction = "none";
+  std::vector<float> per =
+      kiln::losses::SparseCategoricalCrossentropy(none)(labels(), probs()).to_vector<float>();
+  ASSERT_EQ(per.size(), 2u);
+  EXPECT_NEAR(per[0], a, 1e-5);
+  EXPECT_NEAR(per[1], b, 1e-5);
+  // Weighted: divided by the number of samples (2), not by the weights' sum.
+  EXPECT_NEAR(scalar(kiln::losses::get("sparse_categorical_crossentropy")(
+                  labels(), probs(), Tensor::from_vector({2.f, 0.f}, {2}))),
+              a, 1e-5);
+  kiln::losses::CrossentropyOptions smooth;
+  smooth.label_smoothing = 0.2;
+  const Tensor onehot = Tensor::from_vector({1.f, 0.f, 0.f}, {1, 3});
+  const Tensor p = Tensor::from_vector({0.7f, 0.2f, 0.1f}, {1, 3});
+  const double t0 = 0.8 + 0.2 / 3, t1 = 0.2 / 3;
+  EXPECT_NEAR(scalar(kiln::losses::CategoricalCrossentropy(smooth)(onehot, p)),
+              -(t0 * std::log(0.7) + t1 * std::log(0.2) + t1 * std::log(0.1)), 1e-5);
+  EXPECT_NEAR(scalar(kiln::losses::Huber(0.5)(Tensor::from_vector({0.f}, {1, 1}),
+                                              Tensor::from_vector({2.f}, {1, 1}))),
+              0.5 * 2 - 0.125, 1e-6);
+  EXPECT_NEAR(scalar(kiln::losses::MeanAbsoluteError()(onehot, p)), (0.3 + 0.2 + 0.1) / 3, 1e-6);
+  EXPECT_NEAR(scalar(kiln::losses::CosineSimilarity()(onehot, onehot)), -1.0, 1e-6);
+  EXPECT_NEAR(scalar(kiln::losses::KLDivergence()(p, p)), 0.0, 1e-6);
+  kiln::losses::CrossentropyOptions logits;
+  logits.from_logits = true;
+  EXPECT_NEAR(scalar(kiln::losses::BinaryCrossentropy(logits)(Tensor::from_vector({1.f}, {1, 1}),
+                                                              Tensor::from_vector({0.f}, {1, 1}))),
+              std::log(2.0), 1e-6);
+}
+
+TEST(HppLosses, GradientThroughTape) {
+  const Tensor y = Tensor::from_vector({1.f, 2.f}, {1, 2});
+  const Tensor x = Tensor::from_vector({0.f, 0.f}, {1, 2});
+  kiln::GradientTape tape;
+  tape.watch(x);
+  Tensor loss = kiln::losses::MeanSquaredError()(y, x);
+  tape.stop();
+  std::vector<float> g = tape.gradient(loss, {x})[0].to_vector<float>();
+  EXPECT_NEAR(g[0], -1.0f, 1e-6);  // d/dx mean((x - y)^2) = (x - y)
+  EXPECT_NEAR(g[1], -2.0f, 1e-6);
+}
+
+TEST(HppLosses, ConfigsAndErrors) {
+  kiln::Loss l = kiln::losses::Huber(0.25);
+  EXPECT_EQ(l.class_name(), "Huber");
+  EXPECT_EQ(l.name(), "huber_loss");
+  EXPECT_DOUBLE_EQ(l.get_config().get_float("delta"), 0.25);
+  kiln::Loss back = kiln::Loss::deserialize(l.serialize());
+  EXPECT_NE(back.id(), l.id());
+  EXPECT_DOUBLE_EQ(back.get_config().get_float("delta"), 0.25);
+  kiln::Loss copy = l;
+  EXPECT_EQ(copy.id(), l.id());
+  EXPECT_TRUE(kiln::Loss::is_registered("kld"));
+  try {
+    kiln::losses::get("nonsense");
+    FAIL() << "expected NOT_FOUND";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_NOT_FOUND);
+    EXPECT_NE(std::string(e.what()).find("known:"), std::string::npos);
+  }
+  try {
+    kiln::losses::SparseCategoricalCrossentropy()(Tensor::from_vector<int64_t>({0, 7}, {2}), probs());
+    FAIL() << "expected INVALID_ARGUMENT";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("label 7"), std::string::npos) << e.what();
+  }
+}
+
+TEST(HppMetrics, AccumulateResetAndVariables) {
+  kiln::Metric acc = kiln::metrics::SparseCategoricalAccuracy();
+  EXPECT_NEAR(scalar(acc(labels(), probs())), 0.5, 1e-6);
+  acc.update_state(labels(), probs(), Tensor::from_vector({1.f, 3.f}, {2}));
+  EXPECT_NEAR(scalar(acc.result()), 2.0 / 6.0, 1e-6);
+  std::vector<kiln::Variable> vars = acc.variables();
+  ASSERT_EQ(vars.size(), 2u);
+  EXPECT_EQ(vars[0].name(), "sparse_categorical_accuracy/total");
+  EXPECT_EQ(vars[1].name(), "sparse_categorical_accuracy/count");
+  EXPECT_FALSE(vars[0].trainable());
+  acc.reset_states();
+  EXPECT_EQ(scalar(acc.result()), 0.0f);
+
+  kiln::Metric mean = kiln::metrics::Mean("loss");
+  EXPECT_EQ(mean.name(), "loss");
+  EXPECT_TRUE(mean.takes_values());
+  mean.update_state_values(Tensor::from_vector({1.f, 2.f, 6.f}, {3}));
+  EXPECT_NEAR(scalar(mean.result()), 3.0, 1e-6);
+  kiln::Metric sum = kiln::metrics::Sum();
+  sum.update_state_values(Tensor::from_vector({1.f, 2.f}, {2}), Tensor::from_vector({2.f, 0.5f}, {2}));
+  EXPECT_NEAR(scalar(sum.result()), 3.0, 1e-6);
+
+  kiln::Metric rmse = kiln::metrics::RootMeanSquaredError();
+  rmse.update_state(Tensor::from_vector({0.f, 0.f}, {2, 1}), Tensor::from_vector({3.f, 4.f}, {2, 1}));
+  EXPECT_NEAR(scalar(rmse.result()), std::sqrt(12.5), 1e-5);
+  kiln::Metric mse = kiln::metrics::MeanSquaredError();
+  mse.update_state(Tensor::from_vector({0.f, 0.f}, {2, 1}), Tensor::from_vector({3.f, 4.f}, {2, 1}));
+  EXPECT_NEAR(scalar(mse.result()), 12.5, 1e-5);
+
+  kiln::Metric bin = kiln::metrics::BinaryAccuracy(0.7);
+  bin.update_state(Tensor::from_vector({1.f, 0.f, 1.f}, {3, 1}),
+                   Tensor::from_vector({0.8f, 0.6f, 0.6f}, {3, 1}));
+  EXPECT_NEAR(scalar(bin.result()), 2.0 / 3.0, 1e-6);
+  kiln::Metric top = kiln::metrics::TopKCategoricalAccuracy(2);
+  top.update_state(Tensor::from_vector({0.f, 0.f, 1.f}, {1, 3}),
+                   Tensor::from_vector({0.5f, 0.3f, 0.2f}, {1, 3}));
+  EXPECT_EQ(scalar(top.result()), 0.0f);
+  kiln::Metric stop = kiln::metrics::SparseTopKCategoricalAccuracy(2);
+  stop.update_state(Tensor::from_vector<int64_t>({1}, {1}), Tensor::from_vector({0.5f, 0.3f, 0.2f}, {1, 3}));
+  EXPECT_EQ(scalar(stop.result()), 1.0f);
+}
+
+TEST(HppMetrics, PrecisionRecallAuc) {
+  const Tensor yt = Tensor::from_vector({0.f, 1.f, 1.f, 0.f}, {4});
+  const Tensor yp = Tensor::from_vector({0.6f, 0.9f, 0.3f, 0.2f}, {4});
+  kiln::Metric p = kiln::metrics::Precision(), r = kiln::metrics::Recall();
+  p.update_state(yt, yp);
+  r.update_state(yt, yp);
+  EXPECT_NEAR(scalar(p.result()), 0.5, 1e-6);
+  EXPECT_NEAR(scalar(r.result()), 0.5, 1e-6);
+  kiln::metrics::PrecisionRecallOptions several;
+  several.thresholds = {0.1, 0.5, 0.95};
+  kiln::Metric ps = kiln::metrics::Precision(several);
+  ps.update_state(yt, yp);
+  std::vector<float> v = ps.result().to_vector<float>();
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_NEAR(v[0], 0.5, 1e-6);
+  EXPECT_NEAR(v[1], 0.5, 1e-6);
+  EXPECT_EQ(v[2], 0.0f);
+  kiln::Metric auc = kiln::metrics::AUC();
+  auc.update_state(yt, yp);
+  EXPECT_NEAR(scalar(auc.result()), 0.75, 1e-3);  // 3 of 4 positive/negative pairs ordered
+  kiln::metrics::AUCOptions pr;
+  pr.curve = "PR";
+  kiln::Metric aucpr = kiln::metrics::AUC(pr);
+  aucpr.update_state(yt, yp);
+  EXPECT_GT(scalar(aucpr.result()), 0.5f);
+  EXPECT_EQ(auc.variables().size(), 4u);
+  EXPECT_EQ(aucpr.get_config().get_string("curve"), "PR");
+}
+
+TEST(HppMetrics, ResolveAndErrors) {
+  kiln::Loss scce = kiln::losses::SparseCategoricalCrossentropy();
+  EXPECT_EQ(kiln::Metric::resolve("accuracy", scce, {-1, 10}, {-1, 10}).class_name(),
+            "SparseCategoricalAccuracy");
+  EXPECT_EQ(kiln::Metric::resolve("acc", kiln::Loss(), {-1, 10}, {-1, 10}).class_name(),
+            "CategoricalAccuracy");
+  EXPECT_EQ(kiln::Metric::resolve("accuracy", kiln::Loss(), {-1, 1}, {-1, 1}).class_name(), "BinaryAccuracy");
+  kiln::Metric wrapped = kiln::Metric::mean_wrapper(kiln::losses::MeanSquaredError());
+  EXPECT_EQ(wrapped.name(), "mean_squared_error");
+  wrapped.update_state(Tensor::from_vector({0.f}, {1, 1}), Tensor::from_vector({2.f}, {1, 1}));
+  EXPECT_NEAR(scalar(wrapped.result()), 4.0, 1e-6);
+  kiln::Metric back = kiln::Metric::deserialize(wrapped.serialize());
+  EXPECT_EQ(back.class_name(), "MeanMetricWrapper");
+  try {
+    kiln::metrics::get("acuracy");
+    FAIL() << "expected NOT_FOUND";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_NOT_FOUND);
+  }
+  kiln::Metric acc = kiln::metrics::CategoricalAccuracy();
+  EXPECT_THROW(acc.update_state(labels(), probs()), kiln::Error);
+  EXPECT_THROW(kiln::metrics::Mean().update_state(labels(), probs()), kiln::Error);
+}
+
+TEST(HppMetrics, FourThreadsUpdateOneMetric) {
+  kiln::Metric acc = kiln::metrics::SparseCategoricalAccuracy();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([acc]() mutable {
+      for (int i = 0; i < 50; ++i) acc.update_state(labels(), probs());
+    });
+  for (std::thread &th : threads) th.join();
+  EXPECT_NEAR(acc.variables()[1].value().to_vector<float>()[0], 400.0f, 1e-3);
+  EXPECT_NEAR(scalar(acc.result()), 0.5, 1e-6);
+}
+
+}  // namespace

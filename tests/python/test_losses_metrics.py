@@ -1,0 +1,216 @@
+"""kiln.losses and kiln.metrics (also as kiln.keras.losses / kiln.keras.metrics): every golden case of
+tests/golden/losses_metrics_golden.json (NumPy references of Keras's formulas) through the binding,
+hand-computed values, reductions and sample weights, gradients through GradientTape, metric
+state, reset, variables and callability, the "accuracy" resolution, get / serialize /
+deserialize, bad input, and one metric updated from four Python threads."""
+import json
+import math
+import os
+import threading
+import unittest
+
+import numpy as np
+
+import kiln
+from kiln import losses, metrics
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "golden", "losses_metrics_golden.json")
+
+
+def array(t):
+    if t is None:
+        return None
+    if t["dtype"] == "int64":
+        return np.array(t["data"], np.int64).reshape(t["shape"])
+    return np.array(t["data"], np.float64).astype(np.float32).reshape(t["shape"])
+
+
+P = np.array([[0.5, 0.25, 0.25], [0.25, 0.25, 0.5]], np.float32)
+Y = np.array([0, 1], np.int64)
+A, B = -math.log(0.5), -math.log(0.25)
+
+
+class GoldenTest(unittest.TestCase):
+    def test_every_case(self):
+        with open(GOLDEN) as f:
+            cases = json.load(f)["cases"]
+        self.assertGreater(len(cases), 100)
+        for c in cases:
+            with self.subTest(c["name"]):
+                want = array(c["want"])
+                tol = c["tolerance"]
+                if c["kind"] == "loss":
+                    b = c["batches"][0]
+                    # deserialize takes class names and aliases, as the C++ test's create_loss.
+                    loss = losses.deserialize({"class_name": c["class_name"], "config": c["config"]})
+                    got = loss(array(b["y_true"]), array(b["y_pred"]), array(b["sample_weight"])).numpy()
+                else:
+                    m = metrics.deserialize({"class_name": c["class_name"], "config": c["config"]})
+                    for b in c["batches"]:
+                        if "values" in b:
+                            m.update_state(array(b["values"]), sample_weight=array(b["sample_weight"]))
+                        else:
+                            m.update_state(array(b["y_true"]), array(b["y_pred"]),
+                                           sample_weight=array(b["sample_weight"]))
+                    got = m.result().numpy()
+                np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"])
+
+
+class LossesTest(unittest.TestCase):
+    def test_reductions_and_weights(self):
+        self.assertAlmostEqual(float(losses.SparseCategoricalCrossentropy()(Y, P).numpy()), (A + B) / 2, places=5)
+        self.assertAlmostEqual(float(losses.SparseCategoricalCrossentropy(reduction="sum")(Y, P).numpy()), A + B,
+                               places=5)
+        np.testing.assert_allclose(losses.SparseCategoricalCrossentropy(reduction="none")(Y, P).numpy(), [A, B],
+                                   rtol=1e-5)
+        # sum_over_batch_size divides by the number of samples, not by the weights' sum.
+        self.assertAlmostEqual(float(losses.SparseCategoricalCrossentropy()(Y, P, sample_weight=[2.0, 0.0]).numpy()),
+                               A, places=5)
+        np.testing.assert_allclose(losses.sparse_categorical_crossentropy(Y, P).numpy(), [A, B], rtol=1e-5)
+        np.testing.assert_allclose(kiln.keras.losses.mse([[1.0, 2.0]], [[0.0, 0.0]]).numpy(), [2.5])
+        self.assertAlmostEqual(float(losses.Huber(0.5)([[0.0]], [[2.0]]).numpy()), 0.875, places=6)
+
+    def test_from_logits_and_smoothing(self):
+        logits = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], np.float32)
+        probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+        a = losses.SparseCategoricalCrossentropy(from_logits=True)(Y, logits).numpy()
+        b = losses.SparseCategoricalCrossentropy()(Y, probs.astype(np.float32)).numpy()
+        self.assertAlmostEqual(float(a), float(b), places=5)
+        onehot = np.eye(3, dtype=np.float32)[Y]
+        c = losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(onehot, logits).numpy()
+        t = onehot * 0.9 + 0.1 / 3
+        ls = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        self.assertAlmostEqual(float(c), float(-(t * ls).sum(-1).mean()), places=5)
+        z = np.array([[1.0, 0.0]], np.float32)
+        x = np.array([[0.3, -1.2]], np.float32)
+        d = losses.BinaryCrossentropy(from_logits=True)(z, x).numpy()
+        e = losses.BinaryCrossentropy()(z, (1 / (1 + np.exp(-x))).astype(np.float32)).numpy()
+        self.assertAlmostEqual(float(d), float(e), places=5)
+
+    def test_gradient(self):
+        x = kiln.constant([[0.0, 0.0]])
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            loss = losses.MeanSquaredError()([[1.0, 2.0]], x)
+        np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [[-1.0, -2.0]], rtol=1e-6)
+        logits = kiln.constant([[1.0, 2.0, 3.0]])
+        with kiln.GradientTape() as tape:
+            tape.watch(logits)
+            loss = losses.SparseCategoricalCrossentropy(from_logits=True)([2], logits)
+        e = np.exp([1.0, 2.0, 3.0])
+        np.testing.assert_allclose(tape.gradient(loss, logits).numpy(), [e / e.sum() - [0, 0, 1]], rtol=1e-5)
+
+    def test_get_serialize_deserialize(self):
+        self.assertIs(losses.get("mse"), losses.mean_squared_error)
+        h = losses.get("Huber")
+        self.assertIsInstance(h, losses.Huber)
+        s = losses.serialize(losses.Huber(delta=0.3, name="h"))
+        self.assertEqual(s["class_name"], "Huber")
+        self.assertEqual(s["config"], {"name": "h", "reduction": "sum_over_batch_size", "delta": 0.3})
+        back = losses.deserialize(s)
+        self.assertIsInstance(back, losses.Huber)
+        self.assertEqual(back.get_config(), s["config"])
+        self.assertEqual(losses.Huber.from_config(back.get_config()).get_config(), s["config"])
+        self.assertEqual(losses.serialize(losses.mae), "mean_absolute_error")
+        self.assertIs(kiln.keras.losses, losses)
+
+    def test_errors(self):
+        with self.assertRaises(kiln.InvalidArgumentError) as cm:
+            losses.SparseCategoricalCrossentropy()([0, 3], P)
+        self.assertIn("label 3", str(cm.exception))
+        with self.assertRaises(kiln.InvalidArgumentError):
+            losses.MeanSquaredError()([[1.0, 2.0, 3.0]], [[1.0, 2.0]])
+        with self.assertRaises(kiln.NotFoundError) as cm:
+            losses.get("nope")
+        self.assertIn("known:", str(cm.exception))
+        with self.assertRaises(kiln.InvalidArgumentError):
+            losses.Huber(deltaa=1.0)
+        with self.assertRaises(kiln.InvalidArgumentError):
+            losses.MeanSquaredError(reduction="avg")
+
+
+class MetricsTest(unittest.TestCase):
+    def test_state_reset_variables_call(self):
+        m = metrics.SparseCategoricalAccuracy()
+        self.assertAlmostEqual(float(m(Y, P).numpy()), 0.5)
+        m.update_state(Y, P, sample_weight=[1.0, 3.0])
+        self.assertAlmostEqual(float(m.result().numpy()), 2 / 6, places=6)
+        self.assertEqual([v.name for v in m.variables],
+                         ["sparse_categorical_accuracy/total", "sparse_categorical_accuracy/count"])
+        self.assertFalse(m.variables[0].trainable)
+        m.reset_states()
+        self.assertEqual(float(m.result().numpy()), 0.0)
+        mean = kiln.keras.metrics.Mean(name="loss")
+        mean.update_state([1.0, 2.0, 6.0])
+        mean.update_state(4.0)
+        self.assertAlmostEqual(float(mean.result().numpy()), 3.25)
+        self.assertEqual(mean.name, "loss")
+        mean.reset_state()
+        self.assertEqual(float(mean(5.0).numpy()), 5.0)
+        rmse = metrics.RootMeanSquaredError()
+        rmse.update_state([[0.0], [0.0]], [[3.0], [4.0]])
+        self.assertAlmostEqual(float(rmse.result().numpy()), math.sqrt(12.5), places=5)
+        p = metrics.Precision(thresholds=[0.3, 0.7])
+        p.update_state([0, 1, 1, 0], [0.6, 0.9, 0.3, 0.2])
+        np.testing.assert_allclose(p.result().numpy(), [0.5, 1.0])
+        auc = metrics.AUC(curve="PR")
+        auc.update_state([0, 1, 1, 0], [0.6, 0.9, 0.35, 0.2])
+        self.assertEqual(len(auc.variables), 4)
+        self.assertEqual(auc.get_config()["curve"], "PR")
+        roc = metrics.AUC()
+        roc.update_state([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+        self.assertAlmostEqual(float(roc.result().numpy()), 0.75, places=3)
+
+    def test_resolution_and_get(self):
+        self.assertIsInstance(metrics.resolve("accuracy", "sparse_categorical_crossentropy", (None, 3), (None, 3)),
+                              metrics.SparseCategoricalAccuracy)
+        self.assertIsInstance(metrics.resolve("acc", None, (None,), (None, 3)), metrics.SparseCategoricalAccuracy)
+        self.assertIsInstance(metrics.resolve("accuracy", None, (None, 3), (None, 3)), metrics.CategoricalAccuracy)
+        self.assertIsInstance(metrics.resolve("accuracy", losses.BinaryCrossentropy(), (None, 3), (None, 3)),
+                              metrics.BinaryAccuracy)
+        ce = metrics.resolve("crossentropy", None, (None, 1), (None, 1))
+        self.assertEqual(ce.get_config()["fn"], "BinaryCrossentropy")
+        self.assertEqual(metrics.get("acc").name, "acc")
+        self.assertIsInstance(metrics.get("AUC"), metrics.AUC)
+        w = metrics.get(losses.MeanSquaredError())
+        w.update_state([[0.0]], [[2.0]])
+        self.assertAlmostEqual(float(w.result().numpy()), 4.0)
+        back = metrics.deserialize(metrics.serialize(metrics.TopKCategoricalAccuracy(k=2, name="top2")))
+        self.assertIsInstance(back, metrics.TopKCategoricalAccuracy)
+        self.assertEqual(back.get_config(), {"name": "top2", "dtype": "float32", "k": 2})
+        self.assertIs(kiln.keras.metrics, metrics)
+
+    def test_errors(self):
+        with self.assertRaises(kiln.NotFoundError) as cm:
+            metrics.get("accuracyy")
+        self.assertIn("known:", str(cm.exception))
+        with self.assertRaises(kiln.InvalidArgumentError):
+            metrics.SparseCategoricalAccuracy().update_state([0, 1, 2], P)
+        with self.assertRaises(kiln.UnimplementedError):
+            metrics.AUC(multi_label=True)
+        with self.assertRaises(kiln.InvalidArgumentError):
+            metrics.BinaryAccuracy(treshold=0.2)
+
+    def test_four_threads(self):
+        m = metrics.SparseCategoricalAccuracy()
+        errors = []
+
+        def work():
+            try:
+                for _ in range(50):
+                    m.update_state(Y, P)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(float(m.variables[1].numpy()), 400.0)
+        self.assertAlmostEqual(float(m.result().numpy()), 0.5)
+
+
+if __name__ == "__main__":
+    unittest.main()

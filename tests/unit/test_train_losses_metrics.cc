@@ -1,0 +1,397 @@
+// Keras losses and metrics (src/train): golden values from NumPy references of Keras's formulas
+// (tests/golden/losses_metrics_golden.json, made by tests/golden/make_loss_metric_golden.py),
+// hand-computed cases, gradients of every loss, metric state and reset, the "accuracy"
+// resolution, bad input, and one metric updated from four threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <tuple>
+
+#include "ops/ops.h"
+#include "test_util.h"
+#include "train/losses.h"
+#include "train/metrics.h"
+
+#ifndef KILN_TEST_SOURCE_DIR
+#error "KILN_TEST_SOURCE_DIR must name the source tree (tests/unit/CMakeLists.txt sets it)"
+#endif
+
+namespace kiln::train {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using testing::expect_error;
+using testing::expect_near;
+using testing::make;
+using testing::make_typed;
+
+Json load_golden() {
+  std::ifstream in(std::string(KILN_TEST_SOURCE_DIR) + "/tests/golden/losses_metrics_golden.json");
+  EXPECT_TRUE(in.good()) << "cannot open tests/golden/losses_metrics_golden.json";
+  return in ? Json::parse(in) : Json();
+}
+
+Tensor tensor_from(const Json &t) {
+  if (t.is_null()) return Tensor();
+  const std::vector<int64_t> shape = t.at("shape").get<std::vector<int64_t>>();
+  if (t.at("dtype") == "int64")
+    return make_typed<int64_t>(Shape(shape), t.at("data").get<std::vector<int64_t>>());
+  std::vector<float> v;
+  for (const Json &x : t.at("data")) v.push_back(static_cast<float>(x.get<double>()));
+  return make(Shape(shape), v);
+}
+
+void expect_golden(const Tensor &got, const Json &c) {
+  const Tensor want = tensor_from(c.at("want"));
+  const double rtol = c.at("tolerance").at("rtol"), atol = c.at("tolerance").at("atol");
+  const std::string name = c.at("name");
+  ASSERT_EQ(got.shape(), want.shape()) << name << ": got " << got.description();
+  for (int64_t i = 0; i < want.num_elements(); ++i) {
+    const double w = want.data<float>()[i], g = got.data<float>()[i];
+    EXPECT_NEAR(g, w, atol + rtol * std::fabs(w)) << name << " element " << i;
+  }
+}
+
+TEST(TrainGolden, LossesAndMetricsMatchNumPy) {
+  const Json doc = load_golden();
+  ASSERT_TRUE(doc.contains("cases"));
+  int losses = 0, metrics = 0;
+  for (const Json &c : doc.at("cases")) {
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    const Config config = Config::from_json(c.at("config").dump());
+    const std::string cls = c.at("class_name");
+    if (c.at("kind") == "loss") {
+      const Json &b = c.at("batches").at(0);
+      LossPtr loss = create_loss(cls, config);
+      expect_golden((*loss)(tensor_from(b.at("y_true")), tensor_from(b.at("y_pred")),
+                            tensor_from(b.at("sample_weight"))),
+                    c);
+      ++losses;
+    } else {
+      MetricPtr m = create_metric(cls, config);
+      for (const Json &b : c.at("batches")) {
+        if (b.contains("values"))
+          m->update_state_values(tensor_from(b.at("values")), tensor_from(b.at("sample_weight")));
+        else
+          m->update_state(tensor_from(b.at("y_true")), tensor_from(b.at("y_pred")),
+                          tensor_from(b.at("sample_weight")));
+      }
+      expect_golden(m->result(), c);
+      // A metric rebuilt from its config and fed the same batches gives the same result.
+      MetricPtr again = deserialize_metric(serialize_metric(*m));
+      EXPECT_EQ(again->get_config(), m->get_config());
+      ++metrics;
+    }
+  }
+  EXPECT_GT(losses, 80);
+  EXPECT_GT(metrics, 30);
+}
+
+// ------------------------------------------------------------------ hand-computed
+
+TEST(TrainLosses, HandComputed) {
+  // -log(0.5) and -log(0.25): mean, sum, none.
+  const Tensor p = make({2, 3}, {0.5f, 0.25f, 0.25f, 0.25f, 0.25f, 0.5f});
+  const Tensor labels = make_typed<int64_t>({2}, {0, 1});
+  const float a = -std::log(0.5f), b = -std::log(0.25f);
+  expect_near((*create_loss("SparseCategoricalCrossentropy"))(labels, p), {(a + b) / 2});
+  Config sum;
+  sum.set("reduction", "sum");
+  expect_near((*create_loss("sparse_categorical_crossentropy", sum))(labels, p), {a + b});
+  Config none;
+  none.set("reduction", "none");
+  expect_near((*create_loss("SparseCategoricalCrossentropy", none))(labels, p), {a, b});
+  // Weights: sum_over_batch_size divides by the number of losses (2), not by the weights' sum.
+  expect_near((*create_loss("SparseCategoricalCrossentropy"))(labels, p, make({2}, {2.0f, 0.0f})), {a});
+  // MSE: ((1-0)^2 + (2-4)^2) / 2 per row.
+  expect_near((*create_loss("mse"))(make({1, 2}, {0, 4}), make({1, 2}, {1, 2})), {2.5f});
+  // Huber, delta 1: errors 0.5 (quadratic: 0.125) and 3 (linear: 2.5).
+  expect_near((*create_loss("Huber"))(make({1, 2}, {0, 0}), make({1, 2}, {0.5f, 3.0f})), {1.3125f});
+  // Cosine similarity of parallel vectors is -1.
+  expect_near((*create_loss("CosineSimilarity"))(make({1, 2}, {1, 1}), make({1, 2}, {2, 2})), {-1.0f});
+  // Clipping: log(1e-7) for a wrong certain prediction.
+  expect_near((*create_loss("binary_crossentropy"))(make({1, 1}, {1}), make({1, 1}, {0})), {-std::log(1e-7f)},
+              1e-4f);
+  // ignore_class: the ignored sample neither counts nor divides.
+  Config ign;
+  ign.set("ignore_class", int64_t{1});
+  expect_near((*create_loss("SparseCategoricalCrossentropy", ign))(labels, p), {a}, 1e-5f);
+}
+
+TEST(TrainLosses, FromLogitsMatchesProbabilities) {
+  const Tensor logits = testing::random_tensor({3, 4}, 5u, -2, 2);
+  const Tensor probs = ops::softmax(logits);
+  const Tensor labels = make_typed<int32_t>({3}, {0, 3, 2});
+  Config logit;
+  logit.set("from_logits", true);
+  const Tensor l1 = (*create_loss("SparseCategoricalCrossentropy", logit))(labels, logits);
+  const Tensor l2 = (*create_loss("SparseCategoricalCrossentropy"))(labels, probs);
+  expect_near(l1, {l2.data<float>()[0]}, 1e-5f);
+  const Tensor onehot = ops::one_hot(labels, 4);
+  expect_near((*create_loss("CategoricalCrossentropy", logit))(onehot, logits), {l2.data<float>()[0]}, 1e-5f);
+  const Tensor z = make({2, 2}, {1, 0, 0, 1});
+  expect_near((*create_loss("BinaryCrossentropy", logit))(z, make({2, 2}, {3, -1, 0.5f, 2})),
+              {(*create_loss("BinaryCrossentropy"))(z, ops::sigmoid(make({2, 2}, {3, -1, 0.5f, 2})))
+                   .data<float>()[0]},
+              1e-5f);
+}
+
+// ------------------------------------------------------------------ gradients
+
+TEST(TrainLosses, GradientsMatchFiniteDifferences) {
+  testing::GradCheckOptions opt;
+  opt.eps = 1e-3f;
+  const Tensor probs = ops::softmax(testing::random_tensor({3, 4}, 11u));
+  const Tensor targets = ops::softmax(testing::random_tensor({3, 4}, 12u));
+  const Tensor labels = make_typed<int64_t>({3}, {1, 0, 3});
+  const Tensor w = make({3}, {1.0f, 0.5f, 2.0f});
+  struct Case {
+    std::string name;
+    Config config;
+    Tensor y_true;
+    Tensor y_pred;
+  };
+  Config logits, smooth, delta;
+  logits.set("from_logits", true);
+  smooth.set("label_smoothing", 0.1);
+  delta.set("delta", 0.2);
+  const Tensor raw = testing::random_tensor({3, 4}, 13u);
+  const std::vector<Case> cases = {
+      {"SparseCategoricalCrossentropy", {}, labels, probs},
+      {"SparseCategoricalCrossentropy", logits, labels, raw},
+      {"CategoricalCrossentropy", smooth, targets, probs},
+      {"CategoricalCrossentropy", logits, targets, raw},
+      {"BinaryCrossentropy", smooth, targets, probs},
+      {"BinaryCrossentropy", logits, targets, raw},
+      {"MeanSquaredError", {}, targets, raw},
+      {"MeanAbsoluteError", {}, targets, raw},
+      {"Huber", delta, targets, raw},
+      {"KLDivergence", {}, targets, probs},
+      {"CosineSimilarity", {}, targets, raw},
+  };
+  for (const Case &c : cases) {
+    LossPtr loss = create_loss(c.name, c.config);
+    testing::check_gradients(
+        c.name + " " + c.config.to_json(),
+        [&](const std::vector<Tensor> &x) { return (*loss)(c.y_true, x[0], w); }, {c.y_pred}, opt);
+  }
+}
+
+// float64 end to end, for the losses whose ops all take it: the tape's gradient against central
+// differences of the loss itself (eps 1e-6), with a weighted, reduced loss.
+TEST(TrainLosses, GradientsInFloat64) {
+  auto f64 = [](const Shape &s, const std::vector<double> &v) { return make_typed<double>(s, v); };
+  const Shape s{2, 3};
+  const Tensor probs = f64(s, {0.2, 0.5, 0.3, 0.6, 0.1, 0.3});
+  const Tensor target = f64(s, {0.1, 0.7, 0.2, 0.5, 0.25, 0.25});
+  const Tensor raw = f64(s, {0.3, -1.2, 0.8, 2.0, -0.4, 0.05});
+  const Tensor w = f64({2}, {1.5, 0.5});
+  Config delta;
+  delta.set("delta", 0.5);
+  Config smooth;
+  smooth.set("label_smoothing", 0.1);
+  const std::vector<std::tuple<std::string, Config, Tensor>> cases = {
+      {"MeanSquaredError", {}, raw},
+      {"MeanAbsoluteError", {}, raw},
+      {"Huber", delta, raw},
+      {"KLDivergence", {}, probs},
+      {"CosineSimilarity", {}, raw},
+      {"CategoricalCrossentropy", smooth, probs},
+      {"BinaryCrossentropy", smooth, probs},
+  };
+  for (const auto &[cls, config, y_pred] : cases) {
+    LossPtr loss = create_loss(cls, config);
+    Tensor grad;
+    {
+      autodiff::Tape tape(false, true);
+      tape.watch(y_pred);
+      Tensor value = (*loss)(target, y_pred, w);
+      ASSERT_EQ(value.dtype(), DType::kFloat64) << cls;
+      tape.stop_recording();
+      grad = tape.gradient(value, {y_pred}, autodiff::Unconnected::kZero)[0];
+    }
+    ASSERT_TRUE(grad.defined()) << cls;
+    const std::vector<double> base = testing::values<double>(y_pred);
+    for (size_t i = 0; i < base.size(); ++i) {
+      std::vector<double> up = base, down = base;
+      up[i] += 1e-6;
+      down[i] -= 1e-6;
+      const double numeric = ((*loss)(target, f64(s, up), w).data<double>()[0] -
+                              (*loss)(target, f64(s, down), w).data<double>()[0]) /
+                             2e-6;
+      EXPECT_NEAR(grad.data<double>()[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric))
+          << cls << " element " << i;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ configs, registry, errors
+
+TEST(TrainLosses, ConfigRoundTrip) {
+  for (const char *cls :
+       {"SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy", "MeanSquaredError",
+        "MeanAbsoluteError", "Huber", "KLDivergence", "CosineSimilarity"}) {
+    LossPtr a = create_loss(cls);
+    LossPtr b = deserialize_loss(serialize_loss(*a));
+    EXPECT_EQ(a->get_config(), b->get_config()) << cls;
+    EXPECT_EQ(b->class_name(), cls);
+    EXPECT_NE(a->id(), b->id());
+  }
+  Config c;
+  c.set("from_logits", true).set("ignore_class", int64_t{-1}).set("reduction", "sum").set("name", "x");
+  EXPECT_EQ(create_loss("SparseCategoricalCrossentropy", c)->get_config().to_json(),
+            R"({"name":"x","reduction":"sum","from_logits":true,"ignore_class":-1})");
+  EXPECT_EQ(create_loss("mse")->name(), "mean_squared_error");
+  EXPECT_EQ(create_loss("huber")->name(), "huber_loss");
+}
+
+TEST(TrainLosses, BadInput) {
+  LossPtr scce = create_loss("SparseCategoricalCrossentropy");
+  const Tensor p = make({2, 3}, {0.2f, 0.3f, 0.5f, 0.1f, 0.1f, 0.8f});
+  expect_error(
+      [&] {
+        (*scce)(make_typed<int64_t>({2}, {0, 3}), p);
+      },
+      Code::kInvalidArgument, {"sparse_categorical_crossentropy", "label 3", "[0, 3)"});
+  expect_error([&] { (*scce)(make_typed<int64_t>({2}, {-1, 0}), p); }, Code::kInvalidArgument, {"label -1"});
+  expect_error(
+      [&] {
+        (*scce)(make_typed<int64_t>({3}, {0, 1, 2}), p);
+      },
+      Code::kInvalidArgument, {"does not match", "[2]"});
+  expect_error(
+      [&] {
+        (*create_loss("mse"))(make({2, 2}, {0, 0, 0, 0}), p);
+      },
+      Code::kInvalidArgument, {"mean_squared_error", "different shapes"});
+  expect_error(
+      [&] {
+        (*create_loss("mse"))(p, p, make({3}, {1, 1, 1}));
+      },
+      Code::kInvalidArgument, {"sample_weight", "does not broadcast"});
+  expect_error([] { create_loss("nope"); }, Code::kNotFound,
+               {"unknown loss 'nope'", "known:", "SparseCategoricalCrossentropy", "mse"});
+  Config bad;
+  bad.set("from_logit", true);
+  expect_error([&] { create_loss("BinaryCrossentropy", bad); }, Code::kInvalidArgument, {"from_logit"});
+  Config red;
+  red.set("reduction", "mean_of_nothing");
+  expect_error([&] { create_loss("mae", red); }, Code::kInvalidArgument, {"reduction", "mean_of_nothing"});
+}
+
+TEST(TrainMetrics, StateResetAndVariables) {
+  MetricPtr m = create_metric("Mean");
+  ASSERT_EQ(m->variables().size(), 2u);
+  EXPECT_EQ(m->variables()[0]->name(), "mean/total");
+  EXPECT_EQ(m->variables()[1]->name(), "mean/count");
+  EXPECT_FALSE(m->variables()[0]->trainable());
+  m->update_state_values(make({2}, {1, 3}));
+  m->update_state_values(make({1}, {5}));
+  expect_near(m->result(), {3.0f});
+  m->reset_state();
+  expect_near(m->result(), {0.0f});
+  m->update_state_values(make({}, {7}));
+  expect_near(m->result(), {7.0f});
+  // The variables hold the state: writing them changes the result (a checkpoint restore).
+  m->variables()[0]->assign(make({}, {10}));
+  m->variables()[1]->assign(make({}, {4}));
+  expect_near(m->result(), {2.5f});
+  MetricPtr auc = create_metric("AUC");
+  std::vector<std::string> names;
+  for (const VariablePtr &v : auc->variables()) names.push_back(v->name());
+  EXPECT_EQ(names, (std::vector<std::string>{"auc/true_positives", "auc/false_positives",
+                                             "auc/true_negatives", "auc/false_negatives"}));
+  EXPECT_EQ(auc->variables()[0]->shape(), Shape({200}));
+  expect_error([&] { m->update_state(make({1}, {1}), make({1}, {1})); }, Code::kInvalidArgument,
+               {"takes values"});
+  expect_error([&] { auc->update_state_values(make({1}, {1})); }, Code::kInvalidArgument,
+               {"y_true and y_pred"});
+}
+
+TEST(TrainMetrics, AccuracyResolution) {
+  LossPtr bce = create_loss("BinaryCrossentropy"), scce = create_loss("SparseCategoricalCrossentropy"),
+          cce = create_loss("CategoricalCrossentropy"), mse = create_loss("mse");
+  EXPECT_EQ(resolve_metric("accuracy", bce.get(), {-1, 10}, {-1, 10})->class_name(), "BinaryAccuracy");
+  EXPECT_EQ(resolve_metric("acc", scce.get(), {-1, 10}, {-1, 10})->class_name(), "SparseCategoricalAccuracy");
+  EXPECT_EQ(resolve_metric("accuracy", cce.get(), {-1}, {-1, 10})->class_name(), "CategoricalAccuracy");
+  EXPECT_EQ(resolve_metric("accuracy", mse.get(), {-1, 1}, {-1, 1})->class_name(), "BinaryAccuracy");
+  EXPECT_EQ(resolve_metric("accuracy", nullptr, {-1}, {-1, 10})->class_name(), "SparseCategoricalAccuracy");
+  EXPECT_EQ(resolve_metric("accuracy", nullptr, {-1, 1}, {-1, 10})->class_name(),
+            "SparseCategoricalAccuracy");
+  EXPECT_EQ(resolve_metric("accuracy", nullptr, {-1, 10}, {-1, 10})->class_name(), "CategoricalAccuracy");
+  MetricPtr acc = resolve_metric("acc", nullptr, {-1}, {-1, 3});
+  EXPECT_EQ(acc->name(), "acc");
+  MetricPtr ce = resolve_metric("crossentropy", nullptr, {-1}, {-1, 3});
+  EXPECT_EQ(ce->class_name(), "MeanMetricWrapper");
+  EXPECT_EQ(ce->get_config().get_string("fn"), "SparseCategoricalCrossentropy");
+  EXPECT_EQ(resolve_metric("mae", nullptr, {}, {})->name(), "mae");
+  // A Mean of a loss object's values.
+  MetricPtr wrapped = mean_metric_wrapper(scce, "");
+  wrapped->update_state(make_typed<int64_t>({1}, {0}), make({1, 2}, {0.5f, 0.5f}));
+  expect_near(wrapped->result(), {-std::log(0.5f)});
+  EXPECT_EQ(wrapped->name(), "sparse_categorical_crossentropy");
+}
+
+TEST(TrainMetrics, BadInput) {
+  expect_error([] { create_metric("Accuracyy"); }, Code::kNotFound,
+               {"unknown metric 'Accuracyy'", "known:", "AUC"});
+  MetricPtr sca = create_metric("SparseCategoricalAccuracy");
+  expect_error(
+      [&] {
+        sca->update_state(make_typed<int64_t>({3}, {0, 1, 2}), make({2, 3}, {0, 0, 0, 0, 0, 0}));
+      },
+      Code::kInvalidArgument, {"sparse_categorical_accuracy", "does not match"});
+  MetricPtr p = create_metric("Precision");
+  expect_error(
+      [&] {
+        p->update_state(make({2}, {1, 0}), make({3}, {1, 0, 1}));
+      },
+      Code::kInvalidArgument, {"precision", "different shapes"});
+  expect_error(
+      [&] {
+        p->update_state(make({2}, {1, 0}), make({2}, {1, 0}), make({3}, {1, 1, 1}));
+      },
+      Code::kInvalidArgument, {"sample_weight"});
+  expect_near(p->result(), {0.0f});  // failed updates left no trace
+  Config multi;
+  multi.set("multi_label", true);
+  expect_error([&] { create_metric("AUC", multi); }, Code::kUnimplemented, {"multi_label"});
+  Config curve;
+  curve.set("curve", "XY");
+  expect_error([&] { create_metric("AUC", curve); }, Code::kInvalidArgument, {"curve", "XY"});
+}
+
+TEST(TrainMetrics, UpdatesFromFourThreads) {
+  MetricPtr mean = create_metric("Mean");
+  MetricPtr acc = create_metric("SparseCategoricalAccuracy");
+  MetricPtr auc = create_metric("AUC");
+  const Tensor labels = make_typed<int64_t>({4}, {0, 1, 1, 0});
+  const Tensor probs = make({4, 2}, {0.9f, 0.1f, 0.2f, 0.8f, 0.6f, 0.4f, 0.3f, 0.7f});
+  const Tensor scores = make({4}, {0.1f, 0.8f, 0.4f, 0.7f});
+  const Tensor binary = make({4}, {0, 1, 1, 0});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        mean->update_state_values(make({2}, {static_cast<float>(t), static_cast<float>(t)}));
+        acc->update_state(labels, probs);
+        auc->update_state(binary, scores);
+        (void)mean->result();
+      }
+    });
+  for (std::thread &th : threads) th.join();
+  expect_near(mean->result(), {1.5f});
+  expect_near(mean->variables()[1]->peek(), {400.0f});
+  expect_near(acc->result(), {0.5f});
+  MetricPtr once = create_metric("AUC");
+  once->update_state(binary, scores);
+  expect_near(auc->result(), {once->result().data<float>()[0]}, 1e-5f);
+  expect_near(auc->variables()[0]->peek(),
+              testing::values(ops::mul(once->variables()[0]->peek(), make({}, {200}))));
+}
+
+}  // namespace
+}  // namespace kiln::train
