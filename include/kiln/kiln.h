@@ -42,5 +42,6 @@
 #include "kiln/autodiff.h" /* variables, gradient tapes */
 #include "kiln/config.h"   /* kiln_config: settings of layers and other objects */
 #include "kiln/layers.h"   /* layers, models, Sequential, custom layers */
+#include "kiln/optimizers.h" /* optimizers, learning-rate schedules */
 
 #endif /* KILN_H */
