@@ -1,37 +1,40 @@
 #include "kernels/optimizer_kernels.h"
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "core/error.h"
 #include "kernels/elementwise_loops.h"
+#include "kernels/optimizer_simd.h"
 
 namespace kiln::kernels {
 
 namespace {
 
-// The gradient as the rule sees it: clipped and scaled as the base optimizer does.
-template <typename T>
-struct GradPrep {
-  explicit GradPrep(const UpdateParams &p)
-      : scale(p.scale),
-        clip(p.clip_value > 0),
-        mul(static_cast<T>(p.clip_mul)),
-        div(static_cast<T>(p.clip_div)),
-        hi(static_cast<T>(p.clip_value)),
-        decay(p.weight_decay != 0),
+// The gradient as the rule sees it, clipped and scaled as the base optimizer does, and the weight
+// after decoupled weight decay. Without clipping, scale is 1 and the bound +inf, which leave every
+// value (NaN, inf, -0 too) as it is, so the loops carry no branches; the decay, which would turn
+// an infinite weight into NaN even at rate 0, is a template switch.
+template <typename T, bool Decay>
+struct Prep {
+  explicit Prep(const UpdateParams &p)
+      : scale(static_cast<T>(p.scale ? p.clip_mul / p.clip_div : 1.0)),
+        hi(p.clip_value > 0 ? static_cast<T>(p.clip_value) : std::numeric_limits<T>::infinity()),
         wd(static_cast<T>(p.weight_decay)),
         lr(static_cast<T>(p.decay_lr)) {}
   T grad(T g) const {
-    if (scale) g = g * mul / div;
-    if (clip) g = g < -hi ? -hi : (g > hi ? hi : g);
-    return g;
+    g = g * scale;
+    return g < -hi ? -hi : (g > hi ? hi : g);
   }
-  T weight(T w) const { return decay ? w - w * wd * lr : w; }
-  bool scale, clip;
-  T mul, div, hi;
-  bool decay;
-  T wd, lr;
+  T weight(T w) const {
+    if constexpr (Decay)
+      return w - w * wd * lr;
+    else
+      return w;
+  }
+  static constexpr bool kDecay = Decay;
+  T scale, hi, wd, lr;
 };
 
 template <typename T>
@@ -50,8 +53,8 @@ struct Span {
 };
 
 // SGD: c = {lr, momentum}.
-template <typename T, UpdateRule R>
-void sgd(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, int64_t b, int64_t e) {
+template <typename T, typename Pre, UpdateRule R>
+void sgd(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
   const T lr = coef<T>(p, 0), mom = coef<T>(p, 1);
   for (int64_t i = b; i < e; ++i) {
     const T g = pre.grad(x.g[i]);
@@ -69,11 +72,26 @@ void sgd(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, int64_
   }
 }
 
+// Adam's float32 vectors (kernels/optimizer_simd.h); other dtypes start with the scalar loop.
+template <typename T, typename Pre, bool Amsgrad>
+int64_t adam_vectors(const Span<T> &x, const Pre &pre, const T (&c)[4], int64_t b, int64_t e) {
+  if constexpr (std::is_same_v<T, float>) {
+    const optimizer_simd::AdamSpan s{x.w, x.w0, x.s[0], x.s0[0], x.s[1], x.s0[1], x.s[2], x.s0[2], x.g};
+    const optimizer_simd::AdamCoefficients k{pre.scale, pre.hi, Pre::kDecay, pre.wd, pre.lr,
+                                             Amsgrad,   c[0],   c[1],        c[2],   c[3]};
+    return optimizer_simd::adam_f32(s, k, b, e);
+  } else {
+    (void)x, (void)pre, (void)c, (void)e;
+    return b;
+  }
+}
+
 // Adam: c = {alpha = lr * sqrt(1 - b2^t) / (1 - b1^t), 1 - b1, 1 - b2, epsilon}.
-template <typename T, bool Amsgrad>
-void adam(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, int64_t b, int64_t e) {
+template <typename T, typename Pre, bool Amsgrad>
+void adam(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
   const T alpha = coef<T>(p, 0), one_b1 = coef<T>(p, 1), one_b2 = coef<T>(p, 2), eps = coef<T>(p, 3);
-  for (int64_t i = b; i < e; ++i) {
+  const T c[4] = {alpha, one_b1, one_b2, eps};
+  for (int64_t i = adam_vectors<T, Pre, Amsgrad>(x, pre, c, b, e); i < e; ++i) {
     const T g = pre.grad(x.g[i]);
     const T w = pre.weight(x.w0[i]);
     T m = x.s0[0][i], v = x.s0[1][i];
@@ -91,8 +109,8 @@ void adam(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, int64
 }
 
 // RMSprop: c = {lr, rho, 1 - rho, epsilon, momentum}; slots velocity[, momentum][, average_gradient].
-template <typename T>
-void rmsprop(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, int64_t b, int64_t e) {
+template <typename T, typename Pre>
+void rmsprop(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
   const T lr = coef<T>(p, 0), rho = coef<T>(p, 1), one_rho = coef<T>(p, 2), eps = coef<T>(p, 3),
           mom = coef<T>(p, 4);
   const int avg = p.use_momentum ? 2 : 1;
@@ -121,8 +139,8 @@ void rmsprop(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, in
 }
 
 // Adagrad: c = {lr, epsilon}.
-template <typename T>
-void adagrad(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, int64_t b, int64_t e) {
+template <typename T, typename Pre>
+void adagrad(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
   const T lr = coef<T>(p, 0), eps = coef<T>(p, 1);
   for (int64_t i = b; i < e; ++i) {
     const T g = pre.grad(x.g[i]);
@@ -134,8 +152,8 @@ void adagrad(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, in
 }
 
 // Adadelta: c = {lr, rho, 1 - rho, epsilon}.
-template <typename T>
-void adadelta(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, int64_t b, int64_t e) {
+template <typename T, typename Pre>
+void adadelta(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
   const T lr = coef<T>(p, 0), rho = coef<T>(p, 1), one_rho = coef<T>(p, 2), eps = coef<T>(p, 3);
   for (int64_t i = b; i < e; ++i) {
     const T g = pre.grad(x.g[i]);
@@ -150,8 +168,8 @@ void adadelta(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, i
 }
 
 // Nadam: c = {lr, 1 - b1, 1 - b2, epsilon, u_{t+1}, 1 - prod_{t+1}, 1 - u_t, 1 - prod_t, 1 - b2^t}.
-template <typename T>
-void nadam(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, int64_t b, int64_t e) {
+template <typename T, typename Pre>
+void nadam(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
   const T lr = coef<T>(p, 0), one_b1 = coef<T>(p, 1), one_b2 = coef<T>(p, 2), eps = coef<T>(p, 3),
           u_next = coef<T>(p, 4), one_prod_next = coef<T>(p, 5), one_u = coef<T>(p, 6),
           one_prod = coef<T>(p, 7), one_b2_power = coef<T>(p, 8);
@@ -169,29 +187,38 @@ void nadam(const Span<T> &x, const GradPrep<T> &pre, const UpdateParams &p, int6
   }
 }
 
-template <typename T>
-void run(const Span<T> &x, const UpdateParams &p, int64_t b, int64_t e) {
-  const GradPrep<T> pre(p);
+template <typename T, bool Decay>
+void run_rule(const Span<T> &x, const UpdateParams &p, int64_t b, int64_t e) {
+  using P = Prep<T, Decay>;
+  const P pre(p);
   switch (p.rule) {
     case UpdateRule::kSgd:
-      return sgd<T, UpdateRule::kSgd>(x, pre, p, b, e);
+      return sgd<T, P, UpdateRule::kSgd>(x, pre, p, b, e);
     case UpdateRule::kSgdMomentum:
-      return sgd<T, UpdateRule::kSgdMomentum>(x, pre, p, b, e);
+      return sgd<T, P, UpdateRule::kSgdMomentum>(x, pre, p, b, e);
     case UpdateRule::kSgdNesterov:
-      return sgd<T, UpdateRule::kSgdNesterov>(x, pre, p, b, e);
+      return sgd<T, P, UpdateRule::kSgdNesterov>(x, pre, p, b, e);
     case UpdateRule::kAdam:
-      return adam<T, false>(x, pre, p, b, e);
+      return adam<T, P, false>(x, pre, p, b, e);
     case UpdateRule::kAdamAmsgrad:
-      return adam<T, true>(x, pre, p, b, e);
+      return adam<T, P, true>(x, pre, p, b, e);
     case UpdateRule::kRmsprop:
-      return rmsprop<T>(x, pre, p, b, e);
+      return rmsprop<T, P>(x, pre, p, b, e);
     case UpdateRule::kAdagrad:
-      return adagrad<T>(x, pre, p, b, e);
+      return adagrad<T, P>(x, pre, p, b, e);
     case UpdateRule::kAdadelta:
-      return adadelta<T>(x, pre, p, b, e);
+      return adadelta<T, P>(x, pre, p, b, e);
     case UpdateRule::kNadam:
-      return nadam<T>(x, pre, p, b, e);
+      return nadam<T, P>(x, pre, p, b, e);
   }
+}
+
+template <typename T>
+void run(const Span<T> &x, const UpdateParams &p, int64_t b, int64_t e) {
+  if (p.weight_decay != 0)
+    run_rule<T, true>(x, p, b, e);
+  else
+    run_rule<T, false>(x, p, b, e);
 }
 
 int num_slots(const UpdateParams &p) {

@@ -33,8 +33,9 @@ constexpr int kMaxCoefficients = 10;
 // double and rounded to the variable's dtype by the kernel.
 struct UpdateParams {
   UpdateRule rule = UpdateRule::kSgd;
-  // Gradient preprocessing, in this order: g = g * clip_mul / clip_div when scale is set (Keras's
-  // clip_by_norm and clip_by_global_norm), then g = clip(g, -clip_value, clip_value) when
+  // Gradient preprocessing, in this order: g = g * (clip_mul / clip_div) when scale is set (Keras's
+  // clip_by_norm and clip_by_global_norm; the ratio is rounded once, in double, so the loop
+  // multiplies instead of dividing), then g = clip(g, -clip_value, clip_value) when
   // clip_value > 0 (NaN stays NaN).
   bool scale = false;
   double clip_mul = 1.0;
