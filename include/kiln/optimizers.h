@@ -83,22 +83,25 @@ KILN_API const char *kiln_optimizer_get_name(const kiln_optimizer *optimizer);
 /// fused in-place kernel per variable (slots made on the first update, zeros or Adagrad's
 /// initial_accumulator_value), and iterations += 1. A tensor read from a variable earlier keeps its
 /// value (the update writes a new buffer while one is alive). Results do not depend on the
-/// thread count. Ownership: grads and vars stay the caller's. Thread-safety: calls on one
-/// optimizer are serialised; the variables must not be assigned concurrently by other code.
+/// thread count. Ownership: grads and vars stay the caller's. Lifetime: the slots live as long as
+/// the optimizer (or a handle to them). Thread-safety: calls on one optimizer are serialised;
+/// assignments to the same variables from other threads wait for the update.
 KILN_API kiln_status *kiln_optimizer_apply_gradients(kiln_optimizer *optimizer, const kiln_tensor *const *grads,
                                                      kiln_variable *const *vars, size_t n);
-/// The number of steps taken (optimizer.iterations). Ownership: none. Thread-safety: safe.
+/// The number of steps taken (optimizer.iterations). Ownership: none. Lifetime: a value.
+/// Thread-safety: safe.
 KILN_API kiln_status *kiln_optimizer_get_iterations(int64_t *out, const kiln_optimizer *optimizer);
 /// The learning rate of the next step: the float, or the schedule at the current iterations.
-/// Ownership: none. Thread-safety: safe.
+/// Ownership: none. Lifetime: a value. Thread-safety: safe.
 KILN_API kiln_status *kiln_optimizer_get_learning_rate(double *out, const kiln_optimizer *optimizer);
 /// Sets the float learning rate (optimizer.learning_rate = lr) without touching the slots: the
 /// moments carry on. FAILED_PRECONDITION when the learning rate is a schedule; INVALID_ARGUMENT
-/// for a non-finite lr. Ownership: none. Thread-safety: safe; a step running on another thread
-/// uses either value.
+/// for a non-finite lr. Ownership: none. Lifetime: until the next set. Thread-safety: safe; a
+/// step running on another thread uses either value.
 KILN_API kiln_status *kiln_optimizer_set_learning_rate(kiln_optimizer *optimizer, double learning_rate);
 /// Makes the learning rate a schedule, given in serialized form (see the file comment).
-/// Ownership: schedule stays the caller's. Thread-safety: as kiln_optimizer_set_learning_rate.
+/// Ownership: schedule stays the caller's (the optimizer keeps its own copy). Lifetime: until
+/// the next set. Thread-safety: as kiln_optimizer_set_learning_rate.
 KILN_API kiln_status *kiln_optimizer_set_learning_rate_schedule(kiln_optimizer *optimizer,
                                                                 const kiln_config *schedule);
 /// optimizer.variables: the iterations counter (an int64 scalar, non-trainable) first, then the
@@ -122,7 +125,8 @@ KILN_API kiln_status *kiln_optimizer_get_slot(kiln_variable **out, const kiln_op
 /// variable whose name contains one of var_names (Keras matches with re.search; plain names match
 /// as substrings), keep their value through weight decay. Replaces an earlier exclusion.
 /// FAILED_PRECONDITION once the optimizer has taken a step. Ownership: arguments stay the
-/// caller's. Thread-safety: safe.
+/// caller's (names are copied; variables are kept by identity only). Lifetime: for the
+/// optimizer's life. Thread-safety: safe.
 KILN_API kiln_status *kiln_optimizer_exclude_from_weight_decay(kiln_optimizer *optimizer,
                                                                kiln_variable *const *vars, size_t num_vars,
                                                                const char *const *var_names, size_t num_names);
@@ -138,10 +142,10 @@ KILN_API kiln_status *kiln_optimizer_exclude_from_weight_decay(kiln_optimizer *o
 /// warmup_learning_rate linearly to after_warmup_lr_sched(warmup_steps) over the warm-up, then
 /// after_warmup_lr_sched(step). Snake-case class names ("exponential_decay") are accepted.
 /// Computed in double. Unknown classes are NOT_FOUND, bad configs INVALID_ARGUMENT.
-/// Ownership: schedule stays the caller's. Thread-safety: safe.
+/// Ownership: schedule stays the caller's. Lifetime: a value. Thread-safety: safe.
 KILN_API kiln_status *kiln_learning_rate_schedule_call(double *out, const kiln_config *schedule, int64_t step);
 /// The schedule's get_config with the defaults filled in, in serialized form. Ownership: *out is
-/// new, free with kiln_config_free. Thread-safety: safe.
+/// new, free with kiln_config_free. Lifetime: independent of schedule. Thread-safety: safe.
 KILN_API kiln_status *kiln_learning_rate_schedule_get_config(kiln_config **out, const kiln_config *schedule);
 
 #ifdef __cplusplus

@@ -72,6 +72,15 @@ void sgd(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int
   }
 }
 
+// Adam's and Nadam's moments, into slots 0 and 1: m += (g - m)(1 - b1), v += (g^2 - v)(1 - b2).
+template <typename T>
+inline void moments(const Span<T> &x, int64_t i, T g, T one_b1, T one_b2, T *m, T *v) {
+  *m = x.s0[0][i] + (g - x.s0[0][i]) * one_b1;
+  *v = x.s0[1][i] + (g * g - x.s0[1][i]) * one_b2;
+  x.s[0][i] = *m;
+  x.s[1][i] = *v;
+}
+
 // Adam's float32 vectors (kernels/optimizer_simd.h); other dtypes start with the scalar loop.
 template <typename T, typename Pre, bool Amsgrad>
 int64_t adam_vectors(const Span<T> &x, const Pre &pre, const T (&c)[4], int64_t b, int64_t e) {
@@ -94,11 +103,8 @@ void adam(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, in
   for (int64_t i = adam_vectors<T, Pre, Amsgrad>(x, pre, c, b, e); i < e; ++i) {
     const T g = pre.grad(x.g[i]);
     const T w = pre.weight(x.w0[i]);
-    T m = x.s0[0][i], v = x.s0[1][i];
-    m = m + (g - m) * one_b1;
-    v = v + (g * g - v) * one_b2;
-    x.s[0][i] = m;
-    x.s[1][i] = v;
+    T m, v;
+    moments(x, i, g, one_b1, one_b2, &m, &v);
     if constexpr (Amsgrad) {
       const T vh = x.s0[2][i];
       v = vh < v ? v : vh;  // NaN in v propagates, as ops.maximum
@@ -176,11 +182,8 @@ void nadam(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, i
   for (int64_t i = b; i < e; ++i) {
     const T g = pre.grad(x.g[i]);
     const T w = pre.weight(x.w0[i]);
-    T m = x.s0[0][i], v = x.s0[1][i];
-    m = m + (g - m) * one_b1;
-    v = v + (g * g - v) * one_b2;
-    x.s[0][i] = m;
-    x.s[1][i] = v;
+    T m, v;
+    moments(x, i, g, one_b1, one_b2, &m, &v);
     const T m_hat = (u_next * m) / one_prod_next + (one_u * g) / one_prod;
     const T v_hat = v / one_b2_power;
     x.w[i] = w - (m_hat * lr) / (std::sqrt(v_hat) + eps);
