@@ -1518,7 +1518,7 @@ class Layer : public detail::handle<kiln_layer> {
     size_t m = 0;
     detail::check(kiln_layer_get_variables(hs.data(), hs.size(), &m, get(), kind));
     std::vector<Variable> out;
-    for (size_t i = 0; i < n && i < m; ++i) out.emplace_back(hs[i]);
+    for (size_t i = 0; i < std::min(n, m); ++i) out.emplace_back(hs[i]);
     return out;
   }
 
