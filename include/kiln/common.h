@@ -32,6 +32,7 @@ typedef struct kiln_tensor_list kiln_tensor_list;
 typedef struct kiln_layer kiln_layer;
 typedef struct kiln_loss kiln_loss;
 typedef struct kiln_metric kiln_metric;
+typedef struct kiln_optimizer kiln_optimizer;
 
 /* ------------------------------------------------------------------- limits */
 

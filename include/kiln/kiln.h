@@ -44,5 +44,6 @@
 #include "kiln/layers.h"   /* layers, models, Sequential, custom layers */
 #include "kiln/losses.h"   /* losses */
 #include "kiln/metrics.h"  /* metrics */
+#include "kiln/optimizers.h" /* optimizers, learning-rate schedules */
 
 #endif /* KILN_H */

@@ -2239,6 +2239,379 @@ inline Metric get(const std::string &name) { return Metric::create(name); }
 
 }  // namespace metrics
 
+// ---- optimizers and learning-rate schedules (optimizers.h) ----
+//
+//     auto opt = kiln::optimizers::Adam(1e-3);
+//     kiln::GradientTape tape;
+//     kiln::Tensor loss = ...;
+//     tape.stop();
+//     auto grads = tape.gradient(loss, {w, b});
+//     opt.apply_gradients(grads, {w, b});          // or a vector of (gradient, variable) pairs
+
+namespace detail {
+template <>
+struct handle_traits<kiln_optimizer> {
+  static void destroy(kiln_optimizer *h) noexcept { kiln_optimizer_free(h); }
+  static kiln_status *clone(kiln_optimizer **out, const kiln_optimizer *h) { return kiln_optimizer_clone(out, h); }
+};
+}  // namespace detail
+
+namespace optimizers {
+
+/// keras.optimizers.schedules: a schedule is its serialized config ({"class_name", "config"}),
+/// evaluated by the library, so it crosses the ABI and round-trips as a value.
+namespace schedules {
+
+class LearningRateSchedule {
+ public:
+  /// A schedule from its Keras class name and config (checked on the first call).
+  LearningRateSchedule(const std::string &class_name, const Config &config) {
+    serialized_.set("class_name", class_name).set("config", config);
+  }
+  /// From Keras's serialized form.
+  static LearningRateSchedule deserialize(const Config &serialized) {
+    return LearningRateSchedule(serialized.get_string("class_name"),
+                                serialized.has("config") ? serialized.get_config("config") : Config());
+  }
+  /// The learning rate at step (schedule(step)).
+  double operator()(int64_t step) const {
+    double v = 0;
+    kiln::detail::check(kiln_learning_rate_schedule_call(&v, serialized_.get(), step));
+    return v;
+  }
+  /// {"class_name": ..., "config": get_config()} with the defaults filled in.
+  Config serialize() const {
+    kiln_config *h = nullptr;
+    kiln::detail::check(kiln_learning_rate_schedule_get_config(&h, serialized_.get()));
+    return Config(h);
+  }
+  Config get_config() const { return serialize().get_config("config"); }
+  std::string class_name() const { return serialized_.get_string("class_name"); }
+
+ private:
+  Config serialized_;
+};
+
+namespace detail {
+inline void set_name(Config &c, const std::string &name) {
+  if (!name.empty()) c.set("name", name);
+}
+}  // namespace detail
+
+struct ExponentialDecayOptions {
+  bool staircase = false;
+  std::string name;  ///< "": Keras's default
+};
+namespace detail {
+inline LearningRateSchedule time_decay(const char *cls, double initial_learning_rate, double decay_steps,
+                                       double decay_rate, const ExponentialDecayOptions &o) {
+  Config c;
+  c.set("initial_learning_rate", initial_learning_rate).set("decay_steps", decay_steps);
+  c.set("decay_rate", decay_rate).set("staircase", o.staircase);
+  set_name(c, o.name);
+  return LearningRateSchedule(cls, c);
+}
+}  // namespace detail
+/// initial_learning_rate * decay_rate ^ (step / decay_steps), the exponent floored when staircase.
+inline LearningRateSchedule ExponentialDecay(double initial_learning_rate, double decay_steps, double decay_rate,
+                                             const ExponentialDecayOptions &o = {}) {
+  return detail::time_decay("ExponentialDecay", initial_learning_rate, decay_steps, decay_rate, o);
+}
+/// initial_learning_rate / (1 + decay_rate * step / decay_steps), the ratio floored when staircase.
+inline LearningRateSchedule InverseTimeDecay(double initial_learning_rate, double decay_steps, double decay_rate,
+                                             const ExponentialDecayOptions &o = {}) {
+  return detail::time_decay("InverseTimeDecay", initial_learning_rate, decay_steps, decay_rate, o);
+}
+inline LearningRateSchedule PiecewiseConstantDecay(const std::vector<double> &boundaries,
+                                                   const std::vector<double> &values, const std::string &name = "") {
+  Config c;
+  c.set("boundaries", boundaries).set("values", values);
+  detail::set_name(c, name);
+  return LearningRateSchedule("PiecewiseConstantDecay", c);
+}
+struct PolynomialDecayOptions {
+  double end_learning_rate = 0.0001;
+  double power = 1.0;
+  bool cycle = false;
+  std::string name;
+};
+inline LearningRateSchedule PolynomialDecay(double initial_learning_rate, double decay_steps,
+                                            const PolynomialDecayOptions &o = {}) {
+  Config c;
+  c.set("initial_learning_rate", initial_learning_rate).set("decay_steps", decay_steps);
+  c.set("end_learning_rate", o.end_learning_rate).set("power", o.power).set("cycle", o.cycle);
+  detail::set_name(c, o.name);
+  return LearningRateSchedule("PolynomialDecay", c);
+}
+struct CosineDecayOptions {
+  double alpha = 0.0;
+  bool has_warmup_target = false;  ///< false: warmup_target=None (no warm-up)
+  double warmup_target = 0.0;
+  double warmup_steps = 0;
+  std::string name;
+};
+inline LearningRateSchedule CosineDecay(double initial_learning_rate, double decay_steps,
+                                        const CosineDecayOptions &o = {}) {
+  Config c;
+  c.set("initial_learning_rate", initial_learning_rate).set("decay_steps", decay_steps).set("alpha", o.alpha);
+  if (o.has_warmup_target) c.set("warmup_target", o.warmup_target);
+  c.set("warmup_steps", o.warmup_steps);
+  detail::set_name(c, o.name);
+  return LearningRateSchedule("CosineDecay", c);
+}
+/// TF Model Garden's LinearWarmup: from warmup_learning_rate linearly to after(warmup_steps),
+/// then after(step).
+inline LearningRateSchedule LinearWarmup(const LearningRateSchedule &after_warmup_lr_sched, double warmup_steps,
+                                         double warmup_learning_rate = 0.0) {
+  Config c;
+  c.set("after_warmup_lr_sched", after_warmup_lr_sched.serialize()).set("warmup_steps", warmup_steps);
+  c.set("warmup_learning_rate", warmup_learning_rate);
+  return LearningRateSchedule("LinearWarmup", c);
+}
+/// LinearWarmup to a constant learning rate.
+inline LearningRateSchedule LinearWarmup(double after_warmup_lr, double warmup_steps,
+                                         double warmup_learning_rate = 0.0) {
+  Config c;
+  c.set("after_warmup_lr_sched", after_warmup_lr).set("warmup_steps", warmup_steps);
+  c.set("warmup_learning_rate", warmup_learning_rate);
+  return LearningRateSchedule("LinearWarmup", c);
+}
+
+}  // namespace schedules
+
+/// A learning rate: a float or a schedule (Keras's learning_rate argument).
+class LearningRate {
+ public:
+  LearningRate(double value) : value_(value) {}  // NOLINT(google-explicit-constructor): Adam(1e-3)
+  LearningRate(const schedules::LearningRateSchedule &s)  // NOLINT(google-explicit-constructor)
+      : schedule_(std::make_shared<schedules::LearningRateSchedule>(s)) {}
+  void set_in(Config &c) const {
+    if (schedule_)
+      c.set("learning_rate", schedule_->serialize());
+    else
+      c.set("learning_rate", value_);
+  }
+
+ private:
+  double value_ = 0.0;
+  std::shared_ptr<schedules::LearningRateSchedule> schedule_;
+};
+
+/// A Keras optimizer (keras.optimizers.Optimizer). Copies are new handles to the same optimizer.
+class Optimizer : public kiln::detail::handle<kiln_optimizer> {
+ public:
+  Optimizer() = default;
+  /// Takes ownership of a C handle.
+  explicit Optimizer(kiln_optimizer *h) noexcept : handle(h) {}
+  /// By Keras class name ("Adam", "adam", ...) and config (kiln_optimizer_create).
+  static Optimizer create(const std::string &class_name, const Config &config = Config()) {
+    kiln_optimizer *h = nullptr;
+    kiln::detail::check(kiln_optimizer_create(&h, class_name.c_str(), config.get()));
+    return Optimizer(h);
+  }
+  /// From Keras's serialized form {"class_name": ..., "config": {...}}.
+  static Optimizer deserialize(const Config &serialized) {
+    kiln_optimizer *h = nullptr;
+    kiln::detail::check(kiln_optimizer_deserialize(&h, serialized.get()));
+    return Optimizer(h);
+  }
+  Config serialize() const { return config_of(kiln_optimizer_serialize); }
+  Config get_config() const { return config_of(kiln_optimizer_get_config); }
+  uint64_t id() const noexcept { return kiln_optimizer_get_id(get()); }
+  std::string class_name() const { return kiln_optimizer_get_class_name(get()); }
+  std::string name() const { return kiln_optimizer_get_name(get()); }
+
+  /// apply_gradients(zip(grads, vars)): an empty Tensor skips its variable.
+  void apply_gradients(const std::vector<Tensor> &grads, const std::vector<Variable> &vars) {
+    if (grads.size() != vars.size())
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, "Optimizer::apply_gradients: " + std::to_string(grads.size()) +
+                                                    " gradients for " + std::to_string(vars.size()) + " variables");
+    std::vector<const kiln_tensor *> gs;
+    std::vector<kiln_variable *> vs;
+    for (size_t i = 0; i < grads.size(); ++i) {
+      gs.push_back(grads[i].get());
+      vs.push_back(vars[i].get());
+    }
+    kiln::detail::check(kiln_optimizer_apply_gradients(get(), gs.data(), vs.data(), gs.size()));
+  }
+  /// apply_gradients over (gradient, variable) pairs.
+  void apply_gradients(const std::vector<std::pair<Tensor, Variable>> &grads_and_vars) {
+    std::vector<Tensor> gs;
+    std::vector<Variable> vs;
+    for (const auto &gv : grads_and_vars) {
+      gs.push_back(gv.first);
+      vs.push_back(gv.second);
+    }
+    apply_gradients(gs, vs);
+  }
+
+  int64_t iterations() const {
+    int64_t n = 0;
+    kiln::detail::check(kiln_optimizer_get_iterations(&n, get()));
+    return n;
+  }
+  /// The learning rate of the next step (a schedule's value at iterations()).
+  double learning_rate() const {
+    double lr = 0;
+    kiln::detail::check(kiln_optimizer_get_learning_rate(&lr, get()));
+    return lr;
+  }
+  /// optimizer.learning_rate = lr: a float (the slots are untouched), or a schedule.
+  void set_learning_rate(double lr) { kiln::detail::check(kiln_optimizer_set_learning_rate(get(), lr)); }
+  void set_learning_rate(const schedules::LearningRateSchedule &s) {
+    kiln::detail::check(kiln_optimizer_set_learning_rate_schedule(get(), s.serialize().get()));
+  }
+  /// iterations, then the slots (kiln_optimizer_get_variables).
+  std::vector<Variable> variables() const {
+    size_t n = 0;
+    kiln::detail::check(kiln_optimizer_get_variables(nullptr, 0, &n, get()));
+    std::vector<kiln_variable *> hs(n, nullptr);
+    size_t m = 0;
+    kiln::detail::check(kiln_optimizer_get_variables(hs.data(), n, &m, get()));
+    std::vector<Variable> out;
+    for (size_t i = 0; i < n && i < m; ++i) out.emplace_back(hs[i]);
+    return out;
+  }
+  /// The slot of var ("momentum", "velocity", ... or "m", "v", "vhat").
+  Variable get_slot(const Variable &var, const std::string &slot_name) const {
+    kiln_variable *h = nullptr;
+    kiln::detail::check(kiln_optimizer_get_slot(&h, get(), var.get(), slot_name.c_str()));
+    return Variable(h);
+  }
+  /// exclude_from_weight_decay(var_list, var_names): before the first step.
+  void exclude_from_weight_decay(const std::vector<Variable> &var_list = {},
+                                 const std::vector<std::string> &var_names = {}) {
+    std::vector<kiln_variable *> vs;
+    for (const Variable &v : var_list) vs.push_back(v.get());
+    std::vector<const char *> ns;
+    for (const std::string &s : var_names) ns.push_back(s.c_str());
+    kiln::detail::check(
+        kiln_optimizer_exclude_from_weight_decay(get(), vs.data(), vs.size(), ns.data(), ns.size()));
+  }
+
+ private:
+  Config config_of(kiln_status *(*fn)(kiln_config **, const kiln_optimizer *)) const {
+    kiln_config *h = nullptr;
+    kiln::detail::check(fn(&h, get()));
+    return Config(h);
+  }
+};
+
+/// The base optimizer's options (Keras's names; unset means Keras's default).
+struct OptimizerOptions {
+  bool has_weight_decay = false;
+  double weight_decay = 0.0;      ///< with has_weight_decay (AdamW: 0.004 when unset)
+  double clipnorm = 0.0;          ///< > 0: clip each gradient to this norm
+  double clipvalue = 0.0;         ///< > 0: clip each element to [-clipvalue, clipvalue]
+  double global_clipnorm = 0.0;   ///< > 0: clip all gradients together to this norm
+  std::vector<std::string> exclude_from_weight_decay;  ///< name fragments (var_names)
+  std::string name;               ///< "": Keras's default ("adam", "adam_1", ...)
+};
+
+namespace detail {
+inline Config base_config(const LearningRate &lr, const OptimizerOptions &o) {
+  Config c;
+  lr.set_in(c);
+  if (o.has_weight_decay) c.set("weight_decay", o.weight_decay);
+  if (o.clipnorm > 0) c.set("clipnorm", o.clipnorm);
+  if (o.clipvalue > 0) c.set("clipvalue", o.clipvalue);
+  if (o.global_clipnorm > 0) c.set("global_clipnorm", o.global_clipnorm);
+  if (!o.exclude_from_weight_decay.empty()) c.set("exclude_from_weight_decay", o.exclude_from_weight_decay);
+  if (!o.name.empty()) c.set("name", o.name);
+  return c;
+}
+}  // namespace detail
+
+struct SGDOptions : OptimizerOptions {
+  double momentum = 0.0;
+  bool nesterov = false;
+};
+inline Optimizer SGD(const LearningRate &learning_rate = 0.01, const SGDOptions &o = {}) {
+  Config c = detail::base_config(learning_rate, o);
+  c.set("momentum", o.momentum).set("nesterov", o.nesterov);
+  return Optimizer::create("SGD", c);
+}
+
+struct AdamOptions : OptimizerOptions {
+  double beta_1 = 0.9;
+  double beta_2 = 0.999;
+  double epsilon = 1e-7;
+  bool amsgrad = false;
+};
+namespace detail {
+inline Optimizer adam_like(const char *cls, const LearningRate &lr, const AdamOptions &o, bool amsgrad) {
+  Config c = base_config(lr, o);
+  c.set("beta_1", o.beta_1).set("beta_2", o.beta_2).set("epsilon", o.epsilon);
+  if (amsgrad) c.set("amsgrad", o.amsgrad);
+  return Optimizer::create(cls, c);
+}
+}  // namespace detail
+inline Optimizer Adam(const LearningRate &learning_rate = 0.001, const AdamOptions &o = {}) {
+  return detail::adam_like("Adam", learning_rate, o, true);
+}
+/// AdamW: Adam with decoupled weight decay, 0.004 unless o.has_weight_decay.
+inline Optimizer AdamW(const LearningRate &learning_rate = 0.001, const AdamOptions &o = {}) {
+  return detail::adam_like("AdamW", learning_rate, o, true);
+}
+/// Nadam: Adam's options without amsgrad.
+inline Optimizer Nadam(const LearningRate &learning_rate = 0.001, const AdamOptions &o = {}) {
+  return detail::adam_like("Nadam", learning_rate, o, false);
+}
+
+struct RMSpropOptions : OptimizerOptions {
+  double rho = 0.9;
+  double momentum = 0.0;
+  double epsilon = 1e-7;
+  bool centered = false;
+};
+inline Optimizer RMSprop(const LearningRate &learning_rate = 0.001, const RMSpropOptions &o = {}) {
+  Config c = detail::base_config(learning_rate, o);
+  c.set("rho", o.rho).set("momentum", o.momentum).set("epsilon", o.epsilon).set("centered", o.centered);
+  return Optimizer::create("RMSprop", c);
+}
+
+struct AdagradOptions : OptimizerOptions {
+  double initial_accumulator_value = 0.1;
+  double epsilon = 1e-7;
+};
+inline Optimizer Adagrad(const LearningRate &learning_rate = 0.001, const AdagradOptions &o = {}) {
+  Config c = detail::base_config(learning_rate, o);
+  c.set("initial_accumulator_value", o.initial_accumulator_value).set("epsilon", o.epsilon);
+  return Optimizer::create("Adagrad", c);
+}
+
+struct AdadeltaOptions : OptimizerOptions {
+  double rho = 0.95;
+  double epsilon = 1e-7;
+};
+inline Optimizer Adadelta(const LearningRate &learning_rate = 0.001, const AdadeltaOptions &o = {}) {
+  Config c = detail::base_config(learning_rate, o);
+  c.set("rho", o.rho).set("epsilon", o.epsilon);
+  return Optimizer::create("Adadelta", c);
+}
+
+/// keras.optimizers.get: by name ("adam"), with Keras's defaults.
+inline Optimizer get(const std::string &identifier) { return Optimizer::create(identifier); }
+
+/// BERT/ALBERT's "AdamWarmup" (TF Model Garden's official.nlp.optimization.create_optimizer):
+/// AdamW(beta_1 0.9, beta_2 0.999, epsilon 1e-6, weight_decay 0.01, LayerNorm and bias excluded)
+/// with a linear warm-up over num_warmup_steps, then a linear decay to end_lr at num_train_steps.
+inline Optimizer create_optimizer(double init_lr, int64_t num_train_steps, int64_t num_warmup_steps,
+                                  double end_lr = 0.0, double weight_decay = 0.01) {
+  schedules::PolynomialDecayOptions decay;
+  decay.end_learning_rate = end_lr;
+  AdamOptions o;
+  o.epsilon = 1e-6;
+  o.has_weight_decay = true;
+  o.weight_decay = weight_decay;
+  o.exclude_from_weight_decay = {"LayerNorm", "layer_norm", "bias"};
+  return AdamW(schedules::LinearWarmup(schedules::PolynomialDecay(init_lr, static_cast<double>(num_train_steps), decay),
+                                       static_cast<double>(num_warmup_steps)),
+               o);
+}
+
+}  // namespace optimizers
+
 }  // namespace kiln
 
 #endif  // KILN_HPP

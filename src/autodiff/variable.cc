@@ -1,8 +1,10 @@
 #include "autodiff/variable.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "core/error.h"
 #include "ops/recorder.h"
@@ -114,6 +116,29 @@ void Variable::update(const Tensor &delta, bool add, const char *op) {
       add_loop(static_cast<T *>(dst.storage->data()), static_cast<const T *>(src->storage->data()),
                delta.data<T>(), n, add);
   });
+}
+
+void Variable::update_in_place(Variable *const *vars, size_t n, const UpdateFn &f) {
+  std::vector<Variable *> order(vars, vars + n);
+  std::sort(order.begin(), order.end(), [](const Variable *a, const Variable *b) { return a->id_ < b->id_; });
+  for (size_t i = 1; i < n; ++i)
+    if (order[i] == order[i - 1])
+      fail(Code::kInvalidArgument, "Variable.update_in_place: variable '", order[i]->name_, "' is listed twice");
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(n);
+  for (Variable *v : order) locks.emplace_back(v->mu_);
+  // The old buffers stay alive until f returns, for the variables that move to a new one.
+  std::vector<std::shared_ptr<VariableBuffer>> old(n);
+  std::vector<void *> dst(n);
+  std::vector<const void *> src(n);
+  for (size_t i = 0; i < n; ++i) {
+    old[i] = vars[i]->buffer_;
+    VariableBuffer &d = vars[i]->writable_buffer_locked();
+    d.storage->bump_version();
+    dst[i] = d.storage->data();
+    src[i] = old[i]->storage->data();
+  }
+  f(dst.data(), src.data());
 }
 
 void Variable::assign_add(const Tensor &delta) { update(delta, true, "Variable.assign_add"); }

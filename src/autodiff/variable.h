@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,6 +48,17 @@ class Variable {
   void assign(const Tensor &v);
   void assign_add(const Tensor &delta);
   void assign_sub(const Tensor &delta);
+
+  // A fused in-place update of several variables at once (an optimizer's weight and its slots):
+  // locks them all (in id order, so concurrent calls cannot deadlock), then calls
+  // f(dst, src) with, for each variable i, dst[i] the buffer to write and src[i] its current
+  // value. dst[i] is the current buffer itself (dst[i] == src[i]) when no tensor read earlier
+  // is alive, else a new buffer that becomes current, so a tensor read earlier never changes.
+  // f must write every element of every dst[i] (reading src[i] before writing dst[i] at each
+  // element, as they may alias), must not throw and must not touch the variables. A variable
+  // listed twice is InvalidArgument.
+  using UpdateFn = std::function<void(void *const *dst, const void *const *src)>;
+  static void update_in_place(Variable *const *vars, size_t n, const UpdateFn &f);
 
  private:
   void check_compatible(const Tensor &v, const char *op) const;

@@ -361,6 +361,30 @@ _SIGS.update({
     "kiln_metric_is_registered": (_b, [_cp]),
 })
 
+# Optimizers and learning-rate schedules (kiln/optimizers.h).
+_SIGS.update({
+    "kiln_optimizer_create": (_ST, [_HP, ctypes.c_char_p, _H]),
+    "kiln_optimizer_deserialize": (_ST, [_HP, _H]),
+    "kiln_optimizer_serialize": (_ST, [_HP, _H]),
+    "kiln_optimizer_get_config": (_ST, [_HP, _H]),
+    "kiln_optimizer_clone": (_ST, [_HP, _H]),
+    "kiln_optimizer_free": (None, [_H]),
+    "kiln_optimizer_get_id": (ctypes.c_uint64, [_H]),
+    "kiln_optimizer_get_class_name": (ctypes.c_char_p, [_H]),
+    "kiln_optimizer_get_name": (ctypes.c_char_p, [_H]),
+    "kiln_optimizer_apply_gradients": (_ST, [_H, _HP, _HP, ctypes.c_size_t]),
+    "kiln_optimizer_get_iterations": (_ST, [c_int64_p, _H]),
+    "kiln_optimizer_get_learning_rate": (_ST, [ctypes.POINTER(ctypes.c_double), _H]),
+    "kiln_optimizer_set_learning_rate": (_ST, [_H, ctypes.c_double]),
+    "kiln_optimizer_set_learning_rate_schedule": (_ST, [_H, _H]),
+    "kiln_optimizer_get_variables": (_ST, [_HP, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t), _H]),
+    "kiln_optimizer_get_slot": (_ST, [_HP, _H, _H, ctypes.c_char_p]),
+    "kiln_optimizer_exclude_from_weight_decay": (_ST, [_H, _HP, ctypes.c_size_t, ctypes.POINTER(ctypes.c_char_p),
+                                                       ctypes.c_size_t]),
+    "kiln_learning_rate_schedule_call": (_ST, [ctypes.POINTER(ctypes.c_double), _H, ctypes.c_int64]),
+    "kiln_learning_rate_schedule_get_config": (_ST, [_HP, _H]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res

@@ -1,0 +1,236 @@
+"""keras.optimizers: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, with Keras 3's arguments,
+defaults and formulas, run by the C library (one fused in-place kernel per variable).
+
+    opt = kiln.optimizers.Adam(learning_rate=1e-3)
+    with kiln.GradientTape() as tape:
+        loss = ...
+    grads = tape.gradient(loss, model.trainable_variables)
+    opt.apply_gradients(zip(grads, model.trainable_variables))
+"""
+import ctypes
+
+from .. import _lib
+from .. import config as _config
+from ..autodiff import Variable
+from ..errors import InvalidArgumentError, check
+from ..tensor import Tensor, _as_tensor
+from . import schedules
+from .schedules import LearningRateSchedule
+
+L = _lib.lib
+
+
+def _variable(handle):
+    v = Variable.__new__(Variable)
+    v._h = handle
+    return v
+
+
+def _learning_rate_config(lr):
+    if isinstance(lr, LearningRateSchedule):
+        return schedules.serialize(lr)
+    if isinstance(lr, dict):
+        return lr
+    return float(lr)
+
+
+class Optimizer:
+    """keras.optimizers.Optimizer over a kiln_optimizer handle."""
+    _class_name = None
+
+    def __init__(self, **config):
+        if "learning_rate" in config:
+            config["learning_rate"] = _learning_rate_config(config["learning_rate"])
+        h = ctypes.c_void_p()
+        with _config.to_c(config) as c:
+            check(L.kiln_optimizer_create(ctypes.byref(h), self._class_name.encode(), c))
+        self._h = h.value
+
+    @classmethod
+    def _adopt(cls, handle):
+        obj = cls.__new__(cls)
+        obj._h = handle
+        return obj
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h:
+            L.kiln_optimizer_free(h)
+            self._h = None
+
+    @property
+    def _as_parameter_(self):
+        return self._h
+
+    @property
+    def name(self):
+        return L.kiln_optimizer_get_name(self._h).decode()
+
+    def get_config(self):
+        out = ctypes.c_void_p()
+        check(L.kiln_optimizer_get_config(ctypes.byref(out), self._h))
+        try:
+            return _config.from_c(out.value)
+        finally:
+            L.kiln_config_free(out.value)
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            config["learning_rate"] = schedules.deserialize(lr)
+        return cls(**config)
+
+    def _kiln_serialize(self):
+        return {"class_name": L.kiln_optimizer_get_class_name(self._h).decode(), "config": self.get_config()}
+
+    # ---------------------------------------------------------------- steps
+
+    def apply_gradients(self, grads_and_vars):
+        """Keras's apply_gradients(zip(grads, vars)): a None gradient skips its variable."""
+        pairs = list(grads_and_vars)
+        grads = [g for g, _ in pairs]
+        variables = [v for _, v in pairs]
+        self.apply(grads, variables)
+        return self.iterations
+
+    def apply(self, grads, trainable_variables):
+        """Keras 3's apply(grads, trainable_variables)."""
+        grads, trainable_variables = list(grads), list(trainable_variables)
+        if len(grads) != len(trainable_variables):
+            raise InvalidArgumentError("apply_gradients: %d gradients for %d variables"
+                                       % (len(grads), len(trainable_variables)))
+        for v in trainable_variables:
+            if not isinstance(v, Variable):
+                raise InvalidArgumentError("apply_gradients: expected kiln.Variable objects; got %s"
+                                           % type(v).__name__)
+        tensors = [None if g is None else (g if isinstance(g, Tensor) else _as_tensor(g, v.value()))
+                   for g, v in zip(grads, trainable_variables)]
+        n = len(tensors)
+        g_arr = (ctypes.c_void_p * max(n, 1))(*[None if t is None else t._h for t in tensors])
+        v_arr = (ctypes.c_void_p * max(n, 1))(*[v._h for v in trainable_variables])
+        check(L.kiln_optimizer_apply_gradients(self._h, ctypes.cast(g_arr, _lib._HP), ctypes.cast(v_arr, _lib._HP), n))
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def iterations(self):
+        """The step counter: an int64 scalar Variable (int(opt.iterations) reads it)."""
+        return self.variables[0]
+
+    @property
+    def learning_rate(self):
+        """The learning rate of the next step (a schedule's value at iterations)."""
+        out = ctypes.c_double()
+        check(L.kiln_optimizer_get_learning_rate(ctypes.byref(out), self._h))
+        return out.value
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if isinstance(value, (LearningRateSchedule, dict)):
+            with _config.to_c(_learning_rate_config(value)) as c:
+                check(L.kiln_optimizer_set_learning_rate_schedule(self._h, c))
+        else:
+            check(L.kiln_optimizer_set_learning_rate(self._h, float(value)))
+
+    @property
+    def variables(self):
+        """iterations, then each variable's slots (the order of their first update)."""
+        n = ctypes.c_size_t()
+        check(L.kiln_optimizer_get_variables(None, 0, ctypes.byref(n), self._h))
+        arr = (ctypes.c_void_p * max(n.value, 1))()
+        m = ctypes.c_size_t()
+        check(L.kiln_optimizer_get_variables(ctypes.cast(arr, _lib._HP), n.value, ctypes.byref(m), self._h))
+        return [_variable(arr[i]) for i in range(min(n.value, m.value))]
+
+    def get_slot(self, var, slot_name):
+        """The slot of var ("momentum", "velocity", ... or tf.keras 2's "m", "v", "vhat")."""
+        out = ctypes.c_void_p()
+        check(L.kiln_optimizer_get_slot(ctypes.byref(out), self._h, var._h, str(slot_name).encode()))
+        return _variable(out.value)
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Keras's exclude_from_weight_decay: before the first step; names match as substrings."""
+        var_list, var_names = list(var_list or []), [str(n).encode() for n in (var_names or [])]
+        v_arr = (ctypes.c_void_p * max(len(var_list), 1))(*[v._h for v in var_list])
+        n_arr = (ctypes.c_char_p * max(len(var_names), 1))(*var_names)
+        check(L.kiln_optimizer_exclude_from_weight_decay(self._h, ctypes.cast(v_arr, _lib._HP), len(var_list),
+                                                         n_arr, len(var_names)))
+
+    def __repr__(self):
+        return "<kiln.optimizers.%s '%s'>" % (self._class_name, self.name)
+
+
+_BASE = dict(weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,
+             ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
+             gradient_accumulation_steps=None, name=None)
+
+
+def _make(class_name, **own):
+    """An optimizer class with Keras's signature: learning_rate first, then the class's own
+    arguments, then the base optimizer's (all by keyword too)."""
+    order = list(own)
+    defaults = dict(own)
+    defaults.update(_BASE)
+    if class_name == "AdamW":
+        defaults["weight_decay"] = 0.004
+    known = set(defaults) | {"learning_rate", "exclude_from_weight_decay"}
+
+    def __init__(self, learning_rate=None, *args, **kwargs):
+        if len(args) > len(order):
+            raise TypeError("%s: at most %d positional arguments" % (class_name, len(order) + 1))
+        unknown = set(kwargs) - known
+        if unknown:
+            raise TypeError("%s: unexpected arguments %s" % (class_name, sorted(unknown)))
+        config = dict(zip(order, args))
+        config.update(kwargs)
+        if learning_rate is not None:
+            config["learning_rate"] = learning_rate
+        if config.get("name") is None:
+            config.pop("name", None)
+        Optimizer.__init__(self, **config)
+    return type(class_name, (Optimizer,), {"__init__": __init__, "_class_name": class_name})
+
+
+SGD = _make("SGD", momentum=0.0, nesterov=False)
+Adam = _make("Adam", beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False)
+AdamW = _make("AdamW", beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False)
+RMSprop = _make("RMSprop", rho=0.9, momentum=0.0, epsilon=1e-7, centered=False)
+Adagrad = _make("Adagrad", initial_accumulator_value=0.1, epsilon=1e-7)
+Adadelta = _make("Adadelta", rho=0.95, epsilon=1e-7)
+Nadam = _make("Nadam", beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+
+_ALL = {c._class_name: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam)}
+
+
+def serialize(optimizer):
+    return optimizer._kiln_serialize()
+
+
+def deserialize(config):
+    """An optimizer from {"class_name": ..., "config": {...}} (Keras's lower-case names work too)."""
+    name = config["class_name"]
+    cls = _ALL.get(name) or {k.lower(): c for k, c in _ALL.items()}.get(str(name).lower())
+    if cls is None:
+        raise ValueError("unknown optimizer %r; known: %s" % (name, ", ".join(_ALL)))
+    return cls.from_config(config.get("config", {}))
+
+
+def get(identifier):
+    """keras.optimizers.get: an optimizer, a name ("adam"), or a serialized dict."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    return deserialize({"class_name": str(identifier), "config": {}})
+
+
+def create_optimizer(init_lr, num_train_steps, num_warmup_steps, end_lr=0.0, weight_decay=0.01):
+    """BERT/ALBERT's "AdamWarmup" (TF Model Garden's create_optimizer): AdamW with epsilon 1e-6 and
+    weight decay (LayerNorm and bias excluded), a linear warm-up over num_warmup_steps, then a linear
+    decay to end_lr at num_train_steps."""
+    lr = schedules.LinearWarmup(schedules.PolynomialDecay(init_lr, num_train_steps, end_learning_rate=end_lr),
+                                num_warmup_steps)
+    return AdamW(learning_rate=lr, weight_decay=weight_decay, epsilon=1e-6,
+                 exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])

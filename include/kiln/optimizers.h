@@ -1,0 +1,155 @@
+/*
+ * kiln/optimizers.h — Keras optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam)
+ * and learning-rate schedules.
+ * Part of the kiln C API (C99); include "kiln/kiln.h" for all of it.
+ *
+ * An optimizer is made by class name and a kiln_config holding Keras's arguments (names,
+ * defaults and formulas of Keras 3). learning_rate is a float or a serialized schedule
+ * {"class_name": "ExponentialDecay", "config": {...}}. Each variable's update runs as one fused
+ * in-place kernel; slots are made on a variable's first update and keyed by its identity
+ * (kiln_variable_get_id), never by its position in the list.
+ *
+ *   kiln_config *c = NULL;
+ *   kiln_optimizer *adam = NULL;
+ *   kiln_config_create(&c);
+ *   kiln_config_set_float(c, "learning_rate", 1e-3);
+ *   kiln_optimizer_create(&adam, "Adam", c);                  // Adam(learning_rate=1e-3)
+ *   kiln_optimizer_apply_gradients(adam, grads, vars, n);     // apply_gradients(zip(grads, vars))
+ *
+ * Schedules are configs too: kiln_learning_rate_schedule_call evaluates one at a step. The
+ * BERT/ALBERT "AdamWarmup" recipe is an AdamW whose learning_rate is
+ *   {"class_name": "LinearWarmup", "config": {"warmup_steps": W, "warmup_learning_rate": 0.0,
+ *    "after_warmup_lr_sched": {"class_name": "PolynomialDecay", "config": {
+ *        "initial_learning_rate": 2e-5, "decay_steps": N, "end_learning_rate": 0.0}}}}
+ * with "weight_decay": 0.01 and "exclude_from_weight_decay": ["LayerNorm", "layer_norm", "bias"].
+ */
+#ifndef KILN_OPTIMIZERS_H
+#define KILN_OPTIMIZERS_H
+
+#include "kiln/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// An optimizer from its Keras class name ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
+/// "Adadelta", "Nadam", or Keras's lower-case names "sgd", "adam", ...) and config (NULL: the
+/// defaults). Common keys (Keras's base optimizer): name, learning_rate (float or serialized
+/// schedule), weight_decay, clipnorm, clipvalue, global_clipnorm (at most one of the three; each
+/// acts when > 0), use_ema (false only), ema_momentum, ema_overwrite_frequency, loss_scale_factor
+/// and gradient_accumulation_steps (null only); kiln adds exclude_from_weight_decay (a list of
+/// name fragments, as kiln_optimizer_exclude_from_weight_decay's var_names). Class keys: SGD
+/// momentum=0.0, nesterov=false (learning_rate 0.01); Adam beta_1=0.9, beta_2=0.999,
+/// epsilon=1e-7, amsgrad=false; AdamW as Adam with weight_decay=0.004; RMSprop rho=0.9,
+/// momentum=0.0, epsilon=1e-7, centered=false; Adagrad initial_accumulator_value=0.1,
+/// epsilon=1e-7; Adadelta rho=0.95, epsilon=1e-7; Nadam beta_1, beta_2, epsilon as Adam
+/// (learning_rate 0.001 unless said). Unknown classes are NOT_FOUND; unknown keys and bad values
+/// INVALID_ARGUMENT naming them. Ownership: *out is new, free with kiln_optimizer_free; config
+/// stays the caller's. Lifetime: independent of config. Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_create(kiln_optimizer **out, const char *class_name, const kiln_config *config);
+/// An optimizer from Keras's serialized form {"class_name": ..., "config": {...}} (keras.optimizers
+/// .deserialize). Ownership: *out is new; serialized stays the caller's. Lifetime: independent.
+/// Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_deserialize(kiln_optimizer **out, const kiln_config *serialized);
+/// The serialized form {"class_name": ..., "config": get_config()}. Ownership: *out is new, free
+/// with kiln_config_free. Lifetime: independent of the optimizer. Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_serialize(kiln_config **out, const kiln_optimizer *optimizer);
+/// get_config: Keras's keys (see kiln_optimizer_create); learning_rate is the float, or the
+/// serialized schedule. Ownership: *out is new, free with kiln_config_free. Lifetime: independent
+/// of the optimizer. Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_get_config(kiln_config **out, const kiln_optimizer *optimizer);
+/// A new handle to the same optimizer (not a copy of its state). Ownership: *out is new, free with
+/// kiln_optimizer_free. Lifetime: keeps the optimizer alive. Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_clone(kiln_optimizer **out, const kiln_optimizer *optimizer);
+/// Frees a handle; the optimizer lives on while other handles hold it. Accepts NULL.
+/// Ownership: takes the handle. Thread-safety: not concurrently with calls on the same handle.
+KILN_API void kiln_optimizer_free(kiln_optimizer *optimizer);
+/// The optimizer's identity, fixed for its life and never reused; 0 for NULL.
+/// Ownership: none (a value). Lifetime: valid for the process. Thread-safety: safe.
+KILN_API uint64_t kiln_optimizer_get_id(const kiln_optimizer *optimizer);
+/// The Keras class name ("Adam"); NULL for NULL. Ownership: borrowed. Lifetime: valid while the
+/// optimizer lives. Thread-safety: safe.
+KILN_API const char *kiln_optimizer_get_class_name(const kiln_optimizer *optimizer);
+/// The name ("adam", "adam_1", ... unless given); NULL for NULL. Ownership: borrowed.
+/// Lifetime: valid while the optimizer lives. Thread-safety: safe.
+KILN_API const char *kiln_optimizer_get_name(const kiln_optimizer *optimizer);
+
+/// Keras's apply_gradients(zip(grads, vars)): one step over n (gradient, variable) pairs. A NULL
+/// grads[i] skips vars[i], as Keras skips a None gradient (grads itself may be NULL when n is 0).
+/// Every pair is checked before anything changes: vars[i] not NULL and not listed twice, a
+/// float32 or float64 variable, a gradient of its dtype and shape (INVALID_ARGUMENT naming the
+/// variable otherwise); all gradients NULL is INVALID_ARGUMENT. Then: clipping, decoupled weight
+/// decay (w -= w * weight_decay * lr, for variables not excluded), the class's update as one
+/// fused in-place kernel per variable (slots made on the first update, zeros or Adagrad's
+/// initial_accumulator_value), and iterations += 1. A tensor read from a variable earlier keeps its
+/// value (the update writes a new buffer while one is alive). Results do not depend on the
+/// thread count. Ownership: grads and vars stay the caller's. Lifetime: the slots live as long as
+/// the optimizer (or a handle to them). Thread-safety: calls on one optimizer are serialised;
+/// assignments to the same variables from other threads wait for the update.
+KILN_API kiln_status *kiln_optimizer_apply_gradients(kiln_optimizer *optimizer, const kiln_tensor *const *grads,
+                                                     kiln_variable *const *vars, size_t n);
+/// The number of steps taken (optimizer.iterations). Ownership: none. Lifetime: a value.
+/// Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_get_iterations(int64_t *out, const kiln_optimizer *optimizer);
+/// The learning rate of the next step: the float, or the schedule at the current iterations.
+/// Ownership: none. Lifetime: a value. Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_get_learning_rate(double *out, const kiln_optimizer *optimizer);
+/// Sets the float learning rate (optimizer.learning_rate = lr) without touching the slots: the
+/// moments carry on. FAILED_PRECONDITION when the learning rate is a schedule; INVALID_ARGUMENT
+/// for a non-finite lr. Ownership: none. Lifetime: until the next set. Thread-safety: safe; a
+/// step running on another thread uses either value.
+KILN_API kiln_status *kiln_optimizer_set_learning_rate(kiln_optimizer *optimizer, double learning_rate);
+/// Makes the learning rate a schedule, given in serialized form (see the file comment).
+/// Ownership: schedule stays the caller's (the optimizer keeps its own copy). Lifetime: until
+/// the next set. Thread-safety: as kiln_optimizer_set_learning_rate.
+KILN_API kiln_status *kiln_optimizer_set_learning_rate_schedule(kiln_optimizer *optimizer,
+                                                                const kiln_config *schedule);
+/// optimizer.variables: the iterations counter (an int64 scalar, non-trainable) first, then the
+/// class's own state (Nadam's float64 u_product), then each variable's slots, variables in the
+/// order of their first update and slots in the class's order (SGD: momentum; Adam, AdamW,
+/// Nadam: momentum, velocity[, velocity_hat]; RMSprop: velocity[, momentum][, average_gradient];
+/// Adagrad: accumulator; Adadelta: accumulated_grad, accumulated_delta_var). Writes new handles
+/// to out[0..min(capacity, count)) and the count to *out_count; call with capacity 0 to learn the
+/// count. Ownership: each out[i] is new, free with kiln_variable_free. Lifetime: the variables
+/// live while a handle or the optimizer holds them. Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_get_variables(kiln_variable **out, size_t capacity, size_t *out_count,
+                                                   const kiln_optimizer *optimizer);
+/// The slot slot_name of variable (get_slot(var, "momentum"); Keras 2's "m", "v" and "vhat" name
+/// momentum, velocity and velocity_hat), found by the variable's identity. NOT_FOUND when the
+/// class has no such slot (the message lists its slots) or the variable has had no update yet.
+/// Ownership: *out is new, free with kiln_variable_free. Lifetime: independent.
+/// Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_get_slot(kiln_variable **out, const kiln_optimizer *optimizer,
+                                              const kiln_variable *variable, const char *slot_name);
+/// Keras's exclude_from_weight_decay(var_list, var_names): the variables in vars, and every
+/// variable whose name contains one of var_names (Keras matches with re.search; plain names match
+/// as substrings), keep their value through weight decay. Replaces an earlier exclusion.
+/// FAILED_PRECONDITION once the optimizer has taken a step. Ownership: arguments stay the
+/// caller's (names are copied; variables are kept by identity only). Lifetime: for the
+/// optimizer's life. Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_exclude_from_weight_decay(kiln_optimizer *optimizer,
+                                                               kiln_variable *const *vars, size_t num_vars,
+                                                               const char *const *var_names, size_t num_names);
+
+/// Evaluates a learning-rate schedule given in serialized form {"class_name": ..., "config":
+/// {...}} at step: ExponentialDecay(initial_learning_rate, decay_steps, decay_rate,
+/// staircase=false), PiecewiseConstantDecay(boundaries, values), PolynomialDecay(
+/// initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=false),
+/// CosineDecay(initial_learning_rate, decay_steps, alpha=0.0, warmup_target=null,
+/// warmup_steps=0), InverseTimeDecay(initial_learning_rate, decay_steps, decay_rate,
+/// staircase=false), each with an optional name, and LinearWarmup(after_warmup_lr_sched (a
+/// serialized schedule or a float), warmup_steps, warmup_learning_rate=0.0): from
+/// warmup_learning_rate linearly to after_warmup_lr_sched(warmup_steps) over the warm-up, then
+/// after_warmup_lr_sched(step). Snake-case class names ("exponential_decay") are accepted.
+/// Computed in double. Unknown classes are NOT_FOUND, bad configs INVALID_ARGUMENT.
+/// Ownership: schedule stays the caller's. Lifetime: a value. Thread-safety: safe.
+KILN_API kiln_status *kiln_learning_rate_schedule_call(double *out, const kiln_config *schedule, int64_t step);
+/// The schedule's get_config with the defaults filled in, in serialized form. Ownership: *out is
+/// new, free with kiln_config_free. Lifetime: independent of schedule. Thread-safety: safe.
+KILN_API kiln_status *kiln_learning_rate_schedule_get_config(kiln_config **out, const kiln_config *schedule);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KILN_OPTIMIZERS_H */

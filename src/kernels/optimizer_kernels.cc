@@ -1,0 +1,319 @@
+#include "kernels/optimizer_kernels.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/elementwise_loops.h"
+#include "kernels/optimizer_simd.h"
+
+namespace kiln::kernels {
+
+namespace {
+
+// The gradient as the rule sees it, clipped and scaled as the base optimizer does, and the weight
+// after decoupled weight decay. Without clipping, scale is 1 and the bound +inf, which leave every
+// value (NaN, inf, -0 too) as it is, so the loops carry no branches; the decay, which would turn
+// an infinite weight into NaN even at rate 0, is a template switch.
+template <typename T, bool Decay>
+struct Prep {
+  explicit Prep(const UpdateParams &p)
+      : scale(static_cast<T>(p.scale ? p.clip_mul / p.clip_div : 1.0)),
+        hi(p.clip_value > 0 ? static_cast<T>(p.clip_value) : std::numeric_limits<T>::infinity()),
+        wd(static_cast<T>(p.weight_decay)),
+        lr(static_cast<T>(p.decay_lr)) {}
+  T grad(T g) const {
+    g = g * scale;
+    return g < -hi ? -hi : (g > hi ? hi : g);
+  }
+  T weight(T w) const {
+    if constexpr (Decay)
+      return w - w * wd * lr;
+    else
+      return w;
+  }
+  static constexpr bool kDecay = Decay;
+  T scale, hi, wd, lr;
+};
+
+template <typename T>
+T coef(const UpdateParams &p, int i) {
+  return static_cast<T>(p.c[i]);
+}
+
+// Each rule runs over [b, e) of one chunk. Pointers: w (dst, src), slots s1..s3 (dst, src), g.
+template <typename T>
+struct Span {
+  T *w;
+  const T *w0;
+  T *s[kMaxSlots];
+  const T *s0[kMaxSlots];
+  const T *g;
+};
+
+// SGD: c = {lr, momentum}.
+template <typename T, typename Pre, UpdateRule R>
+void sgd(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
+  const T lr = coef<T>(p, 0), mom = coef<T>(p, 1);
+  for (int64_t i = b; i < e; ++i) {
+    const T g = pre.grad(x.g[i]);
+    const T w = pre.weight(x.w0[i]);
+    if constexpr (R == UpdateRule::kSgd) {
+      x.w[i] = w - g * lr;
+    } else {
+      const T m = x.s0[0][i] * mom - g * lr;
+      x.s[0][i] = m;
+      if constexpr (R == UpdateRule::kSgdNesterov)
+        x.w[i] = w + (m * mom - g * lr);
+      else
+        x.w[i] = w + m;
+    }
+  }
+}
+
+// Adam's and Nadam's moments, into slots 0 and 1: m += (g - m)(1 - b1), v += (g^2 - v)(1 - b2).
+template <typename T>
+inline void moments(const Span<T> &x, int64_t i, T g, T one_b1, T one_b2, T *m, T *v) {
+  *m = x.s0[0][i] + (g - x.s0[0][i]) * one_b1;
+  *v = x.s0[1][i] + (g * g - x.s0[1][i]) * one_b2;
+  x.s[0][i] = *m;
+  x.s[1][i] = *v;
+}
+
+// Adam's float32 vectors (kernels/optimizer_simd.h); other dtypes start with the scalar loop.
+template <typename T, typename Pre, bool Amsgrad>
+int64_t adam_vectors(const Span<T> &x, const Pre &pre, const T (&c)[4], int64_t b, int64_t e) {
+  if constexpr (std::is_same_v<T, float>) {
+    const optimizer_simd::AdamSpan s{x.w, x.w0, x.s[0], x.s0[0], x.s[1], x.s0[1], x.s[2], x.s0[2], x.g};
+    const optimizer_simd::AdamCoefficients k{pre.scale, pre.hi, Pre::kDecay, pre.wd, pre.lr,
+                                             Amsgrad,   c[0],   c[1],        c[2],   c[3]};
+    return optimizer_simd::adam_f32(s, k, b, e);
+  } else {
+    (void)x, (void)pre, (void)c, (void)e;
+    return b;
+  }
+}
+
+// Adam: c = {alpha = lr * sqrt(1 - b2^t) / (1 - b1^t), 1 - b1, 1 - b2, epsilon}.
+template <typename T, typename Pre, bool Amsgrad>
+void adam(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
+  const T alpha = coef<T>(p, 0), one_b1 = coef<T>(p, 1), one_b2 = coef<T>(p, 2), eps = coef<T>(p, 3);
+  const T c[4] = {alpha, one_b1, one_b2, eps};
+  for (int64_t i = adam_vectors<T, Pre, Amsgrad>(x, pre, c, b, e); i < e; ++i) {
+    const T g = pre.grad(x.g[i]);
+    const T w = pre.weight(x.w0[i]);
+    T m, v;
+    moments(x, i, g, one_b1, one_b2, &m, &v);
+    if constexpr (Amsgrad) {
+      const T vh = x.s0[2][i];
+      v = vh < v ? v : vh;  // NaN in v propagates, as ops.maximum
+      x.s[2][i] = v;
+    }
+    x.w[i] = w - (m * alpha) / (std::sqrt(v) + eps);
+  }
+}
+
+// RMSprop: c = {lr, rho, 1 - rho, epsilon, momentum}; slots velocity[, momentum][, average_gradient].
+template <typename T, typename Pre>
+void rmsprop(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
+  const T lr = coef<T>(p, 0), rho = coef<T>(p, 1), one_rho = coef<T>(p, 2), eps = coef<T>(p, 3),
+          mom = coef<T>(p, 4);
+  const int avg = p.use_momentum ? 2 : 1;
+  for (int64_t i = b; i < e; ++i) {
+    const T g = pre.grad(x.g[i]);
+    const T w = pre.weight(x.w0[i]);
+    const T vel = rho * x.s0[0][i] + one_rho * (g * g);
+    x.s[0][i] = vel;
+    T denom;
+    if (p.centered) {
+      const T a = rho * x.s0[avg][i] + one_rho * g;
+      x.s[avg][i] = a;
+      denom = vel - a * a + eps;
+    } else {
+      denom = vel + eps;
+    }
+    const T inc = (lr * g) / std::sqrt(denom);
+    if (p.use_momentum) {
+      const T m = mom * x.s0[1][i] + inc;
+      x.s[1][i] = m;
+      x.w[i] = w - m;
+    } else {
+      x.w[i] = w - inc;
+    }
+  }
+}
+
+// Adagrad: c = {lr, epsilon}.
+template <typename T, typename Pre>
+void adagrad(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
+  const T lr = coef<T>(p, 0), eps = coef<T>(p, 1);
+  for (int64_t i = b; i < e; ++i) {
+    const T g = pre.grad(x.g[i]);
+    const T w = pre.weight(x.w0[i]);
+    const T acc = x.s0[0][i] + g * g;
+    x.s[0][i] = acc;
+    x.w[i] = w - (lr * g) / std::sqrt(acc + eps);
+  }
+}
+
+// Adadelta: c = {lr, rho, 1 - rho, epsilon}.
+template <typename T, typename Pre>
+void adadelta(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
+  const T lr = coef<T>(p, 0), rho = coef<T>(p, 1), one_rho = coef<T>(p, 2), eps = coef<T>(p, 3);
+  for (int64_t i = b; i < e; ++i) {
+    const T g = pre.grad(x.g[i]);
+    const T w = pre.weight(x.w0[i]);
+    const T ag = rho * x.s0[0][i] + one_rho * (g * g);
+    x.s[0][i] = ag;
+    const T adv0 = x.s0[1][i];
+    const T delta = -((std::sqrt(adv0 + eps) * g) / std::sqrt(ag + eps));
+    x.s[1][i] = rho * adv0 + one_rho * (delta * delta);
+    x.w[i] = w + lr * delta;
+  }
+}
+
+// Nadam: c = {lr, 1 - b1, 1 - b2, epsilon, u_{t+1}, 1 - prod_{t+1}, 1 - u_t, 1 - prod_t, 1 - b2^t}.
+template <typename T, typename Pre>
+void nadam(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
+  const T lr = coef<T>(p, 0), one_b1 = coef<T>(p, 1), one_b2 = coef<T>(p, 2), eps = coef<T>(p, 3),
+          u_next = coef<T>(p, 4), one_prod_next = coef<T>(p, 5), one_u = coef<T>(p, 6),
+          one_prod = coef<T>(p, 7), one_b2_power = coef<T>(p, 8);
+  for (int64_t i = b; i < e; ++i) {
+    const T g = pre.grad(x.g[i]);
+    const T w = pre.weight(x.w0[i]);
+    T m, v;
+    moments(x, i, g, one_b1, one_b2, &m, &v);
+    const T m_hat = (u_next * m) / one_prod_next + (one_u * g) / one_prod;
+    const T v_hat = v / one_b2_power;
+    x.w[i] = w - (m_hat * lr) / (std::sqrt(v_hat) + eps);
+  }
+}
+
+template <typename T, bool Decay>
+void run_rule(const Span<T> &x, const UpdateParams &p, int64_t b, int64_t e) {
+  using P = Prep<T, Decay>;
+  const P pre(p);
+  switch (p.rule) {
+    case UpdateRule::kSgd:
+      return sgd<T, P, UpdateRule::kSgd>(x, pre, p, b, e);
+    case UpdateRule::kSgdMomentum:
+      return sgd<T, P, UpdateRule::kSgdMomentum>(x, pre, p, b, e);
+    case UpdateRule::kSgdNesterov:
+      return sgd<T, P, UpdateRule::kSgdNesterov>(x, pre, p, b, e);
+    case UpdateRule::kAdam:
+      return adam<T, P, false>(x, pre, p, b, e);
+    case UpdateRule::kAdamAmsgrad:
+      return adam<T, P, true>(x, pre, p, b, e);
+    case UpdateRule::kRmsprop:
+      return rmsprop<T, P>(x, pre, p, b, e);
+    case UpdateRule::kAdagrad:
+      return adagrad<T, P>(x, pre, p, b, e);
+    case UpdateRule::kAdadelta:
+      return adadelta<T, P>(x, pre, p, b, e);
+    case UpdateRule::kNadam:
+      return nadam<T, P>(x, pre, p, b, e);
+  }
+}
+
+template <typename T>
+void run(const Span<T> &x, const UpdateParams &p, int64_t b, int64_t e) {
+  if (p.weight_decay != 0)
+    run_rule<T, true>(x, p, b, e);
+  else
+    run_rule<T, false>(x, p, b, e);
+}
+
+int num_slots(const UpdateParams &p) {
+  switch (p.rule) {
+    case UpdateRule::kSgd:
+      return 0;
+    case UpdateRule::kSgdMomentum:
+    case UpdateRule::kSgdNesterov:
+    case UpdateRule::kAdagrad:
+      return 1;
+    case UpdateRule::kAdam:
+    case UpdateRule::kAdadelta:
+    case UpdateRule::kNadam:
+      return 2;
+    case UpdateRule::kAdamAmsgrad:
+      return 3;
+    case UpdateRule::kRmsprop:
+      return 1 + (p.use_momentum ? 1 : 0) + (p.centered ? 1 : 0);
+  }
+  return 0;
+}
+
+template <typename T>
+void update_typed(int64_t n, const UpdateParams &p, void *const *dst, const void *const *src,
+                  const void *grad) {
+  Span<T> x{};
+  x.w = static_cast<T *>(dst[0]);
+  x.w0 = static_cast<const T *>(src[0]);
+  const int slots = num_slots(p);
+  for (int k = 0; k < slots; ++k) {
+    x.s[k] = static_cast<T *>(dst[k + 1]);
+    x.s0[k] = static_cast<const T *>(src[k + 1]);
+  }
+  x.g = static_cast<const T *>(grad);
+  parallel_chunks(n, [&](int64_t b, int64_t e) { run<T>(x, p, b, e); });
+}
+
+// Blocks of the sum of squares: a fixed size, so the partial sums (and their order) depend on
+// n alone.
+constexpr int64_t kSquaresBlock = 16384;
+
+// Eight running sums (element i into sum i % 8, as blocks start at multiples of 8), added in a
+// fixed order at the end: the compiler may keep them in vector lanes without reordering a sum.
+template <typename T>
+double block_squares(const T *x, int64_t b, int64_t e) {
+  constexpr int kLanes = 8;
+  double acc[kLanes] = {};
+  int64_t i = b;
+  for (; i + kLanes <= e; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
+      const double v = static_cast<double>(x[i + k]);
+      acc[k] += v * v;
+    }
+  for (int k = 0; i < e; ++i, ++k) {
+    const double v = static_cast<double>(x[i]);
+    acc[k] += v * v;
+  }
+  double s = 0;
+  for (double a : acc) s += a;
+  return s;
+}
+
+template <typename T>
+double squares_typed(const T *x, int64_t n) {
+  const int64_t blocks = (n + kSquaresBlock - 1) / kSquaresBlock;
+  if (blocks <= 1) return block_squares(x, 0, n);
+  std::vector<double> partial(static_cast<size_t>(blocks));
+  apply_num_threads();
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < blocks; ++k)
+    partial[static_cast<size_t>(k)] =
+        block_squares(x, k * kSquaresBlock, std::min(n, (k + 1) * kSquaresBlock));
+  double s = 0;
+  for (double v : partial) s += v;
+  return s;
+}
+
+}  // namespace
+
+void apply_update(DType dtype, int64_t n, const UpdateParams &p, void *const *dst, const void *const *src,
+                  const void *grad) {
+  if (dtype == DType::kFloat32) return update_typed<float>(n, p, dst, src, grad);
+  if (dtype == DType::kFloat64) return update_typed<double>(n, p, dst, src, grad);
+  fail(Code::kUnimplemented, "optimizer update: dtype ", dtype_name(dtype),
+       " is not supported; float32 or float64");
+}
+
+double sum_of_squares(DType dtype, const void *data, int64_t n) {
+  if (dtype == DType::kFloat32) return squares_typed(static_cast<const float *>(data), n);
+  if (dtype == DType::kFloat64) return squares_typed(static_cast<const double *>(data), n);
+  fail(Code::kUnimplemented, "sum_of_squares: dtype ", dtype_name(dtype),
+       " is not supported; float32 or float64");
+}
+
+}  // namespace kiln::kernels

@@ -1,0 +1,325 @@
+#include "train/optimizer.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+
+namespace kiln::train {
+
+namespace {
+
+using autodiff::Variable;
+
+// Keras's auto_name: the class name in snake case, made unique ("adam", "adam_1", ...).
+std::string auto_name(const std::string &class_name) {
+  std::string base;
+  for (size_t i = 0; i < class_name.size(); ++i) {
+    const unsigned char ch = static_cast<unsigned char>(class_name[i]);
+    const bool boundary =
+        i > 0 && std::isupper(ch) && std::islower(static_cast<unsigned char>(class_name[i - 1]));
+    if (boundary) base += '_';
+    base += static_cast<char>(std::tolower(ch));
+  }
+  static std::mutex mu;
+  static std::map<std::string, int64_t> counts;
+  std::lock_guard<std::mutex> lock(mu);
+  const int64_t n = counts[base]++;
+  return n == 0 ? base : base + "_" + std::to_string(n);
+}
+
+Tensor filled(DType dtype, const Shape &shape, double value) {
+  Tensor t = Tensor::empty(dtype, shape);
+  const int64_t n = shape.num_elements();
+  if (dtype == DType::kFloat32) {
+    float *p = t.mutable_data<float>();
+    std::fill(p, p + n, static_cast<float>(value));
+  } else {
+    double *p = t.mutable_data<double>();
+    std::fill(p, p + n, value);
+  }
+  return t;
+}
+
+// A clipping option: absent, null, or a float.
+std::optional<double> optional_float(ConfigReader &r, const char *key) {
+  if (!r.has(key)) return std::nullopt;
+  return r.get_float(key, 0.0);
+}
+
+void set_optional(Config &c, const char *key, const std::optional<double> &v) {
+  if (v)
+    c.set(key, *v);
+  else
+    c.set_null(key);
+}
+
+// Keras applies a clipping option only when it is set and > 0.
+bool clip_set(const std::optional<double> &v) { return v && *v > 0; }
+
+}  // namespace
+
+Optimizer::Optimizer(const std::string &class_name, ConfigReader &r, double default_learning_rate,
+                     std::optional<double> default_weight_decay)
+    : id_(next_object_id()), class_name_(class_name) {
+  const std::optional<std::string> name = r.get_optional_string("name");
+  name_ = name ? *name : auto_name(class_name);
+  learning_rate_ = default_learning_rate;
+  if (r.has("learning_rate")) {
+    if (r.config().type("learning_rate") == Config::Type::kConfig) {
+      try {
+        schedule_ = deserialize_schedule(r.config().get_config("learning_rate"));
+      } catch (const Error &e) {
+        fail(e.code(), class_name, ": learning_rate: ", e.what());
+      }
+    } else {
+      learning_rate_ = r.get_float("learning_rate", default_learning_rate);
+    }
+  }
+  weight_decay_ =
+      r.has("weight_decay") ? std::optional<double>(r.get_float("weight_decay", 0.0)) : std::nullopt;
+  if (!r.config().has("weight_decay")) weight_decay_ = default_weight_decay;
+  clipnorm_ = optional_float(r, "clipnorm");
+  global_clipnorm_ = optional_float(r, "global_clipnorm");
+  clipvalue_ = optional_float(r, "clipvalue");
+  const int set = (clipnorm_ ? 1 : 0) + (global_clipnorm_ ? 1 : 0) + (clipvalue_ ? 1 : 0);
+  if (set > 1)
+    fail(Code::kInvalidArgument, class_name,
+         ": only one of clipnorm, clipvalue and global_clipnorm can be set");
+  if (r.get_bool("use_ema", false))
+    fail(Code::kUnimplemented, class_name,
+         ": use_ema=true (exponential moving average of the weights) is not supported");
+  ema_momentum_ = r.get_float("ema_momentum", 0.99);
+  if (r.has("ema_overwrite_frequency")) ema_overwrite_frequency_ = r.get_int("ema_overwrite_frequency", 0);
+  if (r.has("loss_scale_factor"))
+    fail(Code::kUnimplemented, class_name, ": loss_scale_factor is not supported; leave it null");
+  if (r.has("gradient_accumulation_steps"))
+    fail(Code::kUnimplemented, class_name, ": gradient_accumulation_steps is not supported; leave it null");
+  if (r.has("exclude_from_weight_decay")) {
+    try {
+      exclude_names_ = r.config().get_string_list("exclude_from_weight_decay");
+    } catch (const Error &e) {
+      fail(e.code(), class_name, ": ", e.what());
+    }
+  }
+  iterations_ = std::make_shared<Variable>(name_ + "/iteration", Tensor::scalar<int64_t>(0), false);
+}
+
+Optimizer::~Optimizer() = default;
+
+void Optimizer::finish_config(ConfigReader &r) { r.finish(); }
+
+std::string Optimizer::slot_alias(const std::string &name) const {
+  if (name == "m") return "momentum";
+  if (name == "v") return "velocity";
+  if (name == "vhat") return "velocity_hat";
+  return {};
+}
+
+Config Optimizer::get_config() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Config c;
+  c.set("name", name_);
+  if (schedule_)
+    c.set("learning_rate", schedule_->serialize());
+  else
+    c.set("learning_rate", learning_rate_);
+  set_optional(c, "weight_decay", weight_decay_);
+  set_optional(c, "clipnorm", clipnorm_);
+  set_optional(c, "global_clipnorm", global_clipnorm_);
+  set_optional(c, "clipvalue", clipvalue_);
+  c.set("use_ema", false).set("ema_momentum", ema_momentum_);
+  if (ema_overwrite_frequency_)
+    c.set("ema_overwrite_frequency", *ema_overwrite_frequency_);
+  else
+    c.set_null("ema_overwrite_frequency");
+  c.set_null("loss_scale_factor").set_null("gradient_accumulation_steps");
+  add_config(c);
+  if (!exclude_names_.empty()) c.set("exclude_from_weight_decay", exclude_names_);
+  return c;
+}
+
+Config Optimizer::serialize() const {
+  Config c;
+  c.set("class_name", class_name_).set("config", get_config());
+  return c;
+}
+
+int64_t Optimizer::iterations_locked() const { return iterations_->peek().data<int64_t>()[0]; }
+
+int64_t Optimizer::iterations() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return iterations_locked();
+}
+
+double Optimizer::learning_rate_locked() const {
+  return schedule_ ? (*schedule_)(iterations_locked()) : learning_rate_;
+}
+
+double Optimizer::learning_rate() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return learning_rate_locked();
+}
+
+void Optimizer::set_learning_rate(double lr) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (schedule_)
+    fail(Code::kFailedPrecondition, class_name_, " '", name_, "': its learning rate is a schedule (",
+         schedule_->class_name(),
+         "), so it cannot be set to a float; make the optimizer with a float learning_rate to change it");
+  if (!std::isfinite(lr))
+    fail(Code::kInvalidArgument, class_name_, ": learning_rate must be finite; got ", lr);
+  learning_rate_ = lr;
+}
+
+void Optimizer::set_learning_rate_schedule(SchedulePtr schedule) {
+  if (!schedule)
+    fail(Code::kInvalidArgument, class_name_, ".set_learning_rate_schedule: the schedule is null");
+  std::lock_guard<std::mutex> lock(mu_);
+  schedule_ = std::move(schedule);
+}
+
+SchedulePtr Optimizer::learning_rate_schedule() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return schedule_;
+}
+
+std::vector<std::string> Optimizer::slot_names() const {
+  std::vector<std::string> names;
+  for (const SlotSpec &s : slot_specs()) names.push_back(s.name);
+  return names;
+}
+
+std::vector<VariablePtr> Optimizer::variables() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<VariablePtr> out{iterations_};
+  for (const VariablePtr &v : own_variables()) out.push_back(v);
+  for (uint64_t id : slot_order_)
+    for (const VariablePtr &s : slots_.at(id).slots) out.push_back(s);
+  return out;
+}
+
+VariablePtr Optimizer::slot(uint64_t var_id, const std::string &slot_name) const {
+  const std::vector<SlotSpec> specs = slot_specs();
+  std::string wanted = slot_name;
+  auto find = [&](const std::string &n) {
+    return std::find_if(specs.begin(), specs.end(), [&](const SlotSpec &s) { return s.name == n; });
+  };
+  auto spec = find(wanted);
+  if (spec == specs.end() && !slot_alias(slot_name).empty()) spec = find(slot_alias(slot_name));
+  if (spec == specs.end()) {
+    std::string known;
+    for (const SlotSpec &s : specs) known += (known.empty() ? "" : ", ") + s.name;
+    fail(Code::kNotFound, class_name_, " '", name_, "' has no slot '", slot_name,
+         "'; its slots: ", known.empty() ? "none" : known);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = slots_.find(var_id);
+  if (it == slots_.end())
+    fail(Code::kNotFound, class_name_, " '", name_, "' has no slots for variable id ", var_id,
+         " (slots are made on the variable's first update)");
+  return it->second.slots[static_cast<size_t>(spec - specs.begin())];
+}
+
+void Optimizer::exclude_from_weight_decay(const std::vector<uint64_t> &var_ids,
+                                          const std::vector<std::string> &var_names) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (built_)
+    fail(Code::kFailedPrecondition, class_name_, " '", name_,
+         "': exclude_from_weight_decay can only be configured before the optimizer's first step");
+  exclude_ids_ = std::set<uint64_t>(var_ids.begin(), var_ids.end());
+  exclude_names_ = var_names;
+}
+
+bool Optimizer::uses_weight_decay(const Variable &v) const {
+  if (exclude_ids_.count(v.id())) return false;
+  for (const std::string &n : exclude_names_)
+    if (v.name().find(n) != std::string::npos) return false;
+  return true;
+}
+
+const Optimizer::Slots &Optimizer::slots_for_locked(const Variable &v) {
+  auto it = slots_.find(v.id());
+  if (it != slots_.end()) return it->second;
+  Slots s{v.name(), {}};
+  for (const SlotSpec &spec : slot_specs())
+    s.slots.push_back(std::make_shared<Variable>(name_ + "/" + v.name() + "/" + spec.name,
+                                                 filled(v.dtype(), v.shape(), spec.initial), false));
+  slot_order_.push_back(v.id());
+  return slots_.emplace(v.id(), std::move(s)).first->second;
+}
+
+void Optimizer::apply_gradients(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars) {
+  const std::string who = class_name_ + ".apply_gradients";
+  if (grads.size() != vars.size())
+    fail(Code::kInvalidArgument, who, ": ", grads.size(), " gradients for ", vars.size(), " variables");
+  // Check every pair before anything changes.
+  std::vector<size_t> active;
+  std::set<const Variable *> seen;
+  for (size_t i = 0; i < vars.size(); ++i) {
+    if (!vars[i]) fail(Code::kInvalidArgument, who, ": variable ", i, " is null");
+    const Variable &v = *vars[i];
+    if (!seen.insert(&v).second)
+      fail(Code::kInvalidArgument, who, ": variable '", v.name(), "' appears twice");
+    if (!grads[i].defined()) continue;
+    if (v.dtype() != DType::kFloat32 && v.dtype() != DType::kFloat64)
+      fail(Code::kInvalidArgument, who, ": variable '", v.name(), "' is ", dtype_name(v.dtype()),
+           "; optimizers update float32 and float64 variables");
+    if (grads[i].dtype() != v.dtype() || grads[i].shape() != v.shape())
+      fail(Code::kInvalidArgument, who, ": the gradient of variable '", v.name(), "' is ",
+           grads[i].description(), "; expected ", dtype_name(v.dtype()), v.shape().to_string());
+    active.push_back(i);
+  }
+  if (active.empty()) fail(Code::kInvalidArgument, who, ": no gradients provided for any variable");
+
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<const Slots *> slots;
+  for (size_t i : active) slots.push_back(&slots_for_locked(*vars[i]));
+  built_ = true;
+
+  const int64_t t = iterations_locked() + 1;
+  const double lr = learning_rate_locked();
+  // Keras's clip_by_global_norm: one scale for every gradient (NaN when the norm is not finite).
+  double global_scale = 1.0;
+  if (clip_set(global_clipnorm_)) {
+    double squares = 0;
+    for (size_t i : active)
+      squares += kernels::sum_of_squares(grads[i].dtype(), grads[i].raw_data(), grads[i].num_elements());
+    const double norm = std::sqrt(squares), c = *global_clipnorm_;
+    global_scale = c * std::min(1.0 / norm, 1.0 / c) + (norm - norm);
+  }
+  begin_step(t);
+  for (size_t k = 0; k < active.size(); ++k) {
+    const Tensor &g = grads[active[k]];
+    Variable &v = *vars[active[k]];
+    kernels::UpdateParams p = update_params(t, lr);
+    if (clip_set(clipnorm_)) {
+      // Keras's clip_by_norm: g * clipnorm / max(norm, clipnorm), with norm 0 for a zero gradient.
+      const double squares = kernels::sum_of_squares(g.dtype(), g.raw_data(), g.num_elements());
+      const double norm = squares > 0 ? std::sqrt(squares) : squares;
+      p.scale = true;
+      p.clip_mul = *clipnorm_;
+      p.clip_div = std::isnan(norm) ? norm : std::max(norm, *clipnorm_);
+    } else if (clip_set(global_clipnorm_)) {
+      p.scale = true;
+      p.clip_mul = global_scale;
+    } else if (clip_set(clipvalue_)) {
+      p.clip_value = *clipvalue_;
+    }
+    if (weight_decay_ && *weight_decay_ != 0 && uses_weight_decay(v)) {
+      p.weight_decay = *weight_decay_;
+      p.decay_lr = lr;
+    }
+    std::vector<Variable *> targets{&v};
+    for (const VariablePtr &s : slots[k]->slots) targets.push_back(s.get());
+    const int64_t n = v.shape().num_elements();
+    Variable::update_in_place(targets.data(), targets.size(), [&](void *const *dst, const void *const *src) {
+      kernels::apply_update(v.dtype(), n, p, dst, src, g.raw_data());
+    });
+  }
+  iterations_->assign(Tensor::scalar<int64_t>(t));
+}
+
+}  // namespace kiln::train

@@ -1,0 +1,141 @@
+// Optimizer: Keras 3's base optimizer (keras/src/optimizers/base_optimizer.py) — learning rate
+// (a float or a schedule), gradient clipping (clipnorm, clipvalue, global_clipnorm), decoupled
+// weight decay with exclusions, the `iterations` counter, slots created per variable on first
+// use and keyed by the variable's stable id — with each variable's step run as one fused
+// in-place kernel (kernels/optimizer_kernels.h). The built-in optimizers are in optimizers.cc.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "autodiff/variable.h"
+#include "core/config.h"
+#include "core/tensor.h"
+#include "kernels/optimizer_kernels.h"
+#include "train/schedules.h"
+
+namespace kiln::train {
+
+using VariablePtr = std::shared_ptr<autodiff::Variable>;
+
+class Optimizer {
+ public:
+  virtual ~Optimizer();
+  Optimizer(const Optimizer &) = delete;
+  Optimizer &operator=(const Optimizer &) = delete;
+
+  uint64_t id() const { return id_; }
+  const std::string &class_name() const { return class_name_; }
+  const std::string &name() const { return name_; }
+  // Keras's get_config: name, learning_rate (a float, or a serialized schedule), weight_decay,
+  // clipnorm, global_clipnorm, clipvalue, use_ema, ema_momentum, ema_overwrite_frequency,
+  // loss_scale_factor, gradient_accumulation_steps, then the class's own keys; kiln adds
+  // exclude_from_weight_decay (the var_names) when set.
+  Config get_config() const;
+  // {"class_name": ..., "config": get_config()}.
+  Config serialize() const;
+
+  // Keras's apply_gradients(zip(grads, vars)): an undefined gradient skips its variable; every
+  // pair is checked (dtype float32/float64 and equal, shapes equal, no variable twice) before
+  // anything changes; then clipping, weight decay and each variable's fused update, and
+  // iterations += 1. All gradients undefined is InvalidArgument (Keras's "No gradients provided").
+  // Thread-safety: calls on one optimizer are serialised.
+  void apply_gradients(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars);
+
+  int64_t iterations() const;
+  // The int64 scalar counter variable (non-trainable); assigning it moves the schedule too.
+  const VariablePtr &iterations_variable() const { return iterations_; }
+  // The learning rate of the next step: the float, or the schedule at iterations().
+  double learning_rate() const;
+  // Sets the float learning rate; slots are untouched. FailedPrecondition when the optimizer
+  // has a schedule (as Keras's TypeError).
+  void set_learning_rate(double lr);
+  // Replaces the learning rate (float or schedule) by a schedule.
+  void set_learning_rate_schedule(SchedulePtr schedule);
+  SchedulePtr learning_rate_schedule() const;
+
+  // iterations, the class's own state (Nadam's u_product), then each variable's slots, in the
+  // order the variables were first updated and the class's slot order.
+  std::vector<VariablePtr> variables() const;
+  // The slot named slot_name ("momentum", "velocity", ... or Keras 2's "m", "v", "vhat") of the
+  // variable with id var_id; NotFound when the variable has no slots yet or the class no such slot.
+  VariablePtr slot(uint64_t var_id, const std::string &slot_name) const;
+  // The class's slot names, in order.
+  std::vector<std::string> slot_names() const;
+
+  // Keras's exclude_from_weight_decay(var_list, var_names): variables by id, and by name — a
+  // variable whose name contains one of var_names (Keras's re.search on plain names) keeps its
+  // value through the decay. FailedPrecondition once the optimizer has run (Keras: before build).
+  void exclude_from_weight_decay(const std::vector<uint64_t> &var_ids,
+                                 const std::vector<std::string> &var_names);
+  // Whether weight decay applies to a variable (Keras's _use_weight_decay).
+  bool uses_weight_decay(const autodiff::Variable &v) const;
+
+ protected:
+  struct SlotSpec {
+    std::string name;
+    double initial;
+  };
+  Optimizer(const std::string &class_name, ConfigReader &r, double default_learning_rate,
+            std::optional<double> default_weight_decay = std::nullopt);
+  // Called by each class's constructor once it has read its own keys.
+  void finish_config(ConfigReader &r);
+
+  virtual std::vector<SlotSpec> slot_specs() const = 0;
+  virtual void add_config(Config &c) const = 0;
+  // The fused update's rule and coefficients for step t (= iterations + 1) at learning rate lr.
+  virtual kernels::UpdateParams update_params(int64_t t, double lr) const = 0;
+  // Once per step, before the updates (Nadam's u_product).
+  virtual void begin_step(int64_t t) { (void)t; }
+  // Optimizer-wide state listed after iterations.
+  virtual std::vector<VariablePtr> own_variables() const { return {}; }
+  // Keras 2's slot names for Keras 3's ("m" for "momentum" ...); empty when none.
+  virtual std::string slot_alias(const std::string &name) const;
+
+  mutable std::mutex mu_;
+
+ private:
+  struct Slots {
+    std::string var_name;
+    std::vector<VariablePtr> slots;  // in slot_specs() order
+  };
+  const Slots &slots_for_locked(const autodiff::Variable &v);
+  double learning_rate_locked() const;
+  int64_t iterations_locked() const;
+
+  const uint64_t id_;
+  const std::string class_name_;
+  std::string name_;
+  double learning_rate_ = 0.0;
+  SchedulePtr schedule_;
+  std::optional<double> weight_decay_, clipnorm_, global_clipnorm_, clipvalue_;
+  double ema_momentum_ = 0.99;
+  std::optional<int64_t> ema_overwrite_frequency_;
+  VariablePtr iterations_;
+  std::vector<uint64_t> slot_order_;  // variable ids, first use first
+  std::unordered_map<uint64_t, Slots> slots_;
+  std::set<uint64_t> exclude_ids_;
+  std::vector<std::string> exclude_names_;
+  bool built_ = false;
+};
+
+using OptimizerPtr = std::shared_ptr<Optimizer>;
+using OptimizerFactory = std::function<OptimizerPtr(const Config &config)>;
+
+// The registry by class name (as layers): the built-ins SGD, Adam, AdamW, RMSprop, Adagrad,
+// Adadelta, Nadam (and Keras's lower-case names "sgd", "adam", ...), plus registered classes.
+OptimizerPtr make_optimizer(const std::string &class_name, const Config &config);
+// From {"class_name": ..., "config": {...}} (Keras's deserialize).
+OptimizerPtr deserialize_optimizer(const Config &serialized);
+// Adds (or replaces) a custom class; a built-in name is InvalidArgument.
+void register_optimizer(const std::string &class_name, OptimizerFactory factory);
+std::vector<std::string> registered_optimizers();
+
+}  // namespace kiln::train

@@ -1,0 +1,284 @@
+// The built-in optimizers, with Keras 3's defaults, configs and update formulas
+// (keras/src/optimizers/<name>.py); the formulas themselves run in kernels/optimizer_kernels.cc.
+#include <cctype>
+#include <cmath>
+#include <map>
+#include <mutex>
+
+#include "core/error.h"
+#include "train/optimizer.h"
+
+namespace kiln::train {
+
+namespace {
+
+using kernels::UpdateParams;
+using kernels::UpdateRule;
+
+UpdateParams params(UpdateRule rule, std::initializer_list<double> c) {
+  UpdateParams p;
+  p.rule = rule;
+  int i = 0;
+  for (double v : c) p.c[i++] = v;
+  return p;
+}
+
+class SGD final : public Optimizer {
+ public:
+  explicit SGD(ConfigReader &&r) : Optimizer("SGD", r, 0.01) {
+    momentum_ = r.get_float("momentum", 0.0);
+    nesterov_ = r.get_bool("nesterov", false);
+    if (!(momentum_ >= 0 && momentum_ <= 1))
+      fail(Code::kInvalidArgument, "SGD: momentum must be a float between [0, 1]; got ", momentum_);
+    finish_config(r);
+  }
+
+ private:
+  std::vector<SlotSpec> slot_specs() const override {
+    if (momentum_ == 0) return {};
+    return {{"momentum", 0.0}};
+  }
+  void add_config(Config &c) const override { c.set("momentum", momentum_).set("nesterov", nesterov_); }
+  UpdateParams update_params(int64_t, double lr) const override {
+    const UpdateRule rule = momentum_ == 0 ? UpdateRule::kSgd
+                            : nesterov_    ? UpdateRule::kSgdNesterov
+                                           : UpdateRule::kSgdMomentum;
+    return params(rule, {lr, momentum_});
+  }
+  double momentum_;
+  bool nesterov_;
+};
+
+// Adam and AdamW (which is Adam with weight_decay 0.004 by default, as in Keras 3).
+class Adam : public Optimizer {
+ public:
+  Adam(const char *class_name, ConfigReader &&r, std::optional<double> default_weight_decay)
+      : Optimizer(class_name, r, 0.001, default_weight_decay) {
+    beta_1_ = r.get_float("beta_1", 0.9);
+    beta_2_ = r.get_float("beta_2", 0.999);
+    epsilon_ = r.get_float("epsilon", 1e-7);
+    amsgrad_ = r.get_bool("amsgrad", false);
+    finish_config(r);
+  }
+
+ private:
+  std::vector<SlotSpec> slot_specs() const override {
+    std::vector<SlotSpec> s{{"momentum", 0.0}, {"velocity", 0.0}};
+    if (amsgrad_) s.push_back({"velocity_hat", 0.0});
+    return s;
+  }
+  void add_config(Config &c) const override {
+    c.set("beta_1", beta_1_).set("beta_2", beta_2_).set("epsilon", epsilon_).set("amsgrad", amsgrad_);
+  }
+  // Keras: alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t); epsilon outside the square root.
+  UpdateParams update_params(int64_t t, double lr) const override {
+    const double step = static_cast<double>(t);
+    const double alpha = lr * std::sqrt(1 - std::pow(beta_2_, step)) / (1 - std::pow(beta_1_, step));
+    return params(amsgrad_ ? UpdateRule::kAdamAmsgrad : UpdateRule::kAdam,
+                  {alpha, 1 - beta_1_, 1 - beta_2_, epsilon_});
+  }
+  double beta_1_, beta_2_, epsilon_;
+  bool amsgrad_;
+};
+
+class RMSprop final : public Optimizer {
+ public:
+  explicit RMSprop(ConfigReader &&r) : Optimizer("RMSprop", r, 0.001) {
+    rho_ = r.get_float("rho", 0.9);
+    momentum_ = r.get_float("momentum", 0.0);
+    epsilon_ = r.get_float("epsilon", 1e-7);
+    centered_ = r.get_bool("centered", false);
+    finish_config(r);
+  }
+
+ private:
+  std::vector<SlotSpec> slot_specs() const override {
+    std::vector<SlotSpec> s{{"velocity", 0.0}};
+    if (momentum_ > 0) s.push_back({"momentum", 0.0});
+    if (centered_) s.push_back({"average_gradient", 0.0});
+    return s;
+  }
+  void add_config(Config &c) const override {
+    c.set("rho", rho_).set("momentum", momentum_).set("epsilon", epsilon_).set("centered", centered_);
+  }
+  UpdateParams update_params(int64_t, double lr) const override {
+    UpdateParams p = params(UpdateRule::kRmsprop, {lr, rho_, 1 - rho_, epsilon_, momentum_});
+    p.centered = centered_;
+    p.use_momentum = momentum_ > 0;
+    return p;
+  }
+  double rho_, momentum_, epsilon_;
+  bool centered_;
+};
+
+class Adagrad final : public Optimizer {
+ public:
+  explicit Adagrad(ConfigReader &&r) : Optimizer("Adagrad", r, 0.001) {
+    initial_accumulator_value_ = r.get_float("initial_accumulator_value", 0.1);
+    epsilon_ = r.get_float("epsilon", 1e-7);
+    finish_config(r);
+  }
+
+ private:
+  std::vector<SlotSpec> slot_specs() const override { return {{"accumulator", initial_accumulator_value_}}; }
+  void add_config(Config &c) const override {
+    c.set("initial_accumulator_value", initial_accumulator_value_).set("epsilon", epsilon_);
+  }
+  UpdateParams update_params(int64_t, double lr) const override {
+    return params(UpdateRule::kAdagrad, {lr, epsilon_});
+  }
+  double initial_accumulator_value_, epsilon_;
+};
+
+class Adadelta final : public Optimizer {
+ public:
+  explicit Adadelta(ConfigReader &&r) : Optimizer("Adadelta", r, 0.001) {
+    rho_ = r.get_float("rho", 0.95);
+    epsilon_ = r.get_float("epsilon", 1e-7);
+    finish_config(r);
+  }
+
+ private:
+  std::vector<SlotSpec> slot_specs() const override {
+    return {{"accumulated_grad", 0.0}, {"accumulated_delta_var", 0.0}};
+  }
+  void add_config(Config &c) const override { c.set("rho", rho_).set("epsilon", epsilon_); }
+  UpdateParams update_params(int64_t, double lr) const override {
+    return params(UpdateRule::kAdadelta, {lr, rho_, 1 - rho_, epsilon_});
+  }
+  double rho_, epsilon_;
+};
+
+// Nadam with Keras's momentum schedule u_t = beta_1 * (1 - 0.5 * 0.96^t) and the running
+// product of the u_t, kept in a float64 variable (u_product) so a restored optimizer resumes
+// the same schedule.
+class Nadam final : public Optimizer {
+ public:
+  explicit Nadam(ConfigReader &&r) : Optimizer("Nadam", r, 0.001) {
+    beta_1_ = r.get_float("beta_1", 0.9);
+    beta_2_ = r.get_float("beta_2", 0.999);
+    epsilon_ = r.get_float("epsilon", 1e-7);
+    finish_config(r);
+    u_product_ =
+        std::make_shared<autodiff::Variable>(name() + "/u_product", Tensor::scalar<double>(1.0), false);
+  }
+
+ private:
+  std::vector<SlotSpec> slot_specs() const override { return {{"momentum", 0.0}, {"velocity", 0.0}}; }
+  void add_config(Config &c) const override {
+    c.set("beta_1", beta_1_).set("beta_2", beta_2_).set("epsilon", epsilon_);
+  }
+  std::vector<VariablePtr> own_variables() const override { return {u_product_}; }
+  double u(int64_t t) const { return beta_1_ * (1.0 - 0.5 * std::pow(0.96, static_cast<double>(t))); }
+  void begin_step(int64_t t) override {
+    const double prod = u_product_->peek().data<double>()[0] * u(t);
+    u_product_->assign(Tensor::scalar<double>(prod));
+  }
+  UpdateParams update_params(int64_t t, double lr) const override {
+    const double prod = u_product_->peek().data<double>()[0];  // already times u_t (begin_step)
+    const double u_t = u(t), u_next = u(t + 1);
+    return params(UpdateRule::kNadam, {lr, 1 - beta_1_, 1 - beta_2_, epsilon_, u_next, 1 - prod * u_next,
+                                       1 - u_t, 1 - prod, 1 - std::pow(beta_2_, static_cast<double>(t))});
+  }
+  double beta_1_, beta_2_, epsilon_;
+  VariablePtr u_product_;
+};
+
+const std::map<std::string, OptimizerFactory> &builtins() {
+  static const std::map<std::string, OptimizerFactory> b = {
+      {"SGD", [](const Config &c) -> OptimizerPtr { return std::make_shared<SGD>(ConfigReader(c, "SGD")); }},
+      {"Adam",
+       [](const Config &c) -> OptimizerPtr {
+         return std::make_shared<Adam>("Adam", ConfigReader(c, "Adam"), std::nullopt);
+       }},
+      {"AdamW",
+       [](const Config &c) -> OptimizerPtr {
+         return std::make_shared<Adam>("AdamW", ConfigReader(c, "AdamW"), 0.004);
+       }},
+      {"RMSprop",
+       [](const Config &c) -> OptimizerPtr { return std::make_shared<RMSprop>(ConfigReader(c, "RMSprop")); }},
+      {"Adagrad",
+       [](const Config &c) -> OptimizerPtr { return std::make_shared<Adagrad>(ConfigReader(c, "Adagrad")); }},
+      {"Adadelta",
+       [](const Config &c) -> OptimizerPtr {
+         return std::make_shared<Adadelta>(ConfigReader(c, "Adadelta"));
+       }},
+      {"Nadam",
+       [](const Config &c) -> OptimizerPtr { return std::make_shared<Nadam>(ConfigReader(c, "Nadam")); }},
+  };
+  return b;
+}
+
+std::mutex &registry_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<std::string, OptimizerFactory> &custom() {
+  static std::map<std::string, OptimizerFactory> c;
+  return c;
+}
+
+// Keras's lower-case names ("adam", "rmsprop") for the built-ins.
+const std::string *builtin_of_alias(const std::string &name) {
+  for (const auto &kv : builtins()) {
+    std::string lower;
+    for (char ch : kv.first) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower == name) return &kv.first;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+OptimizerPtr make_optimizer(const std::string &class_name, const Config &config) {
+  auto b = builtins().find(class_name);
+  if (b == builtins().end()) {
+    if (const std::string *alias = builtin_of_alias(class_name)) b = builtins().find(*alias);
+  }
+  if (b != builtins().end()) return b->second(config);
+  OptimizerFactory f;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    auto it = custom().find(class_name);
+    if (it != custom().end()) f = it->second;
+  }
+  if (!f) {
+    std::string known;
+    for (const std::string &n : registered_optimizers()) known += (known.empty() ? "" : ", ") + n;
+    fail(Code::kNotFound, "optimizer: unknown class '", class_name, "'; known: ", known);
+  }
+  OptimizerPtr o = f(config);
+  if (!o) fail(Code::kInternal, "optimizer: the factory of '", class_name, "' gave no optimizer");
+  return o;
+}
+
+OptimizerPtr deserialize_optimizer(const Config &serialized) {
+  ConfigReader r(serialized, "optimizer");
+  const std::optional<std::string> class_name = r.get_optional_string("class_name");
+  if (!class_name)
+    fail(Code::kInvalidArgument, "optimizer: the serialized form needs 'class_name' (and 'config')");
+  const Config config = r.get_optional_config("config").value_or(Config());
+  r.accept({"module", "registered_name"});
+  r.finish();
+  return make_optimizer(*class_name, config);
+}
+
+void register_optimizer(const std::string &class_name, OptimizerFactory factory) {
+  if (builtins().count(class_name) || builtin_of_alias(class_name))
+    fail(Code::kInvalidArgument, "register_optimizer: '", class_name,
+         "' is a built-in optimizer; register a custom class under its own name");
+  if (!factory)
+    fail(Code::kInvalidArgument, "register_optimizer: the factory of '", class_name, "' is empty");
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  custom()[class_name] = std::move(factory);
+}
+
+std::vector<std::string> registered_optimizers() {
+  std::vector<std::string> names;
+  for (const auto &kv : builtins()) names.push_back(kv.first);
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  for (const auto &kv : custom()) names.push_back(kv.first);
+  return names;
+}
+
+}  // namespace kiln::train

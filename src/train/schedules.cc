@@ -1,0 +1,306 @@
+#include "train/schedules.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <functional>
+#include <map>
+
+#include "core/error.h"
+
+namespace kiln::train {
+
+Config LearningRateSchedule::serialize() const {
+  Config c;
+  c.set("class_name", class_name_).set("config", get_config());
+  return c;
+}
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// Steps and step counts are written back as ints when they are whole numbers (as Keras users
+// write them), so a config read from JSON round-trips unchanged.
+void set_number(Config &c, const char *key, double v) {
+  if (std::floor(v) == v && std::fabs(v) < 9007199254740992.0)
+    c.set(key, static_cast<int64_t>(v));
+  else
+    c.set(key, v);
+}
+
+double required_float(ConfigReader &r, const char *key) {
+  if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
+  return r.get_float(key, 0.0);
+}
+
+std::vector<double> required_float_list(ConfigReader &r, const char *key) {
+  if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
+  try {
+    return r.config().get_float_list(key);
+  } catch (const Error &e) {
+    fail(e.code(), r.owner(), ": ", e.what());
+  }
+}
+
+double positive_decay_steps(ConfigReader &r) {
+  const double steps = required_float(r, "decay_steps");
+  if (!(steps > 0)) fail(Code::kInvalidArgument, r.owner(), ": decay_steps must be > 0; got ", steps);
+  return steps;
+}
+
+// The base of every schedule: its name.
+class Named : public LearningRateSchedule {
+ protected:
+  Named(const char *class_name, ConfigReader &r, const char *default_name)
+      : LearningRateSchedule(class_name), name_(r.get_string("name", default_name)) {}
+  std::string name_;
+};
+
+// ExponentialDecay / InverseTimeDecay share their arguments.
+class TimeDecay : public Named {
+ public:
+  TimeDecay(const char *class_name, ConfigReader &r, bool inverse)
+      : Named(class_name, r, class_name),
+        initial_(required_float(r, "initial_learning_rate")),
+        steps_(positive_decay_steps(r)),
+        rate_(required_float(r, "decay_rate")),
+        staircase_(r.get_bool("staircase", false)),
+        inverse_(inverse) {}
+  double operator()(int64_t step) const override {
+    double p = static_cast<double>(step) / steps_;
+    if (staircase_) p = std::floor(p);
+    return inverse_ ? initial_ / (1.0 + rate_ * p) : initial_ * std::pow(rate_, p);
+  }
+  Config get_config() const override {
+    Config c;
+    c.set("initial_learning_rate", initial_);
+    set_number(c, "decay_steps", steps_);
+    c.set("decay_rate", rate_).set("staircase", staircase_).set("name", name_);
+    return c;
+  }
+
+ private:
+  double initial_, steps_, rate_;
+  bool staircase_, inverse_;
+};
+
+class PiecewiseConstantDecay final : public Named {
+ public:
+  explicit PiecewiseConstantDecay(ConfigReader &r)
+      : Named("PiecewiseConstantDecay", r, "PiecewiseConstant"),
+        boundaries_(required_float_list(r, "boundaries")),
+        values_(required_float_list(r, "values")) {
+    if (boundaries_.size() + 1 != values_.size())
+      fail(Code::kInvalidArgument, r.owner(), ": boundaries (", boundaries_.size(),
+           ") must be one shorter than values (", values_.size(), ")");
+  }
+  // Keras's sum of indicator terms (so unsorted boundaries give what Keras gives).
+  double operator()(int64_t step) const override {
+    const double s = static_cast<double>(step);
+    if (boundaries_.empty()) return values_[0];
+    double r = 0;
+    if (s <= boundaries_.front()) r += values_.front();
+    if (s > boundaries_.back()) r += values_.back();
+    for (size_t i = 0; i + 1 < boundaries_.size(); ++i)
+      if (s > boundaries_[i] && s <= boundaries_[i + 1]) r += values_[i + 1];
+    return r;
+  }
+  Config get_config() const override {
+    Config c;
+    const bool whole =
+        std::all_of(boundaries_.begin(), boundaries_.end(), [](double b) { return std::floor(b) == b; });
+    if (whole)
+      c.set("boundaries", std::vector<int64_t>(boundaries_.begin(), boundaries_.end()));
+    else
+      c.set("boundaries", boundaries_);
+    c.set("values", values_).set("name", name_);
+    return c;
+  }
+
+ private:
+  std::vector<double> boundaries_, values_;
+};
+
+class PolynomialDecay final : public Named {
+ public:
+  explicit PolynomialDecay(ConfigReader &r)
+      : Named("PolynomialDecay", r, "PolynomialDecay"),
+        initial_(required_float(r, "initial_learning_rate")),
+        steps_(positive_decay_steps(r)),
+        end_(r.get_float("end_learning_rate", 0.0001)),
+        power_(r.get_float("power", 1.0)),
+        cycle_(r.get_bool("cycle", false)) {}
+  double operator()(int64_t step) const override {
+    double s = static_cast<double>(step), steps = steps_;
+    if (cycle_)
+      steps *= s == 0 ? 1.0 : std::ceil(s / steps_);
+    else
+      s = std::min(s, steps);
+    const double p = s / steps;
+    return (initial_ - end_) * std::pow(1.0 - p, power_) + end_;
+  }
+  Config get_config() const override {
+    Config c;
+    c.set("initial_learning_rate", initial_);
+    set_number(c, "decay_steps", steps_);
+    c.set("end_learning_rate", end_).set("power", power_).set("cycle", cycle_).set("name", name_);
+    return c;
+  }
+
+ private:
+  double initial_, steps_, end_, power_;
+  bool cycle_;
+};
+
+class CosineDecay final : public Named {
+ public:
+  explicit CosineDecay(ConfigReader &r)
+      : Named("CosineDecay", r, "CosineDecay"),
+        initial_(required_float(r, "initial_learning_rate")),
+        steps_(positive_decay_steps(r)),
+        alpha_(r.get_float("alpha", 0.0)),
+        has_target_(r.has("warmup_target")),
+        target_(r.get_float("warmup_target", 0.0)),
+        warmup_steps_(r.get_float("warmup_steps", 0.0)) {
+    if (warmup_steps_ < 0)
+      fail(Code::kInvalidArgument, r.owner(), ": warmup_steps must be >= 0; got ", warmup_steps_);
+  }
+  double operator()(int64_t step) const override {
+    double s = static_cast<double>(step);
+    if (!has_target_) return decay(std::min(s, steps_), initial_);
+    s = std::min(s, steps_ + warmup_steps_);
+    if (s < warmup_steps_) return (target_ - initial_) * (s / warmup_steps_) + initial_;
+    return decay(s - warmup_steps_, target_);
+  }
+  Config get_config() const override {
+    Config c;
+    c.set("initial_learning_rate", initial_);
+    set_number(c, "decay_steps", steps_);
+    c.set("alpha", alpha_).set("name", name_);
+    if (has_target_)
+      c.set("warmup_target", target_);
+    else
+      c.set_null("warmup_target");
+    set_number(c, "warmup_steps", warmup_steps_);
+    return c;
+  }
+
+ private:
+  double decay(double s, double from) const {
+    const double cosine = 0.5 * (1.0 + std::cos(kPi * (s / steps_)));
+    return from * ((1 - alpha_) * cosine + alpha_);
+  }
+  double initial_, steps_, alpha_;
+  bool has_target_;
+  double target_, warmup_steps_;
+};
+
+// TF Model Garden's LinearWarmup: from warmup_learning_rate, linearly to the wrapped schedule's
+// value at warmup_steps, then the wrapped schedule (at the same step, not shifted: BERT's
+// warm-up + polynomial decay). after_warmup_lr_sched is a serialized schedule or a float.
+class LinearWarmup final : public Named {
+ public:
+  explicit LinearWarmup(ConfigReader &r)
+      : Named("LinearWarmup", r, "LinearWarmup"),
+        warmup_steps_(required_float(r, "warmup_steps")),
+        warmup_lr_(r.get_float("warmup_learning_rate", 0.0)) {
+    if (!r.has("after_warmup_lr_sched"))
+      fail(Code::kInvalidArgument, r.owner(), ": config key 'after_warmup_lr_sched' is required");
+    if (r.config().type("after_warmup_lr_sched") == Config::Type::kConfig)
+      after_ = deserialize_schedule(r.config().get_config("after_warmup_lr_sched"));
+    else
+      after_value_ = r.get_float("after_warmup_lr_sched", 0.0);
+    if (warmup_steps_ < 0)
+      fail(Code::kInvalidArgument, r.owner(), ": warmup_steps must be >= 0; got ", warmup_steps_);
+    const double final_lr = after_ ? (*after_)(static_cast<int64_t>(warmup_steps_)) : after_value_;
+    step_size_ = warmup_steps_ > 0 ? (final_lr - warmup_lr_) / warmup_steps_ : 0.0;
+  }
+  double operator()(int64_t step) const override {
+    const double s = static_cast<double>(step);
+    if (s < warmup_steps_) return warmup_lr_ + s * step_size_;
+    return after_ ? (*after_)(step) : after_value_;
+  }
+  Config get_config() const override {
+    Config c;
+    if (after_)
+      c.set("after_warmup_lr_sched", after_->serialize());
+    else
+      c.set("after_warmup_lr_sched", after_value_);
+    set_number(c, "warmup_steps", warmup_steps_);
+    c.set("warmup_learning_rate", warmup_lr_).set("name", name_);
+    return c;
+  }
+
+ private:
+  SchedulePtr after_;
+  double after_value_ = 0.0;
+  double warmup_steps_, warmup_lr_, step_size_ = 0.0;
+};
+
+using ScheduleFactory = std::function<SchedulePtr(ConfigReader &r)>;
+
+const std::map<std::string, ScheduleFactory> &factories() {
+  static const std::map<std::string, ScheduleFactory> f = {
+      {"ExponentialDecay",
+       [](ConfigReader &r) { return std::make_shared<TimeDecay>("ExponentialDecay", r, false); }},
+      {"InverseTimeDecay",
+       [](ConfigReader &r) { return std::make_shared<TimeDecay>("InverseTimeDecay", r, true); }},
+      {"PiecewiseConstantDecay", [](ConfigReader &r) { return std::make_shared<PiecewiseConstantDecay>(r); }},
+      {"PolynomialDecay", [](ConfigReader &r) { return std::make_shared<PolynomialDecay>(r); }},
+      {"CosineDecay", [](ConfigReader &r) { return std::make_shared<CosineDecay>(r); }},
+      {"LinearWarmup", [](ConfigReader &r) { return std::make_shared<LinearWarmup>(r); }},
+  };
+  return f;
+}
+
+// "exponential_decay" -> "ExponentialDecay".
+std::string from_snake_case(const std::string &s) {
+  std::string out;
+  bool up = true;
+  for (char ch : s) {
+    if (ch == '_') {
+      up = true;
+      continue;
+    }
+    out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(ch))) : ch;
+    up = false;
+  }
+  return out;
+}
+
+}  // namespace
+
+SchedulePtr make_schedule(const std::string &class_name, const Config &config) {
+  auto it = factories().find(class_name);
+  if (it == factories().end()) it = factories().find(from_snake_case(class_name));
+  if (it == factories().end()) {
+    std::string known;
+    for (const auto &kv : factories()) known += (known.empty() ? "" : ", ") + kv.first;
+    fail(Code::kNotFound, "learning rate schedule: unknown class '", class_name, "'; known: ", known);
+  }
+  ConfigReader r(config, it->first);
+  SchedulePtr s = it->second(r);
+  r.finish();
+  return s;
+}
+
+SchedulePtr deserialize_schedule(const Config &serialized) {
+  if (!serialized.has("class_name"))
+    fail(Code::kInvalidArgument,
+         "learning rate schedule: the serialized form needs 'class_name' (and 'config')");
+  ConfigReader outer(serialized, "learning rate schedule");
+  const std::string class_name = outer.get_string("class_name", "");
+  const Config config = outer.get_optional_config("config").value_or(Config());
+  outer.accept({"module", "registered_name"});  // Keras 3's serialized form carries these too
+  outer.finish();
+  return make_schedule(class_name, config);
+}
+
+std::vector<std::string> schedule_classes() {
+  std::vector<std::string> names;
+  for (const auto &kv : factories()) names.push_back(kv.first);
+  return names;
+}
+
+}  // namespace kiln::train

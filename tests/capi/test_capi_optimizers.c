@@ -1,0 +1,268 @@
+/* Optimizers and learning-rate schedules from plain C: creation by class name and config, one
+ * Adam step against Keras's formula, apply_gradients with a skipped (NULL) gradient, iterations,
+ * the learning rate (get, set mid-run, schedules), variables, slots by variable, weight-decay
+ * exclusion, configs, the AdamWarmup recipe from JSON, a GradientTape training loop, and errors. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "capi_test_util.h"
+#include "kiln/kiln.h"
+
+static kiln_variable *variable(const char *name, int64_t n, const float *values) {
+  kiln_variable *v = NULL;
+  kiln_tensor *t = f32(1, &n, values); /* kept: freed by release_kept */
+  EXPECT_OK(kiln_variable_create(&v, name, t, true));
+  return v;
+}
+
+static float value_at(const kiln_variable *v, int64_t i) {
+  kiln_tensor *t = NULL;
+  float x = NAN;
+  if (EXPECT_OK(kiln_variable_read(&t, v))) x = fdata(t)[i];
+  kiln_tensor_free(t);
+  return x;
+}
+
+static int near(double a, double b, double tol) { return fabs(a - b) <= tol * (1.0 + fabs(b)); }
+
+static void test_adam_step(void) {
+  const float w0[2] = {1.0f, 2.0f}, b0[3] = {0.5f, 0.5f, 0.5f}, gw[2] = {0.5f, -1.0f};
+  const int64_t two = 2;
+  kiln_variable *w = variable("dense/kernel", 2, w0), *b = variable("dense/bias", 3, b0);
+  kiln_variable *vars[2];
+  const kiln_tensor *grads[2];
+  kiln_tensor *g = f32(1, &two, gw);
+  kiln_config *c = NULL, *got = NULL;
+  kiln_optimizer *opt = NULL, *same = NULL;
+  kiln_variable *slot = NULL, *listed[8] = {NULL};
+  size_t count = 0, i;
+  int64_t iterations = -1;
+  double lr = 0, alpha;
+  vars[0] = w;
+  vars[1] = b;
+  grads[0] = g;
+  grads[1] = NULL; /* skipped, as Keras skips a None gradient */
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_float(c, "learning_rate", 0.1));
+  EXPECT_OK(kiln_optimizer_create(&opt, "Adam", c));
+  CHECK(strcmp(kiln_optimizer_get_class_name(opt), "Adam") == 0);
+  EXPECT_OK(kiln_optimizer_apply_gradients(opt, grads, vars, 2));
+  /* Keras: alpha = lr * sqrt(1 - b2) / (1 - b1); m = 0.1 g; v = 0.001 g^2; w -= alpha m / (sqrt(v) + eps). */
+  alpha = 0.1 * sqrt(1 - 0.999) / (1 - 0.9);
+  for (i = 0; i < 2; ++i) {
+    const double m = 0.1 * gw[i], v = 0.001 * gw[i] * gw[i];
+    CHECK(near(value_at(w, (int64_t)i), w0[i] - alpha * m / (sqrt(v) + 1e-7), 1e-6));
+  }
+  CHECK(value_at(b, 0) == 0.5f);
+  EXPECT_OK(kiln_optimizer_get_iterations(&iterations, opt));
+  CHECK(iterations == 1);
+  /* variables: iterations, then w's momentum and velocity (b has had no update). */
+  EXPECT_OK(kiln_optimizer_get_variables(NULL, 0, &count, opt));
+  CHECK(count == 3);
+  EXPECT_OK(kiln_optimizer_get_variables(listed, 8, &count, opt));
+  CHECK(count == 3 && strstr(kiln_variable_get_name(listed[0]), "iteration") != NULL);
+  EXPECT_OK(kiln_optimizer_get_slot(&slot, opt, w, "m"));
+  CHECK(slot && kiln_variable_get_id(slot) == kiln_variable_get_id(listed[1]));
+  CHECK(slot && near(value_at(slot, 0), 0.05, 1e-6));
+  kiln_variable_free(slot);
+  slot = NULL;
+  for (i = 0; i < count; ++i) kiln_variable_free(listed[i]);
+  EXPECT_ERROR(kiln_optimizer_get_slot(&slot, opt, b, "momentum"), KILN_STATUS_NOT_FOUND, "no slots", NULL);
+  EXPECT_ERROR(kiln_optimizer_get_slot(&slot, opt, w, "accumulator"), KILN_STATUS_NOT_FOUND, "accumulator",
+               "momentum, velocity");
+  CHECK(slot == NULL);
+  /* The learning rate changes mid-run; the moments stay. */
+  EXPECT_OK(kiln_optimizer_set_learning_rate(opt, 0.01));
+  EXPECT_OK(kiln_optimizer_get_learning_rate(&lr, opt));
+  CHECK(lr == 0.01);
+  EXPECT_OK(kiln_optimizer_get_slot(&slot, opt, w, "momentum"));
+  CHECK(slot && near(value_at(slot, 0), 0.05, 1e-6));
+  kiln_variable_free(slot);
+  /* get_config, handles. */
+  EXPECT_OK(kiln_optimizer_get_config(&got, opt));
+  EXPECT_OK(kiln_config_get_float(&lr, got, "learning_rate"));
+  CHECK(lr == 0.01);
+  kiln_config_free(got);
+  EXPECT_OK(kiln_optimizer_clone(&same, opt));
+  CHECK(kiln_optimizer_get_id(same) == kiln_optimizer_get_id(opt) && kiln_optimizer_get_id(opt) != 0);
+  CHECK(kiln_optimizer_get_id(NULL) == 0 && kiln_optimizer_get_class_name(NULL) == NULL);
+  kiln_optimizer_free(same);
+  kiln_optimizer_free(NULL);
+  /* Errors name the variable, and change nothing. */
+  grads[1] = g;
+  EXPECT_ERROR(kiln_optimizer_apply_gradients(opt, grads, vars, 2), INVALID, "dense/bias", "[2]");
+  EXPECT_ERROR(kiln_optimizer_apply_gradients(opt, grads, NULL, 2), INVALID, "vars", NULL);
+  EXPECT_ERROR(kiln_optimizer_apply_gradients(NULL, grads, vars, 2), INVALID, "optimizer", NULL);
+  grads[0] = NULL;
+  grads[1] = NULL;
+  EXPECT_ERROR(kiln_optimizer_apply_gradients(opt, grads, vars, 2), INVALID, "no gradients", NULL);
+  EXPECT_OK(kiln_optimizer_get_iterations(&iterations, opt));
+  CHECK(iterations == 1);
+  EXPECT_ERROR(kiln_optimizer_exclude_from_weight_decay(opt, NULL, 0, NULL, 0),
+               KILN_STATUS_FAILED_PRECONDITION, "before", NULL);
+  kiln_optimizer_free(opt);
+  kiln_config_free(c);
+  kiln_variable_free(w);
+  kiln_variable_free(b);
+}
+
+static void test_weight_decay_exclusion(void) {
+  const float ones[2] = {1.0f, 1.0f}, zeros[2] = {0.0f, 0.0f};
+  const int64_t two = 2;
+  kiln_variable *k = variable("dense/kernel", 2, ones), *b = variable("dense/bias", 2, ones);
+  kiln_variable *vars[2];
+  const kiln_tensor *grads[2];
+  const char *names[1] = {"bias"};
+  kiln_tensor *z = f32(1, &two, zeros);
+  kiln_config *c = NULL;
+  kiln_optimizer *opt = NULL;
+  vars[0] = k;
+  vars[1] = b;
+  grads[0] = z;
+  grads[1] = z;
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_float(c, "weight_decay", 0.5));
+  EXPECT_OK(kiln_config_set_float(c, "learning_rate", 0.1));
+  EXPECT_OK(kiln_optimizer_create(&opt, "adamw", c));
+  EXPECT_OK(kiln_optimizer_exclude_from_weight_decay(opt, NULL, 0, names, 1));
+  EXPECT_OK(kiln_optimizer_apply_gradients(opt, grads, vars, 2));
+  CHECK(near(value_at(k, 0), 1.0 - 1.0 * 0.5 * 0.1, 1e-7)); /* w -= w * wd * lr */
+  CHECK(value_at(b, 0) == 1.0f);                            /* excluded */
+  kiln_optimizer_free(opt);
+  kiln_config_free(c);
+  kiln_variable_free(k);
+  kiln_variable_free(b);
+}
+
+static void test_schedules(void) {
+  kiln_config *s = NULL, *full = NULL, *opt_cfg = NULL;
+  kiln_optimizer *opt = NULL;
+  double lr = 0;
+  EXPECT_OK(
+      kiln_config_from_json(&s,
+                            "{\"class_name\": \"ExponentialDecay\", \"config\": "
+                            "{\"initial_learning_rate\": 0.1, \"decay_steps\": 2, \"decay_rate\": 0.5}}"));
+  EXPECT_OK(kiln_learning_rate_schedule_call(&lr, s, 4));
+  CHECK(near(lr, 0.025, 1e-15));
+  EXPECT_OK(kiln_learning_rate_schedule_get_config(&full, s));
+  CHECK(full && kiln_config_has(full, "config"));
+  kiln_config_free(full);
+  /* An optimizer with a schedule: its learning rate follows iterations and cannot be set. */
+  EXPECT_OK(kiln_optimizer_create(&opt, "SGD", NULL));
+  EXPECT_OK(kiln_optimizer_set_learning_rate_schedule(opt, s));
+  EXPECT_OK(kiln_optimizer_get_learning_rate(&lr, opt));
+  CHECK(lr == 0.1);
+  EXPECT_ERROR(kiln_optimizer_set_learning_rate(opt, 0.5), KILN_STATUS_FAILED_PRECONDITION, "schedule", NULL);
+  kiln_optimizer_free(opt);
+  kiln_config_free(s);
+  /* BERT/ALBERT's AdamWarmup in one config: linear warm-up over 10 steps, then linear decay to 0 at 100. */
+  EXPECT_OK(kiln_config_from_json(
+      &opt_cfg,
+      "{\"learning_rate\": {\"class_name\": \"LinearWarmup\", \"config\": {\"warmup_steps\": 10, "
+      "\"after_warmup_lr_sched\": {\"class_name\": \"PolynomialDecay\", \"config\": {"
+      "\"initial_learning_rate\": 1e-4, \"decay_steps\": 100, \"end_learning_rate\": 0.0}}}}, "
+      "\"weight_decay\": 0.01, \"epsilon\": 1e-6, \"exclude_from_weight_decay\": [\"LayerNorm\", "
+      "\"bias\"]}"));
+  EXPECT_OK(kiln_optimizer_create(&opt, "AdamW", opt_cfg));
+  EXPECT_OK(kiln_optimizer_get_learning_rate(&lr, opt));
+  CHECK(lr == 0.0);
+  EXPECT_OK(
+      kiln_config_from_json(&s,
+                            "{\"class_name\": \"LinearWarmup\", \"config\": {\"warmup_steps\": 10, "
+                            "\"after_warmup_lr_sched\": {\"class_name\": \"PolynomialDecay\", \"config\": {"
+                            "\"initial_learning_rate\": 1e-4, \"decay_steps\": 100, "
+                            "\"end_learning_rate\": 0.0}}}}"));
+  EXPECT_OK(kiln_learning_rate_schedule_call(&lr, s, 5));
+  CHECK(near(lr, 0.5 * 0.9e-4, 1e-12));
+  EXPECT_OK(kiln_learning_rate_schedule_call(&lr, s, 55));
+  CHECK(near(lr, 0.45e-4, 1e-12));
+  kiln_config_free(s);
+  kiln_optimizer_free(opt);
+  kiln_config_free(opt_cfg);
+  EXPECT_OK(kiln_config_from_json(&s, "{\"class_name\": \"NoSuchDecay\", \"config\": {}}"));
+  EXPECT_ERROR(kiln_learning_rate_schedule_call(&lr, s, 1), KILN_STATUS_NOT_FOUND, "NoSuchDecay", NULL);
+  EXPECT_ERROR(kiln_learning_rate_schedule_call(NULL, s, 1), INVALID, "out", NULL);
+  kiln_config_free(s);
+}
+
+static void test_errors_and_serialization(void) {
+  kiln_optimizer *opt = (kiln_optimizer *)NULL, *back = NULL;
+  kiln_config *c = NULL, *ser = NULL, *a = NULL, *b = NULL;
+  EXPECT_ERROR(kiln_optimizer_create(&opt, "Adamax2", NULL), KILN_STATUS_NOT_FOUND, "Adamax2", NULL);
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_float(c, "beta1", 0.5));
+  EXPECT_ERROR(kiln_optimizer_create(&opt, "Adam", c), INVALID, "beta1", NULL);
+  EXPECT_ERROR(kiln_optimizer_create(NULL, "Adam", NULL), INVALID, "out", NULL);
+  CHECK(opt == NULL);
+  kiln_config_free(c);
+  EXPECT_OK(kiln_config_from_json(&c, "{\"momentum\": 0.9, \"nesterov\": true, \"clipnorm\": 1.0}"));
+  EXPECT_OK(kiln_optimizer_create(&opt, "sgd", c));
+  EXPECT_OK(kiln_optimizer_serialize(&ser, opt));
+  EXPECT_OK(kiln_optimizer_deserialize(&back, ser));
+  EXPECT_OK(kiln_optimizer_get_config(&a, opt));
+  EXPECT_OK(kiln_optimizer_get_config(&b, back));
+  CHECK(kiln_config_equal(a, b));
+  CHECK(kiln_optimizer_get_id(back) != kiln_optimizer_get_id(opt));
+  kiln_config_free(a);
+  kiln_config_free(b);
+  kiln_config_free(ser);
+  kiln_config_free(c);
+  kiln_optimizer_free(back);
+  kiln_optimizer_free(opt);
+}
+
+/* A GradientTape loop: Adam lowers sum((w - target)^2). */
+static void test_training_loop(void) {
+  const float w0[4] = {0, 0, 0, 0}, target[4] = {1, -2, 3, 0.5f};
+  const int64_t four = 4;
+  kiln_variable *w = variable("w", 4, w0);
+  kiln_tensor *t = f32(1, &four, target);
+  kiln_config *c = NULL;
+  kiln_optimizer *opt = NULL;
+  double first = -1, last = -1;
+  int step;
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_float(c, "learning_rate", 0.1));
+  EXPECT_OK(kiln_optimizer_create(&opt, "Adam", c));
+  for (step = 0; step < 100; ++step) {
+    kiln_tape *tape = NULL;
+    kiln_tensor *x = NULL, *d = NULL, *sq = NULL, *loss = NULL, *grad = NULL;
+    const kiln_tensor *grads[1];
+    kiln_variable *vars[1];
+    EXPECT_OK(kiln_tape_create(&tape, false, true));
+    EXPECT_OK(kiln_variable_read(&x, w));
+    EXPECT_OK(kiln_sub(&d, x, t));
+    EXPECT_OK(kiln_mul(&sq, d, d));
+    EXPECT_OK(kiln_sum(&loss, sq, NULL, 0, false));
+    EXPECT_OK(kiln_tape_stop(tape));
+    EXPECT_OK(kiln_tape_gradient_variables(&grad, tape, loss, (const kiln_variable *const *)&w, 1,
+                                           KILN_UNCONNECTED_NONE));
+    if (step == 0) first = fdata(loss)[0];
+    last = fdata(loss)[0];
+    grads[0] = grad;
+    vars[0] = w;
+    EXPECT_OK(kiln_optimizer_apply_gradients(opt, grads, vars, 1));
+    kiln_tensor_free(grad);
+    kiln_tensor_free(loss);
+    kiln_tensor_free(sq);
+    kiln_tensor_free(d);
+    kiln_tensor_free(x);
+    kiln_tape_free(tape);
+  }
+  CHECK(last < 0.05 * first);
+  kiln_optimizer_free(opt);
+  kiln_config_free(c);
+  kiln_variable_free(w);
+}
+
+int main(void) {
+  test_adam_step();
+  test_weight_decay_exclusion();
+  test_schedules();
+  test_errors_and_serialization();
+  test_training_loop();
+  release_kept();
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}

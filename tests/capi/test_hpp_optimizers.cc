@@ -1,0 +1,196 @@
+// kiln.hpp optimizers and schedules: every golden trajectory (tests/golden/optimizers_golden.json)
+// through kiln::optimizers, typed options, apply_gradients over pairs, the learning rate,
+// variables and slots, schedules, BERT's create_optimizer, and a GradientTape training loop.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "kiln/kiln.hpp"
+
+#ifndef KILN_TEST_SOURCE_DIR
+#error "KILN_TEST_SOURCE_DIR must name the source tree (tests/capi/CMakeLists.txt sets it)"
+#endif
+
+namespace {
+
+using kiln::Config;
+using kiln::Tensor;
+using kiln::Variable;
+using Json = nlohmann::ordered_json;
+namespace opt = kiln::optimizers;
+namespace sch = kiln::optimizers::schedules;
+
+const Json &golden() {
+  static const Json j = [] {
+    std::ifstream in(std::string(KILN_TEST_SOURCE_DIR) + "/tests/golden/optimizers_golden.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return Json::parse(ss.str(), nullptr, false);
+  }();
+  return j;
+}
+
+Tensor tensor(const Json &values, const kiln::Dims &shape) {
+  std::vector<float> v;
+  for (const Json &x : values) v.push_back(static_cast<float>(x.get<double>()));
+  return Tensor::from_vector(v, shape);
+}
+
+TEST(HppOptimizers, GoldenTrajectories) {
+  ASSERT_FALSE(golden().is_discarded());
+  const Json &g = golden();
+  for (const Json &c : g.at("cases")) {
+    std::vector<Variable> vars;
+    std::vector<kiln::Dims> shapes;
+    for (const Json &v : g.at("variables")) {
+      shapes.push_back(v.at("shape").get<kiln::Dims>());
+      vars.emplace_back(tensor(v.at("init"), shapes.back()), v.at("name").get<std::string>());
+    }
+    opt::Optimizer o = opt::Optimizer::create(c.at("class_name").get<std::string>(),
+                                              Config::from_json(c.at("config").dump()));
+    if (c.contains("exclude_var_names"))
+      o.exclude_from_weight_decay({}, c.at("exclude_var_names").get<std::vector<std::string>>());
+    std::map<size_t, double> changes;
+    if (c.contains("set_learning_rate"))
+      for (const Json &p : c.at("set_learning_rate")) changes[p.at(0).get<size_t>()] = p.at(1).get<double>();
+    const std::string name = c.at("name").get<std::string>();
+    for (size_t step = 0; step < c.at("trajectory").size(); ++step) {
+      if (changes.count(step)) o.set_learning_rate(changes[step]);
+      EXPECT_NEAR(o.learning_rate(), c.at("learning_rates").at(step).get<double>(), 1e-12) << name;
+      std::vector<std::pair<Tensor, Variable>> pairs;
+      for (size_t i = 0; i < vars.size(); ++i) {
+        const Json &gj = g.at("gradients").at(step).at(i);
+        pairs.emplace_back(gj.is_null() ? Tensor() : tensor(gj, shapes[i]), vars[i]);
+      }
+      o.apply_gradients(pairs);
+      for (size_t i = 0; i < vars.size(); ++i) {
+        const std::vector<float> got = vars[i].value().to_vector<float>();
+        const Json &want = c.at("trajectory").at(step).at(i);
+        for (size_t k = 0; k < got.size(); ++k) {
+          const double w = want.at(k).get<double>();
+          ASSERT_LE(std::fabs(got[k] - w), 2e-5 + 2e-5 * std::fabs(w))
+              << name << " step " << step << " var " << i;
+        }
+      }
+    }
+    EXPECT_EQ(o.iterations(), 20) << name;
+  }
+}
+
+TEST(HppOptimizers, TypedOptionsGiveKerasConfigs) {
+  opt::AdamOptions ao;
+  ao.amsgrad = true;
+  ao.clipnorm = 1.0;
+  opt::Optimizer adam = opt::Adam(0.01, ao);
+  Config c = adam.get_config();
+  EXPECT_EQ(adam.class_name(), "Adam");
+  EXPECT_EQ(c.get_float("learning_rate"), 0.01);
+  EXPECT_TRUE(c.get_bool("amsgrad"));
+  EXPECT_EQ(c.get_float("clipnorm"), 1.0);
+  EXPECT_EQ(c.get_float("beta_2"), 0.999);
+  EXPECT_EQ(opt::AdamW().get_config().get_float("weight_decay"), 0.004);
+  EXPECT_EQ(opt::SGD().get_config().get_float("learning_rate"), 0.01);
+  opt::SGDOptions so;
+  so.momentum = 0.9;
+  so.nesterov = true;
+  EXPECT_TRUE(opt::SGD(0.1, so).get_config().get_bool("nesterov"));
+  opt::RMSpropOptions ro;
+  ro.centered = true;
+  EXPECT_TRUE(opt::RMSprop(0.001, ro).get_config().get_bool("centered"));
+  EXPECT_EQ(opt::Adagrad().get_config().get_float("initial_accumulator_value"), 0.1);
+  EXPECT_EQ(opt::Adadelta().get_config().get_float("rho"), 0.95);
+  EXPECT_EQ(opt::Nadam().class_name(), "Nadam");
+  EXPECT_EQ(opt::get("rmsprop").class_name(), "RMSprop");
+  // serialize / deserialize, copies share the optimizer.
+  opt::Optimizer back = opt::Optimizer::deserialize(adam.serialize());
+  EXPECT_EQ(back.get_config().to_json(), adam.get_config().to_json());
+  opt::Optimizer copy = adam;
+  EXPECT_EQ(copy.id(), adam.id());
+  EXPECT_NE(back.id(), adam.id());
+}
+
+TEST(HppOptimizers, LearningRateVariablesAndSlots) {
+  Variable w(Tensor::from_vector({1.f, 2.f, 3.f}, {3}), "dense/kernel");
+  Variable b(Tensor::from_vector({0.f}, {1}), "dense/bias");
+  opt::Optimizer o = opt::Adam(0.1);
+  o.apply_gradients({Tensor::from_vector({0.1f, 0.2f, 0.3f}, {3}), Tensor()}, {w, b});
+  EXPECT_EQ(o.iterations(), 1);
+  const std::vector<Variable> vs = o.variables();
+  ASSERT_EQ(vs.size(), 3u);
+  EXPECT_EQ(o.get_slot(w, "momentum").id(), vs[1].id());
+  EXPECT_EQ(o.get_slot(w, "v").id(), vs[2].id());
+  const std::vector<float> m = o.get_slot(w, "m").value().to_vector<float>();
+  o.set_learning_rate(0.5);
+  EXPECT_EQ(o.learning_rate(), 0.5);
+  EXPECT_EQ(o.get_slot(w, "m").value().to_vector<float>(), m);
+  try {
+    o.get_slot(b, "m");
+    ADD_FAILURE() << "expected NOT_FOUND";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_NOT_FOUND);
+  }
+  try {
+    o.apply_gradients({Tensor::from_vector({1.f}, {1})}, {w});
+    ADD_FAILURE() << "expected INVALID_ARGUMENT";
+  } catch (const kiln::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("dense/kernel"), std::string::npos) << e.what();
+  }
+  // A schedule: the learning rate follows iterations.
+  o.set_learning_rate(sch::ExponentialDecay(1.0, 1, 0.5));
+  EXPECT_EQ(o.learning_rate(), 0.5);
+  EXPECT_THROW(o.set_learning_rate(0.1), kiln::Error);
+}
+
+TEST(HppSchedules, Values) {
+  EXPECT_NEAR(sch::ExponentialDecay(0.1, 10, 0.5)(20), 0.025, 1e-15);
+  sch::ExponentialDecayOptions st;
+  st.staircase = true;
+  EXPECT_NEAR(sch::InverseTimeDecay(0.1, 10, 1.0, st)(15), 0.05, 1e-15);
+  EXPECT_EQ(sch::PiecewiseConstantDecay({10, 20}, {1.0, 0.5, 0.1})(15), 0.5);
+  EXPECT_NEAR(sch::PolynomialDecay(0.1, 10)(5), 0.05 + 0.00005, 1e-15);
+  sch::CosineDecayOptions co;
+  co.has_warmup_target = true;
+  co.warmup_target = 1.0;
+  co.warmup_steps = 10;
+  EXPECT_NEAR(sch::CosineDecay(0.0, 100, co)(5), 0.5, 1e-15);
+  sch::PolynomialDecayOptions to_zero;
+  to_zero.end_learning_rate = 0.0;
+  const sch::LearningRateSchedule warm = sch::LinearWarmup(sch::PolynomialDecay(1.0, 100, to_zero), 10);
+  EXPECT_NEAR(warm(5), 0.45, 1e-15);
+  EXPECT_NEAR(warm(50), 0.5, 1e-15);
+  EXPECT_EQ(warm.class_name(), "LinearWarmup");
+  EXPECT_EQ(sch::LearningRateSchedule::deserialize(warm.serialize())(50), warm(50));
+  EXPECT_THROW(sch::LearningRateSchedule("Nope", Config())(1), kiln::Error);
+}
+
+TEST(HppOptimizers, BertCreateOptimizerAndATrainingLoop) {
+  // BERT's recipe in one line: AdamW, warm-up over 10 steps, linear decay to 0 at 200.
+  opt::Optimizer bert = opt::create_optimizer(0.05, 200, 10);
+  const Config c = bert.get_config();
+  EXPECT_EQ(bert.class_name(), "AdamW");
+  EXPECT_EQ(c.get_float("weight_decay"), 0.01);
+  EXPECT_EQ(c.get_config("learning_rate").get_string("class_name"), "LinearWarmup");
+  EXPECT_EQ(bert.learning_rate(), 0.0);
+  Variable w(Tensor::from_vector({0.f, 0.f, 0.f}, {3}), "dense/kernel");
+  Variable b(Tensor::from_vector({1.f}, {1}), "dense/bias");
+  const Tensor target = Tensor::from_vector({1.f, -1.f, 2.f}, {3});
+  float first = 0, last = 0;
+  for (int step = 0; step < 200; ++step) {
+    kiln::GradientTape tape;
+    Tensor d = w.value() - target;
+    Tensor loss = kiln::sum(d * d) + kiln::sum(b.value() * b.value());
+    tape.stop();
+    std::vector<Tensor> gv = tape.gradient(loss, {w, b});
+    if (step == 0) first = loss.to_vector<float>()[0];
+    last = loss.to_vector<float>()[0];
+    bert.apply_gradients(gv, {w, b});
+  }
+  EXPECT_LT(last, 0.2f * first);
+  EXPECT_NEAR(bert.learning_rate(), 0.0, 1e-12);
+}
+
+}  // namespace

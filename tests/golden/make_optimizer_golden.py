@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Writes optimizers_golden.json: 20-step optimizer trajectories and schedule values computed in
+float64 NumPy from Keras 3's formulas (keras/src/optimizers/*.py, base_optimizer.py,
+schedules/learning_rate_schedule.py) and TF Model Garden's LinearWarmup.
+
+Run from anywhere: python3 tests/golden/make_optimizer_golden.py. The C++, C and Python tests
+read the JSON and need no NumPy.
+"""
+import json
+import math
+import os
+
+import numpy as np
+
+STEPS = 20
+VARIABLES = [("dense/kernel", (3, 4)), ("dense/bias", (4,)), ("layer_norm/gamma", (2,))]
+
+
+# ------------------------------------------------------------------ schedules
+
+def schedule_value(s, step):
+    c, name = s["config"], s["class_name"]
+    step = float(step)
+    if name == "ExponentialDecay" or name == "InverseTimeDecay":
+        p = step / c["decay_steps"]
+        if c.get("staircase", False):
+            p = math.floor(p)
+        if name == "ExponentialDecay":
+            return c["initial_learning_rate"] * c["decay_rate"] ** p
+        return c["initial_learning_rate"] / (1.0 + c["decay_rate"] * p)
+    if name == "PiecewiseConstantDecay":
+        b, v = c["boundaries"], c["values"]
+        r = 0.0
+        if step <= b[0]:
+            r += v[0]
+        if step > b[-1]:
+            r += v[-1]
+        for lo, hi, val in zip(b[:-1], b[1:], v[1:-1]):
+            if lo < step <= hi:
+                r += val
+        return r
+    if name == "PolynomialDecay":
+        init, steps = c["initial_learning_rate"], float(c["decay_steps"])
+        end, power = c.get("end_learning_rate", 0.0001), c.get("power", 1.0)
+        if c.get("cycle", False):
+            steps = steps * (1.0 if step == 0 else math.ceil(step / c["decay_steps"]))
+        else:
+            step = min(step, steps)
+        return (init - end) * (1 - step / steps) ** power + end
+    if name == "CosineDecay":
+        init, steps, alpha = c["initial_learning_rate"], float(c["decay_steps"]), c.get("alpha", 0.0)
+        target, wsteps = c.get("warmup_target"), float(c.get("warmup_steps", 0))
+
+        def decay(s_, frm):
+            cosine = 0.5 * (1.0 + math.cos(math.pi * (s_ / steps)))
+            return frm * ((1 - alpha) * cosine + alpha)
+        if target is None:
+            return decay(min(step, steps), init)
+        step = min(step, steps + wsteps)
+        if step < wsteps:
+            return (target - init) * (step / wsteps) + init
+        return decay(step - wsteps, target)
+    if name == "LinearWarmup":
+        after, wsteps, wlr = c["after_warmup_lr_sched"], float(c["warmup_steps"]), c.get("warmup_learning_rate", 0.0)
+        at = (lambda st: schedule_value(after, st)) if isinstance(after, dict) else (lambda st: after)
+        if step < wsteps:
+            return wlr + step * (at(wsteps) - wlr) / wsteps
+        return at(step)
+    raise ValueError(name)
+
+
+# ----------------------------------------------------------------- optimizers
+
+DEFAULT_LR = {"SGD": 0.01}
+
+
+class Reference:
+    """One optimizer, float64, Keras 3's formulas."""
+
+    def __init__(self, class_name, config, exclude):
+        self.cls, self.c = class_name, dict(config)
+        self.lr = self.c.get("learning_rate", DEFAULT_LR.get(class_name, 0.001))
+        self.wd = self.c.get("weight_decay", 0.004 if class_name == "AdamW" else None)
+        self.exclude = exclude
+        self.iterations = 0
+        self.slots = {}
+        self.u_product = 1.0
+
+    def current_lr(self):
+        return schedule_value(self.lr, self.iterations) if isinstance(self.lr, dict) else self.lr
+
+    def slot(self, name, key, like, init=0.0):
+        return self.slots.setdefault((name, key), np.full_like(like, init))
+
+    def apply(self, grads, weights, names):
+        pairs = [(g, i) for i, g in enumerate(grads) if g is not None]
+        lr = self.current_lr()
+        c = self.c
+        gs = [g for g, _ in pairs]
+        if c.get("clipnorm"):
+            out = []
+            for g in gs:
+                n = math.sqrt(float(np.sum(g * g)))
+                out.append(g * c["clipnorm"] / max(n, c["clipnorm"]))
+            gs = out
+        elif c.get("global_clipnorm"):
+            n = math.sqrt(sum(float(np.sum(g * g)) for g in gs))
+            scale = c["global_clipnorm"] * min(1.0 / n, 1.0 / c["global_clipnorm"])
+            gs = [g * scale for g in gs]
+        elif c.get("clipvalue"):
+            gs = [np.clip(g, -c["clipvalue"], c["clipvalue"]) for g in gs]
+        t = self.iterations + 1
+        if self.cls == "Nadam":
+            self.u_product *= self._u(t)
+        for g, (_, i) in zip(gs, pairs):
+            w = weights[i]
+            if self.wd and not any(x in names[i] for x in self.exclude):
+                w = w - w * self.wd * lr
+            weights[i] = self.update(g, w, names[i], lr, t)
+        self.iterations += 1
+
+    def _u(self, t):
+        return self.c.get("beta_1", 0.9) * (1.0 - 0.5 * 0.96 ** t)
+
+    def update(self, g, w, key, lr, t):
+        c, cls = self.c, self.cls
+        if cls == "SGD":
+            mom = c.get("momentum", 0.0)
+            if mom == 0:
+                return w - g * lr
+            m = self.slot("momentum", key, w)
+            m[...] = m * mom - g * lr
+            if c.get("nesterov", False):
+                return w + (m * mom - g * lr)
+            return w + m
+        if cls in ("Adam", "AdamW"):
+            b1, b2, eps = c.get("beta_1", 0.9), c.get("beta_2", 0.999), c.get("epsilon", 1e-7)
+            alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            m, v = self.slot("momentum", key, w), self.slot("velocity", key, w)
+            m += (g - m) * (1 - b1)
+            v += (g * g - v) * (1 - b2)
+            if c.get("amsgrad", False):
+                vh = self.slot("velocity_hat", key, w)
+                vh[...] = np.maximum(vh, v)
+                v = vh
+            return w - (m * alpha) / (np.sqrt(v) + eps)
+        if cls == "RMSprop":
+            rho, mom, eps = c.get("rho", 0.9), c.get("momentum", 0.0), c.get("epsilon", 1e-7)
+            vel = self.slot("velocity", key, w)
+            vel[...] = rho * vel + (1 - rho) * g * g
+            if c.get("centered", False):
+                a = self.slot("average_gradient", key, w)
+                a[...] = rho * a + (1 - rho) * g
+                denom = vel - a * a + eps
+            else:
+                denom = vel + eps
+            inc = lr * g / np.sqrt(denom)
+            if mom > 0:
+                m = self.slot("momentum", key, w)
+                m[...] = mom * m + inc
+                return w - m
+            return w - inc
+        if cls == "Adagrad":
+            eps = c.get("epsilon", 1e-7)
+            acc = self.slot("accumulator", key, w, c.get("initial_accumulator_value", 0.1))
+            acc += g * g
+            return w - lr * g / np.sqrt(acc + eps)
+        if cls == "Adadelta":
+            rho, eps = c.get("rho", 0.95), c.get("epsilon", 1e-7)
+            ag, adv = self.slot("accumulated_grad", key, w), self.slot("accumulated_delta_var", key, w)
+            ag[...] = rho * ag + (1 - rho) * g * g
+            delta = -(np.sqrt(adv + eps) * g) / np.sqrt(ag + eps)
+            adv[...] = rho * adv + (1 - rho) * delta * delta
+            return w + lr * delta
+        if cls == "Nadam":
+            b1, b2, eps = c.get("beta_1", 0.9), c.get("beta_2", 0.999), c.get("epsilon", 1e-7)
+            u_t, u_next = self._u(t), self._u(t + 1)
+            prod, prod_next = self.u_product, self.u_product * u_next
+            m, v = self.slot("momentum", key, w), self.slot("velocity", key, w)
+            m += (g - m) * (1 - b1)
+            v += (g * g - v) * (1 - b2)
+            m_hat = u_next * m / (1 - prod_next) + (1 - u_t) * g / (1 - prod)
+            v_hat = v / (1 - b2 ** t)
+            return w - m_hat * lr / (np.sqrt(v_hat) + eps)
+        raise ValueError(cls)
+
+
+def poly(init, steps, end):
+    return {"class_name": "PolynomialDecay",
+            "config": {"initial_learning_rate": init, "decay_steps": steps, "end_learning_rate": end}}
+
+
+CASES = [
+    ("sgd", "SGD", {"learning_rate": 0.1}),
+    ("sgd_momentum", "SGD", {"learning_rate": 0.05, "momentum": 0.9}),
+    ("sgd_nesterov", "SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("sgd_weight_decay", "SGD", {"learning_rate": 0.1, "weight_decay": 0.05}),
+    ("sgd_global_clipnorm", "SGD", {"learning_rate": 0.1, "global_clipnorm": 1.0}),
+    ("adam", "Adam", {"learning_rate": 0.05}),
+    ("adam_defaults", "Adam", {}),
+    ("adam_amsgrad", "Adam", {"learning_rate": 0.05, "amsgrad": True}),
+    ("adam_clipnorm", "Adam", {"learning_rate": 0.05, "clipnorm": 0.5}),
+    ("adam_clipvalue", "Adam", {"learning_rate": 0.05, "clipvalue": 0.1}),
+    ("adam_schedule", "Adam", {"learning_rate": {"class_name": "ExponentialDecay", "config": {
+        "initial_learning_rate": 0.05, "decay_steps": 5, "decay_rate": 0.5}}}),
+    ("adam_lr_change", "Adam", {"learning_rate": 0.05}),
+    ("adamw", "AdamW", {"learning_rate": 0.05, "weight_decay": 0.1}),
+    ("adamw_exclude", "AdamW", {"learning_rate": 0.05, "weight_decay": 0.1}),
+    ("adamw_warmup", "AdamW", {"learning_rate": {"class_name": "LinearWarmup", "config": {
+        "after_warmup_lr_sched": poly(0.05, STEPS, 0.0), "warmup_steps": 5, "warmup_learning_rate": 0.0}},
+        "weight_decay": 0.01, "exclude_from_weight_decay": ["layer_norm", "bias"]}),
+    ("rmsprop", "RMSprop", {"learning_rate": 0.01}),
+    ("rmsprop_momentum_centered", "RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "centered": True}),
+    ("adagrad", "Adagrad", {"learning_rate": 0.1}),
+    ("adadelta", "Adadelta", {"learning_rate": 1.0}),
+    ("nadam", "Nadam", {"learning_rate": 0.05}),
+]
+# Cases with exclusions given by exclude_from_weight_decay(var_names=...), not by the config.
+EXCLUDE_CALL = {"adamw_exclude": ["bias"]}
+# Cases whose learning rate is set mid-run: {step index: new learning rate}.
+LR_CHANGES = {"adam_lr_change": {10: 0.01}}
+
+SCHEDULES = [
+    {"class_name": "ExponentialDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9}},
+    {"class_name": "ExponentialDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9,
+                                                  "staircase": True}},
+    {"class_name": "PiecewiseConstantDecay", "config": {"boundaries": [10, 20], "values": [1.0, 0.5, 0.1]}},
+    {"class_name": "PolynomialDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 20}},
+    {"class_name": "PolynomialDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 10,
+                                                 "end_learning_rate": 0.01, "power": 2.0, "cycle": True}},
+    {"class_name": "CosineDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 20, "alpha": 0.1}},
+    {"class_name": "CosineDecay", "config": {"initial_learning_rate": 0.0, "decay_steps": 20,
+                                             "warmup_target": 0.1, "warmup_steps": 5}},
+    {"class_name": "InverseTimeDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 5, "decay_rate": 0.5}},
+    {"class_name": "InverseTimeDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 5, "decay_rate": 0.5,
+                                                  "staircase": True}},
+    {"class_name": "LinearWarmup", "config": {"after_warmup_lr_sched": poly(0.1, 30, 0.0), "warmup_steps": 10,
+                                              "warmup_learning_rate": 0.0}},
+    {"class_name": "LinearWarmup", "config": {"after_warmup_lr_sched": 0.05, "warmup_steps": 4,
+                                              "warmup_learning_rate": 0.01}},
+]
+SCHEDULE_STEPS = [0, 1, 3, 4, 5, 9, 10, 11, 15, 19, 20, 21, 25, 30, 35]
+
+
+def main():
+    rng = np.random.default_rng(20261130)
+    inits = [rng.normal(0, 1, shape).astype(np.float32).astype(np.float64) for _, shape in VARIABLES]
+    grads = []
+    for step in range(STEPS):
+        gs = [(rng.normal(0, 1, shape) * 1.5).astype(np.float32).astype(np.float64) for _, shape in VARIABLES]
+        if step == 3:
+            gs[1] = None  # a missing gradient skips its variable, as Keras does
+        grads.append(gs)
+    names = [n for n, _ in VARIABLES]
+    cases = []
+    for case, cls, config in CASES:
+        exclude = list(config.get("exclude_from_weight_decay", [])) + EXCLUDE_CALL.get(case, [])
+        ref = Reference(cls, config, exclude)
+        weights = [w.copy() for w in inits]
+        trajectory, rates = [], []
+        for step in range(STEPS):
+            if step in LR_CHANGES.get(case, {}):
+                ref.lr = LR_CHANGES[case][step]
+            rates.append(ref.current_lr())
+            ref.apply(grads[step], weights, names)
+            trajectory.append([w.reshape(-1).tolist() for w in weights])
+        entry = {"name": case, "class_name": cls, "config": config, "trajectory": trajectory,
+                 "learning_rates": rates}
+        if case in EXCLUDE_CALL:
+            entry["exclude_var_names"] = EXCLUDE_CALL[case]
+        if case in LR_CHANGES:
+            entry["set_learning_rate"] = [[k, v] for k, v in LR_CHANGES[case].items()]
+        cases.append(entry)
+    schedules = [{"schedule": s, "steps": SCHEDULE_STEPS, "values": [schedule_value(s, st) for st in SCHEDULE_STEPS]}
+                 for s in SCHEDULES]
+    out = {
+        "about": "Generated by tests/golden/make_optimizer_golden.py from Keras 3's formulas in float64.",
+        "steps": STEPS,
+        "variables": [{"name": n, "shape": list(s), "init": w.reshape(-1).tolist()}
+                      for (n, s), w in zip(VARIABLES, inits)],
+        "gradients": [[None if g is None else g.reshape(-1).tolist() for g in gs] for gs in grads],
+        "cases": cases,
+        "schedules": schedules,
+    }
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optimizers_golden.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=None, separators=(",", ":"))
+        f.write("\n")
+    print("wrote", path, "with", len(cases), "optimizer cases and", len(schedules), "schedules")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""kiln.optimizers and kiln.optimizers.schedules: every golden trajectory (tests/golden/
+optimizers_golden.json, made by tests/golden/make_optimizer_golden.py from Keras's formulas),
+Keras's API (apply_gradients(zip(...)), iterations, learning_rate get/set, variables, slots,
+exclude_from_weight_decay, get/serialize/deserialize), a GradientTape loop, and errors."""
+import json
+import os
+import unittest
+
+import numpy as np
+
+import kiln
+from kiln import optimizers
+from kiln.optimizers import schedules
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "golden", "optimizers_golden.json")
+
+
+def load_golden():
+    with open(GOLDEN) as f:
+        return json.load(f)
+
+
+class GoldenTest(unittest.TestCase):
+    def test_trajectories(self):
+        g = load_golden()
+        self.assertGreaterEqual(len(g["cases"]), 20)
+        for case in g["cases"]:
+            with self.subTest(case=case["name"]):
+                variables = [kiln.Variable(np.array(v["init"], np.float32).reshape(v["shape"]), name=v["name"])
+                             for v in g["variables"]]
+                opt = optimizers.deserialize({"class_name": case["class_name"], "config": case["config"]})
+                if "exclude_var_names" in case:
+                    opt.exclude_from_weight_decay(var_names=case["exclude_var_names"])
+                changes = dict((int(k), v) for k, v in case.get("set_learning_rate", []))
+                for step, want in enumerate(case["trajectory"]):
+                    if step in changes:
+                        opt.learning_rate = changes[step]
+                    self.assertAlmostEqual(opt.learning_rate, case["learning_rates"][step], places=12)
+                    grads = [None if gr is None else np.array(gr, np.float32).reshape(v.shape)
+                             for gr, v in zip(g["gradients"][step], variables)]
+                    opt.apply_gradients(zip(grads, variables))
+                    for v, w in zip(variables, want):
+                        np.testing.assert_allclose(v.numpy().reshape(-1), w, rtol=2e-5, atol=2e-5,
+                                                   err_msg="%s step %d %s" % (case["name"], step, v.name))
+                self.assertEqual(int(opt.iterations), len(case["trajectory"]))
+
+    def test_schedules(self):
+        for s in load_golden()["schedules"]:
+            sched = schedules.deserialize(s["schedule"])
+            for step, want in zip(s["steps"], s["values"]):
+                self.assertAlmostEqual(sched(step), want, places=13, msg="%s at %d" % (s["schedule"], step))
+            again = schedules.deserialize({"class_name": s["schedule"]["class_name"], "config": sched.get_config()})
+            self.assertEqual(again.get_config(), sched.get_config())
+
+
+class ApiTest(unittest.TestCase):
+    def test_keras_names_and_defaults(self):
+        self.assertIs(kiln.keras.optimizers, optimizers)
+        self.assertIs(kiln.keras.optimizers.schedules, schedules)
+        self.assertEqual(optimizers.SGD().get_config()["learning_rate"], 0.01)
+        self.assertAlmostEqual(optimizers.AdamW().get_config()["weight_decay"], 0.004)
+        self.assertIsNone(optimizers.Adam().get_config()["weight_decay"])
+        c = optimizers.Adam(0.01, 0.8, amsgrad=True, clipnorm=1.0, name="my_adam").get_config()
+        self.assertEqual((c["learning_rate"], c["beta_1"], c["amsgrad"], c["clipnorm"], c["name"]),
+                         (0.01, 0.8, True, 1.0, "my_adam"))
+        self.assertEqual(optimizers.RMSprop().get_config()["rho"], 0.9)
+        self.assertEqual(optimizers.Adagrad().get_config()["initial_accumulator_value"], 0.1)
+        self.assertEqual(optimizers.Adadelta().get_config()["rho"], 0.95)
+        self.assertIsInstance(optimizers.get("adam"), optimizers.Adam)
+        self.assertIsInstance(optimizers.get("nadam"), optimizers.Nadam)
+        opt = optimizers.SGD(0.1, momentum=0.9, nesterov=True)
+        back = optimizers.deserialize(optimizers.serialize(opt))
+        self.assertIsInstance(back, optimizers.SGD)
+        self.assertEqual(back.get_config(), opt.get_config())
+        self.assertIs(optimizers.get(opt), opt)
+        with self.assertRaises(TypeError):
+            optimizers.Adam(beta1=0.5)
+
+    def test_apply_gradients_state_and_slots(self):
+        w = kiln.Variable([1.0, 2.0, 3.0], name="dense/kernel")
+        b = kiln.Variable([0.5], name="dense/bias")
+        opt = optimizers.Adam(learning_rate=0.1)
+        self.assertEqual(len(opt.variables), 1)
+        opt.apply_gradients(zip([kiln.constant([0.1, 0.2, 0.3]), None], [w, b]))
+        self.assertEqual(int(opt.iterations), 1)
+        self.assertEqual(opt.iterations.dtype, "int64")
+        self.assertEqual(b.numpy().tolist(), [0.5])  # None skips
+        self.assertEqual(len(opt.variables), 3)
+        m = opt.get_slot(w, "m").numpy()
+        np.testing.assert_allclose(m, [0.01, 0.02, 0.03], rtol=1e-6)
+        self.assertEqual(opt.get_slot(w, "momentum")._unique_id, opt.variables[1]._unique_id)
+        # The learning rate changes mid-run without resetting the moments.
+        opt.learning_rate = 0.01
+        self.assertEqual(opt.learning_rate, 0.01)
+        np.testing.assert_array_equal(opt.get_slot(w, "m").numpy(), m)
+        # A value read before a step keeps its value.
+        before = w.value()
+        copy = before.numpy().copy()
+        opt.apply_gradients([(np.array([1.0, 1.0, 1.0], np.float32), w)])
+        np.testing.assert_array_equal(before.numpy(), copy)
+        self.assertFalse(np.array_equal(w.numpy(), copy))
+        with self.assertRaises(kiln.NotFoundError):
+            opt.get_slot(b, "m")
+
+    def test_schedule_learning_rate(self):
+        sched = schedules.ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5)
+        self.assertEqual(sched(2), 0.25)
+        opt = optimizers.SGD(learning_rate=sched)
+        self.assertEqual(opt.get_config()["learning_rate"]["class_name"], "ExponentialDecay")
+        w = kiln.Variable([1.0])
+        opt.apply_gradients([(kiln.constant([1.0]), w)])
+        self.assertEqual(opt.learning_rate, 0.5)
+        np.testing.assert_allclose(w.numpy(), [0.0])
+        with self.assertRaises(kiln.FailedPreconditionError):
+            opt.learning_rate = 0.1
+        back = optimizers.SGD.from_config(opt.get_config())
+        self.assertEqual(back.learning_rate, 1.0)
+        warm = schedules.LinearWarmup(schedules.PolynomialDecay(1.0, 100, end_learning_rate=0.0), 10)
+        self.assertAlmostEqual(warm(5), 0.45)
+        self.assertAlmostEqual(warm(50), 0.5)
+        self.assertAlmostEqual(schedules.CosineDecay(0.0, 100, warmup_target=1.0, warmup_steps=10)(5), 0.5)
+        self.assertEqual(schedules.PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1])(15), 0.5)
+
+    def test_weight_decay_exclusion(self):
+        k = kiln.Variable([1.0, 1.0], name="encoder/dense/kernel")
+        b = kiln.Variable([1.0, 1.0], name="encoder/dense/bias")
+        ln = kiln.Variable([1.0, 1.0], name="encoder/LayerNorm/gamma")
+        opt = optimizers.AdamW(learning_rate=0.1, weight_decay=0.5)
+        opt.exclude_from_weight_decay(var_list=[ln], var_names=["bias"])
+        zero = np.zeros(2, np.float32)
+        opt.apply_gradients(zip([zero, zero, zero], [k, b, ln]))
+        np.testing.assert_allclose(k.numpy(), [0.95, 0.95], rtol=1e-6)
+        self.assertEqual(b.numpy().tolist(), [1.0, 1.0])
+        self.assertEqual(ln.numpy().tolist(), [1.0, 1.0])
+        with self.assertRaises(kiln.FailedPreconditionError):
+            opt.exclude_from_weight_decay(var_names=["x"])
+
+    def test_errors(self):
+        w = kiln.Variable(np.zeros((2, 3), np.float32), name="dense/kernel")
+        opt = optimizers.Adam()
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "dense/kernel"):
+            opt.apply_gradients([(np.zeros((3, 2), np.float32), w)])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "no gradients"):
+            opt.apply_gradients([(None, w)])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "only one of"):
+            optimizers.SGD(clipnorm=1.0, clipvalue=1.0)
+        with self.assertRaises(kiln.NotFoundError):
+            schedules.LearningRateSchedule.__call__(type("X", (schedules.LearningRateSchedule,),
+                                                         {"_class_name": "Nope"})(), 1)
+        self.assertEqual(int(opt.iterations), 0)
+
+
+class TrainingLoopTest(unittest.TestCase):
+    def test_gradient_tape_loop_lowers_the_loss(self):
+        kiln.set_seed(3)
+        model = kiln.Sequential([kiln.layers.Dense(4, activation="tanh"), kiln.layers.Dense(1)])
+        x = np.linspace(-1, 1, 32, dtype=np.float32).reshape(32, 1)
+        y = (0.8 * x + 0.3).astype(np.float32)
+        opt = optimizers.create_optimizer(0.05, num_train_steps=150, num_warmup_steps=10)
+        self.assertIsInstance(opt, optimizers.AdamW)
+        losses = []
+        for _ in range(150):
+            with kiln.GradientTape() as tape:
+                d = model(x) - y
+                loss = kiln.mean(d * d)
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            losses.append(float(loss))
+        self.assertLess(losses[-1], 0.1 * losses[0])
+        self.assertEqual(int(opt.iterations), 150)
+        # Slots for every trainable variable, after iterations.
+        self.assertEqual(len(opt.variables), 1 + 2 * len(model.trainable_variables))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,389 @@
+// Optimizers and schedules in the core: 20-step trajectories of every optimizer (and clipping,
+// weight decay and its exclusions, schedules, a learning rate changed mid-run) against
+// tests/golden/optimizers_golden.json (NumPy float64 from Keras's formulas, made by
+// tests/golden/make_optimizer_golden.py) in float32 and float64; thread-count invariance; the
+// copy-on-write rule of in-place updates; slots, variables, configs and errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "autodiff/variable.h"
+#include "core/config.h"
+#include "core/threads.h"
+#include "test_util.h"
+#include "train/optimizer.h"
+#include "train/schedules.h"
+
+#ifndef KILN_TEST_SOURCE_DIR
+#error "KILN_TEST_SOURCE_DIR must name the source tree (tests/unit/CMakeLists.txt sets it)"
+#endif
+
+namespace kiln::train {
+namespace {
+
+using autodiff::Variable;
+using Json = nlohmann::ordered_json;
+using testing::expect_error;
+
+const Json &golden() {
+  static const Json j = [] {
+    const std::string path = std::string(KILN_TEST_SOURCE_DIR) + "/tests/golden/optimizers_golden.json";
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return Json::parse(ss.str(), nullptr, false);
+  }();
+  return j;
+}
+
+Config config_of(const Json &j) { return Config::from_json(j.dump()); }
+
+template <typename T>
+Tensor tensor_of(const Json &values, const Shape &shape) {
+  std::vector<T> v;
+  for (const Json &x : values) v.push_back(static_cast<T>(x.get<double>()));
+  return Tensor::from_data(dtype_of<T>::value, shape, v.data(), v.size() * sizeof(T));
+}
+
+template <typename T>
+std::vector<double> read(const Variable &v) {
+  const Tensor t = v.peek();
+  return std::vector<double>(t.data<T>(), t.data<T>() + t.num_elements());
+}
+
+// One golden case in dtype T; returns the worst relative error.
+template <typename T>
+void run_case(const Json &c, double rtol, double atol) {
+  const Json &g = golden();
+  std::vector<VariablePtr> vars;
+  std::vector<Shape> shapes;
+  for (const Json &v : g.at("variables")) {
+    shapes.emplace_back(v.at("shape").get<std::vector<int64_t>>());
+    vars.push_back(std::make_shared<Variable>(v.at("name").get<std::string>(),
+                                              tensor_of<T>(v.at("init"), shapes.back()), true));
+  }
+  OptimizerPtr opt = make_optimizer(c.at("class_name").get<std::string>(), config_of(c.at("config")));
+  if (c.contains("exclude_var_names"))
+    opt->exclude_from_weight_decay({}, c.at("exclude_var_names").get<std::vector<std::string>>());
+  std::map<int64_t, double> lr_changes;
+  if (c.contains("set_learning_rate"))
+    for (const Json &p : c.at("set_learning_rate"))
+      lr_changes[p.at(0).get<int64_t>()] = p.at(1).get<double>();
+  const std::string name = c.at("name").get<std::string>() + (sizeof(T) == 4 ? " (float32)" : " (float64)");
+  for (size_t step = 0; step < c.at("trajectory").size(); ++step) {
+    if (lr_changes.count(static_cast<int64_t>(step)))
+      opt->set_learning_rate(lr_changes[static_cast<int64_t>(step)]);
+    EXPECT_NEAR(opt->learning_rate(), c.at("learning_rates").at(step).get<double>(), 1e-12)
+        << name << " step " << step;
+    std::vector<Tensor> grads;
+    for (size_t i = 0; i < vars.size(); ++i) {
+      const Json &gj = g.at("gradients").at(step).at(i);
+      grads.push_back(gj.is_null() ? Tensor() : tensor_of<T>(gj, shapes[i]));
+    }
+    opt->apply_gradients(grads, vars);
+    for (size_t i = 0; i < vars.size(); ++i) {
+      const std::vector<double> got = read<T>(*vars[i]);
+      const Json &want = c.at("trajectory").at(step).at(i);
+      for (size_t k = 0; k < got.size(); ++k) {
+        const double w = want.at(k).get<double>();
+        ASSERT_LE(std::fabs(got[k] - w), atol + rtol * std::fabs(w))
+            << name << " step " << step << " variable " << vars[i]->name() << " element " << k;
+      }
+    }
+  }
+  EXPECT_EQ(opt->iterations(), static_cast<int64_t>(c.at("trajectory").size())) << name;
+}
+
+TEST(OptimizerGolden, EveryCaseFloat32AndFloat64) {
+  ASSERT_FALSE(golden().is_discarded()) << "cannot read tests/golden/optimizers_golden.json";
+  ASSERT_GE(golden().at("cases").size(), 20u);
+  for (const Json &c : golden().at("cases")) {
+    run_case<float>(c, 2e-5, 2e-5);
+    run_case<double>(c, 1e-11, 1e-12);
+  }
+}
+
+TEST(ScheduleGolden, EverySchedule) {
+  for (const Json &s : golden().at("schedules")) {
+    SchedulePtr sched = deserialize_schedule(config_of(s.at("schedule")));
+    for (size_t i = 0; i < s.at("steps").size(); ++i) {
+      const int64_t step = s.at("steps").at(i).get<int64_t>();
+      EXPECT_NEAR((*sched)(step), s.at("values").at(i).get<double>(), 1e-14)
+          << s.at("schedule").dump() << " at step " << step;
+    }
+    // get_config round-trips: the same schedule again.
+    SchedulePtr again = deserialize_schedule(sched->serialize());
+    EXPECT_EQ(again->serialize(), sched->serialize());
+  }
+}
+
+TEST(Schedules, ErrorsAndAliases) {
+  EXPECT_NEAR(
+      (*make_schedule(
+          "exponential_decay",
+          Config().set("initial_learning_rate", 1.0).set("decay_steps", 1).set("decay_rate", 0.5)))(2),
+      0.25, 1e-15);
+  expect_error([] { make_schedule("NoSuchDecay", Config()); }, Code::kNotFound,
+               {"NoSuchDecay", "ExponentialDecay"});
+  expect_error(
+      [] {
+        make_schedule("ExponentialDecay", Config().set("initial_learning_rate", 1.0).set("decay_rate", 0.5));
+      },
+      Code::kInvalidArgument, {"decay_steps", "required"});
+  expect_error(
+      [] {
+        make_schedule(
+            "ExponentialDecay",
+            Config().set("initial_learning_rate", 1.0).set("decay_steps", 0).set("decay_rate", 0.5));
+      },
+      Code::kInvalidArgument, {"decay_steps must be > 0"});
+  expect_error(
+      [] {
+        make_schedule("PolynomialDecay",
+                      Config().set("initial_learning_rate", 1.0).set("decay_steps", 3).set("decay_rte", 0.5));
+      },
+      Code::kInvalidArgument, {"decay_rte"});
+  expect_error(
+      [] {
+        make_schedule(
+            "PiecewiseConstantDecay",
+            Config().set("boundaries", std::vector<int64_t>{1, 2}).set("values", std::vector<double>{1.0}));
+      },
+      Code::kInvalidArgument, {"one shorter"});
+}
+
+VariablePtr var(const std::string &name, const Shape &shape, unsigned seed, DType dtype = DType::kFloat32) {
+  Tensor t = testing::random_tensor(shape, seed);
+  if (dtype == DType::kFloat64) {
+    std::vector<double> d(testing::values(t).begin(), testing::values(t).end());
+    t = Tensor::from_data(DType::kFloat64, shape, d.data(), d.size() * sizeof(double));
+  }
+  return std::make_shared<Variable>(name, t, true);
+}
+
+TEST(Optimizer, OneAndTwoThreadsGiveTheSameBits) {
+  // Large enough to run on several threads (above the elementwise threshold) and to need
+  // several blocks in the global norm.
+  auto run = [](int threads) {
+    set_num_threads_for_this_thread(threads);
+    std::vector<VariablePtr> vars{var("w", Shape({300, 500}), 1), var("b", Shape({500}), 2)};
+    OptimizerPtr opt =
+        make_optimizer("AdamW", Config().set("global_clipnorm", 1.0).set("learning_rate", 0.01));
+    for (int s = 0; s < 3; ++s)
+      opt->apply_gradients(
+          {testing::random_tensor(Shape({300, 500}), 10 + s), testing::random_tensor(Shape({500}), 20 + s)},
+          vars);
+    set_num_threads_for_this_thread(0);
+    std::vector<float> out;
+    for (const VariablePtr &v : opt->variables()) {
+      if (v->dtype() != DType::kFloat32) continue;
+      const std::vector<float> x = testing::values(v->peek());
+      out.insert(out.end(), x.begin(), x.end());
+    }
+    for (const VariablePtr &v : vars) {
+      const std::vector<float> x = testing::values(v->peek());
+      out.insert(out.end(), x.begin(), x.end());
+    }
+    return out;
+  };
+  const std::vector<float> one = run(1), two = run(2);
+  ASSERT_EQ(one.size(), two.size());
+  EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
+}
+
+TEST(Optimizer, UpdatesInPlaceButNeverChangesATensorReadEarlier) {
+  VariablePtr w = var("w", Shape({64}), 3);
+  OptimizerPtr opt = make_optimizer("Adam", Config().set("learning_rate", 0.1));
+  const Tensor g = testing::random_tensor(Shape({64}), 4);
+  opt->apply_gradients({g}, {w});             // makes the slots
+  const void *before = w->peek().raw_data();  // the lease ends with the temporary
+  const void *slot_before = opt->slot(w->id(), "momentum")->peek().raw_data();
+  opt->apply_gradients({g}, {w});
+  EXPECT_EQ(w->peek().raw_data(), before) << "no reader: the weight is updated in place";
+  EXPECT_EQ(opt->slot(w->id(), "momentum")->peek().raw_data(), slot_before) << "slots too";
+
+  const Tensor read_w = w->value();
+  const Tensor read_m = opt->slot(w->id(), "m")->value();
+  const std::vector<float> w0 = testing::values(read_w), m0 = testing::values(read_m);
+  opt->apply_gradients({g}, {w});
+  EXPECT_EQ(testing::values(read_w), w0);
+  EXPECT_EQ(testing::values(read_m), m0);
+  EXPECT_NE(testing::values(w->peek()), w0);
+  EXPECT_NE(testing::values(opt->slot(w->id(), "momentum")->peek()), m0);
+}
+
+TEST(Optimizer, VariablesSlotsAndIds) {
+  VariablePtr a = var("dense/kernel", Shape({2, 3}), 5), b = var("dense/bias", Shape({3}), 6);
+  OptimizerPtr opt = make_optimizer("adam", Config().set("amsgrad", true));
+  EXPECT_EQ(opt->class_name(), "Adam");
+  EXPECT_EQ(opt->variables().size(), 1u);  // iterations only, before the first step
+  EXPECT_EQ(opt->iterations_variable()->dtype(), DType::kInt64);
+  EXPECT_FALSE(opt->iterations_variable()->trainable());
+  expect_error([&] { opt->slot(a->id(), "momentum"); }, Code::kNotFound, {"no slots"});
+  // b first: slot order follows the first update, not the list position.
+  opt->apply_gradients({Tensor(), testing::random_tensor(Shape({3}), 7)}, {a, b});
+  opt->apply_gradients({testing::random_tensor(Shape({2, 3}), 8), testing::random_tensor(Shape({3}), 9)},
+                       {a, b});
+  const std::vector<VariablePtr> vs = opt->variables();
+  ASSERT_EQ(vs.size(), 7u);
+  EXPECT_EQ(vs[0], opt->iterations_variable());
+  EXPECT_EQ(opt->iterations(), 2);
+  EXPECT_EQ(vs[1], opt->slot(b->id(), "momentum"));
+  EXPECT_EQ(vs[2], opt->slot(b->id(), "velocity"));
+  EXPECT_EQ(vs[3], opt->slot(b->id(), "vhat"));
+  EXPECT_EQ(vs[4], opt->slot(a->id(), "m"));
+  EXPECT_EQ(vs[4]->shape(), a->shape());
+  EXPECT_NE(vs[4]->name().find("dense/kernel/momentum"), std::string::npos) << vs[4]->name();
+  expect_error([&] { opt->slot(a->id(), "accumulator"); }, Code::kNotFound,
+               {"accumulator", "momentum, velocity"});
+  // Nadam lists its u_product after iterations.
+  OptimizerPtr nadam = make_optimizer("Nadam", Config());
+  nadam->apply_gradients({testing::random_tensor(Shape({3}), 7)}, {b});
+  EXPECT_EQ(nadam->variables().size(), 4u);
+  EXPECT_EQ(nadam->variables()[1]->dtype(), DType::kFloat64);
+}
+
+TEST(Optimizer, LearningRateChangedMidRunKeepsTheMoments) {
+  VariablePtr w = var("w", Shape({5}), 11);
+  OptimizerPtr opt = make_optimizer("Adam", Config().set("learning_rate", 0.1));
+  opt->apply_gradients({testing::random_tensor(Shape({5}), 12)}, {w});
+  const std::vector<float> m = testing::values(opt->slot(w->id(), "momentum")->peek());
+  opt->set_learning_rate(0.01);
+  EXPECT_EQ(opt->learning_rate(), 0.01);
+  EXPECT_EQ(testing::values(opt->slot(w->id(), "momentum")->peek()), m);
+  EXPECT_EQ(opt->iterations(), 1);
+  EXPECT_EQ(opt->get_config().get_float("learning_rate"), 0.01);
+  // A schedule follows iterations, and cannot be set to a float.
+  OptimizerPtr sched = make_optimizer(
+      "SGD",
+      Config().set(
+          "learning_rate",
+          Config()
+              .set("class_name", "InverseTimeDecay")
+              .set("config",
+                   Config().set("initial_learning_rate", 1.0).set("decay_steps", 1).set("decay_rate", 1.0))));
+  EXPECT_EQ(sched->learning_rate(), 1.0);
+  sched->iterations_variable()->assign(Tensor::scalar<int64_t>(3));
+  EXPECT_EQ(sched->learning_rate(), 0.25);
+  expect_error([&] { sched->set_learning_rate(0.1); }, Code::kFailedPrecondition,
+               {"schedule", "InverseTimeDecay"});
+}
+
+TEST(Optimizer, WeightDecayExclusion) {
+  VariablePtr k = var("encoder/dense/kernel", Shape({4}), 13), b = var("encoder/dense/bias", Shape({4}), 14),
+              ln = var("encoder/LayerNorm/gamma", Shape({4}), 15);
+  OptimizerPtr opt = make_optimizer(
+      "AdamW", Config()
+                   .set("weight_decay", 0.5)
+                   .set("exclude_from_weight_decay", std::vector<std::string>{"LayerNorm", "bias"}));
+  EXPECT_TRUE(opt->uses_weight_decay(*k));
+  EXPECT_FALSE(opt->uses_weight_decay(*b));
+  EXPECT_FALSE(opt->uses_weight_decay(*ln));
+  opt->exclude_from_weight_decay({k->id()}, {});
+  EXPECT_FALSE(opt->uses_weight_decay(*k));
+  EXPECT_TRUE(opt->uses_weight_decay(*b));
+  // With a zero gradient Adam moves nothing, so only the decay changes a weight.
+  const Tensor zero = Tensor::from_data(DType::kFloat32, Shape({4}), std::vector<float>(4, 0.f).data(), 16);
+  const std::vector<float> k0 = testing::values(k->peek()), b0 = testing::values(b->peek());
+  opt->apply_gradients({zero, zero}, {k, b});
+  EXPECT_EQ(testing::values(k->peek()), k0);
+  const std::vector<float> b1 = testing::values(b->peek());
+  for (size_t i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(b1[i], b0[i] - b0[i] * 0.5f * 0.001f);
+  expect_error([&] { opt->exclude_from_weight_decay({}, {"x"}); }, Code::kFailedPrecondition, {"before"});
+}
+
+TEST(Optimizer, ClipnormScalesEachGradient) {
+  // SGD(lr=1, clipnorm=1): w moves by g / |g| when |g| > 1, by g otherwise.
+  VariablePtr a = std::make_shared<Variable>("a", testing::make(Shape({2}), {0, 0}), true);
+  VariablePtr b = std::make_shared<Variable>("b", testing::make(Shape({2}), {0, 0}), true);
+  OptimizerPtr opt = make_optimizer("SGD", Config().set("learning_rate", 1.0).set("clipnorm", 1.0));
+  opt->apply_gradients({testing::make(Shape({2}), {3, 4}), testing::make(Shape({2}), {0.3f, 0.4f})}, {a, b});
+  testing::expect_near(a->peek(), {-0.6f, -0.8f});
+  testing::expect_near(b->peek(), {-0.3f, -0.4f});
+  // global_clipnorm: both scaled by 1 / |(3, 4, 0, 0)| = 1/5.
+  OptimizerPtr glob = make_optimizer("SGD", Config().set("learning_rate", 1.0).set("global_clipnorm", 1.0));
+  glob->apply_gradients({testing::make(Shape({2}), {3, 4}), testing::make(Shape({2}), {0, 0})}, {a, b});
+  testing::expect_near(a->peek(), {-1.2f, -1.6f});
+  // A non-finite global norm makes every update NaN, as Keras's.
+  glob->apply_gradients({testing::make(Shape({2}), {INFINITY, 0}), testing::make(Shape({2}), {0, 0})},
+                        {a, b});
+  EXPECT_TRUE(std::isnan(testing::values(b->peek())[0]));
+}
+
+TEST(Optimizer, ConfigRoundTrips) {
+  const char *classes[] = {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Nadam"};
+  for (const char *cls : classes) {
+    OptimizerPtr o = make_optimizer(cls, Config().set("clipvalue", 0.5).set("name", "opt"));
+    const Config c = o->get_config();
+    EXPECT_EQ(c.get_string("name"), "opt");
+    EXPECT_EQ(c.get_float("clipvalue"), 0.5);
+    EXPECT_EQ(make_optimizer(cls, c)->get_config(), c) << cls;
+    EXPECT_EQ(deserialize_optimizer(o->serialize())->get_config(), c) << cls;
+  }
+  EXPECT_EQ(make_optimizer("SGD", Config())->get_config().get_float("learning_rate"), 0.01);
+  EXPECT_EQ(make_optimizer("AdamW", Config())->get_config().get_float("weight_decay"), 0.004);
+  EXPECT_TRUE(make_optimizer("Adam", Config())->get_config().is_null("weight_decay"));
+  EXPECT_EQ(make_optimizer("Adagrad", Config())->get_config().get_float("initial_accumulator_value"), 0.1);
+  EXPECT_EQ(make_optimizer("Adadelta", Config())->get_config().get_float("rho"), 0.95);
+  EXPECT_EQ(make_optimizer("Nadam", Config())->get_config().get_float("epsilon"), 1e-7);
+  // Default names are Keras's: the snake-case class name, made unique.
+  const std::string n1 = make_optimizer("RMSprop", Config())->name(),
+                    n2 = make_optimizer("RMSprop", Config())->name();
+  EXPECT_EQ(n1.rfind("rmsprop", 0), 0u) << n1;
+  EXPECT_NE(n1, n2);
+}
+
+TEST(Optimizer, Errors) {
+  VariablePtr w = var("dense/kernel", Shape({2, 3}), 16);
+  OptimizerPtr opt = make_optimizer("Adam", Config());
+  expect_error(
+      [&] {
+        opt->apply_gradients({testing::random_tensor(Shape({3, 2}), 1)}, {w});
+      },
+      Code::kInvalidArgument, {"dense/kernel", "[3, 2]", "[2, 3]"});
+  expect_error(
+      [&] {
+        opt->apply_gradients(
+            {Tensor::from_data(DType::kFloat64, Shape({2, 3}), std::vector<double>(6).data(), 48)}, {w});
+      },
+      Code::kInvalidArgument, {"dense/kernel", "float64"});
+  expect_error([&] { opt->apply_gradients({Tensor()}, {w}); }, Code::kInvalidArgument, {"no gradients"});
+  expect_error(
+      [&] {
+        opt->apply_gradients({testing::random_tensor(Shape({2, 3}), 1)}, {});
+      },
+      Code::kInvalidArgument, {"1 gradients for 0 variables"});
+  const Tensor g = testing::random_tensor(Shape({2, 3}), 1);
+  expect_error(
+      [&] {
+        opt->apply_gradients({g, g}, {w, w});
+      },
+      Code::kInvalidArgument, {"dense/kernel", "twice"});
+  VariablePtr ints = std::make_shared<Variable>("step", Tensor::scalar<int32_t>(1), true);
+  expect_error([&] { opt->apply_gradients({Tensor::scalar<int32_t>(1)}, {ints}); }, Code::kInvalidArgument,
+               {"step", "int32"});
+  // A failed call changes nothing.
+  EXPECT_EQ(opt->iterations(), 0);
+  EXPECT_EQ(opt->variables().size(), 1u);
+  expect_error([] { make_optimizer("Adamax2", Config()); }, Code::kNotFound, {"Adamax2", "Adam"});
+  expect_error([] { make_optimizer("Adam", Config().set("beta1", 0.5)); }, Code::kInvalidArgument, {"beta1"});
+  expect_error([] { make_optimizer("SGD", Config().set("clipnorm", 1.0).set("clipvalue", 1.0)); },
+               Code::kInvalidArgument, {"only one of"});
+  expect_error([] { make_optimizer("SGD", Config().set("momentum", 1.5)); }, Code::kInvalidArgument,
+               {"momentum"});
+  expect_error([] { make_optimizer("SGD", Config().set("use_ema", true)); }, Code::kUnimplemented,
+               {"use_ema"});
+  expect_error(
+      [] { make_optimizer("SGD", Config().set("learning_rate", Config().set("class_name", "Nope"))); },
+      Code::kNotFound, {"learning_rate", "Nope"});
+  expect_error([] { register_optimizer("Adam", [](const Config &) { return OptimizerPtr(); }); },
+               Code::kInvalidArgument, {"built-in"});
+}
+
+}  // namespace
+}  // namespace kiln::train
