@@ -30,6 +30,8 @@ typedef struct kiln_tape kiln_tape;
 typedef struct kiln_config kiln_config;
 typedef struct kiln_tensor_list kiln_tensor_list;
 typedef struct kiln_layer kiln_layer;
+typedef struct kiln_dataset kiln_dataset;
+typedef struct kiln_iterator kiln_iterator;
 
 /* ------------------------------------------------------------------- limits */
 

@@ -42,5 +42,6 @@
 #include "kiln/autodiff.h" /* variables, gradient tapes */
 #include "kiln/config.h"   /* kiln_config: settings of layers and other objects */
 #include "kiln/layers.h"   /* layers, models, Sequential, custom layers */
+#include "kiln/data.h"     /* datasets, iterators, IDX/Fashion-MNIST/CSV readers */
 
 #endif /* KILN_H */
