@@ -274,7 +274,7 @@ class TakeSkipDataset final : public UnaryDataset {
   int64_t cardinality() const override {
     const int64_t n = input_->cardinality();
     if (take_) {
-      if (count_ < 0) return n;
+      if (count_ <= 0) return count_ == 0 ? 0 : n;
       if (n == kInfinite) return count_;
       return n == kUnknown ? kUnknown : std::min(n, count_);
     }

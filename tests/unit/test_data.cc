@@ -318,6 +318,7 @@ TEST(Data, FilterRepeatTakeSkip) {
   EXPECT_EQ(skip(range(0, 5), 9)->cardinality(), 0);
   EXPECT_TRUE(scalars(skip(range(0, 5), -1)).empty());
   EXPECT_EQ(take(even, 2)->cardinality(), kUnknown);
+  EXPECT_EQ(take(even, 0)->cardinality(), 0);
 }
 
 TEST(Data, ZipConcatenateEnumerate) {
