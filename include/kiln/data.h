@@ -65,10 +65,12 @@ KILN_API kiln_status *kiln_dataset_range(kiln_dataset **out, int64_t start, int6
 /// A data source in foreign code (tf's Dataset.from_generator). NULL entries mean "default".
 /// Callbacks return NULL for success or a status (kiln_status_create) that comes out of
 /// kiln_iterator_next with its code and message unchanged.
-/// Threads: start, next and finish of one pass run one at a time, never overlapping, on the thread
-/// that pulls from the dataset: the thread calling kiln_iterator_next, or the pipeline thread of a
-/// parallel map or prefetch placed after it. Passes of different iterators may run at once on
-/// different threads.
+/// Threads: the calls of one pass run one at a time, never overlapping. next runs on the thread
+/// that pulls from the dataset: the thread calling kiln_iterator_next, or a pipeline thread of a
+/// parallel map or prefetch placed after it; start on the thread starting the pass (the one
+/// calling kiln_dataset_make_iterator, or the puller when a repeat starts a new pass); finish
+/// where the pass ends (the puller, or the thread freeing the iterator). Passes of different
+/// iterators may run at once on different threads.
 typedef struct kiln_generator_callbacks {
   size_t struct_size; /**< sizeof(kiln_generator_callbacks) */
   /// Starts a pass (each new iterator; repeat starts one per repetition): sets *state, the pass's
