@@ -81,11 +81,12 @@ struct Callbacks {
 
 // The caller's table, of which the fields up to and including `required` must be present.
 template <typename Table>
-std::shared_ptr<Callbacks<Table>> copy_table(const Table *t, size_t v1_size, void *user_data, const char *fn) {
+std::shared_ptr<Callbacks<Table>> copy_table(const Table *t, size_t v1_size, void *user_data,
+                                             const char *fn) {
   require_not_null(t, fn, "callbacks");
   if (t->struct_size < v1_size)
-    fail(Code::kInvalidArgument, fn, ": callbacks->struct_size is ", t->struct_size, "; expected at least ", v1_size,
-         " (set it to sizeof the table)");
+    fail(Code::kInvalidArgument, fn, ": callbacks->struct_size is ", t->struct_size, "; expected at least ",
+         v1_size, " (set it to sizeof the table)");
   auto cb = std::make_shared<Callbacks<Table>>();
   std::memcpy(static_cast<void *>(&cb->table), t, std::min(t->struct_size, sizeof(Table)));
   cb->user_data = user_data;
@@ -166,16 +167,18 @@ kiln_status *kiln_dataset_from_generator(kiln_dataset **out, const kiln_generato
   });
 }
 
-kiln_status *kiln_dataset_shuffle(kiln_dataset **out, const kiln_dataset *ds, int64_t buffer_size, int64_t seed,
-                                  bool reshuffle_each_iteration) {
+kiln_status *kiln_dataset_shuffle(kiln_dataset **out, const kiln_dataset *ds, int64_t buffer_size,
+                                  int64_t seed, bool reshuffle_each_iteration) {
   return make_dataset(out, __func__, [&] {
     return data::shuffle(dataset_of(ds, "kiln_dataset_shuffle"), buffer_size, seed, reshuffle_each_iteration);
   });
 }
 
-kiln_status *kiln_dataset_batch(kiln_dataset **out, const kiln_dataset *ds, int64_t batch_size, bool drop_remainder) {
-  return make_dataset(out, __func__,
-                      [&] { return data::batch(dataset_of(ds, "kiln_dataset_batch"), batch_size, drop_remainder); });
+kiln_status *kiln_dataset_batch(kiln_dataset **out, const kiln_dataset *ds, int64_t batch_size,
+                                bool drop_remainder) {
+  return make_dataset(out, __func__, [&] {
+    return data::batch(dataset_of(ds, "kiln_dataset_batch"), batch_size, drop_remainder);
+  });
 }
 
 kiln_status *kiln_dataset_padded_batch(kiln_dataset **out, const kiln_dataset *ds, int64_t batch_size,
@@ -196,7 +199,8 @@ kiln_status *kiln_dataset_padded_batch(kiln_dataset **out, const kiln_dataset *d
       at += padded_ranks[i];
     }
     data::Element pads = padding_values ? padding_values->tensors : data::Element{};
-    return data::padded_batch(dataset_of(ds, fn), batch_size, std::move(shapes), std::move(pads), drop_remainder);
+    return data::padded_batch(dataset_of(ds, fn), batch_size, std::move(shapes), std::move(pads),
+                              drop_remainder);
   });
 }
 
@@ -215,7 +219,8 @@ kiln_status *kiln_dataset_map(kiln_dataset **out, const kiln_dataset *ds, int64_
           check_callback(cb->table.map(&result, &in, cb->user_data));
           for (size_t i = 0; i < result.tensors.size(); ++i)
             if (!result.tensors[i].defined())
-              fail(Code::kInvalidArgument, "map: the function's output ", i, " is an empty slot; expected a tensor");
+              fail(Code::kInvalidArgument, "map: the function's output ", i,
+                   " is an empty slot; expected a tensor");
           return std::move(result.tensors);
         },
         num_parallel_calls);
@@ -224,8 +229,8 @@ kiln_status *kiln_dataset_map(kiln_dataset **out, const kiln_dataset *ds, int64_
   });
 }
 
-kiln_status *kiln_dataset_filter(kiln_dataset **out, const kiln_dataset *ds, const kiln_predicate_callbacks *callbacks,
-                                 void *user_data) {
+kiln_status *kiln_dataset_filter(kiln_dataset **out, const kiln_dataset *ds,
+                                 const kiln_predicate_callbacks *callbacks, void *user_data) {
   const char *fn = __func__;
   return make_dataset(out, fn, [&] {
     const data::DatasetPtr &input = dataset_of(ds, fn);
@@ -243,7 +248,8 @@ kiln_status *kiln_dataset_filter(kiln_dataset **out, const kiln_dataset *ds, con
 }
 
 kiln_status *kiln_dataset_repeat(kiln_dataset **out, const kiln_dataset *ds, int64_t count) {
-  return make_dataset(out, __func__, [&] { return data::repeat(dataset_of(ds, "kiln_dataset_repeat"), count); });
+  return make_dataset(out, __func__,
+                      [&] { return data::repeat(dataset_of(ds, "kiln_dataset_repeat"), count); });
 }
 
 kiln_status *kiln_dataset_take(kiln_dataset **out, const kiln_dataset *ds, int64_t count) {
@@ -266,7 +272,8 @@ kiln_status *kiln_dataset_zip(kiln_dataset **out, const kiln_dataset *const *dat
 
 kiln_status *kiln_dataset_concatenate(kiln_dataset **out, const kiln_dataset *ds, const kiln_dataset *other) {
   const char *fn = __func__;
-  return make_dataset(out, fn, [&] { return data::concatenate(dataset_of(ds, fn), dataset_of(other, fn, "other")); });
+  return make_dataset(out, fn,
+                      [&] { return data::concatenate(dataset_of(ds, fn), dataset_of(other, fn, "other")); });
 }
 
 kiln_status *kiln_dataset_cache(kiln_dataset **out, const kiln_dataset *ds) {
@@ -283,7 +290,8 @@ kiln_status *kiln_dataset_unbatch(kiln_dataset **out, const kiln_dataset *ds) {
 }
 
 kiln_status *kiln_dataset_enumerate(kiln_dataset **out, const kiln_dataset *ds, int64_t start) {
-  return make_dataset(out, __func__, [&] { return data::enumerate(dataset_of(ds, "kiln_dataset_enumerate"), start); });
+  return make_dataset(out, __func__,
+                      [&] { return data::enumerate(dataset_of(ds, "kiln_dataset_enumerate"), start); });
 }
 
 kiln_status *kiln_dataset_get_cardinality(int64_t *out, const kiln_dataset *ds) {
@@ -371,7 +379,8 @@ kiln_status *kiln_dataset_from_csv(kiln_dataset **out, const char *path, const k
   const char *fn = __func__;
   return make_dataset(out, fn, [&] {
     require_not_null(path, fn, "path");
-    const kiln_csv_options o = kiln::capi::read_options(options, csv_defaults(), kCsvOptionsV1, fn, "kiln_csv_options");
+    const kiln_csv_options o =
+        kiln::capi::read_options(options, csv_defaults(), kCsvOptionsV1, fn, "kiln_csv_options");
     data::CsvOptions c;
     c.header = o.header;
     c.delimiter = o.delimiter;
@@ -380,7 +389,8 @@ kiln_status *kiln_dataset_from_csv(kiln_dataset **out, const char *path, const k
     for (size_t i = 0; i < o.num_column_types; ++i) {
       const int t = static_cast<int>(o.column_types[i]);
       if (t < KILN_CSV_AUTO || t > KILN_CSV_SKIP)
-        fail(Code::kInvalidArgument, fn, ": column_types[", i, "] is ", t, "; expected KILN_CSV_AUTO (0) to KILN_CSV_SKIP (5)");
+        fail(Code::kInvalidArgument, fn, ": column_types[", i, "] is ", t,
+             "; expected KILN_CSV_AUTO (0) to KILN_CSV_SKIP (5)");
       c.column_types.push_back(static_cast<data::CsvType>(t));
     }
     return data::csv_dataset(path, c);

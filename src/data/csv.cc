@@ -58,7 +58,8 @@ std::vector<std::pair<size_t, Record>> parse(const std::string &text, char delim
       field += c;
     }
   }
-  if (quoted) fail(Code::kDataLoss, "read_csv: '", path, "': the quote opened on line ", rec_line, " never closes");
+  if (quoted)
+    fail(Code::kDataLoss, "read_csv: '", path, "': the quote opened on line ", rec_line, " never closes");
   if (any || !field.empty()) {
     rec.push_back(std::move(field));
     records.emplace_back(rec_line, std::move(rec));
@@ -85,11 +86,16 @@ bool parse_float(const std::string &s, double *v) {
 
 const char *type_name(CsvType t) {
   switch (t) {
-    case CsvType::kInt32: return "int32";
-    case CsvType::kInt64: return "int64";
-    case CsvType::kFloat32: return "float32";
-    case CsvType::kFloat64: return "float64";
-    default: return "text";
+    case CsvType::kInt32:
+      return "int32";
+    case CsvType::kInt64:
+      return "int64";
+    case CsvType::kFloat32:
+      return "float32";
+    case CsvType::kFloat64:
+      return "float64";
+    default:
+      return "text";
   }
 }
 
@@ -111,8 +117,8 @@ CsvType infer(const std::vector<std::pair<size_t, Record>> &rows, size_t c) {
 }
 
 template <typename T>
-Tensor column(const std::vector<std::pair<size_t, Record>> &rows, size_t c, CsvType type, const std::string &name,
-              const std::string &path) {
+Tensor column(const std::vector<std::pair<size_t, Record>> &rows, size_t c, CsvType type,
+              const std::string &name, const std::string &path) {
   Tensor t = Tensor::empty(dtype_of<T>::value, Shape{static_cast<int64_t>(rows.size())});
   T *dst = t.mutable_data<T>();
   for (size_t r = 0; r < rows.size(); ++r) {
@@ -128,8 +134,8 @@ Tensor column(const std::vector<std::pair<size_t, Record>> &rows, size_t c, CsvT
       dst[r] = static_cast<T>(d);
     }
     if (!ok)
-      fail(Code::kInvalidArgument, "read_csv: '", path, "' line ", rows[r].first, ", column '", name, "': \"", s,
-           "\" is not a valid ", type_name(type));
+      fail(Code::kInvalidArgument, "read_csv: '", path, "' line ", rows[r].first, ", column '", name, "': \"",
+           s, "\" is not a valid ", type_name(type));
   }
   return t;
 }
@@ -140,7 +146,9 @@ CsvTable read_csv(const std::string &path, const CsvOptions &options) {
   if (options.delimiter == '"' || options.delimiter == '\n' || options.delimiter == '\r')
     fail(Code::kInvalidArgument, "read_csv: the delimiter cannot be a quote or a line end");
   auto rows = parse(read_whole_file(path, "read_csv"), options.delimiter, path);
-  if (rows.empty()) fail(Code::kDataLoss, "read_csv: '", path, "' is empty; expected ", options.header ? "a header line" : "records");
+  if (rows.empty())
+    fail(Code::kDataLoss, "read_csv: '", path, "' is empty; expected ",
+         options.header ? "a header line" : "records");
   std::vector<std::string> all_names;
   const size_t width = rows[0].second.size();
   if (options.header) {
@@ -154,8 +162,8 @@ CsvTable read_csv(const std::string &path, const CsvOptions &options) {
       fail(Code::kDataLoss, "read_csv: '", path, "' line ", r.first, " has ", r.second.size(), " fields; ",
            options.header ? "the header has " : "the first record has ", width);
   if (!options.column_types.empty() && options.column_types.size() != width)
-    fail(Code::kInvalidArgument, "read_csv: ", options.column_types.size(), " column types for '", path, "', which has ",
-         width, " columns");
+    fail(Code::kInvalidArgument, "read_csv: ", options.column_types.size(), " column types for '", path,
+         "', which has ", width, " columns");
   CsvTable out;
   for (size_t c = 0; c < width; ++c) {
     CsvType type = options.column_types.empty() ? CsvType::kAuto : options.column_types[c];
@@ -172,16 +180,25 @@ CsvTable read_csv(const std::string &path, const CsvOptions &options) {
             break;
           }
         }
-        fail(Code::kInvalidArgument, "read_csv: '", path, "' column '", all_names[c], "' holds text (", example,
-             "); give it a type or skip text columns");
+        fail(Code::kInvalidArgument, "read_csv: '", path, "' column '", all_names[c], "' holds text (",
+             example, "); give it a type or skip text columns");
       }
     }
     switch (type) {
-      case CsvType::kInt32: out.columns.push_back(column<int32_t>(rows, c, type, all_names[c], path)); break;
-      case CsvType::kInt64: out.columns.push_back(column<int64_t>(rows, c, type, all_names[c], path)); break;
-      case CsvType::kFloat32: out.columns.push_back(column<float>(rows, c, type, all_names[c], path)); break;
-      case CsvType::kFloat64: out.columns.push_back(column<double>(rows, c, type, all_names[c], path)); break;
-      default: continue;
+      case CsvType::kInt32:
+        out.columns.push_back(column<int32_t>(rows, c, type, all_names[c], path));
+        break;
+      case CsvType::kInt64:
+        out.columns.push_back(column<int64_t>(rows, c, type, all_names[c], path));
+        break;
+      case CsvType::kFloat32:
+        out.columns.push_back(column<float>(rows, c, type, all_names[c], path));
+        break;
+      case CsvType::kFloat64:
+        out.columns.push_back(column<double>(rows, c, type, all_names[c], path));
+        break;
+      default:
+        continue;
     }
     out.names.push_back(all_names[c]);
   }
@@ -190,7 +207,8 @@ CsvTable read_csv(const std::string &path, const CsvOptions &options) {
 
 DatasetPtr csv_dataset(const std::string &path, const CsvOptions &options) {
   CsvTable t = read_csv(path, options);
-  if (t.columns.empty()) fail(Code::kInvalidArgument, "csv_dataset: '", path, "' has no numeric columns to read");
+  if (t.columns.empty())
+    fail(Code::kInvalidArgument, "csv_dataset: '", path, "' has no numeric columns to read");
   return from_tensor_slices(std::move(t.columns), std::move(t.names));
 }
 

@@ -76,7 +76,8 @@ DatasetPtr from_generator(GeneratorFn generator);
 
 // ---- transformations ----
 // seed < 0: the next value of kiln's global seed sequence at this call (as kiln's random ops).
-DatasetPtr shuffle(DatasetPtr input, int64_t buffer_size, int64_t seed = -1, bool reshuffle_each_iteration = true);
+DatasetPtr shuffle(DatasetPtr input, int64_t buffer_size, int64_t seed = -1,
+                   bool reshuffle_each_iteration = true);
 DatasetPtr batch(DatasetPtr input, int64_t batch_size, bool drop_remainder = false);
 // padded_shapes: one per component, -1 dims (or an empty list for a component: every dim) pad
 // to the batch's longest; empty: every component pads to the longest. padding_values: one
@@ -86,7 +87,8 @@ DatasetPtr padded_batch(DatasetPtr input, int64_t batch_size, std::vector<std::v
 // num_parallel_calls: 0 or 1 runs fn on the iterating thread; > 1 (or kAutotune) runs it on
 // that many worker threads (kernels at one thread each), keeping the input order.
 // output_names: the names of fn's outputs (empty: none).
-DatasetPtr map(DatasetPtr input, MapFn fn, int64_t num_parallel_calls = 0, std::vector<std::string> output_names = {});
+DatasetPtr map(DatasetPtr input, MapFn fn, int64_t num_parallel_calls = 0,
+               std::vector<std::string> output_names = {});
 DatasetPtr filter(DatasetPtr input, PredicateFn predicate);
 DatasetPtr repeat(DatasetPtr input, int64_t count = -1);
 DatasetPtr take(DatasetPtr input, int64_t count);

@@ -26,7 +26,8 @@ std::string describe(const Tensor &t) { return t.defined() ? t.description() : s
 
 void require_components(const Element &e, const char *op) {
   for (size_t i = 0; i < e.size(); ++i)
-    if (!e[i].defined()) fail(Code::kInvalidArgument, op, ": component ", i, " is an empty slot; expected a tensor");
+    if (!e[i].defined())
+      fail(Code::kInvalidArgument, op, ": component ", i, " is an empty slot; expected a tensor");
 }
 
 Tensor slice_row(const Tensor &t, int64_t i) {
@@ -69,8 +70,8 @@ void copy_padded(const uint8_t *src, const Shape &s, uint8_t *dst, const Shape &
     return;
   }
   for (int64_t i = 0; i < s[dim]; ++i)
-    copy_padded(src + static_cast<size_t>(i * src_stride) * elem, s, dst + static_cast<size_t>(i * dst_stride) * elem,
-                d, dim + 1, elem);
+    copy_padded(src + static_cast<size_t>(i * src_stride) * elem, s,
+                dst + static_cast<size_t>(i * dst_stride) * elem, d, dim + 1, elem);
 }
 
 }  // namespace
@@ -103,8 +104,8 @@ Tensor stack_padded(const std::vector<Tensor> &rows, const std::vector<int64_t> 
   }
   for (size_t r = 0; r < rows.size(); ++r) {
     if (rows[r].num_elements() == 0) continue;
-    copy_padded(static_cast<const uint8_t *>(rows[r].raw_data()), rows[r].shape(), dst + r * row_bytes, target, 0,
-                elem);
+    copy_padded(static_cast<const uint8_t *>(rows[r].raw_data()), rows[r].shape(), dst + r * row_bytes,
+                target, 0, elem);
   }
   return out;
 }

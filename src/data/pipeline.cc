@@ -12,10 +12,9 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "data/dataset.h"
+#include "data/dataset_internal.h"
 
 namespace kiln::data {
-
-DatasetPtr make_serial_map(DatasetPtr input, MapFn fn, std::vector<std::string> output_names);
 
 namespace {
 
@@ -132,7 +131,8 @@ class ParallelMapDataset final : public Dataset {
       : Dataset(std::move(names)), input_(std::move(input)), fn_(std::move(fn)), workers_(workers) {}
   int64_t cardinality() const override { return input_->cardinality(); }
   IteratorPtr make_iterator() const override {
-    return std::make_unique<PipelineIterator>(input_->make_iterator(), &fn_, workers_, workers_, shared_from_this());
+    return std::make_unique<PipelineIterator>(input_->make_iterator(), &fn_, workers_, workers_,
+                                              shared_from_this());
   }
 
  private:
@@ -162,22 +162,26 @@ int64_t autotune_parallelism() {
   return n < 2 ? 2 : static_cast<int64_t>(n);
 }
 
-DatasetPtr map(DatasetPtr input, MapFn fn, int64_t num_parallel_calls, std::vector<std::string> output_names) {
+DatasetPtr map(DatasetPtr input, MapFn fn, int64_t num_parallel_calls,
+               std::vector<std::string> output_names) {
   if (!input) fail(Code::kInvalidArgument, "map: the input dataset is null");
   if (!fn) fail(Code::kInvalidArgument, "map: no function");
   if (num_parallel_calls < -1)
     fail(Code::kInvalidArgument, "map: num_parallel_calls is ", num_parallel_calls,
          "; expected >= 1, 0 (serial) or AUTOTUNE (-1)");
   const int64_t workers = num_parallel_calls == kAutotune ? autotune_parallelism() : num_parallel_calls;
-  if (workers <= 1) return make_serial_map(std::move(input), std::move(fn), std::move(output_names));
+  if (workers <= 1)
+    return internal::make_serial_map(std::move(input), std::move(fn), std::move(output_names));
   if (workers > 256) fail(Code::kInvalidArgument, "map: num_parallel_calls is ", workers, "; at most 256");
-  return std::make_shared<ParallelMapDataset>(std::move(input), std::move(fn), workers, std::move(output_names));
+  return std::make_shared<ParallelMapDataset>(std::move(input), std::move(fn), workers,
+                                              std::move(output_names));
 }
 
 DatasetPtr prefetch(DatasetPtr input, int64_t buffer_size) {
   if (!input) fail(Code::kInvalidArgument, "prefetch: the input dataset is null");
   if (buffer_size < -1)
-    fail(Code::kInvalidArgument, "prefetch: buffer_size is ", buffer_size, "; expected >= 0 or AUTOTUNE (-1)");
+    fail(Code::kInvalidArgument, "prefetch: buffer_size is ", buffer_size,
+         "; expected >= 0 or AUTOTUNE (-1)");
   if (buffer_size == 0) return input;  // tf: prefetch(0) prefetches nothing
   return std::make_shared<PrefetchDataset>(std::move(input), buffer_size == kAutotune ? 2 : buffer_size);
 }

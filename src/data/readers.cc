@@ -1,11 +1,11 @@
 #include "data/readers.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <sys/stat.h>
 #include <type_traits>
 
 #include "core/count.h"
@@ -56,16 +56,24 @@ struct IdxType {
 
 IdxType idx_type(unsigned code, const std::string &path) {
   switch (code) {
-    case 0x08: return {DType::kUInt8, 1, "uint8"};
-    case 0x09: return {DType::kInt32, 1, "int8"};
-    case 0x0B: return {DType::kInt32, 2, "int16"};
-    case 0x0C: return {DType::kInt32, 4, "int32"};
-    case 0x0D: return {DType::kFloat32, 4, "float32"};
-    case 0x0E: return {DType::kFloat64, 8, "float64"};
-    default: break;
+    case 0x08:
+      return {DType::kUInt8, 1, "uint8"};
+    case 0x09:
+      return {DType::kInt32, 1, "int8"};
+    case 0x0B:
+      return {DType::kInt32, 2, "int16"};
+    case 0x0C:
+      return {DType::kInt32, 4, "int32"};
+    case 0x0D:
+      return {DType::kFloat32, 4, "float32"};
+    case 0x0E:
+      return {DType::kFloat64, 8, "float64"};
+    default:
+      break;
   }
   fail(Code::kDataLoss, "read_idx: '", path, "' has element type code 0x", std::hex, code,
-       "; an IDX file has 0x08 (uint8), 0x09 (int8), 0x0B (int16), 0x0C (int32), 0x0D (float32) or 0x0E (float64)");
+       "; an IDX file has 0x08 (uint8), 0x09 (int8), 0x0B (int16), 0x0C (int32), 0x0D (float32) or 0x0E "
+       "(float64)");
 }
 
 // Big-endian element i of width w as T.
@@ -95,18 +103,20 @@ Tensor read_idx(const std::string &path) {
   const std::string data = read_whole_file(path, "read_idx");
   const auto *p = reinterpret_cast<const unsigned char *>(data.data());
   if (data.size() < 4)
-    fail(Code::kDataLoss, "read_idx: '", path, "' has ", data.size(), " bytes; an IDX file starts with a 4-byte magic number");
+    fail(Code::kDataLoss, "read_idx: '", path, "' has ", data.size(),
+         " bytes; an IDX file starts with a 4-byte magic number");
   if (p[0] != 0 || p[1] != 0)
     fail(Code::kDataLoss, "read_idx: '", path, "' is not an IDX file: its magic number 0x", std::hex,
          big_endian32(p), " does not start with two zero bytes");
   const IdxType type = idx_type(p[2], path);
   const int rank = p[3];
   if (rank > Shape::kMaxRank)
-    fail(Code::kDataLoss, "read_idx: '", path, "' says it has ", rank, " dims; kiln reads at most ", Shape::kMaxRank);
+    fail(Code::kDataLoss, "read_idx: '", path, "' says it has ", rank, " dims; kiln reads at most ",
+         Shape::kMaxRank);
   const size_t header = 4 + 4 * static_cast<size_t>(rank);
   if (data.size() < header)
-    fail(Code::kDataLoss, "read_idx: '", path, "' is truncated: its header needs ", header, " bytes for ", rank,
-         " dims; the file has ", data.size());
+    fail(Code::kDataLoss, "read_idx: '", path, "' is truncated: its header needs ", header, " bytes for ",
+         rank, " dims; the file has ", data.size());
   std::vector<int64_t> dims;
   int64_t count = 1;
   bool fits = true;
@@ -118,8 +128,9 @@ Tensor read_idx(const std::string &path) {
   fits = fits && checked_mul(count, static_cast<int64_t>(type.file_size), &need, kMaxBytes);
   const size_t have = data.size() - header;
   if (!fits || static_cast<uint64_t>(need) > have)
-    fail(Code::kDataLoss, "read_idx: '", path, "' is truncated: its header says ", type.name, list_string(dims), " (",
-         fits ? std::to_string(need) : std::string("too many"), " bytes of data); the file has ", have);
+    fail(Code::kDataLoss, "read_idx: '", path, "' is truncated: its header says ", type.name,
+         list_string(dims), " (", fits ? std::to_string(need) : std::string("too many"),
+         " bytes of data); the file has ", have);
   if (static_cast<size_t>(need) < have)
     fail(Code::kDataLoss, "read_idx: '", path, "' has ", have - static_cast<size_t>(need),
          " bytes after the data its header describes (", type.name, list_string(dims), ")");
@@ -155,9 +166,11 @@ std::string idx_path(const std::string &dir, const std::string &name) {
 
 void check_pair(const Tensor &x, const Tensor &y, const std::string &xp, const std::string &yp) {
   if (x.dtype() != DType::kUInt8 || x.rank() != 3)
-    fail(Code::kDataLoss, "load_fashion_mnist: '", xp, "' holds ", x.description(), "; expected uint8 images [N, rows, cols]");
+    fail(Code::kDataLoss, "load_fashion_mnist: '", xp, "' holds ", x.description(),
+         "; expected uint8 images [N, rows, cols]");
   if (y.dtype() != DType::kUInt8 || y.rank() != 1)
-    fail(Code::kDataLoss, "load_fashion_mnist: '", yp, "' holds ", y.description(), "; expected uint8 labels [N]");
+    fail(Code::kDataLoss, "load_fashion_mnist: '", yp, "' holds ", y.description(),
+         "; expected uint8 labels [N]");
   if (x.shape()[0] != y.shape()[0])
     fail(Code::kDataLoss, "load_fashion_mnist: '", xp, "' has ", x.shape()[0], " images but '", yp, "' has ",
          y.shape()[0], " labels");
@@ -167,8 +180,10 @@ void check_pair(const Tensor &x, const Tensor &y, const std::string &xp, const s
 
 FashionMnist load_fashion_mnist(const std::string &dir) {
   FashionMnist out;
-  const std::string xtr = idx_path(dir, "train-images-idx3-ubyte"), ytr = idx_path(dir, "train-labels-idx1-ubyte");
-  const std::string xte = idx_path(dir, "t10k-images-idx3-ubyte"), yte = idx_path(dir, "t10k-labels-idx1-ubyte");
+  const std::string xtr = idx_path(dir, "train-images-idx3-ubyte"),
+                    ytr = idx_path(dir, "train-labels-idx1-ubyte");
+  const std::string xte = idx_path(dir, "t10k-images-idx3-ubyte"),
+                    yte = idx_path(dir, "t10k-labels-idx1-ubyte");
   out.x_train = read_idx(xtr);
   out.y_train = read_idx(ytr);
   out.x_test = read_idx(xte);

@@ -29,7 +29,7 @@ constexpr const char *kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 enum class CsvType : int { kAuto = 0, kInt32 = 1, kInt64 = 2, kFloat32 = 3, kFloat64 = 4, kSkip = 5 };
 
 struct CsvOptions {
-  bool header = true;     // the first line names the columns (else column_0, column_1, ...)
+  bool header = true;  // the first line names the columns (else column_0, column_1, ...)
   char delimiter = ',';
   // One per column, or empty for every column kAuto. kAuto: int32 when every value is an
   // integer in range, int64 when one is not, else float32; other columns are text.

@@ -12,7 +12,8 @@ void check_names(const Element &components, const std::vector<std::string> &name
     fail(Code::kInvalidArgument, op, ": ", names.size(), " names for ", components.size(), " components");
   for (size_t i = 0; i < names.size(); ++i)
     for (size_t j = 0; j < i; ++j)
-      if (names[i] == names[j]) fail(Code::kInvalidArgument, op, ": the name '", names[i], "' is given twice");
+      if (names[i] == names[j])
+        fail(Code::kInvalidArgument, op, ": the name '", names[i], "' is given twice");
 }
 
 class TensorsDataset final : public Dataset {
@@ -128,8 +129,9 @@ DatasetPtr from_tensor_slices(Element components, std::vector<std::string> names
   check_names(components, names, op);
   for (size_t i = 0; i < components.size(); ++i) {
     const Tensor &t = components[i];
-    if (t.rank() == 0) fail(Code::kInvalidArgument, op, ": component ", i, " is a scalar ", describe(t),
-                            "; slicing needs rank >= 1");
+    if (t.rank() == 0)
+      fail(Code::kInvalidArgument, op, ": component ", i, " is a scalar ", describe(t),
+           "; slicing needs rank >= 1");
     if (t.shape()[0] != components[0].shape()[0])
       fail(Code::kInvalidArgument, op, ": component ", i, " is ", describe(t), " and component 0 is ",
            describe(components[0]), "; every component needs the same first dim");

@@ -1,5 +1,5 @@
-// Dataset transformations that run on the iterating thread: shuffle, batch, padded_batch, map
-// (serial), filter, repeat, take, skip, zip, concatenate, cache, unbatch, enumerate.
+// Dataset transformations of one input's elements in order: shuffle, batch, padded_batch, map
+// (serial), filter, repeat, take, skip (zip, concatenate, cache, unbatch, enumerate: combine.cc).
 #include <algorithm>
 #include <atomic>
 #include <mutex>
@@ -7,31 +7,25 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/dataset.h"
+#include "data/dataset_internal.h"
 #include "data/element_util.h"
 
 namespace kiln::data {
 
+using internal::require_input;
+using internal::UnaryDataset;
+
 namespace {
-
-void require_input(const DatasetPtr &d, const char *op) {
-  if (!d) fail(Code::kInvalidArgument, op, ": the input dataset is null");
-}
-
-// A dataset with one input whose iterator is made by the subclass from the input's.
-class UnaryDataset : public Dataset {
- public:
-  UnaryDataset(DatasetPtr input, std::vector<std::string> names) : Dataset(std::move(names)), input_(std::move(input)) {}
-
- protected:
-  DatasetPtr input_;
-};
 
 // ---- shuffle: tf's buffer sampling ----
 
 class ShuffleDataset final : public UnaryDataset {
  public:
   ShuffleDataset(DatasetPtr input, int64_t buffer_size, uint64_t key, uint64_t stream, bool reshuffle)
-      : UnaryDataset(input, input->names()), buffer_size_(buffer_size), key_(key), stream_(stream),
+      : UnaryDataset(input, input->names()),
+        buffer_size_(buffer_size),
+        key_(key),
+        stream_(stream),
         reshuffle_(reshuffle) {}
   int64_t cardinality() const override { return input_->cardinality(); }
   IteratorPtr make_iterator() const override {
@@ -86,8 +80,12 @@ class BatchDataset final : public UnaryDataset {
  public:
   BatchDataset(DatasetPtr input, int64_t batch_size, bool drop, bool padded,
                std::vector<std::vector<int64_t>> shapes, Element pads)
-      : UnaryDataset(input, input->names()), batch_size_(batch_size), drop_(drop), padded_(padded),
-        shapes_(std::move(shapes)), pads_(std::move(pads)) {}
+      : UnaryDataset(input, input->names()),
+        batch_size_(batch_size),
+        drop_(drop),
+        padded_(padded),
+        shapes_(std::move(shapes)),
+        pads_(std::move(pads)) {}
   int64_t cardinality() const override {
     const int64_t n = input_->cardinality();
     if (n < 0) return n;
@@ -104,7 +102,8 @@ class BatchDataset final : public UnaryDataset {
     bool next(Element *out) override {
       std::vector<Element> rows;
       Element e;
-      while (static_cast<int64_t>(rows.size()) < d_->batch_size_ && in_->next(&e)) rows.push_back(std::move(e));
+      while (static_cast<int64_t>(rows.size()) < d_->batch_size_ && in_->next(&e))
+        rows.push_back(std::move(e));
       if (rows.empty() || (d_->drop_ && static_cast<int64_t>(rows.size()) < d_->batch_size_)) return false;
       *out = d_->combine(rows);
       return true;
@@ -123,9 +122,11 @@ class BatchDataset final : public UnaryDataset {
         fail(Code::kInvalidArgument, op, ": element ", r, " of the batch has ", rows[r].size(),
              " components; element 0 has ", n);
     if (padded_ && !shapes_.empty() && shapes_.size() != n)
-      fail(Code::kInvalidArgument, op, ": ", shapes_.size(), " padded shapes for elements of ", n, " components");
+      fail(Code::kInvalidArgument, op, ": ", shapes_.size(), " padded shapes for elements of ", n,
+           " components");
     if (padded_ && !pads_.empty() && pads_.size() != n)
-      fail(Code::kInvalidArgument, op, ": ", pads_.size(), " padding values for elements of ", n, " components");
+      fail(Code::kInvalidArgument, op, ": ", pads_.size(), " padding values for elements of ", n,
+           " components");
     Element out;
     std::vector<Tensor> column(rows.size());
     for (size_t c = 0; c < n; ++c) {
@@ -134,7 +135,8 @@ class BatchDataset final : public UnaryDataset {
         out.push_back(stack_rows(column, op, c));
         continue;
       }
-      out.push_back(stack_padded(column, padded_shape(column, c), pads_.empty() ? Tensor() : pads_[c], op, c));
+      out.push_back(
+          stack_padded(column, padded_shape(column, c), pads_.empty() ? Tensor() : pads_[c], op, c));
     }
     return out;
   }
@@ -146,8 +148,8 @@ class BatchDataset final : public UnaryDataset {
                                      ? std::vector<int64_t>(static_cast<size_t>(rank), -1)
                                      : shapes_[c];
     if (static_cast<int>(shape.size()) != rank)
-      fail(Code::kInvalidArgument, "padded_batch: the padded shape of component ", c, " has rank ", shape.size(),
-           "; the component is ", describe(column[0]));
+      fail(Code::kInvalidArgument, "padded_batch: the padded shape of component ", c, " has rank ",
+           shape.size(), "; the component is ", describe(column[0]));
     for (size_t k = 0; k < shape.size(); ++k) {
       if (shape[k] >= 0) continue;
       int64_t longest = 0;
@@ -312,223 +314,6 @@ class TakeSkipDataset final : public UnaryDataset {
   bool take_;
 };
 
-// ---- zip, concatenate ----
-
-class ZipDataset final : public Dataset {
- public:
-  explicit ZipDataset(std::vector<DatasetPtr> inputs) : inputs_(std::move(inputs)) {}
-  int64_t cardinality() const override {
-    int64_t n = kInfinite;
-    for (const DatasetPtr &d : inputs_) {
-      const int64_t c = d->cardinality();
-      if (c == kUnknown) return kUnknown;
-      if (c != kInfinite) n = n == kInfinite ? c : std::min(n, c);
-    }
-    return n;
-  }
-  IteratorPtr make_iterator() const override {
-    class It final : public Iterator {
-     public:
-      explicit It(std::vector<IteratorPtr> ins) : ins_(std::move(ins)) {}
-      bool next(Element *out) override {
-        Element all, e;
-        for (IteratorPtr &in : ins_) {
-          if (!in->next(&e)) return false;
-          all.insert(all.end(), e.begin(), e.end());
-        }
-        *out = std::move(all);
-        return true;
-      }
-
-     private:
-      std::vector<IteratorPtr> ins_;
-    };
-    std::vector<IteratorPtr> ins;
-    for (const DatasetPtr &d : inputs_) ins.push_back(d->make_iterator());
-    return std::make_unique<It>(std::move(ins));
-  }
-
- private:
-  std::vector<DatasetPtr> inputs_;
-};
-
-class ConcatenateDataset final : public Dataset {
- public:
-  ConcatenateDataset(DatasetPtr a, DatasetPtr b) : Dataset(a->names()), a_(std::move(a)), b_(std::move(b)) {}
-  int64_t cardinality() const override {
-    const int64_t x = a_->cardinality(), y = b_->cardinality();
-    if (x == kInfinite || y == kInfinite) return kInfinite;
-    if (x == kUnknown || y == kUnknown) return kUnknown;
-    return x + y;
-  }
-  IteratorPtr make_iterator() const override {
-    class It final : public Iterator {
-     public:
-      It(IteratorPtr a, DatasetPtr b) : in_(std::move(a)), b_(std::move(b)) {}
-      bool next(Element *out) override {
-        if (in_->next(out)) {
-          if (first_ && shape_.empty()) shape_ = *out;
-          return true;
-        }
-        if (!b_) return false;
-        in_ = b_->make_iterator();
-        b_.reset();
-        first_ = false;
-        if (!in_->next(out)) return false;
-        check(*out);
-        return true;
-      }
-
-     private:
-      // The second dataset's elements must match the first's components and dtypes.
-      void check(const Element &e) const {
-        if (shape_.empty()) return;
-        bool same = e.size() == shape_.size();
-        for (size_t i = 0; same && i < e.size(); ++i) same = e[i].dtype() == shape_[i].dtype();
-        if (!same)
-          fail(Code::kInvalidArgument, "concatenate: the second dataset's elements have ", e.size(),
-               " components of other dtypes than the first's ", shape_.size());
-      }
-      IteratorPtr in_;
-      DatasetPtr b_;
-      Element shape_;
-      bool first_ = true;
-    };
-    return std::make_unique<It>(a_->make_iterator(), b_);
-  }
-
- private:
-  DatasetPtr a_, b_;
-};
-
-// ---- cache (in memory) ----
-
-class CacheDataset final : public UnaryDataset {
- public:
-  explicit CacheDataset(DatasetPtr input) : UnaryDataset(input, input->names()) {}
-  int64_t cardinality() const override { return input_->cardinality(); }
-  IteratorPtr make_iterator() const override {
-    std::shared_ptr<const std::vector<Element>> done;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done = cached_;
-    }
-    if (done) return std::make_unique<ReadIt>(std::move(done));
-    return std::make_unique<FillIt>(self<CacheDataset>(), input_->make_iterator());
-  }
-
- private:
-  class ReadIt final : public Iterator {
-   public:
-    explicit ReadIt(std::shared_ptr<const std::vector<Element>> c) : c_(std::move(c)) {}
-    bool next(Element *out) override {
-      if (i_ >= c_->size()) return false;
-      *out = (*c_)[i_++];
-      return true;
-    }
-
-   private:
-    std::shared_ptr<const std::vector<Element>> c_;
-    size_t i_ = 0;
-  };
-  // The first pass reads the input and keeps every element; only a pass that reaches the end
-  // publishes them (a pass stopped early leaves nothing cached, as tf).
-  class FillIt final : public Iterator {
-   public:
-    FillIt(std::shared_ptr<const CacheDataset> d, IteratorPtr in)
-        : d_(std::move(d)), in_(std::move(in)), seen_(std::make_shared<std::vector<Element>>()) {}
-    bool next(Element *out) override {
-      if (!in_) return false;
-      if (in_->next(out)) {
-        seen_->push_back(*out);
-        return true;
-      }
-      in_.reset();
-      std::lock_guard<std::mutex> lock(d_->mu_);
-      if (!d_->cached_) d_->cached_ = std::move(seen_);
-      return false;
-    }
-
-   private:
-    std::shared_ptr<const CacheDataset> d_;
-    IteratorPtr in_;
-    std::shared_ptr<std::vector<Element>> seen_;
-  };
-
-  mutable std::mutex mu_;
-  mutable std::shared_ptr<const std::vector<Element>> cached_;
-};
-
-// ---- unbatch, enumerate ----
-
-class UnbatchDataset final : public UnaryDataset {
- public:
-  explicit UnbatchDataset(DatasetPtr input) : UnaryDataset(input, input->names()) {}
-  int64_t cardinality() const override {
-    const int64_t n = input_->cardinality();
-    return n == kInfinite || n == 0 ? n : kUnknown;
-  }
-  IteratorPtr make_iterator() const override {
-    class It final : public Iterator {
-     public:
-      explicit It(IteratorPtr in) : in_(std::move(in)) {}
-      bool next(Element *out) override {
-        while (row_ >= rows_) {
-          if (!in_->next(&batch_)) return false;
-          row_ = 0;
-          rows_ = -1;
-          for (size_t i = 0; i < batch_.size(); ++i) {
-            const Tensor &t = batch_[i];
-            if (t.rank() == 0 || (rows_ >= 0 && t.shape()[0] != rows_))
-              fail(Code::kInvalidArgument, "unbatch: component ", i, " is ", describe(t),
-                   "; every component needs rank >= 1 and the same first dim");
-            rows_ = t.shape()[0];
-          }
-          if (rows_ < 0) rows_ = 0;
-        }
-        out->clear();
-        for (const Tensor &t : batch_) out->push_back(slice_row(t, row_));
-        ++row_;
-        return true;
-      }
-
-     private:
-      IteratorPtr in_;
-      Element batch_;
-      int64_t row_ = 0, rows_ = 0;
-    };
-    return std::make_unique<It>(input_->make_iterator());
-  }
-};
-
-class EnumerateDataset final : public UnaryDataset {
- public:
-  EnumerateDataset(DatasetPtr input, int64_t start) : UnaryDataset(std::move(input), {}), start_(start) {}
-  int64_t cardinality() const override { return input_->cardinality(); }
-  IteratorPtr make_iterator() const override {
-    class It final : public Iterator {
-     public:
-      It(IteratorPtr in, int64_t start) : in_(std::move(in)), i_(start) {}
-      bool next(Element *out) override {
-        Element e;
-        if (!in_->next(&e)) return false;
-        out->clear();
-        out->push_back(Tensor::scalar<int64_t>(i_++));
-        out->insert(out->end(), e.begin(), e.end());
-        return true;
-      }
-
-     private:
-      IteratorPtr in_;
-      int64_t i_;
-    };
-    return std::make_unique<It>(input_->make_iterator(), start_);
-  }
-
- private:
-  int64_t start_;
-};
-
 }  // namespace
 
 DatasetPtr shuffle(DatasetPtr input, int64_t buffer_size, int64_t seed, bool reshuffle_each_iteration) {
@@ -556,12 +341,14 @@ DatasetPtr padded_batch(DatasetPtr input, int64_t batch_size, std::vector<std::v
     fail(Code::kInvalidArgument, "padded_batch: batch_size is ", batch_size, "; expected >= 1");
   for (const auto &s : padded_shapes)
     for (int64_t d : s)
-      if (d < -1) fail(Code::kInvalidArgument, "padded_batch: padded dim ", d, "; expected >= 0, or -1 for the longest");
-  return std::make_shared<BatchDataset>(std::move(input), batch_size, drop_remainder, true, std::move(padded_shapes),
-                                        std::move(padding_values));
+      if (d < -1)
+        fail(Code::kInvalidArgument, "padded_batch: padded dim ", d,
+             "; expected >= 0, or -1 for the longest");
+  return std::make_shared<BatchDataset>(std::move(input), batch_size, drop_remainder, true,
+                                        std::move(padded_shapes), std::move(padding_values));
 }
 
-DatasetPtr make_serial_map(DatasetPtr input, MapFn fn, std::vector<std::string> output_names) {
+DatasetPtr internal::make_serial_map(DatasetPtr input, MapFn fn, std::vector<std::string> output_names) {
   return std::make_shared<MapDataset>(std::move(input), std::move(fn), std::move(output_names));
 }
 
@@ -584,33 +371,6 @@ DatasetPtr take(DatasetPtr input, int64_t count) {
 DatasetPtr skip(DatasetPtr input, int64_t count) {
   require_input(input, "skip");
   return std::make_shared<TakeSkipDataset>(std::move(input), count < 0 ? -1 : count, false);
-}
-
-DatasetPtr zip(std::vector<DatasetPtr> inputs) {
-  if (inputs.empty()) fail(Code::kInvalidArgument, "zip: no datasets");
-  for (const DatasetPtr &d : inputs) require_input(d, "zip");
-  return std::make_shared<ZipDataset>(std::move(inputs));
-}
-
-DatasetPtr concatenate(DatasetPtr first, DatasetPtr second) {
-  require_input(first, "concatenate");
-  require_input(second, "concatenate");
-  return std::make_shared<ConcatenateDataset>(std::move(first), std::move(second));
-}
-
-DatasetPtr cache(DatasetPtr input) {
-  require_input(input, "cache");
-  return std::make_shared<CacheDataset>(std::move(input));
-}
-
-DatasetPtr unbatch(DatasetPtr input) {
-  require_input(input, "unbatch");
-  return std::make_shared<UnbatchDataset>(std::move(input));
-}
-
-DatasetPtr enumerate(DatasetPtr input, int64_t start) {
-  require_input(input, "enumerate");
-  return std::make_shared<EnumerateDataset>(std::move(input), start);
 }
 
 }  // namespace kiln::data

@@ -83,8 +83,8 @@ TEST(HppData, MapFilterRepeatTakePrefetch) {
   EXPECT_EQ(firsts(base.cache()), firsts(base));
   Dataset padded = Dataset::range(1, 4)
                        .map([](const Element &e) {
-                         return Element{Tensor::from_vector(std::vector<int32_t>(static_cast<size_t>(first(e)), 1),
-                                                            {first(e)})};
+                         return Element{Tensor::from_vector(
+                             std::vector<int32_t>(static_cast<size_t>(first(e)), 1), {first(e)})};
                        })
                        .padded_batch(3, {{-1}}, {Tensor::scalar<int32_t>(-1)});
   for (const Element &b : padded) {
@@ -105,10 +105,12 @@ TEST(HppData, GeneratorAndExceptionsFromLambdas) {
   EXPECT_EQ(firsts(gen), (std::vector<int64_t>{0, 1, 2, 3, 4}));
   EXPECT_EQ(firsts(gen.repeat(2)).size(), 10u);
   for (int64_t workers : {0, 3}) {
-    Dataset bad = gen.map([](const Element &e) -> Element {
-      if (first(e) == 2) throw kiln::Error(KILN_STATUS_FAILED_PRECONDITION, "two is not allowed");
-      return e;
-    }, workers);
+    Dataset bad = gen.map(
+        [](const Element &e) -> Element {
+          if (first(e) == 2) throw kiln::Error(KILN_STATUS_FAILED_PRECONDITION, "two is not allowed");
+          return e;
+        },
+        workers);
     std::vector<int64_t> got;
     try {
       for (const Element &e : bad) got.push_back(first(e));
@@ -119,17 +121,20 @@ TEST(HppData, GeneratorAndExceptionsFromLambdas) {
     }
     EXPECT_EQ(got, (std::vector<int64_t>{0, 1}));
   }
-  Dataset throws = Dataset::from_generator([]() -> kiln::data::NextFn { throw std::runtime_error("no source"); });
+  Dataset throws =
+      Dataset::from_generator([]() -> kiln::data::NextFn { throw std::runtime_error("no source"); });
   EXPECT_THROW(throws.make_iterator(), kiln::Error);
 }
 
 TEST(HppData, EarlyBreakStopsThreads) {
   std::atomic<int> calls{0};
   Dataset d = Dataset::range(1000000)
-                  .map([&](const Element &e) {
-                    ++calls;
-                    return e;
-                  }, 4)
+                  .map(
+                      [&](const Element &e) {
+                        ++calls;
+                        return e;
+                      },
+                      4)
                   .prefetch(8);
   for (int round = 0; round < 5; ++round)
     for (const Element &e : d) {

@@ -22,7 +22,8 @@ std::vector<std::vector<int64_t>> collect(const DatasetPtr &d) {
   Element e;
   while (it->next(&e)) {
     std::vector<int64_t> v;
-    for (int64_t i = 0; i < e[0].num_elements(); ++i) v.push_back(static_cast<int64_t>(e[0].item_as_double(i)));
+    for (int64_t i = 0; i < e[0].num_elements(); ++i)
+      v.push_back(static_cast<int64_t>(e[0].item_as_double(i)));
     out.push_back(v);
   }
   return out;
@@ -40,7 +41,9 @@ std::vector<int64_t> iota(int64_t a, int64_t b) {
   return v;
 }
 
-Tensor i64(const std::vector<int64_t> &v) { return make_typed<int64_t>(Shape{static_cast<int64_t>(v.size())}, v); }
+Tensor i64(const std::vector<int64_t> &v) {
+  return make_typed<int64_t>(Shape{static_cast<int64_t>(v.size())}, v);
+}
 
 // x[i] * 10 for an int64 scalar element.
 Element times_ten(const Element &e) { return {Tensor::scalar<int64_t>(*e[0].data<int64_t>() * 10)}; }
@@ -222,20 +225,26 @@ TEST(Data, MapSerialAndParallelAgree) {
 
 TEST(Data, ParallelMapWorkersRunKernelsAtOneThread) {
   std::atomic<int> bad{0};
-  DatasetPtr d = map(range(0, 16), [&](const Element &e) {
-    if (num_threads() != 1) ++bad;
-    return e;
-  }, 3);
+  DatasetPtr d = map(
+      range(0, 16),
+      [&](const Element &e) {
+        if (num_threads() != 1) ++bad;
+        return e;
+      },
+      3);
   EXPECT_EQ(scalars(d).size(), 16u);
   EXPECT_EQ(bad.load(), 0);
 }
 
 TEST(Data, ErrorsFromFunctionsComeOutOfNext) {
   for (int64_t workers : {0, 4}) {
-    DatasetPtr d = map(range(0, 10), [](const Element &e) {
-      if (*e[0].data<int64_t>() == 3) fail(Code::kOutOfRange, "element three is bad");
-      return e;
-    }, workers);
+    DatasetPtr d = map(
+        range(0, 10),
+        [](const Element &e) {
+          if (*e[0].data<int64_t>() == 3) fail(Code::kOutOfRange, "element three is bad");
+          return e;
+        },
+        workers);
     IteratorPtr it = d->make_iterator();
     Element e;
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(it->next(&e));
@@ -254,10 +263,14 @@ TEST(Data, ErrorsFromFunctionsComeOutOfNext) {
 TEST(Data, EarlyDestructionStopsThreads) {
   std::atomic<int> calls{0};
   for (int round = 0; round < 20; ++round) {
-    DatasetPtr d = prefetch(map(repeat(range(0, 10)), [&](const Element &e) {
-      ++calls;
-      return e;
-    }, 4), 8);
+    DatasetPtr d = prefetch(map(
+                                repeat(range(0, 10)),
+                                [&](const Element &e) {
+                                  ++calls;
+                                  return e;
+                                },
+                                4),
+                            8);
     IteratorPtr it = d->make_iterator();
     Element e;
     ASSERT_TRUE(it->next(&e));
@@ -271,7 +284,10 @@ TEST(Data, EarlyDestructionStopsThreads) {
 TEST(Data, DatasetDroppedWhileIteratorRuns) {
   IteratorPtr it;
   {
-    DatasetPtr d = prefetch(map(batch(from_tensor_slices({i64(iota(0, 9))}), 3), [](const Element &e) { return e; }, 2), 2);
+    DatasetPtr d =
+        prefetch(map(
+                     batch(from_tensor_slices({i64(iota(0, 9))}), 3), [](const Element &e) { return e; }, 2),
+                 2);
     it = d->make_iterator();
   }
   Element e;
@@ -289,12 +305,15 @@ TEST(Data, Prefetch) {
   EXPECT_EQ(prefetch(r, 0), r);  // prefetch(0) prefetches nothing
   // The background thread fills the buffer before the consumer asks.
   std::atomic<int> pulled{0};
-  DatasetPtr g = prefetch(map(range(0, 100), [&](const Element &e) {
-    ++pulled;
-    return e;
-  }), 4);
+  DatasetPtr g = prefetch(map(range(0, 100),
+                              [&](const Element &e) {
+                                ++pulled;
+                                return e;
+                              }),
+                          4);
   IteratorPtr it = g->make_iterator();
-  for (int i = 0; i < 200 && pulled.load() < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && pulled.load() < 4; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_GE(pulled.load(), 4);
   EXPECT_LE(pulled.load(), 6);  // bounded by the buffer (+1 being filed)
 }
@@ -333,7 +352,8 @@ TEST(Data, ZipConcatenateEnumerate) {
   DatasetPtr c = concatenate(range(0, 2), range(5, 7));
   EXPECT_EQ(scalars(c), (std::vector<int64_t>{0, 1, 5, 6}));
   EXPECT_EQ(c->cardinality(), 4);
-  IteratorPtr bad = concatenate(range(0, 1), from_tensors({make_typed<float>(Shape{}, {1})}))->make_iterator();
+  IteratorPtr bad =
+      concatenate(range(0, 1), from_tensors({make_typed<float>(Shape{}, {1})}))->make_iterator();
   ASSERT_TRUE(bad->next(&e));
   EXPECT_THROW(bad->next(&e), Error);
   DatasetPtr en = enumerate(range(7, 9), 5);

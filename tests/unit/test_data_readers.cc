@@ -1,11 +1,11 @@
 // IDX, Fashion-MNIST and CSV readers: values, gzip, and corrupt or truncated files as DataLoss
 // errors that name the file.
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdio>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 #include "core/error.h"
 #include "data/readers.h"
@@ -35,7 +35,8 @@ void write_file(const std::string &path, const std::string &bytes, bool gzip = f
 }
 
 std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
 }
 
 // An IDX file of type code with dims and the raw big-endian payload.
@@ -53,13 +54,15 @@ void expect_error(F &&f, Code code, const std::vector<std::string> &fragments) {
     ADD_FAILURE() << "no error";
   } catch (const Error &e) {
     EXPECT_EQ(e.code(), code) << e.what();
-    for (const std::string &frag : fragments) EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << e.what();
+    for (const std::string &frag : fragments)
+      EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << e.what();
   }
 }
 
 TEST(DataReaders, IdxUint8PlainAndGzip) {
   const std::string p = temp_dir() + "/a-idx3-ubyte", g = p + ".gz";
-  const std::string bytes = idx(0x08, {2, 2, 3}, std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\xff", 12));
+  const std::string bytes =
+      idx(0x08, {2, 2, 3}, std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\xff", 12));
   write_file(p, bytes);
   write_file(g, bytes, true);
   for (const std::string &path : {p, g}) {
