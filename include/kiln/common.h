@@ -33,6 +33,8 @@ typedef struct kiln_layer kiln_layer;
 typedef struct kiln_loss kiln_loss;
 typedef struct kiln_metric kiln_metric;
 typedef struct kiln_optimizer kiln_optimizer;
+typedef struct kiln_dataset kiln_dataset;
+typedef struct kiln_iterator kiln_iterator;
 
 /* ------------------------------------------------------------------- limits */
 

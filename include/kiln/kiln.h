@@ -45,5 +45,6 @@
 #include "kiln/losses.h"   /* losses */
 #include "kiln/metrics.h"  /* metrics */
 #include "kiln/optimizers.h" /* optimizers, learning-rate schedules */
+#include "kiln/data.h"     /* datasets, iterators, IDX/Fashion-MNIST/CSV readers */
 
 #endif /* KILN_H */

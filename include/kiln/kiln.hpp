@@ -23,6 +23,7 @@
 #include <cstring>
 #include <functional>
 #include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -2611,6 +2612,322 @@ inline Optimizer create_optimizer(double init_lr, int64_t num_train_steps, int64
 }
 
 }  // namespace optimizers
+
+// ---- the input pipeline (kiln/data.h) ----
+
+namespace detail {
+template <>
+struct handle_traits<kiln_dataset> {
+  static void destroy(kiln_dataset *h) noexcept { kiln_dataset_free(h); }
+  static kiln_status *clone(kiln_dataset **out, const kiln_dataset *h) { return kiln_dataset_clone(out, h); }
+};
+template <>
+struct handle_traits<kiln_iterator> {
+  static void destroy(kiln_iterator *h) noexcept { kiln_iterator_free(h); }
+  // No clone: an iterator is one pass, owned by one object (move-only).
+};
+}  // namespace detail
+
+/// tf.data: datasets, iterators and the readers. Errors throw kiln::Error; an exception thrown by
+/// a map, filter or generator function comes out of the iteration with its code and message.
+///
+///   auto ds = kiln::data::Dataset::from_tensor_slices({x, y}).shuffle(1024, 7).batch(64);
+///   for (const kiln::data::Element &b : ds) train_step(b[0], b[1]);
+namespace data {
+
+/// tf.data.AUTOTUNE (num_parallel_calls, prefetch), and the cardinality markers.
+constexpr int64_t AUTOTUNE = KILN_DATASET_AUTOTUNE;
+constexpr int64_t INFINITE_CARDINALITY = KILN_DATASET_INFINITE_CARDINALITY;
+constexpr int64_t UNKNOWN_CARDINALITY = KILN_DATASET_UNKNOWN_CARDINALITY;
+
+/// An element: its components in order (one tensor, a tuple, or a dict's values in names() order).
+using Element = std::vector<Tensor>;
+/// A map function. With num_parallel_calls > 1 it runs on worker threads, several at once.
+using MapFn = std::function<Element(const Element &)>;
+using PredicateFn = std::function<bool(const Element &)>;
+/// One pass of a generator: writes the next element and returns true, or returns false at the end.
+using NextFn = std::function<bool(Element &)>;
+/// Called for every pass (tf's from_generator calls its generator anew): returns the pass's NextFn.
+using GeneratorFn = std::function<NextFn()>;
+
+namespace detail {
+inline Element from_borrowed(const kiln_tensor_list *list) { return kiln::detail::from_list(list); }
+// Appends an element's tensors to a C list the callback fills.
+inline void append_all(kiln_tensor_list *out, const Element &e) {
+  for (const Tensor &t : e) kiln::detail::check(kiln_tensor_list_append(out, t.get()));
+}
+template <typename F>
+void destroy_fn(void *p) {
+  delete static_cast<F *>(p);
+}
+}  // namespace detail
+
+/// One pass over a dataset (iter(ds)); move-only. next() gives false at the end.
+class Iterator : public kiln::detail::handle<kiln_iterator> {
+ public:
+  Iterator() = default;
+  explicit Iterator(kiln_iterator *h) noexcept : handle(h) {}
+  /// The next element into out; false (and out left alone) at the end.
+  bool next(Element &out) {
+    kiln_tensor_list *list = nullptr;
+    bool end = false;
+    kiln::detail::check(kiln_iterator_next(&list, &end, get()));
+    if (end) return false;
+    kiln::detail::handle<kiln_tensor_list> owned(list);
+    out = kiln::detail::from_list(list);
+    return true;
+  }
+};
+
+/// CSV reading options (kiln_csv_options): header line, delimiter, one type per column (empty:
+/// every column auto), and whether text columns are skipped (else an error).
+struct CsvOptions {
+  bool header = true;
+  char delimiter = ',';
+  std::vector<kiln_csv_type> column_types;
+  bool skip_text_columns = false;
+};
+
+/// tf.data.Dataset: an immutable description of a sequence of elements. Copies are handles to
+/// the same dataset; every transformation returns a new one.
+class Dataset : public kiln::detail::handle<kiln_dataset> {
+ public:
+  Dataset() = default;
+  explicit Dataset(kiln_dataset *h) noexcept : handle(h) {}
+
+  /// One element per row of dim 0; names (optional) make dict elements.
+  static Dataset from_tensor_slices(const std::vector<Tensor> &components, const std::vector<std::string> &names = {}) {
+    return from_components(kiln_dataset_from_tensor_slices, components, names);
+  }
+  /// The components as one element.
+  static Dataset from_tensors(const std::vector<Tensor> &components, const std::vector<std::string> &names = {}) {
+    return from_components(kiln_dataset_from_tensors, components, names);
+  }
+  /// int64 scalars 0 .. stop-1, or start, start+step, ... before stop.
+  static Dataset range(int64_t stop) { return range(0, stop, 1); }
+  static Dataset range(int64_t start, int64_t stop, int64_t step = 1) {
+    return make([&](kiln_dataset **o) { return kiln_dataset_range(o, start, stop, step); });
+  }
+  /// Elements from C++ code: generator() starts each pass (it runs on the thread that pulls from
+  /// the dataset, as kiln_generator_callbacks says).
+  static Dataset from_generator(GeneratorFn generator) {
+    kiln_generator_callbacks cb{};
+    cb.struct_size = sizeof cb;
+    cb.start = [](void **state, void *ud) -> kiln_status * {
+      return kiln::detail::status_of([&] { *state = new NextFn((*static_cast<GeneratorFn *>(ud))()); });
+    };
+    cb.next = [](kiln_tensor_list *out, bool *end, void *state, void *) -> kiln_status * {
+      return kiln::detail::status_of([&] {
+        Element e;
+        *end = !(*static_cast<NextFn *>(state))(e);
+        if (!*end) detail::append_all(out, e);
+      });
+    };
+    cb.finish = [](void *state, void *) { delete static_cast<NextFn *>(state); };
+    cb.destroy = detail::destroy_fn<GeneratorFn>;
+    return adopt_callbacks<GeneratorFn>(std::move(generator), [&](kiln_dataset **o, void *ud) {
+      return kiln_dataset_from_generator(o, &cb, ud);
+    });
+  }
+  /// Elements of the datasets side by side, components one after the other.
+  static Dataset zip(const std::vector<Dataset> &datasets) {
+    std::vector<const kiln_dataset *> hs;
+    for (const Dataset &d : datasets) hs.push_back(d.get());
+    return make([&](kiln_dataset **o) { return kiln_dataset_zip(o, hs.data(), hs.size()); });
+  }
+  /// make_csv_dataset's simple form: one dict element per record.
+  static Dataset from_csv(const std::string &path, const CsvOptions &options = {}) {
+    kiln_csv_options o;
+    kiln::detail::check(kiln_csv_options_init(&o, sizeof o));
+    o.header = options.header;
+    o.delimiter = options.delimiter;
+    o.column_types = options.column_types.data();
+    o.num_column_types = options.column_types.size();
+    o.skip_text_columns = options.skip_text_columns;
+    return make([&](kiln_dataset **out) { return kiln_dataset_from_csv(out, path.c_str(), &o); });
+  }
+
+  /// seed < 0: the next value of the global seed sequence.
+  Dataset shuffle(int64_t buffer_size, int64_t seed = -1, bool reshuffle_each_iteration = true) const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_shuffle(o, get(), buffer_size, seed, reshuffle_each_iteration); });
+  }
+  Dataset batch(int64_t batch_size, bool drop_remainder = false) const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_batch(o, get(), batch_size, drop_remainder); });
+  }
+  /// padded_shapes: one per component (-1 dims, or {}, pad to the batch's longest), or none at
+  /// all; padding_values: one scalar per component, or none for zeros.
+  Dataset padded_batch(int64_t batch_size, const std::vector<Dims> &padded_shapes = {},
+                       const std::vector<Tensor> &padding_values = {}, bool drop_remainder = false) const {
+    Dims dims;
+    std::vector<size_t> ranks;
+    for (const Dims &s : padded_shapes) {
+      dims.insert(dims.end(), s.begin(), s.end());
+      ranks.push_back(s.size());
+    }
+    auto pads = kiln::detail::to_list(padding_values);
+    return make([&](kiln_dataset **o) {
+      return kiln_dataset_padded_batch(o, get(), batch_size, dims.data(), ranks.data(), ranks.size(),
+                                       padding_values.empty() ? nullptr : pads.get(), drop_remainder);
+    });
+  }
+  /// num_parallel_calls > 1 or AUTOTUNE: fn runs on worker threads, several at once (it must be
+  /// thread-safe); the output order stays the input's.
+  Dataset map(MapFn fn, int64_t num_parallel_calls = 0) const {
+    kiln_map_callbacks cb{};
+    cb.struct_size = sizeof cb;
+    cb.map = [](kiln_tensor_list *out, const kiln_tensor_list *in, void *ud) -> kiln_status * {
+      return kiln::detail::status_of(
+          [&] { detail::append_all(out, (*static_cast<MapFn *>(ud))(detail::from_borrowed(in))); });
+    };
+    cb.destroy = detail::destroy_fn<MapFn>;
+    return adopt_callbacks<MapFn>(std::move(fn), [&](kiln_dataset **o, void *ud) {
+      return kiln_dataset_map(o, get(), num_parallel_calls, &cb, ud);
+    });
+  }
+  Dataset filter(PredicateFn predicate) const {
+    kiln_predicate_callbacks cb{};
+    cb.struct_size = sizeof cb;
+    cb.predicate = [](bool *keep, const kiln_tensor_list *in, void *ud) -> kiln_status * {
+      return kiln::detail::status_of([&] { *keep = (*static_cast<PredicateFn *>(ud))(detail::from_borrowed(in)); });
+    };
+    cb.destroy = detail::destroy_fn<PredicateFn>;
+    return adopt_callbacks<PredicateFn>(std::move(predicate), [&](kiln_dataset **o, void *ud) {
+      return kiln_dataset_filter(o, get(), &cb, ud);
+    });
+  }
+  Dataset repeat(int64_t count = -1) const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_repeat(o, get(), count); });
+  }
+  Dataset take(int64_t count) const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_take(o, get(), count); });
+  }
+  Dataset skip(int64_t count) const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_skip(o, get(), count); });
+  }
+  Dataset concatenate(const Dataset &other) const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_concatenate(o, get(), other.get()); });
+  }
+  Dataset cache() const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_cache(o, get()); });
+  }
+  Dataset prefetch(int64_t buffer_size = AUTOTUNE) const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_prefetch(o, get(), buffer_size); });
+  }
+  Dataset unbatch() const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_unbatch(o, get()); });
+  }
+  /// (int64 index, components...).
+  Dataset enumerate(int64_t start = 0) const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_enumerate(o, get(), start); });
+  }
+
+  /// The number of elements, INFINITE_CARDINALITY or UNKNOWN_CARDINALITY.
+  int64_t cardinality() const {
+    int64_t n = 0;
+    kiln::detail::check(kiln_dataset_get_cardinality(&n, get()));
+    return n;
+  }
+  /// The dict keys of the elements; empty for tuples.
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (size_t i = 0, n = kiln_dataset_get_num_names(get()); i < n; ++i) out.emplace_back(kiln_dataset_get_name(get(), i));
+    return out;
+  }
+  /// A new pass (iter(ds)).
+  Iterator make_iterator() const {
+    kiln_iterator *it = nullptr;
+    kiln::detail::check(kiln_dataset_make_iterator(&it, get()));
+    return Iterator(it);
+  }
+
+  /// Range-for support: `for (const Element &e : ds)` runs one pass.
+  class iterator {
+   public:
+    using value_type = Element;
+    using difference_type = std::ptrdiff_t;
+    using reference = const Element &;
+    using pointer = const Element *;
+    using iterator_category = std::input_iterator_tag;
+    iterator() = default;
+    explicit iterator(Iterator it) : state_(std::make_shared<State>()) {
+      state_->it = std::move(it);
+      ++*this;
+    }
+    reference operator*() const { return state_->current; }
+    pointer operator->() const { return &state_->current; }
+    iterator &operator++() {
+      if (!state_->it.next(state_->current)) state_.reset();
+      return *this;
+    }
+    bool operator==(const iterator &o) const { return state_ == o.state_; }
+    bool operator!=(const iterator &o) const { return state_ != o.state_; }
+
+   private:
+    struct State {
+      Iterator it;
+      Element current;
+    };
+    std::shared_ptr<State> state_;  // null at the end
+  };
+  iterator begin() const { return iterator(make_iterator()); }
+  iterator end() const { return iterator(); }
+
+ private:
+  template <typename F>
+  static Dataset make(F &&f) {
+    kiln_dataset *out = nullptr;
+    kiln::detail::check(f(&out));
+    return Dataset(out);
+  }
+  static Dataset from_components(kiln_status *(*fn)(kiln_dataset **, const kiln_tensor_list *, const char *const *),
+                                 const std::vector<Tensor> &components, const std::vector<std::string> &names) {
+    auto list = kiln::detail::to_list(components);
+    std::vector<const char *> ns;
+    for (const std::string &n : names) ns.push_back(n.c_str());
+    return make([&](kiln_dataset **o) { return fn(o, list.get(), names.empty() ? nullptr : ns.data()); });
+  }
+  // Hands a heap copy of a function to a C constructor as user_data; kiln frees it through the
+  // table's destroy once the call succeeds, this on failure.
+  template <typename Fn, typename F>
+  static Dataset adopt_callbacks(Fn fn, F &&create) {
+    auto owned = std::make_unique<Fn>(std::move(fn));
+    kiln_dataset *out = nullptr;
+    kiln::detail::check(create(&out, owned.get()));
+    owned.release();
+    return Dataset(out);
+  }
+};
+
+/// An IDX (MNIST-format) file, gzip or plain, as a tensor.
+inline Tensor read_idx(const std::string &path) {
+  return kiln::detail::make(kiln_read_idx, path.c_str());
+}
+
+/// keras.datasets.fashion_mnist.load_data(): ((x_train, y_train), (x_test, y_test)), uint8.
+struct FashionMnist {
+  Tensor x_train, y_train, x_test, y_test;
+};
+/// dir "": Debian's /usr/share/datasets/fashion-mnist.
+inline FashionMnist load_fashion_mnist(const std::string &dir = "") {
+  kiln_tensor *a = nullptr, *b = nullptr, *c = nullptr, *d = nullptr;
+  kiln::detail::check(kiln_load_fashion_mnist(&a, &b, &c, &d, dir.empty() ? nullptr : dir.c_str()));
+  return FashionMnist{Tensor(a), Tensor(b), Tensor(c), Tensor(d)};
+}
+
+/// The CSV file's numeric columns as whole 1-D tensors (read_csv), with their names.
+struct CsvColumns {
+  std::vector<std::string> names;
+  std::vector<Tensor> columns;
+};
+inline CsvColumns read_csv(const std::string &path, const CsvOptions &options = {}) {
+  Dataset rows = Dataset::from_csv(path, options);
+  const int64_t n = rows.cardinality();
+  CsvColumns out{rows.names(), {}};
+  if (n > 0) rows.batch(n).make_iterator().next(out.columns);
+  return out;
+}
+
+}  // namespace data
 
 }  // namespace kiln
 

@@ -166,3 +166,20 @@ keras = _NS(layers=layers, Model=Model, Sequential=Sequential, initializers=init
                       custom_object_scope=saving.custom_object_scope,
                       get_registered_name=saving.get_registered_name,
                       get_registered_object=saving.get_registered_object))
+
+# tf.data: kiln.data.Dataset and the readers; keras.datasets.fashion_mnist.load_data().
+from . import data  # noqa: E402
+
+
+def _fashion_mnist_load_data(path=None):
+    """keras.datasets.fashion_mnist.load_data(): ((x_train, y_train), (x_test, y_test)) as uint8 NumPy
+    arrays (kiln Tensors when NumPy is absent), from Debian's dataset-fashion-mnist or path."""
+    (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist(path)
+    try:
+        import numpy  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return (x_train, y_train), (x_test, y_test)
+    return (x_train.numpy(), y_train.numpy()), (x_test.numpy(), y_test.numpy())
+
+
+keras.datasets = _NS(fashion_mnist=_NS(load_data=_fashion_mnist_load_data))

@@ -385,6 +385,69 @@ _SIGS.update({
     "kiln_learning_rate_schedule_get_config": (_ST, [_HP, _H]),
 })
 
+# The input pipeline (kiln/data.h): datasets, iterators, callback tables, readers.
+GEN_START = ctypes.CFUNCTYPE(_ST, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p)
+GEN_NEXT = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, ctypes.POINTER(ctypes.c_bool), ctypes.c_void_p, ctypes.c_void_p)
+GEN_FINISH = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+DATA_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+MAP_FN = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+PREDICATE_FN = ctypes.CFUNCTYPE(_ST, ctypes.POINTER(ctypes.c_bool), ctypes.c_void_p, ctypes.c_void_p)
+
+
+class GeneratorCallbacks(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("start", GEN_START), ("next", GEN_NEXT), ("finish", GEN_FINISH),
+                ("destroy", DATA_DESTROY)]
+
+
+class MapCallbacks(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("map", MAP_FN), ("destroy", DATA_DESTROY)]
+
+
+class PredicateCallbacks(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("predicate", PREDICATE_FN), ("destroy", DATA_DESTROY)]
+
+
+class CsvOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("header", ctypes.c_bool), ("delimiter", ctypes.c_char),
+                ("column_types", ctypes.POINTER(ctypes.c_int)), ("num_column_types", ctypes.c_size_t),
+                ("skip_text_columns", ctypes.c_bool)]
+
+
+_D, _i64v = ctypes.c_void_p, ctypes.c_int64
+_SIGS.update({
+    "kiln_dataset_from_tensors": (_ST, [_HP, _H, ctypes.POINTER(ctypes.c_char_p)]),
+    "kiln_dataset_from_tensor_slices": (_ST, [_HP, _H, ctypes.POINTER(ctypes.c_char_p)]),
+    "kiln_dataset_range": (_ST, [_HP, _i64v, _i64v, _i64v]),
+    "kiln_dataset_from_generator": (_ST, [_HP, ctypes.POINTER(GeneratorCallbacks), ctypes.c_void_p]),
+    "kiln_dataset_shuffle": (_ST, [_HP, _D, _i64v, _i64v, ctypes.c_bool]),
+    "kiln_dataset_batch": (_ST, [_HP, _D, _i64v, ctypes.c_bool]),
+    "kiln_dataset_padded_batch": (_ST, [_HP, _D, _i64v, c_int64_p, ctypes.POINTER(ctypes.c_size_t), ctypes.c_size_t,
+                                        _H, ctypes.c_bool]),
+    "kiln_dataset_map": (_ST, [_HP, _D, _i64v, ctypes.POINTER(MapCallbacks), ctypes.c_void_p]),
+    "kiln_dataset_filter": (_ST, [_HP, _D, ctypes.POINTER(PredicateCallbacks), ctypes.c_void_p]),
+    "kiln_dataset_repeat": (_ST, [_HP, _D, _i64v]),
+    "kiln_dataset_take": (_ST, [_HP, _D, _i64v]),
+    "kiln_dataset_skip": (_ST, [_HP, _D, _i64v]),
+    "kiln_dataset_zip": (_ST, [_HP, _HP, ctypes.c_size_t]),
+    "kiln_dataset_concatenate": (_ST, [_HP, _D, _D]),
+    "kiln_dataset_cache": (_ST, [_HP, _D]),
+    "kiln_dataset_prefetch": (_ST, [_HP, _D, _i64v]),
+    "kiln_dataset_unbatch": (_ST, [_HP, _D]),
+    "kiln_dataset_enumerate": (_ST, [_HP, _D, _i64v]),
+    "kiln_dataset_get_cardinality": (_ST, [c_int64_p, _D]),
+    "kiln_dataset_get_num_names": (ctypes.c_size_t, [_D]),
+    "kiln_dataset_get_name": (ctypes.c_char_p, [_D, ctypes.c_size_t]),
+    "kiln_dataset_clone": (_ST, [_HP, _D]),
+    "kiln_dataset_free": (None, [_D]),
+    "kiln_dataset_make_iterator": (_ST, [_HP, _D]),
+    "kiln_iterator_next": (_ST, [_HP, ctypes.POINTER(ctypes.c_bool), _H]),
+    "kiln_iterator_free": (None, [_H]),
+    "kiln_read_idx": (_ST, [_HP, ctypes.c_char_p]),
+    "kiln_load_fashion_mnist": (_ST, [_HP, _HP, _HP, _HP, ctypes.c_char_p]),
+    "kiln_csv_options_init": (_ST, [ctypes.POINTER(CsvOptions), ctypes.c_size_t]),
+    "kiln_dataset_from_csv": (_ST, [_HP, ctypes.c_char_p, ctypes.POINTER(CsvOptions)]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res
