@@ -2,10 +2,12 @@
 // every exception into a status.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <new>
-#include <utility>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "autodiff/tape.h"
 #include "autodiff/variable.h"
@@ -70,6 +72,25 @@ inline kiln_tensor *new_tensor(Tensor t) { return new kiln_tensor{std::move(t)};
 DType dtype_from_c(int dtype, const char *fn);
 // A shape from C dims; errors name the entry point.
 Shape shape_from_c(const int64_t *dims, size_t rank, const char *fn);
+
+// An object's config from C: NULL means an empty one (the class's defaults).
+inline const Config &config_or_empty(const kiln_config *c) {
+  static const Config empty;
+  return c ? c->value : empty;
+}
+
+// The second half of a two-call variable getter: new handles for vars[0 .. min(capacity, n))
+// in out, and the full count in *out_count. All handles or none: out is untouched on failure.
+// The caller checks out and out_count against NULL (its own rule for capacity 0).
+inline void write_variables(kiln_variable **out, size_t capacity, size_t *out_count,
+                            const std::vector<std::shared_ptr<autodiff::Variable>> &vars) {
+  const size_t n = std::min(capacity, vars.size());
+  std::vector<std::unique_ptr<kiln_variable>> made;
+  made.reserve(n);
+  for (size_t i = 0; i < n; ++i) made.push_back(std::make_unique<kiln_variable>(kiln_variable{vars[i]}));
+  for (size_t i = 0; i < n; ++i) out[i] = made[i].release();
+  *out_count = vars.size();
+}
 
 }  // namespace kiln::capi
 

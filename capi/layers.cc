@@ -15,6 +15,7 @@ using kiln::Code;
 using kiln::Config;
 using kiln::fail;
 using kiln::Tensor;
+using kiln::capi::config_or_empty;
 using kiln::capi::require_not_null;
 using kiln::layers::Layer;
 using kiln::layers::LayerPtr;
@@ -52,11 +53,6 @@ char *copy_string(const std::string &s) {
   if (!p) throw std::bad_alloc();
   std::memcpy(p, s.c_str(), s.size() + 1);
   return p;
-}
-
-const Config &config_or_empty(const kiln_config *c) {
-  static const Config empty;
-  return c ? c->value : empty;
 }
 
 // Input shapes as C gives them: every input's dims one after the other, ranks[i] each.
@@ -442,16 +438,7 @@ kiln_status *kiln_layer_get_variables(kiln_variable **out, size_t capacity, size
                                                       : k == KILN_VARIABLES_TRAINABLE ? l->trainable_variables()
                                                                                       : l->non_trainable_variables();
   if (capacity > 0) require_not_null(out, __func__, "out");
-  const size_t n = std::min(capacity, vars.size());
-  std::vector<kiln_variable *> made;
-  try {
-    for (size_t i = 0; i < n; ++i) made.push_back(new kiln_variable{vars[i]});
-  } catch (...) {
-    for (kiln_variable *v : made) delete v;
-    throw;
-  }
-  for (size_t i = 0; i < n; ++i) out[i] = made[i];
-  *out_count = vars.size();
+  kiln::capi::write_variables(out, capacity, out_count, vars);
   KILN_CAPI_END
 }
 

@@ -8,15 +8,11 @@
 #include "capi/train_handles.h"
 
 using kiln::Config;
+using kiln::capi::config_or_empty;
 using kiln::capi::require_not_null;
 using kiln::train::LossPtr;
 
 namespace {
-
-const Config &config_or_empty(const kiln_config *c) {
-  static const Config empty;
-  return c ? c->value : empty;
-}
 
 }  // namespace
 

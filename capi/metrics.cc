@@ -141,12 +141,8 @@ kiln_status *kiln_metric_get_variables(kiln_variable **out, size_t capacity, siz
   KILN_CAPI_BEGIN
   require_not_null(out_count, __func__, "out_count");
   const std::vector<kiln::train::VariablePtr> vars = metric_of(metric, __func__)->variables();
-  const size_t n = std::min(capacity, vars.size());
-  if (n > 0) require_not_null(out, __func__, "out");
-  std::vector<std::unique_ptr<kiln_variable>> made;
-  for (size_t i = 0; i < n; ++i) made.push_back(std::make_unique<kiln_variable>(kiln_variable{vars[i]}));
-  for (size_t i = 0; i < n; ++i) out[i] = made[i].release();
-  *out_count = vars.size();
+  if (std::min(capacity, vars.size()) > 0) require_not_null(out, __func__, "out");
+  kiln::capi::write_variables(out, capacity, out_count, vars);
   KILN_CAPI_END
 }
 

@@ -11,6 +11,7 @@ using kiln::Code;
 using kiln::Config;
 using kiln::fail;
 using kiln::Tensor;
+using kiln::capi::config_or_empty;
 using kiln::capi::require_not_null;
 using kiln::train::Optimizer;
 using kiln::train::OptimizerPtr;
@@ -21,11 +22,6 @@ namespace {
 const OptimizerPtr &optimizer_of(const kiln_optimizer *o, const char *fn) {
   require_not_null(o, fn, "optimizer");
   return o->optimizer;
-}
-
-const Config &config_or_empty(const kiln_config *c) {
-  static const Config empty;
-  return c ? c->value : empty;
 }
 
 }  // namespace
@@ -135,16 +131,7 @@ kiln_status *kiln_optimizer_get_variables(kiln_variable **out, size_t capacity, 
   require_not_null(out_count, __func__, "out_count");
   const std::vector<VariablePtr> vars = optimizer_of(optimizer, __func__)->variables();
   if (capacity > 0) require_not_null(out, __func__, "out");
-  const size_t n = std::min(capacity, vars.size());
-  std::vector<kiln_variable *> made;
-  try {
-    for (size_t i = 0; i < n; ++i) made.push_back(new kiln_variable{vars[i]});
-  } catch (...) {
-    for (kiln_variable *v : made) delete v;
-    throw;
-  }
-  std::copy(made.begin(), made.end(), out);
-  *out_count = vars.size();
+  kiln::capi::write_variables(out, capacity, out_count, vars);
   KILN_CAPI_END
 }
 
