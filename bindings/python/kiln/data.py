@@ -16,6 +16,7 @@ import threading
 import traceback
 
 from . import _lib
+from ._handles import new_handle
 from .errors import InvalidArgumentError, check
 from .tensor import Tensor, _CODE_DTYPE, _DTYPE_CODE, constant, dims_array, dtype_code
 
@@ -367,9 +368,7 @@ def _signature_from_types(output_types, output_shapes):
 # ---------------------------------------------------------------- Dataset
 
 def _new_dataset(fn, *args, spec):
-    out = ctypes.c_void_p()
-    check(fn(ctypes.byref(out), *args))
-    return Dataset._wrap(out.value, spec)
+    return Dataset._wrap(new_handle(fn, *args), spec)
 
 
 class Dataset:
@@ -637,9 +636,7 @@ class Iterator:
 
 def read_idx(path):
     """An IDX (MNIST-format) file, gzip or plain, as a Tensor (uint8, int32, float32 or float64)."""
-    out = ctypes.c_void_p()
-    check(L.kiln_read_idx(ctypes.byref(out), str(path).encode()))
-    return Tensor._adopt(out.value)
+    return Tensor._adopt(new_handle(L.kiln_read_idx, str(path).encode()))
 
 
 def load_fashion_mnist(path=None):
@@ -672,10 +669,9 @@ def _csv_dataset(path, column_types, header, field_delim, skip_text_columns):
         keep = (ctypes.c_int * max(len(codes), 1))(*codes)
         o.column_types = ctypes.cast(keep, ctypes.POINTER(ctypes.c_int))
         o.num_column_types = len(codes)
-    out = ctypes.c_void_p()
-    check(L.kiln_dataset_from_csv(ctypes.byref(out), str(path).encode(), ctypes.byref(o)))
-    names = [L.kiln_dataset_get_name(out.value, i).decode() for i in range(L.kiln_dataset_get_num_names(out.value))]
-    return Dataset._wrap(out.value, {n: _LEAF for n in names})
+    h = new_handle(L.kiln_dataset_from_csv, str(path).encode(), ctypes.byref(o))
+    names = [L.kiln_dataset_get_name(h, i).decode() for i in range(L.kiln_dataset_get_num_names(h))]
+    return Dataset._wrap(h, {n: _LEAF for n in names})
 
 
 def read_csv(path, column_types=None, header=True, field_delim=",", skip_text_columns=False):

@@ -11,6 +11,7 @@ import ctypes
 
 from .. import _lib
 from .. import config as _config
+from .._handles import config_dict, new_handle
 from ..autodiff import Variable
 from ..errors import InvalidArgumentError, check
 from ..tensor import Tensor, _as_tensor
@@ -41,10 +42,8 @@ class Optimizer:
     def __init__(self, **config):
         if "learning_rate" in config:
             config["learning_rate"] = _learning_rate_config(config["learning_rate"])
-        h = ctypes.c_void_p()
         with _config.to_c(config) as c:
-            check(L.kiln_optimizer_create(ctypes.byref(h), self._class_name.encode(), c))
-        self._h = h.value
+            self._h = new_handle(L.kiln_optimizer_create, self._class_name.encode(), c)
 
     @classmethod
     def _adopt(cls, handle):
@@ -67,12 +66,7 @@ class Optimizer:
         return L.kiln_optimizer_get_name(self._h).decode()
 
     def get_config(self):
-        out = ctypes.c_void_p()
-        check(L.kiln_optimizer_get_config(ctypes.byref(out), self._h))
-        try:
-            return _config.from_c(out.value)
-        finally:
-            L.kiln_config_free(out.value)
+        return config_dict(L.kiln_optimizer_get_config, self._h)
 
     @classmethod
     def from_config(cls, config):
@@ -146,9 +140,7 @@ class Optimizer:
 
     def get_slot(self, var, slot_name):
         """The slot of var ("momentum", "velocity", ... or tf.keras 2's "m", "v", "vhat")."""
-        out = ctypes.c_void_p()
-        check(L.kiln_optimizer_get_slot(ctypes.byref(out), self._h, var._h, str(slot_name).encode()))
-        return _variable(out.value)
+        return _variable(new_handle(L.kiln_optimizer_get_slot, self._h, var._h, str(slot_name).encode()))
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Keras's exclude_from_weight_decay: before the first step; names match as substrings."""
