@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "train/callbacks.h"
 #include "train/losses.h"
 #include "train/metrics.h"
 
@@ -12,6 +13,10 @@ struct kiln_loss {
 
 struct kiln_metric {
   std::shared_ptr<kiln::train::Metric> metric;
+};
+
+struct kiln_callback {
+  std::shared_ptr<kiln::train::Callback> callback;
 };
 
 namespace kiln::capi {

@@ -35,6 +35,7 @@ typedef struct kiln_metric kiln_metric;
 typedef struct kiln_optimizer kiln_optimizer;
 typedef struct kiln_dataset kiln_dataset;
 typedef struct kiln_iterator kiln_iterator;
+typedef struct kiln_callback kiln_callback;
 
 /* ------------------------------------------------------------------- limits */
 

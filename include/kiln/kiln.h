@@ -46,5 +46,6 @@
 #include "kiln/metrics.h"  /* metrics */
 #include "kiln/optimizers.h" /* optimizers, learning-rate schedules */
 #include "kiln/data.h"     /* datasets, iterators, IDX/Fashion-MNIST/CSV readers */
+#include "kiln/callbacks.h" /* callbacks for fit, evaluate, predict */
 
 #endif /* KILN_H */

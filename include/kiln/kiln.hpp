@@ -2929,6 +2929,32 @@ inline CsvColumns read_csv(const std::string &path, const CsvOptions &options = 
 
 }  // namespace data
 
+// ---------------------------------------------------------------------------------------------
+// Callbacks (kiln/callbacks.h)
+
+namespace detail {
+template <>
+struct handle_traits<kiln_callback> {
+  static void destroy(kiln_callback *h) noexcept { kiln_callback_free(h); }
+  static kiln_status *clone(kiln_callback **out, const kiln_callback *h) { return kiln_callback_clone(out, h); }
+};
+}  // namespace detail
+
+/// A Keras callback for fit, evaluate and predict (kiln/callbacks.h). Copies share one callback.
+class Callback : public detail::handle<kiln_callback> {
+ public:
+  Callback() = default;
+  /// Takes ownership of a C handle.
+  explicit Callback(kiln_callback *h) noexcept : handle(h) {}
+  /// A built-in callback by class name ("History", "EarlyStopping", ...).
+  static Callback create(const std::string &class_name, const Config &config = Config()) {
+    kiln_callback *h = nullptr;
+    detail::check(kiln_callback_create(&h, class_name.c_str(), config.get()));
+    return Callback(h);
+  }
+  std::string class_name() const { return kiln_callback_get_class_name(get()); }
+};
+
 }  // namespace kiln
 
 #endif  // KILN_HPP

@@ -322,6 +322,16 @@ void Layer::set_output_shapes(const std::vector<PartialShape> &shapes) {
   output_shapes_ = shapes;
 }
 
+std::shared_ptr<void> Layer::attachment() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return attachment_;
+}
+
+void Layer::set_attachment(std::shared_ptr<void> attachment) {
+  std::lock_guard<std::mutex> lock(mu_);
+  attachment_ = std::move(attachment);
+}
+
 void Layer::add_loss(const Tensor &loss) {
   if (!loss.defined()) fail(Code::kInvalidArgument, "layer '", name_, "': add_loss: undefined tensor");
   std::lock_guard<std::mutex> lock(mu_);

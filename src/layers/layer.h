@@ -155,6 +155,12 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   const InputSpec &input_spec() const { return input_spec_; }
 
+  // State a part of the library above layers keeps on this layer, opaque here: train/ keeps a
+  // model's compile state in it (optimizer, losses, metrics, stop_training), so a model handle
+  // carries it to every API. It must not hold a strong reference back to this layer.
+  std::shared_ptr<void> attachment() const;
+  void set_attachment(std::shared_ptr<void> attachment);
+
  protected:
   // Subclass hooks. build_impl creates weights (add_weight) and may set input_spec_;
   // call_impl computes outputs from inputs.
@@ -211,6 +217,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::vector<std::shared_ptr<Layer>> layers_;
   std::vector<Tensor> call_losses_;
   std::vector<PartialShape> output_shapes_;
+  std::shared_ptr<void> attachment_;
 };
 
 using LayerPtr = std::shared_ptr<Layer>;
