@@ -448,6 +448,14 @@ _SIGS.update({
     "kiln_dataset_from_csv": (_ST, [_HP, ctypes.c_char_p, ctypes.POINTER(CsvOptions)]),
 })
 
+# Callbacks (kiln/callbacks.h).
+_SIGS.update({
+    "kiln_callback_create": (_ST, [_HP, _cp, _C]),
+    "kiln_callback_clone": (_ST, [_HP, _H]),
+    "kiln_callback_free": (None, [_H]),
+    "kiln_callback_get_class_name": (_cp, [_H]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res
