@@ -19,6 +19,9 @@ class Callback(Owned):
     def __init__(self, *args, **kwargs):
         self._init_builtin(args, kwargs, {}, ())
 
+    def __repr__(self):  # callbacks have no name, unlike Owned's other kinds
+        return "<kiln.callbacks.%s>" % self.class_name
+
 
 def _callback_class(class_name, args, doc):
     return type(class_name, (Callback,), {"_CLASS": class_name, "_ARGS": tuple(args), "__doc__": doc})
@@ -27,10 +30,3 @@ def _callback_class(class_name, args, doc):
 History = _callback_class("History", [], "keras.callbacks.History: the per-epoch logs fit returns.")
 
 Callback._BY_CLASS = {c._CLASS: c for c in (History,)}
-
-
-def _repr(self):
-    return "<kiln.callbacks.%s>" % self.class_name
-
-
-Callback.__repr__ = _repr
