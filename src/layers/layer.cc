@@ -215,8 +215,10 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
   inner.mask = masks.empty() ? nullptr : &masks;
   clear_call_losses();
   // Keras's input autocast (DTypePolicy.convert_input): floating inputs to the compute dtype.
+  // Models leave it to their layers, as Keras's Functional models do (a float32 Sequential of
+  // float64 layers must not round its float64 inputs through float32).
   std::vector<Tensor> cast_inputs;
-  if (autocast_)
+  if (autocast_ && !is_model_)
     for (size_t i = 0; i < inputs.size(); ++i)
       if (is_floating(inputs[i].dtype()) && inputs[i].dtype() != policy_.compute_dtype) {
         if (cast_inputs.empty()) cast_inputs = inputs;

@@ -101,8 +101,8 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool is_model() const { return is_model_; }
 
   // The Keras __call__: checks the input spec, builds from the inputs' shapes if not built,
-  // clears this call's losses, casts floating inputs to the compute dtype (autocast), then
-  // call()s inside the layer's AutocastScope. Thread-safe for built layers.
+  // clears this call's losses, casts floating inputs to the compute dtype (autocast; models
+  // leave that to their layers), then call()s inside the layer's AutocastScope. Thread-safe for built layers.
   std::vector<Tensor> operator()(const std::vector<Tensor> &inputs, const CallContext &ctx = {});
   Tensor operator()(const Tensor &input, bool training = false);
   // The Keras __call__ with masks: ctx.mask holds the inputs' masks (checked: one per input,

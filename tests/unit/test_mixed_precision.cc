@@ -308,6 +308,24 @@ TEST_F(MixedPrecisionTest, BadDtypeConfigsAreInvalidArgument) {
   }
 }
 
+TEST_F(MixedPrecisionTest, ModelsLeaveInputCastsToTheirLayers) {
+  // A float32-policy Sequential holding float64 layers: its float64 input reaches them as it is,
+  // not rounded through float32.
+  Config c = dense_config(2);
+  c.set("dtype", "float64");
+  const LayerPtr d = create_layer("Dense", c);
+  const LayerPtr model = sequential({d});
+  EXPECT_EQ(model->compute_dtype(), DType::kFloat32);
+  const Tensor x = ops::add(ops::cast(random_tensor({3, 4}, 7), DType::kFloat64), ops::fill(Shape({}), 1e-12, DType::kFloat64));
+  const Tensor y = (*model)(x);
+  ASSERT_EQ(y.dtype(), DType::kFloat64);
+  const auto vars = model->variables();
+  const Tensor want = ops::add(ops::matmul(x, vars[0]->peek()), vars[1]->peek());
+  EXPECT_EQ(values<double>(y), values<double>(want));
+  // A float32 layer still casts a float64 input (Keras's autocast).
+  EXPECT_EQ((*create_layer("Dense", dense_config(2)))(x).dtype(), DType::kFloat32);
+}
+
 TEST_F(MixedPrecisionTest, NestedFloat32LayerInsideMixedCall) {
   // Keras's AutocastScope rules: a float32 layer called inside a mixed layer's call reads its
   // variables in float32; the scope ends with the call.
