@@ -607,6 +607,13 @@ TEST(ModelTraining, BadInputIsAClearErrorThatChangesNothing) {
   expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"1 y tensor", "2 compiled losses"});
   EXPECT_EQ(weights(m), before);
   EXPECT_EQ(opt->iterations(), 0);
+  // A dataset's labels are checked by the loss, batch by batch: the bad batch applies nothing.
+  compile_default(m, optimizer("SGD", 0.1));
+  g = FitOptions();
+  g.dataset = data::batch(data::from_tensor_slices({p.x, make_typed<int64_t>(Shape{kN}, ys)}), 16);
+  g.verbose = 0;
+  expect_error([&] { fit(m, g); }, Code::kInvalidArgument, {"label", "7"});
+  EXPECT_EQ(training_state(*m)->optimizer->iterations(), 3);  // batches 0-2; batch 3 holds index 50
 }
 
 }  // namespace
