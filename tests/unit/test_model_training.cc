@@ -332,6 +332,36 @@ TEST(ModelTraining, EvaluateEqualsTestOnBatchOverOneBatch) {
   EXPECT_NEAR(*a.get("accuracy"), *b.get("accuracy"), 1e-6);
   e.batch_size = 10;  // batches weighted by their size: the same mean
   EXPECT_NEAR(*evaluate(m, e).get("loss"), *b.get("loss"), 1e-5);
+  e.batch_size = 16;
+  e.steps = 1;  // steps stops early: the first batch alone
+  EXPECT_NEAR(*evaluate(m, e).get("loss"), loss_of(m, rows(p.x, 0, 16), rows(p.y, 0, 16)), 1e-6);
+}
+
+// Counts predict's hooks.
+class PredictCounter : public Callback {
+ public:
+  PredictCounter() : Callback("PredictCounter") {}
+  void on_predict_begin(Logs &) override { ++begins; }
+  void on_predict_batch_end(int64_t batch, Logs &) override { last_batch = batch; }
+  void on_predict_end(Logs &) override { ++ends; }
+  int begins = 0, ends = 0;
+  int64_t last_batch = -1;
+};
+
+TEST(ModelTraining, PredictCallsItsHooks) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  auto counter = std::make_shared<PredictCounter>();
+  PredictOptions o;
+  o.x = {p.x};
+  o.batch_size = 20;
+  o.verbose = 0;
+  o.callbacks = {counter};
+  predict(m, o);
+  EXPECT_EQ(counter->begins, 1);
+  EXPECT_EQ(counter->ends, 1);
+  EXPECT_EQ(counter->last_batch, 3);  // 64 samples in batches of 20: 4 batches, the last partial
+  EXPECT_EQ(counter->params().steps, 4);
 }
 
 TEST(ModelTraining, DatasetInputWithSampleWeights) {
