@@ -433,7 +433,6 @@ Logs train_on_batch(const LayerPtr &model, const std::vector<Tensor> &x, const s
   auto c = compiled_model(*model, "train_on_batch");
   check_arrays(x, y, sample_weight, "train_on_batch", true);
   check_num_targets(*c, y.size(), "train_on_batch");
-  check_sparse_labels(*model, *c, x, y, "train_on_batch");
   const Tensor sw = combined_sample_weight(y, sample_weight, class_weight, "train_on_batch");
   reset_metrics(*model);
   return run_train_step(model, batch_data(x, y, sw), x.size(), static_cast<int64_t>(y.size()));
