@@ -79,6 +79,8 @@ void set_progress_clock(ProgressClock clock) {
   clock_slot() = std::move(clock);
 }
 
+void progress_print(const std::string &text) { emit(text); }
+
 bool progress_is_terminal() {
   {
     std::lock_guard<std::mutex> lock(io_mutex());

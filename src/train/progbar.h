@@ -31,6 +31,9 @@ void set_progress_clock(ProgressClock clock);  // empty: back to the steady cloc
 // Whether stdout is a terminal (the live bar redraws in place; verbose "auto" picks 1 there, 2
 // elsewhere).
 bool progress_is_terminal();
+// Writes text to the progress sink (or stdout, flushed): Keras's io_utils.print_msg, which
+// callbacks' verbose messages go through.
+void progress_print(const std::string &text);
 
 class Progbar {
  public:
