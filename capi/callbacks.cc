@@ -244,11 +244,15 @@ kiln_status *kiln_callback_get_attributes(kiln_config **out, const kiln_callback
   KILN_CAPI_END
 }
 
-kiln_status *kiln_set_progress_callback(void (*fn)(const char *text, void *user_data), void *user_data) {
+kiln_status *kiln_set_progress_callback(void (*fn)(const char *text, void *user_data),
+                                        bool (*is_terminal)(void *user_data), void *user_data) {
   KILN_CAPI_BEGIN
   if (!fn) {
     kiln::train::set_progress_sink(nullptr);
+    kiln::train::set_progress_terminal(nullptr);
   } else {
+    kiln::train::set_progress_terminal(
+        is_terminal ? std::function<bool()>([is_terminal, user_data] { return is_terminal(user_data); }) : nullptr);
     kiln::train::set_progress_sink([fn, user_data](const std::string &text) { fn(text.c_str(), user_data); });
   }
   KILN_CAPI_END

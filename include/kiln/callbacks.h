@@ -101,9 +101,12 @@ KILN_API kiln_status *kiln_callback_get_attributes(kiln_config **out, const kiln
 
 /// Where progress text goes (the progress bar, callbacks' verbose messages): fn(text, user_data)
 /// receives each piece (NUL-terminated, may hold \r, \b and \n) instead of stdout; NULL fn
-/// restores stdout. Python routes it to sys.stdout. fn runs on the thread printing (fit's).
-/// Thread-safety: safe; the setting is process-wide.
-KILN_API kiln_status *kiln_set_progress_callback(void (*fn)(const char *text, void *user_data), void *user_data);
+/// restores stdout. is_terminal(user_data), asked when a bar starts (NULL: never), says whether
+/// the text reaches a terminal or notebook: then the bar is redrawn in place and verbose "auto"
+/// means 1, else one line per epoch (2). Python routes it to sys.stdout. fn and is_terminal run
+/// on the thread printing (fit's). Thread-safety: safe; the setting is process-wide.
+KILN_API kiln_status *kiln_set_progress_callback(void (*fn)(const char *text, void *user_data),
+                                                 bool (*is_terminal)(void *user_data), void *user_data);
 /// Where callbacks' warnings go (Keras's warnings.warn: "Early stopping conditioned on metric
 /// `val_loss` which is not available..."): fn(text, user_data) instead of stderr; NULL restores
 /// stderr. Thread-safety: safe; process-wide.

@@ -199,7 +199,7 @@ static void test_early_stopping(void) {
   static const double values[4] = {0.9, 0.3, 0.5, 0.4};
   int64_t e;
   g_printed[0] = '\0';
-  EXPECT_OK(kiln_set_progress_callback(capture, NULL));
+  EXPECT_OK(kiln_set_progress_callback(capture, NULL, NULL));
   EXPECT_OK(kiln_config_create(&c));
   EXPECT_OK(kiln_config_set_int(c, "patience", 1));
   EXPECT_OK(kiln_config_set_bool(c, "restore_best_weights", true));
@@ -221,7 +221,7 @@ static void test_early_stopping(void) {
   CHECK(first_weight(model) == 1.0f); /* restored to the best epoch's */
   CHECK(strstr(g_printed, "Epoch 3: early stopping\n") != NULL);
   CHECK(strstr(g_printed, "Restoring model weights from the end of the best epoch: 2.") != NULL);
-  EXPECT_OK(kiln_set_progress_callback(NULL, NULL));
+  EXPECT_OK(kiln_set_progress_callback(NULL, NULL, NULL));
   kiln_callback_free(es);
 
   /* bad settings and unknown keys are errors naming them */
