@@ -168,10 +168,8 @@ kiln_status *kiln_callback_create_custom(kiln_callback **out, const char *class_
   KILN_CAPI_END
 }
 
-kiln_status *kiln_callback_create_lr_scheduler(kiln_callback **out, int verbose,
-                                               kiln_status *(*schedule)(double *out_lr, int64_t epoch, double lr,
-                                                                        void *user_data),
-                                               void (*destroy)(void *user_data), void *user_data) {
+kiln_status *kiln_callback_create_lr_scheduler(kiln_callback **out, int verbose, kiln_lr_schedule_fn schedule,
+                                               kiln_user_data_destroy_fn destroy, void *user_data) {
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");
   require_not_null(reinterpret_cast<const void *>(schedule), __func__, "schedule");
@@ -244,8 +242,7 @@ kiln_status *kiln_callback_get_attributes(kiln_config **out, const kiln_callback
   KILN_CAPI_END
 }
 
-kiln_status *kiln_set_progress_callback(void (*fn)(const char *text, void *user_data),
-                                        bool (*is_terminal)(void *user_data), void *user_data) {
+kiln_status *kiln_set_progress_callback(kiln_text_fn fn, kiln_is_terminal_fn is_terminal, void *user_data) {
   KILN_CAPI_BEGIN
   if (!fn) {
     kiln::train::set_progress_sink(nullptr);
@@ -258,7 +255,7 @@ kiln_status *kiln_set_progress_callback(void (*fn)(const char *text, void *user_
   KILN_CAPI_END
 }
 
-kiln_status *kiln_set_warning_callback(void (*fn)(const char *text, void *user_data), void *user_data) {
+kiln_status *kiln_set_warning_callback(kiln_text_fn fn, void *user_data) {
   KILN_CAPI_BEGIN
   if (!fn) {
     kiln::train::set_callback_warning_sink(nullptr);

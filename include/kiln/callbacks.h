@@ -69,6 +69,12 @@ typedef struct kiln_callback_table {
 KILN_API kiln_status *kiln_callback_create_custom(kiln_callback **out, const char *class_name,
                                                   const kiln_callback_table *table, void *user_data);
 
+/// The schedule function of kiln_callback_create_lr_scheduler: writes the epoch's learning rate
+/// to *out_lr (lr is the current one); NULL for success or a status that stops fit.
+typedef kiln_status *(*kiln_lr_schedule_fn)(double *out_lr, int64_t epoch, double lr, void *user_data);
+/// Frees a callback function's user_data (when the callback dies).
+typedef void (*kiln_user_data_destroy_fn)(void *user_data);
+
 /// keras.callbacks.LearningRateScheduler(schedule, verbose): at each epoch begin the optimizer's
 /// learning rate becomes schedule(epoch, current learning rate), written to *out_lr (a finite
 /// float; an error status stops fit with it); at epoch end logs["learning_rate"] holds it.
@@ -76,10 +82,8 @@ KILN_API kiln_status *kiln_callback_create_custom(kiln_callback **out, const cha
 /// schedule runs on the fit thread. An optimizer whose learning rate is a schedule object is
 /// FAILED_PRECONDITION when fit sets it.
 /// Ownership: *out is new; destroy(user_data) runs when the callback dies (not on failure).
-KILN_API kiln_status *kiln_callback_create_lr_scheduler(kiln_callback **out, int verbose,
-                                                        kiln_status *(*schedule)(double *out_lr, int64_t epoch,
-                                                                                 double lr, void *user_data),
-                                                        void (*destroy)(void *user_data), void *user_data);
+KILN_API kiln_status *kiln_callback_create_lr_scheduler(kiln_callback **out, int verbose, kiln_lr_schedule_fn schedule,
+                                                        kiln_user_data_destroy_fn destroy, void *user_data);
 
 /// Runs one hook of a callback by its Keras name ("on_epoch_end", "on_train_batch_begin", ...),
 /// as calling callback.on_epoch_end(epoch, logs) in Keras does. index: the epoch or batch (ignored
@@ -99,18 +103,22 @@ KILN_API kiln_status *kiln_callback_get_params(kiln_config **out, const kiln_cal
 /// "cooldown_counter", "best"}; an empty config for the others. Ownership: *out is new.
 KILN_API kiln_status *kiln_callback_get_attributes(kiln_config **out, const kiln_callback *callback);
 
+/// Receives a piece of text (progress, a warning): NUL-terminated, borrowed for the call.
+typedef void (*kiln_text_fn)(const char *text, void *user_data);
+/// Whether progress text reaches a terminal or notebook (see kiln_set_progress_callback).
+typedef bool (*kiln_is_terminal_fn)(void *user_data);
+
 /// Where progress text goes (the progress bar, callbacks' verbose messages): fn(text, user_data)
 /// receives each piece (NUL-terminated, may hold \r, \b and \n) instead of stdout; NULL fn
 /// restores stdout. is_terminal(user_data), asked when a bar starts (NULL: never), says whether
 /// the text reaches a terminal or notebook: then the bar is redrawn in place and verbose "auto"
 /// means 1, else one line per epoch (2). Python routes it to sys.stdout. fn and is_terminal run
 /// on the thread printing (fit's). Thread-safety: safe; the setting is process-wide.
-KILN_API kiln_status *kiln_set_progress_callback(void (*fn)(const char *text, void *user_data),
-                                                 bool (*is_terminal)(void *user_data), void *user_data);
+KILN_API kiln_status *kiln_set_progress_callback(kiln_text_fn fn, kiln_is_terminal_fn is_terminal, void *user_data);
 /// Where callbacks' warnings go (Keras's warnings.warn: "Early stopping conditioned on metric
 /// `val_loss` which is not available..."): fn(text, user_data) instead of stderr; NULL restores
 /// stderr. Thread-safety: safe; process-wide.
-KILN_API kiln_status *kiln_set_warning_callback(void (*fn)(const char *text, void *user_data), void *user_data);
+KILN_API kiln_status *kiln_set_warning_callback(kiln_text_fn fn, void *user_data);
 
 #ifdef __cplusplus
 }
