@@ -20,14 +20,19 @@ using kiln::Code;
 using kiln::fail;
 using kiln::train::Logs;
 
-// A hook's status as an exception of the same code, naming the callback and the hook.
-void check_hook(kiln_status *st, const kiln::train::Callback &cb, const char *hook) {
+// A foreign function's status as an exception of the same code, its message after `where: `.
+void check_foreign(kiln_status *st, const std::string &where) {
   if (!st) return;
   kiln_status_code code = kiln_status_get_code(st);
   const std::string msg = kiln_status_get_message(st);
   kiln_status_free(st);
   if (code <= KILN_STATUS_OK || code > KILN_STATUS_INTERNAL) code = KILN_STATUS_INTERNAL;
-  fail(static_cast<Code>(code), "callback ", cb.class_name(), " ", hook, ": ", msg);
+  fail(static_cast<Code>(code), where, ": ", msg);
+}
+
+// A hook's status as an exception of the same code, naming the callback and the hook.
+void check_hook(kiln_status *st, const kiln::train::Callback &cb, const char *hook) {
+  if (st) check_foreign(st, "callback " + cb.class_name() + " " + hook);
 }
 
 // The trampoline: a core callback whose hooks are the foreign table's.
@@ -185,14 +190,7 @@ kiln_status *kiln_callback_create_lr_scheduler(kiln_callback **out, int verbose,
   state->user_data = user_data;
   auto fn = [schedule, state](int64_t epoch, double lr) {
     double out_lr = lr;
-    kiln_status *st = schedule(&out_lr, epoch, lr, state->user_data);
-    if (st) {
-      kiln_status_code code = kiln_status_get_code(st);
-      const std::string msg = kiln_status_get_message(st);
-      kiln_status_free(st);
-      if (code <= KILN_STATUS_OK || code > KILN_STATUS_INTERNAL) code = KILN_STATUS_INTERNAL;
-      fail(static_cast<Code>(code), "callback LearningRateScheduler schedule: ", msg);
-    }
+    check_foreign(schedule(&out_lr, epoch, lr, state->user_data), "callback LearningRateScheduler schedule");
     return out_lr;
   };
   kiln::train::CallbackPtr cb = kiln::train::make_learning_rate_scheduler(fn, verbose);
