@@ -165,4 +165,19 @@ TEST(HppCallbacks, LambdaCallback) {
                KILN_STATUS_INTERNAL, {"LambdaCallback on_train_batch_end", "loss exploded"});
 }
 
+TEST(HppCallbacks, HistoryReadsItsRecord) {
+  kiln::History h;
+  EXPECT_EQ(h.class_name(), "History");
+  EXPECT_TRUE(h.history().empty());
+  EXPECT_TRUE(h.keys().empty());
+  EXPECT_TRUE(h.epoch().empty());
+  kiln::History not_history(kiln::Callback::create("ProgbarLogger").release());
+  try {
+    not_history.history();
+    FAIL() << "expected kiln::Error";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_FAILED_PRECONDITION);
+  }
+}
+
 }  // namespace

@@ -157,11 +157,24 @@ class Callback(Owned):
         self._kiln_key = key
 
 
-def _callback_class(class_name, args, doc, base=Callback):
-    return type(class_name, (base,), {"_CLASS": class_name, "_ARGS": tuple(args), "__doc__": doc})
+class History(Callback):
+    """keras.callbacks.History: what fit returns. ``history.history`` maps each log name to its
+    per-epoch values (names in the order first seen); ``history.epoch`` lists the epochs."""
 
+    _CLASS = "History"
+    _ARGS = ()
 
-History = _callback_class("History", [], "keras.callbacks.History: the per-epoch logs fit returns.")
+    def _record(self):
+        return config_dict(L.kiln_callback_get_history, self._h)
+
+    @property
+    def history(self):
+        r = self._record()
+        return {k: [float(v) for v in r["history"][k]] for k in r["keys"]}
+
+    @property
+    def epoch(self):
+        return list(self._record()["epoch"])
 
 
 # ---------------------------------------------------------------- the hooks' trampolines
