@@ -3002,7 +3002,7 @@ class Logs {
 ///     struct StopAtLoss : kiln::Callback {
 ///       StopAtLoss() : Callback("StopAtLoss") {}
 ///       void on_epoch_end(int64_t epoch, const kiln::Logs &logs) override {
-///         if (logs.get("loss", 1e9) < 0.1) model().stop_training(true);   // fit's Model API
+///         if (logs.get("loss", 1e9) < 0.1) model().set_stop_training(true);  // Model's training API
 ///       }
 ///     };
 ///

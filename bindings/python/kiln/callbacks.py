@@ -43,6 +43,7 @@ class Callback(Owned):
     """
 
     _KIND = "callback"
+    model = None  # Keras's self.model (set by fit, or set_model)
 
     def __new__(cls, *args, **kwargs):
         obj = super().__new__(cls)
