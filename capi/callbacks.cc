@@ -2,13 +2,127 @@
 // callback (as kiln_loss does).
 #include "train/callbacks.h"
 
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
 #include <memory>
 
 #include "capi/handles.h"
 #include "capi/train_handles.h"
+#include "train/progbar.h"
 
 using kiln::capi::config_or_empty;
 using kiln::capi::require_not_null;
+
+namespace {
+
+using kiln::Code;
+using kiln::fail;
+using kiln::train::Logs;
+
+// A foreign function's status as an exception of the same code, its message after `where: `.
+void check_foreign(kiln_status *st, const std::string &where) {
+  if (!st) return;
+  kiln_status_code code = kiln_status_get_code(st);
+  const std::string msg = kiln_status_get_message(st);
+  kiln_status_free(st);
+  if (code <= KILN_STATUS_OK || code > KILN_STATUS_INTERNAL) code = KILN_STATUS_INTERNAL;
+  fail(static_cast<Code>(code), where, ": ", msg);
+}
+
+// A hook's status as an exception of the same code, naming the callback and the hook.
+void check_hook(kiln_status *st, const kiln::train::Callback &cb, const char *hook) {
+  if (st) check_foreign(st, "callback " + cb.class_name() + " " + hook);
+}
+
+// The trampoline: a core callback whose hooks are the foreign table's.
+class ForeignCallback final : public kiln::train::Callback {
+ public:
+  ForeignCallback(const std::string &class_name, const kiln_callback_table &t, void *user_data)
+      : Callback(class_name), t_(t), user_data_(user_data) {}
+  ~ForeignCallback() override {
+    if (t_.destroy) t_.destroy(user_data_);
+  }
+  // Hands user_data to the callback: from now on its death calls destroy.
+  void arm_destroy(void (*destroy)(void *)) { t_.destroy = destroy; }
+
+  void on_train_begin(Logs &l) override { run(t_.on_train_begin, "on_train_begin", l, true); }
+  void on_train_end(Logs &l) override { run(t_.on_train_end, "on_train_end", l, false); }
+  void on_epoch_begin(int64_t e, Logs &l) override { run(t_.on_epoch_begin, "on_epoch_begin", e, l, true); }
+  void on_epoch_end(int64_t e, Logs &l) override { run(t_.on_epoch_end, "on_epoch_end", e, l, false); }
+  void on_train_batch_begin(int64_t b, Logs &l) override {
+    run(t_.on_train_batch_begin, "on_train_batch_begin", b, l, true);
+  }
+  void on_train_batch_end(int64_t b, Logs &l) override {
+    run(t_.on_train_batch_end, "on_train_batch_end", b, l, false);
+  }
+  void on_test_begin(Logs &l) override { run(t_.on_test_begin, "on_test_begin", l, true); }
+  void on_test_end(Logs &l) override { run(t_.on_test_end, "on_test_end", l, false); }
+  void on_test_batch_begin(int64_t b, Logs &l) override {
+    run(t_.on_test_batch_begin, "on_test_batch_begin", b, l, true);
+  }
+  void on_test_batch_end(int64_t b, Logs &l) override { run(t_.on_test_batch_end, "on_test_batch_end", b, l, false); }
+  void on_predict_begin(Logs &l) override { run(t_.on_predict_begin, "on_predict_begin", l, true); }
+  void on_predict_end(Logs &l) override { run(t_.on_predict_end, "on_predict_end", l, true); }
+  void on_predict_batch_begin(int64_t b, Logs &l) override {
+    run(t_.on_predict_batch_begin, "on_predict_batch_begin", b, l, true);
+  }
+  void on_predict_batch_end(int64_t b, Logs &l) override {
+    run(t_.on_predict_batch_end, "on_predict_batch_end", b, l, true);
+  }
+
+ private:
+  using Hook = kiln_status *(*)(kiln_layer *, const kiln_config *, void *);
+  using IndexHook = kiln_status *(*)(kiln_layer *, int64_t, const kiln_config *, void *);
+
+  // Keras passes None where none_when_empty (and there are no logs), a dict elsewhere.
+  template <typename F>
+  void call(const char *name, const Logs &l, bool none_when_empty, F &&f) {
+    kiln_layer model{model_ptr()};
+    std::unique_ptr<kiln_config> logs;
+    if (!(none_when_empty && l.empty())) logs = std::make_unique<kiln_config>(kiln_config{l.to_config()});
+    check_hook(f(model_ptr() ? &model : nullptr, logs.get()), *this, name);
+  }
+  void run(Hook h, const char *name, Logs &l, bool none_when_empty) {
+    if (h) call(name, l, none_when_empty, [&](kiln_layer *m, const kiln_config *c) { return h(m, c, user_data_); });
+  }
+  void run(IndexHook h, const char *name, int64_t i, Logs &l, bool none_when_empty) {
+    if (h)
+      call(name, l, none_when_empty, [&](kiln_layer *m, const kiln_config *c) { return h(m, i, c, user_data_); });
+  }
+  kiln::layers::LayerPtr model_ptr() const { return model(); }
+
+  kiln_callback_table t_;
+  void *user_data_;
+};
+
+// Runs one hook of cb by its Keras name.
+void call_hook_by_name(kiln::train::Callback &cb, const std::string &hook, int64_t i, Logs &l) {
+  using C = kiln::train::Callback;
+  static const std::pair<const char *, void (C::*)(Logs &)> plain[] = {
+      {"on_train_begin", &C::on_train_begin}, {"on_train_end", &C::on_train_end},
+      {"on_test_begin", &C::on_test_begin},   {"on_test_end", &C::on_test_end},
+      {"on_predict_begin", &C::on_predict_begin}, {"on_predict_end", &C::on_predict_end}};
+  static const std::pair<const char *, void (C::*)(int64_t, Logs &)> indexed[] = {
+      {"on_epoch_begin", &C::on_epoch_begin},
+      {"on_epoch_end", &C::on_epoch_end},
+      {"on_train_batch_begin", &C::on_train_batch_begin},
+      {"on_train_batch_end", &C::on_train_batch_end},
+      {"on_test_batch_begin", &C::on_test_batch_begin},
+      {"on_test_batch_end", &C::on_test_batch_end},
+      {"on_predict_batch_begin", &C::on_predict_batch_begin},
+      {"on_predict_batch_end", &C::on_predict_batch_end}};
+  for (const auto &p : plain)
+    if (hook == p.first) return (cb.*p.second)(l);
+  for (const auto &p : indexed)
+    if (hook == p.first) return (cb.*p.second)(i, l);
+  std::string known;
+  for (const auto &p : plain) known += std::string(known.empty() ? "" : ", ") + p.first;
+  for (const auto &p : indexed) known += std::string(", ") + p.first;
+  fail(Code::kInvalidArgument, "kiln_callback_call_hook: unknown hook '", hook, "'; expected one of ", known);
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -43,6 +157,121 @@ kiln_status *kiln_callback_get_history(kiln_config **out, const kiln_callback *c
     kiln::fail(kiln::Code::kFailedPrecondition, __func__, ": callback is a ", callback->callback->class_name(),
                "; expected a History (the callback fit returns)");
   *out = new kiln_config{history->record()};
+  KILN_CAPI_END
+}
+
+}  // extern "C"
+
+extern "C" {
+
+kiln_status *kiln_callback_create_custom(kiln_callback **out, const char *class_name,
+                                         const kiln_callback_table *table, void *user_data) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(class_name, __func__, "class_name");
+  require_not_null(table, __func__, "table");
+  if (table->struct_size < offsetof(kiln_callback_table, destroy) + sizeof(table->destroy))
+    fail(Code::kInvalidArgument, __func__, ": table->struct_size is ", table->struct_size,
+         "; expected sizeof(kiln_callback_table)");
+  if (!*class_name) fail(Code::kInvalidArgument, __func__, ": class_name is empty");
+  kiln_callback_table t{};
+  std::memcpy(static_cast<void *>(&t), table, std::min(table->struct_size, sizeof t));
+  // Until the callback exists, user_data stays the caller's: a failed create must not destroy it.
+  const auto destroy = t.destroy;
+  t.destroy = nullptr;
+  auto cb = std::make_shared<ForeignCallback>(class_name, t, user_data);
+  *out = new kiln_callback{cb};
+  cb->arm_destroy(destroy);
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_callback_create_lr_scheduler(kiln_callback **out, int verbose, kiln_lr_schedule_fn schedule,
+                                               kiln_user_data_destroy_fn destroy, void *user_data) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(reinterpret_cast<const void *>(schedule), __func__, "schedule");
+  // The function's state: user_data, destroyed with the last copy of the schedule function.
+  struct State {
+    void (*destroy)(void *) = nullptr;
+    void *user_data = nullptr;
+    ~State() {
+      if (destroy) destroy(user_data);
+    }
+  };
+  auto state = std::make_shared<State>();
+  state->user_data = user_data;
+  auto fn = [schedule, state](int64_t epoch, double lr) {
+    double out_lr = lr;
+    check_foreign(schedule(&out_lr, epoch, lr, state->user_data), "callback LearningRateScheduler schedule");
+    return out_lr;
+  };
+  kiln::train::CallbackPtr cb = kiln::train::make_learning_rate_scheduler(fn, verbose);
+  *out = new kiln_callback{std::move(cb)};
+  state->destroy = destroy;  // handed over: the callback's death frees user_data
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_callback_call_hook(kiln_callback *callback, const char *hook, int64_t index, kiln_config *logs) {
+  KILN_CAPI_BEGIN
+  require_not_null(callback, __func__, "callback");
+  require_not_null(hook, __func__, "hook");
+  Logs l = logs ? Logs::from_config(logs->value) : Logs();
+  call_hook_by_name(*callback->callback, hook, index, l);
+  if (logs) logs->value = l.to_config();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_callback_set_model(kiln_callback *callback, kiln_layer *model) {
+  KILN_CAPI_BEGIN
+  require_not_null(callback, __func__, "callback");
+  kiln::layers::LayerPtr m;
+  if (model) {
+    m = model->layer ? model->layer : model->weak.lock();
+    if (!m) fail(Code::kFailedPrecondition, __func__, ": the model of this weak handle is gone");
+  }
+  callback->callback->set_model(m);
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_callback_get_params(kiln_config **out, const kiln_callback *callback) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(callback, __func__, "callback");
+  const kiln::train::CallbackParams &p = callback->callback->params();
+  kiln::Config c;
+  c.set("verbose", p.verbose).set("epochs", p.epochs).set("steps", p.steps);
+  *out = new kiln_config{std::move(c)};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_callback_get_attributes(kiln_config **out, const kiln_callback *callback) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(callback, __func__, "callback");
+  *out = new kiln_config{callback->callback->attributes()};
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_set_progress_callback(kiln_text_fn fn, kiln_is_terminal_fn is_terminal, void *user_data) {
+  KILN_CAPI_BEGIN
+  if (!fn) {
+    kiln::train::set_progress_sink(nullptr);
+    kiln::train::set_progress_terminal(nullptr);
+  } else {
+    kiln::train::set_progress_terminal(
+        is_terminal ? std::function<bool()>([is_terminal, user_data] { return is_terminal(user_data); }) : nullptr);
+    kiln::train::set_progress_sink([fn, user_data](const std::string &text) { fn(text.c_str(), user_data); });
+  }
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_set_warning_callback(kiln_text_fn fn, void *user_data) {
+  KILN_CAPI_BEGIN
+  if (!fn) {
+    kiln::train::set_callback_warning_sink(nullptr);
+  } else {
+    kiln::train::set_callback_warning_sink([fn, user_data](const std::string &text) { fn(text.c_str(), user_data); });
+  }
   KILN_CAPI_END
 }
 

@@ -3015,12 +3015,92 @@ struct handle_traits<kiln_callback> {
 };
 }  // namespace detail
 
-/// A Keras callback for fit, evaluate and predict (kiln/callbacks.h). Copies share one callback.
+/// Keras's logs: log names to floats in the order fit wrote them ("loss", "accuracy", "val_loss").
+/// A hook that Keras passes None gets empty logs.
+class Logs {
+ public:
+  Logs() = default;
+  /// From a config of name -> number (a borrowed handle; NULL gives empty logs).
+  static Logs from_c(const kiln_config *c) {
+    Logs l;
+    if (!c) return l;
+    detail::BorrowedConfig b(c);
+    for (const std::string &k : b.c.keys()) l.set(k, b.c.get_float(k));
+    return l;
+  }
+  Config to_config() const {
+    Config c;
+    for (const auto &kv : items_) c.set(kv.first, kv.second);
+    return c;
+  }
+  const std::vector<std::pair<std::string, double>> &items() const noexcept { return items_; }
+  bool empty() const noexcept { return items_.empty(); }
+  bool contains(const std::string &name) const noexcept { return find(name) != nullptr; }
+  /// The value of name, or def when the logs have none.
+  double get(const std::string &name, double def) const noexcept {
+    const double *v = find(name);
+    return v ? *v : def;
+  }
+  /// The value of name; NOT_FOUND when the logs have none.
+  double at(const std::string &name) const {
+    const double *v = find(name);
+    if (!v) throw Error(KILN_STATUS_NOT_FOUND, "logs: no value named '" + name + "'");
+    return *v;
+  }
+  /// Replaces the value of name, or appends it.
+  Logs &set(const std::string &name, double value) {
+    for (auto &kv : items_)
+      if (kv.first == name) {
+        kv.second = value;
+        return *this;
+      }
+    items_.emplace_back(name, value);
+    return *this;
+  }
+
+ private:
+  const double *find(const std::string &name) const noexcept {
+    for (const auto &kv : items_)
+      if (kv.first == name) return &kv.second;
+    return nullptr;
+  }
+  std::vector<std::pair<std::string, double>> items_;
+};
+
+/// A Keras callback for fit, evaluate and predict (kiln/callbacks.h): a handle to a built-in
+/// callback (copies share one callback), and the base class of custom callbacks.
+///
+/// A custom callback subclasses Callback, passes its class name to the constructor and overrides
+/// the hooks it needs (Keras's Callback subclassing); model() is the model being trained:
+///
+///     struct StopAtLoss : kiln::Callback {
+///       StopAtLoss() : Callback("StopAtLoss") {}
+///       void on_epoch_end(int64_t epoch, const kiln::Logs &logs) override {
+///         if (logs.get("loss", 1e9) < 0.1) model().set_stop_training(true);  // Model's training API
+///       }
+///     };
+///
+/// Hooks run on the thread calling fit, one at a time; an exception from a hook stops fit, which
+/// throws it again (its code; the message names the class and the hook). Keep the object alive
+/// while fit runs: fit calls back into it (a hook arriving after it is destroyed is an error).
 class Callback : public detail::handle<kiln_callback> {
  public:
   Callback() = default;
   /// Takes ownership of a C handle.
   explicit Callback(kiln_callback *h) noexcept : handle(h) {}
+  Callback(const Callback &o) : handle(o), link_(nullptr), model_(o.model_) {}
+  Callback &operator=(const Callback &o) {
+    handle::operator=(o);
+    return *this;
+  }
+  Callback(Callback &&o) noexcept
+      : handle(std::move(o)), link_(std::exchange(o.link_, nullptr)), model_(std::move(o.model_)) {
+    if (link_) link_->self = this;
+  }
+  virtual ~Callback() {
+    if (link_) link_->self = nullptr;  // hooks arriving after this report the object gone
+  }
+
   /// A built-in callback by class name ("History", "EarlyStopping", ...).
   static Callback create(const std::string &class_name, const Config &config = Config()) {
     kiln_callback *h = nullptr;
@@ -3028,6 +3108,111 @@ class Callback : public detail::handle<kiln_callback> {
     return Callback(h);
   }
   std::string class_name() const { return kiln_callback_get_class_name(get()); }
+
+  /// Keras's callback.set_model (fit does it itself).
+  void set_model(const Layer &model) { detail::check(kiln_callback_set_model(get(), model.get())); }
+  /// Keras's callback.params: {"verbose", "epochs", "steps"} as fit set them.
+  Config params() const { return config_of(kiln_callback_get_params); }
+  /// A built-in's state, as Keras's attributes: EarlyStopping's {"wait", "stopped_epoch",
+  /// "best_epoch", "best"}, ReduceLROnPlateau's {"wait", "cooldown_counter", "best"}.
+  Config attributes() const { return config_of(kiln_callback_get_attributes); }
+  /// Runs a hook by its Keras name, as calling callback.on_epoch_end(epoch, logs) in Keras:
+  /// returns the logs as the hook left them.
+  Logs call_hook(const std::string &hook, int64_t index = 0, const Logs &logs = Logs()) {
+    Config c = logs.to_config();
+    detail::check(kiln_callback_call_hook(get(), hook.c_str(), index, c.get()));
+    return Logs::from_c(c.get());
+  }
+
+  /// Hooks for subclasses (Keras's names; epoch and batch count from 0).
+  virtual void on_train_begin(const Logs &) {}
+  virtual void on_train_end(const Logs &) {}
+  virtual void on_epoch_begin(int64_t /*epoch*/, const Logs &) {}
+  virtual void on_epoch_end(int64_t /*epoch*/, const Logs &) {}
+  virtual void on_train_batch_begin(int64_t /*batch*/, const Logs &) {}
+  virtual void on_train_batch_end(int64_t /*batch*/, const Logs &) {}
+  virtual void on_test_begin(const Logs &) {}
+  virtual void on_test_end(const Logs &) {}
+  virtual void on_test_batch_begin(int64_t /*batch*/, const Logs &) {}
+  virtual void on_test_batch_end(int64_t /*batch*/, const Logs &) {}
+  virtual void on_predict_begin(const Logs &) {}
+  virtual void on_predict_end(const Logs &) {}
+  virtual void on_predict_batch_begin(int64_t /*batch*/, const Logs &) {}
+  virtual void on_predict_batch_end(int64_t /*batch*/, const Logs &) {}
+
+ protected:
+  /// For subclasses: a custom callback of class class_name.
+  explicit Callback(const std::string &class_name) { init_custom(class_name); }
+  /// Keras's self.model: the model fit runs (a handle sharing it), set before each hook; an
+  /// empty handle (valid() false) before the first hook that had one.
+  Model &model() { return model_; }
+
+ private:
+  // What C's user_data points to: the C++ object while it lives. C owns it (destroy frees it).
+  struct Link {
+    Callback *self;
+  };
+  static void on_destroy(void *p) { delete static_cast<Link *>(p); }
+  Config config_of(kiln_status *(*fn)(kiln_config **, const kiln_callback *)) const {
+    kiln_config *c = nullptr;
+    detail::check(fn(&c, get()));
+    return Config(c);
+  }
+
+  void init_custom(const std::string &class_name) {
+    kiln_callback_table t{};
+    t.struct_size = sizeof t;
+    t.on_train_begin = &plain<&Callback::on_train_begin>;
+    t.on_train_end = &plain<&Callback::on_train_end>;
+    t.on_epoch_begin = &indexed<&Callback::on_epoch_begin>;
+    t.on_epoch_end = &indexed<&Callback::on_epoch_end>;
+    t.on_train_batch_begin = &indexed<&Callback::on_train_batch_begin>;
+    t.on_train_batch_end = &indexed<&Callback::on_train_batch_end>;
+    t.on_test_begin = &plain<&Callback::on_test_begin>;
+    t.on_test_end = &plain<&Callback::on_test_end>;
+    t.on_test_batch_begin = &indexed<&Callback::on_test_batch_begin>;
+    t.on_test_batch_end = &indexed<&Callback::on_test_batch_end>;
+    t.on_predict_begin = &plain<&Callback::on_predict_begin>;
+    t.on_predict_end = &plain<&Callback::on_predict_end>;
+    t.on_predict_batch_begin = &indexed<&Callback::on_predict_batch_begin>;
+    t.on_predict_batch_end = &indexed<&Callback::on_predict_batch_end>;
+    t.destroy = &Callback::on_destroy;
+    Link *link = new Link{this};
+    kiln_callback *h = nullptr;
+    kiln_status *st = kiln_callback_create_custom(&h, class_name.c_str(), &t, link);
+    if (st) delete link;  // not handed over on failure
+    detail::check(st);
+    static_cast<handle &>(*this) = handle(h);
+    link_ = link;
+  }
+
+  // Runs fn on the C++ object behind user_data with model() set, turning exceptions into statuses.
+  template <typename F>
+  static kiln_status *guarded(void *user_data, kiln_layer *model, F &&fn) {
+    Callback *self = static_cast<Link *>(user_data)->self;
+    if (!self)
+      return kiln_status_create(KILN_STATUS_FAILED_PRECONDITION,
+                                "the C++ object of this callback was destroyed while fit still used it");
+    return detail::status_of([&] {
+      if (model && (!self->model_.valid() || self->model_.id() != kiln_layer_get_id(model))) {
+        kiln_layer *h = nullptr;
+        detail::check(kiln_layer_clone(&h, model));
+        self->model_ = Model(h);
+      }
+      fn(*self);
+    });
+  }
+  template <void (Callback::*Hook)(const Logs &)>
+  static kiln_status *plain(kiln_layer *model, const kiln_config *logs, void *user_data) {
+    return guarded(user_data, model, [&](Callback &self) { (self.*Hook)(Logs::from_c(logs)); });
+  }
+  template <void (Callback::*Hook)(int64_t, const Logs &)>
+  static kiln_status *indexed(kiln_layer *model, int64_t i, const kiln_config *logs, void *user_data) {
+    return guarded(user_data, model, [&](Callback &self) { (self.*Hook)(i, Logs::from_c(logs)); });
+  }
+
+  Link *link_ = nullptr;
+  Model model_;
 };
 
 /// keras.callbacks.History: what fit returns. history() maps each log name ("loss",
@@ -3057,6 +3242,142 @@ class History : public Callback {
     return Config(c);
   }
 };
+
+/// The built-in Keras callbacks (keras.callbacks.*) with Keras's arguments and defaults.
+namespace callbacks {
+
+struct EarlyStoppingOptions {
+  std::string monitor = "val_loss";
+  double min_delta = 0.0;
+  int64_t patience = 0;
+  int verbose = 0;
+  std::string mode = "auto";  ///< "auto", "min" or "max"
+  bool has_baseline = false;  ///< false: Keras's baseline=None
+  double baseline = 0.0;
+  bool restore_best_weights = false;
+  int64_t start_from_epoch = 0;
+};
+/// keras.callbacks.EarlyStopping: stops fit when monitor stops improving; with
+/// restore_best_weights the model gets the best epoch's weights back at train end.
+inline Callback EarlyStopping(const EarlyStoppingOptions &o = {}) {
+  Config c;
+  c.set("monitor", o.monitor).set("min_delta", o.min_delta).set("patience", o.patience);
+  c.set("verbose", static_cast<int64_t>(o.verbose)).set("mode", o.mode);
+  if (o.has_baseline) c.set("baseline", o.baseline);
+  c.set("restore_best_weights", o.restore_best_weights).set("start_from_epoch", o.start_from_epoch);
+  return Callback::create("EarlyStopping", c);
+}
+
+struct ReduceLROnPlateauOptions {
+  std::string monitor = "val_loss";
+  double factor = 0.1;
+  int64_t patience = 10;
+  int verbose = 0;
+  std::string mode = "auto";
+  double min_delta = 1e-4;
+  int64_t cooldown = 0;
+  double min_lr = 0.0;
+};
+/// keras.callbacks.ReduceLROnPlateau: the learning rate times factor after patience epochs
+/// without improvement (an optimizer with a schedule object is FAILED_PRECONDITION).
+inline Callback ReduceLROnPlateau(const ReduceLROnPlateauOptions &o = {}) {
+  Config c;
+  c.set("monitor", o.monitor).set("factor", o.factor).set("patience", o.patience);
+  c.set("verbose", static_cast<int64_t>(o.verbose)).set("mode", o.mode).set("min_delta", o.min_delta);
+  c.set("cooldown", o.cooldown).set("min_lr", o.min_lr);
+  return Callback::create("ReduceLROnPlateau", c);
+}
+
+/// keras.callbacks.LearningRateScheduler: at each epoch begin the learning rate becomes
+/// schedule(epoch, current learning rate). schedule runs on the fit thread; an exception from it
+/// stops fit.
+inline Callback LearningRateScheduler(std::function<double(int64_t epoch, double lr)> schedule, int verbose = 0) {
+  using Fn = std::function<double(int64_t, double)>;
+  if (!schedule) throw Error(KILN_STATUS_INVALID_ARGUMENT, "LearningRateScheduler: the schedule function is empty");
+  auto owned = std::make_unique<Fn>(std::move(schedule));
+  kiln_callback *h = nullptr;
+  detail::check(kiln_callback_create_lr_scheduler(
+      &h, verbose,
+      [](double *out_lr, int64_t epoch, double lr, void *ud) -> kiln_status * {
+        return detail::status_of([&] { *out_lr = (*static_cast<Fn *>(ud))(epoch, lr); });
+      },
+      [](void *ud) { delete static_cast<Fn *>(ud); }, owned.get()));
+  owned.release();  // the callback frees it
+  return Callback(h);
+}
+
+/// keras.callbacks.CSVLogger: one row per epoch, as Keras writes it.
+inline Callback CSVLogger(const std::string &filename, const std::string &separator = ",", bool append = false) {
+  Config c;
+  c.set("filename", filename).set("separator", separator).set("append", append);
+  return Callback::create("CSVLogger", c);
+}
+
+/// keras.callbacks.TerminateOnNaN: stops training after a batch whose loss is NaN or infinite
+/// (with raise_error, fit fails instead).
+inline Callback TerminateOnNaN(bool raise_error = false) {
+  Config c;
+  c.set("raise_error", raise_error);
+  return Callback::create("TerminateOnNaN", c);
+}
+
+/// keras.callbacks.ProgbarLogger: fit adds one itself when verbose is not 0.
+inline Callback ProgbarLogger() { return Callback::create("ProgbarLogger"); }
+
+/// keras.callbacks.LambdaCallback's functions (any may be empty).
+struct LambdaHooks {
+  std::function<void(int64_t epoch, const Logs &logs)> on_epoch_begin, on_epoch_end;
+  std::function<void(const Logs &logs)> on_train_begin, on_train_end;
+  std::function<void(int64_t batch, const Logs &logs)> on_train_batch_begin, on_train_batch_end;
+};
+/// keras.callbacks.LambdaCallback: a callback made of functions. They run on the fit thread; an
+/// exception stops fit.
+inline Callback LambdaCallback(LambdaHooks hooks) {
+  struct Impl {
+    static LambdaHooks &of(void *ud) { return *static_cast<LambdaHooks *>(ud); }
+    static kiln_status *plain(const std::function<void(const Logs &)> &f, const kiln_config *logs) {
+      return detail::status_of([&] { f(Logs::from_c(logs)); });
+    }
+    static kiln_status *indexed(const std::function<void(int64_t, const Logs &)> &f, int64_t i,
+                                const kiln_config *logs) {
+      return detail::status_of([&] { f(i, Logs::from_c(logs)); });
+    }
+  };
+  kiln_callback_table t{};
+  t.struct_size = sizeof t;
+  if (hooks.on_train_begin)
+    t.on_train_begin = [](kiln_layer *, const kiln_config *l, void *ud) {
+      return Impl::plain(Impl::of(ud).on_train_begin, l);
+    };
+  if (hooks.on_train_end)
+    t.on_train_end = [](kiln_layer *, const kiln_config *l, void *ud) {
+      return Impl::plain(Impl::of(ud).on_train_end, l);
+    };
+  if (hooks.on_epoch_begin)
+    t.on_epoch_begin = [](kiln_layer *, int64_t e, const kiln_config *l, void *ud) {
+      return Impl::indexed(Impl::of(ud).on_epoch_begin, e, l);
+    };
+  if (hooks.on_epoch_end)
+    t.on_epoch_end = [](kiln_layer *, int64_t e, const kiln_config *l, void *ud) {
+      return Impl::indexed(Impl::of(ud).on_epoch_end, e, l);
+    };
+  if (hooks.on_train_batch_begin)
+    t.on_train_batch_begin = [](kiln_layer *, int64_t b, const kiln_config *l, void *ud) {
+      return Impl::indexed(Impl::of(ud).on_train_batch_begin, b, l);
+    };
+  if (hooks.on_train_batch_end)
+    t.on_train_batch_end = [](kiln_layer *, int64_t b, const kiln_config *l, void *ud) {
+      return Impl::indexed(Impl::of(ud).on_train_batch_end, b, l);
+    };
+  t.destroy = [](void *ud) { delete static_cast<LambdaHooks *>(ud); };
+  auto owned = std::make_unique<LambdaHooks>(std::move(hooks));
+  kiln_callback *h = nullptr;
+  detail::check(kiln_callback_create_custom(&h, "LambdaCallback", &t, owned.get()));
+  owned.release();  // the callback frees it
+  return Callback(h);
+}
+
+}  // namespace callbacks
 
 }  // namespace kiln
 

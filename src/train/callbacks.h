@@ -2,7 +2,7 @@
 // predict call, a CallbackList that dispatches them in order (adding History and ProgbarLogger as
 // Keras's CallbackList does), and the registry of the built-in classes by name (EarlyStopping,
 // LearningRateScheduler, ReduceLROnPlateau, CSVLogger, TerminateOnNaN, ProgbarLogger, History,
-// LambdaCallback are in callbacks_builtin.cc and progbar.cc).
+// LambdaCallback are in callbacks_builtin.cc, callbacks_monitor.cc, callbacks_basic.cc and progbar.cc).
 #pragma once
 
 #include <cstdint>
@@ -78,6 +78,10 @@ class Callback {
   virtual void on_predict_batch_begin(int64_t /*batch*/, Logs &) {}
   virtual void on_predict_batch_end(int64_t /*batch*/, Logs &) {}
 
+  // The callback's public state as Keras keeps it in attributes (EarlyStopping's stopped_epoch,
+  // best_epoch, wait, best; ReduceLROnPlateau's wait, cooldown_counter, best), for the bindings.
+  virtual Config attributes() const { return Config(); }
+
  private:
   std::string class_name_;
   layers::LayerPtr model_;
@@ -148,5 +152,78 @@ std::vector<std::string> registered_callbacks();
 
 // callbacks_builtin.cc: adds the built-in classes to the registry (called once, on first use).
 void register_builtin_callbacks();
+
+// ---- The built-in callbacks (Keras 3's keras/src/callbacks/*.py), with Keras's defaults ----
+// Registered by name with a Config of the same keys: EarlyStopping, ReduceLROnPlateau, CSVLogger,
+// TerminateOnNaN, LambdaCallback (no hooks: does nothing), History, ProgbarLogger.
+// LearningRateScheduler needs a function, so only make_learning_rate_scheduler makes it.
+// Callbacks that stop training or change the learning rate need a model (set by CallbackList);
+// the optimizer is the model's training state's (training_state.h).
+
+// EarlyStopping: stops when `monitor` has not improved by more than min_delta for `patience`
+// epochs (counted from start_from_epoch; never at epoch 0). mode "auto" picks min for losses
+// and errors, max for accuracies, AUC, precision, recall and the like, and is InvalidArgument for
+// a name it cannot place (as Keras 3). With restore_best_weights, the model's variables go back
+// to the best epoch's values at train end (Keras 3: also when training was not stopped early).
+// A missing monitor warns (callback_warning) and changes nothing.
+struct EarlyStoppingOptions {
+  std::string monitor = "val_loss";
+  double min_delta = 0.0;
+  int64_t patience = 0;
+  int64_t verbose = 0;
+  std::string mode = "auto";
+  std::optional<double> baseline;
+  bool restore_best_weights = false;
+  int64_t start_from_epoch = 0;
+};
+CallbackPtr make_early_stopping(const EarlyStoppingOptions &options = EarlyStoppingOptions());
+
+// ReduceLROnPlateau: multiplies the optimizer's learning rate by factor (< 1) when `monitor` has
+// not improved for `patience` epochs, not below min_lr, then waits `cooldown` epochs. Writes
+// logs["learning_rate"] at each epoch end. An optimizer whose learning rate is a schedule is
+// FailedPrecondition when it would be reduced (Keras's TypeError).
+struct ReduceLROnPlateauOptions {
+  std::string monitor = "val_loss";
+  double factor = 0.1;
+  int64_t patience = 10;
+  int64_t verbose = 0;
+  std::string mode = "auto";
+  double min_delta = 1e-4;
+  int64_t cooldown = 0;
+  double min_lr = 0.0;
+};
+CallbackPtr make_reduce_lr_on_plateau(const ReduceLROnPlateauOptions &options = ReduceLROnPlateauOptions());
+
+// LearningRateScheduler: at each epoch begin sets the optimizer's learning rate to
+// schedule(epoch, current learning rate); at epoch end writes logs["learning_rate"].
+using LearningRateScheduleFn = std::function<double(int64_t epoch, double learning_rate)>;
+CallbackPtr make_learning_rate_scheduler(LearningRateScheduleFn schedule, int64_t verbose = 0);
+
+// CSVLogger: one row per epoch (epoch, then the first epoch's log names sorted, plus their val_
+// names when it had none), flushed each epoch; "NA" for a missing value; Python's csv module's
+// quoting and "\r\n" line ends and repr() of floats, so the file is byte-identical to Keras's.
+// append: keep an existing file and write no header when it has one.
+CallbackPtr make_csv_logger(const std::string &filename, const std::string &separator = ",",
+                            bool append = false);
+
+// TerminateOnNaN: after a training batch whose loss is NaN or infinite, stops training (or, with
+// raise_error, fails FailedPrecondition at once).
+CallbackPtr make_terminate_on_nan(bool raise_error = false);
+
+// LambdaCallback: the hooks given (any may be empty).
+struct LambdaHooks {
+  std::function<void(int64_t epoch, Logs &logs)> on_epoch_begin, on_epoch_end;
+  std::function<void(Logs &logs)> on_train_begin, on_train_end;
+  std::function<void(int64_t batch, Logs &logs)> on_train_batch_begin, on_train_batch_end;
+};
+CallbackPtr make_lambda_callback(LambdaHooks hooks);
+
+// Keras's warnings.warn from callbacks (a monitored value missing from the logs): to stderr as
+// "UserWarning: <text>", or to the sink set here (empty: back to stderr).
+void callback_warning(const std::string &text);
+void set_callback_warning_sink(std::function<void(const std::string &text)> sink);
+
+// Python's repr() of a float ("0.1", "1e-05", "inf", "nan", "3.0"): how Keras prints and logs values.
+std::string python_float_repr(double v);
 
 }  // namespace kiln::train

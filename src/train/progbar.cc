@@ -22,6 +22,10 @@ ProgressSink &sink_slot() {
   static ProgressSink s;
   return s;
 }
+std::function<bool()> &terminal_slot() {
+  static std::function<bool()> t;
+  return t;
+}
 ProgressClock &clock_slot() {
   static ProgressClock c;
   return c;
@@ -79,12 +83,21 @@ void set_progress_clock(ProgressClock clock) {
   clock_slot() = std::move(clock);
 }
 
+void progress_print(const std::string &text) { emit(text); }
+
+void set_progress_terminal(std::function<bool()> is_terminal) {
+  std::lock_guard<std::mutex> lock(io_mutex());
+  terminal_slot() = std::move(is_terminal);
+}
+
 bool progress_is_terminal() {
+  std::function<bool()> ask;
   {
     std::lock_guard<std::mutex> lock(io_mutex());
-    if (sink_slot()) return false;  // text captured by someone else: no redraws
+    if (!sink_slot()) return isatty(fileno(stdout)) != 0;
+    ask = terminal_slot();
   }
-  return isatty(fileno(stdout)) != 0;
+  return ask ? ask() : false;  // text captured by someone else: redraws only when it says so
 }
 
 std::string progbar_eta(double eta) {

@@ -27,10 +27,16 @@ namespace kiln::train {
 using ProgressSink = std::function<void(const std::string &text)>;
 using ProgressClock = std::function<double()>;
 void set_progress_sink(ProgressSink sink);  // empty: back to stdout
+// Whether the sink is a terminal (a live bar redrawn in place): asked when a sink is set (empty:
+// no). The Python binding answers sys.stdout.isatty() (or a notebook) at the time of asking.
+void set_progress_terminal(std::function<bool()> is_terminal);
 void set_progress_clock(ProgressClock clock);  // empty: back to the steady clock
 // Whether stdout is a terminal (the live bar redraws in place; verbose "auto" picks 1 there, 2
 // elsewhere).
 bool progress_is_terminal();
+// Writes text to the progress sink (or stdout, flushed): Keras's io_utils.print_msg, which
+// callbacks' verbose messages go through.
+void progress_print(const std::string &text);
 
 class Progbar {
  public:

@@ -457,14 +457,36 @@ _SIGS.update({
     "kiln_callback_get_history": (_ST, [_HP, _H]),
 })
 
-# Mixed precision (kiln/layers.h: dtype policies).
+# Callbacks in Python (kiln/callbacks.h: the callback table, the schedule function, routes).
+CB_HOOK = ctypes.CFUNCTYPE(_ST, _L, _C, ctypes.c_void_p)
+CB_INDEX_HOOK = ctypes.CFUNCTYPE(_ST, _L, ctypes.c_int64, _C, ctypes.c_void_p)
+CB_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+LR_SCHEDULE = ctypes.CFUNCTYPE(_ST, ctypes.POINTER(ctypes.c_double), ctypes.c_int64, ctypes.c_double,
+                               ctypes.c_void_p)
+TEXT_FN = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_void_p)
+IS_TERMINAL_FN = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
+CALLBACK_HOOKS = (("on_train_begin", False), ("on_train_end", False), ("on_epoch_begin", True),
+                  ("on_epoch_end", True), ("on_train_batch_begin", True), ("on_train_batch_end", True),
+                  ("on_test_begin", False), ("on_test_end", False), ("on_test_batch_begin", True),
+                  ("on_test_batch_end", True), ("on_predict_begin", False), ("on_predict_end", False),
+                  ("on_predict_batch_begin", True), ("on_predict_batch_end", True))
+
+
+class CallbackTable(ctypes.Structure):
+    _fields_ = ([("struct_size", ctypes.c_size_t)]
+                + [(name, CB_INDEX_HOOK if indexed else CB_HOOK) for name, indexed in CALLBACK_HOOKS]
+                + [("destroy", CB_DESTROY)])
+
+
 _SIGS.update({
-    "kiln_dtype_policy_get_dtypes": (_ST, [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int), ctypes.c_char_p]),
-    "kiln_set_global_dtype_policy": (_ST, [ctypes.c_char_p]),
-    "kiln_get_global_dtype_policy": (_ST, [_HP]),
-    "kiln_layer_get_dtype_policy": (ctypes.c_char_p, [_H]),
-    "kiln_layer_get_compute_dtype": (ctypes.c_int, [_H]),
-    "kiln_layer_get_variable_dtype": (ctypes.c_int, [_H]),
+    "kiln_callback_create_custom": (_ST, [_HP, _cp, ctypes.POINTER(CallbackTable), ctypes.c_void_p]),
+    "kiln_callback_create_lr_scheduler": (_ST, [_HP, ctypes.c_int, LR_SCHEDULE, CB_DESTROY, ctypes.c_void_p]),
+    "kiln_callback_call_hook": (_ST, [_H, _cp, ctypes.c_int64, _C]),
+    "kiln_callback_set_model": (_ST, [_H, _L]),
+    "kiln_callback_get_params": (_ST, [_HP, _H]),
+    "kiln_callback_get_attributes": (_ST, [_HP, _H]),
+    "kiln_set_progress_callback": (_ST, [TEXT_FN, IS_TERMINAL_FN, ctypes.c_void_p]),
+    "kiln_set_warning_callback": (_ST, [TEXT_FN, ctypes.c_void_p]),
 })
 
 # The training loop (kiln/training.h): options structs, the step-callbacks table, entry points.
@@ -529,6 +551,16 @@ _SIGS.update({
     "kiln_model_set_step_callbacks": (_ST, [_L, ctypes.POINTER(ModelStepCallbacks), ctypes.c_void_p]),
     "kiln_model_compute_loss": (_ST, [_HP, _L, _H, _H, _H, _T]),
     "kiln_model_compute_metrics": (_ST, [_HP, _L, _H, _H, _H, _T]),
+})
+
+# Mixed precision (kiln/layers.h: dtype policies).
+_SIGS.update({
+    "kiln_dtype_policy_get_dtypes": (_ST, [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int), ctypes.c_char_p]),
+    "kiln_set_global_dtype_policy": (_ST, [ctypes.c_char_p]),
+    "kiln_get_global_dtype_policy": (_ST, [_HP]),
+    "kiln_layer_get_dtype_policy": (ctypes.c_char_p, [_H]),
+    "kiln_layer_get_compute_dtype": (ctypes.c_int, [_H]),
+    "kiln_layer_get_variable_dtype": (ctypes.c_int, [_H]),
 })
 
 for _name, (_res, _args) in _SIGS.items():

@@ -1,30 +1,161 @@
 """Keras callbacks over the C ABI (kiln/callbacks.h): kiln.callbacks / kiln.keras.callbacks.
 
-    history = kiln.callbacks.History()
+    class StopAtLoss(kiln.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs["loss"] < 0.1:
+                self.model.stop_training = True
 
-Built-in classes are made by class name with Keras's arguments and defaults.
+    model.fit(x, y, callbacks=[StopAtLoss(), kiln.callbacks.EarlyStopping(patience=2)])
+
+Built-in classes are made by class name with Keras's arguments and defaults. A Callback subclass
+overrides the hooks it needs (Keras's names and signatures); kiln calls them from fit, evaluate
+and predict with self.model set to the model (the user's own Python object when it is alive). An
+exception raised in a hook stops fit, and fit raises that exception.
 """
+import ctypes
+import itertools
+import json
+import os
+import sys
+import threading
+import traceback
+import weakref
+
 from . import _lib
-from ._handles import Owned, config_dict
+from . import config as _config
+from ._handles import Owned, config_dict, new_handle
+from .errors import InvalidArgumentError, check
 
 L = _lib.lib
 
+_HOOKS = [name for name, _ in _lib.CALLBACK_HOOKS]
+# Keras's on_batch_begin/on_batch_end are the training batch hooks under their TF1 names.
+_ALIASES = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}
+
 
 class Callback(Owned):
-    """A built-in callback: the base of the classes below (a C callback made from the class name
-    and config)."""
+    """keras.callbacks.Callback: the base of the built-in callbacks below and of your own.
+
+    Subclass it and override any of on_train_begin/end, on_epoch_begin/end(epoch, logs),
+    on_train_batch_begin/end(batch, logs) (or on_batch_begin/end), on_test_*, on_predict_*.
+    self.model is the model being trained and self.params fit's {"verbose", "epochs", "steps"}.
+    Logs are dicts of floats (None where Keras passes None); changes to them stay in the hook.
+    """
 
     _KIND = "callback"
+    model = None  # Keras's self.model (set by fit, or set_model)
+
+    def __new__(cls, *args, **kwargs):
+        obj = super().__new__(cls)
+        obj.model = None
+        if cls._CLASS is None:  # your own callback: its C object exists even without super().__init__()
+            obj._make_custom()
+        return obj
 
     def __init__(self, *args, **kwargs):
-        self._init_builtin(args, kwargs, {}, ())
+        if self._CLASS is not None:
+            self._init_builtin(args, kwargs, {}, ())
+        elif args or kwargs:
+            raise TypeError("Callback.__init__ takes no arguments")
 
     def __repr__(self):  # callbacks have no name, unlike Owned's other kinds
         return "<kiln.callbacks.%s>" % self.class_name
 
+    # ---- Keras's API ----
 
-def _callback_class(class_name, args, doc):
-    return type(class_name, (Callback,), {"_CLASS": class_name, "_ARGS": tuple(args), "__doc__": doc})
+    def set_model(self, model):
+        """Keras's set_model: the model the hooks act on (fit sets it itself)."""
+        check(L.kiln_callback_set_model(self._h, model._handle() if model is not None else None))
+        self.model = model
+
+    def set_params(self, params):
+        """Accepted for Keras compatibility: fit sets the params kiln reads."""
+        self._params_override = dict(params)
+
+    @property
+    def params(self):
+        override = self.__dict__.get("_params_override")
+        return dict(override) if override is not None else config_dict(L.kiln_callback_get_params, self._h)
+
+    # The hooks. On a built-in callback they run it (as calling a Keras callback's hook does; a
+    # changed log, such as ReduceLROnPlateau's learning_rate, is written back to logs); on your
+    # own they do nothing until overridden.
+    def on_train_begin(self, logs=None):
+        self._builtin_hook("on_train_begin", 0, logs)
+
+    def on_train_end(self, logs=None):
+        self._builtin_hook("on_train_end", 0, logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._builtin_hook("on_epoch_begin", epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._builtin_hook("on_epoch_end", epoch, logs)
+
+    def on_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_batch_end(self, batch, logs=None):
+        pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._CLASS is None:
+            self.on_batch_begin(batch, logs=logs)  # as Keras: the TF1 name of this hook
+        self._builtin_hook("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._CLASS is None:
+            self.on_batch_end(batch, logs=logs)
+        self._builtin_hook("on_train_batch_end", batch, logs)
+
+    def on_test_begin(self, logs=None):
+        self._builtin_hook("on_test_begin", 0, logs)
+
+    def on_test_end(self, logs=None):
+        self._builtin_hook("on_test_end", 0, logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._builtin_hook("on_test_batch_begin", batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._builtin_hook("on_test_batch_end", batch, logs)
+
+    def on_predict_begin(self, logs=None):
+        self._builtin_hook("on_predict_begin", 0, logs)
+
+    def on_predict_end(self, logs=None):
+        self._builtin_hook("on_predict_end", 0, logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._builtin_hook("on_predict_batch_begin", batch, logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._builtin_hook("on_predict_batch_end", batch, logs)
+
+    # ---- plumbing ----
+
+    def _handle(self):
+        return self._h
+
+    def _builtin_hook(self, hook, index, logs):
+        if self._CLASS is None:
+            return
+        with _logs_to_c(logs) as c:
+            check(L.kiln_callback_call_hook(self._h, hook.encode(), int(index), c))
+            if logs is not None:
+                logs.update(_config.from_c(c))
+
+    def _make_custom(self):
+        cls = type(self)
+        key = next(_keys)
+        _LIVE[key] = weakref.ref(self)
+        try:
+            self._h = new_handle(L.kiln_callback_create_custom, cls.__name__.encode("utf-8"),
+                                 ctypes.byref(_table_for(cls)), ctypes.c_void_p(key))
+        except BaseException:
+            _LIVE.pop(key, None)
+            raise
+        self._kiln_key = key
 
 
 class History(Callback):
@@ -46,4 +177,330 @@ class History(Callback):
     def epoch(self):
         return list(self._record()["epoch"])
 
-Callback._BY_CLASS = {c._CLASS: c for c in (History,)}
+
+# ---------------------------------------------------------------- the hooks' trampolines
+#
+# One C callback per Python object: its user_data is a key to a weak reference, and its table
+# holds only the hooks the class overrides (so fit skips the others).
+
+_LIVE = {}                 # user_data key -> weakref to the Python callback
+_FUNCS = {}                # user_data key -> a schedule function (LearningRateScheduler)
+_TABLES = {}               # class -> its CallbackTable (kept alive with the class)
+_keys = itertools.count(1)
+_tls = threading.local()
+
+
+def _logs_to_c(logs):
+    """A config handle (context manager) for a logs dict; NaN and infinities are kept (a log may
+    hold them, unlike a setting)."""
+    if logs is None:
+        return _NoConfig()
+    try:
+        text = json.dumps({str(k): float(v) for k, v in logs.items()}, allow_nan=True)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError("logs: expected a dict of names to numbers: %s" % e)
+    return _config._Handle(new_handle(L.kiln_config_from_json, text.encode("utf-8")))
+
+
+class _NoConfig:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _status_from_exception(exc, where):
+    """A status for an exception raised in a hook; the exception waits on this thread for the
+    Python call that entered C (fit) to raise it (the same slot as layer callbacks use)."""
+    from . import layers  # noqa: PLC0415 - layers imports much; only needed on errors
+    layers._tls.pending = exc
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    code = exc.code if isinstance(getattr(exc, "code", None), int) and 1 <= exc.code <= 8 else 8
+    return L.kiln_status_create(code, ("Python exception in %s:\n%s" % (where, text)).encode("utf-8", "replace"))
+
+
+def _model_for(obj, model_h):
+    """Sets obj.model to the Python object of the model fit runs (the user's own when alive)."""
+    if not model_h:
+        return
+    mid = L.kiln_layer_get_id(model_h)
+    if obj.__dict__.get("_model_id") == mid and obj.model is not None:
+        return
+    from . import layers  # noqa: PLC0415
+    obj.model = layers._wrap(layers._new_handle(L.kiln_layer_clone, model_h))
+    obj._model_id = mid
+
+
+def _run(user_data, hook, model_h, logs_h, index):
+    ref = _LIVE.get(user_data or 0)
+    obj = ref() if ref is not None else None
+    if obj is None:
+        return L.kiln_status_create(4, ("the Python object of this callback was garbage-collected before its %s"
+                                        % hook).encode())
+    try:
+        _model_for(obj, model_h)
+        logs = _config.from_c(logs_h) if logs_h else None
+        fn = getattr(obj, hook)
+        if index is None:
+            fn(logs)
+        else:
+            fn(int(index), logs)
+        return None
+    except BaseException as e:  # noqa: B902 - every exception crosses back as a status
+        return _status_from_exception(e, "%s.%s" % (type(obj).__name__, hook))
+
+
+def _make_hook(name, indexed):
+    if indexed:
+        return _lib.CB_INDEX_HOOK(lambda m, i, logs, ud: _run(ud, name, m, logs, i))
+    return _lib.CB_HOOK(lambda m, logs, ud: _run(ud, name, m, logs, None))
+
+
+_HOOK_FNS = {name: _make_hook(name, indexed) for name, indexed in _lib.CALLBACK_HOOKS}
+
+
+@_lib.CB_DESTROY
+def _on_destroy(user_data):
+    _LIVE.pop(user_data or 0, None)
+    _FUNCS.pop(user_data or 0, None)
+
+
+def _overrides(cls, hook):
+    for name in (hook, _ALIASES.get(hook)):
+        if name and getattr(cls, name) is not getattr(Callback, name):
+            return True
+    return False
+
+
+def _table_for(cls):
+    table = _TABLES.get(cls)
+    if table is None:
+        table = _lib.CallbackTable()
+        table.struct_size = ctypes.sizeof(_lib.CallbackTable)
+        for hook in _HOOKS:
+            if _overrides(cls, hook):
+                setattr(table, hook, _HOOK_FNS[hook])
+        table.destroy = _on_destroy
+        _TABLES[cls] = table
+    return table
+
+
+# ---------------------------------------------------------------- the built-in callbacks
+
+class _Attributes:
+    """Keras's attributes of a built-in (EarlyStopping.stopped_epoch, best, ...) read from kiln,
+    and its arguments as attributes (EarlyStopping.patience)."""
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        h = self._h
+        if h:
+            state = config_dict(L.kiln_callback_get_attributes, h)
+            if name in state:
+                return state[name]
+        args = self.__dict__.get("_args", {})
+        if name in args:
+            return args[name]
+        raise AttributeError("%s has no attribute %r" % (type(self).__name__, name))
+
+    def _keep_args(self, args, kwargs):
+        names = [k for k, _ in self._ARGS]
+        values = dict(self._ARGS)
+        values.update(zip(names, args))
+        values.update(kwargs)
+        self._args = values
+
+
+class EarlyStopping(_Attributes, Callback):
+    """keras.callbacks.EarlyStopping: stops training when `monitor` has stopped improving (by more
+    than min_delta for `patience` epochs, counted from start_from_epoch). mode "auto" minimizes
+    losses and errors and maximizes accuracies, AUC, precision and recall. With
+    restore_best_weights the model gets the best epoch's weights back at the end of training.
+    After fit: stopped_epoch, best_epoch, best, wait."""
+
+    _CLASS = "EarlyStopping"
+    _ARGS = (("monitor", "val_loss"), ("min_delta", 0), ("patience", 0), ("verbose", 0), ("mode", "auto"),
+             ("baseline", None), ("restore_best_weights", False), ("start_from_epoch", 0))
+
+    def __init__(self, *args, **kwargs):
+        self._init_builtin(args, kwargs, {}, ())
+        self._keep_args(args, kwargs)
+
+
+class ReduceLROnPlateau(_Attributes, Callback):
+    """keras.callbacks.ReduceLROnPlateau: multiplies the learning rate by `factor` when `monitor`
+    has not improved for `patience` epochs (not below min_lr; then `cooldown` epochs of rest).
+    Adds "learning_rate" to each epoch's logs."""
+
+    _CLASS = "ReduceLROnPlateau"
+    _ARGS = (("monitor", "val_loss"), ("factor", 0.1), ("patience", 10), ("verbose", 0), ("mode", "auto"),
+             ("min_delta", 1e-4), ("cooldown", 0), ("min_lr", 0.0))
+
+    def __init__(self, *args, **kwargs):
+        self._init_builtin(args, kwargs, {}, ())
+        self._keep_args(args, kwargs)
+
+
+class CSVLogger(_Attributes, Callback):
+    """keras.callbacks.CSVLogger: writes each epoch's logs to a CSV file, as Keras does."""
+
+    _CLASS = "CSVLogger"
+    _ARGS = (("filename", None), ("separator", ","), ("append", False))
+
+    def __init__(self, filename, separator=",", append=False):
+        filename = os.fspath(filename)
+        self._init_builtin((filename, separator, append), {}, {}, ())
+        self._keep_args((filename, separator, append), {})
+
+
+class TerminateOnNaN(_Attributes, Callback):
+    """keras.callbacks.TerminateOnNaN: stops training when a batch's loss is NaN or infinite
+    (with raise_error=True, fit raises instead)."""
+
+    _CLASS = "TerminateOnNaN"
+    _ARGS = (("raise_error", False),)
+
+    def __init__(self, *args, **kwargs):
+        self._init_builtin(args, kwargs, {}, ())
+        self._keep_args(args, kwargs)
+
+
+class ProgbarLogger(Callback):
+    """keras.callbacks.ProgbarLogger: prints the progress bar (fit adds one when verbose != 0)."""
+
+    _CLASS = "ProgbarLogger"
+    _ARGS = (("count_mode", "steps"), ("stateful_metrics", None))
+
+
+class LearningRateScheduler(Callback):
+    """keras.callbacks.LearningRateScheduler(schedule, verbose=0): at the start of each epoch the
+    optimizer's learning rate becomes schedule(epoch, lr) (or schedule(epoch), Keras's old form);
+    each epoch's logs get "learning_rate"."""
+
+    _CLASS = "LearningRateScheduler"
+
+    def __init__(self, schedule, verbose=0):
+        if not callable(schedule):
+            raise TypeError("LearningRateScheduler: schedule must be callable; got %s" % type(schedule).__name__)
+        self.schedule = schedule
+        self.verbose = verbose
+        key = next(_keys)
+        _FUNCS[key] = schedule
+        try:
+            self._h = new_handle(L.kiln_callback_create_lr_scheduler, int(verbose), _on_schedule, _on_destroy,
+                                 ctypes.c_void_p(key))
+        except BaseException:
+            _FUNCS.pop(key, None)
+            raise
+
+
+@_lib.LR_SCHEDULE
+def _on_schedule(out_lr, epoch, lr, user_data):
+    try:
+        schedule = _FUNCS[user_data]
+        try:
+            value = schedule(int(epoch), float(lr))
+        except TypeError:  # Keras's old API: schedule(epoch)
+            value = schedule(int(epoch))
+        if isinstance(value, bool) or not isinstance(value, (float, int)) and not hasattr(value, "__float__"):
+            raise ValueError("The output of the `schedule` function should be a float. Got: %r" % (value,))
+        out_lr[0] = float(value)
+        return None
+    except BaseException as e:  # noqa: B902
+        return _status_from_exception(e, "LearningRateScheduler's schedule")
+
+
+class LambdaCallback(Callback):
+    """keras.callbacks.LambdaCallback: a callback made of functions, each optional:
+    on_epoch_begin/on_epoch_end(epoch, logs), on_train_begin/on_train_end(logs),
+    on_train_batch_begin/on_train_batch_end(batch, logs) (also as on_batch_begin/on_batch_end)."""
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+        super().__init__()
+        batch_begin = kwargs.pop("on_batch_begin", None)
+        batch_end = kwargs.pop("on_batch_end", None)
+        self.__dict__.update(kwargs)  # as Keras: other keyword arguments become attributes
+        self._fns = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                     "on_train_begin": on_train_begin, "on_train_end": on_train_end,
+                     "on_train_batch_begin": on_train_batch_begin or batch_begin,
+                     "on_train_batch_end": on_train_batch_end or batch_end}
+
+    def _call(self, name, *args):
+        fn = self._fns.get(name)
+        if fn is not None:
+            fn(*args)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs)
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call("on_train_batch_end", batch, logs)
+
+
+Callback._BY_CLASS = {c._CLASS: c for c in (History, EarlyStopping, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
+                                            ProgbarLogger, LearningRateScheduler)}
+
+
+# ---------------------------------------------------------------- progress text and warnings
+#
+# The progress bar and callbacks' messages go to sys.stdout (whatever it is when they print: a
+# notebook, a captured stream), and callbacks' warnings through Python's warnings module.
+
+@_lib.TEXT_FN
+def _on_progress(text, user_data):
+    try:
+        out = sys.stdout
+        if out is not None:
+            out.write(text.decode("utf-8", "replace"))
+            out.flush()
+    except Exception:  # noqa: BLE001 - printing must never stop training
+        pass
+
+
+@_lib.IS_TERMINAL_FN
+def _on_is_terminal(user_data):
+    try:
+        out = sys.stdout
+        return bool((hasattr(out, "isatty") and out.isatty()) or "ipykernel" in sys.modules)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@_lib.TEXT_FN
+def _on_warning(text, user_data):
+    try:
+        import warnings  # noqa: PLC0415
+        warnings.warn(text.decode("utf-8", "replace"), UserWarning, stacklevel=2)
+    except Exception:  # noqa: BLE001 - a warning turned into an error by a filter is not raised from C
+        pass
+
+
+def route_output_to_python():
+    """Sends kiln's progress text to sys.stdout and callbacks' warnings to warnings.warn (done on
+    import; call again after restore_default_output)."""
+    check(L.kiln_set_progress_callback(_on_progress, _on_is_terminal, None))
+    check(L.kiln_set_warning_callback(_on_warning, None))
+
+
+def restore_default_output():
+    """Progress text back to the process's stdout, warnings to stderr (as a C program sees them)."""
+    check(L.kiln_set_progress_callback(_lib.TEXT_FN(), _lib.IS_TERMINAL_FN(), None))
+    check(L.kiln_set_warning_callback(_lib.TEXT_FN(), None))
+
+
+route_output_to_python()
