@@ -3618,13 +3618,29 @@ inline Model::StepData Model::unpack_data(const std::vector<Tensor> &data) {
   return d;
 }
 
+namespace detail {
+// The default steps' targets: with the y count unknown (a dataset), one y per model output, then
+// optionally a sample weight, as kiln's built-in steps split them.
+inline void split_by_outputs(const std::vector<Tensor> &data, size_t num_outputs, std::vector<Tensor> &y,
+                             Tensor &sample_weight) {
+  if (step_layout().num_y >= 0) return;
+  const size_t nx = step_layout().num_x > 0 ? static_cast<size_t>(step_layout().num_x) : 1;
+  const size_t rest = data.size() - std::min(nx, data.size());
+  if (rest != num_outputs && rest != num_outputs + 1) return;  // compute_loss names the mismatch
+  y.assign(data.begin() + static_cast<std::ptrdiff_t>(nx),
+           data.begin() + static_cast<std::ptrdiff_t>(nx + num_outputs));
+  sample_weight = rest > num_outputs ? data.back() : Tensor();
+}
+}  // namespace detail
+
 inline std::map<std::string, double> Model::train_step(const std::vector<Tensor> &data) {
-  const StepData d = unpack_data(data);
+  StepData d = unpack_data(data);
   std::vector<Tensor> y_pred, grads;
   std::vector<Variable> vars;
   {
     GradientTape tape;
     y_pred = (*this)(d.x, true);
+    detail::split_by_outputs(data, y_pred.size(), d.y, d.sample_weight);
     const Tensor loss = compute_loss(d.x, d.y, y_pred, d.sample_weight);
     tape.stop();
     vars = trainable_variables();
@@ -3635,8 +3651,9 @@ inline std::map<std::string, double> Model::train_step(const std::vector<Tensor>
 }
 
 inline std::map<std::string, double> Model::test_step(const std::vector<Tensor> &data) {
-  const StepData d = unpack_data(data);
+  StepData d = unpack_data(data);
   const std::vector<Tensor> y_pred = (*this)(d.x, false);
+  detail::split_by_outputs(data, y_pred.size(), d.y, d.sample_weight);
   compute_loss(d.x, d.y, y_pred, d.sample_weight);
   return compute_metrics(d.x, d.y, y_pred, d.sample_weight);
 }

@@ -456,6 +456,78 @@ _SIGS.update({
     "kiln_callback_get_class_name": (_cp, [_H]),
 })
 
+# The training loop on models (kiln/training.h): compile, fit, evaluate, predict, the steps.
+MODEL_STEP = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, _L, ctypes.c_void_p, ctypes.c_void_p)
+MODEL_STEP_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_names_p = ctypes.POINTER(ctypes.c_char_p)
+
+
+class CompileOptions(ctypes.Structure):
+    """kiln_compile_options, field for field."""
+    _fields_ = [("struct_size", _z), ("optimizer", ctypes.c_void_p), ("optimizer_name", ctypes.c_char_p),
+                ("losses", _HP), ("num_losses", _z), ("loss_names", _names_p), ("num_loss_names", _z),
+                ("loss_weights", ctypes.POINTER(ctypes.c_double)), ("num_loss_weights", _z),
+                ("metric_names", _names_p), ("num_metric_names", _z), ("metrics", _HP), ("num_metrics", _z),
+                ("run_eagerly", ctypes.c_bool)]
+
+
+class FitOptions(ctypes.Structure):
+    """kiln_fit_options, field for field."""
+    _fields_ = [("struct_size", _z), ("x", ctypes.c_void_p), ("y", ctypes.c_void_p),
+                ("sample_weight", ctypes.c_void_p), ("dataset", ctypes.c_void_p), ("num_inputs", _z),
+                ("batch_size", _i64), ("epochs", _i64), ("verbose", ctypes.c_int), ("callbacks", _HP),
+                ("num_callbacks", _z), ("validation_split", ctypes.c_double), ("validation_x", ctypes.c_void_p),
+                ("validation_y", ctypes.c_void_p), ("validation_sample_weight", ctypes.c_void_p),
+                ("validation_dataset", ctypes.c_void_p), ("validation_freq", ctypes.POINTER(_i64)),
+                ("num_validation_freq", _z), ("shuffle", ctypes.c_bool),
+                ("class_weight", ctypes.POINTER(ctypes.c_double)), ("num_class_weight", _z),
+                ("initial_epoch", _i64), ("steps_per_epoch", _i64), ("validation_steps", _i64),
+                ("validation_batch_size", _i64)]
+
+
+class EvaluateOptions(ctypes.Structure):
+    """kiln_evaluate_options, field for field."""
+    _fields_ = [("struct_size", _z), ("x", ctypes.c_void_p), ("y", ctypes.c_void_p),
+                ("sample_weight", ctypes.c_void_p), ("dataset", ctypes.c_void_p), ("num_inputs", _z),
+                ("batch_size", _i64), ("verbose", ctypes.c_int), ("steps", _i64), ("callbacks", _HP),
+                ("num_callbacks", _z)]
+
+
+class PredictOptions(ctypes.Structure):
+    """kiln_predict_options, field for field."""
+    _fields_ = [("struct_size", _z), ("x", ctypes.c_void_p), ("dataset", ctypes.c_void_p), ("num_inputs", _z),
+                ("batch_size", _i64), ("verbose", ctypes.c_int), ("steps", _i64), ("callbacks", _HP),
+                ("num_callbacks", _z)]
+
+
+class ModelStepCallbacks(ctypes.Structure):
+    """kiln_model_step_callbacks, field for field."""
+    _fields_ = [("struct_size", _z), ("train_step", MODEL_STEP), ("test_step", MODEL_STEP),
+                ("destroy", MODEL_STEP_DESTROY)]
+
+
+_SIGS.update({
+    "kiln_compile_options_init": (_ST, [ctypes.POINTER(CompileOptions), _z]),
+    "kiln_model_compile": (_ST, [_L, ctypes.POINTER(CompileOptions)]),
+    "kiln_model_is_compiled": (ctypes.c_bool, [_L]),
+    "kiln_model_get_optimizer": (_ST, [_HP, _L]),
+    "kiln_model_set_stop_training": (_ST, [_L, ctypes.c_bool]),
+    "kiln_model_get_stop_training": (ctypes.c_bool, [_L]),
+    "kiln_model_get_metrics_names": (_ST, [_HP, _L]),
+    "kiln_fit_options_init": (_ST, [ctypes.POINTER(FitOptions), _z]),
+    "kiln_model_fit": (_ST, [_HP, _L, ctypes.POINTER(FitOptions)]),
+    "kiln_evaluate_options_init": (_ST, [ctypes.POINTER(EvaluateOptions), _z]),
+    "kiln_model_evaluate": (_ST, [_HP, _L, ctypes.POINTER(EvaluateOptions)]),
+    "kiln_predict_options_init": (_ST, [ctypes.POINTER(PredictOptions), _z]),
+    "kiln_model_predict": (_ST, [_HP, _L, ctypes.POINTER(PredictOptions)]),
+    "kiln_model_train_on_batch": (_ST, [_HP, _L, _H, _H, _T, ctypes.POINTER(ctypes.c_double), _z]),
+    "kiln_model_test_on_batch": (_ST, [_HP, _L, _H, _H, _T]),
+    "kiln_model_predict_on_batch": (_ST, [_HP, _L, _H]),
+    "kiln_model_set_step_callbacks": (_ST, [_L, ctypes.POINTER(ModelStepCallbacks), ctypes.c_void_p]),
+    "kiln_model_compute_loss": (_ST, [_HP, _L, _H, _H, _H, _T]),
+    "kiln_model_compute_metrics": (_ST, [_HP, _L, _H, _H, _H, _T]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res
