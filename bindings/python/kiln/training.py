@@ -27,8 +27,8 @@ from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
 from .autodiff import GradientTape
-from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError, check
-from .tensor import Tensor, constant
+from .errors import InvalidArgumentError, UnimplementedError, check
+from .tensor import Tensor
 
 try:
     import numpy as _np
