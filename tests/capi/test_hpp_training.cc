@@ -233,9 +233,7 @@ TEST(HppTraining, ModelSubclassWithDefaultStepsAndDataset) {
   EXPECT_EQ(logs.at("val_accuracy").size(), 3u);
   std::map<std::string, double> eval = model.evaluate(ds, kiln::EvaluateOptions().with_verbose(0));
   EXPECT_EQ(eval.count("accuracy"), 1u);
-  std::vector<Tensor> pred = model.predict(ds.map([](const kiln::data::Element &e) {
-    return kiln::data::Element{e[0]};
-  }), kiln::PredictOptions().with_verbose(0));
+  std::vector<Tensor> pred = model.predict(ds, kiln::PredictOptions().with_verbose(0));  // x of (x, y)
   ASSERT_EQ(pred.size(), 1u);
   EXPECT_EQ(pred[0].shape(), (Dims{kSamples, kClasses}));
 }
