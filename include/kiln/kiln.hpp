@@ -1549,10 +1549,10 @@ struct PredictOptions;
 /// evaluate, predict, the *_on_batch calls and an overridable train_step / test_step.
 ///
 ///   kiln::Sequential model({kiln::layers::Dense(16, "relu"), kiln::layers::Dense(3)});
-///   model.compile("adam", kiln::losses::SparseCategoricalCrossentropy(true), {"accuracy"});
+///   model.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
 ///   kiln::History h = model.fit(x, y, kiln::FitOptions().with_epochs(3).with_validation_split(0.2));
 ///   std::map<std::string, double> logs = model.evaluate(x_test, y_test);
-///   kiln::Tensor probabilities = model.predict(x_test);
+///   kiln::Tensor scores = model.predict(x_test);
 ///
 /// A custom model subclasses Model (Model("MyModel") in its constructor) and may override
 /// train_step / test_step, as in Keras; kiln's fit then calls them through the model's step
@@ -3290,21 +3290,29 @@ inline handle<kiln_tensor_list> list_or_null(const std::vector<Tensor> &tensors)
   return tensors.empty() ? handle<kiln_tensor_list>() : to_list(tensors);
 }
 
+// The fields fit, evaluate and predict options share: the inputs (tensors or a dataset), the
+// batch size, verbosity and callbacks (the vector stays the caller's for the call).
+template <typename C, typename O>
+void set_loop_options(C &c, const kiln_tensor_list *x, const kiln_dataset *dataset, const O &o,
+                      const std::vector<kiln_callback *> &callbacks) {
+  c.x = x;
+  c.dataset = dataset;
+  c.num_inputs = o.num_inputs;
+  c.batch_size = o.batch_size;
+  c.verbose = o.verbose;
+  c.callbacks = callbacks.data();
+  c.num_callbacks = callbacks.size();
+}
+
 inline History fit_model(kiln_layer *model, const kiln_tensor_list *x, const kiln_tensor_list *y,
                          const kiln_dataset *dataset, const FitOptions &o, StepLayout layout) {
   kiln_fit_options c;
   check(kiln_fit_options_init(&c, sizeof c));
-  c.x = x;
+  const std::vector<kiln_callback *> callbacks = callback_handles(o.callbacks);
+  set_loop_options(c, x, dataset, o, callbacks);
   c.y = y;
   c.sample_weight = o.sample_weight.get();
-  c.dataset = dataset;
-  c.num_inputs = o.num_inputs;
-  c.batch_size = o.batch_size;
   c.epochs = o.epochs;
-  c.verbose = o.verbose;
-  const std::vector<kiln_callback *> callbacks = callback_handles(o.callbacks);
-  c.callbacks = callbacks.data();
-  c.num_callbacks = callbacks.size();
   c.validation_split = o.validation_split;
   const auto vx = list_or_null(o.validation_x), vy = list_or_null(o.validation_y);
   c.validation_x = vx.get();
@@ -3332,17 +3340,11 @@ inline std::map<std::string, double> evaluate_model(kiln_layer *model, const kil
                                                     const EvaluateOptions &o, StepLayout layout) {
   kiln_evaluate_options c;
   check(kiln_evaluate_options_init(&c, sizeof c));
-  c.x = x;
+  const std::vector<kiln_callback *> callbacks = callback_handles(o.callbacks);
+  set_loop_options(c, x, dataset, o, callbacks);
   c.y = y;
   c.sample_weight = o.sample_weight.get();
-  c.dataset = dataset;
-  c.num_inputs = o.num_inputs;
-  c.batch_size = o.batch_size;
-  c.verbose = o.verbose;
   c.steps = o.steps;
-  const std::vector<kiln_callback *> callbacks = callback_handles(o.callbacks);
-  c.callbacks = callbacks.data();
-  c.num_callbacks = callbacks.size();
   StepLayoutScope scope(layout);
   kiln_config *logs = nullptr;
   check(kiln_model_evaluate(&logs, model, &c));
@@ -3353,15 +3355,9 @@ inline std::vector<Tensor> predict_model(kiln_layer *model, const kiln_tensor_li
                                          const PredictOptions &o) {
   kiln_predict_options c;
   check(kiln_predict_options_init(&c, sizeof c));
-  c.x = x;
-  c.dataset = dataset;
-  c.num_inputs = o.num_inputs;
-  c.batch_size = o.batch_size;
-  c.verbose = o.verbose;
-  c.steps = o.steps;
   const std::vector<kiln_callback *> callbacks = callback_handles(o.callbacks);
-  c.callbacks = callbacks.data();
-  c.num_callbacks = callbacks.size();
+  set_loop_options(c, x, dataset, o, callbacks);
+  c.steps = o.steps;
   kiln_tensor_list *out = nullptr;
   check(kiln_model_predict(&out, model, &c));
   return take_list(out);
