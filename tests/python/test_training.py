@@ -129,6 +129,18 @@ class TwoInputs(kiln.Model):
         return self.b(self.a(left) + self.a(right))
 
 
+class TwoOutputs(kiln.Model):
+    """A model subclass with two outputs: class scores and a regression value."""
+
+    def __init__(self):
+        super().__init__()
+        self.scores = kiln.layers.Dense(CLASSES)
+        self.value = kiln.layers.Dense(1)
+
+    def call(self, x):
+        return [self.scores(x), self.value(x)]
+
+
 class CountingModel(kiln.Model):
     """Keras's custom train_step: its own step body with compute_loss / compute_metrics."""
 
@@ -214,6 +226,18 @@ class CustomStepTest(unittest.TestCase):
         h = model.fit([x, x * 0.5], y, batch_size=10, epochs=3, verbose=0).history
         self.assertLess(h["loss"][-1], h["loss"][0])
         self.assertEqual(model.predict([x, x], verbose=0).shape, (SAMPLES, CLASSES))
+
+    def test_two_outputs_with_a_loss_each(self):
+        x, y = problem()
+        target = x[:, :1] * 2.0
+        model = TwoOutputs()
+        model.compile("adam", loss=[logits_loss(), "mse"], loss_weights=[1.0, 0.5])
+        h = model.fit(x, [y, target], batch_size=10, epochs=2, verbose=0).history
+        self.assertEqual(len(h["loss"]), 2)
+        scores, value = model.predict(x, verbose=0)
+        self.assertEqual((scores.shape, value.shape), ((SAMPLES, CLASSES), (SAMPLES, 1)))
+        with self.assertRaises(kiln.errors.InvalidArgumentError):
+            model.fit(x, y, verbose=0)  # one y for two outputs
 
     def test_gradient_tape_loop_over_dataset_with_mean_metric(self):
         x, y = problem()
