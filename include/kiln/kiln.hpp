@@ -1625,13 +1625,15 @@ class Model : public Layer {
 
   /// Keras's train_on_batch(..., return_dict=True): one step; the logs of that batch. class_weight:
   /// class index -> weight (classes not listed weigh 1).
-  std::map<std::string, double> train_on_batch(const Tensor &x, const Tensor &y, const Tensor &sample_weight = Tensor(),
+  std::map<std::string, double> train_on_batch(const Tensor &x, const Tensor &y,
+                                               const Tensor &sample_weight = Tensor(),
                                                const std::map<int, double> &class_weight = {});
   std::map<std::string, double> train_on_batch(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
                                                const Tensor &sample_weight = Tensor(),
                                                const std::map<int, double> &class_weight = {});
   /// Keras's test_on_batch(..., return_dict=True).
-  std::map<std::string, double> test_on_batch(const Tensor &x, const Tensor &y, const Tensor &sample_weight = Tensor());
+  std::map<std::string, double> test_on_batch(const Tensor &x, const Tensor &y,
+                                              const Tensor &sample_weight = Tensor());
   std::map<std::string, double> test_on_batch(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
                                               const Tensor &sample_weight = Tensor());
   /// Keras's predict_on_batch: the model's outputs (training false).
@@ -1647,9 +1649,10 @@ class Model : public Layer {
   virtual std::map<std::string, double> test_step(const std::vector<Tensor> &data);
   /// Keras's compute_loss(x, y, y_pred, sample_weight): the compiled losses (times loss_weights)
   /// plus the regularization losses, recorded on the calling thread's tapes. x may be empty.
-  Tensor compute_loss(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const std::vector<Tensor> &y_pred,
+  Tensor compute_loss(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                      const std::vector<Tensor> &y_pred, const Tensor &sample_weight = Tensor());
+  Tensor compute_loss(const Tensor &x, const Tensor &y, const Tensor &y_pred,
                       const Tensor &sample_weight = Tensor());
-  Tensor compute_loss(const Tensor &x, const Tensor &y, const Tensor &y_pred, const Tensor &sample_weight = Tensor());
   /// Keras's compute_metrics(x, y, y_pred, sample_weight): updates the compiled metrics and gives
   /// their results (the loss tracker holds the last compute_loss value).
   std::map<std::string, double> compute_metrics(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
@@ -1677,8 +1680,10 @@ class Model : public Layer {
   struct StepLink {
     Model *self;
   };
-  static kiln_status *on_train_step(kiln_config *logs, kiln_layer *, const kiln_tensor_list *data, void *user_data);
-  static kiln_status *on_test_step(kiln_config *logs, kiln_layer *, const kiln_tensor_list *data, void *user_data);
+  static kiln_status *on_train_step(kiln_config *logs, kiln_layer *, const kiln_tensor_list *data,
+                                    void *user_data);
+  static kiln_status *on_test_step(kiln_config *logs, kiln_layer *, const kiln_tensor_list *data,
+                                   void *user_data);
   static void on_step_destroy(void *user_data);
   void write_logs(kiln_config *logs, const std::map<std::string, double> &values) const;
 
@@ -3148,54 +3153,105 @@ using Optimizer = optimizers::Optimizer;
 /// the losses are objects or names (one for every output, or one per output); the metrics are
 /// names ("accuracy" is resolved from the loss and the shapes, as Keras does) or objects.
 struct CompileOptions {
-  Optimizer optimizer;                    ///< empty: optimizer_name
+  Optimizer optimizer;  ///< empty: optimizer_name
   std::string optimizer_name = "rmsprop";
-  std::vector<Loss> losses;               ///< or loss_names
+  std::vector<Loss> losses;  ///< or loss_names
   std::vector<std::string> loss_names;
-  std::vector<double> loss_weights;       ///< empty: all 1; else one per output
+  std::vector<double> loss_weights;  ///< empty: all 1; else one per output
   std::vector<std::string> metric_names;
   std::vector<Metric> metrics;
-  bool run_eagerly = false;               ///< accepted; kiln always runs eagerly
+  bool run_eagerly = false;  ///< accepted; kiln always runs eagerly
 
-  CompileOptions &with_optimizer(const Optimizer &o) { optimizer = o; return *this; }
-  CompileOptions &with_optimizer(const std::string &name) { optimizer = Optimizer(); optimizer_name = name; return *this; }
-  CompileOptions &with_loss(const Loss &l) { losses = {l}; loss_names.clear(); return *this; }
-  CompileOptions &with_loss(const std::string &name) { loss_names = {name}; losses.clear(); return *this; }
-  CompileOptions &with_losses(const std::vector<Loss> &l) { losses = l; loss_names.clear(); return *this; }
-  CompileOptions &with_losses(const std::vector<std::string> &names) { loss_names = names; losses.clear(); return *this; }
-  CompileOptions &with_loss_weights(const std::vector<double> &w) { loss_weights = w; return *this; }
-  CompileOptions &with_metrics(const std::vector<std::string> &names) { metric_names = names; return *this; }
-  CompileOptions &with_metrics(const std::vector<Metric> &m) { metrics = m; return *this; }
-  CompileOptions &with_run_eagerly(bool r) { run_eagerly = r; return *this; }
+  CompileOptions &with_optimizer(const Optimizer &o) {
+    optimizer = o;
+    return *this;
+  }
+  CompileOptions &with_optimizer(const std::string &name) {
+    optimizer = Optimizer();
+    optimizer_name = name;
+    return *this;
+  }
+  CompileOptions &with_loss(const Loss &l) {
+    losses = {l};
+    loss_names.clear();
+    return *this;
+  }
+  CompileOptions &with_loss(const std::string &name) {
+    loss_names = {name};
+    losses.clear();
+    return *this;
+  }
+  CompileOptions &with_losses(const std::vector<Loss> &l) {
+    losses = l;
+    loss_names.clear();
+    return *this;
+  }
+  CompileOptions &with_losses(const std::vector<std::string> &names) {
+    loss_names = names;
+    losses.clear();
+    return *this;
+  }
+  CompileOptions &with_loss_weights(const std::vector<double> &w) {
+    loss_weights = w;
+    return *this;
+  }
+  CompileOptions &with_metrics(const std::vector<std::string> &names) {
+    metric_names = names;
+    return *this;
+  }
+  CompileOptions &with_metrics(const std::vector<Metric> &m) {
+    metrics = m;
+    return *this;
+  }
+  CompileOptions &with_run_eagerly(bool r) {
+    run_eagerly = r;
+    return *this;
+  }
 };
 
 /// Keras's fit arguments with Keras's defaults, keyword style:
 /// FitOptions().with_epochs(3).with_batch_size(64).with_validation_split(0.2).
 struct FitOptions {
-  int64_t batch_size = 32;                ///< ignored for datasets (they come batched)
+  int64_t batch_size = 32;  ///< ignored for datasets (they come batched)
   int64_t epochs = 1;
-  int verbose = -1;                       ///< -1 "auto" (1 on a terminal, else 2); 0 silent; 1 bar; 2 a line per epoch
+  int verbose = -1;  ///< -1 "auto" (1 on a terminal, else 2); 0 silent; 1 bar; 2 a line per epoch
   std::vector<Callback> callbacks;
-  double validation_split = 0.0;          ///< the last fraction of x/y, taken before shuffling
-  std::vector<Tensor> validation_x;       ///< validation_data (x, y[, sample_weight]) ...
+  double validation_split = 0.0;     ///< the last fraction of x/y, taken before shuffling
+  std::vector<Tensor> validation_x;  ///< validation_data (x, y[, sample_weight]) ...
   std::vector<Tensor> validation_y;
   Tensor validation_sample_weight;
-  data::Dataset validation_dataset;       ///< ... or a dataset of batches
-  std::vector<int64_t> validation_freq;   ///< empty: every epoch; {N}: every N epochs; more: the 1-based epochs listed
-  bool shuffle = true;                    ///< x/y only
-  std::map<int, double> class_weight;     ///< class index -> weight (classes not listed weigh 1)
-  Tensor sample_weight;                   ///< one weight per sample of x/y
+  data::Dataset validation_dataset;  ///< ... or a dataset of batches
+  /// Empty: every epoch; {N}: every N epochs; more values: the 1-based epochs listed.
+  std::vector<int64_t> validation_freq;
+  bool shuffle = true;                 ///< x/y only
+  std::map<int, double> class_weight;  ///< class index -> weight (classes not listed weigh 1)
+  Tensor sample_weight;                ///< one weight per sample of x/y
   int64_t initial_epoch = 0;
-  int64_t steps_per_epoch = -1;           ///< -1: until the data ends
-  int64_t validation_steps = -1;          ///< -1: until the validation data ends
-  int64_t validation_batch_size = -1;     ///< -1: batch_size
-  size_t num_inputs = 1;                  ///< a dataset element's x components (then y, then [sample weight])
+  int64_t steps_per_epoch = -1;        ///< -1: until the data ends
+  int64_t validation_steps = -1;       ///< -1: until the validation data ends
+  int64_t validation_batch_size = -1;  ///< -1: batch_size
+  size_t num_inputs = 1;               ///< a dataset element's x components (then y, then [sample weight])
 
-  FitOptions &with_batch_size(int64_t n) { batch_size = n; return *this; }
-  FitOptions &with_epochs(int64_t n) { epochs = n; return *this; }
-  FitOptions &with_verbose(int v) { verbose = v; return *this; }
-  FitOptions &with_callbacks(const std::vector<Callback> &c) { callbacks = c; return *this; }
-  FitOptions &with_validation_split(double f) { validation_split = f; return *this; }
+  FitOptions &with_batch_size(int64_t n) {
+    batch_size = n;
+    return *this;
+  }
+  FitOptions &with_epochs(int64_t n) {
+    epochs = n;
+    return *this;
+  }
+  FitOptions &with_verbose(int v) {
+    verbose = v;
+    return *this;
+  }
+  FitOptions &with_callbacks(const std::vector<Callback> &c) {
+    callbacks = c;
+    return *this;
+  }
+  FitOptions &with_validation_split(double f) {
+    validation_split = f;
+    return *this;
+  }
   FitOptions &with_validation_data(const Tensor &x, const Tensor &y, const Tensor &sw = Tensor()) {
     return with_validation_data(std::vector<Tensor>{x}, std::vector<Tensor>{y}, sw);
   }
@@ -3206,48 +3262,111 @@ struct FitOptions {
     validation_sample_weight = sw;
     return *this;
   }
-  FitOptions &with_validation_data(const data::Dataset &d) { validation_dataset = d; return *this; }
-  FitOptions &with_validation_freq(const std::vector<int64_t> &f) { validation_freq = f; return *this; }
-  FitOptions &with_shuffle(bool s) { shuffle = s; return *this; }
-  FitOptions &with_class_weight(const std::map<int, double> &w) { class_weight = w; return *this; }
-  FitOptions &with_sample_weight(const Tensor &w) { sample_weight = w; return *this; }
-  FitOptions &with_initial_epoch(int64_t e) { initial_epoch = e; return *this; }
-  FitOptions &with_steps_per_epoch(int64_t n) { steps_per_epoch = n; return *this; }
-  FitOptions &with_validation_steps(int64_t n) { validation_steps = n; return *this; }
-  FitOptions &with_validation_batch_size(int64_t n) { validation_batch_size = n; return *this; }
-  FitOptions &with_num_inputs(size_t n) { num_inputs = n; return *this; }
+  FitOptions &with_validation_data(const data::Dataset &d) {
+    validation_dataset = d;
+    return *this;
+  }
+  FitOptions &with_validation_freq(const std::vector<int64_t> &f) {
+    validation_freq = f;
+    return *this;
+  }
+  FitOptions &with_shuffle(bool s) {
+    shuffle = s;
+    return *this;
+  }
+  FitOptions &with_class_weight(const std::map<int, double> &w) {
+    class_weight = w;
+    return *this;
+  }
+  FitOptions &with_sample_weight(const Tensor &w) {
+    sample_weight = w;
+    return *this;
+  }
+  FitOptions &with_initial_epoch(int64_t e) {
+    initial_epoch = e;
+    return *this;
+  }
+  FitOptions &with_steps_per_epoch(int64_t n) {
+    steps_per_epoch = n;
+    return *this;
+  }
+  FitOptions &with_validation_steps(int64_t n) {
+    validation_steps = n;
+    return *this;
+  }
+  FitOptions &with_validation_batch_size(int64_t n) {
+    validation_batch_size = n;
+    return *this;
+  }
+  FitOptions &with_num_inputs(size_t n) {
+    num_inputs = n;
+    return *this;
+  }
 };
 
 /// Keras's evaluate arguments with Keras's defaults.
 struct EvaluateOptions {
-  int64_t batch_size = 32;                ///< ignored for datasets
-  int verbose = -1;                       ///< -1 "auto"
+  int64_t batch_size = 32;  ///< ignored for datasets
+  int verbose = -1;         ///< -1 "auto"
   Tensor sample_weight;
-  int64_t steps = -1;                     ///< -1: until the data ends
+  int64_t steps = -1;  ///< -1: until the data ends
   std::vector<Callback> callbacks;
-  size_t num_inputs = 1;                  ///< a dataset element's x components
+  size_t num_inputs = 1;  ///< a dataset element's x components
 
-  EvaluateOptions &with_batch_size(int64_t n) { batch_size = n; return *this; }
-  EvaluateOptions &with_verbose(int v) { verbose = v; return *this; }
-  EvaluateOptions &with_sample_weight(const Tensor &w) { sample_weight = w; return *this; }
-  EvaluateOptions &with_steps(int64_t n) { steps = n; return *this; }
-  EvaluateOptions &with_callbacks(const std::vector<Callback> &c) { callbacks = c; return *this; }
-  EvaluateOptions &with_num_inputs(size_t n) { num_inputs = n; return *this; }
+  EvaluateOptions &with_batch_size(int64_t n) {
+    batch_size = n;
+    return *this;
+  }
+  EvaluateOptions &with_verbose(int v) {
+    verbose = v;
+    return *this;
+  }
+  EvaluateOptions &with_sample_weight(const Tensor &w) {
+    sample_weight = w;
+    return *this;
+  }
+  EvaluateOptions &with_steps(int64_t n) {
+    steps = n;
+    return *this;
+  }
+  EvaluateOptions &with_callbacks(const std::vector<Callback> &c) {
+    callbacks = c;
+    return *this;
+  }
+  EvaluateOptions &with_num_inputs(size_t n) {
+    num_inputs = n;
+    return *this;
+  }
 };
 
 /// Keras's predict arguments with Keras's defaults.
 struct PredictOptions {
-  int64_t batch_size = 32;                ///< ignored for datasets
-  int verbose = -1;                       ///< -1 "auto"
-  int64_t steps = -1;                     ///< -1: until the data ends
+  int64_t batch_size = 32;  ///< ignored for datasets
+  int verbose = -1;         ///< -1 "auto"
+  int64_t steps = -1;       ///< -1: until the data ends
   std::vector<Callback> callbacks;
-  size_t num_inputs = 1;                  ///< a dataset element's x components (the rest is ignored)
+  size_t num_inputs = 1;  ///< a dataset element's x components (the rest is ignored)
 
-  PredictOptions &with_batch_size(int64_t n) { batch_size = n; return *this; }
-  PredictOptions &with_verbose(int v) { verbose = v; return *this; }
-  PredictOptions &with_steps(int64_t n) { steps = n; return *this; }
-  PredictOptions &with_callbacks(const std::vector<Callback> &c) { callbacks = c; return *this; }
-  PredictOptions &with_num_inputs(size_t n) { num_inputs = n; return *this; }
+  PredictOptions &with_batch_size(int64_t n) {
+    batch_size = n;
+    return *this;
+  }
+  PredictOptions &with_verbose(int v) {
+    verbose = v;
+    return *this;
+  }
+  PredictOptions &with_steps(int64_t n) {
+    steps = n;
+    return *this;
+  }
+  PredictOptions &with_callbacks(const std::vector<Callback> &c) {
+    callbacks = c;
+    return *this;
+  }
+  PredictOptions &with_num_inputs(size_t n) {
+    num_inputs = n;
+    return *this;
+  }
 };
 
 namespace detail {
@@ -3278,8 +3397,10 @@ inline std::map<std::string, double> take_logs(kiln_config *logs) {
   std::map<std::string, double> out;
   for (const std::string &k : c.keys()) {
     const Config::Type t = c.type(k);
-    if (t == Config::Type::floating) out[k] = c.get_float(k);
-    else if (t == Config::Type::integer) out[k] = static_cast<double>(c.get_int(k));
+    if (t == Config::Type::floating)
+      out[k] = c.get_float(k);
+    else if (t == Config::Type::integer)
+      out[k] = static_cast<double>(c.get_int(k));
   }
   return out;
 }
@@ -3298,7 +3419,8 @@ inline std::vector<double> class_weight_array(const std::map<int, double> &class
   for (const auto &kv : class_weight) {
     if (kv.first < 0)
       throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(op) + ": class_weight has class " +
-                                                    std::to_string(kv.first) + "; expected class indices >= 0");
+                                                    std::to_string(kv.first) +
+                                                    "; expected class indices >= 0");
     if (static_cast<size_t>(kv.first) >= w.size()) w.resize(static_cast<size_t>(kv.first) + 1, 1.0);
     w[static_cast<size_t>(kv.first)] = kv.second;
   }
@@ -3370,8 +3492,8 @@ inline std::map<std::string, double> evaluate_model(kiln_layer *model, const kil
   return take_logs(logs);
 }
 
-inline std::vector<Tensor> predict_model(kiln_layer *model, const kiln_tensor_list *x, const kiln_dataset *dataset,
-                                         const PredictOptions &o) {
+inline std::vector<Tensor> predict_model(kiln_layer *model, const kiln_tensor_list *x,
+                                         const kiln_dataset *dataset, const PredictOptions &o) {
   kiln_predict_options c;
   check(kiln_predict_options_init(&c, sizeof c));
   const std::vector<kiln_callback *> callbacks = callback_handles(o.callbacks);
@@ -3384,7 +3506,8 @@ inline std::vector<Tensor> predict_model(kiln_layer *model, const kiln_tensor_li
 
 inline Tensor single_output(std::vector<Tensor> outputs, const char *op) {
   if (outputs.size() != 1)
-    throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(op) + ": the model has " + std::to_string(outputs.size()) +
+    throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(op) + ": the model has " +
+                                                  std::to_string(outputs.size()) +
                                                   " outputs; use the std::vector<Tensor> form for several");
   return std::move(outputs[0]);
 }
@@ -3406,11 +3529,13 @@ inline void set_metrics(CompileOptions &o, const std::vector<Metric> &metrics) {
 
 inline Model::Model(const Layer &layer) : Layer(layer) {
   if (valid() && !is_model())
-    throw Error(KILN_STATUS_INVALID_ARGUMENT, "kiln::Model: layer '" + name() + "' (" + class_name() +
-                                                  ") is not a model; expected a Sequential or a Model subclass");
+    throw Error(KILN_STATUS_INVALID_ARGUMENT,
+                "kiln::Model: layer '" + name() + "' (" + class_name() +
+                    ") is not a model; expected a Sequential or a Model subclass");
 }
 
-inline Model::Model(Model &&o) noexcept : Layer(std::move(o)), step_link_(std::exchange(o.step_link_, nullptr)) {
+inline Model::Model(Model &&o) noexcept
+    : Layer(std::move(o)), step_link_(std::exchange(o.step_link_, nullptr)) {
   if (step_link_) step_link_->self = this;
 }
 
@@ -3527,7 +3652,8 @@ inline History Model::fit(const Tensor &x, const Tensor &y, const FitOptions &op
 inline History Model::fit(const std::vector<Tensor> &x, const std::vector<Tensor> &y) {
   return fit(x, y, FitOptions());
 }
-inline History Model::fit(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const FitOptions &options) {
+inline History Model::fit(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                          const FitOptions &options) {
   const auto xs = detail::to_list(x), ys = detail::to_list(y);
   return detail::fit_model(get(), xs.get(), ys.get(), nullptr, options, detail::layout_of(x, y));
 }
@@ -3544,10 +3670,12 @@ inline std::map<std::string, double> Model::evaluate(const Tensor &x, const Tens
                                                      const EvaluateOptions &options) {
   return evaluate(std::vector<Tensor>{x}, std::vector<Tensor>{y}, options);
 }
-inline std::map<std::string, double> Model::evaluate(const std::vector<Tensor> &x, const std::vector<Tensor> &y) {
+inline std::map<std::string, double> Model::evaluate(const std::vector<Tensor> &x,
+                                                     const std::vector<Tensor> &y) {
   return evaluate(x, y, EvaluateOptions());
 }
-inline std::map<std::string, double> Model::evaluate(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+inline std::map<std::string, double> Model::evaluate(const std::vector<Tensor> &x,
+                                                     const std::vector<Tensor> &y,
                                                      const EvaluateOptions &options) {
   const auto xs = detail::to_list(x), ys = detail::to_list(y);
   return detail::evaluate_model(get(), xs.get(), ys.get(), nullptr, options, detail::layout_of(x, y));
@@ -3555,7 +3683,8 @@ inline std::map<std::string, double> Model::evaluate(const std::vector<Tensor> &
 inline std::map<std::string, double> Model::evaluate(const data::Dataset &dataset) {
   return evaluate(dataset, EvaluateOptions());
 }
-inline std::map<std::string, double> Model::evaluate(const data::Dataset &dataset, const EvaluateOptions &options) {
+inline std::map<std::string, double> Model::evaluate(const data::Dataset &dataset,
+                                                     const EvaluateOptions &options) {
   return detail::evaluate_model(get(), nullptr, nullptr, dataset.get(), options,
                                 detail::StepLayout{static_cast<int64_t>(options.num_inputs), -1});
 }
@@ -3564,12 +3693,16 @@ inline Tensor Model::predict(const Tensor &x) { return predict(x, PredictOptions
 inline Tensor Model::predict(const Tensor &x, const PredictOptions &options) {
   return detail::single_output(predict(std::vector<Tensor>{x}, options), "Model::predict");
 }
-inline std::vector<Tensor> Model::predict(const std::vector<Tensor> &x) { return predict(x, PredictOptions()); }
+inline std::vector<Tensor> Model::predict(const std::vector<Tensor> &x) {
+  return predict(x, PredictOptions());
+}
 inline std::vector<Tensor> Model::predict(const std::vector<Tensor> &x, const PredictOptions &options) {
   const auto xs = detail::to_list(x);
   return detail::predict_model(get(), xs.get(), nullptr, options);
 }
-inline std::vector<Tensor> Model::predict(const data::Dataset &dataset) { return predict(dataset, PredictOptions()); }
+inline std::vector<Tensor> Model::predict(const data::Dataset &dataset) {
+  return predict(dataset, PredictOptions());
+}
 inline std::vector<Tensor> Model::predict(const data::Dataset &dataset, const PredictOptions &options) {
   return detail::predict_model(get(), nullptr, dataset.get(), options);
 }
@@ -3579,7 +3712,8 @@ inline std::map<std::string, double> Model::train_on_batch(const Tensor &x, cons
                                                            const std::map<int, double> &class_weight) {
   return train_on_batch(std::vector<Tensor>{x}, std::vector<Tensor>{y}, sample_weight, class_weight);
 }
-inline std::map<std::string, double> Model::train_on_batch(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+inline std::map<std::string, double> Model::train_on_batch(const std::vector<Tensor> &x,
+                                                           const std::vector<Tensor> &y,
                                                            const Tensor &sample_weight,
                                                            const std::map<int, double> &class_weight) {
   const auto xs = detail::to_list(x), ys = detail::to_list(y);
@@ -3594,7 +3728,8 @@ inline std::map<std::string, double> Model::test_on_batch(const Tensor &x, const
                                                           const Tensor &sample_weight) {
   return test_on_batch(std::vector<Tensor>{x}, std::vector<Tensor>{y}, sample_weight);
 }
-inline std::map<std::string, double> Model::test_on_batch(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+inline std::map<std::string, double> Model::test_on_batch(const std::vector<Tensor> &x,
+                                                          const std::vector<Tensor> &y,
                                                           const Tensor &sample_weight) {
   const auto xs = detail::to_list(x), ys = detail::to_list(y);
   detail::StepLayoutScope scope(detail::layout_of(x, y));
@@ -3616,19 +3751,21 @@ inline Model::StepData Model::unpack_data(const std::vector<Tensor> &data) {
   const detail::StepLayout layout = detail::step_layout();
   const size_t nx = layout.num_x > 0 ? static_cast<size_t>(layout.num_x) : 1;
   if (data.size() < nx)
-    throw Error(KILN_STATUS_INVALID_ARGUMENT, "Model::unpack_data: the batch has " + std::to_string(data.size()) +
-                                                  " tensors; expected at least the " + std::to_string(nx) +
-                                                  " inputs");
+    throw Error(KILN_STATUS_INVALID_ARGUMENT,
+                "Model::unpack_data: the batch has " + std::to_string(data.size()) +
+                    " tensors; expected at least the " + std::to_string(nx) + " inputs");
   const size_t rest = data.size() - nx;
   // Unknown y count (a dataset): as Keras's (x, y, sample_weight) tuple, the last of two or more.
   const size_t ny = layout.num_y >= 0 ? static_cast<size_t>(layout.num_y) : (rest >= 2 ? rest - 1 : rest);
   if (rest != ny && rest != ny + 1)
-    throw Error(KILN_STATUS_INVALID_ARGUMENT, "Model::unpack_data: the batch has " + std::to_string(data.size()) +
-                                                  " tensors; expected " + std::to_string(nx) + " inputs, " +
-                                                  std::to_string(ny) + " targets and at most one sample weight");
+    throw Error(KILN_STATUS_INVALID_ARGUMENT, "Model::unpack_data: the batch has " +
+                                                  std::to_string(data.size()) + " tensors; expected " +
+                                                  std::to_string(nx) + " inputs, " + std::to_string(ny) +
+                                                  " targets and at most one sample weight");
   StepData d;
   d.x.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(nx));
-  d.y.assign(data.begin() + static_cast<std::ptrdiff_t>(nx), data.begin() + static_cast<std::ptrdiff_t>(nx + ny));
+  d.y.assign(data.begin() + static_cast<std::ptrdiff_t>(nx),
+             data.begin() + static_cast<std::ptrdiff_t>(nx + ny));
   if (rest == ny + 1) d.sample_weight = data.back();
   return d;
 }
@@ -3694,7 +3831,8 @@ inline std::map<std::string, double> Model::compute_metrics(const std::vector<Te
   detail::check(kiln_model_compute_metrics(&logs, get(), xs.get(), ys.get(), ps.get(), sample_weight.get()));
   return detail::take_logs(logs);
 }
-inline std::map<std::string, double> Model::compute_metrics(const Tensor &x, const Tensor &y, const Tensor &y_pred,
+inline std::map<std::string, double> Model::compute_metrics(const Tensor &x, const Tensor &y,
+                                                            const Tensor &y_pred,
                                                             const Tensor &sample_weight) {
   return compute_metrics(x.valid() ? std::vector<Tensor>{x} : std::vector<Tensor>{}, std::vector<Tensor>{y},
                          std::vector<Tensor>{y_pred}, sample_weight);

@@ -64,9 +64,13 @@ TEST(HppTraining, CompileFitWithValidationThenEvaluateAndPredict) {
   EXPECT_TRUE(model.is_compiled());
   EXPECT_EQ(model.optimizer().class_name(), "Adam");
 
-  kiln::History history = model.fit(
-      p.x, p.y, kiln::FitOptions().with_epochs(4).with_batch_size(8).with_verbose(0).with_validation_split(0.2)
-                    .with_validation_freq({2}));
+  kiln::History history = model.fit(p.x, p.y,
+                                    kiln::FitOptions()
+                                        .with_epochs(4)
+                                        .with_batch_size(8)
+                                        .with_verbose(0)
+                                        .with_validation_split(0.2)
+                                        .with_validation_freq({2}));
   const auto logs = history.history();
   ASSERT_EQ(logs.at("loss").size(), 4u);
   ASSERT_EQ(logs.at("accuracy").size(), 4u);
@@ -136,8 +140,12 @@ TEST(HppTraining, CompileOptionsWithObjectsAndClassWeight) {
       .with_metrics(std::vector<kiln::Metric>{kiln::metrics::SparseCategoricalAccuracy("acc")});
   model.compile(c);
   kiln::History h = model.fit(p.x, p.y,
-                              kiln::FitOptions().with_epochs(2).with_verbose(0).with_class_weight({{0, 2.0}, {2, 0.5}})
-                                  .with_validation_data(p.x, p.y).with_shuffle(false));
+                              kiln::FitOptions()
+                                  .with_epochs(2)
+                                  .with_verbose(0)
+                                  .with_class_weight({{0, 2.0}, {2, 0.5}})
+                                  .with_validation_data(p.x, p.y)
+                                  .with_shuffle(false));
   EXPECT_EQ(h.history().at("acc").size(), 2u);
   EXPECT_EQ(h.history().at("val_acc").size(), 2u);
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "class_weight", [&] {
@@ -172,7 +180,9 @@ class CountingModel : public kiln::Model {
   }
 
  protected:
-  std::vector<Tensor> call(const std::vector<Tensor> &x, bool training) override { return {dense_(x[0], training)}; }
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool training) override {
+    return {dense_(x[0], training)};
+  }
 
  private:
   kiln::Layer dense_;
@@ -183,10 +193,10 @@ TEST(HppTraining, ModelSubclassWithCustomTrainStep) {
   kiln::set_seed(4);
   Problem p = problem(32);
   CountingModel model;
-  model.compile(kiln::optimizers::Adam(0.05), logits_loss(),
-                std::vector<std::string>{"accuracy"});
+  model.compile(kiln::optimizers::Adam(0.05), logits_loss(), std::vector<std::string>{"accuracy"});
   kiln::History h = model.fit(
-      p.x, p.y, kiln::FitOptions().with_epochs(2).with_batch_size(8).with_verbose(0).with_validation_split(0.25));
+      p.x, p.y,
+      kiln::FitOptions().with_epochs(2).with_batch_size(8).with_verbose(0).with_validation_split(0.25));
   // 24 training samples in batches of 8, two epochs; validation each epoch through test_step.
   EXPECT_EQ(model.train_steps, 6);
   EXPECT_EQ(model.test_steps, 2);
@@ -239,7 +249,8 @@ TEST(HppTraining, ModelSubclassWithDefaultStepsAndDataset) {
   PlainModel model;
   model.compile("adam", logits_loss(), std::vector<std::string>{"accuracy"});
   auto ds = kiln::data::Dataset::from_tensor_slices({p.x, p.y}).shuffle(64, 7).batch(10);
-  kiln::History h = model.fit(ds, kiln::FitOptions().with_epochs(3).with_verbose(0).with_validation_data(ds.take(1)));
+  kiln::History h =
+      model.fit(ds, kiln::FitOptions().with_epochs(3).with_verbose(0).with_validation_data(ds.take(1)));
   const auto logs = h.history();
   ASSERT_EQ(logs.at("loss").size(), 3u);
   EXPECT_LT(logs.at("loss").back(), logs.at("loss").front());
@@ -249,6 +260,46 @@ TEST(HppTraining, ModelSubclassWithDefaultStepsAndDataset) {
   std::vector<Tensor> pred = model.predict(ds, kiln::PredictOptions().with_verbose(0));  // x of (x, y)
   ASSERT_EQ(pred.size(), 1u);
   EXPECT_EQ(pred[0].shape(), (Dims{kSamples, kClasses}));
+}
+
+// Two outputs, a loss each: the std::vector forms of fit and predict.
+class TwoOutputs : public kiln::Model {
+ public:
+  TwoOutputs() : Model("TwoOutputs") {
+    scores_ = track(kiln::layers::Dense(kClasses));
+    value_ = track(kiln::layers::Dense(1));
+  }
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool training) override {
+    return {scores_(x[0], training), value_(x[0], training)};
+  }
+
+ private:
+  kiln::Layer scores_, value_;
+};
+
+TEST(HppTraining, TwoOutputsWithALossEach) {
+  kiln::clear_session();
+  kiln::set_seed(7);
+  Problem p = problem();
+  Tensor target = kiln::matmul(p.x, Tensor::from_vector({2.f, 0.f, 0.f, 0.f}, {kFeatures, 1}));
+  TwoOutputs model;
+  model.compile(kiln::CompileOptions()
+                    .with_optimizer("adam")
+                    .with_losses(std::vector<kiln::Loss>{logits_loss(), kiln::losses::MeanSquaredError()})
+                    .with_loss_weights({1.0, 0.5}));
+  kiln::History h =
+      model.fit({p.x}, {p.y, target}, kiln::FitOptions().with_epochs(2).with_batch_size(10).with_verbose(0));
+  EXPECT_EQ(h.history().at("loss").size(), 2u);
+  std::vector<Tensor> out = model.predict(std::vector<Tensor>{p.x}, kiln::PredictOptions().with_verbose(0));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].shape(), (Dims{kSamples, kClasses}));
+  EXPECT_EQ(out[1].shape(), (Dims{kSamples, 1}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "2 outputs",
+              [&] { model.predict(p.x, kiln::PredictOptions().with_verbose(0)); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "",
+              [&] { model.fit(p.x, p.y, kiln::FitOptions().with_verbose(0)); });
 }
 
 // The seed's custom loop: a GradientTape over a shuffled, batched Dataset, a Mean metric of the
@@ -291,10 +342,10 @@ TEST(HppTraining, BadInputIsAnError) {
   EXPECT_FALSE(model.is_compiled());
   model.compile("adam", logits_loss());
   Tensor short_y = Tensor::from_vector(std::vector<int32_t>{0, 1, 2}, {3});
-  expect_code(KILN_STATUS_INVALID_ARGUMENT, "", [&] { model.fit(p.x, short_y, kiln::FitOptions().with_verbose(0)); });
-  expect_code(KILN_STATUS_INVALID_ARGUMENT, "validation_split", [&] {
-    model.fit(p.x, p.y, kiln::FitOptions().with_verbose(0).with_validation_split(1.5));
-  });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "",
+              [&] { model.fit(p.x, short_y, kiln::FitOptions().with_verbose(0)); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "validation_split",
+              [&] { model.fit(p.x, p.y, kiln::FitOptions().with_verbose(0).with_validation_split(1.5)); });
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "not a model", [&] { kiln::Model m(kiln::layers::Dense(2)); });
 }
 
