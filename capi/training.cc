@@ -156,6 +156,20 @@ kiln_predict_options predict_defaults() {
   return o;
 }
 
+// The fields evaluate and predict options share (x, dataset, batching, verbose, steps, callbacks).
+template <typename Core, typename Options>
+Core read_loop_options(const Options &o, const char *fn) {
+  Core c;
+  c.x = tensors_of(o.x);
+  c.dataset = dataset_or_none(o.dataset);
+  c.num_inputs = o.num_inputs;
+  c.batch_size = o.batch_size;
+  c.verbose = o.verbose;
+  c.steps = o.steps;
+  c.callbacks = callbacks_of(o.callbacks, o.num_callbacks, fn);
+  return c;
+}
+
 kiln_config *new_logs(const train::Logs &logs) { return new kiln_config{logs.to_config()}; }
 
 kiln_tensor_list *new_list(std::vector<Tensor> v) { return new kiln_tensor_list{std::move(v)}; }
@@ -289,16 +303,9 @@ kiln_status *kiln_model_evaluate(kiln_config **out_logs, kiln_layer *model, cons
   require_not_null(options, __func__, "options");
   const kiln_evaluate_options o =
       kiln::capi::read_options(options, evaluate_defaults(), kEvaluateV1, __func__, "kiln_evaluate_options");
-  train::EvaluateOptions e;
-  e.x = tensors_of(o.x);
+  train::EvaluateOptions e = read_loop_options<train::EvaluateOptions>(o, __func__);
   e.y = tensors_of(o.y);
   e.sample_weight = tensor_or_none(o.sample_weight);
-  e.dataset = dataset_or_none(o.dataset);
-  e.num_inputs = o.num_inputs;
-  e.batch_size = o.batch_size;
-  e.verbose = o.verbose;
-  e.steps = o.steps;
-  e.callbacks = callbacks_of(o.callbacks, o.num_callbacks, __func__);
   *out_logs = new_logs(train::evaluate(m, e));
   KILN_CAPI_END
 }
@@ -316,14 +323,7 @@ kiln_status *kiln_model_predict(kiln_tensor_list **out, kiln_layer *model, const
   require_not_null(options, __func__, "options");
   const kiln_predict_options o =
       kiln::capi::read_options(options, predict_defaults(), kPredictV1, __func__, "kiln_predict_options");
-  train::PredictOptions p;
-  p.x = tensors_of(o.x);
-  p.dataset = dataset_or_none(o.dataset);
-  p.num_inputs = o.num_inputs;
-  p.batch_size = o.batch_size;
-  p.verbose = o.verbose;
-  p.steps = o.steps;
-  p.callbacks = callbacks_of(o.callbacks, o.num_callbacks, __func__);
+  const train::PredictOptions p = read_loop_options<train::PredictOptions>(o, __func__);
   *out = new_list(train::predict(m, p));
   KILN_CAPI_END
 }

@@ -314,16 +314,30 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
   return d;
 }
 
-std::unique_ptr<BatchSource> eval_source(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const Tensor &sw,
-                                         const data::DatasetPtr &ds, size_t num_inputs, int64_t batch_size,
+// The data of evaluate / predict (options o: EvaluateOptions or PredictOptions), in order.
+template <typename Options>
+std::unique_ptr<BatchSource> loop_source(const Options &o, const std::vector<Tensor> &y, const Tensor &sw,
                                          const char *what, bool need_y) {
-  if (ds) {
-    if (!x.empty() || !y.empty() || sw.defined())
+  const int64_t batch_size = batch_size_or_default(o.batch_size, what, "batch_size");
+  check_verbose(o.verbose, what);
+  check_steps(o.steps, what, "steps");
+  if (o.dataset) {
+    if (!o.x.empty() || !y.empty() || sw.defined())
       fail(Code::kInvalidArgument, what, ": give the data either as x/y tensors or as a dataset, not both");
-    return dataset_source(ds, num_inputs, {}, what);
+    return dataset_source(o.dataset, o.num_inputs, {}, what);
   }
-  check_arrays(x, y, sw, what, need_y);
-  return std::make_unique<ArraySource>(batch_data(x, y, sw), x.size(), y.size(), batch_size, false);
+  check_arrays(o.x, y, sw, what, need_y);
+  return std::make_unique<ArraySource>(batch_data(o.x, y, sw), o.x.size(), y.size(), batch_size, false);
+}
+
+// Keras's CallbackList of evaluate / predict: no History, a progress bar unless verbose is 0.
+template <typename Options>
+CallbackList loop_callbacks(const LayerPtr &model, const Options &o, const BatchSource &src) {
+  CallbackParams params;
+  params.verbose = o.verbose;
+  params.epochs = 1;
+  params.steps = o.steps > 0 ? o.steps : src.num_batches();
+  return CallbackList(o.callbacks, false, o.verbose != 0, model, params);
 }
 
 }  // namespace
@@ -383,33 +397,19 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
 Logs evaluate(const LayerPtr &model, const EvaluateOptions &o) {
   KILN_REQUIRE(model != nullptr, "evaluate: model is null");
   auto c = compiled_model(*model, "evaluate");
-  const int64_t batch_size = batch_size_or_default(o.batch_size, "evaluate", "batch_size");
-  check_verbose(o.verbose, "evaluate");
-  check_steps(o.steps, "evaluate", "steps");
-  auto src = eval_source(o.x, o.y, o.sample_weight, o.dataset, o.num_inputs, batch_size, "evaluate", true);
+  auto src = loop_source(o, o.y, o.sample_weight, "evaluate", true);
   if (!o.dataset) {
     check_num_targets(*c, o.y.size(), "evaluate");
     check_sparse_labels(*model, *c, o.x, o.y, "evaluate");
   }
-  CallbackParams params;
-  params.verbose = o.verbose;
-  params.epochs = 1;
-  params.steps = o.steps > 0 ? o.steps : src->num_batches();
-  CallbackList cbs(o.callbacks, false, o.verbose != 0, model, params);
+  CallbackList cbs = loop_callbacks(model, o, *src);
   return evaluate_loop(model, *src, o.steps, cbs);
 }
 
 std::vector<Tensor> predict(const LayerPtr &model, const PredictOptions &o) {
   KILN_REQUIRE(model != nullptr, "predict: model is null");
-  const int64_t batch_size = batch_size_or_default(o.batch_size, "predict", "batch_size");
-  check_verbose(o.verbose, "predict");
-  check_steps(o.steps, "predict", "steps");
-  auto src = eval_source(o.x, {}, Tensor(), o.dataset, o.num_inputs, batch_size, "predict", false);
-  CallbackParams params;
-  params.verbose = o.verbose;
-  params.epochs = 1;
-  params.steps = o.steps > 0 ? o.steps : src->num_batches();
-  CallbackList cbs(o.callbacks, false, o.verbose != 0, model, params);
+  auto src = loop_source(o, {}, Tensor(), "predict", false);
+  CallbackList cbs = loop_callbacks(model, o, *src);
   Logs begin;
   cbs.on_predict_begin(begin);
   src->begin_pass();

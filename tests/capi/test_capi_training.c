@@ -113,8 +113,6 @@ static double evaluate_loss(kiln_layer *m, const kiln_tensor_list *x, const kiln
   return loss;
 }
 
-/* A user callback counting epochs with validation logs: not in the C API yet (another helper's),
- * so validation_freq is checked through fit's History callback handle and evaluate. */
 static void test_seed_loop(void) {
   kiln_layer *m = make_model();
   kiln_optimizer *opt = adam(0.02), *got = NULL;
@@ -149,6 +147,24 @@ static void test_seed_loop(void) {
   fo.num_validation_freq = 2;
   EXPECT_OK(kiln_model_fit(&history, m, &fo));
   CHECK(history != NULL && strcmp(kiln_callback_get_class_name(history), "History") == 0);
+  {
+    kiln_config *rec = NULL, *h = NULL;
+    size_t n_loss = 0, n_val = 0, n_keys = 0;
+    const char *k = NULL;
+    double losses[20];
+    EXPECT_OK(kiln_callback_get_history(&rec, history));
+    EXPECT_OK(kiln_config_get_config(&h, rec, "history"));
+    EXPECT_OK(kiln_config_get_float_list(&n_loss, losses, 20, h, "loss"));
+    EXPECT_OK(kiln_config_get_list_size(&n_val, h, "val_loss"));
+    EXPECT_OK(kiln_config_get_list_size(&n_keys, rec, "keys"));
+    CHECK(n_loss == 20 && losses[19] < losses[0]);
+    CHECK(n_val == 2); /* validation_freq [1, 3]: epochs 1 and 3 */
+    CHECK(n_keys == 4 && kiln_config_has(h, "val_accuracy") && kiln_config_has(h, "accuracy"));
+    EXPECT_OK(kiln_config_get_string_at(&k, rec, "keys", 2));
+    CHECK(k && strcmp(k, "val_loss") == 0);
+    kiln_config_free(h);
+    kiln_config_free(rec);
+  }
   kiln_callback_free(history);
   EXPECT_OK(kiln_optimizer_get_iterations(&iterations, got));
   CHECK(iterations == 20 * 4); /* 51 training samples (the last 13 validate) in batches of 16 */

@@ -12,7 +12,9 @@
 #include "layers/layer.h"
 #include "ops/ops.h"
 #include "test_util.h"
+#include "layers/sequential.h"
 #include "train/model_training.h"
+#include "train/progbar.h"
 
 namespace kiln::train {
 namespace {
@@ -330,6 +332,36 @@ TEST(ModelTraining, EvaluateEqualsTestOnBatchOverOneBatch) {
   EXPECT_NEAR(*a.get("accuracy"), *b.get("accuracy"), 1e-6);
   e.batch_size = 10;  // batches weighted by their size: the same mean
   EXPECT_NEAR(*evaluate(m, e).get("loss"), *b.get("loss"), 1e-5);
+  e.batch_size = 16;
+  e.steps = 1;  // steps stops early: the first batch alone
+  EXPECT_NEAR(*evaluate(m, e).get("loss"), loss_of(m, rows(p.x, 0, 16), rows(p.y, 0, 16)), 1e-6);
+}
+
+// Counts predict's hooks.
+class PredictCounter : public Callback {
+ public:
+  PredictCounter() : Callback("PredictCounter") {}
+  void on_predict_begin(Logs &) override { ++begins; }
+  void on_predict_batch_end(int64_t batch, Logs &) override { last_batch = batch; }
+  void on_predict_end(Logs &) override { ++ends; }
+  int begins = 0, ends = 0;
+  int64_t last_batch = -1;
+};
+
+TEST(ModelTraining, PredictCallsItsHooks) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  auto counter = std::make_shared<PredictCounter>();
+  PredictOptions o;
+  o.x = {p.x};
+  o.batch_size = 20;
+  o.verbose = 0;
+  o.callbacks = {counter};
+  predict(m, o);
+  EXPECT_EQ(counter->begins, 1);
+  EXPECT_EQ(counter->ends, 1);
+  EXPECT_EQ(counter->last_batch, 3);  // 64 samples in batches of 20: 4 batches, the last partial
+  EXPECT_EQ(counter->params().steps, 4);
 }
 
 TEST(ModelTraining, DatasetInputWithSampleWeights) {
@@ -437,6 +469,114 @@ TEST(ModelTraining, CustomTrainStepReplacesTheBuiltIn) {
   EXPECT_EQ(h->history.at("custom"), (std::vector<double>{1.5, 1.5}));
 }
 
+// Two heads on one input: class probabilities and a regression value (a model with two outputs).
+class TwoHeads final : public layers::Model {
+ public:
+  TwoHeads() : TwoHeads(ConfigReader(Config(), "TwoHeads")) {}
+  explicit TwoHeads(ConfigReader &&r) : Model("TwoHeads", r) {
+    r.finish();
+    Config a;
+    a.set("units", kC);
+    a.set("activation", std::string("softmax"));
+    Config b;
+    b.set("units", int64_t{1});
+    a_ = layers::create_layer("Dense", a);
+    b_ = layers::create_layer("Dense", b);
+    track(a_);
+    track(b_);
+  }
+
+ protected:
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const layers::CallContext &ctx) override {
+    return {(*a_)(inputs, ctx)[0], (*b_)(inputs, ctx)[0]};
+  }
+
+ private:
+  LayerPtr a_, b_;
+};
+
+TEST(ModelTraining, TwoOutputsWeighLossesPerOutput) {
+  Problem p = problem();
+  LayerPtr m = std::make_shared<TwoHeads>();
+  std::vector<float> t(kN);
+  for (int64_t i = 0; i < kN; ++i) t[static_cast<size_t>(i)] = p.xs[static_cast<size_t>(i * kF)] * 2.0f;
+  Tensor target = make(Shape{kN, 1}, t);
+  CompileOptions c;
+  c.optimizer = optimizer("Adam", 0.02);
+  c.loss_names = {"sparse_categorical_crossentropy", "mse"};
+  c.loss_weights = {1.0, 0.5};
+  c.metric_names = {"accuracy"};
+  compile(m, c);
+  std::vector<Tensor> y_pred = (*m)(std::vector<Tensor>{p.x});
+  ASSERT_EQ(y_pred.size(), 2u);
+  const double l1 = (*create_loss("sparse_categorical_crossentropy"))(p.y, y_pred[0]).item_as_double();
+  const double l2 = (*create_loss("mse"))(target, y_pred[1]).item_as_double();
+  EXPECT_NEAR(compute_loss(m, {p.x}, {p.y, target}, y_pred).item_as_double(), l1 + 0.5 * l2, 1e-5);
+  FitOptions f;
+  f.x = {p.x};
+  f.y = {p.y, target};
+  f.epochs = 10;
+  f.verbose = 0;
+  f.validation_split = 0.25;
+  auto h = fit(m, f);
+  EXPECT_EQ(h->keys, (std::vector<std::string>{"loss", "output_1_accuracy", "output_2_accuracy", "val_loss",
+                                               "val_output_1_accuracy", "val_output_2_accuracy"}));
+  EXPECT_LT(h->history.at("loss").back(), h->history.at("loss").front());
+  f.y = {p.y};
+  expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"1 y tensor", "2 compiled losses"});
+  CompileOptions one;  // one loss for both outputs: the y count is checked against the outputs
+  one.loss_names = {"mse"};
+  compile(m, one);
+  expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"1 y tensor(s) for 2 model output"});
+}
+
+TEST(ModelTraining, ValidationDataAndRunningBatchLogs) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("SGD", 0.0));
+  auto rec = std::make_shared<Recorder>();
+  FitOptions f;
+  f.x = {rows(p.x, 0, 32)};
+  f.y = {rows(p.y, 0, 32)};
+  f.validation_x = {rows(p.x, 32, kN)};
+  f.validation_y = {rows(p.y, 32, kN)};
+  f.batch_size = 16;
+  f.shuffle = false;
+  f.verbose = 0;
+  f.callbacks = {rec};
+  auto h = fit(m, f);
+  const double b0 = loss_of(m, rows(p.x, 0, 16), rows(p.y, 0, 16));
+  const double b1 = loss_of(m, rows(p.x, 16, 32), rows(p.y, 16, 32));
+  ASSERT_EQ(rec->batch_logs.size(), 2u);
+  EXPECT_NEAR(*rec->batch_logs[0].get("loss"), b0, 1e-5);
+  EXPECT_NEAR(*rec->batch_logs[1].get("loss"), (b0 + b1) / 2, 1e-5);  // running mean
+  EXPECT_NEAR(h->history.at("val_loss")[0], loss_of(m, rows(p.x, 32, kN), rows(p.y, 32, kN)), 1e-5);
+  f.validation_y = {};
+  expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"validation", "no y"});
+}
+
+TEST(ModelTraining, VerboseTwoPrintsOneLinePerEpoch) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("SGD", 0.01));
+  std::string out;
+  set_progress_sink([&out](const std::string &text) { out += text; });
+  FitOptions f;
+  f.x = {p.x};
+  f.y = {p.y};
+  f.epochs = 2;
+  f.verbose = 2;
+  f.validation_split = 0.25;
+  fit(m, f);
+  f.verbose = 0;
+  fit(m, f);
+  set_progress_sink(nullptr);
+  EXPECT_NE(out.find("Epoch 1/2"), std::string::npos) << out;
+  EXPECT_NE(out.find("Epoch 2/2"), std::string::npos) << out;
+  EXPECT_NE(out.find("val_loss"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Epoch 3"), std::string::npos) << out;
+}
+
 TEST(ModelTraining, BadInputIsAClearErrorThatChangesNothing) {
   Problem p = problem();
   LayerPtr m = dense_model();
@@ -497,6 +637,13 @@ TEST(ModelTraining, BadInputIsAClearErrorThatChangesNothing) {
   expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"1 y tensor", "2 compiled losses"});
   EXPECT_EQ(weights(m), before);
   EXPECT_EQ(opt->iterations(), 0);
+  // A dataset's labels are checked by the loss, batch by batch: the bad batch applies nothing.
+  compile_default(m, optimizer("SGD", 0.1));
+  g = FitOptions();
+  g.dataset = data::batch(data::from_tensor_slices({p.x, make_typed<int64_t>(Shape{kN}, ys)}), 16);
+  g.verbose = 0;
+  expect_error([&] { fit(m, g); }, Code::kInvalidArgument, {"label", "7"});
+  EXPECT_EQ(training_state(*m)->optimizer->iterations(), 3);  // batches 0-2; batch 3 holds index 50
 }
 
 }  // namespace
