@@ -114,6 +114,10 @@ class CompileFitTest(unittest.TestCase):
         self.assertIn("accuracy", model.evaluate(ds, verbose=0, return_dict=True))
         pred = model.predict(ds, verbose=0)  # the x of (x, y) elements
         self.assertEqual(pred.shape, (SAMPLES, CLASSES))
+        # An endless dataset with steps_per_epoch; initial_epoch numbers the epochs on.
+        history = model.fit(ds.repeat(), steps_per_epoch=2, initial_epoch=1, epochs=3, verbose=0)
+        self.assertEqual(history.epoch, [1, 2])
+        self.assertEqual(int(model.optimizer.iterations.numpy()), 4 * 3 + 2 * 2)
 
 
 class TwoInputs(kiln.Model):
