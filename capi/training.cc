@@ -1,6 +1,6 @@
 // Keras's training loop across the ABI: compile / fit / evaluate / predict, the *_on_batch calls
 // and C train_step / test_step replacements over train/model_training.h.
-#include "train/model_training.h"
+#include "kiln/training.h"
 
 #include <algorithm>
 #include <cstring>
@@ -14,7 +14,7 @@
 #include "capi/optimizer_handle.h"
 #include "capi/options.h"
 #include "capi/train_handles.h"
-#include "kiln/training.h"
+#include "train/model_training.h"
 
 using kiln::Code;
 using kiln::fail;
@@ -136,18 +136,10 @@ kiln_fit_options fit_defaults() {
   return o;
 }
 
-kiln_evaluate_options evaluate_defaults() {
-  kiln_evaluate_options o{};
-  o.struct_size = sizeof o;
-  o.num_inputs = 1;
-  o.batch_size = 32;
-  o.verbose = -1;
-  o.steps = -1;
-  return o;
-}
-
-kiln_predict_options predict_defaults() {
-  kiln_predict_options o{};
+// The defaults of kiln_evaluate_options and kiln_predict_options.
+template <typename Options>
+Options loop_defaults() {
+  Options o{};
   o.struct_size = sizeof o;
   o.num_inputs = 1;
   o.batch_size = 32;
@@ -180,7 +172,8 @@ extern "C" {
 
 kiln_status *kiln_compile_options_init(kiln_compile_options *options, size_t struct_size) {
   KILN_CAPI_BEGIN
-  kiln::capi::init_options(options, struct_size, compile_defaults(), kCompileV1, __func__, "kiln_compile_options");
+  kiln::capi::init_options(options, struct_size, compile_defaults(), kCompileV1, __func__,
+                           "kiln_compile_options");
   KILN_CAPI_END
 }
 
@@ -260,7 +253,8 @@ kiln_status *kiln_model_fit(kiln_callback **out_history, kiln_layer *model, cons
   KILN_CAPI_BEGIN
   const LayerPtr m = model_of(model, __func__);
   require_not_null(options, __func__, "options");
-  const kiln_fit_options o = kiln::capi::read_options(options, fit_defaults(), kFitV1, __func__, "kiln_fit_options");
+  const kiln_fit_options o =
+      kiln::capi::read_options(options, fit_defaults(), kFitV1, __func__, "kiln_fit_options");
   train::FitOptions f;
   f.x = tensors_of(o.x);
   f.y = tensors_of(o.y);
@@ -276,7 +270,8 @@ kiln_status *kiln_model_fit(kiln_callback **out_history, kiln_layer *model, cons
   f.validation_y = tensors_of(o.validation_y);
   f.validation_sample_weight = tensor_or_none(o.validation_sample_weight);
   f.validation_dataset = dataset_or_none(o.validation_dataset);
-  f.validation_freq = array_of(o.validation_freq, o.num_validation_freq, __func__, "options->validation_freq");
+  f.validation_freq =
+      array_of(o.validation_freq, o.num_validation_freq, __func__, "options->validation_freq");
   f.shuffle = o.shuffle;
   f.class_weight = array_of(o.class_weight, o.num_class_weight, __func__, "options->class_weight");
   f.initial_epoch = o.initial_epoch;
@@ -291,18 +286,19 @@ kiln_status *kiln_model_fit(kiln_callback **out_history, kiln_layer *model, cons
 
 kiln_status *kiln_evaluate_options_init(kiln_evaluate_options *options, size_t struct_size) {
   KILN_CAPI_BEGIN
-  kiln::capi::init_options(options, struct_size, evaluate_defaults(), kEvaluateV1, __func__,
-                           "kiln_evaluate_options");
+  kiln::capi::init_options(options, struct_size, loop_defaults<kiln_evaluate_options>(), kEvaluateV1,
+                           __func__, "kiln_evaluate_options");
   KILN_CAPI_END
 }
 
-kiln_status *kiln_model_evaluate(kiln_config **out_logs, kiln_layer *model, const kiln_evaluate_options *options) {
+kiln_status *kiln_model_evaluate(kiln_config **out_logs, kiln_layer *model,
+                                 const kiln_evaluate_options *options) {
   KILN_CAPI_BEGIN
   require_not_null(out_logs, __func__, "out_logs");
   const LayerPtr m = model_of(model, __func__);
   require_not_null(options, __func__, "options");
-  const kiln_evaluate_options o =
-      kiln::capi::read_options(options, evaluate_defaults(), kEvaluateV1, __func__, "kiln_evaluate_options");
+  const kiln_evaluate_options o = kiln::capi::read_options(options, loop_defaults<kiln_evaluate_options>(),
+                                                           kEvaluateV1, __func__, "kiln_evaluate_options");
   train::EvaluateOptions e = read_loop_options<train::EvaluateOptions>(o, __func__);
   e.y = tensors_of(o.y);
   e.sample_weight = tensor_or_none(o.sample_weight);
@@ -312,17 +308,19 @@ kiln_status *kiln_model_evaluate(kiln_config **out_logs, kiln_layer *model, cons
 
 kiln_status *kiln_predict_options_init(kiln_predict_options *options, size_t struct_size) {
   KILN_CAPI_BEGIN
-  kiln::capi::init_options(options, struct_size, predict_defaults(), kPredictV1, __func__, "kiln_predict_options");
+  kiln::capi::init_options(options, struct_size, loop_defaults<kiln_predict_options>(), kPredictV1, __func__,
+                           "kiln_predict_options");
   KILN_CAPI_END
 }
 
-kiln_status *kiln_model_predict(kiln_tensor_list **out, kiln_layer *model, const kiln_predict_options *options) {
+kiln_status *kiln_model_predict(kiln_tensor_list **out, kiln_layer *model,
+                                const kiln_predict_options *options) {
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");
   const LayerPtr m = model_of(model, __func__);
   require_not_null(options, __func__, "options");
-  const kiln_predict_options o =
-      kiln::capi::read_options(options, predict_defaults(), kPredictV1, __func__, "kiln_predict_options");
+  const kiln_predict_options o = kiln::capi::read_options(options, loop_defaults<kiln_predict_options>(),
+                                                          kPredictV1, __func__, "kiln_predict_options");
   const train::PredictOptions p = read_loop_options<train::PredictOptions>(o, __func__);
   *out = new_list(train::predict(m, p));
   KILN_CAPI_END
@@ -335,8 +333,9 @@ kiln_status *kiln_model_train_on_batch(kiln_config **out_logs, kiln_layer *model
   const LayerPtr m = model_of(model, __func__);
   require_not_null(x, __func__, "x");
   require_not_null(y, __func__, "y");
-  const train::Logs logs = train::train_on_batch(m, x->tensors, y->tensors, tensor_or_none(sample_weight),
-                                                 array_of(class_weight, num_class_weight, __func__, "class_weight"));
+  const train::Logs logs =
+      train::train_on_batch(m, x->tensors, y->tensors, tensor_or_none(sample_weight),
+                            array_of(class_weight, num_class_weight, __func__, "class_weight"));
   if (out_logs) *out_logs = new_logs(logs);
   KILN_CAPI_END
 }
@@ -352,7 +351,8 @@ kiln_status *kiln_model_test_on_batch(kiln_config **out_logs, kiln_layer *model,
   KILN_CAPI_END
 }
 
-kiln_status *kiln_model_predict_on_batch(kiln_tensor_list **out, kiln_layer *model, const kiln_tensor_list *x) {
+kiln_status *kiln_model_predict_on_batch(kiln_tensor_list **out, kiln_layer *model,
+                                         const kiln_tensor_list *x) {
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");
   const LayerPtr m = model_of(model, __func__);
@@ -403,8 +403,8 @@ kiln_status *kiln_model_compute_metrics(kiln_config **out_logs, kiln_layer *mode
   const LayerPtr m = model_of(model, __func__);
   require_not_null(y, __func__, "y");
   require_not_null(y_pred, __func__, "y_pred");
-  *out_logs =
-      new_logs(train::compute_metrics(m, tensors_of(x), y->tensors, y_pred->tensors, tensor_or_none(sample_weight)));
+  *out_logs = new_logs(
+      train::compute_metrics(m, tensors_of(x), y->tensors, y_pred->tensors, tensor_or_none(sample_weight)));
   KILN_CAPI_END
 }
 

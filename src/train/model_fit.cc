@@ -18,7 +18,8 @@ namespace {
 
 int64_t batch_size_or_default(int64_t b, const char *what, const char *name) {
   if (b == -1) return 32;
-  if (b <= 0) fail(Code::kInvalidArgument, what, ": ", name, " is ", b, "; expected a positive number (or -1: 32)");
+  if (b <= 0)
+    fail(Code::kInvalidArgument, what, ": ", name, " is ", b, "; expected a positive number (or -1: 32)");
   return b;
 }
 
@@ -29,7 +30,8 @@ void check_verbose(int verbose, const char *what) {
 
 void check_steps(int64_t steps, const char *what, const char *name) {
   if (steps != -1 && steps <= 0)
-    fail(Code::kInvalidArgument, what, ": ", name, " is ", steps, "; expected a positive number (or -1: all)");
+    fail(Code::kInvalidArgument, what, ": ", name, " is ", steps,
+         "; expected a positive number (or -1: all)");
 }
 
 // A batch's layout: num_inputs() x components, then the y components (num_y() of them, or -1: one
@@ -56,7 +58,10 @@ class ArraySource final : public BatchSource {
  public:
   ArraySource(std::vector<Tensor> arrays, size_t num_inputs, size_t num_y, int64_t batch_size, bool shuffle)
       : BatchSource(num_inputs, static_cast<int64_t>(num_y)),
-        arrays_(std::move(arrays)), n_(arrays_.at(0).shape()[0]), batch_size_(batch_size), shuffle_(shuffle) {
+        arrays_(std::move(arrays)),
+        n_(arrays_.at(0).shape()[0]),
+        batch_size_(batch_size),
+        shuffle_(shuffle) {
     if (shuffle_) {
       key_ = global_seed();
       stream_ = resolve_op_seed(-1);
@@ -124,14 +129,17 @@ class DatasetSource final : public BatchSource {
     if (!it_) begin_pass();
     if (!it_->next(batch)) return false;
     if (batch->size() <= num_inputs())
-      fail(Code::kInvalidArgument, "fit: a dataset element has ", batch->size(), " component(s) for num_inputs ",
-           num_inputs(), "; expected the x components, then y, then optionally a sample weight");
+      fail(Code::kInvalidArgument, "fit: a dataset element has ", batch->size(),
+           " component(s) for num_inputs ", num_inputs(),
+           "; expected the x components, then y, then optionally a sample weight");
     if (!class_weight_.empty()) {
       std::vector<Tensor> rest = slice_vector(*batch, num_inputs(), batch->size());
       if (rest.size() > 2)
-        fail(Code::kInvalidArgument, "fit: class_weight needs a model with a single output; the dataset element has ",
-             rest.size(), " target components");
-      const Tensor sw = combined_sample_weight({rest[0]}, rest.size() == 2 ? rest[1] : Tensor(), class_weight_, "fit");
+        fail(Code::kInvalidArgument,
+             "fit: class_weight needs a model with a single output; the dataset element has ", rest.size(),
+             " target components");
+      const Tensor sw =
+          combined_sample_weight({rest[0]}, rest.size() == 2 ? rest[1] : Tensor(), class_weight_, "fit");
       batch->resize(num_inputs() + 1);
       batch->push_back(sw);
     }
@@ -145,8 +153,9 @@ class DatasetSource final : public BatchSource {
 };
 
 std::unique_ptr<BatchSource> dataset_source(const data::DatasetPtr &ds, size_t num_inputs,
-                                             std::vector<double> class_weight, const char *what) {
-  if (num_inputs == 0) fail(Code::kInvalidArgument, what, ": num_inputs is 0; expected at least one x component");
+                                            std::vector<double> class_weight, const char *what) {
+  if (num_inputs == 0)
+    fail(Code::kInvalidArgument, what, ": num_inputs is 0; expected at least one x component");
   return std::make_unique<DatasetSource>(ds, num_inputs, std::move(class_weight));
 }
 
@@ -181,9 +190,10 @@ class EpochIterator {
         in_pass_ = false;
         if (src_.num_batches() < 0 || !seen_any_) {
           if (!seen_any_) fail(Code::kInvalidArgument, what, ": the data is empty (no batches)");
-          std::cerr << "WARNING: Your input ran out of data; interrupting training. Make sure that your dataset "
-                       "or generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
-                       "use the `.repeat()` function when building your dataset.\n";
+          std::cerr
+              << "WARNING: Your input ran out of data; interrupting training. Make sure that your dataset "
+                 "or generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
+                 "use the `.repeat()` function when building your dataset.\n";
           *ran_out = true;
           return step;
         }
@@ -263,18 +273,21 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
   const double split = o.validation_split;
   if (!(split >= 0.0 && split < 1.0))
     fail(Code::kInvalidArgument, "fit: validation_split is ", split, "; expected a number in [0, 1)");
-  const bool has_val_arrays = !o.validation_x.empty() || !o.validation_y.empty() || o.validation_sample_weight.defined();
+  const bool has_val_arrays =
+      !o.validation_x.empty() || !o.validation_y.empty() || o.validation_sample_weight.defined();
   if (has_val_arrays && o.validation_dataset)
     fail(Code::kInvalidArgument, "fit: give validation data either as tensors or as a dataset, not both");
-  const int64_t val_batch = o.validation_batch_size == -1
-                                ? batch_size
-                                : batch_size_or_default(o.validation_batch_size, "fit", "validation_batch_size");
+  const int64_t val_batch =
+      o.validation_batch_size == -1
+          ? batch_size
+          : batch_size_or_default(o.validation_batch_size, "fit", "validation_batch_size");
   if (o.dataset) {
     if (!o.x.empty() || !o.y.empty() || o.sample_weight.defined())
       fail(Code::kInvalidArgument, "fit: give the data either as x/y tensors or as a dataset, not both");
     if (split != 0.0)
-      fail(Code::kInvalidArgument, "fit: validation_split is only supported for tensors, not a dataset; give "
-                                   "validation data instead");
+      fail(Code::kInvalidArgument,
+           "fit: validation_split is only supported for tensors, not a dataset; give "
+           "validation data instead");
     if (o.dataset->cardinality() == data::kInfinite && o.steps_per_epoch <= 0)
       fail(Code::kInvalidArgument, "fit: the dataset is infinite; give steps_per_epoch");
     d.train = dataset_source(o.dataset, o.num_inputs, o.class_weight, "fit");
@@ -290,11 +303,13 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
       const auto at = static_cast<int64_t>(std::floor(static_cast<double>(n) * (1.0 - split)));
       if (at <= 0 || at >= n)
         fail(Code::kInvalidArgument, "fit: the training data holds ", n,
-             " samples, which is not enough to split into a training and a validation set with validation_split=",
+             " samples, which is not enough to split into a training and a validation set with "
+             "validation_split=",
              split);
       std::vector<Tensor> vsw = rows(sw, at, n);
-      d.val = std::make_unique<ArraySource>(batch_data(rows(x, at, n), rows(y, at, n), vsw.empty() ? Tensor() : vsw[0]),
-                                            x.size(), y.size(), val_batch, false);
+      d.val = std::make_unique<ArraySource>(
+          batch_data(rows(x, at, n), rows(y, at, n), vsw.empty() ? Tensor() : vsw[0]), x.size(), y.size(),
+          val_batch, false);
       x = rows(x, 0, at);
       y = rows(y, 0, at);
       sw = rows(sw, 0, at);
@@ -308,8 +323,9 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
     check_arrays(o.validation_x, o.validation_y, o.validation_sample_weight, "fit (validation data)", true);
     check_num_targets(c, o.validation_y.size(), "fit (validation data)");
     check_sparse_labels(model, c, o.validation_x, o.validation_y, "fit (validation data)");
-    d.val = std::make_unique<ArraySource>(batch_data(o.validation_x, o.validation_y, o.validation_sample_weight),
-                                          o.validation_x.size(), o.validation_y.size(), val_batch, false);
+    d.val =
+        std::make_unique<ArraySource>(batch_data(o.validation_x, o.validation_y, o.validation_sample_weight),
+                                      o.validation_x.size(), o.validation_y.size(), val_batch, false);
   }
   return d;
 }

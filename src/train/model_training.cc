@@ -54,7 +54,8 @@ void build_metrics(CompiledModel &c, const std::vector<Tensor> &y, const std::ve
       MetricPtr m = resolve_metric(id, loss, y[i].shape().to_vector(), y_pred[i].shape().to_vector());
       out[i].push_back(prefix.empty() ? m : renamed(*m, prefix + m->name()));
     }
-    for (const MetricPtr &m : c.metric_objects) out[i].push_back(prefix.empty() ? m : renamed(*m, prefix + m->name()));
+    for (const MetricPtr &m : c.metric_objects)
+      out[i].push_back(prefix.empty() ? m : renamed(*m, prefix + m->name()));
   }
   c.output_metrics = std::move(out);
   c.metrics_built = true;
@@ -75,7 +76,8 @@ void split_targets(const std::vector<Tensor> &rest, size_t num_outputs, int64_t 
       fail(Code::kInvalidArgument, what, ": ", ny, " y tensor(s) for ", num_outputs,
            " model output(s); expected one y per output");
     if (rest.size() < ny || rest.size() > ny + 1)
-      fail(Code::kInvalidArgument, what, ": the batch holds ", rest.size(), " target component(s) for ", ny, " y tensor(s)");
+      fail(Code::kInvalidArgument, what, ": the batch holds ", rest.size(), " target component(s) for ", ny,
+           " y tensor(s)");
     *y = slice_vector(rest, 0, ny);
     *sw = rest.size() > ny ? rest.back() : Tensor();
   } else if (rest.size() == num_outputs) {
@@ -86,15 +88,16 @@ void split_targets(const std::vector<Tensor> &rest, size_t num_outputs, int64_t 
     *sw = rest.back();
   } else {
     fail(Code::kInvalidArgument, what, ": the model has ", num_outputs, " output(s) but the data holds ",
-         rest.size(), " target component(s); expected ", num_outputs, " y tensor(s), then optionally a sample weight");
+         rest.size(), " target component(s); expected ", num_outputs,
+         " y tensor(s), then optionally a sample weight");
   }
 }
 
 void compile(const LayerPtr &model, const CompileOptions &o) {
   KILN_REQUIRE(model != nullptr, "compile: model is null");
   KILN_REQUIRE(o.losses.empty() || o.loss_names.empty(),
-               "compile: give losses either as objects or by name, not both (got ", o.losses.size(), " objects and ",
-               o.loss_names.size(), " names)");
+               "compile: give losses either as objects or by name, not both (got ", o.losses.size(),
+               " objects and ", o.loss_names.size(), " names)");
   auto c = std::make_shared<CompiledModel>();
   for (const LossPtr &l : o.losses) {
     KILN_REQUIRE(l != nullptr, "compile: a loss in the list is null");
@@ -160,8 +163,8 @@ Tensor compute_loss(const LayerPtr &model, const std::vector<Tensor> &x, const s
   const size_t n = y_pred.size();
   if (!c->losses.empty()) {
     if (c->losses.size() > 1 && c->losses.size() != n)
-      fail(Code::kInvalidArgument, "compute_loss: compile gave ", c->losses.size(), " losses but the model has ", n,
-           " outputs; expected one loss, or one per output");
+      fail(Code::kInvalidArgument, "compute_loss: compile gave ", c->losses.size(),
+           " losses but the model has ", n, " outputs; expected one loss, or one per output");
     if (y.size() != n)
       fail(Code::kInvalidArgument, "compute_loss: ", y.size(), " y tensor(s) for ", n,
            " model output(s); expected one per output");
@@ -228,7 +231,8 @@ Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const 
       fail(Code::kInvalidArgument, "compute_metrics: the metrics were built for ", c->output_metrics.size(),
            " output(s) but the model gave ", y_pred.size());
     for (size_t i = 0; i < y_pred.size(); ++i)
-      for (const MetricPtr &m : c->output_metrics[i]) m->update_state(y[i], as_float32(y_pred[i]), sample_weight);
+      for (const MetricPtr &m : c->output_metrics[i])
+        m->update_state(y[i], as_float32(y_pred[i]), sample_weight);
   }
   return metrics_result(*model);
 }
@@ -250,7 +254,8 @@ std::vector<std::string> metrics_names(layers::Layer &model) {
   return names;
 }
 
-Logs default_train_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs, int64_t num_y) {
+Logs default_train_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs,
+                        int64_t num_y) {
   auto state = training_state(*model);
   compiled_model(*model, "train_step");
   const std::vector<Tensor> x = slice_vector(data, 0, num_inputs);
@@ -272,14 +277,16 @@ Logs default_train_step(const LayerPtr &model, const std::vector<Tensor> &data, 
       std::vector<autodiff::GradientSource> sources;
       sources.reserve(vars.size());
       for (const VariablePtr &v : vars) sources.emplace_back(*v);
-      grads = tape.gradient(loss, autodiff::GradientSources(std::move(sources)), autodiff::Unconnected::kNone);
+      grads =
+          tape.gradient(loss, autodiff::GradientSources(std::move(sources)), autodiff::Unconnected::kNone);
     }
   }
   if (!vars.empty()) state->optimizer->apply_gradients(grads, vars);
   return compute_metrics(model, x, y, y_pred, sw);
 }
 
-Logs default_test_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs, int64_t num_y) {
+Logs default_test_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs,
+                       int64_t num_y) {
   compiled_model(*model, "test_step");
   const std::vector<Tensor> x = slice_vector(data, 0, num_inputs);
   KILN_REQUIRE(!x.empty(), "test_step: the batch has no inputs");
@@ -291,7 +298,8 @@ Logs default_test_step(const LayerPtr &model, const std::vector<Tensor> &data, s
   return compute_metrics(model, x, y, y_pred, sw);
 }
 
-Logs run_train_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs, int64_t num_y) {
+Logs run_train_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs,
+                    int64_t num_y) {
   StepFn step = compiled_model(*model, "train_step")->train_step;
   return step ? step(model, data) : default_train_step(model, data, num_inputs, num_y);
 }
@@ -326,14 +334,16 @@ Tensor class_weight_to_sample_weight(const Tensor &y, const std::vector<double> 
     if (v >= 0 && v < static_cast<double>(class_weight.size()))
       w[static_cast<size_t>(i)] = static_cast<float>(class_weight[static_cast<size_t>(v)]);
   }
-  return Tensor::from_data(DType::kFloat32, Shape(std::vector<int64_t>{n}), w.data(), w.size() * sizeof(float));
+  return Tensor::from_data(DType::kFloat32, Shape(std::vector<int64_t>{n}), w.data(),
+                           w.size() * sizeof(float));
 }
 
 Tensor combined_sample_weight(const std::vector<Tensor> &y, const Tensor &sample_weight,
                               const std::vector<double> &class_weight, const char *what) {
   if (class_weight.empty()) return sample_weight;
   for (double w : class_weight)
-    KILN_REQUIRE(std::isfinite(w) && w >= 0, what, ": class_weight holds ", w, "; expected finite weights >= 0");
+    KILN_REQUIRE(std::isfinite(w) && w >= 0, what, ": class_weight holds ", w,
+                 "; expected finite weights >= 0");
   if (y.size() != 1)
     fail(Code::kInvalidArgument, what, ": class_weight needs a model with a single output; got ", y.size(),
          " y tensors");
@@ -341,24 +351,27 @@ Tensor combined_sample_weight(const std::vector<Tensor> &y, const Tensor &sample
   if (!sample_weight.defined()) return cw;
   Tensor sw = as_float32(sample_weight);
   if (sw.dtype() != DType::kFloat32) sw = ops::cast(sw, DType::kFloat32);
-  if (sw.rank() > 1 && sw.num_elements() == sw.shape()[0]) sw = sw.reshaped(Shape(std::vector<int64_t>{sw.shape()[0]}));
+  if (sw.rank() > 1 && sw.num_elements() == sw.shape()[0])
+    sw = sw.reshaped(Shape(std::vector<int64_t>{sw.shape()[0]}));
   return ops::mul(sw, cw);
 }
 
 void check_arrays(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const Tensor &sample_weight,
                   const char *what, bool need_y) {
   if (x.empty()) fail(Code::kInvalidArgument, what, ": no x given; expected one tensor per model input");
-  if (need_y && y.empty()) fail(Code::kInvalidArgument, what, ": no y given; expected one tensor per model output");
+  if (need_y && y.empty())
+    fail(Code::kInvalidArgument, what, ": no y given; expected one tensor per model output");
   int64_t n = -1;
   auto check = [&](const Tensor &t, const std::string &name) {
     if (!t.defined()) fail(Code::kInvalidArgument, what, ": ", name, " is empty (no tensor)");
-    if (t.rank() < 1) fail(Code::kInvalidArgument, what, ": ", name, " is a scalar; expected a batch dimension");
+    if (t.rank() < 1)
+      fail(Code::kInvalidArgument, what, ": ", name, " is a scalar; expected a batch dimension");
     const int64_t m = t.shape()[0];
     if (n < 0) {
       n = m;
     } else if (m != n) {
-      fail(Code::kInvalidArgument, what, ": data cardinality is ambiguous: x[0] has ", n, " samples but ", name,
-           " has ", m, "; every array must hold the same number of samples");
+      fail(Code::kInvalidArgument, what, ": data cardinality is ambiguous: x[0] has ", n, " samples but ",
+           name, " has ", m, "; every array must hold the same number of samples");
     }
   };
   for (size_t i = 0; i < x.size(); ++i) check(x[i], "x[" + std::to_string(i) + "]");
@@ -389,7 +402,8 @@ void check_sparse_labels(layers::Layer &model, const CompiledModel &c, const std
   if (out.size() != y.size()) return;
   for (size_t i = 0; i < y.size(); ++i) {
     const Loss &loss = *c.losses[c.losses.size() == 1 ? 0 : i];
-    if (loss.class_name() != "SparseCategoricalCrossentropy" || out[i].empty() || !is_integer(y[i].dtype())) continue;
+    if (loss.class_name() != "SparseCategoricalCrossentropy" || out[i].empty() || !is_integer(y[i].dtype()))
+      continue;
     const int64_t classes = out[i].back();
     if (classes <= 0) continue;
     const Config config = loss.get_config();

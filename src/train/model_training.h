@@ -47,7 +47,7 @@ using StepFn = std::function<Logs(const LayerPtr &model, const std::vector<Tenso
 // then exists with compiled false, and compile carries the overrides over.
 struct CompiledModel {
   bool compiled = false;
-  std::vector<LossPtr> losses;      // empty: no compiled loss; 1: every output; else one per output
+  std::vector<LossPtr> losses;       // empty: no compiled loss; 1: every output; else one per output
   std::vector<double> loss_weights;  // empty: all 1
   std::vector<std::string> metric_names;
   std::vector<MetricPtr> metric_objects;

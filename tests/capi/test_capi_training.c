@@ -97,7 +97,8 @@ static double log_value(const kiln_config *logs, const char *key) {
   return v;
 }
 
-static double evaluate_loss(kiln_layer *m, const kiln_tensor_list *x, const kiln_tensor_list *y, int64_t batch) {
+static double evaluate_loss(kiln_layer *m, const kiln_tensor_list *x, const kiln_tensor_list *y,
+                            int64_t batch) {
   kiln_evaluate_options eo;
   kiln_config *logs = NULL;
   double loss;
@@ -281,7 +282,8 @@ struct step_state {
   int train_calls, test_calls, destroyed;
 };
 
-static kiln_status *my_train_step(kiln_config *logs, kiln_layer *model, const kiln_tensor_list *data, void *ud) {
+static kiln_status *my_train_step(kiln_config *logs, kiln_layer *model, const kiln_tensor_list *data,
+                                  void *ud) {
   struct step_state *s = (struct step_state *)ud;
   kiln_tensor *x = NULL, *y = NULL, *loss = NULL, *grads[8] = {0};
   kiln_tensor_list *xs = NULL, *ys = NULL, *y_pred = NULL;
@@ -304,7 +306,9 @@ static kiln_status *my_train_step(kiln_config *logs, kiln_layer *model, const ki
   if (!st) st = kiln_tape_stop(tape);
   if (!st) st = kiln_layer_get_variables(vars, 8, &nv, model, KILN_VARIABLES_TRAINABLE);
   if (!st && nv > 8) st = kiln_status_create(KILN_STATUS_INTERNAL, "too many variables");
-  if (!st) st = kiln_tape_gradient_variables(grads, tape, loss, (const kiln_variable *const *)vars, nv, KILN_UNCONNECTED_NONE);
+  if (!st)
+    st = kiln_tape_gradient_variables(grads, tape, loss, (const kiln_variable *const *)vars, nv,
+                                      KILN_UNCONNECTED_NONE);
   if (!st) st = kiln_model_get_optimizer(&opt, model);
   if (!st) st = kiln_optimizer_apply_gradients(opt, (const kiln_tensor *const *)grads, vars, nv);
   if (!st) st = kiln_model_compute_metrics(&m, model, xs, ys, y_pred, NULL);
@@ -326,7 +330,8 @@ static kiln_status *my_train_step(kiln_config *logs, kiln_layer *model, const ki
   return st;
 }
 
-static kiln_status *failing_test_step(kiln_config *logs, kiln_layer *model, const kiln_tensor_list *data, void *ud) {
+static kiln_status *failing_test_step(kiln_config *logs, kiln_layer *model, const kiln_tensor_list *data,
+                                      void *ud) {
   (void)logs;
   (void)model;
   (void)data;
@@ -363,14 +368,17 @@ static void test_custom_step(void) {
   EXPECT_OK(kiln_optimizer_get_iterations(&iterations, opt));
   CHECK(iterations == 4);
   EXPECT_OK(kiln_model_train_on_batch(&logs, m, x, y, NULL, NULL, 0));
-  if (logs) CHECK(log_value(logs, "custom") == 2.5 && kiln_config_has(logs, "loss") && kiln_config_has(logs, "accuracy"));
+  if (logs)
+    CHECK(log_value(logs, "custom") == 2.5 && kiln_config_has(logs, "loss") &&
+          kiln_config_has(logs, "accuracy"));
   kiln_config_free(logs);
   logs = NULL;
   EXPECT_OK(kiln_evaluate_options_init(&eo, sizeof eo));
   eo.x = x;
   eo.y = y;
   eo.verbose = 0;
-  EXPECT_ERROR(kiln_model_evaluate(&logs, m, &eo), KILN_STATUS_OUT_OF_RANGE, "test_step", "my test step failed");
+  EXPECT_ERROR(kiln_model_evaluate(&logs, m, &eo), KILN_STATUS_OUT_OF_RANGE, "test_step",
+               "my test step failed");
   CHECK(logs == NULL && s.test_calls == 1);
   CHECK(s.destroyed == 0);
   EXPECT_OK(kiln_model_set_step_callbacks(m, NULL, NULL)); /* back to the built-in steps */
@@ -386,7 +394,8 @@ static void test_custom_step(void) {
 
 static void test_errors(void) {
   kiln_layer *m = make_model();
-  kiln_tensor_list *x = list1(x_tensor()), *y = list1(y_tensor()), *short_y = NULL, *bad_y = NULL, *out = NULL;
+  kiln_tensor_list *x = list1(x_tensor()), *y = list1(y_tensor()), *short_y = NULL, *bad_y = NULL,
+                   *out = NULL;
   kiln_fit_options fo;
   kiln_compile_options co;
   kiln_evaluate_options eo;
@@ -410,7 +419,8 @@ static void test_errors(void) {
   EXPECT_ERROR(kiln_model_get_optimizer(&opt, m), KILN_STATUS_FAILED_PRECONDITION, "compile()", NULL);
   CHECK(opt == NULL);
   EXPECT_ERROR(kiln_model_get_metrics_names(&logs, m), KILN_STATUS_FAILED_PRECONDITION, "compile()", NULL);
-  EXPECT_ERROR(kiln_model_compute_loss(&loss, m, x, y, y, NULL), KILN_STATUS_FAILED_PRECONDITION, "compile()", NULL);
+  EXPECT_ERROR(kiln_model_compute_loss(&loss, m, x, y, y, NULL), KILN_STATUS_FAILED_PRECONDITION, "compile()",
+               NULL);
 
   EXPECT_OK(kiln_compile_options_init(&co, sizeof co));
   co.loss_names = &bad_loss;

@@ -10,9 +10,9 @@
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "layers/layer.h"
+#include "layers/sequential.h"
 #include "ops/ops.h"
 #include "test_util.h"
-#include "layers/sequential.h"
 #include "train/model_training.h"
 #include "train/progbar.h"
 
@@ -99,6 +99,18 @@ double loss_of(const LayerPtr &m, const Tensor &x, const Tensor &y, const Tensor
   return *test_on_batch(m, {x}, {y}, sw).get("loss");
 }
 
+// fit's options for tensors x and y, silent.
+FitOptions fit_options(std::vector<Tensor> x, std::vector<Tensor> y, int64_t epochs = 1,
+                       int64_t batch_size = -1) {
+  FitOptions f;
+  f.x = std::move(x);
+  f.y = std::move(y);
+  f.epochs = epochs;
+  f.batch_size = batch_size;
+  f.verbose = 0;
+  return f;
+}
+
 // Records the hooks fit calls.
 class Recorder : public Callback {
  public:
@@ -124,12 +136,7 @@ TEST(ModelTraining, FitLowersLossAndFillsHistory) {
   Problem p = problem();
   LayerPtr m = dense_model();
   compile_default(m, optimizer("Adam", 0.05));
-  FitOptions f;
-  f.x = {p.x};
-  f.y = {p.y};
-  f.epochs = 15;
-  f.batch_size = 16;
-  f.verbose = 0;
+  FitOptions f = fit_options({p.x}, {p.y}, 15, 16);
   f.validation_split = 0.25;
   auto h = fit(m, f);
   ASSERT_NE(h, nullptr);
@@ -154,11 +161,7 @@ TEST(ModelTraining, ValidationSplitTakesTheLastFraction) {
   const double train_loss = loss_of(m, rows(p.x, 0, 48), rows(y, 0, 48));
   const double val_loss = loss_of(m, rows(p.x, 48, kN), rows(y, 48, kN));
   const double first_loss = loss_of(m, rows(p.x, 0, 16), rows(y, 0, 16));
-  FitOptions f;
-  f.x = {p.x};
-  f.y = {y};
-  f.batch_size = 16;
-  f.verbose = 0;
+  FitOptions f = fit_options({p.x}, {y}, 1, 16);
   f.validation_split = 0.25;
   auto h = fit(m, f);
   EXPECT_NEAR(h->history.at("loss")[0], train_loss, 1e-5);
@@ -170,15 +173,12 @@ TEST(ModelTraining, ValidationFreqIntAndList) {
   Problem p = problem();
   LayerPtr m = dense_model();
   compile_default(m, optimizer("SGD", 0.01));
-  for (const auto &[freq, expected] :
-       std::vector<std::pair<std::vector<int64_t>, std::vector<bool>>>{
-           {{2}, {false, true, false, true, false}}, {{1, 4}, {true, false, false, true, false}}, {{}, {true, true, true, true, true}}}) {
+  for (const auto &[freq, expected] : std::vector<std::pair<std::vector<int64_t>, std::vector<bool>>>{
+           {{2}, {false, true, false, true, false}},
+           {{1, 4}, {true, false, false, true, false}},
+           {{}, {true, true, true, true, true}}}) {
     auto rec = std::make_shared<Recorder>();
-    FitOptions f;
-    f.x = {p.x};
-    f.y = {p.y};
-    f.epochs = 5;
-    f.verbose = 0;
+    FitOptions f = fit_options({p.x}, {p.y}, 5);
     f.validation_split = 0.25;
     f.validation_freq = freq;
     f.callbacks = {rec};
@@ -210,13 +210,9 @@ TEST(ModelTraining, SampleAndClassWeightsFollowKerasFormula) {
   Tensor w = make(Shape{kN}, sw);
   EXPECT_NEAR(loss_of(m, p.x, p.y, w), expect_sw, 1e-5);
   auto run = [&](const Tensor &weights, const std::vector<double> &class_weight) {
-    FitOptions f;
-    f.x = {p.x};
-    f.y = {p.y};
+    FitOptions f = fit_options({p.x}, {p.y}, 1, kN);
     f.sample_weight = weights;
     f.class_weight = class_weight;
-    f.batch_size = kN;
-    f.verbose = 0;
     return fit(m, f)->history.at("loss")[0];
   };
   EXPECT_NEAR(run(w, {}), expect_sw, 1e-5);
@@ -231,12 +227,7 @@ TEST(ModelTraining, StopTrainingStopsAfterTheBatchAndResetsAtFitStart) {
   compile_default(m, optimizer("SGD", 0.01));
   auto rec = std::make_shared<Recorder>();
   rec->stop_at = 1;
-  FitOptions f;
-  f.x = {p.x};
-  f.y = {p.y};
-  f.epochs = 3;
-  f.batch_size = 16;
-  f.verbose = 0;
+  FitOptions f = fit_options({p.x}, {p.y}, 3, 16);
   f.callbacks = {rec};
   auto h = fit(m, f);
   EXPECT_EQ(rec->batches, 2);
@@ -256,14 +247,9 @@ TEST(ModelTraining, StepsPerEpochAndInitialEpoch) {
   LayerPtr m = dense_model();
   compile_default(m, optimizer("SGD", 0.01));
   auto rec = std::make_shared<Recorder>();
-  FitOptions f;
-  f.x = {p.x};
-  f.y = {p.y};
-  f.epochs = 3;
-  f.batch_size = 16;
+  FitOptions f = fit_options({p.x}, {p.y}, 3, 16);
   f.steps_per_epoch = 3;
   f.initial_epoch = 1;
-  f.verbose = 0;
   f.callbacks = {rec};
   auto h = fit(m, f);
   EXPECT_EQ(rec->batches, 6);
@@ -283,7 +269,8 @@ TEST(ModelTraining, DatasetOfUnknownSizeRunningOutStopsTraining) {
   Problem p = problem();
   LayerPtr m = dense_model();
   compile_default(m, optimizer("SGD", 0.01));
-  auto ds = data::filter(data::batch(data::from_tensor_slices({p.x, p.y}), 16), [](const data::Element &) { return true; });
+  auto ds = data::filter(data::batch(data::from_tensor_slices({p.x, p.y}), 16),
+                         [](const data::Element &) { return true; });
   auto rec = std::make_shared<Recorder>();
   FitOptions f;
   f.dataset = ds;
@@ -307,7 +294,8 @@ TEST(ModelTraining, PredictBatchesEqualOneCall) {
   std::vector<Tensor> whole = predict_on_batch(m, {p.x});
   ASSERT_EQ(batched.size(), 1u);
   EXPECT_EQ(batched[0].shape(), (Shape{kN, kC}));
-  for (int64_t i = 0; i < kN * kC; ++i) EXPECT_NEAR(batched[0].data<float>()[i], whole[0].data<float>()[i], 1e-6);
+  for (int64_t i = 0; i < kN * kC; ++i)
+    EXPECT_NEAR(batched[0].data<float>()[i], whole[0].data<float>()[i], 1e-6);
   o.steps = 2;
   EXPECT_EQ(predict(m, o)[0].shape(), (Shape{14, kC}));
   PredictOptions d;
@@ -396,12 +384,7 @@ TEST(ModelTraining, SameSeedGivesBitIdenticalWeights) {
     set_global_seed(42);
     LayerPtr m = dense_model();
     compile_default(m, optimizer("Adam", 0.01));
-    FitOptions f;
-    f.x = {p.x};
-    f.y = {p.y};
-    f.epochs = 3;
-    f.batch_size = 8;
-    f.verbose = 0;
+    FitOptions f = fit_options({p.x}, {p.y}, 3, 8);
     f.validation_split = 0.2;
     fit(m, f);
     return weights(m);
@@ -418,12 +401,8 @@ TEST(ModelTraining, ShuffleChangesTheBatches) {
     set_global_seed(5);
     LayerPtr m = dense_model();
     compile_default(m, optimizer("SGD", 0.1));
-    FitOptions f;
-    f.x = {p.x};
-    f.y = {p.y};
-    f.batch_size = 8;
+    FitOptions f = fit_options({p.x}, {p.y}, 1, 8);
     f.shuffle = shuffle;
-    f.verbose = 0;
     fit(m, f);
     return weights(m);
   };
@@ -459,11 +438,7 @@ TEST(ModelTraining, CustomTrainStepReplacesTheBuiltIn) {
       },
       {});
   compile_default(m, optimizer("SGD", 0.1));
-  FitOptions f;
-  f.x = {p.x};
-  f.y = {p.y};
-  f.epochs = 2;
-  f.verbose = 0;
+  FitOptions f = fit_options({p.x}, {p.y}, 2);
   auto h = fit(m, f);
   EXPECT_EQ(calls, 4);
   EXPECT_EQ(h->history.at("custom"), (std::vector<double>{1.5, 1.5}));
@@ -512,11 +487,7 @@ TEST(ModelTraining, TwoOutputsWeighLossesPerOutput) {
   const double l1 = (*create_loss("sparse_categorical_crossentropy"))(p.y, y_pred[0]).item_as_double();
   const double l2 = (*create_loss("mse"))(target, y_pred[1]).item_as_double();
   EXPECT_NEAR(compute_loss(m, {p.x}, {p.y, target}, y_pred).item_as_double(), l1 + 0.5 * l2, 1e-5);
-  FitOptions f;
-  f.x = {p.x};
-  f.y = {p.y, target};
-  f.epochs = 10;
-  f.verbose = 0;
+  FitOptions f = fit_options({p.x}, {p.y, target}, 10);
   f.validation_split = 0.25;
   auto h = fit(m, f);
   EXPECT_EQ(h->keys, (std::vector<std::string>{"loss", "output_1_accuracy", "output_2_accuracy", "val_loss",
@@ -535,14 +506,10 @@ TEST(ModelTraining, ValidationDataAndRunningBatchLogs) {
   LayerPtr m = dense_model();
   compile_default(m, optimizer("SGD", 0.0));
   auto rec = std::make_shared<Recorder>();
-  FitOptions f;
-  f.x = {rows(p.x, 0, 32)};
-  f.y = {rows(p.y, 0, 32)};
+  FitOptions f = fit_options({rows(p.x, 0, 32)}, {rows(p.y, 0, 32)}, 1, 16);
   f.validation_x = {rows(p.x, 32, kN)};
   f.validation_y = {rows(p.y, 32, kN)};
-  f.batch_size = 16;
   f.shuffle = false;
-  f.verbose = 0;
   f.callbacks = {rec};
   auto h = fit(m, f);
   const double b0 = loss_of(m, rows(p.x, 0, 16), rows(p.y, 0, 16));
@@ -561,10 +528,7 @@ TEST(ModelTraining, VerboseTwoPrintsOneLinePerEpoch) {
   compile_default(m, optimizer("SGD", 0.01));
   std::string out;
   set_progress_sink([&out](const std::string &text) { out += text; });
-  FitOptions f;
-  f.x = {p.x};
-  f.y = {p.y};
-  f.epochs = 2;
+  FitOptions f = fit_options({p.x}, {p.y}, 2);
   f.verbose = 2;
   f.validation_split = 0.25;
   fit(m, f);
@@ -580,10 +544,7 @@ TEST(ModelTraining, VerboseTwoPrintsOneLinePerEpoch) {
 TEST(ModelTraining, BadInputIsAClearErrorThatChangesNothing) {
   Problem p = problem();
   LayerPtr m = dense_model();
-  FitOptions f;
-  f.x = {p.x};
-  f.y = {p.y};
-  f.verbose = 0;
+  FitOptions f = fit_options({p.x}, {p.y}, 1);
   expect_error([&] { fit(m, f); }, Code::kFailedPrecondition, {"compile()"});
   expect_error([&] { evaluate(m, EvaluateOptions{}); }, Code::kFailedPrecondition, {"compile()"});
   expect_error([&] { train_on_batch(m, {p.x}, {p.y}); }, Code::kFailedPrecondition, {"compile()"});
