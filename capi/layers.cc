@@ -149,7 +149,7 @@ class CallbackLayer final : public Layer {
         std::vector<int64_t> d(s);
         for (int64_t &x : d)
           if (x < 0) x = 1;
-        zeros.push_back(kiln::ops::zeros(kiln::Shape(d), dtype()));
+        zeros.push_back(kiln::ops::zeros(kiln::Shape(d), compute_dtype()));
       }
       call_impl(zeros, kiln::layers::CallContext{});
     }

@@ -1194,6 +1194,10 @@ struct CallResult {
 ///    private:
 ///     kiln::Variable w_, b_;
 ///   };
+namespace mixed_precision {
+class DTypePolicy;
+}  // namespace mixed_precision
+
 class Layer : public detail::handle<kiln_layer> {
  public:
   /// An empty handle.
@@ -1233,6 +1237,10 @@ class Layer : public detail::handle<kiln_layer> {
   bool built() const noexcept { return kiln_layer_get_built(get()); }
   bool is_model() const noexcept { return kiln_layer_is_model(get()); }
   bool trainable() const noexcept { return kiln_layer_get_trainable(get()); }
+  /// Keras's layer.dtype_policy, compute_dtype and variable_dtype (see "Mixed precision").
+  mixed_precision::DTypePolicy dtype_policy() const;
+  DType compute_dtype() const noexcept { return static_cast<DType>(kiln_layer_get_compute_dtype(get())); }
+  DType variable_dtype() const noexcept { return static_cast<DType>(kiln_layer_get_variable_dtype(get())); }
   /// Freezes or unfreezes the layer, its variables and its sub-layers.
   void set_trainable(bool trainable) { detail::check(kiln_layer_set_trainable(get(), trainable)); }
 
@@ -1356,6 +1364,7 @@ class Layer : public detail::handle<kiln_layer> {
     if (config.has("name")) b.set("name", config.get_string("name"));
     if (config.has("trainable")) b.set("trainable", config.get_bool("trainable"));
     if (config.has("dtype") && config.type("dtype") == Config::Type::string) b.set("dtype", config.get_string("dtype"));
+    if (config.has("dtype") && config.type("dtype") == Config::Type::config) b.set("dtype", config.get_config("dtype"));
     return b;
   }
 
@@ -2123,6 +2132,71 @@ inline Layer RepeatVector(int64_t n, const std::string &name = "") {
 }
 
 }  // namespace layers
+
+// ------------------------------------------------------------------ Mixed precision
+
+/// Keras's dtype policies (keras.mixed_precision): a layer computes in its policy's compute dtype
+/// and keeps its weights in the variable dtype. "mixed_bfloat16" computes in bfloat16 with float32
+/// variables, gradients and optimizer state (native bf16 where the CPU has it, exactly emulated
+/// elsewhere); "float32", "float64", "bfloat16" use one dtype. Layers made without a dtype take
+/// the global policy; Layer::create("Dense", Config().set("units", 3).set("dtype", "float32"))
+/// overrides it (Keras's advice for the last layer).
+///
+///   kiln::mixed_precision::set_global_policy("mixed_bfloat16");
+///   auto model = kiln::Sequential({kiln::layers::Dense(64, "relu"), kiln::layers::Dense(10)});
+namespace mixed_precision {
+
+/// keras.DTypePolicy(name) (Keras 2's mixed_precision.Policy): name, compute_dtype, variable_dtype.
+class DTypePolicy {
+ public:
+  /// Throws Error (INVALID_ARGUMENT listing the known policies) for an unknown name.
+  explicit DTypePolicy(const std::string &name) : name_(name) {
+    kiln_dtype c = KILN_DTYPE_FLOAT32, v = KILN_DTYPE_FLOAT32;
+    detail::check(kiln_dtype_policy_get_dtypes(&c, &v, name.c_str()));
+    compute_ = static_cast<DType>(c);
+    variable_ = static_cast<DType>(v);
+  }
+  const std::string &name() const noexcept { return name_; }
+  DType compute_dtype() const noexcept { return compute_; }
+  DType variable_dtype() const noexcept { return variable_; }
+  bool operator==(const DTypePolicy &o) const noexcept { return name_ == o.name_; }
+  bool operator!=(const DTypePolicy &o) const noexcept { return name_ != o.name_; }
+
+ private:
+  std::string name_;
+  DType compute_ = DType::float32, variable_ = DType::float32;
+};
+using Policy = DTypePolicy;
+
+/// keras.mixed_precision.set_global_policy: the policy layers made from now on take (process-wide).
+inline void set_global_policy(const std::string &name) { detail::check(kiln_set_global_dtype_policy(name.c_str())); }
+inline void set_global_policy(const DTypePolicy &policy) { set_global_policy(policy.name()); }
+/// keras.mixed_precision.global_policy().
+inline DTypePolicy global_policy() {
+  char *s = nullptr;
+  detail::check(kiln_get_global_dtype_policy(&s));
+  return DTypePolicy(detail::take_string(s));
+}
+
+/// Sets the global policy for a scope and restores the previous one when it ends.
+class PolicyScope {
+ public:
+  explicit PolicyScope(const std::string &name) : saved_(global_policy().name()) { set_global_policy(name); }
+  ~PolicyScope() { kiln_status_free(kiln_set_global_dtype_policy(saved_.c_str())); }
+  PolicyScope(const PolicyScope &) = delete;
+  PolicyScope &operator=(const PolicyScope &) = delete;
+
+ private:
+  std::string saved_;
+};
+
+}  // namespace mixed_precision
+
+inline mixed_precision::DTypePolicy Layer::dtype_policy() const {
+  const char *name = kiln_layer_get_dtype_policy(get());
+  if (!name) throw Error(KILN_STATUS_INVALID_ARGUMENT, "Layer::dtype_policy: the layer handle is empty");
+  return mixed_precision::DTypePolicy(name);
+}
 
 // ------------------------------------------------------------------ losses and metrics
 

@@ -314,6 +314,37 @@ KILN_API kiln_status *kiln_layer_unregister_class(const char *class_name);
 /// Whether class_name is registered (built-in or custom); false for NULL. Thread-safety: safe.
 KILN_API bool kiln_layer_class_is_registered(const char *class_name);
 
+/* ---- Mixed precision (Keras's dtype policies, keras.mixed_precision) ----
+ * A policy names a layer's compute dtype and variable dtype: "float32", "float64" and "bfloat16"
+ * use one dtype for both; "mixed_bfloat16" computes in bfloat16 and keeps variables (so
+ * gradients and optimizer state) in float32. A layer made without a "dtype" config key takes the
+ * global policy in force when it is made; its "dtype" key takes a policy name (or Keras 3's
+ * serialized {"class_name": "DTypePolicy", "config": {"name": ...}}). A call casts floating inputs
+ * to the compute dtype and reads variables cast to it; normalization layers compute in float32.
+ * bfloat16 runs natively where the CPU has it (AVX512-BF16, AMX) and is emulated (exactly, only
+ * slower) elsewhere. "float16" and "mixed_float16" are UNIMPLEMENTED (kiln has no float16). */
+
+/// keras.DTypePolicy(name): the compute and variable dtypes of the policy called name
+/// ("mixed_bfloat16" -> BFLOAT16, FLOAT32). INVALID_ARGUMENT listing the known policies for an
+/// unknown name, UNIMPLEMENTED for "float16"/"mixed_float16"; the outs are then untouched.
+/// Thread-safety: safe.
+KILN_API kiln_status *kiln_dtype_policy_get_dtypes(kiln_dtype *out_compute, kiln_dtype *out_variable,
+                                                   const char *name);
+/// keras.mixed_precision.set_global_policy(name): the policy layers made from now on take when
+/// their config has no dtype. An unknown name is INVALID_ARGUMENT listing the known policies;
+/// the global policy is then unchanged. Thread-safety: safe (process-wide, as tf.keras).
+KILN_API kiln_status *kiln_set_global_dtype_policy(const char *name);
+/// keras.mixed_precision.global_policy().name ("float32" until set).
+/// Ownership: *out is a new string, free with kiln_string_free. Thread-safety: safe.
+KILN_API kiln_status *kiln_get_global_dtype_policy(char **out);
+/// The layer's policy name (layer.dtype_policy.name: "float32", "mixed_bfloat16", ...).
+/// Lifetime: borrowed, valid while the layer lives; NULL for NULL.
+KILN_API const char *kiln_layer_get_dtype_policy(const kiln_layer *layer);
+/// layer.compute_dtype: the dtype its call computes in and outputs. Returns 0 for NULL.
+KILN_API kiln_dtype kiln_layer_get_compute_dtype(const kiln_layer *layer);
+/// layer.variable_dtype (Keras's layer.dtype): the dtype of the weights it creates. 0 for NULL.
+KILN_API kiln_dtype kiln_layer_get_variable_dtype(const kiln_layer *layer);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,7 @@
 #include "autodiff/variable.h"
 
+#include "autodiff/autocast.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -7,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "ops/ops.h"
 #include "ops/recorder.h"
 
 namespace kiln::autodiff {
@@ -61,9 +64,20 @@ Variable::Variable(std::string name, const Tensor &initial, bool trainable)
 
 Variable::~Variable() = default;
 
+namespace {
+thread_local std::optional<DType> t_autocast;
+}  // namespace
+
+AutocastScope::AutocastScope(std::optional<DType> dtype) : saved_(t_autocast) { t_autocast = dtype; }
+AutocastScope::~AutocastScope() { t_autocast = saved_; }
+std::optional<DType> AutocastScope::current() { return t_autocast; }
+
+// Inside an AutocastScope (mixed precision) a floating variable reads cast to the scope's dtype,
+// through a recorded cast whose gradient casts back: gradients arrive in the variable's dtype.
 Tensor Variable::value() const {
   Tensor v = peek();
   ops::notify_variable_read(id_, trainable(), v);
+  if (t_autocast && *t_autocast != dtype_ && is_floating(dtype_)) return ops::cast(v, *t_autocast);
   return v;
 }
 

@@ -179,7 +179,8 @@ class MultiHeadAttention final : public Layer {
   std::shared_ptr<EinsumProjection> projection(const char *sub_name, std::vector<int64_t> in,
                                                std::vector<int64_t> out) {
     Config base;
-    base.set("name", sub_name).set("trainable", trainable()).set("dtype", dtype_name(dtype()));
+    base.set("name", sub_name).set("trainable", trainable());
+    set_policy_config(base, "dtype", dtype_policy());
     ProjectionSpec spec{std::move(in), std::move(out), use_bias_, w_};
     auto p = std::make_shared<EinsumProjection>(base, std::move(spec));
     track(p);  // before it builds, so its weights are named under this layer

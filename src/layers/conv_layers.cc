@@ -70,11 +70,20 @@ void read_data_format(ConfigReader &r) {
        "' must be 'channels_last' or 'channels_first'");
 }
 
-// The window ops compute in float32 only.
+// The window ops compute in float32 only; bfloat16 layers (and mixed_bfloat16 calls) run them
+// on float32 copies of their bf16 values and round the result once (f32_compute, bf16_result),
+// which is what a bf16 primitive accumulating in float32 gives.
 void require_float32_layer(const Layer &l) {
-  if (l.dtype() != DType::kFloat32)
+  if (l.dtype() != DType::kFloat32 && l.dtype() != DType::kBFloat16)
     fail(Code::kUnimplemented, l.class_name(), ": dtype ", dtype_name(l.dtype()),
-         " is not supported; the convolution and pooling layers compute in float32");
+         " is not supported; the convolution and pooling layers compute in float32 (bfloat16 through float32)");
+}
+
+Tensor f32_compute(const Tensor &t) {
+  return t.dtype() == DType::kBFloat16 ? ops::cast(t, DType::kFloat32) : t;
+}
+Tensor bf16_result(const Tensor &y, DType input_dtype) {
+  return input_dtype == DType::kBFloat16 ? ops::cast(y, DType::kBFloat16) : y;
 }
 
 // compute_output_shape may be asked about shapes the layer was not built from.
@@ -225,8 +234,9 @@ class ConvLayer final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    const Tensor &x = single_input(*this, inputs);
-    const Tensor w = kernel_->value();
+    const DType in_dtype = single_input(*this, inputs).dtype();
+    const Tensor x = f32_compute(single_input(*this, inputs));
+    const Tensor w = f32_compute(kernel_->value());
     const Padding p = to_padding(padding_);
     Tensor y;
     if (kind_ == ConvKind::kDepthwise) {
@@ -247,8 +257,8 @@ class ConvLayer final : public Layer {
     } else {
       y = ops::conv2d(x, w, strides_, dilation_, p);
     }
-    if (bias_) y = ops::bias_add(y, bias_->value());
-    y = activation_(y);
+    if (bias_) y = ops::bias_add(y, f32_compute(bias_->value()));
+    y = bf16_result(activation_(y), in_dtype);
     if (activity_reg_) add_loss((*activity_reg_)(y));
     return {y};
   }
@@ -320,7 +330,8 @@ class Pooling final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    const Tensor &x = single_input(*this, inputs);
+    const DType in_dtype = single_input(*this, inputs).dtype();
+    const Tensor x = f32_compute(single_input(*this, inputs));
     std::vector<int64_t> k = pool_size_, s = strides_;
     Tensor x4 = x;
     if (rank_ == 1) {
@@ -330,7 +341,7 @@ class Pooling final : public Layer {
     }
     const Padding p = to_padding(padding_);
     Tensor y = max_ ? ops::max_pool2d(x4, k, s, p) : ops::avg_pool2d(x4, k, s, p);
-    return {rank_ == 1 ? ops::squeeze(y, {1}) : y};
+    return {bf16_result(rank_ == 1 ? ops::squeeze(y, {1}) : y, in_dtype)};
   }
 
   void add_config(Config &c) const override {

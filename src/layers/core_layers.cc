@@ -222,6 +222,9 @@ class Embedding final : public Layer {
     mask_zero_ = r.get_bool("mask_zero", false);
     r.finish();
     set_supports_masking(mask_zero_);  // as Keras; input_dim still counts index 0
+    // As Keras: float ids must not round through bfloat16, and gathering from the float32 table
+    // then casting the rows is cheaper than casting the table.
+    set_autocast(false);
   }
   // Keras: with mask_zero, id 0 is padding: the mask is ids != 0, of the ids' shape.
   std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs, const std::vector<Tensor> &) override {
@@ -240,7 +243,7 @@ class Embedding final : public Layer {
              "; expected integer ids");
       ids = ops::cast(ids, DType::kInt32);  // Keras casts float ids to int
     }
-    return {ops::gather(embeddings_->value(), ids, 0)};
+    return {ops::cast(ops::gather(embeddings_->value(), ids, 0), compute_dtype())};
   }
   void add_config(Config &c) const override {
     c.set("input_dim", input_dim_).set("output_dim", output_dim_);

@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "autodiff/autocast.h"
 #include "core/error.h"
 #include "layers/builtins.h"
 #include "ops/ops.h"
@@ -73,15 +74,6 @@ std::map<std::string, int64_t> &name_counts() {
   return m;
 }
 
-DType dtype_from_name(const std::string &owner, const std::string &name) {
-  static const std::map<std::string, DType> names = {
-      {"float32", DType::kFloat32}, {"bfloat16", DType::kBFloat16}, {"float64", DType::kFloat64}};
-  auto it = names.find(name);
-  if (it == names.end())
-    fail(Code::kInvalidArgument, owner, ": dtype '", name, "' is not a layer dtype; expected float32, bfloat16 or float64");
-  return it->second;
-}
-
 }  // namespace
 
 std::string unique_name(const std::string &base) {
@@ -116,7 +108,8 @@ Layer::Layer(std::string class_name, ConfigReader &base)
     fail(Code::kInvalidArgument, class_name_, ": name '", *name, "' must not contain '/' (it separates weight paths)");
   name_ = name ? *name : unique_name(to_snake_case(class_name_));
   trainable_ = base.get_bool("trainable", true);
-  dtype_ = dtype_from_name(class_name_, base.get_string("dtype", "float32"));
+  policy_ = policy_from_config(base.config(), "dtype", class_name_);
+  base.accept({"dtype"});
 }
 
 Layer::~Layer() = default;
@@ -164,6 +157,8 @@ void Layer::build_once(const std::vector<PartialShape> &input_shapes, bool from_
   }
   try {
     check_input_spec(input_shapes);
+    // A build that calls the layer (a custom model's build) reads variables as its call does.
+    autodiff::AutocastScope scope(autocast_scope_dtype());
     build_impl(input_shapes);
   } catch (...) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -219,7 +214,18 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
   CallContext inner = ctx;
   inner.mask = masks.empty() ? nullptr : &masks;
   clear_call_losses();
-  CallResult result = call_with_masks(inputs, inner);
+  // Keras's input autocast (DTypePolicy.convert_input): floating inputs to the compute dtype.
+  // Models leave it to their layers, as Keras's Functional models do (a float32 Sequential of
+  // float64 layers must not round its float64 inputs through float32).
+  std::vector<Tensor> cast_inputs;
+  if (autocast_ && !is_model_)
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (is_floating(inputs[i].dtype()) && inputs[i].dtype() != policy_.compute_dtype) {
+        if (cast_inputs.empty()) cast_inputs = inputs;
+        cast_inputs[i] = ops::cast(inputs[i], policy_.compute_dtype);
+      }
+  autodiff::AutocastScope scope(autocast_scope_dtype());
+  CallResult result = call_with_masks(cast_inputs.empty() ? inputs : cast_inputs, inner);
   result.masks.resize(result.outputs.size());  // Keras zips masks with outputs: the rest have none
   std::lock_guard<std::mutex> lock(mu_);
   if (output_shapes_.empty())
@@ -229,6 +235,13 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
       output_shapes_.push_back(std::move(s));
     }
   return result;
+}
+
+std::optional<DType> Layer::autocast_scope_dtype() const {
+  const std::optional<DType> current = autodiff::AutocastScope::current();
+  if (!autocast_ || !is_floating(policy_.compute_dtype)) return std::nullopt;
+  if (current || policy_.mixed()) return policy_.compute_dtype;
+  return std::nullopt;
 }
 
 CallResult Layer::call_with_masks(const std::vector<Tensor> &inputs, const CallContext &ctx) {
@@ -417,7 +430,8 @@ int64_t Layer::count_params() const {
 
 Config Layer::get_config() const {
   Config c;
-  c.set("name", name_).set("trainable", trainable_).set("dtype", dtype_name(dtype_));
+  c.set("name", name_).set("trainable", trainable_);
+  set_policy_config(c, "dtype", policy_);
   add_config(c);
   return c;
 }
@@ -428,13 +442,14 @@ std::vector<PartialShape> Layer::compute_output_shape(const std::vector<PartialS
   // Run the layer on zeros twice, with unknown dims set to 2 and then 3: output dims that
   // differ between the runs follow an unknown input dim and are reported unknown.
   build(input_shapes);
+  autodiff::AutocastScope scope(autocast_scope_dtype());
   auto run = [&](int64_t fill) {
     std::vector<Tensor> zeros;
     for (const PartialShape &s : input_shapes) {
       std::vector<int64_t> d(s);
       for (int64_t &x : d)
         if (x < 0) x = fill;
-      zeros.push_back(ops::zeros(Shape(d), dtype_));
+      zeros.push_back(ops::zeros(Shape(d), policy_.compute_dtype));
     }
     std::vector<Tensor> out = call_impl(zeros, CallContext{});
     std::vector<PartialShape> shapes;

@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/tensor.h"
 #include "layers/initializers.h"
+#include "layers/policy.h"
 #include "layers/regularizers.h"
 
 namespace kiln::layers {
@@ -87,11 +88,21 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool trainable() const { return trainable_; }
   // Freezes or unfreezes this layer, its variables and every sub-layer (as Keras).
   void set_trainable(bool trainable);
-  DType dtype() const { return dtype_; }
+  // Keras's dtype policy: the config's "dtype" (a policy name or a serialized DTypePolicy), or
+  // the global policy when it has none. dtype() is the variable dtype, as Keras's layer.dtype.
+  const DTypePolicy &dtype_policy() const { return policy_; }
+  DType dtype() const { return policy_.variable_dtype; }
+  DType variable_dtype() const { return policy_.variable_dtype; }
+  DType compute_dtype() const { return policy_.compute_dtype; }
+  // Keras's autocast: a call casts floating inputs to the compute dtype and reads floating
+  // variables cast to it (an AutocastScope). Layers that compute in float32 themselves
+  // (normalization, Embedding) turn it off.
+  bool autocast() const { return autocast_; }
   bool is_model() const { return is_model_; }
 
   // The Keras __call__: checks the input spec, builds from the inputs' shapes if not built,
-  // clears this call's losses, then call()s. Thread-safe for built layers.
+  // clears this call's losses, casts floating inputs to the compute dtype (autocast; models
+  // leave that to their layers), then call()s inside the layer's AutocastScope. Thread-safe for built layers.
   std::vector<Tensor> operator()(const std::vector<Tensor> &inputs, const CallContext &ctx = {});
   Tensor operator()(const Tensor &input, bool training = false);
   // The Keras __call__ with masks: ctx.mask holds the inputs' masks (checked: one per input,
@@ -172,6 +183,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // Subclass config keys (appended by get_config after the base keys).
   virtual void add_config(Config &config) const;
   void set_is_model(bool m) { is_model_ = m; }
+  void set_autocast(bool a) { autocast_ = a; }
+  // The variable-read cast this layer's call runs under (Keras's rule): its compute dtype when
+  // it autocasts and is mixed or sits inside a casting layer; none when it does not autocast.
+  std::optional<DType> autocast_scope_dtype() const;
   // In build_impl: whether the build runs for a call (whose inputs then go to call_impl), not
   // for an explicit build(shapes).
   bool building_from_call() const { return building_from_call_; }
@@ -203,7 +218,8 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::string name_;
   const uint64_t id_;
   bool trainable_ = true;
-  DType dtype_ = DType::kFloat32;
+  DTypePolicy policy_;
+  bool autocast_ = true;
   bool is_model_ = false;
   std::atomic<bool> supports_masking_{false};
   Layer *parent_ = nullptr;  // the first layer that tracked this one (weights are named under it)

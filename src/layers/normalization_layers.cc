@@ -11,6 +11,11 @@ namespace kiln::layers {
 
 namespace {
 
+// Keras computes normalization in float32 under mixed precision (bfloat16 statistics overflow
+// and lose precision): these layers do not autocast; they compute in float32 (float64 for a
+// float64 input) and give their output in the compute dtype.
+DType stats_dtype(const Tensor &x) { return x.dtype() == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32; }
+
 class LayerNormalization final : public Layer {
  public:
   explicit LayerNormalization(const Config &config)
@@ -31,6 +36,7 @@ class LayerNormalization final : public Layer {
     r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "rms_scaling"});
     r.finish();
     set_supports_masking(true);
+    set_autocast(false);
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
@@ -63,10 +69,11 @@ class LayerNormalization final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    const Tensor &x = inputs.at(0);
-    const Tensor g = gamma_ ? gamma_->value() : ops::ones(param_shape_, x.dtype());
-    const Tensor b = beta_ ? beta_->value() : ops::zeros(param_shape_, x.dtype());
-    return {ops::layer_norm(x, g, b, static_cast<float>(epsilon_), norm_axes_)};
+    const DType cdt = stats_dtype(inputs.at(0));
+    const Tensor x = ops::cast(inputs.at(0), cdt);
+    const Tensor g = gamma_ ? ops::cast(gamma_->value(), cdt) : ops::ones(param_shape_, cdt);
+    const Tensor b = beta_ ? ops::cast(beta_->value(), cdt) : ops::zeros(param_shape_, cdt);
+    return {ops::cast(ops::layer_norm(x, g, b, static_cast<float>(epsilon_), norm_axes_), compute_dtype())};
   }
 
   void add_config(Config &c) const override {
@@ -115,6 +122,7 @@ class BatchNormalization final : public Layer {
     r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized"});
     r.finish();
     set_supports_masking(true);
+    set_autocast(false);
     input_spec_.min_ndim = 2;
   }
 
@@ -138,25 +146,29 @@ class BatchNormalization final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
-    const Tensor &x = inputs.at(0);
+    const DType cdt = stats_dtype(inputs.at(0));
+    const Tensor x = ops::cast(inputs.at(0), cdt);
     const Shape ps({channels_});
-    const Tensor g = gamma_ ? gamma_->value() : ops::ones(ps, x.dtype());
-    const Tensor b = beta_ ? beta_->value() : ops::zeros(ps, x.dtype());
+    const Tensor g = gamma_ ? ops::cast(gamma_->value(), cdt) : ops::ones(ps, cdt);
+    const Tensor b = beta_ ? ops::cast(beta_->value(), cdt) : ops::zeros(ps, cdt);
     // A frozen BatchNormalization runs in inference mode (Keras 2.x/3 behaviour).
     const bool training = ctx.training && trainable();
     const Tensor *mask = input_mask(ctx, 0);
     ops::BatchNormResult r = training && mask ? masked_batch_norm(x, *mask, g, b)
-                                              : ops::batch_norm(x, g, b, moving_mean_->peek(),
-                                                                moving_variance_->peek(), training,
+                                              : ops::batch_norm(x, g, b, ops::cast(moving_mean_->peek(), cdt),
+                                                                ops::cast(moving_variance_->peek(), cdt), training,
                                                                 static_cast<float>(epsilon_));
     if (training) {
       // moving = moving * momentum + batch * (1 - momentum), as Keras; the batch variance is
       // the biased one, as Keras uses. Updates are outside any tape.
-      const Tensor m = ops::fill(Shape({}), 1.0 - momentum_, x.dtype());
-      moving_mean_->assign_sub(ops::mul(ops::sub(moving_mean_->peek(), ops::stop_gradient(r.mean)), m));
-      moving_variance_->assign_sub(ops::mul(ops::sub(moving_variance_->peek(), ops::stop_gradient(r.variance)), m));
+      const Tensor m = ops::fill(Shape({}), 1.0 - momentum_, dtype());
+      auto update = [&](const VariablePtr &v, const Tensor &batch) {
+        v->assign_sub(ops::mul(ops::sub(v->peek(), ops::cast(ops::stop_gradient(batch), dtype())), m));
+      };
+      update(moving_mean_, r.mean);
+      update(moving_variance_, r.variance);
     }
-    return {r.y};
+    return {ops::cast(r.y, compute_dtype())};
   }
 
   // Keras's masked moments: in training with a mask [batch, steps...], the batch statistics are

@@ -168,6 +168,10 @@ keras = _NS(layers=layers, Model=Model, Sequential=Sequential, initializers=init
                       get_registered_name=saving.get_registered_name,
                       get_registered_object=saving.get_registered_object))
 
+# keras.mixed_precision: dtype policies (kiln.mixed_precision, kiln.keras.mixed_precision).
+from . import mixed_precision  # noqa: E402
+keras.mixed_precision = mixed_precision
+
 # tf.data: kiln.data.Dataset and the readers; keras.datasets.fashion_mnist.load_data().
 from . import data  # noqa: E402
 

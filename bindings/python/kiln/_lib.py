@@ -519,6 +519,14 @@ _SIGS.update({
     "kiln_model_set_step_callbacks": (_ST, [_L, ctypes.POINTER(ModelStepCallbacks), ctypes.c_void_p]),
     "kiln_model_compute_loss": (_ST, [_HP, _L, _H, _H, _H, _T]),
     "kiln_model_compute_metrics": (_ST, [_HP, _L, _H, _H, _H, _T]),
+# Mixed precision (kiln/layers.h: dtype policies).
+_SIGS.update({
+    "kiln_dtype_policy_get_dtypes": (_ST, [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int), ctypes.c_char_p]),
+    "kiln_set_global_dtype_policy": (_ST, [ctypes.c_char_p]),
+    "kiln_get_global_dtype_policy": (_ST, [_HP]),
+    "kiln_layer_get_dtype_policy": (ctypes.c_char_p, [_H]),
+    "kiln_layer_get_compute_dtype": (ctypes.c_int, [_H]),
+    "kiln_layer_get_variable_dtype": (ctypes.c_int, [_H]),
 })
 
 for _name, (_res, _args) in _SIGS.items():

@@ -15,6 +15,7 @@ import weakref
 
 from . import _lib
 from . import config as _config
+from . import mixed_precision as _mp
 from .autodiff import Variable
 from .errors import FailedPreconditionError, InvalidArgumentError, check
 from .tensor import Tensor, _CODE_DTYPE, constant, dtype_code
@@ -351,7 +352,7 @@ class Layer:
         if name is not None:
             base["name"] = name
         if dtype is not None:
-            base["dtype"] = _CODE_DTYPE[dtype_code(dtype, "Layer")]
+            base["dtype"] = _mp._layer_dtype_value(dtype, "Layer")
         with _key_lock:
             _next_key[0] += 1
             key = _next_key[0]
@@ -434,6 +435,26 @@ class Layer:
     @property
     def name(self):
         return L.kiln_layer_get_name(self._handle()).decode()
+
+    @property
+    def dtype_policy(self):
+        """Keras's layer.dtype_policy: the config's dtype, or the global policy when it was made."""
+        return _mp.DTypePolicy(L.kiln_layer_get_dtype_policy(self._handle()).decode())
+
+    @property
+    def compute_dtype(self):
+        """The dtype the layer computes in and outputs ("bfloat16" under mixed_bfloat16)."""
+        return _CODE_DTYPE[L.kiln_layer_get_compute_dtype(self._handle())]
+
+    @property
+    def variable_dtype(self):
+        """The dtype of the layer's weights ("float32" under mixed_bfloat16)."""
+        return _CODE_DTYPE[L.kiln_layer_get_variable_dtype(self._handle())]
+
+    @property
+    def dtype(self):
+        """Keras: layer.dtype is the variable dtype."""
+        return self.variable_dtype
 
     @property
     def supports_masking(self):
@@ -547,7 +568,7 @@ class Layer:
                 return _config.from_c(c)
             finally:
                 L.kiln_config_free(c)
-        return {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype_policy.name}
 
     @classmethod
     def from_config(cls, config):
@@ -712,7 +733,7 @@ def _base_config(name, trainable, dtype):
     if name is not None:
         c["name"] = name
     if dtype is not None:
-        c["dtype"] = _CODE_DTYPE[dtype_code(dtype, "layer")]
+        c["dtype"] = _mp._layer_dtype_value(dtype, "layer")
     return c
 
 
