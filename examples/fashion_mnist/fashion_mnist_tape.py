@@ -1,0 +1,82 @@
+"""Fashion-MNIST with a TF2 custom training loop: a Dataset (from_tensor_slices -> shuffle -> batch),
+a GradientTape per step, optimizer.apply_gradients, a Mean metric for the loss and
+SparseCategoricalAccuracy, both reset every epoch; then the test accuracy and a few predictions.
+
+    fashion_mnist_tape.py [--epochs N] [--train-samples N] [--test-samples N] [--data-dir DIR]
+
+The data comes from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist); without it
+the program says so and exits 77 (ctest's "skipped")."""
+import argparse
+import sys
+import time
+
+import numpy as np
+
+import kiln
+from kiln import keras
+from kiln.errors import NotFoundError
+
+CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--train-samples", type=int, default=60000)
+parser.add_argument("--test-samples", type=int, default=10000)
+parser.add_argument("--data-dir", default=None)
+args = parser.parse_args()
+
+try:
+    (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data(args.data_dir)
+except NotFoundError as e:
+    print("Fashion-MNIST not found (%s): install Debian's dataset-fashion-mnist; skipping" % e)
+    sys.exit(77)
+x_train = (x_train[:args.train_samples].astype("float32") / 255.0)[..., None]
+y_train = y_train[:args.train_samples].astype("int32")
+x_test = (x_test[:args.test_samples].astype("float32") / 255.0)[..., None]
+y_test = y_test[:args.test_samples].astype("int32")
+
+kiln.set_seed(42)
+layers = keras.layers
+model = keras.Sequential([
+    layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
+    layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
+    layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10),
+])
+model.build((None, 28, 28, 1))
+model.summary()
+
+optimizer = keras.optimizers.Adam(1e-3)
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+train_loss = keras.metrics.Mean(name="loss")
+train_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+train_ds = kiln.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(10000, seed=7).batch(64)
+
+start = time.perf_counter()
+for epoch in range(args.epochs):
+    t0 = time.perf_counter()
+    train_loss.reset_state()
+    train_accuracy.reset_state()
+    for x, y in train_ds:
+        with kiln.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = loss_fn(y, logits)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        train_loss.update_state(loss)
+        train_accuracy.update_state(y, logits)
+    print("Epoch %d/%d - %.1fs - loss: %.4f - accuracy: %.4f" % (epoch + 1, args.epochs, time.perf_counter() - t0,
+                                                                 train_loss.result().item(),
+                                                                 train_accuracy.result().item()), flush=True)
+print("training took %.1fs" % (time.perf_counter() - start))
+
+# The test set in batches of 1000: accuracy, then the first five images' predicted classes.
+test_accuracy = keras.metrics.SparseCategoricalAccuracy(name="test_accuracy")
+first_logits = None
+for x, y in kiln.data.Dataset.from_tensor_slices((x_test, y_test)).batch(1000):
+    logits = model(x)
+    test_accuracy.update_state(y, logits)
+    first_logits = logits if first_logits is None else first_logits
+print("test accuracy: %.4f (%d images)" % (test_accuracy.result().item(), len(y_test)))
+for i, p in enumerate(np.argmax(first_logits.numpy(), axis=-1)[:5]):
+    print("test image %d: predicted %-11s (true: %s)" % (i, CLASS_NAMES[p], CLASS_NAMES[y_test[i]]))
