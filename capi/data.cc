@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 
+#include "capi/data_handle.h"
 #include "capi/handles.h"
 #include "capi/options.h"
 #include "data/dataset.h"
@@ -15,10 +16,6 @@ using kiln::fail;
 using kiln::Tensor;
 using kiln::capi::require_not_null;
 namespace data = kiln::data;
-
-struct kiln_dataset {
-  data::DatasetPtr dataset;
-};
 
 struct kiln_iterator {
   data::IteratorPtr iterator;

@@ -47,5 +47,6 @@
 #include "kiln/optimizers.h" /* optimizers, learning-rate schedules */
 #include "kiln/data.h"     /* datasets, iterators, IDX/Fashion-MNIST/CSV readers */
 #include "kiln/callbacks.h" /* callbacks for fit, evaluate, predict */
+#include "kiln/training.h" /* compile, fit, evaluate, predict on models */
 
 #endif /* KILN_H */

@@ -18,12 +18,14 @@
 #ifndef KILN_HPP
 #define KILN_HPP
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -1526,18 +1528,165 @@ class Layer : public detail::handle<kiln_layer> {
   Link *link_ = nullptr;
 };
 
-/// The base of custom models (Keras Model subclassing): a Layer whose summary says "Model".
+// The training API's types, defined in the Training section at the end of this header.
+class Loss;
+class Metric;
+class Callback;
+class History;
+namespace optimizers {
+class Optimizer;
+}
+namespace data {
+class Dataset;
+}
+struct CompileOptions;
+struct FitOptions;
+struct EvaluateOptions;
+struct PredictOptions;
+
+/// A Keras model: a handle to a model (Sequential, a deserialized model) and the base of custom
+/// models (Keras Model subclassing), with Keras's training API (kiln/training.h): compile, fit,
+/// evaluate, predict, the *_on_batch calls and an overridable train_step / test_step.
+///
+///   kiln::Sequential model({kiln::layers::Dense(16, "relu"), kiln::layers::Dense(3)});
+///   model.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
+///   kiln::History h = model.fit(x, y, kiln::FitOptions().with_epochs(3).with_validation_split(0.2));
+///   std::map<std::string, double> logs = model.evaluate(x_test, y_test);
+///   kiln::Tensor scores = model.predict(x_test);
+///
+/// A custom model subclasses Model (Model("MyModel") in its constructor) and may override
+/// train_step / test_step, as in Keras; kiln's fit then calls them through the model's step
+/// callbacks (kiln_model_set_step_callbacks). The defaults are Keras's: forward under a
+/// GradientTape, compute_loss, the optimizer's apply_gradients, compute_metrics.
 class Model : public Layer {
  public:
   Model() = default;
+  /// Takes ownership of a C handle.
   explicit Model(kiln_layer *h) noexcept : Layer(h) {}
+  /// A model handle for a layer that is a model (e.g. Layer::deserialize of a Sequential); throws
+  /// kiln::Error (INVALID_ARGUMENT) for any other layer.
+  explicit Model(const Layer &layer);
+  Model(const Model &o) : Layer(o) {}
+  Model &operator=(const Model &o) {
+    Layer::operator=(o);
+    return *this;
+  }
+  Model(Model &&o) noexcept;
+  ~Model() override;
+
+  /// Keras's compile. One loss for every output or one per output; unknown names throw
+  /// kiln::Error (NOT_FOUND) listing the known ones. A new compile replaces the old state.
+  void compile(const CompileOptions &options);
+  /// compile(optimizer, loss, metrics), Keras's positional form: the optimizer an
+  /// optimizers::Optimizer or a name ("adam"); the loss a kiln::Loss, a name
+  /// ("sparse_categorical_crossentropy") or a vector of either (one per output); metrics a vector
+  /// of names ({"accuracy"}) or of kiln::Metric objects. model.compile("adam", "mse") is one line.
+  template <typename O, typename L, typename M = std::vector<std::string>>
+  void compile(const O &optimizer, const L &loss, const M &metrics = M());
+  bool is_compiled() const noexcept;
+  /// model.optimizer: a handle to the compiled optimizer (changes reach training). Throws
+  /// kiln::Error (FAILED_PRECONDITION) before compile.
+  optimizers::Optimizer optimizer() const;
+  /// model.stop_training: fit stops after the current batch once it is set (e.g. by a callback).
+  bool stop_training() const noexcept;
+  void set_stop_training(bool stop);
+  /// model.metrics_names: "loss", then the compiled metrics once the first batch has built them.
+  std::vector<std::string> metrics_names() const;
+
+  /// Keras's fit on one input and one target (FitOptions: Keras's defaults). Returns the History.
+  History fit(const Tensor &x, const Tensor &y);
+  History fit(const Tensor &x, const Tensor &y, const FitOptions &options);
+  /// fit with one tensor per model input and one per output.
+  History fit(const std::vector<Tensor> &x, const std::vector<Tensor> &y);
+  History fit(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const FitOptions &options);
+  /// fit on a dataset of batches whose elements hold options.num_inputs x components, then the
+  /// y components, then optionally a sample weight.
+  History fit(const data::Dataset &dataset);
+  History fit(const data::Dataset &dataset, const FitOptions &options);
+
+  /// Keras's evaluate(..., return_dict=True): {"loss": ..., "accuracy": ...}.
+  std::map<std::string, double> evaluate(const Tensor &x, const Tensor &y);
+  std::map<std::string, double> evaluate(const Tensor &x, const Tensor &y, const EvaluateOptions &options);
+  std::map<std::string, double> evaluate(const std::vector<Tensor> &x, const std::vector<Tensor> &y);
+  std::map<std::string, double> evaluate(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                                         const EvaluateOptions &options);
+  std::map<std::string, double> evaluate(const data::Dataset &dataset);
+  std::map<std::string, double> evaluate(const data::Dataset &dataset, const EvaluateOptions &options);
+
+  /// Keras's predict of a single-output model: the batches' outputs stacked. Throws kiln::Error
+  /// (INVALID_ARGUMENT) when the model has several outputs (use the vector form).
+  Tensor predict(const Tensor &x);
+  Tensor predict(const Tensor &x, const PredictOptions &options);
+  /// predict with one tensor per input: one stacked tensor per output.
+  std::vector<Tensor> predict(const std::vector<Tensor> &x);
+  std::vector<Tensor> predict(const std::vector<Tensor> &x, const PredictOptions &options);
+  std::vector<Tensor> predict(const data::Dataset &dataset);
+  std::vector<Tensor> predict(const data::Dataset &dataset, const PredictOptions &options);
+
+  /// Keras's train_on_batch(..., return_dict=True): one step; the logs of that batch. class_weight:
+  /// class index -> weight (classes not listed weigh 1).
+  std::map<std::string, double> train_on_batch(const Tensor &x, const Tensor &y, const Tensor &sample_weight = Tensor(),
+                                               const std::map<int, double> &class_weight = {});
+  std::map<std::string, double> train_on_batch(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                                               const Tensor &sample_weight = Tensor(),
+                                               const std::map<int, double> &class_weight = {});
+  /// Keras's test_on_batch(..., return_dict=True).
+  std::map<std::string, double> test_on_batch(const Tensor &x, const Tensor &y, const Tensor &sample_weight = Tensor());
+  std::map<std::string, double> test_on_batch(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                                              const Tensor &sample_weight = Tensor());
+  /// Keras's predict_on_batch: the model's outputs (training false).
+  Tensor predict_on_batch(const Tensor &x);
+  std::vector<Tensor> predict_on_batch(const std::vector<Tensor> &x);
+
+  /// Keras's train_step(data): one training step on a batch as fit unpacked it (the x components,
+  /// the y components, then the sample weight if any); returns the logs ({"loss": ..., ...}).
+  /// Override it in a custom model; the default is Keras's (forward under a GradientTape,
+  /// compute_loss, apply_gradients, compute_metrics).
+  virtual std::map<std::string, double> train_step(const std::vector<Tensor> &data);
+  /// Keras's test_step(data): forward (training false), compute_loss, compute_metrics.
+  virtual std::map<std::string, double> test_step(const std::vector<Tensor> &data);
+  /// Keras's compute_loss(x, y, y_pred, sample_weight): the compiled losses (times loss_weights)
+  /// plus the regularization losses, recorded on the calling thread's tapes. x may be empty.
+  Tensor compute_loss(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const std::vector<Tensor> &y_pred,
+                      const Tensor &sample_weight = Tensor());
+  Tensor compute_loss(const Tensor &x, const Tensor &y, const Tensor &y_pred, const Tensor &sample_weight = Tensor());
+  /// Keras's compute_metrics(x, y, y_pred, sample_weight): updates the compiled metrics and gives
+  /// their results (the loss tracker holds the last compute_loss value).
+  std::map<std::string, double> compute_metrics(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                                                const std::vector<Tensor> &y_pred,
+                                                const Tensor &sample_weight = Tensor());
+  std::map<std::string, double> compute_metrics(const Tensor &x, const Tensor &y, const Tensor &y_pred,
+                                                const Tensor &sample_weight = Tensor());
 
  protected:
-  explicit Model(const std::string &class_name, const Config &base = Config()) : Layer(ModelTag{}, class_name, base) {}
+  /// For subclasses: a custom model of class class_name (base may hold name, trainable, dtype);
+  /// fit runs its train_step / test_step.
+  explicit Model(const std::string &class_name, const Config &base = Config());
+
+  /// A batch split as Keras's unpack_x_y_sample_weight: the data of train_step / test_step.
+  struct StepData {
+    std::vector<Tensor> x, y;
+    Tensor sample_weight;
+  };
+  /// Splits a step's data into x, y and the sample weight, by the layout of the fit / evaluate
+  /// call that runs the step (x, y, [sw] for one input and one output).
+  static StepData unpack_data(const std::vector<Tensor> &data);
+
+ private:
+  // What the step callbacks' user_data points to: the C++ object while it lives (C owns it).
+  struct StepLink {
+    Model *self;
+  };
+  static kiln_status *on_train_step(kiln_config *logs, kiln_layer *, const kiln_tensor_list *data, void *user_data);
+  static kiln_status *on_test_step(kiln_config *logs, kiln_layer *, const kiln_tensor_list *data, void *user_data);
+  static void on_step_destroy(void *user_data);
+  void write_logs(kiln_config *logs, const std::map<std::string, double> &values) const;
+
+  StepLink *step_link_ = nullptr;
 };
 
-/// keras.Sequential: layers applied in order; nestable.
-class Sequential : public Layer {
+/// keras.Sequential: layers applied in order; nestable; a Model, so it trains with fit.
+class Sequential : public Model {
  public:
   explicit Sequential(const std::vector<Layer> &layers = {}, const std::string &name = "") {
     Config c;
@@ -2954,6 +3103,583 @@ class Callback : public detail::handle<kiln_callback> {
   }
   std::string class_name() const { return kiln_callback_get_class_name(get()); }
 };
+
+// TEMP-HISTORY-STUB: removed when main's kiln::History lands.
+class History : public Callback {
+ public:
+  History() = default;
+  explicit History(kiln_callback *h) noexcept : Callback(h) {}
+  std::map<std::string, std::vector<double>> history() const { throw Error(KILN_STATUS_UNIMPLEMENTED, "stub"); }
+  std::vector<int64_t> epoch() const { throw Error(KILN_STATUS_UNIMPLEMENTED, "stub"); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Training (kiln/training.h): compile, fit, evaluate, predict and the overridable steps of
+// kiln::Model (declared in the Model class above).
+//
+//     model.compile(kiln::optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
+//     kiln::History history = model.fit(x, y, kiln::FitOptions().with_epochs(5).with_validation_split(0.2));
+//     std::map<std::string, double> logs = model.evaluate(x_test, y_test);   // {"accuracy", "loss"}
+//     kiln::Tensor probabilities = model.predict(x_test);
+
+/// keras.Optimizer (Keras 3 exports the optimizer base at the top level too).
+using Optimizer = optimizers::Optimizer;
+
+/// Keras's compile arguments. The optimizer is an object or a name (Keras's default "rmsprop");
+/// the losses are objects or names (one for every output, or one per output); the metrics are
+/// names ("accuracy" is resolved from the loss and the shapes, as Keras does) or objects.
+struct CompileOptions {
+  Optimizer optimizer;                    ///< empty: optimizer_name
+  std::string optimizer_name = "rmsprop";
+  std::vector<Loss> losses;               ///< or loss_names
+  std::vector<std::string> loss_names;
+  std::vector<double> loss_weights;       ///< empty: all 1; else one per output
+  std::vector<std::string> metric_names;
+  std::vector<Metric> metrics;
+  bool run_eagerly = false;               ///< accepted; kiln always runs eagerly
+
+  CompileOptions &with_optimizer(const Optimizer &o) { optimizer = o; return *this; }
+  CompileOptions &with_optimizer(const std::string &name) { optimizer = Optimizer(); optimizer_name = name; return *this; }
+  CompileOptions &with_loss(const Loss &l) { losses = {l}; loss_names.clear(); return *this; }
+  CompileOptions &with_loss(const std::string &name) { loss_names = {name}; losses.clear(); return *this; }
+  CompileOptions &with_losses(const std::vector<Loss> &l) { losses = l; loss_names.clear(); return *this; }
+  CompileOptions &with_losses(const std::vector<std::string> &names) { loss_names = names; losses.clear(); return *this; }
+  CompileOptions &with_loss_weights(const std::vector<double> &w) { loss_weights = w; return *this; }
+  CompileOptions &with_metrics(const std::vector<std::string> &names) { metric_names = names; return *this; }
+  CompileOptions &with_metrics(const std::vector<Metric> &m) { metrics = m; return *this; }
+  CompileOptions &with_run_eagerly(bool r) { run_eagerly = r; return *this; }
+};
+
+/// Keras's fit arguments with Keras's defaults, keyword style:
+/// FitOptions().with_epochs(3).with_batch_size(64).with_validation_split(0.2).
+struct FitOptions {
+  int64_t batch_size = 32;                ///< ignored for datasets (they come batched)
+  int64_t epochs = 1;
+  int verbose = -1;                       ///< -1 "auto" (1 on a terminal, else 2); 0 silent; 1 bar; 2 a line per epoch
+  std::vector<Callback> callbacks;
+  double validation_split = 0.0;          ///< the last fraction of x/y, taken before shuffling
+  std::vector<Tensor> validation_x;       ///< validation_data (x, y[, sample_weight]) ...
+  std::vector<Tensor> validation_y;
+  Tensor validation_sample_weight;
+  data::Dataset validation_dataset;       ///< ... or a dataset of batches
+  std::vector<int64_t> validation_freq;   ///< empty: every epoch; {N}: every N epochs; more: the 1-based epochs listed
+  bool shuffle = true;                    ///< x/y only
+  std::map<int, double> class_weight;     ///< class index -> weight (classes not listed weigh 1)
+  Tensor sample_weight;                   ///< one weight per sample of x/y
+  int64_t initial_epoch = 0;
+  int64_t steps_per_epoch = -1;           ///< -1: until the data ends
+  int64_t validation_steps = -1;          ///< -1: until the validation data ends
+  int64_t validation_batch_size = -1;     ///< -1: batch_size
+  size_t num_inputs = 1;                  ///< a dataset element's x components (then y, then [sample weight])
+
+  FitOptions &with_batch_size(int64_t n) { batch_size = n; return *this; }
+  FitOptions &with_epochs(int64_t n) { epochs = n; return *this; }
+  FitOptions &with_verbose(int v) { verbose = v; return *this; }
+  FitOptions &with_callbacks(const std::vector<Callback> &c) { callbacks = c; return *this; }
+  FitOptions &with_validation_split(double f) { validation_split = f; return *this; }
+  FitOptions &with_validation_data(const Tensor &x, const Tensor &y, const Tensor &sw = Tensor()) {
+    return with_validation_data(std::vector<Tensor>{x}, std::vector<Tensor>{y}, sw);
+  }
+  FitOptions &with_validation_data(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                                   const Tensor &sw = Tensor()) {
+    validation_x = x;
+    validation_y = y;
+    validation_sample_weight = sw;
+    return *this;
+  }
+  FitOptions &with_validation_data(const data::Dataset &d) { validation_dataset = d; return *this; }
+  FitOptions &with_validation_freq(const std::vector<int64_t> &f) { validation_freq = f; return *this; }
+  FitOptions &with_shuffle(bool s) { shuffle = s; return *this; }
+  FitOptions &with_class_weight(const std::map<int, double> &w) { class_weight = w; return *this; }
+  FitOptions &with_sample_weight(const Tensor &w) { sample_weight = w; return *this; }
+  FitOptions &with_initial_epoch(int64_t e) { initial_epoch = e; return *this; }
+  FitOptions &with_steps_per_epoch(int64_t n) { steps_per_epoch = n; return *this; }
+  FitOptions &with_validation_steps(int64_t n) { validation_steps = n; return *this; }
+  FitOptions &with_validation_batch_size(int64_t n) { validation_batch_size = n; return *this; }
+  FitOptions &with_num_inputs(size_t n) { num_inputs = n; return *this; }
+};
+
+/// Keras's evaluate arguments with Keras's defaults.
+struct EvaluateOptions {
+  int64_t batch_size = 32;                ///< ignored for datasets
+  int verbose = -1;                       ///< -1 "auto"
+  Tensor sample_weight;
+  int64_t steps = -1;                     ///< -1: until the data ends
+  std::vector<Callback> callbacks;
+  size_t num_inputs = 1;                  ///< a dataset element's x components
+
+  EvaluateOptions &with_batch_size(int64_t n) { batch_size = n; return *this; }
+  EvaluateOptions &with_verbose(int v) { verbose = v; return *this; }
+  EvaluateOptions &with_sample_weight(const Tensor &w) { sample_weight = w; return *this; }
+  EvaluateOptions &with_steps(int64_t n) { steps = n; return *this; }
+  EvaluateOptions &with_callbacks(const std::vector<Callback> &c) { callbacks = c; return *this; }
+  EvaluateOptions &with_num_inputs(size_t n) { num_inputs = n; return *this; }
+};
+
+/// Keras's predict arguments with Keras's defaults.
+struct PredictOptions {
+  int64_t batch_size = 32;                ///< ignored for datasets
+  int verbose = -1;                       ///< -1 "auto"
+  int64_t steps = -1;                     ///< -1: until the data ends
+  std::vector<Callback> callbacks;
+  size_t num_inputs = 1;                  ///< a dataset element's x components (the rest is ignored)
+
+  PredictOptions &with_batch_size(int64_t n) { batch_size = n; return *this; }
+  PredictOptions &with_verbose(int v) { verbose = v; return *this; }
+  PredictOptions &with_steps(int64_t n) { steps = n; return *this; }
+  PredictOptions &with_callbacks(const std::vector<Callback> &c) { callbacks = c; return *this; }
+  PredictOptions &with_num_inputs(size_t n) { num_inputs = n; return *this; }
+};
+
+namespace detail {
+// How the batches of the running fit / evaluate / *_on_batch call are laid out (x components,
+// y components; -1: not known, e.g. a dataset's y or a call from C), for Model::unpack_data.
+// Steps run on the thread that called fit, so the layout is per thread.
+struct StepLayout {
+  int64_t num_x = -1, num_y = -1;
+};
+inline StepLayout &step_layout() {
+  static thread_local StepLayout layout;
+  return layout;
+}
+class StepLayoutScope {
+ public:
+  explicit StepLayoutScope(StepLayout layout) : previous_(step_layout()) { step_layout() = layout; }
+  ~StepLayoutScope() { step_layout() = previous_; }
+  StepLayoutScope(const StepLayoutScope &) = delete;
+  StepLayoutScope &operator=(const StepLayoutScope &) = delete;
+
+ private:
+  StepLayout previous_;
+};
+
+// Takes a C logs config: name -> value.
+inline std::map<std::string, double> take_logs(kiln_config *logs) {
+  Config c(logs);
+  std::map<std::string, double> out;
+  for (const std::string &k : c.keys()) {
+    const Config::Type t = c.type(k);
+    if (t == Config::Type::floating) out[k] = c.get_float(k);
+    else if (t == Config::Type::integer) out[k] = static_cast<double>(c.get_int(k));
+  }
+  return out;
+}
+inline std::vector<Tensor> take_list(kiln_tensor_list *list) {
+  handle<kiln_tensor_list> owned(list);
+  return from_list(list);
+}
+inline std::vector<kiln_callback *> callback_handles(const std::vector<Callback> &callbacks) {
+  std::vector<kiln_callback *> hs;
+  for (const Callback &c : callbacks) hs.push_back(c.get());
+  return hs;
+}
+// class_weight as the C array: index -> weight, 1 for the classes not listed (as Keras).
+inline std::vector<double> class_weight_array(const std::map<int, double> &class_weight, const char *op) {
+  std::vector<double> w;
+  for (const auto &kv : class_weight) {
+    if (kv.first < 0)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(op) + ": class_weight has class " +
+                                                    std::to_string(kv.first) + "; expected class indices >= 0");
+    if (static_cast<size_t>(kv.first) >= w.size()) w.resize(static_cast<size_t>(kv.first) + 1, 1.0);
+    w[static_cast<size_t>(kv.first)] = kv.second;
+  }
+  return w;
+}
+// An optional list: NULL for no tensors.
+inline handle<kiln_tensor_list> list_or_null(const std::vector<Tensor> &tensors) {
+  return tensors.empty() ? handle<kiln_tensor_list>() : to_list(tensors);
+}
+
+// The fields fit, evaluate and predict options share: the inputs (tensors or a dataset), the
+// batch size, verbosity and callbacks (the vector stays the caller's for the call).
+template <typename C, typename O>
+void set_loop_options(C &c, const kiln_tensor_list *x, const kiln_dataset *dataset, const O &o,
+                      const std::vector<kiln_callback *> &callbacks) {
+  c.x = x;
+  c.dataset = dataset;
+  c.num_inputs = o.num_inputs;
+  c.batch_size = o.batch_size;
+  c.verbose = o.verbose;
+  c.callbacks = callbacks.data();
+  c.num_callbacks = callbacks.size();
+}
+
+inline History fit_model(kiln_layer *model, const kiln_tensor_list *x, const kiln_tensor_list *y,
+                         const kiln_dataset *dataset, const FitOptions &o, StepLayout layout) {
+  kiln_fit_options c;
+  check(kiln_fit_options_init(&c, sizeof c));
+  const std::vector<kiln_callback *> callbacks = callback_handles(o.callbacks);
+  set_loop_options(c, x, dataset, o, callbacks);
+  c.y = y;
+  c.sample_weight = o.sample_weight.get();
+  c.epochs = o.epochs;
+  c.validation_split = o.validation_split;
+  const auto vx = list_or_null(o.validation_x), vy = list_or_null(o.validation_y);
+  c.validation_x = vx.get();
+  c.validation_y = vy.get();
+  c.validation_sample_weight = o.validation_sample_weight.get();
+  c.validation_dataset = o.validation_dataset.get();
+  c.validation_freq = o.validation_freq.empty() ? nullptr : o.validation_freq.data();
+  c.num_validation_freq = o.validation_freq.size();
+  c.shuffle = o.shuffle;
+  const std::vector<double> class_weight = class_weight_array(o.class_weight, "Model::fit");
+  c.class_weight = class_weight.empty() ? nullptr : class_weight.data();
+  c.num_class_weight = class_weight.size();
+  c.initial_epoch = o.initial_epoch;
+  c.steps_per_epoch = o.steps_per_epoch;
+  c.validation_steps = o.validation_steps;
+  c.validation_batch_size = o.validation_batch_size;
+  StepLayoutScope scope(layout);
+  kiln_callback *history = nullptr;
+  check(kiln_model_fit(&history, model, &c));
+  return History(history);
+}
+
+inline std::map<std::string, double> evaluate_model(kiln_layer *model, const kiln_tensor_list *x,
+                                                    const kiln_tensor_list *y, const kiln_dataset *dataset,
+                                                    const EvaluateOptions &o, StepLayout layout) {
+  kiln_evaluate_options c;
+  check(kiln_evaluate_options_init(&c, sizeof c));
+  const std::vector<kiln_callback *> callbacks = callback_handles(o.callbacks);
+  set_loop_options(c, x, dataset, o, callbacks);
+  c.y = y;
+  c.sample_weight = o.sample_weight.get();
+  c.steps = o.steps;
+  StepLayoutScope scope(layout);
+  kiln_config *logs = nullptr;
+  check(kiln_model_evaluate(&logs, model, &c));
+  return take_logs(logs);
+}
+
+inline std::vector<Tensor> predict_model(kiln_layer *model, const kiln_tensor_list *x, const kiln_dataset *dataset,
+                                         const PredictOptions &o) {
+  kiln_predict_options c;
+  check(kiln_predict_options_init(&c, sizeof c));
+  const std::vector<kiln_callback *> callbacks = callback_handles(o.callbacks);
+  set_loop_options(c, x, dataset, o, callbacks);
+  c.steps = o.steps;
+  kiln_tensor_list *out = nullptr;
+  check(kiln_model_predict(&out, model, &c));
+  return take_list(out);
+}
+
+inline Tensor single_output(std::vector<Tensor> outputs, const char *op) {
+  if (outputs.size() != 1)
+    throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(op) + ": the model has " + std::to_string(outputs.size()) +
+                                                  " outputs; use the std::vector<Tensor> form for several");
+  return std::move(outputs[0]);
+}
+
+inline StepLayout layout_of(const std::vector<Tensor> &x, const std::vector<Tensor> &y) {
+  return StepLayout{static_cast<int64_t>(x.size()), static_cast<int64_t>(y.size())};
+}
+
+// compile's positional arguments.
+inline void set_optimizer(CompileOptions &o, const Optimizer &optimizer) { o.with_optimizer(optimizer); }
+inline void set_optimizer(CompileOptions &o, const std::string &name) { o.with_optimizer(name); }
+inline void set_loss(CompileOptions &o, const Loss &loss) { o.with_loss(loss); }
+inline void set_loss(CompileOptions &o, const std::string &name) { o.with_loss(name); }
+inline void set_loss(CompileOptions &o, const std::vector<Loss> &losses) { o.with_losses(losses); }
+inline void set_loss(CompileOptions &o, const std::vector<std::string> &names) { o.with_losses(names); }
+inline void set_metrics(CompileOptions &o, const std::vector<std::string> &names) { o.with_metrics(names); }
+inline void set_metrics(CompileOptions &o, const std::vector<Metric> &metrics) { o.with_metrics(metrics); }
+}  // namespace detail
+
+inline Model::Model(const Layer &layer) : Layer(layer) {
+  if (valid() && !is_model())
+    throw Error(KILN_STATUS_INVALID_ARGUMENT, "kiln::Model: layer '" + name() + "' (" + class_name() +
+                                                  ") is not a model; expected a Sequential or a Model subclass");
+}
+
+inline Model::Model(Model &&o) noexcept : Layer(std::move(o)), step_link_(std::exchange(o.step_link_, nullptr)) {
+  if (step_link_) step_link_->self = this;
+}
+
+inline Model::~Model() {
+  if (step_link_) step_link_->self = nullptr;  // steps arriving after this report the object gone
+}
+
+inline Model::Model(const std::string &class_name, const Config &base) : Layer(ModelTag{}, class_name, base) {
+  kiln_model_step_callbacks cb{};
+  cb.struct_size = sizeof cb;
+  cb.train_step = &Model::on_train_step;
+  cb.test_step = &Model::on_test_step;
+  cb.destroy = &Model::on_step_destroy;
+  auto *link = new StepLink{this};
+  kiln_status *st = kiln_model_set_step_callbacks(get(), &cb, link);
+  if (st) delete link;  // not handed over on failure
+  detail::check(st);
+  step_link_ = link;
+}
+
+inline kiln_status *Model::on_train_step(kiln_config *logs, kiln_layer *, const kiln_tensor_list *data,
+                                         void *user_data) {
+  Model *self = static_cast<StepLink *>(user_data)->self;
+  if (!self)
+    return kiln_status_create(KILN_STATUS_FAILED_PRECONDITION,
+                              "the C++ object of this model was destroyed before its train_step");
+  return detail::status_of([&] { self->write_logs(logs, self->train_step(detail::from_list(data))); });
+}
+
+inline kiln_status *Model::on_test_step(kiln_config *logs, kiln_layer *, const kiln_tensor_list *data,
+                                        void *user_data) {
+  Model *self = static_cast<StepLink *>(user_data)->self;
+  if (!self)
+    return kiln_status_create(KILN_STATUS_FAILED_PRECONDITION,
+                              "the C++ object of this model was destroyed before its test_step");
+  return detail::status_of([&] { self->write_logs(logs, self->test_step(detail::from_list(data))); });
+}
+
+inline void Model::on_step_destroy(void *user_data) {
+  auto *link = static_cast<StepLink *>(user_data);
+  if (link->self) link->self->step_link_ = nullptr;
+  delete link;
+}
+
+// A step's logs in Keras's order: metrics_names first ("loss", then the compiled metrics), then
+// any other names the step gave.
+inline void Model::write_logs(kiln_config *logs, const std::map<std::string, double> &values) const {
+  std::vector<std::string> order = metrics_names();
+  for (const auto &kv : values)
+    if (std::find(order.begin(), order.end(), kv.first) == order.end()) order.push_back(kv.first);
+  for (const std::string &name : order) {
+    auto it = values.find(name);
+    if (it != values.end()) detail::check(kiln_config_set_float(logs, name.c_str(), it->second));
+  }
+}
+
+inline void Model::compile(const CompileOptions &o) {
+  kiln_compile_options c;
+  detail::check(kiln_compile_options_init(&c, sizeof c));
+  c.optimizer = o.optimizer.get();
+  c.optimizer_name = o.optimizer.valid() || o.optimizer_name.empty() ? nullptr : o.optimizer_name.c_str();
+  std::vector<kiln_loss *> losses;
+  for (const Loss &l : o.losses) losses.push_back(l.get());
+  c.losses = losses.empty() ? nullptr : losses.data();
+  c.num_losses = losses.size();
+  std::vector<const char *> loss_names;
+  for (const std::string &n : o.loss_names) loss_names.push_back(n.c_str());
+  c.loss_names = loss_names.empty() ? nullptr : loss_names.data();
+  c.num_loss_names = loss_names.size();
+  c.loss_weights = o.loss_weights.empty() ? nullptr : o.loss_weights.data();
+  c.num_loss_weights = o.loss_weights.size();
+  std::vector<const char *> metric_names;
+  for (const std::string &n : o.metric_names) metric_names.push_back(n.c_str());
+  c.metric_names = metric_names.empty() ? nullptr : metric_names.data();
+  c.num_metric_names = metric_names.size();
+  std::vector<kiln_metric *> metrics;
+  for (const Metric &m : o.metrics) metrics.push_back(m.get());
+  c.metrics = metrics.empty() ? nullptr : metrics.data();
+  c.num_metrics = metrics.size();
+  c.run_eagerly = o.run_eagerly;
+  detail::check(kiln_model_compile(get(), &c));
+}
+
+template <typename O, typename L, typename M>
+void Model::compile(const O &optimizer, const L &loss, const M &metrics) {
+  CompileOptions o;
+  detail::set_optimizer(o, optimizer);
+  detail::set_loss(o, loss);
+  detail::set_metrics(o, metrics);
+  compile(o);
+}
+
+inline bool Model::is_compiled() const noexcept { return kiln_model_is_compiled(get()); }
+
+inline Optimizer Model::optimizer() const {
+  kiln_optimizer *h = nullptr;
+  detail::check(kiln_model_get_optimizer(&h, get()));
+  return Optimizer(h);
+}
+
+inline bool Model::stop_training() const noexcept { return kiln_model_get_stop_training(get()); }
+inline void Model::set_stop_training(bool stop) { detail::check(kiln_model_set_stop_training(get(), stop)); }
+
+inline std::vector<std::string> Model::metrics_names() const {
+  kiln_config *c = nullptr;
+  detail::check(kiln_model_get_metrics_names(&c, get()));
+  return Config(c).get_string_list("names");
+}
+
+inline History Model::fit(const Tensor &x, const Tensor &y) { return fit(x, y, FitOptions()); }
+inline History Model::fit(const Tensor &x, const Tensor &y, const FitOptions &options) {
+  return fit(std::vector<Tensor>{x}, std::vector<Tensor>{y}, options);
+}
+inline History Model::fit(const std::vector<Tensor> &x, const std::vector<Tensor> &y) {
+  return fit(x, y, FitOptions());
+}
+inline History Model::fit(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const FitOptions &options) {
+  const auto xs = detail::to_list(x), ys = detail::to_list(y);
+  return detail::fit_model(get(), xs.get(), ys.get(), nullptr, options, detail::layout_of(x, y));
+}
+inline History Model::fit(const data::Dataset &dataset) { return fit(dataset, FitOptions()); }
+inline History Model::fit(const data::Dataset &dataset, const FitOptions &options) {
+  return detail::fit_model(get(), nullptr, nullptr, dataset.get(), options,
+                           detail::StepLayout{static_cast<int64_t>(options.num_inputs), -1});
+}
+
+inline std::map<std::string, double> Model::evaluate(const Tensor &x, const Tensor &y) {
+  return evaluate(x, y, EvaluateOptions());
+}
+inline std::map<std::string, double> Model::evaluate(const Tensor &x, const Tensor &y,
+                                                     const EvaluateOptions &options) {
+  return evaluate(std::vector<Tensor>{x}, std::vector<Tensor>{y}, options);
+}
+inline std::map<std::string, double> Model::evaluate(const std::vector<Tensor> &x, const std::vector<Tensor> &y) {
+  return evaluate(x, y, EvaluateOptions());
+}
+inline std::map<std::string, double> Model::evaluate(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                                                     const EvaluateOptions &options) {
+  const auto xs = detail::to_list(x), ys = detail::to_list(y);
+  return detail::evaluate_model(get(), xs.get(), ys.get(), nullptr, options, detail::layout_of(x, y));
+}
+inline std::map<std::string, double> Model::evaluate(const data::Dataset &dataset) {
+  return evaluate(dataset, EvaluateOptions());
+}
+inline std::map<std::string, double> Model::evaluate(const data::Dataset &dataset, const EvaluateOptions &options) {
+  return detail::evaluate_model(get(), nullptr, nullptr, dataset.get(), options,
+                                detail::StepLayout{static_cast<int64_t>(options.num_inputs), -1});
+}
+
+inline Tensor Model::predict(const Tensor &x) { return predict(x, PredictOptions()); }
+inline Tensor Model::predict(const Tensor &x, const PredictOptions &options) {
+  return detail::single_output(predict(std::vector<Tensor>{x}, options), "Model::predict");
+}
+inline std::vector<Tensor> Model::predict(const std::vector<Tensor> &x) { return predict(x, PredictOptions()); }
+inline std::vector<Tensor> Model::predict(const std::vector<Tensor> &x, const PredictOptions &options) {
+  const auto xs = detail::to_list(x);
+  return detail::predict_model(get(), xs.get(), nullptr, options);
+}
+inline std::vector<Tensor> Model::predict(const data::Dataset &dataset) { return predict(dataset, PredictOptions()); }
+inline std::vector<Tensor> Model::predict(const data::Dataset &dataset, const PredictOptions &options) {
+  return detail::predict_model(get(), nullptr, dataset.get(), options);
+}
+
+inline std::map<std::string, double> Model::train_on_batch(const Tensor &x, const Tensor &y,
+                                                           const Tensor &sample_weight,
+                                                           const std::map<int, double> &class_weight) {
+  return train_on_batch(std::vector<Tensor>{x}, std::vector<Tensor>{y}, sample_weight, class_weight);
+}
+inline std::map<std::string, double> Model::train_on_batch(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                                                           const Tensor &sample_weight,
+                                                           const std::map<int, double> &class_weight) {
+  const auto xs = detail::to_list(x), ys = detail::to_list(y);
+  const std::vector<double> cw = detail::class_weight_array(class_weight, "Model::train_on_batch");
+  detail::StepLayoutScope scope(detail::layout_of(x, y));
+  kiln_config *logs = nullptr;
+  detail::check(kiln_model_train_on_batch(&logs, get(), xs.get(), ys.get(), sample_weight.get(),
+                                          cw.empty() ? nullptr : cw.data(), cw.size()));
+  return detail::take_logs(logs);
+}
+inline std::map<std::string, double> Model::test_on_batch(const Tensor &x, const Tensor &y,
+                                                          const Tensor &sample_weight) {
+  return test_on_batch(std::vector<Tensor>{x}, std::vector<Tensor>{y}, sample_weight);
+}
+inline std::map<std::string, double> Model::test_on_batch(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                                                          const Tensor &sample_weight) {
+  const auto xs = detail::to_list(x), ys = detail::to_list(y);
+  detail::StepLayoutScope scope(detail::layout_of(x, y));
+  kiln_config *logs = nullptr;
+  detail::check(kiln_model_test_on_batch(&logs, get(), xs.get(), ys.get(), sample_weight.get()));
+  return detail::take_logs(logs);
+}
+inline Tensor Model::predict_on_batch(const Tensor &x) {
+  return detail::single_output(predict_on_batch(std::vector<Tensor>{x}), "Model::predict_on_batch");
+}
+inline std::vector<Tensor> Model::predict_on_batch(const std::vector<Tensor> &x) {
+  const auto xs = detail::to_list(x);
+  kiln_tensor_list *out = nullptr;
+  detail::check(kiln_model_predict_on_batch(&out, get(), xs.get()));
+  return detail::take_list(out);
+}
+
+inline Model::StepData Model::unpack_data(const std::vector<Tensor> &data) {
+  const detail::StepLayout layout = detail::step_layout();
+  const size_t nx = layout.num_x > 0 ? static_cast<size_t>(layout.num_x) : 1;
+  if (data.size() < nx)
+    throw Error(KILN_STATUS_INVALID_ARGUMENT, "Model::unpack_data: the batch has " + std::to_string(data.size()) +
+                                                  " tensors; expected at least the " + std::to_string(nx) +
+                                                  " inputs");
+  const size_t rest = data.size() - nx;
+  // Unknown y count (a dataset): as Keras's (x, y, sample_weight) tuple, the last of two or more.
+  const size_t ny = layout.num_y >= 0 ? static_cast<size_t>(layout.num_y) : (rest >= 2 ? rest - 1 : rest);
+  if (rest != ny && rest != ny + 1)
+    throw Error(KILN_STATUS_INVALID_ARGUMENT, "Model::unpack_data: the batch has " + std::to_string(data.size()) +
+                                                  " tensors; expected " + std::to_string(nx) + " inputs, " +
+                                                  std::to_string(ny) + " targets and at most one sample weight");
+  StepData d;
+  d.x.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(nx));
+  d.y.assign(data.begin() + static_cast<std::ptrdiff_t>(nx), data.begin() + static_cast<std::ptrdiff_t>(nx + ny));
+  if (rest == ny + 1) d.sample_weight = data.back();
+  return d;
+}
+
+namespace detail {
+// The default steps' targets: with the y count unknown (a dataset), one y per model output, then
+// optionally a sample weight, as kiln's built-in steps split them.
+inline void split_by_outputs(const std::vector<Tensor> &data, size_t num_outputs, std::vector<Tensor> &y,
+                             Tensor &sample_weight) {
+  if (step_layout().num_y >= 0) return;
+  const size_t nx = step_layout().num_x > 0 ? static_cast<size_t>(step_layout().num_x) : 1;
+  const size_t rest = data.size() - std::min(nx, data.size());
+  if (rest != num_outputs && rest != num_outputs + 1) return;  // compute_loss names the mismatch
+  y.assign(data.begin() + static_cast<std::ptrdiff_t>(nx),
+           data.begin() + static_cast<std::ptrdiff_t>(nx + num_outputs));
+  sample_weight = rest > num_outputs ? data.back() : Tensor();
+}
+}  // namespace detail
+
+inline std::map<std::string, double> Model::train_step(const std::vector<Tensor> &data) {
+  StepData d = unpack_data(data);
+  std::vector<Tensor> y_pred, grads;
+  std::vector<Variable> vars;
+  {
+    GradientTape tape;
+    y_pred = (*this)(d.x, true);
+    detail::split_by_outputs(data, y_pred.size(), d.y, d.sample_weight);
+    const Tensor loss = compute_loss(d.x, d.y, y_pred, d.sample_weight);
+    tape.stop();
+    vars = trainable_variables();
+    grads = tape.gradient(loss, vars);
+  }
+  optimizer().apply_gradients(grads, vars);
+  return compute_metrics(d.x, d.y, y_pred, d.sample_weight);
+}
+
+inline std::map<std::string, double> Model::test_step(const std::vector<Tensor> &data) {
+  StepData d = unpack_data(data);
+  const std::vector<Tensor> y_pred = (*this)(d.x, false);
+  detail::split_by_outputs(data, y_pred.size(), d.y, d.sample_weight);
+  compute_loss(d.x, d.y, y_pred, d.sample_weight);
+  return compute_metrics(d.x, d.y, y_pred, d.sample_weight);
+}
+
+inline Tensor Model::compute_loss(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                                  const std::vector<Tensor> &y_pred, const Tensor &sample_weight) {
+  const auto xs = detail::list_or_null(x), ys = detail::to_list(y), ps = detail::to_list(y_pred);
+  kiln_tensor *out = nullptr;
+  detail::check(kiln_model_compute_loss(&out, get(), xs.get(), ys.get(), ps.get(), sample_weight.get()));
+  return Tensor(out);
+}
+inline Tensor Model::compute_loss(const Tensor &x, const Tensor &y, const Tensor &y_pred,
+                                  const Tensor &sample_weight) {
+  return compute_loss(x.valid() ? std::vector<Tensor>{x} : std::vector<Tensor>{}, std::vector<Tensor>{y},
+                      std::vector<Tensor>{y_pred}, sample_weight);
+}
+inline std::map<std::string, double> Model::compute_metrics(const std::vector<Tensor> &x,
+                                                            const std::vector<Tensor> &y,
+                                                            const std::vector<Tensor> &y_pred,
+                                                            const Tensor &sample_weight) {
+  const auto xs = detail::list_or_null(x), ys = detail::to_list(y), ps = detail::to_list(y_pred);
+  kiln_config *logs = nullptr;
+  detail::check(kiln_model_compute_metrics(&logs, get(), xs.get(), ys.get(), ps.get(), sample_weight.get()));
+  return detail::take_logs(logs);
+}
+inline std::map<std::string, double> Model::compute_metrics(const Tensor &x, const Tensor &y, const Tensor &y_pred,
+                                                            const Tensor &sample_weight) {
+  return compute_metrics(x.valid() ? std::vector<Tensor>{x} : std::vector<Tensor>{}, std::vector<Tensor>{y},
+                         std::vector<Tensor>{y_pred}, sample_weight);
+}
 
 }  // namespace kiln
 

@@ -456,6 +456,70 @@ _SIGS.update({
     "kiln_callback_get_class_name": (_cp, [_H]),
 })
 
+# The training loop (kiln/training.h): options structs, the step-callbacks table, entry points.
+_vpp, _dp = ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_double)
+
+
+class CompileOptions(ctypes.Structure):
+    _fields_ = [("struct_size", _z), ("optimizer", _H), ("optimizer_name", _cp), ("losses", _vpp),
+                ("num_losses", _z), ("loss_names", _ccp), ("num_loss_names", _z), ("loss_weights", _dp),
+                ("num_loss_weights", _z), ("metric_names", _ccp), ("num_metric_names", _z), ("metrics", _vpp),
+                ("num_metrics", _z), ("run_eagerly", _b)]
+
+
+class FitOptions(ctypes.Structure):
+    _fields_ = [("struct_size", _z), ("x", _H), ("y", _H), ("sample_weight", _H), ("dataset", _H),
+                ("num_inputs", _z), ("batch_size", _i64), ("epochs", _i64), ("verbose", _i), ("callbacks", _vpp),
+                ("num_callbacks", _z), ("validation_split", _d), ("validation_x", _H), ("validation_y", _H),
+                ("validation_sample_weight", _H), ("validation_dataset", _H), ("validation_freq", c_int64_p),
+                ("num_validation_freq", _z), ("shuffle", _b), ("class_weight", _dp), ("num_class_weight", _z),
+                ("initial_epoch", _i64), ("steps_per_epoch", _i64), ("validation_steps", _i64),
+                ("validation_batch_size", _i64)]
+
+
+class EvaluateOptions(ctypes.Structure):
+    _fields_ = [("struct_size", _z), ("x", _H), ("y", _H), ("sample_weight", _H), ("dataset", _H),
+                ("num_inputs", _z), ("batch_size", _i64), ("verbose", _i), ("steps", _i64), ("callbacks", _vpp),
+                ("num_callbacks", _z)]
+
+
+class PredictOptions(ctypes.Structure):
+    _fields_ = [("struct_size", _z), ("x", _H), ("dataset", _H), ("num_inputs", _z), ("batch_size", _i64),
+                ("verbose", _i), ("steps", _i64), ("callbacks", _vpp), ("num_callbacks", _z)]
+
+
+# kiln_status *(*)(kiln_config *logs, kiln_layer *model, const kiln_tensor_list *data, void *user_data)
+MODEL_STEP = ctypes.CFUNCTYPE(_ST, _C, _L, _H, ctypes.c_void_p)
+MODEL_STEP_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+class ModelStepCallbacks(ctypes.Structure):
+    _fields_ = [("struct_size", _z), ("train_step", MODEL_STEP), ("test_step", MODEL_STEP),
+                ("destroy", MODEL_STEP_DESTROY)]
+
+
+_SIGS.update({
+    "kiln_compile_options_init": (_ST, [ctypes.POINTER(CompileOptions), _z]),
+    "kiln_model_compile": (_ST, [_L, ctypes.POINTER(CompileOptions)]),
+    "kiln_model_is_compiled": (_b, [_L]),
+    "kiln_model_get_optimizer": (_ST, [_HP, _L]),
+    "kiln_model_set_stop_training": (_ST, [_L, _b]),
+    "kiln_model_get_stop_training": (_b, [_L]),
+    "kiln_model_get_metrics_names": (_ST, [_HP, _L]),
+    "kiln_fit_options_init": (_ST, [ctypes.POINTER(FitOptions), _z]),
+    "kiln_model_fit": (_ST, [_HP, _L, ctypes.POINTER(FitOptions)]),
+    "kiln_evaluate_options_init": (_ST, [ctypes.POINTER(EvaluateOptions), _z]),
+    "kiln_model_evaluate": (_ST, [_HP, _L, ctypes.POINTER(EvaluateOptions)]),
+    "kiln_predict_options_init": (_ST, [ctypes.POINTER(PredictOptions), _z]),
+    "kiln_model_predict": (_ST, [_HP, _L, ctypes.POINTER(PredictOptions)]),
+    "kiln_model_train_on_batch": (_ST, [_HP, _L, _H, _H, _T, _dp, _z]),
+    "kiln_model_test_on_batch": (_ST, [_HP, _L, _H, _H, _T]),
+    "kiln_model_predict_on_batch": (_ST, [_HP, _L, _H]),
+    "kiln_model_set_step_callbacks": (_ST, [_L, ctypes.POINTER(ModelStepCallbacks), ctypes.c_void_p]),
+    "kiln_model_compute_loss": (_ST, [_HP, _L, _H, _H, _H, _T]),
+    "kiln_model_compute_metrics": (_ST, [_HP, _L, _H, _H, _H, _T]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res

@@ -660,8 +660,12 @@ class Layer:
 
 # ---------------------------------------------------------------- models
 
-class Model(Layer):
-    """keras.Model for subclassing: create layers in __init__, write call."""
+from .training import Trainer as _Trainer  # noqa: E402 - keras.Model's compile/fit/evaluate/predict
+
+
+class Model(Layer, _Trainer):
+    """keras.Model for subclassing: create layers in __init__, write call; train with compile / fit
+    (kiln.training.Trainer), or override train_step."""
     _is_model = True
 
     @property

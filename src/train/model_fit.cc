@@ -1,0 +1,439 @@
+// fit, evaluate and predict: the batch sources (tensors sliced into batches, shuffled each pass
+// with kiln's seeded Philox stream; or a dataset of batches), Keras's EpochIterator semantics for
+// steps_per_epoch, and the loops with their callback hooks (Keras 3 backend trainers' fit /
+// evaluate / predict).
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "ops/ops.h"
+#include "train/model_training.h"
+#include "train/model_training_internal.h"
+
+namespace kiln::train {
+
+namespace {
+
+int64_t batch_size_or_default(int64_t b, const char *what, const char *name) {
+  if (b == -1) return 32;
+  if (b <= 0) fail(Code::kInvalidArgument, what, ": ", name, " is ", b, "; expected a positive number (or -1: 32)");
+  return b;
+}
+
+void check_verbose(int verbose, const char *what) {
+  if (verbose < -1 || verbose > 2)
+    fail(Code::kInvalidArgument, what, ": verbose is ", verbose, "; expected -1 (auto), 0, 1 or 2");
+}
+
+void check_steps(int64_t steps, const char *what, const char *name) {
+  if (steps != -1 && steps <= 0)
+    fail(Code::kInvalidArgument, what, ": ", name, " is ", steps, "; expected a positive number (or -1: all)");
+}
+
+// A batch's layout: num_inputs() x components, then the y components (num_y() of them, or -1: one
+// per model output), then optionally a sample weight.
+class BatchSource {
+ public:
+  BatchSource(size_t num_inputs, int64_t num_y) : num_inputs_(num_inputs), num_y_(num_y) {}
+  virtual ~BatchSource() = default;
+  size_t num_inputs() const { return num_inputs_; }
+  int64_t num_y() const { return num_y_; }
+  // The batches of one pass; -1 when unknown.
+  virtual int64_t num_batches() const = 0;
+  // Starts a new pass over the data (shuffled again when shuffling).
+  virtual void begin_pass() = 0;
+  virtual bool next(std::vector<Tensor> *batch) = 0;
+
+ private:
+  size_t num_inputs_;
+  int64_t num_y_;
+};
+
+// Tensors with one number of samples, cut into batches along axis 0 (the last one partial).
+class ArraySource final : public BatchSource {
+ public:
+  ArraySource(std::vector<Tensor> arrays, size_t num_inputs, size_t num_y, int64_t batch_size, bool shuffle)
+      : BatchSource(num_inputs, static_cast<int64_t>(num_y)),
+        arrays_(std::move(arrays)), n_(arrays_.at(0).shape()[0]), batch_size_(batch_size), shuffle_(shuffle) {
+    if (shuffle_) {
+      key_ = global_seed();
+      stream_ = resolve_op_seed(-1);
+    }
+  }
+  int64_t num_batches() const override { return (n_ + batch_size_ - 1) / batch_size_; }
+  void begin_pass() override {
+    pos_ = 0;
+    if (!shuffle_) return;
+    // Fisher-Yates over a fresh Philox counter range per pass: the order depends only on the
+    // seed and the pass number.
+    perm_.resize(static_cast<size_t>(n_));
+    for (int64_t i = 0; i < n_; ++i) perm_[static_cast<size_t>(i)] = i;
+    const Philox rng(key_, stream_);
+    const uint64_t base = pass_++ << 32;
+    for (int64_t i = n_ - 1; i > 0; --i) {
+      const uint64_t r = rng.block(base + static_cast<uint64_t>(i))[0];
+      std::swap(perm_[static_cast<size_t>(i)], perm_[static_cast<size_t>(r % static_cast<uint64_t>(i + 1))]);
+    }
+  }
+  bool next(std::vector<Tensor> *batch) override {
+    if (pos_ >= n_) return false;
+    const int64_t len = std::min(batch_size_, n_ - pos_);
+    batch->clear();
+    Tensor idx;
+    if (shuffle_)
+      idx = Tensor::from_data(DType::kInt64, Shape(std::vector<int64_t>{len}), perm_.data() + pos_,
+                              static_cast<size_t>(len) * sizeof(int64_t));
+    for (const Tensor &a : arrays_) {
+      if (shuffle_) {
+        batch->push_back(ops::gather(a, idx, 0));
+      } else {
+        std::vector<int64_t> begin(static_cast<size_t>(a.rank()), 0), size(static_cast<size_t>(a.rank()), -1);
+        begin[0] = pos_;
+        size[0] = len;
+        batch->push_back(ops::slice(a, begin, size));
+      }
+    }
+    pos_ += len;
+    return true;
+  }
+
+ private:
+  std::vector<Tensor> arrays_;
+  int64_t n_;
+  int64_t batch_size_;
+  bool shuffle_;
+  uint64_t key_ = 0, stream_ = 0, pass_ = 0;
+  std::vector<int64_t> perm_;
+  int64_t pos_ = 0;
+};
+
+// A dataset whose elements are batches. With class_weight, each batch's weights are multiplied in
+// (the model has one output: the element is x comps, y, then optionally a sample weight).
+class DatasetSource final : public BatchSource {
+ public:
+  DatasetSource(data::DatasetPtr ds, size_t num_inputs, std::vector<double> class_weight)
+      : BatchSource(num_inputs, -1), ds_(std::move(ds)), class_weight_(std::move(class_weight)) {}
+  int64_t num_batches() const override {
+    const int64_t c = ds_->cardinality();
+    return c >= 0 ? c : -1;
+  }
+  void begin_pass() override { it_ = ds_->make_iterator(); }
+  bool next(std::vector<Tensor> *batch) override {
+    if (!it_) begin_pass();
+    if (!it_->next(batch)) return false;
+    if (batch->size() <= num_inputs())
+      fail(Code::kInvalidArgument, "fit: a dataset element has ", batch->size(), " component(s) for num_inputs ",
+           num_inputs(), "; expected the x components, then y, then optionally a sample weight");
+    if (!class_weight_.empty()) {
+      std::vector<Tensor> rest = slice_vector(*batch, num_inputs(), batch->size());
+      if (rest.size() > 2)
+        fail(Code::kInvalidArgument, "fit: class_weight needs a model with a single output; the dataset element has ",
+             rest.size(), " target components");
+      const Tensor sw = combined_sample_weight({rest[0]}, rest.size() == 2 ? rest[1] : Tensor(), class_weight_, "fit");
+      batch->resize(num_inputs() + 1);
+      batch->push_back(sw);
+    }
+    return true;
+  }
+
+ private:
+  data::DatasetPtr ds_;
+  std::vector<double> class_weight_;
+  data::IteratorPtr it_;
+};
+
+std::unique_ptr<BatchSource> dataset_source(const data::DatasetPtr &ds, size_t num_inputs,
+                                             std::vector<double> class_weight, const char *what) {
+  if (num_inputs == 0) fail(Code::kInvalidArgument, what, ": num_inputs is 0; expected at least one x component");
+  return std::make_unique<DatasetSource>(ds, num_inputs, std::move(class_weight));
+}
+
+// Keras's EpochIterator: an epoch is one pass over the data, or steps_per_epoch batches that go
+// on where the last epoch stopped (data of known size starts a new pass when it runs out).
+class EpochIterator {
+ public:
+  EpochIterator(BatchSource &src, int64_t steps_per_epoch) : src_(src), steps_(steps_per_epoch) {}
+  int64_t steps() const { return steps_ > 0 ? steps_ : src_.num_batches(); }
+  // Runs body(step, batch) on each batch of the next epoch until stop() after a batch. Returns the
+  // number of steps run; *ran_out is set when data of unknown size ended before steps_per_epoch.
+  template <typename Body, typename Stop>
+  int64_t run_epoch(Body &&body, Stop &&stop, bool *ran_out, const char *what) {
+    std::vector<Tensor> batch;
+    *ran_out = false;
+    int64_t step = 0;
+    if (steps_ <= 0) {
+      src_.begin_pass();
+      while (src_.next(&batch)) {
+        body(step++, batch);
+        if (stop()) break;
+      }
+      if (step == 0) fail(Code::kInvalidArgument, what, ": the data is empty (no batches)");
+      return step;
+    }
+    for (; step < steps_;) {
+      if (!in_pass_) {
+        src_.begin_pass();
+        in_pass_ = true;
+      }
+      if (!src_.next(&batch)) {
+        in_pass_ = false;
+        if (src_.num_batches() < 0 || !seen_any_) {
+          if (!seen_any_) fail(Code::kInvalidArgument, what, ": the data is empty (no batches)");
+          std::cerr << "WARNING: Your input ran out of data; interrupting training. Make sure that your dataset "
+                       "or generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
+                       "use the `.repeat()` function when building your dataset.\n";
+          *ran_out = true;
+          return step;
+        }
+        continue;
+      }
+      seen_any_ = true;
+      body(step++, batch);
+      if (stop()) break;
+    }
+    return step;
+  }
+
+ private:
+  BatchSource &src_;
+  int64_t steps_;
+  bool in_pass_ = false;
+  bool seen_any_ = false;
+};
+
+// Keras's _get_metrics_result_or_logs: the metrics' results when the step's logs name the same
+// metrics, else the step's own logs (a custom train_step's).
+Logs metrics_or_logs(layers::Layer &model, const Logs &logs) {
+  Logs r = metrics_result(model);
+  if (logs.empty()) return r;
+  if (logs.items().size() != r.items().size()) return logs;
+  for (const auto &kv : logs.items())
+    if (!r.contains(kv.first)) return logs;
+  return r;
+}
+
+Logs evaluate_loop(const LayerPtr &model, BatchSource &src, int64_t steps, CallbackList &cbs) {
+  reset_metrics(*model);
+  Logs begin;
+  cbs.on_test_begin(begin);
+  src.begin_pass();
+  std::vector<Tensor> batch;
+  Logs logs;
+  int64_t step = 0;
+  while ((steps < 0 || step < steps) && src.next(&batch)) {
+    Logs b;
+    cbs.on_test_batch_begin(step, b);
+    logs = run_test_step(model, batch, src.num_inputs(), src.num_y());
+    cbs.on_test_batch_end(step, logs);
+    ++step;
+  }
+  if (step == 0) fail(Code::kInvalidArgument, "evaluate: the data is empty (no batches)");
+  logs = metrics_or_logs(*model, logs);
+  cbs.on_test_end(logs);
+  return logs;
+}
+
+bool should_eval(int64_t epoch, const std::vector<int64_t> &freq) {
+  const int64_t e = epoch + 1;  // Keras counts validation epochs from 1
+  if (freq.empty()) return true;
+  if (freq.size() == 1) return e % freq[0] == 0;
+  return std::find(freq.begin(), freq.end(), e) != freq.end();
+}
+
+// Rows [begin, end) of every tensor.
+std::vector<Tensor> rows(const std::vector<Tensor> &v, int64_t begin, int64_t end) {
+  std::vector<Tensor> out;
+  for (const Tensor &t : v) {
+    std::vector<int64_t> b(static_cast<size_t>(t.rank()), 0), s(static_cast<size_t>(t.rank()), -1);
+    b[0] = begin;
+    s[0] = end - begin;
+    out.push_back(ops::slice(t, b, s));
+  }
+  return out;
+}
+
+struct FitData {
+  std::unique_ptr<BatchSource> train, val;
+};
+
+FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions &o, int64_t batch_size) {
+  FitData d;
+  const double split = o.validation_split;
+  if (!(split >= 0.0 && split < 1.0))
+    fail(Code::kInvalidArgument, "fit: validation_split is ", split, "; expected a number in [0, 1)");
+  const bool has_val_arrays = !o.validation_x.empty() || !o.validation_y.empty() || o.validation_sample_weight.defined();
+  if (has_val_arrays && o.validation_dataset)
+    fail(Code::kInvalidArgument, "fit: give validation data either as tensors or as a dataset, not both");
+  const int64_t val_batch = o.validation_batch_size == -1
+                                ? batch_size
+                                : batch_size_or_default(o.validation_batch_size, "fit", "validation_batch_size");
+  if (o.dataset) {
+    if (!o.x.empty() || !o.y.empty() || o.sample_weight.defined())
+      fail(Code::kInvalidArgument, "fit: give the data either as x/y tensors or as a dataset, not both");
+    if (split != 0.0)
+      fail(Code::kInvalidArgument, "fit: validation_split is only supported for tensors, not a dataset; give "
+                                   "validation data instead");
+    if (o.dataset->cardinality() == data::kInfinite && o.steps_per_epoch <= 0)
+      fail(Code::kInvalidArgument, "fit: the dataset is infinite; give steps_per_epoch");
+    d.train = dataset_source(o.dataset, o.num_inputs, o.class_weight, "fit");
+  } else {
+    check_arrays(o.x, o.y, o.sample_weight, "fit", true);
+    check_num_targets(c, o.y.size(), "fit");
+    check_sparse_labels(model, c, o.x, o.y, "fit");
+    const int64_t n = o.x[0].shape()[0];
+    std::vector<Tensor> x = o.x, y = o.y, sw;
+    if (o.sample_weight.defined()) sw.push_back(o.sample_weight);
+    if (split > 0.0 && !has_val_arrays && !o.validation_dataset) {
+      // Keras's train_validation_split: the last fraction, before any shuffling.
+      const auto at = static_cast<int64_t>(std::floor(static_cast<double>(n) * (1.0 - split)));
+      if (at <= 0 || at >= n)
+        fail(Code::kInvalidArgument, "fit: the training data holds ", n,
+             " samples, which is not enough to split into a training and a validation set with validation_split=",
+             split);
+      std::vector<Tensor> vsw = rows(sw, at, n);
+      d.val = std::make_unique<ArraySource>(batch_data(rows(x, at, n), rows(y, at, n), vsw.empty() ? Tensor() : vsw[0]),
+                                            x.size(), y.size(), val_batch, false);
+      x = rows(x, 0, at);
+      y = rows(y, 0, at);
+      sw = rows(sw, 0, at);
+    }
+    const Tensor w = combined_sample_weight(y, sw.empty() ? Tensor() : sw[0], o.class_weight, "fit");
+    d.train = std::make_unique<ArraySource>(batch_data(x, y, w), x.size(), y.size(), batch_size, o.shuffle);
+  }
+  if (o.validation_dataset) {
+    d.val = dataset_source(o.validation_dataset, o.num_inputs, {}, "fit");
+  } else if (has_val_arrays) {
+    check_arrays(o.validation_x, o.validation_y, o.validation_sample_weight, "fit (validation data)", true);
+    check_num_targets(c, o.validation_y.size(), "fit (validation data)");
+    check_sparse_labels(model, c, o.validation_x, o.validation_y, "fit (validation data)");
+    d.val = std::make_unique<ArraySource>(batch_data(o.validation_x, o.validation_y, o.validation_sample_weight),
+                                          o.validation_x.size(), o.validation_y.size(), val_batch, false);
+  }
+  return d;
+}
+
+std::unique_ptr<BatchSource> eval_source(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const Tensor &sw,
+                                         const data::DatasetPtr &ds, size_t num_inputs, int64_t batch_size,
+                                         const char *what, bool need_y) {
+  if (ds) {
+    if (!x.empty() || !y.empty() || sw.defined())
+      fail(Code::kInvalidArgument, what, ": give the data either as x/y tensors or as a dataset, not both");
+    return dataset_source(ds, num_inputs, {}, what);
+  }
+  check_arrays(x, y, sw, what, need_y);
+  return std::make_unique<ArraySource>(batch_data(x, y, sw), x.size(), y.size(), batch_size, false);
+}
+
+}  // namespace
+
+std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
+  KILN_REQUIRE(model != nullptr, "fit: model is null");
+  auto c = compiled_model(*model, "fit");
+  const int64_t batch_size = batch_size_or_default(o.batch_size, "fit", "batch_size");
+  KILN_REQUIRE(o.epochs >= 0, "fit: epochs is ", o.epochs, "; expected >= 0");
+  KILN_REQUIRE(o.initial_epoch >= 0, "fit: initial_epoch is ", o.initial_epoch, "; expected >= 0");
+  check_verbose(o.verbose, "fit");
+  check_steps(o.steps_per_epoch, "fit", "steps_per_epoch");
+  check_steps(o.validation_steps, "fit", "validation_steps");
+  for (int64_t f : o.validation_freq)
+    KILN_REQUIRE(f > 0, "fit: validation_freq holds ", f, "; expected positive epoch numbers (1-based)");
+  FitData d = fit_data(*model, *c, o, batch_size);
+  EpochIterator epochs(*d.train, o.steps_per_epoch);
+  CallbackParams params;
+  params.verbose = o.verbose;
+  params.epochs = o.epochs;
+  params.steps = epochs.steps();
+  CallbackList cbs(o.callbacks, true, o.verbose != 0, model, params);
+  auto state = training_state(*model);
+  state->stop_training = false;
+  Logs begin;
+  cbs.on_train_begin(begin);
+  Logs training_logs;
+  for (int64_t epoch = o.initial_epoch; epoch < o.epochs; ++epoch) {
+    reset_metrics(*model);
+    Logs e;
+    cbs.on_epoch_begin(epoch, e);
+    Logs logs;
+    bool ran_out = false;
+    const int64_t steps = epochs.run_epoch(
+        [&](int64_t step, const std::vector<Tensor> &batch) {
+          Logs b;
+          cbs.on_train_batch_begin(step, b);
+          logs = run_train_step(model, batch, d.train->num_inputs(), d.train->num_y());
+          cbs.on_train_batch_end(step, logs);
+        },
+        [&] { return state->stop_training.load(); }, &ran_out, "fit");
+    if (ran_out) state->stop_training = true;
+    if (steps == 0) break;
+    Logs epoch_logs = metrics_or_logs(*model, logs);
+    if (d.val && should_eval(epoch, o.validation_freq)) {
+      const Logs v = evaluate_loop(model, *d.val, o.validation_steps, cbs);
+      for (const auto &kv : v.items()) epoch_logs.set("val_" + kv.first, kv.second);
+    }
+    cbs.on_epoch_end(epoch, epoch_logs);
+    training_logs = epoch_logs;
+    if (state->stop_training) break;
+  }
+  cbs.on_train_end(training_logs);
+  return cbs.history();
+}
+
+Logs evaluate(const LayerPtr &model, const EvaluateOptions &o) {
+  KILN_REQUIRE(model != nullptr, "evaluate: model is null");
+  auto c = compiled_model(*model, "evaluate");
+  const int64_t batch_size = batch_size_or_default(o.batch_size, "evaluate", "batch_size");
+  check_verbose(o.verbose, "evaluate");
+  check_steps(o.steps, "evaluate", "steps");
+  auto src = eval_source(o.x, o.y, o.sample_weight, o.dataset, o.num_inputs, batch_size, "evaluate", true);
+  if (!o.dataset) {
+    check_num_targets(*c, o.y.size(), "evaluate");
+    check_sparse_labels(*model, *c, o.x, o.y, "evaluate");
+  }
+  CallbackParams params;
+  params.verbose = o.verbose;
+  params.epochs = 1;
+  params.steps = o.steps > 0 ? o.steps : src->num_batches();
+  CallbackList cbs(o.callbacks, false, o.verbose != 0, model, params);
+  return evaluate_loop(model, *src, o.steps, cbs);
+}
+
+std::vector<Tensor> predict(const LayerPtr &model, const PredictOptions &o) {
+  KILN_REQUIRE(model != nullptr, "predict: model is null");
+  const int64_t batch_size = batch_size_or_default(o.batch_size, "predict", "batch_size");
+  check_verbose(o.verbose, "predict");
+  check_steps(o.steps, "predict", "steps");
+  auto src = eval_source(o.x, {}, Tensor(), o.dataset, o.num_inputs, batch_size, "predict", false);
+  CallbackParams params;
+  params.verbose = o.verbose;
+  params.epochs = 1;
+  params.steps = o.steps > 0 ? o.steps : src->num_batches();
+  CallbackList cbs(o.callbacks, false, o.verbose != 0, model, params);
+  Logs begin;
+  cbs.on_predict_begin(begin);
+  src->begin_pass();
+  std::vector<Tensor> batch;
+  std::vector<std::vector<Tensor>> outputs;
+  int64_t step = 0;
+  while ((o.steps < 0 || step < o.steps) && src->next(&batch)) {
+    Logs b;
+    cbs.on_predict_batch_begin(step, b);
+    const std::vector<Tensor> y = (*model)(slice_vector(batch, 0, src->num_inputs()), layers::CallContext{});
+    if (outputs.empty()) outputs.resize(y.size());
+    if (y.size() != outputs.size())
+      fail(Code::kInternal, "predict: the model gave ", y.size(), " outputs after ", outputs.size());
+    for (size_t i = 0; i < y.size(); ++i) outputs[i].push_back(y[i]);
+    Logs e;
+    cbs.on_predict_batch_end(step, e);
+    ++step;
+  }
+  if (step == 0) fail(Code::kInvalidArgument, "predict: the data is empty (no batches)");
+  std::vector<Tensor> out;
+  for (const auto &parts : outputs) out.push_back(parts.size() == 1 ? parts[0] : ops::concat(parts, 0));
+  Logs end;
+  cbs.on_predict_end(end);
+  return out;
+}
+
+}  // namespace kiln::train

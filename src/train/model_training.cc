@@ -1,0 +1,444 @@
+// compile, the built-in train/test steps, compute_loss / compute_metrics and the *_on_batch calls
+// (Keras 3 trainers/trainer.py, trainers/compile_utils.py and the backend trainers' steps).
+#include "train/model_training.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "autodiff/tape.h"
+#include "core/error.h"
+#include "ops/ops.h"
+#include "train/model_training_internal.h"
+
+namespace kiln::train {
+
+namespace {
+
+std::string join(const std::vector<std::string> &names) {
+  std::string s;
+  for (const std::string &n : names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+bool is_accuracy_or_ce(const std::string &id) {
+  return id == "accuracy" || id == "acc" || id == "crossentropy" || id == "ce";
+}
+
+MetricPtr make_loss_tracker() {
+  Config c;
+  c.set("name", std::string("loss"));
+  return create_metric("Mean", c);
+}
+
+// A copy of metric under another name (the per-output metrics of a model with several outputs).
+MetricPtr renamed(const Metric &m, const std::string &name) {
+  Config s = serialize_metric(m);
+  Config config = s.get_config("config");
+  config.set("name", name);
+  s.set("config", config);
+  return deserialize_metric(s);
+}
+
+Tensor as_float32(const Tensor &t) {
+  return t.dtype() != DType::kFloat32 && is_floating(t.dtype()) ? ops::cast(t, DType::kFloat32) : t;
+}
+
+// Keras's CompileMetrics build: the metrics of every output, resolved from the first batch.
+void build_metrics(CompiledModel &c, const std::vector<Tensor> &y, const std::vector<Tensor> &y_pred) {
+  const size_t n = y_pred.size();
+  std::vector<std::vector<MetricPtr>> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Loss *loss = c.losses.empty() ? nullptr : c.losses[c.losses.size() == 1 ? 0 : i].get();
+    const std::string prefix = n > 1 ? "output_" + std::to_string(i + 1) + "_" : "";
+    for (const std::string &id : c.metric_names) {
+      MetricPtr m = resolve_metric(id, loss, y[i].shape().to_vector(), y_pred[i].shape().to_vector());
+      out[i].push_back(prefix.empty() ? m : renamed(*m, prefix + m->name()));
+    }
+    for (const MetricPtr &m : c.metric_objects) out[i].push_back(prefix.empty() ? m : renamed(*m, prefix + m->name()));
+  }
+  c.output_metrics = std::move(out);
+  c.metrics_built = true;
+}
+
+}  // namespace
+
+std::vector<Tensor> slice_vector(const std::vector<Tensor> &v, size_t begin, size_t end) {
+  return std::vector<Tensor>(v.begin() + static_cast<std::ptrdiff_t>(std::min(begin, v.size())),
+                             v.begin() + static_cast<std::ptrdiff_t>(std::min(end, v.size())));
+}
+
+void split_targets(const std::vector<Tensor> &rest, size_t num_outputs, int64_t num_y, std::vector<Tensor> *y,
+                   Tensor *sw, const char *what) {
+  if (num_y >= 0) {
+    const auto ny = static_cast<size_t>(num_y);
+    if (ny != num_outputs)
+      fail(Code::kInvalidArgument, what, ": ", ny, " y tensor(s) for ", num_outputs,
+           " model output(s); expected one y per output");
+    if (rest.size() < ny || rest.size() > ny + 1)
+      fail(Code::kInvalidArgument, what, ": the batch holds ", rest.size(), " target component(s) for ", ny, " y tensor(s)");
+    *y = slice_vector(rest, 0, ny);
+    *sw = rest.size() > ny ? rest.back() : Tensor();
+  } else if (rest.size() == num_outputs) {
+    *y = rest;
+    *sw = Tensor();
+  } else if (rest.size() == num_outputs + 1) {
+    *y = slice_vector(rest, 0, num_outputs);
+    *sw = rest.back();
+  } else {
+    fail(Code::kInvalidArgument, what, ": the model has ", num_outputs, " output(s) but the data holds ",
+         rest.size(), " target component(s); expected ", num_outputs, " y tensor(s), then optionally a sample weight");
+  }
+}
+
+void compile(const LayerPtr &model, const CompileOptions &o) {
+  KILN_REQUIRE(model != nullptr, "compile: model is null");
+  KILN_REQUIRE(o.losses.empty() || o.loss_names.empty(),
+               "compile: give losses either as objects or by name, not both (got ", o.losses.size(), " objects and ",
+               o.loss_names.size(), " names)");
+  auto c = std::make_shared<CompiledModel>();
+  for (const LossPtr &l : o.losses) {
+    KILN_REQUIRE(l != nullptr, "compile: a loss in the list is null");
+    c->losses.push_back(l);
+  }
+  for (const std::string &name : o.loss_names) c->losses.push_back(create_loss(name));
+  if (!o.loss_weights.empty()) {
+    const size_t n = std::max<size_t>(c->losses.size(), 1);
+    if (c->losses.size() > 1 && o.loss_weights.size() != n)
+      fail(Code::kInvalidArgument, "compile: ", o.loss_weights.size(), " loss_weights for ", n,
+           " losses; expected one per loss");
+    for (double w : o.loss_weights)
+      KILN_REQUIRE(std::isfinite(w), "compile: loss_weights holds ", w, "; expected finite numbers");
+    c->loss_weights = o.loss_weights;
+  }
+  for (const std::string &id : o.metric_names) {
+    if (id.empty()) fail(Code::kInvalidArgument, "compile: a metric name is empty");
+    if (!is_accuracy_or_ce(id)) {
+      try {
+        (void)create_metric(id);
+      } catch (const Error &e) {
+        if (e.code() != Code::kNotFound) throw;
+        fail(Code::kNotFound, "compile: unknown metric '", id, "'; known: accuracy, acc, crossentropy, ce, ",
+             join(registered_metrics()));
+      }
+    }
+    c->metric_names.push_back(id);
+  }
+  for (const MetricPtr &m : o.metrics) {
+    KILN_REQUIRE(m != nullptr, "compile: a metric in the list is null");
+    c->metric_objects.push_back(m);
+  }
+  c->run_eagerly = o.run_eagerly;
+  c->loss_tracker = make_loss_tracker();
+  OptimizerPtr opt = o.optimizer;
+  if (!opt) opt = make_optimizer(o.optimizer_name.empty() ? "rmsprop" : o.optimizer_name, Config());
+  c->compiled = true;
+  auto state = training_state(*model);
+  if (auto old = state->compiled) {
+    c->train_step = old->train_step;
+    c->test_step = old->test_step;
+  }
+  state->optimizer = std::move(opt);
+  state->compiled = std::move(c);
+}
+
+bool is_compiled(const layers::Layer &model) {
+  auto state = std::static_pointer_cast<TrainingState>(model.attachment());
+  return state && state->compiled && state->compiled->compiled;
+}
+
+std::shared_ptr<CompiledModel> compiled_model(layers::Layer &model, const char *what) {
+  auto state = training_state(model);
+  if (!state->compiled || !state->compiled->compiled)
+    fail(Code::kFailedPrecondition, what, ": the model '", model.name(),
+         "' is not compiled; call compile() first (give an optimizer and a loss)");
+  return state->compiled;
+}
+
+Tensor compute_loss(const LayerPtr &model, const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                    const std::vector<Tensor> &y_pred, const Tensor &sample_weight) {
+  auto c = compiled_model(*model, "compute_loss");
+  const size_t n = y_pred.size();
+  if (!c->losses.empty()) {
+    if (c->losses.size() > 1 && c->losses.size() != n)
+      fail(Code::kInvalidArgument, "compute_loss: compile gave ", c->losses.size(), " losses but the model has ", n,
+           " outputs; expected one loss, or one per output");
+    if (y.size() != n)
+      fail(Code::kInvalidArgument, "compute_loss: ", y.size(), " y tensor(s) for ", n,
+           " model output(s); expected one per output");
+    if (c->loss_weights.size() > 1 && c->loss_weights.size() != n)
+      fail(Code::kInvalidArgument, "compute_loss: ", c->loss_weights.size(), " loss_weights for ", n,
+           " outputs; expected one per output");
+  }
+  Tensor total;
+  auto add = [&total](const Tensor &t) { total = total.defined() ? ops::add(total, t) : t; };
+  for (size_t i = 0; i < n && !c->losses.empty(); ++i) {
+    KILN_REQUIRE(y[i].defined() && y_pred[i].defined(), "compute_loss: output ", i, " has no y or y_pred");
+    const Loss &loss = *c->losses[c->losses.size() == 1 ? 0 : i];
+    Tensor v = (loss)(y[i], as_float32(y_pred[i]), sample_weight);
+    if (v.rank() > 0) v = ops::sum(v);  // reduction "none": Keras sums the per-sample losses
+    if (!c->loss_weights.empty()) {
+      const double w = c->loss_weights[c->loss_weights.size() == 1 ? 0 : i];
+      if (w != 1.0) v = ops::mul(v, Tensor::scalar(static_cast<float>(w)));
+    }
+    add(v);
+  }
+  for (const Tensor &l : model->losses()) {
+    Tensor v = as_float32(l);
+    add(v.rank() > 0 ? ops::sum(v) : v);
+  }
+  if (!total.defined())
+    fail(Code::kFailedPrecondition, "compute_loss: no loss to compute; give a loss to compile() (the model '",
+         model->name(), "' has no losses of its own either)");
+  c->last_loss = total;
+  int64_t batch = 0;
+  if (!x.empty() && x[0].defined() && x[0].rank() > 0)
+    batch = x[0].shape()[0];
+  else if (!y_pred.empty() && y_pred[0].defined() && y_pred[0].rank() > 0)
+    batch = y_pred[0].shape()[0];
+  c->last_batch_size = batch;
+  c->loss_pending = true;
+  return total;
+}
+
+Logs metrics_result(layers::Layer &model) {
+  auto c = compiled_model(model, "metrics");
+  Logs logs;
+  logs.set("loss", c->loss_tracker->result().item_as_double());
+  for (const auto &per_output : c->output_metrics)
+    for (const MetricPtr &m : per_output) logs.set(m->name(), m->result().item_as_double());
+  return logs;
+}
+
+Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                     const std::vector<Tensor> &y_pred, const Tensor &sample_weight) {
+  (void)x;
+  auto c = compiled_model(*model, "compute_metrics");
+  const bool has_metrics = !c->metric_names.empty() || !c->metric_objects.empty();
+  if (has_metrics && y.size() != y_pred.size())
+    fail(Code::kInvalidArgument, "compute_metrics: ", y.size(), " y tensor(s) for ", y_pred.size(),
+         " model output(s); expected one per output");
+  if (c->loss_pending) {
+    c->loss_pending = false;
+    const float b = static_cast<float>(std::max<int64_t>(c->last_batch_size, 1));
+    c->loss_tracker->update_state_values(c->last_loss, Tensor::scalar(b));
+  }
+  if (has_metrics) {
+    if (!c->metrics_built) build_metrics(*c, y, y_pred);
+    if (c->output_metrics.size() != y_pred.size())
+      fail(Code::kInvalidArgument, "compute_metrics: the metrics were built for ", c->output_metrics.size(),
+           " output(s) but the model gave ", y_pred.size());
+    for (size_t i = 0; i < y_pred.size(); ++i)
+      for (const MetricPtr &m : c->output_metrics[i]) m->update_state(y[i], as_float32(y_pred[i]), sample_weight);
+  }
+  return metrics_result(*model);
+}
+
+void reset_metrics(layers::Layer &model) {
+  auto c = compiled_model(model, "reset_metrics");
+  c->loss_tracker->reset_state();
+  c->loss_pending = false;
+  for (const auto &per_output : c->output_metrics)
+    for (const MetricPtr &m : per_output) m->reset_state();
+  for (const MetricPtr &m : c->metric_objects) m->reset_state();
+}
+
+std::vector<std::string> metrics_names(layers::Layer &model) {
+  auto c = compiled_model(model, "metrics_names");
+  std::vector<std::string> names{"loss"};
+  for (const auto &per_output : c->output_metrics)
+    for (const MetricPtr &m : per_output) names.push_back(m->name());
+  return names;
+}
+
+Logs default_train_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs, int64_t num_y) {
+  auto state = training_state(*model);
+  compiled_model(*model, "train_step");
+  const std::vector<Tensor> x = slice_vector(data, 0, num_inputs);
+  KILN_REQUIRE(!x.empty(), "train_step: the batch has no inputs");
+  std::vector<Tensor> y, y_pred;
+  Tensor sw, loss;
+  std::vector<VariablePtr> vars;
+  std::vector<Tensor> grads;
+  {
+    autodiff::Tape tape(false, true);
+    layers::CallContext ctx;
+    ctx.training = true;
+    y_pred = (*model)(x, ctx);
+    split_targets(slice_vector(data, num_inputs, data.size()), y_pred.size(), num_y, &y, &sw, "train_step");
+    loss = compute_loss(model, x, y, y_pred, sw);
+    tape.stop_recording();
+    vars = model->trainable_variables();
+    if (!vars.empty()) {
+      std::vector<autodiff::GradientSource> sources;
+      sources.reserve(vars.size());
+      for (const VariablePtr &v : vars) sources.emplace_back(*v);
+      grads = tape.gradient(loss, autodiff::GradientSources(std::move(sources)), autodiff::Unconnected::kNone);
+    }
+  }
+  if (!vars.empty()) state->optimizer->apply_gradients(grads, vars);
+  return compute_metrics(model, x, y, y_pred, sw);
+}
+
+Logs default_test_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs, int64_t num_y) {
+  compiled_model(*model, "test_step");
+  const std::vector<Tensor> x = slice_vector(data, 0, num_inputs);
+  KILN_REQUIRE(!x.empty(), "test_step: the batch has no inputs");
+  const std::vector<Tensor> y_pred = (*model)(x, layers::CallContext{});
+  std::vector<Tensor> y;
+  Tensor sw;
+  split_targets(slice_vector(data, num_inputs, data.size()), y_pred.size(), num_y, &y, &sw, "test_step");
+  compute_loss(model, x, y, y_pred, sw);
+  return compute_metrics(model, x, y, y_pred, sw);
+}
+
+Logs run_train_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs, int64_t num_y) {
+  StepFn step = compiled_model(*model, "train_step")->train_step;
+  return step ? step(model, data) : default_train_step(model, data, num_inputs, num_y);
+}
+
+Logs run_test_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs, int64_t num_y) {
+  StepFn step = compiled_model(*model, "test_step")->test_step;
+  return step ? step(model, data) : default_test_step(model, data, num_inputs, num_y);
+}
+
+void set_step_overrides(layers::Layer &model, StepFn train_step, StepFn test_step) {
+  auto state = training_state(model);
+  if (!state->compiled) state->compiled = std::make_shared<CompiledModel>();
+  auto c = state->compiled;
+  c->train_step = std::move(train_step);
+  c->test_step = std::move(test_step);
+}
+
+Tensor class_weight_to_sample_weight(const Tensor &y, const std::vector<double> &class_weight) {
+  KILN_REQUIRE(y.defined() && y.rank() >= 1, "class_weight: y must have a batch dimension; got ",
+               y.defined() ? y.description() : std::string("none"));
+  Tensor ids = y;
+  if (y.rank() > 1) {
+    if (y.shape()[y.rank() - 1] != 1)
+      ids = ops::argmax(y, -1);
+    else
+      ids = y.reshaped(Shape(std::vector<int64_t>{y.shape()[0]}));
+  }
+  const int64_t n = ids.num_elements();
+  std::vector<float> w(static_cast<size_t>(n), 1.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = std::round(ids.item_as_double(i));
+    if (v >= 0 && v < static_cast<double>(class_weight.size()))
+      w[static_cast<size_t>(i)] = static_cast<float>(class_weight[static_cast<size_t>(v)]);
+  }
+  return Tensor::from_data(DType::kFloat32, Shape(std::vector<int64_t>{n}), w.data(), w.size() * sizeof(float));
+}
+
+Tensor combined_sample_weight(const std::vector<Tensor> &y, const Tensor &sample_weight,
+                              const std::vector<double> &class_weight, const char *what) {
+  if (class_weight.empty()) return sample_weight;
+  for (double w : class_weight)
+    KILN_REQUIRE(std::isfinite(w) && w >= 0, what, ": class_weight holds ", w, "; expected finite weights >= 0");
+  if (y.size() != 1)
+    fail(Code::kInvalidArgument, what, ": class_weight needs a model with a single output; got ", y.size(),
+         " y tensors");
+  Tensor cw = class_weight_to_sample_weight(y[0], class_weight);
+  if (!sample_weight.defined()) return cw;
+  Tensor sw = as_float32(sample_weight);
+  if (sw.dtype() != DType::kFloat32) sw = ops::cast(sw, DType::kFloat32);
+  if (sw.rank() > 1 && sw.num_elements() == sw.shape()[0]) sw = sw.reshaped(Shape(std::vector<int64_t>{sw.shape()[0]}));
+  return ops::mul(sw, cw);
+}
+
+void check_arrays(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const Tensor &sample_weight,
+                  const char *what, bool need_y) {
+  if (x.empty()) fail(Code::kInvalidArgument, what, ": no x given; expected one tensor per model input");
+  if (need_y && y.empty()) fail(Code::kInvalidArgument, what, ": no y given; expected one tensor per model output");
+  int64_t n = -1;
+  auto check = [&](const Tensor &t, const std::string &name) {
+    if (!t.defined()) fail(Code::kInvalidArgument, what, ": ", name, " is empty (no tensor)");
+    if (t.rank() < 1) fail(Code::kInvalidArgument, what, ": ", name, " is a scalar; expected a batch dimension");
+    const int64_t m = t.shape()[0];
+    if (n < 0) {
+      n = m;
+    } else if (m != n) {
+      fail(Code::kInvalidArgument, what, ": data cardinality is ambiguous: x[0] has ", n, " samples but ", name,
+           " has ", m, "; every array must hold the same number of samples");
+    }
+  };
+  for (size_t i = 0; i < x.size(); ++i) check(x[i], "x[" + std::to_string(i) + "]");
+  for (size_t i = 0; i < y.size(); ++i) check(y[i], "y[" + std::to_string(i) + "]");
+  if (sample_weight.defined()) check(sample_weight, "sample_weight");
+  if (n == 0) fail(Code::kInvalidArgument, what, ": the data is empty (0 samples)");
+}
+
+void check_num_targets(const CompiledModel &c, size_t num_y, const char *what) {
+  if (c.losses.size() > 1 && num_y != c.losses.size())
+    fail(Code::kInvalidArgument, what, ": ", num_y, " y tensor(s) for ", c.losses.size(),
+         " compiled losses; expected one y per output");
+}
+
+void check_sparse_labels(layers::Layer &model, const CompiledModel &c, const std::vector<Tensor> &x,
+                         const std::vector<Tensor> &y, const char *what) {
+  bool any = false;
+  for (const LossPtr &l : c.losses) any = any || l->class_name() == "SparseCategoricalCrossentropy";
+  if (!any) return;
+  std::vector<layers::PartialShape> out;
+  try {
+    std::vector<layers::PartialShape> in;
+    for (const Tensor &t : x) in.push_back(t.shape().to_vector());
+    out = model.compute_output_shape(in);
+  } catch (const Error &) {
+    return;  // the model cannot tell its output shapes ahead: the loss checks the labels per batch
+  }
+  if (out.size() != y.size()) return;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const Loss &loss = *c.losses[c.losses.size() == 1 ? 0 : i];
+    if (loss.class_name() != "SparseCategoricalCrossentropy" || out[i].empty() || !is_integer(y[i].dtype())) continue;
+    const int64_t classes = out[i].back();
+    if (classes <= 0) continue;
+    const Config config = loss.get_config();
+    const bool has_ignore = config.has("ignore_class") && config.type("ignore_class") == Config::Type::kInt;
+    const int64_t ignore = has_ignore ? config.get_int("ignore_class") : 0;
+    const int64_t n = y[i].num_elements();
+    for (int64_t k = 0; k < n; ++k) {
+      const auto v = static_cast<int64_t>(y[i].item_as_double(k));
+      if ((v < 0 || v >= classes) && !(has_ignore && v == ignore))
+        fail(Code::kInvalidArgument, what, ": y[", i, "] holds label ", v, " at index ", k,
+             "; expected class ids in [0, ", classes, ") for the model's ", classes,
+             " classes (SparseCategoricalCrossentropy)");
+    }
+  }
+}
+
+std::vector<Tensor> batch_data(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const Tensor &sw) {
+  std::vector<Tensor> data = x;
+  data.insert(data.end(), y.begin(), y.end());
+  if (sw.defined()) data.push_back(sw);
+  return data;
+}
+
+Logs train_on_batch(const LayerPtr &model, const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                    const Tensor &sample_weight, const std::vector<double> &class_weight) {
+  KILN_REQUIRE(model != nullptr, "train_on_batch: model is null");
+  auto c = compiled_model(*model, "train_on_batch");
+  check_arrays(x, y, sample_weight, "train_on_batch", true);
+  check_num_targets(*c, y.size(), "train_on_batch");
+  check_sparse_labels(*model, *c, x, y, "train_on_batch");
+  const Tensor sw = combined_sample_weight(y, sample_weight, class_weight, "train_on_batch");
+  reset_metrics(*model);
+  return run_train_step(model, batch_data(x, y, sw), x.size(), static_cast<int64_t>(y.size()));
+}
+
+Logs test_on_batch(const LayerPtr &model, const std::vector<Tensor> &x, const std::vector<Tensor> &y,
+                   const Tensor &sample_weight) {
+  KILN_REQUIRE(model != nullptr, "test_on_batch: model is null");
+  auto c = compiled_model(*model, "test_on_batch");
+  check_arrays(x, y, sample_weight, "test_on_batch", true);
+  check_num_targets(*c, y.size(), "test_on_batch");
+  reset_metrics(*model);
+  return run_test_step(model, batch_data(x, y, sample_weight), x.size(), static_cast<int64_t>(y.size()));
+}
+
+std::vector<Tensor> predict_on_batch(const LayerPtr &model, const std::vector<Tensor> &x) {
+  KILN_REQUIRE(model != nullptr, "predict_on_batch: model is null");
+  check_arrays(x, {}, Tensor(), "predict_on_batch", false);
+  return (*model)(x, layers::CallContext{});
+}
+
+}  // namespace kiln::train

@@ -1,0 +1,506 @@
+/* The training loop through the shared library alone (include/kiln/training.h): the seed's loop
+ * (compile, fit with validation_split and validation_freq, predict, evaluate), the *_on_batch
+ * calls, a dataset, a custom train_step through the step-callbacks table (compute_loss, tape,
+ * apply_gradients, compute_metrics), and NULL / bad input as statuses. Plain C99. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "capi_test_util.h"
+#include "kiln/kiln.h"
+
+#define N 64
+#define F 4
+#define C 3
+
+static float g_x[N * F];
+static int64_t g_y[N];
+
+/* x in [-1, 1); y the class a linear rule picks, so a small model learns it. */
+static void make_problem(void) {
+  uint32_t s = 11;
+  int i;
+  for (i = 0; i < N * F; ++i) {
+    s = s * 1664525u + 1013904223u;
+    g_x[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
+  }
+  for (i = 0; i < N; ++i) {
+    const float *r = &g_x[i * F];
+    float a = r[0] - r[1], b = r[1] + r[2] - r[0], c = r[3] - r[2];
+    g_y[i] = a >= b && a >= c ? 0 : (b >= c ? 1 : 2);
+  }
+}
+
+static kiln_tensor_list *list1(const kiln_tensor *t) {
+  kiln_tensor_list *l = NULL;
+  EXPECT_OK(kiln_tensor_list_create(&l));
+  EXPECT_OK(kiln_tensor_list_append(l, t));
+  return l;
+}
+
+static kiln_tensor *x_tensor(void) {
+  int64_t dims[2] = {N, F};
+  return make(F32, 2, dims, g_x);
+}
+
+static kiln_tensor *y_tensor(void) {
+  int64_t dims[1] = {N};
+  return make(I64, 1, dims, g_y);
+}
+
+static kiln_layer *dense(int64_t units, const char *activation) {
+  kiln_config *c = NULL;
+  kiln_layer *l = NULL;
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_int(c, "units", units));
+  EXPECT_OK(kiln_config_set_string(c, "activation", activation));
+  EXPECT_OK(kiln_layer_create(&l, "Dense", c));
+  kiln_config_free(c);
+  return l;
+}
+
+static kiln_layer *make_model(void) {
+  kiln_layer *m = NULL, *d0 = dense(16, "relu"), *d1 = dense(C, "softmax");
+  EXPECT_OK(kiln_layer_create(&m, "Sequential", NULL));
+  EXPECT_OK(kiln_sequential_add(m, d0));
+  EXPECT_OK(kiln_sequential_add(m, d1));
+  kiln_layer_free(d0);
+  kiln_layer_free(d1);
+  return m;
+}
+
+static kiln_optimizer *adam(double lr) {
+  kiln_config *c = NULL;
+  kiln_optimizer *o = NULL;
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_float(c, "learning_rate", lr));
+  EXPECT_OK(kiln_optimizer_create(&o, "Adam", c));
+  kiln_config_free(c);
+  return o;
+}
+
+static void compile_model(kiln_layer *m, kiln_optimizer *opt) {
+  const char *loss = "sparse_categorical_crossentropy", *metric = "accuracy";
+  kiln_compile_options co;
+  EXPECT_OK(kiln_compile_options_init(&co, sizeof co));
+  co.optimizer = opt;
+  co.loss_names = &loss;
+  co.num_loss_names = 1;
+  co.metric_names = &metric;
+  co.num_metric_names = 1;
+  EXPECT_OK(kiln_model_compile(m, &co));
+}
+
+static double log_value(const kiln_config *logs, const char *key) {
+  double v = -1;
+  EXPECT_OK(kiln_config_get_float(&v, logs, key));
+  return v;
+}
+
+static double evaluate_loss(kiln_layer *m, const kiln_tensor_list *x, const kiln_tensor_list *y, int64_t batch) {
+  kiln_evaluate_options eo;
+  kiln_config *logs = NULL;
+  double loss;
+  EXPECT_OK(kiln_evaluate_options_init(&eo, sizeof eo));
+  eo.x = x;
+  eo.y = y;
+  eo.batch_size = batch;
+  eo.verbose = 0;
+  if (!EXPECT_OK(kiln_model_evaluate(&logs, m, &eo))) return -1;
+  loss = log_value(logs, "loss");
+  CHECK(kiln_config_has(logs, "accuracy"));
+  kiln_config_free(logs);
+  return loss;
+}
+
+/* A user callback counting epochs with validation logs: not in the C API yet (another helper's),
+ * so validation_freq is checked through fit's History callback handle and evaluate. */
+static void test_seed_loop(void) {
+  kiln_layer *m = make_model();
+  kiln_optimizer *opt = adam(0.02), *got = NULL;
+  kiln_tensor_list *x = list1(x_tensor()), *y = list1(y_tensor()), *pred = NULL, *pred1 = NULL;
+  kiln_fit_options fo;
+  kiln_predict_options po;
+  kiln_callback *history = NULL;
+  kiln_config *names = NULL;
+  kiln_tensor *p0 = NULL, *p1 = NULL;
+  int64_t freq[2] = {1, 3}, iterations = 0, pdims[2] = {N, C};
+  double before, after;
+  size_t count = 0;
+
+  kiln_set_seed(3);
+  CHECK(!kiln_model_is_compiled(m));
+  compile_model(m, opt);
+  CHECK(kiln_model_is_compiled(m));
+  EXPECT_OK(kiln_model_get_optimizer(&got, m));
+  CHECK(got != NULL && strcmp(kiln_optimizer_get_class_name(got), "Adam") == 0);
+  before = evaluate_loss(m, x, y, 32);
+
+  EXPECT_OK(kiln_fit_options_init(&fo, sizeof fo));
+  CHECK(fo.batch_size == 32 && fo.epochs == 1 && fo.verbose == -1 && fo.shuffle && fo.num_inputs == 1);
+  CHECK(fo.steps_per_epoch == -1 && fo.validation_steps == -1 && fo.validation_batch_size == -1);
+  fo.x = x;
+  fo.y = y;
+  fo.epochs = 20;
+  fo.batch_size = 16;
+  fo.verbose = 0;
+  fo.validation_split = 0.2;
+  fo.validation_freq = freq;
+  fo.num_validation_freq = 2;
+  EXPECT_OK(kiln_model_fit(&history, m, &fo));
+  CHECK(history != NULL && strcmp(kiln_callback_get_class_name(history), "History") == 0);
+  kiln_callback_free(history);
+  EXPECT_OK(kiln_optimizer_get_iterations(&iterations, got));
+  CHECK(iterations == 20 * 4); /* 51 training samples (the last 13 validate) in batches of 16 */
+  after = evaluate_loss(m, x, y, 32);
+  CHECK(after < 0.7 * before);
+
+  EXPECT_OK(kiln_model_get_metrics_names(&names, m));
+  EXPECT_OK(kiln_config_get_list_size(&count, names, "names"));
+  CHECK(count == 2);
+  kiln_config_free(names);
+
+  EXPECT_OK(kiln_predict_options_init(&po, sizeof po));
+  po.x = x;
+  po.batch_size = 10;
+  po.verbose = 0;
+  EXPECT_OK(kiln_model_predict(&pred, m, &po));
+  EXPECT_OK(kiln_model_predict_on_batch(&pred1, m, x));
+  CHECK(kiln_tensor_list_get_size(pred) == 1);
+  EXPECT_OK(kiln_tensor_list_get(&p0, pred, 0));
+  EXPECT_OK(kiln_tensor_list_get(&p1, pred1, 0));
+  if (p0 && p1 && meta_ok(p0, F32, 2, pdims)) {
+    int i, close = 1;
+    for (i = 0; i < N * C; ++i) close &= fabs(fdata(p0)[i] - fdata(p1)[i]) < 1e-5;
+    CHECK(close);
+  }
+  kiln_tensor_free(p0);
+  kiln_tensor_free(p1);
+  kiln_tensor_list_free(pred);
+  kiln_tensor_list_free(pred1);
+
+  /* evaluate over one batch = test_on_batch */
+  {
+    kiln_config *logs = NULL;
+    EXPECT_OK(kiln_model_test_on_batch(&logs, m, x, y, NULL));
+    if (logs) CHECK(fabs(log_value(logs, "loss") - evaluate_loss(m, x, y, N)) < 1e-6);
+    kiln_config_free(logs);
+    EXPECT_OK(kiln_model_train_on_batch(&logs, m, x, y, NULL, NULL, 0));
+    if (logs) CHECK(log_value(logs, "loss") > 0 && kiln_config_has(logs, "accuracy"));
+    kiln_config_free(logs);
+    EXPECT_OK(kiln_model_train_on_batch(NULL, m, x, y, NULL, NULL, 0));
+  }
+
+  EXPECT_OK(kiln_model_set_stop_training(m, true));
+  CHECK(kiln_model_get_stop_training(m));
+  EXPECT_OK(kiln_model_set_stop_training(m, false));
+  CHECK(!kiln_model_get_stop_training(m));
+
+  kiln_optimizer_free(got);
+  kiln_optimizer_free(opt);
+  kiln_tensor_list_free(x);
+  kiln_tensor_list_free(y);
+  kiln_layer_free(m);
+  release_kept();
+}
+
+static void test_dataset_and_weights(void) {
+  kiln_layer *m = make_model();
+  kiln_tensor_list *xyw = NULL, *x = list1(x_tensor()), *y = list1(y_tensor());
+  kiln_dataset *slices = NULL, *ds = NULL;
+  kiln_fit_options fo;
+  kiln_evaluate_options eo;
+  kiln_config *a = NULL, *b = NULL;
+  float w[N];
+  int64_t wd[1] = {N};
+  double cw[C] = {1.0, 2.0, 0.5};
+  kiln_tensor *wt;
+  int i;
+  for (i = 0; i < N; ++i) w[i] = (float)(i % 3);
+  wt = make(F32, 1, wd, w);
+  compile_model(m, NULL); /* optimizer_name NULL: rmsprop */
+  EXPECT_OK(kiln_tensor_list_create(&xyw));
+  EXPECT_OK(kiln_tensor_list_append(xyw, x_tensor()));
+  EXPECT_OK(kiln_tensor_list_append(xyw, y_tensor()));
+  EXPECT_OK(kiln_tensor_list_append(xyw, wt));
+  EXPECT_OK(kiln_dataset_from_tensor_slices(&slices, xyw, NULL));
+  EXPECT_OK(kiln_dataset_batch(&ds, slices, 16, false));
+
+  /* a dataset with sample weights evaluates as the tensors with those weights */
+  EXPECT_OK(kiln_evaluate_options_init(&eo, sizeof eo));
+  eo.dataset = ds;
+  eo.verbose = 0;
+  EXPECT_OK(kiln_model_evaluate(&a, m, &eo));
+  eo.dataset = NULL;
+  eo.x = x;
+  eo.y = y;
+  eo.sample_weight = wt;
+  EXPECT_OK(kiln_model_evaluate(&b, m, &eo));
+  if (a && b) CHECK(fabs(log_value(a, "loss") - log_value(b, "loss")) < 1e-6);
+  kiln_config_free(a);
+  kiln_config_free(b);
+
+  EXPECT_OK(kiln_fit_options_init(&fo, sizeof fo));
+  fo.dataset = ds;
+  fo.epochs = 2;
+  fo.verbose = 0;
+  fo.class_weight = cw;
+  fo.num_class_weight = C;
+  EXPECT_OK(kiln_model_fit(NULL, m, &fo));
+  fo.validation_split = 0.5;
+  EXPECT_ERROR(kiln_model_fit(NULL, m, &fo), INVALID, "validation_split", "dataset");
+
+  kiln_dataset_free(ds);
+  kiln_dataset_free(slices);
+  kiln_tensor_list_free(xyw);
+  kiln_tensor_list_free(x);
+  kiln_tensor_list_free(y);
+  kiln_layer_free(m);
+  release_kept();
+}
+
+/* A custom train_step as Keras's: forward under a tape, compute_loss, gradients of the
+ * trainable variables, apply_gradients, compute_metrics. */
+struct step_state {
+  int train_calls, test_calls, destroyed;
+};
+
+static kiln_status *my_train_step(kiln_config *logs, kiln_layer *model, const kiln_tensor_list *data, void *ud) {
+  struct step_state *s = (struct step_state *)ud;
+  kiln_tensor *x = NULL, *y = NULL, *loss = NULL, *grads[8] = {0};
+  kiln_tensor_list *xs = NULL, *ys = NULL, *y_pred = NULL;
+  kiln_variable *vars[8] = {0};
+  kiln_optimizer *opt = NULL;
+  kiln_config *m = NULL;
+  kiln_tape *tape = NULL;
+  size_t nv = 0, i;
+  kiln_status *st;
+  s->train_calls++;
+  st = kiln_tensor_list_get(&x, data, 0);
+  if (!st) st = kiln_tensor_list_get(&y, data, 1);
+  if (!st) st = kiln_tensor_list_create(&xs);
+  if (!st) st = kiln_tensor_list_append(xs, x);
+  if (!st) st = kiln_tensor_list_create(&ys);
+  if (!st) st = kiln_tensor_list_append(ys, y);
+  if (!st) st = kiln_tape_create(&tape, false, true);
+  if (!st) st = kiln_layer_call(&y_pred, model, xs, true);
+  if (!st) st = kiln_model_compute_loss(&loss, model, xs, ys, y_pred, NULL);
+  if (!st) st = kiln_tape_stop(tape);
+  if (!st) st = kiln_layer_get_variables(vars, 8, &nv, model, KILN_VARIABLES_TRAINABLE);
+  if (!st && nv > 8) st = kiln_status_create(KILN_STATUS_INTERNAL, "too many variables");
+  if (!st) st = kiln_tape_gradient_variables(grads, tape, loss, (const kiln_variable *const *)vars, nv, KILN_UNCONNECTED_NONE);
+  if (!st) st = kiln_model_get_optimizer(&opt, model);
+  if (!st) st = kiln_optimizer_apply_gradients(opt, (const kiln_tensor *const *)grads, vars, nv);
+  if (!st) st = kiln_model_compute_metrics(&m, model, xs, ys, y_pred, NULL);
+  if (!st) st = kiln_config_update(logs, m);
+  if (!st) st = kiln_config_set_float(logs, "custom", 2.5);
+  for (i = 0; i < nv && i < 8; ++i) {
+    kiln_tensor_free(grads[i]);
+    kiln_variable_free(vars[i]);
+  }
+  kiln_config_free(m);
+  kiln_optimizer_free(opt);
+  kiln_tape_free(tape);
+  kiln_tensor_free(loss);
+  kiln_tensor_list_free(y_pred);
+  kiln_tensor_list_free(xs);
+  kiln_tensor_list_free(ys);
+  kiln_tensor_free(x);
+  kiln_tensor_free(y);
+  return st;
+}
+
+static kiln_status *failing_test_step(kiln_config *logs, kiln_layer *model, const kiln_tensor_list *data, void *ud) {
+  (void)logs;
+  (void)model;
+  (void)data;
+  ((struct step_state *)ud)->test_calls++;
+  return kiln_status_create(KILN_STATUS_OUT_OF_RANGE, "my test step failed");
+}
+
+static void destroy_state(void *ud) { ((struct step_state *)ud)->destroyed++; }
+
+static void test_custom_step(void) {
+  struct step_state s = {0, 0, 0};
+  kiln_model_step_callbacks cb;
+  kiln_layer *m = make_model();
+  kiln_tensor_list *x = list1(x_tensor()), *y = list1(y_tensor());
+  kiln_fit_options fo;
+  kiln_evaluate_options eo;
+  kiln_config *logs = NULL;
+  kiln_optimizer *opt = adam(0.01);
+  int64_t iterations = 0;
+  memset(&cb, 0, sizeof cb);
+  cb.struct_size = sizeof cb;
+  cb.train_step = my_train_step;
+  cb.test_step = failing_test_step;
+  cb.destroy = destroy_state;
+  EXPECT_OK(kiln_model_set_step_callbacks(m, &cb, &s)); /* before compile: kept by compile */
+  compile_model(m, opt);
+  EXPECT_OK(kiln_fit_options_init(&fo, sizeof fo));
+  fo.x = x;
+  fo.y = y;
+  fo.epochs = 2;
+  fo.verbose = 0;
+  EXPECT_OK(kiln_model_fit(NULL, m, &fo));
+  CHECK(s.train_calls == 4);
+  EXPECT_OK(kiln_optimizer_get_iterations(&iterations, opt));
+  CHECK(iterations == 4);
+  EXPECT_OK(kiln_model_train_on_batch(&logs, m, x, y, NULL, NULL, 0));
+  if (logs) CHECK(log_value(logs, "custom") == 2.5 && kiln_config_has(logs, "loss") && kiln_config_has(logs, "accuracy"));
+  kiln_config_free(logs);
+  logs = NULL;
+  EXPECT_OK(kiln_evaluate_options_init(&eo, sizeof eo));
+  eo.x = x;
+  eo.y = y;
+  eo.verbose = 0;
+  EXPECT_ERROR(kiln_model_evaluate(&logs, m, &eo), KILN_STATUS_OUT_OF_RANGE, "test_step", "my test step failed");
+  CHECK(logs == NULL && s.test_calls == 1);
+  CHECK(s.destroyed == 0);
+  EXPECT_OK(kiln_model_set_step_callbacks(m, NULL, NULL)); /* back to the built-in steps */
+  CHECK(s.destroyed == 1);
+  EXPECT_OK(kiln_model_fit(NULL, m, &fo));
+  CHECK(s.train_calls == 5);
+  kiln_optimizer_free(opt);
+  kiln_tensor_list_free(x);
+  kiln_tensor_list_free(y);
+  kiln_layer_free(m);
+  release_kept();
+}
+
+static void test_errors(void) {
+  kiln_layer *m = make_model();
+  kiln_tensor_list *x = list1(x_tensor()), *y = list1(y_tensor()), *short_y = NULL, *bad_y = NULL, *out = NULL;
+  kiln_fit_options fo;
+  kiln_compile_options co;
+  kiln_evaluate_options eo;
+  kiln_predict_options po;
+  kiln_optimizer *opt = NULL;
+  kiln_config *logs = NULL;
+  kiln_callback *h = NULL;
+  kiln_tensor *loss = NULL;
+  int64_t d60[1] = {60}, labels[N];
+  const char *bad_loss = "no_such_loss", *bad_metric = "no_such_metric", *mse = "mse";
+  int i;
+
+  EXPECT_OK(kiln_fit_options_init(&fo, sizeof fo));
+  fo.x = x;
+  fo.y = y;
+  fo.verbose = 0;
+  EXPECT_ERROR(kiln_model_fit(&h, m, &fo), KILN_STATUS_FAILED_PRECONDITION, "compile()", NULL);
+  CHECK(h == NULL);
+  EXPECT_ERROR(kiln_model_train_on_batch(&logs, m, x, y, NULL, NULL, 0), KILN_STATUS_FAILED_PRECONDITION,
+               "compile()", NULL);
+  EXPECT_ERROR(kiln_model_get_optimizer(&opt, m), KILN_STATUS_FAILED_PRECONDITION, "compile()", NULL);
+  CHECK(opt == NULL);
+  EXPECT_ERROR(kiln_model_get_metrics_names(&logs, m), KILN_STATUS_FAILED_PRECONDITION, "compile()", NULL);
+  EXPECT_ERROR(kiln_model_compute_loss(&loss, m, x, y, y, NULL), KILN_STATUS_FAILED_PRECONDITION, "compile()", NULL);
+
+  EXPECT_OK(kiln_compile_options_init(&co, sizeof co));
+  co.loss_names = &bad_loss;
+  co.num_loss_names = 1;
+  EXPECT_ERROR(kiln_model_compile(m, &co), KILN_STATUS_NOT_FOUND, "no_such_loss", "mean_squared_error");
+  co.loss_names = &mse;
+  co.metric_names = &bad_metric;
+  co.num_metric_names = 1;
+  EXPECT_ERROR(kiln_model_compile(m, &co), KILN_STATUS_NOT_FOUND, "no_such_metric", "accuracy");
+  co.num_metric_names = 0;
+  co.optimizer_name = "no_such_optimizer";
+  EXPECT_ERROR(kiln_model_compile(m, &co), KILN_STATUS_NOT_FOUND, "no_such_optimizer", "Adam");
+  CHECK(!kiln_model_is_compiled(m));
+  co.optimizer_name = NULL;
+  co.loss_names = NULL;
+  co.num_loss_names = 1;
+  EXPECT_ERROR(kiln_model_compile(m, &co), INVALID, "loss_names", "NULL");
+  co.struct_size = 3;
+  EXPECT_ERROR(kiln_model_compile(m, &co), INVALID, "struct_size", NULL);
+  EXPECT_ERROR(kiln_compile_options_init(NULL, sizeof co), INVALID, "options", NULL);
+  EXPECT_ERROR(kiln_fit_options_init(&fo, 4), INVALID, "struct_size", NULL);
+
+  compile_model(m, NULL);
+  /* x/y size mismatch names both sizes */
+  {
+    kiln_tensor *ys = make(I64, 1, d60, g_y);
+    short_y = list1(ys);
+  }
+  fo.y = short_y;
+  EXPECT_ERROR(kiln_model_fit(&h, m, &fo), INVALID, "64", "60");
+  /* labels out of range for sparse cross-entropy, before any batch trains */
+  for (i = 0; i < N; ++i) labels[i] = g_y[i];
+  labels[40] = 9;
+  {
+    int64_t dn[1] = {N};
+    bad_y = list1(make(I64, 1, dn, labels));
+  }
+  fo.y = bad_y;
+  EXPECT_ERROR(kiln_model_fit(&h, m, &fo), INVALID, "label 9", "[0, 3)");
+  fo.y = y;
+  fo.validation_split = 1.0;
+  EXPECT_ERROR(kiln_model_fit(&h, m, &fo), INVALID, "validation_split", NULL);
+  fo.validation_split = 0;
+  fo.x = NULL;
+  EXPECT_ERROR(kiln_model_fit(&h, m, &fo), INVALID, "no x", NULL);
+  fo.x = x;
+  fo.num_callbacks = 1;
+  EXPECT_ERROR(kiln_model_fit(&h, m, &fo), INVALID, "callbacks", "NULL");
+  fo.num_callbacks = 0;
+  fo.num_validation_freq = 1;
+  EXPECT_ERROR(kiln_model_fit(&h, m, &fo), INVALID, "validation_freq", "NULL");
+  fo.num_validation_freq = 0;
+  fo.verbose = 7;
+  EXPECT_ERROR(kiln_model_fit(&h, m, &fo), INVALID, "verbose", NULL);
+  CHECK(h == NULL);
+  {
+    int64_t it = -1;
+    EXPECT_OK(kiln_model_get_optimizer(&opt, m));
+    EXPECT_OK(kiln_optimizer_get_iterations(&it, opt));
+    CHECK(it == 0); /* nothing trained */
+    kiln_optimizer_free(opt);
+    opt = NULL;
+  }
+
+  EXPECT_ERROR(kiln_model_fit(&h, NULL, &fo), INVALID, "model", "NULL");
+  EXPECT_ERROR(kiln_model_fit(&h, m, NULL), INVALID, "options", "NULL");
+  EXPECT_ERROR(kiln_model_compile(NULL, &co), INVALID, "model", "NULL");
+  EXPECT_ERROR(kiln_model_evaluate(NULL, m, &eo), INVALID, "out_logs", "NULL");
+  EXPECT_OK(kiln_evaluate_options_init(&eo, sizeof eo));
+  EXPECT_ERROR(kiln_model_evaluate(&logs, m, NULL), INVALID, "options", "NULL");
+  EXPECT_ERROR(kiln_model_evaluate(&logs, m, &eo), INVALID, "no x", NULL);
+  EXPECT_OK(kiln_predict_options_init(&po, sizeof po));
+  EXPECT_ERROR(kiln_model_predict(&out, m, &po), INVALID, "no x", NULL);
+  EXPECT_ERROR(kiln_model_predict(NULL, m, &po), INVALID, "out", "NULL");
+  EXPECT_ERROR(kiln_model_predict_on_batch(&out, m, NULL), INVALID, "x", "NULL");
+  EXPECT_ERROR(kiln_model_train_on_batch(&logs, m, NULL, y, NULL, NULL, 0), INVALID, "x", "NULL");
+  EXPECT_ERROR(kiln_model_train_on_batch(&logs, m, x, y, NULL, NULL, 2), INVALID, "class_weight", "NULL");
+  EXPECT_ERROR(kiln_model_test_on_batch(&logs, m, x, NULL, NULL), INVALID, "y", "NULL");
+  EXPECT_ERROR(kiln_model_compute_loss(NULL, m, x, y, y, NULL), INVALID, "out", "NULL");
+  EXPECT_ERROR(kiln_model_compute_metrics(&logs, m, x, y, NULL, NULL), INVALID, "y_pred", "NULL");
+  EXPECT_ERROR(kiln_model_get_optimizer(NULL, m), INVALID, "out", "NULL");
+  EXPECT_ERROR(kiln_model_set_stop_training(NULL, true), INVALID, "model", "NULL");
+  EXPECT_ERROR(kiln_model_set_step_callbacks(NULL, NULL, NULL), INVALID, "model", "NULL");
+  {
+    kiln_model_step_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.struct_size = 2;
+    EXPECT_ERROR(kiln_model_set_step_callbacks(m, &cb, NULL), INVALID, "struct_size", NULL);
+  }
+  CHECK(!kiln_model_is_compiled(NULL));
+  CHECK(!kiln_model_get_stop_training(NULL));
+  CHECK(logs == NULL && out == NULL && loss == NULL);
+
+  kiln_tensor_list_free(x);
+  kiln_tensor_list_free(y);
+  kiln_tensor_list_free(short_y);
+  kiln_tensor_list_free(bad_y);
+  kiln_layer_free(m);
+  release_kept();
+}
+
+int main(void) {
+  make_problem();
+  test_seed_loop();
+  test_dataset_and_weights();
+  test_custom_step();
+  test_errors();
+  return test_summary();
+}

@@ -1,0 +1,288 @@
+// kiln.hpp's training API: compile / fit (validation_split, validation_freq) / evaluate /
+// predict on a Sequential, the *_on_batch calls, a Model subclass with its own train_step (and
+// one with Keras's default step), fit on a Dataset, the seed's GradientTape loop over a shuffled,
+// batched Dataset with a Mean metric, and bad input as kiln::Error.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+
+#include "hpp_test_util.h"
+#include "kiln/kiln.hpp"
+
+namespace {
+
+using kiln::Dims;
+using kiln::Tensor;
+
+constexpr int64_t kSamples = 40, kFeatures = 4, kClasses = 3;
+
+// A small separable problem: the class is the index of the largest of the first three features.
+struct Problem {
+  Tensor x, y;
+};
+Problem problem(int64_t n = kSamples, int64_t shift = 0) {
+  Tensor x = kiln::testing::sawtooth({n, kFeatures}, 11, 0.2f, shift);
+  std::vector<float> v = x.to_vector<float>();
+  std::vector<int32_t> labels(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const float *row = v.data() + i * kFeatures;
+    labels[size_t(i)] = static_cast<int32_t>(std::max_element(row, row + kClasses) - row);
+  }
+  return {x, Tensor::from_vector(labels, {n})};
+}
+
+kiln::Loss logits_loss() {
+  kiln::losses::SparseCategoricalCrossentropyOptions o;
+  o.from_logits = true;
+  return kiln::losses::SparseCategoricalCrossentropy(o);
+}
+
+kiln::Sequential classifier() {
+  return kiln::Sequential({kiln::layers::Dense(16, "relu"), kiln::layers::Dense(kClasses)});
+}
+
+void expect_code(kiln_status_code code, const std::string &fragment, const std::function<void()> &fn) {
+  try {
+    fn();
+    FAIL() << "expected kiln::Error containing '" << fragment << "'";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(HppTraining, CompileFitWithValidationThenEvaluateAndPredict) {
+  kiln::clear_session();
+  kiln::set_seed(1);
+  Problem p = problem();
+  kiln::Sequential model = classifier();
+  EXPECT_FALSE(model.is_compiled());
+  model.compile(kiln::optimizers::Adam(0.02), logits_loss(), {"accuracy"});
+  EXPECT_TRUE(model.is_compiled());
+  EXPECT_EQ(model.optimizer().class_name(), "Adam");
+
+  kiln::History history = model.fit(
+      p.x, p.y, kiln::FitOptions().with_epochs(4).with_batch_size(8).with_verbose(0).with_validation_split(0.2)
+                    .with_validation_freq({2}));
+  const auto logs = history.history();
+  ASSERT_EQ(logs.at("loss").size(), 4u);
+  ASSERT_EQ(logs.at("accuracy").size(), 4u);
+  // validation_freq {2}: validation after epochs 2 and 4 only.
+  ASSERT_EQ(logs.at("val_loss").size(), 2u);
+  EXPECT_EQ(logs.at("val_accuracy").size(), 2u);
+  EXPECT_LT(logs.at("loss").back(), logs.at("loss").front());
+  EXPECT_EQ(history.epoch().size(), 4u);
+  const std::vector<std::string> names = model.metrics_names();
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names[0], "loss");
+  EXPECT_EQ(names[1], "accuracy");
+
+  std::map<std::string, double> eval = model.evaluate(p.x, p.y, kiln::EvaluateOptions().with_verbose(0));
+  ASSERT_EQ(eval.count("loss"), 1u);
+  ASSERT_EQ(eval.count("accuracy"), 1u);
+  EXPECT_GE(eval["accuracy"], 0.0);
+  EXPECT_LE(eval["accuracy"], 1.0);
+
+  Tensor pred = model.predict(p.x, kiln::PredictOptions().with_batch_size(16).with_verbose(0));
+  EXPECT_EQ(pred.shape(), (Dims{kSamples, kClasses}));
+  // predict stacks the batches: the same as one call of the model.
+  std::vector<float> whole = model(p.x).to_vector<float>(), batched = pred.to_vector<float>();
+  ASSERT_EQ(whole.size(), batched.size());
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_NEAR(whole[i], batched[i], 1e-5f);
+}
+
+TEST(HppTraining, SequentialOneLineCompileAndOnBatchCalls) {
+  kiln::clear_session();
+  kiln::set_seed(2);
+  kiln::Sequential model({kiln::layers::Dense(1)});
+  model.compile("sgd", "mse");
+  Tensor x = kiln::testing::sawtooth({16, 2}, 5, 0.3f);
+  Tensor y = kiln::matmul(x, Tensor::from_vector({1.f, -2.f}, {2, 1}));
+  const double before = model.evaluate(x, y, kiln::EvaluateOptions().with_verbose(0)).at("loss");
+  kiln::History h = model.fit(x, y, kiln::FitOptions().with_epochs(3).with_batch_size(4).with_verbose(0));
+  EXPECT_EQ(h.history().at("loss").size(), 3u);
+  const double after = model.evaluate(x, y, kiln::EvaluateOptions().with_verbose(0)).at("loss");
+  EXPECT_LT(after, before);
+
+  std::map<std::string, double> t = model.train_on_batch(x, y);
+  EXPECT_EQ(t.count("loss"), 1u);
+  std::map<std::string, double> e = model.test_on_batch(x, y, kiln::ones({16}));
+  EXPECT_EQ(e.count("loss"), 1u);
+  EXPECT_EQ(model.predict_on_batch(x).shape(), (Dims{16, 1}));
+  EXPECT_EQ(model.optimizer().class_name(), "SGD");
+
+  EXPECT_FALSE(model.stop_training());
+  model.set_stop_training(true);
+  EXPECT_TRUE(model.stop_training());
+  model.set_stop_training(false);
+
+  // A copy is a handle to the same model, and a Model handle of a Sequential layer trains it too.
+  kiln::Model same(static_cast<const kiln::Layer &>(model));
+  EXPECT_TRUE(same.is_compiled());
+  EXPECT_EQ(same.predict_on_batch(x).shape(), (Dims{16, 1}));
+}
+
+TEST(HppTraining, CompileOptionsWithObjectsAndClassWeight) {
+  kiln::clear_session();
+  kiln::set_seed(3);
+  Problem p = problem(24);
+  kiln::Sequential model = classifier();
+  kiln::CompileOptions c;
+  c.with_optimizer(kiln::optimizers::SGD(0.05))
+      .with_loss(logits_loss())
+      .with_metrics(std::vector<kiln::Metric>{kiln::metrics::SparseCategoricalAccuracy("acc")});
+  model.compile(c);
+  kiln::History h = model.fit(p.x, p.y,
+                              kiln::FitOptions().with_epochs(2).with_verbose(0).with_class_weight({{0, 2.0}, {2, 0.5}})
+                                  .with_validation_data(p.x, p.y).with_shuffle(false));
+  EXPECT_EQ(h.history().at("acc").size(), 2u);
+  EXPECT_EQ(h.history().at("val_acc").size(), 2u);
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "class_weight", [&] {
+    model.fit(p.x, p.y, kiln::FitOptions().with_verbose(0).with_class_weight({{-1, 1.0}}));
+  });
+}
+
+// Keras's custom train_step: its own loop body, with compute_loss / compute_metrics.
+class CountingModel : public kiln::Model {
+ public:
+  CountingModel() : Model("CountingModel") { dense_ = track(kiln::layers::Dense(kClasses)); }
+  int train_steps = 0, test_steps = 0;
+  bool fail = false;
+
+  std::map<std::string, double> train_step(const std::vector<Tensor> &data) override {
+    ++train_steps;
+    if (fail) throw kiln::Error(KILN_STATUS_OUT_OF_RANGE, "CountingModel: told to fail");
+    const Tensor &x = data[0], &y = data[1];
+    kiln::GradientTape tape;
+    Tensor y_pred = (*this)(x, true);
+    Tensor loss = compute_loss(x, y, y_pred);
+    tape.stop();
+    std::vector<kiln::Variable> vars = trainable_variables();
+    optimizer().apply_gradients(tape.gradient(loss, vars), vars);
+    std::map<std::string, double> logs = compute_metrics(x, y, y_pred);
+    logs["steps"] = train_steps;
+    return logs;
+  }
+  std::map<std::string, double> test_step(const std::vector<Tensor> &data) override {
+    ++test_steps;
+    return Model::test_step(data);  // Keras's super().test_step(data)
+  }
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool training) override { return {dense_(x[0], training)}; }
+
+ private:
+  kiln::Layer dense_;
+};
+
+TEST(HppTraining, ModelSubclassWithCustomTrainStep) {
+  kiln::clear_session();
+  kiln::set_seed(4);
+  Problem p = problem(32);
+  CountingModel model;
+  model.compile(kiln::optimizers::Adam(0.05), logits_loss(),
+                std::vector<std::string>{"accuracy"});
+  kiln::History h = model.fit(
+      p.x, p.y, kiln::FitOptions().with_epochs(2).with_batch_size(8).with_verbose(0).with_validation_split(0.25));
+  // 24 training samples in batches of 8, two epochs; validation each epoch through test_step.
+  EXPECT_EQ(model.train_steps, 6);
+  EXPECT_EQ(model.test_steps, 2);
+  const auto logs = h.history();
+  ASSERT_EQ(logs.at("steps").size(), 2u);
+  EXPECT_EQ(logs.at("steps").back(), 6.0);
+  EXPECT_EQ(logs.at("val_loss").size(), 2u);
+  EXPECT_LT(logs.at("loss").back(), logs.at("loss").front() + 1e-9);
+
+  // An exception in train_step stops fit and comes out with its code and message.
+  model.fail = true;
+  expect_code(KILN_STATUS_OUT_OF_RANGE, "told to fail",
+              [&] { model.fit(p.x, p.y, kiln::FitOptions().with_verbose(0)); });
+}
+
+// A Model subclass without its own steps trains with Keras's default train_step.
+class PlainModel : public kiln::Model {
+ public:
+  PlainModel() : Model("PlainModel") {
+    hidden_ = track(kiln::layers::Dense(8, "relu"));
+    out_ = track(kiln::layers::Dense(kClasses));
+  }
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool training) override {
+    return {out_(hidden_(x[0], training), training)};
+  }
+
+ private:
+  kiln::Layer hidden_, out_;
+};
+
+TEST(HppTraining, ModelSubclassWithDefaultStepsAndDataset) {
+  kiln::clear_session();
+  kiln::set_seed(5);
+  Problem p = problem();
+  PlainModel model;
+  model.compile("adam", logits_loss(), std::vector<std::string>{"accuracy"});
+  auto ds = kiln::data::Dataset::from_tensor_slices({p.x, p.y}).shuffle(64, 7).batch(10);
+  kiln::History h = model.fit(ds, kiln::FitOptions().with_epochs(3).with_verbose(0).with_validation_data(ds.take(1)));
+  const auto logs = h.history();
+  ASSERT_EQ(logs.at("loss").size(), 3u);
+  EXPECT_LT(logs.at("loss").back(), logs.at("loss").front());
+  EXPECT_EQ(logs.at("val_accuracy").size(), 3u);
+  std::map<std::string, double> eval = model.evaluate(ds, kiln::EvaluateOptions().with_verbose(0));
+  EXPECT_EQ(eval.count("accuracy"), 1u);
+  std::vector<Tensor> pred = model.predict(ds, kiln::PredictOptions().with_verbose(0));  // x of (x, y)
+  ASSERT_EQ(pred.size(), 1u);
+  EXPECT_EQ(pred[0].shape(), (Dims{kSamples, kClasses}));
+}
+
+// The seed's custom loop: a GradientTape over a shuffled, batched Dataset, a Mean metric of the
+// loss reset every epoch.
+TEST(HppTraining, GradientTapeLoopOverDatasetWithMeanMetric) {
+  kiln::clear_session();
+  kiln::set_seed(6);
+  Problem p = problem();
+  kiln::Sequential model = classifier();
+  kiln::Optimizer opt = kiln::optimizers::Adam(0.02);
+  kiln::Loss loss_fn = logits_loss();
+  kiln::Metric train_loss = kiln::metrics::Mean("train_loss");
+  auto ds = kiln::data::Dataset::from_tensor_slices({p.x, p.y}).shuffle(kSamples, 3).batch(8);
+  std::vector<double> epoch_losses;
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    train_loss.reset_state();
+    for (const kiln::data::Element &batch : ds) {
+      kiln::GradientTape tape;
+      Tensor logits = model(batch[0], true);
+      Tensor loss = loss_fn(batch[1], logits);
+      tape.stop();
+      std::vector<kiln::Variable> vars = model.trainable_variables();
+      opt.apply_gradients(tape.gradient(loss, vars), vars);
+      train_loss.update_state_values(loss);
+    }
+    epoch_losses.push_back(static_cast<double>(train_loss.result().item<float>()));
+  }
+  EXPECT_LT(epoch_losses.back(), epoch_losses.front());
+  EXPECT_EQ(opt.iterations(), 15);
+}
+
+TEST(HppTraining, BadInputIsAnError) {
+  kiln::clear_session();
+  Problem p = problem(10);
+  kiln::Sequential model = classifier();
+  expect_code(KILN_STATUS_FAILED_PRECONDITION, "compile", [&] { model.fit(p.x, p.y); });
+  expect_code(KILN_STATUS_FAILED_PRECONDITION, "compile", [&] { model.optimizer(); });
+  expect_code(KILN_STATUS_NOT_FOUND, "no_such_loss", [&] { model.compile("adam", "no_such_loss"); });
+  expect_code(KILN_STATUS_NOT_FOUND, "no_such_optimizer", [&] { model.compile("no_such_optimizer", "mse"); });
+  EXPECT_FALSE(model.is_compiled());
+  model.compile("adam", logits_loss());
+  Tensor short_y = Tensor::from_vector(std::vector<int32_t>{0, 1, 2}, {3});
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "", [&] { model.fit(p.x, short_y, kiln::FitOptions().with_verbose(0)); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "validation_split", [&] {
+    model.fit(p.x, p.y, kiln::FitOptions().with_verbose(0).with_validation_split(1.5));
+  });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "not a model", [&] { kiln::Model m(kiln::layers::Dense(2)); });
+}
+
+}  // namespace

@@ -1,0 +1,252 @@
+"""Keras's training API through the Python binding: compile / fit (validation_split,
+validation_freq) / evaluate / predict with NumPy and kiln inputs, *_on_batch, fit on a Dataset, a
+Model subclass overriding train_step (and an exception raised there), the seed's GradientTape loop
+over a shuffled, batched Dataset with a Mean metric, and bad input."""
+import unittest
+
+import numpy as np
+
+import kiln
+
+SAMPLES, FEATURES, CLASSES = 40, 4, 3
+
+
+def problem(n=SAMPLES, seed=0):
+    """A separable problem: the class is the index of the largest of the first three features."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, FEATURES)).astype(np.float32)
+    return x, np.argmax(x[:, :CLASSES], axis=1).astype(np.int32)
+
+
+def classifier():
+    return kiln.Sequential([kiln.layers.Dense(16, activation="relu"), kiln.layers.Dense(CLASSES)])
+
+
+def logits_loss():
+    return kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+class CompileFitTest(unittest.TestCase):
+    def setUp(self):
+        kiln.layers.clear_session()
+        kiln.set_seed(1)
+
+    def test_fit_with_validation_then_evaluate_and_predict(self):
+        x, y = problem()
+        model = classifier()
+        self.assertIsNone(model.optimizer)
+        self.assertEqual(model.metrics_names, [])
+        opt = kiln.optimizers.Adam(learning_rate=0.02)
+        model.compile(optimizer=opt, loss=logits_loss(), metrics=["accuracy"])
+        self.assertIs(model.optimizer, opt)
+        history = model.fit(x, y, batch_size=8, epochs=4, verbose=0, validation_split=0.2, validation_freq=2)
+        self.assertIs(model.history, history)
+        h = history.history
+        self.assertEqual(len(h["loss"]), 4)
+        self.assertEqual(len(h["accuracy"]), 4)
+        self.assertEqual(len(h["val_loss"]), 2)  # after epochs 2 and 4
+        self.assertEqual(len(h["val_accuracy"]), 2)
+        self.assertLess(h["loss"][-1], h["loss"][0])
+        self.assertEqual(history.epoch, [0, 1, 2, 3])
+        self.assertEqual(model.metrics_names, ["loss", "accuracy"])
+
+        loss, acc = model.evaluate(x, y, verbose=0)
+        self.assertTrue(0.0 <= acc <= 1.0)
+        logs = model.evaluate(x, y, verbose=0, return_dict=True)
+        self.assertEqual(list(logs), ["loss", "accuracy"])
+        self.assertAlmostEqual(logs["loss"], loss, places=5)
+
+        pred = model.predict(x, batch_size=16, verbose=0)
+        self.assertIsInstance(pred, np.ndarray)
+        self.assertEqual(pred.shape, (SAMPLES, CLASSES))
+        np.testing.assert_allclose(pred, model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+    def test_validation_freq_list_names_epochs(self):
+        x, y = problem()
+        model = classifier()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        h = model.fit(x, y, epochs=3, verbose=0, validation_data=(x[:8], y[:8]), validation_freq=[1, 3]).history
+        self.assertEqual(len(h["val_loss"]), 2)
+        # Keras: a list names epochs even with one entry ([2]: only after epoch 2).
+        h = model.fit(x, y, epochs=3, verbose=0, validation_data=(x[:8], y[:8]), validation_freq=[2]).history
+        self.assertEqual(len(h["val_loss"]), 1)
+
+    def test_kiln_tensors_sample_weight_and_class_weight(self):
+        x, y = problem(24)
+        model = classifier()
+        model.compile(optimizer=kiln.optimizers.SGD(0.05), loss=logits_loss(),
+                      metrics=[kiln.metrics.SparseCategoricalAccuracy(name="acc")])
+        h = model.fit(kiln.constant(x), kiln.constant(y), epochs=2, verbose=0, shuffle=False,
+                      sample_weight=np.ones(24, np.float32), class_weight={0: 2.0, 2: 0.5},
+                      validation_data=(x, y, np.ones(24, np.float32))).history
+        self.assertEqual(len(h["acc"]), 2)
+        self.assertEqual(len(h["val_acc"]), 2)
+
+    def test_sequential_on_batch_and_properties(self):
+        model = kiln.Sequential([kiln.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        self.assertIsInstance(model.optimizer, kiln.optimizers.SGD)
+        x = np.linspace(-1, 1, 32, dtype=np.float32).reshape(16, 2)
+        y = x @ np.array([[1.0], [-2.0]], np.float32)
+        before = model.evaluate(x, y, verbose=0)
+        self.assertIsInstance(before, float)  # only the loss: a float, as Keras
+        model.fit(x, y, epochs=3, batch_size=4, verbose=0)
+        self.assertLess(model.evaluate(x, y, verbose=0), before)
+        self.assertIsInstance(model.train_on_batch(x, y), float)
+        self.assertEqual(list(model.test_on_batch(x, y, sample_weight=np.ones(16, np.float32), return_dict=True)),
+                         ["loss"])
+        self.assertEqual(model.predict_on_batch(x).shape, (16, 1))
+        self.assertFalse(model.stop_training)
+        model.stop_training = True
+        self.assertTrue(model.stop_training)
+        model.stop_training = False
+        self.assertTrue(hasattr(kiln.keras.Model, "fit"))
+
+    def test_fit_on_dataset(self):
+        x, y = problem()
+        ds = kiln.data.Dataset.from_tensor_slices((x, y)).shuffle(64, seed=7).batch(10)
+        model = classifier()
+        model.compile("adam", logits_loss(), ["accuracy"])
+        h = model.fit(ds, epochs=3, verbose=0, validation_data=ds.take(1)).history
+        self.assertEqual(len(h["loss"]), 3)
+        self.assertLess(h["loss"][-1], h["loss"][0])
+        self.assertEqual(len(h["val_accuracy"]), 3)
+        self.assertIn("accuracy", model.evaluate(ds, verbose=0, return_dict=True))
+        pred = model.predict(ds, verbose=0)  # the x of (x, y) elements
+        self.assertEqual(pred.shape, (SAMPLES, CLASSES))
+
+
+class TwoInputs(kiln.Model):
+    """A model subclass with two inputs and Keras's default steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = kiln.layers.Dense(8, activation="relu")
+        self.b = kiln.layers.Dense(CLASSES)
+
+    def call(self, inputs):
+        left, right = inputs
+        return self.b(self.a(left) + self.a(right))
+
+
+class CountingModel(kiln.Model):
+    """Keras's custom train_step: its own step body with compute_loss / compute_metrics."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = kiln.layers.Dense(CLASSES)
+        self.train_steps = self.test_steps = 0
+        self.fail_with = None
+
+    def call(self, x, training=None):
+        return self.dense(x)
+
+    def train_step(self, data):
+        self.train_steps += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+        x, y = data
+        with kiln.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        logs = self.compute_metrics(x, y, y_pred)
+        logs["steps"] = self.train_steps
+        return logs
+
+    def test_step(self, data):
+        self.test_steps += 1
+        return super().test_step(data)
+
+
+class CustomStepTest(unittest.TestCase):
+    def setUp(self):
+        kiln.layers.clear_session()
+        kiln.set_seed(2)
+
+    def test_train_step_override(self):
+        x, y = problem(32)
+        model = CountingModel()
+        model.compile(kiln.optimizers.Adam(0.05), logits_loss(), ["accuracy"])
+        h = model.fit(x, y, batch_size=8, epochs=2, verbose=0, validation_split=0.25).history
+        self.assertEqual(model.train_steps, 6)  # 24 samples in batches of 8, two epochs
+        self.assertEqual(model.test_steps, 2)   # the validation pass of each epoch
+        self.assertEqual(h["steps"][-1], 6.0)
+        self.assertEqual(len(h["val_loss"]), 2)
+        self.assertEqual(model.train_on_batch(x, y, return_dict=True)["steps"], 7.0)
+
+    def test_exception_in_train_step_propagates(self):
+        class Boom(Exception):
+            pass
+
+        x, y = problem(16)
+        model = CountingModel()
+        model.compile("adam", logits_loss())
+        model.fail_with = Boom("from train_step")
+        with self.assertRaises(Boom) as ctx:
+            model.fit(x, y, epochs=1, verbose=0)
+        self.assertIs(ctx.exception, model.fail_with)
+        model.fail_with = None
+        self.assertEqual(len(model.fit(x, y, epochs=1, verbose=0).history["loss"]), 1)  # still usable
+
+    def test_default_steps_with_two_inputs(self):
+        x, y = problem()
+        model = TwoInputs()
+        model.compile("adam", logits_loss(), ["accuracy"])
+        h = model.fit([x, x * 0.5], y, batch_size=10, epochs=3, verbose=0).history
+        self.assertLess(h["loss"][-1], h["loss"][0])
+        self.assertEqual(model.predict([x, x], verbose=0).shape, (SAMPLES, CLASSES))
+
+    def test_gradient_tape_loop_over_dataset_with_mean_metric(self):
+        x, y = problem()
+        model = classifier()
+        opt = kiln.optimizers.Adam(learning_rate=0.02)
+        loss_fn = logits_loss()
+        train_loss = kiln.metrics.Mean(name="train_loss")
+        ds = kiln.data.Dataset.from_tensor_slices((x, y)).shuffle(SAMPLES, seed=3).batch(8)
+        losses = []
+        for _ in range(3):
+            train_loss.reset_state()
+            for xb, yb in ds:
+                with kiln.GradientTape() as tape:
+                    loss = loss_fn(yb, model(xb, training=True))
+                grads = tape.gradient(loss, model.trainable_variables)
+                opt.apply_gradients(zip(grads, model.trainable_variables))
+                train_loss.update_state(loss)
+            losses.append(float(train_loss.result()))
+        self.assertLess(losses[-1], losses[0])
+        self.assertEqual(int(opt.iterations.numpy()), 15)
+
+
+class BadInputTest(unittest.TestCase):
+    def test_errors(self):
+        x, y = problem(10)
+        model = classifier()
+        with self.assertRaises(kiln.errors.FailedPreconditionError):
+            model.fit(x, y, verbose=0)
+        with self.assertRaises(kiln.errors.NotFoundError):
+            model.compile("adam", "no_such_loss")
+        with self.assertRaises(kiln.errors.NotFoundError):
+            model.compile("no_such_optimizer", "mse")
+        with self.assertRaises(kiln.errors.InvalidArgumentError):
+            model.compile("adam", {"out": "mse"})
+        with self.assertRaises(kiln.errors.UnimplementedError):
+            model.compile("adam", lambda t, p: t - p)
+        model.compile("adam", logits_loss())
+        with self.assertRaises(kiln.errors.InvalidArgumentError):
+            model.fit(x, y[:3], verbose=0)
+        with self.assertRaises(kiln.errors.InvalidArgumentError):
+            model.fit(x, y, verbose=0, validation_split=1.5)
+        with self.assertRaises(kiln.errors.InvalidArgumentError):
+            model.fit(x, y, verbose="loud")
+        with self.assertRaises(kiln.errors.InvalidArgumentError):
+            model.fit(x, y, verbose=0, class_weight={-1: 1.0})
+        with self.assertRaises(kiln.errors.InvalidArgumentError):
+            model.fit(kiln.data.Dataset.from_tensor_slices((x, y)).batch(4), y, verbose=0)
+        with self.assertRaises(kiln.errors.InvalidArgumentError):
+            model.fit(x, y, verbose=0, callbacks=["not a callback"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,503 @@
+// Keras's training loop (src/train/model_training.h): fit lowers the loss and fills History,
+// validation_split takes the last fraction, validation_freq, class_weight / sample_weight as
+// Keras weighs them, stop_training, steps_per_epoch, predict batching, evaluate, datasets,
+// determinism, custom steps, and every bad input as a clear error that changes nothing.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "layers/layer.h"
+#include "ops/ops.h"
+#include "test_util.h"
+#include "train/model_training.h"
+
+namespace kiln::train {
+namespace {
+
+using testing::expect_error;
+using testing::make;
+using testing::make_typed;
+
+constexpr int64_t kN = 64, kF = 4, kC = 3;
+
+// x: kN x kF in [-1, 1); y: the class whose column sum of x is largest, so a Dense layer can learn it.
+struct Problem {
+  Tensor x, y;
+  std::vector<float> xs;
+  std::vector<int64_t> ys;
+};
+
+Problem problem(unsigned seed = 3) {
+  Problem p;
+  uint32_t s = seed;
+  for (int64_t i = 0; i < kN * kF; ++i) {
+    s = s * 1664525u + 1013904223u;
+    p.xs.push_back(static_cast<float>(s >> 8) / 8388608.0f - 1.0f);
+  }
+  for (int64_t i = 0; i < kN; ++i) {
+    const float *r = &p.xs[static_cast<size_t>(i * kF)];
+    const float score[3] = {r[0] - r[1], r[1] + r[2] - r[0], r[3] - r[2]};
+    p.ys.push_back(std::max_element(score, score + 3) - score);
+  }
+  p.x = make(Shape{kN, kF}, p.xs);
+  p.y = make_typed<int64_t>(Shape{kN}, p.ys);
+  return p;
+}
+
+LayerPtr dense_model(const std::string &activation = "softmax", const std::string &kernel_regularizer = "") {
+  Config dense;
+  dense.set("units", kC);
+  dense.set("activation", activation);
+  dense.set("kernel_initializer", std::string("glorot_uniform"));
+  if (!kernel_regularizer.empty()) dense.set("kernel_regularizer", kernel_regularizer);
+  Config ser;
+  ser.set("class_name", std::string("Dense"));
+  ser.set("config", dense);
+  Config c;
+  c.set("layers", std::vector<Config>{ser});
+  LayerPtr m = layers::create_layer("Sequential", c);
+  m->build({{-1, kF}});
+  return m;
+}
+
+OptimizerPtr optimizer(const std::string &cls, double lr) {
+  Config c;
+  c.set("learning_rate", lr);
+  return make_optimizer(cls, c);
+}
+
+void compile_default(const LayerPtr &m, OptimizerPtr opt, std::vector<std::string> metrics = {"accuracy"}) {
+  CompileOptions c;
+  c.optimizer = std::move(opt);
+  c.loss_names = {"sparse_categorical_crossentropy"};
+  c.metric_names = std::move(metrics);
+  compile(m, c);
+}
+
+std::vector<std::vector<float>> weights(const LayerPtr &m) {
+  std::vector<std::vector<float>> out;
+  for (const auto &v : m->variables()) {
+    Tensor t = v->value();
+    out.emplace_back(t.data<float>(), t.data<float>() + t.num_elements());
+  }
+  return out;
+}
+
+Tensor rows(const Tensor &t, int64_t begin, int64_t end) {
+  std::vector<int64_t> b(static_cast<size_t>(t.rank()), 0), s(static_cast<size_t>(t.rank()), -1);
+  b[0] = begin;
+  s[0] = end - begin;
+  return ops::slice(t, b, s);
+}
+
+double loss_of(const LayerPtr &m, const Tensor &x, const Tensor &y, const Tensor &sw = Tensor()) {
+  return *test_on_batch(m, {x}, {y}, sw).get("loss");
+}
+
+// Records the hooks fit calls.
+class Recorder : public Callback {
+ public:
+  Recorder() : Callback("Recorder") {}
+  void on_epoch_end(int64_t epoch, Logs &logs) override {
+    epochs.push_back(epoch);
+    val_epochs.push_back(logs.contains("val_loss"));
+  }
+  void on_train_batch_end(int64_t batch, Logs &logs) override {
+    ++batches;
+    batch_logs.push_back(logs);
+    if (stop_at >= 0 && batch == stop_at) training_state(*model())->stop_training = true;
+  }
+  std::vector<int64_t> epochs;
+  std::vector<bool> val_epochs;
+  std::vector<Logs> batch_logs;
+  int64_t batches = 0;
+  int64_t stop_at = -1;
+};
+
+TEST(ModelTraining, FitLowersLossAndFillsHistory) {
+  set_global_seed(1);
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("Adam", 0.05));
+  FitOptions f;
+  f.x = {p.x};
+  f.y = {p.y};
+  f.epochs = 15;
+  f.batch_size = 16;
+  f.verbose = 0;
+  f.validation_split = 0.25;
+  auto h = fit(m, f);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->keys, (std::vector<std::string>{"loss", "accuracy", "val_loss", "val_accuracy"}));
+  const auto &loss = h->history.at("loss");
+  ASSERT_EQ(loss.size(), 15u);
+  EXPECT_LT(loss.back(), 0.6 * loss.front());
+  EXPECT_GT(h->history.at("accuracy").back(), 0.8);
+  EXPECT_EQ(h->epoch.size(), 15u);
+  EXPECT_EQ(metrics_names(*m), (std::vector<std::string>{"loss", "accuracy"}));
+  EXPECT_EQ(training_state(*m)->optimizer->iterations(), 15 * 3);  // 48 training samples / 16
+}
+
+TEST(ModelTraining, ValidationSplitTakesTheLastFraction) {
+  set_global_seed(2);
+  Problem p = problem();
+  std::vector<int64_t> ys = p.ys;
+  for (int64_t i = 48; i < kN; ++i) ys[static_cast<size_t>(i)] = 2;  // the last 25% differ
+  Tensor y = make_typed<int64_t>(Shape{kN}, ys);
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("SGD", 0.0));  // lr 0: the weights stay, so losses are comparable
+  const double train_loss = loss_of(m, rows(p.x, 0, 48), rows(y, 0, 48));
+  const double val_loss = loss_of(m, rows(p.x, 48, kN), rows(y, 48, kN));
+  const double first_loss = loss_of(m, rows(p.x, 0, 16), rows(y, 0, 16));
+  FitOptions f;
+  f.x = {p.x};
+  f.y = {y};
+  f.batch_size = 16;
+  f.verbose = 0;
+  f.validation_split = 0.25;
+  auto h = fit(m, f);
+  EXPECT_NEAR(h->history.at("loss")[0], train_loss, 1e-5);
+  EXPECT_NEAR(h->history.at("val_loss")[0], val_loss, 1e-5);
+  EXPECT_GT(std::fabs(val_loss - first_loss), 1e-3);
+}
+
+TEST(ModelTraining, ValidationFreqIntAndList) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("SGD", 0.01));
+  for (const auto &[freq, expected] :
+       std::vector<std::pair<std::vector<int64_t>, std::vector<bool>>>{
+           {{2}, {false, true, false, true, false}}, {{1, 4}, {true, false, false, true, false}}, {{}, {true, true, true, true, true}}}) {
+    auto rec = std::make_shared<Recorder>();
+    FitOptions f;
+    f.x = {p.x};
+    f.y = {p.y};
+    f.epochs = 5;
+    f.verbose = 0;
+    f.validation_split = 0.25;
+    f.validation_freq = freq;
+    f.callbacks = {rec};
+    auto h = fit(m, f);
+    EXPECT_EQ(rec->val_epochs, expected);
+    size_t n = 0;
+    for (bool b : expected) n += b;
+    EXPECT_EQ(h->history.at("val_loss").size(), n);
+  }
+}
+
+TEST(ModelTraining, SampleAndClassWeightsFollowKerasFormula) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("SGD", 0.0), {});
+  Config none;
+  none.set("reduction", std::string("none"));
+  Tensor per_sample = (*create_loss("sparse_categorical_crossentropy", none))(p.y, (*m)(p.x));
+  std::vector<float> sw(kN);
+  for (int64_t i = 0; i < kN; ++i) sw[static_cast<size_t>(i)] = 0.25f + static_cast<float>(i % 4);
+  const std::vector<double> cw = {1.0, 3.0, 0.5};
+  double expect_sw = 0, expect_cw = 0, expect_both = 0;
+  for (int64_t i = 0; i < kN; ++i) {
+    const double l = per_sample.data<float>()[i], c = cw[static_cast<size_t>(p.ys[static_cast<size_t>(i)])];
+    expect_sw += sw[static_cast<size_t>(i)] * l / kN;
+    expect_cw += c * l / kN;
+    expect_both += sw[static_cast<size_t>(i)] * c * l / kN;
+  }
+  Tensor w = make(Shape{kN}, sw);
+  EXPECT_NEAR(loss_of(m, p.x, p.y, w), expect_sw, 1e-5);
+  auto run = [&](const Tensor &weights, const std::vector<double> &class_weight) {
+    FitOptions f;
+    f.x = {p.x};
+    f.y = {p.y};
+    f.sample_weight = weights;
+    f.class_weight = class_weight;
+    f.batch_size = kN;
+    f.verbose = 0;
+    return fit(m, f)->history.at("loss")[0];
+  };
+  EXPECT_NEAR(run(w, {}), expect_sw, 1e-5);
+  EXPECT_NEAR(run(Tensor(), cw), expect_cw, 1e-5);
+  EXPECT_NEAR(run(w, cw), expect_both, 1e-5);
+  EXPECT_NEAR(*train_on_batch(m, {p.x}, {p.y}, w, cw).get("loss"), expect_both, 1e-5);
+}
+
+TEST(ModelTraining, StopTrainingStopsAfterTheBatchAndResetsAtFitStart) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("SGD", 0.01));
+  auto rec = std::make_shared<Recorder>();
+  rec->stop_at = 1;
+  FitOptions f;
+  f.x = {p.x};
+  f.y = {p.y};
+  f.epochs = 3;
+  f.batch_size = 16;
+  f.verbose = 0;
+  f.callbacks = {rec};
+  auto h = fit(m, f);
+  EXPECT_EQ(rec->batches, 2);
+  EXPECT_EQ(h->epoch, (std::vector<int64_t>{0}));
+  EXPECT_TRUE(training_state(*m)->stop_training.load());
+  rec->stop_at = -1;
+  rec->batches = 0;
+  fit(m, f);  // stop_training is reset at fit start
+  EXPECT_EQ(rec->batches, 12);
+  // Batch logs hold running values: the first batch's loss is that batch's loss.
+  EXPECT_TRUE(rec->batch_logs[0].contains("loss"));
+  EXPECT_TRUE(rec->batch_logs[0].contains("accuracy"));
+}
+
+TEST(ModelTraining, StepsPerEpochAndInitialEpoch) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("SGD", 0.01));
+  auto rec = std::make_shared<Recorder>();
+  FitOptions f;
+  f.x = {p.x};
+  f.y = {p.y};
+  f.epochs = 3;
+  f.batch_size = 16;
+  f.steps_per_epoch = 3;
+  f.initial_epoch = 1;
+  f.verbose = 0;
+  f.callbacks = {rec};
+  auto h = fit(m, f);
+  EXPECT_EQ(rec->batches, 6);
+  EXPECT_EQ(rec->epochs, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(rec->params().steps, 3);
+  EXPECT_EQ(rec->params().epochs, 3);
+  // steps beyond one pass go round the data again
+  f.steps_per_epoch = 6;
+  f.initial_epoch = 0;
+  f.epochs = 1;
+  rec->batches = 0;
+  fit(m, f);
+  EXPECT_EQ(rec->batches, 6);
+}
+
+TEST(ModelTraining, DatasetOfUnknownSizeRunningOutStopsTraining) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("SGD", 0.01));
+  auto ds = data::filter(data::batch(data::from_tensor_slices({p.x, p.y}), 16), [](const data::Element &) { return true; });
+  auto rec = std::make_shared<Recorder>();
+  FitOptions f;
+  f.dataset = ds;
+  f.epochs = 5;
+  f.steps_per_epoch = 3;
+  f.verbose = 0;
+  f.callbacks = {rec};
+  auto h = fit(m, f);
+  EXPECT_EQ(rec->batches, 4);
+  EXPECT_EQ(h->epoch, (std::vector<int64_t>{0, 1}));
+}
+
+TEST(ModelTraining, PredictBatchesEqualOneCall) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  PredictOptions o;
+  o.x = {p.x};
+  o.batch_size = 7;
+  o.verbose = 0;
+  std::vector<Tensor> batched = predict(m, o);
+  std::vector<Tensor> whole = predict_on_batch(m, {p.x});
+  ASSERT_EQ(batched.size(), 1u);
+  EXPECT_EQ(batched[0].shape(), (Shape{kN, kC}));
+  for (int64_t i = 0; i < kN * kC; ++i) EXPECT_NEAR(batched[0].data<float>()[i], whole[0].data<float>()[i], 1e-6);
+  o.steps = 2;
+  EXPECT_EQ(predict(m, o)[0].shape(), (Shape{14, kC}));
+  PredictOptions d;
+  d.dataset = data::batch(data::from_tensor_slices({p.x, p.y}), 10);
+  d.verbose = 0;
+  EXPECT_EQ(predict(m, d)[0].shape(), (Shape{kN, kC}));
+}
+
+TEST(ModelTraining, EvaluateEqualsTestOnBatchOverOneBatch) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("Adam", 0.01));
+  EvaluateOptions e;
+  e.x = {p.x};
+  e.y = {p.y};
+  e.batch_size = kN;
+  e.verbose = 0;
+  Logs a = evaluate(m, e);
+  Logs b = test_on_batch(m, {p.x}, {p.y});
+  ASSERT_EQ(a.items().size(), 2u);
+  EXPECT_NEAR(*a.get("loss"), *b.get("loss"), 1e-6);
+  EXPECT_NEAR(*a.get("accuracy"), *b.get("accuracy"), 1e-6);
+  e.batch_size = 10;  // batches weighted by their size: the same mean
+  EXPECT_NEAR(*evaluate(m, e).get("loss"), *b.get("loss"), 1e-5);
+}
+
+TEST(ModelTraining, DatasetInputWithSampleWeights) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("SGD", 0.0));
+  std::vector<float> sw(kN);
+  for (int64_t i = 0; i < kN; ++i) sw[static_cast<size_t>(i)] = static_cast<float>(i % 3);
+  Tensor w = make(Shape{kN}, sw);
+  EvaluateOptions e;
+  e.dataset = data::batch(data::from_tensor_slices({p.x, p.y, w}), 16);
+  e.verbose = 0;
+  EvaluateOptions a;
+  a.x = {p.x};
+  a.y = {p.y};
+  a.sample_weight = w;
+  a.verbose = 0;
+  EXPECT_NEAR(*evaluate(m, e).get("loss"), *evaluate(m, a).get("loss"), 1e-6);
+  FitOptions f;
+  f.dataset = e.dataset;
+  f.validation_dataset = data::batch(data::from_tensor_slices({p.x, p.y}), 32);
+  f.epochs = 2;
+  f.verbose = 0;
+  auto h = fit(m, f);
+  EXPECT_NEAR(h->history.at("loss")[0], *evaluate(m, a).get("loss"), 1e-5);
+  EXPECT_EQ(h->history.at("val_loss").size(), 2u);
+}
+
+TEST(ModelTraining, SameSeedGivesBitIdenticalWeights) {
+  Problem p = problem();
+  auto run = [&] {
+    set_global_seed(42);
+    LayerPtr m = dense_model();
+    compile_default(m, optimizer("Adam", 0.01));
+    FitOptions f;
+    f.x = {p.x};
+    f.y = {p.y};
+    f.epochs = 3;
+    f.batch_size = 8;
+    f.verbose = 0;
+    f.validation_split = 0.2;
+    fit(m, f);
+    return weights(m);
+  };
+  auto a = run(), b = run();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(0, std::memcmp(a[i].data(), b[i].data(), a[i].size() * sizeof(float))) << "variable " << i;
+}
+
+TEST(ModelTraining, ShuffleChangesTheBatches) {
+  Problem p = problem();
+  auto run = [&](bool shuffle) {
+    set_global_seed(5);
+    LayerPtr m = dense_model();
+    compile_default(m, optimizer("SGD", 0.1));
+    FitOptions f;
+    f.x = {p.x};
+    f.y = {p.y};
+    f.batch_size = 8;
+    f.shuffle = shuffle;
+    f.verbose = 0;
+    fit(m, f);
+    return weights(m);
+  };
+  EXPECT_NE(run(true), run(false));
+}
+
+TEST(ModelTraining, ComputeLossAddsRegularizationAndCastsToFloat32) {
+  Problem p = problem();
+  LayerPtr m = dense_model("softmax", "l2");
+  compile_default(m, optimizer("SGD", 0.0), {});
+  std::vector<Tensor> y_pred = (*m)(std::vector<Tensor>{p.x});
+  const double plain = (*create_loss("sparse_categorical_crossentropy"))(p.y, y_pred[0]).item_as_double();
+  Tensor total = compute_loss(m, {p.x}, {p.y}, y_pred);
+  EXPECT_EQ(total.dtype(), DType::kFloat32);
+  EXPECT_GT(total.item_as_double(), plain + 1e-4);
+  Tensor bf = compute_loss(m, {p.x}, {p.y}, {ops::cast(y_pred[0], DType::kBFloat16)});
+  EXPECT_EQ(bf.dtype(), DType::kFloat32);
+  EXPECT_NEAR(bf.item_as_double(), total.item_as_double(), 2e-2);
+}
+
+TEST(ModelTraining, CustomTrainStepReplacesTheBuiltIn) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  int calls = 0;
+  set_step_overrides(  // before compile: kept by compile
+      *m,
+      [&](const LayerPtr &model, const std::vector<Tensor> &data) {
+        ++calls;
+        EXPECT_EQ(data.size(), 2u);
+        Logs l = default_train_step(model, data, 1);
+        l.set("custom", 1.5);
+        return l;
+      },
+      {});
+  compile_default(m, optimizer("SGD", 0.1));
+  FitOptions f;
+  f.x = {p.x};
+  f.y = {p.y};
+  f.epochs = 2;
+  f.verbose = 0;
+  auto h = fit(m, f);
+  EXPECT_EQ(calls, 4);
+  EXPECT_EQ(h->history.at("custom"), (std::vector<double>{1.5, 1.5}));
+}
+
+TEST(ModelTraining, BadInputIsAClearErrorThatChangesNothing) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  FitOptions f;
+  f.x = {p.x};
+  f.y = {p.y};
+  f.verbose = 0;
+  expect_error([&] { fit(m, f); }, Code::kFailedPrecondition, {"compile()"});
+  expect_error([&] { evaluate(m, EvaluateOptions{}); }, Code::kFailedPrecondition, {"compile()"});
+  expect_error([&] { train_on_batch(m, {p.x}, {p.y}); }, Code::kFailedPrecondition, {"compile()"});
+  CompileOptions bad;
+  bad.loss_names = {"no_such_loss"};
+  expect_error([&] { compile(m, bad); }, Code::kNotFound, {"no_such_loss", "mean_squared_error"});
+  bad.loss_names = {"mse"};
+  bad.metric_names = {"no_such_metric"};
+  expect_error([&] { compile(m, bad); }, Code::kNotFound, {"no_such_metric", "accuracy"});
+  bad.metric_names = {};
+  bad.optimizer_name = "no_such_optimizer";
+  expect_error([&] { compile(m, bad); }, Code::kNotFound, {"no_such_optimizer", "Adam"});
+  EXPECT_FALSE(is_compiled(*m));
+
+  compile_default(m, optimizer("Adam", 0.1));
+  const OptimizerPtr opt = training_state(*m)->optimizer;
+  const auto before = weights(m);
+  FitOptions g = f;
+  g.y = {rows(p.y, 0, 60)};
+  expect_error([&] { fit(m, g); }, Code::kInvalidArgument, {"64", "60"});
+  g = f;
+  g.y = {p.y, p.y};
+  expect_error([&] { fit(m, g); }, Code::kInvalidArgument, {"2 y tensor(s) for 1 model output"});
+  std::vector<int64_t> ys = p.ys;
+  ys[50] = 7;
+  g = f;
+  g.y = {make_typed<int64_t>(Shape{kN}, ys)};
+  expect_error([&] { fit(m, g); }, Code::kInvalidArgument, {"7"});
+  expect_error([&] { train_on_batch(m, {p.x}, g.y); }, Code::kInvalidArgument, {"7"});
+  for (double split : {1.0, -0.1, 1.5}) {
+    g = f;
+    g.validation_split = split;
+    expect_error([&] { fit(m, g); }, Code::kInvalidArgument, {"validation_split"});
+  }
+  g = FitOptions();
+  g.dataset = data::batch(data::from_tensor_slices({p.x, p.y}), 16);
+  g.validation_split = 0.2;
+  expect_error([&] { fit(m, g); }, Code::kInvalidArgument, {"validation_split", "dataset"});
+  g = f;
+  g.x = {rows(p.x, 0, 0)};
+  g.y = {rows(p.y, 0, 0)};
+  expect_error([&] { fit(m, g); }, Code::kInvalidArgument, {"empty"});
+  g = f;
+  g.batch_size = 0;
+  expect_error([&] { fit(m, g); }, Code::kInvalidArgument, {"batch_size"});
+  expect_error([&] { predict(m, PredictOptions{}); }, Code::kInvalidArgument, {"no x"});
+  // Two losses for a one-output model.
+  CompileOptions two;
+  two.loss_names = {"mse", "mse"};
+  compile(m, two);
+  expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"1 y tensor", "2 compiled losses"});
+  EXPECT_EQ(weights(m), before);
+  EXPECT_EQ(opt->iterations(), 0);
+}
+
+}  // namespace
+}  // namespace kiln::train
