@@ -30,7 +30,7 @@ typedef struct demo_args {
 } demo_args;
 
 static demo_args parse_args(int argc, char **argv) {
-  demo_args a = {3, 60000, 10000, NULL};
+  demo_args a = {4, 60000, 10000, NULL};
   int i;
   for (i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--epochs") == 0) a.epochs = atoi(argv[i + 1]);
@@ -165,13 +165,6 @@ static void print_predictions(const kiln_tensor *logits, const kiln_tensor *y, i
   for (i = 0; i < n && i < kiln_tensor_get_num_elements(classes); ++i)
     printf("test image %lld: predicted %-11s (true: %s)\n", (long long)i, kClassNames[p[i]], kClassNames[truth[i]]);
   kiln_tensor_free(classes);
-}
-
-/* The float value of a one-element float32 tensor, which this frees. */
-static float take_float(kiln_tensor *t) {
-  float v = *(const float *)kiln_tensor_get_data(t);
-  kiln_tensor_free(t);
-  return v;
 }
 
 #endif /* KILN_EXAMPLES_FASHION_MNIST_COMMON_H */

@@ -20,7 +20,7 @@ inline const char *const kClassNames[10] = {"T-shirt/top", "Trouser", "Pullover"
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 struct Args {
-  int epochs = 3;
+  int epochs = 4;
   int64_t train_samples = 60000, test_samples = 10000;
   std::string data_dir;  // "": Debian's /usr/share/datasets/fashion-mnist
 };

@@ -20,7 +20,7 @@ CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--epochs", type=int, default=4)
 parser.add_argument("--train-samples", type=int, default=60000)
 parser.add_argument("--test-samples", type=int, default=10000)
 parser.add_argument("--data-dir", default=None)
