@@ -17,11 +17,12 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from peer_util import summary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -104,9 +105,8 @@ def torch_w6(python, library_path):
     return {"seconds": wall, "train_seconds": float(m.group(1)), "accuracy": float(m.group(2)), "rss": rss}
 
 
-def summary(rounds, key="median", lo="min", hi="max"):
-    return (statistics.median(r[key] for r in rounds), min(r[lo] for r in rounds), max(r[hi] for r in rounds),
-            max(r["rss"] for r in rounds))
+def summary_rss(rounds, key="median", lo="min", hi="max"):
+    return summary(rounds, key, lo, hi) + (max(r["rss"] for r in rounds),)
 
 
 def cell(s, fmt):
@@ -162,19 +162,19 @@ def main():
     print("\n%d round(s), interleaved, 2 threads; load average now %.1f" % (args.rounds, os.getloadavg()[0]))
     print("%-34s %-30s %-30s %-6s %-9s %-9s" % ("workload", "kiln median [range]", "torch median [range]", "ratio",
                                                "kiln RSS", "torch RSS"))
-    ts = summary(t3) if t3 else None
+    ts = summary_rss(t3) if t3 else None
     for name, label in (("BM_KilnW3TapeStep", "W3 step, GradientTape (ms)"),
                         ("BM_KilnW3TrainOnBatch", "W3 step, train_on_batch (ms)")):
         if k3[name]:
-            ks = summary(k3[name])
+            ks = summary_rss(k3[name])
             print("%-34s %-30s %-30s %-6s %-9s %-9s" % (label, cell(ks, "%.3f"), cell(ts, "%.3f"),
                                                        "%.2f" % (ks[0] / ts[0]) if ts else "-", "%.0f MiB" % ks[3],
                                                        "%.0f MiB" % ts[3] if ts else "-"))
     if k6:
         for r in k6 + t6:
             r["lo"] = r["hi"] = r["seconds"]
-        ks = summary(k6, "seconds", "lo", "hi")
-        tw = summary(t6, "seconds", "lo", "hi") if t6 else None
+        ks = summary_rss(k6, "seconds", "lo", "hi")
+        tw = summary_rss(t6, "seconds", "lo", "hi") if t6 else None
         print("%-34s %-30s %-30s %-6s %-9s %-9s" % ("W6 Fashion-MNIST, 5 epochs (s)", cell(ks, "%.1f"), cell(tw, "%.1f"),
                                                    "%.2f" % (ks[0] / tw[0]) if tw else "-", "%.0f MiB" % ks[3],
                                                    "%.0f MiB" % tw[3] if tw else "-"))

@@ -15,24 +15,15 @@ the fair configuration (OpenMP OpenBLAS, malloc thresholds, OPENBLAS_CORETYPE)."
 import argparse
 import gzip
 import os
-import statistics
 import struct
 import sys
 import time
 
+from peer_util import loaded_blas, step_line, time_steps
+
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
-
-
-def loaded_blas():
-    """The BLAS library this process loaded (Debian's torch calls whichever libblas.so.3 is found)."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if os.path.basename(line.split()[-1]).startswith("libblas")}
-    except OSError:
-        return "unknown"
-    return ",".join(os.path.realpath(p) for p in sorted(paths)) or "none"
 
 
 def mlp(torch):
@@ -70,16 +61,7 @@ def w3(torch, args):
         loss.backward()
         optimizer.step()
 
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1e3)
-    print("torch w3 step ms: median %.4f min %.4f max %.4f steps %d threads %d torch %s blas %s"
-          % (statistics.median(times), min(times), max(times), len(times), torch.get_num_threads(),
-             torch.__version__, loaded_blas()))
+    print(step_line("w3", time_steps(step, args.warmup, args.steps), torch))
 
 
 def w6(torch, args):

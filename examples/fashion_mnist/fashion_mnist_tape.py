@@ -6,45 +6,17 @@ SparseCategoricalAccuracy, both reset every epoch; then the test accuracy and a 
 
 The data comes from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist); without it
 the program says so and exits 77 (ctest's "skipped")."""
-import argparse
-import sys
 import time
-
-import numpy as np
 
 import kiln
 from kiln import keras
-from kiln.errors import NotFoundError
 
-CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+from fashion_mnist_common import build_model, load, parse_args, print_predictions
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--epochs", type=int, default=4)
-parser.add_argument("--train-samples", type=int, default=60000)
-parser.add_argument("--test-samples", type=int, default=10000)
-parser.add_argument("--data-dir", default=None)
-args = parser.parse_args()
-
-try:
-    (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data(args.data_dir)
-except NotFoundError as e:
-    print("Fashion-MNIST not found (%s): install Debian's dataset-fashion-mnist; skipping" % e)
-    sys.exit(77)
-x_train = (x_train[:args.train_samples].astype("float32") / 255.0)[..., None]
-y_train = y_train[:args.train_samples].astype("int32")
-x_test = (x_test[:args.test_samples].astype("float32") / 255.0)[..., None]
-y_test = y_test[:args.test_samples].astype("int32")
-
+args = parse_args(__doc__.split("\n\n")[0])
+(x_train, y_train), (x_test, y_test) = load(args)
 kiln.set_seed(42)
-layers = keras.layers
-model = keras.Sequential([
-    layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
-    layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
-    layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10),
-])
-model.build((None, 28, 28, 1))
-model.summary()
+model = build_model()
 
 optimizer = keras.optimizers.Adam(1e-3)
 loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -78,5 +50,4 @@ for x, y in kiln.data.Dataset.from_tensor_slices((x_test, y_test)).batch(1000):
     test_accuracy.update_state(y, logits)
     first_logits = logits if first_logits is None else first_logits
 print("test accuracy: %.4f (%d images)" % (test_accuracy.result().item(), len(y_test)))
-for i, p in enumerate(np.argmax(first_logits.numpy(), axis=-1)[:5]):
-    print("test image %d: predicted %-11s (true: %s)" % (i, CLASS_NAMES[p], CLASS_NAMES[y_test[i]]))
+print_predictions(first_logits, y_test)
