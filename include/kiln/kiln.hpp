@@ -3104,15 +3104,6 @@ class Callback : public detail::handle<kiln_callback> {
   std::string class_name() const { return kiln_callback_get_class_name(get()); }
 };
 
-// TEMP-HISTORY-STUB: removed when main's kiln::History lands.
-class History : public Callback {
- public:
-  History() = default;
-  explicit History(kiln_callback *h) noexcept : Callback(h) {}
-  std::map<std::string, std::vector<double>> history() const { throw Error(KILN_STATUS_UNIMPLEMENTED, "stub"); }
-  std::vector<int64_t> epoch() const { throw Error(KILN_STATUS_UNIMPLEMENTED, "stub"); }
-};
-
 // ---------------------------------------------------------------------------------------------
 // Training (kiln/training.h): compile, fit, evaluate, predict and the overridable steps of
 // kiln::Model (declared in the Model class above).

@@ -202,6 +202,19 @@ TEST(HppTraining, ModelSubclassWithCustomTrainStep) {
               [&] { model.fit(p.x, p.y, kiln::FitOptions().with_verbose(0)); });
 }
 
+TEST(HppTraining, StepOfADestroyedSubclassObjectIsAnError) {
+  kiln::clear_session();
+  Problem p = problem(8);
+  kiln::Model handle;
+  {
+    CountingModel model;
+    model.compile("sgd", logits_loss());
+    handle = model;  // another handle to the same C model, which outlives the C++ object
+  }
+  expect_code(KILN_STATUS_FAILED_PRECONDITION, "destroyed",
+              [&] { handle.fit(p.x, p.y, kiln::FitOptions().with_verbose(0)); });
+}
+
 // A Model subclass without its own steps trains with Keras's default train_step.
 class PlainModel : public kiln::Model {
  public:

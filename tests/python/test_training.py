@@ -190,6 +190,23 @@ class CustomStepTest(unittest.TestCase):
         model.fail_with = None
         self.assertEqual(len(model.fit(x, y, epochs=1, verbose=0).history["loss"]), 1)  # still usable
 
+    def test_exception_in_call_during_fit_propagates(self):
+        class Broken(kiln.Model):
+            def __init__(self):
+                super().__init__()
+                self.dense = kiln.layers.Dense(CLASSES)
+
+            def call(self, x):
+                if x.shape[0] == 3:
+                    raise KeyError("a batch of 3")
+                return self.dense(x)
+
+        x, y = problem(11)
+        model = Broken()
+        model.compile("sgd", logits_loss())
+        with self.assertRaises(KeyError):
+            model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)  # the last batch has 3
+
     def test_default_steps_with_two_inputs(self):
         x, y = problem()
         model = TwoInputs()

@@ -160,11 +160,12 @@ def _outputs(tensors, single_if_one=True):
 
 
 def _verbose(v):
-    if v == "auto" or v is None:
+    """Keras's verbose: "auto" (-1: a progress bar on a terminal, else a line per epoch), 0, 1, 2."""
+    if isinstance(v, str) and v == "auto" or v is None:
         return -1
-    if isinstance(v, bool) or not isinstance(v, int) or v not in (0, 1, 2):
+    if isinstance(v, str) or v not in (0, 1, 2):
         raise InvalidArgumentError("verbose must be 'auto', 0, 1 or 2; got %r" % (v,))
-    return v
+    return int(v)
 
 
 def _optional_int(v, what, default=-1):
