@@ -34,4 +34,16 @@ const char *kiln_callback_get_class_name(const kiln_callback *callback) {
   return callback ? callback->callback->class_name().c_str() : nullptr;
 }
 
+kiln_status *kiln_callback_get_history(kiln_config **out, const kiln_callback *callback) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(callback, __func__, "callback");
+  auto *history = dynamic_cast<const kiln::train::History *>(callback->callback.get());
+  if (!history)
+    kiln::fail(kiln::Code::kFailedPrecondition, __func__, ": callback is a ", callback->callback->class_name(),
+               "; expected a History (the callback fit returns)");
+  *out = new kiln_config{history->record()};
+  KILN_CAPI_END
+}
+
 }  // extern "C"

@@ -47,10 +47,13 @@ KILN_API kiln_status *kiln_config_create(kiln_config **out);
 KILN_API kiln_status *kiln_config_clone(kiln_config **out, const kiln_config *config);
 /// Frees a config. Accepts NULL.
 KILN_API void kiln_config_free(kiln_config *config);
-/// A config from JSON text whose top level is an object. Non-finite floats are not JSON and are
-/// refused. Ownership: *out is new. Thread-safety: safe.
+/// A config from JSON text whose top level is an object. NaN, Infinity and -Infinity are read as
+/// Python's json module writes them (measured values such as fit's logs may be non-finite;
+/// settings read by a layer, loss or optimizer must be finite and are refused there).
+/// Ownership: *out is new. Thread-safety: safe.
 KILN_API kiln_status *kiln_config_from_json(kiln_config **out, const char *json);
-/// The config as compact JSON (indent < 0) or indented by `indent` spaces. Ownership: *out is a
+/// The config as compact JSON (indent < 0) or indented by `indent` spaces; non-finite floats
+/// (only measured values hold them) as NaN, Infinity, -Infinity. Ownership: *out is a
 /// new NUL-terminated UTF-8 string, free with kiln_string_free. Thread-safety: safe while no
 /// thread modifies config.
 KILN_API kiln_status *kiln_config_to_json(char **out, const kiln_config *config, int indent);

@@ -3104,6 +3104,34 @@ class Callback : public detail::handle<kiln_callback> {
   std::string class_name() const { return kiln_callback_get_class_name(get()); }
 };
 
+/// keras.callbacks.History: what fit returns. history() maps each log name ("loss",
+/// "val_accuracy", ...) to its per-epoch values; keys() gives the names in the order first seen.
+class History : public Callback {
+ public:
+  /// A new History (fit adds one itself; pass your own to keep a handle to it).
+  History() : Callback(create("History")) {}
+  /// Takes ownership of a C handle (FAILED_PRECONDITION on reads if it is not a History).
+  explicit History(kiln_callback *h) noexcept : Callback(h) {}
+  /// Keras's history.history.
+  std::map<std::string, std::vector<double>> history() const {
+    Config r = record();
+    Config values = r.get_config("history");
+    std::map<std::string, std::vector<double>> out;
+    for (const std::string &k : r.get_string_list("keys")) out[k] = values.get_float_list(k);
+    return out;
+  }
+  /// The log names in the order first seen (Keras's history.history.keys()).
+  std::vector<std::string> keys() const { return record().get_string_list("keys"); }
+  /// Keras's history.epoch: the epochs recorded (counted from 0).
+  std::vector<int64_t> epoch() const { return record().get_int_list("epoch"); }
+  /// Everything at once: {"epoch": [...], "keys": [...], "history": {name: [...]}}.
+  Config record() const {
+    kiln_config *c = nullptr;
+    detail::check(kiln_callback_get_history(&c, get()));
+    return Config(c);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // Training (kiln/training.h): compile, fit, evaluate, predict and the overridable steps of
 // kiln::Model (declared in the Model class above).

@@ -1,6 +1,8 @@
 #include "core/config.h"
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <utility>
 
 #include "core/error.h"
@@ -101,13 +103,106 @@ Config Config::from_value(Json value, const std::string &what) {
   return Config(std::move(value));
 }
 
+// Non-finite floats in JSON text: Python's json module writes NaN, Infinity and -Infinity, which
+// nlohmann's parser and dumper do not know. Both directions go through marker strings that no
+// real config holds.
+namespace {
+
+const char kMarkerPrefix[] = "\x01kiln-nonfinite:";
+
+std::string marker(double d) {
+  return std::string(kMarkerPrefix) + (std::isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+}
+
+bool has_nonfinite(const Config::Json &v) {
+  if (v.is_number_float()) return !std::isfinite(v.get<double>());
+  if (v.is_structured())
+    for (const auto &e : v) if (has_nonfinite(e)) return true;
+  return false;
+}
+
+void nonfinite_to_markers(Config::Json &v) {
+  if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+    v = marker(v.get<double>());
+  } else if (v.is_structured()) {
+    for (auto &e : v) nonfinite_to_markers(e);
+  }
+}
+
+void markers_to_nonfinite(Config::Json &v) {
+  if (v.is_string()) {
+    const std::string &s = v.get_ref<const std::string &>();
+    if (s.rfind(kMarkerPrefix, 0) != 0) return;
+    const std::string word = s.substr(sizeof(kMarkerPrefix) - 1);
+    if (word == "NaN") v = std::numeric_limits<double>::quiet_NaN();
+    else if (word == "Infinity") v = std::numeric_limits<double>::infinity();
+    else if (word == "-Infinity") v = -std::numeric_limits<double>::infinity();
+  } else if (v.is_structured()) {
+    for (auto &e : v) markers_to_nonfinite(e);
+  }
+}
+
+// The text with each bare NaN / Infinity / -Infinity (outside strings) as a quoted marker; false
+// when there is none.
+bool quote_nonfinite_words(const std::string &text, std::string &out) {
+  static const char *const kWords[] = {"-Infinity", "Infinity", "NaN"};
+  bool in_string = false, found = false;
+  out.clear();
+  out.reserve(text.size() + 32);
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) out += text[++i];
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      out += c;
+      continue;
+    }
+    bool matched = false;
+    for (const char *w : kWords) {
+      const size_t n = std::strlen(w);
+      if (text.compare(i, n, w) == 0) {
+        Config::Json quoted = std::string(kMarkerPrefix) + w;
+        out += quoted.dump();
+        i += n - 1;
+        matched = found = true;
+        break;
+      }
+    }
+    if (!matched) out += c;
+  }
+  return found;
+}
+
+}  // namespace
+
 Config Config::from_json(const std::string &text, const char *what) {
   Json v = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  std::string quoted;
+  if (v.is_discarded() && quote_nonfinite_words(text, quoted)) {
+    v = Json::parse(quoted, nullptr, /*allow_exceptions=*/false);
+    if (!v.is_discarded()) markers_to_nonfinite(v);
+  }
   if (v.is_discarded()) fail(Code::kInvalidArgument, what, ": not valid JSON: ", text.substr(0, 80));
   return from_value(std::move(v), what);
 }
 
-std::string Config::to_json(int indent) const { return value_.dump(indent); }
+std::string Config::to_json(int indent) const {
+  if (!has_nonfinite(value_)) return value_.dump(indent);
+  Json copy = value_;
+  nonfinite_to_markers(copy);
+  std::string text = copy.dump(indent);
+  for (const char *w : {"-Infinity", "Infinity", "NaN"}) {
+    const std::string quoted = Json(std::string(kMarkerPrefix) + w).dump();
+    for (size_t pos = text.find(quoted); pos != std::string::npos; pos = text.find(quoted, pos + 1))
+      text.replace(pos, quoted.size(), w);
+  }
+  return text;
+}
 
 bool Config::has(const std::string &key) const { return value_.contains(key); }
 
@@ -150,6 +245,16 @@ Config &Config::set(const std::string &key, int64_t v) {
 Config &Config::set(const std::string &key, double v) {
   require_key(key);
   require_finite(key, v);
+  value_[key] = v;
+  return *this;
+}
+Config &Config::set_any_float(const std::string &key, double v) {
+  require_key(key);
+  value_[key] = v;
+  return *this;
+}
+Config &Config::set_any_float(const std::string &key, const std::vector<double> &v) {
+  require_key(key);
   value_[key] = v;
   return *this;
 }
@@ -286,7 +391,13 @@ int64_t ConfigReader::get_int(const std::string &key) {
   return read(key, [&] { return config_.get_int(key); });
 }
 double ConfigReader::get_float(const std::string &key, double def) {
-  return has(key) ? read(key, [&] { return config_.get_float(key); }) : def;
+  // A setting must be finite, also when it came from JSON text holding NaN or Infinity.
+  return has(key) ? read(key, [&] {
+    const double v = config_.get_float(key);
+    require_finite(key, v);
+    return v;
+  })
+                  : def;
 }
 std::string ConfigReader::get_string(const std::string &key, const std::string &def) {
   return has(key) ? read(key, [&] { return config_.get_string(key); }) : def;

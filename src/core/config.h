@@ -50,6 +50,11 @@ class Config {
   Config &set(const std::string &key, const std::vector<std::string> &v);
   Config &set(const std::string &key, const Config &v);
   Config &set(const std::string &key, const std::vector<Config> &v);
+  // As set, but NaN and infinities are kept: measured values (fit's logs, a History) may be
+  // non-finite, settings may not. to_json writes them as Python's json module does (NaN,
+  // Infinity, -Infinity) and from_json reads them back.
+  Config &set_any_float(const std::string &key, double v);
+  Config &set_any_float(const std::string &key, const std::vector<double> &v);
   // A shape whose unknown dims (-1) are written as null (Keras's None).
   Config &set_dims(const std::string &key, const std::vector<int64_t> &dims);
 

@@ -32,7 +32,7 @@ void Logs::erase(const std::string &name) {
 
 Config Logs::to_config() const {
   Config c;
-  for (const auto &kv : items_) c.set(kv.first, kv.second);
+  for (const auto &kv : items_) c.set_any_float(kv.first, kv.second);
   return c;
 }
 
@@ -55,7 +55,13 @@ Logs Logs::from_config(const Config &config) {
 
 // ---- History ----
 
+void History::on_train_begin(Logs &) {
+  std::lock_guard<std::mutex> lock(mu_);
+  epoch.clear();
+}
+
 void History::on_epoch_end(int64_t e, Logs &logs) {
+  std::lock_guard<std::mutex> lock(mu_);
   epoch.push_back(e);
   for (const auto &kv : logs.items()) {
     auto it = history.find(kv.first);
@@ -65,6 +71,17 @@ void History::on_epoch_end(int64_t e, Logs &logs) {
     }
     it->second.push_back(kv.second);
   }
+}
+
+Config History::record() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Config values;
+  for (const std::string &k : keys) values.set_any_float(k, history.at(k));
+  Config out;
+  out.set("epoch", epoch);
+  out.set("keys", keys);
+  out.set("history", values);
+  return out;
 }
 
 // ---- CallbackList ----

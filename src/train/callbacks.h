@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -89,11 +90,19 @@ using CallbackPtr = std::shared_ptr<Callback>;
 class History : public Callback {
  public:
   History() : Callback("History") {}
-  void on_train_begin(Logs &) override { epoch.clear(); }
+  void on_train_begin(Logs &) override;
   void on_epoch_end(int64_t e, Logs &logs) override;
+  // {"epoch": [...], "keys": [names in first-seen order], "history": {name: [values]}}: a copy
+  // taken under the lock, so it may be read while fit runs on another thread. Values may be
+  // non-finite.
+  Config record() const;
+  // Read these directly only when no fit is running.
   std::vector<int64_t> epoch;
   std::map<std::string, std::vector<double>> history;  // ordered by name; keys() order below
   std::vector<std::string> keys;                       // names in first-seen order
+
+ private:
+  mutable std::mutex mu_;
 };
 
 // Keras's CallbackList: calls each callback's hook in list order. With add_history a History is

@@ -19,4 +19,19 @@ TEST(HppCallbacks, CreateCopyAndUnknown) {
   }
 }
 
+TEST(HppCallbacks, HistoryReadsItsRecord) {
+  kiln::History h;
+  EXPECT_EQ(h.class_name(), "History");
+  EXPECT_TRUE(h.history().empty());
+  EXPECT_TRUE(h.keys().empty());
+  EXPECT_TRUE(h.epoch().empty());
+  kiln::History not_history(kiln::Callback::create("ProgbarLogger").release());
+  try {
+    not_history.history();
+    FAIL() << "expected kiln::Error";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_FAILED_PRECONDITION);
+  }
+}
+
 }  // namespace

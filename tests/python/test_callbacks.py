@@ -11,6 +11,11 @@ class CallbacksTest(unittest.TestCase):
         self.assertIs(kiln.keras.callbacks.History, kiln.callbacks.History)
         self.assertIn("History", repr(h))
 
+    def test_history_record(self):
+        h = kiln.callbacks.History()
+        self.assertEqual(h.history, {})
+        self.assertEqual(h.epoch, [])
+
     def test_errors(self):
         with self.assertRaises(kiln.errors.InvalidArgumentError):
             kiln.callbacks.History(patience=3)

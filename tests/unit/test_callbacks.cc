@@ -76,6 +76,33 @@ TEST(CallbackList, DispatchesInOrderAndAddsHistory) {
   EXPECT_EQ(h.history.at("b"), (std::vector<double>{0.0, 1.0}));
 }
 
+TEST(History, RecordKeepsOrderAndNonFiniteValues) {
+  History h;
+  Logs first;
+  first.set("loss", 1.0);
+  first.set("accuracy", 0.5);
+  Logs second;
+  second.set("loss", std::nan(""));
+  second.set("accuracy", 0.75);
+  second.set("val_loss", 2.0);  // first seen in the second epoch, as with validation_freq=2
+  h.on_epoch_end(0, first);
+  h.on_epoch_end(1, second);
+  Config r = h.record();
+  EXPECT_EQ(r.get_int_list("epoch"), (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(r.get_string_list("keys"), (std::vector<std::string>{"loss", "accuracy", "val_loss"}));
+  Config values = r.get_config("history");
+  EXPECT_EQ(values.keys(), (std::vector<std::string>{"loss", "accuracy", "val_loss"}));
+  std::vector<double> loss = values.get_float_list("loss");
+  ASSERT_EQ(loss.size(), 2u);
+  EXPECT_EQ(loss[0], 1.0);
+  EXPECT_TRUE(std::isnan(loss[1]));
+  EXPECT_EQ(values.get_float_list("val_loss"), (std::vector<double>{2.0}));
+  EXPECT_TRUE(std::isnan(Config::from_json(r.to_json()).get_config("history").get_float_list("loss")[1]));
+  Logs begin;
+  h.on_train_begin(begin);  // a new fit starts the epoch list again, as Keras's History
+  EXPECT_TRUE(h.record().get_int_list("epoch").empty());
+}
+
 TEST(CallbackList, KeepsTheCallersHistoryAndRejectsNull) {
   auto mine = std::make_shared<History>();
   CallbackList list({mine}, true, false, nullptr, CallbackParams());

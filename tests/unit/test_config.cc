@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -66,6 +67,37 @@ TEST(Config, ErrorsNameTheKeyAndTheExpectedType) {
   testing::expect_error([&] { (void)(Config::from_json("[1, 2]")); }, Code::kInvalidArgument, {"expected a JSON object"});
   testing::expect_error([&] { (void)(Config::from_json("{\"a\": ")); }, Code::kInvalidArgument, {"not valid JSON"});
   testing::expect_error([&] { (void)(Config().set("l", std::vector<std::string>{"a"}).get_int_list("l")); }, Code::kInvalidArgument, {"expected a list of ints"});
+}
+
+TEST(Config, MeasuredValuesKeepNonFiniteFloatsThroughJson) {
+  const double inf = std::numeric_limits<double>::infinity();
+  Config c;
+  c.set_any_float("loss", std::nan("")).set_any_float("hi", inf).set_any_float("lo", -inf);
+  c.set_any_float("list", std::vector<double>{1.5, -inf, std::nan("")}).set("name", "NaN Infinity");
+  const std::string text = c.to_json();
+  EXPECT_EQ(text, "{\"loss\":NaN,\"hi\":Infinity,\"lo\":-Infinity,\"list\":[1.5,-Infinity,NaN],"
+                  "\"name\":\"NaN Infinity\"}");
+  Config back = Config::from_json(text);
+  EXPECT_TRUE(std::isnan(back.get_float("loss")));
+  EXPECT_EQ(back.get_float("hi"), inf);
+  EXPECT_EQ(back.get_float("lo"), -inf);
+  std::vector<double> list = back.get_float_list("list");
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0], 1.5);
+  EXPECT_EQ(list[1], -inf);
+  EXPECT_TRUE(std::isnan(list[2]));
+  EXPECT_EQ(back.get_string("name"), "NaN Infinity");
+  // Indented text too, and finite configs are untouched.
+  EXPECT_TRUE(std::isnan(Config::from_json(c.to_json(2)).get_float("loss")));
+  EXPECT_EQ(Config().set("a", 1.5).to_json(), "{\"a\":1.5}");
+  // Words that only look alike stay errors.
+  testing::expect_error([&] { (void)(Config::from_json("{\"a\": NaNa}")); }, Code::kInvalidArgument, {"not valid JSON"});
+  testing::expect_error([&] { (void)(Config::from_json("{\"a\": nan}")); }, Code::kInvalidArgument, {"not valid JSON"});
+  // Settings stay finite wherever they come from.
+  testing::expect_error([&] {
+    ConfigReader r(Config::from_json("{\"rate\": NaN}"), "Dropout");
+    (void)r.get_float("rate", 0.5);
+  }, Code::kInvalidArgument, {"rate", "finite"});
 }
 
 TEST(ConfigReader, DefaultsRequiredAndUnknownKeys) {

@@ -454,6 +454,7 @@ _SIGS.update({
     "kiln_callback_clone": (_ST, [_HP, _H]),
     "kiln_callback_free": (None, [_H]),
     "kiln_callback_get_class_name": (_cp, [_H]),
+    "kiln_callback_get_history": (_ST, [_HP, _H]),
 })
 
 # The training loop (kiln/training.h): options structs, the step-callbacks table, entry points.

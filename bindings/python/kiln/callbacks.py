@@ -5,7 +5,7 @@
 Built-in classes are made by class name with Keras's arguments and defaults.
 """
 from . import _lib
-from ._handles import Owned
+from ._handles import Owned, config_dict
 
 L = _lib.lib
 
@@ -27,6 +27,23 @@ def _callback_class(class_name, args, doc):
     return type(class_name, (Callback,), {"_CLASS": class_name, "_ARGS": tuple(args), "__doc__": doc})
 
 
-History = _callback_class("History", [], "keras.callbacks.History: the per-epoch logs fit returns.")
+class History(Callback):
+    """keras.callbacks.History: what fit returns. ``history.history`` maps each log name to its
+    per-epoch values (names in the order first seen); ``history.epoch`` lists the epochs."""
+
+    _CLASS = "History"
+    _ARGS = ()
+
+    def _record(self):
+        return config_dict(L.kiln_callback_get_history, self._h)
+
+    @property
+    def history(self):
+        r = self._record()
+        return {k: [float(v) for v in r["history"][k]] for k in r["keys"]}
+
+    @property
+    def epoch(self):
+        return list(self._record()["epoch"])
 
 Callback._BY_CLASS = {c._CLASS: c for c in (History,)}
