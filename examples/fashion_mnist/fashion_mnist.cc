@@ -24,7 +24,8 @@ int main(int argc, char **argv) {
         data->x_train, data->y_train,
         kiln::FitOptions().with_batch_size(64).with_epochs(args.epochs).with_validation_split(0.1));
     std::printf("training took %.1fs; val_accuracy by epoch:", fashion_mnist::seconds_since(start));
-    for (double a : history.history().at("val_accuracy")) std::printf(" %.4f", a);
+    const std::map<std::string, std::vector<double>> logs = history.history();  // Keras's history.history
+    for (double a : logs.at("val_accuracy")) std::printf(" %.4f", a);
     std::printf("\n");
 
     const std::map<std::string, double> results =
