@@ -19,7 +19,9 @@ PY=/usr/bin/python3
 BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
   libsleef-dev libhwy-dev nlohmann-json3-dev)
 TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils)
-BENCH_PKGS=(libbenchmark-dev)
+BENCH_PKGS=(libbenchmark-dev python3 dataset-fashion-mnist python3-torch)
+# Fashion-MNIST for the demo (/usr/share/datasets/fashion-mnist); python3-numpy for its Python form.
+DEMO_PKGS=(dataset-fashion-mnist python3 python3-numpy)
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -52,12 +54,31 @@ configure() {  # configure <dir> [cmake args...]
     -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache "$@" >/dev/null
 }
 
+# scripts/dev.sh demo [cpp|c|python|cpp-tape|c-tape|python-tape] [--epochs N ...]: the Fashion-MNIST
+# demo (examples/fashion_mnist), C++ with fit by default; the -tape forms train with a GradientTape loop.
 cmd_demo() {
-  ensure_packages "${BUILD_PKGS[@]}"
-  configure build -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCHMARKS=OFF
-  cmake --build build -j"$JOBS" --target kiln_demo
-  log "demo: a two-layer network trained with a GradientTape loop"
-  ./build/examples/kiln_demo
+  local variant=cpp
+  case "${1:-}" in cpp | c | python | cpp-tape | c-tape | python-tape) variant="$1"; shift ;; esac
+  ensure_packages "${BUILD_PKGS[@]}" "${DEMO_PKGS[@]}"
+  configure build -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCHMARKS=OFF -DKILN_BUILD_EXAMPLES=ON
+  local target
+  case "$variant" in
+    cpp) target=kiln_demo ;;
+    c) target=kiln_fashion_mnist_c ;;
+    cpp-tape) target=kiln_fashion_mnist_tape ;;
+    c-tape) target=kiln_fashion_mnist_tape_c ;;
+    *) target=kiln ;;
+  esac
+  cmake --build build -j"$JOBS" --target "$target"
+  log "demo ($variant): a conv net on Fashion-MNIST, trained on 54,000 images, validated on 6,000, tested on 10,000"
+  case "$variant" in
+    python | python-tape)
+      local script=fashion_mnist.py
+      [ "$variant" = python-tape ] && script=fashion_mnist_tape.py
+      PYTHONPATH="$ROOT/bindings/python" KILN_LIBRARY="$ROOT/build/capi/libkiln.so" \
+        "$PY" "examples/fashion_mnist/$script" "$@" ;;
+    *) "./build/examples/$target" "$@" ;;
+  esac
 }
 
 check_exports() {
@@ -137,10 +158,27 @@ cmd_test() {
   log "all checks passed"
 }
 
+# scripts/dev.sh bench [Google Benchmark flags]: the kiln benchmarks. scripts/dev.sh bench training
+# [--quick|--rounds N|--workloads w3,w6]: W3 and W6 against PyTorch, interleaved, as one table
+# (benchmarks/peer/compare_training.py), the peer on Debian's OpenMP OpenBLAS (issue 10's fair peer).
 cmd_bench() {
   ensure_packages "${BUILD_PKGS[@]}" "${BENCH_PKGS[@]}"
-  configure build -DKILN_BUILD_TESTS=OFF
+  # Benchmarks forced on: `demo` caches KILN_BUILD_BENCHMARKS=OFF in the same build/.
+  configure build -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCHMARKS=ON
   cmake --build build -j"$JOBS" --target kiln_benchmarks
+  if [ "${1:-}" = training ]; then
+    shift
+    # Debian's torch calls whichever libblas.so.3 it finds; give it the OpenMP OpenBLAS, unpacked
+    # into build/ rather than installed (the system's BLAS stays as it is).
+    local blas="$ROOT/build/openblas-omp/usr/lib/x86_64-linux-gnu/openblas-openmp"
+    if [ ! -e "$blas/libblas.so.3" ]; then
+      log "fetching libopenblas0-openmp for the PyTorch peer"
+      mkdir -p build/openblas-omp
+      (cd build/openblas-omp && apt-get download libopenblas0-openmp && dpkg-deb -x libopenblas0-openmp_*.deb .)
+    fi
+    "$PY" benchmarks/peer/compare_training.py --torch-library-path "$blas" "$@"
+    return
+  fi
   ./build/benchmarks/kiln_benchmarks "$@"
 }
 

@@ -13,9 +13,9 @@ with --all). Exits 0 with a message when torch is not installed. Run it with Deb
 /usr/bin/python3 (python3-torch)."""
 import argparse
 import os
-import statistics
 import sys
-import time
+
+from peer_util import step_line, time_steps
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
@@ -64,16 +64,6 @@ def build_model(torch):
     return BertEncoder()
 
 
-def loaded_blas():
-    """The BLAS library this process loaded (Debian's torch calls whichever libblas.so.3 is found)."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if os.path.basename(line.split()[-1]).startswith("libblas")}
-    except OSError:
-        return "unknown"
-    return ",".join(os.path.realpath(p) for p in sorted(paths)) or "none"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=30, help="timed steps (default 30)")
@@ -100,18 +90,10 @@ def main():
         loss = torch.nn.functional.cross_entropy(model(ids, types), labels)
         loss.backward()
 
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1e3)
+    times = time_steps(step, args.warmup, args.steps)
     if args.all:
         print("torch steps ms:", " ".join("%.3f" % t for t in times))
-    print("torch bert_encoder step ms: median %.3f min %.3f max %.3f steps %d threads %d torch %s blas %s"
-          % (statistics.median(times), min(times), max(times), len(times), torch.get_num_threads(),
-             torch.__version__, loaded_blas()))
+    print(step_line("bert_encoder", times, torch))
     return 0
 
 

@@ -10,9 +10,10 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
+
+from peer_util import summary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -48,11 +49,6 @@ def run_torch(python, steps, library_path):
         print(r.stdout.strip())  # torch is absent: the peer said why
         return None
     return {"median": float(m.group(1)), "min": float(m.group(2)), "max": float(m.group(3)), "blas": m.group(4)}
-
-
-def summary(rounds):
-    return (statistics.median(r["median"] for r in rounds), min(r["min"] for r in rounds),
-            max(r["max"] for r in rounds))
 
 
 def main():

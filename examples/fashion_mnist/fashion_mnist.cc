@@ -1,0 +1,46 @@
+// The Fashion-MNIST demo (what `scripts/dev.sh demo` runs): a small conv net trained with Keras's
+// fit, a validation split and the progress bar, evaluated on the 10,000 test images, then a few
+// predictions with their class names.
+//
+//   fashion_mnist [--epochs N] [--train-samples N] [--test-samples N] [--data-dir DIR]
+//
+// The data comes from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist); without
+// it the program says so and exits 77 (ctest's "skipped").
+#include "fashion_mnist_common.hpp"
+
+int main(int argc, char **argv) {
+  const fashion_mnist::Args args = fashion_mnist::parse_args(argc, argv);
+  try {
+    const std::optional<fashion_mnist::Data> data = fashion_mnist::load(args);
+    if (!data) return 77;
+    kiln::set_seed(42);
+    kiln::Sequential model = fashion_mnist::build_model();
+    kiln::losses::SparseCategoricalCrossentropyOptions lo;
+    lo.from_logits = true;
+    model.compile(kiln::optimizers::Adam(1e-3), kiln::losses::SparseCategoricalCrossentropy(lo), {"accuracy"});
+
+    const auto start = std::chrono::steady_clock::now();
+    kiln::History history = model.fit(
+        data->x_train, data->y_train,
+        kiln::FitOptions().with_batch_size(64).with_epochs(args.epochs).with_validation_split(0.1));
+    std::printf("training took %.1fs; val_accuracy by epoch:", fashion_mnist::seconds_since(start));
+    const std::map<std::string, std::vector<double>> logs = history.history();  // Keras's history.history
+    for (double a : logs.at("val_accuracy")) std::printf(" %.4f", a);
+    std::printf("\n");
+
+    const std::map<std::string, double> results =
+        model.evaluate(data->x_test, data->y_test, kiln::EvaluateOptions().with_batch_size(1000).with_verbose(0));
+    std::printf("test loss: %.4f - test accuracy: %.4f (%lld images)\n", results.at("loss"), results.at("accuracy"),
+                static_cast<long long>(data->y_test.shape()[0]));
+
+    // model.predict on the first five test images.
+    const int64_t shown = std::min<int64_t>(5, data->x_test.shape()[0]);
+    kiln::Tensor logits = model.predict(kiln::slice(data->x_test, {0, 0, 0, 0}, {shown, 28, 28, 1}),
+                                        kiln::PredictOptions().with_verbose(0));
+    fashion_mnist::print_predictions(logits, data->y_test, static_cast<size_t>(shown));
+    return 0;
+  } catch (const kiln::Error &e) {
+    std::fprintf(stderr, "kiln error: %s\n", e.what());
+    return 1;
+  }
+}
