@@ -18,7 +18,8 @@ PY=/usr/bin/python3
 # nlohmann-json3-dev: the JSON value behind kiln_config (header-only, used inside the library only).
 BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
   libsleef-dev libhwy-dev nlohmann-json3-dev)
-TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils)
+# dataset-fashion-mnist: the example tests train the demo briefly on it (they skip without it).
+TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils dataset-fashion-mnist)
 BENCH_PKGS=(libbenchmark-dev python3 dataset-fashion-mnist python3-torch)
 # Fashion-MNIST for the demo (/usr/share/datasets/fashion-mnist); python3-numpy for its Python form.
 DEMO_PKGS=(dataset-fashion-mnist python3 python3-numpy)
