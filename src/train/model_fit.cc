@@ -118,8 +118,13 @@ class ArraySource final : public BatchSource {
 // (the model has one output: the element is x comps, y, then optionally a sample weight).
 class DatasetSource final : public BatchSource {
  public:
-  DatasetSource(data::DatasetPtr ds, size_t num_inputs, std::vector<double> class_weight)
-      : BatchSource(num_inputs, -1), ds_(std::move(ds)), class_weight_(std::move(class_weight)) {}
+  DatasetSource(data::DatasetPtr ds, size_t num_inputs, std::vector<double> class_weight, bool need_y,
+                const char *what)
+      : BatchSource(num_inputs, -1),
+        ds_(std::move(ds)),
+        class_weight_(std::move(class_weight)),
+        need_y_(need_y),
+        what_(what) {}
   int64_t num_batches() const override {
     const int64_t c = ds_->cardinality();
     return c >= 0 ? c : -1;
@@ -128,10 +133,11 @@ class DatasetSource final : public BatchSource {
   bool next(std::vector<Tensor> *batch) override {
     if (!it_) begin_pass();
     if (!it_->next(batch)) return false;
-    if (batch->size() <= num_inputs())
-      fail(Code::kInvalidArgument, "fit: a dataset element has ", batch->size(),
-           " component(s) for num_inputs ", num_inputs(),
-           "; expected the x components, then y, then optionally a sample weight");
+    // predict takes elements of x alone too (Keras drops their y and sample weight).
+    if (batch->size() < num_inputs() || (need_y_ && batch->size() == num_inputs()))
+      fail(Code::kInvalidArgument, what_, ": a dataset element has ", batch->size(),
+           " component(s) for num_inputs ", num_inputs(), "; expected the x components",
+           need_y_ ? ", then y, then optionally a sample weight" : "");
     if (!class_weight_.empty()) {
       std::vector<Tensor> rest = slice_vector(*batch, num_inputs(), batch->size());
       if (rest.size() > 2)
@@ -149,14 +155,17 @@ class DatasetSource final : public BatchSource {
  private:
   data::DatasetPtr ds_;
   std::vector<double> class_weight_;
+  bool need_y_;
+  const char *what_;
   data::IteratorPtr it_;
 };
 
 std::unique_ptr<BatchSource> dataset_source(const data::DatasetPtr &ds, size_t num_inputs,
-                                            std::vector<double> class_weight, const char *what) {
+                                            std::vector<double> class_weight, const char *what,
+                                            bool need_y = true) {
   if (num_inputs == 0)
     fail(Code::kInvalidArgument, what, ": num_inputs is 0; expected at least one x component");
-  return std::make_unique<DatasetSource>(ds, num_inputs, std::move(class_weight));
+  return std::make_unique<DatasetSource>(ds, num_inputs, std::move(class_weight), need_y, what);
 }
 
 // Keras's EpochIterator: an epoch is one pass over the data, or steps_per_epoch batches that go
@@ -340,7 +349,7 @@ std::unique_ptr<BatchSource> loop_source(const Options &o, const std::vector<Ten
   if (o.dataset) {
     if (!o.x.empty() || !y.empty() || sw.defined())
       fail(Code::kInvalidArgument, what, ": give the data either as x/y tensors or as a dataset, not both");
-    return dataset_source(o.dataset, o.num_inputs, {}, what);
+    return dataset_source(o.dataset, o.num_inputs, {}, what, need_y);
   }
   check_arrays(o.x, y, sw, what, need_y);
   return std::make_unique<ArraySource>(batch_data(o.x, y, sw), o.x.size(), y.size(), batch_size, false);

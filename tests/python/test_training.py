@@ -114,6 +114,8 @@ class CompileFitTest(unittest.TestCase):
         self.assertIn("accuracy", model.evaluate(ds, verbose=0, return_dict=True))
         pred = model.predict(ds, verbose=0)  # the x of (x, y) elements
         self.assertEqual(pred.shape, (SAMPLES, CLASSES))
+        x_only = model.predict(kiln.data.Dataset.from_tensor_slices(x).batch(16), verbose=0)
+        self.assertEqual(x_only.shape, (SAMPLES, CLASSES))
         # An endless dataset with steps_per_epoch; initial_epoch numbers the epochs on.
         history = model.fit(ds.repeat(), steps_per_epoch=2, initial_epoch=1, epochs=3, verbose=0)
         self.assertEqual(history.epoch, [1, 2])

@@ -302,6 +302,23 @@ TEST(ModelTraining, PredictBatchesEqualOneCall) {
   d.dataset = data::batch(data::from_tensor_slices({p.x, p.y}), 10);
   d.verbose = 0;
   EXPECT_EQ(predict(m, d)[0].shape(), (Shape{kN, kC}));
+  // Elements of x alone, as Keras's predict takes them; fit and evaluate still need y.
+  d.dataset = data::batch(data::from_tensor_slices({p.x}), 10);
+  std::vector<Tensor> x_only = predict(m, d);
+  ASSERT_EQ(x_only.size(), 1u);
+  EXPECT_EQ(x_only[0].shape(), (Shape{kN, kC}));
+  for (int64_t i = 0; i < kN * kC; ++i)
+    EXPECT_NEAR(x_only[0].data<float>()[i], whole[0].data<float>()[i], 1e-6);
+  EvaluateOptions e;
+  e.dataset = d.dataset;
+  e.verbose = 0;
+  compile(m, [] {
+    CompileOptions c;
+    c.optimizer_name = "sgd";
+    c.loss_names = {"sparse_categorical_crossentropy"};
+    return c;
+  }());
+  expect_error([&] { evaluate(m, e); }, Code::kInvalidArgument, {"evaluate", "1 component(s)", "then y"});
 }
 
 TEST(ModelTraining, EvaluateEqualsTestOnBatchOverOneBatch) {
