@@ -53,6 +53,18 @@ class BatchSource {
   int64_t num_y_;
 };
 
+// Rows [begin, end) of every tensor.
+std::vector<Tensor> rows(const std::vector<Tensor> &v, int64_t begin, int64_t end) {
+  std::vector<Tensor> out;
+  for (const Tensor &t : v) {
+    std::vector<int64_t> b(static_cast<size_t>(t.rank()), 0), s(static_cast<size_t>(t.rank()), -1);
+    b[0] = begin;
+    s[0] = end - begin;
+    out.push_back(ops::slice(t, b, s));
+  }
+  return out;
+}
+
 // Tensors with one number of samples, cut into batches along axis 0 (the last one partial).
 class ArraySource final : public BatchSource {
  public:
@@ -85,20 +97,13 @@ class ArraySource final : public BatchSource {
   bool next(std::vector<Tensor> *batch) override {
     if (pos_ >= n_) return false;
     const int64_t len = std::min(batch_size_, n_ - pos_);
-    batch->clear();
-    Tensor idx;
-    if (shuffle_)
-      idx = Tensor::from_data(DType::kInt64, Shape(std::vector<int64_t>{len}), perm_.data() + pos_,
-                              static_cast<size_t>(len) * sizeof(int64_t));
-    for (const Tensor &a : arrays_) {
-      if (shuffle_) {
-        batch->push_back(ops::gather(a, idx, 0));
-      } else {
-        std::vector<int64_t> begin(static_cast<size_t>(a.rank()), 0), size(static_cast<size_t>(a.rank()), -1);
-        begin[0] = pos_;
-        size[0] = len;
-        batch->push_back(ops::slice(a, begin, size));
-      }
+    if (shuffle_) {
+      const Tensor idx = Tensor::from_data(DType::kInt64, Shape(std::vector<int64_t>{len}), perm_.data() + pos_,
+                                           static_cast<size_t>(len) * sizeof(int64_t));
+      batch->clear();
+      for (const Tensor &a : arrays_) batch->push_back(ops::gather(a, idx, 0));
+    } else {
+      *batch = rows(arrays_, pos_, pos_ + len);
     }
     pos_ += len;
     return true;
@@ -259,18 +264,6 @@ bool should_eval(int64_t epoch, const std::vector<int64_t> &freq) {
   if (freq.empty()) return true;
   if (freq.size() == 1) return e % freq[0] == 0;
   return std::find(freq.begin(), freq.end(), e) != freq.end();
-}
-
-// Rows [begin, end) of every tensor.
-std::vector<Tensor> rows(const std::vector<Tensor> &v, int64_t begin, int64_t end) {
-  std::vector<Tensor> out;
-  for (const Tensor &t : v) {
-    std::vector<int64_t> b(static_cast<size_t>(t.rank()), 0), s(static_cast<size_t>(t.rank()), -1);
-    b[0] = begin;
-    s[0] = end - begin;
-    out.push_back(ops::slice(t, b, s));
-  }
-  return out;
 }
 
 struct FitData {
