@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "train/serialized.h"
 
 namespace kiln::train {
 
@@ -189,11 +190,8 @@ CallbackPtr create_callback(const std::string &class_name, const Config &config)
     auto it = registry().find(class_name);
     if (it != registry().end()) f = it->second;
   }
-  if (!f) {
-    std::string known;
-    for (const std::string &n : registered_callbacks()) known += (known.empty() ? "" : ", ") + n;
-    fail(Code::kNotFound, "callback: unknown class '", class_name, "'; known: ", known);
-  }
+  if (!f)
+    fail(Code::kNotFound, "callback: unknown class '", class_name, "'; known: ", join_names(registered_callbacks()));
   CallbackPtr cb = f(config);
   if (!cb) fail(Code::kInternal, "callback: the factory of '", class_name, "' gave no callback");
   return cb;

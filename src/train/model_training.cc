@@ -9,16 +9,11 @@
 #include "core/error.h"
 #include "ops/ops.h"
 #include "train/model_training_internal.h"
+#include "train/serialized.h"
 
 namespace kiln::train {
 
 namespace {
-
-std::string join(const std::vector<std::string> &names) {
-  std::string s;
-  for (const std::string &n : names) s += (s.empty() ? "" : ", ") + n;
-  return s;
-}
 
 bool is_accuracy_or_ce(const std::string &id) {
   return id == "accuracy" || id == "acc" || id == "crossentropy" || id == "ce";
@@ -121,7 +116,7 @@ void compile(const LayerPtr &model, const CompileOptions &o) {
       } catch (const Error &e) {
         if (e.code() != Code::kNotFound) throw;
         fail(Code::kNotFound, "compile: unknown metric '", id, "'; known: accuracy, acc, crossentropy, ce, ",
-             join(registered_metrics()));
+             join_names(registered_metrics()));
       }
     }
     c->metric_names.push_back(id);
