@@ -224,12 +224,7 @@ kiln_status *kiln_callback_call_hook(kiln_callback *callback, const char *hook, 
 kiln_status *kiln_callback_set_model(kiln_callback *callback, kiln_layer *model) {
   KILN_CAPI_BEGIN
   require_not_null(callback, __func__, "callback");
-  kiln::layers::LayerPtr m;
-  if (model) {
-    m = model->layer ? model->layer : model->weak.lock();
-    if (!m) fail(Code::kFailedPrecondition, __func__, ": the model of this weak handle is gone");
-  }
-  callback->callback->set_model(m);
+  callback->callback->set_model(model ? kiln::capi::layer_of(model, __func__, "model") : nullptr);
   KILN_CAPI_END
 }
 

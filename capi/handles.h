@@ -66,6 +66,23 @@ inline const Tensor &tensor_of(const kiln_tensor *t, const char *fn, const char 
   return t->value;
 }
 
+// The layer behind a handle; a weak handle whose layer is gone is FailedPrecondition. arg names
+// the handle in errors ("layer", "model").
+inline std::shared_ptr<layers::Layer> layer_of(const kiln_layer *l, const char *fn, const char *arg = "layer") {
+  require_not_null(l, fn, arg);
+  if (l->layer) return l->layer;
+  std::shared_ptr<layers::Layer> p = l->weak.lock();
+  if (!p) fail(Code::kFailedPrecondition, fn, ": ", arg, " is a weak handle whose layer no longer exists");
+  return p;
+}
+
+// For the getters without a status: the layer, or null for NULL or a weak handle whose layer is
+// gone.
+inline std::shared_ptr<layers::Layer> peek_layer(const kiln_layer *l) {
+  if (!l) return nullptr;
+  return l->layer ? l->layer : l->weak.lock();
+}
+
 // A new handle for a tensor result (the caller owns it).
 inline kiln_tensor *new_tensor(Tensor t) { return new kiln_tensor{std::move(t)}; }
 

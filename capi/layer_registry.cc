@@ -40,7 +40,7 @@ class ForeignClass {
       fail(static_cast<Code>(code), "layer class '", name_, "' from_config: ", msg);
     }
     if (!out) fail(Code::kInternal, "layer class '", name_, "' from_config succeeded but gave no layer");
-    kiln::layers::LayerPtr layer = out->layer ? out->layer : out->weak.lock();
+    kiln::layers::LayerPtr layer = kiln::capi::peek_layer(out);
     kiln_layer_free(out);
     if (!layer) fail(Code::kInternal, "layer class '", name_, "' from_config gave a weak handle to a layer that is gone");
     return layer;

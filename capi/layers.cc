@@ -16,6 +16,8 @@ using kiln::Config;
 using kiln::fail;
 using kiln::Tensor;
 using kiln::capi::config_or_empty;
+using kiln::capi::layer_of;
+using kiln::capi::peek_layer;
 using kiln::capi::require_not_null;
 using kiln::layers::Layer;
 using kiln::layers::LayerPtr;
@@ -23,27 +25,12 @@ using kiln::layers::PartialShape;
 
 namespace {
 
-LayerPtr layer_of(const kiln_layer *l, const char *fn, const char *arg = "layer") {
-  require_not_null(l, fn, arg);
-  if (l->layer) return l->layer;
-  LayerPtr p = l->weak.lock();
-  if (!p) fail(Code::kFailedPrecondition, fn, ": ", arg, " is a weak handle whose layer no longer exists");
-  return p;
-}
-
-// For the getters without a status: the layer, or nullptr for NULL or a weak handle whose layer
-// is gone. Whoever made the call holds the layer alive (or it is gone), so a raw pointer does.
-const Layer *peek(const kiln_layer *l) {
-  if (!l) return nullptr;
-  return l->layer ? l->layer.get() : l->weak.lock().get();
-}
-
 kiln_layer *new_layer(LayerPtr l) { return new kiln_layer{std::move(l)}; }
 
 std::shared_ptr<kiln::layers::Sequential> sequential_of(const kiln_layer *l, const char *fn) {
   auto seq = std::dynamic_pointer_cast<kiln::layers::Sequential>(layer_of(l, fn, "sequential"));
   if (!seq)
-    fail(Code::kInvalidArgument, fn, ": '", peek(l)->name(), "' is a ", peek(l)->class_name(),
+    fail(Code::kInvalidArgument, fn, ": '", peek_layer(l)->name(), "' is a ", peek_layer(l)->class_name(),
          "; expected a Sequential");
   return seq;
 }
@@ -293,27 +280,27 @@ kiln_status *kiln_layer_clone_weak(kiln_layer **out, const kiln_layer *layer) {
 void kiln_layer_free(kiln_layer *layer) { delete layer; }
 
 uint64_t kiln_layer_get_id(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const LayerPtr l = peek_layer(layer);
   return l ? l->id() : 0;
 }
 const char *kiln_layer_get_name(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const LayerPtr l = peek_layer(layer);
   return l ? l->name().c_str() : nullptr;
 }
 const char *kiln_layer_get_class_name(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const LayerPtr l = peek_layer(layer);
   return l ? l->class_name().c_str() : nullptr;
 }
 bool kiln_layer_get_built(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const LayerPtr l = peek_layer(layer);
   return l && l->built();
 }
 bool kiln_layer_is_model(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const LayerPtr l = peek_layer(layer);
   return l && l->is_model();
 }
 bool kiln_layer_get_trainable(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const LayerPtr l = peek_layer(layer);
   return l && l->trainable();
 }
 
@@ -402,7 +389,7 @@ kiln_status *kiln_layer_compute_mask(kiln_tensor_list **out, kiln_layer *layer,
 }
 
 bool kiln_layer_get_supports_masking(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const LayerPtr l = peek_layer(layer);
   return l && l->supports_masking();
 }
 
@@ -457,7 +444,7 @@ kiln_status *kiln_layer_get_losses(kiln_tensor_list **out, const kiln_layer *lay
 }
 
 size_t kiln_layer_get_num_layers(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const LayerPtr l = peek_layer(layer);
   return l ? l->layers().size() : 0;
 }
 

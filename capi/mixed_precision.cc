@@ -13,12 +13,6 @@ namespace {
 using kiln::capi::require_not_null;
 using kiln::layers::Layer;
 
-// The layer behind a handle, or nullptr for NULL or a weak handle whose layer is gone.
-const Layer *peek(const kiln_layer *l) {
-  if (!l) return nullptr;
-  return l->layer ? l->layer.get() : l->weak.lock().get();
-}
-
 }  // namespace
 
 kiln_status *kiln_dtype_policy_get_dtypes(kiln_dtype *out_compute, kiln_dtype *out_variable, const char *name) {
@@ -51,16 +45,16 @@ kiln_status *kiln_get_global_dtype_policy(char **out) {
 }
 
 const char *kiln_layer_get_dtype_policy(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const std::shared_ptr<Layer> l = kiln::capi::peek_layer(layer);
   return l ? l->dtype_policy().name.c_str() : nullptr;
 }
 
 kiln_dtype kiln_layer_get_compute_dtype(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const std::shared_ptr<Layer> l = kiln::capi::peek_layer(layer);
   return l ? static_cast<kiln_dtype>(l->compute_dtype()) : static_cast<kiln_dtype>(0);
 }
 
 kiln_dtype kiln_layer_get_variable_dtype(const kiln_layer *layer) {
-  const Layer *l = peek(layer);
+  const std::shared_ptr<Layer> l = kiln::capi::peek_layer(layer);
   return l ? static_cast<kiln_dtype>(l->variable_dtype()) : static_cast<kiln_dtype>(0);
 }

@@ -25,19 +25,7 @@ using kiln::layers::LayerPtr;
 
 namespace {
 
-LayerPtr model_of(const kiln_layer *l, const char *fn) {
-  require_not_null(l, fn, "model");
-  if (l->layer) return l->layer;
-  LayerPtr p = l->weak.lock();
-  if (!p) fail(Code::kFailedPrecondition, fn, ": model is a weak handle whose layer no longer exists");
-  return p;
-}
-
-// For the getters without a status: the model, or null.
-LayerPtr peek(const kiln_layer *l) {
-  if (!l) return nullptr;
-  return l->layer ? l->layer : l->weak.lock();
-}
+LayerPtr model_of(const kiln_layer *l, const char *fn) { return kiln::capi::layer_of(l, fn, "model"); }
 
 std::vector<Tensor> tensors_of(const kiln_tensor_list *l) { return l ? l->tensors : std::vector<Tensor>(); }
 
@@ -209,7 +197,7 @@ kiln_status *kiln_model_compile(kiln_layer *model, const kiln_compile_options *o
 }
 
 bool kiln_model_is_compiled(const kiln_layer *model) {
-  LayerPtr m = peek(model);
+  LayerPtr m = kiln::capi::peek_layer(model);
   return m && train::is_compiled(*m);
 }
 
@@ -229,7 +217,7 @@ kiln_status *kiln_model_set_stop_training(kiln_layer *model, bool stop) {
 }
 
 bool kiln_model_get_stop_training(const kiln_layer *model) {
-  LayerPtr m = peek(model);
+  LayerPtr m = kiln::capi::peek_layer(model);
   return m && train::training_state(*m)->stop_training.load();
 }
 
