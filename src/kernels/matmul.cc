@@ -82,6 +82,7 @@ constexpr int64_t kMatmulOnePieceWork = int64_t{1} << 20;
 constexpr int64_t kMatmulMaxPieces = 8;
 constexpr int64_t kMatmulMinPieceRows = 128;
 constexpr int64_t kMatmulMinPieceK = 512;
+constexpr int64_t kMatmulMinPieceCols = 128;
 constexpr int64_t kMatmulMaxPartialBytes = int64_t{64} << 20;
 
 // A range split of a dim: `count` ranges of `size`, the last of `last`.
@@ -100,10 +101,10 @@ Split split(int64_t extent, int64_t pieces) {
 }
 
 struct Geometry {
-  Split batch, rows, k;
+  Split batch, rows, k, cols;
   // One call of oneDNN's own threaded GEMM instead of pieces (see geometry()).
   bool threaded_whole = false;
-  int64_t count() const { return batch.count * rows.count * k.count; }
+  int64_t count() const { return batch.count * rows.count * k.count * cols.count; }
 };
 
 Geometry geometry(const Problem &p, bool ta, DType dtype) {
@@ -112,7 +113,8 @@ Geometry geometry(const Problem &p, bool ta, DType dtype) {
   const int64_t k = ta ? p.a[p.a.rank() - 2] : p.a[p.a.rank() - 1];
   const int64_t batch0 = r > 2 ? p.out[0] : 1;
   const int64_t work = p.out.num_elements() * k;
-  Geometry g{split(batch0, 1), split(m, 1), split(k, 1)};
+  const int64_t n = p.out[r - 1];
+  Geometry g{split(batch0, 1), split(m, 1), split(k, 1), split(n, 1)};
   if (work < kMatmulOnePieceWork) return g;
   g.batch = split(batch0, kMatmulMaxPieces);
   const int64_t left = kMatmulMaxPieces / g.batch.count;
@@ -124,14 +126,18 @@ Geometry geometry(const Problem &p, bool ta, DType dtype) {
                 int64_t{4}});
   // Partial outputs are float32 only (other dtypes would round each partial).
   if (dtype == DType::kFloat32 && g.batch.count * g.rows.count < 4) g.k = split(k, k_pieces);
+  // Few rows (a Dense layer's batch of 128 beside a 784x512 kernel): ranges of output columns,
+  // each a whole sum over K, so the team is not left with one piece on one thread.
+  g.cols = split(n, std::min(kMatmulMaxPieces / (g.batch.count * g.rows.count * g.k.count),
+                             n / kMatmulMinPieceCols));
   // When K is no longer than the output's sides, oneDNN splits only output rows and columns
   // among its threads (each output element's sum runs on one thread, in one order), so its own
   // threaded GEMM gives the same bits at every thread count and runs at full speed (the pieces
   // cost 15-35 % on square products). Tall K, where oneDNN splits K too, goes through pieces.
-  const int64_t n = p.out[r - 1];
   if (dtype != DType::kFloat64 && g.count() > 1 && g.k.count == 1 && k <= std::max(m, n)) {
     g.batch = split(batch0, 1);
     g.rows = split(m, 1);
+    g.cols = split(n, 1);
     g.threaded_whole = true;
   }
   return g;
@@ -229,21 +235,23 @@ void run(const Problem &p, bool ta, bool tb, DType dtype, const void *a, const v
     SingleThreadScope one;
     for (int64_t bi = 0; bi < g.batch.count; ++bi)
       for (int64_t ri = 0; ri < g.rows.count; ++ri)
-        for (int64_t ki = 0; ki < g.k.count; ++ki) {
-          const Range batch{r > 2 ? 0 : -1, bi * g.batch.size, g.batch.size_of(bi)};
-          const Range rows{row, ri * g.rows.size, g.rows.size_of(ri)};
-          const Range ka{r - 1, ki * g.k.size, g.k.size_of(ki)}, kb{r - 2, ki * g.k.size, g.k.size_of(ki)};
-          int64_t off_a = 0, off_b = 0, off_o = 0;
-          const dnnl::memory::desc ma = piece_md(va, dtype, row, {batch, rows, ka}, off_a);
-          const dnnl::memory::desc mb = piece_md(vb, dtype, row, {batch, kb}, off_b);
-          const dnnl::memory::desc mo = piece_md(vo, dtype, row, {batch, rows}, off_o);
-          dnnl::primitive prim =
-              cached_primitive(matmul_key(p, ta, tb, dtype, batch.size, rows.size, ka.size),
-                               [&] { return make_matmul(ma, mb, mo); });
-          void *dst = ki == 0 ? out : partials[static_cast<size_t>(ki)]->data();
-          pieces.push_back({std::move(prim), advance(a, off_a, dtype), advance(b, off_b, dtype),
-                            const_cast<void *>(advance(dst, off_o, dtype))});
-        }
+        for (int64_t ci = 0; ci < g.cols.count; ++ci)
+          for (int64_t ki = 0; ki < g.k.count; ++ki) {
+            const Range batch{r > 2 ? 0 : -1, bi * g.batch.size, g.batch.size_of(bi)};
+            const Range rows{row, ri * g.rows.size, g.rows.size_of(ri)};
+            const Range cols{r - 1, ci * g.cols.size, g.cols.size_of(ci)};
+            const Range ka{r - 1, ki * g.k.size, g.k.size_of(ki)}, kb{r - 2, ki * g.k.size, g.k.size_of(ki)};
+            int64_t off_a = 0, off_b = 0, off_o = 0;
+            const dnnl::memory::desc ma = piece_md(va, dtype, row, {batch, rows, ka}, off_a);
+            const dnnl::memory::desc mb = piece_md(vb, dtype, row, {batch, kb, cols}, off_b);
+            const dnnl::memory::desc mo = piece_md(vo, dtype, row, {batch, rows, cols}, off_o);
+            PrimitiveKey key = matmul_key(p, ta, tb, dtype, batch.size, rows.size, ka.size);
+            key.add(int64_t{2}).add(cols.size);  // longer than the whole product's keys
+            dnnl::primitive prim = cached_primitive(key, [&] { return make_matmul(ma, mb, mo); });
+            void *dst = ki == 0 ? out : partials[static_cast<size_t>(ki)]->data();
+            pieces.push_back({std::move(prim), advance(a, off_a, dtype), advance(b, off_b, dtype),
+                              const_cast<void *>(advance(dst, off_o, dtype))});
+          }
   }
   std::vector<PreparedRun> runs;
   runs.reserve(pieces.size());

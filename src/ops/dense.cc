@@ -180,17 +180,27 @@ Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias, DenseAct
   if (recording) {
     // As matmul's and add's rules on the activation's gradient: dx = gz · kernelᵀ, dkernel =
     // xᵀ · gz with x's leading dims folded into rows, dbias = gz summed over the leading dims.
+    // Only the gradients some tape can use are computed (TF's skip_input_indices): the first
+    // layer's batch x is watched by no tape, so its dx GEMM, a quarter of an MLP step, is skipped.
+    const bool need_dx = should_record({&x}), need_dk = should_record({&kernel}),
+               need_db = bias.defined() && should_record({&bias});
+    // A rule that reads z recomputes it from x and kernel under a recording outer tape.
+    const Tensor saved_x = need_dk || act.reads_pre ? x : Tensor();
+    const Tensor saved_kernel = need_dx || act.reads_pre ? kernel : Tensor();
+    const Tensor saved_bias = act.reads_pre ? bias : Tensor();
+    const int64_t units = kernel.shape()[1];
     record("dense", {x, kernel, bias}, {y},
-           [x, kernel, bias, y, z, activation, alpha](const Grads &g) -> Grads {
+           [saved_x, saved_kernel, saved_bias, y, z, activation, alpha, need_dx, need_dk,
+            need_db, units](const Grads &g) -> Grads {
              // The kernel's z is no op's output, so a tape recording this rule (higher order)
              // could not differentiate through it: there, z is recomputed as a recorded op.
-             const Tensor pre = z.defined() && should_record({&x, &kernel, &bias})
-                                    ? dense(x, kernel, bias, DenseActivation::kLinear)
+             const Tensor pre = z.defined() && should_record({&saved_x, &saved_kernel, &saved_bias})
+                                    ? dense(saved_x, saved_kernel, saved_bias, DenseActivation::kLinear)
                                     : z;
              const Tensor gz = pre_activation_grad(activation, alpha, g[0], y, pre);
-             Tensor dx = matmul(gz, kernel, false, true);
-             Tensor dk = matmul(rows_of(x), rows_of(gz), true, false);
-             Tensor db = bias.defined() ? sum_to_shape(gz, Shape{kernel.shape()[1]}) : Tensor();
+             Tensor dx = need_dx ? matmul(gz, saved_kernel, false, true) : Tensor();
+             Tensor dk = need_dk ? matmul(rows_of(saved_x), rows_of(gz), true, false) : Tensor();
+             Tensor db = need_db ? sum_to_shape(gz, Shape{units}) : Tensor();
              return {dx, dk, db};
            });
   }

@@ -84,28 +84,33 @@ Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a, bool transpose
   kernels::matmul(transpose_a, transpose_b, a.dtype(), a.raw_data(), a.shape(), b.raw_data(), b.shape(),
                   out.raw_mutable_data(), out.shape());
   if (should_record({&a, &b})) {
-    record("matmul", {a, b}, {out}, [a, b, transpose_a, transpose_b](const Grads &g) -> Grads {
+    // Only the gradients some tape can use are computed (TF's skip_input_indices): an input no
+    // tape watches, such as a Dense layer's batch, costs no GEMM, and its partner is not kept.
+    const bool need_da = should_record({&a}), need_db = should_record({&b});
+    const Tensor saved_a = need_db ? a : Tensor(), saved_b = need_da ? b : Tensor();
+    const Shape a_shape = a.shape(), b_shape = b.shape();
+    record("matmul", {a, b}, {out}, [saved_a, saved_b, a_shape, b_shape, transpose_a, transpose_b](const Grads &g) -> Grads {
       // out = op(a)·op(b); each case's rule keeps the result in a's (b's) own layout.
-      const Tensor &d = g[0];
+      const Tensor &d = g[0], &sa = saved_a, &sb = saved_b;
       // x[..., M, K] @ w[K, N] (a Dense layer on a sequence): the weight gradient folds the batch
       // into the rows of one GEMM, [B*M, K]^T @ [B*M, N], instead of B small GEMMs writing a
       // [B, K, N] temporary that sum_to_shape then reduces (300 MB for a BERT-base FFN).
-      const bool fold = !transpose_a && b.rank() == 2 && a.rank() > 2;
+      const bool fold = !transpose_a && b_shape.rank() == 2 && a_shape.rank() > 2;
       Tensor da, db;
       if (!transpose_a && !transpose_b) {
-        da = matmul(d, b, false, true);
-        db = fold ? matmul(as_rows(a), as_rows(d), true, false) : matmul(a, d, true, false);
+        if (sb.defined()) da = matmul(d, sb, false, true);
+        if (sa.defined()) db = fold ? matmul(as_rows(sa), as_rows(d), true, false) : matmul(sa, d, true, false);
       } else if (transpose_a && !transpose_b) {
-        da = matmul(b, d, false, true);
-        db = matmul(a, d, false, false);
+        if (sb.defined()) da = matmul(sb, d, false, true);
+        if (sa.defined()) db = matmul(sa, d, false, false);
       } else if (!transpose_a && transpose_b) {
-        da = matmul(d, b, false, false);
-        db = fold ? matmul(as_rows(d), as_rows(a), true, false) : matmul(d, a, true, false);
+        if (sb.defined()) da = matmul(d, sb, false, false);
+        if (sa.defined()) db = fold ? matmul(as_rows(d), as_rows(sa), true, false) : matmul(d, sa, true, false);
       } else {
-        da = matmul(b, d, true, true);
-        db = matmul(d, a, true, true);
+        if (sb.defined()) da = matmul(sb, d, true, true);
+        if (sa.defined()) db = matmul(d, sa, true, true);
       }
-      return {sum_to_shape(da, a.shape()), sum_to_shape(db, b.shape())};
+      return {da.defined() ? sum_to_shape(da, a_shape) : da, db.defined() ? sum_to_shape(db, b_shape) : db};
     });
   }
   return out;

@@ -260,6 +260,40 @@ TEST(DenseFused, GradientsMatchUnfusedBitwise) {
   }
 }
 
+// Only what some tape watches gets a gradient, as TF's skip_input_indices: an unwatched batch x
+// (a model's input) gets none, even when asked for, and the watched kernel and bias get the same
+// bits as when x is watched too. Likewise matmul for each of its operands.
+TEST(DenseFused, UnwatchedInputsGetNoGradient) {
+  const Tensor x = random_tensor(Shape{8, 5}, 420u), w = random_tensor(Shape{5, 3}, 421u),
+               b = random_tensor(Shape{3}, 422u);
+  for (const Act &a : all_activations()) {
+    autodiff::Tape tape(false, false);
+    tape.watch(w);
+    tape.watch(b);
+    Tensor y = fused(x, w, b, a);
+    tape.stop_recording();
+    const Tensor r = random_tensor(y.shape(), 77u);
+    const std::vector<Tensor> got = tape.gradient(y, {x, w, b}, autodiff::Unconnected::kNone, r);
+    auto fz = [&](const Tensor &p, const Tensor &q, const Tensor &s) { return fused(p, q, s, a); };
+    const std::vector<Tensor> all = grads(fz, x, w, b);
+    EXPECT_FALSE(got[0].defined()) << a.name;
+    EXPECT_TRUE(same_values(got[1], all[1])) << a.name;
+    EXPECT_TRUE(same_values(got[2], all[2])) << a.name;
+  }
+  for (int watched : {0, 1}) {
+    const Tensor p = random_tensor(Shape{4, 6}, 423u), q = random_tensor(Shape{6, 2}, 424u);
+    autodiff::Tape tape(false, false);
+    tape.watch(watched == 0 ? p : q);
+    Tensor y = ops::matmul(p, q);
+    tape.stop_recording();
+    const std::vector<Tensor> got = tape.gradient(y, {p, q}, autodiff::Unconnected::kNone);
+    const Tensor ones = ops::ones_like(y);
+    const Tensor want = watched == 0 ? ops::matmul(ones, q, false, true) : ops::matmul(p, ones, true, false);
+    EXPECT_TRUE(same_values(got[static_cast<size_t>(watched)], want)) << "matmul operand " << watched;
+    EXPECT_FALSE(got[static_cast<size_t>(1 - watched)].defined()) << "matmul operand " << 1 - watched;
+  }
+}
+
 TEST(DenseFused, GradientsOfSpecialValuesMatchUnfused) {
   const Tensor x = salted(Shape{9, 31}, 11u);
   const Tensor w = random_tensor(Shape{31, 17}, 12u);

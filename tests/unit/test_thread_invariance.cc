@@ -188,6 +188,25 @@ TEST(ThreadInvariance, MatmulWeightGradient) {
                           {random_tensor({8192, 64}, 68u), random_tensor({8192, 32}, 69u)});
 }
 
+// Few rows beside a long K: the product runs as ranges of output columns (a Dense layer's batch
+// of 128 on a 784x512 kernel), forward and backward, with the bias of the fused dense op.
+TEST(ThreadInvariance, MatmulColumnPieces) {
+  auto product = [](const std::vector<Tensor> &in) { return ops::matmul(in[0], in[1]); };
+  expect_thread_invariant("matmul [128, 784] x [784, 512]", product,
+                          {random_tensor({128, 784}, 70u), random_tensor({784, 512}, 71u)});
+  expect_thread_invariant("matmul [100, 700] x [700, 460] (uneven columns)", product,
+                          {random_tensor({100, 700}, 72u), random_tensor({700, 460}, 73u)});
+  auto transposed_b = [](const std::vector<Tensor> &in) { return ops::matmul(in[0], in[1], false, true); };
+  expect_thread_invariant("matmul transpose_b [128, 784] x [512, 784]^T", transposed_b,
+                          {random_tensor({128, 784}, 74u), random_tensor({512, 784}, 75u)});
+  auto dense = [](const std::vector<Tensor> &in) {
+    return ops::dense(in[0], in[1], in[2], ops::DenseActivation::kRelu);
+  };
+  expect_thread_invariant("dense relu [2, 64, 784] x [784, 512] + bias", dense,
+                          {random_tensor({2, 64, 784}, 76u), random_tensor({784, 512}, 77u),
+                           random_tensor({512}, 78u)});
+}
+
 // The shapes that make a float32 matmul run as pieces (batch, row and K ranges, broadcast batches,
 // transposes) against the float64 loop.
 TEST(ThreadInvariance, MatmulPiecesMatchFloat64) {
@@ -204,6 +223,9 @@ TEST(ThreadInvariance, MatmulPiecesMatchFloat64) {
       {{3000, 40}, {3000, 24}, true, false},         // K pieces
       {{2, 2100, 33}, {2, 2100, 17}, true, false},   // batch and K pieces
       {{5, 1025}, {1025, 300}, false, false},        // K pieces of a wide, short product
+      {{100, 700}, {700, 460}, false, false},        // column pieces, the last one shorter
+      {{2, 50, 700}, {460, 700}, false, true},       // column pieces of a folded batch, b transposed
+      {{4, 2048}, {2048, 1024}, false, false},       // K and column pieces
   };
   unsigned seed = 90;
   for (const Case &c : cases) {
