@@ -9,6 +9,7 @@
 
 #include "capi/handles.h"
 #include "capi/train_handles.h"
+#include "train/checkpoint.h"
 #include "train/progbar.h"
 
 using kiln::capi::config_or_empty;
@@ -262,10 +263,14 @@ kiln_status *kiln_set_progress_callback(kiln_text_fn fn, kiln_is_terminal_fn is_
 
 kiln_status *kiln_set_warning_callback(kiln_text_fn fn, void *user_data) {
   KILN_CAPI_BEGIN
+  // Checkpoint restores' warnings (values no object took) go the same way as callbacks'.
   if (!fn) {
     kiln::train::set_callback_warning_sink(nullptr);
+    kiln::train::set_checkpoint_warning_sink(nullptr);
   } else {
     kiln::train::set_callback_warning_sink([fn, user_data](const std::string &text) { fn(text.c_str(), user_data); });
+    kiln::train::set_checkpoint_warning_sink(
+        [fn, user_data](const std::string &text) { fn(text.c_str(), user_data); });
   }
   KILN_CAPI_END
 }

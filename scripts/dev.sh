@@ -16,8 +16,9 @@ PY=/usr/bin/python3
 # ocl-icd-opencl-dev: only a Recommends of libdnnl-dev, but dnnl-config.cmake requires OpenCL.
 # libsleef-dev, libhwy-dev: vector math and runtime-dispatched SIMD for kiln's elementwise loops.
 # nlohmann-json3-dev: the JSON value behind kiln_config (header-only, used inside the library only).
+# libleveldb-dev: LevelDB tables, the .index files of TensorFlow-format checkpoints (src/io/bundle.cc).
 BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
-  libsleef-dev libhwy-dev nlohmann-json3-dev)
+  libsleef-dev libhwy-dev nlohmann-json3-dev libleveldb-dev)
 # dataset-fashion-mnist: the example tests train the demo briefly on it (they skip without it).
 TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils dataset-fashion-mnist)
 BENCH_PKGS=(libbenchmark-dev python3 dataset-fashion-mnist python3-torch)
@@ -120,7 +121,9 @@ check_install() {
   cmake --build build-install-check/example -j"$JOBS" >/dev/null
   LD_LIBRARY_PATH="$prefix/lib" ./build-install-check/example/kiln_installed_example
   PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs kiln >/dev/null
-  echo "ok: find_package(kiln) and pkg-config kiln work from the installed tree"
+  # The installed tool finds the installed libkiln.so through its RUNPATH ($ORIGIN/../lib).
+  env -u LD_LIBRARY_PATH "$prefix/bin/kiln-inspect" --version >/dev/null
+  echo "ok: find_package(kiln), pkg-config kiln and bin/kiln-inspect work from the installed tree"
 }
 
 cmd_test() {
@@ -129,7 +132,7 @@ cmd_test() {
   # Every option the suite needs is forced: build/ may have been configured by `demo`
   # with tests off, and a cached OFF would silently skip them.
   configure build -DKILN_WERROR=ON -DKILN_BUILD_TESTS=ON -DKILN_BUILD_BENCHMARKS=ON -DKILN_BUILD_EXAMPLES=ON \
-    -DKILN_SANITIZE=OFF
+    -DKILN_BUILD_TOOLS=ON -DKILN_SANITIZE=OFF
   cmake --build build -j"$JOBS"
   log "tests: unit, C API, C++ API, Python"
   (cd build && ctest --output-on-failure --no-tests=error -j"$JOBS")

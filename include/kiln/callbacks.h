@@ -17,7 +17,12 @@ extern "C" {
 #endif
 
 /* A built-in callback by class name ("History", ...); config may be NULL for the defaults.
- * Unknown class: KILN_STATUS_NOT_FOUND listing the known ones. */
+ * Unknown class: KILN_STATUS_NOT_FOUND listing the known ones. The config holds Keras's
+ * arguments by name, e.g. ModelCheckpoint {"filepath": "ckpt/w.{epoch:02d}-{val_loss:.2f}",
+ * "monitor", "verbose", "save_best_only", "save_weights_only", "mode", "save_freq": "epoch" or a
+ * number of batches, "initial_value_threshold"} (a TF-format checkpoint of the model and its
+ * optimizer, also for save_weights_only false: no SavedModel export yet) and BackupAndRestore
+ * {"backup_dir", "save_freq": "epoch", a number of batches or false, "delete_checkpoint"}. */
 KILN_API kiln_status *kiln_callback_create(kiln_callback **out, const char *class_name, const kiln_config *config);
 /* Another handle to the same callback. */
 KILN_API kiln_status *kiln_callback_clone(kiln_callback **out, const kiln_callback *callback);
@@ -108,7 +113,9 @@ KILN_API kiln_status *kiln_callback_set_model(kiln_callback *callback, kiln_laye
 KILN_API kiln_status *kiln_callback_get_params(kiln_config **out, const kiln_callback *callback);
 /// A built-in callback's public state, as Keras's attributes: EarlyStopping {"wait",
 /// "stopped_epoch", "best_epoch", "best" (null before any epoch)}, ReduceLROnPlateau {"wait",
-/// "cooldown_counter", "best"}; an empty config for the others. Ownership: *out is new.
+/// "cooldown_counter", "best"}, ModelCheckpoint {"best" (null without a direction),
+/// "epochs_since_last_save", "last_saved_filepath"}, BackupAndRestore {"resumed_epoch" (-1: the
+/// last fit did not resume)}; an empty config for the others. Ownership: *out is new.
 KILN_API kiln_status *kiln_callback_get_attributes(kiln_config **out, const kiln_callback *callback);
 
 /// Receives a piece of text (progress, a warning): NUL-terminated, borrowed for the call.
@@ -124,8 +131,9 @@ typedef bool (*kiln_is_terminal_fn)(void *user_data);
 /// on the thread printing (fit's). Thread-safety: safe; the setting is process-wide.
 KILN_API kiln_status *kiln_set_progress_callback(kiln_text_fn fn, kiln_is_terminal_fn is_terminal, void *user_data);
 /// Where callbacks' warnings go (Keras's warnings.warn: "Early stopping conditioned on metric
-/// `val_loss` which is not available..."): fn(text, user_data) instead of stderr; NULL restores
-/// stderr. Thread-safety: safe; process-wide.
+/// `val_loss` which is not available..."), and checkpoint restores' (values no object took, given
+/// when the load status is freed; kiln/checkpoint.h): fn(text, user_data) instead of stderr; NULL
+/// restores stderr. fn runs on the thread that warns. Thread-safety: safe; process-wide.
 KILN_API kiln_status *kiln_set_warning_callback(kiln_text_fn fn, void *user_data);
 
 #ifdef __cplusplus

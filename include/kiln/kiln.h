@@ -48,5 +48,7 @@
 #include "kiln/data.h"     /* datasets, iterators, IDX/Fashion-MNIST/CSV readers */
 #include "kiln/callbacks.h" /* callbacks for fit, evaluate, predict */
 #include "kiln/training.h" /* compile, fit, evaluate, predict on models */
+#include "kiln/checkpoint.h" /* TensorFlow checkpoints: reading, Checkpoint, CheckpointManager */
+#include "kiln/init_from_checkpoint.h" /* pretrained values from TF checkpoints by name (TF1 BERT, ...) */
 
 #endif /* KILN_H */

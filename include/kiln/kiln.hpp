@@ -27,6 +27,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -1552,6 +1553,9 @@ struct CompileOptions;
 struct FitOptions;
 struct EvaluateOptions;
 struct PredictOptions;
+namespace train {
+class LoadStatus;
+}
 
 /// A Keras model: a handle to a model (Sequential, a deserialized model) and the base of custom
 /// models (Keras Model subclassing), with Keras's training API (kiln/training.h): compile, fit,
@@ -1669,6 +1673,17 @@ class Model : public Layer {
                                                 const Tensor &sample_weight = Tensor());
   std::map<std::string, double> compute_metrics(const Tensor &x, const Tensor &y, const Tensor &y_pred,
                                                 const Tensor &sample_weight = Tensor());
+
+  /// Keras's save_weights(filepath) in TensorFlow format: the weights (and a compiled model's
+  /// optimizer state) as a checkpoint at exactly filepath, which the directory's `checkpoint`
+  /// state file then names (kiln_model_save_weights).
+  void save_weights(const std::string &filepath);
+  /// Keras's load_weights(filepath): a checkpoint prefix, or a directory's latest checkpoint. The
+  /// model must be built; a compiled model's optimizer is restored too (its slots when it makes
+  /// them). Throws kiln::Error (FAILED_PRECONDITION when nothing matched; INVALID_ARGUMENT naming
+  /// both shapes for a weight that does not fit; DATA_LOSS for a corrupt file) and changes nothing
+  /// then. Returns the restore's status.
+  train::LoadStatus load_weights(const std::string &filepath);
 
  protected:
   /// For subclasses: a custom model of class class_name (base may hold name, trainable, dtype);
@@ -3267,7 +3282,9 @@ class Callback : public detail::handle<kiln_callback> {
   /// Keras's callback.params: {"verbose", "epochs", "steps"} as fit set them.
   Config params() const { return config_of(kiln_callback_get_params); }
   /// A built-in's state, as Keras's attributes: EarlyStopping's {"wait", "stopped_epoch",
-  /// "best_epoch", "best"}, ReduceLROnPlateau's {"wait", "cooldown_counter", "best"}.
+  /// "best_epoch", "best"}, ReduceLROnPlateau's {"wait", "cooldown_counter", "best"},
+  /// ModelCheckpoint's {"best", "epochs_since_last_save", "last_saved_filepath"},
+  /// BackupAndRestore's {"resumed_epoch"}.
   Config attributes() const { return config_of(kiln_callback_get_attributes); }
   /// Runs a hook by its Keras name, as calling callback.on_epoch_end(epoch, logs) in Keras:
   /// returns the logs as the hook left them.
@@ -3476,6 +3493,55 @@ inline Callback TerminateOnNaN(bool raise_error = false) {
 
 /// keras.callbacks.ProgbarLogger: fit adds one itself when verbose is not 0.
 inline Callback ProgbarLogger() { return Callback::create("ProgbarLogger"); }
+
+struct ModelCheckpointOptions {
+  std::string monitor = "val_loss";
+  int verbose = 0;
+  bool save_best_only = false;
+  bool save_weights_only = false;
+  std::string mode = "auto";  ///< "auto", "min" or "max"
+  int64_t save_freq = 0;      ///< 0: every epoch (Keras's "epoch"); N > 0: every N training batches
+  bool has_initial_value_threshold = false;  ///< false: Keras's initial_value_threshold=None
+  double initial_value_threshold = 0.0;
+};
+/// keras.callbacks.ModelCheckpoint (tf.keras 2): after each epoch (or every save_freq batches,
+/// counted across epochs) writes a TF-format checkpoint of the model and its optimizer (as
+/// save_weights) to filepath, formatted as Python's str.format with epoch (from 1), batch (per-batch
+/// saves) and the logs: "ckpt/weights.{epoch:02d}-{val_loss:.2f}". A name the logs lack fails fit
+/// with INVALID_ARGUMENT. save_best_only saves only when monitor improves. save_weights_only=false
+/// writes the same checkpoint: kiln has no SavedModel export yet.
+inline Callback ModelCheckpoint(const std::string &filepath, const ModelCheckpointOptions &o = {}) {
+  Config c;
+  c.set("filepath", filepath).set("monitor", o.monitor).set("verbose", static_cast<int64_t>(o.verbose));
+  c.set("save_best_only", o.save_best_only).set("save_weights_only", o.save_weights_only).set("mode", o.mode);
+  if (o.save_freq == 0) {
+    c.set("save_freq", std::string("epoch"));
+  } else {
+    c.set("save_freq", o.save_freq);
+  }
+  if (o.has_initial_value_threshold) c.set("initial_value_threshold", o.initial_value_threshold);
+  return Callback::create("ModelCheckpoint", c);
+}
+
+struct BackupAndRestoreOptions {
+  int64_t save_freq = 0;  ///< 0: every epoch (Keras's "epoch"); N > 0: every N training batches; -1: never
+  bool delete_checkpoint = true;  ///< delete the backup when fit completes
+};
+/// keras.callbacks.BackupAndRestore (tf.keras 2's layout in backup_dir/chief): fit backs up the
+/// model, its optimizer and the epoch; a later fit with a backup there (a fresh process, a fresh
+/// model) restores them and continues after the saved epoch. The model must be built before fit.
+inline Callback BackupAndRestore(const std::string &backup_dir, const BackupAndRestoreOptions &o = {}) {
+  Config c;
+  c.set("backup_dir", backup_dir).set("delete_checkpoint", o.delete_checkpoint);
+  if (o.save_freq == 0) {
+    c.set("save_freq", std::string("epoch"));
+  } else if (o.save_freq == -1) {
+    c.set("save_freq", false);
+  } else {
+    c.set("save_freq", o.save_freq);
+  }
+  return Callback::create("BackupAndRestore", c);
+}
 
 /// keras.callbacks.LambdaCallback's functions (any may be empty).
 struct LambdaHooks {
@@ -4231,6 +4297,521 @@ inline std::map<std::string, double> Model::compute_metrics(const Tensor &x, con
   return compute_metrics(x.valid() ? std::vector<Tensor>{x} : std::vector<Tensor>{}, std::vector<Tensor>{y},
                          std::vector<Tensor>{y_pred}, sample_weight);
 }
+
+// ---- TensorFlow checkpoints (kiln/checkpoint.h) ----
+
+namespace detail {
+template <>
+struct handle_traits<kiln_checkpoint_reader> {
+  static void destroy(kiln_checkpoint_reader *h) noexcept { kiln_checkpoint_reader_free(h); }
+  // No clone: a reader is one open checkpoint, owned by one object (move-only).
+};
+}  // namespace detail
+
+/// tf.train's checkpoint reading: load_checkpoint, list_variables and CheckpointReader, over
+/// TensorFlow's tensor-bundle files (TF2 object-based and TF1 name-based checkpoints, and kiln's).
+///
+///   auto reader = kiln::train::load_checkpoint("ckpt_dir");   // or a prefix: "ckpt_dir/ckpt-3"
+///   for (const auto &[name, shape] : reader.get_variable_to_shape_map()) ...
+///   int64_t step = reader.get_tensor("global_step").item<int64_t>();
+namespace train {
+
+/// One variable of a checkpoint as its index describes it.
+struct CheckpointVariable {
+  std::string name;
+  std::string dtype;                ///< TensorFlow's name: "float32", "int64", "string", ...
+  std::optional<DType> kiln_dtype;  ///< what get_tensor gives; empty when kiln has no such dtype
+  Dims shape;
+  size_t byte_size = 0;  ///< its bytes in the data file
+};
+
+/// tf.train.CheckpointReader: an open checkpoint (move-only). Reading never changes it, so one
+/// reader may serve several threads.
+class CheckpointReader : public kiln::detail::handle<kiln_checkpoint_reader> {
+ public:
+  CheckpointReader() = default;
+  explicit CheckpointReader(kiln_checkpoint_reader *h) noexcept : handle(h) {}
+  /// Opens a prefix, a directory (its latest checkpoint, through the `checkpoint` state file) or
+  /// one of a checkpoint's files; throws NOT_FOUND / DATA_LOSS as kiln_checkpoint_reader_open.
+  explicit CheckpointReader(const std::string &path) {
+    kiln_checkpoint_reader *h = nullptr;
+    kiln::detail::check(kiln_checkpoint_reader_open(&h, path.c_str()));
+    *this = CheckpointReader(h);
+  }
+
+  /// The prefix opened (for a directory, its latest checkpoint).
+  std::string prefix() const {
+    const char *s = nullptr;
+    kiln::detail::check(kiln_checkpoint_reader_get_prefix(&s, get()));
+    return s;
+  }
+  size_t num_variables() const {
+    size_t n = 0;
+    kiln::detail::check(kiln_checkpoint_reader_get_num_variables(&n, get()));
+    return n;
+  }
+  /// Variable index (0 .. num_variables()-1, in name order).
+  CheckpointVariable variable(size_t index) const {
+    CheckpointVariable v;
+    const char *s = nullptr;
+    kiln::detail::check(kiln_checkpoint_reader_get_name(&s, get(), index));
+    v.name = s;
+    kiln::detail::check(kiln_checkpoint_reader_get_dtype_name(&s, get(), index));
+    v.dtype = s;
+    kiln_dtype d = static_cast<kiln_dtype>(0);
+    kiln::detail::check(kiln_checkpoint_reader_get_dtype(&d, get(), index));
+    if (d != 0) v.kiln_dtype = static_cast<DType>(d);
+    size_t rank = 0;
+    kiln::detail::check(kiln_checkpoint_reader_get_shape(nullptr, 0, &rank, get(), index));
+    v.shape.resize(rank);
+    kiln::detail::check(kiln_checkpoint_reader_get_shape(v.shape.data(), rank, &rank, get(), index));
+    kiln::detail::check(kiln_checkpoint_reader_get_byte_size(&v.byte_size, get(), index));
+    return v;
+  }
+  /// Every variable, in name order.
+  std::vector<CheckpointVariable> variables() const {
+    std::vector<CheckpointVariable> out;
+    for (size_t i = 0, n = num_variables(); i < n; ++i) out.push_back(variable(i));
+    return out;
+  }
+  /// The variable called name; throws NOT_FOUND naming it when absent.
+  CheckpointVariable variable(const std::string &name) const {
+    size_t index = 0;
+    kiln::detail::check(kiln_checkpoint_reader_find(&index, get(), name.c_str()));
+    return variable(index);
+  }
+  /// name -> shape, for every variable.
+  std::map<std::string, Dims> get_variable_to_shape_map() const {
+    std::map<std::string, Dims> m;
+    for (CheckpointVariable &v : variables()) m.emplace(std::move(v.name), std::move(v.shape));
+    return m;
+  }
+  /// name -> TensorFlow's dtype name ("float32", "int64", "string", ...).
+  std::map<std::string, std::string> get_variable_to_dtype_map() const {
+    std::map<std::string, std::string> m;
+    for (CheckpointVariable &v : variables()) m.emplace(std::move(v.name), std::move(v.dtype));
+    return m;
+  }
+  bool has_tensor(const std::string &name) const {
+    bool b = false;
+    kiln::detail::check(kiln_checkpoint_reader_has_tensor(&b, get(), name.c_str()));
+    return b;
+  }
+  /// The variable's value, its size and CRC32C checked: NOT_FOUND for an unknown name, DATA_LOSS
+  /// for corrupt bytes, UNIMPLEMENTED for a dtype kiln has none for (the string object graph).
+  Tensor get_tensor(const std::string &name) const {
+    kiln_tensor *t = nullptr;
+    kiln::detail::check(kiln_checkpoint_reader_get_tensor(&t, get(), name.c_str()));
+    return Tensor(t);
+  }
+};
+
+/// tf.train.load_checkpoint(path): a reader of a prefix or of a directory's latest checkpoint.
+inline CheckpointReader load_checkpoint(const std::string &path) { return CheckpointReader(path); }
+
+/// tf.train.list_variables(path): (name, shape) of every variable, sorted by name.
+inline std::vector<std::pair<std::string, Dims>> list_variables(const std::string &path) {
+  std::vector<std::pair<std::string, Dims>> out;
+  for (CheckpointVariable &v : CheckpointReader(path).variables())
+    out.emplace_back(std::move(v.name), std::move(v.shape));
+  return out;
+}
+
+}  // namespace train
+
+// ---- Writing and restoring checkpoints (kiln/checkpoint.h) ----
+
+namespace detail {
+template <>
+struct handle_traits<kiln_checkpoint> {
+  static void destroy(kiln_checkpoint *h) noexcept { kiln_checkpoint_free(h); }
+  // No clone: one Checkpoint object per set of tracked objects (move-only).
+};
+template <>
+struct handle_traits<kiln_checkpoint_load_status> {
+  static void destroy(kiln_checkpoint_load_status *h) noexcept { kiln_checkpoint_load_status_free(h); }
+};
+template <>
+struct handle_traits<kiln_checkpoint_manager> {
+  static void destroy(kiln_checkpoint_manager *h) noexcept { kiln_checkpoint_manager_free(h); }
+};
+/// A path the C API gave (a new string, or NULL for none), as an optional.
+inline std::optional<std::string> take_optional_string(char *s) {
+  if (!s) return std::nullopt;
+  return take_string(s);
+}
+}  // namespace detail
+
+/// tf.train.Checkpoint, CheckpointManager, latest_checkpoint and Keras's save_weights /
+/// load_weights: TF2's object-based checkpoints, with Keras 2.13's layout, so TensorFlow reads
+/// what kiln writes and kiln restores what TensorFlow wrote. Optimizer slots and iterations are
+/// saved too: training resumes bit for bit.
+///
+///   kiln::train::Checkpoint ckpt({{"model", model}, {"optimizer", model.optimizer()}});
+///   kiln::train::CheckpointManager manager(ckpt, "ckpt_dir", 3);   // keep the newest 3
+///   manager.restore_or_initialize();
+///   ...train...
+///   std::string path = manager.save();                               // "ckpt_dir/ckpt-1"
+///   ckpt.restore("ckpt_dir").assert_existing_objects_matched();      // a later process
+namespace train {
+
+/// What a restore matched (TF's CheckpointLoadStatus; move-only). The checks return the status,
+/// so they chain: ckpt.restore(path).expect_partial().assert_existing_objects_matched(). Values
+/// waiting for objects not made yet (an optimizer's slots) land when those are made. A status
+/// destroyed with values no object took warns (kiln_set_warning_callback) unless expect_partial.
+class LoadStatus : public kiln::detail::handle<kiln_checkpoint_load_status> {
+ public:
+  LoadStatus() = default;
+  /// Takes ownership of a C handle.
+  explicit LoadStatus(kiln_checkpoint_load_status *h) noexcept : handle(h) {}
+  /// Values without objects are intended: no warning for them.
+  const LoadStatus &expect_partial() const {
+    kiln::detail::check(kiln_checkpoint_load_status_expect_partial(get()));
+    return *this;
+  }
+  /// Throws kiln::Error (FAILED_PRECONDITION) naming the values no object took (or still waiting)
+  /// and the objects that got no value.
+  const LoadStatus &assert_consumed() const {
+    kiln::detail::check(kiln_checkpoint_load_status_assert_consumed(get()));
+    return *this;
+  }
+  /// Throws kiln::Error (FAILED_PRECONDITION) naming the tracked objects that got no value.
+  const LoadStatus &assert_existing_objects_matched() const {
+    kiln::detail::check(kiln_checkpoint_load_status_assert_existing_objects_matched(get()));
+    return *this;
+  }
+  /// Throws kiln::Error (FAILED_PRECONDITION) when nothing below the root matched.
+  const LoadStatus &assert_nontrivial_match() const {
+    kiln::detail::check(kiln_checkpoint_load_status_assert_nontrivial_match(get()));
+    return *this;
+  }
+  /// The checkpoint prefix restored from.
+  std::string path() const { return info().get_string("path"); }
+  /// Values restored so far (waiting ones count once they land).
+  int64_t restored_count() const { return info().get_int("restored_count"); }
+  /// Checkpoint paths no object took ("optimizer/_iterations", ...).
+  std::vector<std::string> unmatched_values() const { return info().get_string_list("unmatched_values"); }
+  /// Checkpoint paths waiting for their objects (an optimizer's slots before its first step).
+  std::vector<std::string> pending_values() const { return info().get_string_list("pending_values"); }
+  /// Tracked objects that got no value.
+  std::vector<std::string> unmatched_objects() const { return info().get_string_list("unmatched_objects"); }
+
+ private:
+  Config info() const {
+    kiln_config *c = nullptr;
+    kiln::detail::check(kiln_checkpoint_load_status_get_info(&c, get()));
+    return Config(c);
+  }
+};
+
+class Checkpoint;
+
+/// An object a Checkpoint tracks: a model or layer, an optimizer, a variable, or another
+/// Checkpoint (converted implicitly, for Checkpoint's {name, object} pairs). It refers to the
+/// object only until it is tracked.
+class Trackable {
+ public:
+  // Implicit on purpose: {"model", model} pairs name the objects themselves.
+  Trackable(const Layer &layer)
+      : track_([&layer](kiln_checkpoint *c, const char *name) {
+          return kiln_checkpoint_track_layer(c, name, layer.get());
+        }) {}
+  Trackable(const optimizers::Optimizer &optimizer)
+      : track_([&optimizer](kiln_checkpoint *c, const char *name) {
+          return kiln_checkpoint_track_optimizer(c, name, optimizer.get());
+        }) {}
+  Trackable(const Variable &variable)
+      : track_([&variable](kiln_checkpoint *c, const char *name) {
+          return kiln_checkpoint_track_variable(c, name, variable.get());
+        }) {}
+  Trackable(const Checkpoint &checkpoint);
+
+  /// Tracks the object in checkpoint c under name.
+  void track_in(kiln_checkpoint *c, const std::string &name) const {
+    kiln::detail::check(track_(c, name.c_str()));
+  }
+
+ private:
+  std::function<kiln_status *(kiln_checkpoint *, const char *)> track_;
+};
+
+/// tf.train.Checkpoint(model=..., optimizer=...): named objects saved and restored together
+/// (move-only). Calls on one checkpoint are serialised inside.
+class Checkpoint : public kiln::detail::handle<kiln_checkpoint> {
+ public:
+  /// Tracks each {name, object} pair, in name order as TensorFlow orders keyword arguments.
+  /// Throws kiln::Error (INVALID_ARGUMENT) for an empty or repeated name, "save_counter", or an
+  /// empty handle.
+  explicit Checkpoint(std::vector<std::pair<std::string, Trackable>> objects = {}) {
+    kiln_checkpoint *h = nullptr;
+    kiln::detail::check(kiln_checkpoint_create(&h));
+    *this = Checkpoint(h);
+    std::stable_sort(objects.begin(), objects.end(),
+                     [](const auto &a, const auto &b) { return a.first < b.first; });
+    for (size_t i = 0; i < objects.size(); ++i) {
+      if (i > 0 && objects[i - 1].first == objects[i].first)
+        throw Error(KILN_STATUS_INVALID_ARGUMENT,
+                    "Checkpoint: two objects are named '" + objects[i].first + "'");
+      objects[i].second.track_in(get(), objects[i].first);
+    }
+  }
+  /// Takes ownership of a C handle.
+  explicit Checkpoint(kiln_checkpoint *h) noexcept : handle(h) {}
+
+  /// Tracks another object under name, or replaces the one under it (TF's `ckpt.name = object`).
+  void track(const std::string &name, const Trackable &object) { object.track_in(get(), name); }
+  /// save_counter += 1, writes "<file_prefix>-<save_counter>", records it in the directory's
+  /// `checkpoint` state file; returns that path ("dir/ckpt-3").
+  std::string save(const std::string &file_prefix) {
+    char *path = nullptr;
+    kiln::detail::check(kiln_checkpoint_save(&path, get(), file_prefix.c_str()));
+    return kiln::detail::take_string(path);
+  }
+  /// Writes exactly file_prefix; neither save_counter nor the state file changes.
+  std::string write(const std::string &file_prefix) {
+    char *path = nullptr;
+    kiln::detail::check(kiln_checkpoint_write(&path, get(), file_prefix.c_str()));
+    return kiln::detail::take_string(path);
+  }
+  /// Restores from a prefix, or from a directory's latest checkpoint (save_counter too). Throws
+  /// kiln::Error (NOT_FOUND, INVALID_ARGUMENT naming both shapes, DATA_LOSS) and changes nothing
+  /// then.
+  LoadStatus restore(const std::string &save_path) {
+    kiln_checkpoint_load_status *s = nullptr;
+    kiln::detail::check(kiln_checkpoint_restore(&s, get(), save_path.c_str()));
+    return LoadStatus(s);
+  }
+  /// Restores from exactly the prefix save_path (write's counterpart).
+  LoadStatus read(const std::string &save_path) {
+    kiln_checkpoint_load_status *s = nullptr;
+    kiln::detail::check(kiln_checkpoint_read(&s, get(), save_path.c_str()));
+    return LoadStatus(s);
+  }
+  /// The number of saves (restored by restore); 0 before the first save or restore.
+  int64_t save_counter() const {
+    int64_t n = 0;
+    kiln::detail::check(kiln_checkpoint_get_save_counter(&n, get()));
+    return n;
+  }
+};
+
+inline Trackable::Trackable(const Checkpoint &checkpoint)
+    : track_([&checkpoint](kiln_checkpoint *c, const char *name) {
+        return kiln_checkpoint_track_checkpoint(c, name, checkpoint.get());
+      }) {}
+
+/// tf.train.CheckpointManager(checkpoint, directory, max_to_keep, keep_checkpoint_every_n_hours,
+/// checkpoint_name): numbered saves of a checkpoint in directory, the newest max_to_keep kept
+/// (std::nullopt: all) and the rest deleted, listed in the directory's `checkpoint` state file, so
+/// a manager made later on the directory (or TensorFlow) carries on (move-only). The manager
+/// keeps the checkpoint's objects alive.
+class CheckpointManager : public kiln::detail::handle<kiln_checkpoint_manager> {
+ public:
+  CheckpointManager(const Checkpoint &checkpoint, const std::string &directory,
+                    std::optional<int64_t> max_to_keep,
+                    std::optional<double> keep_checkpoint_every_n_hours = std::nullopt,
+                    const std::string &checkpoint_name = "ckpt") {
+    Config options;
+    if (max_to_keep)
+      options.set("max_to_keep", *max_to_keep);
+    else
+      options.set_null("max_to_keep");
+    if (keep_checkpoint_every_n_hours)
+      options.set("keep_checkpoint_every_n_hours", *keep_checkpoint_every_n_hours);
+    options.set("checkpoint_name", checkpoint_name);
+    kiln_checkpoint_manager *h = nullptr;
+    kiln::detail::check(
+        kiln_checkpoint_manager_create(&h, checkpoint.get(), directory.c_str(), options.get()));
+    *this = CheckpointManager(h);
+  }
+  /// Takes ownership of a C handle.
+  explicit CheckpointManager(kiln_checkpoint_manager *h) noexcept : handle(h) {}
+
+  /// Saves "<directory>/<checkpoint_name>-<n>" (n: checkpoint_number, else the checkpoint's
+  /// save_counter after it goes up by one), deletes those past max_to_keep; returns the path.
+  std::string save(std::optional<int64_t> checkpoint_number = std::nullopt) {
+    if (checkpoint_number && *checkpoint_number < 0)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT,
+                  "CheckpointManager::save: checkpoint_number must be >= 0; got " +
+                      std::to_string(*checkpoint_number));
+    char *path = nullptr;
+    kiln::detail::check(
+        kiln_checkpoint_manager_save(&path, get(), checkpoint_number ? *checkpoint_number : -1));
+    return kiln::detail::take_string(path);
+  }
+  /// The newest checkpoint's prefix; empty before any.
+  std::optional<std::string> latest_checkpoint() const {
+    char *path = nullptr;
+    kiln::detail::check(kiln_checkpoint_manager_get_latest_checkpoint(&path, get()));
+    return kiln::detail::take_optional_string(path);
+  }
+  /// The checkpoints kept, oldest first.
+  std::vector<std::string> checkpoints() const {
+    kiln_config *c = nullptr;
+    kiln::detail::check(kiln_checkpoint_manager_get_checkpoints(&c, get()));
+    return Config(c).get_string_list("checkpoints");
+  }
+  std::string directory() const {
+    const char *s = nullptr;
+    kiln::detail::check(kiln_checkpoint_manager_get_directory(&s, get()));
+    return s;
+  }
+  /// Restores the latest checkpoint and returns its path, or returns empty when there is none
+  /// (the objects keep their initial values).
+  std::optional<std::string> restore_or_initialize() {
+    char *path = nullptr;
+    kiln::detail::check(kiln_checkpoint_manager_restore_or_initialize(&path, get()));
+    return kiln::detail::take_optional_string(path);
+  }
+};
+
+/// tf.train.latest_checkpoint(checkpoint_dir): the prefix the directory's `checkpoint` state file
+/// names as newest; empty when there is none.
+inline std::optional<std::string> latest_checkpoint(const std::string &checkpoint_dir) {
+  char *path = nullptr;
+  kiln::detail::check(kiln_latest_checkpoint(&path, checkpoint_dir.c_str()));
+  return kiln::detail::take_optional_string(path);
+}
+
+}  // namespace train
+
+inline void Model::save_weights(const std::string &filepath) {
+  detail::check(kiln_model_save_weights(get(), filepath.c_str()));
+}
+
+inline train::LoadStatus Model::load_weights(const std::string &filepath) {
+  kiln_checkpoint_load_status *s = nullptr;
+  detail::check(kiln_model_load_weights(&s, get(), filepath.c_str()));
+  return train::LoadStatus(s);
+}
+
+// ---- Pretrained values by name: init_from_checkpoint (kiln/init_from_checkpoint.h) ----
+
+namespace train {
+
+/// One pair of an assignment map (tf.compat.v1.train.init_from_checkpoint's dict entry): a
+/// checkpoint name, or a scope ending in '/' ("/" for the root), and the variable, the variable's
+/// name, or the variable scope ("/" for every variable) it goes to. Scopes pair with scopes.
+struct CheckpointAssignment {
+  std::string checkpoint_name;
+  std::string variable_name;  ///< empty when variable is given
+  Variable variable;          ///< an empty handle when variable_name is given
+  CheckpointAssignment(std::string checkpoint, std::string variable_name_or_scope)
+      : checkpoint_name(std::move(checkpoint)), variable_name(std::move(variable_name_or_scope)) {}
+  CheckpointAssignment(std::string checkpoint, const char *variable_name_or_scope)
+      : CheckpointAssignment(std::move(checkpoint), std::string(variable_name_or_scope)) {}
+  CheckpointAssignment(std::string checkpoint, const Variable &target)
+      : checkpoint_name(std::move(checkpoint)), variable(target) {}
+};
+
+/// The switches of kiln_init_from_checkpoint_options (see kiln/init_from_checkpoint.h).
+struct InitFromCheckpointOptions {
+  bool skip_optimizer_state = true;  ///< leave out adam_m/adam_v/global_step/... unless named
+  bool allow_missing = false;        ///< a name the checkpoint lacks: listed in missing, not NOT_FOUND
+  bool skip_mismatched = false;      ///< a dtype/shape that does not fit: listed in mismatched
+  bool allow_reshape = false;        ///< [H, H] into [H, heads, H / heads] and the like
+};
+
+/// What init_from_checkpoint did.
+struct InitFromCheckpointReport {
+  struct Match {
+    std::string checkpoint_name, checkpoint_key, variable;
+    Dims checkpoint_shape;
+    bool reshaped = false;
+  };
+  struct Mismatch {
+    std::string checkpoint_name, variable, checkpoint_dtype, variable_dtype;
+    Dims checkpoint_shape, variable_shape;
+  };
+  struct Missing {
+    std::string checkpoint_name, variable;
+  };
+  std::string checkpoint;  ///< the prefix read
+  std::vector<Match> matched;
+  std::vector<std::string> unmatched_checkpoint_names;  ///< names no pair took, in key order
+  std::vector<std::string> skipped_checkpoint_names;    ///< optimizer state, the object graph
+  std::vector<std::string> unmatched_variables;         ///< the model's / list's variables left as they were
+  std::vector<Missing> missing;                         ///< allow_missing
+  std::vector<Mismatch> mismatched;                     ///< skip_mismatched
+  std::string summary;                                  ///< a readable account of all of it
+};
+
+}  // namespace train
+
+namespace detail {
+// The C call behind train::init_from_checkpoint; the report comes back as a config.
+inline train::InitFromCheckpointReport init_from_checkpoint_impl(
+    const std::string &ckpt_dir_or_file, const std::vector<train::CheckpointAssignment> &assignment_map,
+    const kiln_layer *model, const std::vector<Variable> &variables,
+    const train::InitFromCheckpointOptions &options) {
+  std::vector<kiln_variable *> vars;
+  for (const Variable &v : variables) vars.push_back(v.get());
+  std::vector<const char *> ckpt_names, var_names;
+  std::vector<kiln_variable *> targets;
+  for (const train::CheckpointAssignment &a : assignment_map) {
+    ckpt_names.push_back(a.checkpoint_name.c_str());
+    var_names.push_back(a.variable.valid() ? nullptr : a.variable_name.c_str());
+    targets.push_back(a.variable.get());
+  }
+  kiln_init_from_checkpoint_options o;
+  check(kiln_init_from_checkpoint_options_init(&o, sizeof o));
+  o.skip_optimizer_state = options.skip_optimizer_state;
+  o.allow_missing = options.allow_missing;
+  o.skip_mismatched = options.skip_mismatched;
+  o.allow_reshape = options.allow_reshape;
+  kiln_config *report = nullptr;
+  check(kiln_init_from_checkpoint(&report, model, vars.data(), vars.size(), ckpt_dir_or_file.c_str(),
+                                  ckpt_names.data(), var_names.data(), targets.data(), assignment_map.size(),
+                                  &o));
+  Config c(report);
+  train::InitFromCheckpointReport r;
+  r.checkpoint = c.get_string("checkpoint");
+  for (const Config &m : c.get_config_list("matched"))
+    r.matched.push_back(train::InitFromCheckpointReport::Match{
+        m.get_string("checkpoint_name"), m.get_string("checkpoint_key"), m.get_string("variable"),
+        m.get_int_list("checkpoint_shape"), m.get_bool("reshaped")});
+  r.unmatched_checkpoint_names = c.get_string_list("unmatched_checkpoint_names");
+  r.skipped_checkpoint_names = c.get_string_list("skipped_checkpoint_names");
+  r.unmatched_variables = c.get_string_list("unmatched_variables");
+  for (const Config &m : c.get_config_list("missing"))
+    r.missing.push_back(
+        train::InitFromCheckpointReport::Missing{m.get_string("checkpoint_name"), m.get_string("variable")});
+  for (const Config &m : c.get_config_list("mismatched"))
+    r.mismatched.push_back(train::InitFromCheckpointReport::Mismatch{
+        m.get_string("checkpoint_name"), m.get_string("variable"), m.get_string("checkpoint_dtype"),
+        m.get_string("variable_dtype"), m.get_int_list("checkpoint_shape"),
+        m.get_int_list("variable_shape")});
+  r.summary = c.get_string("summary");
+  return r;
+}
+}  // namespace detail
+
+namespace train {
+
+/// tf.compat.v1.train.init_from_checkpoint(ckpt_dir_or_file, assignment_map) into a model:
+/// variable names and scopes are looked up among model.variables() (build the model first).
+/// Throws as kiln_init_from_checkpoint (nothing changes then).
+///
+///   auto report = kiln::train::init_from_checkpoint("bert_model.ckpt",
+///       {{"bert/embeddings/word_embeddings", "bert/embeddings/word_embeddings/embeddings"},
+///        {"bert/pooler/dense/", "bert/pooler/"}}, model);
+///   std::cout << report.summary;
+inline InitFromCheckpointReport init_from_checkpoint(const std::string &ckpt_dir_or_file,
+                                                     const std::vector<CheckpointAssignment> &assignment_map,
+                                                     const Layer &model,
+                                                     const InitFromCheckpointOptions &options = {}) {
+  return kiln::detail::init_from_checkpoint_impl(ckpt_dir_or_file, assignment_map, model.get(), {}, options);
+}
+/// The same with names looked up among variables.
+inline InitFromCheckpointReport init_from_checkpoint(const std::string &ckpt_dir_or_file,
+                                                     const std::vector<CheckpointAssignment> &assignment_map,
+                                                     const std::vector<Variable> &variables,
+                                                     const InitFromCheckpointOptions &options = {}) {
+  return kiln::detail::init_from_checkpoint_impl(ckpt_dir_or_file, assignment_map, nullptr, variables,
+                                                 options);
+}
+
+}  // namespace train
 
 }  // namespace kiln
 

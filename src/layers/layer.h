@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "autodiff/variable.h"
@@ -139,6 +140,14 @@ class Layer : public std::enable_shared_from_this<Layer> {
   void add_loss(const Tensor &loss);
 
   const std::vector<std::shared_ptr<Layer>> &layers() const { return layers_; }
+  // This layer's own weights (not its sub-layers'), in creation order, each with the name
+  // add_weight got ("kernel"): the names a checkpoint's object graph gives them.
+  std::vector<std::pair<std::string, VariablePtr>> own_weights() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::pair<std::string, VariablePtr>> out;
+    for (const Weight &w : weights_) out.emplace_back(w.name, w.variable);
+    return out;
+  }
   // Depth-first by creation: this layer's own weights (trainable then non-trainable, each in
   // creation order), then each sub-layer's. A variable shared by two layers is listed once.
   std::vector<VariablePtr> variables() const;

@@ -2,7 +2,8 @@
 // predict call, a CallbackList that dispatches them in order (adding History and ProgbarLogger as
 // Keras's CallbackList does), and the registry of the built-in classes by name (EarlyStopping,
 // LearningRateScheduler, ReduceLROnPlateau, CSVLogger, TerminateOnNaN, ProgbarLogger, History,
-// LambdaCallback are in callbacks_builtin.cc, callbacks_monitor.cc, callbacks_basic.cc and progbar.cc).
+// LambdaCallback are in callbacks_builtin.cc, callbacks_monitor.cc, callbacks_basic.cc and progbar.cc;
+// ModelCheckpoint and BackupAndRestore in callbacks_checkpoint.h/.cc).
 #pragma once
 
 #include <cstdint>

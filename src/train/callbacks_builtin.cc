@@ -2,6 +2,7 @@
 // (callbacks_monitor.cc and callbacks_basic.cc hold the classes; progbar.cc ProgbarLogger).
 #include "core/error.h"
 #include "train/callbacks.h"
+#include "train/callbacks_checkpoint.h"
 #include "train/progbar.h"
 
 namespace kiln::train {
@@ -72,6 +73,7 @@ void register_builtin_callbacks() {
     r.finish();
     return make_lambda_callback(LambdaHooks());  // hooks are functions: make_lambda_callback / the bindings
   });
+  register_checkpoint_callbacks();  // ModelCheckpoint, BackupAndRestore
   register_callback("LearningRateScheduler", [](const Config &) -> CallbackPtr {
     fail(Code::kInvalidArgument,
          "LearningRateScheduler needs a schedule function (epoch, learning_rate) -> learning_rate, which a "

@@ -380,10 +380,14 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
   CallbackList cbs(o.callbacks, true, o.verbose != 0, model, params);
   auto state = training_state(*model);
   state->stop_training = false;
+  c->resume_epoch = -1;
   Logs begin;
   cbs.on_train_begin(begin);
+  // A callback may move the start (BackupAndRestore continuing after the epoch of its backup).
+  const int64_t first_epoch = c->resume_epoch >= 0 ? c->resume_epoch : o.initial_epoch;
+  c->resume_epoch = -1;
   Logs training_logs;
-  for (int64_t epoch = o.initial_epoch; epoch < o.epochs; ++epoch) {
+  for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
     reset_metrics(*model);
     Logs e;
     cbs.on_epoch_begin(epoch, e);

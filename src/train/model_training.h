@@ -62,6 +62,10 @@ struct CompiledModel {
   Tensor last_loss;
   int64_t last_batch_size = 0;
   bool loss_pending = false;
+  // The epoch a callback's on_train_begin asks fit to start at instead of its initial_epoch
+  // (BackupAndRestore resuming from a backup; Keras 3's model._initial_epoch). fit clears it
+  // before on_train_begin and after reading it; -1: not set.
+  int64_t resume_epoch = -1;
 };
 
 // Keras's fit arguments. Either x/y (one tensor per input / output) or a dataset whose elements
@@ -82,7 +86,7 @@ struct FitOptions {
   std::vector<int64_t> validation_freq;  // empty: every epoch; one value: every N; more: epochs listed
   bool shuffle = true;
   std::vector<double> class_weight;
-  int64_t initial_epoch = 0;
+  int64_t initial_epoch = 0;  // a callback may move it at train begin (CompiledModel::resume_epoch)
   int64_t steps_per_epoch = -1;
   int64_t validation_steps = -1;
   int64_t validation_batch_size = -1;  // -1: batch_size

@@ -243,12 +243,115 @@ bool Optimizer::uses_weight_decay(const Variable &v) const {
 const Optimizer::Slots &Optimizer::slots_for_locked(const Variable &v) {
   auto it = slots_.find(v.id());
   if (it != slots_.end()) return it->second;
+  // A slot a checkpoint restored before it existed starts from the checkpoint's value
+  // (check_pending_locked has checked it).
+  const size_t position = slot_order_.size();
+  const std::vector<SlotSpec> specs = slot_specs();
+  std::vector<std::function<void()>> restored;
   Slots s{v.name(), {}};
-  for (const SlotSpec &spec : slot_specs())
-    s.slots.push_back(std::make_shared<Variable>(name_ + "/" + v.name() + "/" + spec.name,
-                                                 filled(v.dtype(), v.shape(), spec.initial), false));
+  for (size_t k = 0; k < specs.size(); ++k) {
+    Tensor initial;
+    auto p = pending_.find({position, k});
+    if (p != pending_.end()) {
+      initial = p->second.value;
+      restored.push_back(std::move(p->second.on_restored));
+      pending_.erase(p);
+    } else {
+      initial = filled(v.dtype(), v.shape(), specs[k].initial);
+    }
+    s.slots.push_back(
+        std::make_shared<Variable>(name_ + "/" + v.name() + "/" + specs[k].name, initial, false));
+  }
   slot_order_.push_back(v.id());
-  return slots_.emplace(v.id(), std::move(s)).first->second;
+  const Slots &made = slots_.emplace(v.id(), std::move(s)).first->second;
+  for (const std::function<void()> &f : restored)
+    if (f) f();
+  return made;
+}
+
+void Optimizer::check_pending_locked(const std::vector<const Variable *> &vars) const {
+  if (pending_.empty()) return;
+  const std::vector<SlotSpec> specs = slot_specs();
+  size_t position = slot_order_.size();
+  std::set<uint64_t> seen;
+  for (const Variable *v : vars) {
+    if (slots_.count(v->id()) || !seen.insert(v->id()).second) continue;
+    for (size_t k = 0; k < specs.size(); ++k) {
+      auto p = pending_.find({position, k});
+      if (p == pending_.end()) continue;
+      const Tensor &t = p->second.value;
+      if (t.dtype() != v->dtype() || t.shape() != v->shape())
+        fail(Code::kInvalidArgument, class_name_, " '", name_, "': the restored slot '", specs[k].name,
+             "' for variable '", v->name(), "' (slot position ", position, ") is ", t.description(),
+             " but the variable is ", dtype_name(v->dtype()), v->shape().to_string());
+    }
+    ++position;
+  }
+}
+
+void Optimizer::build(const std::vector<VariablePtr> &vars) {
+  const std::string who = class_name_ + ".build";
+  std::vector<const Variable *> list;
+  for (size_t i = 0; i < vars.size(); ++i) {
+    if (!vars[i]) fail(Code::kInvalidArgument, who, ": variable ", i, " is null");
+    const Variable &v = *vars[i];
+    if (v.dtype() != DType::kFloat32 && v.dtype() != DType::kFloat64)
+      fail(Code::kInvalidArgument, who, ": variable '", v.name(), "' is ", dtype_name(v.dtype()),
+           "; optimizers update float32 and float64 variables");
+    list.push_back(&v);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  check_pending_locked(list);
+  for (const Variable *v : list) slots_for_locked(*v);
+  built_ = true;
+}
+
+std::vector<Optimizer::VariableSlots> Optimizer::slot_variables() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<VariableSlots> out;
+  for (uint64_t id : slot_order_) {
+    const Slots &s = slots_.at(id);
+    out.push_back(VariableSlots{id, s.var_name, s.slots});
+  }
+  return out;
+}
+
+void Optimizer::defer_slot_restore(size_t position, const std::string &slot_name, const Tensor &value,
+                                   std::function<void()> on_restored) {
+  require_defined(value, "Optimizer.defer_slot_restore", "value");
+  const std::vector<SlotSpec> specs = slot_specs();
+  size_t k = 0;
+  while (k < specs.size() && specs[k].name != slot_name) ++k;
+  if (k == specs.size() && !slot_alias(slot_name).empty()) {
+    k = 0;
+    while (k < specs.size() && specs[k].name != slot_alias(slot_name)) ++k;
+  }
+  if (k == specs.size()) {
+    std::string known;
+    for (const SlotSpec &s : specs) known += (known.empty() ? "" : ", ") + s.name;
+    fail(Code::kNotFound, class_name_, " '", name_, "' has no slot '", slot_name,
+         "'; its slots: ", known.empty() ? "none" : known);
+  }
+  VariablePtr existing;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (position >= slot_order_.size()) {
+      pending_[{position, k}] = PendingSlot{value, std::move(on_restored)};
+      return;
+    }
+    existing = slots_.at(slot_order_[position]).slots[k];
+  }
+  if (existing->dtype() != value.dtype() || existing->shape() != value.shape())
+    fail(Code::kInvalidArgument, class_name_, " '", name_, "': the restored slot '", specs[k].name,
+         "' (slot position ", position, ") is ", value.description(), " but the slot '", existing->name(),
+         "' is ", dtype_name(existing->dtype()), existing->shape().to_string());
+  existing->assign(value);
+  if (on_restored) on_restored();
+}
+
+size_t Optimizer::pending_slot_restores() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
 }
 
 void Optimizer::apply_gradients(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars) {
@@ -275,6 +378,9 @@ void Optimizer::apply_gradients(const std::vector<Tensor> &grads, const std::vec
   if (active.empty()) fail(Code::kInvalidArgument, who, ": no gradients provided for any variable");
 
   std::lock_guard<std::mutex> lock(mu_);
+  std::vector<const Variable *> targets_in_order;
+  for (size_t i : active) targets_in_order.push_back(vars[i].get());
+  check_pending_locked(targets_in_order);
   std::vector<const Slots *> slots;
   for (size_t i : active) slots.push_back(&slots_for_locked(*vars[i]));
   built_ = true;

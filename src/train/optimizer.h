@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "autodiff/variable.h"
@@ -70,6 +72,34 @@ class Optimizer {
   // The class's slot names, in order.
   std::vector<std::string> slot_names() const;
 
+  // Keras's optimizer.build(var_list): makes the slots of each variable that has none yet, in
+  // this order (the order a first apply_gradients would), without a step; variables are checked
+  // as apply_gradients checks them. Slot values a checkpoint restored before they existed land.
+  void build(const std::vector<VariablePtr> &vars);
+
+  // Each variable that has slots, in the order its slots were made (its "position"), with its
+  // slots in slot_names() order: what a checkpoint saves, grouped as Keras's slot lists.
+  struct VariableSlots {
+    uint64_t var_id;
+    std::string var_name;
+    std::vector<VariablePtr> slots;
+  };
+  std::vector<VariableSlots> slot_variables() const;
+  // The class's own state, listed after iterations by variables() (Nadam's u_product).
+  std::vector<VariablePtr> state_variables() const { return own_variables(); }
+
+  // A checkpoint's value for a slot that does not exist yet (TF's deferred restoration): the
+  // slot slot_name of the position-th variable to get slots (0-based, in the order slots are
+  // made) starts from value instead of its initial value when it is made, then on_restored runs.
+  // A later value for the same slot replaces an earlier one. When that slot exists already it
+  // takes the value now. A value whose dtype or shape differs from its variable's makes the
+  // apply_gradients or build that would make the slot fail with InvalidArgument before anything
+  // changes. NotFound for a slot name the class does not have.
+  void defer_slot_restore(size_t position, const std::string &slot_name, const Tensor &value,
+                          std::function<void()> on_restored = {});
+  // How many deferred slot values wait for their slots.
+  size_t pending_slot_restores() const;
+
   // Keras's exclude_from_weight_decay(var_list, var_names): variables by id, and by name — a
   // variable whose name contains one of var_names (Keras's re.search on plain names) keeps its
   // value through the decay. FailedPrecondition once the optimizer has run (Keras: before build).
@@ -107,6 +137,9 @@ class Optimizer {
     std::vector<VariablePtr> slots;  // in slot_specs() order
   };
   const Slots &slots_for_locked(const autodiff::Variable &v);
+  // Before any slot is made: checks the deferred values the variables without slots would take
+  // (vars in the order their slots would be made; duplicates skipped).
+  void check_pending_locked(const std::vector<const autodiff::Variable *> &vars) const;
   double learning_rate_locked() const;
   int64_t iterations_locked() const;
 
@@ -121,6 +154,11 @@ class Optimizer {
   VariablePtr iterations_;
   std::vector<uint64_t> slot_order_;  // variable ids, first use first
   std::unordered_map<uint64_t, Slots> slots_;
+  struct PendingSlot {
+    Tensor value;
+    std::function<void()> on_restored;
+  };
+  std::map<std::pair<size_t, size_t>, PendingSlot> pending_;  // (position, slot index) -> value
   std::set<uint64_t> exclude_ids_;
   std::vector<std::string> exclude_names_;
   bool built_ = false;

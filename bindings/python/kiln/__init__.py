@@ -188,3 +188,6 @@ def _fashion_mnist_load_data(path=None):
 
 
 keras.datasets = _NS(fashion_mnist=_NS(load_data=_fashion_mnist_load_data))
+
+# tf.train's checkpoint reading: kiln.train.load_checkpoint, list_variables, CheckpointReader.
+from . import train  # noqa: E402

@@ -563,6 +563,69 @@ _SIGS.update({
     "kiln_layer_get_variable_dtype": (ctypes.c_int, [_H]),
 })
 
+# Reading TensorFlow checkpoints (kiln/checkpoint.h).
+_SIGS.update({
+    "kiln_checkpoint_reader_open": (_ST, [_HP, _cp]),
+    "kiln_checkpoint_reader_free": (None, [_H]),
+    "kiln_checkpoint_reader_get_prefix": (_ST, [_ccp, _H]),
+    "kiln_checkpoint_reader_get_num_variables": (_ST, [_z_p, _H]),
+    "kiln_checkpoint_reader_get_name": (_ST, [_ccp, _H, _z]),
+    "kiln_checkpoint_reader_find": (_ST, [_z_p, _H, _cp]),
+    "kiln_checkpoint_reader_has_tensor": (_ST, [ctypes.POINTER(_b), _H, _cp]),
+    "kiln_checkpoint_reader_get_dtype_name": (_ST, [_ccp, _H, _z]),
+    "kiln_checkpoint_reader_get_dtype": (_ST, [ctypes.POINTER(_i), _H, _z]),
+    "kiln_checkpoint_reader_get_shape": (_ST, [c_int64_p, _z, _z_p, _H, _z]),
+    "kiln_checkpoint_reader_get_byte_size": (_ST, [_z_p, _H, _z]),
+    "kiln_checkpoint_reader_get_tensor": (_ST, [_HP, _H, _cp]),
+})
+
+# Writing and restoring checkpoints (kiln/checkpoint.h). Paths come back as char * to free with
+# kiln_string_free, so they are declared c_void_p (c_char_p would lose the pointer).
+_SIGS.update({
+    "kiln_checkpoint_create": (_ST, [_HP]),
+    "kiln_checkpoint_free": (None, [_H]),
+    "kiln_checkpoint_track_layer": (_ST, [_H, _cp, _L]),
+    "kiln_checkpoint_track_optimizer": (_ST, [_H, _cp, _H]),
+    "kiln_checkpoint_track_variable": (_ST, [_H, _cp, _H]),
+    "kiln_checkpoint_track_checkpoint": (_ST, [_H, _cp, _H]),
+    "kiln_checkpoint_save": (_ST, [_HP, _H, _cp]),
+    "kiln_checkpoint_write": (_ST, [_HP, _H, _cp]),
+    "kiln_checkpoint_restore": (_ST, [_HP, _H, _cp]),
+    "kiln_checkpoint_read": (_ST, [_HP, _H, _cp]),
+    "kiln_checkpoint_get_save_counter": (_ST, [c_int64_p, _H]),
+    "kiln_checkpoint_load_status_free": (None, [_H]),
+    "kiln_checkpoint_load_status_expect_partial": (_ST, [_H]),
+    "kiln_checkpoint_load_status_assert_consumed": (_ST, [_H]),
+    "kiln_checkpoint_load_status_assert_existing_objects_matched": (_ST, [_H]),
+    "kiln_checkpoint_load_status_assert_nontrivial_match": (_ST, [_H]),
+    "kiln_checkpoint_load_status_get_info": (_ST, [_HP, _H]),
+    "kiln_checkpoint_manager_create": (_ST, [_HP, _H, _cp, _C]),
+    "kiln_checkpoint_manager_free": (None, [_H]),
+    "kiln_checkpoint_manager_save": (_ST, [_HP, _H, _i64]),
+    "kiln_checkpoint_manager_get_latest_checkpoint": (_ST, [_HP, _H]),
+    "kiln_checkpoint_manager_get_checkpoints": (_ST, [_HP, _H]),
+    "kiln_checkpoint_manager_get_directory": (_ST, [_ccp, _H]),
+    "kiln_checkpoint_manager_restore_or_initialize": (_ST, [_HP, _H]),
+    "kiln_latest_checkpoint": (_ST, [_HP, _cp]),
+    "kiln_model_save_weights": (_ST, [_L, _cp]),
+    "kiln_model_load_weights": (_ST, [_HP, _L, _cp]),
+})
+
+# tf.compat.v1.train.init_from_checkpoint (kiln/init_from_checkpoint.h).
+class InitFromCheckpointOptions(ctypes.Structure):
+    """kiln_init_from_checkpoint_options (include/kiln/init_from_checkpoint.h), field for field."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("skip_optimizer_state", ctypes.c_bool),
+                ("allow_missing", ctypes.c_bool), ("skip_mismatched", ctypes.c_bool),
+                ("allow_reshape", ctypes.c_bool)]
+
+
+_SIGS.update({
+    "kiln_init_from_checkpoint_options_init": (_ST, [ctypes.POINTER(InitFromCheckpointOptions), ctypes.c_size_t]),
+    "kiln_init_from_checkpoint": (_ST, [_HP, _H, _HP, ctypes.c_size_t, ctypes.c_char_p,
+                                        ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p), _HP,
+                                        ctypes.c_size_t, ctypes.POINTER(InitFromCheckpointOptions)]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res

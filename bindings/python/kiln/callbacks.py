@@ -15,6 +15,7 @@ exception raised in a hook stops fit, and fit raises that exception.
 import ctypes
 import itertools
 import json
+import numbers
 import os
 import sys
 import threading
@@ -367,6 +368,73 @@ class TerminateOnNaN(_Attributes, Callback):
         self._keep_args(args, kwargs)
 
 
+def _save_freq(save_freq, owner, allow_false=False):
+    """Keras's save_freq for the config: "epoch", a positive int of batches (or False: never)."""
+    if save_freq is False and allow_false:
+        return False
+    if isinstance(save_freq, str) and save_freq == "epoch":
+        return save_freq
+    if isinstance(save_freq, bool) or not isinstance(save_freq, numbers.Integral):
+        raise InvalidArgumentError("%s: unrecognized save_freq %r; expected 'epoch' or an integer number of batches%s"
+                                   % (owner, save_freq, " (or False)" if allow_false else ""))
+    return int(save_freq)
+
+
+class ModelCheckpoint(_Attributes, Callback):
+    """keras.callbacks.ModelCheckpoint (tf.keras 2): saves the model at the end of each epoch, or
+    every `save_freq` training batches (counted across epochs), to `filepath` formatted with
+    str.format's rules from epoch (counted from 1), batch (per-batch saves) and the logs:
+    "ckpt/weights.{epoch:02d}-{val_loss:.2f}". A name the logs lack fails fit (Keras's KeyError).
+    With save_best_only, saves only when `monitor` improves on `best` (initial_value_threshold, or
+    +-inf); verbose=1 prints Keras's "Epoch 1: val_loss improved from inf to ..." lines.
+
+    What is written is a TensorFlow-format checkpoint of the model and its optimizer, as
+    model.save_weights(path) writes (path.index, path.data-00000-of-00001 and the `checkpoint` file).
+    save_weights_only=False writes the same for now: kiln cannot write the SavedModel that Keras's
+    model.save would yet. After fit: best, epochs_since_last_save, last_saved_filepath."""
+
+    _CLASS = "ModelCheckpoint"
+    _ARGS = (("filepath", None), ("monitor", "val_loss"), ("verbose", 0), ("save_best_only", False),
+             ("save_weights_only", False), ("mode", "auto"), ("save_freq", "epoch"), ("options", None),
+             ("initial_value_threshold", None))
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", options=None, initial_value_threshold=None):
+        if options is not None:
+            raise InvalidArgumentError("ModelCheckpoint: options (tf.train.CheckpointOptions) are not supported; "
+                                       "leave them None")
+        filepath = os.fspath(filepath)
+        config = {"filepath": filepath, "monitor": monitor, "verbose": int(verbose),
+                  "save_best_only": bool(save_best_only), "save_weights_only": bool(save_weights_only),
+                  "mode": mode, "save_freq": _save_freq(save_freq, "ModelCheckpoint")}
+        if initial_value_threshold is not None:
+            config["initial_value_threshold"] = float(initial_value_threshold)
+        self._h = self._create_handle(self._CLASS, config)
+        self._keep_args((), dict(config, options=None, initial_value_threshold=initial_value_threshold))
+
+
+class BackupAndRestore(_Attributes, Callback):
+    """keras.callbacks.BackupAndRestore (tf.keras 2's layout: a checkpoint in backup_dir/chief): backs up
+    the model, its optimizer and the epoch at the end of each epoch (or every `save_freq` batches;
+    False: never); a later fit with a backup in backup_dir (after a crash, in a new process, with a
+    fresh model and optimizer) restores them and continues after the saved epoch. When fit
+    completes, the backup is deleted unless delete_checkpoint=False. Build the model before fit.
+    After fit: resumed_epoch (-1 when fit did not resume)."""
+
+    _CLASS = "BackupAndRestore"
+    _ARGS = (("backup_dir", None), ("save_freq", "epoch"), ("delete_checkpoint", True),
+             ("save_before_preemption", False))
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True, save_before_preemption=False):
+        if save_before_preemption:
+            raise InvalidArgumentError("BackupAndRestore: save_before_preemption=True is not supported (kiln has "
+                                       "no preemption notice)")
+        config = {"backup_dir": os.fspath(backup_dir), "save_freq": _save_freq(save_freq, "BackupAndRestore", True),
+                  "delete_checkpoint": bool(delete_checkpoint)}
+        self._h = self._create_handle(self._CLASS, config)
+        self._keep_args((), dict(config, save_before_preemption=False))
+
+
 class ProgbarLogger(Callback):
     """keras.callbacks.ProgbarLogger: prints the progress bar (fit adds one when verbose != 0)."""
 
@@ -453,7 +521,8 @@ class LambdaCallback(Callback):
 
 
 Callback._BY_CLASS = {c._CLASS: c for c in (History, EarlyStopping, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
-                                            ProgbarLogger, LearningRateScheduler)}
+                                            ProgbarLogger, LearningRateScheduler, ModelCheckpoint,
+                                            BackupAndRestore)}
 
 
 # ---------------------------------------------------------------- progress text and warnings

@@ -27,7 +27,7 @@ from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
 from .autodiff import GradientTape
-from .errors import InvalidArgumentError, UnimplementedError, check
+from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError, check
 from .tensor import Tensor
 
 try:
@@ -609,6 +609,34 @@ class Trainer:
         with _Lists() as lists:
             out = _new(L.kiln_model_predict_on_batch, self._handle(), lists.add(xs))
         return _outputs(self._take_list(out))
+
+    # ---- weights in TensorFlow's checkpoint format (kiln.train)
+    def save_weights(self, filepath, overwrite=True, save_format=None, options=None):
+        """keras.Model.save_weights in TF format: the model's weights (and a compiled model's
+        optimizer state) written to the checkpoint prefix filepath, which the directory's
+        `checkpoint` state file then names. HDF5 (.h5) is not supported."""
+        import os  # noqa: PLC0415
+        from .train import _path_bytes  # noqa: PLC0415 - kiln.train imports this module's classes
+        if save_format not in (None, "tf"):
+            raise UnimplementedError("save_weights: save_format %r is not supported; kiln writes TensorFlow "
+                                     "checkpoints (save_format='tf')" % (save_format,))
+        if options is not None:
+            raise UnimplementedError("save_weights: options (tf.train.CheckpointOptions) are not supported")
+        if not overwrite and os.path.exists(os.fspath(filepath) + ".index"):
+            raise FailedPreconditionError("save_weights: '%s' exists and overwrite is False" % os.fspath(filepath), 4)
+        _call(L.kiln_model_save_weights, self._handle(), _path_bytes(filepath))
+
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False, options=None):
+        """keras.Model.load_weights of a TF-format checkpoint (a prefix, or a directory's latest
+        checkpoint): the weights, and a compiled model's optimizer state (its slots when it makes
+        them). The model must be built. Returns the CheckpointLoadStatus."""
+        from .train import CheckpointLoadStatus, _path_bytes  # noqa: PLC0415
+        if skip_mismatch or by_name:
+            raise UnimplementedError("load_weights: skip_mismatch and by_name apply to HDF5 files, which kiln does "
+                                     "not read")
+        if options is not None:
+            raise UnimplementedError("load_weights: options (tf.train.CheckpointOptions) are not supported")
+        return CheckpointLoadStatus(_new(L.kiln_model_load_weights, self._handle(), _path_bytes(filepath)))
 
     # ---- the overridable steps and their helpers
     def train_step(self, data):

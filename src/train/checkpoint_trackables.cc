@@ -1,0 +1,412 @@
+// The object kinds of a checkpoint's object graph (checkpoint.h): layers and models, optimizers,
+// variables and groups, each with the edges Keras 2.13 gives it, so the keys kiln writes are the
+// keys Keras writes for the same model and optimizer.
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "train/checkpoint.h"
+#include "train/training_state.h"
+
+namespace kiln::train {
+
+namespace {
+
+using layers::Layer;
+using layers::LayerPtr;
+
+// "12" -> 12; anything but a plain decimal number -> -1.
+int64_t parse_index(const std::string &s) {
+  if (s.empty() || s.size() > 12) return -1;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  if (s.size() > 1 && s[0] == '0') return -1;
+  return v;
+}
+
+TrackableAttribute variable_attribute(const VariablePtr &v) {
+  TrackableAttribute a;
+  a.full_name = v->name();
+  a.dtype = v->dtype();
+  a.shape = v->shape();
+  a.read = [v] { return v->peek(); };
+  a.write = [v](const Tensor &t) { v->assign(t); };
+  return a;
+}
+
+class VariableTrackable final : public Trackable {
+ public:
+  explicit VariableTrackable(VariablePtr v) : v_(std::move(v)) {}
+  Id id() const override { return Id{v_.get(), ""}; }
+  std::string description() const override { return "variable '" + v_->name() + "'"; }
+  std::vector<TrackableAttribute> attributes() const override { return {variable_attribute(v_)}; }
+
+ private:
+  VariablePtr v_;
+};
+
+// A node with no edges and no values (Keras's empty `_index_dict`).
+class EmptyTrackable final : public Trackable {
+ public:
+  EmptyTrackable(const void *owner, std::string facet) : owner_(owner), facet_(std::move(facet)) {}
+  Id id() const override { return Id{owner_, facet_}; }
+  std::string description() const override { return facet_; }
+
+ private:
+  const void *owner_;
+  std::string facet_;
+};
+
+// ------------------------------------------------------------------ layers
+
+// Keras's attribute names for the sub-layers of built-in layers that keep them as attributes:
+// (class, sub-layer name) -> edge. Other sub-layers get the models' positional edges.
+const char *keras_sublayer_edge(const std::string &class_name, const std::string &sub_name) {
+  struct Entry {
+    const char *cls, *sub, *edge;
+  };
+  static const Entry kEntries[] = {
+      {"MultiHeadAttention", "query", "_query_dense"},
+      {"MultiHeadAttention", "key", "_key_dense"},
+      {"MultiHeadAttention", "value", "_value_dense"},
+      {"MultiHeadAttention", "attention_output", "_output_dense"},
+  };
+  for (const Entry &e : kEntries)
+    if (class_name == e.cls && sub_name == e.sub) return e.edge;
+  return nullptr;
+}
+
+class LayerTrackable final : public Trackable {
+ public:
+  explicit LayerTrackable(LayerPtr layer) : layer_(std::move(layer)) {}
+  Id id() const override { return Id{layer_.get(), ""}; }
+  std::string description() const override {
+    return "layer '" + layer_->name() + "' (" + layer_->class_name() + ")";
+  }
+
+  std::vector<Child> children() const override {
+    std::vector<Child> out;
+    const bool model = layer_->is_model();
+    // Weights first for layers (Keras assigns `self.kernel` in build); models list them after
+    // their layers.
+    if (!model) add_weights(out);
+    // Keras's functional models (and kiln's fallback for sub-layers without an attribute name):
+    // every layer as `layer-<i>`, each one that has weights also as `layer_with_weights-<k>`,
+    // which survives inserting weightless layers.
+    int64_t with_weights = 0;
+    const std::vector<LayerPtr> subs = layer_->layers();
+    std::vector<Child> positional;
+    for (size_t i = 0; i < subs.size(); ++i) {
+      const LayerPtr &l = subs[i];
+      const char *edge = model ? nullptr : keras_sublayer_edge(layer_->class_name(), l->name());
+      if (edge) {
+        out.push_back(Child{edge, make_trackable(l)});
+        continue;
+      }
+      if (!l->variables().empty())
+        positional.push_back(
+            Child{"layer_with_weights-" + std::to_string(with_weights++), make_trackable(l)});
+      positional.push_back(Child{"layer-" + std::to_string(i), make_trackable(l)});
+    }
+    out.insert(out.end(), positional.begin(), positional.end());
+    if (model) {
+      add_weights(out);
+      // A compiled model tracks its optimizer (Keras's model.optimizer).
+      if (layer_->attachment()) {
+        const std::shared_ptr<TrainingState> state = training_state(*layer_);
+        if (state->optimizer) out.push_back(Child{"optimizer", make_trackable(state->optimizer)});
+      }
+    }
+    return out;
+  }
+
+ private:
+  void add_weights(std::vector<Child> &out) const {
+    for (const auto &w : layer_->own_weights()) out.push_back(Child{w.first, make_trackable(w.second)});
+  }
+
+  LayerPtr layer_;
+};
+
+// ------------------------------------------------------------------ optimizers
+
+// Keras 2.13's slot lists of each built-in class: the list attribute, the kiln slot it holds,
+// and the build loop that fills it (Keras's `_variables` holds loop 0's slots for every variable,
+// then loop 1's ...; inside a loop, each variable's slots in list order). `always`: Keras makes
+// the (possibly empty) list even when the slot is off.
+struct SlotList {
+  const char *list;
+  const char *slot;
+  int loop;
+  bool always;
+};
+
+struct OptimizerLayout {
+  std::vector<SlotList> lists;
+  std::vector<std::string> state_names;  // edges of state_variables()
+};
+
+OptimizerLayout keras_layout(const Optimizer &opt) {
+  const std::string &c = opt.class_name();
+  OptimizerLayout l;
+  if (c == "SGD") {
+    l.lists = {{"momentums", "momentum", 0, true}};
+  } else if (c == "Adam" || c == "AdamW") {
+    l.lists = {{"_momentums", "momentum", 0, true},
+               {"_velocities", "velocity", 0, true},
+               {"_velocity_hats", "velocity_hat", 1, false}};
+  } else if (c == "RMSprop") {
+    l.lists = {{"_velocities", "velocity", 0, true},
+               {"_momentums", "momentum", 1, true},
+               {"_average_gradients", "average_gradient", 2, true}};
+  } else if (c == "Adagrad") {
+    l.lists = {{"_accumulators", "accumulator", 0, true}};
+  } else if (c == "Adadelta") {
+    l.lists = {{"_accumulated_grads", "accumulated_grad", 0, true},
+               {"_accumulated_delta_vars", "accumulated_delta_var", 0, true}};
+  } else if (c == "Nadam") {
+    l.lists = {{"_momentums", "momentum", 0, true}, {"_velocities", "velocity", 0, true}};
+    l.state_names = {"_u_product"};
+  }
+  return l;
+}
+
+// The optimizer's slots as Keras's `_variables` orders them after the iterations: (position,
+// slot index in slot_names()) per entry. Classes kiln has no Keras layout for use one loop over
+// every slot.
+struct SlotOrder {
+  std::vector<std::pair<size_t, size_t>> entries;
+  bool single_loop = true;  // entry n is (n / S, n % S): its meaning does not depend on how many
+                            // variables have slots
+};
+
+SlotOrder keras_slot_order(const Optimizer &opt, size_t num_positions) {
+  const std::vector<std::string> names = opt.slot_names();
+  const OptimizerLayout layout = keras_layout(opt);
+  // loop of each slot index
+  std::vector<int> loop_of(names.size(), 0);
+  if (!layout.lists.empty()) {
+    for (size_t k = 0; k < names.size(); ++k) {
+      auto it = std::find_if(layout.lists.begin(), layout.lists.end(),
+                             [&](const SlotList &s) { return names[k] == s.slot; });
+      loop_of[k] = it == layout.lists.end() ? 0 : it->loop;
+    }
+  }
+  SlotOrder order;
+  int max_loop = 0;
+  for (int lp : loop_of) max_loop = std::max(max_loop, lp);
+  std::vector<int> loops;  // loops in use, ascending
+  for (int lp = 0; lp <= max_loop; ++lp)
+    if (std::count(loop_of.begin(), loop_of.end(), lp)) loops.push_back(lp);
+  order.single_loop = loops.size() <= 1;
+  for (int lp : loops)
+    for (size_t p = 0; p < num_positions; ++p)
+      for (size_t k = 0; k < names.size(); ++k)
+        if (loop_of[k] == lp) order.entries.emplace_back(p, k);
+  return order;
+}
+
+// The optimizer's learning rate as Keras's float32 `_learning_rate` variable.
+class LearningRateTrackable final : public Trackable {
+ public:
+  explicit LearningRateTrackable(OptimizerPtr opt) : opt_(std::move(opt)) {}
+  Id id() const override { return Id{opt_.get(), "_learning_rate"}; }
+  std::string description() const override { return "learning rate of optimizer '" + opt_->name() + "'"; }
+  std::vector<TrackableAttribute> attributes() const override {
+    TrackableAttribute a;
+    a.full_name = "learning_rate";
+    a.dtype = DType::kFloat32;
+    a.shape = Shape{};
+    OptimizerPtr opt = opt_;
+    a.read = [opt] { return Tensor::scalar<float>(static_cast<float>(opt->learning_rate())); };
+    // The float32 value replaces the rate only when it differs from the rate rounded to float32,
+    // so a kiln rate that float32 cannot hold exactly survives a round trip.
+    a.write = [opt](const Tensor &t) {
+      const float v = t.data<float>()[0];
+      if (opt->learning_rate_schedule()) return;
+      if (static_cast<float>(opt->learning_rate()) != v) opt->set_learning_rate(v);
+    };
+    return {a};
+  }
+
+ private:
+  OptimizerPtr opt_;
+};
+
+// Keras's `_variables` list: "0" the iterations, then every slot in Keras's order.
+class OptimizerVariablesList final : public Trackable {
+ public:
+  explicit OptimizerVariablesList(OptimizerPtr opt) : opt_(std::move(opt)) {}
+  Id id() const override { return Id{opt_.get(), "_variables"}; }
+  std::string description() const override { return "_variables of optimizer '" + opt_->name() + "'"; }
+
+  std::vector<Child> children() const override {
+    std::vector<Child> out{Child{"0", make_trackable(opt_->iterations_variable())}};
+    const std::vector<Optimizer::VariableSlots> slots = opt_->slot_variables();
+    const SlotOrder order = keras_slot_order(*opt_, slots.size());
+    for (size_t n = 0; n < order.entries.size(); ++n) {
+      const auto &e = order.entries[n];
+      out.push_back(Child{std::to_string(n + 1), make_trackable(slots[e.first].slots[e.second])});
+    }
+    return out;
+  }
+
+  // Entries past "0" are followed only when their meaning does not depend on how many variables
+  // have slots (one build loop); otherwise the class's slot lists carry the slots.
+  TrackablePtr child(const std::string &name) const override {
+    const int64_t n = parse_index(name);
+    if (n == 0) return make_trackable(opt_->iterations_variable());
+    if (n < 0) return nullptr;
+    const std::vector<Optimizer::VariableSlots> slots = opt_->slot_variables();
+    const SlotOrder order = keras_slot_order(*opt_, slots.size());
+    if (!order.single_loop || static_cast<size_t>(n) > order.entries.size()) return nullptr;
+    const auto &e = order.entries[static_cast<size_t>(n - 1)];
+    return make_trackable(slots[e.first].slots[e.second]);
+  }
+
+  bool defer_child(const std::string &name, const Tensor &value, std::function<void()> on_restored) override {
+    const int64_t n = parse_index(name);
+    const size_t per_var = opt_->slot_names().size();
+    if (n < 1 || per_var == 0 || !keras_slot_order(*opt_, 1).single_loop) return false;
+    const size_t i = static_cast<size_t>(n - 1);
+    opt_->defer_slot_restore(i / per_var, opt_->slot_names()[i % per_var], value, std::move(on_restored));
+    return true;
+  }
+
+ private:
+  OptimizerPtr opt_;
+};
+
+// One of the class's slot lists (Adam's `_momentums`): entry i is that slot of the i-th variable
+// to get slots.
+class SlotListTrackable final : public Trackable {
+ public:
+  SlotListTrackable(OptimizerPtr opt, std::string list, std::string slot)
+      : opt_(std::move(opt)), list_(std::move(list)), slot_(std::move(slot)) {}
+  Id id() const override { return Id{opt_.get(), list_}; }
+  std::string description() const override { return list_ + " of optimizer '" + opt_->name() + "'"; }
+
+  std::vector<Child> children() const override {
+    std::vector<Child> out;
+    const std::vector<std::string> names = opt_->slot_names();
+    const auto k = std::find(names.begin(), names.end(), slot_);
+    if (k == names.end()) return out;
+    const std::vector<Optimizer::VariableSlots> slots = opt_->slot_variables();
+    for (size_t p = 0; p < slots.size(); ++p)
+      out.push_back(
+          Child{std::to_string(p), make_trackable(slots[p].slots[static_cast<size_t>(k - names.begin())])});
+    return out;
+  }
+
+  bool defer_child(const std::string &name, const Tensor &value, std::function<void()> on_restored) override {
+    const int64_t p = parse_index(name);
+    const std::vector<std::string> names = opt_->slot_names();
+    if (p < 0 || std::find(names.begin(), names.end(), slot_) == names.end()) return false;
+    opt_->defer_slot_restore(static_cast<size_t>(p), slot_, value, std::move(on_restored));
+    return true;
+  }
+
+ private:
+  OptimizerPtr opt_;
+  std::string list_, slot_;
+};
+
+// An optimizer's own state variable: a value saved in another float dtype (Keras's float32
+// Nadam `_u_product` for kiln's float64 one) is converted on restore.
+class StateVariableTrackable final : public Trackable {
+ public:
+  explicit StateVariableTrackable(VariablePtr v) : v_(std::move(v)) {}
+  Id id() const override { return Id{v_.get(), ""}; }
+  std::string description() const override { return "variable '" + v_->name() + "'"; }
+  std::vector<TrackableAttribute> attributes() const override {
+    TrackableAttribute a = variable_attribute(v_);
+    a.convert_float = is_floating(v_->dtype());
+    return {a};
+  }
+
+ private:
+  VariablePtr v_;
+};
+
+class OptimizerTrackable final : public Trackable {
+ public:
+  explicit OptimizerTrackable(OptimizerPtr opt) : opt_(std::move(opt)) {}
+  Id id() const override { return Id{opt_.get(), ""}; }
+  std::string description() const override {
+    return "optimizer '" + opt_->name() + "' (" + opt_->class_name() + ")";
+  }
+
+  std::vector<Child> children() const override {
+    std::vector<Child> out;
+    out.push_back(Child{"_variables", std::make_shared<OptimizerVariablesList>(opt_)});
+    out.push_back(Child{"_iterations", make_trackable(opt_->iterations_variable())});
+    if (!opt_->learning_rate_schedule())
+      out.push_back(Child{"_learning_rate", std::make_shared<LearningRateTrackable>(opt_)});
+    out.push_back(Child{"_index_dict", std::make_shared<EmptyTrackable>(opt_.get(), "_index_dict")});
+    const OptimizerLayout layout = keras_layout(*opt_);
+    const std::vector<std::string> names = opt_->slot_names();
+    for (const SlotList &s : layout.lists) {
+      const bool on = std::find(names.begin(), names.end(), s.slot) != names.end();
+      if (on || s.always)
+        out.push_back(Child{s.list, std::make_shared<SlotListTrackable>(opt_, s.list, s.slot)});
+    }
+    const std::vector<VariablePtr> state = opt_->state_variables();
+    for (size_t i = 0; i < state.size(); ++i) {
+      const std::string name =
+          i < layout.state_names.size() ? layout.state_names[i] : "_state_variable-" + std::to_string(i);
+      out.push_back(Child{name, std::make_shared<StateVariableTrackable>(state[i])});
+    }
+    return out;
+  }
+
+ private:
+  OptimizerPtr opt_;
+};
+
+}  // namespace
+
+TrackablePtr Trackable::child(const std::string &name) const {
+  for (const Child &c : children())
+    if (c.name == name) return c.object;
+  return nullptr;
+}
+
+TrackablePtr make_trackable(const LayerPtr &layer) {
+  if (!layer) fail(Code::kInvalidArgument, "make_trackable: the layer is null");
+  return std::make_shared<LayerTrackable>(layer);
+}
+
+TrackablePtr make_trackable(const OptimizerPtr &optimizer) {
+  if (!optimizer) fail(Code::kInvalidArgument, "make_trackable: the optimizer is null");
+  return std::make_shared<OptimizerTrackable>(optimizer);
+}
+
+TrackablePtr make_trackable(const VariablePtr &variable) {
+  if (!variable) fail(Code::kInvalidArgument, "make_trackable: the variable is null");
+  return std::make_shared<VariableTrackable>(variable);
+}
+
+void TrackableGroup::track(const std::string &name, TrackablePtr object) {
+  if (name.empty()) fail(Code::kInvalidArgument, "TrackableGroup.track: the name is empty");
+  if (!object) fail(Code::kInvalidArgument, "TrackableGroup.track: the object for '", name, "' is null");
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Child &c : children_)
+    if (c.name == name) {
+      c.object = std::move(object);
+      return;
+    }
+  children_.push_back(Child{name, std::move(object)});
+}
+
+std::vector<Trackable::Child> TrackableGroup::children() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return children_;
+}
+
+}  // namespace kiln::train

@@ -1,0 +1,308 @@
+"""kiln.train's checkpoint writing and restoring from Python: Checkpoint(**kwargs) with
+save / write / restore / read, the load status's checks and warning, CheckpointManager,
+latest_checkpoint, Model.save_weights / load_weights, the Keras fixture (../shared/fixtures;
+skipped when absent) loaded into the same model built in Python, and the errors as kiln
+exceptions."""
+import gc
+import os
+import shutil
+import tempfile
+import unittest
+import warnings
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    np = None
+
+import kiln
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+FIXTURE = os.path.join(ROOT, "..", "shared", "fixtures", "tf2_checkpoint", "keras_embedding.ckpt-0")
+DATA = ".data-00000-of-00001"
+
+needs_numpy = unittest.skipUnless(np is not None, "numpy not importable")
+
+
+def small_model(first_units=8):
+    m = kiln.Sequential([kiln.layers.Dense(first_units, activation="relu"),
+                         kiln.layers.Dense(3, activation="softmax")])
+    m.build((None, 5))
+    return m
+
+
+def batch(step):
+    x = np.array([((i * 7 + step * 13) % 17) / 17.0 - 0.5 for i in range(30)], dtype=np.float32).reshape(6, 5)
+    y = np.array([(i * 7 + step) % 3 for i in range(6)], dtype=np.int64)
+    return x, y
+
+
+def train_steps(model, start, steps):
+    for s in range(start, start + steps):
+        x, y = batch(s)
+        model.train_on_batch(x, y)
+
+
+def values(variables):
+    return [v.numpy().tobytes() for v in variables]
+
+
+def compiled(model, lr=0.01):
+    model.compile(optimizer=kiln.optimizers.Adam(learning_rate=lr), loss="sparse_categorical_crossentropy")
+    return model
+
+
+class TempDirTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="kiln_py_ckpt_save_")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, *names):
+        return os.path.join(self.dir, *names)
+
+
+@needs_numpy
+class RoundTripTest(TempDirTest):
+    def test_resumed_training_is_bit_identical(self):
+        a, b, c = compiled(small_model()), compiled(small_model()), compiled(small_model())
+        for src, dst in zip(a.variables, c.variables):
+            dst.assign(src.numpy())
+        train_steps(a, 0, 3)
+        ckpt_a = kiln.train.Checkpoint(model=a, optimizer=a.optimizer)
+        self.assertEqual(ckpt_a.save(self.path("ckpt")), self.path("ckpt-1"))
+
+        # A fresh process: other initial weights, an optimizer without slots.
+        ckpt_b = kiln.train.Checkpoint(model=b, optimizer=b.optimizer)
+        self.assertEqual(ckpt_b.save_counter, 0)
+        status = ckpt_b.restore(self.dir)  # the directory's latest checkpoint
+        self.assertIsInstance(status, kiln.train.CheckpointLoadStatus)
+        self.assertEqual(ckpt_b.save_counter, 1)
+        self.assertEqual(int(b.optimizer.iterations.numpy()), 3)
+        status.assert_existing_objects_matched()
+        with self.assertRaises(kiln.FailedPreconditionError) as cm:
+            status.assert_consumed()  # Adam's moments wait for the slots of b's first step
+        self.assertIn("not made yet", str(cm.exception))
+        self.assertEqual(len(status.pending_values), 8)
+        train_steps(b, 3, 2)
+        self.assertIs(status.assert_consumed(), status)
+        self.assertEqual(status.pending_values, [])
+
+        train_steps(c, 0, 5)
+        self.assertEqual(values(b.variables), values(c.variables))
+        self.assertEqual(values(b.optimizer.variables), values(c.optimizer.variables))
+        self.assertEqual(int(b.optimizer.iterations.numpy()), 5)
+
+    def test_save_weights_and_load_weights(self):
+        a, b = compiled(small_model()), compiled(small_model())
+        train_steps(a, 0, 2)
+        a.save_weights(self.path("w"))
+        self.assertEqual(kiln.train.latest_checkpoint(self.dir), self.path("w"))
+        status = b.load_weights(self.path("w"))
+        self.assertEqual(values(b.variables), values(a.variables))
+        self.assertEqual(int(b.optimizer.iterations.numpy()), 2)
+        train_steps(a, 2, 1)
+        train_steps(b, 2, 1)
+        status.assert_consumed()
+        self.assertEqual(values(b.variables), values(a.variables))
+        b.load_weights(self.dir).expect_partial()  # a directory: its latest checkpoint
+        with self.assertRaises(kiln.UnimplementedError):
+            a.save_weights(self.path("w.h5"))
+        with self.assertRaises(kiln.UnimplementedError):
+            a.save_weights(self.path("w2"), save_format="h5")
+        with self.assertRaises(kiln.FailedPreconditionError):
+            a.save_weights(self.path("w"), overwrite=False)
+        unbuilt = kiln.Sequential([kiln.layers.Dense(3)])
+        with self.assertRaises(kiln.FailedPreconditionError) as cm:
+            unbuilt.load_weights(self.path("w"))
+        self.assertIn("not built", str(cm.exception))
+
+
+class SaveAndStateTest(TempDirTest):
+    def test_save_numbering_state_file_and_latest_checkpoint(self):
+        self.assertIsNone(kiln.train.latest_checkpoint(self.dir))
+        v = kiln.Variable(1.0, name="v")
+        ckpt = kiln.train.Checkpoint(v=v)
+        ckpt.step = kiln.Variable(41, name="step", trainable=False, dtype="int64")  # tracked, as in TF
+        self.assertEqual(ckpt.save(self.path("ckpt")), self.path("ckpt-1"))
+        v.assign(2.0)
+        self.assertEqual(ckpt.save(self.path("ckpt")), self.path("ckpt-2"))
+        self.assertEqual(ckpt.save_counter, 2)
+        self.assertTrue(os.path.exists(self.path("ckpt-2.index")) and os.path.exists(self.path("ckpt-2" + DATA)))
+        with open(self.path("checkpoint")) as f:
+            self.assertIn('model_checkpoint_path: "ckpt-2"', f.read())
+        self.assertEqual(kiln.train.latest_checkpoint(self.dir), self.path("ckpt-2"))
+        reader = kiln.train.load_checkpoint(self.dir)
+        self.assertEqual(int(reader.get_tensor("save_counter/.ATTRIBUTES/VARIABLE_VALUE")), 2)
+        self.assertEqual(int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")), 41)
+
+        # write: exactly the prefix; the counter and the state file stay.
+        self.assertEqual(ckpt.write(self.path("exact")), self.path("exact"))
+        self.assertEqual(ckpt.save_counter, 2)
+        self.assertEqual(kiln.train.latest_checkpoint(self.dir), self.path("ckpt-2"))
+
+        # A new Checkpoint restored from the directory continues the numbering.
+        v2, step2 = kiln.Variable(0.0, name="v"), kiln.Variable(0, name="step", trainable=False, dtype="int64")
+        again = kiln.train.Checkpoint(step=step2, v=v2)
+        again.restore(self.dir).assert_consumed()
+        self.assertEqual(v2.value().item(), 2.0)
+        self.assertEqual(step2.value().item(), 41)
+        self.assertEqual(again.save_counter, 2)
+        self.assertEqual(again.save(self.path("ckpt")), self.path("ckpt-3"))
+        self.assertIs(again.v, v2)
+        # read: exactly a prefix; restore(None): nothing (the first run of a restore-or-start loop).
+        v2.assign(5.0)
+        again.read(self.path("exact")).assert_existing_objects_matched()
+        self.assertEqual(v2.value().item(), 2.0)
+        self.assertIsNotNone(again.restore(None).expect_partial())
+        with self.assertRaises(kiln.FailedPreconditionError):
+            again.restore(None).assert_consumed()
+
+        # Nesting: another Checkpoint's objects under a name.
+        outer = kiln.train.Checkpoint(inner=ckpt)
+        outer.write(self.path("outer"))
+        self.assertTrue(kiln.train.load_checkpoint(self.path("outer")).has_tensor("inner/v/.ATTRIBUTES/VARIABLE_VALUE"))
+
+    def test_manager_keeps_the_newest(self):
+        v = kiln.Variable(1.0, name="v")
+        ckpt = kiln.train.Checkpoint(v=v)
+        manager = kiln.train.CheckpointManager(ckpt, self.dir, max_to_keep=2)
+        self.assertEqual(manager.directory, self.dir)
+        self.assertIs(manager.checkpoint, ckpt)
+        self.assertIsNone(manager.latest_checkpoint)
+        self.assertIsNone(manager.restore_or_initialize())
+        ckpt.restore(manager.latest_checkpoint).expect_partial()  # None: a fresh start
+        for i in range(1, 5):
+            self.assertEqual(manager.save(), self.path("ckpt-%d" % i))
+        self.assertEqual(manager.checkpoints, [self.path("ckpt-3"), self.path("ckpt-4")])
+        self.assertEqual(manager.latest_checkpoint, self.path("ckpt-4"))
+        for i in (1, 2):
+            self.assertFalse(os.path.exists(self.path("ckpt-%d.index" % i)))
+            self.assertFalse(os.path.exists(self.path("ckpt-%d%s" % (i, DATA))))
+        self.assertTrue(os.path.exists(self.path("ckpt-3.index")))
+        self.assertEqual(manager.save(checkpoint_number=100), self.path("ckpt-100"))
+        self.assertEqual(ckpt.save_counter, 5)
+        self.assertFalse(os.path.exists(self.path("ckpt-3.index")))
+        with self.assertRaises(kiln.InvalidArgumentError):
+            manager.save(checkpoint_number=-2)
+
+        # A later process carries on with the directory's list, and restores the newest.
+        v2 = kiln.Variable(0.0, name="v")
+        ckpt2 = kiln.train.Checkpoint(v=v2)
+        later = kiln.train.CheckpointManager(ckpt2, self.dir, max_to_keep=2)
+        self.assertEqual(later.checkpoints, [self.path("ckpt-4"), self.path("ckpt-100")])
+        self.assertEqual(later.restore_or_initialize(), self.path("ckpt-100"))
+        self.assertEqual(v2.value().item(), 1.0)
+        self.assertEqual(later.save(), self.path("ckpt-6"))
+        self.assertFalse(os.path.exists(self.path("ckpt-4.index")))
+
+        named = kiln.train.CheckpointManager(ckpt, self.path("named"), None, checkpoint_name="model",
+                                             keep_checkpoint_every_n_hours=2)
+        for _ in range(3):
+            named.save()
+        self.assertEqual(len(named.checkpoints), 3)
+        self.assertTrue(os.path.exists(self.path("named", "model-6.index")))
+        with self.assertRaises(kiln.InvalidArgumentError) as cm:
+            kiln.train.CheckpointManager(ckpt, self.dir, max_to_keep=0)
+        self.assertIn("max_to_keep", str(cm.exception))
+        with self.assertRaises(kiln.InvalidArgumentError):
+            kiln.train.CheckpointManager(ckpt, self.dir, 1, keep_checkpoint_every_n_hours=-1)
+        with self.assertRaises(kiln.InvalidArgumentError):
+            kiln.train.CheckpointManager(object(), self.dir, 1)
+
+
+class LoadStatusTest(TempDirTest):
+    def test_checks_name_what_did_not_match_and_warn(self):
+        v, w = kiln.Variable(1.0, name="v"), kiln.Variable(2.0, name="w")
+        kiln.train.Checkpoint(v=v, w=w).write(self.path("vw"))
+        extra = kiln.Variable(0.0, name="extra")
+        partial = kiln.train.Checkpoint(v=kiln.Variable(0.0, name="v"), extra=extra)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            status = partial.read(self.path("vw"))
+            with self.assertRaises(kiln.FailedPreconditionError) as cm:
+                status.assert_consumed()
+            self.assertIn("variable 'extra' at 'extra'", str(cm.exception))
+            with self.assertRaises(kiln.FailedPreconditionError):
+                status.assert_existing_objects_matched()
+            status.assert_nontrivial_match()
+            self.assertEqual(status.unmatched_values, ["w"])
+            self.assertEqual(len(status.unmatched_objects), 1)
+            self.assertEqual(status.path, self.path("vw"))
+            self.assertEqual(status.restored_count, 1)
+            self.assertEqual(caught, [])
+            del status
+            gc.collect()
+            # Dropped with a value no object took: TF's warning, as a Python UserWarning.
+            self.assertEqual(len(caught), 1)
+            self.assertIn("expect_partial", str(caught[0].message))
+            partial.read(self.path("vw")).expect_partial()
+            gc.collect()
+            self.assertEqual(len(caught), 1)
+
+
+class ErrorsTest(TempDirTest):
+    def test_shape_mismatch_names_both_shapes_and_changes_nothing(self):
+        saved, wrong = small_model(8), small_model(9)
+        saved.save_weights(self.path("w"))
+        before = wrong.variables[0].value().tolist()
+        with self.assertRaises(kiln.InvalidArgumentError) as cm:
+            wrong.load_weights(self.path("w"))
+        self.assertIn("[5, 9]", str(cm.exception))
+        self.assertIn("[5, 8]", str(cm.exception))
+        self.assertEqual(wrong.variables[0].value().tolist(), before)
+
+    def test_corrupt_file_is_data_loss(self):
+        v = kiln.Variable([1.0, 2.0, 3.0], name="v")
+        kiln.train.Checkpoint(v=v).write(self.path("c"))
+        with open(self.path("c" + DATA), "r+b") as f:
+            f.seek(2)
+            b = f.read(1)
+            f.seek(2)
+            f.write(bytes([b[0] ^ 0xFF]))
+        v2 = kiln.Variable([0.0, 0.0, 0.0], name="v")
+        with self.assertRaises(kiln.DataLossError):
+            kiln.train.Checkpoint(v=v2).read(self.path("c"))
+        self.assertEqual(v2.value().tolist(), [0.0, 0.0, 0.0])
+        with self.assertRaises(kiln.NotFoundError):
+            kiln.train.Checkpoint(v=v2).restore(self.path("missing"))
+
+    def test_bad_objects_and_names(self):
+        with self.assertRaises(kiln.InvalidArgumentError):
+            kiln.train.Checkpoint(model="not a model")
+        with self.assertRaises(kiln.InvalidArgumentError):
+            kiln.train.Checkpoint(save_counter=kiln.Variable(1.0))
+        with self.assertRaises(kiln.UnimplementedError):
+            kiln.train.Checkpoint(root=small_model())
+        with self.assertRaises(kiln.UnimplementedError):
+            kiln.train.latest_checkpoint(self.dir, latest_filename="state")
+
+
+@unittest.skipUnless(os.path.exists(FIXTURE + ".index"), "the Keras checkpoint fixture is not in " + FIXTURE)
+@needs_numpy
+class KerasFixtureTest(unittest.TestCase):
+    def test_loads_into_the_same_model(self):
+        # The fixture's model: Keras Sequential [Flatten, Dense(200, relu), Dropout, Dense(10)] on 28x28.
+        m = kiln.Sequential([kiln.layers.Flatten(), kiln.layers.Dense(200, activation="relu"),
+                             kiln.layers.Dropout(0.2), kiln.layers.Dense(10, activation="softmax")])
+        m.build((None, 28, 28))
+        m.compile(optimizer=kiln.optimizers.Adam(learning_rate=0.5), loss="sparse_categorical_crossentropy")
+        status = m.load_weights(FIXTURE)
+        self.assertEqual(int(m.optimizer.iterations.numpy()), 1500)
+        status.assert_existing_objects_matched()
+        reader = kiln.train.load_checkpoint(FIXTURE)
+        kernel = reader.get_tensor("layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE")
+        self.assertEqual(m.variables[0].numpy().tobytes(), kernel.tobytes())
+        bias = reader.get_tensor("layer_with_weights-1/bias/.ATTRIBUTES/VARIABLE_VALUE")
+        self.assertEqual(m.variables[3].numpy().tobytes(), bias.tobytes())
+        lr = reader.get_tensor("optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
+        self.assertEqual(m.optimizer.learning_rate, float(lr))
+        self.assertEqual(len(status.pending_values), 8)  # Adam's moments, until the first step
+        m.train_on_batch(np.full((2, 28, 28), 0.25, dtype=np.float32), np.array([1, 7], dtype=np.int64))
+        status.assert_consumed()
+        self.assertEqual(int(m.optimizer.iterations.numpy()), 1501)
+
+
+if __name__ == "__main__":
+    unittest.main()
