@@ -63,7 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     std::fprintf(stderr, "a state kiln wrote does not read back: %s\n", e.what());
     __builtin_trap();
   }
-  if (!again || collapse_slashes(again->model_checkpoint_path) != collapse_slashes(state->model_checkpoint_path))
+  if (!again ||
+      collapse_slashes(again->model_checkpoint_path) != collapse_slashes(state->model_checkpoint_path))
     __builtin_trap();
   std::vector<std::string> want = collapse_slashes(state->all_model_checkpoint_paths);
   const std::string latest = collapse_slashes(state->model_checkpoint_path);

@@ -20,7 +20,9 @@ namespace kiln::fuzz {
 class FuzzVariable final : public train::Trackable {
  public:
   FuzzVariable(std::string name, Tensor value, bool convert_float = false)
-      : name_(std::move(name)), value_(std::make_shared<Tensor>(std::move(value))), convert_float_(convert_float) {}
+      : name_(std::move(name)),
+        value_(std::make_shared<Tensor>(std::move(value))),
+        convert_float_(convert_float) {}
   Id id() const override { return Id{this, ""}; }
   std::string description() const override { return "variable '" + name_ + "'"; }
   std::vector<train::TrackableAttribute> attributes() const override {
@@ -57,7 +59,9 @@ class FuzzGroup : public train::Trackable {
       if (c.name == name) return c.object;
     return nullptr;
   }
-  void add(const std::string &name, train::TrackablePtr object) { children_.push_back(Child{name, std::move(object)}); }
+  void add(const std::string &name, train::TrackablePtr object) {
+    children_.push_back(Child{name, std::move(object)});
+  }
 
  private:
   std::string name_;

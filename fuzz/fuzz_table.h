@@ -38,7 +38,8 @@ inline void put_fixed32(std::string *out, uint32_t v) {
 
 // A block of the table format (every entry a restart point, no key sharing), then its trailer
 // (type 0 = uncompressed, masked CRC32C of block and type). Appends to file, returns its handle.
-inline std::string append_block(std::string *file, const std::vector<std::pair<std::string, std::string>> &entries) {
+inline std::string append_block(std::string *file,
+                                const std::vector<std::pair<std::string, std::string>> &entries) {
   std::string block;
   std::vector<uint32_t> restarts;
   for (const auto &e : entries) {
@@ -97,7 +98,8 @@ inline TableParts table_parts(std::vector<std::pair<std::string, std::string>> r
 
 // blocks, then an empty metaindex, the index block of `index` (its values are block handles,
 // or whatever bytes they are) and the footer.
-inline std::string finish_table(std::string blocks, const std::vector<std::pair<std::string, std::string>> &index) {
+inline std::string finish_table(std::string blocks,
+                                const std::vector<std::pair<std::string, std::string>> &index) {
   using namespace table_detail;
   std::string footer = append_block(&blocks, {});  // the metaindex
   footer += append_block(&blocks, index);
@@ -116,7 +118,8 @@ inline void write_table(const std::string &path, std::vector<std::pair<std::stri
     write_file(path, finish_table(std::move(t.blocks), t.index));
     return;
   }
-  std::stable_sort(records.begin(), records.end(), [](const auto &a, const auto &b) { return a.first < b.first; });
+  std::stable_sort(records.begin(), records.end(),
+                   [](const auto &a, const auto &b) { return a.first < b.first; });
   records.erase(std::unique(records.begin(), records.end(),
                             [](const auto &a, const auto &b) { return a.first == b.first; }),
                 records.end());
@@ -151,7 +154,8 @@ inline std::string table_records(const std::string &path) {
   if (!leveldb::Table::Open(leveldb::Options(), file.get(), size, &table_raw).ok()) return out;
   std::unique_ptr<leveldb::Table> table(table_raw);
   std::unique_ptr<leveldb::Iterator> it(table->NewIterator(leveldb::ReadOptions()));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) put_record(&out, it->key().ToString(), it->value().ToString());
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    put_record(&out, it->key().ToString(), it->value().ToString());
   return out;
 }
 

@@ -17,13 +17,16 @@
 
 namespace kiln::fuzz {
 
-// A directory of this process's own, made on first use and removed at exit. On tmpfs
-// (/dev/shm) when there is one: every input is written to files, and a disk's fsync would cost
-// more than the parsing under test.
+// A directory of this process's own, made on first use and removed at exit (fuzz/run.sh also
+// removes its parent, $KILN_FUZZ_TMP, after a crash). Else on tmpfs (/dev/shm) when there is
+// one: every input is written to files, and a disk's fsync would cost more than the parsing.
 inline const std::string &scratch_dir() {
   static const std::string dir = [] {
     const char *tmp = std::getenv("TMPDIR");
-    std::string base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : (tmp && *tmp ? tmp : "/tmp");
+    const char *own = std::getenv("KILN_FUZZ_TMP");
+    std::string base = own && *own                                 ? own
+                       : std::filesystem::is_directory("/dev/shm") ? "/dev/shm"
+                                                                   : (tmp && *tmp ? tmp : "/tmp");
     std::string tmpl = base + "/kiln_fuzz_XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
       std::perror("kiln fuzz: mkdtemp");

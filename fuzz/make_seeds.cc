@@ -72,8 +72,8 @@ std::string crafted_records(std::string *data) {
   header.set_endianness(tfp::BundleHeaderProto::BIG);
   header.mutable_version()->set_producer(1);
   kiln::fuzz::put_record(&records, "", header.SerializeAsString());
-  auto add = [&](const std::string &key, tfp::DataType dtype, std::vector<int64_t> shape, const std::string &bytes,
-                 int shard) {
+  auto add = [&](const std::string &key, tfp::DataType dtype, std::vector<int64_t> shape,
+                 const std::string &bytes, int shard) {
     tfp::BundleEntryProto e;
     e.set_dtype(dtype);
     for (int64_t d : shape) e.mutable_shape()->add_dim()->set_size(d);
@@ -109,7 +109,8 @@ int main(int argc, char **argv) {
   try {
     const fs::path out = argv[1];
     const std::string fixtures = argc == 3 ? argv[2] : "";
-    const fs::path bundles = out / "bundle_reader", states = out / "checkpoint_state", graphs = out / "object_graph";
+    const fs::path bundles = out / "bundle_reader", states = out / "checkpoint_state",
+                   graphs = out / "object_graph";
     for (const fs::path &d : {bundles, states, graphs}) fs::create_directories(d);
     const std::string work = kiln::fuzz::scratch_dir();
 

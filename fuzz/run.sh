@@ -15,6 +15,11 @@ SECONDS_PER_TARGET="${2:-20}"
 OUT="$BUILD/fuzz"
 FIXTURES="$ROOT/../shared/fixtures"
 
+# The targets' scratch files, removed even when one crashes.
+export KILN_FUZZ_TMP
+KILN_FUZZ_TMP="$(mktemp -d "$( [ -d /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")/kiln_fuzz_run.XXXXXX")"
+trap 'rm -rf "$KILN_FUZZ_TMP"' EXIT
+
 rm -rf "$OUT/seeds"
 if [ -d "$FIXTURES" ]; then
   "$OUT/kiln_fuzz_seeds" "$OUT/seeds" "$FIXTURES" >/dev/null

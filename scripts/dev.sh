@@ -5,7 +5,8 @@
 #                          the sanitizer build, the export/ABI checks and the install check
 #   scripts/dev.sh bench   install what is missing, build optimised, run the benchmarks
 # Builds are incremental: build/ (release), build-asan/ (ASan+UBSan), build-tsan/ (TSan, stress tests
-# only), build-install-check/.
+# only), build-fuzz/ (clang libFuzzer targets, fuzz/; KILN_FUZZ_SECONDS per target, default 20),
+# build-install-check/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +25,9 @@ TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools bin
 BENCH_PKGS=(libbenchmark-dev python3 dataset-fashion-mnist python3-torch)
 # Fashion-MNIST for the demo (/usr/share/datasets/fashion-mnist); python3-numpy for its Python form.
 DEMO_PKGS=(dataset-fashion-mnist python3 python3-numpy)
+# The fuzz targets (fuzz/): clang 14 with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev),
+# and LLVM's OpenMP, which clang's -fopenmp needs (kiln's core uses OpenMP).
+FUZZ_PKGS=(clang-14 libclang-rt-14-dev libomp-14-dev)
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -127,7 +131,7 @@ check_install() {
 }
 
 cmd_test() {
-  ensure_packages "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+  ensure_packages "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${FUZZ_PKGS[@]}"
   log "build (warnings as errors)"
   # Every option the suite needs is forced: build/ may have been configured by `demo`
   # with tests off, and a cached OFF would silently skip them.
@@ -159,6 +163,13 @@ cmd_test() {
   (cd build-tsan && OMP_NUM_THREADS=1 KILN_STRESS_ITERATIONS=3 KILN_STRESS_THREADS=4 \
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     ctest --output-on-failure --no-tests=error -j"$JOBS" -L stress)
+  local fuzz_seconds="${KILN_FUZZ_SECONDS:-20}"
+  log "libFuzzer + ASan/UBSan (clang-14): the checkpoint readers, ${fuzz_seconds} s per target"
+  # Only the fuzz targets and what they link (src/core, src/io, train/checkpoint.cc) are built.
+  configure build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DKILN_BUILD_FUZZERS=ON \
+    -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_TOOLS=OFF -DKILN_BUILD_BENCHMARKS=OFF -DKILN_BUILD_EXAMPLES=OFF
+  cmake --build build-fuzz -j"$JOBS" --target kiln_fuzzers
+  fuzz/run.sh "$ROOT/build-fuzz" "$fuzz_seconds"
   log "all checks passed"
 }
 

@@ -222,8 +222,8 @@ void BundleReader::Impl::load_index() {
     try {
       step();
     } catch (const std::bad_alloc &) {
-      fail(Code::kDataLoss, "'", path, "' is a corrupt checkpoint index: a block declares more bytes than "
-           "can be allocated");
+      fail(Code::kDataLoss, "'", path,
+           "' is a corrupt checkpoint index: a block declares more bytes than can be allocated");
     }
   };
   leveldb::Table *table_raw = nullptr;
@@ -304,8 +304,9 @@ const BundleReader::Impl::Shard &BundleReader::Impl::check_range(const BundleEnt
   const Shard &s = shard(e);
   const uint64_t offset = static_cast<uint64_t>(e.offset), n = static_cast<uint64_t>(e.size);
   if (offset > s.size || n > s.size - offset)
-    fail(Code::kDataLoss, "data file '", data_path(prefix, e.shard_id, num_shards), "' is truncated: tensor '",
-         e.key, "' needs bytes [", offset, ", ", offset + n, ") of a ", s.size, "-byte file");
+    fail(Code::kDataLoss, "data file '", data_path(prefix, e.shard_id, num_shards),
+         "' is truncated: tensor '", e.key, "' needs bytes [", offset, ", ", offset + n, ") of a ", s.size,
+         "-byte file");
   return s;
 }
 

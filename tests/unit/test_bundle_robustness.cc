@@ -55,7 +55,8 @@ TEST(BundleRobustnessTest, RepeatedOrUnorderedKeysAreDataLoss) {
   const std::vector<Case> cases = {
       // The fuzzer's find: the same name twice, with different sizes (the reader listed both,
       // and entry() / read() took the first while entries() also showed the second).
-      {{{"", header_bytes()}, {"w", float_entry(data, 0, 2)}, {"w", float_entry(data, 0, 4)}}, {"'w'", "repeats"}},
+      {{{"", header_bytes()}, {"w", float_entry(data, 0, 2)}, {"w", float_entry(data, 0, 4)}},
+       {"'w'", "repeats"}},
       {{{"", header_bytes()}, {"b", float_entry(data, 0, 1)}, {"a", float_entry(data, 4, 1)}},
        {"'a'", "out of order", "'b'"}},
   };
@@ -67,7 +68,8 @@ TEST(BundleRobustnessTest, RepeatedOrUnorderedKeysAreDataLoss) {
   }
   // In order, the same table reads.
   fuzz::write_table(dir / "b.index",
-                    {{"", header_bytes()}, {"a", float_entry(data, 4, 1)}, {"b", float_entry(data, 0, 1)}}, 0);
+                    {{"", header_bytes()}, {"a", float_entry(data, 4, 1)}, {"b", float_entry(data, 0, 1)}},
+                    0);
   BundleReader r(dir / "b");
   EXPECT_EQ(r.entries().size(), 2u);
   EXPECT_EQ(r.read("a").num_elements(), 1);

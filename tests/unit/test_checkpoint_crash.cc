@@ -1,7 +1,8 @@
-// Crash safety of checkpoint saves (DESIGN.md §6: temporary names, fsync, rename). A child
+// Crash safety of checkpoint saves (DESIGN.md §6: temporary names, fsync, rename). A saver
 // process saves a model of a few MB through CheckpointManager over and over, each generation g
-// with values of its own; the parent kills it with SIGKILL at random points of its saves, 24
-// times, and after each kill checks the directory as the next process would find it:
+// with values of its own; the test kills it with SIGKILL at random points of its saves, 24
+// times (a new saver carrying on from the latest checkpoint each time), and after each kill
+// checks the directory as the next process would find it:
 //  - the checkpoint the `checkpoint` state file names loads, and holds exactly generation g of
 //    its name ckpt-g (never an older one than before the kill);
 //  - no file under a final name is half written: every `.index` opens and every checkpoint with
@@ -9,8 +10,10 @@
 //    between a save's two renames, or inside the deletion of an old checkpoint) is complete;
 //    the state file parses; anything else must be a temporary (`.tempstate<hex>`, TF's naming),
 //    which neither the reader nor latest_checkpoint nor the next manager looks at.
-// The child is this test binary run again (fork, then exec, so it starts with fresh OpenMP and
-// allocator state), told by its environment to be the saver instead of running tests.
+// The savers are forked from a "zygote": this test binary run again (fork, then exec), told by
+// its environment to fork savers instead of running tests. A fork of the test process itself
+// could hang in OpenMP (libgomp's threads do not survive fork), and starting the binary afresh
+// for each kill costs 0.6 s under ASan.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -24,7 +27,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -96,32 +98,41 @@ std::string check_generation(const layers::LayerPtr &model, int64_t g) {
     const float *p = t.data<float>();
     for (int64_t i = 0; i < t.num_elements(); ++i)
       if (p[i] != expected(g, v, i))
-        return str_cat("variable ", v, " element ", i, " is ", p[i], ", generation ", g, " has ", expected(g, v, i));
+        return str_cat("variable ", v, " element ", i, " is ", p[i], ", generation ", g, " has ",
+                       expected(g, v, i));
   }
   return "";
 }
 
-// ---- the child: saves until killed
+// ---- the saver, and the process that forks it
 
-void write_byte(int fd, char c) {
-  while (::write(fd, &c, 1) < 0 && errno == EINTR) {
+bool write_all(int fd, const void *data, size_t n) {
+  const char *p = static_cast<const char *>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
   }
+  return true;
 }
 
-[[noreturn]] void run_saver(const std::string &dir, int fd) {
+// Saves generations until killed; reports 'r' once ready, then 's' after each save.
+[[noreturn]] void run_saver(const std::string &dir, int report) {
   try {
     const layers::LayerPtr model = make_model();
-    auto ckpt = std::make_shared<Checkpoint>(std::vector<std::pair<std::string, TrackablePtr>>{
-        {"model", make_trackable(model)}});
+    auto ckpt = std::make_shared<Checkpoint>(
+        std::vector<std::pair<std::string, TrackablePtr>>{{"model", make_trackable(model)}});
     CheckpointManagerOptions o;
     o.max_to_keep = 3;
     CheckpointManager manager(ckpt, dir, o);
     manager.restore_or_initialize();  // the save numbering carries on from the last checkpoint
-    write_byte(fd, 'r');
+    write_all(report, "r", 1);
     for (;;) {
       fill_generation(model, ckpt->save_counter() + 1);  // the number the save will get
       manager.save();
-      write_byte(fd, 's');
+      write_all(report, "s", 1);
     }
   } catch (const std::exception &e) {
     std::fprintf(stderr, "crash-test saver: %s\n", e.what());
@@ -129,74 +140,131 @@ void write_byte(int fd, char c) {
   std::_Exit(3);
 }
 
-// Registered for every run of this binary; only a child started by the test below has the
-// environment that makes it the saver (it then never returns to the tests).
-class SaverEnvironment : public ::testing::Environment {
+// The zygote: this binary run again (so it has used no OpenMP and holds no other thread, and a
+// fork of it may do anything), which forks one saver per 'f' read from `command`, writes the
+// saver's pid to `control`, waits for it to end (the test kills it) and writes its wait status.
+// Forking it costs far less than starting the binary for every kill (0.6 s under ASan).
+[[noreturn]] void run_zygote(const std::string &dir, int command, int control, int report) {
+  char c = 0;
+  while (::read(command, &c, 1) == 1 && c == 'f') {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(command);
+      ::close(control);
+      run_saver(dir, report);
+    }
+    const int32_t id = pid;
+    if (pid < 0 || !write_all(control, &id, sizeof id)) break;
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    const int32_t st = status;
+    if (!write_all(control, &st, sizeof st)) break;
+  }
+  std::_Exit(0);
+}
+
+// Registered for every run of this binary; only the zygote started by the test below has the
+// environment that makes it one (it then never returns to the tests).
+class ZygoteEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     const char *dir = std::getenv(kChildDirEnv);
-    const char *fd = std::getenv(kChildFdEnv);
-    if (dir && fd) run_saver(dir, std::atoi(fd));
+    const char *fds = std::getenv(kChildFdEnv);
+    int command = -1, control = -1, report = -1;
+    if (dir && fds && std::sscanf(fds, "%d,%d,%d", &command, &control, &report) == 3)
+      run_zygote(dir, command, control, report);
   }
 };
-::testing::Environment *const saver_environment = ::testing::AddGlobalTestEnvironment(new SaverEnvironment);
+::testing::Environment *const zygote_environment = ::testing::AddGlobalTestEnvironment(new ZygoteEnvironment);
 
-// ---- the parent
+// ---- the test's side
 
-struct Child {
-  pid_t pid = -1;
-  int fd = -1;  // read end: 'r' once ready, 's' after each save
-};
-
-Child start_saver(const std::string &dir) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-  // Everything exec needs is made before fork: the parent has threads, so the child may only
-  // make async-signal-safe calls until exec.
-  std::vector<std::string> env_strings;
-  for (char **e = environ; *e; ++e)
-    if (std::strncmp(*e, "KILN_CRASH_SAVER_", 17) != 0 && std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0)
-      env_strings.push_back(*e);
-  env_strings.push_back(std::string(kChildDirEnv) + "=" + dir);
-  env_strings.push_back(std::string(kChildFdEnv) + "=" + std::to_string(fds[1]));
-  env_strings.push_back("OMP_NUM_THREADS=1");
-  std::vector<char *> envp;
-  for (std::string &s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  // A filter with a test in it: gtest sets up the environments (where the saver runs) only when
-  // it has tests to run.
-  std::string exe = "/proc/self/exe", filter = "--gtest_filter=CheckpointCrashTest.*";
-  char *argv[] = {exe.data(), filter.data(), nullptr};
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    ::close(fds[0]);
-    const int null = ::open("/dev/null", O_WRONLY);  // gtest's banner, 24 times over
-    if (null >= 0) ::dup2(null, 1);
-    ::execve(exe.c_str(), argv, envp.data());
-    ::_exit(127);
+class Zygote {
+ public:
+  explicit Zygote(const std::string &dir) {
+    int command[2], control[2], report[2];
+    if (::pipe(command) != 0 || ::pipe(control) != 0 || ::pipe(report) != 0)
+      throw std::runtime_error("pipe failed");
+    for (int fd : {command[1], control[0], report[0]}) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    ::fcntl(report[0], F_SETFL, O_NONBLOCK);
+    // Everything exec needs is made before fork: this process has threads, so the child may
+    // only make async-signal-safe calls until exec.
+    std::vector<std::string> env_strings;
+    for (char **e = environ; *e; ++e)
+      if (std::strncmp(*e, "KILN_CRASH_SAVER_", 17) != 0 && std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0)
+        env_strings.push_back(*e);
+    env_strings.push_back(std::string(kChildDirEnv) + "=" + dir);
+    env_strings.push_back(str_cat(kChildFdEnv, "=", command[0], ",", control[1], ",", report[1]));
+    env_strings.push_back("OMP_NUM_THREADS=1");
+    std::vector<char *> envp;
+    for (std::string &e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    // A filter with a test in it: gtest sets up the environments (where the zygote runs) only
+    // when it has tests to run.
+    std::string exe = "/proc/self/exe", filter = "--gtest_filter=CheckpointCrashTest.*";
+    char *argv[] = {exe.data(), filter.data(), nullptr};
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      const int null = ::open("/dev/null", O_WRONLY);  // gtest's banner
+      if (null >= 0) ::dup2(null, 1);
+      ::execve(exe.c_str(), argv, envp.data());
+      ::_exit(127);
+    }
+    ::close(command[0]);
+    ::close(control[1]);
+    ::close(report[1]);
+    command_ = command[1];
+    control_ = control[0];
+    report_ = report[0];
   }
-  ::close(fds[1]);
-  return Child{pid, fds[0]};
-}
+  ~Zygote() {
+    if (saver_ > 0) kill_saver(saver_);  // a test that failed half way
+    ::close(command_);                   // end of file: the zygote exits
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    ::close(control_);
+    ::close(report_);
+  }
+  Zygote(const Zygote &) = delete;
+  Zygote &operator=(const Zygote &) = delete;
 
-// Waits up to timeout for the next byte from the child; 0 at end of file or timeout.
-char next_byte(const Child &c, std::chrono::milliseconds timeout) {
-  pollfd p{c.fd, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return 0;
-  char b = 0;
-  return ::read(c.fd, &b, 1) == 1 ? b : 0;
-}
+  // Starts a saver; its pid, or -1.
+  pid_t fork_saver() {
+    char stale[64];
+    while (::read(report_, stale, sizeof stale) > 0) {  // from the saver before
+    }
+    int32_t pid = -1;
+    if (!write_all(command_, "f", 1) || !read_control(&pid)) return -1;
+    saver_ = pid;
+    return pid;
+  }
+  // The saver's next report ('r', 's'), or 0 when it ended or after timeout.
+  char next_report(std::chrono::milliseconds timeout) {
+    pollfd p[2] = {{report_, POLLIN, 0}, {control_, POLLIN, 0}};
+    if (::poll(p, 2, static_cast<int>(timeout.count())) <= 0 || !(p[0].revents & POLLIN)) return 0;
+    char b = 0;
+    return ::read(report_, &b, 1) == 1 ? b : 0;
+  }
+  // Kills the saver and waits until it is gone; its wait status.
+  int kill_saver(pid_t pid) {
+    ::kill(pid, SIGKILL);
+    int32_t status = -1;
+    read_control(&status);
+    saver_ = -1;
+    return status;
+  }
 
-void kill_saver(Child *c) {
-  ::kill(c->pid, SIGKILL);
-  int status = 0;
-  ::waitpid(c->pid, &status, 0);
-  ::close(c->fd);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-      << "the saver ended on its own (status " << status << "); see its stderr above";
-}
+ private:
+  bool read_control(int32_t *v) {
+    pollfd p{control_, POLLIN, 0};
+    return ::poll(&p, 1, 60000) == 1 && ::read(control_, v, sizeof *v) == sizeof *v;
+  }
+
+  pid_t pid_ = -1, saver_ = -1;
+  int command_ = -1, control_ = -1, report_ = -1;
+};
 
 bool ends_with(const std::string &s, const std::string &tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -252,7 +320,8 @@ struct Verifier {
 
 // The checks after a kill; returns the latest generation (0 before the first save). Adds the
 // temporaries found to *temporaries.
-int64_t check_directory(Verifier *v, const std::string &dir, int64_t previous, std::set<std::string> *temporaries) {
+int64_t check_directory(Verifier *v, const std::string &dir, int64_t previous,
+                        std::set<std::string> *temporaries) {
   const std::string latest = io::latest_checkpoint(dir);
   if (latest.empty()) {
     EXPECT_EQ(previous, 0) << "after generation " << previous << " was saved, no checkpoint is found";
@@ -261,13 +330,14 @@ int64_t check_directory(Verifier *v, const std::string &dir, int64_t previous, s
   if (!latest.empty()) {
     generation = checkpoint_number(io::base_name(latest));
     EXPECT_EQ(io::dir_name(latest), dir);
-    EXPECT_GE(generation, previous) << "the latest checkpoint went back from ckpt-" << previous << " to " << latest;
+    EXPECT_GE(generation, previous) << "the latest checkpoint went back from ckpt-" << previous << " to "
+                                    << latest;
     EXPECT_EQ(v->load(latest, generation), "");
     // Restoring from the directory, as load_weights / restore(dir) do, finds the same one.
     EXPECT_EQ(v->ckpt->restore(dir).path(), latest);
     v->data_size = io::file_size(latest + ".data-00000-of-00001");
   }
-  std::map<std::string, int> data_only;  // prefix -> 1 when its data file has no index
+  std::set<std::string> data_only;  // prefixes whose data file has no index
   for (const auto &entry : std::filesystem::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
     const std::string path = entry.path().string();
@@ -291,15 +361,15 @@ int64_t check_directory(Verifier *v, const std::string &dir, int64_t previous, s
     if (ends_with(name, ".data-00000-of-00001")) {
       const std::string prefix = path.substr(0, path.size() - 20);
       EXPECT_GT(checkpoint_number(io::base_name(prefix)), 0) << "unexpected file " << name;
-      if (!io::file_exists(prefix + ".index")) data_only[prefix] = 1;
+      if (!io::file_exists(prefix + ".index")) data_only.insert(prefix);
       continue;
     }
     ADD_FAILURE() << "unexpected file " << name;
   }
-  for (const auto &d : data_only) {
+  for (const std::string &prefix : data_only) {
     if (v->data_size == 0) continue;
-    EXPECT_EQ(io::file_size(d.first + ".data-00000-of-00001"), v->data_size)
-        << "a data file under its final name is not complete: " << d.first;
+    EXPECT_EQ(io::file_size(prefix + ".data-00000-of-00001"), v->data_size)
+        << "a data file under its final name is not complete: " << prefix;
   }
   return generation;
 }
@@ -308,6 +378,13 @@ TEST(CheckpointCrashTest, SigkillDuringSavesLeavesTheLatestCheckpointLoadable) {
   char tmpl[] = "/tmp/kiln_crash_test_XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   const std::string dir = tmpl;
+  struct RemoveAtExit {  // declared before the zygote: removed after its saver is gone
+    std::string path;
+    ~RemoveAtExit() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } remove_dir{dir};
   const unsigned seed = std::random_device{}();
   SCOPED_TRACE(str_cat("random seed ", seed));
   std::mt19937 rng(seed);
@@ -319,13 +396,15 @@ TEST(CheckpointCrashTest, SigkillDuringSavesLeavesTheLatestCheckpointLoadable) {
   const auto started = std::chrono::steady_clock::now();
 
   int kills = 0;
+  Zygote zygote(dir);
   for (; kills < kKills && !::testing::Test::HasFailure(); ++kills) {
-    Child child = start_saver(dir);
-    ASSERT_EQ(next_byte(child, std::chrono::seconds(60)), 'r') << "the saver did not start";
+    const pid_t saver = zygote.fork_saver();
+    ASSERT_GT(saver, 0) << "the saver process did not start";
+    ASSERT_EQ(zygote.next_report(std::chrono::seconds(60)), 'r') << "the saver did not start; see its stderr";
     if (kills == 0) {
       // Calibration: time three whole saves, then kill in the middle of the fourth.
       const auto t0 = std::chrono::steady_clock::now();
-      for (int s = 0; s < 3; ++s) ASSERT_EQ(next_byte(child, std::chrono::seconds(60)), 's');
+      for (int i = 0; i < 3; ++i) ASSERT_EQ(zygote.next_report(std::chrono::seconds(60)), 's');
       save_time = (std::chrono::steady_clock::now() - t0) / 3;
       std::this_thread::sleep_for(save_time / 2);
     } else {
@@ -333,18 +412,19 @@ TEST(CheckpointCrashTest, SigkillDuringSavesLeavesTheLatestCheckpointLoadable) {
       std::uniform_real_distribution<double> delay(0.0, 2.0 * save_time.count());
       std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(delay(rng)));
     }
-    kill_saver(&child);
+    const int status = zygote.kill_saver(saver);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        << "the saver ended on its own (wait status " << status << "); see its stderr";
     const size_t temps_before = temporaries.size();
     generation = check_directory(&verifier, dir, generation, &temporaries);
     if (temporaries.size() > temps_before) ++kills_mid_write;
   }
   EXPECT_GT(generation, 0);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("[ crash    ] %d kills in %.1f s (%d while a file was being written), a save takes %.1f ms; "
-              "the latest checkpoint is ckpt-%lld\n",
-              kills, seconds, kills_mid_write, save_time.count(), static_cast<long long>(generation));
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  std::printf(
+      "[ crash    ] %d kills in %.1f s (%d while a file was being written), a save takes %.1f ms; "
+      "the latest checkpoint is ckpt-%lld\n",
+      kills, seconds, kills_mid_write, save_time.count(), static_cast<long long>(generation));
 }
 
 }  // namespace
