@@ -118,6 +118,14 @@ kiln_status *kiln_checkpoint_track_variable(kiln_checkpoint *checkpoint, const c
   KILN_CAPI_END
 }
 
+kiln_status *kiln_checkpoint_track_global_rng(kiln_checkpoint *checkpoint, const char *name) {
+  KILN_CAPI_BEGIN
+  // No object handle: the global random state is one for the library (the "object" checked for
+  // NULL is the name, given already).
+  track(checkpoint, name, name, "name", __func__, [] { return train::make_global_rng_trackable(); });
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_checkpoint_track_checkpoint(kiln_checkpoint *checkpoint, const char *name,
                                               kiln_checkpoint *child) {
   KILN_CAPI_BEGIN

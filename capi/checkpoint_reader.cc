@@ -1,10 +1,7 @@
 // TensorFlow checkpoints across the ABI: kiln_checkpoint_reader over the core's BundleReader
 // (tf.train.load_checkpoint / CheckpointReader), with the variable list fixed at open time.
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <memory>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -45,56 +42,6 @@ const CheckpointVariable &variable_at(const kiln_checkpoint_reader &r, size_t in
   return r.variables[index];
 }
 
-bool is_directory(const std::string &path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool is_file(const std::string &path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-bool ends_with(const std::string &s, const std::string &tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
-// The length of a `.data-NNNNN-of-NNNNN` tail of path (TF's shard file names), or 0.
-size_t data_suffix_length(const std::string &path) {
-  static const char kPattern[] = ".data-#####-of-#####";
-  const size_t n = sizeof kPattern - 1;
-  if (path.size() < n) return 0;
-  const size_t at = path.size() - n;
-  for (size_t i = 0; i < n; ++i) {
-    const char c = path[at + i];
-    if (kPattern[i] == '#' ? !(c >= '0' && c <= '9') : c != kPattern[i]) return 0;
-  }
-  return n;
-}
-
-// The checkpoint prefix a user's path names: a directory's latest checkpoint, the prefix of one
-// of its files, or the path itself (a missing checkpoint is then the reader's NotFound).
-std::string resolve_prefix(const std::string &path) {
-  if (path.empty()) fail(Code::kInvalidArgument, "kiln_checkpoint_reader_open: the path is empty");
-  if (is_directory(path)) {
-    // As tf.train.load_checkpoint: the state file's newest checkpoint, which must exist.
-    const std::optional<io::CheckpointState> state = io::get_checkpoint_state(path);
-    if (!state)
-      fail(Code::kNotFound, "kiln_checkpoint_reader_open: '", path, "' is a directory without a '",
-           io::kCheckpointStateFile, "' state file naming its latest checkpoint");
-    std::string latest = io::latest_checkpoint(path);
-    if (latest.empty())
-      fail(Code::kNotFound, "kiln_checkpoint_reader_open: the '", io::kCheckpointStateFile,
-           "' state file in '", path, "' names '", state->model_checkpoint_path,
-           "', which does not exist (no .index file)");
-    return latest;
-  }
-  if (is_file(path + ".index")) return path;
-  if (ends_with(path, ".index") && is_file(path)) return path.substr(0, path.size() - 6);
-  if (const size_t n = data_suffix_length(path); n && is_file(path)) return path.substr(0, path.size() - n);
-  return path;
-}
-
 int kiln_dtype_of(io::TfDType d) {
   switch (d) {
     case io::TfDType::kFloat:
@@ -126,7 +73,7 @@ kiln_status *kiln_checkpoint_reader_open(kiln_checkpoint_reader **out, const cha
   require_not_null(out, fn, "out");
   require_not_null(path, fn, "path");
   auto r = std::make_unique<kiln_checkpoint_reader>();
-  r->reader = std::make_unique<io::BundleReader>(resolve_prefix(path));
+  r->reader = std::make_unique<io::BundleReader>(io::resolve_checkpoint_prefix(path, fn));
   const std::vector<io::BundleEntry> &entries = r->reader->entries();
   r->variables.reserve(entries.size());
   for (const io::BundleEntry &e : entries) {

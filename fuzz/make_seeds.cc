@@ -3,7 +3,7 @@
 // way kiln's writer never writes (big-endian data, Snappy blocks, a sliced entry, two shards), and
 // the TensorFlow fixtures when they are present (they are never copied into the repository).
 //   kiln_fuzz_seeds <out_dir> [<fixtures_dir>]
-// makes <out_dir>/{bundle_reader,checkpoint_state,object_graph}/.
+// makes <out_dir>/{bundle_reader,checkpoint_state,object_graph,saved_model}/.
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -17,6 +17,7 @@
 #include "io/checkpoint_state.h"
 #include "io/crc32c.h"
 #include "io/file_util.h"
+#include "io/saved_model_format.h"
 #include "tensor_bundle.pb.h"
 #include "train/checkpoint.h"
 
@@ -110,8 +111,8 @@ int main(int argc, char **argv) {
     const fs::path out = argv[1];
     const std::string fixtures = argc == 3 ? argv[2] : "";
     const fs::path bundles = out / "bundle_reader", states = out / "checkpoint_state",
-                   graphs = out / "object_graph";
-    for (const fs::path &d : {bundles, states, graphs}) fs::create_directories(d);
+                   graphs = out / "object_graph", manifests = out / "saved_model";
+    for (const fs::path &d : {bundles, states, graphs, manifests}) fs::create_directories(d);
     const std::string work = kiln::fuzz::scratch_dir();
 
     // ---- bundles written by kiln
@@ -173,6 +174,30 @@ int main(int argc, char **argv) {
           "\"model.ckpt-7\"\nunknown_field { a: 1 }\n");
     }
 
+    // ---- SavedModel manifests (saved_model.pb, then 0xFF 0xFE and fingerprint.pb)
+    {
+      io::SavedModelManifest m;
+      m.kiln_version = "0.1.0";
+      m.model_config = kiln::Config::from_json(
+          R"({"class_name": "Sequential", "config": {"name": "sequential", "layers": [{"class_name": "Dense",)"
+          R"( "config": {"name": "dense", "units": 3, "activation": "relu"}}]}})");
+      m.build_inputs = {io::TensorSpecInfo{"", kiln::DType::kFloat32, {-1, 4}}};
+      io::SignatureInfo sig;
+      sig.inputs = {io::TensorSpecInfo{"dense_input", kiln::DType::kFloat32, {-1, 4}}};
+      sig.outputs = {io::TensorSpecInfo{"dense", kiln::DType::kFloat32, {-1, 3}}};
+      m.signatures = {sig};
+      const std::string plain = io::encode_saved_model(m);
+      put(manifests, "kiln_uncompiled", plain);
+      m.compile_config = kiln::Config::from_json(
+          R"({"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.001}}, "loss": [],)"
+          R"( "loss_weights": null, "metrics": ["accuracy"], "run_eagerly": false})");
+      const std::string compiled = io::encode_saved_model(m);
+      put(manifests, "kiln_compiled_with_fingerprint",
+          compiled + std::string("\xff\xfe") + io::encode_fingerprint(compiled, "index bytes"));
+      put(manifests, "kiln_stale_fingerprint",
+          compiled + std::string("\xff\xfe") + io::encode_fingerprint(plain, "index bytes"));
+    }
+
     // ---- the TensorFlow fixtures
     if (!fixtures.empty()) {
       const std::string bert = fixtures + "/tf1_bert_tiny/bert_model.ckpt";
@@ -189,7 +214,7 @@ int main(int argc, char **argv) {
         put(states, "tf2_keras", slurp(state));
       }
     }
-    for (const fs::path &d : {bundles, states, graphs}) {
+    for (const fs::path &d : {bundles, states, graphs, manifests}) {
       size_t n = 0;
       for (const auto &f : fs::directory_iterator(d)) n += f.is_regular_file() ? 1 : 0;
       std::printf("kiln_fuzz_seeds: %zu seeds in %s\n", n, d.string().c_str());

@@ -52,6 +52,10 @@ ensure_packages() {
 # ccache keeps rebuilds (and the sanitizer builds, which share sources) cheap; paths are
 # made relative to the checkout so clones in other folders hit the same cache.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
+# With -g (the sanitizer builds, the C ABI's boundary files) ccache also hashes the working
+# directory, which differs in every clone; leave it out, so a fresh clone of CI hits the cache too
+# (debug info then names the folder of the build that filled the cache).
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 
 configure() {  # configure <dir> [cmake args...]
   local dir="$1"

@@ -1,4 +1,4 @@
-"""Runs several programs (arguments: program paths; a `--` starts one command with arguments) and
+"""Runs several programs (arguments: program paths; each `--` starts one command with arguments) and
 fails unless they all print exactly the same output. Used to check that the C, C++ and Python
 versions of an example compute the same numbers."""
 import subprocess
@@ -6,10 +6,14 @@ import sys
 
 
 def commands(argv):
-    if "--" in argv:
-        i = argv.index("--")
-        return [[a] for a in argv[:i]] + [argv[i + 1:]]
-    return [[a] for a in argv]
+    """Programs without arguments, then after each `--` one command with its arguments."""
+    groups = [[]]
+    for a in argv:
+        if a == "--":
+            groups.append([])
+        else:
+            groups[-1].append(a)
+    return [[a] for a in groups[0]] + [g for g in groups[1:] if g]
 
 
 def main():

@@ -20,8 +20,9 @@ extern "C" {
  * Unknown class: KILN_STATUS_NOT_FOUND listing the known ones. The config holds Keras's
  * arguments by name, e.g. ModelCheckpoint {"filepath": "ckpt/w.{epoch:02d}-{val_loss:.2f}",
  * "monitor", "verbose", "save_best_only", "save_weights_only", "mode", "save_freq": "epoch" or a
- * number of batches, "initial_value_threshold"} (a TF-format checkpoint of the model and its
- * optimizer, also for save_weights_only false: no SavedModel export yet) and BackupAndRestore
+ * number of batches, "initial_value_threshold"} (save_weights_only true: a TF-format checkpoint
+ * of the model and its optimizer, as kiln_model_save_weights; false, the default: the SavedModel
+ * directory, as kiln_saved_model_save) and BackupAndRestore
  * {"backup_dir", "save_freq": "epoch", a number of batches or false, "delete_checkpoint"}. */
 KILN_API kiln_status *kiln_callback_create(kiln_callback **out, const char *class_name, const kiln_config *config);
 /* Another handle to the same callback. */

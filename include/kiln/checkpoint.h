@@ -38,7 +38,9 @@
  * A kiln_checkpoint is tf.train.Checkpoint: objects tracked under names (a model, an optimizer,
  * variables, other checkpoints), saved as TF2's object graph with Keras 2.13's layout, so
  * TensorFlow reads what kiln writes and kiln restores what TensorFlow and Keras wrote. The
- * optimizer's iterations, learning rate and slots are saved too, so training resumes bit for bit:
+ * optimizer's iterations, learning rate and slots are saved too, and with
+ * kiln_checkpoint_track_global_rng the global random state (Dropout masks, shuffles), so
+ * training resumes bit for bit:
  *
  *   kiln_checkpoint *ckpt = NULL;
  *   kiln_checkpoint_manager *manager = NULL;
@@ -48,6 +50,7 @@
  *   kiln_checkpoint_create(&ckpt);
  *   kiln_checkpoint_track_layer(ckpt, "model", model);            // Checkpoint(model=..., optimizer=...)
  *   kiln_checkpoint_track_optimizer(ckpt, "optimizer", optimizer);
+ *   kiln_checkpoint_track_global_rng(ckpt, "rng");                // rng=tf.random.get_global_generator()
  *   kiln_config_create(&options);
  *   kiln_config_set_int(options, "max_to_keep", 3);
  *   kiln_checkpoint_manager_create(&manager, ckpt, "ckpt_dir", options);
@@ -185,6 +188,18 @@ KILN_API kiln_status *kiln_checkpoint_track_optimizer(kiln_checkpoint *checkpoin
 /// Thread-safety: safe.
 KILN_API kiln_status *kiln_checkpoint_track_variable(kiln_checkpoint *checkpoint, const char *name,
                                                      kiln_variable *variable);
+/// Tracks the global random state under name (Checkpoint(rng=tf.random.get_global_generator())):
+/// the global seed (kiln_set_seed), the draws made of the global op-seed sequence (random ops,
+/// Dropout and shuffles without a seed) and the calls made with each op seed, saved as one int64
+/// [1 + k, 2] variable `<name>/_state-<k>/.ATTRIBUTES/VARIABLE_VALUE` (k: the op seeds used). A
+/// restore replaces the whole state, so the random ops, Dropout masks and shuffles after it draw
+/// exactly what they drew after the save, also in a fresh process: with the model and optimizer
+/// tracked beside it, training resumes bit for bit (same thread count). Nothing tracks it unless
+/// asked (a model's or optimizer's keys stay Keras's); BackupAndRestore does.
+/// Errors and ownership as kiln_checkpoint_track_layer (nothing is referenced but the library's
+/// one state). Thread-safety: safe; a save reads the state at one instant, a restore writes it at
+/// once, under the lock the random ops take.
+KILN_API kiln_status *kiln_checkpoint_track_global_rng(kiln_checkpoint *checkpoint, const char *name);
 /// Nests another checkpoint's objects under name (Checkpoint(child=tf.train.Checkpoint(...))),
 /// its save_counter among them once it has one. Changes to child's tracked objects show through.
 /// Errors and ownership as kiln_checkpoint_track_layer. Thread-safety: safe.
@@ -317,9 +332,11 @@ KILN_API kiln_status *kiln_latest_checkpoint(char **out, const char *checkpoint_
 /// Ownership: nothing changes hands. Thread-safety: not while the model trains on another thread.
 KILN_API kiln_status *kiln_model_save_weights(const kiln_layer *model, const char *filepath);
 /// Keras's model.load_weights(filepath) for TensorFlow-format checkpoints: filepath is a prefix,
-/// or a directory whose latest checkpoint is read. The model must be built. A compiled model's
-/// optimizer is restored too (its slots when it makes them).
-/// Errors: FAILED_PRECONDITION for an unbuilt model, or when nothing but the root matched;
+/// or a directory whose latest checkpoint is read. A compiled model's optimizer is restored too
+/// (its slots when it makes them). A model that is not built yet takes the values when it builds
+/// (Keras's deferred restoration; kiln_layer_build or its first call): until then the status
+/// lists them as pending, and a mismatch is then the build's error, with nothing assigned.
+/// Errors: FAILED_PRECONDITION when nothing but the root matched (or waits for the build);
 /// otherwise as kiln_checkpoint_restore. Nothing changes on failure.
 /// Ownership: *out_status (when out_status is not NULL) is new, free with
 /// kiln_checkpoint_load_status_free. Thread-safety: not while the model trains on another thread.

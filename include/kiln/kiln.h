@@ -36,19 +36,20 @@
 #define KILN_H
 
 /* The C API is split per object; this umbrella includes every part. */
-#include "kiln/common.h"   /* handles, enums, status, library settings */
-#include "kiln/tensor.h"   /* tensors */
-#include "kiln/ops.h"      /* eager ops */
-#include "kiln/autodiff.h" /* variables, gradient tapes */
-#include "kiln/config.h"   /* kiln_config: settings of layers and other objects */
-#include "kiln/layers.h"   /* layers, models, Sequential, custom layers */
-#include "kiln/losses.h"   /* losses */
-#include "kiln/metrics.h"  /* metrics */
-#include "kiln/optimizers.h" /* optimizers, learning-rate schedules */
-#include "kiln/data.h"     /* datasets, iterators, IDX/Fashion-MNIST/CSV readers */
-#include "kiln/callbacks.h" /* callbacks for fit, evaluate, predict */
-#include "kiln/training.h" /* compile, fit, evaluate, predict on models */
-#include "kiln/checkpoint.h" /* TensorFlow checkpoints: reading, Checkpoint, CheckpointManager */
+#include "kiln/autodiff.h"             /* variables, gradient tapes */
+#include "kiln/callbacks.h"            /* callbacks for fit, evaluate, predict */
+#include "kiln/checkpoint.h"           /* TensorFlow checkpoints: reading, Checkpoint, CheckpointManager */
+#include "kiln/common.h"               /* handles, enums, status, library settings */
+#include "kiln/config.h"               /* kiln_config: settings of layers and other objects */
+#include "kiln/data.h"                 /* datasets, iterators, IDX/Fashion-MNIST/CSV readers */
 #include "kiln/init_from_checkpoint.h" /* pretrained values from TF checkpoints by name (TF1 BERT, ...) */
+#include "kiln/layers.h"               /* layers, models, Sequential, custom layers */
+#include "kiln/losses.h"               /* losses */
+#include "kiln/metrics.h"              /* metrics */
+#include "kiln/ops.h"                  /* eager ops */
+#include "kiln/optimizers.h"           /* optimizers, learning-rate schedules */
+#include "kiln/saved_model.h"          /* the SavedModel: save, load, serve through signatures */
+#include "kiln/tensor.h"               /* tensors */
+#include "kiln/training.h"             /* compile, fit, evaluate, predict on models */
 
 #endif /* KILN_H */

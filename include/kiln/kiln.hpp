@@ -1678,12 +1678,16 @@ class Model : public Layer {
   /// optimizer state) as a checkpoint at exactly filepath, which the directory's `checkpoint`
   /// state file then names (kiln_model_save_weights).
   void save_weights(const std::string &filepath);
-  /// Keras's load_weights(filepath): a checkpoint prefix, or a directory's latest checkpoint. The
-  /// model must be built; a compiled model's optimizer is restored too (its slots when it makes
-  /// them). Throws kiln::Error (FAILED_PRECONDITION when nothing matched; INVALID_ARGUMENT naming
-  /// both shapes for a weight that does not fit; DATA_LOSS for a corrupt file) and changes nothing
-  /// then. Returns the restore's status.
+  /// Keras's load_weights(filepath): a checkpoint prefix, or a directory's latest checkpoint. A
+  /// compiled model's optimizer is restored too (its slots when it makes them); an unbuilt model
+  /// takes the values when it builds (Keras's deferred restoration). Throws kiln::Error
+  /// (FAILED_PRECONDITION when nothing matched; INVALID_ARGUMENT naming both shapes for a weight
+  /// that does not fit; DATA_LOSS for a corrupt file) and changes nothing then. Returns the
+  /// restore's status.
   train::LoadStatus load_weights(const std::string &filepath);
+  /// Keras's model.save(export_dir): the SavedModel (kiln::saved_model::save with the default
+  /// signature), which kiln::models::load_model brings back without this model's source.
+  void save(const std::string &export_dir) const;
 
  protected:
   /// For subclasses: a custom model of class class_name (base may hold name, trainable, dtype);
@@ -3505,11 +3509,11 @@ struct ModelCheckpointOptions {
   double initial_value_threshold = 0.0;
 };
 /// keras.callbacks.ModelCheckpoint (tf.keras 2): after each epoch (or every save_freq batches,
-/// counted across epochs) writes a TF-format checkpoint of the model and its optimizer (as
-/// save_weights) to filepath, formatted as Python's str.format with epoch (from 1), batch (per-batch
-/// saves) and the logs: "ckpt/weights.{epoch:02d}-{val_loss:.2f}". A name the logs lack fails fit
-/// with INVALID_ARGUMENT. save_best_only saves only when monitor improves. save_weights_only=false
-/// writes the same checkpoint: kiln has no SavedModel export yet.
+/// counted across epochs) saves the model to filepath, formatted as Python's str.format with epoch
+/// (from 1), batch (per-batch saves) and the logs: "ckpt/weights.{epoch:02d}-{val_loss:.2f}": the
+/// SavedModel directory (model.save), or with save_weights_only a TF-format checkpoint of the
+/// weights and the optimizer (save_weights). A name the logs lack fails fit with INVALID_ARGUMENT.
+/// save_best_only saves only when monitor improves.
 inline Callback ModelCheckpoint(const std::string &filepath, const ModelCheckpointOptions &o = {}) {
   Config c;
   c.set("filepath", filepath).set("monitor", o.monitor).set("verbose", static_cast<int64_t>(o.verbose));
@@ -4445,9 +4449,10 @@ inline std::optional<std::string> take_optional_string(char *s) {
 /// tf.train.Checkpoint, CheckpointManager, latest_checkpoint and Keras's save_weights /
 /// load_weights: TF2's object-based checkpoints, with Keras 2.13's layout, so TensorFlow reads
 /// what kiln writes and kiln restores what TensorFlow wrote. Optimizer slots and iterations are
-/// saved too: training resumes bit for bit.
+/// saved too, and the global random state when tracked: training resumes bit for bit.
 ///
-///   kiln::train::Checkpoint ckpt({{"model", model}, {"optimizer", model.optimizer()}});
+///   kiln::train::Checkpoint ckpt({{"model", model}, {"optimizer", model.optimizer()},
+///                                 {"rng", kiln::train::get_global_generator()}});
 ///   kiln::train::CheckpointManager manager(ckpt, "ckpt_dir", 3);   // keep the newest 3
 ///   manager.restore_or_initialize();
 ///   ...train...
@@ -4506,9 +4511,19 @@ class LoadStatus : public kiln::detail::handle<kiln_checkpoint_load_status> {
 
 class Checkpoint;
 
-/// An object a Checkpoint tracks: a model or layer, an optimizer, a variable, or another
-/// Checkpoint (converted implicitly, for Checkpoint's {name, object} pairs). It refers to the
-/// object only until it is tracked.
+/// The global random state, TF's tf.random.get_global_generator(): the global seed (set_seed),
+/// the draws made of the global op-seed sequence (random ops, Dropout and shuffles without a seed)
+/// and the calls made with each op seed. Tracked in a Checkpoint ({"rng", get_global_generator()})
+/// it is saved as one int64 variable `rng/_state-<k>/...`, and a restore replaces the whole state,
+/// so what is drawn after the restore is what was drawn after the save, also in a fresh process.
+/// There is one state per library; this value only names it.
+struct GlobalGenerator {};
+/// The global random state, to track in a Checkpoint. Thread-safety: safe.
+inline GlobalGenerator get_global_generator() { return GlobalGenerator{}; }
+
+/// An object a Checkpoint tracks: a model or layer, an optimizer, a variable, another
+/// Checkpoint, or the global random state (converted implicitly, for Checkpoint's {name, object}
+/// pairs). It refers to the object only until it is tracked.
 class Trackable {
  public:
   // Implicit on purpose: {"model", model} pairs name the objects themselves.
@@ -4525,6 +4540,9 @@ class Trackable {
           return kiln_checkpoint_track_variable(c, name, variable.get());
         }) {}
   Trackable(const Checkpoint &checkpoint);
+  Trackable(GlobalGenerator)
+      : track_(
+            [](kiln_checkpoint *c, const char *name) { return kiln_checkpoint_track_global_rng(c, name); }) {}
 
   /// Tracks the object in checkpoint c under name.
   void track_in(kiln_checkpoint *c, const std::string &name) const {
@@ -4812,6 +4830,197 @@ inline InitFromCheckpointReport init_from_checkpoint(const std::string &ckpt_dir
 }
 
 }  // namespace train
+
+// ---- The SavedModel (kiln/saved_model.h) ----
+
+/// tf.saved_model: a model written to a directory with its architecture (the layers' configs),
+/// weights, compile state and serving signatures, loaded back without the code that defined it
+/// and served from any number of threads.
+///
+///   kiln::saved_model::save(model, "export");                 // or model.save("export")
+///   kiln::saved_model::SavedModel loaded = kiln::saved_model::load("export");
+///   kiln::saved_model::Signature serve = loaded.signature("serving_default");
+///   kiln::Tensor probabilities = serve(images);                // one input, one output
+///   kiln::Model again = kiln::models::load_model("export");    // predict, evaluate, fit
+namespace saved_model {
+
+/// A signature's tensor: name, dtype, dims (-1 unknown).
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::float32;
+  Dims shape;
+};
+
+/// The serving_default signature's specs: one input spec per model input (an empty name or
+/// shape keeps the default: Keras's names, the built shape with the batch dim unknown), and one
+/// output name per output. Empty lists keep every default.
+struct SaveOptions {
+  std::vector<TensorSpec> inputs;
+  std::vector<std::string> output_names;
+};
+
+/// tf.saved_model.save(model, export_dir): see kiln_saved_model_save (atomic; replaces an
+/// earlier SavedModel there; refuses a directory of other files). Throws kiln::Error.
+inline void save(const Layer &model, const std::string &export_dir, const SaveOptions &options = {}) {
+  Config c;
+  if (!options.inputs.empty()) {
+    std::vector<Config> inputs;
+    for (const TensorSpec &s : options.inputs) {
+      Config spec;
+      if (!s.name.empty()) spec.set("name", s.name);
+      spec.set("dtype", std::string(detail::dtype_name(s.dtype)));
+      if (!s.shape.empty()) spec.set("shape", s.shape);
+      inputs.push_back(std::move(spec));
+    }
+    c.set("inputs", inputs);
+  }
+  if (!options.output_names.empty()) c.set("output_names", options.output_names);
+  detail::check(kiln_saved_model_save(model.get(), export_dir.c_str(), c.get()));
+}
+
+/// A signature of a loaded SavedModel (TF's .signatures[key]). Copies share the SavedModel, which
+/// stays alive while any of them does. Thread-safe.
+class Signature {
+ public:
+  const std::string &key() const { return key_; }
+  const std::vector<TensorSpec> &inputs() const { return inputs_; }
+  const std::vector<TensorSpec> &outputs() const { return outputs_; }
+  /// Runs the model on one tensor per input (the signature's order); the outputs in its order.
+  std::vector<Tensor> operator()(const std::vector<Tensor> &inputs) const {
+    std::vector<const kiln_tensor *> in;
+    for (const Tensor &t : inputs) in.push_back(t.get());
+    kiln_tensor_list *out = nullptr;
+    detail::check(kiln_saved_model_signature_run(&out, sig_, in.data(), in.size()));
+    detail::handle<kiln_tensor_list> owned(out);
+    return detail::from_list(out);
+  }
+  /// A signature with one input and one output.
+  Tensor operator()(const Tensor &input) const {
+    std::vector<Tensor> out = (*this)(std::vector<Tensor>{input});
+    if (out.size() != 1)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, "signature '" + key_ + "' has " + std::to_string(out.size()) +
+                                                    " outputs; call it with a vector to get them all");
+    return out[0];
+  }
+  /// TF's signature(**inputs): inputs by name, outputs by name.
+  std::map<std::string, Tensor> operator()(const std::map<std::string, Tensor> &inputs) const {
+    std::vector<const char *> names;
+    std::vector<const kiln_tensor *> in;
+    for (const auto &item : inputs) {
+      names.push_back(item.first.c_str());
+      in.push_back(item.second.get());
+    }
+    kiln_tensor_list *out = nullptr;
+    detail::check(kiln_saved_model_signature_run_named(&out, sig_, names.data(), in.data(), in.size()));
+    detail::handle<kiln_tensor_list> owned(out);
+    std::vector<Tensor> values = detail::from_list(out);
+    std::map<std::string, Tensor> result;
+    for (size_t i = 0; i < values.size() && i < outputs_.size(); ++i) result[outputs_[i].name] = values[i];
+    return result;
+  }
+
+ private:
+  friend class SavedModel;
+  static std::vector<TensorSpec> specs(const kiln_saved_model_signature *sig, bool outputs) {
+    size_t n = 0;
+    detail::check(outputs ? kiln_saved_model_signature_get_num_outputs(&n, sig)
+                          : kiln_saved_model_signature_get_num_inputs(&n, sig));
+    std::vector<TensorSpec> r;
+    for (size_t i = 0; i < n; ++i) {
+      const char *name = nullptr;
+      kiln_dtype dtype = KILN_DTYPE_FLOAT32;
+      int64_t dims[KILN_MAX_RANK];
+      size_t rank = 0;
+      detail::check(
+          outputs ? kiln_saved_model_signature_get_output(&name, &dtype, dims, KILN_MAX_RANK, &rank, sig, i)
+                  : kiln_saved_model_signature_get_input(&name, &dtype, dims, KILN_MAX_RANK, &rank, sig, i));
+      r.push_back(TensorSpec{name, static_cast<DType>(dtype),
+                             Dims(dims, dims + std::min<size_t>(rank, KILN_MAX_RANK))});
+    }
+    return r;
+  }
+  Signature(std::shared_ptr<kiln_saved_model> owner, const kiln_saved_model_signature *sig, std::string key)
+      : owner_(std::move(owner)),
+        sig_(sig),
+        key_(std::move(key)),
+        inputs_(specs(sig, false)),
+        outputs_(specs(sig, true)) {}
+  std::shared_ptr<kiln_saved_model> owner_;
+  const kiln_saved_model_signature *sig_;
+  std::string key_;
+  std::vector<TensorSpec> inputs_, outputs_;
+};
+
+/// A loaded SavedModel (tf.saved_model.load): the model and its signatures.
+class SavedModel {
+ public:
+  /// Takes ownership of a C handle.
+  explicit SavedModel(kiln_saved_model *h) : h_(h, kiln_saved_model_free) {}
+  /// The model, for predict, evaluate, fit and the rest.
+  Model model() const {
+    kiln_layer *m = nullptr;
+    detail::check(kiln_saved_model_get_model(&m, h_.get()));
+    return Model(m);
+  }
+  /// The kiln version that wrote it.
+  std::string kiln_version() const {
+    const char *v = nullptr;
+    detail::check(kiln_saved_model_get_kiln_version(&v, h_.get()));
+    return v;
+  }
+  std::vector<std::string> signature_keys() const {
+    size_t n = 0;
+    detail::check(kiln_saved_model_get_num_signatures(&n, h_.get()));
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < n; ++i) {
+      const char *k = nullptr;
+      detail::check(kiln_saved_model_get_signature_key(&k, h_.get(), i));
+      keys.emplace_back(k);
+    }
+    return keys;
+  }
+  /// The signature under key; throws kiln::Error (NOT_FOUND listing the keys) otherwise.
+  Signature signature(const std::string &key = "serving_default") const {
+    const kiln_saved_model_signature *sig = nullptr;
+    detail::check(kiln_saved_model_get_signature(&sig, h_.get(), key.c_str()));
+    return Signature(h_, sig, key);
+  }
+  /// Every signature by key (TF's .signatures).
+  std::map<std::string, Signature> signatures() const {
+    std::map<std::string, Signature> r;
+    for (const std::string &k : signature_keys()) r.emplace(k, signature(k));
+    return r;
+  }
+  const kiln_saved_model *get() const noexcept { return h_.get(); }
+
+ private:
+  std::shared_ptr<kiln_saved_model> h_;
+};
+
+/// tf.saved_model.load(export_dir); compile=false leaves the model uncompiled. Throws
+/// kiln::Error (NOT_FOUND, DATA_LOSS naming the damaged file, ...).
+inline SavedModel load(const std::string &export_dir, bool compile = true) {
+  Config c;
+  c.set("compile", compile);
+  kiln_saved_model *h = nullptr;
+  detail::check(kiln_saved_model_load(&h, export_dir.c_str(), c.get()));
+  return SavedModel(h);
+}
+
+}  // namespace saved_model
+
+namespace models {
+/// keras.models.load_model(export_dir, compile=True): the model of a SavedModel.
+inline Model load_model(const std::string &export_dir, bool compile = true) {
+  Config c;
+  c.set("compile", compile);
+  kiln_layer *h = nullptr;
+  detail::check(kiln_saved_model_load_model(&h, export_dir.c_str(), c.get()));
+  return Model(h);
+}
+}  // namespace models
+
+inline void Model::save(const std::string &export_dir) const { saved_model::save(*this, export_dir); }
 
 }  // namespace kiln
 

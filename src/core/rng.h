@@ -5,6 +5,8 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace kiln {
 
@@ -17,6 +19,22 @@ uint64_t global_seed();
 // calls differ (TF2's `tf.random.uniform([2], seed=7)` twice) and a run repeats exactly. Thread-safe;
 // calls racing on one op seed get distinct call numbers in an unspecified order.
 uint64_t resolve_op_seed(int64_t op_seed);
+
+// Everything resolve_op_seed's next results depend on (the counterpart of TF's
+// tf.random.Generator state), so a checkpoint can carry it and a run resumed in a fresh process
+// draws exactly what the uninterrupted run drew.
+struct GlobalRngState {
+  uint64_t seed = 0;
+  uint64_t next_unseeded = 0;  // draws of the global sequence (resolve_op_seed(-1)) made so far
+  // (op seed >= 0, calls made with it), ascending op seed; op seeds never used are left out.
+  std::vector<std::pair<int64_t, uint64_t>> op_seed_calls;
+};
+// A snapshot taken under the lock resolve_op_seed takes, so it is consistent even while other
+// threads draw.
+GlobalRngState global_rng_state();
+// Replaces the whole state at once (under the same lock). InvalidArgument, changing nothing, for
+// a negative or repeated op seed.
+void set_global_rng_state(const GlobalRngState &state);
 
 class Philox {
  public:

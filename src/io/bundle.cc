@@ -7,6 +7,7 @@
 #include <leveldb/table_builder.h>
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "core/count.h"
@@ -153,6 +154,24 @@ DType from_tf_dtype(TfDType d, const std::string &what) {
 
 // ---- writer ----
 
+namespace {
+
+std::atomic<bundle_internal::FinishStepHook> finish_step_hook{nullptr};
+
+void finish_step(const char *step) {
+  if (const bundle_internal::FinishStepHook hook = finish_step_hook.load()) hook(step);
+}
+
+}  // namespace
+
+void bundle_internal::set_finish_step_hook(FinishStepHook hook) { finish_step_hook.store(hook); }
+
+std::string previous_bundle_prefix(const std::string &prefix) { return prefix + ".kiln-previous"; }
+
+bool bundle_exists(const std::string &prefix) {
+  return file_exists(index_path(prefix)) || file_exists(index_path(previous_bundle_prefix(prefix)));
+}
+
 struct BundleWriter::Impl {
   std::string prefix;
   // Declared before the files: members are destroyed in reverse, so a file is closed before
@@ -206,6 +225,60 @@ struct BundleWriter::Impl {
     } catch (const std::exception &e) {
       if (failure.empty()) failure = e.what();
       throw;
+    }
+  }
+
+  // Renames the synced temporaries into place in the order bundle.h ("Crash safety") gives:
+  // while a rename replaces one file at a time, the prefix always reads as the previous bundle
+  // or the new one.
+  void install(TempPath *index_temp) {
+    const std::string dir = dir_name(prefix);
+    const std::string data = data_path(prefix, 0, 1), index = index_path(prefix);
+    const std::string previous = previous_bundle_prefix(prefix);
+    const std::string previous_data = data_path(previous, 0, 1), previous_index = index_path(previous);
+    bool keep_previous = false;
+    if (file_exists(index)) {
+      if (file_exists(data)) {
+        // The new data file would replace the one the current index reads: the current bundle
+        // moves aside first. A previous bundle still there is stale (the prefix's own index is
+        // newer), and its data file must be gone before an index joins it.
+        const bool removed_index = remove_file(previous_index);
+        if (remove_file(previous_data) || removed_index) {
+          sync_dir(dir);
+          finish_step("stale_previous_removed");
+        }
+        rename_file(index, previous_index);
+        sync_dir(dir);
+        finish_step("index_moved_aside");
+        rename_file(data, previous_data);
+        sync_dir(dir);
+        finish_step("data_moved_aside");
+        keep_previous = true;
+      }
+    } else if (file_exists(previous_index)) {
+      // An earlier save over this prefix was cut short: the bundle it replaced is the one to keep
+      // until the new one is in place. Its data file may still be under the prefix, where the new
+      // one is about to go.
+      if (!file_exists(previous_data) && file_exists(data)) {
+        rename_file(data, previous_data);
+        sync_dir(dir);
+        finish_step("data_moved_aside");
+      }
+      keep_previous = true;
+    }
+    // Data first, index last: a reader that finds the new index finds the new data with it.
+    data_temp->commit();
+    sync_dir(dir);
+    finish_step("data_renamed");
+    index_temp->commit();
+    sync_dir(dir);
+    finish_step("index_renamed");
+    if (keep_previous) {
+      // The index first: a previous data file without its index is stale, never read.
+      remove_file_quietly(previous_index);
+      finish_step("previous_index_removed");
+      remove_file_quietly(previous_data);
+      finish_step("previous_data_removed");
     }
   }
 
@@ -327,10 +400,7 @@ void BundleWriter::finish() {
 
     TempPath index_temp(index_path(m.prefix));
     m.write_index(index_temp.temp());
-    // Data first, index last: a reader that finds the new index finds the new data with it.
-    m.data_temp->commit();
-    index_temp.commit();
-    sync_dir(dir_name(m.prefix));
+    m.install(&index_temp);
   } catch (const std::exception &e) {
     if (m.failure.empty()) m.failure = e.what();
     throw;

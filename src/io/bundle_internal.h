@@ -125,4 +125,12 @@ inline void byte_swap(void *data, int64_t n, size_t elem_size) {
 
 inline std::string shape_string(const std::vector<int64_t> &dims) { return list_string(dims); }
 
+// For the crash-safety tests: BundleWriter::finish() calls the hook after each change it makes
+// under a final name (bundle.h, "Crash safety"), with the step's name ("data_renamed",
+// "index_moved_aside", ...). A test throws from it to stop the save at that point, leaving the
+// files as a crash there would (but for the temporaries, which the writer then removes). Null
+// (the default) in normal use; set it only while no writer runs.
+using FinishStepHook = void (*)(const char *step);
+void set_finish_step_hook(FinishStepHook hook);
+
 }  // namespace kiln::io::bundle_internal

@@ -45,6 +45,9 @@ using bundle_internal::table_options;
 
 struct BundleReader::Impl {
   std::string prefix;
+  // The index read is the previous bundle a cut-short save over prefix left (bundle.h, "Crash
+  // safety"): its data files are under the previous prefix, or still under prefix.
+  bool previous = false;
   int num_shards = 1;
   bool big_endian = false;
   std::vector<BundleEntry> entries;
@@ -55,6 +58,7 @@ struct BundleReader::Impl {
   struct Shard {
     int fd = -1;
     uint64_t size = 0;
+    std::string path;  // the file opened
   };
   mutable std::mutex mu;
   mutable std::vector<Shard> shards;
@@ -65,6 +69,8 @@ struct BundleReader::Impl {
   }
 
   void load_index();
+  // The data file of a shard (the previous bundle's where that applies).
+  std::string data_file(int shard_id) const;
   const Shard &shard(const BundleEntry &e) const;
   // DataLoss when e's data file is missing or too short for its bytes. Called before a buffer
   // of e.size bytes is allocated: a corrupt size must not cost (or fail) a huge allocation.
@@ -201,12 +207,26 @@ BundleEntry to_entry(const std::string &key, const tfp::BundleEntryProto &p, int
 }  // namespace
 
 void BundleReader::Impl::load_index() {
-  const std::string path = index_path(prefix);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  std::string path = index_path(prefix);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    // A save over this prefix may have moved the bundle aside (and crashed, or not finished
+    // yet); if that one is gone too, the save has finished meanwhile.
+    const std::string aside = index_path(previous_bundle_prefix(prefix));
+    fd = ::open(aside.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      path = aside;
+      previous = true;
+    } else if (errno == ENOENT) {
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    } else {
+      path = aside;
+    }
+  }
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT || err == ENOTDIR)
-      fail(Code::kNotFound, "no checkpoint at '", prefix, "': '", path, "' does not exist");
+      fail(Code::kNotFound, "no checkpoint at '", prefix, "': '", index_path(prefix), "' does not exist");
     fail(Code::kInternal, "cannot open '", path, "': ", std::strerror(err));
   }
   auto file = std::make_unique<PreadFile>(fd);
@@ -278,11 +298,20 @@ void BundleReader::Impl::load_index() {
   shards.resize(static_cast<size_t>(num_shards));
 }
 
+std::string BundleReader::Impl::data_file(int shard_id) const {
+  if (previous) {
+    // The index moves aside before the data file does.
+    std::string aside = data_path(previous_bundle_prefix(prefix), shard_id, num_shards);
+    if (file_exists(aside)) return aside;
+  }
+  return data_path(prefix, shard_id, num_shards);
+}
+
 const BundleReader::Impl::Shard &BundleReader::Impl::shard(const BundleEntry &e) const {
   std::lock_guard<std::mutex> lock(mu);
   Shard &s = shards[static_cast<size_t>(e.shard_id)];
   if (s.fd >= 0) return s;
-  const std::string path = data_path(prefix, e.shard_id, num_shards);
+  std::string path = data_file(e.shard_id);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
@@ -296,6 +325,7 @@ const BundleReader::Impl::Shard &BundleReader::Impl::shard(const BundleEntry &e)
     fail(Code::kInternal, "cannot stat '", path, "': ", std::strerror(err));
   }
   s.size = static_cast<uint64_t>(st.st_size);
+  s.path = std::move(path);
   s.fd = fd;
   return s;
 }
@@ -304,15 +334,14 @@ const BundleReader::Impl::Shard &BundleReader::Impl::check_range(const BundleEnt
   const Shard &s = shard(e);
   const uint64_t offset = static_cast<uint64_t>(e.offset), n = static_cast<uint64_t>(e.size);
   if (offset > s.size || n > s.size - offset)
-    fail(Code::kDataLoss, "data file '", data_path(prefix, e.shard_id, num_shards),
-         "' is truncated: tensor '", e.key, "' needs bytes [", offset, ", ", offset + n, ") of a ", s.size,
-         "-byte file");
+    fail(Code::kDataLoss, "data file '", s.path, "' is truncated: tensor '", e.key, "' needs bytes [", offset,
+         ", ", offset + n, ") of a ", s.size, "-byte file");
   return s;
 }
 
 void BundleReader::Impl::read_bytes(const BundleEntry &e, void *dst) const {
   const Shard &s = check_range(e);
-  const std::string path = data_path(prefix, e.shard_id, num_shards);
+  const std::string &path = s.path;
   const uint64_t offset = static_cast<uint64_t>(e.offset), n = static_cast<uint64_t>(e.size);
   auto *p = static_cast<char *>(dst);
   uint64_t done = 0;
@@ -374,11 +403,10 @@ Tensor BundleReader::read(const std::string &key) const {
   if (!checked_mul(n, static_cast<int64_t>(elem), &bytes, kMaxBytes) || e.size != bytes)
     fail(Code::kDataLoss, what, " has ", e.size, " bytes of data; ", tf_dtype_name(e.dtype),
          shape_string(e.shape), " needs ", byte_count_string(n, elem));
-  impl_->check_range(e);
+  const std::string &path = impl_->check_range(e).path;
   Tensor t = Tensor::empty(dtype, shape);
   impl_->read_bytes(e, t.raw_mutable_data());
-  check_crc(crc32c::value(t.raw_data(), static_cast<size_t>(bytes)), e,
-            data_path(impl_->prefix, e.shard_id, impl_->num_shards));
+  check_crc(crc32c::value(t.raw_data(), static_cast<size_t>(bytes)), e, path);
   if (dtype == DType::kBool) {
     // Any nonzero byte is true; a C++ bool must hold exactly 0 or 1.
     auto *b = static_cast<unsigned char *>(t.raw_mutable_data());
@@ -386,6 +414,20 @@ Tensor BundleReader::read(const std::string &key) const {
   }
   if (impl_->big_endian) byte_swap(t.raw_mutable_data(), n, elem);
   return t;
+}
+
+void BundleReader::hold_data_files() const {
+  // The shards the entries use (a corrupt header may claim any number).
+  std::vector<char> used(static_cast<size_t>(impl_->num_shards), 0);
+  for (const BundleEntry &e : impl_->entries) {
+    if (e.sliced || used[static_cast<size_t>(e.shard_id)]) continue;
+    used[static_cast<size_t>(e.shard_id)] = 1;
+    try {
+      impl_->shard(e);
+    } catch (const Error &) {
+      // The read that needs this file reports it.
+    }
+  }
 }
 
 std::vector<std::string> BundleReader::read_strings(const std::string &key) const {
@@ -400,9 +442,7 @@ std::vector<std::string> BundleReader::read_strings(const std::string &key) cons
   // Each element takes at least its one-byte length, and the length checksum 4 bytes.
   if (static_cast<uint64_t>(e.size) < 4 || count > static_cast<uint64_t>(e.size) - 4)
     fail(Code::kDataLoss, what, " has ", e.size, " bytes of data, too few for ", count, " strings");
-  const std::string path = data_path(impl_->prefix, e.shard_id, impl_->num_shards);
-
-  impl_->check_range(e);
+  const std::string &path = impl_->check_range(e).path;
   std::string buf(static_cast<size_t>(e.size), '\0');
   impl_->read_bytes(e, buf.data());
 

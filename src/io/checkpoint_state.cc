@@ -5,6 +5,7 @@
 
 #include "checkpoint_state.pb.h"
 #include "core/error.h"
+#include "io/bundle.h"
 #include "io/file_util.h"
 
 namespace kiln::io {
@@ -41,6 +42,23 @@ std::string relative_to(const std::string &dir, const std::string &path) {
 
 std::string resolve(const std::string &dir, const std::string &path) {
   return is_absolute_path(path) ? path : join_path(dir, path);
+}
+
+bool ends_with(const std::string &s, const std::string &tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// The length of a `.data-NNNNN-of-NNNNN` tail of path (TF's shard file names), or 0.
+size_t data_suffix_length(const std::string &path) {
+  static const char kPattern[] = ".data-#####-of-#####";
+  const size_t n = sizeof kPattern - 1;
+  if (path.size() < n) return 0;
+  const size_t at = path.size() - n;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = path[at + i];
+    if (kPattern[i] == '#' ? !(c >= '0' && c <= '9') : c != kPattern[i]) return 0;
+  }
+  return n;
 }
 
 }  // namespace
@@ -102,8 +120,28 @@ std::string latest_checkpoint(const std::string &dir, const std::string &state_f
   const std::optional<CheckpointState> state = get_checkpoint_state(dir, state_file);
   if (!state) return "";
   // Like TF, a state file naming a checkpoint that is gone means no usable checkpoint.
-  if (!file_exists(state->model_checkpoint_path + ".index")) return "";
+  if (!bundle_exists(state->model_checkpoint_path)) return "";
   return state->model_checkpoint_path;
+}
+
+std::string resolve_checkpoint_prefix(const std::string &path, const std::string &who) {
+  if (path.empty()) fail(Code::kInvalidArgument, who, ": the checkpoint path is empty");
+  if (is_directory(path)) {
+    // A directory is not a checkpoint by itself: its state file says which one is the latest.
+    const std::optional<CheckpointState> state = get_checkpoint_state(path);
+    if (!state)
+      fail(Code::kNotFound, who, ": the directory '", path, "' holds no checkpoint: it has no '",
+           kCheckpointStateFile, "' state file naming its latest checkpoint");
+    if (!bundle_exists(state->model_checkpoint_path))
+      fail(Code::kNotFound, who, ": the directory '", path, "' holds no checkpoint: its '",
+           kCheckpointStateFile, "' state file names '", state->model_checkpoint_path,
+           "', which does not exist (no .index file)");
+    return state->model_checkpoint_path;
+  }
+  if (is_file(path + ".index")) return path;
+  if (ends_with(path, ".index") && is_file(path)) return path.substr(0, path.size() - 6);
+  if (const size_t n = data_suffix_length(path); n && is_file(path)) return path.substr(0, path.size() - n);
+  return path;
 }
 
 }  // namespace kiln::io

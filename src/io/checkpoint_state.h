@@ -37,7 +37,17 @@ void update_checkpoint_state(const std::string &dir, const CheckpointState &stat
                              const std::string &state_file = kCheckpointStateFile);
 
 // The newest checkpoint's prefix resolved against dir, or "" when there is no state file or the
-// checkpoint it names has no `.index` file (TF's tf.train.latest_checkpoint).
+// checkpoint it names has no `.index` file (TF's tf.train.latest_checkpoint; kiln also counts a
+// previous bundle a cut-short save over that prefix left: io::bundle_exists).
 std::string latest_checkpoint(const std::string &dir, const std::string &state_file = kCheckpointStateFile);
+
+// The checkpoint prefix a user's path names, as tf.train.load_checkpoint, Checkpoint.restore and
+// load_weights take it: a directory's newest checkpoint (the one its `checkpoint` state file
+// names, which must have its .index file), the prefix of one of a checkpoint's files
+// (`<prefix>.index`, `<prefix>.data-NNNNN-of-NNNNN`), or else the path itself as a prefix (a
+// missing checkpoint is then the reader's NotFound). Messages start with `who`: InvalidArgument
+// for an empty path; NotFound naming the directory when it has no state file, or when the
+// checkpoint its state file names has no .index file (naming that checkpoint too).
+std::string resolve_checkpoint_prefix(const std::string &path, const std::string &who);
 
 }  // namespace kiln::io

@@ -106,6 +106,16 @@ bool file_exists(const std::string &path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+bool is_directory(const std::string &path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_file(const std::string &path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 size_t file_size(const std::string &path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) fail_errno(errno, "cannot stat", path);
@@ -143,6 +153,12 @@ std::string read_file(const std::string &path) {
 }
 
 void remove_file_quietly(const std::string &path) noexcept { ::unlink(path.c_str()); }
+
+bool remove_file(const std::string &path) {
+  if (::unlink(path.c_str()) == 0) return true;
+  if (errno == ENOENT) return false;
+  fail_errno(errno, "cannot remove", path);
+}
 
 void rename_file(const std::string &from, const std::string &to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {

@@ -20,6 +20,10 @@ std::string base_name(const std::string &path);
 inline bool is_absolute_path(const std::string &path) { return !path.empty() && path[0] == '/'; }
 
 bool file_exists(const std::string &path);
+// Whether path names a directory / a regular file (following links); false when it does not
+// exist or cannot be examined.
+bool is_directory(const std::string &path);
+bool is_file(const std::string &path);
 // The size of a regular file; NotFound when it does not exist.
 size_t file_size(const std::string &path);
 // Creates dir and its missing parents (mkdir -p).
@@ -28,6 +32,9 @@ void create_dirs(const std::string &dir);
 std::string read_file(const std::string &path);
 // Removes path if it exists; never throws (cleanup paths call it).
 void remove_file_quietly(const std::string &path) noexcept;
+// Removes path: true when it did, false when it did not exist; other failures throw (for callers
+// that must not go on while the file is still there).
+bool remove_file(const std::string &path);
 // rename(2): replaces `to` atomically.
 void rename_file(const std::string &from, const std::string &to);
 // fsync of a directory, so a rename inside it survives a crash.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <exception>
 #include <map>
 #include <set>
 #include <utility>
@@ -165,10 +166,32 @@ void Layer::build_once(const std::vector<PartialShape> &input_shapes, bool from_
     building_ = false;
     throw;
   }
+  std::vector<std::function<void()>> then;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    build_shapes_ = input_shapes;
+    building_ = false;
+    built_ = true;
+    then.swap(when_built_);
+  }
+  // Every callback runs even when one fails; the first failure is the build's.
+  std::exception_ptr first;
+  for (const std::function<void()> &f : then) {
+    try {
+      f();
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+}
+
+bool Layer::call_when_built(std::function<void()> f) {
+  if (!f) fail(Code::kInvalidArgument, "layer '", name_, "': call_when_built: empty callback");
   std::lock_guard<std::mutex> lock(mu_);
-  build_shapes_ = input_shapes;
-  building_ = false;
-  built_ = true;
+  if (built_) return false;
+  when_built_.push_back(std::move(f));
+  return true;
 }
 
 void Layer::build_impl(const std::vector<PartialShape> &) {}

@@ -125,6 +125,13 @@ class Layer : public std::enable_shared_from_this<Layer> {
                                            const std::vector<Tensor> &previous_masks);
   // Builds once (again is a no-op). Shapes may hold kUnknownDim.
   void build(const std::vector<PartialShape> &input_shapes);
+  // Runs f once, right after this layer's build finishes (on the building thread, outside the
+  // layer's lock): Keras's deferred restoration, where a checkpoint restored into an unbuilt
+  // model assigns its values once the weights exist. Returns false, keeping nothing, when the
+  // layer is built already (the caller then acts at once). An exception from f comes out of the
+  // build (or the call that built the layer), which has finished: the layer stays built.
+  // f must not hold a strong reference to this layer.
+  bool call_when_built(std::function<void()> f);
   // The shapes the build saw (Keras's build input shape), for summary and compute_output_shape.
   const std::vector<PartialShape> &build_input_shapes() const { return build_shapes_; }
 
@@ -243,6 +250,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::vector<Tensor> call_losses_;
   std::vector<PartialShape> output_shapes_;
   std::shared_ptr<void> attachment_;
+  std::vector<std::function<void()>> when_built_;
 };
 
 using LayerPtr = std::shared_ptr<Layer>;

@@ -11,20 +11,17 @@
 #include <vector>
 
 #include "core/error.h"
+#include "io/file_util.h"
 #include "train/callbacks_internal.h"
 #include "train/checkpoint.h"
 #include "train/model_training.h"
 #include "train/progbar.h"
 #include "train/python_format.h"
+#include "train/saved_model.h"
 
 namespace kiln::train {
 
 namespace {
-
-bool is_directory(const std::string &path) {
-  std::error_code ec;
-  return std::filesystem::is_directory(path, ec);
-}
 
 // Keras's save_freq: "epoch" (0), a positive number of batches, or (allow_false) False: never (-1).
 int64_t read_save_freq(ConfigReader &r, const char *owner, bool allow_false) {
@@ -149,7 +146,9 @@ class ModelCheckpoint : public Callback {
   void save(int64_t epoch, int64_t batch, const Logs &logs) {
     epochs_since_last_save_ = 0;
     const std::string path = file_path(epoch, batch, logs);
-    if (is_directory(path))
+    // A weights checkpoint is a prefix, never a directory; a SavedModel is one (an earlier export
+    // there is replaced).
+    if (o_.save_weights_only && io::is_directory(path))
       fail(Code::kInvalidArgument,
            "ModelCheckpoint: please specify a non-directory filepath; the filepath used is an existing "
            "directory: ",
@@ -178,10 +177,12 @@ class ModelCheckpoint : public Callback {
     }
   }
 
-  // Keras's save_weights for save_weights_only; model.save's SavedModel is not written by kiln
-  // yet, so the full-model case writes the same TF-format checkpoint (weights and optimizer).
+  // Keras's save_weights for save_weights_only, else model.save: the SavedModel directory at path.
   void write(const std::string &path) {
-    save_weights(require_model(*this), path);
+    if (o_.save_weights_only)
+      save_weights(require_model(*this), path);
+    else
+      save_model(require_model(*this), path);
     last_saved_ = path;
   }
 
@@ -245,7 +246,10 @@ class BackupAndRestore : public Callback {
     current_epoch_ = 0;
     resumed_epoch_ = -1;
     const std::string latest = manager_->latest_checkpoint();
-    if (latest.empty()) return;
+    if (latest.empty()) {
+      track_global_rng("");
+      return;
+    }
     try {
       LoadStatus status = checkpoint_->restore(latest);
       status.expect_partial();  // values waiting for objects not made yet (slots) are expected
@@ -253,6 +257,7 @@ class BackupAndRestore : public Callback {
     } catch (const Error &e) {
       fail(e.code(), "BackupAndRestore: the backup '", latest, "' does not fit this model: ", e.what());
     }
+    track_global_rng(latest);
     const int64_t epoch = counter_value(saved_epoch_), batch = counter_value(saved_batch_);
     if (epoch < 0) return;
     int64_t resume = epoch + 1;
@@ -297,6 +302,15 @@ class BackupAndRestore : public Callback {
   }
 
  private:
+  // Beyond Keras: the global random state (core/rng.h) is backed up too, as "rng", so a resumed
+  // fit draws the shuffles and Dropout masks the uninterrupted fit drew. It is restored apart
+  // from the model, so a backup without it (Keras's, an older kiln's) restores the rest alike.
+  void track_global_rng(const std::string &latest) {
+    const TrackablePtr rng = make_global_rng_trackable();
+    if (!latest.empty()) Checkpoint({{"rng", rng}}).restore(latest).expect_partial();
+    checkpoint_->track("rng", rng);
+  }
+
   void back_up(int64_t epoch, int64_t batch) {
     if (!manager_)
       fail(Code::kFailedPrecondition,

@@ -43,6 +43,9 @@ CallbackPtr make_model_checkpoint(const ModelCheckpointOptions &options);
 // epoch was saved). The model must be built before fit (FailedPrecondition, as Keras 3). Saves
 // at each epoch end (save_freq 0) or every save_freq training batches (-1: never, Keras's
 // False). When fit completes (not when it fails), the backup is deleted if delete_checkpoint.
+// Beyond Keras, the backup also holds the global random state as `rng` (make_global_rng_trackable),
+// so a fit resumed from an epoch's backup shuffles and drops out as the uninterrupted fit did, bit
+// for bit; a backup without it (Keras's) restores the rest.
 struct BackupAndRestoreOptions {
   std::string backup_dir;
   int64_t save_freq = 0;  // 0: every epoch ("epoch"); N > 0: every N training batches; -1: never

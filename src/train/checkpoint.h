@@ -7,9 +7,15 @@
 // (keys are never parsed), so TensorFlow and Keras 2.13 read what kiln writes and kiln reads
 // theirs. The layout of each object kind is Keras 2.13's: `layer_with_weights-<i>` and
 // `layer-<i>` edges of models, weights by their own names, the optimizer's `_iterations`,
-// `_learning_rate`, `_variables/<n>` and per-slot lists. checkpoint_trackables.cc holds the
-// object kinds, checkpoint.cc the save and the restore, checkpoint_api.cc Checkpoint and
-// save_weights / load_weights, checkpoint_manager.cc CheckpointManager.
+// `_learning_rate`, `_variables/<n>` and per-slot lists. A restore also reads the optimizer state
+// TF's legacy optimizers save (Keras < 2.11's optimizer_v2, tf.compat.v1): `iter`,
+// `learning_rate`, hyperparameters, and slots keyed `<variable>/.OPTIMIZER_SLOT/<optimizer>/<slot>`
+// (Adam's m, v, vhat; SGD's momentum; RMSprop's rms, momentum, mg; Adagrad's accumulator ...),
+// into the same optimizer objects (checkpoint_internal.h). checkpoint_trackables.cc holds the
+// object kinds, checkpoint.cc the save and the load status, checkpoint_restore.cc the restore
+// (with Keras's deferred restoration into layers not built yet), checkpoint_legacy_optimizer.cc
+// the legacy names, checkpoint_api.cc Checkpoint and save_weights / load_weights,
+// checkpoint_manager.cc CheckpointManager.
 #pragma once
 
 #include <cstdint>
@@ -80,6 +86,14 @@ class Trackable {
     (void)on_restored;
     return false;
   }
+  // The variable or optimizer this node shows, or null: a restore matches the slots of TF's
+  // legacy optimizers (Keras's optimizer_v2, tf.compat.v1), which the saved graph names by
+  // (variable, optimizer, slot name) rather than by edges, through them.
+  virtual VariablePtr variable() const { return nullptr; }
+  virtual OptimizerPtr optimizer() const { return nullptr; }
+  // The layer this node shows, or null: a restore keeps the saved values below an unbuilt layer
+  // until it builds (Keras's deferred restoration).
+  virtual layers::LayerPtr layer() const { return nullptr; }
 };
 
 // The object kinds (checkpoint_trackables.cc). A layer: its own weights by name (creation
@@ -96,6 +110,16 @@ TrackablePtr make_trackable(const layers::LayerPtr &layer);
 // yet when a checkpoint is restored take their values when the optimizer makes them.
 TrackablePtr make_trackable(const OptimizerPtr &optimizer);
 TrackablePtr make_trackable(const VariablePtr &variable);
+// The global random state (core/rng.h: the global seed, the draws made of the global op-seed
+// sequence and the calls made with each op seed), kiln's tf.random.get_global_generator():
+// tracked under a name, it saves one int64 [1 + k, 2] value under
+// `<name>/_state-<k>/.ATTRIBUTES/VARIABLE_VALUE`, row 0 (global seed, draws of the global
+// sequence) then (op seed, calls) for the k op seeds used, ascending; the edge carries k because a
+// restore checks each value's shape against its object's. Restoring replaces the whole state at
+// once, so the next random ops, Dropout masks and shuffles draw what they would have drawn after
+// the save. Seeds and counts are stored as their 64 bits. Never part of a model's or optimizer's
+// own keys: track it explicitly (Checkpoint(model=..., rng=...)).
+TrackablePtr make_global_rng_trackable();
 
 // An object with named children of any kind (TF's AutoTrackable / tf.Module), for nesting.
 class TrackableGroup final : public Trackable {
@@ -154,7 +178,9 @@ void write_object_graph(const TrackablePtr &root, const std::string &prefix);
 // Restores from the bundle `prefix` into root's objects through the saved object graph. Every
 // match is checked (dtype, then shape: InvalidArgument naming the variable, its path and both
 // shapes) and every value read (corruption is the reader's DataLoss) before any object changes.
-// A name-based (TF1) checkpoint, with no object graph, is InvalidArgument.
+// The values below a layer that is not built wait for its build (Layer::call_when_built), which
+// then restores them the same way (its error, if any, comes out of the build). A name-based
+// (TF1) checkpoint, with no object graph, is InvalidArgument.
 LoadStatus restore_object_graph(const TrackablePtr &root, const std::string &prefix);
 
 // tf.train.Checkpoint. Calls on one checkpoint are serialised.
@@ -251,9 +277,15 @@ class CheckpointManager {
 // directory's `checkpoint` state file then names it (as Keras does).
 void save_weights(const layers::LayerPtr &model, const std::string &path);
 // Keras's model.load_weights(path) for TF-format checkpoints: path is a prefix, or a directory
-// whose latest checkpoint is read. The model must be built (FailedPrecondition). A compiled
-// model's optimizer is restored too (its slots when it makes them). Fails unless something
-// besides the root matched (assert_nontrivial_match); returns the status.
+// whose latest checkpoint is read. A compiled model's optimizer is restored too (its slots when
+// it makes them). A model that is not built yet keeps the values (and the checkpoint's files
+// open) and takes them when it builds, as Keras's deferred restoration: the status lists them as
+// pending until then, and a mismatch shows then, as the build's error. Fails unless something
+// besides the root matched or waits (assert_nontrivial_match); returns the status.
 LoadStatus load_weights(const layers::LayerPtr &model, const std::string &path);
+
+// The root save_weights and load_weights use (Keras's tf.train.Checkpoint(root=model)): the
+// model's own object with the self edge "root". The SavedModel's variables/ checkpoint uses it too.
+TrackablePtr make_weights_root(const layers::LayerPtr &model);
 
 }  // namespace kiln::train

@@ -124,7 +124,7 @@ LoadStatus Checkpoint::read(const std::string &path) {
 }
 
 LoadStatus Checkpoint::restore(const std::string &path) {
-  return read(resolve_checkpoint_path(path, "Checkpoint.restore"));
+  return read(io::resolve_checkpoint_prefix(path, "Checkpoint.restore"));
 }
 
 // ------------------------------------------------------------------ Keras save_weights / load_weights
@@ -144,6 +144,7 @@ class WeightsRoot final : public Trackable {
     return out;
   }
   std::vector<TrackableAttribute> attributes() const override { return inner_->attributes(); }
+  layers::LayerPtr layer() const override { return model_; }
 
  private:
   layers::LayerPtr model_;
@@ -174,15 +175,19 @@ void save_weights(const layers::LayerPtr &model, const std::string &path) {
   io::update_checkpoint_state(io::dir_name(path), state);
 }
 
+bool is_weights_root(const Trackable &t) { return dynamic_cast<const WeightsRoot *>(&t) != nullptr; }
+
+TrackablePtr make_weights_root(const layers::LayerPtr &model) {
+  if (!model) fail(Code::kInvalidArgument, "make_weights_root: the model is null");
+  return std::make_shared<WeightsRoot>(model);
+}
+
 LoadStatus load_weights(const layers::LayerPtr &model, const std::string &path) {
   if (!model) fail(Code::kInvalidArgument, "load_weights: the model is null");
   if (hdf5_path(path))
     fail(Code::kUnimplemented, "load_weights('", path,
          "'): HDF5 / .keras weight files are not supported; give a TensorFlow-format checkpoint");
-  if (!model->built())
-    fail(Code::kFailedPrecondition, "load_weights: model '", model->name(),
-         "' is not built, so it has no weights to restore into; build it (or call it once) first");
-  const std::string prefix = resolve_checkpoint_path(path, "load_weights");
+  const std::string prefix = io::resolve_checkpoint_prefix(path, "load_weights");
   LoadStatus status = restore_object_graph(std::make_shared<WeightsRoot>(model), prefix);
   try {
     status.assert_nontrivial_match();

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "io/bundle.h"
 #include "io/checkpoint_state.h"
 #include "io/file_util.h"
 #include "train/checkpoint.h"
@@ -34,15 +35,21 @@ bool is_data_shard(const std::string &file, const std::string &base) {
   return true;
 }
 
-// Removes a checkpoint's index and data shards; a file already gone is no error.
+// Removes a checkpoint's index and data shards, and those of the bundle a cut-short save over it
+// left aside (io/bundle.h, "Crash safety"); the indexes go first, so none outlives its data. A
+// file already gone is no error.
 void delete_checkpoint_files(const std::string &prefix) {
+  const std::string previous = io::previous_bundle_prefix(prefix);
   io::remove_file_quietly(prefix + ".index");
+  io::remove_file_quietly(previous + ".index");
   const std::string dir = io::dir_name(prefix), base = io::base_name(prefix);
+  const std::string previous_base = io::base_name(previous);
   DIR *d = ::opendir(dir.c_str());
   if (!d) return;
   std::vector<std::string> shards;
   while (const dirent *e = ::readdir(d))
-    if (is_data_shard(e->d_name, base)) shards.push_back(io::join_path(dir, e->d_name));
+    if (is_data_shard(e->d_name, base) || is_data_shard(e->d_name, previous_base))
+      shards.push_back(io::join_path(dir, e->d_name));
   ::closedir(d);
   for (const std::string &s : shards) io::remove_file_quietly(s);
 }

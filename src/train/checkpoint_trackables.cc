@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "train/checkpoint.h"
 #include "train/training_state.h"
 
@@ -46,6 +47,7 @@ class VariableTrackable final : public Trackable {
   Id id() const override { return Id{v_.get(), ""}; }
   std::string description() const override { return "variable '" + v_->name() + "'"; }
   std::vector<TrackableAttribute> attributes() const override { return {variable_attribute(v_)}; }
+  VariablePtr variable() const override { return v_; }
 
  private:
   VariablePtr v_;
@@ -89,6 +91,7 @@ class LayerTrackable final : public Trackable {
   std::string description() const override {
     return "layer '" + layer_->name() + "' (" + layer_->class_name() + ")";
   }
+  LayerPtr layer() const override { return layer_; }
 
   std::vector<Child> children() const override {
     std::vector<Child> out;
@@ -329,6 +332,7 @@ class StateVariableTrackable final : public Trackable {
     a.convert_float = is_floating(v_->dtype());
     return {a};
   }
+  VariablePtr variable() const override { return v_; }
 
  private:
   VariablePtr v_;
@@ -341,6 +345,7 @@ class OptimizerTrackable final : public Trackable {
   std::string description() const override {
     return "optimizer '" + opt_->name() + "' (" + opt_->class_name() + ")";
   }
+  OptimizerPtr optimizer() const override { return opt_; }
 
   std::vector<Child> children() const override {
     std::vector<Child> out;
@@ -369,6 +374,73 @@ class OptimizerTrackable final : public Trackable {
   OptimizerPtr opt_;
 };
 
+// ------------------------------------------------------------------ the global random state
+
+// The object the global random state's nodes name in their ids: one state, however many views.
+const char kGlobalRngAnchor = 0;
+constexpr const char *kRngStateEdge = "_state-";
+
+// The state as one int64 [1 + k, 2] value (checkpoint.h). A view made for a save holds a snapshot
+// taken once, so its edge name, shape and value agree even while other threads draw; a view made
+// for a restore knows k from the saved edge and writes the whole state at once.
+class GlobalRngStateTrackable final : public Trackable {
+ public:
+  GlobalRngStateTrackable(int64_t k, GlobalRngState snapshot) : k_(k), snapshot_(std::move(snapshot)) {}
+  Id id() const override { return Id{&kGlobalRngAnchor, "_state"}; }
+  std::string description() const override { return "the global random state"; }
+  std::vector<TrackableAttribute> attributes() const override {
+    TrackableAttribute a;
+    a.full_name = "global_random_state";
+    a.dtype = DType::kInt64;
+    a.shape = Shape{k_ + 1, 2};
+    const GlobalRngState snapshot = snapshot_;
+    a.read = [snapshot] {
+      std::vector<int64_t> rows{static_cast<int64_t>(snapshot.seed),
+                                static_cast<int64_t>(snapshot.next_unseeded)};
+      for (const auto &c : snapshot.op_seed_calls) {
+        rows.push_back(c.first);
+        rows.push_back(static_cast<int64_t>(c.second));
+      }
+      const int64_t n = static_cast<int64_t>(rows.size() / 2);
+      return Tensor::from_data(DType::kInt64, Shape{n, 2}, rows.data(), rows.size() * sizeof(int64_t));
+    };
+    a.write = [](const Tensor &t) {
+      const int64_t *p = t.data<int64_t>();
+      GlobalRngState s;
+      s.seed = static_cast<uint64_t>(p[0]);
+      s.next_unseeded = static_cast<uint64_t>(p[1]);
+      for (int64_t r = 1; r < t.shape()[0]; ++r)
+        s.op_seed_calls.emplace_back(p[2 * r], static_cast<uint64_t>(p[2 * r + 1]));
+      set_global_rng_state(s);  // InvalidArgument for a negative or repeated op seed
+    };
+    return {a};
+  }
+
+ private:
+  int64_t k_;
+  GlobalRngState snapshot_;
+};
+
+class GlobalRngTrackable final : public Trackable {
+ public:
+  Id id() const override { return Id{&kGlobalRngAnchor, ""}; }
+  std::string description() const override { return "the global random generator"; }
+  std::vector<Child> children() const override {
+    GlobalRngState s = global_rng_state();
+    const int64_t k = static_cast<int64_t>(s.op_seed_calls.size());
+    return {
+        Child{kRngStateEdge + std::to_string(k), std::make_shared<GlobalRngStateTrackable>(k, std::move(s))}};
+  }
+  // Any saved k: the restored state replaces the live one whatever its size.
+  TrackablePtr child(const std::string &name) const override {
+    const std::string edge = kRngStateEdge;
+    if (name.compare(0, edge.size(), edge) != 0) return nullptr;
+    const int64_t k = parse_index(name.substr(edge.size()));
+    if (k < 0) return nullptr;
+    return std::make_shared<GlobalRngStateTrackable>(k, GlobalRngState{});
+  }
+};
+
 }  // namespace
 
 TrackablePtr Trackable::child(const std::string &name) const {
@@ -391,6 +463,8 @@ TrackablePtr make_trackable(const VariablePtr &variable) {
   if (!variable) fail(Code::kInvalidArgument, "make_trackable: the variable is null");
   return std::make_shared<VariableTrackable>(variable);
 }
+
+TrackablePtr make_global_rng_trackable() { return std::make_shared<GlobalRngTrackable>(); }
 
 void TrackableGroup::track(const std::string &name, TrackablePtr object) {
   if (name.empty()) fail(Code::kInvalidArgument, "TrackableGroup.track: the name is empty");

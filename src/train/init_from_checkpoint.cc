@@ -3,8 +3,6 @@
 // the assignments, and the report.
 #include "train/init_from_checkpoint.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -15,7 +13,7 @@
 
 #include "core/error.h"
 #include "io/bundle.h"
-#include "train/checkpoint_internal.h"
+#include "io/checkpoint_state.h"
 
 namespace kiln::train {
 
@@ -69,29 +67,6 @@ bool under_scope(const std::string &name, const std::string &scope, std::string 
 
 std::string join_scope(const std::string &scope, const std::string &rest) {
   return scope == "/" ? rest : scope + rest;
-}
-
-bool path_exists(const std::string &path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-bool is_directory(const std::string &path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// The prefix ckpt_dir_or_file names: a directory's latest checkpoint, the prefix of one of its
-// files (`.index`, `.data-NNNNN-of-NNNNN`), or the path itself.
-std::string resolve_prefix(const std::string &path) {
-  if (path.empty()) fail(Code::kInvalidArgument, kFn, ": the checkpoint path is empty");
-  if (is_directory(path)) return resolve_checkpoint_path(path, kFn);
-  if (path_exists(path + ".index")) return path;
-  if (ends_with(path, ".index") && path_exists(path)) return path.substr(0, path.size() - 6);
-  const size_t data = path.rfind(".data-");
-  if (data != std::string::npos && path.find("-of-", data) != std::string::npos && path_exists(path))
-    return path.substr(0, data);
-  return path;
 }
 
 std::string dims_string(const std::vector<int64_t> &dims) { return list_string(dims); }
@@ -261,7 +236,7 @@ InitFromCheckpointReport init_from_checkpoint(
   }
 
   InitFromCheckpointReport report;
-  report.checkpoint = resolve_prefix(ckpt_dir_or_file);
+  report.checkpoint = io::resolve_checkpoint_prefix(ckpt_dir_or_file, kFn);
   io::BundleReader reader(report.checkpoint);
 
   // The checkpoint's names; a name two keys share (a TF2 path equal to a TF1 key, or two

@@ -73,24 +73,19 @@ class ArraySource final : public BatchSource {
         arrays_(std::move(arrays)),
         n_(arrays_.at(0).shape()[0]),
         batch_size_(batch_size),
-        shuffle_(shuffle) {
-    if (shuffle_) {
-      key_ = global_seed();
-      stream_ = resolve_op_seed(-1);
-    }
-  }
+        shuffle_(shuffle) {}
   int64_t num_batches() const override { return (n_ + batch_size_ - 1) / batch_size_; }
   void begin_pass() override {
     pos_ = 0;
     if (!shuffle_) return;
-    // Fisher-Yates over a fresh Philox counter range per pass: the order depends only on the
-    // seed and the pass number.
+    // Fisher-Yates over a Philox stream each pass draws from the global sequence when it starts
+    // (not when fit starts): the shuffles are then part of the global random state a checkpoint
+    // carries, so a fit resumed from a backup shuffles its next epoch as the uninterrupted one did.
     perm_.resize(static_cast<size_t>(n_));
     for (int64_t i = 0; i < n_; ++i) perm_[static_cast<size_t>(i)] = i;
-    const Philox rng(key_, stream_);
-    const uint64_t base = pass_++ << 32;
+    const Philox rng(global_seed(), resolve_op_seed(-1));
     for (int64_t i = n_ - 1; i > 0; --i) {
-      const uint64_t r = rng.block(base + static_cast<uint64_t>(i))[0];
+      const uint64_t r = rng.block(static_cast<uint64_t>(i))[0];
       std::swap(perm_[static_cast<size_t>(i)], perm_[static_cast<size_t>(r % static_cast<uint64_t>(i + 1))]);
     }
   }
@@ -114,7 +109,6 @@ class ArraySource final : public BatchSource {
   int64_t n_;
   int64_t batch_size_;
   bool shuffle_;
-  uint64_t key_ = 0, stream_ = 0, pass_ = 0;
   std::vector<int64_t> perm_;
   int64_t pos_ = 0;
 };

@@ -256,7 +256,14 @@ const Optimizer::Slots &Optimizer::slots_for_locked(const Variable &v) {
       initial = p->second.value;
       restored.push_back(std::move(p->second.on_restored));
       pending_.erase(p);
-    } else {
+    }
+    auto pv = pending_by_var_.find({v.id(), k});
+    if (pv != pending_by_var_.end()) {
+      initial = pv->second.value;
+      restored.push_back(std::move(pv->second.on_restored));
+      pending_by_var_.erase(pv);
+    }
+    if (!initial.defined()) {
       initial = filled(v.dtype(), v.shape(), specs[k].initial);
     }
     s.slots.push_back(
@@ -270,16 +277,18 @@ const Optimizer::Slots &Optimizer::slots_for_locked(const Variable &v) {
 }
 
 void Optimizer::check_pending_locked(const std::vector<const Variable *> &vars) const {
-  if (pending_.empty()) return;
+  if (pending_.empty() && pending_by_var_.empty()) return;
   const std::vector<SlotSpec> specs = slot_specs();
   size_t position = slot_order_.size();
   std::set<uint64_t> seen;
   for (const Variable *v : vars) {
     if (slots_.count(v->id()) || !seen.insert(v->id()).second) continue;
     for (size_t k = 0; k < specs.size(); ++k) {
+      // The value the slot would start from (the variable's own wins).
+      auto pv = pending_by_var_.find({v->id(), k});
       auto p = pending_.find({position, k});
-      if (p == pending_.end()) continue;
-      const Tensor &t = p->second.value;
+      if (pv == pending_by_var_.end() && p == pending_.end()) continue;
+      const Tensor &t = pv != pending_by_var_.end() ? pv->second.value : p->second.value;
       if (t.dtype() != v->dtype() || t.shape() != v->shape())
         fail(Code::kInvalidArgument, class_name_, " '", name_, "': the restored slot '", specs[k].name,
              "' for variable '", v->name(), "' (slot position ", position, ") is ", t.description(),
@@ -316,9 +325,7 @@ std::vector<Optimizer::VariableSlots> Optimizer::slot_variables() const {
   return out;
 }
 
-void Optimizer::defer_slot_restore(size_t position, const std::string &slot_name, const Tensor &value,
-                                   std::function<void()> on_restored) {
-  require_defined(value, "Optimizer.defer_slot_restore", "value");
+size_t Optimizer::slot_index(const std::string &slot_name) const {
   const std::vector<SlotSpec> specs = slot_specs();
   size_t k = 0;
   while (k < specs.size() && specs[k].name != slot_name) ++k;
@@ -332,6 +339,23 @@ void Optimizer::defer_slot_restore(size_t position, const std::string &slot_name
     fail(Code::kNotFound, class_name_, " '", name_, "' has no slot '", slot_name,
          "'; its slots: ", known.empty() ? "none" : known);
   }
+  return k;
+}
+
+void Optimizer::assign_restored_slot(const VariablePtr &slot, const std::string &what, const Tensor &value,
+                                     const std::function<void()> &on_restored) const {
+  if (slot->dtype() != value.dtype() || slot->shape() != value.shape())
+    fail(Code::kInvalidArgument, class_name_, " '", name_, "': the restored slot ", what, " is ",
+         value.description(), " but the slot '", slot->name(), "' is ", dtype_name(slot->dtype()),
+         slot->shape().to_string());
+  slot->assign(value);
+  if (on_restored) on_restored();
+}
+
+void Optimizer::defer_slot_restore(size_t position, const std::string &slot_name, const Tensor &value,
+                                   std::function<void()> on_restored) {
+  require_defined(value, "Optimizer.defer_slot_restore", "value");
+  const size_t k = slot_index(slot_name);
   VariablePtr existing;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -341,17 +365,31 @@ void Optimizer::defer_slot_restore(size_t position, const std::string &slot_name
     }
     existing = slots_.at(slot_order_[position]).slots[k];
   }
-  if (existing->dtype() != value.dtype() || existing->shape() != value.shape())
-    fail(Code::kInvalidArgument, class_name_, " '", name_, "': the restored slot '", specs[k].name,
-         "' (slot position ", position, ") is ", value.description(), " but the slot '", existing->name(),
-         "' is ", dtype_name(existing->dtype()), existing->shape().to_string());
-  existing->assign(value);
-  if (on_restored) on_restored();
+  assign_restored_slot(existing, str_cat("'", slot_specs()[k].name, "' (slot position ", position, ")"),
+                       value, on_restored);
+}
+
+void Optimizer::defer_slot_restore_for_variable(uint64_t var_id, const std::string &slot_name,
+                                                const Tensor &value, std::function<void()> on_restored) {
+  require_defined(value, "Optimizer.defer_slot_restore_for_variable", "value");
+  const size_t k = slot_index(slot_name);
+  VariablePtr existing;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = slots_.find(var_id);
+    if (it == slots_.end()) {
+      pending_by_var_[{var_id, k}] = PendingSlot{value, std::move(on_restored)};
+      return;
+    }
+    existing = it->second.slots[k];
+  }
+  assign_restored_slot(existing, str_cat("'", slot_specs()[k].name, "' of variable id ", var_id), value,
+                       on_restored);
 }
 
 size_t Optimizer::pending_slot_restores() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return pending_.size();
+  return pending_.size() + pending_by_var_.size();
 }
 
 void Optimizer::apply_gradients(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars) {

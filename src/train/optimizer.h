@@ -97,6 +97,13 @@ class Optimizer {
   // changes. NotFound for a slot name the class does not have.
   void defer_slot_restore(size_t position, const std::string &slot_name, const Tensor &value,
                           std::function<void()> on_restored = {});
+  // defer_slot_restore for the slot of one variable, named by its id (TF's legacy optimizers
+  // key their slots by variable, not by position): the slot starts from value when the
+  // variable's slots are made, whenever that is, then on_restored runs; when they exist already
+  // it takes the value now. Checked as defer_slot_restore's values are. A value for the variable
+  // wins over one deferred for the position its slots get.
+  void defer_slot_restore_for_variable(uint64_t var_id, const std::string &slot_name, const Tensor &value,
+                                       std::function<void()> on_restored = {});
   // How many deferred slot values wait for their slots.
   size_t pending_slot_restores() const;
 
@@ -137,6 +144,12 @@ class Optimizer {
     std::vector<VariablePtr> slots;  // in slot_specs() order
   };
   const Slots &slots_for_locked(const autodiff::Variable &v);
+  // The index in slot_specs() of slot_name (or its Keras 2 alias); NotFound naming the class's
+  // slots.
+  size_t slot_index(const std::string &slot_name) const;
+  // Assigns a restored value to an existing slot, checked against it (InvalidArgument).
+  void assign_restored_slot(const VariablePtr &slot, const std::string &what, const Tensor &value,
+                            const std::function<void()> &on_restored) const;
   // Before any slot is made: checks the deferred values the variables without slots would take
   // (vars in the order their slots would be made; duplicates skipped).
   void check_pending_locked(const std::vector<const autodiff::Variable *> &vars) const;
@@ -158,7 +171,8 @@ class Optimizer {
     Tensor value;
     std::function<void()> on_restored;
   };
-  std::map<std::pair<size_t, size_t>, PendingSlot> pending_;  // (position, slot index) -> value
+  std::map<std::pair<size_t, size_t>, PendingSlot> pending_;           // (position, slot index) -> value
+  std::map<std::pair<uint64_t, size_t>, PendingSlot> pending_by_var_;  // (variable id, slot index)
   std::set<uint64_t> exclude_ids_;
   std::vector<std::string> exclude_names_;
   bool built_ = false;

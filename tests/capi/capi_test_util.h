@@ -165,6 +165,18 @@ static inline int expect_ok(kiln_status *st, const char *call, const char *file,
   return 1;
 }
 
+/* A Dense(units, activation) layer (NULL after a failure, which is counted). */
+static inline kiln_layer *dense_layer(int64_t units, const char *activation) {
+  kiln_config *c = NULL;
+  kiln_layer *l = NULL;
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_int(c, "units", units));
+  EXPECT_OK(kiln_config_set_string(c, "activation", activation));
+  EXPECT_OK(kiln_layer_create(&l, "Dense", c));
+  kiln_config_free(c);
+  return l;
+}
+
 /* The out argument of calls that must fail: it must stay NULL. */
 static kiln_tensor *g_untouched = NULL;
 #define U (&g_untouched)

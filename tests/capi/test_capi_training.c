@@ -48,19 +48,8 @@ static kiln_tensor *y_tensor(void) {
   return make(I64, 1, dims, g_y);
 }
 
-static kiln_layer *dense(int64_t units, const char *activation) {
-  kiln_config *c = NULL;
-  kiln_layer *l = NULL;
-  EXPECT_OK(kiln_config_create(&c));
-  EXPECT_OK(kiln_config_set_int(c, "units", units));
-  EXPECT_OK(kiln_config_set_string(c, "activation", activation));
-  EXPECT_OK(kiln_layer_create(&l, "Dense", c));
-  kiln_config_free(c);
-  return l;
-}
-
 static kiln_layer *make_model(void) {
-  kiln_layer *m = NULL, *d0 = dense(16, "relu"), *d1 = dense(C, "softmax");
+  kiln_layer *m = NULL, *d0 = dense_layer(16, "relu"), *d1 = dense_layer(C, "softmax");
   EXPECT_OK(kiln_layer_create(&m, "Sequential", NULL));
   EXPECT_OK(kiln_sequential_add(m, d0));
   EXPECT_OK(kiln_sequential_add(m, d1));

@@ -99,9 +99,12 @@ TEST_F(HppCheckpointCallbacks, ModelCheckpointNamesAndBest) {
   kiln::Callback best_cb = kiln::callbacks::ModelCheckpoint(dir + "/best", best);
   EXPECT_EQ(best_cb.class_name(), "ModelCheckpoint");
   m.fit(p.x, p.y, options(2, {per_epoch, per_batch, best_cb}));
-  EXPECT_TRUE(exists("e01.index") && exists("e02.index"));
-  EXPECT_TRUE(exists("b1-3.index") && exists("b2-2.index"));  // 4 batches an epoch, counted across epochs
-  EXPECT_TRUE(exists("best.index"));
+  // save_weights_only false: model.save's SavedModel directories, which load back whole.
+  EXPECT_TRUE(exists("e01/saved_model.pb") && exists("e02/saved_model.pb"));
+  EXPECT_TRUE(exists("b1-3/saved_model.pb") && exists("b2-2/saved_model.pb"));  // 4 batches an epoch, across epochs
+  EXPECT_TRUE(exists("best/saved_model.pb"));
+  const kiln::Model reloaded = kiln::models::load_model(dir + "/e02");
+  EXPECT_EQ(reloaded.count_params(), m.count_params());
   EXPECT_LT(best_cb.attributes().get_float("best"), 1e9);
   try {
     m.fit(p.x, p.y, options(1, {kiln::callbacks::ModelCheckpoint(dir + "/{val_loss}")}));

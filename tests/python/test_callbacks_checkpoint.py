@@ -96,8 +96,9 @@ class CheckpointCallbacksTest(unittest.TestCase):
     def test_per_batch_saves_count_across_epochs(self):
         mc = kiln.callbacks.ModelCheckpoint(os.path.join(self.dir, "b{epoch}-{batch}"), save_freq=3)
         self.fit(model(), [mc], epochs=2)  # 4 batches an epoch: batches 3 and 6 overall
-        self.assertEqual(sorted(f for f in os.listdir(self.dir) if f.endswith(".index")),
-                         ["b1-3.index", "b2-2.index"])
+        # save_weights_only False: model.save's SavedModel directories.
+        self.assertEqual(sorted(f for f in os.listdir(self.dir)
+                                if os.path.exists(os.path.join(self.dir, f, "saved_model.pb"))), ["b1-3", "b2-2"])
 
     def test_save_best_only(self):
         m = model()
@@ -120,7 +121,7 @@ class CheckpointCallbacksTest(unittest.TestCase):
         self.assertEqual(high.best, 0.9)
         high.set_model(m)
         high.on_epoch_end(0, {"val_accuracy": 0.8})
-        self.assertFalse(os.path.exists(path + "2.index"))
+        self.assertFalse(os.path.exists(path + "2"))
 
     def test_a_name_the_logs_lack_raises(self):
         mc = kiln.callbacks.ModelCheckpoint(os.path.join(self.dir, "w{val_acc:.2f}"))

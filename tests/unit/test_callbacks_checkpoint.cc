@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "core/rng.h"
@@ -373,12 +374,13 @@ TEST_F(CheckpointCallbacks, ModelCheckpointCountsBatchesAcrossEpochs) {
   o.save_freq = 3;
   fit(m, fit_options(p, 3, {make_model_checkpoint(o)}));
   // 4 batches an epoch: the 3rd, 6th, 9th and 12th batch overall.
+  // save_weights_only false: each save is model.save's SavedModel directory.
   for (const char *name : {"b1-3", "b2-2", "b3-1", "b3-4"})
-    EXPECT_TRUE(exists(dir / name + ".index")) << name;
-  int files = 0;
+    EXPECT_TRUE(exists(dir / name + "/saved_model.pb")) << name;
+  int saves = 0;
   for (const auto &e : std::filesystem::directory_iterator(dir.path()))
-    files += e.path().extension() == ".index" ? 1 : 0;
-  EXPECT_EQ(files, 4);
+    saves += std::filesystem::exists(e.path() / "saved_model.pb") ? 1 : 0;
+  EXPECT_EQ(saves, 4);
 }
 
 TEST_F(CheckpointCallbacks, ModelCheckpointSaveBestOnlyPrintsAsKeras2) {
@@ -400,7 +402,7 @@ TEST_F(CheckpointCallbacks, ModelCheckpointSaveBestOnlyPrintsAsKeras2) {
     logs.set("val_loss", values[e]);
     list.on_epoch_end(e, logs);
     if (e == 0) {
-      EXPECT_TRUE(exists(dir / "best.index"));
+      EXPECT_TRUE(exists(dir / "best/saved_model.pb"));
     }
   }
   const std::string path = dir / "best";
@@ -427,17 +429,18 @@ TEST_F(CheckpointCallbacks, ModelCheckpointSaveBestOnlyPrintsAsKeras2) {
     acc_list.on_epoch_end(e, logs);
   }
   EXPECT_EQ(warnings, "Can save best model only with val_accuracy available, skipping.\n");
-  EXPECT_FALSE(exists(dir / "acc1.index"));
-  EXPECT_FALSE(exists(dir / "acc2.index"));  // 0.5 is below the threshold
-  EXPECT_TRUE(exists(dir / "acc3.index"));
+  EXPECT_FALSE(exists(dir / "acc1"));
+  EXPECT_FALSE(exists(dir / "acc2"));  // 0.5 is below the threshold
+  EXPECT_TRUE(exists(dir / "acc3/saved_model.pb"));
   EXPECT_NE(printed.find("val_accuracy improved from 0.60000 to 0.75000"), std::string::npos) << printed;
 }
 
 TEST_F(CheckpointCallbacks, ModelCheckpointErrors) {
   LayerPtr m = compiled_model();
-  auto run_epoch = [&](const std::string &filepath) {
+  auto run_epoch = [&](const std::string &filepath, bool weights_only = false) {
     ModelCheckpointOptions o;
     o.filepath = filepath;
+    o.save_weights_only = weights_only;
     CallbackList list({make_model_checkpoint(o)}, false, false, m, CallbackParams());
     Logs logs;
     logs.set("loss", 0.5);
@@ -449,7 +452,11 @@ TEST_F(CheckpointCallbacks, ModelCheckpointErrors) {
                {"failed to format this callback filepath", "KeyError: 'val_loss'", "epoch, loss"});
   expect_error([&] { run_epoch(dir / "w{batch}"); }, bad, {"KeyError: 'batch'"});
   expect_error([&] { run_epoch(dir / "w{loss:d}"); }, bad, {"Unknown format code 'd'"});
-  expect_error([&] { run_epoch(dir.path()); }, bad, {"non-directory filepath", dir.path()});
+  expect_error([&] { run_epoch(dir.path(), true); }, bad, {"non-directory filepath", dir.path()});
+  // A SavedModel is a directory, but kiln does not replace one of other files.
+  std::filesystem::create_directories(dir / "other");
+  { std::ofstream(dir / "other/notes.txt") << "mine"; }
+  expect_error([&] { run_epoch(dir / "other"); }, Code::kFailedPrecondition, {"is not a SavedModel"});
 
   const Code cfg = Code::kInvalidArgument;
   expect_error([] { create_callback("ModelCheckpoint", Config()); }, cfg, {"'filepath' is required"});

@@ -19,6 +19,7 @@
 #include "io/file_util.h"
 #include "layers/layer.h"
 #include "layers/sequential.h"
+#include "model_test_util.h"
 #include "test_util.h"
 #include "trackable_object_graph.pb.h"
 #include "train/checkpoint.h"
@@ -28,9 +29,12 @@ namespace kiln::train {
 namespace {
 
 using layers::LayerPtr;
+using testing::dense_config;
 using testing::expect_error;
 using testing::make;
 using testing::make_typed;
+using testing::sequential_of;
+using testing::serialized_layer;
 
 const std::string kFixture =
     std::string(KILN_TEST_SOURCE_DIR) + "/../shared/fixtures/tf2_checkpoint/keras_embedding.ckpt-0";
@@ -67,42 +71,23 @@ std::string fresh_dir() {
   return std::string(d ? d : "/tmp");
 }
 
-Config layer(const std::string &cls, Config cfg = Config()) {
-  Config ser;
-  ser.set("class_name", cls);
-  ser.set("config", cfg);
-  return ser;
-}
-
-Config dense(int64_t units, const std::string &activation = "linear") {
-  Config c;
-  c.set("units", units).set("activation", activation);
-  return c;
-}
-
-LayerPtr sequential(const std::vector<Config> &layers_, const layers::PartialShape &input) {
-  Config c;
-  c.set("layers", layers_);
-  LayerPtr m = layers::create_layer("Sequential", c);
-  m->build({input});
-  return m;
-}
-
 // The fixture's model: Keras Sequential [Flatten, Dense(200), Dropout, Dense(10)] on 784 inputs
 // (layer-0 and layer-2 have no weights; kernels [784, 200] and [200, 10]).
 LayerPtr fixture_model() {
   Config drop;
   drop.set("rate", 0.2);
-  return sequential({layer("Flatten"), layer("Dense", dense(200, "relu")), layer("Dropout", drop),
-                     layer("Dense", dense(10, "softmax"))},
-                    {-1, 28, 28});
+  return sequential_of(
+      {serialized_layer("Flatten"), serialized_layer("Dense", dense_config(200, "relu")),
+       serialized_layer("Dropout", drop), serialized_layer("Dense", dense_config(10, "softmax"))},
+      {-1, 28, 28});
 }
 
 // A small model for training round trips: no dropout (its mask would need the RNG state), a
 // BatchNormalization for non-trainable state.
 LayerPtr small_model() {
-  return sequential(
-      {layer("Dense", dense(8, "relu")), layer("BatchNormalization"), layer("Dense", dense(3, "softmax"))},
+  return sequential_of(
+      {serialized_layer("Dense", dense_config(8, "relu")), serialized_layer("BatchNormalization"),
+       serialized_layer("Dense", dense_config(3, "softmax"))},
       {-1, 5});
 }
 
@@ -496,10 +481,10 @@ TEST(CheckpointRoundTrip, BareVariablesNestedGroupsAndEscapedNames) {
 // ------------------------------------------------------------------ (d) errors
 
 TEST(CheckpointErrors, ShapeMismatchNamesTheVariableAndBothShapesAndChangesNothing) {
-  const LayerPtr saved = sequential({layer("Dense", dense(8))}, {-1, 4});
+  const LayerPtr saved = sequential_of({serialized_layer("Dense", dense_config(8))}, {-1, 4});
   const std::string prefix = fresh_dir() + "/w";
   save_weights(saved, prefix);
-  const LayerPtr wrong = sequential({layer("Dense", dense(9))}, {-1, 4});
+  const LayerPtr wrong = sequential_of({serialized_layer("Dense", dense_config(9))}, {-1, 4});
   const Tensor before = wrong->variables()[0]->peek();
   expect_error([&] { load_weights(wrong, prefix); }, Code::kInvalidArgument,
                {wrong->variables()[0]->name(), "layer_with_weights-0/kernel", "[4, 9]", "[4, 8]"});
@@ -587,9 +572,10 @@ TEST(CheckpointErrors, NameBasedAndMissingCheckpointsAndUnbuiltModels) {
         },
         Code::kInvalidArgument, {"name-based"});
   Config c;
-  c.set("layers", std::vector<Config>{layer("Dense", dense(3))});
+  c.set("layers", std::vector<Config>{serialized_layer("Dense", dense_config(3))});
   const LayerPtr unbuilt = layers::create_layer("Sequential", c);
-  expect_error([&] { load_weights(unbuilt, "/tmp/whatever"); }, Code::kFailedPrecondition, {"not built"});
+  // An unbuilt model waits for its weights (test_checkpoint_deferred.cc), but not for a file.
+  expect_error([&] { load_weights(unbuilt, "/tmp/whatever"); }, Code::kNotFound, {"/tmp/whatever"});
   expect_error(
       [&] {
         Checkpoint({{"save_counter", make_trackable(v)}});
@@ -605,7 +591,7 @@ TEST(CheckpointErrors, NameBasedAndMissingCheckpointsAndUnbuiltModels) {
   Checkpoint({{"v", make_trackable(v)}}).write(prefix);
   expect_error(
       [&] {
-        load_weights(sequential({layer("Dense", dense(3))}, {-1, 2}), prefix);
+        load_weights(sequential_of({serialized_layer("Dense", dense_config(3))}, {-1, 2}), prefix);
       },
       Code::kFailedPrecondition, {"nothing"});
 }
@@ -619,8 +605,9 @@ TEST(CheckpointErrors, DeferredSlotOfTheWrongShapeFailsTheStepBeforeAnythingChan
   Checkpoint({{"model", make_trackable(m)}, {"optimizer", make_trackable(opt)}}).write(prefix);
 
   // Same optimizer state, but the model's first layer is wider: its slots no longer fit.
-  const LayerPtr m2 = sequential(
-      {layer("Dense", dense(8, "relu")), layer("BatchNormalization"), layer("Dense", dense(3, "softmax"))},
+  const LayerPtr m2 = sequential_of(
+      {serialized_layer("Dense", dense_config(8, "relu")), serialized_layer("BatchNormalization"),
+       serialized_layer("Dense", dense_config(3, "softmax"))},
       {-1, 6});
   const OptimizerPtr opt2 = adam();
   compile_with(m2, opt2);

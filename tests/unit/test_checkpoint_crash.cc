@@ -8,8 +8,10 @@
 //  - no file under a final name is half written: every `.index` opens and every checkpoint with
 //    one loads with its own generation's values; a data file without an index (the kill fell
 //    between a save's two renames, or inside the deletion of an old checkpoint) is complete;
-//    the state file parses; anything else must be a temporary (`.tempstate<hex>`, TF's naming),
-//    which neither the reader nor latest_checkpoint nor the next manager looks at.
+//    the state file parses; a bundle under `ckpt-<n>.kiln-previous` (a save over ckpt-n, which
+//    follows a kill between a save's renames and its state file, moved the old one aside:
+//    io/bundle.h) leaves ckpt-n loading; anything else must be a temporary (`.tempstate<hex>`,
+//    TF's naming), which neither the reader nor latest_checkpoint nor the next manager looks at.
 // The savers are forked from a "zygote": this test binary run again (fork, then exec), told by
 // its environment to fork savers instead of running tests. A fork of the test process itself
 // could hang in OpenMP (libgomp's threads do not survive fork), and starting the binary afresh
@@ -293,12 +295,16 @@ struct Verifier {
   std::shared_ptr<Checkpoint> ckpt = std::make_shared<Checkpoint>(
       std::vector<std::pair<std::string, TrackablePtr>>{{"model", make_trackable(model)}});
   uint64_t data_size = 0;  // of a complete data file, once one is seen
-  // Checkpoints already loaded, by the identity of their two files: each is loaded once.
-  std::set<std::pair<std::pair<uint64_t, uint64_t>, std::pair<uint64_t, uint64_t>>> loaded;
+  // Checkpoints already loaded, by the identity of their files (and of those of the bundle a
+  // save over them moved aside): each is loaded once.
+  std::set<std::vector<std::pair<uint64_t, uint64_t>>> loaded;
 
   // load(), unless these very files loaded before.
   std::string load_once(const std::string &prefix, int64_t n) {
-    const auto id = std::make_pair(file_id(prefix + ".index"), file_id(prefix + ".data-00000-of-00001"));
+    const std::string previous = io::previous_bundle_prefix(prefix);
+    const std::vector<std::pair<uint64_t, uint64_t>> id = {
+        file_id(prefix + ".index"), file_id(prefix + ".data-00000-of-00001"), file_id(previous + ".index"),
+        file_id(previous + ".data-00000-of-00001")};
     if (loaded.count(id)) return "";
     std::string problem = load(prefix, n);
     if (problem.empty()) loaded.insert(id);
@@ -347,6 +353,20 @@ int64_t check_directory(Verifier *v, const std::string &dir, int64_t previous,
     }
     if (name == io::kCheckpointStateFile) {
       EXPECT_NO_THROW(io::get_checkpoint_state(dir)) << "the state file is damaged";
+      continue;
+    }
+    const std::string aside = io::previous_bundle_prefix("");  // the suffix of such a prefix
+    if (const size_t at = name.find(aside + "."); at != std::string::npos) {
+      // A save over ckpt-n moved its bundle aside and was killed: ckpt-n must still load (the
+      // previous bundle while ckpt-n has no index of its own).
+      const std::string prefix = io::join_path(dir, name.substr(0, at));
+      const std::string rest = name.substr(at + aside.size());
+      const int64_t n = checkpoint_number(io::base_name(prefix));
+      EXPECT_GT(n, 0) << "unexpected file " << name;
+      EXPECT_TRUE(rest == ".index" || rest == ".data-00000-of-00001") << "unexpected file " << name;
+      if (n > 0 && rest == ".index") {
+        EXPECT_EQ(v->load_once(prefix, n), "") << "a checkpoint whose bundle was moved aside does not load";
+      }
       continue;
     }
     if (ends_with(name, ".index")) {

@@ -1,12 +1,14 @@
 // The `checkpoint` state file: TensorFlow's fixture parses, kiln's writes round-trip (with the
-// TF2 timestamps) and store paths relative to the directory, latest_checkpoint follows TF, and
-// damaged files are DataLoss naming the file.
+// TF2 timestamps) and store paths relative to the directory, latest_checkpoint follows TF,
+// damaged files are DataLoss naming the file, and resolve_checkpoint_prefix turns a directory or
+// a checkpoint's file into its prefix.
 #include <gtest/gtest.h>
 
 #include "bundle_test_util.h"
 #include "core/error.h"
 #include "io/bundle.h"
 #include "io/checkpoint_state.h"
+#include "io/file_util.h"
 
 namespace kiln::io {
 namespace {
@@ -112,6 +114,55 @@ TEST(CheckpointStateTest, BadContentsAndArguments) {
   s.model_checkpoint_path = "a";
   s.all_model_checkpoint_timestamps = {1.0, 2.0};
   EXPECT_THROW(update_checkpoint_state(dir.path(), s), Error);
+}
+
+// Every message must carry `who` and the named parts, with the expected code.
+void expect_resolve_error(const std::string &path, Code code, const std::vector<std::string> &parts) {
+  try {
+    resolve_checkpoint_prefix(path, "the_caller");
+    ADD_FAILURE() << "resolved '" << path << "'";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the_caller: "), std::string::npos) << e.what();
+    for (const std::string &p : parts)
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+  }
+}
+
+TEST(CheckpointStateTest, ResolveCheckpointPrefix) {
+  TempDir dir;
+  EXPECT_TRUE(is_directory(dir.path()));
+  EXPECT_FALSE(is_file(dir.path()));
+  EXPECT_FALSE(is_directory(dir / "nothing"));
+  EXPECT_FALSE(is_file(dir / "nothing"));
+
+  expect_resolve_error("", Code::kInvalidArgument, {"empty"});
+  // A directory without a state file is not a checkpoint.
+  expect_resolve_error(dir.path(), Code::kNotFound,
+                       {"'" + dir.path() + "'", "holds no checkpoint", "state file"});
+  // A state file naming a checkpoint that is gone.
+  CheckpointState s;
+  s.model_checkpoint_path = dir / "ckpt-2";
+  update_checkpoint_state(dir.path(), s);
+  expect_resolve_error(
+      dir.path(), Code::kNotFound,
+      {"'" + dir.path() + "'", "holds no checkpoint", "'" + (dir / "ckpt-2") + "'", ".index"});
+
+  {
+    BundleWriter w(dir / "ckpt-2");
+    w.finish();
+  }
+  EXPECT_TRUE(is_file(dir / "ckpt-2.index"));
+  EXPECT_EQ(resolve_checkpoint_prefix(dir.path(), "the_caller"), dir / "ckpt-2");
+  EXPECT_EQ(resolve_checkpoint_prefix(dir.path() + "/", "the_caller"), dir / "ckpt-2");
+  EXPECT_EQ(resolve_checkpoint_prefix(dir / "ckpt-2", "the_caller"), dir / "ckpt-2");
+  EXPECT_EQ(resolve_checkpoint_prefix(dir / "ckpt-2.index", "the_caller"), dir / "ckpt-2");
+  EXPECT_EQ(resolve_checkpoint_prefix(dir / "ckpt-2.data-00000-of-00001", "the_caller"), dir / "ckpt-2");
+  // Anything else is taken as a prefix, even when missing (the reader then says NotFound).
+  EXPECT_EQ(resolve_checkpoint_prefix(dir / "ckpt-7", "the_caller"), dir / "ckpt-7");
+  EXPECT_EQ(resolve_checkpoint_prefix(dir / "ckpt-7.index", "the_caller"), dir / "ckpt-7.index");
+  EXPECT_EQ(resolve_checkpoint_prefix(dir / "ckpt-2.data-0000x-of-00001", "the_caller"),
+            dir / "ckpt-2.data-0000x-of-00001");
 }
 
 }  // namespace

@@ -2,9 +2,10 @@
 // kiln.hpp only (the public C API underneath), so it reads exactly what a user's program would.
 //
 //   kiln-inspect ckpt PREFIX|DIR [--tensor NAME] [--no-verify]
+//   kiln-inspect savedmodel DIR
 //
-// Each file kind is one subcommand in kCommands below; SavedModel directories and TensorBoard
-// event files get theirs there when kiln reads them.
+// Each file kind is one subcommand in kCommands below; TensorBoard event files get theirs there
+// when kiln reads them.
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
@@ -34,14 +35,19 @@ struct Command {
 };
 
 int run_ckpt(const Args &args);
+int run_savedmodel(const Args &args);
 
-// The subcommands. `savedmodel DIR` and `events FILE|DIR` belong here once kiln reads those.
+// The subcommands. `events FILE|DIR` belongs here once kiln reads event files.
 const std::vector<Command> &commands() {
   static const std::vector<Command> kCommands = {
       {"ckpt", "PREFIX|DIR [--tensor NAME] [--no-verify]",
        "a TensorFlow/kiln checkpoint: every variable (name, dtype, shape, bytes) and the totals, every\n"
        "      checksum verified (--no-verify: the index only); --tensor NAME prints that variable's values",
        run_ckpt},
+      {"savedmodel", "DIR",
+       "a SavedModel (like saved_model_cli show --all): its signatures (inputs and outputs: names, dtypes,\n"
+       "      shapes), the model's layers and parameter counts, its compile state and its variables",
+       run_savedmodel},
   };
   return kCommands;
 }
@@ -435,6 +441,84 @@ int run_ckpt(const Args &args) {
   try {
     const kiln::train::CheckpointReader reader = kiln::train::load_checkpoint(path);
     return have_tensor ? print_tensor(reader, tensor) : list_checkpoint(reader, verify);
+  } catch (const kiln::Error &e) {
+    print_error(e);
+    return kExitError;
+  }
+}
+
+// ---------------------------------------------------------------- savedmodel
+
+// TensorFlow's names for the dtypes (saved_model_cli prints DT_FLOAT ...).
+const char *tf_dtype_name(kiln::DType d) {
+  switch (d) {
+    case kiln::DType::float32:
+      return "DT_FLOAT";
+    case kiln::DType::bfloat16:
+      return "DT_BFLOAT16";
+    case kiln::DType::float64:
+      return "DT_DOUBLE";
+    case kiln::DType::int32:
+      return "DT_INT32";
+    case kiln::DType::int64:
+      return "DT_INT64";
+    case kiln::DType::uint8:
+      return "DT_UINT8";
+    case kiln::DType::boolean:
+      return "DT_BOOL";
+  }
+  return "DT_INVALID";
+}
+
+// "(-1, 784)", as saved_model_cli prints a shape.
+std::string tuple_string(const kiln::Dims &shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+void print_specs(const char *side, const std::vector<kiln::saved_model::TensorSpec> &specs) {
+  std::printf("  The given SavedModel SignatureDef contains the following %s(s):\n", side);
+  for (const auto &t : specs)
+    std::printf("    %ss['%s'] tensor_info:\n        dtype: %s\n        shape: %s\n", side, t.name.c_str(),
+                tf_dtype_name(t.dtype), tuple_string(t.shape).c_str());
+}
+
+int run_savedmodel(const Args &args) {
+  std::string dir;
+  for (const std::string &a : args) {
+    if (a.size() > 1 && a[0] == '-') return usage_error("savedmodel: unknown option '" + a + "'");
+    if (!dir.empty())
+      return usage_error("savedmodel: one directory at a time; got '" + dir + "' and '" + a + "'");
+    dir = a;
+  }
+  if (dir.empty()) return usage_error("savedmodel: which SavedModel? give its directory");
+  try {
+    // Loading checks everything: the manifest against its fingerprint, every variable's CRC.
+    const kiln::saved_model::SavedModel sm = kiln::saved_model::load(dir);
+    const kiln::Model model = sm.model();
+    std::printf("SavedModel %s (written by kiln %s)\n\n", dir.c_str(), sm.kiln_version().c_str());
+    std::printf("MetaGraphDef with tag-set: 'serve' contains the following SignatureDefs:\n");
+    for (const std::string &key : sm.signature_keys()) {
+      const kiln::saved_model::Signature sig = sm.signature(key);
+      std::printf("\nsignature_def['%s']:\n", key.c_str());
+      print_specs("input", sig.inputs());
+      print_specs("output", sig.outputs());
+      std::printf("  Method name is: tensorflow/serving/predict\n");
+    }
+    std::printf("\n%s", model.summary().c_str());
+    if (model.is_compiled())
+      std::printf("Compiled: optimizer %s, %lld iteration(s)\n", model.optimizer().class_name().c_str(),
+                  static_cast<long long>(model.optimizer().iterations()));
+    else
+      std::printf("Not compiled\n");
+    const std::string prefix = dir + "/variables/variables";
+    const kiln::train::CheckpointReader reader = kiln::train::load_checkpoint(prefix);
+    uint64_t bytes = 0;
+    for (const kiln::train::CheckpointVariable &v : reader.variables()) bytes += v.byte_size;
+    std::printf("Variables: %zu entries, %s (%s)\n", reader.num_variables(), human_bytes(bytes).c_str(),
+                prefix.c_str());
+    return kExitOk;
   } catch (const kiln::Error &e) {
     print_error(e);
     return kExitError;

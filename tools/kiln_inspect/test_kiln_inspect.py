@@ -1,9 +1,11 @@
-"""The kiln-inspect command on TensorFlow's checkpoints: listing, totals, --tensor values, and a
-non-zero exit with a clear message for missing, corrupt and truncated files and for bad usage.
+"""The kiln-inspect command on TensorFlow's checkpoints (listing, totals, --tensor values) and on
+kiln's SavedModels (signatures, layers, parameters), and a non-zero exit with a clear message for
+missing, corrupt and truncated files and for bad usage.
 
     python3 test_kiln_inspect.py path/to/kiln-inspect path/to/shared/fixtures
 
-Exits 77 (CTest's skip) when the fixtures are absent."""
+The checkpoint tests skip when the fixtures are absent, the SavedModel ones when the kiln Python
+binding does not import (it writes their SavedModel); exits 77 (CTest's skip) when both are."""
 import os
 import shutil
 import subprocess
@@ -30,8 +32,22 @@ def bert():
     return os.path.join(FIXTURES, "tf1_bert_tiny", "bert_model.ckpt")
 
 
+def have_fixtures():
+    return os.path.exists(tf2() + ".index") and os.path.exists(bert() + ".index")
+
+
+def kiln_module():
+    try:
+        import kiln  # noqa: PLC0415
+        return kiln
+    except Exception:  # noqa: BLE001 - no binding, no library: those tests skip
+        return None
+
+
 class KilnInspectTest(unittest.TestCase):
     def setUp(self):
+        if not have_fixtures():
+            self.skipTest("the TensorFlow checkpoint fixtures are not in " + FIXTURES)
         self.tmp = tempfile.mkdtemp(prefix="kiln_inspect_")
 
     def tearDown(self):
@@ -140,9 +156,9 @@ class KilnInspectTest(unittest.TestCase):
         code, out, err = run("--help")
         self.assertEqual(code, 0)
         self.assertIn("ckpt PREFIX|DIR", out)
-        code, out, err = run("savedmodel", "x")
+        code, out, err = run("events", "x")
         self.assertEqual(code, 2)
-        self.assertIn("unknown command 'savedmodel'; the commands are: ckpt", err)
+        self.assertIn("unknown command 'events'; the commands are: ckpt, savedmodel", err)
         code, out, err = run("ckpt")
         self.assertEqual(code, 2)
         code, out, err = run("ckpt", tf2(), "--bogus")
@@ -155,9 +171,55 @@ class KilnInspectTest(unittest.TestCase):
         self.assertIn("kiln", out)
 
 
+class SavedModelInspectTest(unittest.TestCase):
+    def setUp(self):
+        self.kiln = kiln_module()
+        if self.kiln is None:
+            self.skipTest("the kiln Python binding does not import (PYTHONPATH, KILN_LIBRARY)")
+        self.tmp = tempfile.mkdtemp(prefix="kiln_inspect_sm_")
+        kiln = self.kiln
+        self.model = kiln.Sequential([kiln.layers.Dense(16, activation="relu"), kiln.layers.Dense(3)])
+        self.model.build((None, 4))
+        self.model.compile(optimizer="adam", loss="mse")
+        self.export = os.path.join(self.tmp, "export")
+        self.model.save(self.export)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_signatures_layers_and_parameters(self):
+        code, out, err = run("savedmodel", self.export)
+        self.assertEqual(code, 0, err)
+        first, last = self.model.layers[0].name, self.model.layers[1].name
+        self.assertIn("signature_def['serving_default']:", out)
+        self.assertIn("inputs['%s_input'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1, 4)" % first, out)
+        self.assertIn("outputs['%s'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1, 3)" % last, out)
+        self.assertIn("Total params: 131", out)  # 4*16+16 + 16*3+3
+        self.assertIn("Compiled: optimizer Adam, 0 iteration(s)", out)
+        self.assertIn("Variables:", out)
+
+    def test_damaged_and_missing(self):
+        with open(os.path.join(self.export, "saved_model.pb"), "r+b") as f:
+            data = bytearray(f.read())
+            data[len(data) // 3] ^= 0x11
+            f.seek(0)
+            f.write(data)
+        code, out, err = run("savedmodel", self.export)
+        self.assertEqual(code, 1)
+        self.assertIn("data loss", err)
+        self.assertIn("saved_model.pb", err)
+        code, out, err = run("savedmodel", os.path.join(self.tmp, "nowhere"))
+        self.assertEqual(code, 1)
+        self.assertIn("not found", err)
+        code, out, err = run("savedmodel")
+        self.assertEqual(code, 2)
+        code, out, err = run("savedmodel", self.export, "--bogus")
+        self.assertEqual(code, 2)
+
+
 if __name__ == "__main__":
     TOOL, FIXTURES = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    if not os.path.exists(tf2() + ".index") or not os.path.exists(bert() + ".index"):
-        print("SKIP: the TensorFlow checkpoint fixtures are not in " + FIXTURES)
+    if not have_fixtures() and kiln_module() is None:
+        print("SKIP: neither the TensorFlow checkpoint fixtures (%s) nor the kiln Python binding" % FIXTURES)
         sys.exit(77)
     unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -191,3 +191,10 @@ keras.datasets = _NS(fashion_mnist=_NS(load_data=_fashion_mnist_load_data))
 
 # tf.train's checkpoint reading: kiln.train.load_checkpoint, list_variables, CheckpointReader.
 from . import train  # noqa: E402
+# tf.random.get_global_generator(): the global random state, which a Checkpoint can carry.
+random.get_global_generator, random.GlobalGenerator = train.get_global_generator, train.GlobalGenerator
+
+# tf.saved_model.save / load, model.save, keras.models.load_model (kiln.models).
+from . import saved_model, models  # noqa: E402
+keras.models = models
+saving.load_model = saved_model.load_model  # keras.saving.load_model

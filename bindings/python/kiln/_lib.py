@@ -588,6 +588,7 @@ _SIGS.update({
     "kiln_checkpoint_track_optimizer": (_ST, [_H, _cp, _H]),
     "kiln_checkpoint_track_variable": (_ST, [_H, _cp, _H]),
     "kiln_checkpoint_track_checkpoint": (_ST, [_H, _cp, _H]),
+    "kiln_checkpoint_track_global_rng": (_ST, [_H, _cp]),
     "kiln_checkpoint_save": (_ST, [_HP, _H, _cp]),
     "kiln_checkpoint_write": (_ST, [_HP, _H, _cp]),
     "kiln_checkpoint_restore": (_ST, [_HP, _H, _cp]),
@@ -624,6 +625,26 @@ _SIGS.update({
     "kiln_init_from_checkpoint": (_ST, [_HP, _H, _HP, ctypes.c_size_t, ctypes.c_char_p,
                                         ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p), _HP,
                                         ctypes.c_size_t, ctypes.POINTER(InitFromCheckpointOptions)]),
+})
+
+# The SavedModel (kiln/saved_model.h).
+_SPEC_ARGS = [_ccp, ctypes.POINTER(ctypes.c_int), c_int64_p, _z, _z_p, _H, _z]
+_SIGS.update({
+    "kiln_saved_model_save": (_ST, [_L, _cp, _C]),
+    "kiln_saved_model_load": (_ST, [_HP, _cp, _C]),
+    "kiln_saved_model_load_model": (_ST, [_HP, _cp, _C]),
+    "kiln_saved_model_free": (None, [_H]),
+    "kiln_saved_model_get_model": (_ST, [_HP, _H]),
+    "kiln_saved_model_get_kiln_version": (_ST, [_ccp, _H]),
+    "kiln_saved_model_get_num_signatures": (_ST, [_z_p, _H]),
+    "kiln_saved_model_get_signature_key": (_ST, [_ccp, _H, _z]),
+    "kiln_saved_model_get_signature": (_ST, [_HP, _H, _cp]),
+    "kiln_saved_model_signature_get_num_inputs": (_ST, [_z_p, _H]),
+    "kiln_saved_model_signature_get_num_outputs": (_ST, [_z_p, _H]),
+    "kiln_saved_model_signature_get_input": (_ST, _SPEC_ARGS),
+    "kiln_saved_model_signature_get_output": (_ST, _SPEC_ARGS),
+    "kiln_saved_model_signature_run": (_ST, [_HP, _H, _HP, _z]),
+    "kiln_saved_model_signature_run_named": (_ST, [_HP, _H, _ccp, _HP, _z]),
 })
 
 for _name, (_res, _args) in _SIGS.items():

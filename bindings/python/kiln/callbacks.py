@@ -388,10 +388,10 @@ class ModelCheckpoint(_Attributes, Callback):
     With save_best_only, saves only when `monitor` improves on `best` (initial_value_threshold, or
     +-inf); verbose=1 prints Keras's "Epoch 1: val_loss improved from inf to ..." lines.
 
-    What is written is a TensorFlow-format checkpoint of the model and its optimizer, as
-    model.save_weights(path) writes (path.index, path.data-00000-of-00001 and the `checkpoint` file).
-    save_weights_only=False writes the same for now: kiln cannot write the SavedModel that Keras's
-    model.save would yet. After fit: best, epochs_since_last_save, last_saved_filepath."""
+    What is written is model.save(path)'s SavedModel directory, or with save_weights_only=True a
+    TensorFlow-format checkpoint of the model and its optimizer, as model.save_weights(path) writes
+    (path.index, path.data-00000-of-00001 and the `checkpoint` file). After fit: best,
+    epochs_since_last_save, last_saved_filepath."""
 
     _CLASS = "ModelCheckpoint"
     _ARGS = (("filepath", None), ("monitor", "val_loss"), ("verbose", 0), ("save_best_only", False),

@@ -6,7 +6,8 @@ writing and restoring objects.
     reader.get_tensor("global_step")                        # 20 (NumPy, as TensorFlow gives it)
     kiln.train.list_variables("ckpt_dir")                   # [(name, shape), ...] sorted by name
 
-    ckpt = kiln.train.Checkpoint(model=model, optimizer=model.optimizer)
+    ckpt = kiln.train.Checkpoint(model=model, optimizer=model.optimizer,
+                                 rng=kiln.random.get_global_generator())   # Dropout masks, shuffles too
     manager = kiln.train.CheckpointManager(ckpt, "ckpt_dir", max_to_keep=3)
     ckpt.restore(manager.latest_checkpoint)                 # None: a fresh start
     ...train...
@@ -260,21 +261,64 @@ def _track(checkpoint_h, name, obj):
         check(L.kiln_checkpoint_track_variable(checkpoint_h, key, obj._h))
     elif isinstance(obj, Checkpoint):
         check(L.kiln_checkpoint_track_checkpoint(checkpoint_h, key, obj._h))
+    elif isinstance(obj, GlobalGenerator):
+        check(L.kiln_checkpoint_track_global_rng(checkpoint_h, key))
     else:
         raise InvalidArgumentError("Checkpoint: '%s' is %r; expected a trackable object (a kiln layer or model, "
-                                   "optimizer, Variable or Checkpoint)" % (name, obj))
+                                   "optimizer, Variable, Checkpoint or kiln.random.get_global_generator())"
+                                   % (name, obj))
 
 
 def _is_trackable(obj):
     from . import layers as _layers, optimizers as _optimizers  # noqa: PLC0415
     from .autodiff import Variable  # noqa: PLC0415
-    return isinstance(obj, (_layers.Layer, _optimizers.Optimizer, Variable, Checkpoint))
+    return isinstance(obj, (_layers.Layer, _optimizers.Optimizer, Variable, Checkpoint, GlobalGenerator))
+
+
+class GlobalGenerator:
+    """The global random state, as tf.random.get_global_generator() gives it: the global seed
+    (kiln.random.set_seed), the draws made of the global op-seed sequence (random ops, Dropout and
+    shuffles without a seed) and the calls made with each op seed. Tracked in a Checkpoint, it is
+    saved as one int64 variable (`rng/_state-<k>/.ATTRIBUTES/VARIABLE_VALUE`), and a restore
+    replaces the whole state, so what is drawn after the restore is what was drawn after the save,
+    also in a fresh process; with the model and optimizer beside it, training resumes bit for bit:
+
+        ckpt = kiln.train.Checkpoint(model=model, optimizer=model.optimizer,
+                                     rng=kiln.random.get_global_generator())
+
+    There is one state per library; every GlobalGenerator names it. Model and optimizer
+    checkpoints (save_weights) leave it out, as Keras's keys do; BackupAndRestore keeps it."""
+
+    def uniform(self, shape, minval=0.0, maxval=1.0):
+        """Generator.uniform: the next uniform values of the global sequence."""
+        from .ops import random_uniform  # noqa: PLC0415
+        return random_uniform(shape, minval, maxval)
+
+    def normal(self, shape, mean=0.0, stddev=1.0):
+        """Generator.normal: the next normal values of the global sequence."""
+        from .ops import random_normal  # noqa: PLC0415
+        return random_normal(shape, mean, stddev)
+
+    def __eq__(self, other):
+        return isinstance(other, GlobalGenerator)
+
+    def __hash__(self):
+        return hash(GlobalGenerator)
+
+    def __repr__(self):
+        return "<kiln.random.GlobalGenerator>"
+
+
+def get_global_generator():
+    """tf.random.get_global_generator(): the global random state, to track in a Checkpoint."""
+    return GlobalGenerator()
 
 
 class Checkpoint:
     """tf.train.Checkpoint(**kwargs): the objects given (models, optimizers, Variables, other
-    Checkpoints) saved and restored together as TF2's object graph. Assigning a trackable
-    attribute later (ckpt.step = kiln.Variable(0)) tracks it too, as in TensorFlow.
+    Checkpoints, kiln.random.get_global_generator()) saved and restored together as TF2's object
+    graph. Assigning a trackable attribute later (ckpt.step = kiln.Variable(0)) tracks it too, as
+    in TensorFlow.
 
         ckpt = kiln.train.Checkpoint(model=model, optimizer=model.optimizer)
         path = ckpt.save("ckpt_dir/ckpt")        # "ckpt_dir/ckpt-1", recorded in ckpt_dir/checkpoint

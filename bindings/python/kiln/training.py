@@ -629,7 +629,8 @@ class Trainer:
     def load_weights(self, filepath, skip_mismatch=False, by_name=False, options=None):
         """keras.Model.load_weights of a TF-format checkpoint (a prefix, or a directory's latest
         checkpoint): the weights, and a compiled model's optimizer state (its slots when it makes
-        them). The model must be built. Returns the CheckpointLoadStatus."""
+        them). An unbuilt model takes the values when it builds (Keras's deferred restoration).
+        Returns the CheckpointLoadStatus."""
         from .train import CheckpointLoadStatus, _path_bytes  # noqa: PLC0415
         if skip_mismatch or by_name:
             raise UnimplementedError("load_weights: skip_mismatch and by_name apply to HDF5 files, which kiln does "
@@ -637,6 +638,25 @@ class Trainer:
         if options is not None:
             raise UnimplementedError("load_weights: options (tf.train.CheckpointOptions) are not supported")
         return CheckpointLoadStatus(_new(L.kiln_model_load_weights, self._handle(), _path_bytes(filepath)))
+
+    def save(self, filepath, overwrite=True, save_format=None, signatures=None, options=None, **kwargs):
+        """keras.Model.save(filepath): the SavedModel directory (kiln.saved_model.save), which
+        kiln.models.load_model brings back without this model's source. ".keras" and HDF5 files are
+        not supported. include_optimizer=True is the only choice (the optimizer state is saved)."""
+        import os  # noqa: PLC0415
+        from . import saved_model  # noqa: PLC0415
+        if not kwargs.pop("include_optimizer", True):
+            raise UnimplementedError("save: include_optimizer=False is not supported; the optimizer state is saved")
+        kwargs.pop("save_traces", None)  # kiln saves configs, never traces
+        if kwargs:
+            raise InvalidArgumentError("save: unexpected arguments %s" % sorted(kwargs))
+        path = os.fspath(filepath)
+        if save_format not in (None, "tf") or path.endswith((".h5", ".hdf5", ".keras")):
+            raise UnimplementedError("save('%s', save_format=%r): kiln writes SavedModel directories only; give a "
+                                     "directory path (save_format='tf')" % (path, save_format))
+        if not overwrite and os.path.exists(path):
+            raise FailedPreconditionError("save: '%s' exists and overwrite is False" % path, 4)
+        saved_model.save(self, path, signatures=signatures, options=options)
 
     # ---- the overridable steps and their helpers
     def train_step(self, data):

@@ -1,0 +1,126 @@
+// The SavedModel through kiln.hpp: kiln::saved_model::save / load, model.save,
+// kiln::models::load_model, signatures by position and by name, 8-thread serving, a custom C++
+// class through the registry, and errors as kiln::Error.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "kiln/kiln.hpp"
+
+namespace {
+
+class HppSavedModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kiln_hpp_saved_model_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  std::string dir;
+};
+
+kiln::Sequential mlp() {
+  kiln::Sequential m({kiln::layers::Dense(8, "relu"), kiln::layers::Dense(3, "softmax")});
+  m.build_for({-1, 4});
+  return m;
+}
+
+kiln::Tensor features(int64_t rows) {
+  std::vector<float> v;
+  for (int64_t i = 0; i < rows * 4; ++i) v.push_back(static_cast<float>((i * 37) % 129 - 64) / 64.0f);
+  return kiln::Tensor::from_vector(v, {rows, 4});
+}
+
+bool same(const kiln::Tensor &a, const kiln::Tensor &b) {
+  const std::vector<float> x = a.to_vector<float>(), y = b.to_vector<float>();
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+}
+
+TEST_F(HppSavedModel, SaveLoadServeAndTrainOn) {
+  kiln::Sequential m = mlp();
+  m.compile(kiln::optimizers::Adam(0.01), "sparse_categorical_crossentropy", {"accuracy"});
+  const kiln::Tensor x = features(16);
+  const kiln::Tensor y = kiln::Tensor::from_vector(std::vector<int64_t>(16, 1), {16});
+  for (int i = 0; i < 3; ++i) m.train_on_batch(x, y);
+  m.save(dir + "/export");
+
+  const kiln::saved_model::SavedModel loaded = kiln::saved_model::load(dir + "/export");
+  EXPECT_EQ(loaded.kiln_version(), kiln::version());
+  EXPECT_EQ(loaded.signature_keys(), std::vector<std::string>{"serving_default"});
+  const kiln::saved_model::Signature serve = loaded.signatures().at("serving_default");
+  ASSERT_EQ(serve.inputs().size(), 1u);
+  EXPECT_EQ(serve.inputs()[0].name, m.layers()[0].name() + "_input");
+  EXPECT_EQ(serve.inputs()[0].shape, (kiln::Dims{-1, 4}));
+  EXPECT_EQ(serve.outputs()[0].shape, (kiln::Dims{-1, 3}));
+  EXPECT_TRUE(same(serve(x), m.predict_on_batch(x)));
+  const std::map<std::string, kiln::Tensor> named = serve({{serve.inputs()[0].name, x}});
+  EXPECT_TRUE(same(named.at(serve.outputs()[0].name), m.predict_on_batch(x)));
+
+  kiln::Model l = loaded.model();
+  ASSERT_TRUE(l.is_compiled());
+  EXPECT_EQ(m.train_on_batch(x, y), l.train_on_batch(x, y));
+  EXPECT_TRUE(same(m.predict_on_batch(x), l.predict_on_batch(x)));
+
+  const kiln::Model again = kiln::models::load_model(dir + "/export", false);
+  EXPECT_FALSE(again.is_compiled());
+}
+
+TEST_F(HppSavedModel, EightThreadsServe) {
+  kiln::saved_model::save(mlp(), dir + "/export");
+  const kiln::saved_model::Signature serve = kiln::saved_model::load(dir + "/export").signature();
+  // The signature keeps the SavedModel alive after `load`'s result is gone.
+  std::vector<kiln::Tensor> inputs, expected;
+  for (int t = 0; t < 8; ++t) {
+    inputs.push_back(features(1 + 3 * t));
+    expected.push_back(serve(inputs.back()));
+  }
+  std::vector<int> bad(8, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < 10; ++r)
+        if (!same(serve(inputs[static_cast<size_t>(t)]), expected[static_cast<size_t>(t)]))
+          ++bad[static_cast<size_t>(t)];
+    });
+  for (std::thread &th : threads) th.join();
+  EXPECT_EQ(bad, std::vector<int>(8, 0));
+}
+
+TEST_F(HppSavedModel, OptionsAndErrors) {
+  kiln::Sequential m = mlp();
+  kiln::saved_model::SaveOptions o;
+  o.inputs = {{"features", kiln::DType::float32, {}}};
+  o.output_names = {"probabilities"};
+  kiln::saved_model::save(m, dir + "/named", o);
+  const kiln::saved_model::Signature s = kiln::saved_model::load(dir + "/named").signature();
+  EXPECT_EQ(s.inputs()[0].name, "features");
+  EXPECT_EQ(s.outputs()[0].name, "probabilities");
+
+  try {
+    s(kiln::reshape(features(2), {4, 2}));
+    FAIL() << "expected an error";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("has shape (4, 2); expected (None, 4)"), std::string::npos)
+        << e.what();
+  }
+  try {
+    kiln::saved_model::load(dir + "/nowhere");
+    FAIL() << "expected an error";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_NOT_FOUND);
+  }
+  try {
+    kiln::Sequential unbuilt({kiln::layers::Dense(2)});
+    unbuilt.save(dir + "/unbuilt");
+    FAIL() << "expected an error";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_FAILED_PRECONDITION);
+  }
+}
+
+}  // namespace

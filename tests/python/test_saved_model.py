@@ -1,0 +1,169 @@
+"""kiln.saved_model and model.save / kiln.models.load_model: round trips (bit for bit, compiled,
+training on), signatures by name and position, custom Python classes through the registry,
+8-thread serving, and errors for damaged or foreign directories."""
+import os
+import shutil
+import tempfile
+import threading
+import unittest
+
+import kiln
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    np = None
+
+
+def _mlp():
+    m = kiln.Sequential([kiln.layers.Dense(8, activation="relu"), kiln.layers.Dense(3, activation="softmax")])
+    m.build((None, 4))
+    return m
+
+
+def _data(n=16):
+    x = kiln.constant([[((i * 4 + j) * 37 % 129 - 64) / 64.0 for j in range(4)] for i in range(n)])
+    y = kiln.constant([(i * 7 + 1) % 3 for i in range(n)], dtype="int64")
+    return x, y
+
+
+def _same(a, b):
+    return bytes(kiln.convert_to_tensor(a).numpy().tobytes()) == bytes(kiln.convert_to_tensor(b).numpy().tobytes()) \
+        if np is not None else kiln.convert_to_tensor(a).tolist() == kiln.convert_to_tensor(b).tolist()
+
+
+@kiln.saving.register_keras_serializable(package="PyTest")
+class Scale(kiln.layers.Layer):
+    def __init__(self, factor=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def build(self, input_shape):
+        self.w = self.add_weight(name="w", shape=(), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.w
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+class SavedModelTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="kiln_saved_model_py_")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_round_trip_compiled_and_training_on(self):
+        m = _mlp()
+        m.compile(optimizer=kiln.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+        x, y = _data()
+        for _ in range(3):
+            m.train_on_batch(x, y)
+        path = os.path.join(self.dir, "export")
+        m.save(path)
+        self.assertEqual(sorted(os.listdir(path)), ["fingerprint.pb", "saved_model.pb", "variables"])
+        loaded = kiln.models.load_model(path)
+        self.assertIsInstance(loaded, kiln.Sequential)
+        saved_predictions = m.predict_on_batch(x)
+        self.assertTrue(_same(saved_predictions, loaded.predict_on_batch(x)))
+        a = m.train_on_batch(x, y, return_dict=True)
+        b = loaded.train_on_batch(x, y, return_dict=True)
+        self.assertEqual(a, b)
+        for va, vb in zip(m.variables, loaded.variables):
+            self.assertTrue(_same(va, vb))
+        self.assertEqual(int(loaded.optimizer.iterations), 4)
+        unc = kiln.models.load_model(path, compile=False)
+        self.assertTrue(_same(saved_predictions, unc.predict_on_batch(x)))
+
+    def test_signatures(self):
+        m = _mlp()
+        path = os.path.join(self.dir, "export")
+        kiln.saved_model.save(m, path)
+        loaded = kiln.saved_model.load(path)
+        self.assertEqual(list(loaded.signatures), ["serving_default"])
+        serve = loaded.signatures["serving_default"]
+        in_name = m.layers[0].name + "_input"
+        out_name = m.layers[1].name
+        self.assertEqual(serve.inputs, [kiln.saved_model.TensorSpec((None, 4), "float32", in_name)])
+        self.assertEqual(serve.outputs, [kiln.saved_model.TensorSpec((None, 3), "float32", out_name)])
+        x, _ = _data(5)
+        want = m(x)
+        self.assertTrue(_same(serve(**{in_name: x})[out_name], want))
+        self.assertTrue(_same(serve(x)[out_name], want))
+        self.assertTrue(_same(loaded(x), want))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "no input named 'pixels'"):
+            serve(pixels=x)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"has shape \(5, 3\); expected \(None, 4\)"):
+            serve(kiln.zeros((5, 3)))
+        # Named specs at save time.
+        kiln.saved_model.save(m, os.path.join(self.dir, "named"),
+                              signatures=[kiln.saved_model.TensorSpec((None, 4), "float32", "features")],
+                              output_names=["probabilities"])
+        named = kiln.saved_model.load(os.path.join(self.dir, "named")).signatures["serving_default"]
+        self.assertEqual(list(named(features=x)), ["probabilities"])
+
+    def test_eight_threads_serve_identical_results(self):
+        m = _mlp()
+        path = os.path.join(self.dir, "export")
+        m.save(path)
+        serve = kiln.saved_model.load(path).signatures["serving_default"]
+        inputs = [kiln.random.uniform((1 + 3 * t, 4), seed=t) for t in range(8)]
+        expected = [list(serve(x).values())[0] for x in inputs]
+        bad = []
+
+        def run(t):
+            for _ in range(10):
+                out = list(serve(inputs[t]).values())[0]
+                if not _same(out, expected[t]):
+                    bad.append(t)
+
+        threads = [threading.Thread(target=run, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.assertEqual(bad, [])
+
+    def test_custom_python_class(self):
+        m = kiln.Sequential([Scale(2.0), kiln.layers.Dense(2)])
+        m.build((None, 3))
+        m.layers[0].w.assign(4.0)
+        path = os.path.join(self.dir, "export")
+        m.save(path)
+        loaded = kiln.models.load_model(path)
+        self.assertIsInstance(loaded.layers[0], Scale)
+        self.assertEqual(loaded.layers[0].factor, 2.0)
+        x = kiln.constant([[1.0, 2.0, 3.0]])
+        self.assertTrue(_same(m(x), loaded(x)))
+
+    def test_errors(self):
+        with self.assertRaisesRegex(kiln.NotFoundError, "has no saved_model.pb"):
+            kiln.models.load_model(self.dir)
+        m = _mlp()
+        path = os.path.join(self.dir, "export")
+        m.save(path)
+        with open(os.path.join(path, "saved_model.pb"), "r+b") as f:
+            data = bytearray(f.read())
+            data[len(data) // 2] ^= 0x20
+            f.seek(0)
+            f.write(data)
+        with self.assertRaisesRegex(kiln.DataLossError, "changed or damaged"):
+            kiln.saved_model.load(path)
+        with self.assertRaises(kiln.UnimplementedError):
+            m.save(os.path.join(self.dir, "model.keras"))
+        other = os.path.join(self.dir, "other")
+        os.makedirs(other)
+        with open(os.path.join(other, "notes.txt"), "w") as f:
+            f.write("mine")
+        with self.assertRaisesRegex(kiln.FailedPreconditionError, "is not a SavedModel"):
+            m.save(other)
+        unbuilt = kiln.Sequential([kiln.layers.Dense(2)])
+        with self.assertRaisesRegex(kiln.FailedPreconditionError, "is not built"):
+            unbuilt.save(os.path.join(self.dir, "unbuilt"))
+
+
+if __name__ == "__main__":
+    unittest.main()
