@@ -7,6 +7,7 @@ int main(void) {
   int64_t dims[1] = {3};
   float xs[3] = {1, 2, 3};
   const float *g;
+  int ok;
   kiln_tensor *x = NULL, *y = NULL, *loss = NULL, *grad = NULL;
   kiln_tape *tape = NULL;
   kiln_status *st = kiln_tensor_create(&x, KILN_DTYPE_FLOAT32, dims, 1, xs, sizeof xs);
@@ -23,10 +24,11 @@ int main(void) {
   }
   g = (const float *)kiln_tensor_get_data(grad);
   printf("kiln %s: d/dx sum(x*x) at [1, 2, 3] = [%g, %g, %g]\n", kiln_version(), g[0], g[1], g[2]);
+  ok = g[0] == 2 && g[1] == 4 && g[2] == 6; /* read before grad is freed */
   kiln_tensor_free(grad);
   kiln_tensor_free(loss);
   kiln_tensor_free(y);
   kiln_tensor_free(x);
   kiln_tape_free(tape);
-  return (g[0] == 2 && g[1] == 4 && g[2] == 6) ? 0 : 1;
+  return ok ? 0 : 1;
 }

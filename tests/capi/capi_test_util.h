@@ -165,6 +165,27 @@ static inline int expect_ok(kiln_status *st, const char *call, const char *file,
   return 1;
 }
 
+/* Steps from .. from+steps-1 of train_on_batch on a fixed 6-row batch of 5 features and 3 classes
+ * (the step-th batch is the same for every model). */
+static inline void train_small_batches(kiln_layer *m, int from, int steps) {
+  int s, i;
+  for (s = from; s < from + steps; ++s) {
+    float x[30];
+    int64_t y[6], xd[2] = {6, 5}, yd[1] = {6};
+    kiln_tensor_list *xs = NULL, *ys = NULL;
+    for (i = 0; i < 30; ++i) x[i] = (float)((i * 7 + s * 13) % 17) / 17.0f - 0.5f;
+    for (i = 0; i < 6; ++i) y[i] = (i * 7 + s) % 3;
+    EXPECT_OK(kiln_tensor_list_create(&xs));
+    EXPECT_OK(kiln_tensor_list_create(&ys));
+    EXPECT_OK(kiln_tensor_list_append(xs, f32(2, xd, x)));
+    EXPECT_OK(kiln_tensor_list_append(ys, make(I64, 1, yd, y)));
+    EXPECT_OK(kiln_model_train_on_batch(NULL, m, xs, ys, NULL, NULL, 0));
+    kiln_tensor_list_free(xs);
+    kiln_tensor_list_free(ys);
+    release_kept();
+  }
+}
+
 /* A Dense(units, activation) layer (NULL after a failure, which is counted). */
 static inline kiln_layer *dense_layer(int64_t units, const char *activation) {
   kiln_config *c = NULL;

@@ -107,26 +107,6 @@ static void compile_model(kiln_layer *m, kiln_optimizer *opt) {
   EXPECT_OK(kiln_model_compile(m, &co));
 }
 
-/* The step-th training batch: 6 rows of 5 features and labels, the same for every model. */
-static void train_steps(kiln_layer *m, int from, int steps) {
-  int s, i;
-  for (s = from; s < from + steps; ++s) {
-    float x[30];
-    int64_t y[6], xd[2] = {6, 5}, yd[1] = {6};
-    kiln_tensor_list *xs = NULL, *ys = NULL;
-    for (i = 0; i < 30; ++i) x[i] = (float)((i * 7 + s * 13) % 17) / 17.0f - 0.5f;
-    for (i = 0; i < 6; ++i) y[i] = (i * 7 + s) % 3;
-    EXPECT_OK(kiln_tensor_list_create(&xs));
-    EXPECT_OK(kiln_tensor_list_create(&ys));
-    EXPECT_OK(kiln_tensor_list_append(xs, f32(2, xd, x)));
-    EXPECT_OK(kiln_tensor_list_append(ys, make(I64, 1, yd, y)));
-    EXPECT_OK(kiln_model_train_on_batch(NULL, m, xs, ys, NULL, NULL, 0));
-    kiln_tensor_list_free(xs);
-    kiln_tensor_list_free(ys);
-    release_kept();
-  }
-}
-
 /* The values of a layer's (or an optimizer's) variables, as tensors; *n gets the count. */
 #define MAX_VARS 32
 static size_t read_variables(kiln_tensor **out, kiln_variable **vars, size_t n) {
@@ -239,7 +219,7 @@ static void test_resume_is_bit_identical(void) {
   compile_model(a, oa);
   compile_model(b, ob);
   compile_model(c, oc);
-  train_steps(a, 0, 3);
+  train_small_batches(a, 0, 3);
   ca = model_checkpoint(a, oa);
   path_in(dir, sizeof dir, "resume");
   snprintf(want, sizeof want, "%s/ckpt", dir);
@@ -257,11 +237,11 @@ static void test_resume_is_bit_identical(void) {
   EXPECT_OK(kiln_checkpoint_load_status_assert_existing_objects_matched(st));
   /* Adam's moments wait for b's slots, made by its first step. */
   EXPECT_ERROR(kiln_checkpoint_load_status_assert_consumed(st), PRECONDITION, "not made yet", "optimizer/");
-  train_steps(b, 3, 2);
+  train_small_batches(b, 3, 2);
   EXPECT_OK(kiln_checkpoint_load_status_assert_consumed(st));
   kiln_checkpoint_load_status_free(st);
 
-  train_steps(c, 0, 5);
+  train_small_batches(c, 0, 5);
   nb = model_values(vb, b);
   nc = model_values(vc, c);
   expect_same_values(vb, nb, vc, nc, "weight");
@@ -483,14 +463,14 @@ static void test_save_and_load_weights(void) {
 
   compile_model(a, oa);
   compile_model(b, ob);
-  train_steps(a, 0, 2);
+  train_small_batches(a, 0, 2);
   path_in(prefix, sizeof prefix, "weights/w");
   EXPECT_OK(kiln_model_save_weights(a, prefix));
   EXPECT_OK(kiln_model_load_weights(&st, b, prefix));
   EXPECT_OK(kiln_checkpoint_load_status_assert_nontrivial_match(st));
   CHECK(iterations_of(ob) == 2);
-  train_steps(b, 2, 1);
-  train_steps(a, 2, 1);
+  train_small_batches(b, 2, 1);
+  train_small_batches(a, 2, 1);
   EXPECT_OK(kiln_checkpoint_load_status_assert_consumed(st));
   kiln_checkpoint_load_status_free(st);
   st = NULL;

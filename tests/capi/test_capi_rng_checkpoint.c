@@ -72,26 +72,6 @@ static kiln_layer *dropout_model(kiln_optimizer **out_opt) {
   return m;
 }
 
-/* The step-th training batch: 6 rows of 5 features and labels, the same for every model. */
-static void train_steps(kiln_layer *m, int from, int steps) {
-  int s, i;
-  for (s = from; s < from + steps; ++s) {
-    float x[30];
-    int64_t y[6], xd[2] = {6, 5}, yd[1] = {6};
-    kiln_tensor_list *xs = NULL, *ys = NULL;
-    for (i = 0; i < 30; ++i) x[i] = (float)((i * 7 + s * 13) % 17) / 17.0f - 0.5f;
-    for (i = 0; i < 6; ++i) y[i] = (i * 7 + s) % 3;
-    EXPECT_OK(kiln_tensor_list_create(&xs));
-    EXPECT_OK(kiln_tensor_list_create(&ys));
-    EXPECT_OK(kiln_tensor_list_append(xs, f32(2, xd, x)));
-    EXPECT_OK(kiln_tensor_list_append(ys, make(I64, 1, yd, y)));
-    EXPECT_OK(kiln_model_train_on_batch(NULL, m, xs, ys, NULL, NULL, 0));
-    kiln_tensor_list_free(xs);
-    kiln_tensor_list_free(ys);
-    release_kept();
-  }
-}
-
 #define MAX_VARS 32
 /* The values of a model's and its optimizer's variables (freed by same_values). */
 static size_t all_values(kiln_tensor **out, const kiln_layer *m, const kiln_optimizer *o) {
@@ -207,7 +187,7 @@ static void test_dropout_training_resumes(void) {
 
   kiln_set_seed(3);
   a = dropout_model(&oa);
-  train_steps(a, 0, 3);
+  train_small_batches(a, 0, 3);
   EXPECT_OK(kiln_checkpoint_create(&ca));
   EXPECT_OK(kiln_checkpoint_track_layer(ca, "model", a));
   EXPECT_OK(kiln_checkpoint_track_global_rng(ca, "rng"));
@@ -215,7 +195,7 @@ static void test_dropout_training_resumes(void) {
   snprintf(prefix, sizeof prefix, "%s/ckpt", dir);
   EXPECT_OK(kiln_checkpoint_save(&path, ca, prefix));
   kiln_string_free(path);
-  train_steps(a, 3, 2);
+  train_small_batches(a, 3, 2);
   na = all_values(va, a, oa);
 
   kiln_set_seed(777);
@@ -225,7 +205,7 @@ static void test_dropout_training_resumes(void) {
   EXPECT_OK(kiln_checkpoint_track_global_rng(cb, "rng"));
   EXPECT_OK(kiln_checkpoint_restore(&st, cb, dir)); /* the directory's latest checkpoint */
   EXPECT_OK(kiln_checkpoint_load_status_assert_existing_objects_matched(st));
-  train_steps(b, 3, 2);
+  train_small_batches(b, 3, 2);
   EXPECT_OK(kiln_checkpoint_load_status_assert_consumed(st));
   kiln_checkpoint_load_status_free(st);
   nb = all_values(vb, b, ob);
@@ -240,7 +220,7 @@ static void test_dropout_training_resumes(void) {
   EXPECT_OK(kiln_checkpoint_restore(&st, cc, dir));
   EXPECT_OK(kiln_checkpoint_load_status_expect_partial(st));
   kiln_checkpoint_load_status_free(st);
-  train_steps(c, 3, 2);
+  train_small_batches(c, 3, 2);
   nc = all_values(vc, c, oc);
   CHECK(!same_values(vc, nc, va, na));
 

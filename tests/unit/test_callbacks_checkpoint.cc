@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 
+#include "bundle_test_util.h"
 #include "core/rng.h"
 #include "layers/layer.h"
 #include "test_util.h"
@@ -23,6 +24,8 @@
 
 namespace kiln::train {
 namespace {
+
+using testing::TempDir;
 
 using layers::LayerPtr;
 using testing::expect_error;
@@ -186,28 +189,6 @@ TEST(PythonFormat, PatternsWithNamedFields) {
 }
 
 // ---- the callbacks ----
-
-// A fresh directory removed at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    const char *base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/kiln_cbckpt_XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir &) = delete;
-  TempDir &operator=(const TempDir &) = delete;
-  std::string operator/(const std::string &name) const { return path_ + "/" + name; }
-  const std::string &path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 bool exists(const std::string &path) { return std::filesystem::exists(path); }
 

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "bundle_test_util.h"
 #include "core/rng.h"
 #include "core/threads.h"
 #include "io/bundle.h"
@@ -36,6 +37,8 @@ extern char **environ;
 namespace kiln::train {
 namespace {
 
+using testing::TempDir;
+
 using layers::LayerPtr;
 using testing::expect_error;
 using testing::serialized_layer;
@@ -44,27 +47,6 @@ constexpr const char *kChildDirEnv = "KILN_RNG_RESUME_DIR";
 constexpr const char *kChildThreadsEnv = "KILN_RNG_RESUME_THREADS";
 constexpr int64_t kSamples = 40, kFeatures = 5, kClasses = 3;
 constexpr int64_t kN = 2, kM = 2;  // epochs before and after the save
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kiln_rng_checkpoint_test_XXXXXX";
-    const char *d = ::mkdtemp(tmpl);
-    if (!d) throw std::runtime_error("mkdtemp failed");
-    path_ = d;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir &) = delete;
-  TempDir &operator=(const TempDir &) = delete;
-  std::string operator/(const std::string &name) const { return path_ + "/" + name; }
-  const std::string &path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Dense(8, relu), Dropout(0.3) (unseeded: the global sequence), Dropout(0.25, seed=11) (op seed
 // 11's call counter), Dense(3, softmax); built, compiled with Adam (slots, iterations).
