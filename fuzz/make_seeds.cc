@@ -3,21 +3,27 @@
 // way kiln's writer never writes (big-endian data, Snappy blocks, a sliced entry, two shards), and
 // the TensorFlow fixtures when they are present (they are never copied into the repository).
 //   kiln_fuzz_seeds <out_dir> [<fixtures_dir>]
-// makes <out_dir>/{bundle_reader,checkpoint_state,object_graph,saved_model}/.
+// makes <out_dir>/{bundle_reader,checkpoint_state,object_graph,saved_model,event_reader}/.
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "event.pb.h"
+#include "fuzz_events.h"
 #include "fuzz_model.h"
 #include "fuzz_table.h"
 #include "fuzz_util.h"
 #include "io/bundle.h"
 #include "io/checkpoint_state.h"
 #include "io/crc32c.h"
+#include "io/event_reader.h"
 #include "io/file_util.h"
+#include "io/record.h"
 #include "io/saved_model_format.h"
+#include "tb_plugins.pb.h"
 #include "tensor_bundle.pb.h"
 #include "train/checkpoint.h"
 
@@ -100,6 +106,128 @@ std::string crafted_records(std::string *data) {
   return records;
 }
 
+// ---- event files
+
+// Events of every kind the reader decodes, as TF2, PyTorch (legacy fields) and TF1 write them.
+std::vector<std::string> crafted_event_payloads() {
+  namespace tbp = kiln::tbproto;
+  namespace tfp = kiln::tfproto;
+  std::vector<tbp::Event> events;
+  tbp::Event version;
+  version.set_wall_time(1.7e9);
+  version.set_file_version("brain.Event:2");
+  version.mutable_source_metadata()->set_writer("tensorflow.core.util.events_writer");
+  events.push_back(version);
+  auto value = [&](int64_t step, const std::string &tag, const char *plugin) {
+    tbp::Event e;
+    e.set_wall_time(1.7e9 + static_cast<double>(step));
+    e.set_step(step);
+    tbp::Summary::Value *v = e.mutable_summary()->add_value();
+    v->set_tag(tag);
+    if (plugin) v->mutable_metadata()->mutable_plugin_data()->set_plugin_name(plugin);
+    events.push_back(e);
+    return events.back().mutable_summary()->mutable_value(0);
+  };
+  const float loss = 0.5f;
+  tbp::TensorProto *t = value(1, "loss", "scalars")->mutable_tensor();
+  t->set_dtype(tfp::DT_FLOAT);
+  t->mutable_tensor_shape();
+  t->set_tensor_content(std::string(reinterpret_cast<const char *>(&loss), 4));
+  t = value(2, "loss", nullptr)->mutable_tensor();  // metadata on the first event only
+  t->set_dtype(tfp::DT_DOUBLE);
+  t->add_double_val(0.25);
+  t = value(1, "half", "scalars")->mutable_tensor();
+  t->set_dtype(tfp::DT_HALF);
+  t->add_half_val(0x3c00);
+  t = value(1, "w", "histograms")->mutable_tensor();
+  t->set_dtype(tfp::DT_DOUBLE);
+  t->mutable_tensor_shape()->add_dim()->set_size(2);
+  t->mutable_tensor_shape()->add_dim()->set_size(3);
+  const double rows[6] = {-1, 0, 2, 0, 1, 3};
+  t->set_tensor_content(std::string(reinterpret_cast<const char *>(rows), sizeof rows));
+  t = value(1, "img", "images")->mutable_tensor();
+  t->set_dtype(tfp::DT_STRING);
+  t->mutable_tensor_shape()->add_dim()->set_size(3);
+  for (const char *s : {"2", "1", "\x89PNG\r\n\x1a\n..."}) t->add_string_val(s);
+  t = value(1, "note", "text")->mutable_tensor();
+  t->set_dtype(tfp::DT_STRING);
+  t->add_string_val("some *markdown*");
+  tbp::Summary::Value *hp = value(0, "_hparams_/session_start_info", "hparams");
+  tbp::HParamsPluginData data;
+  (*data.mutable_session_start_info()->mutable_hparams())["units"].set_number_value(200);
+  (*data.mutable_session_start_info()->mutable_hparams())["optimizer"].set_string_value("adam");
+  hp->mutable_metadata()->mutable_plugin_data()->set_content(data.SerializeAsString());
+  hp->mutable_tensor()->set_dtype(tfp::DT_FLOAT);
+  hp->mutable_tensor()->mutable_tensor_shape()->add_dim()->set_size(0);
+  value(3, "Loss", nullptr)->set_simple_value(0.125f);
+  tbp::HistogramProto *h = value(3, "fc.weight", nullptr)->mutable_histo();
+  h->set_min(-0.5);
+  h->set_max(0.5);
+  h->set_num(3);
+  for (double limit : {-1.0, 0.0, 1.0, 1.7976931348623157e308}) h->add_bucket_limit(limit);
+  for (double count : {0.0, 1.0, 2.0, 0.0}) h->add_bucket(count);
+  tbp::Summary::Image *image = value(3, "images", nullptr)->mutable_image();
+  image->set_width(2);
+  image->set_height(1);
+  image->set_encoded_image_string("\x89PNG\r\n\x1a\n...");
+  value(3, "clip", nullptr)->mutable_audio()->set_encoded_audio_string("RIFF");
+  tbp::Event graph;
+  graph.set_graph_def("graph");
+  events.push_back(graph);
+  tbp::Event trm;
+  trm.mutable_tagged_run_metadata()->set_tag("step1");
+  trm.mutable_tagged_run_metadata()->set_run_metadata("rm");
+  events.push_back(trm);
+  tbp::Event log;
+  log.set_step(4);
+  log.mutable_session_log()->set_status(tbp::SessionLog::START);
+  events.push_back(log);
+  std::vector<std::string> payloads;
+  for (const tbp::Event &e : events) payloads.push_back(e.SerializeAsString());
+  return payloads;
+}
+
+std::string framed(const std::vector<std::string> &payloads) {
+  std::string out(1, '\0');  // raw mode
+  for (const std::string &p : payloads) io::record::append(out, p);
+  return out;
+}
+
+// Each input up to this (libFuzzer works best on small inputs): a fixture gives its first records.
+constexpr size_t kMaxEventSeed = 32 * 1024;
+
+void put_event_seeds(const fs::path &dir, const std::string &fixtures) {
+  namespace fz = kiln::fuzz;
+  const std::vector<std::string> crafted = crafted_event_payloads();
+  put(dir, "kiln_crafted_raw", framed(crafted));
+  put(dir, "kiln_crafted_framed", fz::join_events_input(crafted));
+  put(dir, "kiln_crafted_cut", fz::join_events_input(crafted, fz::kEventsCut | (5 << 2)));
+  put(dir, "empty", "");
+  if (fixtures.empty()) return;
+  for (const std::string &root : {fixtures + "/tf2_events", fixtures + "/events_other_writers"}) {
+    if (!io::is_directory(root)) continue;
+    for (const auto &run : io::events::find_runs(root)) {
+      for (size_t i = 0; i < run.second.size(); ++i) {
+        io::events::RecordReader reader(run.second[i]);
+        std::vector<std::string> payloads;
+        std::string payload;
+        size_t total = 1;
+        while (reader.next(&payload)) {
+          if (payload.size() + 16 > kMaxEventSeed / 2) continue;  // a large image: left out
+          if (total + payload.size() + 16 > kMaxEventSeed) break;
+          total += payload.size() + 16;
+          payloads.push_back(payload);
+        }
+        std::string name = io::base_name(root) + "_" + run.first + "_" + std::to_string(i);
+        for (char &c : name)
+          if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '_';
+        put(dir, name + "_raw", framed(payloads));
+        put(dir, name + "_framed", fz::join_events_input(payloads));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -111,8 +239,9 @@ int main(int argc, char **argv) {
     const fs::path out = argv[1];
     const std::string fixtures = argc == 3 ? argv[2] : "";
     const fs::path bundles = out / "bundle_reader", states = out / "checkpoint_state",
-                   graphs = out / "object_graph", manifests = out / "saved_model";
-    for (const fs::path &d : {bundles, states, graphs, manifests}) fs::create_directories(d);
+                   graphs = out / "object_graph", manifests = out / "saved_model",
+                   events = out / "event_reader";
+    for (const fs::path &d : {bundles, states, graphs, manifests, events}) fs::create_directories(d);
     const std::string work = kiln::fuzz::scratch_dir();
 
     // ---- bundles written by kiln
@@ -214,7 +343,10 @@ int main(int argc, char **argv) {
         put(states, "tf2_keras", slurp(state));
       }
     }
-    for (const fs::path &d : {bundles, states, graphs, manifests}) {
+    // ---- event files (kiln-crafted, and the fixtures' first records)
+    put_event_seeds(events, fixtures);
+
+    for (const fs::path &d : {bundles, states, graphs, manifests, events}) {
       size_t n = 0;
       for (const auto &f : fs::directory_iterator(d)) n += f.is_regular_file() ? 1 : 0;
       std::printf("kiln_fuzz_seeds: %zu seeds in %s\n", n, d.string().c_str());

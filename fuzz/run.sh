@@ -29,7 +29,7 @@ fi
 mkdir -p "$OUT/artifacts"
 
 status=0
-for target in bundle_reader checkpoint_state object_graph saved_model; do
+for target in bundle_reader checkpoint_state object_graph saved_model event_reader; do
   dirs=("$OUT/corpus/$target" "$OUT/seeds/$target")
   mkdir -p "${dirs[0]}"
   [ -d "$ROOT/fuzz/corpus/$target" ] && dirs+=("$ROOT/fuzz/corpus/$target")

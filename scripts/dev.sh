@@ -18,8 +18,9 @@ PY=/usr/bin/python3
 # libsleef-dev, libhwy-dev: vector math and runtime-dispatched SIMD for kiln's elementwise loops.
 # nlohmann-json3-dev: the JSON value behind kiln_config (header-only, used inside the library only).
 # libleveldb-dev: LevelDB tables, the .index files of TensorFlow-format checkpoints (src/io/bundle.cc).
+# libpng-dev: the PNG images of TensorBoard image summaries (src/io/png.cc).
 BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
-  libsleef-dev libhwy-dev nlohmann-json3-dev libleveldb-dev)
+  libsleef-dev libhwy-dev nlohmann-json3-dev libleveldb-dev libpng-dev)
 # dataset-fashion-mnist: the example tests train the demo briefly on it (they skip without it).
 TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils dataset-fashion-mnist)
 BENCH_PKGS=(libbenchmark-dev python3 dataset-fashion-mnist python3-torch)
@@ -168,7 +169,7 @@ cmd_test() {
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     ctest --output-on-failure --no-tests=error -j"$JOBS" -L stress)
   local fuzz_seconds="${KILN_FUZZ_SECONDS:-20}"
-  log "libFuzzer + ASan/UBSan (clang-14): the checkpoint readers, ${fuzz_seconds} s per target"
+  log "libFuzzer + ASan/UBSan (clang-14): the checkpoint and event-file readers, ${fuzz_seconds} s per target"
   # Only the fuzz targets and what they link (src/core, src/io, train/checkpoint.cc) are built.
   configure build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DKILN_BUILD_FUZZERS=ON \
     -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_TOOLS=OFF -DKILN_BUILD_BENCHMARKS=OFF -DKILN_BUILD_EXAMPLES=OFF

@@ -1,8 +1,10 @@
 /* The Fashion-MNIST demo in C: a small conv net trained with Keras's fit (kiln_model_fit), a
- * validation split and the progress bar, evaluated on the 10,000 test images, then a few
- * predictions with their class names.
+ * validation split, the progress bar and a TensorBoard callback (by class name, with Keras's
+ * arguments), evaluated on the 10,000 test images, then a few predictions with their class names.
  *
- *   fashion_mnist_c [--epochs N] [--train-samples N] [--test-samples N] [--data-dir DIR]
+ *   fashion_mnist_c [--epochs N] [--train-samples N] [--test-samples N] [--data-dir DIR] [--log-dir DIR]
+ *
+ * TensorBoard's logs go to --log-dir, by default logs/fashion_mnist/<date-time>.
  *
  * Without Debian's dataset-fashion-mnist it says so and exits 77 (ctest's "skipped"). */
 #include "fashion_mnist_common.h"
@@ -37,7 +39,8 @@ int main(int argc, char **argv) {
   kiln_predict_options po;
   kiln_tensor_list *x_train, *y_train, *x_test, *y_test, *x_shown, *predicted = NULL;
   kiln_tensor *first_images = NULL, *logits = NULL;
-  kiln_callback *history = NULL;
+  kiln_callback *history = NULL, *tensorboard = NULL;
+  const char *log_dir = log_dir_of(&args);
   struct timespec start;
   int skip = load_data(&data, &args);
   if (skip) return skip;
@@ -66,6 +69,14 @@ int main(int argc, char **argv) {
   fo.batch_size = 64;
   fo.epochs = args.epochs;
   fo.validation_split = 0.1;
+  /* keras.callbacks.TensorBoard(log_dir, histogram_freq=1) */
+  must(kiln_config_create(&c));
+  must(kiln_config_set_string(c, "log_dir", log_dir));
+  must(kiln_config_set_int(c, "histogram_freq", 1));
+  must(kiln_callback_create(&tensorboard, "TensorBoard", c));
+  kiln_config_free(c);
+  fo.callbacks = &tensorboard;
+  fo.num_callbacks = 1;
   clock_gettime(CLOCK_MONOTONIC, &start);
   must(kiln_model_fit(&history, model, &fo));
   printf("training took %.1fs\n", seconds_since(&start));
@@ -90,6 +101,7 @@ int main(int argc, char **argv) {
   must(kiln_model_predict(&predicted, model, &po));
   must(kiln_tensor_list_get(&logits, predicted, 0));
   print_predictions(logits, data.y_test, shown[0]);
+  printf("View the training curves: tensorboard --logdir %s\n", log_dir);
 
   kiln_tensor_free(logits);
   kiln_tensor_list_free(predicted);
@@ -99,6 +111,7 @@ int main(int argc, char **argv) {
   kiln_tensor_list_free(y_test);
   kiln_tensor_list_free(x_test);
   kiln_callback_free(history);
+  kiln_callback_free(tensorboard);
   kiln_tensor_list_free(y_train);
   kiln_tensor_list_free(x_train);
   kiln_optimizer_free(optimizer);

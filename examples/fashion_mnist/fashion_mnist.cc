@@ -1,8 +1,11 @@
 // The Fashion-MNIST demo (what `scripts/dev.sh demo` runs): a small conv net trained with Keras's
-// fit, a validation split and the progress bar, evaluated on the 10,000 test images, then a few
-// predictions with their class names.
+// fit, a validation split, the progress bar and a TensorBoard callback, evaluated on the 10,000
+// test images, then a few predictions with their class names.
 //
-//   fashion_mnist [--epochs N] [--train-samples N] [--test-samples N] [--data-dir DIR]
+//   fashion_mnist [--epochs N] [--train-samples N] [--test-samples N] [--data-dir DIR] [--log-dir DIR]
+//
+// TensorBoard's logs (loss and accuracy per epoch, the learning rate, weight histograms, the
+// model's graph) go to --log-dir, by default logs/fashion_mnist/<date-time>.
 //
 // The data comes from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist); without
 // it the program says so and exits 77 (ctest's "skipped").
@@ -19,10 +22,19 @@ int main(int argc, char **argv) {
     lo.from_logits = true;
     model.compile(kiln::optimizers::Adam(1e-3), kiln::losses::SparseCategoricalCrossentropy(lo), {"accuracy"});
 
+    // keras.callbacks.TensorBoard(log_dir, histogram_freq=1)
+    const std::string log_dir = fashion_mnist::log_dir_of(args);
+    kiln::Config tensorboard;
+    tensorboard.set("log_dir", log_dir).set("histogram_freq", int64_t{1});
+
     const auto start = std::chrono::steady_clock::now();
-    kiln::History history = model.fit(
-        data->x_train, data->y_train,
-        kiln::FitOptions().with_batch_size(64).with_epochs(args.epochs).with_validation_split(0.1));
+    kiln::History history =
+        model.fit(data->x_train, data->y_train,
+                  kiln::FitOptions()
+                      .with_batch_size(64)
+                      .with_epochs(args.epochs)
+                      .with_validation_split(0.1)
+                      .with_callbacks({kiln::Callback::create("TensorBoard", tensorboard)}));
     std::printf("training took %.1fs; val_accuracy by epoch:", fashion_mnist::seconds_since(start));
     const std::map<std::string, std::vector<double>> logs = history.history();  // Keras's history.history
     for (double a : logs.at("val_accuracy")) std::printf(" %.4f", a);
@@ -38,6 +50,7 @@ int main(int argc, char **argv) {
     kiln::Tensor logits = model.predict(kiln::slice(data->x_test, {0, 0, 0, 0}, {shown, 28, 28, 1}),
                                         kiln::PredictOptions().with_verbose(0));
     fashion_mnist::print_predictions(logits, data->y_test, static_cast<size_t>(shown));
+    std::printf("View the training curves: tensorboard --logdir %s\n", log_dir.c_str());
     return 0;
   } catch (const kiln::Error &e) {
     std::fprintf(stderr, "kiln error: %s\n", e.what());

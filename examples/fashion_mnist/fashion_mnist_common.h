@@ -27,18 +27,32 @@ typedef struct demo_args {
   int epochs;
   int64_t train_samples, test_samples;
   const char *data_dir; /* NULL: Debian's /usr/share/datasets/fashion-mnist */
+  const char *log_dir;  /* TensorBoard's logs (the fit demo); NULL: logs/fashion_mnist/<date-time> */
 } demo_args;
 
 static demo_args parse_args(int argc, char **argv) {
-  demo_args a = {4, 60000, 10000, NULL};
+  demo_args a = {4, 60000, 10000, NULL, NULL};
   int i;
   for (i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--epochs") == 0) a.epochs = atoi(argv[i + 1]);
     else if (strcmp(argv[i], "--train-samples") == 0) a.train_samples = atoll(argv[i + 1]);
     else if (strcmp(argv[i], "--test-samples") == 0) a.test_samples = atoll(argv[i + 1]);
     else if (strcmp(argv[i], "--data-dir") == 0) a.data_dir = argv[i + 1];
+    else if (strcmp(argv[i], "--log-dir") == 0) a.log_dir = argv[i + 1];
   }
   return a;
+}
+
+/* The TensorBoard log directory of this run: the one asked for, else logs/fashion_mnist/<local
+ * date-time> as Keras's tutorials name theirs ("logs/fit/20240131-142501"). Lifetime: until the
+ * next call. */
+static inline const char *log_dir_of(const demo_args *a) {
+  static char dir[64];
+  time_t now;
+  if (a->log_dir) return a->log_dir;
+  now = time(NULL);
+  strftime(dir, sizeof dir, "logs/fashion_mnist/%Y%m%d-%H%M%S", localtime(&now)); /* one thread here */
+  return dir;
 }
 
 static double seconds_since(const struct timespec *t0) {

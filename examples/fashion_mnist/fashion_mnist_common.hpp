@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@ struct Args {
   int epochs = 4;
   int64_t train_samples = 60000, test_samples = 10000;
   std::string data_dir;  // "": Debian's /usr/share/datasets/fashion-mnist
+  std::string log_dir;   // TensorBoard's logs (the fit demo); "": logs/fashion_mnist/<date-time>
 };
 
 inline Args parse_args(int argc, char **argv) {
@@ -32,8 +34,22 @@ inline Args parse_args(int argc, char **argv) {
     else if (std::strcmp(argv[i], "--train-samples") == 0) a.train_samples = std::atoll(argv[i + 1]);
     else if (std::strcmp(argv[i], "--test-samples") == 0) a.test_samples = std::atoll(argv[i + 1]);
     else if (std::strcmp(argv[i], "--data-dir") == 0) a.data_dir = argv[i + 1];
+    else if (std::strcmp(argv[i], "--log-dir") == 0) a.log_dir = argv[i + 1];
   }
   return a;
+}
+
+// The TensorBoard log directory of this run: the one asked for, else logs/fashion_mnist/<local
+// date-time> as Keras's tutorials name theirs ("logs/fit/20240131-142501"), so runs sit side by
+// side under one --logdir.
+inline std::string log_dir_of(const Args &args) {
+  if (!args.log_dir.empty()) return args.log_dir;
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  return std::string("logs/fashion_mnist/") + stamp;
 }
 
 struct Data {

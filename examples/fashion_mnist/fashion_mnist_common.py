@@ -2,6 +2,8 @@
 GradientTape loop): the command line, the data as float32 images [n, 28, 28, 1] in [0, 1] and int32
 labels, the conv net and the class names."""
 import argparse
+import datetime
+import os
 import sys
 
 import numpy as np
@@ -19,7 +21,15 @@ def parse_args(description):
     parser.add_argument("--train-samples", type=int, default=60000)
     parser.add_argument("--test-samples", type=int, default=10000)
     parser.add_argument("--data-dir", default=None, help="default: /usr/share/datasets/fashion-mnist")
+    parser.add_argument("--log-dir", default=None,
+                        help="TensorBoard's logs (the fit demo); default: logs/fashion_mnist/<date-time>")
     return parser.parse_args()
+
+
+def log_dir_of(args):
+    """The TensorBoard log directory of this run: --log-dir, else logs/fashion_mnist/<local date-time>
+    as Keras's tutorials name theirs ("logs/fit/20240131-142501")."""
+    return args.log_dir or os.path.join("logs", "fashion_mnist", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
 def load(args):

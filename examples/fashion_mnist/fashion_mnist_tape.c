@@ -46,11 +46,16 @@ static kiln_dataset *batches(const kiln_tensor *x, const kiln_tensor *y, int64_t
   return out;
 }
 
+#define LOG_EVERY 50 /* optimizer steps between TensorBoard loss points */
+
+static float metric_value(const kiln_metric *m);
+
 typedef struct trainer {
   kiln_layer *model;
   kiln_loss *loss_fn;
   kiln_optimizer *optimizer;
   kiln_metric *loss_mean, *accuracy;
+  kiln_metric *logged_loss; /* the loss since the last summary (TF2's metrics pattern) */
   kiln_variable *vars[MAX_VARS];
   size_t num_vars;
 } trainer;
@@ -69,6 +74,16 @@ static void train_step(const kiln_tensor *x, const kiln_tensor *y, void *ctx) {
   must(kiln_optimizer_apply_gradients(t->optimizer, (const kiln_tensor *const *)grads, t->vars, t->num_vars));
   must(kiln_metric_update_state_values(t->loss_mean, loss, NULL));
   must(kiln_metric_update_state(t->accuracy, y, logits, NULL));
+  /* Every LOG_EVERY optimizer steps: the mean loss since the last write, at step = iterations. */
+  must(kiln_metric_update_state_values(t->logged_loss, loss, NULL));
+  {
+    int64_t step = 0;
+    must(kiln_optimizer_get_iterations(&step, t->optimizer));
+    if (step % LOG_EVERY == 0) {
+      must(kiln_summary_scalar("loss", metric_value(t->logged_loss), NULL, NULL, NULL));
+      must(kiln_metric_reset_state(t->logged_loss));
+    }
+  }
   for (i = 0; i < t->num_vars; ++i) kiln_tensor_free(grads[i]);
   kiln_tensor_free(loss);
   kiln_tensor_free(logits);
@@ -116,6 +131,9 @@ int main(int argc, char **argv) {
   tester te;
   kiln_config *c;
   kiln_dataset *train_ds, *test_ds;
+  kiln_summary_writer *writer = NULL;
+  char train_dir[256];
+  const char *log_dir = log_dir_of(&args);
   struct timespec start, t0;
   size_t i;
   int epoch, skip = load_data(&data, &args);
@@ -132,6 +150,12 @@ int main(int argc, char **argv) {
   kiln_config_free(c);
   tr.loss_mean = metric("Mean", "{\"name\": \"loss\"}");
   tr.accuracy = metric("SparseCategoricalAccuracy", "{\"name\": \"accuracy\"}");
+  tr.logged_loss = metric("Mean", "{\"name\": \"logged_loss\"}");
+  /* TensorBoard: with writer.as_default(), step = optimizer.iterations. */
+  snprintf(train_dir, sizeof train_dir, "%s/train", log_dir);
+  must(kiln_summary_create_file_writer(&writer, train_dir, NULL));
+  must(kiln_summary_writer_push_default(writer, NULL));
+  must(kiln_summary_set_step_optimizer(tr.optimizer));
   must(kiln_layer_get_variables(tr.vars, MAX_VARS, &tr.num_vars, tr.model, KILN_VARIABLES_TRAINABLE));
   if (tr.num_vars > MAX_VARS) must(kiln_status_create(KILN_STATUS_INTERNAL, "more variables than MAX_VARS"));
 
@@ -145,8 +169,14 @@ int main(int argc, char **argv) {
     printf("Epoch %d/%d - %.1fs - loss: %.4f - accuracy: %.4f\n", epoch + 1, args.epochs, seconds_since(&t0),
            metric_value(tr.loss_mean), metric_value(tr.accuracy));
     fflush(stdout);
+    {
+      const int64_t step = epoch; /* epoch-level points at step = epoch, as Keras's callback */
+      must(kiln_summary_scalar("epoch_accuracy", metric_value(tr.accuracy), &step, NULL, NULL));
+    }
   }
   printf("training took %.1fs\n", seconds_since(&start));
+  must(kiln_summary_clear_step());
+  must(kiln_summary_writer_pop_default());
 
   /* The test set in batches of 1000: accuracy, then the first five images' predicted classes. */
   te.model = tr.model;
@@ -157,6 +187,9 @@ int main(int argc, char **argv) {
   printf("test accuracy: %.4f (%lld images)\n", metric_value(te.accuracy),
          (long long)kiln_tensor_get_dims(data.y_test)[0]);
   print_predictions(te.first_logits, data.y_test, 5);
+  must(kiln_summary_writer_close(writer));
+  kiln_summary_writer_free(writer);
+  printf("View the training curves: tensorboard --logdir %s\n", log_dir);
 
   kiln_tensor_free(te.first_logits);
   kiln_metric_free(te.accuracy);
@@ -165,6 +198,7 @@ int main(int argc, char **argv) {
   for (i = 0; i < tr.num_vars; ++i) kiln_variable_free(tr.vars[i]);
   kiln_metric_free(tr.accuracy);
   kiln_metric_free(tr.loss_mean);
+  kiln_metric_free(tr.logged_loss);
   kiln_optimizer_free(tr.optimizer);
   kiln_loss_free(tr.loss_fn);
   kiln_layer_free(tr.model);

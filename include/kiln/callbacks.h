@@ -22,8 +22,13 @@ extern "C" {
  * "monitor", "verbose", "save_best_only", "save_weights_only", "mode", "save_freq": "epoch" or a
  * number of batches, "initial_value_threshold"} (save_weights_only true: a TF-format checkpoint
  * of the model and its optimizer, as kiln_model_save_weights; false, the default: the SavedModel
- * directory, as kiln_saved_model_save) and BackupAndRestore
- * {"backup_dir", "save_freq": "epoch", a number of batches or false, "delete_checkpoint"}. */
+ * directory, as kiln_saved_model_save), BackupAndRestore
+ * {"backup_dir", "save_freq": "epoch", a number of batches or false, "delete_checkpoint"},
+ * TensorBoard {"log_dir": "logs", "histogram_freq": 0, "write_graph": true, "write_images": false,
+ * "write_steps_per_second": false, "update_freq": "epoch" or a number of batches, "profile_batch":
+ * 0, a batch or [start, stop]} (event files in log_dir/train and log_dir/validation with Keras's
+ * tags; see kiln/summary.h) and HParams {"log_dir", "hparams": {name: number, bool or string},
+ * "trial_id"} (TensorBoard's hp.KerasCallback). */
 KILN_API kiln_status *kiln_callback_create(kiln_callback **out, const char *class_name, const kiln_config *config);
 /* Another handle to the same callback. */
 KILN_API kiln_status *kiln_callback_clone(kiln_callback **out, const kiln_callback *callback);

@@ -49,6 +49,7 @@
 #include "kiln/ops.h"                  /* eager ops */
 #include "kiln/optimizers.h"           /* optimizers, learning-rate schedules */
 #include "kiln/saved_model.h"          /* the SavedModel: save, load, serve through signatures */
+#include "kiln/summary.h"              /* TensorBoard logging: event writers, summaries, event reader */
 #include "kiln/tensor.h"               /* tensors */
 #include "kiln/training.h"             /* compile, fit, evaluate, predict on models */
 

@@ -174,6 +174,13 @@ struct handle_traits<kiln_tensor_list> {
   static void destroy(kiln_tensor_list *h) noexcept { kiln_tensor_list_free(h); }
 };
 template <>
+struct handle_traits<kiln_summary_writer> {
+  static void destroy(kiln_summary_writer *h) noexcept { kiln_summary_writer_free(h); }
+  static kiln_status *clone(kiln_summary_writer **out, const kiln_summary_writer *h) {
+    return kiln_summary_writer_clone(out, h);
+  }
+};
+template <>
 struct handle_traits<kiln_tape> {
   static void destroy(kiln_tape *h) noexcept { kiln_tape_free(h); }
   // No clone: a tape is one recording, owned by one object (move-only).
@@ -3547,6 +3554,50 @@ inline Callback BackupAndRestore(const std::string &backup_dir, const BackupAndR
   return Callback::create("BackupAndRestore", c);
 }
 
+struct TensorBoardOptions {
+  int64_t histogram_freq = 0;  ///< epochs between weight histograms (0: none)
+  bool write_graph = true;     ///< the model's Keras JSON config ("keras", step 0): TensorBoard's graph
+  bool write_images = false;   ///< with histogram_freq, each weight as an image too
+  bool write_steps_per_second = false;
+  int64_t update_freq = 0;    ///< 0: every epoch (Keras's "epoch"); N > 0: batch_* every N training batches
+  int64_t profile_batch = 0;  ///< the first training batch traced (counted from 1; 0: no trace)
+  int64_t profile_batch_stop = 0;  ///< the last one (0: profile_batch alone)
+};
+/// keras.callbacks.TensorBoard: event files for `tensorboard --logdir log_dir` in log_dir/train and
+/// log_dir/validation, with tf.keras's tags: epoch_<name> (step = epoch) of each log (val_<name> in
+/// validation), epoch_learning_rate, the model's graph, with histogram_freq the weights'
+/// histograms "<layer>/<weight>_0/histogram" (and images), with update_freq N batch_<name> every N
+/// batches, evaluation_<name>_vs_iterations at the optimizer's iterations after each validation,
+/// and with profile_batch the op timings of those batches. The embedding projector
+/// (embeddings_freq) is not supported.
+inline Callback TensorBoard(const std::string &log_dir = "logs", const TensorBoardOptions &o = {}) {
+  Config c;
+  c.set("log_dir", log_dir).set("histogram_freq", o.histogram_freq).set("write_graph", o.write_graph);
+  c.set("write_images", o.write_images).set("write_steps_per_second", o.write_steps_per_second);
+  if (o.update_freq == 0) {
+    c.set("update_freq", std::string("epoch"));
+  } else {
+    c.set("update_freq", o.update_freq);
+  }
+  if (o.profile_batch_stop == 0) {
+    c.set("profile_batch", o.profile_batch);
+  } else {
+    c.set("profile_batch", std::vector<int64_t>{o.profile_batch, o.profile_batch_stop});
+  }
+  return Callback::create("TensorBoard", c);
+}
+
+/// TensorBoard's hp.KerasCallback(log_dir, hparams, trial_id): the hparams plugin's session start
+/// (hparams: name -> number, bool or string) when fit begins and its end ("success", or "failure"
+/// when the last loss is not finite or fit failed) in an event file in log_dir, the run's
+/// directory. trial_id empty: a digest of the values names the session group.
+inline Callback HParams(const std::string &log_dir, const Config &hparams, const std::string &trial_id = "") {
+  Config c;
+  c.set("log_dir", log_dir).set("hparams", hparams);
+  if (!trial_id.empty()) c.set("trial_id", trial_id);
+  return Callback::create("HParams", c);
+}
+
 /// keras.callbacks.LambdaCallback's functions (any may be empty).
 struct LambdaHooks {
   std::function<void(int64_t epoch, const Logs &logs)> on_epoch_begin, on_epoch_end;
@@ -5009,6 +5060,164 @@ inline SavedModel load(const std::string &export_dir, bool compile = true) {
 
 }  // namespace saved_model
 
+/// TensorBoard logging (tf.summary): event files TensorBoard opens unchanged. Each thread has a
+/// stack of default writers (SummaryWriter::as_default) and a default step (set_step); the
+/// summary functions write to the thread's default writer and return false when it has none.
+///
+///   auto writer = kiln::summary::create_file_writer("logs/run1");
+///   auto scope = writer.as_default();
+///   kiln::summary::set_step(optimizer);                 // step = optimizer.iterations
+///   kiln::summary::scalar("loss", mean.result());
+namespace summary {
+
+/// tf.summary.create_file_writer's arguments and defaults.
+struct WriterOptions {
+  int64_t max_queue = 10;
+  int64_t flush_millis = 120000;
+  std::string filename_suffix = ".v2";
+};
+
+namespace detail {
+inline const int64_t *step_ptr(const std::optional<int64_t> &step) { return step ? &*step : nullptr; }
+inline const char *text_ptr(const std::string &s) { return s.empty() ? nullptr : s.c_str(); }
+}  // namespace detail
+
+/// The scope of SummaryWriter::as_default: pops the writer (and restores the default step the
+/// push replaced) when it ends. Move-only.
+class DefaultScope {
+ public:
+  DefaultScope(DefaultScope &&o) noexcept : active_(std::exchange(o.active_, false)) {}
+  DefaultScope(const DefaultScope &) = delete;
+  DefaultScope &operator=(const DefaultScope &) = delete;
+  DefaultScope &operator=(DefaultScope &&) = delete;
+  ~DefaultScope() {
+    if (active_) kiln_status_free(kiln_summary_writer_pop_default());
+  }
+
+ private:
+  friend class SummaryWriter;
+  DefaultScope() = default;
+  bool active_ = true;
+};
+
+/// tf.summary.SummaryWriter. Copies share the writer; it closes when the last copy (and any
+/// default-writer stack holding it) lets go.
+class SummaryWriter : public kiln::detail::handle<kiln_summary_writer> {
+ public:
+  SummaryWriter() = default;
+  explicit SummaryWriter(kiln_summary_writer *h) : handle(h) {}
+  /// Blocks until every summary written so far is in the file.
+  void flush() const { kiln::detail::check(kiln_summary_writer_flush(get())); }
+  void close() const { kiln::detail::check(kiln_summary_writer_close(get())); }
+  std::string path() const { return kiln_summary_writer_get_path(get()); }
+  std::string logdir() const { return kiln_summary_writer_get_logdir(get()); }
+  /// writer.as_default(step): this writer is the thread's default until the scope ends.
+  [[nodiscard]] DefaultScope as_default(std::optional<int64_t> step = std::nullopt) const {
+    kiln::detail::check(kiln_summary_writer_push_default(get(), detail::step_ptr(step)));
+    return DefaultScope();
+  }
+  /// writer.set_as_default(step): the thread's default from now on.
+  void set_as_default(std::optional<int64_t> step = std::nullopt) const {
+    kiln::detail::check(kiln_summary_writer_push_default(get(), detail::step_ptr(step)));
+  }
+};
+
+inline SummaryWriter create_file_writer(const std::string &logdir, const WriterOptions &options = {}) {
+  kiln_summary_writer_options o;
+  kiln::detail::check(kiln_summary_writer_options_init(&o, sizeof o));
+  o.max_queue = options.max_queue;
+  o.flush_millis = options.flush_millis;
+  o.filename_suffix = options.filename_suffix.c_str();
+  kiln_summary_writer *h = nullptr;
+  kiln::detail::check(kiln_summary_create_file_writer(&h, logdir.c_str(), &o));
+  return SummaryWriter(h);
+}
+
+/// tf.summary.experimental.set_step / get_step (per thread): a number, a variable, or an
+/// optimizer's iterations (read at each summary).
+inline void set_step(int64_t step) { kiln::detail::check(kiln_summary_set_step(step)); }
+inline void set_step(const Variable &variable) {
+  kiln::detail::check(kiln_summary_set_step_variable(variable.get()));
+}
+inline void set_step(const optimizers::Optimizer &optimizer);
+inline void clear_step() { kiln::detail::check(kiln_summary_clear_step()); }
+inline std::optional<int64_t> get_step() {
+  int64_t s = 0;
+  bool has = false;
+  kiln::detail::check(kiln_summary_get_step(&s, &has));
+  return has ? std::optional<int64_t>(s) : std::nullopt;
+}
+/// tf.summary.record_if(condition) for this thread.
+inline void record_if(bool condition) { kiln::detail::check(kiln_summary_record_if(condition)); }
+/// tf.summary.should_record_summaries: a default writer and recording on.
+inline bool should_record_summaries() {
+  bool out = false;
+  kiln::detail::check(kiln_summary_should_record(&out));
+  return out;
+}
+
+inline bool scalar(const std::string &tag, double value, std::optional<int64_t> step = std::nullopt,
+                   const std::string &description = "") {
+  bool w = false;
+  kiln::detail::check(
+      kiln_summary_scalar(tag.c_str(), value, detail::step_ptr(step), detail::text_ptr(description), &w));
+  return w;
+}
+inline bool histogram(const std::string &tag, const Tensor &data, std::optional<int64_t> step = std::nullopt,
+                      int64_t buckets = 30, const std::string &description = "") {
+  bool w = false;
+  kiln::detail::check(kiln_summary_histogram(tag.c_str(), data.get(), detail::step_ptr(step), buckets,
+                                             detail::text_ptr(description), &w));
+  return w;
+}
+inline bool image(const std::string &tag, const Tensor &data, std::optional<int64_t> step = std::nullopt,
+                  int64_t max_outputs = 3, const std::string &description = "") {
+  bool w = false;
+  kiln::detail::check(kiln_summary_image(tag.c_str(), data.get(), detail::step_ptr(step), max_outputs,
+                                         detail::text_ptr(description), &w));
+  return w;
+}
+inline bool text(const std::string &tag, const std::string &data, std::optional<int64_t> step = std::nullopt,
+                 const std::string &description = "") {
+  bool w = false;
+  kiln::detail::check(kiln_summary_text(tag.c_str(), data.c_str(), detail::step_ptr(step),
+                                        detail::text_ptr(description), &w));
+  return w;
+}
+/// hp.hparams: this run's hyperparameter values (name -> number, bool or string).
+inline bool hparams(const Config &values, const std::string &trial_id = "") {
+  bool w = false;
+  kiln::detail::check(kiln_summary_hparams(values.get(), detail::text_ptr(trial_id), &w));
+  return w;
+}
+inline bool hparams_end(const std::string &status = "success") {
+  bool w = false;
+  kiln::detail::check(kiln_summary_hparams_end(status.c_str(), &w));
+  return w;
+}
+/// hp.hparams_config: {"hparams": [...], "metrics": [...]} (see kiln_summary_hparams_config).
+inline bool hparams_config(const Config &config) {
+  bool w = false;
+  kiln::detail::check(kiln_summary_hparams_config(config.get(), &w));
+  return w;
+}
+/// tf.summary.trace_on / trace_export / trace_off: per-op timings of what this thread runs.
+inline void trace_on() { kiln::detail::check(kiln_summary_trace_on()); }
+inline bool trace_export(const std::string &name, std::optional<int64_t> step = std::nullopt) {
+  bool w = false;
+  kiln::detail::check(kiln_summary_trace_export(name.c_str(), detail::step_ptr(step), &w));
+  return w;
+}
+inline void trace_off() { kiln::detail::check(kiln_summary_trace_off()); }
+/// Reads an event file, verifying every record's CRCs (see kiln_summary_read_events).
+inline Config read_events(const std::string &path) {
+  kiln_config *h = nullptr;
+  kiln::detail::check(kiln_summary_read_events(&h, path.c_str()));
+  return Config(h);
+}
+
+}  // namespace summary
+
 namespace models {
 /// keras.models.load_model(export_dir, compile=True): the model of a SavedModel.
 inline Model load_model(const std::string &export_dir, bool compile = true) {
@@ -5021,6 +5230,10 @@ inline Model load_model(const std::string &export_dir, bool compile = true) {
 }  // namespace models
 
 inline void Model::save(const std::string &export_dir) const { saved_model::save(*this, export_dir); }
+
+inline void summary::set_step(const optimizers::Optimizer &optimizer) {
+  kiln::detail::check(kiln_summary_set_step_optimizer(optimizer.get()));
+}
 
 }  // namespace kiln
 

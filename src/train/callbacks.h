@@ -3,7 +3,8 @@
 // Keras's CallbackList does), and the registry of the built-in classes by name (EarlyStopping,
 // LearningRateScheduler, ReduceLROnPlateau, CSVLogger, TerminateOnNaN, ProgbarLogger, History,
 // LambdaCallback are in callbacks_builtin.cc, callbacks_monitor.cc, callbacks_basic.cc and progbar.cc;
-// ModelCheckpoint and BackupAndRestore in callbacks_checkpoint.h/.cc).
+// ModelCheckpoint and BackupAndRestore in callbacks_checkpoint.h/.cc; TensorBoard and HParams in
+// callbacks_tensorboard.cc).
 #pragma once
 
 #include <cstdint>
@@ -156,7 +157,8 @@ void register_builtin_callbacks();
 
 // ---- The built-in callbacks (Keras 3's keras/src/callbacks/*.py), with Keras's defaults ----
 // Registered by name with a Config of the same keys: EarlyStopping, ReduceLROnPlateau, CSVLogger,
-// TerminateOnNaN, LambdaCallback (no hooks: does nothing), History, ProgbarLogger.
+// TerminateOnNaN, LambdaCallback (no hooks: does nothing), History, ProgbarLogger, TensorBoard,
+// HParams.
 // LearningRateScheduler needs a function, so only make_learning_rate_scheduler makes it.
 // Callbacks that stop training or change the learning rate need a model (set by CallbackList);
 // the optimizer is the model's training state's (training_state.h).
@@ -218,6 +220,52 @@ struct LambdaHooks {
   std::function<void(int64_t batch, Logs &logs)> on_train_batch_begin, on_train_batch_end;
 };
 CallbackPtr make_lambda_callback(LambdaHooks hooks);
+
+// TensorBoard (callbacks_tensorboard.cc): Keras's TensorBoard callback, writing what TF 2.13's
+// tf.keras writes (FORMATS.md §1.5) through summary/: event files in <log_dir>/train and, once
+// there is validation, <log_dir>/validation (new files for each fit; flushed at each epoch end,
+// closed at train end).
+//   train:      "keras" (the model's JSON config, step 0) with write_graph; per epoch (step =
+//               epoch) epoch_<name> for each training log, epoch_learning_rate (the optimizer's
+//               current learning rate, as Keras 3 logs it) and epoch_steps_per_second with
+//               write_steps_per_second; every histogram_freq epochs the weight histograms
+//               <layer>/<weight>_0/histogram (TF 2.13's names) and with write_images
+//               <layer>/<weight>_0/image as TF 2.13 draws a weight; with update_freq N,
+//               batch_<name> (and batch_steps_per_second) at global batch numbers N, 2N, ...
+//               (counted from 1 across epochs); with profile_batch, the op timings of those
+//               batches (summary::trace_export "batch_<stop>").
+//   validation: epoch_<name> for each val_<name> log (step = epoch), and at the end of each
+//               evaluation evaluation_<name>_vs_iterations at step = optimizer.iterations.
+// With update_freq N the train (validation) writer is also the thread's default writer during
+// each training (test) batch, with the global batch number as the default step and recording on
+// every Nth batch, so summaries written inside the step land there (Keras's custom batch-level
+// summaries). With update_freq "epoch" the batch hooks do nothing but count.
+struct TensorBoardOptions {
+  std::string log_dir = "logs";
+  int64_t histogram_freq = 0;  // epochs between weight histograms (0: none)
+  bool write_graph = true;
+  bool write_images = false;  // weights as images too (with histogram_freq)
+  bool write_steps_per_second = false;
+  int64_t update_freq = 0;  // 0: Keras's "epoch"; N > 0: every N training batches ("batch" is 1)
+  // The training batches traced (counted from 1 across epochs): profile_batch through
+  // profile_batch_stop (0: profile_batch alone). profile_batch 0: no tracing.
+  int64_t profile_batch = 0;
+  int64_t profile_batch_stop = 0;
+  int64_t embeddings_freq = 0;  // only 0: the embedding projector is not supported
+};
+CallbackPtr make_tensorboard(const TensorBoardOptions &options = TensorBoardOptions());
+
+// HParams: TensorBoard's hp.KerasCallback(log_dir, hparams, trial_id): at train begin the hparams
+// plugin's session-start summary of `hparams` (name -> number, bool or string; checked here), at
+// train end its session-end summary ("success", or "failure" when the last loss is not finite),
+// in an event file in log_dir (the run's directory). trial_id empty: a digest of the values.
+CallbackPtr make_hparams_callback(const std::string &log_dir, const Config &hparams,
+                                  const std::string &trial_id = "");
+// Adds "TensorBoard" (Keras's arguments: log_dir, histogram_freq, write_graph, write_images,
+// write_steps_per_second, update_freq "epoch" | "batch" | N, profile_batch N | "start,stop" |
+// [start, stop], embeddings_freq 0) and "HParams" ({"log_dir", "hparams", "trial_id"}) to the
+// callback registry (called by register_builtin_callbacks).
+void register_tensorboard_callbacks();
 
 // Keras's warnings.warn from callbacks (a monitored value missing from the logs): to stderr as
 // "UserWarning: <text>", or to the sink set here (empty: back to stderr).

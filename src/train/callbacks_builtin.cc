@@ -74,6 +74,7 @@ void register_builtin_callbacks() {
     return make_lambda_callback(LambdaHooks());  // hooks are functions: make_lambda_callback / the bindings
   });
   register_checkpoint_callbacks();  // ModelCheckpoint, BackupAndRestore
+  register_tensorboard_callbacks();
   register_callback("LearningRateScheduler", [](const Config &) -> CallbackPtr {
     fail(Code::kInvalidArgument,
          "LearningRateScheduler needs a schedule function (epoch, learning_rate) -> learning_rate, which a "

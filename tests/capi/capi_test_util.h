@@ -311,6 +311,65 @@ static inline kiln_pool2d_options pool_options(const int64_t *ksize, const int64
   return o;
 }
 
+/* A new tensor list holding t (the list takes its own reference). */
+static inline kiln_tensor_list *list1(const kiln_tensor *t) {
+  kiln_tensor_list *l = NULL;
+  EXPECT_OK(kiln_tensor_list_create(&l));
+  EXPECT_OK(kiln_tensor_list_append(l, t));
+  return l;
+}
+
+/* kiln_set_seed(seed), then a Sequential of layers_json (a JSON list of serialized layers) built for
+ * (None, features) and compiled with Adam(learning_rate) and the named loss. */
+static inline kiln_layer *compiled_sequential(const char *layers_json, int64_t features, const char *loss,
+                                              double learning_rate, uint64_t seed) {
+  kiln_config *c = NULL;
+  kiln_layer *m = NULL;
+  kiln_optimizer *opt = NULL;
+  kiln_compile_options co;
+  const int64_t dims[2] = {-1, features};
+  const size_t ranks[1] = {2};
+  char json[1024];
+  kiln_set_seed(seed);
+  snprintf(json, sizeof json, "{\"layers\": %s}", layers_json);
+  EXPECT_OK(kiln_config_from_json(&c, json));
+  EXPECT_OK(kiln_layer_create(&m, "Sequential", c));
+  kiln_config_free(c);
+  EXPECT_OK(kiln_layer_build(m, dims, ranks, 1));
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_float(c, "learning_rate", learning_rate));
+  EXPECT_OK(kiln_optimizer_create(&opt, "Adam", c));
+  kiln_config_free(c);
+  EXPECT_OK(kiln_compile_options_init(&co, sizeof co));
+  co.optimizer = opt;
+  co.loss_names = &loss;
+  co.num_loss_names = 1;
+  EXPECT_OK(kiln_model_compile(m, &co));
+  kiln_optimizer_free(opt);
+  return m;
+}
+
+/* Removes dir and everything in it (a test's temporary directory). */
+static inline void remove_tree(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* Each row {class name, config JSON, message fragment}: kiln_callback_create must fail with
+ * INVALID_ARGUMENT and a message holding the fragment, leaving its out argument NULL. */
+static inline void expect_bad_callback_configs(const char *const (*bad)[3], size_t n) {
+  size_t i;
+  for (i = 0; i < n; ++i) {
+    kiln_callback *cb = NULL;
+    kiln_config *c = NULL;
+    EXPECT_OK(kiln_config_from_json(&c, bad[i][1]));
+    EXPECT_ERROR(kiln_callback_create(&cb, bad[i][0], c), KILN_STATUS_INVALID_ARGUMENT, bad[i][2], bad[i][0]);
+    CHECK(cb == NULL);
+    kiln_config_free(c);
+  }
+}
+
 /* Prints the counts; the exit status of the test program. */
 static inline int test_summary(void) {
   printf("%d passed, %d failed\n", g_passed, g_failed);

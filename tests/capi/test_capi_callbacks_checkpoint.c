@@ -38,41 +38,13 @@ static const char *path_in(const char *name) {
   return buf;
 }
 
-static kiln_tensor_list *list1(kiln_tensor *t) {
-  kiln_tensor_list *l = NULL;
-  EXPECT_OK(kiln_tensor_list_create(&l));
-  EXPECT_OK(kiln_tensor_list_append(l, t));
-  return l;
-}
-
 /* Sequential([Dense(4, relu), Dense(1)]) built for (None, 3), with Adam(0.01) and mse; the same
  * initial weights for the same seed. */
 static kiln_layer *make_model(uint64_t seed) {
-  kiln_config *c = NULL;
-  kiln_layer *m = NULL;
-  kiln_optimizer *opt = NULL;
-  kiln_compile_options co;
-  const char *loss = "mse";
-  const int64_t dims[2] = {-1, F};
-  const size_t ranks[1] = {2};
-  kiln_set_seed(seed);
-  EXPECT_OK(kiln_config_from_json(&c,
-                                  "{\"layers\": [{\"class_name\": \"Dense\", \"config\": {\"units\": 4, "
-                                  "\"activation\": \"relu\"}}, {\"class_name\": \"Dense\", \"config\": "
-                                  "{\"units\": 1}}]}"));
-  EXPECT_OK(kiln_layer_create(&m, "Sequential", c));
-  kiln_config_free(c);
-  EXPECT_OK(kiln_layer_build(m, dims, ranks, 1));
-  EXPECT_OK(kiln_config_from_json(&c, "{\"learning_rate\": 0.01}"));
-  EXPECT_OK(kiln_optimizer_create(&opt, "Adam", c));
-  kiln_config_free(c);
-  EXPECT_OK(kiln_compile_options_init(&co, sizeof co));
-  co.optimizer = opt;
-  co.loss_names = &loss;
-  co.num_loss_names = 1;
-  EXPECT_OK(kiln_model_compile(m, &co));
-  kiln_optimizer_free(opt);
-  return m;
+  return compiled_sequential(
+      "[{\"class_name\": \"Dense\", \"config\": {\"units\": 4, \"activation\": \"relu\"}}, "
+      "{\"class_name\": \"Dense\", \"config\": {\"units\": 1}}]",
+      F, "mse", 0.01, seed);
 }
 
 /* fit(x, y, batch_size=10 (4 batches), epochs, shuffle=False, verbose=0, callbacks), with
@@ -274,8 +246,7 @@ static void test_backup_and_restore_resumes(void) {
 
 static void test_bad_configs(void) {
   kiln_callback *cb = NULL;
-  kiln_config *c = NULL;
-  const char *bad[][3] = {
+  static const char *const bad[][3] = {
       {"ModelCheckpoint", "{}", "'filepath' is required"},
       {"ModelCheckpoint", "{\"filepath\": \"w\", \"save_freq\": \"batch\"}", "unrecognized save_freq"},
       {"ModelCheckpoint", "{\"filepath\": \"w\", \"save_freq\": 0}", "save_freq is 0"},
@@ -286,14 +257,7 @@ static void test_bad_configs(void) {
       {"BackupAndRestore", "{\"backup_dir\": \"b\", \"save_before_preemption\": true}",
        "save_before_preemption"},
   };
-  size_t i;
-  for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
-    EXPECT_OK(kiln_config_from_json(&c, bad[i][1]));
-    EXPECT_ERROR(kiln_callback_create(&cb, bad[i][0], c), KILN_STATUS_INVALID_ARGUMENT, bad[i][2], NULL);
-    CHECK(cb == NULL);
-    kiln_config_free(c);
-    c = NULL;
-  }
+  expect_bad_callback_configs(bad, sizeof bad / sizeof bad[0]);
   /* the defaults of everything but the path */
   cb = by_name("BackupAndRestore",
                "{\"backup_dir\": \"b\", \"save_freq\": false, \"delete_checkpoint\": false}");

@@ -28,13 +28,6 @@ static void make_problem(int with_nan) {
   if (with_nan) g_x[0] = NAN;
 }
 
-static kiln_tensor_list *list1(kiln_tensor *t) {
-  kiln_tensor_list *l = NULL;
-  EXPECT_OK(kiln_tensor_list_create(&l));
-  EXPECT_OK(kiln_tensor_list_append(l, t));
-  return l;
-}
-
 /* Dense(1) regression, compiled with SGD(learning_rate) and mse. */
 static kiln_layer *make_model(double learning_rate) {
   kiln_config *c = NULL;

@@ -38,12 +38,6 @@ static const char *path_in(char *buf, size_t size, const char *name) {
   return buf;
 }
 
-static void remove_tree(const char *dir) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
 /* Checks a path kiln returned (then frees it): want NULL means the call had to give NULL. */
 static void expect_path(char *got, const char *want) {
   if (!want) {

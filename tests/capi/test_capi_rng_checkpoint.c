@@ -19,12 +19,6 @@ static const char *path_in(char *buf, size_t size, const char *name) {
   return buf;
 }
 
-static void remove_tree(const char *dir) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
 static kiln_layer *layer_with(const char *class_name, const char *key, double value, int64_t seed) {
   kiln_config *c = NULL;
   kiln_layer *l = NULL;

@@ -270,7 +270,6 @@ static void test_options_and_errors(void) {
 }
 
 int main(void) {
-  char cmd[128];
   snprintf(g_root, sizeof g_root, "/tmp/kiln_capi_saved_model_XXXXXX");
   if (!mkdtemp(g_root)) {
     perror("mkdtemp");
@@ -279,7 +278,6 @@ int main(void) {
   test_round_trip();
   test_signature();
   test_options_and_errors();
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+  remove_tree(g_root);
   return test_summary();
 }

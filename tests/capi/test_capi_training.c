@@ -31,13 +31,6 @@ static void make_problem(void) {
   }
 }
 
-static kiln_tensor_list *list1(const kiln_tensor *t) {
-  kiln_tensor_list *l = NULL;
-  EXPECT_OK(kiln_tensor_list_create(&l));
-  EXPECT_OK(kiln_tensor_list_append(l, t));
-  return l;
-}
-
 static kiln_tensor *x_tensor(void) {
   int64_t dims[2] = {N, F};
   return make(F32, 2, dims, g_x);

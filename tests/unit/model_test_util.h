@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "layers/layer.h"
+#include "test_util.h"
 
 namespace kiln::testing {
 
@@ -34,6 +35,27 @@ inline layers::LayerPtr sequential_of(const std::vector<Config> &serialized_laye
   layers::LayerPtr m = layers::create_layer("Sequential", c);
   if (!input.empty()) m->build({input});
   return m;
+}
+
+// A classification problem a small Dense model learns: x [n, f] (f >= 4) of pseudo-random values
+// in [-1, 1) from an LCG started at `seed`; y (int64) the class 0, 1 or 2 decided by x's first four
+// columns.
+struct ClassProblem {
+  Tensor x, y;
+};
+inline ClassProblem class_problem(int64_t n, int64_t f, uint32_t seed) {
+  std::vector<float> xs;
+  std::vector<int64_t> ys;
+  uint32_t s = seed;
+  for (int64_t i = 0; i < n * f; ++i) {
+    s = s * 1664525u + 1013904223u;
+    xs.push_back(static_cast<float>(s >> 8) / 8388608.0f - 1.0f);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float *r = &xs[static_cast<size_t>(i * f)];
+    ys.push_back(r[0] > r[1] ? (r[2] > r[3] ? 0 : 1) : 2);
+  }
+  return ClassProblem{make(Shape{n, f}, xs), make_typed<int64_t>(Shape{n}, ys)};
 }
 
 }  // namespace kiln::testing

@@ -15,6 +15,7 @@
 #include "bundle_test_util.h"
 #include "core/rng.h"
 #include "layers/layer.h"
+#include "model_test_util.h"
 #include "test_util.h"
 #include "train/callbacks_checkpoint.h"
 #include "train/checkpoint.h"
@@ -200,21 +201,8 @@ struct Problem {
 };
 
 Problem problem() {
-  Problem p;
-  std::vector<float> xs;
-  std::vector<int64_t> ys;
-  uint32_t s = 11;
-  for (int64_t i = 0; i < kN * kF; ++i) {
-    s = s * 1664525u + 1013904223u;
-    xs.push_back(static_cast<float>(s >> 8) / 8388608.0f - 1.0f);
-  }
-  for (int64_t i = 0; i < kN; ++i) {
-    const float *r = &xs[static_cast<size_t>(i * kF)];
-    ys.push_back(r[0] > r[1] ? (r[2] > r[3] ? 0 : 1) : 2);
-  }
-  p.x = make(Shape{kN, kF}, xs);
-  p.y = make_typed<int64_t>(Shape{kN}, ys);
-  return p;
+  const testing::ClassProblem c = testing::class_problem(kN, kF, 11u);
+  return Problem{c.x, c.y};
 }
 
 // Sequential([Dense(8, relu), Dense(3, softmax)]), built, compiled with Adam (slots and an

@@ -3,9 +3,9 @@
 //
 //   kiln-inspect ckpt PREFIX|DIR [--tensor NAME] [--no-verify]
 //   kiln-inspect savedmodel DIR
+//   kiln-inspect events FILE|LOGDIR [--values]     (inspect_events.cc)
 //
-// Each file kind is one subcommand in kCommands below; TensorBoard event files get theirs there
-// when kiln reads them.
+// Each file kind is one subcommand in kCommands below.
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "inspect_events.h"
 #include "kiln/kiln.hpp"
 
 namespace {
@@ -37,7 +38,7 @@ struct Command {
 int run_ckpt(const Args &args);
 int run_savedmodel(const Args &args);
 
-// The subcommands. `events FILE|DIR` belongs here once kiln reads event files.
+// The subcommands.
 const std::vector<Command> &commands() {
   static const std::vector<Command> kCommands = {
       {"ckpt", "PREFIX|DIR [--tensor NAME] [--no-verify]",
@@ -48,6 +49,11 @@ const std::vector<Command> &commands() {
        "a SavedModel (like saved_model_cli show --all): its signatures (inputs and outputs: names, dtypes,\n"
        "      shapes), the model's layers and parameter counts, its compile state and its variables",
        run_savedmodel},
+      {"events", "FILE|LOGDIR [--values]",
+       "TensorBoard event files (a file, or every run of a logdir): per file the records, file_version,\n"
+       "      writer and a cut-short last record; per tag its kind, count, steps and last value, histogram\n"
+       "      buckets or image size, every CRC verified; --values lists every value",
+       kiln_inspect::run_events},
   };
   return kCommands;
 }

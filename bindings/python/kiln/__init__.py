@@ -196,5 +196,6 @@ random.get_global_generator, random.GlobalGenerator = train.get_global_generator
 
 # tf.saved_model.save / load, model.save, keras.models.load_model (kiln.models).
 from . import saved_model, models  # noqa: E402
+from . import summary  # noqa: E402  (tf.summary)
 keras.models = models
 saving.load_model = saved_model.load_model  # keras.saving.load_model

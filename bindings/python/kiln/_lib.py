@@ -647,6 +647,44 @@ _SIGS.update({
     "kiln_saved_model_signature_run_named": (_ST, [_HP, _H, _ccp, _HP, _z]),
 })
 
+# TensorBoard logging (kiln/summary.h).
+class SummaryWriterOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("max_queue", ctypes.c_int64), ("flush_millis", ctypes.c_int64),
+                ("filename_suffix", ctypes.c_char_p)]
+
+
+_bp = ctypes.POINTER(_b)
+_SIGS.update({
+    "kiln_summary_writer_options_init": (_ST, [ctypes.POINTER(SummaryWriterOptions), ctypes.c_size_t]),
+    "kiln_summary_create_file_writer": (_ST, [_HP, _cp, ctypes.POINTER(SummaryWriterOptions)]),
+    "kiln_summary_writer_clone": (_ST, [_HP, _H]),
+    "kiln_summary_writer_free": (None, [_H]),
+    "kiln_summary_writer_flush": (_ST, [_H]),
+    "kiln_summary_writer_close": (_ST, [_H]),
+    "kiln_summary_writer_get_path": (_cp, [_H]),
+    "kiln_summary_writer_get_logdir": (_cp, [_H]),
+    "kiln_summary_writer_push_default": (_ST, [_H, c_int64_p]),
+    "kiln_summary_writer_pop_default": (_ST, []),
+    "kiln_summary_set_step": (_ST, [_i64]),
+    "kiln_summary_set_step_variable": (_ST, [_H]),
+    "kiln_summary_set_step_optimizer": (_ST, [_H]),
+    "kiln_summary_clear_step": (_ST, []),
+    "kiln_summary_get_step": (_ST, [c_int64_p, _bp]),
+    "kiln_summary_record_if": (_ST, [_b]),
+    "kiln_summary_should_record": (_ST, [_bp]),
+    "kiln_summary_scalar": (_ST, [_cp, _d, c_int64_p, _cp, _bp]),
+    "kiln_summary_histogram": (_ST, [_cp, _T, c_int64_p, _i64, _cp, _bp]),
+    "kiln_summary_image": (_ST, [_cp, _T, c_int64_p, _i64, _cp, _bp]),
+    "kiln_summary_text": (_ST, [_cp, _cp, c_int64_p, _cp, _bp]),
+    "kiln_summary_hparams": (_ST, [_C, _cp, _bp]),
+    "kiln_summary_hparams_end": (_ST, [_cp, _bp]),
+    "kiln_summary_hparams_config": (_ST, [_C, _bp]),
+    "kiln_summary_trace_on": (_ST, []),
+    "kiln_summary_trace_export": (_ST, [_cp, c_int64_p, _bp]),
+    "kiln_summary_trace_off": (_ST, []),
+    "kiln_summary_read_events": (_ST, [_HP, _cp]),
+})
+
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res

@@ -435,6 +435,99 @@ class BackupAndRestore(_Attributes, Callback):
         self._keep_args((), dict(config, save_before_preemption=False))
 
 
+def _update_freq(update_freq):
+    """Keras's update_freq for the config: "epoch", "batch" or a positive int of batches."""
+    if isinstance(update_freq, str) and update_freq in ("epoch", "batch"):
+        return update_freq
+    if isinstance(update_freq, bool) or not isinstance(update_freq, numbers.Integral):
+        raise InvalidArgumentError("TensorBoard: unrecognized update_freq %r; expected 'epoch', 'batch' or an "
+                                   "integer number of batches" % (update_freq,))
+    return int(update_freq)
+
+
+def _profile_batch(profile_batch):
+    """Keras's profile_batch for the config: an int, "start,stop", or a pair (start, stop)."""
+    if isinstance(profile_batch, (tuple, list)):
+        return [int(b) for b in profile_batch]
+    if isinstance(profile_batch, str):
+        return profile_batch
+    if isinstance(profile_batch, bool) or not isinstance(profile_batch, numbers.Integral):
+        raise InvalidArgumentError("TensorBoard: profile_batch must be a non-negative integer or 2-tuple of positive "
+                                   "integers. Found: %r" % (profile_batch,))
+    return int(profile_batch)
+
+
+class TensorBoard(_Attributes, Callback):
+    """keras.callbacks.TensorBoard: logs for `tensorboard --logdir log_dir`, as tf.keras writes them
+    (TensorFlow 2's event files, in log_dir/train and log_dir/validation; new files for each fit).
+
+    Per epoch (step = epoch): epoch_<name> of each log (val_<name> in the validation run), the
+    optimizer's learning rate (epoch_learning_rate) and, with write_steps_per_second, the training
+    speed. write_graph: the model's Keras JSON ("keras", step 0; TensorBoard's conceptual graph).
+    histogram_freq=k: every k epochs a histogram of each weight ("dense/kernel_0/histogram"), and
+    with write_images the weight as an image. update_freq="batch" or N: batch_<name> every N
+    training batches (at the batch number counted from 1 across epochs); the run is then also the
+    default summary writer during the batches, so kiln.summary calls in your own code land there.
+    At the end of each validation, evaluation_<name>_vs_iterations at the optimizer's iterations.
+    profile_batch=N or (start, stop): the op timings of those batches (kiln.summary.trace_export).
+    embeddings_freq must be 0 (no embedding projector). After fit: log_dir, train_dir,
+    validation_dir, train_event_file, validation_event_file."""
+
+    _CLASS = "TensorBoard"
+    _ARGS = (("log_dir", "logs"), ("histogram_freq", 0), ("write_graph", True), ("write_images", False),
+             ("write_steps_per_second", False), ("update_freq", "epoch"), ("profile_batch", 0),
+             ("embeddings_freq", 0), ("embeddings_metadata", None))
+    # Keras 2's _validate_kwargs: TF1's arguments, accepted and ignored.
+    _TF1_KWARGS = ("write_grads", "embeddings_layer_names", "embeddings_data", "batch_size")
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
+                 embeddings_metadata=None, **kwargs):
+        unknown = set(kwargs) - set(self._TF1_KWARGS)
+        if unknown:
+            raise InvalidArgumentError("Unrecognized arguments in `TensorBoard` Callback: %s. Supported kwargs are: %s"
+                                       % (sorted(unknown), list(self._TF1_KWARGS)))
+        config = {"log_dir": os.fspath(log_dir), "histogram_freq": int(histogram_freq),
+                  "write_graph": bool(write_graph), "write_images": bool(write_images),
+                  "write_steps_per_second": bool(write_steps_per_second), "update_freq": _update_freq(update_freq),
+                  "profile_batch": _profile_batch(profile_batch), "embeddings_freq": int(embeddings_freq)}
+        self._h = self._create_handle(self._CLASS, config)
+        self._keep_args((), dict(config, update_freq=update_freq, profile_batch=profile_batch,
+                                 embeddings_metadata=embeddings_metadata))
+
+
+class HParams(_Attributes, Callback):
+    """TensorBoard's hp.KerasCallback(writer, hparams, trial_id=None): logs this run's
+    hyperparameters for TensorBoard's HParams dashboard. At the start of fit, the session-start
+    summary of `hparams` ({name or hp.HParam: bool, int, float or str}) in an event file in the
+    run directory `writer` (a path, or a kiln.summary writer whose logdir is used); at the end, the
+    session end: "success", or "failure" when the last loss is not finite (and when fit raised,
+    once the callback is freed). trial_id: the session group's name (default: a digest of the
+    values). Bad values raise here."""
+
+    _CLASS = "HParams"
+    _ARGS = (("writer", None), ("hparams", None), ("trial_id", None))
+
+    def __init__(self, writer, hparams, trial_id=None):
+        if writer is None:
+            raise InvalidArgumentError("HParams: writer must be a log directory or a kiln.summary writer, not None")
+        log_dir = writer.logdir if hasattr(writer, "logdir") and not isinstance(writer, (str, bytes)) else writer
+        if not isinstance(hparams, dict):
+            raise InvalidArgumentError("HParams: hparams must be a dict of name -> value; got %s"
+                                       % type(hparams).__name__)
+        values = {}
+        for k, v in hparams.items():
+            name = str(getattr(k, "name", k))  # hp.HParam objects are keyed by their name
+            if name in values:
+                raise InvalidArgumentError("HParams: multiple values specified for hparam %r" % name)
+            values[name] = v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
+        config = {"log_dir": os.fspath(log_dir), "hparams": values}
+        if trial_id is not None:
+            config["trial_id"] = str(trial_id)
+        self._h = self._create_handle(self._CLASS, config)
+        self._keep_args((), {"writer": writer, "hparams": hparams, "trial_id": trial_id})
+
+
 class ProgbarLogger(Callback):
     """keras.callbacks.ProgbarLogger: prints the progress bar (fit adds one when verbose != 0)."""
 
@@ -522,7 +615,7 @@ class LambdaCallback(Callback):
 
 Callback._BY_CLASS = {c._CLASS: c for c in (History, EarlyStopping, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
                                             ProgbarLogger, LearningRateScheduler, ModelCheckpoint,
-                                            BackupAndRestore)}
+                                            BackupAndRestore, TensorBoard, HParams)}
 
 
 # ---------------------------------------------------------------- progress text and warnings
