@@ -413,7 +413,8 @@ TEST_F(TensorBoardCallback, UpdateFreqMakesTheRunTheDefaultWriterDuringBatches) 
   Config c;
   c.set("log_dir", dir_.path()).set("update_freq", "batch").set("write_graph", false);
   fit(m, fit_options(p, 2, {create_callback("TensorBoard", c), std::make_shared<CustomSummaries>()}, true));
-  const auto t = by_tag(read_run(dir_ / "train"));
+  const EventFile t_file = read_run(dir_ / "train");
+  const auto t = by_tag(t_file);
   std::vector<int64_t> steps;
   for (const auto &[step, value] : series(t, "custom")) {
     steps.push_back(step);
@@ -421,7 +422,8 @@ TEST_F(TensorBoardCallback, UpdateFreqMakesTheRunTheDefaultWriterDuringBatches) 
   }
   EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(series(t, "batch_loss").size(), 6u);
-  const auto v = by_tag(read_run(dir_ / "validation"));
+  const EventFile v_file = read_run(dir_ / "validation");
+  const auto v = by_tag(v_file);
   steps.clear();
   for (const auto &pt : series(v, "custom_test")) steps.push_back(pt.first);
   EXPECT_EQ(steps, (std::vector<int64_t>{1, 2}));  // the global test batch number
@@ -480,7 +482,8 @@ TEST_F(TensorBoardCallback, ProfileBatchTracesThoseBatches) {
   Config c;
   c.set("log_dir", dir_.path()).set("profile_batch", "2,3").set("write_graph", false);
   fit(m, fit_options(p, 2, {create_callback("TensorBoard", c)}, false));
-  const auto t = by_tag(read_run(dir_ / "train"));
+  const EventFile t_file = read_run(dir_ / "train");
+  const auto t = by_tag(t_file);
   ASSERT_EQ(t.count("batch_3"), 1u);
   ASSERT_EQ(t.at("batch_3").size(), 1u);
   EXPECT_EQ(t.at("batch_3")[0].step, 3);
@@ -497,7 +500,8 @@ TEST_F(TensorBoardCallback, ProfileBatchTracesThoseBatches) {
   TempDir other;
   c.set("log_dir", other.path()).set("profile_batch", std::vector<int64_t>{5, 100});
   fit(m, fit_options(p, 2, {create_callback("TensorBoard", c)}, false));
-  const auto t2 = by_tag(read_run(other / "train"));
+  const EventFile t2_file = read_run(other / "train");
+  const auto t2 = by_tag(t2_file);
   ASSERT_EQ(t2.count("batch_100"), 1u);
   EXPECT_EQ(t2.at("batch_100")[0].step, 100);
 }
