@@ -19,35 +19,11 @@
 #include <utility>
 #include <vector>
 
+#include "inspect_common.h"
 #include "kiln/kiln.hpp"
 
 namespace kiln_inspect {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
-
-int usage_error(const std::string &message) {
-  std::fprintf(stderr, "kiln-inspect: events: %s\n", message.c_str());
-  std::fprintf(stderr, "run 'kiln-inspect --help' for usage\n");
-  return kExitUsage;
-}
-
-const char *code_name(kiln_status_code code) {
-  switch (code) {
-    case KILN_STATUS_NOT_FOUND:
-      return "not found";
-    case KILN_STATUS_DATA_LOSS:
-      return "data loss";
-    case KILN_STATUS_INVALID_ARGUMENT:
-      return "invalid argument";
-    case KILN_STATUS_FAILED_PRECONDITION:
-      return "failed precondition";
-    default:
-      return "error";
-  }
-}
 
 std::string number(double v) {
   if (std::isnan(v)) return "nan";
@@ -310,14 +286,14 @@ int run_events(const std::vector<std::string> &args) {
     if (a == "--values") {
       values = true;
     } else if (a.size() > 1 && a[0] == '-') {
-      return usage_error("unknown option '" + a + "'");
+      return usage_error("events: unknown option '" + a + "'");
     } else if (!path.empty()) {
-      return usage_error("one file or logdir at a time; got '" + path + "' and '" + a + "'");
+      return usage_error("events: one file or logdir at a time; got '" + path + "' and '" + a + "'");
     } else {
       path = a;
     }
   }
-  if (path.empty()) return usage_error("which event file or logdir?");
+  if (path.empty()) return usage_error("events: which event file or logdir?");
   std::error_code ec;
   if (!std::filesystem::is_directory(path, ec))
     return inspect_file(path, path, values, "") ? kExitOk : kExitError;

@@ -17,14 +17,17 @@
 #include <utility>
 #include <vector>
 
+#include "inspect_common.h"
 #include "inspect_events.h"
 #include "kiln/kiln.hpp"
 
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;  // a missing or corrupt file, an unknown variable
-constexpr int kExitUsage = 2;
+using kiln_inspect::code_name;
+using kiln_inspect::kExitError;
+using kiln_inspect::kExitOk;
+using kiln_inspect::kExitUsage;
+using kiln_inspect::usage_error;
 
 using Args = std::vector<std::string>;
 
@@ -70,35 +73,6 @@ void usage(std::FILE *to) {
   std::fprintf(to,
                "\n  --help       this text\n  --version    kiln's version\n\n"
                "exit status: 0 ok, 1 a missing or corrupt file or an unknown variable, 2 bad usage\n");
-}
-
-int usage_error(const std::string &message) {
-  std::fprintf(stderr, "kiln-inspect: %s\n", message.c_str());
-  std::fprintf(stderr, "run 'kiln-inspect --help' for usage\n");
-  return kExitUsage;
-}
-
-const char *code_name(kiln_status_code code) {
-  switch (code) {
-    case KILN_STATUS_INVALID_ARGUMENT:
-      return "invalid argument";
-    case KILN_STATUS_NOT_FOUND:
-      return "not found";
-    case KILN_STATUS_OUT_OF_RANGE:
-      return "out of range";
-    case KILN_STATUS_FAILED_PRECONDITION:
-      return "failed precondition";
-    case KILN_STATUS_DATA_LOSS:
-      return "data loss";
-    case KILN_STATUS_UNIMPLEMENTED:
-      return "unimplemented";
-    case KILN_STATUS_RESOURCE_EXHAUSTED:
-      return "resource exhausted";
-    case KILN_STATUS_INTERNAL:
-      return "internal";
-    default:
-      return "error";
-  }
 }
 
 void print_error(const kiln::Error &e) {
