@@ -311,6 +311,18 @@ static inline kiln_pool2d_options pool_options(const int64_t *ksize, const int64
   return o;
 }
 
+/* A regression problem of n rows and f >= 3 features: x[i] pseudo-random in [-1, 1) from an LCG
+ * started at seed, y = x0 - 2 x1 + 0.5 x2 per row. */
+static inline void regression_problem(float *x, float *y, int n, int f, uint32_t seed) {
+  uint32_t s = seed;
+  int i;
+  for (i = 0; i < n * f; ++i) {
+    s = s * 1664525u + 1013904223u;
+    x[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
+  }
+  for (i = 0; i < n; ++i) y[i] = x[i * f] - 2 * x[i * f + 1] + 0.5f * x[i * f + 2];
+}
+
 /* A new tensor list holding t (the list takes its own reference). */
 static inline kiln_tensor_list *list1(const kiln_tensor *t) {
   kiln_tensor_list *l = NULL;
