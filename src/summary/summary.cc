@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <utility>
 
 #include "core/error.h"
 #include "event.pb.h"
@@ -53,7 +54,7 @@ bool write_value(const WriterPtr &w, const std::string &tag, int64_t step, tbpro
   meta->mutable_plugin_data()->set_plugin_name(plugin);
   if (!content.empty()) meta->mutable_plugin_data()->set_content(content);
   if (!description.empty()) meta->set_summary_description(description);
-  w->write(event);
+  w->write(std::move(event));
   return true;
 }
 

@@ -12,6 +12,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -224,17 +225,10 @@ std::shared_ptr<SummaryWriter> SummaryWriter::create(const std::string &logdir,
 const std::string &SummaryWriter::logdir() const { return impl_->logdir; }
 const std::string &SummaryWriter::path() const { return impl_->path; }
 
-void SummaryWriter::write(const tbproto::Event &event) {
-  std::string payload;
-  if (event.wall_time() == 0.0) {
-    tbproto::Event copy(event);
-    copy.set_wall_time(wall_seconds());
-    payload = copy.SerializeAsString();
-  } else {
-    payload = event.SerializeAsString();
-  }
+void SummaryWriter::write(tbproto::Event event) {
+  if (event.wall_time() == 0.0) event.set_wall_time(wall_seconds());
   std::string framed;
-  io::record::append(framed, payload);
+  io::record::append(framed, event.SerializeAsString());
   impl_->enqueue(std::move(framed));
 }
 

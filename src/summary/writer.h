@@ -45,7 +45,7 @@ class SummaryWriter {
 
   // Serializes, frames and queues one event (wall_time is set when it is 0). After close:
   // FailedPrecondition. A write error on the writer thread is reported by the next call.
-  void write(const tbproto::Event &event);
+  void write(tbproto::Event event);
   // Blocks until every record queued so far is in the file (written and flushed to the OS).
   void flush();
   // Flushes, stops the thread and closes the file; idempotent. Later writes are errors.
