@@ -20,9 +20,7 @@ static float g_x[N * F];
 static float g_y[N];
 static char g_dir[64];
 
-static void make_problem(void) {
-  regression_problem(g_x, g_y, N, F, 5u);
-}
+static void make_problem(void) { regression_problem(g_x, g_y, N, F, 5u); }
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 

@@ -24,9 +24,7 @@ static float g_x[N * F];
 static float g_y[N];
 static char g_dir[64];
 
-static void make_problem(void) {
-  regression_problem(g_x, g_y, N, F, 9u);
-}
+static void make_problem(void) { regression_problem(g_x, g_y, N, F, 9u); }
 
 /* Sequential([Dense(4, relu) "dense", Dense(1) "dense_1"]) built for (None, 3), with Adam(0.01)
  * and mse. */
