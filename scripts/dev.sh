@@ -3,7 +3,8 @@
 #   scripts/dev.sh demo    install what is missing, build, run the demo
 #   scripts/dev.sh test    install what is missing, build (warnings as errors), run every test suite,
 #                          the sanitizer build, the export/ABI checks and the install check
-#   scripts/dev.sh bench   install what is missing, build optimised, run the benchmarks
+#   scripts/dev.sh bench   install what is missing, build optimised, run issue 10's suite: every workload
+#                          in kiln and in PyTorch, interleaved, printed as one table (see cmd_bench)
 # Builds are incremental: build/ (release), build-asan/ (ASan+UBSan), build-tsan/ (TSan, stress tests
 # only), build-fuzz/ (clang libFuzzer targets, fuzz/; KILN_FUZZ_SECONDS per target, default 20),
 # build-install-check/.
@@ -23,7 +24,8 @@ BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libp
   libsleef-dev libhwy-dev nlohmann-json3-dev libleveldb-dev libpng-dev)
 # dataset-fashion-mnist: the example tests train the demo briefly on it (they skip without it).
 TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils dataset-fashion-mnist)
-BENCH_PKGS=(libbenchmark-dev python3 dataset-fashion-mnist python3-torch)
+# python3-torch and libtorch-dev: the PyTorch peers (libtorch-dev for W2's C++ peer).
+BENCH_PKGS=(libbenchmark-dev python3 dataset-fashion-mnist python3-torch libtorch-dev)
 # Fashion-MNIST for the demo (/usr/share/datasets/fashion-mnist); python3-numpy for its Python form.
 DEMO_PKGS=(dataset-fashion-mnist python3 python3-numpy)
 # The fuzz targets (fuzz/): clang 14 with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev),
@@ -145,6 +147,8 @@ cmd_test() {
   cmake --build build -j"$JOBS"
   log "tests: unit, C API, C++ API, Python"
   (cd build && ctest --output-on-failure --no-tests=error -j"$JOBS")
+  log "benchmarks: a smoke run, every issue-10 workload once, briefly (W6 left out; speed never judged)"
+  OMP_NUM_THREADS=2 "$PY" benchmarks/peer/compare_all.py --smoke --bench build/benchmarks/kiln_benchmarks
   check_exports
   check_abi
   check_install
@@ -178,28 +182,49 @@ cmd_test() {
   log "all checks passed"
 }
 
-# scripts/dev.sh bench [Google Benchmark flags]: the kiln benchmarks. scripts/dev.sh bench training
-# [--quick|--rounds N|--workloads w3,w6]: W3 and W6 against PyTorch, interleaved, as one table
-# (benchmarks/peer/compare_training.py), the peer on Debian's OpenMP OpenBLAS (issue 10's fair peer).
+# Debian's torch calls whichever libblas.so.3 it finds; the fair peer gets Debian's OpenMP OpenBLAS,
+# unpacked into <build>/openblas-omp rather than installed (the system's BLAS stays as it is). Sets
+# TORCH_BLAS to its folder, or to "" (torch then runs on the system's BLAS) when it cannot be fetched.
+fetch_openblas_omp() {  # fetch_openblas_omp <build dir>
+  local dir
+  dir="$(cd "$1" && pwd)/openblas-omp"
+  TORCH_BLAS="$dir/usr/lib/$(gcc -print-multiarch)/openblas-openmp"
+  [ -e "$TORCH_BLAS/libblas.so.3" ] && return 0
+  log "fetching libopenblas0-openmp for the PyTorch peer"
+  mkdir -p "$dir"
+  rm -f "$dir"/libopenblas0-openmp_*.deb
+  if ! (cd "$dir" && apt-get download libopenblas0-openmp && dpkg-deb -x libopenblas0-openmp_*.deb .) ||
+    [ ! -e "$TORCH_BLAS/libblas.so.3" ]; then
+    echo "could not fetch libopenblas0-openmp (apt-get update first?): PyTorch runs on the system's BLAS" >&2
+    TORCH_BLAS=""
+  fi
+}
+
+# scripts/dev.sh bench [--quick] [options]: issue 10's suite (benchmarks/README.md): every workload in
+#   kiln and in PyTorch, interleaved over 3 rounds, printed as one table (kiln median [range], PyTorch
+#   median [range], ratio, target, peak RSS) with the machine's FMA peak and raw oneDNN beside it
+#   (benchmarks/peer/compare_all.py; --quick: 1 short round without W6; also --workloads w1,w3,
+#   --rounds N, --steps N, --repetitions N, --min-time S; --help lists them). PyTorch runs as the fair
+#   peer: 2 threads, Debian's OpenMP OpenBLAS, glibc's malloc thresholds raised; W2's peer is C++
+#   against libtorch-dev, compiled into build/peer on first use.
+# scripts/dev.sh bench training [options]: W3 and W6 only (compare_all.py --workloads w3,w6).
+# scripts/dev.sh bench --raw [Google Benchmark flags]: kiln_benchmarks alone, e.g.
+#   scripts/dev.sh bench --raw --benchmark_filter=Matmul   (a first argument --benchmark_* implies --raw).
+# KILN_BENCH_BUILD=<dir> builds in <dir> instead of build/.
 cmd_bench() {
+  local build="${KILN_BENCH_BUILD:-build}"
   ensure_packages "${BUILD_PKGS[@]}" "${BENCH_PKGS[@]}"
   # Benchmarks forced on: `demo` caches KILN_BUILD_BENCHMARKS=OFF in the same build/.
-  configure build -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCHMARKS=ON
-  cmake --build build -j"$JOBS" --target kiln_benchmarks
-  if [ "${1:-}" = training ]; then
-    shift
-    # Debian's torch calls whichever libblas.so.3 it finds; give it the OpenMP OpenBLAS, unpacked
-    # into build/ rather than installed (the system's BLAS stays as it is).
-    local blas="$ROOT/build/openblas-omp/usr/lib/x86_64-linux-gnu/openblas-openmp"
-    if [ ! -e "$blas/libblas.so.3" ]; then
-      log "fetching libopenblas0-openmp for the PyTorch peer"
-      mkdir -p build/openblas-omp
-      (cd build/openblas-omp && apt-get download libopenblas0-openmp && dpkg-deb -x libopenblas0-openmp_*.deb .)
-    fi
-    "$PY" benchmarks/peer/compare_training.py --torch-library-path "$blas" "$@"
-    return
-  fi
-  ./build/benchmarks/kiln_benchmarks "$@"
+  configure "$build" -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCHMARKS=ON
+  cmake --build "$build" -j"$JOBS" --target kiln_benchmarks
+  local bench="$build/benchmarks/kiln_benchmarks"
+  case "${1:-}" in
+    --raw) shift; "$bench" "$@"; return ;;
+    --benchmark_*) "$bench" "$@"; return ;;
+    training) shift; set -- --workloads w3,w6 "$@" ;;
+  esac
+  fetch_openblas_omp "$build"
+  "$PY" benchmarks/peer/compare_all.py --bench "$bench" --torch-library-path "$TORCH_BLAS" "$@"
 }
 
 cmd_abi_baseline() {

@@ -17,48 +17,12 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
-import time
 
-from peer_util import summary
+from peer_util import kiln_env, run, summary, torch_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-
-
-def run(cmd, env):
-    """Runs cmd; returns (stdout, wall seconds, peak RSS in MiB)."""
-    with tempfile.TemporaryFile(mode="w+") as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
-        out = p.stdout.read()
-        p.stdout.close()
-        _, status, usage = os.wait4(p.pid, 0)  # the child's own rusage: its peak RSS
-        wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
-        if p.returncode != 0:
-            err.seek(0)
-            sys.exit("%s failed (%d):\n%s%s" % (" ".join(cmd), p.returncode, out, err.read()))
-    return out, wall, usage.ru_maxrss / 1024.0
-
-
-def kiln_env():
-    return dict(os.environ, OMP_NUM_THREADS="2")
-
-
-def torch_env(library_path):
-    env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2", MALLOC_MMAP_THRESHOLD_="1073741824",
-               MALLOC_TRIM_THRESHOLD_="1073741824")
-    with open("/proc/cpuinfo") as f:
-        if re.search(r"\bavx512f\b", f.read()):
-            env["OPENBLAS_CORETYPE"] = "SkylakeX"
-        else:
-            env.pop("OPENBLAS_CORETYPE", None)
-    if library_path:
-        env["LD_LIBRARY_PATH"] = library_path + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-    return env
 
 
 def kiln_w3(bench, steps):

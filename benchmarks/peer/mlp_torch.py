@@ -2,11 +2,13 @@
 
   --workload w3   one training step at batch 128 (zero_grad, forward, mean cross-entropy of the
                   logits, backward, Adam(1e-3)), after --warmup untimed steps; prints
-                  `torch w3 step ms: median M min A max B steps N ...`.
+                  `torch w3 step ms: median M min A max B steps N ...` and
+                  `RESULT w3_step median M min A max B unit ms ...` (compare_all.py).
   --workload w6   Fashion-MNIST end to end: reads Debian's dataset-fashion-mnist, trains the MLP for
                   5 epochs of shuffled batches of 128 on the 60,000 training images (Adam 1e-3),
                   evaluates on the 10,000 test images; prints
-                  `torch w6 train_seconds T test_accuracy A epochs 5 ...`.
+                  `torch w6 train_seconds T test_accuracy A epochs 5 ...` and
+                  `RESULT w6 median T min T max T unit s accuracy A ...` (T: training alone).
 
 Inputs of W3: x[i, j] = ((i * 784 + j) mod 255) / 255, labels i mod 10 (as bench_training.h).
 2 threads (torch.set_num_threads, OMP_NUM_THREADS). Exits 0 with a message when torch is not
@@ -19,7 +21,7 @@ import struct
 import sys
 import time
 
-from peer_util import loaded_blas, step_line, time_steps
+from peer_util import loaded_blas, result_line, step_line, time_steps, torch_facts
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
@@ -61,7 +63,9 @@ def w3(torch, args):
         loss.backward()
         optimizer.step()
 
-    print(step_line("w3", time_steps(step, args.warmup, args.steps), torch))
+    times = time_steps(step, args.warmup, args.steps)
+    print(step_line("w3", times, torch))
+    print(result_line("w3_step", times, "ms", steps=len(times), **torch_facts(torch)))
 
 
 def w6(torch, args):
@@ -88,6 +92,9 @@ def w6(torch, args):
         accuracy = (model(x_test).argmax(dim=1) == y_test).float().mean().item()
     print("torch w6 train_seconds %.3f test_accuracy %.4f epochs %d threads %d torch %s blas %s"
           % (train_seconds, accuracy, args.epochs, torch.get_num_threads(), torch.__version__, loaded_blas()))
+    # The table's W6 figure is the whole process, timed by the driver; this is training alone.
+    print(result_line("w6", [train_seconds], "s", accuracy="%.4f" % accuracy, epochs=args.epochs,
+                      **torch_facts(torch)))
 
 
 def main():
