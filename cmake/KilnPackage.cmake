@@ -6,6 +6,8 @@ install(TARGETS kiln EXPORT kilnTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# libkiln.so's private helper (src/openmp_env), found through libkiln.so's RUNPATH ($ORIGIN).
+install(TARGETS kiln_openmp_env LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # Every public header (a glob, so a new per-object header cannot be left out of the install).
 file(GLOB KILN_PUBLIC_HEADERS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/kiln/*.h
   ${PROJECT_SOURCE_DIR}/include/kiln/*.hpp)

@@ -5,10 +5,14 @@
 #include <atomic>
 
 #include "core/error.h"
+#include "openmp_env/openmp_env.h"
 
 namespace kiln {
 
 namespace {
+// libgomp has read GOMP_SPINCOUNT by the time kiln's core starts: the variable
+// libkiln_openmp_env.so set for it leaves the environment again (openmp_env/openmp_env.c).
+[[maybe_unused]] const bool g_openmp_env_restored = kiln_openmp_env_restore() != 0;
 std::atomic<int> g_threads{0};  // 0: not set yet, use OpenMP's default
 thread_local int t_override = 0;
 thread_local int t_applied = 0;  // the count this thread last gave OpenMP; 0: never changed

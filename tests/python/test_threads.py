@@ -96,3 +96,33 @@ class ThreadCountTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OpenMpSpinCountTest(unittest.TestCase):
+    """Loading kiln starts libgomp with a short spin count (src/openmp_env/openmp_env.c) unless the user
+    chose one, and leaves the process environment as it was."""
+
+    def child(self, extra_env):
+        import os
+        import subprocess
+        import sys
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+        env.update(extra_env)
+        env["OMP_DISPLAY_ENV"] = "verbose"
+        code = ("import os, kiln; kiln.constant([1.0]); "
+                "print('ENV', os.environ.get('GOMP_SPINCOUNT'))")
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        text = out.stdout + out.stderr
+        start = text.find("GOMP_SPINCOUNT = '")
+        self.assertGreaterEqual(start, 0, text)
+        start += len("GOMP_SPINCOUNT = '")
+        env_line = [line for line in out.stdout.splitlines() if line.startswith("ENV ")]
+        return text[start:text.index("'", start)], env_line[0][4:]
+
+    def test_kilns_spin_count_and_an_untouched_environment(self):
+        self.assertEqual(self.child({}), ("10000", "None"))
+
+    def test_the_users_choice_wins(self):
+        self.assertEqual(self.child({"GOMP_SPINCOUNT": "777"}), ("777", "777"))
+        self.assertEqual(self.child({"OMP_WAIT_POLICY": "passive"})[0], "0")
