@@ -36,6 +36,12 @@ GlobalRngState global_rng_state();
 // a negative or repeated op seed.
 void set_global_rng_state(const GlobalRngState &state);
 
+// Philox4x32-10. Uniform draws use all four words of a block: element i of a uniform fill or of a
+// dropout mask is word i % 4 of block i / 4 (as TensorFlow's Philox ops do), so one block serves
+// four elements. A normal draw takes one block per element (Box-Muller over its first two words):
+// its cost is the log and cos, not the block. Element i's value depends only on (key, stream, i),
+// never on how a fill is split among threads or vectors; kernels/random_simd.cc computes the same
+// words 8 or 16 blocks at a time and is tested bit for bit against block().
 class Philox {
  public:
   Philox(uint64_t seed, uint64_t op_seed)
@@ -45,29 +51,41 @@ class Philox {
     std::array<uint32_t, 4> c = {static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32),
                                  static_cast<uint32_t>(stream_), static_cast<uint32_t>(stream_ >> 32)};
     uint32_t k0 = key_[0], k1 = key_[1];
-    for (int r = 0; r < 10; ++r) {
-      uint64_t p0 = uint64_t{0xD2511F53u} * c[0];
-      uint64_t p1 = uint64_t{0xCD9E8D57u} * c[2];
+    for (int r = 0; r < kRounds; ++r) {
+      uint64_t p0 = uint64_t{kMul0} * c[0];
+      uint64_t p1 = uint64_t{kMul1} * c[2];
       c = {static_cast<uint32_t>(p1 >> 32) ^ c[1] ^ k0, static_cast<uint32_t>(p1),
            static_cast<uint32_t>(p0 >> 32) ^ c[3] ^ k1, static_cast<uint32_t>(p0)};
-      k0 += 0x9E3779B9u;
-      k1 += 0xBB67AE85u;
+      k0 += kBump0;
+      k1 += kBump1;
     }
     return c;
   }
-  // Uniform float in [0, 1) for element i.
-  float uniform(uint64_t i) const { return to_unit(block(i)[0]); }
-  // Standard normal for element i (Box-Muller over the element's block).
+  // Uniform float in [0, 1) for element i: word i % 4 of block i / 4.
+  float uniform(uint64_t i) const { return unit(block(i >> 2)[i & 3]); }
+  // Standard normal for element i (Box-Muller over the first two words of block i).
   float normal(uint64_t i) const {
     auto b = block(i);
     float u1 = (static_cast<float>(b[0] >> 8) + 1.0f) * (1.0f / 16777217.0f);  // (0, 1]
-    return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853071795864f * to_unit(b[1]));
+    return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853071795864f * unit(b[1]));
   }
-  // Uniform float in [0, 1) at draw `round` of element i: extra draws for rejection sampling.
-  float uniform_at(uint64_t i, uint64_t round) const { return to_unit(block(i + (round << 48))[round & 3]); }
+  // Uniform float in [0, 1) at draw `round` of element i, for rejection sampling: round 0 is
+  // uniform(i); round r > 0 takes word i % 4 of block i / 4 + r * 2^48, clear of every first draw
+  // (fills stay below 2^50 elements) and of every other (element, round).
+  float uniform_at(uint64_t i, uint64_t round) const { return unit(block((i >> 2) + (round << 48))[i & 3]); }
+
+  // A 32-bit word as a float in [0, 1): its top 24 bits times 2^-24, exact.
+  static float unit(uint32_t x) { return static_cast<float>(x >> 8) * (1.0f / 16777216.0f); }
+
+  uint32_t key_word(int w) const { return key_[static_cast<size_t>(w & 1)]; }
+  uint64_t stream() const { return stream_; }
+
+  // The algorithm's constants, shared with the vector code.
+  static constexpr int kRounds = 10;
+  static constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
+  static constexpr uint32_t kBump0 = 0x9E3779B9u, kBump1 = 0xBB67AE85u;
 
  private:
-  static float to_unit(uint32_t x) { return static_cast<float>(x >> 8) * (1.0f / 16777216.0f); }
   std::array<uint32_t, 2> key_;
   uint64_t stream_;
 };

@@ -1,8 +1,10 @@
 #include "kernels/random.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/threads.h"
+#include "kernels/random_simd.h"
 
 namespace kiln::kernels {
 
@@ -20,6 +22,22 @@ void for_each_index(int64_t n, F &&f) {
   for (int64_t i = 0; i < n; ++i) f(i);
 }
 
+// Runs f(begin, end) over [0, n) in chunks, on all threads when n is large. Chunks start at
+// multiples of 4096 elements, so each (a whole number of Philox blocks) runs in full vectors; the
+// values do not depend on the split anyway.
+template <typename F>
+void for_each_range(int64_t n, F &&f) {
+  constexpr int64_t kChunk = 4096;
+  if (n < kParallelRandomElements || num_threads() == 1) {
+    if (n > 0) f(int64_t{0}, n);
+    return;
+  }
+  apply_num_threads();
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) f(c * kChunk, std::min(n, (c + 1) * kChunk));
+}
+
 template <typename F>
 void fill_by_index(float *out, int64_t n, F &&f) {
   for_each_index(n, [&](int64_t i) { out[i] = f(i); });
@@ -33,7 +51,7 @@ constexpr int kMaxRounds = 1000;
 
 void random_uniform(const Philox &gen, float minval, float maxval, float *out, int64_t n) {
   const float range = maxval - minval;
-  fill_by_index(out, n, [&](int64_t i) { return minval + range * gen.uniform(static_cast<uint64_t>(i)); });
+  for_each_range(n, [&](int64_t b, int64_t e) { random_simd::uniform_f32(gen, minval, range, out, b, e); });
 }
 
 void random_normal(const Philox &gen, float mean, float stddev, float *out, int64_t n) {
@@ -56,11 +74,9 @@ void truncated_normal(const Philox &gen, float mean, float stddev, float *out, i
 }
 
 void dropout(const Philox &gen, float rate, float scale, const float *x, float *out, float *mask, int64_t n) {
-  for_each_index(n, [&](int64_t i) {
-    const bool keep = gen.uniform(static_cast<uint64_t>(i)) >= rate;
-    out[i] = keep ? x[i] * scale : 0.0f;
-    if (mask) mask[i] = keep ? scale : 0.0f;
-  });
+  if (!out && !mask) return;
+  for_each_range(
+      n, [&](int64_t b, int64_t e) { random_simd::dropout_f32(gen, rate, scale, x, out, mask, b, e); });
 }
 
 }  // namespace kiln::kernels

@@ -1,5 +1,7 @@
-// Random fills on the counter-based Philox generator: element i always draws
-// from counter i, so a result never depends on the thread count.
+// Random fills on the counter-based Philox generator: element i's value depends only on the
+// generator and i (uniform draws: word i % 4 of block i / 4; normal draws: block i), so a result
+// never depends on the thread count. Uniform fills and dropout run in Highway vectors
+// (kernels/random_simd.h), bit-identical to Philox::uniform.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +19,9 @@ void random_uniform(const Philox &gen, float minval, float maxval, float *out, i
 void random_normal(const Philox &gen, float mean, float stddev, float *out, int64_t n);
 // Like random_normal, with every z_i beyond 2 (in absolute value) drawn again.
 void truncated_normal(const Philox &gen, float mean, float stddev, float *out, int64_t n);
-// Element i is kept when u_i >= rate: out[i] = kept ? x[i] * scale : 0 and, when
-// mask is not null, mask[i] = kept ? scale : 0 (what the gradient multiplies by).
+// Element i is kept when u_i >= rate (u_i = gen.uniform(i)): when out is not null,
+// out[i] = kept ? x[i] * scale : 0 (x is read only then); when mask is not null,
+// mask[i] = kept ? scale : 0.
 void dropout(const Philox &gen, float rate, float scale, const float *x, float *out, float *mask, int64_t n);
 
 }  // namespace kiln::kernels

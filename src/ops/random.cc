@@ -82,25 +82,30 @@ Shape noise_shape_of(const char *op, const Tensor &x, const std::vector<int64_t>
   return Shape(dims);
 }
 
+// x * scale where u_i >= rate, else 0. Its gradient is the same op on the incoming gradient with
+// the same generator: the mask is drawn again rather than kept, since a vector Philox pass costs
+// less than writing a float mask in forward and reading it back in backward (and holds no memory
+// between the passes). Recorded again in backward, so tapes nest; a dropped element's gradient is
+// 0 even where the incoming one is inf or NaN, as TF's where-based dropout gives.
+Tensor masked(const Philox &gen, const Tensor &x, float rate, float scale) {
+  Tensor out = Tensor::empty(DType::kFloat32, x.shape());
+  kernels::dropout(gen, rate, scale, x.data<float>(), out.mutable_data<float>(), nullptr, x.num_elements());
+  if (should_record({&x}))
+    record("dropout", {x}, {out},
+           [gen, rate, scale](const Grads &g) { return Grads{masked(gen, g[0], rate, scale)}; });
+  return out;
+}
+
 Tensor dropout_from(const Philox &gen, const Tensor &x, float rate, const Shape &noise) {
   const float scale = 1.0f / (1.0f - rate);
   if (noise != x.shape()) {
     // The mask is drawn in noise's shape (element i kept when u_i >= rate, as the fused path) and
     // broadcast by mul, whose gradient rule gives the gradient.
-    Tensor ones_n = ones(noise);
     Tensor mask = Tensor::empty(DType::kFloat32, noise);
-    kernels::dropout(gen, rate, scale, ones_n.data<float>(), mask.mutable_data<float>(), nullptr,
-                     mask.num_elements());
+    kernels::dropout(gen, rate, scale, nullptr, nullptr, mask.mutable_data<float>(), mask.num_elements());
     return mul(x, mask);
   }
-  Tensor out = Tensor::empty(DType::kFloat32, x.shape());
-  // The mask is kept only for a tape; regenerating it in backward would cost a second Philox pass.
-  const bool recording = should_record({&x});
-  Tensor mask = recording ? Tensor::empty(DType::kFloat32, x.shape()) : Tensor();
-  kernels::dropout(gen, rate, scale, x.data<float>(), out.mutable_data<float>(),
-                   recording ? mask.mutable_data<float>() : nullptr, x.num_elements());
-  if (recording) record("dropout", {x}, {out}, [mask](const Grads &g) { return Grads{mul(g[0], mask)}; });
-  return out;
+  return masked(gen, x, rate, scale);
 }
 
 }  // namespace

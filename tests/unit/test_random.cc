@@ -1,8 +1,10 @@
 // Random ops: determinism (seeds, global sequence, thread count), moments,
-// truncation bounds, dropout keep rate / scaling / gradient, errors.
+// truncation bounds, dropout keep rate / scaling / gradient, the Philox stream, errors.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -190,6 +192,76 @@ TEST(RandomGradients, Table) {
                              },
                              {testing::random_tensor(c.shape, seed++)});
   }
+}
+
+// ---------------- the stream itself ----------------
+
+// Philox4x32-10's published known answers (Salmon et al., Random123's kat_vectors): kiln's block
+// is the standard generator with counter (block lo, block hi, stream lo, stream hi) and key (seed lo,
+// seed hi), as TF's.
+TEST(RandomPhilox, KnownAnswers) {
+  using Words = std::array<uint32_t, 4>;
+  EXPECT_EQ(Philox(0, 0).block(0), (Words{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}));
+  EXPECT_EQ(Philox(~uint64_t{0}, ~uint64_t{0}).block(~uint64_t{0}),
+            (Words{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}));
+  EXPECT_EQ(Philox(0x299f31d0a4093822ull, 0x0370734413198a2eull).block(0x85a308d3243f6a88ull),
+            (Words{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}));
+}
+
+// The ops give the scalar definition (element i: word i % 4 of block i / 4) at sizes on both sides
+// of the vector widths and of the parallel threshold, and dropout keeps exactly the elements whose
+// uniform draw of the same seed is >= rate.
+TEST(RandomPhilox, UniformOpAndDropoutMaskFollowTheScalarStream) {
+  const int before = num_threads();
+  for (int threads : {1, 2})
+    for (const Shape &shape : {Shape{1}, Shape{3}, Shape{17}, Shape{37, 41}, Shape{300, 301}}) {
+      set_num_threads(threads);
+      const Philox gen(11, 12);
+      std::vector<float> u = values(ops::stateless_random_uniform(shape, {11, 12}, 0, 1));
+      std::vector<float> scaled = values(ops::stateless_random_uniform(shape, {11, 12}, -3, 5));
+      Tensor x = testing::random_tensor(shape, 4, 0.5f, 1.5f);
+      std::vector<float> xv = values(x), y = values(ops::stateless_dropout(x, 0.3f, {11, 12}));
+      for (size_t i = 0; i < u.size(); ++i) {
+        ASSERT_EQ(u[i], gen.uniform(i)) << shape.to_string() << " element " << i;
+        ASSERT_EQ(scaled[i], -3.0f + 8.0f * gen.uniform(i)) << shape.to_string() << " element " << i;
+        ASSERT_EQ(y[i], u[i] >= 0.3f ? xv[i] * (1.0f / 0.7f) : 0.0f) << shape.to_string() << " element " << i;
+      }
+    }
+  set_num_threads(before);
+}
+
+// The backward pass draws the forward mask again: a dropped element's gradient is 0 even where the
+// incoming gradient is inf or NaN (as TF's where-based dropout), and the rule is itself recorded,
+// so an outer tape differentiates through it.
+TEST(RandomDropout, GradientRedrawsTheMaskAndNests) {
+  Tensor x = testing::random_tensor({33, 7}, 3, 0.5f, 1.5f);
+  std::vector<float> upstream(33 * 7);
+  for (size_t i = 0; i < upstream.size(); ++i)
+    upstream[i] = i % 3 == 0 ? NAN : i % 3 == 1 ? -INFINITY : static_cast<float>(i) - 100.0f;
+  Tensor w = testing::make({33, 7}, upstream);
+  autodiff::Tape outer(true, false);
+  outer.watch(w);
+  Tensor y, dx;
+  {
+    autodiff::Tape inner(false, false);
+    inner.watch(x);
+    set_global_seed(5);
+    y = ops::dropout(x, 0.5f, true);
+    dx = inner.gradient(y, {x}, autodiff::Unconnected::kNone, w)[0];
+  }
+  std::vector<float> yv = values(y), gv = values(dx);
+  for (size_t i = 0; i < yv.size(); ++i) {
+    if (yv[i] == 0.0f) {
+      ASSERT_EQ(gv[i], 0.0f) << "dropped element " << i << " (upstream " << upstream[i] << ")";
+      ASSERT_FALSE(std::signbit(gv[i])) << i;
+    } else if (std::isnan(upstream[i])) {
+      ASSERT_TRUE(std::isnan(gv[i])) << "kept element " << i;
+    } else {
+      ASSERT_EQ(gv[i], upstream[i] * 2.0f) << "kept element " << i;
+    }
+  }
+  std::vector<float> mask = values(outer.gradient(dx, {w}, autodiff::Unconnected::kNone)[0]);
+  for (size_t i = 0; i < yv.size(); ++i) ASSERT_EQ(mask[i], yv[i] == 0.0f ? 0.0f : 2.0f) << "element " << i;
 }
 
 // ---------------- errors ----------------
