@@ -3,7 +3,9 @@
 // loaded back with kiln_saved_model_load, and its "serving_default" signature is run with
 // kiln_saved_model_signature_run on a [1, 784] and a [256, 784] float32 batch, 2 threads. One
 // iteration = one call, its output list freed. Targets: batch 1 at most 10 us; batch 256 at most
-// 0.8x PyTorch's forward. benchmarks/README.md, "### W7", defines it.
+// 0.8x PyTorch's forward. BM_KilnW7InferenceBatch1Bf16 is batch 1 with the model loaded with
+// {"inference_weights": "bfloat16"} (the Dense kernels read rounded to bfloat16). benchmarks/README.md,
+// "### W7", defines it.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
@@ -33,7 +35,7 @@ struct W7Model {
   const kiln_saved_model_signature *serve = nullptr;
   std::string error;  // why the model could not be made, if it could not
 
-  W7Model() {
+  explicit W7Model(bool bf16_weights) {
     char dir_template[] = "/tmp/kiln_w7_XXXXXX";
     const char *dir = mkdtemp(dir_template);
     if (!dir) {
@@ -48,7 +50,12 @@ struct W7Model {
     } catch (const kiln::Error &e) {
       error = std::string("saving the W3 MLP: ") + e.what();
     }
-    if (error.empty()) error = take_error(kiln_saved_model_load(&saved_model, export_dir.c_str(), nullptr));
+    kiln_config *options = nullptr;
+    if (error.empty()) error = take_error(kiln_config_create(&options));
+    if (error.empty() && bf16_weights)
+      error = take_error(kiln_config_set_string(options, "inference_weights", "bfloat16"));
+    if (error.empty()) error = take_error(kiln_saved_model_load(&saved_model, export_dir.c_str(), options));
+    kiln_config_free(options);
     if (error.empty())
       error = take_error(kiln_saved_model_get_signature(&serve, saved_model, "serving_default"));
     std::error_code ignored;
@@ -59,9 +66,11 @@ struct W7Model {
   W7Model &operator=(const W7Model &) = delete;
 };
 
-const W7Model &w7_model() {
-  static const W7Model model;
-  return model;
+const W7Model &w7_model(bool bf16_weights) {
+  static const W7Model model(false);
+  if (!bf16_weights) return model;
+  static const W7Model bf16_model(true);
+  return bf16_model;
 }
 
 // x[i, j] = ((784 i + j) mod 255) / 255, as W3's batch.
@@ -75,9 +84,9 @@ kiln_tensor *w7_input(int64_t batch, std::string &error) {
   return x;
 }
 
-void run_w7(benchmark::State &state, int64_t batch) {
+void run_w7(benchmark::State &state, int64_t batch, bool bf16_weights = false) {
   kiln::ThreadCountScope threads(2);
-  const W7Model &m = w7_model();
+  const W7Model &m = w7_model(bf16_weights);
   if (!m.error.empty()) {
     state.SkipWithError(m.error.c_str());
     return;
@@ -119,6 +128,7 @@ void run_w7(benchmark::State &state, int64_t batch) {
 
 void BM_KilnW7InferenceBatch1(benchmark::State &state) { run_w7(state, 1); }
 void BM_KilnW7InferenceBatch256(benchmark::State &state) { run_w7(state, 256); }
+void BM_KilnW7InferenceBatch1Bf16(benchmark::State &state) { run_w7(state, 1, true); }
 
 void w7(benchmark::internal::Benchmark *b) {
   b->Unit(benchmark::kMicrosecond)
@@ -130,4 +140,5 @@ void w7(benchmark::internal::Benchmark *b) {
 }  // namespace
 
 BENCHMARK(BM_KilnW7InferenceBatch1)->Apply(w7);
+BENCHMARK(BM_KilnW7InferenceBatch1Bf16)->Apply(w7);
 BENCHMARK(BM_KilnW7InferenceBatch256)->Apply(w7);

@@ -65,6 +65,12 @@ train::LoadModelOptions load_options(const kiln_config *options) {
   kiln::ConfigReader r(kiln::capi::config_or_empty(options), "saved_model load options");
   train::LoadModelOptions o;
   o.compile = r.get_bool("compile", o.compile);
+  const std::string weights = r.get_string("inference_weights", "float32");
+  if (weights == "bfloat16")
+    o.bf16_inference_weights = true;
+  else if (weights != "float32")
+    kiln::fail(kiln::Code::kInvalidArgument, "saved_model load options: \"inference_weights\" is '", weights,
+               "'; expected \"float32\" or \"bfloat16\"");
   r.finish();
   return o;
 }

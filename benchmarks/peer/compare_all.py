@@ -85,6 +85,8 @@ def suite():
                                      "w6", ("ratio", 0.70))], "mlp_torch.py"),
         Workload("w7", PER_CALL, [Row("W7 MLP inference, batch 1 (µs)", "us", "BM_KilnW7InferenceBatch1", "w7_b1",
                                       ("kiln", 10.0)),
+                                  Row("W7 batch 1, bf16 weights (opt-in; µs)", "us", "BM_KilnW7InferenceBatch1Bf16",
+                                      "w7_b1", ("kiln", 10.0)),
                                   Row("W7 MLP inference, batch 256 (µs)", "us", "BM_KilnW7InferenceBatch256", "w7_b256",
                                       ("ratio", 0.80))], "inference_torch.py"),
     ]

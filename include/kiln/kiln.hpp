@@ -5048,11 +5048,16 @@ class SavedModel {
   std::shared_ptr<kiln_saved_model> h_;
 };
 
-/// tf.saved_model.load(export_dir); compile=false leaves the model uncompiled. Throws
-/// kiln::Error (NOT_FOUND, DATA_LOSS naming the damaged file, ...).
-inline SavedModel load(const std::string &export_dir, bool compile = true) {
+/// tf.saved_model.load(export_dir); compile=false leaves the model uncompiled. inference_weights
+/// "bfloat16" makes the Dense layers read their kernels rounded to bfloat16 in calls no tape
+/// records with at most 8 rows (faster batch-1 serving, results within about 2^-9 relative; see
+/// kiln_saved_model_load); "float32" (the default) keeps the saved bits. Throws kiln::Error
+/// (NOT_FOUND, DATA_LOSS naming the damaged file, INVALID_ARGUMENT for another inference_weights).
+inline SavedModel load(const std::string &export_dir, bool compile = true,
+                       const std::string &inference_weights = "float32") {
   Config c;
   c.set("compile", compile);
+  c.set("inference_weights", inference_weights);
   kiln_saved_model *h = nullptr;
   detail::check(kiln_saved_model_load(&h, export_dir.c_str(), c.get()));
   return SavedModel(h);
@@ -5220,9 +5225,12 @@ inline Config read_events(const std::string &path) {
 
 namespace models {
 /// keras.models.load_model(export_dir, compile=True): the model of a SavedModel.
-inline Model load_model(const std::string &export_dir, bool compile = true) {
+/// inference_weights as in saved_model::load.
+inline Model load_model(const std::string &export_dir, bool compile = true,
+                        const std::string &inference_weights = "float32") {
   Config c;
   c.set("compile", compile);
+  c.set("inference_weights", inference_weights);
   kiln_layer *h = nullptr;
   detail::check(kiln_saved_model_load_model(&h, export_dir.c_str(), c.get()));
   return Model(h);

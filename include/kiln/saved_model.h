@@ -62,7 +62,15 @@ KILN_API kiln_status *kiln_saved_model_save(const kiln_layer *model, const char 
 
 /// tf.saved_model.load(export_dir): rebuilds the model from its config, builds it, compiles it as
 /// it was compiled, restores its variables (checking every size and CRC32C) and makes its
-/// signatures. options (may be NULL): {"compile": false} leaves the model uncompiled.
+/// signatures. options (may be NULL), a kiln_config with:
+///   "compile": false leaves the model uncompiled (default true);
+///   "inference_weights": "float32" (default) or "bfloat16": with "bfloat16", the model's Dense
+///             layers read their kernels rounded to bfloat16 (nearest even; packed once per
+///             kernel value, the inputs, sums, biases and outputs stay float32) in float32 calls
+///             that no GradientTape records with at most 8 rows — a signature's or predict's
+///             batch 1 to 8 — which roughly halves the weight traffic that bounds such calls.
+///             Those results differ from float32's by about 2^-9 relative; training and larger
+///             batches are unchanged. Another value is INVALID_ARGUMENT naming the key.
 /// Errors: NOT_FOUND when export_dir has no saved_model.pb, or for a layer class the registry does
 /// not know (named); DATA_LOSS for damaged files (naming the file, and the tensor for variables);
 /// UNIMPLEMENTED for a SavedModel written by a newer kiln format.

@@ -72,11 +72,30 @@ int64_t release_cached(Cache &c) {
 }
 
 std::atomic<uint64_t> g_next_storage_id{1};
-std::atomic<StorageReleaseHook> g_release_hook{nullptr};
+std::atomic<StorageReleaseHook> g_release_hooks[kMaxStorageReleaseHooks] = {};
+std::mutex g_release_hooks_mu;  // serialises add and remove (destructors only load the slots)
 
 }  // namespace
 
-void set_storage_release_hook(StorageReleaseHook hook) { g_release_hook.store(hook); }
+void add_storage_release_hook(StorageReleaseHook hook) {
+  if (!hook) return;
+  std::lock_guard<std::mutex> lock(g_release_hooks_mu);
+  for (auto &slot : g_release_hooks)
+    if (slot.load() == hook) return;
+  for (auto &slot : g_release_hooks)
+    if (!slot.load()) {
+      slot.store(hook);
+      return;
+    }
+  fail(Code::kInternal, "add_storage_release_hook: all ", kMaxStorageReleaseHooks,
+       " storage release hooks are taken; raise kMaxStorageReleaseHooks");
+}
+
+void remove_storage_release_hook(StorageReleaseHook hook) {
+  std::lock_guard<std::mutex> lock(g_release_hooks_mu);
+  for (auto &slot : g_release_hooks)
+    if (slot.load() == hook) slot.store(nullptr);
+}
 
 std::shared_ptr<Storage> Storage::make() {
   // One allocation for the object and its reference count.
@@ -140,7 +159,8 @@ std::shared_ptr<Storage> Storage::adopt(void *data, size_t bytes, Deleter delete
 // process. The free list's push_back may allocate, so a failure there frees the buffer instead.
 Storage::~Storage() {
   if (derived_cached_.load(std::memory_order_relaxed))
-    if (StorageReleaseHook hook = g_release_hook.load()) hook(id_);
+    for (const auto &slot : g_release_hooks)
+      if (StorageReleaseHook hook = slot.load()) hook(id_);
   if (capacity_ == 0) {
     if (deleter_) deleter_(data_, user_data_);
     return;

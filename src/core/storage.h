@@ -48,7 +48,7 @@ class Storage {
   // False for adopted buffers: their owner may write into them behind kiln's back, so nothing
   // derived from their contents may be cached.
   bool versioned() const { return capacity_ != 0; }
-  // Asks for the derived-data hook (set_storage_release_hook) to run with id() when this storage
+  // Asks for the release hooks (add_storage_release_hook) to run with id() when this storage
   // dies, so caches can drop what they derived from it.
   void mark_derived_cached() { derived_cached_.store(true, std::memory_order_relaxed); }
 
@@ -69,10 +69,17 @@ class Storage {
 };
 
 // Called with the id of each dying storage marked with mark_derived_cached(), from its destructor
-// on whichever thread drops the last reference: must not throw. One hook for the process
-// (the conv filter cache sets it); nullptr removes it.
+// on whichever thread drops the last reference: must not throw, and must not drop the last
+// reference to another storage while holding a lock the hook itself takes. Each cache of derived
+// data (the conv filter cache, gemv's packed weights) adds its own, once.
 using StorageReleaseHook = void (*)(uint64_t id) noexcept;
-void set_storage_release_hook(StorageReleaseHook hook);
+// At most this many hooks for the process.
+constexpr int kMaxStorageReleaseHooks = 8;
+// Adds hook (adding one already there does nothing). Internal error when kMaxStorageReleaseHooks
+// are there already. Thread-safe.
+void add_storage_release_hook(StorageReleaseHook hook);
+// Removes hook (not there: nothing). A destructor running at the same time may still call it once.
+void remove_storage_release_hook(StorageReleaseHook hook);
 
 struct AllocatorStats {
   int64_t system_allocs = 0;  // buffers obtained from the system allocator

@@ -223,7 +223,7 @@ FilterBuffer filter_buffer(PrimitiveKind kind, const Window2d &g, const dnnl::pr
 
 FilterSource filter_source(Storage &storage) {
   if (!storage.versioned()) return {};
-  static const bool installed = (set_storage_release_hook(&drop_storage), true);
+  static const bool installed = (add_storage_release_hook(&drop_storage), true);
   (void)installed;
   storage.mark_derived_cached();
   return {storage.id(), storage.version()};

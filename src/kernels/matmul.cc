@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "core/threads.h"
 #include "kernels/elementwise.h"
 #include "kernels/engine.h"
+#include "kernels/gemv.h"
 #include "kernels/split_run.h"
 
 namespace kiln::kernels {
@@ -289,6 +291,9 @@ bool run_native_bf16(const Problem &p, bool ta, bool tb, const void *a, const vo
   return true;
 }
 
+// Whether dense packs float32 weights for the gemv kernel (bfloat16 ones are always packed).
+constexpr bool kGemvPackFloat32 = true;
+
 // ---- float64: kiln's loop ----
 
 // Output columns per block: a block of the output row and of b's rows stays in L1/L2.
@@ -371,6 +376,9 @@ void matmul(bool transpose_a, bool transpose_b, DType dtype, const void *a, cons
     return matmul_f64(transpose_a, transpose_b, static_cast<const double *>(a), a_shape,
                       static_cast<const double *>(b), b_shape, static_cast<double *>(out), out_shape);
   const Problem p = fold(a_shape, b_shape, transpose_a, out_shape);
+  if (dtype == DType::kFloat32 && !transpose_a && !transpose_b && p.rank == 2 && p.out[0] <= kGemvMaxRows)
+    return gemv(p.out[0], static_cast<const float *>(a), static_cast<const float *>(b), k, p.out[1], nullptr,
+                GemvActivation::kNone, static_cast<float *>(out));
   if (dtype != DType::kBFloat16) return run(p, transpose_a, transpose_b, dtype, a, b, out);
   if (!g_bf16_force_fallback.load() && run_native_bf16(p, transpose_a, transpose_b, a, b, out)) return;
   const int64_t na = a_shape.num_elements(), nb = b_shape.num_elements();
@@ -383,13 +391,31 @@ void matmul(bool transpose_a, bool transpose_b, DType dtype, const void *a, cons
 }
 
 void dense(std::optional<UnaryOp> act, float alpha, DType dtype, const void *x, const Shape &x_shape,
-           const void *w, const Shape &w_shape, const void *bias, void *pre, void *y) {
+           const void *w, const Shape &w_shape, const void *bias, void *pre, void *y,
+           const DenseWeightSource &source) {
   const int64_t k = x_shape[x_shape.rank() - 1], n = w_shape[1];
   int64_t rows = 1;  // x's leading dims (not elements / k: K may be 0)
   for (int i = 0; i + 1 < x_shape.rank(); ++i) rows *= x_shape[i];
   const int64_t count = rows * n;
   if (count == 0) return;
   if (pre == y) pre = nullptr;
+  if (dtype == DType::kFloat32 && k > 0 && rows <= kGemvMaxRows) {
+    // matmul's gemv (packed or in place: the same bits) with the bias and a plain relu fused.
+    const GemvActivation fused =
+        !pre && act == UnaryOp::kRelu && alpha == 0.0f ? GemvActivation::kRelu : GemvActivation::kNone;
+    float *z = static_cast<float *>(pre ? pre : y);
+    const auto *xf = static_cast<const float *>(x), *wf = static_cast<const float *>(w);
+    std::shared_ptr<const PackedWeights> packed;
+    if (source.storage && (source.bf16 || kGemvPackFloat32))
+      packed = packed_weights(*source.storage, wf, k, n,
+                              source.bf16 ? GemvWeights::kBFloat16 : GemvWeights::kFloat32);
+    if (packed)
+      gemv(rows, xf, *packed, static_cast<const float *>(bias), fused, z);
+    else
+      gemv(rows, xf, wf, k, n, static_cast<const float *>(bias), fused, z);
+    if (act && fused == GemvActivation::kNone) unary(*act, DType::kFloat32, z, y, count, alpha);
+    return;
+  }
   const Problem p{Shape{rows, k}, Shape{k, n}, Shape{rows, n}, 2};
   // z = x · w + bias into the float32 buffer z (the activation then runs from z into y).
   auto product = [&](const void *xf, const void *wf, const void *bf, void *z) {

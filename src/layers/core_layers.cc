@@ -9,6 +9,7 @@
 #include "layers/builtins.h"
 #include "layers/layer.h"
 #include "layers/layer_util.h"
+#include "ops/dense_options.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
@@ -48,7 +49,9 @@ class Dense final : public Layer {
     const Tensor &x = single_input(*this, inputs);
     Tensor y;
     if (x.dtype() == DType::kFloat32) {
-      y = ops::dense(x, kernel_->value(), bias_ ? bias_->value() : Tensor(), fused_, fused_alpha_);
+      ops::DenseOptions options;
+      options.bf16_inference_weights = bf16_inference_weights();
+      y = ops::dense(x, kernel_->value(), bias_ ? bias_->value() : Tensor(), fused_, fused_alpha_, options);
       if (fused_ == ops::DenseActivation::kLinear) y = activation_(y);
     } else {  // other dtypes as before (bias_add takes float32 only and says so)
       y = ops::matmul(x, kernel_->value());

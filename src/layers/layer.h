@@ -117,6 +117,14 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool supports_masking() const { return supports_masking_.load(std::memory_order_relaxed); }
   // Keras's `layer.supports_masking = ...` (built-in layers set it in their constructors).
   void set_supports_masking(bool s) { supports_masking_.store(s, std::memory_order_relaxed); }
+  // The SavedModel load option "inference_weights": "bfloat16" (ops/dense_options.h): Dense
+  // layers then read their kernels rounded to bfloat16 in float32 calls no tape records with at
+  // most 8 rows. Not part of the config. Sets it on this layer and every sub-layer tracked now.
+  void set_bf16_inference_weights(bool on) {
+    bf16_inference_weights_.store(on, std::memory_order_relaxed);
+    for (const auto &l : layers_) l->set_bf16_inference_weights(on);
+  }
+  bool bf16_inference_weights() const { return bf16_inference_weights_.load(std::memory_order_relaxed); }
   // Keras compute_mask: the outputs' masks for these inputs and their masks (previous_masks
   // empty, or one per input, undefined for none). Returns one mask per output, undefined for
   // none, or an empty vector for no masks at all. Default: previous_masks when the layer
@@ -238,6 +246,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool autocast_ = true;
   bool is_model_ = false;
   std::atomic<bool> supports_masking_{false};
+  std::atomic<bool> bf16_inference_weights_{false};
   Layer *parent_ = nullptr;  // the first layer that tracked this one (weights are named under it)
 
   mutable std::mutex mu_;  // guards build and the call losses

@@ -1,12 +1,15 @@
 // dense: a Dense layer's act(x · kernel + bias) as one op. float32 and bfloat16 run one matmul
 // primitive with the bias fused and the activation in place on its output (kernels::dense), and
 // record one tape entry whose rule is written in ops; float64 composes matmul, add and the
-// activation op. Either way the bits are those of the composition.
+// activation op. Either way the bits are those of the composition (few rows: matmul's gemv
+// kernel, which an unrecorded call feeds with its kernel packed once and memoised), except with
+// DenseOptions::bf16_inference_weights (ops/dense_options.h), which rounds the kernel.
 #include <cmath>
 #include <optional>
 
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
+#include "ops/dense_options.h"
 #include "ops/elementwise_internal.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
@@ -160,6 +163,11 @@ void validate(const Tensor &x, const Tensor &kernel, const Tensor &bias, DA acti
 
 Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias, DenseActivation activation,
              float alpha) {
+  return dense(x, kernel, bias, activation, alpha, DenseOptions{});
+}
+
+Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias, DenseActivation activation,
+             float alpha, const DenseOptions &options) {
   validate(x, kernel, bias, activation, alpha);
   if (x.dtype() == DType::kFloat64) {  // oneDNN 2.6 has no f64 matmul on CPU: the ops themselves
     Tensor z = matmul(x, kernel);
@@ -174,9 +182,16 @@ Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias, DenseAct
   const bool recording = should_record({&x, &kernel, &bias});
   Tensor z;  // the pre-activation, kept only for a rule that reads it
   if (recording && act.reads_pre) z = Tensor::empty(x.dtype(), out_shape);
+  // An inference call (no tape records it) may read the kernel packed and memoised by its
+  // storage; a recorded one reads it in place (the same float32 bits).
+  kernels::DenseWeightSource source;
+  if (!recording) {
+    source.storage = kernel.storage().get();
+    source.bf16 = options.bf16_inference_weights;
+  }
   kernels::dense(act.op, kernel_alpha, x.dtype(), x.raw_data(), x.shape(), kernel.raw_data(), kernel.shape(),
                  bias.defined() ? bias.raw_data() : nullptr, z.defined() ? z.raw_mutable_data() : nullptr,
-                 y.raw_mutable_data());
+                 y.raw_mutable_data(), source);
   if (recording) {
     // As matmul's and add's rules on the activation's gradient: dx = gz · kernelᵀ, dkernel =
     // xᵀ · gz with x's leading dims folded into rows, dbias = gz summed over the leading dims.

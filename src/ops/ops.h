@@ -275,9 +275,11 @@ enum class DenseActivation {
   kExp,
 };
 // act(x · kernel + bias): x [..., in] (rank >= 2), kernel [in, units], bias [units] or undefined.
-// float32 and bfloat16 run one matmul primitive with the bias fused and the activation in place,
-// the bits of matmul, then bias_add, then the activation op (bfloat16: bf16 of that float32
-// result, rounded once); float64 composes those ops. One gradient rule: dx, dkernel, dbias.
+// float32 with at most 8 rows and no recording tape runs kernels/gemv.cc over the kernel packed
+// once (as matmul does for such shapes); otherwise float32 and bfloat16 run one matmul primitive
+// with the bias fused and the activation in place. Either way: the bits of matmul, then bias_add,
+// then the activation op (bfloat16: bf16 of that float32 result, rounded once); float64 composes
+// those ops. One gradient rule: dx, dkernel, dbias.
 Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias,
              DenseActivation activation = DenseActivation::kLinear, float alpha = 0.0f);
 }  // namespace kiln::ops

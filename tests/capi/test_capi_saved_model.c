@@ -1,7 +1,8 @@
 /* The SavedModel from plain C (kiln/saved_model.h): a trained, compiled model saved and loaded
  * back predicts bit for bit and trains on bit for bit; the signature's names, dtypes and shapes;
- * running it by position and by name; save options; load_model and compile=false; errors for
- * NULL arguments, bad options, wrong inputs, a damaged manifest and a missing directory. */
+ * running it by position and by name; save options; load_model and compile=false; the
+ * "inference_weights" load option; errors for NULL arguments, bad options, wrong inputs, a damaged
+ * manifest and a missing directory. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,74 @@ static void test_options_and_errors(void) {
   kiln_layer_free(m);
 }
 
+/* Runs the signature of a SavedModel loaded with `options` (JSON) on x; the output, new. */
+static kiln_tensor *serve(const char *path, const char *options, kiln_tensor *x) {
+  kiln_config *opts = NULL;
+  kiln_saved_model *sm = NULL;
+  const kiln_saved_model_signature *sig = NULL;
+  kiln_tensor_list *out = NULL;
+  kiln_tensor *y = NULL;
+  EXPECT_OK(kiln_config_from_json(&opts, options));
+  EXPECT_OK(kiln_saved_model_load(&sm, path, opts));
+  kiln_config_free(opts);
+  if (sm) EXPECT_OK(kiln_saved_model_get_signature(&sig, sm, NULL));
+  if (sig) EXPECT_OK(kiln_saved_model_signature_run(&out, sig, (const kiln_tensor *const *)&x, 1));
+  if (out) EXPECT_OK(kiln_tensor_list_get(&y, out, 0));
+  kiln_tensor_list_free(out);
+  kiln_saved_model_free(sm);
+  return y;
+}
+
+/* "inference_weights": "bfloat16" rounds the Dense kernels at batch 1 to 8 only (close to the
+ * float32 results); "float32" is the default; another value is an error naming the key. */
+static void test_inference_weights(void) {
+  char path[128];
+  kiln_layer *m = small_model(), *l = NULL;
+  kiln_saved_model *sm = NULL;
+  kiln_config *opts = NULL;
+  kiln_tensor *x9 = NULL, *x1 = NULL, *a = NULL, *b = NULL, *c = NULL;
+  int64_t d1[2] = {1, 5}, d9[2] = {9, 5};
+  float v1[5] = {0.5f, -0.25f, 0.125f, 1.0f, -0.75f}, v9[45];
+  int i;
+  for (i = 0; i < 45; ++i) v9[i] = (float)((i * 5) % 11) / 10.0f - 0.5f;
+  x1 = f32(2, d1, v1);
+  x9 = f32(2, d9, v9);
+  EXPECT_OK(kiln_saved_model_save(m, path_in(path, sizeof path, "inference"), NULL));
+  a = serve(path, "{}", x1);
+  b = serve(path, "{\"inference_weights\": \"float32\"}", x1);
+  c = serve(path, "{\"inference_weights\": \"bfloat16\"}", x1);
+  CHECK(same_tensor(a, b));
+  CHECK(c != NULL && kiln_tensor_get_num_elements(c) == 3);
+  CHECK(!same_tensor(a, c)); /* the rounded kernels change the low bits */
+  if (a && c)
+    for (i = 0; i < 3; ++i) {
+      const float p = ((const float *)kiln_tensor_get_data(a))[i],
+                  q = ((const float *)kiln_tensor_get_data(c))[i];
+      CHECK(p - q < 0.02f && q - p < 0.02f);
+    }
+  kiln_tensor_free(a);
+  kiln_tensor_free(b);
+  kiln_tensor_free(c);
+  /* Nine rows, more than the gemv kernel takes: the float32 product either way. */
+  a = serve(path, "{}", x9);
+  c = serve(path, "{\"inference_weights\": \"bfloat16\", \"compile\": false}", x9);
+  CHECK(same_tensor(a, c));
+  kiln_tensor_free(a);
+  kiln_tensor_free(c);
+
+  EXPECT_OK(kiln_config_from_json(&opts, "{\"inference_weights\": \"float16\"}"));
+  EXPECT_ERROR(kiln_saved_model_load(&sm, path, opts), INVALID, "inference_weights", "\"bfloat16\"");
+  EXPECT_ERROR(kiln_saved_model_load_model(&l, path, opts), INVALID, "'float16'", "\"float32\"");
+  CHECK(sm == NULL && l == NULL);
+  kiln_config_free(opts);
+  EXPECT_OK(kiln_config_from_json(&opts, "{\"inference_weights\": \"bfloat16\"}"));
+  EXPECT_OK(kiln_saved_model_load_model(&l, path, opts));
+  kiln_config_free(opts);
+  kiln_layer_free(l);
+  kiln_layer_free(m);
+  release_kept();
+}
+
 int main(void) {
   snprintf(g_root, sizeof g_root, "/tmp/kiln_capi_saved_model_XXXXXX");
   if (!mkdtemp(g_root)) {
@@ -278,6 +347,7 @@ int main(void) {
   test_round_trip();
   test_signature();
   test_options_and_errors();
+  test_inference_weights();
   remove_tree(g_root);
   return test_summary();
 }

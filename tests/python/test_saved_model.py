@@ -127,6 +127,28 @@ class SavedModelTest(unittest.TestCase):
             th.join()
         self.assertEqual(bad, [])
 
+    def test_inference_weights(self):
+        m = _mlp()
+        path = os.path.join(self.dir, "export")
+        m.save(path)
+        x1, _ = _data(1)
+        x9, _ = _data(9)
+        f32 = kiln.saved_model.load(path)
+        bf16 = kiln.saved_model.load(path, inference_weights="bfloat16")
+        self.assertTrue(_same(kiln.saved_model.load(path, inference_weights="float32")(x1), f32(x1)))
+        self.assertFalse(_same(bf16(x1), f32(x1)))  # the rounded kernels change the low bits
+        a, b = f32(x1).tolist(), bf16(x1).tolist()
+        for p, q in zip(a[0], b[0]):
+            self.assertAlmostEqual(p, q, delta=0.02)
+        # Nine rows, more than the gemv kernel takes: the float32 product, bit for bit.
+        self.assertTrue(_same(bf16(x9), f32(x9)))
+        model = kiln.models.load_model(path, inference_weights="bfloat16")
+        self.assertTrue(_same(model(x1), bf16(x1)))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "inference_weights.*'float16'.*\"bfloat16\""):
+            kiln.saved_model.load(path, inference_weights="float16")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "inference_weights"):
+            kiln.saved_model.load_model(path, inference_weights=16)
+
     def test_custom_python_class(self):
         m = kiln.Sequential([Scale(2.0), kiln.layers.Dense(2)])
         m.build((None, 3))

@@ -61,10 +61,7 @@ void train_steps(const LayerPtr &m, int64_t from, int64_t steps) {
   }
 }
 
-bool same_bits(const Tensor &a, const Tensor &b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.byte_size()) == 0;
-}
+using testing::same_bits;
 
 void expect_same_variables(const LayerPtr &a, const LayerPtr &b) {
   const auto va = a->variables(), vb = b->variables();

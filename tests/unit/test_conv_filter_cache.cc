@@ -22,10 +22,7 @@ using autodiff::Variable;
 using kernels::filter_cache_stats;
 using testing::random_tensor;
 
-bool same_bits(const Tensor &a, const Tensor &b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.byte_size()) == 0;
-}
+using testing::same_bits;
 
 // Large enough in channels that oneDNN picks a blocked filter layout on AVX2 and AVX-512 machines,
 // which is what gets cached.
@@ -164,17 +161,7 @@ TEST(ConvFilterCache, ThreadsSharingAFilterGetTheSameBits) {
   Variable v("filter", random_tensor(kFilter, 51), true);
   const Tensor want = conv(x, v.peek());
   kernels::filter_cache_clear();
-  std::vector<int> ok(4, 0);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&, t] {
-      set_num_threads_for_this_thread(1 + t % 2);
-      int good = 0;
-      for (int i = 0; i < 5; ++i) good += same_bits(conv(x, v.peek()), want);
-      ok[static_cast<size_t>(t)] = good;
-    });
-  for (std::thread &t : threads) t.join();
-  for (int t = 0; t < 4; ++t) EXPECT_EQ(ok[static_cast<size_t>(t)], 5) << "thread " << t;
+  testing::expect_same_bits_from_threads([&] { return conv(x, v.peek()); }, want);
 }
 
 }  // namespace

@@ -97,10 +97,7 @@ FitOptions fit_options(const Problem &p, int64_t epochs, std::vector<CallbackPtr
   return f;
 }
 
-bool same_bits(const Tensor &a, const Tensor &b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.byte_size()) == 0;
-}
+using testing::same_bits;
 
 // Everything training changes: the model's variables, the optimizer's (iterations, slots), and
 // the global random state.

@@ -39,11 +39,7 @@ std::vector<Tensor> value_and_gradients(const Fn &f, const std::vector<Tensor> &
   return out;
 }
 
-bool same_bits(const Tensor &a, const Tensor &b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         std::memcmp(a.raw_data(), b.raw_data(),
-                     static_cast<size_t>(a.num_elements()) * dtype_size(a.dtype())) == 0;
-}
+using testing::same_bits;
 
 // Requires f's value and gradients at 2, 3 and 4 threads to equal those at 1 thread, bit for bit.
 void expect_thread_invariant(const std::string &name, const Fn &f, const std::vector<Tensor> &inputs) {

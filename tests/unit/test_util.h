@@ -5,14 +5,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "autodiff/tape.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "core/threads.h"
 
 namespace kiln::testing {
 
@@ -143,6 +146,28 @@ inline void expect_error(const std::function<void()> &f, Code code, const std::v
     for (const std::string &frag : fragments)
       EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << "message '" << e.what() << "' lacks '" << frag << "'";
   }
+}
+
+// Same shape, dtype and bytes.
+inline bool same_bits(const Tensor &a, const Tensor &b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.raw_data(), b.raw_data(), a.byte_size()) == 0;
+}
+
+// Four threads (at 1 and 2 kernel threads each) run f() five times each: every result must have
+// want's bits. For caches shared between threads (conv filters, packed gemv weights).
+inline void expect_same_bits_from_threads(const std::function<Tensor()> &f, const Tensor &want) {
+  std::vector<int> ok(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      set_num_threads_for_this_thread(1 + t % 2);
+      int good = 0;
+      for (int i = 0; i < 5; ++i) good += same_bits(f(), want);
+      ok[static_cast<size_t>(t)] = good;
+    });
+  for (std::thread &t : threads) t.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(ok[static_cast<size_t>(t)], 5) << "thread " << t;
 }
 
 }  // namespace kiln::testing

@@ -1,0 +1,87 @@
+// Products of a few rows by a weight matrix, y = act(x · W + bias) for x [m, K] with m <=
+// kGemvMaxRows: kiln's own loops (Highway, the instruction set chosen at run time), for the
+// latency of inference at batch 1. oneDNN's GEMM is bound there by rereading W from memory on
+// every call; here W may be packed once (memoised by its storage's id and version) into panels of
+// columns that each thread of the team always computes, so a thread's panels stay in its core's
+// L2 cache from call to call.
+//
+// The result is a function of the values alone: every output element is the sum of its K
+// products, accumulated with fused multiply-adds in k order from -0 (so a sum of -0 products is
+// -0, as a plain sum of the products would be), then + bias[j], then the activation. Neither the
+// thread count, the number of rows, the packing nor the instruction set changes a bit (targets
+// without a native FMA compute each lane's fma exactly, as std::fma). NaN and inf propagate as
+// in that plain sum.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+namespace kiln {
+class Storage;
+}
+
+namespace kiln::kernels {
+
+// At most this many rows of x go through the gemv kernel: measured on a Zen 5 core for a
+// [m, 784] x [784, 512] Dense, one thread, it takes 24-36 us at 5 to 8 rows where oneDNN 2.6 takes
+// 65-88 us, and 19 us at 4 rows.
+constexpr int64_t kGemvMaxRows = 8;
+// Columns per panel of packed weights (a multiple of every target's vector length).
+constexpr int64_t kGemvPanel = 64;
+
+enum class GemvWeights {
+  kFloat32,
+  kBFloat16,  // W rounded to bfloat16 (nearest even) once when packed; x and the sums stay float32
+};
+
+// The activation the kernel applies itself; others run after it as their own kernel.
+enum class GemvActivation { kNone, kRelu };
+
+// W [K, N] in panels of kGemvPanel columns: panel p holds columns [p * kGemvPanel, ...) as
+// [K][kGemvPanel], row-major, the last panel padded with zero columns (bfloat16 rows with their
+// columns interleaved in pairs 16 apart, so that a vector load widens with no shuffle). Immutable.
+class PackedWeights {
+ public:
+  // Packs row-major float32 w [k, n] (k, n > 0); bfloat16 rounds each weight to nearest even.
+  static std::shared_ptr<const PackedWeights> pack(const float *w, int64_t k, int64_t n, GemvWeights format);
+  ~PackedWeights();
+  PackedWeights(const PackedWeights &) = delete;
+  PackedWeights &operator=(const PackedWeights &) = delete;
+
+  int64_t k() const { return k_; }
+  int64_t n() const { return n_; }
+  GemvWeights format() const { return format_; }
+  int64_t bytes() const { return bytes_; }
+  const void *data() const { return data_; }
+
+ private:
+  PackedWeights() = default;
+  int64_t k_ = 0, n_ = 0, bytes_ = 0;
+  GemvWeights format_ = GemvWeights::kFloat32;
+  void *data_ = nullptr;
+};
+
+// y [m, n] = act(x [m, k] · w + bias), w row-major float32 [k, n] read in place. 1 <= m <=
+// kGemvMaxRows, k > 0, n > 0; bias [n] or null. Runs on num_threads() threads when the product
+// is large enough (whole panels of columns per thread), else on the calling thread.
+void gemv(int64_t m, const float *x, const float *w, int64_t k, int64_t n, const float *bias,
+          GemvActivation act, float *y);
+// The same with packed weights (w.k() and w.n() give k and n).
+void gemv(int64_t m, const float *x, const PackedWeights &w, const float *bias, GemvActivation act, float *y);
+
+// The memo of packed weights: w (float32 [k, n], inside storage) packed in `format`, packed on a
+// miss and kept until the storage's version changes (an assign), the storage dies, or the memo
+// evicts it (least recently used beyond 256 entries or 256 MiB). Null for an unversioned
+// (adopted) storage, whose owner may change the values behind kiln's back. Thread-safe.
+std::shared_ptr<const PackedWeights> packed_weights(Storage &storage, const float *w, int64_t k, int64_t n,
+                                                    GemvWeights format);
+
+struct PackedWeightStats {
+  int64_t hits = 0, misses = 0;  // lookups since the process started (or the last clear)
+  int64_t entries = 0, bytes = 0;
+};
+PackedWeightStats packed_weight_stats();
+// Drops every entry and zeroes the counts (tests).
+void packed_weight_clear();
+
+}  // namespace kiln::kernels

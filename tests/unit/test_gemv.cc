@@ -1,0 +1,340 @@
+// The gemv kernel for products of a few rows (kernels/gemv.h), its memo of packed weights, and
+// the Dense forward pass that uses them (ops::dense, with and without bfloat16 inference weights).
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include "autodiff/tape.h"
+#include "autodiff/variable.h"
+#include "core/storage.h"
+#include "core/threads.h"
+#include "kernels/gemv.h"
+#include "kernels/simd.h"
+#include "ops/dense_options.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using autodiff::Variable;
+using kernels::GemvActivation;
+using kernels::GemvWeights;
+using kernels::PackedWeights;
+using testing::random_tensor;
+using testing::values;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+bool same_bits(const std::vector<float> &a, const std::vector<float> &b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+using testing::same_bits;
+
+std::vector<float> uniform(size_t n, unsigned seed, float lo = -1.0f, float hi = 1.0f) {
+  return values<float>(random_tensor(Shape{static_cast<int64_t>(n)}, seed, lo, hi));
+}
+
+// The documented result: fmas in k order from -0, + bias, relu as the relu kernel.
+std::vector<float> reference(int64_t m, const std::vector<float> &x, const std::vector<float> &w, int64_t k,
+                             int64_t n, const float *bias, bool relu) {
+  std::vector<float> y(static_cast<size_t>(m * n));
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < n; ++j) {
+      float s = -0.0f;
+      for (int64_t p = 0; p < k; ++p) s = std::fma(x[r * k + p], w[p * n + j], s);
+      if (bias) s = s + bias[j];
+      if (relu && !(s > 0.0f) && !std::isnan(s)) s = 0.0f;
+      y[r * n + j] = s;
+    }
+  return y;
+}
+
+struct Case {
+  int64_t k, n;
+};
+
+// Odd sizes on both sides of the panel width and of the parallel threshold.
+const std::vector<Case> kCases = {{1, 1}, {3, 5}, {17, 64}, {100, 130}, {256, 10}, {784, 512}, {300, 257}};
+
+std::vector<float> run_gemv(int64_t m, const std::vector<float> &x, const std::vector<float> &w, int64_t k,
+                            int64_t n, const float *bias, GemvActivation act,
+                            const PackedWeights *packed = nullptr) {
+  std::vector<float> y(static_cast<size_t>(m * n), 123.0f);
+  if (packed)
+    kernels::gemv(m, x.data(), *packed, bias, act, y.data());
+  else
+    kernels::gemv(m, x.data(), w.data(), k, n, bias, act, y.data());
+  return y;
+}
+
+TEST(Gemv, EqualsTheFmaReferenceAndADoubleSumWithinRounding) {
+  unsigned seed = 1;
+  for (const Case &c : kCases)
+    for (int64_t m = 1; m <= kernels::kGemvMaxRows; ++m) {
+      SCOPED_TRACE(::testing::Message() << "m " << m << " k " << c.k << " n " << c.n);
+      const auto x = uniform(static_cast<size_t>(m * c.k), seed++),
+                 w = uniform(static_cast<size_t>(c.k * c.n), seed++);
+      const auto b = uniform(static_cast<size_t>(c.n), seed++);
+      for (bool relu : {false, true}) {
+        const auto want = reference(m, x, w, c.k, c.n, b.data(), relu);
+        const GemvActivation act = relu ? GemvActivation::kRelu : GemvActivation::kNone;
+        EXPECT_TRUE(same_bits(run_gemv(m, x, w, c.k, c.n, b.data(), act), want));
+        const auto packed = PackedWeights::pack(w.data(), c.k, c.n, GemvWeights::kFloat32);
+        EXPECT_TRUE(same_bits(run_gemv(m, x, w, c.k, c.n, b.data(), act, packed.get()), want));
+      }
+      // Against a double sum: within fp32's rounding bound k * eps * sum |x w|.
+      const auto y = run_gemv(m, x, w, c.k, c.n, nullptr, GemvActivation::kNone);
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t j = 0; j < c.n; ++j) {
+          double s = 0.0, mag = 0.0;
+          for (int64_t p = 0; p < c.k; ++p) {
+            s += static_cast<double>(x[r * c.k + p]) * w[p * c.n + j];
+            mag += std::fabs(static_cast<double>(x[r * c.k + p]) * w[p * c.n + j]);
+          }
+          EXPECT_NEAR(y[r * c.n + j], s, static_cast<double>(c.k) * 6e-8 * mag + 1e-30);
+        }
+    }
+}
+
+TEST(Gemv, SameBitsAtEveryThreadCountAndRowCount) {
+  const int64_t k = 784, n = 512;
+  const int64_t m = kernels::kGemvMaxRows;
+  const auto x = uniform(m * k, 7), w = uniform(k * n, 8), b = uniform(n, 9);
+  const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kFloat32);
+  std::vector<float> want;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads_for_this_thread(threads);
+    const auto ym = run_gemv(m, x, w, k, n, b.data(), GemvActivation::kRelu, packed.get());
+    if (want.empty()) want = ym;
+    EXPECT_TRUE(same_bits(ym, want)) << threads << " threads";
+    EXPECT_TRUE(same_bits(run_gemv(m, x, w, k, n, b.data(), GemvActivation::kRelu), want)) << threads;
+    // Each row alone gives that row's bits.
+    for (int64_t r = 0; r < m; ++r) {
+      const std::vector<float> xr(x.begin() + r * k, x.begin() + (r + 1) * k);
+      const auto yr = run_gemv(1, xr, w, k, n, b.data(), GemvActivation::kRelu, packed.get());
+      EXPECT_TRUE(same_bits(yr, std::vector<float>(want.begin() + r * n, want.begin() + (r + 1) * n))) << r;
+    }
+  }
+  set_num_threads_for_this_thread(0);
+}
+
+TEST(Gemv, NanInfAndSignedZeroPropagateAsAPlainSum) {
+  const int64_t k = 70, n = 70;
+  std::vector<float> x(2 * k, 1.0f), w(k * n, 0.5f);
+  x[3] = kNaN;          // row 0: every column NaN
+  w[5 * n + 2] = kInf;  // column 2: +inf in row 1 (x = 1)
+  w[6 * n + 4] = kInf;  // column 4: inf - inf = NaN
+  w[7 * n + 4] = -kInf;
+  for (int64_t p = 0; p < k; ++p) w[p * n + 9] = -0.0f;  // column 9: products +1 * -0 = -0: sum -0
+  const auto y = run_gemv(2, x, w, k, n, nullptr, GemvActivation::kNone);
+  for (int64_t j = 0; j < n; ++j) EXPECT_TRUE(std::isnan(y[j])) << j;
+  EXPECT_EQ(y[n + 2], kInf);
+  EXPECT_TRUE(std::isnan(y[n + 4]));
+  EXPECT_EQ(y[n + 9], 0.0f);
+  EXPECT_TRUE(std::signbit(y[n + 9]));
+  EXPECT_TRUE(same_bits(y, reference(2, x, w, k, n, nullptr, false)));
+  // relu: NaN stays NaN, -0 becomes +0; -inf becomes 0.
+  const std::vector<float> bias(n, -kInf);
+  const auto yr = run_gemv(2, x, w, k, n, bias.data(), GemvActivation::kRelu);
+  EXPECT_TRUE(same_bits(yr, reference(2, x, w, k, n, bias.data(), true)));
+  EXPECT_TRUE(std::isnan(yr[0]));
+  EXPECT_EQ(yr[n + 9], 0.0f);
+  EXPECT_FALSE(std::signbit(yr[n + 9]));
+  // The same through the packed weights.
+  const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kFloat32);
+  EXPECT_TRUE(same_bits(run_gemv(2, x, w, k, n, nullptr, GemvActivation::kNone, packed.get()), y));
+}
+
+TEST(Gemv, EveryCompiledTargetGivesTheSameBits) {
+  const int64_t m = 3, k = 300, n = 257;
+  const auto x = uniform(m * k, 11), w = uniform(k * n, 12), b = uniform(n, 13);
+  const auto want = reference(m, x, w, k, n, b.data(), true);
+  const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kFloat32);
+  const auto packed_bf16 = PackedWeights::pack(w.data(), k, n, GemvWeights::kBFloat16);
+  const auto want_bf16 = run_gemv(m, x, w, k, n, b.data(), GemvActivation::kRelu, packed_bf16.get());
+  const std::vector<int64_t> targets = kernels::simd::available_targets();
+  ASSERT_FALSE(targets.empty());
+  for (int64_t target : targets) {
+    kernels::simd::force_target(target);
+    SCOPED_TRACE(kernels::simd::target_name(target));
+    for (int64_t rows = 1; rows <= m; ++rows) {
+      const std::vector<float> xr(x.begin(), x.begin() + rows * k);
+      const std::vector<float> wr(want.begin(), want.begin() + rows * n);
+      EXPECT_TRUE(same_bits(run_gemv(rows, xr, w, k, n, b.data(), GemvActivation::kRelu), wr)) << rows;
+      EXPECT_TRUE(same_bits(run_gemv(rows, xr, w, k, n, b.data(), GemvActivation::kRelu, packed.get()), wr));
+    }
+    EXPECT_TRUE(
+        same_bits(run_gemv(m, x, w, k, n, b.data(), GemvActivation::kRelu, packed_bf16.get()), want_bf16));
+  }
+  kernels::simd::force_target(0);
+}
+
+TEST(Gemv, Bfloat16WeightsAreTheFloat32ProductOfTheRoundedWeights) {
+  const int64_t m = 2, k = 784, n = 130;
+  const auto x = uniform(m * k, 21, 0.0f, 1.0f), w = uniform(k * n, 22, 0.0f, 1.0f);
+  std::vector<float> rounded(w.size());
+  for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+  const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kBFloat16);
+  EXPECT_EQ(packed->bytes(), 3 * k * kernels::kGemvPanel * 2);
+  const auto y = run_gemv(m, x, w, k, n, nullptr, GemvActivation::kNone, packed.get());
+  EXPECT_TRUE(same_bits(y, reference(m, x, rounded, k, n, nullptr, false)));
+  // Positive terms: within bfloat16's rounding (2^-9 relative) of the float32 product.
+  const auto y32 = run_gemv(m, x, w, k, n, nullptr, GemvActivation::kNone);
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], y32[i], std::ldexp(y32[i], -8)) << i;
+}
+
+// ---- the memo, through ops::dense ----
+
+TEST(GemvMemo, PacksOnceAndRepacksAfterAnAssign) {
+  kernels::packed_weight_clear();
+  const Tensor x = random_tensor(Shape{1, 300}, 31), b = random_tensor(Shape{200}, 32);
+  Variable kernel("kernel", random_tensor(Shape{300, 200}, 33), true);
+  const uint64_t id = kernel.peek().storage()->id();
+  auto dense = [&] { return ops::dense(x, kernel.peek(), b, ops::DenseActivation::kRelu); };
+  auto composed = [&] { return ops::relu(ops::bias_add(ops::matmul(x, kernel.peek()), b)); };
+  const Tensor y0 = dense();
+  EXPECT_TRUE(same_bits(y0, composed()));
+  kernels::PackedWeightStats s = kernels::packed_weight_stats();
+  EXPECT_EQ(s.misses, 1);
+  EXPECT_EQ(s.entries, 1);
+  EXPECT_GE(s.bytes, 300 * 200 * 4);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(same_bits(dense(), y0));
+  EXPECT_EQ(kernels::packed_weight_stats().hits, 3);
+  kernel.assign_add(random_tensor(Shape{300, 200}, 34));  // in place: same storage, new version
+  ASSERT_EQ(kernel.peek().storage()->id(), id);
+  const Tensor y1 = dense();
+  EXPECT_FALSE(same_bits(y1, y0));
+  EXPECT_TRUE(same_bits(y1, composed()));
+  s = kernels::packed_weight_stats();
+  EXPECT_EQ(s.misses, 2);
+  EXPECT_EQ(s.entries, 1);  // the stale packing was replaced
+}
+
+TEST(GemvMemo, EntriesGoWithTheirStorage) {
+  kernels::packed_weight_clear();
+  const Tensor x = random_tensor(Shape{2, 64}, 41);
+  {
+    const Tensor w = random_tensor(Shape{64, 100}, 42);
+    (void)ops::dense(x, w, Tensor());
+    ops::DenseOptions bf16;
+    bf16.bf16_inference_weights = true;
+    (void)ops::dense(x, w, Tensor(), ops::DenseActivation::kLinear, 0.0f, bf16);
+    EXPECT_EQ(kernels::packed_weight_stats().entries, 2);
+  }
+  EXPECT_EQ(kernels::packed_weight_stats().entries, 0);
+  EXPECT_EQ(kernels::packed_weight_stats().bytes, 0);
+}
+
+TEST(GemvMemo, AdoptedWeightsAreNotCached) {
+  kernels::packed_weight_clear();
+  const Tensor x = random_tensor(Shape{1, 50}, 51), w = random_tensor(Shape{50, 70}, 52);
+  std::vector<float> user(static_cast<size_t>(w.num_elements()));
+  std::memcpy(user.data(), w.raw_data(), w.byte_size());
+  const Tensor adopted = Tensor::from_storage(DType::kFloat32, w.shape(),
+                                              Storage::adopt(user.data(), w.byte_size(), nullptr, nullptr));
+  ops::DenseOptions bf16;
+  bf16.bf16_inference_weights = true;
+  EXPECT_TRUE(same_bits(ops::dense(x, adopted, Tensor()), ops::matmul(x, w)));
+  // bfloat16 is not taken for an adopted buffer either: the float32 product runs.
+  EXPECT_TRUE(same_bits(ops::dense(x, adopted, Tensor(), ops::DenseActivation::kLinear, 0.0f, bf16),
+                        ops::matmul(x, w)));
+  for (float &u : user) u *= 2;  // the owner writes behind kiln's back: read again
+  EXPECT_TRUE(
+      same_bits(ops::dense(x, adopted, Tensor()), ops::matmul(x, ops::mul(w, ops::fill(Shape{}, 2)))));
+  EXPECT_EQ(kernels::packed_weight_stats().entries, 0);
+  EXPECT_EQ(kernels::packed_weight_stats().misses, 0);
+}
+
+TEST(GemvMemo, DenseHasTheBitsOfTheCompositionOnBothSidesOfTheRowThreshold) {
+  const int64_t k = 200, n = 90;
+  Variable kernel("kernel", random_tensor(Shape{k, n}, 61), true);
+  const Tensor b = random_tensor(Shape{n}, 62);
+  for (int64_t m : {int64_t{1}, int64_t{3}, kernels::kGemvMaxRows, kernels::kGemvMaxRows + 1, int64_t{9}}) {
+    SCOPED_TRACE(m);
+    const Tensor x = random_tensor(Shape{m, k}, 63);
+    const Tensor want = ops::relu(ops::bias_add(ops::matmul(x, kernel.peek()), b));
+    EXPECT_TRUE(same_bits(ops::dense(x, kernel.peek(), b, ops::DenseActivation::kRelu), want));
+    const Tensor gelu_want = ops::gelu(ops::bias_add(ops::matmul(x, kernel.peek()), b), false);
+    EXPECT_TRUE(same_bits(ops::dense(x, kernel.peek(), b, ops::DenseActivation::kGelu), gelu_want));
+    // Recorded by a tape (the kernel read in place): the same bits.
+    autodiff::Tape tape(false, false);
+    tape.watch(x);
+    EXPECT_TRUE(same_bits(ops::dense(x, kernel.peek(), b, ops::DenseActivation::kRelu), want));
+    // Against a double-accumulated reference (both paths, including oneDNN's above the threshold).
+    const std::vector<float> xv = values<float>(x), wv = values<float>(kernel.peek()), bv = values<float>(b);
+    const std::vector<float> y = values<float>(want);
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t j = 0; j < n; ++j) {
+        double s = bv[j], mag = std::fabs(bv[j]);
+        for (int64_t p = 0; p < k; ++p) {
+          s += static_cast<double>(xv[r * k + p]) * wv[p * n + j];
+          mag += std::fabs(static_cast<double>(xv[r * k + p]) * wv[p * n + j]);
+        }
+        EXPECT_NEAR(y[r * n + j], std::max(s, 0.0), static_cast<double>(k) * 6e-8 * mag);
+      }
+  }
+}
+
+TEST(GemvMemo, Bfloat16OnlyWhenAskedAndOnlyForFewRowsWithoutATape) {
+  const int64_t k = 300, n = 100;
+  Variable kernel("kernel", random_tensor(Shape{k, n}, 71), true);
+  ops::DenseOptions bf16;
+  bf16.bf16_inference_weights = true;
+  const Tensor x1 = random_tensor(Shape{1, k}, 72),
+               x9 = random_tensor(Shape{kernels::kGemvMaxRows + 1, k}, 73);
+  const Tensor y32 = ops::dense(x1, kernel.peek(), Tensor());
+  const Tensor y16 = ops::dense(x1, kernel.peek(), Tensor(), ops::DenseActivation::kLinear, 0.0f, bf16);
+  EXPECT_FALSE(same_bits(y16, y32));
+  const std::vector<float> a = values<float>(y16), c = values<float>(y32);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], c[i], 0.05) << i;  // |x|, |w| <= 1, k = 300
+  // More rows than the gemv kernel takes: the float32 product.
+  EXPECT_TRUE(same_bits(ops::dense(x9, kernel.peek(), Tensor(), ops::DenseActivation::kLinear, 0.0f, bf16),
+                        ops::dense(x9, kernel.peek(), Tensor())));
+  // Under a tape recording the call: the float32 product.
+  autodiff::Tape tape(false, false);
+  tape.watch(x1);
+  EXPECT_TRUE(
+      same_bits(ops::dense(x1, kernel.peek(), Tensor(), ops::DenseActivation::kLinear, 0.0f, bf16), y32));
+}
+
+TEST(GemvMemo, ThreadsSharingAKernelGetTheSameBits) {
+  kernels::packed_weight_clear();
+  const Tensor x = random_tensor(Shape{1, 784}, 81), b = random_tensor(Shape{512}, 82);
+  Variable kernel("kernel", random_tensor(Shape{784, 512}, 83), true);
+  const Tensor want = ops::dense(x, kernel.peek(), b, ops::DenseActivation::kRelu);
+  kernels::packed_weight_clear();
+  testing::expect_same_bits_from_threads(
+      [&] { return ops::dense(x, kernel.peek(), b, ops::DenseActivation::kRelu); }, want);
+  EXPECT_EQ(kernels::packed_weight_stats().entries, 1);
+}
+
+TEST(StorageReleaseHooks, SeveralHooksAllRun) {
+  static std::vector<uint64_t> *seen_a = new std::vector<uint64_t>(), *seen_b = new std::vector<uint64_t>();
+  struct Hooks {
+    static void a(uint64_t id) noexcept { seen_a->push_back(id); }
+    static void b(uint64_t id) noexcept { seen_b->push_back(id); }
+  };
+  add_storage_release_hook(&Hooks::a);
+  add_storage_release_hook(&Hooks::b);
+  add_storage_release_hook(&Hooks::a);  // again: once
+  uint64_t id = 0;
+  {
+    std::shared_ptr<Storage> s = Storage::allocate(64);
+    id = s->id();
+    s->mark_derived_cached();
+  }
+  remove_storage_release_hook(&Hooks::a);
+  remove_storage_release_hook(&Hooks::b);
+  ASSERT_EQ(seen_a->size(), 1u);
+  ASSERT_EQ(seen_b->size(), 1u);
+  EXPECT_EQ((*seen_a)[0], id);
+  EXPECT_EQ((*seen_b)[0], id);
+}
+
+}  // namespace
+}  // namespace kiln
