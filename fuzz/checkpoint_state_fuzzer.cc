@@ -16,17 +16,9 @@
 
 namespace {
 
-// The path with each run of slashes as one (the same file).
-std::string collapse_slashes(const std::string &path) {
-  std::string out;
-  for (char c : path)
-    if (c != '/' || out.empty() || out.back() != '/') out.push_back(c);
-  return out;
-}
-
 std::vector<std::string> collapse_slashes(const std::vector<std::string> &paths) {
   std::vector<std::string> out;
-  for (const std::string &p : paths) out.push_back(collapse_slashes(p));
+  for (const std::string &p : paths) out.push_back(kiln::io::collapse_slashes(p));
   return out;
 }
 
@@ -63,11 +55,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     std::fprintf(stderr, "a state kiln wrote does not read back: %s\n", e.what());
     __builtin_trap();
   }
-  if (!again ||
-      collapse_slashes(again->model_checkpoint_path) != collapse_slashes(state->model_checkpoint_path))
+  if (!again || io::collapse_slashes(again->model_checkpoint_path) !=
+                    io::collapse_slashes(state->model_checkpoint_path))
     __builtin_trap();
   std::vector<std::string> want = collapse_slashes(state->all_model_checkpoint_paths);
-  const std::string latest = collapse_slashes(state->model_checkpoint_path);
+  const std::string latest = io::collapse_slashes(state->model_checkpoint_path);
   if (want.empty() || want.back() != latest) want.push_back(latest);
   if (collapse_slashes(again->all_model_checkpoint_paths) != want) __builtin_trap();
   if (again->all_model_checkpoint_timestamps.size() != state->all_model_checkpoint_timestamps.size())

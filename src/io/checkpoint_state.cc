@@ -27,16 +27,15 @@ std::string strip_trailing_slashes(std::string dir) {
 }
 
 // TF stores the paths of checkpoints in the directory relative to it, so the directory can be
-// moved; a path that starts with dir is stripped to the rest, any other is kept as given. The
-// rest loses its leading slashes too: "dir//ckpt" is "dir/ckpt", and "/ckpt" would name a file
-// at the root.
-std::string relative_to(const std::string &dir, const std::string &path) {
-  const std::string d = strip_trailing_slashes(dir);
+// moved; a path in dir is stripped to the rest, any other is kept. Runs of slashes count as one
+// (written as one), so "dir//ckpt" and "//dir/ckpt" are "ckpt", and the writer's "is the newest
+// path already last in the list" sees one file however its slashes were spelt.
+std::string relative_to(const std::string &dir, const std::string &raw_path) {
+  const std::string path = collapse_slashes(raw_path);
+  const std::string d = strip_trailing_slashes(collapse_slashes(dir));
   const std::string with_slash = d == "/" ? d : d + "/";
-  if (path.size() > with_slash.size() && path.compare(0, with_slash.size(), with_slash) == 0) {
-    const size_t rest = path.find_first_not_of('/', with_slash.size());
-    if (rest != std::string::npos) return path.substr(rest);
-  }
+  if (path.size() > with_slash.size() && path.compare(0, with_slash.size(), with_slash) == 0)
+    return path.substr(with_slash.size());
   return path;
 }
 

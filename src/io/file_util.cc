@@ -101,6 +101,14 @@ std::string base_name(const std::string &path) {
   return slash == std::string::npos ? path.substr(0, end) : path.substr(slash + 1, end - slash - 1);
 }
 
+std::string collapse_slashes(const std::string &path) {
+  std::string out;
+  out.reserve(path.size());
+  for (char c : path)
+    if (c != '/' || out.empty() || out.back() != '/') out.push_back(c);
+  return out;
+}
+
 bool file_exists(const std::string &path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;

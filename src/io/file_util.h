@@ -18,6 +18,8 @@ std::string dir_name(const std::string &path);
 // The last component: "a/b/c" -> "c".
 std::string base_name(const std::string &path);
 inline bool is_absolute_path(const std::string &path) { return !path.empty() && path[0] == '/'; }
+// The same path with each run of slashes as one: "//a//b/" -> "/a/b/" (the same file).
+std::string collapse_slashes(const std::string &path);
 
 bool file_exists(const std::string &path);
 // Whether path names a directory / a regular file (following links); false when it does not

@@ -91,6 +91,24 @@ TEST(CheckpointStateTest, RelativePathsAndAppendedLatest) {
   EXPECT_EQ(dir.list(), (std::vector<std::string>{"checkpoint", "other_state"}));
 }
 
+// Found by the fuzzer: the newest path spelt with other slashes ("//dir/ckpt-3") at the end of the
+// list is the same file, so it is not appended again, and every path is written with single slashes.
+TEST(CheckpointStateTest, SlashRunsNameTheSameFile) {
+  TempDir dir;
+  CheckpointState s;
+  s.model_checkpoint_path = dir / "ckpt-3";
+  s.all_model_checkpoint_paths = {dir.path() + "//sub//ckpt-1", "//elsewhere///ckpt-2",
+                                  "/" + dir.path() + "/ckpt-3"};
+  update_checkpoint_state(dir.path() + "//", s);
+  EXPECT_EQ(testing::slurp(dir / "checkpoint"),
+            "model_checkpoint_path: \"ckpt-3\"\n"
+            "all_model_checkpoint_paths: \"sub/ckpt-1\"\n"
+            "all_model_checkpoint_paths: \"/elsewhere/ckpt-2\"\n"
+            "all_model_checkpoint_paths: \"ckpt-3\"\n");
+  EXPECT_EQ(kiln::io::collapse_slashes("//a//b/"), "/a/b/");
+  EXPECT_EQ(kiln::io::collapse_slashes(""), "");
+}
+
 TEST(CheckpointStateTest, BadContentsAndArguments) {
   TempDir dir;
   for (const char *bad :
