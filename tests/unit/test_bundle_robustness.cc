@@ -146,11 +146,11 @@ TEST(BundleRobustnessTest, StatePathWithDoubledSlashStaysInTheDirectory) {
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->model_checkpoint_path, dir / "ckpt-2");
   EXPECT_EQ(again->all_model_checkpoint_paths, (std::vector<std::string>{dir / "ckpt-1", dir / "ckpt-2"}));
-  // Only slashes after the directory: kept as given (it names the directory itself).
+  // Only slashes after the directory: it names the directory itself, kept (with one slash).
   s.model_checkpoint_path = dir.path() + "//";
   s.all_model_checkpoint_paths.clear();
   update_checkpoint_state(dir.path(), s);
-  EXPECT_EQ(get_checkpoint_state(dir.path())->model_checkpoint_path, dir.path() + "//");
+  EXPECT_EQ(get_checkpoint_state(dir.path())->model_checkpoint_path, dir.path() + "/");
 }
 
 }  // namespace
