@@ -12,6 +12,7 @@
 #include "train/checkpoint.h"
 #include "train/progbar.h"
 
+using kiln::capi::check_foreign;
 using kiln::capi::config_or_empty;
 using kiln::capi::require_not_null;
 
@@ -20,16 +21,6 @@ namespace {
 using kiln::Code;
 using kiln::fail;
 using kiln::train::Logs;
-
-// A foreign function's status as an exception of the same code, its message after `where: `.
-void check_foreign(kiln_status *st, const std::string &where) {
-  if (!st) return;
-  kiln_status_code code = kiln_status_get_code(st);
-  const std::string msg = kiln_status_get_message(st);
-  kiln_status_free(st);
-  if (code <= KILN_STATUS_OK || code > KILN_STATUS_INTERNAL) code = KILN_STATUS_INTERNAL;
-  fail(static_cast<Code>(code), where, ": ", msg);
-}
 
 // A hook's status as an exception of the same code, naming the callback and the hook.
 void check_hook(kiln_status *st, const kiln::train::Callback &cb, const char *hook) {

@@ -56,6 +56,10 @@ kiln_status *make_status(Code code, const std::string &message) noexcept;
 // op, deep below the code that names it, so those messages get fn in front.
 kiln_status *status_from_error(Code code, const char *message, const char *fn) noexcept;
 
+// A foreign function's status (a callback table's) as an exception of the same code, its message
+// after `where: `; frees the status. NULL: nothing.
+void check_foreign(kiln_status *st, const std::string &where);
+
 // Throws InvalidArgument when a required handle or pointer is NULL.
 inline void require_not_null(const void *p, const char *fn, const char *arg) {
   if (p == nullptr) fail(Code::kInvalidArgument, fn, ": argument '", arg, "' is NULL");

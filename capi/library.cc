@@ -18,6 +18,15 @@ kiln_status *make_status(Code code, const std::string &message) noexcept {
   }
 }
 
+void check_foreign(kiln_status *st, const std::string &where) {
+  if (!st) return;
+  kiln_status_code code = kiln_status_get_code(st);
+  const std::string msg = kiln_status_get_message(st);
+  kiln_status_free(st);
+  if (code <= KILN_STATUS_OK || code > KILN_STATUS_INTERNAL) code = KILN_STATUS_INTERNAL;
+  fail(static_cast<Code>(code), where, ": ", msg);
+}
+
 kiln_status *status_from_error(Code code, const char *message, const char *fn) noexcept {
   const size_t n = std::strlen(fn);
   if (code != Code::kResourceExhausted || std::strncmp(message, fn, n) == 0)

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "capi/communicator_handle.h"
 #include "capi/data_handle.h"
 #include "capi/handles.h"
 #include "capi/optimizer_handle.h"
@@ -262,6 +263,7 @@ kiln_status *kiln_model_fit(kiln_callback **out_history, kiln_layer *model, cons
       array_of(o.validation_freq, o.num_validation_freq, __func__, "options->validation_freq");
   f.shuffle = o.shuffle;
   f.class_weight = array_of(o.class_weight, o.num_class_weight, __func__, "options->class_weight");
+  f.distribution = kiln::capi::communicator_or_none(o.distribution);
   f.initial_epoch = o.initial_epoch;
   f.steps_per_epoch = o.steps_per_epoch;
   f.validation_steps = o.validation_steps;

@@ -6,6 +6,10 @@ install(TARGETS kiln EXPORT kilnTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# libkiln_mpi.so (kiln/distributed.h), when MPI was found.
+if(TARGET kiln_mpi)
+  install(TARGETS kiln_mpi EXPORT kilnTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 # libkiln.so's private helper (src/openmp_env), found through libkiln.so's RUNPATH ($ORIGIN).
 install(TARGETS kiln_openmp_env LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # Every public header (a glob, so a new per-object header cannot be left out of the install).

@@ -36,6 +36,7 @@ typedef struct kiln_optimizer kiln_optimizer;
 typedef struct kiln_dataset kiln_dataset;
 typedef struct kiln_iterator kiln_iterator;
 typedef struct kiln_callback kiln_callback;
+typedef struct kiln_communicator kiln_communicator;
 
 /* ------------------------------------------------------------------- limits */
 

@@ -40,6 +40,7 @@
 #include "kiln/callbacks.h"            /* callbacks for fit, evaluate, predict */
 #include "kiln/checkpoint.h"           /* TensorFlow checkpoints: reading, Checkpoint, CheckpointManager */
 #include "kiln/common.h"               /* handles, enums, status, library settings */
+#include "kiln/communicator.h"         /* data-parallel training: collectives, distributed optimizer */
 #include "kiln/config.h"               /* kiln_config: settings of layers and other objects */
 #include "kiln/data.h"                 /* datasets, iterators, IDX/Fashion-MNIST/CSV readers */
 #include "kiln/init_from_checkpoint.h" /* pretrained values from TF checkpoints by name (TF1 BERT, ...) */

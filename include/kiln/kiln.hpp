@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <initializer_list>
@@ -34,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/distributed.h"
 #include "kiln/kiln.h"
 
 namespace kiln {
@@ -2505,6 +2507,33 @@ inline Metric get(const std::string &name) { return Metric::create(name); }
 
 namespace detail {
 template <>
+struct handle_traits<kiln_communicator> {
+  static void destroy(kiln_communicator *h) noexcept { kiln_communicator_free(h); }
+  static kiln_status *clone(kiln_communicator **out, const kiln_communicator *h) {
+    return kiln_communicator_clone(out, h);
+  }
+};
+}  // namespace detail
+
+/// The collectives data-parallel training runs on (kiln/communicator.h): kiln::distributed::world()
+/// gives the one over MPI; FitOptions::with_distribution and Optimizer::set_distributed take it.
+class Communicator : public kiln::detail::handle<kiln_communicator> {
+ public:
+  Communicator() = default;
+  /// Takes ownership of a C handle.
+  explicit Communicator(kiln_communicator *h) noexcept : handle(h) {}
+  int rank() const noexcept { return kiln_communicator_get_rank(get()); }
+  int size() const noexcept { return kiln_communicator_get_size(get()); }
+  /// Horovod's broadcast_variables: root's values on every rank, in one fused broadcast.
+  void broadcast_variables(const std::vector<Variable> &vars, int root = 0) const {
+    std::vector<kiln_variable *> vs;
+    for (const Variable &v : vars) vs.push_back(v.get());
+    kiln::detail::check(kiln_communicator_broadcast_variables(get(), vs.data(), vs.size(), root));
+  }
+};
+
+namespace detail {
+template <>
 struct handle_traits<kiln_optimizer> {
   static void destroy(kiln_optimizer *h) noexcept { kiln_optimizer_free(h); }
   static kiln_status *clone(kiln_optimizer **out, const kiln_optimizer *h) { return kiln_optimizer_clone(out, h); }
@@ -2688,6 +2717,22 @@ class Optimizer : public kiln::detail::handle<kiln_optimizer> {
       vs.push_back(vars[i].get());
     }
     kiln::detail::check(kiln_optimizer_apply_gradients(get(), gs.data(), vs.data(), gs.size()));
+  }
+  /// Horovod's DistributedOptimizer on this optimizer: apply_gradients first replaces the
+  /// gradients by their "mean" (or "sum") over comm's ranks, packed into fusion buffers of up to
+  /// fusion_threshold_bytes. An empty Communicator turns it off.
+  void set_distributed(const Communicator &comm, const std::string &op = "mean",
+                       int64_t fusion_threshold_bytes = int64_t{64} << 20) {
+    Config c;
+    c.set("op", op);
+    c.set("fusion_threshold_bytes", fusion_threshold_bytes);
+    kiln::detail::check(kiln_optimizer_set_distributed(get(), comm.get(), c.get()));
+  }
+  /// The communicator set_distributed gave (an empty one when not distributed).
+  Communicator distributed() const {
+    kiln_communicator *h = nullptr;
+    kiln::detail::check(kiln_optimizer_get_distributed(&h, get()));
+    return Communicator(h);
   }
   /// apply_gradients over (gradient, variable) pairs.
   void apply_gradients(const std::vector<std::pair<Tensor, Variable>> &grads_and_vars) {
@@ -3746,7 +3791,13 @@ struct FitOptions {
   int64_t validation_steps = -1;       ///< -1: until the validation data ends
   int64_t validation_batch_size = -1;  ///< -1: batch_size
   size_t num_inputs = 1;               ///< a dataset element's x components (then y, then [sample weight])
+  /// Data-parallel over its ranks (kiln_fit_options.distribution); empty: one process.
+  Communicator distribution;
 
+  FitOptions &with_distribution(const Communicator &c) {
+    distribution = c;
+    return *this;
+  }
   FitOptions &with_batch_size(int64_t n) {
     batch_size = n;
     return *this;
@@ -3985,6 +4036,7 @@ inline History fit_model(kiln_layer *model, const kiln_tensor_list *x, const kil
   c.steps_per_epoch = o.steps_per_epoch;
   c.validation_steps = o.validation_steps;
   c.validation_batch_size = o.validation_batch_size;
+  c.distribution = o.distribution.get();
   StepLayoutScope scope(layout);
   kiln_callback *history = nullptr;
   check(kiln_model_fit(&history, model, &c));
@@ -5242,6 +5294,77 @@ inline void Model::save(const std::string &export_dir) const { saved_model::save
 inline void summary::set_step(const optimizers::Optimizer &optimizer) {
   kiln::detail::check(kiln_summary_set_step_optimizer(optimizer.get()));
 }
+
+/// Data-parallel training over MPI (kiln/distributed.h): link libkiln_mpi (-lkiln_mpi) to use it.
+///
+///   kiln::distributed::init();
+///   model.fit(x, y, kiln::FitOptions().with_batch_size(128).with_distribution(kiln::distributed::world()));
+///   // a custom loop: kiln::distributed::DistributedOptimizer(opt); world().broadcast_variables(vars);
+namespace distributed {
+/// hvd.init(): starts MPI or attaches to it. timeout_seconds < 0 and threads_per_process < 0 keep
+/// the defaults (300 s or KILN_DIST_TIMEOUT_SECONDS; the processors shared among the local ranks).
+inline void init(double timeout_seconds = -1, int threads_per_process = -1) {
+  Config c;
+  if (timeout_seconds >= 0) c.set("timeout_seconds", timeout_seconds);
+  if (threads_per_process >= 0) c.set("threads_per_process", static_cast<int64_t>(threads_per_process));
+  kiln::detail::check(kiln_dist_init(c.get()));
+}
+inline void finalize() { kiln::detail::check(kiln_dist_finalize()); }
+inline bool is_initialized() { return kiln_dist_is_initialized(); }
+[[noreturn]] inline void abort(int code = 1) {
+  kiln_dist_abort(code);
+  std::abort();
+}
+namespace detail {
+inline int get_int(kiln_status *(*fn)(int *)) {
+  int out = 0;
+  kiln::detail::check(fn(&out));
+  return out;
+}
+}  // namespace detail
+inline int rank() { return detail::get_int(kiln_dist_rank); }
+inline int size() { return detail::get_int(kiln_dist_size); }
+inline int local_rank() { return detail::get_int(kiln_dist_local_rank); }
+inline int local_size() { return detail::get_int(kiln_dist_local_size); }
+/// The element-wise "mean" (default, Horovod's) or "sum" of t over the ranks.
+inline Tensor allreduce(const Tensor &t, const std::string &op = "mean") {
+  kiln_tensor *h = nullptr;
+  kiln::detail::check(kiln_dist_allreduce(&h, t.get(), op.c_str()));
+  return Tensor(h);
+}
+/// root's t on every rank.
+inline Tensor broadcast(const Tensor &t, int root = 0) {
+  kiln_tensor *h = nullptr;
+  kiln::detail::check(kiln_dist_broadcast(&h, t.get(), root));
+  return Tensor(h);
+}
+/// The ranks' tensors concatenated along axis 0 in rank order.
+inline Tensor allgather(const Tensor &t) {
+  kiln_tensor *h = nullptr;
+  kiln::detail::check(kiln_dist_allgather(&h, t.get()));
+  return Tensor(h);
+}
+inline void barrier() { kiln::detail::check(kiln_dist_barrier()); }
+/// The communicator over every rank (for FitOptions::with_distribution and set_distributed).
+inline Communicator world() {
+  kiln_communicator *h = nullptr;
+  kiln::detail::check(kiln_dist_communicator(&h));
+  return Communicator(h);
+}
+/// hvd.broadcast_variables over world().
+inline void broadcast_variables(const std::vector<Variable> &vars, int root = 0) {
+  world().broadcast_variables(vars, root);
+}
+/// hvd.DistributedOptimizer: opt averages (or sums) its gradients over the ranks from now on;
+/// returns it (the same optimizer).
+inline optimizers::Optimizer DistributedOptimizer(const optimizers::Optimizer &opt,
+                                                  const std::string &op = "mean",
+                                                  int64_t fusion_threshold_bytes = int64_t{64} << 20) {
+  optimizers::Optimizer o = opt;
+  o.set_distributed(world(), op, fusion_threshold_bytes);
+  return o;
+}
+}  // namespace distributed
 
 }  // namespace kiln
 

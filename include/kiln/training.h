@@ -115,6 +115,14 @@ typedef struct kiln_fit_options {
   int64_t steps_per_epoch;                  /**< default -1 (until the data ends) */
   int64_t validation_steps;                 /**< default -1 (until the data ends) */
   int64_t validation_batch_size;            /**< default -1 = batch_size */
+  kiln_communicator *distribution;          /**< NULL (default): one process. Else data-parallel
+                                                 over its ranks (kiln/communicator.h): each global
+                                                 batch split by rows over the ranks, rank 0's
+                                                 shuffle, weights and optimizer state, gradients
+                                                 summed weighted by each rank's share, metrics over
+                                                 all ranks; only rank 0 prints and runs
+                                                 ModelCheckpoint, TensorBoard and CSVLogger, and
+                                                 BackupAndRestore saves on rank 0 only. Borrowed. */
 } kiln_fit_options;
 
 /// Fills options with Keras's defaults. struct_size: sizeof(kiln_fit_options) as the caller

@@ -46,6 +46,8 @@ struct CallbackParams {
   int64_t verbose = 1;
   int64_t epochs = 1;
   int64_t steps = -1;
+  // False on the ranks other than 0 of a distributed fit: they do not write files.
+  bool chief = true;
 };
 
 class Callback {

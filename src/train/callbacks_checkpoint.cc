@@ -287,7 +287,7 @@ class BackupAndRestore : public Callback {
   void on_train_end(Logs &) override {
     manager_.reset();
     checkpoint_.reset();
-    if (!o_.delete_checkpoint) return;
+    if (!o_.delete_checkpoint || !params().chief) return;
     std::error_code ec;
     std::filesystem::remove_all(chief_dir_, ec);
     if (ec)
@@ -315,6 +315,7 @@ class BackupAndRestore : public Callback {
     if (!manager_)
       fail(Code::kFailedPrecondition,
            "BackupAndRestore: a save before on_train_begin; the callback runs inside fit");
+    if (!params().chief) return;  // a distributed fit's rank 0 keeps the backup for all ranks
     saved_epoch_->assign(Tensor::scalar<int64_t>(epoch));
     saved_batch_->assign(Tensor::scalar<int64_t>(batch));
     manager_->save();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <optional>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -68,12 +69,15 @@ std::vector<Tensor> rows(const std::vector<Tensor> &v, int64_t begin, int64_t en
 // Tensors with one number of samples, cut into batches along axis 0 (the last one partial).
 class ArraySource final : public BatchSource {
  public:
-  ArraySource(std::vector<Tensor> arrays, size_t num_inputs, size_t num_y, int64_t batch_size, bool shuffle)
+  // comm (distributed fit): every rank takes rank 0's shuffle, so the ranks cut the same batches.
+  ArraySource(std::vector<Tensor> arrays, size_t num_inputs, size_t num_y, int64_t batch_size, bool shuffle,
+              Communicator *comm = nullptr)
       : BatchSource(num_inputs, static_cast<int64_t>(num_y)),
         arrays_(std::move(arrays)),
         n_(arrays_.at(0).shape()[0]),
         batch_size_(batch_size),
-        shuffle_(shuffle) {}
+        shuffle_(shuffle),
+        comm_(comm) {}
   int64_t num_batches() const override { return (n_ + batch_size_ - 1) / batch_size_; }
   void begin_pass() override {
     pos_ = 0;
@@ -88,6 +92,7 @@ class ArraySource final : public BatchSource {
       const uint64_t r = rng.block(static_cast<uint64_t>(i))[0];
       std::swap(perm_[static_cast<size_t>(i)], perm_[static_cast<size_t>(r % static_cast<uint64_t>(i + 1))]);
     }
+    if (comm_) comm_->broadcast(perm_.data(), perm_.size() * sizeof(int64_t), 0);
   }
   bool next(std::vector<Tensor> *batch) override {
     if (pos_ >= n_) return false;
@@ -109,8 +114,56 @@ class ArraySource final : public BatchSource {
   int64_t n_;
   int64_t batch_size_;
   bool shuffle_;
+  Communicator *comm_;
   std::vector<int64_t> perm_;
   int64_t pos_ = 0;
+};
+
+// A distributed fit's share of each global batch: rank r of n takes rows [len*r/n, len*(r+1)/n),
+// so the ranks together take the batches one process would. A batch with fewer rows than ranks
+// (a short last one) is skipped by every rank alike.
+class ShardSource final : public BatchSource {
+ public:
+  ShardSource(std::unique_ptr<BatchSource> inner, int rank, int size)
+      : BatchSource(inner->num_inputs(), inner->num_y()),
+        inner_(std::move(inner)),
+        rank_(rank),
+        size_(size) {}
+  int64_t num_batches() const override { return inner_->num_batches(); }
+  void begin_pass() override { inner_->begin_pass(); }
+  bool next(std::vector<Tensor> *batch) override {
+    std::vector<Tensor> global;
+    for (;;) {
+      if (!inner_->next(&global)) return false;
+      if (global.empty() || !global[0].defined() || global[0].rank() == 0)
+        fail(Code::kInvalidArgument,
+             "fit: a distributed fit splits each batch by rows; a batch component is ",
+             global.empty() || !global[0].defined() ? std::string("missing") : global[0].description(),
+             "; expected tensors with a batch dimension");
+      const int64_t len = global[0].shape()[0];
+      if (len >= size_) {
+        const int64_t b = len * rank_ / size_, e = len * (rank_ + 1) / size_;
+        *batch = rows(global, b, e);
+        local_rows_ = e - b;
+        global_rows_ = len;
+        return true;
+      }
+      if (!warned_ && rank_ == 0)
+        std::cerr << "WARNING: a batch of " << len << " sample(s) is smaller than the " << size_
+                  << " processes of the distributed fit; it is skipped\n";
+      warned_ = true;
+    }
+  }
+  // The share of the last batch: this rank's rows over the global batch's.
+  double share() const {
+    return global_rows_ > 0 ? static_cast<double>(local_rows_) / static_cast<double>(global_rows_) : 0.0;
+  }
+
+ private:
+  std::unique_ptr<BatchSource> inner_;
+  int rank_, size_;
+  int64_t local_rows_ = 0, global_rows_ = 0;
+  bool warned_ = false;
 };
 
 // A dataset whose elements are batches. With class_weight, each batch's weights are multiplied in
@@ -232,7 +285,56 @@ Logs metrics_or_logs(layers::Layer &model, const Logs &logs) {
   return r;
 }
 
-Logs evaluate_loop(const LayerPtr &model, BatchSource &src, int64_t steps, CallbackList &cbs) {
+// A distributed fit's logs, the same on every rank: with the compiled metrics (Keras's metrics
+// are sums over the replicas, tf.distribute's SUM-aggregated metric variables), each metric's
+// state summed over the ranks gives the result, and the rank's own state is put back; a custom
+// step's own logs are averaged over the ranks.
+Logs distributed_logs(layers::Layer &model, const Logs &logs, Communicator &comm) {
+  auto c = compiled_model(model, "fit");
+  std::vector<VariablePtr> state;
+  for (const VariablePtr &v : c->loss_tracker->variables()) state.push_back(v);
+  for (const auto &per_output : c->output_metrics)
+    for (const MetricPtr &m : per_output)
+      for (const VariablePtr &v : m->variables()) state.push_back(v);
+  const Logs metrics = metrics_result(model);
+  bool use_metrics = true;
+  if (!logs.empty()) {
+    use_metrics = logs.items().size() == metrics.items().size();
+    for (const auto &kv : logs.items()) use_metrics = use_metrics && metrics.contains(kv.first);
+  }
+  if (!use_metrics) {
+    std::vector<double> values;
+    for (const auto &kv : logs.items()) values.push_back(kv.second);
+    allreduce_sum_doubles(comm, &values);
+    Logs out;
+    size_t i = 0;
+    for (const auto &kv : logs.items()) out.set(kv.first, values[i++] / comm.size());
+    return out;
+  }
+  std::vector<Tensor> saved;
+  for (const VariablePtr &v : state) saved.push_back(v->value());
+  const std::vector<Tensor> summed = allreduce_sum_tensors(comm, saved);
+  Logs out;
+  try {
+    for (size_t i = 0; i < state.size(); ++i) state[i]->assign(summed[i]);
+    out = metrics_result(model);
+  } catch (...) {
+    for (size_t i = 0; i < state.size(); ++i) state[i]->assign(saved[i]);
+    throw;
+  }
+  for (size_t i = 0; i < state.size(); ++i) state[i]->assign(saved[i]);
+  return out;
+}
+
+// Whether any rank asks to stop (a callback on one rank must not leave the others waiting).
+bool any_rank(Communicator &comm, bool flag) {
+  std::vector<double> v{flag ? 1.0 : 0.0};
+  allreduce_sum_doubles(comm, &v);
+  return v[0] > 0;
+}
+
+Logs evaluate_loop(const LayerPtr &model, BatchSource &src, int64_t steps, CallbackList &cbs,
+                   Communicator *comm = nullptr) {
   reset_metrics(*model);
   Logs begin;
   cbs.on_test_begin(begin);
@@ -248,7 +350,7 @@ Logs evaluate_loop(const LayerPtr &model, BatchSource &src, int64_t steps, Callb
     ++step;
   }
   if (step == 0) fail(Code::kInvalidArgument, "evaluate: the data is empty (no batches)");
-  logs = metrics_or_logs(*model, logs);
+  logs = comm ? distributed_logs(*model, logs, *comm) : metrics_or_logs(*model, logs);
   cbs.on_test_end(logs);
   return logs;
 }
@@ -264,7 +366,8 @@ struct FitData {
   std::unique_ptr<BatchSource> train, val;
 };
 
-FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions &o, int64_t batch_size) {
+FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions &o, int64_t batch_size,
+                 Communicator *comm) {
   FitData d;
   const double split = o.validation_split;
   if (!(split >= 0.0 && split < 1.0))
@@ -311,7 +414,8 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
       sw = rows(sw, 0, at);
     }
     const Tensor w = combined_sample_weight(y, sw.empty() ? Tensor() : sw[0], o.class_weight, "fit");
-    d.train = std::make_unique<ArraySource>(batch_data(x, y, w), x.size(), y.size(), batch_size, o.shuffle);
+    d.train =
+        std::make_unique<ArraySource>(batch_data(x, y, w), x.size(), y.size(), batch_size, o.shuffle, comm);
   }
   if (o.validation_dataset) {
     d.val = dataset_source(o.validation_dataset, o.num_inputs, {}, "fit");
@@ -323,7 +427,56 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
         std::make_unique<ArraySource>(batch_data(o.validation_x, o.validation_y, o.validation_sample_weight),
                                       o.validation_x.size(), o.validation_y.size(), val_batch, false);
   }
+  if (comm) {
+    d.train = std::make_unique<ShardSource>(std::move(d.train), comm->rank(), comm->size());
+    if (d.val) d.val = std::make_unique<ShardSource>(std::move(d.val), comm->rank(), comm->size());
+  }
   return d;
+}
+
+// The callbacks that write files (checkpoints, TensorBoard logs, CSV): only rank 0 of a
+// distributed fit runs them, as Horovod's and tf.distribute's chief.
+bool writes_files(const Callback &cb) {
+  const std::string &n = cb.class_name();
+  return n == "ModelCheckpoint" || n == "TensorBoard" || n == "CSVLogger";
+}
+
+// For the length of a distributed fit, the compiled optimizer sums each step's gradients over the
+// ranks, each rank's weighted by its share of the global batch (so the step is the one a single
+// process takes on the whole batch); the optimizer's own allreduce (a DistributedOptimizer's)
+// comes back afterwards.
+class FitAllreduce {
+ public:
+  FitAllreduce(OptimizerPtr optimizer, const CommunicatorPtr &comm) : optimizer_(std::move(optimizer)) {
+    saved_ = optimizer_->gradient_allreduce();
+    mine_ = std::make_shared<GradientAllreduce>(
+        comm, true, saved_ ? saved_->fusion_threshold_bytes() : kDefaultFusionThresholdBytes);
+    optimizer_->set_gradient_allreduce(mine_);
+  }
+  ~FitAllreduce() { optimizer_->set_gradient_allreduce(saved_); }
+  FitAllreduce(const FitAllreduce &) = delete;
+  FitAllreduce &operator=(const FitAllreduce &) = delete;
+  void set_share(double share) { mine_->set_scale(share); }
+
+ private:
+  OptimizerPtr optimizer_;
+  GradientAllreducePtr saved_, mine_;
+};
+
+// Rank 0's weights (and the optimizer's state once it has any) on every rank before the first
+// step; an unbuilt model is built first by a call on the rank's first batch (training false).
+void sync_initial_state(const LayerPtr &model, const std::vector<Tensor> &batch, size_t num_inputs,
+                        Communicator &comm) {
+  if (!model->built()) {
+    layers::CallContext ctx;
+    ctx.training = false;
+    (void)(*model)(slice_vector(batch, 0, num_inputs), ctx);
+  }
+  std::vector<VariablePtr> vars = model->variables();
+  const OptimizerPtr &opt = training_state(*model)->optimizer;
+  if (opt)
+    for (const VariablePtr &v : opt->variables()) vars.push_back(v);
+  broadcast_variables(comm, vars, 0);
 }
 
 // The data of evaluate / predict (options o: EvaluateOptions or PredictOptions), in order.
@@ -365,14 +518,25 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
   check_steps(o.validation_steps, "fit", "validation_steps");
   for (int64_t f : o.validation_freq)
     KILN_REQUIRE(f > 0, "fit: validation_freq holds ", f, "; expected positive epoch numbers (1-based)");
-  FitData d = fit_data(*model, *c, o, batch_size);
+  // A distribution over one process is a plain fit.
+  Communicator *comm = o.distribution && o.distribution->size() > 1 ? o.distribution.get() : nullptr;
+  const bool chief = !comm || comm->rank() == 0;
+  FitData d = fit_data(*model, *c, o, batch_size, comm);
   EpochIterator epochs(*d.train, o.steps_per_epoch);
   CallbackParams params;
-  params.verbose = o.verbose;
+  params.verbose = chief ? o.verbose : 0;
   params.epochs = o.epochs;
   params.steps = epochs.steps();
-  CallbackList cbs(o.callbacks, true, o.verbose != 0, model, params);
+  params.chief = chief;
+  std::vector<CallbackPtr> callbacks;
+  for (const CallbackPtr &cb : o.callbacks)
+    if (chief || !cb || !writes_files(*cb)) callbacks.push_back(cb);
+  CallbackList cbs(std::move(callbacks), true, params.verbose != 0, model, params);
   auto state = training_state(*model);
+  std::optional<FitAllreduce> allreduce;
+  if (comm) allreduce.emplace(state->optimizer, o.distribution);
+  auto *shard = comm ? static_cast<ShardSource *>(d.train.get()) : nullptr;
+  bool synced = false;
   state->stop_training = false;
   c->resume_epoch = -1;
   Logs begin;
@@ -380,6 +544,9 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
   // A callback may move the start (BackupAndRestore continuing after the epoch of its backup).
   const int64_t first_epoch = c->resume_epoch >= 0 ? c->resume_epoch : o.initial_epoch;
   c->resume_epoch = -1;
+  auto stop_now = [&] {
+    return comm ? any_rank(*comm, state->stop_training.load()) : state->stop_training.load();
+  };
   Logs training_logs;
   for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
     reset_metrics(*model);
@@ -391,20 +558,35 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
         [&](int64_t step, const std::vector<Tensor> &batch) {
           Logs b;
           cbs.on_train_batch_begin(step, b);
+          if (comm) {
+            if (!synced) sync_initial_state(model, batch, d.train->num_inputs(), *comm);
+            synced = true;
+            allreduce->set_share(shard->share());
+          }
           logs = run_train_step(model, batch, d.train->num_inputs(), d.train->num_y());
+          if (comm) logs = distributed_logs(*model, logs, *comm);
           cbs.on_train_batch_end(step, logs);
         },
-        [&] { return state->stop_training.load(); }, &ran_out, "fit");
+        [&] {
+          if (!stop_now()) return false;
+          state->stop_training = true;
+          return true;
+        },
+        &ran_out, "fit");
     if (ran_out) state->stop_training = true;
     if (steps == 0) break;
-    Logs epoch_logs = metrics_or_logs(*model, logs);
+    // A distributed step's logs are already the ranks' together.
+    Logs epoch_logs = comm ? logs : metrics_or_logs(*model, logs);
     if (d.val && should_eval(epoch, o.validation_freq)) {
-      const Logs v = evaluate_loop(model, *d.val, o.validation_steps, cbs);
+      const Logs v = evaluate_loop(model, *d.val, o.validation_steps, cbs, comm);
       for (const auto &kv : v.items()) epoch_logs.set("val_" + kv.first, kv.second);
     }
     cbs.on_epoch_end(epoch, epoch_logs);
     training_logs = epoch_logs;
-    if (state->stop_training) break;
+    if (stop_now()) {
+      state->stop_training = true;
+      break;
+    }
   }
   cbs.on_train_end(training_logs);
   return cbs.history();

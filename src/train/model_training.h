@@ -90,6 +90,10 @@ struct FitOptions {
   int64_t steps_per_epoch = -1;
   int64_t validation_steps = -1;
   int64_t validation_batch_size = -1;  // -1: batch_size
+  // Data-parallel training (distribution.h): each global batch split by rows over the ranks,
+  // rank 0's shuffle, weights and optimizer state, gradients summed over the ranks, metrics over
+  // all of them, and only rank 0 prints and runs the file-writing callbacks. Null: one process.
+  CommunicatorPtr distribution;
 };
 
 struct EvaluateOptions {

@@ -392,6 +392,16 @@ size_t Optimizer::pending_slot_restores() const {
   return pending_.size() + pending_by_var_.size();
 }
 
+void Optimizer::set_gradient_allreduce(GradientAllreducePtr allreduce) {
+  std::lock_guard<std::mutex> lock(mu_);
+  allreduce_ = std::move(allreduce);
+}
+
+GradientAllreducePtr Optimizer::gradient_allreduce() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return allreduce_;
+}
+
 void Optimizer::apply_gradients(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars) {
   const std::string who = class_name_ + ".apply_gradients";
   if (grads.size() != vars.size())
@@ -414,6 +424,11 @@ void Optimizer::apply_gradients(const std::vector<Tensor> &grads, const std::vec
     active.push_back(i);
   }
   if (active.empty()) fail(Code::kInvalidArgument, who, ": no gradients provided for any variable");
+  // Summed over the processes outside the lock: a collective may wait for the other ranks.
+  const GradientAllreducePtr allreduce = gradient_allreduce();
+  std::vector<Tensor> reduced;
+  if (allreduce) reduced = allreduce->reduce(grads);
+  const std::vector<Tensor> &g = allreduce ? reduced : grads;
 
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<const Variable *> targets_in_order;
@@ -430,18 +445,18 @@ void Optimizer::apply_gradients(const std::vector<Tensor> &grads, const std::vec
   if (clip_set(global_clipnorm_)) {
     double squares = 0;
     for (size_t i : active)
-      squares += kernels::sum_of_squares(grads[i].dtype(), grads[i].raw_data(), grads[i].num_elements());
+      squares += kernels::sum_of_squares(g[i].dtype(), g[i].raw_data(), g[i].num_elements());
     const double norm = std::sqrt(squares), c = *global_clipnorm_;
     global_scale = c * std::min(1.0 / norm, 1.0 / c) + (norm - norm);
   }
   begin_step(t);
   for (size_t k = 0; k < active.size(); ++k) {
-    const Tensor &g = grads[active[k]];
+    const Tensor &grad = g[active[k]];
     Variable &v = *vars[active[k]];
     kernels::UpdateParams p = update_params(t, lr);
     if (clip_set(clipnorm_)) {
       // Keras's clip_by_norm: g * clipnorm / max(norm, clipnorm), with norm 0 for a zero gradient.
-      const double squares = kernels::sum_of_squares(g.dtype(), g.raw_data(), g.num_elements());
+      const double squares = kernels::sum_of_squares(grad.dtype(), grad.raw_data(), grad.num_elements());
       const double norm = squares > 0 ? std::sqrt(squares) : squares;
       p.scale = true;
       p.clip_mul = *clipnorm_;
@@ -460,7 +475,7 @@ void Optimizer::apply_gradients(const std::vector<Tensor> &grads, const std::vec
     for (const VariablePtr &s : slots[k]->slots) targets.push_back(s.get());
     const int64_t n = v.shape().num_elements();
     Variable::update_in_place(targets.data(), targets.size(), [&](void *const *dst, const void *const *src) {
-      kernels::apply_update(v.dtype(), n, p, dst, src, g.raw_data());
+      kernels::apply_update(v.dtype(), n, p, dst, src, grad.raw_data());
     });
   }
   iterations_->assign(Tensor::scalar<int64_t>(t));

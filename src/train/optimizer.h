@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/tensor.h"
 #include "kernels/optimizer_kernels.h"
+#include "train/distribution.h"
 #include "train/schedules.h"
 
 namespace kiln::train {
@@ -51,6 +52,11 @@ class Optimizer {
   // Thread-safety: calls on one optimizer are serialised.
   void apply_gradients(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars);
 
+  // Horovod's DistributedOptimizer: with an allreduce set, apply_gradients first replaces the
+  // gradients by their sum (or mean) over the processes, after checking them and before clipping.
+  // Null (the default): the gradients are used as given.
+  void set_gradient_allreduce(GradientAllreducePtr allreduce);
+  GradientAllreducePtr gradient_allreduce() const;
   int64_t iterations() const;
   // The int64 scalar counter variable (non-trainable); assigning it moves the schedule too.
   const VariablePtr &iterations_variable() const { return iterations_; }
@@ -176,6 +182,7 @@ class Optimizer {
   std::set<uint64_t> exclude_ids_;
   std::vector<std::string> exclude_names_;
   bool built_ = false;
+  GradientAllreducePtr allreduce_;
 };
 
 using OptimizerPtr = std::shared_ptr<Optimizer>;

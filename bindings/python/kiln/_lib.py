@@ -507,7 +507,7 @@ class FitOptions(ctypes.Structure):
                 ("validation_sample_weight", _H), ("validation_dataset", _H), ("validation_freq", c_int64_p),
                 ("num_validation_freq", _z), ("shuffle", _b), ("class_weight", _dp), ("num_class_weight", _z),
                 ("initial_epoch", _i64), ("steps_per_epoch", _i64), ("validation_steps", _i64),
-                ("validation_batch_size", _i64)]
+                ("validation_batch_size", _i64), ("distribution", _H)]
 
 
 class EvaluateOptions(ctypes.Structure):
@@ -685,7 +685,50 @@ _SIGS.update({
     "kiln_summary_read_events": (_ST, [_HP, _cp]),
 })
 
+# kiln_status *(*allreduce_sum)(void *data, size_t count, kiln_dtype dtype, void *user_data) and the rest
+# of kiln_communicator_table (kiln/communicator.h).
+COMM_ALLREDUCE = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, _z, _i, ctypes.c_void_p)
+COMM_BROADCAST = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, _z, _i, ctypes.c_void_p)
+COMM_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+class CommunicatorTable(ctypes.Structure):
+    _fields_ = [("struct_size", _z), ("allreduce_sum", COMM_ALLREDUCE), ("broadcast", COMM_BROADCAST),
+                ("destroy", COMM_DESTROY)]
+
+
+_SIGS.update({
+    "kiln_communicator_create": (_ST, [_HP, _i, _i, ctypes.POINTER(CommunicatorTable), ctypes.c_void_p]),
+    "kiln_communicator_clone": (_ST, [_HP, _H]),
+    "kiln_communicator_free": (None, [_H]),
+    "kiln_communicator_get_rank": (_i, [_H]),
+    "kiln_communicator_get_size": (_i, [_H]),
+    "kiln_communicator_broadcast_variables": (_ST, [_H, _HP, _z, _i]),
+    "kiln_optimizer_set_distributed": (_ST, [_H, _H, _C]),
+    "kiln_optimizer_get_distributed": (_ST, [_HP, _H]),
+})
+
+# libkiln_mpi.so's functions (kiln/distributed.h): declared on that library by kiln.distributed.
+DIST_SIGS = {
+    "kiln_dist_init": (_ST, [_C]),
+    "kiln_dist_finalize": (_ST, []),
+    "kiln_dist_is_initialized": (_b, []),
+    "kiln_dist_abort": (None, [_i]),
+    "kiln_dist_rank": (_ST, [ctypes.POINTER(_i)]),
+    "kiln_dist_size": (_ST, [ctypes.POINTER(_i)]),
+    "kiln_dist_local_rank": (_ST, [ctypes.POINTER(_i)]),
+    "kiln_dist_local_size": (_ST, [ctypes.POINTER(_i)]),
+    "kiln_dist_allreduce": (_ST, [_HP, _T, _cp]),
+    "kiln_dist_broadcast": (_ST, [_HP, _T, _i]),
+    "kiln_dist_allgather": (_ST, [_HP, _T]),
+    "kiln_dist_barrier": (_ST, []),
+    "kiln_dist_communicator": (_ST, [_HP]),
+}
+_SIGS.update(DIST_SIGS)
+
 for _name, (_res, _args) in _SIGS.items():
+    if _name in DIST_SIGS:
+        continue
     _fn = getattr(lib, _name)
     _fn.restype = _res
     _fn.argtypes = _args

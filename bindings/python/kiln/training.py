@@ -16,6 +16,7 @@ evaluate then call them (kiln_model_set_step_callbacks), with self.compute_loss 
 self.compute_metrics at hand. An exception raised there comes out of fit unchanged.
 """
 import ctypes
+import sys
 import threading
 import traceback
 import weakref
@@ -395,6 +396,10 @@ class Trainer:
             raise UnimplementedError("compile: weighted_metrics is not supported; pass metrics")
         if steps_per_execution not in (1, None):
             raise UnimplementedError("compile: kiln runs one step per execution (steps_per_execution=1)")
+        dist = sys.modules.get("kiln.distributed")
+        strategy = dist._current_strategy() if dist is not None else None
+        if strategy is not None:
+            object.__setattr__(self, "_kiln_strategy", strategy)  # tf.distribute: fit runs under it
         opts = _lib.CompileOptions()
         check(L.kiln_compile_options_init(ctypes.byref(opts), ctypes.sizeof(opts)))
         keep = []  # Python objects whose handles the options point at, alive until the call ends
@@ -494,10 +499,20 @@ class Trainer:
     # ---- fit / evaluate / predict
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
-        """keras.Model.fit; returns the History (history.history["val_loss"])."""
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            distribution=None):
+        """keras.Model.fit; returns the History (history.history["val_loss"]). distribution: a
+        kiln.distributed.MirroredStrategy (or Communicator) to train data-parallel over MPI; by
+        default the strategy the model was compiled under, or whose scope() fit runs in."""
         opts = _lib.FitOptions()
         check(L.kiln_fit_options_init(ctypes.byref(opts), ctypes.sizeof(opts)))
+        comm = None
+        dist = sys.modules.get("kiln.distributed")
+        if distribution is not None or dist is not None:
+            from . import distributed as dist
+            comm = dist._strategy_for(self, distribution)
+            if comm is not None:
+                opts.distribution = comm._h
         with _Lists() as lists:
             train_spec = self._set_data(opts, lists, x, y, sample_weight, "fit")
             opts.batch_size = _optional_int(batch_size, "batch_size", 32)
@@ -539,6 +554,7 @@ class Trainer:
             opts.validation_batch_size = _optional_int(validation_batch_size, "validation_batch_size")
             with _Layouts(train_spec, val_spec):
                 h = _new(L.kiln_model_fit, self._handle(), ctypes.byref(opts))
+            del comm  # kept alive until here
         from . import callbacks as _callbacks  # here: callbacks may import layers, which imports this
         history = _callbacks.Callback._adopt(h)
         object.__setattr__(self, "history", history)

@@ -1,0 +1,617 @@
+// libkiln_mpi.so: kiln's collectives over MPI (kiln/distributed.h), built on libkiln.so's public
+// C API only, so the core never links MPI and one libkiln.so serves programs with and without it.
+//
+// Every collective runs on a duplicate of MPI_COMM_WORLD whose error handler returns codes, so an
+// MPI error (ranks passing different sizes) becomes a status. A watchdog thread bounds the wait of
+// each collective: past the timeout another rank has failed or stopped calling the same
+// collectives, and the only way out of a blocked MPI call is to end the process; it says why on
+// stderr and exits, and mpirun then ends the other ranks.
+#include <mpi.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kiln/distributed.h"
+
+namespace {
+
+// An error carrying a kiln status code, turned into a status at the entry point.
+struct DistError : std::runtime_error {
+  DistError(kiln_status_code c, const std::string &m) : std::runtime_error(m), code(c) {}
+  kiln_status_code code;
+};
+
+[[noreturn]] void fail(kiln_status_code code, const std::string &message) { throw DistError(code, message); }
+
+// A status from libkiln.so as an exception (its message after `where: `).
+void check(kiln_status *st, const std::string &where) {
+  if (!st) return;
+  const kiln_status_code code = kiln_status_get_code(st);
+  const std::string msg = kiln_status_get_message(st);
+  kiln_status_free(st);
+  fail(code, where + ": " + msg);
+}
+
+// Ends the process when a collective outlives its deadline. One thread, started by init.
+class Watchdog {
+ public:
+  void start(double timeout_seconds) {
+    std::lock_guard<std::mutex> lock(mu_);
+    timeout_ = timeout_seconds;
+    if (timeout_ > 0 && !thread_.joinable()) thread_ = std::thread([this] { run(); });
+  }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void arm(const char *what, size_t bytes, int rank, int size) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (timeout_ <= 0) return;
+    what_ = what;
+    bytes_ = bytes;
+    rank_ = rank;
+    size_ = size;
+    deadline_ =
+        std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                               std::chrono::duration<double>(timeout_));
+    armed_ = true;
+    cv_.notify_all();
+  }
+  void disarm() {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = false;
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!quit_) {
+      if (!armed_) {
+        cv_.wait(lock);
+        continue;
+      }
+      if (cv_.wait_until(lock, deadline_) == std::cv_status::timeout && armed_ &&
+          std::chrono::steady_clock::now() >= deadline_) {
+        std::fprintf(
+            stderr,
+            "kiln distributed: rank %d of %d: %s of %zu bytes did not complete within %.3g s: another "
+            "rank has failed or stopped calling the same collectives. Ending this process "
+            "(timeout_seconds of kiln_dist_init, or KILN_DIST_TIMEOUT_SECONDS, sets the limit).\n",
+            rank_, size_, what_, bytes_, timeout_);
+        std::fflush(stderr);
+        std::_Exit(3);
+      }
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread thread_;
+  double timeout_ = 0;
+  bool armed_ = false, quit_ = false;
+  const char *what_ = "";
+  size_t bytes_ = 0;
+  int rank_ = 0, size_ = 1;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+struct State {
+  std::mutex mu;  // serialises init, finalize and every collective
+  bool initialized = false, finalized = false, owns_mpi = false;
+  MPI_Comm comm = MPI_COMM_NULL;
+  MPI_Op bf16_sum = MPI_OP_NULL;
+  int rank = 0, size = 1, local_rank = 0, local_size = 1;
+  Watchdog watchdog;
+};
+
+State &state() {
+  static State *s = new State;  // never destroyed: atexit finalize may run after statics die
+  return *s;
+}
+
+std::string mpi_error(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) return "MPI error " + std::to_string(code);
+  return std::string(text, static_cast<size_t>(len));
+}
+
+void check_mpi(int code, const char *what) {
+  if (code != MPI_SUCCESS)
+    fail(KILN_STATUS_INTERNAL,
+         std::string(what) + ": MPI failed: " + mpi_error(code) +
+             " (do all ranks call the same collectives with tensors of the same size?)");
+}
+
+State &require_init(const char *fn) {
+  State &s = state();
+  if (!s.initialized) fail(KILN_STATUS_FAILED_PRECONDITION, std::string(fn) + ": call kiln_dist_init first");
+  return s;
+}
+
+// The watchdog armed for one collective.
+class Guarded {
+ public:
+  Guarded(State &s, const char *what, size_t bytes) : s_(s) { s.watchdog.arm(what, bytes, s.rank, s.size); }
+  ~Guarded() { s_.watchdog.disarm(); }
+  Guarded(const Guarded &) = delete;
+  Guarded &operator=(const Guarded &) = delete;
+
+ private:
+  State &s_;
+};
+
+float bf16_to_float(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// Round to nearest even, NaN kept a NaN (as kiln's own conversion).
+uint16_t float_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+void bf16_sum_op(void *in, void *inout, int *len, MPI_Datatype *) {
+  const auto *a = static_cast<const uint16_t *>(in);
+  auto *b = static_cast<uint16_t *>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));
+}
+
+MPI_Datatype mpi_type(kiln_dtype dtype, const char *fn) {
+  switch (dtype) {
+    case KILN_DTYPE_FLOAT32:
+      return MPI_FLOAT;
+    case KILN_DTYPE_FLOAT64:
+      return MPI_DOUBLE;
+    case KILN_DTYPE_BFLOAT16:
+      return MPI_UINT16_T;
+    case KILN_DTYPE_INT32:
+      return MPI_INT32_T;
+    case KILN_DTYPE_INT64:
+      return MPI_INT64_T;
+    default:
+      fail(KILN_STATUS_INVALID_ARGUMENT,
+           std::string(fn) + ": dtype " + std::to_string(static_cast<int>(dtype)) +
+               " cannot be summed; expected float32, float64, bfloat16, int32 or int64");
+  }
+}
+
+size_t dtype_bytes(kiln_dtype dtype) {
+  switch (dtype) {
+    case KILN_DTYPE_FLOAT64:
+    case KILN_DTYPE_INT64:
+      return 8;
+    case KILN_DTYPE_FLOAT32:
+    case KILN_DTYPE_INT32:
+      return 4;
+    case KILN_DTYPE_BFLOAT16:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+// The in-place sum over the ranks, in pieces of at most INT_MAX elements (MPI counts are int).
+void allreduce_locked(State &s, void *data, size_t count, kiln_dtype dtype, const char *fn) {
+  const MPI_Datatype type = mpi_type(dtype, fn);
+  const MPI_Op op = dtype == KILN_DTYPE_BFLOAT16 ? s.bf16_sum : MPI_SUM;
+  const size_t elem = dtype_bytes(dtype);
+  Guarded g(s, "allreduce", count * elem);
+  for (size_t at = 0; at < count;) {
+    const int n = static_cast<int>(std::min<size_t>(count - at, INT_MAX));
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, static_cast<char *>(data) + at * elem, n, type, op, s.comm), fn);
+    at += static_cast<size_t>(n);
+  }
+}
+
+void broadcast_locked(State &s, void *data, size_t bytes, int root, const char *fn) {
+  if (root < 0 || root >= s.size)
+    fail(KILN_STATUS_INVALID_ARGUMENT, std::string(fn) + ": root rank " + std::to_string(root) +
+                                           " is outside [0, " + std::to_string(s.size) + ")");
+  Guarded g(s, "broadcast", bytes);
+  for (size_t at = 0; at < bytes;) {
+    const int n = static_cast<int>(std::min<size_t>(bytes - at, INT_MAX));
+    check_mpi(MPI_Bcast(static_cast<char *>(data) + at, n, MPI_BYTE, root, s.comm), fn);
+    at += static_cast<size_t>(n);
+  }
+}
+
+// Whether any rank passes true (so that all ranks fail alike).
+bool any_rank_locked(State &s, bool flag, const char *fn) {
+  int64_t v = flag ? 1 : 0;
+  allreduce_locked(s, &v, 1, KILN_DTYPE_INT64, fn);
+  return v != 0;
+}
+
+void finalize_locked(State &s) {
+  if (!s.initialized) return;
+  s.watchdog.stop();
+  if (s.bf16_sum != MPI_OP_NULL) MPI_Op_free(&s.bf16_sum);
+  if (s.comm != MPI_COMM_NULL) MPI_Comm_free(&s.comm);
+  s.initialized = false;
+  s.finalized = true;
+  int done = 0;
+  MPI_Finalized(&done);
+  if (s.owns_mpi && !done) MPI_Finalize();
+}
+
+void finalize_at_exit() {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  finalize_locked(s);
+}
+
+double option_float(const kiln_config *options, const char *key, double def) {
+  if (!options || !kiln_config_has(options, key)) return def;
+  double v = 0;
+  check(kiln_config_get_float(&v, options, key), std::string("kiln_dist_init: options[\"") + key + "\"]");
+  return v;
+}
+
+// Processors this process may run on.
+int usable_processors() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+kiln_status *status_of(const DistError &e) { return kiln_status_create(e.code, e.what()); }
+
+template <typename F>
+kiln_status *guarded(F &&f) {
+  try {
+    f();
+    return nullptr;
+  } catch (const DistError &e) {
+    return status_of(e);
+  } catch (const std::bad_alloc &) {
+    return kiln_status_create(KILN_STATUS_RESOURCE_EXHAUSTED, "kiln distributed: out of memory");
+  } catch (const std::exception &e) {
+    return kiln_status_create(KILN_STATUS_INTERNAL, e.what());
+  }
+}
+
+// The new tensor of dtype and dims with bytes copied from data.
+kiln_tensor *new_tensor(kiln_dtype dtype, const std::vector<int64_t> &dims, const void *data, size_t bytes,
+                        const char *fn) {
+  kiln_tensor *t = nullptr;
+  check(kiln_tensor_create(&t, dtype, dims.data(), dims.size(), data, bytes), fn);
+  return t;
+}
+
+void require(const void *p, const char *fn, const char *arg) {
+  if (!p) fail(KILN_STATUS_INVALID_ARGUMENT, std::string(fn) + ": argument '" + arg + "' is NULL");
+}
+
+std::vector<int64_t> dims_of(const kiln_tensor *t) {
+  const int r = kiln_tensor_get_rank(t);
+  const int64_t *d = kiln_tensor_get_dims(t);
+  return std::vector<int64_t>(d, d + std::max(r, 0));
+}
+
+// The communicator table of kiln_dist_communicator: the same collectives on raw buffers.
+kiln_status *table_allreduce(void *data, size_t count, kiln_dtype dtype, void *) {
+  return guarded([&] {
+    State &s = require_init("allreduce");
+    std::lock_guard<std::mutex> lock(s.mu);
+    allreduce_locked(s, data, count, dtype, "allreduce");
+  });
+}
+
+kiln_status *table_broadcast(void *data, size_t bytes, int root, void *) {
+  return guarded([&] {
+    State &s = require_init("broadcast");
+    std::lock_guard<std::mutex> lock(s.mu);
+    broadcast_locked(s, data, bytes, root, "broadcast");
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+kiln_status *kiln_dist_init(const kiln_config *options) {
+  return guarded([&] {
+    State &s = state();
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.initialized) return;
+    if (s.finalized)
+      fail(KILN_STATUS_FAILED_PRECONDITION, "kiln_dist_init: MPI was finalized; it cannot start again");
+    if (options) {
+      for (size_t i = 0; i < kiln_config_get_size(options); ++i) {
+        const char *key = nullptr;
+        check(kiln_config_get_key(&key, options, i), "kiln_dist_init");
+        if (std::strcmp(key, "timeout_seconds") != 0 && std::strcmp(key, "threads_per_process") != 0)
+          fail(KILN_STATUS_INVALID_ARGUMENT, std::string("kiln_dist_init: unknown option '") + key +
+                                                 "'; expected timeout_seconds or threads_per_process");
+      }
+    }
+    double timeout = 300.0;
+    if (const char *env = std::getenv("KILN_DIST_TIMEOUT_SECONDS")) {
+      char *end = nullptr;
+      const double v = std::strtod(env, &end);
+      if (end == env || *end != '\0' || !(v >= 0))
+        fail(KILN_STATUS_INVALID_ARGUMENT, std::string("kiln_dist_init: KILN_DIST_TIMEOUT_SECONDS is '") +
+                                               env + "'; expected a number of seconds >= 0");
+      timeout = v;
+    }
+    timeout = option_float(options, "timeout_seconds", timeout);
+    if (!(timeout >= 0))
+      fail(KILN_STATUS_INVALID_ARGUMENT,
+           "kiln_dist_init: timeout_seconds is " + std::to_string(timeout) + "; expected >= 0 (0: no limit)");
+    const double threads = option_float(options, "threads_per_process", 0);
+    if (!(threads >= 0 && threads <= 4096) || threads != static_cast<int>(threads))
+      fail(KILN_STATUS_INVALID_ARGUMENT, "kiln_dist_init: threads_per_process is " + std::to_string(threads) +
+                                             "; expected 0 (auto) or a positive whole number");
+
+    int started = 0;
+    MPI_Initialized(&started);
+    if (!started) {
+      int provided = 0;
+      const int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
+      if (rc != MPI_SUCCESS) fail(KILN_STATUS_INTERNAL, "kiln_dist_init: MPI_Init_thread failed");
+      s.owns_mpi = true;
+      std::atexit(finalize_at_exit);
+    }
+    check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &s.comm), "kiln_dist_init");
+    check_mpi(MPI_Comm_set_errhandler(s.comm, MPI_ERRORS_RETURN), "kiln_dist_init");
+    MPI_Comm_rank(s.comm, &s.rank);
+    MPI_Comm_size(s.comm, &s.size);
+    MPI_Comm local = MPI_COMM_NULL;
+    check_mpi(MPI_Comm_split_type(s.comm, MPI_COMM_TYPE_SHARED, s.rank, MPI_INFO_NULL, &local),
+              "kiln_dist_init");
+    MPI_Comm_rank(local, &s.local_rank);
+    MPI_Comm_size(local, &s.local_size);
+    MPI_Comm_free(&local);
+    check_mpi(MPI_Op_create(bf16_sum_op, 1, &s.bf16_sum), "kiln_dist_init");
+    s.watchdog.start(timeout);
+    s.initialized = true;
+    // Several processes on one machine: each gets its share of the processors for its kernels.
+    int n = static_cast<int>(threads);
+    if (n == 0 && !std::getenv("OMP_NUM_THREADS") && s.local_size > 1) {
+      const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      n = std::max(1, std::min(usable_processors(), hw / s.local_size));
+    }
+    if (n > 0) check(kiln_set_num_threads(n), "kiln_dist_init");
+  });
+}
+
+kiln_status *kiln_dist_finalize(void) {
+  return guarded([&] {
+    State &s = state();
+    std::lock_guard<std::mutex> lock(s.mu);
+    finalize_locked(s);
+  });
+}
+
+bool kiln_dist_is_initialized(void) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.initialized;
+}
+
+void kiln_dist_abort(int code) {
+  int started = 0, done = 0;
+  MPI_Initialized(&started);
+  MPI_Finalized(&done);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  if (started && !done) MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+kiln_status *kiln_dist_rank(int *out) {
+  return guarded([&] {
+    require(out, "kiln_dist_rank", "out");
+    *out = require_init("kiln_dist_rank").rank;
+  });
+}
+
+kiln_status *kiln_dist_size(int *out) {
+  return guarded([&] {
+    require(out, "kiln_dist_size", "out");
+    *out = require_init("kiln_dist_size").size;
+  });
+}
+
+kiln_status *kiln_dist_local_rank(int *out) {
+  return guarded([&] {
+    require(out, "kiln_dist_local_rank", "out");
+    *out = require_init("kiln_dist_local_rank").local_rank;
+  });
+}
+
+kiln_status *kiln_dist_local_size(int *out) {
+  return guarded([&] {
+    require(out, "kiln_dist_local_size", "out");
+    *out = require_init("kiln_dist_local_size").local_size;
+  });
+}
+
+kiln_status *kiln_dist_allreduce(kiln_tensor **out, const kiln_tensor *tensor, const char *op) {
+  const char *fn = "kiln_dist_allreduce";
+  return guarded([&] {
+    require(out, fn, "out");
+    *out = nullptr;
+    require(tensor, fn, "tensor");
+    require(op, fn, "op");
+    const bool mean = std::strcmp(op, "mean") == 0;
+    if (!mean && std::strcmp(op, "sum") != 0)
+      fail(KILN_STATUS_INVALID_ARGUMENT,
+           std::string(fn) + ": op is '" + op + "'; expected \"sum\" or \"mean\"");
+    State &s = require_init(fn);
+    const kiln_dtype dtype = kiln_tensor_get_dtype(tensor);
+    mpi_type(dtype, fn);
+    const bool floating =
+        dtype == KILN_DTYPE_FLOAT32 || dtype == KILN_DTYPE_FLOAT64 || dtype == KILN_DTYPE_BFLOAT16;
+    if (mean && !floating)
+      fail(KILN_STATUS_INVALID_ARGUMENT,
+           std::string(fn) +
+               ": op \"mean\" needs a float32, float64 or bfloat16 tensor; use \"sum\" for integers");
+    const size_t count = static_cast<size_t>(kiln_tensor_get_num_elements(tensor));
+    kiln_tensor *t = new_tensor(dtype, dims_of(tensor), kiln_tensor_get_data(tensor),
+                                kiln_tensor_get_byte_size(tensor), fn);
+    try {
+      // The new tensor is this call's alone until it is returned: reduced in its own buffer.
+      void *data = const_cast<void *>(kiln_tensor_get_data(t));
+      {
+        std::lock_guard<std::mutex> lock(s.mu);
+        allreduce_locked(s, data, count, dtype, fn);
+      }
+      if (mean) {
+        const double inv = 1.0 / s.size;
+        if (dtype == KILN_DTYPE_FLOAT32) {
+          auto *p = static_cast<float *>(data);
+          for (size_t i = 0; i < count; ++i) p[i] = static_cast<float>(p[i] * inv);
+        } else if (dtype == KILN_DTYPE_FLOAT64) {
+          auto *p = static_cast<double *>(data);
+          for (size_t i = 0; i < count; ++i) p[i] *= inv;
+        } else {
+          auto *p = static_cast<uint16_t *>(data);
+          for (size_t i = 0; i < count; ++i)
+            p[i] = float_to_bf16(static_cast<float>(bf16_to_float(p[i]) * inv));
+        }
+      }
+    } catch (...) {
+      kiln_tensor_free(t);
+      throw;
+    }
+    *out = t;
+  });
+}
+
+kiln_status *kiln_dist_broadcast(kiln_tensor **out, const kiln_tensor *tensor, int root) {
+  const char *fn = "kiln_dist_broadcast";
+  return guarded([&] {
+    require(out, fn, "out");
+    *out = nullptr;
+    require(tensor, fn, "tensor");
+    State &s = require_init(fn);
+    const kiln_dtype dtype = kiln_tensor_get_dtype(tensor);
+    const std::vector<int64_t> dims = dims_of(tensor);
+    std::lock_guard<std::mutex> lock(s.mu);
+    // Root's dtype and shape first: a rank whose tensor differs makes every rank fail.
+    std::vector<int64_t> meta{static_cast<int64_t>(dtype), static_cast<int64_t>(dims.size())};
+    meta.insert(meta.end(), dims.begin(), dims.end());
+    meta.resize(2 + 8, 0);
+    std::vector<int64_t> root_meta = meta;
+    broadcast_locked(s, root_meta.data(), root_meta.size() * sizeof(int64_t), root, fn);
+    if (any_rank_locked(s, root_meta != meta, fn))
+      fail(KILN_STATUS_INVALID_ARGUMENT,
+           std::string(fn) + ": the ranks' tensors differ in dtype or shape from root " +
+               std::to_string(root) + "'s; every rank passes a tensor like root's");
+    kiln_tensor *t =
+        new_tensor(dtype, dims, kiln_tensor_get_data(tensor), kiln_tensor_get_byte_size(tensor), fn);
+    try {
+      broadcast_locked(s, const_cast<void *>(kiln_tensor_get_data(t)), kiln_tensor_get_byte_size(t), root,
+                       fn);
+    } catch (...) {
+      kiln_tensor_free(t);
+      throw;
+    }
+    *out = t;
+  });
+}
+
+kiln_status *kiln_dist_allgather(kiln_tensor **out, const kiln_tensor *tensor) {
+  const char *fn = "kiln_dist_allgather";
+  return guarded([&] {
+    require(out, fn, "out");
+    *out = nullptr;
+    require(tensor, fn, "tensor");
+    State &s = require_init(fn);
+    const kiln_dtype dtype = kiln_tensor_get_dtype(tensor);
+    std::vector<int64_t> dims = dims_of(tensor);
+    if (dims.empty()) dims.push_back(1);
+    if (dims.size() > 8) fail(KILN_STATUS_INVALID_ARGUMENT, std::string(fn) + ": rank above 8");
+    // Each rank's row count, and its dtype and trailing shape to compare with rank 0's.
+    std::vector<int64_t> mine{static_cast<int64_t>(dtype), static_cast<int64_t>(dims.size())};
+    mine.insert(mine.end(), dims.begin() + 1, dims.end());
+    mine.resize(10, 0);
+    const size_t n = static_cast<size_t>(s.size);
+    std::vector<int64_t> rows(n), all(n * mine.size());
+    int64_t my_rows = dims[0];
+    std::lock_guard<std::mutex> lock(s.mu);
+    {
+      Guarded g(s, "allgather", sizeof(int64_t) * (1 + mine.size()));
+      check_mpi(MPI_Allgather(&my_rows, 1, MPI_INT64_T, rows.data(), 1, MPI_INT64_T, s.comm), fn);
+      check_mpi(MPI_Allgather(mine.data(), static_cast<int>(mine.size()), MPI_INT64_T, all.data(),
+                              static_cast<int>(mine.size()), MPI_INT64_T, s.comm),
+                fn);
+    }
+    for (size_t r = 0; r < n; ++r)
+      if (!std::equal(mine.begin(), mine.end(), all.begin() + static_cast<std::ptrdiff_t>(r * mine.size())))
+        fail(KILN_STATUS_INVALID_ARGUMENT, std::string(fn) + ": rank " + std::to_string(r) +
+                                               "'s tensor differs in dtype or in the shape after the first "
+                                               "dimension from this rank's; they must agree");
+    size_t row_bytes = dtype_bytes(dtype);
+    for (size_t i = 1; i < dims.size(); ++i) row_bytes *= static_cast<size_t>(dims[i]);
+    std::vector<int> counts(n), displs(n);
+    int64_t total_rows = 0;
+    size_t total_bytes = 0;
+    for (size_t r = 0; r < n; ++r) {
+      const size_t b = static_cast<size_t>(rows[r]) * row_bytes;
+      if (b > INT_MAX || total_bytes + b > INT_MAX)
+        fail(KILN_STATUS_INVALID_ARGUMENT, std::string(fn) + ": the gathered tensor exceeds 2 GiB");
+      counts[r] = static_cast<int>(b);
+      displs[r] = static_cast<int>(total_bytes);
+      total_bytes += b;
+      total_rows += rows[r];
+    }
+    std::vector<unsigned char> buffer(total_bytes);
+    {
+      Guarded g(s, "allgather", total_bytes);
+      check_mpi(MPI_Allgatherv(kiln_tensor_get_data(tensor), counts[static_cast<size_t>(s.rank)], MPI_BYTE,
+                               buffer.data(), counts.data(), displs.data(), MPI_BYTE, s.comm),
+                fn);
+    }
+    dims[0] = total_rows;
+    *out = new_tensor(dtype, dims, buffer.data(), buffer.size(), fn);
+  });
+}
+
+kiln_status *kiln_dist_barrier(void) {
+  return guarded([&] {
+    State &s = require_init("kiln_dist_barrier");
+    std::lock_guard<std::mutex> lock(s.mu);
+    Guarded g(s, "barrier", 0);
+    check_mpi(MPI_Barrier(s.comm), "kiln_dist_barrier");
+  });
+}
+
+kiln_status *kiln_dist_communicator(kiln_communicator **out) {
+  return guarded([&] {
+    require(out, "kiln_dist_communicator", "out");
+    *out = nullptr;
+    State &s = require_init("kiln_dist_communicator");
+    kiln_communicator_table table{};
+    table.struct_size = sizeof table;
+    table.allreduce_sum = table_allreduce;
+    table.broadcast = table_broadcast;
+    check(kiln_communicator_create(out, s.rank, s.size, &table, nullptr), "kiln_dist_communicator");
+  });
+}
+
+}  // extern "C"

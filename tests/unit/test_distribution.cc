@@ -1,0 +1,324 @@
+// Data-parallel training in the core (src/train/distribution.h) over an in-process communicator
+// whose ranks are threads, so it runs without MPI and under the sanitizers: the fused gradient
+// allreduce, broadcast of variables, and fit with a distribution ending where one process ends on
+// the same global batches, with validation, a stop from one rank and the file writers on rank 0.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "bundle_test_util.h"
+#include "layers/layer.h"
+#include "test_util.h"
+#include "train/callbacks.h"
+#include "train/distribution.h"
+#include "train/model_training.h"
+
+namespace kiln::train {
+namespace {
+
+using testing::expect_error;
+using testing::make;
+using testing::make_typed;
+
+// The ranks' shared state: a barrier and each rank's posted buffer.
+class Hub {
+ public:
+  explicit Hub(int size) : size_(size), posted_(static_cast<size_t>(size)) {}
+  int size() const { return size_; }
+  // Waits until every rank has arrived (a reusable barrier).
+  void barrier() {
+    std::unique_lock<std::mutex> lock(mu_);
+    const uint64_t gen = generation_;
+    if (++arrived_ == size_) {
+      arrived_ = 0;
+      ++generation_;
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait(lock, [&] { return generation_ != gen; });
+  }
+  void post(int rank, void *data) {
+    std::lock_guard<std::mutex> lock(mu_);
+    posted_[static_cast<size_t>(rank)] = data;
+  }
+  void *posted(int rank) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return posted_[static_cast<size_t>(rank)];
+  }
+
+ private:
+  int size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int arrived_ = 0;
+  uint64_t generation_ = 0;
+  std::vector<void *> posted_;
+};
+
+template <typename T>
+void sum_into(std::vector<unsigned char> *out, Hub &hub, size_t count) {
+  // From rank 0's values (not from +0), as MPI does: -0 summed with -0 stays -0.
+  const T *first = static_cast<const T *>(hub.posted(0));
+  std::vector<T> acc(first, first + count);
+  for (int r = 1; r < hub.size(); ++r) {
+    const T *p = static_cast<const T *>(hub.posted(r));
+    for (size_t i = 0; i < count; ++i) acc[i] += p[i];
+  }
+  out->assign(reinterpret_cast<unsigned char *>(acc.data()),
+              reinterpret_cast<unsigned char *>(acc.data()) + count * sizeof(T));
+}
+
+// A rank of the in-process communicator: sums in rank order, as one deterministic reduction.
+class ThreadCommunicator final : public Communicator {
+ public:
+  ThreadCommunicator(std::shared_ptr<Hub> hub, int rank) : hub_(std::move(hub)), rank_(rank) {}
+  int rank() const override { return rank_; }
+  int size() const override { return hub_->size(); }
+  void allreduce_sum(void *data, size_t count, DType dtype) override {
+    ++calls;
+    hub_->post(rank_, data);
+    hub_->barrier();
+    std::vector<unsigned char> result;
+    if (dtype == DType::kFloat32)
+      sum_into<float>(&result, *hub_, count);
+    else if (dtype == DType::kFloat64)
+      sum_into<double>(&result, *hub_, count);
+    else
+      fail(Code::kInvalidArgument, "ThreadCommunicator: unsupported dtype");
+    hub_->barrier();  // every rank has read every buffer
+    std::memcpy(data, result.data(), result.size());
+  }
+  void broadcast(void *data, size_t bytes, int root) override {
+    hub_->post(rank_, data);
+    hub_->barrier();
+    if (rank_ != root) std::memcpy(data, hub_->posted(root), bytes);
+    hub_->barrier();
+  }
+  int calls = 0;
+
+ private:
+  std::shared_ptr<Hub> hub_;
+  int rank_;
+};
+
+// Runs body(rank, communicator) on `size` threads at once; rethrows the first error.
+void run_ranks(int size, const std::function<void(int, const std::shared_ptr<ThreadCommunicator> &)> &body) {
+  auto hub = std::make_shared<Hub>(size);
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(size));
+  for (int r = 0; r < size; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        body(r, std::make_shared<ThreadCommunicator>(hub, r));
+      } catch (...) {
+        errors[static_cast<size_t>(r)] = std::current_exception();
+      }
+    });
+  for (auto &t : threads) t.join();
+  for (auto &e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+TEST(GradientAllreduce, FusesSumsMeansAndSkipsUndefined) {
+  std::vector<std::vector<Tensor>> results(2);
+  run_ranks(2, [&](int rank, const std::shared_ptr<ThreadCommunicator> &comm) {
+    const float f = static_cast<float>(rank + 1);
+    const std::vector<Tensor> grads{make(Shape{3}, {f, 2 * f, -0.0f}), Tensor(),
+                                    Tensor::scalar<double>(10.0 * f), make(Shape{2, 2}, {f, f, f, f})};
+    // 16 bytes: the 12-byte and 16-byte float32 gradients cannot share a buffer; float64 apart.
+    GradientAllreduce sum(comm, false, 16);
+    results[static_cast<size_t>(rank)] = sum.reduce(grads);
+    EXPECT_EQ(comm->calls, 3);
+    GradientAllreduce mean(comm, true, kDefaultFusionThresholdBytes);
+    const std::vector<Tensor> m = mean.reduce(grads);
+    EXPECT_FLOAT_EQ(m[0].data<float>()[1], 3.0f);
+    mean.set_scale(0.25);
+    EXPECT_FLOAT_EQ(mean.reduce(grads)[3].data<float>()[0], 0.75f);
+  });
+  for (const auto &r : results) {
+    ASSERT_EQ(r.size(), 4u);
+    EXPECT_EQ(r[0].data<float>()[0], 3.0f);
+    EXPECT_EQ(r[0].data<float>()[1], 6.0f);
+    EXPECT_TRUE(std::signbit(r[0].data<float>()[2]));
+    EXPECT_FALSE(r[1].defined());
+    EXPECT_EQ(r[2].data<double>()[0], 30.0);
+    EXPECT_EQ(r[3].shape(), Shape({2, 2}));
+    EXPECT_EQ(r[3].data<float>()[3], 3.0f);
+  }
+}
+
+TEST(GradientAllreduce, RejectsIntegerGradients) {
+  run_ranks(1, [&](int, const std::shared_ptr<ThreadCommunicator> &comm) {
+    GradientAllreduce a(comm, true, 1024);
+    expect_error([&] { a.reduce({make_typed<int64_t>(Shape{1}, {1})}); }, Code::kInvalidArgument,
+                 {"int64", "float32 or float64"});
+  });
+}
+
+TEST(BroadcastVariables, RootsValuesAndAgreedErrors) {
+  std::vector<float> got(2);
+  run_ranks(2, [&](int rank, const std::shared_ptr<ThreadCommunicator> &comm) {
+    auto v =
+        std::make_shared<autodiff::Variable>("v", make(Shape{2}, {float(rank), float(rank) + 0.5f}), true);
+    broadcast_variables(*comm, {v}, 1);
+    got[static_cast<size_t>(rank)] = v->value().data<float>()[1];
+    // Rank 1 holds another shape: both ranks fail, neither changes.
+    auto w = std::make_shared<autodiff::Variable>(
+        "w", make(Shape{rank + 1}, std::vector<float>(size_t(rank + 1), 7.0f)), true);
+    expect_error([&] { broadcast_variables(*comm, {w}, 0); }, Code::kInvalidArgument,
+                 {"1 rank(s) hold other variables", "same shapes"});
+    EXPECT_EQ(w->value().data<float>()[0], 7.0f);
+  });
+  EXPECT_EQ(got[0], 1.5f);
+  EXPECT_EQ(got[1], 1.5f);
+}
+
+// The problem and model of the fit tests.
+constexpr int64_t kN = 200, kF = 4, kC = 3;
+
+struct Problem {
+  Tensor x, y;
+};
+
+Problem problem() {
+  std::vector<float> xs;
+  std::vector<int64_t> ys;
+  uint32_t s = 9;
+  for (int64_t i = 0; i < kN * kF; ++i) {
+    s = s * 1664525u + 1013904223u;
+    xs.push_back(static_cast<float>(s >> 8) / 8388608.0f - 1.0f);
+  }
+  for (int64_t i = 0; i < kN; ++i) {
+    const float *r = &xs[static_cast<size_t>(i * kF)];
+    ys.push_back(r[0] > r[1] ? (r[2] > 0 ? 0 : 1) : 2);
+  }
+  return {make(Shape{kN, kF}, xs), make_typed<int64_t>(Shape{kN}, ys)};
+}
+
+LayerPtr model() {
+  Config hidden, out;
+  hidden.set("units", int64_t{8});
+  hidden.set("activation", std::string("relu"));
+  out.set("units", kC);
+  out.set("activation", std::string("softmax"));
+  std::vector<Config> ls;
+  for (const Config &c : {hidden, out}) {
+    Config ser;
+    ser.set("class_name", std::string("Dense"));
+    ser.set("config", c);
+    ls.push_back(ser);
+  }
+  Config c;
+  c.set("layers", ls);
+  LayerPtr m = layers::create_layer("Sequential", c);
+  m->build({{-1, kF}});
+  return m;
+}
+
+void compile_sgd(const LayerPtr &m) {
+  Config oc;
+  oc.set("learning_rate", 0.1);
+  oc.set("momentum", 0.9);
+  CompileOptions c;
+  c.optimizer = make_optimizer("SGD", oc);
+  c.loss_names = {"sparse_categorical_crossentropy"};
+  c.metric_names = {"accuracy"};
+  compile(m, c);
+}
+
+void copy_weights(const LayerPtr &from, const LayerPtr &to) {
+  const auto a = from->variables(), b = to->variables();
+  for (size_t i = 0; i < a.size(); ++i) b[i]->assign(a[i]->value());
+}
+
+float max_difference(const LayerPtr &a, const LayerPtr &b) {
+  const auto va = a->variables(), vb = b->variables();
+  float worst = 0;
+  for (size_t i = 0; i < va.size(); ++i) {
+    const Tensor p = va[i]->value(), q = vb[i]->value();
+    for (int64_t k = 0; k < p.num_elements(); ++k)
+      worst = std::max(worst, std::fabs(p.data<float>()[k] - q.data<float>()[k]));
+  }
+  return worst;
+}
+
+TEST(DistributedFit, TwoRanksEndWhereOneProcessEnds) {
+  const Problem p = problem();
+  // Rank 0's and the reference's weights agree; rank 1 starts elsewhere (fit broadcasts rank 0's).
+  std::vector<LayerPtr> ranks{model(), model()};
+  const LayerPtr one = model();
+  copy_weights(ranks[0], one);
+  for (const LayerPtr &m : ranks) compile_sgd(m);
+  compile_sgd(one);
+  FitOptions o;
+  o.x = {p.x};
+  o.y = {p.y};
+  o.batch_size = 50;  // 4 global batches of 50 (25 rows per rank) ...
+  o.epochs = 2;
+  o.verbose = 0;
+  o.shuffle = false;
+  o.validation_x = {p.x};
+  o.validation_y = {p.y};
+  o.validation_batch_size = 64;  // ... validated in batches of 64, 64, 64 and 8 (4 per rank)
+  std::vector<std::shared_ptr<History>> histories(2);
+  run_ranks(2, [&](int rank, const std::shared_ptr<ThreadCommunicator> &comm) {
+    FitOptions mine = o;
+    mine.distribution = comm;
+    histories[static_cast<size_t>(rank)] = fit(ranks[static_cast<size_t>(rank)], mine);
+  });
+  const std::shared_ptr<History> h = fit(one, o);
+  EXPECT_LT(max_difference(ranks[0], one), 1e-5f);
+  EXPECT_LT(max_difference(ranks[1], one), 1e-5f);
+  for (const auto &hr : histories)
+    for (const char *key : {"loss", "accuracy", "val_loss", "val_accuracy"})
+      for (size_t e = 0; e < 2; ++e)
+        EXPECT_NEAR(hr->history.at(key)[e], h->history.at(key)[e], 1e-5) << key << " epoch " << e;
+  // The optimizer is back to plain after fit.
+  EXPECT_EQ(training_state(*ranks[0])->optimizer->gradient_allreduce(), nullptr);
+}
+
+// Stops the fit from one rank only, after a given batch.
+class StopAt final : public Callback {
+ public:
+  explicit StopAt(int64_t batch) : Callback("StopAt"), batch_(batch) {}
+  void on_train_batch_end(int64_t batch, Logs &) override {
+    if (batch == batch_) training_state(*model())->stop_training = true;
+  }
+
+ private:
+  int64_t batch_;
+};
+
+TEST(DistributedFit, AStopOnOneRankStopsAllAndOnlyRankZeroWrites) {
+  const Problem p = problem();
+  testing::TempDir tmp;
+  const std::string dir = tmp.path();
+  std::vector<LayerPtr> ranks{model(), model()};
+  for (const LayerPtr &m : ranks) compile_sgd(m);
+  run_ranks(2, [&](int rank, const std::shared_ptr<ThreadCommunicator> &comm) {
+    FitOptions o;
+    o.x = {p.x};
+    o.y = {p.y};
+    o.batch_size = 20;
+    o.epochs = 3;
+    o.verbose = 0;
+    o.distribution = comm;
+    Config csv;
+    csv.set("filename", dir + "/rank" + std::to_string(rank) + ".csv");
+    o.callbacks = {create_callback("CSVLogger", csv)};
+    if (rank == 1) o.callbacks.push_back(std::make_shared<StopAt>(2));
+    fit(ranks[static_cast<size_t>(rank)], o);
+  });
+  EXPECT_EQ(training_state(*ranks[0])->optimizer->iterations(), 3);
+  EXPECT_EQ(training_state(*ranks[1])->optimizer->iterations(), 3);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/rank0.csv"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/rank1.csv"));
+}
+
+}  // namespace
+}  // namespace kiln::train
