@@ -257,6 +257,12 @@ kiln_status *kiln_dataset_skip(kiln_dataset **out, const kiln_dataset *ds, int64
   return make_dataset(out, __func__, [&] { return data::skip(dataset_of(ds, "kiln_dataset_skip"), count); });
 }
 
+kiln_status *kiln_dataset_shard(kiln_dataset **out, const kiln_dataset *ds, int64_t num_shards,
+                                int64_t index) {
+  return make_dataset(out, __func__,
+                      [&] { return data::shard(dataset_of(ds, "kiln_dataset_shard"), num_shards, index); });
+}
+
 kiln_status *kiln_dataset_zip(kiln_dataset **out, const kiln_dataset *const *datasets, size_t num_datasets) {
   const char *fn = __func__;
   return make_dataset(out, fn, [&] {

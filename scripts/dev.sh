@@ -20,8 +20,10 @@ PY=/usr/bin/python3
 # nlohmann-json3-dev: the JSON value behind kiln_config (header-only, used inside the library only).
 # libleveldb-dev: LevelDB tables, the .index files of TensorFlow-format checkpoints (src/io/bundle.cc).
 # libpng-dev: the PNG images of TensorBoard image summaries (src/io/png.cc).
+# libopenmpi-dev, openmpi-bin: libkiln_mpi.so, data-parallel training over MPI (src/distributed), and
+# mpirun for its tests and the distributed demo.
 BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
-  libsleef-dev libhwy-dev nlohmann-json3-dev libleveldb-dev libpng-dev)
+  libsleef-dev libhwy-dev nlohmann-json3-dev libleveldb-dev libpng-dev libopenmpi-dev openmpi-bin)
 # dataset-fashion-mnist: the example tests train the demo briefly on it (they skip without it).
 TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils dataset-fashion-mnist)
 # python3-torch and libtorch-dev: the PyTorch peers (libtorch-dev for W2's C++ peer).
@@ -67,19 +69,23 @@ configure() {  # configure <dir> [cmake args...]
     -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache "$@" >/dev/null
 }
 
-# scripts/dev.sh demo [cpp|c|python|cpp-tape|c-tape|python-tape] [--epochs N ...]: the Fashion-MNIST
-# demo (examples/fashion_mnist), C++ with fit by default; the -tape forms train with a GradientTape loop.
+# scripts/dev.sh demo [cpp|c|python|cpp-tape|c-tape|python-tape|mpi|python-mpi] [--epochs N ...]: the
+# Fashion-MNIST demo (examples/fashion_mnist), C++ with fit by default; the -tape forms train with a
+# GradientTape loop; mpi and python-mpi run the fit demo data-parallel under `mpirun -np ${KILN_NP:-2}`.
 cmd_demo() {
   local variant=cpp
-  case "${1:-}" in cpp | c | python | cpp-tape | c-tape | python-tape) variant="$1"; shift ;; esac
+  case "${1:-}" in cpp | c | python | cpp-tape | c-tape | python-tape | mpi | python-mpi) variant="$1"; shift ;; esac
+  local mpirun=(mpirun --oversubscribe -np "${KILN_NP:-2}")
+  [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
   ensure_packages "${BUILD_PKGS[@]}" "${DEMO_PKGS[@]}"
   configure build -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCHMARKS=OFF -DKILN_BUILD_EXAMPLES=ON
   local target
   case "$variant" in
-    cpp) target=kiln_demo ;;
+    cpp | mpi) target=kiln_demo ;;
     c) target=kiln_fashion_mnist_c ;;
     cpp-tape) target=kiln_fashion_mnist_tape ;;
     c-tape) target=kiln_fashion_mnist_tape_c ;;
+    python-mpi) target=kiln_mpi ;;
     *) target=kiln ;;
   esac
   cmake --build build -j"$JOBS" --target "$target"
@@ -90,6 +96,11 @@ cmd_demo() {
       [ "$variant" = python-tape ] && script=fashion_mnist_tape.py
       PYTHONPATH="$ROOT/bindings/python" KILN_LIBRARY="$ROOT/build/capi/libkiln.so" \
         "$PY" "examples/fashion_mnist/$script" "$@" ;;
+    mpi) "${mpirun[@]}" ./build/examples/kiln_demo --distributed "$@" ;;
+    python-mpi)
+      "${mpirun[@]}" -x PYTHONPATH="$ROOT/bindings/python" -x KILN_LIBRARY="$ROOT/build/capi/libkiln.so" \
+        -x KILN_MPI_LIBRARY="$ROOT/build/src/distributed/libkiln_mpi.so" \
+        "$PY" examples/fashion_mnist/fashion_mnist.py --distributed "$@" ;;
     *) "./build/examples/$target" "$@" ;;
   esac
 }
@@ -105,6 +116,19 @@ check_exports() {
   fi
   readelf -d build/capi/libkiln.so | grep -q 'SONAME.*libkiln.so.1' || { echo "SONAME lacks the ABI major" >&2; return 1; }
   echo "ok: $(nm -D --defined-only build/capi/libkiln.so | grep -c ' kiln_') kiln_ symbols, SONAME libkiln.so.1"
+  local mpi=build/src/distributed/libkiln_mpi.so
+  bad=$(nm -D --defined-only "$mpi" | awk '{print $3}' | grep -v -e '^kiln_dist_' -e '^KILN_MPI_1$' || true)
+  if [ -n "$bad" ]; then
+    echo "libkiln_mpi.so exports symbols outside kiln_dist_*:" >&2
+    echo "$bad" | head -20 >&2
+    return 1
+  fi
+  # The core stays MPI-free: libkiln.so must not need libmpi.
+  if readelf -d build/capi/libkiln.so | grep -q 'NEEDED.*libmpi'; then
+    echo "libkiln.so links MPI; only libkiln_mpi.so may" >&2
+    return 1
+  fi
+  echo "ok: libkiln_mpi.so exports $(nm -D --defined-only "$mpi" | grep -c ' kiln_dist_') kiln_dist_ symbols; libkiln.so needs no MPI"
 }
 
 abi_dump() {  # the exported C interface of build/capi/libkiln.so, as abidw XML

@@ -3,6 +3,11 @@
 // test images, then a few predictions with their class names.
 //
 //   fashion_mnist [--epochs N] [--train-samples N] [--test-samples N] [--data-dir DIR] [--log-dir DIR]
+//                 [--distributed]
+//
+// --distributed trains data-parallel over MPI (libkiln_mpi): run it as
+// `mpirun -np 2 fashion_mnist --distributed`; each global batch of 64 is split over the processes,
+// which end with the weights one process reaches, and only rank 0 prints and writes the logs.
 //
 // TensorBoard's logs (loss and accuracy per epoch, the learning rate, weight histograms, the
 // model's graph) go to --log-dir, by default logs/fashion_mnist/<date-time>.
@@ -14,10 +19,23 @@
 int main(int argc, char **argv) {
   const fashion_mnist::Args args = fashion_mnist::parse_args(argc, argv);
   try {
+    kiln::Communicator world;  // empty: one process
+    bool chief = true;
+    if (args.distributed) {
+#ifdef KILN_DEMO_HAVE_MPI
+      kiln::distributed::init();
+      world = kiln::distributed::world();
+      chief = world.rank() == 0;
+      if (chief) std::printf("data-parallel over %d processes (MPI)\n", world.size());
+#else
+      std::fprintf(stderr, "--distributed: this kiln was built without MPI (install libopenmpi-dev)\n");
+      return 2;
+#endif
+    }
     const std::optional<fashion_mnist::Data> data = fashion_mnist::load(args);
     if (!data) return 77;
     kiln::set_seed(42);
-    kiln::Sequential model = fashion_mnist::build_model();
+    kiln::Sequential model = fashion_mnist::build_model(chief);
     kiln::losses::SparseCategoricalCrossentropyOptions lo;
     lo.from_logits = true;
     model.compile(kiln::optimizers::Adam(1e-3), kiln::losses::SparseCategoricalCrossentropy(lo), {"accuracy"});
@@ -34,7 +52,9 @@ int main(int argc, char **argv) {
                       .with_batch_size(64)
                       .with_epochs(args.epochs)
                       .with_validation_split(0.1)
-                      .with_callbacks({kiln::Callback::create("TensorBoard", tensorboard)}));
+                      .with_callbacks({kiln::Callback::create("TensorBoard", tensorboard)})
+                      .with_distribution(world));
+    if (!chief) return 0;  // rank 0 reports
     std::printf("training took %.1fs; val_accuracy by epoch:", fashion_mnist::seconds_since(start));
     const std::map<std::string, std::vector<double>> logs = history.history();  // Keras's history.history
     for (double a : logs.at("val_accuracy")) std::printf(" %.4f", a);

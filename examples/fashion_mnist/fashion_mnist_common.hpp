@@ -25,11 +25,18 @@ struct Args {
   int64_t train_samples = 60000, test_samples = 10000;
   std::string data_dir;  // "": Debian's /usr/share/datasets/fashion-mnist
   std::string log_dir;   // TensorBoard's logs (the fit demo); "": logs/fashion_mnist/<date-time>
+  bool distributed = false;  // --distributed: data-parallel over MPI (the fit demo, under mpirun)
 };
 
 inline Args parse_args(int argc, char **argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
+    if (std::strcmp(argv[i], "--distributed") == 0) {
+      a.distributed = true;
+      --i;  // a flag without a value
+      continue;
+    }
+    if (i + 1 >= argc) break;
     if (std::strcmp(argv[i], "--epochs") == 0) a.epochs = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--train-samples") == 0) a.train_samples = std::atoll(argv[i + 1]);
     else if (std::strcmp(argv[i], "--test-samples") == 0) a.test_samples = std::atoll(argv[i + 1]);
@@ -84,12 +91,12 @@ inline std::optional<Data> load(const Args &args) {
 
 // Conv2D(32, 3, relu) - MaxPooling2D - Conv2D(64, 3, relu) - MaxPooling2D - Flatten -
 // Dense(128, relu) - Dense(10) (logits), built for [None, 28, 28, 1]; prints its summary.
-inline kiln::Sequential build_model() {
+inline kiln::Sequential build_model(bool print_summary = true) {
   namespace L = kiln::layers;
   kiln::Sequential model({L::Conv2D(32, {3}, "relu"), L::MaxPooling2D(), L::Conv2D(64, {3}, "relu"),
                           L::MaxPooling2D(), L::Flatten(), L::Dense(128, "relu"), L::Dense(10)});
   model.build_for({-1, 28, 28, 1});
-  std::printf("%s", model.summary().c_str());
+  if (print_summary) std::printf("%s", model.summary().c_str());
   return model;
 }
 

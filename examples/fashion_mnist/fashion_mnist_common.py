@@ -23,6 +23,8 @@ def parse_args(description):
     parser.add_argument("--data-dir", default=None, help="default: /usr/share/datasets/fashion-mnist")
     parser.add_argument("--log-dir", default=None,
                         help="TensorBoard's logs (the fit demo); default: logs/fashion_mnist/<date-time>")
+    parser.add_argument("--distributed", action="store_true",
+                        help="the fit demo: data-parallel over MPI (run under mpirun -np 2)")
     return parser.parse_args()
 
 
@@ -48,7 +50,7 @@ def load(args):
             (images(x_test, args.test_samples), y_test[:args.test_samples].astype("int32")))
 
 
-def build_model():
+def build_model(print_summary=True):
     """Conv2D(32, 3, relu) - MaxPooling2D - Conv2D(64, 3, relu) - MaxPooling2D - Flatten -
     Dense(128, relu) - Dense(10) (logits), built for (None, 28, 28, 1); prints its summary."""
     layers = keras.layers
@@ -58,7 +60,8 @@ def build_model():
         layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10),
     ])
     model.build((None, 28, 28, 1))
-    model.summary()
+    if print_summary:
+        model.summary()
     return model
 
 

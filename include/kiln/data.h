@@ -163,6 +163,11 @@ KILN_API kiln_status *kiln_dataset_take(kiln_dataset **out, const kiln_dataset *
 /// tf's Dataset.skip: all but the first count elements (count < 0: none). Ownership: *out is new.
 /// Thread-safety: safe.
 KILN_API kiln_status *kiln_dataset_skip(kiln_dataset **out, const kiln_dataset *ds, int64_t count);
+/// tf's Dataset.shard(num_shards, index): the elements at positions p with p % num_shards == index
+/// (a data-parallel rank's share: shard(size, rank)). INVALID_ARGUMENT unless num_shards >= 1 and
+/// 0 <= index < num_shards. Ownership: *out is new. Thread-safety: safe.
+KILN_API kiln_status *kiln_dataset_shard(kiln_dataset **out, const kiln_dataset *ds, int64_t num_shards,
+                                         int64_t index);
 /// tf's Dataset.zip: elements of the datasets side by side, their components one after the other;
 /// ends with the shortest. The output has no names. Ownership: *out is new; the datasets stay the
 /// caller's. Thread-safety: safe.

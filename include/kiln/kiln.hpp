@@ -3103,6 +3103,10 @@ class Dataset : public kiln::detail::handle<kiln_dataset> {
   Dataset skip(int64_t count) const {
     return make([&](kiln_dataset **o) { return kiln_dataset_skip(o, get(), count); });
   }
+  /// tf's shard(num_shards, index): a data-parallel rank's share is shard(size, rank).
+  Dataset shard(int64_t num_shards, int64_t index) const {
+    return make([&](kiln_dataset **o) { return kiln_dataset_shard(o, get(), num_shards, index); });
+  }
   Dataset concatenate(const Dataset &other) const {
     return make([&](kiln_dataset **o) { return kiln_dataset_concatenate(o, get(), other.get()); });
   }

@@ -93,6 +93,9 @@ DatasetPtr filter(DatasetPtr input, PredicateFn predicate);
 DatasetPtr repeat(DatasetPtr input, int64_t count = -1);
 DatasetPtr take(DatasetPtr input, int64_t count);
 DatasetPtr skip(DatasetPtr input, int64_t count);
+// tf.data's shard: the elements whose position p has p % num_shards == index (a data-parallel
+// rank's share: shard(size, rank)). InvalidArgument unless num_shards >= 1 and 0 <= index < it.
+DatasetPtr shard(DatasetPtr input, int64_t num_shards, int64_t index);
 // Elements of each input side by side (their components one after the other); ends with the
 // shortest.
 DatasetPtr zip(std::vector<DatasetPtr> inputs);

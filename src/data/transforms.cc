@@ -314,7 +314,51 @@ class TakeSkipDataset final : public UnaryDataset {
   bool take_;
 };
 
+// tf.data's shard: every num_shards-th element, from the index-th.
+class ShardDataset final : public UnaryDataset {
+ public:
+  ShardDataset(DatasetPtr input, int64_t num_shards, int64_t index)
+      : UnaryDataset(input, input->names()), num_shards_(num_shards), index_(index) {}
+  int64_t cardinality() const override {
+    const int64_t n = input_->cardinality();
+    if (n < 0) return n;
+    return n / num_shards_ + (n % num_shards_ > index_ ? 1 : 0);
+  }
+  IteratorPtr make_iterator() const override {
+    class It final : public Iterator {
+     public:
+      It(IteratorPtr in, int64_t num_shards, int64_t index)
+          : in_(std::move(in)), num_shards_(num_shards), skip_(index) {}
+      bool next(Element *out) override {
+        Element e;
+        for (; skip_ > 0; --skip_)
+          if (!in_->next(&e)) return false;
+        if (!in_->next(out)) return false;
+        skip_ = num_shards_ - 1;  // the elements of the other shards before this one's next
+        return true;
+      }
+
+     private:
+      IteratorPtr in_;
+      int64_t num_shards_, skip_;
+    };
+    return std::make_unique<It>(input_->make_iterator(), num_shards_, index_);
+  }
+
+ private:
+  int64_t num_shards_, index_;
+};
+
 }  // namespace
+
+DatasetPtr shard(DatasetPtr input, int64_t num_shards, int64_t index) {
+  require_input(input, "shard");
+  if (num_shards < 1) fail(Code::kInvalidArgument, "shard: num_shards is ", num_shards, "; expected >= 1");
+  if (index < 0 || index >= num_shards)
+    fail(Code::kInvalidArgument, "shard: index is ", index, "; expected 0 <= index < num_shards (",
+         num_shards, ")");
+  return std::make_shared<ShardDataset>(std::move(input), num_shards, index);
+}
 
 DatasetPtr shuffle(DatasetPtr input, int64_t buffer_size, int64_t seed, bool reshuffle_each_iteration) {
   require_input(input, "shuffle");

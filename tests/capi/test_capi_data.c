@@ -325,6 +325,16 @@ static void test_other_transformations(void) {
   CHECK(cardinality(t) == 2 && drain(t, 0, got, 64, NULL) == 2);
   EXPECT_OK(kiln_dataset_skip(&s, a, 2));
   CHECK(cardinality(s) == 3 && drain(s, 0, got, 64, NULL) == 3 && got[0] == 2);
+  {
+    kiln_dataset *sh = NULL, *bad = NULL;
+    EXPECT_OK(kiln_dataset_shard(&sh, a, 2, 1)); /* positions 1 and 3 of 0..4 */
+    CHECK(cardinality(sh) == 2 && drain(sh, 0, got, 64, NULL) == 2 && got[0] == 1 && got[1] == 3);
+    EXPECT_ERROR(kiln_dataset_shard(&bad, a, 2, 2), INVALID, "index is 2", "num_shards");
+    EXPECT_ERROR(kiln_dataset_shard(&bad, a, 0, 0), INVALID, "num_shards is 0", NULL);
+    EXPECT_ERROR(kiln_dataset_shard(&bad, NULL, 2, 0), INVALID, NULL, NULL);
+    CHECK(bad == NULL);
+    kiln_dataset_free(sh);
+  }
   EXPECT_OK(kiln_dataset_repeat(&rp, a, 3));
   CHECK(cardinality(rp) == 15 && drain(rp, 0, got, 64, NULL) == 15);
   EXPECT_OK(kiln_dataset_repeat(&rpi, a, -1));

@@ -76,6 +76,9 @@ TEST(HppData, MapFilterRepeatTakePrefetch) {
   EXPECT_EQ(base.repeat().cardinality(), kiln::data::INFINITE_CARDINALITY);
   EXPECT_EQ(base.filter([](const Element &) { return true; }).cardinality(), kiln::data::UNKNOWN_CARDINALITY);
   EXPECT_EQ(firsts(base.skip(8)), (std::vector<int64_t>{8, 9}));
+  EXPECT_EQ(firsts(base.shard(4, 1)), (std::vector<int64_t>{1, 5, 9}));
+  EXPECT_EQ(base.shard(4, 3).cardinality(), 2);
+  EXPECT_THROW(base.shard(2, 5), kiln::Error);
   EXPECT_EQ(firsts(base.take(2).concatenate(base.skip(9))), (std::vector<int64_t>{0, 1, 9}));
   EXPECT_EQ(firsts(base.batch(3).unbatch()).size(), 10u);
   EXPECT_EQ(firsts(base.enumerate(5)).front(), 5);

@@ -71,6 +71,10 @@ class TransformTest(unittest.TestCase):
         self.assertEqual(values(Dataset.range(3).repeat(2)), [0, 1, 2, 0, 1, 2])
         self.assertEqual(values(Dataset.range(3).repeat().take(5)), [0, 1, 2, 0, 1])
         self.assertEqual(values(Dataset.range(5).skip(3)), [3, 4])
+        self.assertEqual(values(Dataset.range(7).shard(3, 1)), [1, 4])
+        self.assertEqual(Dataset.range(7).shard(3, 0).cardinality(), 3)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "index is 3"):
+            Dataset.range(7).shard(3, 3)
         self.assertEqual(Dataset.range(3).repeat().cardinality(), kiln.data.INFINITE_CARDINALITY)
         self.assertEqual(Dataset.range(3).filter(lambda x: True).cardinality(), kiln.data.UNKNOWN_CARDINALITY)
         self.assertEqual(len(Dataset.range(10).batch(3)), 4)

@@ -336,6 +336,21 @@ TEST(Data, FilterRepeatTakeSkip) {
   EXPECT_EQ(skip(range(0, 5), 2)->cardinality(), 3);
   EXPECT_EQ(skip(range(0, 5), 9)->cardinality(), 0);
   EXPECT_TRUE(scalars(skip(range(0, 5), -1)).empty());
+  // shard(n, i): positions i, i + n, ...; the cardinality as TF counts it.
+  EXPECT_EQ(scalars(shard(range(0, 7), 3, 1)), (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(scalars(shard(range(0, 7), 3, 0)), (std::vector<int64_t>{0, 3, 6}));
+  EXPECT_EQ(shard(range(0, 7), 3, 0)->cardinality(), 3);
+  EXPECT_EQ(shard(range(0, 7), 3, 2)->cardinality(), 2);
+  EXPECT_EQ(shard(range(0, 2), 3, 2)->cardinality(), 0);
+  EXPECT_TRUE(scalars(shard(range(0, 2), 3, 2)).empty());
+  EXPECT_EQ(shard(repeat(range(0, 3)), 2, 1)->cardinality(), kInfinite);
+  EXPECT_EQ(scalars(take(shard(repeat(range(0, 3)), 2, 1), 3)), (std::vector<int64_t>{1, 0, 2}));
+  EXPECT_EQ(shard(even, 2, 0)->cardinality(), kUnknown);
+  testing::expect_error([] { shard(range(0, 3), 0, 0); }, Code::kInvalidArgument,
+                        {"num_shards is 0", ">= 1"});
+  testing::expect_error([] { shard(range(0, 3), 2, 2); }, Code::kInvalidArgument,
+                        {"index is 2", "< num_shards (2)"});
+  testing::expect_error([] { shard(range(0, 3), 2, -1); }, Code::kInvalidArgument, {"index is -1"});
   EXPECT_EQ(take(even, 2)->cardinality(), kUnknown);
   EXPECT_EQ(take(even, 0)->cardinality(), 0);
 }

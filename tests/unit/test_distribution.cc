@@ -15,6 +15,7 @@
 #include "layers/layer.h"
 #include "test_util.h"
 #include "train/callbacks.h"
+#include "train/callbacks_checkpoint.h"
 #include "train/distribution.h"
 #include "train/model_training.h"
 
@@ -318,6 +319,62 @@ TEST(DistributedFit, AStopOnOneRankStopsAllAndOnlyRankZeroWrites) {
   EXPECT_EQ(training_state(*ranks[1])->optimizer->iterations(), 3);
   EXPECT_TRUE(std::filesystem::exists(dir + "/rank0.csv"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/rank1.csv"));
+}
+
+// Fails the fit at the end of an epoch (after BackupAndRestore, listed first, saved it).
+class CrashAfterEpoch final : public Callback {
+ public:
+  explicit CrashAfterEpoch(int64_t epoch) : Callback("CrashAfterEpoch"), epoch_(epoch) {}
+  void on_epoch_end(int64_t epoch, Logs &) override {
+    if (epoch == epoch_) fail(Code::kInternal, "the machine went down");
+  }
+
+ private:
+  int64_t epoch_;
+};
+
+// An interrupted distributed fit resumes from rank 0's backup on every rank and ends where an
+// uninterrupted single-process fit ends; only rank 0 keeps the backup.
+TEST(DistributedFit, BackupAndRestoreResumesOnEveryRank) {
+  const Problem p = problem();
+  testing::TempDir tmp;
+  FitOptions o;
+  o.x = {p.x};
+  o.y = {p.y};
+  o.batch_size = 40;
+  o.epochs = 3;
+  o.verbose = 0;
+  o.shuffle = false;
+  const LayerPtr straight = model();
+  std::vector<LayerPtr> first{model(), model()}, second{model(), model()};
+  copy_weights(straight, first[0]);
+  compile_sgd(straight);
+  for (const LayerPtr &m : first) compile_sgd(m);
+  for (const LayerPtr &m : second) compile_sgd(m);  // fresh weights: the backup's come back
+  fit(straight, o);
+  auto run = [&](const std::vector<LayerPtr> &models, bool crash, const std::string &backup) {
+    run_ranks(2, [&](int rank, const std::shared_ptr<ThreadCommunicator> &comm) {
+      FitOptions mine = o;
+      mine.distribution = comm;
+      BackupAndRestoreOptions bo;
+      bo.backup_dir = backup + "/rank0";  // one backup for every rank, as on a shared file system
+      mine.callbacks = {make_backup_and_restore(bo)};
+      if (crash) mine.callbacks.push_back(std::make_shared<CrashAfterEpoch>(1));
+      try {
+        fit(models[static_cast<size_t>(rank)], mine);
+        EXPECT_FALSE(crash);
+      } catch (const Error &e) {
+        EXPECT_TRUE(crash) << e.what();
+      }
+    });
+  };
+  run(first, true, tmp.path());
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/rank0/chief/checkpoint"));
+  run(second, false, tmp.path());
+  EXPECT_LT(max_difference(second[0], straight), 1e-5f);
+  EXPECT_LT(max_difference(second[1], straight), 1e-5f);
+  EXPECT_EQ(training_state(*second[1])->optimizer->iterations(), 15);  // 5 steps x 3 epochs, restored
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/rank0/chief"));  // rank 0 deleted it at the end
 }
 
 }  // namespace

@@ -428,6 +428,7 @@ _SIGS.update({
     "kiln_dataset_repeat": (_ST, [_HP, _D, _i64v]),
     "kiln_dataset_take": (_ST, [_HP, _D, _i64v]),
     "kiln_dataset_skip": (_ST, [_HP, _D, _i64v]),
+    "kiln_dataset_shard": (_ST, [_HP, _D, _i64v, _i64v]),
     "kiln_dataset_zip": (_ST, [_HP, _HP, ctypes.c_size_t]),
     "kiln_dataset_concatenate": (_ST, [_HP, _D, _D]),
     "kiln_dataset_cache": (_ST, [_HP, _D]),

@@ -518,6 +518,11 @@ class Dataset:
     def skip(self, count):
         return self._derive(L.kiln_dataset_skip, int(count))
 
+    def shard(self, num_shards, index):
+        """tf.data's shard: every num_shards-th element from the index-th (a data-parallel rank's
+        share: shard(kiln.distributed.size(), kiln.distributed.rank()))."""
+        return self._derive(L.kiln_dataset_shard, int(num_shards), int(index))
+
     def concatenate(self, dataset):
         return self._derive(L.kiln_dataset_concatenate, dataset)
 
