@@ -110,6 +110,19 @@ class Training(unittest.TestCase):
         self.assertAlmostEqual(h_dist.history["loss"][0], h_one.history["loss"][0], places=4)
         self.assertAlmostEqual(h_dist.history["accuracy"][0], h_one.history["accuracy"][0], places=5)
 
+    def test_fit_on_a_dataset_splits_each_batch(self):
+        ds = kiln.data.Dataset.from_tensor_slices((X, Y)).batch(B)
+        strategy = kd.MirroredStrategy()
+        runs = []
+        for dist in (strategy, None):
+            model = make_model()
+            model.compile(optimizer=kiln.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            history = model.fit(ds, epochs=2, verbose=0, distribution=dist)
+            runs.append((model, history))
+        self.assertLess(max_difference(weights(runs[0][0]), weights(runs[1][0])), 2e-5)
+        self.assertAlmostEqual(runs[0][1].history["accuracy"][1], runs[1][1].history["accuracy"][1], places=5)
+
     def tape_loop(self, optimizer, distributed):
         model = make_model()
         if distributed:
