@@ -198,6 +198,16 @@ static inline kiln_layer *dense_layer(int64_t units, const char *activation) {
   return l;
 }
 
+/* n floats in [-1, 1) from a linear congruential sequence started at seed (the inputs of the small
+ * training problems). */
+static inline void lcg_floats(float *x, int n, uint32_t seed) {
+  int i;
+  for (i = 0; i < n; ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    x[i] = (float)(seed >> 8) / 8388608.0f - 1.0f;
+  }
+}
+
 /* The out argument of calls that must fail: it must stay NULL. */
 static kiln_tensor *g_untouched = NULL;
 #define U (&g_untouched)

@@ -18,12 +18,8 @@ static int64_t g_y[N];
 
 /* x in [-1, 1); y the class a linear rule picks, so a small model learns it. */
 static void make_problem(void) {
-  uint32_t s = 11;
   int i;
-  for (i = 0; i < N * F; ++i) {
-    s = s * 1664525u + 1013904223u;
-    g_x[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
-  }
+  lcg_floats(g_x, N * F, 11u);
   for (i = 0; i < N; ++i) {
     const float *r = &g_x[i * F];
     float a = r[0] - r[1], b = r[1] + r[2] - r[0], c = r[3] - r[2];

@@ -13,12 +13,8 @@ static float g_x[N * F];
 static int64_t g_y[N];
 
 static void make_problem(void) {
-  uint32_t s = 5;
   int i;
-  for (i = 0; i < N * F; ++i) {
-    s = s * 1664525u + 1013904223u;
-    g_x[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
-  }
+  lcg_floats(g_x, N * F, 5u);
   for (i = 0; i < N; ++i) {
     const float *r = &g_x[i * F];
     const float a = r[0] - r[1], b = r[2] + r[3], c = r[4] - r[5];

@@ -221,6 +221,18 @@ LayerPtr model() {
   return m;
 }
 
+// fit on the problem's tensors, in order (no shuffle), silently.
+FitOptions fit_options(const Problem &p, int64_t batch_size, int64_t epochs) {
+  FitOptions o;
+  o.x = {p.x};
+  o.y = {p.y};
+  o.batch_size = batch_size;
+  o.epochs = epochs;
+  o.verbose = 0;
+  o.shuffle = false;
+  return o;
+}
+
 void compile_sgd(const LayerPtr &m) {
   Config oc;
   oc.set("learning_rate", 0.1);
@@ -256,13 +268,7 @@ TEST(DistributedFit, TwoRanksEndWhereOneProcessEnds) {
   copy_weights(ranks[0], one);
   for (const LayerPtr &m : ranks) compile_sgd(m);
   compile_sgd(one);
-  FitOptions o;
-  o.x = {p.x};
-  o.y = {p.y};
-  o.batch_size = 50;  // 4 global batches of 50 (25 rows per rank) ...
-  o.epochs = 2;
-  o.verbose = 0;
-  o.shuffle = false;
+  FitOptions o = fit_options(p, 50, 2);  // 4 global batches of 50 (25 rows per rank) ...
   o.validation_x = {p.x};
   o.validation_y = {p.y};
   o.validation_batch_size = 64;  // ... validated in batches of 64, 64, 64 and 8 (4 per rank)
@@ -302,12 +308,7 @@ TEST(DistributedFit, AStopOnOneRankStopsAllAndOnlyRankZeroWrites) {
   std::vector<LayerPtr> ranks{model(), model()};
   for (const LayerPtr &m : ranks) compile_sgd(m);
   run_ranks(2, [&](int rank, const std::shared_ptr<ThreadCommunicator> &comm) {
-    FitOptions o;
-    o.x = {p.x};
-    o.y = {p.y};
-    o.batch_size = 20;
-    o.epochs = 3;
-    o.verbose = 0;
+    FitOptions o = fit_options(p, 20, 3);
     o.distribution = comm;
     Config csv;
     csv.set("filename", dir + "/rank" + std::to_string(rank) + ".csv");
@@ -338,13 +339,7 @@ class CrashAfterEpoch final : public Callback {
 TEST(DistributedFit, BackupAndRestoreResumesOnEveryRank) {
   const Problem p = problem();
   testing::TempDir tmp;
-  FitOptions o;
-  o.x = {p.x};
-  o.y = {p.y};
-  o.batch_size = 40;
-  o.epochs = 3;
-  o.verbose = 0;
-  o.shuffle = false;
+  const FitOptions o = fit_options(p, 40, 3);
   const LayerPtr straight = model();
   std::vector<LayerPtr> first{model(), model()}, second{model(), model()};
   copy_weights(straight, first[0]);

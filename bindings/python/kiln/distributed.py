@@ -213,8 +213,7 @@ def communicator():
 
 @atexit.register
 def _drop_world():
-    # Before MPI ends (atexit runs in reverse order: this one is registered at import, before
-    # init registers finalize).
+    # At exit, before or after finalize: freeing a communicator calls no MPI.
     global _world
     _world = None
 
