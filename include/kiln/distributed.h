@@ -56,6 +56,9 @@ KILN_API kiln_status *kiln_dist_local_size(int *out);
 /// INVALID_ARGUMENT for another dtype or op; INTERNAL (naming MPI's error) when MPI fails, as
 /// when the ranks' tensors differ in size. Ownership: *out is new.
 KILN_API kiln_status *kiln_dist_allreduce(kiln_tensor **out, const kiln_tensor *tensor, const char *op);
+/// kiln_dist_allreduce in place on a variable: its value becomes the sum or mean over the ranks
+/// (Horovod's allreduce_). Errors as kiln_dist_allreduce; on error the variable is unchanged.
+KILN_API kiln_status *kiln_dist_allreduce_variable(kiln_variable *variable, const char *op);
 /// Root's tensor on every rank (every rank passes a tensor of the same dtype and shape; the
 /// ranks check that first and all fail alike with INVALID_ARGUMENT if not). Ownership: *out is new.
 KILN_API kiln_status *kiln_dist_broadcast(kiln_tensor **out, const kiln_tensor *tensor, int root);

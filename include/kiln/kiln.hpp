@@ -5336,6 +5336,10 @@ inline Tensor allreduce(const Tensor &t, const std::string &op = "mean") {
   kiln::detail::check(kiln_dist_allreduce(&h, t.get(), op.c_str()));
   return Tensor(h);
 }
+/// allreduce in place on a variable (Horovod's allreduce_).
+inline void allreduce_(Variable &v, const std::string &op = "mean") {
+  kiln::detail::check(kiln_dist_allreduce_variable(v.get(), op.c_str()));
+}
 /// root's t on every rank.
 inline Tensor broadcast(const Tensor &t, int root = 0) {
   kiln_tensor *h = nullptr;

@@ -502,6 +502,21 @@ kiln_status *kiln_dist_allreduce(kiln_tensor **out, const kiln_tensor *tensor, c
   });
 }
 
+kiln_status *kiln_dist_allreduce_variable(kiln_variable *variable, const char *op) {
+  const char *fn = "kiln_dist_allreduce_variable";
+  return guarded([&] {
+    require(variable, fn, "variable");
+    kiln_tensor *value = nullptr, *sum = nullptr;
+    check(kiln_variable_read(&value, variable), fn);
+    kiln_status *st = kiln_dist_allreduce(&sum, value, op);
+    kiln_tensor_free(value);
+    check(st, fn);
+    st = kiln_variable_assign(variable, sum);
+    kiln_tensor_free(sum);
+    check(st, fn);
+  });
+}
+
 kiln_status *kiln_dist_broadcast(kiln_tensor **out, const kiln_tensor *tensor, int root) {
   const char *fn = "kiln_dist_broadcast";
   return guarded([&] {

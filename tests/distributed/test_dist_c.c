@@ -69,6 +69,20 @@ static void test_collectives(void) {
       kiln_tensor_free(out);
     }
   }
+  {
+    /* In place on a variable. */
+    kiln_variable *var = NULL;
+    kiln_tensor *now = NULL;
+    if (EXPECT_OK(kiln_variable_create(&var, "v", f32(1, d1, v), true))) {
+      EXPECT_OK(kiln_dist_allreduce_variable(var, "sum"));
+      EXPECT_OK(kiln_variable_read(&now, var));
+      CHECK(now && fdata(now)[0] == (float)(g_size * (g_size + 1) / 2));
+      kiln_tensor_free(now);
+      EXPECT_ERROR(kiln_dist_allreduce_variable(var, "max"), INVALID, "op is 'max'", NULL);
+      kiln_variable_free(var);
+    }
+    EXPECT_ERROR(kiln_dist_allreduce_variable(NULL, "sum"), INVALID, "'variable' is NULL", NULL);
+  }
   EXPECT_ERROR(kiln_dist_allreduce(&out, f32(1, d1, v), "max"), INVALID, "op is 'max'",
                "\"sum\" or \"mean\"");
   EXPECT_ERROR(kiln_dist_allreduce(&out, make(I64, 1, d1, iv), "mean"), INVALID, "\"mean\" needs", NULL);

@@ -62,6 +62,9 @@ TEST(HppDistributed, Collectives) {
   EXPECT_FLOAT_EQ(kiln::distributed::allreduce(t).to_vector<float>()[1], 2.0f);
   EXPECT_EQ(kiln::distributed::broadcast(t, size - 1).to_vector<float>()[0], float(size));
   EXPECT_EQ(kiln::distributed::allgather(t).to_vector<float>().size(), size_t(2 * size));
+  kiln::Variable v(Tensor::from_vector({float(rank)}, {1}), "v");
+  kiln::distributed::allreduce_(v, "sum");
+  EXPECT_EQ(v.value().to_vector<float>()[0], float(size * (size - 1) / 2));
   kiln::distributed::barrier();
   EXPECT_THROW(kiln::distributed::allreduce(t, "min"), kiln::Error);
   kiln::Communicator world = kiln::distributed::world();

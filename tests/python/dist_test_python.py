@@ -80,6 +80,9 @@ class Collectives(unittest.TestCase):
         g = kd.allgather(kiln.constant([[float(RANK)]] * (RANK + 1)))
         self.assertEqual(g.shape[0], SIZE * (SIZE + 1) // 2)
         self.assertEqual(float(g.numpy()[-1][0]), SIZE - 1.0)
+        v = kiln.Variable([float(RANK)])
+        kd.allreduce_(v, op="sum")
+        self.assertEqual(float(v.numpy()[0]), SIZE * (SIZE - 1) / 2)
         kd.barrier()
         with self.assertRaises(kiln.InvalidArgumentError):
             kd.allreduce(t, op="max")

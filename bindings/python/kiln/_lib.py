@@ -720,6 +720,7 @@ DIST_SIGS = {
     "kiln_dist_local_rank": (_ST, [ctypes.POINTER(_i)]),
     "kiln_dist_local_size": (_ST, [ctypes.POINTER(_i)]),
     "kiln_dist_allreduce": (_ST, [_HP, _T, _cp]),
+    "kiln_dist_allreduce_variable": (_ST, [_H, _cp]),
     "kiln_dist_broadcast": (_ST, [_HP, _T, _i]),
     "kiln_dist_allgather": (_ST, [_HP, _T]),
     "kiln_dist_barrier": (_ST, []),

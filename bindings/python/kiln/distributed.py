@@ -31,7 +31,7 @@ from . import _lib
 from .errors import InvalidArgumentError, check
 from .tensor import _new, convert_to_tensor
 
-__all__ = ["init", "finalize", "is_initialized", "rank", "size", "local_rank", "local_size", "allreduce",
+__all__ = ["init", "finalize", "is_initialized", "rank", "size", "local_rank", "local_size", "allreduce", "allreduce_",
            "broadcast", "allgather", "barrier", "broadcast_variables", "DistributedOptimizer", "MirroredStrategy",
            "Communicator", "communicator", "abort"]
 
@@ -159,6 +159,13 @@ def allreduce(tensor, op="mean"):
     if op not in ("mean", "sum"):
         raise InvalidArgumentError('allreduce: op is %r; expected "sum" or "mean"' % (op,))
     return _new(M.kiln_dist_allreduce, convert_to_tensor(tensor), op.encode())
+
+
+def allreduce_(variable, op="mean"):
+    """hvd.allreduce_: allreduce in place on a kiln.Variable (its value becomes the mean or sum)."""
+    if op not in ("mean", "sum"):
+        raise InvalidArgumentError('allreduce_: op is %r; expected "sum" or "mean"' % (op,))
+    check(M.kiln_dist_allreduce_variable(variable._h, op.encode()))
 
 
 def broadcast(tensor, root_rank=0):
