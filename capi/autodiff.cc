@@ -115,6 +115,22 @@ kiln_status *kiln_variable_assign(kiln_variable *variable, const kiln_tensor *va
   KILN_CAPI_END
 }
 
+kiln_status *kiln_variable_update_in_place(kiln_variable *variable, kiln_variable_update_fn fn,
+                                           void *user_data) {
+  KILN_CAPI_BEGIN
+  require_not_null(variable, __func__, "variable");
+  require_not_null(reinterpret_cast<const void *>(fn), __func__, "fn");
+  kiln::autodiff::Variable *v = variable->variable.get();
+  const size_t bytes = static_cast<size_t>(v->shape().num_elements()) * kiln::dtype_size(v->dtype());
+  kiln_status *failed = nullptr;
+  // The update function may not throw: fn's status is kept and passed on after the lock.
+  kiln::autodiff::Variable::update_in_place(&v, 1, [&](void *const *dst, const void *const *src) {
+    failed = fn(dst[0], src[0], bytes, static_cast<kiln_dtype>(v->dtype()), user_data);
+  });
+  if (failed) return failed;
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_variable_assign_add(kiln_variable *variable, const kiln_tensor *delta) {
   KILN_CAPI_BEGIN
   require_not_null(variable, "kiln_variable_assign_add", "variable");

@@ -173,6 +173,9 @@ cmd_test() {
   (cd build && ctest --output-on-failure --no-tests=error -j"$JOBS")
   log "benchmarks: a smoke run, every issue-10 workload once, briefly (W6 left out; speed never judged)"
   OMP_NUM_THREADS=2 "$PY" benchmarks/peer/compare_all.py --smoke --bench build/benchmarks/kiln_benchmarks
+  log "benchmarks: a smoke run of the data-parallel ones under mpirun -np 2 (benchmarks/distributed)"
+  OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --oversubscribe --allow-run-as-root -np 2 \
+    build/benchmarks/kiln_dist_benchmarks --threads=1 --benchmark_filter='BM_Allreduce.*/1024/|BM_W3DataParallelStep'
   check_exports
   check_abi
   check_install
@@ -232,6 +235,8 @@ fetch_openblas_omp() {  # fetch_openblas_omp <build dir>
 #   peer: 2 threads, Debian's OpenMP OpenBLAS, glibc's malloc thresholds raised; W2's peer is C++
 #   against libtorch-dev, compiled into build/peer on first use.
 # scripts/dev.sh bench training [options]: W3 and W6 only (compare_all.py --workloads w3,w6).
+# scripts/dev.sh bench mpi: the data-parallel benchmarks (benchmarks/distributed/run.sh): allreduce
+#   against raw MPI_Allreduce under mpirun -np 2, and the W3 step's scaling.
 # scripts/dev.sh bench --raw [Google Benchmark flags]: kiln_benchmarks alone, e.g.
 #   scripts/dev.sh bench --raw --benchmark_filter=Matmul   (a first argument --benchmark_* implies --raw).
 # KILN_BENCH_BUILD=<dir> builds in <dir> instead of build/.
@@ -243,6 +248,11 @@ cmd_bench() {
   cmake --build "$build" -j"$JOBS" --target kiln_benchmarks
   local bench="$build/benchmarks/kiln_benchmarks"
   case "${1:-}" in
+    mpi)
+      # issue 11: allreduce against raw MPI_Allreduce, and the W3 step data-parallel (run.sh).
+      cmake --build "$build" -j"$JOBS" --target kiln_dist_benchmarks
+      benchmarks/distributed/run.sh "$build"
+      return ;;
     --raw) shift; "$bench" "$@"; return ;;
     --benchmark_*) "$bench" "$@"; return ;;
     training) shift; set -- --workloads w3,w6 "$@" ;;

@@ -48,6 +48,18 @@ KILN_API kiln_status *kiln_variable_assign(kiln_variable *variable, const kiln_t
 KILN_API kiln_status *kiln_variable_assign_add(kiln_variable *variable, const kiln_tensor *delta);
 /// Subtracts delta from the value, as kiln_variable_assign_add. Thread-safety: safe.
 KILN_API kiln_status *kiln_variable_assign_sub(kiln_variable *variable, const kiln_tensor *delta);
+/// The function of kiln_variable_update_in_place: writes every one of num_bytes bytes of dst (the
+/// new value, of the variable's dtype) from src (the current value; dst == src when the update is
+/// in place). Returns NULL for success or a status, which the update passes on.
+typedef kiln_status *(*kiln_variable_update_fn)(void *dst, const void *src, size_t num_bytes,
+                                                kiln_dtype dtype, void *user_data);
+/// Updates the value with fn, in place when no tensor read from the variable is still alive
+/// (otherwise into a new buffer, so earlier reads never change), as optimizers update variables:
+/// for foreign kernels and collectives (libkiln_mpi's allreduce of a variable). The variable is
+/// locked during fn: fn must not use it. A failing fn leaves the value as fn left it.
+/// Thread-safety: safe, concurrent with reads and other assignments.
+KILN_API kiln_status *kiln_variable_update_in_place(kiln_variable *variable, kiln_variable_update_fn fn,
+                                                    void *user_data);
 
 /* -------------------------------------------------------------------- tapes */
 

@@ -815,6 +815,20 @@ class Variable : public detail::handle<kiln_variable> {
   void assign(const Tensor &v) { detail::check(kiln_variable_assign(get(), v.get())); }
   void assign_add(const Tensor &d) { detail::check(kiln_variable_assign_add(get(), d.get())); }
   void assign_sub(const Tensor &d) { detail::check(kiln_variable_assign_sub(get(), d.get())); }
+  /// Updates the value with f(dst, src, num_bytes) (kiln_variable_update_in_place): in place when
+  /// no earlier read is alive. f must write every byte of dst and not use the variable.
+  void update_in_place(const std::function<void(void *dst, const void *src, size_t num_bytes)> &f) {
+    auto call = [](void *dst, const void *src, size_t n, kiln_dtype, void *user) -> kiln_status * {
+      try {
+        (*static_cast<const std::function<void(void *, const void *, size_t)> *>(user))(dst, src, n);
+        return nullptr;
+      } catch (const std::exception &e) {
+        return kiln_status_create(KILN_STATUS_INTERNAL, e.what());
+      }
+    };
+    detail::check(
+        kiln_variable_update_in_place(get(), call, const_cast<void *>(static_cast<const void *>(&f))));
+  }
 };
 
 /// tf.GradientTape: records from construction until stop() (or destruction).

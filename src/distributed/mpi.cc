@@ -10,6 +10,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -44,7 +46,9 @@ void check(kiln_status *st, const std::string &where) {
   fail(code, where + ": " + msg);
 }
 
-// Ends the process when a collective outlives its deadline. One thread, started by init.
+// Ends the process when a collective outlives its deadline. Arming costs two atomic stores (no
+// lock, no wake-up: a collective of a kilobyte takes about a microsecond); the thread, started by
+// init, looks at the deadline a few times per timeout.
 class Watchdog {
  public:
   void start(double timeout_seconds) {
@@ -61,53 +65,48 @@ class Watchdog {
     if (thread_.joinable()) thread_.join();
   }
   void arm(const char *what, size_t bytes, int rank, int size) {
-    std::lock_guard<std::mutex> lock(mu_);
     if (timeout_ <= 0) return;
-    what_ = what;
-    bytes_ = bytes;
+    what_.store(what, std::memory_order_relaxed);
+    bytes_.store(bytes, std::memory_order_relaxed);
     rank_ = rank;
     size_ = size;
-    deadline_ =
+    const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                std::chrono::duration<double>(timeout_));
-    armed_ = true;
-    cv_.notify_all();
+    deadline_.store(deadline.time_since_epoch().count(), std::memory_order_release);
   }
-  void disarm() {
-    std::lock_guard<std::mutex> lock(mu_);
-    armed_ = false;
-  }
+  void disarm() { deadline_.store(kDisarmed, std::memory_order_release); }
 
  private:
+  static constexpr int64_t kDisarmed = INT64_MAX;
   void run() {
+    // Checked 8 times per timeout, at least every second and at most every 10 ms: a collective
+    // stuck for the timeout is ended within 1/8 of it.
+    const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(std::min(1.0, std::max(0.01, timeout_ / 8))));
     std::unique_lock<std::mutex> lock(mu_);
-    while (!quit_) {
-      if (!armed_) {
-        cv_.wait(lock);
+    while (!cv_.wait_for(lock, period, [this] { return quit_; })) {
+      const int64_t deadline = deadline_.load(std::memory_order_acquire);
+      if (deadline == kDisarmed || std::chrono::steady_clock::now().time_since_epoch().count() < deadline)
         continue;
-      }
-      if (cv_.wait_until(lock, deadline_) == std::cv_status::timeout && armed_ &&
-          std::chrono::steady_clock::now() >= deadline_) {
-        std::fprintf(
-            stderr,
-            "kiln distributed: rank %d of %d: %s of %zu bytes did not complete within %.3g s: another "
-            "rank has failed or stopped calling the same collectives. Ending this process "
-            "(timeout_seconds of kiln_dist_init, or KILN_DIST_TIMEOUT_SECONDS, sets the limit).\n",
-            rank_, size_, what_, bytes_, timeout_);
-        std::fflush(stderr);
-        std::_Exit(3);
-      }
+      std::fprintf(stderr,
+                   "kiln distributed: rank %d of %d: %s of %zu bytes did not complete within %.3g s: another "
+                   "rank has failed or stopped calling the same collectives. Ending this process "
+                   "(timeout_seconds of kiln_dist_init, or KILN_DIST_TIMEOUT_SECONDS, sets the limit).\n",
+                   rank_.load(), size_.load(), what_.load(), bytes_.load(), timeout_);
+      std::fflush(stderr);
+      std::_Exit(3);
     }
   }
   std::mutex mu_;
   std::condition_variable cv_;
   std::thread thread_;
-  double timeout_ = 0;
-  bool armed_ = false, quit_ = false;
-  const char *what_ = "";
-  size_t bytes_ = 0;
-  int rank_ = 0, size_ = 1;
-  std::chrono::steady_clock::time_point deadline_;
+  double timeout_ = 0;  // set before the thread starts, read-only after
+  bool quit_ = false;
+  std::atomic<int64_t> deadline_{kDisarmed};
+  std::atomic<const char *> what_{""};
+  std::atomic<size_t> bytes_{0};
+  std::atomic<int> rank_{0}, size_{1};
 };
 
 struct State {
@@ -212,17 +211,49 @@ size_t dtype_bytes(kiln_dtype dtype) {
   }
 }
 
-// The in-place sum over the ranks, in pieces of at most INT_MAX elements (MPI counts are int).
-void allreduce_locked(State &s, void *data, size_t count, kiln_dtype dtype, const char *fn) {
+// InvalidArgument unless dtype can be summed, and for "mean" averaged (a floating dtype).
+void check_reducible(kiln_dtype dtype, bool mean, const char *fn) {
+  mpi_type(dtype, fn);
+  const bool floating =
+      dtype == KILN_DTYPE_FLOAT32 || dtype == KILN_DTYPE_FLOAT64 || dtype == KILN_DTYPE_BFLOAT16;
+  if (mean && !floating)
+    fail(KILN_STATUS_INVALID_ARGUMENT,
+         std::string(fn) +
+             ": op \"mean\" needs a float32, float64 or bfloat16 tensor; use \"sum\" for integers");
+}
+
+// data[i] *= factor for count floating elements of dtype (the mean after the sum).
+void scale_by(void *data, size_t count, kiln_dtype dtype, double factor) {
+  if (dtype == KILN_DTYPE_FLOAT32) {
+    auto *p = static_cast<float *>(data);
+    for (size_t i = 0; i < count; ++i) p[i] = static_cast<float>(p[i] * factor);
+  } else if (dtype == KILN_DTYPE_FLOAT64) {
+    auto *p = static_cast<double *>(data);
+    for (size_t i = 0; i < count; ++i) p[i] *= factor;
+  } else if (dtype == KILN_DTYPE_BFLOAT16) {
+    auto *p = static_cast<uint16_t *>(data);
+    for (size_t i = 0; i < count; ++i) p[i] = float_to_bf16(static_cast<float>(bf16_to_float(p[i]) * factor));
+  }
+}
+
+// The sum over the ranks of count elements at src into dst (dst == src: in place), in pieces of
+// at most INT_MAX elements (MPI counts are int).
+void allreduce_locked(State &s, const void *src, void *dst, size_t count, kiln_dtype dtype, const char *fn) {
   const MPI_Datatype type = mpi_type(dtype, fn);
   const MPI_Op op = dtype == KILN_DTYPE_BFLOAT16 ? s.bf16_sum : MPI_SUM;
   const size_t elem = dtype_bytes(dtype);
   Guarded g(s, "allreduce", count * elem);
   for (size_t at = 0; at < count;) {
     const int n = static_cast<int>(std::min<size_t>(count - at, INT_MAX));
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, static_cast<char *>(data) + at * elem, n, type, op, s.comm), fn);
+    char *out = static_cast<char *>(dst) + at * elem;
+    const void *in = src == dst ? MPI_IN_PLACE : static_cast<const char *>(src) + at * elem;
+    check_mpi(MPI_Allreduce(in, out, n, type, op, s.comm), fn);
     at += static_cast<size_t>(n);
   }
+}
+
+void allreduce_locked(State &s, void *data, size_t count, kiln_dtype dtype, const char *fn) {
+  allreduce_locked(s, data, data, count, dtype, fn);
 }
 
 void broadcast_locked(State &s, void *data, size_t bytes, int root, const char *fn) {
@@ -293,6 +324,55 @@ kiln_status *guarded(F &&f) {
   }
 }
 
+// The output buffers of kiln_dist_allreduce, kept for reuse when their tensors die: a fresh
+// buffer of a megabyte or more comes from mmap and is page-faulted in on every call (17 us a page
+// on a VM), which costs more than the collective. Buffers are 64-byte aligned, sized in 4 KiB
+// steps; at most kMaxCachedBytes wait here. The deleter runs on any thread.
+class BufferPool {
+ public:
+  static constexpr size_t kMaxCachedBytes = size_t{512} << 20;
+  static size_t rounded(size_t bytes) { return std::max<size_t>(4096, (bytes + 4095) / 4096 * 4096); }
+  void *get(size_t bytes) {
+    const size_t size = rounded(bytes);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(size);
+      if (it != free_.end()) {
+        void *p = it->second;
+        free_.erase(it);
+        cached_ -= size;
+        return p;
+      }
+    }
+    return std::aligned_alloc(64, size);
+  }
+  void put(void *p, size_t bytes) {
+    const size_t size = rounded(bytes);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cached_ + size <= kMaxCachedBytes) {
+        free_.emplace(size, p);
+        cached_ += size;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  std::mutex mu_;
+  std::multimap<size_t, void *> free_;
+  size_t cached_ = 0;
+};
+
+BufferPool &buffer_pool() {
+  static BufferPool *pool = new BufferPool;  // never destroyed: tensors may die after exit starts
+  return *pool;
+}
+
+// kiln_tensor_create_from_buffer's deleter; user_data carries the byte size.
+void free_buffer(void *data, void *bytes) { buffer_pool().put(data, reinterpret_cast<uintptr_t>(bytes)); }
+
 // The new tensor of dtype and dims with bytes copied from data.
 kiln_tensor *new_tensor(kiln_dtype dtype, const std::vector<int64_t> &dims, const void *data, size_t bytes,
                         const char *fn) {
@@ -303,6 +383,15 @@ kiln_tensor *new_tensor(kiln_dtype dtype, const std::vector<int64_t> &dims, cons
 
 void require(const void *p, const char *fn, const char *arg) {
   if (!p) fail(KILN_STATUS_INVALID_ARGUMENT, std::string(fn) + ": argument '" + arg + "' is NULL");
+}
+
+// Whether op is "mean" (else "sum"); InvalidArgument for anything else.
+bool is_mean(const char *op, const char *fn) {
+  require(op, fn, "op");
+  const bool mean = std::strcmp(op, "mean") == 0;
+  if (!mean && std::strcmp(op, "sum") != 0)
+    fail(KILN_STATUS_INVALID_ARGUMENT, std::string(fn) + ": op is '" + op + "'; expected \"sum\" or \"mean\"");
+  return mean;
 }
 
 std::vector<int64_t> dims_of(const kiln_tensor *t) {
@@ -456,49 +545,29 @@ kiln_status *kiln_dist_allreduce(kiln_tensor **out, const kiln_tensor *tensor, c
     require(out, fn, "out");
     *out = nullptr;
     require(tensor, fn, "tensor");
-    require(op, fn, "op");
-    const bool mean = std::strcmp(op, "mean") == 0;
-    if (!mean && std::strcmp(op, "sum") != 0)
-      fail(KILN_STATUS_INVALID_ARGUMENT,
-           std::string(fn) + ": op is '" + op + "'; expected \"sum\" or \"mean\"");
+    const bool mean = is_mean(op, fn);
     State &s = require_init(fn);
     const kiln_dtype dtype = kiln_tensor_get_dtype(tensor);
-    mpi_type(dtype, fn);
-    const bool floating =
-        dtype == KILN_DTYPE_FLOAT32 || dtype == KILN_DTYPE_FLOAT64 || dtype == KILN_DTYPE_BFLOAT16;
-    if (mean && !floating)
-      fail(KILN_STATUS_INVALID_ARGUMENT,
-           std::string(fn) +
-               ": op \"mean\" needs a float32, float64 or bfloat16 tensor; use \"sum\" for integers");
+    check_reducible(dtype, mean, fn);
     const size_t count = static_cast<size_t>(kiln_tensor_get_num_elements(tensor));
-    kiln_tensor *t = new_tensor(dtype, dims_of(tensor), kiln_tensor_get_data(tensor),
-                                kiln_tensor_get_byte_size(tensor), fn);
+    const size_t bytes = kiln_tensor_get_byte_size(tensor);
+    // MPI writes the sum straight into the new tensor's buffer (no copy of the input first).
+    void *data = buffer_pool().get(bytes);
+    if (!data) fail(KILN_STATUS_RESOURCE_EXHAUSTED, std::string(fn) + ": out of memory for the result");
     try {
-      // The new tensor is this call's alone until it is returned: reduced in its own buffer.
-      void *data = const_cast<void *>(kiln_tensor_get_data(t));
       {
         std::lock_guard<std::mutex> lock(s.mu);
-        allreduce_locked(s, data, count, dtype, fn);
+        allreduce_locked(s, kiln_tensor_get_data(tensor), data, count, dtype, fn);
       }
-      if (mean) {
-        const double inv = 1.0 / s.size;
-        if (dtype == KILN_DTYPE_FLOAT32) {
-          auto *p = static_cast<float *>(data);
-          for (size_t i = 0; i < count; ++i) p[i] = static_cast<float>(p[i] * inv);
-        } else if (dtype == KILN_DTYPE_FLOAT64) {
-          auto *p = static_cast<double *>(data);
-          for (size_t i = 0; i < count; ++i) p[i] *= inv;
-        } else {
-          auto *p = static_cast<uint16_t *>(data);
-          for (size_t i = 0; i < count; ++i)
-            p[i] = float_to_bf16(static_cast<float>(bf16_to_float(p[i]) * inv));
-        }
-      }
+      if (mean) scale_by(data, count, dtype, 1.0 / s.size);
+      const std::vector<int64_t> dims = dims_of(tensor);
+      check(kiln_tensor_create_from_buffer(out, dtype, dims.data(), dims.size(), data, bytes, free_buffer,
+                                           reinterpret_cast<void *>(static_cast<uintptr_t>(bytes))),
+            fn);
     } catch (...) {
-      kiln_tensor_free(t);
+      buffer_pool().put(data, bytes);
       throw;
     }
-    *out = t;
   });
 }
 
@@ -506,14 +575,28 @@ kiln_status *kiln_dist_allreduce_variable(kiln_variable *variable, const char *o
   const char *fn = "kiln_dist_allreduce_variable";
   return guarded([&] {
     require(variable, fn, "variable");
-    kiln_tensor *value = nullptr, *sum = nullptr;
-    check(kiln_variable_read(&value, variable), fn);
-    kiln_status *st = kiln_dist_allreduce(&sum, value, op);
-    kiln_tensor_free(value);
-    check(st, fn);
-    st = kiln_variable_assign(variable, sum);
-    kiln_tensor_free(sum);
-    check(st, fn);
+    const bool mean = is_mean(op, fn);
+    State &s = require_init(fn);
+    // The sum lands in the variable's own buffer (MPI_IN_PLACE), as a raw MPI_Allreduce would.
+    struct Update {
+      State *s;
+      bool mean;
+      const char *fn;
+    } u{&s, mean, fn};
+    auto update = [](void *dst, const void *src, size_t bytes, kiln_dtype dtype,
+                     void *user) -> kiln_status * {
+      const Update &up = *static_cast<const Update *>(user);
+      return guarded([&] {
+        check_reducible(dtype, up.mean, up.fn);
+        const size_t count = bytes / dtype_bytes(dtype);
+        {
+          std::lock_guard<std::mutex> lock(up.s->mu);
+          allreduce_locked(*up.s, src, dst, count, dtype, up.fn);
+        }
+        if (up.mean) scale_by(dst, count, dtype, 1.0 / up.s->size);
+      });
+    };
+    check(kiln_variable_update_in_place(variable, update, &u), fn);
   });
 }
 

@@ -87,6 +87,8 @@ std::vector<Tensor> GradientAllreduce::reduce(const std::vector<Tensor> &grads) 
       fail(Code::kInvalidArgument, "DistributedOptimizer: a gradient is ", g.description(),
            "; gradients are averaged over the processes in float32 or float64");
   const double scale = has_scale_ ? scale_ : (average_ ? 1.0 / comm_->size() : 1.0);
+  // One process: nothing to sum (a DistributedOptimizer also runs unchanged outside mpirun).
+  if (comm_->size() == 1 && scale == 1.0) return grads;
   std::vector<Tensor> out(grads.size());
   reduce_dtype(grads, DType::kFloat32, scale, &out);
   reduce_dtype(grads, DType::kFloat64, scale, &out);

@@ -1481,6 +1481,18 @@ static void test_indexing(void) {
 
 /* ---------------------------------------------------------------- variables */
 
+/* kiln_variable_update_fn doubling float32 values; *calls counts the calls, -1 makes it fail. */
+static kiln_status *double_values(void *dst, const void *src, size_t num_bytes, kiln_dtype dtype,
+                                  void *user_data) {
+  int *calls = (int *)user_data;
+  size_t i;
+  if (*calls < 0) return kiln_status_create(INVALID, "told to fail");
+  if (dtype != F32) return kiln_status_create(INVALID, "not float32");
+  for (i = 0; i < num_bytes / sizeof(float); ++i) ((float *)dst)[i] = 2 * ((const float *)src)[i];
+  ++*calls;
+  return NULL;
+}
+
 static void test_variables(void) {
   float init[2] = {1, 2}, five6[2] = {5, 6}, ones[2] = {1, 1}, halves[2] = {0.5f, 0.5f},
         after[2] = {5.5f, 6.5f};
@@ -1518,6 +1530,26 @@ static void test_variables(void) {
     expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, after, 0);
     EXPECT_ERROR(kiln_variable_clone(NULL, w), INVALID, "kiln_variable_clone", "'out' is NULL");
     EXPECT_ERROR(kiln_variable_clone(&w2, NULL), INVALID, "kiln_variable_clone", "'variable' is NULL");
+  }
+
+  {
+    /* update_in_place: in place while no read is alive, on a new buffer while one is. */
+    const float *before = NULL;
+    kiln_tensor *held = NULL;
+    int calls = 0;
+    EXPECT_OK(kiln_variable_update_in_place(w, double_values, &calls));
+    held = keep(RUN(kiln_variable_read(&o, w)));
+    CHECK(calls == 1 && held && fdata(held)[0] == 2 * after[0]);
+    before = fdata(held);
+    EXPECT_OK(kiln_variable_update_in_place(w, double_values, &calls));
+    CHECK(fdata(held) == before && before[0] == 2 * after[0]); /* the held read did not change */
+    expect_f32(RUN(kiln_variable_read(&o, w)), 1, d2, (const float[]){4 * after[0], 4 * after[1]}, 0);
+    calls = -1; /* the function's error comes back */
+    EXPECT_ERROR(kiln_variable_update_in_place(w, double_values, &calls), INVALID, "told to fail", NULL);
+    EXPECT_ERROR(kiln_variable_update_in_place(w, NULL, NULL), INVALID, "'fn' is NULL", NULL);
+    EXPECT_ERROR(kiln_variable_update_in_place(NULL, double_values, &calls), INVALID, "'variable' is NULL",
+                 NULL);
+    EXPECT_OK(kiln_variable_assign(w, f32(1, d2, after)));
   }
 
   EXPECT_OK(kiln_variable_create(&n, "step", make(I32, 1, d2, counts), false));

@@ -100,6 +100,19 @@ TEST(Hpp, VariableAssignDoesNotChangeEarlierReads) {
   EXPECT_THROW(v.assign(kiln::ones({2})), kiln::Error);
 }
 
+TEST(Hpp, VariableUpdateInPlace) {
+  kiln::Variable v(Tensor::from_vector<float>({1, 2}, {2}), "v");
+  const Tensor held = v.value();
+  v.update_in_place([](void *dst, const void *src, size_t n) {
+    for (size_t i = 0; i < n / sizeof(float); ++i)
+      static_cast<float *>(dst)[i] = static_cast<const float *>(src)[i] * 3;
+  });
+  EXPECT_EQ(v.value().to_vector<float>(), (std::vector<float>{3, 6}));
+  EXPECT_EQ(held.to_vector<float>(), (std::vector<float>{1, 2}));  // an earlier read never changes
+  EXPECT_THROW(v.update_in_place([](void *, const void *, size_t) { throw std::runtime_error("no"); }),
+               kiln::Error);
+}
+
 TEST(Hpp, TapeBelongsToItsThread) {
   kiln::GradientTape tape;
   Tensor x = kiln::ones({2});

@@ -230,6 +230,23 @@ class VariableTest(unittest.TestCase):
         with self.assertRaises(kiln.InvalidArgumentError):
             v.assign([1.0, 2.0, 3.0])
 
+    def test_update_in_place(self):
+        import struct
+        v = kiln.Variable([1.0, 2.0], name="v")
+        held = v.value()
+
+        def triple(dst, src):
+            a, b = struct.unpack("<2f", bytes(src))
+            dst[:] = struct.pack("<2f", 3 * a, 3 * b)
+        v.update_in_place(triple)
+        self.assertEqual(flat(v.value()), [3.0, 6.0])
+        self.assertEqual(flat(held), [1.0, 2.0])
+
+        def broken(dst, src):
+            raise ValueError("no")
+        with self.assertRaises(ValueError):
+            v.update_in_place(broken)
+
 
 class LibraryTest(unittest.TestCase):
     def test_version_and_threads(self):

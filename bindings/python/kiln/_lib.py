@@ -77,6 +77,7 @@ _SIGS = {
     "kiln_variable_assign": (_ST, [_H, _T]),
     "kiln_variable_assign_add": (_ST, [_H, _T]),
     "kiln_variable_assign_sub": (_ST, [_H, _T]),
+    "kiln_variable_update_in_place": (_ST, [_H, ctypes.c_void_p, ctypes.c_void_p]),
     "kiln_tape_create": (_ST, [_HP, ctypes.c_bool, ctypes.c_bool]),
     "kiln_tape_free": (None, [_H]),
     "kiln_tape_stop": (_ST, [_H]),

@@ -6,6 +6,9 @@ from .errors import InvalidArgumentError, check
 from .tensor import Tensor, _as_tensor, _new, constant
 
 L = _lib.lib
+# kiln_status *(*)(void *dst, const void *src, size_t num_bytes, kiln_dtype dtype, void *user_data)
+_UPDATE_FN = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                              ctypes.c_void_p)
 _UNCONNECTED = {"none": 0, "zero": 1}
 
 
@@ -68,6 +71,29 @@ class Variable:
 
     def assign_sub(self, delta):
         check(L.kiln_variable_assign_sub(self._h, _as_tensor(delta, self.value())))
+        return self
+
+    def update_in_place(self, fn):
+        """Updates the value with fn(dst, src): two writable / read-only memoryviews of the raw
+        bytes (kiln_variable_update_in_place; in place when no earlier read is alive). fn must
+        write every byte of dst."""
+        errors = []
+
+        def call(dst, src, n, _dtype, _user):
+            try:
+                fn(memoryview((ctypes.c_char * n).from_address(dst)).cast("B"),
+                   memoryview((ctypes.c_char * n).from_address(src)).cast("B").toreadonly())
+                return None
+            except BaseException as e:  # noqa: BLE001 - reported after the C call
+                errors.append(e)
+                return L.kiln_status_create(8, ("update_in_place: %r" % (e,)).encode())
+
+        cb = _UPDATE_FN(call)
+        status = L.kiln_variable_update_in_place(self._h, ctypes.cast(cb, ctypes.c_void_p), None)
+        if errors:
+            L.kiln_status_free(status)
+            raise errors[0]
+        check(status)
         return self
 
     def __repr__(self):
