@@ -197,7 +197,7 @@ cmd_test() {
     -DKILN_BUILD_BENCHMARKS=OFF -DKILN_BUILD_EXAMPLES=OFF
   cmake --build build-tsan -j"$JOBS" --target kiln_stress_tests
   (cd build-tsan && OMP_NUM_THREADS=1 KILN_STRESS_ITERATIONS=3 KILN_STRESS_THREADS=4 \
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/stress/tsan.supp" \
     ctest --output-on-failure --no-tests=error -j"$JOBS" -L stress)
   local fuzz_seconds="${KILN_FUZZ_SECONDS:-20}"
   log "libFuzzer + ASan/UBSan (clang-14): the checkpoint and event-file readers, ${fuzz_seconds} s per target"
