@@ -276,13 +276,19 @@ class EpochIterator {
 
 // Keras's _get_metrics_result_or_logs: the metrics' results when the step's logs name the same
 // metrics, else the step's own logs (a custom train_step's).
+// Whether a step's logs are the compiled metrics' (empty logs count as theirs), not a custom
+// step's own.
+bool logs_of_metrics(layers::Layer &model, const Logs &logs) {
+  if (logs.empty()) return true;
+  const std::vector<std::string> names = metrics_names(model);
+  if (logs.items().size() != names.size()) return false;
+  for (const std::string &n : names)
+    if (!logs.contains(n)) return false;
+  return true;
+}
+
 Logs metrics_or_logs(layers::Layer &model, const Logs &logs) {
-  Logs r = metrics_result(model);
-  if (logs.empty()) return r;
-  if (logs.items().size() != r.items().size()) return logs;
-  for (const auto &kv : logs.items())
-    if (!r.contains(kv.first)) return logs;
-  return r;
+  return logs_of_metrics(model, logs) ? metrics_result(model) : logs;
 }
 
 // A distributed fit's logs, the same on every rank: with the compiled metrics (Keras's metrics
@@ -290,19 +296,7 @@ Logs metrics_or_logs(layers::Layer &model, const Logs &logs) {
 // state summed over the ranks gives the result, and the rank's own state is put back; a custom
 // step's own logs are averaged over the ranks.
 Logs distributed_logs(layers::Layer &model, const Logs &logs, Communicator &comm) {
-  auto c = compiled_model(model, "fit");
-  std::vector<VariablePtr> state;
-  for (const VariablePtr &v : c->loss_tracker->variables()) state.push_back(v);
-  for (const auto &per_output : c->output_metrics)
-    for (const MetricPtr &m : per_output)
-      for (const VariablePtr &v : m->variables()) state.push_back(v);
-  const Logs metrics = metrics_result(model);
-  bool use_metrics = true;
-  if (!logs.empty()) {
-    use_metrics = logs.items().size() == metrics.items().size();
-    for (const auto &kv : logs.items()) use_metrics = use_metrics && metrics.contains(kv.first);
-  }
-  if (!use_metrics) {
+  if (!logs_of_metrics(model, logs)) {
     std::vector<double> values;
     for (const auto &kv : logs.items()) values.push_back(kv.second);
     allreduce_sum_doubles(comm, &values);
@@ -311,6 +305,12 @@ Logs distributed_logs(layers::Layer &model, const Logs &logs, Communicator &comm
     for (const auto &kv : logs.items()) out.set(kv.first, values[i++] / comm.size());
     return out;
   }
+  auto c = compiled_model(model, "fit");
+  std::vector<VariablePtr> state;
+  for (const VariablePtr &v : c->loss_tracker->variables()) state.push_back(v);
+  for (const auto &per_output : c->output_metrics)
+    for (const MetricPtr &m : per_output)
+      for (const VariablePtr &v : m->variables()) state.push_back(v);
   std::vector<Tensor> saved;
   for (const VariablePtr &v : state) saved.push_back(v->value());
   const std::vector<Tensor> summed = allreduce_sum_tensors(comm, saved);
