@@ -1,5 +1,6 @@
 #include "autodiff/tape.h"
 
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 
@@ -116,7 +117,8 @@ std::vector<Tensor> Tape::gradient(const Tensor &target, const GradientSources &
 }
 
 std::vector<Tensor> Tape::gradient(const std::vector<Tensor> &targets, const GradientSources &sources,
-                                   Unconnected unconnected, const std::vector<Tensor> &target_grads) {
+                                   Unconnected unconnected, const std::vector<Tensor> &target_grads,
+                                   GradientReadyHook *hook) {
   check_thread("gradient");
   check_gradient_args(targets, sources, target_grads);
   used_ = true;
@@ -136,6 +138,30 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor> &targets, const Gra
       for (size_t o = 0; o < rec.outputs.size(); ++o) reachable.insert(rec.outputs[o].id);
   }
 
+  // With a hook: the earliest relevant record reading each source is the last the walk passes
+  // that adds to its gradient; sources read by none are complete before the walk.
+  std::vector<std::vector<size_t>> complete_after;  // record index -> sources complete after it
+  std::vector<size_t> complete_at_start;
+  if (hook) {
+    std::unordered_map<uint64_t, std::vector<size_t>> by_id;
+    for (size_t i = 0; i < sources.size(); ++i) by_id[sources[i].id].push_back(i);
+    complete_after.resize(records_.size());
+    for (size_t r = 0; r < records_.size() && !by_id.empty(); ++r) {
+      if (!relevant[r]) continue;
+      const ops::OpRecord &rec = *records_[r];
+      for (size_t k = 0; k < rec.inputs.size(); ++k) {
+        const uint64_t id = rec.inputs[k];
+        auto it = id ? by_id.find(id) : by_id.end();
+        if (it == by_id.end()) continue;
+        complete_after[r].insert(complete_after[r].end(), it->second.begin(), it->second.end());
+        by_id.erase(it);
+      }
+    }
+    for (const auto &entry : by_id)
+      complete_at_start.insert(complete_at_start.end(), entry.second.begin(), entry.second.end());
+    std::sort(complete_at_start.begin(), complete_at_start.end());
+  }
+
   // The backward pass runs ops; this tape must not record them (outer tapes do).
   busy_ = true;
   struct Reset {
@@ -151,10 +177,20 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor> &targets, const Gra
     else
       it->second = ops::add(it->second, g);
   };
+  auto final_gradient = [&](size_t i) {
+    auto it = grads.find(sources[i].id);
+    if (it != grads.end()) return it->second;
+    return unconnected == Unconnected::kZero ? ops::zeros(sources[i].shape, sources[i].dtype) : Tensor();
+  };
   for (size_t k = 0; k < targets.size(); ++k) {
     const bool given = !target_grads.empty() && target_grads[k].defined();
     accumulate(targets[k].id(), given ? target_grads[k] : ops::ones_like(targets[k]));
   }
+  auto emit_after = [&](size_t r) {
+    for (size_t i : complete_after[r]) hook->ready(i, final_gradient(i));
+  };
+  if (hook)
+    for (size_t i : complete_at_start) hook->ready(i, final_gradient(i));
   for (size_t r = records_.size(); r-- > 0;) {
     // A non-persistent tape lets go of each record (and the values its rule captured, such as
     // variable reads) as the walk passes it, which lowers the walk's peak memory.
@@ -176,7 +212,10 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor> &targets, const Gra
         grads.erase(it);
       }
     }
-    if (!any) continue;
+    if (!any) {
+      if (hook) emit_after(r);
+      continue;
+    }
     for (size_t o = 0; o < out_grads.size(); ++o)
       if (!out_grads[o].defined()) out_grads[o] = ops::zeros(rec.outputs[o].shape, rec.outputs[o].dtype);
     ops::Grads in_grads = rec.backward(out_grads);
@@ -189,6 +228,7 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor> &targets, const Gra
       if (!id || !in_grads[i].defined() || !reachable.contains(id)) continue;
       accumulate(id, in_grads[i]);
     }
+    if (hook) emit_after(r);
   }
   if (!persistent_) {
     records_.clear();
@@ -196,13 +236,7 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor> &targets, const Gra
   }
 
   std::vector<Tensor> result(sources.size());
-  for (size_t i = 0; i < sources.size(); ++i) {
-    auto it = grads.find(sources[i].id);
-    if (it != grads.end())
-      result[i] = it->second;
-    else if (unconnected == Unconnected::kZero)
-      result[i] = ops::zeros(sources[i].shape, sources[i].dtype);
-  }
+  for (size_t i = 0; i < sources.size(); ++i) result[i] = final_gradient(i);
   return result;
 }
 

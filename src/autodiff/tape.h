@@ -39,6 +39,17 @@ class GradientSources : public std::vector<GradientSource> {
       : std::vector<GradientSource>(tensors.begin(), tensors.end()) {}  // NOLINT
 };
 
+// Told of each source's gradient as soon as the backward walk has finished it (every recorded op
+// that reads the source has been walked), while the walk goes on: a distributed optimizer starts
+// summing gradients over the processes this way, overlapping the backward pass.
+class GradientReadyHook {
+ public:
+  virtual ~GradientReadyHook() = default;
+  // Source i's gradient as gradient() will return it (undefined when it gets none). Called once
+  // for every source, on the walking thread, before gradient() returns.
+  virtual void ready(size_t i, const Tensor &grad) = 0;
+};
+
 class Tape : public ops::Recorder {
  public:
   // A new tape, recording on the calling thread (which owns it) until stop_recording().
@@ -63,8 +74,10 @@ class Tape : public ops::Recorder {
   // (target_grads empty, or an undefined entry, means ones). Everything is checked before the
   // tape is used, so a rejected call leaves a non-persistent tape usable; a non-persistent tape
   // allows one call that gets that far, and frees its records as the backward walk passes them.
+  // hook (may be null) hears of each source's gradient as soon as it is complete.
   std::vector<Tensor> gradient(const std::vector<Tensor> &targets, const GradientSources &sources,
-                               Unconnected unconnected, const std::vector<Tensor> &target_grads = {});
+                               Unconnected unconnected, const std::vector<Tensor> &target_grads = {},
+                               GradientReadyHook *hook = nullptr);
   std::vector<Tensor> gradient(const Tensor &target, const GradientSources &sources, Unconnected unconnected,
                                const Tensor &target_grad = Tensor());
 

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <vector>
 
+#include "autodiff/tape.h"
 #include "autodiff/variable.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
@@ -41,28 +42,51 @@ constexpr size_t kDefaultFusionThresholdBytes = size_t{64} << 20;
 
 // The gradient step of a distributed optimizer: the sum over the ranks of scale * gradient for
 // every defined gradient (undefined ones stay undefined; every rank must have the same ones),
-// packed into fusion buffers in gradient order. scale is 1/size for "mean" and 1 for "sum" unless
-// fit sets the step's own (its share of the global batch). float32 and float64 gradients.
+// packed into fusion buffers of up to fusion_threshold_bytes (0: one collective per gradient).
+// scale is 1/size for "mean" and 1 for "sum" unless fit sets the step's own (its share of the
+// global batch). float32 and float64 gradients.
+//
+// gradient() overlaps the sums with the backward pass (Horovod's and PyTorch DDP's buckets): the
+// gradients are laid out in buckets in reverse source order (the order a backward walk usually
+// finishes them; the first bucket at most kFirstBucketBytes, so the first collective starts
+// early) and a background thread sums each bucket as soon as the walk has finished all of its
+// gradients, in bucket order on every rank. The result is reduce(tape.gradient(...))'s.
 class GradientAllreduce {
  public:
-  GradientAllreduce(CommunicatorPtr comm, bool average, size_t fusion_threshold_bytes);
+  GradientAllreduce(CommunicatorPtr comm, bool average, size_t fusion_threshold_bytes, bool overlap = true);
+  ~GradientAllreduce();
+  GradientAllreduce(const GradientAllreduce &) = delete;
+  GradientAllreduce &operator=(const GradientAllreduce &) = delete;
   const CommunicatorPtr &communicator() const { return comm_; }
   bool average() const { return average_; }
   size_t fusion_threshold_bytes() const { return threshold_; }
+  // Whether gradient() sums on a background thread during the walk (otherwise after it).
+  bool overlap() const { return overlap_; }
   // The scale of the next reductions (fit: local rows / global rows); cleared by clear_scale.
   void set_scale(double scale);
   void clear_scale();
   std::vector<Tensor> reduce(const std::vector<Tensor> &grads);
+  // tape.gradient(targets, sources, ...) summed over the ranks as above. Sources must be float32
+  // or float64 (checked before the tape is used).
+  std::vector<Tensor> gradient(autodiff::Tape &tape, const std::vector<Tensor> &targets,
+                               const autodiff::GradientSources &sources, autodiff::Unconnected unconnected,
+                               const std::vector<Tensor> &target_grads = {});
+
+  static constexpr size_t kFirstBucketBytes = size_t{1} << 20;
 
  private:
-  void reduce_dtype(const std::vector<Tensor> &grads, DType dtype, double scale, std::vector<Tensor> *out);
+  class Step;
+  class Worker;
+  double scale_locked() const;
   CommunicatorPtr comm_;
   bool average_;
   size_t threshold_;
-  std::mutex mu_;
+  bool overlap_;
+  std::mutex mu_;  // one reduction at a time
   bool has_scale_ = false;
   double scale_ = 1.0;
-  std::vector<unsigned char> buffer_;  // the fusion buffer, kept between steps
+  std::vector<unsigned char> buffer_;  // the fusion buffers, kept between steps
+  std::unique_ptr<Worker> worker_;     // started by the first overlapped gradient()
 };
 using GradientAllreducePtr = std::shared_ptr<GradientAllreduce>;
 

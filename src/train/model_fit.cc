@@ -450,7 +450,8 @@ class FitAllreduce {
   FitAllreduce(OptimizerPtr optimizer, const CommunicatorPtr &comm) : optimizer_(std::move(optimizer)) {
     saved_ = optimizer_->gradient_allreduce();
     mine_ = std::make_shared<GradientAllreduce>(
-        comm, true, saved_ ? saved_->fusion_threshold_bytes() : kDefaultFusionThresholdBytes);
+        comm, true, saved_ ? saved_->fusion_threshold_bytes() : kDefaultFusionThresholdBytes,
+        saved_ ? saved_->overlap() : true);
     optimizer_->set_gradient_allreduce(mine_);
   }
   ~FitAllreduce() { optimizer_->set_gradient_allreduce(saved_); }

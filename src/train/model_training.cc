@@ -259,6 +259,7 @@ Logs default_train_step(const LayerPtr &model, const std::vector<Tensor> &data, 
   Tensor sw, loss;
   std::vector<VariablePtr> vars;
   std::vector<Tensor> grads;
+  const GradientAllreducePtr allreduce = state->optimizer ? state->optimizer->gradient_allreduce() : nullptr;
   {
     autodiff::Tape tape(false, true);
     layers::CallContext ctx;
@@ -269,14 +270,21 @@ Logs default_train_step(const LayerPtr &model, const std::vector<Tensor> &data, 
     tape.stop_recording();
     vars = model->trainable_variables();
     if (!vars.empty()) {
-      std::vector<autodiff::GradientSource> sources;
+      autodiff::GradientSources sources;
       sources.reserve(vars.size());
       for (const VariablePtr &v : vars) sources.emplace_back(*v);
-      grads =
-          tape.gradient(loss, autodiff::GradientSources(std::move(sources)), autodiff::Unconnected::kNone);
+      // A distributed optimizer sums the gradients over the processes during the backward pass.
+      if (allreduce)
+        grads = allreduce->gradient(tape, {loss}, sources, autodiff::Unconnected::kNone);
+      else
+        grads = tape.gradient(loss, sources, autodiff::Unconnected::kNone);
     }
   }
-  if (!vars.empty()) state->optimizer->apply_gradients(grads, vars);
+  if (vars.empty()) return compute_metrics(model, x, y, y_pred, sw);
+  if (allreduce)
+    state->optimizer->apply_reduced_gradients(grads, vars);
+  else
+    state->optimizer->apply_gradients(grads, vars);
   return compute_metrics(model, x, y, y_pred, sw);
 }
 

@@ -403,6 +403,15 @@ GradientAllreducePtr Optimizer::gradient_allreduce() const {
 }
 
 void Optimizer::apply_gradients(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars) {
+  apply(grads, vars, true);
+}
+
+void Optimizer::apply_reduced_gradients(const std::vector<Tensor> &grads,
+                                        const std::vector<VariablePtr> &vars) {
+  apply(grads, vars, false);
+}
+
+void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars, bool reduce) {
   const std::string who = class_name_ + ".apply_gradients";
   if (grads.size() != vars.size())
     fail(Code::kInvalidArgument, who, ": ", grads.size(), " gradients for ", vars.size(), " variables");
@@ -425,7 +434,7 @@ void Optimizer::apply_gradients(const std::vector<Tensor> &grads, const std::vec
   }
   if (active.empty()) fail(Code::kInvalidArgument, who, ": no gradients provided for any variable");
   // Summed over the processes outside the lock: a collective may wait for the other ranks.
-  const GradientAllreducePtr allreduce = gradient_allreduce();
+  const GradientAllreducePtr allreduce = reduce ? gradient_allreduce() : nullptr;
   std::vector<Tensor> reduced;
   if (allreduce) reduced = allreduce->reduce(grads);
   const std::vector<Tensor> &g = allreduce ? reduced : grads;

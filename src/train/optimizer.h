@@ -51,6 +51,9 @@ class Optimizer {
   // iterations += 1. All gradients undefined is InvalidArgument (Keras's "No gradients provided").
   // Thread-safety: calls on one optimizer are serialised.
   void apply_gradients(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars);
+  // apply_gradients for gradients already summed over the processes (the gradient allreduce's
+  // gradient(), which overlaps the sums with the backward pass): they are not summed again.
+  void apply_reduced_gradients(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars);
 
   // Horovod's DistributedOptimizer: with an allreduce set, apply_gradients first replaces the
   // gradients by their sum (or mean) over the processes, after checking them and before clipping.
@@ -145,6 +148,7 @@ class Optimizer {
   mutable std::mutex mu_;
 
  private:
+  void apply(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars, bool reduce);
   struct Slots {
     std::string var_name;
     std::vector<VariablePtr> slots;  // in slot_specs() order

@@ -13,7 +13,9 @@
 
 #include "bundle_test_util.h"
 #include "layers/layer.h"
+#include "ops/ops.h"
 #include "test_util.h"
+#include "thread_communicator.h"
 #include "train/callbacks.h"
 #include "train/callbacks_checkpoint.h"
 #include "train/distribution.h"
@@ -26,105 +28,6 @@ using testing::expect_error;
 using testing::make;
 using testing::make_typed;
 
-// The ranks' shared state: a barrier and each rank's posted buffer.
-class Hub {
- public:
-  explicit Hub(int size) : size_(size), posted_(static_cast<size_t>(size)) {}
-  int size() const { return size_; }
-  // Waits until every rank has arrived (a reusable barrier).
-  void barrier() {
-    std::unique_lock<std::mutex> lock(mu_);
-    const uint64_t gen = generation_;
-    if (++arrived_ == size_) {
-      arrived_ = 0;
-      ++generation_;
-      cv_.notify_all();
-      return;
-    }
-    cv_.wait(lock, [&] { return generation_ != gen; });
-  }
-  void post(int rank, void *data) {
-    std::lock_guard<std::mutex> lock(mu_);
-    posted_[static_cast<size_t>(rank)] = data;
-  }
-  void *posted(int rank) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return posted_[static_cast<size_t>(rank)];
-  }
-
- private:
-  int size_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int arrived_ = 0;
-  uint64_t generation_ = 0;
-  std::vector<void *> posted_;
-};
-
-template <typename T>
-void sum_into(std::vector<unsigned char> *out, Hub &hub, size_t count) {
-  // From rank 0's values (not from +0), as MPI does: -0 summed with -0 stays -0.
-  const T *first = static_cast<const T *>(hub.posted(0));
-  std::vector<T> acc(first, first + count);
-  for (int r = 1; r < hub.size(); ++r) {
-    const T *p = static_cast<const T *>(hub.posted(r));
-    for (size_t i = 0; i < count; ++i) acc[i] += p[i];
-  }
-  out->assign(reinterpret_cast<unsigned char *>(acc.data()),
-              reinterpret_cast<unsigned char *>(acc.data()) + count * sizeof(T));
-}
-
-// A rank of the in-process communicator: sums in rank order, as one deterministic reduction.
-class ThreadCommunicator final : public Communicator {
- public:
-  ThreadCommunicator(std::shared_ptr<Hub> hub, int rank) : hub_(std::move(hub)), rank_(rank) {}
-  int rank() const override { return rank_; }
-  int size() const override { return hub_->size(); }
-  void allreduce_sum(void *data, size_t count, DType dtype) override {
-    ++calls;
-    hub_->post(rank_, data);
-    hub_->barrier();
-    std::vector<unsigned char> result;
-    if (dtype == DType::kFloat32)
-      sum_into<float>(&result, *hub_, count);
-    else if (dtype == DType::kFloat64)
-      sum_into<double>(&result, *hub_, count);
-    else
-      fail(Code::kInvalidArgument, "ThreadCommunicator: unsupported dtype");
-    hub_->barrier();  // every rank has read every buffer
-    std::memcpy(data, result.data(), result.size());
-  }
-  void broadcast(void *data, size_t bytes, int root) override {
-    hub_->post(rank_, data);
-    hub_->barrier();
-    if (rank_ != root) std::memcpy(data, hub_->posted(root), bytes);
-    hub_->barrier();
-  }
-  int calls = 0;
-
- private:
-  std::shared_ptr<Hub> hub_;
-  int rank_;
-};
-
-// Runs body(rank, communicator) on `size` threads at once; rethrows the first error.
-void run_ranks(int size, const std::function<void(int, const std::shared_ptr<ThreadCommunicator> &)> &body) {
-  auto hub = std::make_shared<Hub>(size);
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(size));
-  for (int r = 0; r < size; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        body(r, std::make_shared<ThreadCommunicator>(hub, r));
-      } catch (...) {
-        errors[static_cast<size_t>(r)] = std::current_exception();
-      }
-    });
-  for (auto &t : threads) t.join();
-  for (auto &e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
 TEST(GradientAllreduce, FusesSumsMeansAndSkipsUndefined) {
   std::vector<std::vector<Tensor>> results(2);
   run_ranks(2, [&](int rank, const std::shared_ptr<ThreadCommunicator> &comm) {
@@ -134,7 +37,7 @@ TEST(GradientAllreduce, FusesSumsMeansAndSkipsUndefined) {
     // 16 bytes: the 12-byte and 16-byte float32 gradients cannot share a buffer; float64 apart.
     GradientAllreduce sum(comm, false, 16);
     results[static_cast<size_t>(rank)] = sum.reduce(grads);
-    EXPECT_EQ(comm->calls, 3);
+    EXPECT_EQ(comm->calls.load(), 3);
     GradientAllreduce mean(comm, true, kDefaultFusionThresholdBytes);
     const std::vector<Tensor> m = mean.reduce(grads);
     EXPECT_FLOAT_EQ(m[0].data<float>()[1], 3.0f);
@@ -153,11 +56,67 @@ TEST(GradientAllreduce, FusesSumsMeansAndSkipsUndefined) {
   }
 }
 
+// gradient() sums in buckets during the backward walk, on the background thread when it
+// overlaps: the same sums as reduce() after the walk, for every threshold, with an unconnected
+// source (undefined on every rank) and a float64 one beside float32.
+TEST(GradientAllreduce, OverlappedGradientIsTheSumAfterTheWalk) {
+  for (size_t threshold : {size_t{0}, size_t{40}, kDefaultFusionThresholdBytes})
+    for (bool overlap : {true, false})
+      run_ranks(2, [&](int rank, const std::shared_ptr<ThreadCommunicator> &comm) {
+        const float f = static_cast<float>(rank) + 0.5f;
+        Tensor x = make(Shape{2, 4}, {f, 1, -2, 3, 0.25f, -f, 2, 1});
+        Tensor w1 = make(Shape{4, 3}, {1, -1, 2, 0.5f, 0.25f, -3, 1, 2, 1, -1, 0, 4});
+        Tensor b1 = make(Shape{3}, {0.1f, -0.2f, 0.3f}), w2 = make(Shape{3, 2}, {1, 2, -1, 0.5f, 3, -2});
+        Tensor unused = make(Shape{2}, {1, 1});
+        Tensor d = Tensor::from_data(DType::kFloat64, Shape{2}, std::vector<double>{1.5, -f}.data(), 16);
+        autodiff::Tape tape(true, true);
+        for (const Tensor &t : {w1, b1, w2, unused, d}) tape.watch(t);
+        Tensor h = ops::relu(ops::add(ops::matmul(x, w1), b1));
+        Tensor y = ops::sum(ops::matmul(h, w2));
+        Tensor z = ops::sum(ops::mul(d, d));
+        tape.stop_recording();
+        const autodiff::GradientSources sources{w1, b1, w2, unused, d};
+        GradientAllreduce a(comm, true, threshold, overlap);
+        const std::vector<Tensor> got = a.gradient(tape, {y, z}, sources, autodiff::Unconnected::kNone);
+        if (threshold == 0) {
+          EXPECT_EQ(comm->calls.load(), 5);  // one per source, the unconnected one too
+        }
+        const std::vector<Tensor> want =
+            a.reduce(tape.gradient({y, z}, sources, autodiff::Unconnected::kNone));
+        ASSERT_EQ(got.size(), 5u);
+        for (size_t i = 0; i < 5; ++i) {
+          ASSERT_EQ(got[i].defined(), want[i].defined()) << i;
+          if (!got[i].defined()) continue;
+          EXPECT_EQ(got[i].dtype(), want[i].dtype());
+          ASSERT_EQ(got[i].shape(), want[i].shape());
+          EXPECT_EQ(std::memcmp(got[i].raw_data(), want[i].raw_data(), got[i].byte_size()), 0) << i;
+        }
+        EXPECT_FALSE(got[3].defined());
+        // The mean of the ranks' d * 2: (2 * 1.5 + 2 * 1.5) / 2 and (-1 - 3) / 2.
+        EXPECT_EQ(got[4].data<double>()[0], 3.0);
+        EXPECT_EQ(got[4].data<double>()[1], -2.0);
+      });
+}
+
 TEST(GradientAllreduce, RejectsIntegerGradients) {
   run_ranks(1, [&](int, const std::shared_ptr<ThreadCommunicator> &comm) {
     GradientAllreduce a(comm, true, 1024);
     expect_error([&] { a.reduce({make_typed<int64_t>(Shape{1}, {1})}); }, Code::kInvalidArgument,
                  {"int64", "float32 or float64"});
+    // A bfloat16 source is rejected before the tape is used: the tape still gives its gradient.
+    Tensor x = make(Shape{2}, {1, 2});
+    Tensor b = ops::cast(x, DType::kBFloat16);
+    autodiff::Tape tape(false, true);
+    tape.watch(x);
+    tape.watch(b);
+    Tensor y = ops::sum(ops::mul(x, x));
+    tape.stop_recording();
+    expect_error(
+        [&] {
+          a.gradient(tape, {y}, {x, b}, autodiff::Unconnected::kNone);
+        },
+        Code::kInvalidArgument, {"source 1 is bfloat16[2]", "float32 or float64"});
+    EXPECT_TRUE(tape.gradient(y, {x}, autodiff::Unconnected::kNone)[0].defined());
   });
 }
 

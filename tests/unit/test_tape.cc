@@ -30,6 +30,44 @@ TEST(Tape, RecordsOnlyWatched) {
   EXPECT_FALSE(g[2].defined());
 }
 
+// Each source's gradient reaches the hook once, as soon as the walk has passed every op reading
+// it (the last-used first), with the value gradient() returns.
+TEST(Tape, ReadyHookHearsOfEachGradientWhenComplete) {
+  struct Heard final : autodiff::GradientReadyHook {
+    std::vector<size_t> order;
+    std::vector<Tensor> grads = std::vector<Tensor>(5);
+    void ready(size_t i, const Tensor &g) override {
+      order.push_back(i);
+      grads[i] = g;
+    }
+  };
+  for (Unconnected u : {Unconnected::kNone, Unconnected::kZero}) {
+    Tensor x = make(Shape{2}, {1, 2}), w1 = make(Shape{2}, {3, -1}), w2 = make(Shape{2}, {0.5f, 2});
+    Tensor w3 = make(Shape{2}, {1, 1}), unused = make(Shape{1}, {7});
+    Tape tape(false, true);
+    for (const Tensor &t : {w1, w2, w3, unused}) tape.watch(t);
+    Tensor a = ops::mul(x, w1);  // record 0
+    Tensor b = ops::mul(a, w2);  // record 1
+    Tensor c = ops::mul(b, w1);  // record 2: w1 is read again
+    Tensor y = ops::add(c, w3);  // record 3
+    tape.stop_recording();
+    Heard heard;
+    auto g = tape.gradient({y}, {w1, w2, w3, unused, w2}, u, {}, &heard);
+    EXPECT_EQ(heard.order, (std::vector<size_t>{3, 2, 1, 4, 0}));
+    for (size_t i = 0; i < 5; ++i) {
+      ASSERT_EQ(heard.grads[i].defined(), g[i].defined()) << i;
+      if (g[i].defined())
+        expect_near(heard.grads[i],
+                    std::vector<float>(g[i].data<float>(), g[i].data<float>() + g[i].num_elements()));
+    }
+    // y = x w1^2 w2 + w3: dw1 = 2 x w1 w2, dw2 = x w1^2, dw3 = 1.
+    expect_near(g[0], {3, -8});
+    expect_near(g[1], {9, 2});
+    expect_near(g[2], {1, 1});
+    EXPECT_EQ(g[3].defined(), u == Unconnected::kZero);
+  }
+}
+
 TEST(Tape, SumsOverAllPaths) {
   Tensor x = make(Shape{2}, {1, 2});
   Tape tape(false, true);
