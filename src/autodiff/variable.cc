@@ -133,6 +133,17 @@ void Variable::update(const Tensor &delta, bool add, const char *op) {
 }
 
 void Variable::update_in_place(Variable *const *vars, size_t n, const UpdateFn &f) {
+  if (n == 1) {  // the common case (an in-place collective on one variable), without allocating
+    Variable &v = *vars[0];
+    std::lock_guard<std::mutex> lock(v.mu_);
+    const std::shared_ptr<VariableBuffer> old = v.buffer_;  // alive until f returns
+    VariableBuffer &d = v.writable_buffer_locked();
+    d.storage->bump_version();
+    void *dst = d.storage->data();
+    const void *src = old->storage->data();
+    f(&dst, &src);
+    return;
+  }
   std::vector<Variable *> order(vars, vars + n);
   std::sort(order.begin(), order.end(), [](const Variable *a, const Variable *b) { return a->id_ < b->id_; });
   for (size_t i = 1; i < n; ++i)

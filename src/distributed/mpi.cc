@@ -46,9 +46,9 @@ void check(kiln_status *st, const std::string &where) {
   fail(code, where + ": " + msg);
 }
 
-// Ends the process when a collective outlives its deadline. Arming costs two atomic stores (no
-// lock, no wake-up: a collective of a kilobyte takes about a microsecond); the thread, started by
-// init, looks at the deadline a few times per timeout.
+// Ends the process when a collective outlives the timeout. Arming costs a few atomic stores (no
+// lock, no clock, no wake-up: a collective of a kilobyte takes about a microsecond); the thread,
+// started by init, looks a few times per timeout at which collective is armed.
 class Watchdog {
  public:
   void start(double timeout_seconds) {
@@ -64,31 +64,38 @@ class Watchdog {
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
+  // No clock read on the collective's path: arming numbers the collective, and the thread
+  // measures how long one number stays armed.
   void arm(const char *what, size_t bytes, int rank, int size) {
     if (timeout_ <= 0) return;
     what_.store(what, std::memory_order_relaxed);
     bytes_.store(bytes, std::memory_order_relaxed);
-    rank_ = rank;
-    size_ = size;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                               std::chrono::duration<double>(timeout_));
-    deadline_.store(deadline.time_since_epoch().count(), std::memory_order_release);
+    rank_.store(rank, std::memory_order_relaxed);
+    size_.store(size, std::memory_order_relaxed);
+    armed_.store(++count_, std::memory_order_release);
   }
-  void disarm() { deadline_.store(kDisarmed, std::memory_order_release); }
+  void disarm() { armed_.store(0, std::memory_order_release); }
 
  private:
-  static constexpr int64_t kDisarmed = INT64_MAX;
   void run() {
     // Checked 8 times per timeout, at least every second and at most every 10 ms: a collective
-    // stuck for the timeout is ended within 1/8 of it.
+    // stuck for the timeout is ended within 1/8 of it after.
     const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(std::min(1.0, std::max(0.01, timeout_ / 8))));
+    const auto limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(timeout_));
+    uint64_t seen = 0;  // the armed collective at the last check, and since when
+    auto since = std::chrono::steady_clock::now();
     std::unique_lock<std::mutex> lock(mu_);
     while (!cv_.wait_for(lock, period, [this] { return quit_; })) {
-      const int64_t deadline = deadline_.load(std::memory_order_acquire);
-      if (deadline == kDisarmed || std::chrono::steady_clock::now().time_since_epoch().count() < deadline)
+      const uint64_t armed = armed_.load(std::memory_order_acquire);
+      const auto now = std::chrono::steady_clock::now();
+      if (armed == 0 || armed != seen) {
+        seen = armed;
+        since = now;
         continue;
+      }
+      if (now - since < limit) continue;
       std::fprintf(stderr,
                    "kiln distributed: rank %d of %d: %s of %zu bytes did not complete within %.3g s: another "
                    "rank has failed or stopped calling the same collectives. Ending this process "
@@ -103,7 +110,8 @@ class Watchdog {
   std::thread thread_;
   double timeout_ = 0;  // set before the thread starts, read-only after
   bool quit_ = false;
-  std::atomic<int64_t> deadline_{kDisarmed};
+  uint64_t count_ = 0;              // collectives armed so far (only under State::mu)
+  std::atomic<uint64_t> armed_{0};  // the number of the armed collective; 0: none
   std::atomic<const char *> what_{""};
   std::atomic<size_t> bytes_{0};
   std::atomic<int> rank_{0}, size_{1};
