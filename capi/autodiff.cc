@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "capi/handles.h"
+#include "train/distribution.h"
 
 using kiln::Tensor;
 using kiln::autodiff::GradientSource;
@@ -38,18 +39,26 @@ void write_grads(kiln_tensor **out_grads, const std::vector<Tensor> &grads) {
   for (size_t i = 0; i < grads.size(); ++i) out_grads[i] = handles[i].release();
 }
 
+// The tape's gradients, summed over the ranks in buckets during the walk when it is distributed.
+std::vector<Tensor> tape_gradient(kiln_tape &tape, const std::vector<Tensor> &targets,
+                                  const std::vector<GradientSource> &sources, Unconnected u,
+                                  const std::vector<Tensor> &target_grads) {
+  if (tape.allreduce) return tape.allreduce->gradient(*tape.tape, targets, sources, u, target_grads);
+  return tape.tape->gradient(targets, sources, u, target_grads);
+}
+
 // Every argument is checked (here and in Tape::gradient) before the tape is used, so a
 // rejected call leaves a non-persistent tape usable.
 kiln_status *gradient(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tensor *target,
                       const kiln_tensor *output_gradient, const std::vector<GradientSource> &sources,
                       int unconnected, const char *fn) {
-  KILN_CAPI_BEGIN
-  Tape &t = tape_of(tape, fn);
+  KILN_CAPI_BEGIN(void) tape_of(tape, fn);
   if (!sources.empty()) require_not_null(out_grads, fn, "out_grads");
   const Tensor &y = tensor_of(target, fn, "target");
   Tensor dy = output_gradient ? output_gradient->value : Tensor();
   const Unconnected u = unconnected_from_c(unconnected, fn);
-  write_grads(out_grads, t.gradient(y, sources, u, dy));
+  write_grads(out_grads, tape_gradient(*tape, {y}, sources, u,
+                                       dy.defined() ? std::vector<Tensor>{dy} : std::vector<Tensor>{}));
   KILN_CAPI_END_AS(fn)
 }
 
@@ -227,7 +236,7 @@ kiln_status *kiln_tape_gradient_multi(kiln_tensor **out_grads, kiln_tape *tape,
                                       const kiln_tape_gradient_options *options) {
   KILN_CAPI_BEGIN
   const char *fn = "kiln_tape_gradient_multi";
-  Tape &t = tape_of(tape, fn);
+  (void)tape_of(tape, fn);
   require_not_null(options, fn, "options");
   if (options->struct_size != sizeof(kiln_tape_gradient_options))
     kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->struct_size is ", options->struct_size,
@@ -261,7 +270,7 @@ kiln_status *kiln_tape_gradient_multi(kiln_tensor **out_grads, kiln_tape *tape,
     else
       sources.emplace_back(*v->variable);
   }
-  write_grads(out_grads, t.gradient(targets, sources, u, dys));
+  write_grads(out_grads, tape_gradient(*tape, targets, sources, u, dys));
   KILN_CAPI_END
 }
 

@@ -46,6 +46,26 @@ const std::shared_ptr<kiln::train::Communicator> &comm_of(const kiln_communicato
   return c->comm;
 }
 
+// The gradient allreduce of kiln_optimizer_set_distributed and kiln_tape_set_distributed (null for
+// a NULL communicator), from their options.
+std::shared_ptr<kiln::train::GradientAllreduce> gradient_allreduce(kiln_communicator *communicator,
+                                                                   const kiln_config *options,
+                                                                   const char *fn) {
+  kiln::ConfigReader r(kiln::capi::config_or_empty(options), std::string(fn) + " options");
+  const std::string op = r.get_string("op", "mean");
+  const int64_t threshold =
+      r.get_int("fusion_threshold_bytes", static_cast<int64_t>(kiln::train::kDefaultFusionThresholdBytes));
+  const bool overlap = r.get_bool("overlap", true);
+  r.finish();
+  if (op != "mean" && op != "sum")
+    fail(Code::kInvalidArgument, fn, ": op is '", op, "'; expected \"mean\" or \"sum\"");
+  if (threshold < 0)
+    fail(Code::kInvalidArgument, fn, ": fusion_threshold_bytes is ", threshold, "; expected >= 0");
+  if (!communicator) return nullptr;
+  return std::make_shared<kiln::train::GradientAllreduce>(communicator->comm, op == "mean",
+                                                          static_cast<size_t>(threshold), overlap);
+}
+
 }  // namespace
 
 kiln_status *kiln_communicator_create(kiln_communicator **out, int rank, int size,
@@ -105,21 +125,15 @@ kiln_status *kiln_optimizer_set_distributed(kiln_optimizer *optimizer, kiln_comm
                                             const kiln_config *options) {
   KILN_CAPI_BEGIN
   require_not_null(optimizer, __func__, "optimizer");
-  kiln::ConfigReader r(kiln::capi::config_or_empty(options), "kiln_optimizer_set_distributed options");
-  const std::string op = r.get_string("op", "mean");
-  const int64_t threshold =
-      r.get_int("fusion_threshold_bytes", static_cast<int64_t>(kiln::train::kDefaultFusionThresholdBytes));
-  r.finish();
-  if (op != "mean" && op != "sum")
-    fail(Code::kInvalidArgument, __func__, ": op is '", op, "'; expected \"mean\" or \"sum\"");
-  if (threshold < 0)
-    fail(Code::kInvalidArgument, __func__, ": fusion_threshold_bytes is ", threshold, "; expected >= 0");
-  if (!communicator) {
-    optimizer->optimizer->set_gradient_allreduce(nullptr);
-  } else {
-    optimizer->optimizer->set_gradient_allreduce(std::make_shared<kiln::train::GradientAllreduce>(
-        communicator->comm, op == "mean", static_cast<size_t>(threshold)));
-  }
+  optimizer->optimizer->set_gradient_allreduce(gradient_allreduce(communicator, options, __func__));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_set_distributed(kiln_tape *tape, kiln_communicator *communicator,
+                                       const kiln_config *options) {
+  KILN_CAPI_BEGIN
+  require_not_null(tape, __func__, "tape");
+  tape->allreduce = gradient_allreduce(communicator, options, __func__);
   KILN_CAPI_END
 }
 

@@ -17,6 +17,10 @@
 #include "layers/layer.h"
 #include "kiln/kiln.h"
 
+namespace kiln::train {
+class GradientAllreduce;
+}
+
 struct kiln_status {
   kiln_status_code code;
   std::string message;
@@ -32,6 +36,8 @@ struct kiln_variable {
 
 struct kiln_tape {
   std::unique_ptr<kiln::autodiff::Tape> tape;
+  // Set by kiln_tape_set_distributed: gradients come back summed over the ranks.
+  std::shared_ptr<kiln::train::GradientAllreduce> allreduce;
 };
 
 struct kiln_config {

@@ -71,13 +71,30 @@ KILN_API kiln_status *kiln_communicator_broadcast_variables(kiln_communicator *c
 /// replaces the gradients by their mean (or sum) over the communicator's ranks before clipping
 /// and the update. Small gradients are packed into fusion buffers summed in one collective each.
 /// options (may be NULL): {"op": "mean" (default) | "sum", "fusion_threshold_bytes": 67108864
-/// (64 MiB, the default; 0 = one collective per gradient)}. A NULL communicator turns it off.
-/// fit with a distribution weights each rank by its share of the batch itself (the optimizer's
-/// setting returns after fit). INVALID_ARGUMENT for unknown keys or values.
+/// (64 MiB, the default; 0 = one collective per gradient), "overlap": true}. A NULL communicator
+/// turns it off. fit's own train step sums the gradients during the backward pass, as
+/// kiln_tape_set_distributed describes ("overlap": false sums them after it); a custom loop's
+/// apply_gradients sums them when called. fit with a distribution weights each rank by its share
+/// of the batch itself (the optimizer's setting returns after fit). INVALID_ARGUMENT for unknown
+/// keys or values.
 /// Thread-safety: not while the optimizer applies gradients on another thread.
 KILN_API kiln_status *kiln_optimizer_set_distributed(kiln_optimizer *optimizer,
                                                      kiln_communicator *communicator,
                                                      const kiln_config *options);
+/// Horovod's DistributedGradientTape: from now on the tape's gradients (kiln_tape_gradient and
+/// its variants) come back as their mean (or sum) over the communicator's ranks. The sums start
+/// during the backward pass: the gradients are laid out in buckets in reverse source order (the
+/// order the backward pass finishes them; the first bucket at most 1 MiB, the others up to
+/// fusion_threshold_bytes), and a background thread sums each bucket as soon as all of its
+/// gradients are complete, in the same order on every rank. Pair it with a plain optimizer (a
+/// distributed one would average again). Sources must be float32 or float64.
+/// options (may be NULL): {"op": "mean" | "sum", "fusion_threshold_bytes": 67108864,
+/// "overlap": true (false: sum after the backward pass, on the calling thread)}; the same keys
+/// work in kiln_optimizer_set_distributed, whose fit steps overlap the same way. A NULL
+/// communicator turns it off. INVALID_ARGUMENT for unknown keys or values.
+/// Thread-safety: as the tape (the thread that created it).
+KILN_API kiln_status *kiln_tape_set_distributed(kiln_tape *tape, kiln_communicator *communicator,
+                                                const kiln_config *options);
 /// The optimizer's communicator (a new handle), or *out = NULL when it is not distributed.
 KILN_API kiln_status *kiln_optimizer_get_distributed(kiln_communicator **out,
                                                      const kiln_optimizer *optimizer);

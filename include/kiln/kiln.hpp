@@ -833,6 +833,8 @@ class Variable : public detail::handle<kiln_variable> {
 
 /// tf.GradientTape: records from construction until stop() (or destruction).
 /// Belongs to the thread that created it.
+class Communicator;
+
 class GradientTape : public detail::handle<kiln_tape> {
  public:
   explicit GradientTape(bool persistent = false, bool watch_accessed_variables = true) {
@@ -846,6 +848,11 @@ class GradientTape : public detail::handle<kiln_tape> {
   void watch(const Variable &v) { detail::check(kiln_tape_watch_variable(get(), v.get())); }
   void stop() { detail::check(kiln_tape_stop(get())); }
   void start() { detail::check(kiln_tape_start(get())); }
+  /// Horovod's DistributedGradientTape on this tape: gradient() gives the "mean" (or "sum") over
+  /// comm's ranks, summed in buckets during the backward pass (kiln_tape_set_distributed); use a
+  /// plain optimizer with it. An empty Communicator turns it off. Defined after Communicator.
+  void set_distributed(const Communicator &comm, const std::string &op = "mean",
+                       int64_t fusion_threshold_bytes = int64_t{64} << 20, bool overlap = true);
 
   /// Gradients of sum(target) for each source; an empty Tensor where unconnected (none).
   std::vector<Tensor> gradient(const Tensor &target, const std::vector<Tensor> &sources,
@@ -2527,6 +2534,14 @@ struct handle_traits<kiln_communicator> {
     return kiln_communicator_clone(out, h);
   }
 };
+/// The options of kiln_optimizer_set_distributed and kiln_tape_set_distributed.
+inline Config distributed_options(const std::string &op, int64_t fusion_threshold_bytes, bool overlap) {
+  Config c;
+  c.set("op", op);
+  c.set("fusion_threshold_bytes", fusion_threshold_bytes);
+  c.set("overlap", overlap);
+  return c;
+}
 }  // namespace detail
 
 /// The collectives data-parallel training runs on (kiln/communicator.h): kiln::distributed::world()
@@ -2545,6 +2560,12 @@ class Communicator : public kiln::detail::handle<kiln_communicator> {
     kiln::detail::check(kiln_communicator_broadcast_variables(get(), vs.data(), vs.size(), root));
   }
 };
+
+inline void GradientTape::set_distributed(const Communicator &comm, const std::string &op,
+                                          int64_t fusion_threshold_bytes, bool overlap) {
+  detail::check(kiln_tape_set_distributed(
+      get(), comm.get(), detail::distributed_options(op, fusion_threshold_bytes, overlap).get()));
+}
 
 namespace detail {
 template <>
@@ -2735,12 +2756,11 @@ class Optimizer : public kiln::detail::handle<kiln_optimizer> {
   /// Horovod's DistributedOptimizer on this optimizer: apply_gradients first replaces the
   /// gradients by their "mean" (or "sum") over comm's ranks, packed into fusion buffers of up to
   /// fusion_threshold_bytes. An empty Communicator turns it off.
+  /// fit's train step sums them during the backward pass unless overlap is false.
   void set_distributed(const Communicator &comm, const std::string &op = "mean",
-                       int64_t fusion_threshold_bytes = int64_t{64} << 20) {
-    Config c;
-    c.set("op", op);
-    c.set("fusion_threshold_bytes", fusion_threshold_bytes);
-    kiln::detail::check(kiln_optimizer_set_distributed(get(), comm.get(), c.get()));
+                       int64_t fusion_threshold_bytes = int64_t{64} << 20, bool overlap = true) {
+    kiln::detail::check(kiln_optimizer_set_distributed(
+        get(), comm.get(), kiln::detail::distributed_options(op, fusion_threshold_bytes, overlap).get()));
   }
   /// The communicator set_distributed gave (an empty one when not distributed).
   Communicator distributed() const {
@@ -5385,6 +5405,14 @@ inline optimizers::Optimizer DistributedOptimizer(const optimizers::Optimizer &o
   optimizers::Optimizer o = opt;
   o.set_distributed(world(), op, fusion_threshold_bytes);
   return o;
+}
+/// hvd.DistributedGradientTape: tape's gradients come back averaged (or summed) over the ranks,
+/// summed in buckets during the backward pass; returns tape. Use a plain optimizer with it.
+inline GradientTape &DistributedGradientTape(GradientTape &tape, const std::string &op = "mean",
+                                             int64_t fusion_threshold_bytes = int64_t{64} << 20,
+                                             bool overlap = true) {
+  tape.set_distributed(world(), op, fusion_threshold_bytes, overlap);
+  return tape;
 }
 }  // namespace distributed
 

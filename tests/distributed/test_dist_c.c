@@ -253,6 +253,52 @@ static void test_communicator_and_optimizer(kiln_communicator *world) {
   EXPECT_ERROR(kiln_communicator_create(NULL, 0, 1, NULL, NULL), INVALID, "'out' is NULL", NULL);
 }
 
+/* DistributedGradientTape: the tape's gradients come back summed (or averaged) over the ranks. */
+static void test_distributed_tape(kiln_communicator *world) {
+  const float w[2] = {1.0f, 2.0f};
+  kiln_tensor *init = NULL, *grad = NULL, *loss = NULL, *sq = NULL;
+  kiln_variable *v = NULL;
+  kiln_tape *tape = NULL;
+  kiln_config *cfg = NULL;
+  const int64_t shape[1] = {2};
+  EXPECT_OK(kiln_tensor_create(&init, KILN_DTYPE_FLOAT32, shape, 1, w, sizeof w));
+  EXPECT_OK(kiln_variable_create(&v, "v", init, true));
+  for (int overlap = 0; overlap < 2; ++overlap) {
+    EXPECT_OK(kiln_tape_create(&tape, false, true));
+    EXPECT_OK(kiln_config_from_json(&cfg, overlap ? "{\"op\": \"sum\", \"fusion_threshold_bytes\": 0}"
+                                                  : "{\"op\": \"sum\", \"overlap\": false}"));
+    EXPECT_OK(kiln_tape_set_distributed(tape, world, cfg));
+    kiln_config_free(cfg);
+    kiln_tensor *value = NULL;
+    EXPECT_OK(kiln_variable_read(&value, v));
+    EXPECT_OK(kiln_mul(&sq, value, value));
+    EXPECT_OK(kiln_sum(&loss, sq, NULL, 0, false));
+    EXPECT_OK(kiln_tape_stop(tape));
+    const kiln_variable *vs[1] = {v};
+    EXPECT_OK(kiln_tape_gradient_variables(&grad, tape, loss, vs, 1, KILN_UNCONNECTED_NONE));
+    const float *g = (const float *)kiln_tensor_get_data(grad);
+    CHECK(g[0] == 2.0f * (float)g_size && g[1] == 4.0f * (float)g_size);
+    kiln_tensor_free(grad);
+    kiln_tensor_free(loss);
+    kiln_tensor_free(sq);
+    kiln_tensor_free(value);
+    kiln_tape_free(tape);
+  }
+  EXPECT_OK(kiln_tape_create(&tape, false, true));
+  EXPECT_OK(kiln_config_from_json(&cfg, "{\"op\": \"max\"}"));
+  EXPECT_ERROR(kiln_tape_set_distributed(tape, world, cfg), INVALID, "kiln_tape_set_distributed",
+               "op is 'max'");
+  kiln_config_free(cfg);
+  EXPECT_OK(kiln_config_from_json(&cfg, "{\"overlap\": 3}"));
+  EXPECT_ERROR(kiln_tape_set_distributed(tape, world, cfg), INVALID, "overlap", NULL);
+  kiln_config_free(cfg);
+  EXPECT_OK(kiln_tape_set_distributed(tape, NULL, NULL)); /* off again */
+  EXPECT_ERROR(kiln_tape_set_distributed(NULL, world, NULL), INVALID, "'tape' is NULL", NULL);
+  kiln_tape_free(tape);
+  kiln_variable_free(v);
+  kiln_tensor_free(init);
+}
+
 int main(void) {
   kiln_config *options = NULL;
   kiln_communicator *world = NULL;
@@ -270,6 +316,7 @@ int main(void) {
   test_collectives();
   EXPECT_OK(kiln_dist_communicator(&world));
   test_communicator_and_optimizer(world);
+  test_distributed_tape(world);
   test_fit_matches_one_process(world, "sgd", 0);
   test_fit_matches_one_process(world, "adam", 0);
   test_fit_matches_one_process(world, "adam", 1);

@@ -85,16 +85,20 @@ TEST(HppDistributed, FitWithDistributionMatchesOneProcess) {
   EXPECT_LT(max_difference(dist, one), 2e-5f);
 }
 
-TEST(HppDistributed, GradientTapeLoopWithDistributedOptimizer) {
+// distributed: 0 one process; 1 DistributedOptimizer; 2 DistributedGradientTape (one bucket per
+// gradient, summed during the backward pass) with a plain optimizer.
+void tape_loop_matches_one_process(int mode) {
   const Problem p = problem();
   const int rank = kiln::distributed::rank(), size = kiln::distributed::size();
-  auto loop = [&](bool distributed) {
+  auto loop = [&](int distributed) {
     kiln::Sequential m = model();
     kiln::optimizers::Optimizer opt =
         kiln::optimizers::Optimizer::create("SGD", kiln::Config().set("learning_rate", 0.2));
-    if (distributed) {
+    if (distributed == 1) {
       opt = kiln::distributed::DistributedOptimizer(opt);
       EXPECT_TRUE(opt.distributed().valid());
+    }
+    if (distributed) {
       kiln::distributed::broadcast_variables(m.variables());
     }
     kiln::losses::SparseCategoricalCrossentropyOptions lo;
@@ -107,15 +111,20 @@ TEST(HppDistributed, GradientTapeLoopWithDistributedOptimizer) {
       }
       const Tensor x = kiln::slice(p.x, {lo_row, 0}, {rows, kF}), y = kiln::slice(p.y, {lo_row}, {rows});
       kiln::GradientTape tape;
+      if (distributed == 2) kiln::distributed::DistributedGradientTape(tape, "mean", 0);
       const Tensor loss = loss_fn(y, m(x, true));
       const std::vector<kiln::Variable> vars = m.trainable_variables();
       opt.apply_gradients(tape.gradient(loss, vars), vars);
     }
     return m;
   };
-  const kiln::Sequential dist = loop(true), one = loop(false);
+  const kiln::Sequential dist = loop(mode), one = loop(0);
   EXPECT_LT(max_difference(dist, one), 2e-5f);
 }
+
+TEST(HppDistributed, GradientTapeLoopWithDistributedOptimizer) { tape_loop_matches_one_process(1); }
+
+TEST(HppDistributed, GradientTapeLoopWithDistributedGradientTape) { tape_loop_matches_one_process(2); }
 
 }  // namespace
 

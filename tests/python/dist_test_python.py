@@ -126,10 +126,11 @@ class Training(unittest.TestCase):
         self.assertLess(max_difference(weights(runs[0][0]), weights(runs[1][0])), 2e-5)
         self.assertAlmostEqual(runs[0][1].history["accuracy"][1], runs[1][1].history["accuracy"][1], places=5)
 
-    def tape_loop(self, optimizer, distributed):
+    def tape_loop(self, optimizer, distributed, wrap_tape=None):
         model = make_model()
         if distributed:
-            kd.DistributedOptimizer(optimizer)
+            if wrap_tape is None:
+                kd.DistributedOptimizer(optimizer)
             kd.broadcast_variables(model.variables, root_rank=0)
         loss_fn = kiln.losses.SparseCategoricalCrossentropy()
         for step in range(20):
@@ -139,6 +140,8 @@ class Training(unittest.TestCase):
             x, y = X[lo:hi], Y[lo:hi]
             with kiln.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
+            if distributed and wrap_tape is not None:
+                tape = wrap_tape(tape)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return model
@@ -149,6 +152,24 @@ class Training(unittest.TestCase):
             dist = self.tape_loop(make(), True)
             one = self.tape_loop(make(), False)
             self.assertLess(max_difference(weights(dist), weights(one)), 2e-5)
+
+    def test_gradient_tape_loop_with_distributed_gradient_tape(self):
+        # Horovod's DistributedGradientTape with a plain optimizer: the gradients are averaged in
+        # buckets during the backward pass (one per gradient here, so several overlap), or after it.
+        wraps = (lambda t: kd.DistributedGradientTape(t, fusion_threshold_bytes=0),
+                 lambda t: kd.DistributedGradientTape(t, overlap=False))
+        for wrap in wraps:
+            dist = self.tape_loop(kiln.optimizers.Adam(learning_rate=0.01), True, wrap)
+            one = self.tape_loop(kiln.optimizers.Adam(learning_rate=0.01), False)
+            self.assertLess(max_difference(weights(dist), weights(one)), 2e-5)
+        # Wrapped before it is entered: the setting applies once the tape exists.
+        tape = kd.DistributedGradientTape(kiln.GradientTape(), op="sum")
+        v = kiln.Variable([1.0, 2.0])
+        with tape:
+            y = kiln.reduce_sum(v * v)
+        self.assertEqual(tape.gradient(y, v).numpy().tolist(), [2.0 * SIZE, 4.0 * SIZE])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "op is 'max'"):
+            kd.DistributedGradientTape(kiln.GradientTape(), op="max")
 
     def test_only_rank_0_writes_files(self):
         base = tempfile.mkdtemp(prefix="kiln_dist_rank%d_" % RANK)

@@ -707,6 +707,7 @@ _SIGS.update({
     "kiln_communicator_get_size": (_i, [_H]),
     "kiln_communicator_broadcast_variables": (_ST, [_H, _HP, _z, _i]),
     "kiln_optimizer_set_distributed": (_ST, [_H, _H, _C]),
+    "kiln_tape_set_distributed": (_ST, [_H, _H, _C]),
     "kiln_optimizer_get_distributed": (_ST, [_HP, _H]),
 })
 

@@ -130,6 +130,9 @@ class GradientTape:
             h = ctypes.c_void_p()
             check(L.kiln_tape_create(ctypes.byref(h), self._persistent, self._watch_vars))
             self._h = h.value
+            setup = getattr(self, "_setup", None)  # set before the tape existed (DistributedGradientTape)
+            if setup is not None:
+                setup(self._h)
         else:
             check(L.kiln_tape_start(self._h))
         return self

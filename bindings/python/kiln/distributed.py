@@ -14,6 +14,12 @@ MirroredStrategy for fit), through libkiln_mpi.so.
     # or a custom loop, as with Horovod:
     opt = kd.DistributedOptimizer(kiln.optimizers.Adam(1e-3))
     kd.broadcast_variables(model.variables, root_rank=0)
+    # or Horovod's DistributedGradientTape with a plain optimizer: the gradients are averaged in
+    # buckets while the backward pass goes on
+    with kiln.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+    tape = kd.DistributedGradientTape(tape)
+    opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
 
 Run with `mpirun -np 2 python3 train.py`. Every rank runs the same program and calls the
 collectives in the same order. A rank that raises an uncaught exception ends the whole job
@@ -32,7 +38,8 @@ from .errors import InvalidArgumentError, check
 from .tensor import _new, convert_to_tensor
 
 __all__ = ["init", "finalize", "is_initialized", "rank", "size", "local_rank", "local_size", "allreduce", "allreduce_",
-           "broadcast", "allgather", "barrier", "broadcast_variables", "DistributedOptimizer", "MirroredStrategy",
+           "broadcast", "allgather", "barrier", "broadcast_variables", "DistributedOptimizer", "DistributedGradientTape",
+           "MirroredStrategy",
            "Communicator", "communicator", "abort"]
 
 L = _lib.lib
@@ -234,16 +241,47 @@ def broadcast_variables(variables, root_rank=0):
                                                   int(root_rank)))
 
 
-def DistributedOptimizer(optimizer, op="mean", fusion_threshold_bytes=64 << 20, communicator_=None):
+def _options(op, fusion_threshold_bytes, overlap):
+    from . import config as _config
+    return _config.to_c({"op": op, "fusion_threshold_bytes": int(fusion_threshold_bytes), "overlap": bool(overlap)})
+
+
+def DistributedOptimizer(optimizer, op="mean", fusion_threshold_bytes=64 << 20, communicator_=None, overlap=True):
     """hvd.DistributedOptimizer: makes optimizer average (op="mean") or sum its gradients over the
     ranks in apply_gradients, packed into fusion buffers of up to fusion_threshold_bytes, and
-    returns it (the same object: its state and checkpoints are the optimizer's own)."""
-    from . import config as _config
+    returns it (the same object: its state and checkpoints are the optimizer's own). fit's own
+    train step sums them during the backward pass unless overlap is False."""
     comm = communicator_ if communicator_ is not None else communicator()
-    with _config.to_c({"op": op, "fusion_threshold_bytes": int(fusion_threshold_bytes)}) as c:
+    with _options(op, fusion_threshold_bytes, overlap) as c:
         check(L.kiln_optimizer_set_distributed(optimizer._h, comm._h, c))
     optimizer._kiln_communicator = comm  # alive as long as the optimizer uses it
     return optimizer
+
+
+def DistributedGradientTape(tape, op="mean", fusion_threshold_bytes=64 << 20, communicator_=None, overlap=True):
+    """hvd.DistributedGradientTape: tape.gradient(...) gives the mean (op="mean") or sum of the
+    gradients over the ranks, summed in buckets on a background thread while the backward pass
+    goes on (in reverse source order; the first bucket at most 1 MiB, the others up to
+    fusion_threshold_bytes; overlap=False sums after it). Returns tape (the same object). Use a
+    plain optimizer with it: a DistributedOptimizer would average again."""
+    comm = communicator_ if communicator_ is not None else communicator()
+    if not hasattr(tape, "_persistent"):
+        raise InvalidArgumentError("DistributedGradientTape: expected a kiln.GradientTape; got %r" % (tape,))
+    if op not in ("mean", "sum"):
+        raise InvalidArgumentError('DistributedGradientTape: op is %r; expected "mean" or "sum"' % (op,))
+    if int(fusion_threshold_bytes) < 0:
+        raise InvalidArgumentError("DistributedGradientTape: fusion_threshold_bytes is %d; expected >= 0"
+                                   % int(fusion_threshold_bytes))
+
+    def setup(handle):
+        with _options(op, fusion_threshold_bytes, overlap) as c:
+            check(L.kiln_tape_set_distributed(handle, comm._h, c))
+
+    if tape._h is not None:
+        setup(tape._h)
+    tape._setup = setup
+    tape._kiln_communicator = comm  # alive as long as the tape uses it
+    return tape
 
 
 _current = threading.local()
