@@ -16,12 +16,19 @@
 //   on a buffer of the same size, allocated and touched once.
 //   bytes_per_second is <bytes> per call over the call's wall time (the algorithm bandwidth; for 2
 //   ranks the ring's bus bandwidth 2(p-1)/p x that is the same number).
-// BM_W3DataParallelStep: one W3 training step (bench_training.h: 784-512-256-10 ReLU MLP, mean
-//   sparse softmax cross-entropy of the logits, Adam(1e-3)) through a GradientTape loop, the
-//   optimizer made distributed with set_distributed(world()) ("mean", one 64 MiB fusion buffer, so
-//   one allreduce of the 535,818 gradients = 2.14 MB per step). Each rank takes its 128/size rows
-//   of the global batch of 128; counter samples_per_second is the global 128 per step. After the
-//   steps the ranks compare a checksum of their weights, which must agree to the bit.
+// BM_W3DataParallelStep/<sync>: one W3 training step (bench_training.h: 784-512-256-10 ReLU MLP,
+//   mean sparse softmax cross-entropy of the logits, Adam(1e-3)) through a GradientTape loop, the
+//   535,818 gradients (2.14 MB) averaged over the ranks by
+//   sync 0: the optimizer made distributed with set_distributed(world()) (one 64 MiB fusion
+//           buffer: one allreduce after the backward pass, in apply_gradients);
+//   sync 1: DistributedGradientTape (defaults) with a plain optimizer: buckets in reverse order,
+//           the first at most 1 MiB (the last two layers' 0.53 MB, summed on the background
+//           thread while the first layer's backward runs), then the first layer's 1.6 MB;
+//   sync 2: DistributedGradientTape with fusion_threshold_bytes 0: one allreduce per gradient,
+//           each started as soon as the backward pass has finished it.
+//   Each rank takes its 128/size rows of the global batch of 128; counter samples_per_second is
+//   the global 128 per step. After the steps the ranks compare a checksum of their weights, which
+//   must agree to the bit.
 // BM_W3LocalStep/<rows>: the same step on <rows> rows with a plain (not distributed) optimizer on
 //   each rank: the compute part T_c(rows) alone, under the same core sharing as the real run.
 #include <mpi.h>
@@ -110,7 +117,9 @@ struct W3Rank {
   std::vector<kiln::Variable> vars = model.trainable_variables();
   kiln::Tensor x, y;
 
-  W3Rank(int64_t rows, int64_t offset, bool distributed) {
+  int sync;  // -1: not distributed; otherwise BM_W3DataParallelStep's argument
+
+  W3Rank(int64_t rows, int64_t offset, int sync_mode) : sync(sync_mode) {
     std::vector<float> xs(static_cast<size_t>(rows * kiln_bench::kW3Inputs));
     std::vector<int32_t> ys(static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) {
@@ -122,14 +131,15 @@ struct W3Rank {
     }
     x = kiln::Tensor::from_vector(xs, {rows, kiln_bench::kW3Inputs});
     y = kiln::Tensor::from_vector(ys, {rows});
-    if (distributed) {
+    if (sync >= 0) {
       kiln::Communicator world = kiln::distributed::world();
       world.broadcast_variables(vars, 0);  // every rank starts from rank 0's weights (Horovod)
-      optimizer.set_distributed(world);
+      if (sync == 0) optimizer.set_distributed(world);
     }
   }
   void run() {
     kiln::GradientTape tape;
+    if (sync > 0) kiln::distributed::DistributedGradientTape(tape, "mean", sync == 1 ? int64_t{64} << 20 : 0);
     kiln::Tensor loss = loss_fn(y, model(x, /*training=*/true));
     tape.stop();
     optimizer.apply_gradients(tape.gradient(loss, vars), vars);
@@ -164,7 +174,7 @@ void BM_W3DataParallelStep(benchmark::State &state) {
     return;  // every rank skips alike: no collective runs
   }
   const int64_t rows = kiln_bench::kW3Batch / size;
-  W3Rank step(rows, rank * rows, /*distributed=*/true);
+  W3Rank step(rows, rank * rows, static_cast<int>(state.range(0)));
   run_w3(state, step, kiln_bench::kW3Batch);
   // The ranks applied the same averaged gradients, so their weights must agree to the bit.
   double sum = 0;
@@ -178,7 +188,7 @@ void BM_W3DataParallelStep(benchmark::State &state) {
 
 void BM_W3LocalStep(benchmark::State &state) {
   const int64_t rows = state.range(0);
-  W3Rank step(rows, kiln::distributed::rank() * rows % kiln_bench::kW3Batch, /*distributed=*/false);
+  W3Rank step(rows, kiln::distributed::rank() * rows % kiln_bench::kW3Batch, /*sync_mode=*/-1);
   run_w3(state, step, rows);  // per rank: the job's rate is this times the ranks
 }
 
@@ -236,6 +246,7 @@ int main(int argc, char **argv) {
         ->Unit(benchmark::kMicrosecond);
   }
   benchmark::RegisterBenchmark("BM_W3DataParallelStep", BM_W3DataParallelStep)
+      ->DenseRange(0, 2)
       ->Iterations(kW3Steps)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);

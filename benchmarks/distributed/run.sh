@@ -5,7 +5,8 @@
 #   benchmarks/distributed/run.sh <build dir>      (configured with -DKILN_BUILD_BENCHMARKS=ON)
 #
 # (a) allreduce bandwidth under mpirun -np 2: kiln::distributed::allreduce against raw
-#     MPI_Allreduce, and a fit t(n) = alpha + beta * n to the raw times. Twice: as the process
+#     MPI_Allreduce (the median of ROUNDS runs of each), and a fit t(n) = alpha + beta * n to the
+#     raw times. Twice: as the process
 #     starts by default, then with glibc's mmap threshold raised (GLIBC_TUNABLES), so that MPI's
 #     temporary buffers above 32 MiB are reused instead of mapped and page-faulted in afresh on
 #     every call (a page fault costs ~17 us on the 2-core VM of the README).
@@ -53,9 +54,11 @@ run() {
 }
 
 rm -f "$out"/*.json "$out"/*.log
-run allreduce 2 1 '^BM_Allreduce'
-GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296 \
-  run allreduce_no_mmap 2 1 '^BM_Allreduce' -x GLIBC_TUNABLES
+for ((r = 1; r <= rounds; ++r)); do
+  run "allreduce_round$r" 2 1 '^BM_Allreduce'
+  GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296 \
+    run "allreduce_no_mmap_round$r" 2 1 '^BM_Allreduce' -x GLIBC_TUNABLES
+done
 for ((r = 1; r <= rounds; ++r)); do
   run "w3_A_round$r" 1 2 '^BM_W3'
   run "w3_B_round$r" 1 1 '^BM_W3'
@@ -63,7 +66,7 @@ for ((r = 1; r <= rounds; ++r)); do
 done
 
 /usr/bin/python3 - "$out" "$rounds" <<'EOF'
-import json, sys
+import json, statistics, sys
 
 out, rounds = sys.argv[1], int(sys.argv[2])
 
@@ -95,14 +98,17 @@ def fit(xs, ys, ws):
 # (a) allreduce
 for name, title in (("allreduce", "default environment"),
                     ("allreduce_no_mmap", "GLIBC_TUNABLES mmap_threshold = trim_threshold = 4 GiB")):
-    times = {"BM_AllreduceKiln": {}, "BM_AllreduceKilnInPlace": {}, "BM_AllreduceRaw": {}}
-    for run_name, r in load(name).items():
-        kind, size = run_name.split("/")[0], int(run_name.split("/")[1])
-        times[kind][size] = seconds(r)
+    samples = {"BM_AllreduceKiln": {}, "BM_AllreduceKilnInPlace": {}, "BM_AllreduceRaw": {}}
+    for rnd in range(1, rounds + 1):
+        for run_name, r in load(f"{name}_round{rnd}").items():
+            kind, size = run_name.split("/")[0], int(run_name.split("/")[1])
+            samples[kind].setdefault(size, []).append(seconds(r))
+    # The median over the rounds of each size's time (rounds run kiln and raw MPI alternately).
+    times = {kind: {n: statistics.median(ts) for n, ts in by_size.items()} for kind, by_size in samples.items()}
     kiln_t, inplace_t, raw_t = (times[k] for k in ("BM_AllreduceKiln", "BM_AllreduceKilnInPlace",
                                                    "BM_AllreduceRaw"))
     sizes = sorted(set(kiln_t) & set(inplace_t) & set(raw_t))
-    print(f"\n(a) allreduce, float32 sum, mpirun -np 2, {title}")
+    print(f"\n(a) allreduce, float32 sum, mpirun -np 2, {title}; median of {rounds} runs")
     print("    (GB/s: 1e9 bytes of the buffer per second; % of raw: raw time / kiln time;")
     print("    tensor: allreduce(t) into a new tensor; variable: allreduce_(v) in place)\n")
     print("| size | raw MPI time | raw GB/s | kiln tensor GB/s | % of raw | kiln variable GB/s | % of raw |")
@@ -125,26 +131,27 @@ for name, title in (("allreduce", "default environment"),
 configs = [("A", "1 process x 2 threads", 1), ("B", "1 process x 1 thread", 1),
            ("C", "2 processes x 1 thread", 2)]
 print("\n(b) W3 training step (GradientTape, Adam(1e-3)), global batch 128, 200 steps after 20\n")
-print("| round | config | rows per rank | data-parallel step | samples/s (global) | "
-      "local step, 64 rows | local step, 128 rows |")
-print("|---|---|---:|---:|---:|---:|---:|")
+print("| round | config | rows per rank | step, sync 0 (after) | step, sync 1 (overlap) | "
+      "step, sync 2 (per gradient) | samples/s, sync 1 | local step, 64 rows | local step, 128 rows |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 effs = []
 for rnd in range(1, rounds + 1):
     rate = {}
     for key, label, ranks in configs:
         r = load(f"w3_{key}_round{rnd}")
-        step = seconds(r["BM_W3DataParallelStep/iterations:200/real_time"])
+        steps = [seconds(r[f"BM_W3DataParallelStep/{k}/iterations:200/real_time"]) for k in range(3)]
         l64 = seconds(r["BM_W3LocalStep/64/iterations:200/real_time"])
         l128 = seconds(r["BM_W3LocalStep/128/iterations:200/real_time"])
-        rate[key], rate[key + "'"] = 128 / step, 128 / l128
-        print(f"| {rnd} | {key}: {label} | {128 // ranks} | {step * 1e3:.3f} ms | {128 / step:,.0f} | "
-              f"{l64 * 1e3:.3f} ms | {l128 * 1e3:.3f} ms |")
-    effs.append((rate["C"] / rate["A"], rate["C"] / rate["A'"], rate["C"] / (2 * rate["B"]),
-                 rate["C"] / (2 * rate["B'"])))
-print("\nScaling efficiency E (A, B: their data-parallel step on 1 rank; A', B': their plain local")
-print("step on 128 rows, no distributed optimizer)\n")
-print("| round | C / A | C / A' | C / 2B | C / 2B' |")
-print("|---|---:|---:|---:|---:|")
+        rate[key], rate[key + "'"] = 128 / steps[0], 128 / l128
+        rate[key + "1"] = 128 / steps[1]
+        print(f"| {rnd} | {key}: {label} | {128 // ranks} | " + " | ".join(f"{t * 1e3:.3f} ms" for t in steps)
+              + f" | {128 / steps[1]:,.0f} | {l64 * 1e3:.3f} ms | {l128 * 1e3:.3f} ms |")
+    effs.append((rate["C"] / rate["A"], rate["C1"] / rate["A"], rate["C"] / rate["A'"], rate["C1"] / rate["A'"],
+                 rate["C"] / (2 * rate["B"]), rate["C"] / (2 * rate["B'"])))
+print("\nScaling efficiency E (A, B: their sync-0 step on 1 rank; A', B': their plain local step on")
+print("128 rows, no distributed optimizer; C1: C with sync 1, the allreduce overlapping the backward pass)\n")
+print("| round | C / A | C1 / A | C / A' | C1 / A' | C / 2B | C / 2B' |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for rnd, e in enumerate(effs, 1):
     print(f"| {rnd} | " + " | ".join(f"{v:.3f}" for v in e) + " |")
 EOF
