@@ -52,7 +52,8 @@ std::vector<Tensor> tape_gradient(kiln_tape &tape, const std::vector<Tensor> &ta
 kiln_status *gradient(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tensor *target,
                       const kiln_tensor *output_gradient, const std::vector<GradientSource> &sources,
                       int unconnected, const char *fn) {
-  KILN_CAPI_BEGIN(void) tape_of(tape, fn);
+  KILN_CAPI_BEGIN
+  tape_of(tape, fn);  // checks the handle
   if (!sources.empty()) require_not_null(out_grads, fn, "out_grads");
   const Tensor &y = tensor_of(target, fn, "target");
   Tensor dy = output_gradient ? output_gradient->value : Tensor();

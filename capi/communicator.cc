@@ -133,6 +133,7 @@ kiln_status *kiln_tape_set_distributed(kiln_tape *tape, kiln_communicator *commu
                                        const kiln_config *options) {
   KILN_CAPI_BEGIN
   require_not_null(tape, __func__, "tape");
+  tape->tape->check_thread("set_distributed");
   tape->allreduce = gradient_allreduce(communicator, options, __func__);
   KILN_CAPI_END
 }

@@ -15,8 +15,10 @@
  *   kiln_optimizer_set_distributed(opt, world, NULL);   // a custom loop averages its gradients
  *   fit_options.distribution = world;                    // or fit runs data-parallel
  *
- * Threads: a communicator's collectives run on the thread that calls them; every rank must call
- * the same collectives in the same order.
+ * Threads: every rank must call the same collectives in the same order. The table's functions
+ * are called one at a time, but not always on the thread that started the training: the
+ * overlapped gradient sums (the "overlap" option below, on by default) call them from kiln's
+ * background thread of the communicator, or from the thread waiting for the sums.
  */
 #ifndef KILN_COMMUNICATOR_H
 #define KILN_COMMUNICATOR_H
@@ -84,15 +86,17 @@ KILN_API kiln_status *kiln_optimizer_set_distributed(kiln_optimizer *optimizer,
 /// Horovod's DistributedGradientTape: from now on the tape's gradients (kiln_tape_gradient and
 /// its variants) come back as their mean (or sum) over the communicator's ranks. The sums start
 /// during the backward pass: the gradients are laid out in buckets in reverse source order (the
-/// order the backward pass finishes them; the first bucket at most 1 MiB, the others up to
-/// fusion_threshold_bytes), and a background thread sums each bucket as soon as all of its
-/// gradients are complete, in the same order on every rank. Pair it with a plain optimizer (a
-/// distributed one would average again). Sources must be float32 or float64.
+/// order the backward pass usually finishes them; the first bucket at most 1 MiB, the others up
+/// to fusion_threshold_bytes), and the communicator's background thread sums the buckets in that
+/// order, the same on every rank, each once all of its gradients are complete. Pair it with a
+/// plain optimizer (a distributed one would average again). Floating sources must be float32 or
+/// float64; a gradient defined on some ranks but not all fails on every rank
+/// (FAILED_PRECONDITION).
 /// options (may be NULL): {"op": "mean" | "sum", "fusion_threshold_bytes": 67108864,
 /// "overlap": true (false: sum after the backward pass, on the calling thread)}; the same keys
 /// work in kiln_optimizer_set_distributed, whose fit steps overlap the same way. A NULL
 /// communicator turns it off. INVALID_ARGUMENT for unknown keys or values.
-/// Thread-safety: as the tape (the thread that created it).
+/// Thread-safety: as the tape (the thread that created it; FAILED_PRECONDITION from another).
 KILN_API kiln_status *kiln_tape_set_distributed(kiln_tape *tape, kiln_communicator *communicator,
                                                 const kiln_config *options);
 /// The optimizer's communicator (a new handle), or *out = NULL when it is not distributed.

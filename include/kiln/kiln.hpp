@@ -831,10 +831,10 @@ class Variable : public detail::handle<kiln_variable> {
   }
 };
 
-/// tf.GradientTape: records from construction until stop() (or destruction).
-/// Belongs to the thread that created it.
 class Communicator;
 
+/// tf.GradientTape: records from construction until stop() (or destruction).
+/// Belongs to the thread that created it.
 class GradientTape : public detail::handle<kiln_tape> {
  public:
   explicit GradientTape(bool persistent = false, bool watch_accessed_variables = true) {
@@ -5401,9 +5401,10 @@ inline void broadcast_variables(const std::vector<Variable> &vars, int root = 0)
 /// returns it (the same optimizer).
 inline optimizers::Optimizer DistributedOptimizer(const optimizers::Optimizer &opt,
                                                   const std::string &op = "mean",
-                                                  int64_t fusion_threshold_bytes = int64_t{64} << 20) {
+                                                  int64_t fusion_threshold_bytes = int64_t{64} << 20,
+                                                  bool overlap = true) {
   optimizers::Optimizer o = opt;
-  o.set_distributed(world(), op, fusion_threshold_bytes);
+  o.set_distributed(world(), op, fusion_threshold_bytes, overlap);
   return o;
 }
 /// hvd.DistributedGradientTape: tape's gradients come back averaged (or summed) over the ranks,

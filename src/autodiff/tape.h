@@ -64,6 +64,9 @@ class Tape : public ops::Recorder {
   bool persistent() const { return persistent_; }
   bool watch_accessed_variables() const { return watch_accessed_variables_; }
   bool recording() const { return recording_; }
+  // Fails (FailedPrecondition) unless called on the thread that created the tape; what names the
+  // call in the message.
+  void check_thread(const char *what) const;
   void stop_recording();
   void start_recording();
   // Ids of the variables this tape watches, in the order it started watching them
@@ -88,7 +91,6 @@ class Tape : public ops::Recorder {
   bool on_variable_read(uint64_t variable_id, bool trainable) override;
 
  private:
-  void check_thread(const char *what) const;
   void check_gradient_args(const std::vector<Tensor> &targets, const std::vector<GradientSource> &sources,
                            const std::vector<Tensor> &target_grads) const;
   void watch_variable_id(uint64_t id);

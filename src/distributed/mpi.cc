@@ -124,6 +124,11 @@ struct State {
   MPI_Op bf16_sum = MPI_OP_NULL;
   int rank = 0, size = 1, local_rank = 0, local_size = 1;
   Watchdog watchdog;
+  // The communicator over MPI_COMM_WORLD, made once: every handle kiln_dist_communicator gives is
+  // a clone of it, so they share one background thread for overlapped reductions. Kept after
+  // finalize (a handle may outlive it; its collectives then fail).
+  kiln_communicator *world = nullptr;
+  int thread_level = MPI_THREAD_SERIALIZED;  // what MPI provides (a program may have started it)
 };
 
 State &state() {
@@ -409,10 +414,27 @@ std::vector<int64_t> dims_of(const kiln_tensor *t) {
 }
 
 // The communicator table of kiln_dist_communicator: the same collectives on raw buffers.
+// The communicator's collectives may run on kiln's background thread (overlapped gradient sums),
+// which MPI allows from MPI_THREAD_SERIALIZED up (every call here holds State::mu).
+void check_thread_level(const State &s, const char *fn) {
+  if (s.thread_level >= MPI_THREAD_SERIALIZED) return;
+  int main_thread = 0;
+  MPI_Is_thread_main(&main_thread);
+  if (!main_thread)
+    fail(
+        KILN_STATUS_FAILED_PRECONDITION,
+        std::string(fn) +
+            ": called from a thread other than MPI's main one, but the program started MPI at " +
+            "thread level " + std::to_string(s.thread_level) +
+            " (below MPI_THREAD_SERIALIZED); let kiln_dist_init start MPI, start it with MPI_Init_thread and "
+            "MPI_THREAD_SERIALIZED, or turn off the overlap of gradient sums (option \"overlap\": false)");
+}
+
 kiln_status *table_allreduce(void *data, size_t count, kiln_dtype dtype, void *) {
   return guarded([&] {
     State &s = require_init("allreduce");
     std::lock_guard<std::mutex> lock(s.mu);
+    check_thread_level(s, "allreduce");
     allreduce_locked(s, data, count, dtype, "allreduce");
   });
 }
@@ -421,6 +443,7 @@ kiln_status *table_broadcast(void *data, size_t bytes, int root, void *) {
   return guarded([&] {
     State &s = require_init("broadcast");
     std::lock_guard<std::mutex> lock(s.mu);
+    check_thread_level(s, "broadcast");
     broadcast_locked(s, data, bytes, root, "broadcast");
   });
 }
@@ -472,6 +495,7 @@ kiln_status *kiln_dist_init(const kiln_config *options) {
       s.owns_mpi = true;
       std::atexit(finalize_at_exit);
     }
+    check_mpi(MPI_Query_thread(&s.thread_level), "kiln_dist_init");
     check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &s.comm), "kiln_dist_init");
     check_mpi(MPI_Comm_set_errhandler(s.comm, MPI_ERRORS_RETURN), "kiln_dist_init");
     MPI_Comm_rank(s.comm, &s.rank);
@@ -712,11 +736,15 @@ kiln_status *kiln_dist_communicator(kiln_communicator **out) {
     require(out, "kiln_dist_communicator", "out");
     *out = nullptr;
     State &s = require_init("kiln_dist_communicator");
-    kiln_communicator_table table{};
-    table.struct_size = sizeof table;
-    table.allreduce_sum = table_allreduce;
-    table.broadcast = table_broadcast;
-    check(kiln_communicator_create(out, s.rank, s.size, &table, nullptr), "kiln_dist_communicator");
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (!s.world) {
+      kiln_communicator_table table{};
+      table.struct_size = sizeof table;
+      table.allreduce_sum = table_allreduce;
+      table.broadcast = table_broadcast;
+      check(kiln_communicator_create(&s.world, s.rank, s.size, &table, nullptr), "kiln_dist_communicator");
+    }
+    check(kiln_communicator_clone(out, s.world), "kiln_dist_communicator");
   });
 }
 

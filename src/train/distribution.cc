@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -15,11 +16,11 @@
 
 namespace kiln::train {
 
-// The background thread of the overlapped reductions: runs the posted collectives in order.
-class GradientAllreduce::Worker {
+// Runs the posted jobs in order, one at a time, on its thread or on a waiting caller's.
+class CollectiveWorker {
  public:
-  Worker() : thread_([this] { run(); }) {}
-  ~Worker() {
+  CollectiveWorker() : thread_([this] { run(); }) {}
+  ~CollectiveWorker() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       quit_ = true;
@@ -27,6 +28,9 @@ class GradientAllreduce::Worker {
     cv_.notify_all();
     thread_.join();
   }
+  CollectiveWorker(const CollectiveWorker &) = delete;
+  CollectiveWorker &operator=(const CollectiveWorker &) = delete;
+  // job must not throw.
   void post(std::function<void()> job) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -34,9 +38,9 @@ class GradientAllreduce::Worker {
     }
     cv_.notify_all();
   }
-  // Until every posted job has run; then the first error of them, if any, is thrown. Jobs the
-  // worker has not started yet run here, on the calling thread, which saves waking it (one at a
-  // time and in order all the same: a job starts only while no other runs).
+  // Until every posted job has run. Jobs the thread has not started yet run here, on the calling
+  // thread, which saves waking it (one at a time and in order all the same: a job starts only
+  // while no other runs).
   void wait() {
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
@@ -44,10 +48,9 @@ class GradientAllreduce::Worker {
         run_front(lock);
         continue;
       }
-      if (jobs_.empty() && !busy_) break;
+      if (jobs_.empty() && !busy_) return;
       cv_.wait(lock);
     }
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
 
  private:
@@ -64,17 +67,9 @@ class GradientAllreduce::Worker {
     std::function<void()> job = std::move(jobs_.front());
     jobs_.pop_front();
     busy_ = true;
-    // After a failure the later buckets are not summed: the step fails on this rank anyway.
-    const bool skip = error_ != nullptr;
     lock.unlock();
-    std::exception_ptr failed;
-    if (!skip) try {
-        job();
-      } catch (...) {
-        failed = std::current_exception();
-      }
+    job();
     lock.lock();
-    if (failed && !error_) error_ = failed;
     busy_ = false;
     cv_.notify_all();
   }
@@ -83,9 +78,40 @@ class GradientAllreduce::Worker {
   std::deque<std::function<void()>> jobs_;
   bool busy_ = false;
   bool quit_ = false;
-  std::exception_ptr error_;
   std::thread thread_;  // last: starts once the members above exist
 };
+
+Communicator::Communicator() = default;
+Communicator::~Communicator() = default;
+
+void Communicator::FreeBytes::operator()(unsigned char *p) const { std::free(p); }
+
+Communicator::Buffer Communicator::take_buffer(size_t bytes) {
+  Buffer b;
+  if (bytes == 0) return b;
+  {
+    std::lock_guard<std::mutex> lock(background_mu_);
+    b = std::move(spare_);
+  }
+  if (b.size() < bytes) {
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    auto *p = static_cast<unsigned char *>(std::aligned_alloc(64, rounded));
+    if (!p) fail(Code::kResourceExhausted, "distributed gradients: cannot allocate ", rounded, " bytes");
+    b = Buffer(p, rounded);
+  }
+  return b;
+}
+
+void Communicator::give_buffer(Buffer b) {
+  std::lock_guard<std::mutex> lock(background_mu_);
+  if (b.size() > spare_.size()) spare_ = std::move(b);
+}
+
+CollectiveWorker &Communicator::background() {
+  std::lock_guard<std::mutex> lock(background_mu_);
+  if (!background_) background_ = std::make_unique<CollectiveWorker>();
+  return *background_;
+}
 
 namespace {
 
@@ -111,8 +137,9 @@ bool reducible(DType d) { return d == DType::kFloat32 || d == DType::kFloat64; }
 
 }  // namespace
 
-// One reduction: the gradients it sums laid out in buckets, the outputs, and the buckets handed
-// to the communicator (on the worker, or at once without one) in order as they fill.
+// One reduction: the gradients it sums laid out in buckets, the outputs, and the buckets handed to
+// the communicator in layout order as they fill: to the background worker when there is one,
+// otherwise all in finish().
 class GradientAllreduce::Step final : public autodiff::GradientReadyHook {
  public:
   struct Member {
@@ -120,12 +147,14 @@ class GradientAllreduce::Step final : public autodiff::GradientReadyHook {
     DType dtype;
     Shape shape;
   };
-  // members in bucket order; first_cap bounds the first bucket (besides the threshold).
+  // members in layout order; first_cap bounds the first bucket (besides the threshold). With
+  // check_defined, finish() also sums which ranks have each gradient defined (see there).
   Step(GradientAllreduce &owner, const std::vector<Member> &members, size_t n, double scale, size_t first_cap,
-       Worker *worker)
+       CollectiveWorker *worker, bool check_defined)
       : owner_(owner),
         scale_(scale),
         worker_(worker),
+        check_defined_(check_defined),
         out_(n),
         defined_(n, 0),
         slot_(n, kNone),
@@ -146,21 +175,23 @@ class GradientAllreduce::Step final : public autodiff::GradientReadyHook {
       ++b->waiting;
       out_[m.index] = Tensor::empty(m.dtype, m.shape);
     }
+    // A bucket of one gradient is summed in its output; the others in the fusion buffer, each at a
+    // 64-byte boundary (float64 data stays aligned whatever precedes it).
     size_t fused = 0;
-    // A bucket of one gradient is summed in its output; the others in the fusion buffer.
     for (Bucket &b : buckets_)
       if (b.members.size() > 1) {
         b.fused_at = fused;
-        fused += b.bytes;
+        fused += (b.bytes + 63) / 64 * 64;
       }
-    if (owner.buffer_.size() < fused) owner.buffer_.resize(fused);
+    if (check_defined_) {
+      mask_at_ = fused;
+      fused += n * sizeof(float);
+    }
+    buffer_ = owner.comm_->take_buffer(fused);
   }
   ~Step() override {
-    if (worker_ && launched_ > 0) try {
-        worker_->wait();
-      } catch (
-          ...) {  // NOLINT(bugprone-empty-catch): the step already failed; its error is the one that counts
-      }
+    if (worker_ && posted_) worker_->wait();  // the jobs use this step's buffers
+    owner_.comm_->give_buffer(std::move(buffer_));
   }
   Step(const Step &) = delete;
   Step &operator=(const Step &) = delete;
@@ -169,27 +200,45 @@ class GradientAllreduce::Step final : public autodiff::GradientReadyHook {
     if (i >= slot_.size() || slot_[i] == kNone) return;
     Bucket &b = buckets_[slot_[i]];
     void *dst = data_of(b, i);
-    if (grad.defined()) {
+    if (out_[i].byte_size() == 0) {
+      defined_[i] = grad.defined();  // nothing to copy (and dst may be null)
+    } else if (grad.defined()) {
       if (grad.dtype() != b.dtype || grad.shape() != out_[i].shape())
-        fail(Code::kInternal, "DistributedOptimizer: gradient ", i, " is ", grad.description(), "; expected ",
-             out_[i].description());
+        fail(Code::kInternal, "distributed gradients: gradient ", i, " is ", grad.description(),
+             "; expected ", out_[i].description());
       scaled_copy(b.dtype, dst, grad, scale_);
       defined_[i] = 1;
     } else {
-      // Every rank must have the same gradients defined; a missing one adds zeros.
-      std::memset(dst, 0, out_[i].byte_size());
+      std::memset(dst, 0, out_[i].byte_size());  // adds nothing; finish() checks the ranks agree
     }
     --b.waiting;
     while (launched_ < buckets_.size() && buckets_[launched_].waiting == 0) launch(launched_++);
   }
 
+  // The sums (undefined where no rank has the gradient). With check_defined, a gradient defined on
+  // some ranks but not all fails on every rank: those ranks would otherwise update the variable
+  // and the others skip it, and their weights would part.
   std::vector<Tensor> finish() {
     if (launched_ != buckets_.size())
-      fail(Code::kInternal, "DistributedOptimizer: ", buckets_.size() - launched_,
+      fail(Code::kInternal, "distributed gradients: ", buckets_.size() - launched_,
            " gradient bucket(s) never became complete");
+    float *mask = check_defined_ ? reinterpret_cast<float *>(buffer_.data() + mask_at_) : nullptr;
+    if (mask) {
+      for (size_t i = 0; i < out_.size(); ++i) mask[i] = defined_[i] ? 1.0f : 0.0f;
+      post([this, mask, n = out_.size()] { owner_.comm_->allreduce_sum(mask, n, DType::kFloat32); });
+    }
     if (worker_) worker_->wait();
-    for (size_t i = 0; i < out_.size(); ++i)
-      if (!defined_[i]) out_[i] = Tensor();
+    for (auto &job : deferred_) job();
+    if (error_) std::rethrow_exception(error_);
+    const int ranks = owner_.comm_->size();
+    for (size_t i = 0; i < out_.size(); ++i) {
+      if (slot_[i] == kNone) continue;
+      if (mask && mask[i] != 0.0f && mask[i] != static_cast<float>(ranks))
+        fail(Code::kFailedPrecondition, "distributed gradients: the gradient of source ", i,
+             " is defined on ", static_cast<int>(mask[i]), " of ", ranks,
+             " processes; every process must compute a gradient for the same variables");
+      if (mask ? mask[i] == 0.0f : !defined_[i]) out_[i] = Tensor();
+    }
     return std::move(out_);
   }
 
@@ -204,7 +253,23 @@ class GradientAllreduce::Step final : public autodiff::GradientReadyHook {
   };
   void *data_of(const Bucket &b, size_t i) {
     if (b.members.size() == 1) return out_[i].raw_mutable_data();
-    return owner_.buffer_.data() + b.fused_at + offset_[i];
+    return buffer_.data() + b.fused_at + offset_[i];
+  }
+  // Runs job in order after the jobs before it; a failed job keeps the later ones from running.
+  void post(std::function<void()> job) {
+    auto guarded = [this, job = std::move(job)] {
+      if (error_) return;  // the step fails on this rank anyway
+      try {
+        job();
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+    };
+    posted_ = true;
+    if (worker_)
+      worker_->post(std::move(guarded));
+    else
+      deferred_.push_back(std::move(guarded));
   }
   void launch(size_t k) {
     Bucket &b = buckets_[k];
@@ -215,22 +280,24 @@ class GradientAllreduce::Step final : public autodiff::GradientReadyHook {
     std::vector<std::pair<void *, size_t>> outs;
     if (b.members.size() > 1)
       for (size_t i : b.members) outs.emplace_back(out_[i].raw_mutable_data(), out_[i].byte_size());
-    auto job = [comm, data, count = b.bytes / elem, dtype = b.dtype, outs = std::move(outs)] {
+    post([comm, data, count = b.bytes / elem, dtype = b.dtype, outs = std::move(outs)] {
       if (count > 0) comm->allreduce_sum(data, count, dtype);
       const unsigned char *at = static_cast<const unsigned char *>(data);
       for (const auto &o : outs) {
-        std::memcpy(o.first, at, o.second);
+        if (o.second > 0) std::memcpy(o.first, at, o.second);
         at += o.second;
       }
-    };
-    if (worker_)
-      worker_->post(std::move(job));
-    else
-      job();
+    });
   }
   GradientAllreduce &owner_;
   double scale_;
-  Worker *worker_;
+  CollectiveWorker *worker_;
+  bool check_defined_;
+  bool posted_ = false;
+  std::exception_ptr error_;  // the first failed job's (written by the jobs, read after they ran)
+  std::vector<std::function<void()>> deferred_;  // without a worker: the jobs finish() runs
+  Communicator::Buffer buffer_;
+  size_t mask_at_ = 0;
   std::vector<Tensor> out_;
   std::vector<char> defined_;
   std::vector<size_t> slot_;    // caller index -> its bucket
@@ -244,8 +311,6 @@ GradientAllreduce::GradientAllreduce(CommunicatorPtr comm, bool average, size_t 
     : comm_(std::move(comm)), average_(average), threshold_(fusion_threshold_bytes), overlap_(overlap) {
   KILN_REQUIRE(comm_ != nullptr, "DistributedOptimizer: the communicator is null");
 }
-
-GradientAllreduce::~GradientAllreduce() = default;
 
 void GradientAllreduce::set_scale(double scale) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -271,10 +336,13 @@ std::vector<Tensor> GradientAllreduce::reduce(const std::vector<Tensor> &grads) 
   const double scale = scale_locked();
   // One process: nothing to sum (a DistributedOptimizer also runs unchanged outside mpirun).
   if (comm_->size() == 1 && scale == 1.0) return grads;
+  // The float32 gradients, then the float64 ones, each in reverse order.
   std::vector<Step::Member> members;
-  for (size_t i = grads.size(); i-- > 0;)
-    if (grads[i].defined()) members.push_back(Step::Member{i, grads[i].dtype(), grads[i].shape()});
-  Step step(*this, members, grads.size(), scale, threshold_, nullptr);
+  for (DType dtype : {DType::kFloat32, DType::kFloat64})
+    for (size_t i = grads.size(); i-- > 0;)
+      if (grads[i].defined() && grads[i].dtype() == dtype)
+        members.push_back(Step::Member{i, dtype, grads[i].shape()});
+  Step step(*this, members, grads.size(), scale, threshold_, nullptr, false);
   for (const Step::Member &m : members) step.ready(m.index, grads[m.index]);
   return step.finish();
 }
@@ -284,21 +352,23 @@ std::vector<Tensor> GradientAllreduce::gradient(autodiff::Tape &tape, const std:
                                                 autodiff::Unconnected unconnected,
                                                 const std::vector<Tensor> &target_grads) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Integer and bool sources get no gradient to sum; other floating dtypes cannot be summed here.
   for (size_t i = 0; i < sources.size(); ++i)
-    if (sources[i].id && !reducible(sources[i].dtype))
-      fail(Code::kInvalidArgument, "DistributedGradientTape: source ", i, " is ",
-           dtype_name(sources[i].dtype), sources[i].shape.to_string(),
-           "; gradients are averaged over the processes in float32 or float64");
+    if (sources[i].id && is_floating(sources[i].dtype) && !reducible(sources[i].dtype))
+      fail(Code::kInvalidArgument, "distributed gradients: source ", i, " is ", dtype_name(sources[i].dtype),
+           sources[i].shape.to_string(), "; gradients are averaged over the processes in float32 or float64");
   const double scale = scale_locked();
   if (comm_->size() == 1 && scale == 1.0) return tape.gradient(targets, sources, unconnected, target_grads);
   std::vector<Step::Member> members;
   for (size_t i = sources.size(); i-- > 0;)
-    members.push_back(Step::Member{i, sources[i].dtype, sources[i].shape});
-  if (overlap_ && !worker_) worker_ = std::make_unique<Worker>();
+    if (reducible(sources[i].dtype)) members.push_back(Step::Member{i, sources[i].dtype, sources[i].shape});
   Step step(*this, members, sources.size(), scale, overlap_ ? kFirstBucketBytes : threshold_,
-            overlap_ ? worker_.get() : nullptr);
-  tape.gradient(targets, sources, unconnected, target_grads, &step);
-  return step.finish();
+            overlap_ ? &comm_->background() : nullptr, true);
+  std::vector<Tensor> local = tape.gradient(targets, sources, unconnected, target_grads, &step);
+  std::vector<Tensor> out = step.finish();
+  for (size_t i = 0; i < sources.size(); ++i)
+    if (!reducible(sources[i].dtype)) out[i] = local[i];  // not summed: an integer source's
+  return out;
 }
 
 void allreduce_sum_doubles(Communicator &comm, std::vector<double> *values) {

@@ -21,9 +21,14 @@
 
 namespace kiln::train {
 
+class CollectiveWorker;
+
 class Communicator {
  public:
-  virtual ~Communicator() = default;
+  Communicator();
+  virtual ~Communicator();
+  Communicator(const Communicator &) = delete;
+  Communicator &operator=(const Communicator &) = delete;
   // This process's index in [0, size()) and the number of processes.
   virtual int rank() const = 0;
   virtual int size() const = 0;
@@ -33,6 +38,35 @@ class Communicator {
   virtual void allreduce_sum(void *data, size_t count, DType dtype) = 0;
   // Root's bytes at data copied to data on every other rank.
   virtual void broadcast(void *data, size_t bytes, int root) = 0;
+  // The background thread the overlapped gradient reductions on this communicator run their
+  // collectives on (one per communicator, so they keep one order; every tape and optimizer
+  // using the communicator shares it), started on first use.
+  CollectiveWorker &background();
+
+  // A 64-byte aligned, uninitialised byte buffer.
+  struct FreeBytes {
+    void operator()(unsigned char *p) const;
+  };
+  class Buffer {
+   public:
+    Buffer() = default;
+    Buffer(unsigned char *p, size_t size) : data_(p), size_(size) {}
+    unsigned char *data() const { return data_.get(); }
+    size_t size() const { return data_ ? size_ : 0; }
+
+   private:
+    std::unique_ptr<unsigned char, FreeBytes> data_;
+    size_t size_ = 0;
+  };
+  // The fusion buffer of a reduction, at least bytes long: the one given back last (the same size
+  // every step) when it is big enough. give_buffer keeps the larger of it and the one kept.
+  Buffer take_buffer(size_t bytes);
+  void give_buffer(Buffer b);
+
+ private:
+  std::mutex background_mu_;
+  std::unique_ptr<CollectiveWorker> background_;
+  Buffer spare_;
 };
 using CommunicatorPtr = std::shared_ptr<Communicator>;
 
@@ -49,25 +83,29 @@ constexpr size_t kDefaultFusionThresholdBytes = size_t{64} << 20;
 // gradient() overlaps the sums with the backward pass (Horovod's and PyTorch DDP's buckets): the
 // gradients are laid out in buckets in reverse source order (the order a backward walk usually
 // finishes them; the first bucket at most kFirstBucketBytes, so the first collective starts
-// early) and a background thread sums each bucket as soon as the walk has finished all of its
-// gradients, in bucket order on every rank. The result is reduce(tape.gradient(...))'s.
+// early), and the communicator's background thread sums the buckets in layout order, each once
+// the walk has finished all of its gradients and the buckets before it have started. The sums
+// are reduce(tape.gradient(...))'s (to the bit with a communicator that sums in a fixed order;
+// MPI may choose another summation order for another message size on 3 or more ranks).
 class GradientAllreduce {
  public:
   GradientAllreduce(CommunicatorPtr comm, bool average, size_t fusion_threshold_bytes, bool overlap = true);
-  ~GradientAllreduce();
   GradientAllreduce(const GradientAllreduce &) = delete;
   GradientAllreduce &operator=(const GradientAllreduce &) = delete;
   const CommunicatorPtr &communicator() const { return comm_; }
   bool average() const { return average_; }
   size_t fusion_threshold_bytes() const { return threshold_; }
-  // Whether gradient() sums on a background thread during the walk (otherwise after it).
+  // Whether gradient() sums on the background thread during the walk (otherwise on the calling
+  // thread after it).
   bool overlap() const { return overlap_; }
   // The scale of the next reductions (fit: local rows / global rows); cleared by clear_scale.
   void set_scale(double scale);
   void clear_scale();
   std::vector<Tensor> reduce(const std::vector<Tensor> &grads);
-  // tape.gradient(targets, sources, ...) summed over the ranks as above. Sources must be float32
-  // or float64 (checked before the tape is used).
+  // tape.gradient(targets, sources, ...) summed over the ranks as above. Floating sources must be
+  // float32 or float64 (checked before the tape is used); integer ones keep their local (undefined
+  // or zero) gradient. A gradient defined on some ranks but not on all fails on every rank
+  // (FailedPrecondition), found by one more small collective per call.
   std::vector<Tensor> gradient(autodiff::Tape &tape, const std::vector<Tensor> &targets,
                                const autodiff::GradientSources &sources, autodiff::Unconnected unconnected,
                                const std::vector<Tensor> &target_grads = {});
@@ -76,7 +114,6 @@ class GradientAllreduce {
 
  private:
   class Step;
-  class Worker;
   double scale_locked() const;
   CommunicatorPtr comm_;
   bool average_;
@@ -85,8 +122,6 @@ class GradientAllreduce {
   std::mutex mu_;  // one reduction at a time
   bool has_scale_ = false;
   double scale_ = 1.0;
-  std::vector<unsigned char> buffer_;  // the fusion buffers, kept between steps
-  std::unique_ptr<Worker> worker_;     // started by the first overlapped gradient()
 };
 using GradientAllreducePtr = std::shared_ptr<GradientAllreduce>;
 

@@ -170,6 +170,13 @@ class Training(unittest.TestCase):
         self.assertEqual(tape.gradient(y, v).numpy().tolist(), [2.0 * SIZE, 4.0 * SIZE])
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "op is 'max'"):
             kd.DistributedGradientTape(kiln.GradientTape(), op="max")
+        if SIZE > 1:  # b's gradient exists on rank 0 only: every rank raises, no weights part
+            a, b = kiln.Variable([1.0]), kiln.Variable([2.0])
+            with kiln.GradientTape() as tape:
+                y = kiln.reduce_sum(a * b) if RANK == 0 else kiln.reduce_sum(a * a)
+            tape = kd.DistributedGradientTape(tape)
+            with self.assertRaisesRegex(kiln.FailedPreconditionError, "defined on 1 of %d" % SIZE):
+                tape.gradient(y, [a, b])
 
     def test_only_rank_0_writes_files(self):
         base = tempfile.mkdtemp(prefix="kiln_dist_rank%d_" % RANK)

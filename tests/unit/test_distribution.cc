@@ -79,7 +79,8 @@ TEST(GradientAllreduce, OverlappedGradientIsTheSumAfterTheWalk) {
         GradientAllreduce a(comm, true, threshold, overlap);
         const std::vector<Tensor> got = a.gradient(tape, {y, z}, sources, autodiff::Unconnected::kNone);
         if (threshold == 0) {
-          EXPECT_EQ(comm->calls.load(), 5);  // one per source, the unconnected one too
+          // One per source, the unconnected one too, and the check of which are defined.
+          EXPECT_EQ(comm->calls.load(), 6);
         }
         const std::vector<Tensor> want =
             a.reduce(tape.gradient({y, z}, sources, autodiff::Unconnected::kNone));
@@ -96,6 +97,57 @@ TEST(GradientAllreduce, OverlappedGradientIsTheSumAfterTheWalk) {
         EXPECT_EQ(got[4].data<double>()[0], 3.0);
         EXPECT_EQ(got[4].data<double>()[1], -2.0);
       });
+}
+
+// float64 gradients fused after float32 ones of 20 bytes stay 8-byte aligned (UBSan checks), in
+// the overlapped and the after-the-walk forms.
+TEST(GradientAllreduce, MixedDtypesInFusedBuckets) {
+  for (bool overlap : {true, false})
+    run_ranks(2, [&](int rank, const std::shared_ptr<ThreadCommunicator> &comm) {
+      const double r = rank + 1.0;
+      Tensor a = Tensor::from_data(DType::kFloat64, Shape{1}, std::vector<double>{r}.data(), 8);
+      Tensor b = Tensor::from_data(DType::kFloat64, Shape{2}, std::vector<double>{r, -r}.data(), 16);
+      Tensor c = make(Shape{2}, {1, 2}), d = make(Shape{3}, {3, 4, 5});
+      autodiff::Tape tape(true, true);
+      for (const Tensor &t : {a, b, c, d}) tape.watch(t);
+      Tensor y64 = ops::add(ops::sum(ops::mul(a, a)), ops::sum(b));
+      Tensor y32 = ops::sum(ops::mul(ops::sum(c), ops::sum(d)));
+      tape.stop_recording();
+      GradientAllreduce sum(comm, false, kDefaultFusionThresholdBytes, overlap);
+      const autodiff::GradientSources sources{a, b, c, d};
+      const std::vector<Tensor> got = sum.gradient(tape, {y64, y32}, sources, autodiff::Unconnected::kNone);
+      EXPECT_EQ(got[0].data<double>()[0], 2.0 * 1 + 2.0 * 2);  // d(a^2) = 2a, summed over a = 1, 2
+      EXPECT_EQ(got[1].data<double>()[1], 2.0);
+      EXPECT_EQ(got[2].data<float>()[0], 24.0f);  // sum(d) = 12 on each rank
+      EXPECT_EQ(got[3].data<float>()[2], 6.0f);   // sum(c) = 3 on each rank
+      const std::vector<Tensor> again =
+          sum.reduce(tape.gradient({y64, y32}, sources, autodiff::Unconnected::kNone));
+      for (size_t i = 0; i < 4; ++i)
+        EXPECT_EQ(std::memcmp(again[i].raw_data(), got[i].raw_data(), got[i].byte_size()), 0) << i;
+    });
+}
+
+// A gradient defined on one rank only fails on both (their weights would part otherwise); an
+// integer source keeps its local, undefined gradient.
+TEST(GradientAllreduce, GradientDefinedOnSomeRanksFailsOnAll) {
+  run_ranks(2, [&](int rank, const std::shared_ptr<ThreadCommunicator> &comm) {
+    Tensor w = make(Shape{2}, {1, 2}), v = make(Shape{2}, {3, 4});
+    Tensor count = make_typed<int64_t>(Shape{1}, {5});
+    autodiff::Tape tape(true, true);
+    tape.watch(w);
+    tape.watch(v);
+    Tensor y = rank == 0 ? ops::sum(ops::mul(w, v)) : ops::sum(ops::mul(w, w));
+    tape.stop_recording();
+    GradientAllreduce mean(comm, true, kDefaultFusionThresholdBytes);
+    expect_error(
+        [&] {
+          mean.gradient(tape, {y}, {w, v}, autodiff::Unconnected::kNone);
+        },
+        Code::kFailedPrecondition, {"source 1 is defined on 1 of 2 processes"});
+    const std::vector<Tensor> g = mean.gradient(tape, {y}, {w, count}, autodiff::Unconnected::kNone);
+    EXPECT_TRUE(g[0].defined());
+    EXPECT_FALSE(g[1].defined());
+  });
 }
 
 TEST(GradientAllreduce, RejectsIntegerGradients) {

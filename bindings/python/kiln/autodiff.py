@@ -130,9 +130,14 @@ class GradientTape:
             h = ctypes.c_void_p()
             check(L.kiln_tape_create(ctypes.byref(h), self._persistent, self._watch_vars))
             self._h = h.value
-            setup = getattr(self, "_setup", None)  # set before the tape existed (DistributedGradientTape)
+            setup = getattr(self, "_kiln_on_create", None)  # given before the tape existed (DistributedGradientTape)
             if setup is not None:
-                setup(self._h)
+                try:
+                    setup(self._h)
+                except BaseException:
+                    L.kiln_tape_free(self._h)
+                    self._h = None
+                    raise
         else:
             check(L.kiln_tape_start(self._h))
         return self

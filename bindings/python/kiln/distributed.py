@@ -261,9 +261,10 @@ def DistributedOptimizer(optimizer, op="mean", fusion_threshold_bytes=64 << 20, 
 def DistributedGradientTape(tape, op="mean", fusion_threshold_bytes=64 << 20, communicator_=None, overlap=True):
     """hvd.DistributedGradientTape: tape.gradient(...) gives the mean (op="mean") or sum of the
     gradients over the ranks, summed in buckets on a background thread while the backward pass
-    goes on (in reverse source order; the first bucket at most 1 MiB, the others up to
-    fusion_threshold_bytes; overlap=False sums after it). Returns tape (the same object). Use a
-    plain optimizer with it: a DistributedOptimizer would average again."""
+    goes on (laid out in reverse source order and summed in that order; the first bucket at most
+    1 MiB, the others up to fusion_threshold_bytes; overlap=False sums after the pass). Returns
+    tape (the same object). Use a plain optimizer with it: a DistributedOptimizer would average
+    again. A gradient defined on some ranks but not all raises FailedPreconditionError on all."""
     comm = communicator_ if communicator_ is not None else communicator()
     if not hasattr(tape, "_persistent"):
         raise InvalidArgumentError("DistributedGradientTape: expected a kiln.GradientTape; got %r" % (tape,))
@@ -279,7 +280,7 @@ def DistributedGradientTape(tape, op="mean", fusion_threshold_bytes=64 << 20, co
 
     if tape._h is not None:
         setup(tape._h)
-    tape._setup = setup
+    tape._kiln_on_create = setup
     tape._kiln_communicator = comm  # alive as long as the tape uses it
     return tape
 
