@@ -14,6 +14,8 @@
 //   of <bytes>: MPI_IN_PLACE on the variable's own buffer, the equivalent of the raw call below.
 // BM_AllreduceRaw/<bytes>: MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD)
 //   on a buffer of the same size, allocated and touched once.
+// BM_AllreduceRawOutOfPlace/<bytes>: MPI_Allreduce(in, out, ...) into a second buffer: the raw
+//   counterpart of BM_AllreduceKiln.
 //   bytes_per_second is <bytes> per call over the call's wall time (the algorithm bandwidth; for 2
 //   ranks the ring's bus bandwidth 2(p-1)/p x that is the same number).
 // BM_W3DataParallelStep/<sync>: one W3 training step (bench_training.h: 784-512-256-10 ReLU MLP,
@@ -82,25 +84,37 @@ void BM_AllreduceKiln(benchmark::State &state, int64_t bytes) {
 void BM_AllreduceKilnInPlace(benchmark::State &state, int64_t bytes) {
   const int64_t n = bytes / static_cast<int64_t>(sizeof(float));
   kiln::Variable v(kiln::Tensor::from_vector(std::vector<float>(static_cast<size_t>(n), 0.0f), {n}), "v");
-  for (int64_t i = 0; i < allreduce_warm_up(state.max_iterations); ++i) kiln::distributed::allreduce_(v, "sum");
+  for (int64_t i = 0; i < allreduce_warm_up(state.max_iterations); ++i)
+    kiln::distributed::allreduce_(v, "sum");
   kiln::distributed::barrier();
   for (auto _ : state) kiln::distributed::allreduce_(v, "sum");
   state.SetBytesProcessed(state.iterations() * bytes);
 }
 
-void BM_AllreduceRaw(benchmark::State &state, int64_t bytes) {
+// Raw MPI_Allreduce of bytes of float32 zeros (the sums stay 0, so no value ever becomes a slow
+// denormal or an inf) from in to out, MPI_IN_PLACE when in_place; the buffers are allocated and
+// touched once, the best case for raw MPI.
+void time_raw_allreduce(benchmark::State &state, int64_t bytes, bool in_place) {
   const int n = static_cast<int>(bytes / static_cast<int64_t>(sizeof(float)));
-  // Zeros: the in-place sums stay 0, so no value ever becomes a slow denormal or an inf.
-  std::vector<float> buf(static_cast<size_t>(n), 0.0f);
+  std::vector<float> in(static_cast<size_t>(n), 0.0f), out(in_place ? 0 : static_cast<size_t>(n), 0.0f);
+  const void *src = in_place ? MPI_IN_PLACE : in.data();
+  float *dst = in_place ? in.data() : out.data();
   auto call = [&] {
-    if (MPI_Allreduce(MPI_IN_PLACE, buf.data(), n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+    if (MPI_Allreduce(src, dst, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
       kiln::distributed::abort(2);
   };
   for (int64_t i = 0; i < allreduce_warm_up(state.max_iterations); ++i) call();
   MPI_Barrier(MPI_COMM_WORLD);
   for (auto _ : state) call();
-  benchmark::DoNotOptimize(buf.data());
+  benchmark::DoNotOptimize(dst);
   state.SetBytesProcessed(state.iterations() * bytes);
+}
+
+void BM_AllreduceRaw(benchmark::State &state, int64_t bytes) { time_raw_allreduce(state, bytes, true); }
+
+// The raw form of BM_AllreduceKiln: out of place, the sum written into a second buffer.
+void BM_AllreduceRawOutOfPlace(benchmark::State &state, int64_t bytes) {
+  time_raw_allreduce(state, bytes, false);
 }
 
 // The same initial weights on every rank (broadcast_variables makes sure of it anyway).
@@ -181,7 +195,8 @@ void BM_W3DataParallelStep(benchmark::State &state) {
   for (const kiln::Variable &v : step.vars)
     for (float f : v.value().to_vector<float>()) sum += static_cast<double>(f);
   const std::vector<double> sums =
-      kiln::distributed::allgather(kiln::Tensor::from_vector(std::vector<double>{sum}, {1})).to_vector<double>();
+      kiln::distributed::allgather(kiln::Tensor::from_vector(std::vector<double>{sum}, {1}))
+          .to_vector<double>();
   if (std::any_of(sums.begin(), sums.end(), [&](double s) { return s != sums[0]; }))
     state.SkipWithError("the ranks' weights differ after the steps: the gradients were not averaged alike");
 }
@@ -240,6 +255,11 @@ int main(int argc, char **argv) {
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark("BM_AllreduceRaw", BM_AllreduceRaw, bytes)
+        ->Arg(bytes)
+        ->Iterations(iters)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("BM_AllreduceRawOutOfPlace", BM_AllreduceRawOutOfPlace, bytes)
         ->Arg(bytes)
         ->Iterations(iters)
         ->UseRealTime()

@@ -98,25 +98,28 @@ def fit(xs, ys, ws):
 # (a) allreduce
 for name, title in (("allreduce", "default environment"),
                     ("allreduce_no_mmap", "GLIBC_TUNABLES mmap_threshold = trim_threshold = 4 GiB")):
-    samples = {"BM_AllreduceKiln": {}, "BM_AllreduceKilnInPlace": {}, "BM_AllreduceRaw": {}}
+    samples = {"BM_AllreduceKiln": {}, "BM_AllreduceKilnInPlace": {}, "BM_AllreduceRaw": {},
+               "BM_AllreduceRawOutOfPlace": {}}
     for rnd in range(1, rounds + 1):
         for run_name, r in load(f"{name}_round{rnd}").items():
             kind, size = run_name.split("/")[0], int(run_name.split("/")[1])
             samples[kind].setdefault(size, []).append(seconds(r))
     # The median over the rounds of each size's time (rounds run kiln and raw MPI alternately).
     times = {kind: {n: statistics.median(ts) for n, ts in by_size.items()} for kind, by_size in samples.items()}
-    kiln_t, inplace_t, raw_t = (times[k] for k in ("BM_AllreduceKiln", "BM_AllreduceKilnInPlace",
-                                                   "BM_AllreduceRaw"))
-    sizes = sorted(set(kiln_t) & set(inplace_t) & set(raw_t))
+    kiln_t, inplace_t, raw_t, raw_oop_t = (times[k] for k in ("BM_AllreduceKiln", "BM_AllreduceKilnInPlace",
+                                                               "BM_AllreduceRaw", "BM_AllreduceRawOutOfPlace"))
+    sizes = sorted(set(kiln_t) & set(inplace_t) & set(raw_t) & set(raw_oop_t))
     print(f"\n(a) allreduce, float32 sum, mpirun -np 2, {title}; median of {rounds} runs")
-    print("    (GB/s: 1e9 bytes of the buffer per second; % of raw: raw time / kiln time;")
-    print("    tensor: allreduce(t) into a new tensor; variable: allreduce_(v) in place)\n")
-    print("| size | raw MPI time | raw GB/s | kiln tensor GB/s | % of raw | kiln variable GB/s | % of raw |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("    (GB/s: 1e9 bytes of the buffer per second; % of raw: raw time / kiln time, raw in place;")
+    print("    tensor: allreduce(t) into a new tensor, also against raw out of place;")
+    print("    variable: allreduce_(v) in place)\n")
+    print("| size | raw MPI time | raw GB/s | kiln tensor GB/s | % of raw | % of raw out of place | "
+          "kiln variable GB/s | % of raw |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
-        k, v, m = kiln_t[n], inplace_t[n], raw_t[n]
+        k, v, m, o = kiln_t[n], inplace_t[n], raw_t[n], raw_oop_t[n]
         print(f"| {human(n)} | {m * 1e6:,.1f} µs | {n / m / 1e9:.2f} | {n / k / 1e9:.2f} | {100 * m / k:.0f} % | "
-              f"{n / v / 1e9:.2f} | {100 * m / v:.0f} % |")
+              f"{100 * o / k:.0f} % | {n / v / 1e9:.2f} | {100 * m / v:.0f} % |")
     # Ordinary least squares (the big sizes dominate it) and least squares of the relative error
     # (weights 1/t^2: every size counts alike).
     ys = [raw_t[n] for n in sizes]
