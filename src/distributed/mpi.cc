@@ -18,11 +18,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "kiln/distributed.h"
@@ -350,9 +350,9 @@ class BufferPool {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = free_.find(size);
-      if (it != free_.end()) {
-        void *p = it->second;
-        free_.erase(it);
+      if (it != free_.end() && !it->second.empty()) {
+        void *p = it->second.back();
+        it->second.pop_back();  // keeps its capacity: a steady loop allocates nothing here
         cached_ -= size;
         return p;
       }
@@ -364,7 +364,7 @@ class BufferPool {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (cached_ + size <= kMaxCachedBytes) {
-        free_.emplace(size, p);
+        free_[size].push_back(p);
         cached_ += size;
         return;
       }
@@ -374,7 +374,7 @@ class BufferPool {
 
  private:
   std::mutex mu_;
-  std::multimap<size_t, void *> free_;
+  std::unordered_map<size_t, std::vector<void *>> free_;  // by rounded size
   size_t cached_ = 0;
 };
 
@@ -592,8 +592,9 @@ kiln_status *kiln_dist_allreduce(kiln_tensor **out, const kiln_tensor *tensor, c
         allreduce_locked(s, kiln_tensor_get_data(tensor), data, count, dtype, fn);
       }
       if (mean) scale_by(data, count, dtype, 1.0 / s.size);
-      const std::vector<int64_t> dims = dims_of(tensor);
-      check(kiln_tensor_create_from_buffer(out, dtype, dims.data(), dims.size(), data, bytes, free_buffer,
+      check(kiln_tensor_create_from_buffer(out, dtype, kiln_tensor_get_dims(tensor),
+                                           static_cast<size_t>(std::max(kiln_tensor_get_rank(tensor), 0)),
+                                           data, bytes, free_buffer,
                                            reinterpret_cast<void *>(static_cast<uintptr_t>(bytes))),
             fn);
     } catch (...) {
