@@ -69,9 +69,10 @@ def w3(torch, args):
 
 
 def w6(torch, args):
-    x_train = read_idx(torch, idx_file("train-images-idx3-ubyte")).reshape(-1, 784).float() / 255.0
+    # uint8 / 255.0 is one float32 division (as kiln's x_train / 255): no float copy beside it.
+    x_train = read_idx(torch, idx_file("train-images-idx3-ubyte")).reshape(-1, 784) / 255.0
     y_train = read_idx(torch, idx_file("train-labels-idx1-ubyte")).long()
-    x_test = read_idx(torch, idx_file("t10k-images-idx3-ubyte")).reshape(-1, 784).float() / 255.0
+    x_test = read_idx(torch, idx_file("t10k-images-idx3-ubyte")).reshape(-1, 784) / 255.0
     y_test = read_idx(torch, idx_file("t10k-labels-idx1-ubyte")).long()
     model = mlp(torch)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -45,7 +45,8 @@ inline bool binary_writes_bool(BinaryOp op) { return op >= BinaryOp::kEqual; }
 // out (out_shape) = op(a, b) with a and b broadcast to out_shape. Both inputs have `dtype`;
 // out has `dtype`, or bool for comparisons and logical ops. float64 computes in double;
 // bfloat16 computes each element in float32 and rounds once (as TensorFlow's CPU kernels). The caller has
-// validated dtypes and shapes (out_shape = broadcast_shapes(a_shape, b_shape)).
+// validated dtypes and shapes (out_shape = broadcast_shapes(a_shape, b_shape)). out may be a
+// itself when a_shape == out_shape and out has a's dtype: each element is read before it is written.
 void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const void *b,
             const Shape &b_shape, void *out, const Shape &out_shape);
 

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/threads.h"
+#include "kernels/elementwise.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -335,6 +336,41 @@ TEST(FloatDTypes, TruedivPromotesIntegersAsTensorFlow) {
                Code::kInvalidArgument, {"truediv", "bool", "expected"});
   expect_error([] { ops::truediv(make_typed<int32_t>({1}, {1}), make_typed<int64_t>({1}, {1})); },
                Code::kInvalidArgument, {"truediv", "int32", "int64"});
+}
+
+// Integer truediv divides in place in the widened a when that has the output's shape; every
+// form (a scalar, a full-size or a broadcasting divisor, a divisor wider than a, sizes on both
+// sides of the oneDNN threshold) gives the bits of the widened division.
+TEST(FloatDTypes, IntegerTruedivEqualsTheWidenedDivisionAtEverySize) {
+  for (int64_t n : {int64_t{5}, kernels::kElementwiseLargeThreshold + 3}) {
+    std::vector<uint8_t> a8(static_cast<size_t>(n)), b8(static_cast<size_t>(n));
+    std::vector<int32_t> a32(static_cast<size_t>(n)), b32(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      a8[static_cast<size_t>(i)] = static_cast<uint8_t>((i * 37) % 256);
+      b8[static_cast<size_t>(i)] = static_cast<uint8_t>((i * 11) % 256);  // 0 included: inf and NaN
+      a32[static_cast<size_t>(i)] = static_cast<int32_t>(i * 7919 - 100000);
+      b32[static_cast<size_t>(i)] = static_cast<int32_t>(i % 13 - 6);
+    }
+    const Tensor x8 = make_typed<uint8_t>({n}, a8), y8 = make_typed<uint8_t>({n}, b8);
+    const Tensor x32 = make_typed<int32_t>({n}, a32), y32 = make_typed<int32_t>({n}, b32);
+    const std::vector<std::pair<Tensor, Tensor>> cases = {
+        {x8, make_typed<uint8_t>({}, {255})},
+        {x8, y8},
+        {ops::reshape(x8, {n, 1}), make_typed<uint8_t>({1, 3}, {1, 2, 3})},  // the output outgrows a
+        {x32, make_typed<int32_t>({}, {-3})},
+        {x32, y32},
+    };
+    for (const auto &[a, b] : cases) {
+      const DType to = a.dtype() == DType::kUInt8 ? DType::kFloat32 : DType::kFloat64;
+      const Tensor got = ops::truediv(a, b), want = ops::div(ops::cast(a, to), ops::cast(b, to));
+      ASSERT_EQ(got.dtype(), to);
+      ASSERT_EQ(got.shape(), want.shape());
+      EXPECT_EQ(std::memcmp(got.raw_data(), want.raw_data(),
+                            static_cast<size_t>(got.num_elements()) * dtype_size(to)),
+                0)
+          << dtype_name(a.dtype()) << " " << a.shape().to_string() << " / " << b.shape().to_string();
+    }
+  }
 }
 
 TEST(FloatDTypes, MixedDtypesAreErrorsNamingTheOp) {
