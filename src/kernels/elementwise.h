@@ -105,6 +105,12 @@ void unary(UnaryOp op, DType dtype, const void *x, void *y, int64_t n, float alp
 void unary_backward(UnaryOp op, DType dtype, const void *x, const void *dy, void *dx, int64_t n,
                     float alpha = 0.0f);
 
+// float32 gelu (erf form) in two passes that split its work: the forward also writes
+// erfc[i] = erfc(-x[i] / sqrt 2), and the backward reads it instead of evaluating it again.
+// y and dx have the bits of unary(kGeluErf) and unary_backward(kGeluErf).
+void gelu_erf_saving_erfc(const float *x, float *y, float *erfc, int64_t n);
+void gelu_erf_backward_from_erfc(const float *x, const float *erfc, const float *dy, float *dx, int64_t n);
+
 // y = x converted to `to`. float -> integer saturates to the target's range and maps NaN
 // to 0; integer -> narrower integer wraps; anything -> bool is (x != 0); float32 ->
 // bfloat16 rounds to nearest even.

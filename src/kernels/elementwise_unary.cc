@@ -163,4 +163,15 @@ void unary_backward(UnaryOp op, DType dtype, const void *x, const void *dy, void
   fail(Code::kInternal, "elementwise unary_backward kernel: no ", dtype_name(dtype), " kernel");
 }
 
+void gelu_erf_saving_erfc(const float *x, float *y, float *erfc, int64_t n) {
+  parallel_chunks(
+      n, [&](int64_t lo, int64_t hi) { simd::gelu_erf_saving_erfc_f32(x + lo, y + lo, erfc + lo, hi - lo); });
+}
+
+void gelu_erf_backward_from_erfc(const float *x, const float *erfc, const float *dy, float *dx, int64_t n) {
+  parallel_chunks(n, [&](int64_t lo, int64_t hi) {
+    simd::gelu_erf_backward_from_erfc_f32(x + lo, erfc + lo, dy + lo, dx + lo, hi - lo);
+  });
+}
+
 }  // namespace kiln::kernels

@@ -26,6 +26,13 @@ void unary_f32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, flo
 // dx[i] = dy[i] * op'(x[i]) for op in {kRelu (alpha: negative slope), kGeluErf, kGeluTanh}.
 void unary_backward_f32(UnaryOp op, const float *x, const float *dy, float *dx, int64_t n, float alpha);
 
+// unary_f32(kGeluErf) that also writes erfc[i] = erfc(-x[i] / sqrt 2), the factor the backward
+// would otherwise evaluate again; y and erfc get the bits unary_f32 and its backward use.
+void gelu_erf_saving_erfc_f32(const float *x, float *y, float *erfc, int64_t n);
+// unary_backward_f32(kGeluErf) from that erfc: the same bits, without the erfc evaluation.
+void gelu_erf_backward_from_erfc_f32(const float *x, const float *erfc, const float *dy, float *dx,
+                                     int64_t n);
+
 // y[i] = exp(x[i] - shift), the softmax inner loop; returns the sum of the y[i] (summed
 // in a fixed lane order, so also independent of where the row sits).
 float exp_shifted_sum_f32(const float *x, float shift, float *y, int64_t n);

@@ -177,6 +177,17 @@ HWY_INLINE VF ReluZero(DF d, VF x) {
   return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::IfThenElseZero(hn::IsNaN(x), x));
 }
 
+// gelu(x) = 0.5 x erfc(-x/sqrt2), from that erfc (GeluErfc).
+HWY_INLINE VF GeluErfValue(DF d, VF x, VF erfc) { return hn::Mul(hn::Mul(hn::Set(d, 0.5f), x), erfc); }
+
+// g gelu'(x), from erfc(-x/sqrt2): d/dx 0.5 x erfc(-x/sqrt2) = 0.5 erfc(-x/sqrt2) + x exp(-x^2/2) / sqrt(2
+// pi).
+HWY_INLINE VF GeluErfGrad(DF d, VF x, VF erfc, VF g) {
+  const VF cdf = hn::Mul(hn::Set(d, 0.5f), erfc);
+  const VF pdf = Exp(hn::Mul(hn::Set(d, -0.5f), hn::Mul(x, x)));
+  return hn::Mul(g, hn::MulAdd(hn::Mul(x, hn::Set(d, kInvSqrt2Pi)), pdf, cdf));
+}
+
 void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, float beta) {
   switch (op) {
     case UnaryOp::kNeg:
@@ -222,8 +233,7 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
         return hn::IfThenElse(hn::Gt(v, six), six, ReluZero(d, v));
       });
     case UnaryOp::kGeluErf:
-      return Map1(x, y, n,
-                  [](DF d, VF v) HWY_ATTR { return hn::Mul(hn::Mul(hn::Set(d, 0.5f), v), GeluErfc(d, v)); });
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return GeluErfValue(d, v, GeluErfc(d, v)); });
     case UnaryOp::kGeluTanh:
       return Map1(x, y, n,
                   [](DF d, VF v) HWY_ATTR { return hn::Mul(v, LogisticParts(d, GeluTanhArg(d, v)).s); });
@@ -268,6 +278,48 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
   }
 }
 
+// gelu (erf form) and the erfc(-x/sqrt2) it multiplies, both written: the backward then reads
+// the erfc instead of evaluating it again (the costliest part of either pass).
+void GeluErfSavingErfcF32(const float *x, float *y, float *e, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto both = [d](VF v, float *yp, float *ep) HWY_ATTR {
+    const VF erfc = GeluErfc(d, v);
+    hn::StoreU(erfc, d, ep);
+    hn::StoreU(GeluErfValue(d, v, erfc), d, yp);
+  };
+  int64_t i = 0;
+  for (; i + N <= n; i += N) both(hn::LoadU(d, x + i), y + i, e + i);
+  if (i == n) return;
+  const size_t rest = static_cast<size_t>(n - i);
+  HWY_ALIGN float bx[kPad] = {};
+  HWY_ALIGN float by[kPad];
+  HWY_ALIGN float be[kPad];
+  std::memcpy(bx, x + i, rest * sizeof(float));
+  both(hn::Load(d, bx), by, be);
+  std::memcpy(y + i, by, rest * sizeof(float));
+  std::memcpy(e + i, be, rest * sizeof(float));
+}
+
+// gelu's (erf form) backward from the erfc that GeluErfSavingErfcF32 wrote.
+void GeluErfBackwardFromErfcF32(const float *x, const float *e, const float *dy, float *dx, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + N <= n; i += N)
+    hn::StoreU(GeluErfGrad(d, hn::LoadU(d, x + i), hn::LoadU(d, e + i), hn::LoadU(d, dy + i)), d, dx + i);
+  if (i == n) return;
+  const size_t rest = static_cast<size_t>(n - i);
+  HWY_ALIGN float bx[kPad] = {};
+  HWY_ALIGN float be[kPad] = {};
+  HWY_ALIGN float bg[kPad] = {};
+  std::memcpy(bx, x + i, rest * sizeof(float));
+  std::memcpy(be, e + i, rest * sizeof(float));
+  std::memcpy(bg, dy + i, rest * sizeof(float));
+  hn::Store(GeluErfGrad(d, hn::Load(d, bx), hn::Load(d, be), hn::Load(d, bg)), d, bx);
+  std::memcpy(dx + i, bx, rest * sizeof(float));
+}
+
 void UnaryBackwardF32(UnaryOp op, const float *x, const float *dy, float *dx, int64_t n, float alpha) {
   switch (op) {
     case UnaryOp::kRelu:
@@ -279,12 +331,8 @@ void UnaryBackwardF32(UnaryOp op, const float *x, const float *dy, float *dx, in
         return hn::IfThenElse(hn::Gt(v, hn::Zero(d)), g, hn::Mul(hn::Set(d, alpha), g));
       });
     case UnaryOp::kGeluErf:
-      // d/dx 0.5 x erfc(-x/sqrt2) = 0.5 erfc(-x/sqrt2) + x exp(-x^2/2) / sqrt(2 pi).
-      return Map2(x, dy, dx, n, [](DF d, VF v, VF g) HWY_ATTR {
-        const VF cdf = hn::Mul(hn::Set(d, 0.5f), GeluErfc(d, v));
-        const VF pdf = Exp(hn::Mul(hn::Set(d, -0.5f), hn::Mul(v, v)));
-        return hn::Mul(g, hn::MulAdd(hn::Mul(v, hn::Set(d, kInvSqrt2Pi)), pdf, cdf));
-      });
+      return Map2(x, dy, dx, n,
+                  [](DF d, VF v, VF g) HWY_ATTR { return GeluErfGrad(d, v, GeluErfc(d, v), g); });
     case UnaryOp::kGeluTanh:
       // y = x s(z), z = 2u: y' = s + x s (1 - s) z'. Where s (1 - s) is exactly 0 the
       // second term is 0 (z' overflows to inf for |x| > ~1e19 and would make 0 * inf).
@@ -371,6 +419,8 @@ namespace kiln::kernels::simd {
 
 HWY_EXPORT(UnaryF32);
 HWY_EXPORT(UnaryBackwardF32);
+HWY_EXPORT(GeluErfSavingErfcF32);
+HWY_EXPORT(GeluErfBackwardFromErfcF32);
 HWY_EXPORT(ExpShiftedSumF32);
 HWY_EXPORT(SumF32);
 HWY_EXPORT(MaxF32);
@@ -383,6 +433,15 @@ void unary_f32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, flo
 
 void unary_backward_f32(UnaryOp op, const float *x, const float *dy, float *dx, int64_t n, float alpha) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(UnaryBackwardF32)(op, x, dy, dx, n, alpha);
+}
+
+void gelu_erf_saving_erfc_f32(const float *x, float *y, float *erfc, int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(GeluErfSavingErfcF32)(x, y, erfc, n);
+}
+
+void gelu_erf_backward_from_erfc_f32(const float *x, const float *erfc, const float *dy, float *dx,
+                                     int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(GeluErfBackwardFromErfcF32)(x, erfc, dy, dx, n);
 }
 
 float exp_shifted_sum_f32(const float *x, float shift, float *y, int64_t n) {

@@ -189,9 +189,19 @@ Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias, DenseAct
     source.storage = kernel.storage().get();
     source.bf16 = options.bf16_inference_weights;
   }
-  kernels::dense(act.op, kernel_alpha, x.dtype(), x.raw_data(), x.shape(), kernel.raw_data(), kernel.shape(),
-                 bias.defined() ? bias.raw_data() : nullptr, z.defined() ? z.raw_mutable_data() : nullptr,
-                 y.raw_mutable_data(), source);
+  // The exact gelu under a tape (float32) keeps the erfc its forward computes, so that the rule
+  // does not evaluate it again: half of the activation's cost in a step (W4's FFN).
+  Tensor erfc;
+  const bool save_erfc = z.defined() && activation == DA::kGelu && x.dtype() == DType::kFloat32;
+  kernels::dense(save_erfc ? std::nullopt : act.op, kernel_alpha, x.dtype(), x.raw_data(), x.shape(),
+                 kernel.raw_data(), kernel.shape(), bias.defined() ? bias.raw_data() : nullptr,
+                 z.defined() && !save_erfc ? z.raw_mutable_data() : nullptr,
+                 save_erfc ? z.raw_mutable_data() : y.raw_mutable_data(), source);
+  if (save_erfc) {
+    erfc = Tensor::empty(DType::kFloat32, out_shape);
+    kernels::gelu_erf_saving_erfc(z.data<float>(), y.mutable_data<float>(), erfc.mutable_data<float>(),
+                                  y.num_elements());
+  }
   if (recording) {
     // As matmul's and add's rules on the activation's gradient: dx = gz · kernelᵀ, dkernel =
     // xᵀ · gz with x's leading dims folded into rows, dbias = gz summed over the leading dims.
@@ -205,14 +215,16 @@ Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias, DenseAct
     const Tensor saved_bias = act.reads_pre ? bias : Tensor();
     const int64_t units = kernel.shape()[1];
     record("dense", {x, kernel, bias}, {y},
-           [saved_x, saved_kernel, saved_bias, y, z, activation, alpha, need_dx, need_dk,
-            need_db, units](const Grads &g) -> Grads {
+           [saved_x, saved_kernel, saved_bias, y, z, erfc, activation, alpha, need_dx, need_dk, need_db,
+            units](const Grads &g) -> Grads {
              // The kernel's z is no op's output, so a tape recording this rule (higher order)
              // could not differentiate through it: there, z is recomputed as a recorded op.
-             const Tensor pre = z.defined() && should_record({&saved_x, &saved_kernel, &saved_bias})
-                                    ? dense(saved_x, saved_kernel, saved_bias, DenseActivation::kLinear)
-                                    : z;
-             const Tensor gz = pre_activation_grad(activation, alpha, g[0], y, pre);
+             const bool recompute = z.defined() && should_record({&saved_x, &saved_kernel, &saved_bias});
+             const Tensor pre =
+                 recompute ? dense(saved_x, saved_kernel, saved_bias, DenseActivation::kLinear) : z;
+             const Tensor gz = erfc.defined() && !recompute
+                                   ? internal::gelu_grad_from_erfc(pre, erfc, g[0])
+                                   : pre_activation_grad(activation, alpha, g[0], y, pre);
              Tensor dx = need_dx ? matmul(gz, saved_kernel, false, true) : Tensor();
              Tensor dk = need_dk ? matmul(rows_of(saved_x), rows_of(gz), true, false) : Tensor();
              Tensor db = need_db ? sum_to_shape(gz, Shape{units}) : Tensor();

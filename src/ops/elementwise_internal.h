@@ -15,5 +15,9 @@ Tensor scalar_like(double value, const Tensor &like);
 // fused pass. Differentiable again: its own gradient is written in ops.
 Tensor relu_grad(const Tensor &x, const Tensor &dy, float alpha);
 Tensor gelu_grad(const Tensor &x, const Tensor &dy, bool approximate);
+// gelu_grad(x, dy, false) with the erfc(-x/sqrt2) that kernels::gelu_erf_saving_erfc wrote
+// beside gelu(x) (float32 x and dy): the same bits without evaluating erfc again. Where a tape
+// records the call, or the operands are not float32 pairs, it is gelu_grad itself.
+Tensor gelu_grad_from_erfc(const Tensor &x, const Tensor &erfc, const Tensor &dy);
 
 }  // namespace kiln::ops::internal

@@ -260,6 +260,30 @@ TEST(DenseFused, GradientsMatchUnfusedBitwise) {
   }
 }
 
+// The exact gelu's rule reads the erfc its forward saved; at 1 and 2 threads its gradients keep
+// the composition's bits (the other activations' rules are unchanged by the thread count).
+TEST(DenseFused, GeluGradientsMatchUnfusedAtEveryThreadCount) {
+  unsigned seed = 450;
+  const Act gelu{"gelu", A::kGelu, 0.0f};
+  auto fu = [&](const Tensor &p, const Tensor &q, const Tensor &s) { return unfused(p, q, s, gelu); };
+  auto fz = [&](const Tensor &p, const Tensor &q, const Tensor &s) { return fused(p, q, s, gelu); };
+  for (const Geo &geo : geometries()) {
+    if (geo.heavy || Shape(geo.x).num_elements() == 0) continue;
+    const Tensor x = random_tensor(Shape(geo.x), seed++, -6.0f, 6.0f);
+    const Tensor w = random_tensor(Shape{geo.x.back(), geo.units}, seed++, -0.5f, 0.5f);
+    const Tensor b = random_tensor(Shape{geo.units}, seed++);
+    for (int threads : {1, 2}) {
+      set_num_threads_for_this_thread(threads);
+      const std::vector<Tensor> want = grads(fu, x, w, b), got = grads(fz, x, w, b);
+      set_num_threads_for_this_thread(0);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_TRUE(same_values(got[i], want[i]))
+            << "gradient " << i << " x " << Shape(geo.x).to_string() << " threads " << threads;
+    }
+  }
+}
+
 // Only what some tape watches gets a gradient, as TF's skip_input_indices: an unwatched batch x
 // (a model's input) gets none, even when asked for, and the watched kernel and bias get the same
 // bits as when x is watched too. Likewise matmul for each of its operands.

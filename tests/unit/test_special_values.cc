@@ -4,6 +4,7 @@
 // threads, and under every instruction set kiln was compiled for that this machine runs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -239,6 +240,37 @@ TEST(SpecialValues, BackwardKernelsMatchFloat64ReferencesAtEverySize) {
         }
       });
   }
+}
+
+// The saved-erfc pair (a recorded float32 Dense with the exact gelu) gives the bits of gelu and
+// gelu_grad: special values (NaN and +-inf included, dy with them too), every size around the
+// vector and threading thresholds, 1 and 2 threads.
+TEST(SpecialValues, GeluWithSavedErfcHasTheBitsOfGeluAndItsGradient) {
+  const std::vector<float> in = special_inputs();
+  std::vector<float> dys = in;
+  std::reverse(dys.begin(), dys.end());
+  for (int t : {1, 2})
+    with_threads(t, [&] {
+      for (int64_t n : sizes_across_thresholds()) {
+        const Tensor x = tiled(in, n), dy = tiled(dys, n);
+        Tensor y = Tensor::empty(DType::kFloat32, x.shape()), e = Tensor::empty(DType::kFloat32, x.shape());
+        kernels::gelu_erf_saving_erfc(x.data<float>(), y.mutable_data<float>(), e.mutable_data<float>(), n);
+        Tensor dx = Tensor::empty(DType::kFloat32, x.shape());
+        kernels::gelu_erf_backward_from_erfc(x.data<float>(), e.data<float>(), dy.data<float>(),
+                                             dx.mutable_data<float>(), n);
+        const std::vector<float> want_y = values(ops::gelu(x, false)),
+                                 want_dx = values(ops::internal::gelu_grad(x, dy, false)), got_y = values(y),
+                                 got_dx = values(dx);
+        for (int64_t i = 0; i < n; ++i) {
+          const size_t k = static_cast<size_t>(i);
+          ASSERT_TRUE(same(got_y[k], want_y[k]))
+              << "gelu(" << in[k % in.size()] << ") at " << i << " of " << n;
+          ASSERT_TRUE(same(got_dx[k], want_dx[k])) << "gelu_grad(" << in[k % in.size()] << ", "
+                                                   << dys[k % dys.size()] << ") at " << i << " of " << n;
+        }
+        EXPECT_TRUE(same(values(ops::internal::gelu_grad_from_erfc(x, e, dy))[0], want_dx[0]));
+      }
+    });
 }
 
 TEST(SpecialValues, GeluTanhGradientIsFiniteAtTheLargestFloats) {
