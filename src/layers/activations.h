@@ -5,9 +5,11 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
+#include "ops/ops.h"
 
 namespace kiln::layers {
 
@@ -20,5 +22,10 @@ struct Activation {
 // NOT_FOUND naming the known names for an unknown one. "" and "linear" give the identity.
 Activation get_activation(const std::string &name);
 std::vector<std::string> activation_names();
+
+// The activation a fused op (ops::dense, ops::conv2d_bias_act) applies itself for a Keras name,
+// with the parameter activations.cc uses (leaky_relu's slope, elu's scale); kLinear for the
+// others and for linear, which then run as their own op.
+std::pair<ops::DenseActivation, float> fused_activation(const std::string &name);
 
 }  // namespace kiln::layers

@@ -7,12 +7,14 @@
 #include <cctype>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "core/error.h"
 #include "layers/activations.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
 #include "layers/layer_util.h"
+#include "ops/fused_activation.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
@@ -168,6 +170,11 @@ class ConvLayer final : public Layer {
       }
     }
     activation_ = get_activation(r.get_string("activation", "linear"));
+    std::tie(fused_, fused_alpha_) = fused_activation(activation_.name);
+    if (ops::internal::activation_kernel(fused_, class_name).reads_pre) {  // not fusable into a convolution
+      fused_ = ops::DenseActivation::kLinear;
+      fused_alpha_ = 0.0f;
+    }
     use_bias_ = r.get_bool("use_bias", true);
     kernel_init_ = initializer_or(config, r, (kernel_key_ + "_initializer").c_str(), "glorot_uniform");
     bias_init_ = initializer_or(config, r, "bias_initializer", "zeros");
@@ -255,7 +262,13 @@ class ConvLayer final : public Layer {
           padding_ == "causal" ? ops::pad(x, {0, 0, (kernel_size_[0] - 1) * dilation_[0], 0, 0, 0}) : x;
       y = ops::conv1d(xc, w, strides_[0], dilation_[0], p);
     } else {
-      y = ops::conv2d(x, w, strides_, dilation_, p);
+      // conv2d, bias_add and the activation as one op with their bits (fewer passes over y).
+      y = ops::conv2d_bias_act(x, w, bias_ ? f32_compute(bias_->value()) : Tensor(), strides_, dilation_, p,
+                               fused_, fused_alpha_);
+      if (fused_ == ops::DenseActivation::kLinear) y = activation_(y);
+      y = bf16_result(y, in_dtype);
+      if (activity_reg_) add_loss((*activity_reg_)(y));
+      return {y};
     }
     if (bias_) y = ops::bias_add(y, f32_compute(bias_->value()));
     y = bf16_result(activation_(y), in_dtype);
@@ -293,6 +306,9 @@ class ConvLayer final : public Layer {
   std::vector<int64_t> kernel_size_, strides_, dilation_, output_padding_;  // output_padding: empty is None
   std::string padding_;
   Activation activation_;
+  // The activation conv2d_bias_act applies (plain 2-D convolutions); kLinear when activation_ runs apart.
+  ops::DenseActivation fused_ = ops::DenseActivation::kLinear;
+  float fused_alpha_ = 0.0f;
   bool use_bias_ = true;
   InitializerPtr kernel_init_, bias_init_;
   RegularizerPtr kernel_reg_, bias_reg_, activity_reg_;

@@ -62,28 +62,6 @@ class Dense final : public Layer {
     return {y};
   }
 
-  // The activations ops::dense applies itself, with activations.cc's parameters; kLinear for
-  // the rest (and for linear), which then run as activation_.
-  static std::pair<ops::DenseActivation, float> fused_activation(const std::string &name) {
-    using A = ops::DenseActivation;
-    static const std::map<std::string, std::pair<A, float>> table = {
-        {"relu", {A::kRelu, 0.0f}},
-        {"relu6", {A::kRelu6, 0.0f}},
-        {"sigmoid", {A::kSigmoid, 0.0f}},
-        {"tanh", {A::kTanh, 0.0f}},
-        {"gelu", {A::kGelu, 0.0f}},
-        {"elu", {A::kElu, 1.0f}},
-        {"selu", {A::kSelu, 0.0f}},
-        {"softplus", {A::kSoftplus, 0.0f}},
-        {"swish", {A::kSwish, 0.0f}},
-        {"silu", {A::kSwish, 0.0f}},
-        {"leaky_relu", {A::kLeakyRelu, 0.2f}},
-        {"exponential", {A::kExp, 0.0f}},
-    };
-    const auto it = table.find(name);
-    return it == table.end() ? std::pair<A, float>{A::kLinear, 0.0f} : it->second;
-  }
-
   void add_config(Config &c) const override {
     c.set("units", units_).set("activation", activation_.name).set("use_bias", use_bias_);
     w_.write(c);

@@ -43,11 +43,23 @@ struct ConvFamily {
                             Padding padding);
 };
 
-// y = the family's convolution of x by filter (zeros when an operand is empty), recorded with
-// its gradient rule: each gradient only where a tape follows that input, which skips the costly
-// input gradient of a first layer. The filter gradient reads x; the input gradient the filter.
+// What a convolution may do to its output in the same op (a Conv layer's bias and activation):
+// add bias [O] (in the convolution's own kernel, to each finished sum) and apply an activation
+// whose gradient reads only the output (in place). The result has the bits of conv, bias_add and
+// the activation op run one after another, and so have its gradients.
+struct ConvEpilogue {
+  Tensor bias;
+  DenseActivation activation = DenseActivation::kLinear;
+  float alpha = 0.0f;  // leaky_relu's slope, elu's scale
+};
+
+// y = the family's convolution of x by filter (zeros when an operand is empty), then the
+// epilogue, recorded with its gradient rule: each gradient only where a tape follows that input,
+// which skips the costly input gradient of a first layer. The filter gradient reads x; the input
+// gradient the filter.
 Tensor conv_forward(const ConvFamily &f, const char *op, const Tensor &x, const Tensor &filter,
-                    const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, Padding padding);
+                    const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                    Padding padding, const ConvEpilogue &epilogue = ConvEpilogue());
 // d(forward)/dx applied to dy (a tensor of x_shape); linear in filter and dy, whose adjoints
 // (the filter gradient and the forward op) are recorded as its gradient.
 Tensor conv_backprop_input(const ConvFamily &f, const char *op, const Shape &x_shape, const Tensor &filter,

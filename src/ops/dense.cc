@@ -11,6 +11,7 @@
 #include "kernels/matmul.h"
 #include "ops/dense_options.h"
 #include "ops/elementwise_internal.h"
+#include "ops/fused_activation.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
 #include "ops/recorder.h"
@@ -19,122 +20,10 @@ namespace kiln::ops {
 
 namespace {
 
-using kernels::UnaryOp;
 using DA = DenseActivation;
-
-// The activation's kernel op, and whether its gradient reads the pre-activation z (the others'
-// read only y, which decides the same branches: y > 0 exactly where z > 0, 0 < y < 6 exactly
-// where 0 < z < 6, NaN where z is NaN).
-struct ActivationKernel {
-  std::optional<UnaryOp> op;
-  bool reads_pre = false;
-};
-
-ActivationKernel activation_kernel(DA a) {
-  switch (a) {
-    case DA::kLinear:
-      return {std::nullopt, false};
-    case DA::kRelu:
-    case DA::kLeakyRelu:
-      return {UnaryOp::kRelu, false};
-    case DA::kRelu6:
-      return {UnaryOp::kRelu6, false};
-    case DA::kSigmoid:
-      return {UnaryOp::kSigmoid, false};
-    case DA::kTanh:
-      return {UnaryOp::kTanh, false};
-    case DA::kElu:
-      return {UnaryOp::kElu, false};
-    case DA::kSelu:
-      return {UnaryOp::kSelu, false};
-    case DA::kExp:
-      return {UnaryOp::kExp, false};
-    case DA::kGelu:
-      return {UnaryOp::kGeluErf, true};
-    case DA::kGeluTanh:
-      return {UnaryOp::kGeluTanh, true};
-    case DA::kSoftplus:
-      return {UnaryOp::kSoftplus, true};
-    case DA::kSwish:
-      return {UnaryOp::kSwish, true};
-  }
-  fail(Code::kInvalidArgument, "dense: unknown activation ", static_cast<int>(a));
-}
-
-// The activation as its op (the float64 path, and what the fused path must equal).
-Tensor activate(const Tensor &z, DA a, float alpha) {
-  switch (a) {
-    case DA::kLinear:
-      return z;
-    case DA::kRelu:
-      return relu(z);
-    case DA::kLeakyRelu:
-      return leaky_relu(z, alpha);
-    case DA::kRelu6:
-      return relu6(z);
-    case DA::kSigmoid:
-      return sigmoid(z);
-    case DA::kTanh:
-      return tanh(z);
-    case DA::kElu:
-      return elu(z, alpha);
-    case DA::kSelu:
-      return selu(z);
-    case DA::kExp:
-      return exp(z);
-    case DA::kGelu:
-      return gelu(z, false);
-    case DA::kGeluTanh:
-      return gelu(z, true);
-    case DA::kSoftplus:
-      return softplus(z);
-    case DA::kSwish:
-      return swish(z);
-  }
-  fail(Code::kInvalidArgument, "dense: unknown activation ", static_cast<int>(a));
-}
-
-Tensor k(double v, const Tensor &like) { return internal::scalar_like(v, like); }
-
-// g through the activation's derivative, in the same ops (and operand order) as the activation
-// op's own rule, so the gradient has the composition's bits. y is the output; z the
-// pre-activation (defined only where activation_kernel says the rule reads it).
-Tensor pre_activation_grad(DA a, float alpha, const Tensor &g, const Tensor &y, const Tensor &z) {
-  switch (a) {
-    case DA::kLinear:
-      return g;
-    case DA::kRelu:
-      return internal::relu_grad(y, g, 0.0f);
-    case DA::kLeakyRelu:
-      return internal::relu_grad(y, g, alpha);
-    case DA::kRelu6:
-      return mul(g, cast(logical_and(greater(y, k(0.0, y)), less(y, k(6.0, y))), y.dtype()));
-    case DA::kSigmoid:
-      return mul(g, mul(y, sub(k(1.0, y), y)));
-    case DA::kTanh:
-      return mul(g, sub(k(1.0, y), square(y)));
-    case DA::kElu:
-      return mul(g, where(greater(y, k(0.0, y)), k(1.0, y), add(y, k(alpha, y))));
-    case DA::kSelu: {
-      constexpr double kScale = kernels::activation::kSeluScale,
-                       kScaleAlpha = kScale * kernels::activation::kSeluAlpha;
-      return mul(g, where(greater(y, k(0.0, y)), k(kScale, y), add(y, k(kScaleAlpha, y))));
-    }
-    case DA::kExp:
-      return mul(g, y);
-    case DA::kGelu:
-      return internal::gelu_grad(z, g, false);
-    case DA::kGeluTanh:
-      return internal::gelu_grad(z, g, true);
-    case DA::kSoftplus:
-      return mul(g, sigmoid(z));
-    case DA::kSwish: {
-      const Tensor s = sigmoid(z);
-      return mul(g, add(s, mul(y, sub(k(1.0, z), s))));
-    }
-  }
-  fail(Code::kInvalidArgument, "dense: unknown activation ", static_cast<int>(a));
-}
+using internal::activation_kernel;
+using internal::ActivationKernel;
+using internal::pre_activation_grad;
 
 // t [..., n] as [rows, n]; rank-2 tensors as they are.
 Tensor rows_of(const Tensor &t) {
@@ -156,7 +45,7 @@ void validate(const Tensor &x, const Tensor &kernel, const Tensor &bias, DA acti
          kernel.description(), "; expected a bias [", kernel.shape()[1], "]");
   if ((activation == DA::kLeakyRelu || activation == DA::kElu) && !std::isfinite(alpha))
     fail(Code::kInvalidArgument, "dense: argument 'alpha' is ", alpha, "; expected a finite value");
-  activation_kernel(activation);  // rejects an out-of-range enum
+  activation_kernel(activation, "dense");  // rejects an out-of-range enum
 }
 
 }  // namespace
@@ -172,10 +61,10 @@ Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias, DenseAct
   if (x.dtype() == DType::kFloat64) {  // oneDNN 2.6 has no f64 matmul on CPU: the ops themselves
     Tensor z = matmul(x, kernel);
     if (bias.defined()) z = add(z, bias);
-    return activate(z, activation, alpha);
+    return internal::activate(z, activation, alpha);
   }
-  const ActivationKernel act = activation_kernel(activation);
-  const float kernel_alpha = activation == DA::kLeakyRelu || activation == DA::kElu ? alpha : 0.0f;
+  const ActivationKernel act = activation_kernel(activation, "dense");
+  const float kernel_alpha = internal::activation_kernel_alpha(activation, alpha);
   Shape out_shape = x.shape();
   out_shape.set_dim(x.rank() - 1, kernel.shape()[1], "dense");
   Tensor y = Tensor::empty(x.dtype(), out_shape);

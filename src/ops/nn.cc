@@ -7,8 +7,11 @@
 
 #include "core/count.h"
 #include "kernels/conv.h"
+#include "kernels/elementwise.h"
 #include "kernels/pool.h"
 #include "ops/conv_internal.h"
+#include "ops/elementwise_internal.h"
+#include "ops/fused_activation.h"
 #include "ops/nn_internal.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
@@ -199,26 +202,56 @@ void internal::require_shape(const Tensor &t, const Shape &want, const char *op,
 
 Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, const Tensor &x,
                               const Tensor &filter, const std::vector<int64_t> &strides,
-                              const std::vector<int64_t> &dilations, Padding padding) {
+                              const std::vector<int64_t> &dilations, Padding padding,
+                              const internal::ConvEpilogue &epilogue) {
   require_float32(x, op, "x");
   require_float32(filter, op, "filter");
   const Window2d g = f.window(op, x.shape(), filter.shape(), strides, dilations, padding);
+  const Tensor &bias = epilogue.bias;
+  const DenseActivation act = epilogue.activation;
+  const internal::ActivationKernel ak = internal::activation_kernel(act, op);
+  if (bias.defined()) {
+    require_float32(bias, op, "bias");
+    internal::require_shape(bias, Shape{g.o}, op, "bias");
+  }
+  if (ak.reads_pre)
+    fail(Code::kInvalidArgument, op, ": activation ", static_cast<int>(act),
+         " reads its input in its gradient; expected one whose gradient reads its output (relu, relu6, "
+         "leaky_relu, sigmoid, tanh, elu, selu, exponential or linear)");
+  const bool plain = !bias.defined() && act == DenseActivation::kLinear;
   Tensor y = Tensor::empty(DType::kFloat32, internal::output_shape(g));
-  if (internal::any_empty({&x, &filter, &y}))
+  if (internal::any_empty({&x, &filter, &y})) {
+    if (!plain) {  // sums over nothing: the plain convolution's zeros, then the epilogue as its own ops
+      y = conv_forward(f, op, x, filter, strides, dilations, padding);
+      if (bias.defined()) y = bias_add(y, bias);
+      return internal::activate(y, act, epilogue.alpha);
+    }
     y = internal::zero_tensor(y.shape());
-  else
+  } else {
     kernels::conv2d_forward(g, x.data<float>(), filter.data<float>(),
-                            kernels::filter_source(*filter.storage()), y.mutable_data<float>());
-  if (should_record({&x, &filter})) {
-    const Tensor saved_x = should_record({&filter}) ? x : Tensor();
-    const Tensor saved_filter = should_record({&x}) ? filter : Tensor();
+                            kernels::filter_source(*filter.storage()), y.mutable_data<float>(),
+                            bias.defined() ? bias.data<float>() : nullptr);
+    if (ak.op)
+      kernels::unary(*ak.op, DType::kFloat32, y.data<float>(), y.mutable_data<float>(), y.num_elements(),
+                     internal::activation_kernel_alpha(act, epilogue.alpha));
+  }
+  if (should_record({&x, &filter, &bias})) {
+    const bool need_dx = should_record({&x}), need_df = should_record({&filter}),
+               need_db = bias.defined() && should_record({&bias});
+    const Tensor saved_x = need_df ? x : Tensor();
+    const Tensor saved_filter = need_dx ? filter : Tensor();
+    const Tensor saved_y = act != DenseActivation::kLinear ? y : Tensor();
     const Shape x_shape = x.shape(), filter_shape = filter.shape();
-    record(op, {x, filter}, {y}, [=, &f](const Grads &grads) -> Grads {
-      Tensor dx, dfilter;
-      if (saved_filter.defined()) dx = f.backprop_input(x_shape, saved_filter, grads[0], strides, dilations, padding);
-      if (saved_x.defined())
-        dfilter = f.backprop_filter(saved_x, filter_shape, grads[0], strides, dilations, padding);
-      return {dx, dfilter};
+    const float alpha = epilogue.alpha;
+    const int64_t channels = g.o;
+    record(op, {x, filter, bias}, {y}, [=, &f](const Grads &grads) -> Grads {
+      // As the activation's, bias_add's and the convolution's rules, one after another.
+      const Tensor gz = internal::pre_activation_grad(act, alpha, grads[0], saved_y, Tensor());
+      Tensor dx, dfilter, dbias;
+      if (need_dx) dx = f.backprop_input(x_shape, saved_filter, gz, strides, dilations, padding);
+      if (need_df) dfilter = f.backprop_filter(saved_x, filter_shape, gz, strides, dilations, padding);
+      if (need_db) dbias = internal::reduce_to(gz, Shape{channels});
+      return {dx, dfilter, dbias};
     });
   }
   return y;
@@ -272,6 +305,13 @@ const internal::ConvFamily kConv2d{conv_window, conv2d, internal::conv2d_backpro
 Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
               const std::vector<int64_t> &dilations, Padding padding) {
   return internal::conv_forward(kConv2d, "conv2d", x, filter, strides, dilations, padding);
+}
+
+Tensor conv2d_bias_act(const Tensor &x, const Tensor &filter, const Tensor &bias,
+                       const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
+                       Padding padding, DenseActivation activation, float alpha) {
+  return internal::conv_forward(kConv2d, "conv2d", x, filter, strides, dilations, padding,
+                                internal::ConvEpilogue{bias, activation, alpha});
 }
 
 Tensor internal::conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/threads.h"
+#include "fused_test_util.h"
 #include "layers/activations.h"
 #include "layers/layer.h"
 #include "ops/ops.h"
@@ -18,15 +19,12 @@
 namespace kiln {
 namespace {
 
-using A = ops::DenseActivation;
+using testing::A;
+using testing::Act;
+using testing::activate;
 using testing::make;
 using testing::random_tensor;
-
-struct Act {
-  const char *name;
-  A act;
-  float alpha;
-};
+using testing::same_values;
 
 const std::vector<Act> &all_activations() {
   static const std::vector<Act> acts = {
@@ -41,38 +39,6 @@ const std::vector<Act> &all_activations() {
   return acts;
 }
 
-Tensor activate(const Tensor &z, const Act &a) {
-  switch (a.act) {
-    case A::kLinear:
-      return z;
-    case A::kRelu:
-      return ops::relu(z);
-    case A::kRelu6:
-      return ops::relu6(z);
-    case A::kLeakyRelu:
-      return ops::leaky_relu(z, a.alpha);
-    case A::kSigmoid:
-      return ops::sigmoid(z);
-    case A::kTanh:
-      return ops::tanh(z);
-    case A::kGelu:
-      return ops::gelu(z, false);
-    case A::kGeluTanh:
-      return ops::gelu(z, true);
-    case A::kElu:
-      return ops::elu(z, a.alpha);
-    case A::kSelu:
-      return ops::selu(z);
-    case A::kSoftplus:
-      return ops::softplus(z);
-    case A::kSwish:
-      return ops::swish(z);
-    case A::kExp:
-      return ops::exp(z);
-  }
-  return z;
-}
-
 // What Dense did before ops::dense: three ops.
 Tensor unfused(const Tensor &x, const Tensor &w, const Tensor &b, const Act &a) {
   Tensor z = ops::matmul(x, w);
@@ -82,22 +48,6 @@ Tensor unfused(const Tensor &x, const Tensor &w, const Tensor &b, const Act &a) 
 
 Tensor fused(const Tensor &x, const Tensor &w, const Tensor &b, const Act &a) {
   return ops::dense(x, w, b, a.act, a.alpha);
-}
-
-// Bit for bit, NaN payloads aside (not part of the contract).
-::testing::AssertionResult same_values(const Tensor &got, const Tensor &want) {
-  if (got.dtype() != want.dtype() || got.shape() != want.shape())
-    return ::testing::AssertionFailure() << got.description() << " vs " << want.description();
-  if (got.dtype() != DType::kFloat32)
-    return std::memcmp(got.raw_data(), want.raw_data(),
-                       static_cast<size_t>(got.num_elements()) * dtype_size(got.dtype())) == 0
-               ? ::testing::AssertionSuccess()
-               : ::testing::AssertionFailure() << "bits differ";
-  const float *g = got.data<float>(), *w = want.data<float>();
-  for (int64_t i = 0; i < got.num_elements(); ++i)
-    if (!testing::same(g[i], w[i]))
-      return ::testing::AssertionFailure() << "element " << i << ": " << g[i] << " vs " << w[i];
-  return ::testing::AssertionSuccess();
 }
 
 // [batch, in] x [in, units] shapes: tiny, odd, both sides of the elementwise threshold, threaded

@@ -1,0 +1,69 @@
+// Shared by the fused-op tests (ops::dense, ops::conv2d_bias_act): an activation case, the
+// activation as its own op (what a fused op must equal) and a bit-for-bit comparison.
+#pragma once
+
+#include <cstring>
+
+#include "ops/ops.h"
+#include "special_values_util.h"
+#include "test_util.h"
+
+namespace kiln::testing {
+
+using A = ops::DenseActivation;
+
+struct Act {
+  const char *name;
+  A act;
+  float alpha;
+};
+
+inline Tensor activate(const Tensor &z, const Act &a) {
+  switch (a.act) {
+    case A::kLinear:
+      return z;
+    case A::kRelu:
+      return ops::relu(z);
+    case A::kRelu6:
+      return ops::relu6(z);
+    case A::kLeakyRelu:
+      return ops::leaky_relu(z, a.alpha);
+    case A::kSigmoid:
+      return ops::sigmoid(z);
+    case A::kTanh:
+      return ops::tanh(z);
+    case A::kGelu:
+      return ops::gelu(z, false);
+    case A::kGeluTanh:
+      return ops::gelu(z, true);
+    case A::kElu:
+      return ops::elu(z, a.alpha);
+    case A::kSelu:
+      return ops::selu(z);
+    case A::kSoftplus:
+      return ops::softplus(z);
+    case A::kSwish:
+      return ops::swish(z);
+    case A::kExp:
+      return ops::exp(z);
+  }
+  return z;
+}
+
+// Bit for bit, NaN payloads aside (not part of the contract).
+inline ::testing::AssertionResult same_values(const Tensor &got, const Tensor &want) {
+  if (got.dtype() != want.dtype() || got.shape() != want.shape())
+    return ::testing::AssertionFailure() << got.description() << " vs " << want.description();
+  if (got.dtype() != DType::kFloat32)
+    return std::memcmp(got.raw_data(), want.raw_data(),
+                       static_cast<size_t>(got.num_elements()) * dtype_size(got.dtype())) == 0
+               ? ::testing::AssertionSuccess()
+               : ::testing::AssertionFailure() << "bits differ";
+  const float *g = got.data<float>(), *w = want.data<float>();
+  for (int64_t i = 0; i < got.num_elements(); ++i)
+    if (!same(g[i], w[i]))
+      return ::testing::AssertionFailure() << "element " << i << ": " << g[i] << " vs " << w[i];
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace kiln::testing

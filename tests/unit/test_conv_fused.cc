@@ -1,0 +1,246 @@
+// ops::conv2d_bias_act (the bias in the convolution primitive, the activation in place on its
+// output) against the composition it replaces in the Conv2D layer, conv2d -> bias_add ->
+// activation op: the same bits forward and backward at every geometry, fusable activation, thread
+// count and special value; nested tapes; empty operands; bad inputs.
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/threads.h"
+#include "fused_test_util.h"
+#include "layers/layer.h"
+#include "ops/ops.h"
+#include "special_values_util.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using ops::Padding;
+using testing::A;
+using testing::Act;
+using testing::activate;
+using testing::random_tensor;
+using testing::same_values;
+
+// The activations whose gradient reads the output: the ones the convolution takes.
+const std::vector<Act> &fusable() {
+  static const std::vector<Act> acts = {
+      {"linear", A::kLinear, 0.0f},   {"relu", A::kRelu, 0.0f},
+      {"relu6", A::kRelu6, 0.0f},     {"leaky_relu", A::kLeakyRelu, 0.2f},
+      {"sigmoid", A::kSigmoid, 0.0f}, {"tanh", A::kTanh, 0.0f},
+      {"elu", A::kElu, 1.0f},         {"selu", A::kSelu, 0.0f},
+      {"exp", A::kExp, 0.0f},
+  };
+  return acts;
+}
+
+// A geometry: x [N, H, W, C], filter [KH, KW, C, O], strides, dilations, padding.
+struct Geo {
+  Shape x, f;
+  std::vector<int64_t> s, d;
+  Padding p;
+};
+
+const std::vector<Geo> &geometries() {
+  static const std::vector<Geo> g = {
+      {Shape{1, 5, 5, 1}, Shape{3, 3, 1, 2}, {1, 1}, {1, 1}, Padding::kValid},
+      {Shape{2, 7, 6, 3}, Shape{2, 3, 3, 5}, {2, 1}, {1, 1}, Padding::kSame},
+      {Shape{3, 9, 9, 4}, Shape{3, 3, 4, 8}, {1, 1}, {2, 2}, Padding::kSame},
+      // W5's layers, batch 8 (both sides of the elementwise threshold, filter gradients in pieces).
+      {Shape{8, 28, 28, 1}, Shape{3, 3, 1, 32}, {1, 1}, {1, 1}, Padding::kValid},
+      {Shape{8, 13, 13, 32}, Shape{3, 3, 32, 64}, {1, 1}, {1, 1}, Padding::kValid},
+      {Shape{1, 12, 12, 16}, Shape{1, 1, 16, 16}, {1, 1}, {1, 1}, Padding::kValid},
+  };
+  return g;
+}
+
+struct Operands {
+  Tensor x, f, b;
+};
+
+Operands operands(const Geo &geo, unsigned seed) {
+  return {random_tensor(geo.x, seed, -2.0f, 2.0f), random_tensor(geo.f, seed + 1, -0.5f, 0.5f),
+          random_tensor(Shape{geo.f[3]}, seed + 2, -1.0f, 1.0f)};
+}
+
+Tensor unfused(const Geo &geo, const Tensor &x, const Tensor &f, const Tensor &b, const Act &a) {
+  Tensor y = ops::conv2d(x, f, geo.s, geo.d, geo.p);
+  if (b.defined()) y = ops::bias_add(y, b);
+  return activate(y, a);
+}
+
+Tensor fused(const Geo &geo, const Tensor &x, const Tensor &f, const Tensor &b, const Act &a) {
+  return ops::conv2d_bias_act(x, f, b, geo.s, geo.d, geo.p, a.act, a.alpha);
+}
+
+using Fn = std::function<Tensor(const Tensor &, const Tensor &, const Tensor &)>;
+
+// The gradients of sum(y * r) with respect to x, the filter and the bias (when defined).
+std::vector<Tensor> grads(const Fn &fn, const Operands &o) {
+  autodiff::Tape tape(false, false);
+  tape.watch(o.x);
+  tape.watch(o.f);
+  if (o.b.defined()) tape.watch(o.b);
+  const Tensor y = fn(o.x, o.f, o.b);
+  tape.stop_recording();
+  std::vector<Tensor> sources{o.x, o.f};
+  if (o.b.defined()) sources.push_back(o.b);
+  return tape.gradient(y, sources, autodiff::Unconnected::kZero, random_tensor(y.shape(), 77u));
+}
+
+template <typename F>
+auto with_threads(int threads, const F &f) {
+  set_num_threads_for_this_thread(threads);
+  auto r = f();
+  set_num_threads_for_this_thread(0);
+  return r;
+}
+
+TEST(ConvFused, ForwardAndGradientsMatchTheThreeOpsBitwise) {
+  unsigned seed = 1;
+  for (const Geo &geo : geometries()) {
+    const Operands o = operands(geo, seed);
+    seed += 3;
+    for (const Act &a : fusable())
+      for (bool with_bias : {true, false})
+        for (int threads : {1, 2}) {
+          const Operands oo{o.x, o.f, with_bias ? o.b : Tensor()};
+          const std::string where = std::string(a.name) + " x " + geo.x.to_string() + " filter " +
+                                    geo.f.to_string() + " bias " + std::to_string(with_bias) + " threads " +
+                                    std::to_string(threads);
+          auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) {
+            return unfused(geo, x, f, b, a);
+          };
+          auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, a); };
+          EXPECT_TRUE(same_values(with_threads(threads, [&] { return z(oo.x, oo.f, oo.b); }),
+                                  with_threads(threads, [&] { return u(oo.x, oo.f, oo.b); })))
+              << where;
+          const std::vector<Tensor> want = with_threads(threads, [&] { return grads(u, oo); });
+          const std::vector<Tensor> got = with_threads(threads, [&] { return grads(z, oo); });
+          ASSERT_EQ(got.size(), want.size()) << where;
+          for (size_t i = 0; i < got.size(); ++i)
+            EXPECT_TRUE(same_values(got[i], want[i])) << where << " d" << i;
+        }
+  }
+}
+
+// x and the bias salted with NaN, +-inf, +-0 and denormals.
+Tensor salted(const Shape &s, unsigned seed) {
+  const float denorm = std::numeric_limits<float>::denorm_min();
+  const float specials[] = {testing::kNaN, testing::kInf, -testing::kInf, 0.0f,
+                            -0.0f,         denorm,        -denorm,        3e38f};
+  std::vector<float> v = testing::values(random_tensor(s, seed));
+  for (size_t i = seed % 5; i < v.size(); i += 11)
+    v[i] = specials[(i / 11) % (sizeof specials / sizeof(float))];
+  return testing::make(s, v);
+}
+
+TEST(ConvFused, SpecialValuesMatchTheThreeOps) {
+  const Geo geo{Shape{2, 8, 8, 3}, Shape{3, 3, 3, 4}, {1, 1}, {1, 1}, Padding::kSame};
+  const Operands o{salted(geo.x, 3u), random_tensor(geo.f, 4u), salted(Shape{4}, 6u)};
+  for (const Act &a : fusable()) {
+    auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b, a); };
+    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, a); };
+    EXPECT_TRUE(same_values(z(o.x, o.f, o.b), u(o.x, o.f, o.b))) << a.name;
+    const std::vector<Tensor> want = grads(u, o), got = grads(z, o);
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(same_values(got[i], want[i])) << a.name << " d" << i;
+  }
+}
+
+// Only what a tape watches gets a gradient (the first layer's input gradient is skipped).
+TEST(ConvFused, UnwatchedInputsGetNoGradient) {
+  const Geo &geo = geometries()[1];
+  const Operands o = operands(geo, 40u);
+  const Act relu{"relu", A::kRelu, 0.0f};
+  autodiff::Tape tape(false, false);
+  tape.watch(o.f);
+  tape.watch(o.b);
+  const Tensor y = fused(geo, o.x, o.f, o.b, relu);
+  tape.stop_recording();
+  const std::vector<Tensor> got =
+      tape.gradient(y, {o.x, o.f, o.b}, autodiff::Unconnected::kNone, random_tensor(y.shape(), 77u));
+  const std::vector<Tensor> all =
+      grads([&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, relu); }, o);
+  EXPECT_FALSE(got[0].defined());
+  EXPECT_TRUE(same_values(got[1], all[1]));
+  EXPECT_TRUE(same_values(got[2], all[2]));
+}
+
+// Second order: the outer tape differentiates the inner gradient, which is itself ops.
+TEST(ConvFused, NestedTapesMatchTheThreeOps) {
+  const Geo geo{Shape{2, 5, 5, 2}, Shape{3, 3, 2, 3}, {1, 1}, {1, 1}, Padding::kSame};
+  const Operands o = operands(geo, 60u);
+  for (const Act &a : fusable()) {
+    for (size_t wrt : {0u, 1u}) {
+      auto second = [&](bool use_fused) {
+        auto f = [&](const std::vector<Tensor> &in) {
+          return use_fused ? fused(geo, in[0], in[1], in[2], a) : unfused(geo, in[0], in[1], in[2], a);
+        };
+        autodiff::Tape outer(false, false);
+        for (const Tensor &t : {o.x, o.f, o.b}) outer.watch(t);
+        const Tensor g = testing::inner_gradient(f, wrt)({o.x, o.f, o.b});
+        outer.stop_recording();
+        return outer.gradient(g, {o.x, o.f, o.b}, autodiff::Unconnected::kZero, random_tensor(g.shape(), 5u));
+      };
+      const std::vector<Tensor> want = second(false), got = second(true);
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_TRUE(same_values(got[i], want[i])) << a.name << " d" << i;
+    }
+  }
+}
+
+// An empty batch gives an empty output; no input channels give the bias through the activation.
+TEST(ConvFused, EmptyOperandsGiveTheThreeOpsResult) {
+  const Act relu{"relu", A::kRelu, 0.0f};
+  for (const Geo &geo : {Geo{Shape{0, 5, 5, 2}, Shape{3, 3, 2, 3}, {1, 1}, {1, 1}, Padding::kSame},
+                         Geo{Shape{2, 5, 5, 0}, Shape{3, 3, 0, 3}, {1, 1}, {1, 1}, Padding::kSame}}) {
+    const Operands o{random_tensor(geo.x, 1u), random_tensor(geo.f, 2u),
+                     random_tensor(Shape{3}, 3u, -1.0f, 1.0f)};
+    EXPECT_TRUE(same_values(fused(geo, o.x, o.f, o.b, relu), unfused(geo, o.x, o.f, o.b, relu)))
+        << geo.x.to_string();
+    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, relu); };
+    auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b, relu); };
+    const std::vector<Tensor> want = grads(u, o), got = grads(z, o);
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_TRUE(same_values(got[i], want[i])) << geo.x.to_string() << " d" << i;
+  }
+}
+
+TEST(ConvFused, BadInputsAreInvalidArgument) {
+  const Geo &geo = geometries()[0];
+  const Operands o = operands(geo, 90u);
+  testing::expect_error(
+      [&] { ops::conv2d_bias_act(o.x, o.f, random_tensor(Shape{3}, 1u), geo.s, geo.d, geo.p, A::kRelu); },
+      Code::kInvalidArgument, {"conv2d", "bias", "[3]", "[2]"});
+  testing::expect_error([&] { ops::conv2d_bias_act(o.x, o.f, o.b, geo.s, geo.d, geo.p, A::kGelu); },
+                        Code::kInvalidArgument, {"conv2d", "activation", "reads its input"});
+  testing::expect_error(
+      [&] { ops::conv2d_bias_act(o.x, o.f, ops::cast(o.b, DType::kFloat64), geo.s, geo.d, geo.p, A::kRelu); },
+      Code::kInvalidArgument, {"conv2d", "bias", "float64"});
+}
+
+// The Conv2D layer runs the fused op: its output equals the three ops on its own weights, for a
+// fusable activation and for one (gelu) that runs apart.
+TEST(ConvFused, Conv2DLayerMatchesTheThreeOps) {
+  for (const std::string activation : {"relu", "gelu", "linear"}) {
+    layers::LayerPtr layer = layers::create_layer(
+        "Conv2D",
+        Config::from_json(
+            R"({"filters": 4, "kernel_size": 3, "bias_initializer": "random_normal", "activation": ")" +
+            activation + "\"}"));
+    const Tensor x = random_tensor(Shape{2, 6, 6, 3}, 7u);
+    const Tensor y = (*layer)(x);
+    ASSERT_EQ(layer->variables().size(), 2u);
+    const Tensor w = layer->variables()[0]->peek(), b = layer->variables()[1]->peek();
+    Tensor want = ops::bias_add(ops::conv2d(x, w, {1, 1}, {1, 1}, Padding::kValid), b);
+    if (activation == "relu") want = ops::relu(want);
+    if (activation == "gelu") want = ops::gelu(want, false);
+    EXPECT_TRUE(same_values(y, want)) << activation;
+  }
+}
+
+}  // namespace
+}  // namespace kiln
