@@ -8,6 +8,7 @@
 using kiln::Code;
 using kiln::Config;
 using kiln::fail;
+using kiln::capi::require_array_fits;
 using kiln::capi::require_not_null;
 
 namespace {
@@ -175,6 +176,7 @@ kiln_status *kiln_config_set_string(kiln_config *config, const char *key, const 
 
 kiln_status *kiln_config_set_int_list(kiln_config *config, const char *key, const int64_t *values, size_t count) {
   return set_value(config, key, __func__, [&] {
+    require_array_fits(count, sizeof(int64_t), "kiln_config_set_int_list", "count");
     if (count > 0) require_not_null(values, "kiln_config_set_int_list", "values");
     return std::vector<int64_t>(values, values + count);
   });
@@ -183,6 +185,7 @@ kiln_status *kiln_config_set_int_list(kiln_config *config, const char *key, cons
 kiln_status *kiln_config_set_float_list(kiln_config *config, const char *key, const double *values,
                                         size_t count) {
   return set_value(config, key, __func__, [&] {
+    require_array_fits(count, sizeof(double), "kiln_config_set_float_list", "count");
     if (count > 0) require_not_null(values, "kiln_config_set_float_list", "values");
     return std::vector<double>(values, values + count);
   });
@@ -191,6 +194,7 @@ kiln_status *kiln_config_set_float_list(kiln_config *config, const char *key, co
 kiln_status *kiln_config_set_string_list(kiln_config *config, const char *key, const char *const *values,
                                          size_t count) {
   return set_value(config, key, __func__, [&] {
+    require_array_fits(count, sizeof(const char *), "kiln_config_set_string_list", "count");
     if (count > 0) require_not_null(values, "kiln_config_set_string_list", "values");
     std::vector<std::string> v;
     for (size_t i = 0; i < count; ++i) {

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,8 +17,8 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/tensor.h"
-#include "layers/layer.h"
 #include "kiln/kiln.h"
+#include "layers/layer.h"
 
 namespace kiln::train {
 class GradientAllreduce;
@@ -69,6 +72,15 @@ void check_foreign(kiln_status *st, const std::string &where);
 // Throws InvalidArgument when a required handle or pointer is NULL.
 inline void require_not_null(const void *p, const char *fn, const char *arg) {
   if (p == nullptr) fail(Code::kInvalidArgument, fn, ": argument '", arg, "' is NULL");
+}
+
+// An array argument of `count` elements of `size` bytes each, checked before any pointer
+// arithmetic on it: more than the address space can hold (e.g. SIZE_MAX) is ResourceExhausted
+// naming the argument.
+inline void require_array_fits(size_t count, size_t size, const char *fn, const char *arg) {
+  if (count > static_cast<size_t>(PTRDIFF_MAX) / size)
+    fail(Code::kResourceExhausted, fn, ": argument '", arg, "' has ", count, " elements of ", size,
+         " bytes; more than memory can hold");
 }
 
 inline const Tensor &tensor_of(const kiln_tensor *t, const char *fn, const char *arg) {
@@ -133,8 +145,12 @@ inline void write_variables(kiln_variable **out, size_t capacity, size_t *out_co
   catch (const std::bad_alloc &) {                                                                 \
     return ::kiln::capi::status_from_error(::kiln::Code::kResourceExhausted, "out of memory", fn); \
   }                                                                                                \
+  catch (const std::length_error &) { /* a count past what a vector can hold, e.g. SIZE_MAX */     \
+    return ::kiln::capi::status_from_error(::kiln::Code::kResourceExhausted,                       \
+                                           "a count or size too large to allocate", fn);           \
+  }                                                                                                \
   catch (const std::exception &e) {                                                                \
-    return ::kiln::capi::make_status(::kiln::Code::kInternal, e.what());                           \
+    return ::kiln::capi::status_from_error(::kiln::Code::kInternal, e.what(), fn);                 \
   }                                                                                                \
   catch (...) {                                                                                    \
     return ::kiln::capi::make_status(::kiln::Code::kInternal, "unknown internal error");           \

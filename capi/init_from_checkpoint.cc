@@ -84,6 +84,8 @@ kiln_status *kiln_init_from_checkpoint(kiln_config **out_report, const kiln_laye
   const kiln_init_from_checkpoint_options o =
       kiln::capi::read_options(options, defaults(), kOptionsV1, fn, "kiln_init_from_checkpoint_options");
   require_not_null(ckpt_dir_or_file, fn, "ckpt_dir_or_file");
+  kiln::capi::require_array_fits(num_pairs, sizeof(const char *), fn, "num_pairs");
+  kiln::capi::require_array_fits(num_variables, sizeof(kiln_variable *), fn, "num_variables");
   if (num_pairs) require_not_null(checkpoint_names, fn, "checkpoint_names");
   if (num_variables) require_not_null(variables, fn, "variables");
 

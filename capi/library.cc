@@ -29,7 +29,8 @@ void check_foreign(kiln_status *st, const std::string &where) {
 
 kiln_status *status_from_error(Code code, const char *message, const char *fn) noexcept {
   const size_t n = std::strlen(fn);
-  if (code != Code::kResourceExhausted || std::strncmp(message, fn, n) == 0)
+  // Out-of-memory and internal errors come from below the entry point and may not name it.
+  if ((code != Code::kResourceExhausted && code != Code::kInternal) || std::strncmp(message, fn, n) == 0)
     return make_status(code, message);
   try {
     return make_status(code, std::string(fn) + ": " + message);

@@ -59,10 +59,12 @@ typedef struct kiln_compile_options {
 KILN_API kiln_status *kiln_compile_options_init(kiln_compile_options *options, size_t struct_size);
 /// Keras's model.compile: sets the optimizer (a handle, or by name), the loss(es) (one for every
 /// output, or one per output), loss weights and metrics. Unknown loss, metric or optimizer names
-/// are NOT_FOUND listing the known ones; a wrong number of losses or weights INVALID_ARGUMENT. On
-/// failure the model keeps its earlier compile state. A new compile replaces the old state.
-/// Ownership: the model keeps references to the optimizer, losses and metrics; the options stay
-/// the caller's. Thread-safety: not while the model trains on another thread.
+/// are NOT_FOUND listing the known ones; several losses with another number of weights are
+/// INVALID_ARGUMENT here. Counts that do not match the model's outputs are INVALID_ARGUMENT at the
+/// first batch, when the outputs are known (as Keras 3, which checks them when its compiled loss
+/// first meets y_pred). On failure the model keeps its earlier compile state. A new compile replaces the old
+/// state. Ownership: the model keeps references to the optimizer, losses and metrics; the options stay the
+/// caller's. Thread-safety: not while the model trains on another thread.
 KILN_API kiln_status *kiln_model_compile(kiln_layer *model, const kiln_compile_options *options);
 /// Whether kiln_model_compile has run on the model; false for NULL. Thread-safety: safe.
 KILN_API bool kiln_model_is_compiled(const kiln_layer *model);

@@ -55,29 +55,40 @@ class TensorsDataset final : public Dataset {
 class RangeDataset final : public Dataset {
  public:
   RangeDataset(int64_t start, int64_t stop, int64_t step) : start_(start), stop_(stop), step_(step) {}
+  // Counted in unsigned arithmetic: the distance between two int64 values (INT64_MIN to
+  // INT64_MAX) exceeds int64. A count beyond INT64_MAX (only with step 1) reads as INT64_MAX.
   int64_t cardinality() const override {
-    if (step_ > 0) return stop_ <= start_ ? 0 : (stop_ - start_ - 1) / step_ + 1;
-    return stop_ >= start_ ? 0 : (start_ - stop_ - 1) / -step_ + 1;
+    const uint64_t n = count();
+    return n > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(n);
   }
   IteratorPtr make_iterator() const override {
+    // Steps wrap modulo 2^64 in unsigned arithmetic, which lands on the right int64 value for
+    // every element the range holds (and never overflows a signed integer after the last).
     class It final : public Iterator {
      public:
-      It(int64_t next, int64_t left, int64_t step) : next_(next), left_(left), step_(step) {}
+      It(uint64_t next, uint64_t left, uint64_t step) : next_(next), left_(left), step_(step) {}
       bool next(Element *out) override {
-        if (left_ <= 0) return false;
-        *out = {Tensor::scalar<int64_t>(next_)};
+        if (left_ == 0) return false;
+        *out = {Tensor::scalar<int64_t>(static_cast<int64_t>(next_))};
         next_ += step_;
         --left_;
         return true;
       }
 
      private:
-      int64_t next_, left_, step_;
+      uint64_t next_, left_, step_;
     };
-    return std::make_unique<It>(start_, cardinality(), step_);
+    return std::make_unique<It>(static_cast<uint64_t>(start_), count(), static_cast<uint64_t>(step_));
   }
 
  private:
+  uint64_t count() const {
+    const uint64_t start = static_cast<uint64_t>(start_), stop = static_cast<uint64_t>(stop_);
+    if (step_ > 0) return stop_ <= start_ ? 0 : (stop - start - 1) / static_cast<uint64_t>(step_) + 1;
+    // |step| as unsigned, INT64_MIN included.
+    return stop_ >= start_ ? 0 : (start - stop - 1) / (uint64_t{0} - static_cast<uint64_t>(step_)) + 1;
+  }
+
   int64_t start_, stop_, step_;
 };
 

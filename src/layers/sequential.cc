@@ -129,7 +129,8 @@ std::string row(const std::vector<std::string> &fields, const std::vector<int64_
     for (size_t col = 0; col < left.size(); ++col) {
       const int64_t start = col > 0 ? positions[col - 1] : 0;
       const int64_t space = col + 1 != positions.size() ? 2 : 0;
-      size_t cutoff = static_cast<size_t>(std::max<int64_t>(0, positions[col] - start - space));
+      // At least one character a line, so that a narrow line_length ends (in more lines).
+      size_t cutoff = static_cast<size_t>(std::max<int64_t>(1, positions[col] - start - space));
       std::string fit = left[col].substr(0, cutoff);
       size_t best = std::string::npos;
       for (const char *brk : {"),", "},", "],", "',"}) {

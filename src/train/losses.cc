@@ -4,6 +4,7 @@
 #include "train/losses.h"
 
 #include <atomic>
+#include <cmath>
 #include <functional>
 #include <map>
 
@@ -215,6 +216,19 @@ Tensor sparse_labels(const Tensor &y_true, int64_t classes, const std::optional<
     if (!is_floating(labels.dtype()) && labels.dtype() != DType::kUInt8)
       fail(Code::kInvalidArgument, owner, ": y_true is ", labels.description(),
            "; expected integer class ids");
+    if (is_floating(labels.dtype())) {
+      // Checked as the floats they are, so a NaN or a huge label is named as given (the int64
+      // cast would turn it into 0 or INT64_MAX).
+      const Tensor f64 = ops::cast(labels, DType::kFloat64);
+      const double *f = f64.data<double>();
+      for (int64_t i = 0; i < f64.num_elements(); ++i) {
+        const double t = std::trunc(f[i]);
+        if (ignore && t == static_cast<double>(*ignore)) continue;
+        if (!(t >= 0.0 && t < static_cast<double>(classes)))
+          fail(Code::kInvalidArgument, owner, ": label ", f[i], " at flat index ", i,
+               " is out of range; y_pred has ", classes, " classes, so labels must be in [0, ", classes, ")");
+      }
+    }
     labels = ops::cast(labels, DType::kInt64);
   }
   const Tensor as64 = labels.dtype() == DType::kInt64 ? labels : ops::cast(labels, DType::kInt64);

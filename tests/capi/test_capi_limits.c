@@ -363,7 +363,30 @@ static void test_release_cached(void) {
   CHECK(allocs2 == allocs1 + 1 && hits2 == hits1);
 }
 
+/* Array counts past the address space (SIZE_MAX) are RESOURCE_EXHAUSTED naming the entry point,
+ * checked before the array is read. */
+static void test_huge_counts(void) {
+  kiln_config *c = NULL;
+  const int64_t ints[1] = {1};
+  const double floats[1] = {1.0};
+  const char *strings[1] = {"a"};
+  kiln_config *report = NULL;
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_ERROR(kiln_config_set_int_list(c, "k", ints, SIZE_MAX), KILN_STATUS_RESOURCE_EXHAUSTED,
+               "kiln_config_set_int_list", "count");
+  EXPECT_ERROR(kiln_config_set_float_list(c, "k", floats, SIZE_MAX), KILN_STATUS_RESOURCE_EXHAUSTED,
+               "kiln_config_set_float_list", "count");
+  EXPECT_ERROR(kiln_config_set_string_list(c, "k", strings, SIZE_MAX), KILN_STATUS_RESOURCE_EXHAUSTED,
+               "kiln_config_set_string_list", "count");
+  EXPECT_ERROR(kiln_init_from_checkpoint(&report, NULL, NULL, 0, "/nonexistent", strings, strings, NULL,
+                                         SIZE_MAX, NULL),
+               KILN_STATUS_RESOURCE_EXHAUSTED, "kiln_init_from_checkpoint", "num_pairs");
+  CHECK(report == NULL);
+  kiln_config_free(c);
+}
+
 int main(void) {
+  test_huge_counts();
   test_creation();
   test_shape_ops();
   test_index_and_math_ops();

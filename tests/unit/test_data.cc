@@ -2,6 +2,7 @@
 // shuffles, parallel map order, prefetch, errors from functions, early destruction.
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <thread>
 
 #include "core/error.h"
@@ -85,6 +86,36 @@ TEST(Data, FromTensorsAndRange) {
   EXPECT_EQ(range(5, 0, -2)->cardinality(), 3);
   EXPECT_EQ(range(0, 10, 3)->cardinality(), 4);
   EXPECT_EQ(range(3, 3)->cardinality(), 0);
+}
+
+// Ranges across the whole int64 line count in unsigned arithmetic (no signed overflow, which
+// UBSan checks in CI): the elements and the cardinality are exact, a count past INT64_MAX reads
+// as INT64_MAX.
+TEST(Data, RangeAtTheEdgesOfInt64) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min(), kMax = std::numeric_limits<int64_t>::max();
+  auto scalars = [](const DatasetPtr &d) {  // exact int64 values (the file's helper goes through double)
+    std::vector<int64_t> out;
+    IteratorPtr it = d->make_iterator();
+    Element e;
+    while (it->next(&e)) out.push_back(*e[0].data<int64_t>());
+    return out;
+  };
+  EXPECT_EQ(scalars(range(kMin, kMax, kMax)), (std::vector<int64_t>{kMin, -1, kMax - 1}));
+  EXPECT_EQ(range(kMin, kMax, kMax)->cardinality(), 3);
+  EXPECT_EQ(scalars(range(-5, kMax, kMax)), (std::vector<int64_t>{-5, kMax - 5}));
+  EXPECT_EQ(scalars(range(0, kMax, kMax / 2)), (std::vector<int64_t>{0, kMax / 2, kMax - 1}));
+  EXPECT_EQ(scalars(range(kMax, kMin, kMin)), (std::vector<int64_t>{kMax, -1}));
+  EXPECT_EQ(range(0, 10, kMin)->cardinality(), 0);
+  EXPECT_EQ(scalars(range(kMax - 2, kMax)), (std::vector<int64_t>{kMax - 2, kMax - 1}));
+  EXPECT_EQ(scalars(range(kMin + 2, kMin, -1)), (std::vector<int64_t>{kMin + 2, kMin + 1}));
+  const DatasetPtr whole = range(kMin, kMax);
+  EXPECT_EQ(whole->cardinality(), kMax);
+  IteratorPtr it = whole->make_iterator();
+  Element e;
+  ASSERT_TRUE(it->next(&e));
+  EXPECT_EQ(*e[0].data<int64_t>(), kMin);
+  ASSERT_TRUE(it->next(&e));
+  EXPECT_EQ(*e[0].data<int64_t>(), kMin + 1);
 }
 
 TEST(Data, Generator) {

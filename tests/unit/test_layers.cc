@@ -144,6 +144,20 @@ TEST_F(LayersTest, SummaryMatchesKerasLayout) {
   EXPECT_EQ(summary(*seq), want);
 }
 
+// A line too narrow for its columns wraps every field a character at a time and ends (it used
+// to loop for ever below 8 columns).
+TEST_F(LayersTest, SummaryOfANarrowLineEnds) {
+  Config c;
+  auto seq = std::dynamic_pointer_cast<Sequential>(create_layer("Sequential", c));
+  seq->add(dense(3));
+  seq->build({{kUnknownDim, 4}});
+  for (int64_t width : {0, 1, 2, 5, 7, 8}) {
+    const std::string s = summary(*seq, width);
+    EXPECT_NE(s.find("Total params: 15"), std::string::npos) << width;
+    EXPECT_LT(s.size(), 4000u) << width;
+  }
+}
+
 TEST_F(LayersTest, TrainableSwitchFreezesLayerAndChildren) {
   Config c;
   c.set("layers", std::vector<Config>{serialize_layer(*dense(2))});

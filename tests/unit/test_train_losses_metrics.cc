@@ -257,6 +257,23 @@ TEST(TrainLosses, BadInput) {
       },
       Code::kInvalidArgument, {"sparse_categorical_crossentropy", "label 3", "[0, 3)"});
   expect_error([&] { (*scce)(make_typed<int64_t>({2}, {-1, 0}), p); }, Code::kInvalidArgument, {"label -1"});
+  // Float labels are named as given, not as their int64 cast (NaN would read 0, 1e30 INT64_MAX).
+  expect_error(
+      [&] {
+        (*scce)(make({2}, {0.0f, std::nanf("")}), p);
+      },
+      Code::kInvalidArgument, {"label nan", "flat index 1"});
+  expect_error(
+      [&] {
+        (*scce)(make({2}, {1e30f, 0.0f}), p);
+      },
+      Code::kInvalidArgument, {"label 1e+30", "[0, 3)"});
+  expect_error(
+      [&] {
+        (*scce)(make({2}, {2.5f, 3.0f}), p);
+      },
+      Code::kInvalidArgument, {"label 3", "flat index 1"});
+  EXPECT_TRUE(std::isfinite((*scce)(make({2}, {2.5f, 0.0f}), p).data<float>()[0]));  // 2.5 truncates to 2
   expect_error(
       [&] {
         (*scce)(make_typed<int64_t>({3}, {0, 1, 2}), p);
