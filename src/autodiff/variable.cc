@@ -1,14 +1,14 @@
 #include "autodiff/variable.h"
 
-#include "autodiff/autocast.h"
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <type_traits>
 #include <vector>
 
+#include "autodiff/autocast.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "ops/ops.h"
 #include "ops/recorder.h"
 
@@ -56,6 +56,7 @@ void add_loop(T *dst, const T *src, const T *delta, int64_t n, bool add) {
 Variable::Variable(std::string name, const Tensor &initial, bool trainable)
     : id_(next_object_id()), name_(std::move(name)), trainable_(trainable) {
   require_defined(initial, "Variable", "initial_value");
+  require_utf8(name_, "Variable", "the name");  // names reach checkpoints and SavedModels as text
   dtype_ = initial.dtype();
   shape_ = initial.shape();
   buffer_ = std::make_shared<VariableBuffer>(initial.byte_size());

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace kiln {
 
@@ -71,6 +72,11 @@ double float_of(const std::string &key, const Config::Json &v, const char *expec
 
 void require_key(const std::string &key) {
   if (key.empty()) fail(Code::kInvalidArgument, "config: a key must not be empty");
+  require_utf8(key, "config", "a key");  // configs are JSON, which holds UTF-8 text only
+}
+
+void require_text(const std::string &key, const std::string &v) {
+  if (!is_utf8(v)) require_utf8(v, "config", ("the string of key '" + key + "'").c_str());
 }
 
 // Non-finite floats have no JSON spelling (a config must survive to_json/from_json), so refuse.
@@ -260,6 +266,7 @@ Config &Config::set_any_float(const std::string &key, const std::vector<double> 
 }
 Config &Config::set(const std::string &key, const std::string &v) {
   require_key(key);
+  require_text(key, v);
   value_[key] = v;
   return *this;
 }
@@ -276,6 +283,7 @@ Config &Config::set(const std::string &key, const std::vector<double> &v) {
 }
 Config &Config::set(const std::string &key, const std::vector<std::string> &v) {
   require_key(key);
+  for (const std::string &e : v) require_text(key, e);
   value_[key] = v;
   return *this;
 }

@@ -3,6 +3,8 @@
 // for prefetch) and file each result under its number; next() hands results out in that order,
 // so the output order never depends on thread timing. Errors travel as results and are rethrown
 // by next() on the consuming thread. Destroying the iterator stops and joins its threads.
+#include <cxxabi.h>
+
 #include <condition_variable>
 #include <exception>
 #include <map>
@@ -68,7 +70,10 @@ class PipelineIterator final : public Iterator {
       if (t.joinable()) t.join();
   }
 
-  void work() noexcept {
+  // Not noexcept: a thread ended by pthread_exit while in the map function or the input (Python
+  // ends threads that call into it during interpreter shutdown) unwinds with
+  // abi::__forced_unwind, which must pass through every handler here and out of the thread.
+  void work() {
     // Kernels in the map function run at one thread: the pipeline's parallelism is its workers.
     try {
       set_num_threads_for_this_thread(1);
@@ -87,6 +92,8 @@ class PipelineIterator final : public Iterator {
         }
         try {
           r.end = !in_->next(&r.value);
+        } catch (const abi::__forced_unwind &) {
+          throw;
         } catch (...) {
           r.error = std::current_exception();
         }
@@ -98,6 +105,8 @@ class PipelineIterator final : public Iterator {
       if (fn_ && !r.end && !r.error) {
         try {
           r.value = (*fn_)(r.value);
+        } catch (const abi::__forced_unwind &) {
+          throw;
         } catch (...) {
           r.error = std::current_exception();
           r.value.clear();

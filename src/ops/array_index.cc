@@ -112,6 +112,10 @@ void internal::scalar_bytes(const char *op, const char *arg, double value, DType
       v = static_cast<T>(value);
     } else {
       v = T(static_cast<float>(value));
+      // A finite value that becomes inf (1e300 as float32) does not fit; inf and NaN stay as given.
+      if (std::isfinite(value) && !std::isfinite(static_cast<double>(static_cast<float>(v))))
+        fail(Code::kInvalidArgument, op, ": ", arg, " ", value, " does not fit in ", dtype_name(dtype),
+             " (it would become inf)");
     }
     std::memcpy(out, &v, sizeof(T));
   });

@@ -27,7 +27,8 @@ Tensor scatter_add(const Tensor &updates, const Tensor &indices, const Shape &pa
 Shape checked_shape(const char *op, const std::vector<int64_t> &dims, const char *what);
 
 // value as one element of dtype, written to out (8 bytes of room). Integer and bool dtypes
-// need a finite value in the dtype's range (InvalidArgument naming op and arg otherwise).
+// need a finite value in the dtype's range, floating ones a value that does not round to inf
+// unless it is inf or NaN already (InvalidArgument naming op and arg otherwise).
 void scalar_bytes(const char *op, const char *arg, double value, DType dtype, void *out);
 
 // "[2, -1, 3]": for messages about dims that may not form a valid Shape.

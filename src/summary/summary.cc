@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "event.pb.h"
 #include "ops/recorder.h"
 #include "summary/histogram.h"
@@ -40,11 +41,13 @@ int64_t resolve_step(std::optional<int64_t> step, const char *op) {
 
 void require_tag(const std::string &tag, const char *op) {
   if (tag.empty()) fail(Code::kInvalidArgument, op, ": tag is empty; expected a non-empty name");
+  require_utf8(tag, op, "tag");  // Summary.Value.tag is a protobuf string
 }
 
 // One event holding one Summary.Value {tag, tensor, metadata{plugin_data}}, as TF2 writes it.
 bool write_value(const WriterPtr &w, const std::string &tag, int64_t step, tbproto::TensorProto tensor,
                  const std::string &plugin, const std::string &content, const std::string &description) {
+  require_utf8(description, "summary", "description");
   tbproto::Event event;
   event.set_step(step);
   auto *value = event.mutable_summary()->add_value();
@@ -220,6 +223,7 @@ bool hparams(const Config &values, const std::string &trial_id, std::optional<do
   auto *start = data.mutable_session_start_info();
   for (const auto &[name, v] : values.json().items())
     set_proto_value(&(*start->mutable_hparams())[name], v, "hparam '" + name + "'");
+  require_utf8(trial_id, "summary.hparams", "trial_id");
   start->set_group_name(trial_id.empty() ? group_name_of(values) : trial_id);
   start->set_start_time_secs(start_time_secs ? *start_time_secs : now_seconds());
   WriterPtr w = target();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "io/checkpoint_state.h"
 #include "io/file_util.h"
 #include "train/checkpoint.h"
@@ -50,6 +51,7 @@ Checkpoint::Checkpoint(std::vector<std::pair<std::string, TrackablePtr>> childre
   for (size_t i = 0; i < children.size(); ++i) {
     const std::string &name = children[i].first;
     if (name.empty()) fail(Code::kInvalidArgument, "Checkpoint: a child has an empty name");
+    require_utf8(name, "Checkpoint", "a child's name");  // a string field of the object graph
     if (name == "save_counter")
       fail(Code::kInvalidArgument,
            "Checkpoint: 'save_counter' is the checkpoint's own child; name the object otherwise");
@@ -64,6 +66,7 @@ Checkpoint::~Checkpoint() = default;
 
 void Checkpoint::track(const std::string &name, TrackablePtr object) {
   if (name.empty()) fail(Code::kInvalidArgument, "Checkpoint: a child has an empty name");
+  require_utf8(name, "Checkpoint", "a child's name");  // a string field of the object graph
   if (name == "save_counter")
     fail(Code::kInvalidArgument,
          "Checkpoint: 'save_counter' is the checkpoint's own child; name the object otherwise");

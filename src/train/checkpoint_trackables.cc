@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/utf8.h"
 #include "train/checkpoint.h"
 #include "train/training_state.h"
 
@@ -468,6 +469,7 @@ TrackablePtr make_global_rng_trackable() { return std::make_shared<GlobalRngTrac
 
 void TrackableGroup::track(const std::string &name, TrackablePtr object) {
   if (name.empty()) fail(Code::kInvalidArgument, "TrackableGroup.track: the name is empty");
+  require_utf8(name, "TrackableGroup.track", "the name");
   if (!object) fail(Code::kInvalidArgument, "TrackableGroup.track: the object for '", name, "' is null");
   std::lock_guard<std::mutex> lock(mu_);
   for (Child &c : children_)

@@ -115,6 +115,10 @@ static void test_errors(void) {
   OK(kiln_config_create(&c));
   OK(kiln_config_set_string(c, "units", "64"));
   OK(kiln_config_set_float(c, "rate", 0.5));
+  /* Configs are JSON: malformed UTF-8 is refused when it comes in, naming the key. */
+  EXPECT_ERROR(kiln_config_set_string(c, "name", "\xff\xfe"), KILN_STATUS_INVALID_ARGUMENT, "key 'name'",
+               "UTF-8");
+  EXPECT_ERROR(kiln_config_set_int(c, "\xc3", 1), KILN_STATUS_INVALID_ARGUMENT, "key", "UTF-8");
   EXPECT_ERROR(kiln_config_get_int(&i, c, "units"), KILN_STATUS_INVALID_ARGUMENT,
                "key 'units' is a string \"64\"; expected an int", NULL);
   CHECK(i == 7); /* out untouched on failure */

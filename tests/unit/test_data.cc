@@ -1,5 +1,7 @@
 // The input pipeline's core: every transformation's values, order and cardinality, seeded
 // shuffles, parallel map order, prefetch, errors from functions, early destruction.
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <limits>
@@ -265,6 +267,26 @@ TEST(Data, ParallelMapWorkersRunKernelsAtOneThread) {
       3);
   EXPECT_EQ(scalars(d).size(), 16u);
   EXPECT_EQ(bad.load(), 0);
+}
+
+// A worker thread ended by pthread_exit inside the map function (as Python ends threads that call
+// into it during interpreter shutdown) unwinds out of the pipeline: no "exception not rethrown"
+// abort, and the iterator is still destroyed cleanly.
+TEST(Data, AWorkerEndedByPthreadExitLeavesCleanly) {
+  std::atomic<bool> exiting{false};
+  DatasetPtr d = map(
+      range(0, 100),
+      [&](const Element &e) -> Element {
+        exiting = true;
+        pthread_exit(nullptr);
+        return e;
+      },
+      2);
+  IteratorPtr it = d->make_iterator();
+  while (!exiting) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // both workers are gone by now
+  it.reset();
+  SUCCEED();
 }
 
 TEST(Data, ErrorsFromFunctionsComeOutOfNext) {

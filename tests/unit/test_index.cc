@@ -269,6 +269,11 @@ TEST(OneHot, AxisAndDType) {
   EXPECT_EQ(bf.item_as_double(1), 2.5);
   expect_error([&] { ops::one_hot(idx, 3, 1, 0, 3); }, kBad, {"one_hot", "axis 3", "expected -1 or 0 to 2"});
   expect_error([&] { ops::one_hot(idx, 3, 1e30, 0, -1, DType::kInt32); }, kBad, {"one_hot", "on_value"});
+  expect_error([&] { ops::one_hot(idx, 3, 1e300, 0, -1, DType::kFloat32); }, kBad,
+               {"one_hot", "on_value", "inf"});
+  expect_error([&] { ops::one_hot(idx, 3, 1, -1e39, -1, DType::kBFloat16); }, kBad, {"one_hot", "off_value"});
+  EXPECT_TRUE(std::isinf(ops::one_hot(idx, 3, std::numeric_limits<double>::infinity()).item_as_double(0) +
+                         ops::one_hot(idx, 3, std::numeric_limits<double>::infinity()).item_as_double(1)));
   expect_error([&] { ops::one_hot(idx, int64_t{1} << 62); }, kBad, {"one_hot", "depth 4611686018427387904", "kiln's limit"});
 }
 
