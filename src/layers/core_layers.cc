@@ -46,7 +46,10 @@ class Dense final : public Layer {
   // matmul, bias and activation in one op (ops::dense: the bits of matmul, bias_add and the
   // activation op); an activation it cannot take runs after it, as its own op.
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    const Tensor &x = single_input(*this, inputs);
+    // Integer and bool inputs are cast to the compute dtype, as Keras's Dense does (int features
+    // fed straight to fit/predict).
+    const Tensor &in = single_input(*this, inputs);
+    const Tensor x = is_floating(in.dtype()) ? in : ops::cast(in, compute_dtype());
     Tensor y;
     if (x.dtype() == DType::kFloat32) {
       ops::DenseOptions options;

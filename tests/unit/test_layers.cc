@@ -80,6 +80,18 @@ TEST_F(LayersTest, DenseBuildsLazilyFromTheFirstInput) {
   expect_error([&] { (*d)(random_tensor({5}, 2)); }, Code::kInvalidArgument, {"expected rank >= 2"});
 }
 
+// Integer and bool features go through Dense cast to its compute dtype, as Keras's Dense casts them.
+TEST_F(LayersTest, DenseCastsIntegerInputs) {
+  LayerPtr d = dense(3, "relu");
+  const Tensor xi = testing::make_typed<int64_t>({2, 4}, {1, -2, 3, 0, 5, 6, -7, 8});
+  const Tensor y = (*d)(xi);
+  EXPECT_EQ(y.dtype(), DType::kFloat32);
+  const Tensor want = (*d)(ops::cast(xi, DType::kFloat32));
+  testing::expect_near(y, testing::values<float>(want), 0);
+  const Tensor yb = (*d)(testing::make_bool({1, 4}, {1, 0, 1, 1}));
+  EXPECT_EQ(yb.shape(), Shape({1, 3}));
+}
+
 // bfloat16 and float64 Dense layers (with their bias) compute matmul -> bias_add -> activation
 // in their own dtype.
 TEST_F(LayersTest, DenseInBfloat16AndFloat64) {
