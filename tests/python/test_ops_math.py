@@ -123,7 +123,7 @@ class ReduceScanTest(Case):
         self.assertGrad(lambda t: kiln.reduce_logsumexp(t, axis=-1), rand((2, 4), 13))
         y = rand((4, 6), 14)
         self.assertClose(kiln.argmin(y, axis=0), np.argmin(y, axis=0), dtype="int64")
-        self.assertClose(kiln.math.argmin(y), np.argmin(y, axis=-1), dtype="int64")
+        self.assertClose(kiln.math.argmin(y, -1), np.argmin(y, axis=-1), dtype="int64")
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "argmin"):
             kiln.argmin(y, axis=2)
 

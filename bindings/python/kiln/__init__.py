@@ -19,7 +19,8 @@ from .ops import (abs, add, argmax, avg_pool2d, batch_norm, conv2d, div, dropout
                   greater_equal, layer_norm, leaky_relu, less, less_equal, log, log_softmax, logical_and,
                   logical_not, logical_or, logical_xor, matmul, max, max_pool2d, maximum, mean, min, minimum, mul,
                   neg, not_equal, pow, relu, rsqrt, sigmoid, softmax, softplus, sqrt, square, sub, sum, swish, tanh)
-from .tensor import Tensor, bfloat16, bool_, constant, convert_to_tensor, float32, float64, int32, int64, uint8
+from .tensor import (Tensor, TensorShape, bfloat16, bool_, constant, convert_to_tensor, float32, float64, int32,
+                     int64, uint8)
 
 __version__ = _lib.lib.kiln_version().decode()
 

@@ -2,7 +2,7 @@
 import ctypes
 
 from . import _lib
-from .errors import InvalidArgumentError, check
+from .errors import InvalidArgumentError, callback_status, check, guard_callback
 from .tensor import Tensor, _as_tensor, _new, constant
 
 L = _lib.lib
@@ -15,8 +15,15 @@ _UNCONNECTED = {"none": 0, "zero": 1}
 class Variable:
     """tf.Variable: a named, mutable holder of a tensor value."""
 
-    def __init__(self, initial_value, trainable=True, name="Variable", dtype=None):
+    # NumPy defers to the variable's operators (np.ones(2) + v is a kiln Tensor), as for Tensor.
+    __array_priority__ = 100
+
+    def __init__(self, initial_value, trainable=True, name=None, dtype=None):
         init = constant(initial_value, dtype)
+        if name is None:
+            name = "Variable"  # TF's default name (kiln names carry no ":0" suffix, see Layer weights)
+        elif isinstance(name, (bytes, bytearray)):
+            name = bytes(name).decode("utf-8")
         h = ctypes.c_void_p()
         check(L.kiln_variable_create(ctypes.byref(h), str(name).encode("utf-8"), init, bool(trainable)))
         self._h = h.value
@@ -86,9 +93,9 @@ class Variable:
                 return None
             except BaseException as e:  # noqa: BLE001 - reported after the C call
                 errors.append(e)
-                return L.kiln_status_create(8, ("update_in_place: %r" % (e,)).encode())
+                return callback_status(e, "update_in_place's function")
 
-        cb = _UPDATE_FN(call)
+        cb = _UPDATE_FN(guard_callback("update_in_place's function")(call))
         status = L.kiln_variable_update_in_place(self._h, ctypes.cast(cb, ctypes.c_void_p), None)
         if errors:
             L.kiln_status_free(status)
@@ -99,6 +106,21 @@ class Variable:
     def __repr__(self):
         return "<kiln.Variable '%s' shape=%s dtype=%s>" % (self.name, self.shape, self.dtype)
 
+    def __eq__(self, other):
+        """Elementwise, as TF2's Variable == (and Tensor ==)."""
+        return self.value() == other
+
+    def __ne__(self, other):
+        return self.value() != other
+
+    def ref(self):
+        """A hashable reference to this variable (tf.Variable.ref())."""
+        from .ops_math import _Reference  # noqa: PLC0415 - ops_math imports this module
+        return _Reference(self)
+
+    experimental_ref = ref
+
+    # Unlike TF2's, kiln variables stay hashable (by identity): the binding keys dicts by them.
     __hash__ = object.__hash__
 
 
@@ -158,12 +180,18 @@ class GradientTape:
             raise InvalidArgumentError("GradientTape: use it in a `with` block before watch() or gradient()")
 
     def watch(self, tensor):
+        """Records operations on tensor (a Tensor, a Variable, or a list / tuple / dict of them)."""
         self._require()
-        for t in (tensor if isinstance(tensor, (list, tuple)) else [tensor]):
+        for t in _nest_leaves(tensor):
             if isinstance(t, Variable):
                 check(L.kiln_tape_watch_variable(self._h, t._h))
-            else:
+            elif isinstance(t, Tensor):
+                check(L.kiln_tape_watch(self._h, t))
+            elif hasattr(t, "_kiln_value"):  # a variable-like object (a mixed-precision AutoCastVariable)
                 check(L.kiln_tape_watch(self._h, _as_tensor(t)))
+            else:
+                raise ValueError("GradientTape.watch: passed an object of type %s, not a kiln Tensor or Variable "
+                                 "(as TF: convert it with kiln.constant first)" % type(t).__name__)
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """Gradients of sum(target) for each source (a Tensor, a Variable, or a list/tuple of them).
@@ -172,8 +200,7 @@ class GradientTape:
         is then a list with one entry (or None) per target. A Variable's gradient flows through the
         values read from it while the tape recorded, as TF's."""
         self._require()
-        single = not isinstance(sources, (list, tuple))
-        srcs = [sources] if single else list(sources)
+        srcs = _nest_leaves(sources)  # TF: the gradients come back in the sources' structure
         mode = _UNCONNECTED.get(str(getattr(unconnected_gradients, "value", unconnected_gradients)).lower())
         if mode is None:
             raise InvalidArgumentError("unconnected_gradients must be 'none' or 'zero'; got %r" % unconnected_gradients)
@@ -205,4 +232,34 @@ class GradientTape:
         outs = arr()
         check(L.kiln_tape_gradient_multi(outs, self._h, ctypes.byref(opts)))
         result = [Tensor._adopt(outs[i]) if outs[i] else None for i in range(n)]
-        return result[0] if single else result
+        return _nest_pack(sources, iter(result))
+
+
+def _nest_leaves(value):
+    """The leaves of a nest of lists, tuples and dicts (dicts in sorted key order, as tf.nest)."""
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _nest_leaves(v)]
+    if isinstance(value, dict):
+        return [x for k in _sorted_keys(value) for x in _nest_leaves(value[k])]
+    return [value]
+
+
+def _nest_pack(structure, leaves):
+    """structure with its leaves replaced, in order, from the iterator leaves."""
+    if isinstance(structure, list):
+        return [_nest_pack(v, leaves) for v in structure]
+    if isinstance(structure, tuple):
+        items = [_nest_pack(v, leaves) for v in structure]
+        return type(structure)(*items) if hasattr(structure, "_fields") else tuple(items)  # namedtuples too
+    if isinstance(structure, dict):
+        packed = {k: _nest_pack(structure[k], leaves) for k in _sorted_keys(structure)}
+        return type(structure)((k, packed[k]) for k in structure) if type(structure) is not dict else \
+            {k: packed[k] for k in structure}
+    return next(leaves)
+
+
+def _sorted_keys(d):
+    try:
+        return sorted(d)
+    except TypeError:  # keys of mixed types: their insertion order
+        return list(d)

@@ -19,13 +19,12 @@ import numbers
 import os
 import sys
 import threading
-import traceback
 import weakref
 
 from . import _lib
 from . import config as _config
 from ._handles import Owned, config_dict, new_handle
-from .errors import InvalidArgumentError, check
+from .errors import _SPARE, InvalidArgumentError, callback_status, check, guard_callback
 
 L = _lib.lib
 
@@ -215,10 +214,7 @@ def _status_from_exception(exc, where):
     """A status for an exception raised in a hook; the exception waits on this thread for the
     Python call that entered C (fit) to raise it (the same slot as layer callbacks use)."""
     from . import layers  # noqa: PLC0415 - layers imports much; only needed on errors
-    layers._tls.pending = exc
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    code = exc.code if isinstance(getattr(exc, "code", None), int) and 1 <= exc.code <= 8 else 8
-    return L.kiln_status_create(code, ("Python exception in %s:\n%s" % (where, text)).encode("utf-8", "replace"))
+    return callback_status(exc, where, tls=layers._tls)
 
 
 def _model_for(obj, model_h):
@@ -234,12 +230,13 @@ def _model_for(obj, model_h):
 
 
 def _run(user_data, hook, model_h, logs_h, index):
-    ref = _LIVE.get(user_data or 0)
-    obj = ref() if ref is not None else None
-    if obj is None:
-        return L.kiln_status_create(4, ("the Python object of this callback was garbage-collected before its %s"
-                                        % hook).encode())
+    obj = None
     try:
+        ref = _LIVE.get(user_data or 0)
+        obj = ref() if ref is not None else None
+        if obj is None:
+            return L.kiln_status_create(4, ("the Python object of this callback was garbage-collected before its %s"
+                                            % hook).encode())
         _model_for(obj, model_h)
         logs = _config.from_c(logs_h) if logs_h else None
         fn = getattr(obj, hook)
@@ -249,10 +246,22 @@ def _run(user_data, hook, model_h, logs_h, index):
             fn(int(index), logs)
         return None
     except BaseException as e:  # noqa: B902 - every exception crosses back as a status
-        return _status_from_exception(e, "%s.%s" % (type(obj).__name__, hook))
+        return _hook_status(e, obj, hook)
+
+
+def _hook_status(exc, obj, hook):
+    """Never raises (see errors.callback_status); near the recursion limit, a status made in advance."""
+    from . import layers  # noqa: PLC0415
+    try:
+        return _status_from_exception(exc, "%s.%s" % (type(obj).__name__, hook))
+    except BaseException:  # noqa: B902 - no frame could be made: no call here
+        layers._tls.pending = exc
+        return _SPARE.pop() if _SPARE else None
 
 
 def _make_hook(name, indexed):
+    # The lambdas add a frame around _run that cannot fail once entered (C enters fit through
+    # training._call, which keeps room for it under the recursion limit).
     if indexed:
         return _lib.CB_INDEX_HOOK(lambda m, i, logs, ud: _run(ud, name, m, logs, i))
     return _lib.CB_HOOK(lambda m, logs, ud: _run(ud, name, m, logs, None))
@@ -558,6 +567,7 @@ class LearningRateScheduler(Callback):
 
 
 @_lib.LR_SCHEDULE
+@guard_callback("LearningRateScheduler's schedule")
 def _on_schedule(out_lr, epoch, lr, user_data):
     try:
         schedule = _FUNCS[user_data]

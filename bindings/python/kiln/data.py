@@ -10,14 +10,15 @@ from_generator run where kiln says (a parallel map on worker threads, under the 
 exception raised in one is re-raised, unchanged, by the iteration that ran it.
 """
 import ctypes
+import atexit
 import itertools
-import re
 import threading
-import traceback
+import weakref
 
 from . import _lib
+from . import errors as _errors
 from ._handles import new_handle
-from .errors import InvalidArgumentError, check
+from .errors import FailedPreconditionError, InvalidArgumentError, check
 from .tensor import Tensor, _CODE_DTYPE, _DTYPE_CODE, constant, dims_array, dtype_code
 
 try:
@@ -171,24 +172,16 @@ def _append(lst, tensors):
 
 _FUNCS = {}            # user_data key -> the Python side of a callback table
 _PASSES = {}           # generator pass key -> its Python iterator
-_PENDING = {}          # token -> exception raised in a callback, waiting for the iteration
-_keys = itertools.count(1)
-_lock = threading.Lock()
-_TOKEN = re.compile(r"\[kiln-python-exception (\d+)\]")
+# An exception raised in a callback (possibly on a pipeline thread) waits under the token its
+# status message carries for the iteration to re-raise it (errors.callback_status).
+_PENDING = _errors.PENDING
+_keys = _errors.KEYS
+_lock = _errors.PENDING_LOCK
+_TOKEN = _errors.TOKEN
 
 
-def _status_from_exception(exc, where):
-    """A status for an exception raised in a callback (possibly on a pipeline thread); the
-    exception waits, under the token the message carries, for the iteration to re-raise it."""
-    token = next(_keys)
-    with _lock:
-        _PENDING[token] = exc
-        while len(_PENDING) > 256:  # never consumed (an iterator freed with errors in flight)
-            del _PENDING[next(iter(_PENDING))]
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    code = exc.code if isinstance(getattr(exc, "code", None), int) and 1 <= exc.code <= 8 else 8
-    msg = "[kiln-python-exception %d] Python exception in a dataset %s:\n%s" % (token, where, text)
-    return L.kiln_status_create(code, msg.encode("utf-8", "replace"))
+def _guarded(where):
+    return _errors.guard_callback("a dataset " + where, token=True)
 
 
 def _raise(status):
@@ -200,7 +193,12 @@ def _raise(status):
             exc = _PENDING.pop(int(m.group(1)), None)
         if exc is not None:
             L.kiln_status_free(status)
-            raise exc
+            try:
+                raise exc
+            finally:
+                # This frame is in exc's traceback: holding exc here would make a cycle that keeps
+                # the iterator (a frame further up) and its pipeline threads alive until a GC.
+                exc = None
     check(status)
 
 
@@ -230,6 +228,7 @@ class _FnEntry:
 
 
 @_lib.MAP_FN
+@_guarded("map function")
 def _on_map(out, element, user_data):
     try:
         entry = _FUNCS[user_data]
@@ -240,20 +239,22 @@ def _on_map(out, element, user_data):
         _append(out, [_to_tensor(v) for v in leaves])
         return None
     except BaseException as e:  # noqa: B902 - every exception crosses back as a status
-        return _status_from_exception(e, "map function")
+        return _errors.callback_status(e, "a dataset map function", token=True)
 
 
 @_lib.PREDICATE_FN
+@_guarded("filter predicate")
 def _on_predicate(keep, element, user_data):
     try:
         result = _FUNCS[user_data].call(element)
         keep[0] = bool(result.item() if isinstance(result, Tensor) else result)
         return None
     except BaseException as e:  # noqa: B902
-        return _status_from_exception(e, "filter predicate")
+        return _errors.callback_status(e, "a dataset filter predicate", token=True)
 
 
 @_lib.GEN_START
+@_guarded("generator")
 def _on_gen_start(state, user_data):
     try:
         entry = _FUNCS[user_data]
@@ -263,10 +264,11 @@ def _on_gen_start(state, user_data):
         state[0] = key
         return None
     except BaseException as e:  # noqa: B902
-        return _status_from_exception(e, "generator")
+        return _errors.callback_status(e, "a dataset generator", token=True)
 
 
 @_lib.GEN_NEXT
+@_guarded("generator")
 def _on_gen_next(out, end, state, user_data):
     try:
         entry = _FUNCS[user_data]
@@ -278,7 +280,7 @@ def _on_gen_next(out, end, state, user_data):
         _append(out, entry.out_spec.convert(value))
         return None
     except BaseException as e:  # noqa: B902
-        return _status_from_exception(e, "generator")
+        return _errors.callback_status(e, "a dataset generator", token=True)
 
 
 @_lib.GEN_FINISH
@@ -384,6 +386,7 @@ class Dataset:
         d = object.__new__(cls)
         d._h = handle
         d._spec = spec
+        _LIVE_DATASETS.add(d)
         return d
 
     @property
@@ -455,6 +458,12 @@ class Dataset:
         """Dataset.zip((a, b)) or zip(a, b): elements side by side as a tuple."""
         if len(datasets) == 1 and isinstance(datasets[0], (tuple, list)):
             datasets = tuple(datasets[0])
+        if not datasets:
+            raise InvalidArgumentError("Dataset.zip: expected a tuple of datasets; got none")
+        for i, d in enumerate(datasets):
+            if not isinstance(d, Dataset):
+                raise TypeError("Dataset.zip: element %d is a %s (%r); expected a kiln.data.Dataset (make one with "
+                                "Dataset.from_tensors / from_tensor_slices)" % (i, type(d).__name__, d))
         hs = (ctypes.c_void_p * len(datasets))(*[d._h for d in datasets])
         return _new_dataset(L.kiln_dataset_zip, hs, len(datasets), spec=tuple(d._spec for d in datasets))
 
@@ -593,11 +602,16 @@ def _shape_list(v):
 
 
 class Iterator:
-    """One pass over a dataset (iter(ds)); its pipeline threads stop when it is freed."""
+    """One pass over a dataset (iter(ds)); its pipeline threads stop when it is freed (at the
+    latest when the interpreter exits, see _free_at_exit)."""
 
-    __slots__ = ("_h", "_spec", "_dataset")
+    __slots__ = ("_h", "_spec", "_dataset", "__weakref__")
 
     def __init__(self, dataset):
+        if not isinstance(dataset, Dataset):
+            raise TypeError("Iterator: expected a kiln.data.Dataset; got %s" % type(dataset).__name__)
+        if not dataset._h:
+            raise FailedPreconditionError("Iterator: the dataset was freed (the interpreter is exiting)")
         out = ctypes.c_void_p()
         status = L.kiln_dataset_make_iterator(ctypes.byref(out), dataset)
         if status:
@@ -605,6 +619,7 @@ class Iterator:
         self._h = out.value
         self._spec = dataset._spec
         self._dataset = dataset
+        _LIVE_ITERATORS.add(self)
 
     @property
     def _as_parameter_(self):
@@ -620,6 +635,8 @@ class Iterator:
         return self
 
     def __next__(self):
+        if not self._h:
+            raise StopIteration  # freed at interpreter exit
         lst = ctypes.c_void_p()
         end = ctypes.c_bool()
         status = L.kiln_iterator_next(ctypes.byref(lst), ctypes.byref(end), self)
@@ -635,6 +652,31 @@ class Iterator:
 
     def get_next(self):
         return self.__next__()
+
+
+# ---------------------------------------------------------------- interpreter exit
+#
+# An iterator's pipeline threads (a parallel map, a prefetch) call back into Python. Left running
+# into interpreter finalization they would call into a dying interpreter, so every iterator still
+# alive at exit is freed (its threads stopped) while Python still works, and then the datasets
+# (which own the Python functions). atexit runs this before finalization starts.
+
+_LIVE_ITERATORS = weakref.WeakSet()
+_LIVE_DATASETS = weakref.WeakSet()
+
+
+@atexit.register
+def _free_at_exit():
+    for it in list(_LIVE_ITERATORS):
+        try:
+            it.__del__()
+        except BaseException:  # noqa: B902 - exiting anyway; free the rest
+            pass
+    for d in list(_LIVE_DATASETS):
+        try:
+            d.__del__()
+        except BaseException:  # noqa: B902
+            pass
 
 
 # ---------------------------------------------------------------- readers

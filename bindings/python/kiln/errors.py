@@ -57,3 +57,122 @@ def check(status):
         message = _lib.lib.kiln_status_get_message(status).decode("utf-8", "replace")
         _lib.lib.kiln_status_free(status)
         raise _BY_CODE.get(code, KilnError)(message, code)
+
+
+# ---------------------------------------------------------------- exceptions raised in callbacks
+#
+# C calls back into Python (a layer's call, a dataset function, a fit callback). An exception
+# raised there crosses back to C as a kiln_status and waits to be re-raised, unchanged, by the
+# Python call that entered C: on the thread (a thread-local `pending` slot) or, for callbacks that
+# run on pipeline threads, under a token the status message carries. A ctypes callback must never
+# raise itself: ctypes would hand C an uninitialised pointer as the status. So making the status
+# is guarded, and when even that fails (near the recursion limit every Python-level call fails) a
+# status made in advance is handed out; taking one is a builtin list.pop, which needs no frame.
+
+import itertools as _itertools  # noqa: E402 - grouped with the code that uses them
+import re as _re  # noqa: E402
+import threading as _threading  # noqa: E402
+import traceback as _traceback  # noqa: E402
+
+PENDING = {}                    # token -> exception waiting for the Python call that entered C
+PENDING_LOCK = _threading.Lock()
+KEYS = _itertools.count(1)      # tokens (and data.py's callback keys)
+TOKEN = _re.compile(r"\[kiln-python-exception (\d+)\]")
+_SPARE = []                     # statuses made in advance, for when no status can be made
+_SPARE_TEXT = (b"Python exception in a kiln callback; its details could not be formatted (for example "
+               b"near the recursion limit)")
+_NUM_SPARE = 8
+
+
+def _refill_spares():
+    try:
+        while len(_SPARE) < _NUM_SPARE:
+            s = _lib.lib.kiln_status_create(8, _SPARE_TEXT)
+            if not s:
+                return
+            _SPARE.append(s)
+    except BaseException:  # noqa: B902 - best effort; the pool is refilled on the next error
+        pass
+
+
+def _describe(exc):
+    try:
+        return "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except BaseException:  # noqa: B902 - formatting itself can fail (RecursionError, a broken __str__)
+        try:
+            return "%s (its traceback could not be formatted)" % type(exc).__name__
+        except BaseException:  # noqa: B902
+            return "an exception (it could not be formatted)"
+
+
+def callback_status(exc, where, tls=None, token=False):
+    """The kiln_status to hand C for exception exc raised in a callback (`where` says which). The
+    exception waits for re-raising in tls.pending (when tls is given) and, with token=True, in
+    PENDING under a token the message carries. Never raises; never returns NULL unless no status
+    can be made at all."""
+    try:
+        if tls is not None:
+            tls.pending = exc
+        head = ""
+        if token:
+            t = next(KEYS)
+            with PENDING_LOCK:
+                PENDING[t] = exc
+                while len(PENDING) > 256:  # never consumed (an iterator freed with errors in flight)
+                    del PENDING[next(iter(PENDING))]
+            head = "[kiln-python-exception %d] " % t
+        code = getattr(exc, "code", None)
+        code = code if isinstance(code, int) and not isinstance(code, bool) and 1 <= code <= 8 else 8
+        msg = "%sPython exception in %s:\n%s" % (head, where, _describe(exc))
+        status = _lib.lib.kiln_status_create(code, msg.encode("utf-8", "replace"))
+        if status:
+            if len(_SPARE) < _NUM_SPARE:
+                _refill_spares()
+            return status
+    except BaseException:  # noqa: B902 - fall back to a status made in advance
+        pass
+    return spare_status()
+
+
+def spare_status():
+    """A status made in advance (None when the pool is empty). Safe to call near the recursion limit
+    only as `errors._SPARE.pop()` is; callers at risk use that expression directly."""
+    try:
+        return _SPARE.pop()
+    except BaseException:  # noqa: B902
+        return None
+
+
+def guard_callback(where, tls=None, token=False):
+    """Decorator for the Python function behind a ctypes callback that returns a kiln_status: an
+    exception becomes a status (see callback_status) and nothing ever escapes to ctypes."""
+    def decorate(fn):
+        def callback(*args):
+            try:
+                return fn(*args)
+            except BaseException as e:  # noqa: B902 - every exception crosses back as a status
+                try:
+                    return callback_status(e, where(args) if callable(where) else where, tls, token)
+                except BaseException:  # noqa: B902 - not even a call was possible: no frame needed
+                    if tls is not None:
+                        tls.pending = e
+                    return _SPARE.pop() if _SPARE else None
+        callback.__name__ = getattr(fn, "__name__", "callback")
+        callback.__doc__ = fn.__doc__
+        return callback
+    return decorate
+
+
+def ensure_headroom(frames=12):
+    """Raises RecursionError unless `frames` more Python frames fit under the recursion limit. Called
+    before entering C on a path where C calls back into Python: ctypes cannot report an exception
+    raised while entering the callback (it would hand C garbage), so there must be room for it: the
+    callback's wrapper frame and its fallback (errors.guard_callback) need only a few frames."""
+    _probe(frames)
+
+
+def _probe(n):
+    return _probe(n - 1) if n > 0 else None
+
+
+_refill_spares()

@@ -40,13 +40,27 @@ class Initializer:
 
 
 def _make(class_name, **defaults):
-    def __init__(self, **kwargs):
+    """An initializer class; its arguments, positional too, in Keras's constructor order (the order of
+    defaults): Constant(1.0), RandomNormal(0.0, 0.1), GlorotUniform(42)."""
+    order = list(defaults)
+
+    def __init__(self, *args, **kwargs):
+        if len(args) > len(order):
+            raise TypeError("%s takes at most %d positional arguments (%s); got %d"
+                            % (class_name, len(order), ", ".join(order) or "none", len(args)))
+        for name, value in zip(order, args):
+            if name in kwargs:
+                raise TypeError("%s: got multiple values for argument %r" % (class_name, name))
+            kwargs[name] = value
         unknown = set(kwargs) - set(defaults)
         if unknown:
-            raise TypeError("%s: unexpected arguments %s" % (class_name, sorted(unknown)))
+            raise TypeError("%s: unexpected arguments %s; expected %s"
+                            % (class_name, sorted(unknown), ", ".join(order) or "none"))
         config = dict(defaults)
         config.update(kwargs)
         Initializer.__init__(self, **config)
+    __init__.__doc__ = "%s(%s), as keras.initializers.%s." % (
+        class_name, ", ".join("%s=%r" % kv for kv in defaults.items()), class_name)
     return type(class_name, (Initializer,), {"__init__": __init__, "_class_name": class_name})
 
 

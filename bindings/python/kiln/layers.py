@@ -10,15 +10,19 @@ call that led to it.
 import ctypes
 import inspect
 import threading
-import traceback
 import weakref
 
 from . import _lib
 from . import config as _config
 from . import mixed_precision as _mp
 from .autodiff import Variable
-from .errors import FailedPreconditionError, InvalidArgumentError, check
+from .errors import FailedPreconditionError, InvalidArgumentError, check, ensure_headroom, guard_callback
 from .tensor import Tensor, _CODE_DTYPE, constant, dtype_code
+
+try:  # NumPy is optional: get_weights gives NumPy arrays when it imports
+    import numpy as _np
+except ImportError:  # pragma: no cover - exercised on machines without numpy
+    _np = None
 
 L = _lib.lib
 
@@ -31,17 +35,14 @@ _next_key = [0]
 _key_lock = threading.Lock()
 
 
-def _status_from_exception(exc):
-    """A kiln_status for a Python exception raised in a callback; the exception waits on this
-    thread to be re-raised by the call that entered C."""
-    _tls.pending = exc
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    code = getattr(exc, "code", 8) if isinstance(getattr(exc, "code", None), int) else 8
-    return L.kiln_status_create(code, ("Python exception in a layer callback:\n" + text).encode("utf-8", "replace"))
+def _guarded(fn):
+    """A layer callback: an exception becomes a status and waits in _tls.pending (errors.py)."""
+    return guard_callback("a layer callback", tls=_tls)(fn)
 
 
 def _c(fn, *args):
     """Calls a C function; a failure caused by a Python callback re-raises that callback's exception."""
+    ensure_headroom()  # a callback C makes must be able to start and report its errors
     _tls.pending = None
     status = fn(*args)
     if status:
@@ -49,7 +50,10 @@ def _c(fn, *args):
         _tls.pending = None
         if pending is not None:
             L.kiln_status_free(status)
-            raise pending
+            try:
+                raise pending
+            finally:
+                pending = None  # no cycle through this frame (it is in the traceback)
         check(status)
 
 
@@ -146,23 +150,21 @@ def _gone(hook):
 
 
 @_lib.LAYER_BUILD
+@_guarded
 def _on_build(self_h, dims, ranks, n, user_data):
     obj = _target(user_data)
     if obj is None:
         return _gone("build")
+    shapes, at = [], 0
+    for i in range(n):
+        shapes.append(_shape_tuple(dims[at:at + ranks[i]]))
+        at += ranks[i]
+    _tls.in_build = getattr(_tls, "in_build", 0) + 1
     try:
-        shapes, at = [], 0
-        for i in range(n):
-            shapes.append(_shape_tuple(dims[at:at + ranks[i]]))
-            at += ranks[i]
-        _tls.in_build = getattr(_tls, "in_build", 0) + 1
-        try:
-            obj.build(shapes[0] if n == 1 else shapes)
-        finally:
-            _tls.in_build -= 1
-        return None
-    except BaseException as e:  # noqa: B902 - every exception crosses back as a status
-        return _status_from_exception(e)
+        obj.build(shapes[0] if n == 1 else shapes)
+    finally:
+        _tls.in_build -= 1
+    return None
 
 
 def _run_call(outputs, inputs, masks, training, user_data):
@@ -170,74 +172,69 @@ def _run_call(outputs, inputs, masks, training, user_data):
     obj = _target(user_data)
     if obj is None:
         return _gone("call")
-    try:
-        xs = _tensors_from_list(inputs)
-        ms = _tensors_from_list(masks) if masks is not None else [None] * len(xs)
-        for t, m in zip(xs, ms):
-            if m is not None:
-                t._keras_mask = m  # inside call, the inputs carry their masks (as in Keras)
-        x = xs[0] if len(xs) == 1 else xs
-        cls = type(obj)
-        kwargs = {"training": bool(training)} if cls._call_takes_training() else {}
-        if masks is not None and cls._call_takes_mask():
-            kwargs["mask"] = _mask_arg(ms)
-        y = obj.call(x, **kwargs)
-        ys = list(y) if isinstance(y, (list, tuple)) else [y]
-        for t in ys:
-            check(L.kiln_tensor_list_append(outputs, _as_input(t)))
-        # Masks the outputs already carry (a model's inner layers made them) are its output
-        # masks, as in Keras; compute_mask, which kiln calls next on this thread, picks them up.
-        _tls.call_masks = (id(obj), [getattr(t, "_keras_mask", None) for t in ys])
-        return None
-    except BaseException as e:  # noqa: B902
-        return _status_from_exception(e)
+    xs = _tensors_from_list(inputs)
+    ms = _tensors_from_list(masks) if masks is not None else [None] * len(xs)
+    for t, m in zip(xs, ms):
+        if m is not None:
+            t._keras_mask = m  # inside call, the inputs carry their masks (as in Keras)
+    x = xs[0] if len(xs) == 1 else xs
+    cls = type(obj)
+    kwargs = {"training": bool(training)} if cls._call_takes_training() else {}
+    if masks is not None and cls._call_takes_mask():
+        kwargs["mask"] = _mask_arg(ms)
+    y = obj.call(x, **kwargs)
+    ys = list(y) if isinstance(y, (list, tuple)) else [y]
+    for t in ys:
+        check(L.kiln_tensor_list_append(outputs, _as_input(t)))
+    # Masks the outputs already carry (a model's inner layers made them) are its output
+    # masks, as in Keras; compute_mask, which kiln calls next on this thread, picks them up.
+    _tls.call_masks = (id(obj), [getattr(t, "_keras_mask", None) for t in ys])
+    return None
 
 
 @_lib.LAYER_CALL
+@_guarded
 def _on_call(outputs, self_h, inputs, training, user_data):
     return _run_call(outputs, inputs, None, training, user_data)
 
 
 @_lib.LAYER_CALL_WITH_MASK
+@_guarded
 def _on_call_with_mask(outputs, self_h, inputs, masks, training, user_data):
     return _run_call(outputs, inputs, masks, training, user_data)
 
 
 @_lib.LAYER_COMPUTE_MASK
+@_guarded
 def _on_compute_mask(out, self_h, inputs, masks, user_data):
     obj = _target(user_data)
     if obj is None:
         return _gone("compute_mask")
-    try:
-        pending = getattr(_tls, "call_masks", None)
-        _tls.call_masks = None
-        carried = pending[1] if pending is not None and pending[0] == id(obj) else []
-        if carried and all(m is not None for m in carried):
-            _append_masks(out, carried)  # Keras: masks already computed are kept
-            return None
-        xs = _tensors_from_list(inputs)
-        computed = obj.compute_mask(xs[0] if len(xs) == 1 else xs, _mask_arg(_tensors_from_list(masks)))
-        if any(m is not None for m in carried):
-            computed = list(computed) if isinstance(computed, (list, tuple)) else [computed]
-            computed += [None] * (len(carried) - len(computed))
-            computed = [c if c is not None else m for c, m in zip(carried, computed)]
-        _append_masks(out, computed)
+    pending = getattr(_tls, "call_masks", None)
+    _tls.call_masks = None
+    carried = pending[1] if pending is not None and pending[0] == id(obj) else []
+    if carried and all(m is not None for m in carried):
+        _append_masks(out, carried)  # Keras: masks already computed are kept
         return None
-    except BaseException as e:  # noqa: B902
-        return _status_from_exception(e)
+    xs = _tensors_from_list(inputs)
+    computed = obj.compute_mask(xs[0] if len(xs) == 1 else xs, _mask_arg(_tensors_from_list(masks)))
+    if any(m is not None for m in carried):
+        computed = list(computed) if isinstance(computed, (list, tuple)) else [computed]
+        computed += [None] * (len(carried) - len(computed))
+        computed = [c if c is not None else m for c, m in zip(carried, computed)]
+    _append_masks(out, computed)
+    return None
 
 
 @_lib.LAYER_GET_CONFIG
+@_guarded
 def _on_get_config(config_h, self_h, user_data):
     obj = _target(user_data)
     if obj is None:
         return _gone("get_config")
-    try:
-        with _config.to_c(obj.get_config()) as c:
-            check(L.kiln_config_update(config_h, c))
-        return None
-    except BaseException as e:  # noqa: B902
-        return _status_from_exception(e)
+    with _config.to_c(obj.get_config()) as c:
+        check(L.kiln_config_update(config_h, c))
+    return None
 
 
 @_lib.LAYER_DESTROY
@@ -290,18 +287,16 @@ def _take_back(handle):
 
 
 @_lib.LAYER_FROM_CONFIG
+@_guarded
 def _on_from_config(out, config_h, user_data):
     cls = _CLASSES.get(user_data or 0)
     if cls is None:
         return L.kiln_status_create(4, b"the Python class of this registration is gone")
-    try:
-        obj = cls.from_config(_config.from_c(config_h))
-        if not isinstance(obj, Layer):
-            raise TypeError("%s.from_config returned %s; expected a kiln Layer" % (cls.__name__, type(obj).__name__))
-        out[0] = _hand_over(obj)
-        return None
-    except BaseException as e:  # noqa: B902
-        return _status_from_exception(e)
+    obj = cls.from_config(_config.from_c(config_h))
+    if not isinstance(obj, Layer):
+        raise TypeError("%s.from_config returned %s; expected a kiln Layer" % (cls.__name__, type(obj).__name__))
+    out[0] = _hand_over(obj)
+    return None
 
 
 @_lib.LAYER_DESTROY
@@ -537,6 +532,36 @@ class Layer:
         return self._variables(2)
 
     non_trainable_weights = non_trainable_variables
+
+    def get_weights(self):
+        """Keras's get_weights: the values of self.weights, as NumPy arrays (kiln Tensors when NumPy
+        is not importable)."""
+        values = [v.value() for v in self.weights]
+        return [t.numpy() for t in values] if _np is not None else values
+
+    def set_weights(self, weights):
+        """Keras's set_weights: one array (NumPy array, kiln Tensor or nested list) per entry of
+        self.weights, in that order, each of the weight's shape. Nothing is assigned unless all fit."""
+        params = self.weights
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError("set_weights: layer %r has %d weights (%s); got a list of %d arrays"
+                             % (self.name, len(params), ", ".join(v.name for v in params) or "none, is it built?",
+                                len(weights)))
+        values = []
+        for v, w in zip(params, weights):
+            dtype = v.dtype
+            try:
+                t = constant(w, dtype)
+            except (TypeError, ValueError) as e:
+                raise ValueError("set_weights: layer %r, weight %r (%s%s): cannot use %r: %s"
+                                 % (self.name, v.name, dtype, list(v.shape), type(w).__name__, e)) from e
+            if tuple(t.shape) != tuple(v.shape):
+                raise ValueError("set_weights: layer %r, weight %r has shape %s; the value given for it has shape %s"
+                                 % (self.name, v.name, list(v.shape), list(t.shape)))
+            values.append(t)
+        for v, t in zip(params, values):
+            v.assign(t)
 
     @property
     def losses(self):

@@ -25,17 +25,42 @@ def _pair(a, b):
     return _as_tensor(a, b), b
 
 
-def _ints(values, what):
-    values = [int(v) for v in values]
+def _int(v, what, op=None):
+    """An integer argument (a Python or NumPy int, or a one-element integer Tensor) as an int; anything
+    else (a string, a float, a bool) is a TypeError naming the argument, as TF's."""
+    if isinstance(v, _numbers.Integral) and not isinstance(v, bool):
+        return int(v)
+    if _is_tensor(v):
+        t = _as_tensor(v)
+        if t.dtype in ("int32", "int64", "uint8") and t.size == 1:
+            return int(t.item())
+    raise TypeError("%s%s must be an integer; got %r (%s)"
+                    % (op + ": " if op else "", what, v, type(v).__name__))
+
+
+def _ints(values, what, op=None):
+    if _is_tensor(values):
+        values = _as_tensor(values).tolist()
+        values = values if isinstance(values, list) else [values]
+    elif isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError("%s%s must be a list of integers; got %r (%s)"
+                        % (op + ": " if op else "", what, values, type(values).__name__))
+    values = [_int(v, what, op) for v in values]
     return (ctypes.c_int64 * _builtins.max(len(values), 1))(*values), len(values)
 
 
-def _axes(axis):
+def _axes(axis, op=None):
+    """axis: None (all axes), an int, or a list of ints (a 1-D integer Tensor too)."""
     if axis is None:
         return None, 0
+    if isinstance(axis, (str, bytes, float, bool)):
+        raise TypeError("%saxis must be an integer or a list of integers; got %r (%s)"
+                        % (op + ": " if op else "", axis, type(axis).__name__))
     if isinstance(axis, _numbers.Integral):
         axis = [axis]
-    return _ints(axis, "axis")
+    elif _is_tensor(axis) and _as_tensor(axis).ndim == 0:
+        axis = [axis]
+    return _ints(axis, "axis", op)
 
 
 def _padding(p, op):
@@ -71,10 +96,10 @@ def _reduce(name):
 
     def op(x, axis=None, keepdims=False):
         x = _as_tensor(x)
-        if axis is not None and not isinstance(axis, _numbers.Integral) and len(axis) == 0:
+        ax, n = _axes(axis, "reduce_" + name)
+        if axis is not None and n == 0:
             # TF: an empty axis list reduces nothing (the C API reads no axes as all of them).
             return reshape(x, x.shape)
-        ax, n = _axes(axis)
         return _new(fn, x, ax, n, bool(keepdims))
     op.__name__ = name
     op.__doc__ = "%s over axis (None: all axes), like tf.reduce_%s." % (name, name)
@@ -128,16 +153,19 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
     return _new(L.kiln_matmul, a, b, bool(transpose_a), bool(transpose_b))
 
 
-def argmax(x, axis=-1):
-    return _new(L.kiln_argmax, _as_tensor(x), int(axis))
+def argmax(x, axis=None, output_type="int64"):
+    """tf.math.argmax: index of the largest value along axis (None: 0, as TF's); int64 (or
+    output_type int32); the first index on ties."""
+    out = _new(L.kiln_argmax, _as_tensor(x), 0 if axis is None else _int(axis, "axis", "argmax"))
+    return out if dtype_code(output_type, "argmax") == dtype_code("int64") else cast(out, output_type)
 
 
 def softmax(x, axis=-1):
-    return _new(L.kiln_softmax, _as_tensor(x), int(axis))
+    return _new(L.kiln_softmax, _as_tensor(x), _int(axis, "axis", "softmax"))
 
 
 def log_softmax(x, axis=-1):
-    return _new(L.kiln_log_softmax, _as_tensor(x), int(axis))
+    return _new(L.kiln_log_softmax, _as_tensor(x), _int(axis, "axis", "log_softmax"))
 
 
 def layer_norm(x, gamma, beta, epsilon=1e-3, axis=-1):
@@ -263,12 +291,12 @@ def _handles(values):
 
 def concat(values, axis):
     ts, hs = _handles(values)
-    return _new(L.kiln_concat, hs, len(ts), int(axis))
+    return _new(L.kiln_concat, hs, len(ts), _int(axis, "axis", "concat"))
 
 
 def stack(values, axis=0):
     ts, hs = _handles(values)
-    return _new(L.kiln_stack, hs, len(ts), int(axis))
+    return _new(L.kiln_stack, hs, len(ts), _int(axis, "axis", "stack"))
 
 
 def split(value, num_or_size_splits, axis=0):
@@ -283,7 +311,7 @@ def split(value, num_or_size_splits, axis=0):
         raise InvalidArgumentError("split: num_or_size_splits must give at least one part; got %r"
                                    % (num_or_size_splits,))
     outs = (ctypes.c_void_p * n)()
-    check(L.kiln_split(outs, n, x, sizes, int(axis)))
+    check(L.kiln_split(outs, n, x, sizes, _int(axis, "axis", "split")))
     return [Tensor._adopt(outs[i]) for i in _builtins.range(n)]
 
 
@@ -297,7 +325,7 @@ def slice(x, begin, size):  # noqa: A001
 
 
 def expand_dims(x, axis):
-    return _new(L.kiln_expand_dims, _as_tensor(x), int(axis))
+    return _new(L.kiln_expand_dims, _as_tensor(x), _int(axis, "axis", "expand_dims"))
 
 
 def squeeze(x, axis=None):
@@ -330,14 +358,28 @@ def gather_nd(params, indices, batch_dims=0):
     return _new(L.kiln_gather_nd, _as_tensor(params), _as_tensor(indices), int(batch_dims))
 
 
+_SCATTER_INTS = ("int32", "int64", "uint8")
+
+
 def scatter_nd(indices, updates, shape):
+    """tf.scatter_nd: the result has updates' dtype (Python ints: int32, floats: float32, as TF infers)."""
     dims, rank = dims_array(shape)
-    return _new(L.kiln_scatter_nd, _as_tensor(indices), _as_dtype(updates, float32), dims, rank)
+    updates = _as_tensor(updates)
+    if updates.dtype in _SCATTER_INTS:
+        # kiln's kernel sums floats only: integers go through float64, exact up to 2**53.
+        return cast(_new(L.kiln_scatter_nd, _as_tensor(indices), cast(updates, "float64"), dims, rank),
+                    updates.dtype)
+    return _new(L.kiln_scatter_nd, _as_tensor(indices), updates, dims, rank)
 
 
 def tensor_scatter_nd_add(tensor, indices, updates):
-    return _new(L.kiln_tensor_scatter_nd_add, _as_dtype(tensor, float32), _as_tensor(indices),
-                _as_dtype(updates, float32))
+    """tf.tensor_scatter_nd_add: Python numbers in updates take tensor's dtype."""
+    tensor = _as_tensor(tensor)
+    updates = _as_tensor(updates, tensor)
+    if tensor.dtype in _SCATTER_INTS and updates.dtype == tensor.dtype:
+        return cast(_new(L.kiln_tensor_scatter_nd_add, cast(tensor, "float64"), _as_tensor(indices),
+                         cast(updates, "float64")), tensor.dtype)
+    return _new(L.kiln_tensor_scatter_nd_add, tensor, _as_tensor(indices), updates)
 
 
 def boolean_mask(tensor, mask, axis=None):
@@ -370,10 +412,14 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):  # noq
                                    % (mode,))
     x = _as_tensor(tensor)
     if _is_tensor(paddings):
-        paddings = paddings.numpy().tolist()
+        paddings = _as_tensor(paddings).tolist()
+    elif hasattr(paddings, "tolist"):  # a NumPy array
+        paddings = paddings.tolist()
+    if not isinstance(paddings, (list, tuple)) or not all(isinstance(p, (list, tuple)) and len(p) == 2
+                                                          for p in paddings):
+        raise InvalidArgumentError("pad: paddings must be [[before, after], ...], one pair per dimension of the "
+                                   "rank-%d input (shape [%d, 2]); got %r" % (x.ndim, x.ndim, paddings))
     pairs = [list(p) for p in paddings]
-    if any(len(p) != 2 for p in pairs):
-        raise InvalidArgumentError("pad: paddings %r needs [before, after] pairs" % (paddings,))
     flat, _ = _ints([v for p in pairs for v in p], "paddings")
     return _new(L.kiln_pad, x, flat, len(pairs), m, float(constant_values))
 

@@ -5,8 +5,8 @@ import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, check
-from .ops import _axes, _pair, equal, gather, not_equal, reshape, slice as _slice
-from .tensor import Tensor, _as_tensor, _new, constant, int64
+from .ops import _axes, _int, _pair, cast, equal, gather, not_equal, reshape, slice as _slice
+from .tensor import Tensor, _as_tensor, _new, constant, dtype_code, int64
 
 L = _lib.lib
 
@@ -19,7 +19,8 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits):
 def softmax_cross_entropy_with_logits(labels, logits, axis=-1):
     """tf.nn.softmax_cross_entropy_with_logits: per-example losses; labels are distributions along axis."""
     logits = _as_tensor(logits)
-    return _new(L.kiln_softmax_cross_entropy_with_logits, _as_tensor(labels, logits), logits, int(axis))
+    return _new(L.kiln_softmax_cross_entropy_with_logits, _as_tensor(labels, logits), logits,
+                _int(axis, "axis", "softmax_cross_entropy_with_logits"))
 
 
 def sigmoid_cross_entropy_with_logits(labels, logits):
@@ -33,9 +34,9 @@ def _reduce(name):
 
     def op(input_tensor, axis=None, keepdims=False):
         x = _as_tensor(input_tensor)
-        if axis is not None and not isinstance(axis, _numbers.Integral) and len(axis) == 0:
+        ax, n = _axes(axis, name)
+        if axis is not None and n == 0:
             return reshape(x, x.shape)  # TF: an empty axis list reduces nothing
-        ax, n = _axes(axis)
         return _new(fn, x, ax, n, bool(keepdims))
     op.__name__ = name
     op.__doc__ = "tf.math.%s over axis (None: all axes)." % name
@@ -46,9 +47,11 @@ reduce_prod, reduce_any, reduce_all = _reduce("reduce_prod"), _reduce("reduce_an
 reduce_logsumexp = _reduce("reduce_logsumexp")
 
 
-def argmin(input, axis=-1):  # noqa: A002
-    """Index of the smallest value along axis (int64; first index on ties)."""
-    return _new(L.kiln_argmin, _as_tensor(input), int(axis))
+def argmin(input, axis=None, output_type="int64"):  # noqa: A002
+    """tf.math.argmin: index of the smallest value along axis (None: 0, as TF's); int64 (or
+    output_type int32); the first index on ties."""
+    out = _new(L.kiln_argmin, _as_tensor(input), 0 if axis is None else _int(axis, "axis", "argmin"))
+    return out if dtype_code(output_type, "argmin") == dtype_code("int64") else cast(out, output_type)
 
 
 def bias_add(value, bias, data_format=None):
@@ -78,7 +81,7 @@ def l2_normalize(x, axis=None, epsilon=1e-12):
 
 def cumsum(x, axis=0, exclusive=False, reverse=False):
     """tf.math.cumsum."""
-    return _new(L.kiln_cumsum, _as_tensor(x), int(axis), bool(exclusive), bool(reverse))
+    return _new(L.kiln_cumsum, _as_tensor(x), _int(axis, "axis", "cumsum"), bool(exclusive), bool(reverse))
 
 
 TopKV2 = _collections.namedtuple("TopKV2", ["values", "indices"])

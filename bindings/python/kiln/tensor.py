@@ -62,6 +62,48 @@ def _flatten(value):
     return [value], ()
 
 
+class TensorShape(tuple):
+    """A tensor's shape: a tuple of ints (None for an unknown dim) with tf.TensorShape's as_list(),
+    rank / ndims and num_elements(); equal to a tuple or list of the same dims."""
+
+    __slots__ = ()
+
+    def __new__(cls, dims=()):
+        return tuple.__new__(cls, (None if d is None else int(d) for d in dims))
+
+    def as_list(self):
+        return list(self)
+
+    @property
+    def rank(self):
+        return len(self)
+
+    ndims = rank
+
+    def num_elements(self):
+        """The number of elements, or None when a dim is unknown."""
+        n = 1
+        for d in self:
+            if d is None:
+                return None
+            n *= d
+        return n
+
+    def is_fully_defined(self):
+        return all(d is not None for d in self)
+
+    def __eq__(self, other):
+        if isinstance(other, list):
+            other = tuple(other)
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    __hash__ = tuple.__hash__
+
+
 class Tensor:
     """An immutable tensor value (like tf.Tensor in eager mode)."""
 
@@ -98,7 +140,7 @@ class Tensor:
     def shape(self):
         rank = L.kiln_tensor_get_rank(self._h)
         dims = L.kiln_tensor_get_dims(self._h)
-        return tuple(dims[i] for i in range(rank))
+        return TensorShape(dims[i] for i in range(rank))
 
     @property
     def ndim(self):
@@ -205,13 +247,74 @@ for _name, _op in {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "gre
     setattr(Tensor, "__%s__" % _name, _forward(_op))
 
 
-def constant(value, dtype=None, shape=None):
-    """A tensor from a Tensor, a NumPy array, a Python scalar or nested lists (tf.constant)."""
-    if isinstance(value, Tensor):
-        return value if dtype is None or dtype_code(dtype) == L.kiln_tensor_get_dtype(value._h) else \
-            _ops().cast(value, dtype)
-    if hasattr(value, "_kiln_value"):  # a Variable
-        return constant(value._kiln_value(), dtype)
+_INT_NAMES = ("int32", "int64", "uint8")
+
+
+def _is_array_like(v):
+    return isinstance(v, Tensor) or hasattr(v, "_kiln_value") or (_np is not None and isinstance(v, _np.ndarray))
+
+
+def _holds_arrays(value):
+    """Whether a nested list holds Tensors, Variables or NumPy arrays (tf.constant packs them)."""
+    return isinstance(value, (list, tuple)) and any(_is_array_like(v) or _holds_arrays(v) for v in value)
+
+
+def _no_fraction(value, name):
+    """As tf.constant: a float never converts to an integer dtype (TypeError), even 2.0."""
+    raise TypeError("constant: cannot convert %r to %s: a float does not convert to an integer dtype (as "
+                    "tf.constant); round or cast it first" % (value, name))
+
+
+def _reshaped(t, shape):
+    """tf.constant(tensor, shape=...): the same elements in shape, or one element filling it."""
+    shape = [int(d) for d in shape]
+    count = 1
+    for d in shape:
+        count *= d
+    if t.size == count:
+        return _ops().reshape(t, shape)
+    if t.size == 1:
+        return _ops().broadcast_to(_ops().reshape(t, []), shape)
+    raise InvalidArgumentError("constant: a tensor of shape %s has %d elements; it does not fill shape %s (%d "
+                               "elements) and is not a single value to repeat" % (list(t.shape), t.size, shape,
+                                                                                   count))
+
+
+def _packed(value, dtype):
+    """tf.constant([t1, t2, ...]) for Tensors, Variables and NumPy arrays: stacked along a new axis 0."""
+    parts = [_packed(v, dtype) if isinstance(v, (list, tuple)) and _holds_arrays(v) else v for v in value]
+    like = next((p for p in parts if _is_array_like(p)), None)
+    like = constant(like, dtype) if like is not None else None
+    ts = [constant(p, dtype) if dtype is not None or _is_array_like(p) else _as_tensor(p, like) for p in parts]
+    first = ts[0]
+    for i, t in enumerate(ts):
+        if t.shape != first.shape:
+            raise InvalidArgumentError("constant: element %d of the list has shape %s and element 0 %s; packing "
+                                       "them needs one shape" % (i, list(t.shape), list(first.shape)))
+        if t.dtype != first.dtype:
+            raise InvalidArgumentError("constant: element %d of the list is %s and element 0 %s; packing them needs "
+                                       "one dtype (cast first, or give dtype=)" % (i, t.dtype, first.dtype))
+    return _ops().stack(ts, 0)
+
+
+def constant(value, dtype=None, shape=None, name=None):  # noqa: ARG001 - TF's name
+    """A tensor from a Tensor, a NumPy array, a Python scalar or nested lists (tf.constant). As TF's: a
+    float value does not convert to an integer dtype (TypeError); shape reshapes a value with that many
+    elements or fills it with a single value; a list of tensors / arrays is stacked."""
+    return _constant(value, dtype, shape, True)
+
+
+def _constant(value, dtype, shape, strict):
+    """constant; strict=False lets integer-valued floats convert to an integer dtype (operators
+    mixing a Python number with an integer tensor: `t + 2.0`)."""
+    if isinstance(value, Tensor) or hasattr(value, "_kiln_value"):  # a Tensor or a Variable
+        t = value if isinstance(value, Tensor) else value._kiln_value()
+        if dtype is not None and dtype_code(dtype) != L.kiln_tensor_get_dtype(t._h):
+            t = _ops().cast(t, dtype)
+        return t if shape is None else _reshaped(t, shape)
+    if _holds_arrays(value):
+        t = _packed(value, dtype)
+        return t if shape is None else _reshaped(t, shape)
     if _np is not None and isinstance(value, (_np.ndarray, _np.generic)):
         arr = _np.asarray(value)
         if dtype is None:
@@ -223,9 +326,18 @@ def constant(value, dtype=None, shape=None):
         code = dtype_code(dtype, "constant")
         name = _CODE_DTYPE[code]
         if name == bfloat16:
-            return _ops().cast(constant(arr.astype(_np.float32)), bfloat16)
+            return _ops().cast(constant(arr.astype(_np.float32), shape=shape), bfloat16)
+        if name in _INT_NAMES and arr.dtype.kind in "fc":
+            if strict or not _np.all(_np.mod(arr, 1) == 0):
+                _no_fraction(value, name)
         arr = arr.astype({bool_: _np.bool_}.get(name, name), copy=False)
         if shape is not None:
+            shape = [int(d) for d in shape]
+            if arr.size == 1 and arr.size != int(_np.prod(shape, dtype=_np.int64)):
+                arr = _np.full(shape, arr.reshape(()), dtype=arr.dtype)  # a single value fills the shape
+            elif arr.size != int(_np.prod(shape, dtype=_np.int64)):
+                raise InvalidArgumentError("constant: %d values do not fill shape %s (%d elements)"
+                                           % (arr.size, shape, int(_np.prod(shape, dtype=_np.int64))))
             arr = arr.reshape(shape)
         if not arr.flags.c_contiguous:  # not ascontiguousarray: it turns a 0-d array into shape (1,)
             arr = arr.copy(order="C")
@@ -257,11 +369,16 @@ def constant(value, dtype=None, shape=None):
                                    % (len(flat), list(shape), count))
     if name == bfloat16:
         return _ops().cast(constant(flat, float32, shape), bfloat16)
+    if name in _INT_NAMES:
+        for v in flat:
+            if isinstance(v, numbers.Number) and not isinstance(v, numbers.Integral):  # Python or NumPy float
+                if strict or not isinstance(v, numbers.Real) or not float(v).is_integer():
+                    _no_fraction(value, name)
     fmt = _STRUCT[name]
     try:
         data = struct.pack("<%d%s" % (len(flat), fmt), *[bool(v) if name == bool_ else
                                                           (float(v) if name in (float32, float64) else int(v)) for v in flat])
-    except (struct.error, TypeError, ValueError) as e:
+    except (struct.error, TypeError, ValueError, OverflowError) as e:
         raise InvalidArgumentError("constant: cannot convert %r to %s: %s" % (value, name, e))
     dims, rank = dims_array(shape)
     buf = ctypes.create_string_buffer(data, max(len(data), 1))
@@ -291,9 +408,9 @@ def _as_tensor(value, like=None):
                 # As TF: a fraction never silently truncates to the integer tensor's dtype.
                 raise InvalidArgumentError("cannot convert %r to the %s of the other operand without losing the "
                                            "fraction; cast one of them first" % (value, dt))
-            return constant(value, dt)
+            return _constant(value, dt, None, False)
     return constant(value)
 
 
-__all__ = ["Tensor", "constant", "convert_to_tensor", "float32", "bfloat16", "int32", "int64", "uint8", "bool_",
+__all__ = ["Tensor", "TensorShape", "constant", "convert_to_tensor", "float32", "bfloat16", "int32", "int64", "uint8", "bool_",
            "float64"]

@@ -18,11 +18,11 @@ self.compute_metrics at hand. An exception raised there comes out of fit unchang
 import ctypes
 import sys
 import threading
-import traceback
 import weakref
 
 from . import _lib
 from . import config as _config
+from . import errors as _errors
 from . import data as _data
 from . import losses as _losses
 from . import metrics as _metrics
@@ -45,22 +45,26 @@ _tls = threading.local()  # the batch layouts of the running fit / evaluate / *_
 
 def _step_status(exc, hook):
     """A status for an exception raised in a Python train_step / test_step: the exception waits
-    under a token (data.py's, so one lookup finds dataset-function errors too) to be re-raised."""
-    token = next(_data._keys)
-    with _data._lock:
-        _data._PENDING[token] = exc
-        while len(_data._PENDING) > 256:
-            del _data._PENDING[next(iter(_data._PENDING))]
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    code = exc.code if isinstance(getattr(exc, "code", None), int) and 1 <= exc.code <= 8 else 8
-    msg = "[kiln-python-exception %d] Python exception in %s:\n%s" % (token, hook, text)
-    return L.kiln_status_create(code, msg.encode("utf-8", "replace"))
+    under a token (the one lookup _call makes finds dataset-function errors too) to be re-raised."""
+    return _errors.callback_status(exc, hook, token=True)
+
+
+def _reject_iterator(x, what):
+    """A Python generator / iterator (or a dataset's iterator) is not data kiln can batch: say how
+    to give it (Keras takes generators; kiln takes them through Dataset.from_generator)."""
+    if isinstance(x, _data.Iterator) or (hasattr(x, "__next__") and not isinstance(x, (Tensor, list, tuple, dict))
+                                         and not (_np is not None and isinstance(x, _np.ndarray))):
+        raise TypeError("%s is a %s; kiln's fit / evaluate / predict take tensors, NumPy arrays or a "
+                        "kiln.data.Dataset. Wrap a generator as kiln.data.Dataset.from_generator(make_generator, "
+                        "output_signature=(kiln.data.TensorSpec(...), ...)) and pass the dataset (batch it first)"
+                        % (what, type(x).__name__))
 
 
 def _call(fn, *args):
     """Calls a C training function; a failure caused by Python code (a train_step, a layer's call,
     a dataset function) re-raises that code's exception, unchanged."""
     from . import layers as _layers
+    _errors.ensure_headroom()  # a callback C makes must be able to start and report its errors
     _layers._tls.pending = None
     status = fn(*args)
     if not status:
@@ -76,7 +80,10 @@ def _call(fn, *args):
             pending = exc
     if pending is not None:
         L.kiln_status_free(status)
-        raise pending
+        try:
+            raise pending
+        finally:
+            pending = exc = None  # no cycle through this frame (it is in the traceback)
     check(status)
 
 
@@ -301,11 +308,13 @@ def _run_step(hook, logs, data, user_data):
 
 
 @_lib.MODEL_STEP
+@_errors.guard_callback("a model's train_step", token=True)
 def _on_train_step(logs, model_h, data, user_data):
     return _run_step("train_step", logs, data, user_data)
 
 
 @_lib.MODEL_STEP
+@_errors.guard_callback("a model's test_step", token=True)
 def _on_test_step(logs, model_h, data, user_data):
     return _run_step("test_step", logs, data, user_data)
 
@@ -523,6 +532,7 @@ class Trainer:
             opts.validation_split = float(validation_split or 0.0)
             val_spec = None
             if validation_data is not None:
+                _reject_iterator(validation_data, "fit: validation_data")
                 if isinstance(validation_data, _data.Dataset):
                     opts.validation_dataset = validation_data._h
                     val_spec = _data._resolve(validation_data._spec)
@@ -583,6 +593,7 @@ class Trainer:
         opts = _lib.PredictOptions()
         check(L.kiln_predict_options_init(ctypes.byref(opts), ctypes.sizeof(opts)))
         with _Lists() as lists:
+            _reject_iterator(x, "predict: x")
             if isinstance(x, _data.Dataset):
                 opts.dataset = x._h
                 opts.num_inputs = _dataset_layout(x)[0]
@@ -727,6 +738,7 @@ class Trainer:
     def _set_data(self, opts, lists, x, y, sample_weight, what):
         """Puts x / y / sample_weight (or a Dataset) into fit / evaluate options; returns the
         element structure the steps see."""
+        _reject_iterator(x, what + ": x")
         if isinstance(x, _data.Dataset):
             if y is not None:
                 raise InvalidArgumentError("%s: y must be None when x is a Dataset (its elements hold (x, y))" % what)
