@@ -37,14 +37,7 @@ memory::dims dilates(const Window2d &g) { return {g.dh - 1, g.dw - 1}; }  // one
 memory::dims pad_l(const Window2d &g) { return {g.pad_top, g.pad_left}; }
 memory::dims pad_r(const Window2d &g) { return {g.pad_bottom, g.pad_right}; }
 
-// with_bias: the bias [O] is an argument of the primitive (its kernels add it to each finished sum).
-ConvFwd::primitive_desc forward_pd(const Window2d &g, bool with_bias = false) {
-  if (with_bias) {
-    const memory::desc bias_md({g.o}, memory::data_type::f32, Tag::a);
-    ConvFwd::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src_md(g),
-                    filter_md(g, Tag::any), bias_md, dst_md(g), strides(g), dilates(g), pad_l(g), pad_r(g));
-    return ConvFwd::primitive_desc(d, user_scratchpad_attr(), engine());
-  }
+ConvFwd::primitive_desc forward_pd(const Window2d &g) {
   ConvFwd::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src_md(g),
                   filter_md(g, Tag::any), dst_md(g), strides(g), dilates(g), pad_l(g), pad_r(g));
   return ConvFwd::primitive_desc(d, user_scratchpad_attr(), engine());
@@ -259,15 +252,11 @@ void append_key(PrimitiveKey &key, const Window2d &g) {
 }
 
 void conv2d_forward(const Window2d &g, const float *x, const float *filter, const FilterSource &filter_source,
-                    float *y, const float *bias) {
-  const PrimitiveKind kind = bias ? PrimitiveKind::kConvForwardBias : PrimitiveKind::kConvForward;
-  dnnl::primitive p =
-      cached_primitive(key_for(kind, g), [&] { return ConvFwd(forward_pd(g, bias != nullptr)); });
+                    float *y) {
+  const PrimitiveKind kind = PrimitiveKind::kConvForward;
+  dnnl::primitive p = cached_primitive(key_for(kind, g), [&] { return ConvFwd(forward_pd(g)); });
   FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_WEIGHTS, filter, &filter_source);
-  if (bias)
-    execute(p, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, y}});
-  else
-    execute(p, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_DST, y}});
+  execute(p, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_DST, y}});
 }
 
 void conv2d_backward_data(const Window2d &g, const float *dy, const float *filter,

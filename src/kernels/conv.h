@@ -49,10 +49,9 @@ void filter_cache_clear();
 void append_key(PrimitiveKey &key, const Window2d &g);
 
 // y [N, OH, OW, O] = conv(x [N, H, W, C], filter [KH, KW, C, O]) (for g.groups == c: the
-// depthwise filter [KH, KW, C, O / C]), plus bias [O] when given: added to each finished sum,
-// so y has the bits of the convolution followed by a separate add of the bias.
+// depthwise filter [KH, KW, C, O / C]).
 void conv2d_forward(const Window2d &g, const float *x, const float *filter, const FilterSource &filter_source,
-                    float *y, const float *bias = nullptr);
+                    float *y);
 // dx [N, H, W, C] from dy [N, OH, OW, O] and the filter.
 void conv2d_backward_data(const Window2d &g, const float *dy, const float *filter,
                           const FilterSource &filter_source, float *dx);

@@ -111,6 +111,13 @@ void unary_backward(UnaryOp op, DType dtype, const void *x, const void *dy, void
 void gelu_erf_saving_erfc(const float *x, float *y, float *erfc, int64_t n);
 void gelu_erf_backward_from_erfc(const float *x, const float *erfc, const float *dy, float *dx, int64_t n);
 
+// In place over y, n float32 elements of rows of `channels` (channels last): y = op(y + bias[c])
+// with bias [channels] (NULL: none) and op (none: the identity), in blocks small enough that the
+// activation rereads what the bias add wrote from cache. The bits of kernels::binary's add
+// followed by kernels::unary, at every n and thread count (a convolution's epilogue).
+void bias_unary_inplace(float *y, int64_t n, const float *bias, int64_t channels, const UnaryOp *op,
+                        float alpha);
+
 // y = x converted to `to`. float -> integer saturates to the target's range and maps NaN
 // to 0; integer -> narrower integer wraps; anything -> bool is (x != 0); float32 ->
 // bfloat16 rounds to nearest even.

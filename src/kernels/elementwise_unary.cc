@@ -4,6 +4,7 @@
 // the threading threshold alike; only the split among threads differs. bfloat16 widens
 // blocks into a stack buffer, runs the same float32 loops and rounds once, so its result
 // is bf16(f32_op(x)) at every size; float64 runs the libm loops of kernels/elementwise_f64.h.
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -161,6 +162,25 @@ void unary_backward(UnaryOp op, DType dtype, const void *x, const void *dy, void
       break;
   }
   fail(Code::kInternal, "elementwise unary_backward kernel: no ", dtype_name(dtype), " kernel");
+}
+
+void bias_unary_inplace(float *y, int64_t n, const float *bias, int64_t channels, const UnaryOp *op,
+                        float alpha) {
+  constexpr int64_t kBlock = 4096;  // 16 KB: the add's output is still in L1 for the activation
+  parallel_chunks(n, [&](int64_t lo, int64_t hi) {
+    for (int64_t b0 = lo; b0 < hi; b0 += kBlock) {
+      const int64_t b1 = std::min(hi, b0 + kBlock);
+      if (bias)
+        for (int64_t i = b0, c = b0 % channels; i < b1; c = 0) {
+          const int64_t m = std::min(b1 - i, channels - c);
+          float *row = y + i;
+          const float *b = bias + c;
+          for (int64_t k = 0; k < m; ++k) row[k] += b[k];
+          i += m;
+        }
+      if (op) simd::unary_f32(*op, y + b0, y + b0, b1 - b0, alpha, 0.0f);
+    }
+  });
 }
 
 void gelu_erf_saving_erfc(const float *x, float *y, float *erfc, int64_t n) {

@@ -38,7 +38,6 @@ enum class PrimitiveKind : int32_t {
   kNone = 0,
   kMatmul,
   kConvForward,
-  kConvForwardBias,  // with the bias as the primitive's argument (its own filter layout and memo)
   kConvBackwardData,
   kConvBackwardWeights,
   kReorder,

@@ -44,9 +44,9 @@ struct ConvFamily {
 };
 
 // What a convolution may do to its output in the same op (a Conv layer's bias and activation):
-// add bias [O] (in the convolution's own kernel, to each finished sum) and apply an activation
-// whose gradient reads only the output (in place). The result has the bits of conv, bias_add and
-// the activation op run one after another, and so have its gradients.
+// add bias [O] and apply an activation whose gradient reads only the output, both in one pass in
+// place over the output. The result has the bits of conv, bias_add and the activation op run one
+// after another, and so have its gradients.
 struct ConvEpilogue {
   Tensor bias;
   DenseActivation activation = DenseActivation::kLinear;

@@ -229,11 +229,13 @@ Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, con
     y = internal::zero_tensor(y.shape());
   } else {
     kernels::conv2d_forward(g, x.data<float>(), filter.data<float>(),
-                            kernels::filter_source(*filter.storage()), y.mutable_data<float>(),
-                            bias.defined() ? bias.data<float>() : nullptr);
-    if (ak.op)
-      kernels::unary(*ak.op, DType::kFloat32, y.data<float>(), y.mutable_data<float>(), y.num_elements(),
-                     internal::activation_kernel_alpha(act, epilogue.alpha));
+                            kernels::filter_source(*filter.storage()), y.mutable_data<float>());
+    // The bias and the activation in one pass over y, in place (oneDNN's own bias argument made
+    // its convolution about 10 % slower here, more than the separate pass it saved).
+    if (!plain)
+      kernels::bias_unary_inplace(
+          y.mutable_data<float>(), y.num_elements(), bias.defined() ? bias.data<float>() : nullptr, g.o,
+          ak.op ? &*ak.op : nullptr, internal::activation_kernel_alpha(act, epilogue.alpha));
   }
   if (should_record({&x, &filter, &bias})) {
     const bool need_dx = should_record({&x}), need_df = should_record({&filter}),

@@ -285,7 +285,7 @@ Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias,
 // A Conv2D layer's forward pass: conv2d, bias_add (when bias is defined) and an activation whose
 // gradient reads only its output (linear, relu, relu6, leaky_relu, sigmoid, tanh, elu, selu,
 // exponential; InvalidArgument for the others) as one op with the bits of the three: the bias
-// rides in the convolution's kernel, the activation runs in place on its output.
+// and the activation run in one pass, in place on the convolution's output.
 Tensor conv2d_bias_act(const Tensor &x, const Tensor &filter, const Tensor &bias,
                        const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
                        Padding padding, DenseActivation activation, float alpha = 0.0f);

@@ -10,7 +10,9 @@
 
 #include "core/threads.h"
 #include "fused_test_util.h"
+#include "kernels/elementwise.h"
 #include "layers/layer.h"
+#include "ops/fused_activation.h"
 #include "ops/ops.h"
 #include "special_values_util.h"
 #include "test_util.h"
@@ -124,6 +126,29 @@ TEST(ConvFused, ForwardAndGradientsMatchTheThreeOpsBitwise) {
           for (size_t i = 0; i < got.size(); ++i)
             EXPECT_TRUE(same_values(got[i], want[i])) << where << " d" << i;
         }
+  }
+}
+
+// The epilogue's kernel alone: odd channel counts whose rows straddle its blocks and the threads'
+// chunks give the bits of bias_add then the activation, at 1 to 3 threads.
+TEST(ConvFused, BiasActivationPassMatchesTheTwoOpsAtEverySplit) {
+  for (int64_t channels : {int64_t{1}, int64_t{7}, int64_t{33}, int64_t{4097}}) {
+    const int64_t rows = (kernels::kElementwiseLargeThreshold * 3) / channels + 5;
+    const Tensor z = random_tensor(Shape{rows, channels}, 11u, -3.0f, 3.0f);
+    const Tensor b = random_tensor(Shape{channels}, 12u, -1.0f, 1.0f);
+    for (const Act &a : fusable())
+      for (int threads : {1, 2, 3}) {
+        Tensor got = ops::add(z, ops::zeros_like(z));  // a private copy to work on in place
+        const std::optional<kernels::UnaryOp> op = ops::internal::activation_kernel(a.act, "test").op;
+        with_threads(threads, [&] {
+          kernels::bias_unary_inplace(got.mutable_data<float>(), got.num_elements(), b.data<float>(),
+                                      channels, op ? &*op : nullptr,
+                                      ops::internal::activation_kernel_alpha(a.act, a.alpha));
+          return 0;
+        });
+        EXPECT_TRUE(same_values(got, activate(ops::bias_add(z, b), a)))
+            << a.name << " channels " << channels << " threads " << threads;
+      }
   }
 }
 
