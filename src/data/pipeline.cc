@@ -20,6 +20,21 @@ namespace kiln::data {
 
 namespace {
 
+// Runs f, keeping what it throws in *error, except a forced unwind (pthread_exit: Python ends
+// threads that call into it during interpreter shutdown), which must pass on out of the thread.
+// Catching that one binds a reference to the unwinder's null exception object, as libstdc++'s own
+// thread routine does, which UBSan reports: hence no_sanitize("undefined") on this function alone.
+template <typename F>
+__attribute__((no_sanitize("undefined"))) void capture(F &&f, std::exception_ptr *error) {
+  try {
+    f();
+  } catch (abi::__forced_unwind &) {
+    throw;
+  } catch (...) {
+    *error = std::current_exception();
+  }
+}
+
 class PipelineIterator final : public Iterator {
  public:
   // fn may be empty (prefetch). keep_alive holds what fn refers to.
@@ -90,27 +105,15 @@ class PipelineIterator final : public Iterator {
           if (cancelled_ || input_done_) return;
           seq = next_in_++;
         }
-        try {
-          r.end = !in_->next(&r.value);
-        } catch (const abi::__forced_unwind &) {
-          throw;
-        } catch (...) {
-          r.error = std::current_exception();
-        }
+        capture([&] { r.end = !in_->next(&r.value); }, &r.error);
         if (r.end) {
           std::lock_guard<std::mutex> lock(mu_);
           input_done_ = true;
         }
       }
       if (fn_ && !r.end && !r.error) {
-        try {
-          r.value = (*fn_)(r.value);
-        } catch (const abi::__forced_unwind &) {
-          throw;
-        } catch (...) {
-          r.error = std::current_exception();
-          r.value.clear();
-        }
+        capture([&] { r.value = (*fn_)(r.value); }, &r.error);
+        if (r.error) r.value.clear();
       }
       {
         std::lock_guard<std::mutex> lock(mu_);
