@@ -3,9 +3,10 @@
 // loaded back with kiln_saved_model_load, and its "serving_default" signature is run with
 // kiln_saved_model_signature_run on a [1, 784] and a [256, 784] float32 batch, 2 threads. One
 // iteration = one call, its output list freed. Targets: batch 1 at most 10 us; batch 256 at most
-// 0.8x PyTorch's forward. BM_KilnW7InferenceBatch1Bf16 is batch 1 with the model loaded with
-// {"inference_weights": "bfloat16"} (the Dense kernels read rounded to bfloat16). benchmarks/README.md,
-// "### W7", defines it.
+// 0.8x PyTorch's forward. BM_KilnW7InferenceBatch1Bf16 and BM_KilnW7InferenceBatch1Int8 are batch
+// 1 with the model loaded with {"inference_weights": "bfloat16"} or {"inference_weights": "int8"}
+// (the Dense kernels read rounded to bfloat16, or quantized to int8). benchmarks/README.md,
+// "### W7", defines them.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
@@ -35,7 +36,8 @@ struct W7Model {
   const kiln_saved_model_signature *serve = nullptr;
   std::string error;  // why the model could not be made, if it could not
 
-  explicit W7Model(bool bf16_weights) {
+  // inference_weights: the load option's value ("float32", "bfloat16", "int8").
+  explicit W7Model(const char *inference_weights) {
     char dir_template[] = "/tmp/kiln_w7_XXXXXX";
     const char *dir = mkdtemp(dir_template);
     if (!dir) {
@@ -52,8 +54,8 @@ struct W7Model {
     }
     kiln_config *options = nullptr;
     if (error.empty()) error = take_error(kiln_config_create(&options));
-    if (error.empty() && bf16_weights)
-      error = take_error(kiln_config_set_string(options, "inference_weights", "bfloat16"));
+    if (error.empty())
+      error = take_error(kiln_config_set_string(options, "inference_weights", inference_weights));
     if (error.empty()) error = take_error(kiln_saved_model_load(&saved_model, export_dir.c_str(), options));
     kiln_config_free(options);
     if (error.empty())
@@ -66,11 +68,19 @@ struct W7Model {
   W7Model &operator=(const W7Model &) = delete;
 };
 
-const W7Model &w7_model(bool bf16_weights) {
-  static const W7Model model(false);
-  if (!bf16_weights) return model;
-  static const W7Model bf16_model(true);
-  return bf16_model;
+enum class Weights { kFloat32, kBFloat16, kInt8 };
+
+const W7Model &w7_model(Weights weights) {
+  if (weights == Weights::kBFloat16) {
+    static const W7Model bf16_model("bfloat16");
+    return bf16_model;
+  }
+  if (weights == Weights::kInt8) {
+    static const W7Model int8_model("int8");
+    return int8_model;
+  }
+  static const W7Model model("float32");
+  return model;
 }
 
 // x[i, j] = ((784 i + j) mod 255) / 255, as W3's batch.
@@ -84,9 +94,9 @@ kiln_tensor *w7_input(int64_t batch, std::string &error) {
   return x;
 }
 
-void run_w7(benchmark::State &state, int64_t batch, bool bf16_weights = false) {
+void run_w7(benchmark::State &state, int64_t batch, Weights weights = Weights::kFloat32) {
   kiln::ThreadCountScope threads(2);
-  const W7Model &m = w7_model(bf16_weights);
+  const W7Model &m = w7_model(weights);
   if (!m.error.empty()) {
     state.SkipWithError(m.error.c_str());
     return;
@@ -128,7 +138,8 @@ void run_w7(benchmark::State &state, int64_t batch, bool bf16_weights = false) {
 
 void BM_KilnW7InferenceBatch1(benchmark::State &state) { run_w7(state, 1); }
 void BM_KilnW7InferenceBatch256(benchmark::State &state) { run_w7(state, 256); }
-void BM_KilnW7InferenceBatch1Bf16(benchmark::State &state) { run_w7(state, 1, true); }
+void BM_KilnW7InferenceBatch1Bf16(benchmark::State &state) { run_w7(state, 1, Weights::kBFloat16); }
+void BM_KilnW7InferenceBatch1Int8(benchmark::State &state) { run_w7(state, 1, Weights::kInt8); }
 
 void w7(benchmark::internal::Benchmark *b) {
   b->Unit(benchmark::kMicrosecond)
@@ -141,4 +152,5 @@ void w7(benchmark::internal::Benchmark *b) {
 
 BENCHMARK(BM_KilnW7InferenceBatch1)->Apply(w7);
 BENCHMARK(BM_KilnW7InferenceBatch1Bf16)->Apply(w7);
+BENCHMARK(BM_KilnW7InferenceBatch1Int8)->Apply(w7);
 BENCHMARK(BM_KilnW7InferenceBatch256)->Apply(w7);

@@ -67,10 +67,12 @@ train::LoadModelOptions load_options(const kiln_config *options) {
   o.compile = r.get_bool("compile", o.compile);
   const std::string weights = r.get_string("inference_weights", "float32");
   if (weights == "bfloat16")
-    o.bf16_inference_weights = true;
+    o.inference_weights = kiln::kernels::GemvWeights::kBFloat16;
+  else if (weights == "int8")
+    o.inference_weights = kiln::kernels::GemvWeights::kInt8;
   else if (weights != "float32")
     kiln::fail(kiln::Code::kInvalidArgument, "saved_model load options: \"inference_weights\" is '", weights,
-               "'; expected \"float32\" or \"bfloat16\"");
+               "'; expected \"float32\", \"bfloat16\" or \"int8\"");
   r.finish();
   return o;
 }

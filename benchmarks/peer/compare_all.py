@@ -87,6 +87,8 @@ def suite():
                                       ("kiln", 10.0)),
                                   Row("W7 batch 1, bf16 weights (opt-in; µs)", "us", "BM_KilnW7InferenceBatch1Bf16",
                                       "w7_b1", ("kiln", 10.0)),
+                                  Row("W7 batch 1, int8 weights (opt-in; µs)", "us", "BM_KilnW7InferenceBatch1Int8",
+                                      "w7_b1", ("kiln", 10.0)),
                                   Row("W7 MLP inference, batch 256 (µs)", "us", "BM_KilnW7InferenceBatch256", "w7_b256",
                                       ("ratio", 0.80))], "inference_torch.py"),
     ]

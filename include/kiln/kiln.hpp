@@ -5139,9 +5139,10 @@ class SavedModel {
 };
 
 /// tf.saved_model.load(export_dir); compile=false leaves the model uncompiled. inference_weights
-/// "bfloat16" makes the Dense layers read their kernels rounded to bfloat16 in calls no tape
-/// records with at most 8 rows (faster batch-1 serving, results within about 2^-9 relative; see
-/// kiln_saved_model_load); "float32" (the default) keeps the saved bits. Throws kiln::Error
+/// "bfloat16" or "int8" makes the Dense layers read their kernels rounded to bfloat16 or
+/// quantized to int8 in calls no tape records with at most 8 rows (faster batch-1 serving;
+/// bfloat16 within about 2^-9 relative, int8 TFLite-style dynamic-range quantization with its
+/// error bound in kiln_saved_model_load); "float32" (the default) keeps the saved bits. Throws kiln::Error
 /// (NOT_FOUND, DATA_LOSS naming the damaged file, INVALID_ARGUMENT for another inference_weights).
 inline SavedModel load(const std::string &export_dir, bool compile = true,
                        const std::string &inference_weights = "float32") {

@@ -64,13 +64,22 @@ KILN_API kiln_status *kiln_saved_model_save(const kiln_layer *model, const char 
 /// it was compiled, restores its variables (checking every size and CRC32C) and makes its
 /// signatures. options (may be NULL), a kiln_config with:
 ///   "compile": false leaves the model uncompiled (default true);
-///   "inference_weights": "float32" (default) or "bfloat16": with "bfloat16", the model's Dense
-///             layers read their kernels rounded to bfloat16 (nearest even; packed once per
-///             kernel value, the inputs, sums, biases and outputs stay float32) in float32 calls
-///             that no GradientTape records with at most 8 rows — a signature's or predict's
-///             batch 1 to 8 — which roughly halves the weight traffic that bounds such calls.
-///             Those results differ from float32's by about 2^-9 relative; training and larger
-///             batches are unchanged. Another value is INVALID_ARGUMENT naming the key.
+///   "inference_weights": "float32" (default), "bfloat16" or "int8": the model's Dense layers
+///             read their kernels packed in that form (once per kernel value; the biases and
+///             outputs stay float32) in float32 calls that no GradientTape records with at most 8
+///             rows — a signature's or predict's batch 1 to 8 — whose time the weight traffic
+///             bounds. "bfloat16": kernels rounded to bfloat16 (nearest even), inputs and sums in
+///             float32; results within about 2^-9 relative of float32's, about twice as fast.
+///             "int8": dynamic-range quantization as TFLite's: each kernel column scaled to
+///             [-127, 127] by its largest magnitude and rounded, each input row likewise to
+///             [-32767, 32767] at every call, the integer products summed exactly and scaled
+///             back; each output within sum_k (|x_k| s_j + t |w_kj|) / 2 of the float32 product
+///             (s_j = max|w_.j| / 127, t = max|x| / 32767), typically 1e-3 relative, and a row's
+///             result does not depend on the other rows. A quarter of float32's bytes, so a
+///             small model's kernels stay in a core's cache between calls. A kernel holding NaN
+///             or inf stays float32; an input row holding them is computed in float32 against
+///             the quantized kernel. Training and larger batches are unchanged. Another value is
+///             INVALID_ARGUMENT naming the key.
 /// Errors: NOT_FOUND when export_dir has no saved_model.pb, or for a layer class the registry does
 /// not know (named); DATA_LOSS for damaged files (naming the file, and the tensor for variables);
 /// UNIMPLEMENTED for a SavedModel written by a newer kiln format.

@@ -3,6 +3,7 @@
 // the packing, the threading and the memo of packed weights.
 #include "kernels/gemv.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -98,6 +99,24 @@ HWY_INLINE float FinishScalar(float z, const float *bias, bool relu) {
   return z;
 }
 
+// Row r's columns [col, col + kLanes) of y (those below n; col < n): z + bias, the activation.
+HWY_INLINE void StoreFinished(const GemvPlan &p, int r, int64_t col, VF z) {
+  const DF d;
+  const int64_t valid = p.n - col;
+  float *out = p.y + r * p.n + col;
+  if (valid >= static_cast<int64_t>(kLanes)) {
+    const VF zero = hn::Zero(d);
+    if (p.bias) z = hn::Add(z, hn::LoadU(d, p.bias + col));
+    if (p.relu) z = hn::IfThenElse(hn::Gt(z, zero), z, hn::IfThenElseZero(hn::IsNaN(z), z));
+    hn::StoreU(z, d, out);
+  } else {
+    HWY_ALIGN float lanes[kLanes];
+    hn::Store(z, d, lanes);
+    for (int64_t i = 0; i < valid; ++i)
+      out[i] = FinishScalar(lanes[i], p.bias ? p.bias + col + i : nullptr, p.relu);
+  }
+}
+
 // Float vectors [v0, v0 + VB) of the rows of G consecutive panels starting at `panel`, for M
 // rows: the sums over all of K in registers, then bias and activation into y.
 template <int M, size_t G, size_t VB, class WT>
@@ -127,27 +146,12 @@ HWY_INLINE void Block(const GemvPlan &p, int64_t panel, size_t v0) {
     for (int r = 0; r < M; ++r) xb[r] = hn::Set(d, x[r * k + kk]);
     for (size_t g = 0; g < G; ++g) RowFma<M, VB>(d, base[g] + kk * stride[g], xb, acc, g * VB);
   }
-  const VF zero = hn::Zero(d);
   for (size_t g = 0; g < G; ++g) {
     const int64_t col0 = (panel + static_cast<int64_t>(g)) * kGemvPanel;
     for (size_t v = 0; v < VB; ++v) {
       const int64_t col = col0 + static_cast<int64_t>(VectorColumn<WT>(v0 + v));
-      const int64_t valid = p.n - col;
-      if (valid <= 0) continue;
-      for (int r = 0; r < M; ++r) {
-        VF z = acc[r][g * VB + v];
-        float *out = p.y + r * p.n + col;
-        if (valid >= static_cast<int64_t>(kLanes)) {
-          if (p.bias) z = hn::Add(z, hn::LoadU(d, p.bias + col));
-          if (p.relu) z = hn::IfThenElse(hn::Gt(z, zero), z, hn::IfThenElseZero(hn::IsNaN(z), z));
-          hn::StoreU(z, d, out);
-        } else {
-          HWY_ALIGN float lanes[kLanes];
-          hn::Store(z, d, lanes);
-          for (int64_t i = 0; i < valid; ++i)
-            out[i] = FinishScalar(lanes[i], p.bias ? p.bias + col + i : nullptr, p.relu);
-        }
-      }
+      if (col >= p.n) continue;
+      for (int r = 0; r < M; ++r) StoreFinished(p, r, col, acc[r][g * VB + v]);
     }
   }
 }
@@ -192,11 +196,247 @@ void PanelsOf(const GemvPlan &p, int64_t p0, int64_t p1) {
   }
 }
 
+// ---- int8 weights (GemvWeights::kInt8) ----
+//
+// W in quads: panel row q holds rows 4q .. 4q + 3 of each column, 4 bytes per column. A run of
+// kGemvInt8ChunkK values of k is summed exactly in int32; the run's sum is converted to float32
+// and added to the column's float sum in order, so every instruction set gives the same bits.
+
+constexpr int64_t kQuadsPerRun = kGemvInt8ChunkK / 4;
+
+// The epilogue of a float vector of sums (columns [col, col + kLanes) of row r): * column scale *
+// row scale, + bias, the activation, into y.
+HWY_INLINE void Int8Finish(const GemvPlan &p, int r, int64_t col, VF sum) {
+  if (col >= p.n) return;
+  const DF d;
+  StoreFinished(p, r, col,
+                hn::Mul(hn::Mul(sum, hn::LoadU(d, p.column_scale + col)), hn::Set(d, p.row_scale[r])));
+}
+
+#if HWY_TARGET == HWY_SCALAR
+// One lane: the same exact runs as the vector targets, column by column.
+void Int8PanelsOf(const GemvPlan &p, int64_t p0, int64_t p1) {
+  const int64_t quads = (p.k + 3) / 4;
+  const auto *w = static_cast<const int8_t *>(p.w);
+  for (int64_t r = 0; r < p.m; ++r)
+    for (int64_t j = p0 * kGemvPanel; j < std::min(p.n, p1 * kGemvPanel); ++j) {
+      const int8_t *col = w + j / kGemvPanel * p.panel_stride + 4 * (j % kGemvPanel);
+      const int16_t *x = p.xq + r * 4 * quads;
+      float sum = 0.0f;
+      for (int64_t c0 = 0; c0 < quads; c0 += kQuadsPerRun) {
+        int32_t run = 0;
+        for (int64_t q = c0; q < std::min(quads, c0 + kQuadsPerRun); ++q)
+          for (int64_t i = 0; i < 4; ++i) run += int32_t{col[q * p.row_stride + i]} * x[4 * q + i];
+        sum = sum + static_cast<float>(run);
+      }
+      Int8Finish(p, static_cast<int>(r), j, hn::Set(DF(), sum));
+    }
+}
+#else
+
+using DI32 = hn::Rebind<int32_t, DF>;
+using DI16 = hn::Repartition<int16_t, DI32>;
+using DI64 = hn::Repartition<int64_t, DI32>;
+using DI8 = hn::Rebind<int8_t, DI16>;
+using VI32 = hn::Vec<DI32>;
+
+// Float vectors [v0, v0 + VB) of panel `panel` for M rows. Each half of a vector's columns is
+// widened to int16 and multiplied in pairs (madd) with the row's quad of x, giving per column two
+// partial sums in adjacent lanes; they are added at the end of each run.
+template <int M, size_t VB>
+HWY_INLINE void Int8Block(const GemvPlan &p, int64_t panel, size_t v0) {
+  const DF d;
+  const DI32 d32;
+  const DI16 d16;
+  const DI64 d64;
+  const DI8 d8;
+  const int64_t quads = (p.k + 3) / 4;
+  const int8_t *base = static_cast<const int8_t *>(p.w) + panel * p.panel_stride + v0 * kLanes * 4;
+  VF sum[M][VB];
+  for (int r = 0; r < M; ++r)
+    for (size_t v = 0; v < VB; ++v) sum[r][v] = hn::Zero(d);
+  for (int64_t c0 = 0; c0 < quads; c0 += kQuadsPerRun) {
+    const int64_t c1 = std::min(quads, c0 + kQuadsPerRun);
+    VI32 lo[M][VB], hi[M][VB], lo1[M][VB], hi1[M][VB];  // *1: where a target splits product pairs
+    for (int r = 0; r < M; ++r)
+      for (size_t v = 0; v < VB; ++v) lo[r][v] = hi[r][v] = lo1[r][v] = hi1[r][v] = hn::Zero(d32);
+    for (int64_t q = c0; q < c1; ++q) {
+      hn::Vec<DI16> xb[M];
+      for (int r = 0; r < M; ++r) {
+        int64_t quad;
+        std::memcpy(&quad, p.xq + r * 4 * quads + 4 * q, sizeof(quad));
+        xb[r] = hn::BitCast(d16, hn::Set(d64, quad));
+      }
+      const int8_t *row = base + q * p.row_stride;
+      for (size_t v = 0; v < VB; ++v) {
+        const auto wl = hn::PromoteTo(d16, hn::LoadU(d8, row + v * kLanes * 4));
+        const auto wh = hn::PromoteTo(d16, hn::LoadU(d8, row + v * kLanes * 4 + kLanes * 2));
+        for (int r = 0; r < M; ++r) {
+          lo[r][v] = hn::ReorderWidenMulAccumulate(d32, wl, xb[r], lo[r][v], lo1[r][v]);
+          hi[r][v] = hn::ReorderWidenMulAccumulate(d32, wh, xb[r], hi[r][v], hi1[r][v]);
+        }
+      }
+    }
+    for (int r = 0; r < M; ++r)
+      for (size_t v = 0; v < VB; ++v) {
+        const VI32 a = hn::RearrangeToOddPlusEven(lo[r][v], lo1[r][v]);
+        const VI32 b = hn::RearrangeToOddPlusEven(hi[r][v], hi1[r][v]);
+        const VI32 run = hn::Add(hn::ConcatEven(d32, b, a), hn::ConcatOdd(d32, b, a));
+        sum[r][v] = hn::Add(sum[r][v], hn::ConvertTo(d, run));
+      }
+  }
+  for (size_t v = 0; v < VB; ++v)
+    for (int r = 0; r < M; ++r)
+      Int8Finish(p, r, panel * kGemvPanel + static_cast<int64_t>((v0 + v) * kLanes), sum[r][v]);
+}
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// AVX-512 VNNI (vpdpbusd: u8 x s8, four products per int32 lane): x = 256 xh + xl with xl =
+// the low byte (unsigned) and xh the high byte (signed, stored + 128 as unsigned); per run,
+// sum = 256 (B - 128 colsum) + A with A = sum xl w, B = sum (xh + 128) w: the same exact int32
+// run sums as the madd path (wrapping arithmetic; the true sum fits).
+template <int M, size_t VB>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void VnniBlock(const GemvPlan &p, int64_t panel,
+                                                                      size_t v0) {
+  const DF d;
+  const int64_t quads = (p.k + 3) / 4;
+  const int8_t *base = static_cast<const int8_t *>(p.w) + panel * p.panel_stride + v0 * 64;
+  const int32_t *colsum = p.column_sums + panel * kGemvPanel + static_cast<int64_t>(v0) * 16;
+  const int64_t runs_stride = p.panels * kGemvPanel;
+  VF sum[M][VB];
+  for (int r = 0; r < M; ++r)
+    for (size_t v = 0; v < VB; ++v) sum[r][v] = hn::Zero(d);
+  for (int64_t c0 = 0, run_index = 0; c0 < quads; c0 += kQuadsPerRun, ++run_index) {
+    const int64_t c1 = std::min(quads, c0 + kQuadsPerRun);
+    __m512i a[M][VB], b[M][VB];
+    for (int r = 0; r < M; ++r)
+      for (size_t v = 0; v < VB; ++v) a[r][v] = b[r][v] = _mm512_setzero_si512();
+    for (int64_t q = c0; q < c1; ++q) {
+      __m512i xl[M], xh[M];
+      for (int r = 0; r < M; ++r) {
+        int32_t l, h;
+        std::memcpy(&l, p.x_low + r * 4 * quads + 4 * q, sizeof(l));
+        std::memcpy(&h, p.x_high + r * 4 * quads + 4 * q, sizeof(h));
+        xl[r] = _mm512_set1_epi32(l);
+        xh[r] = _mm512_set1_epi32(h);
+      }
+      const int8_t *row = base + q * p.row_stride;
+      for (size_t v = 0; v < VB; ++v) {
+        const __m512i w = _mm512_loadu_si512(row + v * 64);
+        for (int r = 0; r < M; ++r) {
+          a[r][v] = _mm512_dpbusd_epi32(a[r][v], xl[r], w);
+          b[r][v] = _mm512_dpbusd_epi32(b[r][v], xh[r], w);
+        }
+      }
+    }
+    for (size_t v = 0; v < VB; ++v) {
+      const __m512i cs = _mm512_slli_epi32(_mm512_loadu_si512(colsum + run_index * runs_stride + v * 16), 7);
+      for (int r = 0; r < M; ++r) {
+        const __m512i run = _mm512_add_epi32(_mm512_slli_epi32(_mm512_sub_epi32(b[r][v], cs), 8), a[r][v]);
+        sum[r][v] = hn::Add(sum[r][v], VF{_mm512_cvtepi32_ps(run)});
+      }
+    }
+  }
+  for (size_t v = 0; v < VB; ++v)
+    for (int r = 0; r < M; ++r)
+      Int8Finish(p, r, panel * kGemvPanel + static_cast<int64_t>((v0 + v) * 16), sum[r][v]);
+}
+#endif
+
+template <int M>
+void Int8Panels(const GemvPlan &p, int64_t p0, int64_t p1) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  if (p.x_low) {
+    // Two int32 accumulators and a float sum per vector.
+    constexpr size_t kBudget = 24 / (3 * M) > 0 ? 24 / (3 * M) : 1;
+    constexpr size_t VB = PowerOfTwoAtMost(kBudget < kPanelVectors ? kBudget : kPanelVectors);
+    for (int64_t q = p0; q < p1; ++q)
+      for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) VnniBlock<M, VB>(p, q, v0);
+    return;
+  }
+#endif
+  // Two int32 accumulators and a float sum per vector.
+  constexpr size_t kBudget = kAccumulators / (3 * M) > 0 ? kAccumulators / (3 * M) : 1;
+  constexpr size_t VB = PowerOfTwoAtMost(kBudget < kPanelVectors ? kBudget : kPanelVectors);
+  for (int64_t q = p0; q < p1; ++q)
+    for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Int8Block<M, VB>(p, q, v0);
+}
+
+void Int8PanelsOf(const GemvPlan &p, int64_t p0, int64_t p1) {
+  switch (p.m) {
+    case 1:
+      return Int8Panels<1>(p, p0, p1);
+    case 2:
+      return Int8Panels<2>(p, p0, p1);
+    case 3:
+      return Int8Panels<3>(p, p0, p1);
+    case 4:
+      return Int8Panels<4>(p, p0, p1);
+    case 5:
+      return Int8Panels<5>(p, p0, p1);
+    case 6:
+      return Int8Panels<6>(p, p0, p1);
+    case 7:
+      return Int8Panels<7>(p, p0, p1);
+    default:
+      return Int8Panels<8>(p, p0, p1);
+  }
+}
+#endif  // HWY_TARGET == HWY_SCALAR
+
+// Whether this target's int8 kernel takes the VNNI form (needs x_low / x_high).
+bool Int8UsesVnni() {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  static const bool vnni = __builtin_cpu_supports("avx512vnni");
+  return vnni;
+#else
+  return false;
+#endif
+}
+
+// x[i] * inv rounded to nearest even, as int16 (|x[i] * inv| <= 32767.5 by the caller's scale).
+void QuantizeRow(const float *x, int64_t n, float inv, int16_t *q) {
+  const DF d;
+  const hn::Rebind<int32_t, DF> d32;
+  const hn::Rebind<int16_t, DF> d16h;
+  const VF vinv = hn::Set(d, inv), lim = hn::Set(d, 32767.0f);
+  int64_t i = 0;
+  for (; i + static_cast<int64_t>(kLanes) <= n; i += static_cast<int64_t>(kLanes)) {
+    const VF v = hn::Min(hn::Max(hn::Round(hn::Mul(hn::LoadU(d, x + i), vinv)), hn::Neg(lim)), lim);
+    hn::StoreU(hn::DemoteTo(d16h, hn::ConvertTo(d32, v)), d16h, q + i);
+  }
+  for (; i < n; ++i) q[i] = static_cast<int16_t>(std::clamp(std::nearbyint(x[i] * inv), -32767.0f, 32767.0f));
+}
+
+// max |x[i]| over i < n, or -1 when x holds NaN or inf.
+float RowAbsMax(const float *x, int64_t n) {
+  const DF d;
+  VF top = hn::Zero(d), bad = hn::Zero(d);
+  const VF one = hn::Set(d, 1.0f);
+  int64_t i = 0;
+  for (; i + static_cast<int64_t>(kLanes) <= n; i += static_cast<int64_t>(kLanes)) {
+    const VF v = hn::LoadU(d, x + i);
+    bad = hn::Or(bad, hn::IfThenZeroElse(hn::IsFinite(v), one));
+    top = hn::Max(top, hn::Abs(v));
+  }
+  float a = hn::GetLane(hn::MaxOfLanes(d, top));
+  bool finite = hn::GetLane(hn::MaxOfLanes(d, bad)) == 0.0f;
+  for (; i < n; ++i) {
+    finite = finite && std::isfinite(x[i]);
+    a = std::max(a, std::fabs(x[i]));
+  }
+  return finite ? a : -1.0f;
+}
+
 void GemvPanels(const GemvPlan &p, int64_t p0, int64_t p1) {
-  if (p.bf16)
-    PanelsOf<uint16_t>(p, p0, p1);
-  else
-    PanelsOf<float>(p, p0, p1);
+  switch (p.format) {
+    case GemvWeights::kBFloat16:
+      return PanelsOf<uint16_t>(p, p0, p1);
+    case GemvWeights::kInt8:
+      return Int8PanelsOf(p, p0, p1);
+    default:
+      return PanelsOf<float>(p, p0, p1);
+  }
 }
 
 }  // namespace HWY_NAMESPACE
@@ -208,6 +448,7 @@ HWY_AFTER_NAMESPACE();
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <new>
@@ -223,6 +464,9 @@ namespace kiln::kernels {
 
 namespace gemv_simd {
 HWY_EXPORT(GemvPanels);
+HWY_EXPORT(QuantizeRow);
+HWY_EXPORT(Int8UsesVnni);
+HWY_EXPORT(RowAbsMax);
 }  // namespace gemv_simd
 
 namespace {
@@ -266,12 +510,31 @@ void check_rows(int64_t m, int64_t k, int64_t n) {
 
 PackedWeights::~PackedWeights() { std::free(data_); }
 
+namespace {
+
+bool all_finite(const float *w, int64_t count) {
+  for (int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(w[i])) return false;
+  return true;
+}
+
+}  // namespace
+
 std::shared_ptr<const PackedWeights> PackedWeights::pack(const float *w, int64_t k, int64_t n,
                                                          GemvWeights format) {
   check_rows(1, k, n);
-  const int64_t panels = panels_of(n);
-  const int64_t elem = format == GemvWeights::kBFloat16 ? 2 : 4;
-  const int64_t bytes = panels * k * kGemvPanel * elem;  // k, n came from a tensor: no overflow
+  if (format == GemvWeights::kInt8 && !all_finite(w, k * n)) format = GemvWeights::kFloat32;
+  const int64_t panels = panels_of(n), columns = panels * kGemvPanel;
+  const int64_t quads = (k + 3) / 4, runs = (k + kGemvInt8ChunkK - 1) / kGemvInt8ChunkK;
+  // k, n came from a tensor: no overflow
+  const int64_t weight_bytes = format == GemvWeights::kInt8       ? panels * quads * kGemvPanel * 4
+                               : format == GemvWeights::kBFloat16 ? panels * k * kGemvPanel * 2
+                                                                  : panels * k * kGemvPanel * 4;
+  const int64_t scale_offset = (weight_bytes + 63) / 64 * 64;
+  const int64_t sums_offset = scale_offset + columns * static_cast<int64_t>(sizeof(float));
+  const int64_t bytes = format == GemvWeights::kInt8
+                            ? sums_offset + runs * columns * static_cast<int64_t>(sizeof(int32_t))
+                            : weight_bytes;
   std::shared_ptr<PackedWeights> out(new PackedWeights());
   out->data_ = std::aligned_alloc(64, static_cast<size_t>((bytes + 63) / 64 * 64));
   if (!out->data_)
@@ -281,6 +544,35 @@ std::shared_ptr<const PackedWeights> PackedWeights::pack(const float *w, int64_t
   out->n_ = n;
   out->bytes_ = bytes;
   out->format_ = format;
+  if (format == GemvWeights::kInt8) {
+    // Column j: s_j = max |w[., j]| / 127 and q = round(w / s_j) (nearest even; 0 for a zero column).
+    char *raw = static_cast<char *>(out->data_);
+    float *scales = reinterpret_cast<float *>(raw + scale_offset);
+    int32_t *sums = reinterpret_cast<int32_t *>(raw + sums_offset);
+    out->scales_ = scales;
+    out->sums_ = sums;
+    std::fill(scales, scales + columns, 0.0f);
+    std::fill(sums, sums + runs * columns, 0);
+    std::vector<double> inverse(static_cast<size_t>(n), 0.0);
+    for (int64_t j = 0; j < n; ++j) {
+      float a = 0.0f;
+      for (int64_t kk = 0; kk < k; ++kk) a = std::max(a, std::fabs(w[kk * n + j]));
+      if (a > 0.0f) {
+        scales[j] = static_cast<float>(static_cast<double>(a) / 127.0);
+        inverse[j] = 127.0 / static_cast<double>(a);
+      }
+    }
+    auto *d = reinterpret_cast<int8_t *>(raw);
+    std::fill(d, d + weight_bytes, int8_t{0});
+    for (int64_t kk = 0; kk < k; ++kk)
+      for (int64_t j = 0; j < n; ++j) {
+        const auto v = static_cast<int8_t>(
+            std::clamp(std::nearbyint(static_cast<double>(w[kk * n + j]) * inverse[j]), -127.0, 127.0));
+        d[((j / kGemvPanel) * quads + kk / 4) * kGemvPanel * 4 + 4 * (j % kGemvPanel) + kk % 4] = v;
+        sums[kk / kGemvInt8ChunkK * columns + j] += v;
+      }
+    return out;
+  }
   for (int64_t q = 0; q < panels; ++q) {
     const int64_t c0 = q * kGemvPanel, cols = std::min(kGemvPanel, n - c0);
     for (int64_t kk = 0; kk < k; ++kk) {
@@ -334,6 +626,74 @@ void gemv(int64_t m, const float *x, const float *w, int64_t k, int64_t n, const
   run_plan(plan);
 }
 
+namespace {
+
+// A row holding NaN or inf against int8 weights: float32 fmas in k order against the
+// dequantized weights (q * s_j), + bias, the activation, so that NaN and inf propagate.
+void int8_row_in_float(const GemvPlan &p, int64_t r, const float *scales) {
+  const auto *w = static_cast<const int8_t *>(p.w);
+  const int64_t quads = (p.k + 3) / 4;
+  for (int64_t j = 0; j < p.n; ++j) {
+    const int64_t q = j / kGemvPanel, c = j % kGemvPanel;
+    float z = -0.0f;
+    for (int64_t kk = 0; kk < p.k; ++kk) {
+      const int8_t v = w[(q * quads + kk / 4) * kGemvPanel * 4 + 4 * c + kk % 4];
+      z = std::fma(p.x[r * p.k + kk], static_cast<float>(v) * scales[j], z);
+    }
+    if (p.bias) z = z + p.bias[j];
+    if (p.relu && !(z > 0.0f) && !std::isnan(z)) z = 0.0f;
+    p.y[r * p.n + j] = z;
+  }
+}
+
+// y for int8 weights (GemvWeights::kInt8): each row quantized (x * 32767 / max |x|, nearest
+// even), the integer kernel on the finite rows, the float32 path on the others.
+void gemv_int8(GemvPlan plan, const PackedWeights &w) {
+  const int64_t m = plan.m, k = plan.k, quads = (k + 3) / 4, width = 4 * quads;
+  std::vector<int16_t> xq(static_cast<size_t>(m * width), 0);
+  float row_scale[kGemvMaxRows];
+  bool finite[kGemvMaxRows];
+  for (int64_t r = 0; r < m; ++r) {
+    const float *x = plan.x + r * k;
+    int16_t *q = xq.data() + r * width;
+    const float a = HWY_DYNAMIC_DISPATCH(gemv_simd::RowAbsMax)(x, k);
+    finite[r] = a >= 0.0f;
+    row_scale[r] = 0.0f;
+    if (!finite[r] || a == 0.0f) continue;
+    row_scale[r] = static_cast<float>(static_cast<double>(a) / 32767.0);
+    const double inverse = 32767.0 / static_cast<double>(a);
+    if (inverse <= std::numeric_limits<float>::max()) {
+      HWY_DYNAMIC_DISPATCH(gemv_simd::QuantizeRow)(x, k, static_cast<float>(inverse), q);
+    } else {  // a below about 1e-34: the scale's reciprocal overflows float32
+      for (int64_t kk = 0; kk < k; ++kk)
+        q[kk] = static_cast<int16_t>(
+            std::clamp(std::nearbyint(static_cast<double>(x[kk]) * inverse), -32767.0, 32767.0));
+    }
+  }
+  std::vector<uint8_t> low, high;
+  if (HWY_DYNAMIC_DISPATCH(gemv_simd::Int8UsesVnni)()) {
+    low.resize(xq.size());
+    high.resize(xq.size());
+    for (size_t i = 0; i < xq.size(); ++i) {
+      low[i] = static_cast<uint8_t>(xq[i] & 0xFF);
+      high[i] = static_cast<uint8_t>((xq[i] >> 8) + 128);
+    }
+    plan.x_low = low.data();
+    plan.x_high = high.data();
+  }
+  plan.xq = xq.data();
+  plan.row_scale = row_scale;
+  plan.column_scale = w.column_scales();
+  plan.column_sums = w.column_sums();
+  plan.panel_stride = quads * kGemvPanel * 4;
+  plan.row_stride = kGemvPanel * 4;
+  run_plan(plan);
+  for (int64_t r = 0; r < m; ++r)
+    if (!finite[r]) int8_row_in_float(plan, r, w.column_scales());
+}
+
+}  // namespace
+
 void gemv(int64_t m, const float *x, const PackedWeights &w, const float *bias, GemvActivation act,
           float *y) {
   check_rows(m, w.k(), w.n());
@@ -344,12 +704,13 @@ void gemv(int64_t m, const float *x, const PackedWeights &w, const float *bias, 
   plan.panels = panels_of(w.n());
   plan.x = x;
   plan.w = w.data();
-  plan.bf16 = w.format() == GemvWeights::kBFloat16;
+  plan.format = w.format();
   plan.panel_stride = w.k() * kGemvPanel;
   plan.row_stride = kGemvPanel;
   plan.bias = bias;
   plan.relu = act == GemvActivation::kRelu;
   plan.y = y;
+  if (w.format() == GemvWeights::kInt8) return gemv_int8(plan, w);
   run_plan(plan);
 }
 

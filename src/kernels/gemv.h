@@ -32,17 +32,36 @@ constexpr int64_t kGemvPanel = 64;
 enum class GemvWeights {
   kFloat32,
   kBFloat16,  // W rounded to bfloat16 (nearest even) once when packed; x and the sums stay float32
+  // Dynamic-range int8 (TFLite's "hybrid" quantization): each column j of W is stored as
+  // round(W[k][j] / s_j) in [-127, 127], s_j = max_k |W[k][j]| / 127, once when packed; each
+  // call quantizes each row r of x to round(x[r][k] / t_r) in [-32767, 32767], t_r = max_k
+  // |x[r][k]| / 32767 (round to nearest even, in float32). The integer products are summed exactly
+  // in int32 over runs of kGemvInt8ChunkK values of k, each run's sum converted to float32 and
+  // added in k order; then y = sum * s_j * t_r + bias[j], then the activation. A result is a
+  // function of its row and W alone (not of the other rows, the thread count or the instruction
+  // set); its error is within sum_k (|x_k| s_j + t_r |W[k][j]|) / 2 plus float32 rounding. A row
+  // holding NaN or inf is computed in float32 against the dequantized W (q * s_j), so that they
+  // propagate; a W holding NaN or inf is packed in float32 instead (format() says which).
+  kInt8,
 };
+
+// int8 weights: values of k whose integer products one int32 sum takes (|sum| <= 512 * 32767 *
+// 127 < 2^31).
+constexpr int64_t kGemvInt8ChunkK = 512;
 
 // The activation the kernel applies itself; others run after it as their own kernel.
 enum class GemvActivation { kNone, kRelu };
 
 // W [K, N] in panels of kGemvPanel columns: panel p holds columns [p * kGemvPanel, ...) as
 // [K][kGemvPanel], row-major, the last panel padded with zero columns (bfloat16 rows with their
-// columns interleaved in pairs 16 apart, so that a vector load widens with no shuffle). Immutable.
+// columns interleaved in pairs 16 apart, so that a vector load widens with no shuffle; int8 rows in
+// quads, [ceil(K / 4)][kGemvPanel][4], rows 4q .. 4q + 3 of a column adjacent, followed by the
+// column scales, float32 [panels * kGemvPanel], and each column's sums over runs of
+// kGemvInt8ChunkK rows, int32 [runs][panels * kGemvPanel]). Immutable.
 class PackedWeights {
  public:
-  // Packs row-major float32 w [k, n] (k, n > 0); bfloat16 rounds each weight to nearest even.
+  // Packs row-major float32 w [k, n] (k, n > 0); bfloat16 rounds each weight to nearest even,
+  // int8 quantizes each column (GemvWeights::kInt8; float32 when w holds NaN or inf).
   static std::shared_ptr<const PackedWeights> pack(const float *w, int64_t k, int64_t n, GemvWeights format);
   ~PackedWeights();
   PackedWeights(const PackedWeights &) = delete;
@@ -53,12 +72,19 @@ class PackedWeights {
   GemvWeights format() const { return format_; }
   int64_t bytes() const { return bytes_; }
   const void *data() const { return data_; }
+  // int8: s_j of column j (GemvWeights::kInt8), zero past n; null otherwise.
+  const float *column_scales() const { return scales_; }
+  // int8: the quantized weights of each column summed over each run of kGemvInt8ChunkK rows,
+  // [runs][panels * kGemvPanel]; null otherwise.
+  const int32_t *column_sums() const { return sums_; }
 
  private:
   PackedWeights() = default;
   int64_t k_ = 0, n_ = 0, bytes_ = 0;
   GemvWeights format_ = GemvWeights::kFloat32;
   void *data_ = nullptr;
+  const float *scales_ = nullptr;  // inside data_
+  const int32_t *sums_ = nullptr;  // inside data_
 };
 
 // y [m, n] = act(x [m, k] · w + bias), w row-major float32 [k, n] read in place. 1 <= m <=

@@ -404,9 +404,7 @@ void dense(std::optional<UnaryOp> act, float alpha, DType dtype, const void *x, 
     const auto *xf = static_cast<const float *>(x), *wf = static_cast<const float *>(w);
     std::shared_ptr<const PackedWeights> packed;
     // Packed float32 beat reading W in place (26-32 vs 33-49 us for W7's first layer, one thread).
-    if (source.storage)
-      packed = packed_weights(*source.storage, wf, k, n,
-                              source.bf16 ? GemvWeights::kBFloat16 : GemvWeights::kFloat32);
+    if (source.storage) packed = packed_weights(*source.storage, wf, k, n, source.weights);
     if (packed)
       gemv(rows, xf, *packed, static_cast<const float *>(bias), fused, z);
     else

@@ -7,6 +7,7 @@
 #include "core/dtype.h"
 #include "core/shape.h"
 #include "kernels/elementwise.h"
+#include "kernels/gemv.h"
 
 namespace kiln {
 class Storage;
@@ -28,14 +29,15 @@ struct DenseWeightSource {
   // w's storage: a product of at most kGemvMaxRows rows reads w packed, memoised by the storage's
   // id and version (an unversioned, adopted storage is read in place). Null: read in place.
   Storage *storage = nullptr;
-  // Pack w in bfloat16 (an inference opt-in: y then differs from the float32 product by about
-  // 2^-9 relative). Only with a versioned storage; otherwise the float32 product runs.
-  bool bf16 = false;
+  // Pack w in this format (an inference opt-in, kernels/gemv.h: bfloat16 differs from the float32
+  // product by about 2^-9 relative, int8 by its quantization). Only with a versioned storage;
+  // otherwise the float32 product runs.
+  GemvWeights weights = GemvWeights::kFloat32;
 };
 
 // A Dense layer's forward pass: y = act(x · w + bias), with the bits of matmul, then binary add
 // of the bias, then unary(act) into a new buffer, at every size and thread count (but see
-// DenseWeightSource::bf16). Products of at most kGemvMaxRows rows run kiln's gemv kernel, as
+// DenseWeightSource::weights). Products of at most kGemvMaxRows rows run kiln's gemv kernel, as
 // matmul's do.
 // x: [..., K] (rank >= 2, row-major), w: [K, N], bias: [N] or null, y and pre: [..., N].
 // A product that runs whole takes the bias as the matmul primitive's bias argument (added to the

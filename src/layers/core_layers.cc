@@ -53,7 +53,7 @@ class Dense final : public Layer {
     Tensor y;
     if (x.dtype() == DType::kFloat32) {
       ops::DenseOptions options;
-      options.bf16_inference_weights = bf16_inference_weights();
+      options.inference_weights = inference_weights();
       y = ops::dense(x, kernel_->value(), bias_ ? bias_->value() : Tensor(), fused_, fused_alpha_, options);
       if (fused_ == ops::DenseActivation::kLinear) y = activation_(y);
     } else {  // other dtypes as before (bias_add takes float32 only and says so)

@@ -19,6 +19,7 @@
 #include "autodiff/variable.h"
 #include "core/config.h"
 #include "core/tensor.h"
+#include "kernels/gemv.h"
 #include "layers/initializers.h"
 #include "layers/policy.h"
 #include "layers/regularizers.h"
@@ -117,14 +118,16 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool supports_masking() const { return supports_masking_.load(std::memory_order_relaxed); }
   // Keras's `layer.supports_masking = ...` (built-in layers set it in their constructors).
   void set_supports_masking(bool s) { supports_masking_.store(s, std::memory_order_relaxed); }
-  // The SavedModel load option "inference_weights": "bfloat16" (ops/dense_options.h): Dense
-  // layers then read their kernels rounded to bfloat16 in float32 calls no tape records with at
-  // most 8 rows. Not part of the config. Sets it on this layer and every sub-layer tracked now.
-  void set_bf16_inference_weights(bool on) {
-    bf16_inference_weights_.store(on, std::memory_order_relaxed);
-    for (const auto &l : layers_) l->set_bf16_inference_weights(on);
+  // The SavedModel load option "inference_weights" (ops/dense_options.h): Dense layers then read
+  // their kernels rounded to bfloat16 or quantized to int8 in float32 calls no tape records with
+  // at most 8 rows. Not part of the config. Sets it on this layer and every sub-layer tracked now.
+  void set_inference_weights(kernels::GemvWeights format) {
+    inference_weights_.store(format, std::memory_order_relaxed);
+    for (const auto &l : layers_) l->set_inference_weights(format);
   }
-  bool bf16_inference_weights() const { return bf16_inference_weights_.load(std::memory_order_relaxed); }
+  kernels::GemvWeights inference_weights() const {
+    return inference_weights_.load(std::memory_order_relaxed);
+  }
   // Keras compute_mask: the outputs' masks for these inputs and their masks (previous_masks
   // empty, or one per input, undefined for none). Returns one mask per output, undefined for
   // none, or an empty vector for no masks at all. Default: previous_masks when the layer
@@ -246,7 +249,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool autocast_ = true;
   bool is_model_ = false;
   std::atomic<bool> supports_masking_{false};
-  std::atomic<bool> bf16_inference_weights_{false};
+  std::atomic<kernels::GemvWeights> inference_weights_{kernels::GemvWeights::kFloat32};
   Layer *parent_ = nullptr;  // the first layer that tracked this one (weights are named under it)
 
   mutable std::mutex mu_;  // guards build and the call losses

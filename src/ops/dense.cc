@@ -3,7 +3,7 @@
 // record one tape entry whose rule is written in ops; float64 composes matmul, add and the
 // activation op. Either way the bits are those of the composition (few rows: matmul's gemv
 // kernel, which an unrecorded call feeds with its kernel packed once and memoised), except with
-// DenseOptions::bf16_inference_weights (ops/dense_options.h), which rounds the kernel.
+// DenseOptions::inference_weights (ops/dense_options.h), which rounds or quantizes the kernel.
 #include <cmath>
 #include <optional>
 
@@ -76,7 +76,7 @@ Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias, DenseAct
   kernels::DenseWeightSource source;
   if (!recording) {
     source.storage = kernel.storage().get();
-    source.bf16 = options.bf16_inference_weights;
+    source.weights = options.inference_weights;
   }
   // The exact gelu under a tape (float32) keeps the erfc its forward computes, so that the rule
   // does not evaluate it again: half of the activation's cost in a step (W4's FFN).

@@ -341,7 +341,8 @@ std::shared_ptr<SavedModel> load_impl(const std::string &export_dir, const LoadM
   const std::vector<std::string> missing = status.unmatched_objects();
   if (!missing.empty())
     fail(Code::kDataLoss, where, ": the SavedModel's variables have no values for ", join_names(missing));
-  if (options.bf16_inference_weights) model->set_bf16_inference_weights(true);
+  if (options.inference_weights != kernels::GemvWeights::kFloat32)
+    model->set_inference_weights(options.inference_weights);
   return std::make_shared<SavedModel>(std::move(m), std::move(model));
 }
 

@@ -66,10 +66,10 @@ struct LoadModelOptions {
   // Compile the model as it was compiled when saved (Keras's load_model(compile=True)); the
   // optimizer's state then comes back too. False: the model comes back uncompiled.
   bool compile = true;
-  // Dense layers read their kernels rounded to bfloat16 in float32 calls that no tape records
-  // with at most 8 rows (the signatures' batch-1 serving): faster, results within about 2^-9
-  // relative of float32's (ops/dense_options.h). False: float32, the saved bits.
-  bool bf16_inference_weights = false;
+  // Dense layers read their kernels rounded to bfloat16 or quantized to int8 in float32 calls
+  // that no tape records with at most 8 rows (the signatures' batch-1 serving): faster, results
+  // within bfloat16's or int8's error of float32's (ops/dense_options.h). kFloat32: the saved bits.
+  kernels::GemvWeights inference_weights = kernels::GemvWeights::kFloat32;
 };
 
 class SavedModel {

@@ -288,8 +288,9 @@ static kiln_tensor *serve(const char *path, const char *options, kiln_tensor *x)
   return y;
 }
 
-/* "inference_weights": "bfloat16" rounds the Dense kernels at batch 1 to 8 only (close to the
- * float32 results); "float32" is the default; another value is an error naming the key. */
+/* "inference_weights": "bfloat16" rounds and "int8" quantizes the Dense kernels at batch 1 to 8
+ * only (close to the float32 results); "float32" is the default; another value is an error naming
+ * the key. */
 static void test_inference_weights(void) {
   char path[128];
   kiln_layer *m = small_model(), *l = NULL;
@@ -315,18 +316,32 @@ static void test_inference_weights(void) {
                   q = ((const float *)kiln_tensor_get_data(c))[i];
       CHECK(p - q < 0.02f && q - p < 0.02f);
     }
-  kiln_tensor_free(a);
   kiln_tensor_free(b);
+  kiln_tensor_free(c);
+  c = serve(path, "{\"inference_weights\": \"int8\"}", x1);
+  CHECK(c != NULL && kiln_tensor_get_num_elements(c) == 3);
+  CHECK(!same_tensor(a, c)); /* quantized */
+  if (a && c)
+    for (i = 0; i < 3; ++i) {
+      const float p = ((const float *)kiln_tensor_get_data(a))[i],
+                  q = ((const float *)kiln_tensor_get_data(c))[i];
+      CHECK(p - q < 0.02f && q - p < 0.02f);
+    }
+  kiln_tensor_free(a);
   kiln_tensor_free(c);
   /* Nine rows, more than the gemv kernel takes: the float32 product either way. */
   a = serve(path, "{}", x9);
   c = serve(path, "{\"inference_weights\": \"bfloat16\", \"compile\": false}", x9);
   CHECK(same_tensor(a, c));
+  kiln_tensor_free(c);
+  c = serve(path, "{\"inference_weights\": \"int8\"}", x9);
+  CHECK(same_tensor(a, c));
   kiln_tensor_free(a);
   kiln_tensor_free(c);
 
   EXPECT_OK(kiln_config_from_json(&opts, "{\"inference_weights\": \"float16\"}"));
-  EXPECT_ERROR(kiln_saved_model_load(&sm, path, opts), INVALID, "inference_weights", "\"bfloat16\"");
+  EXPECT_ERROR(kiln_saved_model_load(&sm, path, opts), INVALID, "inference_weights",
+               "\"bfloat16\" or \"int8\"");
   EXPECT_ERROR(kiln_saved_model_load_model(&l, path, opts), INVALID, "'float16'", "\"float32\"");
   CHECK(sm == NULL && l == NULL);
   kiln_config_free(opts);

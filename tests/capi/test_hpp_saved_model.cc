@@ -90,6 +90,32 @@ TEST_F(HppSavedModel, EightThreadsServe) {
   EXPECT_EQ(bad, std::vector<int>(8, 0));
 }
 
+// inference_weights "bfloat16" and "int8": batch 1 to 8 close to float32's results, more rows
+// float32's bits; another value is a kiln::Error naming the choices.
+TEST_F(HppSavedModel, InferenceWeights) {
+  kiln::saved_model::save(mlp(), dir + "/export");
+  const kiln::Tensor x2 = features(2), x9 = features(9);
+  const kiln::saved_model::Signature f32 = kiln::saved_model::load(dir + "/export").signature();
+  for (const std::string format : {"bfloat16", "int8"}) {
+    SCOPED_TRACE(format);
+    const kiln::saved_model::Signature s = kiln::saved_model::load(dir + "/export", true, format).signature();
+    EXPECT_FALSE(same(s(x2), f32(x2)));
+    const std::vector<float> a = s(x2).to_vector<float>(), b = f32(x2).to_vector<float>();
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 0.02) << i;
+    EXPECT_TRUE(same(s(x9), f32(x9)));
+    EXPECT_TRUE(same(kiln::models::load_model(dir + "/export", false, format).predict_on_batch(x2), s(x2)));
+  }
+  try {
+    kiln::saved_model::load(dir + "/export", true, "int4");
+    FAIL() << "expected an error";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("'int4'; expected \"float32\", \"bfloat16\" or \"int8\""),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(HppSavedModel, OptionsAndErrors) {
   kiln::Sequential m = mlp();
   kiln::saved_model::SaveOptions o;

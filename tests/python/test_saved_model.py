@@ -144,7 +144,14 @@ class SavedModelTest(unittest.TestCase):
         self.assertTrue(_same(bf16(x9), f32(x9)))
         model = kiln.models.load_model(path, inference_weights="bfloat16")
         self.assertTrue(_same(model(x1), bf16(x1)))
-        with self.assertRaisesRegex(kiln.InvalidArgumentError, "inference_weights.*'float16'.*\"bfloat16\""):
+        # int8: dynamic-range quantization, close to float32; nine rows are float32's bits.
+        int8 = kiln.saved_model.load(path, inference_weights="int8")
+        self.assertFalse(_same(int8(x1), f32(x1)))
+        for p, q in zip(f32(x1).tolist()[0], int8(x1).tolist()[0]):
+            self.assertAlmostEqual(p, q, delta=0.02)
+        self.assertTrue(_same(int8(x9), f32(x9)))
+        self.assertTrue(_same(kiln.models.load_model(path, inference_weights="int8")(x1), int8(x1)))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "inference_weights.*'float16'.*\"bfloat16\" or \"int8\""):
             kiln.saved_model.load(path, inference_weights="float16")
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "inference_weights"):
             kiln.saved_model.load_model(path, inference_weights=16)

@@ -1,6 +1,8 @@
 // The gemv kernel for products of a few rows (kernels/gemv.h), its memo of packed weights, and
 // the Dense forward pass that uses them (ops::dense, with and without bfloat16 inference weights).
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <thread>
@@ -188,6 +190,157 @@ TEST(Gemv, Bfloat16WeightsAreTheFloat32ProductOfTheRoundedWeights) {
   for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], y32[i], std::ldexp(y32[i], -8)) << i;
 }
 
+// ---- int8 weights ----
+
+// The documented int8 result, computed independently: columns quantized in double, the row by
+// a float32 multiply rounded to nearest even, exact integer runs of kGemvInt8ChunkK converted and
+// added in order, * s_j * t, + bias, relu. Rows with NaN or inf: float32 fmas against the
+// dequantized weights.
+std::vector<float> int8_reference(int64_t m, const std::vector<float> &x, const std::vector<float> &w,
+                                  int64_t k, int64_t n, const float *bias, bool relu) {
+  std::vector<int> wq(static_cast<size_t>(k * n));
+  std::vector<float> s(static_cast<size_t>(n), 0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    float a = 0.0f;
+    for (int64_t p = 0; p < k; ++p) a = std::max(a, std::fabs(w[p * n + j]));
+    if (a > 0.0f) s[j] = static_cast<float>(static_cast<double>(a) / 127.0);
+    for (int64_t p = 0; p < k; ++p)
+      wq[p * n + j] = a > 0.0f ? static_cast<int>(std::nearbyint(static_cast<double>(w[p * n + j]) * 127.0 /
+                                                                 static_cast<double>(a)))
+                               : 0;
+  }
+  std::vector<float> y(static_cast<size_t>(m * n));
+  for (int64_t r = 0; r < m; ++r) {
+    const float *xr = x.data() + r * k;
+    bool finite = true;
+    float a = 0.0f;
+    for (int64_t p = 0; p < k; ++p) {
+      finite = finite && std::isfinite(xr[p]);
+      a = std::max(a, std::fabs(xr[p]));
+    }
+    std::vector<int> xq(static_cast<size_t>(k), 0);
+    const float t = a > 0.0f && finite ? static_cast<float>(static_cast<double>(a) / 32767.0) : 0.0f;
+    if (a > 0.0f && finite) {
+      const double inv = 32767.0 / static_cast<double>(a);
+      for (int64_t p = 0; p < k; ++p)
+        xq[p] = inv <= std::numeric_limits<float>::max()
+                    ? static_cast<int>(std::nearbyint(xr[p] * static_cast<float>(inv)))
+                    : static_cast<int>(std::nearbyint(static_cast<double>(xr[p]) * inv));
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      float z;
+      if (finite) {
+        z = 0.0f;
+        for (int64_t c = 0; c < k; c += kernels::kGemvInt8ChunkK) {
+          int64_t run = 0;
+          for (int64_t p = c; p < std::min(k, c + kernels::kGemvInt8ChunkK); ++p)
+            run += int64_t{xq[p]} * wq[p * n + j];
+          EXPECT_LT(std::llabs(run), int64_t{1} << 31);
+          z = z + static_cast<float>(run);
+        }
+        z = z * s[j] * t;
+      } else {
+        z = -0.0f;
+        for (int64_t p = 0; p < k; ++p) z = std::fma(xr[p], static_cast<float>(wq[p * n + j]) * s[j], z);
+      }
+      if (bias) z = z + bias[j];
+      if (relu && !(z > 0.0f) && !std::isnan(z)) z = 0.0f;
+      y[r * n + j] = z;
+    }
+  }
+  return y;
+}
+
+TEST(GemvInt8, EqualsItsDefinitionAndTheFloat32ProductWithinTheQuantizationBound) {
+  // Odd K, K across the int32 run length (512, 1300), columns past a panel.
+  for (const Case c :
+       {Case{1, 1}, Case{3, 5}, Case{17, 64}, Case{300, 257}, Case{784, 512}, Case{1300, 70}}) {
+    const int64_t m = 3, k = c.k, n = c.n;
+    SCOPED_TRACE(::testing::Message() << k << " x " << n);
+    const auto x = uniform(m * k, 41, -2.0f, 3.0f), w = uniform(k * n, 42, -0.3f, 0.2f), b = uniform(n, 43);
+    const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kInt8);
+    ASSERT_EQ(packed->format(), GemvWeights::kInt8);
+    const int64_t panels = (n + kernels::kGemvPanel - 1) / kernels::kGemvPanel;
+    const int64_t runs = (k + kernels::kGemvInt8ChunkK - 1) / kernels::kGemvInt8ChunkK;
+    EXPECT_EQ(packed->bytes(), (panels * ((k + 3) / 4) * kernels::kGemvPanel * 4 + 63) / 64 * 64 +
+                                   (1 + runs) * panels * kernels::kGemvPanel * 4);
+    for (const GemvActivation act : {GemvActivation::kNone, GemvActivation::kRelu}) {
+      const bool relu = act == GemvActivation::kRelu;
+      const auto y = run_gemv(m, x, w, k, n, b.data(), act, packed.get());
+      EXPECT_TRUE(same_bits(y, int8_reference(m, x, w, k, n, b.data(), relu)));
+      if (relu) continue;
+      // Within sum_k (|x| s_j + t |w|) / 2 (+ float32 rounding) of the exact product.
+      for (int64_t r = 0; r < m; ++r) {
+        double t = 0.0;
+        for (int64_t p = 0; p < k; ++p) t = std::max(t, std::fabs(double{x[r * k + p]}) / 32767.0);
+        for (int64_t j = 0; j < n; ++j) {
+          double exact = b[j], s = 0.0, bound = 0.0, mag = 0.0;
+          for (int64_t p = 0; p < k; ++p) s = std::max(s, std::fabs(double{w[p * n + j]}) / 127.0);
+          for (int64_t p = 0; p < k; ++p) {
+            const double xv = x[r * k + p], wv = w[p * n + j];
+            exact += xv * wv;
+            bound += (std::fabs(xv) * s + t * std::fabs(wv) + s * t / 2) / 2;
+            mag += std::fabs(xv * wv);
+          }
+          EXPECT_NEAR(y[r * n + j], exact, bound + 1e-5 * (mag + std::fabs(b[j]))) << r << ", " << j;
+        }
+      }
+    }
+  }
+}
+
+TEST(GemvInt8, SameBitsAtEveryThreadCountRowCountAndTarget) {
+  const int64_t m = kernels::kGemvMaxRows, k = 1031, n = 1100;  // above the parallel threshold
+  const auto x = uniform(m * k, 51), w = uniform(k * n, 52), b = uniform(n, 53);
+  const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kInt8);
+  const auto want = int8_reference(m, x, w, k, n, b.data(), true);
+  for (int threads : {1, 2, 3}) {
+    set_num_threads_for_this_thread(threads);
+    EXPECT_TRUE(same_bits(run_gemv(m, x, w, k, n, b.data(), GemvActivation::kRelu, packed.get()), want))
+        << threads << " threads";
+  }
+  set_num_threads_for_this_thread(0);
+  // A row's result depends on that row alone, on every compiled instruction set.
+  for (int64_t target : kernels::simd::available_targets()) {
+    kernels::simd::force_target(target);
+    SCOPED_TRACE(kernels::simd::target_name(target));
+    for (int64_t rows = 1; rows <= m; ++rows) {
+      const std::vector<float> xr(x.begin() + (m - rows) * k, x.end());
+      const std::vector<float> wr(want.begin() + (m - rows) * n, want.end());
+      EXPECT_TRUE(same_bits(run_gemv(rows, xr, w, k, n, b.data(), GemvActivation::kRelu, packed.get()), wr))
+          << rows;
+    }
+  }
+  kernels::simd::force_target(0);
+}
+
+TEST(GemvInt8, SpecialValues) {
+  const int64_t k = 70, n = 70;
+  std::vector<float> x(5 * k, 0.5f), w = uniform(k * n, 61);
+  x[3] = kNaN;                                              // row 0: NaN everywhere
+  x[k + 4] = kInf;                                          // row 1: inf against the quantized weights
+  std::fill(x.begin() + 2 * k, x.begin() + 3 * k, 0.0f);    // row 2: zero: the bias
+  std::fill(x.begin() + 3 * k, x.begin() + 4 * k, 1e-40f);  // row 3: denormal (scale inverse past float)
+  for (int64_t p = 0; p < k; ++p) x[4 * k + p] = p % 2 ? -3e38f : 3e38f;  // row 4: near float's limit
+  for (int64_t p = 0; p < k; ++p) w[p * n + 7] = 0.0f;                    // a zero column
+  const auto b = uniform(n, 62);
+  const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kInt8);
+  const auto y = run_gemv(5, x, w, k, n, b.data(), GemvActivation::kNone, packed.get());
+  EXPECT_TRUE(same_bits(y, int8_reference(5, x, w, k, n, b.data(), false)));
+  for (int64_t j = 0; j < n; ++j) {
+    EXPECT_TRUE(std::isnan(y[j])) << j;
+    EXPECT_FALSE(std::isfinite(y[n + j])) << j;  // inf, or NaN where a weight quantized to 0
+    EXPECT_EQ(y[2 * n + j], b[j]) << j;
+    EXPECT_NEAR(y[3 * n + j], b[j], 1e-6) << j;
+  }
+  // A kernel holding NaN or inf is packed in float32: the plain product's bits.
+  w[9 * n + 3] = kInf;
+  const auto as_float = PackedWeights::pack(w.data(), k, n, GemvWeights::kInt8);
+  EXPECT_EQ(as_float->format(), GemvWeights::kFloat32);
+  EXPECT_TRUE(same_bits(run_gemv(2, x, w, k, n, nullptr, GemvActivation::kNone, as_float.get()),
+                        reference(2, x, w, k, n, nullptr, false)));
+}
+
 // ---- the memo, through ops::dense ----
 
 TEST(GemvMemo, PacksOnceAndRepacksAfterAnAssign) {
@@ -222,7 +375,7 @@ TEST(GemvMemo, EntriesGoWithTheirStorage) {
     const Tensor w = random_tensor(Shape{64, 100}, 42);
     (void)ops::dense(x, w, Tensor());
     ops::DenseOptions bf16;
-    bf16.bf16_inference_weights = true;
+    bf16.inference_weights = GemvWeights::kBFloat16;
     (void)ops::dense(x, w, Tensor(), ops::DenseActivation::kLinear, 0.0f, bf16);
     EXPECT_EQ(kernels::packed_weight_stats().entries, 2);
   }
@@ -238,7 +391,7 @@ TEST(GemvMemo, AdoptedWeightsAreNotCached) {
   const Tensor adopted = Tensor::from_storage(DType::kFloat32, w.shape(),
                                               Storage::adopt(user.data(), w.byte_size(), nullptr, nullptr));
   ops::DenseOptions bf16;
-  bf16.bf16_inference_weights = true;
+  bf16.inference_weights = GemvWeights::kBFloat16;
   EXPECT_TRUE(same_bits(ops::dense(x, adopted, Tensor()), ops::matmul(x, w)));
   // bfloat16 is not taken for an adopted buffer either: the float32 product runs.
   EXPECT_TRUE(same_bits(ops::dense(x, adopted, Tensor(), ops::DenseActivation::kLinear, 0.0f, bf16),
@@ -284,7 +437,7 @@ TEST(GemvMemo, Bfloat16OnlyWhenAskedAndOnlyForFewRowsWithoutATape) {
   const int64_t k = 300, n = 100;
   Variable kernel("kernel", random_tensor(Shape{k, n}, 71), true);
   ops::DenseOptions bf16;
-  bf16.bf16_inference_weights = true;
+  bf16.inference_weights = GemvWeights::kBFloat16;
   const Tensor x1 = random_tensor(Shape{1, k}, 72),
                x9 = random_tensor(Shape{kernels::kGemvMaxRows + 1, k}, 73);
   const Tensor y32 = ops::dense(x1, kernel.peek(), Tensor());
@@ -300,6 +453,31 @@ TEST(GemvMemo, Bfloat16OnlyWhenAskedAndOnlyForFewRowsWithoutATape) {
   tape.watch(x1);
   EXPECT_TRUE(
       same_bits(ops::dense(x1, kernel.peek(), Tensor(), ops::DenseActivation::kLinear, 0.0f, bf16), y32));
+}
+
+TEST(GemvMemo, Int8OnlyWhenAskedAndOnlyForFewRowsWithoutATape) {
+  const int64_t k = 300, n = 100;
+  Variable kernel("kernel", random_tensor(Shape{k, n}, 74), true);
+  const Tensor bias = random_tensor(Shape{n}, 75);
+  ops::DenseOptions int8;
+  int8.inference_weights = GemvWeights::kInt8;
+  const Tensor x3 = random_tensor(Shape{3, k}, 76),
+               x9 = random_tensor(Shape{kernels::kGemvMaxRows + 1, k}, 77);
+  const Tensor y = ops::dense(x3, kernel.peek(), bias, ops::DenseActivation::kRelu, 0.0f, int8);
+  const std::vector<float> xv = values<float>(x3), kv = values<float>(kernel.peek()),
+                           bv = values<float>(bias);
+  EXPECT_TRUE(same_bits(values<float>(y), int8_reference(3, xv, kv, k, n, bv.data(), true)));
+  // Packed once: a second call hits the memo; an assign repacks.
+  const auto before = kernels::packed_weight_stats();
+  EXPECT_TRUE(same_bits(ops::dense(x3, kernel.peek(), bias, ops::DenseActivation::kRelu, 0.0f, int8), y));
+  EXPECT_EQ(kernels::packed_weight_stats().hits, before.hits + 1);
+  // More rows than the gemv kernel takes, or a tape recording the call: the float32 product.
+  EXPECT_TRUE(same_bits(ops::dense(x9, kernel.peek(), bias, ops::DenseActivation::kRelu, 0.0f, int8),
+                        ops::dense(x9, kernel.peek(), bias, ops::DenseActivation::kRelu)));
+  autodiff::Tape tape(false, false);
+  tape.watch(x3);
+  EXPECT_TRUE(same_bits(ops::dense(x3, kernel.peek(), bias, ops::DenseActivation::kRelu, 0.0f, int8),
+                        ops::dense(x3, kernel.peek(), bias, ops::DenseActivation::kRelu)));
 }
 
 TEST(GemvMemo, ThreadsSharingAKernelGetTheSameBits) {

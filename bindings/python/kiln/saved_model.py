@@ -206,7 +206,7 @@ class LoadedModel:
 
 def _load_options(compile, inference_weights):  # noqa: A002 - Keras's argument name
     if not isinstance(inference_weights, str):
-        raise InvalidArgumentError("load: inference_weights must be \"float32\" or \"bfloat16\"; got %r"
+        raise InvalidArgumentError("load: inference_weights must be \"float32\", \"bfloat16\" or \"int8\"; got %r"
                                    % (inference_weights,))
     return {"compile": bool(compile), "inference_weights": inference_weights}
 
@@ -215,9 +215,11 @@ def load(export_dir, tags=None, options=None, custom_objects=None, compile=True,
          inference_weights="float32"):
     """tf.saved_model.load(export_dir): a LoadedModel with .signatures and .model. custom_objects
     (kiln's): classes by registered name for the custom layers in the model. inference_weights
-    (kiln's): "bfloat16" makes the Dense layers read their kernels rounded to bfloat16 in calls
-    no GradientTape records with at most 8 rows (faster batch-1 serving, results within about
-    2^-9 relative of float32's); "float32" keeps the saved bits."""
+    (kiln's): "bfloat16" or "int8" makes the Dense layers read their kernels rounded to bfloat16
+    or quantized to int8 in calls no GradientTape records with at most 8 rows (faster batch-1
+    serving; bfloat16 within about 2^-9 relative of float32's, int8 TFLite-style dynamic-range
+    quantization, typically 1e-3 relative, bound in kiln_saved_model_load); "float32" keeps the
+    saved bits."""
     from .saving import custom_object_scope  # noqa: PLC0415
     if options is not None:
         raise InvalidArgumentError("load: options (tf.saved_model.LoadOptions) are not supported")
