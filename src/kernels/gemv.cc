@@ -447,6 +447,7 @@ HWY_AFTER_NAMESPACE();
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <map>
@@ -628,6 +629,8 @@ void gemv(int64_t m, const float *x, const float *w, int64_t k, int64_t n, const
 
 namespace {
 
+std::atomic<bool> g_int8_vnni{true};
+
 // A row holding NaN or inf against int8 weights: float32 fmas in k order against the
 // dequantized weights (q * s_j), + bias, the activation, so that NaN and inf propagate.
 void int8_row_in_float(const GemvPlan &p, int64_t r, const float *scales) {
@@ -671,7 +674,7 @@ void gemv_int8(GemvPlan plan, const PackedWeights &w) {
     }
   }
   std::vector<uint8_t> low, high;
-  if (HWY_DYNAMIC_DISPATCH(gemv_simd::Int8UsesVnni)()) {
+  if (g_int8_vnni.load(std::memory_order_relaxed) && HWY_DYNAMIC_DISPATCH(gemv_simd::Int8UsesVnni)()) {
     low.resize(xq.size());
     high.resize(xq.size());
     for (size_t i = 0; i < xq.size(); ++i) {
@@ -828,6 +831,8 @@ PackedWeightStats packed_weight_stats() {
   s.bytes = m.bytes;
   return s;
 }
+
+void set_gemv_int8_vnni(bool enabled) { g_int8_vnni.store(enabled, std::memory_order_relaxed); }
 
 void packed_weight_clear() {
   Memo &m = memo();

@@ -110,4 +110,8 @@ PackedWeightStats packed_weight_stats();
 // Drops every entry and zeroes the counts (tests).
 void packed_weight_clear();
 
+// Tests: false makes int8 weights take the madd path even where the CPU has AVX-512 VNNI (the
+// same bits either way). Not thread-safe with concurrent gemv calls.
+void set_gemv_int8_vnni(bool enabled);
+
 }  // namespace kiln::kernels

@@ -300,17 +300,22 @@ TEST(GemvInt8, SameBitsAtEveryThreadCountRowCountAndTarget) {
         << threads << " threads";
   }
   set_num_threads_for_this_thread(0);
-  // A row's result depends on that row alone, on every compiled instruction set.
-  for (int64_t target : kernels::simd::available_targets()) {
-    kernels::simd::force_target(target);
-    SCOPED_TRACE(kernels::simd::target_name(target));
-    for (int64_t rows = 1; rows <= m; ++rows) {
-      const std::vector<float> xr(x.begin() + (m - rows) * k, x.end());
-      const std::vector<float> wr(want.begin() + (m - rows) * n, want.end());
-      EXPECT_TRUE(same_bits(run_gemv(rows, xr, w, k, n, b.data(), GemvActivation::kRelu, packed.get()), wr))
-          << rows;
+  // A row's result depends on that row alone, on every compiled instruction set, with and
+  // without VNNI (where the CPU has it).
+  for (const bool vnni : {true, false}) {
+    kernels::set_gemv_int8_vnni(vnni);
+    for (int64_t target : kernels::simd::available_targets()) {
+      kernels::simd::force_target(target);
+      SCOPED_TRACE(::testing::Message() << kernels::simd::target_name(target) << (vnni ? "" : ", no VNNI"));
+      for (int64_t rows = 1; rows <= m; ++rows) {
+        const std::vector<float> xr(x.begin() + (m - rows) * k, x.end());
+        const std::vector<float> wr(want.begin() + (m - rows) * n, want.end());
+        EXPECT_TRUE(same_bits(run_gemv(rows, xr, w, k, n, b.data(), GemvActivation::kRelu, packed.get()), wr))
+            << rows;
+      }
     }
   }
+  kernels::set_gemv_int8_vnni(true);
   kernels::simd::force_target(0);
 }
 
