@@ -228,6 +228,7 @@ Tensor sparse_labels(const Tensor &y_true, int64_t classes, const std::optional<
           fail(Code::kInvalidArgument, owner, ": label ", f[i], " at flat index ", i,
                " is out of range; y_pred has ", classes, " classes, so labels must be in [0, ", classes, ")");
       }
+      return ops::cast(labels, DType::kInt64);  // every label checked above
     }
     labels = ops::cast(labels, DType::kInt64);
   }

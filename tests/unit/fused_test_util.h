@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/threads.h"
 #include "ops/ops.h"
 #include "special_values_util.h"
 #include "test_util.h"
@@ -64,6 +65,15 @@ inline ::testing::AssertionResult same_values(const Tensor &got, const Tensor &w
     if (!same(g[i], w[i]))
       return ::testing::AssertionFailure() << "element " << i << ": " << g[i] << " vs " << w[i];
   return ::testing::AssertionSuccess();
+}
+
+// f() computed with `threads` threads on the calling thread (then back to the default).
+template <typename F>
+auto with_threads(int threads, const F &f) {
+  set_num_threads_for_this_thread(threads);
+  auto r = f();
+  set_num_threads_for_this_thread(0);
+  return r;
 }
 
 }  // namespace kiln::testing

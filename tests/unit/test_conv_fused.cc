@@ -26,6 +26,7 @@ using testing::Act;
 using testing::activate;
 using testing::random_tensor;
 using testing::same_values;
+using testing::with_threads;
 
 // The activations whose gradient reads the output: the ones the convolution takes.
 const std::vector<Act> &fusable() {
@@ -91,14 +92,6 @@ std::vector<Tensor> grads(const Fn &fn, const Operands &o) {
   std::vector<Tensor> sources{o.x, o.f};
   if (o.b.defined()) sources.push_back(o.b);
   return tape.gradient(y, sources, autodiff::Unconnected::kZero, random_tensor(y.shape(), 77u));
-}
-
-template <typename F>
-auto with_threads(int threads, const F &f) {
-  set_num_threads_for_this_thread(threads);
-  auto r = f();
-  set_num_threads_for_this_thread(0);
-  return r;
 }
 
 TEST(ConvFused, ForwardAndGradientsMatchTheThreeOpsBitwise) {

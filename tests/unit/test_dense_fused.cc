@@ -25,6 +25,7 @@ using testing::activate;
 using testing::make;
 using testing::random_tensor;
 using testing::same_values;
+using testing::with_threads;
 
 const std::vector<Act> &all_activations() {
   static const std::vector<Act> acts = {
@@ -67,13 +68,6 @@ const std::vector<Geo> &geometries() {
       {{5, 0}, 3},        {{0, 4}, 3},
   };
   return g;
-}
-
-Tensor with_threads(int threads, const std::function<Tensor()> &f) {
-  set_num_threads_for_this_thread(threads);
-  Tensor t = f();
-  set_num_threads_for_this_thread(0);
-  return t;
 }
 
 TEST(DenseFused, ForwardMatchesUnfusedBitwise) {
