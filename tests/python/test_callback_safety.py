@@ -200,3 +200,41 @@ class PipelineExitTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class InterruptTest(unittest.TestCase):
+    def test_ctrl_c_ends_fit_evaluate_and_predict_with_keyboard_interrupt(self):
+        # SIGINT, sent as Ctrl-C sends it, many times while Python callbacks run at every batch:
+        # KeyboardInterrupt leaves each call at a batch boundary, never a crash, and the model
+        # still works afterwards. The default handler is back once the call is over.
+        rc, text = run("""
+            import os, signal, threading, time
+            import numpy as np, kiln as k
+            m = k.Sequential([k.layers.Dense(4, activation="relu"), k.layers.Dense(2)])
+            m.compile("adam", "sparse_categorical_crossentropy")
+            x = np.random.rand(64, 8).astype(np.float32); y = (np.arange(64) % 2).astype(np.int64)
+            class Busy(k.callbacks.Callback):
+                def on_train_batch_end(self, batch, logs=None):
+                    sum(range(50))
+            def ctrl_c(after):
+                threading.Timer(after, os.kill, (os.getpid(), signal.SIGINT)).start()
+            calls = {
+                "fit": lambda: m.fit(x, y, epochs=100000, verbose=0, callbacks=[Busy()]),
+                "evaluate": lambda: m.evaluate(np.repeat(x, 20000, 0), np.repeat(y, 20000), batch_size=4, verbose=0),
+                "predict": lambda: m.predict(np.repeat(x, 20000, 0), batch_size=4, verbose=0),
+            }
+            for name, call in calls.items():
+                for after in (0.05, 0.2, 0.31):
+                    ctrl_c(after)
+                    t0 = time.time()
+                    try:
+                        call()
+                        print(name, "not interrupted")
+                    except KeyboardInterrupt:
+                        print(name, "interrupted", time.time() - t0 < after + 5)
+            print(m.predict(x[:2], verbose=0).shape, signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+            """)
+        self.assertEqual(rc, 0, text)
+        for name in ("fit", "evaluate", "predict"):
+            self.assertEqual(text.count("%s interrupted True" % name), 3, text)
+        self.assertIn("(2, 2) True", text)

@@ -283,6 +283,18 @@ def _overrides(cls, hook):
     return False
 
 
+class _Interruptible(Callback):
+    """Ends fit / evaluate / predict at the batch after Ctrl-C with KeyboardInterrupt, as Keras's
+    Python loop ends (training._DeferredInterrupt holds the signal until this hook raises it)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        from .training import take_interrupt  # noqa: PLC0415 - training imports this module lazily
+        if take_interrupt():
+            raise KeyboardInterrupt
+
+    on_test_batch_end = on_predict_batch_end = on_train_batch_end
+
+
 def _table_for(cls):
     table = _TABLES.get(cls)
     if table is None:

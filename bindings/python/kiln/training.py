@@ -16,6 +16,7 @@ evaluate then call them (kiln_model_set_step_callbacks), with self.compute_loss 
 self.compute_metrics at hand. An exception raised there comes out of fit unchanged.
 """
 import ctypes
+import signal as _signal
 import sys
 import threading
 import weakref
@@ -60,13 +61,63 @@ def _reject_iterator(x, what):
                         % (what, type(x).__name__))
 
 
+class _DeferredInterrupt:
+    """Ctrl-C during a C training call. Python's own SIGINT handler raises KeyboardInterrupt at any
+    bytecode, which may be inside a ctypes callback's frame before its guard, where ctypes would
+    hand C an undefined status. While the outermost call runs on the main thread under the default
+    handler, SIGINT only sets a flag; the per-batch hook (callbacks._Interruptible) raises
+    KeyboardInterrupt from inside its guard, and a flag still set when the call returns raises it
+    then."""
+
+    depth = 0
+    pending = False
+    saved = None
+
+    def __enter__(self):
+        cls = _DeferredInterrupt
+        if cls.depth == 0:
+            if (threading.current_thread() is not threading.main_thread()
+                    or _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler):
+                return self
+            cls.pending = False
+            cls.saved = _signal.signal(_signal.SIGINT, _defer_sigint)
+        cls.depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        cls = _DeferredInterrupt
+        if cls.depth == 0:
+            return False
+        cls.depth -= 1
+        if cls.depth == 0:
+            _signal.signal(_signal.SIGINT, cls.saved)
+            cls.saved = None
+            if cls.pending and exc[0] is None:
+                cls.pending = False
+                raise KeyboardInterrupt
+        return False
+
+
+def _defer_sigint(signum, frame):
+    _DeferredInterrupt.pending = True
+
+
+def take_interrupt():
+    """True (and cleared) when Ctrl-C arrived during the current training call."""
+    if _DeferredInterrupt.pending:
+        _DeferredInterrupt.pending = False
+        return True
+    return False
+
+
 def _call(fn, *args):
     """Calls a C training function; a failure caused by Python code (a train_step, a layer's call,
     a dataset function) re-raises that code's exception, unchanged."""
     from . import layers as _layers
     _errors.ensure_headroom()  # a callback C makes must be able to start and report its errors
     _layers._tls.pending = None
-    status = fn(*args)
+    with _DeferredInterrupt():
+        status = fn(*args)
     if not status:
         return
     pending = getattr(_layers._tls, "pending", None)
@@ -189,6 +240,11 @@ def _callback_handles(callbacks, what):
     for c in cbs:
         if not getattr(c, "_h", None):
             raise InvalidArgumentError("%s: callbacks must be kiln.callbacks.Callback objects; got %r" % (what, c))
+    if threading.current_thread() is threading.main_thread():
+        # Python runs a signal's handler (Ctrl-C's KeyboardInterrupt) only between bytecodes of
+        # the main thread: a hook at every batch lets it stop fit / evaluate / predict there.
+        from .callbacks import _Interruptible  # noqa: PLC0415 - callbacks imports this module
+        cbs.append(_Interruptible())
     arr = (ctypes.c_void_p * max(len(cbs), 1))(*[c._h for c in cbs])
     return cbs, arr
 
