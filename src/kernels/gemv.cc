@@ -172,28 +172,34 @@ void Panels(const GemvPlan &p, int64_t p0, int64_t p1) {
     for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, 1, VB, WT>(p, q, v0);
 }
 
-static_assert(kGemvMaxRows <= 8, "PanelsOf has cases for 1 to 8 rows");
+static_assert(kGemvMaxRows <= 8, "WithRows has cases for 1 to 8 rows");
+
+// f(std::integral_constant<int, m>{}): the row count as a compile-time constant, 1 <= m <= 8.
+template <class F>
+void WithRows(int m, const F &f) {
+  switch (m) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    case 4:
+      return f(std::integral_constant<int, 4>{});
+    case 5:
+      return f(std::integral_constant<int, 5>{});
+    case 6:
+      return f(std::integral_constant<int, 6>{});
+    case 7:
+      return f(std::integral_constant<int, 7>{});
+    default:
+      return f(std::integral_constant<int, 8>{});
+  }
+}
 
 template <class WT>
 void PanelsOf(const GemvPlan &p, int64_t p0, int64_t p1) {
-  switch (p.m) {
-    case 1:
-      return Panels<1, WT>(p, p0, p1);
-    case 2:
-      return Panels<2, WT>(p, p0, p1);
-    case 3:
-      return Panels<3, WT>(p, p0, p1);
-    case 4:
-      return Panels<4, WT>(p, p0, p1);
-    case 5:
-      return Panels<5, WT>(p, p0, p1);
-    case 6:
-      return Panels<6, WT>(p, p0, p1);
-    case 7:
-      return Panels<7, WT>(p, p0, p1);
-    default:
-      return Panels<8, WT>(p, p0, p1);
-  }
+  WithRows(static_cast<int>(p.m), [&](auto rows) { Panels<decltype(rows)::value, WT>(p, p0, p1); });
 }
 
 // ---- int8 weights (GemvWeights::kInt8) ----
@@ -363,24 +369,7 @@ void Int8Panels(const GemvPlan &p, int64_t p0, int64_t p1) {
 }
 
 void Int8PanelsOf(const GemvPlan &p, int64_t p0, int64_t p1) {
-  switch (p.m) {
-    case 1:
-      return Int8Panels<1>(p, p0, p1);
-    case 2:
-      return Int8Panels<2>(p, p0, p1);
-    case 3:
-      return Int8Panels<3>(p, p0, p1);
-    case 4:
-      return Int8Panels<4>(p, p0, p1);
-    case 5:
-      return Int8Panels<5>(p, p0, p1);
-    case 6:
-      return Int8Panels<6>(p, p0, p1);
-    case 7:
-      return Int8Panels<7>(p, p0, p1);
-    default:
-      return Int8Panels<8>(p, p0, p1);
-  }
+  WithRows(static_cast<int>(p.m), [&](auto rows) { Int8Panels<decltype(rows)::value>(p, p0, p1); });
 }
 #endif  // HWY_TARGET == HWY_SCALAR
 
