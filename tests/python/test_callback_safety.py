@@ -198,10 +198,6 @@ class PipelineExitTest(unittest.TestCase):
             gc.enable()
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class InterruptTest(unittest.TestCase):
     def test_ctrl_c_ends_fit_evaluate_and_predict_with_keyboard_interrupt(self):
         # SIGINT, sent as Ctrl-C sends it, many times while Python callbacks run at every batch:
@@ -238,3 +234,62 @@ class InterruptTest(unittest.TestCase):
         for name in ("fit", "evaluate", "predict"):
             self.assertEqual(text.count("%s interrupted True" % name), 3, text)
         self.assertIn("(2, 2) True", text)
+
+    def test_ctrl_c_in_layer_and_dataset_callbacks_never_crashes(self):
+        # Outside fit, C calls back into Python from a custom layer's call and from a dataset's
+        # map function on the calling thread. SIGINT, sent again and again until it lands, ends
+        # each loop with KeyboardInterrupt, never a crash; afterwards the default handler is back
+        # and both still work. (A KeyboardInterrupt that lands in a __del__ is swallowed by Python,
+        # hence the repeats; each loop is bounded. The first thing each branch does is to swap in a
+        # handler that ignores the SIGINTs still in flight, so that none escapes the test's loop.)
+        rc, text = run("""
+            import faulthandler, os, signal, threading, time
+            import numpy as np, kiln as k
+            faulthandler.enable()
+            class Twice(k.layers.Layer):
+                def call(self, x):
+                    return x * 2.0 + sum(range(30))
+            layer = Twice()
+            x = k.constant(np.ones((2, 3), np.float32))
+            ds = k.data.Dataset.range(10 ** 9).map(lambda v: v * 3 + sum(range(30)))
+            class Sender:
+                stop = False
+            def interrupt_until(s):
+                while not s.stop:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.003)
+            def ignore(signum, frame):
+                pass
+            def loop(name, step):
+                for _ in range(4):
+                    s = Sender()
+                    t = threading.Thread(target=interrupt_until, args=(s,))
+                    try:
+                        t.start()
+                        deadline = time.time() + 30
+                        while time.time() < deadline:
+                            step()
+                        signal.signal(signal.SIGINT, ignore)
+                        result = "not interrupted"
+                    except KeyboardInterrupt:
+                        signal.signal(signal.SIGINT, ignore)
+                        result = "interrupted"
+                    s.stop = True
+                    t.join()
+                    time.sleep(0.05)
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    print(name, result)
+            loop("layer", lambda: layer(x))
+            it = iter(ds)
+            loop("dataset", lambda: next(it))
+            print(float(layer(x).numpy()[0, 0]), int(next(iter(ds)).numpy()),
+                  signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+            """)
+        self.assertEqual(rc, 0, text)
+        self.assertEqual(text.count("layer interrupted"), 4, text)
+        self.assertEqual(text.count("dataset interrupted"), 4, text)
+        self.assertIn("437.0 435 True", text)
+
+
+if __name__ == "__main__":
+    unittest.main()

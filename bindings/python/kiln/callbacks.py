@@ -24,7 +24,7 @@ import weakref
 from . import _lib
 from . import config as _config
 from ._handles import Owned, config_dict, new_handle
-from .errors import _SPARE, InvalidArgumentError, callback_status, check, guard_callback
+from .errors import _SPARE, InvalidArgumentError, callback_status, check, guard_callback, take_interrupt
 
 L = _lib.lib
 
@@ -285,10 +285,9 @@ def _overrides(cls, hook):
 
 class _Interruptible(Callback):
     """Ends fit / evaluate / predict at the batch after Ctrl-C with KeyboardInterrupt, as Keras's
-    Python loop ends (training._DeferredInterrupt holds the signal until this hook raises it)."""
+    Python loop ends (errors.DeferredInterrupt holds the signal until this hook raises it)."""
 
     def on_train_batch_end(self, batch, logs=None):
-        from .training import take_interrupt  # noqa: PLC0415 - training imports this module lazily
         if take_interrupt():
             raise KeyboardInterrupt
 

@@ -639,7 +639,7 @@ class Iterator:
             raise StopIteration  # freed at interpreter exit
         lst = ctypes.c_void_p()
         end = ctypes.c_bool()
-        status = L.kiln_iterator_next(ctypes.byref(lst), ctypes.byref(end), self)
+        status = _errors.deferred_call(L.kiln_iterator_next, ctypes.byref(lst), ctypes.byref(end), self)
         if status:
             _raise(status)
         if end.value:

@@ -176,3 +176,83 @@ def _probe(n):
 
 
 _refill_spares()
+
+
+# ---------------------------------------------------------------- Ctrl-C during a C call
+#
+# Python's own SIGINT handler raises KeyboardInterrupt at any bytecode, which may be inside a
+# ctypes callback's frame before its guard (guard_callback), where ctypes would hand C an undefined
+# status: a crash. So while the outermost C call that may call back into Python (fit, a layer's
+# call, a dataset iterator's next, ...) runs on the main thread under the default handler, SIGINT
+# only sets a flag. Hooks that run inside a guard may raise it (take_interrupt: fit's per-batch
+# hook, callbacks._Interruptible); a flag still set when the call returns raises KeyboardInterrupt
+# then, after the call's status is dealt with (deferred_call).
+
+import signal as _signal  # noqa: E402
+
+
+class DeferredInterrupt:
+    """Context manager: SIGINT is deferred while the outermost one on the main thread is open. On
+    leaving it, `interrupted` says whether Ctrl-C arrived and was not yet taken."""
+
+    depth = 0         # open managers on the main thread
+    pending = False
+    saved = None
+
+    def __init__(self):
+        self.active = False
+        self.interrupted = False
+
+    def __enter__(self):
+        if _threading.current_thread() is not _threading.main_thread():
+            return self  # signals reach the main thread only; other threads leave the handler alone
+        cls = DeferredInterrupt
+        if cls.depth == 0:
+            if _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler:
+                return self  # the program installed its own handler: it keeps it
+            cls.pending = False
+            cls.saved = _signal.signal(_signal.SIGINT, _defer_sigint)
+        cls.depth += 1
+        self.active = True
+        return self
+
+    def __exit__(self, *exc):
+        if not self.active:
+            return False
+        self.active = False
+        cls = DeferredInterrupt
+        cls.depth -= 1
+        if cls.depth == 0:
+            _signal.signal(_signal.SIGINT, cls.saved)
+            cls.saved = None
+            self.interrupted = cls.pending
+            cls.pending = False
+        return False
+
+
+def _defer_sigint(signum, frame):
+    DeferredInterrupt.pending = True
+
+
+def take_interrupt():
+    """True (and cleared) when Ctrl-C arrived during the current deferred C call."""
+    if DeferredInterrupt.pending:
+        DeferredInterrupt.pending = False
+        return True
+    return False
+
+
+def deferred_call(fn, *args):
+    """fn(*args), a C call that may call back into Python, with Ctrl-C deferred (DeferredInterrupt).
+    Returns its status; when Ctrl-C arrived meanwhile, frees the status and raises KeyboardInterrupt."""
+    with DeferredInterrupt() as d:
+        status = fn(*args)
+    if d.interrupted:
+        if status:  # its error, if Python raised it, is dropped for the KeyboardInterrupt
+            m = TOKEN.search(_lib.lib.kiln_status_get_message(status).decode("utf-8", "replace"))
+            if m:
+                with PENDING_LOCK:
+                    PENDING.pop(int(m.group(1)), None)
+            _lib.lib.kiln_status_free(status)
+        raise KeyboardInterrupt
+    return status

@@ -16,7 +16,7 @@ from . import _lib
 from . import config as _config
 from . import mixed_precision as _mp
 from .autodiff import Variable
-from .errors import FailedPreconditionError, InvalidArgumentError, check, ensure_headroom, guard_callback
+from .errors import FailedPreconditionError, InvalidArgumentError, check, deferred_call, ensure_headroom, guard_callback
 from .tensor import Tensor, _CODE_DTYPE, constant, dtype_code
 
 try:  # NumPy is optional: get_weights gives NumPy arrays when it imports
@@ -44,7 +44,7 @@ def _c(fn, *args):
     """Calls a C function; a failure caused by a Python callback re-raises that callback's exception."""
     ensure_headroom()  # a callback C makes must be able to start and report its errors
     _tls.pending = None
-    status = fn(*args)
+    status = deferred_call(fn, *args)
     if status:
         pending = getattr(_tls, "pending", None)
         _tls.pending = None

@@ -16,7 +16,6 @@ evaluate then call them (kiln_model_set_step_callbacks), with self.compute_loss 
 self.compute_metrics at hand. An exception raised there comes out of fit unchanged.
 """
 import ctypes
-import signal as _signal
 import sys
 import threading
 import weakref
@@ -61,63 +60,13 @@ def _reject_iterator(x, what):
                         % (what, type(x).__name__))
 
 
-class _DeferredInterrupt:
-    """Ctrl-C during a C training call. Python's own SIGINT handler raises KeyboardInterrupt at any
-    bytecode, which may be inside a ctypes callback's frame before its guard, where ctypes would
-    hand C an undefined status. While the outermost call runs on the main thread under the default
-    handler, SIGINT only sets a flag; the per-batch hook (callbacks._Interruptible) raises
-    KeyboardInterrupt from inside its guard, and a flag still set when the call returns raises it
-    then."""
-
-    depth = 0
-    pending = False
-    saved = None
-
-    def __enter__(self):
-        cls = _DeferredInterrupt
-        if cls.depth == 0:
-            if (threading.current_thread() is not threading.main_thread()
-                    or _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler):
-                return self
-            cls.pending = False
-            cls.saved = _signal.signal(_signal.SIGINT, _defer_sigint)
-        cls.depth += 1
-        return self
-
-    def __exit__(self, *exc):
-        cls = _DeferredInterrupt
-        if cls.depth == 0:
-            return False
-        cls.depth -= 1
-        if cls.depth == 0:
-            _signal.signal(_signal.SIGINT, cls.saved)
-            cls.saved = None
-            if cls.pending and exc[0] is None:
-                cls.pending = False
-                raise KeyboardInterrupt
-        return False
-
-
-def _defer_sigint(signum, frame):
-    _DeferredInterrupt.pending = True
-
-
-def take_interrupt():
-    """True (and cleared) when Ctrl-C arrived during the current training call."""
-    if _DeferredInterrupt.pending:
-        _DeferredInterrupt.pending = False
-        return True
-    return False
-
-
 def _call(fn, *args):
     """Calls a C training function; a failure caused by Python code (a train_step, a layer's call,
     a dataset function) re-raises that code's exception, unchanged."""
     from . import layers as _layers
     _errors.ensure_headroom()  # a callback C makes must be able to start and report its errors
     _layers._tls.pending = None
-    with _DeferredInterrupt():
-        status = fn(*args)
+    status = _errors.deferred_call(fn, *args)
     if not status:
         return
     pending = getattr(_layers._tls, "pending", None)
