@@ -47,6 +47,52 @@ std::vector<Tensor> tape_gradient(kiln_tape &tape, const std::vector<Tensor> &ta
   return tape.tape->gradient(targets, sources, u, target_grads);
 }
 
+// What a kiln_tape_gradient_options asks for, checked.
+struct GradientRequest {
+  std::vector<Tensor> targets, output_gradients;
+  std::vector<GradientSource> sources;
+  Unconnected unconnected = Unconnected::kNone;
+};
+
+GradientRequest request_of(kiln_tape *tape, const kiln_tape_gradient_options *options, kiln_tensor **out,
+                           const char *fn) {
+  (void)tape_of(tape, fn);
+  require_not_null(options, fn, "options");
+  if (options->struct_size != sizeof(kiln_tape_gradient_options))
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->struct_size is ", options->struct_size,
+               "; expected ", sizeof(kiln_tape_gradient_options),
+               " (fill the options with kiln_tape_gradient_options_init)");
+  GradientRequest r;
+  r.unconnected = unconnected_from_c(options->unconnected, fn);
+  const size_t nt = options->num_targets, ns = options->num_sources;
+  if (nt > 0) require_not_null(options->targets, fn, "options->targets");
+  if (ns > 0) require_not_null(out, fn, "out_grads");
+  if (ns > 0 && !options->sources && !options->variables)
+    kiln::fail(kiln::Code::kInvalidArgument, fn,
+               ": options->sources and options->variables are both NULL for ", ns, " sources");
+  for (size_t k = 0; k < nt; ++k) {
+    if (!options->targets[k])
+      kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->targets[", k, "] is NULL");
+    r.targets.push_back(options->targets[k]->value);
+    if (options->output_gradients)
+      r.output_gradients.push_back(options->output_gradients[k] ? options->output_gradients[k]->value
+                                                                : Tensor());
+  }
+  for (size_t i = 0; i < ns; ++i) {
+    const kiln_tensor *s = options->sources ? options->sources[i] : nullptr;
+    const kiln_variable *v = options->variables ? options->variables[i] : nullptr;
+    if ((s == nullptr) == (v == nullptr))
+      kiln::fail(kiln::Code::kInvalidArgument, fn, ": source ", i, " has ",
+                 s ? "both a tensor and a variable" : "neither a tensor nor a variable",
+                 "; expected exactly one of options->sources[", i, "] and options->variables[", i, "]");
+    if (s)
+      r.sources.emplace_back(s->value);
+    else
+      r.sources.emplace_back(*v->variable);
+  }
+  return r;
+}
+
 // Every argument is checked (here and in Tape::gradient) before the tape is used, so a
 // rejected call leaves a non-persistent tape usable.
 kiln_status *gradient(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tensor *target,
@@ -237,41 +283,40 @@ kiln_status *kiln_tape_gradient_multi(kiln_tensor **out_grads, kiln_tape *tape,
                                       const kiln_tape_gradient_options *options) {
   KILN_CAPI_BEGIN
   const char *fn = "kiln_tape_gradient_multi";
-  (void)tape_of(tape, fn);
-  require_not_null(options, fn, "options");
-  if (options->struct_size != sizeof(kiln_tape_gradient_options))
-    kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->struct_size is ", options->struct_size,
-               "; expected ", sizeof(kiln_tape_gradient_options),
-               " (fill the options with kiln_tape_gradient_options_init)");
-  const Unconnected u = unconnected_from_c(options->unconnected, fn);
-  const size_t nt = options->num_targets, ns = options->num_sources;
-  if (nt > 0) require_not_null(options->targets, fn, "options->targets");
-  if (ns > 0) require_not_null(out_grads, fn, "out_grads");
-  if (ns > 0 && !options->sources && !options->variables)
-    kiln::fail(kiln::Code::kInvalidArgument, fn,
-               ": options->sources and options->variables are both NULL for ", ns, " sources");
-  std::vector<Tensor> targets, dys;
-  for (size_t k = 0; k < nt; ++k) {
-    if (!options->targets[k])
-      kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->targets[", k, "] is NULL");
-    targets.push_back(options->targets[k]->value);
-    if (options->output_gradients)
-      dys.push_back(options->output_gradients[k] ? options->output_gradients[k]->value : Tensor());
-  }
-  std::vector<GradientSource> sources;
-  for (size_t i = 0; i < ns; ++i) {
-    const kiln_tensor *s = options->sources ? options->sources[i] : nullptr;
-    const kiln_variable *v = options->variables ? options->variables[i] : nullptr;
-    if ((s == nullptr) == (v == nullptr))
-      kiln::fail(kiln::Code::kInvalidArgument, fn, ": source ", i, " has ",
-                 s ? "both a tensor and a variable" : "neither a tensor nor a variable",
-                 "; expected exactly one of options->sources[", i, "] and options->variables[", i, "]");
-    if (s)
-      sources.emplace_back(s->value);
-    else
-      sources.emplace_back(*v->variable);
-  }
-  write_grads(out_grads, tape_gradient(*tape, targets, sources, u, dys));
+  const GradientRequest r = request_of(tape, options, out_grads, fn);
+  write_grads(out_grads, tape_gradient(*tape, r.targets, r.sources, r.unconnected, r.output_gradients));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_jacobian(kiln_tensor **out_jacobians, kiln_tape *tape,
+                                const kiln_tape_gradient_options *options) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_tape_jacobian";
+  const GradientRequest r = request_of(tape, options, out_jacobians, fn);
+  if (r.targets.size() != 1)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->num_targets is ", r.targets.size(),
+               "; expected exactly one target");
+  if (options->output_gradients)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->output_gradients is set; a jacobian takes none");
+  write_grads(out_jacobians, tape->tape->jacobian(r.targets[0], r.sources, r.unconnected));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_batch_jacobian(kiln_tensor **out, kiln_tape *tape, const kiln_tensor *target,
+                                      const kiln_tensor *source, kiln_unconnected unconnected) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_tape_batch_jacobian";
+  Tape &t = tape_of(tape, fn);
+  require_not_null(out, fn, "out");
+  const Tensor &y = tensor_of(target, fn, "target");
+  const Tensor &x = tensor_of(source, fn, "source");
+  write_grads(out, {t.batch_jacobian(y, x, unconnected_from_c(unconnected, fn))});
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tape_reset(kiln_tape *tape) {
+  KILN_CAPI_BEGIN
+  tape_of(tape, "kiln_tape_reset").reset();
   KILN_CAPI_END
 }
 

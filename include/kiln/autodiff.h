@@ -133,6 +133,23 @@ KILN_API void kiln_tape_gradient_options_init(kiln_tape_gradient_options *option
 /// leaves the tape usable. Thread-safety: the tape's thread only.
 KILN_API kiln_status *kiln_tape_gradient_multi(kiln_tensor **out_grads, kiln_tape *tape,
                                                const kiln_tape_gradient_options *options);
+/// tape.jacobian(target, [s1, v2, ...]): for each source i, J[t..., s...] = d target[t...] /
+/// d source[s...], of shape target.shape + source.shape, written to out_jacobians[0..num_sources).
+/// options as for kiln_tape_gradient_multi, with exactly one target and no output_gradients; a
+/// source no element of target depends on gets NULL or zeros per options->unconnected. Runs one
+/// backward walk per element of target, and counts as one gradient call (a non-persistent tape
+/// allows it once). Ownership, failure and thread-safety as kiln_tape_gradient_multi.
+KILN_API kiln_status *kiln_tape_jacobian(kiln_tensor **out_jacobians, kiln_tape *tape,
+                                         const kiln_tape_gradient_options *options);
+/// tape.batch_jacobian(target, source): target [b, y...] and source [b, x...], where target[i]
+/// depends on source[i] only; *out is J[i, y..., x...] = d target[i, y...] / d source[i, x...] of
+/// shape target.shape + source.shape[1:] (NULL or zeros per unconnected when unconnected). One
+/// backward walk per element of target[0]; otherwise as kiln_tape_jacobian.
+KILN_API kiln_status *kiln_tape_batch_jacobian(kiln_tensor **out, kiln_tape *tape, const kiln_tensor *target,
+                                               const kiln_tensor *source, kiln_unconnected unconnected);
+/// tape.reset(): forgets everything the tape recorded and watched, as a new tape with the same
+/// settings would; it goes on recording if it was. Thread-safety: the tape's thread only.
+KILN_API kiln_status *kiln_tape_reset(kiln_tape *tape);
 
 #ifdef __cplusplus
 }

@@ -915,10 +915,76 @@ class GradientTape : public detail::handle<kiln_tape> {
                  unconnected);
   }
 
+  /// tf.GradientTape.jacobian: for each source, J[t..., s...] = d target[t...] / d source[s...], of
+  /// shape target.shape + source.shape (an empty Tensor where unconnected, with none). One backward
+  /// walk per element of target; a non-persistent tape allows it once.
+  std::vector<Tensor> jacobian(const Tensor &target, const std::vector<Tensor> &sources,
+                               Unconnected unconnected = Unconnected::none) {
+    std::vector<const kiln_tensor *> ss;
+    for (const Tensor &t : sources) ss.push_back(t.get());
+    return jacobians(target, ss, std::vector<const kiln_variable *>(ss.size(), nullptr), unconnected);
+  }
+  std::vector<Tensor> jacobian(const Tensor &target, const std::vector<Variable> &variables,
+                               Unconnected unconnected = Unconnected::none) {
+    std::vector<const kiln_variable *> vs;
+    for (const Variable &v : variables) vs.push_back(v.get());
+    return jacobians(target, std::vector<const kiln_tensor *>(vs.size(), nullptr), vs, unconnected);
+  }
+  Tensor jacobian(const Tensor &target, const Tensor &source, Unconnected unconnected = Unconnected::none) {
+    return jacobian(target, std::vector<Tensor>{source}, unconnected)[0];
+  }
+  Tensor jacobian(const Tensor &target, const Variable &variable,
+                  Unconnected unconnected = Unconnected::none) {
+    return jacobian(target, std::vector<Variable>{variable}, unconnected)[0];
+  }
+  /// tf.GradientTape.batch_jacobian: target [b, y...], source [b, x...] with target[i] depending on
+  /// source[i] only; J[i, y..., x...] of shape target.shape + source.shape[1:].
+  Tensor batch_jacobian(const Tensor &target, const Tensor &source,
+                        Unconnected unconnected = Unconnected::none) {
+    kiln_tensor *out = nullptr;
+    detail::check(kiln_tape_batch_jacobian(&out, get(), target.get(), source.get(),
+                                           detail::to_c(unconnected, "GradientTape::batch_jacobian")));
+    return Tensor(out);
+  }
+  /// tf.GradientTape.reset: forgets what the tape recorded and watched; it goes on recording if it was.
+  void reset() { detail::check(kiln_tape_reset(get())); }
+
+  /// tf.GradientTape.stop_recording: while the returned guard lives, the tape records nothing.
+  ///   { auto paused = tape.stop_recording(); y = expensive(x); }
+  class Paused {
+   public:
+    explicit Paused(GradientTape &t) : tape_(&t) { t.stop(); }
+    Paused(Paused &&o) noexcept : tape_(o.tape_) { o.tape_ = nullptr; }
+    Paused(const Paused &) = delete;
+    Paused &operator=(const Paused &) = delete;
+    Paused &operator=(Paused &&) = delete;
+    ~Paused() {
+      if (tape_) kiln_status_free(kiln_tape_start(tape_->get()));
+    }
+
+   private:
+    GradientTape *tape_;
+  };
+  [[nodiscard]] Paused stop_recording() { return Paused(*this); }
+
  private:
   std::vector<Tensor> multi(const std::vector<Tensor> &targets, const std::vector<Tensor> &output_gradients,
                             const std::vector<const kiln_tensor *> &sources,
                             const std::vector<const kiln_variable *> &variables, Unconnected unconnected) {
+    return run(kiln_tape_gradient_multi, targets, output_gradients, sources, variables, unconnected,
+               "GradientTape::gradient");
+  }
+  std::vector<Tensor> jacobians(const Tensor &target, const std::vector<const kiln_tensor *> &sources,
+                                const std::vector<const kiln_variable *> &variables,
+                                Unconnected unconnected) {
+    return run(kiln_tape_jacobian, {target}, {}, sources, variables, unconnected, "GradientTape::jacobian");
+  }
+  // fn (kiln_tape_gradient_multi or kiln_tape_jacobian) on a kiln_tape_gradient_options.
+  std::vector<Tensor> run(kiln_status *(*fn)(kiln_tensor **, kiln_tape *, const kiln_tape_gradient_options *),
+                          const std::vector<Tensor> &targets, const std::vector<Tensor> &output_gradients,
+                          const std::vector<const kiln_tensor *> &sources,
+                          const std::vector<const kiln_variable *> &variables, Unconnected unconnected,
+                          const char *what) {
     std::vector<const kiln_tensor *> ts, gs;
     for (const Tensor &t : targets) ts.push_back(t.get());
     for (const Tensor &g : output_gradients) gs.push_back(g.get());
@@ -930,9 +996,9 @@ class GradientTape : public detail::handle<kiln_tape> {
     o.sources = sources.data();
     o.variables = variables.data();
     o.num_sources = sources.size();
-    o.unconnected = detail::to_c(unconnected, "GradientTape::gradient");
+    o.unconnected = detail::to_c(unconnected, what);
     std::vector<kiln_tensor *> outs(sources.size(), nullptr);
-    detail::check(kiln_tape_gradient_multi(outs.data(), get(), &o));
+    detail::check(fn(outs.data(), get(), &o));
     return wrap(outs);
   }
   static std::vector<Tensor> wrap(const std::vector<kiln_tensor *> &outs) {

@@ -1,6 +1,7 @@
 #include "autodiff/tape.h"
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <unordered_map>
 
@@ -238,6 +239,121 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor> &targets, const Gra
   std::vector<Tensor> result(sources.size());
   for (size_t i = 0; i < sources.size(); ++i) result[i] = final_gradient(i);
   return result;
+}
+
+void Tape::reset() {
+  check_thread("reset");
+  if (busy_)
+    fail(Code::kFailedPrecondition, "GradientTape.reset: called during the tape's own backward walk");
+  records_.clear();
+  records_.shrink_to_fit();
+  watched_ = IdSet();
+  variable_ids_.clear();
+  used_ = false;
+}
+
+std::vector<std::vector<Tensor>> Tape::walks(const Tensor &target, const GradientSources &sources,
+                                             int64_t count, const std::function<Tensor(int64_t)> &seed,
+                                             const char *what) {
+  check_thread(what);
+  require_defined(target, what, "target");
+  check_gradient_args({target}, sources, {});
+  std::vector<std::vector<Tensor>> out;
+  if (count == 0) {  // nothing to walk; the call still uses a non-persistent tape up
+    used_ = true;
+    if (!persistent_) records_.clear();
+    return out;
+  }
+  // Every walk but the last keeps the records; the last treats them as the tape's kind says.
+  struct Restore {
+    bool &flag;
+    bool value;
+    ~Restore() { flag = value; }
+  } restore{persistent_, persistent_};
+  out.reserve(static_cast<size_t>(count));
+  for (int64_t p = 0; p < count; ++p) {
+    const Tensor s = seed(p);
+    persistent_ = restore.value || p + 1 < count;
+    used_ = false;  // the walks are one call: the checks above covered it
+    out.push_back(gradient(std::vector<Tensor>{target}, sources, Unconnected::kNone, std::vector<Tensor>{s}));
+  }
+  return out;
+}
+
+namespace {
+
+// Float32 zeros of `shape` with ones where pick(flat index) holds, cast to dtype: a walk's seed.
+Tensor seed_of(const Shape &shape, DType dtype, const std::function<bool(int64_t)> &pick) {
+  Tensor t = Tensor::empty(DType::kFloat32, shape);
+  float *d = t.mutable_data<float>();
+  for (int64_t i = 0; i < shape.num_elements(); ++i) d[i] = pick(i) ? 1.0f : 0.0f;
+  return dtype == DType::kFloat32 ? t : ops::cast(t, dtype);
+}
+
+Shape joined(const Shape &a, const Shape &b, int skip_b, const char *what) {
+  std::vector<int64_t> dims = a.to_vector();
+  for (int i = skip_b; i < b.rank(); ++i) dims.push_back(b[i]);
+  if (dims.size() > static_cast<size_t>(Shape::kMaxRank))
+    fail(Code::kInvalidArgument, what, ": the result would have rank ", dims.size(), " (target ",
+         a.to_string(), ", source ", b.to_string(), "); expected at most ", Shape::kMaxRank);
+  return Shape(dims, what);
+}
+
+// The walks' gradients for one source as rows of one tensor of `shape`, stacked on `axis`; undefined
+// when no walk reached the source (or zeros per unconnected).
+Tensor assemble(const std::vector<std::vector<Tensor>> &walked, size_t source, const Shape &row_shape,
+                DType dtype, int64_t axis, const Shape &shape, Unconnected unconnected) {
+  bool any = false;
+  for (const auto &w : walked) any = any || w[source].defined();
+  if (!any) return unconnected == Unconnected::kZero ? ops::zeros(shape, dtype) : Tensor();
+  std::vector<Tensor> rows;
+  rows.reserve(walked.size());
+  for (const auto &w : walked) rows.push_back(w[source].defined() ? w[source] : ops::zeros(row_shape, dtype));
+  return ops::reshape(ops::stack(rows, axis), shape.to_vector());
+}
+
+}  // namespace
+
+std::vector<Tensor> Tape::jacobian(const Tensor &target, const GradientSources &sources,
+                                   Unconnected unconnected) {
+  const char *what = "GradientTape.jacobian";
+  require_defined(target, what, "target");
+  std::vector<Shape> shapes;
+  for (const GradientSource &s : sources) shapes.push_back(joined(target.shape(), s.shape, 0, what));
+  const int64_t n = target.num_elements();
+  const auto walked = walks(
+      target, sources, n,
+      [&](int64_t p) { return seed_of(target.shape(), target.dtype(), [p](int64_t i) { return i == p; }); },
+      what);
+  std::vector<Tensor> out(sources.size());
+  for (size_t s = 0; s < sources.size(); ++s) {
+    if (n == 0) {
+      out[s] = ops::zeros(shapes[s], sources[s].dtype);
+      continue;
+    }
+    out[s] = assemble(walked, s, sources[s].shape, sources[s].dtype, 0, shapes[s], unconnected);
+  }
+  return out;
+}
+
+Tensor Tape::batch_jacobian(const Tensor &target, const Tensor &source, Unconnected unconnected) {
+  const char *what = "GradientTape.batch_jacobian";
+  require_defined(target, what, "target");
+  require_defined(source, what, "source");
+  if (target.shape().rank() < 1 || source.shape().rank() < 1 || target.shape()[0] != source.shape()[0])
+    fail(Code::kInvalidArgument, what, ": target ", target.description(), " and source ",
+         source.description(),
+         " need the same first (batch) dimension; expected target [b, ...] and source [b, ...]");
+  const Shape shape = joined(target.shape(), source.shape(), 1, what);
+  const int64_t b = target.shape()[0], per_row = b == 0 ? 0 : target.num_elements() / b;
+  const auto walked = walks(
+      target, GradientSources{GradientSource(source)}, b == 0 ? 0 : per_row,
+      [&](int64_t p) {
+        return seed_of(target.shape(), target.dtype(), [p, per_row](int64_t i) { return i % per_row == p; });
+      },
+      what);
+  if (walked.empty()) return ops::zeros(shape, source.dtype());
+  return assemble(walked, 0, source.shape(), source.dtype(), 1, shape, unconnected);
 }
 
 }  // namespace kiln::autodiff

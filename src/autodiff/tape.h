@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <thread>
@@ -83,6 +84,18 @@ class Tape : public ops::Recorder {
                                GradientReadyHook *hook = nullptr);
   std::vector<Tensor> gradient(const Tensor &target, const GradientSources &sources, Unconnected unconnected,
                                const Tensor &target_grad = Tensor());
+  // tf.GradientTape.jacobian: for each source, J[i..., j...] = d target[i...] / d source[j...], of
+  // shape target.shape + source.shape (one backward walk per element of target). A source that no
+  // element of target depends on gets an undefined tensor or zeros per `unconnected`. Counts as one
+  // gradient call: a non-persistent tape allows it once.
+  std::vector<Tensor> jacobian(const Tensor &target, const GradientSources &sources, Unconnected unconnected);
+  // tf.GradientTape.batch_jacobian: target [b, y...] and source [b, x...], where target[i] depends
+  // on source[i] only: J[i, y..., x...] = d target[i, y...] / d source[i, x...], of shape
+  // target.shape + source.shape[1:] (one backward walk per element of target[0]).
+  Tensor batch_jacobian(const Tensor &target, const Tensor &source, Unconnected unconnected);
+  // tf.GradientTape.reset: forgets what it recorded and watched, as a new tape would; it records
+  // again if it was recording.
+  void reset();
 
   // ops::Recorder
   bool active() const override { return recording_ && !busy_; }
@@ -94,6 +107,10 @@ class Tape : public ops::Recorder {
   void check_gradient_args(const std::vector<Tensor> &targets, const std::vector<GradientSource> &sources,
                            const std::vector<Tensor> &target_grads) const;
   void watch_variable_id(uint64_t id);
+  // One backward walk per seed (seed(p) is target's upstream gradient in walk p); what each walk
+  // gives, in order. The records stay until the last walk, which frees them on a non-persistent tape.
+  std::vector<std::vector<Tensor>> walks(const Tensor &target, const GradientSources &sources, int64_t count,
+                                         const std::function<Tensor(int64_t)> &seed, const char *what);
   bool persistent_;
   bool watch_accessed_variables_;
   bool recording_ = false;

@@ -220,6 +220,69 @@ static void test_second_order(void) {
   kiln_tape_free(outer);
 }
 
+/* tape.jacobian / batch_jacobian / reset through the C API: y = x * x gives diag(2x). */
+static void test_jacobian_and_reset(void) {
+  const float xv[4] = {1, -2, 3, 0.5f};
+  kiln_tensor *x = tensor2(2, 2, xv), *y = NULL, *j[2] = {NULL, NULL}, *bj = NULL, *y2 = NULL, *g = NULL;
+  kiln_tensor *two[2];
+  kiln_tape *tape = NULL;
+  kiln_tape_gradient_options o;
+  int a, b;
+  if (!x || !EXPECT_OK(kiln_tape_create(&tape, true, true))) return;
+  EXPECT_OK(kiln_tape_watch(tape, x));
+  EXPECT_OK(kiln_mul(&y, x, x));
+  EXPECT_OK(kiln_tape_stop(tape));
+  kiln_tape_gradient_options_init(&o);
+  o.targets = (const kiln_tensor *const *)&y;
+  o.num_targets = 1;
+  o.sources = (const kiln_tensor *const *)&x;
+  o.num_sources = 1;
+  if (EXPECT_OK(kiln_tape_jacobian(j, tape, &o)) && j[0]) {
+    CHECK(kiln_tensor_get_rank(j[0]) == 4 && kiln_tensor_get_num_elements(j[0]) == 16);
+    for (a = 0; a < 4; ++a)
+      for (b = 0; b < 4; ++b)
+        CHECK(((const float *)kiln_tensor_get_data(j[0]))[a * 4 + b] == (a == b ? 2 * xv[a] : 0.0f));
+  }
+  if (EXPECT_OK(kiln_tape_batch_jacobian(&bj, tape, y, x, KILN_UNCONNECTED_NONE)) && bj) {
+    CHECK(kiln_tensor_get_rank(bj) == 3 && kiln_tensor_get_num_elements(bj) == 8);
+    for (a = 0; a < 2; ++a) /* bj[row, i, k] = 2 x[row, i] when i == k */
+      for (b = 0; b < 4; ++b)
+        CHECK(((const float *)kiln_tensor_get_data(bj))[a * 4 + b] ==
+              (b / 2 == b % 2 ? 2 * xv[a * 2 + b / 2] : 0.0f));
+  }
+  /* Bad input: two targets, output gradients, NULL handles, a batch mismatch. */
+  two[0] = y;
+  two[1] = y;
+  o.targets = (const kiln_tensor *const *)two;
+  o.num_targets = 2;
+  EXPECT_ERROR(kiln_tape_jacobian(j + 1, tape, &o), KILN_STATUS_INVALID_ARGUMENT, "num_targets",
+               "exactly one");
+  o.num_targets = 1;
+  o.output_gradients = (const kiln_tensor *const *)&y;
+  EXPECT_ERROR(kiln_tape_jacobian(j + 1, tape, &o), KILN_STATUS_INVALID_ARGUMENT, "output_gradients", NULL);
+  EXPECT_ERROR(kiln_tape_jacobian(j + 1, NULL, &o), KILN_STATUS_INVALID_ARGUMENT, "tape", "NULL");
+  EXPECT_ERROR(kiln_tape_batch_jacobian(&bj, tape, y, NULL, KILN_UNCONNECTED_NONE),
+               KILN_STATUS_INVALID_ARGUMENT, "source", NULL);
+  EXPECT_ERROR(kiln_tape_batch_jacobian(NULL, tape, y, x, KILN_UNCONNECTED_NONE),
+               KILN_STATUS_INVALID_ARGUMENT, "out", NULL);
+  EXPECT_ERROR(kiln_tape_reset(NULL), KILN_STATUS_INVALID_ARGUMENT, "tape", "NULL");
+  CHECK(j[1] == NULL);
+  /* reset: what was recorded and watched is forgotten. */
+  EXPECT_OK(kiln_tape_reset(tape));
+  EXPECT_OK(kiln_tape_start(tape));
+  EXPECT_OK(kiln_mul(&y2, x, x));
+  EXPECT_OK(kiln_tape_stop(tape));
+  EXPECT_OK(kiln_tape_gradient(&g, tape, y2, (const kiln_tensor *const *)&x, 1, KILN_UNCONNECTED_NONE));
+  CHECK(g == NULL);
+  kiln_tensor_free(g);
+  kiln_tensor_free(y2);
+  kiln_tensor_free(bj);
+  kiln_tensor_free(j[0]);
+  kiln_tensor_free(y);
+  kiln_tensor_free(x);
+  kiln_tape_free(tape);
+}
+
 static void test_primitive_cache_steady(void) {
   int64_t dims[2] = {64, 64};
   kiln_tensor *a = NULL, *b = NULL;
@@ -247,6 +310,7 @@ int main(void) {
   test_bad_input();
   test_two_layer_gradient();
   test_second_order();
+  test_jacobian_and_reset();
   test_primitive_cache_steady();
   return test_summary();
 }

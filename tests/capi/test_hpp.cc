@@ -88,6 +88,37 @@ TEST(Hpp, UnconnectedAndStopGradient) {
   EXPECT_EQ(gz.to_vector<float>(), (std::vector<float>{0, 0}));
 }
 
+TEST(Hpp, JacobianBatchJacobianResetAndStopRecording) {
+  Tensor x = Tensor::from_vector<float>({1, -2, 3, 0.5f}, {2, 2});
+  kiln::Variable v(Tensor::from_vector<float>({2, 3}, {2}), "v");
+  kiln::GradientTape tape(true);
+  tape.watch(x);
+  Tensor y = x * x * v.value();  // [2, 2]: x[i, k]^2 v[k]
+  Tensor ignored;
+  {
+    auto paused = tape.stop_recording();
+    ignored = x * 2.0f;  // not recorded
+  }
+  Tensor z = x * 3.0f;  // recorded again
+  tape.stop();
+  const Tensor j = tape.jacobian(y, x);
+  EXPECT_EQ(j.shape(), (kiln::Dims{2, 2, 2, 2}));
+  const std::vector<float> xs = x.to_vector<float>(), jv = j.to_vector<float>(), vs = {2, 3};
+  for (size_t a = 0; a < 4; ++a)
+    for (size_t b = 0; b < 4; ++b) EXPECT_FLOAT_EQ(jv[a * 4 + b], a == b ? 2 * xs[a] * vs[a % 2] : 0.0f);
+  const Tensor jvar = tape.jacobian(y, v);
+  EXPECT_EQ(jvar.shape(), (kiln::Dims{2, 2, 2}));
+  EXPECT_FLOAT_EQ(jvar.to_vector<float>()[3 * 2 + 1], xs[3] * xs[3]);  // d y[1, 1] / d v[1]
+  const Tensor bj = tape.batch_jacobian(y, x);
+  EXPECT_EQ(bj.shape(), (kiln::Dims{2, 2, 2}));
+  EXPECT_FLOAT_EQ(bj.to_vector<float>()[1 * 4 + 1 * 2 + 1], 2 * xs[3] * vs[1]);
+  EXPECT_FALSE(tape.gradient(ignored, x).valid());
+  EXPECT_EQ(tape.gradient(z, x).to_vector<float>(), (std::vector<float>{3, 3, 3, 3}));
+  EXPECT_THROW(tape.batch_jacobian(y, Tensor::from_vector<float>({1, 2, 3}, {3})), kiln::Error);
+  tape.reset();
+  EXPECT_FALSE(tape.gradient(z, x).valid());
+}
+
 TEST(Hpp, VariableAssignDoesNotChangeEarlierReads) {
   kiln::Variable v(kiln::ones({3}), "v", false);
   Tensor before = v.value();

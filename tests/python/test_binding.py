@@ -163,6 +163,45 @@ class TapeTest(unittest.TestCase):
         with self.assertRaises(kiln.FailedPreconditionError):
             tape.gradient(y, x)
 
+    def test_jacobian_batch_jacobian_reset_and_stop_recording(self):
+        x = kiln.constant([[1.0, -2.0], [3.0, 0.5]])
+        v = kiln.Variable([2.0, 3.0])
+        u = kiln.constant([1.0])
+        with kiln.GradientTape(persistent=True) as tape:
+            tape.watch([x, u])
+            y = x * x * v  # y[i, k] = x[i, k]^2 v[k]
+            with tape.stop_recording():
+                ignored = x * 2.0
+            z = x * 3.0
+        j = tape.jacobian(y, x)
+        self.assertEqual(j.shape, (2, 2, 2, 2))
+        xs, vs = [1.0, -2.0, 3.0, 0.5], [2.0, 3.0]
+        flat_j = flat(j)
+        for a in range(4):
+            for b in range(4):
+                self.assertAlmostEqual(flat_j[a * 4 + b], 2 * xs[a] * vs[a % 2] if a == b else 0.0)
+        got = tape.jacobian(y, {"v": v, "u": u})  # the sources' structure; None where unconnected
+        self.assertEqual(got["v"].shape, (2, 2, 2))
+        self.assertAlmostEqual(flat(got["v"])[3 * 2 + 1], 0.25)
+        self.assertIsNone(got["u"])
+        self.assertEqual(tape.jacobian(y, u, unconnected_gradients="zero").shape, (2, 2, 1))
+        bj = tape.batch_jacobian(y, x)
+        self.assertEqual(bj.shape, (2, 2, 2))
+        self.assertAlmostEqual(flat(bj)[7], 2 * 0.5 * 3.0)
+        self.assertIsNone(tape.gradient(ignored, x))
+        self.assertEqual(tape.gradient(z, x).tolist(), [[3.0, 3.0], [3.0, 3.0]])
+        with self.assertRaises(kiln.InvalidArgumentError):
+            tape.batch_jacobian(y, kiln.constant([1.0, 2.0, 3.0]))
+        tape.reset()
+        self.assertIsNone(tape.gradient(z, x))
+        once = kiln.GradientTape()
+        with once:
+            once.watch(x)
+            w = x * x
+        once.jacobian(w, x)
+        with self.assertRaises(kiln.FailedPreconditionError):
+            once.jacobian(w, x)
+
     def test_stop_gradient(self):
         x = kiln.constant([3.0])
         with kiln.GradientTape() as tape:

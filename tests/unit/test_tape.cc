@@ -9,6 +9,7 @@
 namespace kiln {
 namespace {
 
+using autodiff::GradientSource;
 using autodiff::Tape;
 using autodiff::Unconnected;
 using autodiff::Variable;
@@ -139,6 +140,100 @@ TEST(Tape, StoppedTapeRecordsNothing) {
   tape.stop_recording();
   Tensor y = ops::mul(x, x);
   EXPECT_FALSE(tape.gradient(y, {x}, Unconnected::kNone)[0].defined());
+}
+
+// J[i, j] = d y[i] / d x[j] for y = A x (J = A) and y = x * x (J = diag(2x)); a variable source;
+// an unconnected source; the result's shape is target.shape + source.shape.
+TEST(Tape, Jacobian) {
+  Tensor x = make(Shape{3}, {1, -2, 0.5f});
+  Tensor a = make(Shape{2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor u = make(Shape{2}, {1, 1});
+  Variable v("v", make(Shape{2, 1}, {3, -1}), true);
+  Tape tape(false, true);
+  tape.watch(x);
+  tape.watch(u);
+  Tensor y = ops::add(ops::reshape(ops::matmul(a, ops::reshape(x, {3, 1})), {2, 1}), v.value());
+  tape.stop_recording();
+  auto j = tape.jacobian(y, {GradientSource(x), GradientSource(u), GradientSource(v)}, Unconnected::kNone);
+  ASSERT_TRUE(j[0].defined() && j[2].defined());
+  EXPECT_EQ(j[0].shape(), (Shape{2, 1, 3}));
+  expect_near(j[0], {1, 2, 3, 4, 5, 6});
+  EXPECT_FALSE(j[1].defined());
+  EXPECT_EQ(j[2].shape(), (Shape{2, 1, 2, 1}));
+  expect_near(j[2], {1, 0, 0, 1});
+  // A non-persistent tape allows one call, as gradient.
+  expect_error([&] { tape.jacobian(y, {x}, Unconnected::kNone); }, Code::kFailedPrecondition,
+               {"only be called once"});
+
+  Tape p(true, true);
+  p.watch(x);
+  p.watch(u);
+  Tensor sq = ops::mul(x, x);
+  Tensor total = ops::sum(sq);
+  p.stop_recording();
+  for (int k = 0; k < 2; ++k) {
+    auto d = p.jacobian(sq, {x, u}, Unconnected::kZero);
+    ASSERT_TRUE(d[0].defined() && d[1].defined());
+    EXPECT_EQ(d[0].shape(), (Shape{3, 3}));
+    expect_near(d[0], {2, 0, 0, 0, -4, 0, 0, 0, 1});
+    EXPECT_EQ(d[1].shape(), (Shape{3, 2}));
+    expect_near(d[1], {0, 0, 0, 0, 0, 0});
+  }
+  // A scalar target gives the gradient; an empty one, zeros of shape [0] + source.shape.
+  const Tensor g = p.jacobian(total, {x}, Unconnected::kNone)[0];
+  ASSERT_TRUE(g.defined());
+  EXPECT_EQ(g.shape(), (Shape{3}));
+  expect_near(g, {2, -4, 1});
+  EXPECT_EQ(p.jacobian(ops::zeros(Shape{0, 2}), {x}, Unconnected::kNone)[0].shape(), (Shape{0, 2, 3}));
+  expect_error([&] { p.jacobian(Tensor(), {x}, Unconnected::kNone); }, Code::kInvalidArgument, {"target"});
+  expect_error(
+      [&] {
+        p.jacobian(ops::zeros(Shape{1, 1, 1, 1, 1}), {ops::zeros(Shape{1, 1, 1, 1})}, Unconnected::kNone);
+      },
+      Code::kInvalidArgument, {"jacobian", "rank 9", "at most 8"});
+}
+
+// J[b, i, j] = d y[b, i] / d x[b, j], one walk per element of a row.
+TEST(Tape, BatchJacobian) {
+  Tensor x = make(Shape{2, 2}, {1, 2, 3, 4});
+  Tensor w = make(Shape{2, 3}, {1, 0, 2, 0, 1, -1});
+  Tape tape(false, true);
+  tape.watch(x);
+  Tensor y = ops::mul(ops::matmul(x, w), ops::matmul(x, w));  // [2, 3]: (x w)^2
+  tape.stop_recording();
+  const Tensor j = tape.batch_jacobian(y, x, Unconnected::kNone);
+  ASSERT_TRUE(j.defined());
+  EXPECT_EQ(j.shape(), (Shape{2, 3, 2}));
+  // d (x w)_i^2 / d x_k = 2 (x w)_i w[k, i]; x w = [1, 2, 0], [3, 4, 2]
+  expect_near(j, {2, 0, 0, 4, 0, 0, 6, 0, 0, 8, 8, -4});
+  Tape p(true, true);
+  p.watch(x);
+  Tensor z = ops::mul(x, x);
+  p.stop_recording();
+  expect_error(
+      [&] {
+        p.batch_jacobian(z, make(Shape{3}, {1, 2, 3}), Unconnected::kNone);
+      },
+      Code::kInvalidArgument, {"batch_jacobian", "first (batch) dimension"});
+  expect_near(p.batch_jacobian(z, make(Shape{2, 1}, {1, 2}), Unconnected::kZero), {0, 0, 0, 0});
+  EXPECT_FALSE(p.batch_jacobian(z, make(Shape{2, 1}, {1, 2}), Unconnected::kNone).defined());
+}
+
+TEST(Tape, ResetForgetsRecordsAndWatches) {
+  Tensor x = make(Shape{1}, {3});
+  Tape tape(false, true);
+  tape.watch(x);
+  Tensor before = ops::mul(x, x);
+  tape.reset();
+  EXPECT_TRUE(tape.recording());
+  EXPECT_FALSE(tape.gradient(before, {x}, Unconnected::kNone)[0].defined());  // watch forgotten too
+  tape.reset();  // a used non-persistent tape can be used again after reset
+  tape.watch(x);
+  Tensor after = ops::mul(x, ops::mul(x, x));
+  tape.stop_recording();
+  expect_near(tape.gradient(after, {x}, Unconnected::kNone)[0], {27});
+  tape.reset();
+  EXPECT_FALSE(tape.recording());
 }
 
 TEST(Tape, BadArguments) {

@@ -1,8 +1,9 @@
 """Variable and GradientTape."""
+import contextlib
 import ctypes
 
 from . import _lib
-from .errors import InvalidArgumentError, callback_status, check, guard_callback
+from .errors import InvalidArgumentError, callback_status, check, deferred_call, guard_callback
 from .tensor import Tensor, _as_tensor, _new, constant
 
 L = _lib.lib
@@ -96,7 +97,7 @@ class Variable:
                 return callback_status(e, "update_in_place's function")
 
         cb = _UPDATE_FN(guard_callback("update_in_place's function")(call))
-        status = L.kiln_variable_update_in_place(self._h, ctypes.cast(cb, ctypes.c_void_p), None)
+        status = deferred_call(L.kiln_variable_update_in_place, self._h, ctypes.cast(cb, ctypes.c_void_p), None)
         if errors:
             L.kiln_status_free(status)
             raise errors[0]
@@ -200,10 +201,6 @@ class GradientTape:
         is then a list with one entry (or None) per target. A Variable's gradient flows through the
         values read from it while the tape recorded, as TF's."""
         self._require()
-        srcs = _nest_leaves(sources)  # TF: the gradients come back in the sources' structure
-        mode = _UNCONNECTED.get(str(getattr(unconnected_gradients, "value", unconnected_gradients)).lower())
-        if mode is None:
-            raise InvalidArgumentError("unconnected_gradients must be 'none' or 'zero'; got %r" % unconnected_gradients)
         many = isinstance(target, (list, tuple))
         targets = [_as_tensor(t) for t in (target if many else [target])]
         if output_gradients is None:
@@ -215,6 +212,48 @@ class GradientTape:
             ogs = [None if g is None else _as_tensor(g, t) for g, t in zip(output_gradients, targets)]
         else:
             ogs = [_as_tensor(output_gradients, targets[0])]  # NumPy floats and Python numbers take the target's dtype
+        return self._run(L.kiln_tape_gradient_multi, targets, ogs, sources, unconnected_gradients)
+
+    def jacobian(self, target, sources, unconnected_gradients="none", parallel_iterations=None,
+                 experimental_use_pfor=True):
+        """tf.GradientTape.jacobian: for each source, J[t..., s...] = d target[t...] / d source[s...], of
+        shape target.shape + source.shape, in the sources' structure (None where unconnected, with
+        "none"). One backward walk per element of target; a non-persistent tape allows it once.
+        parallel_iterations and experimental_use_pfor are TF's tuning knobs and change nothing here."""
+        self._require()
+        return self._run(L.kiln_tape_jacobian, [_as_tensor(target)], None, sources, unconnected_gradients)
+
+    def batch_jacobian(self, target, source, unconnected_gradients="none", parallel_iterations=None,
+                       experimental_use_pfor=True):
+        """tf.GradientTape.batch_jacobian: target [b, y...] and source [b, x...], where target[i]
+        depends on source[i] only; J[i, y..., x...] of shape target.shape + source.shape[1:]."""
+        self._require()
+        out = ctypes.c_void_p()
+        check(L.kiln_tape_batch_jacobian(ctypes.byref(out), self._h, _as_tensor(target), _as_tensor(source),
+                                         _unconnected_mode(unconnected_gradients)))
+        return Tensor._adopt(out.value) if out.value else None
+
+    def reset(self):
+        """tf.GradientTape.reset: forgets what the tape recorded and watched; it goes on recording
+        if it was (inside the `with` block)."""
+        self._require()
+        check(L.kiln_tape_reset(self._h))
+
+    @contextlib.contextmanager
+    def stop_recording(self):
+        """tf.GradientTape.stop_recording: `with tape.stop_recording():` runs ops unrecorded."""
+        self._require()
+        check(L.kiln_tape_stop(self._h))
+        try:
+            yield
+        finally:
+            check(L.kiln_tape_start(self._h))
+
+    def _run(self, fn, targets, ogs, sources, unconnected_gradients):
+        """fn (kiln_tape_gradient_multi or kiln_tape_jacobian) on targets, output gradients (None or
+        one per target) and sources; its results in the sources' structure."""
+        srcs = _nest_leaves(sources)  # TF: the gradients come back in the sources' structure
+        mode = _unconnected_mode(unconnected_gradients)
         tensors = [None if isinstance(s, Variable) else _as_tensor(s) for s in srcs]
         n = len(srcs)
         arr = ctypes.c_void_p * max(n, 1)
@@ -230,9 +269,16 @@ class GradientTape:
         opts.sources, opts.variables, opts.num_sources = ctypes.cast(s_arr, _lib._HP), ctypes.cast(v_arr, _lib._HP), n
         opts.unconnected = mode
         outs = arr()
-        check(L.kiln_tape_gradient_multi(outs, self._h, ctypes.byref(opts)))
+        check(fn(outs, self._h, ctypes.byref(opts)))
         result = [Tensor._adopt(outs[i]) if outs[i] else None for i in range(n)]
         return _nest_pack(sources, iter(result))
+
+
+def _unconnected_mode(unconnected_gradients):
+    mode = _UNCONNECTED.get(str(getattr(unconnected_gradients, "value", unconnected_gradients)).lower())
+    if mode is None:
+        raise InvalidArgumentError("unconnected_gradients must be 'none' or 'zero'; got %r" % unconnected_gradients)
+    return mode
 
 
 def _nest_leaves(value):
