@@ -1,5 +1,6 @@
 // Optimizers and learning-rate schedules across the ABI.
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,41 @@ kiln_status *kiln_optimizer_apply_gradients(kiln_optimizer *optimizer, const kil
     if (grads[i]) gs[i] = grads[i]->value;
   }
   o->apply_gradients(gs, vs);
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_optimizer_minimize(kiln_tensor **out_loss, kiln_optimizer *optimizer, kiln_loss_fn loss_fn,
+                                     void *user_data, kiln_variable *const *vars, size_t n) {
+  KILN_CAPI_BEGIN
+  const OptimizerPtr &o = optimizer_of(optimizer, __func__);
+  if (!loss_fn) fail(Code::kInvalidArgument, __func__, ": loss_fn is NULL");
+  if (n == 0) fail(Code::kInvalidArgument, __func__, ": no variables (n is 0); expected at least one");
+  require_not_null(vars, __func__, "vars");
+  std::vector<VariablePtr> vs(n);
+  kiln::autodiff::GradientSources sources;
+  for (size_t i = 0; i < n; ++i) {
+    if (!vars[i]) fail(Code::kInvalidArgument, __func__, ": vars[", i, "] is NULL");
+    vs[i] = vars[i]->variable;
+    sources.emplace_back(*vs[i]);
+  }
+  Tensor loss;
+  std::vector<Tensor> grads;
+  {
+    kiln::autodiff::Tape tape(false, true);
+    for (const VariablePtr &v : vs) tape.watch(*v);
+    kiln_tensor *written = nullptr;
+    kiln_status *st = loss_fn(&written, user_data);
+    std::unique_ptr<kiln_tensor> taken(written);
+    kiln::capi::check_foreign(st, "kiln_optimizer_minimize: loss_fn");
+    if (!taken)
+      fail(Code::kInvalidArgument, __func__,
+           ": loss_fn wrote no loss (*out_loss is NULL); expected a float tensor");
+    loss = taken->value;
+    tape.stop_recording();
+    grads = tape.gradient(loss, sources, kiln::autodiff::Unconnected::kNone);
+  }
+  o->apply_gradients(grads, vs);
+  if (out_loss) *out_loss = new kiln_tensor{loss};
   KILN_CAPI_END
 }
 

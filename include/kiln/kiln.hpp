@@ -2819,6 +2819,26 @@ class Optimizer : public kiln::detail::handle<kiln_optimizer> {
     }
     kiln::detail::check(kiln_optimizer_apply_gradients(get(), gs.data(), vs.data(), gs.size()));
   }
+  /// Keras's minimize(loss, var_list): loss() runs under a new GradientTape that watches vars,
+  /// and the gradients of what it returns are applied as apply_gradients does (a variable the
+  /// loss does not reach is skipped). Returns the loss. An exception loss() throws comes back as
+  /// a kiln::Error of its code, and nothing has changed.
+  Tensor minimize(const std::function<Tensor()> &loss, const std::vector<Variable> &vars) {
+    std::vector<kiln_variable *> vs;
+    for (const Variable &v : vars) vs.push_back(v.get());
+    auto call = [](kiln_tensor **out, void *user) -> kiln_status * {
+      return detail::status_of([&] {
+        const Tensor l = (*static_cast<const std::function<Tensor()> *>(user))();
+        if (!l.valid())
+          throw Error(KILN_STATUS_INVALID_ARGUMENT, "the loss function returned an empty Tensor");
+        kiln::detail::check(kiln_tensor_clone(out, l.get()));
+      });
+    };
+    kiln_tensor *out = nullptr;
+    kiln::detail::check(kiln_optimizer_minimize(
+        &out, get(), call, const_cast<void *>(static_cast<const void *>(&loss)), vs.data(), vs.size()));
+    return Tensor(out);
+  }
   /// Horovod's DistributedOptimizer on this optimizer: apply_gradients first replaces the
   /// gradients by their "mean" (or "sum") over comm's ranks, packed into fusion buffers of up to
   /// fusion_threshold_bytes. An empty Communicator turns it off.

@@ -88,6 +88,19 @@ KILN_API const char *kiln_optimizer_get_name(const kiln_optimizer *optimizer);
 /// assignments to the same variables from other threads wait for the update.
 KILN_API kiln_status *kiln_optimizer_apply_gradients(kiln_optimizer *optimizer, const kiln_tensor *const *grads,
                                                      kiln_variable *const *vars, size_t n);
+/// The loss of kiln_optimizer_minimize: writes a new float tensor to *out_loss (its sum is
+/// minimised, as tape.gradient takes a non-scalar target), or returns a status.
+typedef kiln_status *(*kiln_loss_fn)(kiln_tensor **out_loss, void *user_data);
+/// Keras's optimizer.minimize(loss, var_list): runs loss_fn(user_data) under a new GradientTape
+/// that watches vars, takes the gradients of the loss with respect to vars and applies them as
+/// kiln_optimizer_apply_gradients does (a variable the loss does not depend on is skipped; if none
+/// is reached, INVALID_ARGUMENT). out_loss may be NULL; otherwise *out_loss is the loss (new).
+/// A status loss_fn returns comes back with its code, the message prefixed by where it came from;
+/// then nothing changed. Ownership: vars stay the caller's; the tensor loss_fn writes is taken.
+/// Thread-safety: as kiln_optimizer_apply_gradients; loss_fn runs on the calling thread.
+KILN_API kiln_status *kiln_optimizer_minimize(kiln_tensor **out_loss, kiln_optimizer *optimizer,
+                                              kiln_loss_fn loss_fn, void *user_data,
+                                              kiln_variable *const *vars, size_t n);
 /// The number of steps taken (optimizer.iterations). Ownership: none. Lifetime: a value.
 /// Thread-safety: safe.
 KILN_API kiln_status *kiln_optimizer_get_iterations(int64_t *out, const kiln_optimizer *optimizer);

@@ -256,12 +256,100 @@ static void test_training_loop(void) {
   kiln_variable_free(w);
 }
 
+/* minimize: loss_fn under a tape the call makes; the same steps as the tape loop, bit for bit. */
+struct squared_error {
+  kiln_variable *w;
+  kiln_tensor *target;
+  int fail;
+};
+
+static kiln_status *squared_error_loss(kiln_tensor **out, void *user) {
+  struct squared_error *e = (struct squared_error *)user;
+  kiln_tensor *x = NULL, *d = NULL, *sq = NULL;
+  kiln_status *st;
+  if (e->fail) return kiln_status_create(KILN_STATUS_OUT_OF_RANGE, "the data ran out");
+  st = kiln_variable_read(&x, e->w);
+  if (!st) st = kiln_sub(&d, x, e->target);
+  if (!st) st = kiln_mul(&sq, d, d);
+  if (!st) st = kiln_sum(out, sq, NULL, 0, false);
+  kiln_tensor_free(sq);
+  kiln_tensor_free(d);
+  kiln_tensor_free(x);
+  return st;
+}
+
+static kiln_status *no_loss(kiln_tensor **out, void *user) {
+  (void)out;
+  (void)user;
+  return NULL;
+}
+
+static void test_minimize(void) {
+  const float w0[4] = {0, 0, 0, 0}, target[4] = {1, -2, 3, 0.5f};
+  const int64_t four = 4;
+  struct squared_error by_minimize, by_tape;
+  kiln_optimizer *a = NULL, *b = NULL;
+  kiln_config *c = NULL;
+  int step, i;
+  by_minimize.w = variable("w", 4, w0);
+  by_tape.w = variable("w", 4, w0);
+  by_minimize.target = by_tape.target = f32(1, &four, target);
+  by_minimize.fail = by_tape.fail = 0;
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_float(c, "learning_rate", 0.1));
+  EXPECT_OK(kiln_optimizer_create(&a, "Adam", c));
+  EXPECT_OK(kiln_optimizer_create(&b, "Adam", c));
+  for (step = 0; step < 5; ++step) {
+    kiln_tensor *loss = NULL, *tape_loss = NULL, *grad = NULL;
+    kiln_tape *tape = NULL;
+    const kiln_tensor *grads[1];
+    EXPECT_OK(kiln_optimizer_minimize(&loss, a, squared_error_loss, &by_minimize, &by_minimize.w, 1));
+    EXPECT_OK(kiln_tape_create(&tape, false, true));
+    EXPECT_OK(squared_error_loss(&tape_loss, &by_tape));
+    EXPECT_OK(kiln_tape_stop(tape));
+    EXPECT_OK(kiln_tape_gradient_variables(&grad, tape, tape_loss, (const kiln_variable *const *)&by_tape.w,
+                                           1, KILN_UNCONNECTED_NONE));
+    grads[0] = grad;
+    EXPECT_OK(kiln_optimizer_apply_gradients(b, grads, &by_tape.w, 1));
+    CHECK(loss && tape_loss && fdata(loss)[0] == fdata(tape_loss)[0]);
+    for (i = 0; i < 4; ++i) CHECK(value_at(by_minimize.w, i) == value_at(by_tape.w, i));
+    kiln_tensor_free(loss);
+    kiln_tensor_free(tape_loss);
+    kiln_tensor_free(grad);
+    kiln_tape_free(tape);
+  }
+  {
+    int64_t it = -1;
+    EXPECT_OK(kiln_optimizer_get_iterations(&it, a));
+    CHECK(it == 5);
+  }
+  /* A loss function's status comes back with its code, and nothing changes. */
+  by_minimize.fail = 1;
+  EXPECT_ERROR(kiln_optimizer_minimize(NULL, a, squared_error_loss, &by_minimize, &by_minimize.w, 1),
+               KILN_STATUS_OUT_OF_RANGE, "loss_fn", "the data ran out");
+  CHECK(value_at(by_minimize.w, 0) == value_at(by_tape.w, 0));
+  EXPECT_ERROR(kiln_optimizer_minimize(NULL, a, no_loss, NULL, &by_minimize.w, 1),
+               KILN_STATUS_INVALID_ARGUMENT, "loss_fn wrote no loss", NULL);
+  EXPECT_ERROR(kiln_optimizer_minimize(NULL, a, NULL, NULL, &by_minimize.w, 1), KILN_STATUS_INVALID_ARGUMENT,
+               "loss_fn", "NULL");
+  EXPECT_ERROR(kiln_optimizer_minimize(NULL, a, squared_error_loss, &by_minimize, NULL, 0),
+               KILN_STATUS_INVALID_ARGUMENT, "no variables", NULL);
+  EXPECT_ERROR(kiln_optimizer_minimize(NULL, NULL, squared_error_loss, &by_minimize, &by_minimize.w, 1),
+               KILN_STATUS_INVALID_ARGUMENT, "optimizer", "NULL");
+  kiln_optimizer_free(a);
+  kiln_optimizer_free(b);
+  kiln_config_free(c);
+  kiln_variable_free(by_minimize.w);
+  kiln_variable_free(by_tape.w);
+}
+
 int main(void) {
   test_adam_step();
   test_weight_decay_exclusion();
   test_schedules();
   test_errors_and_serialization();
   test_training_loop();
+  test_minimize();
   release_kept();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

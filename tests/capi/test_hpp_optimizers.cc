@@ -193,4 +193,29 @@ TEST(HppOptimizers, BertCreateOptimizerAndATrainingLoop) {
   EXPECT_NEAR(bert.learning_rate(), 0.0, 1e-12);
 }
 
+TEST(HppOptimizers, MinimizeTakesOneTapeStep) {
+  Variable w(Tensor::from_vector({0.f, 0.f, 0.f}, {3}), "w");
+  Variable unused(Tensor::from_vector({5.f}, {1}), "unused");
+  const Tensor target = Tensor::from_vector({1.f, -1.f, 2.f}, {3});
+  opt::Optimizer sgd = opt::Optimizer::create("SGD", Config().set("learning_rate", 0.25));
+  auto loss = [&] {
+    Tensor d = w.value() - target;
+    return kiln::sum(d * d);
+  };
+  const Tensor l = sgd.minimize(loss, {w, unused});  // unused gets no gradient: skipped
+  EXPECT_FLOAT_EQ(l.to_vector<float>()[0], 6.0f);
+  // w -= 0.25 * 2 (w - target)
+  EXPECT_EQ(w.value().to_vector<float>(), (std::vector<float>{0.5f, -0.5f, 1.0f}));
+  EXPECT_EQ(unused.value().to_vector<float>(), (std::vector<float>{5.f}));
+  try {
+    sgd.minimize([]() -> Tensor { throw kiln::Error(KILN_STATUS_OUT_OF_RANGE, "the data ran out"); }, {w});
+    FAIL() << "expected kiln::Error";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_OUT_OF_RANGE);
+    EXPECT_NE(std::string(e.what()).find("the data ran out"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(sgd.minimize([] { return Tensor(); }, {w}), kiln::Error);
+  EXPECT_EQ(w.value().to_vector<float>(), (std::vector<float>{0.5f, -0.5f, 1.0f}));
+}
+
 }  // namespace

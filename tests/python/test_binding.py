@@ -192,6 +192,9 @@ class TapeTest(unittest.TestCase):
         self.assertEqual(tape.gradient(z, x).tolist(), [[3.0, 3.0], [3.0, 3.0]])
         with self.assertRaises(kiln.InvalidArgumentError):
             tape.batch_jacobian(y, kiln.constant([1.0, 2.0, 3.0]))
+        with self.assertRaises(RuntimeError):  # outside the `with` block the tape is not recording
+            with tape.stop_recording():
+                pass
         tape.reset()
         self.assertIsNone(tape.gradient(z, x))
         once = kiln.GradientTape()

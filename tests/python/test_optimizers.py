@@ -172,5 +172,28 @@ class TrainingLoopTest(unittest.TestCase):
         self.assertEqual(len(opt.variables), 1 + 2 * len(model.trainable_variables))
 
 
+    def test_minimize_and_compute_gradients(self):
+        w = kiln.Variable([0.0, 0.0, 0.0], name="w")
+        unused = kiln.Variable([5.0], name="unused")
+        target = kiln.constant([1.0, -1.0, 2.0])
+        opt = optimizers.SGD(learning_rate=0.25)
+
+        def loss():
+            d = w - target
+            return kiln.reduce_sum(d * d)
+        opt.minimize(loss, [w, unused])  # unused gets no gradient: skipped, as Keras skips None
+        self.assertEqual(w.numpy().tolist(), [0.5, -0.5, 1.0])
+        self.assertEqual(unused.numpy().tolist(), [5.0])
+        opt.minimize(loss, lambda: [w])  # var_list as a callable
+        self.assertEqual(w.numpy().tolist(), [0.75, -0.75, 1.5])
+        with kiln.GradientTape() as tape:  # a Tensor loss with its tape
+            value = loss()
+        pairs = opt.compute_gradients(value, [w], tape=tape)
+        self.assertEqual(pairs[0][1] is w, True)
+        self.assertEqual(pairs[0][0].numpy().tolist(), [-0.5, 0.5, -1.0])
+        with self.assertRaises(kiln.InvalidArgumentError):
+            opt.minimize(value, [w])  # a Tensor loss without its tape
+        self.assertEqual(int(opt.iterations), 2)
+
 if __name__ == "__main__":
     unittest.main()

@@ -147,6 +147,7 @@ class GradientTape:
         self._persistent = bool(persistent)
         self._watch_vars = bool(watch_accessed_variables)
         self._h = None
+        self._recording = False
 
     def __enter__(self):
         if self._h is None:
@@ -163,9 +164,11 @@ class GradientTape:
                     raise
         else:
             check(L.kiln_tape_start(self._h))
+        self._recording = True
         return self
 
     def __exit__(self, *exc):
+        self._recording = False
         if self._h is not None:
             check(L.kiln_tape_stop(self._h))
         return False
@@ -243,11 +246,16 @@ class GradientTape:
     def stop_recording(self):
         """tf.GradientTape.stop_recording: `with tape.stop_recording():` runs ops unrecorded."""
         self._require()
+        if not self._recording:
+            raise RuntimeError("GradientTape.stop_recording: the tape is not recording (use it inside the "
+                               "tape's `with` block)")
         check(L.kiln_tape_stop(self._h))
+        self._recording = False
         try:
             yield
         finally:
             check(L.kiln_tape_start(self._h))
+            self._recording = True
 
     def _run(self, fn, targets, ogs, sources, unconnected_gradients):
         """fn (kiln_tape_gradient_multi or kiln_tape_jacobian) on targets, output gradients (None or

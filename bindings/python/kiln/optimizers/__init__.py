@@ -12,7 +12,7 @@ import ctypes
 from .. import _lib
 from .. import config as _config
 from .._handles import config_dict, new_handle
-from ..autodiff import Variable
+from ..autodiff import GradientTape, Variable
 from ..errors import InvalidArgumentError, check
 from ..tensor import Tensor, _as_tensor
 from . import schedules
@@ -88,6 +88,30 @@ class Optimizer:
         variables = [v for _, v in pairs]
         self.apply(grads, variables)
         return self.iterations
+
+    def compute_gradients(self, loss, var_list, tape=None):
+        """Keras's compute_gradients: [(gradient, variable)] of loss (a callable taking no
+        arguments, run under a new GradientTape that watches var_list; or a Tensor with the tape
+        that recorded it) for var_list (a list, or a callable giving it after loss has run)."""
+        if not callable(loss) and tape is None:
+            raise InvalidArgumentError("minimize / compute_gradients: a Tensor loss needs the GradientTape that "
+                                       "recorded it (tape=...); or pass loss as a callable taking no arguments")
+        if callable(loss):
+            tape = tape if tape is not None else GradientTape()
+            with tape:
+                if not callable(var_list):
+                    tape.watch(list(var_list))
+                loss = loss()
+        if callable(var_list):
+            var_list = var_list()
+        var_list = list(var_list)
+        grads = tape.gradient(loss, var_list)
+        return list(zip(grads, var_list))
+
+    def minimize(self, loss, var_list, tape=None):
+        """Keras's minimize(loss, var_list, tape=None): compute_gradients, then apply_gradients
+        (a None gradient skips its variable). Returns iterations, as apply_gradients."""
+        return self.apply_gradients(self.compute_gradients(loss, var_list, tape))
 
     def apply(self, grads, trainable_variables):
         """Keras 3's apply(grads, trainable_variables)."""
