@@ -291,5 +291,35 @@ class InterruptTest(unittest.TestCase):
         self.assertIn("437.0 435 True", text)
 
 
+    def test_ctrl_c_stops_a_stuck_callback(self):
+        # Python code of the user's that a callback runs takes Ctrl-C at once (it becomes the
+        # callback's status and comes out of the call that entered C), so a custom layer's call or
+        # a map function that never returns still stops.
+        rc, text = run("""
+            import os, signal, threading, time
+            import numpy as np, kiln as k
+            class Stuck(k.layers.Layer):
+                def call(self, x):
+                    while True:
+                        time.sleep(0.001)
+            def stuck_map(v):
+                while True:
+                    time.sleep(0.001)
+            x = k.constant(np.ones((2, 3), np.float32))
+            for name, call in (("layer", lambda: Stuck()(x)),
+                               ("dataset", lambda: next(iter(k.data.Dataset.range(3).map(stuck_map))))):
+                threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+                t0 = time.time()
+                try:
+                    call()
+                except KeyboardInterrupt:
+                    print(name, "interrupted", time.time() - t0 < 10)
+            print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+            """, timeout=120)
+        self.assertEqual(rc, 0, text)
+        self.assertIn("layer interrupted True", text)
+        self.assertIn("dataset interrupted True", text)
+        self.assertIn("True", text.splitlines()[-1])
+
 if __name__ == "__main__":
     unittest.main()

@@ -163,6 +163,9 @@ def guard_callback(where, tls=None, token=False):
     return decorate
 
 
+_GUARD_CODE = guard_callback("")(lambda: None).__code__  # the frame of every guarded callback
+
+
 def ensure_headroom(frames=12):
     """Raises RecursionError unless `frames` more Python frames fit under the recursion limit. Called
     before entering C on a path where C calls back into Python: ctypes cannot report an exception
@@ -231,6 +234,15 @@ class DeferredInterrupt:
 
 
 def _defer_sigint(signum, frame):
+    # Python code that a guarded callback runs (a layer's call, a map function) may take the
+    # interrupt at once: it becomes the callback's status, and the call that entered C raises it,
+    # so that a long or stuck callback still stops on Ctrl-C. Anywhere else (the guard's own frame,
+    # C, or Python outside a callback) it waits for take_interrupt or the end of the call.
+    f = frame.f_back if frame is not None else None
+    while f is not None:
+        if f.f_code is _GUARD_CODE:
+            raise KeyboardInterrupt
+        f = f.f_back
     DeferredInterrupt.pending = True
 
 
