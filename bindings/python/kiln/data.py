@@ -177,7 +177,6 @@ _PASSES = {}           # generator pass key -> its Python iterator
 _PENDING = _errors.PENDING
 _keys = _errors.KEYS
 _lock = _errors.PENDING_LOCK
-_TOKEN = _errors.TOKEN
 
 
 def _guarded(where):
@@ -186,19 +185,15 @@ def _guarded(where):
 
 def _raise(status):
     """Raises the Python exception behind a status when there is one, else the KilnError."""
-    msg = L.kiln_status_get_message(status).decode("utf-8", "replace")
-    m = _TOKEN.search(msg)
-    if m:
-        with _lock:
-            exc = _PENDING.pop(int(m.group(1)), None)
-        if exc is not None:
-            L.kiln_status_free(status)
-            try:
-                raise exc
-            finally:
-                # This frame is in exc's traceback: holding exc here would make a cycle that keeps
-                # the iterator (a frame further up) and its pipeline threads alive until a GC.
-                exc = None
+    exc = _errors.take_pending(status)
+    if exc is not None:
+        L.kiln_status_free(status)
+        try:
+            raise exc
+        finally:
+            # This frame is in exc's traceback: holding exc here would make a cycle that keeps
+            # the iterator (a frame further up) and its pipeline threads alive until a GC.
+            exc = None
     check(status)
 
 

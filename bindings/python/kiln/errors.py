@@ -166,6 +166,16 @@ def guard_callback(where, tls=None, token=False):
 _GUARD_CODE = guard_callback("")(lambda: None).__code__  # the frame of every guarded callback
 
 
+def take_pending(status):
+    """The exception waiting under the token a status message carries (callback_status with
+    token=True), taken out of PENDING; None when the status carries none or it was taken."""
+    m = TOKEN.search(_lib.lib.kiln_status_get_message(status).decode("utf-8", "replace"))
+    if not m:
+        return None
+    with PENDING_LOCK:
+        return PENDING.pop(int(m.group(1)), None)
+
+
 def ensure_headroom(frames=12):
     """Raises RecursionError unless `frames` more Python frames fit under the recursion limit. Called
     before entering C on a path where C calls back into Python: ctypes cannot report an exception
@@ -261,10 +271,7 @@ def deferred_call(fn, *args):
         status = fn(*args)
     if d.interrupted:
         if status:  # its error, if Python raised it, is dropped for the KeyboardInterrupt
-            m = TOKEN.search(_lib.lib.kiln_status_get_message(status).decode("utf-8", "replace"))
-            if m:
-                with PENDING_LOCK:
-                    PENDING.pop(int(m.group(1)), None)
+            take_pending(status)
             _lib.lib.kiln_status_free(status)
         raise KeyboardInterrupt
     return status

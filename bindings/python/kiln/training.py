@@ -71,13 +71,9 @@ def _call(fn, *args):
         return
     pending = getattr(_layers._tls, "pending", None)
     _layers._tls.pending = None
-    msg = L.kiln_status_get_message(status).decode("utf-8", "replace")
-    m = _data._TOKEN.search(msg)
-    if m:
-        with _data._lock:
-            exc = _data._PENDING.pop(int(m.group(1)), None)
-        if exc is not None:
-            pending = exc
+    exc = _errors.take_pending(status)
+    if exc is not None:
+        pending = exc
     if pending is not None:
         L.kiln_status_free(status)
         try:
