@@ -65,7 +65,6 @@ KILN_MATH(Log, log, u10)
 KILN_MATH(Log1p, log1p, u10)
 KILN_MATH(Expm1, expm1, u10)
 KILN_MATH(Tanh, tanh, u10)
-KILN_MATH(Erfc, erfc, u15)
 KILN_MATH(Sin, sin, u10)
 KILN_MATH(Cos, cos, u10)
 
@@ -108,7 +107,9 @@ HWY_INLINE void Map2(const float *x, const float *z, float *y, int64_t n, const 
 
 // ---- formulas ----
 
-constexpr float kSqrtHalf = 0.70710678118654752f;
+using DD = hn::ScalableTag<double>;
+using VD = hn::Vec<DD>;
+
 constexpr float kInvSqrt2Pi = static_cast<float>(activation::kInvSqrt2Pi);
 constexpr float kSqrt2OverPi = static_cast<float>(activation::kSqrt2OverPi);
 constexpr float kGeluCubic = static_cast<float>(activation::kGeluCubic);
@@ -135,50 +136,87 @@ HWY_INLINE VF GeluTanhArg(DF d, VF x) {
   return hn::Mul(hn::Set(d, 2.0f * kSqrt2OverPi), hn::MulAdd(hn::Set(d, kGeluCubic), x3, x));
 }
 
-// erfc(-x / sqrt 2), the exact gelu's CDF term (TF computes gelu as 0.5 x erfc(-x / sqrt 2):
-// erfc keeps the negative tail that 1 + erf(x / sqrt 2) cancels away). In the tail the
-// rounding of the argument t alone would cost ~2 t^2 ulp (up to 90 ulp at x = -12), so t
-// is carried as t + lo, lo being the product's rounding error plus sqrt(1/2)'s low part,
-// and erfc(t + lo) = erfc(t) - lo 2/sqrt(pi) exp(-t^2) to first order. The rounding error
-// comes from Dekker's exact product (x split in halves), the same on every target whether
-// or not it has FMA.
-constexpr float kSqrtHalfHi = 0.70703125f;      // sqrt(1/2)'s leading 12 bits
-constexpr float kSqrtHalfMid = 7.5519085e-05f;  // kSqrtHalf - kSqrtHalfHi (exact)
-constexpr float kSqrtHalfLo = 1.21016175e-08f;  // sqrt(1/2) - kSqrtHalf
-constexpr float kTwoOverSqrtPi = 1.12837916709551257f;
-constexpr float kSplitter = 4097.0f;  // 2^12 + 1
-// Only lanes with x < -1 take the correction (above, the argument's rounding costs under an
-// ulp); a vector with none skips its work. The mask keeps each lane's result independent of
-// its neighbours.
-HWY_INLINE VF GeluErfc(DF d, VF x) {
-  const VF t = hn::Mul(x, hn::Set(d, -kSqrtHalf));
-  const auto tail = hn::Lt(x, hn::Set(d, -1.0f));
-  if (hn::AllFalse(d, tail)) return Erfc(t);
-  // x = xh + xl exactly, each with at most 12 significant bits.
-  const VF gamma = hn::Mul(x, hn::Set(d, kSplitter));
-  const VF xh = hn::Sub(gamma, hn::Sub(gamma, x));
-  const VF xl = hn::Sub(x, xh);
-  // -x kSqrtHalf - t, exactly (each partial product is exact).
-  const VF ch = hn::Set(d, -kSqrtHalfHi), cm = hn::Set(d, -kSqrtHalfMid);
-  VF err = hn::Sub(hn::Mul(xh, ch), t);
-  err = hn::Add(err, hn::Mul(xh, cm));
-  err = hn::Add(err, hn::Mul(xl, ch));
-  err = hn::Add(err, hn::Mul(xl, cm));
-  const VF lo = hn::Add(err, hn::Mul(x, hn::Set(d, -kSqrtHalfLo)));
-  const VF g = Exp(hn::Neg(hn::Mul(t, t)));
-  // Where g is 0 (|t| > ~10, or x so large that the split overflowed) the correction is 0.
-  const auto use = hn::And(tail, hn::Ne(g, hn::Zero(d)));
-  const VF corr = hn::IfThenElseZero(use, hn::Mul(hn::Mul(lo, hn::Set(d, kTwoOverSqrtPi)), g));
-  return hn::Sub(Erfc(t), corr);
+// The exact gelu, 0.5 x erfc(-x / sqrt 2) as TF computes it (erfc keeps the negative tail
+// that 1 + erf(x / sqrt 2) cancels away), evaluated in float64 and rounded to float once, so
+// both gelu and the erfc the backward reads are within half an ulp (plus ~1e-9 relative).
+// t = -x / sqrt 2 in float64 carries x's 24 bits with no rounding worth counting, and with
+// a = |t|: erfc(a) = exp(-a^2) P(q) / (1 + 2a), q = (a - 2) / (a + 2) in [-1, 0.67] for a in
+// [0, 10.25], P a degree-13 weighted least-squares fit (made for kiln against mpmath) of
+// (1 + 2a) exp(a^2) erfc(a), a smooth function of q within 1 to 1.28 (relative error 6.4e-11);
+// erfc(-a) = 2 - erfc(a). Above a = 10.25 even gelu's 0.5 x erfc(a) rounds to float 0. One
+// division gives both quotients: w = 1 / ((a + 2)(1 + 2a)).
+constexpr double kErfcP[] = {1.27697838162645572e+00,  -9.27638259796779996e-02, -1.66030408406527968e-01,
+                             1.64051248177451009e-01,  -5.42197512099428583e-02, -8.03348148527768292e-03,
+                             8.72058529104459933e-03,  1.26722672132463000e-03,  -1.44943976262416722e-03,
+                             -4.38254866059624958e-04, 1.96329059888158963e-04,  1.19601697510815161e-04,
+                             -3.51238613943705147e-06, -1.03301174714711536e-05};
+constexpr double kErfcLimit = 10.25;
+constexpr double kMinusSqrtHalf = -0.70710678118654752440;
+
+// exp(u) for u in [-103, 0], the one exp the erfc above needs, to ~1e-13 relative (SLEEF's
+// float64 exp took half of the exact gelu's time and carries full float64 precision, which a
+// result rounded to float does not need): u = n ln 2 + r with |r| <= ln2 / 2, exp(r) by its
+// Taylor series to r^10 (remainder under 2.2e-13), times 2^n built in the exponent bits (n
+// >= -149 keeps 2^n normal). n comes from the 1.5 * 2^52 shifter's low bits.
+HWY_INLINE VD ExpNonPositiveF64(DD d, VD u) {
+  const hn::RebindToSigned<DD> di;
+  const VD shifter = hn::Set(d, 6755399441055744.0);  // 1.5 * 2^52
+  const VD kd = hn::MulAdd(u, hn::Set(d, 1.4426950408889634074), shifter);
+  const VD n = hn::Sub(kd, shifter);
+  const VD r = hn::MulAdd(n, hn::Set(d, -0.69314718055994530942), u);
+  VD p = hn::Set(d, 1.0 / 3628800.0);
+  for (double f : {1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0,
+                   1.0 / 6.0, 0.5, 1.0, 1.0})
+    p = hn::MulAdd(p, r, hn::Set(d, f));
+  const auto bits = hn::Sub(hn::BitCast(di, kd), hn::BitCast(di, shifter));
+  return hn::Mul(p, hn::BitCast(d, hn::ShiftLeft<52>(hn::Add(bits, hn::Set(di, int64_t{1023})))));
+}
+
+HWY_INLINE VD ErfcF64(DD d, VD t) {
+  const VD one = hn::Set(d, 1.0), two = hn::Set(d, 2.0), limit = hn::Set(d, kErfcLimit);
+  const VD a = hn::Min(hn::Abs(t), limit);  // NaN lanes are put back at the end
+  const VD den = hn::MulAdd(two, a, one), ap2 = hn::Add(a, two);
+  const VD w = hn::Div(one, hn::Mul(ap2, den));
+  const VD q = hn::Mul(hn::Mul(hn::Sub(a, two), den), w);
+  VD p = hn::Set(d, kErfcP[13]);
+  for (int i = 12; i >= 0; --i) p = hn::MulAdd(p, q, hn::Set(d, kErfcP[i]));
+  VD e = hn::Mul(hn::Mul(ExpNonPositiveF64(d, hn::Neg(hn::Mul(a, a))), p), hn::Mul(ap2, w));
+  e = hn::IfThenElseZero(hn::Lt(hn::Abs(t), limit), e);
+  e = hn::IfThenElse(hn::Lt(t, hn::Zero(d)), hn::Sub(two, e), e);
+  return hn::IfThenElse(hn::IsNaN(t), t, e);
+}
+
+// erfc(-x / sqrt 2) and (kValue) gelu(x) of a float vector, through float64 lanes.
+struct GeluErfParts {
+  VF erfc, y;
+};
+template <bool kValue>
+HWY_INLINE GeluErfParts GeluErf(DF d, VF x) {
+  const DD dd;
+  const hn::Rebind<float, DD> dh;
+  HWY_ALIGN float xs[kPad], es[kPad], ys[kPad] = {};
+  hn::Store(x, d, xs);
+  for (size_t j = 0; j < hn::Lanes(d); j += hn::Lanes(dd)) {
+    const VD xd = hn::PromoteTo(dd, hn::LoadU(dh, xs + j));
+    const VD e = ErfcF64(dd, hn::Mul(xd, hn::Set(dd, kMinusSqrtHalf)));
+    hn::StoreU(hn::DemoteTo(dh, e), dh, es + j);
+    if (kValue) hn::StoreU(hn::DemoteTo(dh, hn::Mul(hn::Mul(hn::Set(dd, 0.5), xd), e)), dh, ys + j);
+  }
+  const VF erfc = hn::Load(d, es);
+  if (!kValue) return {erfc, hn::Zero(d)};
+  // Two kinds of lane take TF's float formula 0.5 x erfc instead: x = +-inf, the only infinite
+  // gelu (inf, or NaN = -inf * 0), which the emulated targets' demotion would clamp to the
+  // largest float; and |x| < 2^-25, where erfc rounds to 1 and gelu(x) = x / 2 + x^2 / sqrt(2
+  // pi) is x / 2 to well under half an ulp, except that the exact ties of a denormal x / 2
+  // round to even as in TF, not up as the x^2 term would tip them.
+  const auto float_form = hn::Or(hn::IsInf(x), hn::Lt(hn::Abs(x), hn::Set(d, 2.98023224e-08f)));
+  return {erfc, hn::IfThenElse(float_form, hn::Mul(hn::Mul(hn::Set(d, 0.5f), x), erfc), hn::Load(d, ys))};
 }
 
 // NaN-propagating lower clamp at 0.
 HWY_INLINE VF ReluZero(DF d, VF x) {
   return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::IfThenElseZero(hn::IsNaN(x), x));
 }
-
-// gelu(x) = 0.5 x erfc(-x/sqrt2), from that erfc (GeluErfc).
-HWY_INLINE VF GeluErfValue(DF d, VF x, VF erfc) { return hn::Mul(hn::Mul(hn::Set(d, 0.5f), x), erfc); }
 
 // g gelu'(x), from erfc(-x/sqrt2): d/dx 0.5 x erfc(-x/sqrt2) = 0.5 erfc(-x/sqrt2) + x exp(-x^2/2) / sqrt(2
 // pi).
@@ -233,7 +271,7 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
         return hn::IfThenElse(hn::Gt(v, six), six, ReluZero(d, v));
       });
     case UnaryOp::kGeluErf:
-      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return GeluErfValue(d, v, GeluErfc(d, v)); });
+      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return GeluErf<true>(d, v).y; });
     case UnaryOp::kGeluTanh:
       return Map1(x, y, n,
                   [](DF d, VF v) HWY_ATTR { return hn::Mul(v, LogisticParts(d, GeluTanhArg(d, v)).s); });
@@ -284,9 +322,9 @@ void GeluErfSavingErfcF32(const float *x, float *y, float *e, int64_t n) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   auto both = [d](VF v, float *yp, float *ep) HWY_ATTR {
-    const VF erfc = GeluErfc(d, v);
-    hn::StoreU(erfc, d, ep);
-    hn::StoreU(GeluErfValue(d, v, erfc), d, yp);
+    const GeluErfParts parts = GeluErf<true>(d, v);
+    hn::StoreU(parts.erfc, d, ep);
+    hn::StoreU(parts.y, d, yp);
   };
   int64_t i = 0;
   for (; i + N <= n; i += N) both(hn::LoadU(d, x + i), y + i, e + i);
@@ -332,7 +370,7 @@ void UnaryBackwardF32(UnaryOp op, const float *x, const float *dy, float *dx, in
       });
     case UnaryOp::kGeluErf:
       return Map2(x, dy, dx, n,
-                  [](DF d, VF v, VF g) HWY_ATTR { return GeluErfGrad(d, v, GeluErfc(d, v), g); });
+                  [](DF d, VF v, VF g) HWY_ATTR { return GeluErfGrad(d, v, GeluErf<false>(d, v).erfc, g); });
     case UnaryOp::kGeluTanh:
       // y = x s(z), z = 2u: y' = s + x s (1 - s) z'. Where s (1 - s) is exactly 0 the
       // second term is 0 (z' overflows to inf for |x| > ~1e19 and would make 0 * inf).
