@@ -1,7 +1,8 @@
 // kiln's own float32 elementwise loops: Highway for the vectors and the runtime choice
-// of instruction set, SLEEF for the transcendental functions (1-ulp `_u10` variants,
-// erfc 1.5 ulp). These replace oneDNN's eltwise primitives, whose approximations lose
-// NaN, denormals and about 100x precision above kiln's size thresholds.
+// of instruction set, SLEEF for the transcendental functions (1-ulp `_u10` variants; the
+// exact gelu's erfc is kiln's own, in float64). These replace oneDNN's eltwise primitives,
+// whose approximations lose NaN, denormals and about 100x precision above kiln's size
+// thresholds.
 //
 // Every function here is single-threaded and allocates nothing, so it may run inside an
 // OpenMP region. A value gives the same bits wherever it sits in the array and whatever n

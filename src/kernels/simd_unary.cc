@@ -186,31 +186,60 @@ HWY_INLINE VD ErfcF64(DD d, VD t) {
   return hn::IfThenElse(hn::IsNaN(t), t, e);
 }
 
-// erfc(-x / sqrt 2) and (kValue) gelu(x) of a float vector, through float64 lanes.
-struct GeluErfParts {
-  VF erfc, y;
-};
-template <bool kValue>
-HWY_INLINE GeluErfParts GeluErf(DF d, VF x) {
+// erfc(-x / sqrt 2) of float lanes, rounded to float.
+template <class DH>
+HWY_INLINE hn::Vec<DH> GeluErfcOf(DH dh, hn::Vec<DH> x, VD *erfc64 = nullptr) {
   const DD dd;
+  const VD e = ErfcF64(dd, hn::Mul(hn::PromoteTo(dd, x), hn::Set(dd, kMinusSqrtHalf)));
+  if (erfc64) *erfc64 = e;
+  return hn::DemoteTo(dh, e);
+}
+
+// gelu(x) of float lanes and their erfc (GeluErfcOf), rounded to float from float64. Two kinds
+// of lane take TF's float formula 0.5 x erfc instead: x = +-inf, the only infinite gelu (inf,
+// or NaN = -inf * 0), which the emulated targets' demotion would clamp to the largest float;
+// and |x| < 2^-25, where erfc rounds to 1 and gelu(x) = x / 2 + x^2 / sqrt(2 pi) is x / 2 to
+// well under half an ulp, except that the exact ties of a denormal x / 2 round to even as in
+// TF, not up as the x^2 term would tip them.
+template <class DH>
+HWY_INLINE hn::Vec<DH> GeluErfOf(DH dh, hn::Vec<DH> x, hn::Vec<DH> *erfc) {
+  const DD dd;
+  VD e64;
+  *erfc = GeluErfcOf(dh, x, &e64);
+  const hn::Vec<DH> y = hn::DemoteTo(dh, hn::Mul(hn::Mul(hn::Set(dd, 0.5), hn::PromoteTo(dd, x)), e64));
+  const auto float_form = hn::Or(hn::IsInf(x), hn::Lt(hn::Abs(x), hn::Set(dh, 2.98023224e-08f)));
+  return hn::IfThenElse(float_form, hn::Mul(hn::Mul(hn::Set(dh, 0.5f), x), *erfc), y);
+}
+
+// gelu over n floats, and (if e) the erfc, in float64 lanes straight from memory; the tail
+// through the same code on a zero-padded copy.
+HWY_INLINE void GeluErfLoop(const float *x, float *y, float *e, int64_t n) {
   const hn::Rebind<float, DD> dh;
-  HWY_ALIGN float xs[kPad], es[kPad], ys[kPad] = {};
-  hn::Store(x, d, xs);
-  for (size_t j = 0; j < hn::Lanes(d); j += hn::Lanes(dd)) {
-    const VD xd = hn::PromoteTo(dd, hn::LoadU(dh, xs + j));
-    const VD e = ErfcF64(dd, hn::Mul(xd, hn::Set(dd, kMinusSqrtHalf)));
-    hn::StoreU(hn::DemoteTo(dh, e), dh, es + j);
-    if (kValue) hn::StoreU(hn::DemoteTo(dh, hn::Mul(hn::Mul(hn::Set(dd, 0.5), xd), e)), dh, ys + j);
+  const int64_t N = static_cast<int64_t>(hn::Lanes(dh));
+  hn::Vec<decltype(dh)> erfc;
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    hn::StoreU(GeluErfOf(dh, hn::LoadU(dh, x + i), &erfc), dh, y + i);
+    if (e) hn::StoreU(erfc, dh, e + i);
   }
-  const VF erfc = hn::Load(d, es);
-  if (!kValue) return {erfc, hn::Zero(d)};
-  // Two kinds of lane take TF's float formula 0.5 x erfc instead: x = +-inf, the only infinite
-  // gelu (inf, or NaN = -inf * 0), which the emulated targets' demotion would clamp to the
-  // largest float; and |x| < 2^-25, where erfc rounds to 1 and gelu(x) = x / 2 + x^2 / sqrt(2
-  // pi) is x / 2 to well under half an ulp, except that the exact ties of a denormal x / 2
-  // round to even as in TF, not up as the x^2 term would tip them.
-  const auto float_form = hn::Or(hn::IsInf(x), hn::Lt(hn::Abs(x), hn::Set(d, 2.98023224e-08f)));
-  return {erfc, hn::IfThenElse(float_form, hn::Mul(hn::Mul(hn::Set(d, 0.5f), x), erfc), hn::Load(d, ys))};
+  if (i == n) return;
+  const size_t rest = static_cast<size_t>(n - i);
+  HWY_ALIGN float bx[kPad] = {}, by[kPad], be[kPad];
+  std::memcpy(bx, x + i, rest * sizeof(float));
+  hn::Store(GeluErfOf(dh, hn::Load(dh, bx), &erfc), dh, by);
+  hn::Store(erfc, dh, be);
+  std::memcpy(y + i, by, rest * sizeof(float));
+  if (e) std::memcpy(e + i, be, rest * sizeof(float));
+}
+
+// The erfc of a whole float vector (the backward's), half a float64 vector at a time.
+HWY_INLINE VF GeluErfcVector(DF d, VF x) {
+  const hn::Rebind<float, DD> dh;
+  HWY_ALIGN float xs[kPad], es[kPad];
+  hn::Store(x, d, xs);
+  for (size_t j = 0; j < hn::Lanes(d); j += hn::Lanes(dh))
+    hn::Store(GeluErfcOf(dh, hn::Load(dh, xs + j)), dh, es + j);
+  return hn::Load(d, es);
 }
 
 // NaN-propagating lower clamp at 0.
@@ -271,7 +300,7 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
         return hn::IfThenElse(hn::Gt(v, six), six, ReluZero(d, v));
       });
     case UnaryOp::kGeluErf:
-      return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return GeluErf<true>(d, v).y; });
+      return GeluErfLoop(x, y, nullptr, n);
     case UnaryOp::kGeluTanh:
       return Map1(x, y, n,
                   [](DF d, VF v) HWY_ATTR { return hn::Mul(v, LogisticParts(d, GeluTanhArg(d, v)).s); });
@@ -318,26 +347,7 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
 
 // gelu (erf form) and the erfc(-x/sqrt2) it multiplies, both written: the backward then reads
 // the erfc instead of evaluating it again (the costliest part of either pass).
-void GeluErfSavingErfcF32(const float *x, float *y, float *e, int64_t n) {
-  const DF d;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  auto both = [d](VF v, float *yp, float *ep) HWY_ATTR {
-    const GeluErfParts parts = GeluErf<true>(d, v);
-    hn::StoreU(parts.erfc, d, ep);
-    hn::StoreU(parts.y, d, yp);
-  };
-  int64_t i = 0;
-  for (; i + N <= n; i += N) both(hn::LoadU(d, x + i), y + i, e + i);
-  if (i == n) return;
-  const size_t rest = static_cast<size_t>(n - i);
-  HWY_ALIGN float bx[kPad] = {};
-  HWY_ALIGN float by[kPad];
-  HWY_ALIGN float be[kPad];
-  std::memcpy(bx, x + i, rest * sizeof(float));
-  both(hn::Load(d, bx), by, be);
-  std::memcpy(y + i, by, rest * sizeof(float));
-  std::memcpy(e + i, be, rest * sizeof(float));
-}
+void GeluErfSavingErfcF32(const float *x, float *y, float *e, int64_t n) { GeluErfLoop(x, y, e, n); }
 
 // gelu's (erf form) backward from the erfc that GeluErfSavingErfcF32 wrote.
 void GeluErfBackwardFromErfcF32(const float *x, const float *e, const float *dy, float *dx, int64_t n) {
@@ -370,7 +380,7 @@ void UnaryBackwardF32(UnaryOp op, const float *x, const float *dy, float *dx, in
       });
     case UnaryOp::kGeluErf:
       return Map2(x, dy, dx, n,
-                  [](DF d, VF v, VF g) HWY_ATTR { return GeluErfGrad(d, v, GeluErf<false>(d, v).erfc, g); });
+                  [](DF d, VF v, VF g) HWY_ATTR { return GeluErfGrad(d, v, GeluErfcVector(d, v), g); });
     case UnaryOp::kGeluTanh:
       // y = x s(z), z = 2u: y' = s + x s (1 - s) z'. Where s (1 - s) is exactly 0 the
       // second term is 0 (z' overflows to inf for |x| > ~1e19 and would make 0 * inf).
