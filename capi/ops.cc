@@ -358,6 +358,22 @@ kiln_status *kiln_fill_int64(kiln_tensor **out, const int64_t *dims, size_t rank
   });
 }
 
+kiln_status *kiln_random_uniform_float(kiln_tensor **out, const int64_t *dims, size_t rank, double minval,
+                                       double maxval, kiln_dtype dtype, int64_t seed) {
+  const char *fn = "kiln_random_uniform_float";
+  return shaped(out, dims, rank, fn, [&](const Shape &s) {
+    return ops::random_uniform_float(s, kiln::capi::dtype_from_c(dtype, fn), minval, maxval, seed);
+  });
+}
+
+kiln_status *kiln_random_uniform_int(kiln_tensor **out, const int64_t *dims, size_t rank, int64_t minval,
+                                     int64_t maxval, kiln_dtype dtype, int64_t seed) {
+  const char *fn = "kiln_random_uniform_int";
+  return shaped(out, dims, rank, fn, [&](const Shape &s) {
+    return ops::random_uniform_int(s, kiln::capi::dtype_from_c(dtype, fn), minval, maxval, seed);
+  });
+}
+
 kiln_status *kiln_range_int64(kiln_tensor **out, int64_t start, int64_t limit, int64_t delta, kiln_dtype dtype) {
   KILN_CAPI_BEGIN
   require_not_null(out, "kiln_range_int64", "out");

@@ -20,6 +20,26 @@ kiln_status *kiln_stateless_random_uniform(kiln_tensor **out, const int64_t *dim
   });
 }
 
+kiln_status *kiln_stateless_random_uniform_float(kiln_tensor **out, const int64_t *dims, size_t rank,
+                                                 double minval, double maxval, kiln_dtype dtype,
+                                                 int64_t seed0, int64_t seed1) {
+  const char *fn = "kiln_stateless_random_uniform_float";
+  return kiln::capi::shaped(out, dims, rank, fn, [&](const Shape &s) {
+    return ops::stateless_random_uniform_float(s, {seed0, seed1}, kiln::capi::dtype_from_c(dtype, fn), minval,
+                                               maxval);
+  });
+}
+
+kiln_status *kiln_stateless_random_uniform_int(kiln_tensor **out, const int64_t *dims, size_t rank,
+                                               int64_t minval, int64_t maxval, kiln_dtype dtype,
+                                               int64_t seed0, int64_t seed1) {
+  const char *fn = "kiln_stateless_random_uniform_int";
+  return kiln::capi::shaped(out, dims, rank, fn, [&](const Shape &s) {
+    return ops::stateless_random_uniform_int(s, {seed0, seed1}, kiln::capi::dtype_from_c(dtype, fn), minval,
+                                             maxval);
+  });
+}
+
 kiln_status *kiln_stateless_random_normal(kiln_tensor **out, const int64_t *dims, size_t rank, float mean,
                                           float stddev, int64_t seed0, int64_t seed1) {
   return kiln::capi::shaped(out, dims, rank, "kiln_stateless_random_normal", [&](const Shape &s) {

@@ -403,6 +403,18 @@ inline Tensor range_int64(int64_t start, int64_t limit, int64_t delta = 1, DType
 inline Tensor random_uniform(const Dims &d, float minval = 0, float maxval = 1, int64_t seed = -1) {
   return detail::make(kiln_random_uniform, d.data(), detail::rank_of(d), minval, maxval, seed);
 }
+/// tf.random.uniform with a floating dtype (float32, bfloat16, float64); kiln_random_uniform_float.
+inline Tensor random_uniform(const Dims &d, DType t, double minval = 0, double maxval = 1,
+                             int64_t seed = -1) {
+  return detail::make(kiln_random_uniform_float, d.data(), detail::rank_of(d), minval, maxval,
+                      detail::to_c(t, "random_uniform"), seed);
+}
+/// tf.random.uniform with an integer dtype (int32, int64): values in [minval, maxval);
+/// kiln_random_uniform_int.
+inline Tensor random_uniform_int(const Dims &d, DType t, int64_t minval, int64_t maxval, int64_t seed = -1) {
+  return detail::make(kiln_random_uniform_int, d.data(), detail::rank_of(d), minval, maxval,
+                      detail::to_c(t, "random_uniform_int"), seed);
+}
 inline Tensor random_normal(const Dims &d, float mean = 0, float stddev = 1, int64_t seed = -1) {
   return detail::make(kiln_random_normal, d.data(), detail::rank_of(d), mean, stddev, seed);
 }
@@ -709,6 +721,18 @@ using SeedPair = std::array<int64_t, 2>;
 inline Tensor stateless_random_uniform(const Dims &d, SeedPair seed, float minval = 0, float maxval = 1) {
   return detail::make(kiln_stateless_random_uniform, d.data(), detail::rank_of(d), minval, maxval, seed[0],
                       seed[1]);
+}
+/// stateless_random_uniform with a floating dtype (float32, bfloat16, float64).
+inline Tensor stateless_random_uniform(const Dims &d, SeedPair seed, DType t, double minval = 0,
+                                       double maxval = 1) {
+  return detail::make(kiln_stateless_random_uniform_float, d.data(), detail::rank_of(d), minval, maxval,
+                      detail::to_c(t, "stateless_random_uniform"), seed[0], seed[1]);
+}
+/// stateless_random_uniform with an integer dtype (int32, int64): values in [minval, maxval).
+inline Tensor stateless_random_uniform_int(const Dims &d, SeedPair seed, DType t, int64_t minval,
+                                           int64_t maxval) {
+  return detail::make(kiln_stateless_random_uniform_int, d.data(), detail::rank_of(d), minval, maxval,
+                      detail::to_c(t, "stateless_random_uniform_int"), seed[0], seed[1]);
 }
 inline Tensor stateless_random_normal(const Dims &d, SeedPair seed, float mean = 0, float stddev = 1) {
   return detail::make(kiln_stateless_random_normal, d.data(), detail::rank_of(d), mean, stddev, seed[0],

@@ -42,6 +42,20 @@ KILN_API kiln_status *kiln_range_int64(kiln_tensor **out, int64_t start, int64_t
 /// Uniform float32 values in [minval, maxval). seed < 0: the next op seed of the global sequence.
 KILN_API kiln_status *kiln_random_uniform(kiln_tensor **out, const int64_t *dims, size_t rank, float minval,
                                           float maxval, int64_t seed);
+/// tf.random.uniform with a floating dtype: float32, bfloat16 or float64 values, minval + (maxval -
+/// minval) u with u in [0, 1) drawn at the dtype's precision, computed in float32 (float64 for
+/// float64) and rounded to the dtype, so [0, 1) stays below 1 while other ranges may round up to
+/// maxval, as in TF. float32 gives kiln_random_uniform's values. InvalidArgument for another dtype,
+/// bounds that are not finite in the dtype, or minval > maxval. seed < 0: the next op seed of the
+/// global sequence. Ownership: *out is new. Thread-safety: safe.
+KILN_API kiln_status *kiln_random_uniform_float(kiln_tensor **out, const int64_t *dims, size_t rank,
+                                                double minval, double maxval, kiln_dtype dtype, int64_t seed);
+/// tf.random.uniform with an integer dtype: int32 or int64 values in [minval, maxval), minval +
+/// (random bits mod (maxval - minval)) over 32 (int32) or 64 (int64) random bits, as TF draws them.
+/// InvalidArgument for another dtype, bounds outside the dtype, or minval >= maxval. seed < 0: the
+/// next op seed of the global sequence. Ownership: *out is new. Thread-safety: safe.
+KILN_API kiln_status *kiln_random_uniform_int(kiln_tensor **out, const int64_t *dims, size_t rank,
+                                              int64_t minval, int64_t maxval, kiln_dtype dtype, int64_t seed);
 /// Normal float32 values. seed < 0: the next op seed of the global sequence.
 KILN_API kiln_status *kiln_random_normal(kiln_tensor **out, const int64_t *dims, size_t rank, float mean,
                                          float stddev, int64_t seed);
@@ -437,6 +451,16 @@ KILN_API kiln_status *kiln_pad(kiln_tensor **out, const kiln_tensor *x, const in
 /// Ownership: *out is new. Thread-safety: safe; the result depends only on the arguments.
 KILN_API kiln_status *kiln_stateless_random_uniform(kiln_tensor **out, const int64_t *dims, size_t rank,
                                                     float minval, float maxval, int64_t seed0, int64_t seed1);
+/// kiln_random_uniform_float from the seed pair (tf.random.stateless_uniform with a floating dtype).
+/// Ownership: *out is new. Thread-safety: safe; the result depends only on the arguments.
+KILN_API kiln_status *kiln_stateless_random_uniform_float(kiln_tensor **out, const int64_t *dims, size_t rank,
+                                                          double minval, double maxval, kiln_dtype dtype,
+                                                          int64_t seed0, int64_t seed1);
+/// kiln_random_uniform_int from the seed pair (tf.random.stateless_uniform with an integer dtype).
+/// Ownership: *out is new. Thread-safety: safe; the result depends only on the arguments.
+KILN_API kiln_status *kiln_stateless_random_uniform_int(kiln_tensor **out, const int64_t *dims, size_t rank,
+                                                        int64_t minval, int64_t maxval, kiln_dtype dtype,
+                                                        int64_t seed0, int64_t seed1);
 /// Normal float32 values from the seed pair (tf.random.stateless_normal).
 /// Ownership: *out is new. Thread-safety: safe; the result depends only on the arguments.
 KILN_API kiln_status *kiln_stateless_random_normal(kiln_tensor **out, const int64_t *dims, size_t rank,

@@ -1,7 +1,9 @@
 #include "kernels/random.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
 
 #include "core/threads.h"
 #include "kernels/random_simd.h"
@@ -52,6 +54,44 @@ constexpr int kMaxRounds = 1000;
 void random_uniform(const Philox &gen, float minval, float maxval, float *out, int64_t n) {
   const float range = maxval - minval;
   for_each_range(n, [&](int64_t b, int64_t e) { random_simd::uniform_f32(gen, minval, range, out, b, e); });
+}
+
+void random_uniform_bf16(const Philox &gen, float minval, float maxval, bfloat16 *out, int64_t n) {
+  const float range = maxval - minval;
+  for_each_index(n, [&](int64_t i) {
+    const uint64_t k = static_cast<uint64_t>(i);
+    const float u = static_cast<float>(gen.block(k >> 2)[k & 3] >> 24) * (1.0f / 256.0f);
+    out[i] = bfloat16(minval + range * u);
+  });
+}
+
+namespace {
+// Element i's 64 random bits: words 2 (i % 2) and 2 (i % 2) + 1 of block i / 2.
+uint64_t bits64(const Philox &gen, int64_t i) {
+  const uint64_t k = static_cast<uint64_t>(i);
+  const std::array<uint32_t, 4> b = gen.block(k >> 1);
+  const size_t w = 2 * static_cast<size_t>(k & 1);
+  return uint64_t{b[w]} << 32 | b[w + 1];
+}
+}  // namespace
+
+void random_uniform_f64(const Philox &gen, double minval, double maxval, double *out, int64_t n) {
+  const double range = maxval - minval;
+  for_each_index(
+      n, [&](int64_t i) { out[i] = minval + range * (static_cast<double>(bits64(gen, i) >> 11) * 0x1p-53); });
+}
+
+void random_uniform_i32(const Philox &gen, int32_t lo, uint32_t range, int32_t *out, int64_t n) {
+  for_each_index(n, [&](int64_t i) {
+    const uint64_t k = static_cast<uint64_t>(i);
+    out[i] = static_cast<int32_t>(static_cast<uint32_t>(lo) + gen.block(k >> 2)[k & 3] % range);
+  });
+}
+
+void random_uniform_i64(const Philox &gen, int64_t lo, uint64_t range, int64_t *out, int64_t n) {
+  for_each_index(n, [&](int64_t i) {
+    out[i] = static_cast<int64_t>(static_cast<uint64_t>(lo) + bits64(gen, i) % range);
+  });
 }
 
 void random_normal(const Philox &gen, float mean, float stddev, float *out, int64_t n) {

@@ -188,6 +188,21 @@ struct SeedPair {
 Tensor stateless_random_uniform(const Shape &shape, SeedPair seed, float minval = 0.0f, float maxval = 1.0f);
 Tensor stateless_random_normal(const Shape &shape, SeedPair seed, float mean = 0.0f, float stddev = 1.0f);
 Tensor stateless_truncated_normal(const Shape &shape, SeedPair seed, float mean = 0.0f, float stddev = 1.0f);
+
+// tf.random.uniform with a dtype (and its stateless form). Floating (float32, bfloat16, float64):
+// minval + (maxval - minval) u, u in [0, 1) drawn at the dtype's precision (24, 8, 53 bits) and
+// the sum computed in float32 (float64 for float64), then rounded to the dtype: [0, 1) stays
+// below 1, while other ranges may round up to maxval, as in TF. float32 gives random_uniform's
+// values. Integer (int32, int64): minval + (bits mod (maxval - minval)) over 32 or 64 random
+// bits, TF's way (biased by at most range / 2^32 or range / 2^64); minval < maxval. A bound that
+// is not finite or not in the dtype's range, and any other dtype, are InvalidArgument.
+Tensor random_uniform_float(const Shape &shape, DType dtype, double minval, double maxval, int64_t seed = -1);
+Tensor random_uniform_int(const Shape &shape, DType dtype, int64_t minval, int64_t maxval, int64_t seed = -1);
+Tensor stateless_random_uniform_float(const Shape &shape, SeedPair seed, DType dtype, double minval,
+                                      double maxval);
+Tensor stateless_random_uniform_int(const Shape &shape, SeedPair seed, DType dtype, int64_t minval,
+                                    int64_t maxval);
+
 // tf.nn.experimental.stateless_dropout: dropout (always training) with its mask drawn from seed.
 Tensor stateless_dropout(const Tensor &x, float rate, SeedPair seed,
                          const std::vector<int64_t> &noise_shape = {});

@@ -5,6 +5,7 @@
 #include "kernels/random.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "core/rng.h"
 #include "ops/op_util.h"
@@ -55,6 +56,67 @@ Tensor normal_from(const Philox &gen, const Shape &shape, float mean, float stdd
 Tensor truncated_from(const Philox &gen, const Shape &shape, float mean, float stddev) {
   Tensor out = Tensor::empty(DType::kFloat32, shape);
   kernels::truncated_normal(gen, mean, stddev, out.mutable_data<float>(), out.num_elements());
+  return out;
+}
+
+// ---- tf.random.uniform's other dtypes ----
+
+template <typename G>
+Tensor uniform_float_from(const char *op, const G &seed, const Shape &shape, DType dtype, double minval,
+                          double maxval) {
+  if (dtype != DType::kFloat32 && dtype != DType::kBFloat16 && dtype != DType::kFloat64)
+    fail(Code::kInvalidArgument, op, ": dtype is ", dtype_name(dtype),
+         "; expected float32, bfloat16 or float64 (integer dtypes take integer bounds)");
+  auto bound = [&](const char *arg, double v) {
+    const bool in_range = dtype == DType::kFloat64
+                              ? std::isfinite(v)
+                              : std::isfinite(v) && std::isfinite(dtype == DType::kBFloat16
+                                                                      ? static_cast<float>(bfloat16(float(v)))
+                                                                      : static_cast<float>(v));
+    if (!in_range)
+      fail(Code::kInvalidArgument, op, ": ", arg, " is ", v, "; expected a finite ", dtype_name(dtype),
+           " value");
+  };
+  bound("minval", minval);
+  bound("maxval", maxval);
+  if (minval > maxval)
+    fail(Code::kInvalidArgument, op, ": minval ", minval, " is greater than maxval ", maxval, " for shape ",
+         shape.to_string(), "; expected minval <= maxval");
+  const Philox gen = generator(seed);
+  if (dtype == DType::kFloat32)
+    return uniform_from(gen, shape, static_cast<float>(minval), static_cast<float>(maxval));
+  Tensor out = Tensor::empty(dtype, shape);
+  if (dtype == DType::kFloat64)
+    kernels::random_uniform_f64(gen, minval, maxval, out.mutable_data<double>(), out.num_elements());
+  else
+    kernels::random_uniform_bf16(gen, static_cast<float>(minval), static_cast<float>(maxval),
+                                 out.mutable_data<bfloat16>(), out.num_elements());
+  return out;
+}
+
+template <typename G>
+Tensor uniform_int_from(const char *op, const G &seed, const Shape &shape, DType dtype, int64_t minval,
+                        int64_t maxval) {
+  if (dtype != DType::kInt32 && dtype != DType::kInt64)
+    fail(Code::kInvalidArgument, op, ": dtype is ", dtype_name(dtype),
+         "; expected int32 or int64 (floating dtypes take floating bounds)");
+  if (dtype == DType::kInt32)
+    for (int64_t v : {minval, maxval})
+      if (v < INT32_MIN || v > INT32_MAX)
+        fail(Code::kInvalidArgument, op, ": bound ", v, " is outside int32's range; expected ", INT32_MIN,
+             " to ", INT32_MAX);
+  if (minval >= maxval)
+    fail(Code::kInvalidArgument, op, ": minval ", minval, " is not less than maxval ", maxval, " for shape ",
+         shape.to_string(), "; expected minval < maxval");
+  const Philox gen = generator(seed);
+  Tensor out = Tensor::empty(dtype, shape);
+  // The difference as unsigned arithmetic gives it exactly, even for int64's full range.
+  const uint64_t range = static_cast<uint64_t>(maxval) - static_cast<uint64_t>(minval);
+  if (dtype == DType::kInt32)
+    kernels::random_uniform_i32(gen, static_cast<int32_t>(minval), static_cast<uint32_t>(range),
+                                out.mutable_data<int32_t>(), out.num_elements());
+  else
+    kernels::random_uniform_i64(gen, minval, range, out.mutable_data<int64_t>(), out.num_elements());
   return out;
 }
 
@@ -113,6 +175,24 @@ Tensor dropout_from(const Philox &gen, const Tensor &x, float rate, const Shape 
 Tensor random_uniform(const Shape &shape, float minval, float maxval, int64_t seed) {
   check_uniform_args("random_uniform", shape, minval, maxval);
   return uniform_from(generator(seed), shape, minval, maxval);
+}
+
+Tensor random_uniform_float(const Shape &shape, DType dtype, double minval, double maxval, int64_t seed) {
+  return uniform_float_from("random_uniform", seed, shape, dtype, minval, maxval);
+}
+
+Tensor random_uniform_int(const Shape &shape, DType dtype, int64_t minval, int64_t maxval, int64_t seed) {
+  return uniform_int_from("random_uniform", seed, shape, dtype, minval, maxval);
+}
+
+Tensor stateless_random_uniform_float(const Shape &shape, SeedPair seed, DType dtype, double minval,
+                                      double maxval) {
+  return uniform_float_from("stateless_random_uniform", seed, shape, dtype, minval, maxval);
+}
+
+Tensor stateless_random_uniform_int(const Shape &shape, SeedPair seed, DType dtype, int64_t minval,
+                                    int64_t maxval) {
+  return uniform_int_from("stateless_random_uniform", seed, shape, dtype, minval, maxval);
 }
 
 Tensor random_normal(const Shape &shape, float mean, float stddev, int64_t seed) {

@@ -262,6 +262,109 @@ static void test_random(void) {
   release_kept();
 }
 
+/* tf.random.uniform's other dtypes: float64 at full precision and bfloat16 at its own (k / 256
+ * for [0, 1), never 1), int32 and int64 in [minval, maxval) with every value of a small range drawn,
+ * int64's whole range; float32 through _float is kiln_random_uniform; the stateless forms repeat
+ * for a seed pair; wrong dtypes and bounds are errors naming them. */
+static void test_random_dtypes(void) {
+  int64_t dims[1] = {4000}, i, n = 4000, seen[7] = {0}, seen64[5] = {0}, coarse = 0, neg = 0;
+  int all_seen = 1, in_range = 1;
+  kiln_tensor *o = NULL, *a, *t;
+  double mean = 0;
+
+  kiln_set_seed(3);
+  a = keep(RUN(kiln_random_uniform(&o, dims, 1, -1.0f, 2.0f, 9)));
+  kiln_set_seed(3);
+  CHECK(same_values(a, keep(RUN(kiln_random_uniform_float(&o, dims, 1, -1.0, 2.0, F32, 9)))));
+
+  t = keep(RUN(kiln_random_uniform_float(&o, dims, 1, -1.0, 2.0, KILN_DTYPE_FLOAT64, 9)));
+  CHECK(t && kiln_tensor_get_dtype(t) == KILN_DTYPE_FLOAT64);
+  if (t) {
+    const double *v = (const double *)kiln_tensor_get_data(t);
+    for (i = 0; i < n; ++i) {
+      in_range &= v[i] >= -1.0 && v[i] < 2.0;
+      coarse += (double)(float)v[i] == v[i]; /* a float64 draw is (almost) never a float32 */
+      mean += v[i] / (double)n;
+    }
+    CHECK(in_range && coarse < 5 && fabs(mean - 0.5) < 0.1);
+  }
+  t = keep(RUN(kiln_random_uniform_float(&o, dims, 1, 0.0, 1.0, BF16, -1)));
+  CHECK(t && kiln_tensor_get_dtype(t) == BF16);
+  if (t) {
+    const uint16_t *v = (const uint16_t *)kiln_tensor_get_data(t);
+    for (i = 0; i < n; ++i) {
+      uint32_t bits = (uint32_t)v[i] << 16;
+      float f;
+      memcpy(&f, &bits, sizeof f);
+      in_range &= f >= 0.0f && f < 1.0f && f * 256.0f == floorf(f * 256.0f);
+    }
+    CHECK(in_range);
+  }
+
+  t = keep(RUN(kiln_random_uniform_int(&o, dims, 1, -3, 4, I32, 5)));
+  CHECK(t && kiln_tensor_get_dtype(t) == I32);
+  if (t) {
+    const int32_t *v = (const int32_t *)kiln_tensor_get_data(t);
+    for (i = 0; i < n; ++i) {
+      in_range &= v[i] >= -3 && v[i] < 4;
+      if (v[i] >= -3 && v[i] < 4) seen[v[i] + 3]++;
+    }
+    for (i = 0; i < 7; ++i) all_seen &= seen[i] > 400; /* ~571 each */
+    CHECK(in_range && all_seen);
+  }
+  t = keep(RUN(kiln_random_uniform_int(&o, dims, 1, 1000000000000, 1000000000005, I64, 5)));
+  CHECK(t && kiln_tensor_get_dtype(t) == I64);
+  if (t) {
+    const int64_t *v = (const int64_t *)kiln_tensor_get_data(t);
+    for (i = 0; i < n; ++i) {
+      const int64_t k = v[i] - 1000000000000;
+      in_range &= k >= 0 && k < 5;
+      if (k >= 0 && k < 5) seen64[k]++;
+    }
+    for (i = 0; i < 5; ++i) all_seen &= seen64[i] > 600; /* ~800 each */
+    CHECK(in_range && all_seen);
+  }
+  t = keep(RUN(kiln_random_uniform_int(&o, dims, 1, INT64_MIN, INT64_MAX, I64, 5)));
+  if (t) {
+    const int64_t *v = (const int64_t *)kiln_tensor_get_data(t);
+    for (i = 0; i < n; ++i) neg += v[i] < 0;
+    CHECK(neg > 1800 && neg < 2200 && v[0] != INT64_MAX);
+  }
+
+  a = keep(RUN(kiln_stateless_random_uniform_int(&o, dims, 1, 0, 100, I64, 1, 2)));
+  CHECK(same_values(a, keep(RUN(kiln_stateless_random_uniform_int(&o, dims, 1, 0, 100, I64, 1, 2)))));
+  CHECK(!same_values(a, keep(RUN(kiln_stateless_random_uniform_int(&o, dims, 1, 0, 100, I64, 1, 3)))));
+  a = keep(RUN(kiln_stateless_random_uniform_float(&o, dims, 1, -2.0, 2.0, KILN_DTYPE_FLOAT64, 1, 2)));
+  CHECK(same_values(
+      a, keep(RUN(kiln_stateless_random_uniform_float(&o, dims, 1, -2.0, 2.0, KILN_DTYPE_FLOAT64, 1, 2)))));
+  CHECK(same_values(keep(RUN(kiln_stateless_random_uniform(&o, dims, 1, -2.0f, 2.0f, 1, 2))),
+                    keep(RUN(kiln_stateless_random_uniform_float(&o, dims, 1, -2.0, 2.0, F32, 1, 2)))));
+
+  EXPECT_ERROR(kiln_random_uniform_int(NULL, dims, 1, 0, 1, I32, 1), INVALID, "kiln_random_uniform_int",
+               "'out' is NULL");
+  EXPECT_ERROR(kiln_random_uniform_int(U, dims, 1, 0, 1, U8, 1), INVALID, "random_uniform",
+               "dtype is uint8; expected int32 or int64");
+  EXPECT_ERROR(kiln_random_uniform_int(U, dims, 1, 5, 5, I32, 1), INVALID, "random_uniform",
+               "minval 5 is not less than maxval 5");
+  EXPECT_ERROR(kiln_random_uniform_int(U, dims, 1, 0, 1099511627776, I32, 1), INVALID, "random_uniform",
+               "bound 1099511627776 is outside int32's range");
+  EXPECT_ERROR(kiln_random_uniform_float(U, dims, 1, 0, 1, I32, 1), INVALID, "random_uniform",
+               "dtype is int32; expected float32, bfloat16 or float64");
+  EXPECT_ERROR(kiln_random_uniform_float(U, dims, 1, 0, NAN, KILN_DTYPE_FLOAT64, 1), INVALID,
+               "random_uniform", "maxval is nan; expected a finite float64 value");
+  EXPECT_ERROR(kiln_random_uniform_float(U, dims, 1, 0, 1e39, BF16, 1), INVALID, "random_uniform",
+               "expected a finite bfloat16 value");
+  EXPECT_ERROR(kiln_random_uniform_float(U, dims, 1, 2, 1, KILN_DTYPE_FLOAT64, 1), INVALID, "random_uniform",
+               "minval 2 is greater than maxval 1");
+  EXPECT_ERROR(kiln_random_uniform_float(U, dims, 1, 0, 1, (kiln_dtype)99, 1), INVALID,
+               "kiln_random_uniform_float", NULL);
+  EXPECT_ERROR(kiln_stateless_random_uniform_int(U, dims, 1, 3, 2, I64, 1, 2), INVALID,
+               "stateless_random_uniform", "minval 3 is not less than maxval 2");
+  EXPECT_ERROR(kiln_stateless_random_uniform_float(U, NULL, 1, 0, 1, F32, 1, 2), INVALID,
+               "kiln_stateless_random_uniform_float", NULL);
+  release_kept();
+}
+
 /* ------------------------------------------------------ elementwise binary */
 
 enum {
@@ -2199,6 +2302,7 @@ int main(void) {
   test_tensors();
   test_creation();
   test_random();
+  test_random_dtypes();
   test_binary();
   test_unary();
   test_where_cast();

@@ -249,6 +249,48 @@ TEST(HppOps, Creation) {
   EXPECT_KILN_ERROR(kiln::truncated_normal({2}, 0, -1), kInvalid, "truncated_normal: stddev is -1");
 }
 
+// tf.random.uniform's dtype argument: floating dtypes with double bounds, integer ones with
+// integer bounds in [minval, maxval); float32 gives random_uniform's values.
+TEST(HppOps, RandomUniformDtypes) {
+  kiln::set_seed(6);
+  const std::vector<float> f = kiln::random_uniform({300}, -1, 1, 2).to_vector<float>();
+  kiln::set_seed(6);
+  EXPECT_EQ(kiln::random_uniform({300}, DType::float32, -1, 1, 2).to_vector<float>(), f);
+  const Tensor d = kiln::random_uniform({3000}, DType::float64, 10, 12);
+  EXPECT_EQ(d.dtype(), DType::float64);
+  int not_float = 0;
+  for (double v : d.to_vector<double>()) {
+    ASSERT_TRUE(v >= 10 && v < 12) << v;
+    not_float += static_cast<double>(static_cast<float>(v)) != v;
+  }
+  EXPECT_GT(not_float, 2990);
+  const Tensor b = kiln::random_uniform({1000}, DType::bfloat16);
+  EXPECT_EQ(b.dtype(), DType::bfloat16);
+  for (float v : kiln::cast(b, DType::float32).to_vector<float>())
+    ASSERT_TRUE(v >= 0 && v < 1 && v * 256 == std::floor(v * 256)) << v;
+  std::vector<int> seen(10);
+  for (int32_t v : kiln::random_uniform_int({2000}, DType::int32, -5, 5).to_vector<int32_t>()) {
+    ASSERT_TRUE(v >= -5 && v < 5) << v;
+    ++seen[static_cast<size_t>(v + 5)];
+  }
+  for (int c : seen) EXPECT_GT(c, 120);  // ~200 each
+  const Tensor i = kiln::stateless_random_uniform_int({500}, {7, 8}, DType::int64, -(int64_t{1} << 40), 3);
+  EXPECT_EQ(i.to_vector<int64_t>(),
+            kiln::stateless_random_uniform_int({500}, {7, 8}, DType::int64, -(int64_t{1} << 40), 3)
+                .to_vector<int64_t>());
+  for (int64_t v : i.to_vector<int64_t>()) ASSERT_TRUE(v >= -(int64_t{1} << 40) && v < 3) << v;
+  EXPECT_EQ(kiln::stateless_random_uniform({50}, {1, 2}, DType::float64, 0, 1).to_vector<double>(),
+            kiln::stateless_random_uniform({50}, {1, 2}, DType::float64, 0, 1).to_vector<double>());
+  EXPECT_KILN_ERROR(kiln::random_uniform_int({2}, DType::int64, 4, 4), kInvalid,
+                    "random_uniform: minval 4 is not less than maxval 4");
+  EXPECT_KILN_ERROR(kiln::random_uniform({2}, DType::int32), kInvalid,
+                    "random_uniform: dtype is int32; expected float32, bfloat16 or float64");
+  EXPECT_KILN_ERROR(kiln::random_uniform_int({2}, DType::float32, 0, 1), kInvalid,
+                    "random_uniform: dtype is float32; expected int32 or int64");
+  EXPECT_KILN_ERROR(kiln::random_uniform({2}, static_cast<DType>(99)), kInvalid,
+                    "random_uniform: dtype 99 is not valid");
+}
+
 // -------------------------------------------------------------- elementwise
 
 struct BinaryCase {

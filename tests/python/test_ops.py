@@ -957,6 +957,41 @@ class NamespaceTest(unittest.TestCase):
         kiln.set_seed(3)
         self.assertEqual(a, flat(kiln.random_normal([2])))
 
+    @needs_numpy
+    def test_random_uniform_dtypes(self):
+        # TF's signature: uniform(shape, minval=0, maxval=None, dtype=float32, seed=None).
+        kiln.set_seed(2)
+        a = kiln.random.uniform([50], -1, 1, "float32", 9).numpy()
+        kiln.set_seed(2)
+        self.assertEqual(a.tobytes(), kiln.random_uniform([50], -1.0, 1.0, seed=9).numpy().tobytes())
+        d = kiln.random.uniform([2000], 3, 5, dtype="float64").numpy()
+        self.assertEqual(d.dtype, np.float64)
+        self.assertTrue(((d >= 3) & (d < 5)).all())
+        self.assertGreater((d.astype(np.float32).astype(np.float64) != d).sum(), 1990)
+        b = kiln.random.uniform([1000], dtype="bfloat16")
+        self.assertEqual(b.dtype, "bfloat16")
+        bf = kiln.cast(b, "float32").numpy()
+        self.assertTrue(((bf >= 0) & (bf < 1) & (bf * 256 == np.floor(bf * 256))).all())
+        i = kiln.random.uniform([3000], -2, 3, dtype="int32").numpy()
+        self.assertEqual(i.dtype, np.int32)
+        self.assertEqual(sorted(set(i.tolist())), [-2, -1, 0, 1, 2])
+        j = kiln.random.uniform([3000], minval=2**40, maxval=2**40 + 3, dtype=np.int64).numpy()
+        self.assertEqual(sorted(set(j.tolist())), [2**40, 2**40 + 1, 2**40 + 2])
+        s1 = kiln.random.stateless_uniform([400], seed=[5, 6], minval=0, maxval=9, dtype="int64").numpy()
+        s2 = kiln.random.stateless_uniform([400], seed=[5, 6], minval=0, maxval=9, dtype="int64").numpy()
+        self.assertEqual(s1.tolist(), s2.tolist())
+        self.assertTrue(((s1 >= 0) & (s1 < 9)).all())
+        f1 = kiln.random.stateless_uniform([40], seed=[5, 6], dtype="float64").numpy()
+        self.assertEqual(f1.tobytes(), kiln.random.stateless_uniform([40], seed=[5, 6], dtype="float64").numpy().tobytes())
+        with self.assertRaisesRegex(ValueError, "maxval is required for integer dtype int32"):
+            kiln.random.uniform([2], dtype="int32")
+        with self.assertRaisesRegex(TypeError, "minval is 0.5; expected an integer"):
+            kiln.random.uniform([2], 0.5, 4, dtype="int64")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "minval 3 is not less than maxval 3"):
+            kiln.random.uniform([2], 3, 3, dtype="int64")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "dtype is uint8; expected float32"):
+            kiln.random.uniform([2], dtype="uint8")
+
 
 # ------------------------------------------------------------------------------------------ conversion
 

@@ -230,6 +230,38 @@ TEST(RandomPhilox, UniformOpAndDropoutMaskFollowTheScalarStream) {
   set_num_threads(before);
 }
 
+// tf.random.uniform's other dtypes follow the documented word mapping of the scalar stream at every
+// size and thread count: int32 and bfloat16 word i % 4 of block i / 4, int64 and float64 words
+// 2 (i % 2) and 2 (i % 2) + 1 of block i / 2.
+TEST(RandomPhilox, UniformDtypesFollowTheScalarStream) {
+  const int before = num_threads();
+  for (int threads : {1, 2})
+    for (const Shape &shape : {Shape{1}, Shape{5}, Shape{300, 301}}) {
+      set_num_threads(threads);
+      const Philox gen(3, 4);
+      const ops::SeedPair seed{3, 4};
+      const Tensor i32 = ops::stateless_random_uniform_int(shape, seed, DType::kInt32, -7, 1000);
+      const Tensor i64 = ops::stateless_random_uniform_int(shape, seed, DType::kInt64, INT64_MIN, 5);
+      const Tensor f64 = ops::stateless_random_uniform_float(shape, seed, DType::kFloat64, -1, 3);
+      const Tensor bf = ops::stateless_random_uniform_float(shape, seed, DType::kBFloat16, 2, 4);
+      for (int64_t i = 0; i < shape.num_elements(); ++i) {
+        const uint64_t k = static_cast<uint64_t>(i);
+        const uint32_t w = gen.block(k >> 2)[k & 3];
+        const std::array<uint32_t, 4> b = gen.block(k >> 1);
+        const uint64_t bits = uint64_t{b[2 * (k & 1)]} << 32 | b[2 * (k & 1) + 1];
+        ASSERT_EQ(i32.data<int32_t>()[i], -7 + static_cast<int32_t>(w % 1007)) << i;
+        ASSERT_EQ(i64.data<int64_t>()[i],
+                  static_cast<int64_t>(static_cast<uint64_t>(INT64_MIN) + bits % (uint64_t{1} << 63 | 5)))
+            << i;
+        ASSERT_EQ(f64.data<double>()[i], -1.0 + 4.0 * (static_cast<double>(bits >> 11) * 0x1p-53)) << i;
+        ASSERT_EQ(bf.data<bfloat16>()[i].bits,
+                  bfloat16(2.0f + 2.0f * static_cast<float>(w >> 24) / 256.0f).bits)
+            << i;
+      }
+    }
+  set_num_threads(before);
+}
+
 // The backward pass draws the forward mask again: a dropped element's gradient is 0 even where the
 // incoming gradient is inf or NaN (as TF's where-based dropout), and the rule is itself recorded,
 // so an outer tape differentiates through it.

@@ -114,7 +114,8 @@ math = _NS(add=add, subtract=sub, multiply=mul, divide=div, maximum=maximum, min
            less_equal=less_equal, logical_and=logical_and, logical_or=logical_or, logical_xor=logical_xor,
            logical_not=logical_not, reduce_sum=sum, reduce_mean=mean, reduce_max=max, reduce_min=min,
            argmax=argmax, softplus=softplus)
-random = _NS(uniform=lambda shape, minval=0.0, maxval=1.0, seed=None: random_uniform(shape, minval, maxval, seed),
+random = _NS(uniform=lambda shape, minval=0, maxval=None, dtype="float32", seed=None: random_uniform(
+    shape, minval, maxval, seed, dtype),
              normal=lambda shape, mean=0.0, stddev=1.0, seed=None: random_normal(shape, mean, stddev, seed),
              truncated_normal=lambda shape, mean=0.0, stddev=1.0, seed=None: truncated_normal(shape, mean, stddev,
                                                                                            seed),

@@ -180,6 +180,10 @@ _SIGS.update({
     "kiln_fill_int64": (_ST, [_HP, c_int64_p, _z, _i64, _i]),
     "kiln_range_int64": (_ST, [_HP, _i64, _i64, _i64, _i]),
     "kiln_random_uniform": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
+    "kiln_random_uniform_float": (_ST, [_HP, c_int64_p, _z, _d, _d, _i, _i64]),
+    "kiln_random_uniform_int": (_ST, [_HP, c_int64_p, _z, _i64, _i64, _i, _i64]),
+    "kiln_stateless_random_uniform_float": (_ST, [_HP, c_int64_p, _z, _d, _d, _i, _i64, _i64]),
+    "kiln_stateless_random_uniform_int": (_ST, [_HP, c_int64_p, _z, _i64, _i64, _i, _i64, _i64]),
     "kiln_random_normal": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
     "kiln_truncated_normal": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
 })

@@ -5,7 +5,7 @@ import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, check
-from .tensor import Tensor, _as_tensor, _new, bool_, constant, dims_array, dtype_code, float32, int32
+from .tensor import _CODE_DTYPE, Tensor, _as_tensor, _new, bool_, constant, dims_array, dtype_code, float32, int32
 
 L = _lib.lib
 VALID, SAME = "VALID", "SAME"
@@ -519,8 +519,29 @@ def _seed(seed):
     return -1 if seed is None else int(seed)
 
 
-def random_uniform(shape, minval=0.0, maxval=1.0, seed=None):
-    return _shaped(L.kiln_random_uniform, shape, float(minval), float(maxval), _seed(seed))
+def _uniform_bounds(minval, maxval, dtype, op):
+    """The dtype's C code and the bounds as the C call takes them (TF: integer dtypes need maxval)."""
+    code = dtype_code(dtype, op)
+    if code in (dtype_code("int32"), dtype_code("int64")):
+        if maxval is None:
+            raise ValueError("%s: maxval is required for integer dtype %s" % (op, _CODE_DTYPE[code]))
+
+        def integral(name, v):
+            if isinstance(v, float) and not v.is_integer():
+                raise TypeError("%s: %s is %r; expected an integer for dtype %s" % (op, name, v, _CODE_DTYPE[code]))
+            return int(v)
+        return code, True, integral("minval", minval), integral("maxval", maxval)
+    return code, False, float(minval), 1.0 if maxval is None else float(maxval)
+
+
+def random_uniform(shape, minval=0.0, maxval=None, seed=None, dtype="float32"):
+    """tf.random.uniform: values in [minval, maxval) (maxval 1 for floating dtypes when None)."""
+    code, integer, lo, hi = _uniform_bounds(minval, maxval, dtype, "random.uniform")
+    if integer:
+        return _shaped(L.kiln_random_uniform_int, shape, lo, hi, code, _seed(seed))
+    if code == dtype_code("float32"):
+        return _shaped(L.kiln_random_uniform, shape, lo, hi, _seed(seed))
+    return _shaped(L.kiln_random_uniform_float, shape, lo, hi, code, _seed(seed))
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, seed=None):
@@ -531,10 +552,15 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, seed=None):
     return _shaped(L.kiln_truncated_normal, shape, float(mean), float(stddev), _seed(seed))
 
 
-def stateless_random_uniform(shape, seed, minval=0.0, maxval=1.0):
+def stateless_random_uniform(shape, seed, minval=0.0, maxval=None, dtype="float32"):
     """tf.random.stateless_uniform: the same seed pair gives the same values on every call and thread."""
-    return _shaped(L.kiln_stateless_random_uniform, shape, float(minval), float(maxval),
-                   *_seed_pair(seed, "stateless_uniform"))
+    code, integer, lo, hi = _uniform_bounds(minval, maxval, dtype, "random.stateless_uniform")
+    pair = _seed_pair(seed, "stateless_uniform")
+    if integer:
+        return _shaped(L.kiln_stateless_random_uniform_int, shape, lo, hi, code, *pair)
+    if code == dtype_code("float32"):
+        return _shaped(L.kiln_stateless_random_uniform, shape, lo, hi, *pair)
+    return _shaped(L.kiln_stateless_random_uniform_float, shape, lo, hi, code, *pair)
 
 
 def stateless_random_normal(shape, seed, mean=0.0, stddev=1.0):

@@ -289,10 +289,10 @@ class GlobalGenerator:
     There is one state per library; every GlobalGenerator names it. Model and optimizer
     checkpoints (save_weights) leave it out, as Keras's keys do; BackupAndRestore keeps it."""
 
-    def uniform(self, shape, minval=0.0, maxval=1.0):
-        """Generator.uniform: the next uniform values of the global sequence."""
+    def uniform(self, shape, minval=0, maxval=None, dtype="float32"):
+        """Generator.uniform: the next uniform values of the global sequence (TF's dtypes)."""
         from .ops import random_uniform  # noqa: PLC0415
-        return random_uniform(shape, minval, maxval)
+        return random_uniform(shape, minval, maxval, None, dtype)
 
     def normal(self, shape, mean=0.0, stddev=1.0):
         """Generator.normal: the next normal values of the global sequence."""
