@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "core/rng.h"
 #include "ops/op_util.h"
@@ -68,11 +69,12 @@ Tensor uniform_float_from(const char *op, const G &seed, const Shape &shape, DTy
     fail(Code::kInvalidArgument, op, ": dtype is ", dtype_name(dtype),
          "; expected float32, bfloat16 or float64 (integer dtypes take integer bounds)");
   auto bound = [&](const char *arg, double v) {
-    const bool in_range = dtype == DType::kFloat64
-                              ? std::isfinite(v)
-                              : std::isfinite(v) && std::isfinite(dtype == DType::kBFloat16
-                                                                      ? static_cast<float>(bfloat16(float(v)))
-                                                                      : static_cast<float>(v));
+    // Compared before any conversion: a double beyond float's range has no float value.
+    const bool in_range =
+        std::isfinite(v) &&
+        (dtype == DType::kFloat64 ||
+         (std::fabs(v) <= std::numeric_limits<float>::max() &&
+          (dtype != DType::kBFloat16 || std::isfinite(static_cast<float>(bfloat16(static_cast<float>(v)))))));
     if (!in_range)
       fail(Code::kInvalidArgument, op, ": ", arg, " is ", v, "; expected a finite ", dtype_name(dtype),
            " value");

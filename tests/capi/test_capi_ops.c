@@ -354,6 +354,10 @@ static void test_random_dtypes(void) {
                "random_uniform", "maxval is nan; expected a finite float64 value");
   EXPECT_ERROR(kiln_random_uniform_float(U, dims, 1, 0, 1e39, BF16, 1), INVALID, "random_uniform",
                "expected a finite bfloat16 value");
+  EXPECT_ERROR(kiln_random_uniform_float(U, dims, 1, -1e300, 0, F32, 1), INVALID, "random_uniform",
+               "minval is -1e+300; expected a finite float32 value");
+  EXPECT_ERROR(kiln_random_uniform_float(U, dims, 1, 0, 3.4e38, BF16, 1), INVALID, "random_uniform",
+               "expected a finite bfloat16 value"); /* a float32, but bfloat16 rounds it to inf */
   EXPECT_ERROR(kiln_random_uniform_float(U, dims, 1, 2, 1, KILN_DTYPE_FLOAT64, 1), INVALID, "random_uniform",
                "minval 2 is greater than maxval 1");
   EXPECT_ERROR(kiln_random_uniform_float(U, dims, 1, 0, 1, (kiln_dtype)99, 1), INVALID,
