@@ -55,14 +55,7 @@ kiln_status *make_dataset(kiln_dataset **out, const char *fn, F &&make) {
 }
 
 // A callback's status as an exception with its code and message unchanged.
-void check_callback(kiln_status *st) {
-  if (!st) return;
-  kiln_status_code code = kiln_status_get_code(st);
-  std::string msg = kiln_status_get_message(st);
-  kiln_status_free(st);
-  if (code <= KILN_STATUS_OK || code > KILN_STATUS_INTERNAL) code = KILN_STATUS_INTERNAL;
-  throw kiln::Error(static_cast<Code>(code), msg);
-}
+void check_callback(kiln_status *st) { kiln::capi::check_foreign(st, std::string()); }
 
 // A copied callback table and its user_data; destroy runs when the last dataset or iterator
 // holding it goes, once armed (a failed constructor leaves user_data with the caller).

@@ -66,7 +66,8 @@ kiln_status *make_status(Code code, const std::string &message) noexcept;
 kiln_status *status_from_error(Code code, const char *message, const char *fn) noexcept;
 
 // A foreign function's status (a callback table's) as an exception of the same code, its message
-// after `where: `; frees the status. NULL: nothing.
+// after `where: ` (unchanged when where is empty); frees the status. NULL: nothing. A code outside
+// kiln_status_code's errors becomes INTERNAL.
 void check_foreign(kiln_status *st, const std::string &where);
 
 // Throws InvalidArgument when a required handle or pointer is NULL.

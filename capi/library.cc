@@ -24,6 +24,7 @@ void check_foreign(kiln_status *st, const std::string &where) {
   const std::string msg = kiln_status_get_message(st);
   kiln_status_free(st);
   if (code <= KILN_STATUS_OK || code > KILN_STATUS_INTERNAL) code = KILN_STATUS_INTERNAL;
+  if (where.empty()) fail(static_cast<Code>(code), msg);
   fail(static_cast<Code>(code), where, ": ", msg);
 }
 
