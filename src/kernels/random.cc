@@ -56,41 +56,48 @@ void random_uniform(const Philox &gen, float minval, float maxval, float *out, i
   for_each_range(n, [&](int64_t b, int64_t e) { random_simd::uniform_f32(gen, minval, range, out, b, e); });
 }
 
-void random_uniform_bf16(const Philox &gen, float minval, float maxval, bfloat16 *out, int64_t n) {
-  const float range = maxval - minval;
-  for_each_index(n, [&](int64_t i) {
-    const uint64_t k = static_cast<uint64_t>(i);
-    const float u = static_cast<float>(gen.block(k >> 2)[k & 3] >> 24) * (1.0f / 256.0f);
-    out[i] = bfloat16(minval + range * u);
+namespace {
+// f(i, words) for element i of [0, n), kPer elements a block: block b is drawn once and serves
+// elements kPer b .. kPer b + kPer - 1 (words the whole block). Each element's value still
+// depends only on the generator and i.
+template <int64_t kPer, typename F>
+void by_block(const Philox &gen, int64_t n, F &&f) {
+  for_each_index((n + kPer - 1) / kPer, [&](int64_t b) {
+    const std::array<uint32_t, 4> words = gen.block(static_cast<uint64_t>(b));
+    for (int64_t s = 0; s < kPer && b * kPer + s < n; ++s) f(b * kPer + s, words, s);
   });
 }
 
-namespace {
-// Element i's 64 random bits: words 2 (i % 2) and 2 (i % 2) + 1 of block i / 2.
-uint64_t bits64(const Philox &gen, int64_t i) {
-  const uint64_t k = static_cast<uint64_t>(i);
-  const std::array<uint32_t, 4> b = gen.block(k >> 1);
-  const size_t w = 2 * static_cast<size_t>(k & 1);
-  return uint64_t{b[w]} << 32 | b[w + 1];
+// Element i's 64 random bits in by_block<2>: words 2 s and 2 s + 1 of its block.
+uint64_t bits64(const std::array<uint32_t, 4> &words, int64_t s) {
+  return uint64_t{words[static_cast<size_t>(2 * s)]} << 32 | words[static_cast<size_t>(2 * s + 1)];
 }
 }  // namespace
 
+void random_uniform_bf16(const Philox &gen, float minval, float maxval, bfloat16 *out, int64_t n) {
+  const float range = maxval - minval;
+  by_block<4>(gen, n, [&](int64_t i, const std::array<uint32_t, 4> &w, int64_t s) {
+    out[i] =
+        bfloat16(minval + range * (static_cast<float>(w[static_cast<size_t>(s)] >> 24) * (1.0f / 256.0f)));
+  });
+}
+
 void random_uniform_f64(const Philox &gen, double minval, double maxval, double *out, int64_t n) {
   const double range = maxval - minval;
-  for_each_index(
-      n, [&](int64_t i) { out[i] = minval + range * (static_cast<double>(bits64(gen, i) >> 11) * 0x1p-53); });
+  by_block<2>(gen, n, [&](int64_t i, const std::array<uint32_t, 4> &w, int64_t s) {
+    out[i] = minval + range * (static_cast<double>(bits64(w, s) >> 11) * 0x1p-53);
+  });
 }
 
 void random_uniform_i32(const Philox &gen, int32_t lo, uint32_t range, int32_t *out, int64_t n) {
-  for_each_index(n, [&](int64_t i) {
-    const uint64_t k = static_cast<uint64_t>(i);
-    out[i] = static_cast<int32_t>(static_cast<uint32_t>(lo) + gen.block(k >> 2)[k & 3] % range);
+  by_block<4>(gen, n, [&](int64_t i, const std::array<uint32_t, 4> &w, int64_t s) {
+    out[i] = static_cast<int32_t>(static_cast<uint32_t>(lo) + w[static_cast<size_t>(s)] % range);
   });
 }
 
 void random_uniform_i64(const Philox &gen, int64_t lo, uint64_t range, int64_t *out, int64_t n) {
-  for_each_index(n, [&](int64_t i) {
-    out[i] = static_cast<int64_t>(static_cast<uint64_t>(lo) + bits64(gen, i) % range);
+  by_block<2>(gen, n, [&](int64_t i, const std::array<uint32_t, 4> &w, int64_t s) {
+    out[i] = static_cast<int64_t>(static_cast<uint64_t>(lo) + bits64(w, s) % range);
   });
 }
 

@@ -138,7 +138,7 @@ HWY_INLINE VF GeluTanhArg(DF d, VF x) {
 
 // The exact gelu, 0.5 x erfc(-x / sqrt 2) as TF computes it (erfc keeps the negative tail
 // that 1 + erf(x / sqrt 2) cancels away), evaluated in float64 and rounded to float once, so
-// both gelu and the erfc the backward reads are within half an ulp (plus ~1e-9 relative).
+// both gelu and the erfc the backward reads are within half an ulp (plus ~1e-10 relative).
 // t = -x / sqrt 2 in float64 carries x's 24 bits with no rounding worth counting, and with
 // a = |t|: erfc(a) = exp(-a^2) P(q) / (1 + 2a), q = (a - 2) / (a + 2) in [-1, 0.67] for a in
 // [0, 10.25], P a degree-13 weighted least-squares fit (made for kiln against mpmath) of
@@ -153,11 +153,11 @@ constexpr double kErfcP[] = {1.27697838162645572e+00,  -9.27638259796779996e-02,
 constexpr double kErfcLimit = 10.25;
 constexpr double kMinusSqrtHalf = -0.70710678118654752440;
 
-// exp(u) for u in [-103, 0], the one exp the erfc above needs, to ~1e-13 relative (SLEEF's
-// float64 exp took half of the exact gelu's time and carries full float64 precision, which a
-// result rounded to float does not need): u = n ln 2 + r with |r| <= ln2 / 2, exp(r) by its
-// Taylor series to r^10 (remainder under 2.2e-13), times 2^n built in the exponent bits (n
-// >= -149 keeps 2^n normal). n comes from the 1.5 * 2^52 shifter's low bits.
+// exp(u) for u in [-kErfcLimit^2, 0] (about [-105.1, 0]), the one exp the erfc above needs, to
+// ~1e-13 relative (SLEEF's float64 exp took half of the exact gelu's time and carries full float64
+// precision, which a result rounded to float does not need): u = n ln 2 + r with |r| <= ln2 / 2,
+// exp(r) by its Taylor series to r^10 (remainder under 2.2e-13), times 2^n built in the exponent
+// bits (n >= -152 keeps 2^n normal). n comes from the 1.5 * 2^52 shifter's low bits.
 HWY_INLINE VD ExpNonPositiveF64(DD d, VD u) {
   const hn::RebindToSigned<DD> di;
   const VD shifter = hn::Set(d, 6755399441055744.0);  // 1.5 * 2^52

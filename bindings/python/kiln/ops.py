@@ -519,8 +519,11 @@ def _seed(seed):
     return -1 if seed is None else int(seed)
 
 
-def _uniform_bounds(minval, maxval, dtype, op):
-    """The dtype's C code and the bounds as the C call takes them (TF: integer dtypes need maxval)."""
+def _uniform(shape, minval, maxval, dtype, op, fns, *tail):
+    """tf.random.uniform's dtype dispatch: fns are the C calls for integer dtypes, float32 (kiln's
+    own float32 values) and the other floating dtypes; tail is the seed argument(s). Integer dtypes
+    need maxval (TF) and integral bounds; floating ones default maxval to 1."""
+    int_fn, f32_fn, float_fn = fns
     code = dtype_code(dtype, op)
     if code in (dtype_code("int32"), dtype_code("int64")):
         if maxval is None:
@@ -530,18 +533,17 @@ def _uniform_bounds(minval, maxval, dtype, op):
             if isinstance(v, float) and not v.is_integer():
                 raise TypeError("%s: %s is %r; expected an integer for dtype %s" % (op, name, v, _CODE_DTYPE[code]))
             return int(v)
-        return code, True, integral("minval", minval), integral("maxval", maxval)
-    return code, False, float(minval), 1.0 if maxval is None else float(maxval)
+        return _shaped(int_fn, shape, integral("minval", minval), integral("maxval", maxval), code, *tail)
+    lo, hi = float(minval), 1.0 if maxval is None else float(maxval)
+    if code == dtype_code("float32"):
+        return _shaped(f32_fn, shape, lo, hi, *tail)
+    return _shaped(float_fn, shape, lo, hi, code, *tail)
 
 
 def random_uniform(shape, minval=0.0, maxval=None, seed=None, dtype="float32"):
     """tf.random.uniform: values in [minval, maxval) (maxval 1 for floating dtypes when None)."""
-    code, integer, lo, hi = _uniform_bounds(minval, maxval, dtype, "random.uniform")
-    if integer:
-        return _shaped(L.kiln_random_uniform_int, shape, lo, hi, code, _seed(seed))
-    if code == dtype_code("float32"):
-        return _shaped(L.kiln_random_uniform, shape, lo, hi, _seed(seed))
-    return _shaped(L.kiln_random_uniform_float, shape, lo, hi, code, _seed(seed))
+    return _uniform(shape, minval, maxval, dtype, "random.uniform",
+                    (L.kiln_random_uniform_int, L.kiln_random_uniform, L.kiln_random_uniform_float), _seed(seed))
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, seed=None):
@@ -554,13 +556,9 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, seed=None):
 
 def stateless_random_uniform(shape, seed, minval=0.0, maxval=None, dtype="float32"):
     """tf.random.stateless_uniform: the same seed pair gives the same values on every call and thread."""
-    code, integer, lo, hi = _uniform_bounds(minval, maxval, dtype, "random.stateless_uniform")
-    pair = _seed_pair(seed, "stateless_uniform")
-    if integer:
-        return _shaped(L.kiln_stateless_random_uniform_int, shape, lo, hi, code, *pair)
-    if code == dtype_code("float32"):
-        return _shaped(L.kiln_stateless_random_uniform, shape, lo, hi, *pair)
-    return _shaped(L.kiln_stateless_random_uniform_float, shape, lo, hi, code, *pair)
+    return _uniform(shape, minval, maxval, dtype, "random.stateless_uniform",
+                    (L.kiln_stateless_random_uniform_int, L.kiln_stateless_random_uniform,
+                     L.kiln_stateless_random_uniform_float), *_seed_pair(seed, "stateless_uniform"))
 
 
 def stateless_random_normal(shape, seed, mean=0.0, stddev=1.0):
