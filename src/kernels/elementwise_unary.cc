@@ -170,14 +170,7 @@ void bias_unary_inplace(float *y, int64_t n, const float *bias, int64_t channels
   parallel_chunks(n, [&](int64_t lo, int64_t hi) {
     for (int64_t b0 = lo; b0 < hi; b0 += kBlock) {
       const int64_t b1 = std::min(hi, b0 + kBlock);
-      if (bias)
-        for (int64_t i = b0, c = b0 % channels; i < b1; c = 0) {
-          const int64_t m = std::min(b1 - i, channels - c);
-          float *row = y + i;
-          const float *b = bias + c;
-          for (int64_t k = 0; k < m; ++k) row[k] += b[k];
-          i += m;
-        }
+      if (bias) simd::add_bias_f32(y + b0, b1 - b0, bias, channels, b0 % channels);
       if (op) simd::unary_f32(*op, y + b0, y + b0, b1 - b0, alpha, 0.0f);
     }
   });

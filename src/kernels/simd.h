@@ -43,6 +43,14 @@ float exp_shifted_sum_f32(const float *x, float shift, float *y, int64_t n);
 float max_f32(const float *x, int64_t n);
 // The sum of x[0..n), in the same fixed lane order as exp_shifted_sum_f32.
 float sum_f32(const float *x, int64_t n);
+// y[i] += bias[(c + i) % channels] for i < n: a bias over channels-last rows, y[0] at channel c.
+void add_bias_f32(float *y, int64_t n, const float *bias, int64_t channels, int64_t c);
+// y[i] = x[i] * scale; x == y is allowed.
+void scale_f32(const float *x, float scale, float *y, int64_t n);
+// One row of softmax's gradient from its output y: dx = (dy - sum(dy * y)) * y, or for
+// log_softmax (log: y is log_softmax's output) dx = dy - exp(y) * sum(dy). The sums run in the
+// fixed lane order of sum_f32.
+void softmax_grad_row_f32(bool log, const float *y, const float *dy, float *dx, int64_t n);
 
 // ---- for tests: run the code of each compiled instruction set on this machine ----
 

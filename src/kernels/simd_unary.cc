@@ -1,5 +1,6 @@
 // Float32 unary kernels compiled once per instruction set (Highway's foreach_target
 // re-includes this file per target) and chosen at run time. See kernels/simd.h.
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -458,6 +459,59 @@ float ExpShiftedSumF32(const float *x, float shift, float *y, int64_t n) {
   return s;
 }
 
+// y = x * scale (the softmax's last pass).
+void ScaleF32(const float *x, float scale, float *y, int64_t n) {
+  const VF f = hn::Set(DF(), scale);
+  Map1(x, y, n, [f](DF, VF v) HWY_ATTR { return hn::Mul(v, f); });
+}
+
+// The sum of a[i] * b[i], lanes then lanes in order (as SumF32), the products rounded first.
+HWY_INLINE float DotF32(const float *a, const float *b, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  VF acc = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) acc = hn::Add(acc, hn::Mul(hn::LoadU(d, a + i), hn::LoadU(d, b + i)));
+  HWY_ALIGN float ba[kPad] = {};
+  HWY_ALIGN float bb[kPad] = {};
+  if (i < n) {
+    std::memcpy(ba, a + i, static_cast<size_t>(n - i) * sizeof(float));
+    std::memcpy(bb, b + i, static_cast<size_t>(n - i) * sizeof(float));
+    acc = hn::Add(acc, hn::Mul(hn::Load(d, ba), hn::Load(d, bb)));
+  }
+  hn::Store(acc, d, ba);
+  float s = 0.0f;
+  for (int64_t l = 0; l < N; ++l) s += ba[l];
+  return s;
+}
+
+// y[i] += bias[(c + i) % channels] for i < n (channels-last rows; c: the channel of y[0]).
+void AddBiasF32(float *y, int64_t n, const float *bias, int64_t channels, int64_t c) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t i = 0; i < n; c = 0) {
+    const int64_t m = std::min(n - i, channels - c);
+    float *row = y + i;
+    const float *b = bias + c;
+    int64_t k = 0;
+    for (; k + N <= m; k += N) hn::StoreU(hn::Add(hn::LoadU(d, row + k), hn::LoadU(d, b + k)), d, row + k);
+    for (; k < m; ++k) row[k] += b[k];  // one IEEE add, as in the vector lanes
+    i += m;
+  }
+}
+
+// One row of softmax's gradient: dx = (dy - sum(dy * y)) * y.
+void SoftmaxGradRowF32(const float *y, const float *dy, float *dx, int64_t n) {
+  const VF s = hn::Set(DF(), DotF32(dy, y, n));
+  Map2(dy, y, dx, n, [s](DF, VF g, VF v) HWY_ATTR { return hn::Mul(hn::Sub(g, s), v); });
+}
+
+// One row of log_softmax's gradient: dx = dy - exp(y) * sum(dy).
+void LogSoftmaxGradRowF32(const float *y, const float *dy, float *dx, int64_t n) {
+  const VF s = hn::Set(DF(), SumF32(dy, n));
+  Map2(dy, y, dx, n, [s](DF, VF g, VF v) HWY_ATTR { return hn::Sub(g, hn::Mul(Exp(v), s)); });
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace kiln::kernels::simd
 HWY_AFTER_NAMESPACE();
@@ -471,6 +525,10 @@ HWY_EXPORT(GeluErfSavingErfcF32);
 HWY_EXPORT(GeluErfBackwardFromErfcF32);
 HWY_EXPORT(ExpShiftedSumF32);
 HWY_EXPORT(SumF32);
+HWY_EXPORT(ScaleF32);
+HWY_EXPORT(AddBiasF32);
+HWY_EXPORT(SoftmaxGradRowF32);
+HWY_EXPORT(LogSoftmaxGradRowF32);
 HWY_EXPORT(MaxF32);
 
 bool has_unary_f32(UnaryOp op) { return op != UnaryOp::kLogicalNot; }
@@ -499,6 +557,22 @@ float exp_shifted_sum_f32(const float *x, float shift, float *y, int64_t n) {
 float max_f32(const float *x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MaxF32)(x, n); }
 
 float sum_f32(const float *x, int64_t n) { return n > 0 ? HWY_DYNAMIC_DISPATCH(SumF32)(x, n) : 0.0f; }
+
+void add_bias_f32(float *y, int64_t n, const float *bias, int64_t channels, int64_t c) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(AddBiasF32)(y, n, bias, channels, c);
+}
+
+void scale_f32(const float *x, float scale, float *y, int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(ScaleF32)(x, scale, y, n);
+}
+
+void softmax_grad_row_f32(bool log, const float *y, const float *dy, float *dx, int64_t n) {
+  if (n <= 0) return;
+  if (log)
+    HWY_DYNAMIC_DISPATCH(LogSoftmaxGradRowF32)(y, dy, dx, n);
+  else
+    HWY_DYNAMIC_DISPATCH(SoftmaxGradRowF32)(y, dy, dx, n);
+}
 
 std::vector<int64_t> available_targets() {
   std::vector<int64_t> out;

@@ -35,8 +35,7 @@ void softmax_row(const float *x, float *y, int64_t n, bool log) {
     // float step at m and loses it entirely for large logits.
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - log_s;
   } else {
-    const float inv = 1.0f / s;
-    for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+    simd::scale_f32(y, 1.0f / s, y, n);
   }
 }
 
@@ -135,6 +134,13 @@ void softmax_f32(const float *x, float *y, int64_t outer, int64_t n, int64_t inn
 }
 
 }  // namespace
+
+void softmax_grad(bool log, const float *y, const float *dy, int64_t rows, int64_t n, float *dx) {
+  const bool parallel = rows > 1 && rows * n >= kSoftmaxLoopThreshold;
+  if (parallel) apply_num_threads();
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) simd::softmax_grad_row_f32(log, y + r * n, dy + r * n, dx + r * n, n);
+}
 
 void softmax(bool log, DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner, void *out) {
   const int64_t count = outer * n * inner;

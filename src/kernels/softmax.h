@@ -16,4 +16,9 @@ constexpr int64_t kSoftmaxLoopThreshold = 32768;
 // rounded once, as TF's mixed precision does).
 void softmax(bool log, DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner, void *out);
 
+// The gradient of float32 softmax (log: log_softmax) along the last axis of [rows, n], from its
+// output y and the incoming gradient dy, in one pass per row: dx = (dy - sum(dy * y)) * y, or
+// dx = dy - exp(y) * sum(dy). Each row's sum runs in one fixed order, whatever the thread count.
+void softmax_grad(bool log, const float *y, const float *dy, int64_t rows, int64_t n, float *dx);
+
 }  // namespace kiln::kernels

@@ -65,7 +65,18 @@ Tensor softmax_op(const char *op, const Tensor &x, int64_t axis, bool log) {
     // In ops, so that the rule is itself differentiable.
     // bfloat16 computes its rule in float32, as its forward pass.
     std::vector<int64_t> axes{a};
-    record(op, {x}, {out}, [out, axes, log](const Grads &g) -> Grads {
+    const bool last = v.inner == 1;
+    record(op, {x}, {out}, [out, axes, log, last](const Grads &g) -> Grads {
+      // float32 along the last axis, when no tape watches the backward pass: one fused pass per
+      // row (the rule below makes four passes and a reduction over the tensor).
+      if (last && out.dtype() == DType::kFloat32 && g[0].dtype() == DType::kFloat32 &&
+          !should_record({&out, &g[0]})) {
+        Tensor dx = Tensor::empty(DType::kFloat32, out.shape());
+        const int64_t n = out.shape()[out.rank() - 1];
+        kernels::softmax_grad(log, out.data<float>(), g[0].data<float>(), n == 0 ? 0 : out.num_elements() / n,
+                              n, dx.mutable_data<float>());
+        return {dx};
+      }
       const DType ct = internal::gradient_dtype(out);
       const Tensor y = internal::as_dtype(out, ct), dy = internal::as_dtype(g[0], ct);
       const Tensor dx =

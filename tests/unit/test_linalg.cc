@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -264,6 +266,53 @@ TEST(LinalgGradients, SecondOrder) {
       const double down = h(make({2, 3}, xv)).item_as_double();
       const double numeric = (up - down) / (2 * eps);
       EXPECT_NEAR(hv.item_as_double(i), numeric, 3e-3 + 2e-2 * std::fabs(numeric)) << name << " " << i;
+    }
+  }
+}
+
+// Without a tape watching the backward pass, float32 softmax and log_softmax along the last axis
+// take their gradient in one fused pass per row: the same values as the rule in ops (the path a
+// nested tape takes) up to the rows' summation order, NaN where it has NaN (a NaN or inf in a
+// row's incoming gradient spreads over the row), and the same bits at 1 and 2 threads, below and
+// above the threshold where rows split among threads, for a row length that is no multiple of
+// the vector width.
+TEST(LinalgGradients, FusedSoftmaxGradientMatchesTheRuleInOps) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (const int64_t rows : {int64_t{5}, int64_t{1001}}) {
+    const int64_t n = 37;
+    Tensor x = random_tensor({rows, n}, 61, -4.0f, 4.0f);
+    std::vector<float> dyv = values(random_tensor({rows, n}, 62));
+    dyv[3] = nan;                    // row 0
+    dyv[size_t(n + 5)] = inf;        // row 1
+    dyv[size_t(2 * n + 7)] = -0.0f;  // row 2
+    const Tensor dy = make({rows, n}, dyv);
+    for (const bool log : {false, true}) {
+      auto f = [log](const Tensor &t) { return log ? ops::log_softmax(t) : ops::softmax(t); };
+      std::vector<float> by_threads[2];
+      Tensor y;
+      for (int t = 1; t <= 2; ++t) {
+        const int saved = num_threads();
+        set_num_threads(t);
+        autodiff::Tape tape(false, false);
+        tape.watch(x);
+        y = f(x);
+        by_threads[t - 1] = values(tape.gradient(y, {x}, autodiff::Unconnected::kZero, dy)[0]);
+        set_num_threads(saved);
+      }
+      const Tensor want = log ? ops::sub(dy, ops::mul(ops::exp(y), ops::sum(dy, {1}, true)))
+                              : ops::mul(ops::sub(dy, ops::sum(ops::mul(dy, y), {1}, true)), y);
+      const std::vector<float> wv = values(want);
+      for (size_t i = 0; i < wv.size(); ++i) {
+        const float got = by_threads[1][i];
+        EXPECT_EQ(std::memcmp(&got, &by_threads[0][i], sizeof(float)), 0) << log << " " << rows << " " << i;
+        if (std::isnan(wv[i])) {
+          EXPECT_TRUE(std::isnan(got)) << log << " " << rows << " " << i;
+        } else if (std::isinf(wv[i])) {
+          EXPECT_EQ(got, wv[i]) << log << " " << rows << " " << i;
+        } else {
+          EXPECT_NEAR(got, wv[i], 1e-6 + 1e-5 * std::fabs(wv[i])) << log << " " << rows << " " << i;
+        }
+      }
     }
   }
 }
