@@ -1,4 +1,5 @@
-// Layer and batch normalisation as kiln's own loops at every size. oneDNN's primitives,
+// Layer and batch normalisation as kiln's own loops at every size (float32 layer-norm rows in
+// Highway vectors, kernels/norm_simd.h, with the same bits as the scalar loops here). oneDNN's primitives,
 // used above kNormLoopMaxElements before, computed differently from the loops below it;
 // now a row or channel gives the same bits whatever the tensor's size and the thread count
 // (rows are split among threads; sums across rows use a fixed blocking).
@@ -6,9 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/threads.h"
+#include "kernels/norm_simd.h"
 
 namespace kiln::kernels {
 
@@ -103,10 +106,23 @@ void layer_norm_forward(int64_t rows, int64_t cols, T epsilon, const T *x, const
                         T *y, T *mean, T *variance) {
   const T inv_cols = inverse<T>(cols);
   const bool parallel = parallel_for(rows, cols);
+  if constexpr (std::is_same_v<T, float>) {
+    // Blocks of rows, so that the vector loops interleave several rows' sums.
+    constexpr int64_t kBlock = 16;
+    const int64_t blocks = (rows + kBlock - 1) / kBlock;
 #pragma omp parallel for if (parallel) schedule(static)
-  for (int64_t r = 0; r < rows; ++r)
-    ln_forward_row(cols, inv_cols, epsilon, x + r * cols, gamma, beta, y + r * cols,
-                   mean ? mean + r : nullptr, variance ? variance + r : nullptr);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t r = b * kBlock;
+      norm_simd::ln_forward_rows_f32(std::min(kBlock, rows - r), cols, inv_cols, epsilon, x + r * cols, gamma,
+                                     beta, y + r * cols, mean ? mean + r : nullptr,
+                                     variance ? variance + r : nullptr);
+    }
+  } else {
+#pragma omp parallel for if (parallel) schedule(static)
+    for (int64_t r = 0; r < rows; ++r)
+      ln_forward_row(cols, inv_cols, epsilon, x + r * cols, gamma, beta, y + r * cols,
+                     mean ? mean + r : nullptr, variance ? variance + r : nullptr);
+  }
 }
 
 template <typename T>
@@ -120,8 +136,11 @@ void layer_norm_backward(int64_t rows, int64_t cols, T epsilon, const T *x, cons
   for (int64_t b = 0; b < blocks; ++b) {
     T *pg = b == 0 ? dgamma : partial.data() + 2 * (b - 1) * cols;
     T *pb = b == 0 ? dbeta : pg + cols;
-    ln_backward_block(b * kRowBlock, std::min(rows, (b + 1) * kRowBlock), cols, epsilon, x, gamma, mean,
-                      variance, dy, dx, pg, pb);
+    const int64_t r0 = b * kRowBlock, r1 = std::min(rows, (b + 1) * kRowBlock);
+    if constexpr (std::is_same_v<T, float>)
+      norm_simd::ln_backward_block_f32(r0, r1, cols, epsilon, x, gamma, mean, variance, dy, dx, pg, pb);
+    else
+      ln_backward_block(r0, r1, cols, epsilon, x, gamma, mean, variance, dy, dx, pg, pb);
   }
   for (int64_t b = 1; b < blocks; ++b) {
     const T *pg = partial.data() + 2 * (b - 1) * cols, *pb = pg + cols;

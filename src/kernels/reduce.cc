@@ -159,9 +159,39 @@ void reduce_parallel(const T *x, Acc *acc, int64_t n_out, const std::vector<Grou
     combine_into<K>(acc, partial.data() + (p - 1) * n_out, n_out);
 }
 
+// Columns per task of reduce_columns.
+constexpr int64_t kColumnBlock = 64;
+
+// [rows, cols] reduced over its rows (a bias gradient, a broadcast undone over the batch): the parts
+// and the combination order of reduce_parallel, so the same bits, with the threads splitting the
+// columns instead of the parts; no private [cols] accumulators are made and then combined on one
+// thread.
+template <ReduceKind K, typename T, typename Acc>
+void reduce_columns(const T *x, Acc *acc, int64_t rows, int64_t cols) {
+  const int64_t parts = std::min<int64_t>(kParts, rows);
+  const int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
+  apply_num_threads();
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c0 = b * kColumnBlock, w = std::min(kColumnBlock, cols - c0);
+    const Acc seed = acc[c0];  // the identity, as everywhere in acc on entry
+    Acc part[kColumnBlock];
+    for (int64_t p = 0; p < parts; ++p) {
+      Acc *into = p == 0 ? acc + c0 : part;
+      if (p > 0) std::fill(part, part + w, seed);
+      for (int64_t r = rows * p / parts; r < rows * (p + 1) / parts; ++r)
+        accumulate_row<K>(x + r * cols + c0, w, into);
+      if (p > 0) combine_into<K>(acc + c0, part, w);
+    }
+  }
+}
+
 template <ReduceKind K, typename T, typename Acc>
 void reduce_any(const T *x, Acc *acc, int64_t n_in, int64_t n_out, const std::vector<Group> &groups) {
-  if (n_in >= kReduceLoopThreshold)
+  if (n_in >= kReduceLoopThreshold && groups.size() == 2 && groups[0].reduced &&
+      groups[1].size >= 2 * kColumnBlock)
+    reduce_columns<K>(x, acc, groups[0].size, groups[1].size);
+  else if (n_in >= kReduceLoopThreshold)
     reduce_parallel<K>(x, acc, n_out, groups);
   else
     reduce_groups<K>(x, acc, groups);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/norm.h"
+#include "kernels/simd.h"
 #include "ops/ops.h"
 #include "special_values_util.h"
 
@@ -261,6 +263,50 @@ TEST(SpecialValuesReduce, LargeSumsDoNotDependOnTheThreadCount) {
   for (size_t i = 0; i < c1.size(); ++i) EXPECT_EQ(bits(c1[i]), bits(c2[i])) << i;
 }
 
+// A large [rows, cols] reduced over its rows splits its columns among the threads, keeping the
+// fixed order of the general path: 16 parts of rows (fewer when there are fewer rows), each summed
+// in row order from the identity, the parts combined in order. Every column gives those bits,
+// with NaN, inf and -0 in the data, at 1 and 2 threads, for sum, max and min.
+TEST(SpecialValuesReduce, ColumnSumsKeepTheFixedPartOrder) {
+  for (const auto &[rows, cols] : {std::pair<int64_t, int64_t>{16, 2048}, {300, 130}, {3001, 200}}) {
+    std::vector<float> v = values(random_tensor({rows, cols}, 21u, -100.0f, 100.0f));
+    v[static_cast<size_t>(5 * cols + 1)] = kNaN;
+    v[static_cast<size_t>(7 * cols + 2)] = kInf;
+    v[static_cast<size_t>(9 * cols + 3)] = -0.0f;
+    v[static_cast<size_t>(3)] = -kInf;
+    const Tensor x = make({rows, cols}, v);
+    const int64_t parts = std::min<int64_t>(16, rows);
+    for (int kind = 0; kind < 3; ++kind) {
+      auto combine = [kind](float a, float b) {
+        if (kind == 0) return a + b;
+        if (kind == 1) return (b > a || b != b) ? b : a;
+        return (b < a || b != b) ? b : a;
+      };
+      const float identity = kind == 0 ? 0.0f : kind == 1 ? -kInf : kInf;
+      std::vector<float> want(static_cast<size_t>(cols));
+      for (int64_t c = 0; c < cols; ++c) {
+        float acc = identity;
+        for (int64_t p = 0; p < parts; ++p) {
+          float part = identity;
+          for (int64_t r = rows * p / parts; r < rows * (p + 1) / parts; ++r)
+            part = combine(part, v[static_cast<size_t>(r * cols + c)]);
+          acc = p == 0 ? part : combine(acc, part);
+        }
+        want[static_cast<size_t>(c)] = acc;
+      }
+      for (int t : {1, 2})
+        with_threads(t, [&] {
+          const Tensor got = kind == 0 ? ops::sum(x, {0}) : kind == 1 ? ops::max(x, {0}) : ops::min(x, {0});
+          const std::vector<float> gv = values(got);
+          for (int64_t c = 0; c < cols; ++c)
+            ASSERT_TRUE(same(gv[static_cast<size_t>(c)], want[static_cast<size_t>(c)]))
+                << "kind " << kind << ", " << rows << "x" << cols << ", column " << c << ", " << t
+                << " threads";
+        });
+    }
+  }
+}
+
 // ---- norms ----
 
 TEST(SpecialValuesNorm, LayerNormRowsKeepTheirBitsAcrossTheThreshold) {
@@ -289,6 +335,42 @@ TEST(SpecialValuesNorm, LayerNormRowsKeepTheirBitsAcrossTheThreshold) {
               << nrows << " rows, at " << i << ", " << t << " threads";
       }
     });
+}
+
+// The float32 layer-norm rows run in Highway vectors (kernels/norm_simd.h) with the scalar loops'
+// roundings and summation order, so every instruction set gives the same bits as the one-lane
+// SCALAR target: forward (y, mean, variance) and backward (dx, dgamma, dbeta), for row lengths
+// around the vector widths, a row count that leaves partial groups and blocks, and special values.
+TEST(SpecialValuesNorm, LayerNormGivesTheSameBitsUnderEveryInstructionSet) {
+  const int64_t rows = 70;
+  for (const int64_t cols : {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{9}, int64_t{17}, int64_t{129}}) {
+    std::vector<float> x = values(random_tensor({rows, cols}, 31u, -3.0f, 3.0f));
+    std::vector<float> dy = values(random_tensor({rows, cols}, 32u));
+    x[static_cast<size_t>(2 * cols)] = kNaN;
+    x[static_cast<size_t>(5 * cols + cols / 2)] = kInf;
+    x[static_cast<size_t>(7 * cols)] = 1e-40f;
+    x[static_cast<size_t>(9 * cols)] = 3e38f;
+    dy[static_cast<size_t>(11 * cols)] = -0.0f;
+    dy[static_cast<size_t>(13 * cols)] = kNaN;
+    const std::vector<float> gamma = values(random_tensor({cols}, 33u)),
+                             beta = values(random_tensor({cols}, 34u));
+    std::vector<std::vector<float>> first;
+    for (int64_t target : kernels::simd::available_targets()) {
+      kernels::simd::force_target(target);
+      std::vector<float> y(x.size()), mean(rows), var(rows), dx(x.size()), dgamma(cols), dbeta(cols);
+      kernels::layer_norm_forward<float>(rows, cols, 1e-3f, x.data(), gamma.data(), beta.data(), y.data(),
+                                         mean.data(), var.data());
+      kernels::layer_norm_backward<float>(rows, cols, 1e-3f, x.data(), gamma.data(), mean.data(), var.data(),
+                                          dy.data(), dx.data(), dgamma.data(), dbeta.data());
+      const std::vector<std::vector<float>> got = {y, mean, var, dx, dgamma, dbeta};
+      if (first.empty()) first = got;
+      for (size_t k = 0; k < got.size(); ++k)
+        for (size_t i = 0; i < got[k].size(); ++i)
+          ASSERT_TRUE(same(got[k][i], first[k][i]))
+              << kernels::simd::target_name(target) << ": output " << k << " at " << i << ", cols " << cols;
+    }
+    kernels::simd::force_target(0);
+  }
 }
 
 TEST(SpecialValuesNorm, NormsAboveTheThresholdMatchFloat64AndThreadCounts) {
