@@ -348,6 +348,30 @@ TEST(ArrayGather, ScatterAddSumsRepeatedIndices) {
   testing::expect_near(s, want, 1e-4f);
 }
 
+// A wide embedding's gradient: the columns split into blocks among the threads, each block zeroed
+// and summed in index order, so every element equals the in-order reference sum exactly, untouched
+// rows are 0 (the buffer may come from the allocator's cache with old values), at 1 and 2 threads.
+TEST(ArrayGather, ScatterAddSplitsWideRowsByColumnsWithTheSameBits) {
+  const int64_t m = 3000, n = 50, inner = 300;
+  const Tensor updates = random_tensor({m, inner}, 4);
+  std::vector<int32_t> iv(static_cast<size_t>(m));
+  for (size_t i = 0; i < iv.size(); ++i) iv[i] = static_cast<int32_t>(i * i % 47);  // rows 47..49 untouched
+  const Tensor idx = make_typed<int32_t>({m}, iv);
+  std::vector<float> want(static_cast<size_t>(n * inner), 0.0f);
+  const float *u = updates.data<float>();
+  for (size_t i = 0; i < iv.size(); ++i)
+    for (size_t c = 0; c < static_cast<size_t>(inner); ++c)
+      want[static_cast<size_t>(iv[i]) * inner + c] += u[i * inner + c];
+  for (int threads : {1, 2}) {
+    const int saved = num_threads();
+    set_num_threads(threads);
+    ops::fill(Shape({n, inner}), 7.0, DType::kFloat32);  // leaves a dirty buffer of this size in the cache
+    const std::vector<float> got = testing::values(ops::internal::scatter_add(updates, idx, {n, inner}, 0));
+    set_num_threads(saved);
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << i << ", " << threads << " threads";
+  }
+}
+
 TEST(ArrayOneHot, MatchesReferenceWithOutOfRangeRowsOff) {
   std::vector<int64_t> iv = {0, 3, -1, 4, 2, 7};
   for (bool wide : {false, true}) {
