@@ -47,7 +47,7 @@ struct ProjectionSpec {
 };
 
 // Keras's EinsumDense as MultiHeadAttention uses it ("abc,cde->abde" for the query, key and
-// value projections, "abcd,cde->abe" for the output), computed as one matmul between reshapes.
+// value projections, "abcd,cde->abe" for the output), computed as one dense op between reshapes.
 // Internal: it is created by its owner, not from a config, so it is not registered.
 class EinsumProjection final : public Layer {
  public:
@@ -75,11 +75,12 @@ class EinsumProjection final : public Layer {
     std::vector<int64_t> out_dims(x.shape().data(), x.shape().data() + lead);
     out_dims.insert(out_dims.end(), spec_.out.begin(), spec_.out.end());
     const int64_t in_size = product(spec_.in), out_size = product(spec_.out);
-    Tensor y =
-        ops::matmul(ops::reshape(x, {-1, in_size}), ops::reshape(kernel_->value(), {in_size, out_size}));
-    y = ops::reshape(y, out_dims);
-    if (bias_) y = ops::add(y, bias_->value());
-    return {y};
+    // One dense op: the matmul with the bias fused (the bits of matmul then add), and one
+    // gradient rule that sums the bias gradient without a separate broadcasting add's.
+    const Tensor y =
+        ops::dense(ops::reshape(x, {-1, in_size}), ops::reshape(kernel_->value(), {in_size, out_size}),
+                   bias_ ? ops::reshape(bias_->value(), {out_size}) : Tensor());
+    return {ops::reshape(y, out_dims)};
   }
 
   ProjectionSpec spec_;

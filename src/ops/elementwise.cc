@@ -43,6 +43,13 @@ bool recordable(const Tensor &a, const Tensor &b) {
   return is_floating(a.dtype()) && should_record({&a, &b});
 }
 
+// Which inputs some tape can differentiate with respect to (TF's skip_input_indices): a gradient
+// rule computes only those, so a constant operand (a scale, a mask) costs no backward pass.
+struct Needed {
+  bool a, b;
+};
+Needed needed(const Tensor &a, const Tensor &b) { return {should_record({&a}), should_record({&b})}; }
+
 // maximum / minimum: the gradient goes to the side that was picked, a on ties (as in TensorFlow).
 Tensor extremum(BinaryOp op, const char *name, const Tensor &a, const Tensor &b) {
   Tensor out = binary_forward(op, name, a, b, kArithmetic);
@@ -60,8 +67,9 @@ Tensor extremum(BinaryOp op, const char *name, const Tensor &a, const Tensor &b)
 Tensor add(const Tensor &a, const Tensor &b) {
   Tensor out = binary_forward(BinaryOp::kAdd, "add", a, b, kArithmetic);
   if (recordable(a, b))
-    record("add", {a, b}, {out}, [as = a.shape(), bs = b.shape()](const Grads &g) {
-      return Grads{internal::reduce_to(g[0], as), internal::reduce_to(g[0], bs)};
+    record("add", {a, b}, {out}, [as = a.shape(), bs = b.shape(), need = needed(a, b)](const Grads &g) {
+      return Grads{need.a ? internal::reduce_to(g[0], as) : Tensor(),
+                   need.b ? internal::reduce_to(g[0], bs) : Tensor()};
     });
   return out;
 }
@@ -69,19 +77,25 @@ Tensor add(const Tensor &a, const Tensor &b) {
 Tensor sub(const Tensor &a, const Tensor &b) {
   Tensor out = binary_forward(BinaryOp::kSub, "sub", a, b, kArithmetic);
   if (recordable(a, b))
-    record("sub", {a, b}, {out}, [as = a.shape(), bs = b.shape()](const Grads &g) {
-      return Grads{internal::reduce_to(g[0], as), internal::reduce_to(neg(g[0]), bs)};
+    record("sub", {a, b}, {out}, [as = a.shape(), bs = b.shape(), need = needed(a, b)](const Grads &g) {
+      return Grads{need.a ? internal::reduce_to(g[0], as) : Tensor(),
+                   need.b ? internal::reduce_to(neg(g[0]), bs) : Tensor()};
     });
   return out;
 }
 
 Tensor mul(const Tensor &a, const Tensor &b) {
   Tensor out = binary_forward(BinaryOp::kMul, "mul", a, b, kArithmetic);
-  if (recordable(a, b))
-    record("mul", {a, b}, {out}, [a, b](const Grads &g) {
-      return Grads{internal::reduce_to(mul(g[0], b), a.shape()),
-                   internal::reduce_to(mul(g[0], a), b.shape())};
-    });
+  if (recordable(a, b)) {
+    // Each side keeps the other only when its own gradient is wanted.
+    const Needed need = needed(a, b);
+    record("mul", {a, b}, {out},
+           [as = a.shape(), bs = b.shape(), sa = need.b ? a : Tensor(),
+            sb = need.a ? b : Tensor()](const Grads &g) {
+             return Grads{sb.defined() ? internal::reduce_to(mul(g[0], sb), as) : Tensor(),
+                          sa.defined() ? internal::reduce_to(mul(g[0], sa), bs) : Tensor()};
+           });
+  }
   return out;
 }
 
@@ -92,13 +106,15 @@ Tensor div(const Tensor &a, const Tensor &b) {
     fail(Code::kInvalidArgument, "div: integer division by zero (divisor ", b.shape().to_string(), " ",
          dtype_name(b.dtype()), " holds a 0)");
   Tensor out = binary_forward(BinaryOp::kDiv, "div", a, b, kArithmetic);
-  if (recordable(a, b))
+  if (recordable(a, b)) {
     // d/da = g / b; d/db = -g a / b^2 = -(g / b) * out.
-    record("div", {a, b}, {out}, [as = a.shape(), b, out](const Grads &g) {
+    const Needed need = needed(a, b);
+    record("div", {a, b}, {out}, [as = a.shape(), b, saved = need.b ? out : Tensor(), need](const Grads &g) {
       const Tensor g_over_b = div(g[0], b);
-      return Grads{internal::reduce_to(g_over_b, as),
-                   internal::reduce_to(neg(mul(g_over_b, out)), b.shape())};
+      return Grads{need.a ? internal::reduce_to(g_over_b, as) : Tensor(),
+                   need.b ? internal::reduce_to(neg(mul(g_over_b, saved)), b.shape()) : Tensor()};
     });
+  }
   return out;
 }
 

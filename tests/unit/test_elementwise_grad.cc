@@ -225,6 +225,39 @@ TEST(ElementwiseGradient, IntegerAndBoolResultsAreNotRecorded) {
   EXPECT_EQ(testing::values(g[0]), (std::vector<float>{0, 1, 1}));  // the mask is a constant
 }
 
+// A binary op's rule computes only the gradients some tape can use (TF's skip_input_indices); a
+// side watched by a second tape still gets its own, with broadcasting on either side.
+TEST(ElementwiseGradient, EachTapeGetsTheSideItWatches) {
+  const Tensor a = make({2, 3}, {1, 2, 3, 4, 5, 6}), b = make({3}, {0.5f, -2, 4});
+  const Tensor dy = make({2, 3}, {1, -1, 2, 0.5f, 3, -2});
+  struct Case {
+    const char *name;
+    Tensor (*f)(const Tensor &, const Tensor &);
+    std::vector<float> da, db;
+  };
+  const std::vector<Case> cases = {
+      {"add", ops::add, {1, -1, 2, 0.5f, 3, -2}, {1.5f, 2, 0}},
+      {"sub", ops::sub, {1, -1, 2, 0.5f, 3, -2}, {-1.5f, -2, 0}},
+      {"mul", ops::mul, {0.5f, 2, 8, 0.25f, -6, -8}, {3, 13, -6}},
+      // d/db of a / b = -dy a / b^2.
+      {"div", ops::div, {2, 0.5f, 0.5f, 1, -1.5f, -0.5f}, {-4 - 8, 0.5f - 3.75f, -6.0f / 16 + 12.0f / 16}},
+  };
+  for (const Case &c : cases) {
+    for (int watched = 0; watched < 3; ++watched) {  // a only, b only, both (two tapes)
+      autodiff::Tape ta(false, false), tb(false, false);
+      if (watched != 1) ta.watch(a);
+      if (watched != 0) tb.watch(b);
+      const Tensor y = c.f(a, b);
+      if (watched != 1)
+        testing::expect_near(ta.gradient(y, {a}, autodiff::Unconnected::kZero, dy)[0], c.da, 1e-6f,
+                             std::string(c.name) + " da, watched " + std::to_string(watched));
+      if (watched != 0)
+        testing::expect_near(tb.gradient(y, {b}, autodiff::Unconnected::kZero, dy)[0], c.db, 1e-5f,
+                             std::string(c.name) + " db, watched " + std::to_string(watched));
+    }
+  }
+}
+
 // ---- argument errors: code, op name and the offending description ----
 
 TEST(ElementwiseErrors, BinaryOps) {
