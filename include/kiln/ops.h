@@ -407,11 +407,13 @@ KILN_API kiln_status *kiln_gather(kiln_tensor **out, const kiln_tensor *params, 
 KILN_API kiln_status *kiln_gather_nd(kiln_tensor **out, const kiln_tensor *params, const kiln_tensor *indices,
                                      int64_t batch_dims);
 /// tf.scatter_nd: zeros of shape dims[0..rank), then updates added at indices [..., K];
-/// duplicates accumulate. updates float32 of shape indices.shape[:-1] + dims[K:]. Gradient w.r.t. updates.
+/// duplicates accumulate. updates of shape indices.shape[:-1] + dims[K:], float32, bfloat16, float64,
+/// int32 or int64 (integers wrap around on overflow, as TF's CPU kernel); the result has updates'
+/// dtype. Gradient w.r.t. floating updates.
 KILN_API kiln_status *kiln_scatter_nd(kiln_tensor **out, const kiln_tensor *indices, const kiln_tensor *updates,
                                       const int64_t *dims, size_t rank);
-/// tf.tensor_scatter_nd_add: tensor + scatter_nd(indices, updates, tensor's shape); float32.
-/// Gradients w.r.t. tensor and updates.
+/// tf.tensor_scatter_nd_add: tensor + scatter_nd(indices, updates, tensor's shape); tensor and
+/// updates of one dtype among scatter_nd's. Gradients w.r.t. floating tensor and updates.
 KILN_API kiln_status *kiln_tensor_scatter_nd_add(kiln_tensor **out, const kiln_tensor *tensor,
                                                  const kiln_tensor *indices, const kiln_tensor *updates);
 /// tf.boolean_mask: the entries of tensor where the bool mask is true; mask covers dims

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/threads.h"
@@ -49,6 +50,17 @@ void gather(const void *params, int64_t batch, int64_t outer, int64_t n, int64_t
   });
 }
 
+// a + b; integers wrap around in two's complement, as TF's integer adds do on CPU (no overflow UB).
+template <typename T>
+inline T wrapping_add(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) + static_cast<U>(b)));
+  } else {
+    return a + b;
+  }
+}
+
 template <typename T, typename Index>
 void scatter_add(const T *updates, int64_t batch, int64_t outer, int64_t n, int64_t inner,
                  const Index *indices, int64_t m, T *out) {
@@ -70,7 +82,7 @@ void scatter_add(const T *updates, int64_t batch, int64_t outer, int64_t n, int6
       for (int64_t j = 0; j < m; ++j) {
         const T *u = updates + (s * m + j) * inner;
         T *d = slice + static_cast<int64_t>(indices[b * m + j]) * inner;
-        for (int64_t c = c0; c < c1; ++c) d[c] += u[c];
+        for (int64_t c = c0; c < c1; ++c) d[c] = wrapping_add(d[c], u[c]);
       }
     }
   });
@@ -207,8 +219,12 @@ void pad_backward(const float *dy, const std::vector<int64_t> &src_dims,
                               void *, size_t);                                                               \
   template void scatter_add<float, Index>(const float *, int64_t, int64_t, int64_t, int64_t, const Index *,  \
                                           int64_t, float *);                                                 \
-  template void scatter_add<double, Index>(const double *, int64_t, int64_t, int64_t, int64_t, const Index *, \
-                                           int64_t, double *);                                                \
+  template void scatter_add<double, Index>(const double *, int64_t, int64_t, int64_t, int64_t,               \
+                                           const Index *, int64_t, double *);                                \
+  template void scatter_add<int32_t, Index>(const int32_t *, int64_t, int64_t, int64_t, int64_t,             \
+                                            const Index *, int64_t, int32_t *);                              \
+  template void scatter_add<int64_t, Index>(const int64_t *, int64_t, int64_t, int64_t, int64_t,             \
+                                            const Index *, int64_t, int64_t *);                              \
   template int64_t nd_offsets<Index>(const Index *, int64_t, int, const int64_t *, int64_t *);               \
   template void one_hot<Index>(const Index *, int64_t, int64_t, int64_t, const void *, const void *, size_t, \
                                void *);

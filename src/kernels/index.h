@@ -15,9 +15,9 @@ template <typename Index>
 void gather(const void *params, int64_t batch, int64_t outer, int64_t n, int64_t inner, const Index *indices,
             int64_t m, void *out, size_t elem_size);
 
-// The reverse of gather for float32: out (viewed as [batch, outer, n, inner]) = 0, then
-// out[b, o, indices[b, j], :] += updates[b, o, j, :]; repeated indices accumulate.
-// T: float or double.
+// The reverse of gather: out (viewed as [batch, outer, n, inner]) = 0, then
+// out[b, o, indices[b, j], :] += updates[b, o, j, :]; repeated indices accumulate (in index order).
+// T: float, double, int32_t or int64_t (integers wrap around on overflow).
 template <typename T, typename Index>
 void scatter_add(const T *updates, int64_t batch, int64_t outer, int64_t n, int64_t inner,
                  const Index *indices, int64_t m, T *out);

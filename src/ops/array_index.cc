@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "core/count.h"
 #include "kernels/array.h"
@@ -141,7 +142,8 @@ Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis, int64_t
 
 Tensor internal::scatter_add(const Tensor &updates, const Tensor &indices, const Shape &params_shape,
                              int64_t axis, int64_t batch_dims) {
-  require_floating(updates, "scatter_add", "updates");
+  require_dtype(updates, "scatter_add", "updates",
+                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
   if (updates.dtype() == DType::kBFloat16)  // summed in float32, rounded once
     return cast(internal::scatter_add(cast(updates, DType::kFloat32), indices, params_shape, axis, batch_dims),
                 DType::kBFloat16);
@@ -152,14 +154,23 @@ Tensor internal::scatter_add(const Tensor &updates, const Tensor &indices, const
          p.gathered.to_string());
   Tensor out = Tensor::empty(updates.dtype(), params_shape);
   with_indices(indices, [&](auto *idx) {
-    if (updates.dtype() == DType::kFloat64)
-      kernels::scatter_add(updates.data<double>(), p.batch, p.outer, p.n, p.inner, idx, p.m,
-                           out.mutable_data<double>());
-    else
-      kernels::scatter_add(updates.data<float>(), p.batch, p.outer, p.n, p.inner, idx, p.m,
-                           out.mutable_data<float>());
+    auto scatter = [&](auto *type) {
+      using T = std::remove_pointer_t<decltype(type)>;
+      kernels::scatter_add(updates.data<T>(), p.batch, p.outer, p.n, p.inner, idx, p.m,
+                           out.mutable_data<T>());
+    };
+    switch (updates.dtype()) {
+      case DType::kFloat64:
+        return scatter(static_cast<double *>(nullptr));
+      case DType::kInt32:
+        return scatter(static_cast<int32_t *>(nullptr));
+      case DType::kInt64:
+        return scatter(static_cast<int64_t *>(nullptr));
+      default:
+        return scatter(static_cast<float *>(nullptr));
+    }
   });
-  if (should_record({&updates})) {
+  if (is_floating(updates.dtype()) && should_record({&updates})) {
     const int a = p.axis, b = p.batch_dims;
     record("scatter_add", {updates, indices}, {out}, [indices, a, b](const Grads &g) {
       return Grads{gather(g[0], indices, a, b), Tensor()};

@@ -16,7 +16,8 @@ Tensor pad_zeros(const Tensor &x, const std::vector<int64_t> &begin, const Shape
 
 // Zeros of `params_shape`, then for every position j of indices:
 // out[..., indices[j], ...] += updates[..., j, ...] along `axis` (the gradient of
-// gather, like unsorted_segment_sum; repeated indices accumulate). updates is float32 with
+// gather, like unsorted_segment_sum; repeated indices accumulate, integers wrapping around).
+// updates is float32, bfloat16, float64, int32 or int64 (recorded for the floating ones), with
 // shape params_shape[:axis] + indices.shape[batch_dims:] + params_shape[axis+1:]; indices
 // int32/int64, their first batch_dims dims those of params_shape (as gather's).
 Tensor scatter_add(const Tensor &updates, const Tensor &indices, const Shape &params_shape, int64_t axis,

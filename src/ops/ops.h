@@ -140,9 +140,12 @@ Tensor tile(const Tensor &x, const std::vector<int64_t> &multiples);
 Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis = 0, int64_t batch_dims = 0);
 // tf.gather_nd: indices [..., K] address the leading K dims of params after batch_dims batch dims.
 Tensor gather_nd(const Tensor &params, const Tensor &indices, int64_t batch_dims = 0);
-// tf.scatter_nd: zeros of `shape` plus updates at indices [..., K]; duplicates accumulate. float32.
+// tf.scatter_nd: zeros of `shape` plus updates at indices [..., K]; duplicates accumulate (in index
+// order). updates: float32, bfloat16, float64, int32 or int64 (integers wrap around on overflow, as
+// TF's CPU kernel); the result has updates' dtype. Gradient w.r.t. floating updates.
 Tensor scatter_nd(const Tensor &indices, const Tensor &updates, const Shape &shape);
-// tf.tensor_scatter_nd_add: tensor plus scatter_nd(indices, updates, tensor.shape). float32.
+// tf.tensor_scatter_nd_add: tensor plus scatter_nd(indices, updates, tensor.shape); tensor and
+// updates of one dtype among scatter_nd's.
 Tensor tensor_scatter_nd_add(const Tensor &tensor, const Tensor &indices, const Tensor &updates);
 // tf.boolean_mask: the entries of tensor where the bool mask (tensor.shape[axis:axis+mask.rank]) is true.
 Tensor boolean_mask(const Tensor &tensor, const Tensor &mask, int64_t axis = 0);

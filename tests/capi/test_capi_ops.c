@@ -1441,6 +1441,10 @@ static void test_indexing_nd(void) {
   int32_t ib[4] = {2, 0, 1, 1}, ind[4] = {1, 2, 0, 0}, i1[1] = {1}, i20[2] = {2, 0}, bad_nd[2] = {2, 0};
   int32_t sc[3] = {0, 2, 0}, i10[2] = {1, 0}, hot_i32[6] = {0, 7, 7, 0, 0, 0}, iv[3] = {1, 2, 3};
   int32_t ipad[5] = {0, 1, 2, 3, 0};
+  /* scatter_nd of int32 at rows {0, 2, 0}: row 0 gets INT32_MAX + 3, which wraps to INT32_MIN + 2. */
+  int32_t iv_big[3] = {INT32_MAX, 5, 3}, scat_i[4] = {INT32_MIN + 2, 0, 5, 0}, ones4_i[4] = {1, 1, 1, 1};
+  int32_t added_i[4] = {INT32_MIN + 3, 1, 6, 1};
+  int64_t iv64[3] = {((int64_t)1 << 53) + 1, 7, 2}, scat_i64[4] = {((int64_t)1 << 53) + 3, 0, 7, 0};
   uint8_t m101[3] = {1, 0, 1}, m01[2] = {0, 1};
   int64_t d23[2] = {2, 3}, d22[2] = {2, 2}, d2[1] = {2}, d11[2] = {1, 1}, d13[2] = {1, 3}, d21[2] = {2, 1};
   int64_t d31[2] = {3, 1}, d3[1] = {3}, d4[1] = {4}, d32[2] = {3, 2}, d1[1] = {1}, d35[2] = {3, 5};
@@ -1479,8 +1483,20 @@ static void test_indexing_nd(void) {
                "out of range");
   expect_f32(RUN(kiln_tensor_scatter_nd_add(&o, f32(1, d4, ones4), make(I32, 2, d31, sc), f32(1, d3, up))), 1, d4,
              added, 0);
-  EXPECT_ERROR(kiln_tensor_scatter_nd_add(U, make(I32, 1, d3, iv), make(I32, 2, d31, sc), f32(1, d3, up)), INVALID,
-               "tensor_scatter_nd_add: argument 'tensor' is int32[3]", "expected float32");
+  EXPECT_ERROR(
+      kiln_tensor_scatter_nd_add(U, make(I32, 1, d4, ones4_i), make(I32, 2, d31, sc), f32(1, d3, up)),
+      INVALID, "tensor_scatter_nd_add: operands have different dtypes, int32[4]", "float32[3]");
+  EXPECT_ERROR(
+      kiln_tensor_scatter_nd_add(U, make(U8, 1, d3, m101), make(I32, 2, d31, sc), make(U8, 1, d3, m101)),
+      INVALID, "tensor_scatter_nd_add: argument 'tensor' is uint8[3]", "int64");
+  /* Integers sum in their own dtype (int64 exactly beyond 2^53) and wrap around on overflow, as TF's. */
+  expect_raw(RUN(kiln_scatter_nd(&o, make(I32, 2, d31, sc), make(I32, 1, d3, iv_big), d4, 1)), I32, 1, d4,
+             scat_i);
+  expect_raw(RUN(kiln_scatter_nd(&o, make(I32, 2, d31, sc), make(I64, 1, d3, iv64), d4, 1)), I64, 1, d4,
+             scat_i64);
+  expect_raw(RUN(kiln_tensor_scatter_nd_add(&o, make(I32, 1, d4, ones4_i), make(I32, 2, d31, sc),
+                                            make(I32, 1, d3, iv_big))),
+             I32, 1, d4, added_i);
   EXPECT_ERROR(kiln_tensor_scatter_nd_add(U, f32(1, d4, ones4), NULL, f32(1, d3, up)), INVALID,
                "kiln_tensor_scatter_nd_add", "'indices' is NULL");
 

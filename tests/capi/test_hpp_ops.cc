@@ -772,6 +772,20 @@ TEST(HppOps, IndexingAndPadding) {
   expect_floats(kiln::tensor_scatter_nd_add(kiln::ones({4}), idx, upd), {4}, {5, 1, 3, 1});
   EXPECT_KILN_ERROR(kiln::tensor_scatter_nd_add(kiln::ones({4}), idx, kiln::ones({2})), kInvalid,
                     "tensor_scatter_nd_add: updates float32[2]");
+  // Integers sum in their own dtype: int64 exactly beyond 2^53, int32 wrapping around as TF's.
+  const int64_t big = (int64_t{1} << 53) + 1;
+  EXPECT_EQ(kiln::scatter_nd(idx, Tensor::from_vector<int64_t>({big, 7, 2}, {3}), {4}).to_vector<int64_t>(),
+            (std::vector<int64_t>{big + 2, 0, 7, 0}));
+  EXPECT_EQ(
+      kiln::scatter_nd(idx, Tensor::from_vector<int32_t>({INT32_MAX, 5, 3}, {3}), {4}).to_vector<int32_t>(),
+      (std::vector<int32_t>{INT32_MIN + 2, 0, 5, 0}));
+  EXPECT_EQ(kiln::tensor_scatter_nd_add(Tensor::from_vector<int32_t>({1, 1, 1, 1}, {4}), idx,
+                                        Tensor::from_vector<int32_t>({1, 2, 3}, {3}))
+                .to_vector<int32_t>(),
+            (std::vector<int32_t>{5, 1, 3, 1}));
+  EXPECT_KILN_ERROR(
+      kiln::tensor_scatter_nd_add(kiln::ones({4}), idx, Tensor::from_vector<int32_t>({1, 2, 3}, {3})),
+      kInvalid, "tensor_scatter_nd_add: operands have different dtypes");
   const Tensor mask = Tensor::from_vector<bool>({true, false, true}, {3});
   expect_floats(kiln::boolean_mask(p, mask, 1), {2, 2}, {1, 3, 4, 6});
   EXPECT_KILN_ERROR(kiln::boolean_mask(p, mask), kInvalid, "boolean_mask: mask bool[3] does not match");

@@ -136,6 +136,17 @@ class ScatterTest(unittest.TestCase):
         t = kiln.tensor_scatter_nd_add([1.0, 2.0, 3.0], [[0]], [5])
         self.assertEqual((t.dtype, t.numpy().tolist()), ("float32", [6.0, 2.0, 3.0]))
 
+    def test_integer_sums_are_exact_and_wrap_as_tf(self):
+        big = 2**53 + 1  # not a float64: a float64 detour would round it
+        t = kiln.scatter_nd([[1], [1]], np.array([big, 2], np.int64), [3])
+        self.assertEqual((t.dtype, t.numpy().tolist()), ("int64", [0, big + 2, 0]))
+        t = kiln.scatter_nd([[0], [0]], np.array([2**31 - 1, 3], np.int32), [2])
+        self.assertEqual(t.numpy().tolist(), [-2**31 + 2, 0])
+        t = kiln.tensor_scatter_nd_add(np.array([2**63 - 1, 0], np.int64), [[0]], np.array([1], np.int64))
+        self.assertEqual(t.numpy().tolist(), [-2**63, 0])
+        t = kiln.scatter_nd([[0], [0]], np.array([200, 100], np.uint8), [2])
+        self.assertEqual((t.dtype, t.numpy().tolist()), ("uint8", [44, 0]))
+
 
 class InitializerTest(unittest.TestCase):
     def test_positional_arguments_in_keras_order(self):

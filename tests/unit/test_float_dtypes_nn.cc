@@ -209,6 +209,36 @@ TEST(FloatDtypesScatter, ScatterNdInFloat64AndBFloat16) {
   EXPECT_EQ(values<double>(ops::tensor_scatter_nd_add(base, idx, upd)), values<double>(ops::add(base, got)));
 }
 
+// Integer scatter_nd sums in its own dtype: int64 exactly beyond 2^53, both widths wrapping
+// around on overflow as TF's CPU kernel.
+TEST(FloatDtypesScatter, ScatterNdInIntegers) {
+  const Tensor idx = make_typed<int32_t>({4, 1}, {2, 0, 2, 3});
+  const int64_t big = (int64_t{1} << 53) + 1;
+  const Tensor u64 = make_typed<int64_t>({4}, {big, 7, 2, std::numeric_limits<int64_t>::max()});
+  const Tensor g64 = ops::scatter_nd(idx, u64, Shape{5});
+  ASSERT_EQ(g64.dtype(), DType::kInt64);
+  EXPECT_EQ(values<int64_t>(g64),
+            (std::vector<int64_t>{7, 0, big + 2, std::numeric_limits<int64_t>::max(), 0}));
+  const Tensor two_max = make_typed<int64_t>({2}, {std::numeric_limits<int64_t>::max(), 2});
+  EXPECT_EQ(values<int64_t>(ops::scatter_nd(make_typed<int32_t>({2, 1}, {1, 1}), two_max, Shape{2})),
+            (std::vector<int64_t>{0, std::numeric_limits<int64_t>::min() + 1}));
+  const Tensor u32 = make_typed<int32_t>({4}, {std::numeric_limits<int32_t>::max(), -5, 1, 9});
+  const Tensor g32 = ops::scatter_nd(idx, u32, Shape{5});
+  ASSERT_EQ(g32.dtype(), DType::kInt32);
+  EXPECT_EQ(values<int32_t>(g32), (std::vector<int32_t>{-5, 0, std::numeric_limits<int32_t>::min(), 9, 0}));
+  const Tensor base = make_typed<int32_t>({5}, {1, 2, 3, 4, 5});
+  EXPECT_EQ(
+      values<int32_t>(ops::tensor_scatter_nd_add(base, idx, make_typed<int32_t>({4}, {10, 20, 30, 40}))),
+      (std::vector<int32_t>{21, 2, 43, 44, 5}));
+  testing::expect_error([&] { ops::tensor_scatter_nd_add(base, idx, u64); }, Code::kInvalidArgument,
+                        {"tensor_scatter_nd_add", "int64"});
+  testing::expect_error(
+      [&] {
+        ops::scatter_nd(idx, make_typed<uint8_t>({4}, {1, 2, 3, 4}), Shape{5});
+      },
+      Code::kInvalidArgument, {"scatter_nd", "updates", "uint8"});
+}
+
 TEST(Float64Matmul, TransposesBatchesAndSizesAgainstLongDouble) {
   struct Case {
     Shape a, b;

@@ -358,17 +358,14 @@ def gather_nd(params, indices, batch_dims=0):
     return _new(L.kiln_gather_nd, _as_tensor(params), _as_tensor(indices), int(batch_dims))
 
 
-_SCATTER_INTS = ("int32", "int64", "uint8")
-
-
 def scatter_nd(indices, updates, shape):
-    """tf.scatter_nd: the result has updates' dtype (Python ints: int32, floats: float32, as TF infers)."""
+    """tf.scatter_nd: the result has updates' dtype (Python ints: int32, floats: float32, as TF infers).
+    float32, bfloat16, float64, int32 and int64 sum in kiln's kernel (integers wrap around on
+    overflow, as TF's); uint8 sums in int32 and wraps back to uint8."""
     dims, rank = dims_array(shape)
     updates = _as_tensor(updates)
-    if updates.dtype in _SCATTER_INTS:
-        # kiln's kernel sums floats only: integers go through float64, exact up to 2**53.
-        return cast(_new(L.kiln_scatter_nd, _as_tensor(indices), cast(updates, "float64"), dims, rank),
-                    updates.dtype)
+    if updates.dtype == "uint8":
+        return cast(_new(L.kiln_scatter_nd, _as_tensor(indices), cast(updates, "int32"), dims, rank), "uint8")
     return _new(L.kiln_scatter_nd, _as_tensor(indices), updates, dims, rank)
 
 
@@ -376,9 +373,9 @@ def tensor_scatter_nd_add(tensor, indices, updates):
     """tf.tensor_scatter_nd_add: Python numbers in updates take tensor's dtype."""
     tensor = _as_tensor(tensor)
     updates = _as_tensor(updates, tensor)
-    if tensor.dtype in _SCATTER_INTS and updates.dtype == tensor.dtype:
-        return cast(_new(L.kiln_tensor_scatter_nd_add, cast(tensor, "float64"), _as_tensor(indices),
-                         cast(updates, "float64")), tensor.dtype)
+    if tensor.dtype == "uint8" and updates.dtype == "uint8":
+        return cast(_new(L.kiln_tensor_scatter_nd_add, cast(tensor, "int32"), _as_tensor(indices),
+                         cast(updates, "int32")), "uint8")
     return _new(L.kiln_tensor_scatter_nd_add, tensor, _as_tensor(indices), updates)
 
 
