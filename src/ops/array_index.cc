@@ -2,10 +2,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 
 #include "core/count.h"
 #include "kernels/array.h"
+#include "kernels/dispatch.h"
 #include "kernels/index.h"
 #include "ops/array_internal.h"
 #include "ops/op_util.h"
@@ -142,8 +142,7 @@ Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis, int64_t
 
 Tensor internal::scatter_add(const Tensor &updates, const Tensor &indices, const Shape &params_shape,
                              int64_t axis, int64_t batch_dims) {
-  require_dtype(updates, "scatter_add", "updates",
-                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  require_dtype(updates, "scatter_add", "updates", internal::kScatterDtypes);
   if (updates.dtype() == DType::kBFloat16)  // summed in float32, rounded once
     return cast(internal::scatter_add(cast(updates, DType::kFloat32), indices, params_shape, axis, batch_dims),
                 DType::kBFloat16);
@@ -154,21 +153,11 @@ Tensor internal::scatter_add(const Tensor &updates, const Tensor &indices, const
          p.gathered.to_string());
   Tensor out = Tensor::empty(updates.dtype(), params_shape);
   with_indices(indices, [&](auto *idx) {
-    auto scatter = [&](auto *type) {
-      using T = std::remove_pointer_t<decltype(type)>;
+    kernels::dispatch_among<float, double, int32_t, int64_t>(updates.dtype(), "scatter_add", [&](auto t) {
+      using T = decltype(t);
       kernels::scatter_add(updates.data<T>(), p.batch, p.outer, p.n, p.inner, idx, p.m,
                            out.mutable_data<T>());
-    };
-    switch (updates.dtype()) {
-      case DType::kFloat64:
-        return scatter(static_cast<double *>(nullptr));
-      case DType::kInt32:
-        return scatter(static_cast<int32_t *>(nullptr));
-      case DType::kInt64:
-        return scatter(static_cast<int64_t *>(nullptr));
-      default:
-        return scatter(static_cast<float *>(nullptr));
-    }
+    });
   });
   if (is_floating(updates.dtype()) && should_record({&updates})) {
     const int a = p.axis, b = p.batch_dims;

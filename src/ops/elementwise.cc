@@ -44,11 +44,16 @@ bool recordable(const Tensor &a, const Tensor &b) {
 }
 
 // Which inputs some tape can differentiate with respect to (TF's skip_input_indices): a gradient
-// rule computes only those, so a constant operand (a scale, a mask) costs no backward pass.
+// rule computes only those, so a constant operand (a scale, a mask) costs no backward pass. Neither
+// for integer ops; the op is recorded when either is (recordable's test, asked once per input).
 struct Needed {
   bool a, b;
+  bool any() const { return a || b; }
 };
-Needed needed(const Tensor &a, const Tensor &b) { return {should_record({&a}), should_record({&b})}; }
+Needed needed(const Tensor &a, const Tensor &b) {
+  if (!is_floating(a.dtype())) return {false, false};
+  return {should_record({&a}), should_record({&b})};
+}
 
 // maximum / minimum: the gradient goes to the side that was picked, a on ties (as in TensorFlow).
 Tensor extremum(BinaryOp op, const char *name, const Tensor &a, const Tensor &b) {
@@ -66,8 +71,8 @@ Tensor extremum(BinaryOp op, const char *name, const Tensor &a, const Tensor &b)
 
 Tensor add(const Tensor &a, const Tensor &b) {
   Tensor out = binary_forward(BinaryOp::kAdd, "add", a, b, kArithmetic);
-  if (recordable(a, b))
-    record("add", {a, b}, {out}, [as = a.shape(), bs = b.shape(), need = needed(a, b)](const Grads &g) {
+  if (const Needed need = needed(a, b); need.any())
+    record("add", {a, b}, {out}, [as = a.shape(), bs = b.shape(), need](const Grads &g) {
       return Grads{need.a ? internal::reduce_to(g[0], as) : Tensor(),
                    need.b ? internal::reduce_to(g[0], bs) : Tensor()};
     });
@@ -76,8 +81,8 @@ Tensor add(const Tensor &a, const Tensor &b) {
 
 Tensor sub(const Tensor &a, const Tensor &b) {
   Tensor out = binary_forward(BinaryOp::kSub, "sub", a, b, kArithmetic);
-  if (recordable(a, b))
-    record("sub", {a, b}, {out}, [as = a.shape(), bs = b.shape(), need = needed(a, b)](const Grads &g) {
+  if (const Needed need = needed(a, b); need.any())
+    record("sub", {a, b}, {out}, [as = a.shape(), bs = b.shape(), need](const Grads &g) {
       return Grads{need.a ? internal::reduce_to(g[0], as) : Tensor(),
                    need.b ? internal::reduce_to(neg(g[0]), bs) : Tensor()};
     });
@@ -86,9 +91,8 @@ Tensor sub(const Tensor &a, const Tensor &b) {
 
 Tensor mul(const Tensor &a, const Tensor &b) {
   Tensor out = binary_forward(BinaryOp::kMul, "mul", a, b, kArithmetic);
-  if (recordable(a, b)) {
+  if (const Needed need = needed(a, b); need.any()) {
     // Each side keeps the other only when its own gradient is wanted.
-    const Needed need = needed(a, b);
     record("mul", {a, b}, {out},
            [as = a.shape(), bs = b.shape(), sa = need.b ? a : Tensor(),
             sb = need.a ? b : Tensor()](const Grads &g) {
@@ -106,9 +110,8 @@ Tensor div(const Tensor &a, const Tensor &b) {
     fail(Code::kInvalidArgument, "div: integer division by zero (divisor ", b.shape().to_string(), " ",
          dtype_name(b.dtype()), " holds a 0)");
   Tensor out = binary_forward(BinaryOp::kDiv, "div", a, b, kArithmetic);
-  if (recordable(a, b)) {
+  if (const Needed need = needed(a, b); need.any()) {
     // d/da = g / b; d/db = -g a / b^2 = -(g / b) * out.
-    const Needed need = needed(a, b);
     record("div", {a, b}, {out}, [as = a.shape(), b, saved = need.b ? out : Tensor(), need](const Grads &g) {
       const Tensor g_over_b = div(g[0], b);
       return Grads{need.a ? internal::reduce_to(g_over_b, as) : Tensor(),
