@@ -433,8 +433,6 @@ void GemvPanels(const GemvPlan &p, int64_t p0, int64_t p1) {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -449,6 +447,7 @@ HWY_AFTER_NAMESPACE();
 #include "core/error.h"
 #include "core/storage.h"
 #include "core/threads.h"
+#include "kernels/spin_team.h"
 
 namespace kiln::kernels {
 
@@ -461,31 +460,43 @@ HWY_EXPORT(RowAbsMax);
 
 namespace {
 
-// Multiply-adds (rows x K x padded columns) from which a product splits its panels among the
-// team. Below it the calling thread does it all: on the 2-core Zen 5 this was written on, W7's
-// batch-1 MLP (layers of 401k and 131k multiply-adds) took 29 us (bfloat16 weights: 16 us) on one
-// thread, the same or slower split over two (25 us / 18 us at the quietest moment), and about
-// 800 us whenever another process kept the second core busy: each OpenMP region then waits out a
-// time slice for its partner thread.
+// When a product splits its panels among the threads (kernels/spin_team.h): from this many
+// multiply-adds (rows x K x padded columns), or from this many bytes of weights. A split costs
+// about 2 us on the 2-core Zen 5 VM this was measured on (the input and the output cross between
+// the cores), and halves the weights each core rereads: W7's batch-1 MLP (784x512, 512x256 and
+// 256x10 Dense) took 26-27 us in float32 on one thread and 16-18 us with its first two layers
+// split (1.6 MB and 512 kB); in bfloat16 12-13 us on one thread, 8-9 us with the 800 kB first
+// layer split, 11 us with the 256 kB second one split too; in int8 (400 kB and 128 kB, in one
+// core's L2) 6 us on one thread, 10.6 us split.
 constexpr int64_t kGemvParallelWork = int64_t{1} << 20;
+constexpr int64_t kGemvParallelBytes = int64_t{512} << 10;
+
+int64_t weight_bytes(GemvWeights format) {
+  switch (format) {
+    case GemvWeights::kBFloat16:
+      return 2;
+    case GemvWeights::kInt8:
+      return 1;
+    case GemvWeights::kFloat32:
+      break;
+  }
+  return 4;
+}
 
 void run_plan(const GemvPlan &plan) {
-  const int64_t work = plan.m * plan.k * plan.panels * kGemvPanel;
-  const int threads =
-      work >= kGemvParallelWork ? static_cast<int>(std::min<int64_t>(num_threads(), plan.panels)) : 1;
+  const int64_t weights = plan.k * plan.panels * kGemvPanel, work = plan.m * weights;
+  const bool split = work >= kGemvParallelWork || weights * weight_bytes(plan.format) >= kGemvParallelBytes;
+  const int threads = split ? static_cast<int>(std::min<int64_t>(num_threads(), plan.panels)) : 1;
   if (threads <= 1) {
     HWY_DYNAMIC_DISPATCH(gemv_simd::GemvPanels)(plan, 0, plan.panels);
     return;
   }
-  apply_num_threads();
-  // Thread t always takes the same panels (for one thread count), so its share of a packed W
-  // stays in its core's cache from one call to the next.
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
-    const int64_t p0 = plan.panels * t / team, p1 = plan.panels * (t + 1) / team;
+  // Part t always takes the same panels (for one thread count) and runs on the same helper, so
+  // its share of a packed W stays in that core's cache from one call to the next.
+  spin_team::run(threads, [&plan, threads](int t) {
+    const int64_t p0 = plan.panels * t / threads, p1 = plan.panels * (t + 1) / threads;
     if (p0 < p1) HWY_DYNAMIC_DISPATCH(gemv_simd::GemvPanels)(plan, p0, p1);
-  }
+  });
 }
 
 int64_t panels_of(int64_t n) { return (n + kGemvPanel - 1) / kGemvPanel; }

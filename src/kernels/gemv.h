@@ -2,8 +2,8 @@
 // kGemvMaxRows: kiln's own loops (Highway, the instruction set chosen at run time), for the
 // latency of inference at batch 1. oneDNN's GEMM is bound there by rereading W from memory on
 // every call; here W may be packed once (memoised by its storage's id and version) into panels of
-// columns that each thread of the team always computes, so a thread's panels stay in its core's
-// L2 cache from call to call.
+// columns that each thread of the team (kernels/spin_team.h) always computes, so a thread's panels
+// stay in its core's L2 cache from call to call.
 //
 // The result is a function of the values alone: every output element is the sum of its K
 // products, accumulated with fused multiply-adds in k order from -0 (so a sum of -0 products is
@@ -88,8 +88,10 @@ class PackedWeights {
 };
 
 // y [m, n] = act(x [m, k] · w + bias), w row-major float32 [k, n] read in place. 1 <= m <=
-// kGemvMaxRows, k > 0, n > 0; bias [n] or null. Runs on num_threads() threads when the product
-// is large enough (whole panels of columns per thread), else on the calling thread.
+// kGemvMaxRows, k > 0, n > 0; bias [n] or null. When the product is large enough (gemv.cc's
+// kGemvParallelWork multiply-adds or kGemvParallelBytes of weights) its panels split among
+// num_threads() threads: the calling thread and kernels/spin_team.h's helpers, each always the same
+// whole panels; else it runs on the calling thread.
 void gemv(int64_t m, const float *x, const float *w, int64_t k, int64_t n, const float *bias,
           GemvActivation act, float *y);
 // The same with packed weights (w.k() and w.n() give k and n).

@@ -1,7 +1,8 @@
 // ops::dense from 4 std::threads at once (half of them running kernels at one thread): every
 // forward result and gradient equals, bit for bit, the same call made alone. The shapes reach the
 // one-piece, threaded-whole and tall-K (pieces, bias added after them) paths of the fused kernel,
-// with activations whose gradients read y and the pre-activation.
+// with activations whose gradients read y and the pre-activation. And batch-1 inference, whose
+// gemv splits its panels with the spin team (kernels/spin_team.h).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -92,6 +93,32 @@ TEST(DenseStress, FourThreadsGiveTheResultsOfOne) {
   // And the thread count never changes the bits.
   for (size_t c = 0; c < cases.size(); ++c)
     EXPECT_TRUE(same_bits(want_one[c], want_default[c])) << "case " << c;
+}
+
+// Batch-1 inference (kernels/gemv.h: packed weights, panels split between the calling thread and
+// the spin team's helper at 2 threads) from 4 threads at once, each at 2 threads: the same bits
+// as the call made alone at 1 thread. Under ThreadSanitizer this checks the team's hand-offs.
+TEST(DenseStress, BatchOneInferenceFromFourThreadsAtTwoThreadsEach) {
+  const Tensor x = random_tensor(Shape{1, 784}, 91), b = random_tensor(Shape{512}, 92);
+  const Tensor w = random_tensor(Shape{784, 512}, 93);  // 1.6 MB: split at 2 threads
+  set_num_threads_for_this_thread(1);
+  const Tensor want = ops::dense(x, w, b, ops::DenseActivation::kRelu);
+  set_num_threads_for_this_thread(0);
+  const char *env = std::getenv("KILN_STRESS_ITERATIONS");
+  const int iterations = 20 * (env ? std::max(1, std::atoi(env)) : 6);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      set_num_threads_for_this_thread(2);
+      for (int i = 0; i < iterations; ++i) {
+        const Tensor y = ops::dense(x, w, b, ops::DenseActivation::kRelu);
+        if (std::memcmp(y.raw_data(), want.raw_data(), want.byte_size()) != 0) wrong.fetch_add(1);
+      }
+      set_num_threads_for_this_thread(0);
+    });
+  for (std::thread &th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0) << "out of " << 4 * iterations;
 }
 
 }  // namespace

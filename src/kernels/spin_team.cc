@@ -1,0 +1,168 @@
+#include "kernels/spin_team.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace kiln::kernels::spin_team {
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// A part's state for job s: s << 2 | one of these.
+constexpr uint64_t kOpen = 0, kClaimed = 1, kDone = 2;
+
+struct Team {
+  std::atomic<bool> busy{false};
+  // The current job: its number, its function and its part count (atomics: a late helper reads
+  // them while the next job is being published, and then finds its part's state stale).
+  std::atomic<uint64_t> seq{0};
+  std::atomic<const std::function<void(int)> *> fn{nullptr};
+  std::atomic<int> parts{0};
+  std::atomic<uint64_t> slot[kMaxHelpers];  // part i + 1's state, for helper i
+  // Sleeping helpers wait here for the next job number.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::atomic<int> sleepers{0};
+  std::mutex start_mu;
+  std::atomic<int> started{0};
+  std::atomic<long> helper_parts{0};
+  Team() {
+    for (auto &s : slot) s.store(kDone, std::memory_order_relaxed);
+  }
+};
+
+std::atomic<Team *> g_team{nullptr};
+
+// A forked child has none of its parent's helpers: it starts a team of its own (the parent's is
+// left as it was, never freed: its helpers may still use it in the parent).
+void after_fork_in_child() { g_team.store(new Team(), std::memory_order_relaxed); }
+
+Team &team() {
+  Team *t = g_team.load(std::memory_order_acquire);
+  if (t) return *t;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    g_team.store(new Team(), std::memory_order_release);  // never destroyed (helpers outlive main)
+    pthread_atfork(nullptr, nullptr, after_fork_in_child);
+  });
+  return *g_team.load(std::memory_order_acquire);
+}
+
+// Helper h serves part h + 1 of every job after job `seen` (the last published before it started).
+void helper_loop(Team *t, int h, uint64_t seen) {
+  using clock = std::chrono::steady_clock;
+  for (;;) {
+    uint64_t s = t->seq.load(std::memory_order_acquire);
+    if (s == seen) {
+      const auto start = clock::now();
+      for (int spins = 1; (s = t->seq.load(std::memory_order_acquire)) == seen; ++spins) {
+        cpu_relax();
+        if (spins % 256 == 0 && clock::now() - start > std::chrono::microseconds(kSpinMicros)) {
+          std::unique_lock<std::mutex> lock(t->mu);
+          t->sleepers.fetch_add(1);
+          t->cv.wait(lock, [&] { return t->seq.load() != seen; });
+          t->sleepers.fetch_sub(1);
+        }
+      }
+    }
+    seen = s;
+    const int parts = t->parts.load(std::memory_order_acquire);
+    const std::function<void(int)> *fn = t->fn.load(std::memory_order_acquire);
+    if (h + 1 >= parts) continue;
+    // Claims the part only while job s is current: a claim that succeeds means the caller has not
+    // finished job s, so fn (read after s was published) is job s's.
+    uint64_t expect = s << 2 | kOpen;
+    if (!t->slot[h].compare_exchange_strong(expect, s << 2 | kClaimed, std::memory_order_acq_rel)) continue;
+    (*fn)(h + 1);
+    t->helper_parts.fetch_add(1, std::memory_order_relaxed);
+    t->slot[h].store(s << 2 | kDone, std::memory_order_release);
+  }
+}
+
+// Starts helpers until `want` run (fewer if the system refuses threads); returns how many run.
+int ensure_helpers(Team &t, int want) {
+  int have = t.started.load(std::memory_order_acquire);
+  if (have >= want) return have;
+  std::lock_guard<std::mutex> lock(t.start_mu);
+  have = t.started.load(std::memory_order_relaxed);
+  for (; have < want; ++have) {
+    try {
+      // The caller publishes its job after this: the helper takes that one too.
+      std::thread(helper_loop, &t, have, t.seq.load()).detach();
+    } catch (...) {  // no more threads: the caller runs the remaining parts itself
+      break;
+    }
+    t.started.store(have + 1, std::memory_order_release);
+  }
+  return have;
+}
+
+int max_helpers() {
+  static const int n = [] {
+    const unsigned hw = std::thread::hardware_concurrency();
+    return std::clamp(static_cast<int>(hw) - 1, 0, kMaxHelpers);
+  }();
+  return n;
+}
+
+void run_serially(int from, int parts, const std::function<void(int)> &fn) {
+  for (int i = from; i < parts; ++i) fn(i);
+}
+
+}  // namespace
+
+void run(int parts, const std::function<void(int)> &fn) {
+  if (parts <= 1) return run_serially(0, parts, fn);
+  Team &t = team();
+  const int helpers = ensure_helpers(t, std::min(parts - 1, max_helpers()));
+  bool idle = false;
+  if (helpers == 0 || !t.busy.compare_exchange_strong(idle, true, std::memory_order_acquire))
+    return run_serially(0, parts, fn);
+  const int team_parts = helpers + 1 < parts ? helpers + 1 : parts;
+  const uint64_t s = t.seq.load(std::memory_order_relaxed) + 1;
+  for (int i = 0; i + 1 < team_parts; ++i) t.slot[i].store(s << 2 | kOpen, std::memory_order_relaxed);
+  t.fn.store(&fn, std::memory_order_relaxed);
+  t.parts.store(team_parts, std::memory_order_relaxed);
+  t.seq.store(s);  // sequentially consistent: publishes the job, and orders the sleepers check below
+  if (t.sleepers.load() > 0) {
+    std::lock_guard<std::mutex> lock(t.mu);
+    t.cv.notify_all();
+  }
+  fn(0);
+  for (int i = 1; i < team_parts; ++i) {
+    std::atomic<uint64_t> &slot = t.slot[i - 1];
+    uint64_t expect = s << 2 | kOpen;
+    if (slot.compare_exchange_strong(expect, s << 2 | kClaimed, std::memory_order_acq_rel)) {
+      fn(i);  // its helper has not taken it: no waiting for a thread that may not be running
+      slot.store(s << 2 | kDone, std::memory_order_relaxed);
+    } else {
+      while (slot.load(std::memory_order_acquire) != (s << 2 | kDone)) cpu_relax();
+    }
+  }
+  run_serially(team_parts, parts, fn);
+  t.busy.store(false, std::memory_order_release);
+}
+
+int helpers_started() { return team().started.load(std::memory_order_acquire); }
+
+long parts_run_by_helpers() { return team().helper_parts.load(std::memory_order_relaxed); }
+
+}  // namespace kiln::kernels::spin_team

@@ -1,0 +1,135 @@
+// kernels/spin_team.h: every part runs once and run() returns after all of them, a helper takes
+// its part while the caller runs its own, concurrent and nested callers run their parts
+// themselves, and a forked child starts helpers of its own.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "kernels/spin_team.h"
+
+namespace kiln {
+namespace {
+
+namespace team = kernels::spin_team;
+
+bool two_cores() { return std::thread::hardware_concurrency() >= 2; }
+
+// Waits up to a second for flag; true if it was set.
+bool wait_for(const std::atomic<bool> &flag) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (!flag.load()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+TEST(SpinTeam, EveryPartRunsOnceAndRunReturnsAfterAllOfThem) {
+  for (int parts = 1; parts <= 12; ++parts)
+    for (int round = 0; round < 50; ++round) {
+      std::vector<int> runs(static_cast<size_t>(parts), 0);
+      std::vector<long> values(static_cast<size_t>(parts), 0);
+      team::run(parts, [&](int i) {
+        ++runs[static_cast<size_t>(i)];
+        long v = 0;
+        for (int k = 0; k < 1000 * (i + 1); ++k) v += k % 7;
+        values[static_cast<size_t>(i)] = v;
+      });
+      for (int i = 0; i < parts; ++i) {
+        EXPECT_EQ(runs[static_cast<size_t>(i)], 1) << parts << " parts, part " << i;
+        long want = 0;
+        for (int k = 0; k < 1000 * (i + 1); ++k) want += k % 7;
+        EXPECT_EQ(values[static_cast<size_t>(i)], want) << parts << " parts, part " << i;
+      }
+    }
+}
+
+TEST(SpinTeam, AHelperRunsItsPartWhileTheCallerRunsItsOwn) {
+  if (!two_cores()) GTEST_SKIP() << "one processor: no helper is started";
+  const long before = team::parts_run_by_helpers();
+  std::atomic<bool> part1_started{false};
+  std::thread::id caller = std::this_thread::get_id(), ran_part1;
+  bool waited = false;
+  team::run(2, [&](int i) {
+    if (i == 0) {
+      waited = wait_for(part1_started);  // part 1 can only start on the helper meanwhile
+    } else {
+      ran_part1 = std::this_thread::get_id();
+      part1_started = true;
+    }
+  });
+  EXPECT_TRUE(waited);
+  EXPECT_NE(ran_part1, caller);
+  EXPECT_GE(team::helpers_started(), 1);
+  EXPECT_EQ(team::parts_run_by_helpers(), before + 1);
+}
+
+TEST(SpinTeam, ACallerNeverWaitsForAPartNoHelperTook) {
+  // Part 0 takes longer than the helpers' spin: they go to sleep between calls, and the caller
+  // runs what they have not taken.
+  for (int round = 0; round < 20; ++round) {
+    std::vector<int> runs(3, 0);
+    team::run(3, [&](int i) { ++runs[static_cast<size_t>(i)]; });
+    std::this_thread::sleep_for(std::chrono::microseconds(team::kSpinMicros * 3));
+    EXPECT_EQ(runs, (std::vector<int>{1, 1, 1}));
+  }
+}
+
+TEST(SpinTeam, ConcurrentCallersEachGetAllTheirParts) {
+  std::vector<std::thread> callers;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < 4; ++c)
+    callers.emplace_back([c, &failures] {
+      for (int round = 0; round < 300; ++round) {
+        const int parts = 2 + (round + c) % 3;
+        std::vector<std::atomic<int>> runs(static_cast<size_t>(parts));
+        for (auto &r : runs) r = 0;
+        team::run(parts, [&](int i) { runs[static_cast<size_t>(i)].fetch_add(1); });
+        for (auto &r : runs)
+          if (r.load() != 1) failures.fetch_add(1);
+      }
+    });
+  for (std::thread &t : callers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(SpinTeam, ANestedRunRunsOnItsCaller) {
+  std::vector<int> inner(6, 0);
+  team::run(2, [&](int i) { team::run(3, [&](int j) { ++inner[static_cast<size_t>(3 * i + j)]; }); });
+  EXPECT_EQ(inner, (std::vector<int>(6, 1)));
+}
+
+TEST(SpinTeam, AForkedChildStartsHelpersOfItsOwn) {
+  if (!two_cores()) GTEST_SKIP() << "one processor: no helper is started";
+  team::run(2, [](int) {});  // the parent's helpers exist
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // In the child: none of the parent's helpers. A new one takes part 1 while part 0 waits.
+    int code = team::helpers_started() == 0 ? 0 : 1;
+    std::atomic<bool> part1_started{false};
+    bool waited = false;
+    team::run(2, [&](int i) {
+      if (i == 0)
+        waited = wait_for(part1_started);
+      else
+        part1_started = true;
+    });
+    if (!waited) code |= 2;
+    if (team::helpers_started() != 1) code |= 4;
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the child saw its parent's helpers; 2: no helper took part 1; "
+                                       "4: the child did not start exactly one helper";
+}
+
+}  // namespace
+}  // namespace kiln
