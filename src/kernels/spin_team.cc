@@ -1,6 +1,7 @@
 #include "kernels/spin_team.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -115,14 +116,6 @@ int ensure_helpers(Team &t, int want) {
   return have;
 }
 
-int max_helpers() {
-  static const int n = [] {
-    const unsigned hw = std::thread::hardware_concurrency();
-    return std::clamp(static_cast<int>(hw) - 1, 0, kMaxHelpers);
-  }();
-  return n;
-}
-
 void run_serially(int from, int parts, const std::function<void(int)> &fn) {
   for (int i = from; i < parts; ++i) fn(i);
 }
@@ -159,6 +152,20 @@ void run(int parts, const std::function<void(int)> &fn) {
   }
   run_serially(team_parts, parts, fn);
   t.busy.store(false, std::memory_order_release);
+}
+
+// One fewer than the processors this process may run on (its affinity mask, as taskset or a
+// container's cpuset sets it, not the machine's count): a helper on a processor shared with its
+// caller would only take turns with it.
+int max_helpers() {
+  static const int n = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                            : static_cast<int>(std::thread::hardware_concurrency());
+    return std::clamp(cpus - 1, 0, kMaxHelpers);
+  }();
+  return n;
 }
 
 int helpers_started() { return team().started.load(std::memory_order_acquire); }

@@ -26,6 +26,9 @@ constexpr int kSpinMicros = 50;
 // fn(0) .. fn(parts - 1); parts >= 1 (beyond kMaxHelpers + 1 the rest run on the caller).
 void run(int parts, const std::function<void(int)> &fn);
 
+// The most helpers a run starts: one fewer than the processors this process may run on (its
+// affinity mask), at most kMaxHelpers; 0 on one processor (every part then runs on the caller).
+int max_helpers();
 // Tests: the number of helper threads started in this process (a child after fork counts its own).
 int helpers_started();
 // Tests: how many parts helpers have run since the process started.

@@ -17,7 +17,7 @@ namespace {
 
 namespace team = kernels::spin_team;
 
-bool two_cores() { return std::thread::hardware_concurrency() >= 2; }
+bool two_cores() { return team::max_helpers() >= 1; }
 
 // Waits up to a second for flag; true if it was set.
 bool wait_for(const std::atomic<bool> &flag) {
