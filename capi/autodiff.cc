@@ -314,6 +314,18 @@ kiln_status *kiln_tape_batch_jacobian(kiln_tensor **out, kiln_tape *tape, const 
   KILN_CAPI_END
 }
 
+kiln_status *kiln_tape_get_watched_variables(kiln_variable **out, size_t capacity, size_t *out_count,
+                                             const kiln_tape *tape) {
+  KILN_CAPI_BEGIN
+  require_not_null(tape, __func__, "tape");
+  require_not_null(out_count, __func__, "out_count");
+  const Tape &t = *tape->tape;
+  t.check_thread("GradientTape.watched_variables");
+  if (capacity > 0) require_not_null(out, __func__, "out");
+  kiln::capi::write_variables(out, capacity, out_count, t.watched_variables());
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_tape_reset(kiln_tape *tape) {
   KILN_CAPI_BEGIN
   tape_of(tape, "kiln_tape_reset").reset();

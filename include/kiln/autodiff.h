@@ -150,6 +150,14 @@ KILN_API kiln_status *kiln_tape_batch_jacobian(kiln_tensor **out, kiln_tape *tap
 /// tape.reset(): forgets everything the tape recorded and watched, as a new tape with the same
 /// settings would; it goes on recording if it was. Thread-safety: the tape's thread only.
 KILN_API kiln_status *kiln_tape_reset(kiln_tape *tape);
+/// tape.watched_variables(): the variables the tape watches, in the order it started watching them
+/// (kiln_tape_watch_variable, or a trainable variable read while it recorded with
+/// watch_accessed_variables), leaving out those no handle or model holds any more (a tape does not
+/// keep variables alive). Writes new handles to out[0..min(capacity, count)) and the count to
+/// *out_count; call with capacity 0 (out may then be NULL) to learn the count. Ownership: each
+/// out[i] is new, free with kiln_variable_free. Thread-safety: the tape's thread only.
+KILN_API kiln_status *kiln_tape_get_watched_variables(kiln_variable **out, size_t capacity, size_t *out_count,
+                                                      const kiln_tape *tape);
 
 #ifdef __cplusplus
 }

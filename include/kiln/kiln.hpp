@@ -855,6 +855,22 @@ class Variable : public detail::handle<kiln_variable> {
   }
 };
 
+namespace detail {
+// A C getter of variables called twice, get(out, capacity, out_count): the count, then the new
+// handles, as Variables.
+template <typename Get>
+std::vector<Variable> variables_from(Get get) {
+  size_t n = 0;
+  check(get(nullptr, 0, &n));
+  std::vector<kiln_variable *> hs(n, nullptr);
+  size_t m = 0;
+  check(get(hs.data(), hs.size(), &m));
+  std::vector<Variable> out;
+  for (size_t i = 0; i < std::min(n, m); ++i) out.emplace_back(hs[i]);
+  return out;
+}
+}  // namespace detail
+
 class Communicator;
 
 /// tf.GradientTape: records from construction until stop() (or destruction).
@@ -972,6 +988,12 @@ class GradientTape : public detail::handle<kiln_tape> {
   }
   /// tf.GradientTape.reset: forgets what the tape recorded and watched; it goes on recording if it was.
   void reset() { detail::check(kiln_tape_reset(get())); }
+  /// tf.GradientTape.watched_variables(): the watched variables still alive, in the order watched.
+  std::vector<Variable> watched_variables() const {
+    return detail::variables_from([this](kiln_variable **out, size_t capacity, size_t *count) {
+      return kiln_tape_get_watched_variables(out, capacity, count, get());
+    });
+  }
 
   /// tf.GradientTape.stop_recording: while the returned guard lives, the tape records nothing.
   ///   { auto paused = tape.stop_recording(); y = expensive(x); }
@@ -1645,14 +1667,9 @@ class Layer : public detail::handle<kiln_layer> {
     return Config(c);
   }
   std::vector<Variable> list_variables(kiln_variables_kind kind) const {
-    size_t n = 0;
-    detail::check(kiln_layer_get_variables(nullptr, 0, &n, get(), kind));
-    std::vector<kiln_variable *> hs(n, nullptr);
-    size_t m = 0;
-    detail::check(kiln_layer_get_variables(hs.data(), hs.size(), &m, get(), kind));
-    std::vector<Variable> out;
-    for (size_t i = 0; i < std::min(n, m); ++i) out.emplace_back(hs[i]);
-    return out;
+    return detail::variables_from([this, kind](kiln_variable **out, size_t capacity, size_t *count) {
+      return kiln_layer_get_variables(out, capacity, count, get(), kind);
+    });
   }
 
   Link *link_ = nullptr;
@@ -2449,14 +2466,9 @@ class Metric : public detail::handle<kiln_metric> {
   void reset_states() { reset_state(); }
   /// The state variables (total, count, true_positives ...), in creation order.
   std::vector<Variable> variables() const {
-    size_t n = 0;
-    detail::check(kiln_metric_get_variables(nullptr, 0, &n, get()));
-    std::vector<kiln_variable *> hs(n, nullptr);
-    size_t m = 0;
-    detail::check(kiln_metric_get_variables(hs.data(), hs.size(), &m, get()));
-    std::vector<Variable> out;
-    for (size_t i = 0; i < std::min(n, m); ++i) out.emplace_back(hs[i]);
-    return out;
+    return detail::variables_from([this](kiln_variable **out, size_t capacity, size_t *count) {
+      return kiln_metric_get_variables(out, capacity, count, get());
+    });
   }
   bool takes_values() const noexcept { return kiln_metric_takes_values(get()); }
   std::string name() const { return kiln_metric_get_name(get()); }

@@ -68,6 +68,13 @@ void Tape::watch(const Variable &v) {
   watch_variable_id(v.id());
 }
 
+std::vector<std::shared_ptr<Variable>> Tape::watched_variables() const {
+  std::vector<std::shared_ptr<Variable>> out;
+  for (uint64_t id : variable_ids_)
+    if (std::shared_ptr<Variable> v = Variable::find(id)) out.push_back(std::move(v));
+  return out;
+}
+
 void Tape::watch_variable_id(uint64_t id) {
   if (watched_.insert(id)) variable_ids_.push_back(id);
 }

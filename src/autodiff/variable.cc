@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include "autodiff/autocast.h"
@@ -53,6 +54,23 @@ void add_loop(T *dst, const T *src, const T *delta, int64_t n, bool add) {
 
 }  // namespace
 
+namespace {
+
+// Every live variable by id, for Variable::find: registered when built, removed by the destructor
+// under the same mutex, so a lookup never reaches a freed variable (one being destroyed has no
+// owner left, and weak_from_this() finds it expired).
+struct Registry {
+  std::mutex mu;
+  std::unordered_map<uint64_t, Variable *> live;
+};
+
+Registry &registry() {
+  static Registry *r = new Registry();  // never destroyed: variables may die during static destruction
+  return *r;
+}
+
+}  // namespace
+
 Variable::Variable(std::string name, const Tensor &initial, bool trainable)
     : id_(next_object_id()), name_(std::move(name)), trainable_(trainable) {
   require_defined(initial, "Variable", "initial_value");
@@ -61,9 +79,23 @@ Variable::Variable(std::string name, const Tensor &initial, bool trainable)
   shape_ = initial.shape();
   buffer_ = std::make_shared<VariableBuffer>(initial.byte_size());
   if (initial.byte_size()) std::memcpy(buffer_->storage->data(), initial.raw_data(), initial.byte_size());
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.live.emplace(id_, this);
 }
 
-Variable::~Variable() = default;
+Variable::~Variable() {
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.live.erase(id_);
+}
+
+std::shared_ptr<Variable> Variable::find(uint64_t id) {
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  const auto it = r.live.find(id);
+  return it == r.live.end() ? nullptr : it->second->weak_from_this().lock();
+}
 
 namespace {
 thread_local std::optional<DType> t_autocast;

@@ -16,7 +16,7 @@ namespace kiln::autodiff {
 
 struct VariableBuffer;
 
-class Variable {
+class Variable : public std::enable_shared_from_this<Variable> {
  public:
   // The variable starts with a copy of initial's value (as tf.Variable), so it never
   // aliases a caller's tensor, nor writes into a buffer adopted from the caller.
@@ -59,6 +59,10 @@ class Variable {
   // listed twice is InvalidArgument.
   using UpdateFn = std::function<void(void *const *dst, const void *const *src)>;
   static void update_in_place(Variable *const *vars, size_t n, const UpdateFn &f);
+
+  // The live variable with this id, when a shared_ptr owns it (as every variable of a layer or a
+  // C handle); null otherwise. Thread-safe.
+  static std::shared_ptr<Variable> find(uint64_t id);
 
  private:
   void check_compatible(const Tensor &v, const char *op) const;

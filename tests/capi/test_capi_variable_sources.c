@@ -40,7 +40,60 @@ static void test_two_variables_from_one_tensor(int persistent) {
   release_kept();
 }
 
+/* kiln_tape_get_watched_variables: the order watched, handles to the same variables, a freed
+ * variable left out, the two-call count, bad arguments. */
+static void test_watched_variables(void) {
+  const float one = 1, two = 2;
+  kiln_tensor *o = NULL, *ta = f32(0, NULL, &one), *tb = f32(0, NULL, &two);
+  kiln_variable *a = NULL, *b = NULL, *out[3] = {NULL, NULL, NULL};
+  kiln_tape *tape = NULL;
+  size_t count = 99;
+  EXPECT_OK(kiln_variable_create(&a, "a", ta, true));
+  EXPECT_OK(kiln_variable_create(&b, "b", tb, true));
+  EXPECT_OK(kiln_tape_create(&tape, false, true));
+  EXPECT_OK(kiln_tape_watch_variable(tape, b));
+  keep(RUN(kiln_variable_read(&o, a)));
+  EXPECT_OK(kiln_tape_stop(tape));
+  if (EXPECT_OK(kiln_tape_get_watched_variables(NULL, 0, &count, tape))) CHECK(count == 2);
+  count = 0;
+  if (EXPECT_OK(kiln_tape_get_watched_variables(out, 3, &count, tape))) {
+    CHECK(count == 2);
+    CHECK(out[0] != NULL && kiln_variable_get_id(out[0]) == kiln_variable_get_id(b));
+    CHECK(out[1] != NULL && kiln_variable_get_id(out[1]) == kiln_variable_get_id(a));
+    CHECK(out[0] != NULL && strcmp(kiln_variable_get_name(out[0]), "b") == 0);
+    CHECK(out[2] == NULL);
+  }
+  kiln_variable_free(out[0]);
+  kiln_variable_free(out[1]);
+  out[0] = out[1] = NULL;
+  /* capacity 1 of 2: one handle written, the full count reported */
+  if (EXPECT_OK(kiln_tape_get_watched_variables(out, 1, &count, tape))) {
+    CHECK(count == 2);
+    CHECK(out[0] != NULL && kiln_variable_get_id(out[0]) == kiln_variable_get_id(b));
+  }
+  kiln_variable_free(out[0]);
+  out[0] = NULL;
+  /* a variable nothing holds any more is left out */
+  kiln_variable_free(b);
+  b = NULL;
+  if (EXPECT_OK(kiln_tape_get_watched_variables(out, 3, &count, tape))) {
+    CHECK(count == 1);
+    CHECK(out[0] != NULL && kiln_variable_get_id(out[0]) == kiln_variable_get_id(a));
+  }
+  kiln_variable_free(out[0]);
+  EXPECT_ERROR(kiln_tape_get_watched_variables(out, 3, &count, NULL), KILN_STATUS_INVALID_ARGUMENT, "tape",
+               "NULL");
+  EXPECT_ERROR(kiln_tape_get_watched_variables(out, 3, NULL, tape), KILN_STATUS_INVALID_ARGUMENT, "out_count",
+               "NULL");
+  EXPECT_ERROR(kiln_tape_get_watched_variables(NULL, 3, &count, tape), KILN_STATUS_INVALID_ARGUMENT, "out",
+               "NULL");
+  kiln_tape_free(tape);
+  kiln_variable_free(a);
+  release_kept();
+}
+
 int main(void) {
+  test_watched_variables();
   test_two_variables_from_one_tensor(0);
   test_two_variables_from_one_tensor(1);
   return test_summary();

@@ -1111,6 +1111,30 @@ TEST(HppOps, MoreUnaryOps) {
 }
 
 // A variable copies its initial value and has its own, stable id; tape.gradient takes a list of targets.
+TEST(HppOps, GradientTapeWatchedVariables) {
+  kiln::Variable a(Tensor::from_vector<float>({1}, {1}), "a"), b(Tensor::from_vector<float>({2}, {1}), "b");
+  std::vector<kiln::Variable> watched;
+  {
+    kiln::GradientTape tape;
+    tape.watch(b);
+    Tensor y = a * kiln::fill({}, 3);  // a read: watched after b
+    tape.stop();
+    watched = tape.watched_variables();
+    ASSERT_EQ(watched.size(), 2u);
+    EXPECT_EQ(watched[0].id(), b.id());
+    EXPECT_EQ(watched[1].id(), a.id());
+    tape.reset();
+    EXPECT_TRUE(tape.watched_variables().empty());
+  }
+  watched[1].assign_add(kiln::ones({1}));  // the same variable as a
+  expect_floats(a.value(), {1}, {2});
+  {
+    kiln::GradientTape tape(false, false);  // explicit watches only
+    Tensor y = a * kiln::fill({}, 3);
+    EXPECT_TRUE(tape.watched_variables().empty());
+  }
+}
+
 TEST(HppOps, VariableIdentityAndTargetLists) {
   const Tensor t = Tensor::from_vector<float>({1, 2}, {2});
   kiln::Variable v1(t, "v1"), v2(t, "v2");

@@ -27,6 +27,27 @@ class VariableIdentityTest(unittest.TestCase):
         np.testing.assert_array_equal(arr(g1), [3, 3])
         np.testing.assert_array_equal(arr(g2), [5, 5])
 
+    def test_watched_variables(self):
+        a, b = kiln.Variable([1.0], name="a"), kiln.Variable([2.0], name="b")
+        frozen = kiln.Variable([3.0], name="frozen", trainable=False)
+        with kiln.GradientTape() as tape:
+            tape.watch(b)
+            y = a * 3.0 + frozen * 2.0  # a read: watched after b; frozen is not trainable
+        watched = tape.watched_variables()
+        self.assertEqual([v._unique_id for v in watched], [b._unique_id, a._unique_id])
+        self.assertEqual([v.name for v in watched], ["b", "a"])
+        watched[1].assign_add([1.0])  # the same variable as a
+        np.testing.assert_array_equal(arr(a), [2.0])
+        del watched
+        self.assertEqual(len(tape.watched_variables()), 2)
+        tape.reset()
+        self.assertEqual(tape.watched_variables(), [])
+        with kiln.GradientTape(watch_accessed_variables=False) as explicit_only:
+            y = a * 3.0
+        self.assertEqual(explicit_only.watched_variables(), [])
+        self.assertEqual(kiln.GradientTape().watched_variables(), [])  # never entered
+        del y
+
     def test_canonical_loop_updates_in_place(self):
         # tape -> gradient -> assign_sub, the tape still alive: a non-persistent tape has let go of the
         # variable's reads in gradient(), so the update writes into the variable's own buffer.

@@ -236,6 +236,44 @@ TEST(Tape, ResetForgetsRecordsAndWatches) {
   EXPECT_FALSE(tape.recording());
 }
 
+TEST(Tape, WatchedVariablesInTheOrderWatchedWhileAlive) {
+  auto a = std::make_shared<Variable>("a", make(Shape{1}, {1}), true);
+  auto b = std::make_shared<Variable>("b", make(Shape{1}, {2}), true);
+  auto frozen = std::make_shared<Variable>("frozen", make(Shape{1}, {3}), false);
+  auto c = std::make_shared<Variable>("c", make(Shape{1}, {4}), true);
+  Variable on_stack("on_stack", make(Shape{1}, {5}), true);  // no shared_ptr owns it: never listed
+  Tape tape(true, true);
+  tape.watch(*b);                          // explicitly first
+  (void)ops::mul(a->value(), b->value());  // a read while recording: watched second
+  (void)frozen->value();                   // not trainable: not watched by a read
+  tape.watch(*frozen);                     // but explicitly
+  (void)on_stack.value();
+  (void)c->value();
+  (void)a->value();  // once only
+  tape.stop_recording();
+  (void)c->value();
+  auto names = [&] {
+    std::vector<std::string> out;
+    for (const auto &v : tape.watched_variables()) out.push_back(v->name());
+    return out;
+  };
+  EXPECT_EQ(names(), (std::vector<std::string>{"b", "a", "frozen", "c"}));
+  EXPECT_EQ(tape.watched_variables()[0].get(), b.get());  // the variables themselves
+  EXPECT_EQ(Variable::find(on_stack.id()), nullptr);
+  const uint64_t c_id = c->id();
+  c.reset();  // a tape does not keep a variable alive
+  EXPECT_EQ(Variable::find(c_id), nullptr);
+  EXPECT_EQ(names(), (std::vector<std::string>{"b", "a", "frozen"}));
+  tape.reset();
+  EXPECT_TRUE(tape.watched_variables().empty());
+  // Without watch_accessed_variables only explicit watches count.
+  Tape explicit_only(false, false);
+  (void)a->value();
+  explicit_only.watch(*b);
+  ASSERT_EQ(explicit_only.watched_variables().size(), 1u);
+  EXPECT_EQ(explicit_only.watched_variables()[0]->name(), "b");
+}
+
 TEST(Tape, BadArguments) {
   Tape tape(false, true);
   expect_error([&] { tape.watch(Tensor()); }, Code::kInvalidArgument, {"watch"});

@@ -236,6 +236,15 @@ class GradientTape:
                                          _unconnected_mode(unconnected_gradients)))
         return Tensor._adopt(out.value) if out.value else None
 
+    def watched_variables(self):
+        """tf.GradientTape.watched_variables(): the variables the tape watches (tape.watch, or trainable
+        variables read while it recorded), in the order it started watching them; those no longer
+        alive anywhere else are left out (the tape does not keep them alive)."""
+        if self._h is None:
+            return []
+        from .layers import _variables_from
+        return _variables_from(L.kiln_tape_get_watched_variables, self._h)
+
     def reset(self):
         """tf.GradientTape.reset: forgets what the tape recorded and watched; it goes on recording
         if it was (inside the `with` block)."""

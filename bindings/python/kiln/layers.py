@@ -123,6 +123,18 @@ def _variable(handle):
     return v
 
 
+def _variables_from(fn, *args, call=None):
+    """A C getter of variables called twice, fn(out, capacity, out_count, *args): the count, then
+    the new handles, as Variables. call(fn, *args) makes each call (default: check its status)."""
+    call = call or (lambda f, *a: check(f(*a)))
+    n = ctypes.c_size_t()
+    call(fn, None, 0, ctypes.byref(n), *args)
+    arr = (ctypes.c_void_p * max(n.value, 1))()
+    m = ctypes.c_size_t()
+    call(fn, arr, n.value, ctypes.byref(m), *args)
+    return [_variable(arr[i]) for i in range(min(n.value, m.value))]
+
+
 def _wrap(handle):
     """The Python object for a C layer handle (the one the user made, when it is alive)."""
     lid = L.kiln_layer_get_id(handle)
@@ -508,12 +520,7 @@ class Layer:
         _c(L.kiln_layer_set_trainable, self._handle(), bool(value))
 
     def _variables(self, kind):
-        n = ctypes.c_size_t()
-        _c(L.kiln_layer_get_variables, None, 0, ctypes.byref(n), self._handle(), kind)
-        arr = (ctypes.c_void_p * max(n.value, 1))()
-        m = ctypes.c_size_t()
-        _c(L.kiln_layer_get_variables, arr, n.value, ctypes.byref(m), self._handle(), kind)
-        return [_variable(arr[i]) for i in range(min(n.value, m.value))]
+        return _variables_from(L.kiln_layer_get_variables, self._handle(), kind, call=_c)
 
     @property
     def variables(self):

@@ -58,13 +58,8 @@ class Metric(Owned):
 
     @property
     def variables(self):
-        from .layers import _variable
-        n = ctypes.c_size_t()
-        check(L.kiln_metric_get_variables(None, 0, ctypes.byref(n), self._h))
-        arr = (ctypes.c_void_p * max(n.value, 1))()
-        m = ctypes.c_size_t()
-        check(L.kiln_metric_get_variables(arr, n.value, ctypes.byref(m), self._h))
-        return [_variable(arr[i]) for i in range(min(n.value, m.value))]
+        from .layers import _variables_from
+        return _variables_from(L.kiln_metric_get_variables, self._h)
 
     # Keras 2 spelling.
     @property
