@@ -45,6 +45,7 @@ struct Team {
   std::mutex start_mu;
   std::atomic<int> started{0};
   std::atomic<long> helper_parts{0};
+  Team *parent = nullptr;  // a forked child's: the team it inherited from its parent
   Team() {
     for (auto &s : slot) s.store(kDone, std::memory_order_relaxed);
   }
@@ -52,9 +53,14 @@ struct Team {
 
 std::atomic<Team *> g_team{nullptr};
 
-// A forked child has none of its parent's helpers: it starts a team of its own (the parent's is
-// left as it was, never freed: its helpers may still use it in the parent).
-void after_fork_in_child() { g_team.store(new Team(), std::memory_order_relaxed); }
+// A forked child has none of its parent's helpers: it starts a team of its own. The parent's is
+// left as it was, never freed (in the parent its helpers still use it), and the new team points to
+// it, so that a leak checker in the child still finds it reachable.
+void after_fork_in_child() {
+  Team *t = new Team();
+  t->parent = g_team.load(std::memory_order_relaxed);
+  g_team.store(t, std::memory_order_relaxed);
+}
 
 Team &team() {
   Team *t = g_team.load(std::memory_order_acquire);
