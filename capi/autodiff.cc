@@ -13,7 +13,7 @@ using kiln::capi::tensor_of;
 
 namespace {
 
-Tape &tape_of(kiln_tape *t, const char *fn) {
+Tape &tape_of(const kiln_tape *t, const char *fn) {
   require_not_null(t, fn, "tape");
   return *t->tape;
 }
@@ -317,10 +317,8 @@ kiln_status *kiln_tape_batch_jacobian(kiln_tensor **out, kiln_tape *tape, const 
 kiln_status *kiln_tape_get_watched_variables(kiln_variable **out, size_t capacity, size_t *out_count,
                                              const kiln_tape *tape) {
   KILN_CAPI_BEGIN
-  require_not_null(tape, __func__, "tape");
+  const Tape &t = tape_of(tape, __func__);
   require_not_null(out_count, __func__, "out_count");
-  const Tape &t = *tape->tape;
-  t.check_thread("GradientTape.watched_variables");
   if (capacity > 0) require_not_null(out, __func__, "out");
   kiln::capi::write_variables(out, capacity, out_count, t.watched_variables());
   KILN_CAPI_END

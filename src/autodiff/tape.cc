@@ -69,6 +69,7 @@ void Tape::watch(const Variable &v) {
 }
 
 std::vector<std::shared_ptr<Variable>> Tape::watched_variables() const {
+  check_thread("watched_variables");
   std::vector<std::shared_ptr<Variable>> out;
   for (uint64_t id : variable_ids_)
     if (std::shared_ptr<Variable> v = Variable::find(id)) out.push_back(std::move(v));

@@ -75,7 +75,8 @@ class Tape : public ops::Recorder {
   const std::vector<uint64_t> &watched_variable_ids() const { return variable_ids_; }
   // tf.GradientTape.watched_variables(): the variables this tape watches, in the order it started
   // watching them (explicitly, or read while recording under watch_accessed_variables), those
-  // still alive and owned by a shared_ptr (Variable::find); a tape does not keep them alive.
+  // still alive and owned by a shared_ptr (Variable::find); a tape does not keep them alive. The
+  // tape's thread only, as watch().
   std::vector<std::shared_ptr<Variable>> watched_variables() const;
 
   // d(sum_k sum(targets[k] * target_grads[k]))/d(source) for each source, summed over every path

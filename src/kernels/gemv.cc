@@ -471,7 +471,8 @@ namespace {
 constexpr int64_t kGemvParallelWork = int64_t{1} << 20;
 constexpr int64_t kGemvParallelBytes = int64_t{512} << 10;
 
-int64_t weight_bytes(GemvWeights format) {
+// Bytes of one packed weight in format (PackedWeights::pack, and the split rule of run_plan).
+int64_t bytes_per_weight(GemvWeights format) {
   switch (format) {
     case GemvWeights::kBFloat16:
       return 2;
@@ -485,7 +486,8 @@ int64_t weight_bytes(GemvWeights format) {
 
 void run_plan(const GemvPlan &plan) {
   const int64_t weights = plan.k * plan.panels * kGemvPanel, work = plan.m * weights;
-  const bool split = work >= kGemvParallelWork || weights * weight_bytes(plan.format) >= kGemvParallelBytes;
+  const bool split =
+      work >= kGemvParallelWork || weights * bytes_per_weight(plan.format) >= kGemvParallelBytes;
   const int threads = split ? static_cast<int>(std::min<int64_t>(num_threads(), plan.panels)) : 1;
   if (threads <= 1) {
     HWY_DYNAMIC_DISPATCH(gemv_simd::GemvPanels)(plan, 0, plan.panels);
@@ -528,9 +530,8 @@ std::shared_ptr<const PackedWeights> PackedWeights::pack(const float *w, int64_t
   const int64_t panels = panels_of(n), columns = panels * kGemvPanel;
   const int64_t quads = (k + 3) / 4, runs = (k + kGemvInt8ChunkK - 1) / kGemvInt8ChunkK;
   // k, n came from a tensor: no overflow
-  const int64_t weight_bytes = format == GemvWeights::kInt8       ? panels * quads * kGemvPanel * 4
-                               : format == GemvWeights::kBFloat16 ? panels * k * kGemvPanel * 2
-                                                                  : panels * k * kGemvPanel * 4;
+  const int64_t rows = format == GemvWeights::kInt8 ? 4 * quads : k;  // int8: rows in quads, zero-padded
+  const int64_t weight_bytes = panels * kGemvPanel * rows * bytes_per_weight(format);
   const int64_t scale_offset = (weight_bytes + 63) / 64 * 64;
   const int64_t sums_offset = scale_offset + columns * static_cast<int64_t>(sizeof(float));
   const int64_t bytes = format == GemvWeights::kInt8
