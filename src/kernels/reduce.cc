@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "kernels/dispatch.h"
+#include "kernels/simd.h"
 
 namespace kiln::kernels {
 
@@ -238,6 +239,45 @@ void reduce_typed(ReduceKind kind, const T *x, int64_t n_in, const std::vector<G
 }
 
 }  // namespace
+
+namespace {
+
+// relu_grad_column_sum over rows [r0, r1), added into acc: blocks of rows whose gradient (about
+// 32 kB) is still in the cache when it is summed, each row added as accumulate_row adds it.
+void relu_grad_rows(const float *y, const float *dy, float *dx, float *acc, int64_t r0, int64_t r1,
+                    int64_t cols, float alpha) {
+  const int64_t block = std::max<int64_t>(1, 8192 / cols);
+  for (int64_t r = r0; r < r1; r += block) {
+    const int64_t end = std::min(r1, r + block), at = r * cols;
+    simd::unary_backward_f32(UnaryOp::kRelu, y + at, dy + at, dx + at, (end - r) * cols, alpha);
+    for (int64_t i = r; i < end; ++i) accumulate_row<ReduceKind::kSum>(dx + i * cols, cols, acc);
+  }
+}
+
+}  // namespace
+
+void relu_grad_column_sum(const float *y, const float *dy, float *dx, float *db, int64_t rows, int64_t cols,
+                          float alpha) {
+  if (rows < 2 || cols < 2)
+    fail(Code::kInternal, "relu_grad_column_sum: [", rows, ", ", cols,
+         "]; expected at least 2 rows and 2 columns");
+  std::fill(db, db + cols, 0.0f);
+  if (rows * cols < kReduceLoopThreshold) {  // reduce_groups' one pass
+    relu_grad_rows(y, dy, dx, db, 0, rows, cols, alpha);
+    return;
+  }
+  // reduce_parallel's parts, each summed privately and combined in part order (reduce_columns
+  // adds in that order too).
+  const int64_t parts = std::min<int64_t>(kParts, rows);
+  std::vector<float> partial(static_cast<size_t>((parts - 1) * cols), 0.0f);
+  apply_num_threads();
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < parts; ++p)
+    relu_grad_rows(y, dy, dx, p == 0 ? db : partial.data() + (p - 1) * cols, rows * p / parts,
+                   rows * (p + 1) / parts, cols, alpha);
+  for (int64_t p = 1; p < parts; ++p)
+    combine_into<ReduceKind::kSum>(db, partial.data() + (p - 1) * cols, cols);
+}
 
 void reduce(ReduceKind kind, DType dtype, const void *x, const Shape &x_shape,
             const std::vector<bool> &reduce, void *out) {

@@ -25,6 +25,13 @@ constexpr int64_t kReduceLoopThreshold = 32768;
 void reduce(ReduceKind kind, DType dtype, const void *x, const Shape &x_shape,
             const std::vector<bool> &reduce, void *out);
 
+// The gradient before a relu over channels-last rows and its bias gradient, in one pass over y:
+// dx = dy where y > 0, else alpha * dy (unary_backward's kRelu, bit for bit), and db[c] = the sum of
+// dx[r, c] over the rows r, with the bits of reduce(kSum) over the rows of [rows, cols] (the same
+// order at every thread count). rows >= 2 and cols >= 2 (a size-1 axis reduces another way).
+void relu_grad_column_sum(const float *y, const float *dy, float *dx, float *db, int64_t rows, int64_t cols,
+                          float alpha);
+
 // out[o, i] = index of the first maximum along the middle axis of x viewed as [outer, n, inner],
 // n >= 1. x: float32, bfloat16, float64, int32 or int64.
 void argmax(DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner, int64_t *out);

@@ -23,7 +23,7 @@ namespace {
 using DA = DenseActivation;
 using internal::activation_kernel;
 using internal::ActivationKernel;
-using internal::pre_activation_grad;
+using internal::pre_activation_grads;
 
 // t [..., n] as [rows, n]; rank-2 tensors as they are.
 Tensor rows_of(const Tensor &t) {
@@ -111,12 +111,13 @@ Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias, DenseAct
              const bool recompute = z.defined() && should_record({&saved_x, &saved_kernel, &saved_bias});
              const Tensor pre =
                  recompute ? dense(saved_x, saved_kernel, saved_bias, DenseActivation::kLinear) : z;
-             const Tensor gz = erfc.defined() && !recompute
-                                   ? internal::gelu_grad_from_erfc(pre, erfc, g[0])
-                                   : pre_activation_grad(activation, alpha, g[0], y, pre);
+             auto [gz, db] =
+                 erfc.defined() && !recompute
+                     ? internal::PreActivationGrads{internal::gelu_grad_from_erfc(pre, erfc, g[0]), Tensor()}
+                     : pre_activation_grads(activation, alpha, g[0], y, pre, need_db, units);
+             if (need_db && !db.defined()) db = sum_to_shape(gz, Shape{units});
              Tensor dx = need_dx ? matmul(gz, saved_kernel, false, true) : Tensor();
              Tensor dk = need_dk ? matmul(rows_of(saved_x), rows_of(gz), true, false) : Tensor();
-             Tensor db = need_db ? sum_to_shape(gz, Shape{units}) : Tensor();
              return {dx, dk, db};
            });
   }

@@ -2,7 +2,9 @@
 #include "ops/fused_activation.h"
 
 #include "core/error.h"
+#include "kernels/reduce.h"
 #include "ops/elementwise_internal.h"
+#include "ops/recorder.h"
 
 namespace kiln::ops::internal {
 
@@ -111,6 +113,24 @@ Tensor pre_activation_grad(DA a, float alpha, const Tensor &g, const Tensor &y, 
     }
   }
   fail(Code::kInvalidArgument, "unknown fused activation ", static_cast<int>(a));
+}
+
+PreActivationGrads pre_activation_grads(DA a, float alpha, const Tensor &g, const Tensor &y, const Tensor &z,
+                                        bool need_bias, int64_t channels) {
+  const bool relu = a == DA::kRelu || a == DA::kLeakyRelu;
+  if (need_bias && relu && g.dtype() == DType::kFloat32 && y.dtype() == DType::kFloat32 &&
+      g.shape() == y.shape() && g.rank() >= 2 && g.shape()[g.rank() - 1] == channels && channels >= 2 &&
+      g.num_elements() / channels >= 2 && !should_record({&g, &y})) {
+    PreActivationGrads out{Tensor::empty(DType::kFloat32, g.shape()),
+                           Tensor::empty(DType::kFloat32, Shape{channels})};
+    kernels::relu_grad_column_sum(y.data<float>(), g.data<float>(), out.gz.mutable_data<float>(),
+                                  out.dbias.mutable_data<float>(), g.num_elements() / channels, channels,
+                                  a == DA::kLeakyRelu ? alpha : 0.0f);
+    return out;
+  }
+  Tensor gz = pre_activation_grad(a, alpha, g, y, z);
+  Tensor dbias = need_bias ? sum_to_shape(gz, Shape{channels}) : Tensor();
+  return {std::move(gz), std::move(dbias)};
 }
 
 float activation_kernel_alpha(DA a, float alpha) {

@@ -11,7 +11,9 @@
 #include "core/threads.h"
 #include "fused_test_util.h"
 #include "kernels/elementwise.h"
+#include "kernels/reduce.h"
 #include "layers/layer.h"
+#include "ops/elementwise_internal.h"
 #include "ops/fused_activation.h"
 #include "ops/ops.h"
 #include "special_values_util.h"
@@ -154,6 +156,39 @@ Tensor salted(const Shape &s, unsigned seed) {
   for (size_t i = seed % 5; i < v.size(); i += 11)
     v[i] = specials[(i / 11) % (sizeof specials / sizeof(float))];
   return testing::make(s, v);
+}
+
+// The backward's relu-gradient-and-bias-sum pass alone: the bits of relu_grad then sum_to_shape
+// below and above the reduction's threshold, with fewer rows than its parts, with 128 and more columns
+// (where the sum splits by columns), at 1 to 3 threads, with NaN, infinities, -0 and denormals in y
+// and dy.
+TEST(ConvFused, ReluGradientAndBiasSumMatchTheTwoOps) {
+  const int64_t shapes[][2] = {{2, 2},     {3, 5},    {7, 33},    {5, 4100},  {1023, 32}, {1024, 32},
+                               {1025, 32}, {9, 5000}, {333, 129}, {2000, 64}, {17, 2049}};
+  unsigned seed = 90;
+  for (const auto &rc : shapes) {
+    const Shape shape{rc[0], rc[1]};
+    const Tensor y = salted(shape, seed++), dy = salted(shape, seed++);
+    for (float alpha : {0.0f, 0.2f})
+      for (int threads : {1, 2, 3}) {
+        const std::string where =
+            shape.to_string() + " alpha " + std::to_string(alpha) + " threads " + std::to_string(threads);
+        Tensor dx = Tensor::empty(DType::kFloat32, shape), db = Tensor::empty(DType::kFloat32, Shape{rc[1]});
+        with_threads(threads, [&] {
+          kernels::relu_grad_column_sum(y.data<float>(), dy.data<float>(), dx.mutable_data<float>(),
+                                        db.mutable_data<float>(), rc[0], rc[1], alpha);
+          return 0;
+        });
+        const Tensor want_dx = with_threads(threads, [&] { return ops::internal::relu_grad(y, dy, alpha); });
+        const Tensor want_db =
+            with_threads(threads, [&] { return ops::sum_to_shape(want_dx, Shape{rc[1]}); });
+        EXPECT_TRUE(same_values(dx, want_dx)) << where;
+        EXPECT_TRUE(same_values(db, want_db)) << where;
+      }
+  }
+  float v[4] = {};
+  EXPECT_THROW(kernels::relu_grad_column_sum(v, v, v, v, 1, 4, 0.0f), Error);
+  EXPECT_THROW(kernels::relu_grad_column_sum(v, v, v, v, 4, 1, 0.0f), Error);
 }
 
 TEST(ConvFused, SpecialValuesMatchTheThreeOps) {
