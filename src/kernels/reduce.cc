@@ -131,6 +131,26 @@ void combine_into(Acc *acc, const Acc *part, int64_t n) {
 // accumulator, combined in part order at the end.
 constexpr int64_t kParts = 16;
 
+int64_t parts_of(int64_t rows) { return std::min<int64_t>(kParts, rows); }
+
+// The parts of rows [0, rows) on the threads: part(p, lo, hi, into) handles rows [lo, hi). Kept
+// (!reduced): into is acc, where each part writes its own slice. Reduced: part 0 adds into acc and
+// every other part into a private [n_out] seeded with acc[0] (acc holds the identity everywhere on
+// entry), combined into acc in part order. relu_grad_column_sum sums through this too, so it keeps
+// the order of the reductions here.
+template <ReduceKind K, typename Acc, typename Part>
+void run_parts(int64_t rows, bool reduced, Acc *acc, int64_t n_out, const Part &part) {
+  const int64_t parts = parts_of(rows);
+  std::vector<Acc> partial(reduced ? static_cast<size_t>((parts - 1) * n_out) : 0, acc[0]);
+  apply_num_threads();
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < parts; ++p)
+    part(p, rows * p / parts, rows * (p + 1) / parts,
+         !reduced || p == 0 ? acc : partial.data() + (p - 1) * n_out);
+  for (int64_t p = 1; reduced && p < parts; ++p)
+    combine_into<K>(acc, partial.data() + (p - 1) * n_out, n_out);
+}
+
 template <ReduceKind K, typename T, typename Acc>
 void reduce_parallel(const T *x, Acc *acc, int64_t n_out, const std::vector<Group> &groups) {
   const Group first = groups.front();
@@ -139,25 +159,15 @@ void reduce_parallel(const T *x, Acc *acc, int64_t n_out, const std::vector<Grou
     x_stride *= groups[i].size;
     if (!groups[i].reduced) out_stride *= groups[i].size;
   }
-  apply_num_threads();
-  const int64_t parts = std::min<int64_t>(kParts, first.size);
-  // acc holds the identity everywhere on entry, so acc[0] seeds the private accumulators.
-  std::vector<Acc> partial(first.reduced ? static_cast<size_t>((parts - 1) * n_out) : 0, acc[0]);
+  const int64_t parts = parts_of(first.size);
   // Each part's sub-plan, made before the parallel region (no allocation inside it).
   std::vector<std::vector<Group>> subs(static_cast<size_t>(parts), groups);
   for (int64_t p = 0; p < parts; ++p)
     subs[static_cast<size_t>(p)].front().size = first.size * (p + 1) / parts - first.size * p / parts;
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < parts; ++p) {
-    const int64_t lo = first.size * p / parts;
-    const std::vector<Group> &sub = subs[static_cast<size_t>(p)];
-    if (!first.reduced)
-      reduce_groups<K>(x + lo * x_stride, acc + lo * out_stride, sub);
-    else
-      reduce_groups<K>(x + lo * x_stride, p == 0 ? acc : partial.data() + (p - 1) * n_out, sub);
-  }
-  for (int64_t p = 1; first.reduced && p < parts; ++p)
-    combine_into<K>(acc, partial.data() + (p - 1) * n_out, n_out);
+  run_parts<K>(first.size, first.reduced, acc, n_out, [&](int64_t p, int64_t lo, int64_t, Acc *into) {
+    reduce_groups<K>(x + lo * x_stride, first.reduced ? into : into + lo * out_stride,
+                     subs[static_cast<size_t>(p)]);
+  });
 }
 
 // Columns per task of reduce_columns.
@@ -169,7 +179,7 @@ constexpr int64_t kColumnBlock = 64;
 // thread.
 template <ReduceKind K, typename T, typename Acc>
 void reduce_columns(const T *x, Acc *acc, int64_t rows, int64_t cols) {
-  const int64_t parts = std::min<int64_t>(kParts, rows);
+  const int64_t parts = parts_of(rows);
   const int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
   apply_num_threads();
 #pragma omp parallel for schedule(static)
@@ -238,10 +248,6 @@ void reduce_typed(ReduceKind kind, const T *x, int64_t n_in, const std::vector<G
     for (int64_t i = 0; i < n_out; ++i) out[i] = T(acc[i]);
 }
 
-}  // namespace
-
-namespace {
-
 // relu_grad_column_sum over rows [r0, r1), added into acc: blocks of rows whose gradient (about
 // 32 kB) is still in the cache when it is summed, each row added as accumulate_row adds it.
 void relu_grad_rows(const float *y, const float *dy, float *dx, float *acc, int64_t r0, int64_t r1,
@@ -266,17 +272,9 @@ void relu_grad_column_sum(const float *y, const float *dy, float *dx, float *db,
     relu_grad_rows(y, dy, dx, db, 0, rows, cols, alpha);
     return;
   }
-  // reduce_parallel's parts, each summed privately and combined in part order (reduce_columns
-  // adds in that order too).
-  const int64_t parts = std::min<int64_t>(kParts, rows);
-  std::vector<float> partial(static_cast<size_t>((parts - 1) * cols), 0.0f);
-  apply_num_threads();
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < parts; ++p)
-    relu_grad_rows(y, dy, dx, p == 0 ? db : partial.data() + (p - 1) * cols, rows * p / parts,
-                   rows * (p + 1) / parts, cols, alpha);
-  for (int64_t p = 1; p < parts; ++p)
-    combine_into<ReduceKind::kSum>(db, partial.data() + (p - 1) * cols, cols);
+  run_parts<ReduceKind::kSum>(rows, true, db, cols, [&](int64_t, int64_t lo, int64_t hi, float *into) {
+    relu_grad_rows(y, dy, dx, into, lo, hi, cols, alpha);
+  });
 }
 
 void reduce(ReduceKind kind, DType dtype, const void *x, const Shape &x_shape,

@@ -111,11 +111,8 @@ Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias, DenseAct
              const bool recompute = z.defined() && should_record({&saved_x, &saved_kernel, &saved_bias});
              const Tensor pre =
                  recompute ? dense(saved_x, saved_kernel, saved_bias, DenseActivation::kLinear) : z;
-             auto [gz, db] =
-                 erfc.defined() && !recompute
-                     ? internal::PreActivationGrads{internal::gelu_grad_from_erfc(pre, erfc, g[0]), Tensor()}
-                     : pre_activation_grads(activation, alpha, g[0], y, pre, need_db, units);
-             if (need_db && !db.defined()) db = sum_to_shape(gz, Shape{units});
+             const auto [gz, db] = pre_activation_grads(activation, alpha, g[0], y, pre,
+                                                        recompute ? Tensor() : erfc, need_db, units);
              Tensor dx = need_dx ? matmul(gz, saved_kernel, false, true) : Tensor();
              Tensor dk = need_dk ? matmul(rows_of(saved_x), rows_of(gz), true, false) : Tensor();
              return {dx, dk, db};

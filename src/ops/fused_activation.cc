@@ -116,7 +116,7 @@ Tensor pre_activation_grad(DA a, float alpha, const Tensor &g, const Tensor &y, 
 }
 
 PreActivationGrads pre_activation_grads(DA a, float alpha, const Tensor &g, const Tensor &y, const Tensor &z,
-                                        bool need_bias, int64_t channels) {
+                                        const Tensor &erfc, bool need_bias, int64_t channels) {
   const bool relu = a == DA::kRelu || a == DA::kLeakyRelu;
   if (need_bias && relu && g.dtype() == DType::kFloat32 && y.dtype() == DType::kFloat32 &&
       g.shape() == y.shape() && g.rank() >= 2 && g.shape()[g.rank() - 1] == channels && channels >= 2 &&
@@ -128,7 +128,7 @@ PreActivationGrads pre_activation_grads(DA a, float alpha, const Tensor &g, cons
                                   a == DA::kLeakyRelu ? alpha : 0.0f);
     return out;
   }
-  Tensor gz = pre_activation_grad(a, alpha, g, y, z);
+  Tensor gz = erfc.defined() ? gelu_grad_from_erfc(z, erfc, g) : pre_activation_grad(a, alpha, g, y, z);
   Tensor dbias = need_bias ? sum_to_shape(gz, Shape{channels}) : Tensor();
   return {std::move(gz), std::move(dbias)};
 }

@@ -30,13 +30,15 @@ Tensor activate(const Tensor &z, DenseActivation a, float alpha);
 // pre-activation (defined only where activation_kernel says the rule reads it).
 Tensor pre_activation_grad(DenseActivation a, float alpha, const Tensor &g, const Tensor &y, const Tensor &z);
 
-// pre_activation_grad's gz and, when need_bias, the bias gradient: gz summed over every axis but
-// the last (sum_to_shape to [channels]). relu and leaky_relu over float32 with no tape recording
-// run as one pass (kernels::relu_grad_column_sum) with the bits of the two ops.
+// pre_activation_grad's gz (from the exact gelu's saved erfc when erfc is defined:
+// gelu_grad_from_erfc) and, when need_bias, the bias gradient: gz summed over every axis but the
+// last (sum_to_shape to [channels]). relu and leaky_relu over float32 with no tape recording run as
+// one pass (kernels::relu_grad_column_sum) with the bits of the two ops.
 struct PreActivationGrads {
   Tensor gz, dbias;
 };
 PreActivationGrads pre_activation_grads(DenseActivation a, float alpha, const Tensor &g, const Tensor &y,
-                                        const Tensor &z, bool need_bias, int64_t channels);
+                                        const Tensor &z, const Tensor &erfc, bool need_bias,
+                                        int64_t channels);
 
 }  // namespace kiln::ops::internal

@@ -248,8 +248,8 @@ Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, con
     const int64_t channels = g.o;
     record(op, {x, filter, bias}, {y}, [=, &f](const Grads &grads) -> Grads {
       // As the activation's, bias_add's and the convolution's rules, one after another.
-      const auto [gz, dbias] =
-          internal::pre_activation_grads(act, alpha, grads[0], saved_y, Tensor(), need_db, channels);
+      const auto [gz, dbias] = internal::pre_activation_grads(act, alpha, grads[0], saved_y, Tensor(),
+                                                              Tensor(), need_db, channels);
       Tensor dx, dfilter;
       if (need_dx) dx = f.backprop_input(x_shape, saved_filter, gz, strides, dilations, padding);
       if (need_df) dfilter = f.backprop_filter(saved_x, filter_shape, gz, strides, dilations, padding);
