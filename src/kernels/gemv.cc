@@ -435,6 +435,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <limits>
 #include <map>
@@ -460,14 +461,15 @@ HWY_EXPORT(RowAbsMax);
 
 namespace {
 
-// When a product splits its panels among the threads (kernels/spin_team.h): from this many
-// multiply-adds (rows x K x padded columns), or from this many bytes of weights. A split costs
-// about 2 us on the 2-core Zen 5 VM this was measured on (the input and the output cross between
-// the cores), and halves the weights each core rereads: W7's batch-1 MLP (784x512, 512x256 and
-// 256x10 Dense) took 26-27 us in float32 on one thread and 16-18 us with its first two layers
-// split (1.6 MB and 512 kB); in bfloat16 12-13 us on one thread, 8-9 us with the 800 kB first
-// layer split, 11 us with the 256 kB second one split too; in int8 (400 kB and 128 kB, in one
-// core's L2) 6 us on one thread, 10.6 us split.
+// When a product of weights read in place splits its panels among the threads
+// (kernels/spin_team.h): from this many multiply-adds (rows x K x padded columns), or from this
+// many bytes of weights. A split costs about 2 us on the 2-core Zen 5 VM this was measured on (the
+// input and the output cross between the cores), and halves the weights each core rereads.
+// Packed weights time both ways instead (run_packed), since which is faster depends on the CPU:
+// W7's batch-1 MLP (784x512, 512x256 and 256x10 Dense) took on the Zen 5 VM 26-27 us in float32
+// on one thread and 16-18 us with its first two layers split (1.6 MB and 512 kB), and in int8
+// (400 kB and 128 kB) 6 us on one thread and 10.6 us split; on the Zen 4 VM, half the vector
+// width, the int8 kernels of the first layer took 4.8 us on one thread and 3.2 us split.
 constexpr int64_t kGemvParallelWork = int64_t{1} << 20;
 constexpr int64_t kGemvParallelBytes = int64_t{512} << 10;
 
@@ -484,21 +486,89 @@ int64_t bytes_per_weight(GemvWeights format) {
   return 4;
 }
 
+// The plan's panels on `threads` threads (1: the calling thread alone); returns how many parts
+// helper threads ran.
+int run_panels(const GemvPlan &plan, int threads) {
+  if (threads <= 1) {
+    HWY_DYNAMIC_DISPATCH(gemv_simd::GemvPanels)(plan, 0, plan.panels);
+    return 0;
+  }
+  // Part t always takes the same panels (for one thread count) and runs on the same helper, so
+  // its share of a packed W stays in that core's cache from one call to the next.
+  return spin_team::run(threads, [&plan, threads](int t) {
+    const int64_t p0 = plan.panels * t / threads, p1 = plan.panels * (t + 1) / threads;
+    if (p0 < p1) HWY_DYNAMIC_DISPATCH(gemv_simd::GemvPanels)(plan, p0, p1);
+  });
+}
+
+int split_threads(const GemvPlan &plan) {
+  return static_cast<int>(std::min<int64_t>(num_threads(), plan.panels));
+}
+
+// Weights read in place: split by the fixed rule above.
 void run_plan(const GemvPlan &plan) {
   const int64_t weights = plan.k * plan.panels * kGemvPanel, work = plan.m * weights;
   const bool split =
       work >= kGemvParallelWork || weights * bytes_per_weight(plan.format) >= kGemvParallelBytes;
-  const int threads = split ? static_cast<int>(std::min<int64_t>(num_threads(), plan.panels)) : 1;
-  if (threads <= 1) {
-    HWY_DYNAMIC_DISPATCH(gemv_simd::GemvPanels)(plan, 0, plan.panels);
+  run_panels(plan, split ? split_threads(plan) : 1);
+}
+
+// Packed weights time both ways in rounds (PackedWeights::SplitTuning). A round's first calls
+// alternate between one thread and a split, each timed, until each way has kGemvSplitTrials
+// timings (a split whose helpers took no part, not started yet or not yet on another processor,
+// does not count; after kGemvSplitTrialCalls calls, what was timed decides). Then every call takes
+// the way whose fastest call was faster, until the next round kGemvSplitRound calls later: a choice
+// a busy moment spoilt does not last. The first round starts after kGemvSplitWarmCalls calls split
+// by run_plan's fixed rule (the caches warm, the helpers started and placed by the scheduler).
+// Callers racing through a round only blur its timings: either way gives the same bits.
+constexpr int kGemvSplitTrials = 16;
+constexpr int64_t kGemvSplitTrialCalls = 8 * kGemvSplitTrials;
+constexpr int64_t kGemvSplitRound = int64_t{1} << 13;
+constexpr int64_t kGemvSplitWarmCalls = 32;
+
+int faster_way(const PackedWeights::SplitTuning &t) {
+  return t.best_ns[1].load(std::memory_order_relaxed) < t.best_ns[0].load(std::memory_order_relaxed) ? 1 : 0;
+}
+
+void run_packed(const GemvPlan &plan, const PackedWeights &w) {
+  const int threads = split_threads(plan);
+  if (threads <= 1 || plan.m * plan.k * plan.panels * kGemvPanel < kGemvMinSplitWork) {
+    run_panels(plan, 1);
     return;
   }
-  // Part t always takes the same panels (for one thread count) and runs on the same helper, so
-  // its share of a packed W stays in that core's cache from one call to the next.
-  spin_team::run(threads, [&plan, threads](int t) {
-    const int64_t p0 = plan.panels * t / threads, p1 = plan.panels * (t + 1) / threads;
-    if (p0 < p1) HWY_DYNAMIC_DISPATCH(gemv_simd::GemvPanels)(plan, p0, p1);
-  });
+  PackedWeights::SplitTuning &t = w.split_tuning(plan.m);
+  const int64_t call = t.calls.fetch_add(1, std::memory_order_relaxed) - kGemvSplitWarmCalls;
+  if (call < 0) return run_plan(plan);
+  const int64_t trial = call % kGemvSplitRound;
+  if (trial == 0) {  // a new round
+    for (int way = 0; way < 2; ++way) {
+      t.timed[way].store(0, std::memory_order_relaxed);
+      t.best_ns[way].store(INT64_MAX, std::memory_order_relaxed);
+    }
+    t.trials_done.store(false, std::memory_order_relaxed);
+  }
+  if (trial >= kGemvSplitTrialCalls || t.trials_done.load(std::memory_order_relaxed)) {
+    if (trial == kGemvSplitTrialCalls && !t.trials_done.load(std::memory_order_relaxed))
+      t.choice.store(faster_way(t), std::memory_order_relaxed);
+    const int choice = t.choice.load(std::memory_order_relaxed);
+    if (choice < 0) return run_plan(plan);
+    run_panels(plan, choice ? threads : 1);
+    return;
+  }
+  const int way = static_cast<int>(trial % 2);
+  const auto start = std::chrono::steady_clock::now();
+  const int by_helpers = run_panels(plan, way ? threads : 1);
+  const int64_t ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  if (way == 1 && by_helpers == 0) return;
+  int64_t best = t.best_ns[way].load(std::memory_order_relaxed);
+  while (ns < best && !t.best_ns[way].compare_exchange_weak(best, ns, std::memory_order_relaxed)) {
+  }
+  if (t.timed[way].fetch_add(1, std::memory_order_relaxed) + 1 >= kGemvSplitTrials &&
+      t.timed[1 - way].load(std::memory_order_relaxed) >= kGemvSplitTrials) {
+    t.choice.store(faster_way(t), std::memory_order_relaxed);
+    t.trials_done.store(true, std::memory_order_relaxed);
+  }
 }
 
 int64_t panels_of(int64_t n) { return (n + kGemvPanel - 1) / kGemvPanel; }
@@ -650,11 +720,25 @@ void int8_row_in_float(const GemvPlan &p, int64_t r, const float *scales) {
   }
 }
 
+// gemv_int8's buffers: x quantized and, for the VNNI kernel, its bytes. A thread keeps them from
+// call to call (three heap buffers a call were 3 % of W7's int8 batch-1 time) unless they would
+// be large; gemv_int8 calls nothing that calls it again on the same thread.
+struct Int8Buffers {
+  std::vector<int16_t> xq;
+  std::vector<uint8_t> low, high;
+};
+constexpr size_t kInt8KeptBufferValues = size_t{1} << 16;
+
 // y for int8 weights (GemvWeights::kInt8): each row quantized (x * 32767 / max |x|, nearest
 // even), the integer kernel on the finite rows, the float32 path on the others.
 void gemv_int8(GemvPlan plan, const PackedWeights &w) {
   const int64_t m = plan.m, k = plan.k, quads = (k + 3) / 4, width = 4 * quads;
-  std::vector<int16_t> xq(static_cast<size_t>(m * width), 0);
+  const size_t values = static_cast<size_t>(m * width);
+  thread_local Int8Buffers kept;
+  Int8Buffers own;
+  Int8Buffers &buffers = values <= kInt8KeptBufferValues ? kept : own;
+  std::vector<int16_t> &xq = buffers.xq;
+  xq.resize(values);
   float row_scale[kGemvMaxRows];
   bool finite[kGemvMaxRows];
   for (int64_t r = 0; r < m; ++r) {
@@ -663,6 +747,7 @@ void gemv_int8(GemvPlan plan, const PackedWeights &w) {
     const float a = HWY_DYNAMIC_DISPATCH(gemv_simd::RowAbsMax)(x, k);
     finite[r] = a >= 0.0f;
     row_scale[r] = 0.0f;
+    std::fill(q + (finite[r] && a != 0.0f ? k : 0), q + width, int16_t{0});  // the padding, or all
     if (!finite[r] || a == 0.0f) continue;
     row_scale[r] = static_cast<float>(static_cast<double>(a) / 32767.0);
     const double inverse = 32767.0 / static_cast<double>(a);
@@ -674,16 +759,19 @@ void gemv_int8(GemvPlan plan, const PackedWeights &w) {
             std::clamp(std::nearbyint(static_cast<double>(x[kk]) * inverse), -32767.0, 32767.0));
     }
   }
-  std::vector<uint8_t> low, high;
   if (g_int8_vnni.load(std::memory_order_relaxed) && HWY_DYNAMIC_DISPATCH(gemv_simd::Int8UsesVnni)()) {
-    low.resize(xq.size());
-    high.resize(xq.size());
-    for (size_t i = 0; i < xq.size(); ++i) {
-      low[i] = static_cast<uint8_t>(xq[i] & 0xFF);
-      high[i] = static_cast<uint8_t>((xq[i] >> 8) + 128);
+    buffers.low.resize(values);
+    buffers.high.resize(values);
+    // Plain pointers: a byte store may alias a vector's own pointers, which would keep the loop
+    // from vectorizing.
+    const int16_t *q = xq.data();
+    uint8_t *low = buffers.low.data(), *high = buffers.high.data();
+    for (size_t i = 0; i < values; ++i) {
+      low[i] = static_cast<uint8_t>(q[i] & 0xFF);
+      high[i] = static_cast<uint8_t>((q[i] >> 8) + 128);
     }
-    plan.x_low = low.data();
-    plan.x_high = high.data();
+    plan.x_low = low;
+    plan.x_high = high;
   }
   plan.xq = xq.data();
   plan.row_scale = row_scale;
@@ -691,7 +779,7 @@ void gemv_int8(GemvPlan plan, const PackedWeights &w) {
   plan.column_sums = w.column_sums();
   plan.panel_stride = quads * kGemvPanel * 4;
   plan.row_stride = kGemvPanel * 4;
-  run_plan(plan);
+  run_packed(plan, w);
   for (int64_t r = 0; r < m; ++r)
     if (!finite[r]) int8_row_in_float(plan, r, w.column_scales());
 }
@@ -715,7 +803,7 @@ void gemv(int64_t m, const float *x, const PackedWeights &w, const float *bias, 
   plan.relu = act == GemvActivation::kRelu;
   plan.y = y;
   if (w.format() == GemvWeights::kInt8) return gemv_int8(plan, w);
-  run_plan(plan);
+  run_packed(plan, w);
 }
 
 // ---- the memo ----

@@ -13,6 +13,7 @@
 // in that plain sum.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -28,6 +29,9 @@ namespace kiln::kernels {
 constexpr int64_t kGemvMaxRows = 8;
 // Columns per panel of packed weights (a multiple of every target's vector length).
 constexpr int64_t kGemvPanel = 64;
+// Packed products below this many multiply-adds (rows x K x padded columns) never split: a
+// microsecond or two of work, too little to time reliably against a hand-off between cores.
+constexpr int64_t kGemvMinSplitWork = int64_t{1} << 16;
 
 enum class GemvWeights {
   kFloat32,
@@ -78,6 +82,20 @@ class PackedWeights {
   // [runs][panels * kGemvPanel]; null otherwise.
   const int32_t *column_sums() const { return sums_; }
 
+  // Whether a product of these weights with m rows splits its panels among the threads: timed
+  // both ways in rounds (gemv.cc's run_packed), each round keeping the faster. Either way gives
+  // the same bits; only the speed differs, and which is faster depends on the CPU (its caches,
+  // its vector units, what a hand-off between cores costs).
+  struct SplitTuning {
+    std::atomic<int64_t> calls{0};
+    std::atomic<int> timed[2] = {0, 0};                        // this round's timed calls: unsplit, split
+    std::atomic<int64_t> best_ns[2] = {INT64_MAX, INT64_MAX};  // the fastest of each
+    std::atomic<bool> trials_done{false};                      // this round's
+    std::atomic<int> choice{-1};  // -1 until the first round has chosen; then 0 or 1
+  };
+  // 1 <= m <= kGemvMaxRows.
+  SplitTuning &split_tuning(int64_t m) const { return tuning_[m - 1]; }
+
  private:
   PackedWeights() = default;
   int64_t k_ = 0, n_ = 0, bytes_ = 0;
@@ -85,6 +103,7 @@ class PackedWeights {
   void *data_ = nullptr;
   const float *scales_ = nullptr;  // inside data_
   const int32_t *sums_ = nullptr;  // inside data_
+  mutable SplitTuning tuning_[kGemvMaxRows];
 };
 
 // y [m, n] = act(x [m, k] · w + bias), w row-major float32 [k, n] read in place. 1 <= m <=
@@ -94,7 +113,9 @@ class PackedWeights {
 // whole panels; else it runs on the calling thread.
 void gemv(int64_t m, const float *x, const float *w, int64_t k, int64_t n, const float *bias,
           GemvActivation act, float *y);
-// The same with packed weights (w.k() and w.n() give k and n).
+// The same with packed weights (w.k() and w.n() give k and n). A product of at least
+// kGemvMinSplitWork multiply-adds over two or more panels splits or not as its calls measured
+// faster (PackedWeights::SplitTuning); a smaller one runs on the calling thread.
 void gemv(int64_t m, const float *x, const PackedWeights &w, const float *bias, GemvActivation act, float *y);
 
 // The memo of packed weights: w (float32 [k, n], inside storage) packed in `format`, packed on a

@@ -122,13 +122,14 @@ int ensure_helpers(Team &t, int want) {
   return have;
 }
 
-void run_serially(int from, int parts, const std::function<void(int)> &fn) {
+int run_serially(int from, int parts, const std::function<void(int)> &fn) {
   for (int i = from; i < parts; ++i) fn(i);
+  return 0;
 }
 
 }  // namespace
 
-void run(int parts, const std::function<void(int)> &fn) {
+int run(int parts, const std::function<void(int)> &fn) {
   if (parts <= 1) return run_serially(0, parts, fn);
   Team &t = team();
   const int helpers = ensure_helpers(t, std::min(parts - 1, max_helpers()));
@@ -146,6 +147,7 @@ void run(int parts, const std::function<void(int)> &fn) {
     t.cv.notify_all();
   }
   fn(0);
+  int by_helpers = 0;
   for (int i = 1; i < team_parts; ++i) {
     std::atomic<uint64_t> &slot = t.slot[i - 1];
     uint64_t expect = s << 2 | kOpen;
@@ -154,10 +156,12 @@ void run(int parts, const std::function<void(int)> &fn) {
       slot.store(s << 2 | kDone, std::memory_order_relaxed);
     } else {
       while (slot.load(std::memory_order_acquire) != (s << 2 | kDone)) cpu_relax();
+      ++by_helpers;
     }
   }
   run_serially(team_parts, parts, fn);
   t.busy.store(false, std::memory_order_release);
+  return by_helpers;
 }
 
 // One fewer than the processors this process may run on (its affinity mask, as taskset or a

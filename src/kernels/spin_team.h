@@ -24,7 +24,8 @@ constexpr int kMaxHelpers = 7;
 constexpr int kSpinMicros = 50;
 
 // fn(0) .. fn(parts - 1); parts >= 1 (beyond kMaxHelpers + 1 the rest run on the caller).
-void run(int parts, const std::function<void(int)> &fn);
+// Returns how many of the parts helpers ran (0: the caller ran them all).
+int run(int parts, const std::function<void(int)> &fn);
 
 // The most helpers a run starts: one fewer than the processors this process may run on (its
 // affinity mask), at most kMaxHelpers; 0 on one processor (every part then runs on the caller).

@@ -125,6 +125,38 @@ TEST(Gemv, SameBitsAtEveryThreadCountAndRowCount) {
   set_num_threads_for_this_thread(0);
 }
 
+// A packed product large enough to split times both ways in rounds and then keeps the faster
+// (PackedWeights::SplitTuning): every call along the way, through the first round's choice and
+// into the next round, has the bits of the single-threaded call, in every format.
+TEST(Gemv, PackedProductsChooseWhetherToSplitAndKeepTheirBits) {
+  const int64_t k = 256, n = 256;  // 4 panels, kGemvMinSplitWork multiply-adds at one row
+  ASSERT_GE(k * n, kernels::kGemvMinSplitWork);
+  const auto x = uniform(k, 31), w = uniform(k * n, 32), b = uniform(n, 33);
+  for (GemvWeights format : {GemvWeights::kFloat32, GemvWeights::kBFloat16, GemvWeights::kInt8}) {
+    SCOPED_TRACE(static_cast<int>(format));
+    const auto packed = PackedWeights::pack(w.data(), k, n, format);
+    set_num_threads_for_this_thread(1);
+    const auto want = run_gemv(1, x, w, k, n, b.data(), GemvActivation::kRelu, packed.get());
+    set_num_threads_for_this_thread(2);
+    EXPECT_EQ(packed->split_tuning(1).choice.load(), -1);
+    // Past the warm-up calls and the first round's trials, and (float32) into the second round.
+    const int calls = format == GemvWeights::kFloat32 ? 8400 : 400;
+    int wrong = 0;
+    for (int c = 0; c < calls; ++c)
+      wrong += !same_bits(run_gemv(1, x, w, k, n, b.data(), GemvActivation::kRelu, packed.get()), want);
+    EXPECT_EQ(wrong, 0) << "of " << calls << " calls";
+    const int choice = packed->split_tuning(1).choice.load();
+    EXPECT_TRUE(choice == 0 || choice == 1) << choice;
+    EXPECT_EQ(packed->split_tuning(1).calls.load(), calls);
+    // Other row counts tune on their own; a product below kGemvMinSplitWork never counts a call.
+    EXPECT_EQ(packed->split_tuning(2).calls.load(), 0);
+    const auto small = PackedWeights::pack(w.data(), k, 128, format);
+    run_gemv(1, x, w, k, 128, b.data(), GemvActivation::kRelu, small.get());
+    EXPECT_EQ(small->split_tuning(1).calls.load(), 0);
+  }
+  set_num_threads_for_this_thread(0);
+}
+
 TEST(Gemv, NanInfAndSignedZeroPropagateAsAPlainSum) {
   const int64_t k = 70, n = 70;
   std::vector<float> x(2 * k, 1.0f), w(k * n, 0.5f);

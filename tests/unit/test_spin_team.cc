@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -34,12 +35,17 @@ TEST(SpinTeam, EveryPartRunsOnceAndRunReturnsAfterAllOfThem) {
     for (int round = 0; round < 50; ++round) {
       std::vector<int> runs(static_cast<size_t>(parts), 0);
       std::vector<long> values(static_cast<size_t>(parts), 0);
-      team::run(parts, [&](int i) {
+      std::vector<std::thread::id> ran_on(static_cast<size_t>(parts));
+      const int by_helpers = team::run(parts, [&](int i) {
         ++runs[static_cast<size_t>(i)];
+        ran_on[static_cast<size_t>(i)] = std::this_thread::get_id();
         long v = 0;
         for (int k = 0; k < 1000 * (i + 1); ++k) v += k % 7;
         values[static_cast<size_t>(i)] = v;
       });
+      // run's count is the parts that ran on another thread than the caller's.
+      EXPECT_EQ(by_helpers, std::count_if(ran_on.begin(), ran_on.end(),
+                                          [](std::thread::id t) { return t != std::this_thread::get_id(); }));
       for (int i = 0; i < parts; ++i) {
         EXPECT_EQ(runs[static_cast<size_t>(i)], 1) << parts << " parts, part " << i;
         long want = 0;
@@ -55,7 +61,7 @@ TEST(SpinTeam, AHelperRunsItsPartWhileTheCallerRunsItsOwn) {
   std::atomic<bool> part1_started{false};
   std::thread::id caller = std::this_thread::get_id(), ran_part1;
   bool waited = false;
-  team::run(2, [&](int i) {
+  const int by_helpers = team::run(2, [&](int i) {
     if (i == 0) {
       waited = wait_for(part1_started);  // part 1 can only start on the helper meanwhile
     } else {
@@ -64,6 +70,7 @@ TEST(SpinTeam, AHelperRunsItsPartWhileTheCallerRunsItsOwn) {
     }
   });
   EXPECT_TRUE(waited);
+  EXPECT_EQ(by_helpers, 1);  // run says how many parts helpers ran
   EXPECT_NE(ran_part1, caller);
   EXPECT_GE(team::helpers_started(), 1);
   EXPECT_EQ(team::parts_run_by_helpers(), before + 1);
