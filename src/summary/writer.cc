@@ -125,10 +125,13 @@ struct SummaryWriter::Impl {
     done_cv.wait(lock, [&] { return pending.size() < capacity() || closing || !error.empty(); });
     check_error_locked();
     if (closing) fail(Code::kFailedPrecondition, "summary writer: ", path, " is closed");
-    if (pending.empty()) oldest = Clock::now();
+    const bool first = pending.empty();
+    if (first) oldest = Clock::now();
     pending.push_back(std::move(framed));
     ++queued;
-    if (pending.size() >= static_cast<size_t>(options.max_queue)) work_cv.notify_one();
+    // The first record of an empty queue wakes the writer, idle without a deadline, so that it
+    // waits flush_millis from now; a full queue wakes it to write at once.
+    if (first || pending.size() >= static_cast<size_t>(options.max_queue)) work_cv.notify_one();
   }
 
   void flush() {

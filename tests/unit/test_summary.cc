@@ -248,6 +248,11 @@ TEST(SummaryWriterTest, QueueFlushCloseAndErrors) {
   o.max_queue = 1000;
   o.flush_millis = 20;
   auto fast = SummaryWriter::create(dir.path() + "/fast", o);
+  // Also for a record queued while the writer is idle with nothing pending (its file_version
+  // record already written): it starts its own flush_millis wait.
+  fast->flush();
+  ASSERT_EQ(fast->records_written(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   {
     summary::DefaultScope s2(fast, 0);
     summary::scalar("q", 1.0);
@@ -255,6 +260,13 @@ TEST(SummaryWriterTest, QueueFlushCloseAndErrors) {
   for (int i = 0; i < 1000 && fast->records_written() < 2; ++i)  // up to 10 s on a loaded machine
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(fast->records_written(), 2);
+  {
+    summary::DefaultScope s2(fast, 0);
+    summary::scalar("q", 2.0);
+  }
+  for (int i = 0; i < 1000 && fast->records_written() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(fast->records_written(), 3);
   // close flushes; writing after close is an error naming the file.
   summary::scalar("q", 99.0);
   w->close();
