@@ -128,21 +128,35 @@ void Layer::set_trainable(bool trainable) {
   for (const LayerPtr &l : layers_) l->set_trainable(trainable);
 }
 
-void Layer::check_input_spec(const std::vector<PartialShape> &shapes) const {
+void Layer::check_input(size_t i, size_t count, int64_t rank, int64_t last,
+                        const std::function<PartialShape()> &shape) const {
   const InputSpec &spec = input_spec_;
+  auto which = [&] { return count > 1 ? "input " + std::to_string(i) : std::string("input"); };
+  if (spec.ndim >= 0 && rank != spec.ndim)
+    fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which(), " has shape ",
+         partial_shape_string(shape()), "; expected rank ", spec.ndim);
+  if (spec.min_ndim >= 0 && rank < spec.min_ndim)
+    fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which(), " has shape ",
+         partial_shape_string(shape()), "; expected rank >= ", spec.min_ndim);
+  if (spec.last_dim >= 0 && (rank == 0 || (last >= 0 && last != spec.last_dim)))
+    fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which(), " has shape ",
+         partial_shape_string(shape()), "; expected the last axis to be ", spec.last_dim,
+         " (the layer was built for it)");
+}
+
+void Layer::check_input_spec(const std::vector<PartialShape> &shapes) const {
   for (size_t i = 0; i < shapes.size(); ++i) {
     const PartialShape &s = shapes[i];
-    const int64_t rank = static_cast<int64_t>(s.size());
-    const std::string which = shapes.size() > 1 ? "input " + std::to_string(i) : "input";
-    if (spec.ndim >= 0 && rank != spec.ndim)
-      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which, " has shape ",
-           partial_shape_string(s), "; expected rank ", spec.ndim);
-    if (spec.min_ndim >= 0 && rank < spec.min_ndim)
-      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which, " has shape ",
-           partial_shape_string(s), "; expected rank >= ", spec.min_ndim);
-    if (spec.last_dim >= 0 && (rank == 0 || (s.back() >= 0 && s.back() != spec.last_dim)))
-      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which, " has shape ",
-           partial_shape_string(s), "; expected the last axis to be ", spec.last_dim, " (the layer was built for it)");
+    check_input(i, shapes.size(), static_cast<int64_t>(s.size()), s.empty() ? -1 : s.back(),
+                [&] { return s; });
+  }
+}
+
+void Layer::check_input_spec(const std::vector<Tensor> &inputs) const {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Shape &s = inputs[i].shape();
+    check_input(i, inputs.size(), s.rank(), s.rank() ? s[s.rank() - 1] : -1,
+                [&] { return partial_shape_of(s); });
   }
 }
 
@@ -223,16 +237,17 @@ std::vector<Tensor> Layer::checked_masks(const std::vector<Tensor> &inputs, cons
 }
 
 CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx) {
-  std::vector<PartialShape> shapes;
-  shapes.reserve(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
+  for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].defined())
       fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): input ", i,
            " is empty (an undefined tensor); every input needs a tensor");
-    shapes.push_back(partial_shape_of(inputs[i].shape()));
+  if (!built()) {
+    std::vector<PartialShape> shapes;
+    shapes.reserve(inputs.size());
+    for (const Tensor &t : inputs) shapes.push_back(partial_shape_of(t.shape()));
+    build_once(shapes, true);
   }
-  if (!built()) build_once(shapes, true);
-  check_input_spec(shapes);
+  check_input_spec(inputs);
   const std::vector<Tensor> masks = checked_masks(inputs, ctx);
   CallContext inner = ctx;
   inner.mask = masks.empty() ? nullptr : &masks;

@@ -227,6 +227,12 @@ class Layer : public std::enable_shared_from_this<Layer> {
  private:
   friend class LayerTestAccess;
   void check_input_spec(const std::vector<PartialShape> &shapes) const;
+  // The same checks on the tensors of a call (no PartialShape built unless one fails).
+  void check_input_spec(const std::vector<Tensor> &inputs) const;
+  // Input i of count against input_spec_: its rank and last dim (-1: unknown); shape() gives its
+  // shape for the message.
+  void check_input(size_t i, size_t count, int64_t rank, int64_t last,
+                   const std::function<PartialShape()> &shape) const;
   void build_once(const std::vector<PartialShape> &input_shapes, bool from_call);
   std::vector<Tensor> checked_masks(const std::vector<Tensor> &inputs, const CallContext &ctx) const;
   void collect_variables(std::vector<VariablePtr> &out, std::vector<uint64_t> &seen) const;
