@@ -530,6 +530,12 @@ int faster_way(const PackedWeights::SplitTuning &t) {
   return t.best_ns[1].load(std::memory_order_relaxed) < t.best_ns[0].load(std::memory_order_relaxed) ? 1 : 0;
 }
 
+// Whether this round has kGemvSplitTrials timings of each way.
+bool trials_done(const PackedWeights::SplitTuning &t) {
+  return t.timed[0].load(std::memory_order_relaxed) >= kGemvSplitTrials &&
+         t.timed[1].load(std::memory_order_relaxed) >= kGemvSplitTrials;
+}
+
 void run_packed(const GemvPlan &plan, const PackedWeights &w) {
   const int threads = split_threads(plan);
   if (threads <= 1 || plan.m * plan.k * plan.panels * kGemvPanel < kGemvMinSplitWork) {
@@ -545,11 +551,10 @@ void run_packed(const GemvPlan &plan, const PackedWeights &w) {
       t.timed[way].store(0, std::memory_order_relaxed);
       t.best_ns[way].store(INT64_MAX, std::memory_order_relaxed);
     }
-    t.trials_done.store(false, std::memory_order_relaxed);
   }
-  if (trial >= kGemvSplitTrialCalls || t.trials_done.load(std::memory_order_relaxed)) {
-    if (trial == kGemvSplitTrialCalls && !t.trials_done.load(std::memory_order_relaxed))
-      t.choice.store(faster_way(t), std::memory_order_relaxed);
+  const bool done = trials_done(t);
+  if (trial >= kGemvSplitTrialCalls || done) {
+    if (trial == kGemvSplitTrialCalls && !done) t.choice.store(faster_way(t), std::memory_order_relaxed);
     const int choice = t.choice.load(std::memory_order_relaxed);
     if (choice < 0) return run_plan(plan);
     run_panels(plan, choice ? threads : 1);
@@ -564,11 +569,8 @@ void run_packed(const GemvPlan &plan, const PackedWeights &w) {
   int64_t best = t.best_ns[way].load(std::memory_order_relaxed);
   while (ns < best && !t.best_ns[way].compare_exchange_weak(best, ns, std::memory_order_relaxed)) {
   }
-  if (t.timed[way].fetch_add(1, std::memory_order_relaxed) + 1 >= kGemvSplitTrials &&
-      t.timed[1 - way].load(std::memory_order_relaxed) >= kGemvSplitTrials) {
-    t.choice.store(faster_way(t), std::memory_order_relaxed);
-    t.trials_done.store(true, std::memory_order_relaxed);
-  }
+  t.timed[way].fetch_add(1, std::memory_order_relaxed);
+  if (trials_done(t)) t.choice.store(faster_way(t), std::memory_order_relaxed);
 }
 
 int64_t panels_of(int64_t n) { return (n + kGemvPanel - 1) / kGemvPanel; }

@@ -90,7 +90,6 @@ class PackedWeights {
     std::atomic<int64_t> calls{0};
     std::atomic<int> timed[2] = {0, 0};                        // this round's timed calls: unsplit, split
     std::atomic<int64_t> best_ns[2] = {INT64_MAX, INT64_MAX};  // the fastest of each
-    std::atomic<bool> trials_done{false};                      // this round's
     std::atomic<int> choice{-1};  // -1 until the first round has chosen; then 0 or 1
   };
   // 1 <= m <= kGemvMaxRows.
