@@ -40,6 +40,13 @@ struct Lease {
   std::shared_ptr<VariableBuffer> buffer;  // keeps the buffer alive after the variable moves on
 };
 
+Tensor leased_tensor(DType dtype, const Shape &shape, std::shared_ptr<Lease> lease) {
+  Storage *storage = lease->buffer->storage.get();
+  // The tensor's storage shares the lease's control block: the lease ends when the last tensor
+  // (or reshaped view, or kernel) holding this storage lets go.
+  return Tensor::from_storage(dtype, shape, std::shared_ptr<Storage>(std::move(lease), storage));
+}
+
 template <typename T>
 void add_loop(T *dst, const T *src, const T *delta, int64_t n, bool add) {
   for (int64_t i = 0; i < n; ++i) {
@@ -120,10 +127,17 @@ Tensor Variable::peek() const {
     std::lock_guard<std::mutex> lock(mu_);
     lease = std::make_shared<Lease>(buffer_);
   }
-  Storage *storage = lease->buffer->storage.get();
-  // The tensor's storage shares the lease's control block: the lease ends when the last tensor
-  // (or reshaped view, or kernel) holding this storage lets go.
-  return Tensor::from_storage(dtype_, shape_, std::shared_ptr<Storage>(std::move(lease), storage));
+  return leased_tensor(dtype_, shape_, std::move(lease));
+}
+
+Tensor Variable::read_for_op() const {
+  // A tape could record the read, or a later op on it, by the tensor's id: reads it can see keep
+  // their own ids, as value() gives.
+  if (ops::detail::has_recorders() || (t_autocast && *t_autocast != dtype_ && is_floating(dtype_)))
+    return value();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!op_read_.defined()) op_read_ = leased_tensor(dtype_, shape_, std::make_shared<Lease>(buffer_));
+  return op_read_;
 }
 
 void Variable::check_compatible(const Tensor &v, const char *op) const {
@@ -134,6 +148,7 @@ void Variable::check_compatible(const Tensor &v, const char *op) const {
 }
 
 VariableBuffer &Variable::writable_buffer_locked() {
+  op_read_ = Tensor();  // its lease ends here unless an op still holds the tensor
   if (buffer_->readers.load(std::memory_order_acquire) != 0)
     buffer_ = std::make_shared<VariableBuffer>(buffer_->storage->bytes());
   return *buffer_;

@@ -41,6 +41,12 @@ class Variable : public std::enable_shared_from_this<Variable> {
   Tensor value() const;
   // The value without notifying tapes (for optimizers and serialisation).
   Tensor peek() const;
+  // The value for an op that consumes it at once and lets it go (a layer's weight passed straight
+  // into a kernel). When no tape is registered on this thread and no autocast scope casts it,
+  // every such read of one buffer returns the same tensor (same id), kept by the variable, so
+  // the read allocates nothing; otherwise it is value(). The tensor must not escape the op.
+  // Writes drop the kept tensor first, so they stay in place unless a read is still in use.
+  Tensor read_for_op() const;
 
   // Replace, add to, subtract from the value. Shapes and dtypes must match.
   // Updates in place when no tensor read earlier is still alive; otherwise writes a new
@@ -78,6 +84,7 @@ class Variable : public std::enable_shared_from_this<Variable> {
   Shape shape_;
   mutable std::mutex mu_;
   std::shared_ptr<VariableBuffer> buffer_;  // guarded by mu_
+  mutable Tensor op_read_;                  // read_for_op's tensor of buffer_ (or none); guarded by mu_
 };
 
 }  // namespace kiln::autodiff

@@ -78,8 +78,8 @@ class EinsumProjection final : public Layer {
     // One dense op: the matmul with the bias fused (the bits of matmul then add), and one
     // gradient rule that sums the bias gradient without a separate broadcasting add's.
     const Tensor y =
-        ops::dense(ops::reshape(x, {-1, in_size}), ops::reshape(kernel_->value(), {in_size, out_size}),
-                   bias_ ? ops::reshape(bias_->value(), {out_size}) : Tensor());
+        ops::dense(ops::reshape(x, {-1, in_size}), ops::reshape(kernel_->read_for_op(), {in_size, out_size}),
+                   bias_ ? ops::reshape(bias_->read_for_op(), {out_size}) : Tensor());
     return {ops::reshape(y, out_dims)};
   }
 

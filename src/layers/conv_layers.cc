@@ -243,7 +243,7 @@ class ConvLayer final : public Layer {
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
     const DType in_dtype = single_input(*this, inputs).dtype();
     const Tensor x = f32_compute(single_input(*this, inputs));
-    const Tensor w = f32_compute(kernel_->value());
+    const Tensor w = f32_compute(kernel_->read_for_op());
     const Padding p = to_padding(padding_);
     Tensor y;
     if (kind_ == ConvKind::kDepthwise) {
@@ -263,14 +263,14 @@ class ConvLayer final : public Layer {
       y = ops::conv1d(xc, w, strides_[0], dilation_[0], p);
     } else {
       // conv2d, bias_add and the activation as one op with their bits (fewer passes over y).
-      y = ops::conv2d_bias_act(x, w, bias_ ? f32_compute(bias_->value()) : Tensor(), strides_, dilation_, p,
-                               fused_, fused_alpha_);
+      y = ops::conv2d_bias_act(x, w, bias_ ? f32_compute(bias_->read_for_op()) : Tensor(), strides_,
+                               dilation_, p, fused_, fused_alpha_);
       if (fused_ == ops::DenseActivation::kLinear) y = activation_(y);
       y = bf16_result(y, in_dtype);
       if (activity_reg_) add_loss((*activity_reg_)(y));
       return {y};
     }
-    if (bias_) y = ops::bias_add(y, f32_compute(bias_->value()));
+    if (bias_) y = ops::bias_add(y, f32_compute(bias_->read_for_op()));
     y = bf16_result(activation_(y), in_dtype);
     if (activity_reg_) add_loss((*activity_reg_)(y));
     return {y};

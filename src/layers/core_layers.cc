@@ -54,11 +54,12 @@ class Dense final : public Layer {
     if (x.dtype() == DType::kFloat32) {
       ops::DenseOptions options;
       options.inference_weights = inference_weights();
-      y = ops::dense(x, kernel_->value(), bias_ ? bias_->value() : Tensor(), fused_, fused_alpha_, options);
+      y = ops::dense(x, kernel_->read_for_op(), bias_ ? bias_->read_for_op() : Tensor(), fused_, fused_alpha_,
+                     options);
       if (fused_ == ops::DenseActivation::kLinear) y = activation_(y);
     } else {  // other dtypes as before (bias_add takes float32 only and says so)
-      y = ops::matmul(x, kernel_->value());
-      if (bias_) y = ops::bias_add(y, bias_->value());
+      y = ops::matmul(x, kernel_->read_for_op());
+      if (bias_) y = ops::bias_add(y, bias_->read_for_op());
       y = activation_(y);
     }
     if (w_.activity_reg) add_loss((*w_.activity_reg)(y));

@@ -1,6 +1,7 @@
 // Variable identity, copy-on-write updates and how tapes differentiate with respect to variables.
 #include <cstring>
 
+#include "autodiff/autocast.h"
 #include "autodiff/tape.h"
 #include "autodiff/variable.h"
 #include "ops/ops.h"
@@ -132,6 +133,55 @@ TEST(Variable, CanonicalLoopUpdatesInPlace) {
   keep.gradient(loss, {w}, Unconnected::kNone);
   w.assign_sub(make(Shape{4}, {1, 1, 1, 1}));
   EXPECT_NE(w.peek().raw_data(), buffer);
+}
+
+// read_for_op: with no tape on the thread, reads of one buffer share a tensor and allocate
+// nothing; writes stay in place unless a read is still held, and a held read never changes.
+TEST(Variable, ReadForOpSharesOneTensorUntilAWrite) {
+  Variable w("w", make(Shape{2}, {1, 2}), true);
+  const void *buffer = w.peek().raw_data();
+  Tensor a = w.read_for_op(), b = w.read_for_op();
+  EXPECT_EQ(a.id(), b.id());
+  EXPECT_EQ(a.raw_data(), buffer);
+  // A held read: the write goes to a new buffer and the read keeps the old value.
+  w.assign(make(Shape{2}, {5, 6}));
+  expect_near(a, {1, 2});
+  expect_near(w.read_for_op(), {5, 6});
+  EXPECT_NE(w.read_for_op().id(), a.id());
+  EXPECT_NE(w.read_for_op().raw_data(), buffer);
+  // Nothing held but the variable's own tensor: every write is in place, and the next read
+  // sees it.
+  a = b = Tensor();
+  const void *current = w.read_for_op().raw_data();
+  for (int step = 0; step < 3; ++step) {
+    w.assign_add(make(Shape{2}, {1, 1}));
+    EXPECT_EQ(w.read_for_op().raw_data(), current) << "step " << step;
+  }
+  expect_near(w.read_for_op(), {8, 9});
+  std::vector<Variable *> one = {&w};
+  Variable::update_in_place(one.data(), 1, [](void *const *dst, const void *const *) {
+    static_cast<float *>(dst[0])[0] = -1;
+    static_cast<float *>(dst[0])[1] = -2;
+  });
+  expect_near(w.read_for_op(), {-1, -2});
+  EXPECT_EQ(w.read_for_op().raw_data(), current);
+}
+
+TEST(Variable, ReadForOpUnderATapeOrAutocastIsValue) {
+  Variable w("w", make(Shape{2}, {1, 2}), true);
+  {
+    Tape tape(false, true);
+    Tensor a = w.read_for_op(), b = w.read_for_op();
+    EXPECT_NE(a.id(), b.id());  // a tape tells reads apart by id
+    Tensor loss = ops::add(scaled_sum(a, 3), scaled_sum(b, 5));
+    auto g = tape.gradient(loss, {w}, Unconnected::kNone);
+    expect_near(g[0], {8, 8});
+  }
+  {
+    autodiff::AutocastScope scope(DType::kBFloat16);
+    EXPECT_EQ(w.read_for_op().dtype(), DType::kBFloat16);
+  }
+  EXPECT_EQ(w.read_for_op().dtype(), DType::kFloat32);
 }
 
 TEST(Tape, RejectedGradientLeavesTheTapeUsable) {
