@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "autodiff/variable.h"
+#include "core/threads.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -31,10 +32,11 @@ TEST(VariableStress, ReadersAndAssignAdd) {
   const Tensor one = ops::ones(Shape{kElements});
   std::atomic<bool> done{false};
   std::atomic<int> torn{0}, reads{0};
-  auto reader = [&](bool through_value) {
+  // Through value(), peek() and read_for_op() (the tensor the variable keeps between writes).
+  auto reader = [&](int how) {
     float last = 0;
     while (!done.load(std::memory_order_acquire)) {
-      Tensor t = through_value ? v.value() : v.peek();
+      Tensor t = how == 0 ? v.value() : how == 1 ? v.peek() : v.read_for_op();
       if (!all_equal(t)) torn.fetch_add(1);
       if (t.data<float>()[0] < last) torn.fetch_add(1);  // values only grow
       last = t.data<float>()[0];
@@ -46,9 +48,8 @@ TEST(VariableStress, ReadersAndAssignAdd) {
     }
   };
   std::vector<std::thread> readers;
-  readers.emplace_back(reader, true);
-  readers.emplace_back(reader, false);
-  while (reads.load() < 2) std::this_thread::yield();  // both readers are running
+  for (int how = 0; how < 3; ++how) readers.emplace_back(reader, how);
+  while (reads.load() < 3) std::this_thread::yield();  // every reader is running
   for (int i = 0; i < kUpdates; ++i) {
     v.assign_add(one);
     if (i % 32 == 0) std::this_thread::yield();  // let readers in between updates
@@ -97,9 +98,9 @@ TEST(VariableStress, ConvFilterReadersAndAssignAdd) {
   auto conv = [&](const Tensor &f) { return ops::conv2d(x, f, {1, 1}, {1, 1}, ops::Padding::kSame); };
   std::atomic<bool> done{false};
   std::atomic<int> stale{0}, reads{0};
-  auto reader = [&] {
+  auto reader = [&](bool kept) {
     while (!done.load(std::memory_order_acquire)) {
-      Tensor f = v.peek();
+      Tensor f = kept ? v.read_for_op() : v.peek();
       const Tensor y = conv(f);
       const Tensor fresh = Tensor::from_data(DType::kFloat32, f.shape(), f.raw_data(), f.byte_size());
       const Tensor want = conv(fresh);
@@ -110,7 +111,7 @@ TEST(VariableStress, ConvFilterReadersAndAssignAdd) {
     }
   };
   std::vector<std::thread> readers;
-  for (int i = 0; i < 3; ++i) readers.emplace_back(reader);
+  for (int i = 0; i < 3; ++i) readers.emplace_back(reader, i == 2);
   while (reads.load() < 3) std::this_thread::yield();
   for (int i = 0; i < 200; ++i) {
     v.assign_add(delta);
@@ -119,6 +120,40 @@ TEST(VariableStress, ConvFilterReadersAndAssignAdd) {
   done.store(true, std::memory_order_release);
   for (auto &t : readers) t.join();
   EXPECT_EQ(stale.load(), 0) << "out of " << reads.load();
+}
+
+// A layer's inference call: batch-1 dense through read_for_op (the packed-weights memo, split over
+// 2 threads) from 2 threads while the kernel is updated in place. The kernel always holds one
+// value c, so every consistent result is 256 * c in every column, and c only grows.
+TEST(VariableStress, DenseInferenceThroughReadForOpWhileUpdated) {
+  autodiff::Variable kernel("kernel", ops::zeros(Shape{256, 512}), true);
+  const Tensor x = ops::ones(Shape{1, 256}), one = ops::ones(Shape{256, 512});
+  std::atomic<bool> done{false};
+  std::atomic<int> torn{0}, reads{0};
+  auto reader = [&] {
+    set_num_threads_for_this_thread(2);
+    float last = 0;
+    while (!done.load(std::memory_order_acquire)) {
+      const Tensor y = ops::dense(x, kernel.read_for_op(), Tensor(), ops::DenseActivation::kLinear);
+      const float c = y.data<float>()[0] / 256;
+      if (!all_equal(y) || c != static_cast<float>(static_cast<int>(c)) || c < last) torn.fetch_add(1);
+      last = c;
+      reads.fetch_add(1, std::memory_order_relaxed);
+    }
+    set_num_threads_for_this_thread(0);
+  };
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 2; ++i) readers.emplace_back(reader);
+  while (reads.load() < 2) std::this_thread::yield();
+  for (int i = 0; i < 300; ++i) {
+    kernel.assign_add(one);
+    std::this_thread::yield();
+  }
+  done.store(true, std::memory_order_release);
+  for (auto &t : readers) t.join();
+  EXPECT_EQ(torn.load(), 0) << "out of " << reads.load();
+  const Tensor y = ops::dense(x, kernel.read_for_op(), Tensor(), ops::DenseActivation::kLinear);
+  EXPECT_EQ(y.data<float>()[0], 256.0f * 300);
 }
 
 }  // namespace
