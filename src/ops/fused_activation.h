@@ -33,7 +33,8 @@ Tensor pre_activation_grad(DenseActivation a, float alpha, const Tensor &g, cons
 // pre_activation_grad's gz (from the exact gelu's saved erfc when erfc is defined:
 // gelu_grad_from_erfc) and, when need_bias, the bias gradient: gz summed over every axis but the
 // last (sum_to_shape to [channels]). relu and leaky_relu over float32 with no tape recording run as
-// one pass (kernels::relu_grad_column_sum) with the bits of the two ops.
+// one pass (kernels::relu_grad_column_sum) with the bits of the two ops, writing gz over g when g
+// is the only handle on a buffer kiln owns.
 struct PreActivationGrads {
   Tensor gz, dbias;
 };

@@ -191,6 +191,46 @@ TEST(ConvFused, ReluGradientAndBiasSumMatchTheTwoOps) {
   EXPECT_THROW(kernels::relu_grad_column_sum(v, v, v, v, 4, 1, 0.0f), Error);
 }
 
+// pre_activation_grads writes gz over g only when g is the one handle on a buffer kiln owns, and
+// gives the same bits either way (in place at every element, special values included).
+TEST(ConvFused, ReluGradientOverwritesOnlyAnUnsharedGradient) {
+  const Shape shape{2000, 64};  // above the reduction's threshold: the parts run on threads
+  const Tensor y = salted(shape, 7), dy = salted(shape, 8);
+  const auto fresh = [&] { return Tensor::from_data(DType::kFloat32, shape, dy.raw_data(), dy.byte_size()); };
+  const Tensor want_gz = ops::internal::relu_grad(y, dy, 0.0f);
+  const Tensor want_db = ops::sum_to_shape(want_gz, Shape{64});
+  const auto grads = [&](const Tensor &g) {
+    return ops::internal::pre_activation_grads(ops::DenseActivation::kRelu, 0.0f, g, y, Tensor(), Tensor(),
+                                               true, 64);
+  };
+  {
+    Tensor g = fresh();
+    const void *buffer = g.raw_data();
+    const auto out = grads(std::move(g));  // the only handle: the rule may write over it
+    EXPECT_EQ(out.gz.raw_data(), buffer);
+    EXPECT_TRUE(same_values(out.gz, want_gz));
+    EXPECT_TRUE(same_values(out.dbias, want_db));
+  }
+  {
+    const Tensor g = fresh(), held = g;  // another handle sees g: it must not change
+    const auto out = grads(g);
+    EXPECT_NE(out.gz.raw_data(), g.raw_data());
+    EXPECT_TRUE(same_values(g, dy));
+    EXPECT_TRUE(same_values(out.gz, want_gz));
+    EXPECT_TRUE(same_values(out.dbias, want_db));
+  }
+  {
+    std::vector<float> caller(dy.data<float>(), dy.data<float>() + dy.num_elements());
+    Tensor g =
+        Tensor::from_storage(DType::kFloat32, shape,
+                             Storage::adopt(caller.data(), caller.size() * sizeof(float), nullptr, nullptr));
+    const auto out = grads(std::move(g));  // the caller's buffer: never written
+    EXPECT_NE(out.gz.raw_data(), static_cast<const void *>(caller.data()));
+    EXPECT_EQ(std::memcmp(caller.data(), dy.raw_data(), dy.byte_size()), 0);
+    EXPECT_TRUE(same_values(out.gz, want_gz));
+  }
+}
+
 TEST(ConvFused, SpecialValuesMatchTheThreeOps) {
   const Geo geo{Shape{2, 8, 8, 3}, Shape{3, 3, 3, 4}, {1, 1}, {1, 1}, Padding::kSame};
   const Operands o{salted(geo.x, 3u), random_tensor(geo.f, 4u), salted(Shape{4}, 6u)};
