@@ -248,12 +248,16 @@ Tensor internal::relu_grad(const Tensor &x, const Tensor &dy, float alpha) {
   return dx;
 }
 
+Tensor internal::overwritable_or_empty(const Tensor &g) {
+  return g.unique() && g.storage()->versioned() ? g : Tensor::empty(g.dtype(), g.shape());
+}
+
 Tensor internal::gelu_grad_from_erfc(const Tensor &x, const Tensor &erfc, const Tensor &dy) {
   if (should_record({&x, &dy}) || x.dtype() != DType::kFloat32 || dy.dtype() != DType::kFloat32 ||
       !erfc.defined() || erfc.dtype() != DType::kFloat32 || erfc.shape() != x.shape())
     return gelu_grad(x, dy, false);
   require_grad_pair(x, dy, "gelu_grad");
-  Tensor dx = Tensor::empty(DType::kFloat32, x.shape());
+  Tensor dx = overwritable_or_empty(dy);
   kernels::gelu_erf_backward_from_erfc(x.data<float>(), erfc.data<float>(), dy.data<float>(),
                                        dx.mutable_data<float>(), x.num_elements());
   return dx;

@@ -121,12 +121,8 @@ PreActivationGrads pre_activation_grads(DA a, float alpha, const Tensor &g, cons
   if (need_bias && relu && g.dtype() == DType::kFloat32 && y.dtype() == DType::kFloat32 &&
       g.shape() == y.shape() && g.rank() >= 2 && g.shape()[g.rank() - 1] == channels && channels >= 2 &&
       g.num_elements() / channels >= 2 && !should_record({&g, &y})) {
-    // gz goes over g when nothing else can see g (a tape hands each output's complete gradient
-    // to the rule and drops it; an adopted buffer belongs to its caller): no new buffer, no read
-    // for ownership of one on this memory-bound pass.
-    const bool overwrite = g.unique() && g.storage()->versioned();
-    PreActivationGrads out{overwrite ? g : Tensor::empty(DType::kFloat32, g.shape()),
-                           Tensor::empty(DType::kFloat32, Shape{channels})};
+    // gz goes over g when nothing else can see g: this pass is memory-bound.
+    PreActivationGrads out{overwritable_or_empty(g), Tensor::empty(DType::kFloat32, Shape{channels})};
     kernels::relu_grad_column_sum(y.data<float>(), g.data<float>(), out.gz.mutable_data<float>(),
                                   out.dbias.mutable_data<float>(), g.num_elements() / channels, channels,
                                   a == DA::kLeakyRelu ? alpha : 0.0f);

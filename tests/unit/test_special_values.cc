@@ -311,6 +311,39 @@ TEST(SpecialValues, GeluWithSavedErfcHasTheBitsOfGeluAndItsGradient) {
     });
 }
 
+// gelu_grad_from_erfc writes over dy only when dy is the one handle on a buffer kiln owns, with the
+// bits of a new buffer either way.
+TEST(SpecialValues, GeluGradientFromErfcOverwritesOnlyAnUnsharedGradient) {
+  const int64_t n = kernels::kElementwiseLargeThreshold + 5;
+  const Tensor x = tiled({-3.0f, -0.5f, 0.0f, -0.0f, 1e-40f, 0.7f, 5.0f, NAN, INFINITY}, n);
+  const Tensor dys = tiled({1.0f, -2.0f, 0.25f, 3e38f, -0.0f}, n);
+  Tensor y = Tensor::empty(DType::kFloat32, x.shape()), e = Tensor::empty(DType::kFloat32, x.shape());
+  kernels::gelu_erf_saving_erfc(x.data<float>(), y.mutable_data<float>(), e.mutable_data<float>(), n);
+  const std::vector<float> want = values(ops::internal::gelu_grad(x, dys, false));
+  const auto copy = [&] {
+    return Tensor::from_data(DType::kFloat32, dys.shape(), dys.raw_data(), dys.byte_size());
+  };
+  const auto same_all = [&](const std::vector<float> &got) {
+    for (size_t i = 0; i < got.size(); ++i)
+      if (!same(got[i], want[i])) return false;
+    return got.size() == want.size();
+  };
+  {
+    Tensor dy = copy();
+    const void *buffer = dy.raw_data();
+    const Tensor dx = ops::internal::gelu_grad_from_erfc(x, e, dy);
+    EXPECT_EQ(dx.raw_data(), buffer);
+    EXPECT_TRUE(same_all(values(dx)));
+  }
+  {
+    const Tensor dy = copy(), held = dy;
+    const Tensor dx = ops::internal::gelu_grad_from_erfc(x, e, dy);
+    EXPECT_NE(dx.raw_data(), dy.raw_data());
+    EXPECT_EQ(std::memcmp(dy.raw_data(), dys.raw_data(), dys.byte_size()), 0);
+    EXPECT_TRUE(same_all(values(dx)));
+  }
+}
+
 TEST(SpecialValues, GeluTanhGradientIsFiniteAtTheLargestFloats) {
   for (int64_t n : {int64_t{7}, kernels::kElementwiseLargeThreshold + 5}) {
     const Tensor x = tiled({3e38f, -3e38f}, n);
