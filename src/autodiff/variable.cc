@@ -21,7 +21,7 @@ namespace kiln::autodiff {
 // could race with the write. Here every lease ends with a release decrement and the writer
 // checks with an acquire load, so each reader's accesses happen before the write.
 struct VariableBuffer {
-  explicit VariableBuffer(size_t bytes) : storage(Storage::allocate(bytes)) {}
+  explicit VariableBuffer(size_t bytes) : storage(Storage::allocate(bytes)) { storage->mark_held(); }
   std::shared_ptr<Storage> storage;
   // Live leases. Incremented only under the variable's mutex, which the writer also holds,
   // so no lease can start between the writer's check and its write.

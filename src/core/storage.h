@@ -48,6 +48,11 @@ class Storage {
   // False for adopted buffers: their owner may write into them behind kiln's back, so nothing
   // derived from their contents may be cached.
   bool versioned() const { return capacity_ != 0; }
+  // A buffer a holder besides tensors reads and writes (a variable's): a tensor over it is never
+  // written over in place, even as its only handle (Tensor::overwritable). Set before any tensor
+  // over the buffer exists.
+  void mark_held() { held_ = true; }
+  bool held() const { return held_; }
   // Asks for the release hooks (add_storage_release_hook) to run with id() when this storage
   // dies, so caches can drop what they derived from it.
   void mark_derived_cached() { derived_cached_.store(true, std::memory_order_relaxed); }
@@ -66,6 +71,7 @@ class Storage {
   uint64_t id_ = 0;
   std::atomic<uint64_t> version_{0};
   std::atomic<bool> derived_cached_{false};
+  bool held_ = false;
 };
 
 // Called with the id of each dying storage marked with mark_derived_cached(), from its destructor

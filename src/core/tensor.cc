@@ -78,6 +78,9 @@ Tensor Tensor::reshaped(const Shape &shape) const {
 }
 
 bool Tensor::unique() const { return impl_.use_count() == 1 && impl_->storage.use_count() == 1; }
+bool Tensor::overwritable() const {
+  return unique() && impl_->storage->versioned() && !impl_->storage->held();
+}
 void Tensor::renew_id() { impl_->id = next_id(); }
 
 std::string Tensor::description() const {

@@ -52,6 +52,9 @@ class Tensor {
   Tensor reshaped(const Shape &shape) const;
   // True when nothing else references this value or its storage (safe to update in place).
   bool unique() const;
+  // unique(), and over a buffer kiln owns that no variable holds (not adopted, not Storage::held):
+  // an op that consumes this handle may write its result over the data.
+  bool overwritable() const;
   // Gives this value a new identity (after an in-place update by its only owner).
   void renew_id();
 

@@ -8,9 +8,9 @@ namespace kiln::ops::internal {
 // g summed back to `shape` after broadcasting (no work when the shapes already match).
 Tensor reduce_to(const Tensor &g, const Shape &shape);
 
-// A buffer for a gradient computed elementwise from g (same dtype and shape): g's own when g is the
-// only handle on a buffer kiln owns (a tape hands each rule an output's complete gradient and
-// drops it; an adopted buffer belongs to its caller), else a new one. For kernels that read
+// A buffer for a gradient computed elementwise from g (same dtype and shape): g's own when
+// g.overwritable() (the only handle on a buffer kiln owns and no variable holds: a tape hands each
+// rule an output's complete gradient and drops it), else a new one. For kernels that read
 // element i before writing it, which may then write over g: no new buffer, no read for ownership.
 Tensor overwritable_or_empty(const Tensor &g);
 

@@ -249,7 +249,7 @@ Tensor internal::relu_grad(const Tensor &x, const Tensor &dy, float alpha) {
 }
 
 Tensor internal::overwritable_or_empty(const Tensor &g) {
-  return g.unique() && g.storage()->versioned() ? g : Tensor::empty(g.dtype(), g.shape());
+  return g.overwritable() ? g : Tensor::empty(g.dtype(), g.shape());
 }
 
 Tensor internal::gelu_grad_from_erfc(const Tensor &x, const Tensor &erfc, const Tensor &dy) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "autodiff/variable.h"
 #include "core/threads.h"
 #include "fused_test_util.h"
 #include "kernels/elementwise.h"
@@ -227,6 +228,16 @@ TEST(ConvFused, ReluGradientOverwritesOnlyAnUnsharedGradient) {
     const auto out = grads(std::move(g));  // the caller's buffer: never written
     EXPECT_NE(out.gz.raw_data(), static_cast<const void *>(caller.data()));
     EXPECT_EQ(std::memcmp(caller.data(), dy.raw_data(), dy.byte_size()), 0);
+    EXPECT_TRUE(same_values(out.gz, want_gz));
+  }
+  {
+    // A variable's read as the only handle: the buffer is the variable's, never written.
+    autodiff::Variable v("v", dy, true);
+    Tensor g = v.peek();
+    const void *buffer = g.raw_data();
+    const auto out = grads(std::move(g));
+    EXPECT_NE(out.gz.raw_data(), buffer);
+    EXPECT_TRUE(same_values(v.peek(), dy));
     EXPECT_TRUE(same_values(out.gz, want_gz));
   }
 }
