@@ -50,7 +50,8 @@ class Tensor {
   const std::shared_ptr<Storage> &storage() const;
   // Same storage and values, another shape with the same element count, new identity.
   Tensor reshaped(const Shape &shape) const;
-  // True when nothing else references this value or its storage (safe to update in place).
+  // True when nothing else references this value or its storage. Not enough to write over it: the
+  // buffer may be a caller's or a variable's (overwritable() checks those too).
   bool unique() const;
   // unique(), and over a buffer kiln owns that no variable holds (not adopted, not Storage::held):
   // an op that consumes this handle may write its result over the data.

@@ -27,6 +27,22 @@ bool all_equal(const Tensor &t) {
   return true;
 }
 
+// Runs reader on `count` threads until the updates are done: waits until every reader has counted
+// a read in `reads`, calls update() `updates` times (yielding between), then stops and joins them.
+template <typename Reader, typename Update>
+void read_while_updating(int count, std::atomic<bool> &done, const std::atomic<int> &reads, Reader reader,
+                         int updates, Update update) {
+  std::vector<std::thread> readers;
+  for (int i = 0; i < count; ++i) readers.emplace_back(reader, i);
+  while (reads.load() < count) std::this_thread::yield();
+  for (int i = 0; i < updates; ++i) {
+    update();
+    std::this_thread::yield();
+  }
+  done.store(true, std::memory_order_release);
+  for (auto &t : readers) t.join();
+}
+
 TEST(VariableStress, ReadersAndAssignAdd) {
   autodiff::Variable v("v", ops::zeros(Shape{kElements}), true);
   const Tensor one = ops::ones(Shape{kElements});
@@ -110,15 +126,8 @@ TEST(VariableStress, ConvFilterReadersAndAssignAdd) {
       std::this_thread::yield();
     }
   };
-  std::vector<std::thread> readers;
-  for (int i = 0; i < 3; ++i) readers.emplace_back(reader, i == 2);
-  while (reads.load() < 3) std::this_thread::yield();
-  for (int i = 0; i < 200; ++i) {
-    v.assign_add(delta);
-    std::this_thread::yield();
-  }
-  done.store(true, std::memory_order_release);
-  for (auto &t : readers) t.join();
+  read_while_updating(
+      3, done, reads, [&](int i) { reader(i == 2); }, 200, [&] { v.assign_add(delta); });
   EXPECT_EQ(stale.load(), 0) << "out of " << reads.load();
 }
 
@@ -142,15 +151,8 @@ TEST(VariableStress, DenseInferenceThroughReadForOpWhileUpdated) {
     }
     set_num_threads_for_this_thread(0);
   };
-  std::vector<std::thread> readers;
-  for (int i = 0; i < 2; ++i) readers.emplace_back(reader);
-  while (reads.load() < 2) std::this_thread::yield();
-  for (int i = 0; i < 300; ++i) {
-    kernel.assign_add(one);
-    std::this_thread::yield();
-  }
-  done.store(true, std::memory_order_release);
-  for (auto &t : readers) t.join();
+  read_while_updating(
+      2, done, reads, [&](int) { reader(); }, 300, [&] { kernel.assign_add(one); });
   EXPECT_EQ(torn.load(), 0) << "out of " << reads.load();
   const Tensor y = ops::dense(x, kernel.read_for_op(), Tensor(), ops::DenseActivation::kLinear);
   EXPECT_EQ(y.data<float>()[0], 256.0f * 300);
