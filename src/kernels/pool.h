@@ -1,6 +1,7 @@
 // 2-D max and average pooling over channels-last (NHWC) data on oneDNN.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "core/storage.h"
@@ -26,5 +27,17 @@ void pool2d_backward(PoolKind kind, const Window2d &g, const float *dy, const St
 // the other's adjoint.
 void max_pool2d_gather(const Window2d &g, const float *x, const float *src, float *dst);
 void max_pool2d_scatter(const Window2d &g, const float *x, const float *dy, float *dx);
+
+// A Conv2D's bias and ReLU and the max pooling after it in one pass (kernels/pool_simd.cc), for
+// a valid pooling whose strides equal its window of at most 256 cells (g: the pooling's geometry).
+// p [N, OH, OW, C] gets the pooling of relu(z + bias) (bias [C] or null) with the bits of
+// bias_unary_inplace(kRelu) then pool2d_forward(kMax): each window starts at the lowest float and
+// takes a value only when greater, so a NaN never wins and the first of equal maxima does. arg
+// (null: not needed) [N, OH, OW, C] gets each winner's ky * kw + kx.
+void bias_relu_max_pool2d(const Window2d &g, const float *z, const float *bias, float *p, uint8_t *arg);
+// The routing by those args and its adjoint: dz [N, H, W, C] = dp at each window's arg and zero
+// elsewhere (rows and columns past the last window included); dp = dz at each window's arg.
+void max_pool2d_route(const Window2d &g, const uint8_t *arg, const float *dp, float *dz);
+void max_pool2d_pick(const Window2d &g, const uint8_t *arg, const float *dz, float *dp);
 
 }  // namespace kiln::kernels

@@ -276,6 +276,13 @@ class ConvLayer final : public Layer {
     return {y};
   }
 
+  // A float32 Conv2D with relu fuses with a MaxPooling2D whose strides equal its pool size
+  // (ops::conv2d_bias_act's max_pool): the bias, relu and pooling in one pass, and the unpooled
+  // output (4x the pooled one) neither written twice nor kept for the gradient.
+  bool fuses_with(const Layer &next, const std::vector<Tensor> &inputs) const override;
+  std::vector<Tensor> call_fused_impl(const std::vector<Tensor> &inputs, const Layer &next,
+                                      const CallContext &ctx) override;
+
   void add_config(Config &c) const override {
     if (kind_ == ConvKind::kDepthwise)
       c.set("depth_multiplier", depth_multiplier_);
@@ -322,6 +329,12 @@ class Pooling final : public Layer {
  public:
   Pooling(const char *class_name, int rank, bool max, const Config &config)
       : Pooling(class_name, rank, max, ConfigReader(config, class_name)) {}
+
+  // The pool size when this is a 2-D max pooling whose windows tile its input (strides equal to
+  // the pool size, VALID), else null.
+  const std::vector<int64_t> *tiling_max_pool() const {
+    return max_ && rank_ == 2 && padding_ == "valid" && strides_ == pool_size_ ? &pool_size_ : nullptr;
+  }
 
  private:
   Pooling(const char *class_name, int rank, bool max, ConfigReader &&r)
@@ -372,6 +385,21 @@ class Pooling final : public Layer {
   std::vector<int64_t> pool_size_, strides_;
   std::string padding_;
 };
+
+bool ConvLayer::fuses_with(const Layer &next, const std::vector<Tensor> &inputs) const {
+  const auto *pool = dynamic_cast<const Pooling *>(&next);
+  return pool && pool->tiling_max_pool() && kind_ == ConvKind::kConv && rank_ == 2 &&
+         fused_ == ops::DenseActivation::kRelu && !activity_reg_ && inputs.size() == 1 &&
+         inputs[0].dtype() == DType::kFloat32 && compute_dtype() == DType::kFloat32 &&
+         next.compute_dtype() == DType::kFloat32;
+}
+
+std::vector<Tensor> ConvLayer::call_fused_impl(const std::vector<Tensor> &inputs, const Layer &next,
+                                               const CallContext &) {
+  const std::vector<int64_t> &pool = *dynamic_cast<const Pooling &>(next).tiling_max_pool();
+  return {ops::conv2d_bias_act(inputs[0], kernel_->read_for_op(), bias_ ? bias_->read_for_op() : Tensor(),
+                               strides_, dilation_, to_padding(padding_), fused_, fused_alpha_, pool)};
+}
 
 // GlobalAveragePooling1D/2D and GlobalMaxPooling1D/2D: mean or max over the spatial axes.
 class GlobalPooling final : public Layer {

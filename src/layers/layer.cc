@@ -275,6 +275,31 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
   return result;
 }
 
+std::optional<CallResult> Layer::call_fused(const std::vector<Tensor> &inputs, Layer &next,
+                                            const CallContext &ctx) {
+  if (ctx.mask || is_model_ || next.is_model_ || !built() || !next.built()) return std::nullopt;
+  for (const Tensor &t : inputs)
+    if (!t.defined() || (autocast_ && is_floating(t.dtype()) && t.dtype() != policy_.compute_dtype))
+      return std::nullopt;
+  if (autocast_scope_dtype() || next.autocast_scope_dtype() || !fuses_with(next, inputs)) return std::nullopt;
+  check_input_spec(inputs);
+  clear_call_losses();
+  next.clear_call_losses();
+  autodiff::AutocastScope scope(std::nullopt);  // as each call would set it: no variable casts
+  CallResult result;
+  result.outputs = call_fused_impl(inputs, next, ctx);
+  result.masks.resize(result.outputs.size());
+  return result;
+}
+
+bool Layer::fuses_with(const Layer &, const std::vector<Tensor> &) const { return false; }
+
+std::vector<Tensor> Layer::call_fused_impl(const std::vector<Tensor> &, const Layer &next,
+                                           const CallContext &) {
+  fail(Code::kInternal, "layer '", name_, "' (", class_name_, ") does not fuse with layer '", next.name(),
+       "'");
+}
+
 std::optional<DType> Layer::autocast_scope_dtype() const {
   const std::optional<DType> current = autodiff::AutocastScope::current();
   if (!autocast_ || !is_floating(policy_.compute_dtype)) return std::nullopt;

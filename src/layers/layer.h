@@ -112,6 +112,12 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // carries the outputs' masks. Thread-safe for built layers: masks live in the call, not in
   // the layer.
   CallResult call(const std::vector<Tensor> &inputs, const CallContext &ctx = {});
+  // next.call(call(inputs)) as one fused computation, for containers that run layers in a
+  // chain (Sequential), when this layer can fuse with next (fuses_with) and the call needs none
+  // of __call__'s other steps: both built and not models, no masks, no autocast casts or scope.
+  // nullopt when the pair does not fuse; the caller then calls them one after the other.
+  std::optional<CallResult> call_fused(const std::vector<Tensor> &inputs, Layer &next,
+                                       const CallContext &ctx);
 
   // Keras's supports_masking: the layer passes its input's mask on to its output unchanged
   // (Dense, Dropout, LayerNormalization, ...). Default false.
@@ -207,6 +213,11 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // The call with masks behind call(): call_impl, then compute_mask for the outputs' masks.
   // Containers (Sequential) override it to carry masks through their sub-layers.
   virtual CallResult call_with_masks(const std::vector<Tensor> &inputs, const CallContext &ctx);
+  // Fusion with the next layer of a chain (call_fused): whether this layer computes
+  // next(this(inputs)) itself for these inputs, and that computation. Default: never.
+  virtual bool fuses_with(const Layer &next, const std::vector<Tensor> &inputs) const;
+  virtual std::vector<Tensor> call_fused_impl(const std::vector<Tensor> &inputs, const Layer &next,
+                                              const CallContext &ctx);
   // Subclass config keys (appended by get_config after the base keys).
   virtual void add_config(Config &config) const;
   void set_is_model(bool m) { is_model_ = m; }

@@ -48,13 +48,21 @@ std::vector<Tensor> Sequential::call_impl(const std::vector<Tensor> &inputs, con
 
 CallResult Sequential::call_with_masks(const std::vector<Tensor> &inputs, const CallContext &ctx) {
   CallResult r{inputs, ctx.mask ? *ctx.mask : std::vector<Tensor>{}};
-  for (const LayerPtr &l : layers()) {
+  const std::vector<LayerPtr> &ls = layers();
+  for (size_t i = 0; i < ls.size(); ++i) {
     CallContext inner;
     inner.training = ctx.training;
     bool any = false;
     for (const Tensor &m : r.masks) any |= m.defined();
     inner.mask = any ? &r.masks : nullptr;
-    r = l->call(r.outputs, inner);
+    // A pair that fuses (Conv2D + MaxPooling2D) runs as one computation.
+    if (i + 1 < ls.size())
+      if (std::optional<CallResult> fused = ls[i]->call_fused(r.outputs, *ls[i + 1], inner)) {
+        r = std::move(*fused);
+        ++i;
+        continue;
+      }
+    r = ls[i]->call(r.outputs, inner);
   }
   return r;
 }

@@ -47,10 +47,16 @@ struct ConvFamily {
 // add bias [O] and apply an activation whose gradient reads only the output, both in one pass in
 // place over the output. The result has the bits of conv, bias_add and the activation op run one
 // after another, and so have its gradients.
+// max_pool (2 positive values; empty: none) adds a VALID max pooling with that window and equal
+// strides after the activation: the op's output is the pooled tensor, with the bits of max_pool2d
+// over the unpooled result. With relu and a window that tiles its input (strides equal to the
+// window after TF's arithmetic, at most 256 cells) the bias, relu and pooling run in one pass and
+// the unpooled output is never kept; otherwise max_pool2d runs as its own op after this one.
 struct ConvEpilogue {
   Tensor bias;
   DenseActivation activation = DenseActivation::kLinear;
   float alpha = 0.0f;  // leaky_relu's slope, elu's scale
+  std::vector<int64_t> max_pool;
 };
 
 // y = the family's convolution of x by filter (zeros when an operand is empty), then the

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/count.h"
@@ -171,6 +172,32 @@ Tensor max_pool2d_grad(const Window2d &g, const Tensor &x, const Tensor &dy,
   return dx;
 }
 
+// The fused conv + relu + max pooling's routing (kernels::max_pool2d_route / _pick) by the
+// argmax its forward pass kept: each is the other's adjoint, so the routing is differentiable.
+Tensor max_pool2d_pick(const Window2d &g, const std::shared_ptr<Storage> &arg, const Tensor &dz);
+
+Tensor max_pool2d_route(const Window2d &g, const std::shared_ptr<Storage> &arg, const Tensor &dp) {
+  internal::require_shape(dp, internal::output_shape(g), "max_pool2d_route", "dp");
+  Tensor dz = Tensor::empty(DType::kFloat32, Shape{g.n, g.h, g.w, g.c});
+  kernels::max_pool2d_route(g, static_cast<const uint8_t *>(arg->data()), dp.data<float>(),
+                            dz.mutable_data<float>());
+  if (should_record({&dp}))
+    record("max_pool2d_route", {dp}, {dz},
+           [g, arg](const Grads &grads) -> Grads { return {max_pool2d_pick(g, arg, grads[0])}; });
+  return dz;
+}
+
+Tensor max_pool2d_pick(const Window2d &g, const std::shared_ptr<Storage> &arg, const Tensor &dz) {
+  internal::require_shape(dz, Shape{g.n, g.h, g.w, g.c}, "max_pool2d_pick", "dz");
+  Tensor dp = Tensor::empty(DType::kFloat32, internal::output_shape(g));
+  kernels::max_pool2d_pick(g, static_cast<const uint8_t *>(arg->data()), dz.data<float>(),
+                           dp.mutable_data<float>());
+  if (should_record({&dz}))
+    record("max_pool2d_pick", {dz}, {dp},
+           [g, arg](const Grads &grads) -> Grads { return {max_pool2d_route(g, arg, grads[0])}; });
+  return dp;
+}
+
 }  // namespace
 
 Window2d internal::window2d(const char *op, const Shape &x_shape, int64_t kh, int64_t kw,
@@ -220,6 +247,22 @@ Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, con
          "leaky_relu, sigmoid, tanh, elu, selu, exponential or linear)");
   const bool plain = !bias.defined() && act == DenseActivation::kLinear;
   Tensor y = Tensor::empty(DType::kFloat32, internal::output_shape(g));
+  // The pooling's geometry when it runs in this op (tiled: see ConvEpilogue), else nullopt.
+  std::optional<Window2d> pool;
+  if (!epilogue.max_pool.empty()) {
+    const std::vector<int64_t> &k = epilogue.max_pool;
+    const Window2d pg = pool_window(op, y.shape(), k, k, Padding::kValid);
+    const bool tiled = act == DenseActivation::kRelu && pg.sh == pg.kh && pg.sw == pg.kw &&
+                       pg.kh * pg.kw <= 256 && !internal::any_empty({&x, &filter, &y});
+    if (!tiled) {
+      internal::ConvEpilogue unpooled = epilogue;
+      unpooled.max_pool.clear();
+      return max_pool2d(conv_forward(f, op, x, filter, strides, dilations, padding, unpooled), k, k,
+                        Padding::kValid);
+    }
+    pool = pg;
+  }
+  std::shared_ptr<Storage> arg;  // the pooling's argmax per output, for the gradient
   if (internal::any_empty({&x, &filter, &y})) {
     if (!plain) {  // sums over nothing: the plain convolution's zeros, then the epilogue as its own ops
       y = conv_forward(f, op, x, filter, strides, dilations, padding);
@@ -232,7 +275,15 @@ Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, con
                             kernels::filter_source(*filter.storage()), y.mutable_data<float>());
     // The bias and the activation in one pass over y, in place (oneDNN's own bias argument made
     // its convolution about 10 % slower here, more than the separate pass it saved).
-    if (!plain)
+    if (pool) {
+      Tensor pooled = Tensor::empty(DType::kFloat32, internal::output_shape(*pool));
+      if (should_record({&x, &filter, &bias}))
+        arg = Storage::allocate(static_cast<size_t>(pooled.num_elements()));
+      kernels::bias_relu_max_pool2d(*pool, y.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
+                                    pooled.mutable_data<float>(),
+                                    arg ? static_cast<uint8_t *>(arg->data()) : nullptr);
+      y = std::move(pooled);
+    } else if (!plain)
       kernels::bias_unary_inplace(
           y.mutable_data<float>(), y.num_elements(), bias.defined() ? bias.data<float>() : nullptr, g.o,
           ak.op ? &*ak.op : nullptr, internal::activation_kernel_alpha(act, epilogue.alpha));
@@ -248,8 +299,11 @@ Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, con
     const int64_t channels = g.o;
     record(op, {x, filter, bias}, {y}, [=, &f](const Grads &grads) -> Grads {
       // As the activation's, bias_add's and the convolution's rules, one after another.
-      const auto [gz, dbias] = internal::pre_activation_grads(act, alpha, grads[0], saved_y, Tensor(),
-                                                              Tensor(), need_db, channels);
+      auto [gz, dbias] = internal::pre_activation_grads(act, alpha, grads[0], saved_y, Tensor(), Tensor(),
+                                                        need_db, channels);
+      // Pooled: gz is the pooled cells' gradient (relu's mask read where each window's maximum
+      // was, which is that maximum's own mask); the argmax routes it to the convolution's output.
+      if (pool) gz = max_pool2d_route(*pool, arg, gz);
       Tensor dx, dfilter;
       if (need_dx) dx = f.backprop_input(x_shape, saved_filter, gz, strides, dilations, padding);
       if (need_df) dfilter = f.backprop_filter(saved_x, filter_shape, gz, strides, dilations, padding);
@@ -311,9 +365,10 @@ Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> 
 
 Tensor conv2d_bias_act(const Tensor &x, const Tensor &filter, const Tensor &bias,
                        const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
-                       Padding padding, DenseActivation activation, float alpha) {
+                       Padding padding, DenseActivation activation, float alpha,
+                       const std::vector<int64_t> &max_pool) {
   return internal::conv_forward(kConv2d, "conv2d", x, filter, strides, dilations, padding,
-                                internal::ConvEpilogue{bias, activation, alpha});
+                                internal::ConvEpilogue{bias, activation, alpha, max_pool});
 }
 
 Tensor internal::conv2d_backprop_input(const Shape &x_shape, const Tensor &filter, const Tensor &dy,

@@ -303,8 +303,13 @@ Tensor dense(const Tensor &x, const Tensor &kernel, const Tensor &bias,
 // A Conv2D layer's forward pass: conv2d, bias_add (when bias is defined) and an activation whose
 // gradient reads only its output (linear, relu, relu6, leaky_relu, sigmoid, tanh, elu, selu,
 // exponential; InvalidArgument for the others) as one op with the bits of the three: the bias
-// and the activation run in one pass, in place on the convolution's output.
+// and the activation run in one pass, in place on the convolution's output. max_pool (2 values;
+// empty: none) appends a MaxPooling2D with that pool size and its default strides (VALID): the
+// output is the pooled tensor, with the bits of max_pool2d over the unpooled one. With relu and
+// a pooling that tiles (strides equal to the window) the bias, relu and pooling run in one pass
+// and the unpooled output is not kept for the gradient (a Sequential's Conv2D + MaxPooling2D).
 Tensor conv2d_bias_act(const Tensor &x, const Tensor &filter, const Tensor &bias,
                        const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
-                       Padding padding, DenseActivation activation, float alpha = 0.0f);
+                       Padding padding, DenseActivation activation, float alpha = 0.0f,
+                       const std::vector<int64_t> &max_pool = {});
 }  // namespace kiln::ops

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <cstring>
+#include <functional>
+#include <limits>
+#include <vector>
 
 #include "core/threads.h"
 #include "ops/ops.h"
@@ -74,6 +77,46 @@ auto with_threads(int threads, const F &f) {
   auto r = f();
   set_num_threads_for_this_thread(0);
   return r;
+}
+
+// x and the bias salted with NaN, +-inf, +-0 and denormals.
+inline Tensor salted(const Shape &s, unsigned seed) {
+  const float denorm = std::numeric_limits<float>::denorm_min();
+  const float specials[] = {kNaN, kInf, -kInf, 0.0f, -0.0f, denorm, -denorm, 3e38f};
+  std::vector<float> v = values(random_tensor(s, seed));
+  for (size_t i = seed % 5; i < v.size(); i += 11)
+    v[i] = specials[(i / 11) % (sizeof specials / sizeof(float))];
+  return make(s, v);
+}
+
+// A convolution's operands: input, filter and bias (undefined: none).
+struct ConvOperands {
+  Tensor x, f, b;
+};
+using ConvFn = std::function<Tensor(const Tensor &, const Tensor &, const Tensor &)>;
+
+// The gradients of sum(y * r) (r random) with respect to x, the filter and the bias (when defined).
+inline std::vector<Tensor> conv_grads(const ConvFn &fn, const ConvOperands &o) {
+  autodiff::Tape tape(false, false);
+  tape.watch(o.x);
+  tape.watch(o.f);
+  if (o.b.defined()) tape.watch(o.b);
+  const Tensor y = fn(o.x, o.f, o.b);
+  tape.stop_recording();
+  std::vector<Tensor> sources{o.x, o.f};
+  if (o.b.defined()) sources.push_back(o.b);
+  return tape.gradient(y, sources, autodiff::Unconnected::kZero, random_tensor(y.shape(), 77u));
+}
+
+// Second order: an outer tape's gradients (x, filter, bias) of the inner gradient of fn with
+// respect to operand wrt.
+inline std::vector<Tensor> conv_second_order(const ConvFn &fn, const ConvOperands &o, size_t wrt) {
+  autodiff::Tape outer(false, false);
+  for (const Tensor &t : {o.x, o.f, o.b}) outer.watch(t);
+  const Tensor g = inner_gradient([&](const std::vector<Tensor> &in) { return fn(in[0], in[1], in[2]); },
+                                  wrt)({o.x, o.f, o.b});
+  outer.stop_recording();
+  return outer.gradient(g, {o.x, o.f, o.b}, autodiff::Unconnected::kZero, random_tensor(g.shape(), 5u));
 }
 
 }  // namespace kiln::testing

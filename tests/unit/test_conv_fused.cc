@@ -28,6 +28,7 @@ using testing::A;
 using testing::Act;
 using testing::activate;
 using testing::random_tensor;
+using testing::salted;
 using testing::same_values;
 using testing::with_threads;
 
@@ -63,9 +64,7 @@ const std::vector<Geo> &geometries() {
   return g;
 }
 
-struct Operands {
-  Tensor x, f, b;
-};
+using Operands = testing::ConvOperands;
 
 Operands operands(const Geo &geo, unsigned seed) {
   return {random_tensor(geo.x, seed, -2.0f, 2.0f), random_tensor(geo.f, seed + 1, -0.5f, 0.5f),
@@ -80,21 +79,6 @@ Tensor unfused(const Geo &geo, const Tensor &x, const Tensor &f, const Tensor &b
 
 Tensor fused(const Geo &geo, const Tensor &x, const Tensor &f, const Tensor &b, const Act &a) {
   return ops::conv2d_bias_act(x, f, b, geo.s, geo.d, geo.p, a.act, a.alpha);
-}
-
-using Fn = std::function<Tensor(const Tensor &, const Tensor &, const Tensor &)>;
-
-// The gradients of sum(y * r) with respect to x, the filter and the bias (when defined).
-std::vector<Tensor> grads(const Fn &fn, const Operands &o) {
-  autodiff::Tape tape(false, false);
-  tape.watch(o.x);
-  tape.watch(o.f);
-  if (o.b.defined()) tape.watch(o.b);
-  const Tensor y = fn(o.x, o.f, o.b);
-  tape.stop_recording();
-  std::vector<Tensor> sources{o.x, o.f};
-  if (o.b.defined()) sources.push_back(o.b);
-  return tape.gradient(y, sources, autodiff::Unconnected::kZero, random_tensor(y.shape(), 77u));
 }
 
 TEST(ConvFused, ForwardAndGradientsMatchTheThreeOpsBitwise) {
@@ -116,8 +100,8 @@ TEST(ConvFused, ForwardAndGradientsMatchTheThreeOpsBitwise) {
           EXPECT_TRUE(same_values(with_threads(threads, [&] { return z(oo.x, oo.f, oo.b); }),
                                   with_threads(threads, [&] { return u(oo.x, oo.f, oo.b); })))
               << where;
-          const std::vector<Tensor> want = with_threads(threads, [&] { return grads(u, oo); });
-          const std::vector<Tensor> got = with_threads(threads, [&] { return grads(z, oo); });
+          const std::vector<Tensor> want = with_threads(threads, [&] { return testing::conv_grads(u, oo); });
+          const std::vector<Tensor> got = with_threads(threads, [&] { return testing::conv_grads(z, oo); });
           ASSERT_EQ(got.size(), want.size()) << where;
           for (size_t i = 0; i < got.size(); ++i)
             EXPECT_TRUE(same_values(got[i], want[i])) << where << " d" << i;
@@ -146,17 +130,6 @@ TEST(ConvFused, BiasActivationPassMatchesTheTwoOpsAtEverySplit) {
             << a.name << " channels " << channels << " threads " << threads;
       }
   }
-}
-
-// x and the bias salted with NaN, +-inf, +-0 and denormals.
-Tensor salted(const Shape &s, unsigned seed) {
-  const float denorm = std::numeric_limits<float>::denorm_min();
-  const float specials[] = {testing::kNaN, testing::kInf, -testing::kInf, 0.0f,
-                            -0.0f,         denorm,        -denorm,        3e38f};
-  std::vector<float> v = testing::values(random_tensor(s, seed));
-  for (size_t i = seed % 5; i < v.size(); i += 11)
-    v[i] = specials[(i / 11) % (sizeof specials / sizeof(float))];
-  return testing::make(s, v);
 }
 
 // The backward's relu-gradient-and-bias-sum pass alone: the bits of relu_grad then sum_to_shape
@@ -249,7 +222,7 @@ TEST(ConvFused, SpecialValuesMatchTheThreeOps) {
     auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b, a); };
     auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, a); };
     EXPECT_TRUE(same_values(z(o.x, o.f, o.b), u(o.x, o.f, o.b))) << a.name;
-    const std::vector<Tensor> want = grads(u, o), got = grads(z, o);
+    const std::vector<Tensor> want = testing::conv_grads(u, o), got = testing::conv_grads(z, o);
     for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(same_values(got[i], want[i])) << a.name << " d" << i;
   }
 }
@@ -266,8 +239,8 @@ TEST(ConvFused, UnwatchedInputsGetNoGradient) {
   tape.stop_recording();
   const std::vector<Tensor> got =
       tape.gradient(y, {o.x, o.f, o.b}, autodiff::Unconnected::kNone, random_tensor(y.shape(), 77u));
-  const std::vector<Tensor> all =
-      grads([&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, relu); }, o);
+  const std::vector<Tensor> all = testing::conv_grads(
+      [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, relu); }, o);
   EXPECT_FALSE(got[0].defined());
   EXPECT_TRUE(same_values(got[1], all[1]));
   EXPECT_TRUE(same_values(got[2], all[2]));
@@ -279,17 +252,10 @@ TEST(ConvFused, NestedTapesMatchTheThreeOps) {
   const Operands o = operands(geo, 60u);
   for (const Act &a : fusable()) {
     for (size_t wrt : {0u, 1u}) {
-      auto second = [&](bool use_fused) {
-        auto f = [&](const std::vector<Tensor> &in) {
-          return use_fused ? fused(geo, in[0], in[1], in[2], a) : unfused(geo, in[0], in[1], in[2], a);
-        };
-        autodiff::Tape outer(false, false);
-        for (const Tensor &t : {o.x, o.f, o.b}) outer.watch(t);
-        const Tensor g = testing::inner_gradient(f, wrt)({o.x, o.f, o.b});
-        outer.stop_recording();
-        return outer.gradient(g, {o.x, o.f, o.b}, autodiff::Unconnected::kZero, random_tensor(g.shape(), 5u));
-      };
-      const std::vector<Tensor> want = second(false), got = second(true);
+      auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b, a); };
+      auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, a); };
+      const std::vector<Tensor> want = testing::conv_second_order(u, o, wrt),
+                                got = testing::conv_second_order(z, o, wrt);
       for (size_t i = 0; i < got.size(); ++i)
         EXPECT_TRUE(same_values(got[i], want[i])) << a.name << " d" << i;
     }
@@ -307,7 +273,7 @@ TEST(ConvFused, EmptyOperandsGiveTheThreeOpsResult) {
         << geo.x.to_string();
     auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, relu); };
     auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b, relu); };
-    const std::vector<Tensor> want = grads(u, o), got = grads(z, o);
+    const std::vector<Tensor> want = testing::conv_grads(u, o), got = testing::conv_grads(z, o);
     for (size_t i = 0; i < got.size(); ++i)
       EXPECT_TRUE(same_values(got[i], want[i])) << geo.x.to_string() << " d" << i;
   }

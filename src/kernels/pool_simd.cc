@@ -1,0 +1,180 @@
+// Max pooling over relu(z + bias) and its routing by argmax, in Highway vectors chosen at run time
+// (see kernels/pool.h). Highway's foreach_target re-includes this file per instruction set.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+#include "kernels/elementwise_loops.h"
+#include "kernels/pool.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/pool_simd.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace kiln::kernels::pool_simd {
+namespace HWY_NAMESPACE {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+using DI = hn::RebindToSigned<DF>;
+using DU8 = hn::Rebind<uint8_t, DF>;
+
+// relu of one value as the vector kernels compute it: x where x > 0, NaN stays NaN, else +0.
+inline float relu_scalar(float x) { return x > 0.0f ? x : (x != x ? x : 0.0f); }
+
+// One pooled row (n, oy): ow windows of kh x kw over the rows of z starting at `z` (row pitch
+// w * c floats), strides equal to the window. Each window starts at the lowest float and takes a
+// value only when it is greater (oneDNN's max pooling: a NaN never wins, the first of equal
+// maxima does); arg gets the winner's ky * kw + kx.
+void BiasReluMaxPoolRow(const float *z, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t ow,
+                        const float *bias, float *p, uint8_t *arg) {
+  const DF d;
+  const DI di;
+  const DU8 du8;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const float lowest = std::numeric_limits<float>::lowest();
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    const float *win = z + ox * kw * c;
+    float *po = p + ox * c;
+    uint8_t *ao = arg ? arg + ox * c : nullptr;
+    int64_t c0 = 0;
+    for (; c0 + N <= c; c0 += N) {
+      const VF b = bias ? hn::LoadU(d, bias + c0) : hn::Zero(d);
+      VF best = hn::Set(d, lowest);
+      auto idx = hn::Zero(di);
+      for (int64_t ky = 0; ky < kh; ++ky)
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          VF v = hn::LoadU(d, win + (ky * w + kx) * c + c0);
+          if (bias) v = hn::Add(v, b);
+          v = hn::IfThenElse(hn::Gt(v, hn::Zero(d)), v, hn::IfThenElseZero(hn::IsNaN(v), v));
+          const auto m = hn::Lt(best, v);
+          best = hn::IfThenElse(m, v, best);
+          idx = hn::IfThenElse(hn::RebindMask(di, m), hn::Set(di, static_cast<int32_t>(ky * kw + kx)), idx);
+        }
+      hn::StoreU(best, d, po + c0);
+      if (ao) hn::StoreU(hn::DemoteTo(du8, idx), du8, ao + c0);
+    }
+    for (; c0 < c; ++c0) {  // the same steps, one lane
+      float best = lowest;
+      int k = 0;
+      for (int64_t ky = 0; ky < kh; ++ky)
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          float v = win[(ky * w + kx) * c + c0];
+          if (bias) v += bias[c0];
+          v = relu_scalar(v);
+          if (best < v) {
+            best = v;
+            k = static_cast<int>(ky * kw + kx);
+          }
+        }
+      po[c0] = best;
+      if (ao) ao[c0] = static_cast<uint8_t>(k);
+    }
+  }
+}
+
+// One pooled row's routing: dz over the row's kh input rows gets dp at each window's arg, zero
+// elsewhere in the windows.
+void RouteRow(const uint8_t *arg, const float *dp, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t ow,
+              float *dz) {
+  const DF d;
+  const DI di;
+  const DU8 du8;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    float *win = dz + ox * kw * c;
+    const float *g = dp + ox * c;
+    const uint8_t *a = arg + ox * c;
+    int64_t c0 = 0;
+    for (; c0 + N <= c; c0 += N) {
+      const VF gv = hn::LoadU(d, g + c0);
+      const auto idx = hn::PromoteTo(di, hn::LoadU(du8, a + c0));
+      for (int64_t ky = 0; ky < kh; ++ky)
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          const auto m = hn::RebindMask(d, hn::Eq(idx, hn::Set(di, static_cast<int32_t>(ky * kw + kx))));
+          hn::StoreU(hn::IfThenElseZero(m, gv), d, win + (ky * w + kx) * c + c0);
+        }
+    }
+    for (; c0 < c; ++c0)
+      for (int64_t ky = 0; ky < kh; ++ky)
+        for (int64_t kx = 0; kx < kw; ++kx)
+          win[(ky * w + kx) * c + c0] = a[c0] == ky * kw + kx ? g[c0] : 0.0f;
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace kiln::kernels::pool_simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace kiln::kernels {
+
+namespace pool_simd {
+HWY_EXPORT(BiasReluMaxPoolRow);
+HWY_EXPORT(RouteRow);
+}  // namespace pool_simd
+
+namespace {
+void require_tiled(const Window2d &g, const char *what) {
+  if (g.sh != g.kh || g.sw != g.kw || g.pad_top || g.pad_left || g.pad_bottom || g.pad_right ||
+      g.kh * g.kw > 256 || g.oh * g.kh > g.h || g.ow * g.kw > g.w)
+    fail(Code::kInternal, what, ": expected a valid max pooling whose strides equal its ", g.kh, "x", g.kw,
+         " window (at most 256 cells)");
+}
+}  // namespace
+
+void bias_relu_max_pool2d(const Window2d &g, const float *z, const float *bias, float *p, uint8_t *arg) {
+  require_tiled(g, "bias_relu_max_pool2d");
+  const int64_t rows = g.n * g.oh, in_row = g.kh * g.w * g.c, out_row = g.ow * g.c;
+  // Each pooled row reads kh input rows: the threshold counts input floats.
+  parallel_chunks(rows * g.kh * g.w * g.c, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = (lo + in_row - 1) / in_row; r < rows && r * in_row < hi; ++r) {
+      const int64_t n = r / g.oh, oy = r % g.oh;
+      HWY_DYNAMIC_DISPATCH(pool_simd::BiasReluMaxPoolRow)
+      (z + ((n * g.h + oy * g.kh) * g.w) * g.c, g.w, g.c, g.kh, g.kw, g.ow, bias, p + r * out_row,
+       arg ? arg + r * out_row : nullptr);
+    }
+  });
+}
+
+void max_pool2d_route(const Window2d &g, const uint8_t *arg, const float *dp, float *dz) {
+  require_tiled(g, "max_pool2d_route");
+  const int64_t row = g.w * g.c;  // one input row
+  parallel_chunks(g.n * g.h * row, [&](int64_t lo, int64_t hi) {
+    // Whole input rows per chunk: a pooled row's kh rows go with the chunk of its first row.
+    for (int64_t ir = (lo + row - 1) / row; ir < g.n * g.h && ir * row < hi; ++ir) {
+      const int64_t n = ir / g.h, iy = ir % g.h;
+      float *out = dz + ir * row;
+      if (iy >= g.oh * g.kh) {  // below the last window
+        std::memset(out, 0, sizeof(float) * static_cast<size_t>(row));
+        continue;
+      }
+      if (iy % g.kh != 0) continue;
+      const int64_t r = n * g.oh + iy / g.kh;
+      HWY_DYNAMIC_DISPATCH(pool_simd::RouteRow)
+      (arg + r * g.ow * g.c, dp + r * g.ow * g.c, g.w, g.c, g.kh, g.kw, g.ow, out);
+      for (int64_t ky = 0; ky < g.kh; ++ky)  // right of the last window
+        std::memset(out + ky * row + g.ow * g.kw * g.c, 0,
+                    sizeof(float) * static_cast<size_t>((g.w - g.ow * g.kw) * g.c));
+    }
+  });
+}
+
+void max_pool2d_pick(const Window2d &g, const uint8_t *arg, const float *dz, float *dp) {
+  require_tiled(g, "max_pool2d_pick");
+  const int64_t cells = g.n * g.oh * g.ow;
+  for (int64_t cell = 0; cell < cells; ++cell) {
+    const int64_t n = cell / (g.oh * g.ow), oy = cell / g.ow % g.oh, ox = cell % g.ow;
+    for (int64_t c = 0; c < g.c; ++c) {
+      const int64_t k = arg[cell * g.c + c], ky = k / g.kw, kx = k % g.kw;
+      dp[cell * g.c + c] = dz[((n * g.h + oy * g.kh + ky) * g.w + ox * g.kw + kx) * g.c + c];
+    }
+  }
+}
+
+}  // namespace kiln::kernels
+#endif  // HWY_ONCE
