@@ -198,6 +198,25 @@ Tensor max_pool2d_pick(const Window2d &g, const std::shared_ptr<Storage> &arg, c
   return dp;
 }
 
+// A convolution of x [N, H, W, C] by filter whose output is pooled by bias_relu_max_pool2d
+// (pool: the pooling's geometry) into p, with its args: in batch slices whose convolution output
+// (at most kPoolSliceBytes) is still in the caches when the pooling reads it, through one buffer.
+void conv_bias_relu_max_pool(const Window2d &g, const Window2d &pool, const float *x, const float *filter,
+                             const kernels::FilterSource &filter_source, const float *bias, float *p,
+                             uint8_t *arg) {
+  constexpr int64_t kPoolSliceBytes = int64_t{1} << 20;
+  const int64_t z_image = g.oh * g.ow * g.o, x_image = g.h * g.w * g.c, p_image = pool.oh * pool.ow * pool.c;
+  const int64_t slice = std::clamp<int64_t>(kPoolSliceBytes / (z_image * int64_t{sizeof(float)}), 1, g.n);
+  Tensor z = Tensor::empty(DType::kFloat32, Shape{slice, g.oh, g.ow, g.o});
+  for (int64_t n0 = 0; n0 < g.n; n0 += slice) {
+    Window2d gs = g, ps = pool;
+    gs.n = ps.n = std::min(slice, g.n - n0);
+    kernels::conv2d_forward(gs, x + n0 * x_image, filter, filter_source, z.mutable_data<float>());
+    kernels::bias_relu_max_pool2d(ps, z.data<float>(), bias, p + n0 * p_image,
+                                  arg ? arg + n0 * p_image : nullptr);
+  }
+}
+
 }  // namespace
 
 Window2d internal::window2d(const char *op, const Shape &x_shape, int64_t kh, int64_t kw,
@@ -246,14 +265,15 @@ Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, con
          " reads its input in its gradient; expected one whose gradient reads its output (relu, relu6, "
          "leaky_relu, sigmoid, tanh, elu, selu, exponential or linear)");
   const bool plain = !bias.defined() && act == DenseActivation::kLinear;
-  Tensor y = Tensor::empty(DType::kFloat32, internal::output_shape(g));
+  const Shape y_shape = internal::output_shape(g);
+  const bool empty = y_shape.num_elements() == 0 || internal::any_empty({&x, &filter});
   // The pooling's geometry when it runs in this op (tiled: see ConvEpilogue), else nullopt.
   std::optional<Window2d> pool;
   if (!epilogue.max_pool.empty()) {
     const std::vector<int64_t> &k = epilogue.max_pool;
-    const Window2d pg = pool_window(op, y.shape(), k, k, Padding::kValid);
-    const bool tiled = act == DenseActivation::kRelu && pg.sh == pg.kh && pg.sw == pg.kw &&
-                       pg.kh * pg.kw <= 256 && !internal::any_empty({&x, &filter, &y});
+    const Window2d pg = pool_window(op, y_shape, k, k, Padding::kValid);
+    const bool tiled =
+        act == DenseActivation::kRelu && pg.sh == pg.kh && pg.sw == pg.kw && pg.kh * pg.kw <= 256 && !empty;
     if (!tiled) {
       internal::ConvEpilogue unpooled = epilogue;
       unpooled.max_pool.clear();
@@ -263,27 +283,28 @@ Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, con
     pool = pg;
   }
   std::shared_ptr<Storage> arg;  // the pooling's argmax per output, for the gradient
-  if (internal::any_empty({&x, &filter, &y})) {
+  Tensor y;
+  if (pool) {
+    y = Tensor::empty(DType::kFloat32, internal::output_shape(*pool));
+    if (should_record({&x, &filter, &bias})) arg = Storage::allocate(static_cast<size_t>(y.num_elements()));
+    conv_bias_relu_max_pool(g, *pool, x.data<float>(), filter.data<float>(),
+                            kernels::filter_source(*filter.storage()),
+                            bias.defined() ? bias.data<float>() : nullptr, y.mutable_data<float>(),
+                            arg ? static_cast<uint8_t *>(arg->data()) : nullptr);
+  } else if (empty) {
     if (!plain) {  // sums over nothing: the plain convolution's zeros, then the epilogue as its own ops
       y = conv_forward(f, op, x, filter, strides, dilations, padding);
       if (bias.defined()) y = bias_add(y, bias);
       return internal::activate(y, act, epilogue.alpha);
     }
-    y = internal::zero_tensor(y.shape());
+    y = internal::zero_tensor(y_shape);
   } else {
+    y = Tensor::empty(DType::kFloat32, y_shape);
     kernels::conv2d_forward(g, x.data<float>(), filter.data<float>(),
                             kernels::filter_source(*filter.storage()), y.mutable_data<float>());
     // The bias and the activation in one pass over y, in place (oneDNN's own bias argument made
     // its convolution about 10 % slower here, more than the separate pass it saved).
-    if (pool) {
-      Tensor pooled = Tensor::empty(DType::kFloat32, internal::output_shape(*pool));
-      if (should_record({&x, &filter, &bias}))
-        arg = Storage::allocate(static_cast<size_t>(pooled.num_elements()));
-      kernels::bias_relu_max_pool2d(*pool, y.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
-                                    pooled.mutable_data<float>(),
-                                    arg ? static_cast<uint8_t *>(arg->data()) : nullptr);
-      y = std::move(pooled);
-    } else if (!plain)
+    if (!plain)
       kernels::bias_unary_inplace(
           y.mutable_data<float>(), y.num_elements(), bias.defined() ? bias.data<float>() : nullptr, g.o,
           ak.op ? &*ak.op : nullptr, internal::activation_kernel_alpha(act, epilogue.alpha));
