@@ -277,11 +277,14 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
 
 std::optional<CallResult> Layer::call_fused(const std::vector<Tensor> &inputs, Layer &next,
                                             const CallContext &ctx) {
-  if (ctx.mask || is_model_ || next.is_model_ || !built() || !next.built()) return std::nullopt;
+  for (const Tensor &t : inputs)  // an undefined input fails in call() with its message
+    if (!t.defined()) return std::nullopt;
+  // fuses_with first: most pairs never fuse, and it is the cheapest test for them.
+  if (!fuses_with(next, inputs) || ctx.mask || is_model_ || next.is_model_ || !built() || !next.built())
+    return std::nullopt;
   for (const Tensor &t : inputs)
-    if (!t.defined() || (autocast_ && is_floating(t.dtype()) && t.dtype() != policy_.compute_dtype))
-      return std::nullopt;
-  if (autocast_scope_dtype() || next.autocast_scope_dtype() || !fuses_with(next, inputs)) return std::nullopt;
+    if (autocast_ && is_floating(t.dtype()) && t.dtype() != policy_.compute_dtype) return std::nullopt;
+  if (autocast_scope_dtype() || next.autocast_scope_dtype()) return std::nullopt;
   check_input_spec(inputs);
   clear_call_losses();
   next.clear_call_losses();
