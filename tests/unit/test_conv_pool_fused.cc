@@ -13,6 +13,7 @@
 #include "core/threads.h"
 #include "fused_test_util.h"
 #include "kernels/engine.h"
+#include "kernels/simd.h"
 #include "layers/layer.h"
 #include "layers/sequential.h"
 #include "ops/ops.h"
@@ -141,6 +142,29 @@ TEST(ConvPoolFused, SpecialValuesMatchTheTwoOps) {
     const std::vector<Tensor> want = testing::conv_grads(u, oo), got = testing::conv_grads(z, oo);
     EXPECT_TRUE(same_values(got[0], want[0]));
     EXPECT_TRUE(same_values(got[1], want[1]));
+  }
+}
+
+// The pooling pass and the routing run in Highway vectors chosen at run time: every compiled
+// instruction set this CPU runs (down to the scalar fallback) gives the same output and gradients,
+// lane tails and special values included.
+TEST(ConvPoolFused, EveryCompiledTargetGivesTheSameBits) {
+  const std::vector<int64_t> targets = kernels::simd::available_targets();
+  ASSERT_FALSE(targets.empty());
+  for (const Geo &geo : {geometries()[2], geometries()[3]}) {
+    const Operands o{salted(geo.x, 13u), random_tensor(geo.f, 14u), salted(Shape{geo.f[3]}, 15u)};
+    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b); };
+    const Tensor want = z(o.x, o.f, o.b);
+    const std::vector<Tensor> want_grads = testing::conv_grads(z, o);
+    for (int64_t target : targets) {
+      kernels::simd::force_target(target);
+      SCOPED_TRACE(kernels::simd::target_name(target));
+      EXPECT_TRUE(same_values(z(o.x, o.f, o.b), want)) << geo.x.to_string();
+      const std::vector<Tensor> got = testing::conv_grads(z, o);
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_TRUE(same_values(got[i], want_grads[i])) << geo.x.to_string() << " d" << i;
+    }
+    kernels::simd::force_target(0);
   }
 }
 
