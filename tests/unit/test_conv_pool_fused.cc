@@ -127,11 +127,15 @@ TEST(ConvPoolFused, SpecialValuesMatchTheTwoOps) {
     EXPECT_TRUE(same_values(got[0], want[0])) << geo.x.to_string();
     EXPECT_TRUE(same_values(got[1], want[1])) << geo.x.to_string();
   }
-  // A 1x1 filter of ones over single-channel windows gives exact ties, -0 and NaN windows.
+  // A 1x1 filter of ones over single-channel 2x2 windows (and, transposed, their mirror images):
+  // a window of NaNs only, NaN beside numbers, exact ties, a window of -0, 0 and negatives (all 0
+  // after relu), infinities and a denormal.
   const float nan = std::nanf(""), inf = INFINITY;
-  const Tensor x = testing::make(Shape{1, 4, 4, 1}, {nan, nan, 1.0f, 1.0f, -0.0f, 0.0f, nan, 2.0f, -inf,
-                                                     -1.0f, inf, nan, 3.0f, 3.0f, 1e-40f, 0.0f});
-  const Geo geo{Shape{1, 4, 4, 1}, Shape{1, 1, 1, 1}, {1, 1}, Padding::kValid, {2, 2}};
+  const Tensor x = testing::make(Shape{1, 4, 6, 1}, {nan,   nan,  1.0f, 1.0f, -0.0f,  -2.0f,  //
+                                                     nan,   nan,  nan,  2.0f, 0.0f,   -1.0f,  //
+                                                     -0.0f, 0.0f, inf,  nan,  1e-40f, nan,    //
+                                                     3.0f,  3.0f, 1.0f, -inf, -inf,   0.0f});
+  const Geo geo{Shape{1, 4, 6, 1}, Shape{1, 1, 1, 1}, {1, 1}, Padding::kValid, {2, 2}};
   const Tensor f = testing::make(Shape{1, 1, 1, 1}, {1.0f});
   const Operands o{ops::transpose(x, {0, 2, 1, 3}), f, testing::make(Shape{1}, {0.0f})};
   for (const Tensor &xx : {x, o.x}) {
