@@ -168,6 +168,33 @@ class ConvLayersTest(unittest.TestCase):
         for g, w in zip(got, want):
             np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-4, atol=1e-6)
 
+    def test_sequential_conv_relu_and_pooling_match_numpy_and_the_layers_one_by_one(self):
+        # A Sequential runs Conv2D(relu) + MaxPooling2D as one fused op; the layers called one by
+        # one run apart. Same output (NumPy's loops too) and gradients.
+        x = kiln.constant(self.x(3, 10, 9, 2))
+        model = layers.Sequential([layers.Conv2D(5, 3, activation="relu"), layers.MaxPooling2D(),
+                                   layers.Flatten()])
+        model.build((None, 10, 9, 2))
+        randomize(model.layers[0], 6)
+        k, b = (w.numpy() for w in model.layers[0].weights)
+        want = ref_pool(np.maximum(ref_conv2d(x.numpy(), k, b, (1, 1), False), 0), (2, 2), (2, 2), False, np.max)
+        np.testing.assert_allclose(model(x).numpy(), want.reshape(3, -1), rtol=1e-4, atol=1e-5)
+
+        def grads(call):
+            with kiln.GradientTape() as tape:
+                tape.watch(x)
+                loss = kiln.reduce_sum(kiln.square(call(x)))
+            return tape.gradient(loss, [x] + model.trainable_variables)
+
+        def one_by_one(t):
+            for layer in model.layers:
+                t = layer(t)
+            return t
+
+        np.testing.assert_array_equal(model(x).numpy(), one_by_one(x).numpy())
+        for g, w in zip(grads(model), grads(one_by_one)):
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-6)
+
     def test_errors_name_the_layer(self):
         conv = layers.Conv2D(2, 3)
         with self.assertRaisesRegex(kiln.InvalidArgumentError, r"layer 'conv2d' \(Conv2D\).*expected rank 4"):
