@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
-#include "kernels/elementwise_loops.h"
+#include "kernels/array.h"
 #include "kernels/pool.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -129,39 +129,37 @@ void require_tiled(const Window2d &g, const char *what) {
 
 void bias_relu_max_pool2d(const Window2d &g, const float *z, const float *bias, float *p, uint8_t *arg) {
   require_tiled(g, "bias_relu_max_pool2d");
-  const int64_t rows = g.n * g.oh, in_row = g.kh * g.w * g.c, out_row = g.ow * g.c;
-  // Each pooled row reads kh input rows: the threshold counts input floats.
-  parallel_chunks(rows * g.kh * g.w * g.c, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = (lo + in_row - 1) / in_row; r < rows && r * in_row < hi; ++r) {
-      const int64_t n = r / g.oh, oy = r % g.oh;
-      HWY_DYNAMIC_DISPATCH(pool_simd::BiasReluMaxPoolRow)
-      (z + ((n * g.h + oy * g.kh) * g.w) * g.c, g.w, g.c, g.kh, g.kw, g.ow, bias, p + r * out_row,
-       arg ? arg + r * out_row : nullptr);
-    }
-  });
+  const int64_t rows = g.n * g.oh, out_row = g.ow * g.c;  // pooled rows, each from kh input rows
+  parallel_ranges(rows, sizeof(float) * static_cast<size_t>(g.n * g.h * g.w * g.c),
+                  [&](int64_t lo, int64_t hi) {
+                    for (int64_t r = lo; r < hi; ++r) {
+                      const int64_t n = r / g.oh, oy = r % g.oh;
+                      HWY_DYNAMIC_DISPATCH(pool_simd::BiasReluMaxPoolRow)
+                      (z + ((n * g.h + oy * g.kh) * g.w) * g.c, g.w, g.c, g.kh, g.kw, g.ow, bias,
+                       p + r * out_row, arg ? arg + r * out_row : nullptr);
+                    }
+                  });
 }
 
 void max_pool2d_route(const Window2d &g, const uint8_t *arg, const float *dp, float *dz) {
   require_tiled(g, "max_pool2d_route");
-  const int64_t row = g.w * g.c;  // one input row
-  parallel_chunks(g.n * g.h * row, [&](int64_t lo, int64_t hi) {
-    // Whole input rows per chunk: a pooled row's kh rows go with the chunk of its first row.
-    for (int64_t ir = (lo + row - 1) / row; ir < g.n * g.h && ir * row < hi; ++ir) {
-      const int64_t n = ir / g.h, iy = ir % g.h;
-      float *out = dz + ir * row;
-      if (iy >= g.oh * g.kh) {  // below the last window
-        std::memset(out, 0, sizeof(float) * static_cast<size_t>(row));
-        continue;
-      }
-      if (iy % g.kh != 0) continue;
-      const int64_t r = n * g.oh + iy / g.kh;
-      HWY_DYNAMIC_DISPATCH(pool_simd::RouteRow)
-      (arg + r * g.ow * g.c, dp + r * g.ow * g.c, g.w, g.c, g.kh, g.kw, g.ow, out);
-      for (int64_t ky = 0; ky < g.kh; ++ky)  // right of the last window
-        std::memset(out + ky * row + g.ow * g.kw * g.c, 0,
-                    sizeof(float) * static_cast<size_t>((g.w - g.ow * g.kw) * g.c));
-    }
-  });
+  const int64_t row = g.w * g.c, out_row = g.ow * g.c;  // floats in one input row, one pooled row
+  const auto zero = [](float *at, int64_t count) {
+    std::memset(at, 0, sizeof(float) * static_cast<size_t>(count));
+  };
+  // Each pooled row writes its kh input rows; the last of an image also the rows below its windows.
+  parallel_ranges(g.n * g.oh, sizeof(float) * static_cast<size_t>(g.n * g.h * row),
+                  [&](int64_t lo, int64_t hi) {
+                    for (int64_t r = lo; r < hi; ++r) {
+                      const int64_t n = r / g.oh, oy = r % g.oh;
+                      float *out = dz + (n * g.h + oy * g.kh) * row;
+                      HWY_DYNAMIC_DISPATCH(pool_simd::RouteRow)
+                      (arg + r * out_row, dp + r * out_row, g.w, g.c, g.kh, g.kw, g.ow, out);
+                      for (int64_t ky = 0; ky < g.kh; ++ky)  // right of the last window
+                        zero(out + ky * row + g.ow * g.kw * g.c, (g.w - g.ow * g.kw) * g.c);
+                      if (oy == g.oh - 1) zero(out + g.kh * row, (g.h - g.oh * g.kh) * row);
+                    }
+                  });
 }
 
 void max_pool2d_pick(const Window2d &g, const uint8_t *arg, const float *dz, float *dp) {
