@@ -96,6 +96,12 @@ std::string class_part(const std::string &name) {
   const size_t gt = name.rfind('>');
   return gt == std::string::npos ? name : name.substr(gt + 1);
 }
+
+// Keras's input autocast (DTypePolicy.convert_input) for one input of a layer that autocasts:
+// a floating input of another dtype than the compute dtype is cast to it.
+bool casts_input(bool autocast, const DTypePolicy &policy, const Tensor &t) {
+  return autocast && is_floating(t.dtype()) && t.dtype() != policy.compute_dtype;
+}
 }  // namespace
 
 Layer::Layer(std::string class_name, ConfigReader &base)
@@ -256,9 +262,9 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
   // Models leave it to their layers, as Keras's Functional models do (a float32 Sequential of
   // float64 layers must not round its float64 inputs through float32).
   std::vector<Tensor> cast_inputs;
-  if (autocast_ && !is_model_)
+  if (!is_model_)
     for (size_t i = 0; i < inputs.size(); ++i)
-      if (is_floating(inputs[i].dtype()) && inputs[i].dtype() != policy_.compute_dtype) {
+      if (casts_input(autocast_, policy_, inputs[i])) {
         if (cast_inputs.empty()) cast_inputs = inputs;
         cast_inputs[i] = ops::cast(inputs[i], policy_.compute_dtype);
       }
@@ -283,7 +289,7 @@ std::optional<CallResult> Layer::call_fused(const std::vector<Tensor> &inputs, L
   if (!fuses_with(next, inputs) || ctx.mask || is_model_ || next.is_model_ || !built() || !next.built())
     return std::nullopt;
   for (const Tensor &t : inputs)
-    if (autocast_ && is_floating(t.dtype()) && t.dtype() != policy_.compute_dtype) return std::nullopt;
+    if (casts_input(autocast_, policy_, t)) return std::nullopt;
   if (autocast_scope_dtype() || next.autocast_scope_dtype()) return std::nullopt;
   check_input_spec(inputs);
   clear_call_losses();
