@@ -165,6 +165,21 @@ void Panels(const GemvPlan &p, int64_t p0, int64_t p1) {
   constexpr size_t kFit = PowerOfTwoAtMost(kBudget < kPanelVectors ? kBudget : kPanelVectors);
   constexpr size_t VB = std::is_same_v<WT, float> || kFit >= 2 ? kFit : 2;
   constexpr size_t G = VB == kPanelVectors && kBudget / kPanelVectors > 1 ? kBudget / kPanelVectors : 1;
+  if (p.alternate) {
+    // Groups of GA panels, the last one possibly narrower, first to last or last to first.
+    constexpr int64_t GA = G > 1 ? static_cast<int64_t>(G / 2) : 1;
+    const int64_t groups = (p1 - p0 + GA - 1) / GA;
+    for (int64_t i = 0; i < groups; ++i) {
+      const int64_t q = p0 + (p.backward ? groups - 1 - i : i) * GA;
+      if (q + GA <= p1) {
+        for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, static_cast<size_t>(GA), VB, WT>(p, q, v0);
+        continue;
+      }
+      for (int64_t r = q; r < p1; ++r)
+        for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, 1, VB, WT>(p, r, v0);
+    }
+    return;
+  }
   int64_t q = p0;
   for (; q + static_cast<int64_t>(G) <= p1; q += static_cast<int64_t>(G))
     for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, G, VB, WT>(p, q, v0);
@@ -805,6 +820,8 @@ void gemv(int64_t m, const float *x, const PackedWeights &w, const float *bias, 
   plan.relu = act == GemvActivation::kRelu;
   plan.y = y;
   if (w.format() == GemvWeights::kInt8) return gemv_int8(plan, w);
+  plan.alternate = true;
+  plan.backward = w.sweep_backward();
   run_packed(plan, w);
 }
 

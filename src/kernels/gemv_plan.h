@@ -31,6 +31,9 @@ struct GemvPlan {
   const float *bias = nullptr;  // [n] or null
   bool relu = false;
   float *y = nullptr;  // [m, n]
+  // Packed float32 and bfloat16 weights: a thread's panels in groups half as wide as the register
+  // budget allows, in reverse order when `backward` (gemv.cc's Panels; PackedWeights::sweep).
+  bool alternate = false, backward = false;
 };
 
 }  // namespace kiln::kernels
