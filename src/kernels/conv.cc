@@ -329,12 +329,25 @@ dnnl::primitive backward_filter_primitive(const Window2d &g) {
   });
 }
 
-}  // namespace
-
-void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, float *dfilter) {
+// conv2d_backward_filter from dy, or (dy null) from write_dy into one buffer per thread of the
+// team, each piece written just before it runs.
+void backward_filter(const Window2d &g, const float *x, const float *dy, const DyWriter *write_dy,
+                     float *dfilter) {
   const PrimitiveKind kind = PrimitiveKind::kConvBackwardWeights;
   const std::vector<FilterGradPiece> pieces = filter_grad_pieces(g);
   const size_t n = pieces.size();
+  const int64_t dy_image = g.oh * g.ow * g.o;
+  std::shared_ptr<Storage> whole_dy;
+  std::vector<std::shared_ptr<Storage>> thread_dy;
+  if (!dy && (n == 1 || g.n == 1)) {  // one piece, or pieces of rows: dy whole, then as usual
+    whole_dy = Storage::allocate(static_cast<size_t>(g.n * dy_image) * sizeof(float));
+    (*write_dy)(0, g.n, static_cast<float *>(whole_dy->data()));
+    dy = static_cast<const float *>(whole_dy->data());
+  } else if (!dy) {
+    thread_dy.resize(static_cast<size_t>(std::max(1, team_size())));
+    for (auto &b : thread_dy)
+      b = Storage::allocate(static_cast<size_t>(pieces[0].g.n * dy_image) * sizeof(float));
+  }
   std::vector<dnnl::primitive> prims(n);
   {
     SingleThreadScope one;
@@ -356,11 +369,23 @@ void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, 
       partials[i] = Storage::allocate(mds[i].get_size());
       out = static_cast<float *>(partials[i]->data());
     }
+    const float *piece_dy = dy ? dy + pieces[i].dy_offset : static_cast<const float *>(thread_dy[0]->data());
     runs.emplace_back(prims[i], std::initializer_list<Arg>{{DNNL_ARG_SRC, x + pieces[i].x_offset},
-                                                           {DNNL_ARG_DIFF_DST, dy + pieces[i].dy_offset},
+                                                           {DNNL_ARG_DIFF_DST, piece_dy},
                                                            {DNNL_ARG_DIFF_WEIGHTS, out}});
   }
-  run_all(runs, "convolution backward-weights");
+  if (dy) {
+    run_all(runs, "convolution backward-weights");
+  } else {
+    // Pieces of whole images (filter_grad_pieces with g.n > 1): piece i's images start at its
+    // dy_offset.
+    run_all(runs, "convolution backward-weights", [&](size_t i, int t) -> dnnl_status_t {
+      if (t < 0 || static_cast<size_t>(t) >= thread_dy.size()) return dnnl_runtime_error;
+      auto *buffer = static_cast<float *>(thread_dy[static_cast<size_t>(t)]->data());
+      (*write_dy)(pieces[i].dy_offset / dy_image, pieces[i].g.n, buffer);
+      return runs[i].set_data(DNNL_ARG_DIFF_DST, buffer);
+    });
+  }
   if (!partials[0]) return;  // one piece, written in place
   std::vector<const float *> parts(n);
   if (same_layout) {
@@ -383,6 +408,16 @@ void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, 
     parts[i] = static_cast<const float *>(plains[i]->data());
   }
   sum_in_order(parts, filter_count(g), dfilter);
+}
+
+}  // namespace
+
+void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, float *dfilter) {
+  backward_filter(g, x, dy, nullptr, dfilter);
+}
+
+void conv2d_backward_filter(const Window2d &g, const float *x, const DyWriter &write_dy, float *dfilter) {
+  backward_filter(g, x, nullptr, &write_dy, dfilter);
 }
 
 }  // namespace kiln::kernels

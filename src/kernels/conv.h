@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace kiln {
 class Storage;
@@ -57,5 +58,12 @@ void conv2d_backward_data(const Window2d &g, const float *dy, const float *filte
                           const FilterSource &filter_source, float *dx);
 // dfilter [KH, KW, C, O] from x and dy.
 void conv2d_backward_filter(const Window2d &g, const float *x, const float *dy, float *dfilter);
+// The same bits with dy made piece by piece: write_dy(first, count, out) writes images [first,
+// first + count) of dy [N, OH, OW, O] to out. Each piece of the computation has its images
+// written just before it runs, on its thread, into a buffer of that thread's, so that dy is never
+// whole in memory and is read back from the caches. write_dy runs inside a parallel region: it
+// must not throw or allocate.
+using DyWriter = std::function<void(int64_t first, int64_t count, float *out)>;
+void conv2d_backward_filter(const Window2d &g, const float *x, const DyWriter &write_dy, float *dfilter);
 
 }  // namespace kiln::kernels

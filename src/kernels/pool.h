@@ -38,6 +38,10 @@ void bias_relu_max_pool2d(const Window2d &g, const float *z, const float *bias, 
 // The routing by those args and its adjoint: dz [N, H, W, C] = dp at each window's arg and zero
 // elsewhere (rows and columns past the last window included); dp = dz at each window's arg.
 void max_pool2d_route(const Window2d &g, const uint8_t *arg, const float *dp, float *dz);
+// Images [first, first + count) of that routing into dz [count, H, W, C], on the calling thread
+// (for conv2d_backward_filter's DyWriter: no allocation, no throw; g as max_pool2d_route takes it).
+void max_pool2d_route_images(const Window2d &g, const uint8_t *arg, const float *dp, int64_t first,
+                             int64_t count, float *dz) noexcept;
 void max_pool2d_pick(const Window2d &g, const uint8_t *arg, const float *dz, float *dp);
 
 }  // namespace kiln::kernels

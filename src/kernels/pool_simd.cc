@@ -141,25 +141,38 @@ void bias_relu_max_pool2d(const Window2d &g, const float *z, const float *bias, 
                   });
 }
 
-void max_pool2d_route(const Window2d &g, const uint8_t *arg, const float *dp, float *dz) {
-  require_tiled(g, "max_pool2d_route");
+namespace {
+// Pooled rows [lo, hi) of max_pool2d_route: each writes its kh input rows; the last of an image
+// also the rows below its windows.
+void route_rows(const Window2d &g, const uint8_t *arg, const float *dp, float *dz, int64_t lo, int64_t hi) {
   const int64_t row = g.w * g.c, out_row = g.ow * g.c;  // floats in one input row, one pooled row
   const auto zero = [](float *at, int64_t count) {
     std::memset(at, 0, sizeof(float) * static_cast<size_t>(count));
   };
-  // Each pooled row writes its kh input rows; the last of an image also the rows below its windows.
-  parallel_ranges(g.n * g.oh, sizeof(float) * static_cast<size_t>(g.n * g.h * row),
-                  [&](int64_t lo, int64_t hi) {
-                    for (int64_t r = lo; r < hi; ++r) {
-                      const int64_t n = r / g.oh, oy = r % g.oh;
-                      float *out = dz + (n * g.h + oy * g.kh) * row;
-                      HWY_DYNAMIC_DISPATCH(pool_simd::RouteRow)
-                      (arg + r * out_row, dp + r * out_row, g.w, g.c, g.kh, g.kw, g.ow, out);
-                      for (int64_t ky = 0; ky < g.kh; ++ky)  // right of the last window
-                        zero(out + ky * row + g.ow * g.kw * g.c, (g.w - g.ow * g.kw) * g.c);
-                      if (oy == g.oh - 1) zero(out + g.kh * row, (g.h - g.oh * g.kh) * row);
-                    }
-                  });
+  for (int64_t r = lo; r < hi; ++r) {
+    const int64_t n = r / g.oh, oy = r % g.oh;
+    float *out = dz + (n * g.h + oy * g.kh) * row;
+    HWY_DYNAMIC_DISPATCH(pool_simd::RouteRow)
+    (arg + r * out_row, dp + r * out_row, g.w, g.c, g.kh, g.kw, g.ow, out);
+    for (int64_t ky = 0; ky < g.kh; ++ky)  // right of the last window
+      zero(out + ky * row + g.ow * g.kw * g.c, (g.w - g.ow * g.kw) * g.c);
+    if (oy == g.oh - 1) zero(out + g.kh * row, (g.h - g.oh * g.kh) * row);
+  }
+}
+}  // namespace
+
+void max_pool2d_route(const Window2d &g, const uint8_t *arg, const float *dp, float *dz) {
+  require_tiled(g, "max_pool2d_route");
+  parallel_ranges(g.n * g.oh, sizeof(float) * static_cast<size_t>(g.n * g.h * g.w * g.c),
+                  [&](int64_t lo, int64_t hi) { route_rows(g, arg, dp, dz, lo, hi); });
+}
+
+void max_pool2d_route_images(const Window2d &g, const uint8_t *arg, const float *dp, int64_t first,
+                             int64_t count, float *dz) noexcept {
+  const int64_t p_image = g.oh * g.ow * g.c;
+  Window2d piece = g;
+  piece.n = count;
+  route_rows(piece, arg + first * p_image, dp + first * p_image, dz, 0, count * g.oh);
 }
 
 void max_pool2d_pick(const Window2d &g, const uint8_t *arg, const float *dz, float *dp) {

@@ -41,7 +41,18 @@ dnnl_status_t PreparedRun::run(dnnl_stream_t stream) noexcept {
   return st != dnnl_success ? st : wt;
 }
 
-void run_all(std::vector<PreparedRun> &runs, const char *what) {
+dnnl_status_t PreparedRun::set_data(int arg, void *data) noexcept {
+  for (int i = 0; i < count_; ++i)
+    if (args_[i].arg == arg) return dnnl_memory_set_data_handle(args_[i].memory, data);
+  return dnnl_invalid_arguments;
+}
+
+int team_size() {
+  apply_num_threads();
+  return omp_get_max_threads();
+}
+
+void run_all(std::vector<PreparedRun> &runs, const char *what, const BeforeRun &before) {
   const int64_t n = static_cast<int64_t>(runs.size());
   std::vector<dnnl_status_t> status(runs.size(), dnnl_success);
   // The calling thread's streams, one per concurrent run: creating streams on every call costs more
@@ -51,8 +62,11 @@ void run_all(std::vector<PreparedRun> &runs, const char *what) {
   const dnnl::stream *stream = streams.data();
   apply_num_threads();
 #pragma omp parallel for if (n > 1) schedule(dynamic, 1)
-  for (int64_t i = 0; i < n; ++i)
-    status[static_cast<size_t>(i)] = runs[static_cast<size_t>(i)].run(stream[i].get());
+  for (int64_t i = 0; i < n; ++i) {
+    const auto at = static_cast<size_t>(i);
+    status[at] = before ? before(at, omp_get_thread_num()) : dnnl_success;
+    if (status[at] == dnnl_success) status[at] = runs[at].run(stream[i].get());
+  }
   for (dnnl_status_t s : status)
     if (s != dnnl_success)
       fail(Code::kInternal, "oneDNN ", what, " failed with status ", static_cast<int>(s));

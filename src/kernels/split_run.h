@@ -7,6 +7,7 @@
 // throws nothing.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -45,6 +46,9 @@ class PreparedRun {
   // Runs p on `stream` and waits for it; the status instead of an exception, so it may run in a
   // parallel region.
   dnnl_status_t run(dnnl_stream_t stream) noexcept;
+  // Points argument `arg` (given to the constructor) at `data`, a buffer of the same layout; for a
+  // buffer known only on the thread that runs this (run_all's `before`).
+  dnnl_status_t set_data(int arg, void *data) noexcept;
 
  private:
   dnnl::primitive prim_;
@@ -56,8 +60,13 @@ class PreparedRun {
 
 // Runs every run, concurrently on the calling thread's OpenMP team at num_threads(), each on its
 // own stream of the calling thread (kept for its next call); throws
-// Internal naming `what` if any failed.
-void run_all(std::vector<PreparedRun> &runs, const char *what);
+// Internal naming `what` if any failed. before(i, t), when given, runs on OpenMP thread t of the
+// team (t < team_size()) just before run i, which it may prepare (PreparedRun::set_data); it must
+// not throw or allocate, and a status other than success skips the run and fails the call.
+using BeforeRun = std::function<dnnl_status_t(size_t run, int thread)>;
+void run_all(std::vector<PreparedRun> &runs, const char *what, const BeforeRun &before = nullptr);
+// The number of OpenMP threads run_all's team has at most (num_threads()).
+int team_size();
 
 // out[i] = parts[0][i] + parts[1][i] + ... in that order, for i < count, on num_threads() threads.
 void sum_in_order(const std::vector<const float *> &parts, int64_t count, float *out);

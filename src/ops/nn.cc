@@ -198,6 +198,27 @@ Tensor max_pool2d_pick(const Window2d &g, const std::shared_ptr<Storage> &arg, c
   return dp;
 }
 
+// The filter gradient of a conv whose output was pooled by conv_bias_relu_max_pool, from the
+// pooled cells' gradient dp: the routing by arg writes each batch piece of the filter gradient's
+// computation just before that piece runs, into a buffer of its thread's
+// (kernels::conv2d_backward_filter's DyWriter), so that the convolution's gradient is never
+// whole. The bits of max_pool2d_route then conv2d_backprop_filter; not recorded (the caller takes
+// those two when a tape records the gradient).
+Tensor routed_filter_grad(const Window2d &g, const Window2d &pool, const std::shared_ptr<Storage> &arg,
+                          const Tensor &x, const Shape &filter_shape, const Tensor &dp) {
+  internal::require_shape(dp, internal::output_shape(pool), "max_pool2d_route", "dp");
+  Tensor dfilter = Tensor::empty(DType::kFloat32, filter_shape);
+  const auto *args = static_cast<const uint8_t *>(arg->data());
+  const float *pooled = dp.data<float>();
+  kernels::conv2d_backward_filter(
+      g, x.data<float>(),
+      [&pool, args, pooled](int64_t first, int64_t count, float *out) {
+        kernels::max_pool2d_route_images(pool, args, pooled, first, count, out);
+      },
+      dfilter.mutable_data<float>());
+  return dfilter;
+}
+
 // A convolution of x [N, H, W, C] by filter whose output is pooled by bias_relu_max_pool2d
 // (pool: the pooling's geometry) into p, with its args: in batch slices whose convolution output
 // (at most kPoolSliceBytes) is still in the caches when the pooling reads it, through one buffer.
@@ -323,7 +344,10 @@ Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, con
       auto [gz, dbias] = internal::pre_activation_grads(act, alpha, grads[0], saved_y, Tensor(), Tensor(),
                                                         need_db, channels);
       // Pooled: gz is the pooled cells' gradient (relu's mask read where each window's maximum
-      // was, which is that maximum's own mask); the argmax routes it to the convolution's output.
+      // was, which is that maximum's own mask); the argmax routes it to the convolution's output,
+      // piece by piece into the filter gradient when that is all there is to compute.
+      if (pool && need_df && !need_dx && !should_record({&gz, &saved_x}))
+        return {Tensor(), routed_filter_grad(g, *pool, arg, saved_x, filter_shape, gz), dbias};
       if (pool) gz = max_pool2d_route(*pool, arg, gz);
       Tensor dx, dfilter;
       if (need_dx) dx = f.backprop_input(x_shape, saved_filter, gz, strides, dilations, padding);

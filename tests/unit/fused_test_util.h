@@ -95,16 +95,16 @@ struct ConvOperands {
 };
 using ConvFn = std::function<Tensor(const Tensor &, const Tensor &, const Tensor &)>;
 
-// The gradients of sum(y * r) (r random) with respect to x, the filter and the bias (when defined).
-inline std::vector<Tensor> conv_grads(const ConvFn &fn, const ConvOperands &o) {
+// The gradients of sum(y * r) (r random) with respect to x (unless with_x is false: the input
+// not watched, as a network's first layer), the filter and the bias (when defined).
+inline std::vector<Tensor> conv_grads(const ConvFn &fn, const ConvOperands &o, bool with_x = true) {
   autodiff::Tape tape(false, false);
-  tape.watch(o.x);
-  tape.watch(o.f);
-  if (o.b.defined()) tape.watch(o.b);
+  std::vector<Tensor> sources{o.x, o.f};
+  if (!with_x) sources.erase(sources.begin());
+  if (o.b.defined()) sources.push_back(o.b);
+  for (const Tensor &t : sources) tape.watch(t);
   const Tensor y = fn(o.x, o.f, o.b);
   tape.stop_recording();
-  std::vector<Tensor> sources{o.x, o.f};
-  if (o.b.defined()) sources.push_back(o.b);
   return tape.gradient(y, sources, autodiff::Unconnected::kZero, random_tensor(y.shape(), 77u));
 }
 

@@ -114,6 +114,39 @@ TEST(ConvPoolFused, ForwardBitwiseAndGradientsMatchTheTwoOps) {
   }
 }
 
+// The input not watched (a network's first layer): the routing writes the filter gradient's
+// batch pieces one by one into per-thread buffers (ops/nn.cc's routed_filter_grad) with the bits
+// of the routing then the filter gradient, on 1 to 3 threads, at batches of 1 (pieces of rows:
+// the gradient made whole first), 7, 30 (8 pieces, the last shorter) and 128 (W5's).
+TEST(ConvPoolFused, FilterGradientAloneMatchesTheTwoOps) {
+  std::vector<Geo> geos = geometries();
+  geos.push_back({Shape{128, 28, 28, 1}, Shape{3, 3, 1, 32}, {1, 1}, Padding::kValid, {2, 2}});
+  geos.push_back({Shape{7, 12, 12, 3}, Shape{3, 3, 3, 8}, {1, 1}, Padding::kSame, {2, 2}});
+  unsigned seed = 90;
+  for (const Geo &geo : geos) {
+    const Operands o = operands(geo, seed);
+    seed += 3;
+    auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b); };
+    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b); };
+    for (bool with_bias : {true, false})
+      for (int threads : {1, 2, 3}) {
+        const Operands oo{o.x, o.f, with_bias ? o.b : Tensor()};
+        const std::vector<Tensor> want = with_threads(threads,
+                                                      [&] { return testing::conv_grads(u, oo, false); }),
+                                  got = with_threads(threads,
+                                                     [&] { return testing::conv_grads(z, oo, false); });
+        ASSERT_EQ(got.size(), want.size());
+        const std::string where = "x " + geo.x.to_string() + " bias " + std::to_string(with_bias) +
+                                  " threads " + std::to_string(threads);
+        EXPECT_TRUE(same_values(got[0], want[0])) << where << " dfilter";
+        if (!with_bias) continue;
+        const Tensor scale =
+            ops::add(ops::sum(ops::abs(want[0]), {}, false), ops::max(ops::abs(want[1]), {}, false));
+        EXPECT_TRUE(close_sums(got[1], want[1], scale)) << where << " dbias";
+      }
+  }
+}
+
 // NaN, +-inf, -0 and denormals in the input and the bias: NaN never wins a window, equal maxima
 // route to the first, a window of NaNs routes nothing.
 TEST(ConvPoolFused, SpecialValuesMatchTheTwoOps) {
@@ -126,6 +159,8 @@ TEST(ConvPoolFused, SpecialValuesMatchTheTwoOps) {
     const std::vector<Tensor> want = testing::conv_grads(u, o), got = testing::conv_grads(z, o);
     EXPECT_TRUE(same_values(got[0], want[0])) << geo.x.to_string();
     EXPECT_TRUE(same_values(got[1], want[1])) << geo.x.to_string();
+    EXPECT_TRUE(same_values(testing::conv_grads(z, o, false)[0], testing::conv_grads(u, o, false)[0]))
+        << geo.x.to_string() << " dfilter alone";
   }
   // A 1x1 filter of ones over single-channel 2x2 windows (and, transposed, their mirror images):
   // a window of NaNs only, NaN beside numbers, exact ties, a window of -0, 0 and negatives (all 0
@@ -146,6 +181,7 @@ TEST(ConvPoolFused, SpecialValuesMatchTheTwoOps) {
     const std::vector<Tensor> want = testing::conv_grads(u, oo), got = testing::conv_grads(z, oo);
     EXPECT_TRUE(same_values(got[0], want[0]));
     EXPECT_TRUE(same_values(got[1], want[1]));
+    EXPECT_TRUE(same_values(testing::conv_grads(z, oo, false)[0], testing::conv_grads(u, oo, false)[0]));
   }
 }
 
@@ -167,6 +203,7 @@ TEST(ConvPoolFused, EveryCompiledTargetGivesTheSameBits) {
       const std::vector<Tensor> got = testing::conv_grads(z, o);
       for (size_t i = 0; i < got.size(); ++i)
         EXPECT_TRUE(same_values(got[i], want_grads[i])) << geo.x.to_string() << " d" << i;
+      EXPECT_TRUE(same_values(testing::conv_grads(z, o, false)[0], want_grads[1])) << geo.x.to_string();
     }
     kernels::simd::force_target(0);
   }
