@@ -156,8 +156,27 @@ HWY_INLINE void Block(const GemvPlan &p, int64_t panel, size_t v0) {
   }
 }
 
-// Panels [p0, p1) for M rows: G panels at a time while they last, each in column blocks of VB
-// vectors, so that M * G * VB accumulators fill the register budget.
+// Panels [p0, p1) in groups of GS panels, the last one possibly narrower (then a panel at a
+// time), first to last or, when backward, last to first; each group in column blocks of VB vectors.
+template <int M, size_t GS, size_t VB, class WT>
+void Sweep(const GemvPlan &p, int64_t p0, int64_t p1, bool backward) {
+  constexpr auto kGroup = static_cast<int64_t>(GS);
+  const int64_t groups = (p1 - p0 + kGroup - 1) / kGroup;
+  for (int64_t i = 0; i < groups; ++i) {
+    const int64_t q = p0 + (backward ? groups - 1 - i : i) * kGroup;
+    if (q + kGroup <= p1) {
+      for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, GS, VB, WT>(p, q, v0);
+      continue;
+    }
+    for (int64_t r = q; r < p1; ++r)
+      for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, 1, VB, WT>(p, r, v0);
+  }
+}
+
+// Panels [p0, p1) for M rows: G panels at a time, each in column blocks of VB vectors, so that
+// M * G * VB accumulators fill the register budget. Packed float32 and bfloat16 weights
+// (p.alternate) go in groups half as wide, in the direction of p.backward
+// (PackedWeights::sweep_backward).
 template <int M, class WT>
 void Panels(const GemvPlan &p, int64_t p0, int64_t p1) {
   constexpr size_t kBudget = kAccumulators / M > 0 ? kAccumulators / M : 1;
@@ -165,26 +184,8 @@ void Panels(const GemvPlan &p, int64_t p0, int64_t p1) {
   constexpr size_t kFit = PowerOfTwoAtMost(kBudget < kPanelVectors ? kBudget : kPanelVectors);
   constexpr size_t VB = std::is_same_v<WT, float> || kFit >= 2 ? kFit : 2;
   constexpr size_t G = VB == kPanelVectors && kBudget / kPanelVectors > 1 ? kBudget / kPanelVectors : 1;
-  if (p.alternate) {
-    // Groups of GA panels, the last one possibly narrower, first to last or last to first.
-    constexpr int64_t GA = G > 1 ? static_cast<int64_t>(G / 2) : 1;
-    const int64_t groups = (p1 - p0 + GA - 1) / GA;
-    for (int64_t i = 0; i < groups; ++i) {
-      const int64_t q = p0 + (p.backward ? groups - 1 - i : i) * GA;
-      if (q + GA <= p1) {
-        for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, static_cast<size_t>(GA), VB, WT>(p, q, v0);
-        continue;
-      }
-      for (int64_t r = q; r < p1; ++r)
-        for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, 1, VB, WT>(p, r, v0);
-    }
-    return;
-  }
-  int64_t q = p0;
-  for (; q + static_cast<int64_t>(G) <= p1; q += static_cast<int64_t>(G))
-    for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, G, VB, WT>(p, q, v0);
-  for (; q < p1; ++q)
-    for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, 1, VB, WT>(p, q, v0);
+  if (p.alternate) return Sweep<M, (G > 1 ? G / 2 : 1), VB, WT>(p, p0, p1, p.backward);
+  Sweep<M, G, VB, WT>(p, p0, p1, false);
 }
 
 static_assert(kGemvMaxRows <= 8, "WithRows has cases for 1 to 8 rows");

@@ -32,7 +32,7 @@ struct GemvPlan {
   bool relu = false;
   float *y = nullptr;  // [m, n]
   // Packed float32 and bfloat16 weights: a thread's panels in groups half as wide as the register
-  // budget allows, in reverse order when `backward` (gemv.cc's Panels; PackedWeights::sweep).
+  // budget allows, in reverse order when `backward` (gemv.cc's Panels; PackedWeights::sweep_backward).
   bool alternate = false, backward = false;
 };
 
