@@ -510,8 +510,9 @@ int run_panels(const GemvPlan &plan, int threads) {
     return 0;
   }
   // Part t always takes the same panels (for one thread count) and runs on the same helper, so
-  // its share of a packed W stays in that core's cache from one call to the next.
-  return spin_team::run(threads, [&plan, threads](int t) {
+  // its share of a packed W stays in that core's cache from one call to the next. The plan goes
+  // by value: a helper reads it from the team's lines, not from this thread's stack.
+  return spin_team::run_copied(threads, [plan, threads](int t) {
     const int64_t p0 = plan.panels * t / threads, p1 = plan.panels * (t + 1) / threads;
     if (p0 < p1) HWY_DYNAMIC_DISPATCH(gemv_simd::GemvPanels)(plan, p0, p1);
   });

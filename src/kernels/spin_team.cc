@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -30,26 +31,40 @@ inline void cpu_relax() {
 // A part's state for job s: s << 2 | one of these.
 constexpr uint64_t kOpen = 0, kClaimed = 1, kDone = 2;
 
+// Laid out by who writes what: the job's line, which helpers spin on; the job's bytes; each
+// part's state on a line of its own (a helper claims its part without taking the others' lines).
 struct Team {
-  std::atomic<bool> busy{false};
+  struct alignas(64) Slot {
+    std::atomic<uint64_t> state{kDone};
+  };
   // The current job: its number, its function and its part count (atomics: a late helper reads
   // them while the next job is being published, and then finds its part's state stale).
-  std::atomic<uint64_t> seq{0};
-  std::atomic<const std::function<void(int)> *> fn{nullptr};
+  alignas(64) std::atomic<uint64_t> seq{0};
+  std::atomic<Invoke> invoke{nullptr};
   std::atomic<int> parts{0};
-  std::atomic<uint64_t> slot[kMaxHelpers];  // part i + 1's state, for helper i
+  std::atomic<int> sleepers{0};
+  // The job's bytes: written before its number is published, read by a helper only after its
+  // claim succeeds (the caller cannot have moved on to the next job then).
+  alignas(64) unsigned char job[kJobBytes];
+  Slot slot[kMaxHelpers];  // part i + 1's state, for helper i
+  alignas(64) std::atomic<bool> busy{false};
   // Sleeping helpers wait here for the next job number.
   std::mutex mu;
   std::condition_variable cv;
-  std::atomic<int> sleepers{0};
   std::mutex start_mu;
   std::atomic<int> started{0};
   std::atomic<long> helper_parts{0};
   Team *parent = nullptr;  // a forked child's: the team it inherited from its parent
-  Team() {
-    for (auto &s : slot) s.store(kDone, std::memory_order_relaxed);
-  }
 };
+
+// Starts fetching lines another core wrote: the job's bytes to read and the part's state to write
+// (PREFETCHW; an older x86 that lacks it runs it as a no-op), while the claim waits on its line.
+inline void fetch_job(const Team &t, const std::atomic<uint64_t> &state) {
+#if defined(__x86_64__) || defined(__i386__)
+  asm volatile("prefetchw %0" : : "m"(state));
+#endif
+  for (size_t i = 0; i < kJobBytes; i += 64) __builtin_prefetch(t.job + i);
+}
 
 std::atomic<Team *> g_team{nullptr};
 
@@ -92,15 +107,17 @@ void helper_loop(Team *t, int h, uint64_t seen) {
     }
     seen = s;
     const int parts = t->parts.load(std::memory_order_acquire);
-    const std::function<void(int)> *fn = t->fn.load(std::memory_order_acquire);
+    const Invoke invoke = t->invoke.load(std::memory_order_acquire);
     if (h + 1 >= parts) continue;
+    std::atomic<uint64_t> &state = t->slot[h].state;
+    fetch_job(*t, state);
     // Claims the part only while job s is current: a claim that succeeds means the caller has not
-    // finished job s, so fn (read after s was published) is job s's.
+    // finished job s, so invoke and the job's bytes (written before s was published) are job s's.
     uint64_t expect = s << 2 | kOpen;
-    if (!t->slot[h].compare_exchange_strong(expect, s << 2 | kClaimed, std::memory_order_acq_rel)) continue;
-    (*fn)(h + 1);
+    if (!state.compare_exchange_strong(expect, s << 2 | kClaimed, std::memory_order_acq_rel)) continue;
+    invoke(t->job, h + 1);
     t->helper_parts.fetch_add(1, std::memory_order_relaxed);
-    t->slot[h].store(s << 2 | kDone, std::memory_order_release);
+    state.store(s << 2 | kDone, std::memory_order_release);
   }
 }
 
@@ -122,44 +139,55 @@ int ensure_helpers(Team &t, int want) {
   return have;
 }
 
-int run_serially(int from, int parts, const std::function<void(int)> &fn) {
-  for (int i = from; i < parts; ++i) fn(i);
+int run_serially(int from, int parts, Invoke invoke, const void *job) {
+  for (int i = from; i < parts; ++i) invoke(job, i);
   return 0;
 }
 
 }  // namespace
 
 int run(int parts, const std::function<void(int)> &fn) {
-  if (parts <= 1) return run_serially(0, parts, fn);
+  const std::function<void(int)> *f = &fn;
+  return run_job(
+      parts,
+      [](const void *job, int part) { (**static_cast<const std::function<void(int)> *const *>(job))(part); },
+      &f, sizeof(f));
+}
+
+int run_job(int parts, Invoke invoke, const void *job, size_t bytes) {
+  if (parts <= 1 || bytes > kJobBytes) return run_serially(0, parts, invoke, job);
   Team &t = team();
   const int helpers = ensure_helpers(t, std::min(parts - 1, max_helpers()));
   bool idle = false;
   if (helpers == 0 || !t.busy.compare_exchange_strong(idle, true, std::memory_order_acquire))
-    return run_serially(0, parts, fn);
+    return run_serially(0, parts, invoke, job);
   const int team_parts = helpers + 1 < parts ? helpers + 1 : parts;
   const uint64_t s = t.seq.load(std::memory_order_relaxed) + 1;
-  for (int i = 0; i + 1 < team_parts; ++i) t.slot[i].store(s << 2 | kOpen, std::memory_order_relaxed);
-  t.fn.store(&fn, std::memory_order_relaxed);
+  std::memcpy(t.job, job, bytes);
+  for (int i = 0; i + 1 < team_parts; ++i) t.slot[i].state.store(s << 2 | kOpen, std::memory_order_relaxed);
+  t.invoke.store(invoke, std::memory_order_relaxed);
   t.parts.store(team_parts, std::memory_order_relaxed);
   t.seq.store(s);  // sequentially consistent: publishes the job, and orders the sleepers check below
   if (t.sleepers.load() > 0) {
     std::lock_guard<std::mutex> lock(t.mu);
     t.cv.notify_all();
   }
-  fn(0);
+  invoke(job, 0);
   int by_helpers = 0;
   for (int i = 1; i < team_parts; ++i) {
-    std::atomic<uint64_t> &slot = t.slot[i - 1];
+    std::atomic<uint64_t> &state = t.slot[i - 1].state;
+    // Read before claiming: a claim would take the line from a helper that still has to write it.
     uint64_t expect = s << 2 | kOpen;
-    if (slot.compare_exchange_strong(expect, s << 2 | kClaimed, std::memory_order_acq_rel)) {
-      fn(i);  // its helper has not taken it: no waiting for a thread that may not be running
-      slot.store(s << 2 | kDone, std::memory_order_relaxed);
+    if (state.load(std::memory_order_relaxed) == expect &&
+        state.compare_exchange_strong(expect, s << 2 | kClaimed, std::memory_order_acq_rel)) {
+      invoke(job, i);  // its helper has not taken it: no waiting for a thread that may not be running
+      state.store(s << 2 | kDone, std::memory_order_relaxed);
     } else {
-      while (slot.load(std::memory_order_acquire) != (s << 2 | kDone)) cpu_relax();
+      while (state.load(std::memory_order_acquire) != (s << 2 | kDone)) cpu_relax();
       ++by_helpers;
     }
   }
-  run_serially(team_parts, parts, fn);
+  run_serially(team_parts, parts, invoke, job);
   t.busy.store(false, std::memory_order_release);
   return by_helpers;
 }

@@ -1,6 +1,6 @@
 // kernels/spin_team.h: every part runs once and run() returns after all of them, a helper takes
 // its part while the caller runs its own, concurrent and nested callers run their parts
-// themselves, and a forked child starts helpers of its own.
+// themselves, a copied job runs with its own captures, and a forked child starts helpers of its own.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,6 +109,68 @@ TEST(SpinTeam, ANestedRunRunsOnItsCaller) {
   std::vector<int> inner(6, 0);
   team::run(2, [&](int i) { team::run(3, [&](int j) { ++inner[static_cast<size_t>(3 * i + j)]; }); });
   EXPECT_EQ(inner, (std::vector<int>(6, 1)));
+}
+
+// run_copied: a helper runs a copy of the callable, taken from the team's lines, so each job's
+// captures must be the ones it was published with even when jobs follow each other closely.
+struct Recorder {
+  long *out;
+  const Recorder **ran_from;  // the object each part ran on
+  long base;
+  std::atomic<bool> *part1_started;  // when not null, part 0 waits (up to a second) for part 1
+  void operator()(int i) const {
+    out[i] = base + i;
+    ran_from[i] = this;
+    if (i == 1 && part1_started) part1_started->store(true);
+    if (i == 0 && part1_started) wait_for(*part1_started);
+  }
+};
+
+TEST(SpinTeam, ACopiedJobRunsWithTheValuesItWasPublishedWith) {
+  std::vector<long> out(3, -1);
+  std::vector<const Recorder *> ran_from(3);
+  int by_helpers = 0;
+  std::atomic<bool> part1_started{false};
+  for (long round = 0; round < 5000; ++round) {
+    // The first round waits for a helper to take part 1 (where there is one).
+    const Recorder job{out.data(), ran_from.data(), 10 * round,
+                       round == 0 && two_cores() ? &part1_started : nullptr};
+    const int parts = 2 + static_cast<int>(round % 2);
+    const int helped = team::run_copied(parts, job);
+    by_helpers += helped;
+    int copies = 0;
+    for (int i = 0; i < parts; ++i) {
+      ASSERT_EQ(out[static_cast<size_t>(i)], job.base + i) << "round " << round;
+      if (ran_from[static_cast<size_t>(i)] != &job) ++copies;
+    }
+    EXPECT_EQ(ran_from[0], &job);  // the caller runs part 0 on the object itself
+    EXPECT_EQ(copies, helped);     // a helper only ever on its copy
+  }
+  if (two_cores()) {
+    EXPECT_GT(by_helpers, 0);
+  }
+}
+
+TEST(SpinTeam, AJobTooLargeToCopyRunsOnTheCaller) {
+  struct Job {
+    int *runs;
+    std::thread::id *where;
+  };
+  std::vector<int> runs(3, 0);
+  std::vector<std::thread::id> where(3);
+  const Job job{runs.data(), where.data()};
+  const auto invoke = [](const void *j, int part) {
+    const Job &copy = *static_cast<const Job *>(j);
+    ++copy.runs[part];
+    copy.where[part] = std::this_thread::get_id();
+  };
+  // Claims more bytes than a job may have: nothing is copied, the caller runs every part.
+  EXPECT_EQ(team::run_job(3, invoke, &job, team::kJobBytes + 1), 0);
+  EXPECT_EQ(runs, (std::vector<int>{1, 1, 1}));
+  for (const std::thread::id &t : where) EXPECT_EQ(t, std::this_thread::get_id());
+  // Within the limit: every part once, wherever it ran.
+  EXPECT_GE(team::run_job(3, invoke, &job, sizeof(job)), 0);
+  EXPECT_EQ(runs, (std::vector<int>{2, 2, 2}));
 }
 
 // AddressSanitizer's runtime: a thread started in a forked child of a multithreaded process did
