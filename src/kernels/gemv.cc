@@ -16,6 +16,8 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "kernels/simd_relu-inl.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace kiln::kernels::gemv_simd {
 namespace HWY_NAMESPACE {
@@ -23,6 +25,7 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
+using simd_relu::HWY_NAMESPACE::ReluZero;
 
 constexpr size_t kLanes = hn::MaxLanes(DF());
 constexpr size_t kPanelVectors = static_cast<size_t>(kGemvPanel) / kLanes;
@@ -105,9 +108,8 @@ HWY_INLINE void StoreFinished(const GemvPlan &p, int r, int64_t col, VF z) {
   const int64_t valid = p.n - col;
   float *out = p.y + r * p.n + col;
   if (valid >= static_cast<int64_t>(kLanes)) {
-    const VF zero = hn::Zero(d);
     if (p.bias) z = hn::Add(z, hn::LoadU(d, p.bias + col));
-    if (p.relu) z = hn::IfThenElse(hn::Gt(z, zero), z, hn::IfThenElseZero(hn::IsNaN(z), z));
+    if (p.relu) z = ReluZero(d, z);
     hn::StoreU(z, d, out);
   } else {
     HWY_ALIGN float lanes[kLanes];

@@ -13,6 +13,8 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "kernels/simd_relu-inl.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace kiln::kernels::pool_simd {
 namespace HWY_NAMESPACE {
@@ -20,6 +22,7 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
+using simd_relu::HWY_NAMESPACE::ReluZero;
 using DI = hn::RebindToSigned<DF>;
 using DU8 = hn::Rebind<uint8_t, DF>;
 
@@ -50,7 +53,7 @@ void BiasReluMaxPoolRow(const float *z, int64_t w, int64_t c, int64_t kh, int64_
         for (int64_t kx = 0; kx < kw; ++kx) {
           VF v = hn::LoadU(d, win + (ky * w + kx) * c + c0);
           if (bias) v = hn::Add(v, b);
-          v = hn::IfThenElse(hn::Gt(v, hn::Zero(d)), v, hn::IfThenElseZero(hn::IsNaN(v), v));
+          v = ReluZero(d, v);
           const auto m = hn::Lt(best, v);
           best = hn::IfThenElse(m, v, best);
           idx = hn::IfThenElse(hn::RebindMask(di, m), hn::Set(di, static_cast<int32_t>(ky * kw + kx)), idx);

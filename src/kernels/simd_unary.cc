@@ -11,6 +11,8 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "kernels/simd_relu-inl.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace kiln::kernels::simd {
 namespace HWY_NAMESPACE {
@@ -18,6 +20,7 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
+using simd_relu::HWY_NAMESPACE::ReluZero;
 
 // Room for the widest vector of any target (a 2048-bit SVE vector is 64 floats).
 constexpr size_t kPad = 64;
@@ -241,11 +244,6 @@ HWY_INLINE VF GeluErfcVector(DF d, VF x) {
   for (size_t j = 0; j < hn::Lanes(d); j += hn::Lanes(dh))
     hn::Store(GeluErfcOf(dh, hn::Load(dh, xs + j)), dh, es + j);
   return hn::Load(d, es);
-}
-
-// NaN-propagating lower clamp at 0.
-HWY_INLINE VF ReluZero(DF d, VF x) {
-  return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::IfThenElseZero(hn::IsNaN(x), x));
 }
 
 // g gelu'(x), from erfc(-x/sqrt2): d/dx 0.5 x erfc(-x/sqrt2) = 0.5 erfc(-x/sqrt2) + x exp(-x^2/2) / sqrt(2
