@@ -71,14 +71,20 @@ Operands operands(const Geo &geo, unsigned seed) {
           random_tensor(Shape{geo.f[3]}, seed + 2, -1.0f, 1.0f)};
 }
 
-Tensor unfused(const Geo &geo, const Tensor &x, const Tensor &f, const Tensor &b, const Act &a) {
-  Tensor y = ops::conv2d(x, f, geo.s, geo.d, geo.p);
-  if (b.defined()) y = ops::bias_add(y, b);
-  return activate(y, a);
+// The three ops for geo and a: conv2d, bias_add (when there is a bias), the activation.
+testing::ConvFn unfused(const Geo &geo, const Act &a) {
+  return [geo, a](const Tensor &x, const Tensor &f, const Tensor &b) {
+    Tensor y = ops::conv2d(x, f, geo.s, geo.d, geo.p);
+    if (b.defined()) y = ops::bias_add(y, b);
+    return activate(y, a);
+  };
 }
 
-Tensor fused(const Geo &geo, const Tensor &x, const Tensor &f, const Tensor &b, const Act &a) {
-  return ops::conv2d_bias_act(x, f, b, geo.s, geo.d, geo.p, a.act, a.alpha);
+// The fused op for geo and a.
+testing::ConvFn fused(const Geo &geo, const Act &a) {
+  return [geo, a](const Tensor &x, const Tensor &f, const Tensor &b) {
+    return ops::conv2d_bias_act(x, f, b, geo.s, geo.d, geo.p, a.act, a.alpha);
+  };
 }
 
 TEST(ConvFused, ForwardAndGradientsMatchTheThreeOpsBitwise) {
@@ -93,10 +99,7 @@ TEST(ConvFused, ForwardAndGradientsMatchTheThreeOpsBitwise) {
           const std::string where = std::string(a.name) + " x " + geo.x.to_string() + " filter " +
                                     geo.f.to_string() + " bias " + std::to_string(with_bias) + " threads " +
                                     std::to_string(threads);
-          auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) {
-            return unfused(geo, x, f, b, a);
-          };
-          auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, a); };
+          const testing::ConvFn u = unfused(geo, a), z = fused(geo, a);
           EXPECT_TRUE(same_values(with_threads(threads, [&] { return z(oo.x, oo.f, oo.b); }),
                                   with_threads(threads, [&] { return u(oo.x, oo.f, oo.b); })))
               << where;
@@ -219,8 +222,7 @@ TEST(ConvFused, SpecialValuesMatchTheThreeOps) {
   const Geo geo{Shape{2, 8, 8, 3}, Shape{3, 3, 3, 4}, {1, 1}, {1, 1}, Padding::kSame};
   const Operands o{salted(geo.x, 3u), random_tensor(geo.f, 4u), salted(Shape{4}, 6u)};
   for (const Act &a : fusable()) {
-    auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b, a); };
-    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, a); };
+    const testing::ConvFn u = unfused(geo, a), z = fused(geo, a);
     EXPECT_TRUE(same_values(z(o.x, o.f, o.b), u(o.x, o.f, o.b))) << a.name;
     const std::vector<Tensor> want = testing::conv_grads(u, o), got = testing::conv_grads(z, o);
     for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(same_values(got[i], want[i])) << a.name << " d" << i;
@@ -235,12 +237,11 @@ TEST(ConvFused, UnwatchedInputsGetNoGradient) {
   autodiff::Tape tape(false, false);
   tape.watch(o.f);
   tape.watch(o.b);
-  const Tensor y = fused(geo, o.x, o.f, o.b, relu);
+  const Tensor y = fused(geo, relu)(o.x, o.f, o.b);
   tape.stop_recording();
   const std::vector<Tensor> got =
       tape.gradient(y, {o.x, o.f, o.b}, autodiff::Unconnected::kNone, random_tensor(y.shape(), 77u));
-  const std::vector<Tensor> all = testing::conv_grads(
-      [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, relu); }, o);
+  const std::vector<Tensor> all = testing::conv_grads(fused(geo, relu), o);
   EXPECT_FALSE(got[0].defined());
   EXPECT_TRUE(same_values(got[1], all[1]));
   EXPECT_TRUE(same_values(got[2], all[2]));
@@ -252,8 +253,7 @@ TEST(ConvFused, NestedTapesMatchTheThreeOps) {
   const Operands o = operands(geo, 60u);
   for (const Act &a : fusable()) {
     for (size_t wrt : {0u, 1u}) {
-      auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b, a); };
-      auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, a); };
+      const testing::ConvFn u = unfused(geo, a), z = fused(geo, a);
       const std::vector<Tensor> want = testing::conv_second_order(u, o, wrt),
                                 got = testing::conv_second_order(z, o, wrt);
       for (size_t i = 0; i < got.size(); ++i)
@@ -269,10 +269,8 @@ TEST(ConvFused, EmptyOperandsGiveTheThreeOpsResult) {
                          Geo{Shape{2, 5, 5, 0}, Shape{3, 3, 0, 3}, {1, 1}, {1, 1}, Padding::kSame}}) {
     const Operands o{random_tensor(geo.x, 1u), random_tensor(geo.f, 2u),
                      random_tensor(Shape{3}, 3u, -1.0f, 1.0f)};
-    EXPECT_TRUE(same_values(fused(geo, o.x, o.f, o.b, relu), unfused(geo, o.x, o.f, o.b, relu)))
-        << geo.x.to_string();
-    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, relu); };
-    auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b, relu); };
+    const testing::ConvFn z = fused(geo, relu), u = unfused(geo, relu);
+    EXPECT_TRUE(same_values(z(o.x, o.f, o.b), u(o.x, o.f, o.b))) << geo.x.to_string();
     const std::vector<Tensor> want = testing::conv_grads(u, o), got = testing::conv_grads(z, o);
     for (size_t i = 0; i < got.size(); ++i)
       EXPECT_TRUE(same_values(got[i], want[i])) << geo.x.to_string() << " d" << i;

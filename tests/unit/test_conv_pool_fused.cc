@@ -59,13 +59,19 @@ Operands operands(const Geo &geo, unsigned seed) {
           random_tensor(Shape{geo.f[3]}, seed + 2, -1.0f, 1.0f)};
 }
 
-Tensor unfused(const Geo &geo, const Tensor &x, const Tensor &f, const Tensor &b, A act = A::kRelu) {
-  return ops::max_pool2d(ops::conv2d_bias_act(x, f, b, geo.s, {1, 1}, geo.p, act), geo.pool, geo.pool,
-                         Padding::kValid);
+// The two ops for geo: conv2d_bias_act, then max_pool2d.
+testing::ConvFn unfused(const Geo &geo, A act = A::kRelu) {
+  return [geo, act](const Tensor &x, const Tensor &f, const Tensor &b) {
+    return ops::max_pool2d(ops::conv2d_bias_act(x, f, b, geo.s, {1, 1}, geo.p, act), geo.pool, geo.pool,
+                           Padding::kValid);
+  };
 }
 
-Tensor fused(const Geo &geo, const Tensor &x, const Tensor &f, const Tensor &b, A act = A::kRelu) {
-  return ops::conv2d_bias_act(x, f, b, geo.s, {1, 1}, geo.p, act, 0.0f, geo.pool);
+// The fused op for geo: conv2d_bias_act with the pool size.
+testing::ConvFn fused(const Geo &geo, A act = A::kRelu) {
+  return [geo, act](const Tensor &x, const Tensor &f, const Tensor &b) {
+    return ops::conv2d_bias_act(x, f, b, geo.s, {1, 1}, geo.p, act, 0.0f, geo.pool);
+  };
 }
 
 // The bias gradient sums the same terms in another order: equal to a few ulps of the terms' sum.
@@ -103,8 +109,7 @@ TEST(ConvPoolFused, ForwardBitwiseAndGradientsMatchTheTwoOps) {
         const std::string where = "x " + geo.x.to_string() + " filter " + geo.f.to_string() + " pool " +
                                   std::to_string(geo.pool[0]) + "x" + std::to_string(geo.pool[1]) + " bias " +
                                   std::to_string(with_bias) + " threads " + std::to_string(threads);
-        auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b); };
-        auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b); };
+        const testing::ConvFn u = unfused(geo), z = fused(geo);
         EXPECT_TRUE(same_values(with_threads(threads, [&] { return z(oo.x, oo.f, oo.b); }),
                                 with_threads(threads, [&] { return u(oo.x, oo.f, oo.b); })))
             << where;
@@ -126,8 +131,7 @@ TEST(ConvPoolFused, FilterGradientAloneMatchesTheTwoOps) {
   for (const Geo &geo : geos) {
     const Operands o = operands(geo, seed);
     seed += 3;
-    auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b); };
-    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b); };
+    const testing::ConvFn u = unfused(geo), z = fused(geo);
     for (bool with_bias : {true, false})
       for (int threads : {1, 2, 3}) {
         const Operands oo{o.x, o.f, with_bias ? o.b : Tensor()};
@@ -153,8 +157,7 @@ TEST(ConvPoolFused, SpecialValuesMatchTheTwoOps) {
   for (const Geo &geo : {Geo{Shape{2, 8, 8, 3}, Shape{3, 3, 3, 20}, {1, 1}, Padding::kSame, {2, 2}},
                          Geo{Shape{2, 7, 7, 3}, Shape{1, 1, 3, 16}, {1, 1}, Padding::kValid, {3, 3}}}) {
     const Operands o{salted(geo.x, 3u), random_tensor(geo.f, 4u), salted(Shape{geo.f[3]}, 6u)};
-    auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b); };
-    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b); };
+    const testing::ConvFn u = unfused(geo), z = fused(geo);
     EXPECT_TRUE(same_values(z(o.x, o.f, o.b), u(o.x, o.f, o.b))) << geo.x.to_string();
     const std::vector<Tensor> want = testing::conv_grads(u, o), got = testing::conv_grads(z, o);
     EXPECT_TRUE(same_values(got[0], want[0])) << geo.x.to_string();
@@ -175,8 +178,7 @@ TEST(ConvPoolFused, SpecialValuesMatchTheTwoOps) {
   const Operands o{ops::transpose(x, {0, 2, 1, 3}), f, testing::make(Shape{1}, {0.0f})};
   for (const Tensor &xx : {x, o.x}) {
     const Operands oo{xx, o.f, o.b};
-    auto u = [&](const Tensor &a, const Tensor &b, const Tensor &c) { return unfused(geo, a, b, c); };
-    auto z = [&](const Tensor &a, const Tensor &b, const Tensor &c) { return fused(geo, a, b, c); };
+    const testing::ConvFn u = unfused(geo), z = fused(geo);
     EXPECT_TRUE(same_values(z(oo.x, oo.f, oo.b), u(oo.x, oo.f, oo.b)));
     const std::vector<Tensor> want = testing::conv_grads(u, oo), got = testing::conv_grads(z, oo);
     EXPECT_TRUE(same_values(got[0], want[0]));
@@ -193,7 +195,7 @@ TEST(ConvPoolFused, EveryCompiledTargetGivesTheSameBits) {
   ASSERT_FALSE(targets.empty());
   for (const Geo &geo : {geometries()[2], geometries()[3]}) {
     const Operands o{salted(geo.x, 13u), random_tensor(geo.f, 14u), salted(Shape{geo.f[3]}, 15u)};
-    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b); };
+    const testing::ConvFn z = fused(geo);
     const Tensor want = z(o.x, o.f, o.b);
     const std::vector<Tensor> want_grads = testing::conv_grads(z, o);
     for (int64_t target : targets) {
@@ -215,8 +217,7 @@ TEST(ConvPoolFused, NestedTapesMatchTheTwoOps) {
   const Geo geo{Shape{2, 6, 6, 2}, Shape{3, 3, 2, 3}, {1, 1}, Padding::kSame, {2, 2}};
   const Operands o = operands(geo, 60u);
   for (size_t wrt : {0u, 1u, 2u}) {
-    auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b); };
-    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b); };
+    const testing::ConvFn u = unfused(geo), z = fused(geo);
     const std::vector<Tensor> want = testing::conv_second_order(u, o, wrt),
                               got = testing::conv_second_order(z, o, wrt);
     ASSERT_EQ(got.size(), want.size());
@@ -236,8 +237,7 @@ TEST(ConvPoolFused, OtherCasesAreTheTwoOpsBitwise) {
   for (const auto &[geo, act] : std::vector<std::pair<Geo, A>>{
            {tanh_geo, A::kTanh}, {narrow, A::kRelu}, {empty, A::kRelu}, {narrow, A::kLinear}}) {
     const Operands o = operands(geo, 21u);
-    auto u = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return unfused(geo, x, f, b, act); };
-    auto z = [&](const Tensor &x, const Tensor &f, const Tensor &b) { return fused(geo, x, f, b, act); };
+    const testing::ConvFn u = unfused(geo, act), z = fused(geo, act);
     EXPECT_TRUE(same_values(z(o.x, o.f, o.b), u(o.x, o.f, o.b))) << geo.x.to_string();
     const std::vector<Tensor> want = testing::conv_grads(u, o), got = testing::conv_grads(z, o);
     for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(same_values(got[i], want[i])) << geo.x.to_string();
