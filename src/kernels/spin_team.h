@@ -13,7 +13,8 @@
 // Helpers start on first use (at most kMaxHelpers), spin for about kSpinMicros after their last
 // job, then sleep until the next. One job runs at a time: a caller that finds the team busy (a
 // concurrent run from another thread) runs all its parts itself. A child process after fork() starts
-// its own helpers. fn must not throw and must not call run() (it would run serially).
+// its own helpers. fn (and run_job's invoke, run_copied's callable) must not throw and must not
+// call run(), run_job() or run_copied() (the inner call would run serially).
 //
 // A hand-off between the cores of a VM costs about 300 ns a cache line that one core wrote and
 // the other then reads (a round trip measured 550-650 ns on the 2-core Zen 5 VM). So run_copied
