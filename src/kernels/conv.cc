@@ -1,11 +1,17 @@
 #include "kernels/conv.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "core/error.h"
 #include "core/storage.h"
+#include "core/threads.h"
+#include "kernels/conv_direct.h"
 #include "kernels/engine.h"
 #include "kernels/split_run.h"
 
@@ -253,6 +259,7 @@ void append_key(PrimitiveKey &key, const Window2d &g) {
 
 void conv2d_forward(const Window2d &g, const float *x, const float *filter, const FilterSource &filter_source,
                     float *y) {
+  if (direct_conv_applies(g)) return direct_conv_forward(g, x, filter, y);
   const PrimitiveKind kind = PrimitiveKind::kConvForward;
   dnnl::primitive p = cached_primitive(key_for(kind, g), [&] { return ConvFwd(forward_pd(g)); });
   FilterBuffer w = filter_buffer(kind, g, p, DNNL_ARG_WEIGHTS, filter, &filter_source);
@@ -329,10 +336,59 @@ dnnl::primitive backward_filter_primitive(const Window2d &g) {
   });
 }
 
+// backward_filter for g that direct_conv_applies to: pieces of whole images, as many as a
+// function of the shape alone gives (each piece's dy about a quarter of a core's L2 cache, at
+// most kMaxDirectPieces), each summed by direct_conv_filter_grad on one thread, the partial
+// sums added in piece order.
+constexpr int64_t kDirectPieceDyBytes = int64_t{256} << 10;
+constexpr int64_t kMaxDirectPieces = 64;
+
+void direct_backward_filter(const Window2d &g, const float *x, const float *dy, const DyWriter *write_dy,
+                            float *dfilter) {
+  const int64_t dy_image = g.oh * g.ow * g.o, x_image = g.h * g.w, count_floats = filter_count(g);
+  const int64_t fit = std::max<int64_t>(1, kDirectPieceDyBytes / (dy_image * int64_t{sizeof(float)}));
+  const int64_t size = std::min(g.n, std::max(fit, (g.n + kMaxDirectPieces - 1) / kMaxDirectPieces));
+  const int64_t pieces = (g.n + size - 1) / size;
+  std::shared_ptr<Storage> partials;
+  if (pieces > 1) partials = Storage::allocate(static_cast<size_t>(pieces * count_floats) * sizeof(float));
+  std::vector<std::shared_ptr<Storage>> thread_dy;
+  if (!dy) {
+    thread_dy.resize(static_cast<size_t>(std::max(1, team_size())));
+    for (auto &b : thread_dy) b = Storage::allocate(static_cast<size_t>(size * dy_image) * sizeof(float));
+  }
+  std::atomic<bool> no_buffer{false};
+  apply_num_threads();
+#pragma omp parallel for if (pieces > 1) schedule(dynamic, 1)
+  for (int64_t i = 0; i < pieces; ++i) {
+    Window2d q = g;
+    q.n = std::min(size, g.n - i * size);
+    const float *piece_dy = dy ? dy + i * size * dy_image : nullptr;
+    if (!dy) {
+      const auto t = static_cast<size_t>(omp_get_thread_num());
+      if (t >= thread_dy.size()) {
+        no_buffer = true;
+        continue;
+      }
+      auto *buffer = static_cast<float *>(thread_dy[t]->data());
+      (*write_dy)(i * size, q.n, buffer);
+      piece_dy = buffer;
+    }
+    float *out = pieces > 1 ? static_cast<float *>(partials->data()) + i * count_floats : dfilter;
+    direct_conv_filter_grad(q, x + i * size * x_image, piece_dy, out);
+  }
+  if (no_buffer) fail(Code::kInternal, "conv2d_backward_filter: an OpenMP thread past the team's buffers");
+  if (pieces == 1) return;
+  std::vector<const float *> parts(static_cast<size_t>(pieces));
+  for (int64_t i = 0; i < pieces; ++i)
+    parts[static_cast<size_t>(i)] = static_cast<const float *>(partials->data()) + i * count_floats;
+  sum_in_order(parts, count_floats, dfilter);
+}
+
 // conv2d_backward_filter from dy, or (dy null) from write_dy into one buffer per thread of the
 // team, each piece written just before it runs.
 void backward_filter(const Window2d &g, const float *x, const float *dy, const DyWriter *write_dy,
                      float *dfilter) {
+  if (direct_conv_applies(g)) return direct_backward_filter(g, x, dy, write_dy, dfilter);
   const PrimitiveKind kind = PrimitiveKind::kConvBackwardWeights;
   const std::vector<FilterGradPiece> pieces = filter_grad_pieces(g);
   const size_t n = pieces.size();

@@ -35,6 +35,10 @@ void max_pool2d_scatter(const Window2d &g, const float *x, const float *dy, floa
 // takes a value only when greater, so a NaN never wins and the first of equal maxima does. arg
 // (null: not needed) [N, OH, OW, C] gets each winner's ky * kw + kx.
 void bias_relu_max_pool2d(const Window2d &g, const float *z, const float *bias, float *p, uint8_t *arg);
+// One pooled row of it on the calling thread: z holds the row's kh input rows (pitch w * c
+// floats), p and arg (or null) the row's ow * c outputs. No allocation, no throw.
+void bias_relu_max_pool_row(const float *z, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t ow,
+                            const float *bias, float *p, uint8_t *arg) noexcept;
 // The routing by those args and its adjoint: dz [N, H, W, C] = dp at each window's arg and zero
 // elsewhere (rows and columns past the last window included); dp = dz at each window's arg.
 void max_pool2d_route(const Window2d &g, const uint8_t *arg, const float *dp, float *dz);

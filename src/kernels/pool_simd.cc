@@ -137,11 +137,15 @@ void bias_relu_max_pool2d(const Window2d &g, const float *z, const float *bias, 
                   [&](int64_t lo, int64_t hi) {
                     for (int64_t r = lo; r < hi; ++r) {
                       const int64_t n = r / g.oh, oy = r % g.oh;
-                      HWY_DYNAMIC_DISPATCH(pool_simd::BiasReluMaxPoolRow)
-                      (z + ((n * g.h + oy * g.kh) * g.w) * g.c, g.w, g.c, g.kh, g.kw, g.ow, bias,
-                       p + r * out_row, arg ? arg + r * out_row : nullptr);
+                      bias_relu_max_pool_row(z + ((n * g.h + oy * g.kh) * g.w) * g.c, g.w, g.c, g.kh, g.kw,
+                                             g.ow, bias, p + r * out_row, arg ? arg + r * out_row : nullptr);
                     }
                   });
+}
+
+void bias_relu_max_pool_row(const float *z, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t ow,
+                            const float *bias, float *p, uint8_t *arg) noexcept {
+  HWY_DYNAMIC_DISPATCH(pool_simd::BiasReluMaxPoolRow)(z, w, c, kh, kw, ow, bias, p, arg);
 }
 
 namespace {

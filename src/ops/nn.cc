@@ -8,6 +8,7 @@
 
 #include "core/count.h"
 #include "kernels/conv.h"
+#include "kernels/conv_direct.h"
 #include "kernels/elementwise.h"
 #include "kernels/pool.h"
 #include "ops/conv_internal.h"
@@ -225,6 +226,8 @@ Tensor routed_filter_grad(const Window2d &g, const Window2d &pool, const std::sh
 void conv_bias_relu_max_pool(const Window2d &g, const Window2d &pool, const float *x, const float *filter,
                              const kernels::FilterSource &filter_source, const float *bias, float *p,
                              uint8_t *arg) {
+  if (kernels::direct_conv_fuses_pool(g, pool))  // one input channel: no convolution output at all
+    return kernels::direct_conv_bias_relu_max_pool(g, pool, x, filter, bias, p, arg);
   constexpr int64_t kPoolSliceBytes = int64_t{1} << 20;
   const int64_t z_image = g.oh * g.ow * g.o, x_image = g.h * g.w * g.c, p_image = pool.oh * pool.ow * pool.c;
   const int64_t slice = std::clamp<int64_t>(kPoolSliceBytes / (z_image * int64_t{sizeof(float)}), 1, g.n);

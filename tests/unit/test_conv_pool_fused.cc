@@ -48,6 +48,10 @@ const std::vector<Geo> &geometries() {
       {Shape{2, 9, 10, 3}, Shape{3, 3, 3, 5}, {1, 1}, Padding::kSame, {3, 2}},
       {Shape{3, 8, 8, 2}, Shape{2, 2, 2, 19}, {2, 1}, Padding::kValid, {1, 3}},
       {Shape{1, 6, 6, 4}, Shape{1, 1, 4, 1}, {1, 1}, Padding::kValid, {2, 2}},
+      // One input channel (the direct kernels, kernels/conv_direct.h): lane tails, short rows, a
+      // last row and column in no window, 3x2 windows.
+      {Shape{3, 11, 9, 1}, Shape{3, 3, 1, 19}, {1, 1}, Padding::kValid, {2, 2}},
+      {Shape{2, 7, 20, 1}, Shape{2, 2, 1, 5}, {1, 1}, Padding::kValid, {3, 2}},
   };
   return g;
 }
