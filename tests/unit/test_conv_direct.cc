@@ -107,6 +107,21 @@ TEST(DirectConv, TakesOneChannelValidUnitStrideConvolutions) {
   }
 }
 
+// The fused conv + pool computes a pooled row's convolution rows on the stack when they fit 16 kB
+// (W5's 2 x 26 x 32 floats do); wider rows go through the batch slices (test_conv_pool_fused.cc
+// checks both against the two ops).
+TEST(DirectConv, FusesThePoolingWhenARowFitsTheStackBuffer) {
+  const auto fuses = [](const Shape &x, const Shape &f) {
+    const kernels::Window2d g =
+        ops::internal::window2d("conv2d", x, f[0], f[1], f[3], {1, 1}, {1, 1}, Padding::kValid);
+    const kernels::Window2d pool = ops::internal::window2d("max_pool2d", ops::internal::output_shape(g), 2, 2,
+                                                           f[3], {2, 2}, {1, 1}, Padding::kValid);
+    return kernels::direct_conv_fuses_pool(g, pool);
+  };
+  EXPECT_TRUE(fuses({128, 28, 28, 1}, {3, 3, 1, 32}));
+  EXPECT_FALSE(fuses({1, 6, 70, 1}, {3, 3, 1, 32}));
+}
+
 TEST(DirectConv, MatchesFloat64Loops) {
   unsigned seed = 100;
   for (const ConvShape &c : direct_cases()) {
