@@ -338,16 +338,18 @@ dnnl::primitive backward_filter_primitive(const Window2d &g) {
 
 // backward_filter for g that direct_conv_applies to: pieces of whole images, as many as a
 // function of the shape alone gives (each piece's dy about a quarter of a core's L2 cache, at
-// most kMaxDirectPieces), each summed by direct_conv_filter_grad on one thread, the partial
-// sums added in piece order.
+// most kMaxDirectPieces, and partial sums of at most kMaxPartialFilterBytes in all), each summed
+// by direct_conv_filter_grad on one thread, the partial sums added in piece order.
 constexpr int64_t kDirectPieceDyBytes = int64_t{256} << 10;
 constexpr int64_t kMaxDirectPieces = 64;
 
 void direct_backward_filter(const Window2d &g, const float *x, const float *dy, const DyWriter *write_dy,
                             float *dfilter) {
   const int64_t dy_image = g.oh * g.ow * g.o, x_image = g.h * g.w, count_floats = filter_count(g);
+  const int64_t most = std::clamp<int64_t>(kMaxPartialFilterBytes / (count_floats * int64_t{sizeof(float)}),
+                                           1, kMaxDirectPieces);
   const int64_t fit = std::max<int64_t>(1, kDirectPieceDyBytes / (dy_image * int64_t{sizeof(float)}));
-  const int64_t size = std::min(g.n, std::max(fit, (g.n + kMaxDirectPieces - 1) / kMaxDirectPieces));
+  const int64_t size = std::min(g.n, std::max(fit, (g.n + most - 1) / most));
   const int64_t pieces = (g.n + size - 1) / size;
   std::shared_ptr<Storage> partials;
   if (pieces > 1) partials = Storage::allocate(static_cast<size_t>(pieces * count_floats) * sizeof(float));

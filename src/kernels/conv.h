@@ -1,4 +1,5 @@
-// 2-D convolution over channels-last data (NHWC input, TF's HWIO filter) on oneDNN.
+// 2-D convolution over channels-last data (NHWC input, TF's HWIO filter) on oneDNN, except the
+// one-input-channel convolutions kernels/conv_direct.h takes (forward and filter gradient).
 #pragma once
 
 #include <cstdint>
