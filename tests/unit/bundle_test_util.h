@@ -25,14 +25,10 @@
 
 #include "tensor_bundle.pb.h"
 
-#ifndef KILN_TEST_SOURCE_DIR
-#error "KILN_TEST_SOURCE_DIR must name the source tree"
-#endif
-
 namespace kiln::testing {
 
 // ../shared/fixtures beside the repository (absent in a user's checkout: tests then skip).
-inline std::string fixtures_dir() { return std::string(KILN_TEST_SOURCE_DIR) + "/../shared/fixtures"; }
+inline std::string fixtures_dir() { return testing::source_dir() + "/../shared/fixtures"; }
 inline std::string tf2_prefix() { return fixtures_dir() + "/tf2_checkpoint/keras_embedding.ckpt-0"; }
 inline std::string bert_prefix() { return fixtures_dir() + "/tf1_bert_tiny/bert_model.ckpt"; }
 

@@ -539,7 +539,7 @@ TEST_F(TensorBoardCallback, EvaluateAloneWritesTheEvaluationAndFlushes) {
 // write_images=True), apart from what kiln cannot or TF 2.13 did not write: the op graph
 // (__run_graph__) and Keras 3's epoch_learning_rate.
 TEST_F(TensorBoardCallback, SameTagsAndImageSizesAsTf213) {
-  const std::string fixture = std::string(KILN_TEST_SOURCE_DIR) +
+  const std::string fixture = testing::source_dir() +
                               "/../shared/fixtures/events_other_writers/TheCodeheadMT-TensorBoard-Tutorial/"
                               "MNIST-extra-metrics1690486849";
   if (!std::filesystem::exists(fixture)) GTEST_SKIP() << "no fixture at " << fixture;

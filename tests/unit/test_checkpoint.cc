@@ -37,9 +37,8 @@ using testing::sequential_of;
 using testing::serialized_layer;
 
 const std::string kFixture =
-    std::string(KILN_TEST_SOURCE_DIR) + "/../shared/fixtures/tf2_checkpoint/keras_embedding.ckpt-0";
-const std::string kBertFixture =
-    std::string(KILN_TEST_SOURCE_DIR) + "/../shared/fixtures/tf1_bert_tiny/bert_model.ckpt";
+    testing::source_dir() + "/../shared/fixtures/tf2_checkpoint/keras_embedding.ckpt-0";
+const std::string kBertFixture = testing::source_dir() + "/../shared/fixtures/tf1_bert_tiny/bert_model.ckpt";
 
 bool exists(const std::string &path) {
   struct stat st;

@@ -18,10 +18,6 @@
 #include "layers/layer.h"
 #include "test_util.h"
 
-#ifndef KILN_TEST_SOURCE_DIR
-#error "KILN_TEST_SOURCE_DIR must name the source tree (tests/unit/CMakeLists.txt sets it)"
-#endif
-
 namespace kiln::layers {
 namespace {
 
@@ -29,7 +25,7 @@ using Json = nlohmann::ordered_json;
 
 // The golden file, or null (with a failure that names the file and the parse error).
 Json load_golden() {
-  const std::string path = std::string(KILN_TEST_SOURCE_DIR) + "/tests/golden/layers_golden.json";
+  const std::string path = testing::source_dir() + "/tests/golden/layers_golden.json";
   std::ifstream in(path);
   if (!in) {
     ADD_FAILURE() << "cannot open " << path;

@@ -19,10 +19,6 @@
 #include "train/optimizer.h"
 #include "train/schedules.h"
 
-#ifndef KILN_TEST_SOURCE_DIR
-#error "KILN_TEST_SOURCE_DIR must name the source tree (tests/unit/CMakeLists.txt sets it)"
-#endif
-
 namespace kiln::train {
 namespace {
 
@@ -32,7 +28,7 @@ using testing::expect_error;
 
 const Json &golden() {
   static const Json j = [] {
-    const std::string path = std::string(KILN_TEST_SOURCE_DIR) + "/tests/golden/optimizers_golden.json";
+    const std::string path = testing::source_dir() + "/tests/golden/optimizers_golden.json";
     std::ifstream in(path);
     std::stringstream ss;
     ss << in.rdbuf();

@@ -261,7 +261,7 @@ std::vector<TensorValue> tensor_values(const std::string &path) {
 }
 
 std::string fixture_path(const std::string &relative) {
-  return std::string(KILN_TEST_SOURCE_DIR) + "/../shared/fixtures/" + relative;
+  return testing::source_dir() + "/../shared/fixtures/" + relative;
 }
 
 std::string first_file(const std::string &dir, const std::string &suffix) {

@@ -15,10 +15,6 @@
 #include "train/losses.h"
 #include "train/metrics.h"
 
-#ifndef KILN_TEST_SOURCE_DIR
-#error "KILN_TEST_SOURCE_DIR must name the source tree (tests/unit/CMakeLists.txt sets it)"
-#endif
-
 namespace kiln::train {
 namespace {
 
@@ -29,7 +25,7 @@ using testing::make;
 using testing::make_typed;
 
 Json load_golden() {
-  std::ifstream in(std::string(KILN_TEST_SOURCE_DIR) + "/tests/golden/losses_metrics_golden.json");
+  std::ifstream in(testing::source_dir() + "/tests/golden/losses_metrics_golden.json");
   EXPECT_TRUE(in.good()) << "cannot open tests/golden/losses_metrics_golden.json";
   return in ? Json::parse(in) : Json();
 }

@@ -19,6 +19,9 @@
 
 namespace kiln::testing {
 
+// The source tree's path (source_dir.cc), for tests that read golden files and fixtures.
+std::string source_dir();
+
 inline Tensor make(const Shape &shape, const std::vector<float> &values) {
   return Tensor::from_data(DType::kFloat32, shape, values.data(), values.size() * sizeof(float));
 }
