@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "tensor_bundle.pb.h"
+#include "test_util.h"
 
 namespace kiln::testing {
 
