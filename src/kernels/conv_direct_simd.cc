@@ -1,7 +1,5 @@
 // The direct one-input-channel convolution of kernels/conv_direct.h in Highway vectors chosen at
 // run time. Highway's foreach_target re-includes this file per instruction set.
-#include <cstring>
-
 #include "core/error.h"
 #include "kernels/array.h"
 #include "kernels/conv_direct.h"
@@ -178,8 +176,7 @@ int64_t pool_scratch_floats(const Window2d &g, const Window2d &pool) {
 
 bool direct_conv_fuses_pool(const Window2d &g, const Window2d &pool) {
   return direct_conv_applies(g) && pool.n == g.n && pool.h == g.oh && pool.w == g.ow && pool.c == g.o &&
-         pool.sh == pool.kh && pool.sw == pool.kw && pool.oh * pool.kh <= g.oh && pool.ow * pool.kw <= g.ow &&
-         pool.kh * pool.kw <= 256 && pool_scratch_floats(g, pool) <= kPoolScratchFloats;
+         max_pool_tiles(pool) && pool_scratch_floats(g, pool) <= kPoolScratchFloats;
 }
 
 void direct_conv_bias_relu_max_pool(const Window2d &g, const Window2d &pool, const float *x,

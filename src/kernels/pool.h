@@ -34,6 +34,9 @@ void max_pool2d_scatter(const Window2d &g, const float *x, const float *dy, floa
 // bias_unary_inplace(kRelu) then pool2d_forward(kMax): each window starts at the lowest float and
 // takes a value only when greater, so a NaN never wins and the first of equal maxima does. arg
 // (null: not needed) [N, OH, OW, C] gets each winner's ky * kw + kx.
+// Whether g (a max pooling's geometry) is one those take: valid, strides equal to its window of
+// at most 256 cells, the windows inside the input.
+bool max_pool_tiles(const Window2d &g);
 void bias_relu_max_pool2d(const Window2d &g, const float *z, const float *bias, float *p, uint8_t *arg);
 // One pooled row of it on the calling thread: z holds the row's kh input rows (pitch w * c
 // floats), p and arg (or null) the row's ow * c outputs. No allocation, no throw.

@@ -121,10 +121,14 @@ HWY_EXPORT(BiasReluMaxPoolRow);
 HWY_EXPORT(RouteRow);
 }  // namespace pool_simd
 
+bool max_pool_tiles(const Window2d &g) {
+  return g.sh == g.kh && g.sw == g.kw && !g.pad_top && !g.pad_left && !g.pad_bottom && !g.pad_right &&
+         g.kh * g.kw <= 256 && g.oh * g.kh <= g.h && g.ow * g.kw <= g.w;
+}
+
 namespace {
 void require_tiled(const Window2d &g, const char *what) {
-  if (g.sh != g.kh || g.sw != g.kw || g.pad_top || g.pad_left || g.pad_bottom || g.pad_right ||
-      g.kh * g.kw > 256 || g.oh * g.kh > g.h || g.ow * g.kw > g.w)
+  if (!max_pool_tiles(g))
     fail(Code::kInternal, what, ": expected a valid max pooling whose strides equal its ", g.kh, "x", g.kw,
          " window (at most 256 cells)");
 }

@@ -296,8 +296,7 @@ Tensor internal::conv_forward(const internal::ConvFamily &f, const char *op, con
   if (!epilogue.max_pool.empty()) {
     const std::vector<int64_t> &k = epilogue.max_pool;
     const Window2d pg = pool_window(op, y_shape, k, k, Padding::kValid);
-    const bool tiled =
-        act == DenseActivation::kRelu && pg.sh == pg.kh && pg.sw == pg.kw && pg.kh * pg.kw <= 256 && !empty;
+    const bool tiled = act == DenseActivation::kRelu && kernels::max_pool_tiles(pg) && !empty;
     if (!tiled) {
       internal::ConvEpilogue unpooled = epilogue;
       unpooled.max_pool.clear();
