@@ -62,6 +62,14 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
 # (debug info then names the folder of the build that filled the cache).
 export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 
+# -D<option>=OFF for a build folder whose cache does not have the option yet, else nothing: the
+# demo and the benchmarks leave the tests (and the demo the benchmarks) as an earlier command
+# configured them, so that a plain `cmake --build build` afterwards still builds them (the
+# packages they need are there, since that command installed them).
+off_unless_cached() {  # off_unless_cached <dir> <option>
+  grep -q "^$2:" "$1/CMakeCache.txt" 2>/dev/null || echo "-D$2=OFF"
+}
+
 configure() {  # configure <dir> [cmake args...]
   local dir="$1"
   shift
@@ -78,7 +86,9 @@ cmd_demo() {
   local mpirun=(mpirun --oversubscribe -np "${KILN_NP:-2}")
   [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
   ensure_packages "${BUILD_PKGS[@]}" "${DEMO_PKGS[@]}"
-  configure build -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCHMARKS=OFF -DKILN_BUILD_EXAMPLES=ON
+  # shellcheck disable=SC2046  # each expands to one word or none
+  configure build $(off_unless_cached build KILN_BUILD_TESTS) $(off_unless_cached build KILN_BUILD_BENCHMARKS) \
+    -DKILN_BUILD_EXAMPLES=ON
   local target
   case "$variant" in
     cpp | mpi) target=kiln_demo ;;
@@ -244,7 +254,8 @@ cmd_bench() {
   local build="${KILN_BENCH_BUILD:-build}"
   ensure_packages "${BUILD_PKGS[@]}" "${BENCH_PKGS[@]}"
   # Benchmarks forced on: `demo` caches KILN_BUILD_BENCHMARKS=OFF in the same build/.
-  configure "$build" -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCHMARKS=ON
+  # shellcheck disable=SC2046  # one word or none
+  configure "$build" $(off_unless_cached "$build" KILN_BUILD_TESTS) -DKILN_BUILD_BENCHMARKS=ON
   cmake --build "$build" -j"$JOBS" --target kiln_benchmarks
   local bench="$build/benchmarks/kiln_benchmarks"
   case "${1:-}" in
