@@ -121,10 +121,7 @@ Layer::Layer(std::string class_name, ConfigReader &base)
 
 Layer::~Layer() = default;
 
-bool Layer::built() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return built_;
-}
+bool Layer::built() const { return built_.load(std::memory_order_acquire); }
 
 void Layer::set_trainable(bool trainable) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -191,7 +188,7 @@ void Layer::build_once(const std::vector<PartialShape> &input_shapes, bool from_
     std::lock_guard<std::mutex> lock(mu_);
     build_shapes_ = input_shapes;
     building_ = false;
-    built_ = true;
+    built_.store(true, std::memory_order_release);
     then.swap(when_built_);
   }
   // Every callback runs even when one fails; the first failure is the build's.
@@ -271,6 +268,7 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
   autodiff::AutocastScope scope(autocast_scope_dtype());
   CallResult result = call_with_masks(cast_inputs.empty() ? inputs : cast_inputs, inner);
   result.masks.resize(result.outputs.size());  // Keras zips masks with outputs: the rest have none
+  if (has_output_shapes_.load(std::memory_order_acquire)) return result;
   std::lock_guard<std::mutex> lock(mu_);
   if (output_shapes_.empty())
     for (const Tensor &t : result.outputs) {
@@ -278,6 +276,7 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
       if (!s.empty()) s[0] = kUnknownDim;
       output_shapes_.push_back(std::move(s));
     }
+  has_output_shapes_.store(!output_shapes_.empty(), std::memory_order_release);
   return result;
 }
 
@@ -394,7 +393,7 @@ void Layer::untrack_last() {
 
 void Layer::mark_unbuilt() {
   std::lock_guard<std::mutex> lock(mu_);
-  built_ = false;
+  built_.store(false, std::memory_order_release);
 }
 
 std::vector<PartialShape> Layer::output_shapes() const {
@@ -405,6 +404,7 @@ std::vector<PartialShape> Layer::output_shapes() const {
 void Layer::set_output_shapes(const std::vector<PartialShape> &shapes) {
   std::lock_guard<std::mutex> lock(mu_);
   output_shapes_ = shapes;
+  has_output_shapes_.store(!output_shapes_.empty(), std::memory_order_release);
 }
 
 std::shared_ptr<void> Layer::attachment() const {
@@ -421,11 +421,14 @@ void Layer::add_loss(const Tensor &loss) {
   if (!loss.defined()) fail(Code::kInvalidArgument, "layer '", name_, "': add_loss: undefined tensor");
   std::lock_guard<std::mutex> lock(mu_);
   call_losses_.push_back(loss);
+  has_call_losses_.store(true, std::memory_order_release);
 }
 
 void Layer::clear_call_losses() {
+  if (!has_call_losses_.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> lock(mu_);
   call_losses_.clear();
+  has_call_losses_.store(false, std::memory_order_release);
 }
 
 std::string Layer::path() const { return parent_ ? parent_->path() + "/" + name_ : name_; }

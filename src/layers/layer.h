@@ -270,7 +270,11 @@ class Layer : public std::enable_shared_from_this<Layer> {
   Layer *parent_ = nullptr;  // the first layer that tracked this one (weights are named under it)
 
   mutable std::mutex mu_;  // guards build and the call losses
-  bool built_ = false;
+  // Written under mu_; atomic so that a call of a built layer reads them without taking it (a
+  // batch-1 inference makes a few calls of a few microseconds each).
+  std::atomic<bool> built_{false};
+  std::atomic<bool> has_call_losses_{false};    // call_losses_ is not empty
+  std::atomic<bool> has_output_shapes_{false};  // output_shapes_ is not empty
   bool building_ = false;
   bool building_from_call_ = false;  // set with building_, read by the building thread
   std::vector<PartialShape> build_shapes_;

@@ -242,25 +242,27 @@ void save_model(const LayerPtr &model, const std::string &export_dir, const Save
 // ------------------------------------------------------------------ loading
 
 std::vector<Tensor> Signature::run(const std::vector<Tensor> &inputs) const {
-  const std::string who = "signature '" + info_.key + "'";
+  // Made only for a message: a batch-1 call takes a few microseconds.
+  const auto who = [this] { return "signature '" + info_.key + "'"; };
   if (inputs.size() != info_.inputs.size())
-    fail(Code::kInvalidArgument, who, ": got ", inputs.size(), " input(s); expected ", info_.inputs.size());
+    fail(Code::kInvalidArgument, who(), ": got ", inputs.size(), " input(s); expected ", info_.inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const io::TensorSpecInfo &spec = info_.inputs[i];
-    if (!inputs[i].defined()) fail(Code::kInvalidArgument, who, ": input '", spec.name, "' is undefined");
+    if (!inputs[i].defined()) fail(Code::kInvalidArgument, who(), ": input '", spec.name, "' is undefined");
     if (inputs[i].dtype() != spec.dtype)
-      fail(Code::kInvalidArgument, who, ": input '", spec.name, "' has dtype ", dtype_name(inputs[i].dtype()),
-           "; expected ", dtype_name(spec.dtype));
-    const std::vector<int64_t> dims = inputs[i].shape().to_vector();
-    bool ok = dims.size() == spec.dims.size();
-    for (size_t d = 0; ok && d < dims.size(); ++d) ok = spec.dims[d] < 0 || spec.dims[d] == dims[d];
+      fail(Code::kInvalidArgument, who(), ": input '", spec.name, "' has dtype ",
+           dtype_name(inputs[i].dtype()), "; expected ", dtype_name(spec.dtype));
+    const Shape &shape = inputs[i].shape();
+    bool ok = static_cast<size_t>(shape.rank()) == spec.dims.size();
+    for (size_t d = 0; ok && d < spec.dims.size(); ++d)
+      ok = spec.dims[d] < 0 || spec.dims[d] == shape[static_cast<int>(d)];
     if (!ok)
-      fail(Code::kInvalidArgument, who, ": input '", spec.name, "' has shape ", shape_text(dims),
-           "; expected ", shape_text(spec.dims));
+      fail(Code::kInvalidArgument, who(), ": input '", spec.name, "' has shape ",
+           shape_text(shape.to_vector()), "; expected ", shape_text(spec.dims));
   }
   std::vector<Tensor> outputs = (*model_)(inputs, layers::CallContext{});
   if (outputs.size() != info_.outputs.size())
-    fail(Code::kInternal, who, ": the model gave ", outputs.size(), " output(s); the signature has ",
+    fail(Code::kInternal, who(), ": the model gave ", outputs.size(), " output(s); the signature has ",
          info_.outputs.size());
   return outputs;
 }

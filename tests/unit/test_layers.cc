@@ -247,6 +247,22 @@ TEST_F(LayersTest, RegularizerLossesAndBatchNormStatistics) {
   EXPECT_NEAR(bn->variables()[2]->peek().data<float>()[0], 0.01f * batch_mean, 1e-6f);
 }
 
+TEST_F(LayersTest, ActivityLossesAreThoseOfTheLastCall) {
+  Config c;
+  c.set("units", 1).set("activity_regularizer", "l2").set("kernel_initializer", "ones");
+  LayerPtr d = create_layer("Dense", c);
+  for (const float v : {1.0f, 2.0f, 3.0f}) {
+    (*d)(ops::fill(Shape({1, 2}), v));  // y = 2 v
+    const std::vector<Tensor> losses = d->losses();
+    ASSERT_EQ(losses.size(), 1u) << "after the call with " << v;
+    EXPECT_FLOAT_EQ(losses[0].data<float>()[0], 0.01f * 4 * v * v);
+  }
+  LayerPtr plain = dense(1);
+  (*plain)(random_tensor({1, 2}, 7));
+  (*plain)(random_tensor({1, 2}, 8));
+  EXPECT_TRUE(plain->losses().empty());
+}
+
 TEST_F(LayersTest, DropoutOnlyInTraining) {
   Config c;
   c.set("rate", 0.5);

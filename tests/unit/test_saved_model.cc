@@ -151,7 +151,9 @@ TEST(SavedModel, ServingSignatureNamesShapesAndErrors) {
       [&] {
         s.run({testing::random_tensor(Shape({4, 4}), 1)});
       },
-      Code::kInvalidArgument, {"has shape (4, 4); expected (None, 5)"});
+      Code::kInvalidArgument, {"signature 'serving_default': input", "has shape (4, 4); expected (None, 5)"});
+  expect_error([&] { s.run({testing::random_tensor(Shape({5}), 1)}); }, Code::kInvalidArgument,
+               {"signature 'serving_default': input", "expected (None, 5)"});
   expect_error([&] { s.run({x, x}); }, Code::kInvalidArgument, {"got 2 input(s); expected 1"});
   expect_error([&] { s.run_named({{"pixels", x}}); }, Code::kInvalidArgument, {"no input named 'pixels'"});
   expect_error([&] { loaded->signature("serve"); }, Code::kNotFound, {"no signature 'serve'"});
