@@ -54,7 +54,7 @@ struct Team {
   std::mutex start_mu;
   std::atomic<int> started{0};
   std::atomic<long> helper_parts{0};
-  Team *parent = nullptr;  // a forked child's: the team it inherited from its parent
+  Team *parent = nullptr;  // in a forked child: the team it inherited (g_inherited when made)
 };
 
 // Starts fetching lines another core wrote: the job's bytes to read and the part's state to write
@@ -67,25 +67,31 @@ inline void fetch_job(const Team &t, const std::atomic<uint64_t> &state) {
 }
 
 std::atomic<Team *> g_team{nullptr};
+// The teams a forked child inherited, its parent's last (each points to the one before): never
+// freed, since in the parent their helpers still use them, and kept reachable here for a leak
+// checker in the child.
+Team *g_inherited = nullptr;
 
-// A forked child has none of its parent's helpers: it starts a team of its own. The parent's is
-// left as it was, never freed (in the parent its helpers still use it), and the new team points to
-// it, so that a leak checker in the child still finds it reachable.
+// A forked child has none of its parent's helpers: the next team() makes it a team of its own.
+// Nothing here allocates (only async-signal-safe work after a fork): another thread of the parent
+// may have held the allocator's lock when it forked, and the child would then wait for it forever
+// (seen under AddressSanitizer, whose child spun in its stack depot's lock).
 void after_fork_in_child() {
-  Team *t = new Team();
-  t->parent = g_team.load(std::memory_order_relaxed);
-  g_team.store(t, std::memory_order_relaxed);
+  if (Team *t = g_team.load(std::memory_order_relaxed)) g_inherited = t;
+  g_team.store(nullptr, std::memory_order_relaxed);
 }
 
 Team &team() {
   Team *t = g_team.load(std::memory_order_acquire);
   if (t) return *t;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    g_team.store(new Team(), std::memory_order_release);  // never destroyed (helpers outlive main)
-    pthread_atfork(nullptr, nullptr, after_fork_in_child);
-  });
-  return *g_team.load(std::memory_order_acquire);
+  static std::once_flag registered;  // a forked child keeps the registration
+  std::call_once(registered, [] { pthread_atfork(nullptr, nullptr, after_fork_in_child); });
+  Team *fresh = new Team();  // never destroyed (helpers outlive main)
+  fresh->parent = g_inherited;
+  if (g_team.compare_exchange_strong(t, fresh, std::memory_order_acq_rel, std::memory_order_acquire))
+    return *fresh;
+  delete fresh;  // another thread's came first, and no helper of this one started
+  return *t;
 }
 
 // Helper h serves part h + 1 of every job after job `seen` (the last published before it started).
