@@ -4,6 +4,7 @@
 #include <cstdlib>
 #ifdef __GLIBC__
 #include <malloc.h>
+#include <pthread.h>
 #endif
 #include <mutex>
 #include <new>
@@ -46,8 +47,20 @@ struct Cache {
   std::atomic<int64_t> cache_hits{0};
 };
 
+// fork() while another thread holds the cache's lock would leave the child's copy locked for ever
+// (the child's first tensor would wait on it): the forking thread takes the lock first and both
+// processes give it back after. (The prepare handlers run before glibc takes malloc's own locks,
+// and the lock is only held around list operations, so a fork waits at most for one of them.)
+Cache *g_cache = nullptr;  // set once, before the handlers are registered
+void lock_cache_for_fork() { g_cache->mu.lock(); }
+void unlock_cache_after_fork() { g_cache->mu.unlock(); }
+
 Cache &cache() {
-  static Cache *c = new Cache();  // never destroyed: tensors may outlive static destruction
+  static Cache *c = [] {
+    g_cache = new Cache();  // never destroyed: tensors may outlive static destruction
+    pthread_atfork(lock_cache_for_fork, unlock_cache_after_fork, unlock_cache_after_fork);
+    return g_cache;
+  }();
   return *c;
 }
 

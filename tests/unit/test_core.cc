@@ -1,4 +1,10 @@
 // Core: shapes, dtypes, storage and the caching allocator, tensors, RNG, threads.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <set>
 #include <thread>
 
@@ -75,6 +81,41 @@ TEST(CoreStorage, SteadyLoopDoesNotCallMalloc) {
   for (int i = 0; i < 1000; ++i) body();
   EXPECT_EQ(allocator_stats().system_allocs, before.system_allocs);
 }
+
+// A fork while another thread allocates and frees tensors (the allocator's lock held most of the
+// time): each child allocates a tensor buffer and exits. Not under AddressSanitizer, whose own
+// allocator locks are not guarded across fork here (a child of its runtime could hang on those).
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+TEST(CoreStorage, AForkedChildAllocatesWhileAnotherThreadOfTheParentDoes) {
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    while (!stop.load(std::memory_order_relaxed)) Storage::allocate(256).reset();
+  });
+  for (int i = 0; i < 40; ++i) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      const bool ok = Storage::allocate(256)->data() != nullptr;
+      _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    bool exited = false;
+    for (int wait = 0; wait < 500 && !exited; ++wait) {  // up to 5 s
+      exited = ::waitpid(pid, &status, WNOHANG) == pid;
+      if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!exited) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
+    EXPECT_TRUE(exited) << "fork " << i << ": the child still waited after 5 s";
+    if (!exited) break;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "fork " << i;
+  }
+  stop = true;
+  churn.join();
+}
+#endif
 
 TEST(CoreStorage, AdoptCallsDeleterOnce) {
   static int calls = 0;
