@@ -4,8 +4,8 @@
 #include <cstdlib>
 #ifdef __GLIBC__
 #include <malloc.h>
-#include <pthread.h>
 #endif
+#include <pthread.h>
 #include <mutex>
 #include <new>
 #include <vector>

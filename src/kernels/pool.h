@@ -28,15 +28,16 @@ void pool2d_backward(PoolKind kind, const Window2d &g, const float *dy, const St
 void max_pool2d_gather(const Window2d &g, const float *x, const float *src, float *dst);
 void max_pool2d_scatter(const Window2d &g, const float *x, const float *dy, float *dx);
 
+// Whether g (a max pooling's geometry) is one the fused passes below take: valid, strides equal
+// to its window of at most 256 cells, the windows inside the input.
+bool max_pool_tiles(const Window2d &g);
+
 // A Conv2D's bias and ReLU and the max pooling after it in one pass (kernels/pool_simd.cc), for
 // a valid pooling whose strides equal its window of at most 256 cells (g: the pooling's geometry).
 // p [N, OH, OW, C] gets the pooling of relu(z + bias) (bias [C] or null) with the bits of
 // bias_unary_inplace(kRelu) then pool2d_forward(kMax): each window starts at the lowest float and
 // takes a value only when greater, so a NaN never wins and the first of equal maxima does. arg
 // (null: not needed) [N, OH, OW, C] gets each winner's ky * kw + kx.
-// Whether g (a max pooling's geometry) is one those take: valid, strides equal to its window of
-// at most 256 cells, the windows inside the input.
-bool max_pool_tiles(const Window2d &g);
 void bias_relu_max_pool2d(const Window2d &g, const float *z, const float *bias, float *p, uint8_t *arg);
 // One pooled row of it on the calling thread: z holds the row's kh input rows (pitch w * c
 // floats), p and arg (or null) the row's ow * c outputs. No allocation, no throw.

@@ -83,8 +83,9 @@ TEST(CoreStorage, SteadyLoopDoesNotCallMalloc) {
 }
 
 // A fork while another thread allocates and frees tensors (the allocator's lock held most of the
-// time): each child allocates a tensor buffer and exits. Not under AddressSanitizer, whose own
-// allocator locks are not guarded across fork here (a child of its runtime could hang on those).
+// time): each child allocates a tensor buffer and exits. Not under AddressSanitizer or
+// ThreadSanitizer, whose own allocator locks are not guarded across fork here (a child of their
+// runtime could hang on those).
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 TEST(CoreStorage, AForkedChildAllocatesWhileAnotherThreadOfTheParentDoes) {
   std::atomic<bool> stop{false};
