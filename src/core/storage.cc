@@ -51,18 +51,43 @@ struct Cache {
 // (the child's first tensor would wait on it): the forking thread takes the lock first and both
 // processes give it back after. (The prepare handlers run before glibc takes malloc's own locks,
 // and the lock is only held around list operations, so a fork waits at most for one of them.)
-Cache *g_cache = nullptr;  // set once, before the handlers are registered
-void lock_cache_for_fork() { g_cache->mu.lock(); }
-void unlock_cache_after_fork() { g_cache->mu.unlock(); }
+// The handlers are registered when the library loads, and the cache is made on first use without
+// a function-local static: a thread inside that static's initialiser (which registered the
+// handlers, and so waited for a fork in progress to finish) left the guard taken in the child,
+// whose first tensor then waited for it for ever.
+std::atomic<Cache *> g_cache{nullptr};  // never destroyed: tensors may outlive static destruction
 
 Cache &cache() {
-  static Cache *c = [] {
-    g_cache = new Cache();  // never destroyed: tensors may outlive static destruction
-    pthread_atfork(lock_cache_for_fork, unlock_cache_after_fork, unlock_cache_after_fork);
-    return g_cache;
-  }();
+  Cache *c = g_cache.load(std::memory_order_acquire);
+  if (c) return *c;
+  Cache *fresh = new Cache();
+  if (g_cache.compare_exchange_strong(c, fresh, std::memory_order_acq_rel, std::memory_order_acquire))
+    return *fresh;
+  delete fresh;  // another thread's came first; nothing used this one
   return *c;
 }
+
+// The prepare handler makes the cache when there is none yet (it runs before fork, where
+// allocating is safe): were it to lock nothing, another thread could make the cache and take its
+// lock before the fork copied the process.
+// (Nothing may throw out of a fork handler: should making the cache fail, it forks unlocked. Only
+// the forking thread touches g_locked_for_fork, and glibc runs one fork's handlers at a time.)
+Cache *g_locked_for_fork = nullptr;
+void lock_cache_for_fork() {
+  try {
+    Cache &c = cache();
+    c.mu.lock();
+    g_locked_for_fork = &c;
+  } catch (...) {
+    g_locked_for_fork = nullptr;
+  }
+}
+void unlock_cache_after_fork() {
+  if (g_locked_for_fork) g_locked_for_fork->mu.unlock();
+  g_locked_for_fork = nullptr;
+}
+[[maybe_unused]] const bool g_fork_handlers_registered =
+    pthread_atfork(lock_cache_for_fork, unlock_cache_after_fork, unlock_cache_after_fork) == 0;
 
 // Frees every cached buffer; returns the bytes given back. The buffers are taken out under
 // the lock and freed after it, so other threads are not held up by free().

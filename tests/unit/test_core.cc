@@ -83,7 +83,9 @@ TEST(CoreStorage, SteadyLoopDoesNotCallMalloc) {
 }
 
 // A fork while another thread allocates and frees tensors (the allocator's lock held most of the
-// time): each child allocates a tensor buffer and exits. Not under AddressSanitizer or
+// time): each child allocates a tensor buffer and exits. The first forks come while the other
+// thread may still be making the allocator's cache (in a fresh process, as ctest runs it): a child
+// once inherited that half-made cache's guard, or its lock, taken. Not under AddressSanitizer or
 // ThreadSanitizer, whose own allocator locks are not guarded across fork here (a child of their
 // runtime could hang on those).
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
