@@ -125,9 +125,9 @@ KILN_API void kiln_set_seed(uint64_t seed);
 /// Ownership: the returned status (NULL on success) belongs to the caller.
 /// Thread-safety: safe; affects kernels started afterwards on every thread.
 KILN_API kiln_status *kiln_set_num_threads(int num_threads);
-/// The number of threads kernels called from the calling thread use: its override
-/// (kiln_set_num_threads_for_this_thread) if it has one, else the global count
-/// (kiln_set_num_threads), else OpenMP's default. Thread-safety: safe.
+/// The number of threads kernels called from the calling thread use: its override if any, else
+/// the global count, else OpenMP's default; 1 on the thread that forked, in a forked child
+/// (libgomp's threads do not survive fork). Thread-safety: safe.
 KILN_API int kiln_get_num_threads(void);
 /// Sets how many threads kernels called from the calling thread use, overriding the global count
 /// for this thread only: 1 to max(64, 4 x the processors available), or 0 to remove the override

@@ -337,7 +337,7 @@ inline int abi_version() { return kiln_abi_version(); }
 inline void set_seed(uint64_t seed) { kiln_set_seed(seed); }
 /// Sets the kernel thread count.
 inline void set_num_threads(int n) { detail::check(kiln_set_num_threads(n)); }
-/// The kernel thread count for the calling thread: its override if set, else the global count.
+/// This thread's kernel thread count: its override, else the global count (1 where it forked, in a child).
 inline int num_threads() { return kiln_get_num_threads(); }
 /// Overrides the kernel thread count for the calling thread only (0 removes the override), e.g.
 /// input-pipeline workers at 1 thread beside a training thread using every core (OpenMP teams are

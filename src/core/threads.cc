@@ -1,6 +1,7 @@
 #include "core/threads.h"
 
 #include <omp.h>
+#include <pthread.h>
 
 #include <atomic>
 
@@ -17,6 +18,19 @@ std::atomic<int> g_threads{0};  // 0: not set yet, use OpenMP's default
 thread_local int t_override = 0;
 thread_local int t_applied = 0;  // the count this thread last gave OpenMP; 0: never changed
 thread_local int t_default = 0;  // OpenMP's count for this thread before kiln first changed it
+
+// libgomp's threads do not survive fork: in the child, the thread that forked still has its
+// parent's team on record, and its next parallel region (of more than one thread) waits for those
+// threads for ever. So that thread runs kernels on one thread in the child, whatever count is set;
+// threads the child starts make teams of their own. (The handler only writes this thread's
+// flags: the next apply_num_threads() gives OpenMP the count of 1.)
+thread_local bool t_forked = false;
+void after_fork_in_child() {
+  t_forked = true;
+  t_applied = 0;
+}
+[[maybe_unused]] const bool g_fork_handler_registered =
+    pthread_atfork(nullptr, nullptr, after_fork_in_child) == 0;
 }  // namespace
 
 int max_num_threads() {
@@ -51,6 +65,7 @@ void set_num_threads_for_this_thread(int n) {
 int num_threads_for_this_thread() { return t_override; }
 
 int num_threads() {
+  if (t_forked) return 1;
   if (t_override > 0) return t_override;
   int n = g_threads.load();
   if (n > 0) return n;
@@ -60,6 +75,7 @@ int num_threads() {
 void apply_num_threads() {
   int n = t_override > 0 ? t_override : g_threads.load();
   if (n == 0) n = t_default;  // an override was removed and no global count is set
+  if (t_forked) n = 1;
   if (n > 0 && n != t_applied) {
     if (t_applied == 0) t_default = omp_get_max_threads();
     omp_set_num_threads(n);  // OpenMP's count is per calling thread

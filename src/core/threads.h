@@ -7,8 +7,8 @@ namespace kiln {
 int max_num_threads();
 // The global count: 1 <= n <= max_num_threads(); throws InvalidArgument otherwise.
 void set_num_threads(int n);
-// The count kernels called from this thread use: this thread's override if set, else the global
-// count, else OpenMP's default.
+// The count kernels called from this thread use: its override if set, else the global count, else
+// OpenMP's default; 1 on the thread that forked, in a forked child (libgomp's threads are gone).
 int num_threads();
 // Overrides the count for kernels called from the calling thread only (n >= 1), e.g. so that
 // pipeline worker threads run at 1 thread beside a training thread using all cores (OpenMP

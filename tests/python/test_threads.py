@@ -94,9 +94,6 @@ class ThreadCountTest(unittest.TestCase):
         self.assertEqual(kiln.get_num_threads_for_this_thread(), 2)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class OpenMpSpinCountTest(unittest.TestCase):
     """Loading kiln starts libgomp with a short spin count (src/openmp_env/openmp_env.c) unless the user
@@ -126,3 +123,59 @@ class OpenMpSpinCountTest(unittest.TestCase):
     def test_the_users_choice_wins(self):
         self.assertEqual(self.child({"GOMP_SPINCOUNT": "777"}), ("777", "777"))
         self.assertEqual(self.child({"OMP_WAIT_POLICY": "passive"})[0], "0")
+
+
+class ForkTest(unittest.TestCase):
+    """libgomp's threads do not survive fork (os.fork, multiprocessing's default start method on Linux):
+    in the child, the thread that forked runs kernels on one thread, with the same bits, instead of
+    waiting for ever on its parent's OpenMP team; a thread the child starts has its full count."""
+
+    def test_a_forked_child_runs_kernels_after_its_parents_threaded_ones(self):
+        import os
+        import time
+        self.addCleanup(kiln.set_num_threads, kiln.get_num_threads())
+        kiln.set_num_threads(2)
+        a, b = filled([256, 320], 1.0), filled([320, 192], 0.5)
+        x, f = filled([4, 16, 16, 8], 1.0), filled([3, 3, 8, 16], 0.25)
+        want = [bits(kiln.matmul(a, b)), bits(kiln.conv2d(x, f, padding="SAME"))]
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(read_end)
+                got = [bits(kiln.matmul(a, b)), bits(kiln.conv2d(x, f, padding="SAME"))]
+                seen = {}
+
+                def other():
+                    seen["count"] = kiln.get_num_threads()
+                    seen["same"] = bits(kiln.matmul(a, b)) == want[0]
+
+                t = threading.Thread(target=other)
+                t.start()
+                t.join()
+                report = "%d %d %d %d" % (kiln.get_num_threads(), got == want, seen["count"], seen["same"])
+                os.write(write_end, report.encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        deadline = time.time() + 60
+        done, status = 0, 0
+        while time.time() < deadline and done != pid:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done != pid:
+                time.sleep(0.02)
+        if done != pid:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        report = os.read(read_end, 100).decode()
+        os.close(read_end)
+        self.assertEqual(done, pid, "the child still waited after 60 s")
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        # The forking thread: 1 thread, the same bits; a thread the child started: 2 threads, the same bits.
+        self.assertEqual(report, "1 1 2 1")
+
+
+if __name__ == "__main__":
+    unittest.main()

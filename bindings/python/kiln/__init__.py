@@ -40,7 +40,8 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """The kernel thread count for the calling thread: its override if set, else the global count."""
+    """The kernel thread count for the calling thread: its override if set, else the global count
+    (1 on the thread that forked, in a forked child: libgomp's threads do not survive fork)."""
     return _lib.lib.kiln_get_num_threads()
 
 
