@@ -83,6 +83,13 @@ TEST(CoreStorage, SteadyLoopDoesNotCallMalloc) {
   EXPECT_EQ(allocator_stats().system_allocs, before.system_allocs);
 }
 
+// A fork while another thread allocates and frees tensors (the allocator's lock held most of the
+// time): each child allocates a tensor buffer and exits. The first forks come while the other
+// thread may still be making the allocator's cache (in a fresh process, as ctest runs it): a child
+// once inherited that half-made cache's guard, or its lock, taken. Not under AddressSanitizer or
+// ThreadSanitizer, whose own allocator locks are not guarded across fork here (a child of their
+// runtime could hang on those).
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 // Waits up to `seconds` for child `pid` to exit (its wait status in *status); false, with the child
 // killed, when it has not.
 bool wait_for_child(pid_t pid, int seconds, int *status) {
@@ -95,13 +102,6 @@ bool wait_for_child(pid_t pid, int seconds, int *status) {
   return false;
 }
 
-// A fork while another thread allocates and frees tensors (the allocator's lock held most of the
-// time): each child allocates a tensor buffer and exits. The first forks come while the other
-// thread may still be making the allocator's cache (in a fresh process, as ctest runs it): a child
-// once inherited that half-made cache's guard, or its lock, taken. Not under AddressSanitizer or
-// ThreadSanitizer, whose own allocator locks are not guarded across fork here (a child of their
-// runtime could hang on those).
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 TEST(CoreStorage, AForkedChildAllocatesWhileAnotherThreadOfTheParentDoes) {
   std::atomic<bool> stop{false};
   std::thread churn([&] {
