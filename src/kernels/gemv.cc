@@ -158,21 +158,43 @@ HWY_INLINE void Block(const GemvPlan &p, int64_t panel, size_t v0) {
   }
 }
 
-// Panels [p0, p1) in groups of GS panels, the last one possibly narrower (then a panel at a
-// time), first to last or, when backward, last to first; each group in column blocks of VB vectors.
+// Vectors [v0, v0 + VB) of panel q alone, leaving out trailing vectors whose columns all lie at
+// or beyond n (the padding of the last panel: W7's 10-column layer reads a quarter of its panel).
+// Each column's sum is the same chain of FMAs either way.
+template <int M, size_t VB, class WT>
+HWY_INLINE void LiveBlock(const GemvPlan &p, int64_t q, size_t v0) {
+  const int64_t col0 = q * kGemvPanel;
+  if (col0 + static_cast<int64_t>(VectorColumn<WT>(v0)) >= p.n) return;
+  constexpr size_t kLeast = std::is_same_v<WT, float> ? 1 : 2;  // bfloat16 vectors come in pairs
+  if constexpr (VB > kLeast) {
+    if (col0 + static_cast<int64_t>(VectorColumn<WT>(v0 + VB / 2)) >= p.n) return LiveBlock<M, VB / 2, WT>(p, q, v0);
+  }
+  Block<M, 1, VB, WT>(p, q, v0);
+}
+
+// Panels [p0, p1) in groups of GS panels, first to last or, when backward, last to first; each
+// group in column blocks of VB vectors. A last group narrower than GS, and the plan's last panel
+// when n leaves it partly padding, go a panel at a time (LiveBlock).
 template <int M, size_t GS, size_t VB, class WT>
 void Sweep(const GemvPlan &p, int64_t p0, int64_t p1, bool backward) {
   constexpr auto kGroup = static_cast<int64_t>(GS);
-  const int64_t groups = (p1 - p0 + kGroup - 1) / kGroup;
+  const bool partial = p1 == p.panels && p.n < p1 * kGemvPanel;
+  const int64_t whole = partial ? p1 - 1 : p1;  // panels [p0, whole) have no padding
+  const auto partial_panel = [&] {
+    for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) LiveBlock<M, VB, WT>(p, p1 - 1, v0);
+  };
+  if (partial && backward) partial_panel();
+  const int64_t groups = whole > p0 ? (whole - p0 + kGroup - 1) / kGroup : 0;
   for (int64_t i = 0; i < groups; ++i) {
     const int64_t q = p0 + (backward ? groups - 1 - i : i) * kGroup;
-    if (q + kGroup <= p1) {
+    if (q + kGroup <= whole) {
       for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, GS, VB, WT>(p, q, v0);
       continue;
     }
-    for (int64_t r = q; r < p1; ++r)
+    for (int64_t r = q; r < whole; ++r)
       for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, 1, VB, WT>(p, r, v0);
   }
+  if (partial && !backward) partial_panel();
 }
 
 // Panels [p0, p1) for M rows: G panels at a time, each in column blocks of VB vectors, so that

@@ -159,36 +159,39 @@ TEST(Gemv, PackedProductsChooseWhetherToSplitAndKeepTheirBits) {
 
 // Packed float32 and bfloat16 calls sweep each thread's panels first to last, then last to first
 // on the next call (PackedWeights::sweep_backward): both directions, at panel counts whose shares
-// end in a narrower group, on 1 to 3 threads and at every row count, give the documented bits.
+// end in a narrower group or a last panel partly padding, on 1 to 3 threads and at every row
+// count, give the documented bits.
 TEST(Gemv, PackedCallsSweepBothWaysWithTheSameBits) {
   const int64_t k = 300;
   unsigned seed = 40;
-  for (int64_t panels : {1, 2, 3, 5, 7, 11}) {
-    const int64_t n = panels * kernels::kGemvPanel - (panels % 2 ? 3 : 0);
-    const auto w = uniform(static_cast<size_t>(k * n), seed++), b = uniform(static_cast<size_t>(n), seed++);
-    std::vector<float> rounded(w.size());
-    for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
-    for (GemvWeights format : {GemvWeights::kFloat32, GemvWeights::kBFloat16}) {
-      const auto packed = PackedWeights::pack(w.data(), k, n, format);
-      const std::vector<float> &wv = format == GemvWeights::kFloat32 ? w : rounded;
-      for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, kernels::kGemvMaxRows}) {
-        const auto x = uniform(static_cast<size_t>(m * k), seed++);
-        const auto want = reference(m, x, wv, k, n, b.data(), true);
-        for (int threads : {1, 2, 3}) {
-          set_num_threads_for_this_thread(threads);
-          for (int call = 0; call < 4; ++call)  // both directions, twice
-            EXPECT_TRUE(
-                same_bits(run_gemv(m, x, w, k, n, b.data(), GemvActivation::kRelu, packed.get()), want))
-                << panels << " panels, format " << static_cast<int>(format) << ", m " << m << ", " << threads
-                << " threads, call " << call;
+  // Drops leave the last panel 64, 61, 40, 24, 17, 14 and 1 live columns: each width of LiveBlock.
+  for (int64_t panels : {1, 2, 3, 5, 7, 11})
+    for (int64_t drop : {0, 3, 24, 40, 47, 50, 63}) {
+      const int64_t n = panels * kernels::kGemvPanel - drop;
+      const auto w = uniform(static_cast<size_t>(k * n), seed++), b = uniform(static_cast<size_t>(n), seed++);
+      std::vector<float> rounded(w.size());
+      for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+      for (GemvWeights format : {GemvWeights::kFloat32, GemvWeights::kBFloat16}) {
+        const auto packed = PackedWeights::pack(w.data(), k, n, format);
+        const std::vector<float> &wv = format == GemvWeights::kFloat32 ? w : rounded;
+        for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, kernels::kGemvMaxRows}) {
+          const auto x = uniform(static_cast<size_t>(m * k), seed++);
+          const auto want = reference(m, x, wv, k, n, b.data(), true);
+          for (int threads : {1, 2, 3}) {
+            set_num_threads_for_this_thread(threads);
+            for (int call = 0; call < 4; ++call)  // both directions, twice
+              EXPECT_TRUE(
+                  same_bits(run_gemv(m, x, w, k, n, b.data(), GemvActivation::kRelu, packed.get()), want))
+                  << panels << " panels less " << drop << ", format " << static_cast<int>(format) << ", m "
+                  << m << ", " << threads << " threads, call " << call;
+          }
         }
+        // The direction alternates from call to call.
+        const bool first = packed->sweep_backward();
+        EXPECT_NE(packed->sweep_backward(), first);
+        EXPECT_EQ(packed->sweep_backward(), first);
       }
-      // The direction alternates from call to call.
-      const bool first = packed->sweep_backward();
-      EXPECT_NE(packed->sweep_backward(), first);
-      EXPECT_EQ(packed->sweep_backward(), first);
     }
-  }
   set_num_threads_for_this_thread(0);
 }
 
