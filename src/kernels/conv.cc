@@ -83,9 +83,10 @@ void reorder_filter(PrimitiveKind kind, const Window2d &g, const memory::desc &b
 // Variable's assign/assign_add/assign_sub, Tensor::raw_mutable_data). A stale entry is dropped on
 // sight, never served. Entries live in a small LRU bounded in count and bytes, and are dropped as
 // soon as their storage dies (the storage release hook). Adopted buffers (id 0) are never cached:
-// their owner can change them behind kiln's back. The key also holds the reorder key (kind,
-// window, thread count) and the blocked layout itself, since oneDNN may pick another layout for
-// another thread count.
+// their owner can change them behind kiln's back. The key also holds the filter's shape and the
+// blocked layout itself (oneDNN may pick another for another window, batch or thread count); the
+// copy depends on nothing else, so a batch's pieces share it, as do convolutions of other kinds or
+// windows that chose the same layout.
 struct FilterBuffer {
   float *data = nullptr;
   bool blocked = false;
@@ -211,11 +212,14 @@ FilterBuffer filter_buffer(PrimitiveKind kind, const Window2d &g, const dnnl::pr
   }
   b.blocked = true;
   const bool cacheable = source && source->storage_id != 0;
-  PrimitiveKey key = key_for(PrimitiveKind::kReorder, g);
-  if (cacheable) {
-    key.add(static_cast<int64_t>(kind));
-    b.scratch = cached_filter(*source, key, b.md);
-  }
+  Window2d shape;  // the filter's own fields of g
+  shape.kh = g.kh;
+  shape.kw = g.kw;
+  shape.c = g.c;
+  shape.o = g.o;
+  shape.groups = g.groups;
+  const PrimitiveKey key = key_for(PrimitiveKind::kReorder, shape);
+  if (cacheable) b.scratch = cached_filter(*source, key, b.md);
   if (!b.scratch) {
     b.scratch = Storage::allocate(b.md.get_size());
     if (source) reorder_filter(kind, g, b.md, false, plain_data, b.scratch->data());
