@@ -83,10 +83,11 @@ void reorder_filter(PrimitiveKind kind, const Window2d &g, const memory::desc &b
 // Variable's assign/assign_add/assign_sub, Tensor::raw_mutable_data). A stale entry is dropped on
 // sight, never served. Entries live in a small LRU bounded in count and bytes, and are dropped as
 // soon as their storage dies (the storage release hook). Adopted buffers (id 0) are never cached:
-// their owner can change them behind kiln's back. The key also holds the filter's shape and the
-// blocked layout itself (oneDNN may pick another for another window, batch or thread count); the
-// copy depends on nothing else, so a batch's pieces share it, as do convolutions of other kinds or
-// windows that chose the same layout.
+// their owner can change them behind kiln's back. Beside the storage, an entry is matched by the
+// blocked layout alone (its memory descriptor, which holds the filter's dims too; oneDNN may pick
+// another layout for another window, batch or thread count): the copy depends on nothing else, so
+// a batch's pieces share it, as do convolutions of other kinds or windows that chose the same
+// layout.
 struct FilterBuffer {
   float *data = nullptr;
   bool blocked = false;
@@ -100,7 +101,6 @@ constexpr size_t kMaxCachedFilterBytes = size_t{64} << 20;
 struct CachedFilter {
   uint64_t storage_id = 0;
   uint64_t version = 0;
-  PrimitiveKey key{PrimitiveKind::kReorder};
   memory::desc md;
   std::shared_ptr<Storage> data;  // read-only once cached
   uint64_t last_use = 0;
@@ -147,15 +147,14 @@ void drop_storage(uint64_t id) noexcept {
   }
 }
 
-// The cached copy for (source, key, md), or null; drops a stale one.
-std::shared_ptr<Storage> cached_filter(const FilterSource &source, const PrimitiveKey &key,
-                                       const memory::desc &md) {
+// The cached copy for (source, md), or null; drops a stale one.
+std::shared_ptr<Storage> cached_filter(const FilterSource &source, const memory::desc &md) {
   FilterCache &c = filter_cache();
   std::shared_ptr<Storage> stale;
   std::lock_guard<std::mutex> lock(c.mu);
   for (size_t i = 0; i < c.entries.size(); ++i) {
     CachedFilter &e = c.entries[i];
-    if (e.storage_id != source.storage_id || !(e.key == key) || e.md != md) continue;
+    if (e.storage_id != source.storage_id || e.md != md) continue;
     if (e.version == source.version) {
       e.last_use = ++c.tick;
       ++c.hits;
@@ -168,8 +167,7 @@ std::shared_ptr<Storage> cached_filter(const FilterSource &source, const Primiti
   return nullptr;
 }
 
-void cache_filter(const FilterSource &source, const PrimitiveKey &key, const memory::desc &md,
-                  const std::shared_ptr<Storage> &data) {
+void cache_filter(const FilterSource &source, const memory::desc &md, const std::shared_ptr<Storage> &data) {
   const size_t size = md.get_size();
   if (size > kMaxCachedFilterBytes) return;
   FilterCache &c = filter_cache();
@@ -178,7 +176,7 @@ void cache_filter(const FilterSource &source, const PrimitiveKey &key, const mem
   std::lock_guard<std::mutex> lock(c.mu);
   for (size_t i = 0; i < c.entries.size(); ++i) {
     const CachedFilter &e = c.entries[i];
-    if (e.storage_id != source.storage_id || !(e.key == key) || e.md != md) continue;
+    if (e.storage_id != source.storage_id || e.md != md) continue;
     // Another thread cached this filter meanwhile: keep the newer version (versions only grow).
     if (e.version >= source.version) return;
     evicted[n++] = take_locked(c, i);
@@ -194,7 +192,6 @@ void cache_filter(const FilterSource &source, const PrimitiveKey &key, const mem
   CachedFilter e;
   e.storage_id = source.storage_id;
   e.version = source.version;
-  e.key = key;
   e.md = md;
   e.data = data;
   e.last_use = ++c.tick;
@@ -212,18 +209,11 @@ FilterBuffer filter_buffer(PrimitiveKind kind, const Window2d &g, const dnnl::pr
   }
   b.blocked = true;
   const bool cacheable = source && source->storage_id != 0;
-  Window2d shape;  // the filter's own fields of g
-  shape.kh = g.kh;
-  shape.kw = g.kw;
-  shape.c = g.c;
-  shape.o = g.o;
-  shape.groups = g.groups;
-  const PrimitiveKey key = key_for(PrimitiveKind::kReorder, shape);
-  if (cacheable) b.scratch = cached_filter(*source, key, b.md);
+  if (cacheable) b.scratch = cached_filter(*source, b.md);
   if (!b.scratch) {
     b.scratch = Storage::allocate(b.md.get_size());
     if (source) reorder_filter(kind, g, b.md, false, plain_data, b.scratch->data());
-    if (cacheable) cache_filter(*source, key, b.md, b.scratch);
+    if (cacheable) cache_filter(*source, b.md, b.scratch);
   }
   b.data = static_cast<float *>(b.scratch->data());
   return b;
