@@ -5,7 +5,10 @@
 // iteration = one call, its output list freed. Targets: batch 1 at most 10 us; batch 256 at most
 // 0.8x PyTorch's forward. BM_KilnW7InferenceBatch1Bf16 and BM_KilnW7InferenceBatch1Int8 are batch
 // 1 with the model loaded with {"inference_weights": "bfloat16"} or {"inference_weights": "int8"}
-// (the Dense kernels read rounded to bfloat16, or quantized to int8). benchmarks/README.md,
+// (the Dense kernels read rounded to bfloat16, or quantized to int8).
+// BM_KilnW7InferenceBatch1Inputs64 is batch 1 in float32 over 64 different inputs in turn (the
+// rows of the second layer a call leaves out, where the first layer's ReLU gave zeros, change
+// from call to call). benchmarks/README.md,
 // "### W7", defines them.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
@@ -83,10 +86,11 @@ const W7Model &w7_model(Weights weights) {
   return model;
 }
 
-// x[i, j] = ((784 i + j) mod 255) / 255, as W3's batch.
-kiln_tensor *w7_input(int64_t batch, std::string &error) {
+// x[i, j] = ((784 i + j + 37 shift) mod 255) / 255: shift 0 is W3's batch.
+kiln_tensor *w7_input(int64_t batch, std::string &error, int shift = 0) {
   std::vector<float> xs(static_cast<size_t>(batch * kiln_bench::kW3Inputs));
-  for (size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<float>(i % 255) / 255.0f;
+  for (size_t i = 0; i < xs.size(); ++i)
+    xs[i] = static_cast<float>((i + 37 * static_cast<size_t>(shift)) % 255) / 255.0f;
   const int64_t dims[2] = {batch, kiln_bench::kW3Inputs};
   kiln_tensor *x = nullptr;
   error =
@@ -94,7 +98,8 @@ kiln_tensor *w7_input(int64_t batch, std::string &error) {
   return x;
 }
 
-void run_w7(benchmark::State &state, int64_t batch, Weights weights = Weights::kFloat32) {
+// inputs: how many different batches the calls take in turn (w7_input's shifts 0 .. inputs - 1).
+void run_w7(benchmark::State &state, int64_t batch, Weights weights = Weights::kFloat32, int inputs = 1) {
   kiln::ThreadCountScope threads(2);
   const W7Model &m = w7_model(weights);
   if (!m.error.empty()) {
@@ -102,11 +107,13 @@ void run_w7(benchmark::State &state, int64_t batch, Weights weights = Weights::k
     return;
   }
   std::string error;
-  std::unique_ptr<kiln_tensor, void (*)(kiln_tensor *)> x(w7_input(batch, error), kiln_tensor_free);
+  std::vector<std::unique_ptr<kiln_tensor, void (*)(kiln_tensor *)>> xs;
+  for (int i = 0; i < inputs && error.empty(); ++i)
+    xs.emplace_back(w7_input(batch, error, i), kiln_tensor_free);
   // Warm-up calls (the primitives, the allocator's cache), and a check of the output's shape.
   for (int i = 0; i < 5 && error.empty(); ++i) {
     kiln_tensor_list *out = nullptr;
-    const kiln_tensor *in = x.get();
+    const kiln_tensor *in = xs[static_cast<size_t>(i % inputs)].get();
     error = take_error(kiln_saved_model_signature_run(&out, m.serve, &in, 1));
     if (error.empty()) {
       kiln_tensor *y = nullptr;
@@ -122,10 +129,13 @@ void run_w7(benchmark::State &state, int64_t batch, Weights weights = Weights::k
     state.SkipWithError(error.c_str());
     return;
   }
-  const kiln_tensor *in = x.get();
+  std::vector<const kiln_tensor *> ins;
+  for (const auto &x : xs) ins.push_back(x.get());
+  size_t next = 0;
   for (auto _ : state) {
     kiln_tensor_list *out = nullptr;
-    kiln_status *st = kiln_saved_model_signature_run(&out, m.serve, &in, 1);
+    kiln_status *st = kiln_saved_model_signature_run(&out, m.serve, &ins[next], 1);
+    next = next + 1 == ins.size() ? 0 : next + 1;
     if (st) {
       error = take_error(st);
       state.SkipWithError(error.c_str());
@@ -140,6 +150,7 @@ void BM_KilnW7InferenceBatch1(benchmark::State &state) { run_w7(state, 1); }
 void BM_KilnW7InferenceBatch256(benchmark::State &state) { run_w7(state, 256); }
 void BM_KilnW7InferenceBatch1Bf16(benchmark::State &state) { run_w7(state, 1, Weights::kBFloat16); }
 void BM_KilnW7InferenceBatch1Int8(benchmark::State &state) { run_w7(state, 1, Weights::kInt8); }
+void BM_KilnW7InferenceBatch1Inputs64(benchmark::State &state) { run_w7(state, 1, Weights::kFloat32, 64); }
 
 void w7(benchmark::internal::Benchmark *b) {
   b->Unit(benchmark::kMicrosecond)
@@ -153,4 +164,5 @@ void w7(benchmark::internal::Benchmark *b) {
 BENCHMARK(BM_KilnW7InferenceBatch1)->Apply(w7);
 BENCHMARK(BM_KilnW7InferenceBatch1Bf16)->Apply(w7);
 BENCHMARK(BM_KilnW7InferenceBatch1Int8)->Apply(w7);
+BENCHMARK(BM_KilnW7InferenceBatch1Inputs64)->Apply(w7);
 BENCHMARK(BM_KilnW7InferenceBatch256)->Apply(w7);

@@ -119,13 +119,31 @@ HWY_INLINE void StoreFinished(const GemvPlan &p, int r, int64_t col, VF z) {
   }
 }
 
-// Float vectors [v0, v0 + VB) of the rows of G consecutive panels starting at `panel`, for M
-// rows: the sums over all of K in registers, then bias and activation into y.
+// The values of k a product sums over: all of [0, K) (index null), or only those listed, in
+// increasing order (LiveRows: the rest have x zero in every row, and their products cannot change
+// a bit of the result; GemvPlan::skip_zero_rows).
+struct Rows {
+  const int32_t *index = nullptr;
+  int64_t count = 0;
+};
+
+// Row kk of the weights of G panels (starting at base[g], stride[g] apart) times x's row values:
+// accumulated into acc for M rows.
 template <int M, size_t G, size_t VB, class WT>
-HWY_INLINE void Block(const GemvPlan &p, int64_t panel, size_t v0) {
+HWY_INLINE void AccumulateRow(DF d, const GemvPlan &p, const WT *const (&base)[G], const int64_t (&stride)[G],
+                              int64_t kk, VF (&acc)[M][G * VB]) {
+  VF xb[M];
+  for (int r = 0; r < M; ++r) xb[r] = hn::Set(d, p.x[r * p.k + kk]);
+  for (size_t g = 0; g < G; ++g) RowFma<M, VB>(d, base[g] + kk * stride[g], xb, acc, g * VB);
+}
+
+// Float vectors [v0, v0 + VB) of the rows of G consecutive panels starting at `panel`, for M
+// rows: the sums over the rows of K in registers, then bias and activation into y.
+template <int M, size_t G, size_t VB, class WT>
+HWY_INLINE void Block(const GemvPlan &p, const Rows &rows, int64_t panel, size_t v0) {
   const DF d;
-  const WT *base[G];
-  int64_t stride[G];
+  const WT *base[G] = {};
+  int64_t stride[G] = {};
   for (size_t g = 0; g < G; ++g) {
     const int64_t q = panel + static_cast<int64_t>(g);
     const WT *w = static_cast<const WT *>(p.w);
@@ -141,12 +159,11 @@ HWY_INLINE void Block(const GemvPlan &p, int64_t panel, size_t v0) {
   VF acc[M][G * VB];
   for (int r = 0; r < M; ++r)
     for (size_t i = 0; i < G * VB; ++i) acc[r][i] = hn::Set(d, -0.0f);
-  const float *x = p.x;
-  const int64_t k = p.k;
-  for (int64_t kk = 0; kk < k; ++kk) {
-    VF xb[M];
-    for (int r = 0; r < M; ++r) xb[r] = hn::Set(d, x[r * k + kk]);
-    for (size_t g = 0; g < G; ++g) RowFma<M, VB>(d, base[g] + kk * stride[g], xb, acc, g * VB);
+  if (rows.index) {
+    for (int64_t i = 0; i < rows.count; ++i)
+      AccumulateRow<M, G, VB, WT>(d, p, base, stride, rows.index[i], acc);
+  } else {
+    for (int64_t kk = 0; kk < p.k; ++kk) AccumulateRow<M, G, VB, WT>(d, p, base, stride, kk, acc);
   }
   for (size_t g = 0; g < G; ++g) {
     const int64_t col0 = (panel + static_cast<int64_t>(g)) * kGemvPanel;
@@ -162,39 +179,75 @@ HWY_INLINE void Block(const GemvPlan &p, int64_t panel, size_t v0) {
 // or beyond n (the padding of the last panel: W7's 10-column layer reads a quarter of its panel).
 // Each column's sum is the same chain of FMAs either way.
 template <int M, size_t VB, class WT>
-HWY_INLINE void LiveBlock(const GemvPlan &p, int64_t q, size_t v0) {
+HWY_INLINE void LiveBlock(const GemvPlan &p, const Rows &rows, int64_t q, size_t v0) {
   const int64_t col0 = q * kGemvPanel;
   if (col0 + static_cast<int64_t>(VectorColumn<WT>(v0)) >= p.n) return;
   constexpr size_t kLeast = std::is_same_v<WT, float> ? 1 : 2;  // bfloat16 vectors come in pairs
   if constexpr (VB > kLeast) {
-    if (col0 + static_cast<int64_t>(VectorColumn<WT>(v0 + VB / 2)) >= p.n) return LiveBlock<M, VB / 2, WT>(p, q, v0);
+    if (col0 + static_cast<int64_t>(VectorColumn<WT>(v0 + VB / 2)) >= p.n)
+      return LiveBlock<M, VB / 2, WT>(p, rows, q, v0);
   }
-  Block<M, 1, VB, WT>(p, q, v0);
+  Block<M, 1, VB, WT>(p, rows, q, v0);
 }
 
 // Panels [p0, p1) in groups of GS panels, first to last or, when backward, last to first; each
 // group in column blocks of VB vectors. A last group narrower than GS, and the plan's last panel
 // when n leaves it partly padding, go a panel at a time (LiveBlock).
 template <int M, size_t GS, size_t VB, class WT>
-void Sweep(const GemvPlan &p, int64_t p0, int64_t p1, bool backward) {
+void Sweep(const GemvPlan &p, const Rows &rows, int64_t p0, int64_t p1, bool backward) {
   constexpr auto kGroup = static_cast<int64_t>(GS);
   const bool partial = p1 == p.panels && p.n < p1 * kGemvPanel;
   const int64_t whole = partial ? p1 - 1 : p1;  // panels [p0, whole) have no padding
   const auto partial_panel = [&] {
-    for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) LiveBlock<M, VB, WT>(p, p1 - 1, v0);
+    for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) LiveBlock<M, VB, WT>(p, rows, p1 - 1, v0);
   };
   if (partial && backward) partial_panel();
   const int64_t groups = whole > p0 ? (whole - p0 + kGroup - 1) / kGroup : 0;
   for (int64_t i = 0; i < groups; ++i) {
     const int64_t q = p0 + (backward ? groups - 1 - i : i) * kGroup;
     if (q + kGroup <= whole) {
-      for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, GS, VB, WT>(p, q, v0);
+      for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, GS, VB, WT>(p, rows, q, v0);
       continue;
     }
     for (int64_t r = q; r < whole; ++r)
-      for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, 1, VB, WT>(p, r, v0);
+      for (size_t v0 = 0; v0 < kPanelVectors; v0 += VB) Block<M, 1, VB, WT>(p, rows, r, v0);
   }
   if (partial && !backward) partial_panel();
+}
+
+// Products over at most this many values of k may leave out the rows of W whose x is zero (the
+// list of the others lives on the stack: 16 kB).
+constexpr int64_t kMaxSkipRows = 4096;
+
+// The values of k where some row of x is not zero (NaN included), when the plan allows leaving
+// the others out and at least an eighth of them are zero (fewer save too little to pay for the
+// indirection); else all of k. live holds kMaxSkipRows + kLanes values.
+template <int M>
+Rows LiveRows(const GemvPlan &p, int32_t *live) {
+  const int64_t k = p.k;
+  if (!p.skip_zero_rows || k > kMaxSkipRows) return {};
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  const auto lanes = static_cast<int64_t>(kLanes);
+  auto index = hn::Iota(di, 0);
+  const auto step = hn::Set(di, static_cast<int32_t>(kLanes));
+  int64_t count = 0, kk = 0;
+  for (; kk + lanes <= k; kk += lanes) {
+    // Not(Eq), not Ne: Highway's Ne is false for a NaN, which must be kept.
+    auto zero = hn::Eq(hn::LoadU(d, p.x + kk), hn::Zero(d));
+    for (int r = 1; r < M; ++r) zero = hn::And(zero, hn::Eq(hn::LoadU(d, p.x + r * k + kk), hn::Zero(d)));
+    count +=
+        static_cast<int64_t>(hn::CompressStore(index, hn::RebindMask(di, hn::Not(zero)), di, live + count));
+    index = hn::Add(index, step);
+  }
+  for (; kk < k; ++kk) {
+    bool nonzero = false;
+    for (int r = 0; r < M; ++r) nonzero = nonzero || !(p.x[r * k + kk] == 0.0f);
+    live[count] = static_cast<int32_t>(kk);
+    count += nonzero ? 1 : 0;
+  }
+  if ((k - count) * 8 < k) return {};
+  return {live, count};
 }
 
 // Panels [p0, p1) for M rows: G panels at a time, each in column blocks of VB vectors, so that
@@ -208,8 +261,10 @@ void Panels(const GemvPlan &p, int64_t p0, int64_t p1) {
   constexpr size_t kFit = PowerOfTwoAtMost(kBudget < kPanelVectors ? kBudget : kPanelVectors);
   constexpr size_t VB = std::is_same_v<WT, float> || kFit >= 2 ? kFit : 2;
   constexpr size_t G = VB == kPanelVectors && kBudget / kPanelVectors > 1 ? kBudget / kPanelVectors : 1;
-  if (p.alternate) return Sweep<M, (G > 1 ? G / 2 : 1), VB, WT>(p, p0, p1, p.backward);
-  Sweep<M, G, VB, WT>(p, p0, p1, false);
+  int32_t live[kMaxSkipRows + kLanes];
+  const Rows rows = LiveRows<M>(p, live);
+  if (p.alternate) return Sweep<M, (G > 1 ? G / 2 : 1), VB, WT>(p, rows, p0, p1, p.backward);
+  Sweep<M, G, VB, WT>(p, rows, p0, p1, false);
 }
 
 static_assert(kGemvMaxRows <= 8, "WithRows has cases for 1 to 8 rows");
@@ -639,7 +694,8 @@ bool all_finite(const float *w, int64_t count) {
 std::shared_ptr<const PackedWeights> PackedWeights::pack(const float *w, int64_t k, int64_t n,
                                                          GemvWeights format) {
   check_rows(1, k, n);
-  if (format == GemvWeights::kInt8 && !all_finite(w, k * n)) format = GemvWeights::kFloat32;
+  const bool finite = all_finite(w, k * n);
+  if (format == GemvWeights::kInt8 && !finite) format = GemvWeights::kFloat32;
   const int64_t panels = panels_of(n), columns = panels * kGemvPanel;
   const int64_t quads = (k + 3) / 4, runs = (k + kGemvInt8ChunkK - 1) / kGemvInt8ChunkK;
   // k, n came from a tensor: no overflow
@@ -659,6 +715,7 @@ std::shared_ptr<const PackedWeights> PackedWeights::pack(const float *w, int64_t
   out->n_ = n;
   out->bytes_ = bytes;
   out->format_ = format;
+  out->finite_ = finite;
   if (format == GemvWeights::kInt8) {
     // Column j: s_j = max |w[., j]| / 127 and q = round(w / s_j) (nearest even; 0 for a zero column).
     char *raw = static_cast<char *>(out->data_);
@@ -704,7 +761,9 @@ std::shared_ptr<const PackedWeights> PackedWeights::pack(const float *w, int64_t
         std::fill(d, d + kGemvPanel, uint16_t{0});
         for (int64_t j = 0; j < cols; ++j) {
           const int64_t group = j / 32, c = j % 32;
-          d[2 * (16 * group + c % 16) + c / 16] = bfloat16(src[j]).bits;
+          const bfloat16 v(src[j]);
+          out->finite_ = out->finite_ && std::isfinite(static_cast<float>(v));  // may round to inf
+          d[2 * (16 * group + c % 16) + c / 16] = v.bits;
         }
       }
     }
@@ -846,6 +905,7 @@ void gemv(int64_t m, const float *x, const PackedWeights &w, const float *bias, 
   plan.relu = act == GemvActivation::kRelu;
   plan.y = y;
   if (w.format() == GemvWeights::kInt8) return gemv_int8(plan, w);
+  plan.skip_zero_rows = plan.relu && w.finite();
   plan.alternate = true;
   plan.backward = w.sweep_backward();
   run_packed(plan, w);

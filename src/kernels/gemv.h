@@ -11,6 +11,11 @@
 // thread count, the number of rows, the packing nor the instruction set changes a bit (targets
 // without a native FMA compute each lane's fma exactly, as std::fma). NaN and inf propagate as
 // in that plain sum.
+//
+// With packed finite weights and ReLU, the rows of W where x is zero in every row may be left out
+// (a ReLU layer's output is often half zeros): each of their products is then a zero, which leaves
+// a nonzero sum as it is and can change only the sign of a zero sum, and ReLU makes any zero +0.
+// So the bits are still those of the whole sum.
 #pragma once
 
 #include <atomic>
@@ -76,6 +81,8 @@ class PackedWeights {
   GemvWeights format() const { return format_; }
   int64_t bytes() const { return bytes_; }
   const void *data() const { return data_; }
+  // Whether every packed weight is finite (bfloat16: after rounding, which may overflow to inf).
+  bool finite() const { return finite_; }
   // int8: s_j of column j (GemvWeights::kInt8), zero past n; null otherwise.
   const float *column_scales() const { return scales_; }
   // int8: the quantized weights of each column summed over each run of kGemvInt8ChunkK rows,
@@ -107,6 +114,7 @@ class PackedWeights {
   PackedWeights() = default;
   int64_t k_ = 0, n_ = 0, bytes_ = 0;
   GemvWeights format_ = GemvWeights::kFloat32;
+  bool finite_ = false;
   void *data_ = nullptr;
   const float *scales_ = nullptr;  // inside data_
   const int32_t *sums_ = nullptr;  // inside data_

@@ -34,6 +34,9 @@ struct GemvPlan {
   // Packed float32 and bfloat16 weights: a thread's panels in groups half as wide as the register
   // budget allows, in reverse order when `backward` (gemv.cc's Panels; PackedWeights::sweep_backward).
   bool alternate = false, backward = false;
+  // Whether the sums may leave out the rows of W where every row of x is zero (gemv.cc's
+  // LiveRows): only with ReLU and finite weights, where leaving them out changes no bit (gemv.h).
+  bool skip_zero_rows = false;
 };
 
 }  // namespace kiln::kernels

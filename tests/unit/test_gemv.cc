@@ -195,6 +195,135 @@ TEST(Gemv, PackedCallsSweepBothWaysWithTheSameBits) {
   set_num_threads_for_this_thread(0);
 }
 
+// x with about half its values zero (+0 and -0) in every row, a NaN kept among the others.
+std::vector<float> half_zeros(int64_t m, int64_t k, unsigned seed) {
+  auto x = uniform(static_cast<size_t>(m * k), seed);
+  const auto pick = uniform(static_cast<size_t>(k), seed + 1);
+  for (int64_t kk = 0; kk < k; ++kk)
+    for (int64_t r = 0; r < m; ++r)
+      // Rows of k zero in every row; in the others, some rows zero (that k is still summed).
+      if (pick[kk] < 0.0f || (r % 2 == 1 && pick[kk] > 0.6f)) x[r * k + kk] = kk % 3 == 0 ? -0.0f : 0.0f;
+  return x;
+}
+
+// Packed finite weights with ReLU leave out the rows where x is zero in every row; every result
+// is still the plain sum's. Columns built so that leaving rows out would flip the sign of a zero
+// sum (products -0 where x is not zero, +0 where it is) show that ReLU makes that +0 as the plain
+// sum does, and that without ReLU no row is left out.
+TEST(Gemv, RowsWhereXIsZeroGiveThePlainSumsBits) {
+  unsigned seed = 70;
+  for (int64_t k : {int64_t{5}, int64_t{300}, int64_t{784}, int64_t{4100}}) {  // 4100: beyond the row list
+    const int64_t n = 140;
+    for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, kernels::kGemvMaxRows}) {
+      SCOPED_TRACE(::testing::Message() << "k " << k << ", m " << m);
+      auto x = half_zeros(m, k, seed++);
+      if (k > 20 && m > 1) x[(m - 1) * k + 7] = kNaN;  // the last row all NaN; row 0 checked below
+      auto w = uniform(static_cast<size_t>(k * n), seed++);
+      const auto b = uniform(static_cast<size_t>(n), seed++);
+      for (int64_t kk = 0; kk < k; ++kk) {
+        bool zero = true;
+        for (int64_t r = 0; r < m; ++r) zero = zero && x[r * k + kk] == 0.0f;
+        w[kk * n + 3] = zero ? 1.0f : -0.0f;  // column 3: the plain sum +0 (x >= 0 there), without them -0
+      }
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t kk = 0; kk < k; ++kk)
+          if (x[r * k + kk] != 0.0f && !std::isnan(x[r * k + kk])) x[r * k + kk] = std::fabs(x[r * k + kk]);
+      std::vector<float> rounded(w.size());
+      for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+      for (GemvWeights format : {GemvWeights::kFloat32, GemvWeights::kBFloat16}) {
+        const auto packed = PackedWeights::pack(w.data(), k, n, format);
+        EXPECT_TRUE(packed->finite());
+        const std::vector<float> &wv = format == GemvWeights::kFloat32 ? w : rounded;
+        for (int threads : {1, 2}) {
+          set_num_threads_for_this_thread(threads);
+          for (int call = 0; call < 2; ++call) {
+            // ReLU with and without a bias, and no activation (no bias: column 3's zero shows).
+            for (int variant = 0; variant < 3; ++variant) {
+              const bool relu = variant < 2;
+              const float *bias = variant == 0 ? b.data() : nullptr;
+              const auto act = relu ? GemvActivation::kRelu : GemvActivation::kNone;
+              const auto want = reference(m, x, wv, k, n, bias, relu);
+              const auto y = run_gemv(m, x, w, k, n, bias, act, packed.get());
+              EXPECT_TRUE(same_bits(y, want))
+                  << "format " << static_cast<int>(format) << ", variant " << variant;
+              if (bias) continue;
+              EXPECT_EQ(y[3], 0.0f);
+              EXPECT_FALSE(std::signbit(y[3])) << "variant " << variant;
+            }
+          }
+        }
+      }
+    }
+  }
+  set_num_threads_for_this_thread(0);
+}
+
+// The rows left out are not read: packed weights poisoned with NaN after packing, in the rows
+// where x is zero, leave the ReLU result as it was when at least an eighth of x is zero, and turn
+// it to NaN when fewer are (every row is then summed) or without ReLU.
+TEST(Gemv, RowsWhereXIsZeroAreNotRead) {
+  const int64_t k = 256, n = 100;
+  const auto w = uniform(static_cast<size_t>(k * n), 90), b = uniform(static_cast<size_t>(n), 91);
+  for (GemvWeights format : {GemvWeights::kFloat32, GemvWeights::kBFloat16}) {
+    for (int64_t zeros : {k / 2, k / 8, k / 8 - 1}) {
+      SCOPED_TRACE(::testing::Message() << "format " << static_cast<int>(format) << ", zeros " << zeros);
+      auto x = uniform(static_cast<size_t>(k), 92, 0.5f, 1.0f);
+      for (int64_t i = 0; i < zeros; ++i) x[static_cast<size_t>(i * 7 % k)] = 0.0f;
+      const auto packed = PackedWeights::pack(w.data(), k, n, format);
+      const auto clean = run_gemv(1, x, w, k, n, b.data(), GemvActivation::kRelu, packed.get());
+      // Poison every panel's rows where x is zero (the panels are [k][kGemvPanel]).
+      const int64_t panels = (n + kernels::kGemvPanel - 1) / kernels::kGemvPanel;
+      for (int64_t q = 0; q < panels; ++q)
+        for (int64_t kk = 0; kk < k; ++kk) {
+          if (x[static_cast<size_t>(kk)] != 0.0f) continue;
+          const int64_t at = (q * k + kk) * kernels::kGemvPanel;
+          for (int64_t c = 0; c < kernels::kGemvPanel; ++c) {
+            if (format == GemvWeights::kFloat32)
+              const_cast<float *>(static_cast<const float *>(packed->data()))[at + c] = kNaN;
+            else
+              const_cast<uint16_t *>(static_cast<const uint16_t *>(packed->data()))[at + c] = 0x7FC0;
+          }
+        }
+      for (int threads : {1, 2}) {
+        set_num_threads_for_this_thread(threads);
+        const auto y = run_gemv(1, x, w, k, n, b.data(), GemvActivation::kRelu, packed.get());
+        if (zeros * 8 >= k) {
+          EXPECT_TRUE(same_bits(y, clean)) << threads << " threads";
+        } else {
+          for (float v : y) EXPECT_TRUE(std::isnan(v)) << threads << " threads";
+        }
+        for (float v : run_gemv(1, x, w, k, n, b.data(), GemvActivation::kNone, packed.get()))
+          EXPECT_TRUE(std::isnan(v)) << threads << " threads";
+      }
+    }
+  }
+  set_num_threads_for_this_thread(0);
+}
+
+// Weights that are not finite (or a bfloat16 rounding that overflows to inf) are never left out:
+// a zero x times inf is NaN in the plain sum.
+TEST(Gemv, NonFiniteWeightsAreSummedWhereXIsZero) {
+  const int64_t k = 64, n = 70;
+  std::vector<float> x(k, 1.0f), w(k * n, 0.25f);
+  for (int64_t kk = 0; kk < k; kk += 2) x[kk] = 0.0f;
+  w[4 * n + 5] = kInf;                               // x[4] = 0: column 5 NaN
+  w[6 * n + 9] = std::numeric_limits<float>::max();  // finite, but inf in bfloat16: column 9 NaN there
+  const auto want = reference(1, x, w, k, n, nullptr, true);
+  EXPECT_TRUE(std::isnan(want[5]));
+  const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kFloat32);
+  EXPECT_FALSE(packed->finite());
+  EXPECT_TRUE(same_bits(run_gemv(1, x, w, k, n, nullptr, GemvActivation::kRelu, packed.get()), want));
+  w[4 * n + 5] = 0.25f;
+  std::vector<float> rounded(w.size());
+  for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+  const auto packed_bf16 = PackedWeights::pack(w.data(), k, n, GemvWeights::kBFloat16);
+  EXPECT_FALSE(packed_bf16->finite());
+  EXPECT_TRUE(PackedWeights::pack(w.data(), k, n, GemvWeights::kFloat32)->finite());
+  const auto y = run_gemv(1, x, w, k, n, nullptr, GemvActivation::kRelu, packed_bf16.get());
+  EXPECT_TRUE(same_bits(y, reference(1, x, rounded, k, n, nullptr, true)));
+  EXPECT_TRUE(std::isnan(y[9]));
+}
+
 TEST(Gemv, NanInfAndSignedZeroPropagateAsAPlainSum) {
   const int64_t k = 70, n = 70;
   std::vector<float> x(2 * k, 1.0f), w(k * n, 0.5f);
