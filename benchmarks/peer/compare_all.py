@@ -120,7 +120,10 @@ def run_kiln(bench, wl, names, args):
     process's counters (W6), wall seconds and peak RSS."""
     cmd = [bench, "--benchmark_filter=^(%s)(/|$)" % "|".join(names), "--benchmark_format=json"]
     if wl.kind == PER_CALL:
-        cmd += ["--benchmark_repetitions=%d" % args.repetitions, "--benchmark_min_time=%g" % args.min_time]
+        # Repetitions of the process's benchmarks in a random order, not each benchmark's in a row:
+        # drift within the process then hits kiln's rows and raw oneDNN's (W1) alike.
+        cmd += ["--benchmark_repetitions=%d" % args.repetitions, "--benchmark_min_time=%g" % args.min_time,
+                "--benchmark_enable_random_interleaving=true"]
     elif wl.kind == PER_STEP:
         cmd += ["--benchmark_repetitions=%d" % args.steps]
     out, wall, rss = run(cmd, kiln_env(), check=False)
