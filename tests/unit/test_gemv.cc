@@ -300,6 +300,42 @@ TEST(Gemv, RowsWhereXIsZeroAreNotRead) {
   set_num_threads_for_this_thread(0);
 }
 
+// Every compiled SIMD target (the AVX2 and SSE fallbacks included) lists the same rows and gives
+// the same bits: x half zeros (so the row list is used), a NaN kept, k not a whole number of
+// vectors (the list's scalar tail).
+TEST(Gemv, RowsWhereXIsZeroGiveTheSameBitsOnEveryTarget) {
+  const std::vector<int64_t> targets = kernels::simd::available_targets();
+  ASSERT_FALSE(targets.empty());
+  const int64_t k = 301, n = 130;
+  const auto w = uniform(static_cast<size_t>(k * n), 81), b = uniform(static_cast<size_t>(n), 82);
+  std::vector<float> rounded(w.size());
+  for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+  const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kFloat32);
+  const auto packed_bf16 = PackedWeights::pack(w.data(), k, n, GemvWeights::kBFloat16);
+  for (int64_t m : {int64_t{1}, int64_t{3}})
+    for (int64_t nan_at : {int64_t{5}, k - 2}) {  // a NaN in the last row: in a vector, in the tail
+      auto x = half_zeros(m, k, 80);
+      for (int64_t r = 0; r < m; ++r) x[static_cast<size_t>(r * k + nan_at)] = 0.0f;  // a row of zeros
+      x[static_cast<size_t>((m - 1) * k + nan_at)] = kNaN;                            // but for the NaN
+      const auto want = reference(m, x, w, k, n, b.data(), true);
+      const auto want_bf16 = reference(m, x, rounded, k, n, b.data(), true);
+      for (int64_t target : targets) {
+        kernels::simd::force_target(target);
+        SCOPED_TRACE(::testing::Message()
+                     << kernels::simd::target_name(target) << ", m " << m << ", NaN at " << nan_at);
+        for (int threads : {1, 2}) {
+          set_num_threads_for_this_thread(threads);
+          EXPECT_TRUE(
+              same_bits(run_gemv(m, x, w, k, n, b.data(), GemvActivation::kRelu, packed.get()), want));
+          EXPECT_TRUE(same_bits(run_gemv(m, x, w, k, n, b.data(), GemvActivation::kRelu, packed_bf16.get()),
+                                want_bf16));
+        }
+      }
+      kernels::simd::force_target(0);
+    }
+  set_num_threads_for_this_thread(0);
+}
+
 // Weights that are not finite (or a bfloat16 rounding that overflows to inf) are never left out:
 // a zero x times inf is NaN in the plain sum.
 TEST(Gemv, NonFiniteWeightsAreSummedWhereXIsZero) {
