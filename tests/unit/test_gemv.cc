@@ -41,6 +41,13 @@ std::vector<float> uniform(size_t n, unsigned seed, float lo = -1.0f, float hi =
   return values<float>(random_tensor(Shape{static_cast<int64_t>(n)}, seed, lo, hi));
 }
 
+// w with each value rounded to bfloat16 (nearest even): what packed bfloat16 weights hold.
+std::vector<float> bf16_rounded(const std::vector<float> &w) {
+  std::vector<float> rounded(w.size());
+  for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+  return rounded;
+}
+
 // The documented result: fmas in k order from -0, + bias, relu as the relu kernel.
 std::vector<float> reference(int64_t m, const std::vector<float> &x, const std::vector<float> &w, int64_t k,
                              int64_t n, const float *bias, bool relu) {
@@ -169,8 +176,7 @@ TEST(Gemv, PackedCallsSweepBothWaysWithTheSameBits) {
     for (int64_t drop : {0, 3, 24, 40, 47, 50, 63}) {
       const int64_t n = panels * kernels::kGemvPanel - drop;
       const auto w = uniform(static_cast<size_t>(k * n), seed++), b = uniform(static_cast<size_t>(n), seed++);
-      std::vector<float> rounded(w.size());
-      for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+      const std::vector<float> rounded = bf16_rounded(w);
       for (GemvWeights format : {GemvWeights::kFloat32, GemvWeights::kBFloat16}) {
         const auto packed = PackedWeights::pack(w.data(), k, n, format);
         const std::vector<float> &wv = format == GemvWeights::kFloat32 ? w : rounded;
@@ -228,8 +234,7 @@ TEST(Gemv, RowsWhereXIsZeroGiveThePlainSumsBits) {
       for (int64_t r = 0; r < m; ++r)
         for (int64_t kk = 0; kk < k; ++kk)
           if (x[r * k + kk] != 0.0f && !std::isnan(x[r * k + kk])) x[r * k + kk] = std::fabs(x[r * k + kk]);
-      std::vector<float> rounded(w.size());
-      for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+      const std::vector<float> rounded = bf16_rounded(w);
       for (GemvWeights format : {GemvWeights::kFloat32, GemvWeights::kBFloat16}) {
         const auto packed = PackedWeights::pack(w.data(), k, n, format);
         EXPECT_TRUE(packed->finite());
@@ -308,8 +313,7 @@ TEST(Gemv, RowsWhereXIsZeroGiveTheSameBitsOnEveryTarget) {
   ASSERT_FALSE(targets.empty());
   const int64_t k = 301, n = 130;
   const auto w = uniform(static_cast<size_t>(k * n), 81), b = uniform(static_cast<size_t>(n), 82);
-  std::vector<float> rounded(w.size());
-  for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+  const std::vector<float> rounded = bf16_rounded(w);
   const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kFloat32);
   const auto packed_bf16 = PackedWeights::pack(w.data(), k, n, GemvWeights::kBFloat16);
   for (int64_t m : {int64_t{1}, int64_t{3}})
@@ -350,8 +354,7 @@ TEST(Gemv, NonFiniteWeightsAreSummedWhereXIsZero) {
   EXPECT_FALSE(packed->finite());
   EXPECT_TRUE(same_bits(run_gemv(1, x, w, k, n, nullptr, GemvActivation::kRelu, packed.get()), want));
   w[4 * n + 5] = 0.25f;
-  std::vector<float> rounded(w.size());
-  for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+  const std::vector<float> rounded = bf16_rounded(w);
   const auto packed_bf16 = PackedWeights::pack(w.data(), k, n, GemvWeights::kBFloat16);
   EXPECT_FALSE(packed_bf16->finite());
   EXPECT_TRUE(PackedWeights::pack(w.data(), k, n, GemvWeights::kFloat32)->finite());
@@ -419,8 +422,7 @@ TEST(Gemv, EveryCompiledTargetGivesTheSameBits) {
 TEST(Gemv, Bfloat16WeightsAreTheFloat32ProductOfTheRoundedWeights) {
   const int64_t m = 2, k = 784, n = 130;
   const auto x = uniform(m * k, 21, 0.0f, 1.0f), w = uniform(k * n, 22, 0.0f, 1.0f);
-  std::vector<float> rounded(w.size());
-  for (size_t i = 0; i < w.size(); ++i) rounded[i] = static_cast<float>(bfloat16(w[i]));
+  const std::vector<float> rounded = bf16_rounded(w);
   const auto packed = PackedWeights::pack(w.data(), k, n, GemvWeights::kBFloat16);
   EXPECT_EQ(packed->bytes(), 3 * k * kernels::kGemvPanel * 2);
   const auto y = run_gemv(m, x, w, k, n, nullptr, GemvActivation::kNone, packed.get());
