@@ -261,6 +261,8 @@ void Panels(const GemvPlan &p, int64_t p0, int64_t p1) {
   constexpr size_t kFit = PowerOfTwoAtMost(kBudget < kPanelVectors ? kBudget : kPanelVectors);
   constexpr size_t VB = std::is_same_v<WT, float> || kFit >= 2 ? kFit : 2;
   constexpr size_t G = VB == kPanelVectors && kBudget / kPanelVectors > 1 ? kBudget / kPanelVectors : 1;
+  // Each thread of a split lists the rows itself: a scan of x it reads anyway costs less than
+  // fetching another core's list across the hand-off.
   int32_t live[kMaxSkipRows + kLanes];
   const Rows rows = LiveRows<M>(p, live);
   if (p.alternate) return Sweep<M, (G > 1 ? G / 2 : 1), VB, WT>(p, rows, p0, p1, p.backward);
