@@ -116,7 +116,8 @@ void unary(UnaryOp op, const double *x, double *y, int64_t n, double alpha, doub
     case UnaryOp::kRound:
       return map(x, y, n, round_half_even);
     case UnaryOp::kSign:
-      return map(x, y, n, [](double v) { return v > 0.0 ? 1.0 : (v < 0.0 ? -1.0 : v); });
+      // As TF (Eigen's psign): +-0 give +0, NaN gives NaN.
+      return map(x, y, n, [](double v) { return v > 0.0 ? 1.0 : (v < 0.0 ? -1.0 : std::fabs(v)); });
     case UnaryOp::kLogicalNot:
       break;
   }

@@ -333,11 +333,11 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
       // Round is to nearest, ties to even, as tf.round.
       return Map1(x, y, n, [](DF, VF v) HWY_ATTR { return hn::CopySign(hn::Round(v), v); });
     case UnaryOp::kSign:
-      // +-0 and NaN map to themselves.
+      // As TF (Eigen's psign): +-0 give +0, NaN gives NaN.
       return Map1(x, y, n, [](DF d, VF v) HWY_ATTR {
         const VF z = hn::Zero(d);
         return hn::IfThenElse(hn::Gt(v, z), hn::Set(d, 1.0f),
-                              hn::IfThenElse(hn::Lt(v, z), hn::Set(d, -1.0f), v));
+                              hn::IfThenElse(hn::Lt(v, z), hn::Set(d, -1.0f), hn::Abs(v)));
       });
     case UnaryOp::kLogicalNot:
       break;

@@ -135,15 +135,49 @@ Tensor ones_like(const Tensor &x) {
   return ones(x.shape(), x.dtype());
 }
 
+namespace {
+
+// A floating range as TF's RangeOp makes it: start, limit and delta in the dtype, ceil(|(limit -
+// start) / delta|) elements computed in the dtype (so range(1, 2.2, 0.2) in float32 has 6, its
+// limit excluded), and each element the previous plus delta, in the dtype.
+template <typename T>
+Tensor range_floating(double start, double limit, double delta, DType dtype) {
+  const T s = static_cast<T>(start), l = static_cast<T>(limit), d = static_cast<T>(delta);
+  if (!std::isfinite(s) || !std::isfinite(l) || !std::isfinite(d))
+    fail(Code::kInvalidArgument, "range: start ", start, ", limit ", limit, " and delta ", delta,
+         " do not fit in ", dtype_name(dtype));
+  if (d == 0)
+    fail(Code::kInvalidArgument, "range: delta ", delta, " is 0 in ", dtype_name(dtype),
+         "; expected a non-zero step");
+  const T count = std::ceil(std::fabs((l - s) / d));
+  // Checked before any allocation: a huge count fails here, not in malloc.
+  if (!(static_cast<double>(count) <= static_cast<double>(kMaxElements)))
+    fail(Code::kInvalidArgument, "range: start ", start, ", limit ", limit, " and delta ", delta, " give ",
+         count, " elements, more than kiln's limit of ", kMaxElements, " (2^62), counted in ",
+         dtype_name(dtype));
+  const auto n = static_cast<int64_t>(count);
+  Tensor t = Tensor::empty(dtype, Shape{n});
+  T *p = t.mutable_data<T>();
+  T value = s;
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = value;
+    value += d;
+  }
+  return t;
+}
+
+}  // namespace
+
 Tensor range(double start, double limit, double delta, DType dtype) {
   if (!std::isfinite(start) || !std::isfinite(limit) || !std::isfinite(delta))
     fail(Code::kInvalidArgument, "range: start ", start, ", limit ", limit, " and delta ", delta,
          " must be finite");
   check_range_direction(start, limit, delta);
   check_range_dtype(dtype);
+  if (dtype == DType::kFloat32) return range_floating<float>(start, limit, delta, dtype);
+  if (dtype == DType::kFloat64) return range_floating<double>(start, limit, delta, dtype);
   int64_t s = 0, l = 0, d = 0;
-  if (!is_floating(dtype) && as_int64(start, &s) && as_int64(limit, &l) && as_int64(delta, &d))
-    return range_int64(s, l, d, dtype);
+  if (as_int64(start, &s) && as_int64(limit, &l) && as_int64(delta, &d)) return range_int64(s, l, d, dtype);
   const double count = std::ceil((limit - start) / delta);
   // Checked before any conversion or allocation: a huge count fails here, not in malloc.
   if (!(count <= static_cast<double>(kMaxElements)))
@@ -153,16 +187,13 @@ Tensor range(double start, double limit, double delta, DType dtype) {
   return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     Tensor t = Tensor::empty(dtype, Shape{n});
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, int32_t> ||
-                  std::is_same_v<T, int64_t>) {
-      if constexpr (!std::is_floating_point_v<T>) {
-        // Fractional bounds or step with an integer dtype: the values lie between start and
-        // the last element, so checking both ends checks them all.
-        const double last = start + static_cast<double>(n - 1) * delta;
-        if (n > 0 && (!double_fits<T>(start) || !double_fits<T>(last)))
-          fail(Code::kInvalidArgument, "range: values from ", start, " to ", last, " do not fit in ",
-               dtype_name(dtype));
-      }
+    if constexpr (std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>) {
+      // Fractional bounds or step with an integer dtype: the values lie between start and the
+      // last element, so checking both ends checks them all.
+      const double last = start + static_cast<double>(n - 1) * delta;
+      if (n > 0 && (!double_fits<T>(start) || !double_fits<T>(last)))
+        fail(Code::kInvalidArgument, "range: values from ", start, " to ", last, " do not fit in ",
+             dtype_name(dtype));
       T *p = t.mutable_data<T>();
       for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * delta);
     }

@@ -100,12 +100,9 @@ Tensor mean(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
     record("mean", {x}, {out},
            [keep = p.keep_shape, count = p.count, x_shape, keepdims,
             dtype = x.dtype()](const Grads &g) -> Grads {
-             // float32 keeps its historical single-precision 1/count; float64 the exact double.
-             const double inv = dtype == DType::kFloat32
-                                    ? static_cast<double>(1.0f / static_cast<float>(count))
-                                    : 1.0 / static_cast<double>(count);
-             Tensor scale = fill(Shape{}, inv, dtype);
-             return {mul(expand_grad(g[0], keep, x_shape, keepdims), scale)};
+             // The gradient divided by the count, as TF's mean gradient divides.
+             Tensor divisor = fill(Shape{}, static_cast<double>(count), dtype);
+             return {div(expand_grad(g[0], keep, x_shape, keepdims), divisor)};
            });
   }
   return out;

@@ -129,6 +129,32 @@ static void test_creation(void) {
   EXPECT_OK(kiln_ones(&o, &n, 1, F64));
   CHECK(d64(o)[0] == 1.0);
   kiln_tensor_free(o);
+  /* As TF: a float range is sized in its dtype (ceil(1.2f / 0.2f) = 6, the limit excluded; float64's
+     quotient is above 6, so 7), each element the one before plus delta. */
+  EXPECT_OK(kiln_range(&o, 1.0, 2.2, 0.2, KILN_DTYPE_FLOAT32));
+  CHECK(kiln_tensor_get_num_elements(o) == 6);
+  if (kiln_tensor_get_num_elements(o) == 6) {
+    const float *p = (const float *)kiln_tensor_get_data(o);
+    CHECK(p[1] == 1.0f + 0.2f && p[2] == (1.0f + 0.2f) + 0.2f);
+  }
+  kiln_tensor_free(o);
+  EXPECT_OK(kiln_range(&o, 1.0, 2.2, 0.2, F64));
+  CHECK(kiln_tensor_get_num_elements(o) == 7);
+  kiln_tensor_free(o);
+}
+
+/* The mean divides the sum by the count (seven 3s give 3, not 3 * (1/7) * 7); sign(-0) is +0. */
+static void test_mean_and_sign(void) {
+  const double threes[7] = {3, 3, 3, 3, 3, 3, 3}, zeros[2] = {-0.0, 0.0};
+  kiln_tensor *x = f64(threes, 7), *m = NULL, *z = f64(zeros, 2), *s = NULL;
+  EXPECT_OK(kiln_mean(&m, x, NULL, 0, false));
+  if (m) CHECK(d64(m)[0] == 3.0);
+  EXPECT_OK(kiln_sign(&s, z));
+  if (s) CHECK(!signbit(d64(s)[0]) && !signbit(d64(s)[1]));
+  kiln_tensor_free(s);
+  kiln_tensor_free(z);
+  kiln_tensor_free(m);
+  kiln_tensor_free(x);
 }
 
 int main(void) {
@@ -137,5 +163,6 @@ int main(void) {
   test_truediv();
   test_gradient_float64();
   test_creation();
+  test_mean_and_sign();
   return test_summary();
 }

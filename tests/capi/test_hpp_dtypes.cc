@@ -85,6 +85,18 @@ TEST(HppDTypes, CreationInFloat64) {
   EXPECT_EQ(kiln::fill({2}, 0.1, DType::float64).to_vector<double>(), (std::vector<double>{0.1, 0.1}));
   EXPECT_EQ(kiln::range(0, 1, 0.5, DType::float64).to_vector<double>(), (std::vector<double>{0.0, 0.5}));
   EXPECT_EQ(kiln::zeros({1}, DType::float64).dtype(), DType::float64);
+  // As TF: a float range is sized in its dtype, the limit excluded (float32: 6; float64: 7).
+  EXPECT_EQ(kiln::range(1, 2.2, 0.2).num_elements(), 6);
+  EXPECT_EQ(kiln::range(1, 2.2, 0.2, DType::float64).num_elements(), 7);
+}
+
+// The mean divides the sum by the count (seven 3s give 3), and sign(-0) is +0, as TF's.
+TEST(HppDTypes, MeanDividesAndSignOfZeroIsPlusZero) {
+  for (DType t : {DType::float32, DType::float64}) {
+    EXPECT_EQ(kiln::cast(kiln::mean(kiln::fill({7}, 3.0, t)), DType::float64).to_vector<double>().at(0), 3.0);
+    const Tensor s = kiln::cast(kiln::sign(kiln::fill({3}, -0.0, t)), DType::float64);
+    for (double v : s.to_vector<double>()) EXPECT_FALSE(std::signbit(v));
+  }
 }
 
 }  // namespace

@@ -116,7 +116,7 @@ TEST(HppLimits, RangeNeedsFiniteArguments) {
   EXPECT_LIMIT(kiln::range(0, inf, 1, DType::int32), kInvalid, "range", "limit inf");
   EXPECT_LIMIT(kiln::range(-inf, 0), kInvalid, "range", "start -inf");
   EXPECT_LIMIT(kiln::range(0, 3, nan), kInvalid, "range", "delta nan");
-  EXPECT_LIMIT(kiln::range(0, 1e30, 1e-30), kInvalid, "range", "1e+60 elements");
+  EXPECT_LIMIT(kiln::range(0, 1e30, 1e-30), kInvalid, "range", "inf elements, more than");
 }
 
 TEST(HppLimits, ThreadCountIsBounded) {

@@ -69,7 +69,8 @@ class CreationTest(LimitCase):
         self.assertLimit(E, lambda: kiln.range(0, INF, 1, kiln.int32), "range", "limit inf")
         self.assertLimit(E, lambda: kiln.range(-INF, 0.0), "range", "start -inf")
         self.assertLimit(E, lambda: kiln.range(0.0, 3.0, NAN), "range", "delta nan")
-        self.assertLimit(E, lambda: kiln.range(0.0, 1e30, 1e-30), "range", "1e+60 elements")
+        self.assertLimit(E, lambda: kiln.range(0.0, 1e30, 1e-30), "range", "inf elements, more than")
+        self.assertLimit(E, lambda: kiln.range(0.0, 1e30, 1e-30, kiln.float64), "range", "1e+60 elements, more than")
 
 
 class ShapeOpTest(LimitCase):

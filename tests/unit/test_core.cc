@@ -225,6 +225,19 @@ TEST(CoreFill, CreationOps) {
   testing::expect_near(ops::fill(Shape{2}, 2.5), {2.5f, 2.5f});
   EXPECT_EQ(testing::values<int32_t>(ops::fill(Shape{2}, 7, DType::kInt32)), (std::vector<int32_t>{7, 7}));
   testing::expect_near(ops::range(0, 1, 0.25), {0, 0.25f, 0.5f, 0.75f});
+  // As TF: a floating range's length is ceil(|(limit - start) / delta|) in its dtype, the limit
+  // excluded, and each element is the one before plus delta, in its dtype.
+  EXPECT_EQ(ops::range(1, 2.2, 0.2).num_elements(), 6);
+  EXPECT_EQ(ops::range(0.1, 0.4, 0.1).num_elements(), 3);
+  EXPECT_EQ(ops::range(0, 1e-5, 1e-6).num_elements(), 10);
+  EXPECT_EQ(ops::range(1, 2.2, 0.2, DType::kFloat64).num_elements(), 7);  // float64's quotient is above 6
+  {
+    std::vector<float> want;
+    for (float v = 0.1f; want.size() < 30; v += 0.1f) want.push_back(v);
+    EXPECT_EQ(testing::values(ops::range(0.1, 3.05, 0.1)), want);
+  }
+  expect_error([] { ops::range(0, 1, 1e-50); }, Code::kInvalidArgument, {"range", "delta 1e-50", "float32"});
+  expect_error([] { ops::range(0, 1e39, 1); }, Code::kInvalidArgument, {"range", "float32"});
   EXPECT_EQ(testing::values<int64_t>(ops::range(5, 0, -2, DType::kInt64)), (std::vector<int64_t>{5, 3, 1}));
   expect_error([] { ops::range(0, 5, 0); }, Code::kInvalidArgument, {"range", "delta"});
   expect_error([] { ops::range(0, 5, -1); }, Code::kInvalidArgument, {"range", "cannot reach"});

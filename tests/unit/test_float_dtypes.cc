@@ -99,7 +99,7 @@ std::vector<UnaryCase> unary_cases() {
       {"expm1", ops::expm1, [](long double x) { return std::expm1(x); }, -2, 2},
       {"floor", ops::floor, [](long double x) { return std::floor(x); }, -10, 10},
       {"round", ops::round, [](long double x) { return std::nearbyint(x); }, -10, 10},
-      {"sign", ops::sign, [](long double x) { return x > 0 ? 1.0L : (x < 0 ? -1.0L : x); }, -2, 2},
+      {"sign", ops::sign, [](long double x) { return x > 0 ? 1.0L : (x < 0 ? -1.0L : std::fabs(x)); }, -2, 2},
       {"sin", ops::sin, [](long double x) { return std::sin(x); }, -10, 10},
       {"cos", ops::cos, [](long double x) { return std::cos(x); }, -10, 10},
       {"clip_by_value", [](const Tensor &x) { return ops::clip_by_value(x, -0.5f, 0.75f); },

@@ -191,7 +191,9 @@ TEST(OpLimits, ShapeOpsNameThemselves) {
       },
       Code::kInvalidArgument, {"matmul", "[4294967296, 4294967296]"});
   expect_error([] { ops::range(0, std::nan(""), 1); }, Code::kInvalidArgument, {"range", "limit nan"});
-  expect_error([] { ops::range(0, 1e300, 1); }, Code::kInvalidArgument, {"range", "1e+300 elements"});
+  expect_error([] { ops::range(0, 1e300, 1); }, Code::kInvalidArgument, {"range", "do not fit in float32"});
+  expect_error([] { ops::range(0, 1e300, 1, DType::kFloat64); }, Code::kInvalidArgument,
+               {"range", "1e+300 elements", "counted in float64"});
 }
 
 TEST(OpLimits, HugeWindowArguments) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "autodiff/tape.h"
 #include "kernels/engine.h"
 #include "linalg_test_util.h"
 #include "ops/ops.h"
@@ -138,6 +139,46 @@ TEST(LinalgReduce, IntegerAndBFloat16) {
     auto want_mx = ref_reduce(Kind::kMax, ops::cast(xb, DType::kFloat32), {0});
     for (size_t k = 0; k < want_mx.size(); ++k) EXPECT_EQ(mx.item_as_double(int64_t(k)), want_mx[k]);
   }
+}
+
+// The mean is the sum divided by the count, as TF divides (not times 1/count, an ulp off for about
+// a quarter of counts), on every path (the loop, the parallel loop, the column blocks) and dtype;
+// so a constant row's mean is the constant and its variance 0. The gradient divides as well.
+TEST(LinalgReduce, MeanDividesTheSumByTheCount) {
+  for (Shape s : {Shape{7}, Shape{3, 7}, Shape{7, 300}, Shape{1001, 3}, Shape{49, 1000}})
+    for (int axis = 0; axis < s.rank(); ++axis) {
+      Tensor x = random_tensor(s, 3 + unsigned(axis), -2.0f, 3.0f);
+      const double count = double(s[axis]);
+      Tensor sum32 = ops::sum(x, {axis}), mean32 = ops::mean(x, {axis});
+      Tensor x64 = ops::cast(x, DType::kFloat64);
+      Tensor sum64 = ops::sum(x64, {axis}), mean64 = ops::mean(x64, {axis});
+      for (int64_t i = 0; i < mean32.num_elements(); ++i) {
+        ASSERT_EQ(values(mean32)[size_t(i)], values(sum32)[size_t(i)] / float(count))
+            << s.to_string() << " " << i;
+        ASSERT_EQ(values<double>(mean64)[size_t(i)], values<double>(sum64)[size_t(i)] / count)
+            << s.to_string();
+      }
+    }
+  // Constants whose sums are exact in float32 (the mean of seven 0.1f is not 0.1f in TF either).
+  for (float c : {3.0f, 1e6f, -7.5f, 0.375f})
+    for (int64_t n : {3, 7, 11, 13, 1000}) {
+      Tensor x = ops::fill(Shape{n}, c, DType::kFloat32);
+      EXPECT_EQ(ops::mean(x).item_as_double(0), double(c)) << c << " x " << n;
+      EXPECT_EQ(ops::mean(ops::cast(x, DType::kFloat64)).item_as_double(0), double(c)) << c << " x " << n;
+      ops::MomentsResult m = ops::moments(x, {0});
+      EXPECT_EQ(m.mean.item_as_double(0), double(c)) << c << " x " << n;
+      EXPECT_EQ(m.variance.item_as_double(0), 0.0) << c << " x " << n;
+    }
+  Tensor x = random_tensor({4, 7}, 5);
+  Tensor w = random_tensor({4}, 6, -3.0f, 3.0f);
+  autodiff::Tape tape(false, true);
+  tape.watch(x);
+  Tensor y = ops::sum(ops::mul(ops::mean(x, {1}), w));
+  tape.stop_recording();
+  Tensor g = tape.gradient(y, {x}, autodiff::Unconnected::kNone)[0];
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < 7; ++j)
+      ASSERT_EQ(values(g)[size_t(i * 7 + j)], values(w)[size_t(i)] / 7.0f) << i << ", " << j;
 }
 
 TEST(LinalgReduce, EmptyInputs) {

@@ -70,7 +70,8 @@ std::vector<UnaryCase> unary_cases() {
       {"round", ops::round, [](double x) { return std::nearbyint(x); }, 0},  // ties to even
       {"sign", ops::sign, [](double x) { return x > 0   ? 1.0
                                                 : x < 0 ? -1.0
-                                                        : x; }, 0},
+                                                        : std::fabs(x); },
+       0},  // +-0 -> +0, as TF
       {"sin", ops::sin, [](double x) { return std::sin(x); }, 1},
       {"cos", ops::cos, [](double x) { return std::cos(x); }, 1},
       {"relu6", ops::relu6, [](double x) { return std::isnan(x) ? x

@@ -137,7 +137,9 @@ TEST(SpecialValuesInteger, UnrepresentableFillAndRangeAreInvalidArgument) {
   expect_error([] { ops::range(0.0, INFINITY, 1.0, DType::kFloat32); }, Code::kInvalidArgument,
                {"range", "finite"});
   expect_error([] { ops::range(0.0, 1e30, 1e-30, DType::kFloat32); }, Code::kInvalidArgument,
-               {"range", "1e+60 elements", "more than kiln's limit"});
+               {"range", "inf elements, more than kiln's limit", "counted in float32"});
+  expect_error([] { ops::range(0.0, 1e30, 1e-30, DType::kFloat64); }, Code::kInvalidArgument,
+               {"range", "1e+60 elements, more than kiln's limit", "counted in float64"});
   expect_error([] { ops::range(0.5, 5e9, 1e9, DType::kInt32); }, Code::kInvalidArgument, {"range", "int32"});
   expect_error([] { ops::range_int64(0, int64_t{1} << 40, int64_t{1} << 38, DType::kInt32); },
                Code::kInvalidArgument, {"range", "int32"});
