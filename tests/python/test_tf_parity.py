@@ -247,3 +247,80 @@ class ArgumentMessageTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SecondAuditTest(unittest.TestCase):
+    """An outside sweep's findings against TF's semantics (2026-12-04)."""
+
+    def test_mean_divides_the_sum_by_the_count(self):
+        for dtype in (np.float32, np.float64):
+            self.assertEqual(kiln.reduce_mean(kiln.constant(np.full(7, 3.0, dtype))).numpy(), 3.0)
+            mean, variance = kiln.moments(kiln.constant(np.full(7, 1e6, dtype)), [0])
+            self.assertEqual((mean.numpy(), variance.numpy()), (1e6, 0.0))
+        x = np.random.RandomState(1).uniform(-2, 3, (5, 13)).astype(np.float32)
+        sums = kiln.reduce_sum(kiln.constant(x), axis=1).numpy()
+        np.testing.assert_array_equal(kiln.reduce_mean(kiln.constant(x), axis=1).numpy(), sums / np.float32(13))
+
+    def test_float_range_is_sized_in_its_dtype(self):
+        self.assertEqual(kiln.range(1, 2.2, 0.2).shape, (6,))  # TF: ceil(1.2f / 0.2f) = 6; the limit excluded
+        self.assertEqual(kiln.range(0.1, 0.4, 0.1).shape, (3,))
+        self.assertEqual(kiln.range(0, 1e-5, 1e-6).shape, (10,))
+        want, v = [], np.float32(0.1)
+        for _ in range(4):
+            want.append(v)
+            v = np.float32(v + np.float32(0.1))
+        np.testing.assert_array_equal(kiln.range(0.1, 0.45, 0.1).numpy(), np.array(want, np.float32))
+
+    def test_empty_axes_reduce_nothing(self):
+        x = kiln.constant(np.array([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]], np.float32))
+        mean, variance = kiln.moments(x, axes=[])
+        np.testing.assert_array_equal(mean.numpy(), x.numpy())
+        np.testing.assert_array_equal(variance.numpy(), np.zeros((2, 3), np.float32))
+        np.testing.assert_array_equal(kiln.l2_normalize(x, axis=[]).numpy(), np.sign(x.numpy()))
+        bf16 = kiln.l2_normalize(kiln.cast(x, "bfloat16"), axis=[])
+        self.assertEqual(bf16.dtype, "bfloat16")
+        np.testing.assert_array_equal(kiln.cast(bf16, "float32").numpy(), np.sign(x.numpy()))
+        self.assertEqual(kiln.moments(x, axes=[0])[0].shape, (3,))  # a non-empty list still reduces
+
+    def test_integers_beyond_int64_are_refused(self):
+        x = kiln.constant([[1.0, 2.0], [3.0, 4.0]])
+        for f in (lambda: kiln.zeros([2 ** 64 + 3]), lambda: kiln.argmax(x, 2 ** 64 + 1),
+                  lambda: kiln.top_k(x, 2 ** 64 + 1), lambda: kiln.softmax(x, 2 ** 63)):
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, "int64 cannot hold"):
+                f()
+        with self.assertRaisesRegex(TypeError, "shape must be a list of integers"):
+            kiln.zeros([2.5])
+
+    def test_arguments_are_checked(self):
+        x = kiln.constant([[1.0, 2.0], [3.0, 4.0]])
+        for fn in (kiln.argmax, kiln.argmin):
+            for bad in ("float32", "bool", "uint8"):
+                with self.assertRaisesRegex(TypeError, "output_type %s .*int32 or int64" % bad):
+                    fn(x, 1, output_type=bad)
+        with self.assertRaisesRegex(TypeError, "top_k: k must be an integer"):
+            kiln.top_k(x, 1.7)
+        with self.assertRaisesRegex(TypeError, "elu: alpha must be a number"):
+            kiln.elu(x, None)
+        with self.assertRaisesRegex(TypeError, "leaky_relu: alpha must be a number"):
+            kiln.leaky_relu(x, "a")
+        with self.assertRaisesRegex(TypeError, "clip_by_value: clip_value_min must be a number"):
+            kiln.clip_by_value(x, None, 1)
+
+    def test_clip_by_value_takes_tensor_bounds(self):
+        x = np.array([[0.5, 2.5, 9.0], [-1.0, np.nan, 4.0]], np.float32)
+        low = np.array([1.0, 2.0, 3.0], np.float32)
+        high = np.array([[2.0], [3.5]], np.float32)
+        got = kiln.clip_by_value(kiln.constant(x), kiln.constant(low), kiln.constant(high)).numpy()
+        np.testing.assert_array_equal(got, np.maximum(np.minimum(x, high), low))
+        np.testing.assert_array_equal(kiln.clip_by_value(kiln.constant(x), kiln.constant(1.0), 3.0).numpy(),
+                                      np.clip(x, 1.0, 3.0))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "clip_by_value: bounds"):
+            kiln.clip_by_value(kiln.constant(low), kiln.constant(x), 5.0)  # broadcasts x beyond its shape
+
+    def test_sign_of_zero_is_plus_zero(self):
+        for dtype in ("float32", "float64", "bfloat16"):
+            y = kiln.cast(kiln.sign(kiln.cast(kiln.constant(np.array([-0.0, 0.0, -3.0, np.nan], np.float64)),
+                                              dtype)), "float64").numpy()
+            self.assertFalse(np.signbit(y[0]), dtype)
+            self.assertEqual(y[1:3].tolist(), [0.0, -1.0])
+            self.assertTrue(np.isnan(y[3]))

@@ -5,7 +5,8 @@ import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, check
-from .tensor import _CODE_DTYPE, Tensor, _as_tensor, _new, bool_, constant, dims_array, dtype_code, float32, int32
+from .tensor import (_CODE_DTYPE, Tensor, _as_tensor, _new, bool_, checked_int64, constant, dims_array, dtype_code,
+                     float32, int32)
 
 L = _lib.lib
 VALID, SAME = "VALID", "SAME"
@@ -29,7 +30,7 @@ def _int(v, what, op=None):
     """An integer argument (a Python or NumPy int, or a one-element integer Tensor) as an int; anything
     else (a string, a float, a bool) is a TypeError naming the argument, as TF's."""
     if isinstance(v, _numbers.Integral) and not isinstance(v, bool):
-        return int(v)
+        return checked_int64(v, what, op)
     if _is_tensor(v):
         t = _as_tensor(v)
         if t.dtype in ("int32", "int64", "uint8") and t.size == 1:
@@ -123,16 +124,28 @@ subtract, multiply, divide, negative = sub, mul, div, neg
 reduce_sum, reduce_mean, reduce_max, reduce_min = sum, mean, max, min
 
 
+def _float(v, what, op):
+    """A real-number argument (a Python or NumPy number, or a one-element Tensor) as a float; anything
+    else (None, a string) is a TypeError naming the op and the argument."""
+    if isinstance(v, _numbers.Real) and not isinstance(v, bool):
+        return float(v)
+    if _is_tensor(v):
+        t = _as_tensor(v)
+        if t.size == 1 and t.dtype != bool_:
+            return float(t.item())
+    raise TypeError("%s: %s must be a number; got %r (%s)" % (op, what, v, type(v).__name__))
+
+
 def gelu(x, approximate=False):
     return _new(L.kiln_gelu, _as_tensor(x), bool(approximate))
 
 
 def elu(x, alpha=1.0):
-    return _new(L.kiln_elu, _as_tensor(x), float(alpha))
+    return _new(L.kiln_elu, _as_tensor(x), _float(alpha, "alpha", "elu"))
 
 
 def leaky_relu(x, alpha=0.2):
-    return _new(L.kiln_leaky_relu, _as_tensor(x), float(alpha))
+    return _new(L.kiln_leaky_relu, _as_tensor(x), _float(alpha, "alpha", "leaky_relu"))
 
 
 def where(condition, x, y):
@@ -145,7 +158,22 @@ def cast(x, dtype):
 
 
 def clip_by_value(x, clip_value_min, clip_value_max):
-    return _new(L.kiln_clip_by_value, _as_tensor(x), float(clip_value_min), float(clip_value_max))
+    """tf.clip_by_value: bounds are numbers, or tensors that broadcast to x's shape (then, as TF,
+    minimum(x, max) and then maximum(that, min), a NaN propagating)."""
+    x = _as_tensor(x)
+    bounds = (clip_value_min, clip_value_max)
+    if not any(_is_tensor(b) and _as_tensor(b).size != 1 for b in bounds):
+        return _new(L.kiln_clip_by_value, x, _float(clip_value_min, "clip_value_min", "clip_by_value"),
+                    _float(clip_value_max, "clip_value_max", "clip_by_value"))
+    for name, b in zip(("clip_value_min", "clip_value_max"), bounds):
+        if not _is_tensor(b):
+            _float(b, name, "clip_by_value")
+    low, high = _as_tensor(clip_value_min, x), _as_tensor(clip_value_max, x)
+    out = maximum(minimum(x, high), low)
+    if out.shape != x.shape:
+        raise InvalidArgumentError("clip_by_value: bounds %s and %s broadcast x %s to %s; expected bounds that "
+                                   "broadcast to x's shape" % (low.shape, high.shape, x.shape, out.shape))
+    return out
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False):
@@ -156,8 +184,17 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
 def argmax(x, axis=None, output_type="int64"):
     """tf.math.argmax: index of the largest value along axis (None: 0, as TF's); int64 (or
     output_type int32); the first index on ties."""
+    code = _index_type(output_type, "argmax")
     out = _new(L.kiln_argmax, _as_tensor(x), 0 if axis is None else _int(axis, "axis", "argmax"))
-    return out if dtype_code(output_type, "argmax") == dtype_code("int64") else cast(out, output_type)
+    return out if code == dtype_code("int64") else cast(out, output_type)
+
+
+def _index_type(output_type, op):
+    """argmax/argmin's output_type: int32 or int64 (TF's int16 and uint16 are not kiln dtypes)."""
+    code = dtype_code(output_type, op)
+    if code not in (dtype_code("int32"), dtype_code("int64")):
+        raise TypeError("%s: output_type %s is not supported; expected int32 or int64" % (op, _CODE_DTYPE[code]))
+    return code
 
 
 def softmax(x, axis=-1):

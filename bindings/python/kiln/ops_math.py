@@ -5,7 +5,8 @@ import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, check
-from .ops import _axes, _int, _pair, cast, equal, gather, not_equal, reshape, slice as _slice
+from .ops import (_axes, _index_type, _int, _pair, cast, equal, gather, maximum, mul, not_equal, reshape, rsqrt,
+                  slice as _slice, square, stop_gradient, sub)
 from .tensor import Tensor, _as_tensor, _new, constant, dtype_code, int64
 
 L = _lib.lib
@@ -50,8 +51,9 @@ reduce_logsumexp = _reduce("reduce_logsumexp")
 def argmin(input, axis=None, output_type="int64"):  # noqa: A002
     """tf.math.argmin: index of the smallest value along axis (None: 0, as TF's); int64 (or
     output_type int32); the first index on ties."""
+    code = _index_type(output_type, "argmin")
     out = _new(L.kiln_argmin, _as_tensor(input), 0 if axis is None else _int(axis, "axis", "argmin"))
-    return out if dtype_code(output_type, "argmin") == dtype_code("int64") else cast(out, output_type)
+    return out if code == dtype_code("int64") else cast(out, output_type)
 
 
 def bias_add(value, bias, data_format=None):
@@ -67,7 +69,11 @@ def moments(x, axes, shift=None, keepdims=False):
     """tf.nn.moments: (mean, variance) over axes; variance is biased. shift is ignored, as in TF2."""
     del shift
     x = _as_tensor(x)
-    ax, n = _axes(axes)
+    ax, n = _axes(axes, "moments")
+    if axes is not None and n == 0:
+        # TF: an empty axis list reduces nothing: the mean is x, the variance (x - x)^2.
+        mean = reshape(x, x.shape)
+        return mean, square(sub(x, stop_gradient(mean)))
     m, v = ctypes.c_void_p(), ctypes.c_void_p()
     check(L.kiln_moments(ctypes.byref(m), ctypes.byref(v), x, ax, n, bool(keepdims)))
     return Tensor._adopt(m.value), Tensor._adopt(v.value)
@@ -75,8 +81,15 @@ def moments(x, axes, shift=None, keepdims=False):
 
 def l2_normalize(x, axis=None, epsilon=1e-12):
     """tf.math.l2_normalize: x / sqrt(max(sum(x**2, axis), epsilon)); axis None: all axes."""
-    ax, n = _axes(axis)
-    return _new(L.kiln_l2_normalize, _as_tensor(x), ax, n, float(epsilon))
+    x = _as_tensor(x)
+    ax, n = _axes(axis, "l2_normalize")
+    epsilon = float(epsilon)
+    if axis is not None and n == 0 and epsilon >= 0 and x.dtype in ("float32", "float64"):
+        # TF: an empty axis list sums nothing, so each element is divided by its own magnitude.
+        return mul(x, rsqrt(maximum(square(x), constant(epsilon, x.dtype))))
+    if axis is not None and n == 0 and x.dtype == "bfloat16":
+        return cast(l2_normalize(cast(x, "float32"), axis, epsilon), "bfloat16")
+    return _new(L.kiln_l2_normalize, x, ax, n, epsilon)
 
 
 def cumsum(x, axis=0, exclusive=False, reverse=False):
@@ -90,7 +103,7 @@ TopKV2 = _collections.namedtuple("TopKV2", ["values", "indices"])
 def top_k(input, k=1, sorted=True):  # noqa: A002
     """tf.math.top_k: (values, indices) of the k largest entries along the last axis; ties to the lower index."""
     v, i = ctypes.c_void_p(), ctypes.c_void_p()
-    check(L.kiln_top_k(ctypes.byref(v), ctypes.byref(i), _as_tensor(input), int(k), bool(sorted)))
+    check(L.kiln_top_k(ctypes.byref(v), ctypes.byref(i), _as_tensor(input), _int(k, "k", "top_k"), bool(sorted)))
     return TopKV2(Tensor._adopt(v.value), Tensor._adopt(i.value))
 
 
