@@ -324,3 +324,13 @@ class SecondAuditTest(unittest.TestCase):
             self.assertFalse(np.signbit(y[0]), dtype)
             self.assertEqual(y[1:3].tolist(), [0.0, -1.0])
             self.assertTrue(np.isnan(y[3]))
+
+    def test_ints_beyond_int32_infer_int64(self):
+        r = kiln.range(2 ** 53, 2 ** 53 + 3)
+        self.assertEqual((r.dtype, r.numpy().tolist()), ("int64", [2 ** 53, 2 ** 53 + 1, 2 ** 53 + 2]))
+        f = kiln.fill([2], 2 ** 40)
+        self.assertEqual((f.dtype, f.numpy().tolist()), ("int64", [2 ** 40, 2 ** 40]))
+        self.assertEqual(kiln.range(5).dtype, "int32")
+        self.assertEqual(kiln.range(-2 ** 31, -2 ** 31 + 2).dtype, "int32")
+        self.assertEqual(kiln.fill([1], 7).dtype, "int32")
+        self.assertEqual(kiln.range(0, 2 ** 31, 2 ** 30).dtype, "int64")

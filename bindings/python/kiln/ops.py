@@ -515,13 +515,20 @@ def ones(shape, dtype="float32"):
 
 
 def fill(dims, value, dtype=None):
-    """tf.fill: without a dtype, value's type picks it (bool, int32 or float32)."""
+    """tf.fill: without a dtype, value's type picks it (bool, int32, int64 beyond int32's range as
+    tf.constant's, or float32)."""
     if dtype is None:
-        dtype = bool_ if isinstance(value, bool) else int32 if isinstance(value, _numbers.Integral) else float32
+        dtype = (bool_ if isinstance(value, bool) else _int_dtype([value]) if isinstance(value, _numbers.Integral)
+                 else float32)
     if _is_int64(value):
         # Exact: a double would round integers beyond 2**53.
         return _shaped(L.kiln_fill_int64, dims, int(value), dtype_code(dtype, "fill"))
     return _shaped(L.kiln_fill, dims, float(value), dtype_code(dtype, "fill"))
+
+
+def _int_dtype(values):
+    """The dtype tf.constant infers for Python ints: int32, or int64 when one lies beyond int32."""
+    return int32 if all(-2 ** 31 <= int(v) < 2 ** 31 for v in values) else "int64"
 
 
 def _is_int64(v):
@@ -543,7 +550,8 @@ def range(start, limit=None, delta=1, dtype=None):  # noqa: A001
     if limit is None:
         start, limit = 0, start
     if dtype is None:
-        dtype = "int32" if all(isinstance(v, int) for v in (start, limit, delta)) else "float32"
+        ints = all(isinstance(v, _numbers.Integral) and not isinstance(v, bool) for v in (start, limit, delta))
+        dtype = _int_dtype([start, limit, delta]) if ints else "float32"
     if all(_is_int64(v) for v in (start, limit, delta)):
         return _new(L.kiln_range_int64, int(start), int(limit), int(delta), dtype_code(dtype, "range"))
     return _new(L.kiln_range, float(start), float(limit), float(delta), dtype_code(dtype, "range"))
