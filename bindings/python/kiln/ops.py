@@ -6,7 +6,7 @@ import numbers as _numbers
 from . import _lib
 from .errors import InvalidArgumentError, check
 from .tensor import (_CODE_DTYPE, Tensor, _as_tensor, _new, bool_, checked_int64, constant, dims_array, dtype_code,
-                     float32, int32)
+                     fits_int64, float32, int32)
 
 L = _lib.lib
 VALID, SAME = "VALID", "SAME"
@@ -532,8 +532,7 @@ def _int_dtype(values):
 
 
 def _is_int64(v):
-    return (isinstance(v, _numbers.Integral) and not isinstance(v, bool)
-            and -2 ** 63 <= int(v) < 2 ** 63)
+    return isinstance(v, _numbers.Integral) and not isinstance(v, bool) and fits_int64(int(v))
 
 
 def zeros_like(x):

@@ -32,17 +32,22 @@ def dtype_code(dtype, op="dtype"):
     return _DTYPE_CODE[name]
 
 
+def fits_int64(v):
+    """Whether the int v lies in int64's range."""
+    return -2 ** 63 <= v < 2 ** 63
+
+
 def checked_int64(v, what, op=None):
     """An integer argument as an int when int64 holds it. ctypes would wrap a larger one silently
     (2**64 + 3 would become 3), so that is an InvalidArgumentError naming the argument."""
     v = int(v)
-    if not -2 ** 63 <= v < 2 ** 63:
+    if not fits_int64(v):
         raise InvalidArgumentError("%s%s is %d, which int64 cannot hold; expected -2**63 to 2**63 - 1"
                                    % (op + ": " if op else "", what, v))
     return v
 
 
-def dims_array(shape, op=None):
+def dims_array(shape):
     """A shape (an int, a sequence of ints or a 1-D integer Tensor) as a ctypes int64 array and its rank.
     A dimension that is not an integer (2.5, "3") is a TypeError, as TF's."""
     if isinstance(shape, numbers.Integral):
@@ -50,14 +55,13 @@ def dims_array(shape, op=None):
     elif isinstance(shape, Tensor):
         shape = shape.tolist()
     elif isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
-        raise TypeError("%sshape must be an integer or a list of integers; got %r (%s)"
-                        % (op + ": " if op else "", shape, type(shape).__name__))
+        raise TypeError("shape must be an integer or a list of integers; got %r (%s)"
+                        % (shape, type(shape).__name__))
     dims = []
     for d in shape:
         if not isinstance(d, numbers.Integral):
-            raise TypeError("%sshape must be a list of integers; got %r (%s) in %r"
-                            % (op + ": " if op else "", d, type(d).__name__, shape))
-        dims.append(checked_int64(d, "a dimension of the shape", op))
+            raise TypeError("shape must be a list of integers; got %r (%s) in %r" % (d, type(d).__name__, shape))
+        dims.append(checked_int64(d, "a dimension of the shape"))
     return (ctypes.c_int64 * max(len(dims), 1))(*dims), len(dims)
 
 
