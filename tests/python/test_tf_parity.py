@@ -282,6 +282,14 @@ class SecondAuditTest(unittest.TestCase):
         np.testing.assert_array_equal(kiln.cast(bf16, "float32").numpy(), np.sign(x.numpy()))
         self.assertEqual(kiln.moments(x, axes=[0])[0].shape, (3,))  # a non-empty list still reduces
 
+    def test_layer_norm_refuses_an_empty_axis_list(self):
+        # the C API reads no axes as the last axis; from Python an empty list is refused, as by Keras's layer
+        x = kiln.constant(np.arange(6, dtype=np.float32).reshape(2, 3))
+        for axis in ([], ()):
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, "layer_norm: axis must name at least one"):
+                kiln.layer_norm(x, kiln.ones([3]), kiln.zeros([3]), axis=axis)
+        self.assertEqual(kiln.layer_norm(x, kiln.ones([3]), kiln.zeros([3]), axis=[-1]).shape, (2, 3))
+
     def test_integers_beyond_int64_are_refused(self):
         x = kiln.constant([[1.0, 2.0], [3.0, 4.0]])
         for f in (lambda: kiln.zeros([2 ** 64 + 3]), lambda: kiln.argmax(x, 2 ** 64 + 1),

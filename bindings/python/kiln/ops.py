@@ -208,7 +208,10 @@ def log_softmax(x, axis=-1):
 def layer_norm(x, gamma, beta, epsilon=1e-3, axis=-1):
     """Keras LayerNormalization over axis (an int or the list of trailing axes); gamma/beta have their shape.
     float32, float64, or bfloat16 x (computed in float32, rounded once; gamma/beta bfloat16 or float32)."""
-    axes, n = _axes(axis)
+    axes, n = _axes(axis, "layer_norm")
+    if n == 0:  # the C API reads no axes as the last one; Keras's LayerNormalization rejects an empty list
+        raise InvalidArgumentError("layer_norm: axis must name at least one axis (an int or a list of trailing "
+                                   "axes); got %r" % (axis,))
     return _new(L.kiln_layer_norm, _as_tensor(x), _as_tensor(gamma), _as_tensor(beta), axes, n, float(epsilon))
 
 
