@@ -363,6 +363,7 @@ kiln_status *kiln_layer_call_with_options(kiln_tensor_list **out, kiln_tensor_li
       kiln::capi::read_options(options, call_defaults(), kCallOptionsV1, __func__, "kiln_layer_call_options");
   kiln::layers::CallContext ctx;
   ctx.training = o.training;
+  ctx.training_from_context = o.training_from_context;
   if (o.masks) ctx.mask = &o.masks->tensors;
   kiln::layers::CallResult r = l->call(inputs->tensors, ctx);
   auto outputs = std::make_unique<kiln_tensor_list>(kiln_tensor_list{std::move(r.outputs)});

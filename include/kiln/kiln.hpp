@@ -1299,8 +1299,10 @@ struct BorrowedConfig {
 
 /// Keras's call arguments beyond the inputs: training and mask= (one mask per input, an empty
 /// Tensor where an input has none; empty: no masks). A mask has its input's leading dims.
+/// training unset (Keras's training=None): inside another layer's call on this thread, that
+/// call's training (Keras's call context); outside any call, false.
 struct CallOptions {
-  bool training = false;
+  std::optional<bool> training;
   std::vector<Tensor> masks;
 };
 
@@ -1399,16 +1401,28 @@ class Layer : public detail::handle<kiln_layer> {
   }
   void build_for(const Dims &input_shape) { build_for(std::vector<Dims>{input_shape}); }
 
-  /// Calls the layer (Keras __call__): builds on the first call, then runs call.
-  Tensor operator()(const Tensor &x, bool training = false) {
+  /// Calls the layer (Keras __call__): builds on the first call, then runs call. training
+  /// unset (Keras's training=None): as CallOptions, the enclosing layer call's, else false; so
+  /// a Dropout called inside a custom layer's call drops when the model is called in training.
+  Tensor operator()(const Tensor &x, std::optional<bool> training = std::nullopt) {
+    if (!training) {
+      std::vector<Tensor> out = call_with_options({x}).outputs;
+      if (out.size() != 1)
+        throw Error(KILN_STATUS_INVALID_ARGUMENT, "layer '" + name() + "' (" + class_name() + ") returned " +
+                                                      std::to_string(out.size()) +
+                                                      " outputs; expected one for a single-tensor call");
+      return out[0];
+    }
     kiln_tensor *y = nullptr;
-    detail::check(kiln_layer_call_tensor(&y, get(), x.get(), training));
+    detail::check(kiln_layer_call_tensor(&y, get(), x.get(), *training));
     return Tensor(y);
   }
-  std::vector<Tensor> operator()(const std::vector<Tensor> &inputs, bool training = false) {
+  std::vector<Tensor> operator()(const std::vector<Tensor> &inputs,
+                                 std::optional<bool> training = std::nullopt) {
+    if (!training) return call_with_options(inputs).outputs;
     auto in = detail::to_list(inputs);
     kiln_tensor_list *out = nullptr;
-    detail::check(kiln_layer_call(&out, get(), in.get(), training));
+    detail::check(kiln_layer_call(&out, get(), in.get(), *training));
     detail::handle<kiln_tensor_list> owned(out);
     return detail::from_list(out);
   }
@@ -1420,7 +1434,8 @@ class Layer : public detail::handle<kiln_layer> {
     detail::handle<kiln_tensor_list> masks;
     kiln_layer_call_options o;
     detail::check(kiln_layer_call_options_init(&o, sizeof o));
-    o.training = options.training;
+    o.training = options.training.value_or(false);
+    o.training_from_context = !options.training.has_value();
     if (!options.masks.empty()) {
       masks = detail::to_list(options.masks);
       o.masks = masks.get();

@@ -106,7 +106,9 @@ KILN_API kiln_status *kiln_layer_set_trainable(kiln_layer *layer, bool trainable
 KILN_API kiln_status *kiln_layer_build(kiln_layer *layer, const int64_t *dims, const size_t *ranks,
                                        size_t num_inputs);
 /// Calls the layer on a list of inputs (building it from their shapes first if needed).
-/// training: Dropout drops, BatchNormalization uses and updates batch statistics.
+/// training: Dropout drops, BatchNormalization uses and updates batch statistics. It is also
+/// the training of the calls made inside this one that leave it to the context
+/// (kiln_layer_call_options.training_from_context), as Keras's call context.
 /// Multi-input built-ins: the merge layers (Add ... Concatenate) take the tensors to merge;
 /// MultiHeadAttention takes query, value, then optionally key and attention_mask, then
 /// optionally scalar bool flags return_attention_scores and use_causal_mask (Keras's call
@@ -127,9 +129,15 @@ typedef struct kiln_layer_call_options {
                                       for none, or one slot per input, empty where an input has
                                       none; each mask has its input's leading dims ([B, T] for a
                                       [B, T, F] input), bool or numeric (nonzero = valid) */
+  bool training_from_context;    /**< default false. true: the caller gives no training (Keras's
+                                      training=None): a call made inside another layer's call on
+                                      this thread (from a custom layer's call callback) takes that
+                                      call's training, as Keras's call context does, and a call
+                                      outside any takes `training`. Read only when struct_size
+                                      covers it (an older struct: false) */
 } kiln_layer_call_options;
 
-/// Fills options with the defaults (training false, no masks). struct_size:
+/// Fills options with the defaults (training false, no masks, training_from_context false). struct_size:
 /// sizeof(kiln_layer_call_options) as the caller compiled it.
 /// Ownership: the caller's struct. Thread-safety: safe.
 KILN_API kiln_status *kiln_layer_call_options_init(kiln_layer_call_options *options, size_t struct_size);

@@ -239,6 +239,24 @@ std::vector<Tensor> Layer::checked_masks(const std::vector<Tensor> &inputs, cons
   return out;
 }
 
+namespace {
+// The training of the innermost Layer::call running on this thread (nullptr outside any call).
+thread_local const bool *t_enclosing_training = nullptr;
+
+class EnclosingTraining {
+ public:
+  explicit EnclosingTraining(const bool *training) : previous_(t_enclosing_training) {
+    t_enclosing_training = training;
+  }
+  ~EnclosingTraining() { t_enclosing_training = previous_; }
+  EnclosingTraining(const EnclosingTraining &) = delete;
+  EnclosingTraining &operator=(const EnclosingTraining &) = delete;
+
+ private:
+  const bool *previous_;
+};
+}  // namespace
+
 CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx) {
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].defined())
@@ -254,6 +272,9 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
   const std::vector<Tensor> masks = checked_masks(inputs, ctx);
   CallContext inner = ctx;
   inner.mask = masks.empty() ? nullptr : &masks;
+  if (ctx.training_from_context && t_enclosing_training) inner.training = *t_enclosing_training;
+  inner.training_from_context = false;
+  const EnclosingTraining enclosing(&inner.training);
   clear_call_losses();
   // Keras's input autocast (DTypePolicy.convert_input): floating inputs to the compute dtype.
   // Models leave it to their layers, as Keras's Functional models do (a float32 Sequential of

@@ -54,8 +54,13 @@ void clear_session();
 // What a call gets besides its inputs. mask: Keras's input masks, one per input (an undefined
 // Tensor where an input has none), or nullptr when no input has one. A mask is bool and has the
 // leading dims of its input ([B, T] for a [B, T, F] input): true marks a valid step.
+// training_from_context: the caller gave no training (Keras's training=None). Layer::call then
+// takes the training of the layer call that encloses this one on this thread (Keras's call
+// context: a Dropout called inside a custom layer's call drops when the model is called with
+// training=True), or `training` when no call encloses it.
 struct CallContext {
   bool training = false;
+  bool training_from_context = false;
   const std::vector<Tensor> *mask = nullptr;
 };
 
@@ -104,7 +109,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   // The Keras __call__: checks the input spec, builds from the inputs' shapes if not built,
   // clears this call's losses, casts floating inputs to the compute dtype (autocast; models
-  // leave that to their layers), then call()s inside the layer's AutocastScope. Thread-safe for built layers.
+  // leave that to their layers), then call()s inside the layer's AutocastScope, with its
+  // training (given, or from the enclosing call: CallContext) as the context of the layer calls
+  // made inside it on this thread. Thread-safe for built layers.
   std::vector<Tensor> operator()(const std::vector<Tensor> &inputs, const CallContext &ctx = {});
   Tensor operator()(const Tensor &input, bool training = false);
   // The Keras __call__ with masks: ctx.mask holds the inputs' masks (checked: one per input,

@@ -1,6 +1,7 @@
 /* Layers through the shared library alone: built-in layers by class name, Sequential, weights
  * in Keras's order, summary, configs, a custom layer through the callback table (MyDense), and
  * bad input as statuses. Plain C99. Prints "N passed, N failed"; non-zero exit on failure. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,104 @@ static void test_custom_layer(void) {
   kiln_tensor_free(x);
 }
 
+/* Keras's call context: a custom layer whose call calls a Dropout(0.5) with
+ * training_from_context. The Dropout takes the custom layer's training; outside any call it
+ * takes options.training; a struct_size that ends at masks leaves the flag unread. */
+typedef struct {
+  kiln_layer *dropout;
+  size_t options_size; /* the struct_size the call passes on to the Dropout */
+  bool inner_training; /* options.training of the inner call */
+} wrap_state;
+
+static kiln_status *wrap_call(kiln_tensor_list *outputs, kiln_layer *self, const kiln_tensor_list *inputs,
+                              bool training, void *user) {
+  wrap_state *w = (wrap_state *)user;
+  kiln_layer_call_options o;
+  kiln_tensor_list *out = NULL;
+  kiln_tensor *y = NULL;
+  kiln_status *st;
+  (void)self;
+  (void)training;
+  if ((st = kiln_layer_call_options_init(&o, sizeof o))) return st;
+  o.struct_size = w->options_size;
+  o.training = w->inner_training;
+  o.training_from_context = true;
+  if ((st = kiln_layer_call_with_options(&out, NULL, w->dropout, inputs, &o))) return st;
+  st = kiln_tensor_list_get(&y, out, 0);
+  if (!st) st = kiln_tensor_list_append(outputs, y);
+  kiln_tensor_free(y);
+  kiln_tensor_list_free(out);
+  return st;
+}
+
+/* How many of y's n elements are zero. */
+static int64_t zeros_in(const kiln_tensor *y, int64_t n) {
+  const float *v = (const float *)kiln_tensor_get_data(y);
+  int64_t i, z = 0;
+  for (i = 0; i < n; ++i) z += v[i] == 0.0f;
+  return z;
+}
+
+static void test_training_from_context(void) {
+  enum { kRows = 50, kCols = 40 };
+  static const int64_t dims[2] = {kRows, kCols};
+  static float ones[kRows * kCols];
+  wrap_state w = {NULL, sizeof(kiln_layer_call_options), false};
+  kiln_layer_callbacks cb;
+  kiln_layer *wrap = NULL;
+  kiln_config *c = NULL;
+  kiln_tensor *x = NULL, *y = NULL;
+  kiln_tensor_list *in = NULL, *out = NULL;
+  kiln_layer_call_options o;
+  int i;
+  for (i = 0; i < kRows * kCols; ++i) ones[i] = 1.0f;
+  OK(kiln_tensor_create(&x, KILN_DTYPE_FLOAT32, dims, 2, ones, sizeof ones));
+  kiln_config_create(&c);
+  kiln_config_set_float(c, "rate", 0.5);
+  OK(kiln_layer_create(&w.dropout, "Dropout", c));
+  kiln_config_free(c);
+  memset(&cb, 0, sizeof cb);
+  cb.struct_size = sizeof cb;
+  cb.call = wrap_call;
+  OK(kiln_layer_create_custom(&wrap, "Wrap", NULL, &cb, &w));
+
+  OK(kiln_layer_call_tensor(&y, wrap, x, true)); /* the Dropout drops: about half are zeros */
+  CHECK(zeros_in(y, kRows * kCols) > 700 && zeros_in(y, kRows * kCols) < 1300);
+  kiln_tensor_free(y);
+  w.inner_training = true; /* from the context: the enclosing call's false wins over it */
+  OK(kiln_layer_call_tensor(&y, wrap, x, false));
+  CHECK(zeros_in(y, kRows * kCols) == 0);
+  kiln_tensor_free(y);
+  w.inner_training = false;
+  w.options_size = offsetof(kiln_layer_call_options, masks) + sizeof o.masks; /* flag unread: false */
+  OK(kiln_layer_call_tensor(&y, wrap, x, true));
+  CHECK(zeros_in(y, kRows * kCols) == 0);
+  kiln_tensor_free(y);
+
+  /* Outside any layer call the flag falls back to options.training. */
+  OK(kiln_tensor_list_create(&in));
+  OK(kiln_tensor_list_append(in, x));
+  OK(kiln_layer_call_options_init(&o, sizeof o));
+  CHECK(!o.training_from_context);
+  o.training_from_context = true;
+  o.training = true;
+  OK(kiln_layer_call_with_options(&out, NULL, w.dropout, in, &o));
+  OK(kiln_tensor_list_get(&y, out, 0));
+  CHECK(zeros_in(y, kRows * kCols) > 700);
+  kiln_tensor_free(y);
+  kiln_tensor_list_free(out);
+  o.training = false;
+  OK(kiln_layer_call_with_options(&out, NULL, w.dropout, in, &o));
+  OK(kiln_tensor_list_get(&y, out, 0));
+  CHECK(zeros_in(y, kRows * kCols) == 0);
+  kiln_tensor_free(y);
+  kiln_tensor_list_free(out);
+  kiln_tensor_list_free(in);
+  kiln_layer_free(wrap);
+  kiln_layer_free(w.dropout);
+  kiln_tensor_free(x);
+}
+
 /* Multi-input built-ins by class name: MultiHeadAttention with a mask and the
  * return_attention_scores flag (a scalar bool input), and Concatenate. */
 static void test_attention_and_merge(void) {
@@ -298,6 +397,7 @@ static void test_errors(void) {
 int main(void) {
   test_sequential();
   test_custom_layer();
+  test_training_from_context();
   test_attention_and_merge();
   test_initializer();
   test_errors();

@@ -74,6 +74,42 @@ class SegPosEmbedding : public kiln::Layer {
   kiln::Variable type_table_, pos_table_;
 };
 
+// Keras's call context: call() calls its Dropout without a training argument.
+class DropBlock : public kiln::Layer {
+ public:
+  DropBlock() : Layer("DropBlock") { drop_ = track(kiln::layers::Dropout(0.5)); }
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool) override { return {drop_(x[0])}; }
+
+ private:
+  kiln::Layer drop_;
+};
+
+int64_t zeros_in(const Tensor &y) {
+  int64_t z = 0;
+  for (float v : y.to_vector<float>()) z += v == 0.0f;
+  return z;
+}
+
+TEST(HppLayers, NestedCallsWithoutTrainingTakeTheEnclosingCallsTraining) {
+  kiln::clear_session();
+  DropBlock block;
+  kiln::Sequential model({block});
+  const Tensor x = kiln::ones({50, 40});
+  const int64_t dropped = zeros_in(model(x, true));  // Sequential -> DropBlock -> Dropout: training
+  EXPECT_GT(dropped, 700);
+  EXPECT_LT(dropped, 1300);
+  EXPECT_EQ(zeros_in(model(x, false)), 0);
+  EXPECT_EQ(zeros_in(model(x)), 0);  // no training anywhere: inference, as Keras
+  EXPECT_GT(zeros_in(block(x, true)), 700);
+  // A layer called with no training outside any call: false; CallOptions without training too.
+  kiln::Layer drop = kiln::layers::Dropout(0.5);
+  EXPECT_EQ(zeros_in(drop(x)), 0);
+  EXPECT_EQ(zeros_in(drop.call_with_options({x}).outputs[0]), 0);
+  EXPECT_GT(zeros_in(drop.call_with_options({x}, {true, {}}).outputs[0]), 700);
+}
+
 TEST(HppLayers, DenseAndSequentialFromTypedConstructors) {
   kiln::clear_session();
   kiln::Sequential model({kiln::layers::Dense(64, "relu"), kiln::layers::Dense(10)});

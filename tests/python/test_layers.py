@@ -255,3 +255,52 @@ class ConcurrencyTest(unittest.TestCase):
         self.assertEqual(errors, [])
         for g in got:
             np.testing.assert_array_equal(g, want)
+
+
+class TrainingFromTheCallContextTest(unittest.TestCase):
+    """Keras's call context: a layer called inside another's call without training= takes that call's."""
+
+    class Block(layers.Layer):  # call() has no training argument and passes none on
+        def __init__(self):
+            super().__init__()
+            self.drop = layers.Dropout(0.5)
+
+        def call(self, x):
+            return self.drop(x)
+
+    class Net(kiln.Model):  # takes training but does not forward it
+        def __init__(self):
+            super().__init__()
+            self.bn = layers.BatchNormalization()
+
+        def call(self, x, training=None):
+            return self.bn(x)
+
+    def test_dropout_inside_a_custom_layer(self):
+        x = np.ones((50, 40), np.float32)
+        model = kiln.Sequential([self.Block()])
+        zeros = (model(x, training=True).numpy() == 0).sum()
+        self.assertTrue(700 < zeros < 1300, zeros)
+        self.assertEqual((model(x, training=False).numpy() == 0).sum(), 0)
+        self.assertEqual((model(x).numpy() == 0).sum(), 0)
+        # fit calls the model in training: the Dropout inside drops (SGD(0) leaves the weights)
+        model.compile(kiln.optimizers.SGD(0.0), "mse")
+        loss = model.fit(x, x, batch_size=50, epochs=1, verbose=0).history["loss"][0]
+        self.assertGreater(loss, 0.5)
+        self.assertEqual(model.evaluate(x, x, batch_size=50, verbose=0), 0.0)
+
+    def test_batch_norm_inside_a_model_learns_its_moving_mean(self):
+        x = np.full((8, 4), 3.0, np.float32)
+        net = self.Net()
+        net(x, training=True)
+        np.testing.assert_allclose(net.bn.get_weights()[2], np.full(4, 0.03, np.float32), rtol=1e-6)
+        net(x)  # inference: the moving mean stays
+        np.testing.assert_allclose(net.bn.get_weights()[2], np.full(4, 0.03, np.float32), rtol=1e-6)
+        # an explicit training= still wins over the context
+        inner = layers.Dropout(0.5)
+
+        class Explicit(layers.Layer):
+            def call(self, x):
+                return inner(x, training=False)
+        self.assertEqual((kiln.Sequential([Explicit()])(np.ones((10, 10), np.float32), training=True)
+                          .numpy() == 0).sum(), 0)

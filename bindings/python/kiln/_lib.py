@@ -265,7 +265,8 @@ class LayerCallbacks(ctypes.Structure):
 
 
 class LayerCallOptions(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_size_t), ("training", ctypes.c_bool), ("masks", ctypes.c_void_p)]
+    _fields_ = [("struct_size", ctypes.c_size_t), ("training", ctypes.c_bool), ("masks", ctypes.c_void_p),
+                ("training_from_context", ctypes.c_bool)]
 
 
 class AddWeightOptions(ctypes.Structure):

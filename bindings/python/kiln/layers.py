@@ -675,7 +675,9 @@ class Layer:
                  else self._mask_list(mask, len(xs), multi))
         opts = _lib.LayerCallOptions()
         check(L.kiln_layer_call_options_init(ctypes.byref(opts), ctypes.sizeof(opts)))
+        # training=None: the enclosing layer call's training (Keras's call context), else False
         opts.training = bool(training) if training is not None else False
+        opts.training_from_context = training is None
         in_lst = _to_list(xs)
         mask_lst = None
         out, out_masks = ctypes.c_void_p(), ctypes.c_void_p()
