@@ -72,7 +72,6 @@ kiln_status *kiln_communicator_create(kiln_communicator **out, int rank, int siz
                                       const kiln_communicator_table *table, void *user_data) {
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");
-  *out = nullptr;
   require_not_null(table, __func__, "table");
   const size_t v1 = offsetof(kiln_communicator_table, destroy) + sizeof(table->destroy);
   if (table->struct_size < v1)

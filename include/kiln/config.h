@@ -52,7 +52,8 @@ KILN_API void kiln_config_free(kiln_config *config);
 /// settings read by a layer, loss or optimizer must be finite and are refused there).
 /// Ownership: *out is new. Thread-safety: safe.
 KILN_API kiln_status *kiln_config_from_json(kiln_config **out, const char *json);
-/// The config as compact JSON (indent < 0) or indented by `indent` spaces; non-finite floats
+/// The config as compact JSON (indent < 0) or indented by `indent` spaces (at most 1024; more is
+/// INVALID_ARGUMENT); non-finite floats
 /// (only measured values hold them) as NaN, Infinity, -Infinity. Ownership: *out is a
 /// new NUL-terminated UTF-8 string, free with kiln_string_free. Thread-safety: safe while no
 /// thread modifies config.

@@ -482,11 +482,26 @@ inline Tensor clip_by_value(const Tensor &x, float lo, float hi) {
 }
 
 namespace detail {
-// A C++ float beside a tensor, as a Python number beside a tf.Tensor: it takes a bfloat16 or
-// float64 tensor's dtype; any other tensor meets a float32 scalar.
-inline Tensor scalar_beside(float v, const Tensor &t) {
+template <typename S>
+using if_scalar = std::enable_if_t<std::is_arithmetic<S>::value && !std::is_same<S, bool>::value, int>;
+
+// A C++ number beside a tensor, as a Python number beside a tf.Tensor: it takes a floating
+// tensor's dtype (a double beside a float64 tensor keeps every bit), and an integer beside an
+// integer tensor takes that tensor's dtype (a value it cannot hold is INVALID_ARGUMENT). A
+// floating number beside an integer tensor is a float32 scalar, which the op refuses, naming both
+// dtypes, as TF refuses int32 + 0.5.
+template <typename S>
+Tensor scalar_beside(S v, const Tensor &t) {
   const DType d = t.valid() ? t.dtype() : DType::float32;  // an empty t fails in the op, naming it
-  return d == DType::bfloat16 || d == DType::float64 ? fill({}, v, d) : Tensor::scalar(v);
+  if (d == DType::float64 || d == DType::bfloat16) return fill({}, static_cast<double>(v), d);
+  if (std::is_integral<S>::value && d != DType::float32 && d != DType::boolean) {
+    if (std::is_unsigned<S>::value && static_cast<uint64_t>(v) > static_cast<uint64_t>(INT64_MAX))
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, "scalar " + std::to_string(v) + " beside a " +
+                                                    std::string(dtype_name(d)) +
+                                                    " tensor: int64 cannot hold it");
+    return fill_int64({}, static_cast<int64_t>(v), d);
+  }
+  return Tensor::scalar(static_cast<float>(v));
 }
 }  // namespace detail
 
@@ -496,14 +511,40 @@ inline Tensor operator*(const Tensor &a, const Tensor &b) { return mul(a, b); }
 /// Python's / (tf.math.truediv): int32 / int32 and int64 / int64 give float64.
 inline Tensor operator/(const Tensor &a, const Tensor &b) { return truediv(a, b); }
 inline Tensor operator-(const Tensor &x) { return neg(x); }
-inline Tensor operator+(const Tensor &a, float b) { return add(a, detail::scalar_beside(b, a)); }
-inline Tensor operator-(const Tensor &a, float b) { return sub(a, detail::scalar_beside(b, a)); }
-inline Tensor operator*(const Tensor &a, float b) { return mul(a, detail::scalar_beside(b, a)); }
-inline Tensor operator/(const Tensor &a, float b) { return truediv(a, detail::scalar_beside(b, a)); }
-inline Tensor operator+(float a, const Tensor &b) { return add(detail::scalar_beside(a, b), b); }
-inline Tensor operator-(float a, const Tensor &b) { return sub(detail::scalar_beside(a, b), b); }
-inline Tensor operator*(float a, const Tensor &b) { return mul(detail::scalar_beside(a, b), b); }
-inline Tensor operator/(float a, const Tensor &b) { return truediv(detail::scalar_beside(a, b), b); }
+/// A number beside a tensor, as a Python number beside a tf.Tensor (detail::scalar_beside):
+/// x * 0.5 keeps a float64 x's precision, i + 1 stays an int32 i's dtype.
+template <typename S, detail::if_scalar<S> = 0>
+Tensor operator+(const Tensor &a, S b) {
+  return add(a, detail::scalar_beside(b, a));
+}
+template <typename S, detail::if_scalar<S> = 0>
+Tensor operator-(const Tensor &a, S b) {
+  return sub(a, detail::scalar_beside(b, a));
+}
+template <typename S, detail::if_scalar<S> = 0>
+Tensor operator*(const Tensor &a, S b) {
+  return mul(a, detail::scalar_beside(b, a));
+}
+template <typename S, detail::if_scalar<S> = 0>
+Tensor operator/(const Tensor &a, S b) {
+  return truediv(a, detail::scalar_beside(b, a));
+}
+template <typename S, detail::if_scalar<S> = 0>
+Tensor operator+(S a, const Tensor &b) {
+  return add(detail::scalar_beside(a, b), b);
+}
+template <typename S, detail::if_scalar<S> = 0>
+Tensor operator-(S a, const Tensor &b) {
+  return sub(detail::scalar_beside(a, b), b);
+}
+template <typename S, detail::if_scalar<S> = 0>
+Tensor operator*(S a, const Tensor &b) {
+  return mul(detail::scalar_beside(a, b), b);
+}
+template <typename S, detail::if_scalar<S> = 0>
+Tensor operator/(S a, const Tensor &b) {
+  return truediv(detail::scalar_beside(a, b), b);
+}
 
 // ---- matmul, reductions, softmax ----
 inline Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a = false, bool transpose_b = false) {

@@ -198,6 +198,11 @@ Config Config::from_json(const std::string &text, const char *what) {
 }
 
 std::string Config::to_json(int indent) const {
+  // nlohmann's serializer grows its indent buffer (512 spaces) at most twofold a level, so a
+  // level may add no more than 1024.
+  if (indent > kMaxJsonIndent)
+    fail(Code::kInvalidArgument, "config to_json: indent ", indent,
+         " is out of range; expected a negative value ", "(compact) or 0 to ", kMaxJsonIndent);
   if (!has_nonfinite(value_)) return value_.dump(indent);
   Json copy = value_;
   nonfinite_to_markers(copy);

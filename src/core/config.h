@@ -26,7 +26,8 @@ class Config {
   static Config from_json(const std::string &text, const char *what = "config");
   // From a JSON object value (throws InvalidArgument naming `what` if it is not an object).
   static Config from_value(Json value, const std::string &what);
-  // Compact JSON (indent < 0) or indented.
+  // Compact JSON (indent < 0) or indented by 0 to kMaxJsonIndent spaces (more: InvalidArgument).
+  static constexpr int kMaxJsonIndent = 1024;
   std::string to_json(int indent = -1) const;
 
   bool has(const std::string &key) const;

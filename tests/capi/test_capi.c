@@ -303,8 +303,52 @@ static void test_primitive_cache_steady(void) {
   kiln_tensor_free(b);
 }
 
+/* A one-process communicator over a C table: created and freed (destroy runs once); a bad rank,
+ * size or table is INVALID_ARGUMENT and leaves *out as it was. */
+static kiln_status *no_allreduce(void *data, size_t count, kiln_dtype dtype, void *user) {
+  (void)data;
+  (void)count;
+  (void)dtype;
+  (void)user;
+  return NULL;
+}
+static kiln_status *no_broadcast(void *data, size_t bytes, int root, void *user) {
+  (void)data;
+  (void)bytes;
+  (void)root;
+  (void)user;
+  return NULL;
+}
+static void count_destroy(void *user) { ++*(int *)user; }
+
+static void test_communicator_create(void) {
+  kiln_communicator_table t;
+  kiln_communicator *c = NULL, *const sentinel = (kiln_communicator *)&t;
+  int destroyed = 0;
+  memset(&t, 0, sizeof t);
+  t.struct_size = sizeof t;
+  t.allreduce_sum = no_allreduce;
+  t.broadcast = no_broadcast;
+  t.destroy = count_destroy;
+  EXPECT_OK(kiln_communicator_create(&c, 0, 1, &t, &destroyed));
+  CHECK(kiln_communicator_get_rank(c) == 0 && kiln_communicator_get_size(c) == 1);
+  kiln_communicator_free(c);
+  CHECK(destroyed == 1);
+  c = sentinel;
+  EXPECT_ERROR(kiln_communicator_create(&c, 1, 1, &t, &destroyed), KILN_STATUS_INVALID_ARGUMENT,
+               "rank 1 of size 1", NULL);
+  EXPECT_ERROR(kiln_communicator_create(&c, 0, 1, NULL, &destroyed), KILN_STATUS_INVALID_ARGUMENT,
+               "'table' is NULL", NULL);
+  t.struct_size = 1;
+  EXPECT_ERROR(kiln_communicator_create(&c, 0, 1, &t, &destroyed), KILN_STATUS_INVALID_ARGUMENT,
+               "struct_size is 1", NULL);
+  CHECK(c == sentinel);
+  CHECK(destroyed == 1);
+}
+
 int main(void) {
   test_version();
+  test_communicator_create();
   test_tensor_roundtrip();
   test_zero_copy();
   test_bad_input();

@@ -139,6 +139,25 @@ static void test_errors(void) {
   CHECK(untouched == NULL);
   EXPECT_ERROR(kiln_config_to_json(&json, NULL, 0), KILN_STATUS_INVALID_ARGUMENT, "'config' is NULL", NULL);
   CHECK(json == NULL);
+  { /* indents: up to 1024 spaces a level, at every depth; more is refused */
+    kiln_config *inner = NULL, *outer = NULL;
+    OK(kiln_config_create(&inner));
+    OK(kiln_config_set_int(inner, "k", 1));
+    OK(kiln_config_create(&outer));
+    OK(kiln_config_set_config(outer, "inner", inner));
+    OK(kiln_config_set_int(outer, "n", 2));
+    OK(kiln_config_to_json(&json, outer, 1024));
+    /* {\n + 1024 "inner": {\n + 2048 "k": 1\n + 1024 }",\n + 1024 "n": 2\n} */
+    CHECK(strlen(json) == 1 + 1 + 1024 + 10 + 1 + 2048 + 6 + 1 + 1024 + 2 + 1 + 1024 + 6 + 1 + 1);
+    kiln_string_free(json);
+    json = NULL;
+    EXPECT_ERROR(kiln_config_to_json(&json, outer, 1025), KILN_STATUS_INVALID_ARGUMENT,
+                 "indent 1025 is out of range; expected a negative value (compact) or 0 to 1024", NULL);
+    EXPECT_ERROR(kiln_config_to_json(&json, outer, 100000000), KILN_STATUS_INVALID_ARGUMENT, "indent", NULL);
+    CHECK(json == NULL);
+    kiln_config_free(inner);
+    kiln_config_free(outer);
+  }
   CHECK(kiln_config_get_size(NULL) == 0);
   CHECK(!kiln_config_has(NULL, "x"));
   CHECK(!kiln_config_equal(NULL, c));

@@ -23,6 +23,8 @@ TEST(HppConfig, SetGetAndOrder) {
   c.set("layers", std::vector<kiln::Config>{c.get_config("init")});
   EXPECT_EQ(c.get_config_list("layers").at(0).get_string("class_name"), "Ones");
   EXPECT_EQ(kiln::Config::from_json(c.to_json()), c);
+  EXPECT_EQ(kiln::Config::from_json(c.to_json(1024)), c);
+  EXPECT_THROW(c.to_json(5000), kiln::Error);  // beyond 1024 spaces a level
 }
 
 TEST(HppConfig, CopiesAreDeep) {

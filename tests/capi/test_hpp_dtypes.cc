@@ -40,6 +40,34 @@ TEST(HppDTypes, FloatScalarsTakeTheTensorsFloatingDtype) {
   EXPECT_EQ(kiln::cast(3.0f * h, DType::float32).to_vector<float>(), (std::vector<float>{3.0f, 6.0f}));
 }
 
+TEST(HppDTypes, NumbersBesideTensorsAsPythonNumbersBesideTfTensors) {
+  // a double beside a float64 tensor keeps every bit (it used to pass through float)
+  const Tensor a = f64({1.0});
+  EXPECT_EQ((a + 0.1).to_vector<double>()[0], 1.0 + 0.1);
+  EXPECT_EQ((a * 0.1).to_vector<double>()[0], 0.1);
+  EXPECT_EQ((a + 1e300).to_vector<double>()[0], 1e300);
+  EXPECT_EQ((0.1 - a).to_vector<double>()[0], 0.1 - 1.0);
+  // an integer beside an integer tensor takes its dtype
+  const Tensor i = Tensor::from_vector<int32_t>({7, -7}, {2});
+  EXPECT_EQ((i + 1).dtype(), DType::int32);
+  EXPECT_EQ((i + 1).to_vector<int32_t>(), (std::vector<int32_t>{8, -6}));
+  EXPECT_EQ((i * 2).to_vector<int32_t>(), (std::vector<int32_t>{14, -14}));
+  EXPECT_EQ((10 - i).to_vector<int32_t>(), (std::vector<int32_t>{3, 17}));
+  EXPECT_EQ((i / 2).to_vector<double>(), (std::vector<double>{3.5, -3.5}));  // truediv: float64
+  const Tensor l = Tensor::from_vector<int64_t>({int64_t{1} << 40}, {1});
+  EXPECT_EQ((l - int64_t{1}).to_vector<int64_t>()[0], (int64_t{1} << 40) - 1);
+  EXPECT_EQ((l + 3u).dtype(), DType::int64);
+  // errors, as TF's: a value int32 cannot hold, a fraction beside an integer tensor
+  EXPECT_THROW(i + (int64_t{1} << 40), kiln::Error);
+  EXPECT_THROW(i + 0.5, kiln::Error);
+  EXPECT_THROW(l + ~uint64_t{0}, kiln::Error);
+  // float32 tensors meet a float32 scalar; ints and doubles round once into it
+  const Tensor f = Tensor::from_vector<float>({1.0f}, {1});
+  EXPECT_EQ((f + 2).to_vector<float>()[0], 3.0f);
+  EXPECT_EQ((f * 0.1).to_vector<float>()[0], 0.1f);
+  EXPECT_EQ((f + 0.1).dtype(), DType::float32);
+}
+
 TEST(HppDTypes, DivisionOperatorIsTruediv) {
   const Tensor i = Tensor::from_vector<int32_t>({1, 7, -7}, {3}),
                j = Tensor::from_vector<int32_t>({2, 2, 2}, {3});
