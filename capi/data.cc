@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 #include "capi/data_handle.h"
 #include "capi/handles.h"
@@ -19,6 +20,7 @@ namespace data = kiln::data;
 
 struct kiln_iterator {
   data::IteratorPtr iterator;
+  std::mutex mu;  // one kiln_iterator_next at a time: each element goes to one caller
   bool ended = false;
 };
 
@@ -325,6 +327,7 @@ kiln_status *kiln_iterator_next(kiln_tensor_list **out, bool *end, kiln_iterator
   require_not_null(end, __func__, "end");
   require_not_null(it, __func__, "it");
   data::Element e;
+  std::lock_guard<std::mutex> lock(it->mu);
   if (it->ended || !it->iterator->next(&e)) {
     it->ended = true;
     *out = nullptr;

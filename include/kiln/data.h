@@ -211,7 +211,9 @@ KILN_API kiln_status *kiln_dataset_make_iterator(kiln_iterator **out, const kiln
 /// The next element: *out gets a new list of its components and *end false, or, after the last,
 /// *out NULL and *end true (and so on every later call). An error (a callback's status, a bad
 /// batch) comes back as a status; the pass may go on after it, as tf's does. Ownership: *out is
-/// new, free with kiln_tensor_list_free. Thread-safety: one thread at a time per iterator.
+/// new, free with kiln_tensor_list_free. Thread-safety: safe, as a tf.data iterator shared by
+/// threads: calls on one iterator take turns, each element goes to exactly one caller, and every
+/// caller after the last element gets *end true.
 KILN_API kiln_status *kiln_iterator_next(kiln_tensor_list **out, bool *end, kiln_iterator *it);
 /// Frees an iterator, stopping and joining its pipeline threads (a callback already running
 /// finishes first). Accepts NULL. Thread-safety: not while another thread uses it.

@@ -51,8 +51,10 @@ class PipelineIterator final : public Iterator {
 
   bool next(Element *out) override {
     std::unique_lock<std::mutex> lock(mu_);
+    // finished_ in the wait too: a caller that waits while another takes the end marker returns
+    // (kiln_iterator_next serialises its callers, but a core iterator may be shared as well).
+    ready_.wait(lock, [&] { return finished_ || results_.count(next_out_) != 0; });
     if (finished_) return false;
-    ready_.wait(lock, [&] { return results_.count(next_out_) != 0; });
     auto it = results_.find(next_out_);
     Result r = std::move(it->second);
     results_.erase(it);
@@ -60,6 +62,7 @@ class PipelineIterator final : public Iterator {
     room_.notify_all();
     if (r.end) {
       finished_ = true;
+      ready_.notify_all();
       return false;
     }
     lock.unlock();

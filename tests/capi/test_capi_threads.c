@@ -77,6 +77,67 @@ static void *worker(void *p) {
   return NULL;
 }
 
+/* One iterator shared by threads, as a tf.data iterator: every element goes to exactly one caller,
+ * and every caller ends. range(0, kCount).shuffle(...).prefetch(2), four threads. */
+enum { kCount = 4000, kPullers = 4 };
+typedef struct {
+  kiln_iterator *it;
+  int *seen; /* per element, how many callers got it (each increments its own slot) */
+  int errors;
+} puller_arg;
+
+static void *puller(void *p) {
+  puller_arg *a = (puller_arg *)p;
+  for (;;) {
+    kiln_tensor_list *out = NULL;
+    kiln_tensor *v = NULL;
+    bool end = false;
+    if (kiln_iterator_next(&out, &end, a->it) != NULL) {
+      ++a->errors;
+      return NULL;
+    }
+    if (end) break;
+    if (kiln_tensor_list_get(&v, out, 0) == NULL) {
+      const int64_t x = *(const int64_t *)kiln_tensor_get_data(v);
+      if (x >= 0 && x < kCount) ++a->seen[x];
+      kiln_tensor_free(v);
+    }
+    kiln_tensor_list_free(out);
+  }
+  return NULL;
+}
+
+static void test_shared_iterator(void) {
+  kiln_dataset *r = NULL, *sh = NULL, *pf = NULL;
+  kiln_iterator *it = NULL;
+  pthread_t t[kPullers];
+  puller_arg args[kPullers];
+  static int seen[kPullers][kCount];
+  int i, k, exactly_once = 1;
+  EXPECT_OK(kiln_dataset_range(&r, 0, kCount, 1));
+  EXPECT_OK(kiln_dataset_shuffle(&sh, r, 500, 7, true));
+  EXPECT_OK(kiln_dataset_prefetch(&pf, sh, 2));
+  EXPECT_OK(kiln_dataset_make_iterator(&it, pf));
+  for (i = 0; i < kPullers; ++i) {
+    args[i].it = it;
+    args[i].seen = seen[i];
+    args[i].errors = 0;
+    pthread_create(&t[i], NULL, puller, &args[i]);
+  }
+  for (i = 0; i < kPullers; ++i) pthread_join(t[i], NULL); /* every caller ends */
+  for (k = 0; k < kCount; ++k) {
+    int n = 0;
+    for (i = 0; i < kPullers; ++i) n += seen[i][k];
+    exactly_once &= n == 1;
+  }
+  CHECK(exactly_once);
+  for (i = 0; i < kPullers; ++i) CHECK(args[i].errors == 0);
+  kiln_iterator_free(it);
+  kiln_dataset_free(pf);
+  kiln_dataset_free(sh);
+  kiln_dataset_free(r);
+}
+
 int main(void) {
   const int64_t a_dims[2] = {48, 40}, b_dims[2] = {40, 56}, x_dims[4] = {2, 9, 9, 8}, f_dims[4] = {3, 3, 8, 16};
   const int global = 3;
@@ -145,5 +206,6 @@ int main(void) {
   kiln_tensor_free(in.b);
   kiln_tensor_free(in.x);
   kiln_tensor_free(in.f);
+  test_shared_iterator();
   return test_summary();
 }

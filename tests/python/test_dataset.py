@@ -277,6 +277,50 @@ class ReaderTest(unittest.TestCase):
         with self.assertRaises(kiln.DataLossError):
             kiln.data.read_csv(bad)
 
+    def test_make_csv_dataset_shuffles_within_each_epoch(self):
+        # tf's shuffle_and_repeat: shuffled, then repeated, so each epoch is a permutation of the rows
+        p = self.write("five.csv", b"x\n0\n1\n2\n3\n4\n")
+        for seed in range(8):
+            ds = kiln.data.experimental.make_csv_dataset(p, batch_size=1, num_epochs=3, shuffle=True,
+                                                         shuffle_seed=seed)
+            rows = [int(b["x"].numpy()[0]) for b in ds]
+            self.assertEqual(len(rows), 15)
+            for epoch in range(3):
+                self.assertEqual(sorted(rows[5 * epoch:5 * epoch + 5]), [0, 1, 2, 3, 4], (seed, rows))
+
+
+class SharedIteratorTest(unittest.TestCase):
+    """One iterator shared by threads, as a tf.data iterator: each element once, every thread ends."""
+
+    def pull_together(self, ds, n_threads):
+        it = iter(ds)
+        got, errors = [], []
+
+        def run():
+            try:
+                for v in it:
+                    got.append(int(v))
+            except BaseException as e:  # noqa: B902 - reported below
+                errors.append(e)
+        threads = [threading.Thread(target=run, daemon=True) for _ in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertFalse(any(t.is_alive() for t in threads), "a thread never got StopIteration")
+        self.assertEqual(errors, [])
+        return got
+
+    def test_each_element_goes_to_one_caller(self):
+        got = self.pull_together(Dataset.range(3000).shuffle(500, seed=1), 4)
+        self.assertEqual(sorted(got), list(range(3000)))
+
+    def test_parallel_map_and_prefetch_end_for_every_caller(self):
+        for ds in (Dataset.range(200).map(lambda v: v, num_parallel_calls=2), Dataset.range(200).prefetch(2),
+                   Dataset.range(200).map(lambda v: v).prefetch(2)):
+            for _ in range(5):
+                self.assertEqual(sorted(self.pull_together(ds, 2)), list(range(200)))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -744,10 +744,10 @@ class _Experimental:
                 raise InvalidArgumentError("make_csv_dataset: no column %r; the columns are %s"
                                            % (label_name, list(ds._spec)))
             ds = ds.map(lambda row: ({k: v for k, v in row.items() if k != label_name}, row[label_name]))
+        if shuffle:  # tf's shuffle_and_repeat: each epoch a permutation of the rows
+            ds = ds.shuffle(shuffle_buffer_size, shuffle_seed)
         if num_epochs != 1:
             ds = ds.repeat(num_epochs)
-        if shuffle:
-            ds = ds.shuffle(shuffle_buffer_size, shuffle_seed)
         ds = ds.batch(batch_size, drop_final_batch)
         return ds.prefetch(AUTOTUNE if prefetch_buffer_size is None else prefetch_buffer_size)
 
