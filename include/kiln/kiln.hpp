@@ -32,6 +32,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -1384,19 +1385,47 @@ namespace mixed_precision {
 class DTypePolicy;
 }  // namespace mixed_precision
 
+namespace detail {
+// Move-assignment of a subclass object (Layer, Model, Callback) whose C object's callbacks reach
+// it through a link (link->self): between objects of one dynamic type the target takes o's link;
+// its own link, if any, then reports its object gone. move_handle moves the rest.
+template <typename Self, typename Link, typename MoveHandle>
+void move_assign_linked(Self &self, Self &o, Link *Self::*link, MoveHandle &&move_handle) {
+  const bool take = o.*link && typeid(self) == typeid(o);
+  if (take && self.*link) std::exchange(self.*link, nullptr)->self = nullptr;
+  move_handle();
+  if (take) {
+    self.*link = std::exchange(o.*link, nullptr);
+    (self.*link)->self = &self;
+  }
+}
+}  // namespace detail
+
 class Layer : public detail::handle<kiln_layer> {
  public:
   /// An empty handle.
   Layer() = default;
   /// Takes ownership of a C handle.
   explicit Layer(kiln_layer *h) noexcept : handle(h) {}
+  /// Copies share the layer (the handle). A copy of a subclass object is a plain handle to the
+  /// same layer, whose callbacks still reach the original object.
   Layer(const Layer &o) : handle(o), link_(nullptr) {}
+  /// Takes o's layer. A subclass object assigned to goes on serving its own layer's callbacks
+  /// while that layer lives on in other handles (a model that tracks it).
   Layer &operator=(const Layer &o) {
     handle::operator=(o);
     return *this;
   }
   Layer(Layer &&o) noexcept : handle(std::move(o)), link_(std::exchange(o.link_, nullptr)) {
     if (link_) link_->self = this;
+  }
+  /// Takes o's layer and leaves o empty. Between objects of one subclass the object moved into
+  /// also takes over serving o's layer's callbacks; the layer it served before then reports its
+  /// object gone.
+  Layer &operator=(Layer &&o) noexcept {
+    if (this != &o)
+      detail::move_assign_linked(*this, o, &Layer::link_, [&] { handle::operator=(std::move(o)); });
+    return *this;
   }
   virtual ~Layer() {
     if (link_) link_->self = nullptr;  // callbacks arriving after this report the object gone
@@ -1630,10 +1659,9 @@ class Layer : public detail::handle<kiln_layer> {
   };
   static void on_destroy(void *p) {
     Link *link = static_cast<Link *>(p);
-    if (link->owned && link->self) {
-      Layer *self = link->self;
-      self->link_ = nullptr;
-      delete self;
+    if (Layer *self = link->self) {
+      self->link_ = nullptr;  // the object may outlive its layer (assigned another one)
+      if (link->owned) delete self;
     }
     delete link;
   }
@@ -1778,6 +1806,8 @@ class Model : public Layer {
     return *this;
   }
   Model(Model &&o) noexcept;
+  /// As Layer's; the train_step/test_step hooks follow the layer's callbacks.
+  Model &operator=(Model &&o) noexcept;
   ~Model() override;
 
   /// Keras's compile. One loss for every output or one per output; unknown names throw
@@ -3528,14 +3558,24 @@ class Callback : public detail::handle<kiln_callback> {
   Callback() = default;
   /// Takes ownership of a C handle.
   explicit Callback(kiln_callback *h) noexcept : handle(h) {}
+  /// Copies and assignment as Layer's.
   Callback(const Callback &o) : handle(o), link_(nullptr), model_(o.model_) {}
   Callback &operator=(const Callback &o) {
     handle::operator=(o);
+    model_ = o.model_;
     return *this;
   }
   Callback(Callback &&o) noexcept
       : handle(std::move(o)), link_(std::exchange(o.link_, nullptr)), model_(std::move(o.model_)) {
     if (link_) link_->self = this;
+  }
+  Callback &operator=(Callback &&o) noexcept {
+    if (this != &o)
+      detail::move_assign_linked(*this, o, &Callback::link_, [&] {
+        handle::operator=(std::move(o));
+        model_ = std::move(o.model_);
+      });
+    return *this;
   }
   virtual ~Callback() {
     if (link_) link_->self = nullptr;  // hooks arriving after this report the object gone
@@ -3594,7 +3634,11 @@ class Callback : public detail::handle<kiln_callback> {
   struct Link {
     Callback *self;
   };
-  static void on_destroy(void *p) { delete static_cast<Link *>(p); }
+  static void on_destroy(void *p) {
+    Link *link = static_cast<Link *>(p);
+    if (link->self) link->self->link_ = nullptr;  // the object may outlive its callback
+    delete link;
+  }
   Config config_of(kiln_status *(*fn)(kiln_config **, const kiln_callback *)) const {
     kiln_config *c = nullptr;
     detail::check(fn(&c, get()));
@@ -4320,6 +4364,12 @@ inline Model::Model(const Layer &layer) : Layer(layer) {
 inline Model::Model(Model &&o) noexcept
     : Layer(std::move(o)), step_link_(std::exchange(o.step_link_, nullptr)) {
   if (step_link_) step_link_->self = this;
+}
+
+inline Model &Model::operator=(Model &&o) noexcept {
+  if (this != &o)
+    detail::move_assign_linked(*this, o, &Model::step_link_, [&] { Layer::operator=(std::move(o)); });
+  return *this;
 }
 
 inline Model::~Model() {

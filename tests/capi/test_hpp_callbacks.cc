@@ -90,6 +90,23 @@ TEST(HppCallbacks, SubclassHooksModelAndErrors) {
   expect_error([&] { handle.call_hook("on_train_begin"); }, KILN_STATUS_FAILED_PRECONDITION, {"destroyed"});
 }
 
+TEST(HppCallbacks, AssigningSubclassObjectsKeepsEveryCallbackServed) {
+  {  // copy: a's own callback dies with its last handle (ASan: ~Callback used to write to the freed link)
+    Recorder a, b;
+    a = b;
+    a.call_hook("on_train_begin");
+    EXPECT_TRUE(a.trace.empty());
+    EXPECT_EQ(b.trace, (std::vector<std::string>{"begin:none"}));
+  }
+  {  // move between objects of one class: the target serves the callback; the source is empty
+    Recorder a, b;
+    a = std::move(b);
+    EXPECT_FALSE(b.valid());  // NOLINT(bugprone-use-after-move): the moved-from state is the point
+    a.call_hook("on_train_begin");
+    EXPECT_EQ(a.trace, (std::vector<std::string>{"begin:none"}));
+  }
+}
+
 TEST(HppCallbacks, EarlyStoppingRestoresBestWeights) {
   kiln::Layer m = dense_model();
   kiln::callbacks::EarlyStoppingOptions o;

@@ -110,6 +110,58 @@ TEST(HppLayers, NestedCallsWithoutTrainingTakeTheEnclosingCallsTraining) {
   EXPECT_GT(zeros_in(drop.call_with_options({x}, {true, {}}).outputs[0]), 700);
 }
 
+// Adds a constant: which object serves a call shows in the result.
+class AddConst : public kiln::Layer {
+ public:
+  explicit AddConst(float c) : Layer("AddConst"), c_(c) {}
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool) override { return {x[0] + c_}; }
+
+ private:
+  float c_;
+};
+
+TEST(HppLayers, AssigningSubclassObjectsKeepsEveryLayerServed) {
+  kiln::clear_session();
+  const Tensor x = kiln::ones({1, 2});
+  {  // copy: a's own layer dies with its last handle; a then shares b's layer (run by b)
+    AddConst a(1), b(2);
+    a = b;
+    EXPECT_EQ(a(x).to_vector<float>()[0], 3.0f);
+    EXPECT_EQ(a.id(), b.id());
+  }  // (ASan: ~Layer used to write to the freed link here)
+  {  // copy while a's layer lives on in a model: the model still reaches a's object (whose
+     // members the assignment copied from b)
+    AddConst a(1), b(2);
+    kiln::Sequential model({a});
+    a = b;
+    EXPECT_EQ(model(x).to_vector<float>()[0], 3.0f);
+    EXPECT_NE(model.layers()[0].id(), a.id());
+    EXPECT_EQ(a(x).to_vector<float>()[0], 3.0f);
+  }
+  {  // move between objects of one class: the target takes the layer and serves it; o is empty
+    AddConst a(1), b(2);
+    kiln::Sequential model({b});
+    a = std::move(b);
+    EXPECT_FALSE(b.valid());  // NOLINT(bugprone-use-after-move): the moved-from state is the point
+    EXPECT_EQ(a(x).to_vector<float>()[0], 3.0f);
+    EXPECT_EQ(model(x).to_vector<float>()[0], 3.0f);
+  }
+  {  // move into a plain handle: the layer moves, the object stays behind and still serves it
+    AddConst b(5);
+    kiln::Layer plain;
+    plain = std::move(b);
+    EXPECT_FALSE(b.valid());  // NOLINT(bugprone-use-after-move)
+    EXPECT_EQ(plain(x).to_vector<float>()[0], 6.0f);
+  }
+  {  // self-assignment
+    AddConst a(1);
+    a = *&a;
+    EXPECT_EQ(a(x).to_vector<float>()[0], 2.0f);
+  }
+}
+
 TEST(HppLayers, DenseAndSequentialFromTypedConstructors) {
   kiln::clear_session();
   kiln::Sequential model({kiln::layers::Dense(64, "relu"), kiln::layers::Dense(10)});
