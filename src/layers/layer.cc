@@ -167,10 +167,15 @@ void Layer::build(const std::vector<PartialShape> &input_shapes) { build_once(in
 
 void Layer::build_once(const std::vector<PartialShape> &input_shapes, bool from_call) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (building_ && builder_ == std::this_thread::get_id())
+      fail(Code::kFailedPrecondition, "layer '", name_, "': build called again while it is building");
+    // Another thread's build (first calls from several threads at once): wait for it, then use
+    // its layer, or build when it failed.
+    built_cv_.wait(lock, [&] { return !building_; });
     if (built_) return;
-    if (building_) fail(Code::kFailedPrecondition, "layer '", name_, "': build called again while it is building");
     building_ = true;
+    builder_ = std::this_thread::get_id();
     building_from_call_ = from_call;
   }
   try {
@@ -179,8 +184,11 @@ void Layer::build_once(const std::vector<PartialShape> &input_shapes, bool from_
     autodiff::AutocastScope scope(autocast_scope_dtype());
     build_impl(input_shapes);
   } catch (...) {
-    std::lock_guard<std::mutex> lock(mu_);
-    building_ = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      building_ = false;
+    }
+    built_cv_.notify_all();
     throw;
   }
   std::vector<std::function<void()>> then;
@@ -191,6 +199,7 @@ void Layer::build_once(const std::vector<PartialShape> &input_shapes, bool from_
     built_.store(true, std::memory_order_release);
     then.swap(when_built_);
   }
+  built_cv_.notify_all();
   // Every callback runs even when one fails; the first failure is the build's.
   std::exception_ptr first;
   for (const std::function<void()> &f : then) {

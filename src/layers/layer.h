@@ -7,12 +7,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -284,6 +286,8 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::atomic<bool> has_output_shapes_{false};  // output_shapes_ is not empty
   bool building_ = false;
   bool building_from_call_ = false;  // set with building_, read by the building thread
+  std::thread::id builder_;          // the thread building, while building_
+  std::condition_variable built_cv_;  // a build ended (built, or failed): other threads' calls wait on it
   std::vector<PartialShape> build_shapes_;
   std::vector<Weight> weights_;
   std::vector<std::shared_ptr<Layer>> layers_;

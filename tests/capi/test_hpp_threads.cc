@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,6 +111,34 @@ TEST_F(HppThreads, OutOfRangeIsRejected) {
   }
   EXPECT_THROW(kiln::ThreadCountScope(-3), kiln::Error);
   EXPECT_EQ(kiln::num_threads_for_this_thread(), 2);
+}
+
+// First calls of an unbuilt layer from several threads at once: one builds, the others wait for
+// its build (kiln_layer_call: "building is serialised") and get the same result.
+TEST_F(HppThreads, FirstCallsFromSeveralThreadsShareOneBuild) {
+  const Tensor x = filled({2, 6}, 1);
+  for (int round = 0; round < 100; ++round) {
+    kiln::Layer layer = round % 2
+                            ? kiln::Layer(kiln::Sequential({kiln::layers::Dense(4), kiln::layers::Dense(3)}))
+                            : kiln::layers::Dense(3);
+    std::vector<std::vector<float>> got(8);
+    std::vector<std::string> errors;
+    std::mutex mu;
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < got.size(); ++t)
+      threads.emplace_back([&, t] {
+        try {
+          got[t] = layer(x, false).to_vector<float>();
+        } catch (const std::exception &e) {
+          std::lock_guard<std::mutex> lock(mu);
+          errors.push_back(e.what());
+        }
+      });
+    for (std::thread &t : threads) t.join();
+    ASSERT_TRUE(errors.empty()) << errors[0];
+    EXPECT_EQ(layer.trainable_variables().size(), round % 2 ? 4u : 2u);  // built once
+    for (const std::vector<float> &g : got) EXPECT_EQ(g, got[0]);
+  }
 }
 
 }  // namespace
