@@ -192,6 +192,10 @@ kiln_status *kiln_model_compile(kiln_layer *model, const kiln_compile_options *o
       c.metrics.push_back(o.metrics[i]->metric);
     }
   }
+  if (o.num_metric_is_object) {
+    require_not_null(o.metric_is_object, __func__, "options->metric_is_object");
+    c.metric_is_object.assign(o.metric_is_object, o.metric_is_object + o.num_metric_is_object);
+  }
   c.run_eagerly = o.run_eagerly;
   train::compile(m, c);
   KILN_CAPI_END

@@ -3980,6 +3980,9 @@ struct CompileOptions {
   std::vector<double> loss_weights;  ///< empty: all 1; else one per output
   std::vector<std::string> metric_names;
   std::vector<Metric> metrics;
+  /// Keras's compile list when names and objects mix: one entry per metric in compile order,
+  /// true for the next of metrics, false for the next of metric_names. Empty: names, then objects.
+  std::vector<bool> metric_is_object;
   bool run_eagerly = false;  ///< accepted; kiln always runs eagerly
 
   CompileOptions &with_optimizer(const Optimizer &o) {
@@ -4448,6 +4451,10 @@ inline void Model::compile(const CompileOptions &o) {
   for (const Metric &m : o.metrics) metrics.push_back(m.get());
   c.metrics = metrics.empty() ? nullptr : metrics.data();
   c.num_metrics = metrics.size();
+  std::unique_ptr<bool[]> is_object(new bool[std::max<size_t>(o.metric_is_object.size(), 1)]);
+  std::copy(o.metric_is_object.begin(), o.metric_is_object.end(), is_object.get());
+  c.metric_is_object = o.metric_is_object.empty() ? nullptr : is_object.get();
+  c.num_metric_is_object = o.metric_is_object.size();
   c.run_eagerly = o.run_eagerly;
   detail::check(kiln_model_compile(get(), &c));
 }

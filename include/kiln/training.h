@@ -52,6 +52,13 @@ typedef struct kiln_compile_options {
   kiln_metric *const *metrics;            /**< metric objects; borrowed, the model keeps them */
   size_t num_metrics;                     /**< default 0 */
   bool run_eagerly;                       /**< accepted; kiln always runs eagerly */
+  const bool *metric_is_object;           /**< Keras's compile list when names and objects mix
+                                               (the order of logs, metrics_names and evaluate's
+                                               list): one entry per metric in compile order, true
+                                               for the next of metrics, false for the next of
+                                               metric_names. NULL (default): the names, then the
+                                               objects. Read only when struct_size covers it */
+  size_t num_metric_is_object;            /**< default 0; else num_metric_names + num_metrics */
 } kiln_compile_options;
 
 /// Fills options with Keras's defaults. struct_size: sizeof(kiln_compile_options) as the caller

@@ -45,18 +45,32 @@ void build_metrics(CompiledModel &c, const std::vector<Tensor> &y, const std::ve
   for (size_t i = 0; i < n; ++i) {
     const Loss *loss = c.losses.empty() ? nullptr : c.losses[c.losses.size() == 1 ? 0 : i].get();
     const std::string prefix = n > 1 ? "output_" + std::to_string(i + 1) + "_" : "";
-    for (const std::string &id : c.metric_names) {
-      MetricPtr m = resolve_metric(id, loss, y[i].shape().to_vector(), y_pred[i].shape().to_vector());
+    for (const CompiledMetric &cm : compiled_metrics_in_order(c)) {
+      MetricPtr m =
+          cm.object ? cm.object
+                    : resolve_metric(*cm.name, loss, y[i].shape().to_vector(), y_pred[i].shape().to_vector());
       out[i].push_back(prefix.empty() ? m : renamed(*m, prefix + m->name()));
     }
-    for (const MetricPtr &m : c.metric_objects)
-      out[i].push_back(prefix.empty() ? m : renamed(*m, prefix + m->name()));
   }
   c.output_metrics = std::move(out);
   c.metrics_built = true;
 }
 
 }  // namespace
+
+std::vector<CompiledMetric> compiled_metrics_in_order(const CompiledModel &c) {
+  std::vector<CompiledMetric> out;
+  size_t next_name = 0, next_object = 0;
+  const bool ordered = c.metric_is_object.size() == c.metric_names.size() + c.metric_objects.size();
+  for (size_t k = 0; k < c.metric_names.size() + c.metric_objects.size(); ++k) {
+    const bool object = ordered ? c.metric_is_object[k] : k >= c.metric_names.size();
+    if (object && next_object < c.metric_objects.size())
+      out.push_back({nullptr, c.metric_objects[next_object++]});
+    else if (!object && next_name < c.metric_names.size())
+      out.push_back({&c.metric_names[next_name++], nullptr});
+  }
+  return out;
+}
 
 std::vector<Tensor> slice_vector(const std::vector<Tensor> &v, size_t begin, size_t end) {
   return std::vector<Tensor>(v.begin() + static_cast<std::ptrdiff_t>(std::min(begin, v.size())),
@@ -124,6 +138,18 @@ void compile(const LayerPtr &model, const CompileOptions &o) {
   for (const MetricPtr &m : o.metrics) {
     KILN_REQUIRE(m != nullptr, "compile: a metric in the list is null");
     c->metric_objects.push_back(m);
+  }
+  if (o.metric_is_object.empty()) {
+    c->metric_is_object.assign(o.metric_names.size(), false);
+    c->metric_is_object.resize(o.metric_names.size() + o.metrics.size(), true);
+  } else {
+    const auto objects =
+        static_cast<size_t>(std::count(o.metric_is_object.begin(), o.metric_is_object.end(), true));
+    if (o.metric_is_object.size() != o.metric_names.size() + o.metrics.size() || objects != o.metrics.size())
+      fail(Code::kInvalidArgument, "compile: the metric order has ", o.metric_is_object.size(), " entries, ",
+           objects, " of them objects; expected one per metric: ", o.metric_names.size(), " names and ",
+           o.metrics.size(), " objects");
+    c->metric_is_object = o.metric_is_object;
   }
   c->run_eagerly = o.run_eagerly;
   c->loss_tracker = make_loss_tracker();

@@ -35,6 +35,9 @@ struct CompileOptions {
   std::vector<double> loss_weights;
   std::vector<std::string> metric_names;
   std::vector<MetricPtr> metrics;
+  // Keras's compile list when names and objects mix: one entry per metric in compile order, true
+  // for the next of metrics, false for the next of metric_names. Empty: the names, then the objects.
+  std::vector<bool> metric_is_object;
   bool run_eagerly = false;
 };
 
@@ -51,6 +54,7 @@ struct CompiledModel {
   std::vector<double> loss_weights;  // empty: all 1
   std::vector<std::string> metric_names;
   std::vector<MetricPtr> metric_objects;
+  std::vector<bool> metric_is_object;  // compile order, as CompileOptions (always one per metric)
   bool run_eagerly = false;
   MetricPtr loss_tracker;  // Mean named "loss"
   // The compiled metrics, resolved at the first batch from the shapes (Keras's CompileMetrics
@@ -67,6 +71,13 @@ struct CompiledModel {
   // before on_train_begin and after reading it; -1: not set.
   int64_t resume_epoch = -1;
 };
+
+// A compiled metric in compile order: a name (resolved at the first batch) or an object.
+struct CompiledMetric {
+  const std::string *name = nullptr;
+  MetricPtr object;
+};
+std::vector<CompiledMetric> compiled_metrics_in_order(const CompiledModel &c);
 
 // Keras's fit arguments. Either x/y (one tensor per input / output) or a dataset whose elements
 // hold num_inputs x components, then the y components, then optionally a sample weight.

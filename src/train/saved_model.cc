@@ -41,8 +41,8 @@ Config compile_config(layers::Layer &model) {
     j["loss_weights"] = c->loss_weights;
   // Keras's list mixes names ("accuracy") and serialized metric objects.
   Config::Json metrics = Config::Json::array();
-  for (const std::string &name : c->metric_names) metrics.push_back(name);
-  for (const MetricPtr &m : c->metric_objects) metrics.push_back(serialize_metric(*m).json());
+  for (const CompiledMetric &m : compiled_metrics_in_order(*c))
+    metrics.push_back(m.object ? serialize_metric(*m.object).json() : Config::Json(*m.name));
   j["metrics"] = metrics;
   j["run_eagerly"] = c->run_eagerly;
   return Config::from_value(std::move(j), "compile_config");
@@ -61,6 +61,7 @@ void compile_from_config(const LayerPtr &model, const Config &config) {
     const Config::Json &metrics = config.json().at("metrics");
     if (!metrics.is_array()) fail(Code::kInvalidArgument, what, ": \"metrics\" must be a list");
     for (const Config::Json &m : metrics) {
+      o.metric_is_object.push_back(!m.is_string());
       if (m.is_string())
         o.metric_names.push_back(m.get<std::string>());
       else

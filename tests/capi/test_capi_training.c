@@ -500,8 +500,59 @@ static void test_errors(void) {
   release_kept();
 }
 
+/* Keras's compile list mixing names and objects: metrics_names, the logs and the saved compile
+ * config follow the order metric_is_object gives; a wrong order is INVALID_ARGUMENT. */
+static void test_mixed_metric_order(void) {
+  kiln_layer *m = make_model();
+  kiln_tensor_list *x = list1(x_tensor()), *y = list1(y_tensor());
+  kiln_metric *top = NULL;
+  kiln_config *logs = NULL, *names = NULL, *c = NULL;
+  kiln_compile_options co;
+  const char *loss = "sparse_categorical_crossentropy", *metric_names[2] = {"accuracy", "crossentropy"},
+             *got = NULL;
+  const bool order[3] = {false, true, false}, bad[3] = {true, true, false};
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_int(c, "k", 2));
+  EXPECT_OK(kiln_metric_create(&top, "SparseTopKCategoricalAccuracy", c));
+  kiln_config_free(c);
+  EXPECT_OK(kiln_compile_options_init(&co, sizeof co));
+  CHECK(co.metric_is_object == NULL && co.num_metric_is_object == 0);
+  co.loss_names = &loss;
+  co.num_loss_names = 1;
+  co.metric_names = metric_names;
+  co.num_metric_names = 2;
+  co.metrics = &top;
+  co.num_metrics = 1;
+  co.metric_is_object = bad;
+  co.num_metric_is_object = 3;
+  EXPECT_ERROR(kiln_model_compile(m, &co), INVALID, "metric order has 3 entries, 2 of them objects",
+               "2 names and 1 objects");
+  co.num_metric_is_object = 2;
+  EXPECT_ERROR(kiln_model_compile(m, &co), INVALID, "metric order has 2 entries", NULL);
+  co.metric_is_object = order;
+  co.num_metric_is_object = 3;
+  EXPECT_OK(kiln_model_compile(m, &co));
+  EXPECT_OK(kiln_model_train_on_batch(&logs, m, x, y, NULL, NULL, 0));
+  EXPECT_OK(kiln_config_get_key(&got, logs, 1));
+  CHECK(got && strcmp(got, "accuracy") == 0);
+  EXPECT_OK(kiln_config_get_key(&got, logs, 2));
+  CHECK(got && strcmp(got, "sparse_top_k_categorical_accuracy") == 0);
+  EXPECT_OK(kiln_config_get_key(&got, logs, 3));
+  CHECK(got && strcmp(got, "crossentropy") == 0);
+  EXPECT_OK(kiln_model_get_metrics_names(&names, m));
+  EXPECT_OK(kiln_config_get_string_at(&got, names, "names", 2));
+  CHECK(got && strcmp(got, "sparse_top_k_categorical_accuracy") == 0);
+  kiln_config_free(names);
+  kiln_config_free(logs);
+  kiln_metric_free(top);
+  kiln_tensor_list_free(x);
+  kiln_tensor_list_free(y);
+  kiln_layer_free(m);
+}
+
 int main(void) {
   make_problem();
+  test_mixed_metric_order();
   test_seed_loop();
   test_dataset_and_weights();
   test_custom_step();

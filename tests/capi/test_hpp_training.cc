@@ -153,6 +153,22 @@ TEST(HppTraining, CompileOptionsWithObjectsAndClassWeight) {
   });
 }
 
+TEST(HppTraining, MixedMetricsKeepTheCompileOrder) {
+  kiln::clear_session();
+  Problem p = problem(24);
+  kiln::Sequential model = classifier();
+  kiln::CompileOptions c;
+  c.with_optimizer("sgd").with_loss(logits_loss());
+  c.metric_names = {"crossentropy"};
+  c.metrics = {kiln::metrics::SparseCategoricalAccuracy("acc")};
+  c.metric_is_object = {true, false};  // Keras's [acc_object, "crossentropy"]
+  model.compile(c);
+  model.train_on_batch(p.x, p.y);
+  EXPECT_EQ(model.metrics_names(), (std::vector<std::string>{"loss", "acc", "crossentropy"}));
+  c.metric_is_object = {true};
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "metric order has 1 entries", [&] { model.compile(c); });
+}
+
 // Keras's custom train_step: its own loop body, with compute_loss / compute_metrics.
 class CountingModel : public kiln::Model {
  public:

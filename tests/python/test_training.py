@@ -61,6 +61,28 @@ class CompileFitTest(unittest.TestCase):
         self.assertEqual(pred.shape, (SAMPLES, CLASSES))
         np.testing.assert_allclose(pred, model(x).numpy(), rtol=1e-5, atol=1e-5)
 
+    def test_mixed_metrics_keep_the_compile_order(self):
+        # Keras: logs, metrics_names and evaluate's list follow compile(metrics=[...]) as written
+        import os
+        import tempfile
+        x, y = problem()
+        model = classifier()
+        model.compile(optimizer="sgd", loss=logits_loss(),
+                      metrics=[kiln.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2"), "accuracy",
+                               kiln.metrics.SparseCategoricalAccuracy(name="acc2"), "crossentropy"])
+        history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, validation_split=0.25)
+        order = ["loss", "top2", "accuracy", "acc2", "crossentropy"]
+        self.assertEqual(model.metrics_names, order)
+        self.assertEqual(list(history.history), order + ["val_" + n for n in order])
+        values = model.evaluate(x, y, verbose=0)
+        self.assertEqual(list(model.evaluate(x, y, verbose=0, return_dict=True).values()), values)
+        with tempfile.TemporaryDirectory() as d:  # the saved compile config keeps the order too
+            path = os.path.join(d, "m")
+            model.save(path)
+            loaded = kiln.models.load_model(path)
+            loaded.evaluate(x, y, verbose=0)
+            self.assertEqual(loaded.metrics_names, order)
+
     def test_validation_freq_list_names_epochs(self):
         x, y = problem()
         model = classifier()

@@ -510,7 +510,8 @@ class CompileOptions(ctypes.Structure):
     _fields_ = [("struct_size", _z), ("optimizer", _H), ("optimizer_name", _cp), ("losses", _vpp),
                 ("num_losses", _z), ("loss_names", _ccp), ("num_loss_names", _z), ("loss_weights", _dp),
                 ("num_loss_weights", _z), ("metric_names", _ccp), ("num_metric_names", _z), ("metrics", _vpp),
-                ("num_metrics", _z), ("run_eagerly", _b)]
+                ("num_metrics", _z), ("run_eagerly", _b), ("metric_is_object", ctypes.POINTER(ctypes.c_bool)),
+                ("num_metric_is_object", _z)]
 
 
 class FitOptions(ctypes.Structure):

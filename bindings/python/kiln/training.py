@@ -462,6 +462,11 @@ class Trainer:
             arr, n = _handles(objs)
             opts.metrics, opts.num_metrics = ctypes.cast(arr, _lib._HP), n
             keep += [objs, arr]
+        if names and objs:  # Keras's order: logs, metrics_names and evaluate's list follow the list
+            order = (ctypes.c_bool * len(margs))(*[not isinstance(m, str) for m in margs])
+            opts.metric_is_object, opts.num_metric_is_object = ctypes.cast(order, ctypes.POINTER(ctypes.c_bool)), \
+                len(margs)
+            keep.append(order)
         opts.run_eagerly = bool(run_eagerly)
 
         _install_steps(self)
