@@ -2060,9 +2060,11 @@ inline Layer Dropout(double rate, const DropoutOptions &o = {}) {
   return Layer::create("Dropout", c);
 }
 
-inline Layer Flatten(const std::string &name = "") {
+/// keras.layers.Flatten; data_format "channels_first" moves the channel axis (1) last first.
+inline Layer Flatten(const std::string &name = "", const std::string &data_format = "channels_last") {
   Config c;
   detail::set_if(c, "name", name);
+  c.set("data_format", data_format);
   return Layer::create("Flatten", c);
 }
 

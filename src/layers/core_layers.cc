@@ -147,17 +147,28 @@ class Flatten final : public Layer {
  private:
   explicit Flatten(ConfigReader &&r) : Layer("Flatten", r) {
     const std::string fmt = r.get_string("data_format", "channels_last");
-    if (fmt != "channels_last")
-      fail(Code::kUnimplemented, "Flatten: data_format '", fmt, "' is not supported; kiln is channels_last");
+    if (fmt != "channels_last" && fmt != "channels_first")
+      fail(Code::kInvalidArgument, "Flatten: data_format '", fmt,
+           "'; expected 'channels_last' or 'channels_first'");
+    channels_first_ = fmt == "channels_first";
     input_spec_.min_ndim = 1;
     r.finish();
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    const Tensor &x = single_input(*this, inputs);
+    Tensor x = single_input(*this, inputs);
     if (x.rank() <= 1) return {ops::expand_dims(x, -1)};  // Keras: (batch,) -> (batch, 1)
+    if (channels_first_ && x.rank() >= 3) {  // Keras: the channel axis moves last before flattening
+      std::vector<int64_t> perm{0};
+      for (int64_t a = 2; a < x.rank(); ++a) perm.push_back(a);
+      perm.push_back(1);
+      x = ops::transpose(x, perm);
+    }
     return {ops::reshape(x, {x.shape()[0], -1})};
   }
-  void add_config(Config &c) const override { c.set("data_format", "channels_last"); }
+  void add_config(Config &c) const override {
+    c.set("data_format", channels_first_ ? "channels_first" : "channels_last");
+  }
+  bool channels_first_ = false;
 };
 
 class Reshape final : public Layer {

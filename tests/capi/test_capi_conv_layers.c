@@ -114,6 +114,22 @@ static void test_aliases_and_errors(void) {
   EXPECT_ERROR(kiln_layer_create(&none, "Conv2D", c), KILN_STATUS_UNIMPLEMENTED, "channels_first", NULL);
   CHECK(none == NULL);
   kiln_config_free(c);
+  { /* Flatten(data_format="channels_first"): [1, 5, 5, 3] read as (batch, channels 5, 5, 3), so
+     * output k = 5 j + c takes x[0, c, j / 3, j % 3] */
+    kiln_layer *flat = NULL;
+    kiln_tensor *x = ramp(4, xd, 0);
+    const float *xv = (const float *)kiln_tensor_get_data(x), *yv;
+    OK(kiln_config_create(&c));
+    OK(kiln_config_set_string(c, "data_format", "channels_first"));
+    OK(kiln_layer_create(&flat, "Flatten", c));
+    kiln_config_free(c);
+    OK(kiln_layer_call_tensor(&y, flat, x, false));
+    yv = (const float *)kiln_tensor_get_data(y);
+    CHECK(kiln_tensor_get_dims(y)[1] == 75);
+    CHECK(yv[1] == xv[15] && yv[5 * 4 + 2] == xv[2 * 15 + 4]);
+    kiln_tensor_free(y);
+    kiln_layer_free(flat);
+  }
   kiln_layer_free(conv);
   release_kept();
 }

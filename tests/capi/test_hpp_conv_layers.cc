@@ -40,6 +40,16 @@ void expect_error(const std::function<void()> &f, kiln_status_code code, const s
   }
 }
 
+TEST(HppConvLayers, FlattenChannelsFirstMovesTheChannelAxisLast) {
+  const Tensor x = kiln::reshape(kiln::range(0, 24, 1), {2, 3, 2, 2});  // (batch, channels, h, w)
+  const Tensor y = kiln::layers::Flatten("", "channels_first")(x);
+  EXPECT_EQ(y.to_vector<float>(),
+            kiln::reshape(kiln::transpose(x, {0, 2, 3, 1}), {2, -1}).to_vector<float>());
+  EXPECT_EQ(y.to_vector<float>()[1], 4.0f);  // the second channel of the first position
+  EXPECT_EQ(kiln::layers::Flatten()(x).to_vector<float>()[1], 1.0f);
+  EXPECT_THROW(kiln::layers::Flatten("", "nchw"), kiln::Error);
+}
+
 TEST(HppConvLayers, TypedConstructorsWriteKerasConfigs) {
   kiln::clear_session();
   kiln::Layer conv = kl::Conv2D(16, {3}, "relu");

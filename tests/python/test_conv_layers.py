@@ -59,6 +59,15 @@ class ConvLayersTest(unittest.TestCase):
     def x(self, *shape):
         return self.rng.uniform(-1, 1, shape).astype(np.float32)
 
+    def test_flatten_channels_first_moves_the_channel_axis_last(self):
+        x = self.x(2, 3, 4, 5)  # (batch, channels, h, w)
+        y = layers.Flatten(data_format="channels_first")(x).numpy()
+        np.testing.assert_array_equal(y, x.transpose(0, 2, 3, 1).reshape(2, -1))
+        np.testing.assert_array_equal(layers.Flatten()(x).numpy(), x.reshape(2, -1))
+        self.assertEqual(layers.Flatten(data_format="channels_first").get_config()["data_format"], "channels_first")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "expected 'channels_last' or 'channels_first'"):
+            layers.Flatten(data_format="nchw")
+
     def test_configs_defaults_and_aliases(self):
         conv = layers.Conv2D(8, 3, activation="relu")
         c = conv.get_config()

@@ -870,7 +870,8 @@ Dense = _builtin("Dense", "keras.layers.Dense(units, activation=None, use_bias=T
 Activation = _builtin("Activation", "keras.layers.Activation(activation)",
                       lambda activation: {"activation": _serializable(activation) or "linear"})
 Dropout = _builtin("Dropout", "keras.layers.Dropout(rate, noise_shape=None, seed=None)", _dropout)
-Flatten = _builtin("Flatten", "keras.layers.Flatten()", lambda data_format=None: {})
+Flatten = _builtin("Flatten", "keras.layers.Flatten(data_format=None): channels_first moves the channel axis last first.",
+                   lambda data_format=None: {} if data_format is None else {"data_format": str(data_format)})
 Reshape = _builtin("Reshape", "keras.layers.Reshape(target_shape)",
                    lambda target_shape: {"target_shape": [int(d) for d in target_shape]})
 Embedding = _builtin("Embedding", "keras.layers.Embedding(input_dim, output_dim, ...)", _embedding)
