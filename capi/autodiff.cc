@@ -1,13 +1,18 @@
 // Variables and gradient tapes.
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "capi/handles.h"
+#include "capi/options.h"
 #include "train/distribution.h"
 
 using kiln::Tensor;
 using kiln::autodiff::GradientSource;
 using kiln::autodiff::Tape;
 using kiln::autodiff::Unconnected;
+using kiln::capi::element_of;
+using kiln::capi::require_array_fits;
 using kiln::capi::require_not_null;
 using kiln::capi::tensor_of;
 
@@ -58,13 +63,20 @@ GradientRequest request_of(kiln_tape *tape, const kiln_tape_gradient_options *op
                            const char *fn) {
   (void)tape_of(tape, fn);
   require_not_null(options, fn, "options");
-  if (options->struct_size != sizeof(kiln_tape_gradient_options))
+  // A newer caller's larger struct: the fields this kiln knows are read, the rest ignored.
+  constexpr size_t kV1 = KILN_OPTIONS_V1_SIZE(kiln_tape_gradient_options, unconnected);
+  if (options->struct_size < kV1)
     kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->struct_size is ", options->struct_size,
-               "; expected ", sizeof(kiln_tape_gradient_options),
-               " (fill the options with kiln_tape_gradient_options_init)");
+               "; expected at least ", kV1, " (fill the options with kiln_tape_gradient_options_init)");
+  kiln_tape_gradient_options known;
+  kiln_tape_gradient_options_init(&known);
+  std::memcpy(static_cast<void *>(&known), options, std::min(options->struct_size, sizeof known));
+  options = &known;
   GradientRequest r;
   r.unconnected = unconnected_from_c(options->unconnected, fn);
   const size_t nt = options->num_targets, ns = options->num_sources;
+  require_array_fits(nt, sizeof(const kiln_tensor *), fn, "options->num_targets");
+  require_array_fits(ns, sizeof(const kiln_tensor *), fn, "options->num_sources");
   if (nt > 0) require_not_null(options->targets, fn, "options->targets");
   if (ns > 0) require_not_null(out, fn, "out_grads");
   if (ns > 0 && !options->sources && !options->variables)
@@ -110,12 +122,10 @@ kiln_status *gradient(kiln_tensor **out_grads, kiln_tape *tape, const kiln_tenso
 }
 
 std::vector<GradientSource> source_list(const kiln_tensor *const *sources, size_t n, const char *fn) {
+  require_array_fits(n, sizeof(const kiln_tensor *), fn, "num_sources");
   if (n > 0) require_not_null(sources, fn, "sources");
   std::vector<GradientSource> out;
-  for (size_t i = 0; i < n; ++i) {
-    if (!sources[i]) kiln::fail(kiln::Code::kInvalidArgument, fn, ": sources[", i, "] is NULL");
-    out.emplace_back(sources[i]->value);
-  }
+  for (size_t i = 0; i < n; ++i) out.emplace_back(element_of(sources, i, fn, "sources")->value);
   return out;
 }
 
@@ -262,12 +272,11 @@ kiln_status *kiln_tape_gradient_variables(kiln_tensor **out_grads, kiln_tape *ta
                                           kiln_unconnected unconnected) {
   KILN_CAPI_BEGIN
   const char *fn = "kiln_tape_gradient_variables";
+  require_array_fits(num_variables, sizeof(const kiln_variable *), fn, "num_variables");
   if (num_variables > 0) require_not_null(variables, fn, "variables");
   std::vector<GradientSource> sources;
-  for (size_t i = 0; i < num_variables; ++i) {
-    if (!variables[i]) kiln::fail(kiln::Code::kInvalidArgument, fn, ": variables[", i, "] is NULL");
-    sources.emplace_back(*variables[i]->variable);
-  }
+  for (size_t i = 0; i < num_variables; ++i)
+    sources.emplace_back(*element_of(variables, i, fn, "variables")->variable);
   return gradient(out_grads, tape, target, nullptr, sources, unconnected, fn);
   KILN_CAPI_END
 }

@@ -13,6 +13,8 @@ using kiln::Code;
 using kiln::DType;
 using kiln::fail;
 using kiln::capi::check_foreign;
+using kiln::capi::element_of;
+using kiln::capi::require_array_fits;
 using kiln::capi::require_not_null;
 
 namespace {
@@ -110,12 +112,10 @@ kiln_status *kiln_communicator_broadcast_variables(kiln_communicator *communicat
                                                    kiln_variable *const *variables, size_t n, int root) {
   KILN_CAPI_BEGIN
   const auto &comm = comm_of(communicator, __func__);
+  require_array_fits(n, sizeof(kiln_variable *), __func__, "n");
   if (n) require_not_null(variables, __func__, "variables");
   std::vector<std::shared_ptr<kiln::autodiff::Variable>> vars;
-  for (size_t i = 0; i < n; ++i) {
-    if (!variables[i]) fail(Code::kInvalidArgument, __func__, ": variables[", i, "] is NULL");
-    vars.push_back(variables[i]->variable);
-  }
+  for (size_t i = 0; i < n; ++i) vars.push_back(element_of(variables, i, __func__, "variables")->variable);
   kiln::train::broadcast_variables(*comm, vars, root);
   KILN_CAPI_END
 }

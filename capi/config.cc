@@ -8,6 +8,7 @@
 using kiln::Code;
 using kiln::Config;
 using kiln::fail;
+using kiln::capi::element_of;
 using kiln::capi::require_array_fits;
 using kiln::capi::require_not_null;
 
@@ -198,8 +199,7 @@ kiln_status *kiln_config_set_string_list(kiln_config *config, const char *key, c
     if (count > 0) require_not_null(values, "kiln_config_set_string_list", "values");
     std::vector<std::string> v;
     for (size_t i = 0; i < count; ++i) {
-      require_not_null(values[i], "kiln_config_set_string_list", "values[i]");
-      v.emplace_back(values[i]);
+      v.emplace_back(element_of(values, i, "kiln_config_set_string_list", "values"));
     }
     return v;
   });
@@ -212,9 +212,11 @@ kiln_status *kiln_config_set_config(kiln_config *config, const char *key, const 
 kiln_status *kiln_config_set_config_list(kiln_config *config, const char *key, const kiln_config *const *values,
                                          size_t count) {
   return set_value(config, key, __func__, [&] {
+    require_array_fits(count, sizeof(const kiln_config *), "kiln_config_set_config_list", "count");
     if (count > 0) require_not_null(values, "kiln_config_set_config_list", "values");
     std::vector<Config> v;
-    for (size_t i = 0; i < count; ++i) v.push_back(config_of(values[i], "kiln_config_set_config_list"));
+    for (size_t i = 0; i < count; ++i)
+      v.push_back(element_of(values, i, "kiln_config_set_config_list", "values")->value);
     return v;
   });
 }

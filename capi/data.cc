@@ -15,6 +15,8 @@
 using kiln::Code;
 using kiln::fail;
 using kiln::Tensor;
+using kiln::capi::element_of;
+using kiln::capi::require_array_fits;
 using kiln::capi::require_not_null;
 namespace data = kiln::data;
 
@@ -261,9 +263,10 @@ kiln_status *kiln_dataset_shard(kiln_dataset **out, const kiln_dataset *ds, int6
 kiln_status *kiln_dataset_zip(kiln_dataset **out, const kiln_dataset *const *datasets, size_t num_datasets) {
   const char *fn = __func__;
   return make_dataset(out, fn, [&] {
+    require_array_fits(num_datasets, sizeof(const kiln_dataset *), fn, "num_datasets");
     if (num_datasets) require_not_null(datasets, fn, "datasets");
     std::vector<data::DatasetPtr> ins;
-    for (size_t i = 0; i < num_datasets; ++i) ins.push_back(dataset_of(datasets[i], fn, "datasets[i]"));
+    for (size_t i = 0; i < num_datasets; ++i) ins.push_back(element_of(datasets, i, fn, "datasets")->dataset);
     return data::zip(std::move(ins));
   });
 }

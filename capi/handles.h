@@ -75,6 +75,13 @@ inline void require_not_null(const void *p, const char *fn, const char *arg) {
   if (p == nullptr) fail(Code::kInvalidArgument, fn, ": argument '", arg, "' is NULL");
 }
 
+// Element i of an array argument of pointers, which must not be NULL ("fn: values[3] is NULL").
+template <typename T>
+T *element_of(T *const *array, size_t i, const char *fn, const char *arg) {
+  if (array[i] == nullptr) fail(Code::kInvalidArgument, fn, ": ", arg, "[", i, "] is NULL");
+  return array[i];
+}
+
 // An array argument of `count` elements of `size` bytes each, checked before any pointer
 // arithmetic on it: more than the address space can hold (e.g. SIZE_MAX) is ResourceExhausted
 // naming the argument.

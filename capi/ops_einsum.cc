@@ -5,7 +5,9 @@
 #include "capi/handles.h"
 #include "ops/ops.h"
 
+using kiln::capi::element_of;
 using kiln::capi::new_tensor;
+using kiln::capi::require_array_fits;
 using kiln::capi::require_not_null;
 using kiln::capi::tensor_of;
 
@@ -17,6 +19,7 @@ kiln_status *kiln_einsum(kiln_tensor **out, const char *equation, const kiln_ten
   const char *fn = "kiln_einsum";
   require_not_null(out, fn, "out");
   require_not_null(equation, fn, "equation");
+  require_array_fits(num_inputs, sizeof(const kiln_tensor *), fn, "num_inputs");
   if (num_inputs > 0) require_not_null(inputs, fn, "inputs");
   std::vector<kiln::Tensor> ts;
   for (size_t i = 0; i < num_inputs; ++i) {

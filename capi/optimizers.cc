@@ -13,6 +13,8 @@ using kiln::Config;
 using kiln::fail;
 using kiln::Tensor;
 using kiln::capi::config_or_empty;
+using kiln::capi::element_of;
+using kiln::capi::require_array_fits;
 using kiln::capi::require_not_null;
 using kiln::train::Optimizer;
 using kiln::train::OptimizerPtr;
@@ -187,18 +189,14 @@ kiln_status *kiln_optimizer_exclude_from_weight_decay(kiln_optimizer *optimizer,
                                                       size_t num_names) {
   KILN_CAPI_BEGIN
   const OptimizerPtr &o = optimizer_of(optimizer, __func__);
+  require_array_fits(num_vars, sizeof(kiln_variable *), __func__, "num_vars");
+  require_array_fits(num_names, sizeof(const char *), __func__, "num_names");
   if (num_vars > 0) require_not_null(vars, __func__, "vars");
   if (num_names > 0) require_not_null(var_names, __func__, "var_names");
   std::vector<uint64_t> ids;
-  for (size_t i = 0; i < num_vars; ++i) {
-    if (!vars[i]) fail(Code::kInvalidArgument, __func__, ": vars[", i, "] is NULL");
-    ids.push_back(vars[i]->variable->id());
-  }
+  for (size_t i = 0; i < num_vars; ++i) ids.push_back(element_of(vars, i, __func__, "vars")->variable->id());
   std::vector<std::string> names;
-  for (size_t i = 0; i < num_names; ++i) {
-    if (!var_names[i]) fail(Code::kInvalidArgument, __func__, ": var_names[", i, "] is NULL");
-    names.emplace_back(var_names[i]);
-  }
+  for (size_t i = 0; i < num_names; ++i) names.emplace_back(element_of(var_names, i, __func__, "var_names"));
   o->exclude_from_weight_decay(ids, names);
   KILN_CAPI_END
 }

@@ -1,7 +1,10 @@
 // Stateless random ops and dropout with options (noise_shape, stateless seed).
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "capi/handles.h"
+#include "capi/options.h"
 #include "ops/ops.h"
 
 using kiln::Shape;
@@ -70,10 +73,15 @@ kiln_status *kiln_dropout_with_options(kiln_tensor **out, const kiln_tensor *x,
   require_not_null(out, fn, "out");
   const Tensor &xt = tensor_of(x, fn, "x");
   require_not_null(options, fn, "options");
-  if (options->struct_size != sizeof(kiln_dropout_options))
+  // A newer caller's larger struct: the fields this kiln knows are read, the rest ignored.
+  constexpr size_t kV1 = KILN_OPTIONS_V1_SIZE(kiln_dropout_options, stateless_seed);
+  if (options->struct_size < kV1)
     kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->struct_size is ", options->struct_size,
-               "; expected ", sizeof(kiln_dropout_options),
-               " (fill the options with kiln_dropout_options_init)");
+               "; expected at least ", kV1, " (fill the options with kiln_dropout_options_init)");
+  kiln_dropout_options known;
+  kiln_dropout_options_init(&known);
+  std::memcpy(static_cast<void *>(&known), options, std::min(options->struct_size, sizeof known));
+  options = &known;
   std::vector<int64_t> noise;
   if (options->noise_rank > 0) {
     require_not_null(options->noise_shape, fn, "options->noise_shape");

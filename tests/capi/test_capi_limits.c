@@ -382,6 +382,48 @@ static void test_huge_counts(void) {
                                          SIZE_MAX, NULL),
                KILN_STATUS_RESOURCE_EXHAUSTED, "kiln_init_from_checkpoint", "num_pairs");
   CHECK(report == NULL);
+  { /* every pointer-array entry point; and a NULL element is named with its index */
+    kiln_tensor *t = NULL, *grads[1] = {NULL};
+    const kiln_tensor *ts[2] = {NULL, NULL};
+    kiln_tape *tape = NULL;
+    kiln_dataset *ds = NULL, *zipped = NULL;
+    const kiln_dataset *dss[2] = {NULL, NULL};
+    const kiln_config *cs[2] = {NULL, NULL};
+    kiln_variable *vars[1] = {NULL};
+    const char *names[2] = {"a", NULL};
+    kiln_optimizer *opt = NULL;
+    EXPECT_OK(kiln_zeros(&t, NULL, 0, KILN_DTYPE_FLOAT32));
+    ts[0] = t;
+    EXPECT_OK(kiln_tape_create(&tape, false, false));
+    EXPECT_OK(kiln_dataset_range(&ds, 0, 3, 1));
+    dss[0] = ds;
+    cs[0] = c;
+    EXPECT_OK(kiln_optimizer_create(&opt, "AdamW", NULL));
+    EXPECT_ERROR(kiln_einsum(&t, "i->i", ts, SIZE_MAX), KILN_STATUS_RESOURCE_EXHAUSTED, "kiln_einsum",
+                 "num_inputs");
+    EXPECT_ERROR(kiln_tape_gradient(grads, tape, t, ts, SIZE_MAX, KILN_UNCONNECTED_NONE),
+                 KILN_STATUS_RESOURCE_EXHAUSTED, "kiln_tape_gradient", "num_sources");
+    EXPECT_ERROR(kiln_tape_gradient_variables(grads, tape, t, (const kiln_variable *const *)vars, SIZE_MAX,
+                                              KILN_UNCONNECTED_NONE),
+                 KILN_STATUS_RESOURCE_EXHAUSTED, "kiln_tape_gradient_variables", "num_variables");
+    EXPECT_ERROR(kiln_dataset_zip(&zipped, dss, SIZE_MAX), KILN_STATUS_RESOURCE_EXHAUSTED, "kiln_dataset_zip",
+                 "num_datasets");
+    EXPECT_ERROR(kiln_config_set_config_list(c, "k", cs, SIZE_MAX), KILN_STATUS_RESOURCE_EXHAUSTED,
+                 "kiln_config_set_config_list", "count");
+    EXPECT_ERROR(kiln_optimizer_exclude_from_weight_decay(opt, vars, SIZE_MAX, NULL, 0),
+                 KILN_STATUS_RESOURCE_EXHAUSTED, "kiln_optimizer_exclude_from_weight_decay", "num_vars");
+    EXPECT_ERROR(kiln_dataset_zip(&zipped, dss, 2), KILN_STATUS_INVALID_ARGUMENT,
+                 "kiln_dataset_zip: datasets[1] is NULL", NULL);
+    EXPECT_ERROR(kiln_config_set_config_list(c, "k", cs, 2), KILN_STATUS_INVALID_ARGUMENT,
+                 "kiln_config_set_config_list: values[1] is NULL", NULL);
+    EXPECT_ERROR(kiln_config_set_string_list(c, "k", names, 2), KILN_STATUS_INVALID_ARGUMENT,
+                 "kiln_config_set_string_list: values[1] is NULL", NULL);
+    CHECK(zipped == NULL);
+    kiln_optimizer_free(opt);
+    kiln_dataset_free(ds);
+    kiln_tape_free(tape);
+    kiln_tensor_free(t);
+  }
   kiln_config_free(c);
 }
 
