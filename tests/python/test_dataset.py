@@ -289,6 +289,19 @@ class ReaderTest(unittest.TestCase):
                 self.assertEqual(sorted(rows[5 * epoch:5 * epoch + 5]), [0, 1, 2, 3, 4], (seed, rows))
 
 
+class MapStructureTest(unittest.TestCase):
+    def test_a_map_function_keeps_one_structure(self):
+        # tf traces map_func once; a call returning another structure is an error, not dropped data
+        for f, want, got in ((lambda x: x if int(x) == 0 else (x, x * 10), "a tensor", "a tuple of 2"),
+                             (lambda x: (x, x) if int(x) == 0 else x, "a tuple of 2", "a tensor"),
+                             (lambda x: {"a": x, "b": x} if int(x) == 0 else {"b": x, "a": x}, "a dict {'a'",
+                              "a dict {'b'")):
+            with self.assertRaisesRegex(kiln.InvalidArgumentError,
+                                        "map function returned %s.*first call returned %s" % (got, want)):
+                list(Dataset.range(3).map(f))
+        self.assertEqual(values(Dataset.range(3).map(lambda x: (x, x * 10))), [(0, 0), (1, 10), (2, 20)])
+
+
 class SharedIteratorTest(unittest.TestCase):
     """One iterator shared by threads, as a tf.data iterator: each element once, every thread ends."""
 

@@ -74,6 +74,25 @@ def _flatten(value):
     return _LEAF, [value]
 
 
+def _same_structure(a, b):
+    """Whether two structures of _flatten are the same nest, dict keys in the same order (the
+    order their leaves come in)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same_structure(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same_structure(a[k], b[k]) for k in a)
+    return a is _LEAF and b is _LEAF
+
+
+def _describe(spec):
+    """A structure of _flatten in words: "a tensor", "a tuple of 2 (a tensor, a tensor)", "a dict {'x': ...}"."""
+    if isinstance(spec, tuple):
+        return "a tuple of %d (%s)" % (len(spec), ", ".join(_describe(s) for s in spec))
+    if isinstance(spec, dict):
+        return "a dict {%s}" % ", ".join("%r: %s" % (k, _describe(s)) for k, s in spec.items())
+    return "a tensor"
+
+
 def _unflatten(spec, leaves):
     """The nest of structure spec filled from the iterator leaves."""
     spec = _resolve(spec)
@@ -231,6 +250,10 @@ def _on_map(out, element, user_data):
         spec, leaves = _flatten(result)
         if entry.out_spec.spec is None:
             entry.out_spec.spec = spec
+        elif not _same_structure(spec, entry.out_spec.spec):  # tf traces map_func once: one structure
+            raise InvalidArgumentError("Dataset.map: the map function returned %s; its first call returned %s, "
+                                       "and every call must return that structure"
+                                       % (_describe(spec), _describe(entry.out_spec.spec)))
         _append(out, [_to_tensor(v) for v in leaves])
         return None
     except BaseException as e:  # noqa: B902 - every exception crosses back as a status
