@@ -11,12 +11,33 @@ namespace kiln::layers {
 
 Sequential::Sequential(const Config &config) : Sequential(config, ConfigReader(config, "Sequential")) {}
 
+namespace {
+// How many Sequential constructors run on this thread: a Sequential made inside another's (a
+// nested model) is built by the outer one's build, under the outer one's name scope.
+thread_local int t_constructing = 0;
+}  // namespace
+
 Sequential::Sequential(const Config &config, ConfigReader &&r) : Model("Sequential", r) {
   std::vector<Config> layers = r.get_config_list("layers");
-  r.accept({"build_input_shape"});
+  if (r.has("build_input_shape") && t_constructing == 0)
+    pending_build_shape_ = r.config().get_dims("build_input_shape");
   r.finish();
   (void)config;
-  for (const Config &l : layers) add(deserialize_layer(l));
+  ++t_constructing;
+  try {
+    for (const Config &l : layers) add(deserialize_layer(l));
+  } catch (...) {
+    --t_constructing;
+    throw;
+  }
+  --t_constructing;
+}
+
+void Sequential::build_from_config() {
+  if (!pending_build_shape_) return;
+  const PartialShape shape = std::move(*pending_build_shape_);
+  pending_build_shape_.reset();
+  if (!layers().empty()) build({shape});
 }
 
 void Sequential::add(const LayerPtr &layer) {
@@ -78,10 +99,21 @@ void Sequential::add_config(Config &c) const {
   std::vector<Config> layers;
   for (const LayerPtr &l : this->layers()) layers.push_back(serialize_layer(*l));
   c.set("layers", layers);
+  // Keras's Sequential.get_config: the input shape it was built for, so that from_config
+  // returns a built model (whose weights set_weights can then fill).
+  if (built() && build_input_shapes().size() == 1) {
+    PartialShape shape = build_input_shapes()[0];
+    if (!shape.empty()) shape[0] = kUnknownDim;
+    c.set_dims("build_input_shape", shape);
+  }
 }
 
 void register_sequential() {
-  register_class<Sequential>("Sequential");
+  add_layer_factory("Sequential", [](const Config &c) -> LayerPtr {
+    auto s = std::make_shared<Sequential>(c);
+    s->build_from_config();  // after construction: building needs the shared owner
+    return s;
+  });
 }
 
 // ------------------------------------------------------------------ summary

@@ -2,6 +2,7 @@
 // its constructor and writes call; Sequential chains a list of layers and is nestable.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ class Sequential final : public Model {
   void add(const LayerPtr &layer);
   // Removes the last layer; FAILED_PRECONDITION when there is none.
   void pop();
+  // Builds for the config's "build_input_shape" (Keras's from_config), once made: the factory
+  // calls it, as building needs the model's shared owner. Without the key it does nothing.
+  void build_from_config();
   // The masks the last layer gives when the model runs on inputs with these masks (it runs the
   // layers: each layer's mask depends on the previous one's outputs).
   std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs,
@@ -37,6 +41,7 @@ class Sequential final : public Model {
 
  private:
   Sequential(const Config &config, ConfigReader &&r);
+  std::optional<PartialShape> pending_build_shape_;
 };
 
 // Keras's model.summary() table (TF 2.x layout, line length 65): one row per direct sub-layer

@@ -326,7 +326,19 @@ std::shared_ptr<SavedModel> load_impl(const std::string &export_dir, const LoadM
   if (!m.build_inputs.empty()) {
     std::vector<PartialShape> shapes;
     for (const io::TensorSpecInfo &s : m.build_inputs) shapes.push_back(s.dims);
-    model->build(shapes);
+    if (!model->built()) {
+      model->build(shapes);
+    } else {  // built by its config (a Sequential's build_input_shape): the two must agree
+      std::vector<PartialShape> have = model->build_input_shapes();
+      for (std::vector<PartialShape> *v : {&have, &shapes})
+        for (PartialShape &s : *v)
+          if (!s.empty()) s[0] = layers::kUnknownDim;
+      if (have != shapes)
+        fail(Code::kDataLoss, where, ": the SavedModel's build shapes (", shapes.size(),
+             " input(s), the first ", shapes.empty() ? "none" : layers::partial_shape_string(shapes[0]),
+             ") differ from its model config's build_input_shape (",
+             have.empty() ? "none" : layers::partial_shape_string(have[0]), ")");
+    }
   }
   if (m.compile_config && options.compile) {
     try {

@@ -274,6 +274,23 @@ TEST(HppLayers, ConfigRoundTrip) {
   EXPECT_EQ(back.class_name(), "Dense");
 }
 
+// Keras's clone pattern: Sequential.from_config(model.get_config()) is built (the config has
+// build_input_shape), so set_weights(model.get_weights()) fills it.
+TEST(HppLayers, BuiltSequentialConfigRebuildsTheClone) {
+  kiln::clear_session();
+  kiln::Sequential model({kiln::layers::Dense(4, "relu"), kiln::layers::Dense(2)});
+  EXPECT_FALSE(model.get_config().has("build_input_shape"));  // not built yet: no key, as Keras
+  model.build_for({-1, 3});
+  EXPECT_NE(model.get_config().to_json().find("\"build_input_shape\":[null,3]"), std::string::npos)
+      << model.get_config().to_json();
+  kiln::Layer clone = kiln::Layer::deserialize(model.serialize());
+  EXPECT_TRUE(clone.built());
+  ASSERT_EQ(clone.weights().size(), 4u);
+  for (size_t i = 0; i < 4; ++i) clone.weights()[i].assign(model.weights()[i].value());
+  const Tensor x = iota({2, 3});
+  EXPECT_EQ(clone(x).to_vector<float>(), model(x).to_vector<float>());
+}
+
 // A model with an int32 input, built by its first call: it sees that call's inputs (no extra
 // call on float zeros, which Embedding would refuse), and runs once.
 class IdsAndFeatures : public kiln::Model {

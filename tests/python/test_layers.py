@@ -304,3 +304,17 @@ class TrainingFromTheCallContextTest(unittest.TestCase):
                 return inner(x, training=False)
         self.assertEqual((kiln.Sequential([Explicit()])(np.ones((10, 10), np.float32), training=True)
                           .numpy() == 0).sum(), 0)
+
+
+class SequentialCloneTest(unittest.TestCase):
+    def test_from_config_of_a_built_model_is_built(self):
+        # Keras's clone pattern: from_config(get_config()), then set_weights(get_weights())
+        model = kiln.Sequential([layers.Dense(4, activation="relu"), layers.Dense(2)])
+        self.assertNotIn("build_input_shape", model.get_config())
+        model.build((None, 3))
+        self.assertEqual(model.get_config()["build_input_shape"], [None, 3])
+        clone = kiln.Sequential.from_config(model.get_config())
+        self.assertTrue(clone.built)
+        clone.set_weights(model.get_weights())
+        x = np.ones((2, 3), np.float32)
+        np.testing.assert_array_equal(clone(x).numpy(), model(x).numpy())
