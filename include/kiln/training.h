@@ -65,8 +65,9 @@ typedef struct kiln_compile_options {
 /// compiled it. Ownership: the caller's struct. Thread-safety: safe.
 KILN_API kiln_status *kiln_compile_options_init(kiln_compile_options *options, size_t struct_size);
 /// Keras's model.compile: sets the optimizer (a handle, or by name), the loss(es) (one for every
-/// output, or one per output), loss weights and metrics. Unknown loss, metric or optimizer names
-/// are NOT_FOUND listing the known ones; several losses with another number of weights are
+/// output, or one per output), loss weights and metrics. As Keras's `metrics`, the compiled
+/// metrics are not weighted: sample and class weights reach the loss only. Unknown loss, metric or optimizer
+/// names are NOT_FOUND listing the known ones; several losses with another number of weights are
 /// INVALID_ARGUMENT here. Counts that do not match the model's outputs are INVALID_ARGUMENT at the
 /// first batch, when the outputs are known (as Keras 3, which checks them when its compiled loss
 /// first meets y_pred). On failure the model keeps its earlier compile state. A new compile replaces the old

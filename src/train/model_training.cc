@@ -251,9 +251,11 @@ Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const 
     if (c->output_metrics.size() != y_pred.size())
       fail(Code::kInvalidArgument, "compute_metrics: the metrics were built for ", c->output_metrics.size(),
            " output(s) but the model gave ", y_pred.size());
+    // Keras's compiled `metrics` are not weighted: sample_weight and class_weight reach the loss
+    // (and Keras's weighted_metrics, which kiln does not offer), not them.
+    (void)sample_weight;
     for (size_t i = 0; i < y_pred.size(); ++i)
-      for (const MetricPtr &m : c->output_metrics[i])
-        m->update_state(y[i], as_float32(y_pred[i]), sample_weight);
+      for (const MetricPtr &m : c->output_metrics[i]) m->update_state(y[i], as_float32(y_pred[i]), Tensor());
   }
   return metrics_result(*model);
 }

@@ -169,6 +169,23 @@ TEST(HppTraining, MixedMetricsKeepTheCompileOrder) {
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "metric order has 1 entries", [&] { model.compile(c); });
 }
 
+TEST(HppTraining, CompiledMetricsIgnoreSampleWeights) {
+  kiln::clear_session();
+  Problem p = problem(24);
+  kiln::Sequential model = classifier();
+  model.compile(kiln::CompileOptions()
+                    .with_optimizer(kiln::optimizers::SGD(0.0))
+                    .with_loss(logits_loss())
+                    .with_metrics(std::vector<std::string>{"accuracy"}));
+  const std::map<std::string, double> plain = model.evaluate(p.x, p.y);
+  std::vector<float> w(24, 0.0f);
+  w[0] = 1.0f;  // one sample counts for the loss; accuracy still counts all 24, as Keras's metrics
+  const std::map<std::string, double> weighted =
+      model.evaluate(p.x, p.y, kiln::EvaluateOptions().with_sample_weight(Tensor::from_vector(w, {24})));
+  EXPECT_DOUBLE_EQ(weighted.at("accuracy"), plain.at("accuracy"));
+  EXPECT_NE(weighted.at("loss"), plain.at("loss"));
+}
+
 // Keras's custom train_step: its own loop body, with compute_loss / compute_metrics.
 class CountingModel : public kiln::Model {
  public:

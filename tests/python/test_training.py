@@ -83,6 +83,27 @@ class CompileFitTest(unittest.TestCase):
             loaded.evaluate(x, y, verbose=0)
             self.assertEqual(loaded.metrics_names, order)
 
+    def test_compiled_metrics_are_not_weighted(self):
+        # Keras: compile(metrics=...) ignore sample_weight and class_weight (only the loss, and
+        # Keras's weighted_metrics, see them)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((50, 4)).astype(np.float32)
+        y = rng.integers(0, 3, 50)
+        model = kiln.Sequential([kiln.layers.Dense(3)])
+        model.compile(kiln.optimizers.SGD(0.0), logits_loss(), metrics=["accuracy"])
+        model.build((None, 4))
+        correct = model.predict(x, verbose=0).argmax(1) == y
+        h = model.fit(x, y, class_weight={0: 1.0, 1: 2.0, 2: 0.5}, batch_size=50, verbose=0)
+        self.assertAlmostEqual(h.history["accuracy"][0], correct.mean(), places=6)
+        sw = np.zeros(50, np.float32)
+        sw[:10] = 1.0
+        r = model.evaluate(x, y, sample_weight=sw, verbose=0, return_dict=True)
+        self.assertAlmostEqual(r["accuracy"], correct.mean(), places=6)
+        plain = model.evaluate(x, y, verbose=0, return_dict=True)
+        self.assertNotAlmostEqual(r["loss"], plain["loss"], places=4)  # the loss is weighted
+        with self.assertRaisesRegex(kiln.UnimplementedError, "weighted_metrics"):
+            model.compile("sgd", "sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
+
     def test_validation_freq_list_names_epochs(self):
         x, y = problem()
         model = classifier()

@@ -403,7 +403,8 @@ class Trainer:
         ("accuracy") or kiln.metrics objects; loss_weights: one float per output. Unknown names
         raise NotFoundError listing the known ones."""
         if weighted_metrics:
-            raise UnimplementedError("compile: weighted_metrics is not supported; pass metrics")
+            raise UnimplementedError("compile: weighted_metrics is not supported; metrics are computed without "
+                                     "sample_weight and class_weight, as Keras's metrics")
         if steps_per_execution not in (1, None):
             raise UnimplementedError("compile: kiln runs one step per execution (steps_per_execution=1)")
         dist = sys.modules.get("kiln.distributed")
