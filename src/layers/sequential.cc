@@ -15,12 +15,32 @@ namespace {
 // How many Sequential constructors run on this thread: a Sequential made inside another's (a
 // nested model) is built by the outer one's build, under the outer one's name scope.
 thread_local int t_constructing = 0;
+
+// A config's build_input_shape: a list of ints and nulls (Keras 3, and Keras 2's tuples), or
+// Keras 2's encoded TensorShape {"class_name": "TensorShape", "items": [...]}. Any other form
+// (an older writer's) is left alone, as before kiln read the key: the model builds on its first call.
+std::optional<PartialShape> build_shape_of(const Config::Json &v) {
+  const Config::Json *items = &v;
+  if (v.is_object() && v.contains("items")) items = &v.at("items");
+  if (!items->is_array()) return std::nullopt;
+  PartialShape shape;
+  for (const Config::Json &d : *items) {
+    if (d.is_null())
+      shape.push_back(kUnknownDim);
+    else if (d.is_number_integer() && d.get<int64_t>() >= 0)
+      shape.push_back(d.get<int64_t>());
+    else
+      return std::nullopt;
+  }
+  if (shape.empty()) return std::nullopt;
+  return shape;
+}
 }  // namespace
 
 Sequential::Sequential(const Config &config, ConfigReader &&r) : Model("Sequential", r) {
   std::vector<Config> layers = r.get_config_list("layers");
   if (r.has("build_input_shape") && t_constructing == 0)
-    pending_build_shape_ = r.config().get_dims("build_input_shape");
+    pending_build_shape_ = build_shape_of(r.config().json().at("build_input_shape"));
   r.finish();
   (void)config;
   ++t_constructing;

@@ -108,6 +108,27 @@ TEST_F(LayersTest, DenseInBfloat16AndFloat64) {
   }
 }
 
+// A Sequential config's build_input_shape builds the model, in Keras 3's list form and Keras 2's
+// encoded TensorShape; a form kiln does not know is left alone (the model builds on its first
+// call), as before kiln read the key.
+TEST_F(LayersTest, SequentialBuildsFromItsConfigsBuildInputShape) {
+  const std::string layers = R"("layers": [{"class_name": "Dense", "config": {"units": 2}}])";
+  for (const std::string &shape : {std::string("[null, 3]"), std::string("[4, 3]"),
+                                   std::string(R"({"class_name": "TensorShape", "items": [null, 3]})")}) {
+    LayerPtr m = create_layer("Sequential",
+                              Config::from_json("{" + layers + R"(, "build_input_shape": )" + shape + "}"));
+    EXPECT_TRUE(m->built()) << shape;
+    EXPECT_EQ(m->variables().size(), 2u) << shape;
+    EXPECT_EQ(m->variables()[0]->shape(), Shape({3, 2})) << shape;
+  }
+  for (const std::string &shape :
+       {std::string("\"(None, 3)\""), std::string("[]"), std::string("[null, 2.5]")})
+    EXPECT_FALSE(create_layer("Sequential",
+                              Config::from_json("{" + layers + R"(, "build_input_shape": )" + shape + "}"))
+                     ->built())
+        << shape;
+}
+
 TEST_F(LayersTest, SequentialOrdersVariablesDepthFirstAndScopesNames) {
   // From a config: the layers keep the names their configs hold, as Keras's from_config.
   Config c;
