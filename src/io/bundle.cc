@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <utility>
 
 #include "core/count.h"
@@ -231,7 +232,12 @@ struct BundleWriter::Impl {
   // Renames the synced temporaries into place in the order bundle.h ("Crash safety") gives:
   // while a rename replaces one file at a time, the prefix always reads as the previous bundle
   // or the new one.
+  // Installs of one process take turns: the sequence reads the prefix's files and then renames
+  // them, so two writers of one prefix interleaving would rename files from under each other.
+  // (Writers in different processes are not coordinated, as TensorFlow's are not.)
   void install(TempPath *index_temp) {
+    static std::mutex install_mutex;
+    const std::lock_guard<std::mutex> lock(install_mutex);
     const std::string dir = dir_name(prefix);
     const std::string data = data_path(prefix, 0, 1), index = index_path(prefix);
     const std::string previous = previous_bundle_prefix(prefix);

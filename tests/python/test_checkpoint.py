@@ -7,6 +7,7 @@ import gc
 import os
 import shutil
 import tempfile
+import threading
 import unittest
 import warnings
 
@@ -128,6 +129,28 @@ class RoundTripTest(TempDirTest):
 
 
 class SaveAndStateTest(TempDirTest):
+    def test_threads_saving_weights_to_one_prefix(self):
+        # Saves from two threads to one prefix take turns: none fails, and the prefix loads.
+        model = small_model()
+        errors = []
+
+        def save_many():
+            for _ in range(15):
+                try:
+                    model.save_weights(self.path("w"))
+                except kiln.KilnError as e:  # pragma: no cover - the failure being tested
+                    errors.append(str(e))
+
+        threads = [threading.Thread(target=save_many) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        other = small_model()
+        other.load_weights(self.path("w"))
+        self.assertEqual(values(other.weights), values(model.weights))
+
     def test_save_numbering_state_file_and_latest_checkpoint(self):
         self.assertIsNone(kiln.train.latest_checkpoint(self.dir))
         v = kiln.Variable(1.0, name="v")
