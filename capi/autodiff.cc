@@ -1,6 +1,4 @@
 // Variables and gradient tapes.
-#include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "capi/handles.h"
@@ -12,6 +10,7 @@ using kiln::autodiff::GradientSource;
 using kiln::autodiff::Tape;
 using kiln::autodiff::Unconnected;
 using kiln::capi::element_of;
+using kiln::capi::read_options;
 using kiln::capi::require_array_fits;
 using kiln::capi::require_not_null;
 using kiln::capi::tensor_of;
@@ -63,14 +62,11 @@ GradientRequest request_of(kiln_tape *tape, const kiln_tape_gradient_options *op
                            const char *fn) {
   (void)tape_of(tape, fn);
   require_not_null(options, fn, "options");
-  // A newer caller's larger struct: the fields this kiln knows are read, the rest ignored.
-  constexpr size_t kV1 = KILN_OPTIONS_V1_SIZE(kiln_tape_gradient_options, unconnected);
-  if (options->struct_size < kV1)
-    kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->struct_size is ", options->struct_size,
-               "; expected at least ", kV1, " (fill the options with kiln_tape_gradient_options_init)");
-  kiln_tape_gradient_options known;
-  kiln_tape_gradient_options_init(&known);
-  std::memcpy(static_cast<void *>(&known), options, std::min(options->struct_size, sizeof known));
+  kiln_tape_gradient_options defaults;
+  kiln_tape_gradient_options_init(&defaults);
+  const kiln_tape_gradient_options known =
+      read_options(options, defaults, KILN_OPTIONS_V1_SIZE(kiln_tape_gradient_options, unconnected), fn,
+                   "kiln_tape_gradient_options", "kiln_tape_gradient_options_init(&options)");
   options = &known;
   GradientRequest r;
   r.unconnected = unconnected_from_c(options->unconnected, fn);

@@ -1,6 +1,4 @@
 // Stateless random ops and dropout with options (noise_shape, stateless seed).
-#include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "capi/handles.h"
@@ -10,6 +8,7 @@
 using kiln::Shape;
 using kiln::Tensor;
 using kiln::capi::new_tensor;
+using kiln::capi::read_options;
 using kiln::capi::require_not_null;
 using kiln::capi::tensor_of;
 namespace ops = kiln::ops;
@@ -73,14 +72,11 @@ kiln_status *kiln_dropout_with_options(kiln_tensor **out, const kiln_tensor *x,
   require_not_null(out, fn, "out");
   const Tensor &xt = tensor_of(x, fn, "x");
   require_not_null(options, fn, "options");
-  // A newer caller's larger struct: the fields this kiln knows are read, the rest ignored.
-  constexpr size_t kV1 = KILN_OPTIONS_V1_SIZE(kiln_dropout_options, stateless_seed);
-  if (options->struct_size < kV1)
-    kiln::fail(kiln::Code::kInvalidArgument, fn, ": options->struct_size is ", options->struct_size,
-               "; expected at least ", kV1, " (fill the options with kiln_dropout_options_init)");
-  kiln_dropout_options known;
-  kiln_dropout_options_init(&known);
-  std::memcpy(static_cast<void *>(&known), options, std::min(options->struct_size, sizeof known));
+  kiln_dropout_options defaults;
+  kiln_dropout_options_init(&defaults);
+  const kiln_dropout_options known =
+      read_options(options, defaults, KILN_OPTIONS_V1_SIZE(kiln_dropout_options, stateless_seed), fn,
+                   "kiln_dropout_options", "kiln_dropout_options_init(&options)");
   options = &known;
   std::vector<int64_t> noise;
   if (options->noise_rank > 0) {
