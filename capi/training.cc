@@ -20,6 +20,7 @@
 using kiln::Code;
 using kiln::fail;
 using kiln::Tensor;
+using kiln::capi::require_array_fits;
 using kiln::capi::require_not_null;
 namespace train = kiln::train;
 using kiln::layers::LayerPtr;
@@ -37,6 +38,7 @@ kiln::data::DatasetPtr dataset_or_none(const kiln_dataset *d) { return d ? d->da
 template <typename T>
 std::vector<T> array_of(const T *p, size_t n, const char *fn, const char *arg) {
   if (n == 0) return {};
+  require_array_fits(n, sizeof(T), fn, arg);
   require_not_null(p, fn, arg);
   return std::vector<T>(p, p + n);
 }
@@ -196,6 +198,8 @@ kiln_status *kiln_model_compile(kiln_layer *model, const kiln_compile_options *o
     require_not_null(o.metric_is_object, __func__, "options->metric_is_object");
     c.metric_is_object.assign(o.metric_is_object, o.metric_is_object + o.num_metric_is_object);
   }
+  c.metric_is_weighted =
+      array_of(o.metric_is_weighted, o.num_metric_is_weighted, __func__, "options->metric_is_weighted");
   c.run_eagerly = o.run_eagerly;
   train::compile(m, c);
   KILN_CAPI_END

@@ -3985,6 +3985,12 @@ struct CompileOptions {
   /// Keras's compile list when names and objects mix: one entry per metric in compile order,
   /// true for the next of metrics, false for the next of metric_names. Empty: names, then objects.
   std::vector<bool> metric_is_object;
+  /// Keras's weighted_metrics: updated with the sample weight (sample_weight and class_weight, as
+  /// the loss); they follow `metrics` in the logs, and one whose name is taken is
+  /// "weighted_<name>". Names and objects as metric_names / metrics / metric_is_object.
+  std::vector<std::string> weighted_metric_names;
+  std::vector<Metric> weighted_metrics;
+  std::vector<bool> weighted_metric_is_object;
   bool run_eagerly = false;  ///< accepted; kiln always runs eagerly
 
   CompileOptions &with_optimizer(const Optimizer &o) {
@@ -4026,6 +4032,14 @@ struct CompileOptions {
   }
   CompileOptions &with_metrics(const std::vector<Metric> &m) {
     metrics = m;
+    return *this;
+  }
+  CompileOptions &with_weighted_metrics(const std::vector<std::string> &names) {
+    weighted_metric_names = names;
+    return *this;
+  }
+  CompileOptions &with_weighted_metrics(const std::vector<Metric> &m) {
+    weighted_metrics = m;
     return *this;
   }
   CompileOptions &with_run_eagerly(bool r) {
@@ -4445,18 +4459,45 @@ inline void Model::compile(const CompileOptions &o) {
   c.num_loss_names = loss_names.size();
   c.loss_weights = o.loss_weights.empty() ? nullptr : o.loss_weights.data();
   c.num_loss_weights = o.loss_weights.size();
+  // C takes one list: `metrics`, then weighted_metrics, each flagged in metric_is_weighted.
   std::vector<const char *> metric_names;
-  for (const std::string &n : o.metric_names) metric_names.push_back(n.c_str());
+  std::vector<kiln_metric *> metrics;
+  std::vector<bool> is_object, is_weighted;
+  auto add_group = [&](const std::vector<std::string> &names, const std::vector<Metric> &objects,
+                       const std::vector<bool> &order, bool weighted, const char *what) {
+    for (const std::string &n : names) metric_names.push_back(n.c_str());
+    for (const Metric &m : objects) metrics.push_back(m.get());
+    const size_t n = names.size() + objects.size();
+    if (order.empty()) {
+      is_object.insert(is_object.end(), names.size(), false);
+      is_object.insert(is_object.end(), objects.size(), true);
+    } else if (order.size() != n ||
+               static_cast<size_t>(std::count(order.begin(), order.end(), true)) != objects.size()) {
+      throw Error(
+          KILN_STATUS_INVALID_ARGUMENT,
+          std::string("Model::compile: CompileOptions::") + what + " has " + std::to_string(order.size()) +
+              " entries; expected one per metric, true for each of the " + std::to_string(objects.size()) +
+              " objects and false for each of the " + std::to_string(names.size()) + " names");
+    } else {
+      is_object.insert(is_object.end(), order.begin(), order.end());
+    }
+    is_weighted.insert(is_weighted.end(), n, weighted);
+  };
+  add_group(o.metric_names, o.metrics, o.metric_is_object, false, "metric_is_object");
+  add_group(o.weighted_metric_names, o.weighted_metrics, o.weighted_metric_is_object, true,
+            "weighted_metric_is_object");
+  const bool any_weighted = !o.weighted_metric_names.empty() || !o.weighted_metrics.empty();
+  std::unique_ptr<bool[]> flags(new bool[2 * std::max<size_t>(is_object.size(), 1)]);
+  std::copy(is_object.begin(), is_object.end(), flags.get());
+  std::copy(is_weighted.begin(), is_weighted.end(), flags.get() + is_object.size());
   c.metric_names = metric_names.empty() ? nullptr : metric_names.data();
   c.num_metric_names = metric_names.size();
-  std::vector<kiln_metric *> metrics;
-  for (const Metric &m : o.metrics) metrics.push_back(m.get());
   c.metrics = metrics.empty() ? nullptr : metrics.data();
   c.num_metrics = metrics.size();
-  std::unique_ptr<bool[]> is_object(new bool[std::max<size_t>(o.metric_is_object.size(), 1)]);
-  std::copy(o.metric_is_object.begin(), o.metric_is_object.end(), is_object.get());
-  c.metric_is_object = o.metric_is_object.empty() ? nullptr : is_object.get();
-  c.num_metric_is_object = o.metric_is_object.size();
+  c.metric_is_object = is_object.empty() ? nullptr : flags.get();
+  c.num_metric_is_object = is_object.size();
+  c.metric_is_weighted = any_weighted ? flags.get() + is_object.size() : nullptr;
+  c.num_metric_is_weighted = any_weighted ? is_weighted.size() : 0;
   c.run_eagerly = o.run_eagerly;
   detail::check(kiln_model_compile(get(), &c));
 }

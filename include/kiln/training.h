@@ -59,15 +59,24 @@ typedef struct kiln_compile_options {
                                                metric_names. NULL (default): the names, then the
                                                objects. Read only when struct_size covers it */
   size_t num_metric_is_object;            /**< default 0; else num_metric_names + num_metrics */
+  const bool *metric_is_weighted;         /**< Keras's weighted_metrics: one entry per metric in
+                                               compile order (the order metric_is_object gives),
+                                               true for a metric updated with the sample weight
+                                               (sample_weight and class_weight, as the loss).
+                                               They follow the other metrics in the logs; one
+                                               whose name is taken is "weighted_<name>". NULL
+                                               (default): none. Read only when struct_size
+                                               covers it */
+  size_t num_metric_is_weighted;          /**< default 0; else num_metric_names + num_metrics */
 } kiln_compile_options;
 
 /// Fills options with Keras's defaults. struct_size: sizeof(kiln_compile_options) as the caller
 /// compiled it. Ownership: the caller's struct. Thread-safety: safe.
 KILN_API kiln_status *kiln_compile_options_init(kiln_compile_options *options, size_t struct_size);
 /// Keras's model.compile: sets the optimizer (a handle, or by name), the loss(es) (one for every
-/// output, or one per output), loss weights and metrics. As Keras's `metrics`, the compiled
-/// metrics are not weighted: sample and class weights reach the loss only. Unknown loss, metric or optimizer
-/// names are NOT_FOUND listing the known ones; several losses with another number of weights are
+/// output, or one per output), loss weights and metrics. As Keras's, sample and class weights
+/// reach the loss and the weighted metrics (metric_is_weighted), not the others. Unknown loss, metric or
+/// optimizer names are NOT_FOUND listing the known ones; several losses with another number of weights are
 /// INVALID_ARGUMENT here. Counts that do not match the model's outputs are INVALID_ARGUMENT at the
 /// first batch, when the outputs are known (as Keras 3, which checks them when its compiled loss
 /// first meets y_pred). On failure the model keeps its earlier compile state. A new compile replaces the old

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "autodiff/tape.h"
 #include "core/error.h"
@@ -38,18 +39,34 @@ Tensor as_float32(const Tensor &t) {
   return t.dtype() != DType::kFloat32 && is_floating(t.dtype()) ? ops::cast(t, DType::kFloat32) : t;
 }
 
-// Keras's CompileMetrics build: the metrics of every output, resolved from the first batch.
+// Keras's CompileMetrics build: the metrics of every output, resolved from the first batch, and
+// named as Keras's CompileMetrics.result names them: a repeated name of `metrics` takes "_1",
+// "_2", ...; a weighted metric whose name is taken becomes "weighted_<name>" (then "_1", ...).
 void build_metrics(CompiledModel &c, const std::vector<Tensor> &y, const std::vector<Tensor> &y_pred) {
   const size_t n = y_pred.size();
   std::vector<std::vector<MetricPtr>> out(n);
+  std::map<std::string, int> taken;  // name -> times used (Keras's unique_name_counters)
+  auto unique = [&taken](const std::string &name) {
+    auto it = taken.find(name);
+    if (it == taken.end()) {
+      taken.emplace(name, 1);
+      return name;
+    }
+    return name + "_" + std::to_string(it->second++);
+  };
   for (size_t i = 0; i < n; ++i) {
     const Loss *loss = c.losses.empty() ? nullptr : c.losses[c.losses.size() == 1 ? 0 : i].get();
     const std::string prefix = n > 1 ? "output_" + std::to_string(i + 1) + "_" : "";
-    for (const CompiledMetric &cm : compiled_metrics_in_order(c)) {
+    for (const CompiledMetric &cm : c.metrics) {
       MetricPtr m =
           cm.object ? cm.object
-                    : resolve_metric(*cm.name, loss, y[i].shape().to_vector(), y_pred[i].shape().to_vector());
-      out[i].push_back(prefix.empty() ? m : renamed(*m, prefix + m->name()));
+                    : resolve_metric(cm.name, loss, y[i].shape().to_vector(), y_pred[i].shape().to_vector());
+      std::string name = prefix + m->name();
+      if (!cm.weighted || taken.count(name) == 0)
+        name = unique(name);
+      else
+        name = unique(prefix + "weighted_" + m->name());
+      out[i].push_back(name == m->name() ? m : renamed(*m, name));
     }
   }
   c.output_metrics = std::move(out);
@@ -57,20 +74,6 @@ void build_metrics(CompiledModel &c, const std::vector<Tensor> &y, const std::ve
 }
 
 }  // namespace
-
-std::vector<CompiledMetric> compiled_metrics_in_order(const CompiledModel &c) {
-  std::vector<CompiledMetric> out;
-  size_t next_name = 0, next_object = 0;
-  const bool ordered = c.metric_is_object.size() == c.metric_names.size() + c.metric_objects.size();
-  for (size_t k = 0; k < c.metric_names.size() + c.metric_objects.size(); ++k) {
-    const bool object = ordered ? c.metric_is_object[k] : k >= c.metric_names.size();
-    if (object && next_object < c.metric_objects.size())
-      out.push_back({nullptr, c.metric_objects[next_object++]});
-    else if (!object && next_name < c.metric_names.size())
-      out.push_back({&c.metric_names[next_name++], nullptr});
-  }
-  return out;
-}
 
 std::vector<Tensor> slice_vector(const std::vector<Tensor> &v, size_t begin, size_t end) {
   return std::vector<Tensor>(v.begin() + static_cast<std::ptrdiff_t>(std::min(begin, v.size())),
@@ -122,35 +125,45 @@ void compile(const LayerPtr &model, const CompileOptions &o) {
       KILN_REQUIRE(std::isfinite(w), "compile: loss_weights holds ", w, "; expected finite numbers");
     c->loss_weights = o.loss_weights;
   }
-  for (const std::string &id : o.metric_names) {
-    if (id.empty()) fail(Code::kInvalidArgument, "compile: a metric name is empty");
-    if (!is_accuracy_or_ce(id)) {
-      try {
-        (void)create_metric(id);
-      } catch (const Error &e) {
-        if (e.code() != Code::kNotFound) throw;
-        fail(Code::kNotFound, "compile: unknown metric '", id, "'; known: accuracy, acc, crossentropy, ce, ",
-             join_names(registered_metrics()));
+  const size_t num_metrics = o.metric_names.size() + o.metrics.size();
+  std::vector<bool> is_object = o.metric_is_object;
+  if (is_object.empty()) {
+    is_object.assign(o.metric_names.size(), false);
+    is_object.resize(num_metrics, true);
+  } else {
+    const auto objects = static_cast<size_t>(std::count(is_object.begin(), is_object.end(), true));
+    if (is_object.size() != num_metrics || objects != o.metrics.size())
+      fail(Code::kInvalidArgument, "compile: the metric order has ", is_object.size(), " entries, ", objects,
+           " of them objects; expected one per metric: ", o.metric_names.size(), " names and ",
+           o.metrics.size(), " objects");
+  }
+  if (!o.metric_is_weighted.empty() && o.metric_is_weighted.size() != num_metrics)
+    fail(Code::kInvalidArgument, "compile: metric_is_weighted has ", o.metric_is_weighted.size(),
+         " entries; expected one per metric (", num_metrics, ")");
+  std::vector<CompiledMetric> weighted;
+  size_t next_name = 0, next_object = 0;
+  for (size_t k = 0; k < num_metrics; ++k) {
+    CompiledMetric cm;
+    cm.weighted = !o.metric_is_weighted.empty() && o.metric_is_weighted[k];
+    if (is_object[k]) {
+      cm.object = o.metrics[next_object++];
+      KILN_REQUIRE(cm.object != nullptr, "compile: a metric in the list is null");
+    } else {
+      cm.name = o.metric_names[next_name++];
+      if (cm.name.empty()) fail(Code::kInvalidArgument, "compile: a metric name is empty");
+      if (!is_accuracy_or_ce(cm.name)) {
+        try {
+          (void)create_metric(cm.name);
+        } catch (const Error &e) {
+          if (e.code() != Code::kNotFound) throw;
+          fail(Code::kNotFound, "compile: unknown metric '", cm.name,
+               "'; known: accuracy, acc, crossentropy, ce, ", join_names(registered_metrics()));
+        }
       }
     }
-    c->metric_names.push_back(id);
+    (cm.weighted ? weighted : c->metrics).push_back(std::move(cm));
   }
-  for (const MetricPtr &m : o.metrics) {
-    KILN_REQUIRE(m != nullptr, "compile: a metric in the list is null");
-    c->metric_objects.push_back(m);
-  }
-  if (o.metric_is_object.empty()) {
-    c->metric_is_object.assign(o.metric_names.size(), false);
-    c->metric_is_object.resize(o.metric_names.size() + o.metrics.size(), true);
-  } else {
-    const auto objects =
-        static_cast<size_t>(std::count(o.metric_is_object.begin(), o.metric_is_object.end(), true));
-    if (o.metric_is_object.size() != o.metric_names.size() + o.metrics.size() || objects != o.metrics.size())
-      fail(Code::kInvalidArgument, "compile: the metric order has ", o.metric_is_object.size(), " entries, ",
-           objects, " of them objects; expected one per metric: ", o.metric_names.size(), " names and ",
-           o.metrics.size(), " objects");
-    c->metric_is_object = o.metric_is_object;
-  }
+  c->metrics.insert(c->metrics.end(), weighted.begin(), weighted.end());
   c->run_eagerly = o.run_eagerly;
   c->loss_tracker = make_loss_tracker();
   OptimizerPtr opt = o.optimizer;
@@ -237,7 +250,7 @@ Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const 
                      const std::vector<Tensor> &y_pred, const Tensor &sample_weight) {
   (void)x;
   auto c = compiled_model(*model, "compute_metrics");
-  const bool has_metrics = !c->metric_names.empty() || !c->metric_objects.empty();
+  const bool has_metrics = !c->metrics.empty();
   if (has_metrics && y.size() != y_pred.size())
     fail(Code::kInvalidArgument, "compute_metrics: ", y.size(), " y tensor(s) for ", y_pred.size(),
          " model output(s); expected one per output");
@@ -251,11 +264,13 @@ Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const 
     if (c->output_metrics.size() != y_pred.size())
       fail(Code::kInvalidArgument, "compute_metrics: the metrics were built for ", c->output_metrics.size(),
            " output(s) but the model gave ", y_pred.size());
-    // Keras's compiled `metrics` are not weighted: sample_weight and class_weight reach the loss
-    // (and Keras's weighted_metrics, which kiln does not offer), not them.
-    (void)sample_weight;
-    for (size_t i = 0; i < y_pred.size(); ++i)
-      for (const MetricPtr &m : c->output_metrics[i]) m->update_state(y[i], as_float32(y_pred[i]), Tensor());
+    // As Keras's: sample_weight (with class_weight folded in by fit) reaches the loss and the
+    // weighted_metrics, not the compiled `metrics`.
+    for (size_t i = 0; i < y_pred.size(); ++i) {
+      const Tensor p = as_float32(y_pred[i]);
+      for (size_t k = 0; k < c->output_metrics[i].size(); ++k)
+        c->output_metrics[i][k]->update_state(y[i], p, c->metrics[k].weighted ? sample_weight : Tensor());
+    }
   }
   return metrics_result(*model);
 }
@@ -266,7 +281,8 @@ void reset_metrics(layers::Layer &model) {
   c->loss_pending = false;
   for (const auto &per_output : c->output_metrics)
     for (const MetricPtr &m : per_output) m->reset_state();
-  for (const MetricPtr &m : c->metric_objects) m->reset_state();
+  for (const CompiledMetric &m : c->metrics)
+    if (m.object) m.object->reset_state();
 }
 
 std::vector<std::string> metrics_names(layers::Layer &model) {

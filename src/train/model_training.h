@@ -38,7 +38,19 @@ struct CompileOptions {
   // Keras's compile list when names and objects mix: one entry per metric in compile order, true
   // for the next of metrics, false for the next of metric_names. Empty: the names, then the objects.
   std::vector<bool> metric_is_object;
+  // Keras's weighted_metrics: one entry per metric in compile order (as metric_is_object), true
+  // for a metric updated with the batch's sample weight. Empty: none is. The weighted metrics come
+  // after the others in the logs, as Keras's.
+  std::vector<bool> metric_is_weighted;
   bool run_eagerly = false;
+};
+
+// A compiled metric: a name (resolved at the first batch) or an object; weighted: one of Keras's
+// weighted_metrics, updated with the sample weight.
+struct CompiledMetric {
+  std::string name;
+  MetricPtr object;
+  bool weighted = false;
 };
 
 // A replacement for train_step / test_step: gets the batch as fit unpacked it (x components, y
@@ -52,13 +64,13 @@ struct CompiledModel {
   bool compiled = false;
   std::vector<LossPtr> losses;       // empty: no compiled loss; 1: every output; else one per output
   std::vector<double> loss_weights;  // empty: all 1
-  std::vector<std::string> metric_names;
-  std::vector<MetricPtr> metric_objects;
-  std::vector<bool> metric_is_object;  // compile order, as CompileOptions (always one per metric)
+  std::vector<CompiledMetric> metrics;  // Keras's order: `metrics` in compile order, then weighted_metrics
   bool run_eagerly = false;
   MetricPtr loss_tracker;  // Mean named "loss"
   // The compiled metrics, resolved at the first batch from the shapes (Keras's CompileMetrics
-  // build): per output, in compile order; names prefixed "output_<i>_" with several outputs.
+  // build): per output, one per entry of `metrics`, in its order; names prefixed "output_<i>_"
+  // with several outputs, and made unique as Keras's ("accuracy_1"; "weighted_accuracy" for a
+  // weighted metric whose name is taken).
   bool metrics_built = false;
   std::vector<std::vector<MetricPtr>> output_metrics;
   StepFn train_step, test_step;  // empty: the built-in steps
@@ -71,13 +83,6 @@ struct CompiledModel {
   // before on_train_begin and after reading it; -1: not set.
   int64_t resume_epoch = -1;
 };
-
-// A compiled metric in compile order: a name (resolved at the first batch) or an object.
-struct CompiledMetric {
-  const std::string *name = nullptr;
-  MetricPtr object;
-};
-std::vector<CompiledMetric> compiled_metrics_in_order(const CompiledModel &c);
 
 // Keras's fit arguments. Either x/y (one tensor per input / output) or a dataset whose elements
 // hold num_inputs x components, then the y components, then optionally a sample weight.

@@ -39,11 +39,14 @@ Config compile_config(layers::Layer &model) {
     j["loss_weights"] = nullptr;
   else
     j["loss_weights"] = c->loss_weights;
-  // Keras's list mixes names ("accuracy") and serialized metric objects.
-  Config::Json metrics = Config::Json::array();
-  for (const CompiledMetric &m : compiled_metrics_in_order(*c))
-    metrics.push_back(m.object ? serialize_metric(*m.object).json() : Config::Json(*m.name));
+  // Keras's lists mix names ("accuracy") and serialized metric objects; weighted_metrics is null
+  // when there are none, as Keras writes it.
+  Config::Json metrics = Config::Json::array(), weighted = Config::Json::array();
+  for (const CompiledMetric &m : c->metrics)
+    (m.weighted ? weighted : metrics)
+        .push_back(m.object ? serialize_metric(*m.object).json() : Config::Json(m.name));
   j["metrics"] = metrics;
+  j["weighted_metrics"] = weighted.empty() ? Config::Json(nullptr) : weighted;
   j["run_eagerly"] = c->run_eagerly;
   return Config::from_value(std::move(j), "compile_config");
 }
@@ -57,11 +60,13 @@ void compile_from_config(const LayerPtr &model, const Config &config) {
     for (const Config &l : config.get_config_list("loss")) o.losses.push_back(deserialize_loss(l));
   if (config.has("loss_weights") && !config.is_null("loss_weights"))
     o.loss_weights = config.get_float_list("loss_weights");
-  if (config.has("metrics") && !config.is_null("metrics")) {
-    const Config::Json &metrics = config.json().at("metrics");
-    if (!metrics.is_array()) fail(Code::kInvalidArgument, what, ": \"metrics\" must be a list");
+  for (const char *key : {"metrics", "weighted_metrics"}) {
+    if (!config.has(key) || config.is_null(key)) continue;
+    const Config::Json &metrics = config.json().at(key);
+    if (!metrics.is_array()) fail(Code::kInvalidArgument, what, ": \"", key, "\" must be a list");
     for (const Config::Json &m : metrics) {
       o.metric_is_object.push_back(!m.is_string());
+      o.metric_is_weighted.push_back(std::string(key) == "weighted_metrics");
       if (m.is_string())
         o.metric_names.push_back(m.get<std::string>());
       else

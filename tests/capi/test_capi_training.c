@@ -3,6 +3,7 @@
  * calls, a dataset, a custom train_step through the step-callbacks table (compute_loss, tape,
  * apply_gradients, compute_metrics), and NULL / bad input as statuses. Plain C99. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -550,9 +551,78 @@ static void test_mixed_metric_order(void) {
   kiln_layer_free(m);
 }
 
+/* Keras's weighted_metrics: the metrics flagged in metric_is_weighted see the sample weight, follow
+ * the others in the logs, and take "weighted_<name>" when their name is taken; an older
+ * struct_size leaves the flags unread. */
+static void test_weighted_metrics(void) {
+  kiln_layer *m = make_model();
+  kiln_tensor_list *x = list1(x_tensor()), *y = list1(y_tensor()), *pred = NULL;
+  kiln_tensor *w = NULL, *p = NULL;
+  kiln_config *logs = NULL;
+  kiln_compile_options co;
+  const char *loss = "sparse_categorical_crossentropy", *names[3] = {"accuracy", "accuracy", "accuracy"},
+             *got = NULL;
+  const bool weighted[3] = {false, true, true};
+  float weights[N];
+  int64_t dims[1] = {N};
+  double all = 0, first = 0;
+  int i, k;
+  for (i = 0; i < N; ++i) weights[i] = i < 10 ? 1.0f : 0.0f;
+  w = make(F32, 1, dims, weights);
+  EXPECT_OK(kiln_compile_options_init(&co, sizeof co));
+  CHECK(co.metric_is_weighted == NULL && co.num_metric_is_weighted == 0);
+  co.loss_names = &loss;
+  co.num_loss_names = 1;
+  co.metric_names = names;
+  co.num_metric_names = 3;
+  co.metric_is_weighted = weighted;
+  co.num_metric_is_weighted = 2;
+  EXPECT_ERROR(kiln_model_compile(m, &co), INVALID, "metric_is_weighted has 2 entries", "one per metric (3)");
+  co.num_metric_is_weighted = 3;
+  EXPECT_OK(kiln_model_compile(m, &co));
+  EXPECT_OK(kiln_model_predict_on_batch(&pred, m, x));
+  EXPECT_OK(kiln_tensor_list_get(&p, pred, 0));
+  if (p) {
+    const float *prob = (const float *)kiln_tensor_get_data(p);
+    for (i = 0; i < N; ++i) {
+      int best = 0;
+      for (k = 1; k < C; ++k)
+        if (prob[i * C + k] > prob[i * C + best]) best = k;
+      all += best == g_y[i];
+      if (i < 10) first += best == g_y[i];
+    }
+  }
+  EXPECT_OK(kiln_model_test_on_batch(&logs, m, x, y, w));
+  EXPECT_OK(kiln_config_get_key(&got, logs, 1));
+  CHECK(got && strcmp(got, "accuracy") == 0);
+  EXPECT_OK(kiln_config_get_key(&got, logs, 2));
+  CHECK(got && strcmp(got, "weighted_accuracy") == 0);
+  EXPECT_OK(kiln_config_get_key(&got, logs, 3));
+  CHECK(got && strcmp(got, "weighted_accuracy_1") == 0);
+  CHECK(fabs(log_value(logs, "accuracy") - all / N) < 1e-6);
+  CHECK(fabs(log_value(logs, "weighted_accuracy") - first / 10) < 1e-6);
+  CHECK(fabs(log_value(logs, "weighted_accuracy_1") - first / 10) < 1e-6);
+  kiln_config_free(logs);
+  logs = NULL;
+  /* A caller built before metric_is_weighted: its struct ends before the flags. */
+  co.struct_size = offsetof(kiln_compile_options, metric_is_weighted);
+  EXPECT_OK(kiln_model_compile(m, &co));
+  EXPECT_OK(kiln_model_test_on_batch(&logs, m, x, y, w));
+  EXPECT_OK(kiln_config_get_key(&got, logs, 2));
+  CHECK(got && strcmp(got, "accuracy_1") == 0);
+  CHECK(fabs(log_value(logs, "accuracy_1") - all / N) < 1e-6);
+  kiln_config_free(logs);
+  kiln_tensor_free(p);
+  kiln_tensor_list_free(pred);
+  kiln_tensor_list_free(x);
+  kiln_tensor_list_free(y);
+  kiln_layer_free(m);
+}
+
 int main(void) {
   make_problem();
   test_mixed_metric_order();
+  test_weighted_metrics();
   test_seed_loop();
   test_dataset_and_weights();
   test_custom_step();

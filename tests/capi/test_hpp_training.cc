@@ -166,7 +166,46 @@ TEST(HppTraining, MixedMetricsKeepTheCompileOrder) {
   model.train_on_batch(p.x, p.y);
   EXPECT_EQ(model.metrics_names(), (std::vector<std::string>{"loss", "acc", "crossentropy"}));
   c.metric_is_object = {true};
-  expect_code(KILN_STATUS_INVALID_ARGUMENT, "metric order has 1 entries", [&] { model.compile(c); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "metric_is_object has 1 entries", [&] { model.compile(c); });
+}
+
+// Keras's weighted_metrics: they see the sample weight, follow `metrics` in the logs, and one whose
+// name is taken is "weighted_<name>".
+TEST(HppTraining, WeightedMetricsSeeTheSampleWeight) {
+  kiln::clear_session();
+  Problem p = problem(24);
+  kiln::Sequential model = classifier();
+  kiln::CompileOptions c;
+  c.with_optimizer(kiln::optimizers::SGD(0.0)).with_loss(logits_loss());
+  c.metrics = {kiln::metrics::SparseCategoricalAccuracy("accuracy")};
+  c.weighted_metric_names = {"accuracy"};
+  c.weighted_metrics = {kiln::metrics::SparseCategoricalAccuracy("wacc")};
+  c.weighted_metric_is_object = {true, false};  // Keras's [wacc_object, "accuracy"]
+  model.compile(c);
+  const Tensor pred = model.predict(p.x);
+  const std::vector<float> probs = pred.to_vector<float>();
+  const std::vector<int32_t> labels = p.y.to_vector<int32_t>();
+  std::vector<float> w(24, 0.0f);
+  double all = 0, first = 0;
+  for (size_t i = 0; i < 24; ++i) {
+    const float *row = probs.data() + i * kClasses;
+    const bool right = std::max_element(row, row + kClasses) - row == labels[i];
+    all += right;
+    if (i < 8) {
+      w[i] = 1.0f;
+      first += right;
+    }
+  }
+  const std::map<std::string, double> logs =
+      model.evaluate(p.x, p.y, kiln::EvaluateOptions().with_sample_weight(Tensor::from_vector(w, {24})));
+  EXPECT_EQ(model.metrics_names(),
+            (std::vector<std::string>{"loss", "accuracy", "wacc", "weighted_accuracy"}));
+  EXPECT_NEAR(logs.at("accuracy"), all / 24, 1e-6);
+  EXPECT_NEAR(logs.at("wacc"), first / 8, 1e-6);
+  EXPECT_NEAR(logs.at("weighted_accuracy"), first / 8, 1e-6);
+  c.weighted_metric_is_object = {false, false};
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "weighted_metric_is_object has 2 entries",
+              [&] { model.compile(c); });
 }
 
 TEST(HppTraining, CompiledMetricsIgnoreSampleWeights) {

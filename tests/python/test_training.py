@@ -2,6 +2,8 @@
 validation_freq) / evaluate / predict with NumPy and kiln inputs, *_on_batch, fit on a Dataset, a
 Model subclass overriding train_step (and an exception raised there), the seed's GradientTape loop
 over a shuffled, batched Dataset with a Mean metric, and bad input."""
+import os
+import tempfile
 import unittest
 
 import numpy as np
@@ -63,8 +65,6 @@ class CompileFitTest(unittest.TestCase):
 
     def test_mixed_metrics_keep_the_compile_order(self):
         # Keras: logs, metrics_names and evaluate's list follow compile(metrics=[...]) as written
-        import os
-        import tempfile
         x, y = problem()
         model = classifier()
         model.compile(optimizer="sgd", loss=logits_loss(),
@@ -101,8 +101,41 @@ class CompileFitTest(unittest.TestCase):
         self.assertAlmostEqual(r["accuracy"], correct.mean(), places=6)
         plain = model.evaluate(x, y, verbose=0, return_dict=True)
         self.assertNotAlmostEqual(r["loss"], plain["loss"], places=4)  # the loss is weighted
-        with self.assertRaisesRegex(kiln.UnimplementedError, "weighted_metrics"):
-            model.compile("sgd", "sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
+
+    def test_weighted_metrics_see_sample_and_class_weights(self):
+        # Keras's weighted_metrics: updated with sample_weight (class_weight folded in by fit); they
+        # follow `metrics` in the logs, and one whose name is taken becomes "weighted_<name>".
+        rng = np.random.default_rng(1)
+        x = rng.standard_normal((50, 4)).astype(np.float32)
+        y = rng.integers(0, 3, 50)
+        model = kiln.Sequential([kiln.layers.Dense(3)])
+        model.compile(kiln.optimizers.SGD(0.0), logits_loss(), metrics=["accuracy"],
+                      weighted_metrics=["accuracy", kiln.metrics.SparseCategoricalAccuracy(name="wacc")])
+        model.build((None, 4))
+        correct = (model.predict(x, verbose=0).argmax(1) == y).astype(np.float64)
+        sw = np.linspace(0.0, 2.0, 50).astype(np.float32)
+        r = model.evaluate(x, y, sample_weight=sw, verbose=0, return_dict=True)
+        self.assertEqual(list(r), ["loss", "accuracy", "weighted_accuracy", "wacc"])
+        self.assertEqual(model.metrics_names, ["loss", "accuracy", "weighted_accuracy", "wacc"])
+        self.assertAlmostEqual(r["accuracy"], correct.mean(), places=6)
+        want = (correct * sw).sum() / sw.sum()
+        self.assertGreater(abs(want - correct.mean()), 1e-3)  # the weights change the value
+        self.assertAlmostEqual(r["weighted_accuracy"], want, places=5)
+        self.assertAlmostEqual(r["wacc"], want, places=5)
+        cw = {0: 1.0, 1: 2.0, 2: 0.5}
+        h = model.fit(x, y, class_weight=cw, batch_size=50, verbose=0)
+        w = np.array([cw[int(c)] for c in y])
+        self.assertAlmostEqual(h.history["accuracy"][0], correct.mean(), places=6)
+        self.assertAlmostEqual(h.history["weighted_accuracy"][0], (correct * w).sum() / w.sum(), places=5)
+        plain = model.evaluate(x, y, verbose=0, return_dict=True)  # no weights: all metrics agree
+        self.assertAlmostEqual(plain["weighted_accuracy"], correct.mean(), places=6)
+        with tempfile.TemporaryDirectory() as d:  # the saved compile config keeps them weighted
+            path = os.path.join(d, "m")
+            model.save(path)
+            loaded = kiln.models.load_model(path)
+            again = loaded.evaluate(x, y, sample_weight=sw, verbose=0, return_dict=True)
+            self.assertEqual(list(again), list(r))
+            self.assertAlmostEqual(again["weighted_accuracy"], want, places=5)
 
     def test_validation_freq_list_names_epochs(self):
         x, y = problem()

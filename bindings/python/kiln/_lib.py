@@ -511,7 +511,8 @@ class CompileOptions(ctypes.Structure):
                 ("num_losses", _z), ("loss_names", _ccp), ("num_loss_names", _z), ("loss_weights", _dp),
                 ("num_loss_weights", _z), ("metric_names", _ccp), ("num_metric_names", _z), ("metrics", _vpp),
                 ("num_metrics", _z), ("run_eagerly", _b), ("metric_is_object", ctypes.POINTER(ctypes.c_bool)),
-                ("num_metric_is_object", _z)]
+                ("num_metric_is_object", _z), ("metric_is_weighted", ctypes.POINTER(ctypes.c_bool)),
+                ("num_metric_is_weighted", _z)]
 
 
 class FitOptions(ctypes.Structure):

@@ -400,11 +400,9 @@ class Trainer:
                 weighted_metrics=None, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
         """keras.Model.compile. optimizer: a name ("adam") or kiln.optimizers object; loss: a name,
         kiln.losses object or function, or a list of them (one per output); metrics: names
-        ("accuracy") or kiln.metrics objects; loss_weights: one float per output. Unknown names
-        raise NotFoundError listing the known ones."""
-        if weighted_metrics:
-            raise UnimplementedError("compile: weighted_metrics is not supported; metrics are computed without "
-                                     "sample_weight and class_weight, as Keras's metrics")
+        ("accuracy") or kiln.metrics objects; weighted_metrics: the same, updated with the sample
+        weight (sample_weight and class_weight, as the loss; `metrics` are not); loss_weights: one
+        float per output. Unknown names raise NotFoundError listing the known ones."""
         if steps_per_execution not in (1, None):
             raise UnimplementedError("compile: kiln runs one step per execution (steps_per_execution=1)")
         dist = sys.modules.get("kiln.distributed")
@@ -450,9 +448,13 @@ class Trainer:
             opts.num_loss_weights = len(w)
             keep.append(arr)
 
-        if isinstance(metrics, dict):
-            raise InvalidArgumentError("compile: a dict of metrics needs named model outputs; pass a list")
+        for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if isinstance(value, dict):
+                raise InvalidArgumentError("compile: a dict of %s needs named model outputs; pass a list" % arg)
+        # C takes one list: the metrics, then the weighted metrics, each flagged in metric_is_weighted.
         margs = [_metric_arg(m, "compile") for m in _as_list(metrics)]
+        num_weighted = len(_as_list(weighted_metrics))
+        margs += [_metric_arg(m, "compile") for m in _as_list(weighted_metrics)]
         names = [m for m in margs if isinstance(m, str)]
         objs = [m for m in margs if not isinstance(m, str)]
         if names:
@@ -468,6 +470,11 @@ class Trainer:
             opts.metric_is_object, opts.num_metric_is_object = ctypes.cast(order, ctypes.POINTER(ctypes.c_bool)), \
                 len(margs)
             keep.append(order)
+        if num_weighted:
+            flags = (ctypes.c_bool * len(margs))(*([False] * (len(margs) - num_weighted) + [True] * num_weighted))
+            opts.metric_is_weighted, opts.num_metric_is_weighted = \
+                ctypes.cast(flags, ctypes.POINTER(ctypes.c_bool)), len(margs)
+            keep.append(flags)
         opts.run_eagerly = bool(run_eagerly)
 
         _install_steps(self)
