@@ -2068,6 +2068,28 @@ inline Layer Flatten(const std::string &name = "", const std::string &data_forma
   return Layer::create("Flatten", c);
 }
 
+/// keras.layers.InputLayer's arguments beside the shape.
+struct InputOptions {
+  int64_t batch_size = -1;        ///< -1: None (any batch size)
+  std::string dtype = "float32";  ///< the input's dtype ("int32" for Embedding's indices)
+  std::string name;
+};
+/// keras.layers.InputLayer(shape): the input shape (without the batch axis; -1 for None) and dtype
+/// of a Sequential model, as its first layer; the model is then built as layers are added:
+/// kiln::Sequential({kiln::layers::Input({784}), kiln::layers::Dense(10)}).
+inline Layer InputLayer(const Dims &shape, const InputOptions &o = {}) {
+  std::string json = "{\"batch_shape\": [";
+  json += o.batch_size < 0 ? "null" : std::to_string(o.batch_size);
+  for (int64_t d : shape) json += ", " + (d < 0 ? std::string("null") : std::to_string(d));
+  Config c = Config::from_json(json + "]}");
+  c.set("dtype", o.dtype);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("InputLayer", c);
+}
+/// keras.Input(shape): kiln has no functional API, so this is the InputLayer, for the first place
+/// of a Sequential model.
+inline Layer Input(const Dims &shape, const InputOptions &o = {}) { return InputLayer(shape, o); }
+
 inline Layer Reshape(const Dims &target_shape, const std::string &name = "") {
   Config c;
   c.set("target_shape", target_shape);
@@ -2376,6 +2398,9 @@ inline Layer RepeatVector(int64_t n, const std::string &name = "") {
 }
 
 }  // namespace layers
+
+/// keras.Input, also as kiln::Input.
+using layers::Input;
 
 // ------------------------------------------------------------------ Mixed precision
 

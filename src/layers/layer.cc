@@ -104,6 +104,25 @@ bool casts_input(bool autocast, const DTypePolicy &policy, const Tensor &t) {
 }
 }  // namespace
 
+PartialShape config_dims(const Config &config, const std::string &key, const std::string &owner) {
+  const Config::Json &v = config.json().at(key);
+  auto bad = [&] {
+    fail(Code::kInvalidArgument, owner, ": ", key, " is ", config.json().at(key).dump(),
+         "; expected a shape: a list of non-negative ints and nulls");
+  };
+  if (!v.is_array()) bad();
+  PartialShape out;
+  for (const Config::Json &d : v) {
+    if (d.is_null())
+      out.push_back(kUnknownDim);
+    else if (d.is_number_integer() && d.get<int64_t>() >= 0)
+      out.push_back(d.get<int64_t>());
+    else
+      bad();
+  }
+  return out;
+}
+
 Layer::Layer(std::string class_name, ConfigReader &base)
     : class_name_(class_part(class_name)),
       registered_name_(class_name_ == class_name ? std::string() : class_name),
@@ -115,6 +134,23 @@ Layer::Layer(std::string class_name, ConfigReader &base)
     fail(Code::kInvalidArgument, class_name_, ": name '", *name, "' must not contain '/' (it separates weight paths)");
   name_ = name ? *name : unique_name(to_snake_case(class_name_));
   trainable_ = base.get_bool("trainable", true);
+  // Keras's legacy shape arguments: input_shape (with batch_size) or tf.keras 2's batch_input_shape.
+  const bool has_shape = base.has("input_shape"), has_batch_shape = base.has("batch_input_shape");
+  if (has_shape && has_batch_shape)
+    fail(Code::kInvalidArgument, class_name_, ": give input_shape or batch_input_shape, not both");
+  if (has_shape) {
+    input_shape_arg_ = PartialShape{base.has("batch_size") ? base.get_int("batch_size") : kUnknownDim};
+    if ((*input_shape_arg_)[0] < kUnknownDim || (*input_shape_arg_)[0] == 0)
+      fail(Code::kInvalidArgument, class_name_, ": batch_size is ", (*input_shape_arg_)[0],
+           "; expected a positive int");
+    const PartialShape dims = config_dims(base.config(), "input_shape", class_name_);
+    input_shape_arg_->insert(input_shape_arg_->end(), dims.begin(), dims.end());
+  } else if (has_batch_shape) {
+    input_shape_arg_ = config_dims(base.config(), "batch_input_shape", class_name_);
+    if (input_shape_arg_->empty())
+      fail(Code::kInvalidArgument, class_name_,
+           ": batch_input_shape is empty; expected the batch axis first");
+  }
   policy_ = policy_from_config(base.config(), "dtype", class_name_);
   base.accept({"dtype"});
 }

@@ -33,6 +33,9 @@ using VariablePtr = std::shared_ptr<Variable>;
 // A shape whose dims may be unknown (-1, Keras's None): the batch dim of model.build((None, 784)).
 using PartialShape = std::vector<int64_t>;
 constexpr int64_t kUnknownDim = -1;
+// A config's shape under key (a list of non-negative ints and nulls, as Keras writes shapes);
+// INVALID_ARGUMENT naming owner and key for anything else.
+PartialShape config_dims(const Config &config, const std::string &key, const std::string &owner);
 
 std::string partial_shape_string(const PartialShape &s);  // "(None, 784)"
 PartialShape partial_shape_of(const Shape &s);
@@ -95,6 +98,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
   uint64_t id() const { return id_; }
   bool built() const;
   bool trainable() const { return trainable_; }
+  // Keras's legacy input-shape arguments of any layer ("input_shape", with "batch_size", or
+  // tf.keras 2's "batch_input_shape"), as a batch shape: a Sequential whose first layer has one
+  // starts with an InputLayer of that shape. Not part of the layer's own config.
+  const std::optional<PartialShape> &input_shape_arg() const { return input_shape_arg_; }
   // Freezes or unfreezes this layer, its variables and every sub-layer (as Keras).
   void set_trainable(bool trainable);
   // Keras's dtype policy: the config's "dtype" (a policy name or a serialized DTypePolicy), or
@@ -271,6 +278,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::string name_;
   const uint64_t id_;
   bool trainable_ = true;
+  std::optional<PartialShape> input_shape_arg_;
   DTypePolicy policy_;
   bool autocast_ = true;
   bool is_model_ = false;

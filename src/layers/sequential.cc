@@ -37,6 +37,89 @@ std::optional<PartialShape> build_shape_of(const Config::Json &v) {
 }
 }  // namespace
 
+// ------------------------------------------------------------------ InputLayer
+
+namespace {
+// The config the Layer base reads for an InputLayer: its own keys taken out ("dtype" is the
+// input's dtype here, not a policy; "input_shape" is Keras 3's deprecated alias of "shape").
+Config input_layer_base_config(const Config &config) {
+  Config base = config;
+  for (const char *key : {"dtype", "shape", "batch_shape", "batch_size", "batch_input_shape", "input_shape",
+                          "sparse", "ragged", "optional"})
+    if (base.has(key)) base.erase(key);
+  return base;
+}
+
+DType input_dtype_of(const Config &config) {
+  if (!config.has("dtype") || config.is_null("dtype")) return DType::kFloat32;
+  const Config::Json &v = config.json().at("dtype");
+  // A name, or a serialized DTypePolicy naming one ({"class_name": "DTypePolicy", "config": {"name": ...}}).
+  const Config::Json *name_json = &v;
+  if (v.is_object() && v.contains("config") && v.at("config").is_object() && v.at("config").contains("name"))
+    name_json = &v.at("config").at("name");
+  if (!name_json->is_string())
+    fail(Code::kInvalidArgument, "InputLayer: dtype must be a dtype name such as 'float32'; got ", v.dump());
+  const std::string name = name_json->get<std::string>();
+  std::string known;
+  for (int code = 0; code < 64; ++code) {
+    if (!dtype_valid(code)) continue;
+    const DType d = static_cast<DType>(code);
+    if (name == dtype_name(d)) return d;
+    known += std::string(known.empty() ? "" : ", ") + dtype_name(d);
+  }
+  fail(Code::kInvalidArgument, "InputLayer: dtype '", name, "' is not a kiln dtype; expected one of ", known);
+}
+}  // namespace
+
+InputLayer::InputLayer(const Config &config)
+    : InputLayer(config, ConfigReader(input_layer_base_config(config), "InputLayer")) {}
+
+InputLayer::InputLayer(const Config &config, ConfigReader &&r) : Layer("InputLayer", r) {
+  r.finish();
+  auto has = [&](const char *key) { return config.has(key) && !config.is_null(key); };
+  const char *shape_key = has("shape") ? "shape" : has("input_shape") ? "input_shape" : nullptr;
+  const char *batch_key = has("batch_shape")         ? "batch_shape"
+                          : has("batch_input_shape") ? "batch_input_shape"
+                                                     : nullptr;
+  if (shape_key && batch_key) fail(Code::kInvalidArgument, "InputLayer: give shape or batch_shape, not both");
+  if (has("batch_size") && batch_key)
+    fail(Code::kInvalidArgument, "InputLayer: give batch_size with shape, not with batch_shape");
+  if (!shape_key && !batch_key) fail(Code::kInvalidArgument, "InputLayer: give a shape (or a batch_shape)");
+  if (shape_key) {
+    int64_t batch = kUnknownDim;
+    if (has("batch_size")) {
+      batch = config.get_int("batch_size");
+      if (batch <= 0)
+        fail(Code::kInvalidArgument, "InputLayer: batch_size is ", batch, "; expected a positive int");
+    }
+    batch_shape_ = {batch};
+    const PartialShape dims = config_dims(config, shape_key, "InputLayer");
+    batch_shape_.insert(batch_shape_.end(), dims.begin(), dims.end());
+  } else {
+    batch_shape_ = config_dims(config, batch_key, "InputLayer");
+    if (batch_shape_.empty())
+      fail(Code::kInvalidArgument, "InputLayer: ", batch_key, " is empty; expected the batch axis first");
+  }
+  input_dtype_ = input_dtype_of(config);
+  for (const char *key : {"sparse", "ragged", "optional"})
+    if (has(key) && config.get_bool(key))
+      fail(Code::kUnimplemented, "InputLayer: ", key,
+           "=true is not supported; kiln's inputs are dense tensors");
+}
+
+std::vector<Tensor> InputLayer::call_impl(const std::vector<Tensor> &inputs, const CallContext &) {
+  return inputs;
+}
+
+void InputLayer::add_config(Config &c) const {
+  // Keras 3's InputLayer.get_config (the Layer base adds name and trainable).
+  c.set_dims("batch_shape", batch_shape_);
+  c.set("dtype", std::string(dtype_name(input_dtype_)));
+  c.set("sparse", false).set("ragged", false).set("optional", false);
+}
+
+// ------------------------------------------------------------------ Sequential
+
 Sequential::Sequential(const Config &config, ConfigReader &&r) : Model("Sequential", r) {
   std::vector<Config> layers = r.get_config_list("layers");
   if (r.has("build_input_shape") && t_constructing == 0)
@@ -45,12 +128,16 @@ Sequential::Sequential(const Config &config, ConfigReader &&r) : Model("Sequenti
   (void)config;
   ++t_constructing;
   try {
-    for (const Config &l : layers) add(deserialize_layer(l));
+    for (const Config &l : layers) add_layer(deserialize_layer(l));
   } catch (...) {
     --t_constructing;
     throw;
   }
   --t_constructing;
+  // Keras builds a model with an input layer as it adds its layers (a nested one, the outer
+  // model's build).
+  if (input_layer_ && !pending_build_shape_ && t_constructing == 0)
+    pending_build_shape_ = input_layer_->batch_shape();
 }
 
 void Sequential::build_from_config() {
@@ -60,21 +147,73 @@ void Sequential::build_from_config() {
   if (!layers().empty()) build({shape});
 }
 
-void Sequential::add(const LayerPtr &layer) {
+void Sequential::add_layer(const LayerPtr &layer) {
   if (!layer) fail(Code::kInvalidArgument, "Sequential '", name(), "': add: null layer");
+  if (auto input = std::dynamic_pointer_cast<InputLayer>(layer)) {
+    if (input_layer_)
+      fail(Code::kInvalidArgument, "Sequential '", name(),
+           "' has already been configured to use input shape ",
+           partial_shape_string(input_layer_->batch_shape()), "; it cannot take another InputLayer ('",
+           input->name(), "')");
+    if (!layers().empty())
+      fail(Code::kInvalidArgument, "Sequential '", name(), "': an InputLayer ('", input->name(),
+           "') must be the first layer; the model has ", layers().size(), " already");
+    input_layer_ = std::move(input);
+    mark_unbuilt();
+    return;
+  }
+  // Keras's legacy case: the first layer's input_shape argument gives the model an InputLayer.
+  if (layers().empty() && !input_layer_ && layer->input_shape_arg()) {
+    Config c;
+    c.set_dims("batch_shape", *layer->input_shape_arg());
+    input_layer_ = std::make_shared<InputLayer>(c);
+  }
   mark_unbuilt();
   track(layer);
+}
+
+void Sequential::add(const LayerPtr &layer) {
+  const size_t before = layers().size();
+  const std::shared_ptr<InputLayer> input_before = input_layer_;
+  add_layer(layer);
+  if (!input_layer_ || layers().empty()) return;
+  try {
+    build({input_layer_->batch_shape()});
+  } catch (...) {
+    // The layer does not fit the model's input shape: the model is left as it was.
+    if (layers().size() > before) untrack_last();
+    input_layer_ = input_before;
+    mark_unbuilt();
+    throw;
+  }
 }
 
 void Sequential::pop() {
   if (layers().empty()) fail(Code::kFailedPrecondition, "Sequential '", name(), "': pop: there are no layers to remove");
   mark_unbuilt();
   untrack_last();
+  if (input_layer_ && !layers().empty()) build({input_layer_->batch_shape()});
 }
 
 void Sequential::build_impl(const std::vector<PartialShape> &input_shapes) {
   if (layers().empty())
     fail(Code::kFailedPrecondition, "Sequential '", name(), "': cannot build a Sequential model with no layers");
+  if (input_layer_) {
+    // Keras: a model configured with an input shape builds for that shape only (a null dim of
+    // either side matches any size).
+    const PartialShape &want = input_layer_->batch_shape();
+    bool ok = input_shapes.size() == 1 && input_shapes[0].size() == want.size();
+    for (size_t i = 0; ok && i < want.size(); ++i)
+      ok = want[i] == kUnknownDim || input_shapes[0][i] == kUnknownDim || want[i] == input_shapes[0][i];
+    if (!ok)
+      fail(Code::kInvalidArgument, "Sequential '", name(), "' has been configured to use input shape ",
+           partial_shape_string(want), "; it cannot be built for input shape ",
+           input_shapes.size() == 1 ? partial_shape_string(input_shapes[0])
+                                    : std::to_string(input_shapes.size()) + " inputs");
+    // Calls are checked against it too (Keras's functional input spec): the rank and last axis.
+    input_spec_.ndim = static_cast<int64_t>(want.size());
+    input_spec_.last_dim = want.empty() ? -1 : want.back();
+  }
   std::vector<PartialShape> shapes = input_shapes;
   for (const LayerPtr &l : layers()) {
     l->build(shapes);
@@ -117,6 +256,7 @@ std::vector<Tensor> Sequential::compute_mask(const std::vector<Tensor> &inputs,
 
 void Sequential::add_config(Config &c) const {
   std::vector<Config> layers;
+  if (input_layer_) layers.push_back(serialize_layer(*input_layer_));  // Keras: the first entry
   for (const LayerPtr &l : this->layers()) layers.push_back(serialize_layer(*l));
   c.set("layers", layers);
   // Keras's Sequential.get_config: the input shape it was built for, so that from_config
@@ -129,6 +269,7 @@ void Sequential::add_config(Config &c) const {
 }
 
 void register_sequential() {
+  register_class<InputLayer>("InputLayer");
   add_layer_factory("Sequential", [](const Config &c) -> LayerPtr {
     auto s = std::make_shared<Sequential>(c);
     s->build_from_config();  // after construction: building needs the shared owner

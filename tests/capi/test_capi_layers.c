@@ -80,6 +80,73 @@ static void test_sequential(void) {
   kiln_layer_free(seq);
 }
 
+/* Keras's InputLayer through C: first in a Sequential, it builds the model as layers are added;
+ * it is not one of the model's layers and leads its config; a second one, a late one and a bad
+ * config are errors. A Dense's input_shape config does the same. */
+static void test_input_layer(void) {
+  kiln_layer *seq = NULL, *in = NULL, *again = NULL, *d = dense(4, "linear"), *legacy = NULL, *bad = NULL;
+  kiln_config *c = NULL, *ser = NULL, *inner = NULL, *first = NULL;
+  kiln_tensor *x = matrix(2, 3), *y = NULL;
+  int64_t params = 0;
+  size_t count = 0;
+  const char *cls = NULL;
+  OK(kiln_config_from_json(&c, "{\"shape\": [3], \"dtype\": \"float32\", \"name\": \"features\"}"));
+  OK(kiln_layer_create(&in, "InputLayer", c));
+  kiln_config_free(c);
+  OK(kiln_layer_create(&seq, "Sequential", NULL));
+  OK(kiln_sequential_add(seq, in));
+  CHECK(!kiln_layer_get_built(seq));
+  OK(kiln_sequential_add(seq, d));
+  CHECK(kiln_layer_get_built(seq)); /* built on add, as Keras */
+  CHECK(kiln_layer_get_num_layers(seq) == 1);
+  OK(kiln_layer_count_params(&params, seq));
+  CHECK(params == 16);
+  OK(kiln_layer_call_tensor(&y, seq, x, false));
+  CHECK(y && kiln_tensor_get_dims(y)[1] == 4);
+  OK(kiln_layer_serialize(&ser, seq));
+  OK(kiln_config_get_config(&inner, ser, "config"));
+  OK(kiln_config_get_config_at(&first, inner, "layers", 0));
+  OK(kiln_config_get_string(&cls, first, "class_name"));
+  CHECK(cls && strcmp(cls, "InputLayer") == 0);
+  OK(kiln_layer_deserialize(&again, ser));
+  CHECK(kiln_layer_get_built(again) && kiln_layer_get_num_layers(again) == 1);
+  EXPECT_ERROR(kiln_sequential_add(seq, in), KILN_STATUS_INVALID_ARGUMENT, "already been configured",
+               "input shape (None, 3)");
+  EXPECT_ERROR(kiln_sequential_add(again, in), KILN_STATUS_INVALID_ARGUMENT, "already been configured", NULL);
+
+  /* tf.keras 2's way: input_shape on the first layer. */
+  OK(kiln_config_from_json(&c, "{\"units\": 2, \"input_shape\": [5], \"batch_size\": 8}"));
+  OK(kiln_layer_create(&legacy, "Dense", c));
+  kiln_config_free(c);
+  kiln_layer_free(seq);
+  seq = NULL;
+  OK(kiln_layer_create(&seq, "Sequential", NULL));
+  OK(kiln_sequential_add(seq, legacy));
+  CHECK(kiln_layer_get_built(seq));
+  OK(kiln_layer_get_variables(NULL, 0, &count, seq, KILN_VARIABLES_ALL));
+  CHECK(count == 2);
+  EXPECT_ERROR(kiln_sequential_add(seq, in), KILN_STATUS_INVALID_ARGUMENT, "already been configured",
+               "input shape (8, 5)");
+
+  OK(kiln_config_from_json(&c, "{\"shape\": [3], \"sparse\": true}"));
+  EXPECT_ERROR(kiln_layer_create(&bad, "InputLayer", c), KILN_STATUS_UNIMPLEMENTED, "sparse", NULL);
+  kiln_config_free(c);
+  OK(kiln_config_from_json(&c, "{\"dtype\": \"float32\"}"));
+  EXPECT_ERROR(kiln_layer_create(&bad, "InputLayer", c), KILN_STATUS_INVALID_ARGUMENT, "give a shape", NULL);
+  kiln_config_free(c);
+  CHECK(bad == NULL);
+  kiln_config_free(first);
+  kiln_config_free(inner);
+  kiln_config_free(ser);
+  kiln_tensor_free(x);
+  kiln_tensor_free(y);
+  kiln_layer_free(legacy);
+  kiln_layer_free(again);
+  kiln_layer_free(d);
+  kiln_layer_free(in);
+  kiln_layer_free(seq);
+}
+
 /* MyDense through the callback table: weights created in build, call = x W + b. */
 typedef struct my_dense {
   int64_t units;
@@ -395,6 +462,7 @@ static void test_errors(void) {
 }
 
 int main(void) {
+  test_input_layer();
   test_sequential();
   test_custom_layer();
   test_training_from_context();

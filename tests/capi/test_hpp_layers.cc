@@ -11,6 +11,7 @@ namespace {
 
 using kiln::Dims;
 using kiln::Tensor;
+using kiln::testing::expect_code;
 
 Tensor iota(const Dims &shape, float scale = 0.1f) { return kiln::testing::sawtooth(shape, 7, scale); }
 
@@ -289,6 +290,36 @@ TEST(HppLayers, BuiltSequentialConfigRebuildsTheClone) {
   for (size_t i = 0; i < 4; ++i) clone.weights()[i].assign(model.weights()[i].value());
   const Tensor x = iota({2, 3});
   EXPECT_EQ(clone(x).to_vector<float>(), model(x).to_vector<float>());
+}
+
+// keras.Input first in a Sequential: the model is built as it is made, the InputLayer is not one
+// of its layers, an int32 input feeds an Embedding, and a second input layer is refused.
+TEST(HppLayers, InputBuildsTheSequentialAsItIsMade) {
+  kiln::clear_session();
+  kiln::Sequential model({kiln::Input({3}), kiln::layers::Dense(4, "relu"), kiln::layers::Dense(2)});
+  EXPECT_TRUE(model.built());
+  EXPECT_EQ(model.weights().size(), 4u);
+  EXPECT_EQ(model.layers().size(), 2u);
+  EXPECT_EQ(model(iota({5, 3})).shape(), (Dims{5, 2}));
+  EXPECT_NE(model.get_config().to_json().find("\"class_name\":\"InputLayer\""), std::string::npos);
+  kiln::Layer clone = kiln::Layer::deserialize(model.serialize());
+  EXPECT_TRUE(clone.built());
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "already been configured to use input shape (None, 3)",
+              [&] { model.add(kiln::layers::InputLayer({3})); });
+
+  kiln::layers::InputOptions ids;
+  ids.dtype = "int32";
+  ids.batch_size = 2;
+  kiln::Sequential emb({kiln::layers::InputLayer({4}, ids), kiln::layers::Embedding(10, 3)});
+  EXPECT_TRUE(emb.built());
+  EXPECT_EQ(emb.weights().size(), 1u);
+  EXPECT_NE(emb.get_config().to_json().find("\"batch_shape\":[2,4]"), std::string::npos)
+      << emb.get_config().to_json();
+  EXPECT_NE(emb.get_config().to_json().find("\"dtype\":\"int32\""), std::string::npos);
+  kiln::layers::InputOptions wrong;
+  wrong.dtype = "float16";
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "'float16' is not a kiln dtype",
+              [&] { kiln::Input({3}, wrong); });
 }
 
 // A model with an int32 input, built by its first call: it sees that call's inputs (no extra

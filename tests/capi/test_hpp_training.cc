@@ -16,6 +16,7 @@ namespace {
 
 using kiln::Dims;
 using kiln::Tensor;
+using kiln::testing::expect_code;
 
 constexpr int64_t kSamples = 40, kFeatures = 4, kClasses = 3;
 
@@ -42,16 +43,6 @@ kiln::Loss logits_loss() {
 
 kiln::Sequential classifier() {
   return kiln::Sequential({kiln::layers::Dense(16, "relu"), kiln::layers::Dense(kClasses)});
-}
-
-void expect_code(kiln_status_code code, const std::string &fragment, const std::function<void()> &fn) {
-  try {
-    fn();
-    FAIL() << "expected kiln::Error containing '" << fragment << "'";
-  } catch (const kiln::Error &e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
 }
 
 TEST(HppTraining, CompileFitWithValidationThenEvaluateAndPredict) {

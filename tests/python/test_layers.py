@@ -318,3 +318,66 @@ class SequentialCloneTest(unittest.TestCase):
         clone.set_weights(model.get_weights())
         x = np.ones((2, 3), np.float32)
         np.testing.assert_array_equal(clone(x).numpy(), model(x).numpy())
+
+
+class InputTest(unittest.TestCase):
+    """keras.Input / InputLayer and the legacy input_shape arguments in a Sequential model."""
+
+    def test_input_builds_the_model_as_it_is_made(self):
+        K = kiln.keras
+        model = K.Sequential([K.Input(shape=(3,)), K.layers.Dense(4, activation="relu"), K.layers.Dense(2)])
+        self.assertTrue(model.built)
+        self.assertEqual(len(model.layers), 2)  # the InputLayer is not listed, as Keras's
+        self.assertEqual([tuple(w.shape) for w in model.weights], [(3, 4), (4,), (4, 2), (2,)])
+        first = model.get_config()["layers"][0]
+        self.assertEqual(first["class_name"], "InputLayer")
+        self.assertEqual(first["config"]["batch_shape"], [None, 3])
+        clone = K.Sequential.from_config(model.get_config())
+        self.assertTrue(clone.built)
+        clone.set_weights(model.get_weights())
+        x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+        np.testing.assert_array_equal(clone(x).numpy(), model(x).numpy())
+        model.compile("sgd", "mse")  # and it trains
+        model.fit(x, np.zeros((2, 2), np.float32), verbose=0)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"already been configured to use input shape \(None, 3\)"):
+            model.add(K.layers.InputLayer(shape=(3,)))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "expected the last axis to be 3"):
+            model(np.ones((2, 4), np.float32))
+
+    def test_input_layer_arguments(self):
+        K = kiln.keras
+        ids = K.Input(shape=(5,), batch_size=2, dtype="int32", name="ids")
+        self.assertEqual(ids.batch_shape, (2, 5))
+        self.assertEqual(ids.dtype, "int32")
+        self.assertEqual(ids.name, "ids")
+        emb = K.Sequential([ids, K.layers.Embedding(10, 3)])
+        self.assertTrue(emb.built)
+        self.assertEqual(emb(np.array([[1, 2, 3, 4, 5]] * 2, np.int32)).shape, (2, 5, 3))
+        self.assertEqual(K.layers.InputLayer(batch_shape=(None, 7)).batch_shape, (None, 7))
+        self.assertEqual(K.layers.InputLayer(input_shape=(7,)).batch_shape, (None, 7))  # Keras's old alias
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "not both"):
+            K.layers.InputLayer(shape=(3,), batch_shape=(None, 3))
+        with self.assertRaisesRegex(kiln.UnimplementedError, "sparse"):
+            K.Input(shape=(3,), sparse=True)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "unknown dtype"):
+            K.Input(shape=(3,), dtype="float16")
+
+    def test_legacy_input_shape_arguments(self):
+        K = kiln.keras
+        for first in (K.layers.Dense(4, input_shape=(3,)), K.layers.Dense(4, input_dim=3),
+                      K.layers.Dense(4, batch_input_shape=(None, 3))):
+            model = K.Sequential([first, K.layers.Dense(2)])
+            self.assertTrue(model.built)
+            self.assertEqual(tuple(model.weights[0].shape), (3, 4))
+        self.assertEqual(K.layers.Embedding(10, 2).get_config()["input_dim"], 10)  # its own argument
+
+        class Scale(K.layers.Layer):
+            def call(self, x):
+                return x * 2.0
+
+        model = K.Sequential([Scale(input_shape=(3,)), K.layers.Dense(2)])  # a custom layer too
+        self.assertTrue(model.built)
+        with self.assertRaisesRegex(TypeError, "Dense: got an unexpected keyword argument 'foo'"):
+            K.layers.Dense(4, foo=1)
+        with self.assertRaisesRegex(TypeError, "Dense: missing a required argument: 'units'"):
+            K.layers.Dense()

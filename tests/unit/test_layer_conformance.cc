@@ -51,6 +51,12 @@ std::vector<Case> cases() {
       {"Activation", cfg([](Config &c) { c.set("activation", "gelu"); }), {2, 6}, DType::kFloat32, {}, 0},
       {"Dropout", cfg([](Config &c) { c.set("rate", 0.5); }), {4, 64}, DType::kFloat32, {}, 0, true},
       {"Flatten", Config(), {2, 3, 4}, DType::kFloat32, {}, 0},
+      {"InputLayer",
+       cfg([](Config &c) { c.set("shape", std::vector<int64_t>{5}); }),
+       {3, 5},
+       DType::kFloat32,
+       {},
+       0},
       {"Reshape",
        cfg([](Config &c) {
          c.set("target_shape", std::vector<int64_t>{3, -1});

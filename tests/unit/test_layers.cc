@@ -129,6 +129,107 @@ TEST_F(LayersTest, SequentialBuildsFromItsConfigsBuildInputShape) {
         << shape;
 }
 
+// Keras's input layer: an InputLayer first (Keras 3's config, or tf.keras 2's with
+// batch_input_shape), or a first layer with an input_shape argument, builds the Sequential as its
+// layers are added; the InputLayer is not one of its layers and leads its config's list.
+TEST_F(LayersTest, SequentialWithAnInputLayerBuildsAsLayersAreAdded) {
+  const std::string keras3 = R"({"name": "s3", "layers": [
+      {"module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
+       "config": {"batch_shape": [null, 3], "dtype": "float32", "sparse": false, "ragged": false,
+                  "name": "input_layer", "optional": false}},
+      {"class_name": "Dense", "config": {"units": 2}}]})";
+  const std::string keras2 = R"({"name": "s2", "layers": [
+      {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 3], "dtype": "float32",
+                                             "sparse": false, "ragged": false, "name": "dense_input"}},
+      {"class_name": "Dense", "config": {"units": 2, "batch_input_shape": [null, 3]}}]})";
+  const std::string legacy =
+      R"({"layers": [{"class_name": "Dense", "config": {"units": 2, "input_shape": [3]}}]})";
+  for (const std::string &json : {keras3, keras2, legacy}) {
+    auto m = std::dynamic_pointer_cast<Sequential>(create_layer("Sequential", Config::from_json(json)));
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(m->built()) << json;
+    EXPECT_EQ(m->layers().size(), 1u) << json;
+    ASSERT_EQ(m->variables().size(), 2u) << json;
+    EXPECT_EQ(m->variables()[0]->shape(), Shape({3, 2})) << json;
+    ASSERT_TRUE(m->input_layer());
+    EXPECT_EQ(m->input_layer()->batch_shape(), (PartialShape{kUnknownDim, 3}));
+    // The config leads with the InputLayer, and builds the same model again.
+    const Config c = serialize_layer(*m);
+    const std::vector<Config> entries = c.get_config("config").get_config_list("layers");
+    ASSERT_EQ(entries.size(), 2u);
+    EXPECT_EQ(entries[0].get_string("class_name"), "InputLayer");
+    EXPECT_EQ(entries[0].get_config("config").get_dims("batch_shape"), (std::vector<int64_t>{-1, 3}));
+    LayerPtr again = deserialize_layer(c);
+    EXPECT_TRUE(again->built());
+    EXPECT_EQ(again->variables().size(), 2u);
+  }
+
+  // add builds after each layer; a layer that does not fit leaves the model as it was.
+  auto m = std::dynamic_pointer_cast<Sequential>(create_layer("Sequential", Config()));
+  Config in;
+  in.set("shape", std::vector<int64_t>{3}).set("batch_size", int64_t{5}).set("dtype", "float32");
+  m->add(create_layer("InputLayer", in));
+  EXPECT_FALSE(m->built());
+  m->add(dense(4));
+  EXPECT_TRUE(m->built());
+  EXPECT_EQ(m->build_input_shapes(), (std::vector<PartialShape>{{5, 3}}));
+  Config reshape;
+  reshape.set("target_shape", std::vector<int64_t>{5});
+  expect_error([&] { m->add(create_layer("Reshape", reshape)); }, Code::kInvalidArgument, {"reshape"});
+  EXPECT_EQ(m->layers().size(), 1u);
+  m->add(dense(2));
+  EXPECT_TRUE(m->built());
+  EXPECT_EQ(m->variables().size(), 4u);
+  const Tensor y = (*m)(random_tensor({5, 3}, 1));
+  EXPECT_EQ(y.shape(), Shape({5, 2}));
+  expect_error([&] { m->add(create_layer("InputLayer", in)); }, Code::kInvalidArgument,
+               {"already been configured to use input shape (5, 3)"});
+  expect_error(
+      [&] {
+        (*m)(random_tensor({5, 4}, 1));
+      },
+      Code::kInvalidArgument, {"expected the last axis to be 3"});
+  expect_error([&] { (*m)(random_tensor({5, 3, 1}, 1)); }, Code::kInvalidArgument, {"expected rank 2"});
+  auto late = std::dynamic_pointer_cast<Sequential>(create_layer("Sequential", Config()));
+  late->add(dense(2));
+  expect_error([&] { late->add(create_layer("InputLayer", in)); }, Code::kInvalidArgument,
+               {"must be the first layer"});
+  m->pop();
+  EXPECT_TRUE(m->built());  // rebuilt for the layers left
+  EXPECT_EQ(m->variables().size(), 2u);
+}
+
+TEST_F(LayersTest, InputLayerChecksItsConfig) {
+  auto make = [](const std::string &json) { return create_layer("InputLayer", Config::from_json(json)); };
+  auto in = std::dynamic_pointer_cast<InputLayer>(make(R"({"shape": [null, 8], "dtype": "int32"})"));
+  ASSERT_TRUE(in);
+  EXPECT_EQ(in->batch_shape(), (PartialShape{kUnknownDim, kUnknownDim, 8}));
+  EXPECT_EQ(in->input_dtype(), DType::kInt32);
+  EXPECT_EQ(
+      std::dynamic_pointer_cast<InputLayer>(
+          make(
+              R"({"batch_shape": [2, 3], "dtype": {"class_name": "DTypePolicy", "config": {"name": "float64"}}})"))
+          ->input_dtype(),
+      DType::kFloat64);
+  expect_error([&] { make("{}"); }, Code::kInvalidArgument, {"give a shape"});
+  expect_error([&] { make(R"({"shape": [3], "batch_shape": [null, 3]})"); }, Code::kInvalidArgument,
+               {"not both"});
+  expect_error([&] { make(R"({"batch_shape": [null, 3], "batch_size": 2})"); }, Code::kInvalidArgument,
+               {"batch_size"});
+  expect_error([&] { make(R"({"shape": [-2]})"); }, Code::kInvalidArgument, {"non-negative ints and nulls"});
+  expect_error([&] { make(R"({"shape": [3], "batch_size": 0})"); }, Code::kInvalidArgument, {"positive"});
+  expect_error([&] { make(R"({"shape": [3], "dtype": "float16"})"); }, Code::kInvalidArgument,
+               {"'float16' is not a kiln dtype", "float32"});
+  expect_error([&] { make(R"({"shape": [3], "sparse": true})"); }, Code::kUnimplemented, {"sparse"});
+  expect_error([&] { make(R"({"shape": [3], "units": 2})"); }, Code::kInvalidArgument, {"units"});
+  expect_error(
+      [&] {
+        create_layer("Dense", Config::from_json(
+                                  R"({"units": 2, "input_shape": [3], "batch_input_shape": [null, 3]})"));
+      },
+      Code::kInvalidArgument, {"not both"});
+}
+
 TEST_F(LayersTest, SequentialOrdersVariablesDepthFirstAndScopesNames) {
   // From a config: the layers keep the names their configs hold, as Keras's from_config.
   Config c;

@@ -164,7 +164,7 @@ from .layers import Model, Sequential  # noqa: E402
 from . import optimizers  # noqa: E402
 from . import callbacks  # noqa: E402
 
-keras = _NS(layers=layers, Model=Model, Sequential=Sequential, initializers=initializers, regularizers=regularizers,
+keras = _NS(layers=layers, Model=Model, Sequential=Sequential, Input=layers.Input, initializers=initializers, regularizers=regularizers,
             saving=saving, losses=losses, metrics=metrics, optimizers=optimizers, callbacks=callbacks, backend=_NS(clear_session=layers.clear_session),
             utils=_NS(register_keras_serializable=saving.register_keras_serializable,
                       custom_object_scope=saving.custom_object_scope,

@@ -16,7 +16,8 @@ from . import _lib
 from . import config as _config
 from . import mixed_precision as _mp
 from .autodiff import Variable
-from .errors import FailedPreconditionError, InvalidArgumentError, check, deferred_call, ensure_headroom, guard_callback
+from .errors import (FailedPreconditionError, InvalidArgumentError, UnimplementedError, check, deferred_call,
+                     ensure_headroom, guard_callback)
 from .tensor import Tensor, _CODE_DTYPE, constant, dtype_code
 
 try:  # NumPy is optional: get_weights gives NumPy arrays when it imports
@@ -351,11 +352,13 @@ class Layer:
     _builtin = False
 
     def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
+        shape_args = _input_shape_config(type(self).__name__, kwargs)
         if kwargs:
             raise TypeError("%s: unexpected keyword arguments %s" % (type(self).__name__, sorted(kwargs)))
         if getattr(self, "_h", None):
             return  # a built-in layer made its handle already
         base = {"trainable": bool(trainable)}
+        base.update(shape_args)
         if name is not None:
             base["name"] = name
         if dtype is not None:
@@ -817,13 +820,102 @@ class Sequential(Model):
         return obj
 
 
+_INPUT_SHAPE_ARGS = ("input_shape", "input_dim", "batch_input_shape", "batch_size")
+
+
+def _shape_list(shape, owner, arg):
+    """A shape argument as a config list: ints and None (Keras's shape tuples)."""
+    if isinstance(shape, int):
+        shape = (shape,)
+    try:
+        return [None if d is None else int(d) for d in shape]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError("%s: %s must be a tuple of ints and None; got %r" % (owner, arg, shape)) from None
+
+
+def _input_shape_config(owner, kwargs):
+    """Keras's legacy input-shape arguments of any layer (input_shape, input_dim, batch_size,
+    batch_input_shape), taken out of kwargs as config keys: a Sequential whose first layer has
+    them starts with an InputLayer of that shape."""
+    shape, dim = kwargs.pop("input_shape", None), kwargs.pop("input_dim", None)
+    batch_shape, batch_size = kwargs.pop("batch_input_shape", None), kwargs.pop("batch_size", None)
+    if dim is not None:
+        if shape is not None:
+            raise InvalidArgumentError("%s: give input_shape or input_dim, not both" % owner)
+        shape = (dim,)
+    c = {}
+    if shape is not None:
+        c["input_shape"] = _shape_list(shape, owner, "input_shape")
+    if batch_shape is not None:
+        c["batch_input_shape"] = _shape_list(batch_shape, owner, "batch_input_shape")
+    if batch_size is not None:
+        c["batch_size"] = int(batch_size)
+    return c
+
+
 def _builtin(class_name, doc, make_config):
+    params = inspect.signature(make_config).parameters
+
     def __init__(self, *args, name=None, trainable=True, dtype=None, **kwargs):
+        # The legacy shape arguments, unless the layer has one of that name (Embedding's input_dim).
+        legacy = {k: kwargs.pop(k) for k in _INPUT_SHAPE_ARGS if k in kwargs and k not in params}
+        try:
+            inspect.signature(make_config).bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError("%s: %s" % (class_name, e)) from None
         config = _base_config(name, trainable, dtype)
         config.update(make_config(*args, **kwargs))
+        config.update(_input_shape_config(class_name, legacy))
         self._create(config)
     cls = type(class_name, (_Builtin,), {"__init__": __init__, "__doc__": doc, "_class_name": class_name})
     return cls
+
+
+class InputLayer(_Builtin):
+    """keras.layers.InputLayer(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
+    the input shape and dtype of a Sequential model, as its first layer. Usually made by
+    keras.Input. sparse, ragged, optional and input_tensor are not supported."""
+
+    _class_name = "InputLayer"
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, batch_shape=None,
+                 input_tensor=None, optional=False, name=None, **kwargs):
+        if "input_shape" in kwargs:  # Keras's deprecated alias
+            shape = kwargs.pop("input_shape")
+        if "batch_input_shape" in kwargs:
+            batch_shape = kwargs.pop("batch_input_shape")
+        if kwargs:
+            raise TypeError("InputLayer: unexpected keyword arguments %s" % sorted(kwargs))
+        if input_tensor is not None:
+            raise UnimplementedError("InputLayer: input_tensor is not supported; kiln has no symbolic tensors")
+        config = {"trainable": True, "sparse": bool(sparse), "ragged": bool(ragged), "optional": bool(optional)}
+        if name is not None:
+            config["name"] = name
+        if shape is not None:
+            config["shape"] = _shape_list(shape, "InputLayer", "shape")
+        if batch_shape is not None:
+            config["batch_shape"] = _shape_list(batch_shape, "InputLayer", "batch_shape")
+        if batch_size is not None:
+            config["batch_size"] = int(batch_size)
+        config["dtype"] = _CODE_DTYPE[dtype_code(dtype if dtype is not None else "float32", "InputLayer")]
+        self._create(config)
+
+    @property
+    def batch_shape(self):
+        return tuple(self.get_config()["batch_shape"])
+
+    @property
+    def dtype(self):
+        return self.get_config()["dtype"]
+
+
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, batch_shape=None, name=None,
+          tensor=None, optional=False):
+    """keras.Input(shape, batch_size=None, dtype=None, batch_shape=None, name=None). kiln has no
+    functional API: this returns the InputLayer, for the first place of a Sequential model
+    (keras.Sequential([keras.Input(shape=(784,)), ...]), which is then built at once)."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, ragged=ragged,
+                      batch_shape=batch_shape, input_tensor=tensor, optional=optional, name=name)
 
 
 def _dense(units, activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -883,7 +975,7 @@ BatchNormalization = _builtin("BatchNormalization", "keras.layers.BatchNormaliza
                               _batch_norm)
 
 _BUILTINS = {c._class_name: c for c in (Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking,
-                                        LayerNormalization, BatchNormalization)}
+                                        LayerNormalization, BatchNormalization, InputLayer)}
 _BUILTINS["Sequential"] = Sequential
 
 
@@ -911,7 +1003,7 @@ def clear_session():
     L.kiln_clear_session()
 
 
-__all__ = ["Layer", "Model", "Sequential", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding", "Masking",
+__all__ = ["Layer", "Model", "Sequential", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding", "Masking",
            "LayerNormalization", "BatchNormalization", "deserialize", "serialize", "clear_session"]
 
 # The other families of built-in layers live in their own modules, registered in _BUILTINS.
