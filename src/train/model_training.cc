@@ -213,6 +213,18 @@ Tensor compute_loss(const LayerPtr &model, const std::vector<Tensor> &x, const s
     const Loss &loss = *c->losses[c->losses.size() == 1 ? 0 : i];
     Tensor v = (loss)(y[i], as_float32(y_pred[i]), sample_weight);
     if (v.rank() > 0) v = ops::sum(v);  // reduction "none": Keras sums the per-sample losses
+    if (n > 1) {                        // Keras records each output's loss before its weight
+      if (c->output_loss_trackers.size() != n) {
+        c->output_loss_trackers.clear();
+        for (size_t k = 0; k < n; ++k) {
+          Config mc;
+          mc.set("name", "output_" + std::to_string(k + 1) + "_loss");
+          c->output_loss_trackers.push_back(create_metric("Mean", mc));
+        }
+      }
+      if (i == 0) c->last_output_losses.assign(n, Tensor());
+      c->last_output_losses[i] = v;
+    }
     if (!c->loss_weights.empty()) {
       const double w = c->loss_weights[c->loss_weights.size() == 1 ? 0 : i];
       if (w != 1.0) v = ops::mul(v, Tensor::scalar(static_cast<float>(w)));
@@ -237,12 +249,17 @@ Tensor compute_loss(const LayerPtr &model, const std::vector<Tensor> &x, const s
   return total;
 }
 
+std::vector<MetricPtr> logged_metrics(const CompiledModel &c) {
+  std::vector<MetricPtr> out{c.loss_tracker};
+  for (const auto &per_output : c.output_metrics) out.insert(out.end(), per_output.begin(), per_output.end());
+  out.insert(out.end(), c.output_loss_trackers.begin(), c.output_loss_trackers.end());
+  return out;
+}
+
 Logs metrics_result(layers::Layer &model) {
   auto c = compiled_model(model, "metrics");
   Logs logs;
-  logs.set("loss", c->loss_tracker->result().item_as_double());
-  for (const auto &per_output : c->output_metrics)
-    for (const MetricPtr &m : per_output) logs.set(m->name(), m->result().item_as_double());
+  for (const MetricPtr &m : logged_metrics(*c)) logs.set(m->name(), m->result().item_as_double());
   return logs;
 }
 
@@ -258,6 +275,8 @@ Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const 
     c->loss_pending = false;
     const float b = static_cast<float>(std::max<int64_t>(c->last_batch_size, 1));
     c->loss_tracker->update_state_values(c->last_loss, Tensor::scalar(b));
+    for (size_t i = 0; i < c->last_output_losses.size() && i < c->output_loss_trackers.size(); ++i)
+      c->output_loss_trackers[i]->update_state_values(c->last_output_losses[i], Tensor::scalar(b));
   }
   if (has_metrics) {
     if (!c->metrics_built) build_metrics(*c, y, y_pred);
@@ -277,19 +296,16 @@ Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const 
 
 void reset_metrics(layers::Layer &model) {
   auto c = compiled_model(model, "reset_metrics");
-  c->loss_tracker->reset_state();
   c->loss_pending = false;
-  for (const auto &per_output : c->output_metrics)
-    for (const MetricPtr &m : per_output) m->reset_state();
+  for (const MetricPtr &m : logged_metrics(*c)) m->reset_state();
   for (const CompiledMetric &m : c->metrics)
     if (m.object) m.object->reset_state();
 }
 
 std::vector<std::string> metrics_names(layers::Layer &model) {
   auto c = compiled_model(model, "metrics_names");
-  std::vector<std::string> names{"loss"};
-  for (const auto &per_output : c->output_metrics)
-    for (const MetricPtr &m : per_output) names.push_back(m->name());
+  std::vector<std::string> names;
+  for (const MetricPtr &m : logged_metrics(*c)) names.push_back(m->name());
   return names;
 }
 

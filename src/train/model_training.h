@@ -73,6 +73,11 @@ struct CompiledModel {
   // weighted metric whose name is taken).
   bool metrics_built = false;
   std::vector<std::vector<MetricPtr>> output_metrics;
+  // Keras's individual loss trackers: with several outputs, a Mean "output_<i>_loss" per output
+  // of that output's loss before its loss weight (made at the first compute_loss). They follow
+  // the compiled metrics in the logs, as Keras 3's.
+  std::vector<MetricPtr> output_loss_trackers;
+  std::vector<Tensor> last_output_losses;
   StepFn train_step, test_step;  // empty: the built-in steps
   // The last compute_loss value and its batch size: compute_metrics feeds them to loss_tracker.
   Tensor last_loss;
@@ -83,6 +88,10 @@ struct CompiledModel {
   // before on_train_begin and after reading it; -1: not set.
   int64_t resume_epoch = -1;
 };
+
+// The metrics the logs report, in Keras's order: the loss tracker, the compiled metrics (per
+// output), then the individual loss trackers.
+std::vector<MetricPtr> logged_metrics(const CompiledModel &c);
 
 // Keras's fit arguments. Either x/y (one tensor per input / output) or a dataset whose elements
 // hold num_inputs x components, then the y components, then optionally a sample weight.

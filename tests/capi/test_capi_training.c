@@ -551,6 +551,90 @@ static void test_mixed_metric_order(void) {
   kiln_layer_free(m);
 }
 
+/* A model with two heads, each a Dense(1) of x. */
+typedef struct two_heads {
+  kiln_layer *a, *b;
+} two_heads;
+
+static kiln_status *two_heads_call(kiln_tensor_list *outputs, kiln_layer *self,
+                                   const kiln_tensor_list *inputs, bool training, void *user) {
+  two_heads *h = (two_heads *)user;
+  kiln_tensor *x = NULL, *ya = NULL, *yb = NULL;
+  kiln_status *st;
+  (void)self;
+  if ((st = kiln_tensor_list_get(&x, inputs, 0))) return st;
+  st = kiln_layer_call_tensor(&ya, h->a, x, training);
+  if (!st) st = kiln_layer_call_tensor(&yb, h->b, x, training);
+  if (!st) st = kiln_tensor_list_append(outputs, ya);
+  if (!st) st = kiln_tensor_list_append(outputs, yb);
+  kiln_tensor_free(x);
+  kiln_tensor_free(ya);
+  kiln_tensor_free(yb);
+  return st;
+}
+
+/* Keras's individual loss trackers: a model with two outputs logs each output's loss before its
+ * loss weight ("output_1_loss", "output_2_loss"), after the compiled metrics. */
+static void test_per_output_losses(void) {
+  two_heads h = {dense_layer(1, "linear"), dense_layer(1, "tanh")};
+  kiln_layer_callbacks cb;
+  kiln_layer *m = NULL;
+  kiln_compile_options co;
+  kiln_tensor_list *x = list1(x_tensor()), *y = NULL;
+  kiln_config *logs = NULL, *names = NULL;
+  const char *losses[2] = {"mse", "mae"}, *metric = "mae", *got = NULL;
+  const double weights[2] = {1.0, 0.5};
+  float t1[N], t2[N];
+  int64_t dims[2] = {N, 1};
+  double l1, l2;
+  int i;
+  for (i = 0; i < N; ++i) {
+    t1[i] = g_x[i * F] * 2.0f;
+    t2[i] = 0.5f - g_x[i * F + 1];
+  }
+  memset(&cb, 0, sizeof cb);
+  cb.struct_size = sizeof cb;
+  cb.call = two_heads_call;
+  EXPECT_OK(kiln_model_create_custom(&m, "TwoHeads", NULL, &cb, &h));
+  EXPECT_OK(kiln_layer_track(m, h.a));
+  EXPECT_OK(kiln_layer_track(m, h.b));
+  EXPECT_OK(kiln_tensor_list_create(&y));
+  EXPECT_OK(kiln_tensor_list_append(y, make(F32, 2, dims, t1)));
+  EXPECT_OK(kiln_tensor_list_append(y, make(F32, 2, dims, t2)));
+  EXPECT_OK(kiln_compile_options_init(&co, sizeof co));
+  co.loss_names = losses;
+  co.num_loss_names = 2;
+  co.loss_weights = weights;
+  co.num_loss_weights = 2;
+  co.metric_names = &metric;
+  co.num_metric_names = 1;
+  EXPECT_OK(kiln_model_compile(m, &co));
+  EXPECT_OK(kiln_model_test_on_batch(&logs, m, x, y, NULL));
+  {
+    static const char *want[5] = {"loss", "output_1_mae", "output_2_mae", "output_1_loss", "output_2_loss"};
+    CHECK(kiln_config_get_size(logs) == 5);
+    for (i = 0; i < 5; ++i) {
+      EXPECT_OK(kiln_config_get_key(&got, logs, (size_t)i));
+      CHECK(got && strcmp(got, want[i]) == 0);
+    }
+  }
+  l1 = log_value(logs, "output_1_loss");
+  l2 = log_value(logs, "output_2_loss");
+  CHECK(l1 > 0 && l2 > 0 && fabs(l1 - l2) > 1e-4);
+  CHECK(fabs(log_value(logs, "loss") - (l1 + 0.5 * l2)) < 1e-5 * (1 + l1));
+  CHECK(fabs(log_value(logs, "output_2_mae") - l2) < 1e-5); /* the mae loss is the mae metric */
+  EXPECT_OK(kiln_model_get_metrics_names(&names, m));
+  EXPECT_OK(kiln_config_get_string_at(&got, names, "names", 4));
+  CHECK(got && strcmp(got, "output_2_loss") == 0);
+  kiln_config_free(names);
+  kiln_config_free(logs);
+  kiln_tensor_list_free(x);
+  kiln_tensor_list_free(y);
+  kiln_layer_free(m);
+  kiln_layer_free(h.a);
+  kiln_layer_free(h.b);
+}
+
 /* Keras's weighted_metrics: the metrics flagged in metric_is_weighted see the sample weight, follow
  * the others in the logs, and take "weighted_<name>" when their name is taken; an older
  * struct_size leaves the flags unread. */
@@ -623,6 +707,7 @@ int main(void) {
   make_problem();
   test_mixed_metric_order();
   test_weighted_metrics();
+  test_per_output_losses();
   test_seed_loop();
   test_dataset_and_weights();
   test_custom_step();

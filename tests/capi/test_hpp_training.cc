@@ -355,6 +355,11 @@ TEST(HppTraining, TwoOutputsWithALossEach) {
   kiln::History h =
       model.fit({p.x}, {p.y, target}, kiln::FitOptions().with_epochs(2).with_batch_size(10).with_verbose(0));
   EXPECT_EQ(h.history().at("loss").size(), 2u);
+  // Keras's individual loss trackers: each output's loss before its weight.
+  EXPECT_EQ(model.metrics_names(), (std::vector<std::string>{"loss", "output_1_loss", "output_2_loss"}));
+  const std::map<std::string, double> logs = model.test_on_batch({p.x}, {p.y, target});
+  EXPECT_NEAR(logs.at("loss"), logs.at("output_1_loss") + 0.5 * logs.at("output_2_loss"), 1e-5);
+  EXPECT_GT(logs.at("output_2_loss"), 0.0);
   std::vector<Tensor> out = model.predict(std::vector<Tensor>{p.x}, kiln::PredictOptions().with_verbose(0));
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].shape(), (Dims{kSamples, kClasses}));

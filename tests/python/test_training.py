@@ -316,6 +316,16 @@ class CustomStepTest(unittest.TestCase):
         model.compile("adam", loss=[logits_loss(), "mse"], loss_weights=[1.0, 0.5])
         h = model.fit(x, [y, target], batch_size=10, epochs=2, verbose=0).history
         self.assertEqual(len(h["loss"]), 2)
+        # Keras's individual loss trackers: each output's loss before its weight, after the metrics.
+        self.assertEqual(list(h), ["loss", "output_1_loss", "output_2_loss"])
+        r = model.evaluate(x, [y, target], verbose=0, return_dict=True)
+        scores, value = model.predict(x, verbose=0)
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        ce = np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(y)), y])
+        mse = np.mean((value - target) ** 2)
+        self.assertAlmostEqual(r["output_1_loss"], ce, places=4)
+        self.assertAlmostEqual(r["output_2_loss"], mse, places=4)
+        self.assertAlmostEqual(r["loss"], ce + 0.5 * mse, places=4)
         scores, value = model.predict(x, verbose=0)
         self.assertEqual((scores.shape, value.shape), ((SAMPLES, CLASSES), (SAMPLES, 1)))
         with self.assertRaises(kiln.errors.InvalidArgumentError):

@@ -507,9 +507,21 @@ TEST(ModelTraining, TwoOutputsWeighLossesPerOutput) {
   FitOptions f = fit_options({p.x}, {p.y, target}, 10);
   f.validation_split = 0.25;
   auto h = fit(m, f);
-  EXPECT_EQ(h->keys, (std::vector<std::string>{"loss", "output_1_accuracy", "output_2_accuracy", "val_loss",
-                                               "val_output_1_accuracy", "val_output_2_accuracy"}));
+  // Keras 3's logs: the loss, the compiled metrics, then each output's loss before its weight.
+  EXPECT_EQ(h->keys,
+            (std::vector<std::string>{"loss", "output_1_accuracy", "output_2_accuracy", "output_1_loss",
+                                      "output_2_loss", "val_loss", "val_output_1_accuracy",
+                                      "val_output_2_accuracy", "val_output_1_loss", "val_output_2_loss"}));
   EXPECT_LT(h->history.at("loss").back(), h->history.at("loss").front());
+  y_pred = (*m)(std::vector<Tensor>{p.x});
+  const double o1 = (*create_loss("sparse_categorical_crossentropy"))(p.y, y_pred[0]).item_as_double();
+  const double o2 = (*create_loss("mse"))(target, y_pred[1]).item_as_double();
+  const Logs logs = test_on_batch(m, {p.x}, {p.y, target});
+  EXPECT_NEAR(*logs.get("output_1_loss"), o1, 1e-5);
+  EXPECT_NEAR(*logs.get("output_2_loss"), o2, 1e-5);
+  EXPECT_NEAR(*logs.get("loss"), o1 + 0.5 * o2, 1e-5);
+  EXPECT_EQ(metrics_names(*m), (std::vector<std::string>{"loss", "output_1_accuracy", "output_2_accuracy",
+                                                         "output_1_loss", "output_2_loss"}));
   f.y = {p.y};
   expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"1 y tensor", "2 compiled losses"});
   CompileOptions one;  // one loss for both outputs: the y count is checked against the outputs
