@@ -30,6 +30,16 @@ std::string auto_name(const std::string &class_name) {
   return n == 0 ? base : base + "_" + std::to_string(n);
 }
 
+// Keras 3's default names of the built-in optimizers, as their constructors give them (not made
+// unique); other classes take auto_name.
+std::string default_name(const std::string &class_name) {
+  static const std::map<std::string, std::string> builtin = {
+      {"SGD", "SGD"},         {"Adam", "adam"},         {"AdamW", "adamw"}, {"RMSprop", "rmsprop"},
+      {"Adagrad", "adagrad"}, {"Adadelta", "adadelta"}, {"Nadam", "nadam"}};
+  const auto it = builtin.find(class_name);
+  return it != builtin.end() ? it->second : auto_name(class_name);
+}
+
 Tensor filled(DType dtype, const Shape &shape, double value) {
   Tensor t = Tensor::empty(dtype, shape);
   const int64_t n = shape.num_elements();
@@ -65,7 +75,7 @@ Optimizer::Optimizer(const std::string &class_name, ConfigReader &r, double defa
                      std::optional<double> default_weight_decay)
     : id_(next_object_id()), class_name_(class_name) {
   const std::optional<std::string> name = r.get_optional_string("name");
-  name_ = name ? *name : auto_name(class_name);
+  name_ = name ? *name : default_name(class_name);
   learning_rate_ = default_learning_rate;
   if (r.has("learning_rate")) {
     if (r.config().type("learning_rate") == Config::Type::kConfig) {
