@@ -3074,7 +3074,7 @@ struct OptimizerOptions {
   double clipvalue = 0.0;         ///< > 0: clip each element to [-clipvalue, clipvalue]
   double global_clipnorm = 0.0;   ///< > 0: clip all gradients together to this norm
   std::vector<std::string> exclude_from_weight_decay;  ///< name fragments (var_names)
-  std::string name;               ///< "": Keras's default ("adam", "adam_1", ...)
+  std::string name;               ///< "": Keras 3's default ("SGD", "adam", "adamw", ...)
 };
 
 namespace detail {
