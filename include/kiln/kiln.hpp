@@ -560,7 +560,8 @@ KILN_HPP_REDUCE(mean)
 KILN_HPP_REDUCE(max)
 KILN_HPP_REDUCE(min)
 #undef KILN_HPP_REDUCE
-inline Tensor argmax(const Tensor &x, int64_t axis = -1) { return detail::make(kiln_argmax, x.get(), axis); }
+/// tf.math.argmax: the index of the largest value along axis (default 0, as TF's), int64; the first on ties.
+inline Tensor argmax(const Tensor &x, int64_t axis = 0) { return detail::make(kiln_argmax, x.get(), axis); }
 inline Tensor softmax(const Tensor &x, int64_t axis = -1) { return detail::make(kiln_softmax, x.get(), axis); }
 inline Tensor log_softmax(const Tensor &x, int64_t axis = -1) {
   return detail::make(kiln_log_softmax, x.get(), axis);
@@ -818,7 +819,8 @@ KILN_HPP_REDUCE(reduce_any)
 KILN_HPP_REDUCE(reduce_all)
 KILN_HPP_REDUCE(reduce_logsumexp)
 #undef KILN_HPP_REDUCE
-inline Tensor argmin(const Tensor &x, int64_t axis = -1) { return detail::make(kiln_argmin, x.get(), axis); }
+/// tf.math.argmin: the index of the smallest value along axis (default 0, as TF's), int64; the first on ties.
+inline Tensor argmin(const Tensor &x, int64_t axis = 0) { return detail::make(kiln_argmin, x.get(), axis); }
 inline Tensor bias_add(const Tensor &value, const Tensor &bias) {
   return detail::make(kiln_bias_add, value.get(), bias.get());
 }

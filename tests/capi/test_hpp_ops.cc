@@ -517,9 +517,9 @@ TEST(HppOps, Reductions) {
 
   const Tensor t = Tensor::from_vector<float>({1, 3, 3, 7, 2, 0}, {2, 3});
   EXPECT_EQ(kiln::argmax(t).dtype(), DType::int64);
-  EXPECT_EQ(kiln::argmax(t).to_vector<int64_t>(),
-            (std::vector<int64_t>{1, 0}));  // default axis -1, first on ties
-  EXPECT_EQ(kiln::argmax(t, 0).to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 0}));
+  EXPECT_EQ(kiln::argmax(t, -1).to_vector<int64_t>(), (std::vector<int64_t>{1, 0}));  // first on ties
+  EXPECT_EQ(kiln::argmax(t).to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 0}));   // TF's default axis 0
+  EXPECT_EQ(kiln::argmin(t).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 1}));
   EXPECT_KILN_ERROR(kiln::argmax(t, 2), kInvalid, "argmax: axis 2 is out of range");
   EXPECT_KILN_ERROR(kiln::argmax(Tensor::scalar(1.0f)), kInvalid,
                     "argmax: argument 'x' is float32[]; expected rank >= 1");
