@@ -547,6 +547,32 @@ Tensor operator/(S a, const Tensor &b) {
   return truediv(detail::scalar_beside(a, b), b);
 }
 
+/// Comparisons, elementwise with broadcasting, give a bool tensor, as tf.Tensor's (and
+/// libtorch's): (x > 0.5), (labels == predictions). A number beside a tensor as above.
+#define KILN_HPP_COMPARE(op, fn)                                                   \
+  inline Tensor operator op(const Tensor &a, const Tensor &b) { return fn(a, b); } \
+  template <typename S, detail::if_scalar<S> = 0>                                  \
+  Tensor operator op(const Tensor &a, S b) {                                       \
+    return fn(a, detail::scalar_beside(b, a));                                     \
+  }                                                                                \
+  template <typename S, detail::if_scalar<S> = 0>                                  \
+  Tensor operator op(S a, const Tensor &b) {                                       \
+    return fn(detail::scalar_beside(a, b), b);                                     \
+  }
+KILN_HPP_COMPARE(==, equal)
+KILN_HPP_COMPARE(!=, not_equal)
+KILN_HPP_COMPARE(<, less)
+KILN_HPP_COMPARE(<=, less_equal)
+KILN_HPP_COMPARE(>, greater)
+KILN_HPP_COMPARE(>=, greater_equal)
+#undef KILN_HPP_COMPARE
+/// Logical operators on bool tensors, as tf.Tensor's &, |, ^ and ~ (other dtypes are
+/// INVALID_ARGUMENT, naming the dtype).
+inline Tensor operator&(const Tensor &a, const Tensor &b) { return logical_and(a, b); }
+inline Tensor operator|(const Tensor &a, const Tensor &b) { return logical_or(a, b); }
+inline Tensor operator^(const Tensor &a, const Tensor &b) { return logical_xor(a, b); }
+inline Tensor operator~(const Tensor &x) { return logical_not(x); }
+
 // ---- matmul, reductions, softmax ----
 inline Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a = false, bool transpose_b = false) {
   return detail::make(kiln_matmul, a.get(), b.get(), transpose_a, transpose_b);

@@ -452,6 +452,42 @@ TEST(HppOps, Operators) {
   EXPECT_KILN_ERROR(-kiln::ones({2}, DType::boolean), kInvalid, "neg: argument 'x' is bool[2]");
 }
 
+// Comparisons give bool tensors, elementwise, as tf.Tensor's; &, |, ^, ~ on bool tensors.
+TEST(HppOps, ComparisonAndLogicalOperators) {
+  const Tensor a = Tensor::from_vector<float>({1, 2, 4}, {3});
+  const Tensor b = Tensor::from_vector<float>({2, 2, 1}, {3});
+  auto bools = [](const Tensor &t) {
+    EXPECT_EQ(t.dtype(), DType::boolean);
+    std::vector<int> out;
+    for (uint8_t v : kiln::cast(t, DType::uint8).to_vector<uint8_t>()) out.push_back(v);
+    return out;
+  };
+  EXPECT_EQ(bools(a == b), (std::vector<int>{0, 1, 0}));
+  EXPECT_EQ(bools(a != b), (std::vector<int>{1, 0, 1}));
+  EXPECT_EQ(bools(a < b), (std::vector<int>{1, 0, 0}));
+  EXPECT_EQ(bools(a <= b), (std::vector<int>{1, 1, 0}));
+  EXPECT_EQ(bools(a > b), (std::vector<int>{0, 0, 1}));
+  EXPECT_EQ(bools(a >= b), (std::vector<int>{0, 1, 1}));
+  EXPECT_EQ(bools(a > 1.5f), (std::vector<int>{0, 1, 1}));
+  EXPECT_EQ(bools(2.0 >= a), (std::vector<int>{1, 1, 0}));
+  EXPECT_EQ(bools(kiln::reshape(a, {3, 1}) == b),
+            (std::vector<int>{0, 0, 1, 1, 1, 0, 0, 0, 0}));  // broadcast
+  const Tensor ids = Tensor::from_vector<int64_t>({3, 7, 3}, {3});
+  EXPECT_EQ(bools(ids == 3), (std::vector<int>{1, 0, 1}));  // an integer beside int64 takes its dtype
+  const Tensor p = a > 1.5f, q = a < b;
+  EXPECT_EQ(bools(p & q), (std::vector<int>{0, 0, 0}));
+  EXPECT_EQ(bools(p | q), (std::vector<int>{1, 1, 1}));
+  EXPECT_EQ(bools(p ^ q), (std::vector<int>{1, 1, 1}));
+  EXPECT_EQ(bools(p ^ ~q), (std::vector<int>{0, 0, 0}));
+  EXPECT_EQ(bools(~p), (std::vector<int>{1, 0, 0}));
+  const float nan = std::nanf("");
+  const Tensor n = Tensor::from_vector<float>({nan, 1}, {2});
+  EXPECT_EQ(bools(n == n), (std::vector<int>{0, 1}));  // NaN is unequal to itself
+  EXPECT_EQ(bools(n != n), (std::vector<int>{1, 0}));
+  EXPECT_KILN_ERROR(a & b, kInvalid, "float32");
+  EXPECT_KILN_ERROR(a == kiln::ones({2}), kInvalid, "not broadcast-compatible");
+}
+
 TEST(HppOps, WhereCastClip) {
   const Tensor cond = Tensor::from_vector<bool>({true, false}, {2, 1});
   const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
