@@ -28,6 +28,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -242,6 +243,33 @@ class Tensor : public detail::handle<kiln_tensor> {
                                      dims.size(), data, num_bytes));
     return Tensor(h);
   }
+  /// A tensor over the caller's buffer, without a copy (kiln_tensor_create_from_buffer): kiln
+  /// reads data until the last reference goes, then calls release once, on some thread. The
+  /// caller must not change the buffer meanwhile. On failure this throws and release is not
+  /// called: the buffer stays the caller's.
+  static Tensor from_buffer(DType dtype, const Dims &dims, void *data, size_t num_bytes,
+                            std::function<void()> release = nullptr) {
+    auto *holder = new std::function<void()>(std::move(release));
+    kiln_tensor *h = nullptr;
+    kiln_status *st = nullptr;
+    try {
+      st = kiln_tensor_create_from_buffer(&h, detail::to_c(dtype, "Tensor::from_buffer"), dims.data(),
+                                          dims.size(), data, num_bytes, &Tensor::release_buffer, holder);
+    } catch (...) {
+      delete holder;
+      throw;
+    }
+    if (st) delete holder;
+    detail::check(st);
+    return Tensor(h);
+  }
+  /// A tensor that takes over `values` without a copy (the vector lives until the tensor goes).
+  template <typename T, typename = std::enable_if_t<!std::is_same_v<T, bool>>>
+  static Tensor from_vector(std::vector<T> &&values, const Dims &dims) {
+    auto owned = std::make_shared<std::vector<T>>(std::move(values));
+    return from_buffer(detail::dtype_of<T>::value, dims, owned->data(), owned->size() * sizeof(T),
+                       [owned]() mutable { owned.reset(); });
+  }
   /// A tensor holding a copy of `values` with shape `dims`.
   template <typename T>
   static Tensor from_vector(const std::vector<T> &values, const Dims &dims) {
@@ -264,6 +292,11 @@ class Tensor : public detail::handle<kiln_tensor> {
   }
 
   DType dtype() const { return static_cast<DType>(kiln_tensor_get_dtype(require())); }
+  /// The deleter from_buffer gives C (public for C linkage's sake; not for callers).
+  static void release_buffer(void *, void *user_data) {
+    std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()> *>(user_data));
+    if (*f) (*f)();
+  }
   int rank() const { return kiln_tensor_get_rank(require()); }
   Dims shape() const {
     const int64_t *d = kiln_tensor_get_dims(require());
@@ -1223,6 +1256,11 @@ class Config : public detail::handle<kiln_config> {
   }
   Config &set(const std::string &key, const Config &v) {
     detail::check(kiln_config_set_config(get(), key.c_str(), v.get()));
+    return *this;
+  }
+  /// Python's dict.update: every key of src, set here (replacing a value already here).
+  Config &update(const Config &src) {
+    detail::check(kiln_config_update(get(), src.get()));
     return *this;
   }
   Config &set(const std::string &key, const std::vector<Config> &v) {
@@ -2796,6 +2834,37 @@ class Communicator : public kiln::detail::handle<kiln_communicator> {
   explicit Communicator(kiln_communicator *h) noexcept : handle(h) {}
   int rank() const noexcept { return kiln_communicator_get_rank(get()); }
   int size() const noexcept { return kiln_communicator_get_size(get()); }
+  /// The collectives of a communicator over any transport (kiln_communicator_create): allreduce
+  /// sums `count` elements of `dtype` at data over the ranks, in place; broadcast copies root's
+  /// `bytes` at data to every other rank. An exception from either reaches the training as
+  /// its status. They run one at a time, possibly on kiln's background thread.
+  using AllreduceFn = std::function<void(void *data, size_t count, DType dtype)>;
+  using BroadcastFn = std::function<void(void *data, size_t bytes, int root)>;
+  static Communicator create(int rank, int size, AllreduceFn allreduce, BroadcastFn broadcast) {
+    struct Fns {
+      AllreduceFn allreduce;
+      BroadcastFn broadcast;
+    };
+    if (!allreduce || !broadcast)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT,
+                  "Communicator::create: allreduce and broadcast must be callable");
+    kiln_communicator_table t{};
+    t.struct_size = sizeof t;
+    t.allreduce_sum = [](void *data, size_t count, kiln_dtype dtype, void *user) -> kiln_status * {
+      return kiln::detail::status_of(
+          [&] { static_cast<Fns *>(user)->allreduce(data, count, static_cast<DType>(dtype)); });
+    };
+    t.broadcast = [](void *data, size_t bytes, int root, void *user) -> kiln_status * {
+      return kiln::detail::status_of([&] { static_cast<Fns *>(user)->broadcast(data, bytes, root); });
+    };
+    t.destroy = [](void *user) { delete static_cast<Fns *>(user); };
+    auto *fns = new Fns{std::move(allreduce), std::move(broadcast)};
+    kiln_communicator *h = nullptr;
+    kiln_status *st = kiln_communicator_create(&h, rank, size, &t, fns);
+    if (st) delete fns;  // on failure destroy is not called
+    kiln::detail::check(st);
+    return Communicator(h);
+  }
   /// Horovod's broadcast_variables: root's values on every rank, in one fused broadcast.
   void broadcast_variables(const std::vector<Variable> &vars, int root = 0) const {
     std::vector<kiln_variable *> vs;
@@ -4012,6 +4081,61 @@ inline Callback LambdaCallback(LambdaHooks hooks) {
 }
 
 }  // namespace callbacks
+
+namespace detail {
+// A text callback's functions. Kept for the process's life: a callback replaced on one thread
+// may still be running on another.
+struct TextSink {
+  std::function<void(const std::string &)> fn;
+  std::function<bool()> is_terminal;
+};
+inline TextSink *keep_text_sink(TextSink sink) {
+  static std::mutex mu;
+  static std::vector<std::unique_ptr<TextSink>> kept;
+  std::lock_guard<std::mutex> lock(mu);
+  kept.push_back(std::make_unique<TextSink>(std::move(sink)));
+  return kept.back().get();
+}
+inline void write_text(const char *text, void *user) noexcept {
+  try {
+    static_cast<TextSink *>(user)->fn(text);
+  } catch (...) {  // text has nowhere else to go; C must not see the exception
+  }
+}
+inline bool text_is_terminal(void *user) noexcept {
+  try {
+    return static_cast<TextSink *>(user)->is_terminal();
+  } catch (...) {
+    return false;
+  }
+}
+}  // namespace detail
+
+/// Where progress text goes (kiln_set_progress_callback): fn receives each piece (the progress
+/// bar with its \r and \b, callbacks' verbose messages) instead of stdout; is_terminal says
+/// whether it reaches a terminal (then the bar redraws in place; empty: never). An empty fn
+/// restores stdout. Process-wide; fn runs on the thread printing.
+inline void set_progress_callback(std::function<void(const std::string &)> fn,
+                                  std::function<bool()> is_terminal = nullptr) {
+  if (!fn) {
+    detail::check(kiln_set_progress_callback(nullptr, nullptr, nullptr));
+    return;
+  }
+  const bool has_terminal = static_cast<bool>(is_terminal);
+  detail::TextSink *sink = detail::keep_text_sink({std::move(fn), std::move(is_terminal)});
+  detail::check(kiln_set_progress_callback(&detail::write_text,
+                                           has_terminal ? &detail::text_is_terminal : nullptr, sink));
+}
+/// Where warnings go (kiln_set_warning_callback: callbacks' warnings, a checkpoint's unused
+/// values): fn instead of stderr; an empty fn restores stderr. Process-wide.
+inline void set_warning_callback(std::function<void(const std::string &)> fn) {
+  if (!fn) {
+    detail::check(kiln_set_warning_callback(nullptr, nullptr));
+    return;
+  }
+  detail::TextSink *sink = detail::keep_text_sink({std::move(fn), nullptr});
+  detail::check(kiln_set_warning_callback(&detail::write_text, sink));
+}
 // ---------------------------------------------------------------------------------------------
 // Training (kiln/training.h): compile, fit, evaluate, predict and the overridable steps of
 // kiln::Model (declared in the Model class above).

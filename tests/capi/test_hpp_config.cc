@@ -51,3 +51,15 @@ TEST(HppConfig, ErrorsThrow) {
 }
 
 }  // namespace
+
+// Python's dict.update: src's keys set here, replacing values already here.
+TEST(HppConfig, Update) {
+  kiln::Config a, b;
+  a.set("units", int64_t{4}).set("name", std::string("d"));
+  b.set("units", int64_t{8}).set("use_bias", false);
+  a.update(b);
+  EXPECT_EQ(a.get_int("units"), 8);
+  EXPECT_EQ(a.get_string("name"), "d");
+  EXPECT_FALSE(a.get_bool("use_bias"));
+  EXPECT_EQ(b.size(), 2u);  // src unchanged
+}

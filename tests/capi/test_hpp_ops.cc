@@ -488,6 +488,31 @@ TEST(HppOps, ComparisonAndLogicalOperators) {
   EXPECT_KILN_ERROR(a == kiln::ones({2}), kInvalid, "not broadcast-compatible");
 }
 
+// Tensors over the caller's memory: no copy, release called once when the last reference goes,
+// and not at all when creation fails.
+TEST(HppOps, TensorFromBufferAndMovedVector) {
+  static float data[4] = {1, 2, 3, 4};
+  int released = 0;
+  {
+    const Tensor t = Tensor::from_buffer(DType::float32, {2, 2}, data, sizeof data, [&] { ++released; });
+    EXPECT_EQ(t.to_vector<float>(), (std::vector<float>{1, 2, 3, 4}));
+    const Tensor doubled = t * 2.0f;
+    EXPECT_EQ(doubled.to_vector<float>(), (std::vector<float>{2, 4, 6, 8}));
+    const Tensor copy = t;  // another handle
+    EXPECT_EQ(released, 0);
+  }
+  EXPECT_EQ(released, 1);
+  EXPECT_KILN_ERROR(Tensor::from_buffer(DType::float32, {3}, data, sizeof data, [&] { ++released; }),
+                    kInvalid, "");
+  EXPECT_EQ(released, 1);  // the buffer stayed the caller's
+  std::vector<int64_t> ids = {5, 6, 7};
+  const int64_t *where = ids.data();
+  const Tensor t = Tensor::from_vector(std::move(ids), {3});
+  EXPECT_EQ(t.dtype(), DType::int64);
+  EXPECT_EQ(static_cast<const int64_t *>(kiln_tensor_get_data(t.get())), where);  // taken over, not copied
+  EXPECT_EQ(t.to_vector<int64_t>(), (std::vector<int64_t>{5, 6, 7}));
+}
+
 TEST(HppOps, WhereCastClip) {
   const Tensor cond = Tensor::from_vector<bool>({true, false}, {2, 1});
   const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});

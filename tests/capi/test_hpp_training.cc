@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 #include "hpp_test_util.h"
@@ -415,6 +416,83 @@ TEST(HppTraining, BadInputIsAnError) {
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "validation_split",
               [&] { model.fit(p.x, p.y, kiln::FitOptions().with_verbose(0).with_validation_split(1.5)); });
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "not a model", [&] { kiln::Model m(kiln::layers::Dense(2)); });
+}
+
+// A communicator over a caller's transport (Communicator::create): here rank 0 of two whose peer
+// holds the same values, so a sum doubles them. fit runs data-parallel over it and calls its
+// allreduce; an exception from the transport comes out of fit with its message.
+TEST(HppTraining, CommunicatorOverCallersTransport) {
+  kiln::clear_session();
+  kiln::set_seed(3);
+  Problem p = problem(24);
+  int sums = 0, broadcasts = 0;
+  bool fail = false;
+  auto twice = [](auto *v, size_t n) {
+    for (size_t i = 0; i < n; ++i) v[i] += v[i];
+  };
+  kiln::Communicator comm = kiln::Communicator::create(
+      0, 2,
+      [&](void *data, size_t count, kiln::DType dtype) {
+        if (fail) throw std::runtime_error("the network is down");
+        if (dtype == kiln::DType::float32)
+          twice(static_cast<float *>(data), count);
+        else if (dtype == kiln::DType::float64)
+          twice(static_cast<double *>(data), count);
+        else if (dtype == kiln::DType::int64)
+          twice(static_cast<int64_t *>(data), count);
+        else if (dtype == kiln::DType::int32)
+          twice(static_cast<int32_t *>(data), count);
+        else
+          throw std::runtime_error("unexpected dtype");
+        ++sums;
+      },
+      [&](void *, size_t, int root) {
+        EXPECT_EQ(root, 0);
+        ++broadcasts;
+      });
+  EXPECT_EQ(comm.rank(), 0);
+  EXPECT_EQ(comm.size(), 2);
+  kiln::Sequential model = classifier();
+  model.compile("sgd", "sparse_categorical_crossentropy");
+  kiln::History h = model.fit(
+      p.x, p.y, kiln::FitOptions().with_epochs(1).with_batch_size(8).with_verbose(0).with_distribution(comm));
+  EXPECT_GT(sums, 0);
+  EXPECT_TRUE(std::isfinite(h.history().at("loss").at(0)));
+  comm.broadcast_variables(model.weights());
+  EXPECT_GT(broadcasts, 0);
+  fail = true;
+  expect_code(KILN_STATUS_INTERNAL, "the network is down", [&] {
+    model.fit(p.x, p.y,
+              kiln::FitOptions().with_epochs(1).with_batch_size(8).with_verbose(0).with_distribution(comm));
+  });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "rank", [&] {
+    kiln::Communicator::create(
+        2, 2, [](void *, size_t, kiln::DType) {}, [](void *, size_t, int) {});
+  });
+}
+
+// Progress and warnings through C++ functions instead of stdout and stderr.
+TEST(HppTraining, ProgressAndWarningCallbacks) {
+  kiln::clear_session();
+  Problem p = problem(24);
+  std::string progress, warnings;
+  kiln::set_progress_callback([&](const std::string &t) { progress += t; });
+  kiln::set_warning_callback([&](const std::string &t) { warnings += t; });
+  kiln::Sequential model = classifier();
+  model.compile("sgd", "sparse_categorical_crossentropy");
+  kiln::callbacks::EarlyStoppingOptions es;
+  es.monitor = "val_nothing";
+  es.mode = "min";
+  model.fit(p.x, p.y,
+            kiln::FitOptions().with_epochs(1).with_batch_size(8).with_verbose(2).with_callbacks(
+                {kiln::callbacks::EarlyStopping(es)}));
+  kiln::set_progress_callback(nullptr);
+  kiln::set_warning_callback(nullptr);
+  EXPECT_NE(progress.find("3/3 - "), std::string::npos) << progress;  // verbose 2: one line an epoch
+  EXPECT_NE(warnings.find("val_nothing"), std::string::npos) << warnings;
+  const size_t seen = progress.size();
+  model.fit(p.x, p.y, kiln::FitOptions().with_epochs(1).with_batch_size(8).with_verbose(0));
+  EXPECT_EQ(progress.size(), seen);  // restored: nothing more reaches the function
 }
 
 }  // namespace

@@ -163,6 +163,7 @@ from . import losses, metrics  # noqa: E402
 from .layers import Model, Sequential  # noqa: E402
 from . import optimizers  # noqa: E402
 from . import callbacks  # noqa: E402
+from .communicator import Communicator  # noqa: E402
 
 keras = _NS(layers=layers, Model=Model, Sequential=Sequential, Input=layers.Input, initializers=initializers, regularizers=regularizers,
             saving=saving, losses=losses, metrics=metrics, optimizers=optimizers, callbacks=callbacks, backend=_NS(clear_session=layers.clear_session),

@@ -34,6 +34,7 @@ import sys
 import threading
 
 from . import _lib
+from .communicator import Communicator
 from .errors import InvalidArgumentError, check
 from .tensor import _new, convert_to_tensor
 
@@ -188,27 +189,6 @@ def allgather(tensor):
 
 def barrier():
     check(M.kiln_dist_barrier())
-
-
-class Communicator:
-    """A kiln_communicator handle: the collectives fit and DistributedOptimizer use."""
-
-    def __init__(self, handle):
-        self._h = handle
-
-    def __del__(self):
-        h = getattr(self, "_h", None)
-        if h:
-            L.kiln_communicator_free(h)
-            self._h = None
-
-    @property
-    def rank(self):
-        return L.kiln_communicator_get_rank(self._h)
-
-    @property
-    def size(self):
-        return L.kiln_communicator_get_size(self._h)
 
 
 _world = None

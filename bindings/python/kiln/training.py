@@ -21,6 +21,7 @@ import threading
 import weakref
 
 from . import _lib
+from . import communicator as _communicator
 from . import config as _config
 from . import errors as _errors
 from . import data as _data
@@ -525,13 +526,16 @@ class Trainer:
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
             distribution=None):
         """keras.Model.fit; returns the History (history.history["val_loss"]). distribution: a
-        kiln.distributed.MirroredStrategy (or Communicator) to train data-parallel over MPI; by
-        default the strategy the model was compiled under, or whose scope() fit runs in."""
+        kiln.distributed.MirroredStrategy (or Communicator) to train data-parallel over MPI, or a
+        kiln.Communicator.create over another transport; by default the strategy the model was
+        compiled under, or whose scope() fit runs in."""
         opts = _lib.FitOptions()
         check(L.kiln_fit_options_init(ctypes.byref(opts), ctypes.sizeof(opts)))
-        comm = None
+        comm = distribution if isinstance(distribution, _communicator.Communicator) else None
         dist = sys.modules.get("kiln.distributed")
-        if distribution is not None or dist is not None:
+        if comm is not None:
+            opts.distribution = comm._h  # a caller's transport: no MPI needed
+        elif distribution is not None or dist is not None:
             from . import distributed as dist
             comm = dist._strategy_for(self, distribution)
             if comm is not None:
