@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "core/utf8.h"
 
 namespace kiln::data {
 
@@ -47,7 +48,10 @@ class Dataset : public std::enable_shared_from_this<Dataset> {
   const std::vector<std::string> &names() const { return names_; }
 
  protected:
-  explicit Dataset(std::vector<std::string> names = {}) : names_(std::move(names)) {}
+  // The names are text (they reach configs and Python dicts): not UTF-8 is INVALID_ARGUMENT.
+  explicit Dataset(std::vector<std::string> names = {}) : names_(std::move(names)) {
+    for (const std::string &n : names_) require_utf8(n, "Dataset", "a component's name");
+  }
   // This dataset as its own type, for the iterators it makes.
   template <typename T>
   std::shared_ptr<const T> self() const {

@@ -9,6 +9,7 @@
 
 #include "autodiff/autocast.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "layers/builtins.h"
 #include "ops/ops.h"
 
@@ -127,6 +128,7 @@ Layer::Layer(std::string class_name, ConfigReader &base)
     : class_name_(class_part(class_name)),
       registered_name_(class_name_ == class_name ? std::string() : class_name),
       id_(next_object_id()) {
+  require_utf8(class_name, "Layer", "the class name");  // it reaches configs as text
   if (class_name_.empty()) fail(Code::kInvalidArgument, "layer class name '", class_name, "' has no class after '>'");
   const std::optional<std::string> name = base.get_optional_string("name");
   if (name && name->empty()) fail(Code::kInvalidArgument, class_name_, ": name must not be empty");
@@ -642,6 +644,7 @@ bool builtin_layer(const std::string &class_name) {
 
 void register_layer(const std::string &class_name, LayerFactory factory) {
   if (class_name.empty()) fail(Code::kInvalidArgument, "register_layer: class name must not be empty");
+  require_utf8(class_name, "register_layer", "the class name");
   if (!factory) fail(Code::kInvalidArgument, "register_layer: '", class_name, "' has no factory");
   if (builtin_layer(class_name))
     fail(Code::kInvalidArgument, "register_layer: '", class_name,

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/utf8.h"
 #include "layers/layer.h"
 
 namespace kiln::train {
@@ -52,7 +53,9 @@ struct CallbackParams {
 
 class Callback {
  public:
-  explicit Callback(std::string class_name) : class_name_(std::move(class_name)) {}
+  explicit Callback(std::string class_name) : class_name_(std::move(class_name)) {
+    require_utf8(class_name_, "Callback", "the class name");  // it reaches configs as text
+  }
   virtual ~Callback() = default;
   Callback(const Callback &) = delete;
   Callback &operator=(const Callback &) = delete;

@@ -443,6 +443,13 @@ static void test_initializer(void) {
   kiln_config_free(c);
 }
 
+static kiln_status *no_from_config(kiln_layer **out, const kiln_config *config, void *user) {
+  (void)out;
+  (void)config;
+  (void)user;
+  return kiln_status_create(KILN_STATUS_UNIMPLEMENTED, "not used");
+}
+
 static void test_errors(void) {
   kiln_layer *l = NULL;
   kiln_config *c = NULL;
@@ -459,6 +466,41 @@ static void test_errors(void) {
   CHECK(kiln_layer_get_id(NULL) == 0);
   kiln_layer_free(NULL);
   kiln_tensor_list_free(NULL);
+  {
+    /* Names are UTF-8 text (they reach configs): not UTF-8 is refused where it is given. */
+    static const char *bad = "My\xff\xfeLayer";
+    kiln_layer_callbacks cb;
+    kiln_callback_table t;
+    kiln_callback *cbk = NULL;
+    kiln_dataset *ds = NULL;
+    kiln_tensor_list *xs = NULL;
+    const char *names[1] = {"\xc0\xaf"};
+    memset(&cb, 0, sizeof cb);
+    cb.struct_size = sizeof cb;
+    cb.call = my_call;
+    memset(&t, 0, sizeof t);
+    t.struct_size = sizeof t;
+    EXPECT_ERROR(kiln_layer_create_custom(&l, bad, NULL, &cb, NULL), KILN_STATUS_INVALID_ARGUMENT,
+                 "the class name is not valid UTF-8", "byte 0xFF at offset 2");
+    EXPECT_ERROR(kiln_model_create_custom(&l, bad, NULL, &cb, NULL), KILN_STATUS_INVALID_ARGUMENT,
+                 "not valid UTF-8", NULL);
+    EXPECT_ERROR(kiln_callback_create_custom(&cbk, bad, &t, NULL), KILN_STATUS_INVALID_ARGUMENT,
+                 "not valid UTF-8", NULL);
+    kiln_tensor *m = matrix(2, 2);
+    kiln_layer_class_callbacks cc;
+    memset(&cc, 0, sizeof cc);
+    cc.struct_size = sizeof cc;
+    cc.from_config = no_from_config;
+    EXPECT_ERROR(kiln_layer_register_class(bad, &cc, NULL), KILN_STATUS_INVALID_ARGUMENT, "not valid UTF-8",
+                 NULL);
+    OK(kiln_tensor_list_create(&xs));
+    OK(kiln_tensor_list_append(xs, m));
+    kiln_tensor_free(m);
+    EXPECT_ERROR(kiln_dataset_from_tensor_slices(&ds, xs, names), KILN_STATUS_INVALID_ARGUMENT,
+                 "a component's name is not valid UTF-8", NULL);
+    CHECK(l == NULL && cbk == NULL && ds == NULL);
+    kiln_tensor_list_free(xs);
+  }
 }
 
 int main(void) {

@@ -322,6 +322,19 @@ TEST(HppLayers, InputBuildsTheSequentialAsItIsMade) {
               [&] { kiln::Input({3}, wrong); });
 }
 
+// Class names are UTF-8 text: a custom model whose class name is not is refused when it is made.
+class BadlyNamed : public kiln::Model {
+ public:
+  BadlyNamed() : Model("Badly\xffNamed") {}
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool) override { return x; }
+};
+
+TEST(HppLayers, ClassNamesMustBeUtf8) {
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "the class name is not valid UTF-8", [] { BadlyNamed m; });
+}
+
 // A model with an int32 input, built by its first call: it sees that call's inputs (no extra
 // call on float zeros, which Embedding would refuse), and runs once.
 class IdsAndFeatures : public kiln::Model {
