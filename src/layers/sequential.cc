@@ -126,14 +126,13 @@ Sequential::Sequential(const Config &config, ConfigReader &&r) : Model("Sequenti
     pending_build_shape_ = build_shape_of(r.config().json().at("build_input_shape"));
   r.finish();
   (void)config;
-  ++t_constructing;
-  try {
+  {
+    struct Constructing {  // t_constructing counts this constructor while it runs
+      Constructing() { ++t_constructing; }
+      ~Constructing() { --t_constructing; }
+    } constructing;
     for (const Config &l : layers) add_layer(deserialize_layer(l));
-  } catch (...) {
-    --t_constructing;
-    throw;
   }
-  --t_constructing;
   // Keras builds a model with an input layer as it adds its layers (a nested one, the outer
   // model's build).
   if (input_layer_ && !pending_build_shape_ && t_constructing == 0)
