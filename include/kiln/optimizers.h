@@ -70,7 +70,7 @@ KILN_API uint64_t kiln_optimizer_get_id(const kiln_optimizer *optimizer);
 /// The Keras class name ("Adam"); NULL for NULL. Ownership: borrowed. Lifetime: valid while the
 /// optimizer lives. Thread-safety: safe.
 KILN_API const char *kiln_optimizer_get_class_name(const kiln_optimizer *optimizer);
-/// The name (unless given, Keras 3's default: "SGD", "adam", "adamw", ...); NULL for NULL. Ownership: borrowed.
+/// The name ("adam", "adam_1", ... unless given); NULL for NULL. Ownership: borrowed.
 /// Lifetime: valid while the optimizer lives. Thread-safety: safe.
 KILN_API const char *kiln_optimizer_get_name(const kiln_optimizer *optimizer);
 

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "layers/layer.h"
 
 namespace kiln::train {
 
@@ -13,31 +14,16 @@ namespace {
 
 using autodiff::Variable;
 
-// Keras's auto_name: the class name in snake case, made unique ("adam", "adam_1", ...).
+// Keras's auto_name: the class name through Keras's to_snake_case, made unique ("adam",
+// "adam_1", "sgd", "adam_w", "rm_sprop"), as Keras's optimizers name themselves since their
+// constructors default to name=None.
 std::string auto_name(const std::string &class_name) {
-  std::string base;
-  for (size_t i = 0; i < class_name.size(); ++i) {
-    const unsigned char ch = static_cast<unsigned char>(class_name[i]);
-    const bool boundary =
-        i > 0 && std::isupper(ch) && std::islower(static_cast<unsigned char>(class_name[i - 1]));
-    if (boundary) base += '_';
-    base += static_cast<char>(std::tolower(ch));
-  }
+  const std::string base = layers::to_snake_case(class_name);
   static std::mutex mu;
   static std::map<std::string, int64_t> counts;
   std::lock_guard<std::mutex> lock(mu);
   const int64_t n = counts[base]++;
   return n == 0 ? base : base + "_" + std::to_string(n);
-}
-
-// Keras 3's default names of the built-in optimizers, as their constructors give them (not made
-// unique); other classes take auto_name.
-std::string default_name(const std::string &class_name) {
-  static const std::map<std::string, std::string> builtin = {
-      {"SGD", "SGD"},         {"Adam", "adam"},         {"AdamW", "adamw"}, {"RMSprop", "rmsprop"},
-      {"Adagrad", "adagrad"}, {"Adadelta", "adadelta"}, {"Nadam", "nadam"}};
-  const auto it = builtin.find(class_name);
-  return it != builtin.end() ? it->second : auto_name(class_name);
 }
 
 Tensor filled(DType dtype, const Shape &shape, double value) {
@@ -75,7 +61,7 @@ Optimizer::Optimizer(const std::string &class_name, ConfigReader &r, double defa
                      std::optional<double> default_weight_decay)
     : id_(next_object_id()), class_name_(class_name) {
   const std::optional<std::string> name = r.get_optional_string("name");
-  name_ = name ? *name : default_name(class_name);
+  name_ = name ? *name : auto_name(class_name);
   learning_rate_ = default_learning_rate;
   if (r.has("learning_rate")) {
     if (r.config().type("learning_rate") == Config::Type::kConfig) {

@@ -327,13 +327,17 @@ TEST(Optimizer, ConfigRoundTrips) {
   EXPECT_EQ(make_optimizer("Adagrad", Config())->get_config().get_float("initial_accumulator_value"), 0.1);
   EXPECT_EQ(make_optimizer("Adadelta", Config())->get_config().get_float("rho"), 0.95);
   EXPECT_EQ(make_optimizer("Nadam", Config())->get_config().get_float("epsilon"), 1e-7);
-  // Default names are Keras 3's, as its constructors give them (not made unique).
-  const std::vector<std::pair<std::string, std::string>> names = {
-      {"SGD", "SGD"},         {"Adam", "adam"},         {"AdamW", "adamw"}, {"RMSprop", "rmsprop"},
-      {"Adagrad", "adagrad"}, {"Adadelta", "adadelta"}, {"Nadam", "nadam"}};
-  for (const auto &[cls, name] : names) {
-    EXPECT_EQ(make_optimizer(cls, Config())->name(), name);
-    EXPECT_EQ(make_optimizer(cls, Config())->get_config().get_string("name"), name);
+  // Default names are Keras's (its optimizers default to name=None): the class name through
+  // Keras's to_snake_case, made unique.
+  for (const auto &[cls, base] : std::vector<std::pair<std::string, std::string>>{{"SGD", "sgd"},
+                                                                                  {"Adam", "adam"},
+                                                                                  {"AdamW", "adam_w"},
+                                                                                  {"RMSprop", "rm_sprop"},
+                                                                                  {"Nadam", "nadam"}}) {
+    const std::string n1 = make_optimizer(cls, Config())->name(), n2 = make_optimizer(cls, Config())->name();
+    EXPECT_EQ(n1.rfind(base, 0), 0u) << n1;
+    EXPECT_EQ(n2.rfind(base + "_", 0), 0u) << n2;
+    EXPECT_NE(n1, n2);
   }
 }
 
