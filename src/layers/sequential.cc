@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "layers/builtins.h"
+#include "ops/ops.h"
 
 namespace kiln::layers {
 
@@ -174,14 +175,17 @@ void Sequential::add_layer(const LayerPtr &layer) {
 void Sequential::add(const LayerPtr &layer) {
   const size_t before = layers().size();
   const std::shared_ptr<InputLayer> input_before = input_layer_;
+  const InputSpec spec_before = input_spec_;
   add_layer(layer);
   if (!input_layer_ || layers().empty()) return;
   try {
     build({input_layer_->batch_shape()});
   } catch (...) {
-    // The layer does not fit the model's input shape: the model is left as it was.
+    // The layer does not fit the model's input shape: the model gets its layers, input layer and
+    // input check back; it builds again on its next call or add.
     if (layers().size() > before) untrack_last();
     input_layer_ = input_before;
+    input_spec_ = spec_before;
     mark_unbuilt();
     throw;
   }
@@ -227,6 +231,10 @@ std::vector<Tensor> Sequential::call_impl(const std::vector<Tensor> &inputs, con
 
 CallResult Sequential::call_with_masks(const std::vector<Tensor> &inputs, const CallContext &ctx) {
   CallResult r{inputs, ctx.mask ? *ctx.mask : std::vector<Tensor>{}};
+  // Keras converts a model's input to its Input's dtype (int32 data into an Input of float32).
+  if (input_layer_ && r.outputs.size() == 1 && r.outputs[0].defined() &&
+      r.outputs[0].dtype() != input_layer_->input_dtype())
+    r.outputs[0] = ops::cast(r.outputs[0], input_layer_->input_dtype());
   const std::vector<LayerPtr> &ls = layers();
   for (size_t i = 0; i < ls.size(); ++i) {
     CallContext inner;

@@ -190,6 +190,20 @@ TEST_F(LayersTest, SequentialWithAnInputLayerBuildsAsLayersAreAdded) {
       },
       Code::kInvalidArgument, {"expected the last axis to be 3"});
   expect_error([&] { (*m)(random_tensor({5, 3, 1}, 1)); }, Code::kInvalidArgument, {"expected rank 2"});
+  // A failed first add with a legacy input_shape leaves no trace: a fitting layer goes in after it.
+  auto fresh = std::dynamic_pointer_cast<Sequential>(create_layer("Sequential", Config()));
+  expect_error(
+      [&] {
+        fresh->add(create_layer(
+            "Conv2D", Config::from_json(R"({"filters": 2, "kernel_size": 3, "input_shape": [8, 8]})")));
+      },
+      Code::kInvalidArgument, {});
+  EXPECT_FALSE(fresh->input_layer());
+  fresh->add(dense(2));
+  EXPECT_EQ((*fresh)(random_tensor({4, 3, 5}, 2)).shape(), Shape({4, 3, 2}));
+  // The Input's dtype: int32 data into a float32 Input is cast, as Keras converts it.
+  const Tensor ints = ops::cast(random_tensor({5, 3}, 3, -4.0f, 4.0f), DType::kInt32);
+  EXPECT_EQ((*m)(ints).dtype(), DType::kFloat32);
   auto late = std::dynamic_pointer_cast<Sequential>(create_layer("Sequential", Config()));
   late->add(dense(2));
   expect_error([&] { late->add(create_layer("InputLayer", in)); }, Code::kInvalidArgument,
