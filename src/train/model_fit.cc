@@ -307,8 +307,8 @@ Logs distributed_logs(layers::Layer &model, const Logs &logs, Communicator &comm
   }
   auto c = compiled_model(model, "fit");
   std::vector<VariablePtr> state;
-  for (const MetricPtr &m : logged_metrics(*c))
-    for (const VariablePtr &v : m->variables()) state.push_back(v);
+  for (const LoggedMetric &m : logged_metrics(*c))
+    for (const VariablePtr &v : m.metric->variables()) state.push_back(v);
   std::vector<Tensor> saved;
   for (const VariablePtr &v : state) saved.push_back(v->value());
   const std::vector<Tensor> summed = allreduce_sum_tensors(comm, saved);

@@ -39,12 +39,27 @@ Tensor as_float32(const Tensor &t) {
   return t.dtype() != DType::kFloat32 && is_floating(t.dtype()) ? ops::cast(t, DType::kFloat32) : t;
 }
 
-// Keras's CompileMetrics build: the metrics of every output, resolved from the first batch, and
-// named as Keras's CompileMetrics.result names them: a repeated name of `metrics` takes "_1",
-// "_2", ...; a weighted metric whose name is taken becomes "weighted_<name>" (then "_1", ...).
+// Keras's CompileMetrics build: the metrics of every output, resolved from the first batch. With
+// several outputs each output has its own copy, named "output_<i>_<name>". The log names follow
+// Keras 3's CompileMetrics.result, in its order (every output's `metrics`, then every output's
+// weighted_metrics): a repeated name takes "_1", "_2", ...; a weighted metric whose name is taken
+// is logged as "weighted_<name>" (then "_1", ...). The metric objects keep their own names.
 void build_metrics(CompiledModel &c, const std::vector<Tensor> &y, const std::vector<Tensor> &y_pred) {
   const size_t n = y_pred.size();
   std::vector<std::vector<MetricPtr>> out(n);
+  std::vector<std::vector<std::string>> base(n), names(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Loss *loss = c.losses.empty() ? nullptr : c.losses[c.losses.size() == 1 ? 0 : i].get();
+    const std::string prefix = n > 1 ? "output_" + std::to_string(i + 1) + "_" : "";
+    for (const CompiledMetric &cm : c.metrics) {
+      MetricPtr m =
+          cm.object ? cm.object
+                    : resolve_metric(cm.name, loss, y[i].shape().to_vector(), y_pred[i].shape().to_vector());
+      base[i].push_back(prefix + m->name());
+      out[i].push_back(prefix.empty() ? m : renamed(*m, prefix + m->name()));
+    }
+    names[i].resize(c.metrics.size());
+  }
   std::map<std::string, int> taken;  // name -> times used (Keras's unique_name_counters)
   auto unique = [&taken](const std::string &name) {
     auto it = taken.find(name);
@@ -54,22 +69,18 @@ void build_metrics(CompiledModel &c, const std::vector<Tensor> &y, const std::ve
     }
     return name + "_" + std::to_string(it->second++);
   };
-  for (size_t i = 0; i < n; ++i) {
-    const Loss *loss = c.losses.empty() ? nullptr : c.losses[c.losses.size() == 1 ? 0 : i].get();
-    const std::string prefix = n > 1 ? "output_" + std::to_string(i + 1) + "_" : "";
-    for (const CompiledMetric &cm : c.metrics) {
-      MetricPtr m =
-          cm.object ? cm.object
-                    : resolve_metric(cm.name, loss, y[i].shape().to_vector(), y_pred[i].shape().to_vector());
-      std::string name = prefix + m->name();
-      if (!cm.weighted || taken.count(name) == 0)
-        name = unique(name);
-      else
-        name = unique(prefix + "weighted_" + m->name());
-      out[i].push_back(name == m->name() ? m : renamed(*m, name));
-    }
-  }
+  for (const bool weighted : {false, true})
+    for (size_t i = 0; i < n; ++i)
+      for (size_t k = 0; k < c.metrics.size(); ++k) {
+        if (c.metrics[k].weighted != weighted) continue;
+        const std::string prefix = n > 1 ? "output_" + std::to_string(i + 1) + "_" : "";
+        const std::string &name = base[i][k];
+        names[i][k] = !weighted || taken.count(name) == 0
+                          ? unique(name)
+                          : unique(prefix + "weighted_" + name.substr(prefix.size()));
+      }
   c.output_metrics = std::move(out);
+  c.output_metric_names = std::move(names);
   c.metrics_built = true;
 }
 
@@ -249,17 +260,21 @@ Tensor compute_loss(const LayerPtr &model, const std::vector<Tensor> &x, const s
   return total;
 }
 
-std::vector<MetricPtr> logged_metrics(const CompiledModel &c) {
-  std::vector<MetricPtr> out{c.loss_tracker};
-  for (const auto &per_output : c.output_metrics) out.insert(out.end(), per_output.begin(), per_output.end());
-  out.insert(out.end(), c.output_loss_trackers.begin(), c.output_loss_trackers.end());
+std::vector<LoggedMetric> logged_metrics(const CompiledModel &c) {
+  std::vector<LoggedMetric> out{{c.loss_tracker->name(), c.loss_tracker}};
+  for (const bool weighted : {false, true})
+    for (size_t i = 0; i < c.output_metrics.size(); ++i)
+      for (size_t k = 0; k < c.output_metrics[i].size() && k < c.metrics.size(); ++k)
+        if (c.metrics[k].weighted == weighted)
+          out.push_back({c.output_metric_names[i][k], c.output_metrics[i][k]});
+  for (const MetricPtr &m : c.output_loss_trackers) out.push_back({m->name(), m});
   return out;
 }
 
 Logs metrics_result(layers::Layer &model) {
   auto c = compiled_model(model, "metrics");
   Logs logs;
-  for (const MetricPtr &m : logged_metrics(*c)) logs.set(m->name(), m->result().item_as_double());
+  for (const LoggedMetric &m : logged_metrics(*c)) logs.set(m.name, m.metric->result().item_as_double());
   return logs;
 }
 
@@ -297,7 +312,7 @@ Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const 
 void reset_metrics(layers::Layer &model) {
   auto c = compiled_model(model, "reset_metrics");
   c->loss_pending = false;
-  for (const MetricPtr &m : logged_metrics(*c)) m->reset_state();
+  for (const LoggedMetric &m : logged_metrics(*c)) m.metric->reset_state();
   for (const CompiledMetric &m : c->metrics)
     if (m.object) m.object->reset_state();
 }
@@ -305,7 +320,7 @@ void reset_metrics(layers::Layer &model) {
 std::vector<std::string> metrics_names(layers::Layer &model) {
   auto c = compiled_model(model, "metrics_names");
   std::vector<std::string> names;
-  for (const MetricPtr &m : logged_metrics(*c)) names.push_back(m->name());
+  for (const LoggedMetric &m : logged_metrics(*c)) names.push_back(m.name);
   return names;
 }
 

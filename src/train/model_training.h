@@ -73,6 +73,7 @@ struct CompiledModel {
   // weighted metric whose name is taken).
   bool metrics_built = false;
   std::vector<std::vector<MetricPtr>> output_metrics;
+  std::vector<std::vector<std::string>> output_metric_names;  // the log name of each, in the same layout
   // Keras's individual loss trackers: with several outputs, a Mean "output_<i>_loss" per output
   // of that output's loss before its loss weight (made at the first compute_loss). They follow
   // the compiled metrics in the logs, as Keras 3's.
@@ -89,9 +90,14 @@ struct CompiledModel {
   int64_t resume_epoch = -1;
 };
 
-// The metrics the logs report, in Keras's order: the loss tracker, the compiled metrics (per
-// output), then the individual loss trackers.
-std::vector<MetricPtr> logged_metrics(const CompiledModel &c);
+// The metrics the logs report, with their log names, in Keras 3's order: the loss tracker, the
+// compiled `metrics` (output by output), the weighted_metrics (output by output), then the
+// individual loss trackers.
+struct LoggedMetric {
+  std::string name;
+  MetricPtr metric;
+};
+std::vector<LoggedMetric> logged_metrics(const CompiledModel &c);
 
 // Keras's fit arguments. Either x/y (one tensor per input / output) or a dataset whose elements
 // hold num_inputs x components, then the y components, then optionally a sample weight.

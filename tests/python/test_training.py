@@ -109,8 +109,9 @@ class CompileFitTest(unittest.TestCase):
         x = rng.standard_normal((50, 4)).astype(np.float32)
         y = rng.integers(0, 3, 50)
         model = kiln.Sequential([kiln.layers.Dense(3)])
+        same_name = kiln.metrics.SparseCategoricalAccuracy(name="accuracy")
         model.compile(kiln.optimizers.SGD(0.0), logits_loss(), metrics=["accuracy"],
-                      weighted_metrics=["accuracy", kiln.metrics.SparseCategoricalAccuracy(name="wacc")])
+                      weighted_metrics=[same_name, kiln.metrics.SparseCategoricalAccuracy(name="wacc")])
         model.build((None, 4))
         correct = (model.predict(x, verbose=0).argmax(1) == y).astype(np.float64)
         sw = np.linspace(0.0, 2.0, 50).astype(np.float32)
@@ -122,6 +123,9 @@ class CompileFitTest(unittest.TestCase):
         self.assertGreater(abs(want - correct.mean()), 1e-3)  # the weights change the value
         self.assertAlmostEqual(r["weighted_accuracy"], want, places=5)
         self.assertAlmostEqual(r["wacc"], want, places=5)
+        # Logged under another name, the object itself is the one updated, as Keras's.
+        self.assertEqual(same_name.name, "accuracy")
+        self.assertAlmostEqual(float(same_name.result()), want, places=5)
         cw = {0: 1.0, 1: 2.0, 2: 0.5}
         h = model.fit(x, y, class_weight=cw, batch_size=50, verbose=0)
         w = np.array([cw[int(c)] for c in y])

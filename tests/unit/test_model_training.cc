@@ -522,6 +522,16 @@ TEST(ModelTraining, TwoOutputsWeighLossesPerOutput) {
   EXPECT_NEAR(*logs.get("loss"), o1 + 0.5 * o2, 1e-5);
   EXPECT_EQ(metrics_names(*m), (std::vector<std::string>{"loss", "output_1_accuracy", "output_2_accuracy",
                                                          "output_1_loss", "output_2_loss"}));
+  // Keras 3's order with weighted_metrics: every output's metrics, then every output's weighted ones.
+  CompileOptions w = c;
+  w.metric_names = {"accuracy", "accuracy"};
+  w.metric_is_weighted = {false, true};
+  compile(m, w);
+  (void)test_on_batch(m, {p.x}, {p.y, target});
+  EXPECT_EQ(metrics_names(*m),
+            (std::vector<std::string>{"loss", "output_1_accuracy", "output_2_accuracy",
+                                      "output_1_weighted_accuracy", "output_2_weighted_accuracy",
+                                      "output_1_loss", "output_2_loss"}));
   f.y = {p.y};
   expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"1 y tensor", "2 compiled losses"});
   CompileOptions one;  // one loss for both outputs: the y count is checked against the outputs
