@@ -293,9 +293,12 @@ class Tensor : public detail::handle<kiln_tensor> {
 
   DType dtype() const { return static_cast<DType>(kiln_tensor_get_dtype(require())); }
   /// The deleter from_buffer gives C (public for C linkage's sake; not for callers).
-  static void release_buffer(void *, void *user_data) {
+  static void release_buffer(void *, void *user_data) noexcept {
     std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()> *>(user_data));
-    if (*f) (*f)();
+    try {
+      if (*f) (*f)();
+    } catch (...) {  // it runs inside kiln, on any thread: an exception has nowhere to go
+    }
   }
   int rank() const { return kiln_tensor_get_rank(require()); }
   Dims shape() const {
@@ -3171,7 +3174,7 @@ struct OptimizerOptions {
   double clipvalue = 0.0;         ///< > 0: clip each element to [-clipvalue, clipvalue]
   double global_clipnorm = 0.0;   ///< > 0: clip all gradients together to this norm
   std::vector<std::string> exclude_from_weight_decay;  ///< name fragments (var_names)
-  std::string name;               ///< "": Keras 3's default ("SGD", "adam", "adamw", ...)
+  std::string name;                                    ///< "": Keras's default ("adam", "adam_1", ...)
 };
 
 namespace detail {

@@ -73,7 +73,8 @@ class Communicator:
         numpy.frombuffer(buffer, dtype) views it) over the ranks, in place. broadcast(buffer, root)
         copies root's bytes of buffer (a writable memoryview of bytes) to every rank. Every rank
         calls them in the same order; they may run on kiln's background thread. An exception in
-        either reaches the training as its error."""
+        either reaches the training as its error. The buffer is kiln's memory, valid only during
+        the call: finish with it (copy, or wait for an asynchronous collective) before returning."""
         if not callable(allreduce) or not callable(broadcast):
             raise InvalidArgumentError("Communicator.create: allreduce and broadcast must be callable; got %r and %r"
                                        % (type(allreduce).__name__, type(broadcast).__name__))
