@@ -46,7 +46,7 @@ train::SaveModelOptions save_options(const kiln_config *options, const char *fn)
       kiln::io::TensorSpecInfo s;
       s.name = spec.get_string("name", "");
       const std::string dtype = spec.get_string("dtype", "float32");
-      const std::optional<kiln::DType> d = kiln::io::dtype_from_name(dtype);
+      const std::optional<kiln::DType> d = kiln::dtype_from_name(dtype);
       if (!d)
         fail(Code::kInvalidArgument, fn, ": input spec dtype '", dtype,
              "' is unknown; expected float32, bfloat16, float64, int32, int64, uint8 or bool");

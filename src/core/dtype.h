@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <string>
 
 namespace kiln {
 
@@ -21,6 +23,8 @@ enum class DType : int {
 bool dtype_valid(int value);
 size_t dtype_size(DType dtype);
 const char *dtype_name(DType dtype);
+// "float32" -> DType::kFloat32 ...; nullopt for a name kiln has no dtype for.
+std::optional<DType> dtype_from_name(const std::string &name);
 inline bool is_floating(DType d) {
   return d == DType::kFloat32 || d == DType::kBFloat16 || d == DType::kFloat64;
 }

@@ -47,4 +47,10 @@ const char *dtype_name(DType dtype) {
   return "invalid";
 }
 
+std::optional<DType> dtype_from_name(const std::string &name) {
+  for (int v = 0; v < 64; ++v)
+    if (dtype_valid(v) && name == dtype_name(static_cast<DType>(v))) return static_cast<DType>(v);
+  return std::nullopt;
+}
+
 }  // namespace kiln

@@ -77,12 +77,6 @@ uint64_t fingerprint64(const std::string &bytes) {
   return h;
 }
 
-std::optional<DType> dtype_from_name(const std::string &name) {
-  for (int v = 0; v < 64; ++v)
-    if (dtype_valid(v) && name == dtype_name(static_cast<DType>(v))) return static_cast<DType>(v);
-  return std::nullopt;
-}
-
 std::string encode_saved_model(const SavedModelManifest &m) {
   pb::KilnSavedModel p;
   p.set_format_version(m.format_version);

@@ -47,9 +47,6 @@ struct SavedModelManifest {
   std::string variables_prefix = kVariablesPrefix;
 };
 
-// "float32" -> DType::kFloat32 ...; nullopt for a name kiln has no dtype for.
-std::optional<DType> dtype_from_name(const std::string &name);
-
 // The manifest's bytes (binary protobuf).
 std::string encode_saved_model(const SavedModelManifest &manifest);
 // The fingerprint of the manifest saved_model_bytes (encode_saved_model's), beside a checkpoint

@@ -105,13 +105,8 @@ bool casts_input(bool autocast, const DTypePolicy &policy, const Tensor &t) {
 }
 }  // namespace
 
-PartialShape config_dims(const Config &config, const std::string &key, const std::string &owner) {
-  const Config::Json &v = config.json().at(key);
-  auto bad = [&] {
-    fail(Code::kInvalidArgument, owner, ": ", key, " is ", config.json().at(key).dump(),
-         "; expected a shape: a list of non-negative ints and nulls");
-  };
-  if (!v.is_array()) bad();
+std::optional<PartialShape> dims_of_json(const Config::Json &v) {
+  if (!v.is_array()) return std::nullopt;
   PartialShape out;
   for (const Config::Json &d : v) {
     if (d.is_null())
@@ -119,9 +114,18 @@ PartialShape config_dims(const Config &config, const std::string &key, const std
     else if (d.is_number_integer() && d.get<int64_t>() >= 0)
       out.push_back(d.get<int64_t>());
     else
-      bad();
+      return std::nullopt;
   }
   return out;
+}
+
+PartialShape config_dims(const Config &config, const std::string &key, const std::string &owner) {
+  const Config::Json &v = config.json().at(key);
+  std::optional<PartialShape> dims = dims_of_json(v);
+  if (!dims)
+    fail(Code::kInvalidArgument, owner, ": ", key, " is ", v.dump(),
+         "; expected a shape: a list of non-negative ints and nulls");
+  return std::move(*dims);
 }
 
 Layer::Layer(std::string class_name, ConfigReader &base)

@@ -33,8 +33,10 @@ using VariablePtr = std::shared_ptr<Variable>;
 // A shape whose dims may be unknown (-1, Keras's None): the batch dim of model.build((None, 784)).
 using PartialShape = std::vector<int64_t>;
 constexpr int64_t kUnknownDim = -1;
-// A config's shape under key (a list of non-negative ints and nulls, as Keras writes shapes);
-// INVALID_ARGUMENT naming owner and key for anything else.
+// A shape as Keras writes it (a list of non-negative ints and nulls); nullopt for anything else.
+std::optional<PartialShape> dims_of_json(const Config::Json &v);
+// A config's shape under key, as dims_of_json reads it; INVALID_ARGUMENT naming owner and key for
+// anything else.
 PartialShape config_dims(const Config &config, const std::string &key, const std::string &owner);
 
 std::string partial_shape_string(const PartialShape &s);  // "(None, 784)"

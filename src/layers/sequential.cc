@@ -21,19 +21,8 @@ thread_local int t_constructing = 0;
 // Keras 2's encoded TensorShape {"class_name": "TensorShape", "items": [...]}. Any other form
 // (an older writer's) is left alone, as before kiln read the key: the model builds on its first call.
 std::optional<PartialShape> build_shape_of(const Config::Json &v) {
-  const Config::Json *items = &v;
-  if (v.is_object() && v.contains("items")) items = &v.at("items");
-  if (!items->is_array()) return std::nullopt;
-  PartialShape shape;
-  for (const Config::Json &d : *items) {
-    if (d.is_null())
-      shape.push_back(kUnknownDim);
-    else if (d.is_number_integer() && d.get<int64_t>() >= 0)
-      shape.push_back(d.get<int64_t>());
-    else
-      return std::nullopt;
-  }
-  if (shape.empty()) return std::nullopt;
+  std::optional<PartialShape> shape = dims_of_json(v.is_object() && v.contains("items") ? v.at("items") : v);
+  if (shape && shape->empty()) return std::nullopt;
   return shape;
 }
 }  // namespace
@@ -61,13 +50,11 @@ DType input_dtype_of(const Config &config) {
   if (!name_json->is_string())
     fail(Code::kInvalidArgument, "InputLayer: dtype must be a dtype name such as 'float32'; got ", v.dump());
   const std::string name = name_json->get<std::string>();
+  if (const std::optional<DType> d = dtype_from_name(name)) return *d;
   std::string known;
-  for (int code = 0; code < 64; ++code) {
-    if (!dtype_valid(code)) continue;
-    const DType d = static_cast<DType>(code);
-    if (name == dtype_name(d)) return d;
-    known += std::string(known.empty() ? "" : ", ") + dtype_name(d);
-  }
+  for (int code = 0; code < 64; ++code)
+    if (dtype_valid(code))
+      known += std::string(known.empty() ? "" : ", ") + dtype_name(static_cast<DType>(code));
   fail(Code::kInvalidArgument, "InputLayer: dtype '", name, "' is not a kiln dtype; expected one of ", known);
 }
 }  // namespace
