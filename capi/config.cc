@@ -14,8 +14,8 @@ using kiln::capi::require_not_null;
 
 namespace {
 
-const Config &config_of(const kiln_config *c, const char *fn) {
-  require_not_null(c, fn, "config");
+const Config &config_of(const kiln_config *c, const char *fn, const char *arg = "config") {
+  require_not_null(c, fn, arg);
   return c->value;
 }
 
@@ -206,7 +206,8 @@ kiln_status *kiln_config_set_string_list(kiln_config *config, const char *key, c
 }
 
 kiln_status *kiln_config_set_config(kiln_config *config, const char *key, const kiln_config *value) {
-  return set_value(config, key, __func__, [&] { return config_of(value, "kiln_config_set_config"); });
+  return set_value(config, key, __func__,
+                   [&] { return config_of(value, "kiln_config_set_config", "value"); });
 }
 
 kiln_status *kiln_config_set_config_list(kiln_config *config, const char *key, const kiln_config *const *values,

@@ -252,7 +252,8 @@ kiln_status *kiln_split(kiln_tensor **outs, size_t num_outputs, const kiln_tenso
   KILN_CAPI_BEGIN
   const char *fn = "kiln_split";
   require_not_null(outs, fn, "outs");
-  if (num_outputs == 0) kiln::fail(kiln::Code::kInvalidArgument, fn, ": num_outputs is 0; expected >= 1");
+  if (num_outputs == 0 || num_outputs > static_cast<size_t>(INT64_MAX))
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": num_outputs is ", num_outputs, "; expected >= 1");
   std::vector<int64_t> s = sizes ? int_list(sizes, num_outputs, fn, "sizes") : std::vector<int64_t>{};
   std::vector<Tensor> parts = ops::split(tensor_of(x, fn, "x"), s, static_cast<int64_t>(num_outputs), axis);
   if (parts.size() != num_outputs)

@@ -2663,7 +2663,8 @@ class Metric : public detail::handle<kiln_metric> {
 /// Built-in losses with typed options (Keras 3's names and defaults).
 namespace losses {
 
-/// Every loss's common options: reduction "sum_over_batch_size" (default), "sum" or "none".
+/// Every loss's common options: reduction "sum_over_batch_size" (default), "sum", "mean",
+/// "mean_with_sample_weight" or "none".
 struct LossOptions {
   std::string reduction = "sum_over_batch_size";
   std::string name;  ///< "": the class's default

@@ -17,7 +17,8 @@
  *
  * Classes (Keras 3 names, options and defaults; every one also takes "name" and "reduction":
  * "sum_over_batch_size" (default: the weighted sum divided by the number of per-sample losses,
- * not by the weights' sum), "sum" or "none"):
+ * not by the weights' sum), "sum", "mean" (the same as "sum_over_batch_size"),
+ * "mean_with_sample_weight" (divided by the weights' sum) or "none"):
  *   SparseCategoricalCrossentropy  from_logits=false, ignore_class=null
  *   CategoricalCrossentropy        from_logits=false, label_smoothing=0.0, axis=-1
  *   BinaryCrossentropy             from_logits=false, label_smoothing=0.0, axis=-1

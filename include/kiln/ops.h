@@ -161,7 +161,8 @@ KILN_API kiln_status *kiln_where(kiln_tensor **out, const kiln_tensor *cond, con
                                  const kiln_tensor *y);
 /// x converted to dtype (float to int truncates; to bool: x != 0; to bfloat16: round to nearest even).
 KILN_API kiln_status *kiln_cast(kiln_tensor **out, const kiln_tensor *x, kiln_dtype dtype);
-/// x clamped to [clip_min, clip_max]; floating.
+/// x clamped to [clip_min, clip_max]; floating. As tf.clip_by_value, maximum(minimum(x, clip_max),
+/// clip_min): clip_min everywhere when clip_min > clip_max, NaN everywhere for a NaN bound.
 KILN_API kiln_status *kiln_clip_by_value(kiln_tensor **out, const kiln_tensor *x, float clip_min,
                                          float clip_max);
 /// x itself, but tapes see no path through it.

@@ -29,6 +29,8 @@ Config::Type type_of(const Config::Json &v) {
 
 // The value as it would print, shortened: errors quote what they got.
 std::string quote(const Config::Json &v) {
+  if (v.is_number_float() && !std::isfinite(v.get<double>()))  // dump() writes these as null
+    return std::isnan(v.get<double>()) ? "NaN" : v.get<double>() > 0 ? "Infinity" : "-Infinity";
   std::string s = v.dump();
   return s.size() > 60 ? s.substr(0, 57) + "..." : s;
 }
@@ -102,10 +104,32 @@ const char *config_type_name(Config::Type t) {
 
 Config::Config() : value_(Json::object()) {}
 
+namespace {
+// Configs nest at most this deep (objects and lists): serialising, copying and reading one walk
+// it recursively, so a deeper one would overflow the stack. Real configs nest a few dozen levels.
+constexpr int kMaxConfigDepth = 512;
+
+// Whether v nests deeper than `levels`; its own recursion stops at the limit.
+bool nests_deeper_than(const Config::Json &v, int levels) {
+  if (!v.is_structured()) return false;
+  if (levels <= 0) return true;
+  for (const auto &e : v)
+    if (nests_deeper_than(e, levels - 1)) return true;
+  return false;
+}
+
+void require_depth(const Config::Json &v, int levels, const std::string &what) {
+  if (nests_deeper_than(v, levels))
+    fail(Code::kInvalidArgument, what, ": the config nests deeper than ", kMaxConfigDepth,
+         " levels of objects and lists; expected at most ", kMaxConfigDepth);
+}
+}  // namespace
+
 Config Config::from_value(Json value, const std::string &what) {
   if (!value.is_object())
     fail(Code::kInvalidArgument, what, ": expected a JSON object ({...}); got ", config_type_name(type_of(value)),
          " ", quote(value));
+  require_depth(value, kMaxConfigDepth, what);
   return Config(std::move(value));
 }
 
@@ -294,11 +318,13 @@ Config &Config::set(const std::string &key, const std::vector<std::string> &v) {
 }
 Config &Config::set(const std::string &key, const Config &v) {
   require_key(key);
+  require_depth(v.value_, kMaxConfigDepth - 1, "config: key '" + key + "'");
   value_[key] = v.value_;
   return *this;
 }
 Config &Config::set(const std::string &key, const std::vector<Config> &v) {
   require_key(key);
+  for (const Config &c : v) require_depth(c.value_, kMaxConfigDepth - 2, "config: key '" + key + "'");
   Json list = Json::array();
   for (const Config &c : v) list.push_back(c.value_);
   value_[key] = std::move(list);

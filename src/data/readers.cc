@@ -1,6 +1,7 @@
 #include "data/readers.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
@@ -10,15 +11,25 @@
 
 #include "core/count.h"
 #include "core/error.h"
+#include "io/file_util.h"
 
 namespace kiln::data {
 
 std::string read_whole_file(const std::string &path, const char *op) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) {
+  const int fd = io::open_for_reading(path);
+  if (fd < 0) {
     const int err = errno;
     fail(err == ENOENT ? Code::kNotFound : Code::kFailedPrecondition, op, ": cannot open '", path,
          "': ", std::strerror(err));
+  }
+  if (!io::is_regular_fd(fd)) {  // a FIFO would block, /dev/zero never end
+    ::close(fd);
+    fail(Code::kFailedPrecondition, op, ": '", path, "' is not a regular file");
+  }
+  gzFile f = gzdopen(fd, "rb");
+  if (!f) {
+    ::close(fd);
+    fail(Code::kResourceExhausted, op, ": cannot read '", path, "': out of memory");
   }
   std::string data;
   char buf[1 << 16];

@@ -208,17 +208,17 @@ BundleEntry to_entry(const std::string &key, const tfp::BundleEntryProto &p, int
 
 void BundleReader::Impl::load_index() {
   std::string path = index_path(prefix);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = open_for_reading(path);
   if (fd < 0 && errno == ENOENT) {
     // A save over this prefix may have moved the bundle aside (and crashed, or not finished
     // yet); if that one is gone too, the save has finished meanwhile.
     const std::string aside = index_path(previous_bundle_prefix(prefix));
-    fd = ::open(aside.c_str(), O_RDONLY | O_CLOEXEC);
+    fd = open_for_reading(aside);
     if (fd >= 0) {
       path = aside;
       previous = true;
     } else if (errno == ENOENT) {
-      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      fd = open_for_reading(path);
     } else {
       path = aside;
     }
@@ -312,7 +312,7 @@ const BundleReader::Impl::Shard &BundleReader::Impl::shard(const BundleEntry &e)
   Shard &s = shards[static_cast<size_t>(e.shard_id)];
   if (s.fd >= 0) return s;
   std::string path = data_file(e.shard_id);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = open_for_reading(path);
   if (fd < 0) {
     const int err = errno;
     fail(Code::kDataLoss, "cannot open data file '", path, "' of checkpoint '", prefix, "' (tensor '", e.key,
@@ -323,6 +323,10 @@ const BundleReader::Impl::Shard &BundleReader::Impl::shard(const BundleEntry &e)
     const int err = errno;
     ::close(fd);
     fail(Code::kInternal, "cannot stat '", path, "': ", std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(Code::kDataLoss, "data file '", path, "' of checkpoint '", prefix, "' is not a regular file");
   }
   s.size = static_cast<uint64_t>(st.st_size);
   s.path = std::move(path);

@@ -60,6 +60,8 @@ RecordReader::RecordReader(const std::string &path) : name_(path) {
   if (S_ISDIR(st.st_mode))
     fail(Code::kInvalidArgument, "'", path,
          "' is a directory; expected an event file (a logdir's runs: find_runs)");
+  if (!S_ISREG(st.st_mode))  // a FIFO would block, a device such as /dev/zero read as empty
+    fail(Code::kInvalidArgument, "'", path, "' is not a regular file; expected an event file");
   file_ = std::fopen(path.c_str(), "rbe");
   if (file_ == nullptr) {
     const int err = errno;

@@ -143,9 +143,28 @@ void create_dirs(const std::string &dir) {
   if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) fail_errno(errno, "cannot create directory", dir);
 }
 
+int open_for_reading(const std::string &path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return fd;
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+bool is_regular_fd(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 std::string read_file(const std::string &path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Fd fd(open_for_reading(path));
   if (fd.get() < 0) fail_errno(errno, "cannot open", path);
+  if (!is_regular_fd(fd.get())) fail(Code::kFailedPrecondition, "'", path, "' is not a regular file");
   std::string out;
   char buf[65536];
   for (;;) {

@@ -30,8 +30,15 @@ bool is_file(const std::string &path);
 size_t file_size(const std::string &path);
 // Creates dir and its missing parents (mkdir -p).
 void create_dirs(const std::string &dir);
-// The whole file; NotFound when it does not exist.
+// The whole file; NotFound when it does not exist, FailedPrecondition when it is not a regular
+// file (a FIFO, a device such as /dev/zero, a directory).
 std::string read_file(const std::string &path);
+// ::open(path, O_RDONLY | O_CLOEXEC) that does not block on a FIFO without a writer (opened
+// O_NONBLOCK, then made blocking again): -1 with errno when open fails. The caller fstat()s the
+// descriptor and refuses what is not a regular file.
+int open_for_reading(const std::string &path);
+// Whether fd is a regular file (false, errno kept, when fstat fails).
+bool is_regular_fd(int fd);
 // Removes path if it exists; never throws (cleanup paths call it).
 void remove_file_quietly(const std::string &path) noexcept;
 // Removes path: true when it did, false when it did not exist; other failures throw (for callers

@@ -110,7 +110,10 @@ void unary(UnaryOp op, const double *x, double *y, int64_t n, double alpha, doub
     case UnaryOp::kSwish:
       return map(x, y, n, [](double v) { return v * logistic(v).s; });
     case UnaryOp::kClip:
-      return map(x, y, n, [alpha, beta](double v) { return v < alpha ? alpha : (v > beta ? beta : v); });
+      return map(x, y, n, [alpha, beta](double v) {  // maximum(minimum(x, hi), lo), as TF
+        const double t = v > beta ? beta : v;
+        return t < alpha ? alpha : t;
+      });
     case UnaryOp::kFloor:
       return map(x, y, n, [](double v) { return std::floor(v); });
     case UnaryOp::kRound:

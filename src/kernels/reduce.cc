@@ -313,19 +313,21 @@ void argmax_typed(const T *x, int64_t outer, int64_t n, int64_t inner, int64_t *
     const T *base = x + o * n * inner;
     int64_t *dst = out + o * inner;
     if (inner == 1) {
-      V best = static_cast<V>(base[0]);
+      // As TF's kernel (Eigen's arg-max reducer): from (0, lowest), strictly greater replaces,
+      // so ties keep the first index and a NaN is never chosen, wherever it is.
+      V best = std::numeric_limits<V>::lowest();
       int64_t at = 0;
-      for (int64_t k = 1; k < n; ++k) {
+      for (int64_t k = 0; k < n; ++k) {
         V v = static_cast<V>(base[k]);
-        if (v > best) best = v, at = k;  // strict: ties keep the first index, like TF
+        if (v > best) best = v, at = k;
       }
       dst[0] = at;
       continue;
     }
     // Scan row by row so that memory is read contiguously.
     V *best = scratch.data() + static_cast<size_t>(omp_get_thread_num()) * static_cast<size_t>(inner);
-    for (int64_t j = 0; j < inner; ++j) best[j] = static_cast<V>(base[j]), dst[j] = 0;
-    for (int64_t k = 1; k < n; ++k) {
+    for (int64_t j = 0; j < inner; ++j) best[j] = std::numeric_limits<V>::lowest(), dst[j] = 0;
+    for (int64_t k = 0; k < n; ++k) {
       const T *row = base + k * inner;
       for (int64_t j = 0; j < inner; ++j) {
         V v = static_cast<V>(row[j]);

@@ -42,11 +42,12 @@ void argmin_typed(const T *x, int64_t outer, int64_t n, int64_t inner, int64_t *
   for (int64_t oi = 0; oi < outer * inner; ++oi) {
     const int64_t o = oi / inner, i = oi % inner;
     const T *base = x + o * n * inner + i;
-    V best = static_cast<V>(base[0]);
+    // As argmax: from (0, highest), strictly less replaces (ties: the first; NaN: never).
+    V best = std::numeric_limits<V>::max();
     int64_t at = 0;
-    for (int64_t k = 1; k < n; ++k) {
+    for (int64_t k = 0; k < n; ++k) {
       V v = static_cast<V>(base[k * inner]);
-      if (v < best) best = v, at = k;  // strict: ties keep the first index, like TF
+      if (v < best) best = v, at = k;
     }
     out[oi] = at;
   }

@@ -69,12 +69,29 @@ KILN_MATH(Log, log, u10)
 KILN_MATH(Log1p, log1p, u10)
 KILN_MATH(Expm1, expm1, u10)
 KILN_MATH(Tanh, tanh, u10)
-KILN_MATH(Sin, sin, u10)
-KILN_MATH(Cos, cos, u10)
+KILN_MATH(SinVector, sin, u10)
+KILN_MATH(CosVector, cos, u10)
 
 #undef KILN_MATH
 #undef KILN_SLEEF
 #undef KILN_SLEEF_VECTOR
+
+// SLEEF's u10 sin and cos reduce the argument of a whole vector the slow way (Payne-Hanek) as soon
+// as one lane reaches 125 in magnitude or is inf or NaN, which moves the other lanes' results by
+// an ulp. Each lane takes the path of its own magnitude here, so a value's result does not depend
+// on its neighbours (the tensor's size, offset and thread count).
+template <class F>
+HWY_INLINE VF PerLaneTrig(DF d, VF v, F f) {
+  const auto fast = hn::Lt(hn::Abs(v), hn::Set(d, 125.0f));  // false for NaN
+  if (hn::AllTrue(d, fast)) return f(v);
+  return hn::IfThenElse(fast, f(hn::IfThenElseZero(fast, v)), f(v));
+}
+HWY_INLINE VF Sin(VF v) {
+  return PerLaneTrig(DF(), v, [](VF u) HWY_ATTR { return SinVector(u); });
+}
+HWY_INLINE VF Cos(VF v) {
+  return PerLaneTrig(DF(), v, [](VF u) HWY_ATTR { return CosVector(u); });
+}
 
 // ---- loops ----
 
@@ -320,10 +337,12 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
     case UnaryOp::kSwish:
       return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return hn::Mul(v, LogisticParts(d, v).s); });
     case UnaryOp::kClip:
-      // Both comparisons are false for NaN, which passes through.
+      // As tf.clip_by_value, maximum(minimum(x, hi), lo): lo when lo > hi. Both comparisons are
+      // false for NaN, which passes through.
       return Map1(x, y, n, [alpha, beta](DF d, VF v) HWY_ATTR {
         const VF lo = hn::Set(d, alpha), hi = hn::Set(d, beta);
-        return hn::IfThenElse(hn::Lt(v, lo), lo, hn::IfThenElse(hn::Gt(v, hi), hi, v));
+        const VF t = hn::IfThenElse(hn::Gt(v, hi), hi, v);
+        return hn::IfThenElse(hn::Lt(t, lo), lo, t);
       });
     // Floor and Round give a result of x's sign; CopySign restores the sign of a zero result,
     // which Highway's emulation on targets without SSE4.1's roundps drops (round(-0.3) = -0).

@@ -55,11 +55,9 @@ Tensor neg(const Tensor &x) {
 }
 
 Tensor abs(const Tensor &x) {
+  // TF's rule dy * sign(x): 0 at +-0, NaN at NaN.
   return with_grad("abs", x, unary_forward(UnaryOp::kAbs, "abs", x, kSigned),
-                   [](const Tensor &v, const Tensor &) {
-                     const Tensor zero = k(0.0, v);  // sign(x), 0 at 0
-                     return sub(mask_like(greater(v, zero), v), mask_like(less(v, zero), v));
-                   });
+                   [](const Tensor &v, const Tensor &) { return stop_gradient(sign(v)); });
 }
 
 Tensor exp(const Tensor &x) {
@@ -73,18 +71,29 @@ Tensor log(const Tensor &x) {
   return out;
 }
 
+namespace {
+// TF's SqrtGrad and RsqrtGrad give 0 where the incoming gradient is 0, whatever the rule's value
+// there (inf at x = 0): where(x > 0, sqrt(x), 0) has gradient 0 at 0, not NaN.
+Tensor zero_where_no_gradient(const Tensor &g, const Tensor &value) {
+  return where(equal(g, k(0.0, g)), zeros_like(value), value);
+}
+}  // namespace
+
 Tensor sqrt(const Tensor &x) {
   Tensor out = unary_forward(UnaryOp::kSqrt, "sqrt", x, kFloatOnly);
-  if (recordable(x))  // d/dx = 1 / (2 sqrt(x))
-    record("sqrt", {x}, {out}, [out](const Grads &g) { return Grads{div(mul(g[0], k(0.5, out)), out)}; });
+  if (recordable(x))  // d/dx = 1 / (2 sqrt(x)): TF's (0.5 dy) / y
+    record("sqrt", {x}, {out}, [out](const Grads &g) {
+      return Grads{zero_where_no_gradient(g[0], div(mul(g[0], k(0.5, out)), out))};
+    });
   return out;
 }
 
 Tensor rsqrt(const Tensor &x) {
   Tensor out = unary_forward(UnaryOp::kRsqrt, "rsqrt", x, kFloatOnly);
-  if (recordable(x))  // d/dx = -x^(-3/2) / 2 = -out / (2x)
-    record("rsqrt", {x}, {out},
-           [x, out](const Grads &g) { return Grads{div(mul(g[0], mul(out, k(-0.5, x))), x)}; });
+  if (recordable(x))  // d/dx = -x^(-3/2) / 2: TF's -0.5 (dy y) (y y), +inf at -0 as at +0
+    record("rsqrt", {x}, {out}, [out](const Grads &g) {
+      return Grads{zero_where_no_gradient(g[0], mul(mul(mul(g[0], out), square(out)), k(-0.5, out)))};
+    });
   return out;
 }
 
@@ -134,10 +143,14 @@ Tensor softplus(const Tensor &x) {
 
 Tensor elu(const Tensor &x, float alpha) {
   require_finite(alpha, "elu", "alpha");
-  // d/dx = 1 for x > 0, alpha e^x = out + alpha otherwise.
+  // 1 for x > 0, else y + alpha (alpha e^x) where y = elu(x) < 0, else alpha: with alpha 1 this is
+  // TF's EluGrad (y + 1 where y < 0, else 1; 1 at 0 and NaN), with another alpha Keras's
+  // where(x > 0, elu(x), alpha * elu(x)) (alpha at 0 and NaN).
   return with_grad("elu", x, unary_forward(UnaryOp::kElu, "elu", x, kFloatOnly, alpha),
                    [alpha](const Tensor &v, const Tensor &out) {
-                     return where(greater(v, k(0.0, v)), k(1.0, v), add(out, k(alpha, v)));
+                     const Tensor a = k(alpha, v);
+                     return where(greater(v, k(0.0, v)), k(1.0, v),
+                                  where(less(out, k(0.0, v)), add(out, a), a));
                    });
 }
 
@@ -155,15 +168,14 @@ Tensor logical_not(const Tensor &x) {
 }
 
 Tensor clip_by_value(const Tensor &x, float clip_min, float clip_max) {
-  KILN_REQUIRE(!std::isnan(clip_min) && !std::isnan(clip_max) && clip_min <= clip_max,
-               "clip_by_value: bounds [", clip_min, ", ", clip_max, "] for ",
-               x.defined() ? x.description() : "undefined", "; expected clip_min <= clip_max");
+  // As tf.clip_by_value, maximum(minimum(x, clip_max), clip_min): clip_min everywhere when it
+  // exceeds clip_max, NaN everywhere for a NaN bound (TF's minimum and maximum propagate NaN).
+  Tensor out = unary_forward(UnaryOp::kClip, "clip_by_value", x, kFloatOnly, clip_min, clip_max);
+  if (std::isnan(clip_min) || std::isnan(clip_max)) out = fill(x.shape(), NAN, x.dtype());
   // The gradient passes where clip_min <= x <= clip_max.
-  return with_grad(
-      "clip_by_value", x, unary_forward(UnaryOp::kClip, "clip_by_value", x, kFloatOnly, clip_min, clip_max),
-      [clip_min, clip_max](const Tensor &v, const Tensor &) {
-        return mask_like(logical_and(greater_equal(v, k(clip_min, v)), less_equal(v, k(clip_max, v))), v);
-      });
+  return with_grad("clip_by_value", x, out, [clip_min, clip_max](const Tensor &v, const Tensor &) {
+    return mask_like(logical_and(greater_equal(v, k(clip_min, v)), less_equal(v, k(clip_max, v))), v);
+  });
 }
 
 // ---- log1p, expm1, floor, round, sign, sin, cos, relu6, selu (as tf.math / tf.nn) ----
@@ -179,18 +191,14 @@ Tensor expm1(const Tensor &x) {
                    [](const Tensor &, const Tensor &out) { return add(out, k(1.0, out)); });
 }
 
-namespace {
-// floor, round and sign are piecewise constant: their gradient is 0 (TF gives zeros for
-// sign, and no gradient, which a sum treats as 0, for floor and round).
-Tensor piecewise_constant(UnaryOp op, const char *name, const Tensor &x) {
-  return with_grad(name, x, unary_forward(op, name, x, kFloatOnly),
+// floor, round and sign are piecewise constant. As TF: sign's gradient is zeros; floor and round
+// have none (not recorded, so tape.gradient gives None for them, and a sum treats them as 0).
+Tensor floor(const Tensor &x) { return unary_forward(UnaryOp::kFloor, "floor", x, kFloatOnly); }
+Tensor round(const Tensor &x) { return unary_forward(UnaryOp::kRound, "round", x, kFloatOnly); }
+Tensor sign(const Tensor &x) {
+  return with_grad("sign", x, unary_forward(UnaryOp::kSign, "sign", x, kFloatOnly),
                    [](const Tensor &v, const Tensor &) { return zeros_like(v); });
 }
-}  // namespace
-
-Tensor floor(const Tensor &x) { return piecewise_constant(UnaryOp::kFloor, "floor", x); }
-Tensor round(const Tensor &x) { return piecewise_constant(UnaryOp::kRound, "round", x); }
-Tensor sign(const Tensor &x) { return piecewise_constant(UnaryOp::kSign, "sign", x); }
 
 Tensor sin(const Tensor &x) {
   return with_grad("sin", x, unary_forward(UnaryOp::kSin, "sin", x, kFloatOnly),
@@ -211,12 +219,13 @@ Tensor relu6(const Tensor &x) {
 }
 
 Tensor selu(const Tensor &x) {
-  // d/dx = scale for x > 0, scale alpha e^x = out + scale alpha otherwise (tf.nn.selu's constants).
+  // As TF's SeluGrad on y = selu(x): y + scale alpha (scale alpha e^x) where y < 0, else scale
+  // (at 0 and NaN too); tf.nn.selu's constants.
   constexpr double kScale = kernels::activation::kSeluScale,
                    kScaleAlpha = kScale * kernels::activation::kSeluAlpha;
   return with_grad("selu", x, unary_forward(UnaryOp::kSelu, "selu", x, kFloatOnly),
                    [](const Tensor &v, const Tensor &out) {
-                     return where(greater(v, k(0.0, v)), k(kScale, v), add(out, k(kScaleAlpha, v)));
+                     return where(less(out, k(0.0, v)), add(out, k(kScaleAlpha, v)), k(kScale, v));
                    });
 }
 

@@ -92,12 +92,13 @@ Tensor pre_activation_grad(DA a, float alpha, const Tensor &g, const Tensor &y, 
       return mul(g, mul(y, sub(k(1.0, y), y)));
     case DA::kTanh:
       return mul(g, sub(k(1.0, y), square(y)));
-    case DA::kElu:
-      return mul(g, where(greater(y, k(0.0, y)), k(1.0, y), add(y, k(alpha, y))));
-    case DA::kSelu: {
+    case DA::kElu:  // as ops::elu's rule (TF's EluGrad): alpha at 0 and NaN
+      return mul(g, where(greater(y, k(0.0, y)), k(1.0, y),
+                          where(less(y, k(0.0, y)), add(y, k(alpha, y)), k(alpha, y))));
+    case DA::kSelu: {  // as ops::selu's rule (TF's SeluGrad): scale at 0 and NaN
       constexpr double kScale = kernels::activation::kSeluScale,
                        kScaleAlpha = kScale * kernels::activation::kSeluAlpha;
-      return mul(g, where(greater(y, k(0.0, y)), k(kScale, y), add(y, k(kScaleAlpha, y))));
+      return mul(g, where(less(y, k(0.0, y)), add(y, k(kScaleAlpha, y)), k(kScale, y)));
     }
     case DA::kExp:
       return mul(g, y);

@@ -34,12 +34,20 @@ Philox generator(SeedPair seed) {
   return Philox(static_cast<uint64_t>(seed.a), static_cast<uint64_t>(seed.b));
 }
 
+// The values are minval + u (maxval - minval): a width beyond the dtype's range would give inf.
+void check_uniform_width(const char *op, double minval, double maxval, bool width_finite, DType dtype) {
+  if (!width_finite)
+    fail(Code::kInvalidArgument, op, ": maxval - minval (", maxval, " - ", minval, ") overflows ",
+         dtype_name(dtype), "; expected bounds whose difference is finite");
+}
+
 void check_uniform_args(const char *op, const Shape &shape, float minval, float maxval) {
   require_finite(op, "minval", minval);
   require_finite(op, "maxval", maxval);
   if (minval > maxval)
     fail(Code::kInvalidArgument, op, ": minval ", minval, " is greater than maxval ", maxval, " for shape ",
          shape.to_string(), "; expected minval <= maxval");
+  check_uniform_width(op, minval, maxval, std::isfinite(maxval - minval), DType::kFloat32);
 }
 
 Tensor uniform_from(const Philox &gen, const Shape &shape, float minval, float maxval) {
@@ -84,6 +92,11 @@ Tensor uniform_float_from(const char *op, const G &seed, const Shape &shape, DTy
   if (minval > maxval)
     fail(Code::kInvalidArgument, op, ": minval ", minval, " is greater than maxval ", maxval, " for shape ",
          shape.to_string(), "; expected minval <= maxval");
+  check_uniform_width(op, minval, maxval,
+                      dtype == DType::kFloat64
+                          ? std::isfinite(maxval - minval)
+                          : std::isfinite(static_cast<float>(maxval) - static_cast<float>(minval)),
+                      dtype);
   const Philox gen = generator(seed);
   if (dtype == DType::kFloat32)
     return uniform_from(gen, shape, static_cast<float>(minval), static_cast<float>(maxval));

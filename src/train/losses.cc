@@ -352,8 +352,10 @@ Reduction reduction_from_string(const std::string &s, const std::string &owner) 
   if (s == "sum_over_batch_size" || s == "auto") return Reduction::kSumOverBatchSize;
   if (s == "sum") return Reduction::kSum;
   if (s == "none") return Reduction::kNone;
+  if (s == "mean") return Reduction::kMean;
+  if (s == "mean_with_sample_weight") return Reduction::kMeanWithSampleWeight;
   fail(Code::kInvalidArgument, owner, ": reduction '", s,
-       "' is not valid; expected sum_over_batch_size, sum or none");
+       "' is not valid; expected sum_over_batch_size, sum, mean, mean_with_sample_weight or none");
 }
 
 const char *reduction_name(Reduction r) {
@@ -362,6 +364,10 @@ const char *reduction_name(Reduction r) {
       return "sum";
     case Reduction::kNone:
       return "none";
+    case Reduction::kMean:
+      return "mean";
+    case Reduction::kMeanWithSampleWeight:
+      return "mean_with_sample_weight";
     case Reduction::kSumOverBatchSize:
       break;
   }
@@ -393,6 +399,16 @@ Config Loss::get_config() const {
   return c;
 }
 
+namespace {
+// Keras's ops.divide_no_nan: a / b, 0 where b is 0.
+Tensor div_no_nan(const Tensor &a, const Tensor &b) {
+  const Tensor zero = ops::zeros(Shape{}, b.dtype());
+  const Tensor none = ops::equal(b, zero);
+  // The divisor is made safe first, so the unused branch's gradient is not 0 * inf.
+  return ops::where(none, ops::zeros_like(a), ops::div(a, ops::where(none, ops::ones_like(b), b)));
+}
+}  // namespace
+
 void squeeze_or_expand_to_same_rank(Tensor &a, Tensor &b) {
   const int ra = a.shape().rank(), rb = b.shape().rank();
   if (ra == rb + 1 && a.shape()[ra - 1] == 1) {
@@ -420,10 +436,10 @@ Tensor reduce_weighted_values(const Tensor &values, const Tensor &sample_weight,
   }
   if (mask.defined()) {  // Keras's apply_mask
     Tensor m = ops::cast(mask, v.dtype());
-    if (reduction == Reduction::kSumOverBatchSize) {
+    if (reduction == Reduction::kSumOverBatchSize || reduction == Reduction::kMean) {
+      // Valid entries weigh total / valid (0 when none is valid: divide_no_nan).
       const double total = static_cast<double>(m.num_elements());
-      m = ops::mul(m, ops::div(fill(Shape{}, total, v.dtype()),
-                               ops::add(ops::sum(m), fill(Shape{}, kEpsilon, v.dtype()))));
+      m = ops::mul(m, div_no_nan(fill(Shape{}, total, v.dtype()), ops::sum(m)));
     }
     if (w.defined()) {
       squeeze_or_expand_to_same_rank(m, w);
@@ -450,6 +466,7 @@ Tensor reduce_weighted_values(const Tensor &values, const Tensor &sample_weight,
   if (reduction == Reduction::kNone || v.shape().rank() == 0) return v;
   Tensor s = ops::sum(v);
   if (reduction == Reduction::kSum) return s;
+  if (reduction == Reduction::kMeanWithSampleWeight && w.defined()) return div_no_nan(s, ops::sum(w));
   const int64_t n = v.num_elements();
   if (n == 0) return ops::zeros(Shape{}, v.dtype());  // divide_no_nan
   return ops::div(s, fill(Shape{}, static_cast<double>(n), v.dtype()));

@@ -15,7 +15,9 @@
 namespace kiln::train {
 
 // Keras's reduction strings: "sum_over_batch_size" (default), "sum", "none".
-enum class Reduction { kSumOverBatchSize = 0, kSum = 1, kNone = 2 };
+// Keras 3's reductions: "mean" is "sum_over_batch_size" under its own name; "mean_with_sample_weight"
+// divides the weighted sum by the sum of the sample weights (by the count without them).
+enum class Reduction { kSumOverBatchSize = 0, kSum = 1, kNone = 2, kMean = 3, kMeanWithSampleWeight = 4 };
 Reduction reduction_from_string(const std::string &s, const std::string &owner);
 const char *reduction_name(Reduction r);
 

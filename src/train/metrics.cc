@@ -384,8 +384,7 @@ Tensor accuracy(const Tensor &y_true, const Tensor &y_pred) {
   if (t.shape() != p.shape())
     fail(Code::kInvalidArgument, "accuracy: y_true ", y_true.description(), " and y_pred ",
          y_pred.description(), " have different shapes");
-  Tensor eq = f32(ops::equal(t, p));
-  return eq.shape().rank() == 0 ? eq : ops::mean(eq, {-1});
+  return f32(ops::equal(t, p));  // elementwise, as Keras 3's (the Mean weighs and averages)
 }
 
 Tensor binary_accuracy(const Tensor &y_true, const Tensor &y_pred, double threshold) {
@@ -395,8 +394,7 @@ Tensor binary_accuracy(const Tensor &y_true, const Tensor &y_pred, double thresh
   if (t.shape() != p.shape())
     fail(Code::kInvalidArgument, "binary_accuracy: y_true ", y_true.description(), " and y_pred ",
          y_pred.description(), " have different shapes");
-  Tensor eq = f32(ops::equal(t, f32(ops::greater(p, Tensor::scalar(static_cast<float>(threshold))))));
-  return eq.shape().rank() == 0 ? eq : ops::mean(eq, {-1});
+  return f32(ops::equal(t, f32(ops::greater(p, Tensor::scalar(static_cast<float>(threshold))))));
 }
 
 namespace {

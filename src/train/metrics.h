@@ -81,7 +81,8 @@ Config serialize_metric(const Metric &metric);
 MetricPtr deserialize_metric(const Config &serialized);
 std::vector<std::string> registered_metrics();
 
-// Keras's per-sample metric functions.
+// Keras 3's metric functions: accuracy and binary_accuracy elementwise (so an elementwise
+// sample_weight weighs each match), the categorical ones per sample.
 Tensor accuracy(const Tensor &y_true, const Tensor &y_pred);
 Tensor binary_accuracy(const Tensor &y_true, const Tensor &y_pred, double threshold = 0.5);
 Tensor categorical_accuracy(const Tensor &y_true, const Tensor &y_pred);

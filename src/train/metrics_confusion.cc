@@ -31,11 +31,24 @@ struct Counts {
   std::vector<double> tp, fp, tn, fn;
 };
 
+// Keras's is_evenly_distributed_thresholds: at least 3, and np.allclose to i / (n - 1).
+bool evenly_distributed(const std::vector<float> &t) {
+  const size_t n = t.size();
+  if (n < 3) return false;
+  for (size_t i = 0; i < n; ++i) {
+    const double want = static_cast<double>(static_cast<float>(i) / static_cast<float>(n - 1));
+    if (!(std::fabs(t[i] - want) <= kEpsilon + 1e-5 * std::fabs(want))) return false;
+  }
+  return true;
+}
+
 // Counts one batch for every threshold. top_k keeps the k largest predictions of each row (the
-// others become NEG_INF); class_id looks at that column of the last axis only.
+// others become NEG_INF); class_id looks at that column of the last axis only. With evenly
+// distributed thresholds Keras takes a bucketed path that first clips the predictions to [0, 1]
+// (clip_to_unit).
 Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight,
                  const std::vector<float> &thresholds, std::optional<int64_t> top_k,
-                 std::optional<int64_t> class_id, const std::string &owner) {
+                 std::optional<int64_t> class_id, bool clip_to_unit, const std::string &owner) {
   require_pair(y_true, y_pred, owner);
   Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
   Tensor t = y_true.dtype() == DType::kFloat32 ? y_true : ops::cast(y_true, DType::kFloat32);
@@ -43,7 +56,15 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
   Tensor w;
   if (sample_weight.defined()) {
     w = sample_weight.dtype() == DType::kFloat32 ? sample_weight : ops::cast(sample_weight, DType::kFloat32);
-    squeeze_or_expand_to_same_rank(p, w);
+    // As Keras's update_confusion_matrix_variables: the weight gets a trailing axis, kept only
+    // when y_true has it too, so one weight per sample weighs every column of [N, C] labels
+    // (a weight of higher rank than that, which Keras refuses, is matched to y_pred as before).
+    Tensor e = ops::expand_dims(w, -1);
+    if (e.rank() == t.rank() + 1 && e.shape()[e.rank() - 1] == 1) e = ops::squeeze(e, {-1});
+    if (e.rank() <= p.rank())
+      w = e;
+    else
+      squeeze_or_expand_to_same_rank(p, w);
   }
   if (p.shape() != t.shape())
     fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(), " and y_pred ",
@@ -90,7 +111,10 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
     t = column(t);
     if (w.defined()) w = column(w);
   }
-  const std::vector<float> pv = host(p), tv = host(t);
+  std::vector<float> pv = host(p);
+  if (clip_to_unit)
+    for (float &v : pv) v = v > 1.0f ? 1.0f : (v < 0.0f ? 0.0f : v);  // NaN stays NaN
+  const std::vector<float> tv = host(t);
   const std::vector<float> wv = w.defined() ? host(w) : std::vector<float>();
   const size_t n = thresholds.size();
   Counts c{std::vector<double>(n), std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
@@ -155,6 +179,7 @@ class PrecisionRecall final : public Metric {
     top_k_ = optional_int(r, "top_k", raw_);
     thresholds_ = parse_thresholds(r, top_k_ ? kNegInf : 0.5f, raw_);
     class_id_ = optional_int(r, "class_id", raw_);
+    evenly_ = evenly_distributed(thresholds_);
     r.finish();
     tp_ = add_variable("true_positives", Shape{static_cast<int64_t>(thresholds_.size())});
     other_ = add_variable(precision ? "false_positives" : "false_negatives",
@@ -163,7 +188,7 @@ class PrecisionRecall final : public Metric {
 
  protected:
   void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
-    Counts c = confusion(y_true, y_pred, sample_weight, thresholds_, top_k_, class_id_, name());
+    Counts c = confusion(y_true, y_pred, sample_weight, thresholds_, top_k_, class_id_, evenly_, name());
     add_to(tp_, c.tp);
     add_to(other_, precision_ ? c.fp : c.fn);
   }
@@ -177,7 +202,7 @@ class PrecisionRecall final : public Metric {
   void add_config(Config &c) const override { c.update(raw_); }
 
  private:
-  bool precision_;
+  bool precision_, evenly_ = false;
   Config raw_;
   std::vector<float> thresholds_;
   std::optional<int64_t> top_k_, class_id_;
@@ -208,13 +233,19 @@ class AUC final : public Metric {
     const float eps = kEpsilon;
     if (r.has("thresholds")) {
       std::vector<double> given = r.config().get_float_list("thresholds");
+      for (double t : given)
+        if (!(t >= 0 && t <= 1)) fail(Code::kInvalidArgument, "AUC: threshold ", t, " is not in [0, 1]");
+      std::sort(given.begin(), given.end());  // as Keras, which also writes them sorted
       explicit_thresholds_ = given;
+      std::vector<float> with_ends{0.0f};
       thresholds_.push_back(0.0f - eps);
       for (double t : given) {
-        if (!(t >= 0 && t <= 1)) fail(Code::kInvalidArgument, "AUC: threshold ", t, " is not in [0, 1]");
         thresholds_.push_back(static_cast<float>(t));
+        with_ends.push_back(static_cast<float>(t));
       }
       thresholds_.push_back(1.0f + eps);
+      with_ends.push_back(1.0f);
+      evenly_ = evenly_distributed(with_ends);
     } else {
       if (n <= 1) fail(Code::kInvalidArgument, "AUC: num_thresholds is ", n, "; expected > 1");
       thresholds_.push_back(0.0f - eps);
@@ -235,7 +266,7 @@ class AUC final : public Metric {
     require_pair(y_true, y_pred, name());
     Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
     if (from_logits_) p = ops::sigmoid(p);
-    Counts c = confusion(y_true, p, sample_weight, thresholds_, std::nullopt, std::nullopt, name());
+    Counts c = confusion(y_true, p, sample_weight, thresholds_, std::nullopt, std::nullopt, evenly_, name());
     add_to(tp_, c.tp);
     add_to(fp_, c.fp);
     add_to(tn_, c.tn);
@@ -296,7 +327,7 @@ class AUC final : public Metric {
 
  private:
   std::string curve_, summation_;
-  bool from_logits_ = false;
+  bool from_logits_ = false, evenly_ = true;
   std::optional<std::vector<double>> explicit_thresholds_;
   std::vector<float> thresholds_;
   VariablePtr tp_, fp_, tn_, fn_;

@@ -3,6 +3,7 @@
  * Plain C99. Prints "N passed, N failed" and exits non-zero on any failure. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "capi_test_util.h"
@@ -136,6 +137,24 @@ static void test_errors(void) {
   EXPECT_ERROR(kiln_config_from_json(&untouched, "{\"a\":"), KILN_STATUS_INVALID_ARGUMENT, "not valid JSON", NULL);
   EXPECT_ERROR(kiln_config_from_json(&untouched, "[1]"), KILN_STATUS_INVALID_ARGUMENT, "expected a JSON object", NULL);
   EXPECT_ERROR(kiln_config_from_json(&untouched, NULL), KILN_STATUS_INVALID_ARGUMENT, "'json' is NULL", NULL);
+  { /* configs nest at most 512 levels: deeper ones would overflow the stack of a recursive walk */
+    enum { kDeep = 20000 };
+    char *deep = malloc(2 * kDeep + 16);
+    size_t n = 5;
+    int d;
+    CHECK(deep != NULL);
+    memcpy(deep, "{\"a\":", 5); /* {"a":[[...[1]...]]} */
+    for (d = 0; d < kDeep; ++d) deep[n++] = '[';
+    deep[n++] = '1';
+    for (d = 0; d < kDeep; ++d) deep[n++] = ']';
+    deep[n++] = '}';
+    deep[n] = '\0';
+    EXPECT_ERROR(kiln_config_from_json(&untouched, deep), KILN_STATUS_INVALID_ARGUMENT,
+                 "nests deeper than 512", NULL);
+    free(deep);
+  }
+  EXPECT_ERROR(kiln_config_set_config(c, "x", NULL), KILN_STATUS_INVALID_ARGUMENT,
+               "kiln_config_set_config: argument 'value' is NULL", NULL);
   CHECK(untouched == NULL);
   EXPECT_ERROR(kiln_config_to_json(&json, NULL, 0), KILN_STATUS_INVALID_ARGUMENT, "'config' is NULL", NULL);
   CHECK(json == NULL);

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -423,7 +424,7 @@ TEST(HppOps, UnaryOps) {
                     "exp: argument 'x' is int32[2]; expected float32");
   EXPECT_KILN_ERROR(kiln::elu(s, NAN), kInvalid, "elu: argument 'alpha' is nan");
   EXPECT_KILN_ERROR(kiln::leaky_relu(s, INFINITY), kInvalid, "leaky_relu: argument 'alpha' is inf");
-  EXPECT_KILN_ERROR(kiln::clip_by_value(s, 1, -1), kInvalid, "clip_by_value: bounds [1, -1]");
+  expect_floats(kiln::clip_by_value(s, 1, -1), s.shape(), std::vector<float>(size_t(s.num_elements()), 1.0f));
 }
 
 TEST(HppOps, Operators) {
@@ -535,6 +536,23 @@ TEST(HppOps, WhereCastClip) {
   EXPECT_KILN_ERROR(kiln::cast(Tensor(), DType::int32), kInvalid, "kiln_cast: argument 'x' is NULL");
 
   expect_floats(kiln::clip_by_value(f, -1, 2), {4}, {1.7f, -1, 0, 2});
+  // As tf.clip_by_value, maximum(minimum(x, max), min): min everywhere when min > max.
+  expect_floats(kiln::clip_by_value(f, 2, 1), {4}, {2, 2, 2, 2});
+}
+
+// TF's kernels: argmax / argmin never pick a NaN; sqrt's gradient is 0 where the incoming one is.
+TEST(HppOps, TfKernelEdgeCases) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(kiln::argmax(Tensor::from_vector<float>({nan, 1, 2}, {3})).to_vector<int64_t>(),
+            (std::vector<int64_t>{2}));
+  EXPECT_EQ(kiln::argmin(Tensor::from_vector<float>({nan, 1, 2}, {3})).to_vector<int64_t>(),
+            (std::vector<int64_t>{1}));
+  const Tensor x = Tensor::from_vector<float>({0, 4}, {2});
+  kiln::GradientTape tape;
+  tape.watch(x);
+  const Tensor y = kiln::where(x > 0.0f, kiln::sqrt(x), kiln::zeros({2}));
+  tape.stop();
+  expect_floats(tape.gradient(y, x), {2}, {0, 0.25f});
 }
 
 // ------------------------------------------------------ matmul, reductions

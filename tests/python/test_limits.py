@@ -169,5 +169,25 @@ class LibraryLimitTest(LimitCase):
         self.assertEqual(s1["cache_hits"], s0["cache_hits"])
 
 
+class HostileFileTest(LimitCase):
+    def test_fifos_and_devices_are_refused_at_once(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            fifo = os.path.join(d, "data.fifo")
+            os.mkfifo(fifo)
+            for path in (fifo, "/dev/zero"):
+                with self.subTest(path=path):
+                    self.assertLimit(kiln.FailedPreconditionError, lambda: kiln.data.read_idx(path), path,
+                                     "not a regular file")
+                    self.assertLimit(kiln.FailedPreconditionError, lambda: kiln.data.read_csv(path), path,
+                                     "not a regular file")
+                    self.assertLimit(kiln.InvalidArgumentError, lambda: kiln.summary.read_events(path), path,
+                                     "not a regular file")
+
+    def test_uniform_bounds_whose_width_overflows(self):
+        self.assertLimit(kiln.InvalidArgumentError,
+                         lambda: kiln.random.uniform([2], -1.7e308, 1.7e308, dtype="float64"), "overflows")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -70,6 +70,19 @@ class LossesTest(unittest.TestCase):
         np.testing.assert_allclose(kiln.keras.losses.mse([[1.0, 2.0]], [[0.0, 0.0]]).numpy(), [2.5])
         self.assertAlmostEqual(float(losses.Huber(0.5)([[0.0]], [[2.0]]).numpy()), 0.875, places=6)
 
+    def test_keras3_reductions(self):
+        # None is "none" (no reduction); "mean" is sum_over_batch_size; "mean_with_sample_weight"
+        # divides by the weights' sum.
+        none = losses.SparseCategoricalCrossentropy(reduction=None)
+        np.testing.assert_allclose(none(Y, P).numpy(), [A, B], rtol=1e-6)
+        self.assertEqual(none.get_config()["reduction"], "none")
+        w = np.array([1.0, 3.0], np.float32)
+        mean = losses.SparseCategoricalCrossentropy(reduction="mean")
+        self.assertAlmostEqual(float(mean(Y, P, sample_weight=w)), (A + 3 * B) / 2, places=5)
+        mws = losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
+        self.assertAlmostEqual(float(mws(Y, P, sample_weight=w)), (A + 3 * B) / 4, places=5)
+        self.assertEqual(mws.get_config()["reduction"], "mean_with_sample_weight")
+
     def test_from_logits_and_smoothing(self):
         logits = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], np.float32)
         probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
@@ -160,6 +173,25 @@ class MetricsTest(unittest.TestCase):
         roc = metrics.AUC()
         roc.update_state([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
         self.assertAlmostEqual(float(roc.result().numpy()), 0.75, places=3)
+
+    def test_keras3_weights_and_thresholds(self):
+        p = metrics.Precision(top_k=2)
+        p.update_state(np.array([[1, 0, 0], [0, 1, 0]], np.float32),
+                       np.array([[0.9, 0.8, 0.1], [0.7, 0.1, 0.9]], np.float32), sample_weight=np.array([1.0, 2.0]))
+        self.assertAlmostEqual(float(p.result()), 1 / 6, places=6)
+        yt, yp = np.array([0, 0, 1, 1, 0, 1], np.float32), np.array([0.1, 0.6, 0.35, 0.9, 0.3, 0.7], np.float32)
+        a, b = metrics.AUC(thresholds=[0.8, 0.2, 0.5]), metrics.AUC(thresholds=[0.2, 0.5, 0.8])
+        a.update_state(yt, yp)
+        b.update_state(yt, yp)
+        self.assertAlmostEqual(float(a.result()), float(b.result()), places=6)
+        self.assertEqual(a.get_config()["thresholds"], [0.2, 0.5, 0.8])
+        c = metrics.AUC()
+        c.update_state(np.array([0, 1], np.float32), np.array([-0.3, 1.5], np.float32))
+        self.assertAlmostEqual(float(c.result()), 1.0, places=5)
+        acc = metrics.Accuracy()
+        acc.update_state(np.array([[1, 0], [1, 1]], np.float32), np.ones((2, 2), np.float32),
+                         sample_weight=np.array([[1, 2], [0, 3]], np.float32))
+        self.assertAlmostEqual(float(acc.result()), 2 / 3, places=6)
 
     def test_resolution_and_get(self):
         self.assertIsInstance(metrics.resolve("accuracy", "sparse_categorical_crossentropy", (None, 3), (None, 3)),

@@ -240,6 +240,33 @@ TEST(LinalgArgmax, MatchesReferenceAndTies) {
   EXPECT_EQ(values<int64_t>(ops::argmax(i)), (std::vector<int64_t>{1}));
 }
 
+// TF's kernel (Eigen's reducer from (0, lowest), strictly greater replaces) never picks a NaN,
+// wherever it is; argmin likewise from (0, highest). Both inner == 1 and inner > 1 paths, and a
+// size above the parallel threshold.
+TEST(LinalgArgmax, NanIsNeverChosen) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(values<int64_t>(ops::argmax(make({3}, {nan, 1, 2}))), (std::vector<int64_t>{2}));
+  EXPECT_EQ(values<int64_t>(ops::argmax(make({3}, {1, nan, 2}))), (std::vector<int64_t>{2}));
+  EXPECT_EQ(values<int64_t>(ops::argmin(make({3}, {nan, 1, 2}), 0)), (std::vector<int64_t>{1}));
+  EXPECT_EQ(values<int64_t>(ops::argmax(make({2}, {nan, nan}))), (std::vector<int64_t>{0}));
+  EXPECT_EQ(values<int64_t>(ops::argmax(make({3}, {-inf, -inf, -inf}))), (std::vector<int64_t>{0}));
+  EXPECT_EQ(values<int64_t>(ops::argmin(make({2}, {inf, inf}), 0)), (std::vector<int64_t>{0}));
+  Tensor m = make({3, 3}, {nan, 1, 2, 0, nan, 2, 5, 1, nan});
+  EXPECT_EQ(values<int64_t>(ops::argmax(m, 0)), (std::vector<int64_t>{2, 0, 0}));
+  EXPECT_EQ(values<int64_t>(ops::argmax(m, 1)), (std::vector<int64_t>{2, 2, 0}));
+  EXPECT_EQ(values<int64_t>(ops::argmin(m, 0)), (std::vector<int64_t>{1, 0, 0}));
+  EXPECT_EQ(values<int64_t>(ops::argmin(m, 1)), (std::vector<int64_t>{1, 0, 1}));
+  std::vector<float> big(300 * 200, 1.0f);
+  for (size_t r = 0; r < 300; ++r) big[r * 200] = nan, big[r * 200 + 1 + r % 199] = r % 2 ? 3.0f : -3.0f;
+  const std::vector<int64_t> mx = values<int64_t>(ops::argmax(make({300, 200}, big), 1));
+  const std::vector<int64_t> mn = values<int64_t>(ops::argmin(make({300, 200}, big), 1));
+  for (size_t r = 0; r < 300; ++r) {
+    const int64_t special = int64_t(1 + r % 199), first_one = special == 1 ? 2 : 1;
+    ASSERT_EQ(mx[r], r % 2 ? special : first_one) << r;
+    ASSERT_EQ(mn[r], r % 2 ? first_one : special) << r;
+  }
+}
+
 TEST(LinalgArgmax, Errors) {
   using testing::expect_error;
   const Code inv = Code::kInvalidArgument;

@@ -146,6 +146,33 @@ TEST(SpecialValues, EveryInstructionSetMeetsTheBounds) {
   kernels::simd::force_target(0);
 }
 
+// SLEEF's vector sin and cos reduce every lane the slow way once one lane reaches 125 or is inf
+// or NaN, which moved the small lanes' results by an ulp: kiln takes each lane's path from its own
+// magnitude, so a value gives the same bits whatever its neighbours, on every instruction set.
+TEST(SpecialValues, SinAndCosDoNotDependOnTheNeighbours) {
+  const std::vector<int64_t> targets = kernels::simd::available_targets();
+  std::vector<float> small(4099), mixed;
+  for (size_t i = 0; i < small.size(); ++i)
+    small[i] = -124.0f + 248.0f * float((i * 2654435761u) % 10007) / 10007;
+  const std::vector<float> odd = {1e30f, INFINITY, -INFINITY, NAN, 125.0f, -200.0f, 3e4f, -1e6f};
+  mixed = small;
+  for (size_t i = 0; i < mixed.size(); i += 5) mixed[i] = odd[(i / 5) % odd.size()];
+  for (int64_t target : targets) {
+    kernels::simd::force_target(target);
+    const std::string name = kernels::simd::target_name(target);
+    for (auto op : {ops::sin, ops::cos}) {
+      const std::vector<float> a = values(op(make({int64_t(small.size())}, small)));
+      const std::vector<float> b = values(op(make({int64_t(mixed.size())}, mixed)));
+      for (size_t i = 0; i < mixed.size(); ++i) {
+        const float want = i % 5 ? a[i] : values(op(make({16}, std::vector<float>(16, mixed[i]))))[0];
+        ASSERT_TRUE(same(b[i], want))
+            << name << ": " << mixed[i] << " at " << i << " gave " << b[i] << ", alone " << want;
+      }
+    }
+  }
+  kernels::simd::force_target(0);
+}
+
 // The exact gelu and the erfc(-x / sqrt 2) its backward reads, over ~530k floats spread evenly
 // over the bit patterns of [-16, 16] (from denormals to the underflowing tail), under every
 // instruction set: within an ulp of the float64 reference everywhere, and rounded to nearest

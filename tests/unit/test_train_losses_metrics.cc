@@ -102,6 +102,20 @@ TEST(TrainLosses, HandComputed) {
   expect_near((*create_loss("SparseCategoricalCrossentropy", none))(labels, p), {a, b});
   // Weights: sum_over_batch_size divides by the number of losses (2), not by the weights' sum.
   expect_near((*create_loss("SparseCategoricalCrossentropy"))(labels, p, make({2}, {2.0f, 0.0f})), {a});
+  // Keras 3's "mean" is sum_over_batch_size under its own name; "mean_with_sample_weight" divides by
+  // the weights' sum (0 when it is 0), or by the count without weights.
+  Config mean, mws;
+  mean.set("reduction", "mean");
+  mws.set("reduction", "mean_with_sample_weight");
+  const LossPtr mean_loss = create_loss("SparseCategoricalCrossentropy", mean);
+  expect_near((*mean_loss)(labels, p, make({2}, {2.0f, 0.0f})), {a});
+  EXPECT_EQ(mean_loss->get_config().get_string("reduction"), "mean");
+  const LossPtr mws_loss = create_loss("SparseCategoricalCrossentropy", mws);
+  expect_near((*mws_loss)(labels, p, make({2}, {2.0f, 0.0f})), {2 * a / 2});
+  expect_near((*mws_loss)(labels, p, make({2}, {1.0f, 3.0f})), {(a + 3 * b) / 4});
+  expect_near((*mws_loss)(labels, p, make({2}, {0.0f, 0.0f})), {0.0f});
+  expect_near((*mws_loss)(labels, p), {(a + b) / 2});
+  EXPECT_EQ(mws_loss->get_config().get_string("reduction"), "mean_with_sample_weight");
   // MSE: ((1-0)^2 + (2-4)^2) / 2 per row.
   expect_near((*create_loss("mse"))(make({1, 2}, {0, 4}), make({1, 2}, {1, 2})), {2.5f});
   // Huber, delta 1: errors 0.5 (quadratic: 0.125) and 3 (linear: 2.5).
@@ -346,6 +360,46 @@ TEST(TrainMetrics, AccuracyResolution) {
   wrapped->update_state(make_typed<int64_t>({1}, {0}), make({1, 2}, {0.5f, 0.5f}));
   expect_near(wrapped->result(), {-std::log(0.5f)});
   EXPECT_EQ(wrapped->name(), "sparse_categorical_crossentropy");
+}
+
+// Keras 3's semantics the audit of 2026-12-05 found missing: a per-sample weight (N,) weighs every
+// column of (N, C) labels in the confusion metrics; AUC sorts its thresholds, and with evenly
+// distributed thresholds clips the scores to [0, 1]; accuracy is elementwise, so an elementwise
+// weight weighs each match.
+TEST(TrainMetrics, KerasWeightAndThresholdSemantics) {
+  Config top2;
+  top2.set("top_k", int64_t{2});
+  MetricPtr p = create_metric("Precision", top2);
+  // Row 0 predicts columns 0 (right) and 1; row 1 columns 0 and 2 (both wrong), weighing 2.
+  p->update_state(make({2, 3}, {1, 0, 0, 0, 1, 0}), make({2, 3}, {0.9f, 0.8f, 0.1f, 0.7f, 0.1f, 0.9f}),
+                  make({2}, {1, 2}));
+  expect_near(p->result(), {1.0f / 6.0f});
+
+  Config unsorted, sorted;
+  unsorted.set("thresholds", std::vector<double>{0.8, 0.2, 0.5});
+  sorted.set("thresholds", std::vector<double>{0.2, 0.5, 0.8});
+  MetricPtr a = create_metric("AUC", unsorted), b = create_metric("AUC", sorted);
+  const Tensor yt = make({6}, {0, 0, 1, 1, 0, 1}), yp = make({6}, {0.1f, 0.6f, 0.35f, 0.9f, 0.3f, 0.7f});
+  a->update_state(yt, yp);
+  b->update_state(yt, yp);
+  const float want = static_cast<float>(b->result().item_as_double());
+  EXPECT_GT(want, 0.5f);
+  expect_near(a->result(), {want});
+  EXPECT_EQ(a->get_config().get_float_list("thresholds"), (std::vector<double>{0.2, 0.5, 0.8}));
+  MetricPtr clipped = create_metric("AUC");
+  clipped->update_state(make({2}, {0, 1}), make({2}, {-0.3f, 1.5f}));
+  expect_near(clipped->result(), {1.0f}, 1e-5f);
+
+  const Tensor w = make({2, 2}, {1, 2, 0, 3});
+  MetricPtr acc = create_metric("Accuracy");
+  acc->update_state(make({2, 2}, {1, 0, 1, 1}), make({2, 2}, {1, 1, 1, 1}), w);
+  expect_near(acc->result(), {2.0f / 3.0f});
+  MetricPtr bin = create_metric("BinaryAccuracy");
+  bin->update_state(make({2, 2}, {1, 0, 1, 1}), make({2, 2}, {0.9f, 0.6f, 0.7f, 0.8f}), w);
+  expect_near(bin->result(), {2.0f / 3.0f});
+  MetricPtr unweighted = create_metric("BinaryAccuracy");  // per-sample means, then their mean
+  unweighted->update_state(make({2, 2}, {1, 0, 1, 1}), make({2, 2}, {0.9f, 0.6f, 0.7f, 0.8f}));
+  expect_near(unweighted->result(), {0.75f});
 }
 
 TEST(TrainMetrics, BadInput) {

@@ -4,7 +4,8 @@
     loss = loss_fn(y_true, logits)                  # a scalar Tensor, differentiable on a tape
     kiln.losses.mse(y_true, y_pred)                 # per-sample values, as keras.losses.mse
 
-Classes take Keras 3's arguments and defaults (reduction "sum_over_batch_size", "sum" or "none").
+Classes take Keras 3's arguments and defaults (reduction "sum_over_batch_size", "sum", "mean",
+"mean_with_sample_weight", or "none" / None for no reduction).
 get / serialize / deserialize follow keras.losses.get / serialize / deserialize.
 """
 from . import _lib
@@ -21,6 +22,8 @@ class Loss(Owned):
     _KIND = "loss"
 
     def __init__(self, *args, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        if reduction is None:  # Keras: None and "none" both leave the per-sample losses
+            reduction = "none"
         self._init_builtin(args, kwargs, {"reduction": reduction, "name": name, "dtype": dtype},
                            ("reduction", "name", "dtype"))
 
