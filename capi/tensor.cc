@@ -4,6 +4,7 @@
 #include "capi/handles.h"
 #include "core/count.h"
 
+using kiln::Tensor;
 using kiln::capi::require_not_null;
 using kiln::capi::tensor_of;
 
@@ -69,6 +70,33 @@ kiln_status *kiln_tensor_clone(kiln_tensor **out, const kiln_tensor *tensor) {
   KILN_CAPI_BEGIN
   require_not_null(out, "kiln_tensor_clone", "out");
   *out = kiln::capi::new_tensor(tensor_of(tensor, "kiln_tensor_clone", "tensor"));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tensor_get_keras_mask(kiln_tensor **out, const kiln_tensor *tensor) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_tensor_get_keras_mask", "out");
+  const Tensor &mask = tensor_of(tensor, "kiln_tensor_get_keras_mask", "tensor").keras_mask();
+  *out = mask.defined() ? kiln::capi::new_tensor(mask) : nullptr;
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_tensor_with_keras_mask(kiln_tensor **out, const kiln_tensor *tensor,
+                                         const kiln_tensor *mask) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_tensor_with_keras_mask";
+  require_not_null(out, fn, "out");
+  const Tensor &t = tensor_of(tensor, fn, "tensor");
+  Tensor m;
+  if (mask) {
+    m = tensor_of(mask, fn, "mask");
+    bool ok = m.rank() <= t.rank();
+    for (int i = 0; ok && i < m.rank(); ++i) ok = m.shape()[i] == t.shape()[i];
+    if (!ok)
+      kiln::fail(kiln::Code::kInvalidArgument, fn, ": mask ", m.description(), " does not fit tensor ",
+                 t.description(), "; expected the leading dims of the tensor's shape");
+  }
+  *out = kiln::capi::new_tensor(t.with_keras_mask(m));
   KILN_CAPI_END
 }
 

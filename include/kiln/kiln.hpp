@@ -300,6 +300,20 @@ class Tensor : public detail::handle<kiln_tensor> {
     } catch (...) {  // it runs inside kiln, on any thread: an exception has nowhere to go
     }
   }
+  /// Keras's _keras_mask: the mask a masking layer (Embedding with mask_zero, Masking, ...) gave
+  /// this output, which the next layer called on it, the compiled loss and the metrics use; an
+  /// empty Tensor when there is none.
+  Tensor keras_mask() const {
+    kiln_tensor *m = nullptr;
+    detail::check(kiln_tensor_get_keras_mask(&m, require()));
+    return Tensor(m);
+  }
+  /// The same value carrying `mask` (an empty Tensor: none), as setting _keras_mask in Keras.
+  Tensor with_keras_mask(const Tensor &mask) const {
+    kiln_tensor *t = nullptr;
+    detail::check(kiln_tensor_with_keras_mask(&t, require(), mask.get()));
+    return Tensor(t);
+  }
   int rank() const { return kiln_tensor_get_rank(require()); }
   Dims shape() const {
     const int64_t *d = kiln_tensor_get_dims(require());

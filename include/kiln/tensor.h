@@ -46,6 +46,17 @@ KILN_API size_t kiln_tensor_get_byte_size(const kiln_tensor *tensor);
 KILN_API const void *kiln_tensor_get_data(const kiln_tensor *tensor);
 /// Copies the data into `dst`, which must hold exactly kiln_tensor_get_byte_size bytes.
 KILN_API kiln_status *kiln_tensor_copy_to(const kiln_tensor *tensor, void *dst, size_t num_bytes);
+/// Keras's _keras_mask: the mask a masking layer (Embedding with mask_zero, Masking, and the
+/// layers that pass a mask on) gave this output. A layer called on the tensor takes it as its
+/// mask, and losses and metrics leave the masked steps out. *out is NULL when the tensor carries
+/// none. Ownership: *out is new.
+KILN_API kiln_status *kiln_tensor_get_keras_mask(kiln_tensor **out, const kiln_tensor *tensor);
+/// A new handle to the same value (the same identity for a tape) carrying `mask` as its Keras
+/// mask, as setting _keras_mask in Keras; NULL for none. The mask's shape must be the leading
+/// dims of the tensor's (a [batch, steps] mask for [batch, steps, features]).
+/// Ownership: *out is new.
+KILN_API kiln_status *kiln_tensor_with_keras_mask(kiln_tensor **out, const kiln_tensor *tensor,
+                                                  const kiln_tensor *mask);
 
 #ifdef __cplusplus
 }

@@ -16,11 +16,16 @@ uint64_t next_id() { return g_next_id.fetch_add(1, std::memory_order_relaxed); }
 
 uint64_t next_object_id() { return next_id(); }
 
+struct Tensor::KerasMetadata {
+  Tensor mask, logits;
+};
+
 struct Tensor::Impl {
   Shape shape;
   DType dtype;
   std::shared_ptr<Storage> storage;
   uint64_t id;
+  std::shared_ptr<const KerasMetadata> keras;  // null: no mask, no logits
 };
 
 namespace {
@@ -41,7 +46,7 @@ Tensor Tensor::from_storage(DType dtype, const Shape &shape, std::shared_ptr<Sto
     fail(Code::kInvalidArgument, "tensor of ", dtype_name(dtype), shape.to_string(), " needs ", need,
          " bytes; the buffer holds ", storage ? storage->bytes() : 0);
   Tensor t;
-  t.impl_ = std::make_shared<Impl>(Impl{shape, dtype, std::move(storage), next_id()});
+  t.impl_ = std::make_shared<Impl>(Impl{shape, dtype, std::move(storage), next_id(), nullptr});
   return t;
 }
 
@@ -82,6 +87,29 @@ bool Tensor::overwritable() const {
   return unique() && impl_->storage->versioned() && !impl_->storage->held();
 }
 void Tensor::renew_id() { impl_->id = next_id(); }
+
+Tensor Tensor::with_metadata(const Tensor &mask, const Tensor &logits) const {
+  if (!impl_) fail(Code::kInvalidArgument, "an undefined tensor cannot carry a Keras mask or logits");
+  Tensor t;
+  t.impl_ = std::make_shared<Impl>(Impl{impl_->shape, impl_->dtype, impl_->storage, impl_->id, nullptr});
+  if (mask.defined() || logits.defined())
+    t.impl_->keras = std::make_shared<const KerasMetadata>(KerasMetadata{mask, logits});
+  return t;
+}
+Tensor Tensor::with_keras_mask(const Tensor &mask) const { return with_metadata(mask, keras_logits()); }
+Tensor Tensor::with_keras_logits(const Tensor &logits) const { return with_metadata(keras_mask(), logits); }
+
+namespace {
+const Tensor &no_tensor() {
+  static const Tensor none;
+  return none;
+}
+}  // namespace
+
+const Tensor &Tensor::keras_mask() const { return impl_ && impl_->keras ? impl_->keras->mask : no_tensor(); }
+const Tensor &Tensor::keras_logits() const {
+  return impl_ && impl_->keras ? impl_->keras->logits : no_tensor();
+}
 
 std::string Tensor::description() const {
   if (!impl_) return "undefined";

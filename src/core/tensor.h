@@ -59,12 +59,24 @@ class Tensor {
   // Gives this value a new identity (after an in-place update by its only owner).
   void renew_id();
 
+  // Keras's metadata on a value (TF's _keras_mask and _keras_logits): the mask a masking layer
+  // computed for its output, and the logits a sigmoid or softmax activation made it from (which
+  // crossentropy then reads in place of the clipped probabilities). with_* return a copy that
+  // shares this tensor's storage and identity (a tape sees one value); an undefined argument
+  // removes that entry. The getters give an undefined tensor when there is none.
+  Tensor with_keras_mask(const Tensor &mask) const;
+  Tensor with_keras_logits(const Tensor &logits) const;
+  const Tensor &keras_mask() const;
+  const Tensor &keras_logits() const;
+
   std::string description() const;  // "float32[2, 3]"
   // Element i converted to double (for tests and printing).
   double item_as_double(int64_t i = 0) const;
 
  private:
   struct Impl;
+  struct KerasMetadata;
+  Tensor with_metadata(const Tensor &mask, const Tensor &logits) const;
   std::shared_ptr<Impl> impl_;
 };
 

@@ -18,9 +18,11 @@ const std::map<std::string, Fn> &table() {
       {"linear", nullptr},
       {"relu", [](const Tensor &x) { return ops::relu(x); }},
       {"relu6", [](const Tensor &x) { return ops::relu6(x); }},
-      {"sigmoid", [](const Tensor &x) { return ops::sigmoid(x); }},
+      // As keras.activations.sigmoid / softmax, the output carries its logits (_keras_logits):
+      // crossentropy reads them in place of the clipped probabilities.
+      {"sigmoid", [](const Tensor &x) { return ops::sigmoid(x).with_keras_logits(x); }},
       {"tanh", [](const Tensor &x) { return ops::tanh(x); }},
-      {"softmax", [](const Tensor &x) { return ops::softmax(x, -1); }},
+      {"softmax", [](const Tensor &x) { return ops::softmax(x, -1).with_keras_logits(x); }},
       {"log_softmax", [](const Tensor &x) { return ops::log_softmax(x, -1); }},
       // keras.activations.gelu's default is the exact (erf) form.
       {"gelu", [](const Tensor &x) { return ops::gelu(x, false); }},
@@ -35,7 +37,9 @@ const std::map<std::string, Fn> &table() {
       {"exponential", [](const Tensor &x) { return ops::exp(x); }},
       // Keras 3's hard_sigmoid: relu6(x + 3) / 6.
       {"hard_sigmoid",
-       [](const Tensor &x) { return ops::div(ops::relu6(ops::add(x, scalar_like(x, 3))), scalar_like(x, 6)); }},
+       [](const Tensor &x) {
+         return ops::div(ops::relu6(ops::add(x, scalar_like(x, 3))), scalar_like(x, 6));
+       }},
       {"mish", [](const Tensor &x) { return ops::mul(x, ops::tanh(ops::softplus(x))); }},
   };
   return t;
@@ -63,17 +67,11 @@ Activation get_activation(const std::string &name) {
 std::pair<ops::DenseActivation, float> fused_activation(const std::string &name) {
   using A = ops::DenseActivation;
   static const std::map<std::string, std::pair<A, float>> table = {
-      {"relu", {A::kRelu, 0.0f}},
-      {"relu6", {A::kRelu6, 0.0f}},
-      {"sigmoid", {A::kSigmoid, 0.0f}},
-      {"tanh", {A::kTanh, 0.0f}},
-      {"gelu", {A::kGelu, 0.0f}},
-      {"elu", {A::kElu, 1.0f}},
-      {"selu", {A::kSelu, 0.0f}},
-      {"softplus", {A::kSoftplus, 0.0f}},
-      {"swish", {A::kSwish, 0.0f}},
-      {"silu", {A::kSwish, 0.0f}},
-      {"leaky_relu", {A::kLeakyRelu, 0.2f}},
+      {"relu", {A::kRelu, 0.0f}},         {"relu6", {A::kRelu6, 0.0f}},
+      {"tanh", {A::kTanh, 0.0f}},         {"gelu", {A::kGelu, 0.0f}},
+      {"elu", {A::kElu, 1.0f}},           {"selu", {A::kSelu, 0.0f}},
+      {"softplus", {A::kSoftplus, 0.0f}}, {"swish", {A::kSwish, 0.0f}},
+      {"silu", {A::kSwish, 0.0f}},        {"leaky_relu", {A::kLeakyRelu, 0.2f}},
       {"exponential", {A::kExp, 0.0f}},
   };
   const auto it = table.find(name);

@@ -25,7 +25,8 @@ std::vector<std::string> activation_names();
 
 // The activation a fused op (ops::dense, ops::conv2d_bias_act) applies itself for a Keras name,
 // with the parameter activations.cc uses (leaky_relu's slope, elu's scale); kLinear for the
-// others and for linear, which then run as their own op.
+// others and for linear, which then run as their own op (sigmoid and softmax among them: their
+// outputs carry the logits, which a fused op would not make).
 std::pair<ops::DenseActivation, float> fused_activation(const std::string &name);
 
 }  // namespace kiln::layers

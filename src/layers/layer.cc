@@ -320,7 +320,18 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
     build_once(shapes, true);
   }
   check_input_spec(inputs);
-  const std::vector<Tensor> masks = checked_masks(inputs, ctx);
+  // Keras's __call__: without masks given, the inputs' own (the _keras_mask a masking layer's
+  // output carries) are the call's.
+  std::vector<Tensor> carried;
+  CallContext given = ctx;
+  if (!ctx.mask)
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i].keras_mask().defined()) {
+        carried.resize(inputs.size());
+        carried[i] = inputs[i].keras_mask();
+      }
+  if (!carried.empty()) given.mask = &carried;
+  const std::vector<Tensor> masks = checked_masks(inputs, given);
   CallContext inner = ctx;
   inner.mask = masks.empty() ? nullptr : &masks;
   if (ctx.training_from_context && t_enclosing_training) inner.training = *t_enclosing_training;
@@ -340,6 +351,10 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
   autodiff::AutocastScope scope(autocast_scope_dtype());
   CallResult result = call_with_masks(cast_inputs.empty() ? inputs : cast_inputs, inner);
   result.masks.resize(result.outputs.size());  // Keras zips masks with outputs: the rest have none
+  // Keras's _set_mask_metadata: each output carries its mask, for the next layer and the loss.
+  for (size_t i = 0; i < result.outputs.size(); ++i)
+    if (result.masks[i].defined() && result.outputs[i].defined())
+      result.outputs[i] = result.outputs[i].with_keras_mask(result.masks[i]);
   if (has_output_shapes_.load(std::memory_order_acquire)) return result;
   std::lock_guard<std::mutex> lock(mu_);
   if (output_shapes_.empty())
@@ -354,8 +369,8 @@ CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx
 
 std::optional<CallResult> Layer::call_fused(const std::vector<Tensor> &inputs, Layer &next,
                                             const CallContext &ctx) {
-  for (const Tensor &t : inputs)  // an undefined input fails in call() with its message
-    if (!t.defined()) return std::nullopt;
+  for (const Tensor &t : inputs)  // an undefined input fails in call() with its message; a
+    if (!t.defined() || t.keras_mask().defined()) return std::nullopt;  // masked one takes call()
   // fuses_with first: most pairs never fuse, and it is the cheapest test for them.
   if (!fuses_with(next, inputs) || ctx.mask || is_model_ || next.is_model_ || !built() || !next.built())
     return std::nullopt;

@@ -7,9 +7,12 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <tuple>
+#include <utility>
 
 #include "core/error.h"
 #include "ops/ops.h"
+#include "train/callbacks.h"
 #include "train/serialized.h"
 
 namespace kiln::train {
@@ -17,6 +20,11 @@ namespace kiln::train {
 using ops::fill;
 
 namespace {
+
+// A mask as bool (nonzero: valid).
+Tensor as_bool(const Tensor &m) {
+  return m.dtype() == DType::kBool ? m : ops::not_equal(m, ops::zeros(Shape{}, m.dtype()));
+}
 
 std::atomic<uint64_t> next_loss_id{1};
 
@@ -141,6 +149,23 @@ class CosineSimilarity final : public DenseLoss {
   int64_t axis_;
 };
 
+// Keras's TensorFlow backend (_get_logits): a y_pred a sigmoid or softmax activation made carries
+// its logits, which crossentropy then uses in place of the clipped probabilities (so a saturated
+// output keeps its loss and gradient). With from_logits=True on such an output Keras warns and
+// uses the logits too. The second member: whether the first is logits.
+std::pair<Tensor, bool> logits_if_carried(const Tensor &p, bool from_logits, const std::string &owner,
+                                          std::atomic<bool> &warned) {
+  const Tensor &logits = p.keras_logits();
+  if (!logits.defined() || logits.shape() != p.shape() || logits.dtype() != p.dtype())
+    return {p, from_logits};
+  if (from_logits && !warned.exchange(true))
+    callback_warning(
+        owner +
+        " received from_logits=True, but y_pred was produced by a sigmoid or softmax activation "
+        "and thus does not represent logits; the activation's logits are used. Was this intended?");
+  return {logits, true};
+}
+
 // BinaryCrossentropy and CategoricalCrossentropy: from_logits, label_smoothing and axis.
 class Crossentropy : public DenseLoss {
  public:
@@ -165,7 +190,11 @@ class Crossentropy : public DenseLoss {
     return ops::add(ops::mul(t, k(1.0 - label_smoothing_, t)), k(label_smoothing_ * share, t));
   }
   int64_t axis(const Tensor &p) const { return norm_axis(axis_, p.shape().rank(), name()); }
+  std::pair<Tensor, bool> prediction(const Tensor &p) const {
+    return logits_if_carried(p, from_logits_, name(), warned_);
+  }
 
+  mutable std::atomic<bool> warned_{false};
   bool from_logits_;
   double label_smoothing_;
   int64_t axis_;
@@ -179,11 +208,12 @@ class BinaryCrossentropy final : public Crossentropy {
  protected:
   Tensor per_sample(const Tensor &yt, const Tensor &p) const override {
     const Tensor t = smooth(yt, 0.5);
+    const auto [q, logits] = prediction(p);
     Tensor bce;
-    if (from_logits_) {
-      bce = ops::sigmoid_cross_entropy_with_logits(t, p);
+    if (logits) {
+      bce = ops::sigmoid_cross_entropy_with_logits(t, q);
     } else {
-      Tensor c = clip_probabilities(p);
+      Tensor c = clip_probabilities(q);
       Tensor one = k(1.0, c);
       bce = ops::neg(
           ops::add(ops::mul(t, ops::log(c)), ops::mul(ops::sub(one, t), ops::log(ops::sub(one, c)))));
@@ -202,9 +232,10 @@ class CategoricalCrossentropy final : public Crossentropy {
     // Keras divides the smoothing by the last dim's size, whatever the axis.
     const Tensor t = smooth(yt, 1.0 / static_cast<double>(yt.shape()[yt.shape().rank() - 1]));
     const int64_t ax = axis(p);
-    if (from_logits_) return ops::softmax_cross_entropy_with_logits(t, p, ax);
-    Tensor q = clip_probabilities(ops::div(p, ops::sum(p, {ax}, true)));
-    return ops::neg(ops::sum(ops::mul(t, ops::log(q)), {ax}));
+    const auto [q, logits] = prediction(p);
+    if (logits) return ops::softmax_cross_entropy_with_logits(t, q, ax);
+    Tensor c = clip_probabilities(ops::div(q, ops::sum(q, {ax}, true)));
+    return ops::neg(ops::sum(ops::mul(t, ops::log(c)), {ax}));
   }
 };
 
@@ -267,13 +298,16 @@ class SparseCategoricalCrossentropy final : public Loss {
            " (or with a trailing 1)");
     const int64_t classes = yp.shape()[rank - 1];
     t = sparse_labels(t, classes, ignore_class_, name());
+    // Keras multiplies y_pred by the ignore_class mask first, which leaves no logits to find.
+    bool logits = from_logits_;
     Tensor p = yp, valid;
+    if (!ignore_class_) std::tie(p, logits) = logits_if_carried(yp, from_logits_, name(), warned_);
     if (ignore_class_) {
       valid = ops::not_equal(t, fill(Shape{}, static_cast<double>(*ignore_class_), t.dtype()));
       t = ops::where(valid, t, ops::zeros_like(t));
       p = ops::mul(p, ops::cast(ops::expand_dims(valid, -1), p.dtype()));
     }
-    if (!from_logits_) p = ops::log(clip_probabilities(p));
+    if (!logits) p = ops::log(clip_probabilities(p));
     Tensor res = ops::sparse_softmax_cross_entropy_with_logits(t, p);
     if (ignore_class_) {
       res = ops::where(valid, res, ops::zeros_like(res));
@@ -292,6 +326,7 @@ class SparseCategoricalCrossentropy final : public Loss {
  private:
   bool from_logits_;
   std::optional<int64_t> ignore_class_;
+  mutable std::atomic<bool> warned_{false};
 };
 
 // ----------------------------------------------------------------- registry
@@ -389,6 +424,10 @@ Loss::Loss(std::string class_name, ConfigReader &r, const std::string &default_n
 Tensor Loss::operator()(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) const {
   Tensor mask;
   Tensor values = call(y_true, y_pred, &mask);
+  // Keras's Loss.__call__: y_pred's own mask (a masking layer's output carries it) and the one
+  // the loss makes (ignore_class) both apply.
+  const Tensor &in = y_pred.defined() ? y_pred.keras_mask() : y_pred;
+  if (in.defined()) mask = mask.defined() ? ops::logical_and(as_bool(in), as_bool(mask)) : in;
   return reduce_weighted_values(values, sample_weight, mask, reduction_, name_);
 }
 

@@ -168,6 +168,47 @@ static void test_embedding_and_sequential(void) {
   release_kept();
 }
 
+/* Keras's _keras_mask: a layer's output carries its mask (kiln_tensor_get_keras_mask), the next
+ * layer called on it takes it, and a loss leaves the masked steps out. */
+static void test_carried_masks(void) {
+  kiln_layer *e = embedding(), *d;
+  kiln_config *c = config();
+  kiln_tensor *x = ids(), *h = NULL, *y = NULL, *m = NULL, *zero = NULL, *value = NULL;
+  kiln_loss *mse = NULL;
+  const float *yv;
+  double sum = 0;
+  int i;
+  OK(kiln_layer_call_tensor(&h, e, x, false));
+  OK(kiln_tensor_get_keras_mask(&m, h));
+  CHECK(bools_are(m, kIdsMask, 8));
+  kiln_tensor_free(m);
+  m = NULL;
+  OK(kiln_tensor_get_keras_mask(&m, x)); /* the ids carry none */
+  CHECK(m == NULL);
+  kiln_config_set_int(c, "units", 1);
+  d = create("Dense", c);
+  OK(kiln_layer_call_tensor(&y, d, h, false)); /* no mask given: h's own */
+  OK(kiln_tensor_get_keras_mask(&m, y));
+  CHECK(bools_are(m, kIdsMask, 8));
+  kiln_tensor_free(m);
+  OK(kiln_zeros(&zero, kiln_tensor_get_dims(y), (size_t)kiln_tensor_get_rank(y), F32));
+  OK(kiln_loss_create(&mse, "mse", NULL));
+  OK(kiln_loss_call(&value, mse, zero, y, NULL));
+  yv = (const float *)kiln_tensor_get_data(y);
+  for (i = 0; i < 8; ++i) sum += kIdsMask[i] ? (double)yv[i] * yv[i] : 0.0;
+  CHECK(fabs(*(const float *)kiln_tensor_get_data(value) - sum / 5) < 1e-5);
+  EXPECT_ERROR(kiln_tensor_get_keras_mask(NULL, y), INVALID, "'out' is NULL", NULL);
+  EXPECT_ERROR(kiln_tensor_get_keras_mask(&m, NULL), INVALID, "'tensor' is NULL", NULL);
+  kiln_tensor_free(value);
+  kiln_tensor_free(zero);
+  kiln_tensor_free(y);
+  kiln_tensor_free(h);
+  kiln_loss_free(mse);
+  kiln_layer_free(d);
+  kiln_layer_free(e);
+  release_kept();
+}
+
 static void test_attention(void) {
   static const int64_t qd[3] = {2, 3, 4}, vd[3] = {2, 4, 4}, qmd[2] = {2, 3}, vmd[2] = {2, 4},
                        amd[3] = {2, 3, 4};
@@ -447,6 +488,7 @@ static void test_errors(void) {
 int main(void) {
   test_list_slots();
   test_embedding_and_sequential();
+  test_carried_masks();
   test_attention();
   test_pooling_and_merge();
   test_custom_layers();

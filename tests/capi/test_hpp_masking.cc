@@ -40,6 +40,39 @@ TEST(HppMasking, EmbeddingMaskFlowsThroughSequential) {
   EXPECT_FALSE(plain.masks[0].valid());
 }
 
+// Keras's _keras_mask: outputs carry their masks to the next layer and to the loss.
+TEST(HppMasking, OutputsCarryMasksToTheNextLayerAndTheLoss) {
+  L::EmbeddingOptions eo;
+  eo.mask_zero = true;
+  eo.embeddings_initializer = "ones";
+  kiln::Layer e = L::Embedding(6, 2, eo);
+  L::DenseOptions dopt;
+  dopt.kernel_initializer = "ones";
+  kiln::Layer d = L::Dense(1, dopt);
+  const Tensor h = e(padded_ids());
+  EXPECT_EQ(h.keras_mask().to_vector<bool>(), kIdsMask);
+  EXPECT_FALSE(padded_ids().keras_mask().valid());
+  const Tensor y = d(h);  // 2.0 at every step
+  EXPECT_EQ(y.keras_mask().to_vector<bool>(), kIdsMask);
+  // Targets 0 where valid, 2 where padded: the error is 4 on the 5 valid steps, 0 elsewhere.
+  std::vector<float> t(8);
+  for (size_t i = 0; i < 8; ++i) t[i] = kIdsMask[i] ? 0.0f : 2.0f;
+  const Tensor target = Tensor::from_vector(t, {2, 4, 1});
+  EXPECT_NEAR(kiln::losses::MeanSquaredError()(target, y).item<float>(), 4.0f, 1e-6f);
+}
+
+// Keras's TensorFlow backend: crossentropy reads the logits a sigmoid output carries.
+TEST(HppMasking, CrossentropyReadsTheLogitsOfASigmoidOutput) {
+  L::DenseOptions dopt;
+  dopt.activation = "sigmoid";
+  dopt.kernel_initializer = "ones";
+  kiln::Layer d = L::Dense(1, dopt);
+  const Tensor x = Tensor::from_vector<float>({30, -30, 2}, {3, 1});
+  const Tensor y = Tensor::from_vector<float>({0, 1, 1}, {3, 1});
+  const double want = (60 + std::log1p(std::exp(-2.0))) / 3;  // sum of max(z, 0) - z t + log1p(e^-|z|)
+  EXPECT_NEAR(kiln::losses::BinaryCrossentropy()(y, d(x)).item<float>(), want, 1e-4);
+}
+
 TEST(HppMasking, AttentionPaddingMasksEqualExplicitMask) {
   kiln::Layer mha = L::MultiHeadAttention(2, 3);
   EXPECT_TRUE(mha.supports_masking());

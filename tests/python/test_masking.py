@@ -78,6 +78,47 @@ class MaskingTest(unittest.TestCase):
         # A layer without masking support ends the mask.
         self.assertIsNone(mask_of(layers.Flatten()(x)))
 
+    def test_loss_and_metrics_leave_masked_steps_out(self):
+        # Keras's Loss.__call__ and MeanMetricWrapper read y_pred's _keras_mask: the model predicts
+        # 2.0 everywhere, the targets make an error of 4 on the valid steps and 0 on the padding.
+        m = kiln.Sequential([layers.Input((4,), dtype="int32"),
+                             layers.Embedding(6, 2, mask_zero=True, embeddings_initializer="ones"),
+                             layers.Dense(1, kernel_initializer="ones")])
+        y = np.where(IDS_MASK[..., None], 0.0, 2.0).astype(np.float32)
+        out = m(IDS)
+        np.testing.assert_array_equal(mask_of(out), IDS_MASK)
+        self.assertAlmostEqual(float(kiln.losses.MeanSquaredError()(y, out)), 4.0, places=5)
+        # Setting the attribute, as in Keras, changes what the loss sees: every step counts.
+        out._keras_mask = np.ones((2, 4), bool)
+        self.assertAlmostEqual(float(kiln.losses.MeanSquaredError()(y, out)), 20.0 / 8, places=5)
+        out._keras_mask = None
+        self.assertIsNone(out._keras_mask)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "does not fit tensor"):
+            out._keras_mask = np.ones((3,), bool)
+        m.compile(optimizer=kiln.optimizers.SGD(0.0), loss="mse", metrics=["mae"])
+        loss, mae = m.evaluate(IDS, y, verbose=0)
+        self.assertAlmostEqual(loss, 4.0, places=5)
+        self.assertAlmostEqual(mae, 2.0, places=5)
+        self.assertIsNone(kiln.constant([1.0])._keras_mask)
+
+    def test_crossentropy_reads_the_logits_of_sigmoid_and_softmax_outputs(self):
+        x = np.array([[30.0], [-30.0], [2.0]], np.float32)
+        y = np.array([[0.0], [1.0], [1.0]], np.float32)
+        m = kiln.Sequential([layers.Input((1,)), layers.Dense(1, activation="sigmoid", kernel_initializer="ones")])
+        m.compile(optimizer=kiln.optimizers.SGD(0.0), loss="binary_crossentropy")
+        z, t = x[:, 0].astype(np.float64), y[:, 0]
+        want = np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
+        self.assertAlmostEqual(m.evaluate(x, y, verbose=0), want, places=3)
+        with kiln.GradientTape() as tape:
+            loss = kiln.losses.BinaryCrossentropy()(y, m(x))
+        g = tape.gradient(loss, m.trainable_variables)[0].numpy().ravel()
+        self.assertAlmostEqual(float(g[0]), np.mean((1 / (1 + np.exp(-z)) - t) * z), places=3)
+        m2 = kiln.Sequential([layers.Input((2,)), layers.Dense(2, activation="softmax")])
+        m2.set_weights([np.eye(2, dtype=np.float32), np.zeros(2, np.float32)])
+        m2.compile(optimizer=kiln.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+        self.assertAlmostEqual(m2.evaluate(np.array([[40.0, 0.0]], np.float32), np.array([1]), verbose=0), 40.0,
+                               places=3)
+
     def test_explicit_mask_wins_over_keras_mask(self):
         d = layers.Dense(2)
         x = kiln.constant(np.ones((2, 4, 3), np.float32))

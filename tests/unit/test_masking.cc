@@ -12,6 +12,7 @@
 #include "layers/sequential.h"
 #include "ops/ops.h"
 #include "test_util.h"
+#include "train/losses.h"
 
 namespace kiln::layers {
 namespace {
@@ -126,6 +127,37 @@ TEST_F(MaskingTest, MaskFlowsThroughSequential) {
   CallResult r = seq->call({padded_ids()});
   ASSERT_EQ(r.masks.size(), 1u);
   EXPECT_FALSE(r.masks[0].defined());
+}
+
+// Keras's _keras_mask: a layer's output carries its mask, the next layer called on it takes it
+// as its mask, and a loss leaves the masked steps out (Loss.__call__'s apply_mask).
+TEST_F(MaskingTest, OutputsCarryTheirMasksToTheNextLayerAndTheLoss) {
+  LayerPtr e = embedding(6, 2, true);
+  const Tensor x = (*e)(padded_ids());
+  ASSERT_TRUE(x.keras_mask().defined());
+  EXPECT_EQ(bools(x.keras_mask()), (std::vector<int>{1, 1, 0, 0, 1, 1, 1, 0}));
+  LayerPtr d = dense(1);
+  const Tensor y = (*d)(x);  // no mask given: x's own is the call's, and Dense passes it on
+  ASSERT_TRUE(y.keras_mask().defined());
+  EXPECT_EQ(bools(y.keras_mask()), bools(x.keras_mask()));
+  // A mask given explicitly wins over the carried one.
+  const std::vector<Tensor> ones = {make_bool({2, 4}, {1, 1, 1, 1, 1, 1, 1, 1})};
+  EXPECT_EQ(bools(call_masked(*d, {x}, ones).outputs[0].keras_mask()), (std::vector<int>(8, 1)));
+  // MSE over the 5 valid steps only: Keras weighs them total / valid.
+  const Tensor target = ops::zeros_like(y);
+  const Tensor per_step = ops::square(y);
+  const std::vector<float> sq = values(per_step);
+  const std::vector<int> m = bools(y.keras_mask());
+  double valid = 0, all = 0;
+  for (size_t i = 0; i < sq.size(); ++i) {
+    valid += m[i] ? sq[i] : 0.0;
+    all += sq[i];
+  }
+  const train::LossPtr mse = train::create_loss("mse");
+  expect_near((*mse)(target, y), {static_cast<float>(valid / 5)}, 1e-5f);
+  expect_near((*mse)(target, y.with_keras_mask(Tensor())), {static_cast<float>(all / 8)}, 1e-5f);
+  // A layer that does not support masking ends it.
+  EXPECT_FALSE((*layer("Flatten"))(x).keras_mask().defined());
 }
 
 TEST_F(MaskingTest, ExplicitMaskPassesThroughTransparentLayers) {

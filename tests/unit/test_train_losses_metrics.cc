@@ -10,8 +10,11 @@
 #include <thread>
 #include <tuple>
 
+#include "autodiff/tape.h"
+#include "layers/activations.h"
 #include "ops/ops.h"
 #include "test_util.h"
+#include "train/callbacks.h"
 #include "train/losses.h"
 #include "train/metrics.h"
 
@@ -23,6 +26,7 @@ using testing::expect_error;
 using testing::expect_near;
 using testing::make;
 using testing::make_typed;
+using testing::values;
 
 Json load_golden() {
   std::ifstream in(testing::source_dir() + "/tests/golden/losses_metrics_golden.json");
@@ -129,6 +133,51 @@ TEST(TrainLosses, HandComputed) {
   Config ign;
   ign.set("ignore_class", int64_t{1});
   expect_near((*create_loss("SparseCategoricalCrossentropy", ign))(labels, p), {a}, 1e-5f);
+}
+
+// Keras's TensorFlow backend: the output of a sigmoid or softmax activation carries its logits,
+// and crossentropy uses them in place of the clipped probabilities, so a saturated output keeps
+// its loss and its gradient. from_logits=True on such an output warns (once) and uses them too.
+TEST(TrainLosses, CrossentropyReadsTheLogitsAnActivationCarries) {
+  const Tensor z = make({3, 1}, {30, -30, 2});
+  const Tensor y = make({3, 1}, {0, 1, 1});
+  const Tensor p = layers::get_activation("sigmoid")(z);
+  ASSERT_TRUE(p.keras_logits().defined());
+  double want = 0;
+  for (int i = 0; i < 3; ++i) {
+    const double zi = values(z)[i], ti = values(y)[i];
+    want += std::max(zi, 0.0) - zi * ti + std::log1p(std::exp(-std::fabs(zi)));
+  }
+  const LossPtr bce = create_loss("binary_crossentropy");
+  expect_near((*bce)(y, p), {static_cast<float>(want / 3)}, 1e-4f);
+  // The clipped probabilities without the logits: -log(1e-7) caps the saturated samples.
+  EXPECT_LT((*bce)(y, p.with_keras_logits(Tensor())).item_as_double(), 11.0);
+  {
+    autodiff::Tape tape(false, false);
+    tape.watch(z);
+    const Tensor loss = (*bce)(y, layers::get_activation("sigmoid")(z));
+    const std::vector<float> g = values(tape.gradient(loss, {z}, autodiff::Unconnected::kNone)[0]);
+    EXPECT_NEAR(g[0], 1.0f / 3, 1e-5f);  // (sigmoid(30) - 0) / 3: not the clip's 0
+    EXPECT_NEAR(g[1], -1.0f / 3, 1e-5f);
+  }
+  const Tensor zs = make({1, 2}, {40, 0});
+  const Tensor ps = layers::get_activation("softmax")(zs);
+  const Tensor label = make_typed<int64_t>({1}, {1});
+  expect_near((*create_loss("sparse_categorical_crossentropy"))(label, ps), {40.0f}, 1e-4f);
+  expect_near((*create_loss("categorical_crossentropy"))(make({1, 2}, {0, 1}), ps), {40.0f}, 1e-4f);
+  Config ignore;
+  ignore.set("ignore_class", int64_t{7});  // Keras multiplies y_pred by the mask first: no logits
+  expect_near((*create_loss("SparseCategoricalCrossentropy", ignore))(label, ps), {-std::log(1e-7f)}, 1e-3f);
+  std::vector<std::string> warnings;
+  set_callback_warning_sink([&](const std::string &w) { warnings.push_back(w); });
+  Config logits;
+  logits.set("from_logits", true);
+  const LossPtr from_logits = create_loss("SparseCategoricalCrossentropy", logits);
+  expect_near((*from_logits)(label, ps), {40.0f}, 1e-4f);
+  expect_near((*from_logits)(label, ps), {40.0f}, 1e-4f);
+  set_callback_warning_sink(nullptr);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("from_logits=True"), std::string::npos) << warnings[0];
 }
 
 TEST(TrainLosses, FromLogitsMatchesProbabilities) {

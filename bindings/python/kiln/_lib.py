@@ -60,6 +60,8 @@ _SIGS = {
     "kiln_tensor_create_from_buffer": (_ST, [_HP, ctypes.c_int, c_int64_p, ctypes.c_size_t, ctypes.c_void_p,
                                              ctypes.c_size_t, DELETER, ctypes.c_void_p]),
     "kiln_tensor_clone": (_ST, [_HP, _T]),
+    "kiln_tensor_get_keras_mask": (_ST, [_HP, _T]),
+    "kiln_tensor_with_keras_mask": (_ST, [_HP, _T, _T]),
     "kiln_tensor_free": (None, [_T]),
     "kiln_tensor_get_dtype": (ctypes.c_int, [_T]),
     "kiln_tensor_get_rank": (ctypes.c_int, [_T]),

@@ -694,14 +694,10 @@ class Layer:
             L.kiln_tensor_list_free(in_lst)
             L.kiln_tensor_list_free(mask_lst)
         try:
-            ys = _tensors_from_list(out.value)
-            ms = _tensors_from_list(out_masks.value)
+            ys = _tensors_from_list(out.value)  # each carries its mask (Keras's _keras_mask)
         finally:
             L.kiln_tensor_list_free(out.value)
             L.kiln_tensor_list_free(out_masks.value)
-        for y, m in zip(ys, ms):
-            if m is not None:
-                y._keras_mask = m
         return ys[0] if len(ys) == 1 else ys
 
     def compute_output_shape(self, input_shape):

@@ -130,8 +130,7 @@ class TensorShape(tuple):
 class Tensor:
     """An immutable tensor value (like tf.Tensor in eager mode)."""
 
-    # _keras_mask: the mask a layer call gave this tensor (Keras's attribute); unset for none.
-    __slots__ = ("_h", "_keras_mask", "__weakref__")
+    __slots__ = ("_h", "__weakref__")
     __array_priority__ = 100  # numpy defers to our operators
 
     def __init__(self, *_):
@@ -155,6 +154,23 @@ class Tensor:
             self._h = None
 
     # ---- properties ----
+    @property
+    def _keras_mask(self):
+        """Keras's attribute: the mask a masking layer gave this output (None when it has none),
+        which the next layer called on it, losses and metrics use."""
+        out = ctypes.c_void_p()
+        check(L.kiln_tensor_get_keras_mask(ctypes.byref(out), self._h))
+        return Tensor._adopt(out.value) if out.value else None
+
+    @_keras_mask.setter
+    def _keras_mask(self, mask):
+        # The same value carrying the mask, under this object: what the C side then sees.
+        m = None if mask is None else (mask if isinstance(mask, Tensor) else constant(mask))
+        out = ctypes.c_void_p()
+        check(L.kiln_tensor_with_keras_mask(ctypes.byref(out), self._h, m))
+        old, self._h = self._h, out.value
+        L.kiln_tensor_free(old)
+
     @property
     def dtype(self):
         return _CODE_DTYPE[L.kiln_tensor_get_dtype(self._h)]
