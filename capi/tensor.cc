@@ -90,9 +90,7 @@ kiln_status *kiln_tensor_with_keras_mask(kiln_tensor **out, const kiln_tensor *t
   Tensor m;
   if (mask) {
     m = tensor_of(mask, fn, "mask");
-    bool ok = m.rank() <= t.rank();
-    for (int i = 0; ok && i < m.rank(); ++i) ok = m.shape()[i] == t.shape()[i];
-    if (!ok)
+    if (!t.shape().starts_with(m.shape()))
       kiln::fail(kiln::Code::kInvalidArgument, fn, ": mask ", m.description(), " does not fit tensor ",
                  t.description(), "; expected the leading dims of the tensor's shape");
   }

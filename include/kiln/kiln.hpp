@@ -3008,6 +3008,21 @@ inline LearningRateSchedule CosineDecay(double initial_learning_rate, double dec
   detail::set_name(c, o.name);
   return LearningRateSchedule("CosineDecay", c);
 }
+struct CosineDecayRestartsOptions {
+  double t_mul = 2.0;  ///< each period's length, relative to the last
+  double m_mul = 1.0;  ///< each restart's peak, relative to the last
+  double alpha = 0.0;  ///< the floor, as a fraction of initial_learning_rate
+  std::string name;
+};
+/// Keras's CosineDecayRestarts (SGDR, warm restarts).
+inline LearningRateSchedule CosineDecayRestarts(double initial_learning_rate, double first_decay_steps,
+                                                const CosineDecayRestartsOptions &o = {}) {
+  Config c;
+  c.set("initial_learning_rate", initial_learning_rate).set("first_decay_steps", first_decay_steps);
+  c.set("t_mul", o.t_mul).set("m_mul", o.m_mul).set("alpha", o.alpha);
+  detail::set_name(c, o.name);
+  return LearningRateSchedule("CosineDecayRestarts", c);
+}
 /// TF Model Garden's LinearWarmup: from warmup_learning_rate linearly to after(warmup_steps),
 /// then after(step).
 inline LearningRateSchedule LinearWarmup(const LearningRateSchedule &after_warmup_lr_sched, double warmup_steps,

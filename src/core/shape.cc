@@ -105,6 +105,13 @@ bool Shape::operator==(const Shape &o) const {
   return true;
 }
 
+bool Shape::starts_with(const Shape &prefix) const {
+  if (prefix.rank_ > rank_) return false;
+  for (int i = 0; i < prefix.rank_; ++i)
+    if (dims_[static_cast<size_t>(i)] != prefix.dims_[static_cast<size_t>(i)]) return false;
+  return true;
+}
+
 Shape broadcast_shapes(const Shape &a, const Shape &b, const char *op) {
   if (a == b) return a;
   int rank = a.rank() > b.rank() ? a.rank() : b.rank();

@@ -40,6 +40,8 @@ class Shape {
 
   bool operator==(const Shape &o) const;
   bool operator!=(const Shape &o) const { return !(*this == o); }
+  // True when prefix's dims are this shape's leading dims (a Keras mask's shape is its value's).
+  bool starts_with(const Shape &prefix) const;
 
  private:
   std::array<int64_t, kMaxRank> dims_{};

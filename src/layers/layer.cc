@@ -278,9 +278,7 @@ std::vector<Tensor> Layer::checked_masks(const std::vector<Tensor> &inputs, cons
   for (size_t i = 0; i < masks.size(); ++i) {
     if (!masks[i].defined()) continue;
     const Shape &ms = masks[i].shape(), &xs = inputs[i].shape();
-    bool ok = ms.rank() <= xs.rank();
-    for (int k = 0; ok && k < ms.rank(); ++k) ok = ms[k] == xs[k];
-    if (!ok)
+    if (!xs.starts_with(ms))
       fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): mask ", i, " has shape ",
            ms.to_string(), "; expected the leading dims of input ", i, "'s shape ", xs.to_string());
     out[i] = masks[i].dtype() == DType::kBool

@@ -134,8 +134,19 @@ void Sequential::build_from_config() {
   if (!layers().empty()) build({shape});
 }
 
+void Sequential::fail_duplicate_name(const Layer &layer) const {
+  fail(Code::kInvalidArgument, "Sequential '", name(),
+       "': all layers added to a Sequential model should have unique names; '", layer.name(),
+       "' is already the name of a layer in this model; pass a unique name");
+}
+
 void Sequential::add_layer(const LayerPtr &layer) {
   if (!layer) fail(Code::kInvalidArgument, "Sequential '", name(), "': add: null layer");
+  // Keras: names are unique within a model (checkpoints and get_layer find layers by name).
+  for (const LayerPtr &other : layers())
+    if (other != layer && other->name() == layer->name()) fail_duplicate_name(*layer);
+  if (input_layer_ && input_layer_ != layer && input_layer_->name() == layer->name())
+    fail_duplicate_name(*layer);
   if (auto input = std::dynamic_pointer_cast<InputLayer>(layer)) {
     if (input_layer_)
       fail(Code::kInvalidArgument, "Sequential '", name(),

@@ -70,6 +70,7 @@ class Sequential final : public Model {
   Sequential(const Config &config, ConfigReader &&r);
   // add, without building (the constructor's adds: building needs the model's shared owner).
   void add_layer(const LayerPtr &layer);
+  [[noreturn]] void fail_duplicate_name(const Layer &layer) const;
   std::optional<PartialShape> pending_build_shape_;
   std::shared_ptr<InputLayer> input_layer_;
 };

@@ -424,11 +424,13 @@ Loss::Loss(std::string class_name, ConfigReader &r, const std::string &default_n
 Tensor Loss::operator()(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) const {
   Tensor mask;
   Tensor values = call(y_true, y_pred, &mask);
-  // Keras's Loss.__call__: y_pred's own mask (a masking layer's output carries it) and the one
-  // the loss makes (ignore_class) both apply.
+  return reduce_weighted_values(values, sample_weight, combined_mask(y_pred, mask), reduction_, name_);
+}
+
+Tensor combined_mask(const Tensor &y_pred, const Tensor &loss_mask) {
   const Tensor &in = y_pred.defined() ? y_pred.keras_mask() : y_pred;
-  if (in.defined()) mask = mask.defined() ? ops::logical_and(as_bool(in), as_bool(mask)) : in;
-  return reduce_weighted_values(values, sample_weight, mask, reduction_, name_);
+  if (!in.defined()) return loss_mask;
+  return loss_mask.defined() ? ops::logical_and(as_bool(in), as_bool(loss_mask)) : in;
 }
 
 Config Loss::get_config() const {

@@ -64,6 +64,10 @@ using LossPtr = std::shared_ptr<Loss>;
 // number of elements of values (not by the weights' sum), 0 when there are none.
 Tensor reduce_weighted_values(const Tensor &values, const Tensor &sample_weight, const Tensor &mask,
                               Reduction reduction, const std::string &owner);
+// The mask a loss or a loss-based metric applies, as Keras's Loss.__call__ combines them: y_pred's
+// carried mask (a masking layer's output) and the one the loss made (ignore_class), both applying
+// (logical and); either alone as it is; undefined when neither is.
+Tensor combined_mask(const Tensor &y_pred, const Tensor &loss_mask);
 // Keras's squeeze_or_expand_to_same_rank (expand_rank_1 = true).
 void squeeze_or_expand_to_same_rank(Tensor &a, Tensor &b);
 

@@ -140,8 +140,7 @@ class MeanMetricWrapper : public Reduce {
     Tensor mask;
     Tensor values = loss_ ? loss_->call(y_true, y_pred, &mask) : fn_(y_true, y_pred);
     // Keras: y_pred's own mask (a masking layer's output carries it) weighs the values too.
-    const Tensor &carried = y_pred.keras_mask();
-    if (carried.defined()) mask = mask.defined() ? ops::mul(f32(mask), f32(carried)) : carried;
+    mask = combined_mask(y_pred, mask);
     Tensor w = sample_weight;
     if (mask.defined()) {  // Keras's apply_mask with reduction "sum"
       Tensor m = f32(mask);

@@ -196,6 +196,46 @@ class CosineDecay final : public Named {
   double target_, warmup_steps_;
 };
 
+// Keras's CosineDecayRestarts (SGDR): cosine decay over first_decay_steps, then restarts, each
+// period t_mul times the last and each restart's peak m_mul times the last.
+class CosineDecayRestarts final : public Named {
+ public:
+  explicit CosineDecayRestarts(ConfigReader &r)
+      : Named("CosineDecayRestarts", r, "SGDRDecay"),
+        initial_(required_float(r, "initial_learning_rate")),
+        first_steps_(required_float(r, "first_decay_steps")),
+        t_mul_(r.get_float("t_mul", 2.0)),
+        m_mul_(r.get_float("m_mul", 1.0)),
+        alpha_(r.get_float("alpha", 0.0)) {
+    if (!(first_steps_ > 0))
+      fail(Code::kInvalidArgument, r.owner(), ": first_decay_steps must be > 0; got ", first_steps_);
+  }
+  double operator()(int64_t step) const override {
+    double fraction = static_cast<double>(step) / first_steps_;
+    double restart;
+    if (t_mul_ == 1.0) {
+      restart = std::floor(fraction);
+      fraction -= restart;
+    } else {  // periods grow geometrically: find the one holding fraction
+      restart = std::floor(std::log(1.0 - fraction * (1.0 - t_mul_)) / std::log(t_mul_));
+      const double done = (1.0 - std::pow(t_mul_, restart)) / (1.0 - t_mul_);
+      fraction = (fraction - done) / std::pow(t_mul_, restart);
+    }
+    const double cosine = 0.5 * std::pow(m_mul_, restart) * (1.0 + std::cos(kPi * fraction));
+    return initial_ * ((1 - alpha_) * cosine + alpha_);
+  }
+  Config get_config() const override {
+    Config c;
+    c.set("initial_learning_rate", initial_);
+    set_number(c, "first_decay_steps", first_steps_);
+    c.set("t_mul", t_mul_).set("m_mul", m_mul_).set("alpha", alpha_).set("name", name_);
+    return c;
+  }
+
+ private:
+  double initial_, first_steps_, t_mul_, m_mul_, alpha_;
+};
+
 // TF Model Garden's LinearWarmup: from warmup_learning_rate, linearly to the wrapped schedule's
 // value at warmup_steps, then the wrapped schedule (at the same step, not shifted: BERT's
 // warm-up + polynomial decay). after_warmup_lr_sched is a serialized schedule or a float.
@@ -249,6 +289,7 @@ const std::map<std::string, ScheduleFactory> &factories() {
       {"PiecewiseConstantDecay", [](ConfigReader &r) { return std::make_shared<PiecewiseConstantDecay>(r); }},
       {"PolynomialDecay", [](ConfigReader &r) { return std::make_shared<PolynomialDecay>(r); }},
       {"CosineDecay", [](ConfigReader &r) { return std::make_shared<CosineDecay>(r); }},
+      {"CosineDecayRestarts", [](ConfigReader &r) { return std::make_shared<CosineDecayRestarts>(r); }},
       {"LinearWarmup", [](ConfigReader &r) { return std::make_shared<LinearWarmup>(r); }},
   };
   return f;

@@ -112,7 +112,18 @@ static void test_input_layer(void) {
   CHECK(kiln_layer_get_built(again) && kiln_layer_get_num_layers(again) == 1);
   EXPECT_ERROR(kiln_sequential_add(seq, in), KILN_STATUS_INVALID_ARGUMENT, "already been configured",
                "input shape (None, 3)");
-  EXPECT_ERROR(kiln_sequential_add(again, in), KILN_STATUS_INVALID_ARGUMENT, "already been configured", NULL);
+  /* The clone's input layer has the same name as `in`: Keras checks names first. */
+  EXPECT_ERROR(kiln_sequential_add(again, in), KILN_STATUS_INVALID_ARGUMENT, "unique names", "'features'");
+  /* Names are unique within a model, as Keras's Sequential.add requires. */
+  OK(kiln_config_from_json(&c, "{\"units\": 4}"));
+  OK(kiln_config_set_string(c, "name", kiln_layer_get_name(d)));
+  OK(kiln_layer_create(&bad, "Dense", c));
+  kiln_config_free(c);
+  EXPECT_ERROR(kiln_sequential_add(seq, bad), KILN_STATUS_INVALID_ARGUMENT, "unique names",
+               kiln_layer_get_name(d));
+  CHECK(kiln_layer_get_num_layers(seq) == 1);
+  kiln_layer_free(bad);
+  bad = NULL;
 
   /* tf.keras 2's way: input_shape on the first layer. */
   OK(kiln_config_from_json(&c, "{\"units\": 2, \"input_shape\": [5], \"batch_size\": 8}"));

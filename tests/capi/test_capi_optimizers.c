@@ -181,6 +181,16 @@ static void test_schedules(void) {
   kiln_config_free(s);
   kiln_optimizer_free(opt);
   kiln_config_free(opt_cfg);
+  /* SGDR: restarts at 5 and 15 (t_mul 2), each peak half the last. */
+  EXPECT_OK(
+      kiln_config_from_json(&s,
+                            "{\"class_name\": \"CosineDecayRestarts\", \"config\": {"
+                            "\"initial_learning_rate\": 0.1, \"first_decay_steps\": 5, \"m_mul\": 0.5}}"));
+  EXPECT_OK(kiln_learning_rate_schedule_call(&lr, s, 15));
+  CHECK(near(lr, 0.025, 1e-15));
+  EXPECT_OK(kiln_learning_rate_schedule_call(&lr, s, 10));
+  CHECK(near(lr, 0.025, 1e-15)); /* halfway down the second period: 0.05 * (1 + cos(pi/2)) / 2 */
+  kiln_config_free(s);
   EXPECT_OK(kiln_config_from_json(&s, "{\"class_name\": \"NoSuchDecay\", \"config\": {}}"));
   EXPECT_ERROR(kiln_learning_rate_schedule_call(&lr, s, 1), KILN_STATUS_NOT_FOUND, "NoSuchDecay", NULL);
   EXPECT_ERROR(kiln_learning_rate_schedule_call(NULL, s, 1), INVALID, "out", NULL);

@@ -306,6 +306,11 @@ TEST(HppLayers, InputBuildsTheSequentialAsItIsMade) {
   EXPECT_TRUE(clone.built());
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "already been configured to use input shape (None, 3)",
               [&] { model.add(kiln::layers::InputLayer({3})); });
+  kiln::layers::DenseOptions same_name;
+  same_name.name = model.layers()[0].name();
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "should have unique names",
+              [&] { model.add(kiln::layers::Dense(2, same_name)); });
+  EXPECT_EQ(model.layers().size(), 2u);
 
   kiln::layers::InputOptions ids;
   ids.dtype = "int32";

@@ -158,6 +158,12 @@ TEST(HppSchedules, Values) {
   co.warmup_target = 1.0;
   co.warmup_steps = 10;
   EXPECT_NEAR(sch::CosineDecay(0.0, 100, co)(5), 0.5, 1e-15);
+  sch::CosineDecayRestartsOptions ro;
+  ro.m_mul = 0.5;
+  const sch::LearningRateSchedule sgdr = sch::CosineDecayRestarts(0.1, 5, ro);
+  EXPECT_NEAR(sgdr(15), 0.025, 1e-15);
+  EXPECT_EQ(sgdr.get_config().get_string("name"), "SGDRDecay");
+  EXPECT_THROW(sch::CosineDecayRestarts(0.1, 0)(1), kiln::Error);
   sch::PolynomialDecayOptions to_zero;
   to_zero.end_learning_rate = 0.0;
   const sch::LearningRateSchedule warm = sch::LinearWarmup(sch::PolynomialDecay(1.0, 100, to_zero), 10);

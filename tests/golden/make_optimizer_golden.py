@@ -60,6 +60,19 @@ def schedule_value(s, step):
         if step < wsteps:
             return (target - init) * (step / wsteps) + init
         return decay(step - wsteps, target)
+    if name == "CosineDecayRestarts":
+        init, first = c["initial_learning_rate"], float(c["first_decay_steps"])
+        t_mul, m_mul, alpha = c.get("t_mul", 2.0), c.get("m_mul", 1.0), c.get("alpha", 0.0)
+        fraction = step / first
+        if t_mul == 1.0:
+            restart = math.floor(fraction)
+            fraction -= restart
+        else:
+            restart = math.floor(math.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
+            sum_r = (1.0 - t_mul ** restart) / (1.0 - t_mul)
+            fraction = (fraction - sum_r) / t_mul ** restart
+        cosine = 0.5 * m_mul ** restart * (1.0 + math.cos(math.pi * fraction))
+        return init * ((1 - alpha) * cosine + alpha)
     if name == "LinearWarmup":
         after, wsteps, wlr = c["after_warmup_lr_sched"], float(c["warmup_steps"]), c.get("warmup_learning_rate", 0.0)
         at = (lambda st: schedule_value(after, st)) if isinstance(after, dict) else (lambda st: after)
@@ -231,6 +244,12 @@ SCHEDULES = [
     {"class_name": "CosineDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 20, "alpha": 0.1}},
     {"class_name": "CosineDecay", "config": {"initial_learning_rate": 0.0, "decay_steps": 20,
                                              "warmup_target": 0.1, "warmup_steps": 5}},
+    {"class_name": "CosineDecayRestarts", "config": {"initial_learning_rate": 0.1, "first_decay_steps": 5,
+                                                     "m_mul": 0.5, "alpha": 0.1}},
+    {"class_name": "CosineDecayRestarts", "config": {"initial_learning_rate": 0.1, "first_decay_steps": 10,
+                                                     "t_mul": 1.0, "m_mul": 0.9}},
+    {"class_name": "CosineDecayRestarts", "config": {"initial_learning_rate": 0.1, "first_decay_steps": 4,
+                                                     "t_mul": 1.5}},
     {"class_name": "InverseTimeDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 5, "decay_rate": 0.5}},
     {"class_name": "InverseTimeDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 5, "decay_rate": 0.5,
                                                   "staircase": True}},

@@ -341,6 +341,9 @@ class InputTest(unittest.TestCase):
         model.fit(x, np.zeros((2, 2), np.float32), verbose=0)
         with self.assertRaisesRegex(kiln.InvalidArgumentError, r"already been configured to use input shape \(None, 3\)"):
             model.add(K.layers.InputLayer(shape=(3,)))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "unique names.*'%s'" % model.layers[0].name):
+            model.add(K.layers.Dense(2, name=model.layers[0].name))
+        self.assertEqual(len(model.layers), 2)
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "expected the last axis to be 3"):
             model(np.ones((2, 4), np.float32))
 

@@ -123,6 +123,12 @@ class ApiTest(unittest.TestCase):
         self.assertAlmostEqual(warm(50), 0.5)
         self.assertAlmostEqual(schedules.CosineDecay(0.0, 100, warmup_target=1.0, warmup_steps=10)(5), 0.5)
         self.assertEqual(schedules.PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1])(15), 0.5)
+        sgdr = schedules.CosineDecayRestarts(0.1, 5, 2.0, 0.5)
+        self.assertAlmostEqual(sgdr(15), 0.025, places=15)
+        self.assertEqual(sgdr.get_config()["name"], "SGDRDecay")
+        self.assertEqual(schedules.deserialize(schedules.serialize(sgdr))(10), sgdr(10))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "first_decay_steps must be > 0"):
+            schedules.CosineDecayRestarts(0.1, 0)(1)
 
     def test_weight_decay_exclusion(self):
         k = kiln.Variable([1.0, 1.0], name="encoder/dense/kernel")

@@ -44,6 +44,18 @@ TEST(CoreShape, Broadcasting) {
                {"myop", "[2, 3]", "[3, 2]"});
 }
 
+TEST(CoreShape, StartsWith) {
+  const Shape s{2, 3, 4};
+  EXPECT_TRUE(s.starts_with(Shape{}));
+  EXPECT_TRUE(s.starts_with(Shape{2}));
+  EXPECT_TRUE(s.starts_with(Shape{2, 3}));
+  EXPECT_TRUE(s.starts_with(s));
+  EXPECT_FALSE(s.starts_with(Shape{3}));
+  EXPECT_FALSE(s.starts_with(Shape{2, 4}));
+  EXPECT_FALSE(s.starts_with(Shape{2, 3, 4, 1}));
+  EXPECT_FALSE(Shape{}.starts_with(Shape{1}));
+}
+
 TEST(CoreDType, Bfloat16Rounding) {
   EXPECT_EQ(static_cast<float>(bfloat16(1.0f)), 1.0f);
   EXPECT_EQ(static_cast<float>(bfloat16(-2.5f)), -2.5f);

@@ -211,6 +211,23 @@ TEST_F(LayersTest, SequentialWithAnInputLayerBuildsAsLayersAreAdded) {
   m->pop();
   EXPECT_TRUE(m->built());  // rebuilt for the layers left
   EXPECT_EQ(m->variables().size(), 2u);
+  // Names are unique within a Sequential (the input layer's too), as Keras's add requires.
+  const size_t before = m->layers().size();
+  expect_error(
+      [&] { m->add(create_layer("Dense", Config().set("units", 2).set("name", m->layers()[0]->name()))); },
+      Code::kInvalidArgument, {"unique names", "'" + m->layers()[0]->name() + "'"});
+  expect_error(
+      [&] { m->add(create_layer("Dense", Config().set("units", 2).set("name", m->input_layer()->name()))); },
+      Code::kInvalidArgument, {"unique names"});
+  EXPECT_EQ(m->layers().size(), before);
+  expect_error(
+      [] {
+        deserialize_layer(Config::from_json(
+            R"({"class_name": "Sequential", "config": {"layers": [
+                 {"class_name": "Dense", "config": {"units": 2, "name": "d"}},
+                 {"class_name": "Dense", "config": {"units": 2, "name": "d"}}]}})"));
+      },
+      Code::kInvalidArgument, {"unique names", "'d'"});
 }
 
 TEST_F(LayersTest, InputLayerChecksItsConfig) {

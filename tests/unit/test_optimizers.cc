@@ -126,6 +126,22 @@ TEST(Schedules, ErrorsAndAliases) {
       0.25, 1e-15);
   expect_error([] { make_schedule("NoSuchDecay", Config()); }, Code::kNotFound,
                {"NoSuchDecay", "ExponentialDecay"});
+  // CosineDecayRestarts: Keras's defaults (t_mul 2, name SGDRDecay); restarts at 5, 15, 35.
+  SchedulePtr sgdr =
+      make_schedule("cosine_decay_restarts",
+                    Config().set("initial_learning_rate", 0.1).set("first_decay_steps", 5).set("m_mul", 0.5));
+  EXPECT_NEAR((*sgdr)(5), 0.05, 1e-15);
+  EXPECT_NEAR((*sgdr)(15), 0.025, 1e-15);
+  EXPECT_EQ(sgdr->get_config().get_string("name"), "SGDRDecay");
+  EXPECT_EQ(sgdr->get_config().get_float("t_mul"), 2.0);
+  expect_error(
+      [] {
+        make_schedule("CosineDecayRestarts",
+                      Config().set("initial_learning_rate", 0.1).set("first_decay_steps", 0));
+      },
+      Code::kInvalidArgument, {"first_decay_steps must be > 0"});
+  expect_error([] { make_schedule("CosineDecayRestarts", Config().set("initial_learning_rate", 0.1)); },
+               Code::kInvalidArgument, {"first_decay_steps", "required"});
   expect_error(
       [] {
         make_schedule("ExponentialDecay", Config().set("initial_learning_rate", 1.0).set("decay_rate", 0.5));

@@ -78,11 +78,13 @@ InverseTimeDecay = _make("InverseTimeDecay", ["initial_learning_rate", "decay_st
                          staircase=False, name=_UNSET)
 CosineDecay = _make("CosineDecay", ["initial_learning_rate", "decay_steps"], alpha=0.0, name=_UNSET,
                     warmup_target=None, warmup_steps=0)
+CosineDecayRestarts = _make("CosineDecayRestarts", ["initial_learning_rate", "first_decay_steps"], t_mul=2.0,
+                            m_mul=1.0, alpha=0.0, name=_UNSET)
 LinearWarmup = _make("LinearWarmup", ["after_warmup_lr_sched", "warmup_steps"], warmup_learning_rate=0.0,
                      name=_UNSET)
 
 _ALL = {c._class_name: c for c in (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay,
-                                   CosineDecay, LinearWarmup)}
+                                   CosineDecay, CosineDecayRestarts, LinearWarmup)}
 
 
 def serialize(schedule):
