@@ -2811,6 +2811,59 @@ inline Metric AUC(const AUCOptions &o = {}) {
   c.set("from_logits", o.from_logits);
   return detail::named("AUC", o.name, c);
 }
+/// Options of Keras's IoU, MeanIoU, OneHotIoU and OneHotMeanIoU.
+struct IoUOptions {
+  std::optional<int64_t> ignore_class;  ///< a label to leave out (often -1 or 255); unset: None
+  bool sparse_y_true = true;            ///< IoU and MeanIoU only (one-hot labels: false)
+  std::optional<bool> sparse_y_pred;    ///< unset: true, or false for the OneHot classes
+  int64_t axis = -1;                    ///< the class axis, for argmax when not sparse
+  std::string dtype;                    ///< the confusion matrix's: empty is Keras's "int" (int64)
+  std::string name;
+};
+namespace detail {
+inline Metric iou(const char *cls, int64_t num_classes, const std::vector<int64_t> *target_class_ids,
+                  bool one_hot, const IoUOptions &o) {
+  Config c;
+  c.set("num_classes", num_classes);
+  if (target_class_ids) c.set("target_class_ids", *target_class_ids);
+  if (o.ignore_class) c.set("ignore_class", *o.ignore_class);
+  if (!one_hot) c.set("sparse_y_true", o.sparse_y_true);
+  if (o.sparse_y_pred) c.set("sparse_y_pred", *o.sparse_y_pred);
+  c.set("axis", o.axis);
+  if (!o.dtype.empty()) c.set("dtype", o.dtype);
+  return named(cls, o.name, c);
+}
+}  // namespace detail
+/// Intersection-over-union of the target classes (their mean), from a confusion matrix.
+inline Metric IoU(int64_t num_classes, const std::vector<int64_t> &target_class_ids,
+                  const IoUOptions &o = {}) {
+  return detail::iou("IoU", num_classes, &target_class_ids, false, o);
+}
+/// The mean IoU over every class.
+inline Metric MeanIoU(int64_t num_classes, const IoUOptions &o = {}) {
+  return detail::iou("MeanIoU", num_classes, nullptr, false, o);
+}
+/// IoU for one-hot labels (and, unless sparse_y_pred, class scores): argmax over axis first.
+inline Metric OneHotIoU(int64_t num_classes, const std::vector<int64_t> &target_class_ids,
+                        const IoUOptions &o = {}) {
+  return detail::iou("OneHotIoU", num_classes, &target_class_ids, true, o);
+}
+inline Metric OneHotMeanIoU(int64_t num_classes, const IoUOptions &o = {}) {
+  return detail::iou("OneHotMeanIoU", num_classes, nullptr, true, o);
+}
+struct BinaryIoUOptions {
+  std::vector<int64_t> target_class_ids{0, 1};
+  double threshold = 0.5;  ///< a prediction >= threshold is class 1
+  std::string dtype;       ///< empty: Keras's "int" (int64)
+  std::string name;
+};
+/// IoU of classes 0 and/or 1 after thresholding the predictions.
+inline Metric BinaryIoU(const BinaryIoUOptions &o = {}) {
+  Config c;
+  c.set("target_class_ids", o.target_class_ids).set("threshold", o.threshold);
+  if (!o.dtype.empty()) c.set("dtype", o.dtype);
+  return detail::named("BinaryIoU", o.name, c);
+}
 /// keras.metrics.get: a class, function or loss name ("accuracy", "mse", "AUC").
 inline Metric get(const std::string &name) { return Metric::create(name); }
 

@@ -279,6 +279,11 @@ const std::map<std::string, Factory> &factories() {
       {"Precision", detail::make_precision},
       {"Recall", detail::make_recall},
       {"AUC", detail::make_auc},
+      {"IoU", detail::make_iou},
+      {"MeanIoU", detail::make_mean_iou},
+      {"BinaryIoU", detail::make_binary_iou},
+      {"OneHotIoU", detail::make_one_hot_iou},
+      {"OneHotMeanIoU", detail::make_one_hot_mean_iou},
   };
   return f;
 }
@@ -325,17 +330,24 @@ void require_pair(const Tensor &y_true, const Tensor &y_pred, const std::string 
 }  // namespace detail
 
 Metric::Metric(std::string class_name, ConfigReader &r, const std::string &default_name)
+    : Metric(std::move(class_name), r, default_name, false) {}
+
+Metric::Metric(std::string class_name, ConfigReader &r, const std::string &default_name, bool integer_state)
     : class_name_(std::move(class_name)),
       name_(r.get_string("name", default_name)),
       id_(next_metric_id.fetch_add(1)) {
-  const std::string dtype = r.get_string("dtype", "float32");
-  if (dtype != "float32")
-    fail(Code::kInvalidArgument, class_name_, ": dtype '", dtype,
-         "' is not supported; metrics keep float32 state");
+  const std::string dtype = r.get_string("dtype", integer_state ? "int64" : "float32");
+  if (dtype == "float32") return;
+  if (integer_state && (dtype == "int" || dtype == "int64" || dtype == "int32")) {
+    state_dtype_ = dtype == "int32" ? DType::kInt32 : DType::kInt64;
+    return;
+  }
+  fail(Code::kInvalidArgument, class_name_, ": dtype '", dtype, "' is not supported; ",
+       integer_state ? "expected int (int64), int32 or float32" : "metrics keep float32 state");
 }
 
-VariablePtr Metric::add_variable(const std::string &name, const Shape &shape) {
-  auto v = std::make_shared<autodiff::Variable>(name_ + "/" + name, ops::zeros(shape), false);
+VariablePtr Metric::add_variable(const std::string &name, const Shape &shape, DType dtype) {
+  auto v = std::make_shared<autodiff::Variable>(name_ + "/" + name, ops::zeros(shape, dtype), false);
   variables_.push_back(v);
   return v;
 }
@@ -372,7 +384,7 @@ void Metric::reset_state() {
 
 Config Metric::get_config() const {
   Config c;
-  c.set("name", name_).set("dtype", "float32");
+  c.set("name", name_).set("dtype", dtype_name(state_dtype_));
   add_config(c);
   return c;
 }

@@ -48,8 +48,14 @@ class Metric {
   Config get_config() const;
 
  protected:
-  // A new non-trainable float32 state variable of zeros, named "<metric name>/<name>".
-  VariablePtr add_variable(const std::string &name, const Shape &shape = Shape{});
+  // As above, for a metric whose state may be integer (Keras's IoU metrics, dtype "int" by
+  // default): dtype may also be "int" (int64), "int64" or "int32".
+  Metric(std::string class_name, ConfigReader &r, const std::string &default_name, bool integer_state);
+  // The dtype of the state: float32 unless the class takes integer state.
+  DType state_dtype() const { return state_dtype_; }
+  // A new non-trainable state variable of zeros, named "<metric name>/<name>".
+  VariablePtr add_variable(const std::string &name, const Shape &shape = Shape{},
+                           DType dtype = DType::kFloat32);
   // The bodies, called with the metric's mutex held.
   virtual void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight);
   virtual void update_values_impl(const Tensor &values, const Tensor &sample_weight);
@@ -60,6 +66,7 @@ class Metric {
   std::string class_name_;
   std::string name_;
   uint64_t id_;
+  DType state_dtype_ = DType::kFloat32;
   mutable std::mutex mu_;
   std::vector<VariablePtr> variables_;
 };

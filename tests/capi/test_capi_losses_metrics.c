@@ -198,6 +198,36 @@ static void test_metrics(void) {
     kiln_tensor_free(tp);
   }
   for (i = 0; i < n; ++i) kiln_variable_free(vars[i]);
+  /* MeanIoU: an int64 confusion matrix (Keras's dtype "int"); cm = [[1, 1], [1, 1]] gives 1/3. */
+  {
+    kiln_config *c = NULL;
+    kiln_metric *iou = NULL;
+    kiln_variable *cm = NULL;
+    size_t one = 0;
+    const int64_t yt[4] = {0, 0, 1, 1}, yp[4] = {0, 1, 0, 1}, d4[1] = {4};
+    OK(kiln_config_from_json(&c, "{\"num_classes\": 2}"));
+    OK(kiln_metric_create(&iou, "MeanIoU", c));
+    kiln_config_free(c);
+    CHECK(strcmp(kiln_metric_get_name(iou), "mean_io_u") == 0);
+    OK(kiln_metric_update_state(iou, make(I64, 1, d4, yt), make(I64, 1, d4, yp), NULL));
+    CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, iou))) - 1.0f / 3.0f) < 1e-6f);
+    OK(kiln_metric_get_variables(&cm, 1, &one, iou));
+    CHECK(one == 1);
+    {
+      kiln_tensor *value = RUN(kiln_variable_read(&o, cm));
+      CHECK(value && kiln_tensor_get_dtype(value) == KILN_DTYPE_INT64 && kiln_tensor_get_dims(value)[0] == 2);
+      CHECK(value && ((const int64_t *)kiln_tensor_get_data(value))[1] == 1); /* label 0 predicted 1: once */
+      kiln_tensor_free(value);
+    }
+    kiln_variable_free(cm);
+    EXPECT_ERROR(kiln_metric_update_state(iou, make(I64, 1, d4, yt), make(I64, 1, kDims2, kLabels), NULL),
+                 INVALID, "4 labels", "2 predictions");
+    kiln_metric_free(iou);
+    OK(kiln_config_from_json(&c, "{\"num_classes\": 2, \"target_class_ids\": [5]}"));
+    EXPECT_ERROR(kiln_metric_create(&iou, "IoU", c), INVALID, "target class id 5 is out of range", NULL);
+    kiln_config_free(c);
+  }
+  CHECK(kiln_metric_is_registered("MeanIoU") && kiln_metric_is_registered("OneHotMeanIoU"));
   CHECK(kiln_metric_is_registered("AUC") && kiln_metric_is_registered("acc") &&
         kiln_metric_is_registered("categorical_crossentropy") && !kiln_metric_is_registered("accuracyy"));
   kiln_config_free(ser);

@@ -169,6 +169,37 @@ TEST(HppMetrics, PrecisionRecallAuc) {
   EXPECT_EQ(aucpr.get_config().get_string("curve"), "PR");
 }
 
+// Keras's IoU metrics: cm = [[1, 1], [1, 1]] gives 1/3 for each class; BinaryIoU thresholds first.
+TEST(HppMetrics, IoU) {
+  const Tensor yt = Tensor::from_vector<int64_t>({0, 0, 1, 1}, {4});
+  const Tensor yp = Tensor::from_vector<int64_t>({0, 1, 0, 1}, {4});
+  kiln::Metric mean = kiln::metrics::MeanIoU(2);
+  mean.update_state(yt, yp);
+  EXPECT_NEAR(scalar(mean.result()), 1.0 / 3, 1e-6);
+  EXPECT_EQ(mean.name(), "mean_io_u");
+  EXPECT_EQ(mean.get_config().get_string("dtype"), "int64");
+  kiln::metrics::IoUOptions f;
+  f.dtype = "float32";
+  kiln::Metric iou = kiln::metrics::IoU(2, {0}, f);
+  iou.update_state(yt, yp, Tensor::from_vector({0.3f, 0.3f, 0.3f, 0.1f}, {4}));
+  EXPECT_NEAR(scalar(iou.result()), 1.0 / 3, 1e-6);
+  kiln::metrics::BinaryIoUOptions b;
+  b.threshold = 0.3;
+  kiln::Metric bin = kiln::metrics::BinaryIoU(b);
+  bin.update_state(yp,
+                   Tensor::from_vector({0.1f, 0.2f, 0.4f, 0.7f}, {4}));  // labels 0 1 0 1, predicted 0 0 1 1
+  EXPECT_NEAR(scalar(bin.result()), 1.0 / 3, 1e-6);
+  kiln::metrics::IoUOptions ignore;
+  ignore.ignore_class = 1;
+  kiln::Metric oh = kiln::metrics::OneHotMeanIoU(2, ignore);
+  oh.update_state(Tensor::from_vector({1.f, 0.f, 0.f, 1.f}, {2, 2}),
+                  Tensor::from_vector({0.9f, 0.1f, 0.2f, 0.8f}, {2, 2}));
+  EXPECT_NEAR(scalar(oh.result()), 1.0, 1e-6);  // the class-1 row is ignored; class 0 is right
+  EXPECT_EQ(oh.get_config().get_int("ignore_class"), 1);
+  EXPECT_THROW(kiln::metrics::IoU(2, {2}), kiln::Error);
+  EXPECT_THROW(kiln::metrics::OneHotIoU(3, {}), kiln::Error);
+}
+
 TEST(HppMetrics, ResolveAndErrors) {
   kiln::Loss scce = kiln::losses::SparseCategoricalCrossentropy();
   EXPECT_EQ(kiln::Metric::resolve("accuracy", scce, {-1, 10}, {-1, 10}).class_name(),

@@ -193,6 +193,41 @@ class MetricsTest(unittest.TestCase):
                          sample_weight=np.array([[1, 2], [0, 3]], np.float32))
         self.assertAlmostEqual(float(acc.result()), 2 / 3, places=6)
 
+    def test_iou_metrics(self):
+        m = metrics.MeanIoU(num_classes=2)
+        m.update_state([0, 0, 1, 1], [0, 1, 0, 1])
+        self.assertAlmostEqual(float(m.result()), 1 / 3, places=6)
+        self.assertEqual(m.name, "mean_io_u")
+        self.assertEqual(m.get_config()["dtype"], "int64")
+        self.assertEqual(m.variables[0].dtype, "int64")
+        f = metrics.MeanIoU(num_classes=2, dtype="float32")  # float weights need a float matrix
+        f.update_state([0, 0, 1, 1], [0, 1, 0, 1], sample_weight=[0.3, 0.3, 0.3, 0.1])
+        self.assertAlmostEqual(float(f.result()), 0.23809525, places=6)
+        self.assertEqual(f.get_config()["dtype"], "float32")
+        b = metrics.BinaryIoU(target_class_ids=[0, 1], threshold=0.3, dtype="float32")
+        b.update_state([0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7], sample_weight=[0.2, 0.3, 0.4, 0.1])
+        self.assertAlmostEqual(float(b.result()), 0.17361112, places=6)
+        oh = metrics.OneHotIoU(num_classes=3, target_class_ids=[0, 2], dtype="float32")
+        y_true = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0]], np.float32)
+        y_pred = np.array([[0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.5, 0.3, 0.1], [0.1, 0.4, 0.5]], np.float32)
+        oh.update_state(y_true, y_pred, sample_weight=[0.1, 0.2, 0.3, 0.4])
+        self.assertAlmostEqual(float(oh.result()), 0.1 / 0.7 / 2, places=6)
+        again = metrics.deserialize(metrics.serialize(oh))
+        self.assertEqual(again.get_config(), oh.get_config())
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "target class id 3 is out of range"):
+            metrics.IoU(num_classes=3, target_class_ids=[3])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "num_classes"):
+            metrics.MeanIoU()
+        # In compile/fit: softmax scores against sparse labels, a maximized history entry.
+        K = kiln.keras
+        model = K.Sequential([K.Input((4,)), K.layers.Dense(3, activation="softmax")])
+        model.compile("sgd", "sparse_categorical_crossentropy",
+                      metrics=[K.metrics.MeanIoU(num_classes=3, sparse_y_pred=False)])
+        x = np.linspace(-1, 1, 32, dtype=np.float32).reshape(8, 4)
+        hist = model.fit(x, np.arange(8) % 3, epochs=2, verbose=0)
+        self.assertEqual(len(hist.history["mean_io_u"]), 2)
+        self.assertTrue(0.0 <= hist.history["mean_io_u"][-1] <= 1.0)
+
     def test_resolution_and_get(self):
         self.assertIsInstance(metrics.resolve("accuracy", "sparse_categorical_crossentropy", (None, 3), (None, 3)),
                               metrics.SparseCategoricalAccuracy)

@@ -64,7 +64,8 @@ class Owned:
     def _init_builtin(self, args, kwargs, extra, common):
         """Makes this object's C object from a built-in class's arguments: positional args in _ARGS
         order, keyword ones by name (unknown names raise, naming what the class takes), then the
-        common keywords `extra` (name, reduction, dtype: None and dtype "float32" are left out)."""
+        common keywords `extra` (name, reduction, dtype: None and the class's default dtype, "float32" unless
+        _DEFAULT_DTYPE says otherwise, are left out)."""
         if self._CLASS is None:
             raise TypeError("kiln.%ss.%s is the base class; use a built-in class" % (self._KIND, type(self).__name__))
         names = [k for k, _ in self._ARGS]
@@ -78,7 +79,7 @@ class Owned:
                 self._CLASS, ", ".join(sorted(unknown)), ", ".join(names + list(common))))
         config.update(kwargs)
         for key, value in extra.items():
-            if value is not None and not (key == "dtype" and value == "float32"):
+            if value is not None and not (key == "dtype" and value == getattr(self, "_DEFAULT_DTYPE", "float32")):
                 config[key] = value
         self._h = self._create_handle(self._CLASS, config)
 

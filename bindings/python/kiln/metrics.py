@@ -67,8 +67,9 @@ class Metric(Owned):
         return self.variables
 
 
-def _metric_class(class_name, args, doc):
-    return type(class_name, (Metric,), {"_CLASS": class_name, "_ARGS": tuple(args), "__doc__": doc})
+def _metric_class(class_name, args, doc, default_dtype="float32"):
+    return type(class_name, (Metric,), {"_CLASS": class_name, "_ARGS": tuple(args), "__doc__": doc,
+                                        "_DEFAULT_DTYPE": default_dtype})
 
 
 Mean = _metric_class("Mean", [], "keras.metrics.Mean: the (weighted) mean of the values given.")
@@ -89,6 +90,23 @@ AUC = _metric_class("AUC", [("num_thresholds", 200), ("curve", "ROC"), ("summati
                             ("thresholds", None), ("multi_label", False), ("num_labels", None), ("label_weights", None),
                             ("from_logits", False)], "keras.metrics.AUC (multi_label=False).")
 
+_IOU_DOC = ("keras.metrics.%s: intersection over union from a num_classes x num_classes confusion matrix "
+            "(dtype 'int' by default, as Keras).")
+
+
+def _iou_class(class_name, args):
+    return _metric_class(class_name, args, _IOU_DOC % class_name, "int64")
+
+
+IoU = _iou_class("IoU", [("num_classes", None), ("target_class_ids", None), ("ignore_class", None),
+                         ("sparse_y_true", True), ("sparse_y_pred", True), ("axis", -1)])
+MeanIoU = _iou_class("MeanIoU", [("num_classes", None), ("ignore_class", None), ("sparse_y_true", True),
+                                 ("sparse_y_pred", True), ("axis", -1)])
+OneHotIoU = _iou_class("OneHotIoU", [("num_classes", None), ("target_class_ids", None), ("ignore_class", None),
+                                     ("sparse_y_pred", False), ("axis", -1)])
+OneHotMeanIoU = _iou_class("OneHotMeanIoU", [("num_classes", None), ("ignore_class", None),
+                                             ("sparse_y_pred", False), ("axis", -1)])
+BinaryIoU = _iou_class("BinaryIoU", [("target_class_ids", (0, 1)), ("threshold", 0.5)])
 
 class MeanMetricWrapper(Metric):
     """keras.metrics.MeanMetricWrapper(fn): the mean of a loss's per-sample values. fn: a kiln loss
@@ -121,7 +139,8 @@ class MeanMetricWrapper(Metric):
 
 _CLASSES = {c._CLASS: c for c in (Mean, Sum, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                                   TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
-                                  RootMeanSquaredError, Precision, Recall, AUC, MeanMetricWrapper)}
+                                  RootMeanSquaredError, Precision, Recall, AUC, IoU, MeanIoU, OneHotIoU,
+                                  OneHotMeanIoU, BinaryIoU, MeanMetricWrapper)}
 Metric._BY_CLASS = _CLASSES
 
 
