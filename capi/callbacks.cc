@@ -67,13 +67,20 @@ class ForeignCallback final : public kiln::train::Callback {
   using Hook = kiln_status *(*)(kiln_layer *, const kiln_config *, void *);
   using IndexHook = kiln_status *(*)(kiln_layer *, int64_t, const kiln_config *, void *);
 
-  // Keras passes None where none_when_empty (and there are no logs), a dict elsewhere.
+  // Keras passes None where none_when_empty (and there are no logs), a dict elsewhere. As
+  // Keras's one logs dict, what the hook changes in it reaches the callbacks after it and History.
   template <typename F>
-  void call(const char *name, const Logs &l, bool none_when_empty, F &&f) {
+  void call(const char *name, Logs &l, bool none_when_empty, F &&f) {
     kiln_layer model{model_ptr()};
     std::unique_ptr<kiln_config> logs;
     if (!(none_when_empty && l.empty())) logs = std::make_unique<kiln_config>(kiln_config{l.to_config()});
     check_hook(f(model_ptr() ? &model : nullptr, logs.get()), *this, name);
+    if (!logs) return;
+    try {
+      l = Logs::from_config(logs->value);
+    } catch (const kiln::Error &e) {
+      kiln::fail(e.code(), "callback ", class_name(), " ", name, " left ", e.what());
+    }
   }
   void run(Hook h, const char *name, Logs &l, bool none_when_empty) {
     if (h) call(name, l, none_when_empty, [&](kiln_layer *m, const kiln_config *c) { return h(m, c, user_data_); });

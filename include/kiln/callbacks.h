@@ -55,7 +55,10 @@ KILN_API kiln_status *kiln_callback_get_history(kiln_config **out, const kiln_ca
 /// model: the model being trained, evaluated or predicted with, borrowed for the call
 /// (kiln_layer_clone it to keep it); NULL when the callback runs outside fit with no model set.
 /// logs: Keras's logs, a borrowed config of name -> float, NULL where Keras passes None (the
-/// begin hooks, on_predict_end, on_predict_batch_end) unless there are logs to pass; read-only.
+/// begin hooks, on_predict_end, on_predict_batch_end) unless there are logs to pass. As Keras's
+/// one logs dict, a hook may change it (kiln_config_set_float, kiln_config_remove on the pointer
+/// cast to non-const; the config is the hook's for the call): the callbacks after it, History
+/// and the progress bar see the change. Every value must stay a number (INVALID_ARGUMENT).
 /// epoch and batch count from 0. Hooks run on the thread that called fit/evaluate/predict, one
 /// at a time.
 typedef struct kiln_callback_table {

@@ -3737,6 +3737,15 @@ class Logs {
     items_.emplace_back(name, value);
     return *this;
   }
+  /// Removes name (nothing when the logs have none).
+  Logs &erase(const std::string &name) {
+    for (auto it = items_.begin(); it != items_.end(); ++it)
+      if (it->first == name) {
+        items_.erase(it);
+        break;
+      }
+    return *this;
+  }
 
  private:
   const double *find(const std::string &name) const noexcept {
@@ -3757,7 +3766,9 @@ class Logs {
 ///       StopAtLoss() : Callback("StopAtLoss") {}
 ///       void on_epoch_end(int64_t epoch, const kiln::Logs &logs) override {
 ///         if (logs.get("loss", 1e9) < 0.1) model().set_stop_training(true);  // Model's training API
+///         set_log("best_so_far", best_ = std::min(best_, logs.get("loss", 1e9)));  // logs["..."] = v
 ///       }
+///       double best_ = 1e9;
 ///     };
 ///
 /// Hooks run on the thread calling fit, one at a time; an exception from a hook stops fit, which
@@ -3838,6 +3849,11 @@ class Callback : public detail::handle<kiln_callback> {
   /// Keras's self.model: the model fit runs (a handle sharing it), set before each hook; an
   /// empty handle (valid() false) before the first hook that had one.
   Model &model() { return model_; }
+  /// Keras's logs[name] = value and del logs[name] inside a hook: the hook's logs argument shows
+  /// the change, and so do the callbacks after this one, History and the progress bar.
+  /// FAILED_PRECONDITION outside a hook, or in a hook given no logs (Keras's None).
+  void set_log(const std::string &name, double value) { hook_logs("set_log").set(name, value); }
+  void erase_log(const std::string &name) { hook_logs("erase_log").erase(name); }
 
  private:
   // What C's user_data points to: the C++ object while it lives. C owns it (destroy frees it).
@@ -3898,17 +3914,47 @@ class Callback : public detail::handle<kiln_callback> {
       fn(*self);
     });
   }
+  Logs &hook_logs(const char *what) {
+    if (!hook_logs_)
+      throw Error(
+          KILN_STATUS_FAILED_PRECONDITION,
+          std::string(what) + ": only inside a hook that was given logs (Keras passes None to this one)");
+    hook_logs_changed_ = true;
+    return *hook_logs_;
+  }
+  // Runs a hook on logs read from C; what set_log/erase_log changed goes back into the C config
+  // (the trampoline's own for this call, so it may be written), which C passes on.
+  template <typename F>
+  static kiln_status *with_logs(void *user_data, kiln_layer *model, const kiln_config *logs, F &&hook) {
+    return guarded(user_data, model, [&](Callback &self) {
+      Logs l = Logs::from_c(logs);
+      self.hook_logs_ = logs ? &l : nullptr;
+      self.hook_logs_changed_ = false;
+      struct Done {
+        Callback &s;
+        ~Done() { s.hook_logs_ = nullptr; }
+      } done{self};
+      hook(self, l);
+      if (!logs || !self.hook_logs_changed_) return;
+      detail::BorrowedConfig b(logs);
+      for (const std::string &k : b.c.keys())
+        if (!l.contains(k)) b.c.remove(k);
+      for (const auto &kv : l.items()) b.c.set(kv.first, kv.second);
+    });
+  }
   template <void (Callback::*Hook)(const Logs &)>
   static kiln_status *plain(kiln_layer *model, const kiln_config *logs, void *user_data) {
-    return guarded(user_data, model, [&](Callback &self) { (self.*Hook)(Logs::from_c(logs)); });
+    return with_logs(user_data, model, logs, [](Callback &self, const Logs &l) { (self.*Hook)(l); });
   }
   template <void (Callback::*Hook)(int64_t, const Logs &)>
   static kiln_status *indexed(kiln_layer *model, int64_t i, const kiln_config *logs, void *user_data) {
-    return guarded(user_data, model, [&](Callback &self) { (self.*Hook)(i, Logs::from_c(logs)); });
+    return with_logs(user_data, model, logs, [i](Callback &self, const Logs &l) { (self.*Hook)(i, l); });
   }
 
   Link *link_ = nullptr;
   Model model_;
+  Logs *hook_logs_ = nullptr;  // the running hook's logs (set_log, erase_log)
+  bool hook_logs_changed_ = false;
 };
 
 /// keras.callbacks.History: what fit returns. history() maps each log name ("loss",

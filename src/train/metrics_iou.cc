@@ -44,6 +44,19 @@ std::vector<double> host_f64(const Tensor &t) {
   return std::vector<double>(p, p + d.num_elements());
 }
 
+// Labels or predictions as the metric's dtype holds them (an integer dtype truncates, and wraps
+// as tf.cast does), read back as doubles. A NaN or infinity becomes NaN, so the bounds mask drops
+// it rather than an integer cast making it a class.
+std::vector<double> as_state(const Tensor &x, DType dt) {
+  std::vector<double> v = host_f64(ops::cast(x, dt));
+  if (is_floating(x.dtype()) && !is_floating(dt)) {
+    const std::vector<double> raw = host_f64(x);
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(raw[i])) v[i] = std::nan("");
+  }
+  return v;
+}
+
 class IoUMetric final : public Metric {
  public:
   IoUMetric(ConfigReader &r, IoUKind kind)
@@ -65,38 +78,47 @@ class IoUMetric final : public Metric {
       sparse_y_true_ = sparse_y_true_ && !one_hot;
       axis_ = r.get_int("axis", -1);
     }
-    if (mean) {
-      for (int64_t i = 0; i < num_classes_; ++i) target_class_ids_.push_back(i);
-    } else if (binary) {
+    if (binary) {
       target_class_ids_ = r.get_int_list("target_class_ids", {0, 1});
-    } else {
+    } else if (!mean) {
       if (!r.has("target_class_ids"))
         fail(Code::kInvalidArgument, owner,
              ": config key 'target_class_ids' is required (a list of class ids)");
       target_class_ids_ = r.get_int_list("target_class_ids", {});
     }
-    if (target_class_ids_.empty())
+    if (!mean && target_class_ids_.empty())
       fail(Code::kInvalidArgument, owner, ": target_class_ids is empty; expected at least one class id");
+    // Keras takes a negative id from the end (take_along_axis).
     for (int64_t id : target_class_ids_)
-      if (id < 0 || id >= num_classes_)
+      if (id < -num_classes_ || id >= num_classes_)
         fail(Code::kInvalidArgument, owner, ": target class id ", id, " is out of range, which is [0, ",
              num_classes_, ")");
     r.finish();
+    // The matrix first: a num_classes too large for memory fails here, before anything is sized by it.
     total_cm_ = add_variable("total_confusion_matrix", Shape({num_classes_, num_classes_}), state_dtype());
+    if (mean)
+      for (int64_t i = 0; i < num_classes_; ++i) classes_.push_back(i);
+    else
+      for (int64_t id : target_class_ids_) classes_.push_back(id < 0 ? id + num_classes_ : id);
   }
 
  protected:
   void update_impl(const Tensor &y_true_in, const Tensor &y_pred_in, const Tensor &sample_weight) override {
-    require_pair(y_true_in, y_pred_in, name());
+    if (!y_true_in.defined()) fail(Code::kInvalidArgument, name(), ": y_true is undefined");
+    if (!y_pred_in.defined()) fail(Code::kInvalidArgument, name(), ": y_pred is undefined");
     const DType dt = state_dtype();
-    Tensor y_true = y_true_in, y_pred = y_pred_in;
+    // Bool labels and predictions are 0 and 1, as Keras's convert_to_tensor makes them.
+    auto numeric = [](const Tensor &x) {
+      return x.dtype() == DType::kBool ? ops::cast(x, DType::kFloat32) : x;
+    };
+    Tensor y_true = numeric(y_true_in), y_pred = numeric(y_pred_in);
     if (kind_ == IoUKind::kBinaryIoU) {
       const Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
       y_pred = ops::greater_equal(p, ops::fill(Shape{}, threshold_, DType::kFloat32));
     }
     if (!sparse_y_true_) y_true = ops::argmax(y_true, axis_);
     if (!sparse_y_pred_) y_pred = ops::argmax(y_pred, axis_);
-    const std::vector<double> t = host_f64(ops::cast(y_true, dt)), p = host_f64(ops::cast(y_pred, dt));
+    const std::vector<double> t = as_state(y_true, dt), p = as_state(y_pred, dt);
     if (t.size() != p.size())
       fail(Code::kInvalidArgument, name(), ": y_true ", y_true.description(), " has ", t.size(),
            " labels and y_pred ", y_pred.description(), " has ", p.size(),
@@ -122,7 +144,7 @@ class IoUMetric final : public Metric {
     std::vector<double> cm(static_cast<size_t>(num_classes_ * num_classes_), 0.0);
     for (size_t i = 0; i < t.size(); ++i) {
       // Keras's bounds mask: labels and predictions outside [0, num_classes), and ignore_class,
-      // count nowhere (NaN fails every comparison).
+      // count nowhere (NaN, which as_state makes of non-finite values, fails every comparison).
       if (!(t[i] >= 0 && t[i] < classes && p[i] >= 0 && p[i] < classes)) continue;
       if (ignore_class_ && t[i] == static_cast<double>(*ignore_class_)) continue;
       const double weight = w.empty() ? 1.0 : w[w.size() == 1 ? 0 : i];
@@ -139,15 +161,27 @@ class IoUMetric final : public Metric {
     const size_t n = static_cast<size_t>(num_classes_);
     const float eps = kEpsilon;
     float sum = 0.0f, valid = 0.0f;
-    for (int64_t id : target_class_ids_) {
+    for (int64_t id : classes_) {
       const size_t c = static_cast<size_t>(id);
-      double predicted = 0, labelled = 0;  // Keras's sum_over_row (axis 0) and sum_over_col (axis 1)
-      for (size_t k = 0; k < n; ++k) {
-        predicted += cm[k * n + c];
-        labelled += cm[c * n + k];
-      }
+      // Keras's sum_over_row (axis 0) and sum_over_col (axis 1) in the state's dtype: exact for an
+      // integer matrix, float32 sums for a float32 one.
       const float tp = static_cast<float>(cm[c * n + c]);
-      const float denominator = static_cast<float>(predicted + labelled - cm[c * n + c]);
+      float denominator;
+      if (is_floating(state_dtype())) {
+        float predicted = 0, labelled = 0;
+        for (size_t k = 0; k < n; ++k) {
+          predicted += static_cast<float>(cm[k * n + c]);
+          labelled += static_cast<float>(cm[c * n + k]);
+        }
+        denominator = predicted + labelled - tp;
+      } else {
+        double predicted = 0, labelled = 0;
+        for (size_t k = 0; k < n; ++k) {
+          predicted += cm[k * n + c];
+          labelled += cm[c * n + k];
+        }
+        denominator = static_cast<float>(predicted + labelled - cm[c * n + c]);
+      }
       if (!(denominator > 1e-9f)) continue;  // an absent class adds 0, and is not counted
       valid += 1.0f;
       sum += tp / (denominator + eps);
@@ -179,7 +213,8 @@ class IoUMetric final : public Metric {
  private:
   IoUKind kind_;
   int64_t num_classes_ = 2;
-  std::vector<int64_t> target_class_ids_;
+  std::vector<int64_t> target_class_ids_;  // as given (the config's)
+  std::vector<int64_t> classes_;           // the classes result() averages, each in [0, num_classes)
   std::optional<int64_t> ignore_class_;
   bool sparse_y_true_ = true, sparse_y_pred_ = true, warned_ = false;
   int64_t axis_ = -1;

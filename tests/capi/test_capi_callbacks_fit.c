@@ -299,8 +299,56 @@ static void test_csv_logger_in_fit(void) {
   kiln_layer_free(m);
 }
 
+/* ---- a hook writes the logs: Keras's one logs dict ---- */
+
+static kiln_status *write_logs(kiln_layer *model, int64_t epoch, const kiln_config *logs, void *ud) {
+  kiln_config *l = (kiln_config *)logs; /* the hook's to change (kiln/callbacks.h) */
+  kiln_status *st;
+  (void)model;
+  if (*(int *)ud) return kiln_config_set_string(l, "note", "not a number");
+  st = kiln_config_set_float(l, "epoch_x10", 10.0 * (double)epoch);
+  return st ? st : kiln_config_remove(l, "val_loss");
+}
+
+static void test_hooks_write_logs(void) {
+  kiln_callback_table t;
+  kiln_callback *cbs[2] = {NULL, NULL};
+  kiln_config *h = NULL, *hist = NULL;
+  kiln_layer *m;
+  int write_string = 0;
+  double v = -1;
+  make_problem(0);
+  m = make_model(0.05);
+  memset(&t, 0, sizeof t);
+  t.struct_size = sizeof t;
+  t.on_epoch_end = write_logs;
+  EXPECT_OK(kiln_callback_create_custom(&cbs[0], "WriteLogs", &t, &write_string));
+  EXPECT_OK(kiln_callback_create(&cbs[1], "History", NULL)); /* after it: sees the change */
+  EXPECT_OK(fit(m, 2, cbs, 2));
+  EXPECT_OK(kiln_callback_get_history(&h, cbs[1]));
+  EXPECT_OK(kiln_config_get_config(&hist, h, "history"));
+  CHECK(hist && kiln_config_has(hist, "epoch_x10") && !kiln_config_has(hist, "val_loss"));
+  {
+    double values[2] = {-1, -1};
+    size_t n = 0;
+    EXPECT_OK(kiln_config_get_float_list(&n, values, 2, hist, "epoch_x10"));
+    v = values[1];
+    CHECK(n == 2 && values[0] == 0.0);
+  }
+  CHECK(v == 10.0);
+  kiln_config_free(hist);
+  kiln_config_free(h);
+  write_string = 1;
+  EXPECT_ERROR(fit(m, 1, cbs, 2), KILN_STATUS_INVALID_ARGUMENT, "WriteLogs on_epoch_end",
+               "'note' is not a number");
+  kiln_callback_free(cbs[0]);
+  kiln_callback_free(cbs[1]);
+  kiln_layer_free(m);
+}
+
 int main(void) {
   test_table_in_fit();
+  test_hooks_write_logs();
   test_early_stopping_in_fit();
   test_learning_rate_callbacks_in_fit();
   test_terminate_on_nan_in_fit();

@@ -108,6 +108,50 @@ TEST(HppCallbacksFit, ExceptionFromAHookStopsFit) {
   EXPECT_TRUE(w.epochs.empty());
 }
 
+// Keras's one logs dict: set_log/erase_log in a hook reach the callbacks after it and History.
+class LogWriter : public kiln::Callback {
+ public:
+  LogWriter() : Callback("LogWriter") {}
+  void on_epoch_end(int64_t epoch, const kiln::Logs &logs) override {
+    set_log("epoch_x10", 10.0 * static_cast<double>(epoch));
+    erase_log("val_loss");
+    seen_own_change = logs.contains("epoch_x10") && !logs.contains("val_loss");
+  }
+  void on_train_begin(const kiln::Logs &) override {
+    try {
+      set_log("x", 1);  // Keras passes None here: no logs to write
+    } catch (const kiln::Error &e) {
+      refused_code = e.code();
+    }
+  }
+  void write_outside_a_hook() { set_log("x", 1); }
+  bool seen_own_change = false;
+  int refused_code = 0;
+};
+
+class LogReader : public kiln::Callback {
+ public:
+  LogReader() : Callback("LogReader") {}
+  void on_epoch_end(int64_t, const kiln::Logs &logs) override { values.push_back(logs.get("epoch_x10", -1)); }
+  std::vector<double> values;
+};
+
+TEST(HppCallbacksFit, HooksWriteTheLogs) {
+  Problem p = problem();
+  kiln::Layer m = compiled_model();
+  LogWriter w;
+  LogReader r;
+  kiln::History h;
+  fit(m, p, 2, {&w, &r, &h});
+  EXPECT_TRUE(w.seen_own_change);
+  EXPECT_EQ(w.refused_code, KILN_STATUS_FAILED_PRECONDITION);
+  EXPECT_EQ(r.values, (std::vector<double>{0.0, 10.0}));
+  const auto hist = h.history();
+  EXPECT_EQ(hist.count("val_loss"), 0u);
+  EXPECT_EQ(hist.at("epoch_x10"), (std::vector<double>{0.0, 10.0}));
+  EXPECT_THROW(w.write_outside_a_hook(), kiln::Error);
+}
+
 TEST(HppCallbacksFit, LearningRateSchedulerAndEarlyStopping) {
   Problem p = problem();
   kiln::Layer m = compiled_model();

@@ -95,6 +95,34 @@ class FitCallbacksTest(unittest.TestCase):
         fit(model, self.x, self.y, [stopper], epochs=5)
         self.assertEqual(len(stopper.epochs), 2)
 
+    def test_hooks_share_one_logs_dict(self):
+        class Writer(kiln.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs["epoch_x10"] = 10.0 * epoch
+                del logs["val_loss"]
+
+        class Reader(kiln.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.seen = []
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.seen.append(dict(logs))
+
+        model = compiled_model()
+        reader, history = Reader(), kiln.callbacks.History()
+        fit(model, self.x, self.y, [Writer(), reader, history], epochs=2)
+        self.assertEqual([sorted(s) for s in reader.seen], [["epoch_x10", "loss"]] * 2)
+        self.assertEqual(history.history["epoch_x10"], [0.0, 10.0])
+        self.assertNotIn("val_loss", history.history)
+
+        class Bad(kiln.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs["note"] = "not a number"
+
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "logs"):
+            fit(model, self.x, self.y, [Bad()], epochs=1)
+
     def test_a_raising_hook_stops_fit_with_its_exception(self):
         model = compiled_model()
         before = [w.numpy().copy() for w in model.weights]

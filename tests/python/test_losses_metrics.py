@@ -218,6 +218,9 @@ class MetricsTest(unittest.TestCase):
             metrics.IoU(num_classes=3, target_class_ids=[3])
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "num_classes"):
             metrics.MeanIoU()
+        named = metrics.IoU(3, [0], "my_iou", "float32")  # Keras's positions: name, then dtype
+        self.assertEqual((named.name, named.get_config()["dtype"]), ("my_iou", "float32"))
+        self.assertEqual(metrics.BinaryIoU([1], 0.3, "b").name, "b")
         # In compile/fit: softmax scores against sparse labels, a maximized history entry.
         K = kiln.keras
         model = K.Sequential([K.Input((4,)), K.layers.Dense(3, activation="softmax")])

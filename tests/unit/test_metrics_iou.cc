@@ -104,6 +104,35 @@ TEST(IoUMetrics, OutOfRangeAndIgnoredLabelsCountNowhere) {
   EXPECT_FLOAT_EQ(result_of(seg), 1.0f);
 }
 
+TEST(IoUMetrics, BoolsNonFiniteValuesAndNegativeIds) {
+  // Bool predictions (and labels) are 0 and 1, as Keras converts them; BinaryIoU too.
+  const Tensor yes_no = ops::cast(floats({1, 0}), DType::kBool);
+  for (const char *cls : {"MeanIoU", "BinaryIoU"}) {
+    MetricPtr m =
+        create_metric(cls, Config::from_json(std::string(cls) == "MeanIoU" ? R"({"num_classes": 2})" : "{}"));
+    m->update_state(ints({1, 0}), yes_no);
+    EXPECT_FLOAT_EQ(result_of(m), 1.0f) << cls;
+    m->update_state(yes_no, ints({1, 0}));
+    EXPECT_FLOAT_EQ(result_of(m), 1.0f) << cls;
+  }
+  // NaN and infinite labels or predictions count nowhere, with an integer matrix too (a cast
+  // would have made NaN class 0).
+  MetricPtr m = create_metric("MeanIoU", Config::from_json(R"({"num_classes": 3})"));
+  m->update_state(floats({NAN, INFINITY, 1, 0}), floats({1, 1, NAN, -INFINITY}));
+  const Tensor cm = m->variables()[0]->value();
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(cm.data<int64_t>()[i], 0) << i;
+  // A negative target id counts from the end, as Keras's take_along_axis does.
+  MetricPtr last = create_metric("IoU", Config::from_json(R"({"num_classes": 3, "target_class_ids": [-1]})"));
+  MetricPtr two = create_metric("IoU", Config::from_json(R"({"num_classes": 3, "target_class_ids": [2]})"));
+  for (const MetricPtr &x : {last, two}) x->update_state(ints({2, 2, 0, 1}), ints({2, 0, 0, 1}));
+  EXPECT_FLOAT_EQ(result_of(last), 0.5f);
+  EXPECT_EQ(result_of(last), result_of(two));
+  EXPECT_EQ(last->get_config().get_int_list("target_class_ids"), (std::vector<int64_t>{-1}));
+  // A matrix too large for memory is refused before anything is sized by num_classes.
+  expect_error([] { create_metric("MeanIoU", Config().set("num_classes", int64_t{1} << 31)); },
+               Code::kResourceExhausted, {"more than kiln's limit"});
+}
+
 TEST(IoUMetrics, ConfigsAsKerasWritesThem) {
   MetricPtr m = create_metric("MeanIoU", Config::from_json(R"({"num_classes": 4})"));
   EXPECT_EQ(m->name(), "mean_io_u");

@@ -10,7 +10,9 @@
 Built-in classes are made by class name with Keras's arguments and defaults. A Callback subclass
 overrides the hooks it needs (Keras's names and signatures); kiln calls them from fit, evaluate
 and predict with self.model set to the model (the user's own Python object when it is alive). An
-exception raised in a hook stops fit, and fit raises that exception.
+exception raised in a hook stops fit, and fit raises that exception. As in Keras the hooks share
+one logs dict: a value a hook sets or deletes (``logs["lr"] = ...``) reaches the callbacks after
+it, History and the progress bar; log values are numbers.
 """
 import ctypes
 import itertools
@@ -239,14 +241,27 @@ def _run(user_data, hook, model_h, logs_h, index):
                                             % hook).encode())
         _model_for(obj, model_h)
         logs = _config.from_c(logs_h) if logs_h else None
+        before = dict(logs) if logs is not None else None
         fn = getattr(obj, hook)
         if index is None:
             fn(logs)
         else:
             fn(int(index), logs)
+        if logs is not None and logs != before:
+            _write_back(logs_h, before, logs)
         return None
     except BaseException as e:  # noqa: B902 - every exception crosses back as a status
         return _hook_status(e, obj, hook)
+
+
+def _write_back(logs_h, before, logs):
+    """Keras's one logs dict: what a hook set or deleted in it goes back to C, so the callbacks
+    after it, History and the progress bar see it."""
+    with _logs_to_c(logs) as c:  # checks every value is a number before anything changes
+        for k in before:
+            if k not in logs:
+                check(L.kiln_config_remove(logs_h, str(k).encode("utf-8")))
+        check(L.kiln_config_update(logs_h, c))
 
 
 def _hook_status(exc, obj, hook):

@@ -98,15 +98,17 @@ def _iou_class(class_name, args):
     return _metric_class(class_name, args, _IOU_DOC % class_name, "int64")
 
 
-IoU = _iou_class("IoU", [("num_classes", None), ("target_class_ids", None), ("ignore_class", None),
-                         ("sparse_y_true", True), ("sparse_y_pred", True), ("axis", -1)])
-MeanIoU = _iou_class("MeanIoU", [("num_classes", None), ("ignore_class", None), ("sparse_y_true", True),
-                                 ("sparse_y_pred", True), ("axis", -1)])
-OneHotIoU = _iou_class("OneHotIoU", [("num_classes", None), ("target_class_ids", None), ("ignore_class", None),
-                                     ("sparse_y_pred", False), ("axis", -1)])
-OneHotMeanIoU = _iou_class("OneHotMeanIoU", [("num_classes", None), ("ignore_class", None),
-                                             ("sparse_y_pred", False), ("axis", -1)])
-BinaryIoU = _iou_class("BinaryIoU", [("target_class_ids", (0, 1)), ("threshold", 0.5)])
+_ND = [("name", None), ("dtype", None)]  # Keras's positions: after the required arguments
+IoU = _iou_class("IoU", [("num_classes", None), ("target_class_ids", None)] + _ND + [
+    ("ignore_class", None), ("sparse_y_true", True), ("sparse_y_pred", True), ("axis", -1)])
+MeanIoU = _iou_class("MeanIoU", [("num_classes", None)] + _ND + [
+    ("ignore_class", None), ("sparse_y_true", True), ("sparse_y_pred", True), ("axis", -1)])
+OneHotIoU = _iou_class("OneHotIoU", [("num_classes", None), ("target_class_ids", None)] + _ND + [
+    ("ignore_class", None), ("sparse_y_pred", False), ("axis", -1)])
+OneHotMeanIoU = _iou_class("OneHotMeanIoU", [("num_classes", None)] + _ND + [
+    ("ignore_class", None), ("sparse_y_pred", False), ("axis", -1)])
+BinaryIoU = _iou_class("BinaryIoU", [("target_class_ids", (0, 1)), ("threshold", 0.5)] + _ND)
+
 
 class MeanMetricWrapper(Metric):
     """keras.metrics.MeanMetricWrapper(fn): the mean of a loss's per-sample values. fn: a kiln loss
