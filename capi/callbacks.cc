@@ -74,8 +74,9 @@ class ForeignCallback final : public kiln::train::Callback {
     kiln_layer model{model_ptr()};
     std::unique_ptr<kiln_config> logs;
     if (!(none_when_empty && l.empty())) logs = std::make_unique<kiln_config>(kiln_config{l.to_config()});
+    const kiln::Config before = logs ? logs->value : kiln::Config();
     check_hook(f(model_ptr() ? &model : nullptr, logs.get()), *this, name);
-    if (!logs) return;
+    if (!logs || logs->value == before) return;  // (a NaN log reads as changed: read back, harmlessly)
     try {
       l = Logs::from_config(logs->value);
     } catch (const kiln::Error &e) {

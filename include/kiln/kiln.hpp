@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -3696,7 +3697,7 @@ struct handle_traits<kiln_callback> {
 }  // namespace detail
 
 /// Keras's logs: log names to floats in the order fit wrote them ("loss", "accuracy", "val_loss").
-/// A hook that Keras passes None gets empty logs.
+/// A hook given no logs (C's NULL) gets empty ones; Callback::set_log changes a hook's logs.
 class Logs {
  public:
   Logs() = default;
@@ -3850,10 +3851,12 @@ class Callback : public detail::handle<kiln_callback> {
   /// empty handle (valid() false) before the first hook that had one.
   Model &model() { return model_; }
   /// Keras's logs[name] = value and del logs[name] inside a hook: the hook's logs argument shows
-  /// the change, and so do the callbacks after this one, History and the progress bar.
-  /// FAILED_PRECONDITION outside a hook, or in a hook given no logs (Keras's None).
-  void set_log(const std::string &name, double value) { hook_logs("set_log").set(name, value); }
-  void erase_log(const std::string &name) { hook_logs("erase_log").erase(name); }
+  /// the change, and so do the callbacks after this one, History and the progress bar (not the
+  /// trainer's own logs: evaluate's result stays). value may be NaN or infinite.
+  /// FAILED_PRECONDITION outside a hook, or in a hook given no logs (kiln passes none to the
+  /// begin hooks, on_predict_end and on_predict_batch_end when there is nothing to log).
+  void set_log(const std::string &name, double value) { hook_logs("set_log", name).set(name, value); }
+  void erase_log(const std::string &name) { hook_logs("erase_log", name).erase(name); }
 
  private:
   // What C's user_data points to: the C++ object while it lives. C owns it (destroy frees it).
@@ -3914,32 +3917,52 @@ class Callback : public detail::handle<kiln_callback> {
       fn(*self);
     });
   }
-  Logs &hook_logs(const char *what) {
+  Logs &hook_logs(const char *what, const std::string &name) {
     if (!hook_logs_)
       throw Error(
           KILN_STATUS_FAILED_PRECONDITION,
-          std::string(what) + ": only inside a hook that was given logs (Keras passes None to this one)");
-    hook_logs_changed_ = true;
+          std::string(what) + ": only inside a hook that was given logs (kiln passes none to this one)");
+    hook_touched_.push_back(name);
     return *hook_logs_;
   }
-  // Runs a hook on logs read from C; what set_log/erase_log changed goes back into the C config
-  // (the trampoline's own for this call, so it may be written), which C passes on.
+  // Runs a hook on logs read from C; the entries set_log/erase_log touched go back into the C
+  // config (the trampoline's own for this call, so it may be written), which C passes on.
   template <typename F>
   static kiln_status *with_logs(void *user_data, kiln_layer *model, const kiln_config *logs, F &&hook) {
     return guarded(user_data, model, [&](Callback &self) {
       Logs l = Logs::from_c(logs);
-      self.hook_logs_ = logs ? &l : nullptr;
-      self.hook_logs_changed_ = false;
-      struct Done {
+      struct Scope {  // restores the enclosing hook's logs (a hook may run fit or evaluate)
         Callback &s;
-        ~Done() { s.hook_logs_ = nullptr; }
-      } done{self};
+        Logs *logs;
+        std::vector<std::string> touched;
+        ~Scope() {
+          s.hook_logs_ = logs;
+          s.hook_touched_ = std::move(touched);
+        }
+      } scope{self, self.hook_logs_, std::move(self.hook_touched_)};
+      self.hook_logs_ = logs ? &l : nullptr;
+      self.hook_touched_.clear();
       hook(self, l);
-      if (!logs || !self.hook_logs_changed_) return;
+      if (!logs) return;
       detail::BorrowedConfig b(logs);
-      for (const std::string &k : b.c.keys())
-        if (!l.contains(k)) b.c.remove(k);
-      for (const auto &kv : l.items()) b.c.set(kv.first, kv.second);
+      for (const std::string &k : self.hook_touched_) {
+        if (!l.contains(k)) {
+          if (b.c.has(k)) b.c.remove(k);
+        } else if (std::isfinite(l.at(k))) {
+          b.c.set(k, l.at(k));
+        } else {  // a setting must be finite; JSON text carries NaN and infinities into a log
+          Config one;
+          one.set(k, 0.0);
+          std::string text = one.to_json();
+          const double v = l.at(k);
+          text = text.substr(0, text.rfind(':') + 1) +
+                 (v != v  ? "NaN"
+                  : v > 0 ? "Infinity"
+                          : "-Infinity") +
+                 "}";
+          b.c.update(Config::from_json(text));
+        }
+      }
     });
   }
   template <void (Callback::*Hook)(const Logs &)>
@@ -3953,8 +3976,8 @@ class Callback : public detail::handle<kiln_callback> {
 
   Link *link_ = nullptr;
   Model model_;
-  Logs *hook_logs_ = nullptr;  // the running hook's logs (set_log, erase_log)
-  bool hook_logs_changed_ = false;
+  Logs *hook_logs_ = nullptr;              // the running hook's logs (set_log, erase_log)
+  std::vector<std::string> hook_touched_;  // the names they set or erased
 };
 
 /// keras.callbacks.History: what fit returns. history() maps each log name ("loss",

@@ -108,35 +108,52 @@ CallbackList::CallbackList(std::vector<CallbackPtr> callbacks, bool add_history,
 }
 
 template <typename F>
-void CallbackList::each(F &&f) {
-  for (const CallbackPtr &cb : callbacks_) f(*cb);
+void CallbackList::each(const Logs &logs, F &&f) {
+  Logs shared = logs;
+  for (const CallbackPtr &cb : callbacks_) f(*cb, shared);
 }
 
-void CallbackList::on_train_begin(Logs &logs) { each([&](Callback &c) { c.on_train_begin(logs); }); }
-void CallbackList::on_train_end(Logs &logs) { each([&](Callback &c) { c.on_train_end(logs); }); }
-void CallbackList::on_epoch_begin(int64_t e, Logs &logs) { each([&](Callback &c) { c.on_epoch_begin(e, logs); }); }
-void CallbackList::on_epoch_end(int64_t e, Logs &logs) { each([&](Callback &c) { c.on_epoch_end(e, logs); }); }
-void CallbackList::on_train_batch_begin(int64_t b, Logs &logs) {
-  each([&](Callback &c) { c.on_train_batch_begin(b, logs); });
+void CallbackList::on_train_begin(const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_train_begin(l); });
 }
-void CallbackList::on_train_batch_end(int64_t b, Logs &logs) {
-  each([&](Callback &c) { c.on_train_batch_end(b, logs); });
+void CallbackList::on_train_end(const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_train_end(l); });
 }
-void CallbackList::on_test_begin(Logs &logs) { each([&](Callback &c) { c.on_test_begin(logs); }); }
-void CallbackList::on_test_end(Logs &logs) { each([&](Callback &c) { c.on_test_end(logs); }); }
-void CallbackList::on_test_batch_begin(int64_t b, Logs &logs) {
-  each([&](Callback &c) { c.on_test_batch_begin(b, logs); });
+void CallbackList::on_epoch_begin(int64_t e, const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_epoch_begin(e, l); });
 }
-void CallbackList::on_test_batch_end(int64_t b, Logs &logs) {
-  each([&](Callback &c) { c.on_test_batch_end(b, logs); });
+void CallbackList::on_epoch_end(int64_t e, const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_epoch_end(e, l); });
 }
-void CallbackList::on_predict_begin(Logs &logs) { each([&](Callback &c) { c.on_predict_begin(logs); }); }
-void CallbackList::on_predict_end(Logs &logs) { each([&](Callback &c) { c.on_predict_end(logs); }); }
-void CallbackList::on_predict_batch_begin(int64_t b, Logs &logs) {
-  each([&](Callback &c) { c.on_predict_batch_begin(b, logs); });
+void CallbackList::on_train_batch_begin(int64_t b, const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_train_batch_begin(b, l); });
 }
-void CallbackList::on_predict_batch_end(int64_t b, Logs &logs) {
-  each([&](Callback &c) { c.on_predict_batch_end(b, logs); });
+void CallbackList::on_train_batch_end(int64_t b, const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_train_batch_end(b, l); });
+}
+void CallbackList::on_test_begin(const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_test_begin(l); });
+}
+void CallbackList::on_test_end(const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_test_end(l); });
+}
+void CallbackList::on_test_batch_begin(int64_t b, const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_test_batch_begin(b, l); });
+}
+void CallbackList::on_test_batch_end(int64_t b, const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_test_batch_end(b, l); });
+}
+void CallbackList::on_predict_begin(const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_predict_begin(l); });
+}
+void CallbackList::on_predict_end(const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_predict_end(l); });
+}
+void CallbackList::on_predict_batch_begin(int64_t b, const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_predict_batch_begin(b, l); });
+}
+void CallbackList::on_predict_batch_end(int64_t b, const Logs &logs) {
+  each(logs, [&](Callback &c, Logs &l) { c.on_predict_batch_end(b, l); });
 }
 
 // ---- registry ----

@@ -127,24 +127,26 @@ class CallbackList {
   // The History in the list (null without one).
   std::shared_ptr<History> history() const { return history_; }
 
-  void on_train_begin(Logs &logs);
-  void on_train_end(Logs &logs);
-  void on_epoch_begin(int64_t epoch, Logs &logs);
-  void on_epoch_end(int64_t epoch, Logs &logs);
-  void on_train_batch_begin(int64_t batch, Logs &logs);
-  void on_train_batch_end(int64_t batch, Logs &logs);
-  void on_test_begin(Logs &logs);
-  void on_test_end(Logs &logs);
-  void on_test_batch_begin(int64_t batch, Logs &logs);
-  void on_test_batch_end(int64_t batch, Logs &logs);
-  void on_predict_begin(Logs &logs);
-  void on_predict_end(Logs &logs);
-  void on_predict_batch_begin(int64_t batch, Logs &logs);
-  void on_predict_batch_end(int64_t batch, Logs &logs);
+  // Keras's CallbackList: each hook hands its callbacks one copy of the trainer's logs, so what a
+  // callback changes reaches the ones after it (and History), and the trainer's own logs stay.
+  void on_train_begin(const Logs &logs);
+  void on_train_end(const Logs &logs);
+  void on_epoch_begin(int64_t epoch, const Logs &logs);
+  void on_epoch_end(int64_t epoch, const Logs &logs);
+  void on_train_batch_begin(int64_t batch, const Logs &logs);
+  void on_train_batch_end(int64_t batch, const Logs &logs);
+  void on_test_begin(const Logs &logs);
+  void on_test_end(const Logs &logs);
+  void on_test_batch_begin(int64_t batch, const Logs &logs);
+  void on_test_batch_end(int64_t batch, const Logs &logs);
+  void on_predict_begin(const Logs &logs);
+  void on_predict_end(const Logs &logs);
+  void on_predict_batch_begin(int64_t batch, const Logs &logs);
+  void on_predict_batch_end(int64_t batch, const Logs &logs);
 
  private:
   template <typename F>
-  void each(F &&f);
+  void each(const Logs &logs, F &&f);
   std::vector<CallbackPtr> callbacks_;
   std::shared_ptr<History> history_;
 };

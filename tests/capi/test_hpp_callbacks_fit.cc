@@ -114,12 +114,13 @@ class LogWriter : public kiln::Callback {
   LogWriter() : Callback("LogWriter") {}
   void on_epoch_end(int64_t epoch, const kiln::Logs &logs) override {
     set_log("epoch_x10", 10.0 * static_cast<double>(epoch));
+    set_log("diverged", NAN);  // a log may be NaN (a setting may not)
     erase_log("val_loss");
     seen_own_change = logs.contains("epoch_x10") && !logs.contains("val_loss");
   }
   void on_train_begin(const kiln::Logs &) override {
     try {
-      set_log("x", 1);  // Keras passes None here: no logs to write
+      set_log("x", 1);  // kiln passes no logs here: nothing to write
     } catch (const kiln::Error &e) {
       refused_code = e.code();
     }
@@ -149,6 +150,8 @@ TEST(HppCallbacksFit, HooksWriteTheLogs) {
   const auto hist = h.history();
   EXPECT_EQ(hist.count("val_loss"), 0u);
   EXPECT_EQ(hist.at("epoch_x10"), (std::vector<double>{0.0, 10.0}));
+  ASSERT_EQ(hist.at("diverged").size(), 2u);
+  EXPECT_TRUE(std::isnan(hist.at("diverged")[1]));
   EXPECT_THROW(w.write_outside_a_hook(), kiln::Error);
 }
 

@@ -120,8 +120,29 @@ class FitCallbacksTest(unittest.TestCase):
             def on_epoch_end(self, epoch, logs=None):
                 logs["note"] = "not a number"
 
-        with self.assertRaisesRegex(kiln.InvalidArgumentError, "logs"):
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"Bad.on_epoch_end: logs\['note'\] is 'not a number'"):
             fit(model, self.x, self.y, [Bad()], epochs=1)
+
+    def test_the_trainers_own_logs_stay(self):
+        # Keras hands the callbacks a copy: evaluate's result and the epoch's metrics are the
+        # trainer's, whatever a hook writes.
+        class Meddler(kiln.callbacks.Callback):
+            def on_test_end(self, logs=None):
+                logs["foo"] = 1.0
+                del logs["loss"]
+
+            def on_train_batch_end(self, batch, logs=None):
+                logs["loss"] = 1e6
+
+        K = kiln.keras
+        model = K.Sequential([K.Input((3,)), K.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        self.assertEqual(sorted(model.evaluate(self.x, self.y, verbose=0, return_dict=True,
+                                               callbacks=[Meddler()])), ["loss"])
+        hist = model.fit(self.x, self.y, epochs=1, verbose=0, validation_split=0.25, callbacks=[Meddler()])
+        self.assertLess(hist.history["loss"][0], 1e6)
+        self.assertIn("val_loss", hist.history)
+        self.assertNotIn("val_foo", hist.history)
 
     def test_a_raising_hook_stops_fit_with_its_exception(self):
         model = compiled_model()

@@ -201,8 +201,8 @@ TEST_F(Builtin, ReduceLROnPlateauCooldownAndMinLr) {
   for (int64_t e = 0; e < 6; ++e) {
     Logs logs;
     logs.set("val_loss", 1.0);
-    list.on_epoch_end(e, logs);
-    seen_lr.push_back(*logs.get("learning_rate"));
+    cb->on_epoch_end(e, logs);  // directly: a CallbackList hands its callbacks a copy
+    seen_lr.push_back(logs.get("learning_rate").value_or(-1));
   }
   // no improvement after epoch 0: reduce at 1, cooldown at 2 then reduce, 3 reduce to min_lr, then stay.
   const std::vector<double> expected = {0.1, 0.1, 0.05, 0.025, 0.02, 0.02};
@@ -253,8 +253,8 @@ TEST_F(Builtin, LearningRateSchedulerSetsAndLogsTheRate) {
   for (int64_t e = 0; e < 3; ++e) {
     Logs logs;
     list.on_epoch_begin(e, logs);
-    list.on_epoch_end(e, logs);
-    logged.push_back(*logs.get("learning_rate"));
+    cb->on_epoch_end(e, logs);  // directly: a CallbackList hands its callbacks a copy
+    logged.push_back(logs.get("learning_rate").value_or(-1));
   }
   ASSERT_EQ(calls.size(), 3u);
   EXPECT_EQ(calls[2].first, 2);
@@ -357,7 +357,8 @@ TEST_F(Builtin, LambdaCallbackCallsItsHooks) {
     logs.set("seen", 1.0);
   };
   h.on_train_batch_end = [&](int64_t b, Logs &) { trace.push_back("batch_end" + std::to_string(b)); };
-  CallbackList list = list_of(make_lambda_callback(h));
+  CallbackPtr lambda = make_lambda_callback(h);
+  CallbackList list = list_of(lambda);
   Logs logs;
   list.on_train_begin(logs);
   list.on_epoch_begin(0, logs);
@@ -366,6 +367,8 @@ TEST_F(Builtin, LambdaCallbackCallsItsHooks) {
   list.on_epoch_end(0, logs);
   list.on_train_end(logs);
   EXPECT_EQ(trace, (std::vector<std::string>{"train_begin", "batch_end0", "epoch_end0"}));
+  EXPECT_FALSE(logs.contains("seen"));  // the list's callbacks share a copy; the caller's logs stay
+  lambda->on_epoch_end(0, logs);        // called directly, a hook changes the logs it is given
   EXPECT_TRUE(logs.contains("seen"));
   EXPECT_TRUE(create_callback("LambdaCallback"));
 }

@@ -41,7 +41,8 @@ class Callback(Owned):
     Subclass it and override any of on_train_begin/end, on_epoch_begin/end(epoch, logs),
     on_train_batch_begin/end(batch, logs) (or on_batch_begin/end), on_test_*, on_predict_*.
     self.model is the model being trained and self.params fit's {"verbose", "epochs", "steps"}.
-    Logs are dicts of floats (None where Keras passes None); changes to them stay in the hook.
+    Logs are dicts of numbers (None for the begin hooks and the predict end hooks when there is
+    nothing to log); what a hook sets or deletes in them reaches the callbacks after it and History.
     """
 
     _KIND = "callback"
@@ -192,15 +193,21 @@ _keys = itertools.count(1)
 _tls = threading.local()
 
 
-def _logs_to_c(logs):
+def _logs_to_c(logs, where="logs"):
     """A config handle (context manager) for a logs dict; NaN and infinities are kept (a log may
-    hold them, unlike a setting)."""
+    hold them, unlike a setting). A value that is not a number raises, naming its key."""
     if logs is None:
         return _NoConfig()
-    try:
-        text = json.dumps({str(k): float(v) for k, v in logs.items()}, allow_nan=True)
-    except (TypeError, ValueError) as e:
-        raise InvalidArgumentError("logs: expected a dict of names to numbers: %s" % e)
+    values = {}
+    for k, v in logs.items():
+        try:
+            if isinstance(v, (str, bytes)):
+                raise TypeError
+            values[str(k)] = float(v)
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidArgumentError("%s: logs[%r] is %r (%s); expected a number" % (
+                where, k, v, type(v).__name__)) from None
+    text = json.dumps(values, allow_nan=True)
     return _config._Handle(new_handle(L.kiln_config_from_json, text.encode("utf-8")))
 
 
@@ -248,16 +255,16 @@ def _run(user_data, hook, model_h, logs_h, index):
         else:
             fn(int(index), logs)
         if logs is not None and logs != before:
-            _write_back(logs_h, before, logs)
+            _write_back(logs_h, before, logs, "%s.%s" % (type(obj).__name__, hook))
         return None
     except BaseException as e:  # noqa: B902 - every exception crosses back as a status
         return _hook_status(e, obj, hook)
 
 
-def _write_back(logs_h, before, logs):
+def _write_back(logs_h, before, logs, where):
     """Keras's one logs dict: what a hook set or deleted in it goes back to C, so the callbacks
     after it, History and the progress bar see it."""
-    with _logs_to_c(logs) as c:  # checks every value is a number before anything changes
+    with _logs_to_c(logs, where) as c:  # checks every value is a number before anything changes
         for k in before:
             if k not in logs:
                 check(L.kiln_config_remove(logs_h, str(k).encode("utf-8")))
