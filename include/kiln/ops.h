@@ -81,7 +81,8 @@ KILN_API kiln_status *kiln_truediv(kiln_tensor **out, const kiln_tensor *a, cons
 KILN_API kiln_status *kiln_maximum(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// min(a, b) elementwise, broadcasting.
 KILN_API kiln_status *kiln_minimum(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
-/// a ** b elementwise, broadcasting; float32, bfloat16 or float64.
+/// a ** b elementwise, broadcasting; float32, bfloat16, float64, int32 or int64. Integers multiply
+/// (wrapping on overflow, 0 ** 0 = 1); a negative integer exponent is INVALID_ARGUMENT, as TF.
 KILN_API kiln_status *kiln_pow(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// a == b -> bool, broadcasting.
 KILN_API kiln_status *kiln_equal(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
@@ -124,7 +125,7 @@ KILN_API kiln_status *kiln_square(kiln_tensor **out, const kiln_tensor *x);
 KILN_API kiln_status *kiln_tanh(kiln_tensor **out, const kiln_tensor *x);
 /// 1 / (1 + e^-x); floating.
 KILN_API kiln_status *kiln_sigmoid(kiln_tensor **out, const kiln_tensor *x);
-/// max(x, 0); floating.
+/// max(x, 0); floating, int32 or int64.
 KILN_API kiln_status *kiln_relu(kiln_tensor **out, const kiln_tensor *x);
 /// GELU; approximate selects the tanh form, otherwise the erf form; floating.
 KILN_API kiln_status *kiln_gelu(kiln_tensor **out, const kiln_tensor *x, bool approximate);
@@ -142,15 +143,15 @@ KILN_API kiln_status *kiln_log1p(kiln_tensor **out, const kiln_tensor *x);
 KILN_API kiln_status *kiln_expm1(kiln_tensor **out, const kiln_tensor *x);
 /// The largest integer <= x; floating; zero gradient.
 KILN_API kiln_status *kiln_floor(kiln_tensor **out, const kiln_tensor *x);
-/// The nearest integer, ties to even (as tf.round); floating; zero gradient.
+/// The nearest integer, ties to even (as tf.round); floating, or int32/int64 (x itself); zero gradient.
 KILN_API kiln_status *kiln_round(kiln_tensor **out, const kiln_tensor *x);
-/// 1 for x > 0, -1 for x < 0, x itself for +-0 and NaN; floating; zero gradient.
+/// 1 for x > 0, -1 for x < 0, x itself for +-0 and NaN; floating, int32 or int64; zero gradient.
 KILN_API kiln_status *kiln_sign(kiln_tensor **out, const kiln_tensor *x);
 /// Sine (radians); floating.
 KILN_API kiln_status *kiln_sin(kiln_tensor **out, const kiln_tensor *x);
 /// Cosine (radians); floating.
 KILN_API kiln_status *kiln_cos(kiln_tensor **out, const kiln_tensor *x);
-/// min(max(x, 0), 6); floating.
+/// min(max(x, 0), 6); floating, int32 or int64.
 KILN_API kiln_status *kiln_relu6(kiln_tensor **out, const kiln_tensor *x);
 /// scale * (x if x > 0 else alpha * (e^x - 1)) with tf.nn.selu's alpha and scale; floating.
 KILN_API kiln_status *kiln_selu(kiln_tensor **out, const kiln_tensor *x);
@@ -161,8 +162,10 @@ KILN_API kiln_status *kiln_where(kiln_tensor **out, const kiln_tensor *cond, con
                                  const kiln_tensor *y);
 /// x converted to dtype (float to int truncates; to bool: x != 0; to bfloat16: round to nearest even).
 KILN_API kiln_status *kiln_cast(kiln_tensor **out, const kiln_tensor *x, kiln_dtype dtype);
-/// x clamped to [clip_min, clip_max]; floating. As tf.clip_by_value, maximum(minimum(x, clip_max),
-/// clip_min): clip_min everywhere when clip_min > clip_max, NaN everywhere for a NaN bound.
+/// x clamped to [clip_min, clip_max]; floating, int32 or int64. As tf.clip_by_value,
+/// maximum(minimum(x, clip_max), clip_min): clip_min everywhere when clip_min > clip_max, NaN
+/// everywhere for a NaN bound. For an integer x each bound must be a whole number in x's range
+/// (INVALID_ARGUMENT otherwise: TF converts the bounds to x's dtype).
 KILN_API kiln_status *kiln_clip_by_value(kiln_tensor **out, const kiln_tensor *x, float clip_min,
                                          float clip_max);
 /// x itself, but tapes see no path through it.
@@ -170,15 +173,17 @@ KILN_API kiln_status *kiln_stop_gradient(kiln_tensor **out, const kiln_tensor *x
 
 /* ------------------------------------------- matmul, reductions, softmax */
 
-/// Batched matrix product over the last two dims; leading dims broadcast; float32, bfloat16 or
-/// float64 (kiln's own loop: each element sums its products in order, whatever the thread count).
+/// Batched matrix product over the last two dims; leading dims broadcast; float32, bfloat16,
+/// float64, int32 or int64 (the last three in kiln's own loop: each element sums its products in
+/// order, whatever the thread count; integers wrap on overflow, and have no gradient).
 KILN_API kiln_status *kiln_matmul(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b,
                                   bool transpose_a, bool transpose_b);
 /// Sum over `axes` (num_axes 0 and axes NULL: all axes); keepdims keeps reduced dims as 1.
-/// float32, bfloat16 (accumulated in float32), float64, int32 or int64; mean: the floating dtypes.
+/// float32, bfloat16 (accumulated in float32), float64, int32 or int64.
 KILN_API kiln_status *kiln_sum(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes, size_t num_axes,
                                bool keepdims);
-/// Mean over axes, as kiln_sum.
+/// Mean over axes, as kiln_sum; of int32/int64 as TF's: the sum divided by the count,
+/// truncated toward zero (0 over no elements).
 KILN_API kiln_status *kiln_mean(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes, size_t num_axes,
                                 bool keepdims);
 /// Maximum over axes, as kiln_sum.
@@ -388,9 +393,10 @@ KILN_API kiln_status *kiln_floormod(kiln_tensor **out, const kiln_tensor *a, con
 
 /* ------------------------------------------------------------------ einsum */
 
-/// Einstein summation over one or two float32 or float64 operands of one dtype (tf.einsum), e.g. "bqhd,bkhd->bhqk",
-/// "...ij,...jk->...ik", "ij->ji", "ij->i", or the implicit form "ij,jk". Lowered to transpose,
-/// reshape, sum and a batched matmul; differentiable. equation: UTF-8, letters, "...", "," and "->".
+/// Einstein summation over one or two float32, float64, int32 or int64 operands of one dtype
+/// (tf.einsum), e.g. "bqhd,bkhd->bhqk", "...ij,...jk->...ik", "ij->ji", "ij->i", or the implicit
+/// form "ij,jk". Lowered to transpose, reshape, sum and a batched matmul; differentiable for the
+/// floating dtypes (integers wrap on overflow). equation: UTF-8, letters, "...", "," and "->".
 /// Errors: INVALID_ARGUMENT for a malformed equation or mismatched sizes; UNIMPLEMENTED for
 /// diagonals (a label repeated in one operand) and for more than two operands.
 KILN_API kiln_status *kiln_einsum(kiln_tensor **out, const char *equation, const kiln_tensor *const *inputs,

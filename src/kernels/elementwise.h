@@ -53,6 +53,9 @@ void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const
 // True when one of the n integers (int32 or int64) at x is 0: integer division checks its
 // divisor with this before running.
 bool contains_zero(DType dtype, const void *x, int64_t n);
+// True when one of the n integers (int32 or int64) at x is negative: integer pow checks its
+// exponent with this before running.
+bool contains_negative(DType dtype, const void *x, int64_t n);
 
 enum class UnaryOp {
   kNeg,     // floating, int32, int64
@@ -64,21 +67,21 @@ enum class UnaryOp {
   kRsqrt,
   kTanh,
   kSigmoid,
-  kRelu,  // alpha: negative slope (leaky_relu)
+  kRelu,  // alpha: negative slope (leaky_relu); int32, int64 with alpha 0
   kGeluErf,
   kGeluTanh,
   kSoftplus,
   kElu,  // alpha: scale of the negative side
   kSwish,
-  kClip,  // alpha: lower bound, beta: upper bound
+  kClip,  // alpha: lower bound, beta: upper bound; int32, int64 with whole bounds in range
   kLog1p,
   kExpm1,
   kFloor,
-  kRound,  // to nearest, ties to even
-  kSign,
+  kRound,  // to nearest, ties to even; int32, int64 (the identity)
+  kSign,   // floating, int32, int64
   kSin,
   kCos,
-  kRelu6,
+  kRelu6,  // floating, int32, int64
   kSelu,
   kLogicalNot,  // bool only
 };

@@ -82,10 +82,22 @@ struct MinF {
     return (a < b || is_nan(a)) ? a : b;
   }
 };
+// Integers raise by squaring, wrapping on overflow (0^0 = 1); ops::pow rejects a negative
+// exponent before the kernel runs, and the b < 0 branch only keeps a forgetful caller defined.
 struct PowF {
   template <typename T>
   T operator()(T a, T b) const {
-    return std::pow(a, b);
+    if constexpr (std::is_integral_v<T>) {
+      if (b < 0) return 0;
+      Unsigned<T> base = static_cast<Unsigned<T>>(a), r = 1;
+      for (auto e = static_cast<Unsigned<T>>(b); e != 0; e >>= 1) {
+        if (e & 1) r *= base;
+        base *= base;
+      }
+      return static_cast<T>(r);
+    } else {
+      return std::pow(a, b);
+    }
   }
 };
 struct EqF {
@@ -212,7 +224,7 @@ void run_typed(BinaryOp op, const void *a, const Shape &as, const void *b, const
     case BinaryOp::kLessEqual:
       return run_storage<T, uint8_t>(a, as, b, bs, out, os, LeF{});
     case BinaryOp::kPow:
-      if constexpr (!std::is_integral_v<T>) return run_storage<T, T>(a, as, b, bs, out, os, PowF{});
+      if constexpr (!std::is_same_v<T, uint8_t>) return run_storage<T, T>(a, as, b, bs, out, os, PowF{});
       break;
     default:
       break;
@@ -251,20 +263,29 @@ bool onednn_binary(BinaryOp op, const void *a, const Shape &as, const void *b, c
   return true;
 }
 
-template <typename T>
-bool any_zero(const void *x_raw, int64_t n) {
+template <typename T, typename P>
+bool any_of(const void *x_raw, int64_t n, P pred) {
   const T *x = static_cast<const T *>(x_raw);
-  bool zero = false;
-  for (int64_t i = 0; i < n; ++i) zero |= x[i] == 0;
-  return zero;
+  bool found = false;
+  for (int64_t i = 0; i < n; ++i) found |= pred(x[i]);
+  return found;
+}
+
+template <typename P>
+bool any_integer(DType dtype, const void *x, int64_t n, P pred) {
+  if (dtype == DType::kInt32) return any_of<int32_t>(x, n, pred);
+  if (dtype == DType::kInt64) return any_of<int64_t>(x, n, pred);
+  return false;
 }
 
 }  // namespace
 
 bool contains_zero(DType dtype, const void *x, int64_t n) {
-  if (dtype == DType::kInt32) return any_zero<int32_t>(x, n);
-  if (dtype == DType::kInt64) return any_zero<int64_t>(x, n);
-  return false;
+  return any_integer(dtype, x, n, [](auto v) { return v == 0; });
+}
+
+bool contains_negative(DType dtype, const void *x, int64_t n) {
+  return any_integer(dtype, x, n, [](auto v) { return v < 0; });
 }
 
 void binary(BinaryOp op, DType dtype, const void *a, const Shape &a_shape, const void *b,

@@ -36,9 +36,11 @@ void map(const void *x_raw, void *y_raw, int64_t n, F f) {
   });
 }
 
-// Neg, abs and square, the ops defined for integers too (wrapping on overflow).
+// The ops defined for integers too, as TF registers them: neg, abs and square (wrapping on
+// overflow), sign, relu and relu6, clip (bounds alpha and beta, which the op checked are whole
+// numbers of T's range) and round (the identity).
 template <typename T>
-bool map_integral_safe(UnaryOp op, const void *x, void *y, int64_t n) {
+bool map_integral_safe(UnaryOp op, const void *x, void *y, int64_t n, float alpha, float beta) {
   using U = std::make_unsigned_t<T>;
   switch (op) {
     case UnaryOp::kNeg:
@@ -49,6 +51,25 @@ bool map_integral_safe(UnaryOp op, const void *x, void *y, int64_t n) {
       return true;
     case UnaryOp::kSquare:
       map<T>(x, y, n, [](T v) { return static_cast<T>(static_cast<U>(v) * static_cast<U>(v)); });
+      return true;
+    case UnaryOp::kSign:
+      map<T>(x, y, n, [](T v) { return static_cast<T>((v > 0) - (v < 0)); });
+      return true;
+    case UnaryOp::kRelu:
+      if (alpha != 0.0f) return false;
+      map<T>(x, y, n, [](T v) { return v > 0 ? v : T(0); });
+      return true;
+    case UnaryOp::kRelu6:
+      map<T>(x, y, n, [](T v) { return v > 0 ? (v < 6 ? v : T(6)) : T(0); });
+      return true;
+    case UnaryOp::kClip: {
+      const T lo = static_cast<T>(alpha), hi = static_cast<T>(beta);
+      // maximum(minimum(x, hi), lo), as the float kernels: lo wherever lo > hi.
+      map<T>(x, y, n, [lo, hi](T v) { return std::max(std::min(v, hi), lo); });
+      return true;
+    }
+    case UnaryOp::kRound:
+      map<T>(x, y, n, [](T v) { return v; });
       return true;
     default:
       return false;
@@ -112,10 +133,10 @@ void unary(UnaryOp op, DType dtype, const void *x, void *y, int64_t n, float alp
       }
       return;
     case DType::kInt32:
-      if (map_integral_safe<int32_t>(op, x, y, n)) return;
+      if (map_integral_safe<int32_t>(op, x, y, n, alpha, beta)) return;
       break;
     case DType::kInt64:
-      if (map_integral_safe<int64_t>(op, x, y, n)) return;
+      if (map_integral_safe<int64_t>(op, x, y, n, alpha, beta)) return;
       break;
     case DType::kBool:
       if (op == UnaryOp::kLogicalNot)

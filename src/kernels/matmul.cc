@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -22,8 +23,8 @@ namespace {
 
 using dims_t = dnnl::memory::dims;
 
-// float64 products (m * n * k) at or above which output rows split among OpenMP threads.
-constexpr int64_t kMatmulF64ParallelWork = 32768;
+// Products (m * n * k) of the plain loops at or above which output rows split among OpenMP threads.
+constexpr int64_t kMatmulLoopsParallelWork = 32768;
 
 // A [batch..., rows, cols] view of a row-major tensor, left-padded with 1s to rank r: dims and
 // strides. A transpose swaps the last two dims and their strides, so oneDNN reads the transposed
@@ -317,17 +318,31 @@ std::vector<int64_t> batch_offsets(const Shape &s, const Shape &out, int64_t mat
   return offsets;
 }
 
-// out = op(a) · op(b) in double. Each output element sums its K products in k order, one
-// product at a time, whatever the blocking and the thread count; threads split output rows.
-void matmul_f64(bool ta, bool tb, const double *a, const Shape &as, const double *b, const Shape &bs,
-                double *out, const Shape &os) {
+// out = op(a) · op(b) by plain loops, for the dtypes oneDNN 2.6 has no CPU matmul for: double,
+// and int32 / int64 (as TF's integer MatMul, wrapping on overflow: the products and sums run in
+// the unsigned type of the same width). Each output element sums its K products in k order,
+// one product at a time, whatever the blocking and the thread count; threads split output rows.
+// The type the loops multiply and add in: T, or for an integer T its unsigned twin.
+template <typename T, bool Integral>
+struct LoopAcc {
+  using type = T;
+};
+template <typename T>
+struct LoopAcc<T, true> {
+  using type = std::make_unsigned_t<T>;
+};
+
+template <typename T>
+void matmul_loops(bool ta, bool tb, const T *a, const Shape &as, const T *b, const Shape &bs, T *out,
+                  const Shape &os) {
+  using Acc = typename LoopAcc<T, std::is_integral_v<T>>::type;
   const int r = os.rank();
   const int64_t m = os[r - 2], n = os[r - 1];
   const int64_t k = ta ? as[as.rank() - 2] : as[as.rank() - 1];
   const std::vector<int64_t> a_off = batch_offsets(as, os, m * k), b_off = batch_offsets(bs, os, k * n);
   const int64_t batches = static_cast<int64_t>(a_off.size());
   // A transposed b is copied to [K, N] first (before the parallel region), so rows stream.
-  std::vector<double> bt;
+  std::vector<T> bt;
   if (tb) {
     const int64_t bmats = bs.num_elements() / (k * n);
     bt.resize(static_cast<size_t>(bs.num_elements()));
@@ -338,21 +353,21 @@ void matmul_f64(bool ta, bool tb, const double *a, const Shape &as, const double
     b = bt.data();
   }
   const int64_t rows = batches * m;
-  const bool parallel = rows > 1 && rows * n * k >= kMatmulF64ParallelWork;
+  const bool parallel = rows > 1 && rows * n * k >= kMatmulLoopsParallelWork;
   if (parallel) apply_num_threads();
 #pragma omp parallel for if (parallel) schedule(static)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t bi = row / m, i = row % m;
-    const double *am = a + a_off[static_cast<size_t>(bi)];
-    const double *bm = b + b_off[static_cast<size_t>(bi)];
-    double *o = out + row * n;
+    const T *am = a + a_off[static_cast<size_t>(bi)];
+    const T *bm = b + b_off[static_cast<size_t>(bi)];
+    Acc *o = reinterpret_cast<Acc *>(out + row * n);
     for (int64_t j0 = 0; j0 < n; j0 += kColBlock) {
       const int64_t j1 = std::min(n, j0 + kColBlock);
-      for (int64_t j = j0; j < j1; ++j) o[j] = 0.0;
+      for (int64_t j = j0; j < j1; ++j) o[j] = Acc(0);
       for (int64_t p = 0; p < k; ++p) {
-        const double av = ta ? am[p * m + i] : am[i * k + p];
-        const double *brow = bm + p * n;
-        for (int64_t j = j0; j < j1; ++j) o[j] += av * brow[j];
+        const Acc av = static_cast<Acc>(ta ? am[p * m + i] : am[i * k + p]);
+        const T *brow = bm + p * n;
+        for (int64_t j = j0; j < j1; ++j) o[j] += av * static_cast<Acc>(brow[j]);
       }
     }
   }
@@ -370,8 +385,14 @@ void matmul(bool transpose_a, bool transpose_b, DType dtype, const void *a, cons
     return;
   }
   if (dtype == DType::kFloat64)
-    return matmul_f64(transpose_a, transpose_b, static_cast<const double *>(a), a_shape,
-                      static_cast<const double *>(b), b_shape, static_cast<double *>(out), out_shape);
+    return matmul_loops(transpose_a, transpose_b, static_cast<const double *>(a), a_shape,
+                        static_cast<const double *>(b), b_shape, static_cast<double *>(out), out_shape);
+  if (dtype == DType::kInt32)
+    return matmul_loops(transpose_a, transpose_b, static_cast<const int32_t *>(a), a_shape,
+                        static_cast<const int32_t *>(b), b_shape, static_cast<int32_t *>(out), out_shape);
+  if (dtype == DType::kInt64)
+    return matmul_loops(transpose_a, transpose_b, static_cast<const int64_t *>(a), a_shape,
+                        static_cast<const int64_t *>(b), b_shape, static_cast<int64_t *>(out), out_shape);
   const Problem p = fold(a_shape, b_shape, transpose_a, out_shape);
   if (dtype == DType::kFloat32 && !transpose_a && !transpose_b && p.rank == 2 && p.out[0] <= kGemvMaxRows)
     return gemv(p.out[0], static_cast<const float *>(a), static_cast<const float *>(b), k, p.out[1], nullptr,

@@ -1,5 +1,5 @@
 // Batched matrix multiplication: oneDNN's matmul primitive for float32 and bfloat16, kiln's own
-// loop for float64 (oneDNN 2.6 has no f64 matmul on CPU).
+// loops for float64, int32 and int64 (oneDNN 2.6 has no CPU matmul for them).
 #pragma once
 
 #include <optional>
@@ -20,7 +20,8 @@ namespace kiln::kernels {
 // transpose) runs kiln's gemv kernel (kernels/gemv.h), the rest oneDNN's matmul.
 // a: [..., M, K] ([..., K, M] when transpose_a); b: [..., K, N] ([..., N, K] when transpose_b);
 // out preallocated [batch..., M, N], its batch dims the broadcast of a's and b's (left-padded with 1s).
-// a, b and out share one dtype: float32, bfloat16 or float64. Shapes are validated by the op.
+// a, b and out share one dtype: float32, bfloat16, float64, int32 or int64 (integers wrap on
+// overflow). Shapes are validated by the op.
 void matmul(bool transpose_a, bool transpose_b, DType dtype, const void *a, const Shape &a_shape,
             const void *b, const Shape &b_shape, void *out, const Shape &out_shape);
 

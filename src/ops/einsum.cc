@@ -122,7 +122,7 @@ Tensor einsum(const std::string &equation, const std::vector<Tensor> &inputs) {
          " operands; kiln's einsum takes one or two (chain two-operand einsums for more)");
   for (size_t k = 0; k < inputs.size(); ++k)
     require_dtype(inputs[k], "einsum", k == 0 ? "inputs[0]" : "inputs[1]",
-                  {DType::kFloat32, DType::kFloat64});
+                  {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
   if (inputs.size() == 2) require_same_dtype(inputs[0], inputs[1], "einsum");
 
   // Labels per operand, with the ellipsis dims numbered right-aligned across operands.

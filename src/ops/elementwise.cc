@@ -159,7 +159,13 @@ Tensor maximum(const Tensor &a, const Tensor &b) { return extremum(BinaryOp::kMa
 Tensor minimum(const Tensor &a, const Tensor &b) { return extremum(BinaryOp::kMinimum, "minimum", a, b); }
 
 Tensor pow(const Tensor &a, const Tensor &b) {
-  Tensor out = binary_forward(BinaryOp::kPow, "pow", a, b, kFloating);
+  // As TF: integers raise by repeated multiplication (wrapping), and a negative integer
+  // exponent is an error, not a value (checked before any work).
+  if ((b.dtype() == DType::kInt32 || b.dtype() == DType::kInt64) && a.dtype() == b.dtype() &&
+      kernels::contains_negative(b.dtype(), b.raw_data(), b.num_elements()))
+    fail(Code::kInvalidArgument, "pow: integers to negative integer powers are not allowed (exponent ",
+         b.shape().to_string(), " ", dtype_name(b.dtype()), " holds a negative value)");
+  Tensor out = binary_forward(BinaryOp::kPow, "pow", a, b, kArithmetic);
   if (recordable(a, b))
     // d/da = g b a^(b-1); d/db = g out log(a), taken as 0 where a <= 0 (log undefined there).
     record("pow", {a, b}, {out}, [a, b, out](const Grads &g) {

@@ -46,6 +46,16 @@ Tensor with_grad(const char *name, const Tensor &x, Tensor out, F dydx) {
   return out;
 }
 
+// An integer x's clip bound must be a whole number its dtype holds (TF converts the bound to
+// x's dtype, and refuses 2.5 or 2^40 for an int32 x).
+void require_integer_bound(const Tensor &x, float v, const char *arg) {
+  const double limit = x.dtype() == DType::kInt32 ? 2147483648.0 : 9223372036854775808.0;
+  const double d = v;
+  KILN_REQUIRE(std::isfinite(d) && std::trunc(d) == d && d >= -limit && d < limit,
+               "clip_by_value: argument '", arg, "' is ", v,
+               "; expected a whole number in the range of x's dtype ", dtype_name(x.dtype()));
+}
+
 }  // namespace
 
 Tensor neg(const Tensor &x) {
@@ -113,7 +123,7 @@ Tensor sigmoid(const Tensor &x) {
 }
 
 Tensor relu(const Tensor &x) {
-  Tensor out = unary_forward(UnaryOp::kRelu, "relu", x, kFloatOnly);
+  Tensor out = unary_forward(UnaryOp::kRelu, "relu", x, kSigned);
   if (recordable(x))
     record("relu", {x}, {out}, [x](const Grads &g) { return Grads{internal::relu_grad(x, g[0], 0.0f)}; });
   return out;
@@ -170,7 +180,12 @@ Tensor logical_not(const Tensor &x) {
 Tensor clip_by_value(const Tensor &x, float clip_min, float clip_max) {
   // As tf.clip_by_value, maximum(minimum(x, clip_max), clip_min): clip_min everywhere when it
   // exceeds clip_max, NaN everywhere for a NaN bound (TF's minimum and maximum propagate NaN).
-  Tensor out = unary_forward(UnaryOp::kClip, "clip_by_value", x, kFloatOnly, clip_min, clip_max);
+  require_dtype(x, "clip_by_value", "x", kSigned);
+  if (!is_floating(x.dtype())) {
+    require_integer_bound(x, clip_min, "clip_value_min");
+    require_integer_bound(x, clip_max, "clip_value_max");
+  }
+  Tensor out = unary_forward(UnaryOp::kClip, "clip_by_value", x, kSigned, clip_min, clip_max);
   if (std::isnan(clip_min) || std::isnan(clip_max)) out = fill(x.shape(), NAN, x.dtype());
   // The gradient passes where clip_min <= x <= clip_max.
   return with_grad("clip_by_value", x, out, [clip_min, clip_max](const Tensor &v, const Tensor &) {
@@ -194,9 +209,9 @@ Tensor expm1(const Tensor &x) {
 // floor, round and sign are piecewise constant. As TF: sign's gradient is zeros; floor and round
 // have none (not recorded, so tape.gradient gives None for them, and a sum treats them as 0).
 Tensor floor(const Tensor &x) { return unary_forward(UnaryOp::kFloor, "floor", x, kFloatOnly); }
-Tensor round(const Tensor &x) { return unary_forward(UnaryOp::kRound, "round", x, kFloatOnly); }
+Tensor round(const Tensor &x) { return unary_forward(UnaryOp::kRound, "round", x, kSigned); }
 Tensor sign(const Tensor &x) {
-  return with_grad("sign", x, unary_forward(UnaryOp::kSign, "sign", x, kFloatOnly),
+  return with_grad("sign", x, unary_forward(UnaryOp::kSign, "sign", x, kSigned),
                    [](const Tensor &v, const Tensor &) { return zeros_like(v); });
 }
 
@@ -212,7 +227,7 @@ Tensor cos(const Tensor &x) {
 
 Tensor relu6(const Tensor &x) {
   // The gradient passes where 0 < x < 6, as TF's Relu6Grad.
-  return with_grad("relu6", x, unary_forward(UnaryOp::kRelu6, "relu6", x, kFloatOnly),
+  return with_grad("relu6", x, unary_forward(UnaryOp::kRelu6, "relu6", x, kSigned),
                    [](const Tensor &v, const Tensor &) {
                      return mask_like(logical_and(greater(v, k(0.0, v)), less(v, k(6.0, v))), v);
                    });

@@ -18,8 +18,10 @@ const char *flag(bool b) { return b ? "true" : "false"; }
 }
 
 Shape matmul_shape(const Tensor &a, const Tensor &b, bool ta, bool tb) {
-  require_floating(a, "matmul", "a");
-  require_floating(b, "matmul", "b");
+  const std::initializer_list<DType> allowed = {DType::kFloat32, DType::kBFloat16, DType::kFloat64,
+                                                DType::kInt32, DType::kInt64};
+  require_dtype(a, "matmul", "a", allowed);
+  require_dtype(b, "matmul", "b", allowed);
   require_same_dtype(a, b, "matmul");
   if (a.rank() < 2 || b.rank() < 2) matmul_fail(a, b, ta, tb, "operands must have rank >= 2");
   const Shape &sa = a.shape(), &sb = b.shape();
@@ -94,7 +96,7 @@ Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a, bool transpose
   Tensor out = Tensor::empty(a.dtype(), out_shape);
   kernels::matmul(transpose_a, transpose_b, a.dtype(), a.raw_data(), a.shape(), b.raw_data(), b.shape(),
                   out.raw_mutable_data(), out.shape());
-  if (should_record({&a, &b})) {
+  if (is_floating(a.dtype()) && should_record({&a, &b})) {
     // Only the gradients some tape can use are computed (TF's skip_input_indices): an input no
     // tape watches, such as a Dense layer's batch, costs no GEMM, and its partner is not kept.
     const bool need_da = should_record({&a}), need_db = should_record({&b});

@@ -23,7 +23,8 @@ Tensor mul(const Tensor &a, const Tensor &b);
 Tensor div(const Tensor &a, const Tensor &b);
 Tensor maximum(const Tensor &a, const Tensor &b);
 Tensor minimum(const Tensor &a, const Tensor &b);
-Tensor pow(const Tensor &a, const Tensor &b);  // floating dtypes only
+// Integer pow multiplies (wrapping; 0^0 = 1) and refuses a negative exponent, as TF.
+Tensor pow(const Tensor &a, const Tensor &b);
 // tf.math.truediv (Python's /): int32 and int64 divide as float64, uint8 as float32, floats
 // as div. Gradients through div for floating operands.
 Tensor truediv(const Tensor &a, const Tensor &b);
@@ -46,7 +47,8 @@ Tensor elu(const Tensor &x, float alpha);
 Tensor leaky_relu(const Tensor &x, float alpha);
 Tensor swish(const Tensor &x);
 // As tf.math / tf.nn: round is to nearest, ties to even; sign(+-0) = +-0 and
-// sign(NaN) = NaN; floor, round and sign have a zero gradient.
+// sign(NaN) = NaN; floor, round and sign have a zero gradient. round, sign, relu and relu6
+// take int32 and int64 too (round the identity), as TF registers them.
 Tensor log1p(const Tensor &x);
 Tensor expm1(const Tensor &x);
 Tensor floor(const Tensor &x);
@@ -74,10 +76,13 @@ Tensor logical_not(const Tensor &x);
 // cond (bool) picks x where true, y where false; all three broadcast.
 Tensor where(const Tensor &cond, const Tensor &x, const Tensor &y);
 Tensor cast(const Tensor &x, DType dtype);
+// Floating, int32 or int64 x; for an integer x both bounds must be whole numbers of its range.
 Tensor clip_by_value(const Tensor &x, float clip_min, float clip_max);
 
 // ---- linear algebra, reductions, softmax ----
-// Batched: the last two dims multiply, leading dims broadcast. float32 or bfloat16.
+// Batched: the last two dims multiply, leading dims broadcast. float32, bfloat16, float64, int32
+// or int64 (integers wrap on overflow; no gradient).
+// mean of int32/int64 is TF's: the sum divided by the count, truncated toward zero (0 if empty).
 Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a = false, bool transpose_b = false);
 // Empty axes: reduce over all axes.
 Tensor sum(const Tensor &x, const std::vector<int64_t> &axes = {}, bool keepdims = false);

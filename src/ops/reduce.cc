@@ -92,8 +92,15 @@ Tensor sum(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
 }
 
 Tensor mean(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
-  require_floating(x, "mean", "x");
+  require_dtype(x, "mean", "x",
+                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
   Plan p = make_plan(x, axes, keepdims, "mean");
+  if (!is_floating(x.dtype())) {
+    // As TF's integer mean: the (wrapping) sum divided by the count, truncated toward zero; 0
+    // where no element is combined. No gradient, as for every integer op.
+    Tensor total = run_reduce(ReduceKind::kSum, x, p);
+    return p.count == 0 ? total : div(total, fill(Shape{}, static_cast<double>(p.count), x.dtype()));
+  }
   Tensor out = run_reduce(ReduceKind::kMean, x, p);
   if (internal::has_float_gradient(x) && should_record({&x})) {
     Shape x_shape = x.shape();

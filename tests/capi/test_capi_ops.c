@@ -444,7 +444,7 @@ static const struct binary_case kBinary[] = {
     {"div", kiln_div, OP_DIV, B8, "expected float32 or bfloat16 or float64 or int32 or int64"},
     {"maximum", kiln_maximum, OP_MAX, B8, "expected float32 or bfloat16 or float64 or int32 or int64"},
     {"minimum", kiln_minimum, OP_MIN, U8, "expected float32 or bfloat16 or float64 or int32 or int64"},
-    {"pow", kiln_pow, OP_POW, I32, "expected float32 or bfloat16 or float64"},
+    {"pow", kiln_pow, OP_POW, B8, "expected float32 or bfloat16 or float64 or int32 or int64"},
     {"equal", kiln_equal, OP_EQ, (kiln_dtype)0, NULL},
     {"not_equal", kiln_not_equal, OP_NE, (kiln_dtype)0, NULL},
     {"greater", kiln_greater, OP_GT, (kiln_dtype)0, NULL},
@@ -503,6 +503,13 @@ static void test_binary(void) {
   expect_raw(RUN(kiln_add(&o, wrong, make(I32, 0, NULL, &ib))), I32, 1, d3, isum);
   expect_raw(RUN(kiln_maximum(&o, make(I64, 1, d2, la64), make(I64, 1, d2, lb64))), I64, 1, d2, lmax);
   expect_raw(RUN(kiln_equal(&o, make(U8, 1, d3, ua), make(U8, 1, d3, ub))), B8, 1, d3, ucmp);
+  /* Integer pow multiplies (0^0 = 1); a negative integer exponent is an error, as TF. */
+  {
+    int32_t base[3] = {0, -2, 3}, expo[3] = {0, 3, 4}, pw[3] = {1, -8, 81}, neg = -1;
+    expect_raw(RUN(kiln_pow(&o, make(I32, 1, d3, base), make(I32, 1, d3, expo))), I32, 1, d3, pw);
+    EXPECT_ERROR(kiln_pow(U, make(I32, 1, d3, base), make(I32, 0, NULL, &neg)), INVALID,
+                 "pow:", "integers to negative integer powers are not allowed");
+  }
   release_kept();
 }
 
@@ -602,17 +609,19 @@ static const struct unary_case kUnary[] = {
     {"log", kiln_log, U_LOG, IN_POSITIVE, I32, "expected float32"},
     {"sqrt", kiln_sqrt, U_SQRT, IN_POSITIVE, I64, "expected float32"},
     {"rsqrt", kiln_rsqrt, U_RSQRT, IN_POSITIVE, I64, "expected float32"},
-    {"square", kiln_square, U_SQUARE, IN_SIGNED, B8, "expected float32 or bfloat16 or float64 or int32 or int64"},
+    {"square", kiln_square, U_SQUARE, IN_SIGNED, B8,
+     "expected float32 or bfloat16 or float64 or int32 or int64"},
     {"tanh", kiln_tanh, U_TANH, IN_SIGNED, I32, "expected float32"},
     {"sigmoid", kiln_sigmoid, U_SIGMOID, IN_SIGNED, I32, "expected float32"},
-    {"relu", kiln_relu, U_RELU, IN_SIGNED, I32, "expected float32"},
+    {"relu", kiln_relu, U_RELU, IN_SIGNED, B8, "expected float32 or bfloat16 or float64 or int32 or int64"},
     {"gelu", gelu_erf, U_GELU, IN_SIGNED, I32, "expected float32"},
     {"gelu", gelu_tanh, U_GELU_TANH, IN_SIGNED, B8, "expected float32"},
     {"softplus", kiln_softplus, U_SOFTPLUS, IN_SIGNED, I32, "expected float32"},
     {"elu", elu_half, U_ELU, IN_SIGNED, I32, "expected float32"},
     {"leaky_relu", leaky_tenth, U_LEAKY, IN_SIGNED, I32, "expected float32"},
     {"swish", kiln_swish, U_SWISH, IN_SIGNED, I32, "expected float32"},
-    {"clip_by_value", clip_unit, U_CLIP, IN_SIGNED, I32, "expected float32"},
+    {"clip_by_value", clip_unit, U_CLIP, IN_SIGNED, U8,
+     "expected float32 or bfloat16 or float64 or int32 or int64"},
     {"stop_gradient", kiln_stop_gradient, U_IDENTITY, IN_SIGNED, (kiln_dtype)0, NULL},
     {"logical_not", kiln_logical_not, U_NOT, IN_BOOL, F32, "expected bool"},
 };
@@ -658,6 +667,24 @@ static void test_unary(void) {
   expect_raw(RUN(kiln_neg(&o, make(I32, 1, d3, iv))), I32, 1, d3, ineg);
   expect_raw(RUN(kiln_square(&o, make(I32, 1, d3, iv))), I32, 1, d3, isq);
   expect_raw(RUN(kiln_abs(&o, make(I64, 1, d3, lv))), I64, 1, d3, labs);
+  /* As TF registers them: sign, relu, relu6, round (the identity) and clip_by_value of integers. */
+  {
+    int32_t jv[4] = {-9, 0, 4, 8}, jsign[4] = {-1, 0, 1, 1}, jrelu[4] = {0, 0, 4, 8},
+            jrelu6[4] = {0, 0, 4, 6}, jclip[4] = {-1, 0, 1, 1};
+    int64_t d4[1] = {4}, lclip[3] = {-2, 0, 2};
+    kiln_tensor *j = make(I32, 1, d4, jv);
+    expect_raw(RUN(kiln_sign(&o, j)), I32, 1, d4, jsign);
+    expect_raw(RUN(kiln_relu(&o, j)), I32, 1, d4, jrelu);
+    expect_raw(RUN(kiln_relu6(&o, j)), I32, 1, d4, jrelu6);
+    expect_raw(RUN(kiln_round(&o, j)), I32, 1, d4, jv);
+    expect_raw(RUN(kiln_clip_by_value(&o, j, -1, 1)), I32, 1, d4, jclip);
+    expect_raw(RUN(kiln_clip_by_value(&o, make(I64, 1, d3, lv), -2, 2)), I64, 1, d3, lclip);
+    EXPECT_ERROR(kiln_clip_by_value(U, j, -1.5f, 1), INVALID,
+                 "clip_by_value: argument 'clip_value_min' is -1.5",
+                 "expected a whole number in the range of x's dtype int32");
+    EXPECT_ERROR(kiln_clip_by_value(U, j, 0, 3e9f), INVALID, "clip_by_value: argument 'clip_value_max'",
+                 "int32");
+  }
   /* Parameters out of range. */
   EXPECT_ERROR(kiln_elu(U, signed_x, (float)NAN), INVALID, "elu", "'alpha' is nan");
   EXPECT_ERROR(kiln_leaky_relu(U, signed_x, (float)INFINITY), INVALID, "leaky_relu",
@@ -767,8 +794,20 @@ static void test_matmul(void) {
   EXPECT_ERROR(kiln_matmul(U, a, b, true, false), INVALID, "matmul: inner dimensions differ, 2 vs 3",
                "transpose_a=true");
   EXPECT_ERROR(kiln_matmul(U, f32(1, d3, av), b, false, false), INVALID, "matmul", "rank >= 2");
-  EXPECT_ERROR(kiln_matmul(U, make(I32, 2, d23, av), b, false, false), INVALID,
-               "matmul: argument 'a' is int32[2, 3]", "expected float32 or bfloat16");
+  /* Integers multiply in kiln's own loop, wrapping on overflow, as TF's integer MatMul. */
+  {
+    int32_t ia[6] = {1, 2, 3, 4, 5, 6}, ib[6] = {1, -1, 0, 2, 7, 1}, iprod[4] = {22, 6, 46, 12};
+    int64_t la[2] = {INT64_MAX, 1}, lb[2] = {3, 4}, lprod = (int64_t)((uint64_t)INT64_MAX * 3u + 4u);
+    int64_t d12[2] = {1, 2}, d21[2] = {2, 1}, d11[2] = {1, 1};
+    expect_raw(RUN(kiln_matmul(&o, make(I32, 2, d23, ia), make(I32, 2, d32, ib), false, false)), I32, 2, d22,
+               iprod);
+    expect_raw(RUN(kiln_matmul(&o, make(I64, 2, d12, la), make(I64, 2, d21, lb), false, false)), I64, 2, d11,
+               &lprod);
+    EXPECT_ERROR(kiln_matmul(U, make(I32, 2, d23, ia), b, false, false), INVALID, "matmul",
+                 "different dtypes");
+    EXPECT_ERROR(kiln_matmul(U, make(U8, 2, d23, ia), make(U8, 2, d32, ib), false, false), INVALID,
+                 "matmul: argument 'a' is uint8[2, 3]", "expected float32 or bfloat16 or float64 or int32");
+  }
   EXPECT_ERROR(kiln_matmul(U, abf, b, false, false), INVALID, "matmul", "different dtypes");
   {
     float zeros18[18] = {0};
@@ -825,8 +864,14 @@ static void test_reductions(void) {
   keep(bools = RUN(kiln_zeros(&o, d2, 1, B8)));
   EXPECT_ERROR(kiln_sum(U, bools, NULL, 0, false), INVALID, "sum: argument 'x' is bool[2]",
                "expected float32");
-  EXPECT_ERROR(kiln_mean(U, xi, NULL, 0, false), INVALID, "mean: argument 'x' is int32[2, 3]",
-               "expected float32 or bfloat16");
+  /* An integer mean is TF's: the sum divided by the count, truncated toward zero. */
+  {
+    int32_t imeans[2] = {2, 5}, iall = 3; /* 21 / 6 */
+    expect_raw(RUN(kiln_mean(&o, xi, ax1, 1, false)), I32, 1, d2, imeans);
+    expect_raw(RUN(kiln_mean(&o, xi, NULL, 0, false)), I32, 0, NULL, &iall);
+  }
+  EXPECT_ERROR(kiln_mean(U, bools, NULL, 0, false), INVALID, "mean: argument 'x' is bool[2]",
+               "expected float32 or bfloat16 or float64 or int32 or int64");
   EXPECT_ERROR(kiln_max(U, bools, NULL, 0, false), INVALID, "max: argument 'x' is bool[2]",
                "expected float32");
   EXPECT_ERROR(kiln_min(U, bools, NULL, 0, false), INVALID, "min: argument 'x' is bool[2]",
@@ -2025,6 +2070,15 @@ static void test_einsum(void) {
   EXPECT_ERROR(kiln_einsum(U, "ii->i", ins, 1), KILN_STATUS_UNIMPLEMENTED, "einsum", "diagonal");
   EXPECT_ERROR(kiln_einsum(U, NULL, ins, 1), INVALID, "kiln_einsum", "'equation' is NULL");
   EXPECT_ERROR(kiln_einsum(NULL, "ij->ji", ins, 1), INVALID, "kiln_einsum", "'out' is NULL");
+  /* Integers, as TF's einsum: exact, through the integer matmul. */
+  {
+    int32_t ia[6] = {1, 2, 3, 4, 5, 6}, ib[6] = {1, 0, 0, 1, 1, 1}, iab[4] = {4, 5, 10, 11};
+    ins[0] = make(I32, 2, d23, ia);
+    ins[1] = make(I32, 2, d32, ib);
+    expect_raw(RUN(kiln_einsum(&o, "ij,jk->ik", ins, 2)), I32, 2, d22, iab);
+    ins[1] = make(U8, 2, d32, ib);
+    EXPECT_ERROR(kiln_einsum(U, "ij,jk->ik", ins, 2), INVALID, "einsum: argument 'inputs[1]' is uint8", NULL);
+  }
   release_kept();
 }
 
@@ -2065,7 +2119,7 @@ static void test_int64_creation_and_more_unary(void) {
   EXPECT_ERROR(kiln_fill(U, d1, 1, NAN, I32), INVALID, "fill", "int32");
   EXPECT_ERROR(kiln_fill(U, d1, 1, 1e30, I64), INVALID, "fill", "int64");
 
-  it = keep(RUN(kiln_zeros(&o, d2, 1, I32)));
+  it = keep(RUN(kiln_zeros(&o, d2, 1, U8)));
   for (c = 0; c < sizeof ops / sizeof ops[0]; ++c) {
     for (i = 0; i < 6; ++i) {
       const double v = x[i];

@@ -127,4 +127,25 @@ TEST(HppDTypes, MeanDividesAndSignOfZeroIsPlusZero) {
   }
 }
 
+// The integer forms TF registers, through kiln.hpp: sign, relu, relu6, round, clip_by_value, pow
+// (wrapping; a negative exponent throws), mean (truncated toward zero) and matmul.
+TEST(HppDTypes, IntegerOpsFollowTF) {
+  const Tensor x = Tensor::from_vector<int32_t>({-9, 0, 3, 8}, {4});
+  EXPECT_EQ(kiln::sign(x).to_vector<int32_t>(), (std::vector<int32_t>{-1, 0, 1, 1}));
+  EXPECT_EQ(kiln::relu(x).to_vector<int32_t>(), (std::vector<int32_t>{0, 0, 3, 8}));
+  EXPECT_EQ(kiln::relu6(x).to_vector<int32_t>(), (std::vector<int32_t>{0, 0, 3, 6}));
+  EXPECT_EQ(kiln::round(x).to_vector<int32_t>(), (std::vector<int32_t>{-9, 0, 3, 8}));
+  EXPECT_EQ(kiln::clip_by_value(x, -1.0f, 4.0f).to_vector<int32_t>(), (std::vector<int32_t>{-1, 0, 3, 4}));
+  EXPECT_THROW(kiln::clip_by_value(x, 0.25f, 4.0f), kiln::Error);
+  EXPECT_EQ(kiln::pow(x, Tensor::from_vector<int32_t>({2}, {1})).to_vector<int32_t>(),
+            (std::vector<int32_t>{81, 0, 9, 64}));
+  EXPECT_THROW(kiln::pow(x, Tensor::from_vector<int32_t>({-2}, {1})), kiln::Error);
+  EXPECT_EQ(kiln::mean(x).to_vector<int32_t>(), (std::vector<int32_t>{0}));  // 2 / 4
+  const Tensor l = Tensor::from_vector<int64_t>({1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_EQ(kiln::mean(l, {1}).to_vector<int64_t>(), (std::vector<int64_t>{2, 5}));
+  const Tensor p = kiln::matmul(l, l, false, true);
+  EXPECT_EQ(p.dtype(), DType::int64);
+  EXPECT_EQ(p.to_vector<int64_t>(), (std::vector<int64_t>{14, 32, 32, 77}));
+}
+
 }  // namespace

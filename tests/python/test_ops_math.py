@@ -276,6 +276,58 @@ class OperatorTest(Case):
 
 
 @needs_numpy
+class IntegerOpsTest(unittest.TestCase):
+    """The integer forms TF registers: sign, relu, relu6, round, clip_by_value, pow, reduce_mean, matmul."""
+
+    def test_unary(self):
+        for dtype in ("int32", "int64"):
+            x = kiln.constant([-9, -1, 0, 3, 8], dtype)
+            with self.subTest(dtype=dtype):
+                self.assertEqual(kiln.sign(x).tolist(), [-1, -1, 0, 1, 1])
+                self.assertEqual(kiln.nn.relu(x).tolist(), [0, 0, 0, 3, 8])
+                self.assertEqual(kiln.nn.relu6(x).tolist(), [0, 0, 0, 3, 6])
+                self.assertEqual(kiln.round(x).tolist(), [-9, -1, 0, 3, 8])
+                self.assertEqual(kiln.clip_by_value(x, -2, 4).tolist(), [-2, -1, 0, 3, 4])
+                for y in (kiln.sign(x), kiln.nn.relu(x), kiln.clip_by_value(x, -2, 4)):
+                    self.assertEqual(y.dtype, dtype)
+
+    def test_pow_wraps_and_refuses_negative_exponents(self):
+        b = kiln.constant([0, -2, 3, 7])
+        self.assertEqual(kiln.pow(b, kiln.constant([0, 3, 4, 1])).tolist(), [1, -8, 81, 7])
+        self.assertEqual((b ** 2).tolist(), [0, 4, 9, 49])
+        self.assertEqual((b ** 2).dtype, "int32")
+        # 3^21 = 10460353203 wraps to 10460353203 - 2^33.
+        self.assertEqual(kiln.pow(kiln.constant([3]), 21).tolist(), [10460353203 - 2 ** 33])
+        self.assertEqual(kiln.pow(kiln.constant([3], "int64"), 21).tolist(), [10460353203])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "negative integer powers"):
+            kiln.pow(b, kiln.constant([1, 1, -1, 1]))
+
+    def test_reduce_mean_truncates_toward_zero(self):
+        x = kiln.constant([[-3, 0, 5], [2, -7, 1]])
+        self.assertEqual(kiln.reduce_mean(x).tolist(), 0)
+        self.assertEqual(kiln.reduce_mean(x, axis=1).tolist(), [0, -1])
+        self.assertEqual(kiln.reduce_mean(x, axis=0, keepdims=True).tolist(), [[0, -3, 3]])
+        self.assertEqual(kiln.reduce_mean(x).dtype, "int32")
+        self.assertEqual(kiln.reduce_mean(kiln.zeros([0], "int64")).tolist(), 0)
+
+    def test_matmul(self):
+        a = kiln.constant([[1, 2, 3], [4, 5, 6]])
+        b = kiln.constant([[1, -1], [0, 2], [7, 1]])
+        want = [[22, 6], [46, 12]]
+        self.assertEqual((a @ b).tolist(), want)
+        self.assertEqual(kiln.matmul(a, kiln.transpose(b), transpose_b=True).tolist(), want)
+        self.assertEqual(kiln.matmul(kiln.transpose(a), b, transpose_a=True).tolist(), want)
+        big = kiln.constant([[2 ** 62, 2 ** 62]], "int64")
+        self.assertEqual(kiln.matmul(big, kiln.constant([[2], [2]], "int64")).tolist(), [[0]])  # 2^64 wraps
+        self.assertEqual((a @ b).dtype, "int32")
+        self.assertEqual(kiln.einsum("ij,jk->ik", a, b).tolist(), want)
+        self.assertEqual(kiln.einsum("ij->j", a).tolist(), [5, 7, 9])
+        if np is not None:
+            rng = np.random.default_rng(5)
+            x, y = rng.integers(-50, 50, (3, 17, 40)), rng.integers(-50, 50, (40, 23))
+            np.testing.assert_array_equal(kiln.matmul(x, y).numpy(), x @ y)
+
+
 class EinsumTest(Case):
     CASES = [("bqhd,bkhd->bhqk", [(2, 3, 2, 4), (2, 5, 2, 4)]), ("bhqk,bkhd->bqhd", [(2, 2, 3, 5), (2, 5, 2, 4)]),
              ("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),

@@ -119,9 +119,31 @@ TEST(Einsum, Errors) {
   expect_error([&] { ops::einsum("ij->jj", {a}); }, Code::kInvalidArgument, {"repeats output label 'j'"});
   expect_error(
       [&] {
-        ops::einsum("ij->i", {make_typed<int32_t>({1, 1}, {1})});
+        ops::einsum("ij->i", {make_typed<uint8_t>({1, 1}, {1})});
       },
-      Code::kInvalidArgument, {"einsum: argument 'inputs[0]' is int32"});
+      Code::kInvalidArgument, {"einsum: argument 'inputs[0]' is uint8"});
+  expect_error(
+      [&] {
+        ops::einsum("ij,jk", {make_typed<int32_t>({1, 1}, {1}), a});
+      },
+      Code::kInvalidArgument, {"einsum", "different dtypes"});
+}
+
+// Integers, as TF's einsum: every case of the table, exactly (an int64 reference of small values).
+TEST(Einsum, IntegersAreExact) {
+  for (const EinsumCase &c : kCases) {
+    std::vector<Tensor> ints, floats;
+    unsigned seed = 1;
+    for (const Shape &s : c.shapes) {
+      const Tensor f = ops::round(ops::mul(random_tensor(s, seed++), testing::make({}, {9.0f})));
+      floats.push_back(f);
+      ints.push_back(ops::cast(f, DType::kInt64));
+    }
+    const Tensor got = ops::einsum(c.eq, ints), want = ops::einsum(c.eq, floats);
+    ASSERT_EQ(got.dtype(), DType::kInt64) << c.eq;
+    ASSERT_EQ(got.shape(), want.shape()) << c.eq;
+    EXPECT_EQ(values<int64_t>(got), values<int64_t>(ops::cast(want, DType::kInt64))) << c.eq;
+  }
 }
 
 TEST(Einsum, GradientsMatchCentralDifferences) {

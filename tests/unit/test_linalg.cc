@@ -155,7 +155,10 @@ TEST(LinalgMatmul, Errors) {
       },
       inv, {"matmul", "float32[2, 3]", "bfloat16[3, 2]"});
   Tensor i = testing::make_typed<int32_t>({2, 2}, {1, 2, 3, 4});
-  expect_error([&] { ops::matmul(i, i); }, inv, {"matmul", "int32[2, 2]", "float32 or bfloat16"});
+  expect_error([&] { ops::matmul(i, ops::cast(i, DType::kFloat32)); }, inv,
+               {"matmul", "int32[2, 2]", "different dtypes"});
+  const Tensor u = ops::cast(i, DType::kUInt8);
+  expect_error([&] { ops::matmul(u, u); }, inv, {"matmul", "uint8[2, 2]", "float32 or bfloat16"});
   expect_error([&] { ops::matmul(Tensor(), a); }, inv, {"matmul"});
 }
 
