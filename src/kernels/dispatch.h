@@ -6,10 +6,23 @@
 // and record the gradient. Inside OpenMP regions a kernel neither allocates nor throws.
 #pragma once
 
+#include <type_traits>
+
 #include "core/dtype.h"
 #include "core/error.h"
 
 namespace kiln::kernels {
+
+// The type integer arithmetic runs in: unsigned for integers (so overflow wraps, as TF's kernels
+// do, never undefined behaviour), else T itself.
+template <typename T, bool = std::is_integral_v<T>>
+struct Wrapping {
+  using type = T;
+};
+template <typename T>
+struct Wrapping<T, true> {
+  using type = std::make_unsigned_t<T>;
+};
 
 // Calls f(T{}) for the T among Ts whose dtype is `dtype`; an InvalidArgument naming op otherwise.
 template <typename... Ts, typename F>

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/storage.h"
 #include "core/threads.h"
+#include "kernels/dispatch.h"
 #include "kernels/elementwise.h"
 #include "kernels/engine.h"
 #include "kernels/gemv.h"
@@ -322,20 +323,10 @@ std::vector<int64_t> batch_offsets(const Shape &s, const Shape &out, int64_t mat
 // and int32 / int64 (as TF's integer MatMul, wrapping on overflow: the products and sums run in
 // the unsigned type of the same width). Each output element sums its K products in k order,
 // one product at a time, whatever the blocking and the thread count; threads split output rows.
-// The type the loops multiply and add in: T, or for an integer T its unsigned twin.
-template <typename T, bool Integral>
-struct LoopAcc {
-  using type = T;
-};
-template <typename T>
-struct LoopAcc<T, true> {
-  using type = std::make_unsigned_t<T>;
-};
-
 template <typename T>
 void matmul_loops(bool ta, bool tb, const T *a, const Shape &as, const T *b, const Shape &bs, T *out,
                   const Shape &os) {
-  using Acc = typename LoopAcc<T, std::is_integral_v<T>>::type;
+  using Acc = typename Wrapping<T>::type;
   const int r = os.rank();
   const int64_t m = os[r - 2], n = os[r - 1];
   const int64_t k = ta ? as[as.rank() - 2] : as[as.rank() - 1];

@@ -59,6 +59,9 @@ inline Acc combine(Acc a, Acc v) {
     return (v > a || v != v) ? v : a;  // NOLINT(misc-redundant-expression): NaN test
   else if constexpr (K == ReduceKind::kMin)
     return (v < a || v != v) ? v : a;  // NOLINT(misc-redundant-expression): NaN test
+  else if constexpr (std::is_integral_v<Acc>)  // integer sums wrap, as TF's
+    return static_cast<Acc>(static_cast<typename Wrapping<Acc>::type>(a) +
+                            static_cast<typename Wrapping<Acc>::type>(v));
   else
     return a + v;
 }

@@ -17,16 +17,6 @@ namespace kiln::kernels {
 
 namespace {
 
-// The type sums accumulate in: unsigned for integers (so overflow wraps, never undefined), else T.
-template <typename T, bool = std::is_integral_v<T>>
-struct Wrapping {
-  using type = T;
-};
-template <typename T>
-struct Wrapping<T, true> {
-  using type = std::make_unsigned_t<T>;
-};
-
 // Starts the thread team for a parallel loop of `work` elements; false below the threshold.
 bool go_parallel(int64_t items, int64_t work) {
   const bool parallel = items > 1 && work >= kScanParallelThreshold;
