@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-#include <memory>
 
 #include "capi/handles.h"
 #include "capi/train_handles.h"
@@ -38,57 +37,58 @@ class ForeignCallback final : public kiln::train::Callback {
   // Hands user_data to the callback: from now on its death calls destroy.
   void arm_destroy(void (*destroy)(void *)) { t_.destroy = destroy; }
 
-  void on_train_begin(Logs &l) override { run(t_.on_train_begin, "on_train_begin", l, true); }
-  void on_train_end(Logs &l) override { run(t_.on_train_end, "on_train_end", l, false); }
-  void on_epoch_begin(int64_t e, Logs &l) override { run(t_.on_epoch_begin, "on_epoch_begin", e, l, true); }
-  void on_epoch_end(int64_t e, Logs &l) override { run(t_.on_epoch_end, "on_epoch_end", e, l, false); }
+  void on_train_begin(Logs &l) override { run(t_.on_train_begin, "on_train_begin", l); }
+  void on_train_end(Logs &l) override { run(t_.on_train_end, "on_train_end", l); }
+  void on_epoch_begin(int64_t e, Logs &l) override { run(t_.on_epoch_begin, "on_epoch_begin", e, l); }
+  void on_epoch_end(int64_t e, Logs &l) override { run(t_.on_epoch_end, "on_epoch_end", e, l); }
   void on_train_batch_begin(int64_t b, Logs &l) override {
-    run(t_.on_train_batch_begin, "on_train_batch_begin", b, l, true);
+    run(t_.on_train_batch_begin, "on_train_batch_begin", b, l);
   }
   void on_train_batch_end(int64_t b, Logs &l) override {
-    run(t_.on_train_batch_end, "on_train_batch_end", b, l, false);
+    run(t_.on_train_batch_end, "on_train_batch_end", b, l);
   }
-  void on_test_begin(Logs &l) override { run(t_.on_test_begin, "on_test_begin", l, true); }
-  void on_test_end(Logs &l) override { run(t_.on_test_end, "on_test_end", l, false); }
+  void on_test_begin(Logs &l) override { run(t_.on_test_begin, "on_test_begin", l); }
+  void on_test_end(Logs &l) override { run(t_.on_test_end, "on_test_end", l); }
   void on_test_batch_begin(int64_t b, Logs &l) override {
-    run(t_.on_test_batch_begin, "on_test_batch_begin", b, l, true);
+    run(t_.on_test_batch_begin, "on_test_batch_begin", b, l);
   }
-  void on_test_batch_end(int64_t b, Logs &l) override { run(t_.on_test_batch_end, "on_test_batch_end", b, l, false); }
-  void on_predict_begin(Logs &l) override { run(t_.on_predict_begin, "on_predict_begin", l, true); }
-  void on_predict_end(Logs &l) override { run(t_.on_predict_end, "on_predict_end", l, true); }
+  void on_test_batch_end(int64_t b, Logs &l) override {
+    run(t_.on_test_batch_end, "on_test_batch_end", b, l);
+  }
+  void on_predict_begin(Logs &l) override { run(t_.on_predict_begin, "on_predict_begin", l); }
+  void on_predict_end(Logs &l) override { run(t_.on_predict_end, "on_predict_end", l); }
   void on_predict_batch_begin(int64_t b, Logs &l) override {
-    run(t_.on_predict_batch_begin, "on_predict_batch_begin", b, l, true);
+    run(t_.on_predict_batch_begin, "on_predict_batch_begin", b, l);
   }
   void on_predict_batch_end(int64_t b, Logs &l) override {
-    run(t_.on_predict_batch_end, "on_predict_batch_end", b, l, true);
+    run(t_.on_predict_batch_end, "on_predict_batch_end", b, l);
   }
 
  private:
   using Hook = kiln_status *(*)(kiln_layer *, const kiln_config *, void *);
   using IndexHook = kiln_status *(*)(kiln_layer *, int64_t, const kiln_config *, void *);
 
-  // Keras passes None where none_when_empty (and there are no logs), a dict elsewhere. As
-  // Keras's one logs dict, what the hook changes in it reaches the callbacks after it and History.
+  // Every hook gets a logs config, empty when there is nothing to log (Keras's CallbackList
+  // hands each hook a dict, {} for None). As Keras's one logs dict, what the hook changes in it
+  // reaches the callbacks after it and History.
   template <typename F>
-  void call(const char *name, Logs &l, bool none_when_empty, F &&f) {
+  void call(const char *name, Logs &l, F &&f) {
     kiln_layer model{model_ptr()};
-    std::unique_ptr<kiln_config> logs;
-    if (!(none_when_empty && l.empty())) logs = std::make_unique<kiln_config>(kiln_config{l.to_config()});
-    const kiln::Config before = logs ? logs->value : kiln::Config();
-    check_hook(f(model_ptr() ? &model : nullptr, logs.get()), *this, name);
-    if (!logs || logs->value == before) return;  // (a NaN log reads as changed: read back, harmlessly)
+    kiln_config logs{l.to_config()};
+    const kiln::Config before = logs.value;
+    check_hook(f(model_ptr() ? &model : nullptr, &logs), *this, name);
+    if (logs.value == before) return;  // (a NaN log reads as changed: read back, harmlessly)
     try {
-      l = Logs::from_config(logs->value);
+      l = Logs::from_config(logs.value);
     } catch (const kiln::Error &e) {
       kiln::fail(e.code(), "callback ", class_name(), " ", name, " left ", e.what());
     }
   }
-  void run(Hook h, const char *name, Logs &l, bool none_when_empty) {
-    if (h) call(name, l, none_when_empty, [&](kiln_layer *m, const kiln_config *c) { return h(m, c, user_data_); });
+  void run(Hook h, const char *name, Logs &l) {
+    if (h) call(name, l, [&](kiln_layer *m, const kiln_config *c) { return h(m, c, user_data_); });
   }
-  void run(IndexHook h, const char *name, int64_t i, Logs &l, bool none_when_empty) {
-    if (h)
-      call(name, l, none_when_empty, [&](kiln_layer *m, const kiln_config *c) { return h(m, i, c, user_data_); });
+  void run(IndexHook h, const char *name, int64_t i, Logs &l) {
+    if (h) call(name, l, [&](kiln_layer *m, const kiln_config *c) { return h(m, i, c, user_data_); });
   }
   kiln::layers::LayerPtr model_ptr() const { return model(); }
 

@@ -54,9 +54,10 @@ KILN_API kiln_status *kiln_callback_get_history(kiln_config **out, const kiln_ca
 /// its code and a message naming the callback and the hook.
 /// model: the model being trained, evaluated or predicted with, borrowed for the call
 /// (kiln_layer_clone it to keep it); NULL when the callback runs outside fit with no model set.
-/// logs: Keras's logs, a borrowed config of name -> float; NULL for the begin hooks,
-/// on_predict_end and on_predict_batch_end when there is nothing to log (where Keras before 3.7
-/// passed None). As Keras's one logs dict, a hook may change it (kiln_config_set_float,
+/// logs: Keras's logs, a borrowed config of name -> float, never NULL from fit, evaluate and
+/// predict: empty where there is nothing to log (the begin hooks, on_predict_end and
+/// on_predict_batch_end), as Keras's CallbackList hands every hook a dict. As Keras's one logs
+/// dict, a hook may change it (kiln_config_set_float,
 /// kiln_config_remove on the pointer cast to non-const; the config is the hook's for the call; a
 /// NaN or infinite value goes in as JSON text NaN / Infinity through kiln_config_from_json and
 /// kiln_config_update): the callbacks after it, History and the progress bar see the change, the

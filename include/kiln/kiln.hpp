@@ -2865,6 +2865,35 @@ inline Metric BinaryIoU(const BinaryIoUOptions &o = {}) {
   if (!o.dtype.empty()) c.set("dtype", o.dtype);
   return detail::named("BinaryIoU", o.name, c);
 }
+/// Options of Keras's F1Score.
+struct F1ScoreOptions {
+  std::string average;              ///< empty: None (one score per class); "micro", "macro" or "weighted"
+  std::optional<double> threshold;  ///< a score above it counts; unset: each row's largest score
+  std::string name;
+};
+/// Options of Keras's FBetaScore: F1Score's and beta, the weight of recall.
+struct FBetaScoreOptions : F1ScoreOptions {
+  double beta = 1.0;
+};
+namespace detail {
+inline Config f_score(const F1ScoreOptions &o) {
+  Config c;
+  if (!o.average.empty()) c.set("average", o.average);
+  if (o.threshold) c.set("threshold", *o.threshold);
+  return c;
+}
+}  // namespace detail
+/// The F1 score of [batch, classes] labels and scores: per class (average None, result [classes])
+/// or one number. fit and evaluate log one number per metric, so compile it with an average.
+inline Metric F1Score(const F1ScoreOptions &o = {}) {
+  return detail::named("F1Score", o.name, detail::f_score(o));
+}
+/// The F-beta score, as F1Score with recall weighted by beta.
+inline Metric FBetaScore(const FBetaScoreOptions &o = {}) {
+  Config c = detail::f_score(o);
+  c.set("beta", o.beta);
+  return detail::named("FBetaScore", o.name, c);
+}
 /// keras.metrics.get: a class, function or loss name ("accuracy", "mse", "AUC").
 inline Metric get(const std::string &name) { return Metric::create(name); }
 
@@ -3697,7 +3726,8 @@ struct handle_traits<kiln_callback> {
 }  // namespace detail
 
 /// Keras's logs: log names to floats in the order fit wrote them ("loss", "accuracy", "val_loss").
-/// A hook given no logs (C's NULL) gets empty ones; Callback::set_log changes a hook's logs.
+/// A hook with nothing to log gets empty ones (and so does one called with C's NULL);
+/// Callback::set_log changes a hook's logs.
 class Logs {
  public:
   Logs() = default;
@@ -3853,8 +3883,9 @@ class Callback : public detail::handle<kiln_callback> {
   /// Keras's logs[name] = value and del logs[name] inside a hook: the hook's logs argument shows
   /// the change, and so do the callbacks after this one, History and the progress bar (not the
   /// trainer's own logs: evaluate's result stays). value may be NaN or infinite.
-  /// FAILED_PRECONDITION outside a hook, or in a hook given no logs (kiln passes none to the
-  /// begin hooks, on_predict_end and on_predict_batch_end when there is nothing to log).
+  /// FAILED_PRECONDITION outside a hook, or in a hook run through kiln_callback_call_hook with
+  /// NULL logs (fit, evaluate and predict hand every hook logs, empty when there is nothing to
+  /// log, as Keras does).
   void set_log(const std::string &name, double value) { hook_logs("set_log", name).set(name, value); }
   void erase_log(const std::string &name) { hook_logs("erase_log", name).erase(name); }
 
@@ -3919,9 +3950,9 @@ class Callback : public detail::handle<kiln_callback> {
   }
   Logs &hook_logs(const char *what, const std::string &name) {
     if (!hook_logs_)
-      throw Error(
-          KILN_STATUS_FAILED_PRECONDITION,
-          std::string(what) + ": only inside a hook that was given logs (kiln passes none to this one)");
+      throw Error(KILN_STATUS_FAILED_PRECONDITION,
+                  std::string(what) +
+                      ": only inside a hook that was given logs (this one was called with NULL logs)");
     hook_touched_.push_back(name);
     return *hook_logs_;
   }

@@ -20,6 +20,15 @@
  *   AUC                             num_thresholds=200, curve="ROC" | "PR",
  *                                   summation_method="interpolation" | "minoring" | "majoring",
  *                                   thresholds=null, from_logits=false (multi_label is UNIMPLEMENTED)
+ *   IoU, OneHotIoU                  num_classes, target_class_ids (required), ignore_class=null,
+ *                                   sparse_y_true=true (IoU), sparse_y_pred, axis=-1
+ *   MeanIoU, OneHotMeanIoU          num_classes (required), as IoU otherwise
+ *   BinaryIoU                       target_class_ids=[0, 1], threshold=0.5
+ *                                   (the IoU classes' dtype: "int" (int64, the default), "int32" or
+ * "float32") F1Score                         average=null | "micro" | "macro" | "weighted", threshold=null
+ *                                   (null: each row's largest score); y_true and y_pred [batch, classes];
+ *                                   average null gives a [classes] result, which fit cannot log
+ *   FBetaScore                      as F1Score, and beta=1.0
  *   MeanMetricWrapper               fn (a loss name), fn_config: a Mean of the loss's per-sample values
  * Function names and aliases make the class named as given: accuracy / acc, binary_accuracy,
  * categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
@@ -30,7 +39,9 @@
  * State variables are non-trainable float32, named "<metric name>/<Keras name>": total and count
  * (Mean and its wrappers), total (Sum), true_positives and false_positives (Precision),
  * true_positives and false_negatives (Recall), true_positives, false_positives, true_negatives and
- * false_negatives (AUC). A metric serialises its own calls with a mutex: several threads may
+ * false_negatives (AUC), total_confusion_matrix (the IoU classes), true_positives, false_positives,
+ * false_negatives and intermediate_weights (F1Score and FBetaScore, made at the first update,
+ * one value per class). A metric serialises its own calls with a mutex: several threads may
  * update one metric at once.
  */
 #ifndef KILN_METRICS_H

@@ -284,6 +284,8 @@ const std::map<std::string, Factory> &factories() {
       {"BinaryIoU", detail::make_binary_iou},
       {"OneHotIoU", detail::make_one_hot_iou},
       {"OneHotMeanIoU", detail::make_one_hot_mean_iou},
+      {"FBetaScore", detail::make_fbeta_score},
+      {"F1Score", detail::make_f1_score},
   };
   return f;
 }

@@ -16,12 +16,6 @@ namespace {
 
 constexpr float kNegInf = -1e10f;  // Keras's metrics_utils.NEG_INF
 
-std::vector<float> host(const Tensor &t) {
-  const Tensor f = t.dtype() == DType::kFloat32 ? t : ops::cast(t, DType::kFloat32);
-  const float *p = f.data<float>();
-  return std::vector<float>(p, p + f.num_elements());
-}
-
 Tensor vector_tensor(const std::vector<float> &v) {
   return Tensor::from_data(DType::kFloat32, Shape{static_cast<int64_t>(v.size())}, v.data(),
                            v.size() * sizeof(float));
@@ -77,7 +71,7 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
       fail(Code::kInvalidArgument, owner, ": top_k is ", *top_k, "; expected 1 to ", classes,
            " (y_pred's classes)");
     Tensor idx = ops::cast(ops::top_k(p, *top_k).indices, DType::kInt64);
-    std::vector<float> pv = host(p);
+    std::vector<float> pv = host_values<float>(p);
     std::vector<char> keep(pv.size(), 0);
     const int64_t *iv = idx.data<int64_t>();
     const int64_t rows = p.num_elements() / classes;
@@ -111,11 +105,11 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
     t = column(t);
     if (w.defined()) w = column(w);
   }
-  std::vector<float> pv = host(p);
+  std::vector<float> pv = host_values<float>(p);
   if (clip_to_unit)
     for (float &v : pv) v = v > 1.0f ? 1.0f : (v < 0.0f ? 0.0f : v);  // NaN stays NaN
-  const std::vector<float> tv = host(t);
-  const std::vector<float> wv = w.defined() ? host(w) : std::vector<float>();
+  const std::vector<float> tv = host_values<float>(t);
+  const std::vector<float> wv = w.defined() ? host_values<float>(w) : std::vector<float>();
   const size_t n = thresholds.size();
   Counts c{std::vector<double>(n), std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
   for (size_t i = 0; i < pv.size(); ++i) {
@@ -193,7 +187,7 @@ class PrecisionRecall final : public Metric {
     add_to(other_, precision_ ? c.fp : c.fn);
   }
   Tensor result_impl() const override {
-    const std::vector<float> tp = host(tp_->peek()), o = host(other_->peek());
+    const std::vector<float> tp = host_values<float>(tp_->peek()), o = host_values<float>(other_->peek());
     std::vector<float> r(tp.size());
     for (size_t i = 0; i < tp.size(); ++i)
       r[i] = static_cast<float>(divide_no_nan(tp[i], double(tp[i]) + o[i]));
@@ -273,8 +267,8 @@ class AUC final : public Metric {
     add_to(fn_, c.fn);
   }
   Tensor result_impl() const override {
-    const std::vector<float> tp = host(tp_->peek()), fp = host(fp_->peek()), tn = host(tn_->peek()),
-                             fn = host(fn_->peek());
+    const std::vector<float> tp = host_values<float>(tp_->peek()), fp = host_values<float>(fp_->peek()),
+                             tn = host_values<float>(tn_->peek()), fn = host_values<float>(fn_->peek());
     const size_t n = tp.size();
     double auc = 0;
     if (curve_ == "PR" && summation_ == "interpolation") {

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/tensor.h"
+#include "ops/ops.h"
 #include "train/metrics.h"
 
 namespace kiln::train::detail {
@@ -17,6 +19,16 @@ MetricPtr make_mean_iou(ConfigReader &r);
 MetricPtr make_binary_iou(ConfigReader &r);
 MetricPtr make_one_hot_iou(ConfigReader &r);
 MetricPtr make_one_hot_mean_iou(ConfigReader &r);
+MetricPtr make_fbeta_score(ConfigReader &r);
+MetricPtr make_f1_score(ConfigReader &r);
+
+// A tensor's values on the host as T (float or double), through a cast when its dtype differs.
+template <typename T>
+std::vector<T> host_values(const Tensor &t) {
+  const Tensor c = t.dtype() == dtype_of<T>::value ? t : ops::cast(t, dtype_of<T>::value);
+  const T *p = c.data<T>();
+  return std::vector<T>(p, p + c.num_elements());
+}
 
 // y_true and y_pred checked as defined, y_pred numeric.
 void require_pair(const Tensor &y_true, const Tensor &y_pred, const std::string &owner);

@@ -38,19 +38,13 @@ IoUClass iou_class(IoUKind k) {
   return {"IoU", "io_u"};
 }
 
-std::vector<double> host_f64(const Tensor &t) {
-  const Tensor d = t.dtype() == DType::kFloat64 ? t : ops::cast(t, DType::kFloat64);
-  const double *p = d.data<double>();
-  return std::vector<double>(p, p + d.num_elements());
-}
-
 // Labels or predictions as the metric's dtype holds them (an integer dtype truncates, and wraps
 // as tf.cast does), read back as doubles. A NaN or infinity becomes NaN, so the bounds mask drops
 // it rather than an integer cast making it a class.
 std::vector<double> as_state(const Tensor &x, DType dt) {
-  std::vector<double> v = host_f64(ops::cast(x, dt));
+  std::vector<double> v = host_values<double>(ops::cast(x, dt));
   if (is_floating(x.dtype()) && !is_floating(dt)) {
-    const std::vector<double> raw = host_f64(x);
+    const std::vector<double> raw = host_values<double>(x);
     for (size_t i = 0; i < v.size(); ++i)
       if (!std::isfinite(raw[i])) v[i] = std::nan("");
   }
@@ -68,23 +62,21 @@ class IoUMetric final : public Metric {
     if (binary) {
       num_classes_ = 2;
       threshold_ = r.get_float("threshold", 0.5);
+      target_class_ids_ = r.get_int_list("target_class_ids", {0, 1});
     } else {
       num_classes_ = r.get_int("num_classes");
       if (num_classes_ < 1)
         fail(Code::kInvalidArgument, owner, ": num_classes is ", num_classes_, "; expected >= 1");
       if (r.has("ignore_class")) ignore_class_ = r.get_int("ignore_class");
-      if (!one_hot) sparse_y_true_ = r.get_bool("sparse_y_true", true);
+      sparse_y_true_ = !one_hot && r.get_bool("sparse_y_true", true);  // (one-hot classes take no such key)
       sparse_y_pred_ = r.get_bool("sparse_y_pred", !one_hot);
-      sparse_y_true_ = sparse_y_true_ && !one_hot;
       axis_ = r.get_int("axis", -1);
-    }
-    if (binary) {
-      target_class_ids_ = r.get_int_list("target_class_ids", {0, 1});
-    } else if (!mean) {
-      if (!r.has("target_class_ids"))
-        fail(Code::kInvalidArgument, owner,
-             ": config key 'target_class_ids' is required (a list of class ids)");
-      target_class_ids_ = r.get_int_list("target_class_ids", {});
+      if (!mean) {
+        if (!r.has("target_class_ids"))
+          fail(Code::kInvalidArgument, owner,
+               ": config key 'target_class_ids' is required (a list of class ids)");
+        target_class_ids_ = r.get_int_list("target_class_ids", {});
+      }
     }
     if (!mean && target_class_ids_.empty())
       fail(Code::kInvalidArgument, owner, ": target_class_ids is empty; expected at least one class id");
@@ -138,7 +130,7 @@ class IoUMetric final : public Metric {
       if (!(sw.rank() == 0 || (sw.rank() == 1 && (sw.shape()[0] == 1 || sw.shape()[0] == n))))
         fail(Code::kInvalidArgument, name(), ": sample_weight ", sample_weight.description(),
              " does not broadcast to the ", n, " labels of y_true");
-      w = host_f64(sw);
+      w = host_values<double>(sw);
     }
     const double classes = static_cast<double>(num_classes_);
     std::vector<double> cm(static_cast<size_t>(num_classes_ * num_classes_), 0.0);
@@ -157,7 +149,7 @@ class IoUMetric final : public Metric {
   }
 
   Tensor result_impl() const override {
-    const std::vector<double> cm = host_f64(total_cm_->peek());
+    const std::vector<double> cm = host_values<double>(total_cm_->peek());
     const size_t n = static_cast<size_t>(num_classes_);
     const float eps = kEpsilon;
     float sum = 0.0f, valid = 0.0f;

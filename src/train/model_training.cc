@@ -274,7 +274,16 @@ std::vector<LoggedMetric> logged_metrics(const CompiledModel &c) {
 Logs metrics_result(layers::Layer &model) {
   auto c = compiled_model(model, "metrics");
   Logs logs;
-  for (const LoggedMetric &m : logged_metrics(*c)) logs.set(m.name, m.metric->result().item_as_double());
+  for (const LoggedMetric &m : logged_metrics(*c)) {
+    const Tensor r = m.metric->result();
+    // Keras would log the array; kiln's logs hold one number per name.
+    if (r.num_elements() != 1)
+      fail(Code::kInvalidArgument, "metric '", m.name, "' (", m.metric->class_name(), ") gives ",
+           r.description(),
+           ", one value per class; the logs of fit and evaluate hold one number per metric: give it an "
+           "average ('micro', 'macro' or 'weighted'), or update it yourself outside fit");
+    logs.set(m.name, r.item_as_double());
+  }
   return logs;
 }
 

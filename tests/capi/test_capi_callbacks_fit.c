@@ -109,7 +109,11 @@ static kiln_status *seen_epoch_begin(kiln_layer *model, int64_t epoch, const kil
   (void)model;
   if (epoch != s->epoch_begins) return kiln_status_create(KILN_STATUS_INTERNAL, "epochs out of order");
   ++s->epoch_begins;
-  return logs == NULL ? NULL : kiln_status_create(KILN_STATUS_INTERNAL, "on_epoch_begin got logs");
+  /* As Keras's CallbackList: a logs dict for every hook, empty at an epoch's begin. */
+  if (logs == NULL) return kiln_status_create(KILN_STATUS_INTERNAL, "on_epoch_begin got NULL logs");
+  return kiln_config_get_size(logs) == 0
+             ? NULL
+             : kiln_status_create(KILN_STATUS_INTERNAL, "on_epoch_begin got logs");
 }
 static kiln_status *seen_epoch_end(kiln_layer *model, int64_t epoch, const kiln_config *logs, void *ud) {
   Seen *s = (Seen *)ud;

@@ -228,6 +228,37 @@ static void test_metrics(void) {
     kiln_config_free(c);
   }
   CHECK(kiln_metric_is_registered("MeanIoU") && kiln_metric_is_registered("OneHotMeanIoU"));
+  /* F1Score: Keras's docstring example, one score per class (average None) or their mean. */
+  {
+    kiln_config *c = NULL;
+    kiln_metric *f1 = NULL;
+    kiln_tensor *r = NULL;
+    const float yt[9] = {1, 1, 1, 1, 0, 0, 1, 1, 0},
+                yp[9] = {0.2f, 0.6f, 0.7f, 0.2f, 0.6f, 0.6f, 0.6f, 0.8f, 0.0f};
+    const float want[3] = {0.5f, 0.8f, 2.0f / 3.0f};
+    const int64_t d33[2] = {3, 3};
+    int k;
+    OK(kiln_config_from_json(&c, "{\"threshold\": 0.5}"));
+    OK(kiln_metric_create(&f1, "F1Score", c));
+    kiln_config_free(c);
+    CHECK(strcmp(kiln_metric_get_name(f1), "f1_score") == 0);
+    OK(kiln_metric_update_state(f1, make(F32, 2, d33, yt), make(F32, 2, d33, yp), NULL));
+    r = RUN(kiln_metric_result(&o, f1));
+    CHECK(r && kiln_tensor_get_rank(r) == 1 && kiln_tensor_get_dims(r)[0] == 3);
+    for (k = 0; r && k < 3; ++k) CHECK(fabsf(((const float *)kiln_tensor_get_data(r))[k] - want[k]) < 1e-6f);
+    kiln_tensor_free(r);
+    kiln_metric_free(f1);
+    OK(kiln_config_from_json(&c, "{\"threshold\": 0.5, \"average\": \"macro\"}"));
+    OK(kiln_metric_create(&f1, "F1Score", c));
+    kiln_config_free(c);
+    OK(kiln_metric_update_state(f1, make(F32, 2, d33, yt), make(F32, 2, d33, yp), NULL));
+    CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, f1))) - (want[0] + want[1] + want[2]) / 3) < 1e-6f);
+    kiln_metric_free(f1);
+    OK(kiln_config_from_json(&c, "{\"beta\": -1}"));
+    EXPECT_ERROR(kiln_metric_create(&f1, "FBetaScore", c), INVALID, "FBetaScore: beta is -1", "> 0");
+    kiln_config_free(c);
+    CHECK(kiln_metric_is_registered("F1Score") && kiln_metric_is_registered("FBetaScore"));
+  }
   CHECK(kiln_metric_is_registered("AUC") && kiln_metric_is_registered("acc") &&
         kiln_metric_is_registered("categorical_crossentropy") && !kiln_metric_is_registered("accuracyy"));
   kiln_config_free(ser);

@@ -169,6 +169,34 @@ TEST(HppMetrics, PrecisionRecallAuc) {
   EXPECT_EQ(aucpr.get_config().get_string("curve"), "PR");
 }
 
+// Keras's F1Score / FBetaScore docstring example: one score per class, or an average.
+TEST(HppMetrics, FScores) {
+  const Tensor yt = Tensor::from_vector<float>({1, 1, 1, 1, 0, 0, 1, 1, 0}, {3, 3});
+  const Tensor yp =
+      Tensor::from_vector<float>({0.2f, 0.6f, 0.7f, 0.2f, 0.6f, 0.6f, 0.6f, 0.8f, 0.0f}, {3, 3});
+  kiln::metrics::FBetaScoreOptions o;
+  o.beta = 2.0;
+  o.threshold = 0.5;
+  kiln::Metric fb = kiln::metrics::FBetaScore(o);
+  fb.update_state(yt, yp);
+  const std::vector<float> got = fb.result().to_vector<float>();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_NEAR(got[0], 0.3846154f, 1e-6);
+  EXPECT_NEAR(got[1], 0.90909094f, 1e-6);
+  EXPECT_NEAR(got[2], 0.8333334f, 1e-6);
+  kiln::metrics::F1ScoreOptions f;
+  f.threshold = 0.5;
+  f.average = "weighted";
+  f.name = "f1w";
+  kiln::Metric f1 = kiln::metrics::F1Score(f);
+  f1.update_state(yt, yp);
+  EXPECT_NEAR(scalar(f1.result()), (0.5 * 3 + 0.8 * 2 + 2.0 / 3) / 6, 1e-6);
+  EXPECT_EQ(f1.name(), "f1w");
+  EXPECT_EQ(f1.get_config().get_string("average"), "weighted");
+  f.average = "mean";
+  EXPECT_THROW(kiln::metrics::F1Score(f), kiln::Error);
+}
+
 // Keras's IoU metrics: cm = [[1, 1], [1, 1]] gives 1/3 for each class; BinaryIoU thresholds first.
 TEST(HppMetrics, IoU) {
   const Tensor yt = Tensor::from_vector<int64_t>({0, 0, 1, 1}, {4});

@@ -148,7 +148,7 @@ class SubclassTest(unittest.TestCase):
         run_hook(r, "on_epoch_end", 2, {"loss": 0.25})
         run_hook(r, "on_train_batch_end", 4, {"loss": 0.5})
         run_hook(r, "on_test_begin")  # not overridden: nothing
-        self.assertEqual(r.seen[0], ("train_begin", None))
+        self.assertEqual(r.seen[0], ("train_begin", {}))  # NULL logs reach the hook as Keras's {}
         self.assertEqual(r.seen[1][:3], ("epoch_end", 2, {"loss": 0.25}))
         self.assertIs(r.seen[1][3], model)  # the user's own Python object
         self.assertEqual(r.seen[2], ("batch_end", 4))

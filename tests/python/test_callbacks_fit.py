@@ -123,6 +123,41 @@ class FitCallbacksTest(unittest.TestCase):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, r"Bad.on_epoch_end: logs\['note'\] is 'not a number'"):
             fit(model, self.x, self.y, [Bad()], epochs=1)
 
+    def test_every_hook_gets_a_dict(self):
+        # Keras's CallbackList hands each hook a dict, {} where there is nothing to log, so a
+        # begin hook may read and write it as any other.
+        class Starter(kiln.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                logs["started"] = 1.0
+
+        class Seer(kiln.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.seen = {}
+
+            def on_train_begin(self, logs=None):
+                self.seen["on_train_begin"] = dict(logs)
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.seen["on_epoch_begin"] = logs.get("loss", "absent")
+
+            def on_test_begin(self, logs=None):
+                self.seen["on_test_begin"] = dict(logs)
+
+            def on_predict_begin(self, logs=None):
+                self.seen["on_predict_begin"] = dict(logs)
+
+            def on_predict_end(self, logs=None):
+                self.seen["on_predict_end"] = dict(logs)
+
+        model = compiled_model()
+        seer = Seer()
+        fit(model, self.x, self.y, [Starter(), seer], epochs=1)
+        model.evaluate(self.x, self.y, verbose=0, callbacks=[seer])
+        model.predict(self.x, verbose=0, callbacks=[seer])
+        self.assertEqual(seer.seen, {"on_train_begin": {"started": 1.0}, "on_epoch_begin": "absent",
+                                     "on_test_begin": {}, "on_predict_begin": {}, "on_predict_end": {}})
+
     def test_the_trainers_own_logs_stay(self):
         # Keras hands the callbacks a copy: evaluate's result and the epoch's metrics are the
         # trainer's, whatever a hook writes.

@@ -231,6 +231,74 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(len(hist.history["mean_io_u"]), 2)
         self.assertTrue(0.0 <= hist.history["mean_io_u"][-1] <= 1.0)
 
+    def test_f_scores(self):
+        # Keras's docstring examples, then every average against Keras's formula in NumPy.
+        y_true = np.array([[1, 1, 1], [1, 0, 0], [1, 1, 0]], np.int32)
+        y_pred = np.array([[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]], np.float32)
+        fb = metrics.FBetaScore(beta=2.0, threshold=0.5)
+        fb.update_state(y_true, y_pred)
+        np.testing.assert_allclose(fb.result().numpy(), [0.3846154, 0.90909094, 0.8333334], rtol=1e-6)
+        f1 = metrics.F1Score(threshold=0.5)
+        np.testing.assert_allclose(f1(y_true, y_pred).numpy(), [0.5, 0.8, 0.6666667], rtol=1e-6)
+        self.assertEqual((f1.name, fb.name), ("f1_score", "fbeta_score"))
+
+        def keras_f(yt, yp, sw, average, beta, threshold):
+            yt = yt.astype(np.float32)
+            if threshold is None:
+                pred = (yp >= yp.max(axis=-1, keepdims=True)) & (np.abs(yp) > 1e-9)
+            else:
+                pred = yp > threshold
+            pred = pred.astype(np.float32)
+            w = np.ones_like(yt) if sw is None else np.asarray(sw, np.float32).reshape(-1, 1)
+            axis = None if average == "micro" else 0
+            tp, fp = (pred * yt * w).sum(axis), (pred * (1 - yt) * w).sum(axis)
+            fn, sup = ((1 - pred) * yt * w).sum(axis), (yt * w).sum(axis)
+            eps = np.float32(1e-7)
+            p, r = tp / (tp + fp + eps), tp / (tp + fn + eps)
+            f = p * r / (np.float32(beta * beta) * p + r + eps) * np.float32(1 + beta * beta)
+            if average == "weighted":
+                return (f * (sup / (sup.sum() + eps))).sum()
+            return f if average is None else f.mean()
+
+        rng = np.random.default_rng(3)
+        yt = (rng.uniform(size=(40, 5)) > 0.6).astype(np.float32)
+        yp = rng.uniform(size=(40, 5)).astype(np.float32)
+        sw = rng.uniform(size=40).astype(np.float32)
+        for average in (None, "micro", "macro", "weighted"):
+            for beta, threshold in ((1.0, None), (0.5, 0.4), (2.0, 0.7)):
+                with self.subTest(average=average, beta=beta, threshold=threshold):
+                    m = metrics.FBetaScore(average=average, beta=beta, threshold=threshold)
+                    m.update_state(yt[:25], yp[:25], sample_weight=sw[:25])
+                    m.update_state(yt[25:], yp[25:], sample_weight=sw[25:])
+                    np.testing.assert_allclose(m.result().numpy(), keras_f(yt, yp, sw, average, beta, threshold),
+                                               rtol=2e-5, atol=1e-6)
+        cfg = metrics.F1Score("macro", 0.5, "f").get_config()  # Keras's positions
+        self.assertEqual((cfg["name"], cfg["average"], cfg["threshold"]), ("f", "macro", 0.5))
+        self.assertNotIn("beta", cfg)
+        self.assertEqual(metrics.deserialize(metrics.serialize(fb)).get_config(), fb.get_config())
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "average is 'samples'"):
+            metrics.F1Score(average="samples")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "threshold is 0"):
+            metrics.F1Score(threshold=0.0)
+        # In fit: an averaged score is one number a epoch; one score per class cannot be a log.
+        K = kiln.keras
+        model = K.Sequential([K.Input((4,)), K.layers.Dense(3, activation="softmax")])
+        model.compile("sgd", "categorical_crossentropy", metrics=[K.metrics.F1Score(average="macro")])
+        x = np.linspace(-1, 1, 32, dtype=np.float32).reshape(8, 4)
+        y = np.eye(3, dtype=np.float32)[np.arange(8) % 3]
+        hist = model.fit(x, y, epochs=2, verbose=0)
+        self.assertEqual(len(hist.history["f1_score"]), 2)
+        model.compile("sgd", "categorical_crossentropy", metrics=[K.metrics.F1Score()])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"f1_score.*one value per class.*average"):
+            model.fit(x, y, epochs=1, verbose=0)
+
+    def test_metric_name_and_dtype_take_keras_positions(self):
+        self.assertEqual(metrics.Mean("m").name, "m")
+        self.assertEqual(metrics.BinaryAccuracy("b", None, 0.7).get_config()["threshold"], 0.7)
+        self.assertEqual(metrics.TopKCategoricalAccuracy(3, "top3").name, "top3")
+        self.assertEqual(metrics.Precision(None, None, None, "p").name, "p")
+        self.assertEqual(metrics.AUC(100, "PR", "interpolation", "pr_auc").name, "pr_auc")
+
     def test_resolution_and_get(self):
         self.assertIsInstance(metrics.resolve("accuracy", "sparse_categorical_crossentropy", (None, 3), (None, 3)),
                               metrics.SparseCategoricalAccuracy)

@@ -41,8 +41,8 @@ class Callback(Owned):
     Subclass it and override any of on_train_begin/end, on_epoch_begin/end(epoch, logs),
     on_train_batch_begin/end(batch, logs) (or on_batch_begin/end), on_test_*, on_predict_*.
     self.model is the model being trained and self.params fit's {"verbose", "epochs", "steps"}.
-    Logs are dicts of numbers (None for the begin hooks and the predict end hooks when there is
-    nothing to log); what a hook sets or deletes in them reaches the callbacks after it and History.
+    Logs are dicts of numbers ({} where there is nothing to log, as Keras's CallbackList passes);
+    what a hook sets or deletes in them reaches the callbacks after it and History.
     """
 
     _KIND = "callback"
@@ -247,14 +247,14 @@ def _run(user_data, hook, model_h, logs_h, index):
             return L.kiln_status_create(4, ("the Python object of this callback was garbage-collected before its %s"
                                             % hook).encode())
         _model_for(obj, model_h)
-        logs = _config.from_c(logs_h) if logs_h else None
-        before = dict(logs) if logs is not None else None
+        logs = _config.from_c(logs_h) if logs_h else {}
+        before = dict(logs)
         fn = getattr(obj, hook)
         if index is None:
             fn(logs)
         else:
             fn(int(index), logs)
-        if logs is not None and logs != before:
+        if logs_h and logs != before:
             _write_back(logs_h, before, logs, "%s.%s" % (type(obj).__name__, hook))
         return None
     except BaseException as e:  # noqa: B902 - every exception crosses back as a status

@@ -72,23 +72,31 @@ def _metric_class(class_name, args, doc, default_dtype="float32"):
                                         "_DEFAULT_DTYPE": default_dtype})
 
 
-Mean = _metric_class("Mean", [], "keras.metrics.Mean: the (weighted) mean of the values given.")
-Sum = _metric_class("Sum", [], "keras.metrics.Sum.")
-Accuracy = _metric_class("Accuracy", [], "keras.metrics.Accuracy: how often y_pred equals y_true.")
-BinaryAccuracy = _metric_class("BinaryAccuracy", [("threshold", 0.5)], "keras.metrics.BinaryAccuracy.")
-CategoricalAccuracy = _metric_class("CategoricalAccuracy", [], "keras.metrics.CategoricalAccuracy.")
-SparseCategoricalAccuracy = _metric_class("SparseCategoricalAccuracy", [], "keras.metrics.SparseCategoricalAccuracy.")
-TopKCategoricalAccuracy = _metric_class("TopKCategoricalAccuracy", [("k", 5)], "keras.metrics.TopKCategoricalAccuracy.")
-SparseTopKCategoricalAccuracy = _metric_class("SparseTopKCategoricalAccuracy", [("k", 5)],
+_ND = [("name", None), ("dtype", None)]  # Keras's positions of name and dtype, as listed with each class
+Mean = _metric_class("Mean", _ND, "keras.metrics.Mean: the (weighted) mean of the values given.")
+Sum = _metric_class("Sum", _ND, "keras.metrics.Sum.")
+Accuracy = _metric_class("Accuracy", _ND, "keras.metrics.Accuracy: how often y_pred equals y_true.")
+BinaryAccuracy = _metric_class("BinaryAccuracy", _ND + [("threshold", 0.5)], "keras.metrics.BinaryAccuracy.")
+CategoricalAccuracy = _metric_class("CategoricalAccuracy", _ND, "keras.metrics.CategoricalAccuracy.")
+SparseCategoricalAccuracy = _metric_class("SparseCategoricalAccuracy", _ND, "keras.metrics.SparseCategoricalAccuracy.")
+TopKCategoricalAccuracy = _metric_class("TopKCategoricalAccuracy", [("k", 5)] + _ND,
+                                        "keras.metrics.TopKCategoricalAccuracy.")
+SparseTopKCategoricalAccuracy = _metric_class("SparseTopKCategoricalAccuracy", [("k", 5)] + _ND,
                                               "keras.metrics.SparseTopKCategoricalAccuracy.")
-MeanSquaredError = _metric_class("MeanSquaredError", [], "keras.metrics.MeanSquaredError.")
-RootMeanSquaredError = _metric_class("RootMeanSquaredError", [], "keras.metrics.RootMeanSquaredError.")
-Precision = _metric_class("Precision", [("thresholds", None), ("top_k", None), ("class_id", None)],
+MeanSquaredError = _metric_class("MeanSquaredError", _ND, "keras.metrics.MeanSquaredError.")
+RootMeanSquaredError = _metric_class("RootMeanSquaredError", _ND, "keras.metrics.RootMeanSquaredError.")
+Precision = _metric_class("Precision", [("thresholds", None), ("top_k", None), ("class_id", None)] + _ND,
                           "keras.metrics.Precision.")
-Recall = _metric_class("Recall", [("thresholds", None), ("top_k", None), ("class_id", None)], "keras.metrics.Recall.")
-AUC = _metric_class("AUC", [("num_thresholds", 200), ("curve", "ROC"), ("summation_method", "interpolation"),
-                            ("thresholds", None), ("multi_label", False), ("num_labels", None), ("label_weights", None),
-                            ("from_logits", False)], "keras.metrics.AUC (multi_label=False).")
+Recall = _metric_class("Recall", [("thresholds", None), ("top_k", None), ("class_id", None)] + _ND,
+                       "keras.metrics.Recall.")
+AUC = _metric_class("AUC", [("num_thresholds", 200), ("curve", "ROC"), ("summation_method", "interpolation")] + _ND + [
+    ("thresholds", None), ("multi_label", False), ("num_labels", None), ("label_weights", None),
+    ("from_logits", False)], "keras.metrics.AUC (multi_label=False).")
+FBetaScore = _metric_class("FBetaScore", [("average", None), ("beta", 1.0), ("threshold", None)] + _ND,
+                           "keras.metrics.FBetaScore: per class (average None) or averaged ('micro', 'macro', "
+                           "'weighted'); fit logs one number per metric, so compile it with an average.")
+F1Score = _metric_class("F1Score", [("average", None), ("threshold", None)] + _ND,
+                        "keras.metrics.F1Score: FBetaScore with beta 1.")
 
 _IOU_DOC = ("keras.metrics.%s: intersection over union from a num_classes x num_classes confusion matrix "
             "(dtype 'int' by default, as Keras).")
@@ -98,7 +106,6 @@ def _iou_class(class_name, args):
     return _metric_class(class_name, args, _IOU_DOC % class_name, "int64")
 
 
-_ND = [("name", None), ("dtype", None)]  # Keras's positions: after the required arguments
 IoU = _iou_class("IoU", [("num_classes", None), ("target_class_ids", None)] + _ND + [
     ("ignore_class", None), ("sparse_y_true", True), ("sparse_y_pred", True), ("axis", -1)])
 MeanIoU = _iou_class("MeanIoU", [("num_classes", None)] + _ND + [
@@ -142,7 +149,7 @@ class MeanMetricWrapper(Metric):
 _CLASSES = {c._CLASS: c for c in (Mean, Sum, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                                   TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
                                   RootMeanSquaredError, Precision, Recall, AUC, IoU, MeanIoU, OneHotIoU,
-                                  OneHotMeanIoU, BinaryIoU, MeanMetricWrapper)}
+                                  OneHotMeanIoU, BinaryIoU, FBetaScore, F1Score, MeanMetricWrapper)}
 Metric._BY_CLASS = _CLASSES
 
 
