@@ -56,15 +56,14 @@ KILN_API kiln_status *kiln_callback_get_history(kiln_config **out, const kiln_ca
 /// (kiln_layer_clone it to keep it); NULL when the callback runs outside fit with no model set.
 /// logs: Keras's logs, a borrowed config of name -> float, never NULL from fit, evaluate and
 /// predict: empty where there is nothing to log (the begin hooks, on_predict_end and
-/// on_predict_batch_end), as Keras's CallbackList hands every hook a dict. As Keras's one logs
-/// dict, a hook may change it (kiln_config_set_float,
-/// kiln_config_remove on the pointer cast to non-const; the config is the hook's for the call; a
-/// NaN or infinite value goes in as JSON text NaN / Infinity through kiln_config_from_json and
-/// kiln_config_update): the callbacks after it, History and the progress bar see the change, the
-/// trainer's own logs (evaluate's result) do not. Every value must stay a number
-/// (INVALID_ARGUMENT naming the key).
-/// epoch and batch count from 0. Hooks run on the thread that called fit/evaluate/predict, one
-/// at a time.
+/// on_predict_batch_end), as Keras's CallbackList hands every hook a dict. (Keras passes
+/// on_predict_batch_end {"outputs": the batch's predictions}; kiln's logs hold only numbers.) As Keras's one
+/// logs dict, a hook may change it (kiln_config_set_float, kiln_config_remove on the pointer cast to
+/// non-const; the config is the hook's for the call; a NaN or infinite value goes in as JSON text NaN /
+/// Infinity through kiln_config_from_json and kiln_config_update): the callbacks after it, History and the
+/// progress bar see the change, the trainer's own logs (evaluate's result) do not. Every value must stay a
+/// number (INVALID_ARGUMENT naming the key). epoch and batch count from 0. Hooks run on the thread that
+/// called fit/evaluate/predict, one at a time.
 typedef struct kiln_callback_table {
   size_t struct_size; /**< sizeof(kiln_callback_table) */
   kiln_status *(*on_train_begin)(kiln_layer *model, const kiln_config *logs, void *user_data);

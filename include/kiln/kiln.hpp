@@ -532,6 +532,28 @@ inline Tensor cast(const Tensor &x, DType t) { return detail::make(kiln_cast, x.
 inline Tensor clip_by_value(const Tensor &x, float lo, float hi) {
   return detail::make(kiln_clip_by_value, x.get(), lo, hi);
 }
+/// Integer bounds: for an int32 or int64 x, as TF, the bounds in x's dtype exactly (float bounds
+/// round past 2^24); INVALID_ARGUMENT for a bound outside x's range. Otherwise the float form.
+template <typename I, typename = std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>>>
+inline Tensor clip_by_value(const Tensor &x, I lo, I hi) {
+  const DType d = x.valid() ? x.dtype() : DType::float32;
+  if (d != DType::int32 && d != DType::int64)
+    return clip_by_value(x, static_cast<float>(lo), static_cast<float>(hi));
+  auto bound = [d](I v, const char *what) {
+    const bool fits =
+        !(std::is_unsigned_v<I> && static_cast<uint64_t>(v) > static_cast<uint64_t>(INT64_MAX)) &&
+        (d == DType::int64 || (static_cast<int64_t>(v) >= INT32_MIN && static_cast<int64_t>(v) <= INT32_MAX));
+    if (!fits)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string("clip_by_value: argument '") + what + "' is " +
+                                                    std::to_string(v) +
+                                                    "; expected a whole number in the range of x's dtype " +
+                                                    (d == DType::int32 ? "int32" : "int64"));
+    return d == DType::int32 ? Tensor::scalar<int32_t>(static_cast<int32_t>(v))
+                             : Tensor::scalar<int64_t>(static_cast<int64_t>(v));
+  };
+  const Tensor low = bound(lo, "clip_value_min"), high = bound(hi, "clip_value_max");
+  return maximum(minimum(x, high), low);
+}
 
 namespace detail {
 template <typename S>

@@ -24,17 +24,18 @@
  *                                   sparse_y_true=true (IoU), sparse_y_pred, axis=-1
  *   MeanIoU, OneHotMeanIoU          num_classes (required), as IoU otherwise
  *   BinaryIoU                       target_class_ids=[0, 1], threshold=0.5
- *                                   (the IoU classes' dtype: "int" (int64, the default), "int32" or
- * "float32") F1Score                         average=null | "micro" | "macro" | "weighted", threshold=null
- *                                   (null: each row's largest score); y_true and y_pred [batch, classes];
- *                                   average null gives a [classes] result, which fit cannot log
+ *                                   (IoU dtypes: "int" (int64, the default), "int32", "float32")
+ *   F1Score                         average=null | "micro" | "macro" | "weighted",
+ *                                   threshold=null (null: each row's largest score);
+ *                                   y_true and y_pred [batch, classes]; average null gives
+ *                                   a [classes] result, which fit cannot log
  *   FBetaScore                      as F1Score, and beta=1.0
  *   MeanMetricWrapper               fn (a loss name), fn_config: a Mean of the loss's per-sample values
  * Function names and aliases make the class named as given: accuracy / acc, binary_accuracy,
  * categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
  * sparse_top_k_categorical_accuracy, mean_squared_error / mse, root_mean_squared_error, precision,
- * recall, auc; a loss name or alias (kiln/losses.h: "categorical_crossentropy", "mae", "kld" ...)
- * makes a MeanMetricWrapper of that loss.
+ * recall, auc, f1_score, f_beta_score; a loss name or alias (kiln/losses.h: "categorical_crossentropy",
+ * "mae", "kld" ...) makes a MeanMetricWrapper of that loss.
  *
  * State variables are non-trainable float32, named "<metric name>/<Keras name>": total and count
  * (Mean and its wrappers), total (Sum), true_positives and false_positives (Precision),

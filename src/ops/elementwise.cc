@@ -161,10 +161,11 @@ Tensor minimum(const Tensor &a, const Tensor &b) { return extremum(BinaryOp::kMi
 Tensor pow(const Tensor &a, const Tensor &b) {
   // As TF: integers raise by repeated multiplication (wrapping), and a negative integer
   // exponent is an error, not a value (checked before any work).
+  // An empty result runs no kernel, as TF's BinaryOp returns before it.
   if ((b.dtype() == DType::kInt32 || b.dtype() == DType::kInt64) && a.dtype() == b.dtype() &&
-      kernels::contains_negative(b.dtype(), b.raw_data(), b.num_elements()))
-    fail(Code::kInvalidArgument, "pow: integers to negative integer powers are not allowed (exponent ",
-         b.shape().to_string(), " ", dtype_name(b.dtype()), " holds a negative value)");
+      a.num_elements() > 0 && kernels::contains_negative(b.dtype(), b.raw_data(), b.num_elements()))
+    fail(Code::kInvalidArgument, "pow: integers to negative integer powers are not allowed (the exponent ",
+         b.description(), " holds a negative value)");
   Tensor out = binary_forward(BinaryOp::kPow, "pow", a, b, kArithmetic);
   if (recordable(a, b))
     // d/da = g b a^(b-1); d/db = g out log(a), taken as 0 where a <= 0 (log undefined there).

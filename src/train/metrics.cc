@@ -307,6 +307,8 @@ const std::map<std::string, std::string> &aliases() {
       {"precision", "Precision"},
       {"recall", "Recall"},
       {"auc", "AUC"},
+      {"f1_score", "F1Score"},  // Keras registers each class's snake_case name too
+      {"f_beta_score", "FBetaScore"},
   };
   return a;
 }
@@ -377,6 +379,11 @@ void Metric::update_values_impl(const Tensor &, const Tensor &) {}
 Tensor Metric::result() const {
   std::lock_guard<std::mutex> lock(mu_);
   return result_impl();
+}
+
+std::vector<VariablePtr> Metric::variables() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return variables_;
 }
 
 void Metric::reset_state() {

@@ -258,6 +258,7 @@ static void test_metrics(void) {
     EXPECT_ERROR(kiln_metric_create(&f1, "FBetaScore", c), INVALID, "FBetaScore: beta is -1", "> 0");
     kiln_config_free(c);
     CHECK(kiln_metric_is_registered("F1Score") && kiln_metric_is_registered("FBetaScore"));
+    CHECK(kiln_metric_is_registered("f1_score") && kiln_metric_is_registered("f_beta_score"));
   }
   CHECK(kiln_metric_is_registered("AUC") && kiln_metric_is_registered("acc") &&
         kiln_metric_is_registered("categorical_crossentropy") && !kiln_metric_is_registered("accuracyy"));

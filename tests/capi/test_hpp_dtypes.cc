@@ -137,6 +137,17 @@ TEST(HppDTypes, IntegerOpsFollowTF) {
   EXPECT_EQ(kiln::round(x).to_vector<int32_t>(), (std::vector<int32_t>{-9, 0, 3, 8}));
   EXPECT_EQ(kiln::clip_by_value(x, -1.0f, 4.0f).to_vector<int32_t>(), (std::vector<int32_t>{-1, 0, 3, 4}));
   EXPECT_THROW(kiln::clip_by_value(x, 0.25f, 4.0f), kiln::Error);
+  // Integer bounds are exact in x's dtype (a float bound rounds past 2^24), up to its extremes.
+  const Tensor big = Tensor::from_vector<int32_t>({20000000, 1}, {2});
+  EXPECT_EQ(kiln::clip_by_value(big, 3, 16777217).to_vector<int32_t>(), (std::vector<int32_t>{16777217, 3}));
+  EXPECT_EQ(kiln::clip_by_value(big, INT32_MIN, INT32_MAX).to_vector<int32_t>(),
+            (std::vector<int32_t>{20000000, 1}));
+  EXPECT_THROW(kiln::clip_by_value(big, int64_t{0}, int64_t{1} << 31), kiln::Error);
+  const Tensor huge = Tensor::from_vector<int64_t>({int64_t{1} << 40}, {1});
+  EXPECT_EQ(kiln::clip_by_value(huge, int64_t{0}, (int64_t{1} << 40) - 1).to_vector<int64_t>(),
+            (std::vector<int64_t>{(int64_t{1} << 40) - 1}));
+  EXPECT_EQ(kiln::clip_by_value(Tensor::from_vector<float>({2.5f}, {1}), 0, 2).to_vector<float>(),
+            (std::vector<float>{2.0f}));  // a float x: the float form
   EXPECT_EQ(kiln::pow(x, Tensor::from_vector<int32_t>({2}, {1})).to_vector<int32_t>(),
             (std::vector<int32_t>{81, 0, 9, 64}));
   EXPECT_THROW(kiln::pow(x, Tensor::from_vector<int32_t>({-2}, {1})), kiln::Error);

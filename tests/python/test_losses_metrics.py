@@ -298,6 +298,12 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(metrics.TopKCategoricalAccuracy(3, "top3").name, "top3")
         self.assertEqual(metrics.Precision(None, None, None, "p").name, "p")
         self.assertEqual(metrics.AUC(100, "PR", "interpolation", "pr_auc").name, "pr_auc")
+        with self.assertRaisesRegex(TypeError, "multiple values for argument 'name'"):
+            metrics.F1Score("macro", 0.5, "x", name="y")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"it takes average, threshold, name, dtype$"):
+            metrics.F1Score(foo=1)
+        self.assertIsInstance(metrics.get("f1_score"), metrics.F1Score)  # Keras's snake_case names
+        self.assertIsInstance(metrics.get("f_beta_score"), metrics.FBetaScore)
 
     def test_resolution_and_get(self):
         self.assertIsInstance(metrics.resolve("accuracy", "sparse_categorical_crossentropy", (None, 3), (None, 3)),

@@ -290,6 +290,16 @@ class IntegerOpsTest(unittest.TestCase):
                 self.assertEqual(kiln.clip_by_value(x, -2, 4).tolist(), [-2, -1, 0, 3, 4])
                 for y in (kiln.sign(x), kiln.nn.relu(x), kiln.clip_by_value(x, -2, 4)):
                     self.assertEqual(y.dtype, dtype)
+        # Bounds in x's dtype exactly, as TF: the extremes, and values a float32 would round.
+        big = kiln.constant([20000000, -5, 2 ** 40], "int64")
+        self.assertEqual(kiln.clip_by_value(big, -2 ** 63, 2 ** 63 - 1).tolist(), [20000000, -5, 2 ** 40])
+        self.assertEqual(kiln.clip_by_value(big, 0, 2 ** 40 - 1).tolist(), [20000000, 0, 2 ** 40 - 1])
+        small = kiln.constant([20000000, 1])
+        self.assertEqual(kiln.clip_by_value(small, -2 ** 31, 2 ** 31 - 1).tolist(), [20000000, 1])
+        self.assertEqual(kiln.clip_by_value(small, kiln.constant(3), 16777217.0).tolist(), [16777217, 3])
+        for bad in (2 ** 31, 0.5, float("nan"), float("inf")):
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, "clip_value_max.*whole number.*int32"):
+                kiln.clip_by_value(small, 0, bad)
 
     def test_pow_wraps_and_refuses_negative_exponents(self):
         b = kiln.constant([0, -2, 3, 7])
@@ -301,6 +311,8 @@ class IntegerOpsTest(unittest.TestCase):
         self.assertEqual(kiln.pow(kiln.constant([3], "int64"), 21).tolist(), [10460353203])
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "negative integer powers"):
             kiln.pow(b, kiln.constant([1, 1, -1, 1]))
+        # An empty result runs no kernel, so nothing is refused (TF's BinaryOp returns first).
+        self.assertEqual(kiln.pow(kiln.zeros([0], "int32"), kiln.constant([-1])).shape, (0,))
 
     def test_reduce_mean_truncates_toward_zero(self):
         x = kiln.constant([[-3, 0, 5], [2, -7, 1]])

@@ -109,6 +109,8 @@ TYPED_TEST(IntegerOps, PowMultipliesAndWraps) {
       Code::kInvalidArgument, {"pow", "negative integer powers"});
   expect_error([&] { ops::pow(make_typed<T>({1}, {1}), make_typed<T>({1}, {-1})); }, Code::kInvalidArgument,
                {"pow", "negative"});
+  // An empty result runs no kernel, so nothing is refused (TF's BinaryOp returns first).
+  EXPECT_EQ(ops::pow(Tensor::empty(dtype_of<T>::value, {0}), make_typed<T>({1}, {-1})).shape(), Shape({0}));
 }
 
 TYPED_TEST(IntegerOps, MeanTruncatesTheSumTowardZero) {

@@ -4,8 +4,10 @@
 // and bad input.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ops/ops.h"
@@ -154,6 +156,26 @@ TEST(FScoreMetrics, BadInputIsRefused) {
       },
       inv, {"f1_score", "sample_weight"});
   expect_error([&] { m->update_state(Tensor(), y_pred()); }, inv, {"f1_score", "y_true is undefined"});
+}
+
+// The state is made at the first update; threads updating and listing the variables at once see
+// either none or all four, and every update counts.
+TEST(FScoreMetrics, ThreadsShareOneMetric) {
+  MetricPtr m = metric("F1Score", R"({"threshold": 0.5, "average": "micro"})");
+  std::vector<std::thread> threads;
+  std::atomic<bool> partial{false};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        m->update_state(y_true(), y_pred());
+        const size_t n = m->variables().size();
+        if (n != 0 && n != 4) partial = true;
+      }
+    });
+  for (std::thread &t : threads) t.join();
+  EXPECT_FALSE(partial.load());
+  ASSERT_EQ(m->variables().size(), 4u);
+  EXPECT_EQ(values(m->variables()[0]->peek()), std::vector<float>{400.0f});  // 4 true positives a batch
 }
 
 }  // namespace

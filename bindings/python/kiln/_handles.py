@@ -76,7 +76,10 @@ class Owned:
         unknown = set(kwargs) - set(config)
         if unknown:
             raise InvalidArgumentError("%s: unknown argument(s) %s; it takes %s" % (
-                self._CLASS, ", ".join(sorted(unknown)), ", ".join(names + list(common))))
+                self._CLASS, ", ".join(sorted(unknown)), ", ".join(names + [c for c in common if c not in names])))
+        given = [k for k in names[:len(args)] if k in kwargs or extra.get(k) is not None]
+        if given:  # as Python does for a function's own arguments
+            raise TypeError("%s got multiple values for argument '%s'" % (self._CLASS, given[0]))
         config.update(kwargs)
         for key, value in extra.items():
             if value is not None and not (key == "dtype" and value == getattr(self, "_DEFAULT_DTYPE", "float32")):

@@ -136,6 +136,18 @@ def _float(v, what, op):
     raise TypeError("%s: %s must be a number; got %r (%s)" % (op, what, v, type(v).__name__))
 
 
+def _integer_bound(v, what, x):
+    """A clip bound for an integer x: a whole number of x's dtype, as a scalar of that dtype."""
+    n = _float(v, what, "clip_by_value")
+    if _is_tensor(v) or isinstance(v, _numbers.Integral):
+        n = _as_tensor(v).item() if _is_tensor(v) else int(v)
+    limit = 2 ** 31 if x.dtype == "int32" else 2 ** 63
+    if n != n or n in (float("inf"), float("-inf")) or int(n) != n or not -limit <= int(n) < limit:
+        raise InvalidArgumentError("clip_by_value: argument '%s' is %r; expected a whole number in the range of "
+                                   "x's dtype %s" % (what, v, x.dtype))
+    return constant(int(n), x.dtype)
+
+
 def gelu(x, approximate=False):
     return _new(L.kiln_gelu, _as_tensor(x), bool(approximate))
 
@@ -162,7 +174,12 @@ def clip_by_value(x, clip_value_min, clip_value_max):
     minimum(x, max) and then maximum(that, min), a NaN propagating)."""
     x = _as_tensor(x)
     bounds = (clip_value_min, clip_value_max)
-    if not any(_is_tensor(b) and _as_tensor(b).size != 1 for b in bounds):
+    scalar_bounds = not any(_is_tensor(b) and _as_tensor(b).size != 1 for b in bounds)
+    if scalar_bounds and x.dtype in ("int32", "int64"):
+        # As TF, the bounds in x's dtype, exactly (the C entry point's float bounds round past 2**24).
+        return maximum(minimum(x, _integer_bound(clip_value_max, "clip_value_max", x)),
+                       _integer_bound(clip_value_min, "clip_value_min", x))
+    if scalar_bounds:
         return _new(L.kiln_clip_by_value, x, _float(clip_value_min, "clip_value_min", "clip_by_value"),
                     _float(clip_value_max, "clip_value_max", "clip_by_value"))
     for name, b in zip(("clip_value_min", "clip_value_max"), bounds):
