@@ -151,6 +151,16 @@ kiln_status *kiln_clip_by_value(kiln_tensor **out, const kiln_tensor *x, float c
   KILN_CAPI_END
 }
 
+kiln_status *kiln_clip_by_value_tensor(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *clip_min,
+                                       const kiln_tensor *clip_max) {
+  KILN_CAPI_BEGIN
+  constexpr const char *op = "kiln_clip_by_value_tensor";
+  require_not_null(out, op, "out");
+  *out = new_tensor(ops::clip_by_value(tensor_of(x, op, "x"), tensor_of(clip_min, op, "clip_min"),
+                                       tensor_of(clip_max, op, "clip_max")));
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_matmul(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b, bool transpose_a,
                          bool transpose_b) {
   KILN_CAPI_BEGIN

@@ -532,6 +532,11 @@ inline Tensor cast(const Tensor &x, DType t) { return detail::make(kiln_cast, x.
 inline Tensor clip_by_value(const Tensor &x, float lo, float hi) {
   return detail::make(kiln_clip_by_value, x.get(), lo, hi);
 }
+/// tf.clip_by_value with tensor bounds of x's dtype that broadcast to x's shape (see
+/// kiln_clip_by_value_tensor); differentiable in x and the bounds.
+inline Tensor clip_by_value(const Tensor &x, const Tensor &lo, const Tensor &hi) {
+  return detail::make(kiln_clip_by_value_tensor, x.get(), lo.get(), hi.get());
+}
 /// Integer bounds: for an int32 or int64 x, as TF, the bounds in x's dtype exactly (float bounds
 /// round past 2^24); INVALID_ARGUMENT for a bound outside x's range. Otherwise the float form.
 template <typename I, typename = std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>>>
@@ -551,8 +556,7 @@ inline Tensor clip_by_value(const Tensor &x, I lo, I hi) {
     return d == DType::int32 ? Tensor::scalar<int32_t>(static_cast<int32_t>(v))
                              : Tensor::scalar<int64_t>(static_cast<int64_t>(v));
   };
-  const Tensor low = bound(lo, "clip_value_min"), high = bound(hi, "clip_value_max");
-  return maximum(minimum(x, high), low);
+  return clip_by_value(x, bound(lo, "clip_value_min"), bound(hi, "clip_value_max"));
 }
 
 namespace detail {

@@ -125,7 +125,7 @@ KILN_API kiln_status *kiln_square(kiln_tensor **out, const kiln_tensor *x);
 KILN_API kiln_status *kiln_tanh(kiln_tensor **out, const kiln_tensor *x);
 /// 1 / (1 + e^-x); floating.
 KILN_API kiln_status *kiln_sigmoid(kiln_tensor **out, const kiln_tensor *x);
-/// max(x, 0); floating, int32 or int64.
+/// max(x, 0) as TF's: 0 where x < 0, else x itself (-0 and NaN pass); floating, int32 or int64.
 KILN_API kiln_status *kiln_relu(kiln_tensor **out, const kiln_tensor *x);
 /// GELU; approximate selects the tanh form, otherwise the erf form; floating.
 KILN_API kiln_status *kiln_gelu(kiln_tensor **out, const kiln_tensor *x, bool approximate);
@@ -168,6 +168,12 @@ KILN_API kiln_status *kiln_cast(kiln_tensor **out, const kiln_tensor *x, kiln_dt
 /// (INVALID_ARGUMENT otherwise: TF converts the bounds to x's dtype).
 KILN_API kiln_status *kiln_clip_by_value(kiln_tensor **out, const kiln_tensor *x, float clip_min,
                                          float clip_max);
+/// tf.clip_by_value with tensor bounds: maximum(minimum(x, clip_max), clip_min), elementwise. Each
+/// bound has x's dtype (floating, int32 or int64; so integer bounds are exact at any size) and
+/// broadcasts to x's shape; the result has x's shape. Differentiable in x and in both bounds, as
+/// TF's minimum and maximum (a tie passes the gradient to x).
+KILN_API kiln_status *kiln_clip_by_value_tensor(kiln_tensor **out, const kiln_tensor *x,
+                                                const kiln_tensor *clip_min, const kiln_tensor *clip_max);
 /// x itself, but tapes see no path through it.
 KILN_API kiln_status *kiln_stop_gradient(kiln_tensor **out, const kiln_tensor *x);
 

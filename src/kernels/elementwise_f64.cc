@@ -59,7 +59,7 @@ double round_half_even(double v) {
 }
 
 // NaN-propagating lower clamp at 0.
-double relu_zero(double v) { return v > 0.0 || std::isnan(v) ? v : 0.0; }
+double relu_zero(double v) { return v < 0.0 ? 0.0 : v; }  // -0 and NaN pass, as TF's relu
 
 }  // namespace
 

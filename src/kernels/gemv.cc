@@ -95,10 +95,10 @@ HWY_INLINE void RowFma(DF d, const uint16_t *row, const VF *xb, VF (&acc)[M][W],
 }
 
 // z + bias, then the activation: the bits of binary add and of relu's kernel (simd_unary.cc:
-// x where x > 0, NaN where NaN, else +0).
+// +0 where z < 0, else z, so NaN and -0 pass).
 HWY_INLINE float FinishScalar(float z, const float *bias, bool relu) {
   if (bias) z = z + *bias;
-  if (relu && !(z > 0.0f) && !std::isnan(z)) z = 0.0f;
+  if (relu && z < 0.0f) z = 0.0f;
   return z;
 }
 
@@ -819,7 +819,7 @@ void int8_row_in_float(const GemvPlan &p, int64_t r, const float *scales) {
       z = std::fma(p.x[r * p.k + kk], static_cast<float>(v) * scales[j], z);
     }
     if (p.bias) z = z + p.bias[j];
-    if (p.relu && !(z > 0.0f) && !std::isnan(z)) z = 0.0f;
+    if (p.relu && z < 0.0f) z = 0.0f;
     p.y[r * p.n + j] = z;
   }
 }

@@ -375,15 +375,14 @@ void matmul(bool transpose_a, bool transpose_b, DType dtype, const void *a, cons
     std::memset(out, 0, static_cast<size_t>(count) * dtype_size(dtype));
     return;
   }
-  if (dtype == DType::kFloat64)
-    return matmul_loops(transpose_a, transpose_b, static_cast<const double *>(a), a_shape,
-                        static_cast<const double *>(b), b_shape, static_cast<double *>(out), out_shape);
-  if (dtype == DType::kInt32)
-    return matmul_loops(transpose_a, transpose_b, static_cast<const int32_t *>(a), a_shape,
-                        static_cast<const int32_t *>(b), b_shape, static_cast<int32_t *>(out), out_shape);
-  if (dtype == DType::kInt64)
-    return matmul_loops(transpose_a, transpose_b, static_cast<const int64_t *>(a), a_shape,
-                        static_cast<const int64_t *>(b), b_shape, static_cast<int64_t *>(out), out_shape);
+  if (dtype == DType::kFloat64 || dtype == DType::kInt32 || dtype == DType::kInt64) {
+    dispatch_among<double, int32_t, int64_t>(dtype, "matmul", [&](auto t) {
+      using T = decltype(t);
+      matmul_loops(transpose_a, transpose_b, static_cast<const T *>(a), a_shape, static_cast<const T *>(b),
+                   b_shape, static_cast<T *>(out), out_shape);
+    });
+    return;
+  }
   const Problem p = fold(a_shape, b_shape, transpose_a, out_shape);
   if (dtype == DType::kFloat32 && !transpose_a && !transpose_b && p.rank == 2 && p.out[0] <= kGemvMaxRows)
     return gemv(p.out[0], static_cast<const float *>(a), static_cast<const float *>(b), k, p.out[1], nullptr,

@@ -27,7 +27,7 @@ using DI = hn::RebindToSigned<DF>;
 using DU8 = hn::Rebind<uint8_t, DF>;
 
 // relu of one value as the vector kernels compute it: x where x > 0, NaN stays NaN, else +0.
-inline float relu_scalar(float x) { return x > 0.0f ? x : (x != x ? x : 0.0f); }
+inline float relu_scalar(float x) { return x < 0.0f ? 0.0f : x; }
 
 // One pooled row (n, oy): ow windows of kh x kw over the rows of z starting at `z` (row pitch
 // w * c floats), strides equal to the window. Each window starts at the lowest float and takes a

@@ -1,6 +1,7 @@
 // The bits of relu's kernel as one vector function, for every loop that fuses a relu
 // (simd_unary.cc's relu and relu6, gemv.cc's bias + relu, pool_simd.cc's bias + relu + max
-// pool): x where x > 0, NaN where NaN, else +0. A per-target header: include it after
+// pool): +0 where x < 0, else x itself (so NaN stays NaN and -0 stays -0, as TF's
+// relu, Eigen's max(x, 0), which returns x unless x < 0). A per-target header: include it after
 // <hwy/highway.h> in a translation unit that Highway's foreach_target compiles once per
 // instruction set (hence the toggling guard instead of #pragma once).
 #if defined(KILN_KERNELS_SIMD_RELU_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -19,7 +20,7 @@ namespace HWY_NAMESPACE {
 template <class D, class V>
 HWY_INLINE V ReluZero(D d, V x) {
   namespace hn = hwy::HWY_NAMESPACE;
-  return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::IfThenElseZero(hn::IsNaN(x), x));
+  return hn::IfThenZeroElse(hn::Lt(x, hn::Zero(d)), x);
 }
 
 }  // namespace HWY_NAMESPACE

@@ -1,6 +1,8 @@
 // Binary elementwise ops: arithmetic, comparison and logical, with NumPy broadcasting.
 #include "kernels/elementwise.h"
 
+#include <utility>
+
 #include "core/error.h"
 #include "ops/elementwise_internal.h"
 #include "ops/op_util.h"
@@ -157,6 +159,27 @@ Tensor truediv(const Tensor &a, const Tensor &b) {
 
 Tensor maximum(const Tensor &a, const Tensor &b) { return extremum(BinaryOp::kMaximum, "maximum", a, b); }
 Tensor minimum(const Tensor &a, const Tensor &b) { return extremum(BinaryOp::kMinimum, "minimum", a, b); }
+
+Tensor clip_by_value(const Tensor &x, const Tensor &clip_min, const Tensor &clip_max) {
+  // tf.clip_by_value with tensor bounds: minimum(x, clip_max), then maximum(that, clip_min), with
+  // their NaN propagation and their gradients (which reach the bounds too). Each bound has x's
+  // dtype and broadcasts to x's shape; the result keeps x's shape, as TF's merge_with asserts.
+  require_dtype(x, "clip_by_value", "x",
+                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  const std::pair<const Tensor *, const char *> bounds[] = {{&clip_min, "clip_value_min"},
+                                                            {&clip_max, "clip_value_max"}};
+  for (const auto &[b, arg] : bounds) {
+    require_defined(*b, "clip_by_value", arg);
+    KILN_REQUIRE(b->dtype() == x.dtype(), "clip_by_value: argument '", arg, "' is ", b->description(),
+                 "; expected x's dtype ", dtype_name(x.dtype()));
+  }
+  const Shape s = broadcast_shapes(broadcast_shapes(x.shape(), clip_max.shape(), "clip_by_value"),
+                                   clip_min.shape(), "clip_by_value");
+  KILN_REQUIRE(s == x.shape(), "clip_by_value: bounds ", clip_min.description(), " and ",
+               clip_max.description(), " broadcast x ", x.description(), " to shape ", s.to_string(),
+               "; expected bounds that broadcast to x's shape");
+  return maximum(minimum(x, clip_max), clip_min);
+}
 
 Tensor pow(const Tensor &a, const Tensor &b) {
   // As TF: integers raise by repeated multiplication (wrapping), and a negative integer

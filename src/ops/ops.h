@@ -78,14 +78,16 @@ Tensor where(const Tensor &cond, const Tensor &x, const Tensor &y);
 Tensor cast(const Tensor &x, DType dtype);
 // Floating, int32 or int64 x; for an integer x both bounds must be whole numbers of its range.
 Tensor clip_by_value(const Tensor &x, float clip_min, float clip_max);
+// Tensor bounds: each of x's dtype, broadcasting to x's shape; differentiable in x and the bounds.
+Tensor clip_by_value(const Tensor &x, const Tensor &clip_min, const Tensor &clip_max);
 
 // ---- linear algebra, reductions, softmax ----
 // Batched: the last two dims multiply, leading dims broadcast. float32, bfloat16, float64, int32
 // or int64 (integers wrap on overflow; no gradient).
-// mean of int32/int64 is TF's: the sum divided by the count, truncated toward zero (0 if empty).
 Tensor matmul(const Tensor &a, const Tensor &b, bool transpose_a = false, bool transpose_b = false);
 // Empty axes: reduce over all axes.
 Tensor sum(const Tensor &x, const std::vector<int64_t> &axes = {}, bool keepdims = false);
+// mean of int32/int64 is TF's: the sum divided by the count, truncated toward zero (0 if empty).
 Tensor mean(const Tensor &x, const std::vector<int64_t> &axes = {}, bool keepdims = false);
 Tensor max(const Tensor &x, const std::vector<int64_t> &axes = {}, bool keepdims = false);
 Tensor min(const Tensor &x, const std::vector<int64_t> &axes = {}, bool keepdims = false);

@@ -685,6 +685,28 @@ static void test_unary(void) {
     EXPECT_ERROR(kiln_clip_by_value(U, j, 0, 3e9f), INVALID, "clip_by_value: argument 'clip_value_max'",
                  "int32");
   }
+  /* kiln_clip_by_value_tensor: bounds of x's dtype that broadcast to x's shape; integer bounds exact
+     (16777217 is no float32). */
+  {
+    int64_t d3b[1] = {3}, d1[1] = {1}, d21[2] = {2, 1}, d23b[2] = {2, 3};
+    int64_t xv[3] = {INT64_C(1) << 40, -7, 16777219}, lov[3] = {0, 0, 16777217},
+            hiv[1] = {(INT64_C(1) << 40) - 1};
+    int64_t want_l[3] = {(INT64_C(1) << 40) - 1, 0, 16777219};
+    kiln_tensor *x = make(I64, 1, d3b, xv);
+    expect_raw(RUN(kiln_clip_by_value_tensor(&o, x, make(I64, 1, d3b, lov), make(I64, 1, d1, hiv))), I64, 1,
+               d3b, want_l);
+    float fx[6] = {0.5f, 2.5f, 9.0f, -1.0f, NAN, 4.0f}, flo[3] = {1, 2, 3}, fhi[2] = {2, 3.5f};
+    float fwant[6] = {1, 2, 3, 1, NAN, 3.5f};
+    kiln_tensor *f = make(F32, 2, d23b, fx), *flow = make(F32, 1, d3b, flo), *fhigh = make(F32, 2, d21, fhi);
+    const float *gp = fdata(RUN(kiln_clip_by_value_tensor(&o, f, flow, fhigh)));
+    for (i = 0; i < 6; ++i) CHECK(isnan(fwant[i]) ? isnan(gp[i]) : gp[i] == fwant[i]);
+    EXPECT_ERROR(kiln_clip_by_value_tensor(U, f, x, fhigh), INVALID,
+                 "clip_by_value: argument 'clip_value_min' is", "int64[3]; expected x's dtype float32");
+    EXPECT_ERROR(kiln_clip_by_value_tensor(U, flow, f, fhigh), INVALID, "clip_by_value: bounds",
+                 "expected bounds that broadcast to x's shape");
+    EXPECT_ERROR(kiln_clip_by_value_tensor(U, f, NULL, fhigh), INVALID, "kiln_clip_by_value_tensor",
+                 "clip_min");
+  }
   /* Parameters out of range. */
   EXPECT_ERROR(kiln_elu(U, signed_x, (float)NAN), INVALID, "elu", "'alpha' is nan");
   EXPECT_ERROR(kiln_leaky_relu(U, signed_x, (float)INFINITY), INVALID, "leaky_relu",

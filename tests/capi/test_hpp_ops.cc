@@ -540,6 +540,37 @@ TEST(HppOps, WhereCastClip) {
   expect_floats(kiln::clip_by_value(f, 2, 1), {4}, {2, 2, 2, 2});
 }
 
+// Tensor bounds (kiln_clip_by_value_tensor): broadcasting, exact integer bounds, the gradient of
+// TF's minimum and maximum (a tie goes to x), and the checks.
+TEST(HppOps, ClipByValueTensorBounds) {
+  const Tensor x = Tensor::from_vector<float>({0.5f, 2, 9, -1, 2.5f, 4}, {2, 3});
+  const Tensor lo = Tensor::from_vector<float>({1, 2, 3}, {3}),
+               hi = Tensor::from_vector<float>({2, 3.5f}, {2, 1});
+  expect_floats(kiln::clip_by_value(x, lo, hi), {2, 3}, {1, 2, 3, 1, 2.5f, 3.5f});
+  const Tensor big = Tensor::from_vector<int64_t>({int64_t{1} << 40, -7, 16777219}, {3});
+  EXPECT_EQ(kiln::clip_by_value(big, Tensor::from_vector<int64_t>({0, 0, 16777217}, {3}),
+                                Tensor::scalar<int64_t>((int64_t{1} << 40) - 1))
+                .to_vector<int64_t>(),
+            (std::vector<int64_t>{(int64_t{1} << 40) - 1, 0, 16777219}));
+  const Tensor v = Tensor::from_vector<float>({0.5f, 2, 9}, {3}),
+               w = Tensor::from_vector<float>({1, 10, 100}, {3});
+  kiln::GradientTape tape(true);
+  tape.watch(v);
+  tape.watch(lo);
+  const Tensor top = Tensor::scalar<float>(3);
+  tape.watch(top);
+  const Tensor y = kiln::sum(kiln::clip_by_value(v, lo, top) * w);
+  tape.stop();
+  expect_floats(tape.gradient(y, v), {3}, {0, 10, 0});
+  expect_floats(tape.gradient(y, lo), {3}, {1, 0, 0});
+  expect_floats(tape.gradient(y, top), {}, {100});
+  EXPECT_KILN_ERROR(kiln::clip_by_value(x, big, hi), kInvalid,
+                    "clip_by_value: argument 'clip_value_min' is int64[3]; expected x's dtype float32");
+  EXPECT_KILN_ERROR(kiln::clip_by_value(lo, x, hi), kInvalid, "expected bounds that broadcast to x's shape");
+  EXPECT_KILN_ERROR(kiln::clip_by_value(x, Tensor(), hi), kInvalid,
+                    "kiln_clip_by_value_tensor: argument 'clip_min' is NULL");
+}
+
 // TF's kernels: argmax / argmin never pick a NaN; sqrt's gradient is 0 where the incoming one is.
 TEST(HppOps, TfKernelEdgeCases) {
   const float nan = std::numeric_limits<float>::quiet_NaN();

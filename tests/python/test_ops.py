@@ -366,6 +366,18 @@ class ElementwiseTest(Case):
         self.assertTensor(kiln.leaky_relu(x), np.where(v > 0, v, 0.2 * v))
         self.assertTensor(kiln.nn.leaky_relu(x, alpha=0.01), np.where(v > 0, v, 0.01 * v))
 
+    def test_relu_keeps_negative_zero_and_nan(self):
+        # TF's relu is max(x, 0), which returns x unless x < 0: -0 and NaN pass through.
+        x = np.array([-0.0, 0.0, np.nan, -np.inf, -1e-45, 2.0] * 7, dtype=np.float32)
+        for f in (kiln.nn.relu, kiln.nn.relu6):
+            for dtype in ("float32", "float64"):
+                with self.subTest(op=f.__name__, dtype=dtype):
+                    y = np.asarray(f(x.astype(dtype)))
+                    self.assertEqual(np.signbit(y[:2]).tolist(), [True, False])
+                    self.assertTrue(np.isnan(y[2]))
+                    self.assertEqual(y[3:6].tolist(), [0.0, 0.0, 2.0])
+                    self.assertFalse(np.signbit(y[3:5]).any())
+
     def test_unary_integer(self):
         for dtype in ("int32", "int64"):
             x = np.array([[-3, 0, 5], [7, -1, 2]], dtype=dtype)

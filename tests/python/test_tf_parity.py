@@ -324,6 +324,25 @@ class SecondAuditTest(unittest.TestCase):
                                       np.clip(x, 1.0, 3.0))
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "clip_by_value: bounds"):
             kiln.clip_by_value(kiln.constant(low), kiln.constant(x), 5.0)  # broadcasts x beyond its shape
+        # NumPy arrays and lists as bounds; integer bounds exact past 2**24; the gradient reaches the
+        # bounds as TF's minimum and maximum give it (a tie goes to x).
+        np.testing.assert_array_equal(kiln.clip_by_value(x, low, high).numpy(), np.maximum(np.minimum(x, high), low))
+        np.testing.assert_array_equal(kiln.clip_by_value(x, [1.0, 2.0, 3.0], 3.0).numpy(),
+                                      np.clip(x, [1.0, 2.0, 3.0], 3.0))
+        big = np.array([2 ** 40, -7, 16777217], np.int64)
+        got = kiln.clip_by_value(big, np.array([0, 0, 16777217], np.int64), np.array([2 ** 40 - 1], np.int64))
+        self.assertEqual(got.numpy().tolist(), [2 ** 40 - 1, 0, 16777217])
+        v, lo, hi = kiln.Variable([0.5, 2.0, 9.0]), kiln.Variable([1.0, 2.0, 0.0]), kiln.Variable(3.0)
+        with kiln.GradientTape() as tape:
+            y = kiln.reduce_sum(kiln.clip_by_value(v, lo, hi) * kiln.constant([1.0, 10.0, 100.0]))
+        gv, glo, ghi = tape.gradient(y, [v, lo, hi])
+        self.assertEqual(gv.numpy().tolist(), [0.0, 10.0, 0.0])
+        self.assertEqual(glo.numpy().tolist(), [1.0, 0.0, 0.0])
+        self.assertEqual(ghi.numpy().tolist(), 100.0)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "clip_value_min' is float64.*expected x's dtype float32"):
+            kiln.clip_by_value(x, kiln.constant(low, "float64"), 3.0)  # a tensor keeps its dtype
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "clip_value_max' is int64.*expected x's dtype int32"):
+            kiln.clip_by_value(kiln.constant([1, 2]), 0, np.array([1, 2], np.int64))
 
     def test_sign_of_zero_is_plus_zero(self):
         for dtype in ("float32", "float64", "bfloat16"):

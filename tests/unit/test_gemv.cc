@@ -57,7 +57,7 @@ std::vector<float> reference(int64_t m, const std::vector<float> &x, const std::
       float s = -0.0f;
       for (int64_t p = 0; p < k; ++p) s = std::fma(x[r * k + p], w[p * n + j], s);
       if (bias) s = s + bias[j];
-      if (relu && !(s > 0.0f) && !std::isnan(s)) s = 0.0f;
+      if (relu && s < 0.0f) s = 0.0f;
       y[r * n + j] = s;
     }
   return y;
@@ -378,7 +378,12 @@ TEST(Gemv, NanInfAndSignedZeroPropagateAsAPlainSum) {
   EXPECT_EQ(y[n + 9], 0.0f);
   EXPECT_TRUE(std::signbit(y[n + 9]));
   EXPECT_TRUE(same_bits(y, reference(2, x, w, k, n, nullptr, false)));
-  // relu: NaN stays NaN, -0 becomes +0; -inf becomes 0.
+  // relu: NaN stays NaN, -0 stays -0 (TF's relu is max(x, 0), which returns x unless x < 0);
+  // -inf becomes +0.
+  const auto y0 = run_gemv(2, x, w, k, n, nullptr, GemvActivation::kRelu);
+  EXPECT_TRUE(same_bits(y0, reference(2, x, w, k, n, nullptr, true)));
+  EXPECT_TRUE(std::isnan(y0[0]));
+  EXPECT_TRUE(std::signbit(y0[n + 9]));
   const std::vector<float> bias(n, -kInf);
   const auto yr = run_gemv(2, x, w, k, n, bias.data(), GemvActivation::kRelu);
   EXPECT_TRUE(same_bits(yr, reference(2, x, w, k, n, bias.data(), true)));
@@ -486,7 +491,7 @@ std::vector<float> int8_reference(int64_t m, const std::vector<float> &x, const 
         for (int64_t p = 0; p < k; ++p) z = std::fma(xr[p], static_cast<float>(wq[p * n + j]) * s[j], z);
       }
       if (bias) z = z + bias[j];
-      if (relu && !(z > 0.0f) && !std::isnan(z)) z = 0.0f;
+      if (relu && z < 0.0f) z = 0.0f;
       y[r * n + j] = z;
     }
   }

@@ -51,7 +51,7 @@ std::vector<UnaryCase> unary_cases() {
       {"rsqrt", ops::rsqrt, [](double x) { return 1.0 / std::sqrt(x); }, 1},
       {"tanh", ops::tanh, [](double x) { return std::tanh(x); }, 1},
       {"sigmoid", ops::sigmoid, sigmoid_ref, 3},
-      {"relu", ops::relu, [](double x) { return x > 0 || std::isnan(x) ? x : 0.0; }, 0},
+      {"relu", ops::relu, [](double x) { return x < 0 ? 0.0 : x; }, 0},  // -0 and NaN pass, as TF
       {"leaky_relu", [](const Tensor &x) { return ops::leaky_relu(x, 0.25f); },
        [](double x) { return x > 0 ? x : 0.25 * x; }, 0},
       {"gelu", [](const Tensor &x) { return ops::gelu(x, false); },
@@ -74,10 +74,7 @@ std::vector<UnaryCase> unary_cases() {
        0},  // +-0 -> +0, as TF
       {"sin", ops::sin, [](double x) { return std::sin(x); }, 1},
       {"cos", ops::cos, [](double x) { return std::cos(x); }, 1},
-      {"relu6", ops::relu6, [](double x) { return std::isnan(x) ? x
-                                                  : x > 6       ? 6.0
-                                                  : x > 0       ? x
-                                                                : 0.0; }, 0},
+      {"relu6", ops::relu6, [](double x) { return x > 6 ? 6.0 : (x < 0 ? 0.0 : x); }, 0},
       {"selu", ops::selu,
        [](double x) {
          const double scale = static_cast<float>(1.05070098735548049),
@@ -225,6 +222,9 @@ TEST(SpecialValues, TheIssuesExamplesAtEverySize) {
     EXPECT_GT(sp, 0.0f);
     EXPECT_NEAR(sp, 2.0611537e-9f, 1e-15f);
     EXPECT_EQ(at(ops::relu, -kInf), 0.0f);
+    EXPECT_TRUE(std::signbit(at(ops::relu, -0.0f)));  // TF's relu is max(x, 0), which keeps -0
+    EXPECT_TRUE(std::signbit(at(ops::relu6, -0.0f)));
+    EXPECT_FALSE(std::signbit(at(ops::relu, -1e-45f)));
     EXPECT_TRUE(std::isnan(at(ops::rsqrt, -kInf)));
     EXPECT_EQ(at(ops::rsqrt, -0.0f), -kInf);
     EXPECT_EQ(at(ops::rsqrt, 0.0f), kInf);

@@ -142,6 +142,7 @@ _SIGS.update({
     "kiln_where": (_ST, [_HP, _T, _T, _T]),
     "kiln_cast": (_ST, [_HP, _T, _i]),
     "kiln_clip_by_value": (_ST, [_HP, _T, _f, _f]),
+    "kiln_clip_by_value_tensor": (_ST, [_HP, _T, _T, _T]),
     "kiln_matmul": (_ST, [_HP, _T, _T, _b, _b]),
     "kiln_argmax": (_ST, [_HP, _T, _i64]),
     "kiln_softmax": (_ST, [_HP, _T, _i64]),

@@ -170,27 +170,27 @@ def cast(x, dtype):
 
 
 def clip_by_value(x, clip_value_min, clip_value_max):
-    """tf.clip_by_value: bounds are numbers, or tensors that broadcast to x's shape (then, as TF,
-    minimum(x, max) and then maximum(that, min), a NaN propagating)."""
+    """tf.clip_by_value: minimum(x, clip_value_max), then maximum(that, clip_value_min), so a NaN
+    propagates. Each bound is a number (in x's dtype, exactly for an integer x) or a tensor or array
+    of x's dtype that broadcasts to x's shape; the gradient reaches tensor bounds, as TF's."""
     x = _as_tensor(x)
-    bounds = (clip_value_min, clip_value_max)
-    scalar_bounds = not any(_is_tensor(b) and _as_tensor(b).size != 1 for b in bounds)
-    if scalar_bounds and x.dtype in ("int32", "int64"):
-        # As TF, the bounds in x's dtype, exactly (the C entry point's float bounds round past 2**24).
-        return maximum(minimum(x, _integer_bound(clip_value_max, "clip_value_max", x)),
-                       _integer_bound(clip_value_min, "clip_value_min", x))
-    if scalar_bounds:
-        return _new(L.kiln_clip_by_value, x, _float(clip_value_min, "clip_value_min", "clip_by_value"),
-                    _float(clip_value_max, "clip_value_max", "clip_by_value"))
-    for name, b in zip(("clip_value_min", "clip_value_max"), bounds):
-        if not _is_tensor(b):
-            _float(b, name, "clip_by_value")
-    low, high = _as_tensor(clip_value_min, x), _as_tensor(clip_value_max, x)
-    out = maximum(minimum(x, high), low)
-    if out.shape != x.shape:
-        raise InvalidArgumentError("clip_by_value: bounds %s and %s broadcast x %s to %s; expected bounds that "
-                                   "broadcast to x's shape" % (low.shape, high.shape, x.shape, out.shape))
-    return out
+    integer = x.dtype in ("int32", "int64")
+
+    def is_number(v):
+        return isinstance(v, _numbers.Real) and not isinstance(v, bool)
+
+    if not integer and is_number(clip_value_min) and is_number(clip_value_max):
+        return _new(L.kiln_clip_by_value, x, float(clip_value_min), float(clip_value_max))
+
+    def bound(v, what):
+        if is_number(v):
+            return _integer_bound(v, what, x) if integer else constant(float(v), x.dtype)
+        if v is None or isinstance(v, (str, bytes, bool)):
+            raise TypeError("clip_by_value: %s must be a number or a tensor; got %r (%s)" % (what, v, type(v).__name__))
+        return _as_tensor(v, x)
+
+    return _new(L.kiln_clip_by_value_tensor, x, bound(clip_value_min, "clip_value_min"),
+                bound(clip_value_max, "clip_value_max"))
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False):
