@@ -14,8 +14,10 @@ using kiln::fail;
 using kiln::Tensor;
 using kiln::capi::config_or_empty;
 using kiln::capi::element_of;
+using kiln::capi::new_tensor;
 using kiln::capi::require_array_fits;
 using kiln::capi::require_not_null;
+using kiln::capi::tensor_of;
 using kiln::train::Optimizer;
 using kiln::train::OptimizerPtr;
 using kiln::train::VariablePtr;
@@ -126,8 +128,9 @@ kiln_status *kiln_optimizer_minimize(kiln_tensor **out_loss, kiln_optimizer *opt
       fail(Code::kInvalidArgument, __func__,
            ": loss_fn wrote no loss (*out_loss is NULL); expected a float tensor");
     loss = taken->value;
+    const Tensor scaled = o->scale_loss(loss);  // Keras 3: apply_gradients unscales again
     tape.stop_recording();
-    grads = tape.gradient(loss, sources, kiln::autodiff::Unconnected::kNone);
+    grads = tape.gradient(scaled, sources, kiln::autodiff::Unconnected::kNone);
   }
   o->apply_gradients(grads, vs);
   if (out_loss) *out_loss = new kiln_tensor{loss};
@@ -198,6 +201,26 @@ kiln_status *kiln_optimizer_exclude_from_weight_decay(kiln_optimizer *optimizer,
   std::vector<std::string> names;
   for (size_t i = 0; i < num_names; ++i) names.emplace_back(element_of(var_names, i, __func__, "var_names"));
   o->exclude_from_weight_decay(ids, names);
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_optimizer_scale_loss(kiln_tensor **out, const kiln_optimizer *optimizer, const kiln_tensor *loss) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  const OptimizerPtr &o = optimizer_of(optimizer, __func__);
+  *out = new_tensor(o->scale_loss(tensor_of(loss, __func__, "loss")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_optimizer_finalize_variable_values(kiln_optimizer *optimizer, kiln_variable *const *vars,
+                                                     size_t n) {
+  KILN_CAPI_BEGIN
+  const OptimizerPtr &o = optimizer_of(optimizer, __func__);
+  require_array_fits(n, sizeof(kiln_variable *), __func__, "n");
+  if (n > 0) require_not_null(vars, __func__, "vars");
+  std::vector<VariablePtr> vs;
+  for (size_t i = 0; i < n; ++i) vs.push_back(element_of(vars, i, __func__, "vars")->variable);
+  o->finalize_variable_values(vs);
   KILN_CAPI_END
 }
 

@@ -3253,12 +3253,27 @@ class Optimizer : public kiln::detail::handle<kiln_optimizer> {
     apply_gradients(gs, vs);
   }
 
+  /// Steps taken (with gradient_accumulation_steps, updates: the raw count divided by it).
   int64_t iterations() const {
     int64_t n = 0;
     kiln::detail::check(kiln_optimizer_get_iterations(&n, get()));
     return n;
   }
-  /// The learning rate of the next step (a schedule's value at iterations()).
+  /// Keras's scale_loss: loss * loss_scale_factor, or loss when unset (a GradientTape loop
+  /// differentiates this; apply_gradients divides the gradients by the factor).
+  Tensor scale_loss(const Tensor &loss) const {
+    kiln_tensor *out = nullptr;
+    kiln::detail::check(kiln_optimizer_scale_loss(&out, get(), loss.get()));
+    return Tensor(out);
+  }
+  /// Keras's finalize_variable_values (fit's last act): with use_ema, the variables take their
+  /// moving averages.
+  void finalize_variable_values(const std::vector<Variable> &vars) {
+    std::vector<kiln_variable *> vs;
+    for (const Variable &v : vars) vs.push_back(v.get());
+    kiln::detail::check(kiln_optimizer_finalize_variable_values(get(), vs.data(), vs.size()));
+  }
+  /// The learning rate of the next step (a schedule's value at the raw step count).
   double learning_rate() const {
     double lr = 0;
     kiln::detail::check(kiln_optimizer_get_learning_rate(&lr, get()));
@@ -3314,6 +3329,11 @@ struct OptimizerOptions {
   double global_clipnorm = 0.0;   ///< > 0: clip all gradients together to this norm
   std::vector<std::string> exclude_from_weight_decay;  ///< name fragments (var_names)
   std::string name;                                    ///< "": Keras's default ("adam", "adam_1", ...)
+  bool use_ema = false;                                ///< keep a moving average of each variable
+  double ema_momentum = 0.99;                          ///< with use_ema, in [0, 1]
+  int64_t ema_overwrite_frequency = 0;                 ///< > 0: variables take their averages every N steps
+  double loss_scale_factor = 0.0;                      ///< != 0: fit differentiates loss * factor
+  int64_t gradient_accumulation_steps = 0;             ///< >= 2: update every N steps with the mean gradient
 };
 
 namespace detail {
@@ -3326,6 +3346,10 @@ inline Config base_config(const LearningRate &lr, const OptimizerOptions &o) {
   if (o.global_clipnorm > 0) c.set("global_clipnorm", o.global_clipnorm);
   if (!o.exclude_from_weight_decay.empty()) c.set("exclude_from_weight_decay", o.exclude_from_weight_decay);
   if (!o.name.empty()) c.set("name", o.name);
+  if (o.use_ema) c.set("use_ema", true).set("ema_momentum", o.ema_momentum);
+  if (o.ema_overwrite_frequency != 0) c.set("ema_overwrite_frequency", o.ema_overwrite_frequency);
+  if (o.loss_scale_factor != 0.0) c.set("loss_scale_factor", o.loss_scale_factor);
+  if (o.gradient_accumulation_steps != 0) c.set("gradient_accumulation_steps", o.gradient_accumulation_steps);
   return c;
 }
 }  // namespace detail

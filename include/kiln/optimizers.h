@@ -36,8 +36,15 @@ extern "C" {
 /// "Adadelta", "Nadam", or Keras's lower-case names "sgd", "adam", ...) and config (NULL: the
 /// defaults). Common keys (Keras's base optimizer): name, learning_rate (float or serialized
 /// schedule), weight_decay, clipnorm, clipvalue, global_clipnorm (at most one of the three; each
-/// acts when > 0), use_ema (false only), ema_momentum, ema_overwrite_frequency, loss_scale_factor
-/// and gradient_accumulation_steps (null only); kiln adds exclude_from_weight_decay (a list of
+/// acts when > 0), use_ema=false (true: keep an exponential moving average of each variable,
+/// average = m * average + (1 - m) * variable after every step, m = ema_momentum=0.99 in [0, 1]
+/// except m = 0 at step 0; every ema_overwrite_frequency (null, or >= 1) steps the variables take
+/// their averages, and fit ends by giving them their averages), loss_scale_factor=null (a finite
+/// nonzero float: fit differentiates loss * factor and each step first divides the gradients by
+/// it; see kiln_optimizer_scale_loss), gradient_accumulation_steps=null (an integer N >= 2: N - 1
+/// of every N steps only add the gradients to per-variable accumulators, and the N-th updates
+/// with (gradient + accumulator) / N, then zeroes them; iterations counts updates, the schedule
+/// reads the raw step count, as Keras 3); kiln adds exclude_from_weight_decay (a list of
 /// name fragments, as kiln_optimizer_exclude_from_weight_decay's var_names). Class keys: SGD
 /// momentum=0.0, nesterov=false (learning_rate 0.01); Adam beta_1=0.9, beta_2=0.999,
 /// epsilon=1e-7, amsgrad=false; AdamW as Adam with weight_decay=0.004; RMSprop rho=0.9,
@@ -101,10 +108,11 @@ typedef kiln_status *(*kiln_loss_fn)(kiln_tensor **out_loss, void *user_data);
 KILN_API kiln_status *kiln_optimizer_minimize(kiln_tensor **out_loss, kiln_optimizer *optimizer,
                                               kiln_loss_fn loss_fn, void *user_data,
                                               kiln_variable *const *vars, size_t n);
-/// The number of steps taken (optimizer.iterations). Ownership: none. Lifetime: a value.
-/// Thread-safety: safe.
+/// The number of steps taken (optimizer.iterations; with gradient_accumulation_steps N, the
+/// updates: the raw count of kiln_optimizer_apply_gradients calls, which the counter variable
+/// holds, divided by N). Ownership: none. Lifetime: a value. Thread-safety: safe.
 KILN_API kiln_status *kiln_optimizer_get_iterations(int64_t *out, const kiln_optimizer *optimizer);
-/// The learning rate of the next step: the float, or the schedule at the current iterations.
+/// The learning rate of the next step: the float, or the schedule at the raw step count.
 /// Ownership: none. Lifetime: a value. Thread-safety: safe.
 KILN_API kiln_status *kiln_optimizer_get_learning_rate(double *out, const kiln_optimizer *optimizer);
 /// Sets the float learning rate (optimizer.learning_rate = lr) without touching the slots: the
@@ -121,7 +129,8 @@ KILN_API kiln_status *kiln_optimizer_set_learning_rate_schedule(kiln_optimizer *
 /// class's own state (Nadam's float64 u_product), then each variable's slots, variables in the
 /// order of their first update and slots in the class's order (SGD: momentum; Adam, AdamW,
 /// Nadam: momentum, velocity[, velocity_hat]; RMSprop: velocity[, momentum][, average_gradient];
-/// Adagrad: accumulator; Adadelta: accumulated_grad, accumulated_delta_var). Writes new handles
+/// Adagrad: accumulator; Adadelta: accumulated_grad, accumulated_delta_var), then "average" with
+/// use_ema and "gradient_accumulator" with gradient_accumulation_steps. Writes new handles
 /// to out[0..min(capacity, count)) and the count to *out_count; call with capacity 0 to learn the
 /// count. Ownership: each out[i] is new, free with kiln_variable_free. Lifetime: the variables
 /// live while a handle or the optimizer holds them. Thread-safety: safe.
@@ -135,14 +144,26 @@ KILN_API kiln_status *kiln_optimizer_get_variables(kiln_variable **out, size_t c
 KILN_API kiln_status *kiln_optimizer_get_slot(kiln_variable **out, const kiln_optimizer *optimizer,
                                               const kiln_variable *variable, const char *slot_name);
 /// Keras's exclude_from_weight_decay(var_list, var_names): the variables in vars, and every
-/// variable whose name contains one of var_names (Keras matches with re.search; plain names match
-/// as substrings), keep their value through weight decay. Replaces an earlier exclusion.
+/// variable whose name var_names match (as Keras: a regular-expression search for the names
+/// joined by "|", so plain names match as substrings), keep their value through weight decay.
+/// Replaces an earlier exclusion. INVALID_ARGUMENT for names that do not compile as a pattern;
 /// FAILED_PRECONDITION once the optimizer has taken a step. Ownership: arguments stay the
 /// caller's (names are copied; variables are kept by identity only). Lifetime: for the
 /// optimizer's life. Thread-safety: safe.
 KILN_API kiln_status *kiln_optimizer_exclude_from_weight_decay(kiln_optimizer *optimizer,
                                                                kiln_variable *const *vars, size_t num_vars,
                                                                const char *const *var_names, size_t num_names);
+/// Keras's scale_loss: loss * loss_scale_factor (in loss's dtype, recorded by a tape), or loss
+/// itself when the factor is unset. A GradientTape loop differentiates this; apply_gradients
+/// divides the gradients by the factor again. Ownership: *out is new. Lifetime: independent.
+/// Thread-safety: safe.
+KILN_API kiln_status *kiln_optimizer_scale_loss(kiln_tensor **out, const kiln_optimizer *optimizer,
+                                                const kiln_tensor *loss);
+/// Keras's finalize_variable_values(var_list), which fit calls at its end: with use_ema, each
+/// variable that has a moving average takes it; without, nothing. Ownership: none (variables are
+/// written in place). Lifetime: -. Thread-safety: as kiln_optimizer_apply_gradients.
+KILN_API kiln_status *kiln_optimizer_finalize_variable_values(kiln_optimizer *optimizer,
+                                                              kiln_variable *const *vars, size_t n);
 
 /// Evaluates a learning-rate schedule given in serialized form {"class_name": ..., "config":
 /// {...}} at step: ExponentialDecay(initial_learning_rate, decay_steps, decay_rate,

@@ -178,6 +178,16 @@ OptimizerLayout keras_layout(const Optimizer &opt) {
     l.lists = {{"_momentums", "momentum", 0, true}, {"_velocities", "velocity", 0, true}};
     l.state_names = {"_u_product"};
   }
+  // The base optimizer's build makes its lists before the class's: the moving averages (use_ema),
+  // then the gradient accumulators (Keras 3's gradient_accumulation_steps).
+  std::vector<SlotList> base;
+  if (opt.use_ema()) base.push_back({"_model_variables_moving_average", "average", 0, false});
+  if (opt.gradient_accumulation_steps())
+    base.push_back({"_accumulated_gradients", "gradient_accumulator", static_cast<int>(base.size()), false});
+  if (!base.empty() && !l.lists.empty()) {
+    for (SlotList &s : l.lists) s.loop += static_cast<int>(base.size());
+    l.lists.insert(l.lists.begin(), base.begin(), base.end());
+  }
   return l;
 }
 

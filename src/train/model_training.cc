@@ -351,6 +351,9 @@ Logs default_train_step(const LayerPtr &model, const std::vector<Tensor> &data, 
     y_pred = (*model)(x, ctx);
     split_targets(slice_vector(data, num_inputs, data.size()), y_pred.size(), num_y, &y, &sw, "train_step");
     loss = compute_loss(model, x, y, y_pred, sw);
+    // Keras's train_step differentiates optimizer.scale_loss(loss) (loss * loss_scale_factor);
+    // the loss it logs is the unscaled one.
+    const Tensor scaled = state->optimizer ? state->optimizer->scale_loss(loss) : loss;
     tape.stop_recording();
     vars = model->trainable_variables();
     if (!vars.empty()) {
@@ -359,9 +362,9 @@ Logs default_train_step(const LayerPtr &model, const std::vector<Tensor> &data, 
       for (const VariablePtr &v : vars) sources.emplace_back(*v);
       // A distributed optimizer sums the gradients over the processes during the backward pass.
       if (allreduce)
-        grads = allreduce->gradient(tape, {loss}, sources, autodiff::Unconnected::kNone);
+        grads = allreduce->gradient(tape, {scaled}, sources, autodiff::Unconnected::kNone);
       else
-        grads = tape.gradient(loss, sources, autodiff::Unconnected::kNone);
+        grads = tape.gradient(scaled, sources, autodiff::Unconnected::kNone);
     }
   }
   if (vars.empty()) return compute_metrics(model, x, y, y_pred, sw);

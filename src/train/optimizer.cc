@@ -4,9 +4,11 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <regex>
 
 #include "core/error.h"
 #include "layers/layer.h"
+#include "ops/ops.h"
 
 namespace kiln::train {
 
@@ -52,8 +54,42 @@ void set_optional(Config &c, const char *key, const std::optional<double> &v) {
     c.set_null(key);
 }
 
+// Keras's exclude_from_weight_decay pattern: the names joined by "|", searched for in each
+// variable's name (re.search; ECMAScript's syntax agrees with Python's for names and the usual
+// patterns). None for no names; InvalidArgument naming a pattern that does not compile.
+std::optional<std::regex> exclusion_pattern(const std::string &class_name, const std::vector<std::string> &names) {
+  if (names.empty()) return std::nullopt;
+  std::string joined;
+  for (const std::string &n : names) joined += (joined.empty() ? "" : "|") + n;
+  try {
+    return std::regex(joined, std::regex::ECMAScript);
+  } catch (const std::regex_error &e) {
+    fail(Code::kInvalidArgument, class_name, ": exclude_from_weight_decay: '", joined,
+         "' is not a regular expression (", e.what(), "); expected names or patterns re.search takes");
+  }
+}
+
 // Keras applies a clipping option only when it is set and > 0.
 bool clip_set(const std::optional<double> &v) { return v && *v > 0; }
+
+// out[i] = f(a[i], b[i]) in a's dtype (float32 or float64; b of the same dtype and size), each
+// operation rounded to that dtype as Keras's ops on variables are.
+template <typename F>
+Tensor combine(const Tensor &a, const Tensor &b, F f) {
+  Tensor out = Tensor::empty(a.dtype(), a.shape());
+  const int64_t n = a.num_elements();
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T *x = a.data<T>(), *y = b.data<T>();
+    T *o = out.mutable_data<T>();
+    for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+  };
+  if (a.dtype() == DType::kFloat32)
+    run(0.0f);
+  else
+    run(0.0);
+  return out;
+}
 
 }  // namespace
 
@@ -84,21 +120,40 @@ Optimizer::Optimizer(const std::string &class_name, ConfigReader &r, double defa
   if (set > 1)
     fail(Code::kInvalidArgument, class_name,
          ": only one of clipnorm, clipvalue and global_clipnorm can be set");
-  if (r.get_bool("use_ema", false))
-    fail(Code::kUnimplemented, class_name,
-         ": use_ema=true (exponential moving average of the weights) is not supported");
+  // Keras's checks: ema_momentum in [0, 1] and ema_overwrite_frequency >= 1 (0 means none) when
+  // use_ema is on; gradient_accumulation_steps >= 2 (0 means none).
+  use_ema_ = r.get_bool("use_ema", false);
   ema_momentum_ = r.get_float("ema_momentum", 0.99);
-  if (r.has("ema_overwrite_frequency")) ema_overwrite_frequency_ = r.get_int("ema_overwrite_frequency", 0);
-  if (r.has("loss_scale_factor"))
-    fail(Code::kUnimplemented, class_name, ": loss_scale_factor is not supported; leave it null");
-  if (r.has("gradient_accumulation_steps"))
-    fail(Code::kUnimplemented, class_name, ": gradient_accumulation_steps is not supported; leave it null");
+  if (use_ema_ && !(ema_momentum_ >= 0.0 && ema_momentum_ <= 1.0))
+    fail(Code::kInvalidArgument, class_name, ": ema_momentum must be in the range [0, 1]; got ", ema_momentum_);
+  if (r.has("ema_overwrite_frequency")) {
+    const int64_t f = r.get_int("ema_overwrite_frequency", 0);
+    if (use_ema_ && f < 0)
+      fail(Code::kInvalidArgument, class_name, ": ema_overwrite_frequency must be an integer >= 1 or null; got ",
+           f);
+    if (f != 0) ema_overwrite_frequency_ = f;
+  }
+  if (r.has("loss_scale_factor")) {
+    const double f = r.get_float("loss_scale_factor", 1.0);
+    if (!std::isfinite(f) || f == 0.0)
+      fail(Code::kInvalidArgument, class_name, ": loss_scale_factor must be a finite nonzero number or null; got ",
+           f);
+    loss_scale_factor_ = f;
+  }
+  if (r.has("gradient_accumulation_steps")) {
+    const int64_t n = r.get_int("gradient_accumulation_steps", 0);
+    if (n != 0 && n < 2)
+      fail(Code::kInvalidArgument, class_name,
+           ": gradient_accumulation_steps must be an integer >= 2 or null; got ", n);
+    if (n != 0) accumulation_steps_ = n;
+  }
   if (r.has("exclude_from_weight_decay")) {
     try {
       exclude_names_ = r.config().get_string_list("exclude_from_weight_decay");
     } catch (const Error &e) {
       fail(e.code(), class_name, ": ", e.what());
     }
+    exclude_pattern_ = exclusion_pattern(class_name, exclude_names_);
   }
   iterations_ = std::make_shared<Variable>(name_ + "/iteration", Tensor::scalar<int64_t>(0), false);
 }
@@ -126,12 +181,16 @@ Config Optimizer::get_config() const {
   set_optional(c, "clipnorm", clipnorm_);
   set_optional(c, "global_clipnorm", global_clipnorm_);
   set_optional(c, "clipvalue", clipvalue_);
-  c.set("use_ema", false).set("ema_momentum", ema_momentum_);
+  c.set("use_ema", use_ema_).set("ema_momentum", ema_momentum_);
   if (ema_overwrite_frequency_)
     c.set("ema_overwrite_frequency", *ema_overwrite_frequency_);
   else
     c.set_null("ema_overwrite_frequency");
-  c.set_null("loss_scale_factor").set_null("gradient_accumulation_steps");
+  set_optional(c, "loss_scale_factor", loss_scale_factor_);
+  if (accumulation_steps_)
+    c.set("gradient_accumulation_steps", *accumulation_steps_);
+  else
+    c.set_null("gradient_accumulation_steps");
   add_config(c);
   if (!exclude_names_.empty()) c.set("exclude_from_weight_decay", exclude_names_);
   return c;
@@ -147,7 +206,7 @@ int64_t Optimizer::iterations_locked() const { return iterations_->peek().data<i
 
 int64_t Optimizer::iterations() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return iterations_locked();
+  return iterations_locked() / accumulation_steps_.value_or(1);
 }
 
 double Optimizer::learning_rate_locked() const {
@@ -182,9 +241,16 @@ SchedulePtr Optimizer::learning_rate_schedule() const {
   return schedule_;
 }
 
+std::vector<Optimizer::SlotSpec> Optimizer::all_slot_specs() const {
+  std::vector<SlotSpec> specs = slot_specs();
+  if (use_ema_) specs.push_back({"average", 0.0});
+  if (accumulation_steps_) specs.push_back({"gradient_accumulator", 0.0});
+  return specs;
+}
+
 std::vector<std::string> Optimizer::slot_names() const {
   std::vector<std::string> names;
-  for (const SlotSpec &s : slot_specs()) names.push_back(s.name);
+  for (const SlotSpec &s : all_slot_specs()) names.push_back(s.name);
   return names;
 }
 
@@ -198,7 +264,7 @@ std::vector<VariablePtr> Optimizer::variables() const {
 }
 
 VariablePtr Optimizer::slot(uint64_t var_id, const std::string &slot_name) const {
-  const std::vector<SlotSpec> specs = slot_specs();
+  const std::vector<SlotSpec> specs = all_slot_specs();
   std::string wanted = slot_name;
   auto find = [&](const std::string &n) {
     return std::find_if(specs.begin(), specs.end(), [&](const SlotSpec &s) { return s.name == n; });
@@ -225,26 +291,27 @@ void Optimizer::exclude_from_weight_decay(const std::vector<uint64_t> &var_ids,
   if (built_)
     fail(Code::kFailedPrecondition, class_name_, " '", name_,
          "': exclude_from_weight_decay can only be configured before the optimizer's first step");
+  std::optional<std::regex> pattern = exclusion_pattern(class_name_, var_names);
   exclude_ids_ = std::set<uint64_t>(var_ids.begin(), var_ids.end());
   exclude_names_ = var_names;
+  exclude_pattern_ = std::move(pattern);
 }
 
 bool Optimizer::uses_weight_decay(const Variable &v) const {
   if (exclude_ids_.count(v.id())) return false;
-  for (const std::string &n : exclude_names_)
-    if (v.name().find(n) != std::string::npos) return false;
-  return true;
+  return !(exclude_pattern_ && std::regex_search(v.name(), *exclude_pattern_));
 }
 
-const Optimizer::Slots &Optimizer::slots_for_locked(const Variable &v) {
+const Optimizer::Slots &Optimizer::slots_for_locked(const VariablePtr &var) {
+  const Variable &v = *var;
   auto it = slots_.find(v.id());
   if (it != slots_.end()) return it->second;
   // A slot a checkpoint restored before it existed starts from the checkpoint's value
   // (check_pending_locked has checked it).
   const size_t position = slot_order_.size();
-  const std::vector<SlotSpec> specs = slot_specs();
+  const std::vector<SlotSpec> specs = all_slot_specs();
   std::vector<std::function<void()>> restored;
-  Slots s{v.name(), {}};
+  Slots s{v.name(), {}, var};
   for (size_t k = 0; k < specs.size(); ++k) {
     Tensor initial;
     auto p = pending_.find({position, k});
@@ -274,7 +341,7 @@ const Optimizer::Slots &Optimizer::slots_for_locked(const Variable &v) {
 
 void Optimizer::check_pending_locked(const std::vector<const Variable *> &vars) const {
   if (pending_.empty() && pending_by_var_.empty()) return;
-  const std::vector<SlotSpec> specs = slot_specs();
+  const std::vector<SlotSpec> specs = all_slot_specs();
   size_t position = slot_order_.size();
   std::set<uint64_t> seen;
   for (const Variable *v : vars) {
@@ -307,7 +374,7 @@ void Optimizer::build(const std::vector<VariablePtr> &vars) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   check_pending_locked(list);
-  for (const Variable *v : list) slots_for_locked(*v);
+  for (const VariablePtr &v : vars) slots_for_locked(v);
   built_ = true;
 }
 
@@ -322,7 +389,7 @@ std::vector<Optimizer::VariableSlots> Optimizer::slot_variables() const {
 }
 
 size_t Optimizer::slot_index(const std::string &slot_name) const {
-  const std::vector<SlotSpec> specs = slot_specs();
+  const std::vector<SlotSpec> specs = all_slot_specs();
   size_t k = 0;
   while (k < specs.size() && specs[k].name != slot_name) ++k;
   if (k == specs.size() && !slot_alias(slot_name).empty()) {
@@ -361,7 +428,7 @@ void Optimizer::defer_slot_restore(size_t position, const std::string &slot_name
     }
     existing = slots_.at(slot_order_[position]).slots[k];
   }
-  assign_restored_slot(existing, str_cat("'", slot_specs()[k].name, "' (slot position ", position, ")"),
+  assign_restored_slot(existing, str_cat("'", all_slot_specs()[k].name, "' (slot position ", position, ")"),
                        value, on_restored);
 }
 
@@ -379,7 +446,7 @@ void Optimizer::defer_slot_restore_for_variable(uint64_t var_id, const std::stri
     }
     existing = it->second.slots[k];
   }
-  assign_restored_slot(existing, str_cat("'", slot_specs()[k].name, "' of variable id ", var_id), value,
+  assign_restored_slot(existing, str_cat("'", all_slot_specs()[k].name, "' of variable id ", var_id), value,
                        on_restored);
 }
 
@@ -440,23 +507,57 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
   for (size_t i : active) targets_in_order.push_back(vars[i].get());
   check_pending_locked(targets_in_order);
   std::vector<const Slots *> slots;
-  for (size_t i : active) slots.push_back(&slots_for_locked(*vars[i]));
+  for (size_t i : active) slots.push_back(&slots_for_locked(vars[i]));
   built_ = true;
 
-  const int64_t t = iterations_locked() + 1;
+  const int64_t raw = iterations_locked();
+  const int64_t steps = raw / accumulation_steps_.value_or(1);
+  // Keras 3's apply: the gradients unscaled first (g / loss_scale_factor in g's dtype).
+  std::vector<Tensor> work(g.size());
+  for (size_t i : active)
+    work[i] = loss_scale_factor_ ? combine(g[i], g[i],
+                                           [f = *loss_scale_factor_](auto x, auto) {
+                                             return x / static_cast<decltype(x)>(f);
+                                           })
+                                 : g[i];
+  if (accumulation_steps_) {
+    // Keras's gradient accumulation: N - 1 of every N steps add to the accumulators and update
+    // nothing else; the N-th updates with (gradient + accumulator) / N.
+    const int64_t n = *accumulation_steps_;
+    const size_t acc = all_slot_specs().size() - 1;
+    const bool update = (raw + 1) % n == 0;
+    for (size_t k = 0; k < active.size(); ++k) {
+      Variable &a = *slots[k]->slots[acc];
+      if (update)
+        work[active[k]] = combine(work[active[k]], a.peek(), [n](auto x, auto y) {
+          using T = decltype(x);
+          return (x + y) / static_cast<T>(n);
+        });
+      else
+        a.assign(combine(work[active[k]], a.peek(), [](auto x, auto y) { return x + y; }));
+    }
+    if (!update) {
+      update_moving_averages_locked(steps);
+      iterations_->assign(Tensor::scalar<int64_t>(raw + 1));
+      return;
+    }
+  }
+
+  const int64_t t = steps + 1;
   const double lr = learning_rate_locked();
   // Keras's clip_by_global_norm: one scale for every gradient (NaN when the norm is not finite).
   double global_scale = 1.0;
   if (clip_set(global_clipnorm_)) {
     double squares = 0;
     for (size_t i : active)
-      squares += kernels::sum_of_squares(g[i].dtype(), g[i].raw_data(), g[i].num_elements());
+      squares += kernels::sum_of_squares(work[i].dtype(), work[i].raw_data(), work[i].num_elements());
     const double norm = std::sqrt(squares), c = *global_clipnorm_;
     global_scale = c * std::min(1.0 / norm, 1.0 / c) + (norm - norm);
   }
   begin_step(t);
+  const size_t class_slots = slot_specs().size();
   for (size_t k = 0; k < active.size(); ++k) {
-    const Tensor &grad = g[active[k]];
+    const Tensor &grad = work[active[k]];
     Variable &v = *vars[active[k]];
     kernels::UpdateParams p = update_params(t, lr);
     if (clip_set(clipnorm_)) {
@@ -477,13 +578,59 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
       p.decay_lr = lr;
     }
     std::vector<Variable *> targets{&v};
-    for (const VariablePtr &s : slots[k]->slots) targets.push_back(s.get());
+    for (size_t j = 0; j < class_slots; ++j) targets.push_back(slots[k]->slots[j].get());
     const int64_t n = v.shape().num_elements();
     Variable::update_in_place(targets.data(), targets.size(), [&](void *const *dst, const void *const *src) {
       kernels::apply_update(v.dtype(), n, p, dst, src, grad.raw_data());
     });
   }
-  iterations_->assign(Tensor::scalar<int64_t>(t));
+  if (accumulation_steps_) {  // Keras zeroes every accumulator after an update
+    const size_t acc = all_slot_specs().size() - 1;
+    for (uint64_t id : slot_order_) {
+      Variable &a = *slots_.at(id).slots[acc];
+      a.assign(filled(a.dtype(), a.shape(), 0.0));
+    }
+  }
+  update_moving_averages_locked(steps);
+  iterations_->assign(Tensor::scalar<int64_t>(raw + 1));
+}
+
+void Optimizer::update_moving_averages_locked(int64_t steps) {
+  if (!use_ema_) return;
+  // Keras: average = m * average + (1 - m) * variable, m = ema_momentum except at step 0 (m = 0,
+  // so the average starts as the variable), each product and sum in the variable's dtype.
+  const size_t avg = slot_specs().size();
+  std::vector<std::pair<VariablePtr, Variable *>> pairs;
+  for (uint64_t id : slot_order_) {
+    const Slots &s = slots_.at(id);
+    if (VariablePtr var = s.variable.lock()) pairs.emplace_back(var, s.slots[avg].get());
+  }
+  for (const auto &[var, average] : pairs)
+    average->assign(combine(average->peek(), var->peek(), [this, steps](auto a, auto v) {
+      using T = decltype(a);
+      const T m = static_cast<T>(steps != 0 ? 1 : 0) * static_cast<T>(ema_momentum_);
+      return m * a + (static_cast<T>(1) - m) * v;
+    }));
+  // Every ema_overwrite_frequency steps the variables take their averages.
+  if (ema_overwrite_frequency_ && (steps + 1) % *ema_overwrite_frequency_ == 0)
+    for (const auto &[var, average] : pairs) var->assign(average->peek());
+}
+
+Tensor Optimizer::scale_loss(const Tensor &loss) const {
+  require_defined(loss, "Optimizer.scale_loss", "loss");
+  if (!loss_scale_factor_) return loss;
+  return ops::mul(loss, ops::cast(Tensor::scalar<double>(*loss_scale_factor_), loss.dtype()));
+}
+
+void Optimizer::finalize_variable_values(const std::vector<VariablePtr> &vars) {
+  if (!use_ema_) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  const size_t avg = slot_specs().size();
+  for (size_t i = 0; i < vars.size(); ++i) {
+    if (!vars[i]) fail(Code::kInvalidArgument, class_name_, ".finalize_variable_values: variable ", i, " is null");
+    auto it = slots_.find(vars[i]->id());
+    if (it != slots_.end()) vars[i]->assign(it->second.slots[avg]->peek());
+  }
 }
 
 }  // namespace kiln::train

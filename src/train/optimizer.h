@@ -1,6 +1,7 @@
 // Optimizer: Keras 3's base optimizer (keras/src/optimizers/base_optimizer.py) — learning rate
 // (a float or a schedule), gradient clipping (clipnorm, clipvalue, global_clipnorm), decoupled
-// weight decay with exclusions, the `iterations` counter, slots created per variable on first
+// weight decay with exclusions, loss scaling, gradient accumulation, an exponential moving
+// average of the weights (use_ema), the `iterations` counter, slots created per variable on first
 // use and keyed by the variable's stable id — with each variable's step run as one fused
 // in-place kernel (kernels/optimizer_kernels.h). The built-in optimizers are in optimizers.cc.
 #pragma once
@@ -11,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -47,8 +49,11 @@ class Optimizer {
 
   // Keras's apply_gradients(zip(grads, vars)): an undefined gradient skips its variable; every
   // pair is checked (dtype float32/float64 and equal, shapes equal, no variable twice) before
-  // anything changes; then clipping, weight decay and each variable's fused update, and
-  // iterations += 1. All gradients undefined is InvalidArgument (Keras's "No gradients provided").
+  // anything changes; then, as Keras 3's apply: the gradients divided by loss_scale_factor; with
+  // gradient_accumulation_steps N, N - 1 of every N steps only add them to the accumulators and
+  // the N-th updates with (gradient + accumulator) / N and zeroes every accumulator; clipping,
+  // weight decay and each variable's fused update; with use_ema, the moving averages; then the
+  // raw counter += 1. All gradients undefined is InvalidArgument (Keras's "No gradients provided").
   // Thread-safety: calls on one optimizer are serialised.
   void apply_gradients(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars);
   // apply_gradients for gradients already summed over the processes (the gradient allreduce's
@@ -60,10 +65,13 @@ class Optimizer {
   // Null (the default): the gradients are used as given.
   void set_gradient_allreduce(GradientAllreducePtr allreduce);
   GradientAllreducePtr gradient_allreduce() const;
+  // Keras's `iterations`: the steps taken, which with gradient accumulation counts updates (the
+  // raw counter // gradient_accumulation_steps). Adam's bias correction uses it.
   int64_t iterations() const;
-  // The int64 scalar counter variable (non-trainable); assigning it moves the schedule too.
+  // The int64 scalar raw counter variable (Keras's `_iterations`: one per apply_gradients, what a
+  // checkpoint saves; non-trainable); assigning it moves the schedule too.
   const VariablePtr &iterations_variable() const { return iterations_; }
-  // The learning rate of the next step: the float, or the schedule at iterations().
+  // The learning rate of the next step: the float, or the schedule at the raw counter (as Keras).
   double learning_rate() const;
   // Sets the float learning rate; slots are untouched. FailedPrecondition when the optimizer
   // has a schedule (as Keras's TypeError).
@@ -117,12 +125,22 @@ class Optimizer {
   size_t pending_slot_restores() const;
 
   // Keras's exclude_from_weight_decay(var_list, var_names): variables by id, and by name — a
-  // variable whose name contains one of var_names (Keras's re.search on plain names) keeps its
-  // value through the decay. FailedPrecondition once the optimizer has run (Keras: before build).
+  // variable whose name one of var_names matches (Keras's re.search of the names joined by "|":
+  // plain names match as substrings) keeps its value through the decay. InvalidArgument for a
+  // pattern that does not compile; FailedPrecondition once the optimizer has run (Keras: before
+  // build).
   void exclude_from_weight_decay(const std::vector<uint64_t> &var_ids,
                                  const std::vector<std::string> &var_names);
   // Whether weight decay applies to a variable (Keras's _use_weight_decay).
   bool uses_weight_decay(const autodiff::Variable &v) const;
+
+  // Keras's scale_loss: loss * loss_scale_factor, or loss itself when it is unset.
+  Tensor scale_loss(const Tensor &loss) const;
+  // Keras's finalize_variable_values (fit calls it at its end): with use_ema, each of vars that
+  // has a moving average takes it; otherwise nothing.
+  void finalize_variable_values(const std::vector<VariablePtr> &vars);
+  bool use_ema() const { return use_ema_; }
+  std::optional<int64_t> gradient_accumulation_steps() const { return accumulation_steps_; }
 
  protected:
   struct SlotSpec {
@@ -134,6 +152,7 @@ class Optimizer {
   // Called by each class's constructor once it has read its own keys.
   void finish_config(ConfigReader &r);
 
+  // The class's own slots, which its fused update reads and writes, in order.
   virtual std::vector<SlotSpec> slot_specs() const = 0;
   virtual void add_config(Config &c) const = 0;
   // The fused update's rule and coefficients for step t (= iterations + 1) at learning rate lr.
@@ -151,11 +170,15 @@ class Optimizer {
   void apply(const std::vector<Tensor> &grads, const std::vector<VariablePtr> &vars, bool reduce);
   struct Slots {
     std::string var_name;
-    std::vector<VariablePtr> slots;  // in slot_specs() order
+    std::vector<VariablePtr> slots;  // in all_slot_specs() order
+    std::weak_ptr<autodiff::Variable> variable;
   };
-  const Slots &slots_for_locked(const autodiff::Variable &v);
-  // The index in slot_specs() of slot_name (or its Keras 2 alias); NotFound naming the class's
-  // slots.
+  // slot_specs(), then the base's own per-variable slots: "average" (use_ema) and
+  // "gradient_accumulator" (gradient_accumulation_steps), each starting at 0 as Keras's.
+  std::vector<SlotSpec> all_slot_specs() const;
+  const Slots &slots_for_locked(const VariablePtr &v);
+  // The index in all_slot_specs() of slot_name (or its Keras 2 alias); NotFound naming the
+  // optimizer's slots.
   size_t slot_index(const std::string &slot_name) const;
   // Assigns a restored value to an existing slot, checked against it (InvalidArgument).
   void assign_restored_slot(const VariablePtr &slot, const std::string &what, const Tensor &value,
@@ -164,7 +187,10 @@ class Optimizer {
   // (vars in the order their slots would be made; duplicates skipped).
   void check_pending_locked(const std::vector<const autodiff::Variable *> &vars) const;
   double learning_rate_locked() const;
-  int64_t iterations_locked() const;
+  int64_t iterations_locked() const;  // the raw counter
+  // Keras's _update_model_variables_moving_average and, every ema_overwrite_frequency steps,
+  // _overwrite_model_variables_with_average_value, over every variable with slots.
+  void update_moving_averages_locked(int64_t steps);
 
   const uint64_t id_;
   const std::string class_name_;
@@ -172,8 +198,11 @@ class Optimizer {
   double learning_rate_ = 0.0;
   SchedulePtr schedule_;
   std::optional<double> weight_decay_, clipnorm_, global_clipnorm_, clipvalue_;
+  bool use_ema_ = false;
   double ema_momentum_ = 0.99;
   std::optional<int64_t> ema_overwrite_frequency_;
+  std::optional<double> loss_scale_factor_;
+  std::optional<int64_t> accumulation_steps_;
   VariablePtr iterations_;
   std::vector<uint64_t> slot_order_;  // variable ids, first use first
   std::unordered_map<uint64_t, Slots> slots_;
@@ -185,6 +214,7 @@ class Optimizer {
   std::map<std::pair<uint64_t, size_t>, PendingSlot> pending_by_var_;  // (variable id, slot index)
   std::set<uint64_t> exclude_ids_;
   std::vector<std::string> exclude_names_;
+  std::optional<std::regex> exclude_pattern_;
   bool built_ = false;
   GradientAllreducePtr allreduce_;
 };

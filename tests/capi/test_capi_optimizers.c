@@ -354,8 +354,80 @@ static void test_minimize(void) {
   kiln_variable_free(by_tape.w);
 }
 
+/* Keras 3's use_ema, gradient_accumulation_steps and loss_scale_factor (the unit tests check the
+   formulas; here: reachable from C, with the steps of OptimizerEma.WithAccumulationAveragesMoveEveryCall). */
+static void test_ema_accumulation_loss_scale(void) {
+  const float w0[1] = {8.0f}, gv[2] = {2.0f, 4.0f}, zero4[4] = {0, 0, 0, 0}, target[4] = {1, -2, 3, 0.5f};
+  const int64_t one = 1, four = 4;
+  kiln_variable *w = variable("w", 1, w0), *avg = NULL;
+  kiln_config *c = NULL;
+  kiln_optimizer *opt = NULL, *scaled = NULL, *plain = NULL;
+  kiln_tensor *loss = NULL, *out = NULL;
+  int64_t it = -1;
+  int step, i;
+  struct squared_error a, b;
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_float(c, "learning_rate", 1.0));
+  EXPECT_OK(kiln_config_set_bool(c, "use_ema", true));
+  EXPECT_OK(kiln_config_set_float(c, "ema_momentum", 0.5));
+  EXPECT_OK(kiln_config_set_int(c, "gradient_accumulation_steps", 2));
+  EXPECT_OK(kiln_optimizer_create(&opt, "SGD", c));
+  for (step = 0; step < 4; ++step) {
+    const kiln_tensor *g[1];
+    g[0] = f32(1, &one, gv + step % 2);
+    EXPECT_OK(kiln_optimizer_apply_gradients(opt, g, &w, 1));
+  }
+  CHECK(value_at(w, 0) == 2.0f);
+  EXPECT_OK(kiln_optimizer_get_iterations(&it, opt));
+  CHECK(it == 2); /* updates, not calls */
+  EXPECT_OK(kiln_optimizer_get_slot(&avg, opt, w, "average"));
+  CHECK(value_at(avg, 0) == 3.5f);
+  EXPECT_OK(kiln_optimizer_finalize_variable_values(opt, &w, 1));
+  CHECK(value_at(w, 0) == 3.5f);
+  EXPECT_ERROR(kiln_optimizer_finalize_variable_values(opt, NULL, 1), KILN_STATUS_INVALID_ARGUMENT, "vars",
+               "NULL");
+  kiln_variable_free(avg);
+  kiln_optimizer_free(opt);
+  kiln_config_free(c);
+
+  /* loss_scale_factor: scale_loss multiplies; minimize differentiates the scaled loss and the
+     step divides again, so with a power of two it moves the weights exactly as without. */
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_float(c, "loss_scale_factor", 4.0));
+  EXPECT_OK(kiln_optimizer_create(&scaled, "Adam", c));
+  EXPECT_OK(kiln_optimizer_create(&plain, "Adam", NULL));
+  loss = f32(0, NULL, w0);
+  EXPECT_OK(kiln_optimizer_scale_loss(&out, scaled, loss));
+  CHECK(out && fdata(out)[0] == 32.0f);
+  kiln_tensor_free(out);
+  out = NULL;
+  EXPECT_OK(kiln_optimizer_scale_loss(&out, plain, loss));
+  CHECK(out && fdata(out)[0] == 8.0f);
+  kiln_tensor_free(out);
+  EXPECT_ERROR(kiln_optimizer_scale_loss(&out, scaled, NULL), KILN_STATUS_INVALID_ARGUMENT, "loss", "NULL");
+  a.w = variable("w", 4, zero4);
+  b.w = variable("w", 4, zero4);
+  a.target = b.target = f32(1, &four, target);
+  a.fail = b.fail = 0;
+  for (step = 0; step < 3; ++step) {
+    EXPECT_OK(kiln_optimizer_minimize(NULL, scaled, squared_error_loss, &a, &a.w, 1));
+    EXPECT_OK(kiln_optimizer_minimize(NULL, plain, squared_error_loss, &b, &b.w, 1));
+  }
+  for (i = 0; i < 4; ++i) CHECK(value_at(a.w, i) == value_at(b.w, i) && value_at(a.w, i) != 0.0f);
+  EXPECT_OK(kiln_config_set_int(c, "gradient_accumulation_steps", 1));
+  EXPECT_ERROR(kiln_optimizer_create(&opt, "SGD", c), KILN_STATUS_INVALID_ARGUMENT, "gradient_accumulation_steps",
+               ">= 2");
+  kiln_optimizer_free(scaled);
+  kiln_optimizer_free(plain);
+  kiln_config_free(c);
+  kiln_variable_free(a.w);
+  kiln_variable_free(b.w);
+  kiln_variable_free(w);
+}
+
 int main(void) {
   test_adam_step();
+  test_ema_accumulation_loss_scale();
   test_weight_decay_exclusion();
   test_schedules();
   test_errors_and_serialization();

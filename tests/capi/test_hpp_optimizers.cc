@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "hpp_test_util.h"
 #include "kiln/kiln.hpp"
 
 #ifndef KILN_TEST_SOURCE_DIR
@@ -112,6 +113,37 @@ TEST(HppOptimizers, TypedOptionsGiveKerasConfigs) {
   opt::Optimizer copy = adam;
   EXPECT_EQ(copy.id(), adam.id());
   EXPECT_NE(back.id(), adam.id());
+}
+
+// Keras 3's use_ema, gradient_accumulation_steps and loss_scale_factor through the typed options.
+TEST(HppOptimizers, EmaAccumulationAndLossScale) {
+  opt::SGDOptions so;
+  so.use_ema = true;
+  so.ema_momentum = 0.5;
+  so.gradient_accumulation_steps = 2;
+  opt::Optimizer o = opt::SGD(1.0, so);
+  const Config c = o.get_config();
+  EXPECT_TRUE(c.get_bool("use_ema"));
+  EXPECT_EQ(c.get_float("ema_momentum"), 0.5);
+  EXPECT_EQ(c.get_int("gradient_accumulation_steps"), 2);
+  EXPECT_TRUE(c.is_null("loss_scale_factor"));
+  Variable w(Tensor::from_vector({8.f}, {1}), "w");
+  for (float g : {2.f, 4.f, 2.f, 4.f}) o.apply_gradients({Tensor::from_vector({g}, {1})}, {w});
+  EXPECT_EQ(w.value().to_vector<float>(), std::vector<float>{2.f});
+  EXPECT_EQ(o.iterations(), 2);
+  EXPECT_EQ(o.get_slot(w, "average").value().to_vector<float>(), std::vector<float>{3.5f});
+  EXPECT_EQ(o.get_slot(w, "gradient_accumulator").value().to_vector<float>(), std::vector<float>{0.f});
+  o.finalize_variable_values({w});
+  EXPECT_EQ(w.value().to_vector<float>(), std::vector<float>{3.5f});
+
+  opt::AdamOptions ao;
+  ao.loss_scale_factor = 8.0;
+  opt::Optimizer scaled = opt::Adam(0.1, ao);
+  EXPECT_EQ(scaled.get_config().get_float("loss_scale_factor"), 8.0);
+  EXPECT_EQ(scaled.scale_loss(Tensor::scalar(0.75f)).to_vector<float>(), std::vector<float>{6.f});
+  EXPECT_EQ(opt::Adam().scale_loss(Tensor::scalar(0.75f)).to_vector<float>(), std::vector<float>{0.75f});
+  ao.gradient_accumulation_steps = 1;
+  kiln::testing::expect_code(KILN_STATUS_INVALID_ARGUMENT, "gradient_accumulation_steps", [&] { opt::Adam(0.1, ao); });
 }
 
 TEST(HppOptimizers, LearningRateVariablesAndSlots) {

@@ -90,6 +90,42 @@ TEST(HppTraining, CompileFitWithValidationThenEvaluateAndPredict) {
   for (size_t i = 0; i < whole.size(); ++i) EXPECT_NEAR(whole[i], batched[i], 1e-5f);
 }
 
+// fit with Keras 3's optimizer options: use_ema ends with the weights at their moving averages
+// (finalize_variable_values); gradient_accumulation_steps makes iterations count updates; a
+// power-of-two loss_scale_factor trains exactly as without (fit differentiates loss * factor and
+// each step divides the gradients by it).
+TEST(HppTraining, FitWithEmaAccumulationAndLossScale) {
+  Problem p = problem();
+  auto train = [&](const kiln::optimizers::Optimizer &o) {
+    kiln::clear_session();
+    kiln::set_seed(3);
+    kiln::Sequential model = classifier();
+    model.compile(o, logits_loss());
+    model.fit(p.x, p.y, kiln::FitOptions().with_epochs(2).with_batch_size(8).with_verbose(0).with_shuffle(false));
+    return model;
+  };
+  kiln::optimizers::AdamOptions ema;
+  ema.use_ema = true;
+  kiln::optimizers::Optimizer with_ema = kiln::optimizers::Adam(0.02, ema);
+  kiln::Sequential m = train(with_ema);
+  for (const kiln::Variable &v : m.trainable_variables())
+    EXPECT_EQ(v.value().to_vector<float>(), with_ema.get_slot(v, "average").value().to_vector<float>()) << v.name();
+
+  kiln::optimizers::AdamOptions acc;
+  acc.gradient_accumulation_steps = 2;
+  kiln::optimizers::Optimizer with_acc = kiln::optimizers::Adam(0.02, acc);
+  train(with_acc);
+  EXPECT_EQ(with_acc.iterations(), 2 * (kSamples / 8) / 2);  // 10 calls, 5 updates
+
+  kiln::optimizers::AdamOptions scale;
+  scale.loss_scale_factor = 1024.0;
+  const kiln::Sequential a = train(kiln::optimizers::Adam(0.02, scale)), b = train(kiln::optimizers::Adam(0.02));
+  const std::vector<kiln::Variable> va = a.trainable_variables(), vb = b.trainable_variables();
+  ASSERT_EQ(va.size(), vb.size());
+  for (size_t i = 0; i < va.size(); ++i)
+    EXPECT_EQ(va[i].value().to_vector<float>(), vb[i].value().to_vector<float>()) << va[i].name();
+}
+
 TEST(HppTraining, SequentialOneLineCompileAndOnBatchCalls) {
   kiln::clear_session();
   kiln::set_seed(2);

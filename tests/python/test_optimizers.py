@@ -143,6 +143,15 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(ln.numpy().tolist(), [1.0, 1.0])
         with self.assertRaises(kiln.FailedPreconditionError):
             opt.exclude_from_weight_decay(var_names=["x"])
+        # Patterns, as Keras's re.search("|".join(var_names), variable.name).
+        opt = optimizers.AdamW(learning_rate=0.1, weight_decay=0.5, exclude_from_weight_decay=[r"dense/k\w+l$"])
+        k.assign([1.0, 1.0])
+        b.assign([1.0, 1.0])
+        opt.apply_gradients(zip([zero, zero], [k, b]))
+        self.assertEqual(k.numpy().tolist(), [1.0, 1.0])
+        np.testing.assert_allclose(b.numpy(), [0.95, 0.95], rtol=1e-6)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "regular expression"):
+            optimizers.AdamW().exclude_from_weight_decay(var_names=["(unclosed"])
 
     def test_errors(self):
         w = kiln.Variable(np.zeros((2, 3), np.float32), name="dense/kernel")
@@ -203,6 +212,146 @@ class TrainingLoopTest(unittest.TestCase):
         with self.assertRaises(kiln.InvalidArgumentError):
             opt.minimize(value, [w])  # a Tensor loss without its tape
         self.assertEqual(int(opt.iterations), 2)
+
+class KerasBaseOptionsTest(unittest.TestCase):
+    """Keras 3's use_ema, gradient_accumulation_steps and loss_scale_factor, against a NumPy copy of
+    Keras's BaseOptimizer.apply (float32, one rounding per op) with SGD's assign_sub(g * lr)."""
+
+    @staticmethod
+    def keras_sgd(w, grads, lr, n_acc=None, ema=None, freq=None, scale=None):
+        f32 = np.float32
+        w, acc, avg, raw = w.astype(f32), np.zeros_like(w, f32), np.zeros_like(w, f32), 0
+        for g in grads:
+            g = g.astype(f32)
+            if scale is not None:
+                g = g / f32(scale)
+            steps = raw // n_acc if n_acc else raw
+            if n_acc and (raw + 1) % n_acc != 0:
+                acc = g + acc
+            else:
+                if n_acc:
+                    g = (g + acc) / f32(n_acc)
+                    acc = np.zeros_like(acc)
+                w = w - g * f32(lr)
+            if ema is not None:
+                m = f32(steps != 0) * f32(ema)
+                avg = m * avg + (f32(1) - m) * w
+                if freq and (steps + 1) % freq == 0:
+                    w = avg.copy()
+            raw += 1
+        return w, avg, acc
+
+    def test_against_kerass_apply(self):
+        rng = np.random.RandomState(5)
+        w0 = rng.uniform(-1, 1, (3, 4)).astype(np.float32)
+        grads = [rng.uniform(-2, 2, (3, 4)).astype(np.float32) for _ in range(9)]
+        cases = [dict(n_acc=3), dict(ema=0.9), dict(ema=0.8, freq=2), dict(n_acc=2, ema=0.7),
+                 dict(scale=8.0), dict(scale=3.0, n_acc=2, ema=0.5, freq=3)]
+        for case in cases:
+            with self.subTest(**case):
+                kwargs = {}
+                if "n_acc" in case:
+                    kwargs["gradient_accumulation_steps"] = case["n_acc"]
+                if "ema" in case:
+                    kwargs.update(use_ema=True, ema_momentum=case["ema"])
+                if "freq" in case:
+                    kwargs["ema_overwrite_frequency"] = case["freq"]
+                if "scale" in case:
+                    kwargs["loss_scale_factor"] = case["scale"]
+                opt = optimizers.SGD(0.1, **kwargs)
+                w = kiln.Variable(w0, name="w")
+                for g in grads:
+                    opt.apply_gradients([(g, w)])
+                want_w, want_avg, want_acc = self.keras_sgd(w0, grads, 0.1, **case)
+                np.testing.assert_allclose(w.numpy(), want_w, rtol=1e-6, atol=1e-7)
+                if "ema" in case:
+                    np.testing.assert_allclose(opt.get_slot(w, "average").numpy(), want_avg, rtol=1e-6, atol=1e-7)
+                    opt.finalize_variable_values([w])
+                    np.testing.assert_allclose(w.numpy(), want_avg, rtol=1e-6, atol=1e-7)
+                if "n_acc" in case:
+                    np.testing.assert_allclose(opt.get_slot(w, "gradient_accumulator").numpy(), want_acc,
+                                               rtol=1e-6, atol=1e-7)
+                    self.assertEqual(int(opt.iterations), len(grads) // case["n_acc"])
+                    self.assertEqual(int(opt._iterations), len(grads))
+                config = opt.get_config()
+                for k, v in kwargs.items():
+                    self.assertEqual(config[k], v)
+                self.assertEqual(optimizers.SGD.from_config(config).get_config(), config)
+
+    def test_scale_loss_and_compute_gradients(self):
+        opt = optimizers.SGD(1.0, loss_scale_factor=4.0)
+        self.assertEqual(float(opt.scale_loss(kiln.constant(1.5))), 6.0)
+        self.assertEqual(float(optimizers.SGD().scale_loss(kiln.constant(1.5))), 1.5)
+        w = kiln.Variable([1.0, 2.0], name="w")
+        target = kiln.constant([0.0, 0.0])
+
+        def loss():
+            d = w - target
+            return kiln.reduce_sum(d * d)
+        pairs = opt.compute_gradients(loss, [w])  # of the scaled loss, which apply unscales
+        self.assertEqual(pairs[0][0].numpy().tolist(), [8.0, 16.0])
+        opt.apply_gradients(pairs)
+        self.assertEqual(w.numpy().tolist(), [-1.0, -2.0])
+        with kiln.GradientTape() as tape:
+            value = loss()
+        self.assertEqual(opt.compute_gradients(value, [w], tape=tape)[0][0].numpy().tolist(), [-8.0, -16.0])
+        opt.minimize(loss, [w])
+        self.assertEqual(w.numpy().tolist(), [1.0, 2.0])
+
+    def test_fit_uses_them(self):
+        x = np.linspace(-1, 1, 48, dtype=np.float32).reshape(16, 3)
+        y = (x @ np.array([[0.5], [-1.0], [2.0]], np.float32)).astype(np.float32)
+
+        def fit(opt):
+            kiln.set_seed(7)
+            model = kiln.Sequential([kiln.layers.Dense(4, activation="tanh"), kiln.layers.Dense(1)])
+            model.compile(optimizer=opt, loss="mse")
+            model.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
+            return model
+        opt = optimizers.Adam(0.05, use_ema=True)
+        model = fit(opt)
+        for v in model.trainable_variables:  # fit ends with finalize_variable_values
+            self.assertEqual(v.numpy().tolist(), opt.get_slot(v, "average").numpy().tolist())
+        opt = optimizers.Adam(0.05, gradient_accumulation_steps=4)
+        fit(opt)
+        self.assertEqual(int(opt.iterations), 2)  # 8 batches, 2 updates
+        a = fit(optimizers.Adam(0.05, loss_scale_factor=256.0))
+        b = fit(optimizers.Adam(0.05))
+        for va, vb in zip(a.trainable_variables, b.trainable_variables):
+            self.assertEqual(va.numpy().tobytes(), vb.numpy().tobytes())
+
+    def test_checkpoint_keeps_averages_and_accumulators(self):
+        import shutil
+        import tempfile
+        d = tempfile.mkdtemp(prefix="kiln_py_ema_")
+        try:
+            grads = [np.full((2,), v, np.float32) for v in (0.5, -1.0, 2.0, 0.25, 1.5)]
+            make = lambda: optimizers.SGD(0.1, use_ema=True, gradient_accumulation_steps=2)  # noqa: E731
+            a_opt, a = make(), kiln.Variable([1.0, -1.0], name="w")
+            for g in grads[:3]:  # mid-accumulation: the accumulator holds grads[2]
+                a_opt.apply_gradients([(g, a)])
+            path = kiln.train.Checkpoint(w=a, optimizer=a_opt).save(os.path.join(d, "ckpt"))
+            b_opt, b = make(), kiln.Variable([0.0, 0.0], name="w")
+            kiln.train.Checkpoint(w=b, optimizer=b_opt).restore(path)
+            for g in grads[3:]:
+                a_opt.apply_gradients([(g, a)])
+                b_opt.apply_gradients([(g, b)])
+            self.assertEqual(a.numpy().tobytes(), b.numpy().tobytes())
+            self.assertEqual([v.numpy().tobytes() for v in a_opt.variables],
+                             [v.numpy().tobytes() for v in b_opt.variables])
+            self.assertEqual(len(a_opt.variables), 3)  # iterations, average, gradient_accumulator
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_bad_values(self):
+        for kwargs, words in ((dict(use_ema=True, ema_momentum=1.5), "ema_momentum"),
+                              (dict(use_ema=True, ema_overwrite_frequency=-2), "ema_overwrite_frequency"),
+                              (dict(gradient_accumulation_steps=1), "gradient_accumulation_steps must be"),
+                              (dict(loss_scale_factor=0.0), "loss_scale_factor")):
+            with self.subTest(**kwargs):
+                with self.assertRaisesRegex(kiln.InvalidArgumentError, words):
+                    optimizers.Adam(**kwargs)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -307,6 +307,17 @@ TEST(Optimizer, WeightDecayExclusion) {
   const std::vector<float> b1 = testing::values(b->peek());
   for (size_t i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(b1[i], b0[i] - b0[i] * 0.5f * 0.001f);
   expect_error([&] { opt->exclude_from_weight_decay({}, {"x"}); }, Code::kFailedPrecondition, {"before"});
+  // Names are patterns, as Keras's re.search("|".join(var_names), variable.name).
+  OptimizerPtr re = make_optimizer("AdamW", Config());
+  re->exclude_from_weight_decay({}, {"dense/(bias|gamma)$", "^encoder/Layer.*"});
+  EXPECT_TRUE(re->uses_weight_decay(*k));
+  EXPECT_FALSE(re->uses_weight_decay(*b));
+  EXPECT_FALSE(re->uses_weight_decay(*ln));
+  expect_error([&] { re->exclude_from_weight_decay({}, {"dense/(bias"}); }, Code::kInvalidArgument,
+               {"exclude_from_weight_decay", "dense/(bias", "regular expression"});
+  EXPECT_FALSE(re->uses_weight_decay(*b));  // a failed call keeps the earlier exclusion
+  expect_error([] { make_optimizer("AdamW", Config().set("exclude_from_weight_decay", std::vector<std::string>{"["})); },
+               Code::kInvalidArgument, {"exclude_from_weight_decay", "["});
 }
 
 TEST(Optimizer, ClipnormScalesEachGradient) {
@@ -395,8 +406,8 @@ TEST(Optimizer, Errors) {
                Code::kInvalidArgument, {"only one of"});
   expect_error([] { make_optimizer("SGD", Config().set("momentum", 1.5)); }, Code::kInvalidArgument,
                {"momentum"});
-  expect_error([] { make_optimizer("SGD", Config().set("use_ema", true)); }, Code::kUnimplemented,
-               {"use_ema"});
+  expect_error([] { make_optimizer("SGD", Config().set("use_ema", true).set("ema_momentum", -0.5)); },
+               Code::kInvalidArgument, {"ema_momentum"});
   expect_error(
       [] { make_optimizer("SGD", Config().set("learning_rate", Config().set("class_name", "Nope"))); },
       Code::kNotFound, {"learning_rate", "Nope"});

@@ -389,6 +389,8 @@ _SIGS.update({
     # Python's minimize runs its own GradientTape (it also takes a tape); the C entry is for C callers.
     "kiln_optimizer_minimize": (_ST, [_HP, _H, ctypes.c_void_p, ctypes.c_void_p, _HP, ctypes.c_size_t]),
     "kiln_optimizer_get_iterations": (_ST, [c_int64_p, _H]),
+    "kiln_optimizer_scale_loss": (_ST, [_HP, _H, _T]),
+    "kiln_optimizer_finalize_variable_values": (_ST, [_H, _HP, ctypes.c_size_t]),
     "kiln_optimizer_get_learning_rate": (_ST, [ctypes.POINTER(ctypes.c_double), _H]),
     "kiln_optimizer_set_learning_rate": (_ST, [_H, ctypes.c_double]),
     "kiln_optimizer_set_learning_rate_schedule": (_ST, [_H, _H]),

@@ -14,7 +14,7 @@ from .. import config as _config
 from .._handles import config_dict, new_handle
 from ..autodiff import GradientTape, Variable
 from ..errors import InvalidArgumentError, check
-from ..tensor import Tensor, _as_tensor
+from ..tensor import Tensor, _as_tensor, _new, constant as _constant
 from . import schedules
 from .schedules import LearningRateSchedule
 
@@ -96,16 +96,23 @@ class Optimizer:
         if not callable(loss) and tape is None:
             raise InvalidArgumentError("minimize / compute_gradients: a Tensor loss needs the GradientTape that "
                                        "recorded it (tape=...); or pass loss as a callable taking no arguments")
+        # Keras 3's apply divides the gradients by loss_scale_factor, so they are of the scaled
+        # loss: a callable's loss is scaled under the tape; a recorded Tensor's gradients are
+        # multiplied by the factor.
+        factor = self.get_config().get("loss_scale_factor")
         if callable(loss):
             tape = tape if tape is not None else GradientTape()
             with tape:
                 if not callable(var_list):
                     tape.watch(list(var_list))
-                loss = loss()
+                loss = self.scale_loss(loss())
+            factor = None
         if callable(var_list):
             var_list = var_list()
         var_list = list(var_list)
         grads = tape.gradient(loss, var_list)
+        if factor is not None:
+            grads = [None if g is None else g * float(factor) for g in grads]
         return list(zip(grads, var_list))
 
     def minimize(self, loss, var_list, tape=None):
@@ -134,8 +141,29 @@ class Optimizer:
 
     @property
     def iterations(self):
-        """The step counter: an int64 scalar Variable (int(opt.iterations) reads it)."""
+        """The step counter: an int64 scalar Variable (int(opt.iterations) reads it); with
+        gradient_accumulation_steps, as Keras 3, the updates (a Tensor: the raw counter // steps)."""
+        if self.get_config().get("gradient_accumulation_steps"):
+            out = ctypes.c_int64()
+            check(L.kiln_optimizer_get_iterations(ctypes.byref(out), self._h))
+            return _constant(out.value, "int64")
         return self.variables[0]
+
+    @property
+    def _iterations(self):
+        """Keras's raw counter variable: one per apply_gradients (what checkpoints save)."""
+        return self.variables[0]
+
+    def scale_loss(self, loss):
+        """Keras's scale_loss: loss * loss_scale_factor, or loss itself when unset."""
+        return _new(L.kiln_optimizer_scale_loss, self._h, _as_tensor(loss))
+
+    def finalize_variable_values(self, var_list):
+        """Keras's finalize_variable_values (fit's last act): with use_ema, each variable takes
+        its moving average."""
+        var_list = list(var_list)
+        v_arr = (ctypes.c_void_p * max(len(var_list), 1))(*[v._h for v in var_list])
+        check(L.kiln_optimizer_finalize_variable_values(self._h, ctypes.cast(v_arr, _lib._HP), len(var_list)))
 
     @property
     def learning_rate(self):
@@ -167,7 +195,8 @@ class Optimizer:
         return _variable(new_handle(L.kiln_optimizer_get_slot, self._h, var._h, str(slot_name).encode()))
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
-        """Keras's exclude_from_weight_decay: before the first step; names match as substrings."""
+        """Keras's exclude_from_weight_decay: before the first step; var_names are searched for in
+        each variable's name as regular expressions (re.search of the names joined by "|")."""
         var_list, var_names = list(var_list or []), [str(n).encode() for n in (var_names or [])]
         v_arr = (ctypes.c_void_p * max(len(var_list), 1))(*[v._h for v in var_list])
         n_arr = (ctypes.c_char_p * max(len(var_names), 1))(*var_names)
