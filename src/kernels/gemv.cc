@@ -158,7 +158,7 @@ HWY_INLINE void Block(const GemvPlan &p, const Rows &rows, int64_t panel, size_t
   }
   VF acc[M][G * VB];
   for (int r = 0; r < M; ++r)
-    for (size_t i = 0; i < G * VB; ++i) acc[r][i] = hn::Set(d, -0.0f);
+    for (size_t i = 0; i < G * VB; ++i) acc[r][i] = hn::Zero(d);
   if (rows.index) {
     for (int64_t i = 0; i < rows.count; ++i)
       AccumulateRow<M, G, VB, WT>(d, p, base, stride, rows.index[i], acc);
@@ -813,7 +813,7 @@ void int8_row_in_float(const GemvPlan &p, int64_t r, const float *scales) {
   const int64_t quads = (p.k + 3) / 4;
   for (int64_t j = 0; j < p.n; ++j) {
     const int64_t q = j / kGemvPanel, c = j % kGemvPanel;
-    float z = -0.0f;
+    float z = 0.0f;
     for (int64_t kk = 0; kk < p.k; ++kk) {
       const int8_t v = w[(q * quads + kk / 4) * kGemvPanel * 4 + 4 * c + kk % 4];
       z = std::fma(p.x[r * p.k + kk], static_cast<float>(v) * scales[j], z);
@@ -907,7 +907,7 @@ void gemv(int64_t m, const float *x, const PackedWeights &w, const float *bias, 
   plan.relu = act == GemvActivation::kRelu;
   plan.y = y;
   if (w.format() == GemvWeights::kInt8) return gemv_int8(plan, w);
-  plan.skip_zero_rows = plan.relu && w.finite();
+  plan.skip_zero_rows = w.finite();
   plan.alternate = true;
   plan.backward = w.sweep_backward();
   run_packed(plan, w);

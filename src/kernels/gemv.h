@@ -6,16 +6,17 @@
 // stay in its core's L2 cache from call to call.
 //
 // The result is a function of the values alone: every output element is the sum of its K
-// products, accumulated with fused multiply-adds in k order from -0 (so a sum of -0 products is
-// -0, as a plain sum of the products would be), then + bias[j], then the activation. Neither the
+// products, accumulated with fused multiply-adds in k order from +0 (as oneDNN's and TF's
+// matmuls start, so a sum of -0 products is +0 at every size), then + bias[j], then the
+// activation. Neither the
 // thread count, the number of rows, the packing nor the instruction set changes a bit (targets
 // without a native FMA compute each lane's fma exactly, as std::fma). NaN and inf propagate as
 // in that plain sum.
 //
-// With packed finite weights and ReLU, the rows of W where x is zero in every row may be left out
-// (a ReLU layer's output is often half zeros): each of their products is then a zero, which leaves
-// a nonzero sum as it is and can change only the sign of a zero sum, and ReLU makes any zero +0.
-// So the bits are still those of the whole sum.
+// With packed finite weights, the rows of W where x is zero in every row may be left out (a ReLU
+// layer's output is often half zeros): each of their products is then a zero, and adding a zero
+// to a sum that starts from +0 changes no bit (a nonzero sum stays, a zero sum stays +0). So the
+// bits are still those of the whole sum.
 #pragma once
 
 #include <atomic>

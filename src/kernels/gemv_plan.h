@@ -35,7 +35,7 @@ struct GemvPlan {
   // budget allows, in reverse order when `backward` (gemv.cc's Panels; PackedWeights::sweep_backward).
   bool alternate = false, backward = false;
   // Whether the sums may leave out the rows of W where every row of x is zero (gemv.cc's
-  // LiveRows): only with ReLU and finite weights, where leaving them out changes no bit (gemv.h).
+  // LiveRows): only with finite weights, where leaving them out changes no bit (gemv.h).
   bool skip_zero_rows = false;
 };
 

@@ -94,6 +94,26 @@ TEST(LinalgMatmul, MatchesReference) {
   }
 }
 
+// A sum of -0 products is +0 whichever kernel runs it (kiln's gemv for a few rows, oneDNN for
+// more, kiln's loops for float64), as TF's and NumPy's matmuls start their sums from +0; a
+// nonzero product decides as usual.
+TEST(LinalgMatmul, ZeroSumsArePositiveZeroAtEverySize) {
+  for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{64}, int64_t{300}}) {
+    SCOPED_TRACE(m);
+    const int64_t k = 37, n = 19;
+    std::vector<float> x(static_cast<size_t>(m * k), -0.0f), w(static_cast<size_t>(k * n), 1.0f);
+    for (int64_t p = 0; p < k; ++p) w[static_cast<size_t>(p * n + 4)] = -2.0f;  // -0 * -2 = +0
+    const Tensor y = ops::matmul(make(Shape{m, k}, x), make(Shape{k, n}, w));
+    for (float v : values(y)) {
+      EXPECT_EQ(v, 0.0f);
+      EXPECT_FALSE(std::signbit(v));
+    }
+    const Tensor y64 = ops::matmul(ops::cast(make(Shape{m, k}, x), DType::kFloat64),
+                                   ops::cast(make(Shape{k, n}, w), DType::kFloat64));
+    for (int64_t i = 0; i < y64.num_elements(); ++i) EXPECT_FALSE(std::signbit(y64.data<double>()[i]));
+  }
+}
+
 TEST(LinalgMatmul, KnownValues) {
   Tensor a = make({2, 2}, {1, 2, 3, 4}), b = make({2, 2}, {5, 6, 7, 8});
   testing::expect_near(ops::matmul(a, b), {19, 22, 43, 50});
