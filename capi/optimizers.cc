@@ -204,7 +204,8 @@ kiln_status *kiln_optimizer_exclude_from_weight_decay(kiln_optimizer *optimizer,
   KILN_CAPI_END
 }
 
-kiln_status *kiln_optimizer_scale_loss(kiln_tensor **out, const kiln_optimizer *optimizer, const kiln_tensor *loss) {
+kiln_status *kiln_optimizer_scale_loss(kiln_tensor **out, const kiln_optimizer *optimizer,
+                                       const kiln_tensor *loss) {
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");
   const OptimizerPtr &o = optimizer_of(optimizer, __func__);

@@ -589,7 +589,8 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
   }
   // Keras's fit ends with optimizer.finalize_variable_values (use_ema: the weights take their
   // moving averages) whenever epochs > 0.
-  if (state->optimizer && o.epochs > 0) state->optimizer->finalize_variable_values(model->trainable_variables());
+  if (state->optimizer && o.epochs > 0)
+    state->optimizer->finalize_variable_values(model->trainable_variables());
   cbs.on_train_end(training_logs);
   return cbs.history();
 }

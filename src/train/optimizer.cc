@@ -57,7 +57,8 @@ void set_optional(Config &c, const char *key, const std::optional<double> &v) {
 // Keras's exclude_from_weight_decay pattern: the names joined by "|", searched for in each
 // variable's name (re.search; ECMAScript's syntax agrees with Python's for names and the usual
 // patterns). None for no names; InvalidArgument naming a pattern that does not compile.
-std::optional<std::regex> exclusion_pattern(const std::string &class_name, const std::vector<std::string> &names) {
+std::optional<std::regex> exclusion_pattern(const std::string &class_name,
+                                            const std::vector<std::string> &names) {
   if (names.empty()) return std::nullopt;
   std::string joined;
   for (const std::string &n : names) joined += (joined.empty() ? "" : "|") + n;
@@ -125,19 +126,20 @@ Optimizer::Optimizer(const std::string &class_name, ConfigReader &r, double defa
   use_ema_ = r.get_bool("use_ema", false);
   ema_momentum_ = r.get_float("ema_momentum", 0.99);
   if (use_ema_ && !(ema_momentum_ >= 0.0 && ema_momentum_ <= 1.0))
-    fail(Code::kInvalidArgument, class_name, ": ema_momentum must be in the range [0, 1]; got ", ema_momentum_);
+    fail(Code::kInvalidArgument, class_name, ": ema_momentum must be in the range [0, 1]; got ",
+         ema_momentum_);
   if (r.has("ema_overwrite_frequency")) {
     const int64_t f = r.get_int("ema_overwrite_frequency", 0);
     if (use_ema_ && f < 0)
-      fail(Code::kInvalidArgument, class_name, ": ema_overwrite_frequency must be an integer >= 1 or null; got ",
-           f);
+      fail(Code::kInvalidArgument, class_name,
+           ": ema_overwrite_frequency must be an integer >= 1 or null; got ", f);
     if (f != 0) ema_overwrite_frequency_ = f;
   }
   if (r.has("loss_scale_factor")) {
     const double f = r.get_float("loss_scale_factor", 1.0);
     if (!std::isfinite(f) || f == 0.0)
-      fail(Code::kInvalidArgument, class_name, ": loss_scale_factor must be a finite nonzero number or null; got ",
-           f);
+      fail(Code::kInvalidArgument, class_name,
+           ": loss_scale_factor must be a finite nonzero number or null; got ", f);
     loss_scale_factor_ = f;
   }
   if (r.has("gradient_accumulation_steps")) {
@@ -515,11 +517,11 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
   // Keras 3's apply: the gradients unscaled first (g / loss_scale_factor in g's dtype).
   std::vector<Tensor> work(g.size());
   for (size_t i : active)
-    work[i] = loss_scale_factor_ ? combine(g[i], g[i],
-                                           [f = *loss_scale_factor_](auto x, auto) {
-                                             return x / static_cast<decltype(x)>(f);
-                                           })
-                                 : g[i];
+    work[i] =
+        loss_scale_factor_
+            ? combine(g[i], g[i],
+                      [f = *loss_scale_factor_](auto x, auto) { return x / static_cast<decltype(x)>(f); })
+            : g[i];
   if (accumulation_steps_) {
     // Keras's gradient accumulation: N - 1 of every N steps add to the accumulators and update
     // nothing else; the N-th updates with (gradient + accumulator) / N.
@@ -627,7 +629,8 @@ void Optimizer::finalize_variable_values(const std::vector<VariablePtr> &vars) {
   std::lock_guard<std::mutex> lock(mu_);
   const size_t avg = slot_specs().size();
   for (size_t i = 0; i < vars.size(); ++i) {
-    if (!vars[i]) fail(Code::kInvalidArgument, class_name_, ".finalize_variable_values: variable ", i, " is null");
+    if (!vars[i])
+      fail(Code::kInvalidArgument, class_name_, ".finalize_variable_values: variable ", i, " is null");
     auto it = slots_.find(vars[i]->id());
     if (it != slots_.end()) vars[i]->assign(it->second.slots[avg]->peek());
   }

@@ -415,8 +415,8 @@ static void test_ema_accumulation_loss_scale(void) {
   }
   for (i = 0; i < 4; ++i) CHECK(value_at(a.w, i) == value_at(b.w, i) && value_at(a.w, i) != 0.0f);
   EXPECT_OK(kiln_config_set_int(c, "gradient_accumulation_steps", 1));
-  EXPECT_ERROR(kiln_optimizer_create(&opt, "SGD", c), KILN_STATUS_INVALID_ARGUMENT, "gradient_accumulation_steps",
-               ">= 2");
+  EXPECT_ERROR(kiln_optimizer_create(&opt, "SGD", c), KILN_STATUS_INVALID_ARGUMENT,
+               "gradient_accumulation_steps", ">= 2");
   kiln_optimizer_free(scaled);
   kiln_optimizer_free(plain);
   kiln_config_free(c);

@@ -126,7 +126,7 @@ TEST(HppOptimizers, EmaAccumulationAndLossScale) {
   EXPECT_TRUE(c.get_bool("use_ema"));
   EXPECT_EQ(c.get_float("ema_momentum"), 0.5);
   EXPECT_EQ(c.get_int("gradient_accumulation_steps"), 2);
-  EXPECT_TRUE(c.is_null("loss_scale_factor"));
+  EXPECT_EQ(c.type("loss_scale_factor"), Config::Type::null);
   Variable w(Tensor::from_vector({8.f}, {1}), "w");
   for (float g : {2.f, 4.f, 2.f, 4.f}) o.apply_gradients({Tensor::from_vector({g}, {1})}, {w});
   EXPECT_EQ(w.value().to_vector<float>(), std::vector<float>{2.f});
@@ -143,7 +143,8 @@ TEST(HppOptimizers, EmaAccumulationAndLossScale) {
   EXPECT_EQ(scaled.scale_loss(Tensor::scalar(0.75f)).to_vector<float>(), std::vector<float>{6.f});
   EXPECT_EQ(opt::Adam().scale_loss(Tensor::scalar(0.75f)).to_vector<float>(), std::vector<float>{0.75f});
   ao.gradient_accumulation_steps = 1;
-  kiln::testing::expect_code(KILN_STATUS_INVALID_ARGUMENT, "gradient_accumulation_steps", [&] { opt::Adam(0.1, ao); });
+  kiln::testing::expect_code(KILN_STATUS_INVALID_ARGUMENT, "gradient_accumulation_steps",
+                             [&] { opt::Adam(0.1, ao); });
 }
 
 TEST(HppOptimizers, LearningRateVariablesAndSlots) {

@@ -101,7 +101,8 @@ TEST(HppTraining, FitWithEmaAccumulationAndLossScale) {
     kiln::set_seed(3);
     kiln::Sequential model = classifier();
     model.compile(o, logits_loss());
-    model.fit(p.x, p.y, kiln::FitOptions().with_epochs(2).with_batch_size(8).with_verbose(0).with_shuffle(false));
+    model.fit(p.x, p.y,
+              kiln::FitOptions().with_epochs(2).with_batch_size(8).with_verbose(0).with_shuffle(false));
     return model;
   };
   kiln::optimizers::AdamOptions ema;
@@ -109,7 +110,8 @@ TEST(HppTraining, FitWithEmaAccumulationAndLossScale) {
   kiln::optimizers::Optimizer with_ema = kiln::optimizers::Adam(0.02, ema);
   kiln::Sequential m = train(with_ema);
   for (const kiln::Variable &v : m.trainable_variables())
-    EXPECT_EQ(v.value().to_vector<float>(), with_ema.get_slot(v, "average").value().to_vector<float>()) << v.name();
+    EXPECT_EQ(v.value().to_vector<float>(), with_ema.get_slot(v, "average").value().to_vector<float>())
+        << v.name();
 
   kiln::optimizers::AdamOptions acc;
   acc.gradient_accumulation_steps = 2;
@@ -119,7 +121,8 @@ TEST(HppTraining, FitWithEmaAccumulationAndLossScale) {
 
   kiln::optimizers::AdamOptions scale;
   scale.loss_scale_factor = 1024.0;
-  const kiln::Sequential a = train(kiln::optimizers::Adam(0.02, scale)), b = train(kiln::optimizers::Adam(0.02));
+  const kiln::Sequential a = train(kiln::optimizers::Adam(0.02, scale)),
+                         b = train(kiln::optimizers::Adam(0.02));
   const std::vector<kiln::Variable> va = a.trainable_variables(), vb = b.trainable_variables();
   ASSERT_EQ(va.size(), vb.size());
   for (size_t i = 0; i < va.size(); ++i)

@@ -332,10 +332,11 @@ class KerasBaseOptionsTest(unittest.TestCase):
                 a_opt.apply_gradients([(g, a)])
             path = kiln.train.Checkpoint(w=a, optimizer=a_opt).save(os.path.join(d, "ckpt"))
             b_opt, b = make(), kiln.Variable([0.0, 0.0], name="w")
-            kiln.train.Checkpoint(w=b, optimizer=b_opt).restore(path)
+            status = kiln.train.Checkpoint(w=b, optimizer=b_opt).restore(path)
             for g in grads[3:]:
                 a_opt.apply_gradients([(g, a)])
                 b_opt.apply_gradients([(g, b)])
+            status.assert_consumed()  # the slots' values waited for b_opt's first step
             self.assertEqual(a.numpy().tobytes(), b.numpy().tobytes())
             self.assertEqual([v.numpy().tobytes() for v in a_opt.variables],
                              [v.numpy().tobytes() for v in b_opt.variables])

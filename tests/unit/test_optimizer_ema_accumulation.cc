@@ -19,11 +19,11 @@ namespace {
 using autodiff::Variable;
 using testing::expect_error;
 
-VariablePtr vec(const std::string &name, const std::vector<float> &v) {
-  return std::make_shared<Variable>(name, Tensor::from_vector<float>(v, {static_cast<int64_t>(v.size())}), true);
-}
+Tensor grad(const std::vector<float> &v) { return testing::make(Shape{static_cast<int64_t>(v.size())}, v); }
 
-Tensor grad(const std::vector<float> &v) { return Tensor::from_vector<float>(v, {static_cast<int64_t>(v.size())}); }
+VariablePtr vec(const std::string &name, const std::vector<float> &v) {
+  return std::make_shared<Variable>(name, grad(v), true);
+}
 
 std::vector<float> read(const Variable &v) {
   const Tensor t = v.peek();
@@ -31,7 +31,8 @@ std::vector<float> read(const Variable &v) {
 }
 
 TEST(OptimizerAccumulation, UpdatesEveryNthStepWithTheMeanGradient) {
-  OptimizerPtr opt = make_optimizer("SGD", Config().set("learning_rate", 0.1).set("gradient_accumulation_steps", 3));
+  OptimizerPtr opt =
+      make_optimizer("SGD", Config().set("learning_rate", 0.1).set("gradient_accumulation_steps", 3));
   VariablePtr w = vec("w", {1.0f, -2.0f});
   const std::vector<std::vector<float>> gs = {{0.3f, 1.1f}, {-0.7f, 0.2f}, {0.9f, 0.45f}};
   opt->apply_gradients({grad(gs[0])}, {w});
@@ -57,7 +58,8 @@ TEST(OptimizerAccumulation, UpdatesEveryNthStepWithTheMeanGradient) {
 // Adam with accumulation over 2 steps takes the same steps, bit for bit, as Adam given the mean
 // gradients: its bias correction counts updates, not calls.
 TEST(OptimizerAccumulation, AdamCountsUpdatesForItsBiasCorrection) {
-  OptimizerPtr acc = make_optimizer("Adam", Config().set("learning_rate", 0.01).set("gradient_accumulation_steps", 2));
+  OptimizerPtr acc =
+      make_optimizer("Adam", Config().set("learning_rate", 0.01).set("gradient_accumulation_steps", 2));
   OptimizerPtr plain = make_optimizer("Adam", Config().set("learning_rate", 0.01));
   VariablePtr a = vec("a", {0.5f, -1.5f, 2.0f}), b = vec("b", {0.5f, -1.5f, 2.0f});
   const std::vector<std::vector<float>> gs = {
@@ -77,9 +79,10 @@ TEST(OptimizerAccumulation, AdamCountsUpdatesForItsBiasCorrection) {
 TEST(OptimizerAccumulation, TheScheduleReadsTheRawCounter) {
   Config schedule;
   schedule.set("class_name", "PiecewiseConstantDecay")
-      .set("config", Config().set("boundaries", std::vector<int64_t>{2}).set("values", std::vector<double>{1.0, 0.5}));
-  OptimizerPtr opt = make_optimizer(
-      "SGD", Config().set("learning_rate", schedule).set("gradient_accumulation_steps", 2));
+      .set("config",
+           Config().set("boundaries", std::vector<int64_t>{2}).set("values", std::vector<double>{1.0, 0.5}));
+  OptimizerPtr opt =
+      make_optimizer("SGD", Config().set("learning_rate", schedule).set("gradient_accumulation_steps", 2));
   VariablePtr w = vec("w", {0.0f});
   for (int s = 0; s < 4; ++s) opt->apply_gradients({grad({1.0f})}, {w});
   // Update 1 at raw count 1 (rate 1.0), update 2 at raw count 3 (rate 0.5).
@@ -87,8 +90,8 @@ TEST(OptimizerAccumulation, TheScheduleReadsTheRawCounter) {
 }
 
 TEST(OptimizerEma, AveragesFollowKerasFormulaAndFinalizeAssignsThem) {
-  OptimizerPtr opt = make_optimizer(
-      "SGD", Config().set("learning_rate", 0.5).set("use_ema", true).set("ema_momentum", 0.9));
+  OptimizerPtr opt =
+      make_optimizer("SGD", Config().set("learning_rate", 0.5).set("use_ema", true).set("ema_momentum", 0.9));
   VariablePtr w = vec("w", {1.0f, 3.0f});
   const std::vector<std::vector<float>> gs = {{0.5f, -1.0f}, {0.25f, 0.75f}, {-2.0f, 0.1f}};
   std::vector<float> var = {1.0f, 3.0f}, avg = {0.0f, 0.0f};
@@ -187,8 +190,9 @@ TEST(OptimizerOptions, ConfigRoundTripAndBadValues) {
   EXPECT_EQ(make_optimizer("Adam", got)->get_config().to_json(), got.to_json());
   expect_error([] { make_optimizer("SGD", Config().set("use_ema", true).set("ema_momentum", 1.5)); },
                Code::kInvalidArgument, {"ema_momentum", "[0, 1]", "1.5"});
-  expect_error([] { make_optimizer("SGD", Config().set("use_ema", true).set("ema_overwrite_frequency", -1)); },
-               Code::kInvalidArgument, {"ema_overwrite_frequency", ">= 1"});
+  expect_error(
+      [] { make_optimizer("SGD", Config().set("use_ema", true).set("ema_overwrite_frequency", -1)); },
+      Code::kInvalidArgument, {"ema_overwrite_frequency", ">= 1"});
   expect_error([] { make_optimizer("SGD", Config().set("gradient_accumulation_steps", 1)); },
                Code::kInvalidArgument, {"gradient_accumulation_steps", ">= 2", "got 1"});
   expect_error([] { make_optimizer("SGD", Config().set("loss_scale_factor", 0.0)); }, Code::kInvalidArgument,

@@ -316,8 +316,11 @@ TEST(Optimizer, WeightDecayExclusion) {
   expect_error([&] { re->exclude_from_weight_decay({}, {"dense/(bias"}); }, Code::kInvalidArgument,
                {"exclude_from_weight_decay", "dense/(bias", "regular expression"});
   EXPECT_FALSE(re->uses_weight_decay(*b));  // a failed call keeps the earlier exclusion
-  expect_error([] { make_optimizer("AdamW", Config().set("exclude_from_weight_decay", std::vector<std::string>{"["})); },
-               Code::kInvalidArgument, {"exclude_from_weight_decay", "["});
+  expect_error(
+      [] {
+        make_optimizer("AdamW", Config().set("exclude_from_weight_decay", std::vector<std::string>{"["}));
+      },
+      Code::kInvalidArgument, {"exclude_from_weight_decay", "["});
 }
 
 TEST(Optimizer, ClipnormScalesEachGradient) {
