@@ -529,8 +529,12 @@ inline Tensor where(const Tensor &c, const Tensor &x, const Tensor &y) {
   return detail::make(kiln_where, c.get(), x.get(), y.get());
 }
 inline Tensor cast(const Tensor &x, DType t) { return detail::make(kiln_cast, x.get(), detail::to_c(t, "cast")); }
-inline Tensor clip_by_value(const Tensor &x, float lo, float hi) {
-  return detail::make(kiln_clip_by_value, x.get(), lo, hi);
+/// Number bounds, converted to x's dtype as TF does (a float64 x keeps them in float64).
+inline Tensor clip_by_value(const Tensor &x, double lo, double hi) {
+  if (x.valid() && x.dtype() == DType::float64)
+    return detail::make(kiln_clip_by_value_tensor, x.get(), Tensor::scalar<double>(lo).get(),
+                        Tensor::scalar<double>(hi).get());
+  return detail::make(kiln_clip_by_value, x.get(), static_cast<float>(lo), static_cast<float>(hi));
 }
 /// tf.clip_by_value with tensor bounds of x's dtype that broadcast to x's shape (see
 /// kiln_clip_by_value_tensor); differentiable in x and the bounds.
@@ -543,7 +547,7 @@ template <typename I, typename = std::enable_if_t<std::is_integral_v<I> && !std:
 inline Tensor clip_by_value(const Tensor &x, I lo, I hi) {
   const DType d = x.valid() ? x.dtype() : DType::float32;
   if (d != DType::int32 && d != DType::int64)
-    return clip_by_value(x, static_cast<float>(lo), static_cast<float>(hi));
+    return clip_by_value(x, static_cast<double>(lo), static_cast<double>(hi));
   auto bound = [d](I v, const char *what) {
     const bool fits =
         !(std::is_unsigned_v<I> && static_cast<uint64_t>(v) > static_cast<uint64_t>(INT64_MAX)) &&
@@ -3327,7 +3331,7 @@ struct OptimizerOptions {
   double clipnorm = 0.0;          ///< > 0: clip each gradient to this norm
   double clipvalue = 0.0;         ///< > 0: clip each element to [-clipvalue, clipvalue]
   double global_clipnorm = 0.0;   ///< > 0: clip all gradients together to this norm
-  std::vector<std::string> exclude_from_weight_decay;  ///< name fragments (var_names)
+  std::vector<std::string> exclude_from_weight_decay;  ///< name patterns (var_names)
   std::string name;                                    ///< "": Keras's default ("adam", "adam_1", ...)
   bool use_ema = false;                                ///< keep a moving average of each variable
   double ema_momentum = 0.99;                          ///< with use_ema, in [0, 1]
@@ -5089,7 +5093,8 @@ inline std::map<std::string, double> Model::train_step(const std::vector<Tensor>
     GradientTape tape;
     y_pred = (*this)(d.x, true);
     detail::split_by_outputs(data, y_pred.size(), d.y, d.sample_weight);
-    const Tensor loss = compute_loss(d.x, d.y, y_pred, d.sample_weight);
+    // Keras differentiates optimizer.scale_loss(loss); apply_gradients divides by the factor.
+    const Tensor loss = optimizer().scale_loss(compute_loss(d.x, d.y, y_pred, d.sample_weight));
     tape.stop();
     vars = trainable_variables();
     grads = tape.gradient(loss, vars);

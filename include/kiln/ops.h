@@ -165,7 +165,8 @@ KILN_API kiln_status *kiln_cast(kiln_tensor **out, const kiln_tensor *x, kiln_dt
 /// x clamped to [clip_min, clip_max]; floating, int32 or int64. As tf.clip_by_value,
 /// maximum(minimum(x, clip_max), clip_min): clip_min everywhere when clip_min > clip_max, NaN
 /// everywhere for a NaN bound. For an integer x each bound must be a whole number in x's range
-/// (INVALID_ARGUMENT otherwise: TF converts the bounds to x's dtype).
+/// (INVALID_ARGUMENT otherwise: TF converts the bounds to x's dtype). The bounds are float32: for
+/// a float64 x, or integer bounds past 2^24, give bounds of x's dtype to kiln_clip_by_value_tensor.
 KILN_API kiln_status *kiln_clip_by_value(kiln_tensor **out, const kiln_tensor *x, float clip_min,
                                          float clip_max);
 /// tf.clip_by_value with tensor bounds: maximum(minimum(x, clip_max), clip_min), elementwise. Each

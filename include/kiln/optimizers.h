@@ -45,7 +45,7 @@ extern "C" {
 /// of every N steps only add the gradients to per-variable accumulators, and the N-th updates
 /// with (gradient + accumulator) / N, then zeroes them; iterations counts updates, the schedule
 /// reads the raw step count, as Keras 3); kiln adds exclude_from_weight_decay (a list of
-/// name fragments, as kiln_optimizer_exclude_from_weight_decay's var_names). Class keys: SGD
+/// name patterns, as kiln_optimizer_exclude_from_weight_decay's var_names). Class keys: SGD
 /// momentum=0.0, nesterov=false (learning_rate 0.01); Adam beta_1=0.9, beta_2=0.999,
 /// epsilon=1e-7, amsgrad=false; AdamW as Adam with weight_decay=0.004; RMSprop rho=0.9,
 /// momentum=0.0, epsilon=1e-7, centered=false; Adagrad initial_accumulator_value=0.1,
@@ -85,10 +85,14 @@ KILN_API const char *kiln_optimizer_get_name(const kiln_optimizer *optimizer);
 /// grads[i] skips vars[i], as Keras skips a None gradient (grads itself may be NULL when n is 0).
 /// Every pair is checked before anything changes: vars[i] not NULL and not listed twice, a
 /// float32 or float64 variable, a gradient of its dtype and shape (INVALID_ARGUMENT naming the
-/// variable otherwise); all gradients NULL is INVALID_ARGUMENT. Then: clipping, decoupled weight
-/// decay (w -= w * weight_decay * lr, for variables not excluded), the class's update as one
-/// fused in-place kernel per variable (slots made on the first update, zeros or Adagrad's
-/// initial_accumulator_value), and iterations += 1. A tensor read from a variable earlier keeps its
+/// variable otherwise); all gradients NULL is INVALID_ARGUMENT. Then, as Keras 3's apply: the
+/// gradients divided by loss_scale_factor; with gradient_accumulation_steps N, N - 1 of every N
+/// calls only add them to the accumulators, and the N-th goes on with (gradient + accumulator) / N;
+/// clipping, decoupled weight decay (w -= w * weight_decay * lr, for variables not excluded), the
+/// class's update as one fused in-place kernel per variable (slots made on the first update, zeros
+/// or Adagrad's initial_accumulator_value; with use_ema or accumulation, for every float variable
+/// given, gradient or not, as Keras builds); with use_ema the moving averages; and the raw step
+/// counter += 1. A tensor read from a variable earlier keeps its
 /// value (the update writes a new buffer while one is alive). Results do not depend on the
 /// thread count. Ownership: grads and vars stay the caller's. Lifetime: the slots live as long as
 /// the optimizer (or a handle to them). Thread-safety: calls on one optimizer are serialised;
@@ -101,7 +105,9 @@ typedef kiln_status *(*kiln_loss_fn)(kiln_tensor **out_loss, void *user_data);
 /// Keras's optimizer.minimize(loss, var_list): runs loss_fn(user_data) under a new GradientTape
 /// that watches vars, takes the gradients of the loss with respect to vars and applies them as
 /// kiln_optimizer_apply_gradients does (a variable the loss does not depend on is skipped; if none
-/// is reached, INVALID_ARGUMENT). out_loss may be NULL; otherwise *out_loss is the loss (new).
+/// is reached, INVALID_ARGUMENT); with loss_scale_factor it differentiates the scaled loss
+/// (kiln_optimizer_scale_loss), which the step unscales. out_loss may be NULL; otherwise *out_loss
+/// is the loss, unscaled (new).
 /// A status loss_fn returns comes back with its code, the message prefixed by where it came from;
 /// then nothing changed. Ownership: vars stay the caller's; the tensor loss_fn writes is taken.
 /// Thread-safety: as kiln_optimizer_apply_gradients; loss_fn runs on the calling thread.
@@ -145,7 +151,9 @@ KILN_API kiln_status *kiln_optimizer_get_slot(kiln_variable **out, const kiln_op
                                               const kiln_variable *variable, const char *slot_name);
 /// Keras's exclude_from_weight_decay(var_list, var_names): the variables in vars, and every
 /// variable whose name var_names match (as Keras: a regular-expression search for the names
-/// joined by "|", so plain names match as substrings), keep their value through weight decay.
+/// joined by "|", so plain names match as substrings; the patterns are ECMAScript's, which agrees
+/// with Python's re for names, classes, anchors ^ $ and groups, not for \A, \Z or (?...)), keep
+/// their value through weight decay.
 /// Replaces an earlier exclusion. INVALID_ARGUMENT for names that do not compile as a pattern;
 /// FAILED_PRECONDITION once the optimizer has taken a step. Ownership: arguments stay the
 /// caller's (names are copied; variables are kept by identity only). Lifetime: for the

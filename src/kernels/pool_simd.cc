@@ -26,7 +26,7 @@ using simd_relu::HWY_NAMESPACE::ReluZero;
 using DI = hn::RebindToSigned<DF>;
 using DU8 = hn::Rebind<uint8_t, DF>;
 
-// relu of one value as the vector kernels compute it: x where x > 0, NaN stays NaN, else +0.
+// relu of one value as the vector kernels compute it: +0 where x < 0, else x (NaN and -0 pass).
 inline float relu_scalar(float x) { return x < 0.0f ? 0.0f : x; }
 
 // One pooled row (n, oy): ow windows of kh x kw over the rows of z starting at `z` (row pitch

@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <map>
-#include <regex>
 
 #include "core/error.h"
 #include "layers/layer.h"
 #include "ops/ops.h"
+#include "train/name_pattern.h"
 
 namespace kiln::train {
 
@@ -54,20 +55,11 @@ void set_optional(Config &c, const char *key, const std::optional<double> &v) {
     c.set_null(key);
 }
 
-// Keras's exclude_from_weight_decay pattern: the names joined by "|", searched for in each
-// variable's name (re.search; ECMAScript's syntax agrees with Python's for names and the usual
-// patterns). None for no names; InvalidArgument naming a pattern that does not compile.
-std::optional<std::regex> exclusion_pattern(const std::string &class_name,
-                                            const std::vector<std::string> &names) {
-  if (names.empty()) return std::nullopt;
-  std::string joined;
-  for (const std::string &n : names) joined += (joined.empty() ? "" : "|") + n;
-  try {
-    return std::regex(joined, std::regex::ECMAScript);
-  } catch (const std::regex_error &e) {
-    fail(Code::kInvalidArgument, class_name, ": exclude_from_weight_decay: '", joined,
-         "' is not a regular expression (", e.what(), "); expected names or patterns re.search takes");
-  }
+// Keras's exclude_from_weight_decay pattern (train/name_pattern.h); none for no names.
+std::shared_ptr<const NamePattern> exclusion_pattern(const std::string &class_name,
+                                                     const std::vector<std::string> &names) {
+  if (names.empty()) return nullptr;
+  return std::make_shared<const NamePattern>(class_name + ": exclude_from_weight_decay", names);
 }
 
 // Keras applies a clipping option only when it is set and > 0.
@@ -293,7 +285,7 @@ void Optimizer::exclude_from_weight_decay(const std::vector<uint64_t> &var_ids,
   if (built_)
     fail(Code::kFailedPrecondition, class_name_, " '", name_,
          "': exclude_from_weight_decay can only be configured before the optimizer's first step");
-  std::optional<std::regex> pattern = exclusion_pattern(class_name_, var_names);
+  std::shared_ptr<const NamePattern> pattern = exclusion_pattern(class_name_, var_names);
   exclude_ids_ = std::set<uint64_t>(var_ids.begin(), var_ids.end());
   exclude_names_ = var_names;
   exclude_pattern_ = std::move(pattern);
@@ -301,7 +293,7 @@ void Optimizer::exclude_from_weight_decay(const std::vector<uint64_t> &var_ids,
 
 bool Optimizer::uses_weight_decay(const Variable &v) const {
   if (exclude_ids_.count(v.id())) return false;
-  return !(exclude_pattern_ && std::regex_search(v.name(), *exclude_pattern_));
+  return !(exclude_pattern_ && exclude_pattern_->search(v.name()));
 }
 
 const Optimizer::Slots &Optimizer::slots_for_locked(const VariablePtr &var) {
@@ -327,6 +319,14 @@ const Optimizer::Slots &Optimizer::slots_for_locked(const VariablePtr &var) {
       initial = pv->second.value;
       restored.push_back(std::move(pv->second.on_restored));
       pending_by_var_.erase(pv);
+    }
+    if (!initial.defined() && specs[k].name == "average" &&
+        iterations_locked() / accumulation_steps_.value_or(1) > 0) {
+      // A moving average made after step 0 (a variable first given later) starts from the
+      // variable, as Keras's step-0 average would have.
+      const Tensor now = v.peek();
+      initial = Tensor::empty(v.dtype(), v.shape());
+      if (now.byte_size()) std::memcpy(initial.raw_mutable_data(), now.raw_data(), now.byte_size());
     }
     if (!initial.defined()) {
       initial = filled(v.dtype(), v.shape(), specs[k].initial);
@@ -505,11 +505,22 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
   const std::vector<Tensor> &g = allreduce ? reduced : grads;
 
   std::lock_guard<std::mutex> lock(mu_);
+  // Keras's apply builds the optimizer on every variable it is given, with a gradient or not: with
+  // use_ema or gradient accumulation each float variable gets its slots now (its moving average
+  // moves every step); otherwise slots wait for a variable's first gradient.
+  std::vector<size_t> built;
+  if (use_ema_ || accumulation_steps_) {
+    for (size_t i = 0; i < vars.size(); ++i)
+      if (vars[i]->dtype() == DType::kFloat32 || vars[i]->dtype() == DType::kFloat64) built.push_back(i);
+  } else {
+    built = active;
+  }
   std::vector<const Variable *> targets_in_order;
-  for (size_t i : active) targets_in_order.push_back(vars[i].get());
+  for (size_t i : built) targets_in_order.push_back(vars[i].get());
   check_pending_locked(targets_in_order);
+  for (size_t i : built) slots_for_locked(vars[i]);
   std::vector<const Slots *> slots;
-  for (size_t i : active) slots.push_back(&slots_for_locked(vars[i]));
+  for (size_t i : active) slots.push_back(&slots_.at(vars[i]->id()));
   built_ = true;
 
   const int64_t raw = iterations_locked();
@@ -621,6 +632,9 @@ void Optimizer::update_moving_averages_locked(int64_t steps) {
 Tensor Optimizer::scale_loss(const Tensor &loss) const {
   require_defined(loss, "Optimizer.scale_loss", "loss");
   if (!loss_scale_factor_) return loss;
+  if (!is_floating(loss.dtype()))
+    fail(Code::kInvalidArgument, class_name_, ".scale_loss: argument 'loss' is ", loss.description(),
+         "; expected a floating loss (float32, bfloat16 or float64)");
   return ops::mul(loss, ops::cast(Tensor::scalar<double>(*loss_scale_factor_), loss.dtype()));
 }
 

@@ -12,7 +12,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -28,6 +27,7 @@
 
 namespace kiln::train {
 
+class NamePattern;
 using VariablePtr = std::shared_ptr<autodiff::Variable>;
 
 class Optimizer {
@@ -214,7 +214,7 @@ class Optimizer {
   std::map<std::pair<uint64_t, size_t>, PendingSlot> pending_by_var_;  // (variable id, slot index)
   std::set<uint64_t> exclude_ids_;
   std::vector<std::string> exclude_names_;
-  std::optional<std::regex> exclude_pattern_;
+  std::shared_ptr<const NamePattern> exclude_pattern_;  // train/name_pattern.h
   bool built_ = false;
   GradientAllreducePtr allreduce_;
 };

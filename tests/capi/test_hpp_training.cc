@@ -365,6 +365,28 @@ TEST(HppTraining, ModelSubclassWithDefaultStepsAndDataset) {
   EXPECT_EQ(pred[0].shape(), (Dims{kSamples, kClasses}));
 }
 
+// A Model subclass's default train_step differentiates optimizer.scale_loss(loss), as Keras's: a
+// power-of-two loss_scale_factor trains exactly as without.
+TEST(HppTraining, ModelSubclassTrainStepScalesTheLoss) {
+  Problem p = problem();
+  auto train = [&](const kiln::optimizers::Optimizer &o) {
+    kiln::clear_session();
+    kiln::set_seed(5);
+    PlainModel model;
+    model.compile(o, logits_loss());
+    model.fit(p.x, p.y,
+              kiln::FitOptions().with_epochs(2).with_batch_size(8).with_verbose(0).with_shuffle(false));
+    std::vector<std::vector<float>> out;
+    for (const kiln::Variable &v : model.trainable_variables()) out.push_back(v.value().to_vector<float>());
+    return out;
+  };
+  kiln::optimizers::SGDOptions scaled;
+  scaled.loss_scale_factor = 64.0;
+  const auto a = train(kiln::optimizers::SGD(0.1, scaled)), b = train(kiln::optimizers::SGD(0.1));
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(a, b);
+}
+
 // Two outputs, a loss each: the std::vector forms of fit and predict.
 class TwoOutputs : public kiln::Model {
  public:

@@ -320,6 +320,42 @@ class KerasBaseOptionsTest(unittest.TestCase):
         for va, vb in zip(a.trainable_variables, b.trainable_variables):
             self.assertEqual(va.numpy().tobytes(), vb.numpy().tobytes())
 
+        class Counting(kiln.Model):  # super().train_step differentiates the scaled loss too
+            def __init__(self):
+                super().__init__()
+                self.hidden, self.out = kiln.layers.Dense(4, activation="tanh"), kiln.layers.Dense(1)
+
+            def call(self, inputs, training=None):
+                return self.out(self.hidden(inputs))
+
+            def train_step(self, data):
+                return super().train_step(data)
+
+        def fit_sub(opt):
+            kiln.set_seed(7)
+            model = Counting()
+            model.compile(optimizer=opt, loss="mse")
+            model.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
+            return [v.numpy().tobytes() for v in model.trainable_variables]
+        self.assertEqual(fit_sub(optimizers.SGD(0.1, loss_scale_factor=32.0)), fit_sub(optimizers.SGD(0.1)))
+
+    def test_ema_of_a_variable_without_a_gradient_at_step_0(self):
+        # Keras builds every variable given into the optimizer: b's average starts as b at step 0
+        # and moves every step, gradient or not.
+        opt = optimizers.SGD(0.1, use_ema=True, ema_momentum=0.9)
+        a, b = kiln.Variable([1.0], name="a"), kiln.Variable([1.0], name="b")
+        one = np.ones(1, np.float32)
+        opt.apply_gradients([(one, a), (None, b)])
+        self.assertEqual(opt.get_slot(b, "average").numpy().tolist(), [1.0])
+        self.assertEqual(int(opt.apply_gradients([(one, a), (one, b)])), 2)  # the raw counter, as Keras
+        f32 = np.float32
+        want = f32(0.9) * f32(1.0) + (f32(1) - f32(0.9)) * (f32(1.0) - f32(1.0) * f32(0.1))
+        self.assertEqual(opt.get_slot(b, "average").numpy().tolist(), [float(want)])
+        opt.finalize_variable_values([a, b])
+        self.assertEqual(b.numpy().tolist(), [float(want)])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "floating loss"):
+            optimizers.SGD(loss_scale_factor=2.0).scale_loss(kiln.constant(3))
+
     def test_checkpoint_keeps_averages_and_accumulators(self):
         import shutil
         import tempfile

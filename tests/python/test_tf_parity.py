@@ -329,6 +329,8 @@ class SecondAuditTest(unittest.TestCase):
         np.testing.assert_array_equal(kiln.clip_by_value(x, low, high).numpy(), np.maximum(np.minimum(x, high), low))
         np.testing.assert_array_equal(kiln.clip_by_value(x, [1.0, 2.0, 3.0], 3.0).numpy(),
                                       np.clip(x, [1.0, 2.0, 3.0], 3.0))
+        x64 = np.array([0.05, 0.5, 0.95])  # float64 bounds stay float64, as TF converts them to x's dtype
+        self.assertEqual(kiln.clip_by_value(x64, 0.1, 0.9).numpy().tolist(), [0.1, 0.5, 0.9])
         big = np.array([2 ** 40, -7, 16777217], np.int64)
         got = kiln.clip_by_value(big, np.array([0, 0, 16777217], np.int64), np.array([2 ** 40 - 1], np.int64))
         self.assertEqual(got.numpy().tolist(), [2 ** 40 - 1, 0, 16777217])

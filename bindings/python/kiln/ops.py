@@ -179,7 +179,7 @@ def clip_by_value(x, clip_value_min, clip_value_max):
     def is_number(v):
         return isinstance(v, _numbers.Real) and not isinstance(v, bool)
 
-    if not integer and is_number(clip_value_min) and is_number(clip_value_max):
+    if x.dtype in ("float32", "bfloat16") and is_number(clip_value_min) and is_number(clip_value_max):
         return _new(L.kiln_clip_by_value, x, float(clip_value_min), float(clip_value_max))
 
     def bound(v, what):

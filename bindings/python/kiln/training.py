@@ -705,13 +705,14 @@ class Trainer:
 
     # ---- the overridable steps and their helpers
     def train_step(self, data):
-        """Keras's train_step(data): forward under a GradientTape, compute_loss, the optimizer's
-        apply_gradients, compute_metrics. Override it in a subclass; super().train_step(data) runs
-        this one."""
+        """Keras's train_step(data): forward under a GradientTape, compute_loss, the gradients of
+        optimizer.scale_loss(loss), the optimizer's apply_gradients, compute_metrics. Override it in
+        a subclass; super().train_step(data) runs this one."""
         x, y, sample_weight = _unpack(data)
         with GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
+            loss = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))

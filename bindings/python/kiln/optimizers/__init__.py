@@ -87,7 +87,7 @@ class Optimizer:
         grads = [g for g, _ in pairs]
         variables = [v for _, v in pairs]
         self.apply(grads, variables)
-        return self.iterations
+        return self._iterations
 
     def compute_gradients(self, loss, var_list, tape=None):
         """Keras's compute_gradients: [(gradient, variable)] of loss (a callable taking no
@@ -167,7 +167,7 @@ class Optimizer:
 
     @property
     def learning_rate(self):
-        """The learning rate of the next step (a schedule's value at iterations)."""
+        """The learning rate of the next step (a schedule's value at the raw step counter)."""
         out = ctypes.c_double()
         check(L.kiln_optimizer_get_learning_rate(ctypes.byref(out), self._h))
         return out.value
