@@ -698,7 +698,7 @@ static void test_unary(void) {
     float fx[6] = {0.5f, 2.5f, 9.0f, -1.0f, NAN, 4.0f}, flo[3] = {1, 2, 3}, fhi[2] = {2, 3.5f};
     float fwant[6] = {1, 2, 3, 1, NAN, 3.5f};
     kiln_tensor *f = make(F32, 2, d23b, fx), *flow = make(F32, 1, d3b, flo), *fhigh = make(F32, 2, d21, fhi);
-    const float *gp = fdata(RUN(kiln_clip_by_value_tensor(&o, f, flow, fhigh)));
+    const float *gp = fdata(keep(RUN(kiln_clip_by_value_tensor(&o, f, flow, fhigh))));
     for (i = 0; i < 6; ++i) CHECK(isnan(fwant[i]) ? isnan(gp[i]) : gp[i] == fwant[i]);
     EXPECT_ERROR(kiln_clip_by_value_tensor(U, f, x, fhigh), INVALID,
                  "clip_by_value: argument 'clip_value_min' is", "int64[3]; expected x's dtype float32");
