@@ -142,7 +142,7 @@ Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis, int64_t
 
 Tensor internal::scatter_add(const Tensor &updates, const Tensor &indices, const Shape &params_shape,
                              int64_t axis, int64_t batch_dims) {
-  require_dtype(updates, "scatter_add", "updates", internal::kScatterDtypes);
+  require_dtype(updates, "scatter_add", "updates", kArithmetic);
   if (updates.dtype() == DType::kBFloat16)  // summed in float32, rounded once
     return cast(internal::scatter_add(cast(updates, DType::kFloat32), indices, params_shape, axis, batch_dims),
                 DType::kBFloat16);

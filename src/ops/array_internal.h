@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -14,10 +13,6 @@ namespace kiln::ops::internal {
 // Zeros of `shape` with x written at offset `begin` (the gradient of slice).
 // Any dtype; x must fit inside shape at begin.
 Tensor pad_zeros(const Tensor &x, const std::vector<int64_t> &begin, const Shape &shape);
-
-// The dtypes scatter_add, scatter_nd and tensor_scatter_nd_add sum.
-inline constexpr std::initializer_list<DType> kScatterDtypes = {
-    DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64};
 
 // Zeros of `params_shape`, then for every position j of indices:
 // out[..., indices[j], ...] += updates[..., j, ...] along `axis` (the gradient of

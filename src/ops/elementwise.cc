@@ -34,8 +34,6 @@ Tensor binary_forward(BinaryOp op, const char *name, const Tensor &a, const Tens
   return out;
 }
 
-constexpr std::initializer_list<DType> kArithmetic = {DType::kFloat32, DType::kBFloat16, DType::kFloat64,
-                                                      DType::kInt32, DType::kInt64};
 constexpr std::initializer_list<DType> kFloating = {DType::kFloat32, DType::kBFloat16, DType::kFloat64};
 constexpr std::initializer_list<DType> kComparable = {DType::kFloat32, DType::kBFloat16, DType::kFloat64,
                                                       DType::kInt32,   DType::kInt64,    DType::kUInt8,
@@ -164,8 +162,7 @@ Tensor clip_by_value(const Tensor &x, const Tensor &clip_min, const Tensor &clip
   // tf.clip_by_value with tensor bounds: minimum(x, clip_max), then maximum(that, clip_min), with
   // their NaN propagation and their gradients (which reach the bounds too). Each bound has x's
   // dtype and broadcasts to x's shape; the result keeps x's shape, as TF's merge_with asserts.
-  require_dtype(x, "clip_by_value", "x",
-                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  require_dtype(x, "clip_by_value", "x", kArithmetic);
   const std::pair<const Tensor *, const char *> bounds[] = {{&clip_min, "clip_value_min"},
                                                             {&clip_max, "clip_value_max"}};
   for (const auto &[b, arg] : bounds) {

@@ -15,8 +15,6 @@ using kernels::UnaryOp;
 namespace {
 
 constexpr std::initializer_list<DType> kFloatOnly = {DType::kFloat32, DType::kBFloat16, DType::kFloat64};
-constexpr std::initializer_list<DType> kSigned = {DType::kFloat32, DType::kBFloat16, DType::kFloat64,
-                                                  DType::kInt32, DType::kInt64};
 
 Tensor unary_forward(UnaryOp op, const char *name, const Tensor &x, std::initializer_list<DType> allowed,
                      float alpha = 0.0f, float beta = 0.0f) {
@@ -59,14 +57,14 @@ void require_integer_bound(const Tensor &x, float v, const char *arg) {
 }  // namespace
 
 Tensor neg(const Tensor &x) {
-  Tensor out = unary_forward(UnaryOp::kNeg, "neg", x, kSigned);
+  Tensor out = unary_forward(UnaryOp::kNeg, "neg", x, kArithmetic);
   if (recordable(x)) record("neg", {x}, {out}, [](const Grads &g) { return Grads{neg(g[0])}; });
   return out;
 }
 
 Tensor abs(const Tensor &x) {
   // TF's rule dy * sign(x): 0 at +-0, NaN at NaN.
-  return with_grad("abs", x, unary_forward(UnaryOp::kAbs, "abs", x, kSigned),
+  return with_grad("abs", x, unary_forward(UnaryOp::kAbs, "abs", x, kArithmetic),
                    [](const Tensor &v, const Tensor &) { return stop_gradient(sign(v)); });
 }
 
@@ -108,7 +106,7 @@ Tensor rsqrt(const Tensor &x) {
 }
 
 Tensor square(const Tensor &x) {
-  return with_grad("square", x, unary_forward(UnaryOp::kSquare, "square", x, kSigned),
+  return with_grad("square", x, unary_forward(UnaryOp::kSquare, "square", x, kArithmetic),
                    [](const Tensor &v, const Tensor &) { return mul(v, k(2.0, v)); });
 }
 
@@ -123,7 +121,7 @@ Tensor sigmoid(const Tensor &x) {
 }
 
 Tensor relu(const Tensor &x) {
-  Tensor out = unary_forward(UnaryOp::kRelu, "relu", x, kSigned);
+  Tensor out = unary_forward(UnaryOp::kRelu, "relu", x, kArithmetic);
   if (recordable(x))
     record("relu", {x}, {out}, [x](const Grads &g) { return Grads{internal::relu_grad(x, g[0], 0.0f)}; });
   return out;
@@ -180,12 +178,12 @@ Tensor logical_not(const Tensor &x) {
 Tensor clip_by_value(const Tensor &x, float clip_min, float clip_max) {
   // As tf.clip_by_value, maximum(minimum(x, clip_max), clip_min): clip_min everywhere when it
   // exceeds clip_max, NaN everywhere for a NaN bound (TF's minimum and maximum propagate NaN).
-  require_dtype(x, "clip_by_value", "x", kSigned);
+  require_dtype(x, "clip_by_value", "x", kArithmetic);
   if (!is_floating(x.dtype())) {
     require_integer_bound(x, clip_min, "clip_value_min");
     require_integer_bound(x, clip_max, "clip_value_max");
   }
-  Tensor out = unary_forward(UnaryOp::kClip, "clip_by_value", x, kSigned, clip_min, clip_max);
+  Tensor out = unary_forward(UnaryOp::kClip, "clip_by_value", x, kArithmetic, clip_min, clip_max);
   if (std::isnan(clip_min) || std::isnan(clip_max)) out = fill(x.shape(), NAN, x.dtype());
   // The gradient passes where clip_min <= x <= clip_max.
   return with_grad("clip_by_value", x, out, [clip_min, clip_max](const Tensor &v, const Tensor &) {
@@ -209,9 +207,9 @@ Tensor expm1(const Tensor &x) {
 // floor, round and sign are piecewise constant. As TF: sign's gradient is zeros; floor and round
 // have none (not recorded, so tape.gradient gives None for them, and a sum treats them as 0).
 Tensor floor(const Tensor &x) { return unary_forward(UnaryOp::kFloor, "floor", x, kFloatOnly); }
-Tensor round(const Tensor &x) { return unary_forward(UnaryOp::kRound, "round", x, kSigned); }
+Tensor round(const Tensor &x) { return unary_forward(UnaryOp::kRound, "round", x, kArithmetic); }
 Tensor sign(const Tensor &x) {
-  return with_grad("sign", x, unary_forward(UnaryOp::kSign, "sign", x, kSigned),
+  return with_grad("sign", x, unary_forward(UnaryOp::kSign, "sign", x, kArithmetic),
                    [](const Tensor &v, const Tensor &) { return zeros_like(v); });
 }
 
@@ -227,7 +225,7 @@ Tensor cos(const Tensor &x) {
 
 Tensor relu6(const Tensor &x) {
   // The gradient passes where 0 < x < 6, as TF's Relu6Grad.
-  return with_grad("relu6", x, unary_forward(UnaryOp::kRelu6, "relu6", x, kSigned),
+  return with_grad("relu6", x, unary_forward(UnaryOp::kRelu6, "relu6", x, kArithmetic),
                    [](const Tensor &v, const Tensor &) {
                      return mask_like(logical_and(greater(v, k(0.0, v)), less(v, k(6.0, v))), v);
                    });

@@ -8,6 +8,10 @@
 
 namespace kiln::ops {
 
+// The dtypes of arithmetic (TF's real number types kiln has): floating, int32 and int64.
+inline constexpr std::initializer_list<DType> kArithmetic = {DType::kFloat32, DType::kBFloat16,
+                                                             DType::kFloat64, DType::kInt32, DType::kInt64};
+
 inline void require_dtype(const Tensor &t, const char *op, const char *arg,
                           std::initializer_list<DType> allowed) {
   require_defined(t, op, arg);

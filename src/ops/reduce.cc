@@ -60,8 +60,7 @@ Tensor run_reduce(ReduceKind kind, const Tensor &x, const Plan &p) {
 // (min); for integers the lowest or highest value.
 Tensor reduce_extreme(ReduceKind kind, const char *op, const Tensor &x, const std::vector<int64_t> &axes,
                       bool keepdims) {
-  require_dtype(x, op, "x",
-                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  require_dtype(x, op, "x", kArithmetic);
   Plan p = make_plan(x, axes, keepdims, op);
   Tensor out = run_reduce(kind, x, p);
   if (internal::has_float_gradient(x) && should_record({&x})) {
@@ -78,8 +77,7 @@ Tensor reduce_extreme(ReduceKind kind, const char *op, const Tensor &x, const st
 }  // namespace
 
 Tensor sum(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
-  require_dtype(x, "sum", "x",
-                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  require_dtype(x, "sum", "x", kArithmetic);
   Plan p = make_plan(x, axes, keepdims, "sum");
   Tensor out = run_reduce(ReduceKind::kSum, x, p);
   if (is_floating(x.dtype()) && should_record({&x})) {
@@ -92,8 +90,7 @@ Tensor sum(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
 }
 
 Tensor mean(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
-  require_dtype(x, "mean", "x",
-                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  require_dtype(x, "mean", "x", kArithmetic);
   Plan p = make_plan(x, axes, keepdims, "mean");
   if (!is_floating(x.dtype())) {
     // As TF's integer mean: the (wrapping) sum divided by the count, truncated toward zero; 0
@@ -124,7 +121,7 @@ Tensor min(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
 }
 
 Tensor internal::arg_reduce(const char *op, const Tensor &x, int64_t axis, ArgKernel kernel) {
-  require_dtype(x, op, "x", {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  require_dtype(x, op, "x", kArithmetic);
   if (x.rank() == 0) fail(Code::kInvalidArgument, op, ": argument 'x' is ", x.description(), "; expected rank >= 1");
   const int a = normalize_axis(axis, x.rank(), op);
   if (x.shape()[a] == 0)
@@ -141,8 +138,7 @@ Tensor internal::arg_reduce(const char *op, const Tensor &x, int64_t axis, ArgKe
 Tensor argmax(const Tensor &x, int64_t axis) { return internal::arg_reduce("argmax", x, axis, kernels::argmax); }
 
 Tensor sum_to_shape(const Tensor &grad, const Shape &shape) {
-  require_dtype(grad, "sum_to_shape", "grad",
-                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  require_dtype(grad, "sum_to_shape", "grad", kArithmetic);
   if (grad.shape() == shape) return grad;
   const int rank = grad.rank(), lead = rank - shape.rank();
   std::vector<bool> reduced(static_cast<size_t>(rank > 0 ? rank : 0));

@@ -144,8 +144,7 @@ Tensor l2_normalize(const Tensor &x, const std::vector<int64_t> &axes, float eps
 }
 
 Tensor bias_add(const Tensor &value, const Tensor &bias) {
-  require_dtype(value, "bias_add", "value",
-                {DType::kFloat32, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64});
+  require_dtype(value, "bias_add", "value", kArithmetic);
   require_defined(bias, "bias_add", "bias");
   if (value.rank() < 2 || bias.rank() != 1 || bias.shape()[0] != value.shape()[value.rank() - 1] ||
       bias.dtype() != value.dtype())

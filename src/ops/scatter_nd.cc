@@ -68,7 +68,7 @@ int nd_depth(const char *op, const Tensor &indices, int max_k, const std::string
 
 // scatter_nd into `shape`, errors naming op.
 Tensor scatter_nd_into(const char *op, const Tensor &indices, const Tensor &updates, const Shape &shape) {
-  require_dtype(updates, op, "updates", internal::kScatterDtypes);
+  require_dtype(updates, op, "updates", kArithmetic);
   const int k = nd_depth(op, indices, shape.rank(), "shape " + shape.to_string());
   const std::vector<int64_t> lead = dims_of(indices.shape(), 0, indices.rank() - 1);
   const std::vector<int64_t> rest = dims_of(shape, k, shape.rank());
@@ -124,7 +124,7 @@ Tensor scatter_nd(const Tensor &indices, const Tensor &updates, const Shape &sha
 
 Tensor tensor_scatter_nd_add(const Tensor &tensor, const Tensor &indices, const Tensor &updates) {
   const char *op = "tensor_scatter_nd_add";
-  require_dtype(tensor, op, "tensor", internal::kScatterDtypes);
+  require_dtype(tensor, op, "tensor", kArithmetic);
   require_same_dtype(tensor, updates, op);
   return add(tensor, scatter_nd_into(op, indices, updates, tensor.shape()));
 }
