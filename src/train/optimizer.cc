@@ -62,6 +62,15 @@ std::shared_ptr<const NamePattern> exclusion_pattern(const std::string &class_na
   return std::make_shared<const NamePattern>(class_name + ": exclude_from_weight_decay", names);
 }
 
+// Optimizers update float32 and float64 variables.
+bool updatable(const Variable &v) { return v.dtype() == DType::kFloat32 || v.dtype() == DType::kFloat64; }
+
+void require_updatable(const std::string &who, const Variable &v) {
+  if (!updatable(v))
+    fail(Code::kInvalidArgument, who, ": variable '", v.name(), "' is ", dtype_name(v.dtype()),
+         "; optimizers update float32 and float64 variables");
+}
+
 // Keras applies a clipping option only when it is set and > 0.
 bool clip_set(const std::optional<double> &v) { return v && *v > 0; }
 
@@ -198,9 +207,11 @@ Config Optimizer::serialize() const {
 
 int64_t Optimizer::iterations_locked() const { return iterations_->peek().data<int64_t>()[0]; }
 
+int64_t Optimizer::steps_locked() const { return iterations_locked() / accumulation_steps_.value_or(1); }
+
 int64_t Optimizer::iterations() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return iterations_locked() / accumulation_steps_.value_or(1);
+  return steps_locked();
 }
 
 double Optimizer::learning_rate_locked() const {
@@ -234,6 +245,8 @@ SchedulePtr Optimizer::learning_rate_schedule() const {
   std::lock_guard<std::mutex> lock(mu_);
   return schedule_;
 }
+
+size_t Optimizer::base_slots() const { return (use_ema_ ? 1 : 0) + (accumulation_steps_ ? 1 : 0); }
 
 std::vector<Optimizer::SlotSpec> Optimizer::all_slot_specs() const {
   std::vector<SlotSpec> specs = slot_specs();
@@ -320,8 +333,7 @@ const Optimizer::Slots &Optimizer::slots_for_locked(const VariablePtr &var) {
       restored.push_back(std::move(pv->second.on_restored));
       pending_by_var_.erase(pv);
     }
-    if (!initial.defined() && specs[k].name == "average" &&
-        iterations_locked() / accumulation_steps_.value_or(1) > 0) {
+    if (!initial.defined() && specs[k].name == "average" && steps_locked() > 0) {
       // A moving average made after step 0 (a variable first given later) starts from the
       // variable, as Keras's step-0 average would have.
       const Tensor now = v.peek();
@@ -369,9 +381,7 @@ void Optimizer::build(const std::vector<VariablePtr> &vars) {
   for (size_t i = 0; i < vars.size(); ++i) {
     if (!vars[i]) fail(Code::kInvalidArgument, who, ": variable ", i, " is null");
     const Variable &v = *vars[i];
-    if (v.dtype() != DType::kFloat32 && v.dtype() != DType::kFloat64)
-      fail(Code::kInvalidArgument, who, ": variable '", v.name(), "' is ", dtype_name(v.dtype()),
-           "; optimizers update float32 and float64 variables");
+    require_updatable(who, v);
     list.push_back(&v);
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -489,9 +499,7 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
     if (!seen.insert(&v).second)
       fail(Code::kInvalidArgument, who, ": variable '", v.name(), "' appears twice");
     if (!grads[i].defined()) continue;
-    if (v.dtype() != DType::kFloat32 && v.dtype() != DType::kFloat64)
-      fail(Code::kInvalidArgument, who, ": variable '", v.name(), "' is ", dtype_name(v.dtype()),
-           "; optimizers update float32 and float64 variables");
+    require_updatable(who, v);
     if (grads[i].dtype() != v.dtype() || grads[i].shape() != v.shape())
       fail(Code::kInvalidArgument, who, ": the gradient of variable '", v.name(), "' is ",
            grads[i].description(), "; expected ", dtype_name(v.dtype()), v.shape().to_string());
@@ -508,13 +516,11 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
   // Keras's apply builds the optimizer on every variable it is given, with a gradient or not: with
   // use_ema or gradient accumulation each float variable gets its slots now (its moving average
   // moves every step); otherwise slots wait for a variable's first gradient.
-  std::vector<size_t> built;
-  if (use_ema_ || accumulation_steps_) {
+  std::vector<size_t> every;
+  if (base_slots() > 0)
     for (size_t i = 0; i < vars.size(); ++i)
-      if (vars[i]->dtype() == DType::kFloat32 || vars[i]->dtype() == DType::kFloat64) built.push_back(i);
-  } else {
-    built = active;
-  }
+      if (updatable(*vars[i])) every.push_back(i);
+  const std::vector<size_t> &built = base_slots() > 0 ? every : active;
   std::vector<const Variable *> targets_in_order;
   for (size_t i : built) targets_in_order.push_back(vars[i].get());
   check_pending_locked(targets_in_order);
@@ -524,7 +530,7 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
   built_ = true;
 
   const int64_t raw = iterations_locked();
-  const int64_t steps = raw / accumulation_steps_.value_or(1);
+  const int64_t steps = steps_locked();
   // Keras 3's apply: the gradients unscaled first (g / loss_scale_factor in g's dtype).
   std::vector<Tensor> work(g.size());
   for (size_t i : active)
@@ -537,10 +543,9 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
     // Keras's gradient accumulation: N - 1 of every N steps add to the accumulators and update
     // nothing else; the N-th updates with (gradient + accumulator) / N.
     const int64_t n = *accumulation_steps_;
-    const size_t acc = all_slot_specs().size() - 1;
     const bool update = (raw + 1) % n == 0;
     for (size_t k = 0; k < active.size(); ++k) {
-      Variable &a = *slots[k]->slots[acc];
+      Variable &a = accumulator_of(*slots[k]);
       if (update)
         work[active[k]] = combine(work[active[k]], a.peek(), [n](auto x, auto y) {
           using T = decltype(x);
@@ -568,7 +573,6 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
     global_scale = c * std::min(1.0 / norm, 1.0 / c) + (norm - norm);
   }
   begin_step(t);
-  const size_t class_slots = slot_specs().size();
   for (size_t k = 0; k < active.size(); ++k) {
     const Tensor &grad = work[active[k]];
     Variable &v = *vars[active[k]];
@@ -591,16 +595,17 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
       p.decay_lr = lr;
     }
     std::vector<Variable *> targets{&v};
-    for (size_t j = 0; j < class_slots; ++j) targets.push_back(slots[k]->slots[j].get());
+    // The class's slots; the base's, at the end, are not the fused update's.
+    for (size_t j = 0; j + base_slots() < slots[k]->slots.size(); ++j)
+      targets.push_back(slots[k]->slots[j].get());
     const int64_t n = v.shape().num_elements();
     Variable::update_in_place(targets.data(), targets.size(), [&](void *const *dst, const void *const *src) {
       kernels::apply_update(v.dtype(), n, p, dst, src, grad.raw_data());
     });
   }
   if (accumulation_steps_) {  // Keras zeroes every accumulator after an update
-    const size_t acc = all_slot_specs().size() - 1;
     for (uint64_t id : slot_order_) {
-      Variable &a = *slots_.at(id).slots[acc];
+      Variable &a = accumulator_of(slots_.at(id));
       a.assign(filled(a.dtype(), a.shape(), 0.0));
     }
   }
@@ -612,11 +617,10 @@ void Optimizer::update_moving_averages_locked(int64_t steps) {
   if (!use_ema_) return;
   // Keras: average = m * average + (1 - m) * variable, m = ema_momentum except at step 0 (m = 0,
   // so the average starts as the variable), each product and sum in the variable's dtype.
-  const size_t avg = slot_specs().size();
   std::vector<std::pair<VariablePtr, Variable *>> pairs;
   for (uint64_t id : slot_order_) {
     const Slots &s = slots_.at(id);
-    if (VariablePtr var = s.variable.lock()) pairs.emplace_back(var, s.slots[avg].get());
+    if (VariablePtr var = s.variable.lock()) pairs.emplace_back(var, &average_of(s));
   }
   for (const auto &[var, average] : pairs)
     average->assign(combine(average->peek(), var->peek(), [this, steps](auto a, auto v) {
@@ -641,12 +645,11 @@ Tensor Optimizer::scale_loss(const Tensor &loss) const {
 void Optimizer::finalize_variable_values(const std::vector<VariablePtr> &vars) {
   if (!use_ema_) return;
   std::lock_guard<std::mutex> lock(mu_);
-  const size_t avg = slot_specs().size();
   for (size_t i = 0; i < vars.size(); ++i) {
     if (!vars[i])
       fail(Code::kInvalidArgument, class_name_, ".finalize_variable_values: variable ", i, " is null");
     auto it = slots_.find(vars[i]->id());
-    if (it != slots_.end()) vars[i]->assign(it->second.slots[avg]->peek());
+    if (it != slots_.end()) vars[i]->assign(average_of(it->second).peek());
   }
 }
 

@@ -176,6 +176,10 @@ class Optimizer {
   // slot_specs(), then the base's own per-variable slots: "average" (use_ema) and
   // "gradient_accumulator" (gradient_accumulation_steps), each starting at 0 as Keras's.
   std::vector<SlotSpec> all_slot_specs() const;
+  size_t base_slots() const;  // how many of those the base adds (0, 1 or 2)
+  // The base's slots of a variable, which end its list: "average" first, the accumulator last.
+  autodiff::Variable &average_of(const Slots &s) const { return *s.slots[s.slots.size() - base_slots()]; }
+  autodiff::Variable &accumulator_of(const Slots &s) const { return *s.slots.back(); }
   const Slots &slots_for_locked(const VariablePtr &v);
   // The index in all_slot_specs() of slot_name (or its Keras 2 alias); NotFound naming the
   // optimizer's slots.
@@ -188,6 +192,7 @@ class Optimizer {
   void check_pending_locked(const std::vector<const autodiff::Variable *> &vars) const;
   double learning_rate_locked() const;
   int64_t iterations_locked() const;  // the raw counter
+  int64_t steps_locked() const;       // Keras's iterations: raw // gradient_accumulation_steps
   // Keras's _update_model_variables_moving_average and, every ema_overwrite_frequency steps,
   // _overwrite_model_variables_with_average_value, over every variable with slots.
   void update_moving_averages_locked(int64_t steps);

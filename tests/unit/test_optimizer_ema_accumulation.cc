@@ -117,12 +117,15 @@ TEST(OptimizerEma, AveragesFollowKerasFormulaAndFinalizeAssignsThem) {
   EXPECT_EQ(opt->slot_names(), (std::vector<std::string>{"average"}));
 }
 
+// SGD(learning_rate=1.0, use_ema=True, ema_momentum=0.5) with one more option.
+OptimizerPtr ema_sgd(const char *key, int64_t value) {
+  return make_optimizer(
+      "SGD",
+      Config().set("learning_rate", 1.0).set("use_ema", true).set("ema_momentum", 0.5).set(key, value));
+}
+
 TEST(OptimizerEma, OverwriteFrequencyGivesTheVariablesTheirAverages) {
-  OptimizerPtr opt = make_optimizer("SGD", Config()
-                                               .set("learning_rate", 1.0)
-                                               .set("use_ema", true)
-                                               .set("ema_momentum", 0.5)
-                                               .set("ema_overwrite_frequency", 2));
+  OptimizerPtr opt = ema_sgd("ema_overwrite_frequency", 2);
   VariablePtr w = vec("w", {4.0f});
   opt->apply_gradients({grad({1.0f})}, {w});  // w 3, average 3 (step 0)
   EXPECT_EQ(read(*w), (std::vector<float>{3.0f}));
@@ -140,11 +143,7 @@ TEST(OptimizerEma, OverwriteFrequencyGivesTheVariablesTheirAverages) {
 // With accumulation the averages move on every call (Keras runs them after either branch), and
 // step 0 lasts until the first update.
 TEST(OptimizerEma, WithAccumulationAveragesMoveEveryCall) {
-  OptimizerPtr opt = make_optimizer("SGD", Config()
-                                               .set("learning_rate", 1.0)
-                                               .set("use_ema", true)
-                                               .set("ema_momentum", 0.5)
-                                               .set("gradient_accumulation_steps", 2));
+  OptimizerPtr opt = ema_sgd("gradient_accumulation_steps", 2);
   VariablePtr w = vec("w", {8.0f});
   opt->apply_gradients({grad({2.0f})}, {w});  // no update; average = w (step 0)
   EXPECT_EQ(read(*opt->slot(w->id(), "average")), (std::vector<float>{8.0f}));
