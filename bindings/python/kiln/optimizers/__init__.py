@@ -98,21 +98,20 @@ class Optimizer:
                                        "recorded it (tape=...); or pass loss as a callable taking no arguments")
         # Keras 3's apply divides the gradients by loss_scale_factor, so they are of the scaled
         # loss: a callable's loss is scaled under the tape; a recorded Tensor's gradients are
-        # multiplied by the factor.
-        factor = self.get_config().get("loss_scale_factor")
-        if callable(loss):
+        # scaled instead (scale_loss leaves both alone when no factor is set).
+        scaled_under_tape = callable(loss)
+        if scaled_under_tape:
             tape = tape if tape is not None else GradientTape()
             with tape:
                 if not callable(var_list):
                     tape.watch(list(var_list))
                 loss = self.scale_loss(loss())
-            factor = None
         if callable(var_list):
             var_list = var_list()
         var_list = list(var_list)
         grads = tape.gradient(loss, var_list)
-        if factor is not None:
-            grads = [None if g is None else g * float(factor) for g in grads]
+        if not scaled_under_tape:
+            grads = [None if g is None else self.scale_loss(g) for g in grads]
         return list(zip(grads, var_list))
 
     def minimize(self, loss, var_list, tape=None):
