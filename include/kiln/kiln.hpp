@@ -2832,6 +2832,9 @@ struct AUCOptions {
   std::string curve = "ROC";                       ///< "ROC" or "PR"
   std::string summation_method = "interpolation";  ///< or "minoring", "majoring"
   std::vector<double> thresholds;                  ///< empty: num_thresholds evenly spaced
+  bool multi_label = false;                        ///< y_pred [samples, labels]: one AUC per label
+  std::optional<int64_t> num_labels;               ///< multi_label only; unset: from the first update
+  std::vector<double> label_weights;               ///< empty: None (an unweighted mean)
   bool from_logits = false;
   std::string name;
 };
@@ -2839,6 +2842,9 @@ inline Metric AUC(const AUCOptions &o = {}) {
   Config c;
   c.set("num_thresholds", o.num_thresholds).set("curve", o.curve).set("summation_method", o.summation_method);
   if (!o.thresholds.empty()) c.set("thresholds", o.thresholds);
+  c.set("multi_label", o.multi_label);
+  if (o.num_labels) c.set("num_labels", *o.num_labels);
+  if (!o.label_weights.empty()) c.set("label_weights", o.label_weights);
   c.set("from_logits", o.from_logits);
   return detail::named("AUC", o.name, c);
 }

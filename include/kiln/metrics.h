@@ -19,7 +19,13 @@
  *   Precision, Recall               thresholds=null (0.5, or -1e10 with top_k), top_k=null, class_id=null
  *   AUC                             num_thresholds=200, curve="ROC" | "PR",
  *                                   summation_method="interpolation" | "minoring" | "majoring",
- *                                   thresholds=null, from_logits=false (multi_label is UNIMPLEMENTED)
+ *                                   thresholds=null, from_logits=false, multi_label=false,
+ *                                   num_labels=null, label_weights=null. multi_label: y_pred
+ *                                   [samples, labels], one AUC per label and their mean (or
+ *                                   label_weights-weighted mean) as the result; num_labels sizes
+ *                                   the state at creation, else the first update does. Without
+ *                                   multi_label, label_weights weigh the columns of y_pred's last
+ *                                   axis in the counts
  *   IoU, OneHotIoU                  num_classes, target_class_ids (required), ignore_class=null,
  *                                   sparse_y_true=true (IoU), sparse_y_pred, axis=-1
  *   MeanIoU, OneHotMeanIoU          num_classes (required), as IoU otherwise
@@ -40,10 +46,11 @@
  * State variables are non-trainable float32, named "<metric name>/<Keras name>": total and count
  * (Mean and its wrappers), total (Sum), true_positives and false_positives (Precision),
  * true_positives and false_negatives (Recall), true_positives, false_positives, true_negatives and
- * false_negatives (AUC), total_confusion_matrix (the IoU classes), true_positives, false_positives,
- * false_negatives and intermediate_weights (F1Score and FBetaScore, made at the first update,
- * one value per class). A metric serialises its own calls with a mutex: several threads may
- * update one metric at once.
+ * false_negatives (AUC: [num_thresholds], or [num_thresholds, labels] with multi_label, made at
+ * the first update unless num_labels is given), total_confusion_matrix (the IoU classes), true_positives,
+ * false_positives, false_negatives and intermediate_weights (F1Score and FBetaScore, made at the first
+ * update, one value per class). A metric serialises its own calls with a mutex: several threads may update
+ * one metric at once.
  */
 #ifndef KILN_METRICS_H
 #define KILN_METRICS_H

@@ -36,13 +36,22 @@ bool evenly_distributed(const std::vector<float> &t) {
   return true;
 }
 
-// Counts one batch for every threshold. top_k keeps the k largest predictions of each row (the
-// others become NEG_INF); class_id looks at that column of the last axis only. With evenly
-// distributed thresholds Keras takes a bucketed path that first clips the predictions to [0, 1]
-// (clip_to_unit).
+// How one batch is counted (Keras's update_confusion_matrix_variables' arguments).
+struct ConfusionSpec {
+  const std::vector<float> &thresholds;
+  std::optional<int64_t> top_k, class_id;  // top_k: the k largest of each row stay, the others
+                                           // become NEG_INF; class_id: that column only
+  bool clip_to_unit = false;  // evenly distributed thresholds: Keras's bucketed path clips to [0, 1]
+  bool multi_label = false;   // y_pred [N, L]: counts per threshold and label, [T, L] row-major
+  const std::vector<float> *label_weights = nullptr;  // not multi_label: a weight per column of
+                                                      // the last axis (broadcast as [1, L])
+};
+
+// Counts one batch for every threshold (and with multi_label, every label).
 Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight,
-                 const std::vector<float> &thresholds, std::optional<int64_t> top_k,
-                 std::optional<int64_t> class_id, bool clip_to_unit, const std::string &owner) {
+                 const ConfusionSpec &spec, const std::string &owner) {
+  const std::vector<float> &thresholds = spec.thresholds;
+  const std::optional<int64_t> top_k = spec.top_k, class_id = spec.class_id;
   require_pair(y_true, y_pred, owner);
   Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
   Tensor t = y_true.dtype() == DType::kFloat32 ? y_true : ops::cast(y_true, DType::kFloat32);
@@ -105,19 +114,31 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
     t = column(t);
     if (w.defined()) w = column(w);
   }
+  // Columns of the last axis: the labels counted apart (multi_label) or weighed by label_weights.
+  const size_t columns = p.rank() >= 2 ? static_cast<size_t>(p.shape()[p.rank() - 1]) : 1;
+  if (spec.multi_label && p.rank() != 2)
+    fail(Code::kInvalidArgument, owner, ": y_pred ", y_pred.description(),
+         " must have rank 2 (samples, labels) when multi_label is true");
+  const std::vector<float> *lw = spec.label_weights;
+  if (lw && !spec.multi_label && !(p.rank() >= 2 && (lw->size() == columns || lw->size() == 1)))
+    fail(Code::kInvalidArgument, owner, ": label_weights has ", lw->size(), " values; y_pred ",
+         y_pred.description(), " needs one per column of its last axis");
   std::vector<float> pv = host_values<float>(p);
-  if (clip_to_unit)
+  if (spec.clip_to_unit)
     for (float &v : pv) v = v > 1.0f ? 1.0f : (v < 0.0f ? 0.0f : v);  // NaN stays NaN
   const std::vector<float> tv = host_values<float>(t);
   const std::vector<float> wv = w.defined() ? host_values<float>(w) : std::vector<float>();
-  const size_t n = thresholds.size();
-  Counts c{std::vector<double>(n), std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
+  const size_t n = thresholds.size(), labels = spec.multi_label ? columns : 1;
+  Counts c{std::vector<double>(n * labels), std::vector<double>(n * labels), std::vector<double>(n * labels),
+           std::vector<double>(n * labels)};
   for (size_t i = 0; i < pv.size(); ++i) {
     const bool label = tv[i] != 0.0f;
-    const double weight = wv.empty() ? 1.0 : wv[i];
+    double weight = wv.empty() ? 1.0 : wv[i];
+    if (lw && !spec.multi_label) weight *= static_cast<double>((*lw)[lw->size() == 1 ? 0 : i % columns]);
+    const size_t column = spec.multi_label ? i % columns : 0;
     for (size_t k = 0; k < n; ++k) {
       const bool pred = pv[i] > thresholds[k];
-      (label ? (pred ? c.tp : c.fn) : (pred ? c.fp : c.tn))[k] += weight;
+      (label ? (pred ? c.tp : c.fn) : (pred ? c.fp : c.tn))[k * labels + column] += weight;
     }
   }
   return c;
@@ -125,7 +146,7 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
 
 void add_to(const VariablePtr &v, const std::vector<double> &d) {
   std::vector<float> f(d.begin(), d.end());
-  v->assign_add(vector_tensor(f));
+  v->assign_add(Tensor::from_data(DType::kFloat32, v->shape(), f.data(), f.size() * sizeof(float)));
 }
 
 double divide_no_nan(double a, double b) { return b == 0 ? 0.0 : a / b; }
@@ -182,7 +203,7 @@ class PrecisionRecall final : public Metric {
 
  protected:
   void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
-    Counts c = confusion(y_true, y_pred, sample_weight, thresholds_, top_k_, class_id_, evenly_, name());
+    Counts c = confusion(y_true, y_pred, sample_weight, {thresholds_, top_k_, class_id_, evenly_}, name());
     add_to(tp_, c.tp);
     add_to(other_, precision_ ? c.fp : c.fn);
   }
@@ -203,8 +224,11 @@ class PrecisionRecall final : public Metric {
   VariablePtr tp_, other_;
 };
 
-// Keras's AUC (multi_label false): confusion counts at num_thresholds thresholds, then a Riemann
-// sum of the ROC or PR curve, or for PR with interpolation, Davis & Goadrich's interpolation.
+// Keras's AUC: confusion counts at num_thresholds thresholds, then a Riemann sum of the ROC or PR
+// curve, or for PR with interpolation, Davis & Goadrich's interpolation. With multi_label the
+// counts are kept per label ([thresholds, labels]) and the result is the mean of the labels' AUCs,
+// or their label_weights-weighted mean; without it, label_weights weigh the columns of y_pred's
+// last axis in the counts.
 class AUC final : public Metric {
  public:
   explicit AUC(ConfigReader &r) : Metric("AUC", r, "auc") {
@@ -219,11 +243,23 @@ class AUC final : public Metric {
       fail(Code::kInvalidArgument, "AUC: summation_method '", summation_,
            "' is not valid; expected interpolation, minoring or majoring");
     from_logits_ = r.get_bool("from_logits", false);
-    if (r.get_bool("multi_label", false))
-      fail(Code::kUnimplemented, "AUC: multi_label=True is not implemented; use one AUC per label");
-    if (r.has("num_labels") || r.has("label_weights"))
-      fail(Code::kUnimplemented,
-           "AUC: num_labels and label_weights go with multi_label, which is not implemented");
+    multi_label_ = r.get_bool("multi_label", false);
+    if (r.has("num_labels")) {
+      num_labels_ = r.get_int("num_labels");
+      if (!multi_label_)
+        fail(Code::kInvalidArgument, "AUC: num_labels is needed only when multi_label is true");
+      if (*num_labels_ < 1)
+        fail(Code::kInvalidArgument, "AUC: num_labels is ", *num_labels_, "; expected >= 1 or null");
+    }
+    if (r.has("label_weights")) {
+      label_weights_ = r.config().get_float_list("label_weights");
+      if (label_weights_->empty()) fail(Code::kInvalidArgument, "AUC: label_weights is empty");
+      for (double x : *label_weights_)
+        if (!(x >= 0) || !std::isfinite(x))
+          fail(Code::kInvalidArgument, "AUC: label weight ", x, " is not a finite number >= 0");
+      label_weights_f_.assign(label_weights_->begin(), label_weights_->end());
+      if (num_labels_) check_label_weights(*num_labels_);
+    }
     const float eps = kEpsilon;
     if (r.has("thresholds")) {
       std::vector<double> given = r.config().get_float_list("thresholds");
@@ -248,63 +284,96 @@ class AUC final : public Metric {
       thresholds_.push_back(1.0f + eps);
     }
     r.finish();
-    const Shape s{static_cast<int64_t>(thresholds_.size())};
-    tp_ = add_variable("true_positives", s);
-    fp_ = add_variable("false_positives", s);
-    tn_ = add_variable("true_negatives", s);
-    fn_ = add_variable("false_negatives", s);
+    if (!multi_label_)
+      build(0);
+    else if (num_labels_)
+      build(*num_labels_);  // otherwise at the first update, from y_pred's labels (as Keras)
   }
 
  protected:
   void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
     require_pair(y_true, y_pred, name());
+    if (multi_label_) {
+      if (y_pred.rank() != 2)
+        fail(Code::kInvalidArgument, name(), ": y_pred ", y_pred.description(),
+             " must have rank 2 (samples, labels) when multi_label is true");
+      const int64_t labels = y_pred.shape()[1];
+      if (labels < 1)
+        fail(Code::kInvalidArgument, name(), ": y_pred ", y_pred.description(), " has no labels");
+      if (!tp_) {
+        check_label_weights(labels);
+        build(labels);
+      } else if (labels != labels_) {
+        fail(Code::kInvalidArgument, name(), ": y_pred ", y_pred.description(), " has ", labels,
+             " labels; the metric counts ", labels_,
+             num_labels_ ? " (num_labels)" : " (from its first update)");
+      }
+    }
     Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
     if (from_logits_) p = ops::sigmoid(p);
-    Counts c = confusion(y_true, p, sample_weight, thresholds_, std::nullopt, std::nullopt, evenly_, name());
+    ConfusionSpec spec{thresholds_, std::nullopt, std::nullopt, evenly_};
+    spec.multi_label = multi_label_;
+    if (label_weights_ && !multi_label_) spec.label_weights = &label_weights_f_;
+    Counts c = confusion(y_true, p, sample_weight, spec, name());
     add_to(tp_, c.tp);
     add_to(fp_, c.fp);
     add_to(tn_, c.tn);
     add_to(fn_, c.fn);
   }
   Tensor result_impl() const override {
+    if (!tp_) return Tensor::scalar(0.0f);  // multi_label before its first update
     const std::vector<float> tp = host_values<float>(tp_->peek()), fp = host_values<float>(fp_->peek()),
                              tn = host_values<float>(tn_->peek()), fn = host_values<float>(fn_->peek());
-    const size_t n = tp.size();
-    double auc = 0;
-    if (curve_ == "PR" && summation_ == "interpolation") {
-      for (size_t i = 0; i + 1 < n; ++i) {
-        const double dtp = double(tp[i]) - tp[i + 1];
-        const double p0 = double(tp[i]) + fp[i], p1 = double(tp[i + 1]) + fp[i + 1];
-        const double slope = divide_no_nan(dtp, std::max(p0 - p1, 0.0));
-        const double intercept = tp[i + 1] - slope * p1;
-        const double ratio = p0 > 0 && p1 > 0 ? divide_no_nan(p0, std::max(p1, 0.0)) : 1.0;
-        auc += divide_no_nan(slope * (dtp + intercept * std::log(ratio)),
-                             std::max(double(tp[i + 1]) + fn[i + 1], 0.0));
-      }
-      return Tensor::scalar(static_cast<float>(auc));
-    }
-    std::vector<double> x(n), y(n);
-    for (size_t i = 0; i < n; ++i) {
-      const double recall = divide_no_nan(tp[i], double(tp[i]) + fn[i]);
-      if (curve_ == "ROC") {
-        x[i] = divide_no_nan(fp[i], double(fp[i]) + tn[i]);
-        y[i] = recall;
+    const size_t labels = multi_label_ ? static_cast<size_t>(labels_) : 1, n = tp.size() / labels;
+    std::vector<double> by_label(labels);
+    for (size_t l = 0; l < labels; ++l) {
+      auto at = [&](const std::vector<float> &v, size_t k) { return static_cast<double>(v[k * labels + l]); };
+      double auc = 0;
+      if (curve_ == "PR" && summation_ == "interpolation") {
+        for (size_t i = 0; i + 1 < n; ++i) {
+          const double dtp = at(tp, i) - at(tp, i + 1);
+          const double p0 = at(tp, i) + at(fp, i), p1 = at(tp, i + 1) + at(fp, i + 1);
+          const double slope = divide_no_nan(dtp, std::max(p0 - p1, 0.0));
+          const double intercept = at(tp, i + 1) - slope * p1;
+          const double ratio = p0 > 0 && p1 > 0 ? divide_no_nan(p0, std::max(p1, 0.0)) : 1.0;
+          auc += divide_no_nan(slope * (dtp + intercept * std::log(ratio)),
+                               std::max(at(tp, i + 1) + at(fn, i + 1), 0.0));
+        }
       } else {
-        x[i] = recall;
-        y[i] = divide_no_nan(tp[i], double(tp[i]) + fp[i]);
+        std::vector<double> x(n), y(n);
+        for (size_t i = 0; i < n; ++i) {
+          const double recall = divide_no_nan(at(tp, i), at(tp, i) + at(fn, i));
+          if (curve_ == "ROC") {
+            x[i] = divide_no_nan(at(fp, i), at(fp, i) + at(tn, i));
+            y[i] = recall;
+          } else {
+            x[i] = recall;
+            y[i] = divide_no_nan(at(tp, i), at(tp, i) + at(fp, i));
+          }
+        }
+        for (size_t i = 0; i + 1 < n; ++i) {
+          double h;
+          if (summation_ == "interpolation")
+            h = (y[i] + y[i + 1]) / 2.0;
+          else if (summation_ == "minoring")
+            h = std::min(y[i], y[i + 1]);
+          else
+            h = std::max(y[i], y[i + 1]);
+          auc += (x[i] - x[i + 1]) * h;
+        }
       }
+      by_label[l] = auc;
     }
-    for (size_t i = 0; i + 1 < n; ++i) {
-      double h;
-      if (summation_ == "interpolation")
-        h = (y[i] + y[i + 1]) / 2.0;
-      else if (summation_ == "minoring")
-        h = std::min(y[i], y[i + 1]);
-      else
-        h = std::max(y[i], y[i + 1]);
-      auc += (x[i] - x[i + 1]) * h;
+    if (!multi_label_) return Tensor::scalar(static_cast<float>(by_label[0]));
+    double total = 0, weights = 0;
+    for (size_t l = 0; l < labels; ++l) {
+      const double w = !label_weights_ ? 1.0 : (*label_weights_)[label_weights_->size() == 1 ? 0 : l];
+      total += by_label[l] * w;
+      weights += w;
     }
-    return Tensor::scalar(static_cast<float>(auc));
+    // Keras: the labels' mean, or divide_no_nan of the weighted sum by the weights' sum.
+    return Tensor::scalar(
+        static_cast<float>(label_weights_ ? divide_no_nan(total, weights) : total / weights));
   }
   void add_config(Config &c) const override {
     c.set("num_thresholds", static_cast<int64_t>(thresholds_.size()));
@@ -313,16 +382,43 @@ class AUC final : public Metric {
       c.set("thresholds", *explicit_thresholds_);
     else
       c.set_null("thresholds");
-    c.set("multi_label", false)
-        .set_null("num_labels")
-        .set_null("label_weights")
-        .set("from_logits", from_logits_);
+    c.set("multi_label", multi_label_);
+    if (num_labels_)
+      c.set("num_labels", *num_labels_);
+    else
+      c.set_null("num_labels");
+    if (label_weights_)
+      c.set("label_weights", *label_weights_);
+    else
+      c.set_null("label_weights");
+    c.set("from_logits", from_logits_);
   }
 
  private:
+  // The state: [thresholds], or [thresholds, labels] with multi_label.
+  void build(int64_t labels) {
+    labels_ = labels;
+    const int64_t t = static_cast<int64_t>(thresholds_.size());
+    const Shape s = multi_label_ ? Shape{t, labels} : Shape{t};
+    tp_ = add_variable("true_positives", s);
+    fp_ = add_variable("false_positives", s);
+    tn_ = add_variable("true_negatives", s);
+    fn_ = add_variable("false_negatives", s);
+  }
+  // With multi_label, label_weights weigh the labels' AUCs: one per label (or one for all).
+  void check_label_weights(int64_t labels) const {
+    if (multi_label_ && label_weights_ && label_weights_->size() != 1 &&
+        static_cast<int64_t>(label_weights_->size()) != labels)
+      fail(Code::kInvalidArgument, name(), ": label_weights has ", label_weights_->size(),
+           " values; expected one per label (", labels, ")");
+  }
+
   std::string curve_, summation_;
-  bool from_logits_ = false, evenly_ = true;
-  std::optional<std::vector<double>> explicit_thresholds_;
+  bool from_logits_ = false, evenly_ = true, multi_label_ = false;
+  std::optional<int64_t> num_labels_;
+  int64_t labels_ = 0;
+  std::optional<std::vector<double>> explicit_thresholds_, label_weights_;
+  std::vector<float> label_weights_f_;
   std::vector<float> thresholds_;
   VariablePtr tp_, fp_, tn_, fn_;
 };

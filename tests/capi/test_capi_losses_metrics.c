@@ -198,6 +198,36 @@ static void test_metrics(void) {
     kiln_tensor_free(tp);
   }
   for (i = 0; i < n; ++i) kiln_variable_free(vars[i]);
+  /* AUC with multi_label: one AUC per column of [samples, labels] (0.75 and 1.0 here), weighed by
+   * label_weights [1, 3]; the state is [num_thresholds, num_labels]. */
+  {
+    kiln_config *c = NULL;
+    kiln_metric *ml = NULL;
+    kiln_variable *mv[4] = {NULL, NULL, NULL, NULL};
+    size_t four = 0;
+    const float yt[8] = {0, 0, 0, 0, 1, 1, 1, 1}, yp[8] = {0.1f, 0.2f, 0.4f, 0.3f, 0.35f, 0.6f, 0.8f, 0.9f};
+    const int64_t d42[2] = {4, 2}, d4[1] = {4};
+    OK(kiln_config_from_json(&c, "{\"multi_label\": true, \"num_labels\": 2, \"label_weights\": [1, 3]}"));
+    OK(kiln_metric_create(&ml, "AUC", c));
+    kiln_config_free(c);
+    OK(kiln_metric_update_state(ml, f32(2, d42, yt), f32(2, d42, yp), NULL));
+    CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, ml))) - (0.75f + 3.0f) / 4.0f) < 1e-5f);
+    OK(kiln_metric_get_variables(mv, 4, &four, ml));
+    CHECK(four == 4);
+    {
+      kiln_tensor *tp = RUN(kiln_variable_read(&o, mv[0]));
+      CHECK(tp && kiln_tensor_get_rank(tp) == 2 && kiln_tensor_get_dims(tp)[0] == 200 &&
+            kiln_tensor_get_dims(tp)[1] == 2);
+      kiln_tensor_free(tp);
+    }
+    for (i = 0; i < four; ++i) kiln_variable_free(mv[i]);
+    EXPECT_ERROR(kiln_metric_update_state(ml, f32(1, d4, yt), f32(1, d4, yp), NULL), INVALID, "rank 2",
+                 "multi_label");
+    kiln_metric_free(ml);
+    OK(kiln_config_from_json(&c, "{\"num_labels\": 2}"));
+    EXPECT_ERROR(kiln_metric_create(&ml, "AUC", c), INVALID, "num_labels", "only when multi_label");
+    kiln_config_free(c);
+  }
   /* MeanIoU: an int64 confusion matrix (Keras's dtype "int"); cm = [[1, 1], [1, 1]] gives 1/3. */
   {
     kiln_config *c = NULL;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <thread>
 
+#include "hpp_test_util.h"
 #include "kiln/kiln.hpp"
 
 namespace {
@@ -167,6 +168,22 @@ TEST(HppMetrics, PrecisionRecallAuc) {
   EXPECT_GT(scalar(aucpr.result()), 0.5f);
   EXPECT_EQ(auc.variables().size(), 4u);
   EXPECT_EQ(aucpr.get_config().get_string("curve"), "PR");
+  // multi_label: one AUC per column (0.75 and 1.0 here), their label_weights-weighted mean.
+  kiln::metrics::AUCOptions ml;
+  ml.multi_label = true;
+  ml.label_weights = {1, 3};
+  kiln::Metric multi = kiln::metrics::AUC(ml);
+  EXPECT_TRUE(multi.variables().empty());  // no num_labels: built by the first update
+  multi.update_state(Tensor::from_vector<float>({0, 0, 0, 0, 1, 1, 1, 1}, {4, 2}),
+                     Tensor::from_vector<float>({0.1f, 0.2f, 0.4f, 0.3f, 0.35f, 0.6f, 0.8f, 0.9f}, {4, 2}));
+  EXPECT_NEAR(scalar(multi.result()), (0.75 + 3.0) / 4, 1e-5);
+  ASSERT_EQ(multi.variables().size(), 4u);
+  EXPECT_EQ(multi.variables()[0].value().shape(), (kiln::Dims{200, 2}));
+  EXPECT_TRUE(multi.get_config().get_bool("multi_label"));
+  kiln::metrics::AUCOptions labels_alone;
+  labels_alone.num_labels = 2;
+  kiln::testing::expect_code(KILN_STATUS_INVALID_ARGUMENT, "only when multi_label",
+                             [&] { kiln::metrics::AUC(labels_alone); });
 }
 
 // Keras's F1Score / FBetaScore docstring example: one score per class, or an average.

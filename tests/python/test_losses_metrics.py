@@ -30,6 +30,55 @@ Y = np.array([0, 1], np.int64)
 A, B = -math.log(0.5), -math.log(0.25)
 
 
+def keras_auc(y_true, y_pred, sample_weight=None, num_thresholds=200, curve="ROC", summation_method="interpolation",
+              thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
+    """A NumPy copy of Keras 3's AUC (update_confusion_matrix_variables' tiled path, then result) in float32."""
+    del num_labels
+    f = np.float32
+    if thresholds is not None:
+        inner = sorted(thresholds)
+    else:
+        inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+    t = np.array([0.0 - 1e-7] + inner + [1.0 + 1e-7], f)
+    p = np.asarray(y_pred, f)
+    if from_logits:
+        p = (1 / (1 + np.exp(-p.astype(np.float64)))).astype(f)
+    pos = np.asarray(y_true) != 0
+    w = np.ones_like(p) if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, f)[:, None], p.shape)
+    lw = None if label_weights is None else np.asarray(label_weights, f)
+    if lw is not None and not multi_label:
+        w = w * np.broadcast_to(lw[None, :], p.shape)
+    if not multi_label:
+        p, pos, w = p.reshape(-1, 1), pos.reshape(-1, 1), w.reshape(-1, 1)
+    pred = p[None, :, :] > t[:, None, None]  # [T, N, L]
+    lab = pos[None]
+    tp, fp = ((lab & pred) * w).sum(1, dtype=f), ((~lab & pred) * w).sum(1, dtype=f)
+    tn, fn = ((~lab & ~pred) * w).sum(1, dtype=f), ((lab & ~pred) * w).sum(1, dtype=f)
+
+    def div(a, b):
+        return np.where(b == 0, f(0), a / np.where(b == 0, f(1), b)).astype(f)
+
+    if curve == "PR" and summation_method == "interpolation":
+        dtp = tp[:-1] - tp[1:]
+        pp = tp + fp
+        slope = div(dtp, np.maximum(pp[:-1] - pp[1:], 0))
+        intercept = tp[1:] - slope * pp[1:]
+        ratio = np.where((pp[:-1] > 0) & (pp[1:] > 0), div(pp[:-1], np.maximum(pp[1:], 0)), f(1))
+        terms = div(slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0))
+    else:
+        recall = div(tp, tp + fn)
+        x, y = (div(fp, fp + tn), recall) if curve == "ROC" else (recall, div(tp, tp + fp))
+        h = {"interpolation": (y[:-1] + y[1:]) / 2, "minoring": np.minimum(y[:-1], y[1:]),
+             "majoring": np.maximum(y[:-1], y[1:])}[summation_method]
+        terms = (x[:-1] - x[1:]) * h
+    by_label = terms.sum(0)
+    if not multi_label:
+        return float(by_label.sum())
+    if lw is None:
+        return float(by_label.mean())
+    return float(div(np.sum(by_label * lw), np.sum(lw)))
+
+
 class GoldenTest(unittest.TestCase):
     def test_every_case(self):
         with open(GOLDEN) as f:
@@ -193,6 +242,36 @@ class MetricsTest(unittest.TestCase):
                          sample_weight=np.array([[1, 2], [0, 3]], np.float32))
         self.assertAlmostEqual(float(acc.result()), 2 / 3, places=6)
 
+    def test_auc_multi_label_and_label_weights(self):
+        rng = np.random.default_rng(7)
+        yt = (rng.random((12, 3)) < 0.5).astype(np.float32)
+        yp = rng.random((12, 3)).astype(np.float32)
+        sw = rng.random(12).astype(np.float32)
+        cases = [dict(multi_label=True), dict(multi_label=True, label_weights=np.array([0.5, 1.0, 2.0])),
+                 dict(multi_label=True, num_labels=3, curve="PR"),
+                 dict(multi_label=True, curve="PR", summation_method="minoring", label_weights=[1, 0, 1]),
+                 dict(multi_label=True, summation_method="majoring", thresholds=[0.3, 0.5, 0.9]),
+                 dict(label_weights=[1.0, 0.0, 3.0]), dict(label_weights=(2.0,), curve="PR"),
+                 dict(multi_label=True, from_logits=True, num_thresholds=50)]
+        for kw in cases:
+            for weight in (None, sw):
+                with self.subTest(kw=kw, weighted=weight is not None):
+                    m = metrics.AUC(**kw)
+                    m.update_state(yt[:7], yp[:7], sample_weight=None if weight is None else weight[:7])
+                    m.update_state(yt[7:], yp[7:], sample_weight=None if weight is None else weight[7:])
+                    self.assertAlmostEqual(float(m.result()), keras_auc(yt, yp, weight, **kw), places=5)
+        m = metrics.AUC(multi_label=True, label_weights=np.array([1.0, 3.0], np.float32))
+        self.assertEqual(len(m.variables), 0)  # built at the first update
+        m.update_state(yt[:, :2], yp[:, :2])
+        self.assertEqual(m.variables[0].numpy().shape, (200, 2))
+        config = m.get_config()
+        self.assertEqual((config["multi_label"], config["num_labels"], config["label_weights"]), (True, None, [1.0, 3.0]))
+        back = metrics.AUC.from_config(config)
+        back.update_state(yt[:, :2], yp[:, :2])
+        self.assertEqual(float(back.result()), float(m.result()))
+        with self.assertRaises(kiln.InvalidArgumentError):
+            m.update_state(yt, yp)  # 3 labels; the state counts 2
+
     def test_iou_metrics(self):
         m = metrics.MeanIoU(num_classes=2)
         m.update_state([0, 0, 1, 1], [0, 1, 0, 1])
@@ -330,8 +409,12 @@ class MetricsTest(unittest.TestCase):
         self.assertIn("known:", str(cm.exception))
         with self.assertRaises(kiln.InvalidArgumentError):
             metrics.SparseCategoricalAccuracy().update_state([0, 1, 2], P)
-        with self.assertRaises(kiln.UnimplementedError):
-            metrics.AUC(multi_label=True)
+        with self.assertRaises(kiln.InvalidArgumentError):
+            metrics.AUC(num_labels=2)  # only with multi_label, as Keras
+        with self.assertRaises(kiln.InvalidArgumentError):
+            metrics.AUC(multi_label=True, num_labels=3, label_weights=[1, 2])
+        with self.assertRaises(kiln.InvalidArgumentError):
+            metrics.AUC(multi_label=True).update_state([0, 1], [0.2, 0.8])  # rank 1
         with self.assertRaises(kiln.InvalidArgumentError):
             metrics.BinaryAccuracy(treshold=0.2)
 

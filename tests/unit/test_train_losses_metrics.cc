@@ -472,12 +472,102 @@ TEST(TrainMetrics, BadInput) {
       },
       Code::kInvalidArgument, {"sample_weight"});
   expect_near(p->result(), {0.0f});  // failed updates left no trace
-  Config multi;
-  multi.set("multi_label", true);
-  expect_error([&] { create_metric("AUC", multi); }, Code::kUnimplemented, {"multi_label"});
+  Config labels_alone;
+  labels_alone.set("num_labels", int64_t{3});
+  expect_error([&] { create_metric("AUC", labels_alone); }, Code::kInvalidArgument,
+               {"num_labels", "only when multi_label"});
   Config curve;
   curve.set("curve", "XY");
   expect_error([&] { create_metric("AUC", curve); }, Code::kInvalidArgument, {"curve", "XY"});
+}
+
+// Keras's AUC(multi_label=True): counts per label ([thresholds, labels]) and the labels' AUCs
+// averaged, or weighted by label_weights; without multi_label, label_weights weigh y_pred's columns.
+// Column 0 is sklearn's 0.75 case (3 of 4 positive/negative pairs in order), column 1 in order.
+TEST(TrainMetrics, AUCMultiLabel) {
+  const Tensor yt = make({4, 2}, {0, 0, 0, 0, 1, 1, 1, 1});
+  const Tensor yp = make({4, 2}, {0.1f, 0.2f, 0.4f, 0.3f, 0.35f, 0.6f, 0.8f, 0.9f});
+  Config multi;
+  multi.set("multi_label", true);
+  MetricPtr lazy = create_metric("AUC", multi);
+  EXPECT_TRUE(lazy->variables().empty());  // built by the first update, from y_pred's labels
+  lazy->update_state(yt, yp);
+  ASSERT_EQ(lazy->variables().size(), 4u);
+  EXPECT_EQ(lazy->variables()[0]->shape(), Shape({200, 2}));
+  expect_near(lazy->result(), {(0.75f + 1.0f) / 2}, 1e-5f);
+  // Each label's counts are those of a single-label AUC over that column.
+  for (int64_t col = 0; col < 2; ++col) {
+    MetricPtr one = create_metric("AUC");
+    one->update_state(ops::slice(yt, {0, col}, {-1, 1}), ops::slice(yp, {0, col}, {-1, 1}));
+    for (size_t v = 0; v < 4; ++v)
+      expect_near(ops::slice(lazy->variables()[v]->peek(), {0, col}, {-1, 1}),
+                  testing::values(ops::expand_dims(one->variables()[v]->peek(), -1)));
+  }
+  expect_error(
+      [&] {
+        lazy->update_state(make({2, 3}, {0, 1, 0, 1, 0, 1}), make({2, 3}, {0, 1, 0, 1, 0, 1}));
+      },
+      Code::kInvalidArgument, {"3 labels", "counts 2"});
+  expect_error(
+      [&] {
+        lazy->update_state(make({4}, {0, 1, 0, 1}), make({4}, {0, 1, 0, 1}));
+      },
+      Code::kInvalidArgument, {"rank 2", "multi_label"});
+
+  Config weighted = multi;
+  weighted.set("num_labels", int64_t{2}).set("label_weights", std::vector<double>{1, 3});
+  MetricPtr w = create_metric("AUC", weighted);
+  EXPECT_EQ(w->variables()[0]->shape(), Shape({200, 2}));  // num_labels: built at creation
+  w->update_state(yt, yp);
+  expect_near(w->result(), {(0.75f + 3.0f) / 4}, 1e-5f);
+  const Config c = w->get_config();
+  EXPECT_TRUE(c.get_bool("multi_label"));
+  EXPECT_EQ(c.get_int("num_labels"), 2);
+  EXPECT_EQ(c.get_float_list("label_weights"), (std::vector<double>{1, 3}));
+  EXPECT_NEAR(deserialize_metric(serialize_metric(*w))->get_config().get_float_list("label_weights")[1], 3,
+              0);
+  w->reset_state();
+  expect_near(w->variables()[0]->peek(), testing::values(ops::zeros(Shape{200, 2}, DType::kFloat32)));
+
+  // PR curves average per label too; a sample weight weighs every label of its row.
+  Config pr = multi;
+  pr.set("curve", "PR");
+  MetricPtr prm = create_metric("AUC", pr);
+  const Tensor sw = make({4}, {1, 2, 0.5f, 1});
+  prm->update_state(yt, yp, sw);
+  double want = 0;
+  for (int64_t col = 0; col < 2; ++col) {
+    Config one_pr;
+    one_pr.set("curve", "PR");
+    MetricPtr one = create_metric("AUC", one_pr);
+    one->update_state(ops::slice(yt, {0, col}, {-1, 1}), ops::slice(yp, {0, col}, {-1, 1}), sw);
+    want += one->result().item_as_double() / 2;
+  }
+  expect_near(prm->result(), {static_cast<float>(want)}, 1e-6f);
+
+  // Without multi_label, label_weights weigh the columns in the flattened counts: [1, 0] leaves
+  // column 0 alone.
+  Config flat;
+  flat.set("label_weights", std::vector<double>{1, 0});
+  MetricPtr f = create_metric("AUC", flat);
+  f->update_state(yt, yp);
+  expect_near(f->result(), {0.75f}, 1e-5f);
+  expect_error(
+      [&] {
+        f->update_state(make({4}, {0, 1, 0, 1}), make({4}, {0, 1, 0, 1}));
+      },
+      Code::kInvalidArgument, {"label_weights", "column"});
+
+  Config bad = multi;
+  bad.set("num_labels", int64_t{3}).set("label_weights", std::vector<double>{1, 2});
+  expect_error([&] { create_metric("AUC", bad); }, Code::kInvalidArgument,
+               {"label_weights", "one per label"});
+  Config negative;
+  negative.set("label_weights", std::vector<double>{1, -2});
+  expect_error([&] { create_metric("AUC", negative); }, Code::kInvalidArgument, {"label weight", "-2"});
+  Config zero = multi;
+  zero.set("num_labels", int64_t{0});
+  expect_error([&] { create_metric("AUC", zero); }, Code::kInvalidArgument, {"num_labels"});
 }
 
 TEST(TrainMetrics, UpdatesFromFourThreads) {

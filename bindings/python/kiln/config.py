@@ -1,7 +1,8 @@
 """Configs cross the C ABI as kiln_config handles; Python holds them as dicts (Keras's get_config).
 
 The conversion goes through JSON, so a config is what `json` can write: None, bool, int, float,
-str, lists/tuples and nested dicts with string keys. Non-finite floats are refused, as in C.
+str, lists/tuples and nested dicts with string keys; NumPy arrays and scalars and kiln Tensors
+(anything with `tolist()`) go as their lists and numbers. Non-finite floats are refused, as in C.
 """
 import ctypes
 import json
@@ -26,6 +27,13 @@ def _check_finite(value, path):
             _check_finite(v, path)
 
 
+def _as_json(value):
+    """json.dumps's fallback: a NumPy array or scalar or a kiln Tensor as its list or number."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
+
+
 class _Handle:
     """Owns a kiln_config handle for the length of one call."""
 
@@ -47,7 +55,7 @@ def to_c(config):
         raise InvalidArgumentError("config: expected a dict; got %s" % type(config).__name__)
     _check_finite(config, "")
     try:
-        text = json.dumps(config, allow_nan=False)
+        text = json.dumps(config, allow_nan=False, default=_as_json)
     except (TypeError, ValueError) as e:
         raise InvalidArgumentError("config: cannot be written as JSON: %s" % e)
     out = ctypes.c_void_p()

@@ -91,7 +91,8 @@ Recall = _metric_class("Recall", [("thresholds", None), ("top_k", None), ("class
                        "keras.metrics.Recall.")
 AUC = _metric_class("AUC", [("num_thresholds", 200), ("curve", "ROC"), ("summation_method", "interpolation")] + _ND + [
     ("thresholds", None), ("multi_label", False), ("num_labels", None), ("label_weights", None),
-    ("from_logits", False)], "keras.metrics.AUC (multi_label=False).")
+    ("from_logits", False)], "keras.metrics.AUC. multi_label=True: y_pred (samples, labels), one AUC per label, "
+    "their mean (or label_weights-weighted mean) as the result.")
 FBetaScore = _metric_class("FBetaScore", [("average", None), ("beta", 1.0), ("threshold", None)] + _ND,
                            "keras.metrics.FBetaScore: per class (average None) or averaged ('micro', 'macro', "
                            "'weighted'); fit logs one number per metric, so compile it with an average.")
