@@ -160,7 +160,10 @@ KILN_API kiln_status *kiln_logical_not(kiln_tensor **out, const kiln_tensor *x);
 /// cond ? x : y elementwise; cond bool; all three broadcast.
 KILN_API kiln_status *kiln_where(kiln_tensor **out, const kiln_tensor *cond, const kiln_tensor *x,
                                  const kiln_tensor *y);
-/// x converted to dtype (float to int truncates; to bool: x != 0; to bfloat16: round to nearest even).
+/// x converted to dtype (to bool: x != 0; to bfloat16: round to nearest even; integers wrap).
+/// Floating to integer as TensorFlow's cast on x86-64 (NumPy and PyTorch agree): truncation toward
+/// zero, and NaN, +-inf or a value past int32 (int64 for int64) gives INT32_MIN (INT64_MIN); uint8
+/// is the low byte of the int32 result, so -1.0 gives 255, 300.0 gives 44 and NaN gives 0.
 KILN_API kiln_status *kiln_cast(kiln_tensor **out, const kiln_tensor *x, kiln_dtype dtype);
 /// x clamped to [clip_min, clip_max]; floating, int32 or int64. As tf.clip_by_value,
 /// maximum(minimum(x, clip_max), clip_min): clip_min everywhere when clip_min > clip_max, NaN

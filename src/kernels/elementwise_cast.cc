@@ -19,6 +19,21 @@ using Stored = std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>;
 template <typename T>
 constexpr bool kIsFloat = std::is_same_v<T, float> || std::is_same_v<T, bfloat16> || std::is_same_v<T, double>;
 
+// Floating -> integer as TensorFlow's cast gives it on x86-64, where Eigen's conversion compiles
+// to cvtt(s|p)(s|d)2si (NumPy and PyTorch give the same): truncation toward zero, and for NaN,
+// an infinity or a value outside the target's range, the "integer indefinite" value INT32_MIN /
+// INT64_MIN. uint8 takes the low 8 bits of the int32 result, so -1.0 gives 255, 300.0 gives 44
+// and NaN gives 0. The range checks are written out, as C++ leaves those conversions undefined.
+// Every float32 and bfloat16 value is exact as a double.
+inline int32_t float_to_int32(double f) {
+  if (!(f > -2147483649.0 && f < 2147483648.0)) return std::numeric_limits<int32_t>::min();
+  return static_cast<int32_t>(f);
+}
+inline int64_t float_to_int64(double f) {
+  if (!(f >= -0x1p63 && f < 0x1p63)) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(f);
+}
+
 template <typename To, typename From>
 inline Stored<To> convert(Stored<From> v) {
   if constexpr (std::is_same_v<From, bool>) {
@@ -37,14 +52,10 @@ inline Stored<To> convert(Stored<From> v) {
       return bfloat16(static_cast<float>(f));  // float64 rounds to float first, as TF (Eigen) does
     } else if constexpr (kIsFloat<To>) {
       return static_cast<To>(f);
+    } else if constexpr (std::is_same_v<To, int64_t>) {
+      return float_to_int64(static_cast<double>(f));
     } else {
-      // Saturate (C++ leaves out-of-range float -> int undefined); NaN becomes 0.
-      constexpr double lo = static_cast<double>(std::numeric_limits<To>::min());
-      constexpr double hi = static_cast<double>(std::numeric_limits<To>::max());
-      if (std::isnan(f)) return 0;
-      if (f <= lo) return std::numeric_limits<To>::min();
-      if (f >= hi) return std::numeric_limits<To>::max();
-      return static_cast<To>(f);
+      return static_cast<To>(float_to_int32(static_cast<double>(f)));  // uint8: the low 8 bits
     }
   } else {  // integers
     if constexpr (std::is_same_v<To, bool>)

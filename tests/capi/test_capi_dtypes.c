@@ -68,6 +68,34 @@ static void test_bfloat16(void) {
   kiln_tensor_free(x32);
 }
 
+/* Floating -> integer as TensorFlow on x86-64: NaN, inf and values past int32 give INT32_MIN
+ * (INT64_MIN for int64); uint8 is the int32 result's low byte. */
+static void test_float_to_integer(void) {
+  const float v[5] = {-1.0f, 300.0f, NAN, INFINITY, -2.5f};
+  int64_t n = 5;
+  kiln_tensor *x = NULL, *o = NULL;
+  EXPECT_OK(kiln_tensor_create(&x, F32, &n, 1, v, sizeof v));
+  EXPECT_OK(kiln_cast(&o, x, KILN_DTYPE_INT32));
+  {
+    const int32_t *i = (const int32_t *)kiln_tensor_get_data(o);
+    CHECK(i[0] == -1 && i[1] == 300 && i[2] == INT32_MIN && i[3] == INT32_MIN && i[4] == -2);
+  }
+  kiln_tensor_free(o);
+  EXPECT_OK(kiln_cast(&o, x, KILN_DTYPE_UINT8));
+  {
+    const uint8_t *u = (const uint8_t *)kiln_tensor_get_data(o);
+    CHECK(u[0] == 255 && u[1] == 44 && u[2] == 0 && u[3] == 0 && u[4] == 254);
+  }
+  kiln_tensor_free(o);
+  EXPECT_OK(kiln_cast(&o, x, KILN_DTYPE_INT64));
+  {
+    const int64_t *l = (const int64_t *)kiln_tensor_get_data(o);
+    CHECK(l[0] == -1 && l[1] == 300 && l[2] == INT64_MIN && l[3] == INT64_MIN && l[4] == -2);
+  }
+  kiln_tensor_free(o);
+  kiln_tensor_free(x);
+}
+
 static void test_truediv(void) {
   const int32_t iv[2] = {1, 7}, jv[2] = {2, 2};
   const int64_t lv[1] = {3}, mv[1] = {4};
@@ -160,6 +188,7 @@ static void test_mean_and_sign(void) {
 int main(void) {
   test_binary_and_unary_float64();
   test_bfloat16();
+  test_float_to_integer();
   test_truediv();
   test_gradient_float64();
   test_creation();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,17 @@ TEST(HppDTypes, FloatScalarsTakeTheTensorsFloatingDtype) {
   const Tensor h = kiln::cast(a, DType::bfloat16);
   EXPECT_EQ((h - 1.0f).dtype(), DType::bfloat16);
   EXPECT_EQ(kiln::cast(3.0f * h, DType::float32).to_vector<float>(), (std::vector<float>{3.0f, 6.0f}));
+}
+
+// Floating -> integer as TensorFlow on x86-64: NaN and out-of-range give INT32_MIN / INT64_MIN, and
+// uint8 is the int32 result's low byte.
+TEST(HppDTypes, FloatToIntegerAsTensorFlowOnX86) {
+  const Tensor x = Tensor::from_vector<float>({-1.0f, 300.0f, std::nanf(""), -1e10f, 7.9f}, {5});
+  EXPECT_EQ(kiln::cast(x, DType::int32).to_vector<int32_t>(),
+            (std::vector<int32_t>{-1, 300, INT32_MIN, INT32_MIN, 7}));
+  EXPECT_EQ(kiln::cast(x, DType::uint8).to_vector<uint8_t>(), (std::vector<uint8_t>{255, 44, 0, 0, 7}));
+  EXPECT_EQ(kiln::cast(x, DType::int64).to_vector<int64_t>(),
+            (std::vector<int64_t>{-1, 300, INT64_MIN, -10000000000LL, 7}));
 }
 
 TEST(HppDTypes, NumbersBesideTensorsAsPythonNumbersBesideTfTensors) {

@@ -412,22 +412,29 @@ def bf16_round(values):
 
 
 def cast_reference(x, src, dst):
-    """kiln's cast rules: float -> int truncates and saturates (NaN -> 0), integers wrap, bool is x != 0,
-    bfloat16 rounds to nearest even."""
+    """kiln's cast rules, TensorFlow's on x86-64: float -> int truncates, and NaN, inf and values past
+    int32 (int64 for int64) give INT32_MIN (INT64_MIN); uint8 is the int32 result's low byte;
+    integers wrap, bool is x != 0, bfloat16 rounds to nearest even."""
     if dst == "bool":
         return x != 0
     if dst in ("float32", "bfloat16"):
         f = x.astype(np.float32)
         return bf16_round(f) if dst == "bfloat16" else f
     if src in ("float32", "bfloat16"):
-        info = np.iinfo(dst)
-        t = np.trunc(np.nan_to_num(x.astype(np.float64), nan=0.0))
-        return np.clip(t, info.min, info.max).astype(dst)
+        f = x.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            if dst == "int64":
+                valid, indefinite = (f >= -2.0 ** 63) & (f < 2.0 ** 63), -2 ** 63
+            else:
+                valid, indefinite = (f > -2.0 ** 31 - 1) & (f < 2.0 ** 31), -2 ** 31
+        t = np.where(valid, np.trunc(np.where(valid, f, 0.0)), indefinite).astype(np.int64)
+        return (t % 256).astype(np.uint8) if dst == "uint8" else t.astype(dst)
     return x.astype(dst)
 
 
 CAST_SOURCES = {
-    "float32": [-3.7, -1.0, -0.5, 0.0, 0.5, 1.5, 2.5, 255.9, 300.0, 1e10, -1e10, 3.14159, 1.00390625, float("nan")],
+    "float32": [-3.7, -1.0, -0.5, 0.0, 0.5, 1.5, 2.5, 255.9, 300.0, 1e10, -1e10, 3.14159, 1.00390625, float("nan"),
+                float("inf"), -float("inf"), 2147483520.0, 2.0 ** 31, -2.0 ** 31, 1e19],
     "bfloat16": [-3.5, -1.0, 0.0, 0.5, 1.5, 256.0, 3.140625, 3e9, -3e9],
     "int32": [-70000, -129, -1, 0, 1, 127, 128, 255, 256, 65537, 2 ** 31 - 1, -2 ** 31],
     "int64": [-2 ** 40, -1, 0, 1, 300, 2 ** 33 + 5, 2 ** 63 - 1],

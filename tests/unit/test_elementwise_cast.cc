@@ -1,4 +1,4 @@
-// cast between all seven dtypes, bfloat16 rounding, saturation, and cast's gradient.
+// cast between all seven dtypes, bfloat16 rounding, out-of-range float -> integer, and cast's gradient.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -42,10 +42,8 @@ double ref_cast(double v, DType from, DType to) {
       break;
   }
   const double t = std::trunc(v);
-  if (to == DType::kUInt8) {
-    if (is_floating(from)) return std::min(255.0, std::max(0.0, t));            // saturates
-    return static_cast<double>(((static_cast<int64_t>(t) % 256) + 256) % 256);  // wraps
-  }
+  (void)from;  // every source value here is within int32, so floating sources wrap as integers do
+  if (to == DType::kUInt8) return static_cast<double>(((static_cast<int64_t>(t) % 256) + 256) % 256);
   return t;
 }
 
@@ -101,20 +99,32 @@ TEST(ElementwiseCast, AllPairsMatchReference) {
     }
 }
 
-TEST(ElementwiseCast, FloatToIntegerSaturatesAndMapsNaNToZero) {
+// TensorFlow's cast on x86-64 (Eigen's conversion is cvttss2si; NumPy and PyTorch agree): NaN, the
+// infinities and values past the target's range give INT32_MIN / INT64_MIN, and uint8 is the low
+// byte of the int32 result (-1 gives 255, 300 gives 44, NaN gives 0).
+TEST(ElementwiseCast, FloatToIntegerGivesX86sIndefiniteValueAndUint8Wraps) {
   const float inf = std::numeric_limits<float>::infinity();
-  const Tensor x = make({7}, {1e10f, -1e10f, NAN, inf, -inf, 2147483648.0f, -2.5f});
-  const int32_t mn = std::numeric_limits<int32_t>::min(), mx = std::numeric_limits<int32_t>::max();
-  EXPECT_EQ(values<int32_t>(ops::cast(x, DType::kInt32)), (std::vector<int32_t>{mx, mn, 0, mx, mn, mx, -2}));
-  EXPECT_EQ(values<uint8_t>(ops::cast(x, DType::kUInt8)), (std::vector<uint8_t>{255, 0, 0, 255, 0, 255, 0}));
-  const std::vector<int64_t> i64 = values<int64_t>(ops::cast(x, DType::kInt64));
-  EXPECT_EQ(i64[0], 10000000000LL);
-  EXPECT_EQ(i64[3], std::numeric_limits<int64_t>::max());
-  EXPECT_EQ(i64[2], 0);
-  EXPECT_EQ(values<uint8_t>(ops::cast(x, DType::kBool)), (std::vector<uint8_t>{1, 1, 1, 1, 1, 1, 1}));
+  const Tensor x = make({11}, {1e10f, -1e10f, NAN, inf, -inf, 2147483648.0f, -2.5f, -1.0f, 300.0f,
+                               2147483520.0f, -2147483648.0f});
+  const int32_t mn = std::numeric_limits<int32_t>::min();
+  EXPECT_EQ(values<int32_t>(ops::cast(x, DType::kInt32)),
+            (std::vector<int32_t>{mn, mn, mn, mn, mn, mn, -2, -1, 300, 2147483520, mn}));
+  EXPECT_EQ(values<uint8_t>(ops::cast(x, DType::kUInt8)),
+            (std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 254, 255, 44, 128, 0}));
+  const int64_t mn64 = std::numeric_limits<int64_t>::min();
+  EXPECT_EQ(values<int64_t>(ops::cast(x, DType::kInt64)),
+            (std::vector<int64_t>{10000000000LL, -10000000000LL, mn64, mn64, mn64, 2147483648LL, -2, -1, 300,
+                                  2147483520LL, -2147483648LL}));
+  EXPECT_EQ(values<int64_t>(ops::cast(make({2}, {9.3e18f, -9.3e18f}), DType::kInt64)),
+            (std::vector<int64_t>{mn64, mn64}));
+  EXPECT_EQ(values<int64_t>(ops::cast(make({1}, {-0x1p63f}), DType::kInt64)), (std::vector<int64_t>{mn64}));
+  EXPECT_EQ(values<uint8_t>(ops::cast(x, DType::kBool)), (std::vector<uint8_t>(11, 1)));
+  // bfloat16 converts through its float value.
+  EXPECT_EQ(values<int32_t>(ops::cast(ops::cast(x, DType::kBFloat16), DType::kInt32))[2], mn);
+  EXPECT_EQ(values<uint8_t>(ops::cast(ops::cast(x, DType::kBFloat16), DType::kUInt8))[7], 255);
 }
 
-TEST(ElementwiseCast, Float64KeepsItsPrecisionAndSaturates) {
+TEST(ElementwiseCast, Float64KeepsItsPrecision) {
   const double inf = std::numeric_limits<double>::infinity();
   const std::vector<double> v = {0.1 + 1e-12, 1e300, -1e300, NAN, inf, 9007199254740993.0, -0.0, 4e-320};
   const Tensor x = testing::make_typed<double>({8}, v);
@@ -125,9 +135,10 @@ TEST(ElementwiseCast, Float64KeepsItsPrecisionAndSaturates) {
   EXPECT_TRUE(std::isnan(f[3]));
   EXPECT_TRUE(std::signbit(f[6]));
   const std::vector<int64_t> i = values<int64_t>(ops::cast(x, DType::kInt64));
-  EXPECT_EQ(i[1], std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(i[1], std::numeric_limits<int64_t>::min());  // past the range, as x86's cvttsd2si
   EXPECT_EQ(i[2], std::numeric_limits<int64_t>::min());
-  EXPECT_EQ(i[3], 0);
+  EXPECT_EQ(i[3], std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(values<int32_t>(ops::cast(x, DType::kInt32))[6], 0);  // -0 truncates to 0
   EXPECT_EQ(i[5], 9007199254740992LL);  // the double nearest 2^53 + 1, exactly
   // int64 -> float64 is exact up to 2^53 and float64 -> float32 -> float64 loses the low bits.
   const Tensor big = testing::make_typed<int64_t>({1}, {(int64_t{1} << 53) - 1});

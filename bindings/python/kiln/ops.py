@@ -166,6 +166,9 @@ def where(condition, x, y):
 
 
 def cast(x, dtype):
+    """tf.cast. Floating to integer truncates toward zero; NaN, +-inf and values past int32 (int64
+    for int64) give INT32_MIN (INT64_MIN), and uint8 takes the int32 result's low byte (-1.0 -> 255),
+    as TensorFlow, NumPy and PyTorch give on x86-64."""
     return _new(L.kiln_cast, _as_tensor(x), dtype_code(dtype, "cast"))
 
 
