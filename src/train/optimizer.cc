@@ -576,7 +576,7 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
   for (size_t k = 0; k < active.size(); ++k) {
     const Tensor &grad = work[active[k]];
     Variable &v = *vars[active[k]];
-    kernels::UpdateParams p = update_params(t, lr);
+    kernels::UpdateParams p = update_params(t, lr, v.dtype());
     if (clip_set(clipnorm_)) {
       // Keras's clip_by_norm: g * clipnorm / max(norm, clipnorm), with norm 0 for a zero gradient.
       const double squares = kernels::sum_of_squares(grad.dtype(), grad.raw_data(), grad.num_elements());

@@ -155,8 +155,9 @@ class Optimizer {
   // The class's own slots, which its fused update reads and writes, in order.
   virtual std::vector<SlotSpec> slot_specs() const = 0;
   virtual void add_config(Config &c) const = 0;
-  // The fused update's rule and coefficients for step t (= iterations + 1) at learning rate lr.
-  virtual kernels::UpdateParams update_params(int64_t t, double lr) const = 0;
+  // The fused update's rule and coefficients for step t (= iterations + 1) at learning rate lr,
+  // for a variable of this dtype (Keras computes each step's scalars in the variable's dtype).
+  virtual kernels::UpdateParams update_params(int64_t t, double lr, DType dtype) const = 0;
   // Once per step, before the updates (Nadam's u_product).
   virtual void begin_step(int64_t t) { (void)t; }
   // Optimizer-wide state listed after iterations.

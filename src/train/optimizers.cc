@@ -39,7 +39,7 @@ class SGD final : public Optimizer {
     return {{"momentum", 0.0}};
   }
   void add_config(Config &c) const override { c.set("momentum", momentum_).set("nesterov", nesterov_); }
-  UpdateParams update_params(int64_t, double lr) const override {
+  UpdateParams update_params(int64_t, double lr, DType) const override {
     const UpdateRule rule = momentum_ == 0 ? UpdateRule::kSgd
                             : nesterov_    ? UpdateRule::kSgdNesterov
                                            : UpdateRule::kSgdMomentum;
@@ -71,9 +71,20 @@ class Adam : public Optimizer {
     c.set("beta_1", beta_1_).set("beta_2", beta_2_).set("epsilon", epsilon_).set("amsgrad", amsgrad_);
   }
   // Keras: alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t); epsilon outside the square root.
-  UpdateParams update_params(int64_t t, double lr) const override {
-    const double step = static_cast<double>(t);
-    const double alpha = lr * std::sqrt(1 - std::pow(beta_2_, step)) / (1 - std::pow(beta_1_, step));
+  // Keras computes alpha in the variable's dtype, from beta_1, beta_2 and t cast to it, so a
+  // float32 variable gets float32's alpha (beta_2 = 0.999 rounds to 0.99900001, which moves
+  // sqrt(1 - beta_2^t) by about 6e-6 at the first steps).
+  UpdateParams update_params(int64_t t, double lr, DType dtype) const override {
+    double alpha;
+    if (dtype == DType::kFloat32) {
+      const float step = static_cast<float>(t);
+      const float b1_power = std::pow(static_cast<float>(beta_1_), step),
+                  b2_power = std::pow(static_cast<float>(beta_2_), step);
+      alpha = static_cast<float>(lr) * std::sqrt(1.0f - b2_power) / (1.0f - b1_power);
+    } else {
+      const double step = static_cast<double>(t);
+      alpha = lr * std::sqrt(1 - std::pow(beta_2_, step)) / (1 - std::pow(beta_1_, step));
+    }
     return params(amsgrad_ ? UpdateRule::kAdamAmsgrad : UpdateRule::kAdam,
                   {alpha, 1 - beta_1_, 1 - beta_2_, epsilon_});
   }
@@ -101,7 +112,7 @@ class RMSprop final : public Optimizer {
   void add_config(Config &c) const override {
     c.set("rho", rho_).set("momentum", momentum_).set("epsilon", epsilon_).set("centered", centered_);
   }
-  UpdateParams update_params(int64_t, double lr) const override {
+  UpdateParams update_params(int64_t, double lr, DType) const override {
     UpdateParams p = params(UpdateRule::kRmsprop, {lr, rho_, 1 - rho_, epsilon_, momentum_});
     p.centered = centered_;
     p.use_momentum = momentum_ > 0;
@@ -124,7 +135,7 @@ class Adagrad final : public Optimizer {
   void add_config(Config &c) const override {
     c.set("initial_accumulator_value", initial_accumulator_value_).set("epsilon", epsilon_);
   }
-  UpdateParams update_params(int64_t, double lr) const override {
+  UpdateParams update_params(int64_t, double lr, DType) const override {
     return params(UpdateRule::kAdagrad, {lr, epsilon_});
   }
   double initial_accumulator_value_, epsilon_;
@@ -143,7 +154,7 @@ class Adadelta final : public Optimizer {
     return {{"accumulated_grad", 0.0}, {"accumulated_delta_var", 0.0}};
   }
   void add_config(Config &c) const override { c.set("rho", rho_).set("epsilon", epsilon_); }
-  UpdateParams update_params(int64_t, double lr) const override {
+  UpdateParams update_params(int64_t, double lr, DType) const override {
     return params(UpdateRule::kAdadelta, {lr, rho_, 1 - rho_, epsilon_});
   }
   double rho_, epsilon_;
@@ -174,7 +185,7 @@ class Nadam final : public Optimizer {
     const double prod = u_product_->peek().data<double>()[0] * u(t);
     u_product_->assign(Tensor::scalar<double>(prod));
   }
-  UpdateParams update_params(int64_t t, double lr) const override {
+  UpdateParams update_params(int64_t t, double lr, DType) const override {
     const double prod = u_product_->peek().data<double>()[0];  // already times u_t (begin_step)
     const double u_t = u(t), u_next = u(t + 1);
     return params(UpdateRule::kNadam, {lr, 1 - beta_1_, 1 - beta_2_, epsilon_, u_next, 1 - prod * u_next,

@@ -44,6 +44,34 @@ class GoldenTest(unittest.TestCase):
                                                    err_msg="%s step %d %s" % (case["name"], step, v.name))
                 self.assertEqual(int(opt.iterations), len(case["trajectory"]))
 
+    def test_float32_adam_bit_for_bit_as_keras(self):
+        """Keras 3's Adam.update_step on float32 variables, every scalar and element op in float32
+        (alpha from beta_1, beta_2 and the step cast to float32), as NumPy float32 computes it."""
+        f = np.float32
+        rng = np.random.default_rng(5)
+        w0 = rng.normal(0, 1, (7, 33)).astype(f)
+        grads = [rng.normal(0, 1.5, w0.shape).astype(f) for _ in range(12)]
+        for kw in (dict(learning_rate=0.01), dict(learning_rate=0.003, beta_1=0.8, beta_2=0.95, amsgrad=True),
+                   dict(learning_rate=0.01, weight_decay=0.1)):
+            with self.subTest(**kw):
+                var = kiln.Variable(w0.copy(), name="dense/kernel")
+                opt = optimizers.AdamW(**kw) if "weight_decay" in kw else optimizers.Adam(**kw)
+                lr, b1, b2 = f(kw["learning_rate"]), kw.get("beta_1", 0.9), kw.get("beta_2", 0.999)
+                w, m, v, vhat = w0.copy(), np.zeros_like(w0), np.zeros_like(w0), np.zeros_like(w0)
+                for t, g in enumerate(grads, start=1):
+                    opt.apply_gradients([(g, var)])
+                    if "weight_decay" in kw:
+                        w = w - w * f(kw["weight_decay"]) * lr
+                    alpha = lr * np.sqrt(f(1) - f(b2) ** f(t)) / (f(1) - f(b1) ** f(t))
+                    m = m + (g - m) * f(1 - b1)
+                    v = v + (np.square(g) - v) * f(1 - b2)
+                    if kw.get("amsgrad"):
+                        vhat = np.maximum(vhat, v)
+                        w = w - (m * alpha) / (np.sqrt(vhat) + f(1e-7))
+                    else:
+                        w = w - (m * alpha) / (np.sqrt(v) + f(1e-7))
+                    np.testing.assert_array_equal(var.numpy(), w, err_msg="step %d" % t)
+
     def test_schedules(self):
         for s in load_golden()["schedules"]:
             sched = schedules.deserialize(s["schedule"])

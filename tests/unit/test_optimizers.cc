@@ -15,6 +15,7 @@
 #include "autodiff/variable.h"
 #include "core/config.h"
 #include "core/threads.h"
+#include "kernels/simd.h"
 #include "test_util.h"
 #include "train/optimizer.h"
 #include "train/schedules.h"
@@ -102,6 +103,41 @@ TEST(OptimizerGolden, EveryCaseFloat32AndFloat64) {
     run_case<float>(c, 2e-5, 2e-5);
     run_case<double>(c, 1e-11, 1e-12);
   }
+}
+
+// Keras 3's Adam.update_step on a float32 variable computes alpha in float32 from beta_1, beta_2
+// and the step cast to float32, and every element op in float32, each rounded (separate ops, no
+// FMA): kiln's steps are those bits on every compiled instruction set, at a size with a partial
+// last vector.
+TEST(OptimizerGolden, Float32AdamIsKerasBitForBitOnEveryTarget) {
+  const int64_t n = 37;
+  const Tensor w0 = testing::random_tensor(Shape({n}), 21);
+  const float lr = 0.003f, b1 = 0.9f, b2 = 0.999f, one_b1 = static_cast<float>(1 - 0.9),
+              one_b2 = static_cast<float>(1 - 0.999), eps = 1e-7f;
+  for (int64_t target : kernels::simd::available_targets()) {
+    kernels::simd::force_target(target);
+    SCOPED_TRACE(kernels::simd::target_name(target));
+    VariablePtr w = std::make_shared<Variable>("w", w0, true);
+    OptimizerPtr opt = make_optimizer("Adam", Config().set("learning_rate", 0.003));
+    std::vector<float> want = testing::values(w0), m(n, 0.0f), v(n, 0.0f);
+    for (int t = 1; t <= 10; ++t) {
+      const Tensor g = testing::random_tensor(Shape({n}), 100 + t);
+      opt->apply_gradients({g}, {w});
+      const std::vector<float> gv = testing::values(g);
+      const float alpha = lr * std::sqrt(1.0f - std::pow(b2, static_cast<float>(t))) /
+                          (1.0f - std::pow(b1, static_cast<float>(t)));
+      for (int64_t i = 0; i < n; ++i) {
+        const float dm = (gv[i] - m[i]) * one_b1, dv = (gv[i] * gv[i] - v[i]) * one_b2;
+        m[i] = m[i] + dm;
+        v[i] = v[i] + dv;
+        const float step = (m[i] * alpha) / (std::sqrt(v[i]) + eps);
+        want[i] = want[i] - step;
+      }
+      const std::vector<float> got = testing::values(w->peek());
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), n * sizeof(float)), 0) << "step " << t;
+    }
+  }
+  kernels::simd::force_target(0);
 }
 
 TEST(ScheduleGolden, EverySchedule) {
