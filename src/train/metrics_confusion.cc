@@ -43,8 +43,9 @@ struct ConfusionSpec {
                                            // become NEG_INF; class_id: that column only
   bool clip_to_unit = false;  // evenly distributed thresholds: Keras's bucketed path clips to [0, 1]
   bool multi_label = false;   // y_pred [N, L]: counts per threshold and label, [T, L] row-major
-  const std::vector<float> *label_weights = nullptr;  // not multi_label: a weight per column of
-                                                      // the last axis (broadcast as [1, L])
+  // Without multi_label only: a weight per column of the last axis (broadcast as [1, L]), in
+  // float32 as Keras casts it.
+  const std::vector<double> *label_weights = nullptr;
 };
 
 // Counts one batch for every threshold (and with multi_label, every label).
@@ -119,8 +120,8 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
   if (spec.multi_label && p.rank() != 2)
     fail(Code::kInvalidArgument, owner, ": y_pred ", y_pred.description(),
          " must have rank 2 (samples, labels) when multi_label is true");
-  const std::vector<float> *lw = spec.label_weights;
-  if (lw && !spec.multi_label && !(p.rank() >= 2 && (lw->size() == columns || lw->size() == 1)))
+  const std::vector<double> *lw = spec.label_weights;
+  if (lw && !(p.rank() >= 2 && (lw->size() == columns || lw->size() == 1)))
     fail(Code::kInvalidArgument, owner, ": label_weights has ", lw->size(), " values; y_pred ",
          y_pred.description(), " needs one per column of its last axis");
   std::vector<float> pv = host_values<float>(p);
@@ -134,7 +135,7 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
   for (size_t i = 0; i < pv.size(); ++i) {
     const bool label = tv[i] != 0.0f;
     double weight = wv.empty() ? 1.0 : wv[i];
-    if (lw && !spec.multi_label) weight *= static_cast<double>((*lw)[lw->size() == 1 ? 0 : i % columns]);
+    if (lw) weight *= static_cast<float>((*lw)[lw->size() == 1 ? 0 : i % columns]);
     const size_t column = spec.multi_label ? i % columns : 0;
     for (size_t k = 0; k < n; ++k) {
       const bool pred = pv[i] > thresholds[k];
@@ -257,7 +258,6 @@ class AUC final : public Metric {
       for (double x : *label_weights_)
         if (!(x >= 0) || !std::isfinite(x))
           fail(Code::kInvalidArgument, "AUC: label weight ", x, " is not a finite number >= 0");
-      label_weights_f_.assign(label_weights_->begin(), label_weights_->end());
       if (num_labels_) check_label_weights(*num_labels_);
     }
     const float eps = kEpsilon;
@@ -313,7 +313,7 @@ class AUC final : public Metric {
     if (from_logits_) p = ops::sigmoid(p);
     ConfusionSpec spec{thresholds_, std::nullopt, std::nullopt, evenly_};
     spec.multi_label = multi_label_;
-    if (label_weights_ && !multi_label_) spec.label_weights = &label_weights_f_;
+    if (label_weights_ && !multi_label_) spec.label_weights = &*label_weights_;
     Counts c = confusion(y_true, p, sample_weight, spec, name());
     add_to(tp_, c.tp);
     add_to(fp_, c.fp);
@@ -418,7 +418,6 @@ class AUC final : public Metric {
   std::optional<int64_t> num_labels_;
   int64_t labels_ = 0;
   std::optional<std::vector<double>> explicit_thresholds_, label_weights_;
-  std::vector<float> label_weights_f_;
   std::vector<float> thresholds_;
   VariablePtr tp_, fp_, tn_, fn_;
 };

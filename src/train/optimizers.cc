@@ -75,18 +75,16 @@ class Adam : public Optimizer {
   // float32 variable gets float32's alpha (beta_2 = 0.999 rounds to 0.99900001, which moves
   // sqrt(1 - beta_2^t) by about 6e-6 at the first steps).
   UpdateParams update_params(int64_t t, double lr, DType dtype) const override {
-    double alpha;
-    if (dtype == DType::kFloat32) {
-      const float step = static_cast<float>(t);
-      const float b1_power = std::pow(static_cast<float>(beta_1_), step),
-                  b2_power = std::pow(static_cast<float>(beta_2_), step);
-      alpha = static_cast<float>(lr) * std::sqrt(1.0f - b2_power) / (1.0f - b1_power);
-    } else {
-      const double step = static_cast<double>(t);
-      alpha = lr * std::sqrt(1 - std::pow(beta_2_, step)) / (1 - std::pow(beta_1_, step));
-    }
+    const double alpha = dtype == DType::kFloat32 ? alpha_in<float>(t, lr) : alpha_in<double>(t, lr);
     return params(amsgrad_ ? UpdateRule::kAdamAmsgrad : UpdateRule::kAdam,
                   {alpha, 1 - beta_1_, 1 - beta_2_, epsilon_});
+  }
+  // alpha with lr, beta_1, beta_2 and t cast to F and each operation rounded in F.
+  template <typename F>
+  double alpha_in(int64_t t, double lr) const {
+    const F step = static_cast<F>(t);
+    return static_cast<F>(lr) * std::sqrt(F(1) - std::pow(static_cast<F>(beta_2_), step)) /
+           (F(1) - std::pow(static_cast<F>(beta_1_), step));
   }
   double beta_1_, beta_2_, epsilon_;
   bool amsgrad_;
