@@ -42,8 +42,8 @@ struct TrackableAttribute {
   std::function<Tensor()> read;  // the value to save
   // Takes a restored value (its dtype and shape already checked against dtype and shape).
   std::function<void(const Tensor &)> write;
-  // A saved value of another floating dtype (same shape) is converted rather than refused
-  // (Keras's float32 Nadam `_u_product` for kiln's float64 one).
+  // A saved value of another floating dtype (same shape) is converted rather than refused (a
+  // Nadam `_u_product` saved in float64 for a float32 model's, or the other way round).
   bool convert_float = false;
 };
 

@@ -331,8 +331,8 @@ class SlotListTrackable final : public Trackable {
   std::string list_, slot_;
 };
 
-// An optimizer's own state variable: a value saved in another float dtype (Keras's float32
-// Nadam `_u_product` for kiln's float64 one) is converted on restore.
+// An optimizer's own state variable: a value saved in another float dtype (a Nadam
+// `_u_product` saved in float64 for a float32 model's, or the other way round) is converted.
 class StateVariableTrackable final : public Trackable {
  public:
   explicit StateVariableTrackable(VariablePtr v) : v_(std::move(v)) {}

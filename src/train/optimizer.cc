@@ -29,6 +29,13 @@ std::string auto_name(const std::string &class_name) {
   return n == 0 ? base : base + "_" + std::to_string(n);
 }
 
+// Keras builds an optimizer's own state in var_list[0]'s dtype (floatx without variables).
+DType first_floating_dtype(const std::vector<VariablePtr> &vars) {
+  for (const VariablePtr &v : vars)
+    if (v && is_floating(v->dtype())) return v->dtype();
+  return DType::kFloat32;
+}
+
 Tensor filled(DType dtype, const Shape &shape, double value) {
   Tensor t = Tensor::empty(dtype, shape);
   const int64_t n = shape.num_elements();
@@ -386,6 +393,7 @@ void Optimizer::build(const std::vector<VariablePtr> &vars) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   check_pending_locked(list);
+  if (!built_) build_state(first_floating_dtype(vars));
   for (const VariablePtr &v : vars) slots_for_locked(v);
   built_ = true;
 }
@@ -524,6 +532,7 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
   std::vector<const Variable *> targets_in_order;
   for (size_t i : built) targets_in_order.push_back(vars[i].get());
   check_pending_locked(targets_in_order);
+  if (!built_) build_state(first_floating_dtype(vars));
   for (size_t i : built) slots_for_locked(vars[i]);
   std::vector<const Slots *> slots;
   for (size_t i : active) slots.push_back(&slots_.at(vars[i]->id()));

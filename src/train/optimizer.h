@@ -103,7 +103,10 @@ class Optimizer {
   };
   std::vector<VariableSlots> slot_variables() const;
   // The class's own state, listed after iterations by variables() (Nadam's u_product).
-  std::vector<VariablePtr> state_variables() const { return own_variables(); }
+  std::vector<VariablePtr> state_variables() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return own_variables();
+  }
 
   // A checkpoint's value for a slot that does not exist yet (TF's deferred restoration): the
   // slot slot_name of the position-th variable to get slots (0-based, in the order slots are
@@ -158,6 +161,10 @@ class Optimizer {
   // The fused update's rule and coefficients for step t (= iterations + 1) at learning rate lr,
   // for a variable of this dtype (Keras computes each step's scalars in the variable's dtype).
   virtual kernels::UpdateParams update_params(int64_t t, double lr, DType dtype) const = 0;
+  // Keras's build(var_list) for the class's own state: once, before the first slots are made,
+  // with the dtype of the first floating variable the optimizer is built on (float32 when there
+  // is none: Keras's floatx). Called with mu_ held.
+  virtual void build_state(DType first_dtype) { (void)first_dtype; }
   // Once per step, before the updates (Nadam's u_product).
   virtual void begin_step(int64_t t) { (void)t; }
   // Optimizer-wide state listed after iterations.

@@ -159,8 +159,12 @@ class Adadelta final : public Optimizer {
 };
 
 // Nadam with Keras's momentum schedule u_t = beta_1 * (1 - 0.5 * 0.96^t) and the running
-// product of the u_t, kept in a float64 variable (u_product) so a restored optimizer resumes
-// the same schedule.
+// product of the u_t in a variable (u_product), so a restored optimizer resumes the same schedule.
+// As in Keras, u_product takes the dtype of the first variable the optimizer is built on (float64
+// for a float64 model, float32 for any other), and each step's scalars are computed in the
+// updated variable's dtype, from beta_1, beta_2, 0.96 and the steps cast to it: a float32 model
+// gets Keras's float32 bits. Until the build, u_product is float64, so a value restored before it
+// keeps every bit for a float64 model.
 class Nadam final : public Optimizer {
  public:
   explicit Nadam(ConfigReader &&r) : Optimizer("Nadam", r, 0.001) {
@@ -178,16 +182,47 @@ class Nadam final : public Optimizer {
     c.set("beta_1", beta_1_).set("beta_2", beta_2_).set("epsilon", epsilon_);
   }
   std::vector<VariablePtr> own_variables() const override { return {u_product_}; }
-  double u(int64_t t) const { return beta_1_ * (1.0 - 0.5 * std::pow(0.96, static_cast<double>(t))); }
-  void begin_step(int64_t t) override {
-    const double prod = u_product_->peek().data<double>()[0] * u(t);
-    u_product_->assign(Tensor::scalar<double>(prod));
+  // u_product in the model's dtype, its value (restored or not) carried over.
+  void build_state(DType first_dtype) override {
+    const double value = u_product_->peek().item_as_double();
+    if (first_dtype == DType::kFloat64)
+      replace_u_product(Tensor::scalar<double>(value));
+    else
+      replace_u_product(Tensor::scalar<float>(static_cast<float>(value)));
   }
-  UpdateParams update_params(int64_t t, double lr, DType) const override {
-    const double prod = u_product_->peek().data<double>()[0];  // already times u_t (begin_step)
-    const double u_t = u(t), u_next = u(t + 1);
-    return params(UpdateRule::kNadam, {lr, 1 - beta_1_, 1 - beta_2_, epsilon_, u_next, 1 - prod * u_next,
-                                       1 - u_t, 1 - prod, 1 - std::pow(beta_2_, static_cast<double>(t))});
+  void replace_u_product(const Tensor &value) {
+    if (value.dtype() != u_product_->dtype())
+      u_product_ = std::make_shared<autodiff::Variable>(u_product_->name(), value, false);
+  }
+  // Keras's u_t = beta_1 * (1 - 0.5 * 0.96^t), in F.
+  template <typename F>
+  F u(int64_t t) const {
+    return static_cast<F>(beta_1_) * (F(1) - F(0.5) * std::pow(F(0.96), static_cast<F>(t)));
+  }
+  // Keras's u_product * beta_1 * (1 - 0.5 * 0.96^t), grouped as Keras groups it, in F.
+  template <typename F>
+  void advance(int64_t t) {
+    const F prod = u_product_->peek().data<F>()[0] * static_cast<F>(beta_1_) *
+                   (F(1) - F(0.5) * std::pow(F(0.96), static_cast<F>(t)));
+    u_product_->assign(Tensor::scalar<F>(prod));
+  }
+  void begin_step(int64_t t) override {
+    if (u_product_->dtype() == DType::kFloat64)
+      advance<double>(t);
+    else
+      advance<float>(t);
+  }
+  UpdateParams update_params(int64_t t, double lr, DType dtype) const override {
+    const double prod = u_product_->peek().item_as_double();  // already this step's (begin_step)
+    return dtype == DType::kFloat32 ? params_in<float>(t, lr, prod) : params_in<double>(t, lr, prod);
+  }
+  // The rule's coefficients with every scalar cast to F and each operation rounded in F.
+  template <typename F>
+  UpdateParams params_in(int64_t t, double lr, double prod_value) const {
+    const F one(1), b1 = static_cast<F>(beta_1_), b2 = static_cast<F>(beta_2_);
+    const F u_t = u<F>(t), u_next = u<F>(t + 1), prod = static_cast<F>(prod_value), prod_next = prod * u_next;
+    return params(UpdateRule::kNadam, {lr, one - b1, one - b2, epsilon_, u_next, one - prod_next, one - u_t,
+                                       one - prod, one - std::pow(b2, static_cast<F>(t))});
   }
   double beta_1_, beta_2_, epsilon_;
   VariablePtr u_product_;

@@ -92,6 +92,7 @@ static inline size_t dtype_size(kiln_dtype dtype) {
     case BF16:
       return 2;
     case I64:
+    case KILN_DTYPE_FLOAT64:
       return 8;
     default:
       return 1;

@@ -107,6 +107,55 @@ static void test_adam_step(void) {
   kiln_variable_free(b);
 }
 
+/* Nadam's u_product is listed after iterations: float32 (Keras's floatx) for a float32 model,
+ * holding the product of Keras's float32 momentum schedule; float64 for a float64 model. */
+static void test_nadam_u_product(void) {
+  const float w0[3] = {1.0f, -2.0f, 0.5f}, gw[3] = {0.25f, 1.0f, -0.5f};
+  const double w64 = 1.5, g64 = 0.5;
+  const int64_t three = 3;
+  kiln_variable *w = variable("dense/kernel", 3, w0), *v64 = NULL, *listed[4] = {NULL};
+  kiln_tensor *g = f32(1, &three, gw), *value = NULL;
+  const kiln_tensor *grads[1];
+  kiln_optimizer *opt = NULL;
+  size_t count = 0, i;
+  float want = 1.0f;
+  int step;
+  grads[0] = g;
+  EXPECT_OK(kiln_optimizer_create(&opt, "Nadam", NULL));
+  for (step = 1; step <= 3; ++step) {
+    EXPECT_OK(kiln_optimizer_apply_gradients(opt, grads, &w, 1));
+    want = want * 0.9f * (1.0f - 0.5f * powf(0.96f, (float)step));
+  }
+  EXPECT_OK(kiln_optimizer_get_variables(listed, 4, &count, opt));
+  CHECK(count == 4);
+  if (count == 4 && EXPECT_OK(kiln_variable_read(&value, listed[1]))) {
+    CHECK(strstr(kiln_variable_get_name(listed[1]), "u_product") != NULL);
+    CHECK(kiln_tensor_get_dtype(value) == F32);
+    CHECK(kiln_tensor_get_dtype(value) == F32 && fdata(value)[0] == want);
+  }
+  kiln_tensor_free(value);
+  value = NULL;
+  for (i = 0; i < count; ++i) kiln_variable_free(listed[i]);
+  kiln_optimizer_free(opt);
+  /* A float64 model: u_product float64. */
+  EXPECT_OK(kiln_variable_create(&v64, "w64", make(KILN_DTYPE_FLOAT64, 0, NULL, &w64), true));
+  grads[0] = make(KILN_DTYPE_FLOAT64, 0, NULL, &g64);
+  EXPECT_OK(kiln_optimizer_create(&opt, "Nadam", NULL));
+  EXPECT_OK(kiln_optimizer_apply_gradients(opt, grads, &v64, 1));
+  EXPECT_OK(kiln_optimizer_get_variables(listed, 4, &count, opt));
+  CHECK(count == 4);
+  if (count == 4 && EXPECT_OK(kiln_variable_read(&value, listed[1]))) {
+    CHECK(kiln_tensor_get_dtype(value) == KILN_DTYPE_FLOAT64);
+    CHECK(kiln_tensor_get_dtype(value) == KILN_DTYPE_FLOAT64 &&
+          *(const double *)kiln_tensor_get_data(value) == 0.9 * (1.0 - 0.5 * 0.96));
+  }
+  kiln_tensor_free(value);
+  for (i = 0; i < count; ++i) kiln_variable_free(listed[i]);
+  kiln_optimizer_free(opt);
+  kiln_variable_free(v64);
+  kiln_variable_free(w);
+}
+
 static void test_weight_decay_exclusion(void) {
   const float ones[2] = {1.0f, 1.0f}, zeros[2] = {0.0f, 0.0f};
   const int64_t two = 2;
@@ -429,6 +478,7 @@ int main(void) {
   test_adam_step();
   test_ema_accumulation_loss_scale();
   test_weight_decay_exclusion();
+  test_nadam_u_product();
   test_schedules();
   test_errors_and_serialization();
   test_training_loop();

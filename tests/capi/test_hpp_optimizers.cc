@@ -147,6 +147,23 @@ TEST(HppOptimizers, EmaAccumulationAndLossScale) {
                              [&] { opt::Adam(0.1, ao); });
 }
 
+// Nadam's u_product (listed after iterations) is float32 for a float32 model, holding Keras's
+// float32 product of the momentum schedule.
+TEST(HppOptimizers, NadamUProductFollowsTheModelsDtype) {
+  Variable w(Tensor::from_vector({1.f, -2.f}, {2}), "dense/kernel");
+  opt::Optimizer o = opt::Nadam(0.01);
+  float want = 1.0f;
+  for (int t = 1; t <= 4; ++t) {
+    o.apply_gradients({Tensor::from_vector({0.5f, -0.25f}, {2})}, {w});
+    want = want * 0.9f * (1.0f - 0.5f * std::pow(0.96f, static_cast<float>(t)));
+  }
+  const std::vector<Variable> vs = o.variables();
+  ASSERT_EQ(vs.size(), 4u);
+  EXPECT_NE(vs[1].name().find("u_product"), std::string::npos) << vs[1].name();
+  ASSERT_EQ(vs[1].value().dtype(), kiln::DType::float32);
+  EXPECT_EQ(vs[1].value().to_vector<float>(), std::vector<float>{want});
+}
+
 TEST(HppOptimizers, LearningRateVariablesAndSlots) {
   Variable w(Tensor::from_vector({1.f, 2.f, 3.f}, {3}), "dense/kernel");
   Variable b(Tensor::from_vector({0.f}, {1}), "dense/bias");

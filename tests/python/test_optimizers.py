@@ -72,6 +72,36 @@ class GoldenTest(unittest.TestCase):
                         w = w - (m * alpha) / (np.sqrt(v) + f(1e-7))
                     np.testing.assert_array_equal(var.numpy(), w, err_msg="step %d" % t)
 
+    def test_float32_nadam_bit_for_bit_as_keras(self):
+        """Keras 3's Nadam on float32 variables: u_product a float32 variable, the momentum
+        schedule, products and 1 - beta_2^t in float32 from the settings and steps cast to it."""
+        f = np.float32
+        rng = np.random.default_rng(9)
+        w0 = rng.normal(0, 1, (5, 19)).astype(f)
+        grads = [rng.normal(0, 1.5, w0.shape).astype(f) for _ in range(12)]
+        for kw in (dict(learning_rate=0.002), dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-6)):
+            with self.subTest(**kw):
+                var = kiln.Variable(w0.copy(), name="dense/kernel")
+                opt = optimizers.Nadam(**kw)
+                lr, b1, b2 = f(kw["learning_rate"]), f(kw.get("beta_1", 0.9)), f(kw.get("beta_2", 0.999))
+                eps, decay = f(kw.get("epsilon", 1e-7)), f(0.96)
+                w, m, v, prod = w0.copy(), np.zeros_like(w0), np.zeros_like(w0), f(1)
+                for t, g in enumerate(grads, start=1):
+                    opt.apply_gradients([(g, var)])
+                    prod = prod * b1 * (f(1) - f(0.5) * decay ** f(t))
+                    u_t = b1 * (f(1) - f(0.5) * decay ** f(t))
+                    u_next = b1 * (f(1) - f(0.5) * decay ** f(t + 1))
+                    prod_next = prod * u_next
+                    m = m + (g - m) * (f(1) - b1)
+                    v = v + (np.square(g) - v) * (f(1) - b2)
+                    m_hat = (u_next * m) / (f(1) - prod_next) + ((f(1) - u_t) * g) / (f(1) - prod)
+                    v_hat = v / (f(1) - b2 ** f(t))
+                    w = w - (m_hat * lr) / (np.sqrt(v_hat) + eps)
+                    np.testing.assert_array_equal(var.numpy(), w, err_msg="step %d" % t)
+                u_product = opt.variables[1]
+                self.assertEqual(u_product.dtype, "float32")
+                self.assertEqual(u_product.numpy(), prod)
+
     def test_schedules(self):
         for s in load_golden()["schedules"]:
             sched = schedules.deserialize(s["schedule"])

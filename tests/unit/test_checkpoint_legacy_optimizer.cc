@@ -306,7 +306,44 @@ TEST(CheckpointLegacyOptimizer, NadamMomentumCacheIsTheUProduct) {
   opt->build(model->trainable_variables());
   EXPECT_NO_THROW(status.assert_consumed());
   ASSERT_EQ(opt->state_variables().size(), 1u);
-  EXPECT_EQ(opt->state_variables()[0]->peek().data<double>()[0], 0.625);
+  EXPECT_EQ(opt->state_variables()[0]->peek().item_as_double(), 0.625);
+}
+
+// Nadam's u_product is saved in its model's dtype, as Keras's (float32 for a float32 model, which
+// TF's restore needs); a value saved in the other float dtype is converted, before the
+// optimizer's build or after it.
+TEST(CheckpointLegacyOptimizer, NadamUProductConvertsBetweenFloat32AndFloat64) {
+  TempDir dir;
+  const VariablePtr w64 = std::make_shared<autodiff::Variable>("w64", Tensor::scalar<double>(1.0), true);
+  const VariablePtr w32 = std::make_shared<autodiff::Variable>("w32", Tensor::scalar<float>(1.0f), true);
+  const OptimizerPtr trained = optimizer("Nadam", "{}");
+  trained->apply_gradients({Tensor::scalar<float>(0.5f)}, {w32});
+  Checkpoint({{"optimizer", make_trackable(trained)}}).write(dir / "trained");
+  EXPECT_EQ(io::BundleReader(dir / "trained").read("optimizer/_u_product/.ATTRIBUTES/VARIABLE_VALUE").dtype(),
+            DType::kFloat32);
+  // Checkpoints holding only an optimizer's `_u_product`, in float64 and in float32.
+  const double value = 0.1;
+  for (const Tensor &saved :
+       {Tensor::scalar<double>(value), Tensor::scalar<float>(static_cast<float>(value))}) {
+    auto group = std::make_shared<TrackableGroup>();
+    group->track("_u_product", make_trackable(std::make_shared<autodiff::Variable>("u", saved, false)));
+    Checkpoint({{"optimizer", group}}).write(dir / dtype_name(saved.dtype()));
+  }
+  for (const char *from : {"float64", "float32"}) {
+    for (const VariablePtr &w : {w32, w64}) {
+      for (bool built_first : {true, false}) {
+        SCOPED_TRACE(std::string(from) + " into " + w->name() + (built_first ? ", built first" : ""));
+        const OptimizerPtr opt = optimizer("Nadam", "{}");
+        if (built_first) opt->build({w});
+        Checkpoint({{"optimizer", make_trackable(opt)}}).read(dir / from);
+        if (!built_first) opt->build({w});
+        const Tensor u = opt->state_variables()[0]->peek();
+        ASSERT_EQ(u.dtype(), w->dtype());
+        const double want = std::string(from) == "float32" || w == w32 ? static_cast<float>(value) : value;
+        EXPECT_EQ(u.item_as_double(), want);
+      }
+    }
+  }
 }
 
 // model.save_weights with a compiled model: the model is the root, the optimizer its child.

@@ -140,6 +140,46 @@ TEST(OptimizerGolden, Float32AdamIsKerasBitForBitOnEveryTarget) {
   kernels::simd::force_target(0);
 }
 
+// Keras 3's Nadam on a float32 model: u_product a float32 variable, each step's u_t, u_{t+1},
+// products and 1 - beta_2^t in float32 from beta_1, beta_2, 0.96 and the steps cast to float32,
+// the element ops in float32 without FMA. kiln's steps are those bits.
+TEST(OptimizerGolden, Float32NadamIsKerasBitForBit) {
+  const int64_t n = 29;
+  const Tensor w0 = testing::random_tensor(Shape({n}), 31);
+  for (const float b1 : {0.9f, 0.8f}) {
+    SCOPED_TRACE(b1);
+    VariablePtr w = std::make_shared<Variable>("w", w0, true);
+    OptimizerPtr opt = make_optimizer(
+        "Nadam",
+        Config().set("learning_rate", 0.002).set("beta_1", static_cast<double>(b1)).set("beta_2", 0.99));
+    const float lr = 0.002f, b2 = 0.99f, eps = 1e-7f, decay = 0.96f;
+    std::vector<float> want = testing::values(w0), m(n, 0.0f), v(n, 0.0f);
+    float prod = 1.0f;
+    auto u = [&](int s) { return b1 * (1.0f - 0.5f * std::pow(decay, static_cast<float>(s))); };
+    for (int t = 1; t <= 12; ++t) {
+      const Tensor g = testing::random_tensor(Shape({n}), 200 + t);
+      opt->apply_gradients({g}, {w});
+      const std::vector<float> gv = testing::values(g);
+      prod = prod * b1 * (1.0f - 0.5f * std::pow(decay, static_cast<float>(t)));
+      const float u_t = u(t), u_next = u(t + 1), prod_next = prod * u_next;
+      const float b2_power = std::pow(b2, static_cast<float>(t));
+      for (int64_t i = 0; i < n; ++i) {
+        const float dm = (gv[i] - m[i]) * (1.0f - b1), dv = (gv[i] * gv[i] - v[i]) * (1.0f - b2);
+        m[i] = m[i] + dm;
+        v[i] = v[i] + dv;
+        const float first = (u_next * m[i]) / (1.0f - prod_next),
+                    second = ((1.0f - u_t) * gv[i]) / (1.0f - prod);
+        const float m_hat = first + second, v_hat = v[i] / (1.0f - b2_power);
+        const float step = (m_hat * lr) / (std::sqrt(v_hat) + eps);
+        want[i] = want[i] - step;
+      }
+      ASSERT_EQ(opt->state_variables()[0]->peek().data<float>()[0], prod) << "step " << t;
+      const std::vector<float> got = testing::values(w->peek());
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), n * sizeof(float)), 0) << "step " << t;
+    }
+  }
+}
+
 TEST(ScheduleGolden, EverySchedule) {
   for (const Json &s : golden().at("schedules")) {
     SchedulePtr sched = deserialize_schedule(config_of(s.at("schedule")));
@@ -289,11 +329,22 @@ TEST(Optimizer, VariablesSlotsAndIds) {
   EXPECT_NE(vs[4]->name().find("dense/kernel/momentum"), std::string::npos) << vs[4]->name();
   expect_error([&] { opt->slot(a->id(), "accumulator"); }, Code::kNotFound,
                {"accumulator", "momentum, velocity"});
-  // Nadam lists its u_product after iterations.
+  // Nadam lists its u_product after iterations: float64 until it is built, then in its first
+  // variable's dtype (float64, or float32 for any other), its value carried over.
   OptimizerPtr nadam = make_optimizer("Nadam", Config());
+  ASSERT_EQ(nadam->variables().size(), 2u);
+  EXPECT_EQ(nadam->variables()[1]->dtype(), DType::kFloat64);
   nadam->apply_gradients({testing::random_tensor(Shape({3}), 7)}, {b});
   EXPECT_EQ(nadam->variables().size(), 4u);
-  EXPECT_EQ(nadam->variables()[1]->dtype(), DType::kFloat64);
+  EXPECT_EQ(nadam->variables()[1]->dtype(), DType::kFloat32);
+  EXPECT_EQ(nadam->state_variables()[0]->peek().data<float>()[0], 0.9f * (1.0f - 0.5f * 0.96f));
+  OptimizerPtr nadam64 = make_optimizer("Nadam", Config());
+  nadam64->state_variables()[0]->assign(Tensor::scalar<double>(0.1));
+  const VariablePtr w64 = std::make_shared<Variable>("w64", Tensor::scalar<double>(1.0), true);
+  nadam64->build({w64, b});
+  ASSERT_EQ(nadam64->state_variables()[0]->dtype(), DType::kFloat64);
+  EXPECT_EQ(nadam64->state_variables()[0]->peek().data<double>()[0], 0.1);
+  EXPECT_EQ(nadam64->variables()[1], nadam64->state_variables()[0]);
 }
 
 TEST(Optimizer, LearningRateChangedMidRunKeepsTheMoments) {
