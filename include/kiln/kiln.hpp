@@ -3294,7 +3294,8 @@ class Optimizer : public kiln::detail::handle<kiln_optimizer> {
   void set_learning_rate(const schedules::LearningRateSchedule &s) {
     kiln::detail::check(kiln_optimizer_set_learning_rate_schedule(get(), s.serialize().get()));
   }
-  /// iterations, then the slots (kiln_optimizer_get_variables).
+  /// iterations, the class's own state (Nadam's u_product), then the slots
+  /// (kiln_optimizer_get_variables).
   std::vector<Variable> variables() const {
     size_t n = 0;
     kiln::detail::check(kiln_optimizer_get_variables(nullptr, 0, &n, get()));

@@ -132,13 +132,14 @@ KILN_API kiln_status *kiln_optimizer_set_learning_rate(kiln_optimizer *optimizer
 KILN_API kiln_status *kiln_optimizer_set_learning_rate_schedule(kiln_optimizer *optimizer,
                                                                 const kiln_config *schedule);
 /// optimizer.variables: the iterations counter (an int64 scalar, non-trainable) first, then the
-/// class's own state (Nadam's u_product: a scalar in the dtype of the first variable the
-/// optimizer is built on, float64 for a float64 one and float32 otherwise, as Keras's; float64
-/// until the build), then each variable's slots, variables in the order of their first update
-/// and slots in the class's order (SGD: momentum; Adam, AdamW, Nadam: momentum, velocity[,
-/// velocity_hat]; RMSprop: velocity[, momentum][, average_gradient]; Adagrad: accumulator;
-/// Adadelta: accumulated_grad, accumulated_delta_var), then "average" with use_ema and
-/// "gradient_accumulator" with gradient_accumulation_steps. Writes new handles
+/// class's own state (Nadam's u_product: a scalar, float64 until the optimizer is built, then
+/// float64 if the first variable it is built on is float64 and float32 otherwise, as Keras's for
+/// float32 and float64 models; the build replaces it when its dtype changes, so a handle taken
+/// before the build no longer reaches it), then each variable's slots, variables in the order
+/// of their first update and slots in the class's order (SGD: momentum; Adam, AdamW, Nadam:
+/// momentum, velocity[, velocity_hat]; RMSprop: velocity[, momentum][, average_gradient];
+/// Adagrad: accumulator; Adadelta: accumulated_grad, accumulated_delta_var), then "average"
+/// with use_ema and "gradient_accumulator" with gradient_accumulation_steps. Writes new handles
 /// to out[0..min(capacity, count)) and the count to *out_count; call with capacity 0 to learn the
 /// count. Ownership: each out[i] is new, free with kiln_variable_free. Lifetime: the variables
 /// live while a handle or the optimizer holds them. Thread-safety: safe.

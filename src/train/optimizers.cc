@@ -161,10 +161,13 @@ class Adadelta final : public Optimizer {
 // Nadam with Keras's momentum schedule u_t = beta_1 * (1 - 0.5 * 0.96^t) and the running
 // product of the u_t in a variable (u_product), so a restored optimizer resumes the same schedule.
 // As in Keras, u_product takes the dtype of the first variable the optimizer is built on (float64
-// for a float64 model, float32 for any other), and each step's scalars are computed in the
-// updated variable's dtype, from beta_1, beta_2, 0.96 and the steps cast to it: a float32 model
-// gets Keras's float32 bits. Until the build, u_product is float64, so a value restored before it
-// keeps every bit for a float64 model.
+// for a float64 model; float32 for any other, where Keras would take a bfloat16 or float16
+// variable's dtype), and each step's scalars are computed in the updated variable's dtype, from
+// beta_1, beta_2, 0.96 and the steps cast to it: a float32 model gets Keras's float32 bits. (For
+// a float64 model Keras on TensorFlow widens float32-rounded settings, its tf.cast of a Python
+// float going through float32; kiln uses the exact doubles.) Until the build, u_product is
+// float64, so a value restored before it keeps every bit for a float64 model; the build replaces
+// the variable when its dtype changes.
 class Nadam final : public Optimizer {
  public:
   explicit Nadam(ConfigReader &&r) : Optimizer("Nadam", r, 0.001) {

@@ -146,12 +146,12 @@ TEST(OptimizerGolden, Float32AdamIsKerasBitForBitOnEveryTarget) {
 TEST(OptimizerGolden, Float32NadamIsKerasBitForBit) {
   const int64_t n = 29;
   const Tensor w0 = testing::random_tensor(Shape({n}), 31);
-  for (const float b1 : {0.9f, 0.8f}) {
-    SCOPED_TRACE(b1);
+  for (const double beta_1 : {0.9, 0.8}) {
+    SCOPED_TRACE(beta_1);
     VariablePtr w = std::make_shared<Variable>("w", w0, true);
     OptimizerPtr opt = make_optimizer(
-        "Nadam",
-        Config().set("learning_rate", 0.002).set("beta_1", static_cast<double>(b1)).set("beta_2", 0.99));
+        "Nadam", Config().set("learning_rate", 0.002).set("beta_1", beta_1).set("beta_2", 0.99));
+    const float b1 = static_cast<float>(beta_1);
     const float lr = 0.002f, b2 = 0.99f, eps = 1e-7f, decay = 0.96f;
     std::vector<float> want = testing::values(w0), m(n, 0.0f), v(n, 0.0f);
     float prod = 1.0f;

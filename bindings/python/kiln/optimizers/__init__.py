@@ -181,7 +181,9 @@ class Optimizer:
 
     @property
     def variables(self):
-        """iterations, then each variable's slots (the order of their first update)."""
+        """iterations, the class's own state (Nadam's u_product: float64 until the first step or
+        build, then float32 for a float32 model, as Keras's), then each variable's slots (the
+        order of their first update)."""
         n = ctypes.c_size_t()
         check(L.kiln_optimizer_get_variables(None, 0, ctypes.byref(n), self._h))
         arr = (ctypes.c_void_p * max(n.value, 1))()
