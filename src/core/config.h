@@ -51,6 +51,11 @@ class Config {
   Config &set(const std::string &key, const std::vector<std::string> &v);
   Config &set(const std::string &key, const Config &v);
   Config &set(const std::string &key, const std::vector<Config> &v);
+  // Keras's "a value or None": *v when v holds one, null otherwise.
+  template <typename T>
+  Config &set(const std::string &key, const std::optional<T> &v) {
+    return v ? set(key, *v) : set_null(key);
+  }
   // As set, but NaN and infinities are kept: measured values (fit's logs, a History) may be
   // non-finite, settings may not. to_json writes them as Python's json module does (NaN,
   // Infinity, -Infinity) and from_json reads them back.

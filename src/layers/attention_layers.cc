@@ -399,10 +399,7 @@ class MultiHeadAttention final : public Layer {
       c.set("output_shape", (*output_shape_)[0]);
     else
       c.set("output_shape", *output_shape_);
-    if (attention_axes_)
-      c.set("attention_axes", *attention_axes_);
-    else
-      c.set_null("attention_axes");
+    c.set("attention_axes", attention_axes_);
     w_.write(c);
     if (seed_ >= 0)
       c.set("seed", seed_);

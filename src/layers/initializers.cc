@@ -15,12 +15,7 @@ namespace {
 // Seeded initializers use a stateless stream keyed by the seed; unseeded ones the global one.
 struct Seed {
   std::optional<int64_t> value;
-  void add_to(Config &c) const {
-    if (value)
-      c.set("seed", *value);
-    else
-      c.set_null("seed");
-  }
+  void add_to(Config &c) const { c.set("seed", value); }
 };
 
 Seed read_seed(ConfigReader &r) { return Seed{r.has("seed") ? std::optional<int64_t>(r.get_int("seed", 0)) : std::nullopt}; }

@@ -88,15 +88,6 @@ Optimizer &model_optimizer(const Callback &cb) {
 
 namespace {
 
-// Keras's best: the best monitored value so far, None before any.
-void set_best(Config &c, const std::optional<double> &best) {
-  if (best) {
-    c.set("best", *best);
-  } else {
-    c.set_null("best");
-  }
-}
-
 // ---- EarlyStopping ----
 
 class EarlyStopping : public Callback {
@@ -150,7 +141,7 @@ class EarlyStopping : public Callback {
     c.set("wait", wait_);
     c.set("stopped_epoch", stopped_epoch_);
     c.set("best_epoch", best_epoch_);
-    set_best(c, best_);
+    c.set("best", best_);  // Keras's best: the best monitored value so far, None before any
     return c;
   }
 
@@ -230,7 +221,7 @@ class ReduceLROnPlateau : public Callback {
     Config c;
     c.set("wait", wait_);
     c.set("cooldown_counter", cooldown_counter_);
-    set_best(c, best_);
+    c.set("best", best_);  // Keras's best: the best monitored value so far, None before any
     return c;
   }
 

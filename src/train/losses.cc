@@ -316,11 +316,7 @@ class SparseCategoricalCrossentropy final : public Loss {
     return res;
   }
   void add_config(Config &c) const override {
-    c.set("from_logits", from_logits_);
-    if (ignore_class_)
-      c.set("ignore_class", *ignore_class_);
-    else
-      c.set_null("ignore_class");
+    c.set("from_logits", from_logits_).set("ignore_class", ignore_class_);
   }
 
  private:

@@ -179,10 +179,7 @@ std::vector<float> parse_thresholds(ConfigReader &r, float default_threshold, Co
 std::optional<int64_t> optional_int(ConfigReader &r, const char *key, Config &raw) {
   std::optional<int64_t> v;
   if (r.has(key)) v = r.get_int(key);
-  if (v)
-    raw.set(key, *v);
-  else
-    raw.set_null(key);
+  raw.set(key, v);
   return v;
 }
 
@@ -378,20 +375,8 @@ class AUC final : public Metric {
   void add_config(Config &c) const override {
     c.set("num_thresholds", static_cast<int64_t>(thresholds_.size()));
     c.set("curve", curve_).set("summation_method", summation_);
-    if (explicit_thresholds_)
-      c.set("thresholds", *explicit_thresholds_);
-    else
-      c.set_null("thresholds");
-    c.set("multi_label", multi_label_);
-    if (num_labels_)
-      c.set("num_labels", *num_labels_);
-    else
-      c.set_null("num_labels");
-    if (label_weights_)
-      c.set("label_weights", *label_weights_);
-    else
-      c.set_null("label_weights");
-    c.set("from_logits", from_logits_);
+    c.set("thresholds", explicit_thresholds_).set("multi_label", multi_label_).set("num_labels", num_labels_);
+    c.set("label_weights", label_weights_).set("from_logits", from_logits_);
   }
 
  private:

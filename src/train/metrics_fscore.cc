@@ -121,15 +121,9 @@ class FBetaScore final : public Metric {
   }
 
   void add_config(Config &c) const override {
-    if (average_)
-      c.set("average", *average_);
-    else
-      c.set_null("average");
+    c.set("average", average_);
     if (!f1_) c.set("beta", beta_);
-    if (threshold_)
-      c.set("threshold", *threshold_);
-    else
-      c.set_null("threshold");
+    c.set("threshold", threshold_);
   }
 
  private:

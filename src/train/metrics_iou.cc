@@ -193,11 +193,7 @@ class IoUMetric final : public Metric {
       default:
         break;
     }
-    c.set("num_classes", num_classes_);
-    if (ignore_class_)
-      c.set("ignore_class", *ignore_class_);
-    else
-      c.set_null("ignore_class");
+    c.set("num_classes", num_classes_).set("ignore_class", ignore_class_);
     if (kind_ == IoUKind::kIoU || kind_ == IoUKind::kMeanIoU) c.set("sparse_y_true", sparse_y_true_);
     c.set("sparse_y_pred", sparse_y_pred_).set("axis", axis_);
   }

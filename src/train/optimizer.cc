@@ -55,13 +55,6 @@ std::optional<double> optional_float(ConfigReader &r, const char *key) {
   return r.get_float(key, 0.0);
 }
 
-void set_optional(Config &c, const char *key, const std::optional<double> &v) {
-  if (v)
-    c.set(key, *v);
-  else
-    c.set_null(key);
-}
-
 // Keras's exclude_from_weight_decay pattern (train/name_pattern.h); none for no names.
 std::shared_ptr<const NamePattern> exclusion_pattern(const std::string &class_name,
                                                      const std::vector<std::string> &names) {
@@ -187,20 +180,10 @@ Config Optimizer::get_config() const {
     c.set("learning_rate", schedule_->serialize());
   else
     c.set("learning_rate", learning_rate_);
-  set_optional(c, "weight_decay", weight_decay_);
-  set_optional(c, "clipnorm", clipnorm_);
-  set_optional(c, "global_clipnorm", global_clipnorm_);
-  set_optional(c, "clipvalue", clipvalue_);
-  c.set("use_ema", use_ema_).set("ema_momentum", ema_momentum_);
-  if (ema_overwrite_frequency_)
-    c.set("ema_overwrite_frequency", *ema_overwrite_frequency_);
-  else
-    c.set_null("ema_overwrite_frequency");
-  set_optional(c, "loss_scale_factor", loss_scale_factor_);
-  if (accumulation_steps_)
-    c.set("gradient_accumulation_steps", *accumulation_steps_);
-  else
-    c.set_null("gradient_accumulation_steps");
+  c.set("weight_decay", weight_decay_).set("clipnorm", clipnorm_).set("global_clipnorm", global_clipnorm_);
+  c.set("clipvalue", clipvalue_).set("use_ema", use_ema_).set("ema_momentum", ema_momentum_);
+  c.set("ema_overwrite_frequency", ema_overwrite_frequency_).set("loss_scale_factor", loss_scale_factor_);
+  c.set("gradient_accumulation_steps", accumulation_steps_);
   add_config(c);
   if (!exclude_names_.empty()) c.set("exclude_from_weight_decay", exclude_names_);
   return c;
