@@ -142,16 +142,25 @@ class Optimizer:
     def iterations(self):
         """The step counter: an int64 scalar Variable (int(opt.iterations) reads it); with
         gradient_accumulation_steps, as Keras 3, the updates (a Tensor: the raw counter // steps)."""
-        if self.get_config().get("gradient_accumulation_steps"):
+        if self._accumulates():
             out = ctypes.c_int64()
             check(L.kiln_optimizer_get_iterations(ctypes.byref(out), self._h))
             return _constant(out.value, "int64")
-        return self.variables[0]
+        return self._iterations
 
     @property
     def _iterations(self):
         """Keras's raw counter variable: one per apply_gradients (what checkpoints save)."""
-        return self.variables[0]
+        first = (ctypes.c_void_p * 1)()  # the counter alone: no handle is made for the slots
+        n = ctypes.c_size_t()
+        check(L.kiln_optimizer_get_variables(ctypes.cast(first, _lib._HP), 1, ctypes.byref(n), self._h))
+        return _variable(first[0])
+
+    def _accumulates(self):
+        # gradient_accumulation_steps is fixed at creation: read from the config once.
+        if not hasattr(self, "_accumulation"):
+            self._accumulation = bool(self.get_config().get("gradient_accumulation_steps"))
+        return self._accumulation
 
     def scale_loss(self, loss):
         """Keras's scale_loss: loss * loss_scale_factor, or loss itself when unset."""
