@@ -197,16 +197,20 @@ class Nadam final : public Optimizer {
     if (value.dtype() != u_product_->dtype())
       u_product_ = std::make_shared<autodiff::Variable>(u_product_->name(), value, false);
   }
+  // The momentum schedule's factor 1 - 0.5 * 0.96^t, in F.
+  template <typename F>
+  static F schedule(int64_t t) {
+    return F(1) - F(0.5) * std::pow(F(0.96), static_cast<F>(t));
+  }
   // Keras's u_t = beta_1 * (1 - 0.5 * 0.96^t), in F.
   template <typename F>
   F u(int64_t t) const {
-    return static_cast<F>(beta_1_) * (F(1) - F(0.5) * std::pow(F(0.96), static_cast<F>(t)));
+    return static_cast<F>(beta_1_) * schedule<F>(t);
   }
   // Keras's u_product * beta_1 * (1 - 0.5 * 0.96^t), grouped as Keras groups it, in F.
   template <typename F>
   void advance(int64_t t) {
-    const F prod = u_product_->peek().data<F>()[0] * static_cast<F>(beta_1_) *
-                   (F(1) - F(0.5) * std::pow(F(0.96), static_cast<F>(t)));
+    const F prod = u_product_->peek().data<F>()[0] * static_cast<F>(beta_1_) * schedule<F>(t);
     u_product_->assign(Tensor::scalar<F>(prod));
   }
   void begin_step(int64_t t) override {
