@@ -3041,7 +3041,7 @@ class LearningRateSchedule {
     return LearningRateSchedule(serialized.get_string("class_name"),
                                 serialized.has("config") ? serialized.get_config("config") : Config());
   }
-  /// The learning rate at step (schedule(step)).
+  /// The learning rate at step (schedule(step)): computed in float32, as Keras does.
   double operator()(int64_t step) const {
     double v = 0;
     kiln::detail::check(kiln_learning_rate_schedule_call(&v, serialized_.get(), step));

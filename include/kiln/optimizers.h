@@ -186,7 +186,9 @@ KILN_API kiln_status *kiln_optimizer_finalize_variable_values(kiln_optimizer *op
 /// serialized schedule or a float), warmup_steps, warmup_learning_rate=0.0): from
 /// warmup_learning_rate linearly to after_warmup_lr_sched(warmup_steps) over the warm-up, then
 /// after_warmup_lr_sched(step). Snake-case class names ("exponential_decay") are accepted.
-/// Computed in double. Unknown classes are NOT_FOUND, bad configs INVALID_ARGUMENT.
+/// Computed in float32 in Keras's order of operations (Keras's floatx; Model Garden's for
+/// LinearWarmup), cos/pow/log from the C library; *out is that float32 value as a double.
+/// Unknown classes are NOT_FOUND, bad configs INVALID_ARGUMENT.
 /// Ownership: schedule stays the caller's. Lifetime: a value. Thread-safety: safe.
 KILN_API kiln_status *kiln_learning_rate_schedule_call(double *out, const kiln_config *schedule, int64_t step);
 /// The schedule's get_config with the defaults filled in, in serialized form. Ownership: *out is

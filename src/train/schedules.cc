@@ -18,7 +18,14 @@ Config LearningRateSchedule::serialize() const {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
+// Keras computes a schedule in floatx (float32): each setting and the step are cast to float32
+// first, then every operation rounds to float32 in Keras's order (the Python floats Keras mixes in,
+// such as CosineDecay's 1 - alpha, are computed in double and then cast, as TensorFlow converts
+// them). The result is returned widened to double, so a float32 model's learning rate has Keras's
+// bits, and a float64 model's is Keras's float32 value cast, as Keras casts it.
+float f32(double v) { return static_cast<float>(v); }
+float f32(int64_t step) { return static_cast<float>(step); }
+const float kPi = f32(3.14159265358979323846);
 
 // Steps and step counts are written back as ints when they are whole numbers (as Keras users
 // write them), so a config read from JSON round-trips unchanged.
@@ -68,9 +75,9 @@ class TimeDecay : public Named {
         staircase_(r.get_bool("staircase", false)),
         inverse_(inverse) {}
   double operator()(int64_t step) const override {
-    double p = static_cast<double>(step) / steps_;
+    float p = f32(step) / f32(steps_);
     if (staircase_) p = std::floor(p);
-    return inverse_ ? initial_ / (1.0 + rate_ * p) : initial_ * std::pow(rate_, p);
+    return inverse_ ? f32(initial_) / (1.0f + f32(rate_) * p) : f32(initial_) * std::pow(f32(rate_), p);
   }
   Config get_config() const override {
     Config c;
@@ -94,16 +101,17 @@ class PiecewiseConstantDecay final : public Named {
     if (boundaries_.size() + 1 != values_.size())
       fail(Code::kInvalidArgument, r.owner(), ": boundaries (", boundaries_.size(),
            ") must be one shorter than values (", values_.size(), ")");
+    for (double b : boundaries_) steps_.push_back(as_step(b));
   }
-  // Keras's sum of indicator terms (so unsorted boundaries give what Keras gives).
+  // Keras's sum of indicator terms in float32 (so unsorted boundaries give what Keras gives),
+  // comparing the integer step with the boundaries cast to its int64.
   double operator()(int64_t step) const override {
-    const double s = static_cast<double>(step);
-    if (boundaries_.empty()) return values_[0];
-    double r = 0;
-    if (s <= boundaries_.front()) r += values_.front();
-    if (s > boundaries_.back()) r += values_.back();
-    for (size_t i = 0; i + 1 < boundaries_.size(); ++i)
-      if (s > boundaries_[i] && s <= boundaries_[i + 1]) r += values_[i + 1];
+    if (boundaries_.empty()) return f32(values_[0]);
+    float r = 0;
+    if (step <= steps_.front()) r += f32(values_.front());
+    if (step > steps_.back()) r += f32(values_.back());
+    for (size_t i = 0; i + 1 < steps_.size(); ++i)
+      if (step > steps_[i] && step <= steps_[i + 1]) r += f32(values_[i + 1]);
     return r;
   }
   Config get_config() const override {
@@ -119,7 +127,15 @@ class PiecewiseConstantDecay final : public Named {
   }
 
  private:
+  // Keras casts a float boundary to float32 and then to the step's int64 (toward zero); NaN and
+  // values beyond int64 give x86's "integer indefinite", as TensorFlow's cast does there.
+  static int64_t as_step(double b) {
+    const float v = f32(b);
+    if (!(std::fabs(v) < 9.2233720368547758e18f)) return INT64_MIN;
+    return static_cast<int64_t>(v);
+  }
   std::vector<double> boundaries_, values_;
+  std::vector<int64_t> steps_;
 };
 
 class PolynomialDecay final : public Named {
@@ -132,13 +148,13 @@ class PolynomialDecay final : public Named {
         power_(r.get_float("power", 1.0)),
         cycle_(r.get_bool("cycle", false)) {}
   double operator()(int64_t step) const override {
-    double s = static_cast<double>(step), steps = steps_;
+    float s = f32(step), steps = f32(steps_);
     if (cycle_)
-      steps *= s == 0 ? 1.0 : std::ceil(s / steps_);
+      steps *= s == 0 ? 1.0f : std::ceil(s / f32(steps_));
     else
       s = std::min(s, steps);
-    const double p = s / steps;
-    return (initial_ - end_) * std::pow(1.0 - p, power_) + end_;
+    const float p = s / steps;
+    return (f32(initial_) - f32(end_)) * std::pow(1.0f - p, f32(power_)) + f32(end_);
   }
   Config get_config() const override {
     Config c;
@@ -167,11 +183,12 @@ class CosineDecay final : public Named {
       fail(Code::kInvalidArgument, r.owner(), ": warmup_steps must be >= 0; got ", warmup_steps_);
   }
   double operator()(int64_t step) const override {
-    double s = static_cast<double>(step);
-    if (!has_target_) return decay(std::min(s, steps_), initial_);
-    s = std::min(s, steps_ + warmup_steps_);
-    if (s < warmup_steps_) return (target_ - initial_) * (s / warmup_steps_) + initial_;
-    return decay(s - warmup_steps_, target_);
+    float s = f32(step);
+    const float steps = f32(steps_), warmup = f32(warmup_steps_), target = f32(target_);
+    if (!has_target_) return decay(std::min(s, steps), f32(initial_));
+    s = std::min(s, steps + warmup);
+    if (s < warmup) return (target - f32(initial_)) * (s / warmup) + f32(initial_);
+    return decay(s - warmup, target);
   }
   Config get_config() const override {
     Config c;
@@ -187,9 +204,9 @@ class CosineDecay final : public Named {
   }
 
  private:
-  double decay(double s, double from) const {
-    const double cosine = 0.5 * (1.0 + std::cos(kPi * (s / steps_)));
-    return from * ((1 - alpha_) * cosine + alpha_);
+  float decay(float s, float from) const {
+    const float cosine = 0.5f * (1.0f + std::cos(kPi * (s / f32(steps_))));
+    return from * (f32(1 - alpha_) * cosine + f32(alpha_));  // Keras: (1 - self.alpha) in Python
   }
   double initial_, steps_, alpha_;
   bool has_target_;
@@ -211,18 +228,19 @@ class CosineDecayRestarts final : public Named {
       fail(Code::kInvalidArgument, r.owner(), ": first_decay_steps must be > 0; got ", first_steps_);
   }
   double operator()(int64_t step) const override {
-    double fraction = static_cast<double>(step) / first_steps_;
-    double restart;
-    if (t_mul_ == 1.0) {
+    const float t_mul = f32(t_mul_), alpha = f32(alpha_);
+    float fraction = f32(step) / f32(first_steps_);
+    float restart;
+    if (t_mul == 1.0f) {
       restart = std::floor(fraction);
       fraction -= restart;
     } else {  // periods grow geometrically: find the one holding fraction
-      restart = std::floor(std::log(1.0 - fraction * (1.0 - t_mul_)) / std::log(t_mul_));
-      const double done = (1.0 - std::pow(t_mul_, restart)) / (1.0 - t_mul_);
-      fraction = (fraction - done) / std::pow(t_mul_, restart);
+      restart = std::floor(std::log(1.0f - fraction * (1.0f - t_mul)) / std::log(t_mul));
+      const float done = (1.0f - std::pow(t_mul, restart)) / (1.0f - t_mul);
+      fraction = (fraction - done) / std::pow(t_mul, restart);
     }
-    const double cosine = 0.5 * std::pow(m_mul_, restart) * (1.0 + std::cos(kPi * fraction));
-    return initial_ * ((1 - alpha_) * cosine + alpha_);
+    const float cosine = 0.5f * std::pow(f32(m_mul_), restart) * (1.0f + std::cos(kPi * fraction));
+    return f32(initial_) * ((1.0f - alpha) * cosine + alpha);
   }
   Config get_config() const override {
     Config c;
@@ -253,13 +271,13 @@ class LinearWarmup final : public Named {
       after_value_ = r.get_float("after_warmup_lr_sched", 0.0);
     if (warmup_steps_ < 0)
       fail(Code::kInvalidArgument, r.owner(), ": warmup_steps must be >= 0; got ", warmup_steps_);
-    const double final_lr = after_ ? (*after_)(static_cast<int64_t>(warmup_steps_)) : after_value_;
-    step_size_ = warmup_steps_ > 0 ? (final_lr - warmup_lr_) / warmup_steps_ : 0.0;
+    final_lr_ = f32(after_ ? (*after_)(static_cast<int64_t>(warmup_steps_)) : after_value_);
   }
+  // Model Garden's float32 formula: init + s / warmup_steps * (final - init).
   double operator()(int64_t step) const override {
-    const double s = static_cast<double>(step);
-    if (s < warmup_steps_) return warmup_lr_ + s * step_size_;
-    return after_ ? (*after_)(step) : after_value_;
+    const float s = f32(step), warmup = f32(warmup_steps_), init = f32(warmup_lr_);
+    if (s < warmup) return init + s / warmup * (final_lr_ - init);
+    return after_ ? (*after_)(step) : f32(after_value_);
   }
   Config get_config() const override {
     Config c;
@@ -275,7 +293,8 @@ class LinearWarmup final : public Named {
  private:
   SchedulePtr after_;
   double after_value_ = 0.0;
-  double warmup_steps_, warmup_lr_, step_size_ = 0.0;
+  double warmup_steps_, warmup_lr_;
+  float final_lr_ = 0.0f;
 };
 
 using ScheduleFactory = std::function<SchedulePtr(ConfigReader &r)>;

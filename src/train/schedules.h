@@ -17,7 +17,8 @@ class LearningRateSchedule {
  public:
   virtual ~LearningRateSchedule() = default;
   const std::string &class_name() const { return class_name_; }
-  // The learning rate at `step` (the optimizer's iterations before the update), in double.
+  // The learning rate at `step` (the optimizer's iterations before the update): computed in
+  // float32 as Keras computes it, returned as a double.
   virtual double operator()(int64_t step) const = 0;
   // Keras's get_config (the keys its from_config takes).
   virtual Config get_config() const = 0;

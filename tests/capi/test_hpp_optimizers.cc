@@ -196,29 +196,30 @@ TEST(HppOptimizers, LearningRateVariablesAndSlots) {
   EXPECT_THROW(o.set_learning_rate(0.1), kiln::Error);
 }
 
+// Schedules compute in float32, as Keras does (floatx): each value is the float32 formula's.
 TEST(HppSchedules, Values) {
-  EXPECT_NEAR(sch::ExponentialDecay(0.1, 10, 0.5)(20), 0.025, 1e-15);
+  EXPECT_EQ(sch::ExponentialDecay(0.1, 10, 0.5)(20), double(0.025f));
   sch::ExponentialDecayOptions st;
   st.staircase = true;
-  EXPECT_NEAR(sch::InverseTimeDecay(0.1, 10, 1.0, st)(15), 0.05, 1e-15);
+  EXPECT_EQ(sch::InverseTimeDecay(0.1, 10, 1.0, st)(15), double(0.05f));
   EXPECT_EQ(sch::PiecewiseConstantDecay({10, 20}, {1.0, 0.5, 0.1})(15), 0.5);
-  EXPECT_NEAR(sch::PolynomialDecay(0.1, 10)(5), 0.05 + 0.00005, 1e-15);
+  EXPECT_EQ(sch::PolynomialDecay(0.1, 10)(5), double((0.1f - 0.0001f) * 0.5f + 0.0001f));
   sch::CosineDecayOptions co;
   co.has_warmup_target = true;
   co.warmup_target = 1.0;
   co.warmup_steps = 10;
-  EXPECT_NEAR(sch::CosineDecay(0.0, 100, co)(5), 0.5, 1e-15);
+  EXPECT_EQ(sch::CosineDecay(0.0, 100, co)(5), 0.5);
   sch::CosineDecayRestartsOptions ro;
   ro.m_mul = 0.5;
   const sch::LearningRateSchedule sgdr = sch::CosineDecayRestarts(0.1, 5, ro);
-  EXPECT_NEAR(sgdr(15), 0.025, 1e-15);
+  EXPECT_EQ(sgdr(15), double(0.025f));
   EXPECT_EQ(sgdr.get_config().get_string("name"), "SGDRDecay");
   EXPECT_THROW(sch::CosineDecayRestarts(0.1, 0)(1), kiln::Error);
   sch::PolynomialDecayOptions to_zero;
   to_zero.end_learning_rate = 0.0;
   const sch::LearningRateSchedule warm = sch::LinearWarmup(sch::PolynomialDecay(1.0, 100, to_zero), 10);
-  EXPECT_NEAR(warm(5), 0.45, 1e-15);
-  EXPECT_NEAR(warm(50), 0.5, 1e-15);
+  EXPECT_EQ(warm(5), double(5.0f / 10.0f * (1.0f - 10.0f / 100.0f)));  // Model Garden's float32 formula
+  EXPECT_EQ(warm(50), 0.5);
   EXPECT_EQ(warm.class_name(), "LinearWarmup");
   EXPECT_EQ(sch::LearningRateSchedule::deserialize(warm.serialize())(50), warm(50));
   EXPECT_THROW(sch::LearningRateSchedule("Nope", Config())(1), kiln::Error);

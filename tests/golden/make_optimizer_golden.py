@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Writes optimizers_golden.json: 20-step optimizer trajectories and schedule values computed in
-float64 NumPy from Keras 3's formulas (keras/src/optimizers/*.py, base_optimizer.py,
+"""Writes optimizers_golden.json: 20-step optimizer trajectories computed in float64 NumPy, and
+schedule values computed in float32 as Keras computes them (floatx), from Keras 3's formulas (keras/src/optimizers/*.py, base_optimizer.py,
 schedules/learning_rate_schedule.py) and TF Model Garden's LinearWarmup.
 
 Run from anywhere: python3 tests/golden/make_optimizer_golden.py. The C++, C and Python tests
 read the JSON and need no NumPy.
 """
+import ctypes
+import ctypes.util
 import json
 import math
 import os
@@ -18,19 +20,51 @@ VARIABLES = [("dense/kernel", (3, 4)), ("dense/bias", (4,)), ("layer_norm/gamma"
 
 # ------------------------------------------------------------------ schedules
 
+# Keras computes a schedule in floatx (float32): settings and the step cast to float32, each
+# operation rounded to float32 in Keras's order; TensorFlow's scalar kernels take cos, pow and
+# log from the C library, so these do too (glibc's cosf, powf, logf through ctypes).
+F = np.float32
+_LIBM = ctypes.CDLL(ctypes.util.find_library("m"))
+for _fn in ("cosf", "powf", "logf"):
+    getattr(_LIBM, _fn).restype = ctypes.c_float
+    getattr(_LIBM, _fn).argtypes = [ctypes.c_float] * (2 if _fn == "powf" else 1)
+
+
+def cosf(x):
+    return F(_LIBM.cosf(x))
+
+
+def powf(x, y):
+    return F(_LIBM.powf(x, y))
+
+
+def logf(x):
+    return F(_LIBM.logf(x))
+
+
+PI = F(math.pi)
+
+
 def schedule_value(s, step):
+    """The schedule's float32 value at the integer step, as a Python float."""
+    return float(schedule_f32(s, step))
+
+
+def schedule_f32(s, step):
     c, name = s["config"], s["class_name"]
-    step = float(step)
+    st = F(step)
     if name == "ExponentialDecay" or name == "InverseTimeDecay":
-        p = step / c["decay_steps"]
+        p = st / F(c["decay_steps"])
         if c.get("staircase", False):
-            p = math.floor(p)
+            p = np.floor(p)
+        init, rate = F(c["initial_learning_rate"]), F(c["decay_rate"])
         if name == "ExponentialDecay":
-            return c["initial_learning_rate"] * c["decay_rate"] ** p
-        return c["initial_learning_rate"] / (1.0 + c["decay_rate"] * p)
+            return init * powf(rate, p)
+        return init / (F(1) + rate * p)
     if name == "PiecewiseConstantDecay":
-        b, v = c["boundaries"], c["values"]
-        r = 0.0
+        b = [int(F(x)) for x in c["boundaries"]]  # cast to the step's int64, as Keras does
+        v = [F(x) for x in c["values"]]
+        r = F(0)
         if step <= b[0]:
             r += v[0]
         if step > b[-1]:
@@ -40,44 +74,47 @@ def schedule_value(s, step):
                 r += val
         return r
     if name == "PolynomialDecay":
-        init, steps = c["initial_learning_rate"], float(c["decay_steps"])
-        end, power = c.get("end_learning_rate", 0.0001), c.get("power", 1.0)
+        init, steps = F(c["initial_learning_rate"]), F(c["decay_steps"])
+        end, power = F(c.get("end_learning_rate", 0.0001)), F(c.get("power", 1.0))
         if c.get("cycle", False):
-            steps = steps * (1.0 if step == 0 else math.ceil(step / c["decay_steps"]))
+            steps = steps * (F(1) if st == 0 else np.ceil(st / F(c["decay_steps"])))
         else:
-            step = min(step, steps)
-        return (init - end) * (1 - step / steps) ** power + end
+            st = min(st, steps)
+        return (init - end) * powf(F(1) - st / steps, power) + end
     if name == "CosineDecay":
-        init, steps, alpha = c["initial_learning_rate"], float(c["decay_steps"]), c.get("alpha", 0.0)
-        target, wsteps = c.get("warmup_target"), float(c.get("warmup_steps", 0))
+        init, steps, alpha = F(c["initial_learning_rate"]), F(c["decay_steps"]), c.get("alpha", 0.0)
+        target, wsteps = c.get("warmup_target"), F(c.get("warmup_steps", 0))
 
         def decay(s_, frm):
-            cosine = 0.5 * (1.0 + math.cos(math.pi * (s_ / steps)))
-            return frm * ((1 - alpha) * cosine + alpha)
+            cosine = F(0.5) * (F(1) + cosf(PI * (s_ / steps)))
+            return frm * (F(1 - alpha) * cosine + F(alpha))  # Keras: (1 - self.alpha) in Python
         if target is None:
-            return decay(min(step, steps), init)
-        step = min(step, steps + wsteps)
-        if step < wsteps:
-            return (target - init) * (step / wsteps) + init
-        return decay(step - wsteps, target)
+            return decay(min(st, steps), init)
+        target = F(target)
+        st = min(st, steps + wsteps)
+        if st < wsteps:
+            return (target - init) * (st / wsteps) + init
+        return decay(st - wsteps, target)
     if name == "CosineDecayRestarts":
-        init, first = c["initial_learning_rate"], float(c["first_decay_steps"])
-        t_mul, m_mul, alpha = c.get("t_mul", 2.0), c.get("m_mul", 1.0), c.get("alpha", 0.0)
-        fraction = step / first
-        if t_mul == 1.0:
-            restart = math.floor(fraction)
+        init, first = F(c["initial_learning_rate"]), F(c["first_decay_steps"])
+        t_mul, m_mul, alpha = F(c.get("t_mul", 2.0)), F(c.get("m_mul", 1.0)), F(c.get("alpha", 0.0))
+        fraction = st / first
+        if t_mul == F(1):
+            restart = np.floor(fraction)
             fraction -= restart
         else:
-            restart = math.floor(math.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
-            sum_r = (1.0 - t_mul ** restart) / (1.0 - t_mul)
-            fraction = (fraction - sum_r) / t_mul ** restart
-        cosine = 0.5 * m_mul ** restart * (1.0 + math.cos(math.pi * fraction))
-        return init * ((1 - alpha) * cosine + alpha)
+            restart = np.floor(logf(F(1) - fraction * (F(1) - t_mul)) / logf(t_mul))
+            sum_r = (F(1) - powf(t_mul, restart)) / (F(1) - t_mul)
+            fraction = (fraction - sum_r) / powf(t_mul, restart)
+        cosine = F(0.5) * powf(m_mul, restart) * (F(1) + cosf(PI * fraction))
+        return init * ((F(1) - alpha) * cosine + alpha)
     if name == "LinearWarmup":
-        after, wsteps, wlr = c["after_warmup_lr_sched"], float(c["warmup_steps"]), c.get("warmup_learning_rate", 0.0)
-        at = (lambda st: schedule_value(after, st)) if isinstance(after, dict) else (lambda st: after)
-        if step < wsteps:
-            return wlr + step * (at(wsteps) - wlr) / wsteps
+        # TF Model Garden: init + step / warmup_steps * (final - init), in float32.
+        after, wsteps = c["after_warmup_lr_sched"], F(c["warmup_steps"])
+        wlr = F(c.get("warmup_learning_rate", 0.0))
+        at = (lambda k: schedule_f32(after, k)) if isinstance(after, dict) else (lambda k: F(after))
+        if st < wsteps:
+            return wlr + st / wsteps * (at(int(c["warmup_steps"])) - wlr)
         return at(step)
     raise ValueError(name)
 
@@ -293,7 +330,8 @@ def main():
     schedules = [{"schedule": s, "steps": SCHEDULE_STEPS, "values": [schedule_value(s, st) for st in SCHEDULE_STEPS]}
                  for s in SCHEDULES]
     out = {
-        "about": "Generated by tests/golden/make_optimizer_golden.py from Keras 3's formulas in float64.",
+        "about": ("Generated by tests/golden/make_optimizer_golden.py from Keras 3's formulas: trajectories in "
+                  "float64, schedules in float32 (Keras's floatx)."),
         "steps": STEPS,
         "variables": [{"name": n, "shape": list(s), "init": w.reshape(-1).tolist()}
                       for (n, s), w in zip(VARIABLES, inits)],

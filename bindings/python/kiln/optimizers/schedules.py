@@ -1,7 +1,8 @@
 """keras.optimizers.schedules: learning-rate schedules, evaluated by the C library.
 
 A schedule is its Keras class name and config; calling it at a step asks kiln for the value, so
-Python, C and C++ agree to the bit. LinearWarmup is TF Model Garden's warm-up wrapper (BERT/ALBERT).
+Python, C and C++ agree to the bit. Values are computed in float32 in Keras's order (its floatx)
+and returned as Python floats. LinearWarmup is TF Model Garden's warm-up wrapper (BERT/ALBERT).
 """
 import ctypes
 
