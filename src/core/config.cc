@@ -126,10 +126,10 @@ void require_depth(const Config::Json &v, int levels, const std::string &what) {
 }  // namespace
 
 Config Config::from_value(Json value, const std::string &what) {
+  require_depth(value, kMaxConfigDepth, what);  // first: quoting a deeper value would recurse
   if (!value.is_object())
-    fail(Code::kInvalidArgument, what, ": expected a JSON object ({...}); got ", config_type_name(type_of(value)),
-         " ", quote(value));
-  require_depth(value, kMaxConfigDepth, what);
+    fail(Code::kInvalidArgument, what, ": expected a JSON object ({...}); got ",
+         config_type_name(type_of(value)), " ", quote(value));
   return Config(std::move(value));
 }
 
@@ -215,7 +215,10 @@ Config Config::from_json(const std::string &text, const char *what) {
   std::string quoted;
   if (v.is_discarded() && quote_nonfinite_words(text, quoted)) {
     v = Json::parse(quoted, nullptr, /*allow_exceptions=*/false);
-    if (!v.is_discarded()) markers_to_nonfinite(v);
+    if (!v.is_discarded()) {
+      require_depth(v, kMaxConfigDepth, what);  // before the markers' recursive walk
+      markers_to_nonfinite(v);
+    }
   }
   if (v.is_discarded()) fail(Code::kInvalidArgument, what, ": not valid JSON: ", text.substr(0, 80));
   return from_value(std::move(v), what);

@@ -151,6 +151,16 @@ static void test_errors(void) {
     deep[n] = '\0';
     EXPECT_ERROR(kiln_config_from_json(&untouched, deep), KILN_STATUS_INVALID_ARGUMENT,
                  "nests deeper than 512", NULL);
+    /* A list at the top, 100000 deep: refused before the message quotes it (which would recurse). */
+    free(deep);
+    deep = malloc(200000 + 2);
+    CHECK(deep != NULL);
+    memset(deep, '[', 100000);
+    deep[100000] = '1';
+    memset(deep + 100001, ']', 100000);
+    deep[200001] = '\0';
+    EXPECT_ERROR(kiln_config_from_json(&untouched, deep), KILN_STATUS_INVALID_ARGUMENT,
+                 "nests deeper than 512", NULL);
     free(deep);
   }
   EXPECT_ERROR(kiln_config_set_config(c, "x", NULL), KILN_STATUS_INVALID_ARGUMENT,

@@ -66,6 +66,16 @@ TEST(HostileInputs, ConfigsNestAtMost512Levels) {
       testing::expect_error([&] { Config::from_json(nested_json(depth, lists)); }, Code::kInvalidArgument,
                             {"nests deeper than 512"});
   }
+  // Not an object at the top, or with NaN (whose markers are walked): refused before any walk
+  // that could recurse 100000 levels (quoting the value, or turning markers back into NaN).
+  for (const char *inner : {"1", "NaN", "{\"a\": NaN}"})
+    for (const std::string &text :
+         {std::string(100000, '[') + inner + std::string(100000, ']'),
+          "{\"a\":" + std::string(100000, '[') + inner + std::string(100000, ']') + "}"}) {
+      SCOPED_TRACE(text.substr(99990, 30));
+      testing::expect_error([&] { Config::from_json(text); }, Code::kInvalidArgument,
+                            {"nests deeper than 512"});
+    }
   // Built by set(): a config of 512 levels fits under no key.
   const Config deep = Config::from_json(nested_json(512, false));
   Config outer;
