@@ -1,4 +1,7 @@
 // Dataset sources: from_tensors, from_tensor_slices, range, from_generator.
+#include <string_view>
+#include <unordered_set>
+
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/element_util.h"
@@ -10,10 +13,9 @@ namespace {
 void check_names(const Element &components, const std::vector<std::string> &names, const char *op) {
   if (!names.empty() && names.size() != components.size())
     fail(Code::kInvalidArgument, op, ": ", names.size(), " names for ", components.size(), " components");
-  for (size_t i = 0; i < names.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      if (names[i] == names[j])
-        fail(Code::kInvalidArgument, op, ": the name '", names[i], "' is given twice");
+  std::unordered_set<std::string_view> seen;  // a CSV file may have 100000 columns
+  for (const std::string &name : names)
+    if (!seen.insert(name).second) fail(Code::kInvalidArgument, op, ": the name '", name, "' is given twice");
 }
 
 class TensorsDataset final : public Dataset {
