@@ -227,6 +227,9 @@ class PrecisionRecall final : public Metric {
 // counts are kept per label ([thresholds, labels]) and the result is the mean of the labels' AUCs,
 // or their label_weights-weighted mean; without it, label_weights weigh the columns of y_pred's
 // last axis in the counts.
+// Each confusion variable holds at most this many counts (256 MiB of float32; four of them).
+constexpr int64_t kMaxAucCounts = int64_t{1} << 26;
+
 class AUC final : public Metric {
  public:
   explicit AUC(ConfigReader &r) : Metric("AUC", r, "auc") {
@@ -275,6 +278,9 @@ class AUC final : public Metric {
       evenly_ = evenly_distributed(with_ends);
     } else {
       if (n <= 1) fail(Code::kInvalidArgument, "AUC: num_thresholds is ", n, "; expected > 1");
+      if (n > kMaxAucCounts)
+        fail(Code::kInvalidArgument, "AUC: num_thresholds is ", n, "; expected at most ", kMaxAucCounts,
+             " (each of the four confusion counts holds one float32 per threshold)");
       thresholds_.push_back(0.0f - eps);
       for (int64_t i = 0; i < n - 2; ++i)
         thresholds_.push_back(static_cast<float>((i + 1) * 1.0 / double(n - 1)));
@@ -382,8 +388,12 @@ class AUC final : public Metric {
  private:
   // The state: [thresholds], or [thresholds, labels] with multi_label.
   void build(int64_t labels) {
-    labels_ = labels;
     const int64_t t = static_cast<int64_t>(thresholds_.size());
+    if (labels > 0 && t > kMaxAucCounts / labels)
+      fail(Code::kInvalidArgument, name(), ": ", t, " thresholds x ", labels, " labels is more than ",
+           kMaxAucCounts,
+           " float32 counts in each of the four confusion variables; expected fewer thresholds or labels");
+    labels_ = labels;
     const Shape s = multi_label_ ? Shape{t, labels} : Shape{t};
     tp_ = add_variable("true_positives", s);
     fp_ = add_variable("false_positives", s);

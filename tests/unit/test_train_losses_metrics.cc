@@ -454,6 +454,16 @@ TEST(TrainMetrics, KerasWeightAndThresholdSemantics) {
 TEST(TrainMetrics, BadInput) {
   expect_error([] { create_metric("Accuracyy"); }, Code::kNotFound,
                {"unknown metric 'Accuracyy'", "known:", "AUC"});
+  // AUC's counts are bounded up front (2^31 thresholds used to fill gigabytes before failing).
+  expect_error([] { create_metric("AUC", Config().set("num_thresholds", int64_t{1} << 31)); },
+               Code::kInvalidArgument, {"num_thresholds is 2147483648", "at most 67108864"});
+  expect_error(
+      [] {
+        create_metric(
+            "AUC",
+            Config().set("num_thresholds", 1 << 20).set("multi_label", true).set("num_labels", 1 << 10));
+      },
+      Code::kInvalidArgument, {"1048576 thresholds x 1024 labels", "67108864"});
   MetricPtr sca = create_metric("SparseCategoricalAccuracy");
   expect_error(
       [&] {
