@@ -41,9 +41,8 @@ std::vector<int64_t> axis_map(int64_t dim, int64_t before, int64_t after, PadMod
 
 Tensor pad_backward(const Tensor &dy, const Maps &maps, const Shape &x_shape);
 
-// x padded through maps into out_shape; records pad_backward as its gradient.
-Tensor pad_with_maps(const Tensor &x, const Maps &maps, const Shape &out_shape, const void *constant) {
-  Tensor out = Tensor::empty(x.dtype(), out_shape);
+// x padded through maps into out (allocated by the caller); records pad_backward as its gradient.
+Tensor pad_with_maps(const Tensor &x, const Maps &maps, Tensor out, const void *constant) {
   if (out.num_elements() > 0)
     kernels::pad(x.raw_data(), x.shape().to_vector(), maps, constant, dtype_size(x.dtype()),
                  out.raw_mutable_data());
@@ -64,7 +63,7 @@ Tensor pad_backward(const Tensor &dy, const Maps &maps, const Shape &x_shape) {
     const Shape ys = dy.shape();
     record("pad_grad", {dy}, {dx}, [maps, ys](const Grads &g) {
       const float zero = 0.0f;
-      return Grads{pad_with_maps(g[0], maps, ys, &zero)};
+      return Grads{pad_with_maps(g[0], maps, Tensor::empty(DType::kFloat32, ys), &zero)};
     });
   }
   return dx;
@@ -100,12 +99,15 @@ Tensor pad(const Tensor &x, const std::vector<int64_t> &paddings, PadMode mode, 
            x.description(), " overflow kiln's limit of ", kMaxElements, " (2^62) elements");
     out_dims.push_back(n);
   }
-  const Shape out_shape = internal::checked_shape(op, out_dims, "the result");
+  // The result first: the allocator names a size it cannot hold before the maps (one index per
+  // output position of each axis) are made. An empty result needs no maps.
+  Tensor out = Tensor::empty(x.dtype(), internal::checked_shape(op, out_dims, "the result"));
   for (int a = 0; a < rank; ++a)
-    maps.push_back(axis_map(x.shape()[a], paddings[2 * a], paddings[2 * a + 1], mode));
+    maps.push_back(out.num_elements() > 0 ? axis_map(x.shape()[a], paddings[2 * a], paddings[2 * a + 1], mode)
+                                          : std::vector<int64_t>());
   alignas(8) unsigned char constant[8];
   internal::scalar_bytes(op, "constant_values", constant_value, x.dtype(), constant);
-  return pad_with_maps(x, maps, out_shape, constant);
+  return pad_with_maps(x, maps, std::move(out), constant);
 }
 
 }  // namespace kiln::ops

@@ -130,6 +130,17 @@ TEST(Pad, Errors) {
   expect_error([&] { ops::pad(x, {0, 0, 0, INT64_MAX}); }, kBad, {"pad", "overflow"});
   expect_error([&] { ops::pad(x, {0, INT64_MAX / 4, 0, INT64_MAX / 4}); }, kBad, {"pad", "kiln's limit"});
   expect_error([&] { ops::pad(x, {0, 0, 0, 0}, static_cast<ops::PadMode>(7)); }, kBad, {"pad: mode 7"});
+  // A result too big to hold is refused by the allocator, naming its size, before the per-axis
+  // index maps are made (which once asked for 16 TB first and failed with a bare "out of memory");
+  // an empty result needs no maps at all.
+  const int64_t big = int64_t{1} << 40;
+  try {
+    ops::pad(x, {big, big, 0, 0});
+    ADD_FAILURE() << "pad to [2^41 + 2, 3] succeeded";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("26388279066648 bytes"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ops::pad(random_tensor({0, 3}, 2), {0, 0, big, big}).shape(), Shape({0, 2 * big + 3}));
 }
 
 // out[b, ..., j, ...] = params[b, ..., indices[b, j], ...] by plain loops over a [batch, outer, n, inner]
