@@ -163,8 +163,9 @@ void softmax_xent(DType dtype, const void *logits, const void *labels, int64_t r
       const T *xr = x + r * n, *zr = z + r * n;
       const RowLse l = row_lse(xr, n);
       double s = 0;
-      for (int64_t j = 0; j < n; ++j)
-        if (zr[j] != T(0)) s += static_cast<double>(zr[j]) * (l.shift - (static_cast<double>(xr[j]) - l.max));
+      for (int64_t j = 0; j < n; ++j)  // every class, zero labels too: TF's sum(labels * (lse - x))
+        s += static_cast<double>(zr[j]) *
+             (l.shift - (static_cast<double>(xr[j]) - l.max));  // 0 * inf is NaN, as TF
       out[r] = narrow<T>(s);
     });
   });

@@ -83,6 +83,12 @@ class LossTest(Case):
         self.assertGrad(lambda t: kiln.nn.softmax_cross_entropy_with_logits(t, x[:2]), rand((2, 4), 6, 0, 1))
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "softmax_cross_entropy_with_logits"):
             kiln.nn.softmax_cross_entropy_with_logits(z[:, :3], x)
+        # TF's sum(labels * (lse - x)) over every class: a zero label times an infinite or NaN term
+        # is NaN (rows: -inf logit under a zero label; NaN logit, all labels zero; finite).
+        special = np.array([[-np.inf, 0, 1], [np.nan, 0, 1], [-np.inf, 0, 1]], np.float32)
+        labels = np.array([[0, 1, 0], [0, 0, 0], [1, 0, 0]], np.float32)
+        got = kiln.nn.softmax_cross_entropy_with_logits(labels, special).numpy()
+        self.assertTrue(np.isnan(got[0]) and np.isnan(got[1]) and got[2] == np.inf, got)
 
     def test_sigmoid_cross_entropy(self):
         x = np.array([-100, 100, 0, 3.5, -20, 1e-3], np.float32)

@@ -123,6 +123,18 @@ TEST(Losses, LargeMagnitudeSweepWithinUlps) {
   }
 }
 
+// TF sums labels * (logsumexp - x) over every class, so a zero label times an infinite or NaN
+// term is NaN; a -inf logit under a label of 1 is an infinite loss.
+TEST(Losses, DenseSoftmaxCrossEntropySpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor x = make({3, 3}, {-inf, 0, 1, nan, 0, 1, -inf, 0, 1});
+  const Tensor z = make({3, 3}, {0, 1, 0, 0, 0, 0, 1, 0, 0});
+  const std::vector<float> got = values(ops::softmax_cross_entropy_with_logits(z, x));
+  EXPECT_TRUE(std::isnan(got[0]));
+  EXPECT_TRUE(std::isnan(got[1]));
+  EXPECT_EQ(got[2], inf);
+}
+
 TEST(Losses, SparseHigherRankAndEmpty) {
   Tensor x = random_tensor({2, 3, 4}, 3, -5, 5);
   Tensor y = make_typed<int32_t>({2, 3}, {0, 1, 2, 3, 3, 0});
@@ -175,7 +187,7 @@ TEST(Losses, SparseErrors) {
 }
 
 TEST(Losses, SoftmaxMatchesReference) {
-  // Confident rows, a -inf logit with label 0 (no NaN), soft labels.
+  // Confident rows, a -inf logit with label 0 (NaN, as TF's 0 * inf), soft labels.
   std::vector<float> x = {100.0f, -100.0f, 0.0f, -kInf, 2.0f, 1.0f, 0.3f, -0.7f, 1.1f};
   std::vector<float> z = {1.0f, 0.0f, 0.0f, 0.0f, 0.75f, 0.25f, 0.2f, 0.3f, 0.5f};
   Tensor loss = ops::softmax_cross_entropy_with_logits(make({3, 3}, z), make({3, 3}, x));
@@ -185,7 +197,10 @@ TEST(Losses, SoftmaxMatchesReference) {
     double want = 0;
     for (int j = 0; j < 3; ++j)
       if (z[size_t(r * 3 + j)] != 0) want += z[size_t(r * 3 + j)] * ref_sparse(row, j);
-    EXPECT_NEAR(loss.data<float>()[r], want, 1e-6 * (1 + std::fabs(want))) << "row " << r;
+    if (r == 1)
+      EXPECT_TRUE(std::isnan(loss.data<float>()[r]));
+    else
+      EXPECT_NEAR(loss.data<float>()[r], want, 1e-6 * (1 + std::fabs(want))) << "row " << r;
   }
   EXPECT_GT(loss.data<float>()[0], 0.0f);  // exp(-100), not 0
   // axis 0 equals the transposed problem; labels broadcast.
