@@ -66,13 +66,20 @@ using RawF = decltype(hn::Zero(DF()).raw);
 
 KILN_MATH(Exp, exp, u10)
 KILN_MATH(Log, log, u10)
-KILN_MATH(Log1p, log1p, u10)
+KILN_MATH(Log1pSleef, log1p, u10)
 KILN_MATH(Expm1, expm1, u10)
 KILN_MATH(Tanh, tanh, u10)
 KILN_MATH(SinVector, sin, u10)
 KILN_MATH(CosVector, cos, u10)
 
 #undef KILN_MATH
+
+// SLEEF 3.5's log1pf gives +0 for +-2^-149; below the smallest normal, log1p(x) rounds to x
+// (which keeps -0's sign too).
+HWY_INLINE VF Log1p(VF v) {
+  const DF d;
+  return hn::IfThenElse(hn::Lt(hn::Abs(v), hn::Set(d, 1.17549435e-38f)), v, Log1pSleef(v));
+}
 #undef KILN_SLEEF
 #undef KILN_SLEEF_VECTOR
 

@@ -2,6 +2,7 @@
 // comparisons, logical ops, unary activations, where, clip, and the kernel paths on
 // both sides of the oneDNN size threshold.
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -11,6 +12,7 @@
 #include "core/threads.h"
 #include "kernels/elementwise.h"
 #include "kernels/engine.h"
+#include "kernels/simd.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -315,6 +317,32 @@ TEST(ElementwiseUnary, ExtremeInputsStayFinite) {
     }
   }
   EXPECT_TRUE(std::isnan(values(ops::clip_by_value(make({1}, {NAN}), 0, 1))[0]));
+}
+
+// Below the smallest normal, log1p(x) rounds to x (SLEEF's log1pf alone gave +0 for +-2^-149),
+// so softplus's far negative tail, log1p(exp(x)), is exp(x) there: every target, every size.
+TEST(ElementwiseUnary, Log1pOfSubnormalsIsX) {
+  const std::vector<float> tiny = {1e-45f, -1e-45f, 3e-45f, 1e-40f, -1e-40f, 1.1754942e-38f, 0.0f, -0.0f};
+  for (int64_t target : kernels::simd::available_targets()) {
+    kernels::simd::force_target(target);
+    SCOPED_TRACE(kernels::simd::target_name(target));
+    for (int64_t n : {int64_t{1}, int64_t{37}, kLarge + 4}) {
+      std::vector<float> v(static_cast<size_t>(n)), far(static_cast<size_t>(n));
+      for (size_t i = 0; i < v.size(); ++i) {
+        v[i] = tiny[i % tiny.size()];
+        far[i] = -103.0f + static_cast<float>(i % 7);
+      }
+      const std::vector<float> got = values(ops::log1p(make({n}, v)));
+      ASSERT_EQ(std::memcmp(got.data(), v.data(), v.size() * sizeof(float)), 0) << "n=" << n;
+      const std::vector<float> sp = values(ops::softplus(make({n}, far))),
+                               ex = values(ops::exp(make({n}, far)));
+      for (size_t i = 0; i < v.size(); ++i) {
+        ASSERT_GT(sp[i], 0.0f) << "softplus(" << far[i] << ") n=" << n;
+        ASSERT_EQ(sp[i], ex[i]) << "softplus(" << far[i] << ") n=" << n;
+      }
+    }
+  }
+  kernels::simd::force_target(0);
 }
 
 TEST(ElementwiseUnary, IntegerNegAbsSquare) {
