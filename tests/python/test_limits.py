@@ -129,6 +129,25 @@ class LibraryLimitTest(LimitCase):
                          "1073741824")
         self.assertEqual(kiln.get_num_threads(), before)
 
+    def test_integers_beyond_the_c_parameter_are_refused(self):
+        """ctypes would pass only the low bits (2**64 + 3 as 3, 2**32 + 2 as 2): every C call with an
+        integer parameter refuses a value its type cannot hold, naming the function and the value."""
+        import numpy as np
+        before = kiln.get_num_threads()
+        d = kiln.data.Dataset.range(10)
+        big = 2 ** 64 + 3
+        for fn, name in [(lambda: d.batch(big), "kiln_dataset_batch"), (lambda: d.take(big), "kiln_dataset_take"),
+                         (lambda: kiln.data.Dataset.range(2 ** 64), "kiln_dataset_range"),
+                         (lambda: d.shard(big, 1), "kiln_dataset_shard"),
+                         (lambda: kiln.one_hot(kiln.constant(np.array([1], np.int32)), big), "one_hot"),
+                         (lambda: kiln.gather(kiln.zeros((2, 3)), [0], axis=big), "gather"),
+                         (lambda: kiln.set_num_threads(2 ** 32 + 2), "kiln_set_num_threads")]:
+            with self.subTest(name):
+                self.assertLimit(kiln.InvalidArgumentError, fn, name)
+        self.assertLimit(kiln.InvalidArgumentError, lambda: kiln.set_num_threads(2 ** 40), "1099511627776")
+        self.assertEqual(kiln.get_num_threads(), before)
+        self.assertEqual(len(list(d.batch(3))), 4)  # values in range pass as before
+
     def test_negative_enum_values(self):
         lib = _lib.lib
         dims, rank = dims_array([2])

@@ -748,12 +748,41 @@ DIST_SIGS = {
 }
 _SIGS.update(DIST_SIGS)
 
+# ctypes wraps an integer its C parameter cannot hold (2**64 + 3 passes as 3, 2**32 + 2 as an int
+# of 2). Functions with integer parameters are called through a check that raises
+# InvalidArgumentError naming the function, the argument and the value instead.
+_INT_RANGES = {}
+for _t in (ctypes.c_int, ctypes.c_int32, ctypes.c_int64, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_uint64):
+    _bits = 8 * ctypes.sizeof(_t)
+    _signed = _t(-1).value < 0
+    _INT_RANGES[_t] = (-(1 << (_bits - 1)), (1 << (_bits - 1)) - 1) if _signed else (0, (1 << _bits) - 1)
+
+
+def _int_checked(fn, name, checks):
+    def call(*args):
+        for i, lo, hi in checks:
+            v = args[i]
+            if isinstance(v, int) and not lo <= v <= hi:
+                from .errors import InvalidArgumentError
+                raise InvalidArgumentError("%s: argument %d is %d, which its C parameter cannot hold; expected %d to %d"
+                                           % (name, i + 1, v, lo, hi))
+        return fn(*args)
+    call.__name__ = name
+    return call
+
+
+def _declare(library, name, res, args):
+    fn = getattr(library, name)
+    fn.restype = res
+    fn.argtypes = args
+    checks = [(i, *_INT_RANGES[t]) for i, t in enumerate(args) if t in _INT_RANGES]
+    if checks:
+        setattr(library, name, _int_checked(fn, name, checks))
+
+
 for _name, (_res, _args) in _SIGS.items():
-    if _name in DIST_SIGS:
-        continue
-    _fn = getattr(lib, _name)
-    _fn.restype = _res
-    _fn.argtypes = _args
+    if _name not in DIST_SIGS:
+        _declare(lib, _name, _res, _args)
 
 STATUS_NAMES = {1: "InvalidArgument", 2: "NotFound", 3: "OutOfRange", 4: "FailedPrecondition", 5: "DataLoss",
                 6: "Unimplemented", 7: "ResourceExhausted", 8: "Internal"}

@@ -82,9 +82,7 @@ def _load():
 
 M = _load()
 for _name, (_res, _args) in _lib.DIST_SIGS.items():
-    _fn = getattr(M, _name)
-    _fn.restype = _res
-    _fn.argtypes = _args
+    _lib._declare(M, _name, _res, _args)
 
 _lock = threading.Lock()
 _excepthook_installed = False
