@@ -30,8 +30,13 @@ def abi_version():
 
 
 def set_seed(seed):
-    """tf.random.set_seed: sets the global seed and restarts the op-seed sequence."""
-    _lib.lib.kiln_set_seed(int(seed))
+    """tf.random.set_seed: sets the global seed and restarts the op-seed sequence. A negative seed
+    is taken as its 64-bit two's complement, as the C call's uint64 has always received it."""
+    seed = int(seed)
+    if not -2 ** 63 <= seed < 2 ** 64:
+        from .errors import InvalidArgumentError
+        raise InvalidArgumentError("set_seed: seed %d does not fit 64 bits; expected -2**63 to 2**64 - 1" % seed)
+    _lib.lib.kiln_set_seed(seed & (2 ** 64 - 1))
 
 
 def set_num_threads(n):

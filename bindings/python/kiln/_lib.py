@@ -1,6 +1,7 @@
 """Loads libkiln.so and declares the C signatures (the binding uses the C API only)."""
 import ctypes
 import ctypes.util
+import numbers
 import os
 
 c_int64_p = ctypes.POINTER(ctypes.c_int64)
@@ -761,8 +762,14 @@ for _t in (ctypes.c_int, ctypes.c_int32, ctypes.c_int64, ctypes.c_size_t, ctypes
 def _int_checked(fn, name, checks):
     def call(*args):
         for i, lo, hi in checks:
+            if i >= len(args):  # too few arguments: ctypes' own TypeError says so
+                break
             v = args[i]
-            if isinstance(v, int) and not lo <= v <= hi:
+            if type(v) is not int:  # NumPy's integers too (ctypes passes their low bits as well)
+                if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                    continue
+                v = int(v)
+            if not lo <= v <= hi:
                 from .errors import InvalidArgumentError
                 raise InvalidArgumentError("%s: argument %d is %d, which its C parameter cannot hold; expected %d to %d"
                                            % (name, i + 1, v, lo, hi))
