@@ -389,8 +389,9 @@ class AUC final : public Metric {
   // The state: [thresholds], or [thresholds, labels] with multi_label.
   void build(int64_t labels) {
     const int64_t t = static_cast<int64_t>(thresholds_.size());
-    if (labels > 0 && t > kMaxAucCounts / labels)
-      fail(Code::kInvalidArgument, name(), ": ", t, " thresholds x ", labels, " labels is more than ",
+    if (t > kMaxAucCounts / std::max<int64_t>(labels, 1))  // explicit thresholds too
+      fail(Code::kInvalidArgument, name(), ": ", t, " thresholds",
+           labels > 0 ? " x " + std::to_string(labels) + " labels" : std::string(), " is more than ",
            kMaxAucCounts,
            " float32 counts in each of the four confusion variables; expected fewer thresholds or labels");
     labels_ = labels;
