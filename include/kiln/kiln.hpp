@@ -3151,6 +3151,15 @@ inline LearningRateSchedule LinearWarmup(const LearningRateSchedule &after_warmu
   c.set("warmup_learning_rate", warmup_learning_rate);
   return LearningRateSchedule("LinearWarmup", c);
 }
+/// TF Model Garden's WarmUp (official.nlp.optimization, BERT's create_optimizer):
+/// initial_learning_rate * (step / warmup_steps)^power during the warm-up, then decay_schedule(step).
+inline LearningRateSchedule WarmUp(double initial_learning_rate, const LearningRateSchedule &decay_schedule,
+                                   double warmup_steps, double power = 1.0) {
+  Config c;
+  c.set("initial_learning_rate", initial_learning_rate).set("decay_schedule_fn", decay_schedule.serialize());
+  c.set("warmup_steps", warmup_steps).set("power", power);
+  return LearningRateSchedule("WarmUp", c);
+}
 /// LinearWarmup to a constant learning rate.
 inline LearningRateSchedule LinearWarmup(double after_warmup_lr, double warmup_steps,
                                          double warmup_learning_rate = 0.0) {
@@ -3438,7 +3447,8 @@ inline Optimizer get(const std::string &identifier) { return Optimizer::create(i
 
 /// BERT/ALBERT's "AdamWarmup" (TF Model Garden's official.nlp.optimization.create_optimizer):
 /// AdamW(beta_1 0.9, beta_2 0.999, epsilon 1e-6, weight_decay 0.01, LayerNorm and bias excluded)
-/// with a linear warm-up over num_warmup_steps, then a linear decay to end_lr at num_train_steps.
+/// with its learning rate PolynomialDecay(init_lr, num_train_steps, end_lr), wrapped in WarmUp
+/// (init_lr * step / num_warmup_steps over the warm-up) when num_warmup_steps > 0.
 inline Optimizer create_optimizer(double init_lr, int64_t num_train_steps, int64_t num_warmup_steps,
                                   double end_lr = 0.0, double weight_decay = 0.01) {
   schedules::PolynomialDecayOptions decay;
@@ -3448,9 +3458,11 @@ inline Optimizer create_optimizer(double init_lr, int64_t num_train_steps, int64
   o.has_weight_decay = true;
   o.weight_decay = weight_decay;
   o.exclude_from_weight_decay = {"LayerNorm", "layer_norm", "bias"};
-  return AdamW(schedules::LinearWarmup(schedules::PolynomialDecay(init_lr, static_cast<double>(num_train_steps), decay),
-                                       static_cast<double>(num_warmup_steps)),
-               o);
+  const schedules::LearningRateSchedule poly =
+      schedules::PolynomialDecay(init_lr, static_cast<double>(num_train_steps), decay);
+  return AdamW(
+      num_warmup_steps > 0 ? schedules::WarmUp(init_lr, poly, static_cast<double>(num_warmup_steps)) : poly,
+      o);
 }
 
 }  // namespace optimizers

@@ -17,9 +17,9 @@
  *   kiln_optimizer_apply_gradients(adam, grads, vars, n);     // apply_gradients(zip(grads, vars))
  *
  * Schedules are configs too: kiln_learning_rate_schedule_call evaluates one at a step. The
- * BERT/ALBERT "AdamWarmup" recipe is an AdamW whose learning_rate is
- *   {"class_name": "LinearWarmup", "config": {"warmup_steps": W, "warmup_learning_rate": 0.0,
- *    "after_warmup_lr_sched": {"class_name": "PolynomialDecay", "config": {
+ * BERT/ALBERT "AdamWarmup" recipe (Model Garden's create_optimizer) is an AdamW whose learning_rate is
+ *   {"class_name": "WarmUp", "config": {"initial_learning_rate": 2e-5, "warmup_steps": W,
+ *    "decay_schedule_fn": {"class_name": "PolynomialDecay", "config": {
  *        "initial_learning_rate": 2e-5, "decay_steps": N, "end_learning_rate": 0.0}}}}
  * with "weight_decay": 0.01 and "exclude_from_weight_decay": ["LayerNorm", "layer_norm", "bias"].
  */
@@ -185,9 +185,13 @@ KILN_API kiln_status *kiln_optimizer_finalize_variable_values(kiln_optimizer *op
 /// staircase=false), each with an optional name, and LinearWarmup(after_warmup_lr_sched (a
 /// serialized schedule or a float), warmup_steps, warmup_learning_rate=0.0): from
 /// warmup_learning_rate linearly to after_warmup_lr_sched(warmup_steps) over the warm-up, then
-/// after_warmup_lr_sched(step). Snake-case class names ("exponential_decay") are accepted.
-/// Computed in float32 in Keras's order of operations (Keras's floatx; Model Garden's for
-/// LinearWarmup), cos/pow/log from the C library; *out is that float32 value as a double.
+/// after_warmup_lr_sched(step); WarmUp(initial_learning_rate, decay_schedule_fn (a serialized
+/// schedule or a float), warmup_steps, power=1.0): initial_learning_rate * (step /
+/// warmup_steps)^power over the warm-up, then decay_schedule_fn(step) (Model Garden's, as BERT's
+/// create_optimizer uses it). Snake-case class names ("exponential_decay") are accepted.
+/// Computed in float32 in the order of operations of Keras with its default floatx (Model
+/// Garden's for LinearWarmup and WarmUp), cos/pow/log from the C library (as TensorFlow's CPU
+/// kernels take them without XLA); *out is that float32 value as a double.
 /// Unknown classes are NOT_FOUND, bad configs INVALID_ARGUMENT.
 /// Ownership: schedule stays the caller's. Lifetime: a value. Thread-safety: safe.
 KILN_API kiln_status *kiln_learning_rate_schedule_call(double *out, const kiln_config *schedule, int64_t step);

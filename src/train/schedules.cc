@@ -18,11 +18,12 @@ Config LearningRateSchedule::serialize() const {
 
 namespace {
 
-// Keras computes a schedule in floatx (float32): each setting and the step are cast to float32
-// first, then every operation rounds to float32 in Keras's order (the Python floats Keras mixes in,
-// such as CosineDecay's 1 - alpha, are computed in double and then cast, as TensorFlow converts
-// them). The result is returned widened to double, so a float32 model's learning rate has Keras's
-// bits, and a float64 model's is Keras's float32 value cast, as Keras casts it.
+// Keras computes a schedule in floatx (float32 by default): each setting and the step are cast to
+// float32 first, then every operation rounds to float32 in Keras's order (the Python floats Keras
+// mixes in, such as CosineDecay's 1 - alpha, are computed in double and then cast, as TensorFlow
+// converts them). The result is returned widened to double, so a float32 model's learning rate
+// has Keras's bits, and a float64 model's is Keras's float32 value cast, as Keras (floatx float32)
+// casts it. cos, pow and log are the C library's, as TensorFlow's CPU kernels without XLA.
 float f32(double v) { return static_cast<float>(v); }
 float f32(int64_t step) { return static_cast<float>(step); }
 const float kPi = f32(3.14159265358979323846);
@@ -127,9 +128,12 @@ class PiecewiseConstantDecay final : public Named {
   }
 
  private:
-  // Keras casts a float boundary to float32 and then to the step's int64 (toward zero); NaN and
-  // values beyond int64 give x86's "integer indefinite", as TensorFlow's cast does there.
+  // Keras keeps an int boundary exact and casts a float one to float32 and then to the step's
+  // int64 (toward zero); NaN and values beyond int64 give x86's "integer indefinite", as
+  // TensorFlow's cast does there. (A config keeps no difference between 10 and 10.0, so every
+  // whole number is taken as the int.)
   static int64_t as_step(double b) {
+    if (std::floor(b) == b && std::fabs(b) < 9.2e18) return static_cast<int64_t>(b);
     const float v = f32(b);
     if (!(std::fabs(v) < 9.2233720368547758e18f)) return INT64_MIN;
     return static_cast<int64_t>(v);
@@ -254,6 +258,68 @@ class CosineDecayRestarts final : public Named {
   double initial_, first_steps_, t_mul_, m_mul_, alpha_;
 };
 
+// What a warm-up hands over to: a serialized schedule or a float (Model Garden's wrappers take
+// either).
+class Handover {
+ public:
+  Handover(ConfigReader &r, const char *key) : key_(key) {
+    if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
+    if (r.config().type(key) == Config::Type::kConfig)
+      schedule_ = deserialize_schedule(r.config().get_config(key));
+    else
+      value_ = r.get_float(key, 0.0);
+  }
+  float operator()(int64_t step) const { return schedule_ ? f32((*schedule_)(step)) : f32(value_); }
+  void add_to(Config &c) const {
+    if (schedule_)
+      c.set(key_, schedule_->serialize());
+    else
+      c.set(key_, value_);
+  }
+
+ private:
+  const char *key_;
+  SchedulePtr schedule_;
+  double value_ = 0.0;
+};
+
+double nonnegative_warmup_steps(ConfigReader &r) {
+  const double steps = required_float(r, "warmup_steps");
+  if (steps < 0) fail(Code::kInvalidArgument, r.owner(), ": warmup_steps must be >= 0; got ", steps);
+  return steps;
+}
+
+// TF Model Garden's WarmUp (official.nlp.optimization, which BERT's create_optimizer uses):
+// initial_learning_rate * (step / warmup_steps)^power during the warm-up, then
+// decay_schedule_fn(step) (at the same step, not shifted). Float32, as Model Garden's.
+class WarmUp final : public Named {
+ public:
+  explicit WarmUp(ConfigReader &r)
+      : Named("WarmUp", r, "WarmUp"),
+        initial_(required_float(r, "initial_learning_rate")),
+        after_(r, "decay_schedule_fn"),
+        warmup_steps_(nonnegative_warmup_steps(r)),
+        power_(r.get_float("power", 1.0)) {}
+  double operator()(int64_t step) const override {
+    const float s = f32(step), warmup = f32(warmup_steps_);
+    if (s < warmup) return f32(initial_) * std::pow(s / warmup, f32(power_));
+    return after_(step);
+  }
+  Config get_config() const override {
+    Config c;
+    c.set("initial_learning_rate", initial_);
+    after_.add_to(c);
+    set_number(c, "warmup_steps", warmup_steps_);
+    c.set("power", power_).set("name", name_);
+    return c;
+  }
+
+ private:
+  double initial_;
+  Handover after_;
+  double warmup_steps_, power_;
+};
+
 // TF Model Garden's LinearWarmup: from warmup_learning_rate, linearly to the wrapped schedule's
 // value at warmup_steps, then the wrapped schedule (at the same step, not shifted: BERT's
 // warm-up + polynomial decay). after_warmup_lr_sched is a serialized schedule or a float.
@@ -261,40 +327,28 @@ class LinearWarmup final : public Named {
  public:
   explicit LinearWarmup(ConfigReader &r)
       : Named("LinearWarmup", r, "LinearWarmup"),
-        warmup_steps_(required_float(r, "warmup_steps")),
-        warmup_lr_(r.get_float("warmup_learning_rate", 0.0)) {
-    if (!r.has("after_warmup_lr_sched"))
-      fail(Code::kInvalidArgument, r.owner(), ": config key 'after_warmup_lr_sched' is required");
-    if (r.config().type("after_warmup_lr_sched") == Config::Type::kConfig)
-      after_ = deserialize_schedule(r.config().get_config("after_warmup_lr_sched"));
-    else
-      after_value_ = r.get_float("after_warmup_lr_sched", 0.0);
-    if (warmup_steps_ < 0)
-      fail(Code::kInvalidArgument, r.owner(), ": warmup_steps must be >= 0; got ", warmup_steps_);
-    final_lr_ = f32(after_ ? (*after_)(static_cast<int64_t>(warmup_steps_)) : after_value_);
-  }
+        after_(r, "after_warmup_lr_sched"),
+        warmup_steps_(nonnegative_warmup_steps(r)),
+        warmup_lr_(r.get_float("warmup_learning_rate", 0.0)),
+        final_lr_(after_(static_cast<int64_t>(warmup_steps_))) {}
   // Model Garden's float32 formula: init + s / warmup_steps * (final - init).
   double operator()(int64_t step) const override {
     const float s = f32(step), warmup = f32(warmup_steps_), init = f32(warmup_lr_);
     if (s < warmup) return init + s / warmup * (final_lr_ - init);
-    return after_ ? (*after_)(step) : f32(after_value_);
+    return after_(step);
   }
   Config get_config() const override {
     Config c;
-    if (after_)
-      c.set("after_warmup_lr_sched", after_->serialize());
-    else
-      c.set("after_warmup_lr_sched", after_value_);
+    after_.add_to(c);
     set_number(c, "warmup_steps", warmup_steps_);
     c.set("warmup_learning_rate", warmup_lr_).set("name", name_);
     return c;
   }
 
  private:
-  SchedulePtr after_;
-  double after_value_ = 0.0;
+  Handover after_;
   double warmup_steps_, warmup_lr_;
-  float final_lr_ = 0.0f;
+  float final_lr_;
 };
 
 using ScheduleFactory = std::function<SchedulePtr(ConfigReader &r)>;
@@ -310,6 +364,7 @@ const std::map<std::string, ScheduleFactory> &factories() {
       {"CosineDecay", [](ConfigReader &r) { return std::make_shared<CosineDecay>(r); }},
       {"CosineDecayRestarts", [](ConfigReader &r) { return std::make_shared<CosineDecayRestarts>(r); }},
       {"LinearWarmup", [](ConfigReader &r) { return std::make_shared<LinearWarmup>(r); }},
+      {"WarmUp", [](ConfigReader &r) { return std::make_shared<WarmUp>(r); }},
   };
   return f;
 }

@@ -1,6 +1,6 @@
 // Learning-rate schedules (keras.optimizers.schedules): a learning rate as a function of the
-// optimizer's step, with Keras's formulas and configs, plus LinearWarmup (TF Model Garden's
-// warm-up wrapper) for the BERT/ALBERT recipe. Immutable once made, so one schedule may be
+// optimizer's step, with Keras's formulas and configs, plus TF Model Garden's warm-up wrappers
+// LinearWarmup and WarmUp (BERT's create_optimizer). Immutable once made, so one schedule may be
 // shared by optimizers and threads.
 #pragma once
 

@@ -230,6 +230,18 @@ static void test_schedules(void) {
   EXPECT_OK(kiln_learning_rate_schedule_call(&lr, s, 55));
   CHECK(lr == (double)(1e-4f * (1.0f - 55.0f / 100.0f)));
   kiln_config_free(s);
+  /* Model Garden's WarmUp (BERT's create_optimizer): init * step / warmup_steps, then the decay. */
+  EXPECT_OK(kiln_config_from_json(
+      &s,
+      "{\"class_name\": \"WarmUp\", \"config\": {\"initial_learning_rate\": 1e-4, "
+      "\"warmup_steps\": 10, \"decay_schedule_fn\": {\"class_name\": \"PolynomialDecay\", "
+      "\"config\": {\"initial_learning_rate\": 1e-4, \"decay_steps\": 100, "
+      "\"end_learning_rate\": 0.0}}}}"));
+  EXPECT_OK(kiln_learning_rate_schedule_call(&lr, s, 5));
+  CHECK(lr == (double)(1e-4f * (5.0f / 10.0f)));
+  EXPECT_OK(kiln_learning_rate_schedule_call(&lr, s, 55));
+  CHECK(lr == (double)(1e-4f * (1.0f - 55.0f / 100.0f)));
+  kiln_config_free(s);
   kiln_optimizer_free(opt);
   kiln_config_free(opt_cfg);
   /* SGDR: restarts at 5 and 15 (t_mul 2), each peak half the last. */

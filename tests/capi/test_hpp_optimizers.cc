@@ -221,6 +221,10 @@ TEST(HppSchedules, Values) {
   EXPECT_EQ(warm(5), double(5.0f / 10.0f * (1.0f - 10.0f / 100.0f)));  // Model Garden's float32 formula
   EXPECT_EQ(warm(50), 0.5);
   EXPECT_EQ(warm.class_name(), "LinearWarmup");
+  const sch::LearningRateSchedule up = sch::WarmUp(0.1, sch::PolynomialDecay(0.1, 100, to_zero), 10, 2.0);
+  EXPECT_EQ(up(5), double(0.1f * std::pow(5.0f / 10.0f, 2.0f)));
+  EXPECT_EQ(up(20), double(0.1f * (1.0f - 20.0f / 100.0f)));
+  EXPECT_EQ(sch::LearningRateSchedule::deserialize(up.serialize())(7), up(7));
   EXPECT_EQ(sch::LearningRateSchedule::deserialize(warm.serialize())(50), warm(50));
   EXPECT_THROW(sch::LearningRateSchedule("Nope", Config())(1), kiln::Error);
 }
@@ -231,7 +235,17 @@ TEST(HppOptimizers, BertCreateOptimizerAndATrainingLoop) {
   const Config c = bert.get_config();
   EXPECT_EQ(bert.class_name(), "AdamW");
   EXPECT_EQ(c.get_float("weight_decay"), 0.01);
-  EXPECT_EQ(c.get_config("learning_rate").get_string("class_name"), "LinearWarmup");
+  // Model Garden's create_optimizer: PolynomialDecay in WarmUp, which ramps to init_lr itself.
+  const Config lr = c.get_config("learning_rate");
+  EXPECT_EQ(lr.get_string("class_name"), "WarmUp");
+  EXPECT_EQ(lr.get_config("config").get_config("decay_schedule_fn").get_string("class_name"),
+            "PolynomialDecay");
+  const sch::LearningRateSchedule bert_lr = sch::LearningRateSchedule::deserialize(lr);
+  EXPECT_EQ(bert_lr(5), double(0.05f * (5.0f / 10.0f)));
+  EXPECT_EQ(bert_lr(10), double((0.05f - 0.0f) * (1.0f - 10.0f / 200.0f) + 0.0f));
+  EXPECT_EQ(
+      opt::create_optimizer(0.05, 200, 0).get_config().get_config("learning_rate").get_string("class_name"),
+      "PolynomialDecay");
   EXPECT_EQ(bert.learning_rate(), 0.0);
   Variable w(Tensor::from_vector({0.f, 0.f, 0.f}, {3}), "dense/kernel");
   Variable b(Tensor::from_vector({1.f}, {1}), "dense/bias");

@@ -62,7 +62,8 @@ def schedule_f32(s, step):
             return init * powf(rate, p)
         return init / (F(1) + rate * p)
     if name == "PiecewiseConstantDecay":
-        b = [int(F(x)) for x in c["boundaries"]]  # cast to the step's int64, as Keras does
+        # An int boundary stays exact; a float one goes through float32 to the step's int64.
+        b = [int(x) if float(x).is_integer() else int(F(x)) for x in c["boundaries"]]
         v = [F(x) for x in c["values"]]
         r = F(0)
         if step <= b[0]:
@@ -116,6 +117,13 @@ def schedule_f32(s, step):
         if st < wsteps:
             return wlr + st / wsteps * (at(int(c["warmup_steps"])) - wlr)
         return at(step)
+    if name == "WarmUp":
+        # TF Model Garden's official.nlp.optimization.WarmUp, in float32.
+        init, wsteps, power = F(c["initial_learning_rate"]), F(c["warmup_steps"]), F(c.get("power", 1.0))
+        after = c["decay_schedule_fn"]
+        if st < wsteps:
+            return init * powf(st / wsteps, power)
+        return schedule_f32(after, step) if isinstance(after, dict) else F(after)
     raise ValueError(name)
 
 
@@ -294,6 +302,11 @@ SCHEDULES = [
                                               "warmup_learning_rate": 0.0}},
     {"class_name": "LinearWarmup", "config": {"after_warmup_lr_sched": 0.05, "warmup_steps": 4,
                                               "warmup_learning_rate": 0.01}},
+    {"class_name": "WarmUp", "config": {"initial_learning_rate": 0.1, "decay_schedule_fn": poly(0.1, 30, 0.0),
+                                        "warmup_steps": 10}},
+    {"class_name": "WarmUp", "config": {"initial_learning_rate": 0.07, "decay_schedule_fn": 0.05,
+                                        "warmup_steps": 7, "power": 2.0}},
+    {"class_name": "PiecewiseConstantDecay", "config": {"boundaries": [-0.5, 20.0, 30], "values": [1.0, 0.5, 0.1, 0.01]}},
 ]
 SCHEDULE_STEPS = [0, 1, 3, 4, 5, 9, 10, 11, 15, 19, 20, 21, 25, 30, 35]
 

@@ -193,6 +193,12 @@ class ApiTest(unittest.TestCase):
         self.assertAlmostEqual(warm(50), 0.5)
         self.assertAlmostEqual(schedules.CosineDecay(0.0, 100, warmup_target=1.0, warmup_steps=10)(5), 0.5)
         self.assertEqual(schedules.PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1])(15), 0.5)
+        # Model Garden's WarmUp, which create_optimizer wraps around its PolynomialDecay.
+        up = schedules.WarmUp(0.05, schedules.PolynomialDecay(0.05, 150, end_learning_rate=0.0), 10)
+        self.assertEqual(up(5), float(np.float32(0.05) * (np.float32(5) / np.float32(10))))
+        bert = optimizers.create_optimizer(0.05, num_train_steps=150, num_warmup_steps=10)
+        self.assertEqual(bert.get_config()["learning_rate"]["class_name"], "WarmUp")
+        self.assertEqual(schedules.deserialize(bert.get_config()["learning_rate"])(5), up(5))
         sgdr = schedules.CosineDecayRestarts(0.1, 5, 2.0, 0.5)
         self.assertEqual(sgdr(15), float(np.float32(0.025)))  # computed in float32, as Keras does
         self.assertEqual(sgdr.get_config()["name"], "SGDRDecay")

@@ -230,6 +230,14 @@ TEST(Schedules, ErrorsAndAliases) {
       make_schedule("cosine_decay_restarts",
                     Config().set("initial_learning_rate", 0.1).set("first_decay_steps", 5).set("m_mul", 0.5));
   EXPECT_EQ((*sgdr)(5), double(0.05f));  // computed in float32, as Keras does
+  // PiecewiseConstantDecay: an int boundary stays exact (Keras casts it to the int64 step), even
+  // above float32's 2^24.
+  SchedulePtr piecewise =
+      make_schedule("PiecewiseConstantDecay", Config()
+                                                  .set("boundaries", std::vector<int64_t>{16777217})
+                                                  .set("values", std::vector<double>{1.0, 0.5}));
+  EXPECT_EQ((*piecewise)(16777217), 1.0);
+  EXPECT_EQ((*piecewise)(16777218), 0.5);
   EXPECT_EQ((*sgdr)(15), double(0.025f));
   EXPECT_EQ(sgdr->get_config().get_string("name"), "SGDRDecay");
   EXPECT_EQ(sgdr->get_config().get_float("t_mul"), 2.0);

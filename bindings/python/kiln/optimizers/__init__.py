@@ -282,10 +282,12 @@ def get(identifier):
 
 
 def create_optimizer(init_lr, num_train_steps, num_warmup_steps, end_lr=0.0, weight_decay=0.01):
-    """BERT/ALBERT's "AdamWarmup" (TF Model Garden's create_optimizer): AdamW with epsilon 1e-6 and
-    weight decay (LayerNorm and bias excluded), a linear warm-up over num_warmup_steps, then a linear
-    decay to end_lr at num_train_steps."""
-    lr = schedules.LinearWarmup(schedules.PolynomialDecay(init_lr, num_train_steps, end_learning_rate=end_lr),
-                                num_warmup_steps)
+    """BERT/ALBERT's "AdamWarmup" (TF Model Garden's official.nlp.optimization.create_optimizer):
+    AdamW with epsilon 1e-6 and weight decay (LayerNorm and bias excluded), its learning rate
+    PolynomialDecay(init_lr, num_train_steps, end_lr) wrapped in WarmUp (init_lr * step /
+    num_warmup_steps over the warm-up) when num_warmup_steps > 0."""
+    lr = schedules.PolynomialDecay(init_lr, num_train_steps, end_learning_rate=end_lr)
+    if num_warmup_steps:
+        lr = schedules.WarmUp(init_lr, lr, num_warmup_steps)
     return AdamW(learning_rate=lr, weight_decay=weight_decay, epsilon=1e-6,
                  exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])

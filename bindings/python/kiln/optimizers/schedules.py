@@ -2,7 +2,8 @@
 
 A schedule is its Keras class name and config; calling it at a step asks kiln for the value, so
 Python, C and C++ agree to the bit. Values are computed in float32 in Keras's order (its floatx)
-and returned as Python floats. LinearWarmup is TF Model Garden's warm-up wrapper (BERT/ALBERT).
+and returned as Python floats. LinearWarmup and WarmUp are TF Model Garden's warm-up wrappers
+(BERT/ALBERT).
 """
 import ctypes
 
@@ -83,9 +84,12 @@ CosineDecayRestarts = _make("CosineDecayRestarts", ["initial_learning_rate", "fi
                             m_mul=1.0, alpha=0.0, name=_UNSET)
 LinearWarmup = _make("LinearWarmup", ["after_warmup_lr_sched", "warmup_steps"], warmup_learning_rate=0.0,
                      name=_UNSET)
+# TF Model Garden's WarmUp (official.nlp.optimization, BERT's create_optimizer): initial_learning_rate
+# * (step / warmup_steps)^power during the warm-up, then decay_schedule_fn(step).
+WarmUp = _make("WarmUp", ["initial_learning_rate", "decay_schedule_fn", "warmup_steps"], power=1.0, name=_UNSET)
 
 _ALL = {c._class_name: c for c in (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay,
-                                   CosineDecay, CosineDecayRestarts, LinearWarmup)}
+                                   CosineDecay, CosineDecayRestarts, LinearWarmup, WarmUp)}
 
 
 def serialize(schedule):
