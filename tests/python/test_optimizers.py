@@ -51,7 +51,7 @@ class GoldenTest(unittest.TestCase):
         rng = np.random.default_rng(5)
         w0 = rng.normal(0, 1, (7, 33)).astype(f)
         grads = [rng.normal(0, 1.5, w0.shape).astype(f) for _ in range(12)]
-        # BERT's warm-up then linear decay, which Keras computes in float32 (Model Garden's
+        # A warm-up then a linear decay, which Keras computes in float32 (Model Garden's
         # LinearWarmup over PolynomialDecay with power 1, so no pow).
         warmup = schedules.LinearWarmup(schedules.PolynomialDecay(0.01, 7, end_learning_rate=0.001), 3, 0.002)
 

@@ -109,7 +109,7 @@ TEST(OptimizerGolden, EveryCaseFloat32AndFloat64) {
 // Keras 3's Adam.update_step on a float32 variable computes alpha in float32 from beta_1, beta_2
 // and the step cast to float32, and every element op in float32, each rounded (separate ops, no
 // FMA): kiln's steps are those bits on every compiled instruction set, at a size with a partial
-// last vector. The same with BERT's schedule (LinearWarmup over PolynomialDecay), which Keras
+// last vector. The same with a warm-up schedule (LinearWarmup over PolynomialDecay), which Keras
 // computes in float32: the reference's learning rate is Model Garden's and Keras's formulas in
 // float32 (power 1, so no pow).
 TEST(OptimizerGolden, Float32AdamIsKerasBitForBitOnEveryTarget) {
