@@ -43,6 +43,10 @@ float exp_shifted_sum_f32(const float *x, float shift, float *y, int64_t n);
 float max_f32(const float *x, int64_t n);
 // The sum of x[0..n), in the same fixed lane order as exp_shifted_sum_f32.
 float sum_f32(const float *x, int64_t n);
+// That order: element i is added into lane i % lanes_f32() (in index order, from +0), then the
+// lanes are added in order from +0. lanes_f32() is the dispatched instruction set's float32 lane
+// count (at most 64).
+int64_t lanes_f32();
 // y[i] += bias[(c + i) % channels] for i < n: a bias over channels-last rows, y[0] at channel c.
 void add_bias_f32(float *y, int64_t n, const float *bias, int64_t channels, int64_t c);
 // y[i] = x[i] * scale; x == y is allowed.

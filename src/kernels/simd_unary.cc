@@ -440,6 +440,8 @@ float MaxF32(const float *x, int64_t n) {
   return m;
 }
 
+int64_t LanesF32() { return static_cast<int64_t>(hn::Lanes(DF())); }
+
 float SumF32(const float *x, int64_t n) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
@@ -554,6 +556,7 @@ HWY_EXPORT(AddBiasF32);
 HWY_EXPORT(SoftmaxGradRowF32);
 HWY_EXPORT(LogSoftmaxGradRowF32);
 HWY_EXPORT(MaxF32);
+HWY_EXPORT(LanesF32);
 
 bool has_unary_f32(UnaryOp op) { return op != UnaryOp::kLogicalNot; }
 
@@ -581,6 +584,8 @@ float exp_shifted_sum_f32(const float *x, float shift, float *y, int64_t n) {
 float max_f32(const float *x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MaxF32)(x, n); }
 
 float sum_f32(const float *x, int64_t n) { return n > 0 ? HWY_DYNAMIC_DISPATCH(SumF32)(x, n) : 0.0f; }
+
+int64_t lanes_f32() { return HWY_DYNAMIC_DISPATCH(LanesF32)(); }
 
 void add_bias_f32(float *y, int64_t n, const float *bias, int64_t channels, int64_t c) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(AddBiasF32)(y, n, bias, channels, c);

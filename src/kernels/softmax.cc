@@ -51,28 +51,38 @@ void softmax_rows(const float *x, float *y, int64_t rows, int64_t n, bool log) {
 
 // [outer, n, inner] with inner > 1: the axis is strided, so each task takes a block of
 // up to kCols columns of one outer index and walks it row by row, keeping running
-// maxima and sums per column (contiguous reads, no heap scratch).
+// maxima and sums per column (contiguous reads, no heap scratch). Each column gets the bits
+// softmax_row gives the same values laid out as a row: the same vector exp, the sums in
+// sum_f32's lane order (element k into lane k % lanes, then the lanes in order), and the same
+// float32 finish.
 constexpr int64_t kCols = 64;
+constexpr int64_t kMaxLanes = 64;
 
 void softmax_columns(const float *x, float *y, int64_t n, int64_t inner, int64_t cols, bool log) {
+  const int64_t lanes = simd::lanes_f32();
   float m[kCols];
-  double s[kCols];
   int64_t at[kCols];
-  for (int64_t j = 0; j < cols; ++j) m[j] = x[j], s[j] = 0.0, at[j] = 0;
+  float acc[kCols * kMaxLanes];
+  for (int64_t j = 0; j < cols; ++j) m[j] = x[j], at[j] = 0;
+  std::fill(acc, acc + cols * lanes, 0.0f);
   for (int64_t k = 1; k < n; ++k)
     for (int64_t j = 0; j < cols; ++j)
       if (x[k * inner + j] > m[j]) m[j] = x[k * inner + j], at[j] = k;
-  // The same vector exp as the rows path, so both axes' answers agree. For log, s sums the
-  // terms as t in softmax_row.
+  // For log, the sum is t of softmax_row: the maximum's term enters as y - 1.
   for (int64_t k = 0; k < n; ++k) {
     float *yk = y + k * inner;
     for (int64_t j = 0; j < cols; ++j) yk[j] = x[k * inner + j] - m[j];
     simd::unary_f32(UnaryOp::kExp, yk, yk, cols, 0.0f, 0.0f);
-    for (int64_t j = 0; j < cols; ++j) s[j] += log && k == at[j] ? static_cast<double>(yk[j]) - 1.0 : yk[j];
+    float *lane = acc + k % lanes;
+    for (int64_t j = 0; j < cols; ++j) lane[j * lanes] += log && k == at[j] ? yk[j] - 1.0f : yk[j];
   }
-  // s becomes log(1 + t) (log: y = (x - m) - log(s), as in softmax_row) or the scale 1/s.
+  // f becomes log1p(t) (log: y = (x - m) - f, as in softmax_row) or the scale 1/s.
   float f[kCols];
-  for (int64_t j = 0; j < cols; ++j) f[j] = static_cast<float>(log ? std::log1p(s[j]) : 1.0 / s[j]);
+  for (int64_t j = 0; j < cols; ++j) {
+    float sum = 0.0f;
+    for (int64_t l = 0; l < lanes; ++l) sum += acc[j * lanes + l];
+    f[j] = log ? std::log1p(sum) : 1.0f / sum;
+  }
   for (int64_t k = 0; k < n; ++k)
     for (int64_t j = 0; j < cols; ++j)
       y[k * inner + j] = log ? (x[k * inner + j] - m[j]) - f[j] : y[k * inner + j] * f[j];

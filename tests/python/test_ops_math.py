@@ -72,6 +72,13 @@ class LossTest(Case):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, r"labels\[1\] = 5.*\[0, 5\)"):
             kiln.nn.sparse_softmax_cross_entropy_with_logits(np.array([0, 5, 0, 0]), x)
 
+    def test_softmax_along_any_axis_has_the_same_bits(self):
+        """softmax/log_softmax along axis 0 give the bits of the same values laid out along the last axis."""
+        x = rand((17, 70), 12, -30, 30)
+        x[1, 0] = -np.inf
+        for fn in (kiln.nn.softmax, kiln.nn.log_softmax):
+            np.testing.assert_array_equal(fn(x, axis=0).numpy(), fn(np.ascontiguousarray(x.T), axis=-1).numpy().T)
+
     def test_softmax_cross_entropy(self):
         x = rand((3, 4), 3, -20, 20)
         z = rand((3, 4), 4, 0, 1)

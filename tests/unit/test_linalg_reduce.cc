@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "autodiff/tape.h"
 #include "kernels/engine.h"
+#include "kernels/simd.h"
 #include "linalg_test_util.h"
 #include "ops/ops.h"
 #include "test_util.h"
@@ -314,6 +316,37 @@ TEST(LinalgSoftmax, MatchesReference) {
             << (log ? "log_softmax " : "softmax ") << c.shape.to_string() << " axis " << c.axis << " at "
             << i;
     }
+}
+
+// Along a strided axis the result has the bits of the same values laid out as rows (the sums in
+// the row path's lane order), on every compiled instruction set, with special values too, and
+// across the threading threshold.
+TEST(LinalgSoftmax, StridedAxisHasTheBitsOfTheRowPath) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t target : kernels::simd::available_targets()) {
+    kernels::simd::force_target(target);
+    SCOPED_TRACE(kernels::simd::target_name(target));
+    for (const Shape &shape :
+         {Shape{1, 3}, Shape{5, 3}, Shape{17, 70}, Shape{100, 9}, Shape{3, 3000}, Shape{40, 3000}})
+      for (bool log : {false, true}) {
+        Tensor x = random_tensor(shape, 11, -30.0f, 30.0f);
+        float *v = x.mutable_data<float>();
+        if (shape[0] > 4) {  // a column with -inf, one with a NaN, one with +-0 maxima, one all -inf
+          v[1 * shape[1] + 0] = -inf;
+          v[2 * shape[1] + 1 % shape[1]] = nan;
+          for (int64_t k = 0; k < shape[0]; ++k) v[k * shape[1] + 2 % shape[1]] = k % 2 ? -0.0f : 0.0f;
+          if (shape[1] > 3)
+            for (int64_t k = 0; k < shape[0]; ++k) v[k * shape[1] + 3] = -inf;
+        }
+        const Tensor strided = log ? ops::log_softmax(x, 0) : ops::softmax(x, 0);
+        const Tensor xt = ops::transpose(x, {1, 0});
+        const Tensor rows = ops::transpose(log ? ops::log_softmax(xt, -1) : ops::softmax(xt, -1), {1, 0});
+        const std::vector<float> a = values(strided), b = values(rows);
+        ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
+            << (log ? "log_softmax " : "softmax ") << shape.to_string();
+      }
+  }
+  kernels::simd::force_target(0);
 }
 
 TEST(LinalgSoftmax, StableForLargeLogits) {
