@@ -37,13 +37,17 @@ void set_number(Config &c, const char *key, double v) {
     c.set(key, v);
 }
 
-double required_float(ConfigReader &r, const char *key) {
+void require_key(ConfigReader &r, const char *key) {
   if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
+}
+
+double required_float(ConfigReader &r, const char *key) {
+  require_key(r, key);
   return r.get_float(key, 0.0);
 }
 
 std::vector<double> required_float_list(ConfigReader &r, const char *key) {
-  if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
+  require_key(r, key);
   try {
     return r.config().get_float_list(key);
   } catch (const Error &e) {
@@ -54,6 +58,13 @@ std::vector<double> required_float_list(ConfigReader &r, const char *key) {
 double positive_decay_steps(ConfigReader &r) {
   const double steps = required_float(r, "decay_steps");
   if (!(steps > 0)) fail(Code::kInvalidArgument, r.owner(), ": decay_steps must be > 0; got ", steps);
+  return steps;
+}
+
+// warmup_steps, required (LinearWarmup, WarmUp) or 0 when absent (CosineDecay); >= 0 either way.
+double nonnegative_warmup_steps(ConfigReader &r, bool required) {
+  const double steps = required ? required_float(r, "warmup_steps") : r.get_float("warmup_steps", 0.0);
+  if (steps < 0) fail(Code::kInvalidArgument, r.owner(), ": warmup_steps must be >= 0; got ", steps);
   return steps;
 }
 
@@ -182,10 +193,7 @@ class CosineDecay final : public Named {
         alpha_(r.get_float("alpha", 0.0)),
         has_target_(r.has("warmup_target")),
         target_(r.get_float("warmup_target", 0.0)),
-        warmup_steps_(r.get_float("warmup_steps", 0.0)) {
-    if (warmup_steps_ < 0)
-      fail(Code::kInvalidArgument, r.owner(), ": warmup_steps must be >= 0; got ", warmup_steps_);
-  }
+        warmup_steps_(nonnegative_warmup_steps(r, false)) {}
   double operator()(int64_t step) const override {
     float s = f32(step);
     const float steps = f32(steps_), warmup = f32(warmup_steps_), target = f32(target_);
@@ -263,7 +271,7 @@ class CosineDecayRestarts final : public Named {
 class Handover {
  public:
   Handover(ConfigReader &r, const char *key) : key_(key) {
-    if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
+    require_key(r, key);
     if (r.config().type(key) == Config::Type::kConfig)
       schedule_ = deserialize_schedule(r.config().get_config(key));
     else
@@ -283,12 +291,6 @@ class Handover {
   double value_ = 0.0;
 };
 
-double nonnegative_warmup_steps(ConfigReader &r) {
-  const double steps = required_float(r, "warmup_steps");
-  if (steps < 0) fail(Code::kInvalidArgument, r.owner(), ": warmup_steps must be >= 0; got ", steps);
-  return steps;
-}
-
 // TF Model Garden's WarmUp (official.nlp.optimization, which BERT's create_optimizer uses):
 // initial_learning_rate * (step / warmup_steps)^power during the warm-up, then
 // decay_schedule_fn(step) (at the same step, not shifted). Float32, as Model Garden's.
@@ -298,7 +300,7 @@ class WarmUp final : public Named {
       : Named("WarmUp", r, "WarmUp"),
         initial_(required_float(r, "initial_learning_rate")),
         after_(r, "decay_schedule_fn"),
-        warmup_steps_(nonnegative_warmup_steps(r)),
+        warmup_steps_(nonnegative_warmup_steps(r, true)),
         power_(r.get_float("power", 1.0)) {}
   double operator()(int64_t step) const override {
     const float s = f32(step), warmup = f32(warmup_steps_);
@@ -328,7 +330,7 @@ class LinearWarmup final : public Named {
   explicit LinearWarmup(ConfigReader &r)
       : Named("LinearWarmup", r, "LinearWarmup"),
         after_(r, "after_warmup_lr_sched"),
-        warmup_steps_(nonnegative_warmup_steps(r)),
+        warmup_steps_(nonnegative_warmup_steps(r, true)),
         warmup_lr_(r.get_float("warmup_learning_rate", 0.0)),
         final_lr_(after_(static_cast<int64_t>(warmup_steps_))) {}
   // Model Garden's float32 formula: init + s / warmup_steps * (final - init).

@@ -223,6 +223,20 @@ TEST(Schedules, ErrorsAndAliases) {
           "exponential_decay",
           Config().set("initial_learning_rate", 1.0).set("decay_steps", 1).set("decay_rate", 0.5)))(2),
       0.25, 1e-15);
+  // warmup_steps below 0, in each schedule that takes it (one shared check).
+  const Config poly = Config()
+                          .set("class_name", "PolynomialDecay")
+                          .set("config", Config().set("initial_learning_rate", 0.1).set("decay_steps", 10));
+  for (const auto &[name, config] : std::vector<std::pair<std::string, Config>>{
+           {"CosineDecay",
+            Config().set("initial_learning_rate", 0.1).set("decay_steps", 10).set("warmup_steps", -1)},
+           {"LinearWarmup", Config().set("after_warmup_lr_sched", poly).set("warmup_steps", -1)},
+           {"WarmUp", Config()
+                          .set("initial_learning_rate", 0.1)
+                          .set("decay_schedule_fn", poly)
+                          .set("warmup_steps", -1)}})
+    expect_error([&] { make_schedule(name, config); }, Code::kInvalidArgument,
+                 {name, "warmup_steps must be >= 0; got -1"});
   expect_error([] { make_schedule("NoSuchDecay", Config()); }, Code::kNotFound,
                {"NoSuchDecay", "ExponentialDecay"});
   // CosineDecayRestarts: Keras's defaults (t_mul 2, name SGDRDecay); restarts at 5, 15, 35.
