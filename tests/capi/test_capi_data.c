@@ -472,6 +472,7 @@ static void test_readers(void) {
   o.struct_size = 1;
   EXPECT_ERROR(kiln_dataset_from_csv(&bad, path, &o), INVALID, "struct_size", NULL);
   CHECK(bad == NULL);
+  remove_tree(dir);
 }
 
 int main(void) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "hpp_test_util.h"
 #include "kiln/kiln.hpp"
 
 #ifndef KILN_TEST_SOURCE_DIR
@@ -22,6 +23,7 @@ namespace {
 
 using kiln::Dims;
 using kiln::Tensor;
+using kiln::testing::TempDir;
 using kiln::train::Checkpoint;
 using kiln::train::CheckpointManager;
 using kiln::train::LoadStatus;
@@ -45,22 +47,6 @@ kiln_status_code code_of(F &&fn, std::string *message = nullptr) {
   }
   return KILN_STATUS_OK;
 }
-
-// A temporary directory for one test, removed at its end.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kiln_hpp_ckpt_save_XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-  }
-  ~TempDir() { std::system(("rm -rf '" + dir_ + "'").c_str()); }
-  std::string operator/(const std::string &name) const { return dir_ + "/" + name; }
-  const std::string &path() const { return dir_; }
-
- private:
-  std::string dir_;
-};
 
 kiln::Sequential small_model(int64_t first_units = 8) {
   kiln::Sequential m({kiln::layers::Dense(first_units, "relu"), kiln::layers::Dense(3, "softmax")});
@@ -99,7 +85,7 @@ void copy_weights(const kiln::Model &from, kiln::Model &to) {
 }
 
 TEST(HppCheckpointSave, ResumedTrainingIsBitIdentical) {
-  TempDir dir;
+  TempDir dir("kiln_hpp_ckpt_save");
   kiln::Sequential a = small_model(), b = small_model(), c = small_model();
   copy_weights(a, c);
   a.compile(kiln::optimizers::Adam(0.01), "sparse_categorical_crossentropy");
@@ -128,7 +114,7 @@ TEST(HppCheckpointSave, ResumedTrainingIsBitIdentical) {
 }
 
 TEST(HppCheckpointSave, SaveNumberingStateFileWriteAndRead) {
-  TempDir dir;
+  TempDir dir("kiln_hpp_ckpt_save");
   kiln::Variable v(Tensor::from_vector({1.f}, {}), "v");
   kiln::Variable step(Tensor::from_vector<int64_t>({41}, {}), "step", false);
   EXPECT_EQ(kiln::train::latest_checkpoint(dir.path()), std::nullopt);
@@ -169,7 +155,7 @@ TEST(HppCheckpointSave, SaveNumberingStateFileWriteAndRead) {
 }
 
 TEST(HppCheckpointSave, ManagerKeepsTheNewest) {
-  TempDir dir;
+  TempDir dir("kiln_hpp_ckpt_save");
   kiln::Variable v(Tensor::from_vector({1.f}, {}), "v");
   Checkpoint ckpt({{"v", v}});
   CheckpointManager manager(ckpt, dir.path(), 2);
@@ -201,7 +187,7 @@ TEST(HppCheckpointSave, ManagerKeepsTheNewest) {
 }
 
 TEST(HppCheckpointSave, SaveWeightsAndLoadWeights) {
-  TempDir dir;
+  TempDir dir("kiln_hpp_ckpt_save");
   kiln::Sequential a = small_model(), b = small_model();
   a.compile(kiln::optimizers::Adam(0.01), "sparse_categorical_crossentropy");
   b.compile(kiln::optimizers::Adam(0.01), "sparse_categorical_crossentropy");
@@ -246,7 +232,7 @@ TEST(HppCheckpointSave, KerasFixtureLoadsIntoTheSameModel) {
 }
 
 TEST(HppCheckpointSave, ErrorsNameWhatWasWrongAndChangeNothing) {
-  TempDir dir;
+  TempDir dir("kiln_hpp_ckpt_save");
   kiln::Sequential saved = small_model(8), wrong = small_model(9);
   saved.save_weights(dir / "w");
   const Tensor before = wrong.variables()[0].value();

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "hpp_test_util.h"
 #include "kiln/kiln.hpp"
 
 namespace {
@@ -149,14 +150,9 @@ TEST(HppData, EarlyBreakStopsThreads) {
   EXPECT_EQ(calls.load(), after);
 }
 
-std::string temp_dir() {
-  char tmpl[] = "/tmp/kiln_hpp_data_XXXXXX";
-  const char *d = mkdtemp(tmpl);
-  return d ? d : "/tmp";
-}
-
 TEST(HppData, Readers) {
-  const std::string dir = temp_dir();
+  const kiln::testing::TempDir tmp("kiln_hpp_data");
+  const std::string &dir = tmp.path();
   const std::string images("\0\0\x08\x03\0\0\0\x01\0\0\0\x02\0\0\0\x02\x01\x02\x03\x04", 20);
   const std::string labels("\0\0\x08\x01\0\0\0\x01\x05", 9);
   std::ofstream(dir + "/train-images-idx3-ubyte", std::ios::binary) << images;

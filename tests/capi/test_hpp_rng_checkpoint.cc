@@ -9,28 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "hpp_test_util.h"
 #include "kiln/kiln.hpp"
 
 namespace {
 
 using kiln::Dims;
 using kiln::Tensor;
+using kiln::testing::TempDir;
 using kiln::train::Checkpoint;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kiln_hpp_rng_ckpt_XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-  }
-  ~TempDir() { std::system(("rm -rf '" + dir_ + "'").c_str()); }
-  std::string operator/(const std::string &name) const { return dir_ + "/" + name; }
-  const std::string &path() const { return dir_; }
-
- private:
-  std::string dir_;
-};
 
 bool same_bits(const Tensor &a, const Tensor &b) {
   return a.dtype() == b.dtype() && a.byte_size() == b.byte_size() &&
@@ -65,7 +52,7 @@ kiln::Sequential dropout_model() {
 }
 
 TEST(HppGlobalRngCheckpoint, DrawsAfterARestoreAreTheDrawsAfterTheSave) {
-  TempDir dir;
+  TempDir dir("kiln_hpp_rng_ckpt");
   kiln::set_seed(31);
   draws();
   Checkpoint ckpt({{"rng", kiln::train::get_global_generator()}});
@@ -80,7 +67,7 @@ TEST(HppGlobalRngCheckpoint, DrawsAfterARestoreAreTheDrawsAfterTheSave) {
 }
 
 TEST(HppGlobalRngCheckpoint, ShuffledDropoutFitResumesBitForBit) {
-  TempDir dir;
+  TempDir dir("kiln_hpp_rng_ckpt");
   std::vector<float> x(40 * 5);
   std::vector<int64_t> y(40);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7) % 17) / 17.0f - 0.5f;

@@ -3,6 +3,7 @@ their exceptions re-raised from the for loop, NumPy adoption, readers, keras.dat
 import gc
 import gzip
 import os
+import shutil
 import struct
 import tempfile
 import threading
@@ -221,6 +222,9 @@ def idx_bytes(type_code, dims, payload):
 class ReaderTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="kiln_py_data_")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def write(self, name, data, gz=False):
         path = os.path.join(self.dir, name)

@@ -14,13 +14,10 @@
 namespace kiln::data {
 namespace {
 
-std::string temp_dir() {
-  static std::string dir = [] {
-    char tmpl[] = "/tmp/kiln_data_test_XXXXXX";
-    const char *d = mkdtemp(tmpl);
-    return std::string(d ? d : "/tmp");
-  }();
-  return dir;
+// One directory for the whole program, removed at its exit.
+const std::string &temp_dir() {
+  static const testing::TempDir dir("kiln_data_test");
+  return dir.path();
 }
 
 void write_file(const std::string &path, const std::string &bytes, bool gzip = false) {

@@ -18,12 +18,8 @@ namespace kiln {
 namespace {
 
 std::string fifo_in_temp_dir(const std::string &name) {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/kiln_hostile_XXXXXX";
-    const char *d = mkdtemp(tmpl);
-    return std::string(d ? d : "/tmp");
-  }();
-  const std::string path = dir + "/" + name;
+  static const testing::TempDir dir("kiln_hostile");  // removed at the program's exit
+  const std::string path = dir / name;
   ::unlink(path.c_str());
   EXPECT_EQ(::mkfifo(path.c_str(), 0600), 0) << path;
   return path;
