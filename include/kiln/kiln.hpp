@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -1480,7 +1481,10 @@ struct CallResult {
 /// hooks build(input_shapes) and call(inputs, training), as in Keras. kiln calls the hooks
 /// through a callback table: build once, from the first call's input shapes (or from
 /// build_for(shapes)), then call. A subclass object is the layer: keep it alive while anything
-/// (a parent layer) uses it, and do not copy it; a kiln::Layer copy of it is a handle to it.
+/// (a parent layer) uses it, and do not copy it; a kiln::Layer copy of it is a handle to it. A
+/// call that reaches the layer after the object is destroyed fails (FAILED_PRECONDITION); one
+/// that runs on another thread while it is destroyed is a data race, as for any C++ object: let
+/// those calls return first.
 ///
 ///   class MyDense : public kiln::Layer {
 ///    public:
@@ -1768,7 +1772,7 @@ class Layer : public detail::handle<kiln_layer> {
   // What C's user_data points to: the C++ object while it lives. C owns it (destroy frees it),
   // and with it the object when kiln owns the object (one made by a registered class factory).
   struct Link {
-    Layer *self;
+    std::atomic<Layer *> self;  // atomic: a destroyed object is seen as gone on every thread
     bool owned = false;
   };
   static void on_destroy(void *p) {
@@ -2043,7 +2047,7 @@ class Model : public Layer {
  private:
   // What the step callbacks' user_data points to: the C++ object while it lives (C owns it).
   struct StepLink {
-    Model *self;
+    std::atomic<Model *> self;
   };
   static kiln_status *on_train_step(kiln_config *logs, kiln_layer *, const kiln_tensor_list *data,
                                     void *user_data);
@@ -3965,11 +3969,11 @@ class Callback : public detail::handle<kiln_callback> {
  private:
   // What C's user_data points to: the C++ object while it lives. C owns it (destroy frees it).
   struct Link {
-    Callback *self;
+    std::atomic<Callback *> self;
   };
   static void on_destroy(void *p) {
     Link *link = static_cast<Link *>(p);
-    if (link->self) link->self->link_ = nullptr;  // the object may outlive its callback
+    if (Callback *self = link->self) self->link_ = nullptr;  // the object may outlive its callback
     delete link;
   }
   Config config_of(kiln_status *(*fn)(kiln_config **, const kiln_callback *)) const {
@@ -4864,7 +4868,7 @@ inline kiln_status *Model::on_test_step(kiln_config *logs, kiln_layer *, const k
 
 inline void Model::on_step_destroy(void *user_data) {
   auto *link = static_cast<StepLink *>(user_data);
-  if (link->self) link->self->step_link_ = nullptr;
+  if (Model *self = link->self) self->step_link_ = nullptr;
   delete link;
 }
 
