@@ -2767,6 +2767,31 @@ inline Loss CosineSimilarity(int64_t axis = -1, const LossOptions &o = {}) {
   c.set("axis", axis);
   return Loss::create("CosineSimilarity", c);
 }
+inline Loss MeanAbsolutePercentageError(const LossOptions &o = {}) {
+  return Loss::create("MeanAbsolutePercentageError", detail::base(o));
+}
+inline Loss MeanSquaredLogarithmicError(const LossOptions &o = {}) {
+  return Loss::create("MeanSquaredLogarithmicError", detail::base(o));
+}
+inline Loss LogCosh(const LossOptions &o = {}) { return Loss::create("LogCosh", detail::base(o)); }
+inline Loss Poisson(const LossOptions &o = {}) { return Loss::create("Poisson", detail::base(o)); }
+/// Labels -1 or 1 (all-0/1 labels are turned into -1/1, as Keras does).
+inline Loss Hinge(const LossOptions &o = {}) { return Loss::create("Hinge", detail::base(o)); }
+inline Loss SquaredHinge(const LossOptions &o = {}) { return Loss::create("SquaredHinge", detail::base(o)); }
+inline Loss CategoricalHinge(const LossOptions &o = {}) {
+  return Loss::create("CategoricalHinge", detail::base(o));
+}
+struct BinaryFocalCrossentropyOptions : CrossentropyOptions {
+  bool apply_class_balancing = false;
+  double alpha = 0.25;
+  double gamma = 2.0;
+};
+inline Loss BinaryFocalCrossentropy(const BinaryFocalCrossentropyOptions &o = {}) {
+  Config c = detail::base(o);
+  c.set("apply_class_balancing", o.apply_class_balancing).set("alpha", o.alpha).set("gamma", o.gamma);
+  c.set("from_logits", o.from_logits).set("label_smoothing", o.label_smoothing).set("axis", o.axis);
+  return Loss::create("BinaryFocalCrossentropy", c);
+}
 /// keras.losses.get: a class name or alias ("mse", "sparse_categorical_crossentropy").
 inline Loss get(const std::string &name) { return Loss::create(name); }
 
@@ -2807,6 +2832,50 @@ inline Metric SparseTopKCategoricalAccuracy(int64_t k = 5, const std::string &na
 inline Metric MeanSquaredError(const std::string &name = "") { return detail::named("MeanSquaredError", name); }
 inline Metric RootMeanSquaredError(const std::string &name = "") {
   return detail::named("RootMeanSquaredError", name);
+}
+/// The metrics that are the mean of a loss function's values (Keras's names and defaults).
+inline Metric MeanAbsoluteError(const std::string &name = "") {
+  return detail::named("MeanAbsoluteError", name);
+}
+inline Metric MeanAbsolutePercentageError(const std::string &name = "") {
+  return detail::named("MeanAbsolutePercentageError", name);
+}
+inline Metric MeanSquaredLogarithmicError(const std::string &name = "") {
+  return detail::named("MeanSquaredLogarithmicError", name);
+}
+inline Metric LogCoshError(const std::string &name = "") { return detail::named("LogCoshError", name); }
+inline Metric Poisson(const std::string &name = "") { return detail::named("Poisson", name); }
+inline Metric KLDivergence(const std::string &name = "") { return detail::named("KLDivergence", name); }
+inline Metric Hinge(const std::string &name = "") { return detail::named("Hinge", name); }
+inline Metric SquaredHinge(const std::string &name = "") { return detail::named("SquaredHinge", name); }
+inline Metric CategoricalHinge(const std::string &name = "") {
+  return detail::named("CategoricalHinge", name);
+}
+/// The cosine similarity itself (the loss CosineSimilarity is its negative).
+inline Metric CosineSimilarity(int64_t axis = -1, const std::string &name = "") {
+  Config c;
+  c.set("axis", axis);
+  return detail::named("CosineSimilarity", name, c);
+}
+inline Metric BinaryCrossentropy(bool from_logits = false, double label_smoothing = 0.0,
+                                 const std::string &name = "") {
+  Config c;
+  c.set("from_logits", from_logits).set("label_smoothing", label_smoothing);
+  return detail::named("BinaryCrossentropy", name, c);
+}
+inline Metric CategoricalCrossentropy(bool from_logits = false, double label_smoothing = 0.0,
+                                      int64_t axis = -1, const std::string &name = "") {
+  Config c;
+  c.set("from_logits", from_logits).set("label_smoothing", label_smoothing).set("axis", axis);
+  return detail::named("CategoricalCrossentropy", name, c);
+}
+/// ignore_class -1: none (Keras's None).
+inline Metric SparseCategoricalCrossentropy(bool from_logits = false, int64_t ignore_class = -1,
+                                            const std::string &name = "") {
+  Config c;
+  c.set("from_logits", from_logits);
+  if (ignore_class >= 0) c.set("ignore_class", ignore_class);
+  return detail::named("SparseCategoricalCrossentropy", name, c);
 }
 /// Precision / Recall options: thresholds empty means Keras's None (0.5, or -1e10 with top_k);
 /// top_k and class_id -1 mean None.

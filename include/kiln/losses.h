@@ -25,9 +25,16 @@
  *   MeanSquaredError, MeanAbsoluteError, KLDivergence
  *   Huber                          delta=1.0
  *   CosineSimilarity               axis=-1
+ *   MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCosh, Poisson
+ *   Hinge, SquaredHinge            labels -1 or 1 (labels that are all 0 or 1 become -1 or 1)
+ *   CategoricalHinge               one-hot labels
+ *   BinaryFocalCrossentropy        apply_class_balancing=false, alpha=0.25, gamma=2.0,
+ *                                  from_logits=false, label_smoothing=0.0, axis=-1
  * Aliases: sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy,
  * mean_squared_error / mse / MSE, mean_absolute_error / mae / MAE, huber / huber_loss,
- * kl_divergence / kld / KLD / kullback_leibler_divergence, cosine_similarity.
+ * kl_divergence / kld / KLD / kullback_leibler_divergence, cosine_similarity,
+ * mean_absolute_percentage_error / mape / MAPE, mean_squared_logarithmic_error / msle / MSLE,
+ * log_cosh / logcosh, poisson, hinge, squared_hinge, categorical_hinge, binary_focal_crossentropy.
  * Probabilities (from_logits false) are clipped to [1e-7, 1 - 1e-7]; from_logits true runs the
  * fused, stable kiln_*_cross_entropy_with_logits ops (sparse labels are never one-hot encoded).
  */

@@ -36,6 +36,13 @@
  *                                   y_true and y_pred [batch, classes]; average null gives
  *                                   a [classes] result, which fit cannot log
  *   FBetaScore                      as F1Score, and beta=1.0
+ *   MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCoshError,
+ *   Poisson, KLDivergence, Hinge, SquaredHinge, CategoricalHinge
+ *                                   the mean of the loss function's values
+ *   CosineSimilarity                axis=-1: the mean similarity (the loss is its negative)
+ *   BinaryCrossentropy              from_logits=false, label_smoothing=0
+ *   CategoricalCrossentropy         from_logits=false, label_smoothing=0, axis=-1
+ *   SparseCategoricalCrossentropy   from_logits=false, ignore_class=null, axis=-1 (only -1)
  *   MeanMetricWrapper               fn (a loss name), fn_config: a Mean of the loss's per-sample values
  * Function names and aliases make the class named as given: accuracy / acc, binary_accuracy,
  * categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,

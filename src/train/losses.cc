@@ -80,22 +80,81 @@ class DenseLoss : public Loss {
   virtual Tensor per_sample(const Tensor &t, const Tensor &p) const = 0;
 };
 
-// MeanSquaredError and MeanAbsoluteError: mean(f(y_pred - y_true), axis=-1).
-class MeanError final : public DenseLoss {
+// The losses that are one function of y_true and y_pred (Keras's function of that name, in its
+// op order), with no options of their own.
+using ValuesFn = Tensor (*)(const Tensor &t, const Tensor &p);
+
+class FnLoss final : public DenseLoss {
  public:
-  MeanError(ConfigReader &r, const char *class_name, const char *default_name, Tensor (*f)(const Tensor &))
+  FnLoss(ConfigReader &r, const char *class_name, const char *default_name, ValuesFn f)
       : DenseLoss(class_name, r, default_name), f_(f) {
     r.finish();
   }
 
  protected:
-  Tensor per_sample(const Tensor &t, const Tensor &p) const override {
-    return ops::mean(f_(ops::sub(p, t)), {-1});
-  }
+  Tensor per_sample(const Tensor &t, const Tensor &p) const override { return f_(t, p); }
 
  private:
-  Tensor (*f_)(const Tensor &);
+  ValuesFn f_;
 };
+
+Tensor mean_last(const Tensor &x) { return ops::mean(x, {-1}); }
+
+Tensor mean_squared_error(const Tensor &t, const Tensor &p) { return mean_last(ops::square(ops::sub(p, t))); }
+
+Tensor mean_absolute_error(const Tensor &t, const Tensor &p) { return mean_last(ops::abs(ops::sub(p, t))); }
+
+// 100 * mean(|(t - p) / max(|t|, epsilon)|)
+Tensor mean_absolute_percentage_error(const Tensor &t, const Tensor &p) {
+  const Tensor diff = ops::abs(ops::div(ops::sub(t, p), ops::maximum(ops::abs(t), k(kEpsilon, p))));
+  return ops::mul(k(100.0, p), mean_last(diff));
+}
+
+// mean(square(log(max(p, epsilon) + 1) - log(max(t, epsilon) + 1)))
+Tensor mean_squared_logarithmic_error(const Tensor &t, const Tensor &p) {
+  const Tensor one = k(1.0, p), eps = k(kEpsilon, p);
+  const Tensor first = ops::log(ops::add(ops::maximum(p, eps), one));
+  const Tensor second = ops::log(ops::add(ops::maximum(t, eps), one));
+  return mean_last(ops::square(ops::sub(first, second)));
+}
+
+// mean(x + softplus(-2 x) - log(2)), x = p - t: log(cosh(x)) without overflow.
+Tensor log_cosh(const Tensor &t, const Tensor &p) {
+  const Tensor x = ops::sub(p, t);
+  const Tensor v = ops::sub(ops::add(x, ops::softplus(ops::mul(x, k(-2.0, p)))),
+                            k(static_cast<double>(std::log(2.0f)), p));  // Keras: float32 log(2)
+  return mean_last(v);
+}
+
+// mean(p - t * log(p + epsilon))
+Tensor poisson(const Tensor &t, const Tensor &p) {
+  return mean_last(ops::sub(p, ops::mul(t, ops::log(ops::add(p, k(kEpsilon, p))))));
+}
+
+// Keras's convert_binary_labels_to_hinge: labels that are all 0 or 1 become -1 or 1; any other
+// labels stay as they are.
+Tensor hinge_labels(const Tensor &t) {
+  const Tensor binary = ops::reduce_all(
+      ops::logical_or(ops::equal(t, ops::zeros(Shape{}, t.dtype())), ops::equal(t, k(1.0, t))));
+  if (!*binary.data<bool>()) return t;
+  return ops::sub(ops::mul(k(2.0, t), t), k(1.0, t));
+}
+
+// max(1 - t * p, 0)
+Tensor hinge_margins(const Tensor &t, const Tensor &p) {
+  return ops::maximum(ops::sub(k(1.0, p), ops::mul(hinge_labels(t), p)), ops::zeros(Shape{}, p.dtype()));
+}
+
+Tensor hinge(const Tensor &t, const Tensor &p) { return mean_last(hinge_margins(t, p)); }
+
+Tensor squared_hinge(const Tensor &t, const Tensor &p) { return mean_last(ops::square(hinge_margins(t, p))); }
+
+// max(neg - pos + 1, 0), pos = sum(t * p), neg = max((1 - t) * p) over the last axis.
+Tensor categorical_hinge(const Tensor &t, const Tensor &p) {
+  const Tensor pos = ops::sum(ops::mul(t, p), {-1});
+  const Tensor neg = ops::max(ops::mul(ops::sub(k(1.0, p), t), p), {-1});
+  return ops::maximum(ops::add(ops::sub(neg, pos), k(1.0, p)), ops::zeros(Shape{}, p.dtype()));
+}
 
 class Huber final : public DenseLoss {
  public:
@@ -169,11 +228,14 @@ std::pair<Tensor, bool> logits_if_carried(const Tensor &p, bool from_logits, con
 // BinaryCrossentropy and CategoricalCrossentropy: from_logits, label_smoothing and axis.
 class Crossentropy : public DenseLoss {
  public:
-  Crossentropy(ConfigReader &r, const char *class_name, const char *default_name)
+  // own_keys: a subclass's config keys, which it reads after this constructor.
+  Crossentropy(ConfigReader &r, const char *class_name, const char *default_name,
+               std::initializer_list<const char *> own_keys = {})
       : DenseLoss(class_name, r, default_name),
         from_logits_(r.get_bool("from_logits", false)),
         label_smoothing_(r.get_float("label_smoothing", 0.0)),
         axis_(r.get_int("axis", -1)) {
+    r.accept(own_keys);
     r.finish();
     if (!(label_smoothing_ >= 0 && label_smoothing_ <= 1))
       fail(Code::kInvalidArgument, class_name, ": label_smoothing is ", label_smoothing_,
@@ -220,6 +282,54 @@ class BinaryCrossentropy final : public Crossentropy {
     }
     return ops::mean(bce, {axis(p)});
   }
+};
+
+// Keras's binary_focal_crossentropy: the binary crossentropy (from the logits when y_pred has
+// them, as BinaryCrossentropy) times (1 - p_t)^gamma, p_t = t p + (1 - t)(1 - p) on the
+// probabilities, and with apply_class_balancing times t alpha + (1 - t)(1 - alpha).
+class BinaryFocalCrossentropy final : public Crossentropy {
+ public:
+  explicit BinaryFocalCrossentropy(ConfigReader &r)
+      : Crossentropy(r, "BinaryFocalCrossentropy", "binary_focal_crossentropy",
+                     {"apply_class_balancing", "alpha", "gamma"}),
+        apply_class_balancing_(r.get_bool("apply_class_balancing", false)),
+        alpha_(r.get_float("alpha", 0.25)),
+        gamma_(r.get_float("gamma", 2.0)) {
+    if (!(gamma_ >= 0)) fail(Code::kInvalidArgument, name(), ": gamma is ", gamma_, "; expected >= 0");
+  }
+  void add_config(Config &c) const override {
+    c.set("apply_class_balancing", apply_class_balancing_).set("alpha", alpha_).set("gamma", gamma_);
+    Crossentropy::add_config(c);
+  }
+
+ protected:
+  Tensor per_sample(const Tensor &yt, const Tensor &yp) const override {
+    const Tensor t = smooth(yt, 0.5);
+    const Tensor one = k(1.0, yp);
+    // Keras: from_logits takes the sigmoid first; the crossentropy then finds its logits.
+    const Tensor p = from_logits_ ? ops::sigmoid(yp) : yp;
+    const auto [q, logits] = from_logits_ ? std::pair<Tensor, bool>(yp, true) : prediction(yp);
+    Tensor bce;
+    if (logits) {
+      bce = ops::sigmoid_cross_entropy_with_logits(t, q);
+    } else {
+      const Tensor c = clip_probabilities(q);
+      bce = ops::neg(
+          ops::add(ops::mul(t, ops::log(c)), ops::mul(ops::sub(one, t), ops::log(ops::sub(one, c)))));
+    }
+    const Tensor p_t = ops::add(ops::mul(t, p), ops::mul(ops::sub(one, t), ops::sub(one, p)));
+    Tensor focal = ops::mul(ops::pow(ops::sub(one, p_t), k(gamma_, yp)), bce);
+    if (apply_class_balancing_) {
+      const Tensor alpha = k(alpha_, yp);
+      focal = ops::mul(ops::add(ops::mul(t, alpha), ops::mul(ops::sub(one, t), ops::sub(one, alpha))), focal);
+    }
+    return ops::mean(focal, {axis(yp)});
+  }
+
+ private:
+  bool apply_class_balancing_;
+  double alpha_;
+  double gamma_;
 };
 
 class CategoricalCrossentropy final : public Crossentropy {
@@ -334,6 +444,10 @@ Factory factory() {
   return [](ConfigReader &r) { return std::make_shared<T>(r); };
 }
 
+Factory fn_loss(const char *class_name, const char *default_name, ValuesFn f) {
+  return [=](ConfigReader &r) { return std::make_shared<FnLoss>(r, class_name, default_name, f); };
+}
+
 const std::map<std::string, Factory> &factories() {
   static const std::map<std::string, Factory> f = {
       {"BinaryCrossentropy", factory<BinaryCrossentropy>()},
@@ -341,14 +455,18 @@ const std::map<std::string, Factory> &factories() {
       {"CosineSimilarity", factory<CosineSimilarity>()},
       {"Huber", factory<Huber>()},
       {"KLDivergence", factory<KLDivergence>()},
-      {"MeanAbsoluteError",
-       [](ConfigReader &r) {
-         return std::make_shared<MeanError>(r, "MeanAbsoluteError", "mean_absolute_error", ops::abs);
-       }},
-      {"MeanSquaredError",
-       [](ConfigReader &r) {
-         return std::make_shared<MeanError>(r, "MeanSquaredError", "mean_squared_error", ops::square);
-       }},
+      {"MeanAbsoluteError", fn_loss("MeanAbsoluteError", "mean_absolute_error", mean_absolute_error)},
+      {"MeanAbsolutePercentageError", fn_loss("MeanAbsolutePercentageError", "mean_absolute_percentage_error",
+                                              mean_absolute_percentage_error)},
+      {"MeanSquaredError", fn_loss("MeanSquaredError", "mean_squared_error", mean_squared_error)},
+      {"MeanSquaredLogarithmicError", fn_loss("MeanSquaredLogarithmicError", "mean_squared_logarithmic_error",
+                                              mean_squared_logarithmic_error)},
+      {"LogCosh", fn_loss("LogCosh", "log_cosh", log_cosh)},
+      {"Poisson", fn_loss("Poisson", "poisson", poisson)},
+      {"Hinge", fn_loss("Hinge", "hinge", hinge)},
+      {"SquaredHinge", fn_loss("SquaredHinge", "squared_hinge", squared_hinge)},
+      {"CategoricalHinge", fn_loss("CategoricalHinge", "categorical_hinge", categorical_hinge)},
+      {"BinaryFocalCrossentropy", factory<BinaryFocalCrossentropy>()},
       {"SparseCategoricalCrossentropy", factory<SparseCategoricalCrossentropy>()},
   };
   return f;
@@ -373,6 +491,19 @@ const std::map<std::string, std::string> &aliases() {
       {"KLD", "KLDivergence"},
       {"kullback_leibler_divergence", "KLDivergence"},
       {"cosine_similarity", "CosineSimilarity"},
+      {"mean_absolute_percentage_error", "MeanAbsolutePercentageError"},
+      {"mape", "MeanAbsolutePercentageError"},
+      {"MAPE", "MeanAbsolutePercentageError"},
+      {"mean_squared_logarithmic_error", "MeanSquaredLogarithmicError"},
+      {"msle", "MeanSquaredLogarithmicError"},
+      {"MSLE", "MeanSquaredLogarithmicError"},
+      {"log_cosh", "LogCosh"},
+      {"logcosh", "LogCosh"},
+      {"poisson", "Poisson"},
+      {"hinge", "Hinge"},
+      {"squared_hinge", "SquaredHinge"},
+      {"categorical_hinge", "CategoricalHinge"},
+      {"binary_focal_crossentropy", "BinaryFocalCrossentropy"},
   };
   return a;
 }

@@ -166,12 +166,14 @@ class MeanMetricWrapper : public Reduce {
   LossPtr loss_;
 };
 
-// A MeanMetricWrapper class with options written to its config.
+// A MeanMetricWrapper class with options written to its config: the mean of fn's values, or of
+// a loss's per-sample values (the Keras metric classes that wrap a loss function).
 class FnMetric final : public MeanMetricWrapper {
  public:
   FnMetric(const std::string &class_name, ConfigReader &r, const std::string &default_name, MetricFn fn,
-           Config extra)
+           Config extra, LossPtr loss = nullptr)
       : MeanMetricWrapper(class_name, r, default_name, std::move(fn)), extra_(std::move(extra)) {
+    loss_ = std::move(loss);
     r.finish();
   }
 
@@ -216,6 +218,38 @@ Factory fn_metric(const char *cls, const char *default_name, F make_fn) {
 }
 
 MetricFn plain(Tensor (*f)(const Tensor &, const Tensor &)) { return f; }
+
+// c's value under key alone: a config of that one key (empty when c has none).
+Config only_key(const Config &c, const std::string &key) {
+  Config one = c;
+  for (const std::string &other : c.keys())
+    if (other != key) one.erase(other);
+  return one;
+}
+
+// A Keras metric class that is the mean of a loss function's values: the options named in keys
+// go to the loss (reduction "none"), and the metric's config holds them as the loss read them.
+// sparse_axis: Keras's sparse crossentropy metric also takes an axis, which must be -1 here.
+Factory loss_metric(const char *cls, const char *loss_class, const char *default_name,
+                    std::vector<std::string> keys = {}, bool sparse_axis = false) {
+  return [=](ConfigReader &r) -> MetricPtr {
+    Config lc, extra;
+    for (const std::string &key : keys)
+      if (r.has(key)) lc.update(only_key(r.config(), key));
+    lc.set("reduction", "none");
+    LossPtr loss = create_loss(loss_class, lc);
+    const Config read = loss->get_config();
+    for (const std::string &key : keys) extra.update(only_key(read, key));
+    if (sparse_axis) {
+      const int64_t axis = r.get_int("axis", -1);
+      if (axis != -1)
+        fail(Code::kUnimplemented, cls, ": axis ", axis,
+             " is not supported; class ids index the last axis (-1)");
+      extra.set("axis", axis);
+    }
+    return std::make_shared<FnMetric>(cls, r, default_name, nullptr, std::move(extra), std::move(loss));
+  };
+}
 
 // The loss-backed wrapper from a config {"fn": loss name, "fn_config": {...}}.
 MetricPtr make_loss_wrapper(ConfigReader &r, const std::string &fn, const std::string &default_name) {
@@ -270,6 +304,39 @@ const std::map<std::string, Factory> &factories() {
                                        return [l](const Tensor &a, const Tensor &b) { return l->call(a, b); };
                                      })},
       {"RootMeanSquaredError", [](ConfigReader &r) { return std::make_shared<RootMeanSquaredError>(r); }},
+      {"MeanAbsoluteError", loss_metric("MeanAbsoluteError", "MeanAbsoluteError", "mean_absolute_error")},
+      {"MeanAbsolutePercentageError",
+       loss_metric("MeanAbsolutePercentageError", "MeanAbsolutePercentageError",
+                   "mean_absolute_percentage_error")},
+      {"MeanSquaredLogarithmicError",
+       loss_metric("MeanSquaredLogarithmicError", "MeanSquaredLogarithmicError",
+                   "mean_squared_logarithmic_error")},
+      {"LogCoshError", loss_metric("LogCoshError", "LogCosh", "logcosh")},
+      {"Poisson", loss_metric("Poisson", "Poisson", "poisson")},
+      {"KLDivergence", loss_metric("KLDivergence", "KLDivergence", "kl_divergence")},
+      {"Hinge", loss_metric("Hinge", "Hinge", "hinge")},
+      {"SquaredHinge", loss_metric("SquaredHinge", "SquaredHinge", "squared_hinge")},
+      {"CategoricalHinge", loss_metric("CategoricalHinge", "CategoricalHinge", "categorical_hinge")},
+      {"BinaryCrossentropy", loss_metric("BinaryCrossentropy", "BinaryCrossentropy", "binary_crossentropy",
+                                         {"from_logits", "label_smoothing"})},
+      {"CategoricalCrossentropy",
+       loss_metric("CategoricalCrossentropy", "CategoricalCrossentropy", "categorical_crossentropy",
+                   {"from_logits", "label_smoothing", "axis"})},
+      {"SparseCategoricalCrossentropy",
+       loss_metric("SparseCategoricalCrossentropy", "SparseCategoricalCrossentropy",
+                   "sparse_categorical_crossentropy", {"from_logits", "ignore_class"}, true)},
+      {"CosineSimilarity", fn_metric("CosineSimilarity", "cosine_similarity",
+                                     [](ConfigReader &r, Config &c) -> MetricFn {
+                                       // Keras's metric is the similarity; the loss is its negative.
+                                       const int64_t axis = r.get_int("axis", -1);
+                                       c.set("axis", axis);
+                                       Config lc;
+                                       lc.set("axis", axis).set("reduction", "none");
+                                       LossPtr l = create_loss("CosineSimilarity", lc);
+                                       return [l](const Tensor &a, const Tensor &b) {
+                                         return ops::neg(l->call(a, b));
+                                       };
+                                     })},
       {"MeanMetricWrapper",
        [](ConfigReader &r) {
          const std::string fn = r.get_string("fn", "");

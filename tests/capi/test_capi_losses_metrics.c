@@ -382,8 +382,48 @@ static void test_threads(void) {
   release_kept();
 }
 
+/* Keras 3's other losses and the metric classes over loss functions, by name from C. */
+static void test_more_losses_and_metrics(void) {
+  const float yt_v[3] = {1.0f, 0.0f, 1.0f}, yp_v[3] = {0.5f, 0.2f, 2.0f};
+  const int64_t d13[2] = {1, 3};
+  kiln_tensor *yt = f32(2, d13, yt_v), *yp = f32(2, d13, yp_v), *o = NULL;
+  kiln_loss *poisson = loss_with("poisson", NULL, NULL, 0), *hinge = loss_with("Hinge", NULL, NULL, 0);
+  kiln_loss *focal = loss_with("BinaryFocalCrossentropy", "from_logits", NULL, 1);
+  kiln_metric *cos = NULL, *bce = NULL, *bad = NULL;
+  kiln_config *c = NULL;
+  const double want_poisson = ((0.5 - log(0.5 + 1e-7)) + 0.2 + (2.0 - log(2.0 + 1e-7))) / 3;
+  CHECK(fabs(scalar_of(RUN(kiln_loss_call(&o, poisson, yt, yp, NULL))) - want_poisson) < 1e-6);
+  /* 0/1 labels become -1/1: margins 0.5, 1.2 and 0. */
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, hinge, yt, yp, NULL))) - 1.7f / 3) < 1e-6f);
+  CHECK(scalar_of(RUN(kiln_loss_call(&o, focal, yt, yp, NULL))) > 0.0f);
+  CHECK(kiln_loss_is_registered("msle") && kiln_loss_is_registered("categorical_hinge") &&
+        kiln_loss_is_registered("LogCosh") && kiln_loss_is_registered("MAPE"));
+  OK(kiln_metric_create(&cos, "CosineSimilarity", NULL));
+  OK(kiln_metric_update_state(cos, yt, yt, NULL));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, cos))) - 1.0f) < 1e-6f); /* the similarity itself */
+  OK(kiln_config_from_json(&c, "{\"from_logits\": true, \"name\": \"bce\"}"));
+  OK(kiln_metric_create(&bce, "BinaryCrossentropy", c));
+  CHECK(strcmp(kiln_metric_get_name(bce), "bce") == 0);
+  OK(kiln_metric_update_state(bce, yt, yp, NULL));
+  CHECK(fabs(scalar_of(RUN(kiln_metric_result(&o, bce))) -
+             (log1p(exp(-0.5)) + log1p(exp(0.2)) + log1p(exp(-2.0))) / 3) < 1e-6);
+  kiln_config_free(c);
+  c = NULL;
+  OK(kiln_config_from_json(&c, "{\"reduction\": \"sum\"}"));
+  EXPECT_ERROR(kiln_metric_create(&bad, "MeanAbsoluteError", c), INVALID, "reduction", NULL);
+  CHECK(bad == NULL);
+  kiln_config_free(c);
+  kiln_metric_free(cos);
+  kiln_metric_free(bce);
+  kiln_loss_free(poisson);
+  kiln_loss_free(hinge);
+  kiln_loss_free(focal);
+  release_kept();
+}
+
 int main(void) {
   test_losses();
+  test_more_losses_and_metrics();
   test_loss_gradient();
   test_loss_errors();
   test_metrics();

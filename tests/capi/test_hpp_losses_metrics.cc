@@ -2,6 +2,7 @@
 // metric state, reset and variables, the "accuracy" resolution, errors, and four threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -53,6 +54,29 @@ TEST(HppLosses, ValuesAndReductions) {
   EXPECT_NEAR(scalar(kiln::losses::MeanAbsoluteError()(onehot, p)), (0.3 + 0.2 + 0.1) / 3, 1e-6);
   EXPECT_NEAR(scalar(kiln::losses::CosineSimilarity()(onehot, onehot)), -1.0, 1e-6);
   EXPECT_NEAR(scalar(kiln::losses::KLDivergence()(p, p)), 0.0, 1e-6);
+  // Keras 3's other losses.
+  const Tensor yt = Tensor::from_vector({1.f, 0.f, 1.f}, {1, 3});
+  const Tensor yp = Tensor::from_vector({0.5f, 0.2f, 2.f}, {1, 3});
+  EXPECT_NEAR(scalar(kiln::losses::Poisson()(yt, yp)),
+              ((0.5 - std::log(0.5 + 1e-7)) + 0.2 + (2 - std::log(2 + 1e-7))) / 3, 1e-6);
+  EXPECT_NEAR(scalar(kiln::losses::Hinge()(yt, yp)), (0.5 + 1.2 + 0.0) / 3, 1e-6);  // 0/1 labels: -1/1
+  EXPECT_NEAR(scalar(kiln::losses::SquaredHinge()(yt, yp)), (0.25 + 1.44) / 3, 1e-6);
+  EXPECT_NEAR(scalar(kiln::losses::CategoricalHinge()(onehot, p)), std::max(0.2 - 0.7 + 1, 0.0), 1e-6);
+  EXPECT_NEAR(scalar(kiln::losses::LogCosh()(yt, yp)),
+              (std::log(std::cosh(0.5)) + std::log(std::cosh(0.2)) + std::log(std::cosh(1.0))) / 3, 1e-6);
+  EXPECT_NEAR(scalar(kiln::losses::MeanAbsolutePercentageError()(Tensor::from_vector({2.f, -4.f}, {1, 2}),
+                                                                 Tensor::from_vector({1.f, -5.f}, {1, 2}))),
+              100 * (0.5 + 0.25) / 2, 1e-4);
+  EXPECT_NEAR(scalar(kiln::losses::MeanSquaredLogarithmicError()(yt, yp)),
+              (std::pow(std::log(1.5) - std::log(2.0), 2) + std::pow(std::log(1.2) - std::log(1 + 1e-7), 2) +
+               std::pow(std::log(3.0) - std::log(2.0), 2)) /
+                  3,
+              1e-6);
+  kiln::losses::BinaryFocalCrossentropyOptions focal;
+  focal.gamma = 0.0;  // (1 - p_t)^0 = 1: the binary crossentropy
+  EXPECT_NEAR(scalar(kiln::losses::BinaryFocalCrossentropy(focal)(yt, p)),
+              scalar(kiln::losses::BinaryCrossentropy()(yt, p)), 1e-6);
+  EXPECT_EQ(kiln::losses::BinaryFocalCrossentropy().get_config().get_float("alpha"), 0.25);
   kiln::losses::CrossentropyOptions logits;
   logits.from_logits = true;
   EXPECT_NEAR(scalar(kiln::losses::BinaryCrossentropy(logits)(Tensor::from_vector({1.f}, {1, 1}),
@@ -139,6 +163,30 @@ TEST(HppMetrics, AccumulateResetAndVariables) {
   kiln::Metric stop = kiln::metrics::SparseTopKCategoricalAccuracy(2);
   stop.update_state(Tensor::from_vector<int64_t>({1}, {1}), Tensor::from_vector({0.5f, 0.3f, 0.2f}, {1, 3}));
   EXPECT_EQ(scalar(stop.result()), 1.0f);
+}
+
+TEST(HppMetrics, LossFunctionClasses) {
+  kiln::Metric mae = kiln::metrics::MeanAbsoluteError();
+  EXPECT_EQ(mae.name(), "mean_absolute_error");
+  mae.update_state(Tensor::from_vector({1.f, 2.f}, {1, 2}), Tensor::from_vector({2.f, 0.f}, {1, 2}));
+  mae.update_state(Tensor::from_vector({0.f, 0.f}, {1, 2}), Tensor::from_vector({0.5f, 0.5f}, {1, 2}));
+  EXPECT_NEAR(scalar(mae.result()), (1.5 + 0.5) / 2, 1e-6);
+  kiln::Metric cos = kiln::metrics::CosineSimilarity();
+  cos.update_state(Tensor::from_vector({1.f, 0.f}, {1, 2}), Tensor::from_vector({3.f, 0.f}, {1, 2}));
+  EXPECT_NEAR(scalar(cos.result()), 1.0, 1e-6);  // the similarity; the loss is its negative
+  kiln::Metric scce = kiln::metrics::SparseCategoricalCrossentropy(true, -1, "xent");
+  EXPECT_EQ(scce.name(), "xent");
+  EXPECT_TRUE(scce.get_config().get_bool("from_logits"));
+  scce.update_state(Tensor::from_vector<int64_t>({0}, {1}), Tensor::from_vector({0.f, 0.f}, {1, 2}));
+  EXPECT_NEAR(scalar(scce.result()), std::log(2.0), 1e-6);
+  EXPECT_EQ(kiln::metrics::CategoricalCrossentropy(false, 0.1).get_config().get_float("label_smoothing"),
+            0.1);
+  EXPECT_EQ(kiln::metrics::LogCoshError().name(), "logcosh");
+  for (kiln::Metric m : {kiln::metrics::MeanAbsolutePercentageError(),
+                         kiln::metrics::MeanSquaredLogarithmicError(), kiln::metrics::Poisson(),
+                         kiln::metrics::KLDivergence(), kiln::metrics::Hinge(), kiln::metrics::SquaredHinge(),
+                         kiln::metrics::CategoricalHinge(), kiln::metrics::BinaryCrossentropy()})
+    EXPECT_EQ(kiln::Metric::deserialize(m.serialize()).class_name(), m.class_name());
 }
 
 TEST(HppMetrics, PrecisionRecallAuc) {

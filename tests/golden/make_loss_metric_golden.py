@@ -138,10 +138,66 @@ def scce(yt, yp, from_logits=False, ignore_class=None, **_):
     return res, valid
 
 
+def mape(yt, yp, **_):
+    return 100.0 * np.abs((yt - yp) / np.maximum(np.abs(yt), EPS)).mean(-1)
+
+
+def msle(yt, yp, **_):
+    return ((np.log(np.maximum(yp, EPS) + 1.0) - np.log(np.maximum(yt, EPS) + 1.0)) ** 2).mean(-1)
+
+
+def log_cosh(yt, yp, **_):
+    return np.log(np.cosh(yp - yt)).mean(-1)
+
+
+def poisson(yt, yp, **_):
+    return (yp - yt * np.log(yp + EPS)).mean(-1)
+
+
+def hinge_labels(yt):
+    return 2.0 * yt - 1.0 if np.all((yt == 0) | (yt == 1)) else yt
+
+
+def hinge(yt, yp, **_):
+    return np.maximum(1.0 - hinge_labels(yt) * yp, 0.0).mean(-1)
+
+
+def squared_hinge(yt, yp, **_):
+    return (np.maximum(1.0 - hinge_labels(yt) * yp, 0.0) ** 2).mean(-1)
+
+
+def categorical_hinge(yt, yp, **_):
+    pos = (yt * yp).sum(-1)
+    neg = ((1.0 - yt) * yp).max(-1)
+    return np.maximum(neg - pos + 1.0, 0.0)
+
+
+def focal_bce(yt, yp, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+              axis=-1, **_):
+    if label_smoothing:
+        yt = yt * (1 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        b = np.maximum(yp, 0) - yp * yt + np.log1p(np.exp(-np.abs(yp)))
+        p = 1 / (1 + np.exp(-yp))
+    else:
+        c = clip(yp)
+        b = -(yt * np.log(c) + (1 - yt) * np.log(1 - c))
+        p = yp
+    p_t = yt * p + (1 - yt) * (1 - p)
+    v = (1.0 - p_t) ** gamma * b
+    if apply_class_balancing:
+        v = (yt * alpha + (1 - yt) * (1 - alpha)) * v
+    return v.mean(axis)
+
+
 LOSS_FNS = {"MeanSquaredError": mse, "mse": mse, "MeanAbsoluteError": mae, "mae": mae, "Huber": huber,
             "KLDivergence": kld, "kld": kld, "CosineSimilarity": cosine, "BinaryCrossentropy": bce,
             "binary_crossentropy": bce, "CategoricalCrossentropy": cce, "categorical_crossentropy": cce,
-            "SparseCategoricalCrossentropy": scce, "sparse_categorical_crossentropy": scce}
+            "SparseCategoricalCrossentropy": scce, "sparse_categorical_crossentropy": scce,
+            "MeanAbsolutePercentageError": mape, "mape": mape, "MeanSquaredLogarithmicError": msle, "msle": msle,
+            "LogCosh": log_cosh, "logcosh": log_cosh, "Poisson": poisson, "Hinge": hinge, "hinge": hinge,
+            "SquaredHinge": squared_hinge, "CategoricalHinge": categorical_hinge,
+            "BinaryFocalCrossentropy": focal_bce}
 
 
 def same_rank(a, b):
@@ -264,6 +320,34 @@ def loss_cases():
                                np.array([0, 3, 4, 3]), logits, None, "int64"))
         cases.append(loss_case("scce_ignore_class_w_" + red, "SparseCategoricalCrossentropy",
                                {"ignore_class": 0, "reduction": red}, labels, yp, sw, "int64"))
+    # Keras 3's other losses (since 2026-12-05).
+    rt, rp = rng_uniform(80, (B, 3), -2, 2), rng_uniform(81, (B, 3), -2, 2)
+    pos_t, pos_p = rng_uniform(82, (B, 3), 0, 3), rng_uniform(83, (B, 3), 0.1, 3)
+    bt, bp = (rng_uniform(84, (B, 3)) > 0.5).astype(F32), rng_uniform(85, (B, 3))
+    w = rng_uniform(86, (B,))
+    for red in ("sum_over_batch_size", "sum", "none"):
+        cases.append(loss_case("mape_" + red, "MeanAbsolutePercentageError", {"reduction": red}, rt, rp, w))
+        cases.append(loss_case("msle_" + red, "MeanSquaredLogarithmicError", {"reduction": red}, pos_t, rp, w))
+        cases.append(loss_case("log_cosh_" + red, "LogCosh", {"reduction": red}, rt, rp, w))
+        cases.append(loss_case("poisson_" + red, "Poisson", {"reduction": red}, pos_t, pos_p, w))
+        cases.append(loss_case("hinge_binary_" + red, "Hinge", {"reduction": red}, bt, rp, w))
+        cases.append(loss_case("squared_hinge_binary_" + red, "SquaredHinge", {"reduction": red}, bt, rp, w))
+        cases.append(loss_case("categorical_hinge_" + red, "CategoricalHinge", {"reduction": red},
+                               np.eye(3, dtype=F32)[np.arange(B) % 3], rp, w))
+        cases.append(loss_case("focal_" + red, "BinaryFocalCrossentropy", {"reduction": red}, bt, bp, w))
+    cases.append(loss_case("mape_zero_labels", "mape", {}, np.array([[0.0, 1.0], [-2.0, 0.0]], F32),
+                           np.array([[0.5, 1.5], [1.0, -1e-3]], F32)))
+    cases.append(loss_case("msle_negatives", "msle", {}, np.array([[-1.0, 2.0]], F32), np.array([[0.5, -3.0]], F32)))
+    cases.append(loss_case("log_cosh_large", "logcosh", {}, np.array([[0.0, 0.0, 0.0]], F32),
+                           np.array([[30.0, -40.0, 1e-3]], F32)))
+    cases.append(loss_case("hinge_signed_labels", "hinge", {}, np.where(bt > 0, 1.0, -1.0).astype(F32), rp))
+    cases.append(loss_case("hinge_other_labels", "Hinge", {}, np.array([[0.0, 0.5, 1.0]], F32),
+                           np.array([[0.3, -0.2, 0.7]], F32)))
+    cases.append(loss_case("focal_balanced", "BinaryFocalCrossentropy",
+                           {"apply_class_balancing": True, "alpha": 0.3, "gamma": 1.5}, bt, bp))
+    cases.append(loss_case("focal_logits_smoothing", "BinaryFocalCrossentropy",
+                           {"from_logits": True, "label_smoothing": 0.1, "gamma": 3.0}, bt, rp))
+    cases.append(loss_case("focal_gamma0_is_bce", "BinaryFocalCrossentropy", {"gamma": 0.0}, bt, bp))
     return cases
 
 
@@ -341,7 +425,13 @@ def sparse_topk_acc(yt, yp, k=5, **_):
 WRAPPED = {"Accuracy": acc, "BinaryAccuracy": bin_acc, "CategoricalAccuracy": cat_acc,
            "SparseCategoricalAccuracy": sparse_cat_acc, "TopKCategoricalAccuracy": topk_acc,
            "SparseTopKCategoricalAccuracy": sparse_topk_acc, "MeanSquaredError": mse,
-           "binary_crossentropy": bce, "categorical_crossentropy": cce, "mae": mae}
+           "binary_crossentropy": bce, "categorical_crossentropy": cce, "mae": mae,
+           "MeanAbsoluteError": mae, "MeanAbsolutePercentageError": mape, "MeanSquaredLogarithmicError": msle,
+           "LogCoshError": log_cosh, "Poisson": poisson, "KLDivergence": kld, "Hinge": hinge,
+           "SquaredHinge": squared_hinge, "CategoricalHinge": categorical_hinge,
+           "CosineSimilarity": lambda yt, yp, axis=-1: -cosine(yt, yp, axis),
+           "BinaryCrossentropy": bce, "CategoricalCrossentropy": cce,
+           "SparseCategoricalCrossentropy": lambda yt, yp, **kw: scce(yt, yp, **kw)[0]}
 
 
 def confusion(yt, yp, sw, thresholds, top_k=None, class_id=None):
@@ -489,6 +579,26 @@ def metric_cases():
                                                         {"yt": rt[1], "yp": rp[1], "sw": sw[:5]}]))
     cases.append(metric_case("loss_wrapper_bce", "binary_crossentropy", {}, [{"yt": bt[0], "yp": bp[0], "sw": sw}]))
     cases.append(metric_case("loss_wrapper_mae", "mae", {}, [{"yt": rt[0], "yp": rp[0]}]))
+    # The metric classes that wrap Keras 3's loss functions (since 2026-12-05).
+    two = [{"yt": rt[0], "yp": rp[0]}, {"yt": rt[1], "yp": rp[1], "sw": sw[:5]}]
+    for cls in ("MeanAbsoluteError", "MeanAbsolutePercentageError", "LogCoshError", "CosineSimilarity"):
+        cases.append(metric_case("metric_" + cls, cls, {}, two))
+    cases.append(metric_case("metric_CosineSimilarity_axis0", "CosineSimilarity", {"axis": 0}, two[:1]))
+    positive = [{"yt": np.abs(rt[0]) * 2, "yp": np.abs(rp[0]) + 0.1},
+                {"yt": np.abs(rt[1]), "yp": np.abs(rp[1]) + 0.2, "sw": sw[:5]}]
+    for cls in ("MeanSquaredLogarithmicError", "Poisson"):
+        cases.append(metric_case("metric_" + cls, cls, {}, positive))
+    binary = [{"yt": bt[0], "yp": bp[0]}, {"yt": bt[1], "yp": bp[1], "sw": sw}]
+    for cls in ("Hinge", "SquaredHinge", "BinaryCrossentropy"):
+        cases.append(metric_case("metric_" + cls, cls, {}, binary))
+    cases.append(metric_case("metric_bce_logits_smoothing", "BinaryCrossentropy",
+                             {"from_logits": True, "label_smoothing": 0.2}, binary))
+    onehot = [{"yt": np.eye(4)[labels[0]], "yp": pr[0]}, {"yt": np.eye(4)[labels[1]], "yp": pr[1], "sw": sw}]
+    for cls in ("CategoricalHinge", "KLDivergence", "CategoricalCrossentropy"):
+        cases.append(metric_case("metric_" + cls, cls, {}, onehot))
+    cases.append(metric_case("metric_cce_smoothing", "CategoricalCrossentropy", {"label_smoothing": 0.1}, onehot))
+    cases.append(metric_case("metric_scce", "SparseCategoricalCrossentropy", {},
+                             [{"yt": labels[0], "yp": pr[0]}, {"yt": labels[1], "yp": pr[1], "sw": sw}], "int64"))
     # Confusion-matrix metrics.
     ct = [(rng_uniform(60 + i, (8, 3)) > 0.6).astype(F32) for i in range(2)]
     cp = [rng_uniform(62 + i, (8, 3)) for i in range(2)]

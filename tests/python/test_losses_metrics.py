@@ -176,6 +176,42 @@ class LossesTest(unittest.TestCase):
         self.assertEqual(losses.serialize(losses.mae), "mean_absolute_error")
         self.assertIs(kiln.keras.losses, losses)
 
+    def test_keras3_other_losses(self):
+        yt = np.array([[1.0, 0.0, 1.0]], np.float32)
+        yp = np.array([[0.5, 0.2, 2.0]], np.float32)
+        want = {
+            losses.Poisson: (yp - yt * np.log(yp + 1e-7)).mean(),
+            losses.Hinge: np.maximum(1 - (2 * yt - 1) * yp, 0).mean(),  # 0/1 labels become -1/1
+            losses.SquaredHinge: (np.maximum(1 - (2 * yt - 1) * yp, 0) ** 2).mean(),
+            losses.LogCosh: np.log(np.cosh(yp - yt)).mean(),
+            losses.MeanSquaredLogarithmicError: ((np.log(np.maximum(yp, 1e-7) + 1) -
+                                                  np.log(np.maximum(yt, 1e-7) + 1)) ** 2).mean(),
+            losses.MeanAbsolutePercentageError: 100 * (np.abs(yt - yp) / np.maximum(np.abs(yt), 1e-7)).mean(),
+            losses.CategoricalHinge: max(0.2 - 2.5 + 1, 0.0),
+        }
+        for cls, value in want.items():
+            with self.subTest(cls.__name__):
+                self.assertAlmostEqual(float(cls()(yt, yp).numpy()), float(value), delta=1e-6 * max(1, abs(value)))
+        for fn, cls in ((losses.mape, losses.MeanAbsolutePercentageError), (losses.msle, losses.MeanSquaredLogarithmicError),
+                        (losses.logcosh, losses.LogCosh), (losses.poisson, losses.Poisson),
+                        (losses.hinge, losses.Hinge), (losses.squared_hinge, losses.SquaredHinge),
+                        (losses.categorical_hinge, losses.CategoricalHinge)):
+            np.testing.assert_allclose(fn(yt, yp).numpy(), cls(reduction=None)(yt, yp).numpy())
+            self.assertIs(losses.get(fn.__name__), fn)
+        # gamma 0 makes the focal loss the binary crossentropy; its gradient goes through the tape.
+        p = kiln.constant([[0.3, 0.6, 0.9]])
+        with kiln.GradientTape() as tape:
+            tape.watch(p)
+            focal = losses.BinaryFocalCrossentropy(gamma=0.0)(yt, p)
+        self.assertAlmostEqual(float(focal.numpy()), float(losses.BinaryCrossentropy()(yt, p).numpy()), places=6)
+        pv = np.array([0.3, 0.6, 0.9])
+        np.testing.assert_allclose(tape.gradient(focal, p).numpy()[0], (pv - yt[0]) / (pv * (1 - pv)) / 3, rtol=1e-4)
+        f = losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.4, gamma=1.0, from_logits=True)
+        self.assertEqual(losses.deserialize(losses.serialize(f)).get_config(), f.get_config())
+        self.assertEqual(f.get_config()["alpha"], 0.4)
+        with self.assertRaises(kiln.InvalidArgumentError):
+            losses.BinaryFocalCrossentropy(gamma=-1.0)
+
     def test_errors(self):
         with self.assertRaises(kiln.InvalidArgumentError) as cm:
             losses.SparseCategoricalCrossentropy()([0, 3], P)
@@ -370,6 +406,34 @@ class MetricsTest(unittest.TestCase):
         model.compile("sgd", "categorical_crossentropy", metrics=[K.metrics.F1Score()])
         with self.assertRaisesRegex(kiln.InvalidArgumentError, r"f1_score.*one value per class.*average"):
             model.fit(x, y, epochs=1, verbose=0)
+
+    def test_loss_function_metric_classes(self):
+        yt = np.array([[1.0, 0.0], [0.0, 2.0]], np.float32)
+        yp = np.array([[0.5, 0.5], [1.0, 1.0]], np.float32)
+        m = metrics.MeanAbsoluteError()
+        self.assertEqual(m.name, "mean_absolute_error")
+        m.update_state(yt, yp, sample_weight=[1.0, 3.0])
+        self.assertAlmostEqual(float(m.result().numpy()), (0.5 + 3 * 1.0) / 4, places=6)
+        cos = metrics.CosineSimilarity(axis=-1)
+        cos.update_state([[1.0, 0.0]], [[2.0, 0.0]])
+        self.assertAlmostEqual(float(cos.result().numpy()), 1.0, places=6)  # the loss is its negative
+        x = metrics.SparseCategoricalCrossentropy(from_logits=True, name="xent")
+        self.assertEqual((x.name, x.get_config()["from_logits"], x.get_config()["axis"]), ("xent", True, -1))
+        x.update_state([0], [[0.0, 0.0]])
+        self.assertAlmostEqual(float(x.result().numpy()), np.log(2), places=6)
+        self.assertEqual(metrics.LogCoshError().name, "logcosh")
+        for cls in (metrics.MeanAbsolutePercentageError, metrics.MeanSquaredLogarithmicError, metrics.Poisson,
+                    metrics.KLDivergence, metrics.Hinge, metrics.SquaredHinge, metrics.CategoricalHinge,
+                    metrics.BinaryCrossentropy, metrics.CategoricalCrossentropy):
+            back = metrics.deserialize(metrics.serialize(cls()))
+            self.assertIsInstance(back, cls)
+            self.assertEqual(back.get_config(), cls().get_config())
+        self.assertIs(kiln.keras.metrics.Poisson, metrics.Poisson)
+        # In compile, by class.
+        model = kiln.Sequential([kiln.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse", metrics=[metrics.MeanAbsoluteError(), "msle"])
+        h = model.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=1, verbose=0)
+        self.assertEqual(sorted(h.history), ["loss", "mean_absolute_error", "msle"])
 
     def test_metric_name_and_dtype_take_keras_positions(self):
         self.assertEqual(metrics.Mean("m").name, "m")

@@ -4,6 +4,7 @@
 // resolution, bad input, and one metric updated from four threads.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -230,6 +231,15 @@ TEST(TrainLosses, GradientsMatchFiniteDifferences) {
       {"Huber", delta, targets, raw},
       {"KLDivergence", {}, targets, probs},
       {"CosineSimilarity", {}, targets, raw},
+      {"MeanAbsolutePercentageError", {}, targets, raw},
+      {"MeanSquaredLogarithmicError", {}, targets, probs},
+      {"LogCosh", {}, targets, raw},
+      {"Poisson", {}, targets, probs},
+      {"Hinge", {}, targets, raw},
+      {"SquaredHinge", {}, targets, raw},
+      {"CategoricalHinge", {}, targets, raw},
+      {"BinaryFocalCrossentropy", smooth, targets, probs},
+      {"BinaryFocalCrossentropy", logits, targets, raw},
   };
   for (const Case &c : cases) {
     LossPtr loss = create_loss(c.name, c.config);
@@ -260,6 +270,14 @@ TEST(TrainLosses, GradientsInFloat64) {
       {"CosineSimilarity", {}, raw},
       {"CategoricalCrossentropy", smooth, probs},
       {"BinaryCrossentropy", smooth, probs},
+      {"MeanAbsolutePercentageError", {}, raw},
+      {"MeanSquaredLogarithmicError", {}, probs},
+      {"LogCosh", {}, raw},
+      {"Poisson", {}, probs},
+      {"Hinge", {}, probs},  // raw has a margin of exactly 0 (a kink)
+      {"SquaredHinge", {}, raw},
+      {"CategoricalHinge", {}, raw},
+      {"BinaryFocalCrossentropy", smooth, probs},
   };
   for (const auto &[cls, config, y_pred] : cases) {
     LossPtr loss = create_loss(cls, config);
@@ -292,7 +310,9 @@ TEST(TrainLosses, GradientsInFloat64) {
 TEST(TrainLosses, ConfigRoundTrip) {
   for (const char *cls :
        {"SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy", "MeanSquaredError",
-        "MeanAbsoluteError", "Huber", "KLDivergence", "CosineSimilarity"}) {
+        "MeanAbsoluteError", "Huber", "KLDivergence", "CosineSimilarity", "MeanAbsolutePercentageError",
+        "MeanSquaredLogarithmicError", "LogCosh", "Poisson", "Hinge", "SquaredHinge", "CategoricalHinge",
+        "BinaryFocalCrossentropy"}) {
     LossPtr a = create_loss(cls);
     LossPtr b = deserialize_loss(serialize_loss(*a));
     EXPECT_EQ(a->get_config(), b->get_config()) << cls;
@@ -305,6 +325,39 @@ TEST(TrainLosses, ConfigRoundTrip) {
             R"({"name":"x","reduction":"sum","from_logits":true,"ignore_class":-1})");
   EXPECT_EQ(create_loss("mse")->name(), "mean_squared_error");
   EXPECT_EQ(create_loss("huber")->name(), "huber_loss");
+  // Keras 3's names and aliases of the other losses.
+  for (const auto &[alias, cls, name] : std::vector<std::array<std::string, 3>>{
+           {"mape", "MeanAbsolutePercentageError", "mean_absolute_percentage_error"},
+           {"MSLE", "MeanSquaredLogarithmicError", "mean_squared_logarithmic_error"},
+           {"logcosh", "LogCosh", "log_cosh"},
+           {"poisson", "Poisson", "poisson"},
+           {"squared_hinge", "SquaredHinge", "squared_hinge"},
+           {"categorical_hinge", "CategoricalHinge", "categorical_hinge"},
+           {"binary_focal_crossentropy", "BinaryFocalCrossentropy", "binary_focal_crossentropy"}}) {
+    LossPtr l = create_loss(alias);
+    EXPECT_EQ(l->class_name(), cls) << alias;
+    EXPECT_EQ(l->name(), name) << alias;
+  }
+  EXPECT_EQ(
+      create_loss("BinaryFocalCrossentropy")->get_config().to_json(),
+      R"({"name":"binary_focal_crossentropy","reduction":"sum_over_batch_size","apply_class_balancing":false,)"
+      R"("alpha":0.25,"gamma":2.0,"from_logits":false,"label_smoothing":0.0,"axis":-1})");
+  Config bad_gamma;
+  bad_gamma.set("gamma", -1.0);
+  expect_error([&] { create_loss("BinaryFocalCrossentropy", bad_gamma); }, Code::kInvalidArgument,
+               {"gamma is -1", ">= 0"});
+}
+
+// Keras's hinge losses turn labels that are all 0 or 1 into -1 or 1, and leave any others as
+// they are: the gradient of a 0 label is that of -1.
+TEST(TrainLosses, HingeLabels) {
+  const Tensor p = make({1, 3}, {0.3f, -0.2f, 0.7f});
+  LossPtr hinge = create_loss("Hinge");
+  expect_near((*hinge)(make({1, 3}, {0, 1, 1}), p), {(1.3f + 1.2f + 0.3f) / 3});
+  expect_near((*hinge)(make({1, 3}, {-1, 1, 1}), p), {(1.3f + 1.2f + 0.3f) / 3});
+  expect_near((*hinge)(make({1, 3}, {0, 0.5f, 1}), p), {(1.0f + 1.1f + 0.3f) / 3});
+  expect_near((*create_loss("SquaredHinge"))(make({1, 3}, {0, 1, 1}), p),
+              {(1.3f * 1.3f + 1.2f * 1.2f + 0.3f * 0.3f) / 3});
 }
 
 TEST(TrainLosses, BadInput) {
@@ -385,6 +438,55 @@ TEST(TrainMetrics, StateResetAndVariables) {
                {"takes values"});
   expect_error([&] { auc->update_state_values(make({1}, {1})); }, Code::kInvalidArgument,
                {"y_true and y_pred"});
+}
+
+// Keras's metric classes over a loss function: their default names, their configs (the loss's
+// options they take), a serialized round trip, and CosineSimilarity as the similarity itself.
+TEST(TrainMetrics, LossFunctionClasses) {
+  for (const auto &[cls, name] : std::vector<std::array<std::string, 2>>{
+           {"MeanAbsoluteError", "mean_absolute_error"},
+           {"MeanAbsolutePercentageError", "mean_absolute_percentage_error"},
+           {"MeanSquaredLogarithmicError", "mean_squared_logarithmic_error"},
+           {"LogCoshError", "logcosh"},
+           {"Poisson", "poisson"},
+           {"KLDivergence", "kl_divergence"},
+           {"Hinge", "hinge"},
+           {"SquaredHinge", "squared_hinge"},
+           {"CategoricalHinge", "categorical_hinge"},
+           {"CosineSimilarity", "cosine_similarity"},
+           {"BinaryCrossentropy", "binary_crossentropy"},
+           {"CategoricalCrossentropy", "categorical_crossentropy"},
+           {"SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"}}) {
+    MetricPtr m = create_metric(cls);
+    EXPECT_EQ(m->name(), name) << cls;
+    EXPECT_EQ(m->class_name(), cls);
+    MetricPtr back = deserialize_metric(serialize_metric(*m));
+    EXPECT_EQ(back->class_name(), cls);
+    EXPECT_EQ(back->get_config(), m->get_config()) << cls;
+  }
+  EXPECT_EQ(
+      create_metric("CategoricalCrossentropy")->get_config().to_json(),
+      R"({"name":"categorical_crossentropy","dtype":"float32","from_logits":false,"label_smoothing":0.0,)"
+      R"("axis":-1})");
+  EXPECT_EQ(create_metric("SparseCategoricalCrossentropy")->get_config().to_json(),
+            R"({"name":"sparse_categorical_crossentropy","dtype":"float32","from_logits":false,)"
+            R"("ignore_class":null,"axis":-1})");
+  Config logits;
+  logits.set("from_logits", true).set("name", "bce");
+  MetricPtr bce = create_metric("BinaryCrossentropy", logits);
+  EXPECT_EQ(bce->name(), "bce");
+  EXPECT_TRUE(bce->get_config().get_bool("from_logits"));
+  // The similarity, not its negative (the loss).
+  MetricPtr cos = create_metric("CosineSimilarity");
+  cos->update_state(make({1, 2}, {1, 0}), make({1, 2}, {2, 0}));
+  expect_near(cos->result(), {1.0f});
+  Config axis;
+  axis.set("axis", int64_t{0});
+  expect_error([&] { create_metric("SparseCategoricalCrossentropy", axis); }, Code::kUnimplemented,
+               {"SparseCategoricalCrossentropy", "axis 0"});
+  Config reduction;
+  reduction.set("reduction", "sum");
+  expect_error([&] { create_metric("MeanAbsoluteError", reduction); }, Code::kInvalidArgument, {"reduction"});
 }
 
 TEST(TrainMetrics, AccuracyResolution) {

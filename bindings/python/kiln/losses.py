@@ -55,9 +55,23 @@ MeanAbsoluteError = _loss_class("MeanAbsoluteError", [], "keras.losses.MeanAbsol
 Huber = _loss_class("Huber", [("delta", 1.0)], "keras.losses.Huber.")
 KLDivergence = _loss_class("KLDivergence", [], "keras.losses.KLDivergence.")
 CosineSimilarity = _loss_class("CosineSimilarity", [("axis", -1)], "keras.losses.CosineSimilarity.")
+MeanAbsolutePercentageError = _loss_class("MeanAbsolutePercentageError", [],
+                                          "keras.losses.MeanAbsolutePercentageError.")
+MeanSquaredLogarithmicError = _loss_class("MeanSquaredLogarithmicError", [],
+                                          "keras.losses.MeanSquaredLogarithmicError.")
+LogCosh = _loss_class("LogCosh", [], "keras.losses.LogCosh.")
+Poisson = _loss_class("Poisson", [], "keras.losses.Poisson.")
+Hinge = _loss_class("Hinge", [], "keras.losses.Hinge: labels -1 or 1 (all-0/1 labels become -1/1).")
+SquaredHinge = _loss_class("SquaredHinge", [], "keras.losses.SquaredHinge.")
+CategoricalHinge = _loss_class("CategoricalHinge", [], "keras.losses.CategoricalHinge.")
+BinaryFocalCrossentropy = _loss_class("BinaryFocalCrossentropy", [
+    ("apply_class_balancing", False), ("alpha", 0.25), ("gamma", 2.0), ("from_logits", False),
+    ("label_smoothing", 0.0), ("axis", -1)], "keras.losses.BinaryFocalCrossentropy.")
 
 _CLASSES = {c._CLASS: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
-                                  MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, CosineSimilarity)}
+                                  MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, CosineSimilarity,
+                                  MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCosh, Poisson, Hinge,
+                                  SquaredHinge, CategoricalHinge, BinaryFocalCrossentropy)}
 Loss._BY_CLASS = _CLASSES
 
 
@@ -82,12 +96,26 @@ mean_absolute_error = mae = MAE = _function(MeanAbsoluteError, "mean_absolute_er
 huber = _function(Huber, "huber")
 kl_divergence = kld = KLD = kullback_leibler_divergence = _function(KLDivergence, "kl_divergence")
 cosine_similarity = _function(CosineSimilarity, "cosine_similarity")
+mean_absolute_percentage_error = mape = MAPE = _function(MeanAbsolutePercentageError,
+                                                        "mean_absolute_percentage_error")
+mean_squared_logarithmic_error = msle = MSLE = _function(MeanSquaredLogarithmicError,
+                                                        "mean_squared_logarithmic_error")
+log_cosh = logcosh = _function(LogCosh, "log_cosh")
+poisson = _function(Poisson, "poisson")
+hinge = _function(Hinge, "hinge")
+squared_hinge = _function(SquaredHinge, "squared_hinge")
+categorical_hinge = _function(CategoricalHinge, "categorical_hinge")
+binary_focal_crossentropy = _function(BinaryFocalCrossentropy, "binary_focal_crossentropy")
 
 _FUNCTIONS = {"sparse_categorical_crossentropy": sparse_categorical_crossentropy,
               "categorical_crossentropy": categorical_crossentropy, "binary_crossentropy": binary_crossentropy,
               "mean_squared_error": mse, "mse": mse, "MSE": mse, "mean_absolute_error": mae, "mae": mae, "MAE": mae,
               "huber": huber, "kl_divergence": kld, "kld": kld, "KLD": kld, "kullback_leibler_divergence": kld,
-              "cosine_similarity": cosine_similarity}
+              "cosine_similarity": cosine_similarity, "mean_absolute_percentage_error": mape, "mape": mape,
+              "MAPE": mape, "mean_squared_logarithmic_error": msle, "msle": msle, "MSLE": msle,
+              "log_cosh": log_cosh, "logcosh": log_cosh, "poisson": poisson, "hinge": hinge,
+              "squared_hinge": squared_hinge, "categorical_hinge": categorical_hinge,
+              "binary_focal_crossentropy": binary_focal_crossentropy}
 
 
 def serialize(loss):

@@ -85,6 +85,25 @@ SparseTopKCategoricalAccuracy = _metric_class("SparseTopKCategoricalAccuracy", [
                                               "keras.metrics.SparseTopKCategoricalAccuracy.")
 MeanSquaredError = _metric_class("MeanSquaredError", _ND, "keras.metrics.MeanSquaredError.")
 RootMeanSquaredError = _metric_class("RootMeanSquaredError", _ND, "keras.metrics.RootMeanSquaredError.")
+MeanAbsoluteError = _metric_class("MeanAbsoluteError", _ND, "keras.metrics.MeanAbsoluteError.")
+MeanAbsolutePercentageError = _metric_class("MeanAbsolutePercentageError", _ND,
+                                            "keras.metrics.MeanAbsolutePercentageError.")
+MeanSquaredLogarithmicError = _metric_class("MeanSquaredLogarithmicError", _ND,
+                                            "keras.metrics.MeanSquaredLogarithmicError.")
+LogCoshError = _metric_class("LogCoshError", _ND, "keras.metrics.LogCoshError.")
+Poisson = _metric_class("Poisson", _ND, "keras.metrics.Poisson.")
+KLDivergence = _metric_class("KLDivergence", _ND, "keras.metrics.KLDivergence.")
+Hinge = _metric_class("Hinge", _ND, "keras.metrics.Hinge.")
+SquaredHinge = _metric_class("SquaredHinge", _ND, "keras.metrics.SquaredHinge.")
+CategoricalHinge = _metric_class("CategoricalHinge", _ND, "keras.metrics.CategoricalHinge.")
+CosineSimilarity = _metric_class("CosineSimilarity", _ND + [("axis", -1)],
+                                 "keras.metrics.CosineSimilarity: the similarity (the loss is its negative).")
+BinaryCrossentropy = _metric_class("BinaryCrossentropy", _ND + [("from_logits", False), ("label_smoothing", 0)],
+                                   "keras.metrics.BinaryCrossentropy.")
+CategoricalCrossentropy = _metric_class("CategoricalCrossentropy", _ND + [
+    ("from_logits", False), ("label_smoothing", 0), ("axis", -1)], "keras.metrics.CategoricalCrossentropy.")
+SparseCategoricalCrossentropy = _metric_class("SparseCategoricalCrossentropy", _ND + [
+    ("from_logits", False), ("ignore_class", None), ("axis", -1)], "keras.metrics.SparseCategoricalCrossentropy.")
 Precision = _metric_class("Precision", [("thresholds", None), ("top_k", None), ("class_id", None)] + _ND,
                           "keras.metrics.Precision.")
 Recall = _metric_class("Recall", [("thresholds", None), ("top_k", None), ("class_id", None)] + _ND,
@@ -149,7 +168,11 @@ class MeanMetricWrapper(Metric):
 
 _CLASSES = {c._CLASS: c for c in (Mean, Sum, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                                   TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
-                                  RootMeanSquaredError, Precision, Recall, AUC, IoU, MeanIoU, OneHotIoU,
+                                  RootMeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
+                                  MeanSquaredLogarithmicError, LogCoshError, Poisson, KLDivergence, Hinge,
+                                  SquaredHinge, CategoricalHinge, CosineSimilarity, BinaryCrossentropy,
+                                  CategoricalCrossentropy, SparseCategoricalCrossentropy,
+                                  Precision, Recall, AUC, IoU, MeanIoU, OneHotIoU,
                                   OneHotMeanIoU, BinaryIoU, FBetaScore, F1Score, MeanMetricWrapper)}
 Metric._BY_CLASS = _CLASSES
 
