@@ -176,17 +176,21 @@ class UnbatchDataset final : public UnaryDataset {
       explicit It(IteratorPtr in) : in_(std::move(in)) {}
       bool next(Element *out) override {
         while (row_ >= rows_) {
-          if (!in_->next(&batch_)) return false;
-          row_ = 0;
-          rows_ = -1;
-          for (size_t i = 0; i < batch_.size(); ++i) {
-            const Tensor &t = batch_[i];
-            if (t.rank() == 0 || (rows_ >= 0 && t.shape()[0] != rows_))
+          // A bad batch leaves nothing to slice: the pass goes on with the next one, as tf.data.
+          row_ = rows_ = 0;
+          batch_.clear();
+          Element batch;
+          if (!in_->next(&batch)) return false;
+          int64_t rows = -1;
+          for (size_t i = 0; i < batch.size(); ++i) {
+            const Tensor &t = batch[i];
+            if (t.rank() == 0 || (rows >= 0 && t.shape()[0] != rows))
               fail(Code::kInvalidArgument, "unbatch: component ", i, " is ", describe(t),
                    "; every component needs rank >= 1 and the same first dim");
-            rows_ = t.shape()[0];
+            rows = t.shape()[0];
           }
-          if (rows_ < 0) rows_ = 0;
+          batch_ = std::move(batch);
+          rows_ = std::max<int64_t>(rows, 0);
         }
         out->clear();
         for (const Tensor &t : batch_) out->push_back(slice_row(t, row_));

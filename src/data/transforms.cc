@@ -249,8 +249,9 @@ class RepeatDataset final : public UnaryDataset {
           }
           in_.reset();
           if (left_ > 0) --left_;
-          // An empty input would repeat forever without giving anything: end instead (as tf).
-          if (empty_pass_) return false;
+          // Repeating forever, an empty pass would go on without giving anything: end instead
+          // (as tf). A counted repeat runs all its passes, empty or not (tf's FiniteIterator).
+          if (left_ < 0 && empty_pass_) return false;
           empty_pass_ = true;
         }
         return false;

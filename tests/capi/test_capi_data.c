@@ -344,6 +344,45 @@ static void test_other_transformations(void) {
   EXPECT_OK(kiln_dataset_batch(&ba, a, 2, false));
   EXPECT_OK(kiln_dataset_unbatch(&ub, ba));
   CHECK(drain(ub, 0, got, 64, NULL) == 5 && got[3] == 3);
+  {
+    /* A batch whose components disagree on their rows (3 and 2) is an error; the pass then goes on
+     * with the next batch (rows 3, 4 and 12, 13), as tf.data, without reading past the bad one. */
+    kiln_dataset *b3 = NULL, *b2 = NULL, *zz = NULL, *ragged = NULL, *r10 = range_ds(10, 15);
+    const kiln_dataset *two[2];
+    kiln_iterator *rit = NULL;
+    kiln_tensor_list *re = NULL;
+    bool rend = false;
+    EXPECT_OK(kiln_dataset_batch(&b3, a, 3, false));
+    EXPECT_OK(kiln_dataset_batch(&b2, r10, 2, false));
+    two[0] = b3;
+    two[1] = b2;
+    EXPECT_OK(kiln_dataset_zip(&zz, two, 2));
+    EXPECT_OK(kiln_dataset_unbatch(&ragged, zz));
+    EXPECT_OK(kiln_dataset_make_iterator(&rit, ragged));
+    EXPECT_ERROR(kiln_iterator_next(&re, &rend, rit), INVALID, "unbatch: component 1", "same first dim");
+    CHECK(re == NULL);
+    for (round = 0; round < 2; ++round) {
+      kiln_tensor *c0 = NULL, *c1 = NULL;
+      re = NULL;
+      EXPECT_OK(kiln_iterator_next(&re, &rend, rit));
+      if (re && !status_failed(kiln_tensor_list_get(&c0, re, 0)) &&
+          !status_failed(kiln_tensor_list_get(&c1, re, 1)))
+        CHECK(((const int64_t *)kiln_tensor_get_data(c0))[0] == 3 + round &&
+              ((const int64_t *)kiln_tensor_get_data(c1))[0] == 12 + round);
+      kiln_tensor_free(c0);
+      kiln_tensor_free(c1);
+      kiln_tensor_list_free(re);
+    }
+    re = NULL;
+    EXPECT_OK(kiln_iterator_next(&re, &rend, rit));
+    CHECK(rend && re == NULL);
+    kiln_iterator_free(rit);
+    kiln_dataset_free(ragged);
+    kiln_dataset_free(zz);
+    kiln_dataset_free(b2);
+    kiln_dataset_free(b3);
+    kiln_dataset_free(r10);
+  }
   EXPECT_OK(kiln_dataset_prefetch(&pf, a, KILN_DATASET_AUTOTUNE));
   CHECK(cardinality(pf) == 5 && drain(pf, 0, got, 64, NULL) == 5 && got[4] == 4);
   /* padded_batch of batches of 2: [2] rows padded to [4]. */

@@ -298,12 +298,69 @@ class MapStructureTest(unittest.TestCase):
         # tf traces map_func once; a call returning another structure is an error, not dropped data
         for f, want, got in ((lambda x: x if int(x) == 0 else (x, x * 10), "a tensor", "a tuple of 2"),
                              (lambda x: (x, x) if int(x) == 0 else x, "a tuple of 2", "a tensor"),
-                             (lambda x: {"a": x, "b": x} if int(x) == 0 else {"b": x, "a": x}, "a dict {'a'",
+                             (lambda x: {"a": x, "b": x} if int(x) == 0 else {"b": x, "c": x}, "a dict {'a'",
                               "a dict {'b'")):
             with self.assertRaisesRegex(kiln.InvalidArgumentError,
                                         "map function returned %s.*first call returned %s" % (got, want)):
                 list(Dataset.range(3).map(f))
         self.assertEqual(values(Dataset.range(3).map(lambda x: (x, x * 10))), [(0, 0), (1, 10), (2, 20)])
+        # Dicts are matched by key, as tf.nest (sorted keys), whatever order they were written in.
+        d = Dataset.range(2).map(lambda x: {"b": x * 10, "a": x} if int(x) == 0 else {"a": x, "b": x * 10})
+        self.assertEqual([{k: int(v) for k, v in e.items()} for e in d], [{"a": 0, "b": 0}, {"a": 1, "b": 10}])
+        # A list the function returns is a tuple (tf.data's map), not one stacked tensor.
+        self.assertEqual([(int(a), b.numpy().tolist()) for a, b in Dataset.range(2).map(lambda x: [x, kiln.constant([1, 2])])],
+                         [(0, [1, 2]), (1, [1, 2])])
+
+
+class TfDataSemanticsTest(unittest.TestCase):
+    """Behaviours a tf.data user relies on (found by an audit against tf.data)."""
+
+    def test_dicts_match_by_key(self):
+        def gen():
+            yield {"b": 2, "a": 1}
+        sig = {"a": kiln.data.TensorSpec((), "int64"), "b": kiln.data.TensorSpec((), "int64")}
+        got = [{k: int(v) for k, v in e.items()} for e in Dataset.from_generator(gen, output_signature=sig)]
+        self.assertEqual(got, [{"a": 1, "b": 2}])
+        first = Dataset.from_tensor_slices({"a": [1], "b": [2]})
+        second = Dataset.from_tensor_slices({"b": [10], "a": [20]})
+        self.assertEqual([{k: int(v) for k, v in e.items()} for e in first.concatenate(second)],
+                         [{"a": 1, "b": 2}, {"a": 20, "b": 10}])
+        # padded_batch's dict arguments go by key, also before a map has run once.
+        d = Dataset.range(1, 3).map(lambda n: {"b": kiln.constant([7] * int(n)), "a": kiln.constant([1] * int(n))})
+        batch = next(iter(d.padded_batch(2, padded_shapes={"a": [4], "b": [3]}, padding_values={"a": 0, "b": 9})))
+        self.assertEqual(batch["a"].numpy().tolist(), [[1, 0, 0, 0], [1, 1, 0, 0]])
+        self.assertEqual(batch["b"].numpy().tolist(), [[7, 9, 9], [7, 7, 9]])
+
+    def test_concatenate_refuses_other_structures(self):
+        with self.assertRaisesRegex(TypeError, "different structures"):
+            Dataset.from_tensor_slices({"a": [1]}).concatenate(Dataset.range(3))
+        with self.assertRaisesRegex(TypeError, "expected a kiln.data.Dataset"):
+            Dataset.range(3).concatenate([1, 2])
+
+    def test_filter_predicate_must_be_a_bool_scalar(self):
+        self.assertEqual(values(Dataset.range(4).filter(lambda x: x % 2 == 0)), [0, 2])
+        self.assertEqual(values(Dataset.range(4).filter(lambda x: bool(int(x) % 2))), [1, 3])
+        for bad, what in ((lambda x: x % 2, "int64"), (lambda x: (True, False), "tuple")):
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, "expected a bool scalar.*|.*%s" % what):
+                list(Dataset.range(4).filter(bad))
+
+    def test_repeat_runs_every_pass_and_small_things(self):
+        state = {"pass": 0}
+
+        def gen():
+            state["pass"] += 1
+            yield from {1: [10], 2: [], 3: [30]}.get(state["pass"], [])
+        d = Dataset.from_generator(gen, output_signature=kiln.data.TensorSpec((), "int64"))
+        self.assertEqual(values(d.repeat(3)), [10, 30])  # an empty pass in the middle does not end it
+        self.assertTrue(bool(Dataset.range(0)))
+        self.assertEqual(list(Dataset.range(3).as_numpy_iterator()), [0, 1, 2])
+        self.assertEqual(type(next(Dataset.range(3).as_numpy_iterator())).__name__, "int64")
+        self.assertEqual(values(Dataset.zip(Dataset.range(2))), [0, 1])
+        # one padding value for every component
+        pb = Dataset.from_tensor_slices(([[1, 2], [3, 4]], [[5], [6]])).padded_batch(2, padded_shapes=([3], [2]),
+                                                                                       padding_values=-1)
+        a, b = next(iter(pb))
+        self.assertEqual((a.numpy().tolist(), b.numpy().tolist()), ([[1, 2, -1], [3, 4, -1]], [[5, -1], [6, -1]]))
 
 
 class SharedIteratorTest(unittest.TestCase):

@@ -381,6 +381,22 @@ TEST(Data, FilterRepeatTakeSkip) {
   EXPECT_EQ(repeat(range(0, 3))->cardinality(), kInfinite);
   EXPECT_EQ(repeat(range(0, 0))->cardinality(), 0);
   EXPECT_TRUE(scalars(repeat(range(0, 0))).empty());  // no endless loop over nothing
+  // A counted repeat runs every pass, even after an empty one (tf's FiniteIterator): a generator
+  // that gives [10], [], [30] on its three passes.
+  DatasetPtr passes = from_generator([] {
+    static std::atomic<int> pass{0};
+    const int p = pass++;
+    auto done = std::make_shared<bool>(p % 3 == 1);
+    return [p, done](Element *out) {
+      if (*done) return false;
+      *done = true;
+      *out = {Tensor::scalar<int64_t>(p % 3 == 0 ? 10 : 30)};
+      return true;
+    };
+  });
+  EXPECT_EQ(scalars(repeat(passes, 3)), (std::vector<int64_t>{10, 30}));
+  // Repeating forever ends at an empty pass instead of looping over nothing.
+  EXPECT_EQ(scalars(take(repeat(passes), 10)), (std::vector<int64_t>{10}));
   EXPECT_EQ(scalars(take(repeat(range(0, 3)), 7)), (std::vector<int64_t>{0, 1, 2, 0, 1, 2, 0}));
   EXPECT_EQ(take(repeat(range(0, 3)), 7)->cardinality(), 7);
   EXPECT_EQ(take(range(0, 3), 7)->cardinality(), 3);
@@ -453,6 +469,29 @@ TEST(Data, Unbatch) {
   IteratorPtr it = unbatch(range(0, 2))->make_iterator();
   Element e;
   EXPECT_THROW(it->next(&e), Error);  // scalars have no rows
+  // A batch whose components disagree on their rows is an error, and the pass goes on with the
+  // next batch (as tf.data); its rows are not sliced afterwards (that read out of bounds).
+  DatasetPtr ragged = from_generator([] {
+    auto i = std::make_shared<int>(0);
+    return [i](Element *out) {
+      const int k = (*i)++;
+      if (k == 0)
+        *out = {testing::make_typed<int64_t>({4}, {100, 101, 102, 103}),
+                testing::make_typed<int64_t>({1}, {200})};
+      else if (k == 1)
+        *out = {testing::make_typed<int64_t>({1}, {7}), testing::make_typed<int64_t>({1}, {8})};
+      else
+        return false;
+      return true;
+    };
+  });
+  it = unbatch(ragged)->make_iterator();
+  testing::expect_error([&] { it->next(&e); }, Code::kInvalidArgument,
+                        {"unbatch: component 1", "same first dim"});
+  ASSERT_TRUE(it->next(&e));
+  EXPECT_EQ(e[0].data<int64_t>()[0], 7);
+  EXPECT_EQ(e[1].data<int64_t>()[0], 8);
+  EXPECT_FALSE(it->next(&e));
 }
 
 }  // namespace

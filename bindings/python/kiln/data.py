@@ -25,6 +25,7 @@ try:
     import numpy as _np
 except ImportError:  # pragma: no cover
     _np = None
+_np_bool = _np.bool_ if _np is not None else bool
 
 L = _lib.lib
 
@@ -54,9 +55,18 @@ def _resolve(spec):
     return spec
 
 
+def _dict_keys(d):
+    """A dict's keys in tf.nest's order: sorted (insertion order when they do not sort)."""
+    try:
+        return sorted(d)
+    except TypeError:
+        return list(d)
+
+
 def _flatten(value):
     """(structure, flat list of leaves) of a tensor / tuple / list / dict nest; lists and NumPy
-    arrays are leaves (tf treats a list as one tensor)."""
+    arrays are leaves (tf treats a list as one tensor). Dicts flatten in sorted key order, as
+    tf.nest, so two dicts with the same keys match whatever order they were written in."""
     if isinstance(value, tuple):
         specs, leaves = [], []
         for v in value:
@@ -66,8 +76,8 @@ def _flatten(value):
         return tuple(specs), leaves
     if isinstance(value, dict):
         specs, leaves = {}, []
-        for k, v in value.items():
-            s, l = _flatten(v)
+        for k in _dict_keys(value):
+            s, l = _flatten(value[k])
             specs[k] = s
             leaves.extend(l)
         return specs, leaves
@@ -247,6 +257,8 @@ def _on_map(out, element, user_data):
     try:
         entry = _FUNCS[user_data]
         result = entry.call(element)
+        if isinstance(result, list):  # as tf.data's map: a list the function returns is a tuple
+            result = tuple(result)
         spec, leaves = _flatten(result)
         if entry.out_spec.spec is None:
             entry.out_spec.spec = spec
@@ -265,7 +277,15 @@ def _on_map(out, element, user_data):
 def _on_predicate(keep, element, user_data):
     try:
         result = _FUNCS[user_data].call(element)
-        keep[0] = bool(result.item() if isinstance(result, Tensor) else result)
+        if isinstance(result, Tensor):
+            if result.dtype != "bool" or result.shape != ():
+                raise InvalidArgumentError("Dataset.filter: the predicate returned a %s%s; expected a bool scalar"
+                                           % (result.dtype, list(result.shape)))
+            result = result.item()
+        elif not isinstance(result, (bool, _np_bool)):
+            raise InvalidArgumentError("Dataset.filter: the predicate returned %r (%s); expected a bool scalar"
+                                       % (result, type(result).__name__))
+        keep[0] = bool(result)
         return None
     except BaseException as e:  # noqa: B902
         return _errors.callback_status(e, "a dataset filter predicate", token=True)
@@ -359,7 +379,7 @@ def _flatten_specs(signature):
         parts = [_flatten_specs(s) for s in signature]
         return tuple(p[0] for p in parts), [x for p in parts for x in p[1]]
     if isinstance(signature, dict):
-        parts = {k: _flatten_specs(s) for k, s in signature.items()}
+        parts = {k: _flatten_specs(signature[k]) for k in _dict_keys(signature)}
         return {k: p[0] for k, p in parts.items()}, [x for p in parts.values() for x in p[1]]
     raise InvalidArgumentError("from_generator: output_signature must be TensorSpecs in tuples or dicts; got %r"
                                % (signature,))
@@ -473,7 +493,9 @@ class Dataset:
 
     @staticmethod
     def zip(*datasets):
-        """Dataset.zip((a, b)) or zip(a, b): elements side by side as a tuple."""
+        """Dataset.zip((a, b)) or zip(a, b): elements side by side as a tuple; zip(a): a's own."""
+        if len(datasets) == 1 and isinstance(datasets[0], Dataset):
+            return datasets[0]  # tf.data: a structure of one dataset gives that dataset's elements
         if len(datasets) == 1 and isinstance(datasets[0], (tuple, list)):
             datasets = tuple(datasets[0])
         if not datasets:
@@ -504,6 +526,8 @@ class Dataset:
         ranks_arr = (ctypes.c_size_t * max(len(ranks), 1))(*ranks)
         pads = None
         if padding_values is not None:
+            if not isinstance(padding_values, (tuple, dict)) and isinstance(spec, (tuple, dict)):
+                padding_values = _map_nest(spec, lambda _: padding_values)  # one value for every component
             values = _flat_like(spec, padding_values, lambda v: not isinstance(v, (tuple, dict)))
             pads = _to_list([v if isinstance(v, Tensor) else constant(v) for v in values])
         try:
@@ -551,6 +575,14 @@ class Dataset:
         return self._derive(L.kiln_dataset_shard, int(num_shards), int(index))
 
     def concatenate(self, dataset):
+        """The elements of this dataset, then those of dataset, which must have the same structure
+        (dicts: the same keys)."""
+        if not isinstance(dataset, Dataset):
+            raise TypeError("concatenate: expected a kiln.data.Dataset; got %s (%r)" % (type(dataset).__name__, dataset))
+        a, b = _resolve(self._spec), _resolve(dataset._spec)
+        if a is not None and b is not None and not _same_structure(a, b):
+            raise TypeError("concatenate: the two datasets have different structures: %s and %s"
+                            % (_describe(a), _describe(b)))
         return self._derive(L.kiln_dataset_concatenate, dataset)
 
     def cache(self, filename=""):
@@ -580,12 +612,21 @@ class Dataset:
             raise TypeError("the dataset's length is %s" % ("infinite" if n == INFINITE_CARDINALITY else "unknown"))
         return n
 
+    def __bool__(self):
+        return True  # as tf.data (which defines __len__): an empty dataset is still a dataset
+
     def __iter__(self):
         return Iterator(self)
 
     def as_numpy_iterator(self):
+        """Each element with NumPy arrays for its tensors (NumPy scalars for scalars), as tf.data."""
         for element in self:
-            yield _map_nest(element, lambda t: t.numpy())
+            yield _map_nest(element, _numpy_value)
+
+
+def _numpy_value(t):
+    a = t.numpy()
+    return a[()] if getattr(a, "ndim", None) == 0 else a
 
 
 def _map_nest(value, fn):
@@ -601,11 +642,14 @@ def _is_shape(v):
 
 
 def _flat_like(spec, value, is_leaf):
-    """value's leaves in the order of structure spec (a structure not yet known: value's own)."""
+    """value's leaves in the order of structure spec (a structure not yet known: value's own, dicts
+    in sorted key order as the elements' own)."""
     if spec is None:
         if is_leaf(value):
             return [_shape_list(value)]
-        return [_shape_list(v) for v in (value.values() if isinstance(value, dict) else value)]
+        if isinstance(value, dict):
+            return [x for k in _dict_keys(value) for x in _flat_like(None, value[k], is_leaf)]
+        return [x for v in value for x in _flat_like(None, v, is_leaf)]
     if spec == _LEAF:
         return [_shape_list(value)]
     if isinstance(spec, tuple):
