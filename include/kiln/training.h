@@ -112,7 +112,8 @@ typedef struct kiln_fit_options {
   const kiln_tensor *sample_weight;         /**< NULL (default) or one weight per sample */
   const kiln_dataset *dataset;              /**< instead of x/y: a dataset of batches */
   size_t num_inputs;                        /**< x components of a dataset element; default 1 */
-  int64_t batch_size;                       /**< default 32 (ignored for datasets) */
+  int64_t batch_size;                       /**< default 32 (ignored for datasets); -1: Keras's
+                                                 None, 32 or ceil(samples / steps_per_epoch) */
   int64_t epochs;                           /**< default 1 */
   int verbose;                              /**< default -1 = "auto" (1 on a terminal, else 2);
                                                  0 silent, 1 progress bar, 2 one line per epoch */
@@ -133,7 +134,8 @@ typedef struct kiln_fit_options {
   int64_t initial_epoch;                    /**< default 0 */
   int64_t steps_per_epoch;                  /**< default -1 (until the data ends) */
   int64_t validation_steps;                 /**< default -1 (until the data ends) */
-  int64_t validation_batch_size;            /**< default -1 = batch_size */
+  int64_t validation_batch_size;            /**< default -1 = batch_size (both -1: 32, or the
+                                                 validation samples over validation_steps) */
   kiln_communicator *distribution;          /**< NULL (default): one process. Else data-parallel
                                                  over its ranks (kiln/communicator.h): each global
                                                  batch split by rows over the ranks, rank 0's
@@ -166,7 +168,8 @@ typedef struct kiln_evaluate_options {
   const kiln_tensor *sample_weight; /**< NULL (default) or one weight per sample */
   const kiln_dataset *dataset;      /**< instead of x/y: a dataset of batches */
   size_t num_inputs;                /**< x components of a dataset element; default 1 */
-  int64_t batch_size;               /**< default 32 (ignored for datasets) */
+  int64_t batch_size;               /**< default 32 (ignored for datasets); -1: Keras's None,
+                                         32 or ceil(samples / steps) */
   int verbose;                      /**< default -1 = "auto" */
   int64_t steps;                    /**< default -1 (until the data ends) */
   kiln_callback *const *callbacks;  /**< borrowed for the call */
@@ -188,7 +191,8 @@ typedef struct kiln_predict_options {
   const kiln_tensor_list *x;       /**< inputs, one tensor per model input */
   const kiln_dataset *dataset;     /**< instead of x: a dataset of batches (x components first) */
   size_t num_inputs;               /**< x components of a dataset element; default 1 */
-  int64_t batch_size;              /**< default 32 (ignored for datasets) */
+  int64_t batch_size;              /**< default 32 (ignored for datasets); -1: Keras's None,
+                                        32 or ceil(samples / steps) */
   int verbose;                     /**< default -1 = "auto" */
   int64_t steps;                   /**< default -1 (until the data ends) */
   kiln_callback *const *callbacks; /**< borrowed for the call */

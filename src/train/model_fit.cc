@@ -20,8 +20,16 @@ namespace {
 int64_t batch_size_or_default(int64_t b, const char *what, const char *name) {
   if (b == -1) return 32;
   if (b <= 0)
-    fail(Code::kInvalidArgument, what, ": ", name, " is ", b, "; expected a positive number (or -1: 32)");
+    fail(Code::kInvalidArgument, what, ": ", name, " is ", b,
+         "; expected a positive number (or -1: Keras's None, 32 or samples / steps)");
   return b;
+}
+
+// Keras's batch size for n samples given as arrays: batch_size, or with -1 (None) and steps
+// given, ceil(n / steps) (ArrayDataAdapter), else 32.
+int64_t array_batch_size(int64_t given, int64_t steps, int64_t n, const char *what, const char *name) {
+  if (given == -1 && steps > 0 && n > 0) return (n + steps - 1) / steps;
+  return batch_size_or_default(given, what, name);
 }
 
 void check_verbose(int verbose, const char *what) {
@@ -374,10 +382,15 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
       !o.validation_x.empty() || !o.validation_y.empty() || o.validation_sample_weight.defined();
   if (has_val_arrays && o.validation_dataset)
     fail(Code::kInvalidArgument, "fit: give validation data either as tensors or as a dataset, not both");
-  const int64_t val_batch =
-      o.validation_batch_size == -1
-          ? batch_size
-          : batch_size_or_default(o.validation_batch_size, "fit", "validation_batch_size");
+  // Keras: validation_batch_size or batch_size, both None: 32, or the validation arrays over
+  // validation_steps.
+  auto val_batch = [&](int64_t n_val) {
+    if (o.validation_batch_size != -1)
+      return batch_size_or_default(o.validation_batch_size, "fit", "validation_batch_size");
+    return o.batch_size == -1
+               ? array_batch_size(-1, o.validation_steps, n_val, "fit", "validation_batch_size")
+               : batch_size;
+  };
   if (o.dataset) {
     if (!o.x.empty() || !o.y.empty() || o.sample_weight.defined())
       fail(Code::kInvalidArgument, "fit: give the data either as x/y tensors or as a dataset, not both");
@@ -406,14 +419,19 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
       std::vector<Tensor> vsw = rows(sw, at, n);
       d.val = std::make_unique<ArraySource>(
           batch_data(rows(x, at, n), rows(y, at, n), vsw.empty() ? Tensor() : vsw[0]), x.size(), y.size(),
-          val_batch, false);
+          val_batch(n - at), false);
       x = rows(x, 0, at);
       y = rows(y, 0, at);
       sw = rows(sw, 0, at);
     }
     const Tensor w = combined_sample_weight(y, sw.empty() ? Tensor() : sw[0], o.class_weight, "fit");
+    // Keras divides the training part (after the split) over steps_per_epoch when batch_size is None.
+    const int64_t train_batch =
+        o.batch_size == -1 && o.steps_per_epoch > 0
+            ? array_batch_size(-1, o.steps_per_epoch, x[0].shape()[0], "fit", "batch_size")
+            : batch_size;
     d.train =
-        std::make_unique<ArraySource>(batch_data(x, y, w), x.size(), y.size(), batch_size, o.shuffle, comm);
+        std::make_unique<ArraySource>(batch_data(x, y, w), x.size(), y.size(), train_batch, o.shuffle, comm);
   }
   if (o.validation_dataset) {
     d.val = dataset_source(o.validation_dataset, o.num_inputs, {}, "fit");
@@ -421,9 +439,9 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
     check_arrays(o.validation_x, o.validation_y, o.validation_sample_weight, "fit (validation data)", true);
     check_num_targets(c, o.validation_y.size(), "fit (validation data)");
     check_sparse_labels(model, c, o.validation_x, o.validation_y, "fit (validation data)");
-    d.val =
-        std::make_unique<ArraySource>(batch_data(o.validation_x, o.validation_y, o.validation_sample_weight),
-                                      o.validation_x.size(), o.validation_y.size(), val_batch, false);
+    d.val = std::make_unique<ArraySource>(
+        batch_data(o.validation_x, o.validation_y, o.validation_sample_weight), o.validation_x.size(),
+        o.validation_y.size(), val_batch(o.validation_x[0].shape()[0]), false);
   }
   if (comm) {
     d.train = std::make_unique<ShardSource>(std::move(d.train), comm->rank(), comm->size());
@@ -482,7 +500,7 @@ void sync_initial_state(const LayerPtr &model, const std::vector<Tensor> &batch,
 template <typename Options>
 std::unique_ptr<BatchSource> loop_source(const Options &o, const std::vector<Tensor> &y, const Tensor &sw,
                                          const char *what, bool need_y) {
-  const int64_t batch_size = batch_size_or_default(o.batch_size, what, "batch_size");
+  batch_size_or_default(o.batch_size, what, "batch_size");
   check_verbose(o.verbose, what);
   check_steps(o.steps, what, "steps");
   if (o.dataset) {
@@ -491,6 +509,7 @@ std::unique_ptr<BatchSource> loop_source(const Options &o, const std::vector<Ten
     return dataset_source(o.dataset, o.num_inputs, {}, what, need_y);
   }
   check_arrays(o.x, y, sw, what, need_y);
+  const int64_t batch_size = array_batch_size(o.batch_size, o.steps, o.x[0].shape()[0], what, "batch_size");
   return std::make_unique<ArraySource>(batch_data(o.x, y, sw), o.x.size(), y.size(), batch_size, false);
 }
 

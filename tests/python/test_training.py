@@ -201,6 +201,30 @@ class CompileFitTest(unittest.TestCase):
         self.assertEqual(history.epoch, [1, 2])
         self.assertEqual(int(model.optimizer.iterations.numpy()), 4 * 3 + 2 * 2)
 
+    def test_steps_without_batch_size_divide_the_samples(self):
+        # Keras's ArrayDataAdapter: batch_size None with steps given is ceil(samples / steps).
+        x, y = problem(10)
+        sizes = []
+
+        class Sizes(CountingModel):
+            def train_step(self, data):
+                sizes.append(data[0].shape[0])
+                return super().train_step(data)
+        model = Sizes()
+        model.compile(optimizer="sgd", loss=logits_loss())
+        model.fit(x, y, steps_per_epoch=2, epochs=1, verbose=0)
+        self.assertEqual(sizes, [5, 5])
+        del sizes[:]
+        model.fit(x, y, steps_per_epoch=3, epochs=1, verbose=0)
+        self.assertEqual(sizes, [4, 4, 2])
+        self.assertEqual(model.predict(x, steps=2, verbose=0).shape, (10, CLASSES))
+        test_before = model.test_steps
+        model.evaluate(x, y, steps=5, verbose=0)
+        self.assertEqual(model.test_steps - test_before, 5)  # five batches of 2 (32 would make one)
+        del sizes[:]
+        model.fit(x, y, epochs=1, verbose=0, validation_split=0.2, validation_steps=2)
+        self.assertEqual(sizes, [8])  # None alone: batches of 32 (the 8 training samples in one)
+
 
 class TwoInputs(kiln.Model):
     """A model subclass with two inputs and Keras's default steps."""

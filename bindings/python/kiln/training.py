@@ -542,7 +542,7 @@ class Trainer:
                 opts.distribution = comm._h
         with _Lists() as lists:
             train_spec = self._set_data(opts, lists, x, y, sample_weight, "fit")
-            opts.batch_size = _optional_int(batch_size, "batch_size", 32)
+            opts.batch_size = _optional_int(batch_size, "batch_size", -1)  # None: 32, or samples / steps
             opts.epochs = _optional_int(epochs, "epochs", 1)
             opts.verbose = _verbose(verbose)
             cbs, cb_arr = _callback_handles(callbacks, "fit")
@@ -596,7 +596,7 @@ class Trainer:
         check(L.kiln_evaluate_options_init(ctypes.byref(opts), ctypes.sizeof(opts)))
         with _Lists() as lists:
             spec = self._set_data(opts, lists, x, y, sample_weight, "evaluate")
-            opts.batch_size = _optional_int(batch_size, "batch_size", 32)
+            opts.batch_size = _optional_int(batch_size, "batch_size", -1)  # None: 32, or samples / steps
             opts.verbose = _verbose(verbose)
             opts.steps = _optional_int(steps, "steps")
             cbs, cb_arr = _callback_handles(callbacks, "evaluate")
@@ -620,7 +620,7 @@ class Trainer:
                 if not xs:
                     raise InvalidArgumentError("predict: x is required")
                 opts.x = lists.add(xs)
-            opts.batch_size = _optional_int(batch_size, "batch_size", 32)
+            opts.batch_size = _optional_int(batch_size, "batch_size", -1)  # None: 32, or samples / steps
             opts.verbose = _verbose(verbose)
             opts.steps = _optional_int(steps, "steps")
             cbs, cb_arr = _callback_handles(callbacks, "predict")
