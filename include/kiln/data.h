@@ -112,9 +112,9 @@ KILN_API kiln_status *kiln_dataset_batch(kiln_dataset **out, const kiln_dataset 
 /// tf's Dataset.padded_batch: batches components of varying shape, padding each to its padded
 /// shape. padded_dims holds num_padded_shapes shapes one after the other, padded_ranks[i] dims
 /// each; a -1 dim, or rank 0 for a component of higher rank, pads to the batch's longest.
-/// num_padded_shapes 0: every dim pads to the batch's longest. padding_values: NULL (zeros) or
-/// one scalar per component of its dtype. Ownership: *out is new; the arrays and padding_values
-/// stay the caller's. Thread-safety: safe.
+/// num_padded_shapes 0: every dim pads to the batch's longest. padding_values: NULL (zeros), one
+/// scalar per component of its dtype, or one for every component (as tf.data's single value).
+/// Ownership: *out is new; the arrays and padding_values stay the caller's. Thread-safety: safe.
 KILN_API kiln_status *kiln_dataset_padded_batch(kiln_dataset **out, const kiln_dataset *ds, int64_t batch_size,
                                                 const int64_t *padded_dims, const size_t *padded_ranks,
                                                 size_t num_padded_shapes, const kiln_tensor_list *padding_values,

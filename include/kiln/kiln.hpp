@@ -2869,12 +2869,13 @@ inline Metric CategoricalCrossentropy(bool from_logits = false, double label_smo
   c.set("from_logits", from_logits).set("label_smoothing", label_smoothing).set("axis", axis);
   return detail::named("CategoricalCrossentropy", name, c);
 }
-/// ignore_class -1: none (Keras's None).
-inline Metric SparseCategoricalCrossentropy(bool from_logits = false, int64_t ignore_class = -1,
+/// ignore_class: std::nullopt is Keras's None.
+inline Metric SparseCategoricalCrossentropy(bool from_logits = false,
+                                            std::optional<int64_t> ignore_class = {},
                                             const std::string &name = "") {
   Config c;
   c.set("from_logits", from_logits);
-  if (ignore_class >= 0) c.set("ignore_class", ignore_class);
+  if (ignore_class) c.set("ignore_class", *ignore_class);
   return detail::named("SparseCategoricalCrossentropy", name, c);
 }
 /// Precision / Recall options: thresholds empty means Keras's None (0.5, or -1e10 with top_k);
@@ -4560,7 +4561,8 @@ struct CompileOptions {
 /// Keras's fit arguments with Keras's defaults, keyword style:
 /// FitOptions().with_epochs(3).with_batch_size(64).with_validation_split(0.2).
 struct FitOptions {
-  int64_t batch_size = 32;  ///< ignored for datasets (they come batched)
+  int64_t batch_size = 32;  ///< ignored for datasets (they come batched); -1: Keras's None (32, or
+                            ///< the samples over steps_per_epoch when it is given)
   int64_t epochs = 1;
   int verbose = -1;  ///< -1 "auto" (1 on a terminal, else 2); 0 silent; 1 bar; 2 a line per epoch
   std::vector<Callback> callbacks;
@@ -4577,7 +4579,7 @@ struct FitOptions {
   int64_t initial_epoch = 0;
   int64_t steps_per_epoch = -1;        ///< -1: until the data ends
   int64_t validation_steps = -1;       ///< -1: until the validation data ends
-  int64_t validation_batch_size = -1;  ///< -1: batch_size
+  int64_t validation_batch_size = -1;  ///< -1: batch_size (both -1: 32, or over validation_steps)
   size_t num_inputs = 1;               ///< a dataset element's x components (then y, then [sample weight])
   /// Data-parallel over its ranks (kiln_fit_options.distribution); empty: one process.
   Communicator distribution;
@@ -4660,7 +4662,7 @@ struct FitOptions {
 
 /// Keras's evaluate arguments with Keras's defaults.
 struct EvaluateOptions {
-  int64_t batch_size = 32;  ///< ignored for datasets
+  int64_t batch_size = 32;  ///< ignored for datasets; -1: Keras's None (32, or the samples / steps)
   int verbose = -1;         ///< -1 "auto"
   Tensor sample_weight;
   int64_t steps = -1;  ///< -1: until the data ends
@@ -4695,7 +4697,7 @@ struct EvaluateOptions {
 
 /// Keras's predict arguments with Keras's defaults.
 struct PredictOptions {
-  int64_t batch_size = 32;  ///< ignored for datasets
+  int64_t batch_size = 32;  ///< ignored for datasets; -1: Keras's None (32, or the samples / steps)
   int verbose = -1;         ///< -1 "auto"
   int64_t steps = -1;       ///< -1: until the data ends
   std::vector<Callback> callbacks;

@@ -47,8 +47,11 @@
  * Function names and aliases make the class named as given: accuracy / acc, binary_accuracy,
  * categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
  * sparse_top_k_categorical_accuracy, mean_squared_error / mse, root_mean_squared_error, precision,
- * recall, auc, f1_score, f_beta_score; a loss name or alias (kiln/losses.h: "categorical_crossentropy",
- * "mae", "kld" ...) makes a MeanMetricWrapper of that loss.
+ * recall, auc, f1_score, f_beta_score, and the snake_case names of the classes above
+ * (mean_absolute_error, cosine_similarity, binary_crossentropy / bce / BCE, ...); any other loss
+ * name or alias (kiln/losses.h: "mae", "kld", "huber" ...) makes a MeanMetricWrapper of that loss.
+ * A loss's mask (SparseCategoricalCrossentropy's ignore_class) weighs a metric's values only when
+ * there are sample weights, as Keras (without them, ignored entries count as zeros).
  *
  * State variables are non-trainable float32, named "<metric name>/<Keras name>": total and count
  * (Mean and its wrappers), total (Sum), true_positives and false_positives (Precision),

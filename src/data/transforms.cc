@@ -124,9 +124,9 @@ class BatchDataset final : public UnaryDataset {
     if (padded_ && !shapes_.empty() && shapes_.size() != n)
       fail(Code::kInvalidArgument, op, ": ", shapes_.size(), " padded shapes for elements of ", n,
            " components");
-    if (padded_ && !pads_.empty() && pads_.size() != n)
+    if (padded_ && pads_.size() > 1 && pads_.size() != n)
       fail(Code::kInvalidArgument, op, ": ", pads_.size(), " padding values for elements of ", n,
-           " components");
+           " components (give one for each, or one for all)");
     Element out;
     std::vector<Tensor> column(rows.size());
     for (size_t c = 0; c < n; ++c) {
@@ -135,8 +135,8 @@ class BatchDataset final : public UnaryDataset {
         out.push_back(stack_rows(column, op, c));
         continue;
       }
-      out.push_back(
-          stack_padded(column, padded_shape(column, c), pads_.empty() ? Tensor() : pads_[c], op, c));
+      out.push_back(stack_padded(column, padded_shape(column, c),
+                                 pads_.empty() ? Tensor() : pads_[pads_.size() == 1 ? 0 : c], op, c));
     }
     return out;
   }

@@ -137,21 +137,26 @@ class MeanMetricWrapper : public Reduce {
  protected:
   void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
     detail::require_pair(y_true, y_pred, name());
-    Tensor mask;
-    Tensor values = loss_ ? loss_->call(y_true, y_pred, &mask) : fn_(y_true, y_pred);
-    // Keras: y_pred's own mask (a masking layer's output carries it) weighs the values too.
-    mask = combined_mask(y_pred, mask);
+    Tensor values_mask;
+    Tensor values = loss_ ? loss_->call(y_true, y_pred, &values_mask) : fn_(y_true, y_pred);
+    // Keras: y_pred's own mask (a masking layer's output carries it) weighs the values
+    // (apply_mask, reduction "sum"); the values' own mask (ignore_class) weighs them only when
+    // there are weights by then (reduce_to_samplewise_values), so without any, ignored entries
+    // count as zeros in the mean.
     Tensor w = sample_weight;
-    if (mask.defined()) {  // Keras's apply_mask with reduction "sum"
+    const auto weigh = [&w](const Tensor &mask) {
       Tensor m = f32(mask);
-      if (w.defined()) {
-        w = f32(w);
-        squeeze_or_expand_to_same_rank(m, w);
-        w = ops::mul(w, m);
-      } else {
+      if (!w.defined()) {
         w = m;
+        return;
       }
-    }
+      w = f32(w);
+      squeeze_or_expand_to_same_rank(m, w);
+      w = ops::mul(w, m);
+    };
+    const Tensor pred_mask = combined_mask(y_pred, Tensor());
+    if (pred_mask.defined()) weigh(pred_mask);
+    if (values_mask.defined() && w.defined()) weigh(values_mask);
     update_values_impl(values, w);
   }
   void add_config(Config &c) const override {
@@ -376,6 +381,21 @@ const std::map<std::string, std::string> &aliases() {
       {"auc", "AUC"},
       {"f1_score", "F1Score"},  // Keras registers each class's snake_case name too
       {"f_beta_score", "FBetaScore"},
+      {"mean_absolute_error", "MeanAbsoluteError"},
+      {"mean_absolute_percentage_error", "MeanAbsolutePercentageError"},
+      {"mean_squared_logarithmic_error", "MeanSquaredLogarithmicError"},
+      {"log_cosh_error", "LogCoshError"},
+      {"poisson", "Poisson"},
+      {"kl_divergence", "KLDivergence"},
+      {"hinge", "Hinge"},
+      {"squared_hinge", "SquaredHinge"},
+      {"categorical_hinge", "CategoricalHinge"},
+      {"cosine_similarity", "CosineSimilarity"},
+      {"binary_crossentropy", "BinaryCrossentropy"},
+      {"bce", "BinaryCrossentropy"},
+      {"BCE", "BinaryCrossentropy"},
+      {"categorical_crossentropy", "CategoricalCrossentropy"},
+      {"sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"},
   };
   return a;
 }
@@ -613,12 +633,14 @@ MetricPtr resolve_metric(const std::string &identifier, const Loss *loss,
   }
   static const char *const acc_classes[] = {"BinaryAccuracy", "SparseCategoricalAccuracy",
                                             "CategoricalAccuracy"};
-  static const char *const ce_losses[] = {"binary_crossentropy", "sparse_categorical_crossentropy",
-                                          "categorical_crossentropy"};
+  // Keras: a MeanMetricWrapper of the crossentropy function.
+  static const char *const ce_losses[] = {"BinaryCrossentropy", "SparseCategoricalCrossentropy",
+                                          "CategoricalCrossentropy"};
   Config c;
   c.set("name", identifier);
   if (acc) return create_metric(acc_classes[kind], c);
-  return create_metric(ce_losses[kind], c);
+  c.set("fn", ce_losses[kind]);
+  return create_metric("MeanMetricWrapper", c);
 }
 
 Config serialize_metric(const Metric &metric) { return serialized(metric.class_name(), metric.get_config()); }

@@ -365,6 +365,7 @@ static void test_other_transformations(void) {
       kiln_tensor *c0 = NULL, *c1 = NULL;
       re = NULL;
       EXPECT_OK(kiln_iterator_next(&re, &rend, rit));
+      CHECK(!rend && re);
       if (re && !status_failed(kiln_tensor_list_get(&c0, re, 0)) &&
           !status_failed(kiln_tensor_list_get(&c1, re, 1)))
         CHECK(((const int64_t *)kiln_tensor_get_data(c0))[0] == 3 + round &&

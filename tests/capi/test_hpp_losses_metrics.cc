@@ -174,7 +174,7 @@ TEST(HppMetrics, LossFunctionClasses) {
   kiln::Metric cos = kiln::metrics::CosineSimilarity();
   cos.update_state(Tensor::from_vector({1.f, 0.f}, {1, 2}), Tensor::from_vector({3.f, 0.f}, {1, 2}));
   EXPECT_NEAR(scalar(cos.result()), 1.0, 1e-6);  // the similarity; the loss is its negative
-  kiln::Metric scce = kiln::metrics::SparseCategoricalCrossentropy(true, -1, "xent");
+  kiln::Metric scce = kiln::metrics::SparseCategoricalCrossentropy(true, std::nullopt, "xent");
   EXPECT_EQ(scce.name(), "xent");
   EXPECT_TRUE(scce.get_config().get_bool("from_logits"));
   scce.update_state(Tensor::from_vector<int64_t>({0}, {1}), Tensor::from_vector({0.f, 0.f}, {1, 2}));

@@ -431,7 +431,7 @@ WRAPPED = {"Accuracy": acc, "BinaryAccuracy": bin_acc, "CategoricalAccuracy": ca
            "SquaredHinge": squared_hinge, "CategoricalHinge": categorical_hinge,
            "CosineSimilarity": lambda yt, yp, axis=-1: -cosine(yt, yp, axis),
            "BinaryCrossentropy": bce, "CategoricalCrossentropy": cce,
-           "SparseCategoricalCrossentropy": lambda yt, yp, **kw: scce(yt, yp, **kw)[0]}
+           "SparseCategoricalCrossentropy": scce}
 
 
 def confusion(yt, yp, sw, thresholds, top_k=None, class_id=None):
@@ -511,8 +511,13 @@ def metric_case(name, cls, config, batches, ytype="float32", tol=(1e-5, 1e-6)):
                 yt, yp = same_rank(yt, yp)
                 values = (yp - yt) ** 2
             else:
-                values = WRAPPED[cls](yt, yp, **config)
-            ref.add(values, b["sample_weight"])
+                values = WRAPPED[cls](yt, yp, **{k: v for k, v in config.items() if k != "name"})
+            sw = b["sample_weight"]
+            if isinstance(values, tuple):  # values and their mask: Keras weighs by it only given weights
+                values, mask = values
+                if sw is not None and mask is not None:
+                    sw = np.broadcast_to(sw.reshape(sw.shape + (1,) * (mask.ndim - sw.ndim)), mask.shape) * mask
+            ref.add(values, sw)
         want = ref.result() if cls != "RootMeanSquaredError" else np.sqrt(ref.result())
     elif cls in ("Precision", "Recall"):
         top_k, class_id = config.get("top_k"), config.get("class_id")
@@ -599,6 +604,12 @@ def metric_cases():
     cases.append(metric_case("metric_cce_smoothing", "CategoricalCrossentropy", {"label_smoothing": 0.1}, onehot))
     cases.append(metric_case("metric_scce", "SparseCategoricalCrossentropy", {},
                              [{"yt": labels[0], "yp": pr[0]}, {"yt": labels[1], "yp": pr[1], "sw": sw}], "int64"))
+    # ignore_class: without weights the ignored samples count as zeros in the mean; with weights
+    # their weights are masked (Keras's reduce_to_samplewise_values).
+    for tag, batches in (("no_weights", [{"yt": labels[0], "yp": pr[0]}]),
+                         ("weights", [{"yt": labels[0], "yp": pr[0], "sw": sw}])):
+        cases.append(metric_case("metric_scce_ignore_class_" + tag, "SparseCategoricalCrossentropy",
+                                 {"ignore_class": int(labels[0][0])}, batches, "int64"))
     # Confusion-matrix metrics.
     ct = [(rng_uniform(60 + i, (8, 3)) > 0.6).astype(F32) for i in range(2)]
     cp = [rng_uniform(62 + i, (8, 3)) for i in range(2)]

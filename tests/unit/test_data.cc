@@ -383,9 +383,9 @@ TEST(Data, FilterRepeatTakeSkip) {
   EXPECT_TRUE(scalars(repeat(range(0, 0))).empty());  // no endless loop over nothing
   // A counted repeat runs every pass, even after an empty one (tf's FiniteIterator): a generator
   // that gives [10], [], [30] on its three passes.
-  DatasetPtr passes = from_generator([] {
-    static std::atomic<int> pass{0};
-    const int p = pass++;
+  auto pass = std::make_shared<std::atomic<int>>(0);
+  DatasetPtr passes = from_generator([pass] {
+    const int p = (*pass)++;
     auto done = std::make_shared<bool>(p % 3 == 1);
     return [p, done](Element *out) {
       if (*done) return false;

@@ -476,10 +476,16 @@ TEST(TrainMetrics, LossFunctionClasses) {
   MetricPtr bce = create_metric("BinaryCrossentropy", logits);
   EXPECT_EQ(bce->name(), "bce");
   EXPECT_TRUE(bce->get_config().get_bool("from_logits"));
-  // The similarity, not its negative (the loss).
-  MetricPtr cos = create_metric("CosineSimilarity");
-  cos->update_state(make({1, 2}, {1, 0}), make({1, 2}, {2, 0}));
-  expect_near(cos->result(), {1.0f});
+  // The similarity, not its negative (the loss), also by Keras's snake_case name.
+  for (const char *name : {"CosineSimilarity", "cosine_similarity"}) {
+    MetricPtr cos = create_metric(name);
+    EXPECT_EQ(cos->class_name(), "CosineSimilarity");
+    cos->update_state(make({1, 2}, {1, 0}), make({1, 2}, {2, 0}));
+    expect_near(cos->result(), {1.0f});
+  }
+  EXPECT_EQ(create_metric("bce")->class_name(), "BinaryCrossentropy");
+  EXPECT_EQ(create_metric("bce")->name(), "bce");
+  EXPECT_EQ(create_metric("mae")->class_name(), "MeanMetricWrapper");  // a legacy loss alias, as Keras
   Config axis;
   axis.set("axis", int64_t{0});
   expect_error([&] { create_metric("SparseCategoricalCrossentropy", axis); }, Code::kUnimplemented,
