@@ -2744,15 +2744,18 @@ struct CrossentropyOptions : LossOptions {
   double label_smoothing = 0.0;
   int64_t axis = -1;
 };
-inline Loss CategoricalCrossentropy(const CrossentropyOptions &o = {}) {
-  Config c = detail::base(o);
+namespace detail {
+inline Config crossentropy(const CrossentropyOptions &o) {
+  Config c = base(o);
   c.set("from_logits", o.from_logits).set("label_smoothing", o.label_smoothing).set("axis", o.axis);
-  return Loss::create("CategoricalCrossentropy", c);
+  return c;
+}
+}  // namespace detail
+inline Loss CategoricalCrossentropy(const CrossentropyOptions &o = {}) {
+  return Loss::create("CategoricalCrossentropy", detail::crossentropy(o));
 }
 inline Loss BinaryCrossentropy(const CrossentropyOptions &o = {}) {
-  Config c = detail::base(o);
-  c.set("from_logits", o.from_logits).set("label_smoothing", o.label_smoothing).set("axis", o.axis);
-  return Loss::create("BinaryCrossentropy", c);
+  return Loss::create("BinaryCrossentropy", detail::crossentropy(o));
 }
 inline Loss MeanSquaredError(const LossOptions &o = {}) { return Loss::create("MeanSquaredError", detail::base(o)); }
 inline Loss MeanAbsoluteError(const LossOptions &o = {}) { return Loss::create("MeanAbsoluteError", detail::base(o)); }
@@ -2787,9 +2790,8 @@ struct BinaryFocalCrossentropyOptions : CrossentropyOptions {
   double gamma = 2.0;
 };
 inline Loss BinaryFocalCrossentropy(const BinaryFocalCrossentropyOptions &o = {}) {
-  Config c = detail::base(o);
+  Config c = detail::crossentropy(o);
   c.set("apply_class_balancing", o.apply_class_balancing).set("alpha", o.alpha).set("gamma", o.gamma);
-  c.set("from_logits", o.from_logits).set("label_smoothing", o.label_smoothing).set("axis", o.axis);
   return Loss::create("BinaryFocalCrossentropy", c);
 }
 /// keras.losses.get: a class name or alias ("mse", "sparse_categorical_crossentropy").

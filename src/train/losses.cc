@@ -134,15 +134,14 @@ Tensor poisson(const Tensor &t, const Tensor &p) {
 // Keras's convert_binary_labels_to_hinge: labels that are all 0 or 1 become -1 or 1; any other
 // labels stay as they are.
 Tensor hinge_labels(const Tensor &t) {
-  const Tensor binary = ops::reduce_all(
-      ops::logical_or(ops::equal(t, ops::zeros(Shape{}, t.dtype())), ops::equal(t, k(1.0, t))));
+  const Tensor binary = ops::reduce_all(ops::logical_or(ops::equal(t, k(0.0, t)), ops::equal(t, k(1.0, t))));
   if (!*binary.data<bool>()) return t;
   return ops::sub(ops::mul(k(2.0, t), t), k(1.0, t));
 }
 
 // max(1 - t * p, 0)
 Tensor hinge_margins(const Tensor &t, const Tensor &p) {
-  return ops::maximum(ops::sub(k(1.0, p), ops::mul(hinge_labels(t), p)), ops::zeros(Shape{}, p.dtype()));
+  return ops::maximum(ops::sub(k(1.0, p), ops::mul(hinge_labels(t), p)), k(0.0, p));
 }
 
 Tensor hinge(const Tensor &t, const Tensor &p) { return mean_last(hinge_margins(t, p)); }
@@ -153,7 +152,7 @@ Tensor squared_hinge(const Tensor &t, const Tensor &p) { return mean_last(ops::s
 Tensor categorical_hinge(const Tensor &t, const Tensor &p) {
   const Tensor pos = ops::sum(ops::mul(t, p), {-1});
   const Tensor neg = ops::max(ops::mul(ops::sub(k(1.0, p), t), p), {-1});
-  return ops::maximum(ops::add(ops::sub(neg, pos), k(1.0, p)), ops::zeros(Shape{}, p.dtype()));
+  return ops::maximum(ops::add(ops::sub(neg, pos), k(1.0, p)), k(0.0, p));
 }
 
 class Huber final : public DenseLoss {
@@ -262,6 +261,15 @@ class Crossentropy : public DenseLoss {
   int64_t axis_;
 };
 
+// Elementwise binary crossentropy of targets t: from logits q (the fused, stable op), or from
+// probabilities q clipped to [epsilon, 1 - epsilon] (Keras's TensorFlow backend).
+Tensor binary_crossentropy(const Tensor &t, const Tensor &q, bool logits) {
+  if (logits) return ops::sigmoid_cross_entropy_with_logits(t, q);
+  const Tensor c = clip_probabilities(q);
+  const Tensor one = k(1.0, c);
+  return ops::neg(ops::add(ops::mul(t, ops::log(c)), ops::mul(ops::sub(one, t), ops::log(ops::sub(one, c)))));
+}
+
 class BinaryCrossentropy final : public Crossentropy {
  public:
   explicit BinaryCrossentropy(ConfigReader &r)
@@ -269,18 +277,8 @@ class BinaryCrossentropy final : public Crossentropy {
 
  protected:
   Tensor per_sample(const Tensor &yt, const Tensor &p) const override {
-    const Tensor t = smooth(yt, 0.5);
     const auto [q, logits] = prediction(p);
-    Tensor bce;
-    if (logits) {
-      bce = ops::sigmoid_cross_entropy_with_logits(t, q);
-    } else {
-      Tensor c = clip_probabilities(q);
-      Tensor one = k(1.0, c);
-      bce = ops::neg(
-          ops::add(ops::mul(t, ops::log(c)), ops::mul(ops::sub(one, t), ops::log(ops::sub(one, c)))));
-    }
-    return ops::mean(bce, {axis(p)});
+    return ops::mean(binary_crossentropy(smooth(yt, 0.5), q, logits), {axis(p)});
   }
 };
 
@@ -309,14 +307,7 @@ class BinaryFocalCrossentropy final : public Crossentropy {
     // Keras: from_logits takes the sigmoid first; the crossentropy then finds its logits.
     const Tensor p = from_logits_ ? ops::sigmoid(yp) : yp;
     const auto [q, logits] = from_logits_ ? std::pair<Tensor, bool>(yp, true) : prediction(yp);
-    Tensor bce;
-    if (logits) {
-      bce = ops::sigmoid_cross_entropy_with_logits(t, q);
-    } else {
-      const Tensor c = clip_probabilities(q);
-      bce = ops::neg(
-          ops::add(ops::mul(t, ops::log(c)), ops::mul(ops::sub(one, t), ops::log(ops::sub(one, c)))));
-    }
+    const Tensor bce = binary_crossentropy(t, q, logits);
     const Tensor p_t = ops::add(ops::mul(t, p), ops::mul(ops::sub(one, t), ops::sub(one, p)));
     Tensor focal = ops::mul(ops::pow(ops::sub(one, p_t), k(gamma_, yp)), bce);
     if (apply_class_balancing_) {

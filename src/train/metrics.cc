@@ -154,8 +154,7 @@ class MeanMetricWrapper : public Reduce {
       squeeze_or_expand_to_same_rank(m, w);
       w = ops::mul(w, m);
     };
-    const Tensor pred_mask = combined_mask(y_pred, Tensor());
-    if (pred_mask.defined()) weigh(pred_mask);
+    if (y_pred.keras_mask().defined()) weigh(y_pred.keras_mask());
     if (values_mask.defined() && w.defined()) weigh(values_mask);
     update_values_impl(values, w);
   }
@@ -303,11 +302,7 @@ const std::map<std::string, Factory> &factories() {
                      return sparse_top_k_categorical_accuracy(a, b, k);
                    };
                  })},
-      {"MeanSquaredError", fn_metric("MeanSquaredError", "mean_squared_error",
-                                     [](ConfigReader &, Config &) -> MetricFn {
-                                       LossPtr l = create_loss("MeanSquaredError");
-                                       return [l](const Tensor &a, const Tensor &b) { return l->call(a, b); };
-                                     })},
+      {"MeanSquaredError", loss_metric("MeanSquaredError", "MeanSquaredError", "mean_squared_error")},
       {"RootMeanSquaredError", [](ConfigReader &r) { return std::make_shared<RootMeanSquaredError>(r); }},
       {"MeanAbsoluteError", loss_metric("MeanAbsoluteError", "MeanAbsoluteError", "mean_absolute_error")},
       {"MeanAbsolutePercentageError",

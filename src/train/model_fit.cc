@@ -372,8 +372,7 @@ struct FitData {
   std::unique_ptr<BatchSource> train, val;
 };
 
-FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions &o, int64_t batch_size,
-                 Communicator *comm) {
+FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions &o, Communicator *comm) {
   FitData d;
   const double split = o.validation_split;
   if (!(split >= 0.0 && split < 1.0))
@@ -387,9 +386,7 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
   auto val_batch = [&](int64_t n_val) {
     if (o.validation_batch_size != -1)
       return batch_size_or_default(o.validation_batch_size, "fit", "validation_batch_size");
-    return o.batch_size == -1
-               ? array_batch_size(-1, o.validation_steps, n_val, "fit", "validation_batch_size")
-               : batch_size;
+    return array_batch_size(o.batch_size, o.validation_steps, n_val, "fit", "batch_size");
   };
   if (o.dataset) {
     if (!o.x.empty() || !o.y.empty() || o.sample_weight.defined())
@@ -427,9 +424,7 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
     const Tensor w = combined_sample_weight(y, sw.empty() ? Tensor() : sw[0], o.class_weight, "fit");
     // Keras divides the training part (after the split) over steps_per_epoch when batch_size is None.
     const int64_t train_batch =
-        o.batch_size == -1 && o.steps_per_epoch > 0
-            ? array_batch_size(-1, o.steps_per_epoch, x[0].shape()[0], "fit", "batch_size")
-            : batch_size;
+        array_batch_size(o.batch_size, o.steps_per_epoch, x[0].shape()[0], "fit", "batch_size");
     d.train =
         std::make_unique<ArraySource>(batch_data(x, y, w), x.size(), y.size(), train_batch, o.shuffle, comm);
   }
@@ -528,7 +523,7 @@ CallbackList loop_callbacks(const LayerPtr &model, const Options &o, const Batch
 std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
   KILN_REQUIRE(model != nullptr, "fit: model is null");
   auto c = compiled_model(*model, "fit");
-  const int64_t batch_size = batch_size_or_default(o.batch_size, "fit", "batch_size");
+  batch_size_or_default(o.batch_size, "fit", "batch_size");  // checked up front, for datasets too
   KILN_REQUIRE(o.epochs >= 0, "fit: epochs is ", o.epochs, "; expected >= 0");
   KILN_REQUIRE(o.initial_epoch >= 0, "fit: initial_epoch is ", o.initial_epoch, "; expected >= 0");
   check_verbose(o.verbose, "fit");
@@ -539,7 +534,7 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
   // A distribution over one process is a plain fit.
   Communicator *comm = o.distribution && o.distribution->size() > 1 ? o.distribution.get() : nullptr;
   const bool chief = !comm || comm->rank() == 0;
-  FitData d = fit_data(*model, *c, o, batch_size, comm);
+  FitData d = fit_data(*model, *c, o, comm);
   EpochIterator epochs(*d.train, o.steps_per_epoch);
   CallbackParams params;
   params.verbose = chief ? o.verbose : 0;

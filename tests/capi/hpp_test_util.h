@@ -2,15 +2,13 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <functional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "../temp_dir.h"
 #include "kiln/kiln.hpp"
 
 namespace kiln::testing {
@@ -35,26 +33,5 @@ inline void expect_code(kiln_status_code code, const std::string &fragment, cons
     EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
   }
 }
-
-// A fresh directory /tmp/prefix_XXXXXX, removed with everything in it at scope exit.
-class TempDir {
- public:
-  explicit TempDir(const std::string &prefix = "kiln_hpp") {
-    std::string tmpl = "/tmp/" + prefix + "_XXXXXX";
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  TempDir(const TempDir &) = delete;
-  TempDir &operator=(const TempDir &) = delete;
-  std::string operator/(const std::string &name) const { return dir_ + "/" + name; }
-  const std::string &path() const { return dir_; }
-
- private:
-  std::string dir_;
-};
 
 }  // namespace kiln::testing

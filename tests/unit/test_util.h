@@ -3,19 +3,16 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <random>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../temp_dir.h"
 #include "autodiff/tape.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -25,36 +22,6 @@ namespace kiln::testing {
 
 // The source tree's path (source_dir.cc), for tests that read golden files and fixtures.
 std::string source_dir();
-
-// A fresh directory under $TMPDIR (or /tmp) named prefix_XXXXXX, removed with everything in it at scope exit.
-class TempDir {
- public:
-  explicit TempDir(const std::string &prefix = "kiln_test") {
-    const char *base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "_XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir &) = delete;
-  TempDir &operator=(const TempDir &) = delete;
-  const std::string &path() const { return path_; }
-  std::string operator/(const std::string &name) const { return path_ + "/" + name; }
-  // The names in the directory, sorted.
-  std::vector<std::string> list() const {
-    std::vector<std::string> names;
-    for (const auto &e : std::filesystem::directory_iterator(path_))
-      names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  std::string path_;
-};
 
 inline Tensor make(const Shape &shape, const std::vector<float> &values) {
   return Tensor::from_data(DType::kFloat32, shape, values.data(), values.size() * sizeof(float));

@@ -25,7 +25,6 @@ try:
     import numpy as _np
 except ImportError:  # pragma: no cover
     _np = None
-_np_bool = _np.bool_ if _np is not None else bool
 
 L = _lib.lib
 
@@ -101,16 +100,6 @@ def _sorted_spec(spec):
     if isinstance(spec, dict):
         return {k: _sorted_spec(spec[k]) for k in _dict_keys(spec)}
     return spec
-
-
-def _has_unsorted_dict(spec):
-    """Whether a structure holds a dict whose components are not in sorted key order (a CSV
-    dataset's, in its columns' order)."""
-    if isinstance(spec, tuple):
-        return any(_has_unsorted_dict(s) for s in spec)
-    if isinstance(spec, dict):
-        return list(spec) != _dict_keys(spec) or any(_has_unsorted_dict(s) for s in spec.values())
-    return False
 
 
 def _describe(spec):
@@ -301,9 +290,8 @@ def _on_predicate(keep, element, user_data):
                 raise InvalidArgumentError("Dataset.filter: the predicate returned a %s%s; expected a bool scalar"
                                            % (result.dtype, list(result.shape)))
             result = result.item()
-        elif _np is not None and isinstance(result, _np.ndarray) and result.shape == () and result.dtype == bool:
-            result = bool(result)
-        elif not isinstance(result, (bool, _np_bool)):
+        elif not (isinstance(result, bool) or (_np is not None and isinstance(result, (_np.bool_, _np.ndarray))
+                                               and result.shape == () and result.dtype == _np.bool_)):
             raise InvalidArgumentError("Dataset.filter: the predicate returned %r (%s); expected a bool scalar"
                                        % (result, type(result).__name__))
         keep[0] = bool(result)
@@ -601,6 +589,7 @@ class Dataset:
         if not isinstance(dataset, Dataset):
             raise TypeError("concatenate: expected a kiln.data.Dataset; got %s (%r)" % (type(dataset).__name__, dataset))
         a, b = _resolve(self._spec), _resolve(dataset._spec)
+        known = a if a is not None else b
         if a is not None and b is not None:
             if not _same_structure(_sorted_spec(a), _sorted_spec(b)):
                 raise TypeError("concatenate: the two datasets have different structures: %s and %s"
@@ -610,7 +599,7 @@ class Dataset:
                                 "another order (%s and %s: a CSV dataset keeps its columns' order); map the "
                                 "first to a dict, e.g. ds.map(lambda row: row), to sort its keys"
                                 % (_describe(a), _describe(b)))
-        elif _has_unsorted_dict(a if a is not None else b):
+        elif known is not None and not _same_structure(known, _sorted_spec(known)):  # a CSV dataset's columns
             raise TypeError("concatenate: the other dataset's structure is not known yet (a map that has not run), "
                             "and this one's dict keys are not sorted (a CSV dataset's columns); map it to a dict "
                             "first, e.g. ds.map(lambda row: row)")
