@@ -104,6 +104,8 @@ class CallbacksTest(unittest.TestCase):
         cb.on_train_batch_end(0, {"loss": 0.5})
         with self.assertRaisesRegex(kiln.errors.FailedPreconditionError, "batch 3"):
             cb.on_train_batch_end(3, {"loss": math.nan})
+        with self.assertRaisesRegex(RuntimeError, "NaN or Inf loss encountered at batch 4"):  # as Keras's
+            cb.on_train_batch_end(4, {"loss": math.inf})
 
     def test_reduce_lr_on_plateau_needs_a_compiled_model(self):
         cb = kiln.callbacks.ReduceLROnPlateau()

@@ -83,6 +83,23 @@ class TransformTest(unittest.TestCase):
         with self.assertRaises(TypeError):
             len(Dataset.range(3).repeat())
 
+    def test_integer_arguments(self):
+        # tf.data converts these to int64 tensors: a float, a string or a bool is a TypeError naming the
+        # argument (int() would have truncated batch(2.7) to 2); NumPy ints and integer tensors are ints.
+        self.assertEqual(values(Dataset.range(np.int64(3))), [0, 1, 2])
+        self.assertEqual(values(Dataset.range(5).take(kiln.constant(2, dtype="int64"))), [0, 1])
+        cases = [(lambda: Dataset.range(5).batch(2.7), "batch: batch_size"),
+                 (lambda: Dataset.range(2.0), "range: stop"),
+                 (lambda: Dataset.range(5).take("3"), "take: count"),
+                 (lambda: Dataset.range(5).shuffle(True), "shuffle: buffer_size"),
+                 (lambda: Dataset.range(5).repeat(1.5), "repeat: count"),
+                 (lambda: Dataset.range(5).shard(2, 0.5), "shard: index"),
+                 (lambda: Dataset.range(5).padded_batch(2, padded_shapes=[1.5]), "padded_batch: padded_shapes"),
+                 (lambda: Dataset.range(5).prefetch(None), "prefetch: buffer_size")]
+        for make, message in cases:
+            with self.assertRaisesRegex(TypeError, message + " must be an integer"):
+                make()
+
     def test_shuffle_seeded_and_reshuffled(self):
         ds = Dataset.range(50).shuffle(50, seed=3)
         a, b = values(ds), values(ds)

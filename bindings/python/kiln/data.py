@@ -19,6 +19,7 @@ from . import _lib
 from . import errors as _errors
 from ._handles import new_handle
 from .errors import FailedPreconditionError, InvalidArgumentError, check
+from .ops import _int
 from .tensor import Tensor, _CODE_DTYPE, _DTYPE_CODE, constant, dims_array, dtype_code
 
 try:
@@ -478,7 +479,8 @@ class Dataset:
         if not 1 <= len(args) <= 3:
             raise TypeError("range() takes 1 to 3 arguments")
         start, stop, step = (0, args[0], 1) if len(args) == 1 else (args + (1,))[:3]
-        return _new_dataset(L.kiln_dataset_range, int(start), int(stop), int(step), spec=_LEAF)
+        return _new_dataset(L.kiln_dataset_range, _int(start, "start", "range"), _int(stop, "stop", "range"),
+                            _int(step, "step", "range"), spec=_LEAF)
 
     @staticmethod
     def from_generator(generator, output_types=None, output_shapes=None, args=None, output_signature=None):
@@ -518,18 +520,19 @@ class Dataset:
 
     # ---- transformations ----
     def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True):
-        return self._derive(L.kiln_dataset_shuffle, int(buffer_size), -1 if seed is None else int(seed),
+        return self._derive(L.kiln_dataset_shuffle, _int(buffer_size, "buffer_size", "shuffle"),
+                            -1 if seed is None else _int(seed, "seed", "shuffle"),
                             bool(reshuffle_each_iteration))
 
     def batch(self, batch_size, drop_remainder=False):
-        return self._derive(L.kiln_dataset_batch, int(batch_size), bool(drop_remainder))
+        return self._derive(L.kiln_dataset_batch, _int(batch_size, "batch_size", "batch"), bool(drop_remainder))
 
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None, drop_remainder=False):
         """padded_shapes and padding_values in the element's structure (None: pad every dim to the
         batch's longest, with zeros); a None dim pads to the longest."""
         spec = _resolve(self._spec)
         shapes = [] if padded_shapes is None else _flat_like(spec, padded_shapes, _is_shape)
-        dims = [(-1 if d is None else int(d)) for s in shapes for d in s]
+        dims = [(-1 if d is None else _int(d, "padded_shapes", "padded_batch")) for s in shapes for d in s]
         ranks = [len(s) for s in shapes]
         dims_arr = (ctypes.c_int64 * max(len(dims), 1))(*dims)
         ranks_arr = (ctypes.c_size_t * max(len(ranks), 1))(*ranks)
@@ -540,8 +543,8 @@ class Dataset:
             values = _flat_like(spec, padding_values, lambda v: not isinstance(v, (tuple, dict)))
             pads = _to_list([v if isinstance(v, Tensor) else constant(v) for v in values])
         try:
-            return self._derive(L.kiln_dataset_padded_batch, int(batch_size), dims_arr, ranks_arr, len(shapes),
-                                pads, bool(drop_remainder))
+            return self._derive(L.kiln_dataset_padded_batch, _int(batch_size, "batch_size", "padded_batch"),
+                                dims_arr, ranks_arr, len(shapes), pads, bool(drop_remainder))
         finally:
             if pads:
                 L.kiln_tensor_list_free(pads)
@@ -554,8 +557,8 @@ class Dataset:
         key = _register(_FnEntry(map_func, self._spec, out_spec))
         cb = _lib.MapCallbacks(ctypes.sizeof(_lib.MapCallbacks), _on_map, _on_destroy)
         try:
-            return self._derive(L.kiln_dataset_map, 0 if num_parallel_calls is None else int(num_parallel_calls),
-                                ctypes.byref(cb), ctypes.c_void_p(key), spec=out_spec)
+            calls = 0 if num_parallel_calls is None else _int(num_parallel_calls, "num_parallel_calls", "map")
+            return self._derive(L.kiln_dataset_map, calls, ctypes.byref(cb), ctypes.c_void_p(key), spec=out_spec)
         except BaseException:
             _on_destroy(key)
             raise
@@ -570,18 +573,19 @@ class Dataset:
             raise
 
     def repeat(self, count=None):
-        return self._derive(L.kiln_dataset_repeat, -1 if count is None else int(count))
+        return self._derive(L.kiln_dataset_repeat, -1 if count is None else _int(count, "count", "repeat"))
 
     def take(self, count):
-        return self._derive(L.kiln_dataset_take, int(count))
+        return self._derive(L.kiln_dataset_take, _int(count, "count", "take"))
 
     def skip(self, count):
-        return self._derive(L.kiln_dataset_skip, int(count))
+        return self._derive(L.kiln_dataset_skip, _int(count, "count", "skip"))
 
     def shard(self, num_shards, index):
         """tf.data's shard: every num_shards-th element from the index-th (a data-parallel rank's
         share: shard(kiln.distributed.size(), kiln.distributed.rank()))."""
-        return self._derive(L.kiln_dataset_shard, int(num_shards), int(index))
+        return self._derive(L.kiln_dataset_shard, _int(num_shards, "num_shards", "shard"),
+                            _int(index, "index", "shard"))
 
     def concatenate(self, dataset):
         """The elements of this dataset, then those of dataset, which must have the same structure
@@ -611,13 +615,13 @@ class Dataset:
         return self._derive(L.kiln_dataset_cache)
 
     def prefetch(self, buffer_size=AUTOTUNE):
-        return self._derive(L.kiln_dataset_prefetch, int(buffer_size))
+        return self._derive(L.kiln_dataset_prefetch, _int(buffer_size, "buffer_size", "prefetch"))
 
     def unbatch(self):
         return self._derive(L.kiln_dataset_unbatch)
 
     def enumerate(self, start=0):
-        return self._derive(L.kiln_dataset_enumerate, int(start), spec=(_LEAF, self._spec))
+        return self._derive(L.kiln_dataset_enumerate, _int(start, "start", "enumerate"), spec=(_LEAF, self._spec))
 
     # ---- inspection and iteration ----
     def cardinality(self):

@@ -26,7 +26,10 @@ class OutOfRangeError(KilnError, IndexError):
     code = 3
 
 
-class FailedPreconditionError(KilnError):
+class FailedPreconditionError(KilnError, RuntimeError):
+    """Also a RuntimeError, Python's class for an operation refused in the object's current state (Keras raises
+    RuntimeError where kiln says FAILED_PRECONDITION, e.g. TerminateOnNaN(raise_error=True))."""
+
     code = 4
 
 
