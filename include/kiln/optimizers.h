@@ -45,9 +45,11 @@ extern "C" {
 /// of every N steps only add the gradients to per-variable accumulators, and the N-th updates
 /// with (gradient + accumulator) / N, then zeroes them; iterations counts updates, the schedule
 /// reads the raw step count, as Keras 3); kiln adds exclude_from_weight_decay (a list of
-/// name patterns, as kiln_optimizer_exclude_from_weight_decay's var_names). Class keys: SGD
+/// name patterns, as kiln_optimizer_exclude_from_weight_decay's var_names). tf.keras 2's decay
+/// (its configs carry "decay": 0.0) is ignored with a warning, as Keras 3. Class keys: SGD
 /// momentum=0.0, nesterov=false (learning_rate 0.01); Adam beta_1=0.9, beta_2=0.999,
-/// epsilon=1e-7, amsgrad=false; AdamW as Adam with weight_decay=0.004; RMSprop rho=0.9,
+/// epsilon=1e-7, amsgrad=false; AdamW as Adam with weight_decay=0.004 (null is
+/// INVALID_ARGUMENT); RMSprop rho=0.9,
 /// momentum=0.0, epsilon=1e-7, centered=false; Adagrad initial_accumulator_value=0.1,
 /// epsilon=1e-7; Adadelta rho=0.95, epsilon=1e-7; Nadam beta_1, beta_2, epsilon as Adam
 /// (learning_rate 0.001 unless said). Unknown classes are NOT_FOUND; unknown keys and bad values

@@ -107,7 +107,7 @@ void adam(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, in
     moments(x, i, g, one_b1, one_b2, &m, &v);
     if constexpr (Amsgrad) {
       const T vh = x.s0[2][i];
-      v = vh < v ? v : vh;  // NaN in v propagates, as ops.maximum
+      v = (vh < v || v != v) ? v : vh;  // ops.maximum: a NaN in either propagates
       x.s[2][i] = v;
     }
     x.w[i] = w - (m * alpha) / (std::sqrt(v) + eps);

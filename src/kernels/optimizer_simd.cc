@@ -33,7 +33,7 @@ HWY_INLINE void AdamVector(D d, const AdamSpan &x, const AdamCoefficients &c, in
   hn::StoreU(v, d, x.v + i);
   if constexpr (Amsgrad) {
     const auto vh = hn::LoadU(d, x.vhat0 + i);
-    v = hn::IfThenElse(hn::Lt(vh, v), v, vh);
+    v = hn::IfThenElse(hn::Or(hn::Lt(vh, v), hn::IsNaN(v)), v, vh);  // ops.maximum: NaN propagates
     hn::StoreU(v, d, x.vhat + i);
   }
   const auto step = hn::Div(hn::Mul(m, hn::Set(d, c.alpha)), hn::Add(hn::Sqrt(v), hn::Set(d, c.eps)));

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "layers/layer.h"
 #include "ops/ops.h"
+#include "train/callbacks.h"
 #include "train/name_pattern.h"
 
 namespace kiln::train {
@@ -115,6 +116,13 @@ Optimizer::Optimizer(const std::string &class_name, ConfigReader &r, double defa
   weight_decay_ =
       r.has("weight_decay") ? std::optional<double>(r.get_float("weight_decay", 0.0)) : std::nullopt;
   if (!r.config().has("weight_decay")) weight_decay_ = default_weight_decay;
+  if (default_weight_decay && !weight_decay_)  // AdamW: Keras's ValueError for weight_decay=None
+    fail(Code::kInvalidArgument, class_name, ": weight_decay must be a float; got null (None)");
+  // Keras 3 takes tf.keras 2's `decay` (its configs carry "decay": 0.0), warns and ignores it.
+  if (r.has("decay")) {
+    r.get_float("decay", 0.0);
+    callback_warning("Argument `decay` is no longer supported and will be ignored.");
+  }
   clipnorm_ = optional_float(r, "clipnorm");
   global_clipnorm_ = optional_float(r, "global_clipnorm");
   clipvalue_ = optional_float(r, "clipvalue");

@@ -146,8 +146,31 @@ class ApiTest(unittest.TestCase):
         self.assertIsInstance(back, optimizers.SGD)
         self.assertEqual(back.get_config(), opt.get_config())
         self.assertIs(optimizers.get(opt), opt)
-        with self.assertRaises(TypeError):
+        with self.assertRaisesRegex(ValueError, "not recognized.*beta1"):  # Keras's ValueError
             optimizers.Adam(beta1=0.5)
+
+    def test_keras_signatures(self):
+        # Positional arguments in Keras's order: AdamW's weight_decay second, the base optimizer's
+        # arguments after a class's own.
+        adamw = optimizers.AdamW(1e-3, 0.01).get_config()
+        self.assertAlmostEqual(adamw["weight_decay"], 0.01)
+        self.assertAlmostEqual(adamw["beta_1"], 0.9)
+        adam = optimizers.Adam(1e-3, 0.8, 0.99, 1e-6, False, 0.05).get_config()
+        self.assertEqual((adam["beta_1"], adam["weight_decay"]), (0.8, 0.05))
+        with self.assertRaisesRegex(TypeError, "multiple values.*beta_1"):
+            optimizers.Adam(1e-3, 0.8, beta_1=0.7)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "weight_decay must be a float"):
+            optimizers.AdamW(weight_decay=None)
+        with self.assertWarnsRegex(UserWarning, "`decay` is no longer supported"):
+            sgd = optimizers.SGD(0.1, decay=0.01)  # tf.keras 2's argument: Keras 3 warns and ignores it
+        self.assertNotIn("decay", sgd.get_config())
+        with self.assertWarnsRegex(UserWarning, "`decay`"):  # a tf.keras 2 config carries "decay": 0.0
+            old = optimizers.deserialize({"class_name": "SGD", "config": {"learning_rate": 0.5, "decay": 0.0}})
+        self.assertEqual(old.get_config()["learning_rate"], 0.5)
+        lr = schedules.deserialize({"class_name": "exponential_decay",
+                                    "config": {"initial_learning_rate": 1.0, "decay_steps": 1, "decay_rate": 0.5}})
+        self.assertIsInstance(lr, schedules.ExponentialDecay)
+        self.assertEqual(lr(2), 0.25)
 
     def test_apply_gradients_state_and_slots(self):
         w = kiln.Variable([1.0, 2.0, 3.0], name="dense/kernel")

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -160,6 +161,40 @@ TEST(OptimizerGolden, Float32AdamIsKerasBitForBitOnEveryTarget) {
       }
     }
   kernels::simd::force_target(0);
+}
+
+// amsgrad's velocity_hat is Keras's ops.maximum(v_hat, v): a NaN in v (from a NaN gradient, or a
+// float32 square that overflowed) propagates into velocity_hat and the weight, on every SIMD target
+// (the vector body and the tail) and in float64, where a plain `vh < v ? v : vh` kept the old v_hat.
+template <typename T>
+void expect_amsgrad_nan_propagates(T huge) {
+  const int64_t n = 37;
+  for (int64_t target : kernels::simd::available_targets()) {
+    kernels::simd::force_target(target);
+    SCOPED_TRACE(std::string(kernels::simd::target_name(target)) + " " + dtype_name(dtype_of<T>::value));
+    VariablePtr w =
+        std::make_shared<Variable>("w", testing::make_typed<T>(Shape({n}), std::vector<T>(n, 1)), true);
+    OptimizerPtr opt = make_optimizer("Adam", Config().set("amsgrad", true));
+    std::vector<T> g(n, T(0.5));
+    g[3] = g[n - 2] = std::numeric_limits<T>::quiet_NaN();
+    g[5] = huge;  // its square overflows to inf, and inf - inf in the velocity's update is NaN
+    const Tensor grad = testing::make_typed<T>(Shape({n}), g);
+    opt->apply_gradients({grad}, {w});
+    opt->apply_gradients({grad}, {w});
+    const std::vector<T> vh = testing::values<T>(opt->slot(w->id(), "velocity_hat")->peek());
+    const std::vector<T> wv = testing::values<T>(w->peek());
+    for (int64_t i = 0; i < n; ++i) {
+      const bool bad = i == 3 || i == n - 2 || i == 5;
+      EXPECT_EQ(std::isnan(vh[i]), bad) << i;
+      EXPECT_EQ(std::isnan(wv[i]), bad) << i;
+    }
+  }
+  kernels::simd::force_target(0);
+}
+
+TEST(Optimizer, AmsgradVelocityHatPropagatesNaN) {
+  expect_amsgrad_nan_propagates<float>(1e20f);
+  expect_amsgrad_nan_propagates<double>(1e160);
 }
 
 // Keras 3's Nadam on a float32 model: u_product a float32 variable, each step's u_t, u_{t+1},

@@ -224,26 +224,34 @@ _BASE = dict(weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=N
 
 def _make(class_name, **own):
     """An optimizer class with Keras's signature: learning_rate first, then the class's own
-    arguments, then the base optimizer's (all by keyword too)."""
-    order = list(own)
+    arguments, then the base optimizer's (all by keyword too; AdamW's weight_decay comes second,
+    before its own, as Keras's)."""
     defaults = dict(own)
     defaults.update(_BASE)
     if class_name == "AdamW":
         defaults["weight_decay"] = 0.004
-    known = set(defaults) | {"learning_rate", "exclude_from_weight_decay"}
+        order = ["weight_decay"] + list(own) + [k for k in _BASE if k != "weight_decay"]
+    else:
+        order = list(own) + list(_BASE)
+    known = set(defaults) | {"learning_rate", "exclude_from_weight_decay", "decay"}
 
     def __init__(self, learning_rate=None, *args, **kwargs):
         if len(args) > len(order):
             raise TypeError("%s: at most %d positional arguments" % (class_name, len(order) + 1))
         unknown = set(kwargs) - known
-        if unknown:
-            raise TypeError("%s: unexpected arguments %s" % (class_name, sorted(unknown)))
+        if unknown:  # Keras's ValueError (its __init__ takes **kwargs)
+            raise ValueError("%s: argument(s) not recognized: %s" % (class_name, sorted(unknown)))
+        twice = set(order[:len(args)]) & set(kwargs)
+        if twice:
+            raise TypeError("%s: got multiple values for argument(s) %s" % (class_name, sorted(twice)))
         config = dict(zip(order, args))
         config.update(kwargs)
         if learning_rate is not None:
             config["learning_rate"] = learning_rate
         if config.get("name") is None:
             config.pop("name", None)
+        if config.get("decay", 0) is None:
+            config.pop("decay")
         Optimizer.__init__(self, **config)
     return type(class_name, (Optimizer,), {"__init__": __init__, "_class_name": class_name})
 

@@ -98,7 +98,8 @@ def serialize(schedule):
 
 def deserialize(config):
     """A schedule from {"class_name": ..., "config": {...}} (nested schedules too)."""
-    cls = _ALL.get(config["class_name"])
+    name = str(config["class_name"])  # Keras's snake-case alias too ("exponential_decay"), as the C library
+    cls = _ALL.get(name) or _ALL.get("".join(part[:1].upper() + part[1:] for part in name.split("_")))
     if cls is None:
         raise ValueError("unknown learning rate schedule %r; known: %s" % (config["class_name"], ", ".join(_ALL)))
     inner = {k: (deserialize(v) if isinstance(v, dict) and "class_name" in v else v)
