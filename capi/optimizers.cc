@@ -1,5 +1,6 @@
 // Optimizers and learning-rate schedules across the ABI.
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -163,6 +164,41 @@ kiln_status *kiln_optimizer_set_learning_rate_schedule(kiln_optimizer *optimizer
   const OptimizerPtr &o = optimizer_of(optimizer, __func__);
   require_not_null(schedule, __func__, "schedule");
   o->set_learning_rate_schedule(kiln::train::deserialize_schedule(schedule->value));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_optimizer_set_learning_rate_fn(kiln_optimizer *optimizer, const char *class_name,
+                                                 kiln_learning_rate_fn fn, kiln_learning_rate_config_fn get_config,
+                                                 kiln_user_data_destroy_fn destroy, void *user_data) {
+  KILN_CAPI_BEGIN
+  const OptimizerPtr &o = optimizer_of(optimizer, __func__);
+  require_not_null(class_name, __func__, "class_name");
+  require_not_null(reinterpret_cast<const void *>(fn), __func__, "fn");
+  // user_data lives as long as the last copy of the schedule's functions.
+  struct State {
+    kiln_user_data_destroy_fn destroy = nullptr;
+    void *user_data = nullptr;
+    ~State() {
+      if (destroy) destroy(user_data);
+    }
+  };
+  auto state = std::make_shared<State>();
+  state->user_data = user_data;
+  const std::string name = class_name;
+  auto call = [fn, state, name](int64_t step) {
+    double lr = 0.0;
+    kiln::capi::check_foreign(fn(&lr, step, state->user_data), "learning rate schedule " + name);
+    return lr;
+  };
+  std::function<Config()> config;
+  if (get_config != nullptr)
+    config = [get_config, state, name] {
+      kiln_config c{Config()};
+      kiln::capi::check_foreign(get_config(&c, state->user_data), "learning rate schedule " + name + " get_config");
+      return std::move(c.value);
+    };
+  o->set_learning_rate_schedule(kiln::train::make_function_schedule(name, std::move(call), std::move(config)));
+  state->destroy = destroy;  // handed over: the schedule's end frees user_data
   KILN_CAPI_END
 }
 

@@ -97,8 +97,6 @@ KILN_API kiln_status *kiln_callback_create_custom(kiln_callback **out, const cha
 /// The schedule function of kiln_callback_create_lr_scheduler: writes the epoch's learning rate
 /// to *out_lr (lr is the current one); NULL for success or a status that stops fit.
 typedef kiln_status *(*kiln_lr_schedule_fn)(double *out_lr, int64_t epoch, double lr, void *user_data);
-/// Frees a callback function's user_data (when the callback dies).
-typedef void (*kiln_user_data_destroy_fn)(void *user_data);
 
 /// keras.callbacks.LearningRateScheduler(schedule, verbose): at each epoch begin the optimizer's
 /// learning rate becomes schedule(epoch, current learning rate), written to *out_lr (a finite

@@ -38,6 +38,10 @@ typedef struct kiln_iterator kiln_iterator;
 typedef struct kiln_callback kiln_callback;
 typedef struct kiln_communicator kiln_communicator;
 
+/** Frees the user_data of a function handed to kiln (a callback's, a custom schedule's) when
+ *  kiln no longer needs it. */
+typedef void (*kiln_user_data_destroy_fn)(void *user_data);
+
 /* ------------------------------------------------------------------- limits */
 
 /** The largest tensor rank kiln supports; larger ranks are rejected with INVALID_ARGUMENT. */

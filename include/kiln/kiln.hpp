@@ -3379,6 +3379,36 @@ class Optimizer : public kiln::detail::handle<kiln_optimizer> {
   void set_learning_rate(const schedules::LearningRateSchedule &s) {
     kiln::detail::check(kiln_optimizer_set_learning_rate_schedule(get(), s.serialize().get()));
   }
+  /// A custom schedule (a subclass of Keras's LearningRateSchedule, e.g. the Transformer's warm-up):
+  /// each step's learning rate is schedule(step), step the raw step count. get_config (optional)
+  /// gives its config when the optimizer is serialized; without it that is UNIMPLEMENTED. A model
+  /// compiled with it loads with compile off (kiln_optimizer_set_learning_rate_fn). The functions
+  /// run with the optimizer locked: they must not call it.
+  void set_learning_rate(const std::string &class_name, std::function<double(int64_t step)> schedule,
+                         std::function<Config()> get_config = {}) {
+    struct Fns {
+      std::function<double(int64_t)> call;
+      std::function<Config()> config;
+    };
+    if (!schedule) throw Error(KILN_STATUS_INVALID_ARGUMENT, "set_learning_rate: the schedule function is empty");
+    const bool has_config = static_cast<bool>(get_config);
+    auto owned = std::make_unique<Fns>(Fns{std::move(schedule), std::move(get_config)});
+    kiln_learning_rate_config_fn config_fn = nullptr;
+    if (has_config)
+      config_fn = [](kiln_config *c, void *ud) -> kiln_status * {
+        return kiln::detail::status_of([&] {
+          const Config got = static_cast<Fns *>(ud)->config();
+          kiln::detail::check(kiln_config_update(c, got.get()));
+        });
+      };
+    kiln::detail::check(kiln_optimizer_set_learning_rate_fn(
+        get(), class_name.c_str(),
+        [](double *out_lr, int64_t step, void *ud) -> kiln_status * {
+          return kiln::detail::status_of([&] { *out_lr = static_cast<Fns *>(ud)->call(step); });
+        },
+        config_fn, [](void *ud) { delete static_cast<Fns *>(ud); }, owned.get()));
+    owned.release();  // the optimizer frees it
+  }
   /// iterations, the class's own state (Nadam's u_product), then the slots
   /// (kiln_optimizer_get_variables).
   std::vector<Variable> variables() const {

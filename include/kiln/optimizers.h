@@ -133,6 +133,28 @@ KILN_API kiln_status *kiln_optimizer_set_learning_rate(kiln_optimizer *optimizer
 /// the next set. Thread-safety: as kiln_optimizer_set_learning_rate.
 KILN_API kiln_status *kiln_optimizer_set_learning_rate_schedule(kiln_optimizer *optimizer,
                                                                 const kiln_config *schedule);
+/// A custom learning-rate schedule's function (the __call__ of a subclass of Keras's
+/// LearningRateSchedule): writes the learning rate at step (the optimizer's raw step count) to
+/// *out_lr; NULL for success, or a status that fails the call that asked for it.
+typedef kiln_status *(*kiln_learning_rate_fn)(double *out_lr, int64_t step, void *user_data);
+/// A custom schedule's get_config: fills config (given empty, e.g. with kiln_config_update);
+/// NULL for success or a status.
+typedef kiln_status *(*kiln_learning_rate_config_fn)(kiln_config *config, void *user_data);
+/// Makes the learning rate a custom schedule of class class_name (Keras's LearningRateSchedule
+/// subclass, e.g. the Transformer's d_model^-0.5 * min(step^-0.5, step * warmup^-1.5)): each
+/// step's learning rate is fn(step, user_data). get_config gives its config when the optimizer is
+/// serialized ({"class_name": class_name, "config": ...}: get_config, a model's compile config
+/// when it is saved); NULL get_config makes those UNIMPLEMENTED, as Keras's NotImplementedError.
+/// The schedule is not registered: deserializing that config (loading a model compiled with it)
+/// is NOT_FOUND, so load such a model with compile off and compile it again. fn and get_config
+/// run on the thread that steps the optimizer or asks for its learning rate or config, with the
+/// optimizer locked: they must not call the optimizer. Ownership: destroy(user_data) (may be
+/// NULL) runs when the optimizer drops the schedule (a new learning rate, or its end), not on
+/// failure. Lifetime: until the next set. Thread-safety: as kiln_optimizer_set_learning_rate.
+KILN_API kiln_status *kiln_optimizer_set_learning_rate_fn(kiln_optimizer *optimizer, const char *class_name,
+                                                          kiln_learning_rate_fn fn,
+                                                          kiln_learning_rate_config_fn get_config,
+                                                          kiln_user_data_destroy_fn destroy, void *user_data);
 /// optimizer.variables: the iterations counter (an int64 scalar, non-trainable) first, then the
 /// class's own state (Nadam's u_product: a scalar, float64 until the optimizer is built, then
 /// float64 if the first variable it is built on is float64 and float32 otherwise, as Keras's for

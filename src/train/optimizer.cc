@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <utility>
 
 #include "core/error.h"
 #include "layers/layer.h"
@@ -235,8 +236,11 @@ void Optimizer::set_learning_rate(double lr) {
 void Optimizer::set_learning_rate_schedule(SchedulePtr schedule) {
   if (!schedule)
     fail(Code::kInvalidArgument, class_name_, ".set_learning_rate_schedule: the schedule is null");
-  std::lock_guard<std::mutex> lock(mu_);
-  schedule_ = std::move(schedule);
+  SchedulePtr old;  // released after the lock: a custom schedule's end runs foreign code
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    old = std::exchange(schedule_, std::move(schedule));
+  }
 }
 
 SchedulePtr Optimizer::learning_rate_schedule() const {

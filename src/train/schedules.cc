@@ -394,7 +394,9 @@ SchedulePtr make_schedule(const std::string &class_name, const Config &config) {
   if (it == factories().end()) {
     std::string known;
     for (const auto &kv : factories()) known += (known.empty() ? "" : ", ") + kv.first;
-    fail(Code::kNotFound, "learning rate schedule: unknown class '", class_name, "'; known: ", known);
+    fail(Code::kNotFound, "learning rate schedule: unknown class '", class_name, "'; known: ", known,
+         " (a custom schedule is set on its optimizer in code: load a model compiled with one with "
+         "compile=false and compile it again)");
   }
   ConfigReader r(config, it->first);
   SchedulePtr s = it->second(r);
@@ -412,6 +414,34 @@ SchedulePtr deserialize_schedule(const Config &serialized) {
   outer.accept({"module", "registered_name"});  // Keras 3's serialized form carries these too
   outer.finish();
   return make_schedule(class_name, config);
+}
+
+namespace {
+
+class FunctionSchedule : public LearningRateSchedule {
+ public:
+  FunctionSchedule(std::string class_name, std::function<double(int64_t)> fn, std::function<Config()> config)
+      : LearningRateSchedule(std::move(class_name)), fn_(std::move(fn)), config_(std::move(config)) {}
+  double operator()(int64_t step) const override { return fn_(step); }
+  Config get_config() const override {
+    if (!config_)
+      fail(Code::kUnimplemented, "learning rate schedule '", class_name(),
+           "' must override get_config() in order to be serializable");
+    return config_();
+  }
+
+ private:
+  std::function<double(int64_t)> fn_;
+  std::function<Config()> config_;
+};
+
+}  // namespace
+
+SchedulePtr make_function_schedule(std::string class_name, std::function<double(int64_t)> fn,
+                                   std::function<Config()> get_config) {
+  if (class_name.empty()) fail(Code::kInvalidArgument, "learning rate schedule: a custom schedule needs a class name");
+  if (!fn) fail(Code::kInvalidArgument, "learning rate schedule ", class_name, ": no function");
+  return std::make_shared<FunctionSchedule>(std::move(class_name), std::move(fn), std::move(get_config));
 }
 
 std::vector<std::string> schedule_classes() {

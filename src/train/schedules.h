@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,5 +43,13 @@ SchedulePtr make_schedule(const std::string &class_name, const Config &config);
 SchedulePtr deserialize_schedule(const Config &serialized);
 // The built-in class names.
 std::vector<std::string> schedule_classes();
+
+// A custom schedule (a subclass of Keras's LearningRateSchedule written in C++, Python, ...):
+// fn(step) is the learning rate at step, get_config() its config for serialize(). fn and
+// get_config may throw kiln::Error; an empty get_config is Keras's base class without one
+// (serialize() is UNIMPLEMENTED, as its NotImplementedError). It is not in the registry:
+// deserialize_schedule does not know its class.
+SchedulePtr make_function_schedule(std::string class_name, std::function<double(int64_t)> fn,
+                                   std::function<Config()> get_config);
 
 }  // namespace kiln::train

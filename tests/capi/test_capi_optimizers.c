@@ -1,7 +1,8 @@
 /* Optimizers and learning-rate schedules from plain C: creation by class name and config, one
  * Adam step against Keras's formula, apply_gradients with a skipped (NULL) gradient, iterations,
  * the learning rate (get, set mid-run, schedules), variables, slots by variable, weight-decay
- * exclusion, configs, the AdamWarmup recipe from JSON, a GradientTape training loop, and errors. */
+ * exclusion, configs, the AdamWarmup recipe from JSON, a custom schedule (C functions), a GradientTape
+ * training loop, and errors. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -490,7 +491,66 @@ static void test_ema_accumulation_loss_scale(void) {
   kiln_variable_free(w);
 }
 
+/* A custom schedule (a LearningRateSchedule subclass in C): start / (step + 1), failing at step 2. */
+typedef struct {
+  double start;
+  int destroyed;
+} inverse_schedule;
+
+static kiln_status *inverse_lr(double *out_lr, int64_t step, void *user_data) {
+  const inverse_schedule *s = (const inverse_schedule *)user_data;
+  if (step == 2) return kiln_status_create(KILN_STATUS_OUT_OF_RANGE, "no step 2");
+  *out_lr = s->start / (double)(step + 1);
+  return NULL;
+}
+
+static kiln_status *inverse_config(kiln_config *config, void *user_data) {
+  return kiln_config_set_float(config, "start", ((const inverse_schedule *)user_data)->start);
+}
+
+static void inverse_destroy(void *user_data) { ((inverse_schedule *)user_data)->destroyed++; }
+
+static void test_custom_schedule(void) {
+  inverse_schedule s = {0.5, 0};
+  kiln_optimizer *opt = NULL;
+  kiln_config *c = NULL, *lr_cfg = NULL, *inner = NULL;
+  double lr = 0, start = 0;
+  const float one = 1.0f;
+  int64_t n = 1;
+  kiln_variable *w = variable("w", 1, &one);
+  const kiln_tensor *g = f32(1, &n, &one); /* kept */
+  EXPECT_OK(kiln_optimizer_create(&opt, "SGD", NULL));
+  EXPECT_ERROR(kiln_optimizer_set_learning_rate_fn(opt, "Inverse", NULL, NULL, NULL, &s),
+               KILN_STATUS_INVALID_ARGUMENT, "fn", NULL);
+  EXPECT_OK(kiln_optimizer_set_learning_rate_fn(opt, "Inverse", inverse_lr, inverse_config, inverse_destroy, &s));
+  EXPECT_OK(kiln_optimizer_get_learning_rate(&lr, opt));
+  CHECK(lr == 0.5);
+  EXPECT_OK(kiln_optimizer_apply_gradients(opt, &g, &w, 1)); /* w = 1 - 0.5 */
+  EXPECT_OK(kiln_optimizer_apply_gradients(opt, &g, &w, 1)); /* w = 0.5 - 0.25 */
+  CHECK(value_at(w, 0) == 0.25f);
+  /* The schedule's status fails the step, which changes nothing. */
+  EXPECT_ERROR(kiln_optimizer_apply_gradients(opt, &g, &w, 1), KILN_STATUS_OUT_OF_RANGE, "Inverse", "no step 2");
+  CHECK(value_at(w, 0) == 0.25f);
+  /* get_config gives {"class_name": "Inverse", "config": {"start": 0.5}}. */
+  EXPECT_OK(kiln_optimizer_get_config(&c, opt));
+  EXPECT_OK(kiln_config_get_config(&lr_cfg, c, "learning_rate"));
+  EXPECT_OK(kiln_config_get_config(&inner, lr_cfg, "config"));
+  EXPECT_OK(kiln_config_get_float(&start, inner, "start"));
+  CHECK(start == 0.5);
+  CHECK(s.destroyed == 0);
+  /* A new learning rate drops the schedule: its user_data is destroyed once. */
+  EXPECT_OK(kiln_optimizer_set_learning_rate_fn(opt, "NoConfig", inverse_lr, NULL, NULL, &s));
+  CHECK(s.destroyed == 1);
+  kiln_config_free(c);
+  EXPECT_ERROR(kiln_optimizer_get_config(&c, opt), KILN_STATUS_UNIMPLEMENTED, "NoConfig", "get_config");
+  kiln_config_free(inner);
+  kiln_config_free(lr_cfg);
+  kiln_optimizer_free(opt);
+  kiln_variable_free(w);
+}
+
 int main(void) {
+  test_custom_schedule();
   test_adam_step();
   test_ema_accumulation_loss_scale();
   test_weight_decay_exclusion();

@@ -3,7 +3,9 @@
 // variables and slots, schedules, BERT's create_optimizer, and a GradientTape training loop.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -194,6 +196,47 @@ TEST(HppOptimizers, LearningRateVariablesAndSlots) {
   o.set_learning_rate(sch::ExponentialDecay(1.0, 1, 0.5));
   EXPECT_EQ(o.learning_rate(), 0.5);
   EXPECT_THROW(o.set_learning_rate(0.1), kiln::Error);
+}
+
+// A custom schedule written in C++ (the Transformer's warm-up, as Keras's LearningRateSchedule
+// subclass): each step's learning rate is the function's; its exceptions come back as themselves'
+// code; get_config makes the optimizer serializable, and without it serializing is UNIMPLEMENTED.
+TEST(HppOptimizers, CustomSchedule) {
+  const auto transformer = [](int64_t step) {
+    const double s = static_cast<double>(step + 1);
+    return std::min(1.0 / std::sqrt(s), s * std::pow(4.0, -1.5)) / 4.0;
+  };
+  Variable w(Tensor::from_vector({1.f}, {1}), "w");
+  opt::Optimizer o = opt::SGD(0.01);
+  o.set_learning_rate("TransformerSchedule", transformer, [] { return Config().set("d_model", 16); });
+  float want = 1.f;
+  for (int64_t step = 0; step < 6; ++step) {
+    EXPECT_EQ(o.learning_rate(), transformer(step));
+    o.apply_gradients({Tensor::from_vector({1.f}, {1})}, {w});
+    want -= static_cast<float>(transformer(step));
+    EXPECT_FLOAT_EQ(w.value().to_vector<float>()[0], want);
+  }
+  const Config lr = o.get_config().get_config("learning_rate");
+  EXPECT_EQ(lr.get_string("class_name"), "TransformerSchedule");
+  EXPECT_EQ(lr.get_config("config").get_int("d_model"), 16);
+  o.set_learning_rate("Failing", [](int64_t) -> double {
+    throw kiln::Error(KILN_STATUS_OUT_OF_RANGE, "the schedule ran out");
+  });
+  try {
+    o.apply_gradients({Tensor::from_vector({1.f}, {1})}, {w});
+    ADD_FAILURE() << "expected OUT_OF_RANGE";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_OUT_OF_RANGE);
+    EXPECT_NE(std::string(e.what()).find("the schedule ran out"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(o.iterations(), 6);
+  try {
+    o.get_config();
+    ADD_FAILURE() << "expected UNIMPLEMENTED";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_UNIMPLEMENTED);
+  }
+  EXPECT_THROW(o.set_learning_rate("Empty", std::function<double(int64_t)>()), kiln::Error);
 }
 
 // Schedules compute in float32, as Keras does (floatx): each value is the float32 formula's.

@@ -136,9 +136,10 @@ class LibraryLimitTest(LimitCase):
         before = kiln.get_num_threads()
         d = kiln.data.Dataset.range(10)
         big = 2 ** 64 + 3
-        for fn, name in [(lambda: d.batch(big), "kiln_dataset_batch"), (lambda: d.take(big), "kiln_dataset_take"),
-                         (lambda: kiln.data.Dataset.range(2 ** 64), "kiln_dataset_range"),
-                         (lambda: d.shard(big, 1), "kiln_dataset_shard"),
+        for fn, name in [(lambda: d.batch(big), "batch: batch_size is 18446744073709551619"),
+                         (lambda: d.take(big), "take: count"),
+                         (lambda: kiln.data.Dataset.range(2 ** 64), "range: stop is 18446744073709551616"),
+                         (lambda: d.shard(big, 1), "shard: num_shards"),
                          (lambda: kiln.one_hot(kiln.constant(np.array([1], np.int32)), big), "one_hot"),
                          (lambda: kiln.gather(kiln.zeros((2, 3)), [0], axis=big), "gather"),
                          (lambda: kiln.set_num_threads(2 ** 32 + 2), "kiln_set_num_threads")]:

@@ -123,6 +123,84 @@ class GoldenTest(unittest.TestCase):
             self.assertEqual(again.get_config(), sched.get_config())
 
 
+class TransformerSchedule(schedules.LearningRateSchedule):
+    """The TensorFlow Transformer tutorial's CustomSchedule, as a Keras user writes it."""
+
+    def __init__(self, d_model, warmup_steps=4):
+        super().__init__()
+        self.d_model = kiln.cast(kiln.constant(d_model), "float32")
+        self.warmup_steps = warmup_steps
+
+    def __call__(self, step):
+        step = kiln.cast(step, "float32") + 1.0
+        arg1 = kiln.math.rsqrt(step)
+        arg2 = step * (self.warmup_steps ** -1.5)
+        return kiln.math.rsqrt(self.d_model) * kiln.minimum(arg1, arg2)
+
+
+class CustomScheduleTest(unittest.TestCase):
+    def want(self, step, d_model=16.0, warmup=4):
+        s = np.float32(step + 1)
+        return float(np.float32(1 / np.sqrt(np.float32(d_model))) *
+                     min(np.float32(1 / np.sqrt(s)), np.float32(s * np.float32(warmup ** -1.5))))
+
+    def test_subclass_drives_every_step(self):
+        w = kiln.Variable([1.0, 2.0], name="w")
+        opt = optimizers.SGD(TransformerSchedule(16.0))
+        expected = w.numpy().astype(np.float32)
+        for step in range(6):
+            lr = opt.learning_rate
+            self.assertAlmostEqual(lr, self.want(step), places=6)
+            opt.apply_gradients([(kiln.constant([1.0, -1.0]), w)])
+            expected = expected - np.float32(lr) * np.array([1, -1], np.float32)
+            np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
+        # No get_config: serializing the optimizer is Keras's NotImplementedError, naming the class.
+        with self.assertRaisesRegex(NotImplementedError, "TransformerSchedule.*get_config"):
+            opt.get_config()
+
+    def test_get_config_serializes_and_errors_propagate(self):
+        class Halving(schedules.LearningRateSchedule):
+            def __init__(self, start):
+                super().__init__()
+                self.start = start
+
+            def __call__(self, step):
+                if int(step) >= 3:
+                    raise ZeroDivisionError("no step 3")
+                return self.start / 2 ** int(step)
+
+            def get_config(self):
+                return {"start": self.start}
+
+        opt = optimizers.Adam(Halving(0.5))
+        self.assertEqual(opt.get_config()["learning_rate"], {"class_name": "Halving", "config": {"start": 0.5}})
+        self.assertEqual(schedules.serialize(Halving(0.25)), {"class_name": "Halving", "config": {"start": 0.25}})
+        w = kiln.Variable([1.0], name="w")
+        for _ in range(3):
+            opt.apply_gradients([(kiln.constant([1.0]), w)])
+        self.assertEqual(int(opt.iterations), 3)
+        with self.assertRaisesRegex(ZeroDivisionError, "no step 3"):  # the schedule's own exception
+            opt.apply_gradients([(kiln.constant([1.0]), w)])
+        self.assertEqual(int(opt.iterations), 3)  # the failed step changed nothing
+        with self.assertRaisesRegex(ZeroDivisionError, "no step 3"):
+            opt.learning_rate
+
+    def test_callable_learning_rate_and_setter(self):
+        # Keras calls a callable learning rate with no arguments at each step.
+        rates = iter([0.5, 0.25])
+        sgd = optimizers.SGD(lambda: next(rates))
+        w = kiln.Variable([1.0], name="w")
+        sgd.apply_gradients([(kiln.constant([1.0]), w)])
+        sgd.apply_gradients([(kiln.constant([1.0]), w)])
+        self.assertEqual(float(w.numpy()[0]), 0.25)
+        with self.assertRaises(kiln.errors.FailedPreconditionError):  # as with a built-in schedule
+            sgd.learning_rate = 0.1
+        sgd.learning_rate = TransformerSchedule(16.0)
+        self.assertAlmostEqual(sgd.learning_rate, self.want(2), places=6)
+        with self.assertRaisesRegex(TypeError, "expected a float"):
+            optimizers.SGD(lambda: "fast").learning_rate
+
+
 class ApiTest(unittest.TestCase):
     def test_keras_names_and_defaults(self):
         self.assertIs(kiln.keras.optimizers, optimizers)

@@ -10,6 +10,9 @@ _HP = ctypes.POINTER(ctypes.c_void_p)  # kiln_x **
 _ST = ctypes.c_void_p         # kiln_status *
 
 DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+USER_DATA_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # kiln_user_data_destroy_fn
+LEARNING_RATE_FN = ctypes.CFUNCTYPE(_ST, ctypes.POINTER(ctypes.c_double), ctypes.c_int64, ctypes.c_void_p)
+LEARNING_RATE_CONFIG_FN = ctypes.CFUNCTYPE(_ST, _H, ctypes.c_void_p)
 
 
 def _candidates():
@@ -395,6 +398,8 @@ _SIGS.update({
     "kiln_optimizer_get_learning_rate": (_ST, [ctypes.POINTER(ctypes.c_double), _H]),
     "kiln_optimizer_set_learning_rate": (_ST, [_H, ctypes.c_double]),
     "kiln_optimizer_set_learning_rate_schedule": (_ST, [_H, _H]),
+    "kiln_optimizer_set_learning_rate_fn": (_ST, [_H, ctypes.c_char_p, LEARNING_RATE_FN, LEARNING_RATE_CONFIG_FN,
+                                                 USER_DATA_DESTROY, ctypes.c_void_p]),
     "kiln_optimizer_get_variables": (_ST, [_HP, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t), _H]),
     "kiln_optimizer_get_slot": (_ST, [_HP, _H, _H, ctypes.c_char_p]),
     "kiln_optimizer_exclude_from_weight_decay": (_ST, [_H, _HP, ctypes.c_size_t, ctypes.POINTER(ctypes.c_char_p),

@@ -78,6 +78,7 @@ import threading as _threading  # noqa: E402
 import traceback as _traceback  # noqa: E402
 
 PENDING = {}                    # token -> exception waiting for the Python call that entered C
+CALLBACK_TLS = _threading.local()  # .pending: a callback's exception waiting on its thread (call_c)
 PENDING_LOCK = _threading.Lock()
 KEYS = _itertools.count(1)      # tokens (and data.py's callback keys)
 TOKEN = _re.compile(r"\[kiln-python-exception (\d+)\]")
@@ -278,3 +279,21 @@ def deferred_call(fn, *args):
             _lib.lib.kiln_status_free(status)
         raise KeyboardInterrupt
     return status
+
+
+def call_c(fn, *args):
+    """Calls a C function; a failure caused by a Python callback that kept its exception in
+    CALLBACK_TLS (a layer's, a fit callback's, a learning-rate schedule's) re-raises that exception."""
+    ensure_headroom()  # a callback C makes must be able to start and report its errors
+    CALLBACK_TLS.pending = None
+    status = deferred_call(fn, *args)
+    if status:
+        pending = getattr(CALLBACK_TLS, "pending", None)
+        CALLBACK_TLS.pending = None
+        if pending is not None:
+            _lib.lib.kiln_status_free(status)
+            try:
+                raise pending
+            finally:
+                pending = None  # no cycle through this frame (it is in the traceback)
+        check(status)

@@ -16,8 +16,8 @@ from . import _lib
 from . import config as _config
 from . import mixed_precision as _mp
 from .autodiff import Variable
-from .errors import (FailedPreconditionError, InvalidArgumentError, UnimplementedError, check, deferred_call,
-                     ensure_headroom, guard_callback)
+from .errors import CALLBACK_TLS, FailedPreconditionError, InvalidArgumentError, UnimplementedError, check
+from .errors import call_c as _c, guard_callback
 from .tensor import Tensor, _CODE_DTYPE, constant, dtype_code
 
 try:  # NumPy is optional: get_weights gives NumPy arrays when it imports
@@ -29,7 +29,7 @@ L = _lib.lib
 
 # ---------------------------------------------------------------- plumbing
 
-_tls = threading.local()      # pending exception of a callback; build re-entry flag
+_tls = CALLBACK_TLS           # pending exception of a callback (errors.py); build re-entry flag
 _LIVE = {}                    # C user_data key -> weakref to the Python layer
 _WRAPPERS = weakref.WeakValueDictionary()  # C layer id -> the Python object for it
 _next_key = [0]
@@ -39,23 +39,6 @@ _key_lock = threading.Lock()
 def _guarded(fn):
     """A layer callback: an exception becomes a status and waits in _tls.pending (errors.py)."""
     return guard_callback("a layer callback", tls=_tls)(fn)
-
-
-def _c(fn, *args):
-    """Calls a C function; a failure caused by a Python callback re-raises that callback's exception."""
-    ensure_headroom()  # a callback C makes must be able to start and report its errors
-    _tls.pending = None
-    status = deferred_call(fn, *args)
-    if status:
-        pending = getattr(_tls, "pending", None)
-        _tls.pending = None
-        if pending is not None:
-            L.kiln_status_free(status)
-            try:
-                raise pending
-            finally:
-                pending = None  # no cycle through this frame (it is in the traceback)
-        check(status)
 
 
 def _new_handle(fn, *args):

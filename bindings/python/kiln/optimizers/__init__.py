@@ -8,12 +8,13 @@ defaults and formulas, run by the C library (one fused in-place kernel per varia
     opt.apply_gradients(zip(grads, model.trainable_variables))
 """
 import ctypes
+import itertools
 
 from .. import _lib
 from .. import config as _config
-from .._handles import config_dict, new_handle
+from .._handles import new_handle
 from ..autodiff import GradientTape, Variable
-from ..errors import InvalidArgumentError, check
+from ..errors import CALLBACK_TLS, InvalidArgumentError, call_c as _c, check, guard_callback
 from ..tensor import Tensor, _as_tensor, _new, constant as _constant
 from . import schedules
 from .schedules import LearningRateSchedule
@@ -35,15 +36,73 @@ def _learning_rate_config(lr):
     return float(lr)
 
 
+# ---------------------------------------------------------------- custom learning rates
+#
+# A LearningRateSchedule subclass with its own __call__, or a callable taking no arguments (Keras
+# calls learning_rate() each step), runs in Python: C calls _on_learning_rate with the step.
+
+_CUSTOM = {}  # user_data key -> (the schedule: step Tensor -> learning rate, its get_config or None)
+_custom_keys = itertools.count(1)
+
+
+def _is_custom_learning_rate(lr):
+    if isinstance(lr, LearningRateSchedule):
+        return lr._is_custom()
+    return callable(lr) and not isinstance(lr, dict)
+
+
+@_lib.LEARNING_RATE_FN
+@guard_callback("a learning rate schedule", tls=CALLBACK_TLS)
+def _on_learning_rate(out_lr, step, user_data):
+    schedule = _CUSTOM[user_data][0]
+    value = schedule(_constant(step, "int64"))
+    if isinstance(value, bool) or not isinstance(value, (float, int)) and not hasattr(value, "__float__"):
+        raise TypeError("the learning rate schedule gave %r (%s); expected a float" % (value, type(value).__name__))
+    out_lr[0] = float(value)
+
+
+@_lib.LEARNING_RATE_CONFIG_FN
+@guard_callback("a learning rate schedule's get_config", tls=CALLBACK_TLS)
+def _on_learning_rate_config(config, user_data):
+    values = _CUSTOM[user_data][1]()
+    with _config.to_c(values) as c:
+        check(L.kiln_config_update(config, c))
+
+
+@_lib.USER_DATA_DESTROY
+def _on_learning_rate_destroy(user_data):
+    _CUSTOM.pop(user_data or 0, None)
+
+
+def _set_custom_learning_rate(handle, lr):
+    if isinstance(lr, LearningRateSchedule):
+        name, fn = type(lr).__name__, lr
+        get_config = lr.get_config if type(lr).get_config is not LearningRateSchedule.get_config else None
+    else:  # Keras calls a callable learning rate with no arguments
+        name, fn, get_config = getattr(lr, "__name__", type(lr).__name__), (lambda step: lr()), None
+    key = next(_custom_keys)
+    _CUSTOM[key] = (fn, get_config)
+    try:
+        _c(L.kiln_optimizer_set_learning_rate_fn, handle, name.encode(), _on_learning_rate,
+           _on_learning_rate_config if get_config is not None else _lib.LEARNING_RATE_CONFIG_FN(),
+           _on_learning_rate_destroy, ctypes.c_void_p(key))
+    except BaseException:
+        _CUSTOM.pop(key, None)
+        raise
+
+
 class Optimizer:
     """keras.optimizers.Optimizer over a kiln_optimizer handle."""
     _class_name = None
 
     def __init__(self, **config):
+        custom = config.pop("learning_rate") if _is_custom_learning_rate(config.get("learning_rate")) else None
         if "learning_rate" in config:
             config["learning_rate"] = _learning_rate_config(config["learning_rate"])
         with _config.to_c(config) as c:
             self._h = new_handle(L.kiln_optimizer_create, self._class_name.encode(), c)
+        if custom is not None:
+            _set_custom_learning_rate(self._h, custom)
 
     @classmethod
     def _adopt(cls, handle):
@@ -66,7 +125,12 @@ class Optimizer:
         return L.kiln_optimizer_get_name(self._h).decode()
 
     def get_config(self):
-        return config_dict(L.kiln_optimizer_get_config, self._h)
+        out = ctypes.c_void_p()
+        _c(L.kiln_optimizer_get_config, ctypes.byref(out), self._h)
+        try:
+            return _config.from_c(out.value)
+        finally:
+            L.kiln_config_free(out.value)
 
     @classmethod
     def from_config(cls, config):
@@ -134,7 +198,7 @@ class Optimizer:
         n = len(tensors)
         g_arr = (ctypes.c_void_p * max(n, 1))(*[None if t is None else t._h for t in tensors])
         v_arr = (ctypes.c_void_p * max(n, 1))(*[v._h for v in trainable_variables])
-        check(L.kiln_optimizer_apply_gradients(self._h, ctypes.cast(g_arr, _lib._HP), ctypes.cast(v_arr, _lib._HP), n))
+        _c(L.kiln_optimizer_apply_gradients, self._h, ctypes.cast(g_arr, _lib._HP), ctypes.cast(v_arr, _lib._HP), n)
 
     # ---------------------------------------------------------------- state
 
@@ -177,12 +241,14 @@ class Optimizer:
     def learning_rate(self):
         """The learning rate of the next step (a schedule's value at the raw step counter)."""
         out = ctypes.c_double()
-        check(L.kiln_optimizer_get_learning_rate(ctypes.byref(out), self._h))
+        _c(L.kiln_optimizer_get_learning_rate, ctypes.byref(out), self._h)
         return out.value
 
     @learning_rate.setter
     def learning_rate(self, value):
-        if isinstance(value, (LearningRateSchedule, dict)):
+        if _is_custom_learning_rate(value):
+            _set_custom_learning_rate(self._h, value)
+        elif isinstance(value, (LearningRateSchedule, dict)):
             with _config.to_c(_learning_rate_config(value)) as c:
                 check(L.kiln_optimizer_set_learning_rate_schedule(self._h, c))
         else:

@@ -15,11 +15,18 @@ L = _lib.lib
 
 
 class LearningRateSchedule:
-    """Base class: a Keras class name and a config; schedule(step) is the learning rate at step."""
+    """Base class: a Keras class name and a config; schedule(step) is the learning rate at step.
+
+    Subclass it as Keras's: override __call__(self, step) (step: an int64 scalar Tensor, the
+    optimizer's step count) and, to make the optimizer serializable, get_config(). An optimizer
+    given one calls it at every step (from C, under the GIL)."""
     _class_name = None
 
     def __init__(self, **config):
         self._config = config
+
+    def _is_custom(self):
+        return type(self).__call__ is not LearningRateSchedule.__call__
 
     def __call__(self, step):
         out = ctypes.c_double()
@@ -29,6 +36,9 @@ class LearningRateSchedule:
 
     def get_config(self):
         """Keras's get_config, with the defaults filled in (nested schedules serialized)."""
+        if self._is_custom():
+            raise NotImplementedError("Learning rate schedule '%s' must override `get_config()` in order to be "
+                                      "serializable." % type(self).__name__)
         out = ctypes.c_void_p()
         with _config.to_c(self._kiln_serialize()) as c:
             check(L.kiln_learning_rate_schedule_get_config(ctypes.byref(out), c))
@@ -42,6 +52,8 @@ class LearningRateSchedule:
         return cls(**config)
 
     def _kiln_serialize(self):
+        if self._is_custom():
+            return {"class_name": type(self).__name__, "config": self.get_config()}
         config = {k: (serialize(v) if isinstance(v, LearningRateSchedule) else v) for k, v in self._config.items()}
         return {"class_name": self._class_name, "config": config}
 
