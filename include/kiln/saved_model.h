@@ -50,7 +50,8 @@ typedef struct kiln_saved_model_signature kiln_saved_model_signature;
 ///   "inputs": a list of configs, one per model input: {"name": "pixels", "dtype": "float32",
 ///             "shape": [null, 784]}, each key optional (defaults: Keras's names — a Sequential's
 ///             "<first layer>_input", else "input_1", ... — float32, the built shape with the
-///             batch dim unknown);
+///             batch dim unknown); without "inputs", a Sequential model's Input gives the dtype
+///             (an Embedding's int32 ids), as Keras's traced signature;
 ///   "output_names": a list of strings, one per output (defaults: a Sequential's last layer's
 ///             name, else "output_1", ...).
 /// Errors: INVALID_ARGUMENT for NULL arguments, an empty directory or bad options (naming the

@@ -62,7 +62,9 @@ GlobalRngState global_rng_state() {
   return s;
 }
 
-void set_global_rng_state(const GlobalRngState &state) {
+namespace {
+
+std::unordered_map<int64_t, uint64_t> checked_calls(const GlobalRngState &state) {
   std::unordered_map<int64_t, uint64_t> calls;
   calls.reserve(state.op_seed_calls.size());
   for (const auto &c : state.op_seed_calls) {
@@ -73,6 +75,15 @@ void set_global_rng_state(const GlobalRngState &state) {
       fail(Code::kInvalidArgument, "set_global_rng_state: op seed ", c.first,
            " is listed twice; expected one call count per op seed");
   }
+  return calls;
+}
+
+}  // namespace
+
+void check_global_rng_state(const GlobalRngState &state) { checked_calls(state); }
+
+void set_global_rng_state(const GlobalRngState &state) {
+  std::unordered_map<int64_t, uint64_t> calls = checked_calls(state);
   std::lock_guard<std::mutex> lock(g_calls_mu);
   g_seed.store(state.seed);
   g_op_counter.store(state.next_unseeded);

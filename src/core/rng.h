@@ -35,6 +35,9 @@ GlobalRngState global_rng_state();
 // Replaces the whole state at once (under the same lock). InvalidArgument, changing nothing, for
 // a negative or repeated op seed.
 void set_global_rng_state(const GlobalRngState &state);
+// The checks set_global_rng_state makes (InvalidArgument for a negative or repeated op seed),
+// without setting anything.
+void check_global_rng_state(const GlobalRngState &state);
 
 // Philox4x32-10. Uniform draws use all four words of a block: element i of a uniform fill or of a
 // dropout mask is word i % 4 of block i / 4 (as TensorFlow's Philox ops do), so one block serves

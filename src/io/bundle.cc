@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <utility>
 
@@ -154,6 +156,19 @@ DType from_tf_dtype(TfDType d, const std::string &what) {
 }
 
 // ---- writer ----
+
+namespace bundle_internal {
+
+void fail_status(const leveldb::Status &s, const std::string &what) {
+  if (s.IsNotFound()) fail(Code::kNotFound, what, ": ", s.ToString());
+  // LevelDB's IOError carries strerror(errno) alone: find which errno it was.
+  const std::string text = s.ToString();
+  for (int err : {ENOSPC, EDQUOT, ENOMEM, EACCES, EPERM, EROFS})
+    if (text.find(std::strerror(err)) != std::string::npos) fail(errno_code(err), what, ": ", text);
+  fail(Code::kInternal, what, ": ", text);
+}
+
+}  // namespace bundle_internal
 
 namespace {
 

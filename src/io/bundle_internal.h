@@ -119,9 +119,9 @@ inline void byte_swap(void *data, int64_t n, size_t elem_size) {
   for (int64_t i = 0; i < n; ++i, p += elem_size) std::reverse(p, p + elem_size);
 }
 
-[[noreturn]] inline void fail_status(const leveldb::Status &s, const std::string &what) {
-  fail(s.IsNotFound() ? Code::kNotFound : Code::kInternal, what, ": ", s.ToString());
-}
+// A LevelDB error as kiln's: NotFound, or for an IOError the code of the errno whose text it
+// carries (a full disk is ResourceExhausted, a read-only directory FailedPrecondition).
+[[noreturn]] void fail_status(const leveldb::Status &s, const std::string &what);
 
 inline std::string shape_string(const std::vector<int64_t> &dims) { return list_string(dims); }
 

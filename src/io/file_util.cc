@@ -15,31 +15,30 @@
 
 namespace kiln::io {
 
-namespace {
-
-[[noreturn]] void fail_errno(int err, const char *what, const std::string &path) {
-  Code code = Code::kInternal;
+Code errno_code(int err) {
   switch (err) {
     case ENOENT:
     case ENOTDIR:
-      code = Code::kNotFound;
-      break;
+      return Code::kNotFound;
     case ENOSPC:
     case EDQUOT:
     case ENOMEM:
-      code = Code::kResourceExhausted;
-      break;
+      return Code::kResourceExhausted;
     case EACCES:
     case EPERM:
     case EROFS:
     case EEXIST:
     case EISDIR:
-      code = Code::kFailedPrecondition;
-      break;
+      return Code::kFailedPrecondition;
     default:
-      break;
+      return Code::kInternal;
   }
-  fail(code, what, " '", path, "': ", std::strerror(err));
+}
+
+namespace {
+
+[[noreturn]] void fail_errno(int err, const char *what, const std::string &path) {
+  fail(errno_code(err), what, " '", path, "': ", std::strerror(err));
 }
 
 // Closes an fd on scope exit unless release()d; close errors after a successful fsync are not

@@ -9,9 +9,15 @@
 #include <string>
 #include <utility>
 
+#include "core/error.h"
+
 namespace kiln::io {
 
 // "a/b" + "c" -> "a/b/c"; an absolute `name` or an empty `dir` gives `name` unchanged.
+// The status code of a failed system call's errno: NotFound (ENOENT, ENOTDIR), ResourceExhausted
+// (ENOSPC, EDQUOT, ENOMEM), FailedPrecondition (EACCES, EPERM, EROFS, EEXIST, EISDIR), else Internal.
+Code errno_code(int err);
+
 std::string join_path(const std::string &dir, const std::string &name);
 // The directory part of path: "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/".
 std::string dir_name(const std::string &path);

@@ -163,7 +163,12 @@ Layer::Layer(std::string class_name, ConfigReader &base)
 
 Layer::~Layer() = default;
 
-bool Layer::built() const { return built_.load(std::memory_order_acquire); }
+namespace {
+// The layer whose build is running its when-built callbacks on this thread: built to them.
+thread_local const Layer *t_finishing_build = nullptr;
+}  // namespace
+
+bool Layer::built() const { return built_.load(std::memory_order_acquire) || t_finishing_build == this; }
 
 void Layer::set_trainable(bool trainable) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -237,27 +242,38 @@ void Layer::build_once(const std::vector<PartialShape> &input_shapes, bool from_
   {
     std::lock_guard<std::mutex> lock(mu_);
     build_shapes_ = input_shapes;
-    building_ = false;
-    built_.store(true, std::memory_order_release);
     then.swap(when_built_);
   }
-  built_cv_.notify_all();
-  // Every callback runs even when one fails; the first failure is the build's.
+  // The callbacks (a deferred checkpoint restore) run before any other thread may call the layer:
+  // they see it built on this thread, and the others wait until they have run, so no call reads
+  // the initial weights of a layer whose values are on their way. Every callback runs even when
+  // one fails; the first failure is the build's.
   std::exception_ptr first;
-  for (const std::function<void()> &f : then) {
-    try {
-      f();
-    } catch (...) {
-      if (!first) first = std::current_exception();
+  {
+    const Layer *previous = t_finishing_build;
+    t_finishing_build = this;
+    for (const std::function<void()> &f : then) {
+      try {
+        f();
+      } catch (...) {
+        if (!first) first = std::current_exception();
+      }
     }
+    t_finishing_build = previous;
   }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    building_ = false;
+    built_.store(true, std::memory_order_release);
+  }
+  built_cv_.notify_all();
   if (first) std::rethrow_exception(first);
 }
 
 bool Layer::call_when_built(std::function<void()> f) {
   if (!f) fail(Code::kInvalidArgument, "layer '", name_, "': call_when_built: empty callback");
   std::lock_guard<std::mutex> lock(mu_);
-  if (built_) return false;
+  if (built_ || t_finishing_build == this) return false;
   when_built_.push_back(std::move(f));
   return true;
 }

@@ -160,11 +160,12 @@ class Layer : public std::enable_shared_from_this<Layer> {
                                            const std::vector<Tensor> &previous_masks);
   // Builds once (again is a no-op). Shapes may hold kUnknownDim.
   void build(const std::vector<PartialShape> &input_shapes);
-  // Runs f once, right after this layer's build finishes (on the building thread, outside the
-  // layer's lock): Keras's deferred restoration, where a checkpoint restored into an unbuilt
-  // model assigns its values once the weights exist. Returns false, keeping nothing, when the
-  // layer is built already (the caller then acts at once). An exception from f comes out of the
-  // build (or the call that built the layer), which has finished: the layer stays built.
+  // Runs f once, right after this layer's build_impl (on the building thread, outside the
+  // layer's lock, with the layer built() to that thread only): Keras's deferred restoration, where
+  // a checkpoint restored into an unbuilt model assigns its values once the weights exist. Other
+  // threads' first calls wait until f has run. Returns false, keeping nothing, when the layer is
+  // built already (the caller then acts at once). An exception from f comes out of the build (or
+  // the call that built the layer), which has finished: the layer stays built.
   // f must not hold a strong reference to this layer.
   bool call_when_built(std::function<void()> f);
   // The shapes the build saw (Keras's build input shape), for summary and compute_output_shape.

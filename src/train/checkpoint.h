@@ -42,6 +42,9 @@ struct TrackableAttribute {
   std::function<Tensor()> read;  // the value to save
   // Takes a restored value (its dtype and shape already checked against dtype and shape).
   std::function<void(const Tensor &)> write;
+  // Optional: throws for a value write would refuse. A restore checks every value before it
+  // writes any.
+  std::function<void(const Tensor &)> check;
   // A saved value of another floating dtype (same shape) is converted rather than refused (a
   // Nadam `_u_product` saved in float64 for a float32 model's, or the other way round).
   bool convert_float = false;
@@ -207,8 +210,10 @@ class Checkpoint {
   std::string write(const std::string &prefix);
   // save() without the state file, for CheckpointManager (which records its own list):
   // save_counter += 1, then writes `<prefix>-<number>`, number being the new save_counter when
-  // negative. Returns the path.
-  std::string save_numbered(const std::string &prefix, int64_t number = -1);
+  // negative, then runs record(path) (the state file's update) under the save's lock. Returns
+  // the path. If the write or record throws, save_counter is as before.
+  std::string save_numbered(const std::string &prefix, int64_t number = -1,
+                            const std::function<void(const std::string &path)> &record = {});
   // Restores from a checkpoint prefix, or from a directory's latest checkpoint (NotFound when it
   // has none). save_counter is restored too, so later saves continue its numbering.
   LoadStatus restore(const std::string &path);

@@ -93,7 +93,8 @@ std::string Checkpoint::write(const std::string &prefix) {
   return prefix;
 }
 
-std::string Checkpoint::save_numbered(const std::string &prefix, int64_t number) {
+std::string Checkpoint::save_numbered(const std::string &prefix, int64_t number,
+                                      const std::function<void(const std::string &path)> &record) {
   if (prefix.empty()) fail(Code::kInvalidArgument, "Checkpoint.save: the prefix is empty");
   std::lock_guard<std::mutex> lock(impl_->mu);
   const VariablePtr counter = impl_->make_counter();
@@ -103,6 +104,7 @@ std::string Checkpoint::save_numbered(const std::string &prefix, int64_t number)
   counter->assign(Tensor::scalar<int64_t>(before + 1));
   try {
     write_object_graph(impl_, path);
+    if (record) record(path);
   } catch (...) {
     counter->assign(Tensor::scalar<int64_t>(before));
     throw;
@@ -111,13 +113,13 @@ std::string Checkpoint::save_numbered(const std::string &prefix, int64_t number)
 }
 
 std::string Checkpoint::save(const std::string &prefix) {
-  const std::string path = save_numbered(prefix);
-  // TF's Checkpoint.save records the newest checkpoint alone (CheckpointManager keeps lists).
-  io::CheckpointState state;
-  state.model_checkpoint_path = path;
-  state.all_model_checkpoint_paths = {path};
-  io::update_checkpoint_state(io::dir_name(path), state);
-  return path;
+  return save_numbered(prefix, -1, [](const std::string &path) {
+    // TF's Checkpoint.save records the newest checkpoint alone (CheckpointManager keeps lists).
+    io::CheckpointState state;
+    state.model_checkpoint_path = path;
+    state.all_model_checkpoint_paths = {path};
+    io::update_checkpoint_state(io::dir_name(path), state);
+  });
 }
 
 LoadStatus Checkpoint::read(const std::string &path) {

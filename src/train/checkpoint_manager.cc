@@ -3,6 +3,7 @@
 // with paths and timestamps, recovered by the next manager on the same directory.
 #include <dirent.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -120,18 +121,21 @@ CheckpointManager::CheckpointManager(std::shared_ptr<Checkpoint> checkpoint, std
   const double now = m.now();
   const std::optional<io::CheckpointState> state = io::get_checkpoint_state(m.directory);
   if (!state) {
-    m.last_preserved = now;
+    m.last_preserved = now - 1.0;  // as TF: a manager made again at once still deletes its saves
     return;
   }
-  // Carry on with what an earlier manager (or TensorFlow) recorded.
+  // Carry on with what an earlier manager (or TensorFlow) recorded, as TF's manager does: only
+  // checkpoints stamped after last_preserved_timestamp are managed (may be deleted). Those
+  // without stamps (Checkpoint.save, save_weights, ModelCheckpoint) count as preserved and stay.
   m.latest = state->model_checkpoint_path;
   m.last_preserved = state->last_preserved_timestamp;
   if (now < m.last_preserved) m.last_preserved = now;  // the clock went back
   std::vector<double> stamps = state->all_model_checkpoint_timestamps;
-  if (stamps.size() != state->all_model_checkpoint_paths.size())
-    stamps.assign(state->all_model_checkpoint_paths.size(), m.last_preserved);
-  for (size_t i = 0; i < stamps.size(); ++i)
-    m.maybe_delete.emplace_back(state->all_model_checkpoint_paths[i], stamps[i]);
+  if (stamps.empty()) stamps.assign(state->all_model_checkpoint_paths.size(), m.last_preserved);
+  for (size_t i = 0; i < stamps.size() && i < state->all_model_checkpoint_paths.size(); ++i) {
+    const double stamp = std::min(stamps[i], now);
+    if (stamp > m.last_preserved) m.maybe_delete.emplace_back(state->all_model_checkpoint_paths[i], stamp);
+  }
 }
 
 CheckpointManager::~CheckpointManager() = default;
@@ -142,19 +146,30 @@ std::string CheckpointManager::save(std::optional<int64_t> checkpoint_number) {
          *checkpoint_number);
   Impl &m = *impl_;
   std::lock_guard<std::mutex> lock(m.mu);
-  const std::string path = m.checkpoint->save_numbered(m.prefix, checkpoint_number ? *checkpoint_number : -1);
-  const double stamp = m.now();
-  // A checkpoint saved again under its old name moves to the end of the queue.
-  for (auto it = m.maybe_delete.begin(); it != m.maybe_delete.end(); ++it)
-    if (it->first == path) {
-      m.maybe_delete.erase(it);
-      break;
-    }
-  m.maybe_delete.emplace_back(path, stamp);
-  m.latest = path;
-  // The state file names the new checkpoint before anything is deleted (a crash while deleting
-  // still finds it), and again after, without the deleted ones.
-  m.record_state();
+  const std::vector<std::pair<std::string, double>> queue = m.maybe_delete;
+  const std::string latest = m.latest;
+  std::string path;
+  try {
+    path = m.checkpoint->save_numbered(
+        m.prefix, checkpoint_number ? *checkpoint_number : -1, [&m](const std::string &saved) {
+          const double stamp = m.now();
+          // A checkpoint saved again under its old name moves to the end of the queue.
+          for (auto it = m.maybe_delete.begin(); it != m.maybe_delete.end(); ++it)
+            if (it->first == saved) {
+              m.maybe_delete.erase(it);
+              break;
+            }
+          m.maybe_delete.emplace_back(saved, stamp);
+          m.latest = saved;
+          // The state file names the new checkpoint before anything is deleted (a crash while
+          // deleting still finds it), and again after, without the deleted ones.
+          m.record_state();
+        });
+  } catch (...) {  // nothing recorded: the manager, as the counter, is as before
+    m.maybe_delete = queue;
+    m.latest = latest;
+    throw;
+  }
   m.sweep();
   m.record_state();
   return path;

@@ -390,7 +390,11 @@ void restore_pass(const std::shared_ptr<const SavedGraph> &saved, int top, const
   std::vector<Tensor> deferred_values;
   for (const Deferral &d : deferrals) deferred_values.push_back(reader.read(d.key));
 
-  // 4. Assign, then hand the deferred values to the objects that will make their owners.
+  // 4. Check every value its owner would refuse (a non-finite learning rate, a bad random
+  // state) before any is written, so a restore changes all or nothing; assign, then hand the
+  // deferred values to the objects that will make their owners.
+  for (size_t i = 0; i < assignments.size(); ++i)
+    if (assignments[i].attribute.check) assignments[i].attribute.check(values[i]);
   for (size_t i = 0; i < assignments.size(); ++i) assignments[i].attribute.write(values[i]);
   {
     std::lock_guard<std::mutex> lock(state->mu);

@@ -2,6 +2,7 @@
 // variables and groups, each with the edges Keras 2.13 gives it, so the keys kiln writes are the
 // keys Keras writes for the same model and optimizer.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -246,6 +247,12 @@ class LearningRateTrackable final : public Trackable {
       if (opt->learning_rate_schedule()) return;
       if (static_cast<float>(opt->learning_rate()) != v) opt->set_learning_rate(v);
     };
+    a.check = [opt](const Tensor &t) {
+      const float v = t.data<float>()[0];
+      if (!opt->learning_rate_schedule() && !std::isfinite(v))
+        fail(Code::kInvalidArgument, "the checkpoint's learning rate of optimizer '", opt->name(), "' is ", v,
+             "; expected a finite float");
+    };
     return {a};
   }
 
@@ -415,15 +422,19 @@ class GlobalRngStateTrackable final : public Trackable {
       const int64_t n = static_cast<int64_t>(rows.size() / 2);
       return Tensor::from_data(DType::kInt64, Shape{n, 2}, rows.data(), rows.size() * sizeof(int64_t));
     };
-    a.write = [](const Tensor &t) {
+    const auto decode = [](const Tensor &t) {
       const int64_t *p = t.data<int64_t>();
       GlobalRngState s;
       s.seed = static_cast<uint64_t>(p[0]);
       s.next_unseeded = static_cast<uint64_t>(p[1]);
       for (int64_t r = 1; r < t.shape()[0]; ++r)
         s.op_seed_calls.emplace_back(p[2 * r], static_cast<uint64_t>(p[2 * r + 1]));
-      set_global_rng_state(s);  // InvalidArgument for a negative or repeated op seed
+      return s;
     };
+    a.write = [decode](const Tensor &t) { set_global_rng_state(decode(t)); };
+    a.check = [decode](const Tensor &t) {
+      check_global_rng_state(decode(t));
+    };  // a negative or repeated op seed
     return {a};
   }
 

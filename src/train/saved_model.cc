@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "io/file_util.h"
+#include "layers/sequential.h"
 #include "ops/ops.h"
 #include "train/checkpoint.h"
 #include "train/model_training.h"
@@ -92,9 +93,15 @@ io::SignatureInfo make_signature(const LayerPtr &model, const SaveModelOptions &
   if (!o.inputs.empty() && o.inputs.size() != built.size())
     fail(Code::kInvalidArgument, "save_model: ", o.inputs.size(), " input specs for a model with ",
          built.size(), " input(s); give one per input");
+  // A Sequential model's Input gives the inputs' dtype (an Embedding's int32 ids), as Keras's
+  // traced signature; other models take float32 unless the options say otherwise.
+  DType input_dtype = DType::kFloat32;
+  if (const auto *seq = dynamic_cast<const layers::Sequential *>(model.get()); seq && seq->input_layer())
+    input_dtype = seq->input_layer()->input_dtype();
   io::SignatureInfo sig;
   for (size_t i = 0; i < built.size(); ++i) {
     io::TensorSpecInfo spec;
+    spec.dtype = input_dtype;
     if (!o.inputs.empty()) spec = o.inputs[i];
     if (spec.name.empty())
       spec.name = sequential ? model->layers()[0]->name() + "_input" : "input_" + std::to_string(i + 1);

@@ -24,9 +24,10 @@ namespace kiln::train {
 
 struct SaveModelOptions {
   // The serving_default signature's inputs, one per model input, in order. Empty: Keras's
-  // names (Sequential: "<first layer>_input"; other models "input_1", "input_2", ...), float32,
-  // the shapes the model was built with with the batch dim unknown. A spec may leave its name
-  // empty (the default name) or its dims empty (the built shape).
+  // names (Sequential: "<first layer>_input"; other models "input_1", "input_2", ...), the dtype
+  // of a Sequential model's Input (float32 for other models), the shapes the model was built
+  // with with the batch dim unknown. A spec may leave its name empty (the default name) or its
+  // dims empty (the built shape).
   std::vector<io::TensorSpecInfo> inputs;
   // The outputs' names, one per model output. Empty: Keras's (Sequential: the last layer's
   // name; other models "output_1", ...).

@@ -195,6 +195,33 @@ class SaveAndStateTest(TempDirTest):
         outer.write(self.path("outer"))
         self.assertTrue(kiln.train.load_checkpoint(self.path("outer")).has_tensor("inner/v/.ATTRIBUTES/VARIABLE_VALUE"))
 
+    def test_manager_leaves_checkpoints_without_timestamps(self):
+        # Checkpoint.save records no timestamps: TF's manager counts such checkpoints as preserved
+        # and never deletes them (it manages those stamped after last_preserved_timestamp).
+        ckpt = kiln.train.Checkpoint(v=kiln.Variable(1.0, name="v"))
+        ckpt.save(self.path("ckpt"))
+        manager = kiln.train.CheckpointManager(ckpt, self.dir, max_to_keep=1)
+        self.assertEqual(manager.checkpoints, [])
+        self.assertEqual(manager.latest_checkpoint, self.path("ckpt-1"))
+        manager.save()
+        manager.save()
+        self.assertTrue(os.path.exists(self.path("ckpt-1.index")))
+        self.assertFalse(os.path.exists(self.path("ckpt-2.index")))
+        self.assertEqual(manager.checkpoints, [self.path("ckpt-3")])
+
+    def test_failed_save_leaves_the_counter(self):
+        # The state file cannot be written (a directory stands in its place): the save fails and
+        # save_counter, as the manager's list, is as before.
+        ckpt = kiln.train.Checkpoint(v=kiln.Variable(1.0, name="v"))
+        manager = kiln.train.CheckpointManager(ckpt, self.dir, max_to_keep=2)
+        os.makedirs(self.path("checkpoint"))
+        with self.assertRaises(kiln.KilnError):
+            ckpt.save(self.path("ckpt"))
+        self.assertEqual(ckpt.save_counter, 0)
+        with self.assertRaises(kiln.KilnError):
+            manager.save()
+        self.assertEqual((ckpt.save_counter, manager.checkpoints, manager.latest_checkpoint), (0, [], None))
+
     def test_manager_keeps_the_newest(self):
         v = kiln.Variable(1.0, name="v")
         ckpt = kiln.train.Checkpoint(v=v)

@@ -98,6 +98,15 @@ class LayerRegistryTest(unittest.TestCase):
             self.assertTrue(layers._class_registered("Doubler"))
             layers.deserialize(config)
         self.assertFalse(layers._class_registered("Doubler"))
+        # Nested scopes of one name (load(custom_objects=...) inside a scope): leaving the inner
+        # one gives the outer one's class back, and leaving that one unregisters it.
+        with saving.custom_object_scope({"Doubler": Doubler}):
+            with saving.custom_object_scope({"Doubler": ScaledDense}):
+                pass
+            self.assertIsInstance(layers.deserialize(config).layers[0], Doubler)
+            layers.deserialize(config, custom_objects={"Doubler": Doubler})
+            self.assertTrue(layers._class_registered("Doubler"))
+        self.assertFalse(layers._class_registered("Doubler"))
 
     def test_from_config_error_is_reraised(self):
         config = {"class_name": "Broken", "config": {}}

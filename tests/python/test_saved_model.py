@@ -7,6 +7,8 @@ import tempfile
 import threading
 import unittest
 
+import numpy as np
+
 import kiln
 
 try:
@@ -104,6 +106,20 @@ class SavedModelTest(unittest.TestCase):
                               output_names=["probabilities"])
         named = kiln.saved_model.load(os.path.join(self.dir, "named")).signatures["serving_default"]
         self.assertEqual(list(named(features=x)), ["probabilities"])
+
+    def test_sequential_input_dtype_in_the_signature(self):
+        # An Input of int32 ids (an Embedding's) gives the signature its dtype, as Keras's trace.
+        L = kiln.layers
+        m = kiln.Sequential([L.Input(shape=(5,), dtype="int32"), L.Embedding(10, 4), L.Flatten(), L.Dense(2)])
+        ids = np.array([[1, 2, 3, 4, 5]], np.int32)
+        want = m.predict(ids, verbose=0)
+        path = os.path.join(self.dir, "ids")
+        kiln.saved_model.save(m, path)
+        serve = kiln.saved_model.load(path).signatures["serving_default"]
+        self.assertEqual(serve.inputs[0].dtype, "int32")
+        np.testing.assert_array_equal(np.asarray(list(serve(ids).values())[0]), want)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "float32.*expected int32"):
+            serve(ids.astype(np.float32))
 
     def test_eight_threads_serve_identical_results(self):
         m = _mlp()

@@ -8,6 +8,8 @@
 //  - a state file naming "<dir>//<name>": rewriting it stored "/<name>", a file at the root.
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "bundle_test_util.h"
 #include "core/error.h"
 #include "io/bundle.h"
+#include "io/bundle_internal.h"
 #include "io/checkpoint_state.h"
 #include "io/crc32c.h"
 #include "test_util.h"
@@ -42,6 +45,29 @@ std::string float_entry(const std::string &data, int64_t offset, int64_t n) {
   e.set_size(4 * n);
   e.set_crc32c(crc32c::mask(crc32c::value(data.data() + offset, static_cast<size_t>(4 * n))));
   return e.SerializeAsString();
+}
+
+// LevelDB reports an I/O failure as text with strerror(errno) in it: a full disk is
+// ResourceExhausted and a read-only directory FailedPrecondition, as kiln's own file code says
+// (INTERNAL before, whatever the cause).
+TEST(BundleRobustnessTest, LevelDbIoErrorsKeepTheirErrnosCode) {
+  const auto code_of = [](const leveldb::Status &st) {
+    try {
+      bundle_internal::fail_status(st, "writing ckpt");
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find("writing ckpt"), std::string::npos) << e.what();
+      return e.code();
+    }
+    return Code::kOk;
+  };
+  EXPECT_EQ(code_of(leveldb::Status::IOError("/d/ckpt.index", std::strerror(ENOSPC))),
+            Code::kResourceExhausted);
+  EXPECT_EQ(code_of(leveldb::Status::IOError("/d/ckpt.index", std::strerror(EROFS))),
+            Code::kFailedPrecondition);
+  EXPECT_EQ(code_of(leveldb::Status::IOError("/d/ckpt.index", std::strerror(EACCES))),
+            Code::kFailedPrecondition);
+  EXPECT_EQ(code_of(leveldb::Status::NotFound("/d/ckpt.index", "missing")), Code::kNotFound);
+  EXPECT_EQ(code_of(leveldb::Status::IOError("/d/ckpt.index", std::strerror(EIO))), Code::kInternal);
 }
 
 TEST(BundleRobustnessTest, RepeatedOrUnorderedKeysAreDataLoss) {

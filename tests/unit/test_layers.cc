@@ -2,7 +2,10 @@
 // configs and the registry, input specs, losses, Sequential and summary.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "autodiff/tape.h"
 #include "core/error.h"
@@ -78,6 +81,31 @@ TEST_F(LayersTest, DenseBuildsLazilyFromTheFirstInput) {
   expect_error([&] { (*d)(random_tensor({4, 6}, 2)); }, Code::kInvalidArgument,
                {"layer 'dense' (Dense)", "(4, 6)", "expected the last axis to be 5"});
   expect_error([&] { (*d)(random_tensor({5}, 2)); }, Code::kInvalidArgument, {"expected rank >= 2"});
+}
+
+// A deferred checkpoint restore (call_when_built) runs before any other thread's first call goes
+// on: a call racing the building one waits for the restored values instead of reading the
+// initial weights. The callback sees the layer built on its own thread.
+TEST_F(LayersTest, WhenBuiltCallbacksRunBeforeOtherThreadsCall) {
+  LayerPtr d = dense(2);
+  std::atomic<bool> started{false}, restored{false};
+  ASSERT_TRUE(d->call_when_built([&] {
+    EXPECT_TRUE(d->built());
+    started = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    d->variables()[0]->assign(ops::ones(Shape({3, 2}), DType::kFloat32));
+    restored = true;
+  }));
+  const Tensor x = ops::ones(Shape({1, 3}), DType::kFloat32);
+  std::thread first([&] { (*d)(x); });
+  while (!started) std::this_thread::yield();
+  EXPECT_FALSE(d->built()) << "built to other threads only once the callbacks have run";
+  const Tensor y = (*d)(x);  // waits for the build and its callbacks
+  EXPECT_TRUE(restored);
+  testing::expect_near(y, {3.0f, 3.0f}, 0);
+  first.join();
+  EXPECT_TRUE(d->built());
+  EXPECT_FALSE(d->call_when_built([] {}));
 }
 
 // Integer and bool features go through Dense cast to its compute dtype, as Keras's Dense casts them.

@@ -19,6 +19,7 @@ import threading
 from . import layers as _layers
 
 _REGISTERED = {}   # registered name -> class (register_keras_serializable)
+_ACTIVE = {}       # name -> the class registered under it now (by the decorator or a scope)
 _scope_lock = threading.RLock()
 
 
@@ -32,6 +33,7 @@ def register_keras_serializable(package="Custom", name=None):
         _layers._register_class(registered, cls)
         cls._kiln_registered_name = registered
         _REGISTERED[registered] = cls
+        _ACTIVE[registered] = cls
         return cls
 
     return decorate
@@ -53,7 +55,8 @@ def get_registered_object(name, custom_objects=None):
 @contextlib.contextmanager
 def custom_object_scope(custom_objects):
     """Within the block, deserialization finds the classes of custom_objects ({"MyDense": MyDense})
-    by those names; on exit the names are registered as before (or not at all)."""
+    by those names; on exit the names are registered as before (an enclosing scope's class, a
+    register_keras_serializable class, or none)."""
     items = dict(custom_objects or {})
     if not items:
         yield
@@ -62,16 +65,19 @@ def custom_object_scope(custom_objects):
         done = []
         try:
             for key, cls in items.items():
+                previous = _ACTIVE.get(key)
                 _layers._register_class(key, cls)
-                done.append(key)
+                _ACTIVE[key] = cls
+                done.append((key, previous))
             yield
         finally:
-            for key in reversed(done):
-                previous = _REGISTERED.get(key)
+            for key, previous in reversed(done):
                 if previous is not None:
                     _layers._register_class(key, previous)
+                    _ACTIVE[key] = previous
                 else:
                     _layers._unregister_class(key)
+                    _ACTIVE.pop(key, None)
 
 
 __all__ = ["register_keras_serializable", "get_registered_name", "get_registered_object", "custom_object_scope"]
