@@ -148,17 +148,24 @@ struct SummaryWriter::Impl {
     {
       std::unique_lock<std::mutex> lock(mu);
       if (closed) return;
+      if (closing) {  // another thread is closing: wait until it has
+        done_cv.wait(lock, [&] { return closed; });
+        return;
+      }
       closing = true;
       work_cv.notify_one();
     }
     if (thread.joinable()) thread.join();
-    std::lock_guard<std::mutex> lock(mu);
-    closed = true;
-    if (fd >= 0) {
-      if (::close(fd) != 0 && error.empty())
-        error = "summary writer: closing " + path + " failed: " + std::strerror(errno);
-      fd = -1;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      closed = true;
+      if (fd >= 0) {
+        if (::close(fd) != 0 && error.empty())
+          error = "summary writer: closing " + path + " failed: " + std::strerror(errno);
+        fd = -1;
+      }
     }
+    done_cv.notify_all();
   }
 };
 
@@ -175,9 +182,9 @@ std::shared_ptr<SummaryWriter> SummaryWriter::create(const std::string &logdir,
                                                      const WriterOptions &options) {
   if (logdir.empty())
     fail(Code::kInvalidArgument, "create_file_writer: logdir is empty; expected a directory path");
-  if (options.max_queue < 1)
+  if (options.max_queue < 1 || options.max_queue > INT32_MAX)  // TF's is an int32
     fail(Code::kInvalidArgument, "create_file_writer: max_queue is ", options.max_queue,
-         "; expected at least 1");
+         "; expected 1 to 2147483647");
   if (options.flush_millis < 1)
     fail(Code::kInvalidArgument, "create_file_writer: flush_millis is ", options.flush_millis,
          "; expected at least 1");
@@ -230,6 +237,11 @@ const std::string &SummaryWriter::path() const { return impl_->path; }
 
 void SummaryWriter::write(tbproto::Event event) {
   if (event.wall_time() == 0.0) event.set_wall_time(wall_seconds());
+  // Protobuf serializes at most 2 GiB - 1 (it would give an empty string, an empty record).
+  const size_t size = event.ByteSizeLong();
+  if (size > static_cast<size_t>(INT32_MAX))
+    fail(Code::kInvalidArgument, "summary writer: the event is ", size,
+         " bytes; an event record holds less than 2 GiB (protobuf's limit)");
   std::string framed;
   io::record::append(framed, event.SerializeAsString());
   impl_->enqueue(std::move(framed));

@@ -34,7 +34,8 @@ struct WriterOptions {
 class SummaryWriter {
  public:
   // Creates logdir and its parents, and the event file with its file_version record.
-  // A max_queue < 1 or flush_millis < 1 is InvalidArgument; an unwritable logdir FailedPrecondition.
+  // A max_queue outside 1 to 2^31 - 1 (an int32, as TF's) or a flush_millis < 1 is InvalidArgument;
+  // an unwritable logdir FailedPrecondition.
   static std::shared_ptr<SummaryWriter> create(const std::string &logdir, const WriterOptions &options = {});
   ~SummaryWriter();  // closes (flushing everything queued)
   SummaryWriter(const SummaryWriter &) = delete;

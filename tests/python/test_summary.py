@@ -77,6 +77,15 @@ class SummaryTest(unittest.TestCase):
             kiln.summary.hparams({"lr": 0.01, "units": 64, "opt": "adam", "bn": True})
             with kiln.summary.record_if(False):
                 self.assertFalse(kiln.summary.scalar("off", 1.0))
+                with kiln.summary.record_if(False):
+                    pass
+                # Leaving a nested block gives back the enclosing condition, as tf.summary's.
+                self.assertFalse(kiln.summary.should_record_summaries())
+                self.assertFalse(kiln.summary.scalar("off", 2.0))
+                with kiln.summary.record_if(True):
+                    self.assertTrue(kiln.summary.should_record_summaries())
+                self.assertFalse(kiln.summary.should_record_summaries())
+            self.assertTrue(kiln.summary.should_record_summaries())
             seen = []
             t = threading.Thread(target=lambda: seen.append(kiln.summary.should_record_summaries()))
             t.start()

@@ -86,7 +86,10 @@ TEST(SummaryWriterTest, BadArgumentsAreClearErrors) {
   summary::WriterOptions o;
   o.max_queue = 0;
   expect_error([&] { SummaryWriter::create(dir.path(), o); }, Code::kInvalidArgument,
-               {"max_queue", "at least 1"});
+               {"max_queue", "expected 1 to 2147483647"});
+  o.max_queue = int64_t{1} << 60;  // its queue bound (max_queue * 16) wrapped to 0: the first write hung
+  expect_error([&] { SummaryWriter::create(dir.path(), o); }, Code::kInvalidArgument,
+               {"max_queue is 1152921504606846976"});
   o = {};
   o.flush_millis = -5;
   expect_error([&] { SummaryWriter::create(dir.path(), o); }, Code::kInvalidArgument, {"flush_millis"});
@@ -98,6 +101,19 @@ TEST(SummaryWriterTest, BadArgumentsAreClearErrors) {
   std::ofstream(dir.path() + "/file") << "x";
   expect_error([&] { SummaryWriter::create(dir.path() + "/file/logs"); }, Code::kFailedPrecondition,
                {"cannot create log directory"});
+}
+
+// Threads closing one writer at once: one closes, the others wait for it (the second joined the
+// writer thread the first had joined already, and hung).
+TEST(SummaryWriterTest, ConcurrentClosesReturn) {
+  TempDir dir;
+  for (int round = 0; round < 20; ++round) {
+    auto w = SummaryWriter::create(dir.path() + "/r" + std::to_string(round));
+    std::vector<std::thread> closers;
+    for (int t = 0; t < 4; ++t) closers.emplace_back([&] { w->close(); });
+    for (std::thread &t : closers) t.join();
+    EXPECT_TRUE(w->closed());
+  }
 }
 
 // The scalar events of TF 2.13's validation run, rewritten by kiln with the same tag, value and

@@ -13,6 +13,7 @@ thread has no default writer or recording is off, as TensorFlow's do.
 import contextlib
 import ctypes
 import os
+import threading
 
 from . import _lib
 from . import config as _config
@@ -149,16 +150,22 @@ class _Experimental:
 experimental = _Experimental()
 
 
+_recording = threading.local()  # .on: this thread's record_if condition (C keeps it per thread too)
+
+
 @contextlib.contextmanager
 def record_if(condition):
     """tf.summary.record_if: summaries inside the block are written only when condition is true
     (a bool, or a callable returning one, evaluated on entry)."""
     on = bool(condition() if callable(condition) else condition)
+    previous = getattr(_recording, "on", True)  # an enclosing record_if's, restored on exit
     check(L.kiln_summary_record_if(on))
+    _recording.on = on
     try:
         yield
     finally:
-        check(L.kiln_summary_record_if(True))
+        _recording.on = previous
+        check(L.kiln_summary_record_if(previous))
 
 
 def should_record_summaries():
