@@ -45,7 +45,8 @@ typedef struct kiln_saved_model_signature kiln_saved_model_signature;
 /// tf.saved_model.save(model, export_dir) / Keras's model.save(export_dir): writes the SavedModel
 /// of a built model. The directory is written under a temporary name beside it, fsynced, then put
 /// in place by a rename (replacing an earlier SavedModel there atomically), so a crash leaves the
-/// previous export or the new one, never a mix.
+/// previous export or the new one, never a mix. Other files of an earlier export there (besides
+/// saved_model.pb, fingerprint.pb and variables/: assets.extra/, a README) are kept in the new one.
 /// options (may be NULL), a kiln_config with:
 ///   "inputs": a list of configs, one per model input: {"name": "pixels", "dtype": "float32",
 ///             "shape": [null, 784]}, each key optional (defaults: Keras's names — a Sequential's

@@ -175,6 +175,25 @@ void remove_tree_quietly(const std::string &path) noexcept {
 // or empty, else an atomic exchange (renameat2 RENAME_EXCHANGE) and the old tree removed; where
 // the file system cannot exchange, the old tree is renamed aside first (a crash between the two
 // renames leaves the old export under `<final>.tempstate<hex>` and none under its name).
+// What an export in final_dir holds besides kiln's own files (assets.extra/, a TF Serving
+// warm-up file, a README) is copied into the new export, so a save over it keeps them, as
+// tf.saved_model.save writes into the directory and leaves other files alone.
+void keep_other_files(const std::string &final_dir, const std::string &temp) {
+  std::error_code ec;
+  if (!fs::is_directory(final_dir, ec)) return;
+  try {
+    for (const fs::directory_entry &e : fs::directory_iterator(final_dir)) {
+      const std::string name = e.path().filename().string();
+      if (name == io::kSavedModelFile || name == io::kFingerprintFile || name == io::kVariablesDir) continue;
+      fs::copy(e.path(), fs::path(temp) / name,
+               fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+    }
+  } catch (const fs::filesystem_error &e) {
+    fail(io::errno_code(e.code().value()), "save_model: cannot keep the other files of '", final_dir,
+         "' in the new export: ", e.what());
+  }
+}
+
 void commit_directory(const std::string &temp, const std::string &final_dir) {
   std::error_code ec;
   const std::string parent = io::dir_name(final_dir);
@@ -243,6 +262,7 @@ void save_model(const LayerPtr &model, const std::string &export_dir, const Save
     io::write_file_atomic(io::join_path(temp, io::kSavedModelFile), manifest);
     io::write_file_atomic(io::join_path(temp, io::kFingerprintFile),
                           io::encode_fingerprint(manifest, io::read_file(prefix + ".index")));
+    keep_other_files(dir, temp);
     io::sync_dir(io::join_path(temp, io::kVariablesDir));
     io::sync_dir(temp);
     commit_directory(temp, dir);

@@ -38,8 +38,10 @@ struct SaveModelOptions {
 // temporary name beside it, fsynced, then put in place by one rename (an existing SavedModel
 // there is swapped out atomically where the file system allows it), so a crash leaves either the
 // previous export or the new one. An existing export_dir that is not empty and holds no
-// saved_model.pb is FailedPrecondition (kiln does not replace a directory of other files).
-// FailedPrecondition for a model that is not built ("call it on a batch or build it first").
+// saved_model.pb is FailedPrecondition (kiln does not replace a directory of other files). The
+// files an existing export holds besides saved_model.pb, fingerprint.pb and variables/ (e.g.
+// assets.extra/) are copied into the new one, as TF leaves them. FailedPrecondition for a model
+// that is not built ("call it on a batch or build it first").
 void save_model(const layers::LayerPtr &model, const std::string &export_dir,
                 const SaveModelOptions &options = {});
 

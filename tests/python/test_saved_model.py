@@ -121,6 +121,19 @@ class SavedModelTest(unittest.TestCase):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "float32.*expected int32"):
             serve(ids.astype(np.float32))
 
+    def test_save_over_an_export_keeps_other_files(self):
+        # tf.saved_model.save writes into the directory: a TF Serving warm-up file stays.
+        path = os.path.join(self.dir, "over")
+        kiln.saved_model.save(_mlp(), path)
+        os.makedirs(os.path.join(path, "assets.extra"))
+        with open(os.path.join(path, "assets.extra", "tf_serving_warmup_requests"), "wb") as f:
+            f.write(b"warm")
+        kiln.saved_model.save(_mlp(), path)
+        with open(os.path.join(path, "assets.extra", "tf_serving_warmup_requests"), "rb") as f:
+            self.assertEqual(f.read(), b"warm")
+        self.assertEqual(sorted(os.listdir(path)), ["assets.extra", "fingerprint.pb", "saved_model.pb", "variables"])
+        kiln.saved_model.load(path)
+
     def test_eight_threads_serve_identical_results(self):
         m = _mlp()
         path = os.path.join(self.dir, "export")
