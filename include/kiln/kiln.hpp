@@ -3383,7 +3383,7 @@ class Optimizer : public kiln::detail::handle<kiln_optimizer> {
   /// each step's learning rate is schedule(step), step the raw step count. get_config (optional)
   /// gives its config when the optimizer is serialized; without it that is UNIMPLEMENTED. A model
   /// compiled with it loads with compile off (kiln_optimizer_set_learning_rate_fn). The functions
-  /// run with the optimizer locked: they must not call it.
+  /// run without the optimizer's lock: they may read it (its iterations).
   void set_learning_rate(const std::string &class_name, std::function<double(int64_t step)> schedule,
                          std::function<Config()> get_config = {}) {
     struct Fns {

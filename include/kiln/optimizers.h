@@ -147,8 +147,9 @@ typedef kiln_status *(*kiln_learning_rate_config_fn)(kiln_config *config, void *
 /// when it is saved); NULL get_config makes those UNIMPLEMENTED, as Keras's NotImplementedError.
 /// The schedule is not registered: deserializing that config (loading a model compiled with it)
 /// is NOT_FOUND, so load such a model with compile off and compile it again. fn and get_config
-/// run on the thread that steps the optimizer or asks for its learning rate or config, with the
-/// optimizer locked: they must not call the optimizer. Ownership: destroy(user_data) (may be
+/// run on the thread that steps the optimizer or asks for its learning rate or config, without
+/// the optimizer's lock (they may read it, e.g. its iterations); fn runs only for steps that
+/// update (not those gradient accumulation only adds up). Ownership: destroy(user_data) (may be
 /// NULL) runs when the optimizer drops the schedule (a new learning rate, or its end), not on
 /// failure. Lifetime: until the next set. Thread-safety: as kiln_optimizer_set_learning_rate.
 KILN_API kiln_status *kiln_optimizer_set_learning_rate_fn(kiln_optimizer *optimizer, const char *class_name,

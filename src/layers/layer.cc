@@ -238,20 +238,29 @@ void Layer::build_once(const std::vector<PartialShape> &input_shapes, bool from_
     built_cv_.notify_all();
     throw;
   }
-  std::vector<std::function<void()>> then;
   {
     std::lock_guard<std::mutex> lock(mu_);
     build_shapes_ = input_shapes;
-    then.swap(when_built_);
   }
   // The callbacks (a deferred checkpoint restore) run before any other thread may call the layer:
   // they see it built on this thread, and the others wait until they have run, so no call reads
-  // the initial weights of a layer whose values are on their way. Every callback runs even when
-  // one fails; the first failure is the build's.
+  // the initial weights of a layer whose values are on their way. A callback another thread adds
+  // meanwhile (a second restore) runs in the next round; the layer is built once a round finds
+  // none. Every callback runs even when one fails; the first failure is the build's.
   std::exception_ptr first;
-  {
-    const Layer *previous = t_finishing_build;
-    t_finishing_build = this;
+  const Layer *previous = t_finishing_build;
+  t_finishing_build = this;
+  for (;;) {
+    std::vector<std::function<void()>> then;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (when_built_.empty()) {
+        building_ = false;
+        built_.store(true, std::memory_order_release);
+        break;
+      }
+      then.swap(when_built_);
+    }
     for (const std::function<void()> &f : then) {
       try {
         f();
@@ -259,13 +268,8 @@ void Layer::build_once(const std::vector<PartialShape> &input_shapes, bool from_
         if (!first) first = std::current_exception();
       }
     }
-    t_finishing_build = previous;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    building_ = false;
-    built_.store(true, std::memory_order_release);
-  }
+  t_finishing_build = previous;
   built_cv_.notify_all();
   if (first) std::rethrow_exception(first);
 }

@@ -182,11 +182,14 @@ std::string Optimizer::slot_alias(const std::string &name) const {
 }
 
 Config Optimizer::get_config() const {
+  // A schedule serializes without the lock (a custom one's get_config is foreign code).
+  const SchedulePtr s = learning_rate_schedule();
+  const std::optional<Config> schedule_config = s ? std::optional<Config>(s->serialize()) : std::nullopt;
   std::lock_guard<std::mutex> lock(mu_);
   Config c;
   c.set("name", name_);
-  if (schedule_)
-    c.set("learning_rate", schedule_->serialize());
+  if (schedule_config)
+    c.set("learning_rate", *schedule_config);
   else
     c.set("learning_rate", learning_rate_);
   c.set("weight_decay", weight_decay_).set("clipnorm", clipnorm_).set("global_clipnorm", global_clipnorm_);
@@ -213,13 +216,16 @@ int64_t Optimizer::iterations() const {
   return steps_locked();
 }
 
-double Optimizer::learning_rate_locked() const {
-  return schedule_ ? (*schedule_)(iterations_locked()) : learning_rate_;
-}
-
 double Optimizer::learning_rate() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return learning_rate_locked();
+  SchedulePtr s;
+  int64_t step = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!schedule_) return learning_rate_;
+    s = schedule_;
+    step = iterations_locked();
+  }
+  return (*s)(step);  // unlocked: a custom schedule may read this optimizer
 }
 
 void Optimizer::set_learning_rate(double lr) {
@@ -515,7 +521,23 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
   if (allreduce) reduced = allreduce->reduce(grads);
   const std::vector<Tensor> &g = allreduce ? reduced : grads;
 
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  // A schedule runs without the lock (a custom one is foreign code, which may read this optimizer)
+  // for the step this update takes, and only when the step updates (not while accumulating);
+  // another thread's step or new learning rate meanwhile makes it run again.
+  std::optional<double> scheduled;
+  while (schedule_) {
+    const int64_t step = iterations_locked();
+    if (accumulation_steps_ && (step + 1) % *accumulation_steps_ != 0) break;
+    const SchedulePtr s = schedule_;
+    lock.unlock();
+    const double v = (*s)(step);
+    lock.lock();
+    if (schedule_ == s && iterations_locked() == step) {
+      scheduled = v;
+      break;
+    }
+  }
   // Keras's apply builds the optimizer on every variable it is given, with a gradient or not: with
   // use_ema or gradient accumulation each float variable gets its slots now (its moving average
   // moves every step); otherwise slots wait for a variable's first gradient.
@@ -566,7 +588,7 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
   }
 
   const int64_t t = steps + 1;
-  const double lr = learning_rate_locked();
+  const double lr = scheduled ? *scheduled : learning_rate_;
   // Keras's clip_by_global_norm: one scale for every gradient (NaN when the norm is not finite).
   double global_scale = 1.0;
   if (clip_set(global_clipnorm_)) {

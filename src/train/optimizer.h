@@ -198,7 +198,6 @@ class Optimizer {
   // Before any slot is made: checks the deferred values the variables without slots would take
   // (vars in the order their slots would be made; duplicates skipped).
   void check_pending_locked(const std::vector<const autodiff::Variable *> &vars) const;
-  double learning_rate_locked() const;
   int64_t iterations_locked() const;  // the raw counter
   int64_t steps_locked() const;       // Keras's iterations: raw // gradient_accumulation_steps
   // Keras's _update_model_variables_moving_average and, every ema_overwrite_frequency steps,

@@ -88,6 +88,9 @@ class TransformTest(unittest.TestCase):
         # argument (int() would have truncated batch(2.7) to 2); NumPy ints and integer tensors are ints.
         self.assertEqual(values(Dataset.range(np.int64(3))), [0, 1, 2])
         self.assertEqual(values(Dataset.range(5).take(kiln.constant(2, dtype="int64"))), [0, 1])
+        self.assertEqual(values(Dataset.range(np.array(3))), [0, 1, 2])  # 0-d arrays too
+        with self.assertRaisesRegex(TypeError, "take: count must be a scalar integer"):
+            Dataset.range(5).take(kiln.constant([2], dtype="int64"))
         cases = [(lambda: Dataset.range(5).batch(2.7), "batch: batch_size"),
                  (lambda: Dataset.range(2.0), "range: stop"),
                  (lambda: Dataset.range(5).take("3"), "take: count"),

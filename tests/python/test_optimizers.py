@@ -199,6 +199,26 @@ class CustomScheduleTest(unittest.TestCase):
         self.assertAlmostEqual(sgd.learning_rate, self.want(2), places=6)
         with self.assertRaisesRegex(TypeError, "expected a float"):
             optimizers.SGD(lambda: "fast").learning_rate
+        # The schedule runs without the optimizer's lock: it may read the optimizer (this hung).
+        sgd = optimizers.SGD(lambda: 0.5 / (1 + int(sgd.iterations)))
+        v = kiln.Variable([1.0], name="v")
+        sgd.apply_gradients([(kiln.constant([1.0]), v)])
+        sgd.apply_gradients([(kiln.constant([1.0]), v)])
+        self.assertEqual(float(v.numpy()[0]), 0.25)
+        self.assertEqual(sgd.learning_rate, 0.5 / 3)
+
+    def test_subclass_of_a_builtin_schedule(self):
+        class Shifted(schedules.ExponentialDecay):
+            def __call__(self, step):
+                return super().__call__(int(step) + 1)
+
+        lr = Shifted(1.0, 1, 0.5)
+        self.assertEqual(lr(0), 0.5)
+        opt = optimizers.SGD(lr)
+        self.assertEqual(opt.learning_rate, 0.5)
+        # get_config is the parent's, as Keras's
+        self.assertEqual(opt.get_config()["learning_rate"]["class_name"], "Shifted")
+        self.assertEqual(opt.get_config()["learning_rate"]["config"]["decay_rate"], 0.5)
 
 
 class ApiTest(unittest.TestCase):

@@ -93,8 +93,15 @@ TEST_F(LayersTest, WhenBuiltCallbacksRunBeforeOtherThreadsCall) {
     EXPECT_TRUE(d->built());
     started = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    d->variables()[0]->assign(ops::ones(Shape({3, 2}), DType::kFloat32));
-    restored = true;
+    d->variables()[0]->assign(ops::zeros(Shape({3, 2}), DType::kFloat32));
+    // A second restore arriving from another thread meanwhile is kept and runs before the
+    // build ends (it was left in a list nobody read again).
+    std::thread([&] {
+      EXPECT_TRUE(d->call_when_built([&] {
+        d->variables()[0]->assign(ops::ones(Shape({3, 2}), DType::kFloat32));
+        restored = true;
+      }));
+    }).join();
   }));
   const Tensor x = ops::ones(Shape({1, 3}), DType::kFloat32);
   std::thread first([&] { (*d)(x); });

@@ -12,6 +12,7 @@ exception raised in one is re-raised, unchanged, by the iteration that ran it.
 import ctypes
 import atexit
 import itertools
+import numbers
 import threading
 import weakref
 
@@ -19,7 +20,7 @@ from . import _lib
 from . import errors as _errors
 from ._handles import new_handle
 from .errors import FailedPreconditionError, InvalidArgumentError, check
-from .ops import _int
+from .ops import _int as _ops_int
 from .tensor import Tensor, _CODE_DTYPE, _DTYPE_CODE, constant, dims_array, dtype_code
 
 try:
@@ -420,6 +421,18 @@ def _signature_from_types(output_types, output_shapes):
 def _new_dataset(fn, *args, spec):
     return Dataset._wrap(new_handle(fn, *args), spec)
 
+
+
+def _int(v, what, op):
+    """tf.data's int64 scalar argument: a Python or NumPy int, a 0-d integer array or tensor; a float,
+    a string, a bool or a non-scalar is a TypeError naming the argument."""
+    shape = getattr(v, "shape", None)
+    if shape is not None and not isinstance(v, numbers.Integral):
+        if tuple(shape) != ():
+            raise TypeError("%s: %s must be a scalar integer; got shape %s" % (op, what, tuple(shape)))
+        if not isinstance(v, Tensor) and hasattr(v, "item"):
+            v = v.item()  # a 0-d NumPy array
+    return _ops_int(v, what, op)
 
 class Dataset:
     """tf.data.Dataset: an immutable description of a sequence of elements; iterate with for."""

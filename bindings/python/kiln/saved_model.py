@@ -17,7 +17,7 @@ import os
 
 from . import _lib
 from . import config as _config
-from .errors import InvalidArgumentError, check
+from .errors import InvalidArgumentError, call_c, check
 from .tensor import Tensor, _CODE_DTYPE, dtype_code
 
 L = _lib.lib
@@ -92,7 +92,7 @@ def save(obj, export_dir, signatures=None, options=None, output_names=None):
     if handle is None:
         raise InvalidArgumentError("save: %r is not a kiln model" % (obj,))
     with _config.to_c(cfg) as c:
-        check(L.kiln_saved_model_save(handle, _path_bytes(export_dir), c))
+        call_c(L.kiln_saved_model_save, handle, _path_bytes(export_dir), c)
 
 
 class ConcreteFunction:

@@ -26,7 +26,7 @@ import os
 
 from . import _lib
 from . import config as _config
-from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError, check
+from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError, call_c, check
 from .tensor import Tensor
 
 try:
@@ -371,14 +371,14 @@ class Checkpoint:
         `checkpoint` state file, and returns that path."""
         _no_options(options, "save")
         out = ctypes.c_void_p()
-        check(L.kiln_checkpoint_save(ctypes.byref(out), self._h, _path_bytes(file_prefix)))
+        call_c(L.kiln_checkpoint_save, ctypes.byref(out), self._h, _path_bytes(file_prefix))
         return _take_path(out.value)
 
     def write(self, file_prefix, options=None):
         """Writes exactly file_prefix (no counter, no state file); returns it."""
         _no_options(options, "write")
         out = ctypes.c_void_p()
-        check(L.kiln_checkpoint_write(ctypes.byref(out), self._h, _path_bytes(file_prefix)))
+        call_c(L.kiln_checkpoint_write, ctypes.byref(out), self._h, _path_bytes(file_prefix))
         return _take_path(out.value)
 
     def restore(self, save_path, options=None):
@@ -462,7 +462,7 @@ class CheckpointManager:
         if n < 0 and checkpoint_number is not None:
             raise InvalidArgumentError("CheckpointManager.save: checkpoint_number must be >= 0; got %d" % n)
         out = ctypes.c_void_p()
-        check(L.kiln_checkpoint_manager_save(ctypes.byref(out), self._h, n))
+        call_c(L.kiln_checkpoint_manager_save, ctypes.byref(out), self._h, n)
         return _take_path(out.value)
 
     def restore_or_initialize(self):

@@ -39,7 +39,10 @@ def _learning_rate_config(lr):
 # ---------------------------------------------------------------- custom learning rates
 #
 # A LearningRateSchedule subclass with its own __call__, or a callable taking no arguments (Keras
-# calls learning_rate() each step), runs in Python: C calls _on_learning_rate with the step.
+# calls learning_rate() each step), runs in Python: C calls _on_learning_rate with the step, without
+# the optimizer's lock (it may read the optimizer). The C optimizer holds the schedule (through
+# _CUSTOM) until it drops it, so a schedule that refers to its own optimizer keeps both alive; a
+# callable has no config (kiln cannot serialize it, unlike Keras's function serialization).
 
 _CUSTOM = {}  # user_data key -> (the schedule: step Tensor -> learning rate, its get_config or None)
 _custom_keys = itertools.count(1)
@@ -77,7 +80,7 @@ def _on_learning_rate_destroy(user_data):
 def _set_custom_learning_rate(handle, lr):
     if isinstance(lr, LearningRateSchedule):
         name, fn = type(lr).__name__, lr
-        get_config = lr.get_config if type(lr).get_config is not LearningRateSchedule.get_config else None
+        get_config = lr.get_config if lr._has_config() else None
     else:  # Keras calls a callable learning rate with no arguments
         name, fn, get_config = getattr(lr, "__name__", type(lr).__name__), (lambda step: lr()), None
     key = next(_custom_keys)
@@ -101,6 +104,7 @@ class Optimizer:
             config["learning_rate"] = _learning_rate_config(config["learning_rate"])
         with _config.to_c(config) as c:
             self._h = new_handle(L.kiln_optimizer_create, self._class_name.encode(), c)
+        self._accumulation = bool(config.get("gradient_accumulation_steps"))  # fixed at creation
         if custom is not None:
             _set_custom_learning_rate(self._h, custom)
 
@@ -221,7 +225,8 @@ class Optimizer:
         return _variable(first[0])
 
     def _accumulates(self):
-        # gradient_accumulation_steps is fixed at creation: read from the config once.
+        # gradient_accumulation_steps is fixed at creation: known then, or read from the config once
+        # (an optimizer made in C).
         if not hasattr(self, "_accumulation"):
             self._accumulation = bool(self.get_config().get("gradient_accumulation_steps"))
         return self._accumulation

@@ -28,19 +28,23 @@ class LearningRateSchedule:
     def _is_custom(self):
         return type(self).__call__ is not LearningRateSchedule.__call__
 
+    def _has_config(self):
+        """Whether get_config works: overridden, or inherited from a built-in schedule."""
+        return type(self).get_config is not LearningRateSchedule.get_config or type(self)._class_name is not None
+
     def __call__(self, step):
         out = ctypes.c_double()
-        with _config.to_c(self._kiln_serialize()) as c:
+        with _config.to_c(self._builtin_serialize()) as c:
             check(L.kiln_learning_rate_schedule_call(ctypes.byref(out), c, int(step)))
         return out.value
 
     def get_config(self):
         """Keras's get_config, with the defaults filled in (nested schedules serialized)."""
-        if self._is_custom():
+        if type(self)._class_name is None:  # a direct subclass without its own get_config
             raise NotImplementedError("Learning rate schedule '%s' must override `get_config()` in order to be "
                                       "serializable." % type(self).__name__)
         out = ctypes.c_void_p()
-        with _config.to_c(self._kiln_serialize()) as c:
+        with _config.to_c(self._builtin_serialize()) as c:
             check(L.kiln_learning_rate_schedule_get_config(ctypes.byref(out), c))
         try:
             return _config.from_c(out.value)["config"]
@@ -54,6 +58,9 @@ class LearningRateSchedule:
     def _kiln_serialize(self):
         if self._is_custom():
             return {"class_name": type(self).__name__, "config": self.get_config()}
+        return self._builtin_serialize()
+
+    def _builtin_serialize(self):
         config = {k: (serialize(v) if isinstance(v, LearningRateSchedule) else v) for k, v in self._config.items()}
         return {"class_name": self._class_name, "config": config}
 
