@@ -270,11 +270,15 @@ bool hparams_config(const Config &hparams_list, const Config &metrics,
       auto *list = info->mutable_domain_discrete();
       bool all_num = true, all_bool = true, all_str = true;
       for (const auto &v : vals) {
-        set_proto_value(list->add_values(), v, "a value of hparam '" + info->name() + "'");
         all_num = all_num && v.is_number();
         all_bool = all_bool && v.is_boolean();
         all_str = all_str && v.is_string();
       }
+      // TensorBoard's hp.Discrete sorts its values (of one type; a mix stays as given).
+      std::vector<Config::Json> sorted(vals.begin(), vals.end());
+      if (all_num || all_bool || all_str) std::stable_sort(sorted.begin(), sorted.end());
+      for (const auto &v : sorted)
+        set_proto_value(list->add_values(), v, "a value of hparam '" + info->name() + "'");
       if (type.empty() && !vals.empty())
         info->set_type(all_num    ? tbproto::DATA_TYPE_FLOAT64
                        : all_bool ? tbproto::DATA_TYPE_BOOL

@@ -152,6 +152,9 @@ class TransformTest(unittest.TestCase):
         self.assertEqual(p, [[[1, -1, -1], [2, 2, -1], [3, 3, 3]]])
         p5 = next(iter(ragged.padded_batch(2, padded_shapes=[5])))
         self.assertEqual(p5.shape, (2, 5))
+        # Shapes as tf.data takes them: a 1-D NumPy array, NumPy ints in a tuple.
+        self.assertEqual(next(iter(ragged.padded_batch(2, padded_shapes=np.array([5])))).shape, (2, 5))
+        self.assertEqual(next(iter(ragged.padded_batch(2, padded_shapes=(np.int64(4),)))).shape, (2, 4))
         pairs = Dataset.zip((ragged, Dataset.range(3))).padded_batch(3, padded_shapes=([4], []))
         xs, ys = next(iter(pairs))
         self.assertEqual(xs.shape, (3, 4))

@@ -432,8 +432,8 @@ TEST(SummaryWriterTest, HParamsSummaries) {
     hp.set("learning_rate", 0.001).set("units", int64_t{128}).set("optimizer", "adam").set("bn", true);
     ASSERT_TRUE(summary::hparams(hp, "", 1690483601.5));
     Config cfg = Config::from_json(
-        R"({"hparams": [{"name": "units", "values": [64, 128]}, {"name": "dropout", "min_value": 0.1, "max_value": 0.5},
-                        {"name": "optimizer", "values": ["adam", "sgd"]}],
+        R"({"hparams": [{"name": "units", "values": [128, 64.5, 32]}, {"name": "dropout", "min_value": 0.1, "max_value": 0.5},
+                        {"name": "optimizer", "values": ["sgd", "adam"]}],
             "metrics": [{"tag": "epoch_accuracy", "group": "validation", "display_name": "Accuracy"}]})");
     ASSERT_TRUE(summary::hparams_config(cfg, cfg, 1690483600.0));
     ASSERT_TRUE(summary::hparams_end("success", 1690483700.0));
@@ -466,7 +466,13 @@ TEST(SummaryWriterTest, HParamsSummaries) {
   ASSERT_TRUE(e.ParseFromString(f.events[2].values[0].plugin_content));
   ASSERT_EQ(e.experiment().hparam_infos_size(), 3);
   EXPECT_EQ(e.experiment().hparam_infos(0).type(), tbproto::DATA_TYPE_FLOAT64);
-  EXPECT_EQ(e.experiment().hparam_infos(0).domain_discrete().values_size(), 2);
+  // Sorted, as TensorBoard's hp.Discrete sorts them.
+  const auto &units = e.experiment().hparam_infos(0).domain_discrete();
+  ASSERT_EQ(units.values_size(), 3);
+  EXPECT_EQ(units.values(0).number_value(), 32.0);
+  EXPECT_EQ(units.values(1).number_value(), 64.5);
+  EXPECT_EQ(units.values(2).number_value(), 128.0);
+  EXPECT_EQ(e.experiment().hparam_infos(2).domain_discrete().values(0).string_value(), "adam");
   EXPECT_EQ(e.experiment().hparam_infos(1).domain_interval().max_value(), 0.5);
   EXPECT_EQ(e.experiment().hparam_infos(2).type(), tbproto::DATA_TYPE_STRING);
   EXPECT_EQ(e.experiment().metric_infos(0).name().tag(), "epoch_accuracy");

@@ -674,8 +674,19 @@ def _map_nest(value, fn):
     return fn(value)
 
 
+def _is_dim(d):
+    return d is None or isinstance(d, numbers.Integral) and not isinstance(d, bool)
+
+
+def _is_array_shape(v):
+    """A 1-D integer NumPy array (tf.data takes one as a shape)."""
+    return (not isinstance(v, Tensor) and getattr(v, "ndim", None) == 1
+            and getattr(getattr(v, "dtype", None), "kind", None) in ("i", "u"))
+
+
 def _is_shape(v):
-    return isinstance(v, (list, tuple)) and all(d is None or isinstance(d, int) for d in v) or isinstance(v, Tensor)
+    return (isinstance(v, (list, tuple)) and all(_is_dim(d) for d in v) or isinstance(v, Tensor)
+            or _is_array_shape(v))
 
 
 def _flat_like(spec, value, is_leaf):
@@ -695,7 +706,7 @@ def _flat_like(spec, value, is_leaf):
 
 
 def _shape_list(v):
-    if isinstance(v, Tensor) and v.ndim == 1:
+    if isinstance(v, Tensor) and v.ndim == 1 or _is_array_shape(v):
         return [int(d) for d in v.tolist()]
     return list(v) if isinstance(v, (list, tuple)) else v
 
