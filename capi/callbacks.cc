@@ -190,16 +190,7 @@ kiln_status *kiln_callback_create_lr_scheduler(kiln_callback **out, int verbose,
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");
   require_not_null(reinterpret_cast<const void *>(schedule), __func__, "schedule");
-  // The function's state: user_data, destroyed with the last copy of the schedule function.
-  struct State {
-    void (*destroy)(void *) = nullptr;
-    void *user_data = nullptr;
-    ~State() {
-      if (destroy) destroy(user_data);
-    }
-  };
-  auto state = std::make_shared<State>();
-  state->user_data = user_data;
+  auto state = std::make_shared<kiln::capi::ForeignUserData>(user_data);
   auto fn = [schedule, state](int64_t epoch, double lr) {
     double out_lr = lr;
     check_foreign(schedule(&out_lr, epoch, lr, state->user_data), "callback LearningRateScheduler schedule");

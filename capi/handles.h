@@ -70,6 +70,20 @@ kiln_status *status_from_error(Code code, const char *message, const char *fn) n
 // kiln_status_code's errors becomes INTERNAL.
 void check_foreign(kiln_status *st, const std::string &where);
 
+// The user_data of foreign functions kiln keeps (a LearningRateScheduler's schedule, a custom
+// learning-rate schedule), shared by the copies of those functions and destroyed with the last.
+// destroy is set only once the entry point has succeeded: on failure the caller keeps user_data.
+struct ForeignUserData {
+  explicit ForeignUserData(void *data) : user_data(data) {}
+  ForeignUserData(const ForeignUserData &) = delete;
+  ForeignUserData &operator=(const ForeignUserData &) = delete;
+  ~ForeignUserData() {
+    if (destroy) destroy(user_data);
+  }
+  void *const user_data;
+  kiln_user_data_destroy_fn destroy = nullptr;
+};
+
 // Throws InvalidArgument when a required handle or pointer is NULL.
 inline void require_not_null(const void *p, const char *fn, const char *arg) {
   if (p == nullptr) fail(Code::kInvalidArgument, fn, ": argument '", arg, "' is NULL");

@@ -174,16 +174,7 @@ kiln_status *kiln_optimizer_set_learning_rate_fn(kiln_optimizer *optimizer, cons
   const OptimizerPtr &o = optimizer_of(optimizer, __func__);
   require_not_null(class_name, __func__, "class_name");
   require_not_null(reinterpret_cast<const void *>(fn), __func__, "fn");
-  // user_data lives as long as the last copy of the schedule's functions.
-  struct State {
-    kiln_user_data_destroy_fn destroy = nullptr;
-    void *user_data = nullptr;
-    ~State() {
-      if (destroy) destroy(user_data);
-    }
-  };
-  auto state = std::make_shared<State>();
-  state->user_data = user_data;
+  auto state = std::make_shared<kiln::capi::ForeignUserData>(user_data);
   const std::string name = class_name;
   auto call = [fn, state, name](int64_t step) {
     double lr = 0.0;

@@ -432,9 +432,8 @@ class GlobalRngStateTrackable final : public Trackable {
       return s;
     };
     a.write = [decode](const Tensor &t) { set_global_rng_state(decode(t)); };
-    a.check = [decode](const Tensor &t) {
-      check_global_rng_state(decode(t));
-    };  // a negative or repeated op seed
+    // A negative or repeated op seed is refused before anything is restored.
+    a.check = [decode](const Tensor &t) { check_global_rng_state(decode(t)); };
     return {a};
   }
 

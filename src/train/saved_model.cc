@@ -171,10 +171,6 @@ void remove_tree_quietly(const std::string &path) noexcept {
   fs::remove_all(path, ec);
 }
 
-// Puts the finished directory `temp` in place of `final_dir`: one rename when final_dir is absent
-// or empty, else an atomic exchange (renameat2 RENAME_EXCHANGE) and the old tree removed; where
-// the file system cannot exchange, the old tree is renamed aside first (a crash between the two
-// renames leaves the old export under `<final>.tempstate<hex>` and none under its name).
 // What an export in final_dir holds besides kiln's own files (assets.extra/, a TF Serving
 // warm-up file, a README) is copied into the new export, so a save over it keeps them, as
 // tf.saved_model.save writes into the directory and leaves other files alone.
@@ -194,6 +190,10 @@ void keep_other_files(const std::string &final_dir, const std::string &temp) {
   }
 }
 
+// Puts the finished directory `temp` in place of `final_dir`: one rename when final_dir is absent
+// or empty, else an atomic exchange (renameat2 RENAME_EXCHANGE) and the old tree removed; where
+// the file system cannot exchange, the old tree is renamed aside first (a crash between the two
+// renames leaves the old export under `<final>.tempstate<hex>` and none under its name).
 void commit_directory(const std::string &temp, const std::string &final_dir) {
   std::error_code ec;
   const std::string parent = io::dir_name(final_dir);

@@ -3,7 +3,7 @@ import ctypes
 
 from . import _lib
 from . import config as _config
-from .errors import InvalidArgumentError, check
+from .errors import InvalidArgumentError, call_c, check
 from .tensor import Tensor, constant
 
 L = _lib.lib
@@ -27,12 +27,14 @@ def new_handle(fn, *args):
 
 
 def config_dict(fn, handle):
-    """The dict of a config a C getter makes (fn(&config, handle))."""
-    h = new_handle(fn, handle)
+    """The dict of a config a C getter makes (fn(&config, handle)). A getter may run Python code (a
+    custom learning-rate schedule's get_config): its exception is re-raised as it was (call_c)."""
+    out = ctypes.c_void_p()
+    call_c(fn, ctypes.byref(out), handle)
     try:
-        return _config.from_c(h)
+        return _config.from_c(out.value)
     finally:
-        L.kiln_config_free(h)
+        L.kiln_config_free(out.value)
 
 
 class Owned:

@@ -12,7 +12,7 @@ import itertools
 
 from .. import _lib
 from .. import config as _config
-from .._handles import new_handle
+from .._handles import config_dict, new_handle
 from ..autodiff import GradientTape, Variable
 from ..errors import CALLBACK_TLS, InvalidArgumentError, call_c as _c, check, guard_callback
 from ..tensor import Tensor, _as_tensor, _new, constant as _constant
@@ -129,12 +129,7 @@ class Optimizer:
         return L.kiln_optimizer_get_name(self._h).decode()
 
     def get_config(self):
-        out = ctypes.c_void_p()
-        _c(L.kiln_optimizer_get_config, ctypes.byref(out), self._h)
-        try:
-            return _config.from_c(out.value)
-        finally:
-            L.kiln_config_free(out.value)
+        return config_dict(L.kiln_optimizer_get_config, self._h)
 
     @classmethod
     def from_config(cls, config):
