@@ -563,6 +563,16 @@ kiln_status *kiln_layer_track(kiln_layer *layer, kiln_layer *child) {
   KILN_CAPI_END
 }
 
+kiln_status *kiln_layer_track_as(kiln_layer *layer, kiln_layer *child, const char *attribute) {
+  KILN_CAPI_BEGIN
+  require_not_null(attribute, __func__, "attribute");
+  if (!*attribute)
+    kiln::fail(kiln::Code::kInvalidArgument, __func__,
+               ": the attribute is empty; expected an attribute name");
+  layer_of(layer, __func__)->track(layer_of(child, __func__, "child"), attribute);
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_layer_add_loss(kiln_layer *layer, const kiln_tensor *loss) {
   KILN_CAPI_BEGIN
   layer_of(layer, __func__)->add_loss(kiln::capi::tensor_of(loss, __func__, "loss"));

@@ -1752,17 +1752,26 @@ class Layer : public detail::handle<kiln_layer> {
     return Variable(v);
   }
   /// Tracks a sub-layer (creation order); returns it for `dense_ = track(layers::Dense(4));`.
+  /// attribute: the name checkpoints key it by, as Keras keys a subclassed model's sub-layers by
+  /// their attribute names (`track(layers::Dense(4), "dense1")` saves
+  /// `dense1/kernel/.ATTRIBUTES/VARIABLE_VALUE`; "blocks/0" for an element of a list); empty: by
+  /// position (`layer_with_weights-0`). See kiln_layer_track_as.
   template <typename L>
-  L &track(L &child) {
-    detail::check(kiln_layer_track(get(), child.get()));
+  L &track(L &child, const std::string &attribute = "") {
+    track_child(child.get(), attribute);
     return child;
   }
   template <typename L, typename = std::enable_if_t<!std::is_lvalue_reference_v<L>>>
-  L track(L &&child) {
-    detail::check(kiln_layer_track(get(), child.get()));
+  L track(L &&child, const std::string &attribute = "") {
+    track_child(child.get(), attribute);
     return std::move(child);
   }
   void add_loss(const Tensor &loss) { detail::check(kiln_layer_add_loss(get(), loss.get())); }
+
+  void track_child(kiln_layer *child, const std::string &attribute) {
+    detail::check(attribute.empty() ? kiln_layer_track(get(), child)
+                                    : kiln_layer_track_as(get(), child, attribute.c_str()));
+  }
 
   // For Model's constructor.
   struct ModelTag {};

@@ -236,6 +236,14 @@ KILN_API kiln_status *kiln_layer_add_weight(kiln_variable **out, kiln_layer *lay
 /// Tracks child as a sub-layer of layer (creation order; its weights are named under layer's
 /// path). Allowed until layer is built.
 KILN_API kiln_status *kiln_layer_track(kiln_layer *layer, kiln_layer *child);
+/// kiln_layer_track for a sub-layer a subclassed layer or model keeps in an attribute: the
+/// attribute names it in checkpoints and SavedModels, as Keras's subclassed models key their
+/// sub-layers (`dense1/kernel/.ATTRIBUTES/VARIABLE_VALUE`). attribute: "dense1", or for an element
+/// of a list or dict attribute "blocks/0" / "heads/a" (each '/'-separated part one edge of the
+/// object graph); not empty, UTF-8, no empty part. A layer may have several attributes; an
+/// attribute given again names the new child, and paths under it or above it are dropped. Sub-layers
+/// tracked without an attribute keep the positional names `layer-<i>` / `layer_with_weights-<k>`.
+KILN_API kiln_status *kiln_layer_track_as(kiln_layer *layer, kiln_layer *child, const char *attribute);
 /// add_loss: adds a loss term for the current call.
 KILN_API kiln_status *kiln_layer_add_loss(kiln_layer *layer, const kiln_tensor *loss);
 

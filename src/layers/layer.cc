@@ -473,8 +473,15 @@ VariablePtr Layer::add_weight(const std::string &name, const Shape &shape, DType
   return v;
 }
 
-void Layer::track(const LayerPtr &layer) {
+void Layer::track(const LayerPtr &layer, const std::string &attribute) {
   if (!layer) fail(Code::kInvalidArgument, "layer '", name_, "': cannot track a null layer");
+  if (!attribute.empty()) {
+    require_utf8(attribute, "Layer.track", "the attribute name");
+    if (attribute.front() == '/' || attribute.back() == '/' || attribute.find("//") != std::string::npos)
+      fail(Code::kInvalidArgument, "layer '", name_, "': the attribute name '", attribute,
+           "' has an empty part; expected an attribute name (\"dense1\") or one with an element index "
+           "(\"blocks/0\")");
+  }
   for (const Layer *p = this; p; p = p->parent_)
     if (p == layer.get())
       fail(Code::kInvalidArgument, "layer '", name_, "': tracking '", layer->name(),
@@ -483,6 +490,25 @@ void Layer::track(const LayerPtr &layer) {
   if (built_ && !building_)
     fail(Code::kFailedPrecondition, "layer '", name_, "' (", class_name_, "): cannot track the new sub-layer '",
          layer->name(), "' after the layer was built");
+  if (!attribute.empty()) {
+    // The attribute now names this layer; what it or its elements named before is dropped, and
+    // so is a path it now sits below ("blocks" when "blocks/0" comes).
+    auto under = [](const std::string &path, const std::string &top) {
+      return path.size() > top.size() && path.compare(0, top.size(), top) == 0 && path[top.size()] == '/';
+    };
+    bool placed = false;
+    for (auto &a : attributes_)
+      if (a.first == attribute) {
+        a.second = layer;  // keeps its place in the order
+        placed = true;
+      }
+    attributes_.erase(std::remove_if(attributes_.begin(), attributes_.end(),
+                                     [&](const std::pair<std::string, LayerPtr> &a) {
+                                       return under(a.first, attribute) || under(attribute, a.first);
+                                     }),
+                      attributes_.end());
+    if (!placed) attributes_.emplace_back(attribute, layer);
+  }
   for (const LayerPtr &l : layers_)
     if (l == layer) return;
   layers_.push_back(layer);
@@ -493,6 +519,11 @@ void Layer::untrack_last() {
   std::lock_guard<std::mutex> lock(mu_);
   if (layers_.empty()) return;
   if (layers_.back()->parent_ == this) layers_.back()->parent_ = nullptr;
+  const LayerPtr last = layers_.back();
+  attributes_.erase(
+      std::remove_if(attributes_.begin(), attributes_.end(),
+                     [&](const std::pair<std::string, LayerPtr> &a) { return a.second == last; }),
+      attributes_.end());
   layers_.pop_back();
 }
 

@@ -177,12 +177,21 @@ class Layer : public std::enable_shared_from_this<Layer> {
                          const Initializer &initializer, bool trainable,
                          RegularizerPtr regularizer = nullptr);
   // Tracks a sub-layer (creation order). Allowed until build finishes. A layer tracked twice is
-  // listed once.
-  void track(const std::shared_ptr<Layer> &layer);
+  // listed once. attribute: the attribute a subclassed layer or model keeps it in, which names
+  // it in checkpoints as Keras does ("dense1"; "blocks/0" for element 0 of a list attribute,
+  // each '/'-separated part an edge of the object graph); empty: none. A layer may have several;
+  // an attribute given again now names the new layer (Python's reassignment), and a path under
+  // it or above it ("blocks" against "blocks/0") is dropped.
+  void track(const std::shared_ptr<Layer> &layer, const std::string &attribute = {});
   // Loss terms of the current call (Keras add_loss: activity regularizers and the like).
   void add_loss(const Tensor &loss);
 
   const std::vector<std::shared_ptr<Layer>> &layers() const { return layers_; }
+  // The attributes given to track, in the order first given, each with its layer.
+  std::vector<std::pair<std::string, std::shared_ptr<Layer>>> tracked_attributes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return attributes_;
+  }
   // This layer's own weights (not its sub-layers'), in creation order, each with the name
   // add_weight got ("kernel"): the names a checkpoint's object graph gives them.
   std::vector<std::pair<std::string, VariablePtr>> own_weights() const {
@@ -302,6 +311,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::vector<PartialShape> build_shapes_;
   std::vector<Weight> weights_;
   std::vector<std::shared_ptr<Layer>> layers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Layer>>> attributes_;  // see track
   std::vector<Tensor> call_losses_;
   std::vector<PartialShape> output_shapes_;
   std::shared_ptr<void> attachment_;

@@ -102,9 +102,12 @@ class Trackable {
 // The object kinds (checkpoint_trackables.cc). A layer: its own weights by name (creation
 // order), then its sub-layers. A model (Sequential and other is_model() layers) names its layers
 // `layer_with_weights-<k>` (the k-th layer that has weights) and `layer-<i>` (every layer), as
-// Keras's functional models; a compiled model adds its optimizer as `optimizer`. Other layers
-// with sub-layers use Keras's attribute names where kiln knows them (MultiHeadAttention's
-// `_query_dense` ...) and the models' names otherwise.
+// Keras's functional models; a compiled model adds its optimizer as `optimizer`. Sub-layers
+// tracked under an attribute (subclassed layers and models) go by it, as Keras's AutoTrackable:
+// `dense1`, `blocks/0` through a node of its own for the list; built-in layers with sub-layers
+// use Keras's attribute names where kiln knows them (MultiHeadAttention's `_query_dense` ...)
+// and the models' names otherwise. A restore also finds attribute-tracked sub-layers by the
+// models' names (kiln's own checkpoints of subclassed models before 2026-12-06).
 TrackablePtr make_trackable(const layers::LayerPtr &layer);
 // An optimizer in Keras >= 2.11's layout: `_variables` (a list: "0" the iterations, then the
 // slots), `_iterations`, `_learning_rate` (a float32 variable; absent with a schedule),

@@ -86,6 +86,55 @@ const char *keras_sublayer_edge(const std::string &class_name, const std::string
   return nullptr;
 }
 
+// The object-graph edges of attribute paths (Layer::track): one edge per first part, in the order
+// first given; a part with more below it is a node of its own (Keras's ListWrapper or dict
+// wrapper of `self.blocks = [...]`), owned by `owner` under the facet "attribute:<path>".
+std::vector<Trackable::Child> attribute_children(const Layer *owner, const std::string &prefix,
+                                                 const std::vector<std::pair<std::string, LayerPtr>> &paths);
+
+class AttributeContainerTrackable final : public Trackable {
+ public:
+  AttributeContainerTrackable(const Layer *owner, std::string path,
+                              std::vector<std::pair<std::string, LayerPtr>> below)
+      : owner_(owner), path_(std::move(path)), below_(std::move(below)) {}
+  Id id() const override { return Id{owner_, "attribute:" + path_}; }
+  std::string description() const override {
+    return "attribute '" + path_ + "' of layer '" + owner_->name() + "'";
+  }
+  std::vector<Child> children() const override { return attribute_children(owner_, path_, below_); }
+
+ private:
+  const Layer *owner_;
+  std::string path_;
+  std::vector<std::pair<std::string, LayerPtr>> below_;  // paths relative to path_
+};
+
+std::vector<Trackable::Child> attribute_children(const Layer *owner, const std::string &prefix,
+                                                 const std::vector<std::pair<std::string, LayerPtr>> &paths) {
+  std::vector<Trackable::Child> out;
+  std::vector<std::string> heads;
+  for (const auto &p : paths) {
+    const std::string head = p.first.substr(0, p.first.find('/'));
+    if (std::find(heads.begin(), heads.end(), head) == heads.end()) heads.push_back(head);
+  }
+  for (const std::string &head : heads) {
+    std::vector<std::pair<std::string, LayerPtr>> below;
+    for (const auto &p : paths) {
+      if (p.first == head) {
+        out.push_back(Trackable::Child{head, make_trackable(p.second)});
+      } else if (p.first.compare(0, head.size() + 1, head + "/") == 0) {
+        below.emplace_back(p.first.substr(head.size() + 1), p.second);
+      }
+    }
+    if (!below.empty()) {
+      const std::string path = prefix.empty() ? head : prefix + "/" + head;
+      out.push_back(Trackable::Child{
+          head, std::make_shared<AttributeContainerTrackable>(owner, path, std::move(below))});
+    }
+  }
+  return out;
+}
+
 class LayerTrackable final : public Trackable {
  public:
   explicit LayerTrackable(LayerPtr layer) : layer_(std::move(layer)) {}
@@ -95,31 +144,28 @@ class LayerTrackable final : public Trackable {
   }
   LayerPtr layer() const override { return layer_; }
 
+  // kiln before 2026-12-06 named every sub-layer by position, attributes or not: a checkpoint
+  // written then still restores.
+  TrackablePtr child(const std::string &name) const override {
+    if (TrackablePtr c = Trackable::child(name)) return c;
+    if (name.compare(0, 6, "layer-") != 0 && name.compare(0, 18, "layer_with_weights-") != 0) return nullptr;
+    for (const Child &c : positional_children(true, {}))
+      if (c.name == name) return c.object;
+    return nullptr;
+  }
+
   std::vector<Child> children() const override {
     std::vector<Child> out;
     const bool model = layer_->is_model();
     // Weights first for layers (Keras assigns `self.kernel` in build); models list them after
     // their layers.
     if (!model) add_weights(out);
-    // Keras's functional models (and kiln's fallback for sub-layers without an attribute name):
-    // every layer as `layer-<i>`, each one that has weights also as `layer_with_weights-<k>`,
-    // which survives inserting weightless layers.
-    int64_t with_weights = 0;
-    const std::vector<LayerPtr> subs = layer_->layers();
-    std::vector<Child> positional;
-    for (size_t i = 0; i < subs.size(); ++i) {
-      const LayerPtr &l = subs[i];
-      const char *edge = model ? nullptr : keras_sublayer_edge(layer_->class_name(), l->name());
-      if (edge) {
-        out.push_back(Child{edge, make_trackable(l)});
-        continue;
-      }
-      if (!l->variables().empty())
-        positional.push_back(
-            Child{"layer_with_weights-" + std::to_string(with_weights++), make_trackable(l)});
-      positional.push_back(Child{"layer-" + std::to_string(i), make_trackable(l)});
-    }
-    out.insert(out.end(), positional.begin(), positional.end());
+    // Sub-layers kept in attributes (subclassed layers and models) by their attribute names, as
+    // Keras's AutoTrackable; the others by position.
+    const std::vector<std::pair<std::string, LayerPtr>> attributes = layer_->tracked_attributes();
+    const std::vector<Child> named = attribute_children(layer_.get(), "", attributes);
+    out.insert(out.end(), named.begin(), named.end());
+    for (Child &c : positional_children(false, attributes)) out.push_back(std::move(c));
     if (model) {
       add_weights(out);
       // A compiled model tracks its optimizer (Keras's model.optimizer).
@@ -132,6 +178,35 @@ class LayerTrackable final : public Trackable {
   }
 
  private:
+  // Keras's functional models (and kiln's for sub-layers without an attribute name): every layer
+  // as `layer-<i>`, each one that has weights also as `layer_with_weights-<k>`, which survives
+  // inserting weightless layers; built-in layers' sub-layers by Keras's attribute names where kiln
+  // knows them. Leaves out the layers that `attributes` names, unless `all`.
+  std::vector<Child> positional_children(
+      bool all, const std::vector<std::pair<std::string, LayerPtr>> &attributes) const {
+    const bool model = layer_->is_model();
+    int64_t with_weights = 0;
+    const std::vector<LayerPtr> subs = layer_->layers();
+    std::vector<Child> keras_named, positional;
+    for (size_t i = 0; i < subs.size(); ++i) {
+      const LayerPtr &l = subs[i];
+      if (const char *edge = model ? nullptr : keras_sublayer_edge(layer_->class_name(), l->name())) {
+        keras_named.push_back(Child{edge, make_trackable(l)});
+        continue;
+      }
+      const bool has_weights = !l->variables().empty();
+      const bool skip =
+          !all && std::any_of(attributes.begin(), attributes.end(),
+                              [&](const std::pair<std::string, LayerPtr> &a) { return a.second == l; });
+      if (has_weights && !skip)
+        positional.push_back(Child{"layer_with_weights-" + std::to_string(with_weights), make_trackable(l)});
+      if (has_weights) ++with_weights;
+      if (!skip) positional.push_back(Child{"layer-" + std::to_string(i), make_trackable(l)});
+    }
+    keras_named.insert(keras_named.end(), positional.begin(), positional.end());
+    return keras_named;
+  }
+
   void add_weights(std::vector<Child> &out) const {
     for (const auto &w : layer_->own_weights()) out.push_back(Child{w.first, make_trackable(w.second)});
   }

@@ -502,6 +502,86 @@ static void test_save_and_load_weights(void) {
   kiln_optimizer_free(oa), kiln_optimizer_free(ob);
 }
 
+/* A subclassed model keeping its sub-layers in attributes (Keras's `self.first = Dense(3)`,
+ * `self.heads = [Dense(2)]`): kiln_layer_track_as keys them by the attribute, as Keras. */
+typedef struct {
+  kiln_layer *first, *head;
+} two_layers;
+
+static kiln_status *two_layers_call(kiln_tensor_list *outputs, kiln_layer *self,
+                                    const kiln_tensor_list *inputs, bool training, void *user) {
+  two_layers *t = (two_layers *)user;
+  kiln_tensor *x = NULL, *h = NULL, *y = NULL;
+  kiln_status *st;
+  (void)self;
+  if ((st = kiln_tensor_list_get(&x, inputs, 0))) return st;
+  st = kiln_layer_call_tensor(&h, t->first, x, training);
+  if (!st) st = kiln_layer_call_tensor(&y, t->head, h, training);
+  if (!st) st = kiln_tensor_list_append(outputs, y);
+  kiln_tensor_free(x);
+  kiln_tensor_free(h);
+  kiln_tensor_free(y);
+  return st;
+}
+
+static kiln_layer *attribute_model(two_layers *t) {
+  kiln_layer_callbacks cb;
+  kiln_layer *m = NULL;
+  int64_t dims[2] = {-1, 4};
+  size_t rank = 2;
+  memset(&cb, 0, sizeof cb);
+  cb.struct_size = sizeof cb;
+  cb.call = two_layers_call;
+  t->first = dense_layer(3, "relu");
+  t->head = dense_layer(2, "linear");
+  EXPECT_OK(kiln_model_create_custom(&m, "TwoLayers", NULL, &cb, t));
+  EXPECT_OK(kiln_layer_track_as(m, t->first, "first"));
+  EXPECT_OK(kiln_layer_track_as(m, t->head, "heads/0"));
+  EXPECT_OK(kiln_layer_build(m, dims, &rank, 1));
+  return m;
+}
+
+static void test_attribute_names(void) {
+  char prefix[192];
+  two_layers ta, tb;
+  kiln_layer *a = attribute_model(&ta), *b = attribute_model(&tb);
+  kiln_checkpoint_load_status *st = NULL;
+  kiln_checkpoint_reader *r = NULL;
+  kiln_tensor *va[MAX_VARS], *vb[MAX_VARS];
+  size_t na, nb;
+  bool has = false;
+
+  path_in(prefix, sizeof prefix, "attrs/w");
+  EXPECT_OK(kiln_model_save_weights(a, prefix));
+  EXPECT_OK(kiln_checkpoint_reader_open(&r, prefix));
+  EXPECT_OK(kiln_checkpoint_reader_has_tensor(&has, r, "first/kernel/.ATTRIBUTES/VARIABLE_VALUE"));
+  CHECK(has);
+  EXPECT_OK(kiln_checkpoint_reader_has_tensor(&has, r, "heads/0/bias/.ATTRIBUTES/VARIABLE_VALUE"));
+  CHECK(has);
+  EXPECT_OK(
+      kiln_checkpoint_reader_has_tensor(&has, r, "layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"));
+  CHECK(!has);
+  kiln_checkpoint_reader_free(r);
+  EXPECT_OK(kiln_model_load_weights(&st, b, prefix));
+  EXPECT_OK(kiln_checkpoint_load_status_assert_consumed(st));
+  kiln_checkpoint_load_status_free(st);
+  na = model_values(va, a);
+  nb = model_values(vb, b);
+  CHECK(na == 4);
+  expect_same_values(va, na, vb, nb, "attribute weight");
+
+  EXPECT_ERROR(kiln_layer_track_as(a, ta.first, ""), INVALID, "empty", NULL);
+  EXPECT_ERROR(kiln_layer_track_as(a, ta.first, NULL), INVALID, "attribute", NULL);
+  EXPECT_ERROR(kiln_layer_track_as(a, NULL, "x"), INVALID, "child", NULL);
+  EXPECT_ERROR(kiln_layer_track_as(NULL, ta.first, "x"), INVALID, "layer", NULL);
+  EXPECT_ERROR(kiln_layer_track_as(b, tb.first, "a//b"), INVALID, "empty part", NULL);
+  /* After the build, a new attribute is refused as a new sub-layer is. */
+  EXPECT_ERROR(kiln_layer_track_as(a, ta.first, "again"), PRECONDITION, "after the layer was built", NULL);
+  kiln_layer_free(a), kiln_layer_free(b);
+  kiln_layer_free(ta.first), kiln_layer_free(ta.head);
+  kiln_layer_free(tb.first), kiln_layer_free(tb.head);
+}
+
 /* The real Keras 2.13 checkpoint loads into the same model built in kiln. */
 static void test_keras_fixture(void) {
   kiln_layer *layers[4], *m;
@@ -776,6 +856,7 @@ int main(void) {
   test_manager();
   test_save_and_load_weights();
   test_keras_fixture();
+  test_attribute_names();
   test_load_status_checks_and_warning();
   test_errors();
   test_null_arguments();

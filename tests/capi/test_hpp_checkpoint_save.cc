@@ -210,6 +210,38 @@ TEST(HppCheckpointSave, SaveWeightsAndLoadWeights) {
   EXPECT_EQ(code_of([&] { a.save_weights(dir / "w.h5"); }), KILN_STATUS_UNIMPLEMENTED);
 }
 
+// A subclassed model keeping its layers as attributes: track(layer, "name") keys them as Keras
+// keys `self.hidden` and the elements of `self.heads = [...]`.
+class AttributeModel : public kiln::Model {
+ public:
+  AttributeModel() : Model("AttributeModel") {
+    hidden_ = track(kiln::layers::Dense(8, "relu"), "hidden");
+    out_ = track(kiln::layers::Dense(3), "heads/0");
+  }
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool training) override {
+    return {out_(hidden_(x[0], training), training)};
+  }
+
+ private:
+  kiln::Layer hidden_, out_;
+};
+
+TEST(HppCheckpointSave, SubLayersInAttributesGoByTheirNames) {
+  TempDir dir("kiln_hpp_ckpt_attr");
+  AttributeModel a, b;
+  a.build_for(Dims{-1, 5});
+  b.build_for(Dims{-1, 5});
+  a.save_weights(dir / "w");
+  const auto keys = kiln::train::load_checkpoint(dir / "w").get_variable_to_shape_map();
+  EXPECT_EQ(keys.at("hidden/kernel/.ATTRIBUTES/VARIABLE_VALUE"), (Dims{5, 8}));
+  EXPECT_EQ(keys.at("heads/0/bias/.ATTRIBUTES/VARIABLE_VALUE"), (Dims{3}));
+  EXPECT_EQ(keys.count("layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"), 0u);
+  b.load_weights(dir / "w").assert_consumed();
+  expect_same(a.variables(), b.variables());
+}
+
 TEST(HppCheckpointSave, KerasFixtureLoadsIntoTheSameModel) {
   if (!exists(kFixture + ".index")) GTEST_SKIP() << "fixture " << kFixture << " is absent";
   kiln::Sequential m({kiln::layers::Flatten(), kiln::layers::Dense(200, "relu"), kiln::layers::Dropout(0.2),

@@ -64,6 +64,70 @@ class TempDirTest(unittest.TestCase):
         return os.path.join(self.dir, *names)
 
 
+class AttributeNet(kiln.Model):
+    """A subclassed model keeping its layers in attributes, a list and a dict, as Keras guides do."""
+
+    def __init__(self):
+        super().__init__()
+        self.d1 = kiln.layers.Dense(4, activation="relu")
+        self.blocks = [kiln.layers.Dense(4, activation="relu"), kiln.layers.Dense(3)]
+        self.heads = {"out": kiln.layers.Dense(2)}
+
+    def call(self, x):
+        x = self.d1(x)
+        for b in self.blocks:
+            x = b(x)
+        return self.heads["out"](x)
+
+
+@needs_numpy
+class AttributeNamesTest(TempDirTest):
+    def test_subclassed_models_key_sub_layers_by_attribute(self):
+        x = np.linspace(-1, 1, 15, dtype=np.float32).reshape(3, 5)
+        y = np.array([0, 1, 1], dtype=np.int64)
+        a = AttributeNet()
+        a.compile(optimizer=kiln.optimizers.Adam(0.01),
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        a.train_on_batch(x, y)
+        a.save_weights(self.path("w"))
+        keys = kiln.train.load_checkpoint(self.path("w")).get_variable_to_shape_map()
+        # Keras 2.13's keys for the same model: attribute names, lists and dicts by index and key.
+        for k, shape in [("d1/kernel", [5, 4]), ("blocks/0/kernel", [4, 4]), ("blocks/1/bias", [3]),
+                         ("heads/out/kernel", [3, 2])]:
+            self.assertEqual(keys.get(k + "/.ATTRIBUTES/VARIABLE_VALUE"), shape, k)
+        self.assertFalse(any(k.startswith("layer") for k in keys), sorted(keys))
+        self.assertIn("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE", keys)
+
+        b = AttributeNet()
+        b.compile(optimizer=kiln.optimizers.Adam(0.01),
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        b.build((None, 5))
+        status = b.load_weights(self.path("w"))
+        status.assert_existing_objects_matched()
+        self.assertEqual(values(a.variables), values(b.variables))
+        np.testing.assert_array_equal(a.predict(x, verbose=0), b.predict(x, verbose=0))
+        # The optimizer's moments land at the next step: both models then train alike.
+        a.train_on_batch(x, y)
+        b.train_on_batch(x, y)
+        self.assertEqual(values(a.variables), values(b.variables))
+
+    def test_reassigned_attribute_names_the_new_layer(self):
+        class Swap(kiln.Model):
+            def __init__(self):
+                super().__init__()
+                self.first = kiln.layers.Dense(2)
+                self.first = kiln.layers.Dense(3)  # the attribute now holds this one
+
+            def call(self, x):
+                return self.first(x)
+
+        m = Swap()
+        m.build((None, 4))
+        m.save_weights(self.path("s"))
+        keys = kiln.train.load_checkpoint(self.path("s")).get_variable_to_shape_map()
+        self.assertEqual(keys.get("first/kernel/.ATTRIBUTES/VARIABLE_VALUE"), [4, 3])
+
+
 @needs_numpy
 class RoundTripTest(TempDirTest):
     def test_resumed_training_is_bit_identical(self):

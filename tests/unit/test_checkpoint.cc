@@ -418,6 +418,99 @@ TEST(CheckpointRoundTrip, MultiHeadAttentionUsesKerasAttributeNames) {
             (std::vector<int64_t>{8, 2, 4}));
 }
 
+// A subclassed layer keeping its sub-layers in attributes, as Keras's
+// `self.d1 = Dense(3); self.blocks = [Dense(3), Dense(3)]`, plus one tracked without an
+// attribute; `named` false tracks all four by position (kiln before attribute names).
+class Attrs final : public layers::Layer {
+ public:
+  explicit Attrs(bool named) : Attrs(ConfigReader(empty_config(), "Attrs"), named) {}
+
+ private:
+  static const Config &empty_config() {
+    static const Config empty;
+    return empty;
+  }
+  Attrs(ConfigReader &&r, bool named) : Layer("Attrs", r) {
+    r.finish();
+    for (auto &l : subs_) l = layers::create_layer("Dense", dense_config(3));
+    track(subs_[0], named ? "d1" : "");
+    track(subs_[1], named ? "blocks/0" : "");
+    track(subs_[2], named ? "blocks/1" : "");
+    track(subs_[3]);
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const layers::CallContext &ctx) override {
+    std::vector<Tensor> x = inputs;
+    for (const LayerPtr &l : subs_) x = l->call(x, ctx).outputs;
+    return x;
+  }
+  LayerPtr subs_[4];
+};
+
+TEST(CheckpointRoundTrip, SubLayersInAttributesGoByTheAttributeAsKeras) {
+  const auto saved = std::make_shared<Attrs>(true);
+  saved->call({testing::random_tensor(Shape{2, 4}, 1)});
+  const std::string prefix = fresh_dir() + "/attrs";
+  Checkpoint({{"m", make_trackable(saved)}}).write(prefix);
+  io::BundleReader r(prefix);
+  std::set<std::string> keys;
+  for (const auto &e : r.entries()) keys.insert(e.key);
+  for (const char *k :
+       {"m/d1/kernel/.ATTRIBUTES/VARIABLE_VALUE", "m/blocks/0/kernel/.ATTRIBUTES/VARIABLE_VALUE",
+        "m/blocks/1/bias/.ATTRIBUTES/VARIABLE_VALUE",
+        // the sub-layer without an attribute keeps its position among all four
+        "m/layer_with_weights-3/kernel/.ATTRIBUTES/VARIABLE_VALUE"})
+    EXPECT_TRUE(keys.count(k)) << k;
+  EXPECT_FALSE(keys.count("m/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"));
+  EXPECT_FALSE(keys.count("m/layer-1/kernel/.ATTRIBUTES/VARIABLE_VALUE"));
+  // The list is a node of its own with edges "0" and "1" (Keras's ListWrapper), and no values.
+  const auto summary = graph_summary(object_graph(r), {});
+  EXPECT_EQ(summary.at("/m/blocks"), "children: 0->/m/blocks/0 1->/m/blocks/1 attributes: has_values:1");
+
+  // Into a new model, named the same way: every value, nothing left over.
+  const auto named = std::make_shared<Attrs>(true);
+  named->call({testing::random_tensor(Shape{2, 4}, 1)});
+  Checkpoint({{"m", make_trackable(named)}}).read(prefix).assert_consumed();
+  const auto a = saved->variables(), b = named->variables();
+  ASSERT_EQ(a.size(), 8u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(same_bits(a[i]->peek(), b[i]->peek())) << a[i]->name();
+
+  // A checkpoint of kiln before attribute names (every sub-layer by position) still restores.
+  const auto positional = std::make_shared<Attrs>(false);
+  positional->call({testing::random_tensor(Shape{2, 4}, 1)});
+  const std::string old_prefix = fresh_dir() + "/old";
+  Checkpoint({{"m", make_trackable(positional)}}).write(old_prefix);
+  EXPECT_TRUE(
+      io::BundleReader(old_prefix).contains("m/layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE"));
+  Checkpoint({{"m", make_trackable(named)}}).read(old_prefix).assert_consumed();
+  const auto c = positional->variables();
+  for (size_t i = 0; i < c.size(); ++i) EXPECT_TRUE(same_bits(c[i]->peek(), b[i]->peek())) << c[i]->name();
+}
+
+TEST(CheckpointRoundTrip, AnAttributeGivenAgainNamesItsNewLayer) {
+  const LayerPtr owner = layers::create_layer("Dense", dense_config(3));
+  const LayerPtr x = layers::create_layer("Dense", dense_config(3)),
+                 y = layers::create_layer("Dense", dense_config(3));
+  auto names = [&] {
+    std::vector<std::string> out;
+    for (const auto &a : owner->tracked_attributes())
+      out.push_back(a.first + "=" + (a.second == x ? "x" : a.second == y ? "y" : "?"));
+    return out;
+  };
+  owner->track(x, "a");
+  owner->track(y, "b");
+  owner->track(y, "a");  // self.a = self.b: a now names y, in its old place
+  EXPECT_EQ(names(), (std::vector<std::string>{"a=y", "b=y"}));
+  owner->track(x, "b/0");  // self.b = [x]: "b" now holds a list
+  EXPECT_EQ(names(), (std::vector<std::string>{"a=y", "b/0=x"}));
+  owner->track(x, "b");  // and back
+  EXPECT_EQ(names(), (std::vector<std::string>{"a=y", "b=x"}));
+  EXPECT_EQ(owner->layers().size(), 2u);
+  for (const char *bad : {"/a", "a/", "a//b"})
+    expect_error([&] { owner->track(x, bad); }, Code::kInvalidArgument, {"empty part"});
+  expect_error([&] { owner->track(x, std::string("\xff")); }, Code::kInvalidArgument, {"UTF-8"});
+}
+
 TEST(CheckpointRoundTrip, KeysOfACheckpointOfModelAndOptimizer) {
   const LayerPtr m = small_model();
   const OptimizerPtr opt = adam();

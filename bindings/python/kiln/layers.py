@@ -382,16 +382,25 @@ class Layer:
                                           "__init__" % type(self).__name__, 4)
         return h
 
-    # Sub-layers assigned to attributes are tracked, in assignment order, as Keras does.
+    # Sub-layers assigned to attributes are tracked, in assignment order, as Keras does, and
+    # checkpoints key them by the attribute: `self.d1` as `d1/...`, the elements of a list or
+    # tuple as `blocks/0/...`, of a dict with string keys as `heads/<key>/...`.
     def __setattr__(self, name, value):
         if isinstance(value, Layer) and name not in ("_h",):
-            _c(L.kiln_layer_track, self._handle(), value._handle())
-            self._children.append(value)
+            self._track_as(value, name)
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):
-            for v in value:
-                _c(L.kiln_layer_track, self._handle(), v._handle())
-                self._children.append(v)
+            for i, v in enumerate(value):
+                self._track_as(v, "%s/%d" % (name, i))
+        elif (isinstance(value, dict) and value and all(isinstance(v, Layer) for v in value.values())
+              and all(isinstance(k, str) and k and "/" not in k for k in value)):
+            for k, v in value.items():
+                self._track_as(v, "%s/%s" % (name, k))
         object.__setattr__(self, name, value)
+
+    def _track_as(self, child, attribute):
+        _c(L.kiln_layer_track_as, self._handle(), child._handle(), attribute.encode())
+        if not any(c is child for c in self._children):
+            self._children.append(child)
 
     @classmethod
     def _call_takes_training(cls):
