@@ -100,6 +100,13 @@ std::string base_name(const std::string &path) {
   return slash == std::string::npos ? path.substr(0, end) : path.substr(slash + 1, end - slash - 1);
 }
 
+bool has_keras_file_suffix(const std::string &path) {
+  for (const std::string suffix : {".h5", ".hdf5", ".keras"})
+    if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return true;
+  return false;
+}
+
 std::string collapse_slashes(const std::string &path) {
   std::string out;
   out.reserve(path.size());

@@ -24,6 +24,9 @@ std::string dir_name(const std::string &path);
 // The last component: "a/b/c" -> "c".
 std::string base_name(const std::string &path);
 inline bool is_absolute_path(const std::string &path) { return !path.empty() && path[0] == '/'; }
+// Whether path names a Keras file kiln does not write or read: HDF5 (".h5", ".hdf5") or Keras 3's
+// zip format (".keras").
+bool has_keras_file_suffix(const std::string &path);
 // The same path with each run of slashes as one: "//a//b/" -> "/a/b/" (the same file).
 std::string collapse_slashes(const std::string &path);
 

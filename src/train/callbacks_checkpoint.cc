@@ -64,6 +64,11 @@ const layers::LayerPtr &require_model(const Callback &cb) {
 class ModelCheckpoint : public Callback {
  public:
   explicit ModelCheckpoint(const ModelCheckpointOptions &o) : Callback("ModelCheckpoint"), o_(o) {
+    // Refused here rather than at the first save, as model.save and save_weights refuse them.
+    if (io::has_keras_file_suffix(o_.filepath))
+      fail(Code::kUnimplemented, "ModelCheckpoint: filepath '", o_.filepath,
+           "' names an HDF5 or .keras file, which kiln does not write; give a path without that suffix (",
+           o_.save_weights_only ? "a TensorFlow-format checkpoint prefix" : "a SavedModel directory", ")");
     if (o.filepath.empty())
       fail(Code::kInvalidArgument,
            "ModelCheckpoint: filepath is empty; expected a path such as "

@@ -156,20 +156,12 @@ class WeightsRoot final : public Trackable {
   TrackablePtr inner_;
 };
 
-bool hdf5_path(const std::string &path) {
-  auto ends = [&](const char *suffix) {
-    const std::string s(suffix);
-    return path.size() >= s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
-  };
-  return ends(".h5") || ends(".hdf5") || ends(".keras");
-}
-
 }  // namespace
 
 void save_weights(const layers::LayerPtr &model, const std::string &path) {
   if (!model) fail(Code::kInvalidArgument, "save_weights: the model is null");
   if (path.empty()) fail(Code::kInvalidArgument, "save_weights: the path is empty");
-  if (hdf5_path(path))
+  if (io::has_keras_file_suffix(path))
     fail(Code::kUnimplemented, "save_weights('", path,
          "'): HDF5 / .keras weight files are not supported; give a path without that suffix (TensorFlow "
          "format)");
@@ -189,7 +181,7 @@ TrackablePtr make_weights_root(const layers::LayerPtr &model) {
 
 LoadStatus load_weights(const layers::LayerPtr &model, const std::string &path) {
   if (!model) fail(Code::kInvalidArgument, "load_weights: the model is null");
-  if (hdf5_path(path))
+  if (io::has_keras_file_suffix(path))
     fail(Code::kUnimplemented, "load_weights('", path,
          "'): HDF5 / .keras weight files are not supported; give a TensorFlow-format checkpoint");
   const std::string prefix = io::resolve_checkpoint_prefix(path, "load_weights");

@@ -282,19 +282,22 @@ class EpochIterator {
   bool seen_any_ = false;
 };
 
-// Keras's _get_metrics_result_or_logs: the metrics' results when the step's logs name the same
-// metrics, else the step's own logs (a custom train_step's).
 // Whether a step's logs are the compiled metrics' (empty logs count as theirs), not a custom
-// step's own.
+// step's own. tf.keras 2 counts the compiled loss among the model's metrics only once something computed it
+// (compiled_loss builds at its first call): a custom step that logs its own "loss" without
+// compute_loss reports that value, not the unused loss tracker's 0 (which Keras 3 would log).
 bool logs_of_metrics(layers::Layer &model, const Logs &logs) {
   if (logs.empty()) return true;
   const std::vector<std::string> names = metrics_names(model);
   if (logs.items().size() != names.size()) return false;
   for (const std::string &n : names)
     if (!logs.contains(n)) return false;
-  return true;
+  const std::vector<VariablePtr> tracker = compiled_model(model, "fit")->loss_tracker->variables();
+  return !(tracker.size() == 2 && tracker[1]->peek().item_as_double() == 0.0);
 }
 
+// Keras's _get_metrics_result_or_logs: the metrics' results when the step's logs name the same
+// metrics, else the step's own logs (a custom train_step's).
 Logs metrics_or_logs(layers::Layer &model, const Logs &logs) {
   return logs_of_metrics(model, logs) ? metrics_result(model) : logs;
 }

@@ -174,6 +174,19 @@ static void test_model_checkpoint(void) {
   EXPECT_ERROR(fit(NULL, m, 1, &cb, 1, 0), KILN_STATUS_INVALID_ARGUMENT, "KeyError: 'val_loss'",
                "epoch, loss");
   kiln_callback_free(cb);
+
+  /* A .keras (or HDF5) filepath is refused when the callback is made: kiln writes SavedModel
+   * directories and TensorFlow-format checkpoints. */
+  {
+    kiln_config *c = NULL;
+    cb = NULL;
+    snprintf(json, sizeof json, "{\"filepath\": \"%s/model_{epoch}.keras\"}", g_dir);
+    EXPECT_OK(kiln_config_from_json(&c, json));
+    EXPECT_ERROR(kiln_callback_create(&cb, "ModelCheckpoint", c), KILN_STATUS_UNIMPLEMENTED, "HDF5 or .keras",
+                 "model_{epoch}.keras");
+    CHECK(cb == NULL);
+    kiln_config_free(c);
+  }
   kiln_layer_free(m);
   remove(path_in("w.01.index"));
   remove(path_in("w.01.data-00000-of-00001"));

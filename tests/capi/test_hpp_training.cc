@@ -315,6 +315,36 @@ TEST(HppTraining, ModelSubclassWithCustomTrainStep) {
               [&] { model.fit(p.x, p.y, kiln::FitOptions().with_verbose(0)); });
 }
 
+// A step that returns its own "loss" without compute_loss: fit's epoch logs and evaluate report
+// it (tf.keras 2), not the unused loss tracker's 0.
+class OwnLossModel : public kiln::Model {
+ public:
+  OwnLossModel() : Model("OwnLossModel") { dense_ = track(kiln::layers::Dense(kClasses)); }
+  std::map<std::string, double> train_step(const std::vector<Tensor> &) override { return {{"loss", 2.5}}; }
+  std::map<std::string, double> test_step(const std::vector<Tensor> &) override { return {{"loss", 1.25}}; }
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool training) override {
+    return {dense_(x[0], training)};
+  }
+
+ private:
+  kiln::Layer dense_;
+};
+
+TEST(HppTraining, StepLoggingItsOwnLoss) {
+  kiln::clear_session();
+  Problem p = problem(8);
+  OwnLossModel model;
+  model.compile("sgd", logits_loss());
+  const auto logs =
+      model.fit(p.x, p.y, kiln::FitOptions().with_epochs(2).with_verbose(0).with_validation_split(0.5))
+          .history();
+  EXPECT_EQ(logs.at("loss"), (std::vector<double>{2.5, 2.5}));
+  EXPECT_EQ(logs.at("val_loss"), (std::vector<double>{1.25, 1.25}));
+  EXPECT_EQ(model.evaluate(p.x, p.y, kiln::EvaluateOptions().with_verbose(0)).at("loss"), 1.25);
+}
+
 TEST(HppTraining, StepOfADestroyedSubclassObjectIsAnError) {
   kiln::clear_session();
   Problem p = problem(8);

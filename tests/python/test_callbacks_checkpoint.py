@@ -172,6 +172,10 @@ class CheckpointCallbacksTest(unittest.TestCase):
             kiln.callbacks.ModelCheckpoint("w", mode="up")
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "options"):
             kiln.callbacks.ModelCheckpoint("w", options=object())
+        # The Keras 3 guides' "model_{epoch}.keras": kiln writes SavedModel directories, which
+        # load_model would refuse under that name, so the callback refuses it at once.
+        with self.assertRaisesRegex(kiln.UnimplementedError, r"model_\{epoch\}\.keras.*HDF5 or \.keras"):
+            kiln.callbacks.ModelCheckpoint(os.path.join(self.dir, "model_{epoch}.keras"))
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "save_freq"):
             kiln.callbacks.BackupAndRestore("b", save_freq="often")
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "save_before_preemption"):

@@ -298,6 +298,31 @@ class CustomStepTest(unittest.TestCase):
         self.assertEqual(len(h["val_loss"]), 2)
         self.assertEqual(model.train_on_batch(x, y, return_dict=True)["steps"], 7.0)
 
+    def test_a_step_that_logs_its_own_loss(self):
+        # A train_step / test_step that returns {"loss": ...} without compute_loss: fit's epoch
+        # logs and evaluate report that loss (tf.keras 2), not the unused loss tracker's 0.
+        class OwnLoss(kiln.Model):
+            def __init__(self):
+                super().__init__()
+                self.d = kiln.layers.Dense(1)
+
+            def call(self, x):
+                return self.d(x)
+
+            def train_step(self, data):
+                return {"loss": kiln.constant(2.5)}
+
+            def test_step(self, data):
+                return {"loss": 1.25}
+
+        x, y = problem(8)
+        model = OwnLoss()
+        model.compile(kiln.optimizers.SGD(0.0), "mse")
+        h = model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y)).history
+        self.assertEqual(h["loss"], [2.5, 2.5])
+        self.assertEqual(h["val_loss"], [1.25, 1.25])
+        self.assertEqual(model.evaluate(x, y, verbose=0, return_dict=True), {"loss": 1.25})
+
     def test_exception_in_train_step_propagates(self):
         class Boom(Exception):
             pass
