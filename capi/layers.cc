@@ -563,6 +563,14 @@ kiln_status *kiln_layer_track(kiln_layer *layer, kiln_layer *child) {
   KILN_CAPI_END
 }
 
+kiln_status *kiln_layer_track_variable(kiln_layer *layer, kiln_variable *variable, const char *name) {
+  KILN_CAPI_BEGIN
+  require_not_null(variable, __func__, "variable");
+  require_not_null(name, __func__, "name");
+  layer_of(layer, __func__)->track_variable(variable->variable, name);
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_layer_track_as(kiln_layer *layer, kiln_layer *child, const char *attribute) {
   KILN_CAPI_BEGIN
   require_not_null(attribute, __func__, "attribute");

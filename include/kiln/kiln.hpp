@@ -1751,6 +1751,12 @@ class Layer : public detail::handle<kiln_layer> {
     detail::check(kiln_layer_add_weight(&v, get(), name.c_str(), shape.data(), shape.size(), &o));
     return Variable(v);
   }
+  /// Tracks a variable made elsewhere as one of this layer's weights, under name (Keras's
+  /// `self.w = tf.Variable(...)`); returns it. See kiln_layer_track_variable.
+  Variable &track_variable(Variable &variable, const std::string &name) {
+    detail::check(kiln_layer_track_variable(get(), variable.get(), name.c_str()));
+    return variable;
+  }
   /// Tracks a sub-layer (creation order); returns it for `dense_ = track(layers::Dense(4));`.
   /// attribute: the name checkpoints key it by, as Keras keys a subclassed model's sub-layers by
   /// their attribute names (`track(layers::Dense(4), "dense1")` saves

@@ -233,6 +233,13 @@ KILN_API kiln_status *kiln_add_weight_options_init(kiln_add_weight_options *opti
 KILN_API kiln_status *kiln_layer_add_weight(kiln_variable **out, kiln_layer *layer, const char *name,
                                             const int64_t *dims, size_t rank,
                                             const kiln_add_weight_options *options);
+/// Tracks a variable made elsewhere (kiln_variable_create) as one of layer's weights under name, as
+/// Keras tracks `self.w = tf.Variable(...)` in a subclassed layer: it is then among the layer's
+/// (trainable) variables, which fit and the optimizers train, and goes by name in checkpoints.
+/// Trainable as the variable is. Allowed when kiln_layer_add_weight is (before and during build,
+/// else FAILED_PRECONDITION); name: non-empty, without '/'. The name given again replaces that
+/// weight; a variable already among layer's weights is not added again.
+KILN_API kiln_status *kiln_layer_track_variable(kiln_layer *layer, kiln_variable *variable, const char *name);
 /// Tracks child as a sub-layer of layer (creation order; its weights are named under layer's
 /// path). Allowed until layer is built.
 KILN_API kiln_status *kiln_layer_track(kiln_layer *layer, kiln_layer *child);

@@ -473,6 +473,29 @@ VariablePtr Layer::add_weight(const std::string &name, const Shape &shape, DType
   return v;
 }
 
+void Layer::track_variable(const VariablePtr &variable, const std::string &name) {
+  if (!variable) fail(Code::kInvalidArgument, "layer '", name_, "': cannot track a null variable");
+  if (name.empty() || name.find('/') != std::string::npos)
+    fail(Code::kInvalidArgument, "layer '", name_, "': track_variable: name '", name,
+         "' must be non-empty and without '/'");
+  require_utf8(name, "Layer.track_variable", "the name");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (built_)
+    fail(Code::kFailedPrecondition, "layer '", name_, "' (", class_name_, "): cannot track the variable '",
+         variable->name(), "' as '", name,
+         "' after the layer was built; create weights in __init__ or build");
+  for (const Weight &w : weights_)
+    if (w.variable == variable) return;
+  const Weight weight{variable, name, nullptr, variable->trainable()};
+  if (!trainable_) variable->set_trainable(false);  // as add_weight's under a frozen layer
+  for (Weight &w : weights_)
+    if (w.name == name) {
+      w = weight;
+      return;
+    }
+  weights_.push_back(weight);
+}
+
 void Layer::track(const LayerPtr &layer, const std::string &attribute) {
   if (!layer) fail(Code::kInvalidArgument, "layer '", name_, "': cannot track a null layer");
   if (!attribute.empty()) {

@@ -176,6 +176,11 @@ class Layer : public std::enable_shared_from_this<Layer> {
   VariablePtr add_weight(const std::string &name, const Shape &shape, DType dtype,
                          const Initializer &initializer, bool trainable,
                          RegularizerPtr regularizer = nullptr);
+  // Tracks a variable made elsewhere as one of this layer's weights, under name (Keras's
+  // `self.w = tf.Variable(...)` in a subclassed layer: the attribute name, its checkpoint edge),
+  // trainable as the variable is. Allowed when add_weight is. The name given again replaces that
+  // weight (Python's reassignment); a variable already among the weights is not added again.
+  void track_variable(const VariablePtr &variable, const std::string &name);
   // Tracks a sub-layer (creation order). Allowed until build finishes. A layer tracked twice is
   // listed once. attribute: the attribute a subclassed layer or model keeps it in, which names
   // it in checkpoints as Keras does ("dense1"; "blocks/0" for element 0 of a list attribute,

@@ -273,6 +273,49 @@ static void test_custom_layer(void) {
   kiln_tensor_free(x);
 }
 
+/* Keras's `self.w = tf.Variable(...)`: variables made with kiln_variable_create, tracked with
+ * kiln_layer_track_variable, are the layer's weights (trainable as made), by their names. */
+static void test_tracked_variables(void) {
+  my_dense state = {3, NULL, NULL, 0};
+  kiln_layer_callbacks cb;
+  kiln_layer *layer = NULL;
+  kiln_tensor *x = matrix(2, 4), *k = matrix(4, 3), *b = matrix(1, 3), *y = NULL;
+  kiln_variable *vars[3] = {NULL, NULL, NULL}, *other = NULL;
+  size_t n = 0;
+  memset(&cb, 0, sizeof cb);
+  cb.struct_size = sizeof cb;
+  cb.call = my_call;
+  OK(kiln_variable_create(&state.kernel, "w", k, true));
+  OK(kiln_variable_create(&state.bias, "b", b, false));
+  OK(kiln_variable_create(&other, "other", b, true));
+  OK(kiln_layer_create_custom(&layer, "Linear", NULL, &cb, &state));
+  OK(kiln_layer_track_variable(layer, state.kernel, "w"));
+  OK(kiln_layer_track_variable(layer, state.kernel, "again")); /* already a weight: not added twice */
+  OK(kiln_layer_track_variable(layer, other, "b"));
+  OK(kiln_layer_track_variable(layer, state.bias, "b")); /* the name given again: replaces other */
+  EXPECT_ERROR(kiln_layer_track_variable(layer, state.bias, "a/b"), KILN_STATUS_INVALID_ARGUMENT,
+               "without '/'", NULL);
+  EXPECT_ERROR(kiln_layer_track_variable(layer, NULL, "c"), KILN_STATUS_INVALID_ARGUMENT, "variable", NULL);
+  EXPECT_ERROR(kiln_layer_track_variable(layer, other, NULL), KILN_STATUS_INVALID_ARGUMENT, "name", NULL);
+  EXPECT_ERROR(kiln_layer_track_variable(NULL, other, "c"), KILN_STATUS_INVALID_ARGUMENT, "layer", NULL);
+  OK(kiln_layer_get_variables(vars, 3, &n, layer, KILN_VARIABLES_ALL));
+  CHECK(n == 2 && kiln_variable_get_id(vars[0]) == kiln_variable_get_id(state.kernel) &&
+        kiln_variable_get_id(vars[1]) == kiln_variable_get_id(state.bias));
+  kiln_variable_free(vars[0]);
+  kiln_variable_free(vars[1]);
+  OK(kiln_layer_get_variables(vars, 3, &n, layer, KILN_VARIABLES_TRAINABLE));
+  CHECK(n == 1);
+  kiln_variable_free(vars[0]);
+  OK(kiln_layer_call_tensor(&y, layer, x, false));
+  EXPECT_ERROR(kiln_layer_track_variable(layer, other, "late"), KILN_STATUS_FAILED_PRECONDITION,
+               "after the layer was built", NULL);
+  kiln_layer_free(layer);
+  kiln_variable_free(state.kernel);
+  kiln_variable_free(state.bias);
+  kiln_variable_free(other);
+  kiln_tensor_free(x), kiln_tensor_free(k), kiln_tensor_free(b), kiln_tensor_free(y);
+}
+
 /* Keras's call context: a custom layer whose call calls a Dropout(0.5) with
  * training_from_context. The Dropout takes the custom layer's training; outside any call it
  * takes options.training; a struct_size that ends at masks leaves the flag unread. */
@@ -518,6 +561,7 @@ int main(void) {
   test_input_layer();
   test_sequential();
   test_custom_layer();
+  test_tracked_variables();
   test_training_from_context();
   test_attention_and_merge();
   test_initializer();

@@ -163,6 +163,35 @@ TEST(HppLayers, AssigningSubclassObjectsKeepsEveryLayerServed) {
   }
 }
 
+// Keras's `self.w = tf.Variable(...)`: variables made apart, tracked as the layer's weights.
+class VariableLinear : public kiln::Layer {
+ public:
+  VariableLinear()
+      : Layer("VariableLinear"),
+        w_(Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {3, 2}), "w"),
+        b_(Tensor::from_vector(std::vector<float>{0.5f, -0.5f}, {2}), "b", false) {
+    track_variable(w_, "w");
+    track_variable(b_, "b");
+  }
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool) override {
+    return {kiln::matmul(x[0], w_.value()) + b_.value()};
+  }
+
+ private:
+  kiln::Variable w_, b_;
+};
+
+TEST(HppLayers, VariablesTrackedAsWeights) {
+  VariableLinear layer;
+  ASSERT_EQ(layer.variables().size(), 2u);
+  EXPECT_EQ(layer.variables()[0].id(), layer.trainable_variables().at(0).id());
+  EXPECT_EQ(layer.trainable_variables().size(), 1u);  // b was made non-trainable
+  const Tensor y = layer(Tensor::from_vector(std::vector<float>{1, 0, 1}, {1, 3}));
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{6.5f, 7.5f}));
+}
+
 TEST(HppLayers, DenseAndSequentialFromTypedConstructors) {
   kiln::clear_session();
   kiln::Sequential model({kiln::layers::Dense(64, "relu"), kiln::layers::Dense(10)});

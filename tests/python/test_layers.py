@@ -191,6 +191,48 @@ class IdsAndFeatures(kiln.Model):
         return self.dense(x) + kiln.reduce_sum(self.emb(ids), axis=1)
 
 
+class VariableAttributes(layers.Layer):
+    """The subclassing guide's first Linear: weights as tf.Variable attributes, not add_weight."""
+
+    def __init__(self, units=2, input_dim=3):
+        super().__init__()
+        self.w = kiln.Variable(kiln.random.normal((input_dim, units), seed=1), name="w")
+        self.b = kiln.Variable(kiln.zeros((units,)), name="b", trainable=False)
+        self.k = self.add_weight(name="k", shape=(units,), initializer="ones")  # tracked once
+
+    def call(self, x):
+        return kiln.matmul(x, self.w) * self.k + self.b
+
+
+class VariableAttributesTest(unittest.TestCase):
+    def test_variables_in_attributes_are_weights_and_train(self):
+        layer = VariableAttributes()
+        # Trainable first (w, then add_weight's k), then b, made non-trainable.
+        self.assertEqual([v.name.split("/")[-1] for v in layer.weights], ["w", "k", "b"])
+        self.assertEqual(len(layer.trainable_weights), 2)
+        model = kiln.Sequential([kiln.keras.Input((3,)), layer])
+        model.compile(kiln.optimizers.SGD(0.1), "mse")
+        x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+        y = np.ones((4, 2), np.float32)
+        w0 = layer.w.numpy().copy()
+        h = model.fit(x, y, epochs=3, verbose=0).history
+        self.assertFalse(np.array_equal(layer.w.numpy(), w0))  # fit trained it
+        self.assertLess(h["loss"][-1], h["loss"][0])
+        np.testing.assert_array_equal(layer.b.numpy(), np.zeros(2, np.float32))
+        # Checkpoints name them by the attribute, as Keras's.
+        import os, shutil, tempfile
+        d = tempfile.mkdtemp(prefix="kiln_py_varattr_")
+        try:
+            model.save_weights(os.path.join(d, "w"))
+            keys = kiln.train.load_checkpoint(os.path.join(d, "w")).get_variable_to_shape_map()
+            self.assertEqual(keys.get("layer_with_weights-0/w/.ATTRIBUTES/VARIABLE_VALUE"), [3, 2])
+            self.assertEqual(keys.get("layer_with_weights-0/b/.ATTRIBUTES/VARIABLE_VALUE"), [2])
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        with self.assertRaisesRegex(kiln.FailedPreconditionError, "after the layer was built"):
+            layer.late = kiln.Variable(kiln.zeros((1,)))
+
+
 class ModelBuiltByCallTest(unittest.TestCase):
     def test_first_call_builds_from_the_real_inputs_once(self):
         m = IdsAndFeatures()

@@ -326,6 +326,7 @@ _SIGS.update({
     "kiln_layer_add_weight": (_ST, [_HP, _L, _cp, c_int64_p, _z, ctypes.POINTER(AddWeightOptions)]),
     "kiln_layer_track": (_ST, [_L, _L]),
     "kiln_layer_track_as": (_ST, [_L, _L, ctypes.c_char_p]),
+    "kiln_layer_track_variable": (_ST, [_L, _H, ctypes.c_char_p]),
     "kiln_layer_add_loss": (_ST, [_L, _T]),
     "kiln_layer_create_custom": (_ST, [_HP, _cp, _C, ctypes.POINTER(LayerCallbacks), ctypes.c_void_p]),
     "kiln_model_create_custom": (_ST, [_HP, _cp, _C, ctypes.POINTER(LayerCallbacks), ctypes.c_void_p]),

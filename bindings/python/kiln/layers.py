@@ -382,12 +382,16 @@ class Layer:
                                           "__init__" % type(self).__name__, 4)
         return h
 
-    # Sub-layers assigned to attributes are tracked, in assignment order, as Keras does, and
-    # checkpoints key them by the attribute: `self.d1` as `d1/...`, the elements of a list or
-    # tuple as `blocks/0/...`, of a dict with string keys as `heads/<key>/...`.
+    # Sub-layers and variables assigned to attributes are tracked, in assignment order, as Keras
+    # does, and checkpoints key them by the attribute: `self.d1` as `d1/...`, the elements of a list
+    # or tuple as `blocks/0/...`, of a dict with string keys as `heads/<key>/...`.
     def __setattr__(self, name, value):
         if isinstance(value, Layer) and name not in ("_h",):
             self._track_as(value, name)
+        elif isinstance(value, Variable) and value._h:
+            # Keras's `self.w = tf.Variable(...)`: one of this layer's weights, named by the
+            # attribute (add_weight's own variables are not added again).
+            _c(L.kiln_layer_track_variable, self._handle(), value._h, name.encode())
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):
             for i, v in enumerate(value):
                 self._track_as(v, "%s/%d" % (name, i))
