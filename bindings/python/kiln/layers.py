@@ -282,13 +282,32 @@ def _take_back(handle):
     return _wrap(handle)
 
 
+_BASE_KEYS = ("name", "trainable", "dtype")  # C's config of every layer starts with them (Layer.get_config)
+
+
+def _constructor_config(cls, config):
+    """config without the base keys (name, trainable, dtype) that cls's __init__ cannot take: C puts
+    them in every layer's config, but Keras passes from_config what the class's get_config returned,
+    and the guide's classes (__init__(self, factor), no **kwargs) take none of them. Keras 3 drops
+    them too for a constructor without **kwargs. An __init__ taking **kwargs keeps them all (it
+    passes them on to Layer.__init__: the layer keeps its name)."""
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):  # a signature Python cannot read (a C-implemented __init__)
+        return config
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return config
+    named = {k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {k: v for k, v in config.items() if k not in _BASE_KEYS or k in named}
+
+
 @_lib.LAYER_FROM_CONFIG
 @_guarded
 def _on_from_config(out, config_h, user_data):
     cls = _CLASSES.get(user_data or 0)
     if cls is None:
         return L.kiln_status_create(4, b"the Python class of this registration is gone")
-    obj = cls.from_config(_config.from_c(config_h))
+    obj = cls.from_config(_constructor_config(cls, _config.from_c(config_h)))
     if not isinstance(obj, Layer):
         raise TypeError("%s.from_config returned %s; expected a kiln Layer" % (cls.__name__, type(obj).__name__))
     out[0] = _hand_over(obj)
