@@ -101,12 +101,6 @@ def _dims(shape):
     return [-1 if d is None else int(d) for d in shape]
 
 
-def _variable(handle):
-    v = Variable.__new__(Variable)
-    v._h = handle
-    return v
-
-
 def _variables_from(fn, *args, call=None):
     """A C getter of variables called twice, fn(out, capacity, out_count, *args): the count, then
     the new handles, as Variables. call(fn, *args) makes each call (default: check its status)."""
@@ -116,7 +110,7 @@ def _variables_from(fn, *args, call=None):
     arr = (ctypes.c_void_p * max(n.value, 1))()
     m = ctypes.c_size_t()
     call(fn, arr, n.value, ctypes.byref(m), *args)
-    return [_variable(arr[i]) for i in range(min(n.value, m.value))]
+    return [Variable._adopt(arr[i]) for i in range(min(n.value, m.value))]
 
 
 def _wrap(handle):
@@ -671,7 +665,7 @@ class Layer:
             for c in (init_cfg, reg_cfg):
                 if c is not None:
                     c.__exit__(None, None, None)
-        return _variable(h)
+        return Variable._adopt(h)
 
     def add_loss(self, loss):
         _c(L.kiln_layer_add_loss, self._handle(), _as_input(loss))
