@@ -411,6 +411,16 @@ class TfDataSemanticsTest(unittest.TestCase):
         a, b = next(iter(pm.padded_batch(2, padding_values=-1)))
         self.assertEqual((a.numpy().tolist(), b.numpy().tolist()), ([[1, -1], [1, 1]], [[2, -1], [2, 2]]))
 
+    def test_get_next_at_the_end_raises_out_of_range(self):
+        # TF: iterator.get_next() raises tf.errors.OutOfRangeError at the end; next(iterator) StopIteration.
+        it = iter(Dataset.range(1))
+        self.assertEqual(int(it.get_next()), 0)
+        with self.assertRaisesRegex(kiln.OutOfRangeError, "End of sequence"):
+            it.get_next()
+        with self.assertRaises(StopIteration):
+            next(it)
+        self.assertEqual([int(x) for x in iter(Dataset.range(2))], [0, 1])
+
 
 class SharedIteratorTest(unittest.TestCase):
     """One iterator shared by threads, as a tf.data iterator: each element once, every thread ends."""

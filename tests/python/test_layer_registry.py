@@ -2,6 +2,8 @@
 Sequential holding a Python layer deserializes through C; the objects the factory makes live as
 long as their C layers and no longer."""
 import gc
+import os
+import tempfile
 import unittest
 
 import numpy as np
@@ -30,6 +32,21 @@ class ScaledDense(layers.Layer):
 class Doubler(layers.Layer):
     def call(self, x):
         return x * 2.0
+
+
+class GuideScale(layers.Layer):
+    """The Keras "Save and load" guide's custom layer: get_config has only its own argument and
+    __init__ takes no **kwargs."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {"factor": self.factor}
 
 
 class Broken(layers.Layer):
@@ -113,6 +130,64 @@ class LayerRegistryTest(unittest.TestCase):
         with self.assertRaises(ValueError) as cm:
             layers.deserialize(config, custom_objects={"Broken": Broken})
         self.assertIn("cannot be made", str(cm.exception))
+
+    def test_from_config_gets_no_base_keys_its_init_cannot_take(self):
+        # C adds name, trainable and dtype to every layer's config; Keras passes from_config what
+        # get_config returned, so a constructor without **kwargs must not get them.
+        seq = kiln.Sequential([layers.Input((2,)), GuideScale(2.0)])
+        config = layers.serialize(seq)
+        copy = layers.deserialize(config, custom_objects={"GuideScale": GuideScale})
+        self.assertIsInstance(copy.layers[0], GuideScale)
+        self.assertEqual(copy.layers[0].factor, 2.0)
+        np.testing.assert_array_equal(copy(kiln.constant([[1.0, 3.0]])).numpy(), [[2.0, 6.0]])
+        # A constructor that takes **kwargs (and passes them on) gets them all: it keeps its name.
+        named = kiln.Sequential([layers.Input((4,)), ScaledDense(2, name="kept")])
+        copy = layers.deserialize(layers.serialize(named))
+        self.assertEqual(copy.layers[0].name, "kept")
+
+        class NamedScale(GuideScale):
+            def __init__(self, factor, name=None):
+                super().__init__(factor)
+                self.given_name = name
+
+        seq = kiln.Sequential([layers.Input((2,)), NamedScale(3.0)])
+        copy = layers.deserialize(layers.serialize(seq), custom_objects={"NamedScale": NamedScale})
+        self.assertEqual(copy.layers[0].given_name, seq.layers[0].name)  # a named parameter takes it
+
+    def test_load_model_of_a_class_without_base_keys_and_its_errors(self):
+        m = kiln.Sequential([layers.Input((2,)), GuideScale(2.0)])
+        with tempfile.TemporaryDirectory() as d:
+            m.save(os.path.join(d, "guide"))
+            loaded = kiln.models.load_model(os.path.join(d, "guide"), custom_objects={"GuideScale": GuideScale})
+            self.assertEqual(loaded.layers[0].factor, 2.0)
+            x = kiln.constant([[1.0, 2.0]])
+            np.testing.assert_array_equal(loaded(x).numpy(), m(x).numpy())
+
+            # An exception from_config raises comes out of load_model and load as it was raised.
+            class Refused(GuideScale):
+                @classmethod
+                def from_config(cls, config):
+                    raise TypeError("Refused.from_config refuses %r" % sorted(config))
+
+            kiln.Sequential([layers.Input((2,)), Refused(2.0)]).save(os.path.join(d, "refused"))
+            for load in (kiln.models.load_model, kiln.saved_model.load):
+                with self.assertRaisesRegex(TypeError, r"^Refused.from_config refuses \['factor'\]$"):
+                    load(os.path.join(d, "refused"), custom_objects={"Refused": Refused})
+
+            # So does one its call raises, served by the loaded signature.
+            class Fragile(GuideScale):
+                broken = False
+
+                def call(self, x):
+                    if Fragile.broken:
+                        raise KeyError("Fragile is broken")
+                    return super().call(x)
+
+            kiln.Sequential([layers.Input((2,)), Fragile(2.0)]).save(os.path.join(d, "fragile"))
+            serve = kiln.saved_model.load(os.path.join(d, "fragile"), custom_objects={"Fragile": Fragile})
+            Fragile.broken = True
+            with self.assertRaisesRegex(KeyError, "Fragile is broken"):
+                serve.signatures["serving_default"](x)
 
     def test_builtin_names_cannot_be_registered(self):
         with self.assertRaises(kiln.InvalidArgumentError) as cm:

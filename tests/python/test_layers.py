@@ -158,6 +158,53 @@ class LayersTest(unittest.TestCase):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "a weight named 'w' already exists"):
             Dup()(np.ones((1,), np.float32))
 
+    def test_tensors_after_the_inputs_go_on_to_call(self):
+        # Keras 3: layer(a, b) calls call(a, b); a build of two shapes gets both, one of one shape the first.
+        class Pair(layers.Layer):
+            def build(self, a_shape, b_shape):
+                self.shapes = (a_shape, b_shape)
+                self.w = self.add_weight(shape=(a_shape[-1],), initializer="ones")
+
+            def call(self, a, b, training=None):
+                return a * self.w + b * (10.0 if training else 1.0)
+
+        class Difference(layers.Layer):
+            def build(self, input_shape):
+                self.shape = input_shape
+
+            def call(self, a, b):
+                return a - b
+
+        a, b = kiln.ones((2, 3)), np.full((2, 3), 2.0, np.float32)
+        pair = Pair()
+        np.testing.assert_array_equal(pair(a, b).numpy(), np.full((2, 3), 3.0))
+        self.assertEqual(pair.shapes, ((2, 3), (2, 3)))
+        np.testing.assert_array_equal(pair(a, b, training=True).numpy(), np.full((2, 3), 21.0))
+        np.testing.assert_array_equal(pair(a, b, True).numpy(), np.full((2, 3), 21.0))  # then training
+        built = Pair()
+        built.build((None, 3), (None, 3))
+        self.assertTrue(built.built)
+        self.assertEqual(built.shapes, ((None, 3), (None, 3)))
+        difference = Difference()
+        np.testing.assert_array_equal(difference(a, b).numpy(), np.full((2, 3), -1.0))
+        self.assertEqual(difference.shape, (2, 3))
+
+        class Identity(layers.Layer):
+            def call(self, inputs, training=None):
+                return inputs
+
+        with self.assertRaisesRegex(TypeError, r"Identity.__call__: got 2 positional input tensors, but "
+                                    r"Identity.call takes 1; give several inputs as one list, layer\(\[a, b\]\)"):
+            Identity()(a, b)
+        with self.assertRaisesRegex(TypeError, r"Dense.__call__: got 2 positional input tensors; a built-in layer "
+                                    r"takes several inputs as one list"):
+            layers.Dense(2)(a, b)
+        with self.assertRaisesRegex(TypeError, r"training got a tensor of shape \(2, 3\); expected a bool"):
+            Identity()(a, training=kiln.ones((2, 3)))
+        with self.assertRaisesRegex(TypeError, "got a list of inputs and 1 more positional tensors"):
+            Pair()([a, b], b)
+        self.assertEqual(Identity()(a, False).shape, (2, 3))  # training positionally, as before
+
     def test_python_exception_in_call_is_reraised(self):
         class Boom(layers.Layer):
             def call(self, x):

@@ -226,6 +226,22 @@ class LossesTest(unittest.TestCase):
         with self.assertRaises(kiln.InvalidArgumentError):
             losses.MeanSquaredError(reduction="avg")
 
+    def test_python_subclass_is_refused_saying_what_to_use(self):
+        class CustomMSE(losses.Loss):  # Keras's custom loss class: kiln's losses are C objects
+            def call(self, y_true, y_pred):
+                return kiln.reduce_mean(kiln.square(y_true - y_pred), axis=-1)
+
+        with self.assertRaisesRegex(kiln.UnimplementedError, r"^CustomMSE: custom Python loss classes \(subclasses "
+                                    r"of kiln\.losses\.Loss\) are not supported; use a built-in loss .*train_step"):
+            CustomMSE()
+        with self.assertRaisesRegex(TypeError, r"^kiln\.losses\.Loss is the base class; make one of its built-in"):
+            losses.Loss()
+
+        class Halved(losses.MeanSquaredError):  # a subclass of a built-in class is that C loss
+            pass
+
+        self.assertAlmostEqual(float(Halved()([[0.0, 2.0]], [[0.0, 0.0]])), 2.0)
+
 
 class MetricsTest(unittest.TestCase):
     def test_state_reset_variables_call(self):
@@ -481,6 +497,16 @@ class MetricsTest(unittest.TestCase):
             metrics.AUC(multi_label=True).update_state([0, 1], [0.2, 0.8])  # rank 1
         with self.assertRaises(kiln.InvalidArgumentError):
             metrics.BinaryAccuracy(treshold=0.2)
+        with self.assertRaisesRegex(TypeError, r"^kiln\.metrics\.Metric is the base class"):
+            metrics.Metric()
+
+        class Counter(metrics.Metric):  # Keras's custom metric class
+            def __init__(self, name="counter", **kwargs):
+                super().__init__(name=name, **kwargs)
+
+        with self.assertRaisesRegex(kiln.UnimplementedError, r"^Counter: custom Python metric classes \(subclasses "
+                                    r"of kiln\.metrics\.Metric\) are not supported; .*kiln\.metrics\.Mean"):
+            Counter()
 
     def test_four_threads(self):
         m = metrics.SparseCategoricalAccuracy()

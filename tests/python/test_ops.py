@@ -891,6 +891,22 @@ class CreationTest(Case):
         self.assertTensor(kiln.range(4, dtype="float32"), np.arange(4, dtype=np.float32))
         self.assertTensor(kiln.range(2, 2), np.zeros(0, np.int32))
 
+    def test_range_infers_the_dtype_of_its_arguments(self):
+        # tf.range: the widest of the arguments' dtypes; a tensor's (or NumPy scalar's) own, int32 for a
+        # Python int, float32 for a Python float.
+        self.assertTensor(kiln.range(kiln.constant(3, "int64")), np.arange(3, dtype=np.int64))
+        self.assertTensor(kiln.range(1, kiln.constant(6, "int64"), 2), np.arange(1, 6, 2, dtype=np.int64))
+        self.assertTensor(kiln.range(kiln.constant(3)), np.arange(3, dtype=np.int32))
+        self.assertTensor(kiln.range(kiln.Variable(2)), np.arange(2, dtype=np.int32))
+        self.assertTensor(kiln.range(kiln.constant(2, "int64"), 3, 0.5), np.arange(2, 3, 0.5, dtype=np.float32))
+        self.assertTensor(kiln.range(np.int64(3)), np.arange(3, dtype=np.int64))
+        self.assertTensor(kiln.range(np.float64(1.5)), np.arange(1.5, dtype=np.float64), dtype="float64")
+        self.assertTensor(kiln.range(kiln.constant(4, "int64"), dtype="int32"), np.arange(4, dtype=np.int32))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"range: delta has shape \(2,\); expected a scalar"):
+            kiln.range(0, 4, kiln.constant([1, 2]))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "range: an argument is uint8; expected one of int32"):
+            kiln.range(kiln.constant(3, "uint8"))
+
 
 @needs_numpy
 class RandomTest(Case):

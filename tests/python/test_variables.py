@@ -48,6 +48,79 @@ class VariableIdentityTest(unittest.TestCase):
         self.assertEqual(kiln.GradientTape().watched_variables(), [])  # never entered
         del y
 
+    def test_one_python_object_per_variable(self):
+        # The subclassing guide's check, layer.weights == [layer.w, layer.b]: the same objects, as in TF.
+        class Linear(kiln.layers.Layer):
+            def build(self, input_shape):
+                self.w = self.add_weight(shape=(input_shape[-1], 2), initializer="ones")
+                self.b = self.add_weight(shape=(2,), initializer="zeros")
+
+            def call(self, x):
+                return kiln.matmul(x, self.w) + self.b
+
+        layer = Linear()
+        layer(kiln.ones((1, 3)))
+        self.assertTrue(layer.weights == [layer.w, layer.b])
+        self.assertIs(layer.weights[0], layer.w)
+        self.assertIs(layer.trainable_weights[1], layer.b)
+        self.assertIs(layer.variables[1], layer.trainable_variables[1])
+        opt = kiln.optimizers.SGD(0.1, momentum=0.9)
+        opt.apply_gradients(zip([kiln.ones((3, 2)), kiln.ones((2,))], layer.trainable_weights))
+        self.assertIs(opt.get_slot(layer.w, "momentum"), opt.variables[1])
+        with kiln.GradientTape() as tape:
+            tape.watch(layer.w)
+        self.assertIs(tape.watched_variables()[0], layer.w)
+
+    def test_ref_is_per_variable(self):
+        dense = kiln.layers.Dense(2)
+        dense.build((None, 3))
+        kernel_ref = dense.weights[0].ref()
+        self.assertEqual(dense.weights[0].ref(), kernel_ref)  # TF: ref() of the same variable are equal
+        self.assertEqual(hash(dense.weights[0].ref()), hash(kernel_ref))
+        self.assertNotEqual(dense.weights[1].ref(), kernel_ref)
+        self.assertEqual({kernel_ref: "kernel"}[dense.weights[0].ref()], "kernel")
+        self.assertIs(kernel_ref.deref(), dense.weights[0])
+        v = kiln.Variable(1.0)
+        self.assertNotEqual(v.ref(), kernel_ref)
+        self.assertNotEqual(v.ref(), v.value().ref())  # a tensor's reference is to the tensor object
+
+    def test_variable_dies_with_its_last_wrapper(self):
+        # One object per variable must not keep variables alive: a tape does not, so it shows
+        # whether the handles are freed.
+        with kiln.GradientTape() as tape:
+            v = kiln.Variable([1.0])
+            tape.watch(v)
+            again = tape.watched_variables()[0]
+        self.assertIs(again, v)
+        del v, again
+        self.assertEqual(tape.watched_variables(), [])
+        dense = kiln.layers.Dense(2)
+        dense.build((None, 3))
+        with kiln.GradientTape() as tape:
+            tape.watch(dense.weights)
+        self.assertEqual(len(tape.watched_variables()), 2)
+        del dense
+        self.assertEqual(tape.watched_variables(), [])
+
+    def test_one_object_per_variable_across_threads(self):
+        import threading
+        dense = kiln.layers.Dense(4)
+        dense.build((None, 3))
+        seen, barrier = [], threading.Barrier(8)
+
+        def read():
+            barrier.wait()
+            for _ in range(200):
+                seen.append(dense.weights)
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        kernel = dense.weights[0]
+        self.assertTrue(all(w[0] is kernel for w in seen))
+
     def test_canonical_loop_updates_in_place(self):
         # tape -> gradient -> assign_sub, the tape still alive: a non-persistent tape has let go of the
         # variable's reads in gradient(), so the update writes into the variable's own buffer.

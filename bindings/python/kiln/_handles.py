@@ -3,7 +3,7 @@ import ctypes
 
 from . import _lib
 from . import config as _config
-from .errors import InvalidArgumentError, call_c, check
+from .errors import InvalidArgumentError, UnimplementedError, call_c, check
 from .tensor import Tensor, constant
 
 L = _lib.lib
@@ -44,6 +44,7 @@ class Owned:
     _CLASS = None
     _ARGS = ()  # a built-in class's own arguments, in Keras's order, with their defaults
     _BY_CLASS = {}  # a kind's built-in Python classes by C class name (set by its module)
+    _INSTEAD = ""  # a kind without Python subclasses: its module and what to use instead of one
     _h = None
 
     @classmethod
@@ -69,7 +70,7 @@ class Owned:
         common keywords `extra` (name, reduction, dtype: None and the class's default dtype, "float32" unless
         _DEFAULT_DTYPE says otherwise, are left out)."""
         if self._CLASS is None:
-            raise TypeError("kiln.%ss.%s is the base class; use a built-in class" % (self._KIND, type(self).__name__))
+            raise self._no_class_error()
         names = [k for k, _ in self._ARGS]
         if len(args) > len(names):
             raise TypeError("%s takes at most %d positional arguments" % (self._CLASS, len(names)))
@@ -87,6 +88,16 @@ class Owned:
             if value is not None and not (key == "dtype" and value == getattr(self, "_DEFAULT_DTYPE", "float32")):
                 config[key] = value
         self._h = self._create_handle(self._CLASS, config)
+
+    def _no_class_error(self):
+        """The error for making the kind's base class itself, or a Python subclass of it (losses and
+        metrics are C objects: there is no callback table for one written in Python)."""
+        cls = type(self)
+        base = next(c for c in cls.__mro__ if "_KIND" in c.__dict__)  # kiln.losses.Loss, kiln.metrics.Metric
+        if cls is base:
+            return TypeError("%s.%s is the base class; make one of its built-in classes" % (base.__module__, cls.__name__))
+        return UnimplementedError("%s: custom Python %s classes (subclasses of %s.%s) are not supported; %s"
+                                  % (cls.__name__, self._KIND, base.__module__, base.__name__, self._INSTEAD))
 
     @classmethod
     def _create_handle(cls, name, config):

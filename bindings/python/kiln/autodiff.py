@@ -1,6 +1,9 @@
 """Variable and GradientTape."""
 import contextlib
 import ctypes
+import functools
+import threading
+import weakref
 
 from . import _lib
 from .errors import InvalidArgumentError, callback_status, check, deferred_call, guard_callback
@@ -11,6 +14,29 @@ L = _lib.lib
 _UPDATE_FN = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
                               ctypes.c_void_p)
 _UNCONNECTED = {"none": 0, "zero": 1}
+
+
+# One Python object per C variable while any is alive, as TF's (layer.weights[0] is layer.w): every
+# handle C gives for a variable goes through Variable._adopt. A wrapper's handle is freed by its
+# weak reference's callback, which runs once nothing can reach the wrapper any more (a __del__
+# runs before the weak references die, so another thread could still take the dying object).
+_WRAPPERS = {}  # the variable's _unique_id -> weakref.ref to its Python Variable
+_WRAPPERS_LOCK = threading.RLock()  # reentrant: a collection inside the lock runs _release on this thread
+
+
+def _release(uid, handle, ref, _free=L.kiln_variable_free, _lock=_WRAPPERS_LOCK, _wrappers=_WRAPPERS):
+    """A wrapper died: forget it (unless a new wrapper took its place) and free its handle. The
+    module's names are bound as defaults, so it also runs while the interpreter shuts down."""
+    with _lock:
+        if _wrappers.get(uid) is ref:
+            del _wrappers[uid]
+    _free(handle)
+
+
+def _own(obj, handle, uid):
+    """obj becomes the wrapper of variable uid and owns handle (call with _WRAPPERS_LOCK held)."""
+    obj._h = handle
+    _WRAPPERS[uid] = weakref.ref(obj, functools.partial(_release, uid, handle))
 
 
 class Variable:
@@ -27,13 +53,23 @@ class Variable:
             name = bytes(name).decode("utf-8")
         h = ctypes.c_void_p()
         check(L.kiln_variable_create(ctypes.byref(h), str(name).encode("utf-8"), init, bool(trainable)))
-        self._h = h.value
+        with _WRAPPERS_LOCK:
+            _own(self, h.value, int(L.kiln_variable_get_id(h.value)))
 
-    def __del__(self):
-        h = getattr(self, "_h", None)
-        if h:
-            L.kiln_variable_free(h)
-            self._h = None
+    @classmethod
+    def _adopt(cls, handle):
+        """The Python object of the variable of a new handle C gave: the wrapper alive for that
+        variable (then the handle is freed), else a new one owning the handle."""
+        uid = int(L.kiln_variable_get_id(handle))
+        with _WRAPPERS_LOCK:
+            ref = _WRAPPERS.get(uid)
+            obj = ref() if ref is not None else None
+            if obj is None:
+                obj = cls.__new__(cls)
+                _own(obj, handle, uid)
+                return obj
+        L.kiln_variable_free(handle)
+        return obj
 
     @property
     def name(self):
@@ -115,13 +151,15 @@ class Variable:
         return self.value() != other
 
     def ref(self):
-        """A hashable reference to this variable (tf.Variable.ref())."""
+        """tf.Variable.ref(): a hashable reference, equal to every reference to the same variable;
+        deref() gives the variable."""
         from .ops_math import _Reference  # noqa: PLC0415 - ops_math imports this module
-        return _Reference(self)
+        return _Reference(self, self._unique_id)
 
     experimental_ref = ref
 
-    # Unlike TF2's, kiln variables stay hashable (by identity): the binding keys dicts by them.
+    # Unlike TF2's, kiln variables stay hashable (by identity, one object per variable): the
+    # binding keys dicts by them.
     __hash__ = object.__hash__
 
 

@@ -19,7 +19,7 @@ import weakref
 from . import _lib
 from . import errors as _errors
 from ._handles import new_handle
-from .errors import FailedPreconditionError, InvalidArgumentError, check
+from .errors import FailedPreconditionError, InvalidArgumentError, OutOfRangeError, check
 from .ops import _int as _ops_int
 from .tensor import Tensor, _CODE_DTYPE, _DTYPE_CODE, constant, dims_array, dtype_code
 
@@ -744,24 +744,39 @@ class Iterator:
     def __iter__(self):
         return self
 
-    def __next__(self):
+    def _next(self):
+        """The next element, or _END at the end of the sequence."""
         if not self._h:
-            raise StopIteration  # freed at interpreter exit
+            return _END  # freed at interpreter exit
         lst = ctypes.c_void_p()
         end = ctypes.c_bool()
         status = _errors.deferred_call(L.kiln_iterator_next, ctypes.byref(lst), ctypes.byref(end), self)
         if status:
             _raise(status)
         if end.value:
-            raise StopIteration
+            return _END
         try:
             tensors = _from_list(lst.value)
         finally:
             L.kiln_tensor_list_free(lst.value)
         return _unflatten_all(self._spec, tensors)
 
+    def __next__(self):
+        element = self._next()
+        if element is _END:
+            raise StopIteration
+        return element
+
     def get_next(self):
-        return self.__next__()
+        """tf.data's Iterator.get_next(): the next element; at the end OutOfRangeError, as TF's
+        (next(iterator) raises StopIteration)."""
+        element = self._next()
+        if element is _END:
+            raise OutOfRangeError("get_next: End of sequence; the iterator has no more elements")
+        return element
+
+
+_END = object()  # Iterator._next: the end of the sequence
 
 
 # ---------------------------------------------------------------- interpreter exit

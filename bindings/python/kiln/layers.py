@@ -101,12 +101,6 @@ def _dims(shape):
     return [-1 if d is None else int(d) for d in shape]
 
 
-def _variable(handle):
-    v = Variable.__new__(Variable)
-    v._h = handle
-    return v
-
-
 def _variables_from(fn, *args, call=None):
     """A C getter of variables called twice, fn(out, capacity, out_count, *args): the count, then
     the new handles, as Variables. call(fn, *args) makes each call (default: check its status)."""
@@ -116,7 +110,7 @@ def _variables_from(fn, *args, call=None):
     arr = (ctypes.c_void_p * max(n.value, 1))()
     m = ctypes.c_size_t()
     call(fn, arr, n.value, ctypes.byref(m), *args)
-    return [_variable(arr[i]) for i in range(min(n.value, m.value))]
+    return [Variable._adopt(arr[i]) for i in range(min(n.value, m.value))]
 
 
 def _wrap(handle):
@@ -131,6 +125,94 @@ def _wrap(handle):
     obj = cls.__new__(cls)
     obj._adopt_handle(handle)
     return obj
+
+
+# ---------------------------------------------------------------- several positional inputs
+#
+# Keras 3 passes the tensors given to layer(a, b) after the first on to call(self, a, b). C takes
+# them as one input list; while such a call runs, its layer is marked on the thread, so that the
+# callbacks C makes for it (build, call) spread the list again.
+
+def _is_tensor_like(x):
+    return isinstance(x, Tensor) or hasattr(x, "_kiln_value") or (_np is not None and isinstance(x, _np.ndarray))
+
+
+def _positional_count(fn):
+    """How many positional arguments fn (a bound call or build) takes besides training and mask;
+    a large number for *args."""
+    n = 0
+    for name, p in inspect.signature(fn).parameters.items():
+        if p.kind == p.VAR_POSITIONAL:
+            return 1 << 30
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in ("training", "mask"):
+            n += 1
+    return n
+
+
+def _spread(obj):
+    return id(obj) in getattr(_tls, "spread", ())
+
+
+class _Spreading:
+    """While open, obj's callbacks on this thread take several positional inputs."""
+
+    def __init__(self, obj, on):
+        self.key = id(obj) if on else None
+
+    def __enter__(self):
+        if self.key is not None:
+            spread = _tls.__dict__.setdefault("spread", {})
+            spread[self.key] = spread.get(self.key, 0) + 1
+        return self
+
+    def __exit__(self, *exc):
+        if self.key is not None:
+            spread = _tls.spread
+            spread[self.key] -= 1
+            if not spread[self.key]:
+                del spread[self.key]
+        return False
+
+
+def _call_arguments(layer, inputs, args, training, mask):
+    """Layer.__call__'s arguments: (inputs as a list, whether call takes them spread, training,
+    mask). Tensors right after inputs are more inputs (Keras 3's layer(a, b) for call(self, a, b));
+    training, then mask, may follow positionally, as before."""
+    owner = type(layer).__name__
+    args = list(args)
+    extra = []
+    while args and _is_tensor_like(args[0]):
+        extra.append(args.pop(0))
+    if len(args) > 2:
+        raise TypeError("%s.__call__ takes inputs, then training and mask; got %d more positional arguments"
+                        % (owner, len(args) - 2))
+    for i, (key, given) in enumerate((("training", training), ("mask", mask))):
+        if i < len(args):
+            if given is not None:
+                raise TypeError("%s.__call__ got multiple values for argument '%s'" % (owner, key))
+            if key == "training":
+                training = args[i]
+            else:
+                mask = args[i]
+    if _is_tensor_like(training) and tuple(getattr(training, "shape", ())) not in ((), (1,)):
+        raise TypeError("%s.__call__: training got a tensor of shape %s; expected a bool. Give several inputs as one "
+                        "list, layer([a, b]), or positionally to a call(self, a, b): layer(a, b)"
+                        % (owner, tuple(training.shape)))
+    multi = isinstance(inputs, (list, tuple))
+    if not extra:
+        return (list(inputs) if multi else [inputs]), False, training, mask
+    if multi:
+        raise TypeError("%s.__call__: got a list of inputs and %d more positional tensors; give the inputs either as "
+                        "one list, layer([a, b]), or as tensors, layer(a, b)" % (owner, len(extra)))
+    n = 1 + len(extra)
+    if not getattr(layer, "_custom", False):
+        raise TypeError("%s.__call__: got %d positional input tensors; a built-in layer takes several inputs as one "
+                        "list: layer([a, b])" % (owner, n))
+    takes = _positional_count(layer.call)
+    if takes < n:
+        raise TypeError("%s.__call__: got %d positional input tensors, but %s.call takes %d; give several inputs as "
+                        "one list, layer([a, b]) (call gets the list)" % (owner, n, owner, takes))
+    return [inputs] + extra, True, training, mask
 
 
 # ---------------------------------------------------------------- callbacks
@@ -157,7 +239,10 @@ def _on_build(self_h, dims, ranks, n, user_data):
         at += ranks[i]
     _tls.in_build = getattr(_tls, "in_build", 0) + 1
     try:
-        obj.build(shapes[0] if n == 1 else shapes)
+        if _spread(obj) and n > 1:  # several positional inputs: Keras 3's build(a_shape, b_shape) or build(a_shape)
+            obj.build(*(shapes if _positional_count(obj.build) >= n else shapes[:1]))
+        else:
+            obj.build(shapes[0] if n == 1 else shapes)
     finally:
         _tls.in_build -= 1
     return None
@@ -178,7 +263,7 @@ def _run_call(outputs, inputs, masks, training, user_data):
     kwargs = {"training": bool(training)} if cls._call_takes_training() else {}
     if masks is not None and cls._call_takes_mask():
         kwargs["mask"] = _mask_arg(ms)
-    y = obj.call(x, **kwargs)
+    y = obj.call(*xs, **kwargs) if _spread(obj) else obj.call(x, **kwargs)
     ys = list(y) if isinstance(y, (list, tuple)) else [y]
     for t in ys:
         check(L.kiln_tensor_list_append(outputs, _as_input(t)))
@@ -282,13 +367,32 @@ def _take_back(handle):
     return _wrap(handle)
 
 
+_BASE_KEYS = ("name", "trainable", "dtype")  # C's config of every layer starts with them (Layer.get_config)
+
+
+def _constructor_config(cls, config):
+    """config without the base keys (name, trainable, dtype) that cls's __init__ cannot take: C puts
+    them in every layer's config, but Keras passes from_config what the class's get_config returned,
+    and the guide's classes (__init__(self, factor), no **kwargs) take none of them. Keras 3 drops
+    them too for a constructor without **kwargs. An __init__ taking **kwargs keeps them all (it
+    passes them on to Layer.__init__: the layer keeps its name)."""
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):  # a signature Python cannot read (a C-implemented __init__)
+        return config
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return config
+    named = {k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {k: v for k, v in config.items() if k not in _BASE_KEYS or k in named}
+
+
 @_lib.LAYER_FROM_CONFIG
 @_guarded
 def _on_from_config(out, config_h, user_data):
     cls = _CLASSES.get(user_data or 0)
     if cls is None:
         return L.kiln_status_create(4, b"the Python class of this registration is gone")
-    obj = cls.from_config(_config.from_c(config_h))
+    obj = cls.from_config(_constructor_config(cls, _config.from_c(config_h)))
     if not isinstance(obj, Layer):
         raise TypeError("%s.from_config returned %s; expected a kiln Layer" % (cls.__name__, type(obj).__name__))
     out[0] = _hand_over(obj)
@@ -429,12 +533,14 @@ class Layer:
         # is marked built; called by kiln (from the first __call__), it runs as written.
         user_build = cls.__dict__.get("build")
         if user_build is not None and not getattr(user_build, "_kiln_routed", False):
-            def build(self, input_shape, _user=user_build):
+            def build(self, input_shape, *more_shapes, _user=user_build):
                 if getattr(_tls, "in_build", 0):
-                    return _user(self, input_shape)
-                return Layer._build_through_c(self, input_shape)
+                    return _user(self, input_shape, *more_shapes)
+                with _Spreading(self, bool(more_shapes)):  # build(a_shape, b_shape) of a call(self, a, b)
+                    return Layer._build_through_c(self, [input_shape, *more_shapes] if more_shapes else input_shape)
             build._kiln_routed = True
             build.__doc__ = user_build.__doc__
+            build.__wrapped__ = user_build  # its signature is the user's (_positional_count)
             cls.build = build
 
     # ---- properties
@@ -656,19 +762,20 @@ class Layer:
             for c in (init_cfg, reg_cfg):
                 if c is not None:
                     c.__exit__(None, None, None)
-        return _variable(h)
+        return Variable._adopt(h)
 
     def add_loss(self, loss):
         _c(L.kiln_layer_add_loss, self._handle(), _as_input(loss))
 
     # ---- running
-    def __call__(self, inputs, training=None, mask=None, **kwargs):
+    def __call__(self, inputs, *args, training=None, mask=None, **kwargs):
         """Keras __call__: mask (one per input for a list) defaults to the inputs' _keras_mask;
-        the outputs carry their masks as _keras_mask."""
+        the outputs carry their masks as _keras_mask. Tensors given after inputs go on to call as
+        its next positional arguments, as in Keras 3 (layer(a, b) for call(self, a, b))."""
         if kwargs:
             raise TypeError("%s.__call__: unexpected keyword arguments %s" % (type(self).__name__, sorted(kwargs)))
-        multi = isinstance(inputs, (list, tuple))
-        raw = list(inputs) if multi else [inputs]
+        raw, spread, training, mask = _call_arguments(self, inputs, args, training, mask)
+        multi = len(raw) > 1 or isinstance(inputs, (list, tuple))
         xs = [_as_input(x) for x in raw]
         masks = ([getattr(x, "_keras_mask", None) for x in raw] if mask is None
                  else self._mask_list(mask, len(xs), multi))
@@ -684,8 +791,9 @@ class Layer:
             if any(m is not None for m in masks):
                 mask_lst = _to_list(masks)
                 opts.masks = mask_lst
-            _c(L.kiln_layer_call_with_options, ctypes.byref(out), ctypes.byref(out_masks), self._handle(), in_lst,
-               ctypes.byref(opts))
+            with _Spreading(self, spread):
+                _c(L.kiln_layer_call_with_options, ctypes.byref(out), ctypes.byref(out_masks), self._handle(),
+                   in_lst, ctypes.byref(opts))
         finally:
             L.kiln_tensor_list_free(in_lst)
             L.kiln_tensor_list_free(mask_lst)

@@ -20,6 +20,8 @@ class Loss(Owned):
     """A built-in loss: the base of the classes below (a C loss made from the class name and config)."""
 
     _KIND = "loss"
+    _INSTEAD = ("use a built-in loss (kiln.losses.MeanSquaredError, ...), or compute your loss in Python in a "
+                "Model subclass's train_step override (a GradientTape, your loss, optimizer.apply_gradients)")
 
     def __init__(self, *args, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         if reduction is None:  # Keras: None and "none" both leave the per-sample losses

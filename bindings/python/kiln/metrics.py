@@ -24,6 +24,9 @@ class Metric(Owned):
     """A built-in metric: the base of the classes below (a C metric made from the class name and config)."""
 
     _KIND = "metric"
+    _INSTEAD = ("use a built-in metric (kiln.metrics.MeanMetricWrapper of a built-in loss, ...), or compute your "
+                "values in Python in a Model subclass's train_step / test_step override and update a "
+                "kiln.metrics.Mean with them")
 
     def __init__(self, *args, name=None, dtype=None, **kwargs):
         self._init_builtin(args, kwargs, {"name": name, "dtype": dtype}, ("name", "dtype"))

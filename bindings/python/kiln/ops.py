@@ -568,12 +568,41 @@ def ones_like(x):
     return ones(x.shape, x.dtype)
 
 
+_RANGE_DTYPES = ("int32", "int64", "float16", "bfloat16", "float32", "float64")  # tf.range's order of precedence
+
+
+def _range_value(name, v):
+    """tf.range's argument as a Python number and the dtype tf.convert_to_tensor gives it: a tensor's
+    (or a NumPy scalar's) own, int32 for a Python int (int64 beyond int32), float32 for a float."""
+    if isinstance(v, Tensor) or hasattr(v, "_kiln_value"):
+        t = _as_tensor(v)
+        if t.ndim != 0:
+            raise InvalidArgumentError("range: %s has shape %s; expected a scalar" % (name, tuple(t.shape)))
+        dt, v = t.dtype, t.item()
+    elif hasattr(v, "dtype") and hasattr(v, "item"):  # a NumPy scalar or 0-d array
+        dt, v = str(v.dtype), v.item()
+    elif isinstance(v, bool):
+        dt = "bool"
+    elif isinstance(v, _numbers.Integral):
+        dt = _int_dtype([v])
+    else:
+        dt = "float32"
+    return v, dt
+
+
 def range(start, limit=None, delta=1, dtype=None):  # noqa: A001
+    """tf.range(start, limit=None, delta=1, dtype=None); without dtype, the widest of the arguments'
+    dtypes (int32 for Python ints, float32 for floats, a tensor's own), as TF."""
     if limit is None:
         start, limit = 0, start
+    (start, s_dt), (limit, l_dt), (delta, d_dt) = (_range_value(n, v) for n, v in
+                                                   (("start", start), ("limit", limit), ("delta", delta)))
     if dtype is None:
-        ints = all(isinstance(v, _numbers.Integral) and not isinstance(v, bool) for v in (start, limit, delta))
-        dtype = _int_dtype([start, limit, delta]) if ints else "float32"
+        wrong = [dt for dt in (s_dt, l_dt, d_dt) if dt not in _RANGE_DTYPES]
+        if wrong:
+            raise InvalidArgumentError("range: an argument is %s; expected one of %s (or give dtype)"
+                                       % (wrong[0], ", ".join(_RANGE_DTYPES)))
+        dtype = _builtins.max((s_dt, l_dt, d_dt), key=_RANGE_DTYPES.index)
     if all(_is_int64(v) for v in (start, limit, delta)):
         return _new(L.kiln_range_int64, int(start), int(limit), int(delta), dtype_code(dtype, "range"))
     return _new(L.kiln_range, float(start), float(limit), float(delta), dtype_code(dtype, "range"))

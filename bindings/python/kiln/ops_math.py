@@ -232,21 +232,23 @@ def _unhashable(self):
 
 
 class _Reference:
-    """A hashable reference to one Tensor object (tf.Tensor.ref()): equal only to a reference to the same object."""
+    """A hashable reference (tf.Tensor.ref(), tf.Variable.ref()): equal only to a reference with the
+    same key, the Tensor object's id or the variable's _unique_id."""
 
-    __slots__ = ("_t",)
+    __slots__ = ("_t", "_key")
 
-    def __init__(self, t):
+    def __init__(self, t, key=None):
         self._t = t
+        self._key = ("object", id(t)) if key is None else ("variable", key)
 
     def deref(self):
         return self._t
 
     def __hash__(self):
-        return id(self._t)
+        return hash(self._key)
 
     def __eq__(self, other):
-        return isinstance(other, _Reference) and other._t is self._t
+        return isinstance(other, _Reference) and other._key == self._key
 
 
 def _iter(self):

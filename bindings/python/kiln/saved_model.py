@@ -141,11 +141,11 @@ class ConcreteFunction:
             tensors = [as_tensor(kwargs[k]) for k in names]
             arr = (ctypes.c_void_p * max(len(names), 1))(*[t._h for t in tensors])
             cnames = (ctypes.c_char_p * max(len(names), 1))(*[k.encode() for k in names])
-            check(L.kiln_saved_model_signature_run_named(ctypes.byref(out), self._sig, cnames, arr, len(names)))
+            call_c(L.kiln_saved_model_signature_run_named, ctypes.byref(out), self._sig, cnames, arr, len(names))
         else:
             tensors = [as_tensor(a) for a in args]
             arr = (ctypes.c_void_p * max(len(tensors), 1))(*[t._h for t in tensors])
-            check(L.kiln_saved_model_signature_run(ctypes.byref(out), self._sig, arr, len(tensors)))
+            call_c(L.kiln_saved_model_signature_run, ctypes.byref(out), self._sig, arr, len(tensors))
         try:
             values = _tensors_from_list(out.value)
         finally:
@@ -228,7 +228,7 @@ def load(export_dir, tags=None, options=None, custom_objects=None, compile=True,
     with custom_object_scope(custom_objects or {}):
         with _config.to_c(_load_options(compile, inference_weights)) as c:
             out = ctypes.c_void_p()
-            check(L.kiln_saved_model_load(ctypes.byref(out), _path_bytes(export_dir), c))
+            call_c(L.kiln_saved_model_load, ctypes.byref(out), _path_bytes(export_dir), c)
     return LoadedModel(out.value)
 
 
@@ -247,5 +247,5 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True,  # n
     with custom_object_scope(custom_objects or {}):
         with _config.to_c(_load_options(compile, inference_weights)) as c:
             out = ctypes.c_void_p()
-            check(L.kiln_saved_model_load_model(ctypes.byref(out), _path_bytes(path), c))
+            call_c(L.kiln_saved_model_load_model, ctypes.byref(out), _path_bytes(path), c)
     return _take_back(out.value)

@@ -22,12 +22,6 @@ from .schedules import LearningRateSchedule
 L = _lib.lib
 
 
-def _variable(handle):
-    v = Variable.__new__(Variable)
-    v._h = handle
-    return v
-
-
 def _learning_rate_config(lr):
     if isinstance(lr, LearningRateSchedule):
         return schedules.serialize(lr)
@@ -217,7 +211,7 @@ class Optimizer:
         first = (ctypes.c_void_p * 1)()  # the counter alone: no handle is made for the slots
         n = ctypes.c_size_t()
         check(L.kiln_optimizer_get_variables(ctypes.cast(first, _lib._HP), 1, ctypes.byref(n), self._h))
-        return _variable(first[0])
+        return Variable._adopt(first[0])
 
     def _accumulates(self):
         # gradient_accumulation_steps is fixed at creation: known then, or read from the config once
@@ -264,11 +258,11 @@ class Optimizer:
         arr = (ctypes.c_void_p * max(n.value, 1))()
         m = ctypes.c_size_t()
         check(L.kiln_optimizer_get_variables(ctypes.cast(arr, _lib._HP), n.value, ctypes.byref(m), self._h))
-        return [_variable(arr[i]) for i in range(min(n.value, m.value))]
+        return [Variable._adopt(arr[i]) for i in range(min(n.value, m.value))]
 
     def get_slot(self, var, slot_name):
         """The slot of var ("momentum", "velocity", ... or tf.keras 2's "m", "v", "vhat")."""
-        return _variable(new_handle(L.kiln_optimizer_get_slot, self._h, var._h, str(slot_name).encode()))
+        return Variable._adopt(new_handle(L.kiln_optimizer_get_slot, self._h, var._h, str(slot_name).encode()))
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Keras's exclude_from_weight_decay: before the first step; var_names are searched for in
