@@ -37,6 +37,31 @@ kiln_status *kiln_loss_create(kiln_loss **out, const char *name, const kiln_conf
   KILN_CAPI_END
 }
 
+kiln_status *kiln_loss_create_function(kiln_loss **out, const char *class_name, const char *fn_name,
+                                       kiln_loss_function_fn fn, const kiln_config *config,
+                                       kiln_user_data_destroy_fn destroy, void *user_data) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(fn_name, __func__, "fn_name");
+  require_not_null(reinterpret_cast<const void *>(fn), __func__, "fn");
+  auto state = std::make_shared<kiln::capi::ForeignUserData>(user_data);
+  const std::string name = fn_name;
+  auto call = [fn, state, name](const kiln::Tensor &y_true, const kiln::Tensor &y_pred) {
+    const kiln_tensor t{y_true}, p{y_pred};
+    kiln_tensor *values = nullptr;
+    kiln::capi::check_foreign(fn(&values, &t, &p, state->user_data), "loss function " + name);
+    if (!values) kiln::fail(kiln::Code::kInvalidArgument, "loss function ", name, ": it gave no tensor");
+    kiln::Tensor v = std::move(values->value);
+    delete values;
+    return v;
+  };
+  kiln::train::LossPtr loss = kiln::train::make_function_loss(class_name ? class_name : "LossFunctionWrapper",
+                                                              name, std::move(call), config_or_empty(config));
+  *out = new kiln_loss{std::move(loss)};
+  state->destroy = destroy;  // handed over: the loss's end frees user_data
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_loss_deserialize(kiln_loss **out, const kiln_config *serialized) {
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");

@@ -2641,6 +2641,36 @@ class Loss : public detail::handle<kiln_loss> {
     return Loss(h);
   }
   static bool is_registered(const std::string &name) { return kiln_loss_is_registered(name.c_str()); }
+  /// A loss computed by fn (the per-sample losses of y_true and y_pred, made with kiln's ops),
+  /// weighed and reduced as kiln's own: Keras's LossFunctionWrapper(fn), what compile(loss=my_fn)
+  /// makes of a function; class_name "" for "LossFunctionWrapper", else a Loss subclass's name.
+  /// config: "name" (default fn_name), "reduction". Metric::mean_wrapper of it is Keras's
+  /// MeanMetricWrapper(fn). An exception from fn comes out of the call with its code (a
+  /// std::exception as INTERNAL). See kiln_loss_create_function.
+  static Loss from_function(const std::string &fn_name,
+                            std::function<Tensor(const Tensor &y_true, const Tensor &y_pred)> fn,
+                            const Config &config = Config(), const std::string &class_name = "") {
+    using Fn = std::function<Tensor(const Tensor &, const Tensor &)>;
+    if (!fn) throw Error(KILN_STATUS_INVALID_ARGUMENT, "Loss::from_function: the function is empty");
+    auto owned = std::make_unique<Fn>(std::move(fn));
+    kiln_loss *h = nullptr;
+    detail::check(kiln_loss_create_function(
+        &h, class_name.empty() ? nullptr : class_name.c_str(), fn_name.c_str(),
+        [](kiln_tensor **out, const kiln_tensor *y_true, const kiln_tensor *y_pred,
+           void *ud) -> kiln_status * {
+          return kiln::detail::status_of([&] {
+            kiln_tensor *t = nullptr, *p = nullptr;
+            kiln::detail::check(kiln_tensor_clone(&t, y_true));
+            Tensor yt(t);
+            kiln::detail::check(kiln_tensor_clone(&p, y_pred));
+            Tensor values = (*static_cast<Fn *>(ud))(yt, Tensor(p));
+            *out = values.release();
+          });
+        },
+        config.get(), [](void *ud) { delete static_cast<Fn *>(ud); }, owned.get()));
+    owned.release();  // the loss frees it
+    return Loss(h);
+  }
   /// loss(y_true, y_pred, sample_weight): the reduced loss (per-sample for reduction "none"),
   /// recorded on the calling thread's tapes.
   Tensor operator()(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight = Tensor()) const {

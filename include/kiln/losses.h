@@ -51,6 +51,25 @@ extern "C" {
 /// NOT_FOUND listing the known ones; unknown or ill-typed keys INVALID_ARGUMENT naming the key.
 /// Ownership: *out is new, free with kiln_loss_free; config stays the caller's. Thread-safety: safe.
 KILN_API kiln_status *kiln_loss_create(kiln_loss **out, const char *name, const kiln_config *config);
+/// A loss function of the caller's: *out = the per-sample losses of y_true and y_pred (borrowed,
+/// already squeezed or expanded to the same rank), a new floating-point tensor made with kiln's
+/// ops, so the tape differentiates through it. Return NULL, or a status (kiln_status_create)
+/// that the calling kiln function returns with its code.
+typedef kiln_status *(*kiln_loss_function_fn)(kiln_tensor **out, const kiln_tensor *y_true,
+                                              const kiln_tensor *y_pred, void *user_data);
+/// A loss computed by fn, reduced and weighed as kiln's own: Keras's LossFunctionWrapper(fn),
+/// which compile(loss=my_fn) makes of a plain function, or (class_name set) a Loss subclass with
+/// its own call. It goes wherever a kiln_loss goes (kiln_loss_call, compile, a MeanMetricWrapper:
+/// kiln_metric_create_mean_wrapper gives Keras's MeanMetricWrapper(fn), compile(metrics=[my_fn])).
+/// class_name: NULL for "LossFunctionWrapper", whose config then holds "fn": fn_name; fn_name: the
+/// function's name (the default loss name). config (NULL: defaults): "name", "reduction". destroy
+/// (may be NULL) frees user_data when the last copy of the loss goes (not on failure). fn may run
+/// on any thread that uses the loss. Serializing works; deserializing such a config is NOT_FOUND
+/// (no function travels in it: a model compiled with it loads with compile false).
+/// Ownership: *out is new, free with kiln_loss_free.
+KILN_API kiln_status *kiln_loss_create_function(kiln_loss **out, const char *class_name, const char *fn_name,
+                                                kiln_loss_function_fn fn, const kiln_config *config,
+                                                kiln_user_data_destroy_fn destroy, void *user_data);
 /// A loss from Keras's serialized form {"class_name": ..., "config": {...}}.
 /// Ownership: *out is new; serialized stays the caller's. Thread-safety: safe.
 KILN_API kiln_status *kiln_loss_deserialize(kiln_loss **out, const kiln_config *serialized);

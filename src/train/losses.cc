@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "ops/ops.h"
 #include "train/callbacks.h"
 #include "train/serialized.h"
@@ -654,8 +655,58 @@ LossPtr create_loss(const std::string &name, const Config &config) {
 
 Config serialize_loss(const Loss &loss) { return serialized(loss.class_name(), loss.get_config()); }
 
+namespace {
+
+class FunctionLoss final : public Loss {
+ public:
+  FunctionLoss(const std::string &class_name, ConfigReader &r, std::string fn_name, LossFn fn)
+      : Loss(class_name, r, fn_name), fn_name_(std::move(fn_name)), fn_(std::move(fn)) {
+    r.finish();
+  }
+  Tensor call(const Tensor &y_true, const Tensor &y_pred, Tensor *mask) const override {
+    (void)mask;
+    Tensor t = y_true, p = y_pred;
+    squeeze_or_expand_to_same_rank(t, p);
+    Tensor values = fn_(t, p);
+    if (!values.defined() || !is_floating(values.dtype()))
+      fail(Code::kInvalidArgument, "loss '", name(), "' (", class_name(), "): the function '", fn_name_,
+           "' gave ", values.defined() ? values.description() : std::string("no tensor"),
+           "; expected floating-point per-sample losses");
+    return values;
+  }
+
+ protected:
+  void add_config(Config &c) const override {
+    if (class_name() == "LossFunctionWrapper") c.set("fn", fn_name_);
+  }
+
+ private:
+  const std::string fn_name_;
+  const LossFn fn_;
+};
+
+}  // namespace
+
+LossPtr make_function_loss(const std::string &class_name, const std::string &fn_name, LossFn fn,
+                           const Config &config) {
+  if (!fn) fail(Code::kInvalidArgument, "make_function_loss: the function is empty");
+  if (class_name.empty() || fn_name.empty())
+    fail(Code::kInvalidArgument,
+         "make_function_loss: the class name and the function name must not be empty");
+  require_utf8(class_name, "make_function_loss", "the class name");
+  require_utf8(fn_name, "make_function_loss", "the function name");
+  ConfigReader r(config, class_name);
+  return std::make_shared<FunctionLoss>(class_name, r, fn_name, std::move(fn));
+}
+
 LossPtr deserialize_loss(const Config &serialized) {
   const ClassAndConfig c = read_serialized(serialized, "loss");
+  if (c.class_name == "LossFunctionWrapper")
+    fail(Code::kNotFound, "loss: the LossFunctionWrapper of '",
+         c.config.has("fn") && c.config.json().at("fn").is_string() ? c.config.get_string("fn")
+                                                                    : std::string("?"),
+         "' cannot be made from its config, which holds no function; give the function again (a model "
+         "compiled with it: load with compile=false, then compile)");
   return create_loss(c.class_name, c.config);
 }
 

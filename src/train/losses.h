@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +76,16 @@ void squeeze_or_expand_to_same_rank(Tensor &a, Tensor &b);
 // ("sparse_categorical_crossentropy", "mse", "kld", ...). Unknown names: NotFound listing the
 // known ones; unknown config keys: InvalidArgument naming the key.
 LossPtr create_loss(const std::string &name, const Config &config = Config());
+// A loss computed by a function of the caller's: Keras's LossFunctionWrapper(fn), which compile
+// makes of a plain function, or a Loss subclass with its own call. call squeezes or expands y_true
+// and y_pred to the same rank (LossFunctionWrapper.call), then gives fn's values (floating point),
+// which are weighed and reduced as any loss's. class_name: "LossFunctionWrapper" (its config then
+// holds "fn": fn_name) or the subclass's name; config: "name" (default fn_name), "reduction",
+// nothing else. No function travels in a config: deserialize refuses such a loss (NotFound).
+using LossFn = std::function<Tensor(const Tensor &y_true, const Tensor &y_pred)>;
+LossPtr make_function_loss(const std::string &class_name, const std::string &fn_name, LossFn fn,
+                           const Config &config = Config());
+
 // {"class_name": ..., "config": {...}} both ways (Keras serialize / deserialize).
 Config serialize_loss(const Loss &loss);
 LossPtr deserialize_loss(const Config &serialized);

@@ -421,8 +421,85 @@ static void test_more_losses_and_metrics(void) {
   release_kept();
 }
 
+/* A loss function written in C: mean over the last axis of (y_true - y_pred)^2 * scale; fails
+ * with OUT_OF_RANGE when asked to. */
+typedef struct {
+  float scale;
+  int fail;
+  int destroyed;
+} my_loss_state;
+
+static kiln_status *my_loss(kiln_tensor **out, const kiln_tensor *y_true, const kiln_tensor *y_pred,
+                            void *user) {
+  my_loss_state *s = (my_loss_state *)user;
+  kiln_tensor *d = NULL, *sq = NULL, *m = NULL, *k = NULL;
+  const int64_t axis = -1;
+  kiln_status *st;
+  if (s->fail) return kiln_status_create(KILN_STATUS_OUT_OF_RANGE, "told to fail");
+  st = kiln_sub(&d, y_true, y_pred);
+  if (!st) st = kiln_square(&sq, d);
+  if (!st) st = kiln_mean(&m, sq, &axis, 1, false);
+  if (!st) st = kiln_tensor_create(&k, KILN_DTYPE_FLOAT32, NULL, 0, &s->scale, sizeof s->scale);
+  if (!st) st = kiln_mul(out, m, k);
+  kiln_tensor_free(d), kiln_tensor_free(sq), kiln_tensor_free(m), kiln_tensor_free(k);
+  return st;
+}
+
+static void my_loss_destroy(void *user) { ((my_loss_state *)user)->destroyed++; }
+
+/* Keras's LossFunctionWrapper and MeanMetricWrapper of a function: kiln_loss_create_function. */
+static void test_loss_function(void) {
+  my_loss_state s = {2.0f, 0, 0};
+  const float yt[6] = {1, 2, 3, 4, 0, 1}, yp[6] = {1.5f, 2, 2, 4.5f, 0, 0}, w[3] = {1, 0.5f, 2};
+  const int64_t dims[2] = {3, 2}, dims3[1] = {3};
+  kiln_tensor *t = f32(2, dims, yt), *p = f32(2, dims, yp), *sw = f32(1, dims3, w), *o = NULL;
+  const float per[3] = {0.125f, 0.625f, 0.5f}; /* per-sample mean squared errors */
+  kiln_loss *loss = NULL, *back = NULL;
+  kiln_metric *metric = NULL;
+  kiln_config *c = NULL, *ser = NULL;
+  const char *s_fn = NULL;
+  OK(kiln_config_create(&c));
+  OK(kiln_config_set_string(c, "reduction", "sum"));
+  OK(kiln_loss_create_function(&loss, NULL, "my_loss", my_loss, c, my_loss_destroy, &s));
+  kiln_config_free(c);
+  CHECK(strcmp(kiln_loss_get_name(loss), "my_loss") == 0);
+  CHECK(strcmp(kiln_loss_get_class_name(loss), "LossFunctionWrapper") == 0);
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, loss, t, p, NULL))) - 2 * (per[0] + per[1] + per[2])) < 1e-5f);
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, loss, t, p, sw))) -
+              2 * (per[0] + 0.5f * per[1] + 2 * per[2])) < 1e-5f);
+  OK(kiln_loss_serialize(&ser, loss));
+  OK(kiln_config_get_string(&s_fn, ser, "class_name"));
+  CHECK(s_fn && strcmp(s_fn, "LossFunctionWrapper") == 0);
+  EXPECT_ERROR(kiln_loss_deserialize(&back, ser), KILN_STATUS_NOT_FOUND, "LossFunctionWrapper of 'my_loss'",
+               "compile=false");
+  CHECK(back == NULL);
+  kiln_config_free(ser);
+  /* Keras's MeanMetricWrapper(fn): the mean of the function's per-sample values. */
+  OK(kiln_metric_create_mean_wrapper(&metric, loss, ""));
+  CHECK(strcmp(kiln_metric_get_name(metric), "my_loss") == 0);
+  OK(kiln_metric_update_state(metric, t, p, NULL));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, metric))) - 2 * (per[0] + per[1] + per[2]) / 3) < 1e-5f);
+  /* A status from the function comes back with its code. */
+  s.fail = 1;
+  EXPECT_ERROR(kiln_loss_call(&o, loss, t, p, NULL), KILN_STATUS_OUT_OF_RANGE, "told to fail", "my_loss");
+  EXPECT_ERROR(kiln_metric_update_state(metric, t, p, NULL), KILN_STATUS_OUT_OF_RANGE, "told to fail", NULL);
+  CHECK(o == NULL);
+  kiln_loss_free(loss);
+  CHECK(s.destroyed == 0); /* the metric still holds the loss */
+  kiln_metric_free(metric);
+  CHECK(s.destroyed == 1);
+  EXPECT_ERROR(kiln_loss_create_function(&loss, NULL, "f", NULL, NULL, NULL, NULL),
+               KILN_STATUS_INVALID_ARGUMENT, "fn", NULL);
+  EXPECT_ERROR(kiln_loss_create_function(&loss, NULL, NULL, my_loss, NULL, NULL, NULL),
+               KILN_STATUS_INVALID_ARGUMENT, "fn_name", NULL);
+  EXPECT_ERROR(kiln_loss_create_function(NULL, NULL, "f", my_loss, NULL, NULL, NULL),
+               KILN_STATUS_INVALID_ARGUMENT, "out", NULL);
+  release_kept(); /* t, p and sw */
+}
+
 int main(void) {
   test_losses();
+  test_loss_function();
   test_more_losses_and_metrics();
   test_loss_gradient();
   test_loss_errors();

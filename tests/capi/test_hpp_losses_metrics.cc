@@ -96,6 +96,35 @@ TEST(HppLosses, GradientThroughTape) {
   EXPECT_NEAR(g[1], -2.0f, 1e-6);
 }
 
+// Keras's LossFunctionWrapper(fn) and MeanMetricWrapper(fn) of a C++ function.
+TEST(HppLosses, LossFromAFunction) {
+  int calls = 0;
+  kiln::Loss loss =
+      kiln::Loss::from_function("half_squared", [&calls](const Tensor &y_true, const Tensor &y_pred) {
+        ++calls;
+        const Tensor d = y_true - y_pred;
+        return kiln::mean(d * d, {-1}) * Tensor::scalar(0.5f);
+      });
+  EXPECT_EQ(loss.name(), "half_squared");
+  EXPECT_EQ(loss.class_name(), "LossFunctionWrapper");
+  EXPECT_EQ(loss.get_config().get_string("fn"), "half_squared");
+  const Tensor yt = Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2}),
+               yp = Tensor::from_vector<float>({1, 0, 3, 5}, {2, 2});
+  // per-sample: 0.5 * mean(0, 4) = 1, 0.5 * mean(0, 1) = 0.25
+  EXPECT_FLOAT_EQ(loss(yt, yp).item<float>(), 0.625f);
+  EXPECT_FLOAT_EQ(loss(yt, yp, Tensor::from_vector<float>({0, 4}, {2})).item<float>(), 0.5f);
+  kiln::Metric m = kiln::Metric::mean_wrapper(loss);
+  m.update_state(yt, yp);
+  EXPECT_FLOAT_EQ(m.result().item<float>(), 0.625f);
+  EXPECT_EQ(calls, 3);
+  kiln::Loss failing = kiln::Loss::from_function("failing", [](const Tensor &, const Tensor &) -> Tensor {
+    throw kiln::Error(KILN_STATUS_OUT_OF_RANGE, "no");
+  });
+  kiln::testing::expect_code(KILN_STATUS_OUT_OF_RANGE, "no", [&] { failing(yt, yp); });
+  kiln::testing::expect_code(KILN_STATUS_NOT_FOUND, "cannot be made from its config",
+                             [&] { kiln::Loss::deserialize(loss.serialize()); });
+}
+
 TEST(HppLosses, ConfigsAndErrors) {
   kiln::Loss l = kiln::losses::Huber(0.25);
   EXPECT_EQ(l.class_name(), "Huber");

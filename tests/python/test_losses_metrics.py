@@ -226,16 +226,83 @@ class LossesTest(unittest.TestCase):
         with self.assertRaises(kiln.InvalidArgumentError):
             losses.MeanSquaredError(reduction="avg")
 
-    def test_python_subclass_is_refused_saying_what_to_use(self):
-        class CustomMSE(losses.Loss):  # Keras's custom loss class: kiln's losses are C objects
-            def call(self, y_true, y_pred):
-                return kiln.reduce_mean(kiln.square(y_true - y_pred), axis=-1)
+    def test_losses_written_in_python(self):
+        # Keras 3's custom Loss class (its own call) and LossFunctionWrapper of a function: the
+        # per-sample losses come from Python, the weighing and reduction are kiln's.
+        class CustomMSE(losses.Loss):
+            def __init__(self, factor=2.0, name=None, reduction="sum_over_batch_size"):
+                super().__init__(name=name, reduction=reduction)
+                self.factor = factor
 
-        with self.assertRaisesRegex(kiln.UnimplementedError, r"^CustomMSE: custom Python loss classes \(subclasses "
-                                    r"of kiln\.losses\.Loss\) are not supported; use a built-in loss .*train_step"):
-            CustomMSE()
+            def call(self, y_true, y_pred):
+                return kiln.reduce_mean(kiln.square(y_true - y_pred), axis=-1) * self.factor
+
+        def my_mse(y_true, y_pred, scale=1.0):
+            return kiln.reduce_mean(kiln.square(y_true - y_pred), axis=-1) * scale
+
+        yt = np.array([[1, 2], [3, 4], [0, 1]], np.float32)
+        yp = np.array([[1.5, 2], [2, 4.5], [0, 0]], np.float32)
+        sw = np.array([1, 0.5, 2], np.float32)
+        per = np.mean((yt - yp) ** 2, axis=-1)
+        c = CustomMSE()
+        self.assertEqual(c.name, "custom_mse")
+        self.assertEqual(c.get_config(), {"name": "custom_mse", "reduction": "sum_over_batch_size"})
+        self.assertAlmostEqual(float(c(yt, yp)), float(np.mean(per * 2)), places=6)
+        self.assertAlmostEqual(float(c(yt, yp, sample_weight=sw)), float(np.mean(per * 2 * sw)), places=6)
+        np.testing.assert_allclose(CustomMSE(reduction=None)(yt, yp).numpy(), per * 2, rtol=1e-6)
+        w = losses.LossFunctionWrapper(my_mse, reduction="sum", scale=3.0)
+        self.assertEqual(w.name, "my_mse")
+        self.assertEqual(w.get_config()["fn"], "my_mse")
+        self.assertAlmostEqual(float(w(yt, yp)), float(np.sum(per * 3)), places=5)
+        # y_true [B] against y_pred [B, 1]: squeezed to the same rank first, as Keras's wrapper.
+        self.assertAlmostEqual(float(losses.LossFunctionWrapper(my_mse)(np.array([1, 2], np.float32),
+                                                                        np.array([[1], [4]], np.float32))), 2.0)
+        # Differentiable: the gradient of the mean squared error.
+        v = kiln.Variable(yp)
+        with kiln.GradientTape() as tape:
+            loss = c(yt, v)
+        np.testing.assert_allclose(tape.gradient(loss, v).numpy(), 2 * 2 * (yp - yt) / yt.size, rtol=1e-5)
+        with self.assertRaisesRegex(kiln.NotFoundError, "LossFunctionWrapper of 'my_mse' cannot be made from its "
+                                    "config.*compile=false"):
+            losses.deserialize(losses.serialize(w))
+
+        def fails(y_true, y_pred):
+            raise ZeroDivisionError("from the loss")
+
+        with self.assertRaisesRegex(ZeroDivisionError, "from the loss"):
+            losses.LossFunctionWrapper(fails)(yt, yp)
+
+        def gives_ints(y_true, y_pred):
+            return kiln.constant([1, 2, 3])
+
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "gives_ints.*expected floating-point per-sample"):
+            losses.LossFunctionWrapper(gives_ints)(yt, yp)
+        with self.assertRaisesRegex(kiln.UnimplementedError, r"^Plain: custom Python loss classes \(subclasses of "
+                                    r"kiln\.losses\.Loss\) need their own call"):
+            type("Plain", (losses.Loss,), {})()
         with self.assertRaisesRegex(TypeError, r"^kiln\.losses\.Loss is the base class; make one of its built-in"):
             losses.Loss()
+
+    def test_compile_and_fit_with_losses_and_metrics_written_in_python(self):
+        class Scaled(losses.Loss):
+            def call(self, y_true, y_pred):
+                return kiln.reduce_mean(kiln.square(y_true - y_pred), axis=-1) * 2.0
+
+        def half_mse(y_true, y_pred):
+            return kiln.reduce_mean(kiln.square(y_true - y_pred), axis=-1) * 0.5
+
+        rng = np.random.default_rng(0)
+        x, y = rng.random((12, 3), np.float32), rng.random((12, 2), np.float32)
+        model = kiln.Sequential([kiln.keras.Input((3,)), kiln.layers.Dense(2)])
+        model.compile(kiln.optimizers.SGD(0.1), loss=Scaled(), metrics=[half_mse, "mse"])
+        h = model.fit(x, y, epochs=3, batch_size=4, verbose=0).history
+        self.assertLess(h["loss"][-1], h["loss"][0])
+        logs = model.evaluate(x, y, verbose=0, return_dict=True)
+        # The three measure the same squared error: 2x, 0.5x and 1x of it.
+        self.assertAlmostEqual(logs["loss"], 4 * logs["half_mse"], places=5)
+        self.assertAlmostEqual(logs["mse"], 2 * logs["half_mse"], places=5)
+        model.compile(kiln.optimizers.SGD(0.1), loss=half_mse)  # a plain function: LossFunctionWrapper
+        self.assertAlmostEqual(model.evaluate(x, y, verbose=0), logs["half_mse"], places=5)
 
         class Halved(losses.MeanSquaredError):  # a subclass of a built-in class is that C loss
             pass
@@ -450,6 +517,26 @@ class MetricsTest(unittest.TestCase):
         model.compile(optimizer="sgd", loss="mse", metrics=[metrics.MeanAbsoluteError(), "msle"])
         h = model.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=1, verbose=0)
         self.assertEqual(sorted(h.history), ["loss", "mean_absolute_error", "msle"])
+
+    def test_mean_metric_wrapper_of_a_python_function(self):
+        def mae100(y_true, y_pred, scale=100.0):
+            return kiln.reduce_mean(kiln.abs(y_true - y_pred) * scale, axis=-1)
+
+        m = metrics.MeanMetricWrapper(mae100)
+        self.assertEqual(m.name, "mae100")
+        m.update_state(np.zeros((2, 1), np.float32), np.ones((2, 1), np.float32))
+        self.assertAlmostEqual(float(m.result()), 100.0)  # the function's values, not a built-in's
+        m.update_state(np.zeros((2, 1), np.float32), np.full((2, 1), 3, np.float32), sample_weight=[1.0, 3.0])
+        self.assertAlmostEqual(float(m.result()), (100 + 100 + 300 + 900) / 6, places=4)
+        m2 = metrics.MeanMetricWrapper(mae100, name="scaled", scale=1.0)
+        m2.update_state(np.zeros((1, 2), np.float32), np.ones((1, 2), np.float32))
+        self.assertEqual((m2.name, float(m2.result())), ("scaled", 1.0))
+
+        def fails(y_true, y_pred):
+            raise KeyError("from the metric")
+
+        with self.assertRaisesRegex(KeyError, "from the metric"):
+            metrics.MeanMetricWrapper(fails).update_state([[0.0]], [[1.0]])
 
     def test_metric_name_and_dtype_take_keras_positions(self):
         self.assertEqual(metrics.Mean("m").name, "m")

@@ -417,8 +417,10 @@ class BadInputTest(unittest.TestCase):
             model.compile("no_such_optimizer", "mse")
         with self.assertRaises(kiln.errors.InvalidArgumentError):
             model.compile("adam", {"out": "mse"})
-        with self.assertRaises(kiln.errors.UnimplementedError):
-            model.compile("adam", lambda t, p: t - p)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "is not a loss"):
+            model.compile("adam", 3.5)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "cannot interpret 3.5 as a metric"):
+            model.compile("adam", "mse", metrics=[3.5])
         model.compile("adam", logits_loss())
         with self.assertRaises(kiln.errors.InvalidArgumentError):
             model.fit(x, y[:3], verbose=0)

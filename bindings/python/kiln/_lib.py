@@ -13,6 +13,7 @@ DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 USER_DATA_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # kiln_user_data_destroy_fn
 LEARNING_RATE_FN = ctypes.CFUNCTYPE(_ST, ctypes.POINTER(ctypes.c_double), ctypes.c_int64, ctypes.c_void_p)
 LEARNING_RATE_CONFIG_FN = ctypes.CFUNCTYPE(_ST, _H, ctypes.c_void_p)
+LOSS_FN = ctypes.CFUNCTYPE(_ST, _HP, _H, _H, ctypes.c_void_p)  # kiln_loss_function_fn
 
 
 def _candidates():
@@ -350,6 +351,7 @@ _SIGS.update({
 # Losses and metrics (kiln/losses.h, kiln/metrics.h).
 _SIGS.update({
     "kiln_loss_create": (_ST, [_HP, _cp, _C]),
+    "kiln_loss_create_function": (_ST, [_HP, _cp, _cp, LOSS_FN, _C, USER_DATA_DESTROY, ctypes.c_void_p]),
     "kiln_loss_deserialize": (_ST, [_HP, _C]),
     "kiln_loss_serialize": (_ST, [_HP, _H]),
     "kiln_loss_get_config": (_ST, [_HP, _H]),

@@ -7,17 +7,78 @@
 Classes take Keras 3's arguments and defaults (reduction "sum_over_batch_size", "sum", "mean",
 "mean_with_sample_weight", or "none" / None for no reduction).
 get / serialize / deserialize follow keras.losses.get / serialize / deserialize.
+
+Losses written in Python, as Keras's: LossFunctionWrapper(fn) (what compile(loss=my_fn) makes of a
+function), and a Loss subclass that overrides call(y_true, y_pred); both give per-sample losses,
+which kiln weighs and reduces as its own.
 """
+import ctypes
+import functools
+import itertools
+import re
+import weakref
+
 from . import _lib
+from . import config as _config
 from ._handles import Owned, as_tensor, new_handle
-from .errors import InvalidArgumentError
+from .errors import CALLBACK_TLS, FailedPreconditionError, InvalidArgumentError, call_c, guard_callback
 from .tensor import Tensor
 
 L = _lib.lib
 
+# ---------------------------------------------------------------- losses written in Python
+#
+# C calls _on_loss with y_true and y_pred (squeezed or expanded to the same rank). The C loss holds
+# a function until it drops the loss, and a Loss subclass object only weakly (the object holds the
+# C loss): compile and MeanMetricWrapper keep the objects they are given.
+
+_PYTHON_LOSSES = {}  # user_data key -> (the callable (y_true, y_pred) -> values, or a weak method; weak?)
+_loss_keys = itertools.count(1)
+
+
+def _borrowed(handle):
+    return Tensor._adopt(new_handle(L.kiln_tensor_clone, handle))
+
+
+@_lib.LOSS_FN
+@guard_callback("a loss function", tls=CALLBACK_TLS)
+def _on_loss(out, y_true, y_pred, user_data):
+    fn, weak = _PYTHON_LOSSES[user_data]
+    if weak:
+        fn = fn()
+        if fn is None:
+            raise FailedPreconditionError("the Python loss object behind this loss was destroyed; keep it while "
+                                          "kiln uses its loss")
+    values = as_tensor(fn(_borrowed(y_true), _borrowed(y_pred)))
+    out[0] = new_handle(L.kiln_tensor_clone, values)
+
+
+@_lib.USER_DATA_DESTROY
+def _on_loss_destroy(user_data):
+    _PYTHON_LOSSES.pop(user_data or 0, None)
+
+
+def _python_loss_handle(class_name, fn_name, fn, weak, config):
+    key = next(_loss_keys)
+    _PYTHON_LOSSES[key] = (fn, weak)
+    out = ctypes.c_void_p()
+    try:
+        with _config.to_c(config) as c:
+            call_c(L.kiln_loss_create_function, ctypes.byref(out), class_name and class_name.encode(),
+                   fn_name.encode(), _on_loss, c, _on_loss_destroy, ctypes.c_void_p(key))
+    except BaseException:
+        _PYTHON_LOSSES.pop(key, None)
+        raise
+    return out.value
+
+
+def _snake_case(name):
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
 
 class Loss(Owned):
-    """A built-in loss: the base of the classes below (a C loss made from the class name and config)."""
+    """keras.losses.Loss: the base of the built-in classes below (a C loss made from the class name
+    and config); a subclass of it that overrides call(y_true, y_pred) is a loss written in Python."""
 
     _KIND = "loss"
     _INSTEAD = ("use a built-in loss (kiln.losses.MeanSquaredError, ...), or compute your loss in Python in a "
@@ -26,8 +87,33 @@ class Loss(Owned):
     def __init__(self, *args, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         if reduction is None:  # Keras: None and "none" both leave the per-sample losses
             reduction = "none"
+        cls = type(self)
+        if cls._CLASS is None and cls.call is not Loss.call:  # Keras 3's custom Loss: its own call
+            if args or kwargs:
+                raise TypeError("%s: unknown argument(s) for Loss.__init__: %r %r; it takes reduction, name, dtype"
+                                % (cls.__name__, args, kwargs))
+            if dtype not in (None, "float32"):
+                raise InvalidArgumentError("%s: dtype %r is not supported; losses compute in y_pred's dtype"
+                                           % (cls.__name__, dtype))
+            name = name or _snake_case(cls.__name__)
+            self._h = _python_loss_handle(cls.__name__, name, weakref.WeakMethod(self.call), True,
+                                          {"name": name, "reduction": reduction})
+            return
         self._init_builtin(args, kwargs, {"reduction": reduction, "name": name, "dtype": dtype},
                            ("reduction", "name", "dtype"))
+
+    def _no_class_error(self):
+        if type(self) is Loss:
+            return TypeError("kiln.losses.Loss is the base class; make one of its built-in classes, or subclass it "
+                             "with your own call(y_true, y_pred)")
+        from .errors import UnimplementedError
+        return UnimplementedError("%s: custom Python loss classes (subclasses of kiln.losses.Loss) need their own "
+                                  "call(y_true, y_pred), which gives the per-sample losses" % type(self).__name__)
+
+    def call(self, y_true, y_pred):
+        """Keras's Loss.call: the per-sample losses. A subclass overrides it; kiln's built-in
+        classes compute theirs in C (reduction "none" of the object gives them)."""
+        raise NotImplementedError("%s.call: a Loss subclass must override call(y_true, y_pred)" % type(self).__name__)
 
     @property
     def reduction(self):
@@ -37,7 +123,30 @@ class Loss(Owned):
         y_pred = as_tensor(y_pred)
         y_true = as_tensor(y_true)
         sw = as_tensor(sample_weight)
-        return Tensor._adopt(new_handle(L.kiln_loss_call, self._h, y_true, y_pred, sw))
+        out = ctypes.c_void_p()
+        call_c(L.kiln_loss_call, ctypes.byref(out), self._h, y_true, y_pred, sw)  # a Python call's exception
+        return Tensor._adopt(out.value)
+
+
+class LossFunctionWrapper(Loss):
+    """keras.losses.LossFunctionWrapper(fn, reduction, name, **kwargs): a loss of fn(y_true, y_pred,
+    **kwargs), the per-sample losses of a function written in Python, weighed and reduced as kiln's
+    losses (compile(loss=my_fn) makes one, named after the function). Its config names the function
+    ("fn"); a model compiled with one loads with compile=False (no function travels in a config)."""
+
+    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        if not callable(fn):
+            raise TypeError("LossFunctionWrapper: fn must be callable; got %r" % (fn,))
+        if reduction is None:
+            reduction = "none"
+        if dtype not in (None, "float32"):
+            raise InvalidArgumentError("LossFunctionWrapper: dtype %r is not supported; losses compute in y_pred's "
+                                       "dtype" % (dtype,))
+        fn_name = getattr(fn, "__name__", None) or type(fn).__name__
+        self.fn = fn
+        call = functools.partial(fn, **kwargs) if kwargs else fn
+        self._h = _python_loss_handle(None, fn_name, call, False,
+                                      {"name": name or fn_name, "reduction": reduction})
 
 
 def _loss_class(class_name, args, doc):
@@ -151,4 +260,4 @@ def get(identifier):
     raise InvalidArgumentError("losses.get: cannot interpret %r as a loss" % (identifier,))
 
 
-__all__ = ["Loss", "get", "serialize", "deserialize"] + sorted(_CLASSES) + sorted(_FUNCTIONS)
+__all__ = ["Loss", "LossFunctionWrapper", "get", "serialize", "deserialize"] + sorted(_CLASSES) + sorted(_FUNCTIONS)

@@ -14,7 +14,7 @@ import ctypes
 from . import _lib
 from ._handles import Owned, as_tensor, new_handle
 from . import losses as _losses
-from .errors import InvalidArgumentError, check
+from .errors import InvalidArgumentError, call_c, check
 from .tensor import Tensor
 
 L = _lib.lib
@@ -44,7 +44,8 @@ class Metric(Owned):
             args, sample_weight = args[:2], args[2]
         if len(args) != 2:
             raise TypeError("%s.update_state(y_true, y_pred, sample_weight=None)" % self.class_name)
-        check(L.kiln_metric_update_state(self._h, as_tensor(args[0]), as_tensor(args[1]), as_tensor(sample_weight)))
+        # A MeanMetricWrapper of a Python function: its exception comes out as it was raised.
+        call_c(L.kiln_metric_update_state, self._h, as_tensor(args[0]), as_tensor(args[1]), as_tensor(sample_weight))
 
     def result(self):
         return Tensor._adopt(new_handle(L.kiln_metric_result, self._h))
@@ -141,8 +142,10 @@ BinaryIoU = _iou_class("BinaryIoU", [("target_class_ids", (0, 1)), ("threshold",
 
 
 class MeanMetricWrapper(Metric):
-    """keras.metrics.MeanMetricWrapper(fn): the mean of a loss's per-sample values. fn: a kiln loss
-    object, loss class, or loss name ("categorical_crossentropy", "mae", ...)."""
+    """keras.metrics.MeanMetricWrapper(fn, name=None, **kwargs): the mean of fn(y_true, y_pred,
+    **kwargs), per-sample values. fn: a function (written in Python, or one of kiln.losses'), a
+    kiln loss object or class, or a loss name ("categorical_crossentropy",
+    "mae", ...). A function written in Python is named after it unless name says otherwise."""
 
     _CLASS = "MeanMetricWrapper"
 
@@ -150,9 +153,13 @@ class MeanMetricWrapper(Metric):
         if isinstance(fn, type) and issubclass(fn, _losses.Loss):
             fn = fn(**kwargs)
             kwargs = {}
+        if callable(fn) and not isinstance(fn, (_losses.Loss, type)) and not _is_kiln_function(fn):
+            fn = _losses.LossFunctionWrapper(fn, **kwargs)  # a function written in Python
+            kwargs = {}
         if isinstance(fn, _losses.Loss):
             if kwargs:
                 raise InvalidArgumentError("MeanMetricWrapper: options go to the loss object")
+            self._wrapped_loss = fn  # a loss written in Python runs through this object
             self._h = new_handle(L.kiln_metric_create_mean_wrapper, fn._h, (name or "").encode("utf-8"))
             return
         if callable(fn):
@@ -167,6 +174,11 @@ class MeanMetricWrapper(Metric):
         obj = object.__new__(cls)
         obj._h = cls._create_handle("MeanMetricWrapper", config)
         return obj
+
+
+def _is_kiln_function(fn):
+    """Whether fn is one of kiln.losses' own functions (kiln makes them in C)."""
+    return _losses._FUNCTIONS.get(getattr(fn, "__name__", None)) is fn
 
 
 _CLASSES = {c._CLASS: c for c in (Mean, Sum, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,

@@ -360,8 +360,10 @@ def _loss_handle(loss, what):
     name = getattr(loss, "__name__", None)
     if callable(loss) and name in _losses._FUNCTIONS and _losses._FUNCTIONS[name] is loss:
         return _losses.Loss._adopt(_losses.Loss._create_handle(name, {}))
-    raise UnimplementedError("%s: %r is not a kiln loss; compile takes kiln.losses objects, functions and names "
-                             "(a custom Python loss can be used in a train_step override)" % (what, loss))
+    if callable(loss) and not isinstance(loss, type):  # Keras wraps a function: LossFunctionWrapper(fn)
+        return _losses.LossFunctionWrapper(loss)
+    raise InvalidArgumentError("%s: %r is not a loss; compile takes kiln.losses objects, loss functions and names"
+                               % (what, loss))
 
 
 def _metric_arg(metric, what):
@@ -374,10 +376,10 @@ def _metric_arg(metric, what):
             return name
         if isinstance(metric, dict):
             return _metrics.deserialize(metric)
-        if isinstance(metric, _losses.Loss):
-            return _metrics.MeanMetricWrapper(metric)
-        raise UnimplementedError("%s: %r is not a kiln metric; compile takes kiln.metrics objects and names"
-                                 % (what, metric))
+        if isinstance(metric, _losses.Loss) or callable(metric) and not isinstance(metric, type):
+            return _metrics.MeanMetricWrapper(metric)  # Keras: a function's mean, named after it
+        raise InvalidArgumentError("%s: %r is not a metric; compile takes kiln.metrics objects, metric functions "
+                                   "and names" % (what, metric))
     raise InvalidArgumentError("%s: cannot interpret %r as a metric" % (what, metric))
 
 
@@ -482,6 +484,9 @@ class Trainer:
         _call(L.kiln_model_compile, self._handle(), ctypes.byref(opts))
         object.__setattr__(self, "_kiln_optimizer", optimizer if isinstance(optimizer, _optimizers.Optimizer)
                            else None)
+        # The loss and metric objects: a loss written in Python runs through the object (kiln holds
+        # it weakly), so the model keeps them while it is compiled with them.
+        object.__setattr__(self, "_kiln_compiled_objects", [o for o in keep if isinstance(o, list)])
 
     @property
     def compiled(self):
