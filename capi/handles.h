@@ -143,14 +143,21 @@ inline const Config &config_or_empty(const kiln_config *c) {
 // The second half of a two-call variable getter: new handles for vars[0 .. min(capacity, n))
 // in out, and the full count in *out_count. All handles or none: out is untouched on failure.
 // The caller checks out and out_count against NULL (its own rule for capacity 0).
+// Writes new handles H{items[i]} for the first min(capacity, size) items to out (all or none) and
+// the number of items to *out_count.
+template <typename H, typename P>
+void write_handles(H **out, size_t capacity, size_t *out_count, const std::vector<P> &items) {
+  const size_t n = std::min(capacity, items.size());
+  std::vector<std::unique_ptr<H>> made;
+  made.reserve(n);
+  for (size_t i = 0; i < n; ++i) made.push_back(std::make_unique<H>(H{items[i]}));
+  for (size_t i = 0; i < n; ++i) out[i] = made[i].release();
+  *out_count = items.size();
+}
+
 inline void write_variables(kiln_variable **out, size_t capacity, size_t *out_count,
                             const std::vector<std::shared_ptr<autodiff::Variable>> &vars) {
-  const size_t n = std::min(capacity, vars.size());
-  std::vector<std::unique_ptr<kiln_variable>> made;
-  made.reserve(n);
-  for (size_t i = 0; i < n; ++i) made.push_back(std::make_unique<kiln_variable>(kiln_variable{vars[i]}));
-  for (size_t i = 0; i < n; ++i) out[i] = made[i].release();
-  *out_count = vars.size();
+  write_handles(out, capacity, out_count, vars);
 }
 
 }  // namespace kiln::capi

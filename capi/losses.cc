@@ -2,6 +2,9 @@
 // reference to a core object (as kiln_layer does).
 #include "train/losses.h"
 
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
 #include <memory>
 
 #include "capi/handles.h"
@@ -37,28 +40,43 @@ kiln_status *kiln_loss_create(kiln_loss **out, const char *name, const kiln_conf
   KILN_CAPI_END
 }
 
-kiln_status *kiln_loss_create_function(kiln_loss **out, const char *class_name, const char *fn_name,
-                                       kiln_loss_function_fn fn, const kiln_config *config,
-                                       kiln_user_data_destroy_fn destroy, void *user_data) {
+kiln_status *kiln_loss_create_custom(kiln_loss **out, const char *class_name, const char *fn_name,
+                                     const kiln_config *config, const kiln_loss_callbacks *callbacks,
+                                     void *user_data) {
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");
   require_not_null(fn_name, __func__, "fn_name");
-  require_not_null(reinterpret_cast<const void *>(fn), __func__, "fn");
+  require_not_null(callbacks, __func__, "callbacks");
+  if (callbacks->struct_size < offsetof(kiln_loss_callbacks, call) + sizeof(callbacks->call))
+    kiln::fail(kiln::Code::kInvalidArgument, __func__, ": callbacks->struct_size is ", callbacks->struct_size,
+               "; expected sizeof(kiln_loss_callbacks)");
+  kiln_loss_callbacks cb{};
+  std::memcpy(&cb, callbacks, std::min(callbacks->struct_size, sizeof cb));
+  if (!cb.call)
+    kiln::fail(kiln::Code::kInvalidArgument, __func__, ": callbacks->call is NULL; a loss needs a call");
   auto state = std::make_shared<kiln::capi::ForeignUserData>(user_data);
   const std::string name = fn_name;
+  const auto fn = cb.call;
   auto call = [fn, state, name](const kiln::Tensor &y_true, const kiln::Tensor &y_pred) {
     const kiln_tensor t{y_true}, p{y_pred};
     kiln_tensor *values = nullptr;
-    kiln::capi::check_foreign(fn(&values, &t, &p, state->user_data), "loss function " + name);
-    if (!values) kiln::fail(kiln::Code::kInvalidArgument, "loss function ", name, ": it gave no tensor");
-    kiln::Tensor v = std::move(values->value);
-    delete values;
-    return v;
+    kiln_status *st = fn(&values, &t, &p, state->user_data);
+    if (values == &t || values == &p) {
+      values = nullptr;  // a borrowed argument handed back: not the callback's to give
+      if (!st)
+        kiln::fail(
+            kiln::Code::kInvalidArgument, "loss function ", name,
+            ": it gave back its borrowed y_true or y_pred; expected a new tensor (kiln_tensor_clone it)");
+    }
+    std::unique_ptr<kiln_tensor> owned(values);
+    kiln::capi::check_foreign(st, "loss function " + name);
+    if (!owned) kiln::fail(kiln::Code::kInvalidArgument, "loss function ", name, ": it gave no tensor");
+    return std::move(owned->value);
   };
   kiln::train::LossPtr loss = kiln::train::make_function_loss(class_name ? class_name : "LossFunctionWrapper",
                                                               name, std::move(call), config_or_empty(config));
   *out = new kiln_loss{std::move(loss)};
-  state->destroy = destroy;  // handed over: the loss's end frees user_data
+  state->destroy = cb.destroy;  // handed over: the loss's end frees user_data
   KILN_CAPI_END
 }
 

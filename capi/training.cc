@@ -240,6 +240,20 @@ kiln_status *kiln_model_get_metrics_names(kiln_config **out, const kiln_layer *m
   KILN_CAPI_END
 }
 
+kiln_status *kiln_model_get_metrics(kiln_metric **out, size_t capacity, size_t *out_count,
+                                    const kiln_layer *model) {
+  KILN_CAPI_BEGIN
+  require_not_null(out_count, __func__, "out_count");
+  const LayerPtr m = model_of(model, __func__);
+  if (capacity > 0) require_not_null(out, __func__, "out");
+  std::vector<std::shared_ptr<train::Metric>> metrics;
+  if (train::is_compiled(*m))
+    for (const train::LoggedMetric &lm : train::logged_metrics(*train::compiled_model(*m, __func__)))
+      metrics.push_back(lm.metric);
+  kiln::capi::write_handles(out, capacity, out_count, metrics);
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_fit_options_init(kiln_fit_options *options, size_t struct_size) {
   KILN_CAPI_BEGIN
   kiln::capi::init_options(options, struct_size, fit_defaults(), kFitV1, __func__, "kiln_fit_options");

@@ -1774,6 +1774,7 @@ class Layer : public detail::handle<kiln_layer> {
   }
   void add_loss(const Tensor &loss) { detail::check(kiln_layer_add_loss(get(), loss.get())); }
 
+  /// track's body: kiln_layer_track, or kiln_layer_track_as when attribute is not empty.
   void track_child(kiln_layer *child, const std::string &attribute) {
     detail::check(attribute.empty() ? kiln_layer_track(get(), child)
                                     : kiln_layer_track_as(get(), child, attribute.c_str()));
@@ -1961,6 +1962,9 @@ class Model : public Layer {
   void set_stop_training(bool stop);
   /// model.metrics_names: "loss", then the compiled metrics once the first batch has built them.
   std::vector<std::string> metrics_names() const;
+  /// Keras's model.metrics: the compiled metric objects in metrics_names' order (the loss tracker
+  /// first), shared with the model, for a custom train_step to update; none before compile.
+  std::vector<Metric> metrics() const;
 
   /// Keras's fit on one input and one target (FitOptions: Keras's defaults). Returns the History.
   History fit(const Tensor &x, const Tensor &y);
@@ -2646,28 +2650,31 @@ class Loss : public detail::handle<kiln_loss> {
   /// makes of a function; class_name "" for "LossFunctionWrapper", else a Loss subclass's name.
   /// config: "name" (default fn_name), "reduction". Metric::mean_wrapper of it is Keras's
   /// MeanMetricWrapper(fn). An exception from fn comes out of the call with its code (a
-  /// std::exception as INTERNAL). See kiln_loss_create_function.
+  /// std::exception as INTERNAL). fn runs on the thread that uses the loss. See
+  /// kiln_loss_create_custom.
   static Loss from_function(const std::string &fn_name,
                             std::function<Tensor(const Tensor &y_true, const Tensor &y_pred)> fn,
                             const Config &config = Config(), const std::string &class_name = "") {
     using Fn = std::function<Tensor(const Tensor &, const Tensor &)>;
     if (!fn) throw Error(KILN_STATUS_INVALID_ARGUMENT, "Loss::from_function: the function is empty");
     auto owned = std::make_unique<Fn>(std::move(fn));
+    kiln_loss_callbacks cb{};
+    cb.struct_size = sizeof cb;
+    cb.call = [](kiln_tensor **out, const kiln_tensor *y_true, const kiln_tensor *y_pred,
+                 void *ud) -> kiln_status * {
+      return kiln::detail::status_of([&] {
+        kiln_tensor *t = nullptr, *p = nullptr;
+        kiln::detail::check(kiln_tensor_clone(&t, y_true));
+        Tensor yt(t);
+        kiln::detail::check(kiln_tensor_clone(&p, y_pred));
+        Tensor values = (*static_cast<Fn *>(ud))(yt, Tensor(p));
+        *out = values.release();
+      });
+    };
+    cb.destroy = [](void *ud) { delete static_cast<Fn *>(ud); };
     kiln_loss *h = nullptr;
-    detail::check(kiln_loss_create_function(
-        &h, class_name.empty() ? nullptr : class_name.c_str(), fn_name.c_str(),
-        [](kiln_tensor **out, const kiln_tensor *y_true, const kiln_tensor *y_pred,
-           void *ud) -> kiln_status * {
-          return kiln::detail::status_of([&] {
-            kiln_tensor *t = nullptr, *p = nullptr;
-            kiln::detail::check(kiln_tensor_clone(&t, y_true));
-            Tensor yt(t);
-            kiln::detail::check(kiln_tensor_clone(&p, y_pred));
-            Tensor values = (*static_cast<Fn *>(ud))(yt, Tensor(p));
-            *out = values.release();
-          });
-        },
-        config.get(), [](void *ud) { delete static_cast<Fn *>(ud); }, owned.get()));
+    detail::check(kiln_loss_create_custom(&h, class_name.empty() ? nullptr : class_name.c_str(),
+                                          fn_name.c_str(), config.get(), &cb, owned.get()));
     owned.release();  // the loss frees it
     return Loss(h);
   }
@@ -5114,6 +5121,17 @@ inline std::vector<std::string> Model::metrics_names() const {
   kiln_config *c = nullptr;
   detail::check(kiln_model_get_metrics_names(&c, get()));
   return Config(c).get_string_list("names");
+}
+
+inline std::vector<Metric> Model::metrics() const {
+  size_t n = 0;
+  detail::check(kiln_model_get_metrics(nullptr, 0, &n, get()));
+  std::vector<kiln_metric *> hs(n, nullptr);
+  size_t m = 0;
+  detail::check(kiln_model_get_metrics(hs.data(), n, &m, get()));
+  std::vector<Metric> out;
+  for (size_t i = 0; i < n && i < m; ++i) out.emplace_back(hs[i]);
+  return out;
 }
 
 inline History Model::fit(const Tensor &x, const Tensor &y) { return fit(x, y, FitOptions()); }

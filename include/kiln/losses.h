@@ -51,25 +51,34 @@ extern "C" {
 /// NOT_FOUND listing the known ones; unknown or ill-typed keys INVALID_ARGUMENT naming the key.
 /// Ownership: *out is new, free with kiln_loss_free; config stays the caller's. Thread-safety: safe.
 KILN_API kiln_status *kiln_loss_create(kiln_loss **out, const char *name, const kiln_config *config);
-/// A loss function of the caller's: *out = the per-sample losses of y_true and y_pred (borrowed,
-/// already squeezed or expanded to the same rank), a new floating-point tensor made with kiln's
-/// ops, so the tape differentiates through it. Return NULL, or a status (kiln_status_create)
-/// that the calling kiln function returns with its code.
-typedef kiln_status *(*kiln_loss_function_fn)(kiln_tensor **out, const kiln_tensor *y_true,
-                                              const kiln_tensor *y_pred, void *user_data);
-/// A loss computed by fn, reduced and weighed as kiln's own: Keras's LossFunctionWrapper(fn),
-/// which compile(loss=my_fn) makes of a plain function, or (class_name set) a Loss subclass with
-/// its own call. It goes wherever a kiln_loss goes (kiln_loss_call, compile, a MeanMetricWrapper:
-/// kiln_metric_create_mean_wrapper gives Keras's MeanMetricWrapper(fn), compile(metrics=[my_fn])).
-/// class_name: NULL for "LossFunctionWrapper", whose config then holds "fn": fn_name; fn_name: the
-/// function's name (the default loss name). config (NULL: defaults): "name", "reduction". destroy
-/// (may be NULL) frees user_data when the last copy of the loss goes (not on failure). fn may run
-/// on any thread that uses the loss. Serializing works; deserializing such a config is NOT_FOUND
-/// (no function travels in it: a model compiled with it loads with compile false).
-/// Ownership: *out is new, free with kiln_loss_free.
-KILN_API kiln_status *kiln_loss_create_function(kiln_loss **out, const char *class_name, const char *fn_name,
-                                                kiln_loss_function_fn fn, const kiln_config *config,
-                                                kiln_user_data_destroy_fn destroy, void *user_data);
+/// A loss written by the caller (kiln_loss_create_custom). Read only up to struct_size; NULL
+/// entries mean "default".
+typedef struct kiln_loss_callbacks {
+  size_t struct_size; /**< sizeof(kiln_loss_callbacks) */
+  /// Required. *out = the per-sample losses of y_true and y_pred (borrowed for the call; y_true
+  /// is cast to y_pred's floating dtype and both are squeezed or expanded to the same rank), a new
+  /// tensor made with kiln's ops, so the tape differentiates through it; a scalar stands for every
+  /// sample. Return NULL, or a status (kiln_status_create) that the calling kiln function returns
+  /// with its code (*out is then freed if set). Runs on the thread that uses the loss (fit's, a
+  /// kiln_loss_call's), possibly on several threads at once.
+  kiln_status *(*call)(kiln_tensor **out, const kiln_tensor *y_true, const kiln_tensor *y_pred,
+                       void *user_data);
+  /// Frees user_data when the last copy of the loss goes (not when creation fails). May run on
+  /// any thread. Default: nothing.
+  void (*destroy)(void *user_data);
+} kiln_loss_callbacks;
+/// A loss computed by callbacks->call, weighed and reduced as kiln's own: Keras's
+/// LossFunctionWrapper(fn), which compile(loss=my_fn) makes of a plain function, or (class_name
+/// set) a Loss subclass with its own call. It goes wherever a kiln_loss goes (kiln_loss_call,
+/// compile, kiln_metric_create_mean_wrapper: Keras's MeanMetricWrapper(fn)). class_name: NULL for
+/// "LossFunctionWrapper", whose config then holds "fn": fn_name; fn_name: the function's name (the
+/// default loss name), not empty. config (NULL: defaults): "name", "reduction". callbacks is
+/// copied; user_data is passed to each. Serializing works; deserializing such a config is
+/// NOT_FOUND (no function travels in it: a model compiled with it loads with compile false).
+/// Ownership: *out is new, free with kiln_loss_free; config stays the caller's. Thread-safety: safe.
+KILN_API kiln_status *kiln_loss_create_custom(kiln_loss **out, const char *class_name, const char *fn_name,
+                                              const kiln_config *config, const kiln_loss_callbacks *callbacks,
+                                              void *user_data);
 /// A loss from Keras's serialized form {"class_name": ..., "config": {...}}.
 /// Ownership: *out is new; serialized stays the caller's. Thread-safety: safe.
 KILN_API kiln_status *kiln_loss_deserialize(kiln_loss **out, const kiln_config *serialized);

@@ -98,6 +98,13 @@ KILN_API bool kiln_model_get_stop_training(const kiln_layer *model);
 /// appear once they are built by the first batch). FAILED_PRECONDITION before compile.
 /// Ownership: *out is new, free with kiln_config_free. Thread-safety: safe.
 KILN_API kiln_status *kiln_model_get_metrics_names(kiln_config **out, const kiln_layer *model);
+/// Keras's model.metrics: the compiled metric objects in the order of metrics_names (the loss
+/// tracker, a Mean named "loss", first), so a custom train_step can update them itself; none before
+/// compile. Writes min(capacity, count) new handles to out and the count to *out_count; out may
+/// be NULL when capacity is 0. Ownership: each handle is new (kiln_metric_free); they share the
+/// model's metrics and their state.
+KILN_API kiln_status *kiln_model_get_metrics(kiln_metric **out, size_t capacity, size_t *out_count,
+                                             const kiln_layer *model);
 
 /* ----------------------------------------------------------------------- fit */
 

@@ -150,6 +150,11 @@ class WeightsRoot final : public Trackable {
   }
   std::vector<TrackableAttribute> attributes() const override { return inner_->attributes(); }
   layers::LayerPtr layer() const override { return model_; }
+  // The model's own lookup (which also finds attribute-named sub-layers by their positional names).
+  TrackablePtr child(const std::string &name) const override {
+    if (name == "root") return std::make_shared<WeightsRoot>(model_);
+    return inner_->child(name);
+  }
 
  private:
   layers::LayerPtr model_;

@@ -148,7 +148,8 @@ class LayerTrackable final : public Trackable {
   // written then still restores.
   TrackablePtr child(const std::string &name) const override {
     if (TrackablePtr c = Trackable::child(name)) return c;
-    if (name.compare(0, 6, "layer-") != 0 && name.compare(0, 18, "layer_with_weights-") != 0) return nullptr;
+    auto starts = [&name](const std::string &prefix) { return name.compare(0, prefix.size(), prefix) == 0; };
+    if (!starts("layer-") && !starts("layer_with_weights-")) return nullptr;
     for (const Child &c : positional_children(true, {}))
       if (c.name == name) return c.object;
     return nullptr;

@@ -665,13 +665,21 @@ class FunctionLoss final : public Loss {
   }
   Tensor call(const Tensor &y_true, const Tensor &y_pred, Tensor *mask) const override {
     (void)mask;
-    Tensor t = y_true, p = y_pred;
+    // As Keras: y_true in y_pred's floating dtype (labels come as int or float64 arrays).
+    const DType dtype = is_floating(y_pred.dtype()) ? y_pred.dtype() : DType::kFloat32;
+    Tensor t = y_true.dtype() == dtype ? y_true : ops::cast(y_true, dtype), p = y_pred;
     squeeze_or_expand_to_same_rank(t, p);
     Tensor values = fn_(t, p);
-    if (!values.defined() || !is_floating(values.dtype()))
+    if (!values.defined() ||
+        !(is_floating(values.dtype()) || is_integer(values.dtype()) || values.dtype() == DType::kBool))
       fail(Code::kInvalidArgument, "loss '", name(), "' (", class_name(), "): the function '", fn_name_,
            "' gave ", values.defined() ? values.description() : std::string("no tensor"),
-           "; expected floating-point per-sample losses");
+           "; expected per-sample losses (floating point, or integers and bools, which are cast)");
+    // A metric function's bools or counts are cast, as Keras's MeanMetricWrapper casts them.
+    if (!is_floating(values.dtype())) values = ops::cast(values, dtype);
+    // One value for the whole batch stands for every sample (the weights then apply to it).
+    if (values.shape().rank() == 0 && p.shape().rank() > 0)
+      values = ops::broadcast_to(values, Shape{p.shape()[0]});
     return values;
   }
 

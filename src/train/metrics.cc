@@ -160,8 +160,13 @@ class MeanMetricWrapper : public Reduce {
   }
   void add_config(Config &c) const override {
     if (!loss_) return;
-    c.set("fn", loss_->class_name());
     Config lc = loss_->get_config();
+    // A function's wrapper: the function's name, as Keras's MeanMetricWrapper(fn) config.
+    if (loss_->class_name() == "LossFunctionWrapper" && lc.has("fn")) {
+      c.set("fn", lc.get_string("fn"));
+      return;
+    }
+    c.set("fn", loss_->class_name());
     lc.erase("reduction");
     lc.erase("name");
     c.set("fn_config", lc);

@@ -223,10 +223,6 @@ void commit_directory(const std::string &temp, const std::string &final_dir) {
 void save_model(const LayerPtr &model, const std::string &export_dir, const SaveModelOptions &options) {
   if (!model) fail(Code::kInvalidArgument, "save_model: the model is null");
   if (export_dir.empty()) fail(Code::kInvalidArgument, "save_model: the export directory is empty");
-  if (io::has_keras_file_suffix(export_dir))
-    fail(Code::kUnimplemented, "save_model('", export_dir,
-         "'): HDF5 and .keras files are not supported; kiln saves a SavedModel directory: give a path "
-         "without that suffix");
   if (!model->built())
     fail(Code::kFailedPrecondition, "save_model: model '", model->name(),
          "' is not built, so its input shapes are unknown; call it on a batch or build it first");

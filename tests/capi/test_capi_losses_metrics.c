@@ -447,9 +447,19 @@ static kiln_status *my_loss(kiln_tensor **out, const kiln_tensor *y_true, const 
 
 static void my_loss_destroy(void *user) { ((my_loss_state *)user)->destroyed++; }
 
-/* Keras's LossFunctionWrapper and MeanMetricWrapper of a function: kiln_loss_create_function. */
+/* A misused callback: hands back its borrowed y_true. */
+static kiln_status *give_back(kiln_tensor **out, const kiln_tensor *y_true, const kiln_tensor *y_pred,
+                              void *user) {
+  (void)y_pred;
+  (void)user;
+  *out = (kiln_tensor *)y_true;
+  return NULL;
+}
+
+/* Keras's LossFunctionWrapper and MeanMetricWrapper of a function: kiln_loss_create_custom. */
 static void test_loss_function(void) {
   my_loss_state s = {2.0f, 0, 0};
+  kiln_loss_callbacks cb;
   const float yt[6] = {1, 2, 3, 4, 0, 1}, yp[6] = {1.5f, 2, 2, 4.5f, 0, 0}, w[3] = {1, 0.5f, 2};
   const int64_t dims[2] = {3, 2}, dims3[1] = {3};
   kiln_tensor *t = f32(2, dims, yt), *p = f32(2, dims, yp), *sw = f32(1, dims3, w), *o = NULL;
@@ -460,7 +470,11 @@ static void test_loss_function(void) {
   const char *s_fn = NULL;
   OK(kiln_config_create(&c));
   OK(kiln_config_set_string(c, "reduction", "sum"));
-  OK(kiln_loss_create_function(&loss, NULL, "my_loss", my_loss, c, my_loss_destroy, &s));
+  memset(&cb, 0, sizeof cb);
+  cb.struct_size = sizeof cb;
+  cb.call = my_loss;
+  cb.destroy = my_loss_destroy;
+  OK(kiln_loss_create_custom(&loss, NULL, "my_loss", c, &cb, &s));
   kiln_config_free(c);
   CHECK(strcmp(kiln_loss_get_name(loss), "my_loss") == 0);
   CHECK(strcmp(kiln_loss_get_class_name(loss), "LossFunctionWrapper") == 0);
@@ -488,12 +502,25 @@ static void test_loss_function(void) {
   CHECK(s.destroyed == 0); /* the metric still holds the loss */
   kiln_metric_free(metric);
   CHECK(s.destroyed == 1);
-  EXPECT_ERROR(kiln_loss_create_function(&loss, NULL, "f", NULL, NULL, NULL, NULL),
-               KILN_STATUS_INVALID_ARGUMENT, "fn", NULL);
-  EXPECT_ERROR(kiln_loss_create_function(&loss, NULL, NULL, my_loss, NULL, NULL, NULL),
-               KILN_STATUS_INVALID_ARGUMENT, "fn_name", NULL);
-  EXPECT_ERROR(kiln_loss_create_function(NULL, NULL, "f", my_loss, NULL, NULL, NULL),
-               KILN_STATUS_INVALID_ARGUMENT, "out", NULL);
+  cb.destroy = NULL;
+  EXPECT_ERROR(kiln_loss_create_custom(&loss, NULL, NULL, NULL, &cb, NULL), KILN_STATUS_INVALID_ARGUMENT,
+               "fn_name", NULL);
+  EXPECT_ERROR(kiln_loss_create_custom(NULL, NULL, "f", NULL, &cb, NULL), KILN_STATUS_INVALID_ARGUMENT, "out",
+               NULL);
+  EXPECT_ERROR(kiln_loss_create_custom(&loss, NULL, "f", NULL, NULL, NULL), KILN_STATUS_INVALID_ARGUMENT,
+               "callbacks", NULL);
+  cb.struct_size = 4;
+  EXPECT_ERROR(kiln_loss_create_custom(&loss, NULL, "f", NULL, &cb, NULL), KILN_STATUS_INVALID_ARGUMENT,
+               "struct_size", NULL);
+  cb.struct_size = sizeof cb;
+  cb.call = NULL;
+  EXPECT_ERROR(kiln_loss_create_custom(&loss, NULL, "f", NULL, &cb, NULL), KILN_STATUS_INVALID_ARGUMENT,
+               "callbacks->call is NULL", NULL);
+  cb.call = give_back;
+  OK(kiln_loss_create_custom(&loss, NULL, "give_back", NULL, &cb, NULL));
+  EXPECT_ERROR(kiln_loss_call(&o, loss, t, p, NULL), KILN_STATUS_INVALID_ARGUMENT,
+               "borrowed y_true or y_pred", NULL);
+  kiln_loss_free(loss);
   release_kept(); /* t, p and sw */
 }
 

@@ -626,6 +626,23 @@ static void test_per_output_losses(void) {
   EXPECT_OK(kiln_model_get_metrics_names(&names, m));
   EXPECT_OK(kiln_config_get_string_at(&got, names, "names", 4));
   CHECK(got && strcmp(got, "output_2_loss") == 0);
+  /* Keras's model.metrics: the metric objects in that order, sharing the model's state. */
+  {
+    kiln_metric *objs[5] = {NULL, NULL, NULL, NULL, NULL};
+    kiln_tensor *r = NULL;
+    size_t count = 0;
+    EXPECT_OK(kiln_model_get_metrics(NULL, 0, &count, m));
+    CHECK(count == 5);
+    EXPECT_OK(kiln_model_get_metrics(objs, 5, &count, m));
+    CHECK(objs[0] && strcmp(kiln_metric_get_name(objs[0]), "loss") == 0);
+    CHECK(objs[4] && strcmp(kiln_metric_get_name(objs[4]), "output_2_loss") == 0);
+    EXPECT_OK(kiln_metric_result(&r, objs[4]));
+    CHECK(r && fabs(kiln_tensor_get_data(r) ? ((const float *)kiln_tensor_get_data(r))[0] - l2 : 1) < 1e-5);
+    kiln_tensor_free(r);
+    for (i = 0; i < 5; ++i) kiln_metric_free(objs[i]);
+    EXPECT_ERROR(kiln_model_get_metrics(objs, 5, NULL, m), KILN_STATUS_INVALID_ARGUMENT, "out_count", NULL);
+    EXPECT_ERROR(kiln_model_get_metrics(NULL, 5, &count, m), KILN_STATUS_INVALID_ARGUMENT, "out", NULL);
+  }
   kiln_config_free(names);
   kiln_config_free(logs);
   kiln_tensor_list_free(x);

@@ -343,6 +343,11 @@ TEST(HppTraining, StepLoggingItsOwnLoss) {
   EXPECT_EQ(logs.at("loss"), (std::vector<double>{2.5, 2.5}));
   EXPECT_EQ(logs.at("val_loss"), (std::vector<double>{1.25, 1.25}));
   EXPECT_EQ(model.evaluate(p.x, p.y, kiln::EvaluateOptions().with_verbose(0)).at("loss"), 1.25);
+  // Keras's model.metrics: the loss tracker, which the step never updated.
+  const std::vector<kiln::Metric> metrics = model.metrics();
+  ASSERT_EQ(metrics.size(), 1u);
+  EXPECT_EQ(metrics[0].name(), "loss");
+  EXPECT_EQ(metrics[0].result().item<float>(), 0.0f);
 }
 
 TEST(HppTraining, StepOfADestroyedSubclassObjectIsAnError) {

@@ -2,6 +2,7 @@
 errors (a Python exception raised in call comes back unchanged), and the weak link."""
 import gc
 import unittest
+import warnings
 
 import numpy as np
 
@@ -193,12 +194,14 @@ class LayersTest(unittest.TestCase):
             def call(self, inputs, training=None):
                 return inputs
 
-        with self.assertRaisesRegex(TypeError, r"Identity.__call__: got 2 positional input tensors, but "
-                                    r"Identity.call takes 1; give several inputs as one list, layer\(\[a, b\]\)"):
+        # A tensor beyond what call takes is training, as before: a [2, 3] one is refused.
+        with self.assertRaisesRegex(TypeError, r"Identity.__call__: training got a tensor of shape \(2, 3\); expected "
+                                    r"a bool. Give several inputs as one list, layer\(\[a, b\]\)"):
             Identity()(a, b)
-        with self.assertRaisesRegex(TypeError, r"Dense.__call__: got 2 positional input tensors; a built-in layer "
-                                    r"takes several inputs as one list"):
+        with self.assertRaisesRegex(TypeError, r"Dense.__call__: training got a tensor of shape \(2, 3\)"):
             layers.Dense(2)(a, b)
+        self.assertEqual(Identity()(a, kiln.constant(True)).shape, (2, 3))  # a scalar bool tensor: training
+        self.assertEqual(layers.Dropout(0.5)(a, np.array(False)).shape, (2, 3))
         with self.assertRaisesRegex(TypeError, r"training got a tensor of shape \(2, 3\); expected a bool"):
             Identity()(a, training=kiln.ones((2, 3)))
         with self.assertRaisesRegex(TypeError, "got a list of inputs and 1 more positional tensors"):
@@ -276,8 +279,14 @@ class VariableAttributesTest(unittest.TestCase):
             self.assertEqual(keys.get("layer_with_weights-0/b/.ATTRIBUTES/VARIABLE_VALUE"), [2])
         finally:
             shutil.rmtree(d, ignore_errors=True)
-        with self.assertRaisesRegex(kiln.FailedPreconditionError, "after the layer was built"):
+        # After the build a variable stays a plain attribute (a counter, say), with a warning.
+        with self.assertWarnsRegex(UserWarning, "late: a variable assigned after the layer was built is not one of "
+                                   "its weights"):
             layer.late = kiln.Variable(kiln.zeros((1,)))
+        self.assertEqual(len(layer.weights), 3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layer.w = layer.w  # one of its weights already: nothing to say
 
 
 class ModelBuiltByCallTest(unittest.TestCase):

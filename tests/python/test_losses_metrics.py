@@ -272,11 +272,36 @@ class LossesTest(unittest.TestCase):
         with self.assertRaisesRegex(ZeroDivisionError, "from the loss"):
             losses.LossFunctionWrapper(fails)(yt, yp)
 
-        def gives_ints(y_true, y_pred):
-            return kiln.constant([1, 2, 3])
+        def gives_none(y_true, y_pred):
+            kiln.reduce_mean(y_true - y_pred)  # forgot the return
 
-        with self.assertRaisesRegex(kiln.InvalidArgumentError, "gives_ints.*expected floating-point per-sample"):
-            losses.LossFunctionWrapper(gives_ints)(yt, yp)
+        with self.assertRaisesRegex(TypeError, "the loss function gives_none gave None; expected the per-sample"):
+            losses.LossFunctionWrapper(gives_none)(yt, yp)
+        # As Keras: y_true cast to y_pred's dtype (float64 or int labels), bools and ints cast, and
+        # one value for the batch weighed as every sample's.
+        self.assertAlmostEqual(float(losses.LossFunctionWrapper(my_mse)(yt.astype(np.float64), yp)),
+                               float(np.mean(per)), places=6)
+        self.assertAlmostEqual(float(losses.LossFunctionWrapper(my_mse)(yt.astype(np.int64), yp)),
+                               float(np.mean(per)), places=6)
+
+        def batch_mse(y_true, y_pred):
+            return kiln.reduce_mean(kiln.square(y_true - y_pred))
+
+        self.assertAlmostEqual(float(losses.LossFunctionWrapper(batch_mse)(yt, yp, sample_weight=sw)),
+                               float(np.mean(per) * np.mean(sw)), places=6)
+
+        def exact(y_true, y_pred):
+            return kiln.equal(y_true, y_pred)
+
+        m = metrics.MeanMetricWrapper(exact)
+        m.update_state(np.array([[1.0], [2.0]], np.float32), np.array([[1.0], [3.0]], np.float32))
+        self.assertAlmostEqual(float(m.result()), 0.5)
+
+        class HundredMAE(losses.MeanSquaredError):  # a built-in class's subclass with its own call
+            def call(self, y_true, y_pred):
+                return kiln.reduce_mean(kiln.abs(y_true - y_pred), axis=-1) * 100.0
+
+        self.assertAlmostEqual(float(HundredMAE()([[0.0, 2.0]], [[0.0, 0.0]])), 100.0, places=4)
         with self.assertRaisesRegex(kiln.UnimplementedError, r"^Plain: custom Python loss classes \(subclasses of "
                                     r"kiln\.losses\.Loss\) need their own call"):
             type("Plain", (losses.Loss,), {})()
@@ -304,7 +329,7 @@ class LossesTest(unittest.TestCase):
         model.compile(kiln.optimizers.SGD(0.1), loss=half_mse)  # a plain function: LossFunctionWrapper
         self.assertAlmostEqual(model.evaluate(x, y, verbose=0), logs["half_mse"], places=5)
 
-        class Halved(losses.MeanSquaredError):  # a subclass of a built-in class is that C loss
+        class Halved(losses.MeanSquaredError):  # a subclass of a built-in class without call is that C loss
             pass
 
         self.assertAlmostEqual(float(Halved()([[0.0, 2.0]], [[0.0, 0.0]])), 2.0)

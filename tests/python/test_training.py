@@ -282,6 +282,17 @@ class CountingModel(kiln.Model):
         return super().test_step(data)
 
 
+class OneDense(kiln.Model):
+    """A subclassed model of one Dense(1), for custom steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.d = kiln.layers.Dense(1)
+
+    def call(self, x):
+        return self.d(x)
+
+
 class CustomStepTest(unittest.TestCase):
     def setUp(self):
         kiln.layers.clear_session()
@@ -298,17 +309,67 @@ class CustomStepTest(unittest.TestCase):
         self.assertEqual(len(h["val_loss"]), 2)
         self.assertEqual(model.train_on_batch(x, y, return_dict=True)["steps"], 7.0)
 
+    def test_train_step_over_self_metrics(self):
+        # Keras's custom-fit guide: `for metric in self.metrics` in train_step, with the compiled
+        # loss tracker and compile_metrics; then with the model's own trackers in a `metrics` property.
+        class GuideModel(OneDense):
+            def train_step(self, data):
+                x, y = data
+                with kiln.GradientTape() as tape:
+                    y_pred = self(x, training=True)
+                    loss = self.compute_loss(y=y, y_pred=y_pred)
+                grads = tape.gradient(loss, self.trainable_variables)
+                self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+                for metric in self.metrics:
+                    if metric.name == "loss":
+                        metric.update_state(loss)
+                    else:
+                        metric.update_state(y, y_pred)
+                return {m.name: m.result() for m in self.metrics}
+
+        rng = np.random.default_rng(1)
+        x, y = rng.random((32, 3), np.float32), rng.random((32, 1), np.float32)
+        m = GuideModel()
+        self.assertEqual(m.metrics, [])
+        m.compile(kiln.optimizers.SGD(0.0), "mse", metrics=["mae"])  # lr 0: the weights stay
+        self.assertEqual([x.name for x in m.metrics], ["loss", "compile_metrics"])
+        h = m.fit(x, y, epochs=2, batch_size=8, verbose=0).history
+        pred = m.predict(x, verbose=0)
+        self.assertAlmostEqual(h["mae"][-1], float(np.mean(np.abs(pred - y))), places=5)
+        self.assertAlmostEqual(h["loss"][-1], float(np.mean((pred - y) ** 2)), places=5)
+
+        class OwnTrackers(GuideModel):
+            def __init__(self):
+                super().__init__()
+                self.loss_tracker = kiln.metrics.Mean(name="loss")
+                self.mae_metric = kiln.metrics.MeanAbsoluteError(name="mae")
+
+            def train_step(self, data):
+                x, y = data
+                y_pred = self(x, training=True)
+                self.loss_tracker.update_state(kiln.reduce_mean(kiln.square(y - y_pred)))
+                self.mae_metric.update_state(y, y_pred)
+                return {"loss": self.loss_tracker.result(), "mae": self.mae_metric.result()}
+
+            @property
+            def metrics(self):
+                return [self.loss_tracker, self.mae_metric]
+
+        o = OwnTrackers()
+        o.compile(kiln.optimizers.SGD(0.0))
+        h = o.fit(x, y, epochs=2, batch_size=8, verbose=0).history
+        pred = o.predict(x, verbose=0)
+        # Reset at each epoch as Keras resets them: each epoch's mean is over its own 4 batches.
+        self.assertAlmostEqual(h["mae"][0], h["mae"][1], places=6)
+        self.assertAlmostEqual(h["mae"][1], float(np.mean(np.abs(pred - y))), places=5)
+        self.assertEqual(float(o.loss_tracker.variables[1].numpy()), 4.0)  # the count of the last epoch
+        o.reset_metrics()
+        self.assertEqual(float(o.mae_metric.result()), 0.0)
+
     def test_a_step_that_logs_its_own_loss(self):
         # A train_step / test_step that returns {"loss": ...} without compute_loss: fit's epoch
         # logs and evaluate report that loss (tf.keras 2), not the unused loss tracker's 0.
-        class OwnLoss(kiln.Model):
-            def __init__(self):
-                super().__init__()
-                self.d = kiln.layers.Dense(1)
-
-            def call(self, x):
-                return self.d(x)
-
+        class OwnLoss(OneDense):
             def train_step(self, data):
                 return {"loss": kiln.constant(2.5)}
 

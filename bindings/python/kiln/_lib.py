@@ -13,7 +13,11 @@ DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 USER_DATA_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # kiln_user_data_destroy_fn
 LEARNING_RATE_FN = ctypes.CFUNCTYPE(_ST, ctypes.POINTER(ctypes.c_double), ctypes.c_int64, ctypes.c_void_p)
 LEARNING_RATE_CONFIG_FN = ctypes.CFUNCTYPE(_ST, _H, ctypes.c_void_p)
-LOSS_FN = ctypes.CFUNCTYPE(_ST, _HP, _H, _H, ctypes.c_void_p)  # kiln_loss_function_fn
+LOSS_FN = ctypes.CFUNCTYPE(_ST, _HP, _H, _H, ctypes.c_void_p)  # kiln_loss_callbacks.call
+
+
+class LossCallbacks(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("call", LOSS_FN), ("destroy", USER_DATA_DESTROY)]
 
 
 def _candidates():
@@ -351,7 +355,7 @@ _SIGS.update({
 # Losses and metrics (kiln/losses.h, kiln/metrics.h).
 _SIGS.update({
     "kiln_loss_create": (_ST, [_HP, _cp, _C]),
-    "kiln_loss_create_function": (_ST, [_HP, _cp, _cp, LOSS_FN, _C, USER_DATA_DESTROY, ctypes.c_void_p]),
+    "kiln_loss_create_custom": (_ST, [_HP, _cp, _cp, _C, ctypes.POINTER(LossCallbacks), ctypes.c_void_p]),
     "kiln_loss_deserialize": (_ST, [_HP, _C]),
     "kiln_loss_serialize": (_ST, [_HP, _H]),
     "kiln_loss_get_config": (_ST, [_HP, _H]),
@@ -569,6 +573,7 @@ _SIGS.update({
     "kiln_model_set_stop_training": (_ST, [_L, _b]),
     "kiln_model_get_stop_training": (_b, [_L]),
     "kiln_model_get_metrics_names": (_ST, [_HP, _L]),
+    "kiln_model_get_metrics": (_ST, [_HP, _z, ctypes.POINTER(_z), _L]),
     "kiln_fit_options_init": (_ST, [ctypes.POINTER(FitOptions), _z]),
     "kiln_model_fit": (_ST, [_HP, _L, ctypes.POINTER(FitOptions)]),
     "kiln_evaluate_options_init": (_ST, [ctypes.POINTER(EvaluateOptions), _z]),

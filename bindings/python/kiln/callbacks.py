@@ -305,6 +305,26 @@ def _overrides(cls, hook):
     return False
 
 
+class _ResetMetrics(Callback):
+    """Resets the metrics a model keeps in Python (an overridden `metrics` property, Metric
+    attributes) where Keras's fit and evaluate call reset_metrics: at each epoch and each
+    evaluation; kiln resets the compiled ones itself."""
+
+    def __init__(self, metrics):
+        super().__init__()
+        self._metrics = metrics
+
+    def _reset(self):
+        for m in self._metrics:
+            m.reset_state()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset()
+
+    def on_test_begin(self, logs=None):
+        self._reset()
+
+
 class _Interruptible(Callback):
     """Ends fit / evaluate / predict at the batch after Ctrl-C with KeyboardInterrupt, as Keras's
     Python loop ends (errors.DeferredInterrupt holds the signal until this hook raises it)."""

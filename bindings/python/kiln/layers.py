@@ -10,6 +10,7 @@ call that led to it.
 import ctypes
 import inspect
 import threading
+import warnings
 import weakref
 
 from . import _lib
@@ -181,7 +182,10 @@ def _call_arguments(layer, inputs, args, training, mask):
     owner = type(layer).__name__
     args = list(args)
     extra = []
-    while args and _is_tensor_like(args[0]):
+    # As many as call takes after its first (none for a built-in layer): a tensor beyond those is
+    # training (a scalar bool tensor, as before), checked below.
+    room = _positional_count(layer.call) - 1 if getattr(layer, "_custom", False) else 0
+    while args and len(extra) < room and _is_tensor_like(args[0]):
         extra.append(args.pop(0))
     if len(args) > 2:
         raise TypeError("%s.__call__ takes inputs, then training and mask; got %d more positional arguments"
@@ -204,14 +208,6 @@ def _call_arguments(layer, inputs, args, training, mask):
     if multi:
         raise TypeError("%s.__call__: got a list of inputs and %d more positional tensors; give the inputs either as "
                         "one list, layer([a, b]), or as tensors, layer(a, b)" % (owner, len(extra)))
-    n = 1 + len(extra)
-    if not getattr(layer, "_custom", False):
-        raise TypeError("%s.__call__: got %d positional input tensors; a built-in layer takes several inputs as one "
-                        "list: layer([a, b])" % (owner, n))
-    takes = _positional_count(layer.call)
-    if takes < n:
-        raise TypeError("%s.__call__: got %d positional input tensors, but %s.call takes %d; give several inputs as "
-                        "one list, layer([a, b]) (call gets the list)" % (owner, n, owner, takes))
     return [inputs] + extra, True, training, mask
 
 
@@ -494,8 +490,15 @@ class Layer:
             self._track_as(value, name)
         elif isinstance(value, Variable) and value._h:
             # Keras's `self.w = tf.Variable(...)`: one of this layer's weights, named by the
-            # attribute (add_weight's own variables are not added again).
-            _c(L.kiln_layer_track_variable, self._handle(), value._h, name.encode())
+            # attribute (add_weight's own variables are not added again). After the build kiln's
+            # weights are fixed: the variable stays a plain attribute (a step counter, say).
+            if L.kiln_layer_get_built(self._handle()):
+                if not any(v is value for v in self.weights):
+                    warnings.warn("%s.%s: a variable assigned after the layer was built is not one of its weights "
+                                  "(fit does not train it, checkpoints do not save it); create it in __init__ or "
+                                  "build" % (type(self).__name__, name), stacklevel=2)
+            else:
+                _c(L.kiln_layer_track_variable, self._handle(), value._h, name.encode())
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):
             for i, v in enumerate(value):
                 self._track_as(v, "%s/%d" % (name, i))

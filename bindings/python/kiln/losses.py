@@ -49,7 +49,11 @@ def _on_loss(out, y_true, y_pred, user_data):
         if fn is None:
             raise FailedPreconditionError("the Python loss object behind this loss was destroyed; keep it while "
                                           "kiln uses its loss")
-    values = as_tensor(fn(_borrowed(y_true), _borrowed(y_pred)))
+    values = fn(_borrowed(y_true), _borrowed(y_pred))
+    if values is None:
+        raise TypeError("the loss function %s gave None; expected the per-sample losses (a Tensor)"
+                        % getattr(fn, "__name__", type(fn).__name__))
+    values = as_tensor(values)
     out[0] = new_handle(L.kiln_tensor_clone, values)
 
 
@@ -58,14 +62,17 @@ def _on_loss_destroy(user_data):
     _PYTHON_LOSSES.pop(user_data or 0, None)
 
 
+_CALLBACKS = _lib.LossCallbacks(ctypes.sizeof(_lib.LossCallbacks), _on_loss, _on_loss_destroy)
+
+
 def _python_loss_handle(class_name, fn_name, fn, weak, config):
     key = next(_loss_keys)
     _PYTHON_LOSSES[key] = (fn, weak)
     out = ctypes.c_void_p()
     try:
         with _config.to_c(config) as c:
-            call_c(L.kiln_loss_create_function, ctypes.byref(out), class_name and class_name.encode(),
-                   fn_name.encode(), _on_loss, c, _on_loss_destroy, ctypes.c_void_p(key))
+            call_c(L.kiln_loss_create_custom, ctypes.byref(out), class_name and class_name.encode(),
+                   fn_name.encode(), c, ctypes.byref(_CALLBACKS), ctypes.c_void_p(key))
     except BaseException:
         _PYTHON_LOSSES.pop(key, None)
         raise
@@ -88,7 +95,7 @@ class Loss(Owned):
         if reduction is None:  # Keras: None and "none" both leave the per-sample losses
             reduction = "none"
         cls = type(self)
-        if cls._CLASS is None and cls.call is not Loss.call:  # Keras 3's custom Loss: its own call
+        if cls.call is not Loss.call:  # Keras 3's custom Loss (or a built-in class's subclass): its own call
             if args or kwargs:
                 raise TypeError("%s: unknown argument(s) for Loss.__init__: %r %r; it takes reduction, name, dtype"
                                 % (cls.__name__, args, kwargs))

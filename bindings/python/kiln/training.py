@@ -181,11 +181,15 @@ def _optional_int(v, what, default=-1):
     return int(v)
 
 
-def _callback_handles(callbacks, what):
+def _callback_handles(callbacks, what, model=None):
     cbs = list(callbacks or [])
     for c in cbs:
         if not getattr(c, "_h", None):
             raise InvalidArgumentError("%s: callbacks must be kiln.callbacks.Callback objects; got %r" % (what, c))
+    own = model._python_metrics() if model is not None else []
+    if own:
+        from .callbacks import _ResetMetrics  # noqa: PLC0415 - callbacks imports this module
+        cbs.insert(0, _ResetMetrics(own))
     if threading.current_thread() is threading.main_thread():
         # Python runs a signal's handler (Ctrl-C's KeyboardInterrupt) only between bytecodes of
         # the main thread: a hook at every batch lets it stop fit / evaluate / predict there.
@@ -290,6 +294,49 @@ def _float(v):
     return float(v)
 
 
+def _flat_logs(logs):
+    """A step's logs with nested dicts ({"compile_metrics": {"mae": ...}}) flattened, as Keras's
+    _pythonify_logs does."""
+    out = {}
+    for name, value in logs.items():
+        if isinstance(value, dict):
+            out.update(_flat_logs(value))
+        else:
+            out[name] = value
+    return out
+
+
+class _CompileMetrics:
+    """Keras 3's CompileMetrics in model.metrics: the compiled metrics as one object named
+    "compile_metrics". update_state(y, y_pred, sample_weight) updates them all (built from the
+    first batch, as compute_metrics builds them), result() gives {name: value}, reset_state resets
+    them. A custom train_step's `{m.name: m.result() for m in self.metrics}` logs them flat."""
+
+    name = "compile_metrics"
+
+    def __init__(self, model):
+        self._model = model
+
+    def _named(self):
+        m = self._model
+        pairs = list(zip(m.metrics_names, m._compiled_metrics()))
+        return [(n, metric) for n, metric in pairs[1:]]  # after the loss tracker
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        m = self._model
+        with _Lists() as lists:
+            args = m._step_lists(lists, None, y_true, y_pred)
+            sw = _tensor(sample_weight) if sample_weight is not None else None
+            L.kiln_config_free(_new(L.kiln_model_compute_metrics, m._handle(), *args, sw))
+
+    def result(self):
+        return {n: float(metric.result()) for n, metric in self._named()}
+
+    def reset_state(self):
+        for _, metric in self._named():
+            metric.reset_state()
+
+
 def _run_step(hook, logs, data, user_data):
     ref = _STEPS.get(user_data or 0)
     model = ref() if ref is not None else None
@@ -302,7 +349,7 @@ def _run_step(hook, logs, data, user_data):
         if not isinstance(result, dict):
             raise InvalidArgumentError("%s.%s must return a dict of logs {name: value}; got %r"
                                        % (type(model).__name__, hook, type(result).__name__))
-        for name, value in result.items():
+        for name, value in _flat_logs(result).items():
             check(L.kiln_config_set_float(logs, str(name).encode(), _float(value)))
         return None
     except BaseException as e:  # noqa: B902 - every exception crosses back as a status
@@ -487,10 +534,50 @@ class Trainer:
         # The loss and metric objects: a loss written in Python runs through the object (kiln holds
         # it weakly), so the model keeps them while it is compiled with them.
         object.__setattr__(self, "_kiln_compiled_objects", [o for o in keep if isinstance(o, list)])
+        object.__setattr__(self, "_kiln_compiled_metrics", bool(margs))
 
     @property
     def compiled(self):
         return bool(L.kiln_model_is_compiled(self._handle()))
+
+    @property
+    def metrics(self):
+        """keras.Model.metrics, as Keras 3's: the loss tracker (a Mean named "loss") and the compiled
+        metrics as one object named "compile_metrics" (update_state(y, y_pred), result() a dict),
+        then the Metric objects the model keeps in its attributes; [] before compile without any. A
+        custom train_step updates them itself (`for m in self.metrics: ...`). A subclass may
+        override it with its own list (Keras's custom-fit guide): fit and evaluate reset those as
+        they reset the compiled ones."""
+        out = []
+        if L.kiln_model_is_compiled(self._handle()):
+            out = self._compiled_metrics()[:1]  # the loss tracker
+            if self.__dict__.get("_kiln_compiled_metrics"):
+                out.append(_CompileMetrics(self))
+        return out + self._attribute_metrics()
+
+    def _compiled_metrics(self):
+        """The compiled metric objects, in metrics_names' order (kiln_model_get_metrics)."""
+        n = ctypes.c_size_t()
+        _call(L.kiln_model_get_metrics, None, 0, ctypes.byref(n), self._handle())
+        arr = (ctypes.c_void_p * max(n.value, 1))()
+        got = ctypes.c_size_t()
+        _call(L.kiln_model_get_metrics, arr, n.value, ctypes.byref(got), self._handle())
+        return [_metrics.Metric._adopt(arr[i]) for i in range(min(n.value, got.value))]
+
+    def _attribute_metrics(self):
+        return [v for v in self.__dict__.values() if isinstance(v, _metrics.Metric)]
+
+    def _python_metrics(self):
+        """The metrics fit and evaluate reset from Python: an overridden `metrics` property's, else
+        the Metric attributes (kiln resets the compiled ones)."""
+        if type(self).metrics is not Trainer.metrics:
+            return [m for m in self.metrics if isinstance(m, (_metrics.Metric, _CompileMetrics))]
+        return self._attribute_metrics()
+
+    def reset_metrics(self):
+        """keras.Model.reset_metrics: every metric of `metrics` back to its initial state."""
+        for m in self.metrics:
+            m.reset_state()
 
     @property
     def optimizer(self):
@@ -550,7 +637,7 @@ class Trainer:
             opts.batch_size = _optional_int(batch_size, "batch_size", -1)  # None: 32, or samples / steps
             opts.epochs = _optional_int(epochs, "epochs", 1)
             opts.verbose = _verbose(verbose)
-            cbs, cb_arr = _callback_handles(callbacks, "fit")
+            cbs, cb_arr = _callback_handles(callbacks, "fit", self)
             opts.callbacks, opts.num_callbacks = ctypes.cast(cb_arr, _lib._HP), len(cbs)
             opts.validation_split = float(validation_split or 0.0)
             val_spec = None
@@ -604,7 +691,7 @@ class Trainer:
             opts.batch_size = _optional_int(batch_size, "batch_size", -1)  # None: 32, or samples / steps
             opts.verbose = _verbose(verbose)
             opts.steps = _optional_int(steps, "steps")
-            cbs, cb_arr = _callback_handles(callbacks, "evaluate")
+            cbs, cb_arr = _callback_handles(callbacks, "evaluate", self)
             opts.callbacks, opts.num_callbacks = ctypes.cast(cb_arr, _lib._HP), len(cbs)
             with _Layouts(spec):
                 logs = _logs(_new(L.kiln_model_evaluate, self._handle(), ctypes.byref(opts)))
