@@ -485,6 +485,15 @@ TEST(CheckpointRoundTrip, SubLayersInAttributesGoByTheAttributeAsKeras) {
   Checkpoint({{"m", make_trackable(named)}}).read(old_prefix).assert_consumed();
   const auto c = positional->variables();
   for (size_t i = 0; i < c.size(); ++i) EXPECT_TRUE(same_bits(c[i]->peek(), b[i]->peek())) << c[i]->name();
+
+  // The same through save_weights / load_weights, whose root is the model itself.
+  const auto fresh = std::make_shared<Attrs>(true);
+  fresh->call({testing::random_tensor(Shape{2, 4}, 2)});
+  const std::string weights = fresh_dir() + "/w";
+  save_weights(positional, weights);
+  load_weights(fresh, weights).assert_consumed();
+  const auto d = fresh->variables();
+  for (size_t i = 0; i < c.size(); ++i) EXPECT_TRUE(same_bits(c[i]->peek(), d[i]->peek())) << c[i]->name();
 }
 
 TEST(CheckpointRoundTrip, AnAttributeGivenAgainNamesItsNewLayer) {
