@@ -248,7 +248,9 @@ KILN_API kiln_status *kiln_layer_track(kiln_layer *layer, kiln_layer *child);
 /// sub-layers (`dense1/kernel/.ATTRIBUTES/VARIABLE_VALUE`). attribute: "dense1", or for an element
 /// of a list or dict attribute "blocks/0" / "heads/a" (each '/'-separated part one edge of the
 /// object graph); not empty, UTF-8, no empty part. A layer may have several attributes; an
-/// attribute given again names the new child, and paths under it or above it are dropped. Sub-layers
+/// attribute given again names the new child, and paths under it or above it are dropped; a child
+/// they named that no attribute names any more, and that was never tracked with kiln_layer_track,
+/// is no longer a sub-layer (Python's reassignment). Allowed until layer is built. Sub-layers
 /// tracked without an attribute keep the positional names `layer-<i>` / `layer_with_weights-<k>`.
 KILN_API kiln_status *kiln_layer_track_as(kiln_layer *layer, kiln_layer *child, const char *attribute);
 /// add_loss: adds a loss term for the current call.

@@ -520,17 +520,34 @@ void Layer::track(const LayerPtr &layer, const std::string &attribute) {
       return path.size() > top.size() && path.compare(0, top.size(), top) == 0 && path[top.size()] == '/';
     };
     bool placed = false;
+    std::vector<LayerPtr> displaced;
     for (auto &a : attributes_)
       if (a.first == attribute) {
+        displaced.push_back(a.second);
         a.second = layer;  // keeps its place in the order
         placed = true;
       }
-    attributes_.erase(std::remove_if(attributes_.begin(), attributes_.end(),
-                                     [&](const std::pair<std::string, LayerPtr> &a) {
-                                       return under(a.first, attribute) || under(attribute, a.first);
-                                     }),
-                      attributes_.end());
+    auto stale = [&](const std::pair<std::string, LayerPtr> &a) {
+      return under(a.first, attribute) || under(attribute, a.first);
+    };
+    for (const auto &a : attributes_)
+      if (stale(a)) displaced.push_back(a.second);
+    attributes_.erase(std::remove_if(attributes_.begin(), attributes_.end(), stale), attributes_.end());
     if (!placed) attributes_.emplace_back(attribute, layer);
+    // Keras's __setattr__ drops what the attribute held: a layer no attribute names any more, and
+    // that was never tracked without one, is no longer a sub-layer (its weights leave the model's).
+    for (const LayerPtr &d : displaced) {
+      if (d == layer || positional_.count(d.get()) ||
+          std::any_of(attributes_.begin(), attributes_.end(),
+                      [&](const std::pair<std::string, LayerPtr> &a) { return a.second == d; }))
+        continue;
+      const auto it = std::find(layers_.begin(), layers_.end(), d);
+      if (it == layers_.end()) continue;
+      if (d->parent_ == this) d->parent_ = nullptr;
+      layers_.erase(it);
+    }
+  } else {
+    positional_.insert(layer.get());
   }
   for (const LayerPtr &l : layers_)
     if (l == layer) return;
@@ -543,6 +560,7 @@ void Layer::untrack_last() {
   if (layers_.empty()) return;
   if (layers_.back()->parent_ == this) layers_.back()->parent_ = nullptr;
   const LayerPtr last = layers_.back();
+  positional_.erase(last.get());
   attributes_.erase(
       std::remove_if(attributes_.begin(), attributes_.end(),
                      [&](const std::pair<std::string, LayerPtr> &a) { return a.second == last; }),

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -186,7 +187,8 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // it in checkpoints as Keras does ("dense1"; "blocks/0" for element 0 of a list attribute,
   // each '/'-separated part an edge of the object graph); empty: none. A layer may have several;
   // an attribute given again now names the new layer (Python's reassignment), and a path under
-  // it or above it ("blocks" against "blocks/0") is dropped.
+  // it or above it ("blocks" against "blocks/0") is dropped; a layer they named that no attribute
+  // names any more, and that was never tracked without one, is no longer a sub-layer.
   void track(const std::shared_ptr<Layer> &layer, const std::string &attribute = {});
   // Loss terms of the current call (Keras add_loss: activity regularizers and the like).
   void add_loss(const Tensor &loss);
@@ -317,6 +319,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::vector<Weight> weights_;
   std::vector<std::shared_ptr<Layer>> layers_;
   std::vector<std::pair<std::string, std::shared_ptr<Layer>>> attributes_;  // see track
+  std::set<const Layer *> positional_;  // the sub-layers tracked without an attribute (once, at least)
   std::vector<Tensor> call_losses_;
   std::vector<PartialShape> output_shapes_;
   std::shared_ptr<void> attachment_;

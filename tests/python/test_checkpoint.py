@@ -111,21 +111,33 @@ class AttributeNamesTest(TempDirTest):
         b.train_on_batch(x, y)
         self.assertEqual(values(a.variables), values(b.variables))
 
-    def test_reassigned_attribute_names_the_new_layer(self):
+    def test_reassigned_attributes_and_nested_lists(self):
         class Swap(kiln.Model):
             def __init__(self):
                 super().__init__()
-                self.first = kiln.layers.Dense(2)
-                self.first = kiln.layers.Dense(3)  # the attribute now holds this one
+                old = kiln.layers.Dense(2)
+                old.build((None, 4))
+                self.first = old
+                self.first = kiln.layers.Dense(3)  # the attribute now holds this one; old goes
+                self.blocks = [kiln.layers.Dense(3), kiln.layers.Dense(3), kiln.layers.Dense(3)]
+                self.blocks = [kiln.layers.Dense(3)]  # shorter: the old three go
+                self.nested = [[kiln.layers.Dense(3), "relu", kiln.layers.Dense(3)], [kiln.layers.Dense(2)]]
 
             def call(self, x):
-                return self.first(x)
+                x = self.blocks[0](self.first(x))
+                for layer in self.nested[0][::2] + self.nested[1]:
+                    x = layer(x)
+                return x
 
         m = Swap()
         m.build((None, 4))
+        self.assertEqual(len(m.layers), 5)
+        self.assertEqual(len(m.trainable_weights), 10)  # the built old Dense(2) is not among them
         m.save_weights(self.path("s"))
         keys = kiln.train.load_checkpoint(self.path("s")).get_variable_to_shape_map()
-        self.assertEqual(keys.get("first/kernel/.ATTRIBUTES/VARIABLE_VALUE"), [4, 3])
+        kernels = sorted(k[:-len("/kernel/.ATTRIBUTES/VARIABLE_VALUE")] for k in keys if "/kernel/" in k)
+        self.assertEqual(kernels, ["blocks/0", "first", "nested/0/0", "nested/0/2", "nested/1/0"])
+        self.assertEqual(keys["first/kernel/.ATTRIBUTES/VARIABLE_VALUE"], [4, 3])
 
 
 @needs_numpy

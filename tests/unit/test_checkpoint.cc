@@ -510,11 +510,19 @@ TEST(CheckpointRoundTrip, AnAttributeGivenAgainNamesItsNewLayer) {
   owner->track(y, "b");
   owner->track(y, "a");  // self.a = self.b: a now names y, in its old place
   EXPECT_EQ(names(), (std::vector<std::string>{"a=y", "b=y"}));
+  // x, which no attribute names any more, is no longer a sub-layer (Keras's __setattr__).
+  EXPECT_EQ(owner->layers(), (std::vector<LayerPtr>{y}));
   owner->track(x, "b/0");  // self.b = [x]: "b" now holds a list
   EXPECT_EQ(names(), (std::vector<std::string>{"a=y", "b/0=x"}));
   owner->track(x, "b");  // and back
   EXPECT_EQ(names(), (std::vector<std::string>{"a=y", "b=x"}));
-  EXPECT_EQ(owner->layers().size(), 2u);
+  EXPECT_EQ(owner->layers(), (std::vector<LayerPtr>{y, x}));
+  // A layer tracked without an attribute stays a sub-layer when its attribute goes.
+  const LayerPtr z = layers::create_layer("Dense", dense_config(3));
+  owner->track(z);
+  owner->track(z, "c");
+  owner->track(x, "c");
+  EXPECT_EQ(owner->layers(), (std::vector<LayerPtr>{y, x, z}));
   for (const char *bad : {"/a", "a/", "a//b"})
     expect_error([&] { owner->track(x, bad); }, Code::kInvalidArgument, {"empty part"});
   expect_error([&] { owner->track(x, std::string("\xff")); }, Code::kInvalidArgument, {"UTF-8"});

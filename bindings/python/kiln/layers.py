@@ -114,6 +114,16 @@ def _variables_from(fn, *args, call=None):
     return [Variable._adopt(arr[i]) for i in range(min(n.value, m.value))]
 
 
+def _sublayer_ids(handle):
+    """The ids of the sub-layers the C layer tracks."""
+    ids = set()
+    for i in range(L.kiln_layer_get_num_layers(handle)):
+        h = _new_handle(L.kiln_layer_get_layer, handle, i)
+        ids.add(L.kiln_layer_get_id(h))
+        L.kiln_layer_free(h)
+    return ids
+
+
 def _wrap(handle):
     """The Python object for a C layer handle (the one the user made, when it is alive)."""
     lid = L.kiln_layer_get_id(handle)
@@ -173,6 +183,27 @@ class _Spreading:
             if not spread[self.key]:
                 del spread[self.key]
         return False
+
+
+def _layer_paths(value, prefix, seen):
+    """(path, layer) for the layers in a list, tuple or dict value (string keys without '/'), nested
+    ones too, by the paths Keras's ListWrapper / _DictWrapper give them: prefix/<index or key>/...;
+    other elements keep their indices and get no path."""
+    if id(value) in seen:
+        return
+    if isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    elif isinstance(value, dict):
+        items = [(k, v) for k, v in value.items() if isinstance(k, str) and k and "/" not in k]
+    else:
+        return
+    seen.add(id(value))
+    for key, v in items:
+        path = "%s/%s" % (prefix, key)
+        if isinstance(v, Layer):
+            yield path, v
+        else:
+            yield from _layer_paths(v, path, seen)
 
 
 def _call_arguments(layer, inputs, args, training, mask):
@@ -499,19 +530,24 @@ class Layer:
                                   "build" % (type(self).__name__, name), stacklevel=2)
             else:
                 _c(L.kiln_layer_track_variable, self._handle(), value._h, name.encode())
-        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):
-            for i, v in enumerate(value):
-                self._track_as(v, "%s/%d" % (name, i))
-        elif (isinstance(value, dict) and value and all(isinstance(v, Layer) for v in value.values())
-              and all(isinstance(k, str) and k and "/" not in k for k in value)):
-            for k, v in value.items():
-                self._track_as(v, "%s/%s" % (name, k))
+        elif isinstance(value, (list, tuple, dict)):
+            paths = list(_layer_paths(value, name, set()))
+            if paths:
+                # A new container: first what the attribute held goes (its old elements too), then
+                # each layer by its path.
+                self._track_as(paths[0][1], name)
+                for path, layer in paths:
+                    self._track_as(layer, path)
         object.__setattr__(self, name, value)
 
     def _track_as(self, child, attribute):
         _c(L.kiln_layer_track_as, self._handle(), child._handle(), attribute.encode())
         if not any(c is child for c in self._children):
             self._children.append(child)
+        # What kiln no longer tracks (an attribute's old value) is no longer kept alive here.
+        tracked = _sublayer_ids(self._handle())
+        object.__setattr__(self, "_children", [c for c in self._children
+                                               if L.kiln_layer_get_id(c._handle()) in tracked])
 
     @classmethod
     def _call_takes_training(cls):
