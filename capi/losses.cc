@@ -2,12 +2,10 @@
 // reference to a core object (as kiln_layer does).
 #include "train/losses.h"
 
-#include <algorithm>
-#include <cstddef>
-#include <cstring>
 #include <memory>
 
 #include "capi/handles.h"
+#include "capi/options.h"
 #include "capi/train_handles.h"
 
 using kiln::Config;
@@ -47,11 +45,9 @@ kiln_status *kiln_loss_create_custom(kiln_loss **out, const char *class_name, co
   require_not_null(out, __func__, "out");
   require_not_null(fn_name, __func__, "fn_name");
   require_not_null(callbacks, __func__, "callbacks");
-  if (callbacks->struct_size < offsetof(kiln_loss_callbacks, call) + sizeof(callbacks->call))
-    kiln::fail(kiln::Code::kInvalidArgument, __func__, ": callbacks->struct_size is ", callbacks->struct_size,
-               "; expected sizeof(kiln_loss_callbacks)");
-  kiln_loss_callbacks cb{};
-  std::memcpy(&cb, callbacks, std::min(callbacks->struct_size, sizeof cb));
+  const kiln_loss_callbacks cb = kiln::capi::read_options(
+      callbacks, kiln_loss_callbacks{}, KILN_OPTIONS_V1_SIZE(kiln_loss_callbacks, destroy), __func__,
+      "kiln_loss_callbacks", "callbacks.struct_size = sizeof(kiln_loss_callbacks)");
   if (!cb.call)
     kiln::fail(kiln::Code::kInvalidArgument, __func__, ": callbacks->call is NULL; a loss needs a call");
   auto state = std::make_shared<kiln::capi::ForeignUserData>(user_data);
@@ -73,8 +69,9 @@ kiln_status *kiln_loss_create_custom(kiln_loss **out, const char *class_name, co
     if (!owned) kiln::fail(kiln::Code::kInvalidArgument, "loss function ", name, ": it gave no tensor");
     return std::move(owned->value);
   };
-  kiln::train::LossPtr loss = kiln::train::make_function_loss(class_name ? class_name : "LossFunctionWrapper",
-                                                              name, std::move(call), config_or_empty(config));
+  kiln::train::LossPtr loss =
+      kiln::train::make_function_loss(class_name ? class_name : kiln::train::kLossFunctionWrapper, name,
+                                      std::move(call), config_or_empty(config));
   *out = new kiln_loss{std::move(loss)};
   state->destroy = cb.destroy;  // handed over: the loss's end frees user_data
   KILN_CAPI_END

@@ -1008,18 +1008,22 @@ class Variable : public detail::handle<kiln_variable> {
 };
 
 namespace detail {
-// A C getter of variables called twice, get(out, capacity, out_count): the count, then the new
-// handles, as Variables.
-template <typename Get>
-std::vector<Variable> variables_from(Get get) {
+// A C getter of handles called twice, get(out, capacity, out_count): the count, then the new
+// handles, each owned by a T (Variable, Metric).
+template <typename T, typename H, typename Get>
+std::vector<T> handles_from(Get get) {
   size_t n = 0;
   check(get(nullptr, 0, &n));
-  std::vector<kiln_variable *> hs(n, nullptr);
+  std::vector<H *> hs(n, nullptr);
   size_t m = 0;
   check(get(hs.data(), hs.size(), &m));
-  std::vector<Variable> out;
+  std::vector<T> out;
   for (size_t i = 0; i < std::min(n, m); ++i) out.emplace_back(hs[i]);
   return out;
+}
+template <typename Get>
+std::vector<Variable> variables_from(Get get) {
+  return handles_from<Variable, kiln_variable>(get);
 }
 }  // namespace detail
 
@@ -3464,14 +3468,9 @@ class Optimizer : public kiln::detail::handle<kiln_optimizer> {
   /// iterations, the class's own state (Nadam's u_product), then the slots
   /// (kiln_optimizer_get_variables).
   std::vector<Variable> variables() const {
-    size_t n = 0;
-    kiln::detail::check(kiln_optimizer_get_variables(nullptr, 0, &n, get()));
-    std::vector<kiln_variable *> hs(n, nullptr);
-    size_t m = 0;
-    kiln::detail::check(kiln_optimizer_get_variables(hs.data(), n, &m, get()));
-    std::vector<Variable> out;
-    for (size_t i = 0; i < n && i < m; ++i) out.emplace_back(hs[i]);
-    return out;
+    return detail::variables_from([this](kiln_variable **out, size_t capacity, size_t *count) {
+      return kiln_optimizer_get_variables(out, capacity, count, get());
+    });
   }
   /// The slot of var ("momentum", "velocity", ... or "m", "v", "vhat").
   Variable get_slot(const Variable &var, const std::string &slot_name) const {
@@ -5124,14 +5123,9 @@ inline std::vector<std::string> Model::metrics_names() const {
 }
 
 inline std::vector<Metric> Model::metrics() const {
-  size_t n = 0;
-  detail::check(kiln_model_get_metrics(nullptr, 0, &n, get()));
-  std::vector<kiln_metric *> hs(n, nullptr);
-  size_t m = 0;
-  detail::check(kiln_model_get_metrics(hs.data(), n, &m, get()));
-  std::vector<Metric> out;
-  for (size_t i = 0; i < n && i < m; ++i) out.emplace_back(hs[i]);
-  return out;
+  return detail::handles_from<Metric, kiln_metric>([this](kiln_metric **out, size_t capacity, size_t *count) {
+    return kiln_model_get_metrics(out, capacity, count, get());
+  });
 }
 
 inline History Model::fit(const Tensor &x, const Tensor &y) { return fit(x, y, FitOptions()); }

@@ -448,11 +448,16 @@ Tensor Layer::operator()(const Tensor &input, bool training) {
   return out[0];
 }
 
+// A weight's name (one edge of a checkpoint's object graph): not empty, no '/'.
+static void require_weight_name(const std::string &layer, const std::string &name, const char *what) {
+  if (name.empty() || name.find('/') != std::string::npos)
+    fail(Code::kInvalidArgument, "layer '", layer, "': ", what, ": name '", name,
+         "' must be non-empty and without '/'");
+}
+
 VariablePtr Layer::add_weight(const std::string &name, const Shape &shape, DType dtype,
                               const Initializer &initializer, bool trainable, RegularizerPtr regularizer) {
-  if (name.empty() || name.find('/') != std::string::npos)
-    fail(Code::kInvalidArgument, "layer '", name_, "': add_weight: name '", name,
-         "' must be non-empty and without '/'");
+  require_weight_name(name_, name, "add_weight");
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (built_)
@@ -475,9 +480,7 @@ VariablePtr Layer::add_weight(const std::string &name, const Shape &shape, DType
 
 void Layer::track_variable(const VariablePtr &variable, const std::string &name) {
   if (!variable) fail(Code::kInvalidArgument, "layer '", name_, "': cannot track a null variable");
-  if (name.empty() || name.find('/') != std::string::npos)
-    fail(Code::kInvalidArgument, "layer '", name_, "': track_variable: name '", name,
-         "' must be non-empty and without '/'");
+  require_weight_name(name_, name, "track_variable");
   require_utf8(name, "Layer.track_variable", "the name");
   std::lock_guard<std::mutex> lock(mu_);
   if (built_)

@@ -150,7 +150,7 @@ class LayerTrackable final : public Trackable {
     if (TrackablePtr c = Trackable::child(name)) return c;
     auto starts = [&name](const std::string &prefix) { return name.compare(0, prefix.size(), prefix) == 0; };
     if (!starts("layer-") && !starts("layer_with_weights-")) return nullptr;
-    for (const Child &c : positional_children(true, {}))
+    for (const Child &c : positional_children({}))
       if (c.name == name) return c.object;
     return nullptr;
   }
@@ -166,7 +166,7 @@ class LayerTrackable final : public Trackable {
     const std::vector<std::pair<std::string, LayerPtr>> attributes = layer_->tracked_attributes();
     const std::vector<Child> named = attribute_children(layer_.get(), "", attributes);
     out.insert(out.end(), named.begin(), named.end());
-    for (Child &c : positional_children(false, attributes)) out.push_back(std::move(c));
+    for (Child &c : positional_children(attributes)) out.push_back(std::move(c));
     if (model) {
       add_weights(out);
       // A compiled model tracks its optimizer (Keras's model.optimizer).
@@ -182,9 +182,9 @@ class LayerTrackable final : public Trackable {
   // Keras's functional models (and kiln's for sub-layers without an attribute name): every layer
   // as `layer-<i>`, each one that has weights also as `layer_with_weights-<k>`, which survives
   // inserting weightless layers; built-in layers' sub-layers by Keras's attribute names where kiln
-  // knows them. Leaves out the layers that `attributes` names, unless `all`.
+  // knows them. Leaves out the layers that `attributes` names (none left out for an empty list).
   std::vector<Child> positional_children(
-      bool all, const std::vector<std::pair<std::string, LayerPtr>> &attributes) const {
+      const std::vector<std::pair<std::string, LayerPtr>> &attributes) const {
     const bool model = layer_->is_model();
     int64_t with_weights = 0;
     const std::vector<LayerPtr> subs = layer_->layers();
@@ -196,9 +196,8 @@ class LayerTrackable final : public Trackable {
         continue;
       }
       const bool has_weights = !l->variables().empty();
-      const bool skip =
-          !all && std::any_of(attributes.begin(), attributes.end(),
-                              [&](const std::pair<std::string, LayerPtr> &a) { return a.second == l; });
+      const bool skip = std::any_of(attributes.begin(), attributes.end(),
+                                    [&](const std::pair<std::string, LayerPtr> &a) { return a.second == l; });
       if (has_weights && !skip)
         positional.push_back(Child{"layer_with_weights-" + std::to_string(with_weights), make_trackable(l)});
       if (has_weights) ++with_weights;

@@ -685,7 +685,7 @@ class FunctionLoss final : public Loss {
 
  protected:
   void add_config(Config &c) const override {
-    if (class_name() == "LossFunctionWrapper") c.set("fn", fn_name_);
+    if (class_name() == kLossFunctionWrapper) c.set("fn", fn_name_);
   }
 
  private:
@@ -709,7 +709,7 @@ LossPtr make_function_loss(const std::string &class_name, const std::string &fn_
 
 LossPtr deserialize_loss(const Config &serialized) {
   const ClassAndConfig c = read_serialized(serialized, "loss");
-  if (c.class_name == "LossFunctionWrapper")
+  if (c.class_name == kLossFunctionWrapper)
     fail(Code::kNotFound, "loss: the LossFunctionWrapper of '",
          c.config.has("fn") && c.config.json().at("fn").is_string() ? c.config.get_string("fn")
                                                                     : std::string("?"),

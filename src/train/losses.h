@@ -83,6 +83,7 @@ LossPtr create_loss(const std::string &name, const Config &config = Config());
 // holds "fn": fn_name) or the subclass's name; config: "name" (default fn_name), "reduction",
 // nothing else. No function travels in a config: deserialize refuses such a loss (NotFound).
 using LossFn = std::function<Tensor(const Tensor &y_true, const Tensor &y_pred)>;
+inline constexpr const char kLossFunctionWrapper[] = "LossFunctionWrapper";
 LossPtr make_function_loss(const std::string &class_name, const std::string &fn_name, LossFn fn,
                            const Config &config = Config());
 

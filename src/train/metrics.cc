@@ -162,7 +162,7 @@ class MeanMetricWrapper : public Reduce {
     if (!loss_) return;
     Config lc = loss_->get_config();
     // A function's wrapper: the function's name, as Keras's MeanMetricWrapper(fn) config.
-    if (loss_->class_name() == "LossFunctionWrapper" && lc.has("fn")) {
+    if (loss_->class_name() == kLossFunctionWrapper && lc.has("fn")) {
       c.set("fn", lc.get_string("fn"));
       return;
     }

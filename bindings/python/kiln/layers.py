@@ -102,16 +102,18 @@ def _dims(shape):
     return [-1 if d is None else int(d) for d in shape]
 
 
-def _variables_from(fn, *args, call=None):
-    """A C getter of variables called twice, fn(out, capacity, out_count, *args): the count, then
-    the new handles, as Variables. call(fn, *args) makes each call (default: check its status)."""
+def _variables_from(fn, *args, call=None, adopt=None):
+    """A C getter of handles called twice, fn(out, capacity, out_count, *args): the count, then the
+    new handles, each taken by adopt (default: Variable._adopt). call(fn, *args) makes each call
+    (default: check its status)."""
     call = call or (lambda f, *a: check(f(*a)))
+    adopt = adopt or Variable._adopt
     n = ctypes.c_size_t()
     call(fn, None, 0, ctypes.byref(n), *args)
     arr = (ctypes.c_void_p * max(n.value, 1))()
     m = ctypes.c_size_t()
     call(fn, arr, n.value, ctypes.byref(m), *args)
-    return [Variable._adopt(arr[i]) for i in range(min(n.value, m.value))]
+    return [adopt(arr[i]) for i in range(min(n.value, m.value))]
 
 
 def _sublayer_ids(handle):

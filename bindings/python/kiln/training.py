@@ -557,12 +557,8 @@ class Trainer:
 
     def _compiled_metrics(self):
         """The compiled metric objects, in metrics_names' order (kiln_model_get_metrics)."""
-        n = ctypes.c_size_t()
-        _call(L.kiln_model_get_metrics, None, 0, ctypes.byref(n), self._handle())
-        arr = (ctypes.c_void_p * max(n.value, 1))()
-        got = ctypes.c_size_t()
-        _call(L.kiln_model_get_metrics, arr, n.value, ctypes.byref(got), self._handle())
-        return [_metrics.Metric._adopt(arr[i]) for i in range(min(n.value, got.value))]
+        from .layers import _variables_from  # noqa: PLC0415 - layers imports this module
+        return _variables_from(L.kiln_model_get_metrics, self._handle(), call=_call, adopt=_metrics.Metric._adopt)
 
     def _attribute_metrics(self):
         return [v for v in self.__dict__.values() if isinstance(v, _metrics.Metric)]
