@@ -1,10 +1,14 @@
 """kiln.train's checkpoint writing and restoring from Python: Checkpoint(**kwargs) with
 save / write / restore / read, the load status's checks and warning, CheckpointManager,
-latest_checkpoint, Model.save_weights / load_weights, the Keras fixture (../shared/fixtures;
+latest_checkpoint, Model.save_weights / load_weights, a subclassed model's keys by attribute
+(lists and dicts filled after they were assigned too), the Keras fixture (../shared/fixtures;
 skipped when absent) loaded into the same model built in Python, and the errors as kiln
 exceptions."""
+import copy
 import gc
+import json
 import os
+import pickle
 import shutil
 import tempfile
 import threading
@@ -63,6 +67,11 @@ class TempDirTest(unittest.TestCase):
     def path(self, *names):
         return os.path.join(self.dir, *names)
 
+    def saved_keys(self, model, name):
+        """model.save_weights to name in the test's directory; the checkpoint's keys and shapes."""
+        model.save_weights(self.path(name))
+        return kiln.train.load_checkpoint(self.path(name)).get_variable_to_shape_map()
+
 
 class AttributeNet(kiln.Model):
     """A subclassed model keeping its layers in attributes, a list and a dict, as Keras guides do."""
@@ -80,17 +89,33 @@ class AttributeNet(kiln.Model):
         return self.heads["out"](x)
 
 
+class FilledNet(AttributeNet):
+    """AttributeNet with its list and dict filled after they were assigned (append, +=, a new key)."""
+
+    def __init__(self):
+        kiln.Model.__init__(self)
+        self.d1 = kiln.layers.Dense(4, activation="relu")
+        self.blocks = []
+        self.blocks.append(kiln.layers.Dense(4, activation="relu"))
+        self.blocks += [kiln.layers.Dense(3)]
+        self.heads = {}
+        self.heads["out"] = kiln.layers.Dense(2)
+
+
+def logits_compiled(model):
+    model.compile(optimizer=kiln.optimizers.Adam(0.01),
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
 @needs_numpy
 class AttributeNamesTest(TempDirTest):
     def test_subclassed_models_key_sub_layers_by_attribute(self):
         x = np.linspace(-1, 1, 15, dtype=np.float32).reshape(3, 5)
         y = np.array([0, 1, 1], dtype=np.int64)
-        a = AttributeNet()
-        a.compile(optimizer=kiln.optimizers.Adam(0.01),
-                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        a = logits_compiled(AttributeNet())
         a.train_on_batch(x, y)
-        a.save_weights(self.path("w"))
-        keys = kiln.train.load_checkpoint(self.path("w")).get_variable_to_shape_map()
+        keys = self.saved_keys(a, "w")
         # Keras 2.13's keys for the same model: attribute names, lists and dicts by index and key.
         for k, shape in [("d1/kernel", [5, 4]), ("blocks/0/kernel", [4, 4]), ("blocks/1/bias", [3]),
                          ("heads/out/kernel", [3, 2])]:
@@ -98,9 +123,7 @@ class AttributeNamesTest(TempDirTest):
         self.assertFalse(any(k.startswith("layer") for k in keys), sorted(keys))
         self.assertIn("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE", keys)
 
-        b = AttributeNet()
-        b.compile(optimizer=kiln.optimizers.Adam(0.01),
-                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        b = logits_compiled(AttributeNet())
         b.build((None, 5))
         status = b.load_weights(self.path("w"))
         status.assert_existing_objects_matched()
@@ -133,11 +156,198 @@ class AttributeNamesTest(TempDirTest):
         m.build((None, 4))
         self.assertEqual(len(m.layers), 5)
         self.assertEqual(len(m.trainable_weights), 10)  # the built old Dense(2) is not among them
-        m.save_weights(self.path("s"))
-        keys = kiln.train.load_checkpoint(self.path("s")).get_variable_to_shape_map()
-        kernels = sorted(k[:-len("/kernel/.ATTRIBUTES/VARIABLE_VALUE")] for k in keys if "/kernel/" in k)
-        self.assertEqual(kernels, ["blocks/0", "first", "nested/0/0", "nested/0/2", "nested/1/0"])
+        keys = self.saved_keys(m, "s")
+        self.assertEqual(kernel_paths(keys), ["blocks/0", "first", "nested/0/0", "nested/0/2", "nested/1/0"])
         self.assertEqual(keys["first/kernel/.ATTRIBUTES/VARIABLE_VALUE"], [4, 3])
+
+
+def kernel_paths(keys):
+    """The attribute paths of the layers with a kernel among a checkpoint's keys, sorted."""
+    return sorted(k[:-len("/kernel/.ATTRIBUTES/VARIABLE_VALUE")] for k in keys if "/kernel/" in k)
+
+
+class Stack(kiln.Model):
+    """Calls the layers of self.blocks, then of self.heads (nested lists and dicts flattened) in turn."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = []
+        self.heads = {}
+
+    def call(self, x):
+        for layer in flatten([self.blocks, self.heads]):
+            x = layer(x)
+        return x
+
+
+def flatten(value):
+    if isinstance(value, (list, dict)):
+        return [layer for v in (value.values() if isinstance(value, dict) else value) for layer in flatten(v)]
+    return [value] if isinstance(value, kiln.layers.Layer) else []
+
+
+@needs_numpy
+class FilledContainersTest(TempDirTest):
+    """Lists and dicts filled after they were assigned to a subclassed model's attributes track
+    their layers as the same containers assigned whole do (Keras's ListWrapper / _DictWrapper)."""
+
+    x = np.linspace(-1, 1, 40, dtype=np.float32).reshape(8, 5)
+    y = np.array([0, 1, 1, 0, 1, 0, 0, 1], dtype=np.int64)
+
+    def test_keys_and_fit_as_the_assigned_containers(self):
+        a, f = logits_compiled(AttributeNet()), logits_compiled(FilledNet())
+        self.assertIsInstance(f.blocks, list)
+        self.assertIsInstance(f.heads, dict)
+        for m in (a, f):
+            m.build((None, 5))
+        # The weights in the order of the assigned model: d1, blocks, heads.
+        self.assertEqual([v.name for v in f.trainable_variables],
+                         [v.name for layer in (f.d1, *f.blocks, f.heads["out"]) for v in layer.trainable_variables])
+        f.set_weights(a.get_weights())
+        before = values(f.trainable_variables)
+        for m in (a, f):
+            m.fit(self.x, self.y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        # fit trains every weight of the appended layers, exactly as the assigned model's.
+        after = values(f.trainable_variables)
+        self.assertTrue(all(b != v for b, v in zip(before, after)))
+        self.assertEqual(after, values(a.trainable_variables))
+        keys = self.saved_keys(f, "filled")
+        self.assertEqual(keys, self.saved_keys(a, "assigned"))
+        self.assertEqual(kernel_paths(keys), ["blocks/0", "blocks/1", "d1", "heads/out"])
+        self.assertEqual(keys["heads/out/kernel/.ATTRIBUTES/VARIABLE_VALUE"], [3, 2])
+        # Each model's checkpoint loads into the other.
+        b = logits_compiled(AttributeNet())
+        b.build((None, 5))
+        b.load_weights(self.path("filled")).assert_existing_objects_matched().expect_partial()  # not Adam's moments
+        self.assertEqual(values(b.variables), values(f.variables))
+
+    def test_nested_lists_dicts_and_other_elements(self):
+        m = Stack()
+        m.blocks = [[kiln.layers.Dense(3)]]            # assigned with a layer, then filled further
+        m.blocks[0].append(kiln.layers.Dense(3))      # a list inside the list
+        m.blocks.insert(0, "relu")                    # not a layer: the layers move to blocks/1/...
+        m.blocks.extend([[], kiln.layers.Dense(2)])
+        m.blocks[2].append(kiln.layers.Dense(3))
+        m.blocks[2] += [kiln.layers.Dense(3)]
+        m.heads = {"a": {}}
+        m.heads["a"]["b"] = kiln.layers.Dense(2)
+        m.heads.setdefault("c", []).append(kiln.layers.Dense(2))
+        m.sizes = [3, 1]
+        m.sizes.append(2)
+        m.sizes.sort()
+        m.names = []
+        m.names += ["x", "y"]
+        m.build((None, 5))
+        keys = self.saved_keys(m, "n")
+        self.assertEqual(kernel_paths(keys), ["blocks/1/0", "blocks/1/1", "blocks/2/0", "blocks/2/1", "blocks/3",
+                                              "heads/a/b", "heads/c/0"])
+        self.assertEqual(keys["blocks/3/kernel/.ATTRIBUTES/VARIABLE_VALUE"], [3, 2])
+        # The same containers assigned whole give the same keys.
+        s = Stack()
+        s.blocks = ["relu", [kiln.layers.Dense(3), kiln.layers.Dense(3)],
+                    [kiln.layers.Dense(3), kiln.layers.Dense(3)], kiln.layers.Dense(2)]
+        s.heads = {"a": {"b": kiln.layers.Dense(2)}, "c": [kiln.layers.Dense(2)]}
+        s.build((None, 5))
+        self.assertEqual(self.saved_keys(s, "s"), keys)
+        # Lists of other values stay lists.
+        self.assertEqual(m.sizes, [1, 2, 3])
+        self.assertEqual(m.names, ["x", "y"])
+        self.assertIsInstance(m.sizes, list)
+        self.assertIs(type(m.sizes[:2]), list)
+        self.assertIs(type(copy.copy(m.sizes)), list)
+        self.assertIs(type(m.heads.copy()), dict)
+        self.assertEqual(pickle.loads(pickle.dumps(m.names)), ["x", "y"])
+        self.assertEqual(json.dumps(m.sizes), "[1, 2, 3]")
+        self.assertEqual(repr(m.sizes), "[1, 2, 3]")
+        self.assertEqual(m.sizes + [4], [1, 2, 3, 4])
+        m.sizes.pop()  # after the build: no layer moves
+        m.sizes[0] = 7
+        del m.names[:]
+        self.assertEqual((m.sizes, m.names), ([7, 2], []))
+
+    def test_removed_before_the_build(self):
+        m = Stack()
+        m.blocks = [kiln.layers.Dense(3), kiln.layers.Dense(4), kiln.layers.Dense(5)]
+        m.blocks.pop(1)                                   # blocks/1 is now the Dense(5)
+        m.blocks.append(kiln.layers.Dense(6))
+        m.blocks.remove(m.blocks[0])
+        m.blocks[0:0] = [kiln.layers.Dense(2)]
+        self.assertEqual(len(m.layers), 3)
+        m.heads = {"a": kiln.layers.Dense(2), "b": kiln.layers.Dense(2)}
+        del m.heads["a"]
+        m.build((None, 5))
+        keys = self.saved_keys(m, "r")
+        self.assertEqual(kernel_paths(keys), ["blocks/0", "blocks/1", "blocks/2", "heads/b"])
+        self.assertEqual([keys["blocks/%d/kernel/.ATTRIBUTES/VARIABLE_VALUE" % i][1] for i in range(3)], [2, 5, 6])
+        self.assertEqual(len(m.layers), 4)
+
+        # kiln cannot forget an attribute: an emptied container leaves its layers tracked (a
+        # warning says so) until layers go in it again.
+        e = Stack()
+        e.blocks = [kiln.layers.Dense(3), kiln.layers.Dense(3)]
+        with self.assertWarns(UserWarning) as cm:
+            e.blocks.clear()
+        self.assertIn("Stack.blocks holds no layers now", str(cm.warning))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            e.blocks.append("relu")  # no second warning
+        e.blocks.append(kiln.layers.Dense(4))
+        e.build((None, 5))
+        self.assertEqual(kernel_paths(self.saved_keys(e, "e")), ["blocks/1"])
+        self.assertEqual(len(e.layers), 1)
+
+    def test_layers_change_after_the_build_raises(self):
+        m = logits_compiled(FilledNet())
+        m.fit(self.x, self.y, batch_size=4, epochs=1, verbose=0)
+        weights = values(m.variables)
+        blocks, heads = list(m.blocks), dict(m.heads)
+        for change in (lambda: m.blocks.append(kiln.layers.Dense(2)), lambda: m.blocks.pop(),
+                       lambda: m.blocks.reverse(), lambda: m.blocks.__setitem__(0, kiln.layers.Dense(4)),
+                       lambda: m.blocks.clear(), lambda: m.heads.__setitem__("extra", kiln.layers.Dense(2)),
+                       lambda: m.heads.pop("out"),
+                       lambda: setattr(m, "blocks", [kiln.layers.Dense(4), kiln.layers.Dense(3)])):
+            with self.assertRaises(kiln.FailedPreconditionError) as cm:
+                change()
+            self.assertRegex(str(cm.exception), r"^FilledNet\.(blocks|heads): the layers in it cannot change once "
+                                                r"the layer is built")
+            # Nothing changed: the containers, the layers, the weights.
+            self.assertEqual((m.blocks, m.heads), (blocks, heads))
+            self.assertEqual(len(m.layers), 4)
+        self.assertEqual(values(m.variables), weights)
+        m.blocks[0] = m.blocks[0]  # the same layers in the same places: allowed
+        m.blocks = list(m.blocks)
+        m.fit(self.x, self.y, batch_size=4, epochs=1, verbose=0)
+        self.assertEqual(kernel_paths(self.saved_keys(m, "b")), ["blocks/0", "blocks/1", "d1", "heads/out"])
+
+    def test_sub_layers_appended_in_build(self):
+        class Tower(kiln.layers.Layer):
+            def __init__(self, depth):
+                super().__init__()
+                self.depth = depth
+                self.parts = []
+
+            def build(self, input_shape):
+                for _ in range(self.depth):  # allowed until the build ends
+                    self.parts.append(kiln.layers.Dense(int(input_shape[-1]), activation="relu"))
+
+            def call(self, x):
+                for part in self.parts:
+                    x = part(x)
+                return x
+
+        class Net(kiln.Model):
+            def __init__(self):
+                super().__init__()
+                self.tower = Tower(2)
+                self.out = kiln.layers.Dense(2)
+
+            def call(self, x):
+                return self.out(self.tower(x))
+
+        m = logits_compiled(Net())
+        m.fit(self.x, self.y, batch_size=4, epochs=1, verbose=0)
+        self.assertEqual(len(m.trainable_variables), 6)
+        self.assertEqual(kernel_paths(self.saved_keys(m, "t")), ["out", "tower/parts/0", "tower/parts/1"])
 
 
 @needs_numpy

@@ -106,6 +106,19 @@ class LayersTest(unittest.TestCase):
                          ["sequential_1/sequential/dense/kernel", "sequential_1/sequential/dense/bias"])
         self.assertIs(model.get_layer("sequential"), inner)
 
+    def test_summary_of_a_model_not_built_raises(self):
+        lines = []
+        for model in (MyModel(), kiln.Sequential([layers.Dense(2)])):
+            with self.assertRaises(ValueError) as cm:  # as Keras
+                model.summary(print_fn=lines.append)
+            self.assertIsInstance(cm.exception, kiln.InvalidArgumentError)
+            self.assertEqual(str(cm.exception), "This model has not yet been built. Build the model first by calling "
+                                                "`build()` or by calling the model on a batch of data.")
+        self.assertEqual(lines, [])
+        model(kiln.constant(np.ones((2, 4), np.float32)))  # called on a batch: built
+        model.summary(print_fn=lines.append)
+        self.assertIn("Total params: 10 (40.00 Byte)", lines)
+
     def test_model_build_builds_sub_layers(self):
         m = MyModel()
         m.build((None, 4))

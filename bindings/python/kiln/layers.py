@@ -14,6 +14,7 @@ import warnings
 import weakref
 
 from . import _lib
+from . import _tracking
 from . import config as _config
 from . import mixed_precision as _mp
 from .autodiff import Variable
@@ -517,10 +518,13 @@ class Layer:
 
     # Sub-layers and variables assigned to attributes are tracked, in assignment order, as Keras
     # does, and checkpoints key them by the attribute: `self.d1` as `d1/...`, the elements of a list
-    # or tuple as `blocks/0/...`, of a dict with string keys as `heads/<key>/...`.
+    # or tuple as `blocks/0/...`, of a dict with string keys as `heads/<key>/...`. A list or dict is
+    # kept as a TrackedList / TrackedDict (_tracking.py), so that layers put in it later are tracked
+    # too (`self.blocks = []`, then `self.blocks.append(Dense(4))`).
     def __setattr__(self, name, value):
         if isinstance(value, Layer) and name not in ("_h",):
             self._track_as(value, name)
+            self.__dict__.get("_kiln_containers", {}).pop(name, None)  # the paths under name are gone
         elif isinstance(value, Variable) and value._h:
             # Keras's `self.w = tf.Variable(...)`: one of this layer's weights, named by the
             # attribute (add_weight's own variables are not added again). After the build kiln's
@@ -533,14 +537,40 @@ class Layer:
             else:
                 _c(L.kiln_layer_track_variable, self._handle(), value._h, name.encode())
         elif isinstance(value, (list, tuple, dict)):
-            paths = list(_layer_paths(value, name, set()))
-            if paths:
-                # A new container: first what the attribute held goes (its old elements too), then
-                # each layer by its path.
-                self._track_as(paths[0][1], name)
-                for path, layer in paths:
-                    self._track_as(layer, path)
+            value = _tracking.track(value, self, name)
+            self._track_container(name, value)
         object.__setattr__(self, name, value)
+
+    def _track_container(self, name, value, stacklevel=3):
+        """Tracks the layers of value, the list, tuple or dict attribute `name` holds (assigned, or
+        changed in place), by their paths (_layer_paths), as an assignment of the whole container
+        does; a container that only grew since tracks just its new layers. kiln cannot drop an
+        attribute, only name it anew: a container holding layers first names its first one `name`
+        (which drops the paths of what the attribute held), then each by its path; one holding none
+        leaves what the attribute held tracked (a warning says so; stacklevel: the user's frame). After
+        the build the layers are fixed: a change to their paths raises, naming the attribute."""
+        tracked = self.__dict__.setdefault("_kiln_containers", {})  # name -> its tracked paths; None: unknown
+        old = tracked.get(name, [])
+        paths = list(_layer_paths(value, name, set()))
+        if paths == (old or []):
+            return
+        if self.built:
+            raise FailedPreconditionError("%s.%s: the layers in it cannot change once the layer is built (kiln fixes a "
+                                          "layer's sub-layers when it builds: create them in __init__ or build); it "
+                                          "keeps what it held" % (type(self).__name__, name), 4)
+        if not paths:
+            warnings.warn("%s.%s holds no layers now, but kiln keeps tracking the %d it held (it cannot forget an "
+                          "attribute) until layers go in again" % (type(self).__name__, name, len(old)),
+                          stacklevel=stacklevel)
+            tracked[name] = None
+            return
+        grown = old is not None and paths[:len(old)] == old
+        tracked[name] = None  # until all of paths are tracked
+        if not grown:
+            self._track_as(paths[0][1], name)
+        for path, layer in paths[len(old):] if grown else paths:
+            self._track_as(layer, path)
+        tracked[name] = paths
 
     def _track_as(self, child, attribute):
         _c(L.kiln_layer_track_as, self._handle(), child._handle(), attribute.encode())
@@ -880,7 +910,11 @@ class Model(Layer, _Trainer):
         return _wrap(_new_handle(L.kiln_layer_get_layer_by_name, self._handle(), str(name).encode()))
 
     def summary(self, line_length=None, print_fn=None):
-        """Prints Keras's summary table (or passes it to print_fn line by line)."""
+        """Prints Keras's summary table (or passes it to print_fn line by line). As in Keras, a model
+        that is not built raises (an InvalidArgumentError, a ValueError)."""
+        if not self.built:
+            raise InvalidArgumentError("This model has not yet been built. Build the model first by calling `build()` "
+                                       "or by calling the model on a batch of data.")
         s = ctypes.c_void_p()
         _c(L.kiln_layer_summary, ctypes.byref(s), self._handle(), int(line_length or 0))
         try:

@@ -1,0 +1,156 @@
+"""The lists and dicts a layer's attributes hold, as Keras's ListWrapper / _DictWrapper (Keras 3's
+TrackedList / TrackedDict): Layer.__setattr__ keeps a plain list or dict as a TrackedList or
+TrackedDict (a copy, as Keras 3 makes; the lists and dicts inside it too), and every change to it,
+or to one inside it, is told to the layer, which then tracks the layers it holds by their paths as
+if the whole container had been assigned again (Layer._track_container). A change the layer
+refuses (one that moves its layers after it was built) is undone before the exception goes on.
+
+They are lists and dicts: equal to plain ones, isinstance list / dict; a slice, a copy (copy.copy,
+.copy()) or a pickle of one is a plain list or dict. Tuples are left as they are (immutable)."""
+import functools
+import weakref
+
+
+def _unbound():
+    return None
+
+
+_PLAIN = frozenset((int, float, complex, bool, str, bytes, type(None)))
+_UNKNOWN = object()  # what a list holds at an index it has not
+
+
+def _plain(values):
+    """Whether none of values is, or may hold, a layer (numbers, strings, None): adding them at the
+    end of a list, or putting them in place of others like them, leaves the layers' paths as they
+    are, so a list of numbers or strings grows at list's own cost."""
+    return all(type(v) in _PLAIN for v in values)
+
+
+class _Tracked:
+    """What TrackedList and TrackedDict share. Each knows its layer (weakly), the attribute, and
+    the container the attribute holds (weakly; itself for that one)."""
+
+    __slots__ = ()
+
+    def __init__(self, values=(), _binding=(_unbound, None, None)):
+        self._owner, self._name, root = _binding
+        self._root = root or weakref.ref(self)
+        self._base.__init__(self, values)
+        self._rewrap()
+
+    def _rewrap(self):
+        """The lists and dicts that went in become tracked ones of this attribute (copies)."""
+        for key, value in list(self._items()):
+            wrapped = _wrap(value, self._owner, self._name, self._root)
+            if wrapped is not value:
+                self._base.__setitem__(self, key, wrapped)
+
+    def _change(self, method, *args, **kwargs):
+        """method (list's or dict's own) on self, then told to the layer."""
+        before = self._base.copy(self)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._report(before)
+
+    def _report(self, before):
+        """Tells the layer the attribute's container changed; if it refuses, the contents are put
+        back as they were before and the layer told again, so that kiln tracks what is there."""
+        owner, root = self._owner(), self._root()
+        if owner is None or root is None or owner.__dict__.get(self._name) is not root:
+            return  # the layer is gone or the attribute holds another value: a plain list or dict now
+        try:
+            self._rewrap()
+            owner._track_container(self._name, root, stacklevel=5)
+        except BaseException:
+            self._base.clear(self)
+            self._base.__init__(self, before)
+            owner._track_container(self._name, root)
+            raise
+
+    def __setitem__(self, key, value):
+        if _plain((value, self._at(key))):
+            self._base.__setitem__(self, key, value)
+        else:
+            self._change(self._base.__setitem__, key, value)
+
+    def __reduce__(self):
+        return self._base, (self._base.copy(self),)
+
+
+def _reporting(cls, names):
+    """Makes each named method of cls's base (list or dict) one that tells the layer of the change."""
+    for name in names:
+        method = getattr(cls._base, name)
+        setattr(cls, name, functools.wraps(method)(lambda self, *args, _method=method, **kwargs:
+                                                   self._change(_method, *args, **kwargs)))
+
+
+class TrackedList(_Tracked, list):
+    """A list attribute of a layer (Keras's ListWrapper): a list that tells the layer of changes."""
+
+    __slots__ = ("_owner", "_name", "_root", "__weakref__")
+    _base = list
+
+    def _items(self):
+        return enumerate(self)
+
+    def _at(self, index):
+        return self[index] if type(index) is int and -len(self) <= index < len(self) else _UNKNOWN
+
+    def append(self, value):
+        self.extend((value,))
+
+    def extend(self, values):
+        values = list(values)
+        if _plain(values):
+            list.extend(self, values)
+        else:
+            self._change(list.extend, values)
+
+    def __iadd__(self, values):
+        self.extend(values)
+        return self
+
+
+class TrackedDict(_Tracked, dict):
+    """A dict attribute of a layer (Keras's _DictWrapper): a dict that tells the layer of changes."""
+
+    __slots__ = ("_owner", "_name", "_root", "__weakref__")
+    _base = dict
+
+    def _items(self):
+        return self.items()
+
+    def _at(self, key):
+        return self.get(key)
+
+    def setdefault(self, key, default=None):
+        """dict.setdefault, giving the value the dict holds: for a list or dict default, its tracked
+        copy (so that `heads.setdefault("c", []).append(layer)` tracks the layer)."""
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
+_reporting(TrackedList, ("insert", "pop", "remove", "clear", "sort", "reverse", "__delitem__", "__imul__"))
+_reporting(TrackedDict, ("__delitem__", "pop", "popitem", "clear", "update", "__ior__"))
+_KINDS = {list: TrackedList, dict: TrackedDict, TrackedList: TrackedList, TrackedDict: TrackedDict}
+
+
+def _wrap(value, owner, name, root):
+    """value as the container root holds it (root None: as the attribute holds it): a list or dict
+    (one tracked elsewhere too) as a new tracked copy; a tracked one of root and others as they are.
+    owner: a weak reference to the layer."""
+    kind = _KINDS.get(type(value))
+    if kind is None or owner() is None or (isinstance(value, _Tracked) and value._root is root):
+        return value
+    return kind(value, (owner, name, root))
+
+
+def track(value, owner, name):
+    """What owner's attribute `name` keeps for value: a list or dict as a TrackedList / TrackedDict
+    telling owner of changes (the one already kept there, as it is); anything else as it is."""
+    if isinstance(value, _Tracked) and value._root() is value and value._owner() is owner and value._name == name:
+        return value
+    return _wrap(value, weakref.ref(owner), name, None)
