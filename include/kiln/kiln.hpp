@@ -2538,6 +2538,227 @@ inline Layer RepeatVector(int64_t n, const std::string &name = "") {
   return detail::named_layer("RepeatVector", name, c);
 }
 
+// ---- activation layers (Keras's keras.layers.ReLU ... PReLU)
+
+struct ReLUOptions {
+  double max_value = -1;  ///< < 0: None (no upper bound)
+  double negative_slope = 0.0;
+  double threshold = 0.0;
+  std::string name;
+};
+/// max_value above max_value, x from threshold up, negative_slope * (x - threshold) below.
+inline Layer ReLU(const ReLUOptions &o = {}) {
+  Config c;
+  if (o.max_value >= 0)
+    c.set("max_value", o.max_value);
+  else
+    c.set_null("max_value");
+  c.set("negative_slope", o.negative_slope).set("threshold", o.threshold);
+  return detail::named_layer("ReLU", o.name, c);
+}
+inline Layer LeakyReLU(double negative_slope = 0.3, const std::string &name = "") {
+  Config c;
+  c.set("negative_slope", negative_slope);
+  return detail::named_layer("LeakyReLU", name, c);
+}
+inline Layer ELU(double alpha = 1.0, const std::string &name = "") {
+  Config c;
+  c.set("alpha", alpha);
+  return detail::named_layer("ELU", name, c);
+}
+/// Softmax over axis, or over several axes together. Called with a mask (Layer::call's masks),
+/// masked entries give 0.
+inline Layer Softmax(const Dims &axis = {-1}, const std::string &name = "") {
+  Config c;
+  if (axis.size() == 1)
+    c.set("axis", axis[0]);
+  else
+    c.set("axis", axis);
+  return detail::named_layer("Softmax", name, c);
+}
+struct PReLUOptions {
+  std::string alpha_initializer = "zeros";
+  std::string alpha_regularizer;  ///< "", "l1", "l2", "l1_l2"
+  Dims shared_axes;               ///< 1-based axes sharing one alpha (Conv maps: {1, 2})
+  std::string name;
+};
+/// relu(x) - alpha * relu(-x), alpha a trained weight of the input's shape without the batch axis.
+inline Layer PReLU(const PReLUOptions &o = {}) {
+  Config c;
+  c.set("alpha_initializer", o.alpha_initializer);
+  detail::set_if(c, "alpha_regularizer", o.alpha_regularizer);
+  if (!o.shared_axes.empty()) c.set("shared_axes", o.shared_axes);
+  return detail::named_layer("PReLU", o.name, c);
+}
+
+// ---- spatial reshaping layers (Keras's ZeroPadding, Cropping and UpSampling, 1D to 3D)
+
+struct SpatialOptions {
+  std::string data_format =
+      "channels_last";  ///< or "channels_first" (not for the 1D layers but ZeroPadding1D)
+  std::string name;
+};
+
+namespace detail {
+// A padding or cropping as Keras takes it, for n spatial axes: one value (every side); for
+// n > 1, n values (both sides of each axis) or 2n (before and after of each axis in turn); for
+// n = 1, two values (before, after). Other lengths go to the layer, which says what it expects.
+inline std::string sides_json(const Dims &v, size_t n) {
+  auto list = [](const Dims &d, size_t from, size_t count) {
+    std::string s = "[";
+    for (size_t i = 0; i < count; ++i) s += (i ? ", " : "") + std::to_string(d[from + i]);
+    return s + "]";
+  };
+  if (v.size() == 1) return std::to_string(v[0]);
+  if (n == 1 || v.size() != 2 * n) return list(v, 0, v.size());
+  std::string s = "[";
+  for (size_t i = 0; i < n; ++i) s += (i ? ", " : "") + list(v, 2 * i, 2);
+  return s + "]";
+}
+inline Layer spatial_layer(const char *class_name, const char *key, const Dims &sides, size_t n,
+                           const SpatialOptions &o, bool has_format) {
+  Config c = Config::from_json("{\"" + std::string(key) + "\": " + sides_json(sides, n) + "}");
+  if (has_format) c.set("data_format", o.data_format);
+  return named_layer(class_name, o.name, c);
+}
+}  // namespace detail
+
+inline Layer ZeroPadding1D(const Dims &padding = {1}, const SpatialOptions &o = {}) {
+  return detail::spatial_layer("ZeroPadding1D", "padding", padding, 1, o, true);
+}
+/// ZeroPadding2D({1}), ({top_bottom, left_right}) or ({top, bottom, left, right}).
+inline Layer ZeroPadding2D(const Dims &padding = {1}, const SpatialOptions &o = {}) {
+  return detail::spatial_layer("ZeroPadding2D", "padding", padding, 2, o, true);
+}
+inline Layer ZeroPadding3D(const Dims &padding = {1}, const SpatialOptions &o = {}) {
+  return detail::spatial_layer("ZeroPadding3D", "padding", padding, 3, o, true);
+}
+inline Layer Cropping1D(const Dims &cropping = {1}, const std::string &name = "") {
+  SpatialOptions o;
+  o.name = name;
+  return detail::spatial_layer("Cropping1D", "cropping", cropping, 1, o, false);
+}
+/// Cropping2D({0}), ({top_bottom, left_right}) or ({top, bottom, left, right}).
+inline Layer Cropping2D(const Dims &cropping = {0}, const SpatialOptions &o = {}) {
+  return detail::spatial_layer("Cropping2D", "cropping", cropping, 2, o, true);
+}
+inline Layer Cropping3D(const Dims &cropping = {1}, const SpatialOptions &o = {}) {
+  return detail::spatial_layer("Cropping3D", "cropping", cropping, 3, o, true);
+}
+/// Each step repeated size times.
+inline Layer UpSampling1D(int64_t size = 2, const std::string &name = "") {
+  Config c;
+  c.set("size", size);
+  return detail::named_layer("UpSampling1D", name, c);
+}
+/// Nearest-neighbour upsampling: size one value or one per spatial axis.
+inline Layer UpSampling2D(const Dims &size = {2}, const SpatialOptions &o = {}) {
+  Config c;
+  c.set("size", size).set("data_format", o.data_format);
+  return detail::named_layer("UpSampling2D", o.name, c);
+}
+inline Layer UpSampling3D(const Dims &size = {2}, const SpatialOptions &o = {}) {
+  Config c;
+  c.set("size", size).set("data_format", o.data_format);
+  return detail::named_layer("UpSampling3D", o.name, c);
+}
+
+// ---- regularization layers active in training (Keras's GaussianNoise ... SpatialDropout3D)
+
+/// x + N(0, stddev^2) in training; seed -1: none.
+inline Layer GaussianNoise(double stddev, int64_t seed = -1, const std::string &name = "") {
+  Config c;
+  c.set("stddev", stddev);
+  if (seed >= 0) c.set("seed", seed);
+  return detail::named_layer("GaussianNoise", name, c);
+}
+/// x * N(1, rate / (1 - rate)) in training.
+inline Layer GaussianDropout(double rate, int64_t seed = -1, const std::string &name = "") {
+  Config c;
+  c.set("rate", rate);
+  if (seed >= 0) c.set("seed", seed);
+  return detail::named_layer("GaussianDropout", name, c);
+}
+struct SpatialDropoutOptions {
+  std::string data_format = "channels_last";  ///< SpatialDropout2D/3D only
+  int64_t seed = -1;                          ///< -1: none
+  std::string name;
+};
+namespace detail {
+inline Layer spatial_dropout(const char *class_name, double rate, const SpatialDropoutOptions &o,
+                             bool has_format) {
+  Config c;
+  c.set("rate", rate);
+  if (has_format) c.set("data_format", o.data_format);
+  if (o.seed >= 0) c.set("seed", o.seed);
+  return named_layer(class_name, o.name, c);
+}
+}  // namespace detail
+/// Dropout of whole channels: one draw per sample and channel, shared along the steps.
+inline Layer SpatialDropout1D(double rate, const SpatialDropoutOptions &o = {}) {
+  return detail::spatial_dropout("SpatialDropout1D", rate, o, false);
+}
+inline Layer SpatialDropout2D(double rate, const SpatialDropoutOptions &o = {}) {
+  return detail::spatial_dropout("SpatialDropout2D", rate, o, true);
+}
+inline Layer SpatialDropout3D(double rate, const SpatialDropoutOptions &o = {}) {
+  return detail::spatial_dropout("SpatialDropout3D", rate, o, true);
+}
+
+// ---- Lambda
+
+/// keras.layers.Lambda: a layer whose call is fn(input, training) (a weightless computation
+/// in a Sequential). The layer owns fn; configs name the class "Lambda" but hold no function, so a
+/// model with one saves but loads only where a "Lambda" class is registered.
+inline Layer Lambda(std::function<Tensor(const Tensor &, bool training)> fn, const std::string &name = "") {
+  using Fn = std::function<Tensor(const Tensor &, bool)>;
+  if (!fn) throw Error(KILN_STATUS_INVALID_ARGUMENT, "layers::Lambda: the function is empty");
+  kiln_layer_callbacks cb{};
+  cb.struct_size = sizeof cb;
+  cb.call = [](kiln_tensor_list *outputs, kiln_layer *, const kiln_tensor_list *inputs, bool training,
+               void *user_data) -> kiln_status * {
+    return kiln::detail::status_of([&] {
+      const std::vector<Tensor> in = kiln::detail::from_list(inputs);
+      if (in.size() != 1)
+        throw Error(KILN_STATUS_INVALID_ARGUMENT, "Lambda: got " + std::to_string(in.size()) +
+                                                      " inputs; expected 1 (a std::function of one tensor)");
+      const Tensor y = (*static_cast<Fn *>(user_data))(in[0], training);
+      kiln::detail::check(kiln_tensor_list_append(outputs, y.get()));
+    });
+  };
+  cb.destroy = [](void *user_data) { delete static_cast<Fn *>(user_data); };
+  Config base;
+  detail::set_if(base, "name", name);
+  Fn *owned = new Fn(std::move(fn));
+  kiln_layer *h = nullptr;
+  kiln_status *st = kiln_layer_create_custom(&h, "Lambda", base.get(), &cb, owned);
+  if (st) delete owned;  // not handed over on failure
+  kiln::detail::check(st);
+  return Layer(h);
+}
+/// Lambda of a function of the input alone.
+inline Layer Lambda(std::function<Tensor(const Tensor &)> fn, const std::string &name = "") {
+  if (!fn) throw Error(KILN_STATUS_INVALID_ARGUMENT, "layers::Lambda: the function is empty");
+  return Lambda([fn = std::move(fn)](const Tensor &x, bool) { return fn(x); }, name);
+}
+
+// ---- Identity, Rescaling
+
+inline Layer Identity(const std::string &name = "") { return detail::named_layer("Identity", name); }
+/// x * scale + offset in the layer's compute dtype (Rescaling(1.0 / 255) for uint8 images).
+inline Layer Rescaling(double scale, double offset = 0.0, const std::string &name = "") {
+  Config c;
+  c.set("scale", scale).set("offset", offset);
+  return detail::named_layer("Rescaling", name, c);
+}
+/// Per-channel scale and offset, broadcast against the input's last axes.
+inline Layer Rescaling(const std::vector<double> &scale, const std::vector<double> &offset,
+                       const std::string &name = "") {
+  Config c;
+  c.set("scale", scale).set("offset", offset);
+  return detail::named_layer("Rescaling", name, c);
+}
+
 }  // namespace layers
 
 /// keras.Input, also as kiln::Input.

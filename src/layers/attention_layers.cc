@@ -152,7 +152,7 @@ class MultiHeadAttention final : public Layer {
     w_ = KernelBiasSettings::read(config, r);
     if (r.get_bool("flash_attention", false))
       fail(Code::kUnimplemented, "MultiHeadAttention: flash_attention is not supported");
-    seed_ = r.get_int("seed", -1);
+    seed_ = read_seed(r);
     r.finish();
     set_supports_masking(true);
   }
@@ -401,10 +401,7 @@ class MultiHeadAttention final : public Layer {
       c.set("output_shape", *output_shape_);
     c.set("attention_axes", attention_axes_);
     w_.write(c);
-    if (seed_ >= 0)
-      c.set("seed", seed_);
-    else
-      c.set_null("seed");
+    write_seed(c, seed_);
   }
 
   int64_t num_heads_, key_dim_, value_dim_;

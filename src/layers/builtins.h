@@ -24,5 +24,8 @@ void register_sequential();            // sequential.cc
 void register_conv_layers();           // conv_layers.cc: convolutions and pooling
 void register_attention_layers();      // attention_layers.cc: MultiHeadAttention, then the merge layers
 void register_merge_layers();          // merge_layers.cc: Add ... Concatenate, Permute, RepeatVector
+void register_activation_layers();     // activation_layers.cc: ReLU, LeakyReLU, ELU, Softmax, PReLU
+void register_reshaping_layers();      // reshaping_layers.cc: ZeroPadding, Cropping, UpSampling 1D-3D
+void register_noise_layers();          // noise_layers.cc: GaussianNoise, GaussianDropout, SpatialDropout
 
 }  // namespace kiln::layers

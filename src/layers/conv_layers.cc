@@ -23,26 +23,6 @@ namespace {
 
 using ops::Padding;
 
-std::string tuple_string(const std::vector<int64_t> &v) {
-  std::string s = "(";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + (v.size() == 1 ? ",)" : ")");
-}
-
-// Keras's standardize_tuple: an int (every axis) or n ints, each >= min_value.
-std::vector<int64_t> tuple_of(const ConfigReader &r, const char *key, std::vector<int64_t> v, size_t n,
-                              int64_t min_value) {
-  if (v.size() == 1 && n > 1) v.assign(n, v[0]);
-  if (v.size() != n)
-    fail(Code::kInvalidArgument, r.owner(), ": ", key, " must be an int or a tuple of ", n, " ints; got ",
-         tuple_string(v));
-  for (int64_t d : v)
-    if (d < min_value)
-      fail(Code::kInvalidArgument, r.owner(), ": ", key, " values must be >= ", min_value, "; got ",
-           tuple_string(v));
-  return v;
-}
-
 std::vector<int64_t> required_tuple(ConfigReader &r, const char *key, size_t n) {
   if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
   return tuple_of(r, key, r.get_int_list(key, {}), n, 1);
@@ -63,13 +43,9 @@ Padding to_padding(const std::string &p) { return p == "same" ? Padding::kSame :
 
 // data_format: kiln computes channels last; Keras's None means the same.
 void read_data_format(ConfigReader &r) {
-  const std::optional<std::string> f = r.get_optional_string("data_format");
-  if (!f || *f == "channels_last") return;
-  if (*f == "channels_first")
+  if (read_channels_first(r))
     fail(Code::kUnimplemented, r.owner(),
          ": data_format 'channels_first' is not supported; kiln is channels_last");
-  fail(Code::kInvalidArgument, r.owner(), ": data_format '", *f,
-       "' must be 'channels_last' or 'channels_first'");
 }
 
 // The window ops compute in float32 only; bfloat16 layers (and mixed_bfloat16 calls) run them

@@ -1,4 +1,6 @@
-// Core built-in layers: Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking.
+// Core built-in layers: Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking,
+// Identity, Rescaling.
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -107,12 +109,10 @@ class Dropout final : public Layer {
 
  private:
   explicit Dropout(ConfigReader &&r) : Layer("Dropout", r) {
-    rate_ = r.get_float("rate", -1);
-    if (!(rate_ >= 0 && rate_ < 1))
-      fail(Code::kInvalidArgument, "Dropout: rate must be in [0, 1); got ", rate_, r.has("rate") ? "" : " (rate is required)");
+    rate_ = read_rate(r);
     has_noise_shape_ = r.has("noise_shape");
     if (has_noise_shape_) noise_shape_ = r.config().get_dims("noise_shape");
-    seed_ = r.get_int("seed", -1);
+    seed_ = read_seed(r);
     r.finish();
     set_supports_masking(true);
   }
@@ -127,10 +127,7 @@ class Dropout final : public Layer {
       c.set_dims("noise_shape", noise_shape_);
     else
       c.set_null("noise_shape");
-    if (seed_ >= 0)
-      c.set("seed", seed_);
-    else
-      c.set_null("seed");
+    write_seed(c, seed_);
   }
   double rate_;
   std::vector<int64_t> noise_shape_;  // None entries are -1: the op takes x's dim there
@@ -283,6 +280,78 @@ class Masking final : public Layer {
   double mask_value_;
 };
 
+// ------------------------------------------------------------------ Identity / Rescaling
+
+// keras.layers.Identity: its input, mask and all.
+class Identity final : public Layer {
+ public:
+  explicit Identity(const Config &config) : Identity(ConfigReader(config, "Identity")) {}
+
+ private:
+  explicit Identity(ConfigReader &&r) : Layer("Identity", r) {
+    r.finish();
+    set_supports_masking(true);
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    return {single_input(*this, inputs)};
+  }
+};
+
+// keras.layers.Rescaling(scale, offset=0.0): x * scale + offset in the compute dtype (uint8
+// images in, floats out). scale and offset are numbers, or lists of numbers broadcast against
+// the input's last axes.
+class Rescaling final : public Layer {
+ public:
+  explicit Rescaling(const Config &config) : Rescaling(ConfigReader(config, "Rescaling")) {}
+
+ private:
+  explicit Rescaling(ConfigReader &&r) : Layer("Rescaling", r) {
+    if (!r.has("scale")) fail(Code::kInvalidArgument, "Rescaling: config key 'scale' is required");
+    scale_ = read_value(r, "scale", 1.0);
+    offset_ = read_value(r, "offset", 0.0);
+    r.finish();
+    set_supports_masking(true);
+  }
+  struct Value {
+    std::vector<double> values;
+    bool list = false;
+  };
+  static Value read_value(ConfigReader &r, const char *key, double def) {
+    Value v{{def}, false};
+    if (!r.has(key)) return v;
+    v.list = r.config().type(key) == Config::Type::kList;
+    v.values = r.config().get_float_list(key);
+    for (double d : v.values)
+      if (!std::isfinite(d)) fail(Code::kInvalidArgument, "Rescaling: ", key, " must be finite; got ", d);
+    if (v.list && v.values.empty()) fail(Code::kInvalidArgument, "Rescaling: ", key, " is an empty list");
+    return v;
+  }
+  static Tensor constant(const Value &v, DType dtype) {
+    const Tensor t = v.list
+                         ? Tensor::from_data(DType::kFloat64, Shape({static_cast<int64_t>(v.values.size())}),
+                                             v.values.data(), v.values.size() * sizeof(double))
+                         : Tensor::scalar(v.values[0]);
+    return ops::cast(t, dtype);
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &in = single_input(*this, inputs);
+    const DType dt = compute_dtype();
+    const Tensor x = in.dtype() == dt ? in : ops::cast(in, dt);
+    return {ops::add(ops::mul(x, constant(scale_, dt)), constant(offset_, dt))};
+  }
+  static void write_value(Config &c, const char *key, const Value &v) {
+    if (v.list)
+      c.set(key, v.values);
+    else
+      c.set(key, v.values[0]);
+  }
+  void add_config(Config &c) const override {
+    write_value(c, "scale", scale_);
+    write_value(c, "offset", offset_);
+  }
+  Value scale_, offset_;
+};
+
 }  // namespace
 
 void register_core_layers() {
@@ -293,6 +362,8 @@ void register_core_layers() {
   register_class<Reshape>("Reshape");
   register_class<Embedding>("Embedding");
   register_class<Masking>("Masking");
+  register_class<Identity>("Identity");
+  register_class<Rescaling>("Rescaling");
 }
 
 void register_builtin_layers() {
@@ -303,6 +374,9 @@ void register_builtin_layers() {
     register_sequential();
     register_conv_layers();
     register_attention_layers();
+    register_activation_layers();
+    register_reshaping_layers();
+    register_noise_layers();
   });
 }
 

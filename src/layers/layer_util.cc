@@ -1,5 +1,8 @@
 #include "layers/layer_util.h"
 
+#include <optional>
+#include <string>
+
 #include "core/error.h"
 
 namespace kiln::layers {
@@ -23,6 +26,48 @@ const Tensor &single_input(const Layer &l, const std::vector<Tensor> &inputs) {
     fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): got ", inputs.size(),
          " inputs; expected 1");
   return inputs[0];
+}
+
+std::string tuple_string(const std::vector<int64_t> &v) {
+  std::string s = "(";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + (v.size() == 1 ? ",)" : ")");
+}
+
+std::vector<int64_t> tuple_of(const ConfigReader &r, const char *key, std::vector<int64_t> v, size_t n,
+                              int64_t min_value) {
+  if (v.size() == 1 && n > 1) v.assign(n, v[0]);
+  if (v.size() != n)
+    fail(Code::kInvalidArgument, r.owner(), ": ", key, " must be an int or a tuple of ", n, " ints; got ",
+         tuple_string(v));
+  for (int64_t d : v)
+    if (d < min_value)
+      fail(Code::kInvalidArgument, r.owner(), ": ", key, " values must be >= ", min_value, "; got ",
+           tuple_string(v));
+  return v;
+}
+
+bool read_channels_first(ConfigReader &r) {
+  const std::optional<std::string> f = r.get_optional_string("data_format");
+  if (!f || *f == "channels_last") return false;
+  if (*f == "channels_first") return true;
+  fail(Code::kInvalidArgument, r.owner(), ": data_format '", *f,
+       "' must be 'channels_last' or 'channels_first'");
+}
+
+double read_rate(ConfigReader &r) {
+  const double rate = r.get_float("rate", -1);
+  if (!(rate >= 0 && rate < 1))
+    fail(Code::kInvalidArgument, r.owner(), ": rate must be in [0, 1); got ", rate,
+         r.has("rate") ? "" : " (rate is required)");
+  return rate;
+}
+
+void write_seed(Config &c, int64_t seed) {
+  if (seed >= 0)
+    c.set("seed", seed);
+  else
+    c.set_null("seed");
 }
 
 InitializerPtr initializer_or(const Config &config, ConfigReader &r, const char *key, const char *def) {

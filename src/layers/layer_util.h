@@ -16,6 +16,27 @@ int64_t known_dim(const Layer &l, const PartialShape &s, size_t axis, const char
 const PartialShape &single_input(const Layer &l, const std::vector<PartialShape> &shapes);
 const Tensor &single_input(const Layer &l, const std::vector<Tensor> &inputs);
 
+// "(2, 3)", "(2,)": a tuple as Python prints it, for error messages.
+std::string tuple_string(const std::vector<int64_t> &v);
+// Keras's standardize_tuple: an int (every axis) or n ints, each >= min_value (INVALID_ARGUMENT
+// naming the owner and key otherwise).
+std::vector<int64_t> tuple_of(const ConfigReader &r, const char *key, std::vector<int64_t> v, size_t n,
+                              int64_t min_value);
+// Keras's data_format of an image layer: "channels_last" (also for absent or null, Keras's
+// image_data_format default) or "channels_first"; returns whether channels come first.
+bool read_channels_first(ConfigReader &r);
+inline const char *data_format_name(bool channels_first) {
+  return channels_first ? "channels_first" : "channels_last";
+}
+
+// A dropout rate, required, in [0, 1) (rate 1 would divide by zero); INVALID_ARGUMENT naming the
+// owner otherwise.
+double read_rate(ConfigReader &r);
+// Keras's seed of a random layer: an int, or null or absent for none (-1 here, what the random
+// ops take for none); written back the same way.
+inline int64_t read_seed(ConfigReader &r) { return r.get_int("seed", -1); }
+void write_seed(Config &c, int64_t seed);
+
 // The initializer under `key`, or get_initializer(def) when the key is absent or null.
 InitializerPtr initializer_or(const Config &config, ConfigReader &r, const char *key, const char *def);
 // Writes a regularizer, or null for none, as Keras's get_config does.

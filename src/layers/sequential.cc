@@ -361,6 +361,10 @@ std::string row(const std::vector<std::string> &fields, const std::vector<int64_
 
 
 std::string summary(const Layer &model, int64_t line_length) {
+  if (!model.built())  // Keras's ValueError
+    fail(Code::kInvalidArgument,
+         "This model has not yet been built. Build the model first by calling `build()` or by "
+         "calling the model on a batch of data.");
   // Keras's positions [0.45, 0.85, 1.0] of the line, truncated to ints: 29, 55, 65.
   const std::vector<int64_t> positions = {int64_t(double(line_length) * 0.45), int64_t(double(line_length) * 0.85),
                                           line_length};

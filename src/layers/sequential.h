@@ -76,7 +76,8 @@ class Sequential final : public Model {
 };
 
 // Keras's model.summary() table (TF 2.x layout, line length 65): one row per direct sub-layer
-// (nested models as one row), output shapes, parameter counts, and totals.
+// (nested models as one row), output shapes, parameter counts, and totals. A model not built is
+// INVALID_ARGUMENT (Keras's ValueError).
 std::string summary(const Layer &model, int64_t line_length = 65);
 
 }  // namespace kiln::layers

@@ -475,8 +475,113 @@ def merge_cases():
     return out
 
 
+# ---------------------------------------------------------------- activation, reshaping and noise layers
+
+def away_from(name, x, points):
+    d = min(float((x - k).abs().min()) for k in points)
+    assert d > 1e-3, "%s: an input is %g from a kink; change the seed" % (name, d)
+
+
+def activation_layer_cases():
+    out = []
+
+    def relu(x, max_value=None, negative_slope=0.0, threshold=0.0):  # keras.activations.relu
+        neg = F.relu(threshold - x)
+        y = torch.where(x > threshold, x, torch.zeros_like(x))
+        if max_value is not None:
+            y = torch.clamp(y, 0.0, max_value)
+        return y - negative_slope * neg
+
+    for name, config in (("relu_layer_default", {}),
+                         ("relu_layer_max6_slope_threshold", {"max_value": 6.0, "negative_slope": 0.5, "threshold": 2.0}),
+                         ("relu_layer_max_value", {"max_value": 3.0})):
+        x = uniform(rng_for(name), [3, 5], -8, 8)
+
+        def fn(xs, ws, config=config, name=name):
+            away_from(name, xs[0], [0.0, config.get("threshold", 0.0), config.get("max_value", 0.0)])
+            return [relu(xs[0], **config)]
+
+        out.append(case(name, "ReLU", config, fn, [x], [], tolerance=ELEMENTWISE))
+    name = "leaky_relu_layer"
+    out.append(case(name, "LeakyReLU", {"negative_slope": 0.1},
+                    lambda xs, ws: [torch.where(xs[0] > 0, xs[0], 0.1 * xs[0])],
+                    [uniform(rng_for(name), [2, 6], -3, 3)], [], tolerance=ELEMENTWISE))
+    name = "elu_layer_alpha"
+    out.append(case(name, "ELU", {"alpha": 0.5}, lambda xs, ws: [torch.where(xs[0] > 0, xs[0], 0.5 * torch.expm1(xs[0]))],
+                    [uniform(rng_for(name), [2, 6], -3, 3)], [], tolerance=ELEMENTWISE))
+    for name, axis in (("softmax_layer_axis1", 1), ("softmax_layer_axes_1_2", [1, 2])):
+        dims = axis if isinstance(axis, list) else [axis]
+        out.append(case(name, "Softmax", {"axis": axis},
+                        lambda xs, ws, dims=dims: [torch.exp(xs[0] - torch.logsumexp(xs[0], dims, keepdim=True))],
+                        [uniform(rng_for(name), [2, 3, 4], -3, 3)], []))
+    name = "prelu_shared_axis1"
+    rng = rng_for(name)
+    out.append(case(name, "PReLU", {"shared_axes": [1]}, lambda xs, ws: [F.relu(xs[0]) - ws[0] * F.relu(-xs[0])],
+                    [uniform(rng, [2, 3, 4], -2, 2)], [uniform(rng, [1, 4], 0.0, 0.5)], tolerance=ELEMENTWISE))
+    return out
+
+
+def nhwc_pad(x, sides):
+    """Zero padding of the axes after the batch axis but the last (channels last); sides per axis."""
+    flat = []
+    for before, after in reversed(sides):
+        flat += [before, after]
+    return F.pad(x, [0, 0] + flat)
+
+
+def reshaping_layer_cases():
+    out = []
+    for name, cls, config, shape, sides in (
+            ("zero_padding1d", "ZeroPadding1D", {"padding": [1, 2]}, [2, 3, 2], [(1, 2)]),
+            ("zero_padding2d", "ZeroPadding2D", {"padding": [[1, 0], [2, 1]]}, [2, 3, 2, 2], [(1, 0), (2, 1)]),
+            ("zero_padding3d", "ZeroPadding3D", {"padding": 1}, [1, 2, 2, 1, 2], [(1, 1)] * 3)):
+        out.append(case(name, cls, config, lambda xs, ws, sides=sides: [nhwc_pad(xs[0], sides)],
+                        [uniform(rng_for(name), shape)], [], tolerance=EXACT))
+    for name, cls, config, shape, index in (
+            ("cropping1d", "Cropping1D", {"cropping": [1, 2]}, [2, 5, 2], (slice(None), slice(1, 3))),
+            ("cropping2d", "Cropping2D", {"cropping": [[1, 0], [0, 2]]}, [2, 3, 4, 2],
+             (slice(None), slice(1, 3), slice(0, 2))),
+            ("cropping3d", "Cropping3D", {"cropping": 1}, [1, 3, 4, 3, 2],
+             (slice(None), slice(1, 2), slice(1, 3), slice(1, 2)))):
+        out.append(case(name, cls, config, lambda xs, ws, index=index: [xs[0][index]],
+                        [uniform(rng_for(name), shape)], [], tolerance=EXACT))
+    for name, cls, config, shape, sizes in (
+            ("up_sampling1d", "UpSampling1D", {"size": 3}, [2, 2, 3], [3]),
+            ("up_sampling2d", "UpSampling2D", {"size": [2, 3]}, [2, 2, 2, 3], [2, 3]),
+            ("up_sampling3d", "UpSampling3D", {"size": 2}, [1, 2, 1, 2, 2], [2, 2, 2])):
+        def fn(xs, ws, sizes=sizes):
+            y = xs[0]
+            for axis, k in enumerate(sizes, start=1):
+                y = y.repeat_interleave(k, dim=axis)
+            return [y]
+
+        out.append(case(name, cls, config, fn, [uniform(rng_for(name), shape)], []))
+    name = "identity"
+    out.append(case(name, "Identity", {}, lambda xs, ws: [xs[0] * 1.0], [uniform(rng_for(name), [2, 3])], [],
+                    tolerance=EXACT))
+    name = "rescaling_per_channel"
+    out.append(case(name, "Rescaling", {"scale": [0.5, -2.0, 0.25], "offset": 0.125},
+                    lambda xs, ws: [xs[0] * torch.tensor([0.5, -2.0, 0.25]) + 0.125],
+                    [uniform(rng_for(name), [2, 2, 3], -4, 4)], [], tolerance=ELEMENTWISE))
+    return out
+
+
+def noise_layer_cases():
+    """The noise layers are random in training; in inference each is the identity."""
+    out = []
+    for name, cls, config, shape in (("gaussian_noise_inference", "GaussianNoise", {"stddev": 0.5}, [3, 4]),
+                                     ("gaussian_dropout_inference", "GaussianDropout", {"rate": 0.3}, [3, 4]),
+                                     ("spatial_dropout1d_inference", "SpatialDropout1D", {"rate": 0.5}, [2, 3, 4]),
+                                     ("spatial_dropout2d_inference", "SpatialDropout2D", {"rate": 0.5}, [2, 2, 2, 3]),
+                                     ("spatial_dropout3d_inference", "SpatialDropout3D", {"rate": 0.5}, [1, 2, 2, 2, 3])):
+        out.append(case(name, cls, config, lambda xs, ws: [xs[0] * 1.0], [uniform(rng_for(name), shape)], [],
+                        tolerance=EXACT))
+    return out
+
+
 CASES = [dense_cases, activation_cases, flatten_reshape_cases, dropout_cases, embedding_cases, layer_norm_cases,
-         batch_norm_cases, conv2d_cases, pooling_cases, attention_cases, merge_cases]
+         batch_norm_cases, conv2d_cases, pooling_cases, attention_cases, merge_cases, activation_layer_cases,
+         reshaping_layer_cases, noise_layer_cases]
 
 
 def render():

@@ -26,6 +26,7 @@ struct Case {
   int64_t num_trainable;
   bool training_differs = false;                       // training and inference outputs differ
   std::vector<std::vector<int64_t>> more_inputs = {};  // multi-input layers: the inputs after the first
+  float lo = 0.5f, hi = 2.0f;                          // the float input's range
 };
 
 Config cfg(const std::function<void(Config &)> &fill) {
@@ -126,6 +127,68 @@ std::vector<Case> cases() {
        DType::kInt32,
        {Shape({10, 3})},
        1},
+      {"ReLU",
+       cfg([](Config &c) { c.set("max_value", 1.5).set("negative_slope", 0.1).set("threshold", 0.2); }),
+       {2, 5},
+       DType::kFloat32,
+       {},
+       0,
+       false,
+       {},
+       -2.0f,
+       2.0f},
+      {"LeakyReLU", Config(), {2, 5}, DType::kFloat32, {}, 0, false, {}, -2.0f, 2.0f},
+      {"ELU", Config(), {2, 5}, DType::kFloat32, {}, 0, false, {}, -2.0f, 2.0f},
+      {"Softmax", cfg([](Config &c) { c.set("axis", 1); }), {2, 3, 4}, DType::kFloat32, {}, 0},
+      {"PReLU",
+       cfg([](Config &c) { c.set("shared_axes", std::vector<int64_t>{1}); }),
+       {2, 3, 4},
+       DType::kFloat32,
+       {Shape({1, 4})},
+       1,
+       false,
+       {},
+       -2.0f,
+       2.0f},
+      {"ZeroPadding1D", Config(), {2, 3, 4}, DType::kFloat32, {}, 0},
+      {"ZeroPadding2D", Config(), {2, 3, 4, 2}, DType::kFloat32, {}, 0},
+      {"ZeroPadding3D", Config(), {1, 2, 3, 2, 2}, DType::kFloat32, {}, 0},
+      {"Cropping1D", Config(), {2, 4, 3}, DType::kFloat32, {}, 0},
+      {"Cropping2D", cfg([](Config &c) { c.set("cropping", 1); }), {2, 4, 4, 2}, DType::kFloat32, {}, 0},
+      {"Cropping3D", Config(), {1, 3, 3, 3, 2}, DType::kFloat32, {}, 0},
+      {"UpSampling1D", Config(), {2, 3, 4}, DType::kFloat32, {}, 0},
+      {"UpSampling2D", Config(), {2, 3, 4, 2}, DType::kFloat32, {}, 0},
+      {"UpSampling3D", Config(), {1, 2, 3, 2, 2}, DType::kFloat32, {}, 0},
+      {"GaussianNoise", cfg([](Config &c) { c.set("stddev", 0.1); }), {4, 16}, DType::kFloat32, {}, 0, true},
+      {"GaussianDropout", cfg([](Config &c) { c.set("rate", 0.3); }), {4, 16}, DType::kFloat32, {}, 0, true},
+      {"SpatialDropout1D",
+       cfg([](Config &c) { c.set("rate", 0.5); }),
+       {4, 8, 16},
+       DType::kFloat32,
+       {},
+       0,
+       true},
+      {"SpatialDropout2D",
+       cfg([](Config &c) { c.set("rate", 0.5); }),
+       {4, 4, 4, 8},
+       DType::kFloat32,
+       {},
+       0,
+       true},
+      {"SpatialDropout3D",
+       cfg([](Config &c) { c.set("rate", 0.5); }),
+       {2, 2, 2, 2, 16},
+       DType::kFloat32,
+       {},
+       0,
+       true},
+      {"Identity", Config(), {2, 3}, DType::kFloat32, {}, 0},
+      {"Rescaling",
+       cfg([](Config &c) { c.set("scale", 0.5).set("offset", 1.0); }),
+       {2, 3},
+       DType::kFloat32,
+       {},
+       0},
   };
 }
 
@@ -137,7 +200,7 @@ Tensor input_for(const Case &c, unsigned seed) {
     for (int64_t i = 0; i < n; ++i) ids.push_back(static_cast<int32_t>((i * 7 + seed) % 10));
     return testing::make_typed<int32_t>(Shape(c.input_shape), ids);
   }
-  return testing::random_tensor(Shape(c.input_shape), seed, 0.5f, 2.0f);
+  return testing::random_tensor(Shape(c.input_shape), seed, c.lo, c.hi);
 }
 
 std::vector<std::vector<float>> snapshot(const std::vector<VariablePtr> &vars) {

@@ -367,6 +367,7 @@ _CALLBACKS = _lib.LayerCallbacks(ctypes.sizeof(_lib.LayerCallbacks), _on_build, 
 # the factory makes belongs to its C layer (held in _OWNED until the layer dies) and keeps only a
 # weak handle to it, so neither keeps the other alive forever.
 
+_PY_BUILTINS = {}  # name -> a built-in layer class written in Python (Lambda), registered at import
 _OWNED = {}      # user_data key -> a Python layer owned by its C layer
 _CLASSES = {}    # registration key -> the class
 
@@ -912,9 +913,6 @@ class Model(Layer, _Trainer):
     def summary(self, line_length=None, print_fn=None):
         """Prints Keras's summary table (or passes it to print_fn line by line). As in Keras, a model
         that is not built raises (an InvalidArgumentError, a ValueError)."""
-        if not self.built:
-            raise InvalidArgumentError("This model has not yet been built. Build the model first by calling `build()` "
-                                       "or by calling the model on a batch of data.")
         s = ctypes.c_void_p()
         _c(L.kiln_layer_summary, ctypes.byref(s), self._handle(), int(line_length or 0))
         try:
@@ -1186,5 +1184,9 @@ from .layers_conv import *  # noqa: E402,F401,F403
 from .layers_conv import __all__ as _conv_all  # noqa: E402
 from .layers_attention import *  # noqa: E402,F401,F403
 from .layers_attention import __all__ as _attention_all  # noqa: E402
+from .layers_activation import *  # noqa: E402,F401,F403
+from .layers_activation import __all__ as _activation_all  # noqa: E402
+from .layers_reshaping import *  # noqa: E402,F401,F403
+from .layers_reshaping import __all__ as _reshaping_all  # noqa: E402
 
-__all__ += _conv_all + _attention_all
+__all__ += _conv_all + _attention_all + _activation_all + _reshaping_all

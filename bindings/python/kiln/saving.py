@@ -46,7 +46,7 @@ def get_registered_name(obj):
 
 
 def get_registered_object(name, custom_objects=None):
-    """The class registered as name (custom_objects first), or None."""
+    """The class (or function) registered as name (custom_objects first), or None."""
     if custom_objects and name in custom_objects:
         return custom_objects[name]
     return _REGISTERED.get(name)
@@ -64,20 +64,27 @@ def custom_object_scope(custom_objects):
     with _scope_lock:
         done = []
         try:
-            for key, cls in items.items():
-                previous = _ACTIVE.get(key)
-                _layers._register_class(key, cls)
-                _ACTIVE[key] = cls
-                done.append((key, previous))
+            for key, obj in items.items():
+                previous = _ACTIVE.get(key) or _layers._PY_BUILTINS.get(key)
+                if _is_layer_class(obj):  # C's deserialization makes layers; functions stay here
+                    _layers._register_class(key, obj)
+                _ACTIVE[key] = obj
+                done.append((key, obj, previous))
             yield
         finally:
-            for key, previous in reversed(done):
-                if previous is not None:
+            for key, obj, previous in reversed(done):
+                if _is_layer_class(previous):
                     _layers._register_class(key, previous)
+                elif _is_layer_class(obj):
+                    _layers._unregister_class(key)
+                if previous is not None and previous is not _layers._PY_BUILTINS.get(key):
                     _ACTIVE[key] = previous
                 else:
-                    _layers._unregister_class(key)
                     _ACTIVE.pop(key, None)
+
+
+def _is_layer_class(obj):
+    return isinstance(obj, type) and issubclass(obj, _layers.Layer)
 
 
 __all__ = ["register_keras_serializable", "get_registered_name", "get_registered_object", "custom_object_scope"]

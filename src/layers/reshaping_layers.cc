@@ -1,0 +1,219 @@
+// Keras's spatial reshaping layers, for 1, 2 and 3 spatial axes: ZeroPadding1D/2D/3D,
+// Cropping1D/2D/3D and UpSampling1D/2D/3D (nearest neighbour). Channels last by default;
+// data_format "channels_first" takes the spatial axes after the channel axis, as Keras.
+#include <array>
+#include <cctype>
+#include <string>
+
+#include "core/error.h"
+#include "layers/builtins.h"
+#include "layers/layer.h"
+#include "layers/layer_util.h"
+#include "ops/ops.h"
+
+namespace kiln::layers {
+
+namespace {
+
+using Sides = std::vector<std::array<int64_t, 2>>;  // (before, after) of each spatial axis
+
+// Keras's padding / cropping argument for n spatial axes: an int (both sides of every axis);
+// for one axis, two ints (before, after); for more, n entries, each an int (both sides) or two.
+Sides read_sides(ConfigReader &r, const char *key, size_t n, int64_t def) {
+  Sides out(n, {def, def});
+  if (!r.has(key)) return out;
+  const Config::Json &v = r.config().json().at(key);
+  auto bad = [&]() {
+    fail(Code::kInvalidArgument, r.owner(), ": ", key, " must be an int, ",
+         n == 1 ? "or a tuple of 2 ints (before, after)"
+                : "or a tuple of " + std::to_string(n) + " ints or of " + std::to_string(n) +
+                      " tuples of 2 ints",
+         "; got ", v.dump());
+  };
+  auto side = [&](const Config::Json &e) {
+    if (!e.is_number_integer()) bad();
+    const int64_t x = e.get<int64_t>();
+    if (x < 0) fail(Code::kInvalidArgument, r.owner(), ": ", key, " cannot be negative; got ", v.dump());
+    return x;
+  };
+  auto pair = [&](const Config::Json &e) -> std::array<int64_t, 2> {
+    if (!e.is_array()) return {side(e), side(e)};
+    if (e.size() != 2) bad();
+    return {side(e[0]), side(e[1])};
+  };
+  if (!v.is_array()) {
+    out.assign(n, pair(v));
+  } else if (n == 1) {
+    out[0] = pair(v);
+  } else {
+    if (v.size() != n) bad();
+    for (size_t i = 0; i < n; ++i) out[i] = pair(v[i]);
+  }
+  return out;
+}
+
+void write_sides(Config &c, const char *key, const Sides &sides) {
+  std::string json = "{\"" + std::string(key) + "\": ";
+  auto pair = [](const std::array<int64_t, 2> &p) {
+    return "[" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + "]";
+  };
+  if (sides.size() == 1) {
+    json += pair(sides[0]);
+  } else {
+    json += "[";
+    for (size_t i = 0; i < sides.size(); ++i) json += (i ? ", " : "") + pair(sides[i]);
+    json += "]";
+  }
+  c.update(Config::from_json(json + "}"));
+}
+
+// What the three families share: n spatial axes of an input of rank n + 2, after the batch axis
+// (channels last) or after the channel axis (channels first).
+class SpatialLayer : public Layer {
+ protected:
+  SpatialLayer(const std::string &class_name, ConfigReader &r, size_t n, bool has_format)
+      : Layer(class_name, r), has_format_(has_format) {
+    if (has_format) channels_first_ = read_channels_first(r);
+    input_spec_.ndim = static_cast<int64_t>(n + 2);
+  }
+  size_t axis(size_t i) const { return (channels_first_ ? 2 : 1) + i; }
+  // The one input (its rank input_spec_ checked).
+  const Tensor &input(const std::vector<Tensor> &inputs) const { return single_input(*this, inputs); }
+  void add_format(Config &c) const {
+    if (has_format_) c.set("data_format", data_format_name(channels_first_));
+  }
+  bool has_format_;
+  bool channels_first_ = false;
+};
+
+std::string with_rank(const char *family, size_t n) { return family + std::to_string(n) + "D"; }
+
+// ------------------------------------------------------------------ ZeroPadding
+
+template <size_t N>
+class ZeroPadding final : public SpatialLayer {
+ public:
+  explicit ZeroPadding(const Config &config)
+      : ZeroPadding(ConfigReader(config, with_rank("ZeroPadding", N))) {}
+
+ private:
+  explicit ZeroPadding(ConfigReader &&r) : SpatialLayer(with_rank("ZeroPadding", N), r, N, true) {
+    padding_ = read_sides(r, "padding", N, 1);
+    r.finish();
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = input(inputs);
+    std::vector<int64_t> paddings(2 * (N + 2), 0);
+    for (size_t i = 0; i < N; ++i) {
+      paddings[2 * axis(i)] = padding_[i][0];
+      paddings[2 * axis(i) + 1] = padding_[i][1];
+    }
+    return {ops::pad(x, paddings)};
+  }
+  void add_config(Config &c) const override {
+    write_sides(c, "padding", padding_);
+    add_format(c);
+  }
+  Sides padding_;
+};
+
+// ------------------------------------------------------------------ Cropping
+
+template <size_t N>
+class Cropping final : public SpatialLayer {
+ public:
+  explicit Cropping(const Config &config) : Cropping(ConfigReader(config, with_rank("Cropping", N))) {}
+
+ private:
+  // Cropping1D has no data_format (Keras).
+  explicit Cropping(ConfigReader &&r) : SpatialLayer(with_rank("Cropping", N), r, N, N > 1) {
+    cropping_ =
+        read_sides(r, "cropping", N, N == 2 ? 0 : 1);  // Keras: (1, 1), ((0, 0), (0, 0)), ((1, 1),) * 3
+    r.finish();
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = input(inputs);
+    std::vector<int64_t> begin(N + 2, 0), size(N + 2, -1);
+    for (size_t i = 0; i < N; ++i) {
+      const int64_t dim = x.shape()[static_cast<int>(axis(i))], crop = cropping_[i][0] + cropping_[i][1];
+      if (crop >= dim)
+        fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): cropping ", cropping_[i][0],
+             " + ", cropping_[i][1], " must be smaller than the input's spatial dimension ", dim, " (axis ",
+             axis(i), " of ", x.description(), ")");
+      begin[axis(i)] = cropping_[i][0];
+      size[axis(i)] = dim - crop;
+    }
+    return {ops::slice(x, begin, size)};
+  }
+  void add_config(Config &c) const override {
+    write_sides(c, "cropping", cropping_);
+    add_format(c);
+  }
+  Sides cropping_;
+};
+
+// ------------------------------------------------------------------ UpSampling
+
+// Each spatial axis's entries repeated size times (Keras's ops.repeat, nearest neighbour).
+// UpSampling1D has no data_format and an int size; UpSampling2D also an interpolation, of which
+// kiln has "nearest".
+template <size_t N>
+class UpSampling final : public SpatialLayer {
+ public:
+  explicit UpSampling(const Config &config) : UpSampling(ConfigReader(config, with_rank("UpSampling", N))) {}
+
+ private:
+  explicit UpSampling(ConfigReader &&r) : SpatialLayer(with_rank("UpSampling", N), r, N, N > 1) {
+    size_ = tuple_of(r, "size", r.get_int_list("size", {2}), N, 1);
+    if (N == 2) {
+      std::string interpolation = r.get_string("interpolation", "nearest");
+      for (char &ch : interpolation) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (interpolation != "nearest")
+        fail(interpolation == "bilinear" || interpolation == "bicubic" || interpolation == "lanczos3" ||
+                     interpolation == "lanczos5" || interpolation == "area"
+                 ? Code::kUnimplemented
+                 : Code::kInvalidArgument,
+             "UpSampling2D: interpolation '", interpolation, "' is not supported; kiln has 'nearest'");
+    }
+    r.finish();
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    Tensor x = input(inputs);
+    for (size_t i = 0; i < N; ++i) {
+      if (size_[i] == 1) continue;
+      const int64_t a = static_cast<int64_t>(axis(i));
+      std::vector<int64_t> dims = x.shape().to_vector();
+      dims.insert(dims.begin() + a + 1, size_[i]);
+      x = ops::broadcast_to(ops::expand_dims(x, a + 1), Shape(dims));
+      dims[a] *= size_[i];
+      dims.erase(dims.begin() + a + 1);
+      x = ops::reshape(x, dims);
+    }
+    return {x};
+  }
+  void add_config(Config &c) const override {
+    if (N == 1)
+      c.set("size", size_[0]);
+    else
+      c.set("size", size_);
+    add_format(c);
+    if (N == 2) c.set("interpolation", "nearest");
+  }
+  std::vector<int64_t> size_;
+};
+
+}  // namespace
+
+void register_reshaping_layers() {
+  register_class<ZeroPadding<1>>("ZeroPadding1D");
+  register_class<ZeroPadding<2>>("ZeroPadding2D");
+  register_class<ZeroPadding<3>>("ZeroPadding3D");
+  register_class<Cropping<1>>("Cropping1D");
+  register_class<Cropping<2>>("Cropping2D");
+  register_class<Cropping<3>>("Cropping3D");
+  register_class<UpSampling<1>>("UpSampling1D");
+  register_class<UpSampling<2>>("UpSampling2D");
+  register_class<UpSampling<3>>("UpSampling3D");
+}
+
+}  // namespace kiln::layers

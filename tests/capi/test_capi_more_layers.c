@@ -1,0 +1,131 @@
+/* The activation, spatial reshaping, noise, Identity and Rescaling layers through the shared
+ * library alone, created by Keras class name and a JSON config: values as Keras documents them,
+ * a model with PReLU, GaussianNoise and SpatialDropout1D trained with train_on_batch (the alpha
+ * weight moves), and bad configs and inputs as statuses naming the layer. Plain C99. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capi_test_util.h"
+#include "kiln/kiln.h"
+
+#define OK(call) EXPECT_OK(call)
+
+/* A layer of class_name from a JSON config; NULL after a failure (counted). */
+static kiln_layer *layer_from(const char *class_name, const char *json) {
+  kiln_config *c = NULL;
+  kiln_layer *l = NULL;
+  OK(kiln_config_from_json(&c, json));
+  OK(kiln_layer_create(&l, class_name, c));
+  kiln_config_free(c);
+  return l;
+}
+
+/* The status of creating class_name from json (the layer, if made, freed). */
+static kiln_status *create_status(const char *class_name, const char *json) {
+  kiln_config *c = NULL;
+  kiln_layer *l = NULL;
+  kiln_status *st;
+  OK(kiln_config_from_json(&c, json));
+  st = kiln_layer_create(&l, class_name, c);
+  kiln_config_free(c);
+  kiln_layer_free(l);
+  return st;
+}
+
+/* Calls a new layer of class_name(json) on x (inference) and checks the float32 result. */
+static void expect_layer(const char *class_name, const char *json, const kiln_tensor *x, int rank,
+                         const int64_t *dims, const float *want) {
+  kiln_layer *l = layer_from(class_name, json);
+  kiln_tensor *y = NULL;
+  if (!l) return;
+  OK(kiln_layer_call_tensor(&y, l, x, false));
+  expect_f32(y, rank, dims, want, 1e-6);
+  kiln_layer_free(l);
+}
+
+static void test_values(void) {
+  const int64_t d5[1] = {5}, img[4] = {1, 2, 2, 1}, padded[4] = {1, 4, 4, 1}, seq[3] = {1, 2, 2},
+                up[3] = {1, 4, 2}, u8d[2] = {1, 3};
+  const float doc[5] = {-10, -5, 0, 5, 10}, px[4] = {1, 2, 3, 4}, sx[4] = {1, 2, 3, 4};
+  const unsigned char u8[3] = {0, 51, 255};
+  const float relu[5] = {-6, -3.5f, -1, 5, 6}, leaky[5] = {-3, -1.5f, 0, 5, 10},
+              pad[16] = {0, 0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 0}, ups[8] = {1, 2, 1, 2, 3, 4, 3, 4},
+              scaled[3] = {0, 51.0f / 255, 1};
+  kiln_tensor *x = f32(1, d5, doc);
+  kiln_clear_session();
+  expect_layer("ReLU", "{\"max_value\": 6, \"negative_slope\": 0.5, \"threshold\": 2}", x, 1, d5, relu);
+  expect_layer("LeakyReLU", "{}", x, 1, d5, leaky);
+  expect_layer("ZeroPadding2D", "{\"padding\": 1}", f32(4, img, px), 4, padded, pad);
+  expect_layer("UpSampling1D", "{\"size\": 2}", f32(3, seq, sx), 3, up, ups);
+  expect_layer("Identity", "{}", x, 1, d5, doc);
+  expect_layer("Rescaling", "{\"scale\": 0.00392156862745098}", make(U8, 2, u8d, u8), 2, u8d, scaled);
+  release_kept();
+}
+
+/* A Sequential with PReLU, GaussianNoise and SpatialDropout1D trains: the weights move, alpha too. */
+static void test_training(void) {
+  kiln_layer *m = compiled_sequential(
+      "[{\"class_name\": \"Dense\", \"config\": {\"units\": 8}}, "
+      "{\"class_name\": \"PReLU\", \"config\": {\"alpha_initializer\": {\"class_name\": \"Constant\", "
+      "\"config\": {\"value\": 0.25}}}}, "
+      "{\"class_name\": \"GaussianNoise\", \"config\": {\"stddev\": 0.1, \"seed\": 1}}, "
+      "{\"class_name\": \"Reshape\", \"config\": {\"target_shape\": [2, 4]}}, "
+      "{\"class_name\": \"SpatialDropout1D\", \"config\": {\"rate\": 0.25}}, "
+      "{\"class_name\": \"Flatten\", \"config\": {}}, "
+      "{\"class_name\": \"Dense\", \"config\": {\"units\": 3}}]",
+      5, "sparse_categorical_crossentropy", 0.05, 7);
+  kiln_variable *vars[8];
+  kiln_tensor *before = NULL, *after = NULL;
+  size_t n = 0, i;
+  if (!m) return;
+  OK(kiln_layer_get_variables(vars, 8, &n, m, KILN_VARIABLES_TRAINABLE));
+  CHECK(n == 5 && strstr(kiln_variable_get_name(vars[2]), "p_re_lu/alpha") != NULL);
+  if (n == 5) OK(kiln_variable_read(&before, vars[2]));
+  train_small_batches(m, 0, 5);
+  if (n == 5) OK(kiln_variable_read(&after, vars[2]));
+  if (before && after) {
+    const float *b = fdata(before), *a = fdata(after);
+    int moved = 0;
+    CHECK(kiln_tensor_get_num_elements(after) == 8);
+    for (i = 0; i < 8; ++i) moved += b[i] != a[i];
+    CHECK(moved > 0);
+  }
+  kiln_tensor_free(before);
+  kiln_tensor_free(after);
+  for (i = 0; i < n && i < 8; ++i) kiln_variable_free(vars[i]);
+  kiln_layer_free(m);
+}
+
+static void test_errors(void) {
+  const int64_t d2[2] = {2, 3};
+  const float v[6] = {1, 2, 3, 4, 5, 6};
+  kiln_layer *pad = layer_from("ZeroPadding2D", "{}");
+  kiln_layer *crop = layer_from("Cropping1D", "{\"cropping\": [2, 2]}");
+  kiln_tensor *x = f32(2, d2, v);
+  const int64_t d3[3] = {1, 3, 2};
+  EXPECT_ERROR(create_status("ZeroPadding2D", "{\"padding\": -1}"), KILN_STATUS_INVALID_ARGUMENT,
+               "ZeroPadding2D", "cannot be negative");
+  EXPECT_ERROR(create_status("UpSampling2D", "{\"interpolation\": \"bilinear\"}"), KILN_STATUS_UNIMPLEMENTED,
+               "bilinear", "nearest");
+  EXPECT_ERROR(create_status("ReLU", "{\"threshold\": -1}"), KILN_STATUS_INVALID_ARGUMENT, "ReLU",
+               "threshold");
+  EXPECT_ERROR(create_status("GaussianDropout", "{\"rate\": 1.5}"), KILN_STATUS_INVALID_ARGUMENT,
+               "GaussianDropout", "[0, 1)");
+  if (pad)
+    EXPECT_ERROR(kiln_layer_call_tensor(U, pad, x, false), KILN_STATUS_INVALID_ARGUMENT, "zero_padding2d",
+                 "rank 4");
+  if (crop)
+    EXPECT_ERROR(kiln_layer_call_tensor(U, crop, f32(3, d3, v), false), KILN_STATUS_INVALID_ARGUMENT,
+                 "(Cropping1D)", "smaller than");
+  kiln_layer_free(pad);
+  kiln_layer_free(crop);
+  release_kept();
+}
+
+int main(void) {
+  test_values();
+  test_training();
+  test_errors();
+  return test_summary();
+}

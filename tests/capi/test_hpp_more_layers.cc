@@ -1,0 +1,163 @@
+// kiln.hpp's activation, spatial reshaping, noise, Identity and Rescaling layers: the typed
+// constructors write Keras's configs, outputs agree with compositions of kiln ops, Softmax takes
+// a mask, errors name the layer, and a small image model with them trains under fit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "hpp_test_util.h"
+#include "kiln/kiln.hpp"
+
+namespace {
+
+namespace kl = kiln::layers;
+using kiln::Dims;
+using kiln::Tensor;
+using kiln::testing::expect_code;
+
+Tensor doc_input() { return Tensor::from_vector({-10.0f, -5.0f, 0.0f, 5.0f, 10.0f}, {5}); }
+
+TEST(HppMoreLayers, ActivationLayers) {
+  kiln::clear_session();
+  kl::ReLUOptions o;
+  o.max_value = 6;
+  o.negative_slope = 0.5;
+  o.threshold = 2;
+  kiln::Layer relu = kl::ReLU(o);
+  EXPECT_EQ(relu.name(), "re_lu");
+  EXPECT_EQ(relu(doc_input()).to_vector<float>(), (std::vector<float>{-6, -3.5f, -1, 5, 6}));
+  EXPECT_EQ(kl::ReLU().get_config().type("max_value"), kiln::Config::Type::null);
+  EXPECT_EQ(kl::ReLU()(doc_input()).to_vector<float>(), (std::vector<float>{0, 0, 0, 5, 10}));
+  EXPECT_EQ(kl::LeakyReLU(0.1)(doc_input()).to_vector<float>(), (std::vector<float>{-1, -0.5f, 0, 5, 10}));
+  EXPECT_EQ(kl::LeakyReLU().get_config().get_float("negative_slope"), 0.3);
+  EXPECT_EQ(kl::ELU(2.0)(doc_input()).to_vector<float>(), kiln::elu(doc_input(), 2.0f).to_vector<float>());
+
+  const Tensor x = kiln::testing::sawtooth({2, 3, 4}, 7, 0.5f);
+  EXPECT_EQ(kl::Softmax()(x).to_vector<float>(), kiln::softmax(x, -1).to_vector<float>());
+  EXPECT_EQ(kl::Softmax({1, 2}).get_config().get_int_list("axis"), (Dims{1, 2}));
+  const std::vector<float> both = kiln::sum(kl::Softmax({1, 2})(x), {1, 2}).to_vector<float>();
+  for (float s : both) EXPECT_NEAR(s, 1.0f, 1e-6f);
+  // A mask: masked entries give 0.
+  kiln::Layer sm = kl::Softmax();
+  const Tensor logits = Tensor::from_vector({1.0f, 2.0f, 3.0f}, {1, 3});
+  const Tensor mask = Tensor::from_vector(std::vector<bool>{true, true, false}, {1, 3});
+  const std::vector<float> p = sm.call_with_options({logits}, {false, {mask}}).outputs[0].to_vector<float>();
+  EXPECT_NEAR(p[0], 1 / (1 + std::exp(1.0f)), 1e-6f);
+  EXPECT_EQ(p[2], 0.0f);
+
+  kl::PReLUOptions po;
+  po.alpha_initializer = "ones";
+  po.shared_axes = {1};
+  kiln::Layer prelu = kl::PReLU(po);
+  const Tensor y = prelu(x);
+  ASSERT_EQ(prelu.variables().size(), 1u);
+  EXPECT_EQ(prelu.variables()[0].value().shape(), (Dims{1, 4}));
+  EXPECT_EQ(y.to_vector<float>(), x.to_vector<float>());  // alpha 1: the identity
+  EXPECT_EQ(prelu.get_config().get_int_list("shared_axes"), (Dims{1}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "negative_slope cannot be negative", [] { kl::LeakyReLU(-1); });
+}
+
+TEST(HppMoreLayers, SpatialLayers) {
+  const Tensor img = kiln::reshape(kiln::range(1, 7, 1), {1, 2, 3, 1});  // H 2, W 3
+  // ZeroPadding2D({top, bottom, left, right}).
+  const Tensor p = kl::ZeroPadding2D({1, 0, 0, 2})(img);
+  EXPECT_EQ(p.shape(), (Dims{1, 3, 5, 1}));
+  EXPECT_EQ(p.to_vector<float>(), (std::vector<float>{0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 4, 5, 6, 0, 0}));
+  for (const Dims &same : {Dims{2}, Dims{2, 2}, Dims{2, 2, 2, 2}})  // Keras's forms, written as pairs
+    EXPECT_NE(kl::ZeroPadding2D(same).get_config().to_json().find("\"padding\":[[2,2],[2,2]]"),
+              std::string::npos);
+  EXPECT_EQ(kl::Cropping2D({0, 1})(img).to_vector<float>(), (std::vector<float>{2, 5}));
+  EXPECT_EQ(kl::UpSampling2D({1, 2})(img).to_vector<float>(),
+            (std::vector<float>{1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6}));
+  kl::SpatialOptions cf;
+  cf.data_format = "channels_first";  // the same image as [N, C, H, W]
+  const Tensor chw = kiln::reshape(img, {1, 1, 2, 3});
+  EXPECT_EQ(kl::ZeroPadding2D({1, 0, 0, 2}, cf)(chw).to_vector<float>(), p.to_vector<float>());
+  EXPECT_EQ(kl::UpSampling2D({2}, cf)(chw).shape(), (Dims{1, 1, 4, 6}));
+
+  const Tensor seq = kiln::reshape(kiln::range(1, 5, 1), {1, 4, 1});
+  EXPECT_EQ(kl::ZeroPadding1D({0, 1})(seq).to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 0}));
+  EXPECT_EQ(kl::Cropping1D({1, 2})(seq).to_vector<float>(), (std::vector<float>{2}));
+  EXPECT_EQ(kl::UpSampling1D(3)(seq).shape(), (Dims{1, 12, 1}));
+  const Tensor vol = kiln::ones({1, 2, 2, 2, 1});
+  EXPECT_EQ(kl::ZeroPadding3D()(vol).shape(), (Dims{1, 4, 4, 4, 1}));
+  EXPECT_EQ(kl::Cropping3D({0})(vol).shape(), (Dims{1, 2, 2, 2, 1}));
+  EXPECT_EQ(kl::UpSampling3D({1, 2, 3})(vol).shape(), (Dims{1, 2, 4, 6, 1}));
+
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "smaller than", [&] { kl::Cropping2D({1})(img); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "cannot be negative", [] { kl::ZeroPadding2D({-1}); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "data_format", [] {
+    kl::SpatialOptions bad;
+    bad.data_format = "NHWC";
+    kl::UpSampling2D({2}, bad);
+  });
+}
+
+TEST(HppMoreLayers, NoiseIdentityRescalingAndAModelThatTrains) {
+  const Tensor x = kiln::ones({8, 4, 4, 2});
+  EXPECT_EQ(kl::GaussianNoise(0.1)(x, false).to_vector<float>(), x.to_vector<float>());
+  EXPECT_NE(kl::GaussianNoise(0.1, 3)(x, true).to_vector<float>(), x.to_vector<float>());
+  EXPECT_NE(kl::GaussianDropout(0.2)(x, true).to_vector<float>(), x.to_vector<float>());
+  kl::SpatialDropoutOptions so;
+  so.seed = 5;
+  const std::vector<float> d = kl::SpatialDropout2D(0.5, so)(x, true).to_vector<float>();
+  for (size_t i = 0; i < d.size(); ++i) {  // [N, H, W, C]: one draw per sample and channel
+    const size_t n = i / 32, c = i % 2;
+    EXPECT_EQ(d[i], d[n * 32 + c]) << i;
+    EXPECT_TRUE(d[i] == 0 || d[i] == 2) << i;
+  }
+  EXPECT_EQ(kl::SpatialDropout2D(0.5, so).get_config().get_int("seed"), 5);
+  EXPECT_EQ(kl::Identity()(x).to_vector<float>(), x.to_vector<float>());
+  const Tensor u8 = Tensor::from_vector(std::vector<uint8_t>{0, 255}, {1, 2});
+  EXPECT_EQ(kl::Rescaling(1.0 / 255)(u8).to_vector<float>(), (std::vector<float>{0, 1}));
+  EXPECT_EQ(kl::Rescaling({1, 2}, {0, 1})(Tensor::from_vector({3.0f, 4.0f}, {1, 2})).to_vector<float>(),
+            (std::vector<float>{3, 9}));
+
+  kiln::set_seed(3);
+  kiln::Sequential model({kl::Input({6, 6, 1}), kl::Rescaling(0.5), kl::ZeroPadding2D(), kl::Conv2D(4, {3}),
+                          kl::LeakyReLU(), kl::SpatialDropout2D(0.25), kl::Cropping2D({1}),
+                          kl::UpSampling2D(), kl::GaussianNoise(0.05), kl::Flatten(), kl::Dense(3),
+                          kl::Softmax()});
+  model.compile("adam", "sparse_categorical_crossentropy");
+  const Tensor images = kiln::testing::sawtooth({16, 6, 6, 1}, 13, 0.3f);
+  std::vector<int32_t> labels(16);
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int32_t>(i % 3);
+  const Tensor y = Tensor::from_vector(labels, {16});
+  const double first = model.train_on_batch(images, y).at("loss");
+  double last = first;
+  for (int i = 0; i < 30; ++i) last = model.train_on_batch(images, y).at("loss");
+  EXPECT_LT(last, first);
+  EXPECT_EQ(model.predict(images).shape(), (Dims{16, 3}));
+}
+
+TEST(HppMoreLayers, LambdaInASequentialTrains) {
+  kiln::clear_session();
+  kiln::Layer twice = kl::Lambda([](const Tensor &x) { return x * 2.0f; });
+  EXPECT_EQ(twice.name(), "lambda");
+  EXPECT_EQ(twice(Tensor::from_vector({1.0f, -2.0f}, {1, 2})).to_vector<float>(),
+            (std::vector<float>{2, -4}));
+  std::vector<bool> seen;
+  kiln::Layer flagged = kl::Lambda([&seen](const Tensor &x, bool training) {
+    seen.push_back(training);
+    return x;
+  });
+  flagged(Tensor::from_vector({1.0f}, {1, 1}), true);
+  flagged(Tensor::from_vector({1.0f}, {1, 1}), false);
+  EXPECT_EQ(seen, (std::vector<bool>{true, false}));
+
+  kiln::set_seed(2);
+  kiln::Sequential model({kl::Input({3}), kl::Dense(4),
+                          kl::Lambda([](const Tensor &x) { return kiln::tanh(x); }), kl::Dense(1)});
+  model.compile("adam", "mse");
+  const Tensor x = kiln::testing::sawtooth({16, 3}, 5, 0.2f);
+  const Tensor y = kiln::testing::sawtooth({16, 1}, 7, 0.1f);
+  const double first = model.train_on_batch(x, y).at("loss");
+  double last = first;
+  for (int i = 0; i < 20; ++i) last = model.train_on_batch(x, y).at("loss");
+  EXPECT_LT(last, first);
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "expected 1", [&] { twice(std::vector<Tensor>{x, x}); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "empty",
+              [] { kl::Lambda(std::function<Tensor(const Tensor &)>()); });
+}
+
+}  // namespace

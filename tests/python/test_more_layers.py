@@ -1,0 +1,228 @@
+"""The activation layers (ReLU, LeakyReLU, ELU, Softmax, PReLU), the spatial reshaping layers
+(ZeroPadding, Cropping, UpSampling 1D-3D), the noise layers and Identity / Rescaling from Python:
+Keras's signatures and defaults, outputs against NumPy, configs that round-trip, gradients, a model
+with them trained by fit, errors as Keras's exception types."""
+import os
+import tempfile
+import unittest
+import warnings
+
+import numpy as np
+
+import kiln
+from kiln import layers
+
+DOC = np.array([-10, -5, 0, 5, 10], np.float32)  # Keras's ReLU docstring example
+
+
+class ActivationLayersTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+
+    def test_relu_as_keras_documents(self):
+        self.assertEqual(layers.ReLU().name, "re_lu")
+        self.assertEqual(layers.ReLU()(DOC).numpy().tolist(), [0, 0, 0, 5, 10])
+        self.assertEqual(layers.ReLU(negative_slope=0.5)(DOC).numpy().tolist(), [-5, -2.5, 0, 5, 10])
+        self.assertEqual(layers.ReLU(max_value=5.0)(DOC).numpy().tolist(), [0, 0, 0, 5, 5])
+        self.assertEqual(layers.ReLU(threshold=5.0)(DOC).numpy().tolist(), [0, 0, 0, 0, 10])
+        self.assertEqual(layers.ReLU(6, 0.5, 2)(DOC).numpy().tolist(), [-6, -3.5, -1, 5, 6])
+        relu = layers.ReLU(max_value=6)
+        c = relu.get_config()
+        self.assertEqual((c["max_value"], c["negative_slope"], c["threshold"]), (6.0, 0.0, 0.0))
+        self.assertIsNone(layers.ReLU().get_config()["max_value"])
+        self.assertEqual(layers.ReLU.from_config(c).get_config()["max_value"], 6.0)
+        with self.assertRaisesRegex(ValueError, "ReLU.*max_value cannot be negative"):
+            layers.ReLU(max_value=-1)
+
+    def test_leaky_relu_elu_softmax(self):
+        np.testing.assert_allclose(layers.LeakyReLU()(DOC).numpy(), np.where(DOC > 0, DOC, 0.3 * DOC), rtol=1e-6)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            leaky = layers.LeakyReLU(alpha=0.1)
+        self.assertTrue(any("deprecated" in str(x.message) for x in w))
+        self.assertEqual(leaky.get_config()["negative_slope"], 0.1)
+        x = np.array([-1.0, -2.0, 3.0], np.float32)
+        np.testing.assert_allclose(layers.ELU(alpha=0.5)(x).numpy(), np.where(x > 0, x, 0.5 * np.expm1(x)), rtol=1e-6)
+
+        z = np.random.default_rng(1).normal(size=(2, 3, 4)).astype(np.float32)
+        e = np.exp(z - z.max(-1, keepdims=True))
+        np.testing.assert_allclose(layers.Softmax()(z).numpy(), e / e.sum(-1, keepdims=True), rtol=1e-6)
+        both = layers.Softmax(axis=(1, 2))(z).numpy()
+        e2 = np.exp(z - z.max((1, 2), keepdims=True))
+        np.testing.assert_allclose(both, e2 / e2.sum((1, 2), keepdims=True), rtol=1e-5)
+        self.assertEqual(layers.Softmax(axis=[1, 2]).get_config()["axis"], [1, 2])
+        # An attention-style mask: masked entries 0, the others a distribution of their own.
+        logits = np.array([[1.0, 2.0, 3.0, 4.0]], np.float32)
+        p = layers.Softmax()(logits, mask=np.array([[True, False, True, False]])).numpy()
+        self.assertEqual((p[0, 1], p[0, 3]), (0.0, 0.0))
+        np.testing.assert_allclose(p[0, [0, 2]], np.exp([1, 3]) / np.exp([1, 3]).sum(), rtol=1e-6)
+
+    def test_prelu_trains_its_alpha(self):
+        prelu = layers.PReLU(alpha_initializer=kiln.initializers.Constant(0.25), shared_axes=[1, 2])
+        x = np.random.default_rng(2).uniform(-2, 2, (2, 3, 4, 5)).astype(np.float32)
+        np.testing.assert_allclose(prelu(x).numpy(), np.where(x > 0, x, 0.25 * x), rtol=1e-6)
+        self.assertEqual(prelu.weights[0].shape, (1, 1, 5))
+        self.assertTrue(prelu.weights[0].name.endswith("alpha"))
+        with kiln.GradientTape() as tape:
+            y = kiln.reduce_sum(prelu(x))
+        g = tape.gradient(y, prelu.trainable_weights)[0].numpy()
+        np.testing.assert_allclose(g.reshape(-1), np.minimum(x, 0).sum((0, 1, 2)), rtol=1e-5)
+        self.assertEqual(prelu.get_config()["shared_axes"], [1, 2])
+        self.assertEqual(layers.PReLU(shared_axes=1).get_config()["shared_axes"], [1])
+
+
+class SpatialLayersTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+        self.img = np.arange(24, dtype=np.float32).reshape(2, 3, 4, 1)
+
+    def test_padding_cropping_up_sampling_2d_against_numpy(self):
+        x = self.img
+        np.testing.assert_array_equal(layers.ZeroPadding2D(((1, 2), (0, 3)))(x).numpy(),
+                                      np.pad(x, ((0, 0), (1, 2), (0, 3), (0, 0))))
+        np.testing.assert_array_equal(layers.ZeroPadding2D(2)(x).numpy(), np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0))))
+        np.testing.assert_array_equal(layers.Cropping2D(((1, 0), (1, 2)))(x).numpy(), x[:, 1:, 1:2, :])
+        np.testing.assert_array_equal(layers.UpSampling2D((2, 3))(x).numpy(), x.repeat(2, 1).repeat(3, 2))
+        chw = np.transpose(x, (0, 3, 1, 2))
+        np.testing.assert_array_equal(layers.UpSampling2D(2, data_format="channels_first")(chw).numpy(),
+                                      chw.repeat(2, 2).repeat(2, 3))
+        np.testing.assert_array_equal(layers.ZeroPadding2D((1, 0), data_format="channels_first")(chw).numpy(),
+                                      np.pad(chw, ((0, 0), (0, 0), (1, 1), (0, 0))))
+        c = layers.ZeroPadding2D(2).get_config()
+        self.assertEqual((c["padding"], c["data_format"]), ([[2, 2], [2, 2]], "channels_last"))
+        self.assertEqual(layers.Cropping2D().get_config()["cropping"], [[0, 0], [0, 0]])
+        self.assertEqual(layers.UpSampling2D().get_config()["size"], [2, 2])
+        self.assertEqual(layers.UpSampling2D.from_config(layers.UpSampling2D(3).get_config()).get_config()["size"], [3, 3])
+
+    def test_one_and_three_axes(self):
+        s = np.arange(8, dtype=np.float32).reshape(1, 4, 2)
+        np.testing.assert_array_equal(layers.ZeroPadding1D((1, 2))(s).numpy(), np.pad(s, ((0, 0), (1, 2), (0, 0))))
+        np.testing.assert_array_equal(layers.Cropping1D()(s).numpy(), s[:, 1:3])
+        np.testing.assert_array_equal(layers.UpSampling1D(3)(s).numpy(), s.repeat(3, 1))
+        self.assertEqual(layers.UpSampling1D(3).get_config()["size"], 3)
+        v = np.random.default_rng(3).normal(size=(1, 2, 3, 4, 2)).astype(np.float32)
+        np.testing.assert_array_equal(layers.ZeroPadding3D()(v).numpy(), np.pad(v, ((0, 0), (1, 1), (1, 1), (1, 1), (0, 0))))
+        np.testing.assert_array_equal(layers.Cropping3D(((0, 0), 1, (1, 2)))(v).numpy(), v[:, :, 1:2, 1:2])
+        np.testing.assert_array_equal(layers.UpSampling3D((1, 2, 1))(v).numpy(), v.repeat(2, 2))
+
+    def test_errors(self):
+        with self.assertRaisesRegex(ValueError, "Cropping2D.*smaller than"):
+            layers.Cropping2D(2)(self.img)
+        with self.assertRaisesRegex(ValueError, "ZeroPadding2D.*cannot be negative"):
+            layers.ZeroPadding2D(-1)
+        with self.assertRaisesRegex(ValueError, "zero_padding2d.*rank 4"):
+            layers.ZeroPadding2D()(self.img[0])
+        with self.assertRaises(kiln.UnimplementedError):
+            layers.UpSampling2D(interpolation="bilinear")
+        with self.assertRaisesRegex(ValueError, "data_format"):
+            layers.Cropping2D(data_format="NCHW")
+        with self.assertRaises(TypeError):
+            layers.Cropping1D(1, data_format="channels_last")  # Keras's Cropping1D has none
+
+
+class NoiseAndScalingLayersTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+
+    def test_noise_only_in_training(self):
+        x = np.full((64, 8, 8, 4), 2.0, np.float32)
+        for layer in (layers.GaussianNoise(0.5, seed=1), layers.GaussianDropout(0.2), layers.SpatialDropout2D(0.5)):
+            np.testing.assert_array_equal(layer(x).numpy(), x)
+            self.assertFalse(np.array_equal(layer(x, training=True).numpy(), x))
+        n = layers.GaussianNoise(0.5)(x, training=True).numpy()
+        self.assertAlmostEqual(float(n.mean()), 2.0, delta=0.02)
+        self.assertAlmostEqual(float(n.std()), 0.5, delta=0.02)
+        d = layers.SpatialDropout2D(0.5, data_format="channels_first")(x.reshape(64, 4, 8, 8), training=True).numpy()
+        maps = d.reshape(64, 4, -1)  # channels first: each (sample, channel) map is one draw
+        self.assertTrue(np.all(maps == maps[:, :, :1]))
+        self.assertTrue(set(np.unique(d)) <= {0.0, 4.0})
+        s1 = layers.SpatialDropout1D(0.5)(x.reshape(64, 64, 4), training=True).numpy()
+        self.assertTrue(np.all(s1 == s1[:, :1, :]))
+        self.assertEqual(layers.GaussianDropout(0.3, seed=4).get_config()["seed"], 4)
+        with self.assertRaisesRegex(ValueError, r"rate must be in \[0, 1\)"):
+            layers.SpatialDropout3D(1.0)
+
+    def test_identity_and_rescaling(self):
+        x = np.random.default_rng(5).normal(size=(2, 3)).astype(np.float32)
+        np.testing.assert_array_equal(layers.Identity()(x).numpy(), x)
+        u8 = np.array([[0, 51, 128, 255]], np.uint8)
+        y = layers.Rescaling(1.0 / 255)(kiln.constant(u8))
+        self.assertEqual(y.dtype, kiln.float32)
+        np.testing.assert_array_equal(y.numpy(), u8.astype(np.float32) * np.float32(1.0 / 255))
+        np.testing.assert_array_equal(layers.Rescaling(2.0, offset=-1.0)(x).numpy(), x * 2 - 1)
+        per_channel = layers.Rescaling(np.array([1.0, 10.0]), offset=[0.0, 1.0])
+        np.testing.assert_array_equal(per_channel(np.array([[1, 2], [3, 4]], np.float32)).numpy(), [[1, 21], [3, 41]])
+        self.assertEqual(per_channel.get_config()["scale"], [1.0, 10.0])
+
+
+def _double(x):
+    return x * 2.0
+
+
+class LambdaTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+
+    def test_call_arguments_training_and_mask(self):
+        x = np.arange(6, dtype=np.float32).reshape(2, 3)
+        lam = layers.Lambda(_double)
+        self.assertEqual(lam.name, "lambda")
+        np.testing.assert_array_equal(lam(x).numpy(), x * 2)
+        np.testing.assert_array_equal(layers.Lambda(lambda t, k: t * k, arguments={"k": 3.0})(x).numpy(), x * 3)
+        seen = []
+        layers.Lambda(lambda t, training=None: seen.append(training) or t)(x, training=True)
+        self.assertEqual(seen, [True])
+        out = layers.Lambda(lambda t: t, mask=lambda t, m: kiln.not_equal(t, 0.0))(x)
+        np.testing.assert_array_equal(out._keras_mask.numpy(), x != 0)
+        with self.assertRaises(TypeError):
+            layers.Lambda(3)
+
+    def test_trains_saves_and_loads_with_custom_objects(self):
+        kiln.random.set_seed(1)
+        model = kiln.Sequential([layers.Input((3,)), layers.Dense(4), layers.Lambda(_double), layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        x = np.random.default_rng(0).uniform(size=(16, 3)).astype(np.float32)
+        model.fit(x, x[:, :1], epochs=1, verbose=0)
+        cfg = model.layers[1].get_config()["function"]
+        self.assertEqual((cfg["class_name"], cfg["config"]), ("function", "_double"))
+        with tempfile.TemporaryDirectory() as d:
+            model.save(os.path.join(d, "m"))
+            with self.assertRaisesRegex(ValueError, r"'_double'.*custom_objects"):
+                kiln.models.load_model(os.path.join(d, "m"))
+            loaded = kiln.models.load_model(os.path.join(d, "m"), custom_objects={"_double": _double})
+            np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+            self.assertIsInstance(loaded.layers[1], layers.Lambda)
+            anonymous = kiln.Sequential([layers.Input((3,)), layers.Lambda(lambda t: t + 1.0)])
+            anonymous.save(os.path.join(d, "a"))
+            with self.assertRaisesRegex(ValueError, "lambda"):
+                kiln.models.load_model(os.path.join(d, "a"))
+
+
+class ModelWithTheNewLayersTest(unittest.TestCase):
+    def test_fit_save_and_load(self):
+        layers.clear_session()
+        kiln.random.set_seed(4)
+        model = kiln.Sequential([
+            layers.Input((6, 6, 1)), layers.Rescaling(1 / 4.0), layers.ZeroPadding2D(), layers.Conv2D(4, 3),
+            layers.PReLU(shared_axes=[1, 2]), layers.SpatialDropout2D(0.2), layers.Cropping2D(1), layers.UpSampling2D(),
+            layers.GaussianNoise(0.05), layers.Flatten(), layers.Dense(8), layers.LeakyReLU(), layers.Dense(3),
+            layers.Softmax()])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        rng = np.random.default_rng(6)
+        x = rng.uniform(0, 4, (32, 6, 6, 1)).astype(np.float32)
+        y = (x.reshape(32, -1).mean(1) * 3 / 4).astype(np.int32) % 3
+        alpha = [w for w in model.weights if w.name.endswith("alpha")][0]
+        before = alpha.numpy().copy()
+        history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+        self.assertLess(history.history["loss"][-1], history.history["loss"][0])
+        self.assertFalse(np.array_equal(alpha.numpy(), before))
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m")
+            model.save(path)
+            loaded = kiln.models.load_model(path)
+            np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+            self.assertEqual([type(l).__name__ for l in loaded.layers], [type(l).__name__ for l in model.layers])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,345 @@
+// The activation layers (ReLU, LeakyReLU, ELU, Softmax, PReLU), the spatial reshaping layers
+// (ZeroPadding, Cropping, UpSampling 1D-3D), the noise layers (GaussianNoise, GaussianDropout,
+// SpatialDropout) and Identity / Rescaling in the C++ core: values against Keras's documented
+// examples and written-out loops, channels_first, configs as Keras writes them, gradients and
+// errors naming the layer.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "layers/layer.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+namespace kiln::layers {
+namespace {
+
+using testing::expect_error;
+using testing::expect_near;
+using testing::make;
+using testing::random_tensor;
+using testing::values;
+
+class MoreLayersTest : public ::testing::Test {
+ protected:
+  void SetUp() override { clear_session(); }
+};
+
+LayerPtr layer(const char *cls, const std::string &json = "{}") {
+  return create_layer(cls, Config::from_json(json));
+}
+
+Tensor run(const char *cls, const std::string &json, const Tensor &x, bool training = false) {
+  LayerPtr l = layer(cls, json);
+  CallContext ctx;
+  ctx.training = training;
+  return (*l)({x}, ctx)[0];
+}
+
+const std::vector<float> kDocInput = {-10, -5, 0, 5, 10};  // Keras's ReLU docstring example
+
+// Values at least 0.05 from the activation layers' kinks (0, 0.5, 2) for the gradient checks.
+Tensor away_from_kinks() {
+  return make({3, 4}, {-2.7f, -1.3f, -0.4f, 0.1f, 0.3f, 0.8f, 1.2f, 1.7f, 2.4f, 2.9f, -0.9f, 1.05f});
+}
+
+TEST_F(MoreLayersTest, ReLUAsKerasDocuments) {
+  EXPECT_EQ(layer("ReLU")->name(), "re_lu");
+  const Tensor x = make({5}, kDocInput);
+  expect_near(run("ReLU", "{}", x), {0, 0, 0, 5, 10}, 0);
+  expect_near(run("ReLU", R"({"negative_slope": 0.5})", x), {-5, -2.5f, 0, 5, 10}, 0);
+  expect_near(run("ReLU", R"({"max_value": 5})", x), {0, 0, 0, 5, 5}, 0);
+  expect_near(run("ReLU", R"({"threshold": 5})", x), {0, 0, 0, 0, 10}, 0);
+  expect_near(run("ReLU", R"({"max_value": 6})", x), {0, 0, 0, 5, 6}, 0);
+  // All three: negative_slope * (x - threshold) below the threshold, clipped at max_value.
+  expect_near(run("ReLU", R"({"max_value": 6, "negative_slope": 0.5, "threshold": 2})", x),
+              {-6, -3.5f, -1, 5, 6}, 0);
+  const Config c = layer("ReLU", R"({"max_value": 6})")->get_config();
+  EXPECT_EQ(c.get_float("max_value"), 6.0);
+  EXPECT_TRUE(layer("ReLU")->get_config().is_null("max_value"));
+  EXPECT_EQ(c.get_float("negative_slope"), 0.0);
+  EXPECT_EQ(c.get_float("threshold"), 0.0);
+  for (const char *key : {"max_value", "negative_slope", "threshold"})
+    expect_error([&] { layer("ReLU", std::string("{\"") + key + "\": -1}"); }, Code::kInvalidArgument,
+                 {"ReLU", key, "cannot be negative"});
+  const Tensor g = away_from_kinks();
+  LayerPtr l = layer("ReLU", R"({"max_value": 2, "negative_slope": 0.1, "threshold": 0.5})");
+  testing::check_gradients("ReLU", [&](const std::vector<Tensor> &xs) { return (*l)(xs[0]); }, {g});
+}
+
+TEST_F(MoreLayersTest, LeakyReLUEluAndPReLU) {
+  const Tensor x = make({5}, kDocInput);
+  expect_near(run("LeakyReLU", "{}", x), {-3, -1.5f, 0, 5, 10}, 1e-6f);
+  expect_near(run("LeakyReLU", R"({"alpha": 0.1})", x), {-1, -0.5f, 0, 5, 10}, 1e-6f);  // tf.keras 2's key
+  EXPECT_EQ(layer("LeakyReLU", R"({"alpha": 0.1})")->get_config().get_float("negative_slope"), 0.1);
+  expect_error([&] { layer("LeakyReLU", R"({"alpha": 0.1, "negative_slope": 0.2})"); },
+               Code::kInvalidArgument, {"LeakyReLU", "not both"});
+  expect_error([&] { layer("LeakyReLU", R"({"negative_slope": -0.1})"); }, Code::kInvalidArgument,
+               {"negative_slope", "cannot be negative"});
+  const float e1 = std::exp(-1.0f) - 1, e2 = std::exp(-2.0f) - 1;
+  expect_near(run("ELU", R"({"alpha": 0.5})", make({3}, {-1, -2, 3})), {0.5f * e1, 0.5f * e2, 3}, 1e-6f);
+  EXPECT_EQ(layer("ELU")->get_config().get_float("alpha"), 1.0);
+
+  // PReLU: alpha of the input's shape without the batch axis, shared along shared_axes.
+  LayerPtr p = layer("PReLU", R"({"alpha_initializer": {"class_name": "Constant", "config": {"value": 0.25}},
+                                  "shared_axes": [1, 2]})");
+  const Tensor img = random_tensor({2, 3, 4, 5}, 7, -2.0f, 2.0f);
+  const Tensor y = (*p)(img);
+  ASSERT_EQ(p->variables().size(), 1u);
+  EXPECT_EQ(p->variables()[0]->shape(), Shape({1, 1, 5}));
+  EXPECT_EQ(p->own_weights()[0].first, "alpha");
+  std::vector<float> want = values(img);
+  for (float &v : want) v = v > 0 ? v : 0.25f * v;
+  expect_near(y, want, 1e-7f);
+  EXPECT_EQ(p->get_config().get_int_list("shared_axes"), (std::vector<int64_t>{1, 2}));
+  LayerPtr q = layer("PReLU");
+  (*q)(random_tensor({2, 3}, 8));
+  EXPECT_EQ(q->variables()[0]->shape(), Shape({3}));
+  EXPECT_TRUE(q->get_config().is_null("shared_axes"));
+  LayerPtr p2 =
+      layer("PReLU", R"({"alpha_initializer": {"class_name": "Constant", "config": {"value": 0.25}}})");
+  testing::check_gradients("PReLU", [&](const std::vector<Tensor> &xs) { return (*p2)(xs[0]); },
+                           {away_from_kinks()});
+  expect_error([&] { layer("PReLU", R"({"shared_axes": [0]})"); }, Code::kInvalidArgument,
+               {"PReLU", "1-based"});
+  expect_error([&] { layer("PReLU", R"({"alpha_constraint": "non_neg"})"); }, Code::kUnimplemented,
+               {"alpha_constraint"});
+}
+
+TEST_F(MoreLayersTest, SoftmaxAxesAndMask) {
+  const Tensor x = random_tensor({2, 3, 4}, 11, -3.0f, 3.0f);
+  expect_near(run("Softmax", "{}", x), values(ops::softmax(x, -1)), 0);
+  expect_near(run("Softmax", R"({"axis": 1})", x), values(ops::softmax(x, 1)), 0);
+  EXPECT_EQ(layer("Softmax", R"({"axis": 1})")->get_config().get_int("axis"), 1);
+  // Several axes: one distribution over both.
+  const Tensor y = run("Softmax", R"({"axis": [1, 2]})", x);
+  const std::vector<float> sums = values(ops::sum(y, {1, 2}));
+  for (float s : sums) EXPECT_NEAR(s, 1.0f, 1e-6f);
+  EXPECT_EQ(layer("Softmax", R"({"axis": [1, 2]})")->get_config().get_int_list("axis"),
+            (std::vector<int64_t>{1, 2}));
+  // A mask (as an attention mask): masked entries give 0, the rest a distribution of their own.
+  LayerPtr l = layer("Softmax");
+  const Tensor logits = make({1, 4}, {1, 2, 3, 4});
+  const std::vector<Tensor> masks = {testing::make_bool({1, 4}, {1, 0, 1, 0})};
+  CallContext ctx;
+  ctx.mask = &masks;
+  const std::vector<float> got = values((*l)({logits}, ctx)[0]);
+  const float a = std::exp(1.0f), b = std::exp(3.0f);
+  EXPECT_NEAR(got[0], a / (a + b), 1e-6f);
+  EXPECT_EQ(got[1], 0.0f);
+  EXPECT_NEAR(got[2], b / (a + b), 1e-6f);
+  EXPECT_EQ(got[3], 0.0f);
+  // Keras 3's rule: the mask broadcasts against the input from the last axis (a [B, T] mask of a
+  // [B, T, F] input does not, unless T == F).
+  const std::vector<Tensor> bad = {testing::make_bool({1, 3}, {1, 0, 1})};
+  ctx.mask = &bad;
+  expect_error(
+      [&] {
+        (*l)({random_tensor({1, 3, 4}, 12)}, ctx);
+      },
+      Code::kInvalidArgument, {"(Softmax)", "broadcastable"});
+  expect_error([&] { run("Softmax", R"({"axis": 3})", x); }, Code::kInvalidArgument,
+               {"axis 3", "out of range"});
+  testing::check_gradients(
+      "Softmax", [&](const std::vector<Tensor> &xs) { return run("Softmax", R"({"axis": [1, 2]})", xs[0]); },
+      {x});
+}
+
+// x[n, h, w, c] of a [N, H, W, C] tensor, or of [N, C, H, W] when channels_first.
+float at(const std::vector<float> &v, const Shape &s, int64_t n, int64_t i, int64_t j, int64_t c, bool cf) {
+  if (cf) return v[size_t(((n * s[1] + c) * s[2] + i) * s[3] + j)];
+  return v[size_t(((n * s[1] + i) * s[2] + j) * s[3] + c)];
+}
+
+TEST_F(MoreLayersTest, ZeroPaddingCroppingUpSampling2D) {
+  EXPECT_EQ(layer("ZeroPadding2D")->name(), "zero_padding2d");
+  for (bool cf : {false, true}) {
+    SCOPED_TRACE(cf ? "channels_first" : "channels_last");
+    const std::string fmt = cf ? R"("data_format": "channels_first")" : R"("data_format": "channels_last")";
+    const Shape in = cf ? Shape({2, 3, 4, 5}) : Shape({2, 4, 5, 3});  // H 4, W 5, C 3
+    const Tensor x = random_tensor(in, 21);
+    const std::vector<float> xv = values(x);
+    const int64_t H = 4, W = 5, C = 3;
+
+    // ((top, bottom), (left, right)) = ((1, 2), (0, 3))
+    const Tensor p = run("ZeroPadding2D", "{\"padding\": [[1, 2], [0, 3]], " + fmt + "}", x);
+    EXPECT_EQ(p.shape(), cf ? Shape({2, 3, 7, 8}) : Shape({2, 7, 8, 3}));
+    const std::vector<float> pv = values(p);
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t i = 0; i < 7; ++i)
+        for (int64_t j = 0; j < 8; ++j)
+          for (int64_t c = 0; c < C; ++c) {
+            const bool inside = i >= 1 && i < 1 + H && j < W;
+            EXPECT_EQ(at(pv, p.shape(), n, i, j, c, cf), inside ? at(xv, in, n, i - 1, j, c, cf) : 0.0f);
+          }
+
+    const Tensor k = run("Cropping2D", "{\"cropping\": [[1, 2], [1, 1]], " + fmt + "}", x);
+    EXPECT_EQ(k.shape(), cf ? Shape({2, 3, 1, 3}) : Shape({2, 1, 3, 3}));
+    const std::vector<float> kv = values(k);
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t j = 0; j < 3; ++j)
+        for (int64_t c = 0; c < C; ++c)
+          EXPECT_EQ(at(kv, k.shape(), n, 0, j, c, cf), at(xv, in, n, 1, j + 1, c, cf));
+
+    const Tensor u = run("UpSampling2D", "{\"size\": [2, 3], " + fmt + "}", x);
+    EXPECT_EQ(u.shape(), cf ? Shape({2, 3, 8, 15}) : Shape({2, 8, 15, 3}));
+    const std::vector<float> uv = values(u);
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t i = 0; i < 8; ++i)
+        for (int64_t j = 0; j < 15; ++j)
+          for (int64_t c = 0; c < C; ++c)
+            EXPECT_EQ(at(uv, u.shape(), n, i, j, c, cf), at(xv, in, n, i / 2, j / 3, c, cf));
+  }
+  // Keras's forms: an int, one int per axis, a pair per axis; the config writes the pairs.
+  Config a = layer("ZeroPadding2D")->get_config(),
+         b = layer("ZeroPadding2D", R"({"padding": [1, 1]})")->get_config();
+  a.erase("name");
+  b.erase("name");
+  EXPECT_EQ(a, b);
+  const Config c = layer("ZeroPadding2D", R"({"padding": 2})")->get_config();
+  EXPECT_EQ(c.json().at("padding"), Config::Json::parse("[[2, 2], [2, 2]]"));
+  EXPECT_EQ(c.get_string("data_format"), "channels_last");
+  EXPECT_EQ(layer("Cropping2D")->get_config().json().at("cropping"), Config::Json::parse("[[0, 0], [0, 0]]"));
+  EXPECT_EQ(layer("UpSampling2D")->get_config().get_int_list("size"), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(layer("UpSampling2D")->get_config().get_string("interpolation"), "nearest");
+
+  const Tensor g = random_tensor({1, 3, 4, 2}, 22);
+  for (const char *cls : {"ZeroPadding2D", "Cropping2D", "UpSampling2D"}) {
+    LayerPtr l = layer(cls, std::string(cls) == "Cropping2D" ? R"({"cropping": [[1, 0], [0, 2]]})" : "{}");
+    testing::check_gradients(cls, [&](const std::vector<Tensor> &xs) { return (*l)(xs[0]); }, {g});
+  }
+
+  expect_error([&] { layer("ZeroPadding2D", R"({"padding": [1, 2, 3]})"); }, Code::kInvalidArgument,
+               {"ZeroPadding2D", "padding", "[1,2,3]"});
+  expect_error([&] { layer("ZeroPadding2D", R"({"padding": -1})"); }, Code::kInvalidArgument,
+               {"ZeroPadding2D", "cannot be negative"});
+  expect_error([&] { layer("Cropping2D", R"({"cropping": [[1], [1, 1]]})"); }, Code::kInvalidArgument,
+               {"Cropping2D", "tuples of 2 ints"});
+  expect_error(
+      [&] {
+        run("Cropping2D", R"({"cropping": [[2, 2], [0, 0]]})", random_tensor({1, 4, 4, 1}, 23));
+      },
+      Code::kInvalidArgument, {"(Cropping2D)", "smaller than", "4"});
+  expect_error(
+      [&] {
+        run("ZeroPadding2D", "{}", random_tensor({4, 4, 1}, 24));
+      },
+      Code::kInvalidArgument, {"zero_padding2d", "4"});
+  expect_error([&] { layer("UpSampling2D", R"({"interpolation": "bilinear"})"); }, Code::kUnimplemented,
+               {"UpSampling2D", "bilinear", "nearest"});
+  expect_error([&] { layer("UpSampling2D", R"({"size": 0})"); }, Code::kInvalidArgument,
+               {"UpSampling2D", "size"});
+  expect_error([&] { layer("ZeroPadding2D", R"({"data_format": "NHWC"})"); }, Code::kInvalidArgument,
+               {"ZeroPadding2D", "data_format 'NHWC'"});
+}
+
+TEST_F(MoreLayersTest, OneAndThreeSpatialAxes) {
+  const Tensor x = make({1, 3, 2}, {1, 2, 3, 4, 5, 6});  // [N, steps, C]
+  expect_near(run("ZeroPadding1D", R"({"padding": [1, 2]})", x), {0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 0}, 0);
+  expect_near(run("ZeroPadding1D", "{}", x), {0, 0, 1, 2, 3, 4, 5, 6, 0, 0}, 0);
+  expect_near(run("Cropping1D", "{}", x), {3, 4}, 0);  // Keras's default (1, 1)
+  expect_near(run("UpSampling1D", R"({"size": 2})", x), {1, 2, 1, 2, 3, 4, 3, 4, 5, 6, 5, 6}, 0);
+  EXPECT_EQ(layer("UpSampling1D")->get_config().get_int("size"), 2);
+  EXPECT_FALSE(layer("Cropping1D")->get_config().has("data_format"));
+  EXPECT_EQ(layer("Cropping1D")->get_config().get_int_list("cropping"), (std::vector<int64_t>{1, 1}));
+  expect_error([&] { layer("Cropping1D", R"({"data_format": "channels_last"})"); }, Code::kInvalidArgument,
+               {"Cropping1D", "data_format"});
+
+  const Tensor v = random_tensor({1, 2, 3, 4, 2}, 31);  // [N, D, H, W, C]
+  EXPECT_EQ(run("ZeroPadding3D", "{}", v).shape(), Shape({1, 4, 5, 6, 2}));
+  EXPECT_EQ(run("Cropping3D", R"({"cropping": [0, 1, [1, 2]]})", v).shape(), Shape({1, 2, 1, 1, 2}));
+  const Tensor u = run("UpSampling3D", R"({"data_format": "channels_first"})", v);  // [N, C=2, 3, 4, 2]
+  EXPECT_EQ(u.shape(), Shape({1, 2, 6, 8, 4}));
+  expect_near(u,
+              values(ops::reshape(ops::broadcast_to(ops::reshape(v, {1, 2, 3, 1, 4, 1, 2, 1}),
+                                                    Shape({1, 2, 3, 2, 4, 2, 2, 2})),
+                                  {1, 2, 6, 8, 4})),
+              0);
+  EXPECT_EQ(layer("Cropping3D")->get_config().json().at("cropping"),
+            Config::Json::parse("[[1, 1], [1, 1], [1, 1]]"));
+}
+
+TEST_F(MoreLayersTest, NoiseLayersOnlyInTraining) {
+  const Tensor x = ops::fill(Shape({64, 8, 8, 4}), 2.0);
+  for (const char *spec : {"GaussianNoise|{\"stddev\": 0.5}", "GaussianDropout|{\"rate\": 0.2}",
+                           "SpatialDropout1D|{\"rate\": 0.5}", "SpatialDropout2D|{\"rate\": 0.5}",
+                           "SpatialDropout3D|{\"rate\": 0.5}"}) {
+    const std::string s(spec), cls = s.substr(0, s.find('|')), json = s.substr(s.find('|') + 1);
+    SCOPED_TRACE(cls);
+    const Tensor in = cls == "SpatialDropout1D"   ? ops::reshape(x, {64, 64, 4})
+                      : cls == "SpatialDropout3D" ? ops::reshape(x, {64, 4, 2, 8, 4})
+                                                  : x;
+    EXPECT_EQ(values(run(cls.c_str(), json, in)), values(in));  // inference: the input
+    EXPECT_NE(values(run(cls.c_str(), json, in, true)), values(in));
+  }
+  // GaussianNoise: x + N(0, 0.5^2); GaussianDropout(0.2): x * N(1, 0.25): mean and spread.
+  auto moments = [](const Tensor &t) {
+    const std::vector<float> v = values(t);
+    double m = 0, q = 0;
+    for (float f : v) m += f;
+    m /= double(v.size());
+    for (float f : v) q += (f - m) * (f - m);
+    return std::pair<double, double>{m, std::sqrt(q / double(v.size()))};
+  };
+  auto [m1, s1] = moments(run("GaussianNoise", R"({"stddev": 0.5, "seed": 3})", x, true));
+  EXPECT_NEAR(m1, 2.0, 0.02);
+  EXPECT_NEAR(s1, 0.5, 0.02);
+  auto [m2, s2] = moments(run("GaussianDropout", R"({"rate": 0.2})", x, true));
+  EXPECT_NEAR(m2, 2.0, 0.02);
+  EXPECT_NEAR(s2, 2.0 * 0.5, 0.03);  // sqrt(0.2 / 0.8) = 0.5
+  // SpatialDropout2D: each (sample, channel) map is all dropped or all kept (scaled by 2).
+  for (bool cf : {false, true}) {
+    const Tensor y =
+        run("SpatialDropout2D", cf ? R"({"rate": 0.5, "data_format": "channels_first"})" : R"({"rate": 0.5})",
+            cf ? ops::fill(Shape({64, 4, 8, 8}), 2.0) : x, true);
+    const std::vector<float> v = values(y);
+    int dropped = 0;
+    for (int64_t n = 0; n < 64; ++n)
+      for (int64_t c = 0; c < 4; ++c) {
+        const float first = at(v, y.shape(), n, 0, 0, c, cf);
+        EXPECT_TRUE(first == 0.0f || first == 4.0f);
+        dropped += first == 0.0f;
+        for (int64_t i = 0; i < 8; ++i)
+          for (int64_t j = 0; j < 8; ++j) ASSERT_EQ(at(v, y.shape(), n, i, j, c, cf), first);
+      }
+    EXPECT_GT(dropped, 64);
+    EXPECT_LT(dropped, 192);
+  }
+  const Config c = layer("SpatialDropout2D", R"({"rate": 0.25, "seed": 7})")->get_config();
+  EXPECT_EQ(c.get_float("rate"), 0.25);
+  EXPECT_EQ(c.get_int("seed"), 7);
+  EXPECT_EQ(c.get_string("data_format"), "channels_last");
+  EXPECT_TRUE(layer("GaussianNoise", R"({"stddev": 1})")->get_config().is_null("seed"));
+  expect_error([&] { layer("GaussianDropout", R"({"rate": 1})"); }, Code::kInvalidArgument,
+               {"GaussianDropout", "rate must be in [0, 1)"});
+  expect_error([&] { layer("GaussianNoise"); }, Code::kInvalidArgument,
+               {"GaussianNoise", "stddev is required"});
+  expect_error(
+      [&] {
+        run("SpatialDropout2D", R"({"rate": 0.5})", ops::reshape(x, {64, 256}), true);
+      },
+      Code::kInvalidArgument, {"spatial_dropout2d"});
+}
+
+TEST_F(MoreLayersTest, IdentityAndRescaling) {
+  const Tensor x = random_tensor({2, 3}, 41);
+  EXPECT_EQ(values(run("Identity", "{}", x)), values(x));
+  // uint8 images to floats, as Keras's Rescaling(1 / 255) does.
+  const Tensor img = testing::make_typed<uint8_t>(Shape({1, 2, 2, 1}), {0, 51, 128, 255});
+  const Tensor y = run("Rescaling", R"({"scale": 0.00392156862745098})", img);
+  EXPECT_EQ(y.dtype(), DType::kFloat32);
+  const float s = static_cast<float>(1.0 / 255);
+  expect_near(y, {0.0f, 51 * s, 128 * s, 255 * s}, 0);
+  expect_near(run("Rescaling", R"({"scale": 2, "offset": -1})", make({3}, {0, 0.5f, 1})), {-1, 0, 1}, 0);
+  // Per-channel scale and offset, broadcast against the last axis.
+  expect_near(run("Rescaling", R"({"scale": [1, 10], "offset": [0, 1]})", make({2, 2}, {1, 2, 3, 4})),
+              {1, 21, 3, 41}, 0);
+  const Config c = layer("Rescaling", R"({"scale": [1, 10], "offset": 0.5})")->get_config();
+  EXPECT_EQ(c.get_float_list("scale"), (std::vector<double>{1, 10}));
+  EXPECT_EQ(c.type("offset"), Config::Type::kFloat);
+  expect_error([&] { layer("Rescaling"); }, Code::kInvalidArgument, {"Rescaling", "'scale' is required"});
+}
+
+}  // namespace
+}  // namespace kiln::layers
