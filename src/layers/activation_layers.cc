@@ -214,6 +214,12 @@ class PReLU final : public Layer {
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
     const Tensor &x = single_input(*this, inputs);
+    // Keras's input spec: the axes not shared keep the sizes the layer was built for.
+    const Shape &a = alpha_->shape();
+    for (int i = 0; i < a.rank(); ++i)
+      if (std::find(shared_.begin(), shared_.end(), i + 1) == shared_.end() && x.shape()[i + 1] != a[i])
+        fail(Code::kInvalidArgument, "layer '", name(), "' (PReLU): input is ", x.description(), "; axis ",
+             i + 1, " must be ", a[i], ", as the layer was built (alpha ", a.to_string(), ")");
     return {ops::sub(ops::relu(x), ops::mul(alpha_->read_for_op(), ops::relu(ops::neg(x))))};
   }
   void add_config(Config &c) const override {

@@ -135,15 +135,29 @@ class Cropping final : public SpatialLayer {
     const Tensor &x = input(inputs);
     std::vector<int64_t> begin(N + 2, 0), size(N + 2, -1);
     for (size_t i = 0; i < N; ++i) {
-      const int64_t dim = x.shape()[static_cast<int>(axis(i))], crop = cropping_[i][0] + cropping_[i][1];
-      if (crop >= dim)
-        fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): cropping ", cropping_[i][0],
-             " + ", cropping_[i][1], " must be smaller than the input's spatial dimension ", dim, " (axis ",
-             axis(i), " of ", x.description(), ")");
       begin[axis(i)] = cropping_[i][0];
-      size[axis(i)] = dim - crop;
+      size[axis(i)] = cropped(x.shape()[static_cast<int>(axis(i))], i, x.description());
     }
     return {ops::slice(x, begin, size)};
+  }
+  // Keras checks the dims it knows; an unknown one stays unknown (the default would run call on
+  // stand-in sizes of 2 and 3, which a crop of 2 or more does not fit).
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    build(shapes);
+    PartialShape s = single_input(*this, shapes);
+    for (size_t i = 0; i < N; ++i)
+      if (s[axis(i)] >= 0) s[axis(i)] = cropped(s[axis(i)], i, partial_shape_string(s));
+    return {s};
+  }
+  // The size left of a spatial dim of `dim` along spatial axis i (INVALID_ARGUMENT, naming the
+  // input, when the crops do not leave one).
+  int64_t cropped(int64_t dim, size_t i, const std::string &input) const {
+    const int64_t before = cropping_[i][0], after = cropping_[i][1];
+    if (before >= dim || after >= dim - before)  // before + after >= dim, without overflow
+      fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): cropping ", before, " + ",
+           after, " must be smaller than the input's spatial dimension ", dim, " (axis ", axis(i), " of ",
+           input, ")");
+    return dim - before - after;
   }
   void add_config(Config &c) const override {
     write_sides(c, "cropping", cropping_);

@@ -194,6 +194,37 @@ class FilledContainersTest(TempDirTest):
     x = np.linspace(-1, 1, 40, dtype=np.float32).reshape(8, 5)
     y = np.array([0, 1, 1, 0, 1, 0, 0, 1], dtype=np.int64)
 
+    def test_a_list_appended_then_filled(self):
+        """Keras 3's TrackedList keeps what is appended as given: a list appended and filled
+        afterwards is the one call loops over, and kiln finds its layers when the model builds."""
+        class Staged(kiln.Model):
+            def __init__(self):
+                super().__init__()
+                self.stages = []
+                for _ in range(2):
+                    stage = []
+                    self.stages.append(stage)
+                    stage.append(kiln.layers.Dense(4, activation="relu"))
+                    stage.append(kiln.layers.Dense(4))
+                self.head = kiln.layers.Dense(2)
+                self.history_values = []
+
+            def call(self, x):
+                for stage in self.stages:
+                    for layer in stage:
+                        x = layer(x)
+                return self.head(x)
+
+        m = logits_compiled(Staged())
+        self.assertIs(type(m.stages[0]), list)  # the caller's own list
+        m.fit(self.x, self.y, batch_size=4, epochs=1, verbose=0)
+        self.assertEqual(len(m.trainable_variables), 10)
+        self.assertEqual(kernel_paths(self.saved_keys(m, "staged")),
+                         ["head", "stages/0/0", "stages/0/1", "stages/1/0", "stages/1/1"])
+        for v in (np.float32(1), (1, 2), [3, 4], np.zeros(2)):  # plain data stays plain data
+            m.history_values.append(v)
+        self.assertEqual(len(m.history_values), 4)
+
     def test_keys_and_fit_as_the_assigned_containers(self):
         a, f = logits_compiled(AttributeNet()), logits_compiled(FilledNet())
         self.assertIsInstance(f.blocks, list)

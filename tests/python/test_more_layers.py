@@ -105,6 +105,13 @@ class SpatialLayersTest(unittest.TestCase):
         np.testing.assert_array_equal(layers.Cropping3D(((0, 0), 1, (1, 2)))(v).numpy(), v[:, :, 1:2, 1:2])
         np.testing.assert_array_equal(layers.UpSampling3D((1, 2, 1))(v).numpy(), v.repeat(2, 2))
 
+    def test_unknown_spatial_dims(self):
+        model = kiln.Sequential([layers.Input((None, None, 2)), layers.ZeroPadding2D(1), layers.Cropping2D(2)])
+        x = np.ones((1, 5, 6, 2), np.float32)
+        self.assertEqual(model.predict(x, verbose=0).shape, (1, 3, 4, 2))
+        self.assertEqual(kiln.Sequential([layers.Input((None, 4)), layers.Cropping1D()])(np.ones((2, 5, 4), np.float32))
+                         .shape, (2, 3, 4))
+
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, "Cropping2D.*smaller than"):
             layers.Cropping2D(2)(self.img)
@@ -150,6 +157,9 @@ class NoiseAndScalingLayersTest(unittest.TestCase):
         self.assertEqual(y.dtype, kiln.float32)
         np.testing.assert_array_equal(y.numpy(), u8.astype(np.float32) * np.float32(1.0 / 255))
         np.testing.assert_array_equal(layers.Rescaling(2.0, offset=-1.0)(x).numpy(), x * 2 - 1)
+        self.assertEqual(layers.Rescaling(np.array(0.5)).get_config()["scale"], 0.5)
+        with self.assertRaisesRegex(ValueError, "1-D lists"):
+            layers.Rescaling(np.ones((2, 2)))
         per_channel = layers.Rescaling(np.array([1.0, 10.0]), offset=[0.0, 1.0])
         np.testing.assert_array_equal(per_channel(np.array([[1, 2], [3, 4]], np.float32)).numpy(), [[1, 21], [3, 41]])
         self.assertEqual(per_channel.get_config()["scale"], [1.0, 10.0])
@@ -157,6 +167,15 @@ class NoiseAndScalingLayersTest(unittest.TestCase):
 
 def _double(x):
     return x * 2.0
+
+
+def _same_shape(shape):
+    return shape
+
+
+@kiln.saving.register_keras_serializable(package="MoreLayersTest")
+def _triple(x):
+    return x * 3.0
 
 
 class LambdaTest(unittest.TestCase):
@@ -177,6 +196,21 @@ class LambdaTest(unittest.TestCase):
         with self.assertRaises(TypeError):
             layers.Lambda(3)
 
+    def test_registered_function_and_unnamed_callables(self):
+        lam = layers.Lambda(_triple)
+        self.assertEqual(lam.get_config()["function"]["registered_name"], "MoreLayersTest>_triple")
+        again = layers.Lambda.from_config(lam.get_config())
+        self.assertIs(again.function, _triple)
+        import functools
+        partial = layers.Lambda(functools.partial(np.multiply, 2.0))
+        self.assertEqual(partial.get_config()["function"]["class_name"], "__lambda__")
+        with self.assertRaisesRegex(ValueError, "without a name"):
+            layers.Lambda.from_config(partial.get_config())
+        # A function in custom_objects hides a layer class of its name for the scope only.
+        with kiln.saving.custom_object_scope({"Identity": _double}):
+            self.assertIs(kiln.saving.get_registered_object("Identity", kiln.saving._ACTIVE), _double)
+        self.assertIsInstance(layers.deserialize(layers.serialize(layers.Identity())), layers.Identity)
+
     def test_trains_saves_and_loads_with_custom_objects(self):
         kiln.random.set_seed(1)
         model = kiln.Sequential([layers.Input((3,)), layers.Dense(4), layers.Lambda(_double), layers.Dense(1)])
@@ -192,6 +226,11 @@ class LambdaTest(unittest.TestCase):
             loaded = kiln.models.load_model(os.path.join(d, "m"), custom_objects={"_double": _double})
             np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
             self.assertIsInstance(loaded.layers[1], layers.Lambda)
+            shaped = kiln.Sequential([layers.Input((3,)), layers.Lambda(_double, output_shape=_same_shape)])
+            shaped.save(os.path.join(d, "s"))  # a function output_shape is saved by name, as the function
+            again = kiln.models.load_model(os.path.join(d, "s"), custom_objects={"_double": _double,
+                                                                                 "_same_shape": _same_shape})
+            self.assertIs(again.layers[0]._output_shape, _same_shape)
             anonymous = kiln.Sequential([layers.Input((3,)), layers.Lambda(lambda t: t + 1.0)])
             anonymous.save(os.path.join(d, "a"))
             with self.assertRaisesRegex(ValueError, "lambda"):

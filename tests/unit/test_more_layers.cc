@@ -260,6 +260,34 @@ TEST_F(MoreLayersTest, OneAndThreeSpatialAxes) {
             Config::Json::parse("[[1, 1], [1, 1], [1, 1]]"));
 }
 
+TEST_F(MoreLayersTest, CroppingOfUnknownDimsAndHugeCrops) {
+  // Keras checks the dims it knows: an unknown one stays unknown whatever the crop.
+  LayerPtr crop = layer("Cropping2D", R"({"cropping": [[2, 3], [1, 1]]})");
+  EXPECT_EQ(crop->compute_output_shape({{kUnknownDim, kUnknownDim, 9, 4}}),
+            (std::vector<PartialShape>{{kUnknownDim, kUnknownDim, 7, 4}}));
+  expect_error(
+      [&] {
+        crop->compute_output_shape({{kUnknownDim, 5, kUnknownDim, 4}});
+      },
+      Code::kInvalidArgument, {"(Cropping2D)", "cropping 2 + 3", "dimension 5"});
+  // Crops whose sum overflows int64 are refused as too large, not wrapped around.
+  expect_error(
+      [&] {
+        run("Cropping1D", R"({"cropping": [9223372036854775807, 9223372036854775807]})",
+            random_tensor({1, 4, 1}, 51));
+      },
+      Code::kInvalidArgument, {"(Cropping1D)", "smaller than"});
+  // PReLU keeps the sizes of the axes it does not share (Keras's input spec).
+  LayerPtr p = layer("PReLU", R"({"shared_axes": [1]})");
+  (*p)(random_tensor({2, 3, 4}, 52));
+  (*p)(random_tensor({5, 7, 4}, 53));  // the shared axis may change
+  expect_error(
+      [&] {
+        (*p)(random_tensor({2, 3, 1}, 54));
+      },
+      Code::kInvalidArgument, {"(PReLU)", "axis 2 must be 4"});
+}
+
 TEST_F(MoreLayersTest, NoiseLayersOnlyInTraining) {
   const Tensor x = ops::fill(Shape({64, 8, 8, 4}), 2.0);
   for (const char *spec : {"GaussianNoise|{\"stddev\": 0.5}", "GaussianDropout|{\"rate\": 0.2}",

@@ -1,8 +1,11 @@
 """The lists and dicts a layer's attributes hold, as Keras's ListWrapper / _DictWrapper (Keras 3's
 TrackedList / TrackedDict): Layer.__setattr__ keeps a plain list or dict as a TrackedList or
-TrackedDict (a copy, as Keras 3 makes; the lists and dicts inside it too), and every change to it,
-or to one inside it, is told to the layer, which then tracks the layers it holds by their paths as
-if the whole container had been assigned again (Layer._track_container). A change the layer
+TrackedDict (a copy, as Keras 3 makes; the lists and dicts inside it too), and a change to it, or
+to one inside it, that may move layers is told to the layer, which then tracks the layers it holds
+by their paths as if the whole container had been assigned again (Layer._track_container). As in
+Keras 3, what goes in later is kept as given (a list appended and filled afterwards is the one the
+layer calls; the layer looks through its containers again when it builds). A change that adds no
+layer to a container holding none costs what list's or dict's own method does. A change the layer
 refuses (one that moves its layers after it was built) is undone before the exception goes on.
 
 They are lists and dicts: equal to plain ones, isinstance list / dict; a slice, a copy (copy.copy,
@@ -15,18 +18,21 @@ def _unbound():
     return None
 
 
-_PLAIN = frozenset((int, float, complex, bool, str, bytes, type(None)))
-_UNKNOWN = object()  # what a list holds at an index it has not
+def _holds_layer(values):
+    """Whether any of values is a layer or a list, tuple or dict holding one (at any depth)."""
+    from .layers import Layer  # noqa: PLC0415 - layers imports this module
+    stack, seen = list(values), set()
+    while stack:
+        v = stack.pop()
+        if isinstance(v, Layer):
+            return True
+        if isinstance(v, (list, tuple, dict)) and id(v) not in seen:
+            seen.add(id(v))
+            stack.extend(v.values() if isinstance(v, dict) else v)
+    return False
 
 
-def _plain(values):
-    """Whether none of values is, or may hold, a layer (numbers, strings, None): adding them at the
-    end of a list, or putting them in place of others like them, leaves the layers' paths as they
-    are, so a list of numbers or strings grows at list's own cost."""
-    return all(type(v) in _PLAIN for v in values)
-
-
-class _Tracked:
+class Tracked:
     """What TrackedList and TrackedDict share. Each knows its layer (weakly), the attribute, and
     the container the attribute holds (weakly; itself for that one)."""
 
@@ -45,8 +51,12 @@ class _Tracked:
             if wrapped is not value:
                 self._base.__setitem__(self, key, wrapped)
 
-    def _change(self, method, *args, **kwargs):
-        """method (list's or dict's own) on self, then told to the layer."""
+    def _change(self, method, *args, _adds=(), **kwargs):
+        """method (list's or dict's own) on self, then told to the layer, unless the attribute's
+        container holds no layers and _adds (the values going in) hold none either."""
+        owner = self._owner()
+        if owner is None or (not owner._container_holds_layers(self._name) and not _holds_layer(_adds)):
+            return method(self, *args, **kwargs)
         before = self._base.copy(self)
         try:
             return method(self, *args, **kwargs)
@@ -60,7 +70,6 @@ class _Tracked:
         if owner is None or root is None or owner.__dict__.get(self._name) is not root:
             return  # the layer is gone or the attribute holds another value: a plain list or dict now
         try:
-            self._rewrap()
             owner._track_container(self._name, root, stacklevel=5)
         except BaseException:
             self._base.clear(self)
@@ -69,24 +78,23 @@ class _Tracked:
             raise
 
     def __setitem__(self, key, value):
-        if _plain((value, self._at(key))):
-            self._base.__setitem__(self, key, value)
-        else:
-            self._change(self._base.__setitem__, key, value)
+        self._change(self._base.__setitem__, key, value, _adds=value if isinstance(key, slice) else (value,))
 
     def __reduce__(self):
         return self._base, (self._base.copy(self),)
 
 
-def _reporting(cls, names):
-    """Makes each named method of cls's base (list or dict) one that tells the layer of the change."""
+def _reporting(cls, names, adds=lambda *args, **kwargs: ()):
+    """Makes each named method of cls's base (list or dict) one that tells the layer of the change;
+    adds(*args, **kwargs): the values the call puts in."""
     for name in names:
         method = getattr(cls._base, name)
         setattr(cls, name, functools.wraps(method)(lambda self, *args, _method=method, **kwargs:
-                                                   self._change(_method, *args, **kwargs)))
+                                                   self._change(_method, *args, _adds=adds(*args, **kwargs),
+                                                                **kwargs)))
 
 
-class TrackedList(_Tracked, list):
+class TrackedList(Tracked, list):
     """A list attribute of a layer (Keras's ListWrapper): a list that tells the layer of changes."""
 
     __slots__ = ("_owner", "_name", "_root", "__weakref__")
@@ -95,25 +103,19 @@ class TrackedList(_Tracked, list):
     def _items(self):
         return enumerate(self)
 
-    def _at(self, index):
-        return self[index] if type(index) is int and -len(self) <= index < len(self) else _UNKNOWN
-
     def append(self, value):
-        self.extend((value,))
+        self._change(list.append, value, _adds=(value,))
 
     def extend(self, values):
         values = list(values)
-        if _plain(values):
-            list.extend(self, values)
-        else:
-            self._change(list.extend, values)
+        self._change(list.extend, values, _adds=values)
 
     def __iadd__(self, values):
         self.extend(values)
         return self
 
 
-class TrackedDict(_Tracked, dict):
+class TrackedDict(Tracked, dict):
     """A dict attribute of a layer (Keras's _DictWrapper): a dict that tells the layer of changes."""
 
     __slots__ = ("_owner", "_name", "_root", "__weakref__")
@@ -121,9 +123,6 @@ class TrackedDict(_Tracked, dict):
 
     def _items(self):
         return self.items()
-
-    def _at(self, key):
-        return self.get(key)
 
     def setdefault(self, key, default=None):
         """dict.setdefault, giving the value the dict holds: for a list or dict default, its tracked
@@ -133,8 +132,10 @@ class TrackedDict(_Tracked, dict):
         return self[key]
 
 
-_reporting(TrackedList, ("insert", "pop", "remove", "clear", "sort", "reverse", "__delitem__", "__imul__"))
-_reporting(TrackedDict, ("__delitem__", "pop", "popitem", "clear", "update", "__ior__"))
+_reporting(TrackedList, ("pop", "remove", "clear", "sort", "reverse", "__delitem__", "__imul__"))
+_reporting(TrackedList, ("insert",), adds=lambda index, value: (value,))
+_reporting(TrackedDict, ("__delitem__", "pop", "popitem", "clear"))
+_reporting(TrackedDict, ("update", "__ior__"), adds=lambda *args, **kwargs: list(dict(*args, **kwargs).values()))
 _KINDS = {list: TrackedList, dict: TrackedDict, TrackedList: TrackedList, TrackedDict: TrackedDict}
 
 
@@ -143,7 +144,7 @@ def _wrap(value, owner, name, root):
     (one tracked elsewhere too) as a new tracked copy; a tracked one of root and others as they are.
     owner: a weak reference to the layer."""
     kind = _KINDS.get(type(value))
-    if kind is None or owner() is None or (isinstance(value, _Tracked) and value._root is root):
+    if kind is None or owner() is None or (isinstance(value, Tracked) and value._root is root):
         return value
     return kind(value, (owner, name, root))
 
@@ -151,6 +152,6 @@ def _wrap(value, owner, name, root):
 def track(value, owner, name):
     """What owner's attribute `name` keeps for value: a list or dict as a TrackedList / TrackedDict
     telling owner of changes (the one already kept there, as it is); anything else as it is."""
-    if isinstance(value, _Tracked) and value._root() is value and value._owner() is owner and value._name == name:
+    if isinstance(value, Tracked) and value._root() is value and value._owner() is owner and value._name == name:
         return value
     return _wrap(value, weakref.ref(owner), name, None)

@@ -209,6 +209,11 @@ def _layer_paths(value, prefix, seen):
             yield from _layer_paths(v, path, seen)
 
 
+def _same_paths(a, b):
+    """Whether two (path, layer) lists name the same layers by the same paths, in any order."""
+    return sorted((p, id(l)) for p, l in a) == sorted((p, id(l)) for p, l in b)
+
+
 def _call_arguments(layer, inputs, args, training, mask):
     """Layer.__call__'s arguments: (inputs as a list, whether call takes them spread, training,
     mask). Tensors right after inputs are more inputs (Keras 3's layer(a, b) for call(self, a, b));
@@ -273,6 +278,7 @@ def _on_build(self_h, dims, ranks, n, user_data):
             obj.build(*(shapes if _positional_count(obj.build) >= n else shapes[:1]))
         else:
             obj.build(shapes[0] if n == 1 else shapes)
+        obj._retrack_containers()
     finally:
         _tls.in_build -= 1
     return None
@@ -555,6 +561,9 @@ class Layer:
         paths = list(_layer_paths(value, name, set()))
         if paths == (old or []):
             return
+        if self.built and old is not None and _same_paths(paths, old):  # a dict's layers in another order
+            tracked[name] = paths
+            return
         if self.built:
             raise FailedPreconditionError("%s.%s: the layers in it cannot change once the layer is built (kiln fixes a "
                                           "layer's sub-layers when it builds: create them in __init__ or build); it "
@@ -572,6 +581,19 @@ class Layer:
         for path, layer in paths[len(old):] if grown else paths:
             self._track_as(layer, path)
         tracked[name] = paths
+
+    def _container_holds_layers(self, name):
+        """Whether kiln tracks layers under the container attribute name (an unknown state counts)."""
+        paths = self.__dict__.get("_kiln_containers", {}).get(name, [])
+        return paths is None or bool(paths)
+
+    def _retrack_containers(self):
+        """Looks through the container attributes again (at the build: lists appended to them and
+        filled afterwards are kiln's to track, as Keras 3 finds them)."""
+        containers = self.__dict__.get("_kiln_containers", {})
+        for name, value in list(self.__dict__.items()):
+            if isinstance(value, (list, tuple, dict)) and (name in containers or isinstance(value, _tracking.Tracked)):
+                self._track_container(name, value)
 
     def _track_as(self, child, attribute):
         _c(L.kiln_layer_track_as, self._handle(), child._handle(), attribute.encode())

@@ -38,9 +38,15 @@ def _up_sampling3d(size=(2, 2, 2), data_format=None):
 
 
 def _number_or_list(v):
+    """Rescaling's scale or offset: a number, or a 1-D list of them (per channel)."""
+    v = v.tolist() if hasattr(v, "tolist") else v  # NumPy arrays and scalars, 0-d too
     if isinstance(v, _numbers.Real):
         return float(v)
-    return [float(e) for e in (v.tolist() if hasattr(v, "tolist") else v)]
+    values = list(v)
+    if not all(isinstance(e, _numbers.Real) for e in values):
+        raise InvalidArgumentError("Rescaling: scale and offset must be numbers or 1-D lists of numbers (one per "
+                                   "channel); got %r" % (v,))
+    return [float(e) for e in values]
 
 
 ZeroPadding1D = _builtin("ZeroPadding1D", "keras.layers.ZeroPadding1D(padding=1): zeros before and after the steps "
@@ -68,15 +74,17 @@ Rescaling = _builtin("Rescaling", "keras.layers.Rescaling(scale, offset=0.0): in
 
 
 def _function_config(fn):
-    """Keras 3's serialization of a function: its module and name (a lambda has no name to find it
-    by again; kiln writes that it was one and holds no code)."""
+    """Keras 3's serialization of a function: its module and name, and the name it is registered
+    under (register_keras_serializable). A lambda, or another callable without a name (a partial,
+    an object), cannot be found again: kiln writes that it was one and holds no code."""
     if fn is None:
         return None
+    from . import saving  # noqa: PLC0415 - saving imports layers
     name = getattr(fn, "__name__", None)
-    if not name or name == "<lambda>":
+    if not name or name == "<lambda>" or not _inspect.isfunction(fn) and not _inspect.isbuiltin(fn):
         return {"class_name": "__lambda__", "config": None}
     return {"module": getattr(fn, "__module__", None), "class_name": "function", "config": name,
-            "registered_name": name}
+            "registered_name": saving.get_registered_name(fn)}
 
 
 def _function_from_config(config, what):
@@ -86,9 +94,9 @@ def _function_from_config(config, what):
         return config
     from . import saving  # noqa: PLC0415 - saving imports layers
     if not isinstance(config, dict) or config.get("class_name") != "function":
-        raise InvalidArgumentError("%s: the saved function was a lambda (or is not a function config: %r); kiln "
-                                   "saves no code: define it with def and pass custom_objects={name: function} "
-                                   "to load_model" % (what, config))
+        raise InvalidArgumentError("%s: the saved function was a lambda or another callable without a name (or "
+                                   "this is not a function config: %r); kiln saves no code: define it with def "
+                                   "and pass custom_objects={name: function} to load_model" % (what, config))
     name, module = config.get("config"), config.get("module") or ""
     fn = saving.get_registered_object(config.get("registered_name") or name, saving._ACTIVE) or \
         saving.get_registered_object(name, saving._ACTIVE)
@@ -138,7 +146,9 @@ class Lambda(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"function": _function_config(self.function), "output_shape": self._output_shape,
+        shape = self._output_shape
+        config.update({"function": _function_config(self.function),
+                       "output_shape": _function_config(shape) if callable(shape) else shape,
                        "arguments": self.arguments})
         if callable(self.mask):
             config["mask"] = _function_config(self.mask)
@@ -149,8 +159,9 @@ class Lambda(Layer):
         config = dict(config)
         what = "Lambda '%s'" % config.get("name", "lambda")
         config["function"] = _function_from_config(config.get("function"), what)
-        if isinstance(config.get("mask"), dict):
-            config["mask"] = _function_from_config(config["mask"], what + " mask")
+        for key in ("mask", "output_shape"):
+            if isinstance(config.get(key), dict):
+                config[key] = _function_from_config(config[key], "%s %s" % (what, key))
         return cls(**config)
 
 

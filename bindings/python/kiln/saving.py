@@ -24,13 +24,15 @@ _scope_lock = threading.RLock()
 
 
 def register_keras_serializable(package="Custom", name=None):
-    """Decorator: registers a Layer subclass as "<package>><name>" (name: the class's name)."""
+    """Decorator: registers a Layer subclass, or a function (a Lambda layer's), as
+    "<package>><name>" (name: the class's or function's name)."""
     if ">" in str(package):
         raise ValueError("register_keras_serializable: package %r must not contain '>'" % (package,))
 
     def decorate(cls):
         registered = "%s>%s" % (package, name or cls.__name__)
-        _layers._register_class(registered, cls)
+        if _is_layer_class(cls):  # C's deserialization makes layers; functions stay here
+            _layers._register_class(registered, cls)
         cls._kiln_registered_name = registered
         _REGISTERED[registered] = cls
         _ACTIVE[registered] = cls
@@ -41,6 +43,8 @@ def register_keras_serializable(package="Custom", name=None):
 
 def get_registered_name(obj):
     """The name obj's class is registered under ("MyPackage>MyDense"), else its class name."""
+    if callable(obj) and not isinstance(obj, type) and hasattr(obj, "__name__"):  # a function
+        return getattr(obj, "_kiln_registered_name", None) or obj.__name__
     cls = obj if isinstance(obj, type) else type(obj)
     return cls.__dict__.get("_kiln_registered_name") or cls.__name__
 
@@ -68,6 +72,8 @@ def custom_object_scope(custom_objects):
                 previous = _ACTIVE.get(key) or _layers._PY_BUILTINS.get(key)
                 if _is_layer_class(obj):  # C's deserialization makes layers; functions stay here
                     _layers._register_class(key, obj)
+                elif _is_layer_class(previous):  # a function shadows the class for the scope
+                    _layers._unregister_class(key)
                 _ACTIVE[key] = obj
                 done.append((key, obj, previous))
             yield
