@@ -225,6 +225,35 @@ class FilledContainersTest(TempDirTest):
             m.history_values.append(v)
         self.assertEqual(len(m.history_values), 4)
 
+    def test_containers_keep_lists_semantics_and_changes_after_the_build_are_refused(self):
+        class Holder(kiln.Model):
+            def __init__(self):
+                super().__init__()
+                self.nums, self.names = [1, 2, 3], {}
+                self.pair = ([], [])  # a tuple of lists filled afterwards: found at the build
+                self.pair[0].append(kiln.layers.Dense(2))
+                self.spare, self.moved = [[], []], []
+                self.moved.append(self.spare.pop())  # another attribute's tracked list
+                self.moved[0].append(kiln.layers.Dense(2))
+                self.groups = {}
+                self.groups.setdefault("g", []).append(kiln.layers.Dense(2))
+
+            def call(self, x):
+                return self.pair[0][0](x) + self.moved[0][0](x) + self.groups["g"][0](x)
+
+        m = Holder()
+        # Iterators are read once, as list's and dict's own methods read them.
+        m.nums[0:2] = (v for v in (7, 8))
+        m.names.update((k, v) for k, v in [("a", 1)])
+        m.names |= iter([("b", 2)])
+        self.assertEqual((m.nums, m.names), ([7, 8, 3], {"a": 1, "b": 2}))
+        m(np.ones((1, 3), np.float32))
+        self.assertEqual(kernel_paths(self.saved_keys(m, "holder")), ["groups/g/0", "moved/0/0", "pair/0/0"])
+        for change in (lambda: m.moved[0].clear(), lambda: m.groups["g"].append(kiln.layers.Dense(1))):
+            with self.assertRaises(kiln.FailedPreconditionError):
+                change()
+        self.assertEqual(len(m.trainable_variables), 6)
+
     def test_keys_and_fit_as_the_assigned_containers(self):
         a, f = logits_compiled(AttributeNet()), logits_compiled(FilledNet())
         self.assertIsInstance(f.blocks, list)

@@ -201,7 +201,11 @@ class LambdaTest(unittest.TestCase):
         self.assertEqual(lam.get_config()["function"]["registered_name"], "MoreLayersTest>_triple")
         again = layers.Lambda.from_config(lam.get_config())
         self.assertIs(again.function, _triple)
+        self.assertEqual(layers.Lambda(np.tanh).get_config()["function"]["config"], "tanh")  # a ufunc, by name
         import functools
+        import math
+        kiln.saving.register_keras_serializable(package="MoreLayersTest")(math.sqrt)  # takes no attributes
+        self.assertEqual(kiln.saving.get_registered_name(math.sqrt), "MoreLayersTest>sqrt")
         partial = layers.Lambda(functools.partial(np.multiply, 2.0))
         self.assertEqual(partial.get_config()["function"]["class_name"], "__lambda__")
         with self.assertRaisesRegex(ValueError, "without a name"):

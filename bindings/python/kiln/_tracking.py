@@ -77,21 +77,31 @@ class Tracked:
             owner._track_container(self._name, root)
             raise
 
+    def _adopt(self, values):
+        """values as this container keeps what goes in: as given (Keras 3), but a tracked list or
+        dict of another attribute or layer becomes a tracked copy of this one, so that its changes
+        are told to this attribute."""
+        return [_wrap(v, self._owner, self._name, self._root) if isinstance(v, Tracked) else v for v in values]
+
     def __setitem__(self, key, value):
-        self._change(self._base.__setitem__, key, value, _adds=value if isinstance(key, slice) else (value,))
+        if self._base is list and isinstance(key, slice):
+            value = self._adopt(value)  # once: an iterator read twice would be empty the second time
+            self._change(list.__setitem__, key, value, _adds=value)
+        else:
+            value = self._adopt((value,))[0]
+            self._change(self._base.__setitem__, key, value, _adds=(value,))
 
     def __reduce__(self):
         return self._base, (self._base.copy(self),)
 
 
-def _reporting(cls, names, adds=lambda *args, **kwargs: ()):
-    """Makes each named method of cls's base (list or dict) one that tells the layer of the change;
-    adds(*args, **kwargs): the values the call puts in."""
+def _reporting(cls, names):
+    """Makes each named method of cls's base (list or dict), which puts nothing new in, one that
+    tells the layer of the change."""
     for name in names:
         method = getattr(cls._base, name)
         setattr(cls, name, functools.wraps(method)(lambda self, *args, _method=method, **kwargs:
-                                                   self._change(_method, *args, _adds=adds(*args, **kwargs),
-                                                                **kwargs)))
+                                                   self._change(_method, *args, **kwargs)))
 
 
 class TrackedList(Tracked, list):
@@ -104,11 +114,16 @@ class TrackedList(Tracked, list):
         return enumerate(self)
 
     def append(self, value):
+        value = self._adopt((value,))[0]
         self._change(list.append, value, _adds=(value,))
 
     def extend(self, values):
-        values = list(values)
+        values = self._adopt(values)
         self._change(list.extend, values, _adds=values)
+
+    def insert(self, index, value):
+        value = self._adopt((value,))[0]
+        self._change(list.insert, index, value, _adds=(value,))
 
     def __iadd__(self, values):
         self.extend(values)
@@ -126,16 +141,24 @@ class TrackedDict(Tracked, dict):
 
     def setdefault(self, key, default=None):
         """dict.setdefault, giving the value the dict holds: for a list or dict default, its tracked
-        copy (so that `heads.setdefault("c", []).append(layer)` tracks the layer)."""
+        copy (so that `heads.setdefault("c", []).append(layer)` is told to the layer)."""
         if key not in self:
-            self[key] = default
+            self[key] = _wrap(default, self._owner, self._name, self._root)
         return self[key]
+
+    def update(self, *args, **kwargs):
+        items = dict(*args, **kwargs)  # once: an iterator read twice would be empty the second time
+        values = self._adopt(items.values())
+        items = dict(zip(items, values))
+        self._change(dict.update, items, _adds=values)
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
 
 
 _reporting(TrackedList, ("pop", "remove", "clear", "sort", "reverse", "__delitem__", "__imul__"))
-_reporting(TrackedList, ("insert",), adds=lambda index, value: (value,))
 _reporting(TrackedDict, ("__delitem__", "pop", "popitem", "clear"))
-_reporting(TrackedDict, ("update", "__ior__"), adds=lambda *args, **kwargs: list(dict(*args, **kwargs).values()))
 _KINDS = {list: TrackedList, dict: TrackedDict, TrackedList: TrackedList, TrackedDict: TrackedDict}
 
 

@@ -557,7 +557,7 @@ class Layer:
         leaves what the attribute held tracked (a warning says so; stacklevel: the user's frame). After
         the build the layers are fixed: a change to their paths raises, naming the attribute."""
         tracked = self.__dict__.setdefault("_kiln_containers", {})  # name -> its tracked paths; None: unknown
-        old = tracked.get(name, [])
+        old = tracked.setdefault(name, [])
         paths = list(_layer_paths(value, name, set()))
         if paths == (old or []):
             return
@@ -588,11 +588,11 @@ class Layer:
         return paths is None or bool(paths)
 
     def _retrack_containers(self):
-        """Looks through the container attributes again (at the build: lists appended to them and
-        filled afterwards are kiln's to track, as Keras 3 finds them)."""
-        containers = self.__dict__.get("_kiln_containers", {})
-        for name, value in list(self.__dict__.items()):
-            if isinstance(value, (list, tuple, dict)) and (name in containers or isinstance(value, _tracking.Tracked)):
+        """Looks through the list, tuple and dict attributes again (at the build: lists appended to
+        them, or held in a tuple, and filled afterwards are kiln's to track)."""
+        for name in list(self.__dict__.get("_kiln_containers", {})):  # every container assigned
+            value = self.__dict__.get(name)
+            if isinstance(value, (list, tuple, dict)):
                 self._track_container(name, value)
 
     def _track_as(self, child, attribute):

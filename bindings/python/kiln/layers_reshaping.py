@@ -1,6 +1,7 @@
 """Built-in spatial reshaping layers (kiln.layers.ZeroPadding1D/2D/3D, Cropping1D/2D/3D,
 UpSampling1D/2D/3D), Identity, Rescaling and Lambda, with Keras's signatures and defaults. The
 image layers are channels last unless data_format="channels_first"."""
+import functools as _functools
 import importlib as _importlib
 import inspect as _inspect
 import numbers as _numbers
@@ -81,7 +82,7 @@ def _function_config(fn):
         return None
     from . import saving  # noqa: PLC0415 - saving imports layers
     name = getattr(fn, "__name__", None)
-    if not name or name == "<lambda>" or not _inspect.isfunction(fn) and not _inspect.isbuiltin(fn):
+    if not name or name == "<lambda>" or isinstance(fn, _functools.partial):
         return {"class_name": "__lambda__", "config": None}
     return {"module": getattr(fn, "__module__", None), "class_name": "function", "config": name,
             "registered_name": saving.get_registered_name(fn)}

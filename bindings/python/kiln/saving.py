@@ -20,6 +20,7 @@ from . import layers as _layers
 
 _REGISTERED = {}   # registered name -> class (register_keras_serializable)
 _ACTIVE = {}       # name -> the class registered under it now (by the decorator or a scope)
+_FUNCTION_NAMES = {}  # a registered function -> its registered name (builtins take no attributes)
 _scope_lock = threading.RLock()
 
 
@@ -33,7 +34,10 @@ def register_keras_serializable(package="Custom", name=None):
         registered = "%s>%s" % (package, name or cls.__name__)
         if _is_layer_class(cls):  # C's deserialization makes layers; functions stay here
             _layers._register_class(registered, cls)
-        cls._kiln_registered_name = registered
+        if isinstance(cls, type):
+            cls._kiln_registered_name = registered
+        else:
+            _FUNCTION_NAMES[cls] = registered
         _REGISTERED[registered] = cls
         _ACTIVE[registered] = cls
         return cls
@@ -44,7 +48,10 @@ def register_keras_serializable(package="Custom", name=None):
 def get_registered_name(obj):
     """The name obj's class is registered under ("MyPackage>MyDense"), else its class name."""
     if callable(obj) and not isinstance(obj, type) and hasattr(obj, "__name__"):  # a function
-        return getattr(obj, "_kiln_registered_name", None) or obj.__name__
+        try:
+            return _FUNCTION_NAMES.get(obj) or obj.__name__
+        except TypeError:  # unhashable
+            return obj.__name__
     cls = obj if isinstance(obj, type) else type(obj)
     return cls.__dict__.get("_kiln_registered_name") or cls.__name__
 
