@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <set>
 #include <utility>
@@ -84,9 +85,43 @@ namespace {
 
 std::string shape_text(const std::vector<int64_t> &dims) { return layers::partial_shape_string(dims); }
 
+// The model's outputs for zeros of the inputs' specs: a batch of 1, each other unknown dim 1, or,
+// when the model refuses that (a VALID convolution window, a crop: Conv1D over (None, 8)
+// sequences), 32 and then 256 (while the zeros stay under 2^24 elements an input).
+std::vector<Tensor> call_on_zeros(layers::Layer &model, const std::vector<io::TensorSpecInfo> &inputs) {
+  constexpr int64_t kMaxElements = int64_t{1} << 24;
+  std::exception_ptr first_error;
+  for (int64_t stand_in : {1, 32, 256}) {
+    std::vector<std::vector<int64_t>> dims;
+    bool unknown = false, too_big = false;
+    for (const io::TensorSpecInfo &s : inputs) {
+      dims.push_back(s.dims);
+      int64_t n = 1;
+      for (size_t i = 0; i < dims.back().size(); ++i) {
+        int64_t &d = dims.back()[i];
+        if (d < 0) {
+          unknown |= i > 0;
+          d = i == 0 ? 1 : stand_in;
+        }
+        too_big |= d > 0 && n > kMaxElements / d;
+        if (!too_big) n *= d;
+      }
+    }
+    if (stand_in > 1 && (!unknown || too_big)) break;
+    std::vector<Tensor> zeros;
+    for (size_t i = 0; i < inputs.size(); ++i) zeros.push_back(ops::zeros(Shape(dims[i]), inputs[i].dtype));
+    try {
+      return model(zeros, layers::CallContext{});
+    } catch (const Error &) {
+      if (!first_error) first_error = std::current_exception();
+    }
+  }
+  std::rethrow_exception(first_error);
+}
+
 // The model's input and output specs as save_model records them: inputs from the options or
-// the built shapes; outputs from one inference call on zeros (unknown dims as 1), with the
-// output shapes compute_output_shape gives for the signature's input shapes.
+// the built shapes; outputs from one inference call on zeros (call_on_zeros), with the output
+// shapes compute_output_shape gives for the signature's input shapes.
 io::SignatureInfo make_signature(const LayerPtr &model, const SaveModelOptions &o) {
   const std::vector<PartialShape> &built = model->build_input_shapes();
   const bool sequential = model->class_name() == "Sequential" && !model->layers().empty();
@@ -119,16 +154,9 @@ io::SignatureInfo make_signature(const LayerPtr &model, const SaveModelOptions &
              "; expected -1 (unknown) or >= 0");
     sig.inputs.push_back(std::move(spec));
   }
-  std::vector<Tensor> zeros;
   std::vector<PartialShape> shapes;
-  for (const io::TensorSpecInfo &s : sig.inputs) {
-    std::vector<int64_t> dims = s.dims;
-    for (int64_t &d : dims)
-      if (d < 0) d = 1;
-    zeros.push_back(ops::zeros(Shape(dims), s.dtype));
-    shapes.push_back(s.dims);
-  }
-  const std::vector<Tensor> outputs = (*model)(zeros, layers::CallContext{});
+  for (const io::TensorSpecInfo &s : sig.inputs) shapes.push_back(s.dims);
+  const std::vector<Tensor> outputs = call_on_zeros(*model, sig.inputs);
   std::vector<PartialShape> out_shapes;
   try {
     out_shapes = model->compute_output_shape(shapes);

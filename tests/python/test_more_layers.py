@@ -109,6 +109,10 @@ class SpatialLayersTest(unittest.TestCase):
         model = kiln.Sequential([layers.Input((None, None, 2)), layers.ZeroPadding2D(1), layers.Cropping2D(2)])
         x = np.ones((1, 5, 6, 2), np.float32)
         self.assertEqual(model.predict(x, verbose=0).shape, (1, 3, 4, 2))
+        with tempfile.TemporaryDirectory() as d:  # the save's call on zeros stands in longer sizes
+            model.save(os.path.join(d, "m"))
+            np.testing.assert_array_equal(kiln.models.load_model(os.path.join(d, "m")).predict(x, verbose=0),
+                                          model.predict(x, verbose=0))
         self.assertEqual(kiln.Sequential([layers.Input((None, 4)), layers.Cropping1D()])(np.ones((2, 5, 4), np.float32))
                          .shape, (2, 3, 4))
 

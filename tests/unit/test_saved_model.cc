@@ -173,6 +173,31 @@ TEST(SavedModel, ServingSignatureNamesShapesAndErrors) {
   EXPECT_FALSE(io::file_exists(dir / "bad"));
 }
 
+TEST(SavedModel, ModelsOfUnknownLengthsThatRefuseLengthOneSave) {
+  // Conv1D over (None, 8) sequences with a VALID window of 3, and a crop of 2 + 2: the signature's
+  // call on zeros stands in longer lengths when 1 does not fit.
+  testing::TempDir dir;
+  Config conv, crop;
+  conv.set("filters", 4).set("kernel_size", 3);
+  crop.set("cropping", std::vector<int64_t>{2, 2});
+  const LayerPtr m =
+      sequential_of({serialized_layer("Conv1D", conv), serialized_layer("Cropping1D", crop),
+                     serialized_layer("GlobalMaxPooling1D"), serialized_layer("Dense", dense_config(2))},
+                    {-1, -1, 8});
+  save_model(m, dir / "export");
+  const auto loaded = load_saved_model(dir / "export");
+  EXPECT_EQ(loaded->signature().info().inputs[0].dims, (std::vector<int64_t>{-1, -1, 8}));
+  EXPECT_EQ(loaded->signature().info().outputs[0].dims, (std::vector<int64_t>{-1, 2}));
+  const Tensor x = testing::random_tensor(Shape({3, 11, 8}), 21);
+  expect_same(loaded->signature().run({x})[0], (*m)(x), "signature output");
+  // A model that fits no stand-in still says why, and leaves nothing behind.
+  crop.set("cropping", std::vector<int64_t>{300, 300});
+  const LayerPtr too_short = sequential_of({serialized_layer("Cropping1D", crop)}, {-1, -1, 8});
+  expect_error([&] { save_model(too_short, dir / "short"); }, Code::kInvalidArgument,
+               {"(Cropping1D)", "smaller than"});
+  EXPECT_FALSE(io::file_exists(dir / "short"));
+}
+
 TEST(SavedModel, EightThreadsServeIdenticalResults) {
   testing::TempDir dir;
   save_model(small_model(), dir / "export");
