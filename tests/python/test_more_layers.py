@@ -245,6 +245,46 @@ class LambdaTest(unittest.TestCase):
                 kiln.models.load_model(os.path.join(d, "a"))
 
 
+class KerasActivationsAndUtilsTest(unittest.TestCase):
+    def test_activations_against_numpy_and_the_layers(self):
+        act = kiln.keras.activations
+        x = np.linspace(-4, 4, 17, dtype=np.float32).reshape(1, 17)
+        xd = x.astype(np.float64)
+        sig = 1 / (1 + np.exp(-xd))
+        softplus = np.log1p(np.exp(xd))
+        want = {"relu": np.maximum(xd, 0), "relu6": np.clip(xd, 0, 6), "sigmoid": sig, "tanh": np.tanh(xd),
+                "elu": np.where(xd > 0, xd, np.expm1(xd)), "leaky_relu": np.where(xd > 0, xd, 0.2 * xd),
+                "softplus": softplus, "softsign": xd / (1 + np.abs(xd)), "silu": xd * sig, "swish": xd * sig,
+                "exponential": np.exp(xd), "hard_sigmoid": np.clip(xd + 3, 0, 6) / 6,
+                "mish": xd * np.tanh(softplus), "linear": xd,
+                "softmax": np.exp(xd) / np.exp(xd).sum(-1, keepdims=True)}
+        for name, ref in want.items():
+            np.testing.assert_allclose(getattr(act, name)(x).numpy(), ref, rtol=2e-6, atol=1e-6, err_msg=name)
+            self.assertIs(act.get(name), getattr(act, name))
+            self.assertEqual(act.serialize(getattr(act, name)), "silu" if name == "swish" else name)  # Keras 3's
+        for kwargs in ({"max_value": 6.0, "negative_slope": 0.5, "threshold": 2.0}, {"max_value": 3.0},
+                       {"negative_slope": 0.1}, {"threshold": 1.0}):
+            np.testing.assert_array_equal(act.relu(DOC, **kwargs).numpy(), layers.ReLU(**kwargs)(DOC).numpy())
+        self.assertIs(act.get(None), act.linear)
+        dense = layers.Dense(3, activation=act.gelu)
+        self.assertEqual(dense.get_config()["activation"], "gelu")
+        with self.assertRaisesRegex(ValueError, "unknown activation 'nope'"):
+            act.get("nope")
+
+    def test_to_categorical_and_set_random_seed(self):
+        utils = kiln.keras.utils
+        np.testing.assert_array_equal(utils.to_categorical([0, 2, 1]), np.eye(3, dtype=np.float32)[[0, 2, 1]])
+        got = utils.to_categorical(np.array([[1], [3]]), num_classes=5)
+        self.assertEqual((got.shape, got.dtype), ((2, 5), np.float32))
+        self.assertEqual(got.argmax(-1).tolist(), [1, 3])
+        with self.assertRaisesRegex(ValueError, r"\[0, 2\)"):
+            utils.to_categorical([0, 2], num_classes=2)
+        utils.set_random_seed(7)
+        a = kiln.random.normal((4,)).numpy()
+        utils.set_random_seed(7)
+        np.testing.assert_array_equal(kiln.random.normal((4,)).numpy(), a)
+
+
 class ModelWithTheNewLayersTest(unittest.TestCase):
     def test_fit_save_and_load(self):
         layers.clear_session()

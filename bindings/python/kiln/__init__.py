@@ -177,6 +177,47 @@ keras = _NS(layers=layers, Model=Model, Sequential=Sequential, Input=layers.Inpu
                       get_registered_name=saving.get_registered_name,
                       get_registered_object=saving.get_registered_object))
 
+
+def _set_random_seed(seed):
+    """keras.utils.set_random_seed: kiln's global seed (and Python's and NumPy's, as Keras seeds them)."""
+    import random as _random
+    _random.seed(seed)
+    try:
+        import numpy as _np
+        _np.random.seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+    set_seed(seed)
+
+
+def _to_categorical(x, num_classes=None):
+    """keras.utils.to_categorical: class ids (a trailing axis of 1 dropped) as one-hot float32 rows of
+    num_classes (the largest id + 1 by default); a NumPy array when NumPy is importable."""
+    try:
+        import numpy as _np
+    except ImportError:  # pragma: no cover
+        ids = x if isinstance(x, Tensor) else constant(x)
+        depth = int(num_classes) if num_classes is not None else int(math.reduce_max(ids).numpy()) + 1
+        return one_hot(ids, depth, dtype="float32")
+    y = _np.asarray(x.numpy() if isinstance(x, Tensor) else x)
+    if y.dtype.kind not in "iub" and not (y.dtype.kind == "f" and _np.all(_np.floor(y) == y)):
+        raise InvalidArgumentError("to_categorical: class ids must be integers; got %s values" % y.dtype)
+    y = y.astype(_np.int64)
+    if y.ndim > 1 and y.shape[-1] == 1:
+        y = y.reshape(y.shape[:-1])
+    depth = int(num_classes) if num_classes is not None else (int(y.max()) + 1 if y.size else 0)
+    if y.size and (y.min() < 0 or y.max() >= depth):
+        raise InvalidArgumentError("to_categorical: class ids must be in [0, %d); got ids from %d to %d"
+                                   % (depth, int(y.min()), int(y.max())))
+    out = _np.zeros(y.shape + (depth,), _np.float32)
+    _np.put_along_axis(out, y[..., None], 1.0, axis=-1)
+    return out
+
+
+keras.utils.set_random_seed, keras.utils.to_categorical = _set_random_seed, _to_categorical
+from . import activations  # noqa: E402
+keras.activations = activations
+
 # keras.mixed_precision: dtype policies (kiln.mixed_precision, kiln.keras.mixed_precision).
 from . import mixed_precision  # noqa: E402
 keras.mixed_precision = mixed_precision
