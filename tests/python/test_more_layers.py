@@ -285,6 +285,31 @@ class KerasActivationsAndUtilsTest(unittest.TestCase):
         np.testing.assert_array_equal(kiln.random.normal((4,)).numpy(), a)
 
 
+class WeightAttributesTest(unittest.TestCase):
+    def test_builtin_layers_name_their_weights_as_keras(self):
+        layers.clear_session()
+        dense = layers.Dense(3)
+        with self.assertRaisesRegex(AttributeError, "kernel.*once the layer is built"):
+            dense.kernel  # noqa: B018 - Keras: no kernel before the build
+        model = kiln.Sequential([layers.Input((2,)), dense, layers.BatchNormalization(), layers.PReLU(),
+                                 layers.Embedding(5, 2)])
+        self.assertIs(dense.kernel, dense.weights[0])
+        self.assertEqual((dense.kernel.shape, dense.bias.shape), ((2, 3), (3,)))
+        dense.kernel.assign(np.ones((2, 3), np.float32))
+        np.testing.assert_array_equal(dense.get_weights()[0], np.ones((2, 3)))
+        bn, prelu, emb = model.layers[1:]
+        self.assertEqual([bn.gamma.name, bn.moving_variance.name],
+                         ["sequential/batch_normalization/gamma", "sequential/batch_normalization/moving_variance"])
+        self.assertEqual((prelu.alpha.shape, emb.embeddings.shape), ((3,), (5, 2)))
+        with self.assertRaises(AttributeError):
+            dense.gamma  # noqa: B018 - another layer's weight
+        self.assertFalse(hasattr(dense, "no_such_weight"))
+        mha = layers.MultiHeadAttention(2, 4)
+        x = np.ones((1, 3, 4), np.float32)
+        mha(x, x)
+        self.assertFalse(hasattr(mha, "kernel"))  # its sub-layers' weights are theirs
+
+
 class ModelWithTheNewLayersTest(unittest.TestCase):
     def test_fit_save_and_load(self):
         layers.clear_session()

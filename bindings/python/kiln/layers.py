@@ -959,6 +959,20 @@ class _Builtin(Layer):
         obj._create(config)
         return obj
 
+    def __getattr__(self, name):
+        """Keras's weight attributes of the built-in layers (Dense.kernel and .bias,
+        Embedding.embeddings, BatchNormalization.gamma ... .moving_variance, DepthwiseConv2D
+        .depthwise_kernel, PReLU.alpha): the layer's own weight of that name, once it is built
+        (before, as in Keras, there is no such attribute)."""
+        if name.startswith("_"):  # Python's and kiln's own lookups: no weight is named so
+            raise AttributeError(name)
+        own = "%s/%s" % (self.name, name)
+        for v in self.weights:
+            if v.name == own or v.name.endswith("/" + own):
+                return v
+        raise AttributeError("'%s' object has no attribute '%s'%s" % (
+            type(self).__name__, name, "" if self.built else " (a weight exists once the layer is built)"))
+
 
 def _base_config(name, trainable, dtype):
     c = {"trainable": bool(trainable)}
