@@ -495,3 +495,25 @@ class InputTest(unittest.TestCase):
             K.layers.Dense(4, foo=1)
         with self.assertRaisesRegex(TypeError, "Dense: missing a required argument: 'units'"):
             K.layers.Dense()
+
+
+class ConfigRoundTripsTest(unittest.TestCase):
+    """keras.Model.to_json, keras.models.model_from_json and clone_model: the same config, new weights."""
+
+    def test_to_json_model_from_json_and_clone_model(self):
+        import json
+        layers.clear_session()
+        model = kiln.Sequential([layers.Input((3,)), layers.Dense(4, activation="relu"), layers.Dense(2)])
+        text = model.to_json(indent=1)
+        self.assertEqual(json.loads(text)["class_name"], "Sequential")
+        again = kiln.keras.models.model_from_json(text)
+        self.assertEqual(layers.serialize(again), layers.serialize(model))
+        x = np.ones((2, 3), np.float32)
+        for clone in (kiln.models.clone_model(model),
+                      kiln.models.clone_model(model, clone_function=lambda l: l.__class__.from_config(l.get_config()))):
+            self.assertEqual([l.name for l in clone.layers], [l.name for l in model.layers])
+            self.assertEqual(clone.predict(x, verbose=0).shape, (2, 2))
+            clone.layers[0].kernel.assign(np.zeros((3, 4), np.float32))  # no weight shared
+            self.assertTrue(np.any(model.get_weights()[0] != 0))
+        with self.assertRaises(kiln.UnimplementedError):
+            kiln.models.clone_model(model, input_tensors=[x])
