@@ -789,6 +789,42 @@ inline Tensor stack(const std::vector<Tensor> &values, int64_t axis = 0) {
   auto hs = detail::handles(values);
   return detail::make(kiln_stack, hs.data(), hs.size(), axis);
 }
+
+// ---- gradient clipping, as tf.clip_by_norm / tf.linalg.global_norm / tf.clip_by_global_norm ----
+namespace detail {
+inline Tensor scalar_of(double v, DType t) { return cast(Tensor::scalar<double>(v), t); }
+}  // namespace detail
+/// t * clip_norm / max(||t||, clip_norm), the L2 norm over axes (all when empty), as TF computes it.
+inline Tensor clip_by_norm(const Tensor &t, double clip_norm, const Dims &axes = {}) {
+  const Tensor l2sum = sum(t * t, axes, true);
+  const Tensor positive = greater(l2sum, detail::scalar_of(0, t.dtype()));
+  const Tensor l2norm = where(positive, sqrt(where(positive, l2sum, detail::scalar_of(1, t.dtype()))), l2sum);
+  const Tensor c = detail::scalar_of(clip_norm, t.dtype());
+  return t * c / maximum(l2norm, c);
+}
+/// sqrt(sum of every tensor's squares), as TF sums them (each tensor's half sum of squares, then
+/// those); invalid (empty) Tensors in the list are skipped.
+inline Tensor global_norm(const std::vector<Tensor> &tensors) {
+  std::vector<Tensor> halves;
+  for (const Tensor &t : tensors)
+    if (t.valid()) halves.push_back(sum(t * t) * detail::scalar_of(0.5, t.dtype()));
+  if (halves.empty()) throw Error(KILN_STATUS_INVALID_ARGUMENT, "global_norm: no tensors in the list");
+  const Tensor total = sum(stack(halves));
+  return sqrt(total * detail::scalar_of(2.0, total.dtype()));
+}
+/// The tensors scaled by clip_norm / max(global norm, clip_norm), and the global norm (use_norm
+/// when given); a non-finite norm makes every value NaN, as TF. Invalid Tensors stay invalid.
+inline std::pair<std::vector<Tensor>, Tensor> clip_by_global_norm(const std::vector<Tensor> &tensors,
+                                                                  double clip_norm,
+                                                                  Tensor use_norm = Tensor()) {
+  if (!use_norm.valid()) use_norm = global_norm(tensors);
+  const Tensor one = detail::scalar_of(1, use_norm.dtype()),
+               c = detail::scalar_of(clip_norm, use_norm.dtype());
+  const Tensor scale = c * minimum(one / use_norm, one / c) + (use_norm - use_norm);
+  std::vector<Tensor> out;
+  for (const Tensor &t : tensors) out.push_back(t.valid() ? t * cast(scale, t.dtype()) : Tensor());
+  return {out, use_norm};
+}
 /// Equal parts when sizes is empty (num_splits of them), otherwise one part per size.
 inline std::vector<Tensor> split(const Tensor &x, const Dims &sizes, int64_t axis = 0, size_t num_splits = 0) {
   size_t n = sizes.empty() ? num_splits : sizes.size();

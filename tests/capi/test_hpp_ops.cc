@@ -1363,4 +1363,23 @@ TEST(HppOps, MaxPoolSecondOrder) {
                 {2, 8, 14, 11});
 }
 
+TEST(HppOps, ClipByNormAndGlobalNorm) {
+  const Tensor a = Tensor::from_vector({3.0f, 4.0f}, {2}), b = Tensor::from_vector({12.0f}, {1});
+  EXPECT_EQ(kiln::global_norm({a, Tensor(), b}).to_vector<float>(), std::vector<float>{13});
+  auto [clipped, norm] = kiln::clip_by_global_norm({a, Tensor(), b}, 6.5);
+  EXPECT_EQ(norm.to_vector<float>(), std::vector<float>{13});
+  EXPECT_EQ(clipped[0].to_vector<float>(), (std::vector<float>{1.5f, 2}));
+  EXPECT_FALSE(clipped[1].valid());
+  EXPECT_EQ(clipped[2].to_vector<float>(), std::vector<float>{6});
+  EXPECT_EQ(kiln::clip_by_global_norm({a}, 20).first[0].to_vector<float>(), (std::vector<float>{3, 4}));
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_TRUE(std::isnan(
+      kiln::clip_by_global_norm({a}, 1, Tensor::from_vector({inf}, {})).first[0].to_vector<float>()[0]));
+  EXPECT_EQ(kiln::clip_by_norm(a, 2.5).to_vector<float>(), (std::vector<float>{1.5f, 2}));
+  const Tensor rows = Tensor::from_vector({3.0f, 4.0f, 0.0f, 0.0f, 0.3f, 0.4f}, {3, 2});
+  EXPECT_EQ(kiln::clip_by_norm(rows, 1, {1}).to_vector<float>(),
+            (std::vector<float>{0.6f, 0.8f, 0, 0, 0.3f, 0.4f}));
+  EXPECT_THROW(kiln::global_norm({}), kiln::Error);
+}
+
 }  // namespace

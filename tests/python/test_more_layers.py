@@ -271,6 +271,28 @@ class KerasActivationsAndUtilsTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "unknown activation 'nope'"):
             act.get("nope")
 
+    def test_clip_by_norm_and_global_norm_as_tensorflow(self):
+        a, b = np.array([3, 4], np.float32), np.array([12], np.float32)
+        self.assertEqual(float(kiln.linalg.global_norm([a, None, b]).numpy()), 13.0)
+        clipped, norm = kiln.clip_by_global_norm([a, None, b], 6.5)
+        self.assertEqual(float(norm.numpy()), 13.0)
+        self.assertIsNone(clipped[1])
+        np.testing.assert_array_equal(clipped[0].numpy(), [1.5, 2])
+        np.testing.assert_array_equal(clipped[2].numpy(), [6])
+        np.testing.assert_array_equal(kiln.clip_by_global_norm([a], 20)[0][0].numpy(), a)
+        self.assertTrue(np.all(np.isnan(kiln.clip_by_global_norm([a], 1, use_norm=np.float32(np.inf))[0][0].numpy())))
+        rows = np.array([[3, 4], [0, 0], [0.3, 0.4]], np.float32)
+        np.testing.assert_allclose(kiln.clip_by_norm(rows, 1, axes=[1]).numpy(), [[0.6, 0.8], [0, 0], [0.3, 0.4]],
+                                   rtol=1e-7)
+        # In a GradientTape loop, as TF's guides clip.
+        w = kiln.Variable(np.array([1.0, -2.0], np.float32))
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_sum(w * w) * 10.0
+        grads, _ = kiln.clip_by_global_norm(tape.gradient(loss, [w]), 1.0)
+        self.assertAlmostEqual(float(kiln.linalg.global_norm(grads).numpy()), 1.0, places=6)
+        with self.assertRaises(ValueError):
+            kiln.linalg.global_norm([None])
+
     def test_to_categorical_and_set_random_seed(self):
         utils = kiln.keras.utils
         np.testing.assert_array_equal(utils.to_categorical([0, 2, 1]), np.eye(3, dtype=np.float32)[[0, 2, 1]])

@@ -139,7 +139,7 @@ for _ns, _names in ((nn, ("sparse_softmax_cross_entropy_with_logits", "softmax_c
                             "sigmoid_cross_entropy_with_logits", "bias_add", "moments", "l2_normalize", "top_k")),
                     (math, ("reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp", "argmin", "l2_normalize",
                             "cumsum", "top_k", "floordiv", "floormod", "truediv")),
-                    (linalg, ("einsum",))):
+                    (linalg, ("einsum", "global_norm"))):
     for _n in _names:
         setattr(_ns, _n, getattr(_om, _n))
 math.mod = _om.floormod

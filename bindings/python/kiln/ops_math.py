@@ -274,6 +274,45 @@ Tensor.__mod__ = lambda self, other: floormod(self, other)
 Tensor.__rmod__ = lambda self, other: floormod(other, self)
 
 
+def _scalar_of(v, dtype):
+    return constant(float(v), dtype)
+
+
+def clip_by_norm(t, clip_norm, axes=None):
+    """tf.clip_by_norm: t * clip_norm / max(||t||, clip_norm), the L2 norm over axes (all by default),
+    as TF computes it."""
+    from .ops import greater, sqrt, sum as _sum, where  # noqa: PLC0415 - names ops also exports
+    t = _as_tensor(t)
+    l2sum = _sum(t * t, axes, keepdims=True)
+    positive = greater(l2sum, _scalar_of(0, t.dtype))
+    l2norm = where(positive, sqrt(where(positive, l2sum, _scalar_of(1, t.dtype))), l2sum)
+    c = _scalar_of(clip_norm, t.dtype)
+    return t * c / maximum(l2norm, c)
+
+
+def global_norm(t_list):
+    """tf.linalg.global_norm: sqrt of the sum of every tensor's squares (None entries skipped), as TF
+    sums them (each tensor's half sum of squares, then those)."""
+    from .ops import sqrt, stack, sum as _sum  # noqa: PLC0415
+    halves = [_sum(t * t) * _scalar_of(0.5, t.dtype) for t in (_as_tensor(v) for v in t_list if v is not None)]
+    if not halves:
+        raise InvalidArgumentError("global_norm: no tensors in the list")
+    total = _sum(stack(halves))
+    return sqrt(total * _scalar_of(2.0, total.dtype))
+
+
+def clip_by_global_norm(t_list, clip_norm, use_norm=None):
+    """tf.clip_by_global_norm: (the tensors scaled by clip_norm / max(global norm, clip_norm), the
+    global norm); None entries stay None, a non-finite norm makes every value NaN, as TF's."""
+    from .ops import minimum  # noqa: PLC0415
+    t_list = list(t_list)
+    norm = global_norm(t_list) if use_norm is None else _as_tensor(use_norm)
+    one, c = _scalar_of(1, norm.dtype), _scalar_of(clip_norm, norm.dtype)
+    scale = c * minimum(one / norm, one / c) + (norm - norm)
+    return [None if t is None else _as_tensor(t) * cast(scale, _as_tensor(t).dtype) for t in t_list], norm
+
+
 __all__ = ["sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
            "sigmoid_cross_entropy_with_logits", "reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp",
-           "argmin", "bias_add", "moments", "l2_normalize", "cumsum", "top_k", "floordiv", "floormod", "truediv", "einsum"]
+           "argmin", "bias_add", "moments", "l2_normalize", "cumsum", "top_k", "floordiv", "floormod", "truediv", "einsum",
+           "clip_by_norm", "global_norm", "clip_by_global_norm"]
