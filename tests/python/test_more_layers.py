@@ -293,6 +293,23 @@ class KerasActivationsAndUtilsTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             kiln.linalg.global_norm([None])
 
+    def test_function_shape_and_rank(self):
+        @kiln.function
+        def step(x):
+            return x * 2.0
+
+        @kiln.function(jit_compile=True, reduce_retracing=True)
+        def other(x):
+            return x + 1.0
+
+        self.assertEqual(step(kiln.constant(2.0)).numpy(), 4.0)
+        self.assertEqual(other(kiln.constant(2.0)).numpy(), 3.0)
+        x = np.zeros((2, 3, 4), np.float32)
+        s = kiln.shape(x)
+        self.assertEqual((s.dtype, s.numpy().tolist()), (kiln.int32, [2, 3, 4]))
+        self.assertEqual(kiln.shape(x, out_type="int64").dtype, kiln.int64)
+        self.assertEqual(int(kiln.rank(x).numpy()), 3)
+
     def test_to_categorical_and_set_random_seed(self):
         utils = kiln.keras.utils
         np.testing.assert_array_equal(utils.to_categorical([0, 2, 1]), np.eye(3, dtype=np.float32)[[0, 2, 1]])

@@ -215,6 +215,32 @@ def _to_categorical(x, num_classes=None):
 
 
 keras.utils.set_random_seed, keras.utils.to_categorical = _set_random_seed, _to_categorical
+
+
+def function(func=None, input_signature=None, autograph=True, jit_compile=None, reduce_retracing=False, **kwargs):
+    """tf.function: kiln runs eagerly (no graphs to trace), so the function is returned as it is and
+    runs as written; the decorator (@kiln.function or @kiln.function(...)) may stay in code ported
+    from TensorFlow."""
+    del input_signature, autograph, jit_compile, reduce_retracing, kwargs
+    if func is None:
+        return lambda f: f
+    if not callable(func):
+        raise TypeError("function: expected a callable; got %r" % (func,))
+    return func
+
+
+def shape(input, out_type="int32", name=None):  # noqa: A002 - TF's argument name
+    """tf.shape: the dims of input as a 1-D int32 (or out_type) tensor."""
+    del name
+    x = input if isinstance(input, Tensor) else convert_to_tensor(input)
+    return constant(list(x.shape), out_type)
+
+
+def rank(input, name=None):  # noqa: A002 - TF's argument name
+    """tf.rank: the number of dims of input as a scalar int32 tensor."""
+    del name
+    x = input if isinstance(input, Tensor) else convert_to_tensor(input)
+    return constant(len(x.shape), "int32")
 from . import activations  # noqa: E402
 keras.activations = activations
 
