@@ -344,9 +344,8 @@ kiln_status *kiln_model_train_on_batch(kiln_config **out_logs, kiln_layer *model
   KILN_CAPI_BEGIN
   const LayerPtr m = model_of(model, __func__);
   require_not_null(x, __func__, "x");
-  require_not_null(y, __func__, "y");
   const train::Logs logs =
-      train::train_on_batch(m, x->tensors, y->tensors, tensor_or_none(sample_weight),
+      train::train_on_batch(m, x->tensors, tensors_of(y), tensor_or_none(sample_weight),
                             array_of(class_weight, num_class_weight, __func__, "class_weight"));
   if (out_logs) *out_logs = new_logs(logs);
   KILN_CAPI_END
@@ -357,8 +356,7 @@ kiln_status *kiln_model_test_on_batch(kiln_config **out_logs, kiln_layer *model,
   KILN_CAPI_BEGIN
   const LayerPtr m = model_of(model, __func__);
   require_not_null(x, __func__, "x");
-  require_not_null(y, __func__, "y");
-  const train::Logs logs = train::test_on_batch(m, x->tensors, y->tensors, tensor_or_none(sample_weight));
+  const train::Logs logs = train::test_on_batch(m, x->tensors, tensors_of(y), tensor_or_none(sample_weight));
   if (out_logs) *out_logs = new_logs(logs);
   KILN_CAPI_END
 }
@@ -400,10 +398,9 @@ kiln_status *kiln_model_compute_loss(kiln_tensor **out, kiln_layer *model, const
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");
   const LayerPtr m = model_of(model, __func__);
-  require_not_null(y, __func__, "y");
   require_not_null(y_pred, __func__, "y_pred");
   *out = kiln::capi::new_tensor(
-      train::compute_loss(m, tensors_of(x), y->tensors, y_pred->tensors, tensor_or_none(sample_weight)));
+      train::compute_loss(m, tensors_of(x), tensors_of(y), y_pred->tensors, tensor_or_none(sample_weight)));
   KILN_CAPI_END
 }
 
@@ -413,10 +410,9 @@ kiln_status *kiln_model_compute_metrics(kiln_config **out_logs, kiln_layer *mode
   KILN_CAPI_BEGIN
   require_not_null(out_logs, __func__, "out_logs");
   const LayerPtr m = model_of(model, __func__);
-  require_not_null(y, __func__, "y");
   require_not_null(y_pred, __func__, "y_pred");
-  *out_logs = new_logs(
-      train::compute_metrics(m, tensors_of(x), y->tensors, y_pred->tensors, tensor_or_none(sample_weight)));
+  *out_logs = new_logs(train::compute_metrics(m, tensors_of(x), tensors_of(y), y_pred->tensors,
+                                              tensor_or_none(sample_weight)));
   KILN_CAPI_END
 }
 

@@ -2007,9 +2007,14 @@ class Model : public Layer {
   std::vector<Metric> metrics() const;
 
   /// Keras's fit on one input and one target (FitOptions: Keras's defaults). Returns the History.
+  /// An empty y (a default Tensor) is no targets, as fit(x).
   History fit(const Tensor &x, const Tensor &y);
   History fit(const Tensor &x, const Tensor &y, const FitOptions &options);
-  /// fit with one tensor per model input and one per output.
+  /// Keras's fit(x) without targets: a model trained on its own add_loss losses (compiled without
+  /// a loss; a compiled loss or metric that needs y is an INVALID_ARGUMENT naming it).
+  History fit(const Tensor &x);
+  History fit(const Tensor &x, const FitOptions &options);
+  /// fit with one tensor per model input and one per output (y empty: no targets).
   History fit(const std::vector<Tensor> &x, const std::vector<Tensor> &y);
   History fit(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const FitOptions &options);
   /// fit on a dataset of batches whose elements hold options.num_inputs x components, then the
@@ -2017,9 +2022,12 @@ class Model : public Layer {
   History fit(const data::Dataset &dataset);
   History fit(const data::Dataset &dataset, const FitOptions &options);
 
-  /// Keras's evaluate(..., return_dict=True): {"loss": ..., "accuracy": ...}.
+  /// Keras's evaluate(..., return_dict=True): {"loss": ..., "accuracy": ...}. An empty y (a
+  /// default Tensor, or evaluate(x)) is no targets, as for fit.
   std::map<std::string, double> evaluate(const Tensor &x, const Tensor &y);
   std::map<std::string, double> evaluate(const Tensor &x, const Tensor &y, const EvaluateOptions &options);
+  std::map<std::string, double> evaluate(const Tensor &x);
+  std::map<std::string, double> evaluate(const Tensor &x, const EvaluateOptions &options);
   std::map<std::string, double> evaluate(const std::vector<Tensor> &x, const std::vector<Tensor> &y);
   std::map<std::string, double> evaluate(const std::vector<Tensor> &x, const std::vector<Tensor> &y,
                                          const EvaluateOptions &options);
@@ -2037,7 +2045,8 @@ class Model : public Layer {
   std::vector<Tensor> predict(const data::Dataset &dataset, const PredictOptions &options);
 
   /// Keras's train_on_batch(..., return_dict=True): one step; the logs of that batch. class_weight:
-  /// class index -> weight (classes not listed weigh 1).
+  /// class index -> weight (classes not listed weigh 1). An empty y (a default Tensor, or an empty
+  /// vector) is no targets.
   std::map<std::string, double> train_on_batch(const Tensor &x, const Tensor &y,
                                                const Tensor &sample_weight = Tensor(),
                                                const std::map<int, double> &class_weight = {});
@@ -5212,6 +5221,10 @@ inline Tensor single_output(std::vector<Tensor> outputs, const char *op) {
 inline StepLayout layout_of(const std::vector<Tensor> &x, const std::vector<Tensor> &y) {
   return StepLayout{static_cast<int64_t>(x.size()), static_cast<int64_t>(y.size())};
 }
+// One tensor, or none for an empty (default) Tensor: an x or y that was not given.
+inline std::vector<Tensor> tensors_or_none(const Tensor &t) {
+  return t.valid() ? std::vector<Tensor>{t} : std::vector<Tensor>{};
+}
 
 // compile's positional arguments.
 inline void set_optimizer(CompileOptions &o, const Optimizer &optimizer) { o.with_optimizer(optimizer); }
@@ -5387,8 +5400,10 @@ inline std::vector<Metric> Model::metrics() const {
 
 inline History Model::fit(const Tensor &x, const Tensor &y) { return fit(x, y, FitOptions()); }
 inline History Model::fit(const Tensor &x, const Tensor &y, const FitOptions &options) {
-  return fit(std::vector<Tensor>{x}, std::vector<Tensor>{y}, options);
+  return fit(std::vector<Tensor>{x}, detail::tensors_or_none(y), options);
 }
+inline History Model::fit(const Tensor &x) { return fit(x, Tensor(), FitOptions()); }
+inline History Model::fit(const Tensor &x, const FitOptions &options) { return fit(x, Tensor(), options); }
 inline History Model::fit(const std::vector<Tensor> &x, const std::vector<Tensor> &y) {
   return fit(x, y, FitOptions());
 }
@@ -5408,7 +5423,13 @@ inline std::map<std::string, double> Model::evaluate(const Tensor &x, const Tens
 }
 inline std::map<std::string, double> Model::evaluate(const Tensor &x, const Tensor &y,
                                                      const EvaluateOptions &options) {
-  return evaluate(std::vector<Tensor>{x}, std::vector<Tensor>{y}, options);
+  return evaluate(std::vector<Tensor>{x}, detail::tensors_or_none(y), options);
+}
+inline std::map<std::string, double> Model::evaluate(const Tensor &x) {
+  return evaluate(x, Tensor(), EvaluateOptions());
+}
+inline std::map<std::string, double> Model::evaluate(const Tensor &x, const EvaluateOptions &options) {
+  return evaluate(x, Tensor(), options);
 }
 inline std::map<std::string, double> Model::evaluate(const std::vector<Tensor> &x,
                                                      const std::vector<Tensor> &y) {
@@ -5450,7 +5471,7 @@ inline std::vector<Tensor> Model::predict(const data::Dataset &dataset, const Pr
 inline std::map<std::string, double> Model::train_on_batch(const Tensor &x, const Tensor &y,
                                                            const Tensor &sample_weight,
                                                            const std::map<int, double> &class_weight) {
-  return train_on_batch(std::vector<Tensor>{x}, std::vector<Tensor>{y}, sample_weight, class_weight);
+  return train_on_batch(std::vector<Tensor>{x}, detail::tensors_or_none(y), sample_weight, class_weight);
 }
 inline std::map<std::string, double> Model::train_on_batch(const std::vector<Tensor> &x,
                                                            const std::vector<Tensor> &y,
@@ -5466,7 +5487,7 @@ inline std::map<std::string, double> Model::train_on_batch(const std::vector<Ten
 }
 inline std::map<std::string, double> Model::test_on_batch(const Tensor &x, const Tensor &y,
                                                           const Tensor &sample_weight) {
-  return test_on_batch(std::vector<Tensor>{x}, std::vector<Tensor>{y}, sample_weight);
+  return test_on_batch(std::vector<Tensor>{x}, detail::tensors_or_none(y), sample_weight);
 }
 inline std::map<std::string, double> Model::test_on_batch(const std::vector<Tensor> &x,
                                                           const std::vector<Tensor> &y,
@@ -5560,8 +5581,8 @@ inline Tensor Model::compute_loss(const std::vector<Tensor> &x, const std::vecto
 }
 inline Tensor Model::compute_loss(const Tensor &x, const Tensor &y, const Tensor &y_pred,
                                   const Tensor &sample_weight) {
-  return compute_loss(x.valid() ? std::vector<Tensor>{x} : std::vector<Tensor>{}, std::vector<Tensor>{y},
-                      std::vector<Tensor>{y_pred}, sample_weight);
+  return compute_loss(detail::tensors_or_none(x), detail::tensors_or_none(y), std::vector<Tensor>{y_pred},
+                      sample_weight);
 }
 inline std::map<std::string, double> Model::compute_metrics(const std::vector<Tensor> &x,
                                                             const std::vector<Tensor> &y,
@@ -5575,8 +5596,8 @@ inline std::map<std::string, double> Model::compute_metrics(const std::vector<Te
 inline std::map<std::string, double> Model::compute_metrics(const Tensor &x, const Tensor &y,
                                                             const Tensor &y_pred,
                                                             const Tensor &sample_weight) {
-  return compute_metrics(x.valid() ? std::vector<Tensor>{x} : std::vector<Tensor>{}, std::vector<Tensor>{y},
-                         std::vector<Tensor>{y_pred}, sample_weight);
+  return compute_metrics(detail::tensors_or_none(x), detail::tensors_or_none(y), std::vector<Tensor>{y_pred},
+                         sample_weight);
 }
 
 // ---- TensorFlow checkpoints (kiln/checkpoint.h) ----

@@ -115,7 +115,7 @@ KILN_API kiln_status *kiln_model_get_metrics(kiln_metric **out, size_t capacity,
 typedef struct kiln_fit_options {
   size_t struct_size;                       /**< sizeof(kiln_fit_options) */
   const kiln_tensor_list *x;                /**< inputs, one tensor per model input */
-  const kiln_tensor_list *y;                /**< targets, one tensor per output */
+  const kiln_tensor_list *y;                /**< targets, one tensor per output; NULL or empty: none */
   const kiln_tensor *sample_weight;         /**< NULL (default) or one weight per sample */
   const kiln_dataset *dataset;              /**< instead of x/y: a dataset of batches */
   size_t num_inputs;                        /**< x components of a dataset element; default 1 */
@@ -171,7 +171,7 @@ KILN_API kiln_status *kiln_model_fit(kiln_callback **out_history, kiln_layer *mo
 typedef struct kiln_evaluate_options {
   size_t struct_size;               /**< sizeof(kiln_evaluate_options) */
   const kiln_tensor_list *x;        /**< inputs, one tensor per model input */
-  const kiln_tensor_list *y;        /**< targets, one tensor per output */
+  const kiln_tensor_list *y;        /**< targets, one tensor per output; NULL or empty: none */
   const kiln_tensor *sample_weight; /**< NULL (default) or one weight per sample */
   const kiln_dataset *dataset;      /**< instead of x/y: a dataset of batches */
   size_t num_inputs;                /**< x components of a dataset element; default 1 */
@@ -218,7 +218,9 @@ KILN_API kiln_status *kiln_model_predict(kiln_tensor_list **out, kiln_layer *mod
 /* ------------------------------------------------------------------ on_batch */
 
 /// Keras's train_on_batch(x, y, sample_weight, class_weight, return_dict=True): one step on one
-/// batch; metrics are reset first. sample_weight and class_weight may be NULL. Ownership:
+/// batch; metrics are reset first. sample_weight and class_weight may be NULL; y may be NULL (no
+/// targets: a model trained on its add_loss losses; INVALID_ARGUMENT naming a compiled loss or
+/// metric that needs y). Ownership:
 /// *out_logs (when out_logs is not NULL) is new, free with kiln_config_free.
 /// Thread-safety: one call per model at a time.
 KILN_API kiln_status *kiln_model_train_on_batch(kiln_config **out_logs, kiln_layer *model,
@@ -226,7 +228,8 @@ KILN_API kiln_status *kiln_model_train_on_batch(kiln_config **out_logs, kiln_lay
                                                const kiln_tensor *sample_weight, const double *class_weight,
                                                size_t num_class_weight);
 /// Keras's test_on_batch(x, y, sample_weight, return_dict=True): loss and metrics of one batch
-/// (metrics reset first). Ownership: *out_logs (when not NULL) is new.
+/// (metrics reset first). y may be NULL, as for train_on_batch. Ownership: *out_logs (when not
+/// NULL) is new.
 /// Thread-safety: one call per model at a time.
 KILN_API kiln_status *kiln_model_test_on_batch(kiln_config **out_logs, kiln_layer *model,
                                               const kiln_tensor_list *x, const kiln_tensor_list *y,
@@ -263,15 +266,17 @@ KILN_API kiln_status *kiln_model_set_step_callbacks(kiln_layer *model, const kil
                                                    void *user_data);
 /// Keras's compute_loss(x, y, y_pred, sample_weight): the sum of the compiled losses of every
 /// output (times loss_weights), in float32, plus the model's regularization losses
-/// (model.losses). Recorded on the calling thread's tapes. x may be NULL. FAILED_PRECONDITION
+/// (model.losses). Recorded on the calling thread's tapes. x may be NULL; y may be NULL when no loss
+/// is compiled (the model's add_loss losses alone). FAILED_PRECONDITION
 /// before compile. Ownership: *out is a new float32 scalar. Thread-safety: as kiln_layer_call.
 KILN_API kiln_status *kiln_model_compute_loss(kiln_tensor **out, kiln_layer *model, const kiln_tensor_list *x,
                                              const kiln_tensor_list *y, const kiln_tensor_list *y_pred,
                                              const kiln_tensor *sample_weight);
 /// Keras's compute_metrics(x, y, y_pred, sample_weight): updates the compiled metrics (the loss
 /// tracker with the last compute_loss value) and gives their results {"loss": ..., "accuracy":
-/// ...}. x may be NULL. FAILED_PRECONDITION before compile. Ownership: *out_logs is new, free with
-/// kiln_config_free. Thread-safety: one call per model at a time.
+/// ...}. x may be NULL; y may be NULL when no metric is compiled. FAILED_PRECONDITION before
+/// compile. Ownership: *out_logs is new, free with kiln_config_free. Thread-safety: one call per
+/// model at a time.
 KILN_API kiln_status *kiln_model_compute_metrics(kiln_config **out_logs, kiln_layer *model,
                                                 const kiln_tensor_list *x, const kiln_tensor_list *y,
                                                 const kiln_tensor_list *y_pred, const kiln_tensor *sample_weight);

@@ -178,12 +178,10 @@ class ShardSource final : public BatchSource {
 // (the model has one output: the element is x comps, y, then optionally a sample weight).
 class DatasetSource final : public BatchSource {
  public:
-  DatasetSource(data::DatasetPtr ds, size_t num_inputs, std::vector<double> class_weight, bool need_y,
-                const char *what)
+  DatasetSource(data::DatasetPtr ds, size_t num_inputs, std::vector<double> class_weight, const char *what)
       : BatchSource(num_inputs, -1),
         ds_(std::move(ds)),
         class_weight_(std::move(class_weight)),
-        need_y_(need_y),
         what_(what) {}
   int64_t num_batches() const override {
     const int64_t c = ds_->cardinality();
@@ -193,19 +191,24 @@ class DatasetSource final : public BatchSource {
   bool next(std::vector<Tensor> *batch) override {
     if (!it_) begin_pass();
     if (!it_->next(batch)) return false;
-    // predict takes elements of x alone too (Keras drops their y and sample weight).
-    if (batch->size() < num_inputs() || (need_y_ && batch->size() == num_inputs()))
+    // Elements of x alone are fine: predict drops y and the sample weight (as Keras), and a model
+    // trained on its add_loss losses needs no y (compute_loss names a compiled loss that does).
+    if (batch->size() < num_inputs())
       fail(Code::kInvalidArgument, what_, ": a dataset element has ", batch->size(),
-           " component(s) for num_inputs ", num_inputs(), "; expected the x components",
-           need_y_ ? ", then y, then optionally a sample weight" : "");
+           " component(s) for num_inputs ", num_inputs(),
+           "; expected the x components, then y, then optionally a sample weight");
     if (!class_weight_.empty()) {
       std::vector<Tensor> rest = slice_vector(*batch, num_inputs(), batch->size());
+      if (rest.empty())
+        fail(Code::kInvalidArgument, what_,
+             ": class_weight needs y (the class of each sample); the dataset element holds only the ",
+             num_inputs(), " x component(s)");
       if (rest.size() > 2)
-        fail(Code::kInvalidArgument,
-             "fit: class_weight needs a model with a single output; the dataset element has ", rest.size(),
+        fail(Code::kInvalidArgument, what_,
+             ": class_weight needs a model with a single output; the dataset element has ", rest.size(),
              " target components");
       const Tensor sw =
-          combined_sample_weight({rest[0]}, rest.size() == 2 ? rest[1] : Tensor(), class_weight_, "fit");
+          combined_sample_weight({rest[0]}, rest.size() == 2 ? rest[1] : Tensor(), class_weight_, what_);
       batch->resize(num_inputs() + 1);
       batch->push_back(sw);
     }
@@ -215,17 +218,15 @@ class DatasetSource final : public BatchSource {
  private:
   data::DatasetPtr ds_;
   std::vector<double> class_weight_;
-  bool need_y_;
   const char *what_;
   data::IteratorPtr it_;
 };
 
 std::unique_ptr<BatchSource> dataset_source(const data::DatasetPtr &ds, size_t num_inputs,
-                                            std::vector<double> class_weight, const char *what,
-                                            bool need_y = true) {
+                                            std::vector<double> class_weight, const char *what) {
   if (num_inputs == 0)
     fail(Code::kInvalidArgument, what, ": num_inputs is 0; expected at least one x component");
-  return std::make_unique<DatasetSource>(ds, num_inputs, std::move(class_weight), need_y, what);
+  return std::make_unique<DatasetSource>(ds, num_inputs, std::move(class_weight), what);
 }
 
 // Keras's EpochIterator: an epoch is one pass over the data, or steps_per_epoch batches that go
@@ -402,7 +403,7 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
       fail(Code::kInvalidArgument, "fit: the dataset is infinite; give steps_per_epoch");
     d.train = dataset_source(o.dataset, o.num_inputs, o.class_weight, "fit");
   } else {
-    check_arrays(o.x, o.y, o.sample_weight, "fit", true);
+    check_arrays(o.x, o.y, o.sample_weight, "fit");
     check_num_targets(c, o.y.size(), "fit");
     check_sparse_labels(model, c, o.x, o.y, "fit");
     const int64_t n = o.x[0].shape()[0];
@@ -434,7 +435,7 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
   if (o.validation_dataset) {
     d.val = dataset_source(o.validation_dataset, o.num_inputs, {}, "fit");
   } else if (has_val_arrays) {
-    check_arrays(o.validation_x, o.validation_y, o.validation_sample_weight, "fit (validation data)", true);
+    check_arrays(o.validation_x, o.validation_y, o.validation_sample_weight, "fit (validation data)");
     check_num_targets(c, o.validation_y.size(), "fit (validation data)");
     check_sparse_labels(model, c, o.validation_x, o.validation_y, "fit (validation data)");
     d.val = std::make_unique<ArraySource>(
@@ -497,16 +498,16 @@ void sync_initial_state(const LayerPtr &model, const std::vector<Tensor> &batch,
 // The data of evaluate / predict (options o: EvaluateOptions or PredictOptions), in order.
 template <typename Options>
 std::unique_ptr<BatchSource> loop_source(const Options &o, const std::vector<Tensor> &y, const Tensor &sw,
-                                         const char *what, bool need_y) {
+                                         const char *what) {
   batch_size_or_default(o.batch_size, what, "batch_size");
   check_verbose(o.verbose, what);
   check_steps(o.steps, what, "steps");
   if (o.dataset) {
     if (!o.x.empty() || !y.empty() || sw.defined())
       fail(Code::kInvalidArgument, what, ": give the data either as x/y tensors or as a dataset, not both");
-    return dataset_source(o.dataset, o.num_inputs, {}, what, need_y);
+    return dataset_source(o.dataset, o.num_inputs, {}, what);
   }
-  check_arrays(o.x, y, sw, what, need_y);
+  check_arrays(o.x, y, sw, what);
   const int64_t batch_size = array_batch_size(o.batch_size, o.steps, o.x[0].shape()[0], what, "batch_size");
   return std::make_unique<ArraySource>(batch_data(o.x, y, sw), o.x.size(), y.size(), batch_size, false);
 }
@@ -615,7 +616,7 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
 Logs evaluate(const LayerPtr &model, const EvaluateOptions &o) {
   KILN_REQUIRE(model != nullptr, "evaluate: model is null");
   auto c = compiled_model(*model, "evaluate");
-  auto src = loop_source(o, o.y, o.sample_weight, "evaluate", true);
+  auto src = loop_source(o, o.y, o.sample_weight, "evaluate");
   if (!o.dataset) {
     check_num_targets(*c, o.y.size(), "evaluate");
     check_sparse_labels(*model, *c, o.x, o.y, "evaluate");
@@ -626,7 +627,7 @@ Logs evaluate(const LayerPtr &model, const EvaluateOptions &o) {
 
 std::vector<Tensor> predict(const LayerPtr &model, const PredictOptions &o) {
   KILN_REQUIRE(model != nullptr, "predict: model is null");
-  auto src = loop_source(o, {}, Tensor(), "predict", false);
+  auto src = loop_source(o, {}, Tensor(), "predict");
   CallbackList cbs = loop_callbacks(model, o, *src);
   Logs begin;
   cbs.on_predict_begin(begin);

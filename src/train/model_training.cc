@@ -95,7 +95,7 @@ void split_targets(const std::vector<Tensor> &rest, size_t num_outputs, int64_t 
                    Tensor *sw, const char *what) {
   if (num_y >= 0) {
     const auto ny = static_cast<size_t>(num_y);
-    if (ny != num_outputs)
+    if (ny != 0 && ny != num_outputs)
       fail(Code::kInvalidArgument, what, ": ", ny, " y tensor(s) for ", num_outputs,
            " model output(s); expected one y per output");
     if (rest.size() < ny || rest.size() > ny + 1)
@@ -103,8 +103,8 @@ void split_targets(const std::vector<Tensor> &rest, size_t num_outputs, int64_t 
            " y tensor(s)");
     *y = slice_vector(rest, 0, ny);
     *sw = rest.size() > ny ? rest.back() : Tensor();
-  } else if (rest.size() == num_outputs) {
-    *y = rest;
+  } else if (rest.empty() || rest.size() == num_outputs) {
+    *y = rest;  // no targets: a model trained on its own add_loss losses (or a step that needs none)
     *sw = Tensor();
   } else if (rest.size() == num_outputs + 1) {
     *y = slice_vector(rest, 0, num_outputs);
@@ -112,7 +112,7 @@ void split_targets(const std::vector<Tensor> &rest, size_t num_outputs, int64_t 
   } else {
     fail(Code::kInvalidArgument, what, ": the model has ", num_outputs, " output(s) but the data holds ",
          rest.size(), " target component(s); expected ", num_outputs,
-         " y tensor(s), then optionally a sample weight");
+         " y tensor(s), then optionally a sample weight (or no targets at all)");
   }
 }
 
@@ -207,6 +207,7 @@ Tensor compute_loss(const LayerPtr &model, const std::vector<Tensor> &x, const s
   auto c = compiled_model(*model, "compute_loss");
   const size_t n = y_pred.size();
   if (!c->losses.empty()) {
+    if (y.empty()) check_without_y(*c, "compute_loss");
     if (c->losses.size() > 1 && c->losses.size() != n)
       fail(Code::kInvalidArgument, "compute_loss: compile gave ", c->losses.size(),
            " losses but the model has ", n, " outputs; expected one loss, or one per output");
@@ -292,6 +293,7 @@ Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const 
   (void)x;
   auto c = compiled_model(*model, "compute_metrics");
   const bool has_metrics = !c->metrics.empty();
+  if (has_metrics && y.empty()) check_without_y(*c, "compute_metrics");
   if (has_metrics && y.size() != y_pred.size())
     fail(Code::kInvalidArgument, "compute_metrics: ", y.size(), " y tensor(s) for ", y_pred.size(),
          " model output(s); expected one per output");
@@ -434,6 +436,8 @@ Tensor combined_sample_weight(const std::vector<Tensor> &y, const Tensor &sample
   for (double w : class_weight)
     KILN_REQUIRE(std::isfinite(w) && w >= 0, what, ": class_weight holds ", w,
                  "; expected finite weights >= 0");
+  if (y.empty())
+    fail(Code::kInvalidArgument, what, ": class_weight needs y (the class of each sample); no y given");
   if (y.size() != 1)
     fail(Code::kInvalidArgument, what, ": class_weight needs a model with a single output; got ", y.size(),
          " y tensors");
@@ -447,10 +451,8 @@ Tensor combined_sample_weight(const std::vector<Tensor> &y, const Tensor &sample
 }
 
 void check_arrays(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const Tensor &sample_weight,
-                  const char *what, bool need_y) {
+                  const char *what) {
   if (x.empty()) fail(Code::kInvalidArgument, what, ": no x given; expected one tensor per model input");
-  if (need_y && y.empty())
-    fail(Code::kInvalidArgument, what, ": no y given; expected one tensor per model output");
   int64_t n = -1;
   auto check = [&](const Tensor &t, const std::string &name) {
     if (!t.defined()) fail(Code::kInvalidArgument, what, ": ", name, " is empty (no tensor)");
@@ -470,7 +472,27 @@ void check_arrays(const std::vector<Tensor> &x, const std::vector<Tensor> &y, co
   if (n == 0) fail(Code::kInvalidArgument, what, ": the data is empty (0 samples)");
 }
 
+void check_without_y(const CompiledModel &c, const char *what) {
+  if (!c.losses.empty()) {
+    const Loss &l = *c.losses[0];
+    fail(Code::kInvalidArgument, what, ": no y given, but the compiled loss '", l.name(), "' (",
+         l.class_name(),
+         ") needs one y per model output; give y, or compile without a loss to train on the model's own "
+         "add_loss() losses");
+  }
+  if (!c.metrics.empty()) {
+    const CompiledMetric &m = c.metrics[0];
+    fail(Code::kInvalidArgument, what, ": no y given, but the compiled metric '",
+         m.object ? m.object->name() : m.name,
+         "' needs one y per model output; give y, or compile without metrics");
+  }
+}
+
 void check_num_targets(const CompiledModel &c, size_t num_y, const char *what) {
+  if (num_y == 0) {
+    if (!c.train_step && !c.test_step) check_without_y(c, what);  // an overridden step may need no y
+    return;
+  }
   if (c.losses.size() > 1 && num_y != c.losses.size())
     fail(Code::kInvalidArgument, what, ": ", num_y, " y tensor(s) for ", c.losses.size(),
          " compiled losses; expected one y per output");
@@ -527,7 +549,7 @@ Logs train_on_batch(const LayerPtr &model, const std::vector<Tensor> &x, const s
                     const Tensor &sample_weight, const std::vector<double> &class_weight) {
   KILN_REQUIRE(model != nullptr, "train_on_batch: model is null");
   auto c = compiled_model(*model, "train_on_batch");
-  check_arrays(x, y, sample_weight, "train_on_batch", true);
+  check_arrays(x, y, sample_weight, "train_on_batch");
   check_num_targets(*c, y.size(), "train_on_batch");
   const Tensor sw = combined_sample_weight(y, sample_weight, class_weight, "train_on_batch");
   reset_metrics(*model);
@@ -538,7 +560,7 @@ Logs test_on_batch(const LayerPtr &model, const std::vector<Tensor> &x, const st
                    const Tensor &sample_weight) {
   KILN_REQUIRE(model != nullptr, "test_on_batch: model is null");
   auto c = compiled_model(*model, "test_on_batch");
-  check_arrays(x, y, sample_weight, "test_on_batch", true);
+  check_arrays(x, y, sample_weight, "test_on_batch");
   check_num_targets(*c, y.size(), "test_on_batch");
   reset_metrics(*model);
   return run_test_step(model, batch_data(x, y, sample_weight), x.size(), static_cast<int64_t>(y.size()));
@@ -546,7 +568,7 @@ Logs test_on_batch(const LayerPtr &model, const std::vector<Tensor> &x, const st
 
 std::vector<Tensor> predict_on_batch(const LayerPtr &model, const std::vector<Tensor> &x) {
   KILN_REQUIRE(model != nullptr, "predict_on_batch: model is null");
-  check_arrays(x, {}, Tensor(), "predict_on_batch", false);
+  check_arrays(x, {}, Tensor(), "predict_on_batch");
   return (*model)(x, layers::CallContext{});
 }
 

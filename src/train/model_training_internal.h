@@ -21,10 +21,14 @@ Logs run_test_step(const LayerPtr &model, const std::vector<Tensor> &data, size_
 // sample_weight times class_weight's per-sample weights (class_weight empty: sample_weight).
 Tensor combined_sample_weight(const std::vector<Tensor> &y, const Tensor &sample_weight,
                               const std::vector<double> &class_weight, const char *what);
-// x, y (when need_y) and sample_weight present, batched, with one number of samples (> 0).
+// x present; x, y (which may be empty: no targets) and sample_weight batched, with one number of
+// samples (> 0).
 void check_arrays(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const Tensor &sample_weight,
-                  const char *what, bool need_y);
-// The number of y tensors against the compiled losses.
+                  const char *what);
+// Data without y: INVALID_ARGUMENT naming the compiled loss or metric that needs it.
+void check_without_y(const CompiledModel &c, const char *what);
+// The number of y tensors against the compiled losses (none: nothing compiled may need y, unless
+// a train / test step of the user's reads the batch).
 void check_num_targets(const CompiledModel &c, size_t num_y, const char *what);
 // For SparseCategoricalCrossentropy outputs whose class count the model tells ahead
 // (compute_output_shape): every label in [0, classes) (or ignore_class), so fit fails before any

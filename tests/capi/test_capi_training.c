@@ -48,15 +48,17 @@ static kiln_layer *make_model(void) {
   return m;
 }
 
-static kiln_optimizer *adam(double lr) {
+static kiln_optimizer *optimizer(const char *class_name, double lr) {
   kiln_config *c = NULL;
   kiln_optimizer *o = NULL;
   EXPECT_OK(kiln_config_create(&c));
   EXPECT_OK(kiln_config_set_float(c, "learning_rate", lr));
-  EXPECT_OK(kiln_optimizer_create(&o, "Adam", c));
+  EXPECT_OK(kiln_optimizer_create(&o, class_name, c));
   kiln_config_free(c);
   return o;
 }
+
+static kiln_optimizer *adam(double lr) { return optimizer("Adam", lr); }
 
 static void compile_model(kiln_layer *m, kiln_optimizer *opt) {
   const char *loss = "sparse_categorical_crossentropy", *metric = "accuracy";
@@ -477,7 +479,7 @@ static void test_errors(void) {
   EXPECT_ERROR(kiln_model_predict_on_batch(&out, m, NULL), INVALID, "x", "NULL");
   EXPECT_ERROR(kiln_model_train_on_batch(&logs, m, NULL, y, NULL, NULL, 0), INVALID, "x", "NULL");
   EXPECT_ERROR(kiln_model_train_on_batch(&logs, m, x, y, NULL, NULL, 2), INVALID, "class_weight", "NULL");
-  EXPECT_ERROR(kiln_model_test_on_batch(&logs, m, x, NULL, NULL), INVALID, "y", "NULL");
+  EXPECT_ERROR(kiln_model_test_on_batch(&logs, m, x, NULL, NULL), INVALID, "no y given", "compiled loss");
   EXPECT_ERROR(kiln_model_compute_loss(NULL, m, x, y, y, NULL), INVALID, "out", "NULL");
   EXPECT_ERROR(kiln_model_compute_metrics(&logs, m, x, y, NULL, NULL), INVALID, "y_pred", "NULL");
   EXPECT_ERROR(kiln_model_get_optimizer(NULL, m), INVALID, "out", "NULL");
@@ -720,8 +722,71 @@ static void test_weighted_metrics(void) {
   kiln_layer_free(m);
 }
 
+/* Keras's fit(x) without y (y NULL): a model compiled without a loss trains on its own losses,
+ * here the kernel's l2 penalty 0.01 * sum(k^2), which each SGD(0.5) step scales by 0.99^2. */
+static void test_without_targets(void) {
+  kiln_layer *m = NULL, *d = NULL;
+  kiln_config *c = NULL, *logs = NULL;
+  kiln_optimizer *sgd = optimizer("SGD", 0.5);
+  kiln_compile_options co;
+  kiln_fit_options fo;
+  kiln_tensor_list *x = list1(x_tensor()), *pred = NULL;
+  kiln_tensor *loss = NULL;
+  double l0 = -1, l = -1;
+  EXPECT_OK(kiln_config_create(&c));
+  EXPECT_OK(kiln_config_set_int(c, "units", C));
+  EXPECT_OK(kiln_config_set_string(c, "kernel_regularizer", "l2"));
+  EXPECT_OK(kiln_layer_create(&d, "Dense", c));
+  EXPECT_OK(kiln_layer_create(&m, "Sequential", NULL));
+  EXPECT_OK(kiln_sequential_add(m, d));
+  EXPECT_OK(kiln_compile_options_init(&co, sizeof co));
+  co.optimizer = sgd;
+  EXPECT_OK(kiln_model_compile(m, &co));
+
+  EXPECT_OK(kiln_model_train_on_batch(&logs, m, x, NULL, NULL, NULL, 0));
+  if (logs) l0 = log_value(logs, "loss");
+  kiln_config_free(logs);
+  logs = NULL;
+  CHECK(l0 > 0);
+  EXPECT_OK(kiln_fit_options_init(&fo, sizeof fo));
+  fo.x = x;
+  fo.y = NULL;
+  fo.batch_size = 16; /* 4 steps */
+  fo.verbose = 0;
+  EXPECT_OK(kiln_model_fit(NULL, m, &fo));
+  EXPECT_OK(kiln_model_test_on_batch(&logs, m, x, NULL, NULL));
+  if (logs) l = log_value(logs, "loss");
+  kiln_config_free(logs);
+  logs = NULL;
+  CHECK(fabs(l - l0 * pow(0.9801, 5)) < 1e-5 * l0);
+  EXPECT_OK(kiln_model_predict_on_batch(&pred, m, x));
+  EXPECT_OK(kiln_model_compute_loss(&loss, m, x, NULL, pred, NULL));
+  if (loss) CHECK(fabs(fdata(loss)[0] - l) < 1e-5 * l0);
+  EXPECT_OK(kiln_model_compute_metrics(&logs, m, x, NULL, pred, NULL));
+  kiln_config_free(logs);
+  logs = NULL;
+
+  /* a compiled loss needs y, and says so */
+  compile_model(m, sgd);
+  EXPECT_ERROR(kiln_model_train_on_batch(&logs, m, x, NULL, NULL, NULL, 0), INVALID, "no y given",
+               "'sparse_categorical_crossentropy'");
+  EXPECT_ERROR(kiln_model_fit(NULL, m, &fo), INVALID, "fit: no y given", "add_loss");
+  EXPECT_ERROR(kiln_model_compute_loss(&loss, m, x, NULL, pred, NULL), INVALID, "no y given",
+               "compiled loss");
+
+  kiln_tensor_free(loss);
+  kiln_tensor_list_free(pred);
+  kiln_tensor_list_free(x);
+  kiln_optimizer_free(sgd);
+  kiln_layer_free(d);
+  kiln_layer_free(m);
+  kiln_config_free(c);
+  release_kept();
+}
+
 int main(void) {
   make_problem();
+  test_without_targets();
   test_mixed_metric_order();
   test_weighted_metrics();
   test_per_output_losses();

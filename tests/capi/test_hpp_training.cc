@@ -400,6 +400,59 @@ TEST(HppTraining, ModelSubclassWithDefaultStepsAndDataset) {
   EXPECT_EQ(pred[0].shape(), (Dims{kSamples, kClasses}));
 }
 
+// An autoencoder whose call adds its reconstruction error with add_loss: Keras's fit(x) without y
+// trains it (compiled without a loss), on tensors, on a dataset of x alone and by train_on_batch.
+class AutoEncoder : public kiln::Model {
+ public:
+  AutoEncoder() : Model("AutoEncoder") {
+    encode_ = track(kiln::layers::Dense(2, "tanh"));
+    decode_ = track(kiln::layers::Dense(kFeatures));
+  }
+
+ protected:
+  std::vector<Tensor> call(const std::vector<Tensor> &x, bool training) override {
+    Tensor out = decode_(encode_(x[0], training), training);
+    add_loss(kiln::mean(kiln::square(out - x[0])));
+    return {out};
+  }
+
+ private:
+  kiln::Layer encode_, decode_;
+};
+
+TEST(HppTraining, FitWithoutTargetsOnAddLoss) {
+  kiln::clear_session();
+  kiln::set_seed(6);
+  Problem p = problem();
+  AutoEncoder model;
+  model.compile(kiln::CompileOptions().with_optimizer(kiln::optimizers::Adam(0.05)));
+  auto reconstruction = [&] {
+    const Tensor out = model.predict(p.x, kiln::PredictOptions().with_verbose(0));
+    return kiln::mean(kiln::square(out - p.x)).item<float>();
+  };
+  kiln::History h = model.fit(p.x, kiln::FitOptions().with_epochs(5).with_batch_size(8).with_verbose(0));
+  const auto logs = h.history();
+  ASSERT_EQ(logs.at("loss").size(), 5u);
+  EXPECT_LT(logs.at("loss").back(), logs.at("loss").front());
+  // evaluate(x) is the reconstruction error (one batch: the whole set).
+  const double eval =
+      model.evaluate(p.x, kiln::EvaluateOptions().with_verbose(0).with_batch_size(kSamples)).at("loss");
+  EXPECT_NEAR(eval, reconstruction(), 1e-5);
+  EXPECT_NEAR(model.test_on_batch(p.x, Tensor()).at("loss"), eval, 1e-5);
+  const double before = reconstruction();
+  auto ds = kiln::data::Dataset::from_tensor_slices({p.x}).batch(10);
+  model.fit(ds, kiln::FitOptions().with_epochs(3).with_verbose(0));
+  for (int i = 0; i < 3; ++i) model.train_on_batch(p.x, Tensor());
+  EXPECT_LT(reconstruction(), before);
+
+  // A compiled loss needs y: the error names it.
+  model.compile(kiln::optimizers::Adam(0.05), "mse");
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "no y given, but the compiled loss",
+              [&] { model.fit(p.x, kiln::FitOptions().with_verbose(0)); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "no y given",
+              [&] { model.fit(ds, kiln::FitOptions().with_verbose(0)); });
+}
+
 // A Model subclass's default train_step differentiates optimizer.scale_loss(loss), as Keras's: a
 // power-of-two loss_scale_factor trains exactly as without.
 TEST(HppTraining, ModelSubclassTrainStepScalesTheLoss) {

@@ -466,6 +466,112 @@ class CustomStepTest(unittest.TestCase):
         self.assertEqual(int(opt.iterations.numpy()), 15)
 
 
+class AutoEncoder(kiln.Model):
+    """Adds its reconstruction error with add_loss, so it trains by fit(x) without y; records the
+    data its steps see."""
+
+    def __init__(self):
+        super().__init__()
+        self.encode = kiln.layers.Dense(2, activation="tanh")
+        self.decode = kiln.layers.Dense(FEATURES)
+        self.seen = []
+
+    def call(self, x):
+        out = self.decode(self.encode(x))
+        self.add_loss(kiln.reduce_mean(kiln.square(out - x)))
+        return out
+
+
+class WatchingAutoEncoder(AutoEncoder):
+    def train_step(self, data):
+        self.seen.append(data)
+        return super().train_step(data)
+
+
+class WithoutTargetsTest(unittest.TestCase):
+    """Keras's fit(x) / evaluate(x) / train_on_batch(x) without y."""
+
+    def setUp(self):
+        kiln.layers.clear_session()
+        kiln.set_seed(3)
+
+    @staticmethod
+    def reconstruction(model, x):
+        return float(np.mean(np.square(model.predict(x, verbose=0) - x)))
+
+    def test_autoencoder_trains_on_its_add_loss(self):
+        x, _ = problem()
+        model = AutoEncoder()
+        model.compile(optimizer=kiln.optimizers.Adam(0.05))
+        h = model.fit(x, epochs=5, batch_size=8, verbose=0, validation_data=(x[:10],)).history
+        self.assertEqual(len(h["loss"]), 5)
+        self.assertLess(h["loss"][-1], h["loss"][0])
+        self.assertEqual(len(h["val_loss"]), 5)
+        self.assertAlmostEqual(model.evaluate(x, batch_size=SAMPLES, verbose=0), self.reconstruction(model, x),
+                               places=5)
+        self.assertAlmostEqual(model.test_on_batch(x), self.reconstruction(model, x), places=5)
+        before = self.reconstruction(model, x)
+        model.fit(kiln.data.Dataset.from_tensor_slices(x).batch(10), epochs=3, verbose=0)
+        for _ in range(3):
+            self.assertIsInstance(model.train_on_batch(x), float)
+        self.assertLess(self.reconstruction(model, x), before)
+
+    def test_the_steps_see_x_as_keras_packs_it(self):
+        x, _ = problem()
+        model = WatchingAutoEncoder()
+        model.compile(optimizer="adam")
+        model.fit(x, batch_size=SAMPLES, shuffle=False, verbose=0)  # x alone, not (x,)
+        model.fit(kiln.data.Dataset.from_tensor_slices(x).batch(SAMPLES), verbose=0)
+        model.train_on_batch(x)
+        w = np.ones(SAMPLES, np.float32)
+        model.fit(x, sample_weight=w, batch_size=SAMPLES, shuffle=False, verbose=0)  # (x, None, sample_weight)
+        self.assertEqual(len(model.seen), 4)
+        for data in model.seen[:3]:
+            self.assertNotIsInstance(data, tuple)
+            np.testing.assert_allclose(np.asarray(data), x)
+        x_seen, y_seen, w_seen = model.seen[3]
+        self.assertIsNone(y_seen)
+        np.testing.assert_allclose(np.asarray(x_seen), x)
+        np.testing.assert_allclose(np.asarray(w_seen), w)
+
+    def test_two_inputs_without_y(self):
+        x, _ = problem()
+
+        class TwoInputAutoEncoder(TwoInputs):
+            def call(self, inputs):
+                out = super().call(inputs)
+                self.add_loss(kiln.reduce_mean(kiln.square(out)))
+                return out
+
+        model = TwoInputAutoEncoder()
+        model.compile(optimizer=kiln.optimizers.SGD(0.1))
+        h = model.fit([x, x * 0.5], batch_size=10, epochs=3, verbose=0).history
+        self.assertLess(h["loss"][-1], h["loss"][0])
+
+    def test_what_needs_y_says_so(self):
+        x, y = problem()
+        model = classifier()
+        model.compile("adam", logits_loss())
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError,
+                                    "fit: no y given, but the compiled loss 'sparse_categorical_crossentropy'"):
+            model.fit(x, verbose=0)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "no y given"):
+            model.evaluate(x, verbose=0)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "no y given"):
+            model.train_on_batch(x)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "no y given"):
+            model.fit(kiln.data.Dataset.from_tensor_slices(x).batch(8), verbose=0)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "no y given"):
+            model.fit(x, y, validation_data=(x,), verbose=0)
+        auto = AutoEncoder()
+        auto.compile("adam")
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "class_weight needs y"):
+            auto.fit(x, class_weight={0: 1.0, 1: 2.0}, verbose=0)
+        auto.compile("adam", metrics=["mae"])
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "compiled metric"):
+            auto.fit(x, verbose=0)
+
+
 class BadInputTest(unittest.TestCase):
     def test_errors(self):
         x, y = problem(10)

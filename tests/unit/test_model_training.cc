@@ -302,7 +302,7 @@ TEST(ModelTraining, PredictBatchesEqualOneCall) {
   d.dataset = data::batch(data::from_tensor_slices({p.x, p.y}), 10);
   d.verbose = 0;
   EXPECT_EQ(predict(m, d)[0].shape(), (Shape{kN, kC}));
-  // Elements of x alone, as Keras's predict takes them; fit and evaluate still need y.
+  // Elements of x alone, as Keras's predict takes them; a compiled loss needs y.
   d.dataset = data::batch(data::from_tensor_slices({p.x}), 10);
   std::vector<Tensor> x_only = predict(m, d);
   ASSERT_EQ(x_only.size(), 1u);
@@ -318,7 +318,8 @@ TEST(ModelTraining, PredictBatchesEqualOneCall) {
     c.loss_names = {"sparse_categorical_crossentropy"};
     return c;
   }());
-  expect_error([&] { evaluate(m, e); }, Code::kInvalidArgument, {"evaluate", "1 component(s)", "then y"});
+  expect_error([&] { evaluate(m, e); }, Code::kInvalidArgument,
+               {"no y given", "compiled loss 'sparse_categorical_crossentropy'"});
 }
 
 TEST(ModelTraining, EvaluateEqualsTestOnBatchOverOneBatch) {
@@ -558,7 +559,7 @@ TEST(ModelTraining, ValidationDataAndRunningBatchLogs) {
   EXPECT_NEAR(*rec->batch_logs[1].get("loss"), (b0 + b1) / 2, 1e-5);  // running mean
   EXPECT_NEAR(h->history.at("val_loss")[0], loss_of(m, rows(p.x, 32, kN), rows(p.y, 32, kN)), 1e-5);
   f.validation_y = {};
-  expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"validation", "no y"});
+  expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"validation data): no y given", "compiled loss"});
 }
 
 TEST(ModelTraining, VerboseTwoPrintsOneLinePerEpoch) {
@@ -644,6 +645,91 @@ TEST(ModelTraining, BadInputIsAClearErrorThatChangesNothing) {
   g.verbose = 0;
   expect_error([&] { fit(m, g); }, Code::kInvalidArgument, {"label", "7"});
   EXPECT_EQ(training_state(*m)->optimizer->iterations(), 3);  // batches 0-2; batch 3 holds index 50
+}
+
+// Keras's fit(x) without y: a model compiled without a loss trains on its own losses (here the
+// kernel's l2 penalty 0.01 * sum(k^2), whose SGD step scales the kernel by 1 - 0.02 * lr); a
+// compiled loss or metric that needs y, or class_weight, is an error naming it.
+double sum_squares(const Tensor &t) {
+  double s = 0;
+  for (int64_t i = 0; i < t.num_elements(); ++i) s += t.item_as_double(i) * t.item_as_double(i);
+  return s;
+}
+
+TEST(ModelTraining, FitWithoutTargetsTrainsOnTheModelsOwnLosses) {
+  Problem p = problem();
+  LayerPtr m = dense_model("softmax", "l2");
+  CompileOptions c;
+  c.optimizer = optimizer("SGD", 0.5);
+  compile(m, c);
+  const std::vector<float> k0 = weights(m)[0], b0 = weights(m)[1];
+  const double ss0 = sum_squares(m->variables()[0]->value());
+  EXPECT_NEAR(*evaluate(m,
+                        [&] {
+                          EvaluateOptions e;
+                          e.x = {p.x};
+                          e.verbose = 0;
+                          return e;
+                        }())
+                   .get("loss"),
+              0.01 * ss0, 1e-5 * ss0);
+  Logs b = train_on_batch(m, {p.x}, {});
+  EXPECT_NEAR(*b.get("loss"), 0.01 * ss0, 1e-5 * ss0);
+  FitOptions f = fit_options({p.x}, {}, 2, 16);  // 4 steps an epoch
+  f.sample_weight = make(Shape{kN}, std::vector<float>(kN, 2.0f));
+  auto h = fit(m, f);
+  ASSERT_EQ(h->history.at("loss").size(), 2u);
+  EXPECT_LT(h->history.at("loss")[1], h->history.at("loss")[0]);
+  // A dataset of x alone: 4 more steps.
+  FitOptions d;
+  d.dataset = data::batch(data::from_tensor_slices({p.x}), 16);
+  d.num_inputs = 1;
+  d.verbose = 0;
+  fit(m, d);
+  const double scale = std::pow(1.0 - 0.02 * 0.5, 1 + 8 + 4);
+  const std::vector<float> k = weights(m)[0], bias = weights(m)[1];
+  for (size_t i = 0; i < k.size(); ++i) EXPECT_NEAR(k[i], k0[i] * scale, 1e-5) << i;
+  EXPECT_EQ(bias, b0);  // no loss reaches the bias
+  Logs t = test_on_batch(m, {p.x}, {});
+  EXPECT_NEAR(*t.get("loss"), 0.01 * sum_squares(m->variables()[0]->value()), 1e-6);
+
+  // y is still taken when given, and the loss then needs it.
+  FitOptions cw = fit_options({p.x}, {}, 1, 16);
+  cw.class_weight = {1.0, 2.0, 3.0};
+  expect_error([&] { fit(m, cw); }, Code::kInvalidArgument, {"class_weight needs y"});
+  d.class_weight = {1.0, 2.0, 3.0};
+  expect_error([&] { fit(m, d); }, Code::kInvalidArgument, {"class_weight needs y", "only the 1 x"});
+  compile_default(m, optimizer("SGD", 0.5));
+  const std::vector<std::vector<float>> before = weights(m);
+  for (const char *what : {"fit", "evaluate", "train_on_batch", "test_on_batch"}) {
+    auto run = [&] {
+      const std::string w = what;
+      if (w == "fit") {
+        fit(m, fit_options({p.x}, {}, 1, 16));
+      } else if (w == "evaluate") {
+        EvaluateOptions e;
+        e.x = {p.x};
+        e.verbose = 0;
+        evaluate(m, e);
+      } else if (w == "train_on_batch") {
+        train_on_batch(m, {p.x}, {});
+      } else {
+        test_on_batch(m, {p.x}, {});
+      }
+    };
+    expect_error(run, Code::kInvalidArgument,
+                 {std::string(what) + ": no y given", "'sparse_categorical_crossentropy'", "add_loss"});
+  }
+  d.class_weight.clear();
+  expect_error([&] { fit(m, d); }, Code::kInvalidArgument, {"compute_loss: no y given", "compiled loss"});
+  EXPECT_EQ(weights(m), before);
+  CompileOptions only_metric;
+  only_metric.optimizer = optimizer("SGD", 0.5);
+  only_metric.metric_names = {"accuracy"};
+  compile(m, only_metric);
+  expect_error([&] { train_on_batch(m, {p.x}, {}); }, Code::kInvalidArgument,
+               {"no y given", "compiled metric 'accuracy'"});
+  EXPECT_EQ(weights(m), before);
 }
 
 }  // namespace

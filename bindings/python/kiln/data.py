@@ -37,6 +37,7 @@ UNKNOWN_CARDINALITY = -2
 # ---------------------------------------------------------------- structures
 
 _LEAF = "leaf"  # the structure of a single tensor
+_NONE = "none"  # a part of a structure that holds no tensor (fit(x, sample_weight=w)'s missing y)
 
 
 class _Deferred:
@@ -118,6 +119,8 @@ def _unflatten(spec, leaves):
     spec = _resolve(spec)
     if spec is None or spec == _LEAF:
         return next(leaves)
+    if spec == _NONE:
+        return None
     if isinstance(spec, tuple):
         return tuple(_unflatten(s, leaves) for s in spec)
     return {k: _unflatten(s, leaves) for k, s in spec.items()}

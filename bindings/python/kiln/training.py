@@ -217,15 +217,17 @@ def _class_weight(class_weight):
 def _dataset_layout(ds):
     """(num_inputs, element structure) of a Dataset of (x, y[, sample_weight]) elements."""
     spec = _data._resolve(ds._spec)
-    if isinstance(spec, tuple) and len(spec) >= 2:
-        return _leaves(spec[0]), spec
-    return 1, spec
+    if isinstance(spec, tuple) and len(spec) >= 1:
+        return _leaves(spec[0]), spec  # (x, y[, sample_weight]), or (x,) without targets
+    return (1 if spec is None else _leaves(spec)), spec  # x alone (a dict of inputs is one x)
 
 
 def _leaves(spec):
     spec = _data._resolve(spec)
     if spec is None or spec == _data._LEAF:
         return 1
+    if spec == _data._NONE:
+        return 0
     if isinstance(spec, tuple):
         return sum(_leaves(s) for s in spec)
     return sum(_leaves(s) for s in spec.values())
@@ -273,6 +275,16 @@ def _unpack(data):
     if len(data) == 3:
         return data
     raise InvalidArgumentError("data must be x, (x,), (x, y) or (x, y, sample_weight); got a tuple of %d" % len(data))
+
+
+def _data_spec(xspec, yspec, has_sample_weight):
+    """The structure of Keras's data from x, y and sample_weight (pack_x_y_sample_weight): (x, y),
+    (x, y, sample_weight), or without y x itself ((x,) for several inputs) and (x, None, sw)."""
+    if yspec is None:
+        if has_sample_weight:
+            return (xspec, _data._NONE, _data._LEAF)
+        return xspec if xspec == _data._LEAF else (xspec,)
+    return (xspec, yspec, _data._LEAF) if has_sample_weight else (xspec, yspec)
 
 
 def _as_list(v):
@@ -643,16 +655,19 @@ class Trainer:
                     opts.validation_dataset = validation_data._h
                     val_spec = _data._resolve(validation_data._spec)
                 else:
-                    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                        raise InvalidArgumentError("fit: validation_data must be (x, y), (x, y, sample_weight) or a "
-                                                   "Dataset; got %r" % (type(validation_data).__name__,))
+                    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (1, 2, 3):
+                        raise InvalidArgumentError("fit: validation_data must be (x,), (x, y), (x, y, sample_weight) "
+                                                   "or a Dataset; got %r" % (type(validation_data).__name__,))
                     vxs, vx = _tensors(validation_data[0], "fit: validation_data x")
-                    vys, vy = _tensors(validation_data[1], "fit: validation_data y")
+                    vys, vy = _tensors(validation_data[1] if len(validation_data) > 1 else None,
+                                       "fit: validation_data y")
+                    if not vx:
+                        raise InvalidArgumentError("fit: validation_data holds no x")
                     opts.validation_x, opts.validation_y = lists.add(vx), lists.add(vy)
-                    val_spec = (vxs, vys)
-                    if len(validation_data) == 3 and validation_data[2] is not None:
-                        opts.validation_sample_weight = lists.keep(_tensor(validation_data[2]))._h
-                        val_spec = (vxs, vys, _data._LEAF)
+                    vsw = validation_data[2] if len(validation_data) == 3 else None
+                    if vsw is not None:
+                        opts.validation_sample_weight = lists.keep(_tensor(vsw))._h
+                    val_spec = _data_spec(vxs, vys, vsw is not None)
             freq = list(validation_freq) if isinstance(validation_freq, (list, tuple)) else [int(validation_freq)]
             if isinstance(validation_freq, (list, tuple)) and len(freq) == 1:
                 freq = freq * 2  # Keras: a list names epochs, even with one entry (C: one value is an interval)
@@ -723,7 +738,7 @@ class Trainer:
         yspec, ys = _tensors(y, "train_on_batch: y")
         sw = _tensor(sample_weight) if sample_weight is not None else None
         cw, ncw = _class_weight(class_weight)
-        with _Lists() as lists, _Layouts((xspec, yspec) if sw is None else (xspec, yspec, _data._LEAF)):
+        with _Lists() as lists, _Layouts(_data_spec(xspec, yspec, sw is not None)):
             logs = _logs(_new(L.kiln_model_train_on_batch, self._handle(), lists.add(xs), lists.add(ys), sw, cw, ncw))
         return self._logs_result(logs, return_dict)
 
@@ -732,7 +747,7 @@ class Trainer:
         xspec, xs = _tensors(x, "test_on_batch: x")
         yspec, ys = _tensors(y, "test_on_batch: y")
         sw = _tensor(sample_weight) if sample_weight is not None else None
-        with _Lists() as lists, _Layouts((xspec, yspec) if sw is None else (xspec, yspec, _data._LEAF)):
+        with _Lists() as lists, _Layouts(_data_spec(xspec, yspec, sw is not None)):
             logs = _logs(_new(L.kiln_model_test_on_batch, self._handle(), lists.add(xs), lists.add(ys), sw))
         return self._logs_result(logs, return_dict)
 
@@ -862,8 +877,7 @@ class Trainer:
         opts.x, opts.y = lists.add(xs), lists.add(ys)
         if sample_weight is not None:
             opts.sample_weight = lists.keep(_tensor(sample_weight))._h
-            return (xspec, yspec, _data._LEAF)
-        return (xspec, yspec)
+        return _data_spec(xspec, yspec, sample_weight is not None)
 
     def _logs_result(self, logs, return_dict):
         if return_dict:
