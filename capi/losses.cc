@@ -77,6 +77,42 @@ kiln_status *kiln_loss_create_custom(kiln_loss **out, const char *class_name, co
   KILN_CAPI_END
 }
 
+kiln_status *kiln_loss_register_class(const char *name, const kiln_loss_class_callbacks *callbacks,
+                                      void *user_data) {
+  KILN_CAPI_BEGIN
+  require_not_null(name, __func__, "name");
+  require_not_null(callbacks, __func__, "callbacks");
+  const kiln_loss_class_callbacks cb = kiln::capi::read_options(
+      callbacks, kiln_loss_class_callbacks{}, KILN_OPTIONS_V1_SIZE(kiln_loss_class_callbacks, destroy),
+      __func__, "kiln_loss_class_callbacks", "callbacks.struct_size = sizeof(kiln_loss_class_callbacks)");
+  if (!cb.from_config)
+    kiln::fail(kiln::Code::kInvalidArgument, __func__,
+               ": callbacks->from_config is NULL; a loss class needs a factory");
+  if (!*name) kiln::fail(kiln::Code::kInvalidArgument, __func__, ": name is empty");
+  // Shared by the copies of the factory: destroy runs after unregistration and the last running call.
+  auto state = std::make_shared<kiln::capi::ForeignUserData>(user_data);
+  const std::string what = std::string("loss '") + name + "' from_config";
+  const auto from_config = cb.from_config;
+  kiln::train::register_loss(name, [state, from_config, what](const Config &config) {
+    const kiln_config c{config};
+    kiln_loss *made = nullptr;
+    kiln_status *st = from_config(&made, &c, state->user_data);
+    std::unique_ptr<kiln_loss> owned(made);
+    kiln::capi::check_foreign(st, what);
+    if (!owned || !owned->loss) kiln::fail(kiln::Code::kInternal, what, " succeeded but gave no loss");
+    return owned->loss;
+  });
+  state->destroy = cb.destroy;  // registered: from here on kiln frees user_data
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_loss_unregister_class(const char *name) {
+  KILN_CAPI_BEGIN
+  require_not_null(name, __func__, "name");
+  kiln::train::unregister_loss(name);
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_loss_deserialize(kiln_loss **out, const kiln_config *serialized) {
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");
@@ -116,7 +152,7 @@ const char *kiln_loss_get_class_name(const kiln_loss *loss) {
 
 bool kiln_loss_is_registered(const char *name) {
   try {
-    return name && !kiln::train::loss_class_for(name).empty();
+    return name && kiln::train::loss_registered(name);
   } catch (...) {
     return false;
   }

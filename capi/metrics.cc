@@ -151,7 +151,7 @@ bool kiln_metric_is_registered(const char *name) {
   try {
     for (const std::string &n : kiln::train::registered_metrics())
       if (n == name) return true;
-    return !kiln::train::loss_class_for(name).empty();
+    return kiln::train::loss_registered(name);
   } catch (...) {
     return false;
   }

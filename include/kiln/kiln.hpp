@@ -3116,8 +3116,47 @@ inline Loss BinaryFocalCrossentropy(const BinaryFocalCrossentropyOptions &o = {}
   c.set("apply_class_balancing", o.apply_class_balancing).set("alpha", o.alpha).set("gamma", o.gamma);
   return Loss::create("BinaryFocalCrossentropy", c);
 }
-/// keras.losses.get: a class name or alias ("mse", "sparse_categorical_crossentropy").
+/// keras.losses.get: a class name or alias ("mse", "sparse_categorical_crossentropy"), or a
+/// registered custom loss.
 inline Loss get(const std::string &name) { return Loss::create(name); }
+
+/// Makes a custom loss from its config: the saved one ("name", "reduction") or Loss::create's.
+using LossFactory = std::function<Loss(const Config &config)>;
+/// Registers a custom loss under name, as Keras's registered custom objects: Loss::create(name),
+/// compile's loss and metric names, Loss::deserialize and the compile config of a loaded
+/// SavedModel make it with factory. name: a Loss subclass's class name (Loss::from_function's
+/// class_name) or a function's name (its fn_name). Replaces an earlier registration; a built-in
+/// name is a kiln::Error (INVALID_ARGUMENT). See kiln_loss_register_class.
+inline void register_loss(const std::string &name, LossFactory factory) {
+  if (!factory) throw Error(KILN_STATUS_INVALID_ARGUMENT, "losses::register_loss: the factory is empty");
+  kiln_loss_class_callbacks cb{};
+  cb.struct_size = sizeof cb;
+  cb.from_config = [](kiln_loss **out, const kiln_config *config, void *ud) -> kiln_status * {
+    return kiln::detail::status_of([&] {
+      kiln::detail::BorrowedConfig b(config);
+      Loss l = (*static_cast<LossFactory *>(ud))(b.c);
+      if (!l.valid()) throw Error(KILN_STATUS_INTERNAL, "the loss factory gave an empty Loss");
+      *out = l.release();
+    });
+  };
+  cb.destroy = [](void *ud) { delete static_cast<LossFactory *>(ud); };
+  auto *f = new LossFactory(std::move(factory));
+  kiln_status *st = kiln_loss_register_class(name.c_str(), &cb, f);
+  if (st) delete f;
+  kiln::detail::check(st);
+}
+/// Registers fn as the loss function name (Keras's LossFunctionWrapper(fn), Loss::from_function
+/// named name), so a model compiled with it loads compiled and "name" works as a loss or metric.
+inline void register_function(const std::string &name,
+                              std::function<Tensor(const Tensor &y_true, const Tensor &y_pred)> fn) {
+  if (!fn) throw Error(KILN_STATUS_INVALID_ARGUMENT, "losses::register_function: the function is empty");
+  register_loss(name, [name, fn](const Config &config) { return Loss::from_function(name, fn, config); });
+}
+/// Ends a custom loss's registration (losses already made live on).
+inline void unregister_loss(const std::string &name) {
+  kiln::detail::check(kiln_loss_unregister_class(name.c_str()));
+}
+/// (Loss::is_registered(name) tells whether a name is built in or registered.)
 
 }  // namespace losses
 

@@ -73,12 +73,42 @@ typedef struct kiln_loss_callbacks {
 /// compile, kiln_metric_create_mean_wrapper: Keras's MeanMetricWrapper(fn)). class_name: NULL for
 /// "LossFunctionWrapper", whose config then holds "fn": fn_name; fn_name: the function's name (the
 /// default loss name), not empty. config (NULL: defaults): "name", "reduction". callbacks is
-/// copied; user_data is passed to each. Serializing works; deserializing such a config is
-/// NOT_FOUND (no function travels in it: a model compiled with it loads with compile false).
+/// copied; user_data is passed to each. Serializing works; deserializing such a config needs the
+/// function or class registered (kiln_loss_register_class), else it is NOT_FOUND (no function
+/// travels in a config: a model compiled with it loads with compile false).
 /// Ownership: *out is new, free with kiln_loss_free; config stays the caller's. Thread-safety: safe.
 KILN_API kiln_status *kiln_loss_create_custom(kiln_loss **out, const char *class_name, const char *fn_name,
                                               const kiln_config *config, const kiln_loss_callbacks *callbacks,
                                               void *user_data);
+/// How to make a custom loss from its config, so that a name finds it as Keras's registered custom
+/// objects (custom_objects, register_keras_serializable): kiln_loss_create(&l, name, config),
+/// compile's loss_names and metric_names, kiln_loss_deserialize, a MeanMetricWrapper's "fn" and
+/// the compile config of a loaded SavedModel. Callbacks return NULL for success or a status.
+typedef struct kiln_loss_class_callbacks {
+  size_t struct_size; /**< sizeof(kiln_loss_class_callbacks) */
+  /// Required. A new loss from config: what the loss's get_config wrote ("name", "reduction"; a
+  /// LossFunctionWrapper's "fn" is taken out), or the caller's config of kiln_loss_create (possibly
+  /// empty; a metric of the function asks for "reduction": "none"). Typically
+  /// kiln_loss_create_custom with that config.
+  /// *out is a new handle that kiln takes. Runs on the thread that asked for the loss, with no kiln
+  /// lock held; may run on several threads at once.
+  kiln_status *(*from_config)(kiln_loss **out, const kiln_config *config, void *user_data);
+  /// Frees user_data when the registration ends (kiln_loss_unregister_class, or a new registration
+  /// of the name) and no from_config still runs; never at process exit. May run on any thread.
+  /// Default: nothing.
+  void (*destroy)(void *user_data);
+} kiln_loss_class_callbacks;
+/// Registers the custom loss name: a Loss subclass's class name (the class_name given to
+/// kiln_loss_create_custom, which its serialized form carries), or a function's name (the fn_name
+/// of a LossFunctionWrapper, which its config holds as "fn"; Keras's registered names such as
+/// "MyPackage>my_loss" work as any). A new registration of a name replaces the old one; a built-in
+/// class or alias is INVALID_ARGUMENT. callbacks is copied. On failure destroy is not called
+/// (user_data stays the caller's). Thread-safety: safe.
+KILN_API kiln_status *kiln_loss_register_class(const char *name, const kiln_loss_class_callbacks *callbacks,
+                                               void *user_data);
+/// Ends the registration of a custom loss: NOT_FOUND when none has that name, INVALID_ARGUMENT for
+/// a built-in one. Losses already made live on. Thread-safety: safe.
+KILN_API kiln_status *kiln_loss_unregister_class(const char *name);
 /// A loss from Keras's serialized form {"class_name": ..., "config": {...}}.
 /// Ownership: *out is new; serialized stays the caller's. Thread-safety: safe.
 KILN_API kiln_status *kiln_loss_deserialize(kiln_loss **out, const kiln_config *serialized);
@@ -102,7 +132,8 @@ KILN_API const char *kiln_loss_get_name(const kiln_loss *loss);
 /// The class name ("SparseCategoricalCrossentropy"); NULL for NULL.
 /// Lifetime: borrowed, valid while the loss lives. Thread-safety: safe.
 KILN_API const char *kiln_loss_get_class_name(const kiln_loss *loss);
-/// Whether name is a loss class or alias kiln_loss_create knows; false for NULL.
+/// Whether name is a loss class or alias kiln_loss_create knows (registered custom losses too);
+/// false for NULL.
 /// Lifetime: a value. Thread-safety: safe.
 KILN_API bool kiln_loss_is_registered(const char *name);
 /// Keras's loss(y_true, y_pred, sample_weight): per-sample losses, times sample_weight (NULL:

@@ -9,6 +9,7 @@
 
 #include "autodiff/autocast.h"
 #include "core/error.h"
+#include "core/factory_registry.h"
 #include "core/utf8.h"
 #include "layers/builtins.h"
 #include "ops/ops.h"
@@ -727,31 +728,27 @@ std::vector<PartialShape> Layer::compute_output_shape(const std::vector<PartialS
 
 namespace {
 
-struct Registry {
-  std::mutex mu;
-  std::map<std::string, LayerFactory> factories;
-  std::set<std::string> custom;  // the names registered by register_layer
-};
-// Never destroyed: a custom class's factory may own foreign state (a Python callable) that must
-// not be released after its runtime has shut down at process exit.
-Registry &registry() {
-  static Registry *r = new Registry;
+// The built-in classes and the custom ones (register_layer), apart: a custom class never takes a
+// built-in name. Never destroyed: a custom class's factory may own foreign state (a Python
+// callable) that must not be released after its runtime has shut down at process exit.
+FactoryRegistry<LayerFactory> &builtin_registry() {
+  static auto *r = new FactoryRegistry<LayerFactory>;
+  return *r;
+}
+FactoryRegistry<LayerFactory> &custom_registry() {
+  static auto *r = new FactoryRegistry<LayerFactory>;
   return *r;
 }
 
 }  // namespace
 
 void add_layer_factory(const std::string &class_name, LayerFactory factory) {
-  Registry &r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  r.factories[class_name] = std::move(factory);
+  builtin_registry().set(class_name, std::move(factory));
 }
 
 bool builtin_layer(const std::string &class_name) {
   register_builtin_layers();
-  Registry &r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  return r.factories.count(class_name) != 0 && r.custom.count(class_name) == 0;
+  return builtin_registry().has(class_name);
 }
 
 void register_layer(const std::string &class_name, LayerFactory factory) {
@@ -762,54 +759,32 @@ void register_layer(const std::string &class_name, LayerFactory factory) {
     fail(Code::kInvalidArgument, "register_layer: '", class_name,
          "' is a built-in layer class; register a custom class under its own name (e.g. 'MyPackage>",
          class_name, "')");
-  Registry &r = registry();
-  LayerFactory old;  // released after the lock: it may own foreign state whose release calls out
-  std::lock_guard<std::mutex> lock(r.mu);
-  old = std::exchange(r.factories[class_name], std::move(factory));
-  r.custom.insert(class_name);
+  custom_registry().set(class_name, std::move(factory));
 }
 
 void unregister_layer(const std::string &class_name) {
   if (builtin_layer(class_name))
     fail(Code::kInvalidArgument, "unregister_layer: '", class_name, "' is a built-in layer class");
-  Registry &r = registry();
-  LayerFactory old;
-  {
-    std::lock_guard<std::mutex> lock(r.mu);
-    auto it = r.factories.find(class_name);
-    if (it == r.factories.end())
-      fail(Code::kNotFound, "unregister_layer: no layer class '", class_name, "' is registered");
-    old = std::move(it->second);
-    r.factories.erase(it);
-    r.custom.erase(class_name);
-  }
+  if (!custom_registry().erase(class_name))
+    fail(Code::kNotFound, "unregister_layer: no layer class '", class_name, "' is registered");
 }
 
 bool layer_registered(const std::string &class_name) {
-  register_builtin_layers();
-  Registry &r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  return r.factories.count(class_name) != 0;
+  return builtin_layer(class_name) || custom_registry().has(class_name);
 }
 
 std::vector<std::string> registered_layers() {
   register_builtin_layers();
-  Registry &r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  std::vector<std::string> names;
-  for (const auto &[k, v] : r.factories) names.push_back(k);
+  std::vector<std::string> names = builtin_registry().names(), custom = custom_registry().names();
+  names.insert(names.end(), custom.begin(), custom.end());
+  std::sort(names.begin(), names.end());
   return names;
 }
 
 LayerPtr create_layer(const std::string &class_name, const Config &config) {
   register_builtin_layers();
-  LayerFactory factory;
-  {
-    Registry &r = registry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    auto it = r.factories.find(class_name);
-    if (it != r.factories.end()) factory = it->second;
-  }
+  LayerFactory factory = builtin_registry().get(class_name);
+  if (!factory) factory = custom_registry().get(class_name);
   if (!factory) {
     std::string known;
     for (const std::string &n : registered_layers()) known += (known.empty() ? "" : ", ") + n;

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/factory_registry.h"
 #include "core/utf8.h"
 #include "ops/ops.h"
 #include "train/callbacks.h"
@@ -638,17 +639,66 @@ std::string loss_class_for(const std::string &name) {
   return it == aliases().end() ? std::string() : it->second;
 }
 
+namespace {
+
+// Never destroyed: a custom loss's factory may own foreign state (a Python callable) that must not
+// be released after its runtime has shut down at process exit.
+FactoryRegistry<LossFactory> &custom_losses() {
+  static auto *r = new FactoryRegistry<LossFactory>;
+  return *r;
+}
+
+bool builtin_loss(const std::string &name) {
+  return name == kLossFunctionWrapper || !loss_class_for(name).empty();
+}
+
+LossFactory custom_factory(const std::string &name) { return custom_losses().get(name); }
+
+LossPtr make_custom(const LossFactory &factory, const std::string &name, const Config &config) {
+  LossPtr loss = factory(config);
+  if (!loss) fail(Code::kInternal, "the custom loss '", name, "' made from its config gave no loss");
+  return loss;
+}
+
+}  // namespace
+
+void register_loss(const std::string &name, LossFactory factory) {
+  if (name.empty()) fail(Code::kInvalidArgument, "register_loss: the name must not be empty");
+  require_utf8(name, "register_loss", "the name");
+  if (!factory) fail(Code::kInvalidArgument, "register_loss: '", name, "' has no factory");
+  if (builtin_loss(name))
+    fail(Code::kInvalidArgument, "register_loss: '", name,
+         "' is a built-in loss; register a custom loss under its own name (e.g. 'MyPackage>", name, "')");
+  custom_losses().set(name, std::move(factory));
+}
+
+void unregister_loss(const std::string &name) {
+  if (builtin_loss(name)) fail(Code::kInvalidArgument, "unregister_loss: '", name, "' is a built-in loss");
+  if (!custom_losses().erase(name))
+    fail(Code::kNotFound, "unregister_loss: no custom loss '", name, "' is registered");
+}
+
+bool loss_registered(const std::string &name) {
+  return !loss_class_for(name).empty() || custom_losses().has(name);
+}
+
 std::vector<std::string> registered_losses() {
   std::vector<std::string> names;
   for (const auto &[n, f] : factories()) names.push_back(n);
   for (const auto &[n, c] : aliases()) names.push_back(n);
+  for (const std::string &n : custom_losses().names()) names.push_back(n);
   return names;
 }
 
 LossPtr create_loss(const std::string &name, const Config &config) {
   const std::string cls = loss_class_for(name);
-  if (cls.empty())
-    fail(Code::kNotFound, "unknown loss '", name, "'; known: ", join_names(registered_losses()));
+  if (cls.empty()) {
+    if (LossFactory f = custom_factory(name)) return make_custom(f, name, config);
+    fail(Code::kNotFound, "unknown loss '", name,
+         "' (a custom loss is found once registered: Keras's custom_objects or register_keras_serializable; "
+         "C: kiln_loss_register_class); known: ",
+         join_names(registered_losses()));
+  }
   ConfigReader r(config, cls);
   return factories().at(cls)(r);
 }
@@ -709,12 +759,20 @@ LossPtr make_function_loss(const std::string &class_name, const std::string &fn_
 
 LossPtr deserialize_loss(const Config &serialized) {
   const ClassAndConfig c = read_serialized(serialized, "loss");
-  if (c.class_name == kLossFunctionWrapper)
-    fail(Code::kNotFound, "loss: the LossFunctionWrapper of '",
-         c.config.has("fn") && c.config.json().at("fn").is_string() ? c.config.get_string("fn")
-                                                                    : std::string("?"),
-         "' cannot be made from its config, which holds no function; give the function again (a model "
-         "compiled with it: load with compile=false, then compile)");
+  if (c.class_name == kLossFunctionWrapper) {
+    const std::string fn = c.config.has("fn") && c.config.json().at("fn").is_string()
+                               ? c.config.get_string("fn")
+                               : std::string();
+    if (LossFactory f = fn.empty() ? LossFactory() : custom_factory(fn)) {
+      Config config = c.config;  // the factory knows its function: it gets name and reduction
+      config.erase("fn");
+      return make_custom(f, fn, config);
+    }
+    fail(Code::kNotFound, "loss: the LossFunctionWrapper of '", fn.empty() ? std::string("?") : fn,
+         "' cannot be made from its config, which holds no function; register the function under that "
+         "name (Keras's custom_objects or register_keras_serializable; C: kiln_loss_register_class), or "
+         "load the model with compile=false and compile it again");
+  }
   return create_loss(c.class_name, c.config);
 }
 

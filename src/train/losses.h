@@ -87,12 +87,27 @@ inline constexpr const char kLossFunctionWrapper[] = "LossFunctionWrapper";
 LossPtr make_function_loss(const std::string &class_name, const std::string &fn_name, LossFn fn,
                            const Config &config = Config());
 
-// {"class_name": ..., "config": {...}} both ways (Keras serialize / deserialize).
+// {"class_name": ..., "config": {...}} both ways (Keras serialize / deserialize). A
+// LossFunctionWrapper is made by the custom loss registered under its "fn", any other class not
+// built in by the one registered under its class name.
 Config serialize_loss(const Loss &loss);
 LossPtr deserialize_loss(const Config &serialized);
-// Class names, then aliases.
+// Class names, then aliases, then the custom losses registered.
 std::vector<std::string> registered_losses();
-// The class a name or alias stands for ("mse" -> "MeanSquaredError"); empty when unknown.
+// The built-in class a name or alias stands for ("mse" -> "MeanSquaredError"); empty when unknown.
 std::string loss_class_for(const std::string &name);
+
+// Custom losses by name, as Keras's registered custom objects (custom_objects,
+// register_keras_serializable): a Loss subclass of the caller's by its class name, or a function
+// by its name (a LossFunctionWrapper's "fn"). create_loss and deserialize_loss (so compile's loss
+// names, the compile config of a SavedModel and MeanMetricWrapper's "fn") make them with the
+// factory, from the saved config or the caller's. The factory is called without any lock held.
+using LossFactory = std::function<LossPtr(const Config &config)>;
+// Replaces an earlier registration of name; a built-in class or alias is InvalidArgument.
+void register_loss(const std::string &name, LossFactory factory);
+// NotFound when name is not registered; InvalidArgument for a built-in name.
+void unregister_loss(const std::string &name);
+// Whether name is a built-in loss class or alias, or a registered custom loss.
+bool loss_registered(const std::string &name);
 
 }  // namespace kiln::train

@@ -586,7 +586,7 @@ MetricPtr create_metric(const std::string &name, const Config &config) {
   auto it = aliases().find(name);
   if (it != aliases().end()) return make_named(it->second, name, config);
   // A loss function name: a Mean of the loss's per-sample values, named as given.
-  if (!loss_class_for(name).empty()) {
+  if (loss_registered(name)) {
     Config c = config;
     if (!c.has("name") || c.is_null("name")) c.set("name", name);
     ConfigReader r(c, "MeanMetricWrapper");

@@ -524,9 +524,108 @@ static void test_loss_function(void) {
   release_kept(); /* t, p and sw */
 }
 
+/* A registered custom loss (Keras's custom_objects): from_config makes the function's
+ * LossFunctionWrapper from the saved config, so names and configs find it. */
+typedef struct {
+  my_loss_state loss;
+  int made, destroyed;
+} my_loss_class;
+
+static kiln_status *my_loss_from_config(kiln_loss **out, const kiln_config *config, void *user) {
+  my_loss_class *k = (my_loss_class *)user;
+  kiln_loss_callbacks cb;
+  if (k->loss.fail) return kiln_status_create(KILN_STATUS_OUT_OF_RANGE, "told to fail");
+  memset(&cb, 0, sizeof cb);
+  cb.struct_size = sizeof cb;
+  cb.call = my_loss;
+  k->made++;
+  return kiln_loss_create_custom(out, NULL, "my_registered_loss", config, &cb, &k->loss);
+}
+
+static void my_loss_class_destroy(void *user) { ((my_loss_class *)user)->destroyed++; }
+
+static void test_loss_registry(void) {
+  my_loss_class k = {{1.0f, 0, 0}, 0, 0}, other = {{3.0f, 0, 0}, 0, 0};
+  kiln_loss_class_callbacks cb;
+  const float yt[4] = {1, 2, 3, 4}, yp[4] = {1.5f, 2, 2, 4};
+  const int64_t dims[2] = {2, 2};
+  kiln_tensor *t = f32(2, dims, yt), *p = f32(2, dims, yp), *o = NULL;
+  kiln_loss *loss = NULL, *back = NULL, *none = NULL;
+  kiln_metric *metric = NULL;
+  kiln_config *c = NULL, *ser = NULL, *got = NULL;
+  const char *name = NULL;
+  memset(&cb, 0, sizeof cb);
+  cb.struct_size = sizeof cb;
+  cb.from_config = my_loss_from_config;
+  cb.destroy = my_loss_class_destroy;
+  CHECK(!kiln_loss_is_registered("my_registered_loss"));
+  OK(kiln_loss_register_class("my_registered_loss", &cb, &other));
+  OK(kiln_loss_register_class("my_registered_loss", &cb, &k)); /* replaces: the first is destroyed */
+  CHECK(other.destroyed == 1 && k.destroyed == 0);
+  CHECK(kiln_loss_is_registered("my_registered_loss"));
+  CHECK(kiln_metric_is_registered("my_registered_loss"));
+  OK(kiln_config_create(&c));
+  OK(kiln_config_set_string(c, "reduction", "sum"));
+  OK(kiln_loss_create(&loss, "my_registered_loss", c));
+  CHECK(k.made == 1);
+  /* per-sample means (0.125 + 0.5) summed */
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, loss, t, p, NULL))) - 0.625f) < 1e-5f);
+  OK(kiln_loss_serialize(&ser, loss));
+  OK(kiln_loss_deserialize(&back, ser));
+  CHECK(k.made == 2);
+  OK(kiln_loss_get_config(&got, back));
+  OK(kiln_config_get_string(&name, got, "reduction"));
+  CHECK(name && strcmp(name, "sum") == 0);
+  OK(kiln_config_get_string(&name, got, "fn"));
+  CHECK(name && strcmp(name, "my_registered_loss") == 0);
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, back, t, p, NULL))) - 0.625f) < 1e-5f);
+  OK(kiln_metric_create(&metric, "my_registered_loss", NULL));
+  OK(kiln_metric_update_state(metric, t, p, NULL));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, metric))) - 0.3125f) < 1e-5f);
+  /* from_config's status comes back with its code */
+  k.loss.fail = 1;
+  EXPECT_ERROR(kiln_loss_create(&none, "my_registered_loss", NULL), KILN_STATUS_OUT_OF_RANGE,
+               "loss 'my_registered_loss' from_config", "told to fail");
+  k.loss.fail = 0;
+  /* bad registrations leave user_data the caller's */
+  EXPECT_ERROR(kiln_loss_register_class("mse", &cb, &other), KILN_STATUS_INVALID_ARGUMENT, "'mse'",
+               "built-in");
+  EXPECT_ERROR(kiln_loss_register_class("", &cb, &other), KILN_STATUS_INVALID_ARGUMENT, "empty", NULL);
+  EXPECT_ERROR(kiln_loss_register_class(NULL, &cb, &other), KILN_STATUS_INVALID_ARGUMENT, "name", "NULL");
+  EXPECT_ERROR(kiln_loss_register_class("x", NULL, &other), KILN_STATUS_INVALID_ARGUMENT, "callbacks",
+               "NULL");
+  cb.struct_size = 4;
+  EXPECT_ERROR(kiln_loss_register_class("x", &cb, &other), KILN_STATUS_INVALID_ARGUMENT, "struct_size", NULL);
+  cb.struct_size = sizeof cb;
+  cb.from_config = NULL;
+  EXPECT_ERROR(kiln_loss_register_class("x", &cb, &other), KILN_STATUS_INVALID_ARGUMENT, "from_config",
+               "NULL");
+  CHECK(other.destroyed == 1);
+  /* unregistered: the losses made live on, the name is unknown again */
+  OK(kiln_loss_unregister_class("my_registered_loss"));
+  CHECK(k.destroyed == 1);
+  EXPECT_ERROR(kiln_loss_unregister_class("my_registered_loss"), KILN_STATUS_NOT_FOUND, "my_registered_loss",
+               NULL);
+  EXPECT_ERROR(kiln_loss_unregister_class("mse"), KILN_STATUS_INVALID_ARGUMENT, "built-in", NULL);
+  EXPECT_ERROR(kiln_loss_unregister_class(NULL), KILN_STATUS_INVALID_ARGUMENT, "name", "NULL");
+  EXPECT_ERROR(kiln_loss_deserialize(&none, ser), KILN_STATUS_NOT_FOUND,
+               "LossFunctionWrapper of 'my_registered_loss'", "kiln_loss_register_class");
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, back, t, p, NULL))) - 0.625f) < 1e-5f);
+  CHECK(!kiln_loss_is_registered("my_registered_loss"));
+  kiln_config_free(c);
+  kiln_config_free(ser);
+  kiln_config_free(got);
+  kiln_metric_free(metric);
+  kiln_loss_free(loss);
+  kiln_loss_free(back);
+  CHECK(none == NULL);
+  release_kept();
+}
+
 int main(void) {
   test_losses();
   test_loss_function();
+  test_loss_registry();
   test_more_losses_and_metrics();
   test_loss_gradient();
   test_loss_errors();

@@ -40,6 +40,54 @@ bool same(const kiln::Tensor &a, const kiln::Tensor &b) {
   return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
 }
 
+// A model compiled with a loss function and a metric of it loads compiled once the function is
+// registered under its name (Keras's custom_objects); without it, load_model says what to do.
+TEST_F(HppSavedModel, CustomLossFunctionLoadsOnceRegistered) {
+  const auto half_squared = [](const kiln::Tensor &y_true, const kiln::Tensor &y_pred) {
+    const kiln::Tensor d = y_pred - y_true;
+    return kiln::mean(d * d * 0.5f, {-1});
+  };
+  kiln::Sequential m({kiln::layers::Dense(3)});
+  m.build_for({-1, 4});
+  const kiln::Loss loss = kiln::Loss::from_function("half_squared", half_squared);
+  m.compile(kiln::CompileOptions()
+                .with_optimizer(kiln::optimizers::SGD(0.1))
+                .with_loss(loss)
+                .with_metrics(std::vector<kiln::Metric>{kiln::Metric::mean_wrapper(loss)}));
+  const kiln::Tensor x = features(8), y = features(8) * 0.5f;
+  const kiln::Tensor y3 = kiln::slice(y, {0, 0}, {8, 3});
+  m.train_on_batch(x, y3);
+  m.save(dir + "/export");
+  try {
+    kiln::models::load_model(dir + "/export");
+    ADD_FAILURE() << "loaded without the function";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_NOT_FOUND);
+    EXPECT_NE(std::string(e.what()).find("'half_squared'"), std::string::npos) << e.what();
+  }
+  kiln::losses::register_function("half_squared", half_squared);
+  EXPECT_TRUE(kiln::Loss::is_registered("half_squared"));
+  kiln::Model l = kiln::models::load_model(dir + "/export");
+  ASSERT_TRUE(l.is_compiled());
+  const auto a = m.test_on_batch(x, y3), b = l.test_on_batch(x, y3);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(b.count("half_squared"), 1u);
+  EXPECT_EQ(m.train_on_batch(x, y3), l.train_on_batch(x, y3));
+  EXPECT_TRUE(same(m.predict_on_batch(x), l.predict_on_batch(x)));
+  // By name, as a loss and a metric.
+  kiln::Sequential n({kiln::layers::Dense(3)});
+  n.compile("sgd", "half_squared", std::vector<std::string>{"half_squared"});
+  EXPECT_EQ(n.train_on_batch(x, y3).count("half_squared"), 1u);
+  kiln::losses::unregister_loss("half_squared");
+  EXPECT_FALSE(kiln::Loss::is_registered("half_squared"));
+  try {
+    kiln::losses::register_function("mse", half_squared);
+    ADD_FAILURE() << "registered over a built-in loss";
+  } catch (const kiln::Error &e) {
+    EXPECT_EQ(e.code(), KILN_STATUS_INVALID_ARGUMENT);
+  }
+}
+
 TEST_F(HppSavedModel, SaveLoadServeAndTrainOn) {
   kiln::Sequential m = mlp();
   m.compile(kiln::optimizers::Adam(0.01), "sparse_categorical_crossentropy", {"accuracy"});

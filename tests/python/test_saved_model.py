@@ -223,5 +223,93 @@ class SavedModelTest(unittest.TestCase):
             unbuilt.save(os.path.join(self.dir, "unbuilt"))
 
 
+def half_squared(y_true, y_pred):
+    return kiln.reduce_mean(kiln.square(y_pred - y_true) * 0.5, axis=-1)
+
+
+class ScaledLoss(kiln.losses.Loss):
+    """A Keras-3-style Loss subclass: its own call, Keras's from_config (cls(**config))."""
+
+    def __init__(self, name="scaled_loss", reduction="sum_over_batch_size"):
+        super().__init__(name=name, reduction=reduction)
+
+    def call(self, y_true, y_pred):
+        return kiln.reduce_mean(kiln.square(y_pred - y_true), axis=-1) * 2.0
+
+
+@kiln.saving.register_keras_serializable(package="PyTest")
+def quarter_squared(y_true, y_pred):
+    return kiln.reduce_mean(kiln.square(y_pred - y_true) * 0.25, axis=-1)
+
+
+class CustomLossLoadTest(unittest.TestCase):
+    """load_model of a model compiled with losses and metrics of the user's: custom_objects,
+    custom_object_scope and register_keras_serializable find them by name, as in Keras."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="kiln_saved_model_loss_py_")
+        self.x = np.linspace(-1, 1, 32, dtype=np.float32).reshape(8, 4)
+        self.y = np.linspace(0, 1, 24, dtype=np.float32).reshape(8, 3)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _saved(self, loss, metrics=()):
+        m = kiln.Sequential([kiln.layers.Dense(3)])
+        m.build((None, 4))
+        m.compile(optimizer=kiln.optimizers.SGD(0.1), loss=loss, metrics=list(metrics))
+        m.train_on_batch(self.x, self.y)
+        path = os.path.join(self.dir, "m%d" % len(os.listdir(self.dir)))
+        m.save(path)
+        return m, path
+
+    def _same_training(self, m, loaded):
+        self.assertEqual(m.test_on_batch(self.x, self.y, return_dict=True),
+                         loaded.test_on_batch(self.x, self.y, return_dict=True))
+        self.assertEqual(m.train_on_batch(self.x, self.y), loaded.train_on_batch(self.x, self.y))
+        np.testing.assert_array_equal(m.predict(self.x, verbose=0), loaded.predict(self.x, verbose=0))
+
+    def test_a_function_loss_and_metric_by_custom_objects(self):
+        m, path = self._saved(half_squared, [half_squared, "mae"])
+        with self.assertRaisesRegex(kiln.errors.NotFoundError, "'half_squared'.*custom_objects"):
+            kiln.models.load_model(path)
+        loaded = kiln.models.load_model(path, custom_objects={"half_squared": half_squared})
+        self._same_training(m, loaded)
+        self.assertEqual(loaded.metrics_names, ["loss", "half_squared", "mae"])
+        # the registration ends with the call, and custom_object_scope gives it again
+        with self.assertRaises(kiln.errors.NotFoundError):
+            kiln.models.load_model(path)
+        with kiln.saving.custom_object_scope({"half_squared": half_squared}):
+            again = kiln.models.load_model(path)
+            by_name = kiln.Sequential([kiln.layers.Dense(3)])
+            by_name.compile("sgd", loss="half_squared", metrics=["half_squared"])
+            self.assertIn("half_squared", by_name.train_on_batch(self.x, self.y, return_dict=True))
+        self.assertTrue(again.compiled)
+        self.assertEqual(kiln.models.load_model(path, compile=False).compiled, False)
+
+    def test_a_loss_subclass_by_custom_objects(self):
+        m, path = self._saved(ScaledLoss(reduction="sum"))
+        with self.assertRaisesRegex(kiln.errors.NotFoundError, "ScaledLoss"):
+            kiln.models.load_model(path)
+        loaded = kiln.models.load_model(path, custom_objects={"ScaledLoss": ScaledLoss})
+        self._same_training(m, loaded)
+        import gc
+        gc.collect()  # the loaded model's loss object lives as long as the model
+        self.assertEqual(loaded.train_on_batch(self.x, self.y), m.train_on_batch(self.x, self.y))
+
+    def test_a_registered_function_needs_no_custom_objects(self):
+        m, path = self._saved(quarter_squared, [quarter_squared])
+        self.assertIn("quarter_squared", m.metrics_names)
+        self._same_training(m, kiln.models.load_model(path))
+
+    def test_built_in_names_stay_built_in(self):
+        def mse(y_true, y_pred):
+            return kiln.reduce_mean(kiln.square(y_pred - y_true) * 10.0, axis=-1)
+
+        m, path = self._saved("mse")
+        loaded = kiln.models.load_model(path, custom_objects={"mse": mse})
+        self._same_training(m, loaded)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -4,6 +4,7 @@
 // resolution, bad input, and one metric updated from four threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <fstream>
@@ -346,6 +347,73 @@ TEST(TrainLosses, ConfigRoundTrip) {
   bad_gamma.set("gamma", -1.0);
   expect_error([&] { create_loss("BinaryFocalCrossentropy", bad_gamma); }, Code::kInvalidArgument,
                {"gamma is -1", ">= 0"});
+}
+
+// Custom losses by name (Keras's registered custom objects): a function's LossFunctionWrapper and
+// a Loss subclass come back from their configs, by compile's names and as a metric's "fn".
+TEST(TrainLosses, RegisteredCustomLosses) {
+  const LossFn cube = [](const Tensor &t, const Tensor &p) {
+    Tensor d = ops::sub(p, t);
+    return ops::mean(ops::mul(ops::mul(d, d), d), {-1});
+  };
+  std::vector<Config> seen;
+  register_loss("my_cube", [&](const Config &config) {
+    seen.push_back(config);
+    return make_function_loss(kLossFunctionWrapper, "my_cube", cube, config);
+  });
+  register_loss("MyPackage>CubeLoss", [&](const Config &config) {
+    return make_function_loss("MyPackage>CubeLoss", "cube_loss", cube, config);
+  });
+  EXPECT_TRUE(loss_registered("my_cube"));
+  EXPECT_TRUE(loss_registered("mse"));
+  EXPECT_FALSE(loss_registered("my_square"));
+  const std::vector<std::string> names = registered_losses();
+  EXPECT_NE(std::find(names.begin(), names.end(), "MyPackage>CubeLoss"), names.end());
+  const Tensor t = make(Shape{2, 2}, {0, 1, 2, 3}), p = make(Shape{2, 2}, {1, 1, 0, 4});
+  // (1 + 0) / 2 = 0.5 and (-8 + 1) / 2 = -3.5, averaged: -1.5.
+  EXPECT_NEAR(create_loss("my_cube")->operator()(t, p).item_as_double(), -1.5, 1e-6);
+  Config sum;
+  sum.set("reduction", "sum").set("name", "c");
+  LossPtr a = create_loss("my_cube", sum);
+  EXPECT_NEAR((*a)(t, p).item_as_double(), -3.0, 1e-6);
+  // The serialized form names the function; the factory gets name and reduction, not "fn".
+  const Config ser = serialize_loss(*a);
+  EXPECT_EQ(ser.to_json(),
+            R"({"class_name":"LossFunctionWrapper","config":{"name":"c","reduction":"sum","fn":"my_cube"}})");
+  LossPtr b = deserialize_loss(ser);
+  EXPECT_EQ(b->get_config(), a->get_config());
+  EXPECT_EQ(seen.back().to_json(), R"({"name":"c","reduction":"sum"})");
+  LossPtr sub = deserialize_loss(serialize_loss(*create_loss("MyPackage>CubeLoss")));
+  EXPECT_EQ(sub->class_name(), "MyPackage>CubeLoss");
+  EXPECT_NEAR((*sub)(t, p).item_as_double(), -1.5, 1e-6);
+  // A metric of the function: by name, and back from its config.
+  MetricPtr m = create_metric("my_cube");
+  m->update_state(t, p, Tensor());
+  EXPECT_NEAR(m->result().item_as_double(), -1.5, 1e-6);
+  EXPECT_EQ(seen.back().to_json(), R"({"reduction":"none"})");
+  MetricPtr m2 = deserialize_metric(serialize_metric(*m));
+  m2->update_state(t, p, Tensor());
+  EXPECT_NEAR(m2->result().item_as_double(), -1.5, 1e-6);
+  EXPECT_EQ(m2->name(), "my_cube");
+  // Bad registrations and an ended one.
+  expect_error([&] { register_loss("mse", [](const Config &) { return LossPtr(); }); },
+               Code::kInvalidArgument, {"'mse' is a built-in loss"});
+  expect_error([&] { register_loss("LossFunctionWrapper", [](const Config &) { return LossPtr(); }); },
+               Code::kInvalidArgument, {"built-in"});
+  expect_error([&] { register_loss("", [](const Config &) { return LossPtr(); }); }, Code::kInvalidArgument,
+               {"empty"});
+  expect_error([&] { register_loss("x", LossFactory()); }, Code::kInvalidArgument, {"no factory"});
+  register_loss("gives_nothing", [](const Config &) { return LossPtr(); });
+  expect_error([&] { create_loss("gives_nothing"); }, Code::kInternal, {"'gives_nothing'", "gave no loss"});
+  unregister_loss("gives_nothing");
+  unregister_loss("my_cube");
+  unregister_loss("MyPackage>CubeLoss");
+  expect_error([&] { unregister_loss("my_cube"); }, Code::kNotFound, {"no custom loss 'my_cube'"});
+  expect_error([&] { unregister_loss("mse"); }, Code::kInvalidArgument, {"built-in"});
+  expect_error([&] { deserialize_loss(ser); }, Code::kNotFound,
+               {"LossFunctionWrapper of 'my_cube'", "register"});
+  expect_error([&] { create_loss("my_cube"); }, Code::kNotFound, {"unknown loss 'my_cube'"});
+  EXPECT_NEAR((*b)(t, p).item_as_double(), -3.0, 1e-6);  // made before: lives on
 }
 
 // Keras's hinge losses turn labels that are all 0 or 1 into -1 or 1, and leave any others as

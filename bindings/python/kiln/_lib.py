@@ -20,6 +20,13 @@ class LossCallbacks(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("call", LOSS_FN), ("destroy", USER_DATA_DESTROY)]
 
 
+LOSS_FROM_CONFIG = ctypes.CFUNCTYPE(_ST, _HP, _H, ctypes.c_void_p)  # kiln_loss_class_callbacks.from_config
+
+
+class LossClassCallbacks(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("from_config", LOSS_FROM_CONFIG), ("destroy", USER_DATA_DESTROY)]
+
+
 def _candidates():
     env = os.environ.get("KILN_LIBRARY")
     if env:
@@ -365,6 +372,8 @@ _SIGS.update({
     "kiln_loss_get_name": (_cp, [_H]),
     "kiln_loss_get_class_name": (_cp, [_H]),
     "kiln_loss_is_registered": (_b, [_cp]),
+    "kiln_loss_register_class": (_ST, [_cp, ctypes.POINTER(LossClassCallbacks), ctypes.c_void_p]),
+    "kiln_loss_unregister_class": (_ST, [_cp]),
     "kiln_loss_call": (_ST, [_HP, _H, _T, _T, _T]),
     "kiln_metric_create": (_ST, [_HP, _cp, _C]),
     "kiln_metric_create_mean_wrapper": (_ST, [_HP, _H, _cp]),

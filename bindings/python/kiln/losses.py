@@ -21,7 +21,8 @@ import weakref
 from . import _lib
 from . import config as _config
 from ._handles import Owned, as_tensor, new_handle
-from .errors import CALLBACK_TLS, FailedPreconditionError, InvalidArgumentError, call_c, guard_callback
+from .errors import (CALLBACK_TLS, FailedPreconditionError, InvalidArgumentError, NotFoundError, call_c,
+                     guard_callback)
 from .tensor import Tensor
 
 L = _lib.lib
@@ -103,11 +104,18 @@ class Loss(Owned):
                 raise InvalidArgumentError("%s: dtype %r is not supported; losses compute in y_pred's dtype"
                                            % (cls.__name__, dtype))
             name = name or _snake_case(cls.__name__)
-            self._h = _python_loss_handle(cls.__name__, name, weakref.WeakMethod(self.call), True,
+            self._h = _python_loss_handle(_class_name(cls), name, weakref.WeakMethod(self.call), True,
                                           {"name": name, "reduction": reduction})
             return
         self._init_builtin(args, kwargs, {"reduction": reduction, "name": name, "dtype": dtype},
                            ("reduction", "name", "dtype"))
+
+    @classmethod
+    def from_config(cls, config):
+        """Keras's Loss.from_config: cls(**config)."""
+        if cls is Loss:
+            raise TypeError("kiln.losses.Loss is the base class; from_config needs one of its classes")
+        return cls(**config)
 
     def _no_class_error(self):
         if type(self) is Loss:
@@ -149,11 +157,85 @@ class LossFunctionWrapper(Loss):
         if dtype not in (None, "float32"):
             raise InvalidArgumentError("LossFunctionWrapper: dtype %r is not supported; losses compute in y_pred's "
                                        "dtype" % (dtype,))
+        from .saving import get_registered_name  # noqa: PLC0415 - saving imports layers, which import this
         fn_name = getattr(fn, "__name__", None) or type(fn).__name__
         self.fn = fn
         call = functools.partial(fn, **kwargs) if kwargs else fn
-        self._h = _python_loss_handle(None, fn_name, call, False,
-                                      {"name": name or fn_name, "reduction": reduction})
+        # The config's "fn" is the name the function is registered under, which load_model finds.
+        self._h = _python_loss_handle(None, get_registered_name(fn) if hasattr(fn, "__name__") else fn_name, call,
+                                      False, {"name": name or fn_name, "reduction": reduction})
+
+
+def _class_name(cls):
+    """The C class name of a Loss subclass: its registered name ("MyPackage>MyLoss") or its name."""
+    return cls.__dict__.get("_kiln_registered_name") or cls.__name__
+
+
+# ---------------------------------------------------------------- custom losses by name
+#
+# custom_objects / register_keras_serializable register functions and Loss subclasses with C
+# (kiln_loss_register_class), so a name finds them wherever C makes a loss: compile's names, a
+# MeanMetricWrapper's "fn" and the compile config of load_model.
+
+_REGISTERED = {}  # user_data key -> (registered name, the function or Loss subclass)
+
+
+def _is_custom_loss(obj):
+    """A function (a LossFunctionWrapper's) or a Loss subclass with its own call."""
+    if isinstance(obj, type):
+        return issubclass(obj, Loss) and obj.call is not Loss.call and "_CLASS" not in obj.__dict__
+    return callable(obj) and not isinstance(obj, Owned) and hasattr(obj, "__name__")  # not layer objects
+
+
+@_lib.LOSS_FROM_CONFIG
+@guard_callback("a custom loss's from_config", tls=CALLBACK_TLS)
+def _on_loss_from_config(out, config_h, user_data):
+    name, obj = _REGISTERED[user_data]
+    config = _config.from_c(config_h) if config_h else {}
+    if isinstance(obj, type):
+        loss = obj.from_config(config)
+        if not isinstance(loss, Loss):
+            raise TypeError("%s.from_config returned %s; expected a kiln Loss" % (obj.__name__, type(loss).__name__))
+        # A handle that holds the object (its own handle holds it only weakly): kiln keeps the loss.
+        c = loss.get_config()
+        out[0] = _python_loss_handle(_class_name(type(loss)), c["name"], loss.call, False,
+                                     {"name": c["name"], "reduction": c["reduction"]})
+    else:
+        reduction = config.get("reduction", "sum_over_batch_size")
+        out[0] = _python_loss_handle(None, name, obj, False, {"name": config.get("name") or name,
+                                                                "reduction": "none" if reduction is None else reduction})
+
+
+@_lib.USER_DATA_DESTROY
+def _on_registration_destroy(user_data):
+    _REGISTERED.pop(user_data or 0, None)
+
+
+_CLASS_CALLBACKS = _lib.LossClassCallbacks(ctypes.sizeof(_lib.LossClassCallbacks), _on_loss_from_config,
+                                           _on_registration_destroy)
+
+
+def _register(name, obj):
+    """Registers a function or Loss subclass with C under name; False for a built-in loss name
+    (which stays the built-in loss)."""
+    key = next(_loss_keys)
+    _REGISTERED[key] = (name, obj)
+    try:
+        call_c(L.kiln_loss_register_class, name.encode(), ctypes.byref(_CLASS_CALLBACKS), ctypes.c_void_p(key))
+    except BaseException as e:
+        _REGISTERED.pop(key, None)
+        if isinstance(e, InvalidArgumentError) and "is a built-in loss" in str(e):
+            return False
+        raise
+    return True
+
+
+def _unregister(name):
+    """Ends name's registration with C (nothing for a name not registered or built in)."""
+    try:
+        call_c(L.kiln_loss_unregister_class, name.encode())
+    except (NotFoundError, InvalidArgumentError):
+        pass
 
 
 def _loss_class(class_name, args, doc):

@@ -17,6 +17,7 @@ import contextlib
 import threading
 
 from . import layers as _layers
+from . import losses as _losses
 
 _REGISTERED = {}   # registered name -> class (register_keras_serializable)
 _ACTIVE = {}       # name -> the class registered under it now (by the decorator or a scope)
@@ -25,8 +26,9 @@ _scope_lock = threading.RLock()
 
 
 def register_keras_serializable(package="Custom", name=None):
-    """Decorator: registers a Layer subclass, or a function (a Lambda layer's), as
-    "<package>><name>" (name: the class's or function's name)."""
+    """Decorator: registers a Layer subclass, a Loss subclass, or a function (a loss, a metric, a
+    Lambda layer's) as "<package>><name>" (name: the class's or function's name), so configs that
+    name it (a saved model's layers and compile config) find it."""
     if ">" in str(package):
         raise ValueError("register_keras_serializable: package %r must not contain '>'" % (package,))
 
@@ -38,6 +40,8 @@ def register_keras_serializable(package="Custom", name=None):
             cls._kiln_registered_name = registered
         else:
             _FUNCTION_NAMES[cls] = registered
+        if _losses._is_custom_loss(cls):  # C makes losses by name: the compile config's, a metric's "fn"
+            _losses._register(registered, cls)
         _REGISTERED[registered] = cls
         _ACTIVE[registered] = cls
         return cls
@@ -65,9 +69,10 @@ def get_registered_object(name, custom_objects=None):
 
 @contextlib.contextmanager
 def custom_object_scope(custom_objects):
-    """Within the block, deserialization finds the classes of custom_objects ({"MyDense": MyDense})
-    by those names; on exit the names are registered as before (an enclosing scope's class, a
-    register_keras_serializable class, or none)."""
+    """Within the block, deserialization finds the classes and functions of custom_objects
+    ({"MyDense": MyDense, "my_loss": my_loss}) by those names (layers, losses and metrics of a
+    loaded model); on exit the names are registered as before (an enclosing scope's object, a
+    register_keras_serializable one, or none)."""
     items = dict(custom_objects or {})
     if not items:
         yield
@@ -81,6 +86,10 @@ def custom_object_scope(custom_objects):
                     _layers._register_class(key, obj)
                 elif _is_layer_class(previous):  # a function shadows the class for the scope
                     _layers._unregister_class(key)
+                if _losses._is_custom_loss(obj):
+                    _losses._register(key, obj)
+                elif _losses._is_custom_loss(previous):
+                    _losses._unregister(key)
                 _ACTIVE[key] = obj
                 done.append((key, obj, previous))
             yield
@@ -90,6 +99,10 @@ def custom_object_scope(custom_objects):
                     _layers._register_class(key, previous)
                 elif _is_layer_class(obj):
                     _layers._unregister_class(key)
+                if _losses._is_custom_loss(previous):
+                    _losses._register(key, previous)
+                elif _losses._is_custom_loss(obj):
+                    _losses._unregister(key)
                 if previous is not None and previous is not _layers._PY_BUILTINS.get(key):
                     _ACTIVE[key] = previous
                 else:
