@@ -763,11 +763,11 @@ LossPtr deserialize_loss(const Config &serialized) {
     const std::string fn = c.config.has("fn") && c.config.json().at("fn").is_string()
                                ? c.config.get_string("fn")
                                : std::string();
-    if (LossFactory f = fn.empty() ? LossFactory() : custom_factory(fn)) {
-      Config config = c.config;  // the factory knows its function: it gets name and reduction
-      config.erase("fn");
-      return make_custom(f, fn, config);
-    }
+    Config config = c.config;  // the function is known by its name: name and reduction remain
+    config.erase("fn");
+    // A built-in loss function wrapped (LossFunctionWrapper(keras.losses.mse)): its own class.
+    if (!fn.empty() && !loss_class_for(fn).empty()) return create_loss(fn, config);
+    if (LossFactory f = fn.empty() ? LossFactory() : custom_factory(fn)) return make_custom(f, fn, config);
     fail(Code::kNotFound, "loss: the LossFunctionWrapper of '", fn.empty() ? std::string("?") : fn,
          "' cannot be made from its config, which holds no function; register the function under that "
          "name (Keras's custom_objects or register_keras_serializable; C: kiln_loss_register_class), or "

@@ -306,9 +306,45 @@ class CustomLossLoadTest(unittest.TestCase):
         def mse(y_true, y_pred):
             return kiln.reduce_mean(kiln.square(y_pred - y_true) * 10.0, axis=-1)
 
-        m, path = self._saved("mse")
-        loaded = kiln.models.load_model(path, custom_objects={"mse": mse})
+        plain = kiln.Sequential([kiln.layers.Dense(3)])
+        plain.build((None, 4))
+        with kiln.saving.custom_object_scope({"mse": mse}):
+            shadowed = kiln.Sequential([kiln.layers.Dense(3)])
+            shadowed.build((None, 4))
+            shadowed.set_weights(plain.get_weights())
+            shadowed.compile("sgd", loss="mse", metrics=["mse"])
+        plain.compile("sgd", loss="mse", metrics=["mse"])
+        self.assertEqual(shadowed.test_on_batch(self.x, self.y), plain.test_on_batch(self.x, self.y))
+
+    def test_metric_names_outlive_the_scope(self):
+        with kiln.saving.custom_object_scope({"half_squared": half_squared}):
+            m = kiln.Sequential([kiln.layers.Dense(3)])
+            m.build((None, 4))
+            m.compile(kiln.optimizers.SGD(0.1), loss="half_squared", metrics=["half_squared"])
+        logs = m.train_on_batch(self.x, self.y, return_dict=True)  # the metric was made at compile
+        self.assertAlmostEqual(logs["loss"], logs["half_squared"], places=6)
+        path = os.path.join(self.dir, "by_name")
+        m.save(path)
+        loaded = kiln.models.load_model(path, custom_objects={"half_squared": half_squared})
         self._same_training(m, loaded)
+
+    def test_a_wrapped_built_in_function_loads(self):
+        m, path = self._saved(kiln.losses.LossFunctionWrapper(kiln.losses.mean_squared_error))
+        self._same_training(m, kiln.models.load_model(path))
+
+    def test_a_loss_subclass_with_its_own_config_is_refused_at_load(self):
+        class Weighted(ScaledLoss):
+            def __init__(self, factor=10.0, **kwargs):
+                super().__init__(**kwargs)
+                self.factor = factor
+
+            def get_config(self):
+                return {**super().get_config(), "factor": self.factor}
+
+        _, path = self._saved(Weighted(factor=3.0))
+        with self.assertRaisesRegex(kiln.errors.UnimplementedError, "Weighted overrides get_config.*compile=False"):
+            kiln.models.load_model(path, custom_objects={"ScaledLoss": Weighted, "Weighted": Weighted})
+        self.assertFalse(kiln.models.load_model(path, compile=False).compiled)
 
 
 if __name__ == "__main__":

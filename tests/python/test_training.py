@@ -524,15 +524,34 @@ class WithoutTargetsTest(unittest.TestCase):
         model.fit(kiln.data.Dataset.from_tensor_slices(x).batch(SAMPLES), verbose=0)
         model.train_on_batch(x)
         w = np.ones(SAMPLES, np.float32)
-        model.fit(x, sample_weight=w, batch_size=SAMPLES, shuffle=False, verbose=0)  # (x, None, sample_weight)
+        model.fit(x, sample_weight=w, batch_size=SAMPLES, shuffle=False, verbose=0)  # Keras drops the weight
         self.assertEqual(len(model.seen), 4)
-        for data in model.seen[:3]:
+        for data in model.seen:
             self.assertNotIsInstance(data, tuple)
             np.testing.assert_allclose(np.asarray(data), x)
-        x_seen, y_seen, w_seen = model.seen[3]
-        self.assertIsNone(y_seen)
-        np.testing.assert_allclose(np.asarray(x_seen), x)
-        np.testing.assert_allclose(np.asarray(w_seen), w)
+
+    def test_validation_steps_see_the_validation_layout(self):
+        x, y = problem()
+        seen = []
+
+        class Watching(TwoInputs):
+            def train_step(self, data):
+                seen.append(("train", data))
+                return super().train_step(data)
+
+            def test_step(self, data):
+                seen.append(("test", data))
+                return super().test_step(data)
+
+        model = Watching()
+        model.compile("adam", logits_loss())
+        w = np.ones(SAMPLES, np.float32)
+        model.fit([x, x], y, sample_weight=w, batch_size=SAMPLES, validation_data=([x, x], y), verbose=0)
+        self.assertEqual([kind for kind, _ in seen], ["train", "test"])
+        (tx, ty, tw), (vx, vy) = seen[0][1], seen[1][1]
+        self.assertEqual((len(tx), len(vx)), (2, 2))
+        np.testing.assert_array_equal(np.asarray(vy), y)
+        np.testing.assert_array_equal(np.asarray(tw), w)
 
     def test_two_inputs_without_y(self):
         x, _ = problem()

@@ -732,5 +732,28 @@ TEST(ModelTraining, FitWithoutTargetsTrainsOnTheModelsOwnLosses) {
   EXPECT_EQ(weights(m), before);
 }
 
+// A custom loss's name compiled as a loss and a metric is made at compile, so training goes on
+// after the registration ends (load_model registers custom_objects for its own length only).
+TEST(ModelTraining, CustomLossNamesAreMadeAtCompile) {
+  Problem p = problem();
+  LayerPtr m = dense_model("linear");
+  register_loss("my_sq", [](const Config &config) {
+    return make_function_loss(
+        kLossFunctionWrapper, "my_sq",
+        [](const Tensor &t, const Tensor &q) { return ops::mean(ops::square(ops::sub(q, t)), {-1}); },
+        config);
+  });
+  CompileOptions c;
+  c.optimizer = optimizer("SGD", 0.1);
+  c.loss_names = {"my_sq"};
+  c.metric_names = {"my_sq", "mae"};
+  compile(m, c);
+  unregister_loss("my_sq");
+  const Tensor y = ops::one_hot(p.y, kC);
+  Logs logs = train_on_batch(m, {p.x}, {y});
+  EXPECT_NEAR(*logs.get("loss"), *logs.get("my_sq"), 1e-6);
+  EXPECT_TRUE(logs.get("mae").has_value());
+}
+
 }  // namespace
 }  // namespace kiln::train

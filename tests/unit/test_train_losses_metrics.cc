@@ -396,6 +396,8 @@ TEST(TrainLosses, RegisteredCustomLosses) {
   EXPECT_NEAR(m2->result().item_as_double(), -1.5, 1e-6);
   EXPECT_EQ(m2->name(), "my_cube");
   // Bad registrations and an ended one.
+  std::vector<std::string> metric_names = registered_metrics();
+  EXPECT_EQ(std::find(metric_names.begin(), metric_names.end(), "my_cube"), metric_names.end());
   expect_error([&] { register_loss("mse", [](const Config &) { return LossPtr(); }); },
                Code::kInvalidArgument, {"'mse' is a built-in loss"});
   expect_error([&] { register_loss("LossFunctionWrapper", [](const Config &) { return LossPtr(); }); },
@@ -414,6 +416,12 @@ TEST(TrainLosses, RegisteredCustomLosses) {
                {"LossFunctionWrapper of 'my_cube'", "register"});
   expect_error([&] { create_loss("my_cube"); }, Code::kNotFound, {"unknown loss 'my_cube'"});
   EXPECT_NEAR((*b)(t, p).item_as_double(), -3.0, 1e-6);  // made before: lives on
+  // A built-in function wrapped (LossFunctionWrapper(keras.losses.mse)) comes back as its class.
+  Config builtin = Config::from_json(
+      R"({"class_name":"LossFunctionWrapper","config":{"name":"w","reduction":"sum","fn":"mse"}})");
+  LossPtr mse = deserialize_loss(builtin);
+  EXPECT_EQ(mse->class_name(), "MeanSquaredError");
+  EXPECT_EQ(mse->get_config().to_json(), R"({"name":"w","reduction":"sum"})");
 }
 
 // Keras's hinge losses turn labels that are all 0 or 1 into -1 or 1, and leave any others as

@@ -193,6 +193,11 @@ def _on_loss_from_config(out, config_h, user_data):
     name, obj = _REGISTERED[user_data]
     config = _config.from_c(config_h) if config_h else {}
     if isinstance(obj, type):
+        if obj.get_config is not Loss.get_config:
+            from .errors import UnimplementedError  # noqa: PLC0415
+            raise UnimplementedError(
+                "%s overrides get_config, but kiln saves a Python loss's name and reduction only, so its own "
+                "arguments were not saved; load the model with compile=False and compile it again" % obj.__name__)
         loss = obj.from_config(config)
         if not isinstance(loss, Loss):
             raise TypeError("%s.from_config returned %s; expected a kiln Loss" % (obj.__name__, type(loss).__name__))

@@ -249,11 +249,13 @@ class _Layouts:
         return False
 
 
-def _pack(tensors):
+def _pack(tensors, hook="train_step"):
     """A step's flat batch as Keras's data: the element structure of the call that runs the step
-    ((x, y) or (x, y, sample_weight); x a tuple for several inputs)."""
+    ((x, y) or (x, y, sample_weight); x a tuple for several inputs). fit's layouts are the
+    training data's, then the validation data's: test_step tries the validation layout first."""
     n = len(tensors)
-    for spec in getattr(_tls, "layouts", None) or []:
+    layouts = getattr(_tls, "layouts", None) or []
+    for spec in (layouts if hook == "train_step" else list(reversed(layouts))):
         count = _leaves(spec)
         if count == n:
             return _data._unflatten(spec, iter(tensors))
@@ -279,10 +281,9 @@ def _unpack(data):
 
 def _data_spec(xspec, yspec, has_sample_weight):
     """The structure of Keras's data from x, y and sample_weight (pack_x_y_sample_weight): (x, y),
-    (x, y, sample_weight), or without y x itself ((x,) for several inputs) and (x, None, sw)."""
+    (x, y, sample_weight), or without y x itself ((x,) for several inputs; the callers drop a
+    sample weight given without y, as Keras does)."""
     if yspec is None:
-        if has_sample_weight:
-            return (xspec, _data._NONE, _data._LEAF)
         return xspec if xspec == _data._LEAF else (xspec,)
     return (xspec, yspec, _data._LEAF) if has_sample_weight else (xspec, yspec)
 
@@ -357,7 +358,7 @@ def _run_step(hook, logs, data, user_data):
                                         % hook).encode())
     try:
         from .layers import _tensors_from_list
-        result = getattr(model, hook)(_pack(_tensors_from_list(data)))
+        result = getattr(model, hook)(_pack(_tensors_from_list(data), hook))
         if not isinstance(result, dict):
             raise InvalidArgumentError("%s.%s must return a dict of logs {name: value}; got %r"
                                        % (type(model).__name__, hook, type(result).__name__))
@@ -664,7 +665,7 @@ class Trainer:
                     if not vx:
                         raise InvalidArgumentError("fit: validation_data holds no x")
                     opts.validation_x, opts.validation_y = lists.add(vx), lists.add(vy)
-                    vsw = validation_data[2] if len(validation_data) == 3 else None
+                    vsw = validation_data[2] if len(validation_data) == 3 and vy else None  # Keras: no y, no weight
                     if vsw is not None:
                         opts.validation_sample_weight = lists.keep(_tensor(vsw))._h
                     val_spec = _data_spec(vxs, vys, vsw is not None)
@@ -736,7 +737,7 @@ class Trainer:
         """keras.Model.train_on_batch: one step; [loss, metrics...] (or a float, or the dict)."""
         xspec, xs = _tensors(x, "train_on_batch: x")
         yspec, ys = _tensors(y, "train_on_batch: y")
-        sw = _tensor(sample_weight) if sample_weight is not None else None
+        sw = _tensor(sample_weight) if sample_weight is not None and ys else None  # no y: dropped, as Keras
         cw, ncw = _class_weight(class_weight)
         with _Lists() as lists, _Layouts(_data_spec(xspec, yspec, sw is not None)):
             logs = _logs(_new(L.kiln_model_train_on_batch, self._handle(), lists.add(xs), lists.add(ys), sw, cw, ncw))
@@ -746,7 +747,7 @@ class Trainer:
         """keras.Model.test_on_batch: loss and metrics of one batch."""
         xspec, xs = _tensors(x, "test_on_batch: x")
         yspec, ys = _tensors(y, "test_on_batch: y")
-        sw = _tensor(sample_weight) if sample_weight is not None else None
+        sw = _tensor(sample_weight) if sample_weight is not None and ys else None  # no y: dropped, as Keras
         with _Lists() as lists, _Layouts(_data_spec(xspec, yspec, sw is not None)):
             logs = _logs(_new(L.kiln_model_test_on_batch, self._handle(), lists.add(xs), lists.add(ys), sw))
         return self._logs_result(logs, return_dict)
@@ -875,9 +876,9 @@ class Trainer:
         xspec, xs = _tensors(x, "%s: x" % what)
         yspec, ys = _tensors(y, "%s: y" % what)
         opts.x, opts.y = lists.add(xs), lists.add(ys)
-        if sample_weight is not None:
+        if sample_weight is not None and ys:  # Keras packs x alone when y is None, dropping the weight
             opts.sample_weight = lists.keep(_tensor(sample_weight))._h
-        return _data_spec(xspec, yspec, sample_weight is not None)
+        return _data_spec(xspec, yspec, sample_weight is not None and bool(ys))
 
     def _logs_result(self, logs, return_dict):
         if return_dict:
