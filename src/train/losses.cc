@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <utility>
 
@@ -711,6 +712,9 @@ class FunctionLoss final : public Loss {
  public:
   FunctionLoss(const std::string &class_name, ConfigReader &r, std::string fn_name, LossFn fn)
       : Loss(class_name, r, fn_name), fn_name_(std::move(fn_name)), fn_(std::move(fn)) {
+    // Keras's LossFunctionWrapper(fn, **kwargs) saves the function's arguments; kiln keeps them
+    // as data under "fn_kwargs", for the registered factory that makes the loss again.
+    if (this->class_name() == kLossFunctionWrapper) fn_kwargs_ = r.get_optional_config("fn_kwargs");
     r.finish();
   }
   Tensor call(const Tensor &y_true, const Tensor &y_pred, Tensor *mask) const override {
@@ -735,12 +739,15 @@ class FunctionLoss final : public Loss {
 
  protected:
   void add_config(Config &c) const override {
-    if (class_name() == kLossFunctionWrapper) c.set("fn", fn_name_);
+    if (class_name() != kLossFunctionWrapper) return;
+    c.set("fn", fn_name_);
+    if (fn_kwargs_) c.set("fn_kwargs", *fn_kwargs_);
   }
 
  private:
   const std::string fn_name_;
   const LossFn fn_;
+  std::optional<Config> fn_kwargs_;
 };
 
 }  // namespace
@@ -763,10 +770,18 @@ LossPtr deserialize_loss(const Config &serialized) {
     const std::string fn = c.config.has("fn") && c.config.json().at("fn").is_string()
                                ? c.config.get_string("fn")
                                : std::string();
-    Config config = c.config;  // the function is known by its name: name and reduction remain
+    Config config = c.config;  // the function is known by its name: name, reduction, fn_kwargs remain
     config.erase("fn");
-    // A built-in loss function wrapped (LossFunctionWrapper(keras.losses.mse)): its own class.
-    if (!fn.empty() && !loss_class_for(fn).empty()) return create_loss(fn, config);
+    // A built-in loss function wrapped (LossFunctionWrapper(keras.losses.binary_crossentropy,
+    // from_logits=True)): its own class, with the function's arguments as the class's.
+    if (!fn.empty() && !loss_class_for(fn).empty()) {
+      if (config.has("fn_kwargs")) {
+        const Config kwargs = config.get_config("fn_kwargs");
+        config.erase("fn_kwargs");
+        config.update(kwargs);
+      }
+      return create_loss(fn, config);
+    }
     if (LossFactory f = fn.empty() ? LossFactory() : custom_factory(fn)) return make_custom(f, fn, config);
     fail(Code::kNotFound, "loss: the LossFunctionWrapper of '", fn.empty() ? std::string("?") : fn,
          "' cannot be made from its config, which holds no function; register the function under that "

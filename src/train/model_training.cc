@@ -52,6 +52,11 @@ void build_metrics(CompiledModel &c, const std::vector<Tensor> &y, const std::ve
     const Loss *loss = c.losses.empty() ? nullptr : c.losses[c.losses.size() == 1 ? 0 : i].get();
     const std::string prefix = n > 1 ? "output_" + std::to_string(i + 1) + "_" : "";
     for (const CompiledMetric &cm : c.metrics) {
+      if (cm.custom_loss) {  // one wrapper per output, of the loss made at compile
+        base[i].push_back(prefix + cm.name);
+        out[i].push_back(mean_metric_wrapper(cm.custom_loss, prefix + cm.name));
+        continue;
+      }
       MetricPtr m =
           cm.object ? cm.object
                     : resolve_metric(cm.name, loss, y[i].shape().to_vector(), y_pred[i].shape().to_vector());
@@ -164,13 +169,16 @@ void compile(const LayerPtr &model, const CompileOptions &o) {
       if (cm.name.empty()) fail(Code::kInvalidArgument, "compile: a metric name is empty");
       if (!is_accuracy_or_ce(cm.name)) {
         try {
-          MetricPtr made = create_metric(cm.name);
+          (void)create_metric(cm.name);
           // A custom loss's name (Keras's custom_objects) is made now, while it is registered: a
           // model loads and compiles inside load_model's scope and trains after it.
           const std::vector<std::string> builtin = registered_metrics();
           if (loss_class_for(cm.name).empty() &&
-              std::find(builtin.begin(), builtin.end(), cm.name) == builtin.end())
-            cm.object = std::move(made);
+              std::find(builtin.begin(), builtin.end(), cm.name) == builtin.end()) {
+            Config none;
+            none.set("reduction", "none");
+            cm.custom_loss = create_loss(cm.name, none);
+          }
         } catch (const Error &e) {
           if (e.code() != Code::kNotFound) throw;
           fail(Code::kNotFound, "compile: unknown metric '", cm.name,

@@ -51,6 +51,9 @@ struct CompiledMetric {
   std::string name;
   MetricPtr object;
   bool weighted = false;
+  // A custom loss's name (Keras's custom_objects): the loss, made at compile while it is
+  // registered; each output gets a MeanMetricWrapper of it.
+  LossPtr custom_loss;
 };
 
 // A replacement for train_step / test_step: gets the batch as fit unpacked it (x components, y

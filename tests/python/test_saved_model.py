@@ -331,6 +331,50 @@ class CustomLossLoadTest(unittest.TestCase):
     def test_a_wrapped_built_in_function_loads(self):
         m, path = self._saved(kiln.losses.LossFunctionWrapper(kiln.losses.mean_squared_error))
         self._same_training(m, kiln.models.load_model(path))
+        # with the function's arguments, as Keras saves them
+        m, path = self._saved(kiln.losses.LossFunctionWrapper(kiln.losses.huber, delta=0.25))
+        self._same_training(m, kiln.models.load_model(path))
+
+    def test_a_function_of_a_built_in_name_never_loads_as_the_built_in(self):
+        def mse(y_true, y_pred):
+            return kiln.reduce_mean(kiln.square(y_pred - y_true) * 10.0, axis=-1)
+
+        _, path = self._saved(mse)
+        with self.assertRaisesRegex(kiln.errors.NotFoundError, ">mse'"):
+            kiln.models.load_model(path, custom_objects={"mse": mse})
+
+    def test_a_registered_function_keeps_its_arguments(self):
+        def scaled_squared(y_true, y_pred, scale=1.0):
+            return kiln.reduce_mean(kiln.square(y_pred - y_true) * scale, axis=-1)
+
+        m, path = self._saved(kiln.losses.LossFunctionWrapper(scaled_squared, scale=3.0))
+        self._same_training(m, kiln.models.load_model(path, custom_objects={"scaled_squared": scaled_squared}))
+
+    def test_metric_names_of_two_outputs_outlive_the_scope(self):
+        class TwoHeads(kiln.Model):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = kiln.layers.Dense(3), kiln.layers.Dense(3)
+
+            def call(self, x):
+                return self.a(x), self.b(x)
+
+        with kiln.saving.custom_object_scope({"half_squared": half_squared}):
+            m = TwoHeads()
+            m.compile("sgd", loss="mse", metrics=["half_squared"])
+        logs = m.train_on_batch(self.x, [self.y, self.y], return_dict=True)
+        self.assertIn("output_1_half_squared", logs)
+        self.assertIn("output_2_half_squared", logs)
+
+    def test_a_loss_subclass_with_its_own_config_works_by_name(self):
+        class Weighted(ScaledLoss):
+            def get_config(self):
+                return {**super().get_config(), "extra": 1}
+
+        with kiln.saving.custom_object_scope({"Weighted": Weighted}):
+            m = kiln.Sequential([kiln.layers.Dense(3)])
+            m.compile("sgd", loss="Weighted", metrics=["Weighted"])
+            self.assertIn("Weighted", m.train_on_batch(self.x, self.y, return_dict=True))
 
     def test_a_loss_subclass_with_its_own_config_is_refused_at_load(self):
         class Weighted(ScaledLoss):

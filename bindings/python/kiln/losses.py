@@ -161,9 +161,16 @@ class LossFunctionWrapper(Loss):
         fn_name = getattr(fn, "__name__", None) or type(fn).__name__
         self.fn = fn
         call = functools.partial(fn, **kwargs) if kwargs else fn
-        # The config's "fn" is the name the function is registered under, which load_model finds.
-        self._h = _python_loss_handle(None, get_registered_name(fn) if hasattr(fn, "__name__") else fn_name, call,
-                                      False, {"name": name or fn_name, "reduction": reduction})
+        # The config's "fn" is the name the function is registered under, which load_model finds;
+        # a function of the user's that shares a built-in loss's name is named with its module, so
+        # that it never loads as the built-in one.
+        saved = get_registered_name(fn) if hasattr(fn, "__name__") else fn_name
+        if saved in _FUNCTIONS and _FUNCTIONS[saved] is not fn or saved in _CLASSES:
+            saved = "%s>%s" % (getattr(fn, "__module__", None) or "unknown", saved)
+        config = {"name": name or fn_name, "reduction": reduction}
+        if kwargs:  # saved as Keras saves them (numbers, strings, bools, lists, None)
+            config["fn_kwargs"] = kwargs
+        self._h = _python_loss_handle(None, saved, call, False, config)
 
 
 def _class_name(cls):
@@ -193,11 +200,12 @@ def _on_loss_from_config(out, config_h, user_data):
     name, obj = _REGISTERED[user_data]
     config = _config.from_c(config_h) if config_h else {}
     if isinstance(obj, type):
-        if obj.get_config is not Loss.get_config:
+        if obj.get_config is not Loss.get_config and "name" in config:  # a saved config, not a name
             from .errors import UnimplementedError  # noqa: PLC0415
             raise UnimplementedError(
                 "%s overrides get_config, but kiln saves a Python loss's name and reduction only, so its own "
-                "arguments were not saved; load the model with compile=False and compile it again" % obj.__name__)
+                "arguments were not saved; load the model with compile=False and compile it again"
+                % obj.__name__)
         loss = obj.from_config(config)
         if not isinstance(loss, Loss):
             raise TypeError("%s.from_config returned %s; expected a kiln Loss" % (obj.__name__, type(loss).__name__))
@@ -207,8 +215,11 @@ def _on_loss_from_config(out, config_h, user_data):
                                      {"name": c["name"], "reduction": c["reduction"]})
     else:
         reduction = config.get("reduction", "sum_over_batch_size")
-        out[0] = _python_loss_handle(None, name, obj, False, {"name": config.get("name") or name,
-                                                                "reduction": "none" if reduction is None else reduction})
+        kwargs = config.get("fn_kwargs") or {}
+        c = {"name": config.get("name") or name, "reduction": "none" if reduction is None else reduction}
+        if kwargs:
+            c["fn_kwargs"] = kwargs
+        out[0] = _python_loss_handle(None, name, functools.partial(obj, **kwargs) if kwargs else obj, False, c)
 
 
 @_lib.USER_DATA_DESTROY
