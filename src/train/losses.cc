@@ -39,15 +39,25 @@ void require_floating(const Tensor &t, const std::string &owner, const char *wha
     fail(Code::kInvalidArgument, owner, ": ", what, " is ", t.description(), "; expected a floating dtype");
 }
 
-// y_true cast to y_pred's dtype, ranks matched, shapes equal (or a clear error).
-void prepare_dense(Tensor &y_true, Tensor &y_pred, const std::string &owner) {
+// Whether two shapes of one rank broadcast against each other (each dim equal, or one of them 1).
+bool broadcastable(const Shape &a, const Shape &b) {
+  for (int i = 0; i < a.rank(); ++i)
+    if (a[i] != b[i] && a[i] != 1 && b[i] != 1) return false;
+  return true;
+}
+
+// y_true cast to y_pred's dtype, ranks matched, shapes equal (or a clear error). With broadcast
+// (the elementwise losses), shapes that broadcast against each other are taken as Keras's ops take
+// them: MSE of y_true [B, 1] and y_pred [B, 3] compares each row's target with its three values.
+void prepare_dense(Tensor &y_true, Tensor &y_pred, const std::string &owner, bool broadcast) {
   require_floating(y_pred, owner, "y_pred");
   if (!y_true.defined()) fail(Code::kInvalidArgument, owner, ": y_true is undefined");
   if (y_true.dtype() != y_pred.dtype()) y_true = ops::cast(y_true, y_pred.dtype());
   squeeze_or_expand_to_same_rank(y_true, y_pred);
-  if (y_true.shape() != y_pred.shape())
+  if (y_true.shape() != y_pred.shape() && !(broadcast && y_true.shape().rank() == y_pred.shape().rank() &&
+                                            broadcastable(y_true.shape(), y_pred.shape())))
     fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(), " and y_pred ",
-         y_pred.description(), " have different shapes");
+         y_pred.description(), broadcast ? " have shapes that do not broadcast" : " have different shapes");
   if (y_pred.shape().rank() == 0)
     fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected at least one axis");
 }
@@ -75,12 +85,13 @@ class DenseLoss : public Loss {
   using Loss::Loss;
   Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const final {
     Tensor t = yt, p = yp;
-    prepare_dense(t, p, name());
+    prepare_dense(t, p, name(), broadcast_);
     return per_sample(t, p);
   }
 
  protected:
   virtual Tensor per_sample(const Tensor &t, const Tensor &p) const = 0;
+  bool broadcast_ = false;  // the elementwise losses: y_true and y_pred broadcast as Keras's ops
 };
 
 // The losses that are one function of y_true and y_pred (Keras's function of that name, in its
@@ -91,6 +102,7 @@ class FnLoss final : public DenseLoss {
  public:
   FnLoss(ConfigReader &r, const char *class_name, const char *default_name, ValuesFn f)
       : DenseLoss(class_name, r, default_name), f_(f) {
+    broadcast_ = true;
     r.finish();
   }
 
@@ -161,6 +173,7 @@ Tensor categorical_hinge(const Tensor &t, const Tensor &p) {
 class Huber final : public DenseLoss {
  public:
   explicit Huber(ConfigReader &r) : DenseLoss("Huber", r, "huber_loss"), delta_(r.get_float("delta", 1.0)) {
+    broadcast_ = true;
     r.finish();
     if (!(delta_ >= 0)) fail(Code::kInvalidArgument, "Huber: delta is ", delta_, "; expected >= 0");
   }

@@ -117,7 +117,12 @@ static void test_loss_errors(void) {
   OK(kiln_loss_create(&l, "SparseCategoricalCrossentropy", NULL));
   OK(kiln_loss_create(&mse, "mse", NULL));
   EXPECT_ERROR(kiln_loss_call(U, l, labels, p, NULL), INVALID, "label 3", "[0, 3)");
-  EXPECT_ERROR(kiln_loss_call(U, mse, labels, p, NULL), INVALID, "mean_squared_error", "different shapes");
+  {
+    const int64_t d22[2] = {2, 2};
+    const float z4[4] = {0, 0, 0, 0};
+    EXPECT_ERROR(kiln_loss_call(U, mse, f32(2, d22, z4), p, NULL), INVALID, "mean_squared_error",
+                 "do not broadcast");
+  }
   EXPECT_ERROR(kiln_loss_call(U, NULL, labels, p, NULL), INVALID, "loss", "NULL");
   EXPECT_ERROR(kiln_loss_call(U, l, NULL, p, NULL), INVALID, "y_true", "NULL");
   {

@@ -226,6 +226,17 @@ class LossesTest(unittest.TestCase):
         with self.assertRaises(kiln.InvalidArgumentError):
             losses.MeanSquaredError(reduction="avg")
 
+    def test_elementwise_losses_broadcast_as_keras(self):
+        # Keras's ops broadcast y_true [B, 1] against y_pred [B, 3]; the crossentropies do not.
+        t = np.array([[1.0], [2.0]], np.float32)
+        q = np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 2.0]], np.float32)
+        self.assertAlmostEqual(float(losses.MeanSquaredError()(t, q)), float(np.mean((t - q) ** 2)), places=6)
+        self.assertAlmostEqual(float(losses.MeanAbsoluteError()(t, q)), float(np.mean(np.abs(t - q))), places=6)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "do not broadcast"):
+            losses.MeanSquaredError()(t[:, 0], q)  # as in Keras: [2] against [2, 3]
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "different shapes"):
+            losses.BinaryCrossentropy()(t, q / 4.0)
+
     def test_losses_written_in_python(self):
         # Keras 3's custom Loss class (its own call) and LossFunctionWrapper of a function: the
         # per-sample losses come from Python, the weighing and reduction are kiln's.

@@ -471,7 +471,25 @@ TEST(TrainLosses, BadInput) {
       [&] {
         (*create_loss("mse"))(make({2, 2}, {0, 0, 0, 0}), p);
       },
-      Code::kInvalidArgument, {"mean_squared_error", "different shapes"});
+      Code::kInvalidArgument, {"mean_squared_error", "do not broadcast"});
+  {
+    // Keras's elementwise losses broadcast: y_true [2, 1] against y_pred [2, 3].
+    const Tensor t = make({2, 1}, {1, 2}), q = make({2, 3}, {1, 2, 3, 0, 1, 2});
+    // rows: (0 + 1 + 4) / 3 and (4 + 1 + 0) / 3, averaged: 5 / 3
+    EXPECT_NEAR((*create_loss("mse"))(t, q).item_as_double(), 5.0 / 3.0, 1e-6);
+    // [2] against [2, 3] stays refused, as in Keras (ranks are matched only over a last dim of 1).
+    expect_error(
+        [&] {
+          (*create_loss("mse"))(make({2}, {1, 2}), q);
+        },
+        Code::kInvalidArgument, {"do not broadcast"});
+    EXPECT_NEAR((*create_loss("mae"))(t, q).item_as_double(), 1.0, 1e-6);
+    // |e| <= 1: 0.5 e^2; |e| = 2: 2 - 0.5 = 1.5. Rows (0 + 0.5 + 1.5) / 3 twice.
+    EXPECT_NEAR((*create_loss("huber"))(t, q).item_as_double(), 2.0 / 3.0, 1e-6);
+    // The crossentropies keep Keras's same-shape rule.
+    expect_error([&] { (*create_loss("binary_crossentropy"))(t, ops::sigmoid(q)); }, Code::kInvalidArgument,
+                 {"different shapes"});
+  }
   expect_error(
       [&] {
         (*create_loss("mse"))(p, p, make({3}, {1, 1, 1}));
