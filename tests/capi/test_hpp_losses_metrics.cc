@@ -125,6 +125,19 @@ TEST(HppLosses, LossFromAFunction) {
                              [&] { kiln::Loss::deserialize(loss.serialize()); });
 }
 
+// Keras's elementwise losses broadcast y_true [2, 1] against y_pred [2, 3]; the crossentropies do not.
+TEST(HppLosses, ElementwiseLossesBroadcast) {
+  const Tensor t = Tensor::from_vector(std::vector<float>{1, 2}, {2, 1});
+  const Tensor q = Tensor::from_vector(std::vector<float>{1, 2, 3, 0, 1, 2}, {2, 3});
+  EXPECT_NEAR(kiln::losses::MeanSquaredError()(t, q).item<float>(), 5.0 / 3.0, 1e-6);
+  EXPECT_NEAR(kiln::losses::MeanAbsoluteError()(t, q).item<float>(), 1.0, 1e-6);
+  kiln::testing::expect_code(KILN_STATUS_INVALID_ARGUMENT, "different shapes",
+                             [&] { kiln::losses::BinaryCrossentropy()(t, q * 0.25f); });
+  kiln::testing::expect_code(KILN_STATUS_INVALID_ARGUMENT, "do not broadcast", [&] {
+    kiln::losses::MeanSquaredError()(Tensor::from_vector(std::vector<float>{0, 0, 0, 0}, {2, 2}), q);
+  });
+}
+
 TEST(HppLosses, ConfigsAndErrors) {
   kiln::Loss l = kiln::losses::Huber(0.25);
   EXPECT_EQ(l.class_name(), "Huber");
