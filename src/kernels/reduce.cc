@@ -69,7 +69,7 @@ inline Acc combine(Acc a, Acc v) {
 // Combines a contiguous row of n values into a. Independent lanes let the compiler
 // vectorise without -ffast-math (and make float sums more accurate).
 template <ReduceKind K, typename T, typename Acc>
-Acc reduce_row(const T *x, int64_t n, Acc a) {
+Acc lanes_row(const T *x, int64_t n, Acc a) {
   constexpr int kLanes = 8;
   if (n < kLanes) {
     for (int64_t i = 0; i < n; ++i) a = combine<K>(a, static_cast<Acc>(x[i]));
@@ -83,6 +83,25 @@ Acc reduce_row(const T *x, int64_t n, Acc a) {
   for (; i < n; ++i) lane[0] = combine<K>(lane[0], static_cast<Acc>(x[i]));
   for (int l = 0; l < kLanes; ++l) a = combine<K>(a, lane[l]);
   return a;
+}
+
+// Float sums of rows longer than this add in a tree of blocks of this many values (each summed
+// in lanes), as Eigen's and NumPy's pairwise sums do, so the rounding error grows with log(n),
+// not with n: a mean of a million float32 values keeps about 7 digits.
+constexpr int64_t kSumBlock = 1024;
+
+template <typename T, typename Acc>
+Acc tree_sum(const T *x, int64_t n) {
+  if (n <= kSumBlock) return lanes_row<ReduceKind::kSum>(x, n, Acc(0));
+  const int64_t half = (n / kSumBlock + 1) / 2 * kSumBlock;  // whole blocks on the left
+  return tree_sum<T, Acc>(x, half) + tree_sum<T, Acc>(x + half, n - half);
+}
+
+template <ReduceKind K, typename T, typename Acc>
+Acc reduce_row(const T *x, int64_t n, Acc a) {
+  if constexpr (K == ReduceKind::kSum && std::is_floating_point_v<Acc>)
+    if (n > kSumBlock) return combine<K>(a, tree_sum<T, Acc>(x, n));
+  return lanes_row<K>(x, n, a);
 }
 
 // Combines a contiguous row elementwise into acc.

@@ -169,17 +169,15 @@ void compile(const LayerPtr &model, const CompileOptions &o) {
       if (cm.name.empty()) fail(Code::kInvalidArgument, "compile: a metric name is empty");
       if (!is_accuracy_or_ce(cm.name)) {
         try {
+          (void)create_metric(cm.name);
           // A custom loss's name (Keras's custom_objects) is made now, while it is registered: a
-          // model loads and compiles inside load_model's scope and trains after it. Any other
-          // name is checked by making the metric once (an unknown name is NotFound either way).
+          // model loads and compiles inside load_model's scope and trains after it.
           const std::vector<std::string> builtin = registered_metrics();
           if (loss_class_for(cm.name).empty() &&
               std::find(builtin.begin(), builtin.end(), cm.name) == builtin.end()) {
             Config none;
             none.set("reduction", "none");
             cm.custom_loss = create_loss(cm.name, none);
-          } else {
-            (void)create_metric(cm.name);
           }
         } catch (const Error &e) {
           if (e.code() != Code::kNotFound) throw;

@@ -183,6 +183,19 @@ TEST(LinalgReduce, MeanDividesTheSumByTheCount) {
       ASSERT_EQ(values(g)[size_t(i * 7 + j)], values(w)[size_t(i)] / 7.0f) << i << ", " << j;
 }
 
+// Long float32 rows add in a tree of blocks (as TF's Eigen and NumPy do): the error of a sum of
+// a million 0.1s stays near float32's precision instead of growing with the length.
+TEST(LinalgReduce, LongFloatRowsKeepPrecision) {
+  for (int64_t n : {int64_t{1} << 20, int64_t{3000001}}) {
+    const double want = double(0.1f) * double(n);
+    Tensor x = ops::fill(Shape{3, n}, 0.1, DType::kFloat32);
+    Tensor rows = ops::sum(x, {1});
+    for (int64_t r = 0; r < 3; ++r) EXPECT_NEAR(values(rows)[size_t(r)] / want, 1.0, 1e-5) << n;
+    EXPECT_NEAR(ops::sum(ops::reshape(x, {3 * n})).item_as_double(0) / (3 * want), 1.0, 1e-5) << n;
+    EXPECT_NEAR(ops::mean(x).item_as_double(0) / double(0.1f), 1.0, 1e-5) << n;
+  }
+}
+
 TEST(LinalgReduce, EmptyInputs) {
   Tensor x = Tensor::empty(DType::kFloat32, {0, 3});
   Tensor s = ops::sum(x, {0});
