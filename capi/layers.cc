@@ -6,8 +6,10 @@
 #include <cstring>
 #include <memory>
 
+#include "capi/data_handle.h"
 #include "capi/handles.h"
 #include "capi/options.h"
+#include "layers/adapt.h"
 #include "layers/sequential.h"
 #include "ops/ops.h"
 
@@ -584,6 +586,31 @@ kiln_status *kiln_layer_track_as(kiln_layer *layer, kiln_layer *child, const cha
 kiln_status *kiln_layer_add_loss(kiln_layer *layer, const kiln_tensor *loss) {
   KILN_CAPI_BEGIN
   layer_of(layer, __func__)->add_loss(kiln::capi::tensor_of(loss, __func__, "loss"));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_adapt(kiln_layer *layer, const kiln_tensor *data) {
+  KILN_CAPI_BEGIN
+  const LayerPtr l = layer_of(layer, __func__);
+  kiln::layers::adapt(*l, kiln::capi::tensor_of(data, __func__, "data"));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_adapt_dataset(kiln_layer *layer, const kiln_dataset *dataset) {
+  KILN_CAPI_BEGIN
+  const LayerPtr l = layer_of(layer, __func__);
+  require_not_null(dataset, __func__, "dataset");
+  const kiln::data::IteratorPtr it = dataset->dataset->make_iterator();
+  kiln::data::Element element;
+  kiln::layers::adapt(*l, [&](Tensor *out) {
+    if (!it->next(&element)) return false;
+    if (element.empty())
+      fail(Code::kInvalidArgument,
+           "kiln_layer_adapt_dataset: the dataset's elements have no components; expected a "
+           "batch, or (x, ...) whose x is one");
+    *out = element[0];
+    return true;
+  });
   KILN_CAPI_END
 }
 

@@ -103,6 +103,14 @@ kiln_status *kiln_cumsum(kiln_tensor **out, const kiln_tensor *x, int64_t axis, 
   KILN_CAPI_END
 }
 
+kiln_status *kiln_cumprod(kiln_tensor **out, const kiln_tensor *x, int64_t axis, bool exclusive,
+                          bool reverse) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, "kiln_cumprod", "out");
+  *out = new_tensor(ops::cumprod(tensor_of(x, "kiln_cumprod", "x"), axis, exclusive, reverse));
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_top_k(kiln_tensor **out_values, kiln_tensor **out_indices, const kiln_tensor *x, int64_t k,
                         bool sorted) {
   KILN_CAPI_BEGIN

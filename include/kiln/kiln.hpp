@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -118,6 +119,12 @@ template <> struct dtype_of<int64_t> { static constexpr DType value = DType::int
 template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::uint8; };
 template <> struct dtype_of<bool> { static constexpr DType value = DType::boolean; };
 template <> struct dtype_of<double> { static constexpr DType value = DType::float64; };
+// A C getter's borrowed string (a name), which is NULL for an empty handle: INVALID_ARGUMENT
+// naming the method then, as an empty Tensor's methods give, not a std::string made from NULL.
+inline std::string handle_string(const char *s, const char *what) {
+  if (!s) throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(what) + ": the handle is empty");
+  return s;
+}
 inline const char *dtype_name(DType d) {
   switch (d) {
     case DType::float32: return "float32";
@@ -983,6 +990,10 @@ inline Tensor l2_normalize(const Tensor &x, const Dims &axes = {}, float epsilon
 inline Tensor cumsum(const Tensor &x, int64_t axis = 0, bool exclusive = false, bool reverse = false) {
   return detail::make(kiln_cumsum, x.get(), axis, exclusive, reverse);
 }
+/// tf.math.cumprod: the cumulative product along axis.
+inline Tensor cumprod(const Tensor &x, int64_t axis = 0, bool exclusive = false, bool reverse = false) {
+  return detail::make(kiln_cumprod, x.get(), axis, exclusive, reverse);
+}
 struct TopK {
   Tensor values, indices;
 };
@@ -1017,7 +1028,9 @@ class Variable : public detail::handle<kiln_variable> {
   }
   /// Takes ownership of a C handle.
   explicit Variable(kiln_variable *h) noexcept : handle(h) {}
-  std::string name() const { return kiln_variable_get_name(get()); }
+  std::string name() const {
+    return detail::handle_string(kiln_variable_get_name(get()), "kiln::Variable::name");
+  }
   bool trainable() const { return kiln_variable_get_trainable(get()); }
   /// The variable's identity: fixed for its life, shared with no other variable or tensor.
   uint64_t id() const { return kiln_variable_get_id(get()); }
@@ -1542,6 +1555,9 @@ struct CallResult {
 namespace mixed_precision {
 class DTypePolicy;
 }  // namespace mixed_precision
+namespace data {
+class Dataset;
+}  // namespace data
 
 namespace detail {
 // Move-assignment of a subclass object (Layer, Model, Callback) whose C object's callbacks reach
@@ -1604,8 +1620,10 @@ class Layer : public detail::handle<kiln_layer> {
   Config serialize() const { return config_call(kiln_layer_serialize); }
   Config get_config() const { return config_call(kiln_layer_get_config); }
 
-  std::string name() const { return kiln_layer_get_name(get()); }
-  std::string class_name() const { return kiln_layer_get_class_name(get()); }
+  std::string name() const { return detail::handle_string(kiln_layer_get_name(get()), "kiln::Layer::name"); }
+  std::string class_name() const {
+    return detail::handle_string(kiln_layer_get_class_name(get()), "kiln::Layer::class_name");
+  }
   uint64_t id() const noexcept { return kiln_layer_get_id(get()); }
   bool built() const noexcept { return kiln_layer_get_built(get()); }
   bool is_model() const noexcept { return kiln_layer_is_model(get()); }
@@ -1710,6 +1728,11 @@ class Layer : public detail::handle<kiln_layer> {
     detail::check(kiln_layer_count_params(&n, get()));
     return n;
   }
+  /// Keras's adapt() of a preprocessing layer (Normalization): its state computed from data,
+  /// one array read as one batch (kiln_layer_adapt). Building from data's shape if not built.
+  void adapt(const Tensor &data) { detail::check(kiln_layer_adapt(get(), data.get())); }
+  /// adapt() over a dataset of batches, each element's first component (kiln_layer_adapt_dataset).
+  void adapt(const data::Dataset &dataset);
   /// The last call's losses and the weight regularizers' terms.
   std::vector<Tensor> losses() const {
     kiln_tensor_list *out = nullptr;
@@ -2317,6 +2340,58 @@ inline Layer LayerNormalization(const LayerNormalizationOptions &o = {}) {
   c.set("axis", o.axis).set("epsilon", o.epsilon).set("center", o.center).set("scale", o.scale);
   detail::set_if(c, "name", o.name);
   return Layer::create("LayerNormalization", c);
+}
+
+namespace detail {
+// A config value of n-dim nested lists of values (row-major) as JSON text; Python's tokens for
+// the non-finite numbers, which kiln's JSON reader takes.
+inline std::string nested_json(const std::vector<double> &values, const Dims &shape, size_t depth,
+                               size_t &pos) {
+  if (depth == shape.size()) {
+    const double v = values[pos++];
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+  }
+  std::string s = "[";
+  for (int64_t i = 0; i < shape[depth]; ++i) s += (i ? "," : "") + nested_json(values, shape, depth + 1, pos);
+  return s + "]";
+}
+inline std::string nested_json(const std::vector<double> &values, Dims shape, const char *what) {
+  if (values.empty()) return "null";
+  if (shape.empty() && values.size() > 1) shape = {static_cast<int64_t>(values.size())};
+  int64_t n = 1;
+  for (int64_t d : shape) n = d < 0 ? -1 : n * d;
+  if (n != static_cast<int64_t>(values.size()))
+    throw Error(KILN_STATUS_INVALID_ARGUMENT,
+                std::string("Normalization: ") + what + " has " + std::to_string(values.size()) +
+                    " values; mean_shape holds " +
+                    (n < 0 ? std::string("none (a negative dim)") : std::to_string(n)));
+  size_t pos = 0;
+  return nested_json(values, shape, 0, pos);
+}
+}  // namespace detail
+
+/// keras.layers.Normalization: (x - mean) / sqrt(variance) per index of the kept axes, or its
+/// inverse; mean and variance given here or computed by Layer::adapt (then the layer's
+/// non-trainable weights "mean", "variance" and "count").
+struct NormalizationOptions {
+  Dims axis = {-1};              ///< the kept axes; {} for Keras's axis=None (one mean over every value)
+  std::vector<double> mean;      ///< empty (default): adapt() computes them; else row-major values
+  std::vector<double> variance;  ///< as mean (both or neither)
+  Dims mean_shape;               ///< mean's and variance's shape; {} for one value, or {n} for n values
+  bool invert = false;           ///< the inverse: x * sqrt(variance) + mean
+  std::string name;
+};
+inline Layer Normalization(const NormalizationOptions &o = {}) {
+  Config c =
+      Config::from_json("{\"mean\": " + detail::nested_json(o.mean, o.mean_shape, "mean") +
+                        ", \"variance\": " + detail::nested_json(o.variance, o.mean_shape, "variance") + "}");
+  c.set("axis", o.axis).set("invert", o.invert);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("Normalization", c);
 }
 
 struct BatchNormalizationOptions {
@@ -2955,8 +3030,10 @@ class Loss : public detail::handle<kiln_loss> {
     detail::check(kiln_loss_call(&out, get(), y_true.get(), y_pred.get(), sample_weight.get()));
     return Tensor(out);
   }
-  std::string name() const { return kiln_loss_get_name(get()); }
-  std::string class_name() const { return kiln_loss_get_class_name(get()); }
+  std::string name() const { return detail::handle_string(kiln_loss_get_name(get()), "kiln::Loss::name"); }
+  std::string class_name() const {
+    return detail::handle_string(kiln_loss_get_class_name(get()), "kiln::Loss::class_name");
+  }
   uint64_t id() const noexcept { return kiln_loss_get_id(get()); }
   Config get_config() const { return detail::config_of(kiln_loss_get_config, get()); }
   Config serialize() const { return detail::config_of(kiln_loss_serialize, get()); }
@@ -3024,8 +3101,12 @@ class Metric : public detail::handle<kiln_metric> {
     });
   }
   bool takes_values() const noexcept { return kiln_metric_takes_values(get()); }
-  std::string name() const { return kiln_metric_get_name(get()); }
-  std::string class_name() const { return kiln_metric_get_class_name(get()); }
+  std::string name() const {
+    return detail::handle_string(kiln_metric_get_name(get()), "kiln::Metric::name");
+  }
+  std::string class_name() const {
+    return detail::handle_string(kiln_metric_get_class_name(get()), "kiln::Metric::class_name");
+  }
   uint64_t id() const noexcept { return kiln_metric_get_id(get()); }
   Config get_config() const { return detail::config_of(kiln_metric_get_config, get()); }
   Config serialize() const { return detail::config_of(kiln_metric_serialize, get()); }
@@ -3647,8 +3728,12 @@ class Optimizer : public kiln::detail::handle<kiln_optimizer> {
   Config serialize() const { return config_of(kiln_optimizer_serialize); }
   Config get_config() const { return config_of(kiln_optimizer_get_config); }
   uint64_t id() const noexcept { return kiln_optimizer_get_id(get()); }
-  std::string class_name() const { return kiln_optimizer_get_class_name(get()); }
-  std::string name() const { return kiln_optimizer_get_name(get()); }
+  std::string class_name() const {
+    return detail::handle_string(kiln_optimizer_get_class_name(get()), "kiln::Optimizer::class_name");
+  }
+  std::string name() const {
+    return detail::handle_string(kiln_optimizer_get_name(get()), "kiln::Optimizer::name");
+  }
 
   /// apply_gradients(zip(grads, vars)): an empty Tensor skips its variable.
   void apply_gradients(const std::vector<Tensor> &grads, const std::vector<Variable> &vars) {
@@ -4374,7 +4459,9 @@ class Callback : public detail::handle<kiln_callback> {
     detail::check(kiln_callback_create(&h, class_name.c_str(), config.get()));
     return Callback(h);
   }
-  std::string class_name() const { return kiln_callback_get_class_name(get()); }
+  std::string class_name() const {
+    return detail::handle_string(kiln_callback_get_class_name(get()), "kiln::Callback::class_name");
+  }
 
   /// Keras's callback.set_model (fit does it itself).
   void set_model(const Layer &model) { detail::check(kiln_callback_set_model(get(), model.get())); }
@@ -5451,6 +5538,9 @@ inline History Model::fit(const std::vector<Tensor> &x, const std::vector<Tensor
   const auto xs = detail::to_list(x), ys = detail::to_list(y);
   return detail::fit_model(get(), xs.get(), ys.get(), nullptr, options, detail::layout_of(x, y));
 }
+inline void Layer::adapt(const data::Dataset &dataset) {
+  detail::check(kiln_layer_adapt_dataset(get(), dataset.get()));
+}
 inline History Model::fit(const data::Dataset &dataset) { return fit(dataset, FitOptions()); }
 inline History Model::fit(const data::Dataset &dataset, const FitOptions &options) {
   return detail::fit_model(get(), nullptr, nullptr, dataset.get(), options,
@@ -6401,8 +6491,12 @@ class SummaryWriter : public kiln::detail::handle<kiln_summary_writer> {
   /// Blocks until every summary written so far is in the file.
   void flush() const { kiln::detail::check(kiln_summary_writer_flush(get())); }
   void close() const { kiln::detail::check(kiln_summary_writer_close(get())); }
-  std::string path() const { return kiln_summary_writer_get_path(get()); }
-  std::string logdir() const { return kiln_summary_writer_get_logdir(get()); }
+  std::string path() const {
+    return kiln::detail::handle_string(kiln_summary_writer_get_path(get()), "kiln::SummaryWriter::path");
+  }
+  std::string logdir() const {
+    return kiln::detail::handle_string(kiln_summary_writer_get_logdir(get()), "kiln::SummaryWriter::logdir");
+  }
   /// writer.as_default(step): this writer is the thread's default until the scope ends.
   [[nodiscard]] DefaultScope as_default(std::optional<int64_t> step = std::nullopt) const {
     kiln::detail::check(kiln_summary_writer_push_default(get(), detail::step_ptr(step)));

@@ -256,6 +256,22 @@ KILN_API kiln_status *kiln_layer_track_as(kiln_layer *layer, kiln_layer *child, 
 /// add_loss: adds a loss term for the current call.
 KILN_API kiln_status *kiln_layer_add_loss(kiln_layer *layer, const kiln_tensor *loss);
 
+/* ---------------------------------------------- preprocessing: adapt */
+
+/// Keras's layer.adapt(data) of a preprocessing layer ("Normalization"): computes the layer's
+/// state from data (Normalization: the mean and variance over every axis but the kept ones) and
+/// sets it at once; an error leaves the state as it was. data is one array, read as one batch.
+/// A layer not yet built builds from data's shape (its first axis unknown, unless kept).
+/// Errors: INVALID_ARGUMENT for a layer whose class has no adapt, or data whose shape differs
+/// from the built one on a kept axis or in rank; FAILED_PRECONDITION for a Normalization given
+/// mean and variance. Thread-safety: adapts of one layer run one at a time; a call of the layer
+/// on another thread meanwhile may see the state before or after.
+KILN_API kiln_status *kiln_layer_adapt(kiln_layer *layer, const kiln_tensor *data);
+/// kiln_layer_adapt over a dataset of batches (Keras: "it must be batched"), in one pass: each
+/// element's first component is a batch (the x of (x, y) elements). A dataset with no elements
+/// is INVALID_ARGUMENT; an error reading it leaves the layer's state as it was.
+KILN_API kiln_status *kiln_layer_adapt_dataset(kiln_layer *layer, const kiln_dataset *dataset);
+
 /* ---------------------------------------------- custom layers: the callbacks */
 
 /// A custom layer's behaviour. NULL entries mean "default". Callbacks return NULL for success

@@ -384,6 +384,10 @@ KILN_API kiln_status *kiln_l2_normalize(kiln_tensor **out, const kiln_tensor *x,
 /// reverse sums from the end (tf.math.cumsum).
 KILN_API kiln_status *kiln_cumsum(kiln_tensor **out, const kiln_tensor *x, int64_t axis, bool exclusive,
                                   bool reverse);
+/// Cumulative product along axis (float32, float64, int32, int64; integers wrap), exclusive and reverse as
+/// kiln_cumsum's (tf.math.cumprod). Gradient: TF's (0 at the elements that are 0).
+KILN_API kiln_status *kiln_cumprod(kiln_tensor **out, const kiln_tensor *x, int64_t axis, bool exclusive,
+                                   bool reverse);
 /// The k largest entries along the last axis (float32, float64, int32, int64): values [..., k] in descending
 /// order and their int32 indices; ties go to the lower index (tf.math.top_k). The values come out
 /// sorted whatever `sorted` says (TF allows it). 0 <= k <= last dim.

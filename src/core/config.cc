@@ -210,6 +210,27 @@ bool quote_nonfinite_words(const std::string &text, std::string &out) {
 
 }  // namespace
 
+namespace {
+// A key or string value holding a NUL ("\u0000" in the JSON text): the C API's strings end at the
+// first NUL, so such a name would be cut short ("a\u0000b" read back as "a"). Empty when none.
+std::string string_with_nul(const Config::Json &v) {
+  if (v.is_string())
+    return v.get_ref<const std::string &>().find('\0') != std::string::npos ? v.get<std::string>() : "";
+  if (v.is_object())
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (it.key().find('\0') != std::string::npos) return it.key();
+      std::string s = string_with_nul(it.value());
+      if (!s.empty()) return s;
+    }
+  if (v.is_array())
+    for (const Config::Json &e : v) {
+      std::string s = string_with_nul(e);
+      if (!s.empty()) return s;
+    }
+  return "";
+}
+}  // namespace
+
 Config Config::from_json(const std::string &text, const char *what) {
   Json v = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   std::string quoted;
@@ -221,6 +242,11 @@ Config Config::from_json(const std::string &text, const char *what) {
     }
   }
   if (v.is_discarded()) fail(Code::kInvalidArgument, what, ": not valid JSON: ", text.substr(0, 80));
+  require_depth(v, kMaxConfigDepth, what);  // before the recursive walk below
+  const std::string nul = string_with_nul(v);
+  if (!nul.empty())
+    fail(Code::kInvalidArgument, what, ": the string ", Json(nul).dump(),
+         " holds a NUL byte; expected strings without one (C strings end at a NUL)");
   return from_value(std::move(v), what);
 }
 

@@ -67,21 +67,44 @@ std::vector<std::pair<size_t, Record>> parse(const std::string &text, char delim
   return records;
 }
 
+// A field as an error message shows it: control bytes (a NUL would end the message) as \xNN.
+std::string shown(const std::string &s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 bool parse_int(const std::string &s, int64_t *v) {
   if (s.empty()) return false;
   errno = 0;
   char *end = nullptr;
   const long long x = std::strtoll(s.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0') return false;
+  // The whole field: a NUL inside it ends the C string early, and "1\0" + "999" is not 1.
+  if (errno != 0 || end != s.c_str() + s.size()) return false;
   *v = x;
   return true;
 }
 
 bool parse_float(const std::string &s, double *v) {
   if (s.empty()) return false;
+  // strtod reads C99 hex floats ("0x10" is 16); a CSV number is decimal, as TF's parser reads it.
+  const size_t digits = s.find_first_not_of(" \t+-");
+  if (digits != std::string::npos && s.compare(digits, 1, "0") == 0 && digits + 1 < s.size() &&
+      (s[digits + 1] == 'x' || s[digits + 1] == 'X'))
+    return false;
   char *end = nullptr;
   *v = std::strtod(s.c_str(), &end);
-  return *end == '\0';
+  return end == s.c_str() + s.size();
 }
 
 const char *type_name(CsvType t) {
@@ -135,7 +158,7 @@ Tensor column(const std::vector<std::pair<size_t, Record>> &rows, size_t c, CsvT
     }
     if (!ok)
       fail(Code::kInvalidArgument, "read_csv: '", path, "' line ", rows[r].first, ", column '", name, "': \"",
-           s, "\" is not a valid ", type_name(type));
+           shown(s), "\" is not a valid ", type_name(type));
   }
   return t;
 }
@@ -176,7 +199,7 @@ CsvTable read_csv(const std::string &path, const CsvOptions &options) {
         for (const auto &r : rows) {
           double d;
           if (!parse_float(r.second[c], &d)) {
-            example = "line " + std::to_string(r.first) + ": \"" + r.second[c] + "\"";
+            example = "line " + std::to_string(r.first) + ": \"" + shown(r.second[c]) + "\"";
             break;
           }
         }

@@ -78,8 +78,9 @@ void logical_rows(bool any, const uint8_t *x, int64_t rows, int64_t n, uint8_t *
   }
 }
 
-template <typename T>
-void cumsum_typed(const T *x, int64_t outer, int64_t n, int64_t inner, bool exclusive, bool reverse, T *out) {
+// The cumulative sum (Prod false) or product (Prod true); integers wrap.
+template <bool Prod, typename T>
+void scan_typed(const T *x, int64_t outer, int64_t n, int64_t inner, bool exclusive, bool reverse, T *out) {
   const bool parallel = go_parallel(outer * inner, outer * n * inner);
 #pragma omp parallel for if (parallel) schedule(static)
   for (int64_t oi = 0; oi < outer * inner; ++oi) {
@@ -87,17 +88,13 @@ void cumsum_typed(const T *x, int64_t outer, int64_t n, int64_t inner, bool excl
     const T *src = x + o * n * inner + i;
     T *dst = out + o * n * inner + i;
     using Acc = typename Wrapping<T>::type;
-    Acc acc = 0;
+    Acc acc = Prod ? 1 : 0;
     for (int64_t s = 0; s < n; ++s) {
       const int64_t k = reverse ? n - 1 - s : s;
       const Acc v = static_cast<Acc>(src[k * inner]);
-      if (exclusive) {
-        dst[k * inner] = static_cast<T>(acc);
-        acc = static_cast<Acc>(acc + v);
-      } else {
-        acc = static_cast<Acc>(acc + v);
-        dst[k * inner] = static_cast<T>(acc);
-      }
+      if (exclusive) dst[k * inner] = static_cast<T>(acc);
+      acc = static_cast<Acc>(Prod ? acc * v : acc + v);
+      if (!exclusive) dst[k * inner] = static_cast<T>(acc);
     }
   }
 }
@@ -162,7 +159,16 @@ void cumsum(bool exclusive, bool reverse, DType dtype, const void *x, int64_t ou
   if (outer * n * inner == 0) return;
   dispatch_among<float, double, int32_t, int64_t>(dtype, "cumsum", [&](auto t) {
     using T = decltype(t);
-    cumsum_typed(static_cast<const T *>(x), outer, n, inner, exclusive, reverse, static_cast<T *>(out));
+    scan_typed<false>(static_cast<const T *>(x), outer, n, inner, exclusive, reverse, static_cast<T *>(out));
+  });
+}
+
+void cumprod(bool exclusive, bool reverse, DType dtype, const void *x, int64_t outer, int64_t n,
+             int64_t inner, void *out) {
+  if (outer * n * inner == 0) return;
+  dispatch_among<float, double, int32_t, int64_t>(dtype, "cumprod", [&](auto t) {
+    using T = decltype(t);
+    scan_typed<true>(static_cast<const T *>(x), outer, n, inner, exclusive, reverse, static_cast<T *>(out));
   });
 }
 

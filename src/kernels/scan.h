@@ -1,5 +1,5 @@
 // Hand-written loops for ops oneDNN has no primitive for: argmin, product / any / all rows,
-// cumulative sums and top-k. Tensors are viewed as [outer, n, inner] around one axis (or as
+// cumulative sums and products, and top-k. Tensors are viewed as [outer, n, inner] around one axis (or as
 // rows of n); callers validate shapes and dtypes and preallocate outputs.
 #pragma once
 
@@ -26,6 +26,10 @@ void reduce_rows(RowReduce kind, DType dtype, const void *x, int64_t rows, int64
 // [outer, n, inner]. exclusive: each sum leaves out its own element; reverse: sums run from the end.
 void cumsum(bool exclusive, bool reverse, DType dtype, const void *x, int64_t outer, int64_t n, int64_t inner,
             void *out);
+
+// As cumsum, the cumulative product (empty products are 1; integers wrap).
+void cumprod(bool exclusive, bool reverse, DType dtype, const void *x, int64_t outer, int64_t n,
+             int64_t inner, void *out);
 
 // For each row of x (float32, float64, int32, int64) viewed as [rows, n]: the k largest values
 // in descending order into values [rows, k] (x's dtype) and their indices into indices (int32

@@ -1,7 +1,10 @@
-// LayerNormalization and BatchNormalization (channels last).
+// LayerNormalization, BatchNormalization (channels last) and the Normalization preprocessing
+// layer with its adapt().
 #include <algorithm>
+#include <mutex>
 
 #include "core/error.h"
+#include "layers/adapt.h"
 #include "layers/builtins.h"
 #include "layers/layer.h"
 #include "layers/layer_util.h"
@@ -215,11 +218,296 @@ class BatchNormalization final : public Layer {
   int64_t channels_ = 0;
 };
 
+// Keras's mean= and variance= of Normalization: a number or a nested list of numbers, its shape
+// and its values in row-major order.
+struct HostArray {
+  std::vector<int64_t> shape;
+  std::vector<double> values;
+};
+
+void read_nested(const Config::Json &v, size_t depth, HostArray &out, const std::string &what) {
+  if (v.is_number()) {
+    if (depth != out.shape.size())
+      fail(Code::kInvalidArgument, what, " is a ragged nested list; expected a rectangular one");
+    out.values.push_back(v.get<double>());
+    return;
+  }
+  if (!v.is_array())
+    fail(Code::kInvalidArgument, what, " holds ", v.dump(),
+         "; expected a number or a nested list of numbers");
+  if (depth == out.shape.size() && out.values.empty()) out.shape.push_back(static_cast<int64_t>(v.size()));
+  if (depth >= out.shape.size() || out.shape[depth] != static_cast<int64_t>(v.size()))
+    fail(Code::kInvalidArgument, what, " is a ragged nested list; expected a rectangular one");
+  for (const Config::Json &e : v) read_nested(e, depth + 1, out, what);
+}
+
+std::optional<HostArray> read_array(const ConfigReader &r, const char *key) {
+  const Config &c = r.config();
+  if (!c.has(key) || c.is_null(key)) return std::nullopt;
+  HostArray a;
+  read_nested(c.json().at(key), 0, a, r.owner() + ": " + key);
+  // An empty list at some level: shape known, no values; consistent only when a dim is 0.
+  int64_t n = 1;
+  for (int64_t d : a.shape) n *= d;
+  if (n != static_cast<int64_t>(a.values.size()))
+    fail(Code::kInvalidArgument, r.owner(), ": ", key,
+         " is a ragged nested list; expected a rectangular one");
+  return a;
+}
+
+Config::Json nested_json(const HostArray &a, size_t depth, size_t &pos) {
+  if (depth == a.shape.size()) return a.values[pos++];
+  Config::Json list = Config::Json::array();
+  for (int64_t i = 0; i < a.shape[depth]; ++i) list.push_back(nested_json(a, depth + 1, pos));
+  return list;
+}
+
+// Config has no setter for a nested list of numbers: the key is set on a copy of its JSON.
+void set_nested(Config &c, const char *key, const std::optional<HostArray> &a) {
+  if (!a) {
+    c.set_null(key);
+    return;
+  }
+  Config::Json j = c.json();
+  size_t pos = 0;
+  j[key] = nested_json(*a, 0, pos);
+  c = Config::from_value(std::move(j), "Normalization config");
+}
+
+// keras.layers.Normalization(axis=-1, mean=None, variance=None, invert=False): (x - mean) /
+// max(sqrt(variance), 1e-7), or x * max(sqrt(variance), 1e-7) + mean inverted, with one mean and
+// variance per index of the kept axes (axis; none for axis=None: one over every element). Either
+// given (broadcast to the kept axes' shape, right-aligned) or computed by adapt() and kept in the
+// non-trainable weights "mean", "variance" and "count" (int64: the number of values each mean
+// was computed over, as tf.keras records it).
+class Normalization final : public Layer, public Adaptable {
+ public:
+  explicit Normalization(const Config &config) : Normalization(ConfigReader(config, "Normalization")) {}
+
+ private:
+  explicit Normalization(ConfigReader &&r) : Layer("Normalization", r) {
+    const Config &c = r.config();
+    if (c.has("axis") && !c.is_null("axis"))
+      axes_ = r.get_int_list("axis", {-1});
+    else if (!c.has("axis"))
+      axes_ = {-1};
+    r.accept({"axis", "mean", "variance"});
+    mean_arg_ = read_array(r, "mean");
+    variance_arg_ = read_array(r, "variance");
+    invert_ = r.get_bool("invert", false);
+    r.finish();
+    if (mean_arg_.has_value() != variance_arg_.has_value())
+      fail(Code::kInvalidArgument,
+           "Normalization: when setting values directly, both mean and variance must be set; got ",
+           mean_arg_ ? "mean without variance" : "variance without mean");
+    if (mean_arg_ && mean_arg_->shape != variance_arg_->shape)
+      fail(Code::kInvalidArgument,
+           "Normalization: mean and variance must have the same shape; got mean of shape ",
+           tuple_string(mean_arg_->shape), " and variance of shape ", tuple_string(variance_arg_->shape));
+    if (mean_arg_ && mean_arg_->shape.size() > axes_.size())
+      fail(Code::kInvalidArgument, "Normalization: the rank of mean must be at most the number of axes (",
+           axes_.size(), "); got mean of shape ", tuple_string(mean_arg_->shape), " for axis ",
+           tuple_string(axes_));
+    set_supports_masking(true);
+  }
+
+  std::string describe() const { return "layer '" + name() + "' (Normalization)"; }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    const PartialShape &s = single_input(*this, shapes);
+    const int64_t rank = static_cast<int64_t>(s.size());
+    std::vector<int64_t> keep;
+    for (int64_t a : axes_) {
+      if (a < -rank || a >= rank)
+        fail(Code::kInvalidArgument, describe(), ": axis ", a, " is out of range for input shape ",
+             partial_shape_string(s), "; expected every axis in [", -rank, ", ", rank, ")");
+      const int64_t k = a < 0 ? a + rank : a;
+      if (std::find(keep.begin(), keep.end(), k) != keep.end())
+        fail(Code::kInvalidArgument, describe(), ": axis ", tuple_string(axes_), " names axis ", k, " twice");
+      if (s[size_t(k)] < 0)
+        fail(Code::kInvalidArgument, describe(), ": the kept axis ", a, " of input shape ",
+             partial_shape_string(s), " must be known");
+      keep.push_back(k);
+    }
+    std::sort(keep.begin(), keep.end());
+    std::vector<int64_t> kept_dims, bshape(size_t(rank), 1);
+    for (int64_t k : keep) {
+      kept_dims.push_back(s[size_t(k)]);
+      bshape[size_t(k)] = s[size_t(k)];
+    }
+    for (int64_t d = 0; d < rank; ++d)
+      if (std::find(keep.begin(), keep.end(), d) == keep.end()) reduce_axes_.push_back(d);
+    keep_axes_ = keep;
+    kept_shape_ = Shape(kept_dims);
+    broadcast_shape_ = Shape(bshape);
+    build_rank_ = rank;
+    if (mean_arg_) {
+      given_mean_ = given_value(*mean_arg_, "mean");
+      given_variance_ = given_value(*variance_arg_, "variance");
+      return;
+    }
+    mean_ = add_weight("mean", kept_shape_, dtype(), *get_initializer("zeros"), false);
+    variance_ = add_weight("variance", kept_shape_, dtype(), *get_initializer("ones"), false);
+    count_ = add_weight("count", Shape({}), DType::kInt64, *get_initializer("zeros"), false);
+  }
+
+  // A given mean or variance as a float64 tensor of the broadcast shape: its dims align with the
+  // kept axes from the right (Keras), each 1 or the kept axis's size.
+  Tensor given_value(const HostArray &a, const char *key) const {
+    std::vector<int64_t> expanded(broadcast_shape_.rank(), 1);
+    const size_t n = a.shape.size();
+    for (size_t i = 1; i <= n; ++i) {
+      const int64_t axis = keep_axes_[keep_axes_.size() - i];
+      const int64_t d = a.shape[n - i];
+      if (d != 1 && d != broadcast_shape_[int(axis)])
+        fail(Code::kInvalidArgument, describe(), ": ", key, " of shape ", tuple_string(a.shape),
+             " does not broadcast to the kept axes' shape ", tuple_string(kept_shape_.to_vector()));
+      expanded[size_t(axis)] = d;
+    }
+    const Tensor t = Tensor::from_data(DType::kFloat64, Shape(expanded), a.values.data(),
+                                       a.values.size() * sizeof(double));
+    return ops::broadcast_to(t, broadcast_shape_);
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const DType cdt = compute_dtype();
+    const Tensor x = ops::cast(single_input(*this, inputs), cdt);
+    const Tensor mean =
+        ops::cast(mean_ ? ops::reshape(mean_->value(), broadcast_shape_.to_vector()) : given_mean_, cdt);
+    const Tensor var = ops::cast(
+        variance_ ? ops::reshape(variance_->value(), broadcast_shape_.to_vector()) : given_variance_, cdt);
+    // Keras's backend.epsilon() keeps a zero variance from dividing by zero.
+    const Tensor scale = ops::maximum(ops::sqrt(var), ops::fill(Shape({}), 1e-7, cdt));
+    return {invert_ ? ops::add(mean, ops::mul(x, scale)) : ops::truediv(ops::sub(x, mean), scale)};
+  }
+
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    return {single_input(*this, shapes)};
+  }
+
+  // Keras's adapt: the mean and (biased) variance of the data over the reduced axes, merged
+  // batch by batch as Keras merges them (weighted by each batch's count), in float64.
+  void adapt(const NextBatchFn &next) override {
+    std::lock_guard<std::mutex> lock(adapt_mu_);
+    if (mean_arg_)
+      fail(Code::kFailedPrecondition, describe(),
+           " was given mean and variance; adapt() computes them: make the layer without mean and variance to "
+           "adapt it");
+    Tensor batch;
+    if (!next(&batch))
+      fail(Code::kInvalidArgument, describe(),
+           ": adapt() got no batches; expected at least one (a batch of the data)");
+    if (!built()) {
+      PartialShape s = partial_shape_of(batch.shape());
+      // The batch dim is unknown, as in a model's build, unless it is kept (a 1-D feature vector).
+      if (!s.empty() && !keeps_axis(0, static_cast<int64_t>(s.size()))) s[0] = kUnknownDim;
+      build({s});
+    }
+    if (!mean_)
+      fail(Code::kFailedPrecondition, describe(),
+           " was given mean and variance; adapt() computes them: make the layer without mean and variance to "
+           "adapt it");
+    const size_t n = static_cast<size_t>(kept_shape_.num_elements());
+    std::vector<double> mean(n, 0.0), var(n, 0.0);
+    int64_t total = 0;
+    do {
+      check_batch(batch);
+      int64_t count = 1;
+      for (int64_t a : reduce_axes_) count *= batch.shape()[int(a)];
+      if (count == 0) continue;
+      const Tensor x = ops::cast(batch, DType::kFloat64);
+      Tensor bm = x, bv = ops::zeros(x.shape(), DType::kFloat64);
+      if (!reduce_axes_.empty()) {
+        const Tensor m = ops::mean(x, reduce_axes_, true);
+        bv = ops::mean(ops::square(ops::sub(x, m)), reduce_axes_, false);
+        bm = ops::reshape(m, kept_shape_.to_vector());
+      }
+      const double *pm = bm.data<double>(), *pv = bv.data<double>();
+      total += count;
+      const double wb = static_cast<double>(count) / static_cast<double>(total), wa = 1.0 - wb;
+      for (size_t i = 0; i < n; ++i) {
+        const double m = mean[i] * wa + pm[i] * wb;
+        const double da = mean[i] - m, db = pm[i] - m;
+        var[i] = (var[i] + da * da) * wa + (pv[i] + db * db) * wb;
+        mean[i] = m;
+      }
+    } while (next(&batch));
+    if (total == 0)
+      fail(Code::kInvalidArgument, describe(),
+           ": adapt() data has no values (every batch is empty); expected at least one");
+    auto host = [&](const std::vector<double> &v) {
+      return ops::cast(Tensor::from_data(DType::kFloat64, kept_shape_, v.data(), v.size() * sizeof(double)),
+                       dtype());
+    };
+    const Tensor m = host(mean), v = host(var);
+    mean_->assign(m);
+    variance_->assign(v);
+    count_->assign(Tensor::scalar<int64_t>(total));
+  }
+
+  bool keeps_axis(int64_t axis, int64_t rank) const {
+    for (int64_t a : axes_)
+      if ((a < 0 ? a + rank : a) == axis) return true;
+    return false;
+  }
+
+  void check_batch(const Tensor &batch) const {
+    const auto bad = [&](const std::string &why) {
+      PartialShape built_shape = build_input_shapes().empty() ? PartialShape{} : build_input_shapes()[0];
+      fail(Code::kInvalidArgument, describe(), ": adapt() got a batch of shape ",
+           partial_shape_string(partial_shape_of(batch.shape())), " (", why,
+           "); expected the shape the layer was built for, ", partial_shape_string(built_shape));
+    };
+    if (batch.rank() != build_rank_) bad("rank " + std::to_string(batch.rank()));
+    for (int64_t k : keep_axes_)
+      if (batch.shape()[int(k)] != broadcast_shape_[int(k)]) bad("axis " + std::to_string(k) + " differs");
+    if (!is_floating(batch.dtype()) && !is_integer(batch.dtype()) && batch.dtype() != DType::kBool)
+      fail(Code::kInvalidArgument, describe(), ": adapt() got a batch of dtype ", dtype_name(batch.dtype()),
+           "; expected numbers");
+  }
+
+  void add_config(Config &c) const override {
+    c.set("axis", axes_).set("invert", invert_);
+    set_nested(c, "mean", mean_arg_);
+    set_nested(c, "variance", variance_arg_);
+  }
+
+  std::vector<int64_t> axes_;
+  std::optional<HostArray> mean_arg_, variance_arg_;
+  bool invert_ = false;
+  // Set by the build.
+  std::vector<int64_t> keep_axes_, reduce_axes_;
+  Shape kept_shape_, broadcast_shape_;
+  int64_t build_rank_ = 0;
+  Tensor given_mean_, given_variance_;
+  VariablePtr mean_, variance_, count_;
+  std::mutex adapt_mu_;
+};
+
 }  // namespace
+
+void adapt(Layer &layer, const NextBatchFn &next) {
+  auto *a = dynamic_cast<Adaptable *>(&layer);
+  if (!a)
+    fail(Code::kInvalidArgument, "layer '", layer.name(), "' (", layer.class_name(),
+         ") has no adapt(); the layers that adapt to data are: Normalization");
+  a->adapt(next);
+}
+
+void adapt(Layer &layer, const Tensor &data) {
+  bool given = false;
+  adapt(layer, [&](Tensor *out) {
+    if (given) return false;
+    *out = data;
+    given = true;
+    return true;
+  });
+}
 
 void register_normalization_layers() {
   register_class<LayerNormalization>("LayerNormalization");
   register_class<BatchNormalization>("BatchNormalization");
+  register_class<Normalization>("Normalization");
 }
 
 }  // namespace kiln::layers

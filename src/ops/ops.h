@@ -255,6 +255,10 @@ namespace kiln::ops {
 // Cumulative sum along axis (float32, int32, int64); exclusive leaves out each element itself,
 // reverse sums from the end (tf.math.cumsum).
 Tensor cumsum(const Tensor &x, int64_t axis = 0, bool exclusive = false, bool reverse = false);
+// Cumulative product along axis (float32, float64, int32, int64; tf.math.cumprod), exclusive and
+// reverse as cumsum's. Gradient: TF's (cumsum of cumprod * g the other way, divided by x; 0 where
+// x is 0).
+Tensor cumprod(const Tensor &x, int64_t axis = 0, bool exclusive = false, bool reverse = false);
 struct TopKResult {
   Tensor values;   // x's dtype, [..., k], descending
   Tensor indices;  // int32 [..., k]; ties to the lower index, as TF

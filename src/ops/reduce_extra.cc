@@ -19,6 +19,8 @@ struct RowPlan {
   Tensor rows;  // [rows, n]
   int64_t num_rows = 1, n = 1;
   Shape keep_shape, out_shape;
+  std::vector<int64_t> perm;  // x's axes in rows' order (kept, then reduced)
+  bool moved = false;         // rows is a transpose of x (by perm)
 };
 
 // Validates the axes; `rows` is only built (a transpose when needed) for with_rows.
@@ -50,8 +52,10 @@ RowPlan plan_rows(const Tensor &x, const std::vector<int64_t> &axes, bool keepdi
     }
     if (r) perm.push_back(i);
   }
-  if (!with_rows) return p;
   kept_perm.insert(kept_perm.end(), perm.begin(), perm.end());
+  p.perm = kept_perm;
+  p.moved = moved;
+  if (!with_rows) return p;
   p.rows = moved ? transpose(x, kept_perm) : x;
   p.rows = p.rows.reshaped(Shape{p.num_rows, p.n});
   return p;
@@ -76,19 +80,22 @@ Tensor reduce_prod(const Tensor &x, const std::vector<int64_t> &axes, bool keepd
   require_dtype(x, "reduce_prod", "x", {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
   Tensor out = row_reduce(kernels::RowReduce::kProd, x, axes, keepdims, "reduce_prod");
   if (internal::has_float_gradient(x) && should_record({&x})) {
-    Shape keep = plan_rows(x, axes, true, "reduce_prod").keep_shape;
-    record("reduce_prod", {x}, {out}, [x, axes, keep](const Grads &g) -> Grads {
-      // d prod / d x_i is the product of the others. Division by x_i fails at zeros, so:
-      // no zero in the group: prod / x_i; one zero: the product of the non-zeros at the zero
-      // and 0 elsewhere; more: 0. Built from ops, so higher orders flow away from zeros.
-      const Tensor zero = scalar_like(0.0, x), one = scalar_like(1.0, x);
-      Tensor is_zero = equal(x, zero);
-      Tensor safe = where(is_zero, one, x);
-      Tensor nonzero_prod = reduce_prod(safe, axes, true);
-      Tensor zeros = sum(cast(is_zero, x.dtype()), axes, true);
-      Tensor lone_zero = cast(logical_and(equal(zeros, one), is_zero), x.dtype());
-      Tensor factor = where(equal(zeros, zero), div(one, safe), lone_zero);
-      return {mul(mul(reshape(g[0], keep.to_vector()), nonzero_prod), factor)};
+    record("reduce_prod", {x}, {out}, [x, axes](const Grads &g) -> Grads {
+      // d prod / d x_i is the product of the others: TF's rule, the exclusive products from
+      // the left times those from the right, over x's groups as rows (kept axes first). No
+      // division, so zeros, infinities and NaNs reach only the others' products they are in.
+      // Ops throughout (reshape, not a view), so higher orders flow through cumprod's rule.
+      const RowPlan p = plan_rows(x, axes, true, "reduce_prod");
+      const Tensor rows = reshape(p.moved ? transpose(x, p.perm) : x, {p.num_rows, p.n});
+      const Tensor others = mul(cumprod(rows, 1, true, false), cumprod(rows, 1, true, true));
+      Tensor dx = mul(others, reshape(g[0], {p.num_rows, 1}));
+      if (!p.moved) return {reshape(dx, x.shape().to_vector())};
+      std::vector<int64_t> permuted, inverse(p.perm.size());
+      for (size_t i = 0; i < p.perm.size(); ++i) {
+        permuted.push_back(x.shape()[static_cast<int>(p.perm[i])]);
+        inverse[static_cast<size_t>(p.perm[i])] = static_cast<int64_t>(i);
+      }
+      return {transpose(reshape(dx, permuted), inverse)};
     });
   }
   return out;

@@ -1,4 +1,4 @@
-// cumsum and top_k: hand-written kernels (kernels/scan.cc) with gradient rules in ops.
+// cumsum, cumprod and top_k: hand-written kernels (kernels/scan.cc) with gradient rules in ops.
 #include "kernels/scan.h"
 
 #include <limits>
@@ -11,18 +11,48 @@
 
 namespace kiln::ops {
 
-Tensor cumsum(const Tensor &x, int64_t axis, bool exclusive, bool reverse) {
-  require_dtype(x, "cumsum", "x", {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
+namespace {
+
+using ScanKernel = void (*)(bool, bool, DType, const void *, int64_t, int64_t, int64_t, void *);
+
+// cumsum's and cumprod's checks and kernel call along axis; *a gets the axis made non-negative.
+Tensor scan(const char *op, ScanKernel kernel, const Tensor &x, int64_t axis, bool exclusive, bool reverse,
+            int *a) {
+  require_dtype(x, op, "x", {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
   if (x.rank() == 0)
-    fail(Code::kInvalidArgument, "cumsum: argument 'x' is ", x.description(), "; expected rank >= 1");
-  const int a = normalize_axis(axis, x.rank(), "cumsum");
-  const internal::AxisView v = internal::axis_view(x.shape(), a);
+    fail(Code::kInvalidArgument, op, ": argument 'x' is ", x.description(), "; expected rank >= 1");
+  *a = normalize_axis(axis, x.rank(), op);
+  const internal::AxisView v = internal::axis_view(x.shape(), *a);
   Tensor out = Tensor::empty(x.dtype(), x.shape());
-  kernels::cumsum(exclusive, reverse, x.dtype(), x.raw_data(), v.outer, v.n, v.inner, out.raw_mutable_data());
+  kernel(exclusive, reverse, x.dtype(), x.raw_data(), v.outer, v.n, v.inner, out.raw_mutable_data());
+  return out;
+}
+
+}  // namespace
+
+Tensor cumsum(const Tensor &x, int64_t axis, bool exclusive, bool reverse) {
+  int a = 0;
+  Tensor out = scan("cumsum", kernels::cumsum, x, axis, exclusive, reverse, &a);
   if (internal::has_float_gradient(x) && should_record({&x})) {
     // Each input feeds the sums after it (before it when reversed): the reverse scan of g.
     record("cumsum", {x}, {out}, [a, exclusive, reverse](const Grads &g) -> Grads {
       return {cumsum(g[0], a, exclusive, !reverse)};
+    });
+  }
+  return out;
+}
+
+Tensor cumprod(const Tensor &x, int64_t axis, bool exclusive, bool reverse) {
+  int a = 0;
+  Tensor out = scan("cumprod", kernels::cumprod, x, axis, exclusive, reverse, &a);
+  if (internal::has_float_gradient(x) && should_record({&x})) {
+    // TF's rule: each input feeds the products after it, each of which it divides out; inputs
+    // that are 0 get 0 (div_no_nan).
+    record("cumprod", {x}, {out}, [x, a, exclusive, reverse](const Grads &g) -> Grads {
+      const Tensor prod = cumprod(x, a, exclusive, reverse);
+      const Tensor s = cumsum(mul(prod, g[0]), a, exclusive, !reverse);
+      const Tensor is_zero = equal(x, fill(Shape({}), 0.0, x.dtype()));
+      return {where(is_zero, zeros_like(x), div(s, where(is_zero, ones_like(x), x)))};
     });
   }
   return out;

@@ -1,7 +1,8 @@
 /* The activation, spatial reshaping, noise, Identity and Rescaling layers through the shared
  * library alone, created by Keras class name and a JSON config: values as Keras documents them,
  * a model with PReLU, GaussianNoise and SpatialDropout1D trained with train_on_batch (the alpha
- * weight moves), and bad configs and inputs as statuses naming the layer. Plain C99. */
+ * weight moves), Normalization with adapt, and bad configs and inputs as statuses naming the layer.
+ * Plain C99. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +124,78 @@ static void test_errors(void) {
   release_kept();
 }
 
+/* Normalization: adapt from an array and from a dataset of batches (Keras's docstring example),
+ * the weights it keeps, given mean and variance, and adapt's errors. */
+static void test_normalization(void) {
+  const int64_t d43[2] = {4, 3}, d13[2] = {1, 3}, d31[2] = {3, 1}, d42[2] = {4, 2};
+  const float data[12] = {0, 7, 4, 2, 9, 6, 0, 7, 4, 2, 9, 6}, row[3] = {0, 7, 4}, minus1[3] = {-1, -1, -1};
+  const float col[3] = {1, 2, 3}, scaled[3] = {-1.4142135f, -0.70710677f, 0},
+              ones[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  const float mean[3] = {1, 8, 5}, var[3] = {1, 1, 1};
+  kiln_layer *norm = layer_from("Normalization", "{\"axis\": -1}");
+  kiln_layer *from_ds = layer_from("Normalization", "{}");
+  kiln_layer *given = layer_from("Normalization", "{\"mean\": 3.0, \"variance\": 2.0}");
+  kiln_layer *dense = layer_from("Dense", "{\"units\": 2}");
+  kiln_tensor *x = f32(2, d43, data), *y = NULL;
+  kiln_tensor_list *parts = NULL;
+  kiln_dataset *slices = NULL, *batches = NULL, *empty = NULL;
+  kiln_variable *vars[4] = {NULL, NULL, NULL, NULL};
+  size_t n = 0, i;
+  if (!norm || !from_ds || !given || !dense) return;
+  OK(kiln_layer_adapt(norm, x));
+  CHECK(kiln_layer_get_built(norm));
+  if (OK(kiln_layer_call_tensor(&y, norm, f32(2, d13, row), false))) expect_f32(y, 2, d13, minus1, 1e-6);
+  if (OK(kiln_layer_get_variables(vars, 4, &n, norm, KILN_VARIABLES_ALL))) {
+    CHECK(n == 3);
+    for (i = 0; i < n; ++i) CHECK(!kiln_variable_get_trainable(vars[i]));
+    if (n == 3) {
+      kiln_tensor *v = NULL;
+      if (OK(kiln_variable_read(&v, vars[0]))) expect_f32(v, 1, d13 + 1, mean, 1e-6);
+      if (OK(kiln_variable_read(&v, vars[1]))) expect_f32(v, 1, d13 + 1, var, 1e-6);
+      if (OK(kiln_variable_read(&v, vars[2]))) {
+        CHECK(kiln_tensor_get_dtype(v) == I64 && *(const int64_t *)kiln_tensor_get_data(v) == 4);
+        kiln_tensor_free(v);
+      }
+    }
+    for (i = 0; i < n; ++i) kiln_variable_free(vars[i]);
+  }
+  /* a dataset of (x) batches of 3 and 1 rows: the same mean and variance */
+  OK(kiln_tensor_list_create(&parts));
+  OK(kiln_tensor_list_append(parts, x));
+  OK(kiln_dataset_from_tensor_slices(&slices, parts, NULL));
+  OK(kiln_dataset_batch(&batches, slices, 3, false));
+  OK(kiln_layer_adapt_dataset(from_ds, batches));
+  if (OK(kiln_layer_call_tensor(&y, from_ds, f32(2, d13, row), false))) expect_f32(y, 2, d13, minus1, 1e-6);
+  if (OK(kiln_layer_call_tensor(&y, given, f32(2, d31, col), false))) expect_f32(y, 2, d31, scaled, 1e-6);
+  /* errors: the state stays as it was */
+  EXPECT_ERROR(kiln_layer_adapt(dense, x), INVALID, "(Dense) has no adapt", "Normalization");
+  EXPECT_ERROR(kiln_layer_adapt(given, x), KILN_STATUS_FAILED_PRECONDITION, "given mean and variance",
+               "adapt");
+  EXPECT_ERROR(kiln_layer_adapt(norm, f32(2, d42, ones)), INVALID, "batch of shape (4, 2)", "(None, 3)");
+  EXPECT_ERROR(kiln_layer_adapt(NULL, x), INVALID, "kiln_layer_adapt", "layer");
+  EXPECT_ERROR(kiln_layer_adapt(norm, NULL), INVALID, "kiln_layer_adapt", "data");
+  EXPECT_ERROR(kiln_layer_adapt_dataset(norm, NULL), INVALID, "kiln_layer_adapt_dataset", "dataset");
+  OK(kiln_dataset_take(&empty, batches, 0));
+  EXPECT_ERROR(kiln_layer_adapt_dataset(norm, empty), INVALID, "no batches", "at least one");
+  if (OK(kiln_layer_call_tensor(&y, norm, f32(2, d13, row), false))) expect_f32(y, 2, d13, minus1, 1e-6);
+  EXPECT_ERROR(create_status("Normalization", "{\"mean\": 1.0}"), INVALID, "both mean and variance", NULL);
+  EXPECT_ERROR(
+      create_status("Normalization", "{\"mean\": [[1.0, 2.0], [3.0]], \"variance\": 1.0, \"axis\": [0, 1]}"),
+      INVALID, "ragged", NULL);
+  kiln_dataset_free(empty);
+  kiln_dataset_free(batches);
+  kiln_dataset_free(slices);
+  kiln_tensor_list_free(parts);
+  kiln_layer_free(norm);
+  kiln_layer_free(from_ds);
+  kiln_layer_free(given);
+  kiln_layer_free(dense);
+  release_kept();
+}
+
 int main(void) {
   test_values();
+  test_normalization();
   test_training();
   test_errors();
   return test_summary();

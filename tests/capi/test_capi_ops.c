@@ -2006,6 +2006,7 @@ static void test_reduce_extra(void) {
   float xv[6] = {1, 2, 3, 4, 5, 6}, prod_rows[2] = {6, 120}, prod_all = 720, lse[2], bias[3] = {10, 20, 30};
   float biased[6] = {11, 22, 33, 14, 25, 36}, mean[3] = {2.5f, 3.5f, 4.5f}, var[3] = {2.25f, 2.25f, 2.25f};
   float l2[6], cs[6] = {1, 3, 6, 4, 9, 15}, cs_ex_rev[6] = {5, 3, 0, 11, 6, 0}, topv[4] = {3, 2, 6, 5};
+  float cp[6] = {1, 2, 6, 4, 20, 120}, cp_ex_rev[6] = {6, 3, 1, 30, 6, 1};
   int32_t topi[4] = {2, 1, 2, 1};
   int64_t amin[2] = {0, 0}, d23[2] = {2, 3}, d2[1] = {2}, d3[1] = {3}, d22[2] = {2, 2}, ax1[1] = {1},
           ax0[1] = {0}, ax5[1] = {5};
@@ -2026,6 +2027,8 @@ static void test_reduce_extra(void) {
   expect_f32(RUN(kiln_l2_normalize(&o, x, ax1, 1, 1e-12f)), 2, d23, l2, 1e-6);
   expect_f32(RUN(kiln_cumsum(&o, x, 1, false, false)), 2, d23, cs, 0);
   expect_f32(RUN(kiln_cumsum(&o, x, -1, true, true)), 2, d23, cs_ex_rev, 0);
+  expect_f32(RUN(kiln_cumprod(&o, x, 1, false, false)), 2, d23, cp, 0);
+  expect_f32(RUN(kiln_cumprod(&o, x, -1, true, true)), 2, d23, cp_ex_rev, 0);
   st = kiln_moments(&m, &v, x, ax0, 1, false);
   CHECK(st == NULL);
   kiln_status_free(st);
@@ -2046,6 +2049,9 @@ static void test_reduce_extra(void) {
   EXPECT_ERROR(kiln_bias_add(U, x, x), INVALID, "bias_add: value float32[2, 3] and bias float32[2, 3]", NULL);
   EXPECT_ERROR(kiln_l2_normalize(U, b, NULL, 0, 1e-12f), INVALID, "l2_normalize: argument 'x' is bool", NULL);
   EXPECT_ERROR(kiln_cumsum(U, b, 0, false, false), INVALID, "cumsum: argument 'x' is bool", NULL);
+  EXPECT_ERROR(kiln_cumprod(U, b, 0, false, false), INVALID, "cumprod: argument 'x' is bool", NULL);
+  EXPECT_ERROR(kiln_cumprod(U, x, 2, false, false), INVALID, "cumprod", "axis 2");
+  EXPECT_ERROR(kiln_cumprod(NULL, x, 0, false, false), INVALID, "kiln_cumprod", "'out'");
   EXPECT_ERROR(kiln_moments(&m, NULL, x, ax0, 1, false), INVALID, "kiln_moments", "'out_variance' is NULL");
   CHECK(m == NULL);
   EXPECT_ERROR(kiln_top_k(&m, &v, x, 4, true), INVALID, "top_k: k is 4", "k <= 3");

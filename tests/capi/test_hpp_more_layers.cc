@@ -1,10 +1,12 @@
 // kiln.hpp's activation, spatial reshaping, noise, Identity and Rescaling layers: the typed
 // constructors write Keras's configs, outputs agree with compositions of kiln ops, Softmax takes
-// a mask, errors name the layer, and a small image model with them trains under fit.
+// a mask, errors name the layer, and a small image model with them trains under fit; Normalization
+// adapts to an array and a dataset, and a model with it saves and loads its adapted state.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "../temp_dir.h"
 #include "hpp_test_util.h"
 #include "kiln/kiln.hpp"
 
@@ -128,6 +130,65 @@ TEST(HppMoreLayers, NoiseIdentityRescalingAndAModelThatTrains) {
   for (int i = 0; i < 30; ++i) last = model.train_on_batch(images, y).at("loss");
   EXPECT_LT(last, first);
   EXPECT_EQ(model.predict(images).shape(), (Dims{16, 3}));
+}
+
+TEST(HppMoreLayers, NormalizationAdaptsAndSaves) {
+  kiln::clear_session();
+  // Keras's docstring example: per feature of the last axis
+  const Tensor data = Tensor::from_vector<float>({0, 7, 4, 2, 9, 6, 0, 7, 4, 2, 9, 6}, {4, 3});
+  kiln::Layer norm = kl::Normalization();
+  norm.adapt(data);
+  EXPECT_EQ(norm.name(), "normalization");
+  EXPECT_EQ(norm(Tensor::from_vector<float>({0, 7, 4}, {1, 3})).to_vector<float>(),
+            (std::vector<float>{-1, -1, -1}));
+  ASSERT_EQ(norm.non_trainable_variables().size(), 3u);
+  EXPECT_EQ(norm.trainable_variables().size(), 0u);
+  EXPECT_EQ(norm.variables()[0].value().to_vector<float>(), (std::vector<float>{1, 8, 5}));
+  EXPECT_EQ(norm.variables()[2].value().to_vector<int64_t>(), (std::vector<int64_t>{4}));
+  // a dataset of (x, y) batches reads x; axis None: one mean and variance over every value
+  kl::NormalizationOptions all;
+  all.axis = {};
+  kiln::Layer scalar = kl::Normalization(all);
+  const Tensor five = Tensor::from_vector<float>({1, 2, 3, 4, 5}, {5});
+  scalar.adapt(kiln::data::Dataset::from_tensor_slices({five, five}).batch(2));
+  const std::vector<float> got = scalar(Tensor::from_vector<float>({1, 2, 3}, {3})).to_vector<float>();
+  EXPECT_NEAR(got[0], -1.4142135f, 1e-6);
+  EXPECT_NEAR(got[1], -0.70710677f, 1e-6);
+  EXPECT_EQ(got[2], 0.0f);
+  // given values, nested by mean_shape, and invert
+  kl::NormalizationOptions given;
+  given.axis = {1, 2};
+  given.mean = {1, 2};
+  given.variance = {4, 4};
+  given.mean_shape = {2, 1};
+  given.invert = true;
+  kiln::Layer inv = kl::Normalization(given);
+  EXPECT_NE(inv.get_config().to_json().find("\"mean\":[[1.0],[2.0]]"), std::string::npos)
+      << inv.get_config().to_json();
+  EXPECT_EQ(inv(kiln::ones({1, 2, 2})).to_vector<float>(), (std::vector<float>{3, 3, 4, 4}));
+  expect_code(KILN_STATUS_FAILED_PRECONDITION, "given mean and variance", [&] { inv.adapt(data); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "(Dense) has no adapt", [&] { kl::Dense(2).adapt(data); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "rank 1", [&] { norm.adapt(five); });
+  kl::NormalizationOptions bad;
+  bad.mean = {1, 2, 3};
+  bad.variance = {1, 2, 3};
+  bad.mean_shape = {2};
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "has 3 values; mean_shape holds 2",
+              [&] { kl::Normalization(bad); });
+  // in a model: fit leaves the state alone; a SavedModel keeps it
+  kiln::Sequential model({kl::Input({3}), norm, kl::Dense(1)});
+  model.compile("sgd", "mse");
+  model.fit(data, Tensor::from_vector<float>({0, 1, 0, 1}, {4, 1}), [] {
+    kiln::FitOptions o;
+    o.epochs = 2;
+    o.verbose = 0;
+    return o;
+  }());
+  EXPECT_EQ(norm.variables()[0].value().to_vector<float>(), (std::vector<float>{1, 8, 5}));
+  kiln::testing::TempDir dir("kiln_hpp_normalization");
+  model.save(dir / "m");
+  kiln::Model loaded = kiln::models::load_model(dir / "m");
+  EXPECT_EQ(loaded.predict(data).to_vector<float>(), model.predict(data).to_vector<float>());
 }
 
 TEST(HppMoreLayers, LambdaInASequentialTrains) {

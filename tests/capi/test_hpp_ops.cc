@@ -176,6 +176,11 @@ TEST(HppOps, FromVectorToVectorItemEveryDtype) {
   EXPECT_KILN_ERROR(empty.data<float>(), kInvalid, "the tensor is empty");
   EXPECT_KILN_ERROR(empty.to_vector<float>(), kInvalid, "the tensor is empty");
   EXPECT_KILN_ERROR(empty.item<float>(), kInvalid, "the tensor is empty");
+  // other empty handles' names: a kiln::Error too, not a std::string made from NULL
+  EXPECT_KILN_ERROR(kiln::Variable().name(), kInvalid, "kiln::Variable::name: the handle is empty");
+  EXPECT_KILN_ERROR(kiln::Layer().name(), kInvalid, "kiln::Layer::name: the handle is empty");
+  EXPECT_KILN_ERROR(kiln::Layer().class_name(), kInvalid, "kiln::Layer::class_name: the handle is empty");
+  EXPECT_KILN_ERROR(kiln::summary::SummaryWriter().logdir(), kInvalid, "kiln::SummaryWriter::logdir");
 }
 
 TEST(HppOps, TensorHandleOwnership) {
@@ -1121,6 +1126,8 @@ TEST(HppOpsMath, ReductionsScansHelpers) {
   expect_floats(kiln::l2_normalize(Tensor::from_vector<float>({3, 4}, {2})), {2}, {0.6f, 0.8f});
   expect_floats(kiln::cumsum(x, 1), {2, 3}, {1, 3, 6, 4, 9, 15});
   expect_floats(kiln::cumsum(x, 0, true), {2, 3}, {0, 0, 0, 1, 2, 3});
+  expect_floats(kiln::cumprod(x, 1), {2, 3}, {1, 2, 6, 4, 20, 120});
+  expect_floats(kiln::cumprod(x, 0, true, true), {2, 3}, {4, 5, 6, 1, 1, 1});
   kiln::TopK t = kiln::top_k(x, 2);
   expect_floats(t.values, {2, 2}, {3, 2, 6, 5});
   EXPECT_EQ(t.indices.to_vector<int32_t>(), (std::vector<int32_t>{2, 1, 2, 1}));
@@ -1132,6 +1139,7 @@ TEST(HppOpsMath, ReductionsScansHelpers) {
   EXPECT_KILN_ERROR(kiln::moments(b, {0}), kInvalid, "moments: argument 'x' is bool");
   EXPECT_KILN_ERROR(kiln::l2_normalize(x, {}, -1), kInvalid, "l2_normalize: epsilon is -1");
   EXPECT_KILN_ERROR(kiln::cumsum(x, 5), kInvalid, "cumsum");
+  EXPECT_KILN_ERROR(kiln::cumprod(x, 5), kInvalid, "cumprod");
   EXPECT_KILN_ERROR(kiln::top_k(x, -1), kInvalid, "top_k: k is -1");
   // top_k's gradient lands on the chosen positions.
   kiln::GradientTape tape;

@@ -149,6 +149,45 @@ class LibraryLimitTest(LimitCase):
         self.assertEqual(kiln.get_num_threads(), before)
         self.assertEqual(len(list(d.batch(3))), 4)  # values in range pass as before
 
+    def test_integers_in_shapes_and_options_are_refused_too(self):
+        """The same for shapes built into int64 arrays and for the option structs' fields."""
+        import numpy as np
+        big = 2 ** 64 + 2
+        model = kiln.Sequential([kiln.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        x, y = np.ones((4, 2), np.float32), np.ones((4, 1), np.float32)
+        for fn, name in [(lambda: kiln.keras.initializers.Zeros()(shape=(big, 3)), "18446744073709551618"),
+                         (lambda: kiln.layers.Dense(3).build((None, big)), "build"),
+                         (lambda: kiln.layers.Dense(3).compute_output_shape((None, big)), "compute_output_shape"),
+                         (lambda: kiln.nn.dropout(kiln.ones((2, 3)), 0.5, noise_shape=[big, 3]), "noise_shape"),
+                         (lambda: model.fit(x, y, epochs=2 ** 64 + 1, verbose=0), "FitOptions.epochs"),
+                         (lambda: model.fit(x, y, batch_size=big, verbose=0), "18446744073709551618"),
+                         (lambda: model.fit(x, y, validation_data=(x, y), validation_freq=2 ** 64 + 1, verbose=0),
+                          "validation_freq")]:
+            with self.subTest(name):
+                self.assertLimit(kiln.InvalidArgumentError, fn, name)
+
+    def test_strings_with_a_nul_are_refused(self):
+        """ctypes ends a bytes string at its first NUL: a path or name holding one would be cut short
+        (a file written under another name). Every such string is refused instead."""
+        import tempfile
+        model = kiln.Sequential([kiln.layers.Dense(1)])
+        model.build((None, 2))
+        with tempfile.TemporaryDirectory() as d:
+            for fn, name in [(lambda: model.save_weights(os.path.join(d, "w\x00evil")), "NUL byte"),
+                             (lambda: kiln.layers.Dense(3, name="a\x00b"), "NUL byte"),
+                             (lambda: kiln.summary.create_file_writer(os.path.join(d, "l\x00x")), "NUL byte")]:
+                with self.subTest(name):
+                    self.assertLimit(kiln.InvalidArgumentError, fn, name)
+            self.assertEqual(os.listdir(d), [])  # nothing written under the cut name
+            writer = kiln.summary.create_file_writer(os.path.join(d, "logs"))
+            with writer.as_default():
+                self.assertLimit(kiln.InvalidArgumentError, lambda: kiln.summary.scalar("a\x00b", 1.0, step=0), "NUL")
+                self.assertLimit(kiln.InvalidArgumentError, lambda: kiln.summary.scalar("a", 1.0, step=1.5), "step")
+                self.assertLimit(kiln.InvalidArgumentError, lambda: kiln.summary.scalar("a", 1.0, step=2 ** 64),
+                                 "step is 18446744073709551616")
+            writer.close()
+
     def test_negative_enum_values(self):
         lib = _lib.lib
         dims, rank = dims_array([2])

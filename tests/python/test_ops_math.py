@@ -171,6 +171,32 @@ class ReduceScanTest(Case):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "cumsum"):
             kiln.cumsum(x, axis=3)
 
+    def test_cumprod_and_the_prod_gradient(self):
+        x = rand((3, 4), 22, 0.5, 1.5)
+        xd = x.astype(np.float64)
+        self.assertClose(kiln.math.cumprod(x, axis=1), np.cumprod(xd, axis=1))
+        self.assertClose(kiln.cumprod(x, axis=0, reverse=True), np.cumprod(xd[::-1], axis=0)[::-1])
+        ex = np.concatenate([np.ones((3, 1)), np.cumprod(xd, axis=1)[:, :-1]], axis=1)
+        self.assertClose(kiln.cumprod(x, axis=1, exclusive=True), ex)
+        self.assertGrad(lambda t: kiln.cumprod(t, axis=1, exclusive=True), rand((2, 3), 23))
+        self.assertClose(kiln.cumprod(np.array([2, 3, 4], np.int64)), np.array([2, 6, 24]), dtype="int64")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "cumprod"):
+            kiln.cumprod(x, axis=3)
+        # reduce_prod's gradient is the product of the others (TF's), also beside NaN, inf and overflow
+        for values, want in (([np.nan, 2, 3], [6, np.nan, np.nan]), ([1e30, 1e30, 0], [0, 0, np.inf]),
+                             ([np.inf, 2, 0], [0, np.nan, np.inf])):
+            v = kiln.constant(np.array(values, np.float32))
+            with kiln.GradientTape() as tape:
+                tape.watch(v)
+                y = kiln.reduce_prod(v)
+            np.testing.assert_array_equal(tape.gradient(y, v).numpy(), np.array(want, np.float32))
+
+    def test_long_sums_keep_precision(self):
+        x = np.full((3, 1 << 20), 0.1, np.float32)
+        want = np.float64(np.float32(0.1)) * (1 << 20)
+        np.testing.assert_allclose(kiln.reduce_sum(x, axis=1).numpy(), [want] * 3, rtol=1e-5)
+        np.testing.assert_allclose(kiln.reduce_mean(x).numpy(), np.float32(0.1), rtol=1e-5)
+
     def test_top_k(self):
         x = np.array([[1, 3, 3, -1, 2], [5, 5, 5, 0, 7]], np.float32)
         r = kiln.math.top_k(x, k=3)

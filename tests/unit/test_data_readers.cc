@@ -195,6 +195,21 @@ TEST(DataReaders, CsvCorrupt) {
   write_file(p, "");
   expect_error([&] { read_csv(p); }, Code::kDataLoss, {p, "empty"});
   expect_error([&] { read_csv(temp_dir() + "/none.csv"); }, Code::kNotFound, {"none.csv"});
+  // A number is the whole field, decimal: a NUL inside it, or a C99 hex float, is not one.
+  CsvOptions f64;
+  f64.column_types = {CsvType::kFloat64};
+  write_file(p, std::string("a\n1\0"
+                            "999\n",
+                            8));
+  expect_error([&] { read_csv(p, f64); }, Code::kInvalidArgument,
+               {p, "line 2", "'a'", "1\\x00999", "float64"});
+  CsvOptions i32;
+  i32.column_types = {CsvType::kInt32};
+  expect_error([&] { read_csv(p, i32); }, Code::kInvalidArgument, {p, "line 2", "'a'", "int32"});
+  write_file(p, "a\n0x10\n");
+  expect_error([&] { read_csv(p, f64); }, Code::kInvalidArgument, {p, "line 2", "'a'", "0x10"});
+  write_file(p, "a\n-1.5e3\ninf\n");
+  EXPECT_EQ(read_csv(p, f64).columns[0].data<double>()[0], -1500.0);
 }
 
 }  // namespace

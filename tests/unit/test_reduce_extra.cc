@@ -245,6 +245,10 @@ TEST(ReduceExtra, GradientsMatchCentralDifferences) {
            {{3, 4}},
            [](const std::vector<Tensor> &v) { return ops::cumsum(v[0], 0, true, true); }},
           {"top_k", {{3, 6}}, [](const std::vector<Tensor> &v) { return ops::top_k(v[0], 3).values; }},
+          {"cumprod", {{3, 4}}, [](const std::vector<Tensor> &v) { return ops::cumprod(v[0], 1); }},
+          {"cumprod exclusive reverse",
+           {{3, 4}},
+           [](const std::vector<Tensor> &v) { return ops::cumprod(v[0], 0, true, true); }},
       },
       500);
   // reduce_prod's gradient at zeros: one zero gets the product of the others, two zeros give 0.
@@ -254,6 +258,69 @@ TEST(ReduceExtra, GradientsMatchCentralDifferences) {
   Tensor y = ops::reduce_prod(x, {1});
   tape.stop_recording();
   expect_near(tape.gradient(y, {x}, autodiff::Unconnected::kZero)[0], {0, 6, 0, 0, 0, 0});
+}
+
+// TF's reduce_prod gradient (the product of the others, from exclusive cumprods): a NaN or an
+// infinity reaches only the others' products it is in, and a zero beside an overflowing product
+// gives 0 to the others, as TF gives, not NaN everywhere.
+TEST(ReduceExtra, ProdGradientWithSpecialValues) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  auto grad = [](const Tensor &x, std::vector<int64_t> axes) {
+    autodiff::Tape tape(false, true);
+    tape.watch(x);
+    Tensor y = ops::reduce_prod(x, axes);
+    tape.stop_recording();
+    return values(tape.gradient(y, {x}, autodiff::Unconnected::kZero)[0]);
+  };
+  auto same = [](const std::vector<float> &got, const std::vector<float> &want) {
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i)
+      if (std::isnan(want[i]))
+        EXPECT_TRUE(std::isnan(got[i])) << i;
+      else
+        EXPECT_EQ(got[i], want[i]) << i;
+  };
+  same(grad(make({3}, {nan, 2, 3}), {}), {6, nan, nan});
+  same(grad(make({3}, {1e30f, 1e30f, 0}), {}), {0, 0, inf});
+  same(grad(make({3}, {inf, 2, 0}), {}), {0, nan, inf});
+  // kept axes after reduced ones: the rows are a transpose, and the gradient goes back
+  same(grad(make({3, 2}, {nan, 1, 2, 4, 3, 0}), {0}), {6, 0, nan, 0, nan, 4});
+  // second order: d2/dx0dx1 of x0*x1*x2 is x2
+  Tensor x = make({3}, {2, 3, 5});
+  autodiff::Tape outer(false, true);
+  outer.watch(x);
+  autodiff::Tape inner(false, true);
+  inner.watch(x);
+  Tensor y = ops::reduce_prod(x);
+  inner.stop_recording();
+  Tensor g = inner.gradient(y, {x}, autodiff::Unconnected::kZero)[0];  // {15, 10, 6}
+  Tensor g0 = ops::sum(ops::mul(g, make({3}, {1, 0, 0})));             // x1 * x2
+  outer.stop_recording();
+  expect_near(outer.gradient(g0, {x}, autodiff::Unconnected::kZero)[0], {0, 5, 3});
+}
+
+TEST(Scan, CumprodAsTF) {
+  Tensor x = make({2, 3}, {1, 2, 3, 4, 5, 6});
+  expect_near(ops::cumprod(x, 1), {1, 2, 6, 4, 20, 120});
+  expect_near(ops::cumprod(x, 1, true), {1, 1, 2, 1, 4, 20});
+  expect_near(ops::cumprod(x, 1, false, true), {6, 6, 3, 120, 30, 6});
+  expect_near(ops::cumprod(x, -1, true, true), {6, 3, 1, 30, 6, 1});
+  expect_near(ops::cumprod(x, 0), {1, 2, 3, 4, 10, 18});
+  EXPECT_EQ(values<int64_t>(ops::cumprod(make_typed<int64_t>({3}, {2, 3, 4}), 0, true)),
+            (std::vector<int64_t>{1, 2, 6}));
+  // TF's gradient divides by x and gives 0 at x = 0 (div_no_nan)
+  Tensor z = make({3}, {2, 0, 3});
+  autodiff::Tape tape(false, true);
+  tape.watch(z);
+  Tensor y = ops::sum(ops::cumprod(z, 0));
+  tape.stop_recording();
+  expect_near(tape.gradient(y, {z}, autodiff::Unconnected::kZero)[0], {1, 0, 0});
+  expect_error([&] { ops::cumprod(make({}, {1})); }, Code::kInvalidArgument, {"cumprod", "rank >= 1"});
+  expect_error(
+      [&] {
+        ops::cumprod(make_bool({2}, {1, 0}));
+      },
+      Code::kInvalidArgument, {"cumprod: argument 'x' is bool"});
 }
 
 }  // namespace
@@ -274,6 +341,7 @@ TEST(ReduceExtra, SameBitsAtAnyThreadCount) {
                                ops::softmax_cross_entropy_with_logits(z, x),
                                ops::sigmoid_cross_entropy_with_logits(z, x),
                                ops::cumsum(x, 0),
+                               ops::cumprod(z, 1),
                                ops::top_k(x, 7).values,
                                ops::reduce_prod(z, {1}),
                                ops::argmin(x, 0),

@@ -138,7 +138,7 @@ from .ops_math import *  # noqa: E402,F401,F403
 for _ns, _names in ((nn, ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
                             "sigmoid_cross_entropy_with_logits", "bias_add", "moments", "l2_normalize", "top_k")),
                     (math, ("reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp", "argmin", "l2_normalize",
-                            "cumsum", "top_k", "floordiv", "floormod", "truediv")),
+                            "cumsum", "cumprod", "top_k", "floordiv", "floormod", "truediv")),
                     (linalg, ("einsum", "global_norm"))):
     for _n in _names:
         setattr(_ns, _n, getattr(_om, _n))

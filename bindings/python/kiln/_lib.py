@@ -5,6 +5,63 @@ import numbers
 import os
 
 c_int64_p = ctypes.POINTER(ctypes.c_int64)
+
+# ctypes wraps an integer its C parameter cannot hold (2**64 + 3 passes as 3, 2**32 + 2 as an int
+# of 2), and ends a bytes string at its first NUL ("w\0evil" passes as "w"). Functions with such
+# parameters, and the option structs' fields, are checked first: InvalidArgumentError naming the
+# function (or field), the argument and the value instead.
+_INT_RANGES = {}
+for _t in (ctypes.c_int, ctypes.c_int32, ctypes.c_int64, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_uint64):
+    _bits = 8 * ctypes.sizeof(_t)
+    _signed = _t(-1).value < 0
+    _INT_RANGES[_t] = (-(1 << (_bits - 1)), (1 << (_bits - 1)) - 1) if _signed else (0, (1 << _bits) - 1)
+
+
+def _out_of_range(v, lo, hi):
+    """v, an integer argument, when it is outside [lo, hi]; None when it fits or is no integer."""
+    if type(v) is not int:  # NumPy's integers too (ctypes passes their low bits as well)
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            return None
+        v = int(v)
+    return None if lo <= v <= hi else v
+
+
+def _nul_in(v):
+    return isinstance(v, (bytes, bytearray)) and b"\0" in v
+
+
+def _invalid(message):
+    from .errors import InvalidArgumentError
+    return InvalidArgumentError(message)
+
+
+class _Struct(ctypes.Structure):
+    """An options struct whose integer fields refuse what they cannot hold and whose string
+    fields refuse a NUL, as the checked functions do."""
+
+    def __setattr__(self, name, value):
+        kind = self._field_types().get(name)
+        if kind in _INT_RANGES:
+            bad = _out_of_range(value, *_INT_RANGES[kind])
+            if bad is not None:
+                lo, hi = _INT_RANGES[kind]
+                raise _invalid("%s.%s is %d, which its C field cannot hold; expected %d to %d"
+                               % (type(self).__name__, name, bad, lo, hi))
+        elif kind is ctypes.c_char_p and _nul_in(value):
+            raise _invalid("%s.%s contains a NUL byte (%r); expected a string without one"
+                           % (type(self).__name__, name, bytes(value)[:80]))
+        super().__setattr__(name, value)
+
+    @classmethod
+    def _field_types(cls):
+        types = cls.__dict__.get("_kiln_field_types")
+        if types is None:
+            types = {}
+            for klass in reversed(cls.__mro__):
+                for f in klass.__dict__.get("_fields_", ()):
+                    types[f[0]] = f[1]
+            cls._kiln_field_types = types
+        return types
 _H = ctypes.c_void_p          # any kiln handle
 _HP = ctypes.POINTER(ctypes.c_void_p)  # kiln_x **
 _ST = ctypes.c_void_p         # kiln_status *
@@ -16,14 +73,14 @@ LEARNING_RATE_CONFIG_FN = ctypes.CFUNCTYPE(_ST, _H, ctypes.c_void_p)
 LOSS_FN = ctypes.CFUNCTYPE(_ST, _HP, _H, _H, ctypes.c_void_p)  # kiln_loss_callbacks.call
 
 
-class LossCallbacks(ctypes.Structure):
+class LossCallbacks(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("call", LOSS_FN), ("destroy", USER_DATA_DESTROY)]
 
 
 LOSS_FROM_CONFIG = ctypes.CFUNCTYPE(_ST, _HP, _H, ctypes.c_void_p)  # kiln_loss_class_callbacks.from_config
 
 
-class LossClassCallbacks(ctypes.Structure):
+class LossClassCallbacks(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("from_config", LOSS_FROM_CONFIG), ("destroy", USER_DATA_DESTROY)]
 
 
@@ -122,14 +179,14 @@ _SIGS = {
 }
 
 
-class DropoutOptions(ctypes.Structure):
+class DropoutOptions(_Struct):
     """kiln_dropout_options (include/kiln/ops.h), field for field."""
     _fields_ = [("struct_size", ctypes.c_size_t), ("rate", ctypes.c_float), ("training", ctypes.c_bool),
                 ("seed", ctypes.c_int64), ("noise_shape", c_int64_p), ("noise_rank", ctypes.c_size_t),
                 ("stateless", ctypes.c_bool), ("stateless_seed", ctypes.c_int64 * 2)]
 
 
-class TapeGradientOptions(ctypes.Structure):
+class TapeGradientOptions(_Struct):
     """kiln_tape_gradient_options (include/kiln/autodiff.h), field for field."""
     _fields_ = [("struct_size", ctypes.c_size_t),
                 ("targets", _HP), ("num_targets", ctypes.c_size_t),
@@ -221,6 +278,7 @@ _SIGS.update({
     "kiln_moments": (_ST, [_HP, _HP, _T, c_int64_p, _z, _b]),
     "kiln_l2_normalize": (_ST, [_HP, _T, c_int64_p, _z, _f]),
     "kiln_cumsum": (_ST, [_HP, _T, _i64, _b, _b]),
+    "kiln_cumprod": (_ST, [_HP, _T, _i64, _b, _b]),
     "kiln_top_k": (_ST, [_HP, _HP, _T, _i64, _b]),
     "kiln_floordiv": (_ST, [_HP, _T, _T]),
     "kiln_floormod": (_ST, [_HP, _T, _T]),
@@ -277,18 +335,18 @@ LAYER_CALL_WITH_MASK = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, _L, ctypes.c_void_
 LAYER_COMPUTE_MASK = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, _L, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
 
-class LayerCallbacks(ctypes.Structure):
+class LayerCallbacks(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("build", LAYER_BUILD), ("call", LAYER_CALL),
                 ("get_config", LAYER_GET_CONFIG), ("destroy", LAYER_DESTROY), ("supports_masking", ctypes.c_bool),
                 ("call_with_mask", LAYER_CALL_WITH_MASK), ("compute_mask", LAYER_COMPUTE_MASK)]
 
 
-class LayerCallOptions(ctypes.Structure):
+class LayerCallOptions(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("training", ctypes.c_bool), ("masks", ctypes.c_void_p),
                 ("training_from_context", ctypes.c_bool)]
 
 
-class AddWeightOptions(ctypes.Structure):
+class AddWeightOptions(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("dtype", ctypes.c_int), ("initializer", ctypes.c_char_p),
                 ("initializer_config", ctypes.c_void_p), ("trainable", ctypes.c_bool),
                 ("regularizer", ctypes.c_char_p), ("regularizer_config", ctypes.c_void_p)]
@@ -340,6 +398,8 @@ _SIGS.update({
     "kiln_layer_track_as": (_ST, [_L, _L, ctypes.c_char_p]),
     "kiln_layer_track_variable": (_ST, [_L, _H, ctypes.c_char_p]),
     "kiln_layer_add_loss": (_ST, [_L, _T]),
+    "kiln_layer_adapt": (_ST, [_L, _T]),
+    "kiln_layer_adapt_dataset": (_ST, [_L, ctypes.c_void_p]),
     "kiln_layer_create_custom": (_ST, [_HP, _cp, _C, ctypes.POINTER(LayerCallbacks), ctypes.c_void_p]),
     "kiln_model_create_custom": (_ST, [_HP, _cp, _C, ctypes.POINTER(LayerCallbacks), ctypes.c_void_p]),
 })
@@ -348,7 +408,7 @@ _SIGS.update({
 LAYER_FROM_CONFIG = ctypes.CFUNCTYPE(_ST, _HP, _C, ctypes.c_void_p)
 
 
-class LayerClassCallbacks(ctypes.Structure):
+class LayerClassCallbacks(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("from_config", LAYER_FROM_CONFIG), ("destroy", LAYER_DESTROY)]
 
 
@@ -434,20 +494,20 @@ MAP_FN = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
 PREDICATE_FN = ctypes.CFUNCTYPE(_ST, ctypes.POINTER(ctypes.c_bool), ctypes.c_void_p, ctypes.c_void_p)
 
 
-class GeneratorCallbacks(ctypes.Structure):
+class GeneratorCallbacks(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("start", GEN_START), ("next", GEN_NEXT), ("finish", GEN_FINISH),
                 ("destroy", DATA_DESTROY)]
 
 
-class MapCallbacks(ctypes.Structure):
+class MapCallbacks(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("map", MAP_FN), ("destroy", DATA_DESTROY)]
 
 
-class PredicateCallbacks(ctypes.Structure):
+class PredicateCallbacks(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("predicate", PREDICATE_FN), ("destroy", DATA_DESTROY)]
 
 
-class CsvOptions(ctypes.Structure):
+class CsvOptions(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("header", ctypes.c_bool), ("delimiter", ctypes.c_char),
                 ("column_types", ctypes.POINTER(ctypes.c_int)), ("num_column_types", ctypes.c_size_t),
                 ("skip_text_columns", ctypes.c_bool)]
@@ -513,7 +573,7 @@ CALLBACK_HOOKS = (("on_train_begin", False), ("on_train_end", False), ("on_epoch
                   ("on_predict_batch_begin", True), ("on_predict_batch_end", True))
 
 
-class CallbackTable(ctypes.Structure):
+class CallbackTable(_Struct):
     _fields_ = ([("struct_size", ctypes.c_size_t)]
                 + [(name, CB_INDEX_HOOK if indexed else CB_HOOK) for name, indexed in CALLBACK_HOOKS]
                 + [("destroy", CB_DESTROY)])
@@ -534,7 +594,7 @@ _SIGS.update({
 _vpp, _dp = ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_double)
 
 
-class CompileOptions(ctypes.Structure):
+class CompileOptions(_Struct):
     _fields_ = [("struct_size", _z), ("optimizer", _H), ("optimizer_name", _cp), ("losses", _vpp),
                 ("num_losses", _z), ("loss_names", _ccp), ("num_loss_names", _z), ("loss_weights", _dp),
                 ("num_loss_weights", _z), ("metric_names", _ccp), ("num_metric_names", _z), ("metrics", _vpp),
@@ -543,7 +603,7 @@ class CompileOptions(ctypes.Structure):
                 ("num_metric_is_weighted", _z)]
 
 
-class FitOptions(ctypes.Structure):
+class FitOptions(_Struct):
     _fields_ = [("struct_size", _z), ("x", _H), ("y", _H), ("sample_weight", _H), ("dataset", _H),
                 ("num_inputs", _z), ("batch_size", _i64), ("epochs", _i64), ("verbose", _i), ("callbacks", _vpp),
                 ("num_callbacks", _z), ("validation_split", _d), ("validation_x", _H), ("validation_y", _H),
@@ -553,13 +613,13 @@ class FitOptions(ctypes.Structure):
                 ("validation_batch_size", _i64), ("distribution", _H)]
 
 
-class EvaluateOptions(ctypes.Structure):
+class EvaluateOptions(_Struct):
     _fields_ = [("struct_size", _z), ("x", _H), ("y", _H), ("sample_weight", _H), ("dataset", _H),
                 ("num_inputs", _z), ("batch_size", _i64), ("verbose", _i), ("steps", _i64), ("callbacks", _vpp),
                 ("num_callbacks", _z)]
 
 
-class PredictOptions(ctypes.Structure):
+class PredictOptions(_Struct):
     _fields_ = [("struct_size", _z), ("x", _H), ("dataset", _H), ("num_inputs", _z), ("batch_size", _i64),
                 ("verbose", _i), ("steps", _i64), ("callbacks", _vpp), ("num_callbacks", _z)]
 
@@ -569,7 +629,7 @@ MODEL_STEP = ctypes.CFUNCTYPE(_ST, _C, _L, _H, ctypes.c_void_p)
 MODEL_STEP_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
-class ModelStepCallbacks(ctypes.Structure):
+class ModelStepCallbacks(_Struct):
     _fields_ = [("struct_size", _z), ("train_step", MODEL_STEP), ("test_step", MODEL_STEP),
                 ("destroy", MODEL_STEP_DESTROY)]
 
@@ -657,7 +717,7 @@ _SIGS.update({
 })
 
 # tf.compat.v1.train.init_from_checkpoint (kiln/init_from_checkpoint.h).
-class InitFromCheckpointOptions(ctypes.Structure):
+class InitFromCheckpointOptions(_Struct):
     """kiln_init_from_checkpoint_options (include/kiln/init_from_checkpoint.h), field for field."""
     _fields_ = [("struct_size", ctypes.c_size_t), ("skip_optimizer_state", ctypes.c_bool),
                 ("allow_missing", ctypes.c_bool), ("skip_mismatched", ctypes.c_bool),
@@ -692,7 +752,7 @@ _SIGS.update({
 })
 
 # TensorBoard logging (kiln/summary.h).
-class SummaryWriterOptions(ctypes.Structure):
+class SummaryWriterOptions(_Struct):
     _fields_ = [("struct_size", ctypes.c_size_t), ("max_queue", ctypes.c_int64), ("flush_millis", ctypes.c_int64),
                 ("filename_suffix", ctypes.c_char_p)]
 
@@ -736,7 +796,7 @@ COMM_BROADCAST = ctypes.CFUNCTYPE(_ST, ctypes.c_void_p, _z, _i, ctypes.c_void_p)
 COMM_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
-class CommunicatorTable(ctypes.Structure):
+class CommunicatorTable(_Struct):
     _fields_ = [("struct_size", _z), ("allreduce_sum", COMM_ALLREDUCE), ("broadcast", COMM_BROADCAST),
                 ("destroy", COMM_DESTROY)]
 
@@ -772,30 +832,19 @@ DIST_SIGS = {
 }
 _SIGS.update(DIST_SIGS)
 
-# ctypes wraps an integer its C parameter cannot hold (2**64 + 3 passes as 3, 2**32 + 2 as an int
-# of 2). Functions with integer parameters are called through a check that raises
-# InvalidArgumentError naming the function, the argument and the value instead.
-_INT_RANGES = {}
-for _t in (ctypes.c_int, ctypes.c_int32, ctypes.c_int64, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_uint64):
-    _bits = 8 * ctypes.sizeof(_t)
-    _signed = _t(-1).value < 0
-    _INT_RANGES[_t] = (-(1 << (_bits - 1)), (1 << (_bits - 1)) - 1) if _signed else (0, (1 << _bits) - 1)
-
-
-def _int_checked(fn, name, checks):
+def _checked(fn, name, int_checks, str_checks):
     def call(*args):
-        for i, lo, hi in checks:
+        for i, lo, hi in int_checks:
             if i >= len(args):  # too few arguments: ctypes' own TypeError says so
                 break
-            v = args[i]
-            if type(v) is not int:  # NumPy's integers too (ctypes passes their low bits as well)
-                if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                    continue
-                v = int(v)
-            if not lo <= v <= hi:
-                from .errors import InvalidArgumentError
-                raise InvalidArgumentError("%s: argument %d is %d, which its C parameter cannot hold; expected %d to %d"
-                                           % (name, i + 1, v, lo, hi))
+            bad = _out_of_range(args[i], lo, hi)
+            if bad is not None:
+                raise _invalid("%s: argument %d is %d, which its C parameter cannot hold; expected %d to %d"
+                               % (name, i + 1, bad, lo, hi))
+        for i in str_checks:
+            if i < len(args) and _nul_in(args[i]):
+                raise _invalid("%s: argument %d contains a NUL byte (%r); expected a string without one (a NUL "
+                               "would end it early)" % (name, i + 1, bytes(args[i])[:80]))
         return fn(*args)
     call.__name__ = name
     return call
@@ -806,8 +855,9 @@ def _declare(library, name, res, args):
     fn.restype = res
     fn.argtypes = args
     checks = [(i, *_INT_RANGES[t]) for i, t in enumerate(args) if t in _INT_RANGES]
-    if checks:
-        setattr(library, name, _int_checked(fn, name, checks))
+    strings = [i for i, t in enumerate(args) if t is ctypes.c_char_p]
+    if checks or strings:
+        setattr(library, name, _checked(fn, name, checks, strings))
 
 
 for _name, (_res, _args) in _SIGS.items():

@@ -21,7 +21,7 @@ from . import errors as _errors
 from ._handles import new_handle
 from .errors import FailedPreconditionError, InvalidArgumentError, OutOfRangeError, check
 from .ops import _int as _ops_int
-from .tensor import Tensor, _CODE_DTYPE, _DTYPE_CODE, constant, dims_array, dtype_code
+from .tensor import Tensor, _CODE_DTYPE, _DTYPE_CODE, constant, dims_array, dtype_code, int64_array
 
 try:
     import numpy as _np
@@ -550,7 +550,7 @@ class Dataset:
         shapes = [] if padded_shapes is None else _flat_like(spec, padded_shapes, _is_shape)
         dims = [(-1 if d is None else _int(d, "padded_shapes", "padded_batch")) for s in shapes for d in s]
         ranks = [len(s) for s in shapes]
-        dims_arr = (ctypes.c_int64 * max(len(dims), 1))(*dims)
+        dims_arr = int64_array(dims, "a dim of padded_shapes", "padded_batch")
         ranks_arr = (ctypes.c_size_t * max(len(ranks), 1))(*ranks)
         pads = None
         if padding_values is not None:

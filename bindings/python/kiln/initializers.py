@@ -4,7 +4,7 @@ import ctypes
 from . import _lib
 from . import config as _config
 from .errors import check
-from .tensor import Tensor, dtype_code, float32
+from .tensor import Tensor, dtype_code, float32, int64_array
 
 L = _lib.lib
 
@@ -28,7 +28,7 @@ class Initializer:
 
     def __call__(self, shape, dtype=None):
         shape = [int(d) for d in shape]
-        dims = (ctypes.c_int64 * max(len(shape), 1))(*shape)
+        dims = int64_array(shape, "a dimension of the shape", "initializer")
         out = ctypes.c_void_p()
         with _config.to_c(self._kiln_serialize()) as c:
             check(L.kiln_initializer_call(ctypes.byref(out), c, dims, len(shape),

@@ -20,7 +20,7 @@ from . import mixed_precision as _mp
 from .autodiff import Variable
 from .errors import CALLBACK_TLS, FailedPreconditionError, InvalidArgumentError, UnimplementedError, check
 from .errors import call_c as _c, guard_callback
-from .tensor import Tensor, _CODE_DTYPE, constant, dtype_code
+from .tensor import Tensor, _CODE_DTYPE, constant, dtype_code, int64_array
 
 try:  # NumPy is optional: get_weights gives NumPy arrays when it imports
     import numpy as _np
@@ -813,7 +813,7 @@ class Layer:
             d = _dims(s)
             dims += d
             ranks.append(len(d))
-        dims_arr = (ctypes.c_int64 * max(len(dims), 1))(*dims)
+        dims_arr = int64_array(dims, "a dimension of the input shape", "build")
         ranks_arr = (ctypes.c_size_t * max(len(ranks), 1))(*ranks)
         _c(L.kiln_layer_build, self._handle(), dims_arr, ranks_arr, len(ranks))
 
@@ -849,7 +849,7 @@ class Layer:
                 opts.regularizer_config = reg_cfg.ptr
             elif regularizer is not None:
                 opts.regularizer = str(regularizer).encode()
-            dims = (ctypes.c_int64 * max(len(shape), 1))(*shape)
+            dims = int64_array(shape, "a dimension of the shape", "add_weight")
             h = _new_handle(L.kiln_layer_add_weight, self._handle(), str(name).encode(), dims, len(shape),
                             ctypes.byref(opts))
         finally:
@@ -900,7 +900,7 @@ class Layer:
 
     def compute_output_shape(self, input_shape):
         d = _dims(input_shape)
-        dims = (ctypes.c_int64 * max(len(d), 1))(*d)
+        dims = int64_array(d, "a dimension of the input shape", "compute_output_shape")
         out = (ctypes.c_int64 * 8)()
         rank = ctypes.c_size_t()
         _c(L.kiln_layer_compute_output_shape, out, 8, ctypes.byref(rank), self._handle(), dims, len(d))
@@ -1224,5 +1224,7 @@ from .layers_activation import *  # noqa: E402,F401,F403
 from .layers_activation import __all__ as _activation_all  # noqa: E402
 from .layers_reshaping import *  # noqa: E402,F401,F403
 from .layers_reshaping import __all__ as _reshaping_all  # noqa: E402
+from .layers_preprocessing import *  # noqa: E402,F401,F403
+from .layers_preprocessing import __all__ as _preprocessing_all  # noqa: E402
 
-__all__ += _conv_all + _attention_all + _activation_all + _reshaping_all
+__all__ += _conv_all + _attention_all + _activation_all + _reshaping_all + _preprocessing_all

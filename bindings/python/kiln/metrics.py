@@ -15,7 +15,7 @@ from . import _lib
 from ._handles import Owned, as_tensor, new_handle
 from . import losses as _losses
 from .errors import InvalidArgumentError, call_c, check
-from .tensor import Tensor
+from .tensor import Tensor, int64_array
 
 L = _lib.lib
 
@@ -220,7 +220,7 @@ def resolve(identifier, loss=None, y_true_shape=(), y_pred_shape=()):
 
     def dims(shape):
         shape = [-1 if d is None else int(d) for d in shape]
-        return (ctypes.c_int64 * max(len(shape), 1))(*shape), len(shape)
+        return int64_array(shape, "a dimension of a shape", "metric"), len(shape)
 
     (td, tr), (pd, pr) = dims(y_true_shape), dims(y_pred_shape)
     return Metric._adopt(new_handle(L.kiln_metric_resolve, identifier.encode("utf-8"), loss_h, td, tr, pd, pr))

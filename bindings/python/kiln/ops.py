@@ -6,7 +6,7 @@ import numbers as _numbers
 from . import _lib
 from .errors import InvalidArgumentError, check
 from .tensor import (_CODE_DTYPE, Tensor, _as_tensor, _new, bool_, checked_int64, constant, dims_array, dtype_code,
-                     fits_int64, float32, int32)
+                     fits_int64, float32, int32, int64_array)
 
 L = _lib.lib
 VALID, SAME = "VALID", "SAME"
@@ -489,7 +489,7 @@ def _dropout_options(rate, noise_shape):
     if noise_shape is not None:
         # TF's noise_shape: None dims take x's (-1 for the C API).
         dims = [-1 if d is None else int(d) for d in noise_shape]
-        keep = (ctypes.c_int64 * _builtins.max(len(dims), 1))(*dims)
+        keep = int64_array(dims, "a dim of noise_shape", "dropout")
         opts.noise_shape, opts.noise_rank = ctypes.cast(keep, ctypes.POINTER(ctypes.c_int64)), len(dims)
     return opts, keep
 

@@ -97,6 +97,11 @@ def cumsum(x, axis=0, exclusive=False, reverse=False):
     return _new(L.kiln_cumsum, _as_tensor(x), _int(axis, "axis", "cumsum"), bool(exclusive), bool(reverse))
 
 
+def cumprod(x, axis=0, exclusive=False, reverse=False):
+    """tf.math.cumprod."""
+    return _new(L.kiln_cumprod, _as_tensor(x), _int(axis, "axis", "cumprod"), bool(exclusive), bool(reverse))
+
+
 TopKV2 = _collections.namedtuple("TopKV2", ["values", "indices"])
 
 
@@ -314,5 +319,5 @@ def clip_by_global_norm(t_list, clip_norm, use_norm=None):
 
 __all__ = ["sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
            "sigmoid_cross_entropy_with_logits", "reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp",
-           "argmin", "bias_add", "moments", "l2_normalize", "cumsum", "top_k", "floordiv", "floormod", "truediv", "einsum",
+           "argmin", "bias_add", "moments", "l2_normalize", "cumsum", "cumprod", "top_k", "floordiv", "floormod", "truediv", "einsum",
            "clip_by_norm", "global_norm", "clip_by_global_norm"]

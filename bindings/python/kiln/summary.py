@@ -12,6 +12,7 @@ thread has no default writer or recording is off, as TensorFlow's do.
 """
 import contextlib
 import ctypes
+import numbers
 import os
 import threading
 
@@ -19,6 +20,7 @@ from . import _lib
 from . import config as _config
 from ._handles import as_tensor, config_dict
 from .errors import InvalidArgumentError, check
+from .tensor import checked_int64
 
 L = _lib.lib
 
@@ -38,10 +40,12 @@ def _step_arg(step):
     if step is None:
         return None
     try:
+        if isinstance(step, numbers.Real) and not isinstance(step, numbers.Integral):
+            raise TypeError  # 1.5 is no step (TF cannot convert it to int64)
         value = int(step)
     except (TypeError, ValueError):
         raise InvalidArgumentError("summary: step must be an integer, a Variable or a scalar tensor; got %r" % (step,))
-    return ctypes.byref(ctypes.c_int64(value))
+    return ctypes.byref(ctypes.c_int64(checked_int64(value, "step", "summary")))
 
 
 def _desc(description):

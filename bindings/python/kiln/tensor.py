@@ -47,6 +47,12 @@ def checked_int64(v, what, op=None):
     return v
 
 
+def int64_array(values, what, op=None):
+    """A ctypes int64 array of values (at least one slot), each checked by checked_int64."""
+    values = [checked_int64(v, what, op) for v in values]
+    return (ctypes.c_int64 * max(len(values), 1))(*values)
+
+
 def dims_array(shape):
     """A shape (an int, a sequence of ints or a 1-D integer Tensor) as a ctypes int64 array and its rank.
     A dimension that is not an integer (2.5, "3") is a TypeError, as TF's."""

@@ -30,7 +30,7 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from .autodiff import GradientTape
 from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError, check
-from .tensor import Tensor
+from .tensor import Tensor, int64_array
 
 try:
     import numpy as _np
@@ -672,7 +672,7 @@ class Trainer:
             freq = list(validation_freq) if isinstance(validation_freq, (list, tuple)) else [int(validation_freq)]
             if isinstance(validation_freq, (list, tuple)) and len(freq) == 1:
                 freq = freq * 2  # Keras: a list names epochs, even with one entry (C: one value is an interval)
-            freq_arr = lists.keep((ctypes.c_int64 * max(len(freq), 1))(*[int(f) for f in freq]))
+            freq_arr = lists.keep(int64_array(freq, "validation_freq", "fit"))
             opts.validation_freq = ctypes.cast(freq_arr, ctypes.POINTER(ctypes.c_int64))
             opts.num_validation_freq = len(freq)
             opts.shuffle = bool(shuffle)
