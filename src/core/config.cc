@@ -211,20 +211,21 @@ bool quote_nonfinite_words(const std::string &text, std::string &out) {
 }  // namespace
 
 namespace {
-// A key or string value holding a NUL ("\u0000" in the JSON text): the C API's strings end at the
-// first NUL, so such a name would be cut short ("a\u0000b" read back as "a"). Empty when none.
-std::string string_with_nul(const Config::Json &v) {
-  if (v.is_string())
-    return v.get_ref<const std::string &>().find('\0') != std::string::npos ? v.get<std::string>() : "";
+// A "name" holding a NUL ("\u0000" in the JSON text), at any depth: names go back to C callers
+// as C strings, which end at the first NUL ("a\u0000b" would read back as "a"). Other strings
+// keep their NULs (Python reads configs back as JSON). Empty when none.
+std::string name_with_nul(const Config::Json &v) {
   if (v.is_object())
     for (auto it = v.begin(); it != v.end(); ++it) {
-      if (it.key().find('\0') != std::string::npos) return it.key();
-      std::string s = string_with_nul(it.value());
+      if (it.key() == "name" && it.value().is_string() &&
+          it.value().get_ref<const std::string &>().find('\0') != std::string::npos)
+        return it.value().get<std::string>();
+      std::string s = name_with_nul(it.value());
       if (!s.empty()) return s;
     }
   if (v.is_array())
     for (const Config::Json &e : v) {
-      std::string s = string_with_nul(e);
+      std::string s = name_with_nul(e);
       if (!s.empty()) return s;
     }
   return "";
@@ -243,10 +244,10 @@ Config Config::from_json(const std::string &text, const char *what) {
   }
   if (v.is_discarded()) fail(Code::kInvalidArgument, what, ": not valid JSON: ", text.substr(0, 80));
   require_depth(v, kMaxConfigDepth, what);  // before the recursive walk below
-  const std::string nul = string_with_nul(v);
+  const std::string nul = name_with_nul(v);
   if (!nul.empty())
-    fail(Code::kInvalidArgument, what, ": the string ", Json(nul).dump(),
-         " holds a NUL byte; expected strings without one (C strings end at a NUL)");
+    fail(Code::kInvalidArgument, what, ": the name ", Json(nul).dump(),
+         " holds a NUL byte; expected a name without one (C strings end at a NUL)");
   return from_value(std::move(v), what);
 }
 

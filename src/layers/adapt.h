@@ -15,8 +15,9 @@ using NextBatchFn = std::function<bool(Tensor *out)>;
 
 // What a layer with an adapt() implements. adapt reads every batch, then sets the layer's state
 // at once: a batch that fails (a bad shape, an error reading the data) leaves the state as it was.
-// A layer not yet built builds from the first batch's shape. Calls are serialised per layer;
-// a call of the layer on another thread while adapt() sets the state may see the old or the new.
+// A layer not yet built builds from the first batch's shape. Adapts are serialised per layer;
+// a call of the layer on another thread while adapt() sets the state sees the old state or the
+// new one, never a mix.
 class Adaptable {
  public:
   virtual void adapt(const NextBatchFn &next) = 0;

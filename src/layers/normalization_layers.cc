@@ -372,10 +372,15 @@ class Normalization final : public Layer, public Adaptable {
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
     const DType cdt = compute_dtype();
     const Tensor x = ops::cast(single_input(*this, inputs), cdt);
-    const Tensor mean =
-        ops::cast(mean_ ? ops::reshape(mean_->value(), broadcast_shape_.to_vector()) : given_mean_, cdt);
-    const Tensor var = ops::cast(
-        variance_ ? ops::reshape(variance_->value(), broadcast_shape_.to_vector()) : given_variance_, cdt);
+    Tensor mean = given_mean_, var = given_variance_;
+    if (mean_) {
+      // Both read under the lock adapt() sets them under: never a new mean with an old variance.
+      std::lock_guard<std::mutex> lock(state_mu_);
+      mean = mean_->value();
+      var = variance_->value();
+    }
+    mean = ops::cast(ops::reshape(mean, broadcast_shape_.to_vector()), cdt);
+    var = ops::cast(ops::reshape(var, broadcast_shape_.to_vector()), cdt);
     // Keras's backend.epsilon() keeps a zero variance from dividing by zero.
     const Tensor scale = ops::maximum(ops::sqrt(var), ops::fill(Shape({}), 1e-7, cdt));
     return {invert_ ? ops::add(mean, ops::mul(x, scale)) : ops::truediv(ops::sub(x, mean), scale)};
@@ -439,10 +444,11 @@ class Normalization final : public Layer, public Adaptable {
       return ops::cast(Tensor::from_data(DType::kFloat64, kept_shape_, v.data(), v.size() * sizeof(double)),
                        dtype());
     };
-    const Tensor m = host(mean), v = host(var);
+    const Tensor m = host(mean), v = host(var), c = Tensor::scalar<int64_t>(total);
+    std::lock_guard<std::mutex> state(state_mu_);
     mean_->assign(m);
     variance_->assign(v);
-    count_->assign(Tensor::scalar<int64_t>(total));
+    count_->assign(c);
   }
 
   bool keeps_axis(int64_t axis, int64_t rank) const {
@@ -481,7 +487,8 @@ class Normalization final : public Layer, public Adaptable {
   int64_t build_rank_ = 0;
   Tensor given_mean_, given_variance_;
   VariablePtr mean_, variance_, count_;
-  std::mutex adapt_mu_;
+  std::mutex adapt_mu_;  // one adapt at a time
+  std::mutex state_mu_;  // the adapted mean and variance, read and set together
 };
 
 }  // namespace

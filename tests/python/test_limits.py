@@ -187,6 +187,18 @@ class LibraryLimitTest(LimitCase):
                 self.assertLimit(kiln.InvalidArgumentError, lambda: kiln.summary.scalar("a", 1.0, step=2 ** 64),
                                  "step is 18446744073709551616")
             writer.close()
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "NUL"):
+            model.compile(optimizer="sgd", loss="mse\x00junk")
+        # other config strings keep their NULs (only names go back to C as C strings)
+        from kiln import config as kiln_config
+        self.assertEqual(kiln_config.round_trip({"sep": "a\x00b"}), {"sep": "a\x00b"})
+
+        # a callback's exception whose message holds a NUL still comes out as itself
+        def bad(x):
+            raise KeyError("bad\x00byte")
+        with self.assertRaises(KeyError):
+            for _ in kiln.data.Dataset.from_tensor_slices(kiln.constant([1.0, 2.0])).map(bad):
+                pass
 
     def test_negative_enum_values(self):
         lib = _lib.lib

@@ -129,6 +129,28 @@ class NormalizationTest(unittest.TestCase):
         np.testing.assert_allclose(tape.gradient(y, x).numpy(), [[0.5, 0.5]])
         self.assertTrue(layer.supports_masking)
 
+    def test_python_errors_in_the_data_come_out_as_themselves(self):
+        def bad_map(x):
+            raise KeyError("bad map")
+        ds = Dataset.from_tensor_slices(np.ones((4, 2), np.float32)).batch(2).map(bad_map)
+        before = len(kiln.errors.PENDING)
+        with self.assertRaisesRegex(KeyError, "bad map"):
+            layers.Normalization().adapt(ds)
+
+        def gen():
+            yield np.ones((2, 2), np.float32)
+            raise KeyError("bad generator")
+        with self.assertRaisesRegex(KeyError, "bad generator"):
+            layers.Normalization().adapt(gen())
+        self.assertEqual(len(kiln.errors.PENDING), before)  # nothing left waiting
+
+    def test_variables_as_given_values(self):
+        adapted = layers.Normalization()
+        adapted.adapt(np.array([[1., 2.], [3., 4.]], np.float32))
+        copy = layers.Normalization(mean=adapted.mean, variance=adapted.variance)
+        x = np.array([[0., 1.]], np.float32)
+        np.testing.assert_array_equal(copy(x).numpy(), adapted(x).numpy())
+
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, "both mean and variance"):
             layers.Normalization(mean=1.)

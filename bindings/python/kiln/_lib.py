@@ -35,6 +35,17 @@ def _invalid(message):
     return InvalidArgumentError(message)
 
 
+def c_strings(strings, what):
+    """A ctypes array of C strings (at least one slot) from str or bytes items, each refused with
+    a NUL, as the checked functions refuse one."""
+    items = [s.encode("utf-8") if isinstance(s, str) else s for s in strings]
+    for s in items:
+        if _nul_in(s):
+            raise _invalid("%s: %r contains a NUL byte; expected a string without one (a NUL would end it early)"
+                           % (what, bytes(s)[:80]))
+    return (ctypes.c_char_p * max(len(items), 1))(*items)
+
+
 class _Struct(ctypes.Structure):
     """An options struct whose integer fields refuse what they cannot hold and whose string
     fields refuse a NUL, as the checked functions do."""
@@ -855,7 +866,9 @@ def _declare(library, name, res, args):
     fn.restype = res
     fn.argtypes = args
     checks = [(i, *_INT_RANGES[t]) for i, t in enumerate(args) if t in _INT_RANGES]
-    strings = [i for i, t in enumerate(args) if t is ctypes.c_char_p]
+    # A status message may hold anything (a callback's exception text): C ends it at a NUL, and
+    # refusing it would lose the exception the message carries.
+    strings = [i for i, t in enumerate(args) if t is ctypes.c_char_p] if name != "kiln_status_create" else []
     if checks or strings:
         setattr(library, name, _checked(fn, name, checks, strings))
 

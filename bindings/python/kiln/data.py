@@ -474,7 +474,7 @@ class Dataset:
         names = _names(spec)
         lst = _to_list(tensors)
         try:
-            arr = (ctypes.c_char_p * len(names))(*[n.encode() for n in names]) if names else None
+            arr = _lib.c_strings(names, "Dataset component names") if names else None
             return _new_dataset(op, lst, arr, spec=spec)
         finally:
             L.kiln_tensor_list_free(lst)

@@ -6,6 +6,7 @@ import numbers as _numbers
 from . import _lib
 from .errors import InvalidArgumentError, call_c as _c
 from .layers import _BUILTINS, _builtin
+from .autodiff import Variable
 from .tensor import Tensor
 
 L = _lib.lib
@@ -21,6 +22,8 @@ def _nested(v, key):
     numbers (NumPy arrays, kiln tensors and lists of them as Keras takes them)."""
     if v is None:
         return None
+    if isinstance(v, Variable):
+        v = v.value()
     if isinstance(v, Tensor) or hasattr(v, "tolist"):
         v = v.tolist()
     if isinstance(v, bool) or not isinstance(v, (_numbers.Real, list, tuple)):
@@ -75,7 +78,7 @@ class Normalization(_Normalization):
             if steps is not None:
                 data = data.take(int(steps))
         if isinstance(data, _data.Dataset):
-            _c(L.kiln_layer_adapt_dataset, self._handle(), data)
+            self._adapt_dataset(data)
         elif isinstance(data, Tensor) or (_np is not None and isinstance(data, _np.ndarray)):
             _c(L.kiln_layer_adapt, self._handle(), _data._to_tensor(data))
         elif isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
@@ -90,7 +93,16 @@ class Normalization(_Normalization):
             batches = _itertools.chain([first], (_first(b) for b in it))
             spec = _data.TensorSpec(shape=None, dtype=first.dtype)
             ds = _data.Dataset.from_generator(lambda: batches, output_signature=spec)
-            _c(L.kiln_layer_adapt_dataset, self._handle(), ds)
+            self._adapt_dataset(ds)
+
+    def _adapt_dataset(self, ds):
+        """kiln_layer_adapt_dataset; an exception raised by Python code in the pipeline (a map
+        function, a generator) comes out as itself, as iterating the dataset gives it."""
+        from . import data as _data
+        from .errors import deferred_call
+        status = deferred_call(L.kiln_layer_adapt_dataset, self._handle(), ds)
+        if status:
+            _data._raise(status)
 
 
 _BUILTINS["Normalization"] = Normalization

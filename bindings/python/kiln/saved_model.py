@@ -140,7 +140,7 @@ class ConcreteFunction:
             names = list(kwargs)
             tensors = [as_tensor(kwargs[k]) for k in names]
             arr = (ctypes.c_void_p * max(len(names), 1))(*[t._h for t in tensors])
-            cnames = (ctypes.c_char_p * max(len(names), 1))(*[k.encode() for k in names])
+            cnames = _lib.c_strings(names, "signature input names")
             call_c(L.kiln_saved_model_signature_run_named, ctypes.byref(out), self._sig, cnames, arr, len(names))
         else:
             tensors = [as_tensor(a) for a in args]

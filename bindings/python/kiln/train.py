@@ -45,7 +45,10 @@ def _path_bytes(path):
 
 
 def _name_bytes(name):
-    return str(name).encode("utf-8", "surrogateescape")
+    b = str(name).encode("utf-8", "surrogateescape")
+    if b"\0" in b:  # C would end the name there
+        raise InvalidArgumentError("checkpoint: the name %r contains a NUL byte; expected one without" % (name,))
+    return b
 
 
 class CheckpointReader:

@@ -444,8 +444,7 @@ def _metric_arg(metric, what):
 
 
 def _strings(names):
-    arr = (ctypes.c_char_p * max(len(names), 1))(*[n.encode() for n in names])
-    return arr, len(names)
+    return _lib.c_strings(names, "compile: loss and metric names"), len(names)
 
 
 def _handles(objs):

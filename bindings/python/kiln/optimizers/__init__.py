@@ -269,7 +269,7 @@ class Optimizer:
         each variable's name as regular expressions (re.search of the names joined by "|")."""
         var_list, var_names = list(var_list or []), [str(n).encode() for n in (var_names or [])]
         v_arr = (ctypes.c_void_p * max(len(var_list), 1))(*[v._h for v in var_list])
-        n_arr = (ctypes.c_char_p * max(len(var_names), 1))(*var_names)
+        n_arr = _lib.c_strings(var_names, "exclude_from_weight_decay: var_names")
         check(L.kiln_optimizer_exclude_from_weight_decay(self._h, ctypes.cast(v_arr, _lib._HP), len(var_list),
                                                          n_arr, len(var_names)))
 
