@@ -354,8 +354,9 @@ KILN_API kiln_status *kiln_sigmoid_cross_entropy_with_logits(kiln_tensor **out, 
 
 /* ------------------------------------------ more reductions, scans, helpers */
 
-/// Product over `axes` (num_axes 0 and axes NULL: all axes), as kiln_sum; float32 or float64
-/// (gradient, zeros included), int32 or int64 (wrapping). An empty group gives 1.
+/// Product over `axes` (num_axes 0 and axes NULL: all axes), as kiln_sum; float32, float64 or bfloat16
+/// (computed in float32, rounded once) with TF's gradient (the product of the others, zeros included),
+/// int32 or int64 (wrapping). An empty group gives 1.
 KILN_API kiln_status *kiln_reduce_prod(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                        size_t num_axes, bool keepdims);
 /// Logical OR over axes of a bool tensor, as kiln_sum; an empty group gives false.
@@ -364,8 +365,8 @@ KILN_API kiln_status *kiln_reduce_any(kiln_tensor **out, const kiln_tensor *x, c
 /// Logical AND over axes of a bool tensor, as kiln_sum; an empty group gives true.
 KILN_API kiln_status *kiln_reduce_all(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                       size_t num_axes, bool keepdims);
-/// log(sum(exp(x))) over axes, shifted by the maximum (stable); a group of -inf gives -inf; float32 or
-/// float64.
+/// log(sum(exp(x))) over axes, shifted by the maximum (stable); a group of -inf gives -inf; float32,
+/// float64 or bfloat16 (computed in float32, rounded once).
 KILN_API kiln_status *kiln_reduce_logsumexp(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                             size_t num_axes, bool keepdims);
 /// Index of the smallest value along axis -> int64 (first index on ties).
@@ -380,11 +381,11 @@ KILN_API kiln_status *kiln_moments(kiln_tensor **out_mean, kiln_tensor **out_var
 /// axes as kiln_sum; float32, float64, or bfloat16 (computed in float32, rounded once).
 KILN_API kiln_status *kiln_l2_normalize(kiln_tensor **out, const kiln_tensor *x, const int64_t *axes,
                                         size_t num_axes, float epsilon);
-/// Cumulative sum along axis (float32, float64, int32, int64); exclusive leaves out each element itself,
-/// reverse sums from the end (tf.math.cumsum).
+/// Cumulative sum along axis (float32, float64, bfloat16 computed in float32, int32, int64); exclusive
+/// leaves out each element itself, reverse sums from the end (tf.math.cumsum).
 KILN_API kiln_status *kiln_cumsum(kiln_tensor **out, const kiln_tensor *x, int64_t axis, bool exclusive,
                                   bool reverse);
-/// Cumulative product along axis (float32, float64, int32, int64; integers wrap), exclusive and reverse as
+/// Cumulative product along axis (as kiln_cumsum's dtypes; integers wrap), exclusive and reverse as
 /// kiln_cumsum's (tf.math.cumprod). Gradient: TF's (0 at the elements that are 0).
 KILN_API kiln_status *kiln_cumprod(kiln_tensor **out, const kiln_tensor *x, int64_t axis, bool exclusive,
                                    bool reverse);
@@ -397,12 +398,12 @@ KILN_API kiln_status *kiln_top_k(kiln_tensor **out_values, kiln_tensor **out_ind
 
 /* --------------------------------------------------------- floor division */
 
-/// floor(a / b) with broadcasting (Python's //, TF's floordiv); float32, float64, int32 or int64, same dtype
-/// both sides. Integers round toward -inf; an integer zero divisor is INVALID_ARGUMENT (as TF).
-/// No gradient (as TF).
+/// floor(a / b) with broadcasting (Python's //, TF's floordiv); float32, float64, bfloat16 (computed in
+/// float32, rounded once), int32 or int64, same dtype both sides. Integers round toward -inf; an integer zero
+/// divisor is INVALID_ARGUMENT (as TF). No gradient (as TF).
 KILN_API kiln_status *kiln_floordiv(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 /// a - floor(a / b) * b with broadcasting (Python's %, TF's floormod): the result has b's sign.
-/// Same dtypes and zero rule as kiln_floordiv. Gradients: a and b (float32, float64).
+/// Same dtypes and zero rule as kiln_floordiv. Gradients: a and b (float32, float64, bfloat16).
 KILN_API kiln_status *kiln_floormod(kiln_tensor **out, const kiln_tensor *a, const kiln_tensor *b);
 
 /* ------------------------------------------------------------------ einsum */

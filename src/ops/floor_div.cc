@@ -3,6 +3,8 @@
 // InvalidArgument error, as TF raises.
 #include "kernels/floor_div.h"
 
+#include <optional>
+
 #include "kernels/elementwise.h"
 #include "ops/elementwise_internal.h"
 #include "ops/op_util.h"
@@ -31,12 +33,23 @@ Tensor floor_forward(const char *op, const Tensor &a, const Tensor &b, bool div)
 
 }  // namespace
 
+// bfloat16 operands compute in float32 and round once, as TF's bfloat16 kernels; the casts carry
+// the gradient. nullopt for other dtypes.
+std::optional<Tensor> in_float32(const Tensor &a, const Tensor &b, const char *op,
+                                 Tensor (*f)(const Tensor &, const Tensor &)) {
+  if (a.dtype() != DType::kBFloat16 && b.dtype() != DType::kBFloat16) return std::nullopt;
+  require_same_dtype(a, b, op);
+  return cast(f(cast(a, DType::kFloat32), cast(b, DType::kFloat32)), DType::kBFloat16);
+}
+
 Tensor floordiv(const Tensor &a, const Tensor &b) {
+  if (auto r = in_float32(a, b, "floordiv", floordiv)) return *r;
   // No gradient, as in TF: the result is piecewise constant.
   return floor_forward("floordiv", a, b, true);
 }
 
 Tensor floormod(const Tensor &a, const Tensor &b) {
+  if (auto r = in_float32(a, b, "floormod", floormod)) return *r;
   Tensor out = floor_forward("floormod", a, b, false);
   if (is_floating(a.dtype()) && should_record({&a, &b})) {
     // a - floor(a / b) * b: d/da = 1, d/db = -floor(a / b) (TF's rule).

@@ -77,6 +77,9 @@ Tensor scalar_like(double v, const Tensor &t) { return fill(Shape{}, v, t.dtype(
 Tensor argmin(const Tensor &x, int64_t axis) { return internal::arg_reduce("argmin", x, axis, kernels::argmin); }
 
 Tensor reduce_prod(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  // bfloat16 computes in float32 and rounds once, as TF's mixed precision; the casts carry the gradient.
+  if (x.dtype() == DType::kBFloat16)
+    return cast(reduce_prod(cast(x, DType::kFloat32), axes, keepdims), x.dtype());
   require_dtype(x, "reduce_prod", "x", {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
   Tensor out = row_reduce(kernels::RowReduce::kProd, x, axes, keepdims, "reduce_prod");
   if (internal::has_float_gradient(x) && should_record({&x})) {
@@ -112,6 +115,9 @@ Tensor reduce_all(const Tensor &x, const std::vector<int64_t> &axes, bool keepdi
 }
 
 Tensor reduce_logsumexp(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
+  // bfloat16 computes in float32 and rounds once, as TF's mixed precision; the casts carry the gradient.
+  if (x.dtype() == DType::kBFloat16)
+    return cast(reduce_logsumexp(cast(x, DType::kFloat32), axes, keepdims), x.dtype());
   require_dtype(x, "reduce_logsumexp", "x", {DType::kFloat32, DType::kFloat64});
   RowPlan p = plan_rows(x, axes, keepdims, "reduce_logsumexp");  // validates the axes
   // As TF: shift by the maximum, replaced by 0 where it is not finite, so a row of -inf gives

@@ -31,6 +31,9 @@ Tensor scan(const char *op, ScanKernel kernel, const Tensor &x, int64_t axis, bo
 }  // namespace
 
 Tensor cumsum(const Tensor &x, int64_t axis, bool exclusive, bool reverse) {
+  // bfloat16 computes in float32 and rounds once, as TF's mixed precision; the casts carry the gradient.
+  if (x.dtype() == DType::kBFloat16)
+    return cast(cumsum(cast(x, DType::kFloat32), axis, exclusive, reverse), x.dtype());
   int a = 0;
   Tensor out = scan("cumsum", kernels::cumsum, x, axis, exclusive, reverse, &a);
   if (internal::has_float_gradient(x) && should_record({&x})) {
@@ -43,6 +46,9 @@ Tensor cumsum(const Tensor &x, int64_t axis, bool exclusive, bool reverse) {
 }
 
 Tensor cumprod(const Tensor &x, int64_t axis, bool exclusive, bool reverse) {
+  // bfloat16 computes in float32 and rounds once, as TF's mixed precision; the casts carry the gradient.
+  if (x.dtype() == DType::kBFloat16)
+    return cast(cumprod(cast(x, DType::kFloat32), axis, exclusive, reverse), x.dtype());
   int a = 0;
   Tensor out = scan("cumprod", kernels::cumprod, x, axis, exclusive, reverse, &a);
   if (internal::has_float_gradient(x) && should_record({&x})) {

@@ -249,6 +249,24 @@ static void test_bfloat16(void) {
     keep(lnr);
     CHECK(memcmp(kiln_tensor_get_data(ln), kiln_tensor_get_data(lnr), 200) == 0);
   }
+  /* the scans, products and floor division take bfloat16 too: float32's result, rounded once */
+  {
+    kiln_tensor *cp = NULL, *cp32 = NULL, *cpr = NULL, *fm = NULL, *fm32 = NULL, *fmr = NULL;
+    if (OK(kiln_cumprod(&cp, xb, 1, false, true)) && OK(kiln_cumprod(&cp32, x32, 1, false, true)) &&
+        OK(kiln_cast(&cpr, keep(cp32), BF16))) {
+      keep(cp);
+      keep(cpr);
+      CHECK(kiln_tensor_get_dtype(cp) == BF16 &&
+            memcmp(kiln_tensor_get_data(cp), kiln_tensor_get_data(cpr), 200) == 0);
+    }
+    if (OK(kiln_floormod(&fm, xb, gb)) && OK(kiln_floormod(&fm32, x32, g32)) &&
+        OK(kiln_cast(&fmr, keep(fm32), BF16))) {
+      keep(fm);
+      keep(fmr);
+      CHECK(kiln_tensor_get_dtype(fm) == BF16 &&
+            memcmp(kiln_tensor_get_data(fm), kiln_tensor_get_data(fmr), 200) == 0);
+    }
+  }
   /* float32 gamma/beta with a bfloat16 x (Keras mixed precision); statistics come out float32. */
   if (OK(kiln_batch_norm(&by, &bm, NULL, xb, g32, b32, NULL, NULL, true, 1e-3f))) {
     keep(by);

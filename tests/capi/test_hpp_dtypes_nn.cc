@@ -118,6 +118,15 @@ TEST(HppBFloat16, SoftmaxAndNormsAreTheRoundedFloat32Result) {
   const Tensor want = kiln::cast(kiln::layer_norm(x32, g32, b32), DType::bfloat16);
   EXPECT_TRUE(same_bits(kiln::layer_norm(xb, gb, bb), want));
   EXPECT_TRUE(same_bits(kiln::layer_norm(xb, g32, b32), want));
+  // the scans, products, logsumexp and floor division: float32's result, rounded once
+  EXPECT_TRUE(same_bits(kiln::cumsum(xb, 1), kiln::cast(kiln::cumsum(x32, 1), DType::bfloat16)));
+  EXPECT_TRUE(same_bits(kiln::cumprod(xb, 0), kiln::cast(kiln::cumprod(x32, 0), DType::bfloat16)));
+  EXPECT_TRUE(
+      same_bits(kiln::reduce_prod(xb, {1}), kiln::cast(kiln::reduce_prod(x32, {1}), DType::bfloat16)));
+  EXPECT_TRUE(same_bits(kiln::reduce_logsumexp(xb, {0}),
+                        kiln::cast(kiln::reduce_logsumexp(x32, {0}), DType::bfloat16)));
+  EXPECT_TRUE(same_bits(kiln::floordiv(xb, kiln::cast(kiln::fill({1}, 1.5f), DType::bfloat16)),
+                        kiln::cast(kiln::floordiv(x32, kiln::fill({1}, 1.5f)), DType::bfloat16)));
   const kiln::BatchNormResult bn = kiln::batch_norm(xb, gb, bb, Tensor(), Tensor(), true);
   EXPECT_EQ(bn.y.dtype(), DType::bfloat16);
   EXPECT_EQ(bn.variance.dtype(), DType::float32);

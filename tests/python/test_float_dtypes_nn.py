@@ -136,6 +136,24 @@ class BFloat16SoftmaxAndNorms(unittest.TestCase):
             self.assertEqual(m.dtype, kiln.float32)  # as TF's FusedBatchNormV3
             self.same(y, kiln.batch_norm(x32, gr, br, training=True)[0])
 
+    def test_scans_products_and_floor_division(self):
+        """The ops TF registers bfloat16 for: computed in float32 and rounded once."""
+        xb = kiln.cast(kiln.constant(rand((4, 6), 23, 0.5, 2).astype(np.float32)), kiln.bfloat16)
+        yb = kiln.cast(kiln.constant(rand((4, 6), 24, -3, 3).astype(np.float32)), kiln.bfloat16)
+        x32, y32 = kiln.cast(xb, kiln.float32), kiln.cast(yb, kiln.float32)
+        self.same(kiln.cumsum(xb, 1), kiln.cumsum(x32, 1))
+        self.same(kiln.cumprod(xb, 0, exclusive=True), kiln.cumprod(x32, 0, exclusive=True))
+        self.same(kiln.reduce_prod(xb, axis=1), kiln.reduce_prod(x32, axis=1))
+        self.same(kiln.reduce_logsumexp(yb, axis=0), kiln.reduce_logsumexp(x32 * 0 + y32, axis=0))
+        self.same(kiln.floordiv(yb, xb), kiln.floordiv(y32, x32))
+        self.same(kiln.floormod(yb, xb), kiln.floormod(y32, x32))
+        with kiln.GradientTape() as tape:
+            tape.watch(xb)
+            z = kiln.reduce_sum(kiln.cast(kiln.reduce_prod(xb, axis=1), kiln.float32))
+        self.assertEqual(tape.gradient(z, xb).dtype, kiln.bfloat16)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "floordiv"):
+            kiln.floordiv(yb, x32)
+
 
 class DtypeErrors(unittest.TestCase):
     def test_errors_name_op_and_dtypes(self):
