@@ -408,10 +408,6 @@ class Normalization final : public Layer, public Adaptable {
       if (!s.empty() && !keeps_axis(0, static_cast<int64_t>(s.size()))) s[0] = kUnknownDim;
       build({s});
     }
-    if (!mean_)
-      fail(Code::kFailedPrecondition, describe(),
-           " was given mean and variance; adapt() computes them: make the layer without mean and variance to "
-           "adapt it");
     const size_t n = static_cast<size_t>(kept_shape_.num_elements());
     std::vector<double> mean(n, 0.0), var(n, 0.0);
     int64_t total = 0;

@@ -31,8 +31,6 @@ Tensor floor_forward(const char *op, const Tensor &a, const Tensor &b, bool div)
   return out;
 }
 
-}  // namespace
-
 // bfloat16 operands compute in float32 and round once, as TF's bfloat16 kernels; the casts carry
 // the gradient. nullopt for other dtypes.
 std::optional<Tensor> in_float32(const Tensor &a, const Tensor &b, const char *op,
@@ -41,6 +39,8 @@ std::optional<Tensor> in_float32(const Tensor &a, const Tensor &b, const char *o
   require_same_dtype(a, b, op);
   return cast(f(cast(a, DType::kFloat32), cast(b, DType::kFloat32)), DType::kBFloat16);
 }
+
+}  // namespace
 
 Tensor floordiv(const Tensor &a, const Tensor &b) {
   if (auto r = in_float32(a, b, "floordiv", floordiv)) return *r;
