@@ -110,19 +110,96 @@ void accumulate_row(const T *x, int64_t n, Acc *acc) {
   for (int64_t i = 0; i < n; ++i) acc[i] = combine<K>(acc[i], static_cast<Acc>(x[i]));
 }
 
-// Walks the input row by row (the innermost group), with an odometer over the outer
-// groups tracking the matching output offset (kept groups advance it, reduced ones do not).
+// Rows [r0, r1) of a reduced axis combined into acc[0, w), each row's slice in turn by
+// leaf(lo, hi, into). Float sums over more than kSumBlock rows add in a tree of kSumBlock-row
+// blocks, split as tree_sum splits a long row (each half into its own zeroed sums, then acc + (left +
+// right)), so a sum along a long leading axis keeps its precision as a long row's does; up to
+// kSumBlock rows, and max, min and integer sums (exact in any order), go in sequence.
+template <ReduceKind K, typename Acc, typename Leaf>
+void tree_rows(int64_t r0, int64_t r1, Acc *acc, int64_t w, const Leaf &leaf);
+
+// Whether n rows add in a tree.
+template <ReduceKind K, typename Acc>
+constexpr bool tree_of(int64_t n) {
+  return K == ReduceKind::kSum && std::is_floating_point_v<Acc> && n > kSumBlock;
+}
+
+// tree_rows' split of more than kSumBlock rows, kept out of line so that the common short case
+// inlines the leaf into its caller.
+template <ReduceKind K, typename Acc, typename Leaf>
+[[gnu::noinline]] void tree_split(int64_t r0, int64_t r1, Acc *acc, int64_t w, const Leaf &leaf) {
+  const int64_t half = ((r1 - r0) / kSumBlock + 1) / 2 * kSumBlock;
+  std::vector<Acc> sums(static_cast<size_t>(2 * w), Acc(0));
+  tree_rows<K>(r0, r0 + half, sums.data(), w, leaf);
+  tree_rows<K>(r0 + half, r1, sums.data() + w, w, leaf);
+  for (int64_t i = 0; i < w; ++i)
+    acc[i] = acc[i] + (sums[static_cast<size_t>(i)] + sums[static_cast<size_t>(w + i)]);
+}
+
+template <ReduceKind K, typename Acc, typename Leaf>
+inline void tree_rows(int64_t r0, int64_t r1, Acc *acc, int64_t w, const Leaf &leaf) {
+  if (tree_of<K, Acc>(r1 - r0))
+    tree_split<K>(r0, r1, acc, w, leaf);
+  else
+    leaf(r0, r1, acc);
+}
+
+// The plan of reduce_groups: for each group, the input stride of one of its indices, the output
+// stride (kept groups) and the number of outputs one of its indices reaches (the kept sizes after it).
+struct Strides {
+  int64_t x[Shape::kMaxRank] = {};
+  int64_t out[Shape::kMaxRank] = {};
+  int64_t reach[Shape::kMaxRank] = {};
+};
+
+Strides strides_of(const std::vector<Group> &groups) {
+  Strides s;
+  int64_t x = 1, out = 1;
+  for (size_t i = groups.size(); i-- > 0;) {
+    s.x[i] = x;
+    s.reach[i] = out;
+    s.out[i] = groups[i].reduced ? 0 : out;
+    x *= groups[i].size;
+    if (!groups[i].reduced) out *= groups[i].size;
+  }
+  return s;
+}
+
+// Reduces the input from group g on into acc: kept groups walk their slices of acc, reduced ones
+// combine their slices into the same acc (through tree_rows), the innermost group as a row.
+template <ReduceKind K, typename T, typename Acc>
+void reduce_from(const T *x, Acc *acc, const std::vector<Group> &groups, const Strides &s, size_t g) {
+  const Group group = groups[g];
+  if (g + 1 == groups.size()) {
+    if (group.reduced)
+      acc[0] = reduce_row<K>(x, group.size, acc[0]);
+    else
+      accumulate_row<K>(x, group.size, acc);
+    return;
+  }
+  if (!group.reduced) {
+    for (int64_t i = 0; i < group.size; ++i)
+      reduce_from<K>(x + i * s.x[g], acc + i * s.out[g], groups, s, g + 1);
+    return;
+  }
+  tree_rows<K>(0, group.size, acc, s.reach[g], [&](int64_t lo, int64_t hi, Acc *into) {
+    for (int64_t i = lo; i < hi; ++i) reduce_from<K>(x + i * s.x[g], into, groups, s, g + 1);
+  });
+}
+
+// Reduces the input over the reduced groups into acc (which holds the identity, or a part's running
+// value). Walks the input row by row (the innermost group), with an odometer over the outer groups
+// tracking the matching output offset (kept groups advance it, reduced ones do not); a float sum over
+// more than kSumBlock indices of an outer reduced group goes through reduce_from's tree instead (the
+// same order otherwise, but a call per row).
 template <ReduceKind K, typename T, typename Acc>
 void reduce_groups(const T *x, Acc *acc, const std::vector<Group> &groups) {
   const int n = static_cast<int>(groups.size());
+  const Strides s = strides_of(groups);
+  for (int i = 0; i + 1 < n; ++i)
+    if (groups[static_cast<size_t>(i)].reduced && tree_of<K, Acc>(groups[static_cast<size_t>(i)].size))
+      return reduce_from<K>(x, acc, groups, s, 0);
   const Group inner = groups.back();
-  int64_t out_stride[Shape::kMaxRank] = {};
-  int64_t stride = inner.reduced ? 1 : inner.size;
-  for (int i = n - 2; i >= 0; --i) {
-    if (groups[static_cast<size_t>(i)].reduced) continue;
-    out_stride[i] = stride;
-    stride *= groups[static_cast<size_t>(i)].size;
-  }
   int64_t rows = 1;
   for (int i = 0; i < n - 1; ++i) rows *= groups[static_cast<size_t>(i)].size;
   int64_t idx[Shape::kMaxRank] = {};
@@ -134,9 +211,9 @@ void reduce_groups(const T *x, Acc *acc, const std::vector<Group> &groups) {
     else
       accumulate_row<K>(row, inner.size, acc + o);
     for (int i = n - 2; i >= 0; --i) {
-      o += out_stride[i];
+      o += s.out[i];
       if (++idx[i] < groups[static_cast<size_t>(i)].size) break;
-      o -= out_stride[i] * idx[i];
+      o -= s.out[i] * idx[i];
       idx[i] = 0;
     }
   }
@@ -199,6 +276,15 @@ constexpr int64_t kColumnBlock = 64;
 // and the combination order of reduce_parallel, so the same bits, with the threads splitting the
 // columns instead of the parts; no private [cols] accumulators are made and then combined on one
 // thread.
+// Rows [lo, hi) of columns [c0, c0 + w) summed in a tree into sums (zeroed).
+template <ReduceKind K, typename T, typename Acc>
+[[gnu::noinline]] void column_tree(const T *x, int64_t cols, int64_t c0, int64_t w, int64_t lo, int64_t hi,
+                                   Acc *sums) {
+  tree_split<K>(lo, hi, sums, w, [&](int64_t r0, int64_t r1, Acc *sum) {
+    for (int64_t r = r0; r < r1; ++r) accumulate_row<K>(x + r * cols + c0, w, sum);
+  });
+}
+
 template <ReduceKind K, typename T, typename Acc>
 void reduce_columns(const T *x, Acc *acc, int64_t rows, int64_t cols) {
   const int64_t parts = parts_of(rows);
@@ -212,8 +298,16 @@ void reduce_columns(const T *x, Acc *acc, int64_t rows, int64_t cols) {
     for (int64_t p = 0; p < parts; ++p) {
       Acc *into = p == 0 ? acc + c0 : part;
       if (p > 0) std::fill(part, part + w, seed);
-      for (int64_t r = rows * p / parts; r < rows * (p + 1) / parts; ++r)
-        accumulate_row<K>(x + r * cols + c0, w, into);
+      const int64_t lo = rows * p / parts, hi = rows * (p + 1) / parts;
+      if (tree_of<K, Acc>(hi - lo)) {
+        // Summed apart and then added (the same bits as tree_rows(lo, hi, into, ...): into + (0 +
+        // s) is into + s), so that part's address stays here and GCC keeps part in registers.
+        Acc sums[kColumnBlock] = {};
+        column_tree<K>(x, cols, c0, w, lo, hi, sums);
+        combine_into<K>(into, sums, w);
+      } else {
+        for (int64_t r = lo; r < hi; ++r) accumulate_row<K>(x + r * cols + c0, w, into);
+      }
       if (p > 0) combine_into<K>(acc + c0, part, w);
     }
   }
@@ -292,13 +386,17 @@ void relu_grad_column_sum(const float *y, const float *dy, float *dx, float *db,
     fail(Code::kInternal, "relu_grad_column_sum: [", rows, ", ", cols,
          "]; expected at least 2 rows and 2 columns");
   std::fill(db, db + cols, 0.0f);
+  const auto sum_rows = [&](int64_t lo, int64_t hi, float *into) {
+    tree_rows<ReduceKind::kSum>(lo, hi, into, cols, [&](int64_t r0, int64_t r1, float *sum) {
+      relu_grad_rows(y, dy, dx, sum, r0, r1, cols, alpha);
+    });
+  };
   if (rows * cols < kReduceLoopThreshold) {  // reduce_groups' one pass
-    relu_grad_rows(y, dy, dx, db, 0, rows, cols, alpha);
+    sum_rows(0, rows, db);
     return;
   }
-  run_parts<ReduceKind::kSum>(rows, true, db, cols, [&](int64_t, int64_t lo, int64_t hi, float *into) {
-    relu_grad_rows(y, dy, dx, into, lo, hi, cols, alpha);
-  });
+  run_parts<ReduceKind::kSum>(rows, true, db, cols,
+                              [&](int64_t, int64_t lo, int64_t hi, float *into) { sum_rows(lo, hi, into); });
 }
 
 void reduce(ReduceKind kind, DType dtype, const void *x, const Shape &x_shape,

@@ -196,6 +196,10 @@ class ReduceScanTest(Case):
         want = np.float64(np.float32(0.1)) * (1 << 20)
         np.testing.assert_allclose(kiln.reduce_sum(x, axis=1).numpy(), [want] * 3, rtol=1e-5)
         np.testing.assert_allclose(kiln.reduce_mean(x).numpy(), np.float32(0.1), rtol=1e-5)
+        # Along the leading axis too (a column sum adds its rows in a tree of blocks as well).
+        np.testing.assert_allclose(kiln.reduce_sum(x.T, axis=0).numpy(), [want] * 3, rtol=1e-5)
+        np.testing.assert_allclose(kiln.reduce_mean(x.reshape(1 << 19, 2, 3), axis=0).numpy(),
+                                   np.full((2, 3), np.float32(0.1)), rtol=1e-5)
 
     def test_top_k(self):
         x = np.array([[1, 3, 3, -1, 2], [5, 5, 5, 0, 7]], np.float32)

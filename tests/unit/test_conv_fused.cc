@@ -140,8 +140,9 @@ TEST(ConvFused, BiasActivationPassMatchesTheTwoOpsAtEverySplit) {
 // (where the sum splits by columns), at 1 to 3 threads, with NaN, infinities, -0 and denormals in y
 // and dy.
 TEST(ConvFused, ReluGradientAndBiasSumMatchTheTwoOps) {
-  const int64_t shapes[][2] = {{2, 2},     {3, 5},    {7, 33},    {5, 4100},  {1023, 32}, {1024, 32},
-                               {1025, 32}, {9, 5000}, {333, 129}, {2000, 64}, {17, 2049}};
+  const int64_t shapes[][2] = {{2, 2},     {3, 5},     {7, 33},    {5, 4100},   {1023, 32},
+                               {1024, 32}, {1025, 32}, {9, 5000},  {333, 129},  {2000, 64},
+                               {17, 2049}, {3000, 4},  {40000, 3}, {20000, 130}};
   unsigned seed = 90;
   for (const auto &rc : shapes) {
     const Shape shape{rc[0], rc[1]};
