@@ -2231,6 +2231,7 @@ struct DenseOptions {
   std::string bias_initializer = "zeros";
   std::string kernel_regularizer;  ///< "", "l1", "l2", "l1_l2"
   std::string bias_regularizer;
+  std::string activity_regularizer;  ///< on the output; its loss is divided by the batch size
   std::string name;
 };
 inline Layer Dense(int64_t units, const DenseOptions &o = {}) {
@@ -2239,6 +2240,7 @@ inline Layer Dense(int64_t units, const DenseOptions &o = {}) {
   c.set("kernel_initializer", o.kernel_initializer).set("bias_initializer", o.bias_initializer);
   detail::set_if(c, "kernel_regularizer", o.kernel_regularizer);
   detail::set_if(c, "bias_regularizer", o.bias_regularizer);
+  detail::set_if(c, "activity_regularizer", o.activity_regularizer);
   detail::set_if(c, "name", o.name);
   return Layer::create("Dense", c);
 }

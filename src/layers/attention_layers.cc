@@ -380,7 +380,7 @@ class MultiHeadAttention final : public Layer {
     back.push_back(rank_);
     const Tensor context = ops::transpose(ops::reshape(ops::matmul(dropped, v), grouped), back);
     Tensor out = (*output_)({context}, inner)[0];
-    if (w_.activity_reg) add_loss((*w_.activity_reg)(out));
+    if (w_.activity_reg) add_loss(activity_loss(*w_.activity_reg, out));
     if (!flag_value(a.return_scores)) return {out};
     // Keras's score layout: [batch dims, heads, target dims, source dims].
     std::vector<int64_t> score_dims = batch;

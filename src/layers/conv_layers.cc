@@ -243,12 +243,12 @@ class ConvLayer final : public Layer {
                                dilation_, p, fused_, fused_alpha_);
       if (fused_ == ops::DenseActivation::kLinear) y = activation_(y);
       y = bf16_result(y, in_dtype);
-      if (activity_reg_) add_loss((*activity_reg_)(y));
+      if (activity_reg_) add_loss(activity_loss(*activity_reg_, y));
       return {y};
     }
     if (bias_) y = ops::bias_add(y, f32_compute(bias_->read_for_op()));
     y = bf16_result(activation_(y), in_dtype);
-    if (activity_reg_) add_loss((*activity_reg_)(y));
+    if (activity_reg_) add_loss(activity_loss(*activity_reg_, y));
     return {y};
   }
 

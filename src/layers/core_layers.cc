@@ -64,7 +64,7 @@ class Dense final : public Layer {
       if (bias_) y = ops::bias_add(y, bias_->read_for_op());
       y = activation_(y);
     }
-    if (w_.activity_reg) add_loss((*w_.activity_reg)(y));
+    if (w_.activity_reg) add_loss(activity_loss(*w_.activity_reg, y));
     return {y};
   }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/ops.h"
 
 namespace kiln::layers {
 
@@ -106,6 +107,14 @@ void KernelBiasSettings::write(Config &c) const {
   set_regularizer(c, "bias_regularizer", bias_reg);
   set_regularizer(c, "activity_regularizer", activity_reg);
   c.set_null("kernel_constraint").set_null("bias_constraint");
+}
+
+Tensor activity_loss(const Regularizer &reg, const Tensor &y) {
+  const Tensor loss = reg(y);
+  if (y.shape().rank() == 0) return loss;
+  const int64_t batch = y.shape()[0];
+  return batch == 0 ? ops::mul(loss, ops::fill(Shape({}), 0.0, loss.dtype()))
+                    : ops::div(loss, ops::fill(Shape({}), static_cast<double>(batch), loss.dtype()));
 }
 
 }  // namespace kiln::layers

@@ -45,6 +45,11 @@ void set_regularizer(Config &c, const char *key, const RegularizerPtr &r);
 // implemented yet: a non-null value is an error rather than silently ignored).
 void reject_constraints(ConfigReader &r, std::initializer_list<const char *> keys);
 
+// An activity regularizer's loss on a layer output y, divided by the batch size (y's first dim; a
+// scalar y is not divided, an empty batch gives 0), as tf.keras and Keras >= 3.14 add it, so that its
+// weight does not grow with the batch.
+Tensor activity_loss(const Regularizer &reg, const Tensor &y);
+
 // Keras's kernel_initializer, bias_initializer, kernel/bias/activity_regularizer and
 // kernel/bias_constraint keys (Dense, MultiHeadAttention, ...), read and written in that order.
 struct KernelBiasSettings {

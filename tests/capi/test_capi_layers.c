@@ -557,6 +557,33 @@ static void test_errors(void) {
   }
 }
 
+/* An activity regularizer's loss is divided by the batch size, as tf.keras adds it: Dense(2) with
+ * kernel ones on ones[4, 3] gives y = 3, l2 0.01 * 8 * 9 = 0.72, over 4 rows 0.18. */
+static void test_activity_regularizer(void) {
+  static const int64_t xd[2] = {4, 3}, scalar[1] = {0};
+  static const float ones[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, want = 0.18f;
+  kiln_config *c = NULL;
+  kiln_layer *d = NULL;
+  kiln_tensor_list *in = list1(f32(2, xd, ones)), *out = NULL, *losses = NULL;
+  kiln_tensor *loss = NULL;
+  OK(kiln_config_create(&c));
+  OK(kiln_config_set_int(c, "units", 2));
+  OK(kiln_config_set_string(c, "activity_regularizer", "l2"));
+  OK(kiln_config_set_string(c, "kernel_initializer", "ones"));
+  OK(kiln_layer_create(&d, "Dense", c));
+  kiln_config_free(c);
+  OK(kiln_layer_call(&out, d, in, false));
+  OK(kiln_layer_get_losses(&losses, d));
+  CHECK(kiln_tensor_list_get_size(losses) == 1);
+  OK(kiln_tensor_list_get(&loss, losses, 0));
+  if (loss) expect_f32(loss, 0, scalar, &want, 1e-6);
+  kiln_tensor_list_free(losses);
+  kiln_tensor_list_free(out);
+  kiln_tensor_list_free(in);
+  kiln_layer_free(d);
+  release_kept();
+}
+
 int main(void) {
   test_input_layer();
   test_sequential();
@@ -564,6 +591,7 @@ int main(void) {
   test_tracked_variables();
   test_training_from_context();
   test_attention_and_merge();
+  test_activity_regularizer();
   test_initializer();
   test_errors();
   printf("%d passed, %d failed\n", g_passed, g_failed);

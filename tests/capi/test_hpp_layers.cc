@@ -212,6 +212,20 @@ TEST(HppLayers, DenseAndSequentialFromTypedConstructors) {
   EXPECT_EQ(model.layers()[0].id(), model.get_layer("dense").id());  // two handles, one layer
 }
 
+// An activity regularizer's loss is divided by the batch size, as tf.keras adds it: y = 3 over
+// [4, 2], l2 0.01 * 8 * 9 = 0.72, over 4 rows 0.18.
+TEST(HppLayers, ActivityRegularizerLossIsPerExample) {
+  kiln::layers::DenseOptions o;
+  o.kernel_initializer = "ones";
+  o.activity_regularizer = "l2";
+  kiln::Layer d = kiln::layers::Dense(2, o);
+  EXPECT_EQ(d.get_config().get_config("activity_regularizer").get_string("class_name"), "L2");
+  d(kiln::ones({4, 3}));
+  const std::vector<Tensor> losses = d.losses();
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_NEAR(losses[0].item<float>(), 0.18f, 1e-6);
+}
+
 TEST(HppLayers, MyDenseInAModelSubclassListsWeightsInCreationOrder) {
   kiln::clear_session();
   MyModel m;

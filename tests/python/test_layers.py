@@ -135,6 +135,11 @@ class LayersTest(unittest.TestCase):
         back = layers.Dense.from_config(cfg)
         self.assertEqual(back.get_config(), cfg)
         self.assertEqual(len(d.losses), 1)
+        # An activity regularizer's loss is divided by the batch size (tf.keras, Keras >= 3.14):
+        # y = 3 over [4, 2], 0.01 * 8 * 9 / 4.
+        act = layers.Dense(2, activity_regularizer="l2", kernel_initializer="ones")
+        act(np.ones((4, 3), np.float32))
+        self.assertAlmostEqual(float(act.losses[0].numpy()), 0.18, places=6)
         again = layers.deserialize(layers.serialize(d))
         self.assertIsInstance(again, layers.Dense)
         bn = layers.BatchNormalization()

@@ -445,6 +445,18 @@ TEST_F(LayersTest, ActivityLossesAreThoseOfTheLastCall) {
     ASSERT_EQ(losses.size(), 1u) << "after the call with " << v;
     EXPECT_FLOAT_EQ(losses[0].data<float>()[0], 0.01f * 4 * v * v);
   }
+  // The loss is divided by the batch size (tf.keras, Keras >= 3.14); a batch of none gives 0.
+  (*d)(ops::fill(Shape({4, 2}), 1.0f));  // y = 2 in each of 4 rows
+  EXPECT_FLOAT_EQ(d->losses()[0].data<float>()[0], 0.01f * 4 * 4 / 4);
+  (*d)(Tensor::empty(DType::kFloat32, {0, 2}));
+  EXPECT_EQ(d->losses()[0].data<float>()[0], 0.0f);
+  LayerPtr conv = create_layer("Conv1D", Config()
+                                             .set("filters", 1)
+                                             .set("kernel_size", 1)
+                                             .set("activity_regularizer", "l1")
+                                             .set("kernel_initializer", "ones"));
+  (*conv)(ops::fill(Shape({3, 5, 2}), 1.0f));  // y = 2 at each of 3 x 5 places
+  EXPECT_FLOAT_EQ(conv->losses()[0].data<float>()[0], 0.01f * 2 * 15 / 3);
   LayerPtr plain = dense(1);
   (*plain)(random_tensor({1, 2}, 7));
   (*plain)(random_tensor({1, 2}, 8));
