@@ -455,13 +455,12 @@ Tensor combined_sample_weight(const std::vector<Tensor> &y, const Tensor &sample
   if (y.size() != 1)
     fail(Code::kInvalidArgument, what, ": class_weight needs a model with a single output; got ", y.size(),
          " y tensors");
-  Tensor cw = class_weight_to_sample_weight(y[0], class_weight);
-  if (!sample_weight.defined()) return cw;
-  Tensor sw = as_float32(sample_weight);
-  if (sw.dtype() != DType::kFloat32) sw = ops::cast(sw, DType::kFloat32);
-  if (sw.rank() > 1 && sw.num_elements() == sw.shape()[0])
-    sw = sw.reshaped(Shape(std::vector<int64_t>{sw.shape()[0]}));
-  return ops::mul(sw, cw);
+  // Keras 3 refuses the two together (its data adapters and train_on_batch raise).
+  if (sample_weight.defined())
+    fail(Code::kInvalidArgument, what,
+         ": class_weight and sample_weight were both given; expected one or the other (multiply the class "
+         "weights into sample_weight to use both)");
+  return class_weight_to_sample_weight(y[0], class_weight);
 }
 
 void check_arrays(const std::vector<Tensor> &x, const std::vector<Tensor> &y, const Tensor &sample_weight,

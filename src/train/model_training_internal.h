@@ -18,7 +18,8 @@ void split_targets(const std::vector<Tensor> &rest, size_t num_outputs, int64_t 
 // The override when one is set, else the built-in step.
 Logs run_train_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs, int64_t num_y);
 Logs run_test_step(const LayerPtr &model, const std::vector<Tensor> &data, size_t num_inputs, int64_t num_y);
-// sample_weight times class_weight's per-sample weights (class_weight empty: sample_weight).
+// The per-sample weights: sample_weight, or class_weight's weights of the classes in y[0]; both given is
+// INVALID_ARGUMENT, as Keras 3 raises.
 Tensor combined_sample_weight(const std::vector<Tensor> &y, const Tensor &sample_weight,
                               const std::vector<double> &class_weight, const char *what);
 // x present; x, y (which may be empty: no targets) and sample_weight batched, with one number of

@@ -244,6 +244,11 @@ static void test_dataset_and_weights(void) {
   fo.verbose = 0;
   fo.class_weight = cw;
   fo.num_class_weight = C;
+  /* Keras 3: class_weight with a dataset that holds sample weights is refused */
+  EXPECT_ERROR(kiln_model_fit(NULL, m, &fo), INVALID, "class_weight and sample_weight were both given",
+               "one or the other");
+  fo.class_weight = NULL;
+  fo.num_class_weight = 0;
   EXPECT_OK(kiln_model_fit(NULL, m, &fo));
   fo.validation_split = 0.5;
   EXPECT_ERROR(kiln_model_fit(NULL, m, &fo), INVALID, "validation_split", "dataset");

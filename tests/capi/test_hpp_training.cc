@@ -182,6 +182,12 @@ TEST(HppTraining, CompileOptionsWithObjectsAndClassWeight) {
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "class_weight", [&] {
     model.fit(p.x, p.y, kiln::FitOptions().with_verbose(0).with_class_weight({{-1, 1.0}}));
   });
+  // Keras 3 refuses class_weight together with sample_weight.
+  const Tensor ones = kiln::ones({p.x.shape()[0]});
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "class_weight and sample_weight were both given", [&] {
+    model.fit(p.x, p.y,
+              kiln::FitOptions().with_verbose(0).with_class_weight({{0, 2.0}}).with_sample_weight(ones));
+  });
 }
 
 TEST(HppTraining, MixedMetricsKeepTheCompileOrder) {

@@ -157,10 +157,19 @@ class CompileFitTest(unittest.TestCase):
         model.compile(optimizer=kiln.optimizers.SGD(0.05), loss=logits_loss(),
                       metrics=[kiln.metrics.SparseCategoricalAccuracy(name="acc")])
         h = model.fit(kiln.constant(x), kiln.constant(y), epochs=2, verbose=0, shuffle=False,
-                      sample_weight=np.ones(24, np.float32), class_weight={0: 2.0, 2: 0.5},
-                      validation_data=(x, y, np.ones(24, np.float32))).history
+                      class_weight={0: 2.0, 2: 0.5}, validation_data=(x, y, np.ones(24, np.float32))).history
         self.assertEqual(len(h["acc"]), 2)
         self.assertEqual(len(h["val_acc"]), 2)
+        model.fit(kiln.constant(x), kiln.constant(y), verbose=0, sample_weight=np.ones(24, np.float32))
+        # Keras 3 refuses the two together, in fit (arrays or a dataset of weights) and train_on_batch.
+        both = {"sample_weight": np.ones(24, np.float32), "class_weight": {0: 2.0}}
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "class_weight and sample_weight"):
+            model.fit(x, y, verbose=0, **both)
+        ds = kiln.data.Dataset.from_tensor_slices((x, y, np.ones(24, np.float32))).batch(8)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "class_weight and sample_weight"):
+            model.fit(ds, verbose=0, class_weight={0: 2.0})
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "class_weight and sample_weight"):
+            model.train_on_batch(x, y, **both)
 
     def test_sequential_on_batch_and_properties(self):
         model = kiln.Sequential([kiln.layers.Dense(1)])
