@@ -20,7 +20,9 @@
  *   kiln_model_fit(&history, model, &f);      // history: kiln_callback_get_history
  *
  * Threads: a model trains on one thread at a time; fit, evaluate and predict run their callbacks
- * and step callbacks on the calling thread.
+ * and step callbacks on the calling thread. A fit, evaluate, train_on_batch or test_on_batch of a
+ * model that is in one of them on another thread is FAILED_PRECONDITION (the same thread may nest
+ * them: a callback's evaluate); predict, predict_on_batch and calls of the model may run beside them.
  */
 #ifndef KILN_TRAINING_H
 #define KILN_TRAINING_H

@@ -229,18 +229,20 @@ std::unique_ptr<BatchSource> dataset_source(const data::DatasetPtr &ds, size_t n
   return std::make_unique<DatasetSource>(ds, num_inputs, std::move(class_weight), what);
 }
 
-// Keras's EpochIterator: an epoch is one pass over the data, or steps_per_epoch batches that go
-// on where the last epoch stopped (data of known size starts a new pass when it runs out).
+// Keras 3's EpochIterator: an epoch is one pass over the data, or steps_per_epoch batches. These go on
+// where the last epoch stopped, and a pass serves epochs until the data ends: the epoch reaching the end
+// stops short (with Keras's warning) and the next one starts a new pass. The end is num_batches, or
+// the batches a pass of unknown size gave when it ran out.
 class EpochIterator {
  public:
-  EpochIterator(BatchSource &src, int64_t steps_per_epoch) : src_(src), steps_(steps_per_epoch) {}
+  EpochIterator(BatchSource &src, int64_t steps_per_epoch)
+      : src_(src), steps_(steps_per_epoch), batches_(src.num_batches()) {}
   int64_t steps() const { return steps_ > 0 ? steps_ : src_.num_batches(); }
   // Runs body(step, batch) on each batch of the next epoch until stop() after a batch. Returns the
-  // number of steps run; *ran_out is set when data of unknown size ended before steps_per_epoch.
+  // number of steps run (0 for an epoch of steps_per_epoch that found its pass at its end).
   template <typename Body, typename Stop>
-  int64_t run_epoch(Body &&body, Stop &&stop, bool *ran_out, const char *what) {
+  int64_t run_epoch(Body &&body, Stop &&stop, const char *what) {
     std::vector<Tensor> batch;
-    *ran_out = false;
     int64_t step = 0;
     if (steps_ <= 0) {
       src_.begin_pass();
@@ -251,35 +253,44 @@ class EpochIterator {
       if (step == 0) fail(Code::kInvalidArgument, what, ": the data is empty (no batches)");
       return step;
     }
-    for (; step < steps_;) {
-      if (!in_pass_) {
-        src_.begin_pass();
-        in_pass_ = true;
+    if (!in_pass_) {
+      src_.begin_pass();
+      in_pass_ = true;
+      seen_ = 0;
+    }
+    while (step < steps_) {
+      if (batches_ > 0 && seen_ >= batches_) {
+        ran_out_warning();
+        break;
       }
       if (!src_.next(&batch)) {
+        if (!seen_any_) fail(Code::kInvalidArgument, what, ": the data is empty (no batches)");
+        batches_ = seen_;
         in_pass_ = false;
-        if (src_.num_batches() < 0 || !seen_any_) {
-          if (!seen_any_) fail(Code::kInvalidArgument, what, ": the data is empty (no batches)");
-          std::cerr
-              << "WARNING: Your input ran out of data; interrupting training. Make sure that your dataset "
-                 "or generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
-                 "use the `.repeat()` function when building your dataset.\n";
-          *ran_out = true;
-          return step;
-        }
-        continue;
+        ran_out_warning();
+        break;
       }
+      ++seen_;
       seen_any_ = true;
       body(step++, batch);
       if (stop()) break;
     }
+    if (batches_ > 0 && seen_ >= batches_) in_pass_ = false;
     return step;
   }
 
  private:
+  static void ran_out_warning() {
+    std::cerr << "WARNING: Your input ran out of data; interrupting training. Make sure that your dataset "
+                 "or generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
+                 "use the `.repeat()` function when building your dataset.\n";
+  }
+
   BatchSource &src_;
   int64_t steps_;
+  int64_t batches_;  // batches in a pass: num_batches, or learned when a pass ran out; <= 0 unknown
   bool in_pass_ = false;
+  int64_t seen_ = 0;  // batches taken from the current pass
   bool seen_any_ = false;
 };
 
@@ -527,6 +538,7 @@ CallbackList loop_callbacks(const LayerPtr &model, const Options &o, const Batch
 std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
   KILN_REQUIRE(model != nullptr, "fit: model is null");
   auto c = compiled_model(*model, "fit");
+  const ModelBusy busy(*model, "fit");
   batch_size_or_default(o.batch_size, "fit", "batch_size");  // checked up front, for datasets too
   KILN_REQUIRE(o.epochs >= 0, "fit: epochs is ", o.epochs, "; expected >= 0");
   KILN_REQUIRE(o.initial_epoch >= 0, "fit: initial_epoch is ", o.initial_epoch, "; expected >= 0");
@@ -570,8 +582,7 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
     Logs e;
     cbs.on_epoch_begin(epoch, e);
     Logs logs;
-    bool ran_out = false;
-    const int64_t steps = epochs.run_epoch(
+    epochs.run_epoch(
         [&](int64_t step, const std::vector<Tensor> &batch) {
           Logs b;
           cbs.on_train_batch_begin(step, b);
@@ -589,9 +600,7 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
           state->stop_training = true;
           return true;
         },
-        &ran_out, "fit");
-    if (ran_out) state->stop_training = true;
-    if (steps == 0) break;
+        "fit");
     // A distributed step's logs are already the ranks' together.
     Logs epoch_logs = comm ? logs : metrics_or_logs(*model, logs);
     if (d.val && should_eval(epoch, o.validation_freq)) {
@@ -616,6 +625,7 @@ std::shared_ptr<History> fit(const LayerPtr &model, const FitOptions &o) {
 Logs evaluate(const LayerPtr &model, const EvaluateOptions &o) {
   KILN_REQUIRE(model != nullptr, "evaluate: model is null");
   auto c = compiled_model(*model, "evaluate");
+  const ModelBusy busy(*model, "evaluate");
   auto src = loop_source(o, o.y, o.sample_weight, "evaluate");
   if (!o.dataset) {
     check_num_targets(*c, o.y.size(), "evaluate");

@@ -233,24 +233,14 @@ Tensor compute_loss(const LayerPtr &model, const std::vector<Tensor> &x, const s
            " outputs; expected one per output");
   }
   Tensor total;
+  std::vector<Tensor> output_losses;
   auto add = [&total](const Tensor &t) { total = total.defined() ? ops::add(total, t) : t; };
   for (size_t i = 0; i < n && !c->losses.empty(); ++i) {
     KILN_REQUIRE(y[i].defined() && y_pred[i].defined(), "compute_loss: output ", i, " has no y or y_pred");
     const Loss &loss = *c->losses[c->losses.size() == 1 ? 0 : i];
     Tensor v = (loss)(y[i], as_float32(y_pred[i]), sample_weight);
     if (v.rank() > 0) v = ops::sum(v);  // reduction "none": Keras sums the per-sample losses
-    if (n > 1) {                        // Keras records each output's loss before its weight
-      if (c->output_loss_trackers.size() != n) {
-        c->output_loss_trackers.clear();
-        for (size_t k = 0; k < n; ++k) {
-          Config mc;
-          mc.set("name", "output_" + std::to_string(k + 1) + "_loss");
-          c->output_loss_trackers.push_back(create_metric("Mean", mc));
-        }
-      }
-      if (i == 0) c->last_output_losses.assign(n, Tensor());
-      c->last_output_losses[i] = v;
-    }
+    if (n > 1) output_losses.push_back(v);  // Keras records each output's loss before its weight
     if (!c->loss_weights.empty()) {
       const double w = c->loss_weights[c->loss_weights.size() == 1 ? 0 : i];
       if (w != 1.0) v = ops::mul(v, Tensor::scalar(static_cast<float>(w)));
@@ -264,18 +254,29 @@ Tensor compute_loss(const LayerPtr &model, const std::vector<Tensor> &x, const s
   if (!total.defined())
     fail(Code::kFailedPrecondition, "compute_loss: no loss to compute; give a loss to compile() (the model '",
          model->name(), "' has no losses of its own either)");
-  c->last_loss = total;
   int64_t batch = 0;
   if (!x.empty() && x[0].defined() && x[0].rank() > 0)
     batch = x[0].shape()[0];
   else if (!y_pred.empty() && y_pred[0].defined() && y_pred[0].rank() > 0)
     batch = y_pred[0].shape()[0];
+  std::lock_guard<std::mutex> lock(c->state_mu);
+  if (!output_losses.empty() && c->output_loss_trackers.size() != n) {
+    c->output_loss_trackers.clear();
+    for (size_t k = 0; k < n; ++k) {
+      Config mc;
+      mc.set("name", "output_" + std::to_string(k + 1) + "_loss");
+      c->output_loss_trackers.push_back(create_metric("Mean", mc));
+    }
+  }
+  c->last_output_losses = std::move(output_losses);
+  c->last_loss = total;
   c->last_batch_size = batch;
   c->loss_pending = true;
   return total;
 }
 
 std::vector<LoggedMetric> logged_metrics(const CompiledModel &c) {
+  std::lock_guard<std::mutex> lock(c.state_mu);
   std::vector<LoggedMetric> out{{c.loss_tracker->name(), c.loss_tracker}};
   for (const bool weighted : {false, true})
     for (size_t i = 0; i < c.output_metrics.size(); ++i)
@@ -311,15 +312,31 @@ Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const 
   if (has_metrics && y.size() != y_pred.size())
     fail(Code::kInvalidArgument, "compute_metrics: ", y.size(), " y tensor(s) for ", y_pred.size(),
          " model output(s); expected one per output");
-  if (c->loss_pending) {
-    c->loss_pending = false;
-    const float b = static_cast<float>(std::max<int64_t>(c->last_batch_size, 1));
-    c->loss_tracker->update_state_values(c->last_loss, Tensor::scalar(b));
-    for (size_t i = 0; i < c->last_output_losses.size() && i < c->output_loss_trackers.size(); ++i)
-      c->output_loss_trackers[i]->update_state_values(c->last_output_losses[i], Tensor::scalar(b));
+  // The pending loss taken (and the metrics built) under the lock, the metrics updated outside it.
+  bool pending = false;
+  Tensor loss;
+  int64_t batch = 0;
+  std::vector<Tensor> output_losses;
+  std::vector<MetricPtr> output_trackers;
+  {
+    std::lock_guard<std::mutex> lock(c->state_mu);
+    if (c->loss_pending) {
+      pending = true;
+      c->loss_pending = false;
+      loss = c->last_loss;
+      batch = c->last_batch_size;
+      output_losses = c->last_output_losses;
+      output_trackers = c->output_loss_trackers;
+    }
+    if (has_metrics && !c->metrics_built) build_metrics(*c, y, y_pred);
+  }
+  if (pending) {
+    const float b = static_cast<float>(std::max<int64_t>(batch, 1));
+    c->loss_tracker->update_state_values(loss, Tensor::scalar(b));
+    for (size_t i = 0; i < output_losses.size() && i < output_trackers.size(); ++i)
+      output_trackers[i]->update_state_values(output_losses[i], Tensor::scalar(b));
   }
   if (has_metrics) {
-    if (!c->metrics_built) build_metrics(*c, y, y_pred);
     if (c->output_metrics.size() != y_pred.size())
       fail(Code::kInvalidArgument, "compute_metrics: the metrics were built for ", c->output_metrics.size(),
            " output(s) but the model gave ", y_pred.size());
@@ -336,7 +353,10 @@ Logs compute_metrics(const LayerPtr &model, const std::vector<Tensor> &x, const 
 
 void reset_metrics(layers::Layer &model) {
   auto c = compiled_model(model, "reset_metrics");
-  c->loss_pending = false;
+  {
+    std::lock_guard<std::mutex> lock(c->state_mu);
+    c->loss_pending = false;
+  }
   for (const LoggedMetric &m : logged_metrics(*c)) m.metric->reset_state();
   for (const CompiledMetric &m : c->metrics)
     if (m.object) m.object->reset_state();
@@ -562,6 +582,7 @@ Logs train_on_batch(const LayerPtr &model, const std::vector<Tensor> &x, const s
                     const Tensor &sample_weight, const std::vector<double> &class_weight) {
   KILN_REQUIRE(model != nullptr, "train_on_batch: model is null");
   auto c = compiled_model(*model, "train_on_batch");
+  const ModelBusy busy(*model, "train_on_batch");
   check_arrays(x, y, sample_weight, "train_on_batch");
   check_num_targets(*c, y.size(), "train_on_batch");
   const Tensor sw = combined_sample_weight(y, sample_weight, class_weight, "train_on_batch");
@@ -573,6 +594,7 @@ Logs test_on_batch(const LayerPtr &model, const std::vector<Tensor> &x, const st
                    const Tensor &sample_weight) {
   KILN_REQUIRE(model != nullptr, "test_on_batch: model is null");
   auto c = compiled_model(*model, "test_on_batch");
+  const ModelBusy busy(*model, "test_on_batch");
   check_arrays(x, y, sample_weight, "test_on_batch");
   check_num_targets(*c, y.size(), "test_on_batch");
   reset_metrics(*model);

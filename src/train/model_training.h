@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,9 @@ struct CompiledModel {
   Tensor last_loss;
   int64_t last_batch_size = 0;
   bool loss_pending = false;
+  // Guards the last_* values, loss_pending, output_loss_trackers and the metrics' build:
+  // compute_loss and compute_metrics may run on several threads at once (as a layer call may).
+  mutable std::mutex state_mu;
   // The epoch a callback's on_train_begin asks fit to start at instead of its initial_epoch
   // (BackupAndRestore resuming from a backup; Keras 3's model._initial_epoch). fit clears it
   // before on_train_begin and after reading it; -1: not set.

@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "core/error.h"
+
 namespace kiln::train {
 
 std::shared_ptr<TrainingState> training_state(layers::Layer &model) {
@@ -13,6 +15,23 @@ std::shared_ptr<TrainingState> training_state(layers::Layer &model) {
     model.set_attachment(state);
   }
   return state;
+}
+
+ModelBusy::ModelBusy(layers::Layer &model, const char *what) : state_(training_state(model)) {
+  std::lock_guard<std::mutex> lock(state_->busy_mu);
+  if (state_->busy_depth > 0 && state_->busy_thread != std::this_thread::get_id())
+    fail(Code::kFailedPrecondition, what, ": the model '", model.name(), "' is in ", state_->busy_what,
+         " on another thread; expected one fit, evaluate, train_on_batch or test_on_batch per model at a "
+         "time (predict and calls of the model may run beside them)");
+  if (state_->busy_depth++ == 0) {
+    state_->busy_thread = std::this_thread::get_id();
+    state_->busy_what = what;
+  }
+}
+
+ModelBusy::~ModelBusy() {
+  std::lock_guard<std::mutex> lock(state_->busy_mu);
+  if (--state_->busy_depth == 0) state_->busy_thread = std::thread::id();
 }
 
 }  // namespace kiln::train

@@ -210,6 +210,67 @@ class CompileFitTest(unittest.TestCase):
         self.assertEqual(history.epoch, [1, 2])
         self.assertEqual(int(model.optimizer.iterations.numpy()), 4 * 3 + 2 * 2)
 
+    def test_steps_per_epoch_go_on_through_a_pass_then_start_anew(self):
+        # Keras 3's EpochIterator: one pass serves epochs until it ends; the epoch reaching the end
+        # stops short, the next starts a new pass, and training goes on, for data of known or unknown
+        # size (the probe's three batches, two steps per epoch: [0, 1], [2], [0, 1]).
+        x, y = problem(12)
+        marks = np.repeat(np.arange(3, dtype=np.float32), 4)  # batch b's rows hold b
+        seen = []
+
+        class Marks(kiln.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                seen.append([])
+
+        class Recording(CountingModel):
+            def train_step(self, data):
+                seen[-1].append(int(data[0].numpy()[0, 0]))
+                return super().train_step(data)
+        known = kiln.data.Dataset.from_tensor_slices((np.tile(marks[:, None], (1, x.shape[1])), y)).batch(4)
+        unknown = known.filter(lambda a, b: True)
+        for ds in (known, unknown):
+            del seen[:]
+            model = Recording()
+            model.compile(optimizer="sgd", loss=logits_loss())
+            h = model.fit(ds, epochs=4, steps_per_epoch=2, verbose=0, callbacks=[Marks()])
+            self.assertEqual(seen, [[0, 1], [2], [0, 1], [2]])
+            self.assertEqual(h.epoch, [0, 1, 2, 3])
+
+    def test_calls_overlapping_fit_from_another_thread_are_refused(self):
+        # fit / evaluate / train_on_batch / test_on_batch of a model in fit on another thread:
+        # FailedPreconditionError naming both; predict runs beside it, and the fit's own thread may
+        # evaluate (a callback's nested call).
+        import threading
+        x, y = problem()
+        model = classifier()
+        model.compile("sgd", logits_loss())
+        errors, shapes, nested = [], [], []
+
+        class Overlap(kiln.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                if batch != 1:
+                    return
+
+                def other():
+                    for call in (lambda: model.evaluate(x, y, verbose=0), lambda: model.train_on_batch(x, y),
+                                 lambda: model.test_on_batch(x, y), lambda: model.fit(x, y, verbose=0)):
+                        try:
+                            call()
+                        except kiln.errors.FailedPreconditionError as e:
+                            errors.append(str(e))
+                    shapes.append(model.predict(x, verbose=0).shape)
+                t = threading.Thread(target=other)
+                t.start()
+                t.join()
+                nested.append(model.evaluate(x, y, verbose=0))
+        model.fit(x, y, batch_size=16, verbose=0, callbacks=[Overlap()])
+        self.assertEqual(len(errors), 4, errors)
+        for e in errors:
+            self.assertIn("is in fit on another thread", e)
+        self.assertEqual(shapes, [(SAMPLES, CLASSES)])
+        self.assertEqual(len(nested), 1)
+        model.evaluate(x, y, verbose=0)  # free again
+
     def test_steps_without_batch_size_divide_the_samples(self):
         # Keras's ArrayDataAdapter: batch_size None with steps given is ceil(samples / steps).
         x, y = problem(10)

@@ -4,8 +4,10 @@
 // determinism, custom steps, and every bad input as a clear error that changes nothing.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 #include "core/rng.h"
 #include "data/dataset.h"
@@ -253,20 +255,31 @@ TEST(ModelTraining, StepsPerEpochAndInitialEpoch) {
   f.initial_epoch = 1;
   f.callbacks = {rec};
   auto h = fit(m, f);
-  EXPECT_EQ(rec->batches, 6);
+  // Keras 3: a pass of 4 batches serves epochs until it ends; the epoch reaching its end stops short.
+  EXPECT_EQ(rec->batches, 3 + 1);
   EXPECT_EQ(rec->epochs, (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(rec->params().steps, 3);
   EXPECT_EQ(rec->params().epochs, 3);
-  // steps beyond one pass go round the data again
-  f.steps_per_epoch = 6;
+  // then the next epoch starts a new pass: 3, 1, 3; training goes on
   f.initial_epoch = 0;
-  f.epochs = 1;
+  rec->batches = 0;
+  EXPECT_EQ(fit(m, f)->epoch, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(rec->batches, 3 + 1 + 3);
+  // steps beyond one pass: each epoch is the whole pass
+  f.steps_per_epoch = 6;
+  rec->batches = 0;
+  EXPECT_EQ(fit(m, f)->epoch, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(rec->batches, 4 * 3);
+  // steps dividing the pass: no short epoch
+  f.steps_per_epoch = 2;
   rec->batches = 0;
   fit(m, f);
-  EXPECT_EQ(rec->batches, 6);
+  EXPECT_EQ(rec->batches, 2 * 3);
 }
 
-TEST(ModelTraining, DatasetOfUnknownSizeRunningOutStopsTraining) {
+// Keras 3: a pass of unknown size that runs out ends the epoch short and teaches the pass's length;
+// the next epoch starts a new pass, and training goes on (tf.keras 2 stopped).
+TEST(ModelTraining, DatasetOfUnknownSizeRunningOutStartsANewPass) {
   Problem p = problem();
   LayerPtr m = dense_model();
   compile_default(m, optimizer("SGD", 0.01));
@@ -280,8 +293,79 @@ TEST(ModelTraining, DatasetOfUnknownSizeRunningOutStopsTraining) {
   f.verbose = 0;
   f.callbacks = {rec};
   auto h = fit(m, f);
-  EXPECT_EQ(rec->batches, 4);
-  EXPECT_EQ(h->epoch, (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(rec->batches, 3 + 1 + 3 + 1 + 3);
+  EXPECT_EQ(h->epoch, (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  f.dataset = data::filter(data::take(data::batch(data::from_tensor_slices({p.x, p.y}), 16), 0),
+                           [](const data::Element &) { return true; });
+  expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"fit: the data is empty"});
+}
+
+// A model in fit on one thread: another thread's fit / evaluate / train_on_batch / test_on_batch is
+// FAILED_PRECONDITION naming both calls, while predict and compute_loss run beside it; the fit's own
+// thread may evaluate (a callback's nested call). compute_loss from several threads at once gives
+// each its loss (it shares the pending loss state under a lock).
+TEST(ModelTraining, CallsOverlappingFitFromAnotherThreadAreRefused) {
+  Problem p = problem();
+  LayerPtr m = dense_model();
+  compile_default(m, optimizer("SGD", 0.01));
+  class Overlap : public Callback {
+   public:
+    Overlap(const Problem &p) : Callback("Overlap"), p_(p) {}
+    void on_train_batch_begin(int64_t batch, Logs &) override {
+      if (batch != 1) return;
+      const LayerPtr m = model();
+      std::thread other([&] {
+        for (const char *what : {"fit", "evaluate", "train_on_batch", "test_on_batch"})
+          expect_error(
+              [&] {
+                if (std::strcmp(what, "fit") == 0) fit(m, fit_options({p_.x}, {p_.y}));
+                if (std::strcmp(what, "evaluate") == 0) evaluate(m, eval_options());
+                if (std::strcmp(what, "train_on_batch") == 0) train_on_batch(m, {p_.x}, {p_.y});
+                if (std::strcmp(what, "test_on_batch") == 0) test_on_batch(m, {p_.x}, {p_.y});
+              },
+              Code::kFailedPrecondition, {std::string(what) + ": the model", "is in fit on another thread"});
+        PredictOptions po;
+        po.x = {p_.x};
+        po.verbose = 0;
+        predicted = predict(m, po)[0].shape()[0];
+        loss = compute_loss(m, {p_.x}, {p_.y}, {(*m)(p_.x)}, Tensor()).item_as_double();
+      });
+      other.join();
+      nested = evaluate(m, eval_options()).contains("loss");  // the fit's own thread may nest
+    }
+    EvaluateOptions eval_options() const {
+      EvaluateOptions e;
+      e.x = {p_.x};
+      e.y = {p_.y};
+      e.verbose = 0;
+      return e;
+    }
+    const Problem &p_;
+    int64_t predicted = 0;
+    double loss = 0;
+    bool nested = false;
+  };
+  auto overlap = std::make_shared<Overlap>(p);
+  FitOptions f = fit_options({p.x}, {p.y}, 1, 16);
+  f.callbacks = {overlap};
+  fit(m, f);
+  EXPECT_EQ(overlap->predicted, kN);
+  EXPECT_GT(overlap->loss, 0);
+  EXPECT_TRUE(overlap->nested);
+  EXPECT_TRUE(evaluate(m, overlap->eval_options()).contains("loss"));  // free again after fit
+
+  const std::vector<Tensor> y_pred = {(*m)(p.x)};
+  const double want = compute_loss(m, {p.x}, {p.y}, y_pred, Tensor()).item_as_double();
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 300; ++i)
+        if (compute_loss(m, {p.x}, {p.y}, y_pred, Tensor()).item_as_double() != want) ++wrong;
+    });
+  for (std::thread &t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_TRUE(compute_metrics(m, {p.x}, {p.y}, y_pred, Tensor()).contains("loss"));
 }
 
 TEST(ModelTraining, PredictBatchesEqualOneCall) {
