@@ -2343,6 +2343,13 @@ inline Layer LayerNormalization(const LayerNormalizationOptions &o = {}) {
   detail::set_if(c, "name", o.name);
   return Layer::create("LayerNormalization", c);
 }
+/// keras.layers.UnitNormalization(axis=-1): x scaled to unit L2 norm over the axes.
+inline Layer UnitNormalization(const Dims &axis = {-1}, const std::string &name = "") {
+  Config c;
+  c.set("axis", axis);
+  detail::set_if(c, "name", name);
+  return Layer::create("UnitNormalization", c);
+}
 
 namespace detail {
 // A config value of n-dim nested lists of values (row-major) as JSON text; Python's tokens for
@@ -2646,6 +2653,17 @@ inline Layer Concatenate(int64_t axis = -1, const std::string &name = "") {
   Config c;
   c.set("axis", axis);
   return detail::named_layer("Concatenate", name, c);
+}
+/// keras.layers.Dot(axes, normalize): the dot product of two inputs' samples along an axis of each
+/// ({axis} for both, or {x axis, y axis}); normalize gives the cosine proximity.
+inline Layer Dot(const Dims &axes, bool normalize = false, const std::string &name = "") {
+  Config c;
+  if (axes.size() == 1)
+    c.set("axes", axes[0]);
+  else
+    c.set("axes", axes);
+  c.set("normalize", normalize);
+  return detail::named_layer("Dot", name, c);
 }
 /// Permute({2, 1}): the non-batch axes reordered, 1-based as in Keras.
 inline Layer Permute(const Dims &dims, const std::string &name = "") {

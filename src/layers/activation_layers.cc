@@ -122,16 +122,16 @@ class Softmax final : public Layer {
 
  private:
   explicit Softmax(ConfigReader &&r) : Layer("Softmax", r) {
-    list_ = r.config().has("axis") && r.config().type("axis") == Config::Type::kList;
-    axes_ = r.get_int_list("axis", {-1});
-    if (axes_.empty()) fail(Code::kInvalidArgument, "Softmax: axis must name at least one axis");
+    axis_ = IntOrList::read(r, "axis", {-1});
+    if (axis_.values.empty()) fail(Code::kInvalidArgument, "Softmax: axis must name at least one axis");
     r.finish();
     set_supports_masking(true);
+    set_takes_raw_masks(true);  // checked_mask: broadcastable, non-bool read as > 0.5
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     Tensor x = single_input(*this, inputs);
     std::vector<int64_t> axes;
-    for (int64_t a : axes_) {
+    for (int64_t a : axis_.values) {
       if (a < -x.rank() || a >= x.rank())
         fail(Code::kInvalidArgument, "layer '", name(), "' (Softmax): axis ", a,
              " is out of range for input ", x.description());
@@ -166,14 +166,8 @@ class Softmax final : public Layer {
     const Tensor mf = is_floating(m.dtype()) ? m : ops::cast(m, DType::kFloat32);
     return ops::greater(mf, scalar_like(mf, 0.5));
   }
-  void add_config(Config &c) const override {
-    if (list_)
-      c.set("axis", axes_);
-    else
-      c.set("axis", axes_[0]);
-  }
-  std::vector<int64_t> axes_;
-  bool list_ = false;
+  void add_config(Config &c) const override { axis_.write(c, "axis"); }
+  IntOrList axis_;
 };
 
 // ------------------------------------------------------------------ PReLU

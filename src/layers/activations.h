@@ -1,6 +1,7 @@
 // Activations by Keras name (keras.activations): linear, relu, relu6, sigmoid, tanh, softmax,
 // log_softmax, gelu, elu, selu, softplus, softsign, swish/silu, leaky_relu, exponential,
-// hard_sigmoid, mish.
+// hard_sigmoid, mish, celu, glu, hard_shrink, hard_silu/hard_swish, hard_tanh, log_sigmoid,
+// soft_shrink, sparse_plus, sparse_sigmoid, squareplus, tanh_shrink (each at Keras's defaults).
 #pragma once
 
 #include <functional>

@@ -295,6 +295,7 @@ std::vector<Tensor> Layer::checked_masks(const std::vector<Tensor> &inputs, cons
   if (masks.size() != inputs.size())
     fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): got ", masks.size(), " masks for ",
          inputs.size(), " inputs; expected one per input (an empty one for an input without a mask)");
+  if (raw_masks_) return masks;
   std::vector<Tensor> out(masks.size());
   for (size_t i = 0; i < masks.size(); ++i) {
     if (!masks[i].defined()) continue;

@@ -143,6 +143,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool supports_masking() const { return supports_masking_.load(std::memory_order_relaxed); }
   // Keras's `layer.supports_masking = ...` (built-in layers set it in their constructors).
   void set_supports_masking(bool s) { supports_masking_.store(s, std::memory_order_relaxed); }
+  // The layer's call gets its input masks as given (any dtype, any shape; it checks them itself, as
+  // Keras's Softmax takes a mask that broadcasts and reads a non-bool one as > 0.5) instead of bool
+  // masks of its inputs' leading dims. Set in constructors.
+  void set_takes_raw_masks(bool raw) { raw_masks_ = raw; }
   // The SavedModel load option "inference_weights" (ops/dense_options.h): Dense layers then read
   // their kernels rounded to bfloat16 or quantized to int8 in float32 calls no tape records with
   // at most 8 rows. Not part of the config. Sets it on this layer and every sub-layer tracked now.
@@ -302,6 +306,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool autocast_ = true;
   bool is_model_ = false;
   std::atomic<bool> supports_masking_{false};
+  bool raw_masks_ = false;
   std::atomic<kernels::GemvWeights> inference_weights_{kernels::GemvWeights::kFloat32};
   Layer *parent_ = nullptr;  // the first layer that tracked this one (weights are named under it)
 

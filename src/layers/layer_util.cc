@@ -109,6 +109,20 @@ void KernelBiasSettings::write(Config &c) const {
   c.set_null("kernel_constraint").set_null("bias_constraint");
 }
 
+IntOrList IntOrList::read(ConfigReader &r, const char *key, const std::vector<int64_t> &def) {
+  IntOrList v;
+  v.list = r.config().has(key) && r.config().type(key) == Config::Type::kList;
+  v.values = r.get_int_list(key, def);
+  return v;
+}
+
+void IntOrList::write(Config &c, const char *key) const {
+  if (list || values.size() != 1)
+    c.set(key, values);
+  else
+    c.set(key, values[0]);
+}
+
 Tensor activity_loss(const Regularizer &reg, const Tensor &y) {
   const Tensor loss = reg(y);
   if (y.shape().rank() == 0) return loss;

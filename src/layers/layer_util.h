@@ -45,6 +45,16 @@ void set_regularizer(Config &c, const char *key, const RegularizerPtr &r);
 // implemented yet: a non-null value is an error rather than silently ignored).
 void reject_constraints(ConfigReader &r, std::initializer_list<const char *> keys);
 
+// A Keras config value that is an int or a list of ints (Softmax's and UnitNormalization's axis, Dot's
+// axes), written back in the form it came in.
+struct IntOrList {
+  std::vector<int64_t> values;
+  bool list = false;
+
+  static IntOrList read(ConfigReader &r, const char *key, const std::vector<int64_t> &def);
+  void write(Config &c, const char *key) const;
+};
+
 // An activity regularizer's loss on a layer output y, divided by the batch size (y's first dim; a
 // scalar y is not divided, an empty batch gives 0), as tf.keras and Keras >= 3.14 add it, so that its
 // weight does not grow with the batch.

@@ -189,6 +189,90 @@ class Concatenate final : public Layer {
   int64_t axis_;
 };
 
+// keras.layers.Dot(axes, normalize=False): the dot product of two inputs' samples along one axis of
+// each, as Keras's batch_dot: the batch, then x's other axes, then y's (two rank-2 inputs give
+// [B, 1]). axes: an int for both (a negative one counted from each input's end) or [x axis, y axis];
+// never the batch axis. normalize: each input L2-normalized along its axis first (the cosine
+// proximity; Keras's ops.normalize with epsilon 1e-7). No output mask, as Keras's.
+class Dot final : public Layer {
+ public:
+  explicit Dot(const Config &config) : Dot(ConfigReader(config, "Dot")) {}
+
+ private:
+  explicit Dot(ConfigReader &&r) : Layer("Dot", r) {
+    if (!r.has("axes")) fail(Code::kInvalidArgument, "Dot: config key 'axes' is required");
+    axes_ = IntOrList::read(r, "axes", {});
+    if (axes_.values.size() != (axes_.list ? 2u : 1u))
+      fail(Code::kInvalidArgument, "Dot: axes must be an int or a list of two ints; got ",
+           partial_shape_string(axes_.values));
+    normalize_ = r.get_bool("normalize", false);
+    r.finish();
+    set_supports_masking(true);
+  }
+
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &) override {
+    return {};
+  }
+
+  // The axis of each input, after Keras's checks.
+  std::pair<int64_t, int64_t> axes_for(const std::vector<PartialShape> &shapes) const {
+    const std::string who = "layer '" + name() + "' (Dot): ";
+    if (shapes.size() != 2)
+      fail(Code::kInvalidArgument, who, "got ", shapes.size(), " inputs; it takes a list of 2");
+    const int64_t r0 = static_cast<int64_t>(shapes[0].size()), r1 = static_cast<int64_t>(shapes[1].size());
+    if (r0 < 2 || r1 < 2)
+      fail(Code::kInvalidArgument, who, "input shapes ", shapes_string(shapes),
+           "; expected inputs of rank 2 or more (a batch axis and a product axis)");
+    const std::vector<int64_t> &axes = axes_.values;
+    int64_t a0 = axes[0], a1 = axes_.list ? axes[1] : axes[0];
+    if (a0 < 0) a0 += r0;
+    if (a1 < 0) a1 += r1;
+    if (a0 < 0 || a0 >= r0 || a1 < 0 || a1 >= r1)
+      fail(Code::kInvalidArgument, who, "axes ", partial_shape_string(axes),
+           " are out of range for input shapes ", shapes_string(shapes));
+    if (a0 == 0 || a1 == 0)
+      fail(Code::kInvalidArgument, who, "axes ", partial_shape_string(axes),
+           " name the batch axis 0 of input shapes ", shapes_string(shapes), "; expected axes >= 1");
+    const int64_t d0 = shapes[0][size_t(a0)], d1 = shapes[1][size_t(a1)];
+    if (d0 >= 0 && d1 >= 0 && d0 != d1)
+      fail(Code::kInvalidArgument, who, "incompatible input shapes: axis values ", d0, " (at axis ", a0,
+           ") != ", d1, " (at axis ", a1, "); full input shapes ", shapes_string(shapes));
+    return {a0, a1};
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override { axes_for(shapes); }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const auto [a0, a1] = axes_for(shapes_of(inputs));
+    Tensor x = inputs[0], y = inputs[1];
+    if (normalize_) {
+      x = ops::l2_normalize(x, {a0}, 1e-14f);
+      y = ops::l2_normalize(y, {a1}, 1e-14f);
+    }
+    // einsum: batch 'a', the product axis 'z', the others their own letters.
+    std::string xs = "a", ys = "a", out = "a";
+    char next = 'b';
+    for (int64_t i = 1; i < x.rank(); ++i) {
+      xs += i == a0 ? 'z' : next;
+      if (i != a0) out += next++;
+    }
+    for (int64_t i = 1; i < y.rank(); ++i) {
+      ys += i == a1 ? 'z' : next;
+      if (i != a1) out += next++;
+    }
+    const Tensor r = ops::einsum(xs + "," + ys + "->" + out, {x, y});
+    return {r.rank() == 1 ? ops::expand_dims(r, 1) : r};
+  }
+
+  void add_config(Config &c) const override {
+    axes_.write(c, "axes");
+    c.set("normalize", normalize_);
+  }
+
+  IntOrList axes_;
+  bool normalize_ = false;
+};
+
 // ------------------------------------------------------------------ Permute / RepeatVector
 
 class Permute final : public Layer {
@@ -252,6 +336,7 @@ void register_merge_layers() {
   register_class<MergeOf<kMaximum, ops::maximum>>(kMaximum);
   register_class<MergeOf<kMinimum, ops::minimum>>(kMinimum);
   register_class<Concatenate>("Concatenate");
+  register_class<Dot>("Dot");
   register_class<Permute>("Permute");
   register_class<RepeatVector>("RepeatVector");
 }

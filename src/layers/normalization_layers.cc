@@ -507,10 +507,39 @@ void adapt(Layer &layer, const Tensor &data) {
   });
 }
 
+// keras.layers.UnitNormalization(axis=-1): x scaled to unit L2 norm over the axes, as Keras 3's
+// ops.normalize computes it, x * rsqrt(max(sum(x^2), 1e-12^2)) (a zero vector stays 0). The mask
+// passes through.
+class UnitNormalization final : public Layer {
+ public:
+  explicit UnitNormalization(const Config &config)
+      : UnitNormalization(ConfigReader(config, "UnitNormalization")) {}
+
+ private:
+  explicit UnitNormalization(ConfigReader &&r) : Layer("UnitNormalization", r) {
+    axis_ = IntOrList::read(r, "axis", {-1});
+    if (axis_.values.empty())
+      fail(Code::kInvalidArgument, "UnitNormalization: axis must name at least one axis");
+    r.finish();
+    set_supports_masking(true);
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor x = single_input(*this, inputs);
+    for (int64_t a : axis_.values)
+      if (a < -x.rank() || a >= x.rank())
+        fail(Code::kInvalidArgument, "layer '", name(), "' (UnitNormalization): axis ", a,
+             " is out of range for input ", x.description());
+    return {ops::l2_normalize(x, axis_.values, 1e-24f)};
+  }
+  void add_config(Config &c) const override { axis_.write(c, "axis"); }
+  IntOrList axis_;
+};
+
 void register_normalization_layers() {
   register_class<LayerNormalization>("LayerNormalization");
   register_class<BatchNormalization>("BatchNormalization");
   register_class<Normalization>("Normalization");
+  register_class<UnitNormalization>("UnitNormalization");
 }
 
 }  // namespace kiln::layers

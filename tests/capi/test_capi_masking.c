@@ -386,6 +386,36 @@ static kiln_status *first_feature_mask(kiln_tensor_list *out_masks, kiln_layer *
   return st;
 }
 
+/* Softmax takes its mask as Keras does: one that broadcasts ([1, 1, 3] over [1, 2, 3], as attention
+ * masks), and a float one read as > 0.5. */
+static void test_softmax_masks(void) {
+  static const int64_t xd[3] = {1, 2, 3}, nd[3] = {1, 1, 3}, wd[3] = {1, 2, 3};
+  static const float xv[6] = {1, 2, 3, 3, 2, 1}, soft[3] = {0.9f, 0.2f, 0.6f};
+  static const uint8_t narrow[3] = {1, 0, 1}, wide[6] = {1, 0, 1, 1, 0, 1};
+  kiln_layer *sm = create("Softmax", NULL);
+  kiln_tensor *x = f32(3, xd, xv);
+  kiln_tensor_list *in = list_of(1, &x), *m_narrow, *m_wide, *m_soft, *a, *b, *c;
+  kiln_tensor *mn = bool_tensor(3, nd, narrow), *mw = bool_tensor(3, wd, wide), *ms = f32(3, nd, soft);
+  m_narrow = list_of(1, &mn);
+  m_wide = list_of(1, &mw);
+  m_soft = list_of(1, &ms);
+  a = call_masked(sm, in, m_narrow, false, NULL);
+  b = call_masked(sm, in, m_wide, false, NULL);
+  c = call_masked(sm, in, m_soft, false, NULL);
+  CHECK(close_to(at(a, 0), at(b, 0), 0.0f));
+  CHECK(close_to(at(c, 0), at(b, 0), 0.0f));
+  CHECK(at(a, 0) && fdata(at(a, 0))[1] == 0.0f && fabsf(fdata(at(a, 0))[0] - 0.11920292f) < 1e-6f);
+  kiln_tensor_list_free(a);
+  kiln_tensor_list_free(b);
+  kiln_tensor_list_free(c);
+  kiln_tensor_list_free(m_narrow);
+  kiln_tensor_list_free(m_wide);
+  kiln_tensor_list_free(m_soft);
+  kiln_tensor_list_free(in);
+  kiln_layer_free(sm);
+  release_kept();
+}
+
 static void test_custom_layers(void) {
   static const int64_t xd[3] = {1, 3, 2};
   static const float xv[6] = {1, 2, 0, 5, 3, 4};
@@ -491,6 +521,7 @@ int main(void) {
   test_carried_masks();
   test_attention();
   test_pooling_and_merge();
+  test_softmax_masks();
   test_custom_layers();
   test_errors();
   printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -61,6 +61,46 @@ static void test_values(void) {
   expect_layer("UpSampling1D", "{\"size\": 2}", f32(3, seq, sx), 3, up, ups);
   expect_layer("Identity", "{}", x, 1, d5, doc);
   expect_layer("Rescaling", "{\"scale\": 0.00392156862745098}", make(U8, 2, u8d, u8), 2, u8d, scaled);
+  /* Keras 3's newer activations by name */
+  {
+    const float v[5] = {-2, -0.75f, 0, 0.25f, 3}, hard_tanh[5] = {-1, -0.75f, 0, 0.25f, 1},
+                soft_shrink[5] = {-1.5f, -0.25f, 0, 0, 2.5f},
+                sparse_sigmoid[5] = {0, 0.125f, 0.5f, 0.625f, 1},
+                hard_silu[5] = {-2 * 1.0f / 6, -0.75f * 2.25f / 6, 0, 0.25f * 3.25f / 6, 3},
+                glu[2] = {-1.0f, -0.75f * 0.5621765f};
+    const int64_t two[1] = {2}, four[1] = {4};
+    kiln_tensor *vx = f32(1, d5, v);
+    expect_layer("Activation", "{\"activation\": \"hard_tanh\"}", vx, 1, d5, hard_tanh);
+    expect_layer("Activation", "{\"activation\": \"soft_shrink\"}", vx, 1, d5, soft_shrink);
+    expect_layer("Activation", "{\"activation\": \"sparse_sigmoid\"}", vx, 1, d5, sparse_sigmoid);
+    expect_layer("Activation", "{\"activation\": \"hard_swish\"}", vx, 1, d5, hard_silu);
+    expect_layer("Activation", "{\"activation\": \"glu\"}", f32(1, four, v), 1, two, glu);
+  }
+  /* Dot: two rank-2 inputs give [B, 1]; axes [1, 1] as a list */
+  {
+    const int64_t ad[2] = {2, 2}, od[2] = {2, 1};
+    const float av[4] = {1, 2, 3, 4}, bv[4] = {3, 4, 0, 1}, want[2] = {11, 4};
+    kiln_layer *dot = layer_from("Dot", "{\"axes\": [1, 1]}");
+    kiln_tensor_list *in = NULL, *out = NULL;
+    kiln_tensor *y = NULL;
+    OK(kiln_tensor_list_create(&in));
+    OK(kiln_tensor_list_append(in, f32(2, ad, av)));
+    OK(kiln_tensor_list_append(in, f32(2, ad, bv)));
+    if (dot) OK(kiln_layer_call(&out, dot, in, false));
+    if (out) OK(kiln_tensor_list_get(&y, out, 0));
+    if (y) expect_f32(y, 2, od, want, 0);
+    kiln_tensor_list_free(out);
+    kiln_tensor_list_free(in);
+    kiln_layer_free(dot);
+    EXPECT_ERROR(create_status("Dot", "{}"), INVALID, "Dot", "'axes' is required");
+  }
+  /* UnitNormalization: unit L2 norm over the last axis; a zero row stays 0 */
+  {
+    const int64_t rows[2] = {2, 2};
+    const float r[4] = {3, 4, 0, 0}, unit[4] = {0.6f, 0.8f, 0, 0};
+    expect_layer("UnitNormalization", "{}", f32(2, rows, r), 2, rows, unit);
+    expect_layer("UnitNormalization", "{\"axis\": [0, 1]}", f32(2, rows, r), 2, rows, unit);
+  }
   release_kept();
 }
 

@@ -46,6 +46,48 @@ TEST(HppMoreLayers, ActivationLayers) {
   const std::vector<float> p = sm.call_with_options({logits}, {false, {mask}}).outputs[0].to_vector<float>();
   EXPECT_NEAR(p[0], 1 / (1 + std::exp(1.0f)), 1e-6f);
   EXPECT_EQ(p[2], 0.0f);
+  // Keras: a non-bool mask means > 0.5, and a mask that broadcasts ([1, 1, 3] over [1, 2, 3]) is taken.
+  const Tensor soft = Tensor::from_vector({1.0f, 0.7f, 0.3f}, {1, 3});
+  EXPECT_EQ(sm.call_with_options({logits}, {false, {soft}}).outputs[0].to_vector<float>(), p);
+  const Tensor two_rows = kiln::reshape(kiln::concat({logits, logits}, 0), {1, 2, 3});
+  const Tensor narrow = Tensor::from_vector(std::vector<bool>{true, true, false}, {1, 1, 3});
+  const std::vector<float> masked_rows =
+      sm.call_with_options({two_rows}, {false, {narrow}}).outputs[0].to_vector<float>();
+  EXPECT_EQ(std::vector<float>(masked_rows.begin() + 3, masked_rows.end()), p);
+
+  // UnitNormalization: unit L2 norm over the axes; a zero row stays 0.
+  const Tensor rows = Tensor::from_vector({3.0f, 4.0f, 0.0f, 0.0f}, {2, 2});
+  EXPECT_EQ(kl::UnitNormalization()(rows).to_vector<float>(), (std::vector<float>{0.6f, 0.8f, 0, 0}));
+  EXPECT_EQ(kl::UnitNormalization({0, 1})(rows).to_vector<float>(), (std::vector<float>{0.6f, 0.8f, 0, 0}));
+  EXPECT_EQ(kl::UnitNormalization({0}).get_config().get_int_list("axis"), (Dims{0}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "axis 2", [&] { kl::UnitNormalization({2})(rows); });
+
+  // Dot: Keras's docstring example, and the cosine proximity of two rank-2 inputs ([B, 1]).
+  const Tensor dx = kiln::reshape(kiln::range(0, 10, 1), {1, 5, 2}),
+               dy = kiln::reshape(kiln::range(10, 20, 1), {1, 2, 5});
+  kiln::Layer dot = kl::Dot({1, 2});
+  EXPECT_EQ(dot({dx, dy})[0].to_vector<float>(), (std::vector<float>{260, 360, 320, 445}));
+  EXPECT_EQ(dot.get_config().get_int_list("axes"), (Dims{1, 2}));
+  const Tensor ca = Tensor::from_vector({1.0f, 2.0f, 3.0f, 4.0f}, {2, 2}),
+               cb = Tensor::from_vector({3.0f, 4.0f, 0.0f, 1.0f}, {2, 2});
+  const Tensor cos = kl::Dot({-1}, true)({ca, cb})[0];
+  EXPECT_EQ(cos.shape(), (Dims{2, 1}));
+  EXPECT_NEAR(cos.to_vector<float>()[1], 0.8f, 1e-6f);
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "batch axis 0", [&] { kl::Dot({0})({ca, cb}); });
+
+  // Keras 3's newer activations by name.
+  const Tensor v = Tensor::from_vector({-2.0f, -0.75f, 0.0f, 3.0f}, {4});
+  EXPECT_EQ(kl::Activation("hard_tanh")(v).to_vector<float>(), (std::vector<float>{-1, -0.75f, 0, 1}));
+  EXPECT_EQ(kl::Activation("hard_shrink")(v).to_vector<float>(), (std::vector<float>{-2, -0.75f, 0, 3}));
+  EXPECT_EQ(kl::Activation("sparse_plus")(v).to_vector<float>(),
+            (std::vector<float>{0, 0.015625f, 0.25f, 3}));
+  const std::vector<float> celu = kl::Activation("celu")(v).to_vector<float>();
+  EXPECT_NEAR(celu[0], std::expm1(-2.0f), 1e-6f);
+  EXPECT_EQ(celu[3], 3.0f);
+  EXPECT_EQ(kl::Activation("tanh_shrink").get_config().get_string("activation"), "tanh_shrink");
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "even size", [&] {
+    kl::Activation("glu")(Tensor::from_vector({1.0f, 2.0f, 3.0f}, {3}));
+  });
 
   kl::PReLUOptions po;
   po.alpha_initializer = "ones";

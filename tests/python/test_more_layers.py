@@ -56,6 +56,16 @@ class ActivationLayersTest(unittest.TestCase):
         p = layers.Softmax()(logits, mask=np.array([[True, False, True, False]])).numpy()
         self.assertEqual((p[0, 1], p[0, 3]), (0.0, 0.0))
         np.testing.assert_allclose(p[0, [0, 2]], np.exp([1, 3]) / np.exp([1, 3]).sum(), rtol=1e-6)
+        # Keras: a non-bool mask means > 0.5; a mask that broadcasts (as [B, 1, T] attention masks do)
+        # is taken as such.
+        soft = layers.Softmax()(logits, mask=np.array([[1.0, 0.3, 0.51, 0.0]], np.float32)).numpy()
+        np.testing.assert_array_equal(soft, p)
+        scores = np.random.default_rng(3).standard_normal((2, 3, 4)).astype(np.float32)
+        narrow = np.array([[[1, 0, 1, 1]], [[0, 1, 1, 0]]], bool)
+        np.testing.assert_array_equal(layers.Softmax()(scores, mask=narrow).numpy(),
+                                      layers.Softmax()(scores, mask=np.broadcast_to(narrow, (2, 3, 4))).numpy())
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "broadcastable"):
+            layers.Softmax()(scores, mask=np.ones((2, 3), bool))
 
     def test_prelu_trains_its_alpha(self):
         prelu = layers.PReLU(alpha_initializer=kiln.initializers.Constant(0.25), shared_axes=[1, 2])
@@ -265,6 +275,51 @@ class KerasActivationsAndUtilsTest(unittest.TestCase):
         for kwargs in ({"max_value": 6.0, "negative_slope": 0.5, "threshold": 2.0}, {"max_value": 3.0},
                        {"negative_slope": 0.1}, {"threshold": 1.0}):
             np.testing.assert_array_equal(act.relu(DOC, **kwargs).numpy(), layers.ReLU(**kwargs)(DOC).numpy())
+        # Keras 3's newer activations: as functions (with their arguments) and by name in a layer.
+        tanh = np.tanh(xd)
+        newer = {"celu": np.where(xd > 0, xd, np.expm1(xd)), "hard_shrink": np.where(np.abs(xd) > 0.5, xd, 0),
+                 "soft_shrink": np.where(xd > 0.5, xd - 0.5, np.where(xd < -0.5, xd + 0.5, 0)),
+                 "hard_silu": xd * np.clip(xd + 3, 0, 6) / 6, "hard_swish": xd * np.clip(xd + 3, 0, 6) / 6,
+                 "hard_tanh": np.clip(xd, -1, 1), "log_sigmoid": -np.log1p(np.exp(-xd)),
+                 "sparse_plus": np.where(xd <= -1, 0, np.where(xd < 1, (xd + 1) ** 2 / 4, xd)),
+                 "sparse_sigmoid": np.where(xd <= -1, 0, np.where(xd >= 1, 1, (xd + 1) / 2)),
+                 "squareplus": (xd + np.sqrt(xd * xd + 4)) / 2, "tanh_shrink": xd - tanh,
+                 "glu": xd[:, :8] / (1 + np.exp(-xd[:, 8:16]))}
+        for name, ref in newer.items():
+            xin = x[:, :16] if name == "glu" else x
+            np.testing.assert_allclose(getattr(act, name)(xin).numpy(), ref, rtol=2e-6, atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(layers.Activation(name)(xin).numpy(), ref, rtol=2e-6, atol=1e-6, err_msg=name)
+            self.assertEqual(act.serialize(getattr(act, name)), "hard_silu" if name == "hard_swish" else name)
+        np.testing.assert_allclose(act.celu(x, alpha=2.0).numpy(), np.where(xd > 0, xd, 2 * np.expm1(xd / 2)),
+                                   rtol=2e-6, atol=1e-6)
+        np.testing.assert_array_equal(act.hard_shrink(x, threshold=2.0).numpy(), np.where(np.abs(x) > 2, x, 0))
+        np.testing.assert_allclose(act.soft_shrink(x, 1.0).numpy(), np.sign(x) * np.maximum(np.abs(x) - 1, 0))
+        np.testing.assert_allclose(act.squareplus(x, b=1).numpy(), (xd + np.sqrt(xd * xd + 1)) / 2, rtol=2e-6)
+        np.testing.assert_array_equal(act.threshold(x, 1.0, -5.0).numpy(), np.where(x > 1, x, -5))
+        np.testing.assert_allclose(act.glu(x[:, :16].T, axis=0).numpy(), newer["glu"].T, rtol=2e-6)
+        with self.assertRaisesRegex(ValueError, "even size"):
+            act.glu(x)
+        with self.assertRaisesRegex(ValueError, "even size"):
+            layers.Activation("glu")(x)
+        self.assertEqual(layers.Dense(2, activation="hard_silu")(x[:, :3]).shape, (1, 2))
+        # keras.layers.Dot: Keras's docstring example and the cosine proximity
+        dx, dy = np.arange(10, dtype=np.float32).reshape(1, 5, 2), np.arange(10, 20, dtype=np.float32).reshape(1, 2, 5)
+        np.testing.assert_array_equal(layers.Dot(axes=(1, 2))([dx, dy]).numpy(), [[[260, 360], [320, 445]]])
+        a, b = np.array([[1, 2], [3, 4]], np.float32), np.array([[3, 4], [0, 1]], np.float32)
+        cos = layers.Dot(axes=1, normalize=True)([a, b]).numpy()
+        self.assertEqual(cos.shape, (2, 1))
+        np.testing.assert_allclose(cos[:, 0], [11 / np.sqrt(5) / 5, 0.8], rtol=1e-6)
+        np.testing.assert_array_equal(layers.dot([a, b], axes=-1).numpy(), [[11], [4]])
+        self.assertEqual(layers.Dot(axes=[1, 2]).get_config()["axes"], [1, 2])
+        with self.assertRaisesRegex(ValueError, "batch axis 0"):
+            layers.Dot(axes=0)([a, b])
+        # keras.layers.UnitNormalization
+        rows = np.array([[3, 4], [0, 0]], np.float32)
+        np.testing.assert_allclose(layers.UnitNormalization()(rows).numpy(), [[0.6, 0.8], [0, 0]], rtol=1e-7)
+        unit = layers.UnitNormalization(axis=[0, 1])
+        self.assertEqual(unit.get_config()["axis"], [0, 1])
+        self.assertIsInstance(layers.deserialize(layers.serialize(unit)), layers.UnitNormalization)
+        np.testing.assert_allclose(unit(rows).numpy(), [[0.6, 0.8], [0, 0]], rtol=1e-7)
         self.assertIs(act.get(None), act.linear)
         dense = layers.Dense(3, activation=act.gelu)
         self.assertEqual(dense.get_config()["activation"], "gelu")

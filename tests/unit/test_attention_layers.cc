@@ -475,6 +475,57 @@ TEST_F(AttentionLayersTest, MergeErrorsNameTheLayer) {
   expect_error([&] { layer("Add", bad); }, Code::kInvalidArgument, {"units"});
 }
 
+// keras.layers.Dot: Keras's docstring example, rank-2 inputs giving [B, 1], an int axis counted from
+// each input's end, normalize (cosine proximity), configs as Keras writes them, gradients and errors.
+TEST_F(AttentionLayersTest, DotAsKerasBatchDot) {
+  std::vector<float> xv, yv;
+  for (int i = 0; i < 10; ++i) xv.push_back(float(i)), yv.push_back(float(10 + i));
+  const Tensor x = make({1, 5, 2}, xv), y = make({1, 2, 5}, yv);
+  Config axes12;
+  axes12.set("axes", std::vector<int64_t>{1, 2});
+  expect_near(call(*layer("Dot", axes12), {x, y})[0], {260, 360, 320, 445}, 0);
+  EXPECT_EQ(call(*layer("Dot", axes12), {x, y})[0].shape(), Shape({1, 2, 2}));
+  const Tensor a = make({2, 2}, {1, 2, 3, 4}), b = make({2, 2}, {3, 4, 0, 1});
+  Config one;
+  one.set("axes", 1);
+  const Tensor d = call(*layer("Dot", one), {a, b})[0];
+  EXPECT_EQ(d.shape(), Shape({2, 1}));
+  expect_near(d, {11, 4}, 0);
+  Config cosine;
+  cosine.set("axes", -1).set("normalize", true);
+  expect_near(call(*layer("Dot", cosine), {a, b})[0], {0.98386991f, 0.8f}, 1e-6f);
+  // a rank-3 and a rank-2 input: the batch, then x's other axes
+  const Tensor r3 = random_tensor({2, 3, 2}, 70);
+  const Tensor mixed = call(*layer("Dot", cosine), {r3, a})[0];
+  EXPECT_EQ(mixed.shape(), Shape({2, 3}));
+  const Config written = layer("Dot", axes12)->get_config();
+  EXPECT_EQ(written.get_int_list("axes"), (std::vector<int64_t>{1, 2}));
+  EXPECT_FALSE(written.get_bool("normalize"));
+  EXPECT_EQ(layer("Dot", one)->get_config().get_int("axes"), 1);
+  testing::check_gradients("Dot",
+                           [&](const std::vector<Tensor> &in) {
+                             return call(*layer("Dot", cosine), {in[0], in[1]})[0];
+                           },
+                           {random_tensor({2, 3}, 71), random_tensor({2, 3}, 72)});
+  Config batch;
+  batch.set("axes", 0);
+  expect_error(
+      [&] {
+        call(*layer("Dot", batch), {a, b});
+      },
+      Code::kInvalidArgument, {"(Dot)", "batch axis 0"});
+  expect_error(
+      [&] {
+        call(*layer("Dot", axes12), {x, x});
+      },
+      Code::kInvalidArgument, {"(Dot)", "incompatible input shapes", "5 (at axis 1) != 2 (at axis 2)"});
+  expect_error([&] { call(*layer("Dot", one), {a}); }, Code::kInvalidArgument, {"(Dot)", "got 1 inputs"});
+  expect_error([&] { layer("Dot"); }, Code::kInvalidArgument, {"Dot", "'axes' is required"});
+  Config three;
+  three.set("axes", std::vector<int64_t>{1, 1, 1});
+  expect_error([&] { layer("Dot", three); }, Code::kInvalidArgument, {"Dot", "two ints"});
+}
+
 TEST_F(AttentionLayersTest, ConcatenateJoinsAlongItsAxis) {
   const Tensor a = random_tensor({2, 3, 4}, 80), b = random_tensor({2, 3, 2}, 81),
                c = random_tensor({2, 1, 4}, 82);

@@ -111,6 +111,17 @@ std::vector<Case> cases() {
        0,
        false,
        {{2, 2, 4}}},
+      {"Dot",
+       cfg([](Config &c) {
+         c.set("axes", std::vector<int64_t>{1, 2});
+       }),
+       {2, 3, 4},
+       DType::kFloat32,
+       {},
+       0,
+       false,
+       {{2, 5, 3}}},
+      {"UnitNormalization", Config(), {2, 5}, DType::kFloat32, {}, 0},
       {"Permute",
        cfg([](Config &c) {
          c.set("dims", std::vector<int64_t>{2, 1});

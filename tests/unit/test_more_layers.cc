@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
+#include "autodiff/tape.h"
 #include "core/error.h"
 #include "layers/layer.h"
 #include "ops/ops.h"
@@ -42,6 +44,97 @@ const std::vector<float> kDocInput = {-10, -5, 0, 5, 10};  // Keras's ReLU docst
 // Values at least 0.05 from the activation layers' kinks (0, 0.5, 2) for the gradient checks.
 Tensor away_from_kinks() {
   return make({3, 4}, {-2.7f, -1.3f, -0.4f, 0.1f, 0.3f, 0.8f, 1.2f, 1.7f, 2.4f, 2.9f, -0.9f, 1.05f});
+}
+
+// Keras 3's newer activations by name (Activation, Dense's activation), against written-out double
+// formulas at values past every kink (+-1, +-0.5) and at +-inf / NaN as Keras's ops give them, with
+// finite-difference gradients away from the kinks.
+TEST_F(MoreLayersTest, NewerKerasActivationsByName) {
+  const std::vector<float> xs = {-30, -3, -1.5f, -1, -0.7f, -0.5f, -0.2f, 0, 0.3f, 0.5f, 0.9f, 1, 2, 30};
+  using F = double (*)(double);
+  const std::vector<std::pair<const char *, F>> cases = {
+      {"celu", [](double v) { return v > 0 ? v : std::expm1(v); }},
+      {"hard_shrink", [](double v) { return std::fabs(v) > 0.5 ? v : 0.0; }},
+      {"soft_shrink", [](double v) { return v > 0.5    ? v - 0.5
+                                            : v < -0.5 ? v + 0.5
+                                                       : 0.0; }},
+      {"hard_silu", [](double v) { return v * std::min(std::max(v + 3, 0.0), 6.0) / 6; }},
+      {"hard_swish", [](double v) { return v * std::min(std::max(v + 3, 0.0), 6.0) / 6; }},
+      {"hard_tanh", [](double v) { return std::min(std::max(v, -1.0), 1.0); }},
+      {"log_sigmoid", [](double v) { return -std::log1p(std::exp(-v)); }},
+      {"sparse_plus", [](double v) { return v <= -1 ? 0.0
+                                            : v < 1 ? (v + 1) * (v + 1) / 4
+                                                    : v; }},
+      {"sparse_sigmoid", [](double v) { return v <= -1  ? 0.0
+                                               : v >= 1 ? 1.0
+                                                        : (v + 1) / 2; }},
+      {"squareplus", [](double v) { return (v + std::sqrt(v * v + 4)) / 2; }},
+      {"tanh_shrink", [](double v) { return v - std::tanh(v); }},
+  };
+  const Tensor x = make({int64_t(xs.size())}, xs);
+  for (const auto &[name, f] : cases) {
+    std::vector<float> want;
+    for (float v : xs) want.push_back(static_cast<float>(f(v)));
+    expect_near(run("Activation", std::string(R"({"activation": ")") + name + "\"}", x), want, 2e-6f);
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::vector<float> special =
+        values(run("Activation", std::string(R"({"activation": ")") + name + "\"}",
+                   make({3}, {inf, -inf, std::nanf("")})));
+    const bool shrink =
+        std::string(name).find("shrink") != std::string::npos && std::string(name) != "tanh_shrink";
+    for (int i = 0; i < 2; ++i) {  // +-inf as the formula gives them (NaN where it is inf - inf or inf * 0)
+      const double w = f(i == 0 ? inf : -inf);
+      if (std::isnan(w))
+        EXPECT_TRUE(std::isnan(special[size_t(i)])) << name << " at " << (i == 0 ? "inf" : "-inf");
+      else
+        EXPECT_EQ(special[size_t(i)], static_cast<float>(w)) << name << " at " << (i == 0 ? "inf" : "-inf");
+    }
+    // NaN: where() picks the else branch (0 for the two shrinks, as Keras's where), NaN elsewhere.
+    if (shrink)
+      EXPECT_EQ(special[2], 0.0f) << name;
+    else
+      EXPECT_TRUE(std::isnan(special[2])) << name;
+    testing::check_gradients(
+        name,
+        [&](const std::vector<Tensor> &in) {
+          return run("Activation", std::string(R"({"activation": ")") + name + "\"}", in[0]);
+        },
+        {make({3, 4}, {-2.7f, -1.3f, -0.8f, -0.3f, 0.1f, 0.3f, 0.8f, 1.2f, 1.7f, 2.4f, -0.9f, 0.65f})});
+  }
+  // glu: the first half of the last axis times the sigmoid of the second.
+  const Tensor g = run("Activation", R"({"activation": "glu"})", make({1, 4}, {1, 2, 0, -1}));
+  expect_near(g, {0.5f, 2 / (1 + std::exp(1.0f))}, 1e-6f);
+  expect_error(
+      [&] {
+        run("Activation", R"({"activation": "glu"})", make({1, 3}, {1, 2, 3}));
+      },
+      Code::kInvalidArgument, {"glu", "even size"});
+  // TF's gradients at the kinks: celu's maximum and minimum both pass 1 at 0.
+  autodiff::Tape tape(false, true);
+  const Tensor z = make({1}, {0.0f});
+  tape.watch(z);
+  const Tensor c = run("Activation", R"({"activation": "celu"})", z);
+  tape.stop_recording();
+  EXPECT_EQ(values(tape.gradient(c, {z}, autodiff::Unconnected::kZero)[0])[0], 2.0f);
+}
+
+// keras.layers.UnitNormalization: x * rsqrt(max(sum(x^2), 1e-24)) over the axes, as Keras 3's
+// ops.normalize; its config writes the axis as given (an int or a list).
+TEST_F(MoreLayersTest, UnitNormalizationAsKeras) {
+  const Tensor x = make({2, 3}, {1, 2, 2, 0, 0, 0});
+  expect_near(run("UnitNormalization", "{}", x), {1 / 3.0f, 2 / 3.0f, 2 / 3.0f, 0, 0, 0}, 1e-7f);
+  expect_near(run("UnitNormalization", R"({"axis": 0})", make({2, 1}, {3, 4})), {0.6f, 0.8f}, 1e-7f);
+  expect_near(run("UnitNormalization", R"({"axis": [0, 1]})", x), {1 / 3.0f, 2 / 3.0f, 2 / 3.0f, 0, 0, 0},
+              1e-7f);
+  EXPECT_EQ(layer("UnitNormalization", R"({"axis": [-1]})")->get_config().get_int_list("axis"),
+            (std::vector<int64_t>{-1}));
+  EXPECT_EQ(layer("UnitNormalization")->get_config().get_int("axis"), -1);
+  expect_error([&] { run("UnitNormalization", R"({"axis": 2})", x); }, Code::kInvalidArgument,
+               {"UnitNormalization", "axis 2", "out of range"});
+  testing::check_gradients(
+      "UnitNormalization",
+      [&](const std::vector<Tensor> &in) { return run("UnitNormalization", "{}", in[0]); },
+      {random_tensor({2, 3}, 5)});
 }
 
 TEST_F(MoreLayersTest, ReLUAsKerasDocuments) {
@@ -139,6 +232,28 @@ TEST_F(MoreLayersTest, SoftmaxAxesAndMask) {
         (*l)({random_tensor({1, 3, 4}, 12)}, ctx);
       },
       Code::kInvalidArgument, {"(Softmax)", "broadcastable"});
+  // Keras: a mask that broadcasts reaches the call as given ([B, 1, T] over [B, H, T], as attention
+  // scores are masked), and a non-bool one means > 0.5.
+  const Tensor scores = random_tensor({2, 3, 4}, 13);
+  const std::vector<int> bits = {1, 0, 1, 1, 0, 1, 1, 0};
+  std::vector<int> wide_bits;
+  for (size_t row = 0; row < 2; ++row)
+    for (int h = 0; h < 3; ++h)
+      wide_bits.insert(wide_bits.end(), bits.begin() + 4 * row, bits.begin() + 4 * row + 4);
+  const std::vector<Tensor> narrow = {testing::make_bool({2, 1, 4}, bits)};
+  const std::vector<Tensor> wide = {testing::make_bool({2, 3, 4}, wide_bits)};
+  ctx.mask = &narrow;
+  const Tensor from_narrow = (*l)({scores}, ctx)[0];
+  ctx.mask = &wide;
+  EXPECT_EQ(values(from_narrow), values((*l)({scores}, ctx)[0]));
+  const std::vector<Tensor> soft = {make({1, 4}, {1.0f, 0.3f, 0.51f, 0.0f})};
+  ctx.mask = &soft;
+  const std::vector<float> halves = values((*l)({logits}, ctx)[0]);
+  const float c = std::exp(3.0f);
+  EXPECT_NEAR(halves[0], a / (a + c), 1e-6f);
+  EXPECT_EQ(halves[1], 0.0f);
+  EXPECT_NEAR(halves[2], c / (a + c), 1e-6f);
+  EXPECT_EQ(halves[3], 0.0f);
   expect_error([&] { run("Softmax", R"({"axis": 3})", x); }, Code::kInvalidArgument,
                {"axis 3", "out of range"});
   testing::check_gradients(

@@ -113,9 +113,98 @@ def linear(x):
     return _tensor(x)
 
 
+def celu(x, alpha=1.0):
+    """max(x, 0) + alpha * expm1(min(x, 0) / alpha)."""
+    x = _tensor(x)
+    a = _scalar(x, alpha)
+    zero = _scalar(x, 0.0)
+    return _ops.maximum(x, zero) + a * _ops.expm1(_ops.minimum(x, zero) / a)
+
+
+def glu(x, axis=-1):
+    """The first half of x along axis times the sigmoid of the second (an even size)."""
+    x = _tensor(x)
+    n = x.shape[int(axis)] if -len(x.shape) <= int(axis) < len(x.shape) else None
+    if n is None or n % 2 != 0:
+        raise InvalidArgumentError("glu: axis %r of a tensor of shape %s must exist and have an even size"
+                                   % (axis, tuple(x.shape)))
+    a, b = _ops.split(x, 2, axis)
+    return a * _ops.sigmoid(b)
+
+
+def hard_shrink(x, threshold=0.5):
+    """x where |x| > threshold, else 0."""
+    x = _tensor(x)
+    return _ops.where(_ops.greater(_ops.abs(x), _scalar(x, threshold)), x, _ops.zeros_like(x))
+
+
+def soft_shrink(x, threshold=0.5):
+    """x - threshold above threshold, x + threshold below -threshold, else 0."""
+    x = _tensor(x)
+    t = _scalar(x, threshold)
+    return _ops.where(_ops.greater(x, t), x - t, _ops.where(_ops.less(x, -t), x + t, _ops.zeros_like(x)))
+
+
+def hard_silu(x):
+    """x * hard_sigmoid(x)."""
+    x = _tensor(x)
+    return x * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def hard_tanh(x):
+    """x clipped to [-1, 1]."""
+    x = _tensor(x)
+    return _ops.clip_by_value(x, _scalar(x, -1.0), _scalar(x, 1.0))
+
+
+def log_sigmoid(x):
+    """-softplus(-x)."""
+    return -_ops.softplus(-_tensor(x))
+
+
+def sparse_plus(x):
+    """0 up to -1, (x + 1)^2 / 4 up to 1, then x."""
+    x = _tensor(x)
+    one = _scalar(x, 1.0)
+    quarter = _scalar(x, 0.25) * _ops.square(x + one)
+    return _ops.where(_ops.less_equal(x, -one), _ops.zeros_like(x), _ops.where(_ops.less(x, one), quarter, x))
+
+
+def sparse_sigmoid(x):
+    """0 up to -1, (x + 1) / 2 up to 1, then 1."""
+    x = _tensor(x)
+    one = _scalar(x, 1.0)
+    return _ops.where(_ops.less_equal(x, -one), _ops.zeros_like(x),
+                      _ops.where(_ops.greater_equal(x, one), _ops.ones_like(x), _scalar(x, 0.5) * (x + one)))
+
+
+def squareplus(x, b=4):
+    """(x + sqrt(x^2 + b)) / 2."""
+    x = _tensor(x)
+    return (x + _ops.sqrt(_ops.square(x) + _scalar(x, b))) / _scalar(x, 2.0)
+
+
+def tanh_shrink(x):
+    """x - tanh(x)."""
+    x = _tensor(x)
+    return x - _ops.tanh(x)
+
+
+def threshold(x, threshold, default_value):
+    """x where x > threshold, else default_value."""
+    x = _tensor(x)
+    return _ops.where(_ops.greater(x, _scalar(x, threshold)), x, _ops.zeros_like(x) + _scalar(x, default_value))
+
+
 _ALL = {f.__name__: f for f in (relu, leaky_relu, relu6, elu, selu, gelu, sigmoid, tanh, softmax, log_softmax, softplus,
-                                softsign, silu, exponential, hard_sigmoid, mish, linear)}
+                                softsign, silu, exponential, hard_sigmoid, mish, linear, celu, glu, hard_shrink,
+                                soft_shrink, hard_silu, hard_tanh, log_sigmoid, sparse_plus, sparse_sigmoid, squareplus,
+                                tanh_shrink, threshold)}
 _ALL["swish"] = swish
+_ALL["hard_swish"] = hard_swish
 
 
 def serialize(activation):

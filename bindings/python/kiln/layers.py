@@ -9,6 +9,7 @@ call that led to it.
 """
 import ctypes
 import inspect
+import numbers as _numbers
 import threading
 import warnings
 import weakref
@@ -1182,9 +1183,13 @@ LayerNormalization = _builtin("LayerNormalization", "keras.layers.LayerNormaliza
                               _layer_norm)
 BatchNormalization = _builtin("BatchNormalization", "keras.layers.BatchNormalization(momentum=0.99, ...)",
                               _batch_norm)
+UnitNormalization = _builtin(
+    "UnitNormalization", "keras.layers.UnitNormalization(axis=-1): x scaled to unit L2 norm over axis (an int or a "
+    "list of axes), x * rsqrt(max(sum(x^2), 1e-24)) as Keras 3 computes it.",
+    lambda axis=-1: {"axis": int(axis) if isinstance(axis, _numbers.Integral) else [int(a) for a in axis]})
 
 _BUILTINS = {c._class_name: c for c in (Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking,
-                                        LayerNormalization, BatchNormalization, InputLayer)}
+                                        LayerNormalization, BatchNormalization, UnitNormalization, InputLayer)}
 _BUILTINS["Sequential"] = Sequential
 
 
@@ -1213,7 +1218,7 @@ def clear_session():
 
 
 __all__ = ["Layer", "Model", "Sequential", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding", "Masking",
-           "LayerNormalization", "BatchNormalization", "deserialize", "serialize", "clear_session"]
+           "LayerNormalization", "BatchNormalization", "UnitNormalization", "deserialize", "serialize", "clear_session"]
 
 # The other families of built-in layers live in their own modules, registered in _BUILTINS.
 from .layers_conv import *  # noqa: E402,F401,F403

@@ -1,4 +1,6 @@
 """Built-in attention, merge and reshaping layers (kiln.layers.MultiHeadAttention, Add, ...)."""
+import numbers as _numbers
+
 from .layers import _BUILTINS, _Builtin, _base_config, _builtin, _serializable, Layer
 from .tensor import constant
 
@@ -72,6 +74,11 @@ Average = _builtin("Average", _MERGE_DOC % "Average", lambda: {})
 Maximum = _builtin("Maximum", _MERGE_DOC % "Maximum", lambda: {})
 Minimum = _builtin("Minimum", _MERGE_DOC % "Minimum", lambda: {})
 Concatenate = _builtin("Concatenate", "keras.layers.Concatenate(axis=-1)", lambda axis=-1: {"axis": int(axis)})
+Dot = _builtin("Dot", "keras.layers.Dot(axes, normalize=False): the dot product of two inputs' samples along an "
+               "axis of each (an int, or one per input); normalize=True gives the cosine proximity.",
+               lambda axes, normalize=False: {"axes": int(axes) if isinstance(axes, _numbers.Integral)
+                                              else [int(a) for a in axes],
+                                              "normalize": bool(normalize)})
 Permute = _builtin("Permute", "keras.layers.Permute(dims): the non-batch axes reordered, 1-based.",
                    lambda dims: {"dims": [int(d) for d in dims]})
 RepeatVector = _builtin("RepeatVector", "keras.layers.RepeatVector(n): (batch, features) -> (batch, n, features).",
@@ -86,11 +93,12 @@ def _functional(cls):
     return merge
 
 
-add, subtract, multiply, average, maximum, minimum, concatenate = (
-    _functional(c) for c in (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate))
+add, subtract, multiply, average, maximum, minimum, concatenate, dot = (
+    _functional(c) for c in (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot))
 
-_CLASSES = (MultiHeadAttention, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Permute, RepeatVector)
+_CLASSES = (MultiHeadAttention, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot, Permute,
+            RepeatVector)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
 __all__ = [c.__name__ for c in _CLASSES] + ["add", "subtract", "multiply", "average", "maximum", "minimum",
-                                            "concatenate"]
+                                            "concatenate", "dot"]
