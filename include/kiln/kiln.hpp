@@ -2343,6 +2343,23 @@ inline Layer LayerNormalization(const LayerNormalizationOptions &o = {}) {
   detail::set_if(c, "name", o.name);
   return Layer::create("LayerNormalization", c);
 }
+struct GroupNormalizationOptions {
+  int64_t groups = 32;  ///< -1: a group per channel (instance normalization)
+  int64_t axis = -1;
+  double epsilon = 1e-3;
+  bool center = true;
+  bool scale = true;
+  std::string name;
+};
+/// keras.layers.GroupNormalization: each group of channels normalized over its channels and the
+/// other non-batch axes, then gamma and beta per channel.
+inline Layer GroupNormalization(const GroupNormalizationOptions &o = {}) {
+  Config c;
+  c.set("groups", o.groups).set("axis", o.axis).set("epsilon", o.epsilon).set("center", o.center);
+  c.set("scale", o.scale);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("GroupNormalization", c);
+}
 /// keras.layers.UnitNormalization(axis=-1): x scaled to unit L2 norm over the axes.
 inline Layer UnitNormalization(const Dims &axis = {-1}, const std::string &name = "") {
   Config c;

@@ -408,11 +408,11 @@ KILN_API kiln_status *kiln_floormod(kiln_tensor **out, const kiln_tensor *a, con
 
 /* ------------------------------------------------------------------ einsum */
 
-/// Einstein summation over one or two float32, float64, int32 or int64 operands of one dtype
-/// (tf.einsum), e.g. "bqhd,bkhd->bhqk", "...ij,...jk->...ik", "ij->ji", "ij->i", or the implicit
-/// form "ij,jk". Lowered to transpose, reshape, sum and a batched matmul; differentiable for the
-/// floating dtypes (integers wrap on overflow). equation: UTF-8, letters, "...", "," and "->".
-/// Errors: INVALID_ARGUMENT for a malformed equation or mismatched sizes; UNIMPLEMENTED for
+/// Einstein summation over one or two float32, float64, int32, int64 or bfloat16 (computed in float32,
+/// rounded once) operands of one dtype (tf.einsum), e.g. "bqhd,bkhd->bhqk", "...ij,...jk->...ik", "ij->ji",
+/// "ij->i", or the implicit form "ij,jk". Lowered to transpose, reshape, sum and a batched matmul;
+/// differentiable for the floating dtypes (integers wrap on overflow). equation: UTF-8, letters, "...", ","
+/// and "->". Errors: INVALID_ARGUMENT for a malformed equation or mismatched sizes; UNIMPLEMENTED for
 /// diagonals (a label repeated in one operand) and for more than two operands.
 KILN_API kiln_status *kiln_einsum(kiln_tensor **out, const char *equation, const kiln_tensor *const *inputs,
                                   size_t num_inputs);

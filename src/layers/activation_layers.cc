@@ -152,6 +152,16 @@ class Softmax final : public Layer {
     if (mask.defined()) y = ops::where(mask, y, scalar_like(y, 0));
     return {y};
   }
+  // The output's mask: the input's, as Keras passes it on, as a bool mask when it has the input's
+  // leading dims (what the layers after it read); a mask that only broadcasts (an attention mask)
+  // is not passed on, since the layers after it would refuse it.
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs,
+                                   const std::vector<Tensor> &masks) override {
+    if (masks.empty() || !masks[0].defined() || inputs.empty() ||
+        !inputs[0].shape().starts_with(masks[0].shape()))
+      return {};
+    return {checked_mask(masks[0], inputs[0])};
+  }
   // Keras: a mask broadcastable to the input and of no higher rank; not bool means > 0.5.
   Tensor checked_mask(const Tensor &m, const Tensor &x) const {
     bool ok = m.rank() <= x.rank();

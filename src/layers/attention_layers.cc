@@ -387,7 +387,9 @@ class MultiHeadAttention final : public Layer {
     score_dims.push_back(num_heads_);
     score_dims.insert(score_dims.end(), target.begin(), target.end());
     score_dims.insert(score_dims.end(), source.begin(), source.end());
-    return {out, ops::reshape(probs, score_dims)};
+    const Tensor shown = ops::reshape(probs, score_dims);
+    if (w_.activity_reg) add_loss(activity_loss(*w_.activity_reg, shown));  // Keras: every output
+    return {out, shown};
   }
 
   void add_config(Config &c) const override {

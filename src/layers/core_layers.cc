@@ -210,6 +210,7 @@ class Embedding final : public Layer {
            output_dim_);
     init_ = initializer_or(config, r, "embeddings_initializer", "random_uniform");  // Keras: "uniform"
     reg_ = regularizer_from_value(config, "embeddings_regularizer");
+    activity_reg_ = regularizer_from_value(config, "activity_regularizer");
     r.accept({"embeddings_regularizer", "activity_regularizer", "input_length"});
     reject_constraints(r, {"embeddings_constraint"});
     mask_zero_ = r.get_bool("mask_zero", false);
@@ -236,18 +237,21 @@ class Embedding final : public Layer {
              "; expected integer ids");
       ids = ops::cast(ids, DType::kInt32);  // Keras casts float ids to int
     }
-    return {ops::cast(ops::gather(embeddings_->value(), ids, 0), compute_dtype())};
+    const Tensor y = ops::cast(ops::gather(embeddings_->value(), ids, 0), compute_dtype());
+    if (activity_reg_) add_loss(activity_loss(*activity_reg_, y));
+    return {y};
   }
   void add_config(Config &c) const override {
     c.set("input_dim", input_dim_).set("output_dim", output_dim_);
     c.set("embeddings_initializer", serialize_initializer(*init_));
     set_regularizer(c, "embeddings_regularizer", reg_);
-    c.set_null("activity_regularizer").set_null("embeddings_constraint").set("mask_zero", mask_zero_);
+    set_regularizer(c, "activity_regularizer", activity_reg_);
+    c.set_null("embeddings_constraint").set("mask_zero", mask_zero_);
   }
   int64_t input_dim_, output_dim_;
   bool mask_zero_;
   InitializerPtr init_;
-  RegularizerPtr reg_;
+  RegularizerPtr reg_, activity_reg_;
   VariablePtr embeddings_;
 };
 

@@ -19,6 +19,34 @@ namespace {
 // float64 input) and give their output in the compute dtype.
 DType stats_dtype(const Tensor &x) { return x.dtype() == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32; }
 
+// The center / scale, beta / gamma initializer and regularizer keys LayerNormalization and
+// GroupNormalization share, read and written in Keras's order (constraints written as null).
+struct GammaBeta {
+  bool center = true, scale = true;
+  InitializerPtr beta_init, gamma_init;
+  RegularizerPtr beta_reg, gamma_reg;
+
+  static GammaBeta read(const Config &config, ConfigReader &r) {
+    GammaBeta g;
+    g.center = r.get_bool("center", true);
+    g.scale = r.get_bool("scale", true);
+    g.beta_init = initializer_or(config, r, "beta_initializer", "zeros");
+    g.gamma_init = initializer_or(config, r, "gamma_initializer", "ones");
+    g.beta_reg = regularizer_from_value(config, "beta_regularizer");
+    g.gamma_reg = regularizer_from_value(config, "gamma_regularizer");
+    r.accept({"beta_regularizer", "gamma_regularizer"});
+    return g;
+  }
+  void write(Config &c) const {
+    c.set("center", center).set("scale", scale);
+    c.set("beta_initializer", serialize_initializer(*beta_init));
+    c.set("gamma_initializer", serialize_initializer(*gamma_init));
+    set_regularizer(c, "beta_regularizer", beta_reg);
+    set_regularizer(c, "gamma_regularizer", gamma_reg);
+    c.set_null("beta_constraint").set_null("gamma_constraint");
+  }
+};
+
 class LayerNormalization final : public Layer {
  public:
   explicit LayerNormalization(const Config &config)
@@ -30,13 +58,8 @@ class LayerNormalization final : public Layer {
     if (axes_.empty()) fail(Code::kInvalidArgument, "LayerNormalization: axis must not be empty");
     epsilon_ = r.get_float("epsilon", 1e-3);
     if (!(epsilon_ > 0)) fail(Code::kInvalidArgument, "LayerNormalization: epsilon must be positive; got ", epsilon_);
-    center_ = r.get_bool("center", true);
-    scale_ = r.get_bool("scale", true);
-    beta_init_ = initializer_or(config, r, "beta_initializer", "zeros");
-    gamma_init_ = initializer_or(config, r, "gamma_initializer", "ones");
-    beta_reg_ = regularizer_from_value(config, "beta_regularizer");
-    gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
-    r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "rms_scaling"});
+    gb_ = GammaBeta::read(config, r);
+    r.accept({"beta_constraint", "gamma_constraint", "rms_scaling"});
     r.finish();
     set_supports_masking(true);
     set_autocast(false);
@@ -65,8 +88,8 @@ class LayerNormalization final : public Layer {
     for (int64_t k : axes) param.push_back(s[size_t(k)]);
     norm_axes_ = axes;
     const Shape ps(param);
-    gamma_ = scale_ ? add_weight("gamma", ps, dtype(), *gamma_init_, true, gamma_reg_) : nullptr;
-    beta_ = center_ ? add_weight("beta", ps, dtype(), *beta_init_, true, beta_reg_) : nullptr;
+    gamma_ = gb_.scale ? add_weight("gamma", ps, dtype(), *gb_.gamma_init, true, gb_.gamma_reg) : nullptr;
+    beta_ = gb_.center ? add_weight("beta", ps, dtype(), *gb_.beta_init, true, gb_.beta_reg) : nullptr;
     param_shape_ = ps;
     input_spec_.ndim = rank;
   }
@@ -84,19 +107,13 @@ class LayerNormalization final : public Layer {
       c.set("axis", axes_[0]);
     else
       c.set("axis", axes_);
-    c.set("epsilon", epsilon_).set("center", center_).set("scale", scale_);
-    c.set("beta_initializer", serialize_initializer(*beta_init_));
-    c.set("gamma_initializer", serialize_initializer(*gamma_init_));
-    set_regularizer(c, "beta_regularizer", beta_reg_);
-    set_regularizer(c, "gamma_regularizer", gamma_reg_);
-    c.set_null("beta_constraint").set_null("gamma_constraint");
+    c.set("epsilon", epsilon_);
+    gb_.write(c);
   }
 
   std::vector<int64_t> axes_, norm_axes_;
   double epsilon_;
-  bool center_, scale_;
-  InitializerPtr beta_init_, gamma_init_;
-  RegularizerPtr beta_reg_, gamma_reg_;
+  GammaBeta gb_;
   VariablePtr gamma_, beta_;
   Shape param_shape_;
 };
@@ -507,6 +524,94 @@ void adapt(Layer &layer, const Tensor &data) {
   });
 }
 
+// keras.layers.GroupNormalization(groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, ...): the
+// channels of `axis` split into `groups` groups, each normalized over its channels and every other
+// non-batch axis (groups=-1: a group per channel, instance normalization; the config then says how
+// many), then scaled by gamma and shifted by beta [channels]. As Keras 3 computes it: in float32 at
+// least, moments over the group, inv = rsqrt(variance + epsilon) * gamma, x * inv + (beta - mean *
+// inv), cast back to the input's dtype, then to the compute dtype. The mask passes through.
+class GroupNormalization final : public Layer {
+ public:
+  explicit GroupNormalization(const Config &config)
+      : GroupNormalization(config, ConfigReader(config, "GroupNormalization")) {}
+
+ private:
+  GroupNormalization(const Config &config, ConfigReader &&r) : Layer("GroupNormalization", r) {
+    groups_ = r.get_int("groups", 32);
+    if (groups_ <= 0 && groups_ != -1)
+      fail(Code::kInvalidArgument, "GroupNormalization: groups is ", groups_,
+           "; expected a positive number of groups (or -1 for instance normalization)");
+    axis_ = r.get_int("axis", -1);
+    epsilon_ = r.get_float("epsilon", 1e-3);
+    if (!(epsilon_ >= 0))
+      fail(Code::kInvalidArgument, "GroupNormalization: epsilon must be >= 0; got ", epsilon_);
+    gb_ = GammaBeta::read(config, r);
+    reject_constraints(r, {"beta_constraint", "gamma_constraint"});
+    r.finish();
+    set_supports_masking(true);
+    set_autocast(false);
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    const std::string who = "layer '" + name() + "' (GroupNormalization): ";
+    if (shapes.size() != 1) fail(Code::kInvalidArgument, who, "expected 1 input");
+    const PartialShape &s = shapes[0];
+    const int64_t rank = static_cast<int64_t>(s.size());
+    const int64_t k = axis_ < 0 ? axis_ + rank : axis_;
+    if (k < 1 || k >= rank)
+      fail(Code::kInvalidArgument, who, "axis ", axis_, " is out of range for input shape ",
+           partial_shape_string(s), "; expected a non-batch axis");
+    const int64_t dim = s[size_t(k)];
+    if (dim < 0)
+      fail(Code::kInvalidArgument, who, "axis ", axis_, " of input shape ", partial_shape_string(s),
+           " must be known");
+    if (groups_ == -1) groups_ = dim;
+    if (dim < groups_ || dim % groups_ != 0)
+      fail(Code::kInvalidArgument, who, groups_, " groups do not divide the ", dim, " channels of axis ",
+           axis_, " (input shape ", partial_shape_string(s),
+           "); expected a number of groups that divides them");
+    gamma_ = gb_.scale ? add_weight("gamma", Shape({dim}), dtype(), *gb_.gamma_init, true, gb_.gamma_reg)
+                       : nullptr;
+    beta_ =
+        gb_.center ? add_weight("beta", Shape({dim}), dtype(), *gb_.beta_init, true, gb_.beta_reg) : nullptr;
+    channel_axis_ = k;
+    input_spec_.ndim = rank;
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &in = inputs.at(0);
+    const DType cdt = stats_dtype(in);
+    const int64_t k = channel_axis_, rank = in.rank(), dim = in.shape()[int(k)];
+    // [..., groups, channels / groups, ...] at the channel axis.
+    std::vector<int64_t> grouped = in.shape().to_vector(), bshape(size_t(rank + 1), 1);
+    grouped[size_t(k)] = dim / groups_;
+    grouped.insert(grouped.begin() + k, groups_);
+    bshape[size_t(k)] = groups_;
+    bshape[size_t(k + 1)] = dim / groups_;
+    std::vector<int64_t> over;  // every non-batch axis but the groups'
+    for (int64_t i = 1; i <= rank; ++i)
+      if (i != k) over.push_back(i);
+    const Tensor x = ops::reshape(ops::cast(in, cdt), grouped);
+    const ops::MomentsResult m = ops::moments(x, over, true);
+    Tensor inv = ops::rsqrt(ops::add(m.variance, ops::fill(Shape({}), epsilon_, cdt)));
+    if (gamma_) inv = ops::mul(inv, ops::reshape(ops::cast(gamma_->value(), cdt), bshape));
+    Tensor shift = ops::neg(ops::mul(m.mean, inv));
+    if (beta_) shift = ops::add(shift, ops::reshape(ops::cast(beta_->value(), cdt), bshape));
+    const Tensor y = ops::reshape(ops::add(ops::mul(x, inv), shift), in.shape().to_vector());
+    return {ops::cast(ops::cast(y, in.dtype()), compute_dtype())};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("groups", groups_).set("axis", axis_).set("epsilon", epsilon_);
+    gb_.write(c);
+  }
+
+  int64_t groups_, axis_, channel_axis_ = -1;
+  double epsilon_;
+  GammaBeta gb_;
+  VariablePtr gamma_, beta_;
+};
+
 // keras.layers.UnitNormalization(axis=-1): x scaled to unit L2 norm over the axes, as Keras 3's
 // ops.normalize computes it, x * rsqrt(max(sum(x^2), 1e-12^2)) (a zero vector stays 0). The mask
 // passes through.
@@ -540,6 +645,7 @@ void register_normalization_layers() {
   register_class<BatchNormalization>("BatchNormalization");
   register_class<Normalization>("Normalization");
   register_class<UnitNormalization>("UnitNormalization");
+  register_class<GroupNormalization>("GroupNormalization");
 }
 
 }  // namespace kiln::layers

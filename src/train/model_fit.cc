@@ -232,7 +232,7 @@ std::unique_ptr<BatchSource> dataset_source(const data::DatasetPtr &ds, size_t n
 // Keras 3's EpochIterator: an epoch is one pass over the data, or steps_per_epoch batches. These go on
 // where the last epoch stopped, and a pass serves epochs until the data ends: the epoch reaching the end
 // stops short (with Keras's warning) and the next one starts a new pass. The end is num_batches, or
-// the batches a pass of unknown size gave when it ran out.
+// one more than the batches a pass of unknown size gave when it ran out (Keras's count).
 class EpochIterator {
  public:
   EpochIterator(BatchSource &src, int64_t steps_per_epoch)
@@ -265,7 +265,10 @@ class EpochIterator {
       }
       if (!src_.next(&batch)) {
         if (!seen_any_) fail(Code::kInvalidArgument, what, ": the data is empty (no batches)");
-        batches_ = seen_;
+        // Keras counts the step that found the end too (its _steps_seen grows before the batch is
+        // read), so a pass of unknown size that ends exactly at an epoch's end makes the next epoch
+        // empty every time it does, as in Keras.
+        batches_ = seen_ + 1;
         in_pass_ = false;
         ran_out_warning();
         break;
@@ -288,7 +291,8 @@ class EpochIterator {
 
   BatchSource &src_;
   int64_t steps_;
-  int64_t batches_;  // batches in a pass: num_batches, or learned when a pass ran out; <= 0 unknown
+  int64_t
+      batches_;  // batches in a pass: num_batches, or learned (plus one) when a pass ran out; <= 0 unknown
   bool in_pass_ = false;
   int64_t seen_ = 0;  // batches taken from the current pass
   bool seen_any_ = false;

@@ -194,26 +194,33 @@ void compile(const LayerPtr &model, const CompileOptions &o) {
   OptimizerPtr opt = o.optimizer;
   if (!opt) opt = make_optimizer(o.optimizer_name.empty() ? "rmsprop" : o.optimizer_name, Config());
   c->compiled = true;
+  // Not while another thread fits or evaluates (their compiled state and optimizer would change
+  // under them); state->compiled is swapped atomically for the calls that may run beside it
+  // (compute_loss, compute_metrics, metrics_names).
+  const ModelBusy busy(*model, "compile");
   auto state = training_state(*model);
-  if (auto old = state->compiled) {
+  if (auto old = std::atomic_load(&state->compiled)) {
     c->train_step = old->train_step;
     c->test_step = old->test_step;
   }
   state->optimizer = std::move(opt);
-  state->compiled = std::move(c);
+  std::atomic_store(&state->compiled, std::shared_ptr<CompiledModel>(std::move(c)));
 }
 
 bool is_compiled(const layers::Layer &model) {
   auto state = std::static_pointer_cast<TrainingState>(model.attachment());
-  return state && state->compiled && state->compiled->compiled;
+  if (!state) return false;
+  const auto c = std::atomic_load(&state->compiled);
+  return c && c->compiled;
 }
 
 std::shared_ptr<CompiledModel> compiled_model(layers::Layer &model, const char *what) {
   auto state = training_state(model);
-  if (!state->compiled || !state->compiled->compiled)
+  auto c = std::atomic_load(&state->compiled);
+  if (!c || !c->compiled)
     fail(Code::kFailedPrecondition, what, ": the model '", model.name(),
          "' is not compiled; call compile() first (give an optimizer and a loss)");
-  return state->compiled;
+  return c;
 }
 
 Tensor compute_loss(const LayerPtr &model, const std::vector<Tensor> &x, const std::vector<Tensor> &y,
@@ -436,9 +443,13 @@ Logs run_test_step(const LayerPtr &model, const std::vector<Tensor> &data, size_
 }
 
 void set_step_overrides(layers::Layer &model, StepFn train_step, StepFn test_step) {
+  const ModelBusy busy(model, "set_step_callbacks");  // not under another thread's fit
   auto state = training_state(model);
-  if (!state->compiled) state->compiled = std::make_shared<CompiledModel>();
-  auto c = state->compiled;
+  auto c = std::atomic_load(&state->compiled);
+  if (!c) {
+    c = std::make_shared<CompiledModel>();
+    std::atomic_store(&state->compiled, c);
+  }
   c->train_step = std::move(train_step);
   c->test_step = std::move(test_step);
 }

@@ -259,6 +259,20 @@ static void test_bfloat16(void) {
       CHECK(kiln_tensor_get_dtype(cp) == BF16 &&
             memcmp(kiln_tensor_get_data(cp), kiln_tensor_get_data(cpr), 200) == 0);
     }
+    kiln_tensor *es = NULL, *es32 = NULL, *esr = NULL;
+    const kiln_tensor *eb[2], *e32[2];
+    eb[0] = xb;
+    eb[1] = xb;
+    e32[0] = x32;
+    e32[1] = x32;
+    /* einsum too (a Dot layer under mixed_bfloat16) */
+    if (OK(kiln_einsum(&es, "ij,ij->i", eb, 2)) && OK(kiln_einsum(&es32, "ij,ij->i", e32, 2)) &&
+        OK(kiln_cast(&esr, keep(es32), BF16))) {
+      keep(es);
+      keep(esr);
+      CHECK(kiln_tensor_get_dtype(es) == BF16 && memcmp(kiln_tensor_get_data(es), kiln_tensor_get_data(esr),
+                                                        (size_t)kiln_tensor_get_num_elements(es) * 2) == 0);
+    }
     if (OK(kiln_floormod(&fm, xb, gb)) && OK(kiln_floormod(&fm32, x32, g32)) &&
         OK(kiln_cast(&fmr, keep(fm32), BF16))) {
       keep(fm);

@@ -3,6 +3,7 @@
  * a model with PReLU, GaussianNoise and SpatialDropout1D trained with train_on_batch (the alpha
  * weight moves), Normalization with adapt, and bad configs and inputs as statuses naming the layer.
  * Plain C99. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,28 @@ static void test_values(void) {
     kiln_tensor_list_free(in);
     kiln_layer_free(dot);
     EXPECT_ERROR(create_status("Dot", "{}"), INVALID, "Dot", "'axes' is required");
+  }
+  /* GroupNormalization: groups -1 (a group per channel) over [1, 2, 2]: each channel's two steps
+   * become -1 and 1 (up to epsilon 1e-3 over the variance); the config then holds the channel count */
+  {
+    const int64_t gd[3] = {1, 2, 2};
+    const float gv[4] = {1, 10, 3, 30};
+    /* channel 0 steps 1, 3 (variance 1), channel 1 steps 10, 30 (variance 100) */
+    const float s0 = 1.0f / sqrtf(1.0f + 1e-3f), s1 = 1.0f / sqrtf(1.0f + 1e-5f),
+                want[4] = {-s0, -s1, s0, s1};
+    kiln_layer *gn = layer_from("GroupNormalization", "{\"groups\": -1}");
+    kiln_tensor *y = NULL;
+    kiln_config *cfg = NULL;
+    int64_t groups = 0;
+    if (gn) OK(kiln_layer_call_tensor(&y, gn, f32(3, gd, gv), false));
+    if (y) expect_f32(y, 3, gd, want, 1e-6);
+    if (gn) OK(kiln_layer_get_config(&cfg, gn));
+    if (cfg) OK(kiln_config_get_int(&groups, cfg, "groups"));
+    CHECK(groups == 2);
+    kiln_config_free(cfg);
+    kiln_layer_free(gn);
+    EXPECT_ERROR(create_status("GroupNormalization", "{\"groups\": 0}"), INVALID, "GroupNormalization",
+                 "groups is 0");
   }
   /* UnitNormalization: unit L2 norm over the last axis; a zero row stays 0 */
   {

@@ -120,6 +120,8 @@ TEST(HppBFloat16, SoftmaxAndNormsAreTheRoundedFloat32Result) {
   EXPECT_TRUE(same_bits(kiln::layer_norm(xb, g32, b32), want));
   // the scans, products, logsumexp and floor division: float32's result, rounded once
   EXPECT_TRUE(same_bits(kiln::cumsum(xb, 1), kiln::cast(kiln::cumsum(x32, 1), DType::bfloat16)));
+  EXPECT_TRUE(same_bits(kiln::einsum("ij,kj->ik", {xb, xb}),
+                        kiln::cast(kiln::einsum("ij,kj->ik", {x32, x32}), DType::bfloat16)));
   EXPECT_TRUE(same_bits(kiln::cumprod(xb, 0), kiln::cast(kiln::cumprod(x32, 0), DType::bfloat16)));
   EXPECT_TRUE(
       same_bits(kiln::reduce_prod(xb, {1}), kiln::cast(kiln::reduce_prod(x32, {1}), DType::bfloat16)));

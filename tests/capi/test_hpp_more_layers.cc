@@ -55,6 +55,17 @@ TEST(HppMoreLayers, ActivationLayers) {
       sm.call_with_options({two_rows}, {false, {narrow}}).outputs[0].to_vector<float>();
   EXPECT_EQ(std::vector<float>(masked_rows.begin() + 3, masked_rows.end()), p);
 
+  // GroupNormalization: two groups of two channels; each group of a row has mean 0 (gamma 1, beta 0).
+  kl::GroupNormalizationOptions gno;
+  gno.groups = 2;
+  kiln::Layer gn = kl::GroupNormalization(gno);
+  const std::vector<float> gy = gn(Tensor::from_vector({1.0f, 3.0f, -2.0f, 6.0f}, {1, 4})).to_vector<float>();
+  EXPECT_NEAR(gy[0], -1.0f, 1e-3f);  // (1 - 2) / sqrt(1 + 1e-3)
+  EXPECT_NEAR(gy[0] + gy[1], 0.0f, 1e-6f);
+  EXPECT_NEAR(gy[2] + gy[3], 0.0f, 1e-6f);
+  EXPECT_EQ(gn.variables().size(), 2u);
+  EXPECT_EQ(gn.get_config().get_int("groups"), 2);
+
   // UnitNormalization: unit L2 norm over the axes; a zero row stays 0.
   const Tensor rows = Tensor::from_vector({3.0f, 4.0f, 0.0f, 0.0f}, {2, 2});
   EXPECT_EQ(kl::UnitNormalization()(rows).to_vector<float>(), (std::vector<float>{0.6f, 0.8f, 0, 0}));

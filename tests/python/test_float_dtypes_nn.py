@@ -147,6 +147,15 @@ class BFloat16SoftmaxAndNorms(unittest.TestCase):
         self.same(kiln.reduce_logsumexp(yb, axis=0), kiln.reduce_logsumexp(x32 * 0 + y32, axis=0))
         self.same(kiln.floordiv(yb, xb), kiln.floordiv(y32, x32))
         self.same(kiln.floormod(yb, xb), kiln.floormod(y32, x32))
+        self.same(kiln.einsum("ij,kj->ik", xb, yb), kiln.einsum("ij,kj->ik", x32, y32))
+        prior = kiln.mixed_precision.global_policy()
+        kiln.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            out = kiln.layers.Dot(axes=1, normalize=True)([x32, y32])
+            self.assertEqual(out.dtype, kiln.bfloat16)
+            self.assertEqual(tuple(out.shape), (4, 1))
+        finally:
+            kiln.mixed_precision.set_global_policy(prior)
         with kiln.GradientTape() as tape:
             tape.watch(xb)
             z = kiln.reduce_sum(kiln.cast(kiln.reduce_prod(xb, axis=1), kiln.float32))

@@ -66,6 +66,9 @@ class ActivationLayersTest(unittest.TestCase):
                                       layers.Softmax()(scores, mask=np.broadcast_to(narrow, (2, 3, 4))).numpy())
         with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "broadcastable"):
             layers.Softmax()(scores, mask=np.ones((2, 3), bool))
+        # as Keras's attention: softmax under a broadcast mask, then dropout
+        probs = layers.Softmax()(kiln.constant(scores), mask=narrow)
+        self.assertEqual(tuple(layers.Dropout(0.1)(probs, training=True).shape), (2, 3, 4))
 
     def test_prelu_trains_its_alpha(self):
         prelu = layers.PReLU(alpha_initializer=kiln.initializers.Constant(0.25), shared_axes=[1, 2])
@@ -313,6 +316,21 @@ class KerasActivationsAndUtilsTest(unittest.TestCase):
         self.assertEqual(layers.Dot(axes=[1, 2]).get_config()["axes"], [1, 2])
         with self.assertRaisesRegex(ValueError, "batch axis 0"):
             layers.Dot(axes=0)([a, b])
+        # keras.layers.GroupNormalization against Keras 3's formula in NumPy
+        g = np.random.default_rng(5).standard_normal((2, 3, 6)).astype(np.float32)
+        gn = layers.GroupNormalization(groups=3, epsilon=0.01)
+        out = gn(g).numpy()
+        grouped = g.astype(np.float64).reshape(2, 3, 3, 2)
+        mean = grouped.mean(axis=(1, 3), keepdims=True)
+        var = grouped.var(axis=(1, 3), keepdims=True)
+        np.testing.assert_allclose(out, ((grouped - mean) / np.sqrt(var + 0.01)).reshape(2, 3, 6), rtol=1e-5, atol=1e-5)
+        self.assertEqual(len(gn.trainable_weights), 2)
+        self.assertEqual(layers.GroupNormalization(groups=-1).get_config()["groups"], -1)
+        inst = layers.GroupNormalization(groups=-1)
+        inst(g)
+        self.assertEqual(inst.get_config()["groups"], 6)  # Keras sets it at build
+        with self.assertRaisesRegex(ValueError, "do not divide"):
+            layers.GroupNormalization(groups=4)(g)
         # keras.layers.UnitNormalization
         rows = np.array([[3, 4], [0, 0]], np.float32)
         np.testing.assert_allclose(layers.UnitNormalization()(rows).numpy(), [[0.6, 0.8], [0, 0]], rtol=1e-7)

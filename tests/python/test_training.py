@@ -253,7 +253,8 @@ class CompileFitTest(unittest.TestCase):
 
                 def other():
                     for call in (lambda: model.evaluate(x, y, verbose=0), lambda: model.train_on_batch(x, y),
-                                 lambda: model.test_on_batch(x, y), lambda: model.fit(x, y, verbose=0)):
+                                 lambda: model.test_on_batch(x, y), lambda: model.fit(x, y, verbose=0),
+                                 lambda: model.compile("adam", logits_loss())):
                         try:
                             call()
                         except kiln.errors.FailedPreconditionError as e:
@@ -264,7 +265,7 @@ class CompileFitTest(unittest.TestCase):
                 t.join()
                 nested.append(model.evaluate(x, y, verbose=0))
         model.fit(x, y, batch_size=16, verbose=0, callbacks=[Overlap()])
-        self.assertEqual(len(errors), 4, errors)
+        self.assertEqual(len(errors), 5, errors)
         for e in errors:
             self.assertIn("is in fit on another thread", e)
         self.assertEqual(shapes, [(SAMPLES, CLASSES)])

@@ -2,10 +2,12 @@
 // contractions attention uses, plus errors and finite-difference gradients.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "autodiff/tape.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -127,6 +129,29 @@ TEST(Einsum, Errors) {
         ops::einsum("ij,jk", {make_typed<int32_t>({1, 1}, {1}), a});
       },
       Code::kInvalidArgument, {"einsum", "different dtypes"});
+}
+
+// bfloat16 operands: float32's result rounded once (TF registers Einsum for bfloat16), differentiable.
+TEST(Einsum, BFloat16IsTheRoundedFloat32Result) {
+  const Tensor a = ops::cast(random_tensor({2, 3, 4}, 41), DType::kBFloat16),
+               b = ops::cast(random_tensor({2, 4, 5}, 42), DType::kBFloat16);
+  const Tensor got = ops::einsum("bij,bjk->bik", {a, b});
+  ASSERT_EQ(got.dtype(), DType::kBFloat16);
+  const Tensor want =
+      ops::cast(ops::einsum("bij,bjk->bik", {ops::cast(a, DType::kFloat32), ops::cast(b, DType::kFloat32)}),
+                DType::kBFloat16);
+  EXPECT_EQ(std::memcmp(got.data<bfloat16>(), want.data<bfloat16>(), 2 * 3 * 5 * sizeof(bfloat16)), 0);
+  autodiff::Tape tape(false, true);
+  tape.watch(a);
+  const Tensor y = ops::einsum("bij->b", {a});
+  tape.stop_recording();
+  EXPECT_EQ(tape.gradient(y, {a}, autodiff::Unconnected::kZero)[0].dtype(), DType::kBFloat16);
+  expect_error(
+      [&] {
+        ops::einsum("ij,jk",
+                    {ops::cast(random_tensor({1, 1}, 43), DType::kBFloat16), random_tensor({1, 1}, 44)});
+      },
+      Code::kInvalidArgument, {"einsum"});
 }
 
 // Integers, as TF's einsum: every case of the table, exactly (an int64 reference of small values).

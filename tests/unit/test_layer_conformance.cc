@@ -122,6 +122,12 @@ std::vector<Case> cases() {
        false,
        {{2, 5, 3}}},
       {"UnitNormalization", Config(), {2, 5}, DType::kFloat32, {}, 0},
+      {"GroupNormalization",
+       cfg([](Config &c) { c.set("groups", 2); }),
+       {2, 3, 4},
+       DType::kFloat32,
+       {Shape({4}), Shape({4})},
+       2},
       {"Permute",
        cfg([](Config &c) {
          c.set("dims", std::vector<int64_t>{2, 1});

@@ -457,6 +457,30 @@ TEST_F(LayersTest, ActivityLossesAreThoseOfTheLastCall) {
                                              .set("kernel_initializer", "ones"));
   (*conv)(ops::fill(Shape({3, 5, 2}), 1.0f));  // y = 2 at each of 3 x 5 places
   EXPECT_FLOAT_EQ(conv->losses()[0].data<float>()[0], 0.01f * 2 * 15 / 3);
+  // Embedding's activity regularizer (it was accepted and ignored), and MultiHeadAttention's on each
+  // output (Keras's __call__ regularizes every output: the scores too).
+  Config ec;
+  ec.set("input_dim", 3)
+      .set("output_dim", 2)
+      .set("embeddings_initializer", "ones")
+      .set("activity_regularizer", "l1");
+  LayerPtr emb = create_layer("Embedding", ec);
+  (*emb)(testing::make_typed<int32_t>(Shape({2, 3}), {0, 1, 2, 2, 1, 0}));
+  ASSERT_EQ(emb->losses().size(), 1u);
+  EXPECT_FLOAT_EQ(emb->losses()[0].data<float>()[0], 0.01f * 12 / 2);
+  EXPECT_EQ(emb->get_config().get_config("activity_regularizer").get_string("class_name"), "L1");
+  Config mc;
+  mc.set("num_heads", 2).set("key_dim", 2).set("activity_regularizer", "l1");
+  LayerPtr mha = create_layer("MultiHeadAttention", mc);
+  const Tensor q = random_tensor({2, 3, 4}, 9);
+  const Tensor flag = ops::cast(ops::fill(Shape({}), 1.0), DType::kBool),
+               no = ops::cast(ops::fill(Shape({}), 0.0), DType::kBool), all = ops::ones(Shape({2, 3, 3}));
+  (*mha)({q, q, q, all, flag}, CallContext());
+  ASSERT_EQ(mha->losses().size(), 2u);
+  // [2, 2 heads, 3, 3] probabilities, each row summing to 1: 0.01 * 12 over a batch of 2
+  EXPECT_NEAR(mha->losses()[1].data<float>()[0], 0.01f * 2 * 2 * 3 / 2, 1e-6f);
+  (*mha)({q, q, q, all, no}, CallContext());
+  EXPECT_EQ(mha->losses().size(), 1u);
   LayerPtr plain = dense(1);
   (*plain)(random_tensor({1, 2}, 7));
   (*plain)(random_tensor({1, 2}, 8));

@@ -363,6 +363,23 @@ TEST_F(MaskingTest, MaskingLayerZeroesAndMasksPaddingSteps) {
   EXPECT_EQ(m->get_config().get_float("mask_value"), -1.0);
 }
 
+// Softmax's mask as Keras's: one that only broadcasts (an attention mask [B, 1, T]) is used but not
+// passed on (the layers after it, a Dropout as in Keras's attention, would refuse it); one with the
+// input's leading dims is passed on as bool, a float one read as > 0.5.
+TEST_F(MaskingTest, SoftmaxPassesOnlyLeadingDimMasksOn) {
+  LayerPtr sm = create_layer("Softmax", Config());
+  const Tensor scores = make(Shape({2, 3, 3}), std::vector<float>(18, 0.5f));
+  const CallResult narrow = call_masked(*sm, {scores}, {make_bool(Shape({2, 1, 3}), {1, 0, 1, 1, 1, 0})});
+  EXPECT_TRUE(narrow.masks.empty() || !narrow.masks[0].defined());
+  EXPECT_EQ(dropout(0.1)->call({narrow.outputs[0]}).outputs[0].shape(), Shape({2, 3, 3}));
+  const Tensor rows = make(Shape({2, 3}), std::vector<float>(6, 0.5f));
+  const CallResult lead = call_masked(*sm, {rows}, {make(Shape({2, 3}), {1, 0.3f, 0.7f, 0, 1, 1})});
+  ASSERT_EQ(lead.masks.size(), 1u);
+  EXPECT_EQ(lead.masks[0].dtype(), DType::kBool);
+  EXPECT_EQ(bools(lead.masks[0]), (std::vector<int>{1, 0, 1, 0, 1, 1}));
+  EXPECT_EQ(call_masked(*dropout(0.1), {lead.outputs[0]}, lead.masks).outputs[0].shape(), Shape({2, 3}));
+}
+
 TEST_F(MaskingTest, BadMasksNameTheLayerAndShapes) {
   LayerPtr d = dense(2, "proj");
   const Tensor x = random_tensor(Shape({2, 3, 4}), 1);

@@ -295,6 +295,13 @@ TEST(ModelTraining, DatasetOfUnknownSizeRunningOutStartsANewPass) {
   auto h = fit(m, f);
   EXPECT_EQ(rec->batches, 3 + 1 + 3 + 1 + 3);
   EXPECT_EQ(h->epoch, (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  // A pass that ends at an epoch's end: Keras counts the step that found the end, so each pass is
+  // followed by an empty epoch: 2, 2, 0, 2, 2, 0.
+  f.steps_per_epoch = 2;
+  f.epochs = 6;
+  rec->batches = 0;
+  EXPECT_EQ(fit(m, f)->epoch.size(), 6u);
+  EXPECT_EQ(rec->batches, 8);
   f.dataset = data::filter(data::take(data::batch(data::from_tensor_slices({p.x, p.y}), 16), 0),
                            [](const data::Element &) { return true; });
   expect_error([&] { fit(m, f); }, Code::kInvalidArgument, {"fit: the data is empty"});
@@ -315,13 +322,14 @@ TEST(ModelTraining, CallsOverlappingFitFromAnotherThreadAreRefused) {
       if (batch != 1) return;
       const LayerPtr m = model();
       std::thread other([&] {
-        for (const char *what : {"fit", "evaluate", "train_on_batch", "test_on_batch"})
+        for (const char *what : {"fit", "evaluate", "train_on_batch", "test_on_batch", "compile"})
           expect_error(
               [&] {
                 if (std::strcmp(what, "fit") == 0) fit(m, fit_options({p_.x}, {p_.y}));
                 if (std::strcmp(what, "evaluate") == 0) evaluate(m, eval_options());
                 if (std::strcmp(what, "train_on_batch") == 0) train_on_batch(m, {p_.x}, {p_.y});
                 if (std::strcmp(what, "test_on_batch") == 0) test_on_batch(m, {p_.x}, {p_.y});
+                if (std::strcmp(what, "compile") == 0) compile_default(m, optimizer("SGD", 0.01));
               },
               Code::kFailedPrecondition, {std::string(what) + ": the model", "is in fit on another thread"});
         PredictOptions po;

@@ -120,6 +120,67 @@ TEST_F(MoreLayersTest, NewerKerasActivationsByName) {
 
 // keras.layers.UnitNormalization: x * rsqrt(max(sum(x^2), 1e-24)) over the axes, as Keras 3's
 // ops.normalize; its config writes the axis as given (an int or a list).
+// keras.layers.GroupNormalization against a written-out loop of Keras 3's formula: groups of
+// channels normalized over the group's channels and the other non-batch axes, gamma and beta per
+// channel; groups -1 (instance normalization, the config then holds the channel count), another
+// axis, and errors.
+TEST_F(MoreLayersTest, GroupNormalizationAsKeras) {
+  const int64_t B = 2, T = 3, C = 4, G = 2;
+  const Tensor x = random_tensor({B, T, C}, 31, -2.0f, 2.0f);
+  LayerPtr gn = layer("GroupNormalization", R"({"groups": 2, "epsilon": 0.01})");
+  const Tensor y = (*gn)({x}, CallContext())[0];
+  ASSERT_EQ(gn->variables().size(), 2u);
+  std::vector<float> gamma = {0.5f, 1.5f, -1.0f, 2.0f}, beta = {0.1f, -0.2f, 0.3f, 0.0f};
+  gn->variables()[0]->assign(make({C}, gamma));
+  gn->variables()[1]->assign(make({C}, beta));
+  const std::vector<float> got = values((*gn)({x}, CallContext())[0]);
+  EXPECT_EQ(y.shape(), x.shape());
+  const std::vector<float> xv = values(x);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t g = 0; g < G; ++g) {
+      double sum = 0, sq = 0;
+      const int64_t n = T * (C / G);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = g * (C / G); c < (g + 1) * (C / G); ++c) sum += xv[size_t((b * T + t) * C + c)];
+      const double mean = sum / double(n);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = g * (C / G); c < (g + 1) * (C / G); ++c) {
+          const double d = xv[size_t((b * T + t) * C + c)] - mean;
+          sq += d * d;
+        }
+      const double inv = 1 / std::sqrt(sq / double(n) + 0.01);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = g * (C / G); c < (g + 1) * (C / G); ++c) {
+          const size_t i = size_t((b * T + t) * C + c);
+          EXPECT_NEAR(got[i], (xv[i] - mean) * inv * gamma[size_t(c)] + beta[size_t(c)], 2e-5)
+              << b << "," << t << "," << c;
+        }
+    }
+  // groups -1: one channel per group, normalized over the time axis alone.
+  LayerPtr inst = layer("GroupNormalization", R"({"groups": -1})");
+  const std::vector<float> iy = values((*inst)({x}, CallContext())[0]);
+  double s0 = 0;
+  for (int64_t t = 0; t < T; ++t) s0 += iy[size_t(t * C)];
+  EXPECT_NEAR(s0, 0.0, 1e-5);
+  EXPECT_EQ(inst->get_config().get_int("groups"), C);
+  // axis 1: the channels are the time axis here.
+  LayerPtr first =
+      layer("GroupNormalization", R"({"groups": 3, "axis": 1, "center": false, "scale": false})");
+  EXPECT_EQ((*first)({x}, CallContext())[0].shape(), x.shape());
+  EXPECT_TRUE(first->variables().empty());
+  testing::check_gradients("GroupNormalization",
+                           [&](const std::vector<Tensor> &in) { return (*gn)({in[0]}, CallContext())[0]; },
+                           {random_tensor({2, 3, 4}, 32)});
+  expect_error([&] { run("GroupNormalization", R"({"groups": 3})", x); }, Code::kInvalidArgument,
+               {"GroupNormalization", "3 groups do not divide the 4 channels"});
+  expect_error([&] { layer("GroupNormalization", R"({"groups": 0})"); }, Code::kInvalidArgument,
+               {"GroupNormalization", "groups is 0"});
+  expect_error([&] { run("GroupNormalization", R"({"groups": 1, "axis": 0})", x); }, Code::kInvalidArgument,
+               {"GroupNormalization", "non-batch axis"});
+  expect_error([&] { layer("GroupNormalization", R"({"beta_constraint": "non_neg"})"); },
+               Code::kUnimplemented, {"beta_constraint"});
+}
+
 TEST_F(MoreLayersTest, UnitNormalizationAsKeras) {
   const Tensor x = make({2, 3}, {1, 2, 2, 0, 0, 0});
   expect_near(run("UnitNormalization", "{}", x), {1 / 3.0f, 2 / 3.0f, 2 / 3.0f, 0, 0, 0}, 1e-7f);

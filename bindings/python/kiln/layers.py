@@ -1152,6 +1152,16 @@ def _layer_norm(axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer
             "beta_regularizer": _serializable(beta_regularizer), "gamma_regularizer": _serializable(gamma_regularizer)}
 
 
+def _group_norm(groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                gamma_constraint=None):
+    return {"groups": int(groups), "axis": int(axis), "epsilon": float(epsilon), "center": bool(center),
+            "scale": bool(scale), "beta_initializer": _serializable(beta_initializer),
+            "gamma_initializer": _serializable(gamma_initializer),
+            "beta_regularizer": _serializable(beta_regularizer), "gamma_regularizer": _serializable(gamma_regularizer),
+            "beta_constraint": beta_constraint, "gamma_constraint": gamma_constraint}
+
+
 def _batch_norm(axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                 gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones"):
     return {"axis": int(axis), "momentum": float(momentum), "epsilon": float(epsilon), "center": bool(center),
@@ -1183,13 +1193,18 @@ LayerNormalization = _builtin("LayerNormalization", "keras.layers.LayerNormaliza
                               _layer_norm)
 BatchNormalization = _builtin("BatchNormalization", "keras.layers.BatchNormalization(momentum=0.99, ...)",
                               _batch_norm)
+GroupNormalization = _builtin(
+    "GroupNormalization", "keras.layers.GroupNormalization(groups=32, axis=-1, epsilon=1e-3, center=True, "
+    "scale=True, ...): each group of channels normalized over its channels and the other non-batch axes "
+    "(groups=-1: instance normalization).", _group_norm)
 UnitNormalization = _builtin(
     "UnitNormalization", "keras.layers.UnitNormalization(axis=-1): x scaled to unit L2 norm over axis (an int or a "
     "list of axes), x * rsqrt(max(sum(x^2), 1e-24)) as Keras 3 computes it.",
     lambda axis=-1: {"axis": int(axis) if isinstance(axis, _numbers.Integral) else [int(a) for a in axis]})
 
 _BUILTINS = {c._class_name: c for c in (Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking,
-                                        LayerNormalization, BatchNormalization, UnitNormalization, InputLayer)}
+                                        LayerNormalization, BatchNormalization, GroupNormalization, UnitNormalization,
+                                        InputLayer)}
 _BUILTINS["Sequential"] = Sequential
 
 
@@ -1218,7 +1233,8 @@ def clear_session():
 
 
 __all__ = ["Layer", "Model", "Sequential", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding", "Masking",
-           "LayerNormalization", "BatchNormalization", "UnitNormalization", "deserialize", "serialize", "clear_session"]
+           "LayerNormalization", "BatchNormalization", "GroupNormalization", "UnitNormalization", "deserialize",
+           "serialize", "clear_session"]
 
 # The other families of built-in layers live in their own modules, registered in _BUILTINS.
 from .layers_conv import *  # noqa: E402,F401,F403
