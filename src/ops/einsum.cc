@@ -120,19 +120,17 @@ Tensor einsum(const std::string &equation, const std::vector<Tensor> &inputs) {
   if (inputs.empty() || inputs.size() > 2)
     fail(Code::kUnimplemented, "einsum: equation '", eq, "' has ", inputs.size(),
          " operands; kiln's einsum takes one or two (chain two-operand einsums for more)");
+  for (size_t k = 0; k < inputs.size(); ++k)
+    require_dtype(inputs[k], "einsum", k == 0 ? "inputs[0]" : "inputs[1]",
+                  {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64, DType::kBFloat16});
+  if (inputs.size() == 2) require_same_dtype(inputs[0], inputs[1], "einsum");
   // bfloat16 computes in float32 and rounds once, as the other bfloat16 ops (TF registers Einsum for
   // it); the casts carry the gradient.
-  bool bf16 = true;
-  for (const Tensor &t : inputs) bf16 = bf16 && t.defined() && t.dtype() == DType::kBFloat16;
-  if (bf16) {
+  if (inputs[0].dtype() == DType::kBFloat16) {
     std::vector<Tensor> wide;
     for (const Tensor &t : inputs) wide.push_back(cast(t, DType::kFloat32));
     return cast(einsum(equation, wide), DType::kBFloat16);
   }
-  for (size_t k = 0; k < inputs.size(); ++k)
-    require_dtype(inputs[k], "einsum", k == 0 ? "inputs[0]" : "inputs[1]",
-                  {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
-  if (inputs.size() == 2) require_same_dtype(inputs[0], inputs[1], "einsum");
 
   // Labels per operand, with the ellipsis dims numbered right-aligned across operands.
   int ell_total = 0;

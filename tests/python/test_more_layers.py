@@ -331,6 +331,12 @@ class KerasActivationsAndUtilsTest(unittest.TestCase):
         self.assertEqual(inst.get_config()["groups"], 6)  # Keras sets it at build
         with self.assertRaisesRegex(ValueError, "do not divide"):
             layers.GroupNormalization(groups=4)(g)
+        with self.assertRaisesRegex(ValueError, "groups must be an int"):
+            layers.GroupNormalization(groups=1.5)
+        # Embedding's activity regularizer through the constructor (Keras passes it to the base Layer)
+        emb = layers.Embedding(3, 2, embeddings_initializer="ones", activity_regularizer="l1")
+        emb(np.array([[0, 1, 2]], np.int32))
+        self.assertAlmostEqual(float(emb.losses[0].numpy()), 0.01 * 6, places=6)
         # keras.layers.UnitNormalization
         rows = np.array([[3, 4], [0, 0]], np.float32)
         np.testing.assert_allclose(layers.UnitNormalization()(rows).numpy(), [[0.6, 0.8], [0, 0]], rtol=1e-7)

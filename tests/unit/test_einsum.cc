@@ -151,7 +151,7 @@ TEST(Einsum, BFloat16IsTheRoundedFloat32Result) {
         ops::einsum("ij,jk",
                     {ops::cast(random_tensor({1, 1}, 43), DType::kBFloat16), random_tensor({1, 1}, 44)});
       },
-      Code::kInvalidArgument, {"einsum"});
+      Code::kInvalidArgument, {"einsum", "different dtypes", "bfloat16[1, 1]", "float32[1, 1]"});
 }
 
 // Integers, as TF's einsum: every case of the table, exactly (an int64 reference of small values).

@@ -1155,6 +1155,9 @@ def _layer_norm(axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer
 def _group_norm(groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                 gamma_constraint=None):
+    if isinstance(groups, bool) or not isinstance(groups, _numbers.Integral):
+        raise InvalidArgumentError("GroupNormalization: groups must be an int (-1 for instance normalization); got %r"
+                                   % (groups,))
     return {"groups": int(groups), "axis": int(axis), "epsilon": float(epsilon), "center": bool(center),
             "scale": bool(scale), "beta_initializer": _serializable(beta_initializer),
             "gamma_initializer": _serializable(gamma_initializer),
@@ -1172,10 +1175,12 @@ def _batch_norm(axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, b
 
 
 def _embedding(input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-               mask_zero=False, input_length=None):
+               embeddings_constraint=None, mask_zero=False, input_length=None, activity_regularizer=None):
     init = "random_uniform" if embeddings_initializer == "uniform" else _serializable(embeddings_initializer)
     return {"input_dim": int(input_dim), "output_dim": int(output_dim), "embeddings_initializer": init,
-            "embeddings_regularizer": _serializable(embeddings_regularizer), "mask_zero": bool(mask_zero)}
+            "embeddings_regularizer": _serializable(embeddings_regularizer),
+            "embeddings_constraint": embeddings_constraint, "mask_zero": bool(mask_zero),
+            "activity_regularizer": _serializable(activity_regularizer)}
 
 
 Dense = _builtin("Dense", "keras.layers.Dense(units, activation=None, use_bias=True, ...)", _dense)
