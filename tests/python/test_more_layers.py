@@ -313,6 +313,8 @@ class KerasActivationsAndUtilsTest(unittest.TestCase):
         self.assertEqual(cos.shape, (2, 1))
         np.testing.assert_allclose(cos[:, 0], [11 / np.sqrt(5) / 5, 0.8], rtol=1e-6)
         np.testing.assert_array_equal(layers.dot([a, b], axes=-1).numpy(), [[11], [4]])
+        np.testing.assert_array_equal(layers.dot([a, b]).numpy(), [[11], [4]])  # Keras's default axes=-1
+        np.testing.assert_allclose(layers.dot([a, b], normalize=True).numpy(), cos, rtol=1e-6)
         self.assertEqual(layers.Dot(axes=[1, 2]).get_config()["axes"], [1, 2])
         with self.assertRaisesRegex(ValueError, "batch axis 0"):
             layers.Dot(axes=0)([a, b])

@@ -93,8 +93,13 @@ def _functional(cls):
     return merge
 
 
-add, subtract, multiply, average, maximum, minimum, concatenate, dot = (
-    _functional(c) for c in (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot))
+add, subtract, multiply, average, maximum, minimum, concatenate = (
+    _functional(c) for c in (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate))
+
+
+def dot(inputs, axes=-1, **kwargs):
+    """keras.layers.dot(inputs, axes=-1, normalize=False, **kwargs): Dot(axes, ...)(inputs)."""
+    return Dot(axes=axes, **kwargs)(list(inputs))
 
 _CLASSES = (MultiHeadAttention, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot, Permute,
             RepeatVector)
