@@ -2368,6 +2368,55 @@ inline Layer UnitNormalization(const Dims &axis = {-1}, const std::string &name 
   return Layer::create("UnitNormalization", c);
 }
 
+/// Options of the recurrent layers (keras.layers.SimpleRNN, GRU, LSTM), with Keras's defaults.
+/// recurrent_activation, unit_forget_bias (LSTM) and reset_after (GRU) apply where the layer has them.
+struct RecurrentOptions {
+  std::string activation = "tanh";
+  std::string recurrent_activation = "sigmoid";
+  bool use_bias = true;
+  std::string kernel_initializer = "glorot_uniform";
+  std::string recurrent_initializer = "orthogonal";
+  std::string bias_initializer = "zeros";
+  bool unit_forget_bias = true;
+  bool reset_after = true;
+  double dropout = 0.0;            ///< on the inputs, one mask per call (training only)
+  double recurrent_dropout = 0.0;  ///< on the state entering each step, one mask per call
+  int64_t seed = -1;               ///< -1: none
+  bool return_sequences = false;   ///< every step's output [B, T, units], else the last [B, units]
+  bool return_state = false;       ///< the final states follow the output (h, and c for LSTM)
+  bool go_backwards = false;
+  bool zero_output_for_mask = false;
+  std::string name;
+};
+namespace detail {
+inline Layer recurrent(const char *cls, int64_t units, const RecurrentOptions &o) {
+  Config c;
+  c.set("units", units).set("activation", o.activation).set("use_bias", o.use_bias);
+  if (std::string(cls) != "SimpleRNN") c.set("recurrent_activation", o.recurrent_activation);
+  if (std::string(cls) == "LSTM") c.set("unit_forget_bias", o.unit_forget_bias);
+  if (std::string(cls) == "GRU") c.set("reset_after", o.reset_after);
+  c.set("kernel_initializer", o.kernel_initializer).set("recurrent_initializer", o.recurrent_initializer);
+  c.set("bias_initializer", o.bias_initializer).set("dropout", o.dropout);
+  c.set("recurrent_dropout", o.recurrent_dropout).set("return_sequences", o.return_sequences);
+  c.set("return_state", o.return_state).set("go_backwards", o.go_backwards);
+  c.set("zero_output_for_mask", o.zero_output_for_mask);
+  if (o.seed >= 0) c.set("seed", o.seed);
+  set_if(c, "name", o.name);
+  return Layer::create(cls, c);
+}
+}  // namespace detail
+/// keras.layers.SimpleRNN(units): h = activation(x @ kernel + bias + h @ recurrent_kernel) per step.
+/// Call it on [sequences] or [sequences, h0]; a mask on the sequences skips steps.
+inline Layer SimpleRNN(int64_t units, const RecurrentOptions &o = {}) {
+  return detail::recurrent("SimpleRNN", units, o);
+}
+/// keras.layers.GRU(units): Keras 3's GRU; inputs [sequences] or [sequences, h0].
+inline Layer GRU(int64_t units, const RecurrentOptions &o = {}) { return detail::recurrent("GRU", units, o); }
+/// keras.layers.LSTM(units): Keras 3's LSTM; inputs [sequences] or [sequences, h0, c0].
+inline Layer LSTM(int64_t units, const RecurrentOptions &o = {}) {
+  return detail::recurrent("LSTM", units, o);
+}
+
 namespace detail {
 // A config value of n-dim nested lists of values (row-major) as JSON text; Python's tokens for
 // the non-finite numbers, which kiln's JSON reader takes.
@@ -4024,6 +4073,24 @@ inline Optimizer Adadelta(const LearningRate &learning_rate = 0.001, const Adade
   Config c = detail::base_config(learning_rate, o);
   c.set("rho", o.rho).set("epsilon", o.epsilon);
   return Optimizer::create("Adadelta", c);
+}
+
+/// keras.optimizers.Adamax (beta_1, beta_2, epsilon as Adam's; slots momentum and norm).
+inline Optimizer Adamax(const LearningRate &learning_rate = 0.001, const AdamOptions &o = {}) {
+  Config c = detail::base_config(learning_rate, o);
+  c.set("beta_1", o.beta_1).set("beta_2", o.beta_2).set("epsilon", o.epsilon);
+  return Optimizer::create("Adamax", c);
+}
+
+struct LionOptions : OptimizerOptions {
+  double beta_1 = 0.9;  ///< in (0, 1]
+  double beta_2 = 0.99;
+};
+/// keras.optimizers.Lion: w -= lr * sign(beta_1 m + (1 - beta_1) g); m = beta_2 m + (1 - beta_2) g.
+inline Optimizer Lion(const LearningRate &learning_rate = 0.001, const LionOptions &o = {}) {
+  Config c = detail::base_config(learning_rate, o);
+  c.set("beta_1", o.beta_1).set("beta_2", o.beta_2);
+  return Optimizer::create("Lion", c);
 }
 
 /// keras.optimizers.get: by name ("adam"), with Keras's defaults.

@@ -1,5 +1,5 @@
 /*
- * kiln/optimizers.h — Keras optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam)
+ * kiln/optimizers.h — Keras optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion)
  * and learning-rate schedules.
  * Part of the kiln C API (C99); include "kiln/kiln.h" for all of it.
  *
@@ -33,28 +33,27 @@ extern "C" {
 #endif
 
 /// An optimizer from its Keras class name ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
-/// "Adadelta", "Nadam", or Keras's lower-case names "sgd", "adam", ...) and config (NULL: the
-/// defaults). Common keys (Keras's base optimizer): name, learning_rate (float or serialized
-/// schedule), weight_decay, clipnorm, clipvalue, global_clipnorm (at most one of the three; each
-/// acts when > 0), use_ema=false (true: keep an exponential moving average of each variable,
-/// average = m * average + (1 - m) * variable after every step, m = ema_momentum=0.99 in [0, 1]
-/// except m = 0 at step 0; every ema_overwrite_frequency (null, or >= 1) steps the variables take
-/// their averages, and fit ends by giving them their averages), loss_scale_factor=null (a finite
-/// nonzero float: fit differentiates loss * factor and each step first divides the gradients by
-/// it; see kiln_optimizer_scale_loss), gradient_accumulation_steps=null (an integer N >= 2: N - 1
-/// of every N steps only add the gradients to per-variable accumulators, and the N-th updates
-/// with (gradient + accumulator) / N, then zeroes them; iterations counts updates, the schedule
-/// reads the raw step count, as Keras 3); kiln adds exclude_from_weight_decay (a list of
-/// name patterns, as kiln_optimizer_exclude_from_weight_decay's var_names). tf.keras 2's decay
-/// (its configs carry "decay": 0.0) is ignored with a warning, as Keras 3. Class keys: SGD
-/// momentum=0.0, nesterov=false (learning_rate 0.01); Adam beta_1=0.9, beta_2=0.999,
+/// "Adadelta", "Nadam", "Adamax", "Lion", or Keras's lower-case names "sgd", "adam", ...) and config (NULL:
+/// the defaults). Common keys (Keras's base optimizer): name, learning_rate (float or serialized schedule),
+/// weight_decay, clipnorm, clipvalue, global_clipnorm (at most one of the three; each acts when > 0),
+/// use_ema=false (true: keep an exponential moving average of each variable, average = m * average + (1 - m)
+/// * variable after every step, m = ema_momentum=0.99 in [0, 1] except m = 0 at step 0; every
+/// ema_overwrite_frequency (null, or >= 1) steps the variables take their averages, and fit ends by giving
+/// them their averages), loss_scale_factor=null (a finite nonzero float: fit differentiates loss * factor and
+/// each step first divides the gradients by it; see kiln_optimizer_scale_loss),
+/// gradient_accumulation_steps=null (an integer N >= 2: N - 1 of every N steps only add the gradients to
+/// per-variable accumulators, and the N-th updates with (gradient + accumulator) / N, then zeroes them;
+/// iterations counts updates, the schedule reads the raw step count, as Keras 3); kiln adds
+/// exclude_from_weight_decay (a list of name patterns, as kiln_optimizer_exclude_from_weight_decay's
+/// var_names). tf.keras 2's decay (its configs carry "decay": 0.0) is ignored with a warning, as Keras 3.
+/// Class keys: SGD momentum=0.0, nesterov=false (learning_rate 0.01); Adam beta_1=0.9, beta_2=0.999,
 /// epsilon=1e-7, amsgrad=false; AdamW as Adam with weight_decay=0.004 (null is
 /// INVALID_ARGUMENT); RMSprop rho=0.9,
 /// momentum=0.0, epsilon=1e-7, centered=false; Adagrad initial_accumulator_value=0.1,
-/// epsilon=1e-7; Adadelta rho=0.95, epsilon=1e-7; Nadam beta_1, beta_2, epsilon as Adam
-/// (learning_rate 0.001 unless said). Unknown classes are NOT_FOUND; unknown keys and bad values
-/// INVALID_ARGUMENT naming them. Ownership: *out is new, free with kiln_optimizer_free; config
-/// stays the caller's. Lifetime: independent of config. Thread-safety: safe.
+/// epsilon=1e-7; Adadelta rho=0.95, epsilon=1e-7; Nadam and Adamax beta_1, beta_2, epsilon as Adam;
+/// Lion beta_1=0.9 (in (0, 1]), beta_2=0.99 (learning_rate 0.001 unless said). Unknown classes are NOT_FOUND;
+/// unknown keys and bad values INVALID_ARGUMENT naming them. Ownership: *out is new, free with
+/// kiln_optimizer_free; config stays the caller's. Lifetime: independent of config. Thread-safety: safe.
 KILN_API kiln_status *kiln_optimizer_create(kiln_optimizer **out, const char *class_name, const kiln_config *config);
 /// An optimizer from Keras's serialized form {"class_name": ..., "config": {...}} (keras.optimizers
 /// .deserialize). Ownership: *out is new; serialized stays the caller's. Lifetime: independent.
@@ -163,7 +162,8 @@ KILN_API kiln_status *kiln_optimizer_set_learning_rate_fn(kiln_optimizer *optimi
 /// before the build no longer reaches it), then each variable's slots, variables in the order
 /// of their first update and slots in the class's order (SGD: momentum; Adam, AdamW, Nadam:
 /// momentum, velocity[, velocity_hat]; RMSprop: velocity[, momentum][, average_gradient];
-/// Adagrad: accumulator; Adadelta: accumulated_grad, accumulated_delta_var), then "average"
+/// Adagrad: accumulator; Adadelta: accumulated_grad, accumulated_delta_var; Adamax: momentum, norm;
+/// Lion: momentum), then "average"
 /// with use_ema and "gradient_accumulator" with gradient_accumulation_steps. Writes new handles
 /// to out[0..min(capacity, count)) and the count to *out_count; call with capacity 0 to learn the
 /// count. Ownership: each out[i] is new, free with kiln_variable_free. Lifetime: the variables

@@ -20,9 +20,10 @@
  *   kiln_model_fit(&history, model, &f);      // history: kiln_callback_get_history
  *
  * Threads: a model trains on one thread at a time; fit, evaluate and predict run their callbacks
- * and step callbacks on the calling thread. A fit, evaluate, train_on_batch or test_on_batch of a
- * model that is in one of them on another thread is FAILED_PRECONDITION (the same thread may nest
- * them: a callback's evaluate); predict, predict_on_batch and calls of the model may run beside them.
+ * and step callbacks on the calling thread. A compile, fit, evaluate, train_on_batch or test_on_batch
+ * of a model that is in fit, evaluate, train_on_batch or test_on_batch on another thread is
+ * FAILED_PRECONDITION (the same thread may nest them: a callback's evaluate); predict,
+ * predict_on_batch and calls of the model may run beside them.
  */
 #ifndef KILN_TRAINING_H
 #define KILN_TRAINING_H
@@ -160,7 +161,8 @@ typedef struct kiln_fit_options {
 KILN_API kiln_status *kiln_fit_options_init(kiln_fit_options *options, size_t struct_size);
 /// Keras's model.fit. FAILED_PRECONDITION before compile; INVALID_ARGUMENT for mismatched
 /// x/y/sample_weight sizes (naming both), a wrong number of y tensors, validation_split outside
-/// [0, 1) or with a dataset, empty data; a callback's error stops training with that status.
+/// [0, 1) or with a dataset, empty data, an infinite dataset without steps_per_epoch (or an infinite
+/// validation dataset without validation_steps); a callback's error stops training with that status.
 /// A failing batch leaves the weights and optimizer as the previous batch left them.
 /// Ownership: *out_history (when out_history is not NULL) is a new handle to the History
 /// callback (read with kiln_callback_get_history; free with kiln_callback_free); the options
@@ -212,7 +214,8 @@ typedef struct kiln_predict_options {
 /// compiled it. Ownership: the caller's struct. Thread-safety: safe.
 KILN_API kiln_status *kiln_predict_options_init(kiln_predict_options *options, size_t struct_size);
 /// Keras's model.predict: runs the model in batches (training false) and gives each output's
-/// batches concatenated along axis 0. Needs no compile. Ownership: *out is a new list, one
+/// batches concatenated along axis 0. Needs no compile. An infinite dataset needs steps (else
+/// INVALID_ARGUMENT, as for evaluate). Ownership: *out is a new list, one
 /// tensor per output. Thread-safety: one call per model at a time.
 KILN_API kiln_status *kiln_model_predict(kiln_tensor_list **out, kiln_layer *model,
                                         const kiln_predict_options *options);

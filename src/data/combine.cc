@@ -1,6 +1,7 @@
 // Dataset transformations that combine or regroup elements: zip, concatenate, cache (in memory),
 // unbatch, enumerate.
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
 
 #include "core/error.h"
@@ -216,6 +217,8 @@ class EnumerateDataset final : public UnaryDataset {
      public:
       It(IteratorPtr in, int64_t start) : in_(std::move(in)), i_(start) {}
       bool next(Element *out) override {
+        // As tf.data's zip(range(start, int64 max), input): the counter ends before it would wrap.
+        if (i_ == INT64_MAX) return false;
         Element e;
         if (!in_->next(&e)) return false;
         out->clear();

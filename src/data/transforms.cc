@@ -198,7 +198,8 @@ class MapDataset final : public UnaryDataset {
 class FilterDataset final : public UnaryDataset {
  public:
   FilterDataset(DatasetPtr input, PredicateFn fn) : UnaryDataset(input, input->names()), fn_(std::move(fn)) {}
-  int64_t cardinality() const override { return input_->cardinality() == kInfinite ? kInfinite : kUnknown; }
+  // As tf.data: unknown, even over an infinite input (a predicate may drop every element).
+  int64_t cardinality() const override { return kUnknown; }
   IteratorPtr make_iterator() const override {
     class It final : public Iterator {
      public:
@@ -276,10 +277,10 @@ class TakeSkipDataset final : public UnaryDataset {
       : UnaryDataset(input, input->names()), count_(count), take_(take) {}
   int64_t cardinality() const override {
     const int64_t n = input_->cardinality();
-    if (take_) {
-      if (count_ <= 0) return count_ == 0 ? 0 : n;
-      if (n == kInfinite) return count_;
-      return n == kUnknown ? kUnknown : std::min(n, count_);
+    if (take_) {  // as tf.data: an input of unknown size stays unknown, even for take(0)
+      if (n == kUnknown) return kUnknown;
+      if (n == kInfinite) return count_ < 0 ? kInfinite : count_;
+      return count_ < 0 ? n : std::min(n, count_);
     }
     if (n < 0) return n;
     return count_ < 0 ? 0 : std::max<int64_t>(0, n - count_);

@@ -157,6 +157,41 @@ void adagrad(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b,
   }
 }
 
+// Adamax: c = {lr, 1 - b1, b2, 1 - b1^t, epsilon}; slots momentum, norm.
+// m += (g - m)(1 - b1); u = max(b2 u, |g|) (a NaN propagates); w -= (lr m) / ((1 - b1^t)(u + eps)).
+template <typename T, typename Pre>
+void adamax(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
+  const T lr = coef<T>(p, 0), one_b1 = coef<T>(p, 1), b2 = coef<T>(p, 2), one_b1_power = coef<T>(p, 3),
+          eps = coef<T>(p, 4);
+  for (int64_t i = b; i < e; ++i) {
+    const T g = pre.grad(x.g[i]);
+    const T w = pre.weight(x.w0[i]);
+    const T m = x.s0[0][i] + (g - x.s0[0][i]) * one_b1;
+    const T scaled = b2 * x.s0[1][i], a = std::abs(g);
+    const T u = (scaled != scaled || a != a) ? scaled + a : (scaled < a ? a : scaled);
+    x.s[0][i] = m;
+    x.s[1][i] = u;
+    x.w[i] = w - (lr * m) / (one_b1_power * (u + eps));
+  }
+}
+
+// Lion: c = {lr, b1, 1 - b1, b2, 1 - b2}; slot momentum.
+// w -= lr sign(m b1 + g (1 - b1)) (sign of NaN is NaN, of 0 is 0); m = m b2 + g (1 - b2).
+template <typename T, typename Pre>
+void lion(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
+  const T lr = coef<T>(p, 0), b1 = coef<T>(p, 1), one_b1 = coef<T>(p, 2), b2 = coef<T>(p, 3),
+          one_b2 = coef<T>(p, 4);
+  for (int64_t i = b; i < e; ++i) {
+    const T g = pre.grad(x.g[i]);
+    const T w = pre.weight(x.w0[i]);
+    const T m0 = x.s0[0][i];
+    const T d = m0 * b1 + g * one_b1;
+    const T sign = d != d ? d : (d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0)));
+    x.w[i] = w - lr * sign;
+    x.s[0][i] = m0 * b2 + g * one_b2;
+  }
+}
+
 // Adadelta: c = {lr, rho, 1 - rho, epsilon}.
 template <typename T, typename Pre>
 void adadelta(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
@@ -213,6 +248,10 @@ void run_rule(const Span<T> &x, const UpdateParams &p, int64_t b, int64_t e) {
       return adadelta<T, P>(x, pre, p, b, e);
     case UpdateRule::kNadam:
       return nadam<T, P>(x, pre, p, b, e);
+    case UpdateRule::kAdamax:
+      return adamax<T, P>(x, pre, p, b, e);
+    case UpdateRule::kLion:
+      return lion<T, P>(x, pre, p, b, e);
   }
 }
 
@@ -231,10 +270,12 @@ int num_slots(const UpdateParams &p) {
     case UpdateRule::kSgdMomentum:
     case UpdateRule::kSgdNesterov:
     case UpdateRule::kAdagrad:
+    case UpdateRule::kLion:
       return 1;
     case UpdateRule::kAdam:
     case UpdateRule::kAdadelta:
     case UpdateRule::kNadam:
+    case UpdateRule::kAdamax:
       return 2;
     case UpdateRule::kAdamAmsgrad:
       return 3;

@@ -24,6 +24,8 @@ enum class UpdateRule {
   kAdagrad,      // slots: accumulator
   kAdadelta,     // slots: accumulated_grad, accumulated_delta_var
   kNadam,        // slots: momentum, velocity
+  kAdamax,       // slots: momentum, norm
+  kLion,         // slots: momentum
 };
 
 constexpr int kMaxSlots = 3;

@@ -27,5 +27,6 @@ void register_merge_layers();          // merge_layers.cc: Add ... Concatenate, 
 void register_activation_layers();     // activation_layers.cc: ReLU, LeakyReLU, ELU, Softmax, PReLU
 void register_reshaping_layers();      // reshaping_layers.cc: ZeroPadding, Cropping, UpSampling 1D-3D
 void register_noise_layers();          // noise_layers.cc: GaussianNoise, GaussianDropout, SpatialDropout
+void register_recurrent_layers();      // recurrent_layers.cc: SimpleRNN, GRU, LSTM
 
 }  // namespace kiln::layers

@@ -381,6 +381,7 @@ void register_builtin_layers() {
     register_activation_layers();
     register_reshaping_layers();
     register_noise_layers();
+    register_recurrent_layers();
   });
 }
 

@@ -697,8 +697,10 @@ void Layer::add_config(Config &) const {}
 
 std::vector<PartialShape> Layer::compute_output_shape(const std::vector<PartialShape> &input_shapes) {
   // Run the layer on zeros twice, with unknown dims set to 2 and then 3: output dims that
-  // differ between the runs follow an unknown input dim and are reported unknown.
+  // differ between the runs follow an unknown input dim and are reported unknown. Shapes other than
+  // the build's are checked against the input spec first, as a call's are.
   build(input_shapes);
+  check_input_spec(input_shapes);
   autodiff::AutocastScope scope(autocast_scope_dtype());
   auto run = [&](int64_t fill) {
     std::vector<Tensor> zeros;

@@ -1,6 +1,7 @@
 // LayerNormalization, BatchNormalization (channels last) and the Normalization preprocessing
 // layer with its adapt().
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 
 #include "core/error.h"
@@ -95,8 +96,9 @@ class LayerNormalization final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    const DType cdt = stats_dtype(inputs.at(0));
-    const Tensor x = ops::cast(inputs.at(0), cdt);
+    const Tensor &in = single_input(*this, inputs);
+    const DType cdt = stats_dtype(in);
+    const Tensor x = ops::cast(in, cdt);
     const Tensor g = gamma_ ? ops::cast(gamma_->value(), cdt) : ops::ones(param_shape_, cdt);
     const Tensor b = beta_ ? ops::cast(beta_->value(), cdt) : ops::zeros(param_shape_, cdt);
     return {ops::cast(ops::layer_norm(x, g, b, static_cast<float>(epsilon_), norm_axes_), compute_dtype())};
@@ -166,8 +168,9 @@ class BatchNormalization final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
-    const DType cdt = stats_dtype(inputs.at(0));
-    const Tensor x = ops::cast(inputs.at(0), cdt);
+    const Tensor &in = single_input(*this, inputs);
+    const DType cdt = stats_dtype(in);
+    const Tensor x = ops::cast(in, cdt);
     const Shape ps({channels_});
     const Tensor g = gamma_ ? ops::cast(gamma_->value(), cdt) : ops::ones(ps, cdt);
     const Tensor b = beta_ ? ops::cast(beta_->value(), cdt) : ops::zeros(ps, cdt);
@@ -321,6 +324,14 @@ class Normalization final : public Layer, public Adaptable {
       fail(Code::kInvalidArgument,
            "Normalization: mean and variance must have the same shape; got mean of shape ",
            tuple_string(mean_arg_->shape), " and variance of shape ", tuple_string(variance_arg_->shape));
+    if (mean_arg_) {
+      for (double m : mean_arg_->values)
+        if (!std::isfinite(m))
+          fail(Code::kInvalidArgument, "Normalization: mean holds ", m, "; expected finite values");
+      for (double v : variance_arg_->values)
+        if (!(v >= 0 && std::isfinite(v)))
+          fail(Code::kInvalidArgument, "Normalization: variance holds ", v, "; expected finite values >= 0");
+    }
     if (mean_arg_ && mean_arg_->shape.size() > axes_.size())
       fail(Code::kInvalidArgument, "Normalization: the rank of mean must be at most the number of axes (",
            axes_.size(), "); got mean of shape ", tuple_string(mean_arg_->shape), " for axis ",
@@ -579,7 +590,7 @@ class GroupNormalization final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    const Tensor &in = inputs.at(0);
+    const Tensor &in = single_input(*this, inputs);
     const DType cdt = stats_dtype(in);
     const int64_t k = channel_axis_, rank = in.rank(), dim = in.shape()[int(k)];
     // [..., groups, channels / groups, ...] at the channel axis.

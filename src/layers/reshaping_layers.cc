@@ -145,6 +145,9 @@ class Cropping final : public SpatialLayer {
   std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
     build(shapes);
     PartialShape s = single_input(*this, shapes);
+    if (static_cast<int64_t>(s.size()) != input_spec().ndim)  // a shape other than the build's
+      fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): input has shape ",
+           partial_shape_string(s), "; expected rank ", input_spec().ndim);
     for (size_t i = 0; i < N; ++i)
       if (s[axis(i)] >= 0) s[axis(i)] = cropped(s[axis(i)], i, partial_shape_string(s));
     return {s};

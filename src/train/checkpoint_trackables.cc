@@ -250,6 +250,10 @@ OptimizerLayout keras_layout(const Optimizer &opt) {
   } else if (c == "Adadelta") {
     l.lists = {{"_accumulated_grads", "accumulated_grad", 0, true},
                {"_accumulated_delta_vars", "accumulated_delta_var", 0, true}};
+  } else if (c == "Adamax") {
+    l.lists = {{"_m", "momentum", 0, true}, {"_u", "norm", 0, true}};
+  } else if (c == "Lion") {
+    l.lists = {{"_momentums", "momentum", 0, true}};
   } else if (c == "Nadam") {
     l.lists = {{"_momentums", "momentum", 0, true}, {"_velocities", "velocity", 0, true}};
     l.state_names = {"_u_product"};

@@ -448,6 +448,8 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
         std::make_unique<ArraySource>(batch_data(x, y, w), x.size(), y.size(), train_batch, o.shuffle, comm);
   }
   if (o.validation_dataset) {
+    if (o.validation_dataset->cardinality() == data::kInfinite && o.validation_steps <= 0)
+      fail(Code::kInvalidArgument, "fit: the validation dataset is infinite; give validation_steps");
     d.val = dataset_source(o.validation_dataset, o.num_inputs, {}, "fit");
   } else if (has_val_arrays) {
     check_arrays(o.validation_x, o.validation_y, o.validation_sample_weight, "fit (validation data)");
@@ -520,6 +522,8 @@ std::unique_ptr<BatchSource> loop_source(const Options &o, const std::vector<Ten
   if (o.dataset) {
     if (!o.x.empty() || !y.empty() || sw.defined())
       fail(Code::kInvalidArgument, what, ": give the data either as x/y tensors or as a dataset, not both");
+    if (o.dataset->cardinality() == data::kInfinite && o.steps <= 0)
+      fail(Code::kInvalidArgument, what, ": the dataset is infinite; give steps");
     return dataset_source(o.dataset, o.num_inputs, {}, what);
   }
   check_arrays(o.x, y, sw, what);

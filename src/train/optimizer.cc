@@ -588,7 +588,8 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
   }
 
   const int64_t t = steps + 1;
-  const double lr = scheduled ? *scheduled : learning_rate_;
+  // Keras keeps a float learning rate in a float32 variable: a float64 update reads it rounded so.
+  const double lr = scheduled ? *scheduled : static_cast<double>(static_cast<float>(learning_rate_));
   // Keras's clip_by_global_norm: one scale for every gradient (NaN when the norm is not finite).
   double global_scale = 1.0;
   if (clip_set(global_clipnorm_)) {

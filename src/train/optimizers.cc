@@ -235,6 +235,63 @@ class Nadam final : public Optimizer {
   VariablePtr u_product_;
 };
 
+// Adamax: Adam with the infinity norm (slots momentum and norm). As Keras computes it, 1 - beta_1^t
+// is rounded in the variable's dtype from beta_1 and t cast to it; 1 - beta_1 is a Python float.
+class Adamax final : public Optimizer {
+ public:
+  explicit Adamax(ConfigReader &&r) : Optimizer("Adamax", r, 0.001) {
+    beta_1_ = r.get_float("beta_1", 0.9);
+    beta_2_ = r.get_float("beta_2", 0.999);
+    epsilon_ = r.get_float("epsilon", 1e-7);
+    finish_config(r);
+  }
+
+ private:
+  std::vector<SlotSpec> slot_specs() const override { return {{"momentum", 0.0}, {"norm", 0.0}}; }
+  void add_config(Config &c) const override {
+    c.set("beta_1", beta_1_).set("beta_2", beta_2_).set("epsilon", epsilon_);
+  }
+  UpdateParams update_params(int64_t t, double lr, DType dtype) const override {
+    const double one_power =
+        dtype == DType::kFloat32 ? one_minus_power<float>(t) : one_minus_power<double>(t);
+    return params(UpdateRule::kAdamax, {lr, 1 - beta_1_, beta_2_, one_power, epsilon_});
+  }
+  template <typename F>
+  double one_minus_power(int64_t t) const {
+    return F(1) - std::pow(static_cast<F>(beta_1_), static_cast<F>(t));
+  }
+  double beta_1_, beta_2_, epsilon_;
+};
+
+// Lion (Chen et al. 2023): the sign of an interpolation of the momentum and the gradient (slot
+// momentum). beta_1 must be in (0, 1], as Keras requires; 1 - beta is computed in the variable's dtype.
+class Lion final : public Optimizer {
+ public:
+  explicit Lion(ConfigReader &&r) : Optimizer("Lion", r, 0.001) {
+    beta_1_ = r.get_float("beta_1", 0.9);
+    beta_2_ = r.get_float("beta_2", 0.99);
+    if (!(beta_1_ > 0 && beta_1_ <= 1))
+      fail(Code::kInvalidArgument,
+           "Lion: beta_1 must be in the (0, 1] range, otherwise the optimizer degenerates "
+           "to SignSGD; got ",
+           beta_1_);
+    finish_config(r);
+  }
+
+ private:
+  std::vector<SlotSpec> slot_specs() const override { return {{"momentum", 0.0}}; }
+  void add_config(Config &c) const override { c.set("beta_1", beta_1_).set("beta_2", beta_2_); }
+  UpdateParams update_params(int64_t, double lr, DType dtype) const override {
+    return dtype == DType::kFloat32 ? params_in<float>(lr) : params_in<double>(lr);
+  }
+  template <typename F>
+  UpdateParams params_in(double lr) const {
+    const F b1 = static_cast<F>(beta_1_), b2 = static_cast<F>(beta_2_);
+    return params(UpdateRule::kLion, {lr, b1, F(1) - b1, b2, F(1) - b2});
+  }
+  double beta_1_, beta_2_;
+};
+
 const std::map<std::string, OptimizerFactory> &builtins() {
   static const std::map<std::string, OptimizerFactory> b = {
       {"SGD", [](const Config &c) -> OptimizerPtr { return std::make_shared<SGD>(ConfigReader(c, "SGD")); }},
@@ -256,6 +313,10 @@ const std::map<std::string, OptimizerFactory> &builtins() {
        }},
       {"Nadam",
        [](const Config &c) -> OptimizerPtr { return std::make_shared<Nadam>(ConfigReader(c, "Nadam")); }},
+      {"Adamax",
+       [](const Config &c) -> OptimizerPtr { return std::make_shared<Adamax>(ConfigReader(c, "Adamax")); }},
+      {"Lion",
+       [](const Config &c) -> OptimizerPtr { return std::make_shared<Lion>(ConfigReader(c, "Lion")); }},
   };
   return b;
 }

@@ -256,10 +256,108 @@ static void test_normalization(void) {
   release_kept();
 }
 
+/* SimpleRNN, GRU and LSTM by class name: h = x + 0.5 h per step (linear, kernel ones, recurrent 0.5, no
+ * bias) over the steps 1, 2, 3 gives 1, 2.5, 4.25; backwards 3, 3.5, 2.75; a mask that drops the last
+ * step keeps 2.5. LSTM takes its initial states as inputs and gives them back with return_state. */
+static void test_recurrent(void) {
+  static const char *linear =
+      "{\"units\": 1, \"activation\": \"linear\", \"use_bias\": false, \"kernel_initializer\": \"ones\", "
+      "\"recurrent_initializer\": {\"class_name\": \"Constant\", \"config\": {\"value\": 0.5}}, "
+      "\"return_sequences\": true";
+  const int64_t xd[3] = {1, 3, 1}, md[2] = {1, 3}, last[2] = {1, 1};
+  const float xv[3] = {1, 2, 3}, fwd[3] = {1, 2.5f, 4.25f}, bwd[3] = {3, 3.5f, 2.75f}, kept[1] = {2.5f};
+  const uint8_t mv[3] = {1, 1, 0};
+  char json[512];
+  kiln_tensor *x = f32(3, xd, xv);
+  kiln_clear_session();
+  snprintf(json, sizeof json, "%s}", linear);
+  expect_layer("SimpleRNN", json, x, 3, xd, fwd);
+  snprintf(json, sizeof json, "%s, \"go_backwards\": true}", linear);
+  expect_layer("SimpleRNN", json, x, 3, xd, bwd);
+  {
+    kiln_layer *rnn = NULL;
+    kiln_tensor_list *in = NULL, *masks = NULL, *out = NULL;
+    kiln_tensor *y = NULL;
+    kiln_layer_call_options o;
+    snprintf(json, sizeof json, "%s, \"return_sequences\": false}", linear);
+    rnn = layer_from("SimpleRNN", json);
+    OK(kiln_tensor_list_create(&in));
+    OK(kiln_tensor_list_append(in, x));
+    OK(kiln_tensor_list_create(&masks));
+    OK(kiln_tensor_list_append(masks, make(KILN_DTYPE_BOOL, 2, md, mv)));
+    OK(kiln_layer_call_options_init(&o, sizeof o));
+    o.masks = masks;
+    if (rnn) OK(kiln_layer_call_with_options(&out, NULL, rnn, in, &o));
+    if (out) OK(kiln_tensor_list_get(&y, out, 0));
+    if (y) expect_f32(y, 2, last, kept, 0);
+    kiln_tensor_list_free(out);
+    kiln_tensor_list_free(masks);
+    kiln_tensor_list_free(in);
+    kiln_layer_free(rnn);
+  }
+  {
+    /* LSTM(2) from zero weights but the bias's forget gate (unit_forget_bias): c = sigmoid(1) c0 + 0,
+     * h = sigmoid(0) tanh(c) */
+    const int64_t sd[2] = {1, 2}, seq[3] = {1, 3, 1};
+    const float h0[2] = {0.5f, -1}, c0[2] = {2, -4};
+    float want_c[2], want_h[2];
+    kiln_layer *lstm =
+        layer_from("LSTM",
+                   "{\"units\": 2, \"kernel_initializer\": \"zeros\", \"recurrent_initializer\": "
+                   "\"zeros\", \"return_state\": true}");
+    kiln_tensor_list *in = NULL, *out = NULL;
+    kiln_tensor *h = NULL, *c = NULL;
+    size_t n = 0;
+    int i;
+    const float f = 1.0f / (1.0f + expf(-1.0f));
+    for (i = 0; i < 2; ++i) {
+      want_c[i] = c0[i] * f * f * f;
+      want_h[i] = 0.5f * tanhf(want_c[i]);
+    }
+    OK(kiln_tensor_list_create(&in));
+    OK(kiln_tensor_list_append(in, x));
+    OK(kiln_tensor_list_append(in, f32(2, sd, h0)));
+    OK(kiln_tensor_list_append(in, f32(2, sd, c0)));
+    if (lstm) OK(kiln_layer_call(&out, lstm, in, false));
+    n = kiln_tensor_list_get_size(out);
+    CHECK(n == 3);
+    if (n == 3) {
+      OK(kiln_tensor_list_get(&h, out, 1));
+      OK(kiln_tensor_list_get(&c, out, 2));
+      expect_f32(h, 2, sd, want_h, 1e-6);
+      expect_f32(c, 2, sd, want_c, 1e-6);
+    }
+    kiln_tensor_list_free(out);
+    kiln_tensor_list_free(in);
+    /* two initial states for a GRU (it has one), and sequences of rank 2, are statuses naming the layer */
+    {
+      kiln_layer *gru = layer_from("GRU", "{\"units\": 2}");
+      kiln_tensor *y = NULL;
+      OK(kiln_tensor_list_create(&in));
+      OK(kiln_tensor_list_append(in, x));
+      OK(kiln_tensor_list_append(in, f32(2, sd, h0)));
+      OK(kiln_tensor_list_append(in, f32(2, sd, c0)));
+      if (gru)
+        EXPECT_ERROR(kiln_layer_call(&out, gru, in, false), INVALID, "GRU", "optionally 1 initial state");
+      if (gru)
+        EXPECT_ERROR(kiln_layer_call_tensor(&y, gru, f32(2, seq + 1, xv), false), INVALID, "GRU", "rank 3");
+      kiln_tensor_list_free(in);
+      kiln_layer_free(gru);
+    }
+    kiln_layer_free(lstm);
+  }
+  EXPECT_ERROR(create_status("LSTM", "{\"units\": 2, \"stateful\": true}"), KILN_STATUS_UNIMPLEMENTED, "LSTM",
+               "stateful");
+  EXPECT_ERROR(create_status("SimpleRNN", "{\"units\": 2, \"recurrent_activation\": \"sigmoid\"}"), INVALID,
+               "SimpleRNN", "recurrent_activation");
+  release_kept();
+}
+
 int main(void) {
   test_values();
   test_normalization();
   test_training();
   test_errors();
+  test_recurrent();
   return test_summary();
 }

@@ -112,6 +112,58 @@ TEST(HppMoreLayers, ActivationLayers) {
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "negative_slope cannot be negative", [] { kl::LeakyReLU(-1); });
 }
 
+// kiln.hpp's SimpleRNN, GRU and LSTM: h = x + 0.5 h (linear, kernel ones, recurrent 0.5, no bias) over
+// steps 1, 2, 3; the LSTM's weights under Keras's names; a model with Embedding(mask_zero) and an LSTM
+// trains under fit.
+TEST(HppMoreLayers, RecurrentLayers) {
+  kiln::clear_session();
+  kl::RecurrentOptions o;
+  o.activation = "linear";
+  o.use_bias = false;
+  o.kernel_initializer = "ones";
+  o.return_sequences = true;
+  kiln::Layer rnn = kl::SimpleRNN(1, o);
+  const Tensor x = Tensor::from_vector({1.0f, 2.0f, 3.0f}, {1, 3, 1});
+  rnn.build_for(Dims{-1, 3, 1});
+  rnn.variables().at(1).assign(Tensor::from_vector({0.5f}, {1, 1}));
+  EXPECT_EQ(rnn(x).to_vector<float>(), (std::vector<float>{1, 2.5f, 4.25f}));
+  EXPECT_EQ(rnn.get_config().get_bool("return_sequences"), true);
+
+  kl::RecurrentOptions lo;
+  lo.return_state = true;
+  kiln::Layer lstm = kl::LSTM(3, lo);
+  const std::vector<Tensor> out = lstm(std::vector<Tensor>{kiln::testing::sawtooth({2, 4, 5}, 7, 0.25f)});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].shape(), (Dims{2, 3}));
+  EXPECT_EQ(out[0].to_vector<float>(), out[1].to_vector<float>());  // the last output is h
+  ASSERT_EQ(lstm.variables().size(), 3u);
+  EXPECT_EQ(lstm.variables()[0].name(), "lstm/lstm_cell/kernel");
+  EXPECT_EQ(lstm.variables()[1].value().shape(), (Dims{3, 12}));
+  kl::RecurrentOptions go;
+  go.reset_after = false;
+  EXPECT_EQ(kl::GRU(2, go).get_config().get_bool("reset_after"), false);
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "rank 3", [&] {
+    kl::GRU(2)(Tensor::from_vector({1.0f}, {1, 1}));
+  });
+
+  kiln::set_seed(2);
+  kl::EmbeddingOptions eo;
+  eo.mask_zero = true;
+  kiln::Sequential model({kl::Embedding(10, 4, eo), kl::LSTM(6), kl::Dense(2)});
+  model.compile("adam", "sparse_categorical_crossentropy");
+  std::vector<int32_t> ids(8 * 5, 0), labels(8);
+  for (int i = 0; i < 8; ++i) {
+    for (int t = 0; t < 3; ++t) ids[size_t(i * 5 + t)] = 1 + (i * 3 + t) % 9;  // two padding steps
+    labels[size_t(i)] = ids[size_t(i * 5)] > 5;
+  }
+  const Tensor tokens = Tensor::from_vector(ids, {8, 5}), y = Tensor::from_vector(labels, {8});
+  const double first = model.train_on_batch(tokens, y).at("loss");
+  double last = first;
+  for (int i = 0; i < 20; ++i) last = model.train_on_batch(tokens, y).at("loss");
+  EXPECT_LT(last, first);
+  EXPECT_EQ(model.predict(tokens).shape(), (Dims{8, 2}));
+}
+
 TEST(HppMoreLayers, SpatialLayers) {
   const Tensor img = kiln::reshape(kiln::range(1, 7, 1), {1, 2, 3, 1});  // H 2, W 3
   // ZeroPadding2D({top, bottom, left, right}).

@@ -108,6 +108,17 @@ TEST(HppOptimizers, TypedOptionsGiveKerasConfigs) {
   EXPECT_EQ(opt::Adagrad().get_config().get_float("initial_accumulator_value"), 0.1);
   EXPECT_EQ(opt::Adadelta().get_config().get_float("rho"), 0.95);
   EXPECT_EQ(opt::Nadam().class_name(), "Nadam");
+  opt::AdamOptions xo;
+  xo.beta_2 = 0.99;
+  EXPECT_EQ(opt::Adamax(0.002, xo).get_config().get_float("beta_2"), 0.99);
+  opt::LionOptions lo;
+  lo.beta_1 = 0.95;
+  const Config lion = opt::Lion(1e-4, lo).get_config();
+  EXPECT_EQ(lion.get_float("beta_1"), 0.95);
+  EXPECT_EQ(lion.get_float("beta_2"), 0.99);
+  EXPECT_EQ(opt::get("lion").class_name(), "Lion");
+  lo.beta_1 = 0;
+  EXPECT_THROW(opt::Lion(1e-4, lo), kiln::Error);
   EXPECT_EQ(opt::get("rmsprop").class_name(), "RMSprop");
   // serialize / deserialize, copies share the optimizer.
   opt::Optimizer back = opt::Optimizer::deserialize(adam.serialize());

@@ -579,9 +579,68 @@ def noise_layer_cases():
     return out
 
 
+# ---------------------------------------------------------------- recurrent layers (torch's own modules)
+
+def recurrent_cases():
+    """SimpleRNN, GRU (reset_after) and LSTM against torch's own cells (torch._VF.rnn_tanh_cell,
+    gru_cell, lstm_cell, what torch.nn.RNNCell / GRUCell / LSTMCell run) with kiln's weights in
+    torch's layout: transposed, GRU's gates reordered from Keras's z, r, h to torch's r, z, n, and the
+    recurrent biases zero where Keras has one bias. go_backwards walks the steps from the last (Keras
+    returns the outputs in that order)."""
+    def torch_order(a):  # GRU columns z, r, h -> r, z, n
+        z, r, h = torch.chunk(a, 3, dim=-1)
+        return torch.cat([r, z, h], dim=-1)
+
+    def fn_for(kind, units, go_backwards, return_sequences, return_state, states_given):
+        def fn(xs, ws):
+            x = xs[0]
+            k, rk, b = ws
+            if kind == "GRU":
+                w_ih, w_hh, b_ih, b_hh = torch_order(k).T, torch_order(rk).T, torch_order(b[0]), torch_order(b[1])
+            else:
+                w_ih, w_hh, b_ih, b_hh = k.T, rk.T, b, torch.zeros_like(b)
+            batch = x.shape[0]
+            h = xs[1] if states_given else torch.zeros(batch, units)
+            c = xs[2] if states_given and kind == "LSTM" else torch.zeros(batch, units)
+            steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
+            outs = []
+            for t in steps:
+                if kind == "LSTM":
+                    h, c = torch._VF.lstm_cell(x[:, t], (h, c), w_ih, w_hh, b_ih, b_hh)
+                elif kind == "GRU":
+                    h = torch._VF.gru_cell(x[:, t], h, w_ih, w_hh, b_ih, b_hh)
+                else:
+                    h = torch._VF.rnn_tanh_cell(x[:, t], h, w_ih, w_hh, b_ih, b_hh)
+                outs.append(h)
+            out = [torch.stack(outs, 1) if return_sequences else outs[-1]]
+            if return_state:
+                out += [h, c] if kind == "LSTM" else [h]
+            return out
+        return fn
+
+    out = []
+    for kind, gates in (("SimpleRNN", 1), ("GRU", 3), ("LSTM", 4)):
+        for go_backwards, return_sequences, return_state, states_given in (
+                (False, False, False, False), (True, True, True, True)):
+            name = "%s%s" % (kind.lower(), "_backwards_states" if go_backwards else "")
+            rng = rng_for(name)
+            units, feat = 3, 4
+            config = {"units": units, "go_backwards": go_backwards, "return_sequences": return_sequences,
+                      "return_state": return_state}
+            inputs = [uniform(rng, [2, 5, feat])]
+            if states_given:
+                inputs += [uniform(rng, [2, units]) for _ in range(2 if kind == "LSTM" else 1)]
+            bias_shape = [2, gates * units] if kind == "GRU" else [gates * units]
+            weights = [uniform(rng, [feat, gates * units], -0.6, 0.6), uniform(rng, [units, gates * units], -0.6, 0.6),
+                       uniform(rng, bias_shape, -0.3, 0.3)]
+            out.append(case(name, kind, config, fn_for(kind, units, go_backwards, return_sequences, return_state,
+                                                        states_given), inputs, weights))
+    return out
+
+
 CASES = [dense_cases, activation_cases, flatten_reshape_cases, dropout_cases, embedding_cases, layer_norm_cases,
          batch_norm_cases, conv2d_cases, pooling_cases, attention_cases, merge_cases, activation_layer_cases,
-         reshaping_layer_cases, noise_layer_cases]
+         reshaping_layer_cases, noise_layer_cases, recurrent_cases]
 
 
 def render():

@@ -152,7 +152,9 @@ class Reference:
 
     def apply(self, grads, weights, names):
         pairs = [(g, i) for i, g in enumerate(grads) if g is not None]
-        lr = self.current_lr()
+        # Keras keeps a float learning rate in a float32 variable; the update reads it cast to the
+        # variable's dtype (a schedule's value is float32 already).
+        lr = float(np.float32(self.current_lr()))
         c = self.c
         gs = [g for g, _ in pairs]
         if c.get("clipnorm"):
@@ -240,6 +242,18 @@ class Reference:
             m_hat = u_next * m / (1 - prod_next) + (1 - u_t) * g / (1 - prod)
             v_hat = v / (1 - b2 ** t)
             return w - m_hat * lr / (np.sqrt(v_hat) + eps)
+        if cls == "Adamax":
+            b1, b2, eps = c.get("beta_1", 0.9), c.get("beta_2", 0.999), c.get("epsilon", 1e-7)
+            m, u = self.slot("momentum", key, w), self.slot("norm", key, w)
+            m += (g - m) * (1 - b1)
+            u[...] = np.maximum(b2 * u, np.abs(g))
+            return w - (lr * m) / ((1 - b1 ** t) * (u + eps))
+        if cls == "Lion":
+            b1, b2 = c.get("beta_1", 0.9), c.get("beta_2", 0.99)
+            m = self.slot("momentum", key, w)
+            out = w - lr * np.sign(m * b1 + g * (1 - b1))
+            m[...] = m * b2 + g * (1 - b2)
+            return out
         raise ValueError(cls)
 
 
@@ -272,6 +286,10 @@ CASES = [
     ("adagrad", "Adagrad", {"learning_rate": 0.1}),
     ("adadelta", "Adadelta", {"learning_rate": 1.0}),
     ("nadam", "Nadam", {"learning_rate": 0.05}),
+    ("adamax", "Adamax", {"learning_rate": 0.05}),
+    ("adamax_weight_decay", "Adamax", {"learning_rate": 0.05, "beta_2": 0.9, "weight_decay": 0.1}),
+    ("lion", "Lion", {"learning_rate": 0.01}),
+    ("lion_clipnorm", "Lion", {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9, "clipnorm": 0.5}),
 ]
 # Cases with exclusions given by exclude_from_weight_decay(var_names=...), not by the config.
 EXCLUDE_CALL = {"adamw_exclude": ["bias"]}

@@ -144,6 +144,33 @@ class CustomScheduleTest(unittest.TestCase):
         return float(np.float32(1 / np.sqrt(np.float32(d_model))) *
                      min(np.float32(1 / np.sqrt(s)), np.float32(s * np.float32(warmup ** -1.5))))
 
+    def test_adamax_and_lion(self):
+        # Keras 3's names, defaults, slots and configs (their trajectories are golden cases).
+        self.assertEqual(type(optimizers.get("adamax")).__name__, "Adamax")
+        self.assertEqual(type(optimizers.get("lion")).__name__, "Lion")
+        lion = optimizers.Lion(0.1)
+        self.assertEqual((lion.get_config()["beta_1"], lion.get_config()["beta_2"]), (0.9, 0.99))
+        w = kiln.Variable(np.array([1.0, -2.0, 0.5], np.float32))
+        lion.apply_gradients([(kiln.constant([0.3, -4.0, 0.0]), w)])
+        # sign(0.9 m + 0.1 g) with m = 0: each weight moves by the learning rate against its gradient's sign
+        np.testing.assert_allclose(w.numpy(), [0.9, -1.9, 0.5], rtol=1e-7)
+        self.assertEqual(len(lion.variables), 2)  # iterations, momentum
+        with self.assertRaisesRegex(ValueError, "beta_1 must be in the \\(0, 1\\] range"):
+            optimizers.Lion(beta_1=0.0)
+        adamax = optimizers.Adamax(0.1)
+        v = kiln.Variable(np.array([1.0], np.float32))
+        adamax.apply_gradients([(kiln.constant([2.0]), v)])
+        # m = 0.1 g, u = |g|: w -= lr * m / ((1 - 0.9) * (u + eps))
+        self.assertAlmostEqual(float(v.numpy()[0]), 1.0 - 0.1 * 0.2 / (0.1 * (2.0 + 1e-7)), places=6)
+        self.assertEqual(optimizers.deserialize(optimizers.serialize(adamax)).get_config(), adamax.get_config())
+
+    def test_float_learning_rate_is_float32_as_keras(self):
+        # Keras keeps a float learning rate in a float32 variable: a float64 weight moves by
+        # float32(0.1), not by the double 0.1.
+        w = kiln.Variable(np.array([1.0], np.float64))
+        optimizers.SGD(0.1).apply_gradients([(kiln.constant(np.array([1.0], np.float64)), w)])
+        self.assertEqual(w.numpy()[0], 1.0 - float(np.float32(0.1)))
+
     def test_subclass_drives_every_step(self):
         w = kiln.Variable([1.0, 2.0], name="w")
         opt = optimizers.SGD(TransformerSchedule(16.0))

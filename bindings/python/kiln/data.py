@@ -253,10 +253,11 @@ def _on_destroy(user_data):
 
 
 class _FnEntry:
-    __slots__ = ("fn", "in_spec", "out_spec")
+    __slots__ = ("fn", "in_spec", "out_spec", "out_dtypes")
 
     def __init__(self, fn, in_spec, out_spec):
         self.fn, self.in_spec, self.out_spec = fn, in_spec, out_spec
+        self.out_dtypes = None  # a map function's first results' dtypes, which every call keeps
 
     def call(self, element):
         value = _unflatten_all(self.in_spec, _from_list(element))
@@ -279,7 +280,14 @@ def _on_map(out, element, user_data):
             raise InvalidArgumentError("Dataset.map: the map function returned %s; its first call returned %s, "
                                        "and every call must return that structure"
                                        % (_describe(spec), _describe(entry.out_spec.spec)))
-        _append(out, [_to_tensor(v) for v in leaves])
+        tensors = [_to_tensor(v) for v in leaves]
+        dtypes = [t.dtype for t in tensors]
+        if entry.out_dtypes is None:
+            entry.out_dtypes = dtypes
+        elif dtypes != entry.out_dtypes:  # as the structure: tf's one trace fixes the dtypes
+            raise InvalidArgumentError("Dataset.map: the map function returned dtypes %s; its first call returned %s, "
+                                       "and every call must return those" % (dtypes, entry.out_dtypes))
+        _append(out, tensors)
         return None
     except BaseException as e:  # noqa: B902 - every exception crosses back as a status
         return _errors.callback_status(e, "a dataset map function", token=True)

@@ -1252,5 +1252,7 @@ from .layers_reshaping import *  # noqa: E402,F401,F403
 from .layers_reshaping import __all__ as _reshaping_all  # noqa: E402
 from .layers_preprocessing import *  # noqa: E402,F401,F403
 from .layers_preprocessing import __all__ as _preprocessing_all  # noqa: E402
+from .layers_recurrent import *  # noqa: E402,F401,F403
+from .layers_recurrent import __all__ as _recurrent_all  # noqa: E402
 
-__all__ += _conv_all + _attention_all + _activation_all + _reshaping_all + _preprocessing_all
+__all__ += _conv_all + _attention_all + _activation_all + _reshaping_all + _preprocessing_all + _recurrent_all

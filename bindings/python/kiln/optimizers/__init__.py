@@ -1,4 +1,4 @@
-"""keras.optimizers: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, with Keras 3's arguments,
+"""keras.optimizers: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, with Keras 3's arguments,
 defaults and formulas, run by the C library (one fused in-place kernel per variable).
 
     opt = kiln.optimizers.Adam(learning_rate=1e-3)
@@ -323,8 +323,10 @@ RMSprop = _make("RMSprop", rho=0.9, momentum=0.0, epsilon=1e-7, centered=False)
 Adagrad = _make("Adagrad", initial_accumulator_value=0.1, epsilon=1e-7)
 Adadelta = _make("Adadelta", rho=0.95, epsilon=1e-7)
 Nadam = _make("Nadam", beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+Adamax = _make("Adamax", beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+Lion = _make("Lion", beta_1=0.9, beta_2=0.99)
 
-_ALL = {c._class_name: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam)}
+_ALL = {c._class_name: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion)}
 
 
 def serialize(optimizer):
