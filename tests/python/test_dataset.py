@@ -166,6 +166,13 @@ class TransformTest(unittest.TestCase):
     def test_zip_concatenate_enumerate_cache_prefetch(self):
         z = list(Dataset.zip((Dataset.range(3), Dataset.range(10, 20))))
         self.assertEqual([(int(a), int(b)) for a, b in z], [(0, 10), (1, 11), (2, 12)])
+        # tf.data: any nest of tuples and dicts of datasets
+        a, b = Dataset.range(3), Dataset.range(10, 13)
+        nested = list(Dataset.zip((a, {"y": b, "x": a.map(lambda t: t * 2)})).as_numpy_iterator())
+        self.assertEqual([(int(p), int(q["x"]), int(q["y"])) for p, q in nested], [(0, 0, 10), (1, 2, 11), (2, 4, 12)])
+        self.assertEqual(list(Dataset.zip({"k": a}).as_numpy_iterator())[0], {"k": 0})
+        with self.assertRaisesRegex(TypeError, r"element \[1\]\[0\] is a int"):
+            Dataset.zip((a, (3, b)))
         self.assertEqual(values(Dataset.range(2).concatenate(Dataset.range(5, 7))), [0, 1, 5, 6])
         e = [(int(i), int(v)) for i, v in Dataset.range(3, 5).enumerate(start=1)]
         self.assertEqual(e, [(1, 3), (2, 4)])

@@ -528,19 +528,29 @@ class Dataset:
 
     @staticmethod
     def zip(*datasets):
-        """Dataset.zip((a, b)) or zip(a, b): elements side by side as a tuple; zip(a): a's own."""
+        """Dataset.zip((a, b)) or zip(a, b): elements side by side as a tuple; zip(a): a's own. As
+        tf.data, any nest of tuples and dicts of datasets gives elements of that structure:
+        zip((a, (b, c))), zip({"x": a, "y": b})."""
         if len(datasets) == 1 and isinstance(datasets[0], Dataset):
             return datasets[0]  # tf.data: a structure of one dataset gives that dataset's elements
-        if len(datasets) == 1 and isinstance(datasets[0], (tuple, list)):
-            datasets = tuple(datasets[0])
-        if not datasets:
+        structure = datasets[0] if len(datasets) == 1 and isinstance(datasets[0], (tuple, list, dict)) else datasets
+        leaves = []
+
+        def walk(s, where):
+            if isinstance(s, Dataset):
+                leaves.append(s)
+                return s._spec
+            if isinstance(s, (tuple, list)):
+                return tuple(walk(x, "%s[%d]" % (where, i)) for i, x in enumerate(s))
+            if isinstance(s, dict):
+                return {k: walk(s[k], "%s[%r]" % (where, k)) for k in _dict_keys(s)}
+            raise TypeError("Dataset.zip: element %s is a %s (%r); expected a kiln.data.Dataset (make one with "
+                            "Dataset.from_tensors / from_tensor_slices)" % (where, type(s).__name__, s))
+        spec = walk(tuple(structure) if isinstance(structure, list) else structure, "")
+        if not leaves:
             raise InvalidArgumentError("Dataset.zip: expected a tuple of datasets; got none")
-        for i, d in enumerate(datasets):
-            if not isinstance(d, Dataset):
-                raise TypeError("Dataset.zip: element %d is a %s (%r); expected a kiln.data.Dataset (make one with "
-                                "Dataset.from_tensors / from_tensor_slices)" % (i, type(d).__name__, d))
-        hs = (ctypes.c_void_p * len(datasets))(*[d._h for d in datasets])
-        return _new_dataset(L.kiln_dataset_zip, hs, len(datasets), spec=tuple(d._spec for d in datasets))
+        hs = (ctypes.c_void_p * len(leaves))(*[d._h for d in leaves])
+        return _new_dataset(L.kiln_dataset_zip, hs, len(leaves), spec=spec)
 
     # ---- transformations ----
     def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True):
