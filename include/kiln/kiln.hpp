@@ -2416,6 +2416,27 @@ inline Layer GRU(int64_t units, const RecurrentOptions &o = {}) { return detail:
 inline Layer LSTM(int64_t units, const RecurrentOptions &o = {}) {
   return detail::recurrent("LSTM", units, o);
 }
+/// keras.layers.Bidirectional(layer, merge_mode): a copy of the recurrent layer run forwards and one
+/// run backwards, merged by merge_mode ("concat", "sum", "ave", "mul", or "" for both outputs);
+/// inputs [sequences] or [sequences, forward states..., backward states...].
+inline Layer Bidirectional(const Layer &layer, const std::string &merge_mode = "concat",
+                           const std::string &name = "") {
+  Config c;
+  if (merge_mode.empty())
+    c.set_null("merge_mode");
+  else
+    c.set("merge_mode", merge_mode);
+  c.set("layer", layer.serialize());
+  detail::set_if(c, "name", name);
+  return Layer::create("Bidirectional", c);
+}
+/// keras.layers.TimeDistributed(layer): the layer applied to every step of [batch, time, ...].
+inline Layer TimeDistributed(const Layer &layer, const std::string &name = "") {
+  Config c;
+  c.set("layer", layer.serialize());
+  detail::set_if(c, "name", name);
+  return Layer::create("TimeDistributed", c);
+}
 
 namespace detail {
 // A config value of n-dim nested lists of values (row-major) as JSON text; Python's tokens for
@@ -2487,7 +2508,8 @@ inline Layer BatchNormalization(const BatchNormalizationOptions &o = {}) {
 // Channels last. Window sizes, strides and dilations are Dims of one value (every spatial axis)
 // or one per axis: Conv2D(32, {3}) and Conv2D(32, {3, 3}) are the same layer.
 
-/// The settings Conv1D, Conv2D, DepthwiseConv2D and Conv2DTranspose share (Keras's defaults).
+/// The settings Conv1D, Conv2D, DepthwiseConv2D, SeparableConv1D/2D and Conv2DTranspose share (Keras's
+/// defaults).
 struct ConvOptions {
   Dims strides = {1};
   std::string padding = "valid";  ///< "valid" or "same"; Conv1D also "causal"
@@ -2545,6 +2567,33 @@ inline Layer DepthwiseConv2D(const Dims &kernel_size, const DepthwiseConv2DOptio
   Config c = detail::conv_config(kernel_size, o, "depthwise");
   c.set("depth_multiplier", o.depth_multiplier);
   return Layer::create("DepthwiseConv2D", c);
+}
+
+/// SeparableConv1D / SeparableConv2D's settings: ConvOptions' kernel_* fields are the depthwise_* keys.
+struct SeparableConvOptions : ConvOptions {
+  int64_t depth_multiplier = 1;
+  std::string pointwise_initializer = "glorot_uniform";
+  std::string pointwise_regularizer;  ///< "", "l1", "l2", "l1_l2"
+};
+namespace detail {
+inline Layer separable_conv(const char *cls, int64_t filters, const Dims &kernel_size,
+                            const SeparableConvOptions &o) {
+  Config c = conv_config(kernel_size, o, "depthwise");
+  c.set("filters", filters).set("depth_multiplier", o.depth_multiplier);
+  c.set("pointwise_initializer", o.pointwise_initializer);
+  set_if(c, "pointwise_regularizer", o.pointwise_regularizer);
+  return Layer::create(cls, c);
+}
+}  // namespace detail
+/// keras.layers.SeparableConv2D: a depthwise convolution (strides, dilation, padding), then a 1x1
+/// convolution to `filters` channels with the bias and activation; depthwise_kernel [kh, kw, C,
+/// depth_multiplier], pointwise_kernel [1, 1, C * depth_multiplier, filters].
+inline Layer SeparableConv2D(int64_t filters, const Dims &kernel_size, const SeparableConvOptions &o = {}) {
+  return detail::separable_conv("SeparableConv2D", filters, kernel_size, o);
+}
+/// keras.layers.SeparableConv1D: as SeparableConv2D over [N, W, C].
+inline Layer SeparableConv1D(int64_t filters, const Dims &kernel_size, const SeparableConvOptions &o = {}) {
+  return detail::separable_conv("SeparableConv1D", filters, kernel_size, o);
 }
 
 /// Conv2DTranspose's settings.
@@ -4075,8 +4124,13 @@ inline Optimizer Adadelta(const LearningRate &learning_rate = 0.001, const Adade
   return Optimizer::create("Adadelta", c);
 }
 
-/// keras.optimizers.Adamax (beta_1, beta_2, epsilon as Adam's; slots momentum and norm).
-inline Optimizer Adamax(const LearningRate &learning_rate = 0.001, const AdamOptions &o = {}) {
+struct AdamaxOptions : OptimizerOptions {
+  double beta_1 = 0.9;
+  double beta_2 = 0.999;
+  double epsilon = 1e-7;
+};
+/// keras.optimizers.Adamax (slots momentum and norm).
+inline Optimizer Adamax(const LearningRate &learning_rate = 0.001, const AdamaxOptions &o = {}) {
   Config c = detail::base_config(learning_rate, o);
   c.set("beta_1", o.beta_1).set("beta_2", o.beta_2).set("epsilon", o.epsilon);
   return Optimizer::create("Adamax", c);

@@ -211,7 +211,15 @@ class UnbatchDataset final : public UnaryDataset {
 class EnumerateDataset final : public UnaryDataset {
  public:
   EnumerateDataset(DatasetPtr input, int64_t start) : UnaryDataset(std::move(input), {}), start_(start) {}
-  int64_t cardinality() const override { return input_->cardinality(); }
+  // As tf.data's zip(range(start, int64 max), input): at most INT64_MAX - start elements. An infinite
+  // input stays infinite unless that bound is below 2^62 (kiln's practical infinity).
+  int64_t cardinality() const override {
+    const int64_t n = input_->cardinality();
+    if (n == kUnknown || start_ < 0) return n;
+    const int64_t left = INT64_MAX - start_;
+    if (n == kInfinite) return left < (int64_t{1} << 62) ? left : kInfinite;
+    return std::min(n, left);
+  }
   IteratorPtr make_iterator() const override {
     class It final : public Iterator {
      public:

@@ -28,5 +28,6 @@ void register_activation_layers();     // activation_layers.cc: ReLU, LeakyReLU,
 void register_reshaping_layers();      // reshaping_layers.cc: ZeroPadding, Cropping, UpSampling 1D-3D
 void register_noise_layers();          // noise_layers.cc: GaussianNoise, GaussianDropout, SpatialDropout
 void register_recurrent_layers();      // recurrent_layers.cc: SimpleRNN, GRU, LSTM
+void register_wrapper_layers();        // wrapper_layers.cc: Bidirectional, TimeDistributed
 
 }  // namespace kiln::layers

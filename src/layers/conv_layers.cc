@@ -1,8 +1,9 @@
 // Convolution and pooling layers, channels last (TF's NHWC): Conv1D, Conv2D, DepthwiseConv2D,
-// Conv2DTranspose, MaxPooling1D/2D, AveragePooling1D/2D and the global poolings, each also under
-// its Keras aliases (Convolution2D, MaxPool2D, GlobalAvgPool2D, ...). Weights are laid out as TF
+// Conv2DTranspose, SeparableConv1D/2D, MaxPooling1D/2D, AveragePooling1D/2D and the global poolings, each
+// also under its Keras aliases (Convolution2D, MaxPool2D, GlobalAvgPool2D, ...). Weights are laid out as TF
 // lays them: kernel [kh, kw, in, filters], Conv2DTranspose kernel [kh, kw, filters, in],
-// depthwise_kernel [kh, kw, in, depth_multiplier].
+// depthwise_kernel [kh, kw, in, depth_multiplier], SeparableConv2D's pointwise_kernel [1, 1, in *
+// depth_multiplier, filters].
 #include <algorithm>
 #include <cctype>
 #include <optional>
@@ -97,10 +98,11 @@ int64_t transpose_output_length(int64_t in, int64_t k, int64_t stride, int64_t d
 
 // ------------------------------------------------------------------ convolutions
 
-enum class ConvKind { kConv, kDepthwise, kTranspose };
+enum class ConvKind { kConv, kDepthwise, kTranspose, kSeparable };
 
-// Conv1D and Conv2D (kConv), DepthwiseConv2D and Conv2DTranspose: one class, as their configs,
-// weights and shapes differ only in these places.
+// Conv1D and Conv2D (kConv), DepthwiseConv2D, Conv2DTranspose and SeparableConv1D/2D (a depthwise
+// convolution, then a 1x1 convolution to `filters` channels with the bias and activation): one class,
+// as their configs, weights and shapes differ only in these places.
 class ConvLayer final : public Layer {
  public:
   ConvLayer(const char *class_name, int rank, ConvKind kind, const Config &config)
@@ -110,14 +112,16 @@ class ConvLayer final : public Layer {
   ConvLayer(const char *class_name, int rank, ConvKind kind, const Config &config, ConfigReader &&r)
       : Layer(class_name, r), rank_(size_t(rank)), kind_(kind) {
     require_float32_layer(*this);
-    const bool depthwise = kind == ConvKind::kDepthwise;
+    const bool separable = kind == ConvKind::kSeparable;
+    const bool depthwise = kind == ConvKind::kDepthwise || separable;
     kernel_key_ = depthwise ? "depthwise" : "kernel";
     if (depthwise) {
       depth_multiplier_ = r.get_int("depth_multiplier", 1);
       if (depth_multiplier_ < 1)
         fail(Code::kInvalidArgument, class_name, ": depth_multiplier must be positive; got ",
              depth_multiplier_);
-    } else {
+    }
+    if (kind != ConvKind::kDepthwise) {
       filters_ = r.get_int("filters");
       if (filters_ < 1)
         fail(Code::kInvalidArgument, class_name, ": filters must be positive; got ", filters_);
@@ -160,6 +164,12 @@ class ConvLayer final : public Layer {
     r.accept({"bias_regularizer", "activity_regularizer"});
     r.accept({depthwise ? "depthwise_regularizer" : "kernel_regularizer"});
     reject_constraints(r, {depthwise ? "depthwise_constraint" : "kernel_constraint", "bias_constraint"});
+    if (separable) {
+      pointwise_init_ = initializer_or(config, r, "pointwise_initializer", "glorot_uniform");
+      pointwise_reg_ = regularizer_from_value(config, "pointwise_regularizer");
+      r.accept({"pointwise_regularizer"});
+      reject_constraints(r, {"pointwise_constraint"});
+    }
     r.finish();
     input_spec_.ndim = rank + 2;
   }
@@ -177,14 +187,20 @@ class ConvLayer final : public Layer {
         k.insert(k.end(), {in, filters_});
         break;
       case ConvKind::kDepthwise:
+      case ConvKind::kSeparable:
         k.insert(k.end(), {in, depth_multiplier_});
         break;
       case ConvKind::kTranspose:
         k.insert(k.end(), {filters_, in});
         break;
     }
-    const std::string kernel_name = kind_ == ConvKind::kDepthwise ? "depthwise_kernel" : "kernel";
+    const std::string kernel_name = kernel_key_ == "depthwise" ? "depthwise_kernel" : "kernel";
     kernel_ = add_weight(kernel_name, Shape(k), dtype(), *kernel_init_, true, kernel_reg_);
+    if (kind_ == ConvKind::kSeparable) {  // [1, (1,) in * depth_multiplier, filters]
+      std::vector<int64_t> pk(rank_, 1);
+      pk.insert(pk.end(), {in * depth_multiplier_, filters_});
+      pointwise_ = add_weight("pointwise_kernel", Shape(pk), dtype(), *pointwise_init_, true, pointwise_reg_);
+    }
     if (use_bias_)
       bias_ = add_weight("bias", Shape({out_channels(in)}), dtype(), *bias_init_, true, bias_reg_);
     input_spec_.last_dim = in;
@@ -222,6 +238,13 @@ class ConvLayer final : public Layer {
     const Tensor w = f32_compute(kernel_->read_for_op());
     const Padding p = to_padding(padding_);
     Tensor y;
+    if (kind_ == ConvKind::kSeparable) {
+      y = separable(x, w, f32_compute(pointwise_->read_for_op()), p);
+      if (fused_ == ops::DenseActivation::kLinear) y = activation_(y);
+      y = bf16_result(y, in_dtype);
+      if (activity_reg_) add_loss(activity_loss(*activity_reg_, y));
+      return {y};
+    }
     if (kind_ == ConvKind::kDepthwise) {
       y = ops::depthwise_conv2d(x, w, strides_, dilation_, p);
     } else if (kind_ == ConvKind::kTranspose) {
@@ -252,6 +275,23 @@ class ConvLayer final : public Layer {
     return {y};
   }
 
+  // Keras's separable_conv: the depthwise convolution (strides, dilation, padding), then the pointwise
+  // 1x1 convolution with the bias and the fused activation. Rank 1 runs as rank 2 over a height of 1.
+  Tensor separable(const Tensor &x, const Tensor &depthwise, const Tensor &pointwise, Padding p) const {
+    const Tensor bias = bias_ ? f32_compute(bias_->read_for_op()) : Tensor();
+    if (rank_ == 2) {
+      const Tensor d = ops::depthwise_conv2d(x, depthwise, strides_, dilation_, p);
+      return ops::conv2d_bias_act(d, pointwise, bias, {1, 1}, {1, 1}, Padding::kValid, fused_, fused_alpha_);
+    }
+    const Shape &xs = x.shape(), &ks = depthwise.shape(), &ps = pointwise.shape();
+    const Tensor d = ops::depthwise_conv2d(ops::reshape(x, {xs[0], 1, xs[1], xs[2]}),
+                                           ops::reshape(depthwise, {1, ks[0], ks[1], ks[2]}),
+                                           {1, strides_[0]}, {1, dilation_[0]}, p);
+    const Tensor y = ops::conv2d_bias_act(d, ops::reshape(pointwise, {1, 1, ps[1], ps[2]}), bias, {1, 1},
+                                          {1, 1}, Padding::kValid, fused_, fused_alpha_);
+    return ops::reshape(y, {xs[0], y.shape()[2], filters_});
+  }
+
   // A float32 Conv2D with relu fuses with a MaxPooling2D whose strides equal its pool size
   // (ops::conv2d_bias_act's max_pool): the bias, relu and pooling in one pass, and the unpooled
   // output (4x the pooled one) neither written twice nor kept for the gradient.
@@ -260,20 +300,23 @@ class ConvLayer final : public Layer {
                                       const CallContext &ctx) override;
 
   void add_config(Config &c) const override {
-    if (kind_ == ConvKind::kDepthwise)
-      c.set("depth_multiplier", depth_multiplier_);
-    else
-      c.set("filters", filters_);
+    if (kernel_key_ == "depthwise") c.set("depth_multiplier", depth_multiplier_);
+    if (kind_ != ConvKind::kDepthwise) c.set("filters", filters_);
     c.set("kernel_size", kernel_size_).set("strides", strides_).set("padding", padding_);
     c.set("data_format", "channels_last").set("dilation_rate", dilation_);
     if (kind_ == ConvKind::kConv) c.set("groups", 1);
     c.set("activation", activation_.name).set("use_bias", use_bias_);
+    const bool separable = kind_ == ConvKind::kSeparable;
     c.set(kernel_key_ + "_initializer", serialize_initializer(*kernel_init_));
+    if (separable) c.set("pointwise_initializer", serialize_initializer(*pointwise_init_));
     c.set("bias_initializer", serialize_initializer(*bias_init_));
     set_regularizer(c, (kernel_key_ + "_regularizer").c_str(), kernel_reg_);
+    if (separable) set_regularizer(c, "pointwise_regularizer", pointwise_reg_);
     set_regularizer(c, "bias_regularizer", bias_reg_);
     set_regularizer(c, "activity_regularizer", activity_reg_);
-    c.set_null(kernel_key_ + "_constraint").set_null("bias_constraint");
+    c.set_null(kernel_key_ + "_constraint");
+    if (separable) c.set_null("pointwise_constraint");
+    c.set_null("bias_constraint");
     if (kind_ == ConvKind::kTranspose) {
       if (output_padding_.empty())
         c.set_null("output_padding");
@@ -293,9 +336,9 @@ class ConvLayer final : public Layer {
   ops::DenseActivation fused_ = ops::DenseActivation::kLinear;
   float fused_alpha_ = 0.0f;
   bool use_bias_ = true;
-  InitializerPtr kernel_init_, bias_init_;
-  RegularizerPtr kernel_reg_, bias_reg_, activity_reg_;
-  VariablePtr kernel_, bias_;
+  InitializerPtr kernel_init_, bias_init_, pointwise_init_;
+  RegularizerPtr kernel_reg_, bias_reg_, activity_reg_, pointwise_reg_;
+  VariablePtr kernel_, bias_, pointwise_;  // pointwise_: SeparableConv's 1x1 kernel
 };
 
 // ------------------------------------------------------------------ pooling
@@ -439,6 +482,10 @@ void register_conv_layers() {
   add_with_aliases({"Conv1D", "Convolution1D"}, factory<ConvLayer>("Conv1D", 1, ConvKind::kConv));
   add_with_aliases({"Conv2D", "Convolution2D"}, factory<ConvLayer>("Conv2D", 2, ConvKind::kConv));
   add_with_aliases({"DepthwiseConv2D"}, factory<ConvLayer>("DepthwiseConv2D", 2, ConvKind::kDepthwise));
+  add_with_aliases({"SeparableConv1D", "SeparableConvolution1D"},
+                   factory<ConvLayer>("SeparableConv1D", 1, ConvKind::kSeparable));
+  add_with_aliases({"SeparableConv2D", "SeparableConvolution2D"},
+                   factory<ConvLayer>("SeparableConv2D", 2, ConvKind::kSeparable));
   add_with_aliases({"Conv2DTranspose", "Convolution2DTranspose"},
                    factory<ConvLayer>("Conv2DTranspose", 2, ConvKind::kTranspose));
   add_with_aliases({"MaxPooling1D", "MaxPool1D"}, factory<Pooling>("MaxPooling1D", 1, true));

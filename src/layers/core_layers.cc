@@ -382,6 +382,7 @@ void register_builtin_layers() {
     register_reshaping_layers();
     register_noise_layers();
     register_recurrent_layers();
+    register_wrapper_layers();
   });
 }
 

@@ -14,6 +14,7 @@
 // clamped into [0, 1] as Keras clamps it, and only a rate strictly between 0 and 1 drops.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -165,8 +166,12 @@ class Recurrent final : public Layer {
       fail(Code::kUnimplemented, r.owner(),
            ": stateful=True is not supported; pass the states between calls with "
            "return_state=True and the initial states as inputs");
-    // Keras's implementation choices: accepted, they change how a backend computes, not the result.
-    r.get_int("implementation", 2);
+    // Keras's implementation: 1 (which a recurrent_dropout forces) draws a dropout mask per gate, 2 one
+    // for every gate; otherwise the same computation. Not part of Keras's config.
+    implementation_ = r.get_int("implementation", 2);
+    if (implementation_ != 1 && implementation_ != 2)
+      fail(Code::kInvalidArgument, r.owner(), ": implementation must be 1 or 2; got ", implementation_);
+    if (s.recurrent_dropout != 0) implementation_ = 1;
     if (r.has("use_cudnn")) {
       const Config::Type t = config.type("use_cudnn");
       if (t == Config::Type::kBool ? config.get_bool("use_cudnn")
@@ -221,9 +226,10 @@ class Recurrent final : public Layer {
     return out;
   }
 
-  // A [B, n] draw of Keras's get_dropout_mask: ones dropped at rate, scaled by 1 / (1 - rate).
-  static Tensor dropout_mask(int64_t batch, int64_t n, double rate, DType dtype, int64_t seed) {
-    return ops::dropout(ops::ones(Shape({batch, n}), dtype), static_cast<float>(rate), true, seed);
+  // A [count, B, n] draw of Keras's get_dropout_mask: ones dropped at rate, scaled by 1 / (1 - rate).
+  static Tensor dropout_mask(int64_t count, int64_t batch, int64_t n, double rate, DType dtype,
+                             int64_t seed) {
+    return ops::dropout(ops::ones(Shape({count, batch, n}), dtype), static_cast<float>(rate), true, seed);
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
@@ -264,24 +270,60 @@ class Recurrent final : public Layer {
         bias = ops::reshape(ops::slice(bias, {0, 0}, {1, -1}), {3 * u});
       }
     }
-    Tensor x = seq;
-    if (ctx.training && s.dropout > 0 && s.dropout < 1)
-      x = ops::mul(x, ops::expand_dims(dropout_mask(batch, feat, s.dropout, dt, s.seed), 1));
-    Tensor rec_mask;
-    if (ctx.training && s.recurrent_dropout > 0 && s.recurrent_dropout < 1)
-      rec_mask = dropout_mask(batch, u, s.recurrent_dropout, dt, s.seed < 0 ? -1 : s.seed + 1);
+    // Keras's dropout masks, drawn once per call: one for every gate, or (implementation 1, which a
+    // recurrent_dropout selects) one per gate, each gate's inputs and state dropped apart.
+    const int64_t gates = gate_count(s.kind), width = gates * u;
+    const bool per_gate = implementation_ == 1 && gates > 1;
+    const auto masks = [&](int64_t n, double rate, int64_t seed) {
+      std::vector<Tensor> m;
+      if (!ctx.training || !(rate > 0 && rate < 1)) return m;
+      const Tensor drawn = dropout_mask(per_gate ? gates : 1, batch, n, rate, dt, seed);
+      for (int64_t g = 0; g < (per_gate ? gates : 1); ++g)
+        m.push_back(ops::reshape(ops::slice(drawn, {g, 0, 0}, {1, batch, n}), {batch, n}));
+      return m;
+    };
+    const std::vector<Tensor> in_masks = masks(feat, s.dropout, s.seed);
+    const std::vector<Tensor> rec_masks = masks(u, s.recurrent_dropout,
+                                                s.seed < 0            ? -1
+                                                : s.seed == INT64_MAX ? 0
+                                                                      : s.seed + 1);
+    // The recurrent kernel's columns of gates [first, first + count), sliced once per call.
+    std::map<std::pair<int64_t, int64_t>, Tensor> cols{{{0, gates}, rec}};
+    const auto rec_cols = [&](int64_t first, int64_t count) -> const Tensor & {
+      Tensor &c = cols[{first, count}];
+      if (!c.defined()) c = ops::slice(rec, {0, first * u}, {u, count * u});
+      return c;
+    };
+    // The state's recurrent contribution to gates [first, first + count): h (dropped by its mask) times
+    // their columns, one matmul unless each gate has its own mask.
+    const auto h_for = [&](const Tensor &h, int64_t g) {
+      return rec_masks.empty() ? h : ops::mul(h, rec_masks[rec_masks.size() == 1 ? 0 : size_t(g)]);
+    };
+    const auto rec_gates = [&](const Tensor &h, int64_t first, int64_t count) {
+      if (rec_masks.size() <= 1) return ops::matmul(h_for(h, first), rec_cols(first, count));
+      std::vector<Tensor> parts;
+      for (int64_t g = first; g < first + count; ++g)
+        parts.push_back(ops::matmul(h_for(h, g), rec_cols(g, 1)));
+      return ops::concat(parts, 1);
+    };
 
-    // Every step's input projection in one matmul, then split by step: [T] of [B, gates * u].
-    const int64_t width = gate_count(s.kind) * u;
-    const Tensor proj = ops::transpose(
-        ops::reshape(ops::matmul(ops::reshape(x, {batch * steps, feat}), kernel), {batch, steps, width}),
-        {1, 0, 2});
-    const std::vector<Tensor> xs = ops::split(proj, {}, steps, 0);
-    Tensor rec_zr, rec_h;  // GRU without reset_after: the recurrent kernel's z, r and h columns
-    if (s.kind == CellKind::kGru && !s.reset_after) {
-      rec_zr = ops::slice(rec, {0, 0}, {u, 2 * u});
-      rec_h = ops::slice(rec, {0, 2 * u}, {u, u});
+    // Every step's input projection in one matmul (one per gate with per-gate masks), then split by
+    // step: [T] of [B, gates * u].
+    const auto project = [&](const Tensor &x, const Tensor &k) {
+      const int64_t n = k.shape()[1];
+      return ops::reshape(ops::matmul(ops::reshape(x, {batch * steps, feat}), k), {batch, steps, n});
+    };
+    Tensor projected;
+    if (in_masks.size() <= 1) {
+      projected = project(in_masks.empty() ? seq : ops::mul(seq, ops::expand_dims(in_masks[0], 1)), kernel);
+    } else {
+      std::vector<Tensor> parts;
+      for (int64_t g = 0; g < gates; ++g)
+        parts.push_back(project(ops::mul(seq, ops::expand_dims(in_masks[size_t(g)], 1)),
+                                ops::slice(kernel, {0, g * u}, {feat, u})));
+      projected = ops::concat(parts, 2);
     }
+    const std::vector<Tensor> xs = ops::split(ops::transpose(projected, {1, 0, 2}), {}, steps, 0);
     const Tensor one = ops::fill(Shape({}), 1.0, dt);
 
     std::vector<Tensor> outputs;
@@ -291,13 +333,12 @@ class Recurrent final : public Layer {
       const int64_t t = go_backwards_ ? steps - 1 - k : k;
       const Tensor xt = ops::reshape(xs[size_t(t)], {batch, width});
       const Tensor h_prev = states[0];
-      const Tensor h_in = rec_mask.defined() ? ops::mul(h_prev, rec_mask) : h_prev;
       std::vector<Tensor> next;
       if (s.kind == CellKind::kSimple) {
         const Tensor h = bias.defined() ? ops::add(xt, bias) : xt;
-        next = {s.activation(ops::add(h, ops::matmul(h_in, rec)))};
+        next = {s.activation(ops::add(h, rec_gates(h_prev, 0, 1)))};
       } else if (s.kind == CellKind::kLstm) {
-        Tensor z = ops::add(xt, ops::matmul(h_in, rec));
+        Tensor z = ops::add(xt, rec_gates(h_prev, 0, 4));
         if (bias.defined()) z = ops::add(z, bias);
         const std::vector<Tensor> g = ops::split(z, {}, 4, 1);
         const Tensor i = s.recurrent_activation(g[0]), f = s.recurrent_activation(g[1]);
@@ -308,15 +349,16 @@ class Recurrent final : public Layer {
         const std::vector<Tensor> gx = ops::split(bias.defined() ? ops::add(xt, bias) : xt, {}, 3, 1);
         std::vector<Tensor> zr;  // the recurrent parts of z and r, then (reset_after) of h
         if (s.reset_after) {
-          Tensor inner = ops::matmul(h_in, rec);
+          Tensor inner = rec_gates(h_prev, 0, 3);
           if (rec_bias.defined()) inner = ops::add(inner, rec_bias);
           zr = ops::split(inner, {}, 3, 1);
         } else {
-          zr = ops::split(ops::matmul(h_in, rec_zr), {}, 2, 1);
+          zr = ops::split(rec_gates(h_prev, 0, 2), {}, 2, 1);
         }
         const Tensor z = s.recurrent_activation(ops::add(gx[0], zr[0]));
         const Tensor rr = s.recurrent_activation(ops::add(gx[1], zr[1]));
-        const Tensor h_rec = s.reset_after ? ops::mul(rr, zr[2]) : ops::matmul(ops::mul(rr, h_in), rec_h);
+        const Tensor h_rec =
+            s.reset_after ? ops::mul(rr, zr[2]) : ops::matmul(ops::mul(rr, h_for(h_prev, 2)), rec_cols(2, 1));
         const Tensor hh = s.activation(ops::add(gx[2], h_rec));
         next = {ops::add(ops::mul(z, h_prev), ops::mul(ops::sub(one, z), hh))};
       }
@@ -360,7 +402,7 @@ class Recurrent final : public Layer {
     c.set_null("kernel_constraint").set_null("recurrent_constraint").set_null("bias_constraint");
     c.set("dropout", s.dropout).set("recurrent_dropout", s.recurrent_dropout);
     if (s.kind == CellKind::kGru) c.set("reset_after", s.reset_after);
-    write_seed(c, s.seed);
+    if (s.kind != CellKind::kSimple) write_seed(c, s.seed);  // Keras's SimpleRNN config has no seed
   }
 
   std::shared_ptr<const CellSpec> spec_;
@@ -368,6 +410,7 @@ class Recurrent final : public Layer {
   bool return_sequences_ = false, return_state_ = false, go_backwards_ = false, unroll_ = false,
        zero_output_for_mask_ = false;
   int64_t input_dim_ = -1;
+  int64_t implementation_ = 2;
 };
 
 template <CellKind K>

@@ -253,7 +253,7 @@ OptimizerLayout keras_layout(const Optimizer &opt) {
   } else if (c == "Adamax") {
     l.lists = {{"_m", "momentum", 0, true}, {"_u", "norm", 0, true}};
   } else if (c == "Lion") {
-    l.lists = {{"_momentums", "momentum", 0, true}};
+    l.lists = {{"momentums", "momentum", 0, true}};  // tf.keras's Lion: self.momentums, as SGD's
   } else if (c == "Nadam") {
     l.lists = {{"_momentums", "momentum", 0, true}, {"_velocities", "velocity", 0, true}};
     l.state_names = {"_u_product"};

@@ -130,6 +130,22 @@ static void test_aliases_and_errors(void) {
     kiln_tensor_free(y);
     kiln_layer_free(flat);
   }
+  { /* SeparableConv2D(1, 2) with kernels of ones over ones [1, 3, 3, 1]: each output sums a 2x2
+     * window (4) through the pointwise 1x1 kernel; its weights are Keras's three */
+    const int64_t od[4] = {1, 2, 2, 1}, xd1[4] = {1, 3, 3, 1};
+    const float ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}, four[4] = {4, 4, 4, 4};
+    kiln_layer *sep = NULL;
+    size_t n = 0;
+    OK(kiln_config_from_json(&c,
+                             "{\"filters\": 1, \"kernel_size\": 2, \"depthwise_initializer\": \"ones\", "
+                             "\"pointwise_initializer\": \"ones\"}"));
+    OK(kiln_layer_create(&sep, "SeparableConv2D", c));
+    kiln_config_free(c);
+    if (sep && OK(kiln_layer_call_tensor(&y, sep, f32(4, xd1, ones), false))) expect_f32(y, 4, od, four, 0);
+    if (sep) OK(kiln_layer_get_variables(NULL, 0, &n, sep, KILN_VARIABLES_ALL));
+    CHECK(n == 3);
+    kiln_layer_free(sep);
+  }
   kiln_layer_free(conv);
   release_kept();
 }

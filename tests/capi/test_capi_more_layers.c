@@ -346,6 +346,25 @@ static void test_recurrent(void) {
     }
     kiln_layer_free(lstm);
   }
+  {
+    /* Bidirectional(SimpleRNN) from a serialized layer: the forward and backward outputs side by side;
+     * with the linear h = x + 0.5 h copies over 1, 2, 3: forward 4.25, backward 3 + 0.5 (2 + 0.5 * 1) = 2.75
+     */
+    const int64_t two[2] = {1, 2};
+    const float both[2] = {4.25f, 2.75f};
+    expect_layer(
+        "Bidirectional",
+        "{\"layer\": {\"class_name\": \"SimpleRNN\", \"config\": {\"units\": 1, \"activation\": "
+        "\"linear\", \"use_bias\": false, \"kernel_initializer\": \"ones\", \"recurrent_initializer\": "
+        "{\"class_name\": \"Constant\", \"config\": {\"value\": 0.5}}}}}",
+        x, 2, two, both);
+    EXPECT_ERROR(create_status("Bidirectional",
+                               "{\"layer\": {\"class_name\": \"Dense\", \"config\": "
+                               "{\"units\": 2}}}"),
+                 INVALID, "Bidirectional", "expected a recurrent layer");
+    EXPECT_ERROR(create_status("TimeDistributed", "{\"layer\": 3}"), INVALID, "TimeDistributed",
+                 "serialized layer");
+  }
   EXPECT_ERROR(create_status("LSTM", "{\"units\": 2, \"stateful\": true}"), KILN_STATUS_UNIMPLEMENTED, "LSTM",
                "stateful");
   EXPECT_ERROR(create_status("SimpleRNN", "{\"units\": 2, \"recurrent_activation\": \"sigmoid\"}"), INVALID,

@@ -120,6 +120,23 @@ TEST(HppConvLayers, OutputsAgreeWithCompositionsOfOps) {
   ramp_weights(dw);
   expect_close(dw(x), kiln::depthwise_conv2d(x, dw.variables()[0].value()));
 
+  // SeparableConv2D: the depthwise convolution, then the 1x1 pointwise one with the bias.
+  kl::SeparableConvOptions sopt;
+  sopt.depth_multiplier = 2;
+  sopt.strides = {2};
+  kiln::Layer sep = kl::SeparableConv2D(4, {2}, sopt);
+  sep.build_for({-1, 7, 6, 3});
+  ramp_weights(sep);
+  auto sw = sep.variables();
+  ASSERT_EQ(sw.size(), 3u);
+  EXPECT_EQ(sw[1].name(), sep.name() + "/pointwise_kernel");
+  EXPECT_EQ(sw[1].value().shape(), (Dims{1, 1, 6, 4}));
+  const Tensor depthwise =
+      kiln::depthwise_conv2d(x, sw[0].value(), kiln::Conv2dOptions{}.with_strides({2, 2}));
+  expect_close(sep(x), kiln::bias_add(kiln::conv2d(depthwise, sw[1].value()), sw[2].value()));
+  EXPECT_EQ(sep.compute_output_shape({-1, 7, 6, 3}), (Dims{-1, 3, 3, 4}));
+  EXPECT_EQ(kl::SeparableConv1D(2, {3}).get_config().get_int("depth_multiplier"), 1);
+
   kl::Conv2DTransposeOptions topt;
   topt.strides = {2};
   kiln::Layer up = kl::Conv2DTranspose(2, {3}, topt);

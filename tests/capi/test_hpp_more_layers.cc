@@ -145,6 +145,16 @@ TEST(HppMoreLayers, RecurrentLayers) {
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "rank 3", [&] {
     kl::GRU(2)(Tensor::from_vector({1.0f}, {1, 1}));
   });
+  // Bidirectional: the forward and backward copies concatenated; TimeDistributed: a layer per step.
+  kiln::Layer bi = kl::Bidirectional(kl::LSTM(2));
+  EXPECT_EQ(bi(kiln::testing::sawtooth({3, 4, 5}, 7, 0.25f)).shape(), (Dims{3, 4}));
+  ASSERT_EQ(bi.variables().size(), 6u);
+  EXPECT_EQ(bi.variables()[3].name(), bi.name() + "/backward_lstm_1/lstm_cell/kernel");
+  EXPECT_EQ(kl::Bidirectional(kl::GRU(2), "").get_config().type("merge_mode"), kiln::Config::Type::null);
+  kiln::Layer td = kl::TimeDistributed(kl::Dense(3));
+  EXPECT_EQ(td(kiln::testing::sawtooth({2, 4, 5}, 7, 0.25f)).shape(), (Dims{2, 4, 3}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "expected a recurrent layer",
+              [] { kl::Bidirectional(kl::Dense(2)); });
 
   kiln::set_seed(2);
   kl::EmbeddingOptions eo;

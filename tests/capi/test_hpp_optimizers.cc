@@ -108,7 +108,7 @@ TEST(HppOptimizers, TypedOptionsGiveKerasConfigs) {
   EXPECT_EQ(opt::Adagrad().get_config().get_float("initial_accumulator_value"), 0.1);
   EXPECT_EQ(opt::Adadelta().get_config().get_float("rho"), 0.95);
   EXPECT_EQ(opt::Nadam().class_name(), "Nadam");
-  opt::AdamOptions xo;
+  opt::AdamaxOptions xo;
   xo.beta_2 = 0.99;
   EXPECT_EQ(opt::Adamax(0.002, xo).get_config().get_float("beta_2"), 0.99);
   opt::LionOptions lo;

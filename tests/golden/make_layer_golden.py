@@ -355,6 +355,41 @@ def conv2d_cases():
     return out
 
 
+def separable_conv_cases():
+    """SeparableConv2D / SeparableConv1D against torch: a grouped convolution (groups = channels,
+    depth_multiplier filters each) then a 1x1 convolution with the bias."""
+    out = []
+    for name, rank, shape, filters, ks, strides, padding, dilation, dm, act in (
+            ("separable_conv2d_same_stride2", 2, [2, 6, 5, 3], 4, [3, 3], [2, 2], "same", [1, 1], 2, "linear"),
+            ("separable_conv2d_dilated_relu", 2, [1, 7, 7, 2], 3, [2, 3], [1, 1], "valid", [2, 2], 1, "relu"),
+            ("separable_conv1d_valid", 1, [2, 9, 3], 5, [3], [2], "valid", [1], 2, "tanh")):
+        rng = rng_for(name)
+        x = uniform(rng, shape, -2, 2)
+        channels = shape[-1]
+        weights = [uniform(rng, ks + [channels, dm], -0.5, 0.5),
+                   uniform(rng, [1] * rank + [channels * dm, filters], -0.5, 0.5),
+                   uniform(rng, [filters], -0.5, 0.5)]
+
+        def fn(xs, ws, rank=rank, ks=ks, strides=strides, padding=padding, dilation=dilation, dm=dm, act=act,
+               channels=channels, filters=filters):
+            x = xs[0] if rank == 2 else xs[0].unsqueeze(1)  # [N, W, C] as [N, 1, W, C]
+            k2 = ks if rank == 2 else [1] + ks
+            s2 = strides if rank == 2 else [1] + strides
+            d2 = dilation if rank == 2 else [1] + dilation
+            dk = ws[0] if rank == 2 else ws[0].unsqueeze(0)  # [kh, kw, C, dm]
+            depthwise = dk.permute(2, 3, 0, 1).reshape(channels * dm, 1, k2[0], k2[1])
+            xp = pad_nchw(channels_first(x), padding, k2, s2, d2)
+            y = F.conv2d(xp, depthwise, None, stride=s2, dilation=d2, groups=channels)
+            pointwise = ws[1].reshape(channels * dm, filters).T.reshape(filters, channels * dm, 1, 1)
+            y = channels_last(F.conv2d(y, pointwise, ws[2]))
+            return [ACTIVATIONS[act](y if rank == 2 else y.squeeze(1))]
+
+        config = {"filters": filters, "kernel_size": ks, "strides": strides, "padding": padding,
+                  "dilation_rate": dilation, "depth_multiplier": dm, "activation": act}
+        out.append(case(name, "SeparableConv%dD" % rank, config, fn, [x], weights))
+    return out
+
+
 def pooling_cases():
     out = []
     for kind in ("MaxPooling2D", "AveragePooling2D"):
@@ -639,8 +674,8 @@ def recurrent_cases():
 
 
 CASES = [dense_cases, activation_cases, flatten_reshape_cases, dropout_cases, embedding_cases, layer_norm_cases,
-         batch_norm_cases, conv2d_cases, pooling_cases, attention_cases, merge_cases, activation_layer_cases,
-         reshaping_layer_cases, noise_layer_cases, recurrent_cases]
+         batch_norm_cases, conv2d_cases, separable_conv_cases, pooling_cases, attention_cases, merge_cases,
+         activation_layer_cases, reshaping_layer_cases, noise_layer_cases, recurrent_cases]
 
 
 def render():

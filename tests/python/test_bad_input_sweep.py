@@ -70,6 +70,9 @@ class BadInputSweepTest(unittest.TestCase):
     def test_enumerate_ends_before_it_wraps(self):
         got = [int(i) for i, _ in Dataset.range(3).enumerate(2 ** 63 - 2)]
         self.assertEqual(got, [2 ** 63 - 2])
+        self.assertEqual(Dataset.range(10).enumerate(2 ** 63 - 4).cardinality(), 3)
+        self.assertEqual(Dataset.range(10).repeat().enumerate(2 ** 63 - 4).cardinality(), 3)
+        self.assertEqual(Dataset.range(10).repeat().enumerate().cardinality(), kiln.data.INFINITE_CARDINALITY)
 
     def test_cardinality_as_tf_data(self):
         # tf.data's own docstring example, and take(0) of an input of unknown size.

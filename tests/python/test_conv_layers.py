@@ -148,6 +148,31 @@ class ConvLayersTest(unittest.TestCase):
         np.testing.assert_allclose(up(x).numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
         self.assertEqual(up.compute_output_shape((None, None, 6, 3)), (None, None, 13, 2))
 
+        # SeparableConv2D: the depthwise convolution, then the pointwise 1x1 one with the bias (Keras's
+        # separable_conv); SeparableConv1D the same over one spatial axis.
+        sep = layers.SeparableConv2D(4, 2, strides=2, depth_multiplier=2, activation="relu")
+        sep.build((None, 5, 6, 3))
+        randomize(sep, 5)
+        dk, pk, b = sep.weights
+        self.assertEqual([w.name for w in sep.weights], ["separable_conv2d/depthwise_kernel",
+                                                         "separable_conv2d/pointwise_kernel", "separable_conv2d/bias"])
+        self.assertEqual((dk.shape, pk.shape), ((2, 2, 3, 2), (1, 1, 6, 4)))
+        want = kiln.nn.relu(kiln.bias_add(kiln.nn.conv2d(kiln.nn.depthwise_conv2d(x, dk.value(), 2, "VALID"),
+                                                         pk.value(), 1, "VALID"), b.value()))
+        np.testing.assert_allclose(sep(x).numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+        c = sep.get_config()
+        self.assertEqual(list(c)[3:6], ["depth_multiplier", "filters", "kernel_size"])  # Keras's order
+        self.assertEqual(layers.SeparableConv2D.from_config(c).get_config(), c)
+        self.assertIs(layers.SeparableConvolution1D, layers.SeparableConv1D)
+        sep1 = layers.SeparableConv1D(2, 3, padding="same")
+        x9 = self.x(2, 9, 3)
+        self.assertEqual(sep1(x9).shape, (2, 9, 2))
+        dk1, pk1, b1 = sep1.weights
+        want1 = kiln.bias_add(kiln.nn.conv1d(kiln.reshape(kiln.nn.depthwise_conv2d(
+            kiln.reshape(x9, (2, 1, 9, 3)), kiln.reshape(dk1.value(), (1, 3, 3, 1)), 1, "SAME"), (2, 9, 3)),
+            pk1.value(), 1, "VALID"), b1.value())
+        np.testing.assert_allclose(sep1(x9).numpy(), want1.numpy(), rtol=1e-5, atol=1e-6)
+
         x1 = self.x(2, 9, 3)
         conv1 = layers.Conv1D(4, 3, padding="causal", dilation_rate=2)
         conv1.build((None, 9, 3))

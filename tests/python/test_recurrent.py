@@ -181,6 +181,94 @@ class RecurrentTest(unittest.TestCase):
                 num[idx] = (f(*args_p) - f(*args_m)) / (2 * eps)
             np.testing.assert_allclose(g, num, rtol=1e-4, atol=1e-5)
 
+    def test_bidirectional_as_keras(self):
+        mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], bool)
+        for kind in ("GRU", "LSTM"):
+            with self.subTest(kind=kind):
+                bi = layers.Bidirectional(getattr(layers, kind)(3, return_sequences=True))
+                bi.build((None, 5, 4))
+                ws = self.random_weights(bi)
+                prefix = "bidirectional" if kind == "GRU" else "bidirectional_1"
+                self.assertEqual(bi.weights[0].name, "%s/forward_%s/%s_cell/kernel" % (prefix, kind.lower(), kind.lower()))
+                self.assertEqual(bi.weights[3].name, "%s/backward_%s/%s_cell/kernel" % (prefix, kind.lower(), kind.lower()))
+                for m in (None, mask):
+                    fwd = reference(kind, self.x, ws[:3], 3, mask=m, zero_output_for_mask=True)[0]
+                    bwd = reference(kind, self.x, ws[3:], 3, mask=m, go_backwards=True, zero_output_for_mask=True)[0]
+                    out = bi(self.x, mask=m)
+                    np.testing.assert_allclose(out.numpy(), np.concatenate([fwd, bwd[:, ::-1]], -1), rtol=2e-5,
+                                               atol=2e-6)
+                    if m is not None:
+                        np.testing.assert_array_equal(out._keras_mask.numpy(), m)
+        last = layers.Bidirectional(layers.SimpleRNN(2), merge_mode="sum")
+        last.build((None, 5, 4))
+        ws = self.random_weights(last)
+        want = reference("SimpleRNN", self.x, ws[:3], 2)[1] + reference("SimpleRNN", self.x, ws[3:], 2,
+                                                                         go_backwards=True)[1]
+        np.testing.assert_allclose(last(self.x).numpy(), want, rtol=2e-5, atol=2e-6)
+        both = layers.Bidirectional(layers.LSTM(2, return_state=True), merge_mode=None)
+        outs = both(self.x)
+        self.assertEqual([tuple(o.shape) for o in outs], [(3, 2)] * 6)  # y, y_rev, forward h, c, backward h, c
+        c = both.get_config()
+        self.assertIsNone(c["merge_mode"])
+        self.assertEqual(c["layer"]["config"]["name"], "forward_lstm_1")
+        self.assertTrue(c["backward_layer"]["config"]["go_backwards"])
+        again = layers.Bidirectional.from_config(c)
+        self.assertEqual(again.get_config()["layer"]["config"]["name"], "forward_lstm_1")
+        with self.assertRaisesRegex(ValueError, "merge_mode"):
+            layers.Bidirectional(layers.LSTM(2), merge_mode="max")
+        with self.assertRaisesRegex(ValueError, "expected a recurrent layer"):
+            layers.Bidirectional(layers.Dense(2))
+        # in a model, with Embedding's mask, trained and saved (TF's checkpoint edges)
+        kiln.keras.utils.set_random_seed(4)
+        tokens = self.rng.integers(1, 9, (32, 6)).astype(np.int32)
+        tokens[:16, 4:] = 0
+        labels = (tokens[:, 0] > 4).astype(np.int32)
+        model = kiln.Sequential([layers.Input((6,), dtype="int32"), layers.Embedding(9, 4, mask_zero=True),
+                                 layers.Bidirectional(layers.LSTM(4)), layers.Dense(2)])
+        model.compile(optimizer=kiln.optimizers.Adam(0.05),
+                      loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = model.fit(tokens, labels, epochs=6, batch_size=8, verbose=0)
+        self.assertLess(history.history["loss"][-1], history.history["loss"][0])
+        with tempfile.TemporaryDirectory() as d:
+            model.save_weights(os.path.join(d, "w"))
+            keys = dict(kiln.train.list_variables(os.path.join(d, "w")))
+            self.assertIn("layer_with_weights-1/backward_layer/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE", keys)
+            model.save(os.path.join(d, "m"))
+            np.testing.assert_allclose(kiln.models.load_model(os.path.join(d, "m")).predict(tokens, verbose=0),
+                                       model.predict(tokens, verbose=0), rtol=1e-6)
+
+    def test_time_distributed(self):
+        td = layers.TimeDistributed(layers.Dense(2))
+        y = td(self.x)
+        self.assertEqual(tuple(y.shape), (3, 5, 2))
+        k, b = td.get_weights()
+        np.testing.assert_allclose(y.numpy(), self.x @ k + b, rtol=1e-5, atol=1e-6)
+        self.assertEqual(td.weights[0].name, "time_distributed/dense/kernel")
+        self.assertEqual(layers.TimeDistributed.from_config(td.get_config()).get_config()["layer"]["class_name"], "Dense")
+        with self.assertRaisesRegex(ValueError, "rank >= 3"):
+            td(self.x[0])
+        images = np.ones((2, 3, 5, 5, 1), np.float32)  # a conv over each frame
+        self.assertEqual(tuple(layers.TimeDistributed(layers.Conv2D(4, 3))(images).shape), (2, 3, 3, 3, 4))
+
+    def test_dropout_masks_per_gate_with_recurrent_dropout(self):
+        # Keras: a recurrent_dropout selects implementation 1, a dropout mask per gate. A GRU of one unit
+        # with kernel [[1, 0, 1]] on ones: z = sigmoid(2 m_z), h = (1 - z) tanh(2 m_h); only independent
+        # masks for z and h give (1 - sigmoid(0)) tanh(2) = 0.482 (one mask gives 0 or 0.115).
+        gru = layers.GRU(1, dropout=0.5, recurrent_dropout=0.5, seed=3)
+        gru.build((None, 1, 1))
+        gru.set_weights([np.array([[1, 0, 1]], np.float32), np.zeros((1, 3), np.float32), np.zeros((2, 3), np.float32)])
+        y = gru(np.ones((256, 1, 1), np.float32), training=True).numpy()
+        self.assertTrue(np.any(np.abs(y - 0.5 * np.tanh(2.0)) < 1e-4))
+        self.assertTrue(np.all(np.abs(y) < 1e-6) == False)  # noqa: E712
+        one = layers.GRU(1, dropout=0.5, seed=3)  # implementation 2: one mask for every gate
+        one.build((None, 1, 1))
+        one.set_weights(gru.get_weights())
+        y1 = one(np.ones((256, 1, 1), np.float32), training=True).numpy()
+        self.assertFalse(np.any(np.abs(y1 - 0.5 * np.tanh(2.0)) < 1e-4))
+        # inference: no dropout, (1 - sigmoid(1)) tanh(1)
+        np.testing.assert_allclose(gru(np.ones((4, 1, 1), np.float32)).numpy(), (1 - 1 / (1 + np.exp(-1))) * np.tanh(1),
+                                   rtol=1e-6)
+
     def test_config_round_trip_and_errors(self):
         lstm = layers.LSTM(4, return_sequences=True, go_backwards=True, dropout=0.2, recurrent_dropout=0.1, seed=3,
                            unit_forget_bias=False)
@@ -192,6 +280,7 @@ class RecurrentTest(unittest.TestCase):
         self.assertEqual(layers.LSTM.from_config(c).get_config(), c)
         self.assertEqual(layers.GRU(2).get_config()["reset_after"], True)
         self.assertNotIn("recurrent_activation", layers.SimpleRNN(2).get_config())
+        self.assertNotIn("seed", layers.SimpleRNN(2).get_config())  # as Keras's
         self.assertEqual(layers.SimpleRNN(2, dropout=1.5).get_config()["dropout"], 1.0)  # Keras clamps
         with self.assertRaisesRegex(ValueError, "units must be positive"):
             layers.LSTM(0)

@@ -207,6 +207,15 @@ TEST_F(MoreLayersTest, RecurrentGradientsAndMasks) {
   EXPECT_EQ(y[2 * 2 + 1], y[1 * 2 + 1]);
   ASSERT_EQ(r.masks.size(), 1u);
   EXPECT_EQ(values<uint8_t>(r.masks[0]), values<uint8_t>(mask));
+  // Bidirectional (the backward outputs flipped back into time order) and TimeDistributed.
+  LayerPtr bi = layer("Bidirectional", R"({"layer": {"class_name": "GRU", "config": {"units": 2,
+                                           "return_sequences": true}}, "merge_mode": "sum"})");
+  testing::check_gradients(
+      "Bidirectional", [&](const std::vector<Tensor> &in) { return (*bi)({in[0]}, CallContext())[0]; }, {x});
+  LayerPtr td = layer("TimeDistributed", R"({"layer": {"class_name": "Dense", "config": {"units": 2}}})");
+  testing::check_gradients("TimeDistributed",
+                           [&](const std::vector<Tensor> &in) { return (*td)({in[0]}, CallContext())[0]; },
+                           {x});
   // Through the initial states too (h0 and c0 given as inputs); the weights' gradients are checked
   // against torch in the layer golden cases.
   LayerPtr lstm = layer("LSTM", R"({"units": 2})");

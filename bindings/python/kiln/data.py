@@ -541,9 +541,9 @@ class Dataset:
                 leaves.append(s)
                 return s._spec
             if isinstance(s, (tuple, list)):
-                return tuple(walk(x, "%s[%d]" % (where, i)) for i, x in enumerate(s))
+                return tuple(walk(x, "%s[%d]" % (where, i) if where else str(i)) for i, x in enumerate(s))
             if isinstance(s, dict):
-                return {k: walk(s[k], "%s[%r]" % (where, k)) for k in _dict_keys(s)}
+                return {k: walk(s[k], "%s[%r]" % (where, k) if where else repr(k)) for k in _dict_keys(s)}
             raise TypeError("Dataset.zip: element %s is a %s (%r); expected a kiln.data.Dataset (make one with "
                             "Dataset.from_tensors / from_tensor_slices)" % (where, type(s).__name__, s))
         spec = walk(tuple(structure) if isinstance(structure, list) else structure, "")

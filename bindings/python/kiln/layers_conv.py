@@ -50,6 +50,22 @@ def _depthwise(kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
     return c
 
 
+def _separable(default_step):
+    def make(filters, kernel_size, strides=default_step, padding="valid", data_format=None,
+             dilation_rate=default_step, depth_multiplier=1, activation=None, use_bias=True,
+             depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform", bias_initializer="zeros",
+             depthwise_regularizer=None, pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+             depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None):
+        c = _depthwise(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
+                       use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+                       activity_regularizer, depthwise_constraint, bias_constraint)
+        c.update({"filters": int(filters), "pointwise_initializer": _serializable(pointwise_initializer),
+                  "pointwise_regularizer": _serializable(pointwise_regularizer),
+                  "pointwise_constraint": pointwise_constraint})
+        return c
+    return make
+
+
 def _transpose(filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None, data_format=None,
                dilation_rate=(1, 1), activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
@@ -83,6 +99,14 @@ Conv2D = _builtin("Conv2D", "keras.layers.Conv2D(filters, kernel_size, strides=(
 DepthwiseConv2D = _builtin("DepthwiseConv2D", "keras.layers.DepthwiseConv2D(kernel_size, strides=(1, 1), "
                            "padding='valid', depth_multiplier=1, ...): C * depth_multiplier channels; "
                            "depthwise_kernel [kh, kw, C, depth_multiplier].", _depthwise)
+SeparableConv1D = _builtin("SeparableConv1D", "keras.layers.SeparableConv1D(filters, kernel_size, strides=1, "
+                           "padding='valid', depth_multiplier=1, ...): a depthwise convolution, then a 1x1 one to "
+                           "filters channels; depthwise_kernel [kw, C, depth_multiplier], pointwise_kernel "
+                           "[1, C * depth_multiplier, filters].", _separable(1))
+SeparableConv2D = _builtin("SeparableConv2D", "keras.layers.SeparableConv2D(filters, kernel_size, strides=(1, 1), "
+                           "padding='valid', depth_multiplier=1, ...): a depthwise convolution, then a 1x1 one to "
+                           "filters channels; depthwise_kernel [kh, kw, C, depth_multiplier], pointwise_kernel "
+                           "[1, 1, C * depth_multiplier, filters].", _separable((1, 1)))
 Conv2DTranspose = _builtin("Conv2DTranspose", "keras.layers.Conv2DTranspose(filters, kernel_size, strides=(1, 1), "
                            "padding='valid', output_padding=None, ...): kernel [kh, kw, filters, C].", _transpose)
 MaxPooling1D = _builtin("MaxPooling1D", "keras.layers.MaxPooling1D(pool_size=2, strides=None, padding='valid')",
@@ -105,14 +129,16 @@ GlobalMaxPooling2D = _builtin("GlobalMaxPooling2D", "keras.layers.GlobalMaxPooli
 
 # Keras's aliases are the same classes.
 Convolution1D, Convolution2D, Convolution2DTranspose = Conv1D, Conv2D, Conv2DTranspose
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 
-_CLASSES = (Conv1D, Conv2D, DepthwiseConv2D, Conv2DTranspose, MaxPooling1D, MaxPooling2D, AveragePooling1D,
+_CLASSES = (Conv1D, Conv2D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D, Conv2DTranspose, MaxPooling1D, MaxPooling2D, AveragePooling1D,
             AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
 __all__ = [c._class_name for c in _CLASSES] + [
-    "Convolution1D", "Convolution2D", "Convolution2DTranspose", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
+    "Convolution1D", "Convolution2D", "Convolution2DTranspose", "SeparableConvolution1D", "SeparableConvolution2D",
+    "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D"]

@@ -1,4 +1,6 @@
-"""Built-in recurrent layers (kiln.layers.SimpleRNN, GRU, LSTM), as Keras 3's."""
+"""Built-in recurrent layers (kiln.layers.SimpleRNN, GRU, LSTM) and the wrappers Bidirectional and
+TimeDistributed, as Keras 3's."""
+from .errors import InvalidArgumentError
 from .layers import _BUILTINS, _Builtin, _base_config, _serializable, Layer
 
 
@@ -86,7 +88,52 @@ LSTM = _recurrent_class(
     "(gates i, f, c, o; states h and c).",
     _COMMON | {"recurrent_activation", "unit_forget_bias", "use_cudnn", "implementation"})
 
-for _c in (SimpleRNN, GRU, LSTM):
+
+
+def _serialized(layer, owner, what):
+    from .layers import serialize  # noqa: PLC0415
+    if not isinstance(layer, Layer):
+        raise InvalidArgumentError("%s: %s must be a keras layer; got %s (%r)" % (owner, what, type(layer).__name__,
+                                                                                   layer))
+    return serialize(layer)
+
+
+class Bidirectional(_Recurrent):
+    """keras.layers.Bidirectional(layer, merge_mode="concat", weights=None, backward_layer=None): a copy of
+    the recurrent layer run forwards and one run backwards (go_backwards=True, or backward_layer), their
+    outputs merged ("concat", "sum", "ave", "mul", or None for both). Called as an RNN:
+    layer(sequences, initial_state=None, mask=None, training=None), the forward states first."""
+
+    _class_name = "Bidirectional"
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, name=None, trainable=True,
+                 dtype=None, **kwargs):
+        if kwargs:
+            raise TypeError("Bidirectional: unexpected keyword arguments %s" % sorted(kwargs))
+        if weights is not None:
+            raise InvalidArgumentError("Bidirectional: weights= is not supported; set them after the build "
+                                       "(layer.set_weights)")
+        config = _base_config(name, trainable, dtype)
+        config.update({"merge_mode": merge_mode, "layer": _serialized(layer, "Bidirectional", "layer")})
+        if backward_layer is not None:
+            config["backward_layer"] = _serialized(backward_layer, "Bidirectional", "backward_layer")
+        self._create(config)
+
+
+class TimeDistributed(_Builtin):
+    """keras.layers.TimeDistributed(layer): the layer applied to every step of [batch, time, ...]."""
+
+    _class_name = "TimeDistributed"
+
+    def __init__(self, layer, name=None, trainable=True, dtype=None, **kwargs):
+        if kwargs:
+            raise TypeError("TimeDistributed: unexpected keyword arguments %s" % sorted(kwargs))
+        config = _base_config(name, trainable, dtype)
+        config["layer"] = _serialized(layer, "TimeDistributed", "layer")
+        self._create(config)
+
+
+for _c in (SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed):
     _BUILTINS[_c._class_name] = _c
 
-__all__ = ["SimpleRNN", "GRU", "LSTM"]
+__all__ = ["SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed"]

@@ -1,0 +1,268 @@
+// Layer wrappers: keras.layers.Bidirectional and TimeDistributed. Each holds layers made from the
+// serialized layer in its config (as Keras deserializes a copy of the layer it is given), tracked under
+// Keras's attributes, so weight paths ("bidirectional/forward_lstm/lstm_cell/kernel") and checkpoint
+// edges ("forward_layer/cell/kernel", "layer/kernel") are Keras's.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "layers/builtins.h"
+#include "layers/layer.h"
+#include "layers/layer_util.h"
+#include "ops/ops.h"
+
+namespace kiln::layers {
+
+namespace {
+
+// The serialized layer under key (INVALID_ARGUMENT naming the owner when absent or not a layer).
+Config wrapped_config(ConfigReader &r, const char *key) {
+  const bool is_config = r.config().has(key) && r.config().type(key) == Config::Type::kConfig;
+  const std::optional<Config> c = is_config ? r.get_optional_config(key) : std::nullopt;
+  if (!c || !c->has("class_name"))
+    fail(Code::kInvalidArgument, r.owner(), ": '", key,
+         "' must be a serialized layer ({\"class_name\": ..., \"config\": {...}})");
+  return *c;
+}
+
+std::string without_prefix(const std::string &s, const std::string &prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0 ? s.substr(prefix.size()) : s;
+}
+
+using ConfigChanges = std::vector<std::pair<std::string, Config::Json>>;
+
+// The layer of a serialized config with some of its config keys replaced.
+LayerPtr make_with(Config serialized, const ConfigChanges &changes) {
+  Config inner = serialized.has("config") ? serialized.get_config("config") : Config();
+  Config::Json json = inner.json();
+  for (const auto &[k, v] : changes) json[k] = v;
+  serialized.set("config", Config::from_value(std::move(json), "layer config"));
+  return deserialize_layer(serialized);
+}
+
+// Keras's force_zero_output_for_mask: a recurrent layer's zero_output_for_mask follows its
+// return_sequences (a layer without them is left alone).
+ConfigChanges with_zero_output(const Config &inner, ConfigChanges changes) {
+  if (inner.has("return_sequences") && inner.type("return_sequences") == Config::Type::kBool)
+    changes.emplace_back("zero_output_for_mask", inner.get_bool("return_sequences"));
+  return changes;
+}
+
+bool config_bool(const Layer &l, const char *key) {
+  const Config c = l.get_config();
+  return c.has(key) && c.type(key) == Config::Type::kBool && c.get_bool(key);
+}
+
+// keras.layers.Bidirectional(layer, merge_mode="concat", backward_layer=None): a recurrent layer run
+// forwards and, as a copy with go_backwards=True (or backward_layer), backwards over the same
+// sequences; with return_sequences the backward outputs are flipped back into time order, then the
+// two are merged ("concat" on the last axis, "sum", "ave", "mul", or null: both outputs). Inputs: the
+// sequences, then optionally the initial states, the forward layer's first and the backward layer's
+// after. Outputs: the merged output(s), then the forward layer's final states and the backward's
+// with return_state. As Keras, each layer's zero_output_for_mask is set to its return_sequences.
+class Bidirectional final : public Layer {
+ public:
+  explicit Bidirectional(const Config &config) : Bidirectional(ConfigReader(config, "Bidirectional")) {}
+
+ private:
+  explicit Bidirectional(ConfigReader &&r) : Layer("Bidirectional", r) {
+    // The layer's full config (defaults written out), through a layer made from it.
+    const Config layer = serialize_layer(*deserialize_layer(wrapped_config(r, "layer")));
+    if (!r.has("merge_mode")) {
+      merge_mode_ = r.config().has("merge_mode") ? "" : "concat";  // null: no merge
+    } else {
+      merge_mode_ = r.get_string("merge_mode", "concat");
+      if (merge_mode_ != "concat" && merge_mode_ != "sum" && merge_mode_ != "ave" && merge_mode_ != "mul")
+        fail(Code::kInvalidArgument, "Bidirectional: merge_mode '", merge_mode_,
+             "' must be one of 'sum', 'mul', 'ave', 'concat' or null");
+    }
+    std::optional<Config> backward;
+    if (r.config().has("backward_layer") && !r.config().is_null("backward_layer"))
+      backward = serialize_layer(*deserialize_layer(wrapped_config(r, "backward_layer")));
+    r.accept({"backward_layer"});
+    r.finish();
+    const Config inner = layer.has("config") ? layer.get_config("config") : Config();
+    if (!inner.has("go_backwards") && !backward)
+      fail(Code::kInvalidArgument, "Bidirectional: the layer (", layer.get_string("class_name"),
+           ") has no go_backwards; expected a recurrent layer (SimpleRNN, GRU, LSTM) or a backward_layer");
+    const std::string name = inner.has("name") ? inner.get_string("name") : "";
+    forward_ =
+        make_with(layer, with_zero_output(inner, {{"name", "forward_" + without_prefix(name, "forward_")}}));
+    if (backward) {
+      const Config b = backward->has("config") ? backward->get_config("config") : Config();
+      backward_ = make_with(*backward, with_zero_output(b, {}));
+    } else {
+      backward_ =
+          make_with(layer, with_zero_output(inner, {{"name", "backward_" + without_prefix(name, "backward_")},
+                                                    {"go_backwards", true}}));
+    }
+    if (config_bool(*forward_, "go_backwards") == config_bool(*backward_, "go_backwards"))
+      fail(Code::kInvalidArgument,
+           "Bidirectional: the forward and backward layers must have different "
+           "go_backwards values; both have ",
+           config_bool(*forward_, "go_backwards"));
+    for (const char *a : {"return_sequences", "return_state"})
+      if (config_bool(*forward_, a) != config_bool(*backward_, a))
+        fail(Code::kInvalidArgument, "Bidirectional: the forward and backward layers must have the same ", a,
+             "; got ", config_bool(*forward_, a), " and ", config_bool(*backward_, a));
+    return_sequences_ = config_bool(*forward_, "return_sequences");
+    return_state_ = config_bool(*forward_, "return_state");
+    state_count_ = forward_->class_name() == "LSTM" ? 2 : 1;
+    track(forward_, "forward_layer");
+    track(backward_, "backward_layer");
+  }
+
+  [[noreturn]] void bad_input(const std::string &what) const {
+    fail(Code::kInvalidArgument, "layer '", name(), "' (Bidirectional): ", what);
+  }
+
+  // The inputs of each layer: the sequences, then its half of the initial states.
+  std::pair<std::vector<PartialShape>, std::vector<PartialShape>> split(
+      const std::vector<PartialShape> &s) const {
+    if (s.empty()) bad_input("expected the sequences, then optionally the initial states");
+    if ((s.size() - 1) % 2 != 0)
+      bad_input("got " + std::to_string(s.size() - 1) +
+                " initial states; expected an even number, the forward layer's then the backward layer's");
+    const size_t half = (s.size() - 1) / 2;
+    std::vector<PartialShape> f{s[0]}, b{s[0]};
+    f.insert(f.end(), s.begin() + 1, s.begin() + 1 + long(half));
+    b.insert(b.end(), s.begin() + 1 + long(half), s.end());
+    return {f, b};
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    const auto [f, b] = split(shapes);
+    forward_->build(f);
+    backward_->build(b);
+  }
+
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &masks) override {
+    const Tensor mask = masks.empty() ? Tensor() : masks[0];
+    if (!mask.defined() || !return_sequences_) return {};
+    std::vector<Tensor> out(merge_mode_.empty() ? 2 : 1, mask);
+    if (return_state_) out.resize(out.size() + state_count_, Tensor());
+    return out;
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    std::vector<PartialShape> shapes;
+    for (const Tensor &t : inputs) shapes.push_back(partial_shape_of(t.shape()));
+    split(shapes);
+    const size_t half = (inputs.size() - 1) / 2;
+    std::vector<Tensor> fin{inputs[0]}, bin{inputs[0]};
+    fin.insert(fin.end(), inputs.begin() + 1, inputs.begin() + 1 + long(half));
+    bin.insert(bin.end(), inputs.begin() + 1 + long(half), inputs.end());
+    const Tensor *mask = input_mask(ctx, 0);
+    auto run = [&](Layer &l, const std::vector<Tensor> &in) {
+      std::vector<Tensor> masks;
+      CallContext c = ctx;
+      c.mask = nullptr;
+      if (mask) {
+        masks.assign(in.size(), Tensor());
+        masks[0] = *mask;
+        c.mask = &masks;
+      }
+      return l.call(in, c).outputs;
+    };
+    std::vector<Tensor> y = run(*forward_, fin), y_rev = run(*backward_, bin);
+    if (y.empty() || y.size() != y_rev.size())
+      bad_input("the forward and backward layers gave " + std::to_string(y.size()) + " and " +
+                std::to_string(y_rev.size()) + " outputs");
+    Tensor a = y[0], b = y_rev[0];
+    if (return_sequences_) {  // the backward outputs back in time order
+      const int64_t steps = b.shape()[1];
+      b = ops::gather(b, ops::range_int64(steps - 1, -1, -1), 1);
+    }
+    std::vector<Tensor> out;
+    if (merge_mode_ == "concat")
+      out.push_back(ops::concat({a, b}, -1));
+    else if (merge_mode_ == "sum")
+      out.push_back(ops::add(a, b));
+    else if (merge_mode_ == "ave")
+      out.push_back(ops::div(ops::add(a, b), ops::fill(Shape({}), 2.0, a.dtype())));
+    else if (merge_mode_ == "mul")
+      out.push_back(ops::mul(a, b));
+    else
+      out = {a, b};
+    if (return_state_) {
+      out.insert(out.end(), y.begin() + 1, y.end());
+      out.insert(out.end(), y_rev.begin() + 1, y_rev.end());
+    }
+    return out;
+  }
+
+  void add_config(Config &c) const override {
+    if (merge_mode_.empty())
+      c.set_null("merge_mode");
+    else
+      c.set("merge_mode", merge_mode_);
+    c.set("layer", serialize_layer(*forward_)).set("backward_layer", serialize_layer(*backward_));
+  }
+
+  std::string merge_mode_;  // empty: null
+  LayerPtr forward_, backward_;
+  bool return_sequences_ = false, return_state_ = false;
+  size_t state_count_ = 1;  // the states each layer returns with return_state (LSTM: h and c)
+};
+
+// keras.layers.TimeDistributed(layer): the layer applied to every step of [B, T, ...] (as one call over
+// [B * T, ...]), its outputs reshaped back to [B, T, ...]. The input's mask passes through.
+class TimeDistributed final : public Layer {
+ public:
+  explicit TimeDistributed(const Config &config) : TimeDistributed(ConfigReader(config, "TimeDistributed")) {}
+
+ private:
+  explicit TimeDistributed(ConfigReader &&r) : Layer("TimeDistributed", r) {
+    inner_ = deserialize_layer(wrapped_config(r, "layer"));
+    r.finish();
+    track(inner_, "layer");
+    set_supports_masking(true);
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    const PartialShape &s = single_input(*this, shapes);
+    if (s.size() < 3)
+      fail(Code::kInvalidArgument, "layer '", name(), "' (TimeDistributed): input has shape ",
+           partial_shape_string(s), "; expected rank >= 3 (batch, time, ...)");
+    PartialShape step{s[0] >= 0 && s[1] >= 0 ? s[0] * s[1] : kUnknownDim};
+    step.insert(step.end(), s.begin() + 2, s.end());
+    inner_->build({step});
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    const Tensor &x = single_input(*this, inputs);
+    if (x.rank() < 3)
+      fail(Code::kInvalidArgument, "layer '", name(), "' (TimeDistributed): input is ", x.description(),
+           "; expected rank >= 3 (batch, time, ...)");
+    const int64_t batch = x.shape()[0], steps = x.shape()[1];
+    std::vector<int64_t> flat{batch * steps};
+    for (int i = 2; i < x.rank(); ++i) flat.push_back(x.shape()[i]);
+    CallContext c = ctx;
+    c.mask = nullptr;
+    std::vector<Tensor> out = inner_->call({ops::reshape(x, flat)}, c).outputs;
+    for (Tensor &y : out) {
+      if (y.rank() < 1 || y.shape()[0] != batch * steps)
+        fail(Code::kInvalidArgument, "layer '", name(), "' (TimeDistributed): the wrapped layer gave ",
+             y.description(), " for ", batch * steps, " steps; expected one row per step");
+      std::vector<int64_t> back{batch, steps};
+      for (int i = 1; i < y.rank(); ++i) back.push_back(y.shape()[i]);
+      y = ops::reshape(y, back);
+    }
+    return out;
+  }
+
+  void add_config(Config &c) const override { c.set("layer", serialize_layer(*inner_)); }
+
+  LayerPtr inner_;
+};
+
+}  // namespace
+
+void register_wrapper_layers() {
+  register_class<Bidirectional>("Bidirectional");
+  register_class<TimeDistributed>("TimeDistributed");
+}
+
+}  // namespace kiln::layers
