@@ -109,7 +109,8 @@ class Bidirectional final : public Layer {
              "; got ", config_bool(*forward_, a), " and ", config_bool(*backward_, a));
     return_sequences_ = config_bool(*forward_, "return_sequences");
     return_state_ = config_bool(*forward_, "return_state");
-    state_count_ = forward_->class_name() == "LSTM" ? 2 : 1;
+    forward_states_ = forward_->class_name() == "LSTM" ? 2 : 1;
+    backward_states_ = backward_->class_name() == "LSTM" ? 2 : 1;
     track(forward_, "forward_layer");
     track(backward_, "backward_layer");
   }
@@ -142,7 +143,7 @@ class Bidirectional final : public Layer {
     const Tensor mask = masks.empty() ? Tensor() : masks[0];
     if (!mask.defined() || !return_sequences_) return {};
     std::vector<Tensor> out(merge_mode_.empty() ? 2 : 1, mask);
-    if (return_state_) out.resize(out.size() + state_count_, Tensor());
+    if (return_state_) out.resize(out.size() + forward_states_ + backward_states_, Tensor());
     return out;
   }
 
@@ -167,9 +168,9 @@ class Bidirectional final : public Layer {
       return l.call(in, c).outputs;
     };
     std::vector<Tensor> y = run(*forward_, fin), y_rev = run(*backward_, bin);
-    if (y.empty() || y.size() != y_rev.size())
+    if (y.empty() || y_rev.empty() || (!return_state_ && (y.size() != 1 || y_rev.size() != 1)))
       bad_input("the forward and backward layers gave " + std::to_string(y.size()) + " and " +
-                std::to_string(y_rev.size()) + " outputs");
+                std::to_string(y_rev.size()) + " outputs; expected one each without return_state");
     Tensor a = y[0], b = y_rev[0];
     if (return_sequences_) {  // the backward outputs back in time order
       const int64_t steps = b.shape()[1];
@@ -204,11 +205,13 @@ class Bidirectional final : public Layer {
   std::string merge_mode_;  // empty: null
   LayerPtr forward_, backward_;
   bool return_sequences_ = false, return_state_ = false;
-  size_t state_count_ = 1;  // the states each layer returns with return_state (LSTM: h and c)
+  size_t forward_states_ = 1, backward_states_ = 1;  // the states each returns with return_state (LSTM: 2)
 };
 
-// keras.layers.TimeDistributed(layer): the layer applied to every step of [B, T, ...] (as one call over
-// [B * T, ...]), its outputs reshaped back to [B, T, ...]. The input's mask passes through.
+// keras.layers.TimeDistributed(layer): the layer applied to every step of [B, T, ...]: in training once
+// per step, as Keras (batch statistics per step), in inference as one call over [B * T, ...] (the same
+// values for layers that treat rows apart), the outputs shaped [B, T, ...]. The input's mask passes
+// through.
 class TimeDistributed final : public Layer {
  public:
   explicit TimeDistributed(const Config &config) : TimeDistributed(ConfigReader(config, "TimeDistributed")) {}
@@ -241,6 +244,7 @@ class TimeDistributed final : public Layer {
     for (int i = 2; i < x.rank(); ++i) flat.push_back(x.shape()[i]);
     CallContext c = ctx;
     c.mask = nullptr;
+    if (ctx.training) return per_step(x, c);
     std::vector<Tensor> out = inner_->call({ops::reshape(x, flat)}, c).outputs;
     for (Tensor &y : out) {
       if (y.rank() < 1 || y.shape()[0] != batch * steps)
@@ -250,6 +254,27 @@ class TimeDistributed final : public Layer {
       for (int i = 1; i < y.rank(); ++i) back.push_back(y.shape()[i]);
       y = ops::reshape(y, back);
     }
+    return out;
+  }
+
+  // Keras calls the layer once per step (a training BatchNormalization then normalizes each step by
+  // its own batch statistics); the outputs are stacked on axis 1.
+  std::vector<Tensor> per_step(const Tensor &x, const CallContext &c) {
+    const int64_t steps = x.shape()[1];
+    const std::vector<Tensor> parts = ops::split(x, {}, steps, 1);
+    std::vector<std::vector<Tensor>> outs;
+    for (const Tensor &p : parts) {
+      std::vector<int64_t> dims = p.shape().to_vector();
+      dims.erase(dims.begin() + 1);
+      const std::vector<Tensor> y = inner_->call({ops::reshape(p, dims)}, c).outputs;
+      if (!outs.empty() && y.size() != outs.size())
+        fail(Code::kInvalidArgument, "layer '", name(), "' (TimeDistributed): the wrapped layer gave ",
+             y.size(), " outputs after ", outs.size());
+      outs.resize(y.size());
+      for (size_t i = 0; i < y.size(); ++i) outs[i].push_back(y[i]);
+    }
+    std::vector<Tensor> out;
+    for (const auto &o : outs) out.push_back(ops::stack(o, 1));
     return out;
   }
 

@@ -210,6 +210,11 @@ class RecurrentTest(unittest.TestCase):
         self.assertEqual([tuple(o.shape) for o in outs], [(3, 2)] * 6)  # y, y_rev, forward h, c, backward h, c
         c = both.get_config()
         self.assertIsNone(c["merge_mode"])
+        self.assertIsNone(both.merge_mode)  # Keras's attributes
+        self.assertEqual((both.forward_layer.name, both.backward_layer.name), ("forward_lstm_1", "backward_lstm_1"))
+        mixed = layers.Bidirectional(layers.LSTM(2, return_state=True),
+                                     backward_layer=layers.GRU(2, go_backwards=True, return_state=True))
+        self.assertEqual(len(mixed(self.x)), 4)  # the output, the LSTM's h and c, the GRU's h
         self.assertEqual(c["layer"]["config"]["name"], "forward_lstm_1")
         self.assertTrue(c["backward_layer"]["config"]["go_backwards"])
         again = layers.Bidirectional.from_config(c)
@@ -247,6 +252,12 @@ class RecurrentTest(unittest.TestCase):
         self.assertEqual(layers.TimeDistributed.from_config(td.get_config()).get_config()["layer"]["class_name"], "Dense")
         with self.assertRaisesRegex(ValueError, "rank >= 3"):
             td(self.x[0])
+        self.assertEqual(td.layer.name, "dense")
+        # In training Keras calls the layer once per step: a BatchNormalization normalizes each step apart.
+        steps = np.concatenate([np.full((8, 1, 2), m, np.float32) for m in (0.0, 5.0, 10.0)], 1)
+        steps += self.rng.standard_normal(steps.shape).astype(np.float32)
+        bn = layers.TimeDistributed(layers.BatchNormalization())
+        np.testing.assert_allclose(bn(steps, training=True).numpy().mean(axis=(0, 2)), 0, atol=1e-5)
         images = np.ones((2, 3, 5, 5, 1), np.float32)  # a conv over each frame
         self.assertEqual(tuple(layers.TimeDistributed(layers.Conv2D(4, 3))(images).shape), (2, 3, 3, 3, 4))
 

@@ -90,6 +90,11 @@ LSTM = _recurrent_class(
 
 
 
+def _sublayer(layer, index):
+    from .layers import L, _new_handle, _wrap  # noqa: PLC0415
+    return _wrap(_new_handle(L.kiln_layer_get_layer, layer._handle(), index))
+
+
 def _serialized(layer, owner, what):
     from .layers import serialize  # noqa: PLC0415
     if not isinstance(layer, Layer):
@@ -119,6 +124,19 @@ class Bidirectional(_Recurrent):
             config["backward_layer"] = _serialized(backward_layer, "Bidirectional", "backward_layer")
         self._create(config)
 
+    @property
+    def forward_layer(self):
+        """Keras's forward_layer: the forward copy of the wrapped layer (its sub-layer 0)."""
+        return _sublayer(self, 0)
+
+    @property
+    def backward_layer(self):
+        return _sublayer(self, 1)
+
+    @property
+    def merge_mode(self):
+        return self.get_config()["merge_mode"]
+
 
 class TimeDistributed(_Builtin):
     """keras.layers.TimeDistributed(layer): the layer applied to every step of [batch, time, ...]."""
@@ -131,6 +149,11 @@ class TimeDistributed(_Builtin):
         config = _base_config(name, trainable, dtype)
         config["layer"] = _serialized(layer, "TimeDistributed", "layer")
         self._create(config)
+
+    @property
+    def layer(self):
+        """Keras's layer: the wrapped layer (a copy made from its config)."""
+        return _sublayer(self, 0)
 
 
 for _c in (SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed):
