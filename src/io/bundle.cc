@@ -163,7 +163,7 @@ void fail_status(const leveldb::Status &s, const std::string &what) {
   if (s.IsNotFound()) fail(Code::kNotFound, what, ": ", s.ToString());
   // LevelDB's IOError carries strerror(errno) alone: find which errno it was.
   const std::string text = s.ToString();
-  for (int err : {ENOSPC, EDQUOT, ENOMEM, EACCES, EPERM, EROFS})
+  for (int err : {ENOSPC, EDQUOT, ENOMEM, EFBIG, EACCES, EPERM, EROFS})
     if (text.find(std::strerror(err)) != std::string::npos) fail(errno_code(err), what, ": ", text);
   fail(Code::kInternal, what, ": ", text);
 }

@@ -23,7 +23,12 @@ Code errno_code(int err) {
     case ENOSPC:
     case EDQUOT:
     case ENOMEM:
+    case EMFILE:
+    case ENFILE:
       return Code::kResourceExhausted;
+    case EFBIG:  // a file past the size limit: TF's OUT_OF_RANGE
+    case EOVERFLOW:
+      return Code::kOutOfRange;
     case EACCES:
     case EPERM:
     case EROFS:

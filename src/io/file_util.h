@@ -14,8 +14,9 @@
 namespace kiln::io {
 
 // "a/b" + "c" -> "a/b/c"; an absolute `name` or an empty `dir` gives `name` unchanged.
-// The status code of a failed system call's errno: NotFound (ENOENT, ENOTDIR), ResourceExhausted
-// (ENOSPC, EDQUOT, ENOMEM), FailedPrecondition (EACCES, EPERM, EROFS, EEXIST, EISDIR), else Internal.
+// The status code of a failed system call's errno, as TF maps them: NotFound (ENOENT, ENOTDIR),
+// ResourceExhausted (ENOSPC, EDQUOT, ENOMEM, EMFILE, ENFILE), OutOfRange (EFBIG, EOVERFLOW),
+// FailedPrecondition (EACCES, EPERM, EROFS, EEXIST, EISDIR), else Internal.
 Code errno_code(int err);
 
 std::string join_path(const std::string &dir, const std::string &name);

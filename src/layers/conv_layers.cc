@@ -284,6 +284,9 @@ class ConvLayer final : public Layer {
       return ops::conv2d_bias_act(d, pointwise, bias, {1, 1}, {1, 1}, Padding::kValid, fused_, fused_alpha_);
     }
     const Shape &xs = x.shape(), &ks = depthwise.shape(), &ps = pointwise.shape();
+    // the window must fit the input as the layer sees it (an error names [N, W, C], not the rank-4 view)
+    window_output_length(*this, partial_shape_of(xs), xs[1], kernel_size_[0], strides_[0], dilation_[0],
+                         padding_);
     const Tensor d = ops::depthwise_conv2d(ops::reshape(x, {xs[0], 1, xs[1], xs[2]}),
                                            ops::reshape(depthwise, {1, ks[0], ks[1], ks[2]}),
                                            {1, strides_[0]}, {1, dilation_[0]}, p);

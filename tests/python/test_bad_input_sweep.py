@@ -74,6 +74,35 @@ class BadInputSweepTest(unittest.TestCase):
         self.assertEqual(Dataset.range(10).repeat().enumerate(2 ** 63 - 4).cardinality(), 3)
         self.assertEqual(Dataset.range(10).repeat().enumerate().cardinality(), kiln.data.INFINITE_CARDINALITY)
 
+    def test_small_review_items(self):
+        with self.assertRaisesRegex(ValueError, "units must be an int; got 2.5"):
+            layers.LSTM(2.5)
+        with self.assertRaisesRegex(ValueError, r"input shape \(2, 5, 3\) is too small for a window of 7"):
+            layers.SeparableConv1D(2, 7)(np.zeros((2, 5, 3), np.float32))
+
+    def test_a_file_past_the_size_limit_is_out_of_range(self):
+        # EFBIG (a file past RLIMIT_FSIZE) is TF's OUT_OF_RANGE; the save fails whole, in a child process
+        # whose size limit does not reach this one.
+        script = r"""
+import resource, signal, sys, tempfile, os
+import numpy as np
+import kiln
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+v = kiln.Variable(np.zeros((4096,), np.float32))
+d = tempfile.mkdtemp()
+try:
+    kiln.train.Checkpoint(v=v).write(os.path.join(d, "ckpt"))
+except kiln.errors.OutOfRangeError as e:
+    print("OutOfRange", "File too large" in str(e))
+except Exception as e:
+    print(type(e).__name__, e)
+"""
+        import subprocess
+        import sys
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.stdout.strip(), "OutOfRange True", out.stderr)
+
     def test_cardinality_as_tf_data(self):
         # tf.data's own docstring example, and take(0) of an input of unknown size.
         self.assertEqual(Dataset.range(42).repeat().filter(lambda x: True).cardinality(),

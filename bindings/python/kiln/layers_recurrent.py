@@ -1,5 +1,7 @@
 """Built-in recurrent layers (kiln.layers.SimpleRNN, GRU, LSTM) and the wrappers Bidirectional and
 TimeDistributed, as Keras 3's."""
+import numbers as _numbers
+
 from .errors import InvalidArgumentError
 from .layers import _BUILTINS, _Builtin, _base_config, _serializable, Layer
 
@@ -16,6 +18,8 @@ def _recurrent_config(kind, units, activation="tanh", recurrent_activation="sigm
                       recurrent_dropout=0.0, reset_after=True, seed=None, return_sequences=False, return_state=False,
                       go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False, use_cudnn="auto",
                       implementation=2):
+    if isinstance(units, bool) or not isinstance(units, _numbers.Integral):
+        raise InvalidArgumentError("%s: units must be an int; got %r" % (kind, units))
     c = {"return_sequences": bool(return_sequences), "return_state": bool(return_state),
          "go_backwards": bool(go_backwards), "stateful": bool(stateful), "unroll": bool(unroll),
          "zero_output_for_mask": bool(zero_output_for_mask), "units": int(units),
