@@ -120,14 +120,14 @@ class Bidirectional final : public Layer {
   }
 
   // The inputs of each layer: the sequences, then its half of the initial states.
-  std::pair<std::vector<PartialShape>, std::vector<PartialShape>> split(
-      const std::vector<PartialShape> &s) const {
+  template <typename T>
+  std::pair<std::vector<T>, std::vector<T>> split(const std::vector<T> &s) const {
     if (s.empty()) bad_input("expected the sequences, then optionally the initial states");
     if ((s.size() - 1) % 2 != 0)
       bad_input("got " + std::to_string(s.size() - 1) +
                 " initial states; expected an even number, the forward layer's then the backward layer's");
     const size_t half = (s.size() - 1) / 2;
-    std::vector<PartialShape> f{s[0]}, b{s[0]};
+    std::vector<T> f{s[0]}, b{s[0]};
     f.insert(f.end(), s.begin() + 1, s.begin() + 1 + long(half));
     b.insert(b.end(), s.begin() + 1 + long(half), s.end());
     return {f, b};
@@ -148,13 +148,7 @@ class Bidirectional final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
-    std::vector<PartialShape> shapes;
-    for (const Tensor &t : inputs) shapes.push_back(partial_shape_of(t.shape()));
-    split(shapes);
-    const size_t half = (inputs.size() - 1) / 2;
-    std::vector<Tensor> fin{inputs[0]}, bin{inputs[0]};
-    fin.insert(fin.end(), inputs.begin() + 1, inputs.begin() + 1 + long(half));
-    bin.insert(bin.end(), inputs.begin() + 1 + long(half), inputs.end());
+    const auto [fin, bin] = split(inputs);
     const Tensor *mask = input_mask(ctx, 0);
     auto run = [&](Layer &l, const std::vector<Tensor> &in) {
       std::vector<Tensor> masks;

@@ -222,6 +222,14 @@ class DatasetSource final : public BatchSource {
   data::IteratorPtr it_;
 };
 
+// An infinite dataset needs a step count (what: the call; which: "" or "validation "; key: the
+// option that gives the count); INVALID_ARGUMENT naming them otherwise (an endless loop else).
+void require_steps(const data::Dataset &ds, int64_t steps, const std::string &what, const char *which,
+                   const char *key) {
+  if (ds.cardinality() == data::kInfinite && steps <= 0)
+    fail(Code::kInvalidArgument, what, ": the ", which, "dataset is infinite; give ", key);
+}
+
 std::unique_ptr<BatchSource> dataset_source(const data::DatasetPtr &ds, size_t num_inputs,
                                             std::vector<double> class_weight, const char *what) {
   if (num_inputs == 0)
@@ -414,8 +422,7 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
       fail(Code::kInvalidArgument,
            "fit: validation_split is only supported for tensors, not a dataset; give "
            "validation data instead");
-    if (o.dataset->cardinality() == data::kInfinite && o.steps_per_epoch <= 0)
-      fail(Code::kInvalidArgument, "fit: the dataset is infinite; give steps_per_epoch");
+    require_steps(*o.dataset, o.steps_per_epoch, "fit", "", "steps_per_epoch");
     d.train = dataset_source(o.dataset, o.num_inputs, o.class_weight, "fit");
   } else {
     check_arrays(o.x, o.y, o.sample_weight, "fit");
@@ -448,8 +455,7 @@ FitData fit_data(layers::Layer &model, const CompiledModel &c, const FitOptions 
         std::make_unique<ArraySource>(batch_data(x, y, w), x.size(), y.size(), train_batch, o.shuffle, comm);
   }
   if (o.validation_dataset) {
-    if (o.validation_dataset->cardinality() == data::kInfinite && o.validation_steps <= 0)
-      fail(Code::kInvalidArgument, "fit: the validation dataset is infinite; give validation_steps");
+    require_steps(*o.validation_dataset, o.validation_steps, "fit", "validation ", "validation_steps");
     d.val = dataset_source(o.validation_dataset, o.num_inputs, {}, "fit");
   } else if (has_val_arrays) {
     check_arrays(o.validation_x, o.validation_y, o.validation_sample_weight, "fit (validation data)");
@@ -522,8 +528,7 @@ std::unique_ptr<BatchSource> loop_source(const Options &o, const std::vector<Ten
   if (o.dataset) {
     if (!o.x.empty() || !y.empty() || sw.defined())
       fail(Code::kInvalidArgument, what, ": give the data either as x/y tensors or as a dataset, not both");
-    if (o.dataset->cardinality() == data::kInfinite && o.steps <= 0)
-      fail(Code::kInvalidArgument, what, ": the dataset is infinite; give steps");
+    require_steps(*o.dataset, o.steps, what, "", "steps");
     return dataset_source(o.dataset, o.num_inputs, {}, what);
   }
   check_arrays(o.x, y, sw, what);
