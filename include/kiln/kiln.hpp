@@ -2367,6 +2367,14 @@ inline Layer UnitNormalization(const Dims &axis = {-1}, const std::string &name 
   detail::set_if(c, "name", name);
   return Layer::create("UnitNormalization", c);
 }
+/// keras.layers.RMSNormalization(axis=-1, epsilon=1e-6): x * rsqrt(mean(x^2) + epsilon) * scale over
+/// the trailing axes (weight "scale", ones).
+inline Layer RMSNormalization(const Dims &axis = {-1}, double epsilon = 1e-6, const std::string &name = "") {
+  Config c;
+  c.set("axis", axis).set("epsilon", epsilon);
+  detail::set_if(c, "name", name);
+  return Layer::create("RMSNormalization", c);
+}
 
 /// Options of the recurrent layers (keras.layers.SimpleRNN, GRU, LSTM), with Keras's defaults.
 /// recurrent_activation, unit_forget_bias (LSTM) and reset_after (GRU) apply where the layer has them.
@@ -3270,11 +3278,13 @@ struct SparseCategoricalCrossentropyOptions : LossOptions {
   bool from_logits = false;
   int64_t ignore_class = -1;  ///< -1: none (Keras's None)
   bool has_ignore_class = false;
+  int64_t axis = -1;  ///< the classes' axis: the last (-1, or rank - 1), as Keras's TensorFlow backend
 };
 inline Loss SparseCategoricalCrossentropy(const SparseCategoricalCrossentropyOptions &o = {}) {
   Config c = detail::base(o);
   c.set("from_logits", o.from_logits);
   if (o.has_ignore_class) c.set("ignore_class", o.ignore_class);
+  c.set("axis", o.axis);
   return Loss::create("SparseCategoricalCrossentropy", c);
 }
 struct CrossentropyOptions : LossOptions {
@@ -3403,9 +3413,12 @@ inline Metric TopKCategoricalAccuracy(int64_t k = 5, const std::string &name = "
   c.set("k", k);
   return detail::named("TopKCategoricalAccuracy", name, c);
 }
-inline Metric SparseTopKCategoricalAccuracy(int64_t k = 5, const std::string &name = "") {
+/// from_sorted_ids: y_pred holds each row's category ids, best first (Keras's option).
+inline Metric SparseTopKCategoricalAccuracy(int64_t k = 5, const std::string &name = "",
+                                            bool from_sorted_ids = false) {
   Config c;
   c.set("k", k);
+  if (from_sorted_ids) c.set("from_sorted_ids", true);
   return detail::named("SparseTopKCategoricalAccuracy", name, c);
 }
 inline Metric MeanSquaredError(const std::string &name = "") { return detail::named("MeanSquaredError", name); }
@@ -3482,7 +3495,7 @@ inline Metric Recall(const PrecisionRecallOptions &o = {}) {
 }
 struct AUCOptions {
   int64_t num_thresholds = 200;
-  std::string curve = "ROC";                       ///< "ROC" or "PR"
+  std::string curve = "ROC";                       ///< "ROC", "PR" or "PRGAIN"
   std::string summation_method = "interpolation";  ///< or "minoring", "majoring"
   std::vector<double> thresholds;                  ///< empty: num_thresholds evenly spaced
   bool multi_label = false;                        ///< y_pred [samples, labels]: one AUC per label
@@ -4124,16 +4137,23 @@ inline Optimizer Adadelta(const LearningRate &learning_rate = 0.001, const Adade
   return Optimizer::create("Adadelta", c);
 }
 
+/// Adamax's and Lamb's options (Adam's without amsgrad).
 struct AdamaxOptions : OptimizerOptions {
   double beta_1 = 0.9;
   double beta_2 = 0.999;
   double epsilon = 1e-7;
 };
+using LambOptions = AdamaxOptions;
+namespace detail {
+inline Optimizer betas_and_epsilon(const char *cls, const LearningRate &lr, const AdamaxOptions &o) {
+  Config c = base_config(lr, o);
+  c.set("beta_1", o.beta_1).set("beta_2", o.beta_2).set("epsilon", o.epsilon);
+  return Optimizer::create(cls, c);
+}
+}  // namespace detail
 /// keras.optimizers.Adamax (slots momentum and norm).
 inline Optimizer Adamax(const LearningRate &learning_rate = 0.001, const AdamaxOptions &o = {}) {
-  Config c = detail::base_config(learning_rate, o);
-  c.set("beta_1", o.beta_1).set("beta_2", o.beta_2).set("epsilon", o.epsilon);
-  return Optimizer::create("Adamax", c);
+  return detail::betas_and_epsilon("Adamax", learning_rate, o);
 }
 
 struct LionOptions : OptimizerOptions {
@@ -4145,6 +4165,32 @@ inline Optimizer Lion(const LearningRate &learning_rate = 0.001, const LionOptio
   Config c = detail::base_config(learning_rate, o);
   c.set("beta_1", o.beta_1).set("beta_2", o.beta_2);
   return Optimizer::create("Lion", c);
+}
+
+struct FtrlOptions : OptimizerOptions {
+  double learning_rate_power = -0.5;  ///< <= 0; 0 keeps the learning rate fixed
+  double initial_accumulator_value = 0.1;
+  double l1_regularization_strength = 0.0;
+  double l2_regularization_strength = 0.0;
+  double l2_shrinkage_regularization_strength = 0.0;
+  double beta = 0.0;
+};
+/// keras.optimizers.Ftrl (McMahan et al. 2013; slots accumulator and linear).
+inline Optimizer Ftrl(const LearningRate &learning_rate = 0.001, const FtrlOptions &o = {}) {
+  Config c = detail::base_config(learning_rate, o);
+  c.set("learning_rate_power", o.learning_rate_power)
+      .set("initial_accumulator_value", o.initial_accumulator_value)
+      .set("l1_regularization_strength", o.l1_regularization_strength)
+      .set("l2_regularization_strength", o.l2_regularization_strength)
+      .set("l2_shrinkage_regularization_strength", o.l2_shrinkage_regularization_strength)
+      .set("beta", o.beta);
+  return Optimizer::create("Ftrl", c);
+}
+
+/// keras.optimizers.Lamb: Adam's direction scaled per variable by |w| / |direction| (slots momentum,
+/// velocity).
+inline Optimizer Lamb(const LearningRate &learning_rate = 0.001, const LambOptions &o = {}) {
+  return detail::betas_and_epsilon("Lamb", learning_rate, o);
 }
 
 /// keras.optimizers.get: by name ("adam"), with Keras's defaults.

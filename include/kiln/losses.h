@@ -19,7 +19,7 @@
  * "sum_over_batch_size" (default: the weighted sum divided by the number of per-sample losses,
  * not by the weights' sum), "sum", "mean" (the same as "sum_over_batch_size"),
  * "mean_with_sample_weight" (divided by the weights' sum) or "none"):
- *   SparseCategoricalCrossentropy  from_logits=false, ignore_class=null
+ *   SparseCategoricalCrossentropy  from_logits=false, ignore_class=null, axis=-1 (the last axis only)
  *   CategoricalCrossentropy        from_logits=false, label_smoothing=0.0, axis=-1
  *   BinaryCrossentropy             from_logits=false, label_smoothing=0.0, axis=-1
  *   MeanSquaredError, MeanAbsoluteError, KLDivergence

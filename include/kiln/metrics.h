@@ -15,9 +15,12 @@
  *   Mean, Sum                       take values: kiln_metric_update_state_values
  *   Accuracy, CategoricalAccuracy, SparseCategoricalAccuracy, MeanSquaredError, RootMeanSquaredError
  *   BinaryAccuracy                  threshold=0.5
- *   TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy   k=5
+ *   TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy   k=5 (as TF's in_top_k: a row with a
+ *                                   non-finite score or an out-of-range label counts as a miss);
+ *                                   SparseTopK also from_sorted_ids=false (true: y_pred holds each
+ *                                   row's category ids, best first)
  *   Precision, Recall               thresholds=null (0.5, or -1e10 with top_k), top_k=null, class_id=null
- *   AUC                             num_thresholds=200, curve="ROC" | "PR",
+ *   AUC                             num_thresholds=200, curve="ROC" | "PR" | "PRGAIN",
  *                                   summation_method="interpolation" | "minoring" | "majoring",
  *                                   thresholds=null, from_logits=false, multi_label=false,
  *                                   num_labels=null, label_weights=null. multi_label: y_pred

@@ -1,7 +1,6 @@
 /*
- * kiln/optimizers.h — Keras optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion)
- * and learning-rate schedules.
- * Part of the kiln C API (C99); include "kiln/kiln.h" for all of it.
+ * kiln/optimizers.h — Keras optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion,
+ * Ftrl, Lamb) and learning-rate schedules. Part of the kiln C API (C99); include "kiln/kiln.h" for all of it.
  *
  * An optimizer is made by class name and a kiln_config holding Keras's arguments (names,
  * defaults and formulas of Keras 3). learning_rate is a float or a serialized schedule
@@ -33,10 +32,11 @@ extern "C" {
 #endif
 
 /// An optimizer from its Keras class name ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
-/// "Adadelta", "Nadam", "Adamax", "Lion", or Keras's lower-case names "sgd", "adam", ...) and config (NULL:
-/// the defaults). Common keys (Keras's base optimizer): name, learning_rate (float or serialized schedule),
-/// weight_decay, clipnorm, clipvalue, global_clipnorm (at most one of the three; each acts when > 0),
-/// use_ema=false (true: keep an exponential moving average of each variable, average = m * average + (1 - m)
+/// "Adadelta", "Nadam", "Adamax", "Lion", "Ftrl", "Lamb", or Keras's lower-case names "sgd", "adam", ...) and
+/// config (NULL: the defaults). Common keys (Keras's base optimizer): name, learning_rate (float or
+/// serialized schedule), weight_decay, clipnorm, clipvalue, global_clipnorm (at most one of the three; each
+/// acts when > 0), use_ema=false (true: keep an exponential moving average of each variable, average = m *
+/// average + (1 - m)
 /// * variable after every step, m = ema_momentum=0.99 in [0, 1] except m = 0 at step 0; every
 /// ema_overwrite_frequency (null, or >= 1) steps the variables take their averages, and fit ends by giving
 /// them their averages), loss_scale_factor=null (a finite nonzero float: fit differentiates loss * factor and
@@ -51,7 +51,10 @@ extern "C" {
 /// INVALID_ARGUMENT); RMSprop rho=0.9,
 /// momentum=0.0, epsilon=1e-7, centered=false; Adagrad initial_accumulator_value=0.1,
 /// epsilon=1e-7; Adadelta rho=0.95, epsilon=1e-7; Nadam and Adamax beta_1, beta_2, epsilon as Adam;
-/// Lion beta_1=0.9 (in (0, 1]), beta_2=0.99 (learning_rate 0.001 unless said). Unknown classes are NOT_FOUND;
+/// Lion beta_1=0.9 (in (0, 1]), beta_2=0.99; Ftrl learning_rate_power=-0.5 (<= 0),
+/// initial_accumulator_value=0.1, l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+/// l2_shrinkage_regularization_strength=0.0 (each >= 0), beta=0.0; Lamb beta_1, beta_2, epsilon as Adam
+/// (learning_rate 0.001 unless said). Unknown classes are NOT_FOUND;
 /// unknown keys and bad values INVALID_ARGUMENT naming them. Ownership: *out is new, free with
 /// kiln_optimizer_free; config stays the caller's. Lifetime: independent of config. Thread-safety: safe.
 KILN_API kiln_status *kiln_optimizer_create(kiln_optimizer **out, const char *class_name, const kiln_config *config);
@@ -163,7 +166,7 @@ KILN_API kiln_status *kiln_optimizer_set_learning_rate_fn(kiln_optimizer *optimi
 /// of their first update and slots in the class's order (SGD: momentum; Adam, AdamW, Nadam:
 /// momentum, velocity[, velocity_hat]; RMSprop: velocity[, momentum][, average_gradient];
 /// Adagrad: accumulator; Adadelta: accumulated_grad, accumulated_delta_var; Adamax: momentum, norm;
-/// Lion: momentum), then "average"
+/// Lion: momentum; Ftrl: accumulator, linear; Lamb: momentum, velocity), then "average"
 /// with use_ema and "gradient_accumulator" with gradient_accumulation_steps. Writes new handles
 /// to out[0..min(capacity, count)) and the count to *out_count; call with capacity 0 to learn the
 /// count. Ownership: each out[i] is new, free with kiln_variable_free. Lifetime: the variables

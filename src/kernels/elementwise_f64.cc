@@ -110,10 +110,11 @@ void unary(UnaryOp op, const double *x, double *y, int64_t n, double alpha, doub
     case UnaryOp::kSwish:
       return map(x, y, n, [](double v) { return v * logistic(v).s; });
     case UnaryOp::kClip:
-      return map(x, y, n, [alpha, beta](double v) {  // maximum(minimum(x, hi), lo), as TF
-        const double t = v > beta ? beta : v;
-        return t < alpha ? alpha : t;
-      });
+      return map(x, y, n,
+                 [alpha, beta](double v) {  // maximum(minimum(x, hi), lo), as TF's (see simd_unary.cc)
+                   const double t = v < beta ? v : (v != v ? v : beta);
+                   return t > alpha ? t : (t != t ? t : alpha);
+                 });
     case UnaryOp::kFloor:
       return map(x, y, n, [](double v) { return std::floor(v); });
     case UnaryOp::kRound:

@@ -225,6 +225,50 @@ void nadam(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, i
   }
 }
 
+// Ftrl: c = {lr, -learning_rate_power, l1, 2 * (l2 + beta / (2 lr)), 2 * l2_shrinkage}; slots
+// accumulator, linear. In Keras's order: n' = n + g^2; linear += g + shrink w - (n'^p - n^p) / lr * w;
+// w = (clip(linear, -l1, l1) - linear) / (n'^p / lr + 2 l2); p = -learning_rate_power.
+template <typename T, typename Pre>
+void ftrl(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
+  const T lr = coef<T>(p, 0), power = coef<T>(p, 1), l1 = coef<T>(p, 2), two_l2 = coef<T>(p, 3),
+          shrink = coef<T>(p, 4);
+  for (int64_t i = b; i < e; ++i) {
+    const T g = pre.grad(x.g[i]);
+    const T w = pre.weight(x.w0[i]);
+    const T n = x.s0[0][i], n_new = n + g * g;
+    const T p_new = std::pow(n_new, power), p_old = std::pow(n, power);
+    const T linear = x.s0[1][i] + ((g + shrink * w) - ((p_new - p_old) / lr) * w);
+    const T clipped = linear < -l1 ? -l1 : (linear > l1 ? l1 : linear);
+    x.s[0][i] = n_new;
+    x.s[1][i] = linear;
+    x.w[i] = (clipped - linear) / (p_new / lr + two_l2);
+  }
+}
+
+// Lamb: c = {lr, 1 - b1, 1 - b2, 1 - b1^t, 1 - b2^t, epsilon, ratio * lr}; slots momentum,
+// velocity. Keras's update r = (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) after Adam's moments;
+// w -= (ratio lr) r, where ratio = |w| / |r| over the whole variable (lamb_ratio_lr below).
+template <typename T, typename Pre>
+T lamb_direction(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t i, T *m, T *v) {
+  const T g = pre.grad(x.g[i]);
+  *m = x.s0[0][i] + (g - x.s0[0][i]) * coef<T>(p, 1);
+  *v = x.s0[1][i] + (g * g - x.s0[1][i]) * coef<T>(p, 2);
+  return (*m / coef<T>(p, 3)) / (std::sqrt(*v / coef<T>(p, 4)) + coef<T>(p, 5));
+}
+
+template <typename T, typename Pre>
+void lamb(const Span<T> &x, const Pre &pre, const UpdateParams &p, int64_t b, int64_t e) {
+  const T step = coef<T>(p, 6);
+  for (int64_t i = b; i < e; ++i) {
+    T m, v;
+    const T r = lamb_direction(x, pre, p, i, &m, &v);
+    const T w = pre.weight(x.w0[i]);
+    x.s[0][i] = m;
+    x.s[1][i] = v;
+    x.w[i] = w - step * r;
+  }
+}
+
 template <typename T, bool Decay>
 void run_rule(const Span<T> &x, const UpdateParams &p, int64_t b, int64_t e) {
   using P = Prep<T, Decay>;
@@ -252,6 +296,10 @@ void run_rule(const Span<T> &x, const UpdateParams &p, int64_t b, int64_t e) {
       return adamax<T, P>(x, pre, p, b, e);
     case UpdateRule::kLion:
       return lion<T, P>(x, pre, p, b, e);
+    case UpdateRule::kFtrl:
+      return ftrl<T, P>(x, pre, p, b, e);
+    case UpdateRule::kLamb:
+      return lamb<T, P>(x, pre, p, b, e);
   }
 }
 
@@ -276,6 +324,8 @@ int num_slots(const UpdateParams &p) {
     case UpdateRule::kAdadelta:
     case UpdateRule::kNadam:
     case UpdateRule::kAdamax:
+    case UpdateRule::kFtrl:
+    case UpdateRule::kLamb:
       return 2;
     case UpdateRule::kAdamAmsgrad:
       return 3;
@@ -283,6 +333,71 @@ int num_slots(const UpdateParams &p) {
       return 1 + (p.use_momentum ? 1 : 0) + (p.centered ? 1 : 0);
   }
   return 0;
+}
+
+// Blocks of the sum of squares: a fixed size, so the partial sums (and their order) depend on
+// n alone.
+constexpr int64_t kSquaresBlock = 16384;
+
+// Eight running sums (element i into sum i % 8, as blocks start at multiples of 8), added in a
+// fixed order at the end: the compiler may keep them in vector lanes without reordering a sum.
+// at(i) is element i as a double.
+template <typename At>
+double block_squares(const At &at, int64_t b, int64_t e) {
+  constexpr int kLanes = 8;
+  double acc[kLanes] = {};
+  int64_t i = b;
+  for (; i + kLanes <= e; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
+      const double v = at(i + k);
+      acc[k] += v * v;
+    }
+  for (int k = 0; i < e; ++i, ++k) {
+    const double v = at(i);
+    acc[k] += v * v;
+  }
+  double s = 0;
+  for (double a : acc) s += a;
+  return s;
+}
+
+// The sum of at(i)^2 for i in [0, n), in fixed blocks whatever the thread count.
+template <typename At>
+double squares_of(const At &at, int64_t n) {
+  const int64_t blocks = (n + kSquaresBlock - 1) / kSquaresBlock;
+  if (blocks <= 1) return block_squares(at, 0, n);
+  std::vector<double> partial(static_cast<size_t>(blocks));
+  apply_num_threads();
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < blocks; ++k)
+    partial[static_cast<size_t>(k)] =
+        block_squares(at, k * kSquaresBlock, std::min(n, (k + 1) * kSquaresBlock));
+  double s = 0;
+  for (double v : partial) s += v;
+  return s;
+}
+
+template <typename T>
+double squares_typed(const T *x, int64_t n) {
+  return squares_of([x](int64_t i) { return static_cast<double>(x[i]); }, n);
+}
+
+// Lamb's ratio times the learning rate, as Keras computes it in the variable's dtype: |w| (after
+// the weight decay) over |r| (the Adam-style direction), or 1 unless both norms are > 0 (NaN
+// norms give 1). The squares add in double.
+template <typename T, bool Decay>
+T lamb_ratio_lr(const Span<T> &x, const UpdateParams &p, int64_t n) {
+  const Prep<T, Decay> pre(p);
+  const T w_norm =
+      std::sqrt(static_cast<T>(squares_of([&](int64_t i) { return double(pre.weight(x.w0[i])); }, n)));
+  const T r_norm = std::sqrt(static_cast<T>(squares_of(
+      [&](int64_t i) {
+        T m, v;
+        return double(lamb_direction(x, pre, p, i, &m, &v));
+      },
+      n)));
+  const T ratio = w_norm > T(0) ? (r_norm > T(0) ? w_norm / r_norm : T(1)) : T(1);
+  return ratio * coef<T>(p, 0);
 }
 
 template <typename T>
@@ -297,47 +412,13 @@ void update_typed(int64_t n, const UpdateParams &p, void *const *dst, const void
     x.s0[k] = static_cast<const T *>(src[k + 1]);
   }
   x.g = static_cast<const T *>(grad);
-  parallel_chunks(n, [&](int64_t b, int64_t e) { run<T>(x, p, b, e); });
-}
-
-// Blocks of the sum of squares: a fixed size, so the partial sums (and their order) depend on
-// n alone.
-constexpr int64_t kSquaresBlock = 16384;
-
-// Eight running sums (element i into sum i % 8, as blocks start at multiples of 8), added in a
-// fixed order at the end: the compiler may keep them in vector lanes without reordering a sum.
-template <typename T>
-double block_squares(const T *x, int64_t b, int64_t e) {
-  constexpr int kLanes = 8;
-  double acc[kLanes] = {};
-  int64_t i = b;
-  for (; i + kLanes <= e; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) {
-      const double v = static_cast<double>(x[i + k]);
-      acc[k] += v * v;
-    }
-  for (int k = 0; i < e; ++i, ++k) {
-    const double v = static_cast<double>(x[i]);
-    acc[k] += v * v;
+  if (p.rule == UpdateRule::kLamb) {  // a first pass for the norms, writing nothing
+    UpdateParams q = p;
+    q.c[6] = p.weight_decay != 0 ? lamb_ratio_lr<T, true>(x, p, n) : lamb_ratio_lr<T, false>(x, p, n);
+    parallel_chunks(n, [&](int64_t b, int64_t e) { run<T>(x, q, b, e); });
+    return;
   }
-  double s = 0;
-  for (double a : acc) s += a;
-  return s;
-}
-
-template <typename T>
-double squares_typed(const T *x, int64_t n) {
-  const int64_t blocks = (n + kSquaresBlock - 1) / kSquaresBlock;
-  if (blocks <= 1) return block_squares(x, 0, n);
-  std::vector<double> partial(static_cast<size_t>(blocks));
-  apply_num_threads();
-#pragma omp parallel for schedule(static)
-  for (int64_t k = 0; k < blocks; ++k)
-    partial[static_cast<size_t>(k)] =
-        block_squares(x, k * kSquaresBlock, std::min(n, (k + 1) * kSquaresBlock));
-  double s = 0;
-  for (double v : partial) s += v;
-  return s;
+  parallel_chunks(n, [&](int64_t b, int64_t e) { run<T>(x, p, b, e); });
 }
 
 }  // namespace

@@ -26,6 +26,8 @@ enum class UpdateRule {
   kNadam,        // slots: momentum, velocity
   kAdamax,       // slots: momentum, norm
   kLion,         // slots: momentum
+  kFtrl,         // slots: accumulator, linear
+  kLamb,         // slots: momentum, velocity (the update takes two passes: norms, then the step)
 };
 
 constexpr int kMaxSlots = 3;

@@ -344,12 +344,13 @@ void UnaryF32(UnaryOp op, const float *x, float *y, int64_t n, float alpha, floa
     case UnaryOp::kSwish:
       return Map1(x, y, n, [](DF d, VF v) HWY_ATTR { return hn::Mul(v, LogisticParts(d, v).s); });
     case UnaryOp::kClip:
-      // As tf.clip_by_value, maximum(minimum(x, hi), lo): lo when lo > hi. Both comparisons are
-      // false for NaN, which passes through.
+      // As tf.clip_by_value, maximum(minimum(x, hi), lo) with TF's (Eigen's) NaN-propagating
+      // minimum and maximum: a NaN passes through, lo wins when lo > hi, and on equal values
+      // (-0 against +0) the bound is taken, so clip(-0, 0, 6) is +0.
       return Map1(x, y, n, [alpha, beta](DF d, VF v) HWY_ATTR {
         const VF lo = hn::Set(d, alpha), hi = hn::Set(d, beta);
-        const VF t = hn::IfThenElse(hn::Gt(v, hi), hi, v);
-        return hn::IfThenElse(hn::Lt(t, lo), lo, t);
+        const VF t = hn::IfThenElse(hn::Lt(v, hi), v, hn::IfThenElse(hn::IsNaN(v), v, hi));
+        return hn::IfThenElse(hn::Gt(t, lo), t, hn::IfThenElse(hn::IsNaN(t), t, lo));
       });
     // Floor and Round give a result of x's sign; CopySign restores the sign of a zero result,
     // which Highway's emulation on targets without SSE4.1's roundps drops (round(-0.3) = -0).

@@ -5,7 +5,8 @@
 //
 // Call inputs, in Keras's positional order (the C ABI passes one list of tensors):
 //   query [B, T, dim], value [B, S, dim], then optionally key [B, S, dim] (default: value) and
-//   attention_mask (bool or numeric, nonzero = attend; [B, T, S] or broadcasting to it), then
+//   attention_mask (bool or numeric, nonzero = attend; [B, T, S] or broadcasting to it, fewer
+//   leading axes, or [B, heads, T, S] per head), then
 //   optionally the call flags as scalar (rank-0) tensors: return_attention_scores, then
 //   use_causal_mask. A mask without a key passes value again as the key (Keras's default).
 // Outputs: the attention output [B, T, output_shape...] and, with return_attention_scores, the
@@ -153,6 +154,12 @@ class MultiHeadAttention final : public Layer {
     if (r.get_bool("flash_attention", false))
       fail(Code::kUnimplemented, "MultiHeadAttention: flash_attention is not supported");
     seed_ = read_seed(r);
+    // Keras 3's gated attention and sliding-window masks (their configs write the defaults).
+    if (r.get_bool("use_gate", false))
+      fail(Code::kUnimplemented, "MultiHeadAttention: use_gate=True (gated attention) is not supported");
+    if (r.has("sliding_window"))
+      fail(Code::kUnimplemented,
+           "MultiHeadAttention: sliding_window is not supported; pass an attention_mask");
     r.finish();
     set_supports_masking(true);
   }
@@ -285,18 +292,36 @@ class MultiHeadAttention final : public Layer {
     if (padding.value) and_in(padding_mask(*padding.value, "value", false, nb, dt));
     if (padding.key) and_in(padding_mask(*padding.key, "key", false, nb, dt));
     if (mask) {
+      // Keras's _masked_softmax: size-1 axes go in before the positions until the mask has the
+      // scores' rank [batch..., heads, T..., S...], so [T, S] and [B, T, S] apply to every head and
+      // [B, heads, T, S] masks each head apart.
       std::vector<int64_t> want = batch;
       want.insert(want.end(), target.begin(), target.end());
       want.insert(want.end(), source.begin(), source.end());
-      const Shape &ms = mask->shape();
-      bool ok = ms.rank() == static_cast<int>(want.size());
-      for (size_t i = 0; ok && i < want.size(); ++i) ok = ms[int(i)] == want[i] || ms[int(i)] == 1;
+      std::vector<int64_t> md = mask->shape().to_vector();
+      int64_t heads = 1;
+      const size_t positions = target.size() + source.size();
+      bool ok = md.size() >= positions && md.size() <= want.size() + 1;
+      if (ok && md.size() == want.size() + 1) {
+        heads = md[batch.size()];
+        ok = heads == 1 || heads == num_heads_;
+        md.erase(md.begin() + static_cast<std::ptrdiff_t>(batch.size()));
+      } else if (ok) {
+        md.insert(md.begin(), want.size() - md.size(), int64_t{1});
+      }
+      for (size_t i = 0; ok && i < want.size(); ++i) ok = md[i] == want[i] || md[i] == 1;
       if (!ok)
-        bad_input("attention_mask has shape " + ms.to_string() + "; expected " + partial_shape_string(want) +
-                  " (batch, query positions, key positions) or dims of 1 that broadcast to it");
+        bad_input("attention_mask has shape " + mask->shape().to_string() + "; expected " +
+                  partial_shape_string(want) +
+                  " (batch, query positions, key positions), the same with the heads axis after the "
+                  "batch, or fewer leading axes and dims of 1 that broadcast to it");
       Tensor given = *mask;
       if (given.dtype() != DType::kBool) given = ops::not_equal(given, ops::zeros(Shape({}), given.dtype()));
-      and_in(ops::reshape(ops::broadcast_to(ops::cast(given, dt), Shape(want)), {nb, 1, t, s}));
+      std::vector<int64_t> from = md, to = want;
+      from.insert(from.begin() + static_cast<std::ptrdiff_t>(batch.size()), heads);
+      to.insert(to.begin() + static_cast<std::ptrdiff_t>(batch.size()), heads);
+      const Tensor full = ops::broadcast_to(ops::reshape(ops::cast(given, dt), from), Shape(to));
+      and_in(ops::reshape(full, {nb, heads, t, s}));
     }
     if (causal) {
       if (attn_axes_.size() != 1)

@@ -441,16 +441,20 @@ class GlobalPooling final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
-    const Tensor &x = single_input(*this, inputs);
+    Tensor x = single_input(*this, inputs);
+    // Keras's ops.mean gives float32 for integer (and bool) inputs.
+    if (!max_ && !is_floating(x.dtype())) x = ops::cast(x, DType::kFloat32);
     const Tensor *mask = supports_masking() ? input_mask(ctx, 0) : nullptr;
     if (mask) {
-      // Keras: the mean over the unmasked steps, sum(x * m) / sum(m) (a row with no valid
-      // step gives 0/0, as in Keras).
+      // Keras: the mean over the unmasked steps, sum(where(m, x, 0)) / sum(m), so a NaN or inf
+      // at a masked step stays out (a row with no valid step gives 0/0, as in Keras).
       if (mask->rank() != 2)
         fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): mask has shape ",
              mask->shape().to_string(), "; expected [batch, steps] for input ", x.shape().to_string());
-      const Tensor m = ops::expand_dims(ops::cast(*mask, x.dtype()), 2);
-      return {ops::truediv(ops::sum(ops::mul(x, m), axes_, keepdims_), ops::sum(m, axes_, keepdims_))};
+      const Tensor m = ops::expand_dims(ops::cast(*mask, DType::kBool), 2);
+      const Tensor kept = ops::where(ops::broadcast_to(m, x.shape()), x, ops::zeros_like(x));
+      return {ops::truediv(ops::sum(kept, axes_, keepdims_),
+                           ops::sum(ops::cast(m, x.dtype()), axes_, keepdims_))};
     }
     return {max_ ? ops::max(x, axes_, keepdims_) : ops::mean(x, axes_, keepdims_)};
   }

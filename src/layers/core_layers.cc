@@ -189,6 +189,12 @@ class Reshape final : public Layer {
     if (x.rank() < 1) fail(Code::kInvalidArgument, "layer '", name(), "' (Reshape): input needs a batch dimension");
     std::vector<int64_t> shape = {x.shape()[0]};
     shape.insert(shape.end(), target_.begin(), target_.end());
+    // Keras resolves a -1 from the sample's shape, so an empty batch reshapes too.
+    int64_t sample = 1, known = 1;
+    for (int i = 1; i < x.rank(); ++i) sample *= x.shape()[i];
+    for (int64_t d : target_) known *= d == -1 ? 1 : d;
+    for (int64_t &d : shape)
+      if (d == -1 && known > 0 && sample % known == 0 && x.shape()[0] == 0) d = sample / known;
     return {ops::reshape(x, shape)};
   }
   void add_config(Config &c) const override { c.set("target_shape", target_); }

@@ -160,6 +160,12 @@ Layer::Layer(std::string class_name, ConfigReader &base)
   }
   policy_ = policy_from_config(base.config(), "dtype", class_name_);
   base.accept({"dtype"});
+  // Keras 3's quantized and LoRA layers (its configs carry "quantization_config": null).
+  if (base.has("quantization_config"))
+    fail(Code::kUnimplemented, class_name_,
+         ": quantization_config (Keras's quantized layers) is not supported");
+  if (base.has("lora_rank"))
+    fail(Code::kUnimplemented, class_name_, ": lora_rank (Keras's LoRA layers) is not supported");
 }
 
 Layer::~Layer() = default;

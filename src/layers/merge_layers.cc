@@ -27,6 +27,12 @@ std::vector<PartialShape> shapes_of(const std::vector<Tensor> &xs) {
 
 // ------------------------------------------------------------------ elementwise merges
 
+// How a merge treats its inputs' masks (Keras 3): Add, Subtract and Average ignore them in the
+// values; Maximum and Minimum take each position from the inputs valid there
+// (_apply_merge_op_and_or_mask); Multiply counts a masked entry as 1 and zeroes the output where
+// no input is valid.
+enum class MaskedValues { kIgnore, kSelect, kMultiply };
+
 // Keras's Merge: inputs share a batch size; the other dims, aligned from the right, are equal
 // or 1 (they broadcast); a lower-rank input gets size-1 axes inserted after its batch axis.
 class ElementwiseMerge : public Layer {
@@ -34,25 +40,78 @@ class ElementwiseMerge : public Layer {
   using Fold = std::function<Tensor(const Tensor &, const Tensor &)>;
 
   ElementwiseMerge(const char *class_name, const Config &config, Fold fold, bool average = false,
-                   bool two_inputs = false)
-      : ElementwiseMerge(class_name, ConfigReader(config, class_name), std::move(fold), average, two_inputs) {
-  }
+                   bool two_inputs = false, MaskedValues masked = MaskedValues::kIgnore)
+      : ElementwiseMerge(class_name, ConfigReader(config, class_name), std::move(fold), average, two_inputs,
+                         masked) {}
 
  private:
-  ElementwiseMerge(const char *class_name, ConfigReader &&r, Fold fold, bool average, bool two_inputs)
-      : Layer(class_name, r), fold_(std::move(fold)), average_(average), two_inputs_(two_inputs) {
+  ElementwiseMerge(const char *class_name, ConfigReader &&r, Fold fold, bool average, bool two_inputs,
+                   MaskedValues masked)
+      : Layer(class_name, r),
+        fold_(std::move(fold)),
+        average_(average),
+        two_inputs_(two_inputs),
+        masked_(masked) {
     r.finish();
     set_supports_masking(true);
   }
 
-  // Keras's Merge.compute_mask: the AND of the inputs' masks (an input without one counts as
-  // all true); no mask when no input has one.
-  std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &masks) override {
+  // Keras's Merge.compute_mask: the OR of the inputs' masks, and no mask unless every input has one.
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &inputs,
+                                   const std::vector<Tensor> &masks) override {
+    if (masks.size() < inputs.size()) return {};
     Tensor m;
-    for (const Tensor &k : masks)
-      if (k.defined()) m = m.defined() ? ops::logical_and(m, k) : k;
+    for (const Tensor &k : masks) {
+      if (!k.defined()) return {};
+      m = m.defined() ? ops::logical_or(m, k) : k;
+    }
     if (!m.defined()) return {};
     return {m};
+  }
+
+  // Input x's mask (or undefined), broadcast to x's shape over its trailing feature axes.
+  static Tensor mask_for(const Tensor &x, const CallContext &ctx, size_t i) {
+    const Tensor *m = input_mask(ctx, i);
+    if (!m) return Tensor();
+    Tensor k = ops::cast(*m, DType::kBool);
+    while (k.rank() < x.rank()) k = ops::expand_dims(k, -1);
+    return ops::broadcast_to(k, x.shape());
+  }
+
+  // Keras's _apply_merge_op_and_or_mask: where an input is masked, the running output stands in
+  // for it (and it for the output where that is masked), so a position takes only the inputs
+  // valid there (the first input where none is).
+  Tensor fold_selecting(const std::vector<Tensor> &xs, const CallContext &ctx) const {
+    Tensor y = xs[0], y_mask = mask_for(xs[0], ctx, 0);
+    for (size_t i = 1; i < xs.size(); ++i) {
+      Tensor x = xs[i];
+      const Tensor m = mask_for(x, ctx, i);
+      if (m.defined()) x = ops::where(m, x, y);
+      if (y_mask.defined()) y = ops::where(y_mask, y, x);
+      y_mask = m.defined() && y_mask.defined() ? ops::logical_or(y_mask, m) : Tensor();
+      y = fold_(y, x);
+    }
+    return y;
+  }
+
+  // Keras's Multiply with masks: masked entries count as 1; where every input has a mask, the
+  // output is 0 outside their OR.
+  Tensor fold_multiplying(const std::vector<Tensor> &xs, const CallContext &ctx) const {
+    Tensor y, any;
+    bool all_masked = true;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      Tensor x = xs[i];
+      const Tensor m = mask_for(x, ctx, i);
+      if (m.defined()) {
+        x = ops::where(m, x, ops::ones_like(x));
+        any = any.defined() ? ops::logical_or(any, m) : m;
+      } else {
+        all_masked = false;
+      }
+      y = y.defined() ? fold_(y, x) : x;
+    }
+    if (all_masked && any.defined()) y = ops::where(any, y, ops::zeros_like(y));
+    return y;
   }
 
   [[noreturn]] void bad(const std::string &what) const {
@@ -90,29 +149,40 @@ class ElementwiseMerge : public Layer {
 
   void build_impl(const std::vector<PartialShape> &shapes) override { check_shapes(shapes); }
 
-  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     check_shapes(shapes_of(inputs));
     int64_t rank = 0;
     for (const Tensor &x : inputs) rank = std::max<int64_t>(rank, x.rank());
-    auto widened = [&](Tensor x) {
+    std::vector<Tensor> xs;
+    for (Tensor x : inputs) {
       while (x.rank() < rank) x = ops::expand_dims(x, 1);
-      return x;
-    };
-    Tensor y = widened(inputs[0]);
-    for (size_t i = 1; i < inputs.size(); ++i) y = fold_(y, widened(inputs[i]));
+      xs.push_back(x);
+    }
+    bool masked = false;
+    for (size_t i = 0; i < xs.size(); ++i) masked |= input_mask(ctx, i) != nullptr;
+    Tensor y;
+    if (masked && masked_ == MaskedValues::kSelect) {
+      y = fold_selecting(xs, ctx);
+    } else if (masked && masked_ == MaskedValues::kMultiply) {
+      y = fold_multiplying(xs, ctx);
+    } else {
+      y = xs[0];
+      for (size_t i = 1; i < xs.size(); ++i) y = fold_(y, xs[i]);
+    }
     if (average_) y = ops::truediv(y, ops::fill(Shape({}), static_cast<double>(inputs.size()), y.dtype()));
     return {y};
   }
 
   Fold fold_;
   bool average_, two_inputs_;
+  MaskedValues masked_;
 };
 
 template <const char *Name, Tensor (*Op)(const Tensor &, const Tensor &), bool Average = false,
-          bool Two = false>
+          bool Two = false, MaskedValues Masked = MaskedValues::kIgnore>
 class MergeOf final : public ElementwiseMerge {
  public:
-  explicit MergeOf(const Config &config) : ElementwiseMerge(Name, config, Op, Average, Two) {}
+  explicit MergeOf(const Config &config) : ElementwiseMerge(Name, config, Op, Average, Two, Masked) {}
 };
 
 constexpr char kAdd[] = "Add", kSubtract[] = "Subtract", kMultiply[] = "Multiply", kAverage[] = "Average",
@@ -331,10 +401,10 @@ class RepeatVector final : public Layer {
 void register_merge_layers() {
   register_class<MergeOf<kAdd, ops::add>>(kAdd);
   register_class<MergeOf<kSubtract, ops::sub, false, true>>(kSubtract);
-  register_class<MergeOf<kMultiply, ops::mul>>(kMultiply);
+  register_class<MergeOf<kMultiply, ops::mul, false, false, MaskedValues::kMultiply>>(kMultiply);
   register_class<MergeOf<kAverage, ops::add, true>>(kAverage);
-  register_class<MergeOf<kMaximum, ops::maximum>>(kMaximum);
-  register_class<MergeOf<kMinimum, ops::minimum>>(kMinimum);
+  register_class<MergeOf<kMaximum, ops::maximum, false, false, MaskedValues::kSelect>>(kMaximum);
+  register_class<MergeOf<kMinimum, ops::minimum, false, false, MaskedValues::kSelect>>(kMinimum);
   register_class<Concatenate>("Concatenate");
   register_class<Dot>("Dot");
   register_class<Permute>("Permute");

@@ -48,49 +48,73 @@ struct GammaBeta {
   }
 };
 
+// keras.layers.LayerNormalization (with Keras's deprecated rms_scaling: x * rsqrt(var + eps) *
+// gamma, no beta) and keras.layers.RMSNormalization(axis=-1, epsilon=1e-6): x * rsqrt(mean(x^2) +
+// eps) * scale. Both normalise over trailing axes and compute in float32 (float64 for float64).
 class LayerNormalization final : public Layer {
  public:
-  explicit LayerNormalization(const Config &config)
-      : LayerNormalization(config, ConfigReader(config, "LayerNormalization")) {}
+  LayerNormalization(const char *class_name, const Config &config)
+      : LayerNormalization(class_name, config, ConfigReader(config, class_name)) {}
 
  private:
-  LayerNormalization(const Config &config, ConfigReader &&r) : Layer("LayerNormalization", r) {
+  LayerNormalization(const char *class_name, const Config &config, ConfigReader &&r)
+      : Layer(class_name, r), rms_layer_(std::string(class_name) == "RMSNormalization") {
     axes_ = r.get_int_list("axis", {-1});  // Keras's axis: an int or a list of ints
-    if (axes_.empty()) fail(Code::kInvalidArgument, "LayerNormalization: axis must not be empty");
-    epsilon_ = r.get_float("epsilon", 1e-3);
-    if (!(epsilon_ > 0)) fail(Code::kInvalidArgument, "LayerNormalization: epsilon must be positive; got ", epsilon_);
-    gb_ = GammaBeta::read(config, r);
-    r.accept({"beta_constraint", "gamma_constraint", "rms_scaling"});
+    if (axes_.empty()) fail(Code::kInvalidArgument, class_name, ": axis must not be empty");
+    epsilon_ = r.get_float("epsilon", rms_layer_ ? 1e-6 : 1e-3);
+    if (!(epsilon_ > 0))
+      fail(Code::kInvalidArgument, class_name, ": epsilon must be positive; got ", epsilon_);
+    if (!rms_layer_) {
+      gb_ = GammaBeta::read(config, r);
+      rms_scaling_ = r.get_bool("rms_scaling", false);
+      reject_constraints(r, {"beta_constraint", "gamma_constraint"});
+    }
     r.finish();
     set_supports_masking(true);
     set_autocast(false);
   }
 
+  [[noreturn]] void bad(Code code, const std::string &what) const {
+    fail(code, "layer '", name(), "' (", class_name(), "): ", what);
+  }
+
   void build_impl(const std::vector<PartialShape> &shapes) override {
-    if (shapes.size() != 1) fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): expected 1 input");
+    if (shapes.size() != 1) bad(Code::kInvalidArgument, "expected 1 input");
     const PartialShape &s = shapes[0];
     const int64_t rank = static_cast<int64_t>(s.size());
     std::vector<int64_t> axes;
     for (int64_t a : axes_) {
       const int64_t k = a < 0 ? a + rank : a;
       if (k < 0 || k >= rank)
-        fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): axis ", a, " is out of range for input shape ",
-             partial_shape_string(s));
+        bad(Code::kInvalidArgument,
+            "axis " + std::to_string(a) + " is out of range for input shape " + partial_shape_string(s));
       if (s[size_t(k)] < 0)
-        fail(Code::kInvalidArgument, "layer '", name(), "' (LayerNormalization): axis ", a, " of input shape ",
-             partial_shape_string(s), " must be known");
+        bad(Code::kInvalidArgument,
+            "axis " + std::to_string(a) + " of input shape " + partial_shape_string(s) + " must be known");
       axes.push_back(k);
     }
     std::sort(axes.begin(), axes.end());
+    if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+      bad(Code::kInvalidArgument,
+          "duplicate axes are not allowed for input shape " + partial_shape_string(s));
     for (size_t i = 0; i < axes.size(); ++i)
       if (axes[i] != rank - int64_t(axes.size()) + int64_t(i))
-        fail(Code::kUnimplemented, "layer '", name(), "' (LayerNormalization): axes must be the trailing axes of the input");
+        bad(Code::kUnimplemented, "axes must be the trailing axes of the input");
     std::vector<int64_t> param;
     for (int64_t k : axes) param.push_back(s[size_t(k)]);
     norm_axes_ = axes;
     const Shape ps(param);
-    gamma_ = gb_.scale ? add_weight("gamma", ps, dtype(), *gb_.gamma_init, true, gb_.gamma_reg) : nullptr;
-    beta_ = gb_.center ? add_weight("beta", ps, dtype(), *gb_.beta_init, true, gb_.beta_reg) : nullptr;
+    if (rms_layer_) {
+      gamma_ = add_weight("scale", ps, dtype(), *get_initializer("ones"), true, nullptr);
+    } else {
+      // Keras: gamma with scale or rms_scaling; beta with center unless rms_scaling.
+      gamma_ = gb_.scale || rms_scaling_
+                   ? add_weight("gamma", ps, dtype(), *gb_.gamma_init, true, gb_.gamma_reg)
+                   : nullptr;
+      beta_ = gb_.center && !rms_scaling_
+                  ? add_weight("beta", ps, dtype(), *gb_.beta_init, true, gb_.beta_reg)
+                  : nullptr;
+    }
     param_shape_ = ps;
     input_spec_.ndim = rank;
   }
@@ -99,6 +123,14 @@ class LayerNormalization final : public Layer {
     const Tensor &in = single_input(*this, inputs);
     const DType cdt = stats_dtype(in);
     const Tensor x = ops::cast(in, cdt);
+    if (rms_layer_ || rms_scaling_) {
+      // RMSNormalization: the mean square; rms_scaling (as Keras's): the variance.
+      const Tensor centered = rms_layer_ ? x : ops::sub(x, ops::mean(x, norm_axes_, true));
+      const Tensor ms = ops::mean(ops::square(centered), norm_axes_, true);
+      Tensor y = ops::mul(x, ops::rsqrt(ops::add(ms, ops::fill(Shape({}), epsilon_, cdt))));
+      if (gamma_) y = ops::mul(y, ops::cast(gamma_->value(), cdt));
+      return {ops::cast(y, compute_dtype())};
+    }
     const Tensor g = gamma_ ? ops::cast(gamma_->value(), cdt) : ops::ones(param_shape_, cdt);
     const Tensor b = beta_ ? ops::cast(beta_->value(), cdt) : ops::zeros(param_shape_, cdt);
     return {ops::cast(ops::layer_norm(x, g, b, static_cast<float>(epsilon_), norm_axes_), compute_dtype())};
@@ -110,9 +142,13 @@ class LayerNormalization final : public Layer {
     else
       c.set("axis", axes_);
     c.set("epsilon", epsilon_);
+    if (rms_layer_) return;
     gb_.write(c);
+    c.set("rms_scaling", rms_scaling_);
   }
 
+  const bool rms_layer_;
+  bool rms_scaling_ = false;
   std::vector<int64_t> axes_, norm_axes_;
   double epsilon_;
   GammaBeta gb_;
@@ -141,7 +177,14 @@ class BatchNormalization final : public Layer {
     var_init_ = initializer_or(config, r, "moving_variance_initializer", "ones");
     beta_reg_ = regularizer_from_value(config, "beta_regularizer");
     gamma_reg_ = regularizer_from_value(config, "gamma_regularizer");
-    r.accept({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized"});
+    r.accept({"beta_regularizer", "gamma_regularizer"});
+    reject_constraints(r, {"beta_constraint", "gamma_constraint"});
+    // synchronized only changes a multi-device step (one replica here); it is kept in the config.
+    synchronized_ = r.get_bool("synchronized", false);
+    if (r.get_bool("renorm", false))
+      fail(Code::kUnimplemented,
+           "BatchNormalization: renorm=True (batch renormalization) is not supported yet");
+    r.accept({"renorm_clipping", "renorm_momentum"});
     r.finish();
     set_supports_masking(true);
     set_autocast(false);
@@ -195,8 +238,8 @@ class BatchNormalization final : public Layer {
   }
 
   // Keras's masked moments: in training with a mask [batch, steps...], the batch statistics are
-  // weighted by the mask (sum(w * x) / (sum(w) + 1e-7), Keras's epsilon), so padding steps do
-  // not move them; every step is then normalised with them.
+  // taken over the valid steps (sum(where(m, x, 0)) / (sum(m) + 1e-7), Keras's epsilon), so padding
+  // steps, even NaN or inf ones, do not move them; every step is then normalised with them.
   ops::BatchNormResult masked_batch_norm(const Tensor &x, const Tensor &mask, const Tensor &g, const Tensor &b) const {
     if (mask.rank() != x.rank() - 1)
       fail(Code::kInvalidArgument, "layer '", name(), "' (BatchNormalization): mask has shape ",
@@ -204,11 +247,13 @@ class BatchNormalization final : public Layer {
            " without its channel axis");
     std::vector<int64_t> axes;
     for (int64_t a = 0; a + 1 < x.rank(); ++a) axes.push_back(a);
-    const Tensor w = ops::expand_dims(ops::cast(mask, x.dtype()), -1);
-    const Tensor n = ops::add(ops::sum(w, axes, true), ops::fill(Shape({}), 1e-7, x.dtype()));
-    const Tensor wx = ops::mul(w, x);
-    const Tensor mean = ops::truediv(ops::sum(wx, axes, true), n);
-    const Tensor var = ops::truediv(ops::sum(ops::mul(w, ops::square(ops::sub(wx, mean))), axes, true), n);
+    const Tensor m = ops::broadcast_to(ops::expand_dims(ops::cast(mask, DType::kBool), -1), x.shape());
+    const Tensor zero = ops::zeros_like(x);
+    const Tensor n =
+        ops::add(ops::sum(ops::cast(m, x.dtype()), axes, true), ops::fill(Shape({}), 1e-7, x.dtype()));
+    const Tensor mean = ops::truediv(ops::sum(ops::where(m, x, zero), axes, true), n);
+    const Tensor var =
+        ops::truediv(ops::sum(ops::square(ops::where(m, ops::sub(x, mean), zero)), axes, true), n);
     const Tensor inv = ops::rsqrt(ops::add(var, ops::fill(Shape({}), epsilon_, x.dtype())));
     ops::BatchNormResult r;
     r.y = ops::add(ops::mul(ops::mul(ops::sub(x, mean), inv), g), b);
@@ -227,11 +272,12 @@ class BatchNormalization final : public Layer {
     set_regularizer(c, "beta_regularizer", beta_reg_);
     set_regularizer(c, "gamma_regularizer", gamma_reg_);
     c.set_null("beta_constraint").set_null("gamma_constraint");
+    c.set("synchronized", synchronized_);
   }
 
   int64_t axis_;
   double momentum_, epsilon_;
-  bool center_, scale_;
+  bool center_, scale_, synchronized_;
   InitializerPtr beta_init_, gamma_init_, mean_init_, var_init_;
   RegularizerPtr beta_reg_, gamma_reg_;
   VariablePtr gamma_, beta_, moving_mean_, moving_variance_;
@@ -652,7 +698,12 @@ class UnitNormalization final : public Layer {
 };
 
 void register_normalization_layers() {
-  register_class<LayerNormalization>("LayerNormalization");
+  add_layer_factory("LayerNormalization", [](const Config &c) -> LayerPtr {
+    return std::make_shared<LayerNormalization>("LayerNormalization", c);
+  });
+  add_layer_factory("RMSNormalization", [](const Config &c) -> LayerPtr {
+    return std::make_shared<LayerNormalization>("RMSNormalization", c);
+  });
   register_class<BatchNormalization>("BatchNormalization");
   register_class<Normalization>("Normalization");
   register_class<UnitNormalization>("UnitNormalization");

@@ -129,6 +129,12 @@ Tensor relu(const Tensor &x) {
 
 Tensor leaky_relu(const Tensor &x, float alpha) {
   require_finite(alpha, "leaky_relu", "alpha");
+  // TF's LeakyRelu is x > 0 ? x : x * alpha: with alpha 0 a negative x gives -0 and -inf gives
+  // NaN, where relu gives +0 (differentiable through where and mul).
+  if (alpha == 0.0f && x.defined() && is_floating(x.dtype())) {
+    const Tensor zero = zeros_like(x);
+    return where(greater(x, zero), x, mul(x, zero));
+  }
   Tensor out = unary_forward(UnaryOp::kRelu, "leaky_relu", x, kFloatOnly, alpha);
   if (recordable(x))
     record("leaky_relu", {x}, {out},

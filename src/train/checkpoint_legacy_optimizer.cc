@@ -53,6 +53,8 @@ const SlotRename kSlotRenames[] = {
     {"AdamW", "m", "momentum"},
     {"AdamW", "v", "velocity"},
     {"AdamW", "vhat", "velocity_hat"},
+    {"Adamax", "m", "momentum"},
+    {"Adamax", "v", "norm"},
     {"Nadam", "m", "momentum"},
     {"Nadam", "v", "velocity"},
     // Keras 2's RMSprop keeps the mean square in "rms" and the gradient mean (centered) in "mg".
@@ -60,6 +62,8 @@ const SlotRename kSlotRenames[] = {
     {"RMSprop", "momentum", "momentum"},
     {"RMSprop", "mg", "average_gradient"},
     {"Adagrad", "accumulator", "accumulator"},
+    {"Ftrl", "accumulator", "accumulator"},
+    {"Ftrl", "linear", "linear"},
     {"Adadelta", "accum_grad", "accumulated_grad"},
     {"Adadelta", "accum_var", "accumulated_delta_var"},
     // tf.compat.v1.train.AdadeltaOptimizer's names.

@@ -254,6 +254,10 @@ OptimizerLayout keras_layout(const Optimizer &opt) {
     l.lists = {{"_m", "momentum", 0, true}, {"_u", "norm", 0, true}};
   } else if (c == "Lion") {
     l.lists = {{"momentums", "momentum", 0, true}};  // tf.keras's Lion: self.momentums, as SGD's
+  } else if (c == "Lamb") {                          // Keras 3's Lamb (tf.keras has none): Adam's lists
+    l.lists = {{"_momentums", "momentum", 0, true}, {"_velocities", "velocity", 0, true}};
+  } else if (c == "Ftrl") {
+    l.lists = {{"_accumulators", "accumulator", 0, true}, {"_linears", "linear", 0, true}};
   } else if (c == "Nadam") {
     l.lists = {{"_momentums", "momentum", 0, true}, {"_velocities", "velocity", 0, true}};
     l.state_names = {"_u_product"};

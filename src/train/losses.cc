@@ -395,7 +395,8 @@ class SparseCategoricalCrossentropy final : public Loss {
  public:
   explicit SparseCategoricalCrossentropy(ConfigReader &r)
       : Loss("SparseCategoricalCrossentropy", r, "sparse_categorical_crossentropy"),
-        from_logits_(r.get_bool("from_logits", false)) {
+        from_logits_(r.get_bool("from_logits", false)),
+        axis_(r.get_int("axis", -1)) {
     if (r.has("ignore_class")) ignore_class_ = r.get_int("ignore_class");
     r.accept({"ignore_class"});
     r.finish();
@@ -405,6 +406,10 @@ class SparseCategoricalCrossentropy final : public Loss {
     if (!yt.defined()) fail(Code::kInvalidArgument, name(), ": y_true is undefined");
     const int rank = yp.shape().rank();
     if (rank == 0) fail(Code::kInvalidArgument, name(), ": y_pred is a scalar; expected [..., classes]");
+    // Keras's TensorFlow backend takes the classes on the last axis only.
+    if (axis_ != -1 && axis_ != rank - 1)
+      fail(Code::kInvalidArgument, name(), ": only axis=-1 (the last axis, ", rank - 1,
+           " for y_pred of rank ", rank, ") is supported; got axis=", axis_);
     Tensor t = yt;
     if (t.shape().rank() == rank && t.shape()[rank - 1] == 1) t = ops::squeeze(t, {-1});
     std::vector<int64_t> want = yp.shape().to_vector();
@@ -433,11 +438,12 @@ class SparseCategoricalCrossentropy final : public Loss {
     return res;
   }
   void add_config(Config &c) const override {
-    c.set("from_logits", from_logits_).set("ignore_class", ignore_class_);
+    c.set("from_logits", from_logits_).set("ignore_class", ignore_class_).set("axis", axis_);
   }
 
  private:
   bool from_logits_;
+  int64_t axis_;
   std::optional<int64_t> ignore_class_;
   mutable std::atomic<bool> warned_{false};
 };

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -27,8 +28,9 @@ std::vector<int64_t> axes_from(int from, int rank) {
   return a;
 }
 
-// Keras's in_top_k (TF's): whether each row's target scores among the k highest; ties at the
-// boundary count as in, a non-finite target score as out.
+// Keras's in_top_k (TF's InTopK kernel): whether each row's target scores among the k highest;
+// ties at the boundary count as in. A row with a non-finite score anywhere, or a target outside
+// [0, classes), cannot say, and counts as out.
 Tensor in_top_k(const Tensor &targets, const Tensor &predictions, int64_t k, const std::string &owner) {
   const Tensor p = f32(predictions);
   const Tensor t = ops::cast(targets, DType::kInt64);
@@ -41,16 +43,33 @@ Tensor in_top_k(const Tensor &targets, const Tensor &predictions, int64_t k, con
   std::vector<float> out(static_cast<size_t>(rows));
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t target = tv[i];
-    if (target < 0 || target >= classes)
-      fail(Code::kInvalidArgument, owner, ": label ", target, " at flat index ", i, " is out of range for ",
-           classes, " classes");
+    if (target < 0 || target >= classes) continue;
     const float *row = pv + i * classes;
     const float score = row[target];
     int64_t higher = 0;
-    for (int64_t j = 0; j < classes; ++j) higher += row[j] > score;
-    out[static_cast<size_t>(i)] = std::isfinite(score) && higher < k ? 1.0f : 0.0f;
+    bool finite = true;
+    for (int64_t j = 0; j < classes; ++j) {
+      finite = finite && std::isfinite(row[j]);
+      higher += row[j] > score;
+    }
+    out[static_cast<size_t>(i)] = finite && higher < k ? 1.0f : 0.0f;
   }
   return Tensor::from_data(DType::kFloat32, t.shape(), out.data(), out.size() * sizeof(float));
+}
+
+// Keras's argmax over the last axis (its TensorFlow backend): in floating scores -0.0 ranks just
+// below +0.0 (Keras replaces it by -tiny), so [-0.0, 0.0] picks index 1.
+Tensor keras_argmax(const Tensor &x) {
+  if (!is_floating(x.dtype())) return ops::argmax(x, -1);
+  auto lifted = [](const Tensor &v, auto zero) {
+    using T = decltype(zero);
+    std::vector<T> d(v.data<T>(), v.data<T>() + v.num_elements());
+    for (T &e : d)
+      if (e == 0 && std::signbit(e)) e = -std::numeric_limits<T>::min();
+    return ops::argmax(Tensor::from_data(v.dtype(), v.shape(), d.data(), d.size() * sizeof(T)), -1);
+  };
+  if (x.dtype() == DType::kFloat64) return lifted(x, 0.0);
+  return lifted(ops::cast(x, DType::kFloat32), 0.0f);
 }
 
 // ------------------------------------------------------------------ Reduce
@@ -302,9 +321,11 @@ const std::map<std::string, Factory> &factories() {
        fn_metric("SparseTopKCategoricalAccuracy", "sparse_top_k_categorical_accuracy",
                  [](ConfigReader &r, Config &c) -> MetricFn {
                    const int64_t k = r.get_int("k", 5);
+                   const bool sorted_ids = r.get_bool("from_sorted_ids", false);
                    c.set("k", k);
-                   return [k](const Tensor &a, const Tensor &b) {
-                     return sparse_top_k_categorical_accuracy(a, b, k);
+                   if (sorted_ids) c.set("from_sorted_ids", true);  // Keras writes it only when set
+                   return [k, sorted_ids](const Tensor &a, const Tensor &b) {
+                     return sparse_top_k_categorical_accuracy(a, b, k, sorted_ids);
                    };
                  })},
       {"MeanSquaredError", loss_metric("MeanSquaredError", "MeanSquaredError", "mean_squared_error")},
@@ -525,7 +546,7 @@ Tensor class_matches(Tensor labels, const Tensor &y_pred, bool squeeze_any, cons
   if (labels.shape().to_vector() != want)
     fail(Code::kInvalidArgument, owner, ": y_true of shape ", original.to_string(), " does not match y_pred ",
          y_pred.description());
-  Tensor pred = ops::argmax(y_pred, -1);
+  Tensor pred = keras_argmax(y_pred);
   if (pred.dtype() != labels.dtype()) pred = ops::cast(pred, labels.dtype());
   Tensor m = f32(ops::equal(labels, pred));
   if (reshape) m = ops::reshape(m, original.to_vector());
@@ -539,7 +560,7 @@ Tensor categorical_accuracy(const Tensor &y_true, const Tensor &y_pred) {
     fail(Code::kInvalidArgument, "categorical_accuracy: y_true ", y_true.description(), " and y_pred ",
          y_pred.description(), " have different shapes");
   if (y_true.shape().rank() == 0) fail(Code::kInvalidArgument, "categorical_accuracy: y_true is a scalar");
-  return class_matches(ops::argmax(y_true, -1), y_pred, false, "categorical_accuracy");
+  return class_matches(keras_argmax(y_true), y_pred, false, "categorical_accuracy");
 }
 
 Tensor sparse_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred) {
@@ -564,12 +585,29 @@ Tensor top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, in
   if (y_true.shape() != y_pred.shape() || y_true.shape().rank() == 0)
     fail(Code::kInvalidArgument, "top_k_categorical_accuracy: y_true ", y_true.description(), " and y_pred ",
          y_pred.description(), " must have one shape [..., classes]");
-  return top_k_matches(ops::argmax(y_true, -1), y_pred, k, "top_k_categorical_accuracy");
+  return top_k_matches(keras_argmax(y_true), y_pred, k, "top_k_categorical_accuracy");
 }
 
-Tensor sparse_top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, int64_t k) {
-  detail::require_pair(y_true, y_pred, "sparse_top_k_categorical_accuracy");
-  return top_k_matches(y_true, y_pred, k, "sparse_top_k_categorical_accuracy");
+Tensor sparse_top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, int64_t k,
+                                         bool from_sorted_ids) {
+  const char *owner = "sparse_top_k_categorical_accuracy";
+  detail::require_pair(y_true, y_pred, owner);
+  if (!from_sorted_ids) return top_k_matches(y_true, y_pred, k, owner);
+  // Keras's from_sorted_ids: y_pred holds each row's category ids, best first; a label matches
+  // when it equals one of the first k (compared in y_pred's dtype).
+  if (k < 1) fail(Code::kInvalidArgument, owner, ": k is ", k, "; expected >= 1");
+  if (y_pred.shape().rank() < 1)
+    fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., ids]");
+  const int64_t n = y_pred.shape()[y_pred.shape().rank() - 1];
+  const int64_t rows = y_true.num_elements();
+  if (rows * n != y_pred.num_elements())
+    fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(),
+         " does not match the rows of y_pred ", y_pred.description());
+  const Tensor ids = ops::reshape(y_pred, {rows, n});
+  const Tensor first = ops::slice(ids, {0, 0}, {rows, std::min(k, n)});
+  const Tensor labels = ops::reshape(ops::cast(y_true, y_pred.dtype()), {rows, 1});
+  const Tensor hit = ops::reduce_any(ops::equal(first, labels), {1});
+  return ops::reshape(f32(hit), y_true.shape().to_vector());
 }
 
 // ------------------------------------------------------------------ registry

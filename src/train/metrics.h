@@ -96,6 +96,7 @@ Tensor binary_accuracy(const Tensor &y_true, const Tensor &y_pred, double thresh
 Tensor categorical_accuracy(const Tensor &y_true, const Tensor &y_pred);
 Tensor sparse_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred);
 Tensor top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, int64_t k = 5);
-Tensor sparse_top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, int64_t k = 5);
+Tensor sparse_top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, int64_t k = 5,
+                                         bool from_sorted_ids = false);
 
 }  // namespace kiln::train

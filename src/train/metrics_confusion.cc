@@ -222,7 +222,7 @@ class PrecisionRecall final : public Metric {
   VariablePtr tp_, other_;
 };
 
-// Keras's AUC: confusion counts at num_thresholds thresholds, then a Riemann sum of the ROC or PR
+// Keras's AUC: confusion counts at num_thresholds thresholds, then a Riemann sum of the ROC, PR or PR-gain
 // curve, or for PR with interpolation, Davis & Goadrich's interpolation. With multi_label the
 // counts are kept per label ([thresholds, labels]) and the result is the mean of the labels' AUCs,
 // or their label_weights-weighted mean; without it, label_weights weigh the columns of y_pred's
@@ -236,8 +236,8 @@ class AUC final : public Metric {
     int64_t n = r.get_int("num_thresholds", 200);
     curve_ = r.get_string("curve", "ROC");
     for (char &ch : curve_) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    if (curve_ != "ROC" && curve_ != "PR")
-      fail(Code::kInvalidArgument, "AUC: curve '", curve_, "' is not valid; expected ROC or PR");
+    if (curve_ != "ROC" && curve_ != "PR" && curve_ != "PRGAIN")
+      fail(Code::kInvalidArgument, "AUC: curve '", curve_, "' is not valid; expected ROC, PR or PRGAIN");
     summation_ = r.get_string("summation_method", "interpolation");
     for (char &ch : summation_) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (summation_ != "interpolation" && summation_ != "minoring" && summation_ != "majoring")
@@ -349,9 +349,16 @@ class AUC final : public Metric {
           if (curve_ == "ROC") {
             x[i] = divide_no_nan(at(fp, i), at(fp, i) + at(tn, i));
             y[i] = recall;
-          } else {
+          } else if (curve_ == "PR") {
             x[i] = recall;
             y[i] = divide_no_nan(at(tp, i), at(tp, i) + at(fp, i));
+          } else {
+            // Keras's PRGAIN (Flach & Kull): gains scaled by P / N; no true positives gives recall
+            // gain 0 and precision gain 1, and a negative recall gain counts as 0.
+            const double scale = divide_no_nan(at(tp, i) + at(fn, i), at(tn, i) + at(fp, i));
+            const bool none = at(tp, i) == 0;
+            x[i] = none ? 0.0 : std::max(1.0 - scale * divide_no_nan(at(fn, i), at(tp, i)), 0.0);
+            y[i] = none ? 1.0 : 1.0 - scale * divide_no_nan(at(fp, i), at(tp, i));
           }
         }
         for (size_t i = 0; i + 1 < n; ++i) {

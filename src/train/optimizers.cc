@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <utility>
 
 #include "core/error.h"
 #include "train/optimizer.h"
@@ -158,6 +159,26 @@ class Adadelta final : public Optimizer {
   double rho_, epsilon_;
 };
 
+// Nadam, Adamax and Lamb: beta_1, beta_2 and epsilon with Adam's defaults, and two slots.
+class BetasAndEpsilon : public Optimizer {
+ protected:
+  BetasAndEpsilon(const char *class_name, ConfigReader &r, std::vector<SlotSpec> slots)
+      : Optimizer(class_name, r, 0.001), slots_(std::move(slots)) {
+    beta_1_ = r.get_float("beta_1", 0.9);
+    beta_2_ = r.get_float("beta_2", 0.999);
+    epsilon_ = r.get_float("epsilon", 1e-7);
+    finish_config(r);
+  }
+  std::vector<SlotSpec> slot_specs() const override { return slots_; }
+  void add_config(Config &c) const override {
+    c.set("beta_1", beta_1_).set("beta_2", beta_2_).set("epsilon", epsilon_);
+  }
+  double beta_1_, beta_2_, epsilon_;
+
+ private:
+  std::vector<SlotSpec> slots_;
+};
+
 // Nadam with Keras's momentum schedule u_t = beta_1 * (1 - 0.5 * 0.96^t) and the running
 // product of the u_t in a variable (u_product), so a restored optimizer resumes the same schedule.
 // As in Keras, u_product takes the dtype of the first variable the optimizer is built on (float64
@@ -168,22 +189,14 @@ class Adadelta final : public Optimizer {
 // float going through float32; kiln uses the exact doubles.) Until the build, u_product is
 // float64, so a value restored before it keeps every bit for a float64 model; the build replaces
 // the variable when its dtype changes.
-class Nadam final : public Optimizer {
+class Nadam final : public BetasAndEpsilon {
  public:
-  explicit Nadam(ConfigReader &&r) : Optimizer("Nadam", r, 0.001) {
-    beta_1_ = r.get_float("beta_1", 0.9);
-    beta_2_ = r.get_float("beta_2", 0.999);
-    epsilon_ = r.get_float("epsilon", 1e-7);
-    finish_config(r);
+  explicit Nadam(ConfigReader &&r) : BetasAndEpsilon("Nadam", r, {{"momentum", 0.0}, {"velocity", 0.0}}) {
     u_product_ =
         std::make_shared<autodiff::Variable>(name() + "/u_product", Tensor::scalar<double>(1.0), false);
   }
 
  private:
-  std::vector<SlotSpec> slot_specs() const override { return {{"momentum", 0.0}, {"velocity", 0.0}}; }
-  void add_config(Config &c) const override {
-    c.set("beta_1", beta_1_).set("beta_2", beta_2_).set("epsilon", epsilon_);
-  }
   std::vector<VariablePtr> own_variables() const override { return {u_product_}; }
   // u_product in the model's dtype, its value (restored or not) carried over.
   void build_state(DType first_dtype) override {
@@ -231,26 +244,16 @@ class Nadam final : public Optimizer {
     return params(UpdateRule::kNadam, {lr, one - b1, one - b2, epsilon_, u_next, one - prod_next, one - u_t,
                                        one - prod, one - std::pow(b2, static_cast<F>(t))});
   }
-  double beta_1_, beta_2_, epsilon_;
   VariablePtr u_product_;
 };
 
 // Adamax: Adam with the infinity norm (slots momentum and norm). As Keras computes it, 1 - beta_1^t
 // is rounded in the variable's dtype from beta_1 and t cast to it; 1 - beta_1 is a Python float.
-class Adamax final : public Optimizer {
+class Adamax final : public BetasAndEpsilon {
  public:
-  explicit Adamax(ConfigReader &&r) : Optimizer("Adamax", r, 0.001) {
-    beta_1_ = r.get_float("beta_1", 0.9);
-    beta_2_ = r.get_float("beta_2", 0.999);
-    epsilon_ = r.get_float("epsilon", 1e-7);
-    finish_config(r);
-  }
+  explicit Adamax(ConfigReader &&r) : BetasAndEpsilon("Adamax", r, {{"momentum", 0.0}, {"norm", 0.0}}) {}
 
  private:
-  std::vector<SlotSpec> slot_specs() const override { return {{"momentum", 0.0}, {"norm", 0.0}}; }
-  void add_config(Config &c) const override {
-    c.set("beta_1", beta_1_).set("beta_2", beta_2_).set("epsilon", epsilon_);
-  }
   UpdateParams update_params(int64_t t, double lr, DType dtype) const override {
     const double one_power =
         dtype == DType::kFloat32 ? one_minus_power<float>(t) : one_minus_power<double>(t);
@@ -260,7 +263,6 @@ class Adamax final : public Optimizer {
   double one_minus_power(int64_t t) const {
     return F(1) - std::pow(static_cast<F>(beta_1_), static_cast<F>(t));
   }
-  double beta_1_, beta_2_, epsilon_;
 };
 
 // Lion (Chen et al. 2023): the sign of an interpolation of the momentum and the gradient (slot
@@ -292,6 +294,79 @@ class Lion final : public Optimizer {
   double beta_1_, beta_2_;
 };
 
+// Ftrl (McMahan et al. 2013), as Keras 3's: slots accumulator (initial_accumulator_value) and
+// linear. The coefficients are computed in the variable's dtype from the settings cast to it, as
+// Keras's update_step computes them from a learning rate cast to the variable's dtype.
+class Ftrl final : public Optimizer {
+ public:
+  explicit Ftrl(ConfigReader &&r) : Optimizer("Ftrl", r, 0.001) {
+    learning_rate_power_ = r.get_float("learning_rate_power", -0.5);
+    initial_accumulator_value_ = r.get_float("initial_accumulator_value", 0.1);
+    l1_ = r.get_float("l1_regularization_strength", 0.0);
+    l2_ = r.get_float("l2_regularization_strength", 0.0);
+    l2_shrinkage_ = r.get_float("l2_shrinkage_regularization_strength", 0.0);
+    beta_ = r.get_float("beta", 0.0);
+    require(initial_accumulator_value_, "initial_accumulator_value", "positive or zero");
+    if (!(learning_rate_power_ <= 0 && std::isfinite(learning_rate_power_)))
+      fail(Code::kInvalidArgument,
+           "Ftrl: learning_rate_power needs to be negative or zero (and finite); got ", learning_rate_power_);
+    require(l1_, "l1_regularization_strength", "positive or zero");
+    require(l2_, "l2_regularization_strength", "positive or zero");
+    require(l2_shrinkage_, "l2_shrinkage_regularization_strength", "positive or zero");
+    if (!std::isfinite(beta_)) fail(Code::kInvalidArgument, "Ftrl: beta must be finite; got ", beta_);
+    finish_config(r);
+  }
+
+ private:
+  static void require(double v, const char *key, const char *what) {
+    if (!(v >= 0 && std::isfinite(v)))
+      fail(Code::kInvalidArgument, "Ftrl: ", key, " needs to be ", what, " (and finite); got ", v);
+  }
+  std::vector<SlotSpec> slot_specs() const override {
+    return {{"accumulator", initial_accumulator_value_}, {"linear", 0.0}};
+  }
+  void add_config(Config &c) const override {
+    c.set("learning_rate_power", learning_rate_power_)
+        .set("initial_accumulator_value", initial_accumulator_value_)
+        .set("l1_regularization_strength", l1_)
+        .set("l2_regularization_strength", l2_)
+        .set("l2_shrinkage_regularization_strength", l2_shrinkage_)
+        .set("beta", beta_);
+  }
+  UpdateParams update_params(int64_t, double lr, DType dtype) const override {
+    return dtype == DType::kFloat32 ? params_in<float>(lr) : params_in<double>(lr);
+  }
+  template <typename F>
+  UpdateParams params_in(double lr) const {
+    const F r = static_cast<F>(lr);
+    const F l2 = static_cast<F>(l2_) + static_cast<F>(beta_) / (F(2) * r);
+    return params(UpdateRule::kFtrl, {r, static_cast<F>(-learning_rate_power_), static_cast<F>(l1_),
+                                      F(2) * l2, F(2) * static_cast<F>(l2_shrinkage_)});
+  }
+  double learning_rate_power_, initial_accumulator_value_, l1_, l2_, l2_shrinkage_, beta_;
+};
+
+// Lamb (You et al. 2019), as Keras 3's: Adam's moments and bias corrections give a direction r,
+// and each variable moves by lr * |w| / |r| * r (slots momentum and velocity). The norms take a
+// first pass over the variable in the kernel.
+class Lamb final : public BetasAndEpsilon {
+ public:
+  explicit Lamb(ConfigReader &&r) : BetasAndEpsilon("Lamb", r, {{"momentum", 0.0}, {"velocity", 0.0}}) {}
+
+ private:
+  UpdateParams update_params(int64_t t, double lr, DType dtype) const override {
+    return dtype == DType::kFloat32 ? params_in<float>(t, lr) : params_in<double>(t, lr);
+  }
+  // 1 - beta^t in F from beta and t cast to F, as Keras; 1 - beta as a double, as Keras's Python float.
+  template <typename F>
+  UpdateParams params_in(int64_t t, double lr) const {
+    const F step = static_cast<F>(t);
+    return params(UpdateRule::kLamb,
+                  {lr, 1 - beta_1_, 1 - beta_2_, F(1) - std::pow(static_cast<F>(beta_1_), step),
+                   F(1) - std::pow(static_cast<F>(beta_2_), step), epsilon_, 0.0});
+  }
+};
+
 const std::map<std::string, OptimizerFactory> &builtins() {
   static const std::map<std::string, OptimizerFactory> b = {
       {"SGD", [](const Config &c) -> OptimizerPtr { return std::make_shared<SGD>(ConfigReader(c, "SGD")); }},
@@ -317,6 +392,10 @@ const std::map<std::string, OptimizerFactory> &builtins() {
        [](const Config &c) -> OptimizerPtr { return std::make_shared<Adamax>(ConfigReader(c, "Adamax")); }},
       {"Lion",
        [](const Config &c) -> OptimizerPtr { return std::make_shared<Lion>(ConfigReader(c, "Lion")); }},
+      {"Ftrl",
+       [](const Config &c) -> OptimizerPtr { return std::make_shared<Ftrl>(ConfigReader(c, "Ftrl")); }},
+      {"Lamb",
+       [](const Config &c) -> OptimizerPtr { return std::make_shared<Lamb>(ConfigReader(c, "Lamb")); }},
   };
   return b;
 }

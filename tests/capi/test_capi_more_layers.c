@@ -124,6 +124,17 @@ static void test_values(void) {
     expect_layer("UnitNormalization", "{}", f32(2, rows, r), 2, rows, unit);
     expect_layer("UnitNormalization", "{\"axis\": [0, 1]}", f32(2, rows, r), 2, rows, unit);
   }
+  /* RMSNormalization: x * rsqrt(mean(x^2) + 1e-6) with scale ones; a zero row stays 0 */
+  {
+    const int64_t rows[2] = {2, 2};
+    const float r[4] = {3, 4, 0, 0};
+    float rms[4] = {0, 0, 0, 0};
+    rms[0] = (float)(3.0 / sqrt(12.5 + 1e-6));
+    rms[1] = (float)(4.0 / sqrt(12.5 + 1e-6));
+    expect_layer("RMSNormalization", "{}", f32(2, rows, r), 2, rows, rms);
+    EXPECT_ERROR(create_status("LayerNormalization", "{\"gamma_constraint\": {\"class_name\": \"NonNeg\"}}"),
+                 KILN_STATUS_UNIMPLEMENTED, "gamma_constraint", NULL);
+  }
   release_kept();
 }
 

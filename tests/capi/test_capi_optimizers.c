@@ -549,9 +549,80 @@ static void test_custom_schedule(void) {
   kiln_variable_free(w);
 }
 
+/* Ftrl, by its Keras name: one step from accumulator 0.1 and linear 0, Keras's formulas; l1 zeroes a
+ * weight whose linear term stays inside [-l1, l1]; bad settings are refused naming the key. */
+static void test_ftrl_step(void) {
+  const float w0[2] = {1.0f, -0.5f}, gw[2] = {2.0f, 0.01f};
+  const int64_t two = 2;
+  kiln_variable *w = variable("dense/kernel", 2, w0), *slot = NULL;
+  kiln_variable *vars[1];
+  const kiln_tensor *grads[1];
+  kiln_config *c = NULL;
+  kiln_optimizer *opt = NULL;
+  int i;
+  vars[0] = w;
+  grads[0] = f32(1, &two, gw);
+  EXPECT_OK(kiln_config_from_json(&c, "{\"learning_rate\": 0.1, \"l1_regularization_strength\": 0.5}"));
+  EXPECT_OK(kiln_optimizer_create(&opt, "ftrl", c));
+  CHECK(strcmp(kiln_optimizer_get_class_name(opt), "Ftrl") == 0);
+  EXPECT_OK(kiln_optimizer_apply_gradients(opt, grads, vars, 1));
+  for (i = 0; i < 2; ++i) {
+    const double g = gw[i], n = 0.1 + g * g, linear = g - (sqrt(n) - sqrt(0.1)) / 0.1 * w0[i];
+    const double clipped = linear < -0.5 ? -0.5 : (linear > 0.5 ? 0.5 : linear);
+    CHECK(near(value_at(w, i), (clipped - linear) / (sqrt(n) / 0.1), 1e-5));
+  }
+  CHECK(value_at(w, 1) == 0.0f); /* |linear| = 0.01 + ~0 < l1 */
+  CHECK(value_at(w, 0) != 0.0f);
+  EXPECT_OK(kiln_optimizer_get_slot(&slot, opt, w, "linear"));
+  CHECK(slot && near(value_at(slot, 0), 2.0 - (sqrt(4.1) - sqrt(0.1)) / 0.1, 1e-5));
+  kiln_variable_free(slot);
+  slot = NULL;
+  EXPECT_OK(kiln_optimizer_get_slot(&slot, opt, w, "accumulator"));
+  CHECK(slot && near(value_at(slot, 0), 4.1, 1e-6));
+  kiln_variable_free(slot);
+  kiln_optimizer_free(opt);
+  kiln_config_free(c);
+  opt = NULL;
+  EXPECT_OK(kiln_config_from_json(&c, "{\"learning_rate_power\": 0.5}"));
+  EXPECT_ERROR(kiln_optimizer_create(&opt, "Ftrl", c), INVALID, "learning_rate_power", "negative or zero");
+  kiln_config_free(c);
+  EXPECT_OK(kiln_config_from_json(&c, "{\"l2_shrinkage_regularization_strength\": -1}"));
+  EXPECT_ERROR(kiln_optimizer_create(&opt, "Ftrl", c), INVALID, "l2_shrinkage_regularization_strength", "-1");
+  CHECK(opt == NULL);
+  kiln_config_free(c);
+  kiln_variable_free(w);
+}
+
+/* Lamb, by its Keras name: the first step moves each variable by lr * |w| / |r| * r, r = m_hat /
+ * (sqrt(v_hat) + eps) = g / (|g| + eps) at step 1. */
+static void test_lamb_step(void) {
+  const float w0[2] = {3.0f, -4.0f}, gw[2] = {0.5f, 2.0f};
+  const int64_t two = 2;
+  kiln_variable *w = variable("dense/kernel", 2, w0);
+  kiln_variable *vars[1];
+  const kiln_tensor *grads[1];
+  kiln_optimizer *opt = NULL;
+  double r[2], r_norm = 0;
+  int i;
+  vars[0] = w;
+  grads[0] = f32(1, &two, gw);
+  EXPECT_OK(kiln_optimizer_create(&opt, "lamb", NULL));
+  CHECK(strcmp(kiln_optimizer_get_class_name(opt), "Lamb") == 0);
+  EXPECT_OK(kiln_optimizer_apply_gradients(opt, grads, vars, 1));
+  for (i = 0; i < 2; ++i) {
+    r[i] = gw[i] / (fabs(gw[i]) + 1e-7);
+    r_norm += r[i] * r[i];
+  }
+  for (i = 0; i < 2; ++i) CHECK(near(value_at(w, i), w0[i] - 5.0 / sqrt(r_norm) * 0.001 * r[i], 1e-6));
+  kiln_optimizer_free(opt);
+  kiln_variable_free(w);
+}
+
 int main(void) {
   test_custom_schedule();
   test_adam_step();
+  test_ftrl_step();
+  test_lamb_step();
   test_ema_accumulation_loss_scale();
   test_weight_decay_exclusion();
   test_nadam_u_product();

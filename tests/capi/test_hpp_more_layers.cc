@@ -72,6 +72,12 @@ TEST(HppMoreLayers, ActivationLayers) {
   EXPECT_EQ(kl::UnitNormalization({0, 1})(rows).to_vector<float>(), (std::vector<float>{0.6f, 0.8f, 0, 0}));
   EXPECT_EQ(kl::UnitNormalization({0}).get_config().get_int_list("axis"), (Dims{0}));
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "axis 2", [&] { kl::UnitNormalization({2})(rows); });
+  // RMSNormalization: x * rsqrt(mean(x^2) + epsilon) * scale.
+  const std::vector<float> rms = kl::RMSNormalization({-1}, 0.5)(rows).to_vector<float>();
+  EXPECT_NEAR(rms[0], 3 / std::sqrt(12.5 + 0.5), 1e-6);
+  EXPECT_NEAR(rms[1], 4 / std::sqrt(12.5 + 0.5), 1e-6);
+  EXPECT_EQ(rms[2], 0.0f);
+  EXPECT_EQ(kl::RMSNormalization().get_config().get_float("epsilon"), 1e-6);
 
   // Dot: Keras's docstring example, and the cosine proximity of two rank-2 inputs ([B, 1]).
   const Tensor dx = kiln::reshape(kiln::range(0, 10, 1), {1, 5, 2}),

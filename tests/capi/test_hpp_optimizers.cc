@@ -120,6 +120,23 @@ TEST(HppOptimizers, TypedOptionsGiveKerasConfigs) {
   lo.beta_1 = 0;
   EXPECT_THROW(opt::Lion(1e-4, lo), kiln::Error);
   EXPECT_EQ(opt::get("rmsprop").class_name(), "RMSprop");
+  opt::FtrlOptions fo;
+  fo.l1_regularization_strength = 0.01;
+  fo.learning_rate_power = 0.0;
+  const Config ftrl = opt::Ftrl(0.05, fo).get_config();
+  EXPECT_EQ(ftrl.get_float("l1_regularization_strength"), 0.01);
+  EXPECT_EQ(ftrl.get_float("learning_rate_power"), 0.0);
+  EXPECT_EQ(ftrl.get_float("initial_accumulator_value"), 0.1);
+  fo.beta = -1;
+  EXPECT_NO_THROW(opt::Ftrl(0.05, fo));  // Keras checks beta for nothing but finiteness
+  fo.l2_regularization_strength = -1;
+  EXPECT_THROW(opt::Ftrl(0.05, fo), kiln::Error);
+  opt::LambOptions mo;
+  mo.beta_2 = 0.99;
+  const opt::Optimizer lamb = opt::Lamb(0.01, mo);
+  EXPECT_EQ(lamb.class_name(), "Lamb");
+  EXPECT_EQ(lamb.get_config().get_float("beta_2"), 0.99);
+  EXPECT_EQ(opt::get("lamb").get_config().get_float("epsilon"), 1e-7);
   // serialize / deserialize, copies share the optimizer.
   opt::Optimizer back = opt::Optimizer::deserialize(adam.serialize());
   EXPECT_EQ(back.get_config().to_json(), adam.get_config().to_json());

@@ -254,6 +254,26 @@ class Reference:
             out = w - lr * np.sign(m * b1 + g * (1 - b1))
             m[...] = m * b2 + g * (1 - b2)
             return out
+        if cls == "Ftrl":
+            power = -c.get("learning_rate_power", -0.5)
+            l1 = c.get("l1_regularization_strength", 0.0)
+            l2 = c.get("l2_regularization_strength", 0.0) + c.get("beta", 0.0) / (2.0 * lr)
+            shrink = 2 * c.get("l2_shrinkage_regularization_strength", 0.0)
+            n = self.slot("accumulator", key, w, c.get("initial_accumulator_value", 0.1))
+            linear = self.slot("linear", key, w)
+            n_new = n + g * g
+            linear += (g + shrink * w) - (n_new ** power - n ** power) / lr * w
+            n[...] = n_new
+            return (np.clip(linear, -l1, l1) - linear) / (n_new ** power / lr + 2 * l2)
+        if cls == "Lamb":
+            b1, b2, eps = c.get("beta_1", 0.9), c.get("beta_2", 0.999), c.get("epsilon", 1e-7)
+            m, v = self.slot("momentum", key, w), self.slot("velocity", key, w)
+            m += (g - m) * (1 - b1)
+            v += (g * g - v) * (1 - b2)
+            r = (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+            w_norm, r_norm = np.sqrt(np.sum(w * w)), np.sqrt(np.sum(r * r))
+            ratio = w_norm / r_norm if w_norm > 0 and r_norm > 0 else 1.0
+            return w - ratio * lr * r
         raise ValueError(cls)
 
 
@@ -290,6 +310,14 @@ CASES = [
     ("adamax_weight_decay", "Adamax", {"learning_rate": 0.05, "beta_2": 0.9, "weight_decay": 0.1}),
     ("lion", "Lion", {"learning_rate": 0.01}),
     ("lion_clipnorm", "Lion", {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9, "clipnorm": 0.5}),
+    ("ftrl", "Ftrl", {"learning_rate": 0.1}),
+    ("lamb", "Lamb", {"learning_rate": 0.05}),
+    ("lamb_weight_decay_clipnorm", "Lamb", {"learning_rate": 0.05, "weight_decay": 0.1, "clipnorm": 1.0}),
+    ("ftrl_regularized", "Ftrl", {"learning_rate": 0.2, "learning_rate_power": -0.7, "initial_accumulator_value": 0.5,
+                                  "l1_regularization_strength": 1.5, "l2_regularization_strength": 0.02,
+                                  "l2_shrinkage_regularization_strength": 0.03, "beta": 0.5}),
+    ("ftrl_fixed_rate_weight_decay", "Ftrl", {"learning_rate": 0.05, "learning_rate_power": 0.0,
+                                              "weight_decay": 0.1, "clipvalue": 1.0}),
 ]
 # Cases with exclusions given by exclude_from_weight_decay(var_names=...), not by the config.
 EXCLUDE_CALL = {"adamw_exclude": ["bias"]}

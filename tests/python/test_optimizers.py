@@ -164,6 +164,45 @@ class CustomScheduleTest(unittest.TestCase):
         self.assertAlmostEqual(float(v.numpy()[0]), 1.0 - 0.1 * 0.2 / (0.1 * (2.0 + 1e-7)), places=6)
         self.assertEqual(optimizers.deserialize(optimizers.serialize(adamax)).get_config(), adamax.get_config())
 
+    def test_ftrl(self):
+        # Keras 3's Ftrl: names, defaults, config order, one step by hand, slots, Keras's ValueErrors.
+        self.assertEqual(type(optimizers.get("ftrl")).__name__, "Ftrl")
+        ftrl = optimizers.Ftrl(0.1, -0.5, 0.1, 0.5)  # positional: learning_rate_power, initial_accumulator_value, l1
+        c = ftrl.get_config()
+        self.assertEqual((c["learning_rate_power"], c["initial_accumulator_value"], c["l1_regularization_strength"],
+                          c["l2_regularization_strength"], c["l2_shrinkage_regularization_strength"], c["beta"]),
+                         (-0.5, 0.1, 0.5, 0.0, 0.0, 0.0))
+        w0, g = np.array([1.0, -0.5], np.float64), np.array([2.0, 0.01], np.float64)
+        w = kiln.Variable(w0)
+        ftrl.apply_gradients([(kiln.constant(g), w)])
+        lr = float(np.float32(0.1))
+        n = 0.1 + g * g
+        linear = g - (np.sqrt(n) - np.sqrt(0.1)) / lr * w0
+        np.testing.assert_allclose(w.numpy(), (np.clip(linear, -0.5, 0.5) - linear) / (np.sqrt(n) / lr), rtol=1e-12)
+        self.assertEqual(w.numpy()[1], 0.0)  # inside the l1 band
+        self.assertEqual(len(ftrl.variables), 3)  # iterations, accumulator, linear
+        self.assertEqual(optimizers.deserialize(optimizers.serialize(ftrl)).get_config(), c)
+        for bad in ({"learning_rate_power": 0.5}, {"initial_accumulator_value": -1.0},
+                    {"l2_regularization_strength": -0.1}):
+            with self.assertRaisesRegex(ValueError, next(iter(bad))):
+                optimizers.Ftrl(**bad)
+
+    def test_lamb(self):
+        # Keras 3's Lamb: Adam's bias-corrected direction r, each variable moved by lr * |w| / |r| * r;
+        # a zero weight (|w| = 0) takes ratio 1.
+        self.assertEqual(type(optimizers.get("lamb")).__name__, "Lamb")
+        lamb = optimizers.Lamb(0.1)
+        self.assertEqual(lamb.get_config()["beta_1"], 0.9)
+        w0, g = np.array([3.0, -4.0], np.float64), np.array([0.5, 2.0], np.float64)
+        w, z = kiln.Variable(w0), kiln.Variable(np.zeros(2))
+        lamb.apply_gradients([(kiln.constant(g), w), (kiln.constant(g), z)])
+        lr = float(np.float32(0.1))
+        m, v = 0.1 * g, 0.001 * g * g
+        r = (m / 0.1) / (np.sqrt(v / (1 - 0.999)) + 1e-7)
+        np.testing.assert_allclose(w.numpy(), w0 - 5.0 / np.linalg.norm(r) * lr * r, rtol=1e-9)
+        np.testing.assert_allclose(z.numpy(), -lr * r, rtol=1e-9)
+        self.assertEqual(len(lamb.variables), 5)  # iterations, then momentum and velocity of each
+
     def test_float_learning_rate_is_float32_as_keras(self):
         # Keras keeps a float learning rate in a float32 variable: a float64 weight moves by
         # float32(0.1), not by the double 0.1.

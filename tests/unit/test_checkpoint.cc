@@ -350,6 +350,14 @@ TEST(CheckpointRoundTrip, EveryBuiltInOptimizerResumesBitForBit) {
   expect_optimizer_resumes("Nadam", none);
   expect_optimizer_resumes("Adagrad", none);
   expect_optimizer_resumes("Adadelta", none);
+  expect_optimizer_resumes("Adamax", none);
+  expect_optimizer_resumes("Lion", none);
+  Config ftrl;
+  ftrl.set("l1_regularization_strength", 0.01)
+      .set("l2_shrinkage_regularization_strength", 0.1)
+      .set("beta", 0.5);
+  expect_optimizer_resumes("Ftrl", ftrl);
+  expect_optimizer_resumes("Lamb", Config().set("weight_decay", 0.01));
 }
 
 TEST(CheckpointRoundTrip, MultiLoopOptimizersUseKerasVariablesOrder) {

@@ -264,9 +264,10 @@ TEST_F(MaskingTest, MergeLayersAndTheirMasks) {
   const Tensor mb = make_bool(Shape({2, 3}), {1, 0, 0, 1, 1, 1});
   for (const char *cls : {"Add", "Multiply", "Average", "Maximum", "Minimum", "Subtract"}) {
     LayerPtr l = layer(cls);
-    EXPECT_EQ(bools(call_masked(*l, {a, b}, {ma, mb}).masks[0]), (std::vector<int>{1, 0, 0, 1, 0, 1})) << cls;
-    // An input without a mask counts as all true.
-    EXPECT_EQ(bools(call_masked(*l, {a, b}, {ma, Tensor()}).masks[0]), bools(ma)) << cls;
+    // Keras 3's Merge.compute_mask: the OR of the masks ...
+    EXPECT_EQ(bools(call_masked(*l, {a, b}, {ma, mb}).masks[0]), (std::vector<int>{1, 1, 0, 1, 1, 1})) << cls;
+    // ... and none unless every input has one.
+    EXPECT_FALSE(call_masked(*l, {a, b}, {ma, Tensor()}).masks[0].defined()) << cls;
     // No masks at all: none.
     EXPECT_FALSE(call_masked(*l, {a, b}, {Tensor(), Tensor()}).masks[0].defined()) << cls;
     EXPECT_FALSE(l->call({a, b}).masks[0].defined()) << cls;
@@ -283,6 +284,27 @@ TEST_F(MaskingTest, MergeLayersAndTheirMasks) {
   EXPECT_EQ(r.masks[0].shape(), Shape({2, 6}));
   EXPECT_EQ(bools(r.masks[0]), (std::vector<int>{1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 1, 1}));
   EXPECT_FALSE(cat->call({a, b}).masks[0].defined());
+}
+
+// Keras 3's masked values: Add, Average and Subtract ignore the masks; Maximum and Minimum take
+// each position from the inputs valid there (the first input where none is); Multiply counts a
+// masked entry as 1 and zeroes the positions no input covers (when every input has a mask).
+TEST_F(MaskingTest, MaximumMinimumAndMultiplyUseOnlyValidEntries) {
+  const Tensor a = make(Shape({1, 4, 1}), {1, 5, 2, 7}), b = make(Shape({1, 4, 1}), {3, 4, 9, 6});
+  const Tensor ma = make_bool(Shape({1, 4}), {1, 1, 0, 0}), mb = make_bool(Shape({1, 4}), {1, 0, 1, 0});
+  // both valid, only a, only b, neither
+  expect_near(call_masked(*layer("Maximum"), {a, b}, {ma, mb}).outputs[0], {3, 5, 9, 7});
+  expect_near(call_masked(*layer("Minimum"), {a, b}, {ma, mb}).outputs[0], {1, 5, 9, 7});
+  expect_near(call_masked(*layer("Multiply"), {a, b}, {ma, mb}).outputs[0], {3, 5, 9, 0});
+  expect_near(call_masked(*layer("Add"), {a, b}, {ma, mb}).outputs[0], {4, 9, 11, 13});
+  // One input without a mask: Maximum keeps that input where the other is masked; Multiply
+  // counts the masked entries as 1 and zeroes nothing.
+  expect_near(call_masked(*layer("Maximum"), {a, b}, {ma, Tensor()}).outputs[0], {3, 5, 9, 6});
+  expect_near(call_masked(*layer("Multiply"), {a, b}, {ma, Tensor()}).outputs[0], {3, 20, 9, 6});
+  // Three inputs, masks on each.
+  const Tensor c = make(Shape({1, 4, 1}), {8, 0, 1, 2});
+  const Tensor mc = make_bool(Shape({1, 4}), {0, 1, 1, 0});
+  expect_near(call_masked(*layer("Maximum"), {a, b, c}, {ma, mb, mc}).outputs[0], {3, 5, 9, 7});
 }
 
 // A custom layer that reads its mask: the masked sum over the steps.

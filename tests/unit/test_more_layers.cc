@@ -241,6 +241,75 @@ TEST_F(MoreLayersTest, UnitNormalizationAsKeras) {
       {random_tensor({2, 3}, 5)});
 }
 
+// keras.layers.RMSNormalization and LayerNormalization's rms_scaling (Keras's: the variance, not
+// the mean square, and gamma without beta), with gradients; BatchNormalization's current config keys.
+TEST_F(MoreLayersTest, RmsNormalizationAndRmsScaling) {
+  const Tensor x = random_tensor({3, 2, 5}, 61, -2.0f, 3.0f);
+  const std::vector<float> xv = values(x);
+  std::vector<float> rms(xv.size()), scaled(xv.size());
+  for (size_t r = 0; r < xv.size() / 5; ++r) {
+    double sq = 0, mean = 0;
+    for (size_t i = 0; i < 5; ++i) mean += xv[r * 5 + i] / 5.0;
+    double var = 0;
+    for (size_t i = 0; i < 5; ++i) {
+      sq += double(xv[r * 5 + i]) * xv[r * 5 + i] / 5.0;
+      var += (xv[r * 5 + i] - mean) * (xv[r * 5 + i] - mean) / 5.0;
+    }
+    for (size_t i = 0; i < 5; ++i) {
+      rms[r * 5 + i] = static_cast<float>(xv[r * 5 + i] / std::sqrt(sq + 1e-6));
+      scaled[r * 5 + i] = static_cast<float>(xv[r * 5 + i] / std::sqrt(var + 1e-3));
+    }
+  }
+  LayerPtr rn = layer("RMSNormalization");
+  expect_near((*rn)(x), rms, 2e-6f);
+  ASSERT_EQ(rn->own_weights().size(), 1u);
+  EXPECT_EQ(rn->own_weights()[0].first, "scale");
+  EXPECT_EQ(rn->get_config().get_float("epsilon"), 1e-6);
+  EXPECT_FALSE(rn->get_config().has("center"));
+  testing::check_gradients("RMSNormalization", [&](const std::vector<Tensor> &xs) { return (*rn)(xs[0]); },
+                           {random_tensor({3, 2, 5}, 62)});
+  LayerPtr ln = layer("LayerNormalization", R"({"rms_scaling": true})");
+  expect_near((*ln)(x), scaled, 2e-6f);
+  ASSERT_EQ(ln->own_weights().size(), 1u);
+  EXPECT_EQ(ln->own_weights()[0].first, "gamma");
+  EXPECT_TRUE(ln->get_config().get_bool("rms_scaling"));
+  expect_error([&] { layer("LayerNormalization", R"({"beta_constraint": "non_neg"})"); },
+               Code::kUnimplemented, {"beta_constraint"});
+  expect_error([&] { (*layer("RMSNormalization", R"({"axis": [-1, 2]})"))(x); }, Code::kInvalidArgument,
+               {"duplicate axes"});
+  // BatchNormalization: synchronized kept, renorm refused, constraints refused.
+  EXPECT_TRUE(
+      layer("BatchNormalization", R"({"synchronized": true})")->get_config().get_bool("synchronized"));
+  expect_error([&] { layer("BatchNormalization", R"({"renorm": true})"); }, Code::kUnimplemented, {"renorm"});
+  expect_error([&] { layer("BatchNormalization", R"({"gamma_constraint": "non_neg"})"); },
+               Code::kUnimplemented, {"gamma_constraint"});
+  // Keras 3's current config keys at their defaults load; set, they are refused by name.
+  EXPECT_NO_THROW(layer("Dense", R"({"units": 2, "quantization_config": null})"));
+  expect_error([&] { layer("Dense", R"({"units": 2, "lora_rank": 4})"); }, Code::kUnimplemented,
+               {"lora_rank"});
+}
+
+// Masked statistics select the valid steps (Keras's where), so a NaN or inf at a masked step stays out.
+TEST_F(MoreLayersTest, MaskedStatisticsIgnoreNonFiniteMaskedSteps) {
+  std::vector<float> xv(24);
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] = static_cast<float>(i % 7) - 2.5f;
+  xv[21] = NAN;  // batch 1, step 3, channel 0
+  xv[22] = INFINITY;
+  const Tensor x = make({2, 4, 3}, xv);
+  const std::vector<Tensor> mask{testing::make_bool(Shape({2, 4}), {1, 1, 1, 1, 1, 1, 1, 0})};
+  CallContext ctx;
+  ctx.mask = &mask;
+  const std::vector<float> pooled = values((*layer("GlobalAveragePooling1D"))({x}, ctx)[0]);
+  for (float v : pooled) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_NEAR(pooled[3], (xv[12] + xv[15] + xv[18]) / 3, 1e-6);
+  LayerPtr bn = layer("BatchNormalization");
+  ctx.training = true;
+  const std::vector<float> y = values((*bn)({x}, ctx)[0]);
+  for (size_t i = 0; i < 21; ++i) EXPECT_TRUE(std::isfinite(y[i])) << i;
+  for (const VariablePtr &v : bn->variables())
+    for (float m : values(v->peek())) EXPECT_TRUE(std::isfinite(m)) << v->name();
+}
+
 TEST_F(MoreLayersTest, ReLUAsKerasDocuments) {
   EXPECT_EQ(layer("ReLU")->name(), "re_lu");
   const Tensor x = make({5}, kDocInput);
@@ -274,6 +343,12 @@ TEST_F(MoreLayersTest, LeakyReLUEluAndPReLU) {
                Code::kInvalidArgument, {"LeakyReLU", "not both"});
   expect_error([&] { layer("LeakyReLU", R"({"negative_slope": -0.1})"); }, Code::kInvalidArgument,
                {"negative_slope", "cannot be negative"});
+  // negative_slope 0 is TF's LeakyRelu, x > 0 ? x : x * 0: -0 for a negative x, NaN for -inf.
+  const std::vector<float> zero_slope =
+      values(run("LeakyReLU", R"({"negative_slope": 0})", make({3}, {-INFINITY, -1, 2})));
+  EXPECT_TRUE(std::isnan(zero_slope[0]));
+  EXPECT_TRUE(zero_slope[1] == 0 && std::signbit(zero_slope[1]));
+  EXPECT_EQ(zero_slope[2], 2.0f);
   const float e1 = std::exp(-1.0f) - 1, e2 = std::exp(-2.0f) - 1;
   expect_near(run("ELU", R"({"alpha": 0.5})", make({3}, {-1, -2, 3})), {0.5f * e1, 0.5f * e2, 3}, 1e-6f);
   EXPECT_EQ(layer("ELU")->get_config().get_float("alpha"), 1.0);

@@ -336,12 +336,12 @@ VariablePtr var(const std::string &name, const Shape &shape, unsigned seed, DTyp
 
 TEST(Optimizer, OneAndTwoThreadsGiveTheSameBits) {
   // Large enough to run on several threads (above the elementwise threshold) and to need
-  // several blocks in the global norm.
-  auto run = [](int threads) {
+  // several blocks in the global norm (and in Lamb's per-variable norms).
+  auto run = [](const char *cls, int threads) {
     set_num_threads_for_this_thread(threads);
     std::vector<VariablePtr> vars{var("w", Shape({300, 500}), 1), var("b", Shape({500}), 2)};
-    OptimizerPtr opt =
-        make_optimizer("AdamW", Config().set("global_clipnorm", 1.0).set("learning_rate", 0.01));
+    OptimizerPtr opt = make_optimizer(
+        cls, Config().set("global_clipnorm", 1.0).set("learning_rate", 0.01).set("weight_decay", 0.01));
     for (int s = 0; s < 3; ++s)
       opt->apply_gradients(
           {testing::random_tensor(Shape({300, 500}), 10 + s), testing::random_tensor(Shape({500}), 20 + s)},
@@ -359,9 +359,12 @@ TEST(Optimizer, OneAndTwoThreadsGiveTheSameBits) {
     }
     return out;
   };
-  const std::vector<float> one = run(1), two = run(2);
-  ASSERT_EQ(one.size(), two.size());
-  EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
+  for (const char *cls : {"AdamW", "Lamb"}) {
+    const std::vector<float> one = run(cls, 1), two = run(cls, 2), three = run(cls, 3);
+    ASSERT_EQ(one.size(), two.size());
+    EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0) << cls;
+    EXPECT_EQ(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)), 0) << cls;
+  }
 }
 
 TEST(Optimizer, UpdatesInPlaceButNeverChangesATensorReadEarlier) {
@@ -509,7 +512,8 @@ TEST(Optimizer, ClipnormScalesEachGradient) {
 }
 
 TEST(Optimizer, ConfigRoundTrips) {
-  const char *classes[] = {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Nadam"};
+  const char *classes[] = {"SGD",   "Adam",   "AdamW", "RMSprop", "Adagrad", "Adadelta",
+                           "Nadam", "Adamax", "Lion",  "Ftrl",    "Lamb"};
   for (const char *cls : classes) {
     OptimizerPtr o = make_optimizer(cls, Config().set("clipvalue", 0.5).set("name", "opt"));
     const Config c = o->get_config();
@@ -524,6 +528,11 @@ TEST(Optimizer, ConfigRoundTrips) {
   EXPECT_EQ(make_optimizer("Adagrad", Config())->get_config().get_float("initial_accumulator_value"), 0.1);
   EXPECT_EQ(make_optimizer("Adadelta", Config())->get_config().get_float("rho"), 0.95);
   EXPECT_EQ(make_optimizer("Nadam", Config())->get_config().get_float("epsilon"), 1e-7);
+  const Config ftrl = make_optimizer("Ftrl", Config())->get_config();
+  EXPECT_EQ(ftrl.get_float("learning_rate_power"), -0.5);
+  EXPECT_EQ(ftrl.get_float("initial_accumulator_value"), 0.1);
+  EXPECT_EQ(ftrl.get_float("beta"), 0.0);
+  EXPECT_EQ(ftrl.get_string("name").rfind("ftrl", 0), 0u);
   // Default names are Keras's (its optimizers default to name=None): the class name through
   // Keras's to_snake_case, made unique.
   for (const auto &[cls, base] : std::vector<std::pair<std::string, std::string>>{{"SGD", "sgd"},
@@ -576,6 +585,15 @@ TEST(Optimizer, Errors) {
                Code::kInvalidArgument, {"only one of"});
   expect_error([] { make_optimizer("SGD", Config().set("momentum", 1.5)); }, Code::kInvalidArgument,
                {"momentum"});
+  // Ftrl's settings, as Keras checks them (and non-finite ones).
+  expect_error([] { make_optimizer("Ftrl", Config().set("learning_rate_power", 0.1)); },
+               Code::kInvalidArgument, {"learning_rate_power", "negative or zero"});
+  expect_error([] { make_optimizer("Ftrl", Config().set("initial_accumulator_value", -0.1)); },
+               Code::kInvalidArgument, {"initial_accumulator_value", "positive or zero"});
+  expect_error([] { make_optimizer("Ftrl", Config().set("l1_regularization_strength", NAN)); },
+               Code::kInvalidArgument, {"l1_regularization_strength"});
+  expect_error([] { make_optimizer("Ftrl", Config().set("beta", INFINITY)); }, Code::kInvalidArgument,
+               {"beta"});
   expect_error([] { make_optimizer("SGD", Config().set("use_ema", true).set("ema_momentum", -0.5)); },
                Code::kInvalidArgument, {"ema_momentum"});
   expect_error(

@@ -216,6 +216,11 @@ TEST(SpecialValues, TheIssuesExamplesAtEverySize) {
     EXPECT_TRUE(std::isnan(at(ops::exp, kNaN)));
     EXPECT_TRUE(std::isnan(at(ops::relu, kNaN)));
     EXPECT_TRUE(std::isnan(at([](const Tensor &x) { return ops::clip_by_value(x, -0.5f, 1.25f); }, kNaN)));
+    // TF's maximum(minimum(x, hi), lo) takes the bound on equal values: clip(-0, 0, 6) is +0 and
+    // clip(+0, -0, 6) is -0.
+    EXPECT_FALSE(std::signbit(at([](const Tensor &x) { return ops::clip_by_value(x, 0.0f, 6.0f); }, -0.0f)));
+    EXPECT_TRUE(std::signbit(at([](const Tensor &x) { return ops::clip_by_value(x, -0.0f, 6.0f); }, 0.0f)));
+    EXPECT_TRUE(std::signbit(at([](const Tensor &x) { return ops::clip_by_value(x, -1.0f, -0.0f); }, 0.0f)));
     EXPECT_EQ(bits(at(ops::log, 1.0f)), bits(0.0f));
     EXPECT_NEAR(at(ops::log, 1e-45f), -103.27893f, 1e-4f);
     const float sp = at(ops::softplus, -20.0f);

@@ -323,7 +323,7 @@ TEST(TrainLosses, ConfigRoundTrip) {
   Config c;
   c.set("from_logits", true).set("ignore_class", int64_t{-1}).set("reduction", "sum").set("name", "x");
   EXPECT_EQ(create_loss("SparseCategoricalCrossentropy", c)->get_config().to_json(),
-            R"({"name":"x","reduction":"sum","from_logits":true,"ignore_class":-1})");
+            R"({"name":"x","reduction":"sum","from_logits":true,"ignore_class":-1,"axis":-1})");
   EXPECT_EQ(create_loss("mse")->name(), "mean_squared_error");
   EXPECT_EQ(create_loss("huber")->name(), "huber_loss");
   // Keras 3's names and aliases of the other losses.
@@ -611,6 +611,35 @@ TEST(TrainMetrics, AccuracyResolution) {
   wrapped->update_state(make_typed<int64_t>({1}, {0}), make({1, 2}, {0.5f, 0.5f}));
   expect_near(wrapped->result(), {-std::log(0.5f)});
   EXPECT_EQ(wrapped->name(), "sparse_categorical_crossentropy");
+}
+
+// Found by the probe of 2026-12-06: the sparse crossentropy takes Keras's axis (the last only); top-k
+// accuracy follows TF's in_top_k (a row with a non-finite score, or a label out of range, is a miss)
+// and takes from_sorted_ids; the accuracy metrics' argmax ranks -0.0 below +0.0, as Keras's.
+TEST(TrainMetrics, TopKAxisAndSignedZeroAsKeras) {
+  const Tensor logits = make({1, 3}, {2.0f, 0.5f, -1.0f});
+  const Tensor label = make_typed<int64_t>({1}, {0});
+  const float want = -std::log(std::exp(2.0f) / (std::exp(2.0f) + std::exp(0.5f) + std::exp(-1.0f)));
+  Config c;
+  c.set("from_logits", true).set("axis", int64_t{1});
+  expect_near((*create_loss("SparseCategoricalCrossentropy", c))(label, logits), {want}, 1e-6);
+  EXPECT_EQ(create_loss("SparseCategoricalCrossentropy", c)->get_config().get_int("axis"), 1);
+  c.set("axis", int64_t{0});
+  expect_error([&] { (*create_loss("SparseCategoricalCrossentropy", c))(label, logits); },
+               Code::kInvalidArgument, {"only axis=-1", "axis=0"});
+
+  expect_near(sparse_top_k_categorical_accuracy(make_typed<int64_t>({3}, {1, 4, 0}),
+                                                make({3, 4}, {NAN, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0}), 1),
+              {0, 0, 1});
+  expect_near(sparse_top_k_categorical_accuracy(make_typed<int64_t>({2}, {3, 2}),
+                                                make({2, 3}, {7, 3, 1, 2, 0, 7}), 2, true),
+              {1, 1});
+  expect_near(sparse_top_k_categorical_accuracy(make_typed<int64_t>({2}, {1, 2}),
+                                                make({2, 3}, {7, 3, 1, 2, 0, 7}), 2, true),
+              {0, 1});
+  const Tensor zeros = make({1, 3}, {-0.0f, 0.0f, -1.0f});
+  expect_near(sparse_categorical_accuracy(make_typed<int64_t>({1}, {1}), zeros), {1});
+  expect_near(categorical_accuracy(make({1, 3}, {0, 1, 0}), zeros), {1});
 }
 
 // Keras 3's semantics the audit of 2026-12-05 found missing: a per-sample weight (N,) weighs every

@@ -1144,12 +1144,18 @@ def _dropout(rate, noise_shape=None, seed=None):
     return c
 
 
+def _axis_arg(axis):
+    return list(axis) if isinstance(axis, (list, tuple)) else int(axis)
+
+
 def _layer_norm(axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros", gamma_initializer="ones",
-                beta_regularizer=None, gamma_regularizer=None):
-    return {"axis": list(axis) if isinstance(axis, (list, tuple)) else int(axis), "epsilon": float(epsilon),
+                beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                rms_scaling=False):
+    return {"axis": _axis_arg(axis), "epsilon": float(epsilon),
             "center": bool(center), "scale": bool(scale), "beta_initializer": _serializable(beta_initializer),
             "gamma_initializer": _serializable(gamma_initializer),
-            "beta_regularizer": _serializable(beta_regularizer), "gamma_regularizer": _serializable(gamma_regularizer)}
+            "beta_regularizer": _serializable(beta_regularizer), "gamma_regularizer": _serializable(gamma_regularizer),
+            "beta_constraint": beta_constraint, "gamma_constraint": gamma_constraint, "rms_scaling": bool(rms_scaling)}
 
 
 def _group_norm(groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
@@ -1166,12 +1172,19 @@ def _group_norm(groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_
 
 
 def _batch_norm(axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
-                gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones"):
-    return {"axis": int(axis), "momentum": float(momentum), "epsilon": float(epsilon), "center": bool(center),
-            "scale": bool(scale), "beta_initializer": _serializable(beta_initializer),
-            "gamma_initializer": _serializable(gamma_initializer),
-            "moving_mean_initializer": _serializable(moving_mean_initializer),
-            "moving_variance_initializer": _serializable(moving_variance_initializer)}
+                gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                synchronized=False, renorm=False, renorm_clipping=None, renorm_momentum=0.99):
+    c = {"axis": int(axis), "momentum": float(momentum), "epsilon": float(epsilon), "center": bool(center),
+         "scale": bool(scale), "beta_initializer": _serializable(beta_initializer),
+         "gamma_initializer": _serializable(gamma_initializer),
+         "moving_mean_initializer": _serializable(moving_mean_initializer),
+         "moving_variance_initializer": _serializable(moving_variance_initializer),
+         "beta_regularizer": _serializable(beta_regularizer), "gamma_regularizer": _serializable(gamma_regularizer),
+         "beta_constraint": beta_constraint, "gamma_constraint": gamma_constraint, "synchronized": bool(synchronized)}
+    if renorm:
+        c["renorm"] = True  # refused by the library (batch renormalization is not supported yet)
+    return c
 
 
 def _embedding(input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
@@ -1202,6 +1215,10 @@ GroupNormalization = _builtin(
     "GroupNormalization", "keras.layers.GroupNormalization(groups=32, axis=-1, epsilon=1e-3, center=True, "
     "scale=True, ...): each group of channels normalized over its channels and the other non-batch axes "
     "(groups=-1: instance normalization).", _group_norm)
+RMSNormalization = _builtin(
+    "RMSNormalization", "keras.layers.RMSNormalization(axis=-1, epsilon=1e-6): x * rsqrt(mean(x^2) + epsilon) * "
+    "scale over the trailing axis (or axes).",
+    lambda axis=-1, epsilon=1e-6: {"axis": _axis_arg(axis), "epsilon": float(epsilon)})
 UnitNormalization = _builtin(
     "UnitNormalization", "keras.layers.UnitNormalization(axis=-1): x scaled to unit L2 norm over axis (an int or a "
     "list of axes), x * rsqrt(max(sum(x^2), 1e-24)) as Keras 3 computes it.",
@@ -1209,7 +1226,7 @@ UnitNormalization = _builtin(
 
 _BUILTINS = {c._class_name: c for c in (Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking,
                                         LayerNormalization, BatchNormalization, GroupNormalization, UnitNormalization,
-                                        InputLayer)}
+                                        RMSNormalization, InputLayer)}
 _BUILTINS["Sequential"] = Sequential
 
 
@@ -1238,7 +1255,8 @@ def clear_session():
 
 
 __all__ = ["Layer", "Model", "Sequential", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding", "Masking",
-           "LayerNormalization", "BatchNormalization", "GroupNormalization", "UnitNormalization", "deserialize",
+           "LayerNormalization", "BatchNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization",
+           "deserialize",
            "serialize", "clear_session"]
 
 # The other families of built-in layers live in their own modules, registered in _BUILTINS.

@@ -259,7 +259,7 @@ def _loss_class(class_name, args, doc):
 
 
 SparseCategoricalCrossentropy = _loss_class("SparseCategoricalCrossentropy",
-                                            [("from_logits", False), ("ignore_class", None)],
+                                            [("from_logits", False), ("ignore_class", None), ("axis", -1)],
                                             "keras.losses.SparseCategoricalCrossentropy: integer labels.")
 CategoricalCrossentropy = _loss_class("CategoricalCrossentropy",
                                       [("from_logits", False), ("label_smoothing", 0.0), ("axis", -1)],
@@ -294,10 +294,6 @@ Loss._BY_CLASS = _CLASSES
 def _function(cls, fname):
     """Keras's loss function: the per-sample losses (no reduction)."""
     def fn(y_true, y_pred, **kwargs):
-        if kwargs.get("axis", -1) != -1 and cls is SparseCategoricalCrossentropy:
-            raise InvalidArgumentError("%s: only axis=-1 is supported" % fname)
-        if cls is SparseCategoricalCrossentropy:
-            kwargs.pop("axis", None)
         return cls(reduction="none", **kwargs)(y_true, y_pred)
     fn.__name__ = fn.__qualname__ = fname
     fn.__doc__ = "keras.losses.%s: per-sample losses (%s with reduction 'none')." % (fname, cls.__name__)

@@ -85,8 +85,9 @@ CategoricalAccuracy = _metric_class("CategoricalAccuracy", _ND, "keras.metrics.C
 SparseCategoricalAccuracy = _metric_class("SparseCategoricalAccuracy", _ND, "keras.metrics.SparseCategoricalAccuracy.")
 TopKCategoricalAccuracy = _metric_class("TopKCategoricalAccuracy", [("k", 5)] + _ND,
                                         "keras.metrics.TopKCategoricalAccuracy.")
-SparseTopKCategoricalAccuracy = _metric_class("SparseTopKCategoricalAccuracy", [("k", 5)] + _ND,
-                                              "keras.metrics.SparseTopKCategoricalAccuracy.")
+SparseTopKCategoricalAccuracy = _metric_class(
+    "SparseTopKCategoricalAccuracy", [("k", 5)] + _ND + [("from_sorted_ids", False)],
+    "keras.metrics.SparseTopKCategoricalAccuracy (from_sorted_ids: y_pred holds category ids, best first).")
 MeanSquaredError = _metric_class("MeanSquaredError", _ND, "keras.metrics.MeanSquaredError.")
 RootMeanSquaredError = _metric_class("RootMeanSquaredError", _ND, "keras.metrics.RootMeanSquaredError.")
 MeanAbsoluteError = _metric_class("MeanAbsoluteError", _ND, "keras.metrics.MeanAbsoluteError.")

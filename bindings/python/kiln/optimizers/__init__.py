@@ -1,4 +1,4 @@
-"""keras.optimizers: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, with Keras 3's arguments,
+"""keras.optimizers: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl, Lamb, with Keras 3's arguments,
 defaults and formulas, run by the C library (one fused in-place kernel per variable).
 
     opt = kiln.optimizers.Adam(learning_rate=1e-3)
@@ -325,8 +325,11 @@ Adadelta = _make("Adadelta", rho=0.95, epsilon=1e-7)
 Nadam = _make("Nadam", beta_1=0.9, beta_2=0.999, epsilon=1e-7)
 Adamax = _make("Adamax", beta_1=0.9, beta_2=0.999, epsilon=1e-7)
 Lion = _make("Lion", beta_1=0.9, beta_2=0.99)
+Ftrl = _make("Ftrl", learning_rate_power=-0.5, initial_accumulator_value=0.1, l1_regularization_strength=0.0,
+             l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0, beta=0.0)
+Lamb = _make("Lamb", beta_1=0.9, beta_2=0.999, epsilon=1e-7)
 
-_ALL = {c._class_name: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion)}
+_ALL = {c._class_name: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl, Lamb)}
 
 
 def serialize(optimizer):
