@@ -35,9 +35,9 @@ extern "C" {
 /// "Adadelta", "Nadam", "Adamax", "Lion", "Ftrl", "Lamb", or Keras's lower-case names "sgd", "adam", ...) and
 /// config (NULL: the defaults). Common keys (Keras's base optimizer): name, learning_rate (float or
 /// serialized schedule), weight_decay, clipnorm, clipvalue, global_clipnorm (at most one of the three; each
-/// acts when > 0), use_ema=false (true: keep an exponential moving average of each variable, average = m *
-/// average + (1 - m)
-/// * variable after every step, m = ema_momentum=0.99 in [0, 1] except m = 0 at step 0; every
+/// acts when > 0), use_ema=false (true: keep an exponential moving average of each variable,
+/// average = m * average + (1 - m) * variable after every step, m = ema_momentum=0.99 in [0, 1]
+/// except m = 0 at step 0; every
 /// ema_overwrite_frequency (null, or >= 1) steps the variables take their averages, and fit ends by giving
 /// them their averages), loss_scale_factor=null (a finite nonzero float: fit differentiates loss * factor and
 /// each step first divides the gradients by it; see kiln_optimizer_scale_loss),

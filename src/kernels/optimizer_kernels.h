@@ -2,7 +2,8 @@
 // (Keras's update_step for each optimizer, with the gradient clipping and decoupled weight decay
 // of its base class folded in), and the sums of squares gradient clipping needs.
 //
-// Every element's update reads only that element, so splitting the elements among threads
+// Every element's update reads only that element (Lamb also reads two norms of the whole
+// variable, summed in a first pass that writes nothing), so splitting the elements among threads
 // cannot change a bit: results do not depend on the thread count. Sums of squares add
 // fixed-size blocks in a fixed order for the same reason.
 #pragma once
@@ -60,7 +61,8 @@ struct UpdateParams {
 // and read, dst[1..] / src[1..] the slots' in the rule's order; dst[i] may equal src[i] (in place).
 // grad holds n elements of the same dtype (float32 or float64; anything else is Unimplemented,
 // checked before any write). Runs on num_threads() threads above the elementwise threshold;
-// allocates nothing and throws nothing once it starts writing.
+// allocates nothing once it starts writing (Lamb's norms, over more than one block, allocate their
+// partial sums before) and throws nothing then.
 void apply_update(DType dtype, int64_t n, const UpdateParams &p, void *const *dst, const void *const *src,
                   const void *grad);
 

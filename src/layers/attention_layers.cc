@@ -6,7 +6,7 @@
 // Call inputs, in Keras's positional order (the C ABI passes one list of tensors):
 //   query [B, T, dim], value [B, S, dim], then optionally key [B, S, dim] (default: value) and
 //   attention_mask (bool or numeric, nonzero = attend; [B, T, S] or broadcasting to it, fewer
-//   leading axes, or [B, heads, T, S] per head), then
+//   axes (size-1 axes go in just before the positions, as Keras), or [B, heads, T, S] per head), then
 //   optionally the call flags as scalar (rank-0) tensors: return_attention_scores, then
 //   use_causal_mask. A mask without a key passes value again as the key (Keras's default).
 // Outputs: the attention output [B, T, output_shape...] and, with return_attention_scores, the
@@ -292,9 +292,9 @@ class MultiHeadAttention final : public Layer {
     if (padding.value) and_in(padding_mask(*padding.value, "value", false, nb, dt));
     if (padding.key) and_in(padding_mask(*padding.key, "key", false, nb, dt));
     if (mask) {
-      // Keras's _masked_softmax: size-1 axes go in before the positions until the mask has the
-      // scores' rank [batch..., heads, T..., S...], so [T, S] and [B, T, S] apply to every head and
-      // [B, heads, T, S] masks each head apart.
+      // Keras's _masked_softmax: size-1 axes go in just before the positions until the mask has
+      // the scores' rank [batch..., heads, T..., S...], so [T, S] and [B, T, S] apply to every head
+      // and [B, heads, T, S] masks each head apart.
       std::vector<int64_t> want = batch;
       want.insert(want.end(), target.begin(), target.end());
       want.insert(want.end(), source.begin(), source.end());
@@ -306,8 +306,8 @@ class MultiHeadAttention final : public Layer {
         heads = md[batch.size()];
         ok = heads == 1 || heads == num_heads_;
         md.erase(md.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-      } else if (ok) {
-        md.insert(md.begin(), want.size() - md.size(), int64_t{1});
+      } else if (ok) {  // Keras's expand_dims at -(2 * attention axes) - 1: just before the positions
+        md.insert(md.end() - static_cast<std::ptrdiff_t>(positions), want.size() - md.size(), int64_t{1});
       }
       for (size_t i = 0; ok && i < want.size(); ++i) ok = md[i] == want[i] || md[i] == 1;
       if (!ok)

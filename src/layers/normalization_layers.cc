@@ -71,7 +71,9 @@ class LayerNormalization final : public Layer {
     }
     r.finish();
     set_supports_masking(true);
-    set_autocast(false);
+    // Keras's LayerNormalization reads its input as given; its RMSNormalization autocasts it (and its
+    // scale) to the compute dtype first, as any layer.
+    set_autocast(rms_layer_);
   }
 
   [[noreturn]] void bad(Code code, const std::string &what) const {
@@ -128,7 +130,11 @@ class LayerNormalization final : public Layer {
       const Tensor centered = rms_layer_ ? x : ops::sub(x, ops::mean(x, norm_axes_, true));
       const Tensor ms = ops::mean(ops::square(centered), norm_axes_, true);
       Tensor y = ops::mul(x, ops::rsqrt(ops::add(ms, ops::fill(Shape({}), epsilon_, cdt))));
-      if (gamma_) y = ops::mul(y, ops::cast(gamma_->value(), cdt));
+      if (gamma_) {
+        Tensor g = gamma_->value();
+        if (rms_layer_) g = ops::cast(g, compute_dtype());  // Keras's autocast read of the scale
+        y = ops::mul(y, ops::cast(g, cdt));
+      }
       return {ops::cast(y, compute_dtype())};
     }
     const Tensor g = gamma_ ? ops::cast(gamma_->value(), cdt) : ops::ones(param_shape_, cdt);

@@ -632,8 +632,9 @@ Tensor reduce_weighted_values(const Tensor &values, const Tensor &sample_weight,
   if (w.defined()) {
     squeeze_or_expand_to_same_rank(v, w);
     const int rv = v.shape().rank(), rw = w.shape().rank();
-    bool ok = rw <= rv;
-    for (int i = 0; ok && i < rw; ++i) ok = w.shape()[i] == 1 || w.shape()[i] == v.shape()[i];
+    // A scalar loss (rank-1 inputs) times per-sample weights broadcasts to them, as Keras's.
+    bool ok = rw <= rv || rv == 0;
+    for (int i = 0; ok && rv > 0 && i < rw; ++i) ok = w.shape()[i] == 1 || w.shape()[i] == v.shape()[i];
     if (!ok)
       fail(Code::kInvalidArgument, owner, ": sample_weight ", sample_weight.description(),
            " does not broadcast to the per-sample losses ", values.description());

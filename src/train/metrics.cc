@@ -257,9 +257,8 @@ Config only_key(const Config &c, const std::string &key) {
 
 // A Keras metric class that is the mean of a loss function's values: the options named in keys
 // go to the loss (reduction "none"), and the metric's config holds them as the loss read them.
-// sparse_axis: Keras's sparse crossentropy metric also takes an axis, which must be -1 here.
 Factory loss_metric(const char *cls, const char *loss_class, const char *default_name,
-                    std::vector<std::string> keys = {}, bool sparse_axis = false) {
+                    std::vector<std::string> keys = {}) {
   return [=](ConfigReader &r) -> MetricPtr {
     Config lc, extra;
     for (const std::string &key : keys)
@@ -268,13 +267,6 @@ Factory loss_metric(const char *cls, const char *loss_class, const char *default
     LossPtr loss = create_loss(loss_class, lc);
     const Config read = loss->get_config();
     for (const std::string &key : keys) extra.update(only_key(read, key));
-    if (sparse_axis) {
-      const int64_t axis = r.get_int("axis", -1);
-      if (axis != -1)
-        fail(Code::kUnimplemented, cls, ": axis ", axis,
-             " is not supported; class ids index the last axis (-1)");
-      extra.set("axis", axis);
-    }
     return std::make_shared<FnMetric>(cls, r, default_name, nullptr, std::move(extra), std::move(loss));
   };
 }
@@ -350,7 +342,7 @@ const std::map<std::string, Factory> &factories() {
                    {"from_logits", "label_smoothing", "axis"})},
       {"SparseCategoricalCrossentropy",
        loss_metric("SparseCategoricalCrossentropy", "SparseCategoricalCrossentropy",
-                   "sparse_categorical_crossentropy", {"from_logits", "ignore_class"}, true)},
+                   "sparse_categorical_crossentropy", {"from_logits", "ignore_class", "axis"})},
       {"CosineSimilarity", fn_metric("CosineSimilarity", "cosine_similarity",
                                      [](ConfigReader &r, Config &c) -> MetricFn {
                                        // Keras's metric is the similarity; the loss is its negative.
@@ -571,7 +563,7 @@ Tensor sparse_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred) {
 
 namespace {
 Tensor top_k_matches(const Tensor &labels, const Tensor &y_pred, int64_t k, const char *owner) {
-  if (k < 1) fail(Code::kInvalidArgument, owner, ": k is ", k, "; expected >= 1");
+  if (k < 0) fail(Code::kInvalidArgument, owner, ": k is ", k, "; expected >= 0 (0: every row misses)");
   if (y_pred.shape().rank() < 1)
     fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., classes]");
   Tensor l = labels;
@@ -595,7 +587,7 @@ Tensor sparse_top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_p
   if (!from_sorted_ids) return top_k_matches(y_true, y_pred, k, owner);
   // Keras's from_sorted_ids: y_pred holds each row's category ids, best first; a label matches
   // when it equals one of the first k (compared in y_pred's dtype).
-  if (k < 1) fail(Code::kInvalidArgument, owner, ": k is ", k, "; expected >= 1");
+  if (k < 0) fail(Code::kInvalidArgument, owner, ": k is ", k, "; expected >= 0 (0: every row misses)");
   if (y_pred.shape().rank() < 1)
     fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., ids]");
   const int64_t n = y_pred.shape()[y_pred.shape().rank() - 1];

@@ -139,6 +139,15 @@ class AttentionMaskBroadcastTest(unittest.TestCase):
         with self.assertRaisesRegex(InvalidArgumentError, "attention_mask has shape"):
             mha(q, v, attention_mask=np.ones((2, 3, 3, 5), bool))  # 3 heads for a 2-head layer
 
+    def test_rms_normalization_autocasts_under_mixed_precision(self):
+        # Keras's RMSNormalization rounds its input to the compute dtype (bfloat16) first.
+        x = (np.random.default_rng(4).normal(size=(2, 8)) * 3 + 1).astype(F)
+        y = layers.RMSNormalization(dtype="mixed_bfloat16")(kiln.constant(x))
+        self.assertEqual(y.dtype, kiln.bfloat16)
+        xb = kiln.cast(kiln.cast(kiln.constant(x), "bfloat16"), "float32").numpy()
+        want = xb / np.sqrt(np.mean(xb * xb, -1, keepdims=True) + 1e-6)
+        np.testing.assert_allclose(kiln.cast(y, "float32").numpy(), want, rtol=8e-3)
+
 
 class LossMetricTest(unittest.TestCase):
     def test_sparse_crossentropy_axis(self):
@@ -153,6 +162,16 @@ class LossMetricTest(unittest.TestCase):
             np.array([0]), logits).numpy()), float(loss(np.array([0]), logits).numpy()), places=6)
         with self.assertRaisesRegex(InvalidArgumentError, "axis"):
             losses.SparseCategoricalCrossentropy(axis=0)(np.array([0]), logits)
+        # The metric takes the same axis (Keras's passes it to the same function).
+        m = metrics.SparseCategoricalCrossentropy(from_logits=True, axis=1)
+        self.assertAlmostEqual(float(m(np.array([0]), logits).numpy()), float(loss(np.array([0]), logits).numpy()),
+                               places=6)
+        self.assertEqual(m.get_config()["axis"], 1)
+
+    def test_scalar_loss_with_per_sample_weights(self):
+        # Rank-1 inputs give one loss value, which Keras broadcasts against per-sample weights.
+        got = losses.MeanSquaredError()(np.ones(5, F), np.zeros(5, F), sample_weight=np.arange(5, dtype=F))
+        self.assertAlmostEqual(float(got.numpy()), 2.0, places=6)
 
     def test_top_k_as_tf_in_top_k(self):
         m = metrics.SparseTopKCategoricalAccuracy(k=1)
@@ -160,6 +179,10 @@ class LossMetricTest(unittest.TestCase):
         m = metrics.SparseTopKCategoricalAccuracy(k=2)
         # an out-of-range label misses instead of raising; a finite row still counts
         self.assertEqual(float(m(np.array([4, 0]), np.array([[0, 1, 0, 0], [1, 0, 0, 0]], F)).numpy()), 0.5)
+        # k = 0: every row misses, as TF's in_top_k and Keras's slice of sorted ids
+        for sorted_ids in (False, True):
+            m = metrics.SparseTopKCategoricalAccuracy(k=0, from_sorted_ids=sorted_ids)
+            self.assertEqual(float(m(np.array([1]), np.array([[0, 1, 2]], F)).numpy()), 0.0)
 
     def test_top_k_from_sorted_ids(self):
         m = metrics.SparseTopKCategoricalAccuracy(k=2, from_sorted_ids=True)

@@ -582,8 +582,13 @@ TEST(TrainMetrics, LossFunctionClasses) {
   EXPECT_EQ(create_metric("mae")->class_name(), "MeanMetricWrapper");  // a legacy loss alias, as Keras
   Config axis;
   axis.set("axis", int64_t{0});
-  expect_error([&] { create_metric("SparseCategoricalCrossentropy", axis); }, Code::kUnimplemented,
-               {"SparseCategoricalCrossentropy", "axis 0"});
+  // Keras passes the metric's axis to the loss function, which takes the last axis only.
+  MetricPtr axis0 = create_metric("SparseCategoricalCrossentropy", axis);
+  expect_error(
+      [&] {
+        axis0->update_state(make_typed<int64_t>({1}, {0}), make({1, 2}, {0.5f, 0.5f}));
+      },
+      Code::kInvalidArgument, {"only axis=-1", "axis=0"});
   Config reduction;
   reduction.set("reduction", "sum");
   expect_error([&] { create_metric("MeanAbsoluteError", reduction); }, Code::kInvalidArgument, {"reduction"});
