@@ -131,6 +131,14 @@ class ConvLayer final : public Layer {
     padding_ = read_padding(r, kind == ConvKind::kConv && rank == 1);
     read_data_format(r);
     dilation_ = tuple_of(r, "dilation_rate", r.get_int_list("dilation_rate", {1}), rank_, 1);
+    // The dilated window (k - 1) * dilation + 1 must fit in int64 (it sizes paddings and outputs).
+    for (size_t i = 0; i < rank_; ++i) {
+      int64_t span = 0;
+      if (__builtin_mul_overflow(kernel_size_[i] - 1, dilation_[i], &span) ||
+          __builtin_add_overflow(span, int64_t{1}, &span))
+        fail(Code::kInvalidArgument, class_name, ": kernel_size ", tuple_string(kernel_size_),
+             " with dilation_rate ", tuple_string(dilation_), " spans more than int64 can count");
+    }
     if (kind != ConvKind::kTranspose && *std::max_element(strides_.begin(), strides_.end()) > 1 &&
         *std::max_element(dilation_.begin(), dilation_.end()) > 1)
       fail(Code::kInvalidArgument, class_name, ": strides ", tuple_string(strides_),

@@ -103,6 +103,13 @@ except Exception as e:
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
         self.assertEqual(out.stdout.strip(), "OutOfRange True", out.stderr)
 
+    def test_dilated_window_past_int64(self):
+        # (kernel_size - 1) * dilation_rate overflowed int64 (undefined behaviour) before the error.
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "dilation_rate"):
+            layers.Conv1D(2, 3, dilation_rate=2 ** 62, padding="causal")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "dilation_rate"):
+            layers.Conv2D(2, (2, 3), dilation_rate=(1, 2 ** 62))
+
     def test_cardinality_as_tf_data(self):
         # tf.data's own docstring example, and take(0) of an input of unknown size.
         self.assertEqual(Dataset.range(42).repeat().filter(lambda x: True).cardinality(),

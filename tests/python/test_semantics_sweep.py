@@ -121,6 +121,20 @@ class NormalizationConfigTest(unittest.TestCase):
         self.assertEqual(y[2], 2.0)
 
 
+class WorkflowTest(unittest.TestCase):
+    def test_functional_api_attempts_say_so(self):
+        with self.assertRaisesRegex(UnimplementedError, "no functional API"):
+            layers.Dense(2)(layers.Input(shape=(3,)))
+        with self.assertRaisesRegex(UnimplementedError, "no functional API"):
+            kiln.keras.Model(inputs=kiln.keras.Input(shape=(3,)), outputs=None)
+
+    def test_history_model(self):
+        model = kiln.Sequential([layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        history = model.fit(np.zeros((4, 2), F), np.zeros((4, 1), F), epochs=1, verbose=0)
+        self.assertIs(history.model, model)
+
+
 class AttentionMaskBroadcastTest(unittest.TestCase):
     def test_masks_of_fewer_axes_and_per_head(self):
         rng = np.random.default_rng(3)

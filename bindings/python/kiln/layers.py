@@ -88,9 +88,15 @@ def _to_list(tensors):
     return lst.value
 
 
+_NO_FUNCTIONAL = ("kiln has no functional API (no symbolic Keras tensors): stack the layers in a "
+                  "keras.Sequential, or subclass keras.Model and write call()")
+
+
 def _as_input(x):
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, InputLayer):
+        raise UnimplementedError("a layer was called on keras.Input(...): " + _NO_FUNCTIONAL)
     if hasattr(x, "_kiln_value"):
         return x._kiln_value()
     return constant(x)
@@ -478,6 +484,8 @@ class Layer:
 
     def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
         shape_args = _input_shape_config(type(self).__name__, kwargs)
+        if self._is_model and ("inputs" in kwargs or "outputs" in kwargs):
+            raise UnimplementedError("Model(inputs=..., outputs=...): " + _NO_FUNCTIONAL)
         if kwargs:
             raise TypeError("%s: unexpected keyword arguments %s" % (type(self).__name__, sorted(kwargs)))
         if getattr(self, "_h", None):

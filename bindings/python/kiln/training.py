@@ -688,6 +688,7 @@ class Trainer:
             del comm  # kept alive until here
         from . import callbacks as _callbacks  # here: callbacks may import layers, which imports this
         history = _callbacks.Callback._adopt(h)
+        history.model = self  # Keras's History.model
         object.__setattr__(self, "history", history)
         return history
 
