@@ -128,6 +128,15 @@ class WorkflowTest(unittest.TestCase):
         with self.assertRaisesRegex(UnimplementedError, "no functional API"):
             kiln.keras.Model(inputs=kiln.keras.Input(shape=(3,)), outputs=None)
 
+    def test_keras_backend_settings(self):
+        backend = kiln.keras.backend
+        self.assertEqual((backend.floatx(), backend.epsilon(), backend.image_data_format()),
+                         ("float32", 1e-7, "channels_last"))
+        backend.set_floatx("float32")
+        with self.assertRaisesRegex(UnimplementedError, "set_floatx.*float64"):
+            backend.set_floatx("float64")
+        self.assertIs(kiln.TensorSpec, kiln.data.TensorSpec)
+
     def test_history_model(self):
         model = kiln.Sequential([layers.Dense(1)])
         model.compile(optimizer="sgd", loss="mse")

@@ -170,8 +170,22 @@ from . import optimizers  # noqa: E402
 from . import callbacks  # noqa: E402
 from .communicator import Communicator  # noqa: E402
 
+def _only(name, current):
+    """keras.backend.set_*: kiln's value is fixed; the current one is accepted, others refused."""
+    def setter(value):
+        if value != current:
+            raise UnimplementedError("keras.backend.%s(%r): kiln's %s is %r (give layers a dtype, or a mixed "
+                                     "precision policy, instead)" % (name, value, name[4:], current))
+    setter.__name__ = name
+    return setter
+
+
+_backend = _NS(clear_session=layers.clear_session, floatx=lambda: "float32", set_floatx=_only("set_floatx", "float32"),
+               epsilon=lambda: 1e-7, set_epsilon=_only("set_epsilon", 1e-7),
+               image_data_format=lambda: "channels_last",
+               set_image_data_format=_only("set_image_data_format", "channels_last"))
 keras = _NS(layers=layers, Model=Model, Sequential=Sequential, Input=layers.Input, initializers=initializers, regularizers=regularizers,
-            saving=saving, losses=losses, metrics=metrics, optimizers=optimizers, callbacks=callbacks, backend=_NS(clear_session=layers.clear_session),
+            saving=saving, losses=losses, metrics=metrics, optimizers=optimizers, callbacks=callbacks, backend=_backend,
             utils=_NS(register_keras_serializable=saving.register_keras_serializable,
                       custom_object_scope=saving.custom_object_scope,
                       get_registered_name=saving.get_registered_name,
@@ -250,6 +264,7 @@ keras.mixed_precision = mixed_precision
 
 # tf.data: kiln.data.Dataset and the readers; keras.datasets.fashion_mnist.load_data().
 from . import data  # noqa: E402
+from .data import TensorSpec  # noqa: E402  (tf.TensorSpec)
 
 
 def _fashion_mnist_load_data(path=None):
