@@ -105,10 +105,17 @@ std::vector<LiveNode> live_graph(const TrackablePtr &root) {
 
 LoadStatus::State::~State() {
   if (expect_partial || (unmatched_values.empty() && pending.empty())) return;
-  std::vector<std::string> values = unmatched_values;
-  for (const auto &p : pending) values.push_back(p.second);
+  // Values waiting for variables not made yet (a model built later) are still restored when those
+  // are made; the warning says so apart from the values nothing will take.
+  std::vector<std::string> waiting;
+  for (const auto &p : pending) waiting.push_back(p.second);
+  std::string what;
+  if (!unmatched_values.empty()) what = str_cat("values no object took: ", listed(unmatched_values));
+  if (!waiting.empty())
+    what += str_cat(what.empty() ? "" : "; ", "values still waiting for their variables to be created (",
+                    "they are restored when those are made, e.g. when the model builds): ", listed(waiting));
   checkpoint_warning(
-      str_cat("a restore of '", path, "' is being discarded with values no object took: ", listed(values),
+      str_cat("a restore of '", path, "' is being discarded with ", what,
               " (call expect_partial() on the load status when a partial restore is intended)"));
 }
 

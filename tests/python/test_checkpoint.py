@@ -472,6 +472,21 @@ class RoundTripTest(TempDirTest):
         built = small_model()
         built.load_weights(self.path("w")).expect_partial()
         self.assertEqual(values(unbuilt.variables), values(built.variables))
+        # Dropped before the build, the status warns that its values wait for their variables (not
+        # that no object took them), and the build still takes them.
+        plain = kiln.Sequential([kiln.layers.Dense(3)])
+        plain(np.ones((1, 5), np.float32))
+        plain.save_weights(self.path("plain"))
+        later = kiln.Sequential([kiln.layers.Dense(3)])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            later.load_weights(self.path("plain"))
+            gc.collect()
+        messages = [str(w.message) for w in caught]
+        self.assertTrue(any("waiting for their variables" in m for m in messages), messages)
+        self.assertFalse(any("no object took" in m for m in messages), messages)
+        later.build((None, 5))
+        self.assertEqual(values(later.variables), values(plain.variables))
 
 
 class SaveAndStateTest(TempDirTest):
