@@ -562,10 +562,15 @@ Tensor sparse_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred) {
 }
 
 namespace {
-Tensor top_k_matches(const Tensor &labels, const Tensor &y_pred, int64_t k, const char *owner) {
+// The top-k accuracies' k and y_pred: k >= 0 and y_pred [..., last] (last: what its last axis holds).
+void require_top_k(int64_t k, const Tensor &y_pred, const char *owner, const char *last) {
   if (k < 0) fail(Code::kInvalidArgument, owner, ": k is ", k, "; expected >= 0 (0: every row misses)");
   if (y_pred.shape().rank() < 1)
-    fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., classes]");
+    fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., ", last, "]");
+}
+
+Tensor top_k_matches(const Tensor &labels, const Tensor &y_pred, int64_t k, const char *owner) {
+  require_top_k(k, y_pred, owner, "classes");
   Tensor l = labels;
   if (is_floating(l.dtype())) l = ops::cast(l, DType::kInt64);
   return in_top_k(l, y_pred, k, owner);
@@ -587,9 +592,7 @@ Tensor sparse_top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_p
   if (!from_sorted_ids) return top_k_matches(y_true, y_pred, k, owner);
   // Keras's from_sorted_ids: y_pred holds each row's category ids, best first; a label matches
   // when it equals one of the first k (compared in y_pred's dtype).
-  if (k < 0) fail(Code::kInvalidArgument, owner, ": k is ", k, "; expected >= 0 (0: every row misses)");
-  if (y_pred.shape().rank() < 1)
-    fail(Code::kInvalidArgument, owner, ": y_pred is a scalar; expected [..., ids]");
+  require_top_k(k, y_pred, owner, "ids");
   const int64_t n = y_pred.shape()[y_pred.shape().rank() - 1];
   const int64_t rows = y_true.num_elements();
   if (rows * n != y_pred.num_elements())
