@@ -3596,6 +3596,88 @@ inline Metric FBetaScore(const FBetaScoreOptions &o = {}) {
   c.set("beta", o.beta);
   return detail::named("FBetaScore", o.name, c);
 }
+namespace detail {
+inline Metric count(const char *cls, const std::vector<double> &thresholds, const std::string &name) {
+  Config c;
+  if (!thresholds.empty()) c.set("thresholds", thresholds);
+  return named(cls, name, c);
+}
+}  // namespace detail
+/// The (weighted) number of true positives at each threshold (a prediction above it is positive):
+/// thresholds empty means Keras's None (0.5). One threshold gives a scalar result, several a vector.
+inline Metric TruePositives(const std::vector<double> &thresholds = {}, const std::string &name = "") {
+  return detail::count("TruePositives", thresholds, name);
+}
+inline Metric FalsePositives(const std::vector<double> &thresholds = {}, const std::string &name = "") {
+  return detail::count("FalsePositives", thresholds, name);
+}
+inline Metric TrueNegatives(const std::vector<double> &thresholds = {}, const std::string &name = "") {
+  return detail::count("TrueNegatives", thresholds, name);
+}
+inline Metric FalseNegatives(const std::vector<double> &thresholds = {}, const std::string &name = "") {
+  return detail::count("FalseNegatives", thresholds, name);
+}
+/// Options of SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall and
+/// RecallAtPrecision: num_thresholds thresholds evenly spaced in [0, 1] (one: 0.5), and class_id
+/// (unset: None) for one column of (samples, classes) predictions.
+struct AtConstraintOptions {
+  int64_t num_thresholds = 200;
+  std::optional<int64_t> class_id;
+  std::string name;
+};
+namespace detail {
+inline Metric at_constraint(const char *cls, const char *key, double value, const AtConstraintOptions &o) {
+  Config c;
+  c.set(key, value).set("num_thresholds", o.num_thresholds);
+  if (o.class_id) c.set("class_id", *o.class_id);
+  return named(cls, o.name, c);
+}
+}  // namespace detail
+/// The best sensitivity (recall) among the thresholds where specificity >= specificity.
+inline Metric SensitivityAtSpecificity(double specificity, const AtConstraintOptions &o = {}) {
+  return detail::at_constraint("SensitivityAtSpecificity", "specificity", specificity, o);
+}
+/// The best specificity among the thresholds where sensitivity >= sensitivity.
+inline Metric SpecificityAtSensitivity(double sensitivity, const AtConstraintOptions &o = {}) {
+  return detail::at_constraint("SpecificityAtSensitivity", "sensitivity", sensitivity, o);
+}
+/// The best precision among the thresholds where recall >= recall.
+inline Metric PrecisionAtRecall(double recall, const AtConstraintOptions &o = {}) {
+  return detail::at_constraint("PrecisionAtRecall", "recall", recall, o);
+}
+/// The best recall among the thresholds where precision >= precision.
+inline Metric RecallAtPrecision(double precision, const AtConstraintOptions &o = {}) {
+  return detail::at_constraint("RecallAtPrecision", "precision", precision, o);
+}
+/// Options of Keras's R2Score.
+struct R2ScoreOptions {
+  /// "uniform_average", "variance_weighted_average", or unset: None (one score per output).
+  std::optional<std::string> class_aggregation = std::string("uniform_average");
+  int64_t num_regressors = 0;  ///< > 0: the adjusted R2 score
+  std::string name;
+};
+/// The coefficient of determination of (batch, outputs) targets and predictions.
+inline Metric R2Score(const R2ScoreOptions &o = {}) {
+  Config c;
+  if (o.class_aggregation)
+    c.set("class_aggregation", *o.class_aggregation);
+  else
+    c.set_null("class_aggregation");
+  c.set("num_regressors", o.num_regressors);
+  return detail::named("R2Score", o.name, c);
+}
+/// The mean over samples of the Pearson correlation coefficient of y_true and y_pred along axis.
+inline Metric PearsonCorrelation(int64_t axis = -1, const std::string &name = "") {
+  Config c;
+  c.set("axis", axis);
+  return detail::named("PearsonCorrelation", name, c);
+}
+/// The mean over samples of the concordance correlation coefficient along axis.
+inline Metric ConcordanceCorrelation(int64_t axis = -1, const std::string &name = "") {
+  Config c;
+  c.set("axis", axis);
+  return detail::named("ConcordanceCorrelation", name, c);
+}
 /// keras.metrics.get: a class, function or loss name ("accuracy", "mse", "AUC").
 inline Metric get(const std::string &name) { return Metric::create(name); }
 

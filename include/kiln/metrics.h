@@ -39,6 +39,20 @@
  *                                   y_true and y_pred [batch, classes]; average null gives
  *                                   a [classes] result, which fit cannot log
  *   FBetaScore                      as F1Score, and beta=1.0
+ *   TruePositives, FalsePositives, TrueNegatives, FalseNegatives
+ *                                   thresholds=null (0.5): the (weighted) count at each threshold,
+ *                                   a scalar for one threshold, a vector for several
+ *   SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision
+ *                                   specificity / sensitivity / recall / precision (required, in
+ *                                   [0, 1]), num_thresholds=200 (evenly spaced in [0, 1]; 1: 0.5),
+ *                                   class_id=null: the best of the second rate among the thresholds
+ *                                   where the first is at least the value given (0 if none is)
+ *   R2Score                         class_aggregation="uniform_average" | "variance_weighted_average"
+ *                                   | null (one score per output), num_regressors=0 (> 0: adjusted
+ *                                   R2); y_true and y_pred (batch, outputs)
+ *   PearsonCorrelation, ConcordanceCorrelation
+ *                                   axis=-1 (an int or a list of ints): the mean over samples of each
+ *                                   sample's coefficient along axis
  *   MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCoshError,
  *   Poisson, KLDivergence, Hinge, SquaredHinge, CategoricalHinge
  *                                   the mean of the loss function's values
@@ -51,8 +65,9 @@
  * categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
  * sparse_top_k_categorical_accuracy, mean_squared_error / mse, root_mean_squared_error, precision,
  * recall, auc, f1_score, f_beta_score, and the snake_case names of the classes above
- * (mean_absolute_error, cosine_similarity, binary_crossentropy / bce / BCE, ...); any other loss
- * name or alias (kiln/losses.h: "mae", "kld", "huber" ...) makes a MeanMetricWrapper of that loss.
+ * (mean_absolute_error, cosine_similarity, true_positives, r2_score, binary_crossentropy / bce /
+ * BCE, ...); any other loss name or alias (kiln/losses.h: "mae", "kld", "huber" ...) makes a
+ * MeanMetricWrapper of that loss.
  * A loss's mask (SparseCategoricalCrossentropy's ignore_class) weighs a metric's values only when
  * there are sample weights, as Keras (without them, ignored entries count as zeros).
  *
@@ -60,7 +75,10 @@
  * (Mean and its wrappers), total (Sum), true_positives and false_positives (Precision),
  * true_positives and false_negatives (Recall), true_positives, false_positives, true_negatives and
  * false_negatives (AUC: [num_thresholds], or [num_thresholds, labels] with multi_label, made at
- * the first update unless num_labels is given), total_confusion_matrix (the IoU classes), true_positives,
+ * the first update unless num_labels is given; the four ...At... classes: [num_thresholds]),
+ * accumulator (TruePositives and the other counts: [thresholds]), num_samples, squared_sum, sum,
+ * residual and count (R2Score; all but num_samples made at the first update, one per output),
+ * total_confusion_matrix (the IoU classes), true_positives,
  * false_positives, false_negatives and intermediate_weights (F1Score and FBetaScore, made at the first
  * update, one value per class). A metric serialises its own calls with a mutex: several threads may update
  * one metric at once.

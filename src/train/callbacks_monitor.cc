@@ -22,9 +22,27 @@ bool name_is_maximized(const std::string &monitor, const std::string &owner) {
   const std::string name = starts_with(monitor, "val_") ? monitor.substr(4) : monitor;
   if (contains(name, "loss")) return false;
   if (contains(name, "acc")) return true;  // tf.keras 2's rule: accuracy, acc, top_k_...
-  for (const char *up : {"auc", "precision", "recall", "f1", "fbeta", "iou", "mean_iou", "io_u", "mean_io_u",
-                         "binary_io_u", "one_hot_io_u", "one_hot_mean_io_u", "r2", "cosine_similarity",
-                         "true_positives", "true_negatives", "sensitivity", "specificity", "prc"})
+  for (const char *up : {"auc",
+                         "precision",
+                         "recall",
+                         "f1",
+                         "fbeta",
+                         "iou",
+                         "mean_iou",
+                         "io_u",
+                         "mean_io_u",
+                         "binary_io_u",
+                         "one_hot_io_u",
+                         "one_hot_mean_io_u",
+                         "r2",
+                         "cosine_similarity",
+                         "true_positives",
+                         "true_negatives",
+                         "sensitivity",
+                         "specificity",
+                         "prc",
+                         "pearson_correlation",
+                         "concordance_correlation"})
     if (starts_with(name, up)) return true;
   for (const char *down : {"error", "crossentropy", "hinge", "mse", "mae", "mape", "msle", "rmse", "kl",
                            "poisson", "logcosh", "log_cosh", "huber", "false_positives", "false_negatives"})

@@ -20,7 +20,7 @@ namespace {
 
 std::atomic<uint64_t> next_metric_id{1};
 
-Tensor f32(const Tensor &t) { return t.dtype() == DType::kFloat32 ? t : ops::cast(t, DType::kFloat32); }
+using detail::f32;
 
 std::vector<int64_t> axes_from(int from, int rank) {
   std::vector<int64_t> a;
@@ -232,6 +232,67 @@ class RootMeanSquaredError final : public Reduce {
   Tensor result_impl() const override { return ops::sqrt(Reduce::result_impl()); }
 };
 
+// Keras 3's correlation metric functions (metrics/correlation_metrics.py): one coefficient per
+// sample along `axes`, in Keras's float32 formulas (population variances, as TF's reduce_variance).
+Tensor centered(const Tensor &x, const std::vector<int64_t> &axes) {
+  return ops::sub(x, ops::mean(x, axes, true));
+}
+Tensor variance(const Tensor &x, const std::vector<int64_t> &axes) {
+  return ops::mean(ops::square(centered(x, axes)), axes, true);
+}
+
+enum class Correlation { kPearson, kConcordance };
+
+MetricFn correlation(Correlation kind, std::vector<int64_t> axes, std::string owner) {
+  return [kind, axes, owner](const Tensor &y_true, const Tensor &y_pred) {
+    Tensor t = f32(y_true), p = f32(y_pred);
+    squeeze_or_expand_to_same_rank(t, p);
+    if (t.shape() != p.shape())
+      fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(), " and y_pred ",
+           y_pred.description(), " have different shapes");
+    const int rank = p.rank();
+    for (int64_t a : axes)
+      if (a < -rank || a >= rank)
+        fail(Code::kInvalidArgument, owner, ": axis ", a, " is out of range for y_pred ",
+             y_pred.description());
+    if (kind == Correlation::kPearson) {
+      Tensor tn = centered(t, axes), pn = centered(p, axes);
+      tn = ops::div(tn, ops::sqrt(variance(tn, axes)));
+      pn = ops::div(pn, ops::sqrt(variance(pn, axes)));
+      return ops::mean(ops::mul(tn, pn), axes);
+    }
+    // Keras's expression as written: its covariance centres y_true on y_pred's mean, which has
+    // the same mean along the axis as centring it on its own.
+    const Tensor tm = ops::mean(t, axes, true), pm = ops::mean(p, axes, true);
+    const Tensor tv = variance(ops::sub(t, tm), axes), pv = variance(ops::sub(p, pm), axes);
+    const Tensor covar = ops::mul(ops::sub(t, pm), ops::sub(p, pm));
+    const Tensor norm = ops::add(ops::add(tv, pv), ops::square(ops::sub(tm, pm)));
+    const Tensor two = ops::fill(Shape{}, 2.0, DType::kFloat32),
+                 eps = ops::fill(Shape{}, kEpsilon, DType::kFloat32);
+    return ops::mean(ops::div(ops::mul(two, covar), ops::add(norm, eps)), axes);
+  };
+}
+
+// axis: an int (Keras's default -1), a list of them, or null (every axis: one coefficient for the
+// whole batch), written back as given.
+std::vector<int64_t> axis_option(ConfigReader &r, Config &extra) {
+  if (r.config().has("axis") && r.config().is_null("axis")) {
+    r.accept({"axis"});
+    extra.set_null("axis");
+    return {};  // ops::mean over no axes given: all of them
+  }
+  if (r.has("axis") && r.config().type("axis") == Config::Type::kList) {
+    std::vector<int64_t> axes = r.get_int_list("axis", {});
+    if (axes.empty())
+      fail(Code::kInvalidArgument, r.owner(), ": axis is an empty list; expected an int or ints");
+    extra.set("axis", axes);
+    return axes;
+  }
+  const int64_t axis = r.get_int("axis", -1);
+  extra.set("axis", axis);
+  return {axis};
+}
+
 // ------------------------------------------------------------------ registry
 
 using Factory = std::function<MetricPtr(ConfigReader &)>;
@@ -371,6 +432,25 @@ const std::map<std::string, Factory> &factories() {
       {"OneHotMeanIoU", detail::make_one_hot_mean_iou},
       {"FBetaScore", detail::make_fbeta_score},
       {"F1Score", detail::make_f1_score},
+      {"TruePositives", detail::make_true_positives},
+      {"FalsePositives", detail::make_false_positives},
+      {"TrueNegatives", detail::make_true_negatives},
+      {"FalseNegatives", detail::make_false_negatives},
+      {"SensitivityAtSpecificity", detail::make_sensitivity_at_specificity},
+      {"SpecificityAtSensitivity", detail::make_specificity_at_sensitivity},
+      {"PrecisionAtRecall", detail::make_precision_at_recall},
+      {"RecallAtPrecision", detail::make_recall_at_precision},
+      {"R2Score", detail::make_r2_score},
+      {"PearsonCorrelation", fn_metric("PearsonCorrelation", "pearson_correlation",
+                                       [](ConfigReader &r, Config &c) {
+                                         return correlation(Correlation::kPearson, axis_option(r, c),
+                                                            "PearsonCorrelation");
+                                       })},
+      {"ConcordanceCorrelation", fn_metric("ConcordanceCorrelation", "concordance_correlation",
+                                           [](ConfigReader &r, Config &c) {
+                                             return correlation(Correlation::kConcordance, axis_option(r, c),
+                                                                "ConcordanceCorrelation");
+                                           })},
   };
   return f;
 }
@@ -409,6 +489,17 @@ const std::map<std::string, std::string> &aliases() {
       {"BCE", "BinaryCrossentropy"},
       {"categorical_crossentropy", "CategoricalCrossentropy"},
       {"sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"},
+      {"true_positives", "TruePositives"},
+      {"false_positives", "FalsePositives"},
+      {"true_negatives", "TrueNegatives"},
+      {"false_negatives", "FalseNegatives"},
+      {"sensitivity_at_specificity", "SensitivityAtSpecificity"},
+      {"specificity_at_sensitivity", "SpecificityAtSensitivity"},
+      {"precision_at_recall", "PrecisionAtRecall"},
+      {"recall_at_precision", "RecallAtPrecision"},
+      {"r2_score", "R2Score"},
+      {"pearson_correlation", "PearsonCorrelation"},
+      {"concordance_correlation", "ConcordanceCorrelation"},
   };
   return a;
 }

@@ -42,7 +42,7 @@ class Metric {
   Tensor result() const;
   // Every state variable back to zero.
   void reset_state();
-  // The state, in creation order (F1Score and FBetaScore make theirs at the first update, so this
+  // The state, in creation order (F1Score, FBetaScore and R2Score make theirs at the first update, so this
   // takes the metric's mutex as the other calls do).
   std::vector<VariablePtr> variables() const;
   // name, dtype, then the class's own keys.

@@ -41,7 +41,7 @@ struct ConfusionSpec {
   const std::vector<float> &thresholds;
   std::optional<int64_t> top_k, class_id;  // top_k: the k largest of each row stay, the others
                                            // become NEG_INF; class_id: that column only
-  bool clip_to_unit = false;  // evenly distributed thresholds: Keras's bucketed path clips to [0, 1]
+  bool bucketed = false;      // evenly distributed thresholds: Keras's bucketed path (see confusion)
   bool multi_label = false;   // y_pred [N, L]: counts per threshold and label, [T, L] row-major
   // Without multi_label only: a weight per column of the last axis (broadcast as [1, L]), in
   // float32 as Keras casts it.
@@ -54,12 +54,12 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
   const std::vector<float> &thresholds = spec.thresholds;
   const std::optional<int64_t> top_k = spec.top_k, class_id = spec.class_id;
   require_pair(y_true, y_pred, owner);
-  Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
-  Tensor t = y_true.dtype() == DType::kFloat32 ? y_true : ops::cast(y_true, DType::kFloat32);
+  Tensor p = f32(y_pred);
+  Tensor t = f32(y_true);
   squeeze_or_expand_to_same_rank(p, t);
   Tensor w;
   if (sample_weight.defined()) {
-    w = sample_weight.dtype() == DType::kFloat32 ? sample_weight : ops::cast(sample_weight, DType::kFloat32);
+    w = f32(sample_weight);
     // As Keras's update_confusion_matrix_variables: the weight gets a trailing axis, kept only
     // when y_true has it too, so one weight per sample weighs every column of [N, C] labels
     // (a weight of higher rank than that, which Keras refuses, is matched to y_pred as before).
@@ -100,14 +100,17 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
     }
   }
   if (class_id) {
-    if (rank < 1) fail(Code::kInvalidArgument, owner, ": class_id needs y_pred with a class axis");
+    if (rank < 2)
+      fail(Code::kInvalidArgument, owner, ": class_id is given, so y_pred ", y_pred.description(),
+           " must have rank 2 or more, (samples, classes)");
     const int64_t classes = p.shape()[rank - 1];
-    if (*class_id < 0 || *class_id >= classes)
+    if (*class_id < -classes || *class_id >= classes)
       fail(Code::kInvalidArgument, owner, ": class_id ", *class_id, " is out of range for ", classes,
            " classes");
+    const int64_t id = *class_id < 0 ? *class_id + classes : *class_id;  // Python's index from the end
     auto column = [&](const Tensor &x) {
       std::vector<int64_t> begin(static_cast<size_t>(rank), 0), size(static_cast<size_t>(rank), -1);
-      begin.back() = *class_id;
+      begin.back() = id;
       size.back() = 1;
       return ops::slice(x, begin, size);
     };
@@ -124,22 +127,52 @@ Counts confusion(const Tensor &y_true, const Tensor &y_pred, const Tensor &sampl
   if (lw && !(p.rank() >= 2 && (lw->size() == columns || lw->size() == 1)))
     fail(Code::kInvalidArgument, owner, ": label_weights has ", lw->size(), " values; y_pred ",
          y_pred.description(), " needs one per column of its last axis");
-  std::vector<float> pv = host_values<float>(p);
-  if (spec.clip_to_unit)
-    for (float &v : pv) v = v > 1.0f ? 1.0f : (v < 0.0f ? 0.0f : v);  // NaN stays NaN
+  const std::vector<float> pv = host_values<float>(p);
   const std::vector<float> tv = host_values<float>(t);
   const std::vector<float> wv = w.defined() ? host_values<float>(w) : std::vector<float>();
   const size_t n = thresholds.size(), labels = spec.multi_label ? columns : 1;
   Counts c{std::vector<double>(n * labels), std::vector<double>(n * labels), std::vector<double>(n * labels),
            std::vector<double>(n * labels)};
+  // Keras's bucketed path for evenly spaced thresholds: a prediction, clipped to [0, 1], counts as
+  // above the thresholds up to its bucket int32(ceil(p * (n - 1)) - 1) in float32 (at least 0 when
+  // the end thresholds carry an epsilon), whatever the thresholds' own values; a NaN's bucket is
+  // INT_MIN, which TF's segment sum drops. The negatives are the label totals less the positives,
+  // from y * w and (1 - y) * w (so an infinite weight makes NaN where Keras's does).
+  const bool with_epsilon = spec.bucketed && (thresholds.front() < 0.0f || thresholds.back() > 1.0f);
+  std::vector<double> total_true(labels), total_false(labels);
   for (size_t i = 0; i < pv.size(); ++i) {
     const bool label = tv[i] != 0.0f;
-    double weight = wv.empty() ? 1.0 : wv[i];
+    float weight = wv.empty() ? 1.0f : wv[i];
     if (lw) weight *= static_cast<float>((*lw)[lw->size() == 1 ? 0 : i % columns]);
     const size_t column = spec.multi_label ? i % columns : 0;
-    for (size_t k = 0; k < n; ++k) {
-      const bool pred = pv[i] > thresholds[k];
-      (label ? (pred ? c.tp : c.fn) : (pred ? c.fp : c.tn))[k * labels + column] += weight;
+    if (!spec.bucketed) {
+      for (size_t k = 0; k < n; ++k) {
+        const bool pred = pv[i] > thresholds[k];
+        (label ? (pred ? c.tp : c.fn) : (pred ? c.fp : c.tn))[k * labels + column] += weight;
+      }
+      continue;
+    }
+    const float y = label ? 1.0f : 0.0f, true_part = y * weight, false_part = (1.0f - y) * weight;
+    total_true[column] += true_part;
+    total_false[column] += false_part;
+    const float q = pv[i] > 1.0f ? 1.0f : (pv[i] < 0.0f ? 0.0f : pv[i]);  // NaN stays NaN
+    float bucket = std::ceil(q * static_cast<float>(n - 1)) - 1.0f;
+    if (with_epsilon && bucket < 0.0f) bucket = 0.0f;
+    if (!(bucket >= 0.0f)) continue;                                // below every threshold, or NaN
+    const size_t b = std::min(static_cast<size_t>(bucket), n - 1);  // float32 rounding past 2^24 thresholds
+    c.tp[b * labels + column] += true_part;                         // bucket sums here; the suffix sums below
+    c.fp[b * labels + column] += false_part;
+  }
+  if (spec.bucketed) {
+    for (size_t l = 0; l < labels; ++l) {
+      for (size_t k = n - 1; k-- > 0;) {
+        c.tp[k * labels + l] += c.tp[(k + 1) * labels + l];
+        c.fp[k * labels + l] += c.fp[(k + 1) * labels + l];
+      }
+      for (size_t k = 0; k < n; ++k) {
+        c.fn[k * labels + l] = total_true[l] - c.tp[k * labels + l];
+        c.tn[k * labels + l] = total_false[l] - c.fp[k * labels + l];
+      }
     }
   }
   return c;
@@ -222,14 +255,156 @@ class PrecisionRecall final : public Metric {
   VariablePtr tp_, other_;
 };
 
+// Keras's TruePositives, FalsePositives, TrueNegatives and FalseNegatives: one (weighted) count per
+// threshold in `accumulator`; the result is that count, or the vector of them for several thresholds.
+enum class Cell { kTruePositives, kFalsePositives, kTrueNegatives, kFalseNegatives };
+
+class ConditionCount final : public Metric {
+ public:
+  ConditionCount(ConfigReader &r, Cell cell, const char *class_name, const char *default_name)
+      : Metric(class_name, r, default_name), cell_(cell) {
+    thresholds_ = parse_thresholds(r, 0.5f, raw_);
+    evenly_ = evenly_distributed(thresholds_);
+    r.finish();
+    accumulator_ = add_variable("accumulator", Shape{static_cast<int64_t>(thresholds_.size())});
+  }
+
+ protected:
+  void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
+    const Counts c =
+        confusion(y_true, y_pred, sample_weight, {thresholds_, std::nullopt, std::nullopt, evenly_}, name());
+    switch (cell_) {
+      case Cell::kTruePositives:
+        return add_to(accumulator_, c.tp);
+      case Cell::kFalsePositives:
+        return add_to(accumulator_, c.fp);
+      case Cell::kTrueNegatives:
+        return add_to(accumulator_, c.tn);
+      case Cell::kFalseNegatives:
+        return add_to(accumulator_, c.fn);
+    }
+  }
+  Tensor result_impl() const override {
+    const std::vector<float> v = host_values<float>(accumulator_->peek());
+    return v.size() == 1 ? Tensor::scalar(v[0]) : vector_tensor(v);
+  }
+  void add_config(Config &c) const override { c.update(raw_); }
+
+ private:
+  Cell cell_;
+  bool evenly_ = false;
+  Config raw_;
+  std::vector<float> thresholds_;
+  VariablePtr accumulator_;
+};
+
+// Keras's SensitivitySpecificityBase and its four classes: confusion counts at num_thresholds
+// thresholds evenly spaced over [0, 1] (one, 0.5, when num_thresholds is 1), and as the result the
+// largest `dependent` rate among the thresholds whose `constrained` rate is at least the given
+// value (0 when none is). The rates are float32 divide_no_nan of the counts, as Keras's.
+enum class Rate { kSensitivity, kSpecificity, kPrecision, kRecall };
+
+struct AtConstraintKind {
+  const char *class_name, *default_name, *key;  // key: the constraint's config key
+  Rate constrained, dependent;
+};
+
+constexpr AtConstraintKind kSensitivityAtSpecificity{"SensitivityAtSpecificity", "sensitivity_at_specificity",
+                                                     "specificity", Rate::kSpecificity, Rate::kSensitivity};
+constexpr AtConstraintKind kSpecificityAtSensitivity{"SpecificityAtSensitivity", "specificity_at_sensitivity",
+                                                     "sensitivity", Rate::kSensitivity, Rate::kSpecificity};
+constexpr AtConstraintKind kPrecisionAtRecall{"PrecisionAtRecall", "precision_at_recall", "recall",
+                                              Rate::kRecall, Rate::kPrecision};
+constexpr AtConstraintKind kRecallAtPrecision{"RecallAtPrecision", "recall_at_precision", "precision",
+                                              Rate::kPrecision, Rate::kRecall};
+
+// Each confusion variable holds at most this many counts (256 MiB of float32; four of them).
+constexpr int64_t kMaxConfusionCounts = int64_t{1} << 26;
+
+class AtConstraint final : public Metric {
+ public:
+  AtConstraint(ConfigReader &r, const AtConstraintKind &kind)
+      : Metric(kind.class_name, r, kind.default_name), kind_(kind) {
+    if (!r.has(kind.key))
+      fail(Code::kInvalidArgument, kind.class_name, ": config needs '", kind.key, "', a number in [0, 1]");
+    value_ = r.get_float(kind.key, 0.0);
+    if (!(value_ >= 0 && value_ <= 1))
+      fail(Code::kInvalidArgument, kind.class_name, ": ", kind.key, " is ", value_,
+           "; expected a number in [0, 1]");
+    num_thresholds_ = r.get_int("num_thresholds", 200);
+    if (num_thresholds_ <= 0 || num_thresholds_ > kMaxConfusionCounts)
+      fail(Code::kInvalidArgument, kind.class_name, ": num_thresholds is ", num_thresholds_,
+           "; expected 1 to ", kMaxConfusionCounts);
+    if (r.has("class_id")) class_id_ = r.get_int("class_id");
+    r.finish();
+    if (num_thresholds_ == 1) {
+      thresholds_ = {0.5f};
+    } else {  // as Keras: [0.0] + [(i + 1) / (n - 1) for i in range(n - 2)] + [1.0], its bucketed path
+      thresholds_.push_back(0.0f);
+      for (int64_t i = 0; i < num_thresholds_ - 2; ++i)
+        thresholds_.push_back(static_cast<float>((i + 1) * 1.0 / double(num_thresholds_ - 1)));
+      thresholds_.push_back(1.0f);
+      evenly_ = true;
+    }
+    const Shape s{static_cast<int64_t>(thresholds_.size())};
+    tp_ = add_variable("true_positives", s);
+    fp_ = add_variable("false_positives", s);
+    tn_ = add_variable("true_negatives", s);
+    fn_ = add_variable("false_negatives", s);
+  }
+
+ protected:
+  void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
+    const Counts c =
+        confusion(y_true, y_pred, sample_weight, {thresholds_, std::nullopt, class_id_, evenly_}, name());
+    add_to(tp_, c.tp);
+    add_to(fp_, c.fp);
+    add_to(tn_, c.tn);
+    add_to(fn_, c.fn);
+  }
+  Tensor result_impl() const override {
+    const std::vector<float> tp = host_values<float>(tp_->peek()), fp = host_values<float>(fp_->peek()),
+                             tn = host_values<float>(tn_->peek()), fn = host_values<float>(fn_->peek());
+    auto ratio = [](float a, float b) { return b == 0.0f ? 0.0f : a / b; };  // float32, as Keras
+    auto rate = [&](Rate which, size_t i) {
+      switch (which) {
+        case Rate::kSensitivity:
+        case Rate::kRecall:
+          return ratio(tp[i], tp[i] + fn[i]);
+        case Rate::kSpecificity:
+          return ratio(tn[i], tn[i] + fp[i]);
+        case Rate::kPrecision:
+          return ratio(tp[i], tp[i] + fp[i]);
+      }
+      return 0.0f;
+    };
+    const float value = static_cast<float>(value_);
+    float best = 0.0f;  // Keras's max(where(feasible, dependent, 0), initial=0)
+    for (size_t i = 0; i < tp.size(); ++i) {
+      const float d = rate(kind_.constrained, i) >= value ? rate(kind_.dependent, i) : 0.0f;
+      if (d > best || std::isnan(d)) best = std::isnan(best) ? best : d;
+    }
+    return Tensor::scalar(best);
+  }
+  void add_config(Config &c) const override {
+    c.set("class_id", class_id_).set("num_thresholds", num_thresholds_).set(kind_.key, value_);
+  }
+
+ private:
+  const AtConstraintKind &kind_;
+  double value_ = 0;
+  int64_t num_thresholds_ = 200;
+  std::optional<int64_t> class_id_;
+  bool evenly_ = false;
+  std::vector<float> thresholds_;
+  VariablePtr tp_, fp_, tn_, fn_;
+};
+
 // Keras's AUC: confusion counts at num_thresholds thresholds, then a Riemann sum of the ROC, PR or PR-gain
 // curve, or for PR with interpolation, Davis & Goadrich's interpolation. With multi_label the
 // counts are kept per label ([thresholds, labels]) and the result is the mean of the labels' AUCs,
 // or their label_weights-weighted mean; without it, label_weights weigh the columns of y_pred's
 // last axis in the counts.
-// Each confusion variable holds at most this many counts (256 MiB of float32; four of them).
-constexpr int64_t kMaxAucCounts = int64_t{1} << 26;
-
 class AUC final : public Metric {
  public:
   explicit AUC(ConfigReader &r) : Metric("AUC", r, "auc") {
@@ -278,8 +453,8 @@ class AUC final : public Metric {
       evenly_ = evenly_distributed(with_ends);
     } else {
       if (n <= 1) fail(Code::kInvalidArgument, "AUC: num_thresholds is ", n, "; expected > 1");
-      if (n > kMaxAucCounts)
-        fail(Code::kInvalidArgument, "AUC: num_thresholds is ", n, "; expected at most ", kMaxAucCounts,
+      if (n > kMaxConfusionCounts)
+        fail(Code::kInvalidArgument, "AUC: num_thresholds is ", n, "; expected at most ", kMaxConfusionCounts,
              " (each of the four confusion counts holds one float32 per threshold)");
       thresholds_.push_back(0.0f - eps);
       for (int64_t i = 0; i < n - 2; ++i)
@@ -312,7 +487,7 @@ class AUC final : public Metric {
              num_labels_ ? " (num_labels)" : " (from its first update)");
       }
     }
-    Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
+    Tensor p = f32(y_pred);
     if (from_logits_) p = ops::sigmoid(p);
     ConfusionSpec spec{thresholds_, std::nullopt, std::nullopt, evenly_};
     spec.multi_label = multi_label_;
@@ -396,10 +571,10 @@ class AUC final : public Metric {
   // The state: [thresholds], or [thresholds, labels] with multi_label.
   void build(int64_t labels) {
     const int64_t t = static_cast<int64_t>(thresholds_.size());
-    if (t > kMaxAucCounts / std::max<int64_t>(labels, 1))  // explicit thresholds too
+    if (t > kMaxConfusionCounts / std::max<int64_t>(labels, 1))  // explicit thresholds too
       fail(Code::kInvalidArgument, name(), ": ", t, " thresholds",
            labels > 0 ? " x " + std::to_string(labels) + " labels" : std::string(), " is more than ",
-           kMaxAucCounts,
+           kMaxConfusionCounts,
            " float32 counts in each of the four confusion variables; expected fewer thresholds or labels");
     labels_ = labels;
     const Shape s = multi_label_ ? Shape{t, labels} : Shape{t};
@@ -430,5 +605,29 @@ class AUC final : public Metric {
 MetricPtr make_precision(ConfigReader &r) { return std::make_shared<PrecisionRecall>(r, true); }
 MetricPtr make_recall(ConfigReader &r) { return std::make_shared<PrecisionRecall>(r, false); }
 MetricPtr make_auc(ConfigReader &r) { return std::make_shared<AUC>(r); }
+MetricPtr make_true_positives(ConfigReader &r) {
+  return std::make_shared<ConditionCount>(r, Cell::kTruePositives, "TruePositives", "true_positives");
+}
+MetricPtr make_false_positives(ConfigReader &r) {
+  return std::make_shared<ConditionCount>(r, Cell::kFalsePositives, "FalsePositives", "false_positives");
+}
+MetricPtr make_true_negatives(ConfigReader &r) {
+  return std::make_shared<ConditionCount>(r, Cell::kTrueNegatives, "TrueNegatives", "true_negatives");
+}
+MetricPtr make_false_negatives(ConfigReader &r) {
+  return std::make_shared<ConditionCount>(r, Cell::kFalseNegatives, "FalseNegatives", "false_negatives");
+}
+MetricPtr make_sensitivity_at_specificity(ConfigReader &r) {
+  return std::make_shared<AtConstraint>(r, kSensitivityAtSpecificity);
+}
+MetricPtr make_specificity_at_sensitivity(ConfigReader &r) {
+  return std::make_shared<AtConstraint>(r, kSpecificityAtSensitivity);
+}
+MetricPtr make_precision_at_recall(ConfigReader &r) {
+  return std::make_shared<AtConstraint>(r, kPrecisionAtRecall);
+}
+MetricPtr make_recall_at_precision(ConfigReader &r) {
+  return std::make_shared<AtConstraint>(r, kRecallAtPrecision);
+}
 
 }  // namespace kiln::train::detail

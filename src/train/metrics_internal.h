@@ -21,6 +21,20 @@ MetricPtr make_one_hot_iou(ConfigReader &r);
 MetricPtr make_one_hot_mean_iou(ConfigReader &r);
 MetricPtr make_fbeta_score(ConfigReader &r);
 MetricPtr make_f1_score(ConfigReader &r);
+MetricPtr make_true_positives(ConfigReader &r);
+MetricPtr make_false_positives(ConfigReader &r);
+MetricPtr make_true_negatives(ConfigReader &r);
+MetricPtr make_false_negatives(ConfigReader &r);
+MetricPtr make_sensitivity_at_specificity(ConfigReader &r);
+MetricPtr make_specificity_at_sensitivity(ConfigReader &r);
+MetricPtr make_precision_at_recall(ConfigReader &r);
+MetricPtr make_recall_at_precision(ConfigReader &r);
+MetricPtr make_r2_score(ConfigReader &r);
+
+// t as float32 (itself when it is).
+inline Tensor f32(const Tensor &t) {
+  return t.dtype() == DType::kFloat32 ? t : ops::cast(t, DType::kFloat32);
+}
 
 // A tensor's values on the host as T (float or double), through a cast when its dtype differs.
 template <typename T>

@@ -105,7 +105,7 @@ class IoUMetric final : public Metric {
     };
     Tensor y_true = numeric(y_true_in), y_pred = numeric(y_pred_in);
     if (kind_ == IoUKind::kBinaryIoU) {
-      const Tensor p = y_pred.dtype() == DType::kFloat32 ? y_pred : ops::cast(y_pred, DType::kFloat32);
+      const Tensor p = f32(y_pred);
       y_pred = ops::greater_equal(p, ops::fill(Shape{}, threshold_, DType::kFloat32));
     }
     if (!sparse_y_true_) y_true = ops::argmax(y_true, axis_);

@@ -627,6 +627,78 @@ static void test_loss_registry(void) {
   release_kept();
 }
 
+/* A metric of class cls from config json (NULL: none), checked to have the name want_name. */
+static kiln_metric *metric_from(const char *cls, const char *json, const char *want_name) {
+  kiln_config *c = NULL;
+  kiln_metric *m = NULL;
+  if (json) OK(kiln_config_from_json(&c, json));
+  OK(kiln_metric_create(&m, cls, c));
+  kiln_config_free(c);
+  if (m) CHECK(strcmp(kiln_metric_get_name(m), want_name) == 0);
+  return m;
+}
+
+/* Keras 3's confusion counts, rates at a constraint, R2Score and the correlations: docstring
+ * examples of each, by class and by snake_case name, and a bad config. */
+static void test_counts_rates_r2(void) {
+  kiln_tensor *o = NULL;
+  kiln_config *c = NULL;
+  kiln_metric *m = NULL;
+  const int64_t d4[1] = {4}, d5[1] = {5}, d31[2] = {3, 1}, d23[2] = {2, 3};
+  const float t4[4] = {0, 1, 0, 0}, p4[4] = {0, 0, 1, 1}, w4[4] = {0, 0, 1, 0};
+  const float t5[5] = {0, 0, 0, 1, 1}, p5[5] = {0, 0.3f, 0.8f, 0.3f, 0.8f};
+  const float rt[3] = {1, 4, 3}, rp[3] = {2, 4, 4};
+  const float ct[6] = {0, 1, 0.5f, 1, 1, 0.2f}, cp[6] = {0.1f, 0.9f, 0.5f, 1, 0.9f, 0.2f};
+
+  m = metric_from("FalsePositives", NULL, "false_positives");
+  OK(kiln_metric_update_state(m, make(F32, 1, d4, t4), make(F32, 1, d4, p4), NULL));
+  CHECK(scalar_of(RUN(kiln_metric_result(&o, m))) == 2.0f);
+  OK(kiln_metric_reset_state(m));
+  OK(kiln_metric_update_state(m, make(F32, 1, d4, t4), make(F32, 1, d4, p4), make(F32, 1, d4, w4)));
+  CHECK(scalar_of(RUN(kiln_metric_result(&o, m))) == 1.0f);
+  kiln_metric_free(m);
+  m = metric_from("true_negatives", "{\"thresholds\": [0.0, 0.5]}", "true_negatives");
+  OK(kiln_metric_update_state(m, make(F32, 1, d4, t4), make(F32, 1, d4, p4), NULL));
+  {
+    kiln_tensor *r = RUN(kiln_metric_result(&o, m));
+    CHECK(r && kiln_tensor_get_rank(r) == 1 && kiln_tensor_get_dims(r)[0] == 2);
+    CHECK(r && fdata(r)[0] == 1.0f && fdata(r)[1] == 1.0f); /* the zeros of labels 0, 2, 3 */
+    kiln_tensor_free(r);
+  }
+  kiln_metric_free(m);
+
+  m = metric_from("SensitivityAtSpecificity", "{\"specificity\": 0.5}", "sensitivity_at_specificity");
+  OK(kiln_metric_update_state(m, make(F32, 1, d5, t5), make(F32, 1, d5, p5), NULL));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, m))) - 0.5f) < 1e-6f);
+  kiln_metric_free(m);
+  m = metric_from("precision_at_recall", "{\"recall\": 0.5}", "precision_at_recall");
+  OK(kiln_metric_update_state(m, make(F32, 1, d5, t5), make(F32, 1, d5, p5), NULL));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, m))) - 0.5f) < 1e-6f);
+  kiln_metric_free(m);
+  OK(kiln_config_from_json(&c, "{\"precision\": 2}"));
+  EXPECT_ERROR(kiln_metric_create(&m, "RecallAtPrecision", c), INVALID, "precision is 2", "[0, 1]");
+  kiln_config_free(c);
+
+  m = metric_from("R2Score", NULL, "r2_score");
+  OK(kiln_metric_update_state(m, make(F32, 2, d31, rt), make(F32, 2, d31, rp), NULL));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, m))) - 0.57142854f) < 1e-6f);
+  EXPECT_ERROR(kiln_metric_update_state(m, make(F32, 1, d4, t4), make(F32, 1, d4, p4), NULL), INVALID,
+               "2-D inputs", NULL);
+  kiln_metric_free(m);
+  m = metric_from("PearsonCorrelation", NULL, "pearson_correlation");
+  OK(kiln_metric_update_state(m, make(F32, 2, d23, ct), make(F32, 2, d23, cp), NULL));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, m))) - 0.99669963f) < 1e-6f);
+  kiln_metric_free(m);
+  m = metric_from("concordance_correlation", NULL, "concordance_correlation");
+  OK(kiln_metric_update_state(m, make(F32, 2, d23, ct), make(F32, 2, d23, cp), NULL));
+  CHECK(fabsf(scalar_of(RUN(kiln_metric_result(&o, m))) - 0.98163204f) < 1e-6f);
+  kiln_metric_free(m);
+  CHECK(kiln_metric_is_registered("TruePositives") &&
+        kiln_metric_is_registered("specificity_at_sensitivity") && kiln_metric_is_registered("r2_score") &&
+        kiln_metric_is_registered("ConcordanceCorrelation"));
+  release_kept();
+}
+
 int main(void) {
   test_losses();
   test_loss_function();
@@ -637,5 +709,6 @@ int main(void) {
   test_metrics();
   test_resolution();
   test_threads();
+  test_counts_rates_r2();
   return test_summary();
 }

@@ -304,6 +304,72 @@ TEST(HppMetrics, FScores) {
   EXPECT_THROW(kiln::metrics::F1Score(f), kiln::Error);
 }
 
+// Keras 3's confusion counts, rates at a constraint, R2Score and correlations (docstring values).
+TEST(HppMetrics, CountsRatesR2AndCorrelations) {
+  const Tensor t4 = Tensor::from_vector<float>({0, 1, 0, 0}, {4}),
+               p4 = Tensor::from_vector<float>({0, 0, 1, 1}, {4});
+  kiln::Metric fp = kiln::metrics::FalsePositives();
+  fp.update_state(t4, p4);
+  EXPECT_EQ(scalar(fp.result()), 2.0f);
+  EXPECT_EQ(fp.name(), "false_positives");
+  kiln::Metric tps = kiln::metrics::TruePositives({0.0, 0.5}, "tps");
+  tps.update_state(Tensor::from_vector<float>({0, 1, 1, 1}, {4}),
+                   Tensor::from_vector<float>({1, 0, 1, 0.3f}, {4}));
+  EXPECT_EQ(tps.result().to_vector<float>(), (std::vector<float>{2, 1}));
+  EXPECT_EQ(tps.name(), "tps");
+  EXPECT_EQ(scalar(kiln::metrics::TrueNegatives().result()), 0.0f);
+  EXPECT_EQ(kiln::metrics::FalseNegatives().name(), "false_negatives");
+
+  const Tensor t5 = Tensor::from_vector<float>({0, 0, 0, 1, 1}, {5});
+  const Tensor p5 = Tensor::from_vector<float>({0, 0.3f, 0.8f, 0.3f, 0.8f}, {5});
+  kiln::metrics::AtConstraintOptions o;
+  o.num_thresholds = 100;
+  kiln::Metric sens = kiln::metrics::SensitivityAtSpecificity(0.5, o);
+  sens.update_state(t5, p5, Tensor::from_vector<float>({1, 1, 2, 2, 1}, {5}));
+  EXPECT_NEAR(scalar(sens.result()), 0.333333f, 1e-6);
+  EXPECT_EQ(sens.get_config().get_int("num_thresholds"), 100);
+  kiln::Metric spec = kiln::metrics::SpecificityAtSensitivity(0.5);
+  spec.update_state(t5, p5);
+  EXPECT_NEAR(scalar(spec.result()), 0.66666667f, 1e-6);
+  kiln::Metric par = kiln::metrics::PrecisionAtRecall(0.5);
+  par.update_state(t5, p5);
+  EXPECT_NEAR(scalar(par.result()), 0.5f, 1e-6);
+  kiln::Metric rap = kiln::metrics::RecallAtPrecision(0.8);
+  rap.update_state(Tensor::from_vector<float>({0, 0, 1, 1}, {4}),
+                   Tensor::from_vector<float>({0, 0.5f, 0.3f, 0.9f}, {4}));
+  EXPECT_NEAR(scalar(rap.result()), 0.5f, 1e-6);
+  o.class_id = 3;
+  kiln::Metric by_class = kiln::metrics::RecallAtPrecision(0.8, o);
+  EXPECT_EQ(by_class.get_config().get_int("class_id"), 3);
+  kiln::testing::expect_code(KILN_STATUS_INVALID_ARGUMENT, "specificity is -1",
+                             [] { kiln::metrics::SensitivityAtSpecificity(-1); });
+
+  kiln::Metric r2 = kiln::metrics::R2Score();
+  r2.update_state(Tensor::from_vector<float>({1, 4, 3}, {3, 1}),
+                  Tensor::from_vector<float>({2, 4, 4}, {3, 1}));
+  EXPECT_NEAR(scalar(r2.result()), 0.57142854f, 1e-6);
+  kiln::metrics::R2ScoreOptions ro;
+  ro.class_aggregation.reset();
+  kiln::Metric per_output = kiln::metrics::R2Score(ro);
+  per_output.update_state(Tensor::from_vector<float>({1, 2, 4, 2, 3, 7}, {3, 2}),
+                          Tensor::from_vector<float>({2, 2, 4, 2, 4, 7}, {3, 2}));
+  const std::vector<float> per = per_output.result().to_vector<float>();
+  ASSERT_EQ(per.size(), 2u);
+  EXPECT_NEAR(per[0], 0.57142854f, 1e-6);
+  EXPECT_EQ(per[1], 1.0f);
+
+  const Tensor ct = Tensor::from_vector<float>({0, 1, 0.5f, 1, 1, 0.2f}, {2, 3});
+  const Tensor cp = Tensor::from_vector<float>({0.1f, 0.9f, 0.5f, 1, 0.9f, 0.2f}, {2, 3});
+  kiln::Metric pearson = kiln::metrics::PearsonCorrelation();
+  pearson.update_state(ct, cp);
+  EXPECT_NEAR(scalar(pearson.result()), 0.9966996338993913, 2e-7);
+  kiln::Metric ccc = kiln::metrics::ConcordanceCorrelation(-1, "ccc");
+  ccc.update_state(ct, cp);
+  EXPECT_NEAR(scalar(ccc.result()), 0.9816320385426076, 1e-6);
+  EXPECT_EQ(ccc.name(), "ccc");
+  EXPECT_EQ(kiln::metrics::get("r2_score").class_name(), "R2Score");
+}
+
 // Keras's IoU metrics: cm = [[1, 1], [1, 1]] gives 1/3 for each class; BinaryIoU thresholds first.
 TEST(HppMetrics, IoU) {
   const Tensor yt = Tensor::from_vector<int64_t>({0, 0, 1, 1}, {4});

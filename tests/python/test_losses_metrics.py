@@ -526,6 +526,190 @@ class MetricsTest(unittest.TestCase):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, r"f1_score.*one value per class.*average"):
             model.fit(x, y, epochs=1, verbose=0)
 
+    def test_confusion_counts_and_rates_at_a_constraint(self):
+        # NumPy transcription of Keras 3's update_confusion_matrix_variables: evenly spaced thresholds
+        # take the bucketed path (clip to [0, 1], ceil(p * (n - 1)) - 1, NaN dropped), others compare.
+        def counts(yt, yp, sw, thresholds, even=None):
+            yp = np.asarray(yp, np.float32).reshape(-1)
+            lab = np.asarray(yt, np.float32).reshape(-1) != 0
+            w = np.ones_like(yp) if sw is None else np.broadcast_to(np.asarray(sw, np.float32), yp.shape)
+            th = np.asarray(thresholds, np.float32)
+            n = len(th)
+            if even is None:  # Keras's is_evenly_distributed_thresholds
+                even = n >= 3 and np.allclose(th, np.arange(n, dtype=np.float32) / np.float32(n - 1))
+            out = np.zeros((4, n), np.float64)  # tp, fp, tn, fn
+            totals = np.zeros(2)  # Keras's sums of y * w and (1 - y) * w (the bucketed path)
+            for p, l, wi in zip(yp, lab, w):
+                if even:
+                    totals += (wi * l, wi * (not l))
+                    if np.isnan(p):  # no bucket: a negative at every threshold
+                        continue
+                    b = np.ceil(np.clip(p, np.float32(0), np.float32(1)) * np.float32(n - 1)) - np.float32(1)
+                    above = np.arange(n) <= b
+                    out[0] += np.where(above & l, wi, 0)
+                    out[1] += np.where(above & ~l, wi, 0)
+                    continue
+                above = p > th
+                out[0] += np.where(above & l, wi, 0)
+                out[1] += np.where(above & ~l, wi, 0)
+                out[2] += np.where(~above & ~l, wi, 0)
+                out[3] += np.where(~above & l, wi, 0)
+            if even:
+                out[3], out[2] = totals[0] - out[0], totals[1] - out[1]
+            return out.astype(np.float32)
+
+        rng = np.random.default_rng(7)
+        yt = (rng.random(60) < 0.4).astype(np.float32)
+        yp = rng.random(60).astype(np.float32) * 1.2 - 0.1
+        yp[[3, 17]] = np.nan
+        yp[[5, 9, 40]] = (0.3, 0.15, 0.54)  # on thresholds that Keras's float32 buckets put below them
+        sw = rng.integers(0, 4, 60).astype(np.float32)
+        for thresholds in ([0.0, 0.5, 1.0], [i / 100 for i in range(101)], [0.1, 0.4, 0.45], 0.3, None):
+            th = [0.5] if thresholds is None else np.atleast_1d(thresholds)
+            want = counts(yt, yp, sw, th)
+            for cell, cls in enumerate((metrics.TruePositives, metrics.FalsePositives, metrics.TrueNegatives,
+                                        metrics.FalseNegatives)):
+                m = cls(thresholds)
+                m.update_state(yt[:30], yp[:30], sample_weight=sw[:30])
+                m.update_state(yt[30:], yp[30:], sample_weight=sw[30:])
+                got = m.result().numpy()
+                self.assertEqual(got.shape, () if len(th) == 1 else (len(th),))
+                np.testing.assert_array_equal(np.atleast_1d(got), want[cell], err_msg="%s %r" % (cls.__name__, th))
+                self.assertEqual(m.get_config()["thresholds"], thresholds)  # as given, as Keras
+        self.assertEqual(metrics.get("false_negatives").name, "false_negatives")
+        self.assertIs(type(metrics.get("TruePositives")), metrics.TruePositives)
+
+        def keras_at(kind, value, n, yt, yp, sw):
+            th = [0.5] if n == 1 else [0.0] + [(i + 1) / (n - 1) for i in range(n - 2)] + [1.0]
+            tp, fp, tn, fn = counts(yt, yp, sw, th, even=n > 1)  # these take the bucketed path from n = 2
+
+            def div(a, b):
+                return np.where(b == 0, np.float32(0), a / np.where(b == 0, np.float32(1), b)).astype(np.float32)
+            sens, spec, prec = div(tp, tp + fn), div(tn, tn + fp), div(tp, tp + fp)
+            constrained, dependent = {"SensitivityAtSpecificity": (spec, sens),
+                                      "SpecificityAtSensitivity": (sens, spec),
+                                      "PrecisionAtRecall": (sens, prec),
+                                      "RecallAtPrecision": (prec, sens)}[kind]
+            return max(float(np.max(np.where(constrained >= np.float32(value), dependent, 0))), 0.0)
+
+        yp_clean = np.nan_to_num(yp, nan=0.25)
+        for kind in ("SensitivityAtSpecificity", "SpecificityAtSensitivity", "PrecisionAtRecall",
+                     "RecallAtPrecision"):
+            cls = getattr(metrics, kind)
+            for n in (1, 2, 3, 50, 200):
+                for value in (0.0, 0.3, 0.8, 1.0):
+                    m = cls(value, num_thresholds=n)
+                    m.update_state(yt[:30], yp_clean[:30], sample_weight=sw[:30])
+                    m.update_state(yt[30:], yp_clean[30:], sample_weight=sw[30:])
+                    self.assertAlmostEqual(float(m.result().numpy()), keras_at(kind, value, n, yt, yp_clean, sw),
+                                           places=6, msg="%s(%s, %d)" % (kind, value, n))
+            m = cls(0.5, 10, 1, "mine")  # Keras's positions: value, num_thresholds, class_id, name
+            cfg = m.get_config()
+            self.assertEqual((cfg["name"], cfg["num_thresholds"], cfg["class_id"]), ("mine", 10, 1))
+            self.assertEqual(metrics.deserialize(metrics.serialize(m)).get_config(), cfg)
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, r"is 1\.5; expected a number in \[0, 1\]"):
+                cls(1.5)
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, "num_thresholds is 0"):
+                cls(0.5, num_thresholds=0)
+        m = metrics.PrecisionAtRecall(0.5, class_id=1)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "class_id.*rank 2"):
+            m.update_state([0.0, 1.0], [0.2, 0.7])
+        # In fit, by object and by name, with their Keras names.
+        K = kiln.keras
+        model = K.Sequential([K.Input((2,)), K.layers.Dense(1, activation="sigmoid")])
+        model.compile("sgd", "binary_crossentropy",
+                      metrics=[K.metrics.RecallAtPrecision(0.5), "true_positives", "false_negatives"])
+        x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(8, 2)
+        y = (x[:, :1] > 0).astype(np.float32)
+        hist = model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y))
+        self.assertEqual(sorted(hist.history), ["false_negatives", "loss", "recall_at_precision", "true_positives",
+                                                "val_false_negatives", "val_loss", "val_recall_at_precision",
+                                                "val_true_positives"])
+        self.assertEqual(hist.history["true_positives"][-1] + hist.history["false_negatives"][-1], 4.0)
+
+    def test_r2_score_and_correlations(self):
+        def keras_r2(batches, aggregation, num_regressors):
+            cols = batches[0][0].shape[1]
+            s = np.zeros(cols, np.float32)
+            sq, res, cnt = s.copy(), s.copy(), s.copy()
+            n = np.float32(0)
+            for t, p, w in batches:
+                w = np.ones((t.shape[0], 1), np.float32) if w is None else np.asarray(w, np.float32)
+                w = np.broadcast_to(w.reshape(-1, 1) if w.ndim == 1 else w, t.shape)
+                s += (t * w).sum(0)
+                sq += (t * t * w).sum(0)
+                res += ((t - p) ** 2 * w).sum(0)
+                cnt += w.sum(0)
+                n += np.float32(np.any(w != 0, axis=-1).sum())
+            with np.errstate(divide="ignore", invalid="ignore"):
+                total = sq - s * (s / cnt)
+                raw = np.float32(1) - res / total
+            raw = np.where(np.isinf(raw), np.float32(0), raw)
+            if aggregation == "uniform_average":
+                score = raw.mean()
+            elif aggregation == "variance_weighted_average":
+                score = (total * raw).sum() / total.sum()
+            else:
+                score = raw
+            if num_regressors and num_regressors < n - 1:
+                score = 1 - (1 - score) * (n - 1) / (n - num_regressors - 1)
+            return score
+
+        rng = np.random.default_rng(3)
+        t = rng.normal(size=(20, 3)).astype(np.float32)
+        p = (t + rng.normal(scale=0.5, size=t.shape)).astype(np.float32)
+        w = rng.integers(0, 3, 20).astype(np.float32)
+        for aggregation in ("uniform_average", "variance_weighted_average", None):
+            for k in (0, 2, 9, 30):
+                m = metrics.R2Score(aggregation, k)
+                m.update_state(t[:9], p[:9], sample_weight=w[:9])
+                m.update_state(t[9:], p[9:], sample_weight=w[9:])
+                want = keras_r2([(t[:9], p[:9], w[:9]), (t[9:], p[9:], w[9:])], aggregation, k)
+                np.testing.assert_allclose(m.result().numpy(), want, rtol=1e-5, atol=1e-6)
+                self.assertEqual(m.get_config()["class_aggregation"], aggregation)
+        m = metrics.R2Score()
+        self.assertEqual(m.name, "r2_score")
+        m.update_state(np.array([[1], [4], [3]], np.float32), np.array([[2], [4], [4]], np.float32))
+        self.assertAlmostEqual(float(m.result().numpy()), 0.57142854, places=6)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "2-D inputs"):
+            m.update_state(np.ones((2, 2, 2), np.float32), np.ones((2, 2, 2), np.float32))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "class_aggregation is 'sum'"):
+            metrics.R2Score("sum")
+
+        def pearson(yt, yp, axis):
+            tn = yt - yt.mean(axis, keepdims=True)
+            pn = yp - yp.mean(axis, keepdims=True)
+            tn = tn / tn.std(axis, keepdims=True)
+            pn = pn / pn.std(axis, keepdims=True)
+            return (tn * pn).mean(axis)
+
+        def concordance(yt, yp, axis):
+            tm, pm = yt.mean(axis, keepdims=True), yp.mean(axis, keepdims=True)
+            norm = (yt - tm).var(axis, keepdims=True) + (yp - pm).var(axis, keepdims=True) + (tm - pm) ** 2
+            return (2 * (yt - pm) * (yp - pm) / (norm + 1e-7)).mean(axis)
+
+        x = rng.normal(size=(6, 5)).astype(np.float32)
+        y = (x * 0.5 + rng.normal(size=x.shape)).astype(np.float32)
+        for cls, ref in ((metrics.PearsonCorrelation, pearson), (metrics.ConcordanceCorrelation, concordance)):
+            for axis in (-1, 0, [0, 1]):
+                m = cls(axis=axis)
+                m.update_state(x, y)
+                want = ref(x.astype(np.float64), y.astype(np.float64), tuple(axis) if isinstance(axis, list) else axis)
+                self.assertAlmostEqual(float(m.result().numpy()), float(np.mean(want)), places=5)
+                self.assertEqual(m.get_config()["axis"], axis)
+        glob = metrics.PearsonCorrelation(axis=None)  # Keras's None: every axis, one coefficient
+        glob.update_state(x, y)
+        self.assertAlmostEqual(float(glob.result().numpy()), float(np.corrcoef(x.ravel(), y.ravel())[0, 1]), places=5)
+        self.assertIsNone(glob.get_config()["axis"])
+        self.assertEqual(metrics.get("pearson_correlation").name, "pearson_correlation")
+        # In fit: R2Score of a regression, monitored by EarlyStopping in auto mode (maximized).
+        K = kiln.keras
+        model = K.Sequential([K.Input((3,)), K.layers.Dense(2)])
+        model.compile("sgd", "mse", metrics=[K.metrics.R2Score(), K.metrics.PearsonCorrelation()])
+        stop = K.callbacks.EarlyStopping(monitor="r2_score", patience=5)
+        hist = model.fit(t[:, :3], p[:, :2], epochs=2, verbose=0, callbacks=[stop])
+        self.assertEqual(sorted(hist.history), ["loss", "pearson_correlation", "r2_score"])
+
     def test_loss_function_metric_classes(self):
         yt = np.array([[1.0, 0.0], [0.0, 2.0]], np.float32)
         yp = np.array([[0.5, 0.5], [1.0, 1.0]], np.float32)

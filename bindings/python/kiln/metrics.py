@@ -123,6 +123,42 @@ FBetaScore = _metric_class("FBetaScore", [("average", None), ("beta", 1.0), ("th
 F1Score = _metric_class("F1Score", [("average", None), ("threshold", None)] + _ND,
                         "keras.metrics.F1Score: FBetaScore with beta 1.")
 
+
+
+def _count_class(class_name):
+    return _metric_class(class_name, [("thresholds", None)] + _ND,
+                         "keras.metrics.%s: the (weighted) count at each threshold (a prediction above it is "
+                         "positive); one threshold (0.5 by default) gives a scalar." % class_name)
+
+
+TruePositives = _count_class("TruePositives")
+FalsePositives = _count_class("FalsePositives")
+TrueNegatives = _count_class("TrueNegatives")
+FalseNegatives = _count_class("FalseNegatives")
+
+
+def _at_class(class_name, key, doc):
+    return _metric_class(class_name, [(key, None), ("num_thresholds", 200), ("class_id", None)] + _ND,
+                         "keras.metrics.%s: %s, over num_thresholds thresholds evenly spaced in [0, 1]."
+                         % (class_name, doc))
+
+
+SensitivityAtSpecificity = _at_class("SensitivityAtSpecificity", "specificity",
+                                     "the best sensitivity where specificity >= specificity")
+SpecificityAtSensitivity = _at_class("SpecificityAtSensitivity", "sensitivity",
+                                     "the best specificity where sensitivity >= sensitivity")
+PrecisionAtRecall = _at_class("PrecisionAtRecall", "recall", "the best precision where recall >= recall")
+RecallAtPrecision = _at_class("RecallAtPrecision", "precision", "the best recall where precision >= precision")
+R2Score = _metric_class("R2Score", [("class_aggregation", "uniform_average"), ("num_regressors", 0)] + _ND,
+                        "keras.metrics.R2Score: the coefficient of determination of (batch, outputs) targets; "
+                        "class_aggregation None gives one score per output.")
+PearsonCorrelation = _metric_class("PearsonCorrelation", _ND + [("axis", -1)],
+                                   "keras.metrics.PearsonCorrelation: the mean of each sample's Pearson "
+                                   "coefficient along axis (an int or a list of ints).")
+ConcordanceCorrelation = _metric_class("ConcordanceCorrelation", _ND + [("axis", -1)],
+                                       "keras.metrics.ConcordanceCorrelation: the mean of each sample's "
+                                       "concordance coefficient along axis.")
+
 _IOU_DOC = ("keras.metrics.%s: intersection over union from a num_classes x num_classes confusion matrix "
             "(dtype 'int' by default, as Keras).")
 
@@ -189,7 +225,10 @@ _CLASSES = {c._CLASS: c for c in (Mean, Sum, Accuracy, BinaryAccuracy, Categoric
                                   SquaredHinge, CategoricalHinge, CosineSimilarity, BinaryCrossentropy,
                                   CategoricalCrossentropy, SparseCategoricalCrossentropy,
                                   Precision, Recall, AUC, IoU, MeanIoU, OneHotIoU,
-                                  OneHotMeanIoU, BinaryIoU, FBetaScore, F1Score, MeanMetricWrapper)}
+                                  OneHotMeanIoU, BinaryIoU, FBetaScore, F1Score, MeanMetricWrapper,
+                                  TruePositives, FalsePositives, TrueNegatives, FalseNegatives,
+                                  SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall,
+                                  RecallAtPrecision, R2Score, PearsonCorrelation, ConcordanceCorrelation)}
 Metric._BY_CLASS = _CLASSES
 
 
