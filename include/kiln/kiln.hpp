@@ -2757,6 +2757,45 @@ inline std::vector<Tensor> attention_inputs(const Tensor &query, const Tensor &v
   return in;
 }
 
+/// Options of keras.layers.Attention (Luong-style).
+struct DotAttentionOptions {
+  bool use_scale = false;          ///< a trainable scalar "scale" on the scores
+  std::string score_mode = "dot";  ///< or "concat": scores sum(tanh(query + key))
+  double dropout = 0.0;            ///< on the attention weights, when training
+  int64_t seed = -1;               ///< -1: none
+  std::string name;
+};
+/// Options of keras.layers.AdditiveAttention (Bahdanau-style).
+struct AdditiveAttentionOptions {
+  bool use_scale = true;  ///< a trainable "scale" [dim] weighing tanh(query + key)
+  double dropout = 0.0;
+  int64_t seed = -1;
+  std::string name;
+};
+namespace detail {
+inline Layer dot_attention(const char *cls, bool use_scale, const char *score_mode, double dropout,
+                           int64_t seed, const std::string &name) {
+  Config c;
+  c.set("use_scale", use_scale);
+  if (score_mode) c.set("score_mode", score_mode);
+  c.set("dropout", dropout);
+  if (seed >= 0) c.set("seed", seed);
+  set_if(c, "name", name);
+  return Layer::create(cls, c);
+}
+}  // namespace detail
+/// keras.layers.Attention: softmax(query . key^T) . value. Call it with attention_inputs(query,
+/// value, c) (c.key optional; no attention_mask): outputs {output} or, with return_attention_scores,
+/// {output, weights [B, Tq, Tv]}. Masks go through call_with_options, one slot per input: the
+/// query's and the value's, then empty Tensors for the key and the flags.
+inline Layer Attention(const DotAttentionOptions &o = {}) {
+  return detail::dot_attention("Attention", o.use_scale, o.score_mode.c_str(), o.dropout, o.seed, o.name);
+}
+/// keras.layers.AdditiveAttention: scores sum(scale * tanh(query + key)); called as Attention.
+inline Layer AdditiveAttention(const AdditiveAttentionOptions &o = {}) {
+  return detail::dot_attention("AdditiveAttention", o.use_scale, nullptr, o.dropout, o.seed, o.name);
+}
+
 namespace detail {
 inline Layer named_layer(const char *class_name, const std::string &name, Config c = Config()) {
   set_if(c, "name", name);

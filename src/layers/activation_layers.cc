@@ -133,12 +133,11 @@ class Softmax final : public Layer {
     std::vector<int64_t> axes;
     for (int64_t a : axis_.values) {
       if (a < -x.rank() || a >= x.rank())
-        fail(Code::kInvalidArgument, "layer '", name(), "' (Softmax): axis ", a,
-             " is out of range for input ", x.description());
+        bad_input("axis ", a, " is out of range for input ", x.description());
       axes.push_back(a < 0 ? a + x.rank() : a);
     }
     if (std::set<int64_t>(axes.begin(), axes.end()).size() != axes.size())
-      fail(Code::kInvalidArgument, "layer '", name(), "' (Softmax): axis names an axis twice");
+      bad_input("axis names an axis twice");
     Tensor mask;
     if (const Tensor *m = input_mask(ctx, 0)) mask = checked_mask(*m, x);
     if (mask.defined()) x = ops::where(mask, x, scalar_like(x, -1e9));
@@ -170,8 +169,8 @@ class Softmax final : public Layer {
       ok = md == 1 || md == xd;
     }
     if (!ok)
-      fail(Code::kInvalidArgument, "layer '", name(), "' (Softmax): the mask ", m.description(),
-           " must be broadcastable to the input ", x.description(), " and of no higher rank");
+      bad_input("the mask ", m.description(), " must be broadcastable to the input ", x.description(),
+                " and of no higher rank");
     if (m.dtype() == DType::kBool) return m;
     const Tensor mf = is_floating(m.dtype()) ? m : ops::cast(m, DType::kFloat32);
     return ops::greater(mf, scalar_like(mf, 0.5));
@@ -211,8 +210,7 @@ class PReLU final : public Layer {
     }
     for (int64_t a : shared_)
       if (a >= static_cast<int64_t>(s.size()))
-        fail(Code::kInvalidArgument, "layer '", name(), "' (PReLU): shared axis ", a,
-             " is out of range for input ", partial_shape_string(s));
+        bad_input("shared axis ", a, " is out of range for input ", partial_shape_string(s));
     alpha_ = add_weight("alpha", Shape(shape), dtype(), *init_, true, reg_);
     input_spec_.ndim = static_cast<int64_t>(s.size());
   }
@@ -222,8 +220,8 @@ class PReLU final : public Layer {
     const Shape &a = alpha_->shape();
     for (int i = 0; i < a.rank(); ++i)
       if (std::find(shared_.begin(), shared_.end(), i + 1) == shared_.end() && x.shape()[i + 1] != a[i])
-        fail(Code::kInvalidArgument, "layer '", name(), "' (PReLU): input is ", x.description(), "; axis ",
-             i + 1, " must be ", a[i], ", as the layer was built (alpha ", a.to_string(), ")");
+        bad_input("input is ", x.description(), "; axis ", i + 1, " must be ", a[i],
+                  ", as the layer was built (alpha ", a.to_string(), ")");
     return {ops::sub(ops::relu(x), ops::mul(alpha_->read_for_op(), ops::relu(ops::neg(x))))};
   }
   void add_config(Config &c) const override {

@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "layers/builtins.h"
+#include "layers/initializers.h"
 #include "layers/layer.h"
 #include "layers/layer_util.h"
 #include "ops/ops.h"
@@ -97,27 +98,32 @@ struct AttentionArgs {
   const T *return_scores = nullptr, *causal = nullptr;
 };
 
-int64_t rank_of(const PartialShape &s) { return static_cast<int64_t>(s.size()); }
-int64_t rank_of(const Tensor &t) { return t.rank(); }
+// A call flag: a scalar tensor, of dtype bool when bool_only (Attention's; MultiHeadAttention
+// takes any dtype, nonzero true). A build sees only shapes: any scalar.
+bool is_flag(const PartialShape &s, bool) { return s.empty(); }
+bool is_flag(const Tensor &t, bool bool_only) {
+  return t.rank() == 0 && (!bool_only || t.dtype() == DType::kBool);
+}
 
+// The inputs by role: 2 to max_tensors tensors (query, value, then key and for
+// MultiHeadAttention attention_mask), then at most two flags. `expected` says what the layer takes.
 template <typename T>
-AttentionArgs<T> split_inputs(const Layer &l, const std::vector<T> &inputs) {
+AttentionArgs<T> split_inputs(const Layer &l, const std::vector<T> &inputs, size_t max_tensors,
+                              const char *expected, bool bool_flags) {
   size_t tensors = 0;
-  while (tensors < inputs.size() && rank_of(inputs[tensors]) > 0) ++tensors;
-  const size_t flags = inputs.size() - tensors;
-  bool flags_scalar = true;
-  for (size_t i = tensors; i < inputs.size(); ++i) flags_scalar &= rank_of(inputs[i]) == 0;
-  if (tensors < 2 || tensors > 4 || flags > 2 || !flags_scalar)
-    fail(Code::kInvalidArgument, "layer '", l.name(), "' (MultiHeadAttention): got ", inputs.size(),
-         " inputs; expected query and value, optionally key and attention_mask, then optionally the "
-         "scalar flags return_attention_scores and use_causal_mask");
+  while (tensors < inputs.size() && !is_flag(inputs[tensors], bool_flags)) ++tensors;
+  bool flags_only = true;
+  for (size_t i = tensors; i < inputs.size(); ++i) flags_only &= is_flag(inputs[i], bool_flags);
+  if (tensors < 2 || tensors > max_tensors || inputs.size() - tensors > 2 || !flags_only)
+    l.bad_input("got ", inputs.size(), " inputs; expected ", expected, ", then optionally the scalar",
+                bool_flags ? " bool" : "", " flags return_attention_scores and use_causal_mask");
   AttentionArgs<T> a;
   a.query = &inputs[0];
   a.value = &inputs[1];
   a.key = tensors > 2 ? &inputs[2] : &inputs[1];
   if (tensors > 3) a.mask = &inputs[3];
-  if (flags > 0) a.return_scores = &inputs[tensors];
-  if (flags > 1) a.causal = &inputs[tensors + 1];
+  if (inputs.size() > tensors) a.return_scores = &inputs[tensors];
+  if (inputs.size() > tensors + 1) a.causal = &inputs[tensors + 1];
   return a;
 }
 
@@ -125,6 +131,8 @@ bool flag_value(const Tensor *t) {
   if (!t) return false;
   return ops::cast(*t, DType::kFloat32).data<float>()[0] != 0.0f;
 }
+
+constexpr const char *kMhaInputs = "query and value, optionally key and attention_mask";
 
 class MultiHeadAttention final : public Layer {
  public:
@@ -168,10 +176,6 @@ class MultiHeadAttention final : public Layer {
   std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &masks) override {
     if (masks.empty()) return {};
     return {masks[0]};
-  }
-
-  [[noreturn]] void bad_input(const std::string &what) const {
-    fail(Code::kInvalidArgument, "layer '", name(), "' (MultiHeadAttention): ", what);
   }
 
   // The last dim of a query, value or key of the rank the layer was built for.
@@ -222,7 +226,7 @@ class MultiHeadAttention final : public Layer {
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
-    const AttentionArgs<PartialShape> a = split_inputs(*this, shapes);
+    const AttentionArgs<PartialShape> a = split_inputs(*this, shapes, 4, kMhaInputs, false);
     set_axes(static_cast<int64_t>(a.query->size()));
     query_dim_ = feature_dim(*a.query, "query");
     value_dim_in_ = feature_dim(*a.value, "value");
@@ -325,8 +329,7 @@ class MultiHeadAttention final : public Layer {
     }
     if (causal) {
       if (attn_axes_.size() != 1)
-        fail(Code::kUnimplemented, "layer '", name(),
-             "' (MultiHeadAttention): use_causal_mask needs one attention axis");
+        fail_layer(Code::kUnimplemented, "use_causal_mask needs one attention axis");
       // Keras's causal mask: query position i attends to key positions j <= i.
       std::vector<float> lower(static_cast<size_t>(t * s));
       for (int64_t i = 0; i < t; ++i)
@@ -340,7 +343,7 @@ class MultiHeadAttention final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
-    const AttentionArgs<Tensor> a = split_inputs(*this, inputs);
+    const AttentionArgs<Tensor> a = split_inputs(*this, inputs, 4, kMhaInputs, false);
     const Tensor &q_in = *a.query, &v_in = *a.value, &k_in = *a.key;
     const int64_t dims[3] = {feature_dim(partial_shape_of(q_in.shape()), "query"),
                              feature_dim(partial_shape_of(v_in.shape()), "value"),
@@ -444,10 +447,151 @@ class MultiHeadAttention final : public Layer {
   std::shared_ptr<EinsumProjection> query_, key_, value_, output_;
 };
 
+// ------------------------------------------------------------------ Attention, AdditiveAttention
+
+// Keras 3's Attention (Luong: dot-product or "concat" scores, layers/attention/attention.py) and
+// AdditiveAttention (Bahdanau: sum(scale * tanh(q + k)), additive_attention.py), one class.
+// Inputs: query [..., Tq, dim], value [..., Tv, dim], optionally key [..., Tv, dim] (default:
+// value), then optionally the scalar flags return_attention_scores and use_causal_mask (as
+// MultiHeadAttention's). The query's mask zeroes the output's masked rows; the value's mask keeps
+// its positions out of the softmax (their scores less 1e9, as Keras). Outputs: [..., Tq, dim of
+// value], and with return_attention_scores the weights [..., Tq, Tv] (after dropout, as Keras's).
+class DotAttention final : public Layer {
+ public:
+  DotAttention(const char *class_name, const Config &config)
+      : DotAttention(class_name, ConfigReader(config, class_name)) {}
+
+ private:
+  DotAttention(const char *class_name, ConfigReader &&r)
+      : Layer(class_name, r), additive_(std::string(class_name) == "AdditiveAttention") {
+    use_scale_ = r.get_bool("use_scale", additive_);
+    // Keras checks score_mode in Attention's constructor, which AdditiveAttention's passes it to
+    // (and then scores its own way; its config leaves the key out).
+    if (r.config().has("score_mode") && r.config().is_null("score_mode"))
+      fail(Code::kInvalidArgument, class_name, ": score_mode is null; expected 'dot' or 'concat'");
+    score_mode_ = r.get_string("score_mode", "dot");
+    if (score_mode_ != "dot" && score_mode_ != "concat")
+      fail(Code::kInvalidArgument, class_name, ": score_mode is '", score_mode_,
+           "'; expected 'dot' or 'concat'");
+    dropout_ = r.get_float("dropout", 0.0);
+    if (!(dropout_ >= 0 && dropout_ < 1))
+      fail(Code::kInvalidArgument, class_name, ": dropout is ", dropout_, "; expected a rate in [0, 1)");
+    seed_ = read_seed(r);
+    r.finish();
+    set_supports_masking(true);
+  }
+
+  template <typename T>
+  AttentionArgs<T> split(const std::vector<T> &inputs) const {
+    return split_inputs(*this, inputs, 3, "[query, value] or [query, value, key]", true);
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    const AttentionArgs<PartialShape> a = split(shapes);
+    for (const PartialShape *s : {a.query, a.value, a.key})
+      if (s->size() < 2)
+        bad_input("an input has shape " + partial_shape_string(*s) + "; expected (batch, steps, dim)");
+    if (use_scale_) {
+      if (additive_) {
+        const int64_t dim = a.query->back();
+        if (dim < 0)
+          bad_input("the query needs a known last dimension; got " + partial_shape_string(*a.query));
+        scale_ = add_weight("scale", Shape{dim}, dtype(), *get_initializer("glorot_uniform"), true);
+      } else {
+        scale_ = add_weight("scale", Shape{}, dtype(), *get_initializer("ones"), true);
+      }
+    }
+    if (!additive_ && score_mode_ == "concat")
+      concat_weight_ = add_weight("concat_score_weight", Shape{}, dtype(), *get_initializer("ones"), true);
+  }
+
+  // Keras's _calculate_scores: [..., Tq, Tv].
+  Tensor scores(const Tensor &q, const Tensor &k) const {
+    if (!additive_ && score_mode_ == "dot") {  // (AdditiveAttention ignores score_mode, as Keras's)
+      Tensor s = ops::matmul(q, k, false, true);
+      return scale_ ? ops::mul(s, scale_->read_for_op()) : s;
+    }
+    // q [..., Tq, 1, dim] + k [..., 1, Tv, dim]
+    Tensor sum = ops::add(ops::expand_dims(q, -2), ops::expand_dims(k, -3));
+    if (additive_) {
+      Tensor t = ops::tanh(sum);
+      return ops::sum(scale_ ? ops::mul(scale_->read_for_op(), t) : t, {-1});
+    }
+    if (scale_) sum = ops::mul(scale_->read_for_op(), sum);
+    return ops::mul(concat_weight_->read_for_op(), ops::sum(ops::tanh(sum), {-1}));
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    const AttentionArgs<Tensor> a = split(inputs);
+    const Tensor &q = *a.query, &v = *a.value, &k = *a.key;
+    if (q.rank() < 2 || v.rank() != q.rank() || k.rank() != q.rank())
+      bad_input("query " + q.shape().to_string() + ", value " + v.shape().to_string() + " and key " +
+                k.shape().to_string() + " need one rank, at least 2: (batch, steps, dim)");
+    const int r = q.rank();
+    if (k.shape()[r - 1] != q.shape()[r - 1] || k.shape()[r - 2] != v.shape()[r - 2])
+      bad_input("query " + q.shape().to_string() + ", value " + v.shape().to_string() + " and key " +
+                k.shape().to_string() + " do not fit: the key needs the query's dim and the value's steps");
+    Tensor s = scores(q, k);
+    const int64_t tq = q.shape()[r - 2], tv = k.shape()[r - 2];
+    // Keras's _calculate_score_mask: the value's mask [..., Tv] as [..., 1, Tv], AND the causal mask.
+    Tensor keep;
+    if (const Tensor *vm = input_mask(ctx, 1)) {
+      if (vm->rank() != r - 1)
+        bad_input("the value's mask has shape " + vm->shape().to_string() + "; expected the value's shape " +
+                  "without its last axis");
+      keep = ops::expand_dims(ops::cast(*vm, DType::kBool), -2);
+    }
+    if (flag_value(a.causal)) {
+      std::vector<uint8_t> lower(static_cast<size_t>(tq * tv));
+      for (int64_t i = 0; i < tq; ++i)
+        for (int64_t j = 0; j < tv; ++j) lower[size_t(i * tv + j)] = j <= i;
+      const Tensor causal = Tensor::from_data(DType::kBool, Shape{tq, tv}, lower.data(), lower.size());
+      keep = keep.defined() ? ops::logical_and(keep, causal) : causal;
+    }
+    if (keep.defined())  // Keras: where(padding, scores - 1e9, scores)
+      s = ops::where(keep, s, ops::sub(s, ops::fill(Shape{}, 1e9, s.dtype())));
+    Tensor weights = ops::softmax(s, -1);
+    if (ctx.training && dropout_ > 0)
+      weights = ops::dropout(weights, static_cast<float>(dropout_), true, seed_);
+    Tensor out = ops::matmul(weights, v);
+    if (const Tensor *qm = input_mask(ctx, 0)) {
+      if (qm->rank() != r - 1)
+        bad_input("the query's mask has shape " + qm->shape().to_string() + "; expected the query's shape " +
+                  "without its last axis");
+      out = ops::where(ops::expand_dims(ops::cast(*qm, DType::kBool), -1), out,
+                       ops::zeros(Shape{}, out.dtype()));
+    }
+    if (flag_value(a.return_scores)) return {out, weights};
+    return {out};
+  }
+
+  // Keras: the output keeps the query's mask; the scores get none.
+  std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &masks) override {
+    if (masks.empty()) return {};
+    return {masks[0]};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("use_scale", use_scale_);
+    if (!additive_) c.set("score_mode", score_mode_);
+    c.set("dropout", dropout_);
+    write_seed(c, seed_);
+  }
+
+  bool additive_, use_scale_ = false;
+  std::string score_mode_;
+  double dropout_ = 0;
+  int64_t seed_ = -1;
+  VariablePtr scale_, concat_weight_;
+};
+
 }  // namespace
 
 void register_attention_layers() {
   register_class<MultiHeadAttention>("MultiHeadAttention");
+  for (const char *name : {"Attention", "AdditiveAttention"})
+    add_layer_factory(
+        name, [name](const Config &c) -> LayerPtr { return std::make_shared<DotAttention>(name, c); });
   register_merge_layers();
 }
 

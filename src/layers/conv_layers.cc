@@ -224,9 +224,8 @@ class ConvLayer final : public Layer {
     const PartialShape &s = single_input(*this, shapes);
     check_rank(*this, s, rank_);
     if (s.back() >= 0 && s.back() != input_spec_.last_dim)
-      fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): input shape ",
-           partial_shape_string(s), " has ", s.back(), " channels; the layer was built for ",
-           input_spec_.last_dim);
+      bad_input("input shape ", partial_shape_string(s), " has ", s.back(),
+                " channels; the layer was built for ", input_spec_.last_dim);
     PartialShape out = {s[0]};
     for (size_t i = 0; i < rank_; ++i) {
       const int64_t in = s[i + 1];
@@ -457,8 +456,8 @@ class GlobalPooling final : public Layer {
       // Keras: the mean over the unmasked steps, sum(where(m, x, 0)) / sum(m), so a NaN or inf
       // at a masked step stays out (a row with no valid step gives 0/0, as in Keras).
       if (mask->rank() != 2)
-        fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): mask has shape ",
-             mask->shape().to_string(), "; expected [batch, steps] for input ", x.shape().to_string());
+        bad_input("mask has shape ", mask->shape().to_string(), "; expected [batch, steps] for input ",
+                  x.shape().to_string());
       const Tensor m = ops::expand_dims(ops::cast(*mask, DType::kBool), 2);
       const Tensor kept = ops::where(ops::broadcast_to(m, x.shape()), x, ops::zeros_like(x));
       return {ops::truediv(ops::sum(kept, axes_, keepdims_),

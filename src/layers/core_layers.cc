@@ -186,7 +186,7 @@ class Reshape final : public Layer {
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
     const Tensor &x = single_input(*this, inputs);
-    if (x.rank() < 1) fail(Code::kInvalidArgument, "layer '", name(), "' (Reshape): input needs a batch dimension");
+    if (x.rank() < 1) bad_input("input needs a batch dimension");
     std::vector<int64_t> shape = {x.shape()[0]};
     shape.insert(shape.end(), target_.begin(), target_.end());
     // Keras resolves a -1 from the sample's shape, so an empty batch reshapes too.
@@ -238,9 +238,7 @@ class Embedding final : public Layer {
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
     Tensor ids = single_input(*this, inputs);
     if (ids.dtype() != DType::kInt32 && ids.dtype() != DType::kInt64) {
-      if (!is_floating(ids.dtype()))
-        fail(Code::kInvalidArgument, "layer '", name(), "' (Embedding): input is ", ids.description(),
-             "; expected integer ids");
+      if (!is_floating(ids.dtype())) bad_input("input is ", ids.description(), "; expected integer ids");
       ids = ops::cast(ids, DType::kInt32);  // Keras casts float ids to int
     }
     const Tensor y = ops::cast(ops::gather(embeddings_->value(), ids, 0), compute_dtype());

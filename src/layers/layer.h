@@ -21,6 +21,7 @@
 
 #include "autodiff/variable.h"
 #include "core/config.h"
+#include "core/error.h"
 #include "core/tensor.h"
 #include "kernels/gemv.h"
 #include "layers/initializers.h"
@@ -92,6 +93,18 @@ class Layer : public std::enable_shared_from_this<Layer> {
   Layer &operator=(const Layer &) = delete;
 
   const std::string &class_name() const { return class_name_; }
+  // How errors name the layer: "layer '<name>' (<class name>)".
+  std::string describe() const { return "layer '" + name() + "' (" + class_name_ + ")"; }
+  // Fails naming the layer: "layer '<name>' (<class name>): " then the parts; bad_input with
+  // InvalidArgument, fail_layer with the code given.
+  template <typename... Parts>
+  [[noreturn]] void bad_input(Parts &&...parts) const {
+    fail(Code::kInvalidArgument, describe(), ": ", std::forward<Parts>(parts)...);
+  }
+  template <typename... Parts>
+  [[noreturn]] void fail_layer(Code code, Parts &&...parts) const {
+    fail(code, describe(), ": ", std::forward<Parts>(parts)...);
+  }
   // Keras's registered name ("Custom>MyDense" for a class registered under package "Custom"):
   // the name its class is registered under, when that differs from class_name; else empty.
   // A layer made with class name "package>Name" has class_name "Name" and this registered name.

@@ -114,19 +114,16 @@ class ElementwiseMerge : public Layer {
     return y;
   }
 
-  [[noreturn]] void bad(const std::string &what) const {
-    fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): ", what);
-  }
-
   void check_shapes(const std::vector<PartialShape> &shapes) const {
     if (two_inputs_ && shapes.size() != 2)
-      bad("got " + std::to_string(shapes.size()) + " inputs; a " + class_name() + " layer takes exactly 2");
-    if (shapes.empty()) bad("got 0 inputs; a merge layer takes a list of at least 1 input");
+      bad_input("got " + std::to_string(shapes.size()) + " inputs; a " + class_name() +
+                " layer takes exactly 2");
+    if (shapes.empty()) bad_input("got 0 inputs; a merge layer takes a list of at least 1 input");
     int64_t batch = kUnknownDim;
     for (const PartialShape &s : shapes) {
-      if (s.empty()) bad("input shapes " + shapes_string(shapes) + " lack a batch dimension");
+      if (s.empty()) bad_input("input shapes " + shapes_string(shapes) + " lack a batch dimension");
       if (s[0] >= 0 && batch >= 0 && s[0] != batch)
-        bad("cannot merge tensors with different batch sizes; got shapes " + shapes_string(shapes));
+        bad_input("cannot merge tensors with different batch sizes; got shapes " + shapes_string(shapes));
       if (s[0] >= 0) batch = s[0];
     }
     // Non-batch dims, right-aligned: equal, unknown or 1 on either side.
@@ -142,7 +139,7 @@ class ElementwiseMerge : public Layer {
         else if (o == 1)
           o = d;
         else if (d != 1 && d != o)
-          bad("inputs have incompatible shapes " + shapes_string(shapes));
+          bad_input("inputs have incompatible shapes " + shapes_string(shapes));
       }
     }
   }
@@ -225,7 +222,7 @@ class Concatenate final : public Layer {
 
   // The axis for these shapes, after checking that they match everywhere else.
   size_t check_shapes(const std::vector<PartialShape> &shapes) const {
-    const std::string who = "layer '" + name() + "' (Concatenate): ";
+    const std::string who = describe() + ": ";
     if (shapes.empty())
       fail(Code::kInvalidArgument, who, "got 0 inputs; it takes a list of at least 1 input");
     const int64_t rank = static_cast<int64_t>(shapes[0].size());
@@ -286,7 +283,7 @@ class Dot final : public Layer {
 
   // The axis of each input, after Keras's checks.
   std::pair<int64_t, int64_t> axes_for(const std::vector<PartialShape> &shapes) const {
-    const std::string who = "layer '" + name() + "' (Dot): ";
+    const std::string who = describe() + ": ";
     if (shapes.size() != 2)
       fail(Code::kInvalidArgument, who, "got ", shapes.size(), " inputs; it takes a list of 2");
     const int64_t r0 = static_cast<int64_t>(shapes[0].size()), r1 = static_cast<int64_t>(shapes[1].size());

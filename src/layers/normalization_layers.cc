@@ -76,32 +76,27 @@ class LayerNormalization final : public Layer {
     set_autocast(rms_layer_);
   }
 
-  [[noreturn]] void bad(Code code, const std::string &what) const {
-    fail(code, "layer '", name(), "' (", class_name(), "): ", what);
-  }
-
   void build_impl(const std::vector<PartialShape> &shapes) override {
-    if (shapes.size() != 1) bad(Code::kInvalidArgument, "expected 1 input");
+    if (shapes.size() != 1) bad_input("expected 1 input");
     const PartialShape &s = shapes[0];
     const int64_t rank = static_cast<int64_t>(s.size());
     std::vector<int64_t> axes;
     for (int64_t a : axes_) {
       const int64_t k = a < 0 ? a + rank : a;
       if (k < 0 || k >= rank)
-        bad(Code::kInvalidArgument,
-            "axis " + std::to_string(a) + " is out of range for input shape " + partial_shape_string(s));
+        bad_input("axis " + std::to_string(a) + " is out of range for input shape " +
+                  partial_shape_string(s));
       if (s[size_t(k)] < 0)
-        bad(Code::kInvalidArgument,
-            "axis " + std::to_string(a) + " of input shape " + partial_shape_string(s) + " must be known");
+        bad_input("axis " + std::to_string(a) + " of input shape " + partial_shape_string(s) +
+                  " must be known");
       axes.push_back(k);
     }
     std::sort(axes.begin(), axes.end());
     if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
-      bad(Code::kInvalidArgument,
-          "duplicate axes are not allowed for input shape " + partial_shape_string(s));
+      bad_input("duplicate axes are not allowed for input shape " + partial_shape_string(s));
     for (size_t i = 0; i < axes.size(); ++i)
       if (axes[i] != rank - int64_t(axes.size()) + int64_t(i))
-        bad(Code::kUnimplemented, "axes must be the trailing axes of the input");
+        fail_layer(Code::kUnimplemented, "axes must be the trailing axes of the input");
     std::vector<int64_t> param;
     for (int64_t k : axes) param.push_back(s[size_t(k)]);
     norm_axes_ = axes;
@@ -198,15 +193,15 @@ class BatchNormalization final : public Layer {
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
-    if (shapes.size() != 1) fail(Code::kInvalidArgument, "layer '", name(), "' (BatchNormalization): expected 1 input");
+    if (shapes.size() != 1) bad_input("expected 1 input");
     const PartialShape &s = shapes[0];
     const int64_t rank = static_cast<int64_t>(s.size());
     const int64_t k = axis_ < 0 ? axis_ + rank : axis_;
     if (k != rank - 1)
-      fail(Code::kUnimplemented, "layer '", name(), "' (BatchNormalization): axis ", axis_,
-           " is not the last axis; kiln normalises channels last");
+      fail_layer(Code::kUnimplemented, "axis ", axis_,
+                 " is not the last axis; kiln normalises channels last");
     const int64_t c = s.back();
-    if (c < 0) fail(Code::kInvalidArgument, "layer '", name(), "' (BatchNormalization): the channel axis must be known");
+    if (c < 0) bad_input("the channel axis must be known");
     const Shape ps({c});
     gamma_ = scale_ ? add_weight("gamma", ps, dtype(), *gamma_init_, true, gamma_reg_) : nullptr;
     beta_ = center_ ? add_weight("beta", ps, dtype(), *beta_init_, true, beta_reg_) : nullptr;
@@ -248,9 +243,8 @@ class BatchNormalization final : public Layer {
   // steps, even NaN or inf ones, do not move them; every step is then normalised with them.
   ops::BatchNormResult masked_batch_norm(const Tensor &x, const Tensor &mask, const Tensor &g, const Tensor &b) const {
     if (mask.rank() != x.rank() - 1)
-      fail(Code::kInvalidArgument, "layer '", name(), "' (BatchNormalization): mask has shape ",
-           mask.shape().to_string(), "; expected the input's shape ", x.shape().to_string(),
-           " without its channel axis");
+      bad_input("mask has shape ", mask.shape().to_string(), "; expected the input's shape ",
+                x.shape().to_string(), " without its channel axis");
     std::vector<int64_t> axes;
     for (int64_t a = 0; a + 1 < x.rank(); ++a) axes.push_back(a);
     const Tensor m = ops::broadcast_to(ops::expand_dims(ops::cast(mask, DType::kBool), -1), x.shape());
@@ -391,22 +385,19 @@ class Normalization final : public Layer, public Adaptable {
     set_supports_masking(true);
   }
 
-  std::string describe() const { return "layer '" + name() + "' (Normalization)"; }
-
   void build_impl(const std::vector<PartialShape> &shapes) override {
     const PartialShape &s = single_input(*this, shapes);
     const int64_t rank = static_cast<int64_t>(s.size());
     std::vector<int64_t> keep;
     for (int64_t a : axes_) {
       if (a < -rank || a >= rank)
-        fail(Code::kInvalidArgument, describe(), ": axis ", a, " is out of range for input shape ",
-             partial_shape_string(s), "; expected every axis in [", -rank, ", ", rank, ")");
+        bad_input("axis ", a, " is out of range for input shape ", partial_shape_string(s),
+                  "; expected every axis in [", -rank, ", ", rank, ")");
       const int64_t k = a < 0 ? a + rank : a;
       if (std::find(keep.begin(), keep.end(), k) != keep.end())
-        fail(Code::kInvalidArgument, describe(), ": axis ", tuple_string(axes_), " names axis ", k, " twice");
+        bad_input("axis ", tuple_string(axes_), " names axis ", k, " twice");
       if (s[size_t(k)] < 0)
-        fail(Code::kInvalidArgument, describe(), ": the kept axis ", a, " of input shape ",
-             partial_shape_string(s), " must be known");
+        bad_input("the kept axis ", a, " of input shape ", partial_shape_string(s), " must be known");
       keep.push_back(k);
     }
     std::sort(keep.begin(), keep.end());
@@ -440,8 +431,8 @@ class Normalization final : public Layer, public Adaptable {
       const int64_t axis = keep_axes_[keep_axes_.size() - i];
       const int64_t d = a.shape[n - i];
       if (d != 1 && d != broadcast_shape_[int(axis)])
-        fail(Code::kInvalidArgument, describe(), ": ", key, " of shape ", tuple_string(a.shape),
-             " does not broadcast to the kept axes' shape ", tuple_string(kept_shape_.to_vector()));
+        bad_input("", key, " of shape ", tuple_string(a.shape),
+                  " does not broadcast to the kept axes' shape ", tuple_string(kept_shape_.to_vector()));
       expanded[size_t(axis)] = d;
     }
     const Tensor t = Tensor::from_data(DType::kFloat64, Shape(expanded), a.values.data(),
@@ -536,16 +527,14 @@ class Normalization final : public Layer, public Adaptable {
   void check_batch(const Tensor &batch) const {
     const auto bad = [&](const std::string &why) {
       PartialShape built_shape = build_input_shapes().empty() ? PartialShape{} : build_input_shapes()[0];
-      fail(Code::kInvalidArgument, describe(), ": adapt() got a batch of shape ",
-           partial_shape_string(partial_shape_of(batch.shape())), " (", why,
-           "); expected the shape the layer was built for, ", partial_shape_string(built_shape));
+      bad_input("adapt() got a batch of shape ", partial_shape_string(partial_shape_of(batch.shape())), " (",
+                why, "); expected the shape the layer was built for, ", partial_shape_string(built_shape));
     };
     if (batch.rank() != build_rank_) bad("rank " + std::to_string(batch.rank()));
     for (int64_t k : keep_axes_)
       if (batch.shape()[int(k)] != broadcast_shape_[int(k)]) bad("axis " + std::to_string(k) + " differs");
     if (!is_floating(batch.dtype()) && !is_integer(batch.dtype()) && batch.dtype() != DType::kBool)
-      fail(Code::kInvalidArgument, describe(), ": adapt() got a batch of dtype ", dtype_name(batch.dtype()),
-           "; expected numbers");
+      bad_input("adapt() got a batch of dtype ", dtype_name(batch.dtype()), "; expected numbers");
   }
 
   void add_config(Config &c) const override {
@@ -616,7 +605,7 @@ class GroupNormalization final : public Layer {
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
-    const std::string who = "layer '" + name() + "' (GroupNormalization): ";
+    const std::string who = describe() + ": ";
     if (shapes.size() != 1) fail(Code::kInvalidArgument, who, "expected 1 input");
     const PartialShape &s = shapes[0];
     const int64_t rank = static_cast<int64_t>(s.size());
@@ -695,8 +684,7 @@ class UnitNormalization final : public Layer {
     const Tensor x = single_input(*this, inputs);
     for (int64_t a : axis_.values)
       if (a < -x.rank() || a >= x.rank())
-        fail(Code::kInvalidArgument, "layer '", name(), "' (UnitNormalization): axis ", a,
-             " is out of range for input ", x.description());
+        bad_input("axis ", a, " is out of range for input ", x.description());
     return {ops::l2_normalize(x, axis_.values, 1e-24f)};
   }
   void add_config(Config &c) const override { axis_.write(c, "axis"); }

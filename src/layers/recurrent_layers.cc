@@ -101,8 +101,7 @@ class RecurrentCell final : public Layer {
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &, const CallContext &) override {
-    fail(Code::kUnimplemented, "layer '", name(), "' (", class_name(),
-         "): a recurrent layer's cell runs only inside its layer; call the layer");
+    fail_layer(Code::kUnimplemented, "a recurrent layer's cell runs only inside its layer; call the layer");
   }
 
   std::shared_ptr<const CellSpec> spec_;
@@ -191,10 +190,6 @@ class Recurrent final : public Layer {
   }
 
   int64_t state_count() const { return spec_->kind == CellKind::kLstm ? 2 : 1; }
-
-  [[noreturn]] void bad_input(const std::string &what) const {
-    fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): ", what);
-  }
 
   void check_shapes(const std::vector<PartialShape> &shapes) const {
     const size_t n = static_cast<size_t>(state_count());

@@ -146,8 +146,7 @@ class Cropping final : public SpatialLayer {
     build(shapes);
     PartialShape s = single_input(*this, shapes);
     if (static_cast<int64_t>(s.size()) != input_spec().ndim)  // a shape other than the build's
-      fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): input has shape ",
-           partial_shape_string(s), "; expected rank ", input_spec().ndim);
+      bad_input("input has shape ", partial_shape_string(s), "; expected rank ", input_spec().ndim);
     for (size_t i = 0; i < N; ++i)
       if (s[axis(i)] >= 0) s[axis(i)] = cropped(s[axis(i)], i, partial_shape_string(s));
     return {s};
@@ -157,9 +156,8 @@ class Cropping final : public SpatialLayer {
   int64_t cropped(int64_t dim, size_t i, const std::string &input) const {
     const int64_t before = cropping_[i][0], after = cropping_[i][1];
     if (before >= dim || after >= dim - before)  // before + after >= dim, without overflow
-      fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), "): cropping ", before, " + ",
-           after, " must be smaller than the input's spatial dimension ", dim, " (axis ", axis(i), " of ",
-           input, ")");
+      bad_input("cropping ", before, " + ", after, " must be smaller than the input's spatial dimension ",
+                dim, " (axis ", axis(i), " of ", input, ")");
     return dim - before - after;
   }
   void add_config(Config &c) const override {

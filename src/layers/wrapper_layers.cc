@@ -115,10 +115,6 @@ class Bidirectional final : public Layer {
     track(backward_, "backward_layer");
   }
 
-  [[noreturn]] void bad_input(const std::string &what) const {
-    fail(Code::kInvalidArgument, "layer '", name(), "' (Bidirectional): ", what);
-  }
-
   // The inputs of each layer: the sequences, then its half of the initial states.
   template <typename T>
   std::pair<std::vector<T>, std::vector<T>> split(const std::vector<T> &s) const {
@@ -221,8 +217,7 @@ class TimeDistributed final : public Layer {
   void build_impl(const std::vector<PartialShape> &shapes) override {
     const PartialShape &s = single_input(*this, shapes);
     if (s.size() < 3)
-      fail(Code::kInvalidArgument, "layer '", name(), "' (TimeDistributed): input has shape ",
-           partial_shape_string(s), "; expected rank >= 3 (batch, time, ...)");
+      bad_input("input has shape ", partial_shape_string(s), "; expected rank >= 3 (batch, time, ...)");
     PartialShape step{s[0] >= 0 && s[1] >= 0 ? s[0] * s[1] : kUnknownDim};
     step.insert(step.end(), s.begin() + 2, s.end());
     inner_->build({step});
@@ -230,9 +225,7 @@ class TimeDistributed final : public Layer {
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     const Tensor &x = single_input(*this, inputs);
-    if (x.rank() < 3)
-      fail(Code::kInvalidArgument, "layer '", name(), "' (TimeDistributed): input is ", x.description(),
-           "; expected rank >= 3 (batch, time, ...)");
+    if (x.rank() < 3) bad_input("input is ", x.description(), "; expected rank >= 3 (batch, time, ...)");
     const int64_t batch = x.shape()[0], steps = x.shape()[1];
     std::vector<int64_t> flat{batch * steps};
     for (int i = 2; i < x.rank(); ++i) flat.push_back(x.shape()[i]);
@@ -242,8 +235,8 @@ class TimeDistributed final : public Layer {
     std::vector<Tensor> out = inner_->call({ops::reshape(x, flat)}, c).outputs;
     for (Tensor &y : out) {
       if (y.rank() < 1 || y.shape()[0] != batch * steps)
-        fail(Code::kInvalidArgument, "layer '", name(), "' (TimeDistributed): the wrapped layer gave ",
-             y.description(), " for ", batch * steps, " steps; expected one row per step");
+        bad_input("the wrapped layer gave ", y.description(), " for ", batch * steps,
+                  " steps; expected one row per step");
       std::vector<int64_t> back{batch, steps};
       for (int i = 1; i < y.rank(); ++i) back.push_back(y.shape()[i]);
       y = ops::reshape(y, back);
@@ -262,8 +255,7 @@ class TimeDistributed final : public Layer {
       dims.erase(dims.begin() + 1);
       const std::vector<Tensor> y = inner_->call({ops::reshape(p, dims)}, c).outputs;
       if (!outs.empty() && y.size() != outs.size())
-        fail(Code::kInvalidArgument, "layer '", name(), "' (TimeDistributed): the wrapped layer gave ",
-             y.size(), " outputs after ", outs.size());
+        bad_input("the wrapped layer gave ", y.size(), " outputs after ", outs.size());
       outs.resize(y.size());
       for (size_t i = 0; i < y.size(); ++i) outs[i].push_back(y[i]);
     }

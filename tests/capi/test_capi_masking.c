@@ -275,6 +275,75 @@ static void test_attention(void) {
   release_kept();
 }
 
+/* Attention and AdditiveAttention: the value mask and the causal mask keep steps out of the
+ * weights, the query mask zeroes output rows and is the output's mask, and bad input lists fail. */
+static void test_dot_attention(void) {
+  static const int64_t qd[3] = {2, 3, 4}, vd[3] = {2, 4, 4}, qmd[2] = {2, 3}, vmd[2] = {2, 4};
+  static const uint8_t qm[6] = {1, 0, 1, 1, 1, 1}, vm[8] = {1, 1, 0, 1, 1, 0, 0, 0};
+  const char *classes[2] = {"Attention", "AdditiveAttention"};
+  float qv[24], vv[32];
+  uint8_t yes = 1;
+  int b, t, s, i, k;
+  for (i = 0; i < 24; ++i) qv[i] = 0.1f * (float)((i * 7) % 11 - 5);
+  for (i = 0; i < 32; ++i) vv[i] = 0.1f * (float)((i * 5) % 13 - 6);
+  for (k = 0; k < 2; ++k) {
+    kiln_layer *l = create(classes[k], NULL);
+    kiln_tensor *q = f32(3, qd, qv), *v = f32(3, vd, vv), *flag = make(B8, 0, NULL, &yes);
+    kiln_tensor *ins[4], *ms[4];
+    kiln_tensor_list *in, *masks, *out, *out_masks = NULL, *bad, *bad_out = NULL;
+    size_t nvars = 0;
+    ins[0] = q;
+    ins[1] = v;
+    ins[2] = flag;
+    ins[3] = flag;
+    ms[0] = bool_tensor(2, qmd, qm);
+    ms[1] = bool_tensor(2, vmd, vm);
+    ms[2] = NULL;
+    ms[3] = NULL;
+    in = list_of(4, ins);
+    masks = list_of(4, ms);
+    out = call_masked(l, in, masks, false, &out_masks);
+    CHECK(kiln_tensor_list_get_size(out) == 2);
+    {
+      const float *w = fdata(at(out, 1)), *y = fdata(at(out, 0));
+      int bad_weights = 0, bad_rows = 0;
+      for (b = 0; w && y && b < 2; ++b)
+        for (t = 0; t < 3; ++t) {
+          float row = 0;
+          for (s = 0; s < 4; ++s) {
+            const float x = w[(b * 3 + t) * 4 + s];
+            row += x;
+            if ((!vm[b * 4 + s] || s > t) && x != 0.0f) ++bad_weights;
+          }
+          if (fabsf(row - 1.0f) > 1e-5f) ++bad_weights;
+          for (s = 0; s < 4; ++s)
+            if (!qm[b * 3 + t] && y[(b * 3 + t) * 4 + s] != 0.0f) ++bad_rows;
+        }
+      CHECK(bad_weights == 0 && bad_rows == 0);
+    }
+    CHECK(bools_are(at(out_masks, 0), qm, 6));
+    CHECK(at(out_masks, 1) == NULL);
+    OK(kiln_layer_get_variables(NULL, 0, &nvars, l, KILN_VARIABLES_ALL));
+    CHECK(nvars == (k == 0 ? 0u : 1u)); /* Attention: no scale by default; AdditiveAttention: scale [4] */
+    bad = list_of(1, ins);
+    EXPECT_ERROR(kiln_layer_call(&bad_out, l, bad, false), INVALID, classes[k], "[query, value]");
+    kiln_tensor_list_free(bad);
+    kiln_tensor_list_free(in);
+    kiln_tensor_list_free(masks);
+    kiln_tensor_list_free(out);
+    kiln_tensor_list_free(out_masks);
+    kiln_layer_free(l);
+  }
+  {
+    kiln_config *c = config();
+    kiln_layer *l = NULL;
+    kiln_config_set_string(c, "score_mode", "general");
+    EXPECT_ERROR(kiln_layer_create(&l, "Attention", c), INVALID, "score_mode is 'general'", NULL);
+    kiln_config_free(c);
+  }
+  release_kept();
+}
+
 static void test_pooling_and_merge(void) {
   static const int64_t xd[3] = {2, 3, 2}, md[2] = {2, 3};
   static const float xv[12] = {1, 2, 3, 4, 5, 6, 10, 20, 30, 40, 50, 60};
@@ -523,6 +592,7 @@ int main(void) {
   test_embedding_and_sequential();
   test_carried_masks();
   test_attention();
+  test_dot_attention();
   test_pooling_and_merge();
   test_softmax_masks();
   test_custom_layers();

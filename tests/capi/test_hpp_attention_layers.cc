@@ -153,6 +153,55 @@ TEST(HppAttentionLayers, ConfigRoundTripAndErrors) {
   }
 }
 
+// Keras's Attention and AdditiveAttention against kiln.hpp ops: scores, the value mask (masked
+// scores less 1e9), the causal mask, softmax, weights . value, the query mask zeroing rows.
+TEST(HppAttentionLayers, AttentionAndAdditiveAttention) {
+  kiln::clear_session();
+  const Tensor q = kiln::random_uniform({2, 3, 4}, -1, 1, 5), v = kiln::random_uniform({2, 5, 4}, -1, 1, 6);
+  const std::vector<bool> vm = {true, true, false, true, false, true, true, true, true, false};
+  const std::vector<bool> qm = {true, false, true, true, true, true};
+  const Tensor vmask = Tensor::from_vector(vm, {2, 5}), qmask = Tensor::from_vector(qm, {2, 3});
+  std::vector<bool> lower(3 * 5);
+  for (size_t i = 0; i < lower.size(); ++i) lower[i] = i % 5 <= i / 5;
+  const Tensor causal = Tensor::from_vector(lower, {3, 5});
+  kiln::layers::DotAttentionOptions scaled;
+  scaled.use_scale = true;
+  kiln::Layer dot = kiln::layers::Attention(scaled);
+  kiln::Layer add = kiln::layers::AdditiveAttention();
+  EXPECT_EQ(dot.name(), "attention");
+  EXPECT_EQ(add.name(), "additive_attention");
+  kiln::layers::AttentionCall call;
+  call.return_attention_scores = true;
+  call.use_causal_mask = true;
+  for (kiln::Layer *l : {&dot, &add}) {
+    const kiln::CallResult r = l->call_with_options(kiln::layers::attention_inputs(q, v, call),
+                                                    {false, {qmask, vmask, Tensor(), Tensor()}});
+    ASSERT_EQ(r.outputs.size(), 2u);
+    const std::vector<kiln::Variable> w = l->variables();
+    ASSERT_EQ(w.size(), 1u);
+    Tensor scores;
+    if (l == &dot) {
+      EXPECT_EQ(w[0].name(), "attention/scale");
+      scores = kiln::einsum("btd,bsd->bts", {q, v}) * w[0].value();
+    } else {
+      EXPECT_EQ(w[0].value().shape(), (Dims{4}));
+      scores = kiln::sum(w[0].value() * kiln::tanh(kiln::expand_dims(q, 2) + kiln::expand_dims(v, 1)), {-1});
+    }
+    const Tensor keep = kiln::logical_and(kiln::expand_dims(vmask, 1), causal);
+    const Tensor weights = kiln::softmax(kiln::where(keep, scores, scores - 1e9f), -1);
+    const Tensor out =
+        kiln::where(kiln::expand_dims(qmask, -1), kiln::matmul(weights, v), kiln::fill({}, 0.0));
+    expect_close(r.outputs[1], weights, 1e-5f, "weights");
+    expect_close(r.outputs[0], out, 1e-5f, "output");
+    EXPECT_EQ(r.masks[0].to_vector<bool>(), qm);
+    EXPECT_FALSE(r.masks[1].valid());
+  }
+  EXPECT_EQ(dot.get_config().get_string("score_mode"), "dot");
+  kiln::layers::DotAttentionOptions bad;
+  bad.score_mode = "general";
+  EXPECT_THROW(kiln::layers::Attention(bad), kiln::Error);
+}
+
 TEST(HppAttentionLayers, MergeAndReshapingLayers) {
   kiln::clear_session();
   const Tensor a = kiln::random_uniform({2, 3}, -1, 1, 5), b = kiln::random_uniform({2, 3}, -1, 1, 6),

@@ -123,6 +123,129 @@ class MultiHeadAttentionTest(unittest.TestCase):
             mha(self.q, self.v, query_mask=np.ones((2, 7), bool))
 
 
+def numpy_dot_attention(mode, query, value, key=None, scale=None, concat_weight=1.0, query_mask=None,
+                        value_mask=None, causal=False):
+    """Keras's Attention / AdditiveAttention in NumPy (float64): (output, weights)."""
+    key = value if key is None else key
+    q, v, k = (np.asarray(x, np.float64) for x in (query, value, key))
+    if mode == "dot":
+        scores = q @ np.swapaxes(k, -1, -2) * (1.0 if scale is None else scale)
+    elif mode == "concat":
+        scores = concat_weight * np.tanh((1.0 if scale is None else scale) * (q[..., :, None, :] + k[..., None, :, :])).sum(-1)
+    else:
+        scores = ((1.0 if scale is None else scale) * np.tanh(q[..., :, None, :] + k[..., None, :, :])).sum(-1)
+    keep = np.ones(scores.shape, bool)
+    if value_mask is not None:
+        keep &= np.asarray(value_mask, bool)[..., None, :]
+    if causal:
+        keep &= np.tril(np.ones(scores.shape[-2:], bool))
+    # Keras's float32 scores - 1e9 (a fully masked row becomes uniform: the scores round away)
+    scores = np.where(keep, scores, (scores.astype(np.float32) - np.float32(1e9)).astype(np.float64))
+    e = np.exp(scores - scores.max(-1, keepdims=True))
+    w = e / e.sum(-1, keepdims=True)
+    out = w @ v
+    if query_mask is not None:
+        out = np.where(np.asarray(query_mask, bool)[..., None], out, 0)
+    return out, w
+
+
+class DotAttentionTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+        rng = np.random.default_rng(1)
+        self.q = rng.uniform(-1, 1, (2, 3, 4)).astype(np.float32)
+        self.v = rng.uniform(-1, 1, (2, 5, 6)).astype(np.float32)
+        self.k = rng.uniform(-1, 1, (2, 5, 4)).astype(np.float32)
+        self.qm = np.array([[1, 0, 1], [1, 1, 1]], bool)
+        self.vm = np.array([[1, 1, 0, 1, 0], [0, 1, 1, 1, 1]], bool)
+
+    def test_keras_call_signature_against_numpy(self):
+        cases = [(layers.Attention(), "dot"), (layers.Attention(use_scale=True), "dot"),
+                 (layers.Attention(True, "concat"), "concat"), (layers.AdditiveAttention(), "additive")]
+        for layer, mode in cases:
+            layer([self.q, self.v, self.k])  # builds
+            weights = layer.weights
+            scale = concat = None
+            if weights:
+                weights[0].assign(np.full(weights[0].shape, 0.75, np.float32))
+                scale = 0.75
+            if len(weights) > 1:
+                weights[1].assign(np.float32(1.25))
+                concat = 1.25
+            want = numpy_dot_attention(mode, self.q, self.v, self.k, scale, concat or 1.0)[0]
+            np.testing.assert_allclose(layer([self.q, self.v, self.k]).numpy(), want, rtol=1e-5, atol=1e-6)
+            out, w = layer([self.q, self.v, self.k], mask=[self.qm, self.vm], return_attention_scores=True,
+                           use_causal_mask=True)
+            want_out, want_w = numpy_dot_attention(mode, self.q, self.v, self.k, scale, concat or 1.0, self.qm,
+                                                   self.vm, True)
+            np.testing.assert_allclose(out.numpy(), want_out, rtol=1e-5, atol=1e-6, err_msg=layer.name)
+            np.testing.assert_allclose(w.numpy(), want_w, rtol=1e-5, atol=1e-6, err_msg=layer.name)
+            np.testing.assert_array_equal(out._keras_mask.numpy(), self.qm)  # the query's mask
+            # Masks carried by the inputs, as Keras fills mask= from _keras_mask.
+            q = kiln.constant(self.q)
+            q._keras_mask = kiln.constant(self.qm)
+            v = kiln.constant(self.k)
+            v._keras_mask = kiln.constant(self.vm)
+            np.testing.assert_allclose(
+                layer([q, v]).numpy(),
+                numpy_dot_attention(mode, self.q, self.k, None, scale, concat or 1.0, self.qm, self.vm)[0],
+                rtol=1e-5, atol=1e-6)
+
+    def test_weights_gradients_config_and_errors(self):
+        add = layers.AdditiveAttention()
+        add([self.q, self.k])
+        self.assertEqual([w.name for w in add.weights], ["additive_attention/scale"])
+        self.assertEqual(add.weights[0].shape, (4,))
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_sum(kiln.square(add([self.q, self.k])))
+        (g,) = tape.gradient(loss, add.trainable_variables)
+        self.assertGreater(float(np.abs(g.numpy()).sum()), 0)
+        att = layers.Attention(use_scale=True, score_mode="concat", dropout=0.25, seed=4, name="att")
+        cfg = att.get_config()
+        self.assertEqual((cfg["name"], cfg["use_scale"], cfg["score_mode"], cfg["dropout"], cfg["seed"]),
+                         ("att", True, "concat", 0.25, 4))
+        self.assertEqual(layers.Attention.from_config(cfg).get_config(), cfg)
+        self.assertNotIn("score_mode", add.get_config())
+        back = kiln.keras.layers.deserialize(kiln.keras.layers.serialize(add))
+        self.assertIsInstance(back, layers.AdditiveAttention)
+        # Dropout only when training, on the returned weights as Keras's.
+        drop = layers.Attention(dropout=0.5, seed=1)
+        _, w_infer = drop([self.q, self.k], return_attention_scores=True)
+        _, w_train = drop([self.q, self.k], return_attention_scores=True, training=True)
+        self.assertTrue(np.any(w_train.numpy() == 0))
+        nz = w_train.numpy() != 0
+        np.testing.assert_allclose(w_train.numpy()[nz], 2 * w_infer.numpy()[nz], rtol=1e-5)
+        with self.assertRaisesRegex(ValueError, "list of inputs"):
+            layers.Attention()(self.q)
+        # An explicit mask= wins over the masks the inputs carry (Keras): [None, None] masks nothing.
+        q = kiln.constant(self.q)
+        q._keras_mask = kiln.constant(self.qm)
+        out = layers.Attention()([q, q], mask=[None, None])
+        np.testing.assert_allclose(out.numpy(), numpy_dot_attention("dot", self.q, self.q)[0], rtol=1e-5, atol=1e-6)
+        self.assertIsNone(getattr(out, "_keras_mask", None))
+        # A scalar that is not a bool flag is a (bad) key, not a flag.
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "one rank"):
+            layers.Attention()([self.q, self.v, kiln.constant(0.0)])
+        self.assertNotIn("score_mode", layers.AdditiveAttention(score_mode="concat").get_config())
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "score_mode is 'general'"):
+            layers.Attention(score_mode="general")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "key needs the query's dim"):
+            layers.Attention()([self.q, self.v, self.v])
+        # In a model: a Sequential cannot hold it (two inputs), a subclassed model can.
+        class Seq2Seq(kiln.keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.attn = layers.Attention()
+                self.out = layers.Dense(1)
+
+            def call(self, x):
+                return self.out(self.attn([x, x]))
+        m = Seq2Seq()
+        m.compile("adam", "mse")
+        hist = m.fit(self.q, np.zeros((2, 3, 1), np.float32), epochs=2, verbose=0)
+        self.assertEqual(len(hist.history["loss"]), 2)
+
+
 class MergeAndReshapingTest(unittest.TestCase):
     def setUp(self):
         layers.clear_session()

@@ -137,6 +137,31 @@ class WorkflowTest(unittest.TestCase):
             backend.set_floatx("float64")
         self.assertIs(kiln.TensorSpec, kiln.data.TensorSpec)
 
+    def test_learning_rate_assign_and_backend_values(self):
+        # Keras 3's optimizer.learning_rate.assign, and Keras 2's backend get_value / set_value.
+        opt = kiln.keras.optimizers.Adam(1e-3)
+        lr = opt.learning_rate
+        self.assertEqual((float(lr), lr.numpy()), (1e-3, 1e-3))
+        lr.assign(5e-4)
+        self.assertEqual(opt.learning_rate, 5e-4)
+        self.assertEqual(float(lr), 1e-3)  # a value read before keeps its number
+        kiln.keras.backend.set_value(opt.learning_rate, 2e-4)
+        self.assertAlmostEqual(kiln.keras.backend.get_value(opt.learning_rate), 2e-4)
+        v = kiln.Variable(np.ones(2, F))
+        kiln.keras.backend.set_value(v, np.full(2, 3, F))
+        np.testing.assert_array_equal(kiln.keras.backend.get_value(v), [3, 3])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "no assign"):
+            kiln.keras.backend.set_value(0.5, 1.0)
+        # In a callback, the Keras-guide way to decay the rate by hand.
+        model = kiln.Sequential([layers.Dense(1)])
+        model.compile(optimizer=kiln.keras.optimizers.SGD(0.1), loss="mse")
+
+        class Halve(kiln.keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                self.model.optimizer.learning_rate.assign(self.model.optimizer.learning_rate * 0.5)
+        model.fit(np.zeros((4, 2), F), np.zeros((4, 1), F), epochs=2, verbose=0, callbacks=[Halve()])
+        self.assertAlmostEqual(model.optimizer.learning_rate, 0.025)
+
     def test_history_model(self):
         model = kiln.Sequential([layers.Dense(1)])
         model.compile(optimizer="sgd", loss="mse")

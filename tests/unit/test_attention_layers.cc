@@ -409,6 +409,201 @@ TEST_F(AttentionLayersTest, AttentionAxesOfHigherRankInputs) {
 
 LayerPtr layer(const char *cls, Config c = Config()) { return create_layer(cls, c); }
 
+// Keras's Attention / AdditiveAttention written out in double: scores per score_mode, the value
+// mask and causal mask (masked scores less 1e9), softmax, weights . value, the query mask zeroing
+// rows. q [B, Tq, D], v [B, Tv, Dv], k [B, Tv, D]; masks 0/1 [B, Tq] and [B, Tv] (empty: none).
+struct DotReference {
+  std::vector<float> out, weights;
+};
+DotReference dot_reference(const std::string &mode, const std::vector<float> &scale, float concat_weight,
+                           const Tensor &query, const Tensor &value, const Tensor &key,
+                           const std::vector<int> &qmask, const std::vector<int> &vmask, bool causal) {
+  const std::vector<float> q = values(query), v = values(value), k = values(key);
+  const int64_t B = query.shape()[0], Tq = query.shape()[1], D = query.shape()[2], Tv = value.shape()[1],
+                Dv = value.shape()[2];
+  DotReference r{std::vector<float>(size_t(B * Tq * Dv)), std::vector<float>(size_t(B * Tq * Tv))};
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < Tq; ++i) {
+      std::vector<double> s(static_cast<size_t>(Tv));
+      for (int64_t j = 0; j < Tv; ++j) {
+        double acc = 0;
+        for (int64_t d = 0; d < D; ++d) {
+          const double a = q[size_t((b * Tq + i) * D + d)], c = k[size_t((b * Tv + j) * D + d)];
+          if (mode == "dot")
+            acc += a * c;
+          else if (mode == "concat")
+            acc += std::tanh((scale.empty() ? 1.0 : scale[0]) * (a + c));
+          else  // additive
+            acc += (scale.empty() ? 1.0 : scale[size_t(d)]) * std::tanh(a + c);
+        }
+        if (mode == "dot" && !scale.empty()) acc *= scale[0];
+        if (mode == "concat") acc *= concat_weight;
+        const bool keep = (vmask.empty() || vmask[size_t(b * Tv + j)]) && (!causal || j <= i);
+        s[size_t(j)] = keep ? acc : double(float(acc) - 1e9f);  // in float32, as the layer
+      }
+      double mx = -1e300, sum = 0;
+      for (double x : s) mx = std::max(mx, x);
+      for (double &x : s) sum += (x = std::exp(x - mx));
+      const bool row = qmask.empty() || qmask[size_t(b * Tq + i)];
+      for (int64_t j = 0; j < Tv; ++j) r.weights[size_t((b * Tq + i) * Tv + j)] = float(s[size_t(j)] / sum);
+      for (int64_t e = 0; e < Dv; ++e) {
+        double acc = 0;
+        for (int64_t j = 0; j < Tv; ++j) acc += s[size_t(j)] / sum * v[size_t((b * Tv + j) * Dv + e)];
+        r.out[size_t((b * Tq + i) * Dv + e)] = row ? float(acc) : 0.0f;
+      }
+    }
+  return r;
+}
+
+TEST_F(AttentionLayersTest, AttentionAndAdditiveAttentionMatchKerassFormulas) {
+  const int64_t B = 2, Tq = 3, Tv = 4, D = 5;
+  const Tensor q = random_tensor({B, Tq, D}, 31), v = random_tensor({B, Tv, 6}, 32),
+               k = random_tensor({B, Tv, D}, 33);
+  const std::vector<int> qmask = {1, 0, 1, 1, 1, 1}, vmask = {1, 1, 0, 0, 1, 1, 1, 0};
+  const std::vector<Tensor> masks = {make_bool({B, Tq}, qmask), make_bool({B, Tv}, vmask), Tensor(), Tensor(),
+                                     Tensor()};  // one slot per input: the key's and the flags' empty
+  struct Case {
+    const char *cls, *mode;
+    Config config;
+  };
+  Config scaled, concat;
+  scaled.set("use_scale", true);
+  concat.set("use_scale", true).set("score_mode", "concat");
+  const Case cases[] = {{"Attention", "dot", Config()},
+                        {"Attention", "dot", scaled},
+                        {"Attention", "concat", concat},
+                        {"AdditiveAttention", "additive", Config()}};
+  for (const Case &c : cases) {
+    LayerPtr l = create_layer(c.cls, c.config);
+    call(*l, {q, v, k});  // builds
+    // Non-default weights, so the reference sees them used.
+    std::vector<float> scale;
+    float concat_weight = 1.0f;
+    const std::vector<VariablePtr> w = l->variables();
+    if (!w.empty()) {
+      const Shape s0 = w[0]->shape();
+      std::vector<float> sv(size_t(s0.num_elements()));
+      for (size_t i = 0; i < sv.size(); ++i) sv[i] = 0.5f + 0.25f * float(i);
+      w[0]->assign(make(s0, sv));
+      scale = sv;
+    }
+    if (w.size() > 1) {
+      w[1]->assign(make({}, {1.5f}));
+      concat_weight = 1.5f;
+    }
+    const std::string what = std::string(c.cls) + " " + c.mode;
+    std::vector<Tensor> y = call(*l, {q, v, k});
+    ASSERT_EQ(y.size(), 1u) << what;
+    expect_near(y[0], dot_reference(c.mode, scale, concat_weight, q, v, k, {}, {}, false).out, 1e-5f, what);
+    CallContext ctx;
+    ctx.mask = &masks;
+    y = (*l)({q, v, k, flag(true), flag(true)}, ctx);
+    ASSERT_EQ(y.size(), 2u) << what;
+    EXPECT_EQ(y[1].shape(), Shape({B, Tq, Tv}));
+    const DotReference r = dot_reference(c.mode, scale, concat_weight, q, v, k, qmask, vmask, true);
+    expect_near(y[0], r.out, 1e-5f, what + " masked causal");
+    expect_near(y[1], r.weights, 1e-5f, what + " masked causal weights");
+    // The output keeps the query's mask (Keras's compute_mask).
+    const std::vector<Tensor> three(masks.begin(), masks.begin() + 3);
+    CallContext ctx3;
+    ctx3.mask = &three;
+    const CallResult res = l->call({q, v, k}, ctx3);
+    ASSERT_EQ(res.masks.size(), 1u);
+    EXPECT_EQ(values<int32_t>(ops::cast(res.masks[0], DType::kInt32)),
+              std::vector<int32_t>(qmask.begin(), qmask.end()));
+    // The key defaults to the value (Keras's [query, value]).
+    const Tensor self_v = random_tensor({B, Tv, D}, 34);
+    expect_near(call(*l, {q, self_v})[0],
+                dot_reference(c.mode, scale, concat_weight, q, self_v, self_v, {}, {}, false).out, 1e-5f,
+                what + " key = value");
+  }
+}
+
+TEST_F(AttentionLayersTest, AttentionWeightsGradientsDropoutConfigAndErrors) {
+  Config c;
+  c.set("use_scale", true).set("dropout", 0.5).set("seed", 3);
+  LayerPtr l = create_layer("Attention", c);
+  const Tensor q = random_tensor({2, 3, 4}, 41), v = random_tensor({2, 5, 4}, 42);
+  call(*l, {q, v});
+  ASSERT_EQ(l->variables().size(), 1u);
+  EXPECT_EQ(l->variables()[0]->name(), l->name() + "/scale");
+  EXPECT_EQ(l->variables()[0]->shape(), Shape({}));
+  // Dropout acts on the weights (returned after dropout, as Keras) only when training.
+  const std::vector<Tensor> infer = call(*l, {q, v, flag(true)});
+  const std::vector<Tensor> train = call(*l, {q, v, flag(true)}, true);
+  const std::vector<float> wi = values(infer[1]), wt = values(train[1]);
+  int zeros = 0;
+  for (size_t i = 0; i < wt.size(); ++i) {
+    if (wt[i] == 0.0f)
+      ++zeros;
+    else
+      EXPECT_NEAR(wt[i], 2.0f * wi[i], 1e-5f) << i;
+  }
+  EXPECT_GT(zeros, 0);
+  // Gradients reach the scale and the inputs.
+  testing::check_gradients("Attention",
+                           [&](const std::vector<Tensor> &x) {
+                             return call(*l, {x[0], x[1]})[0];
+                           },
+                           {q, v});
+  LayerPtr add = create_layer("AdditiveAttention", Config());
+  call(*add, {q, v});
+  for (const LayerPtr &layer : {l, add}) {
+    autodiff::Tape tape(false, true);
+    const Tensor y = ops::sum(ops::square(call(*layer, {q, v})[0]));
+    autodiff::GradientSources sources;
+    for (const VariablePtr &var : layer->trainable_variables()) sources.push_back(*var);
+    const std::vector<Tensor> g = tape.gradient(y, sources, autodiff::Unconnected::kNone);
+    ASSERT_EQ(g.size(), 1u);
+    ASSERT_TRUE(g[0].defined()) << layer->name();
+    EXPECT_EQ(g[0].shape(), layer == add ? Shape({4}) : Shape({}));
+    EXPECT_GT(ops::sum(ops::abs(g[0])).data<float>()[0], 0.0f) << layer->name();
+  }
+  testing::check_gradients("AdditiveAttention",
+                           [&](const std::vector<Tensor> &x) {
+                             return call(*add, {x[0], x[1]})[0];
+                           },
+                           {q, v});
+  // Configs as Keras writes them, round-tripping through the registry.
+  const Config cfg = l->get_config();
+  EXPECT_TRUE(cfg.get_bool("use_scale"));
+  EXPECT_EQ(cfg.get_string("score_mode"), "dot");
+  EXPECT_DOUBLE_EQ(cfg.get_float("dropout"), 0.5);
+  EXPECT_EQ(cfg.get_int("seed"), 3);
+  EXPECT_EQ(create_layer("Attention", cfg)->get_config().to_json(), cfg.to_json());
+  const Config acfg = add->get_config();
+  EXPECT_TRUE(acfg.get_bool("use_scale"));
+  EXPECT_FALSE(acfg.has("score_mode"));
+  EXPECT_EQ(add->name(), "additive_attention");
+  // Errors name the layer and what was expected.
+  Config bad;
+  bad.set("score_mode", "general");
+  expect_error([&] { create_layer("Attention", bad); }, Code::kInvalidArgument, {"score_mode is 'general'"});
+  Config bad_drop;
+  bad_drop.set("dropout", 1.5);
+  expect_error([&] { create_layer("AdditiveAttention", bad_drop); }, Code::kInvalidArgument,
+               {"dropout is 1.5"});
+  // AdditiveAttention takes score_mode (checked, then unused) and leaves it out of its config, as Keras.
+  Config mode;
+  mode.set("score_mode", "concat");
+  EXPECT_FALSE(create_layer("AdditiveAttention", mode)->get_config().has("score_mode"));
+  mode.set_null("score_mode");
+  expect_error([&] { create_layer("AdditiveAttention", mode); }, Code::kInvalidArgument,
+               {"score_mode is null"});
+  // A scalar that is not a bool flag is an input: a rank-0 key is refused, not read as a flag.
+  expect_error([&] { call(*l, {q, v, ops::fill(Shape({}), 0.0)}); }, Code::kInvalidArgument, {"one rank"});
+  expect_error([&] { call(*l, {q}); }, Code::kInvalidArgument, {"(Attention)", "[query, value]"});
+  expect_error(
+      [&] {
+        call(*l, {q, random_tensor({2, 5, 3}, 43), random_tensor({2, 4, 4}, 44)});
+      },
+      Code::kInvalidArgument, {"key needs the query's dim and the value's steps"});
+  const std::vector<Tensor> bad_masks = {Tensor(), make_bool({2, 5, 1}, std::vector<int>(10, 1))};
+  CallContext ctx;
+  ctx.mask = &bad_masks;
+  expect_error([&] { (*l)({q, v}, ctx); }, Code::kInvalidArgument, {"(Attention)", "mask 1 has shape"});
+}
+
 TEST_F(AttentionLayersTest, ElementwiseMergesMatchOpsAndBroadcastAsKeras) {
   EXPECT_EQ(layer("Add")->name(), "add");
   const Tensor a = random_tensor({2, 3, 4}, 60), b = random_tensor({2, 3, 4}, 61),

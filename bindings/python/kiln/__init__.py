@@ -180,7 +180,20 @@ def _only(name, current):
     return setter
 
 
-_backend = _NS(clear_session=layers.clear_session, floatx=lambda: "float32", set_floatx=_only("set_floatx", "float32"),
+def _get_value(x):
+    """keras.backend.get_value (Keras 2): a tensor or variable as NumPy, a number as it is."""
+    return x.numpy() if hasattr(x, "numpy") else x
+
+
+def _set_value(x, value):
+    """keras.backend.set_value (Keras 2): x.assign(value), e.g. set_value(optimizer.learning_rate, 1e-4)."""
+    if not hasattr(x, "assign"):
+        raise InvalidArgumentError("keras.backend.set_value: %r has no assign(); expected a variable or "
+                                   "optimizer.learning_rate" % (x,))
+    x.assign(value)
+
+
+_backend = _NS(clear_session=layers.clear_session, get_value=_get_value, set_value=_set_value, floatx=lambda: "float32", set_floatx=_only("set_floatx", "float32"),
                epsilon=lambda: 1e-7, set_epsilon=_only("set_epsilon", 1e-7),
                image_data_format=lambda: "channels_last",
                set_image_data_format=_only("set_image_data_format", "channels_last"))

@@ -891,7 +891,9 @@ class Layer:
         mask_lst = None
         out, out_masks = ctypes.c_void_p(), ctypes.c_void_p()
         try:
-            if any(m is not None for m in masks):
+            # An explicit mask= is used as given (Keras): [None, None] masks nothing, whatever the
+            # inputs carry; without one, the inputs' own masks.
+            if mask is not None or any(m is not None for m in masks):
                 mask_lst = _to_list(masks)
                 opts.masks = mask_lst
             with _Spreading(self, spread):

@@ -65,6 +65,60 @@ class MultiHeadAttention(_Builtin):
         return tuple(out) if return_attention_scores else out
 
 
+class _DotAttention(_Builtin):
+    def __call__(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=False):
+        """layer([query, value] or [query, value, key], mask=[query_mask, value_mask], training=None,
+        return_attention_scores=False, use_causal_mask=False), as Keras; masks default to the inputs'
+        _keras_mask."""
+        if not isinstance(inputs, (list, tuple)) or not 2 <= len(inputs) <= 3:
+            raise ValueError("%s layer must be called on a list of inputs, namely [query, value] or "
+                             "[query, value, key]; got %r" % (self._class_name, type(inputs).__name__))
+        inputs = list(inputs)
+        if mask is None:
+            masks = [getattr(x, "_keras_mask", None) for x in inputs]
+        else:
+            if not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3:
+                raise ValueError("%s layer mask must be a list, namely [query_mask, value_mask]" % self._class_name)
+            masks = list(mask) + [None] * (len(inputs) - len(mask))
+            masks = masks[:len(inputs)]
+        if return_attention_scores or use_causal_mask:
+            inputs.append(constant(bool(return_attention_scores), dtype="bool"))
+        if use_causal_mask:
+            inputs.append(constant(True, dtype="bool"))
+        masks += [None] * (len(inputs) - len(masks))
+        out = Layer.__call__(self, inputs, training=training, mask=masks)
+        return tuple(out) if return_attention_scores else out
+
+
+class Attention(_DotAttention):
+    """keras.layers.Attention(use_scale=False, score_mode="dot", dropout=0.0, seed=None): Luong-style
+    attention, softmax(query . key) . value ("concat": scores sum(tanh(query + key))); use_scale adds a
+    trainable scalar "scale". Called as Keras: layer([query, value(, key)], mask=..., ...)."""
+
+    _class_name = "Attention"
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, name=None, trainable=True,
+                 dtype=None):
+        config = _base_config(name, trainable, dtype)
+        config.update({"use_scale": bool(use_scale), "score_mode": score_mode, "dropout": float(dropout),
+                       "seed": None if seed is None else int(seed)})
+        self._create(config)
+
+
+class AdditiveAttention(_DotAttention):
+    """keras.layers.AdditiveAttention(use_scale=True, dropout=0.0): Bahdanau-style attention, scores
+    sum(scale * tanh(query + key)) with a trainable "scale" of the query's dim. Called as Attention."""
+
+    _class_name = "AdditiveAttention"
+
+    def __init__(self, use_scale=True, dropout=0.0, seed=None, name=None, trainable=True, dtype=None,
+                 score_mode="dot"):
+        config = _base_config(name, trainable, dtype)
+        config.update({"use_scale": bool(use_scale), "dropout": float(dropout),
+                       "seed": None if seed is None else int(seed), "score_mode": score_mode})
+        self._create(config)
+
+
 _MERGE_DOC = "keras.layers.%s(): called on a list of tensors of one shape (size-1 dims broadcast)."
 Add = _builtin("Add", _MERGE_DOC % "Add", lambda: {})
 Subtract = _builtin("Subtract", "keras.layers.Subtract(): called on exactly two tensors, the first minus the second.",
@@ -101,7 +155,7 @@ def dot(inputs, axes=-1, **kwargs):
     """keras.layers.dot(inputs, axes=-1, normalize=False, **kwargs): Dot(axes, ...)(inputs)."""
     return Dot(axes=axes, **kwargs)(list(inputs))
 
-_CLASSES = (MultiHeadAttention, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot, Permute,
+_CLASSES = (MultiHeadAttention, Attention, AdditiveAttention, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot, Permute,
             RepeatVector)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 

@@ -22,6 +22,31 @@ from .schedules import LearningRateSchedule
 L = _lib.lib
 
 
+class LearningRateValue(float):
+    """optimizer.learning_rate: the rate as a float, with the methods Keras's learning-rate variable
+    has: assign(value) sets the optimizer's rate (a float, a schedule or a callable, as assigning
+    optimizer.learning_rate does), numpy() and value() give it. A value read before an assign keeps
+    the number it had."""
+
+    def __new__(cls, value, optimizer):
+        obj = float.__new__(cls, value)
+        obj._optimizer = optimizer
+        return obj
+
+    def assign(self, value):
+        self._optimizer.learning_rate = value
+        return self._optimizer.learning_rate
+
+    def numpy(self):
+        return float(self)
+
+    def value(self):
+        return float(self)
+
+    def __reduce__(self):  # pickles and copies as the plain float
+        return (float, (float(self),))
+
+
 def _learning_rate_config(lr):
     if isinstance(lr, LearningRateSchedule):
         return schedules.serialize(lr)
@@ -233,10 +258,12 @@ class Optimizer:
 
     @property
     def learning_rate(self):
-        """The learning rate of the next step (a schedule's value at the raw step counter)."""
+        """The learning rate of the next step (a schedule's value at the raw step counter): a float
+        with Keras's variable methods, so `optimizer.learning_rate.assign(1e-4)` works as
+        `optimizer.learning_rate = 1e-4` does."""
         out = ctypes.c_double()
         _c(L.kiln_optimizer_get_learning_rate, ctypes.byref(out), self._h)
-        return out.value
+        return LearningRateValue(out.value, self)
 
     @learning_rate.setter
     def learning_rate(self, value):
