@@ -416,6 +416,28 @@ kiln_status *kiln_layer_compute_output_shape(int64_t *out_dims, size_t capacity,
   KILN_CAPI_END
 }
 
+kiln_status *kiln_layer_compute_output_shapes(int64_t *out_dims, size_t dims_capacity, size_t *out_ranks,
+                                              size_t ranks_capacity, size_t *out_count, size_t *out_num_dims,
+                                              kiln_layer *layer, const int64_t *dims, const size_t *ranks,
+                                              size_t num_inputs) {
+  KILN_CAPI_BEGIN
+  require_not_null(out_count, __func__, "out_count");
+  require_not_null(out_num_dims, __func__, "out_num_dims");
+  const LayerPtr &l = layer_of(layer, __func__);
+  const std::vector<PartialShape> shapes =
+      l->compute_output_shape(shapes_from_c(dims, ranks, num_inputs, __func__));
+  std::vector<int64_t> all_dims;
+  std::vector<size_t> all_ranks;
+  shapes_to_c(shapes, &all_dims, &all_ranks);
+  if (dims_capacity > 0) require_not_null(out_dims, __func__, "out_dims");
+  if (ranks_capacity > 0) require_not_null(out_ranks, __func__, "out_ranks");
+  std::copy_n(all_dims.begin(), std::min(dims_capacity, all_dims.size()), out_dims);
+  std::copy_n(all_ranks.begin(), std::min(ranks_capacity, all_ranks.size()), out_ranks);
+  *out_count = all_ranks.size();
+  *out_num_dims = all_dims.size();
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_layer_get_variables(kiln_variable **out, size_t capacity, size_t *out_count,
                                       const kiln_layer *layer, kiln_variables_kind kind) {
   KILN_CAPI_BEGIN

@@ -1717,6 +1717,37 @@ class Layer : public detail::handle<kiln_layer> {
     out.resize(rank);
     return out;
   }
+  /// compute_output_shape for several inputs (merges, attention, recurrent layers with states):
+  /// one shape per output (-1: unknown).
+  std::vector<Dims> compute_output_shapes(const std::vector<Dims> &input_shapes) {
+    Dims dims;
+    std::vector<size_t> ranks;
+    for (const Dims &s : input_shapes) {
+      dims.insert(dims.end(), s.begin(), s.end());
+      ranks.push_back(s.size());
+    }
+    size_t count = 0, total = 0;
+    Dims out(8 * KILN_MAX_RANK);
+    std::vector<size_t> out_ranks(8);
+    detail::check(kiln_layer_compute_output_shapes(out.data(), out.size(), out_ranks.data(), out_ranks.size(),
+                                                   &count, &total, get(), dims.data(), ranks.data(),
+                                                   ranks.size()));
+    if (count > out_ranks.size()) {  // more than 8 outputs: again with room for all
+      out.resize(total);
+      out_ranks.resize(count);
+      detail::check(kiln_layer_compute_output_shapes(out.data(), out.size(), out_ranks.data(),
+                                                     out_ranks.size(), &count, &total, get(), dims.data(),
+                                                     ranks.data(), ranks.size()));
+    }
+    std::vector<Dims> shapes;
+    size_t at = 0;
+    for (size_t i = 0; i < count; ++i) {
+      shapes.emplace_back(out.begin() + static_cast<std::ptrdiff_t>(at),
+                          out.begin() + static_cast<std::ptrdiff_t>(at + out_ranks[i]));
+      at += out_ranks[i];
+    }
+    return shapes;
+  }
 
   /// Depth first, creation order (Keras's order).
   std::vector<Variable> variables() const { return list_variables(KILN_VARIABLES_ALL); }

@@ -177,6 +177,17 @@ KILN_API kiln_status *kiln_layer_set_supports_masking(kiln_layer *layer, bool su
 /// out_dims[0..capacity) and its rank to *out_rank.
 KILN_API kiln_status *kiln_layer_compute_output_shape(int64_t *out_dims, size_t capacity, size_t *out_rank,
                                                       kiln_layer *layer, const int64_t *dims, size_t rank);
+/// compute_output_shape for any number of inputs and outputs (merges, attention, recurrent layers
+/// with states): the inputs' dims one after the other, ranks[i] of them for input i (as
+/// kiln_layer_build; -1 unknown). Writes every output's dims one after the other to
+/// out_dims[0..dims_capacity) and each output's rank to out_ranks[0..ranks_capacity), and the number
+/// of outputs and of dims in all to *out_count and *out_num_dims: call with capacities 0 to learn
+/// them. Ownership: the caller's arrays. Thread-safety: as kiln_layer_build (it may build the layer).
+KILN_API kiln_status *kiln_layer_compute_output_shapes(int64_t *out_dims, size_t dims_capacity,
+                                                       size_t *out_ranks, size_t ranks_capacity,
+                                                       size_t *out_count, size_t *out_num_dims,
+                                                       kiln_layer *layer, const int64_t *dims,
+                                                       const size_t *ranks, size_t num_inputs);
 
 /// The layer's variables (depth first, creation order: a Sequential of Dense layers gives
 /// kernel0, bias0, kernel1, bias1). Writes new handles to out[0..min(capacity, count)) and the

@@ -478,6 +478,44 @@ static void test_attention_and_merge(void) {
   release_kept(); /* q, v, mask, flag */
 }
 
+/* kiln_layer_compute_output_shapes: several inputs (Concatenate; Attention's query, value, key) and several
+ * outputs (LSTM with return_state), the sizes learned with capacities 0, and bad arguments. */
+static void test_compute_output_shapes(void) {
+  static const int64_t cat_in[4] = {-1, 3, -1, 4}, attn_in[9] = {2, 3, 4, 2, 5, 6, 2, 5, 4},
+                       seq[3] = {-1, 7, 3};
+  static const size_t two[2] = {2, 2}, three[3] = {3, 3, 3}, one[1] = {3};
+  int64_t dims[16];
+  size_t ranks[4], count = 0, total = 0;
+  kiln_config *c = NULL;
+  kiln_layer *cat = NULL, *attn = NULL, *lstm = NULL;
+  kiln_clear_session();
+  OK(kiln_layer_create(&cat, "Concatenate", NULL));
+  OK(kiln_layer_compute_output_shapes(NULL, 0, NULL, 0, &count, &total, cat, cat_in, two, 2));
+  CHECK(count == 1 && total == 2);
+  OK(kiln_layer_compute_output_shapes(dims, 16, ranks, 4, &count, &total, cat, cat_in, two, 2));
+  CHECK(ranks[0] == 2 && dims[0] == -1 && dims[1] == 7);
+  OK(kiln_layer_create(&attn, "Attention", NULL));
+  OK(kiln_layer_compute_output_shapes(dims, 16, ranks, 4, &count, &total, attn, attn_in, three, 3));
+  CHECK(count == 1 && ranks[0] == 3 && dims[0] == 2 && dims[1] == 3 && dims[2] == 6);
+  OK(kiln_config_create(&c));
+  OK(kiln_config_set_int(c, "units", 5));
+  OK(kiln_config_set_bool(c, "return_state", true));
+  OK(kiln_layer_create(&lstm, "LSTM", c));
+  kiln_config_free(c);
+  OK(kiln_layer_compute_output_shapes(dims, 16, ranks, 4, &count, &total, lstm, seq, one, 1));
+  CHECK(count == 3 && total == 6 && ranks[0] == 2 && ranks[1] == 2 && ranks[2] == 2);
+  CHECK(dims[0] == -1 && dims[1] == 5 && dims[3] == 5 && dims[5] == 5);
+  EXPECT_ERROR(kiln_layer_compute_output_shapes(dims, 16, ranks, 4, NULL, &total, lstm, seq, one, 1), INVALID,
+               "'out_count' is NULL", NULL);
+  EXPECT_ERROR(kiln_layer_compute_output_shapes(NULL, 16, ranks, 4, &count, &total, lstm, seq, one, 1),
+               INVALID, "'out_dims' is NULL", NULL);
+  EXPECT_ERROR(kiln_layer_compute_output_shapes(dims, 16, ranks, 4, &count, &total, NULL, seq, one, 1),
+               INVALID, "'layer' is NULL", NULL);
+  kiln_layer_free(cat);
+  kiln_layer_free(attn);
+  kiln_layer_free(lstm);
+}
+
 static void test_initializer(void) {
   kiln_config *c = NULL;
   kiln_tensor *t = NULL;
@@ -591,6 +629,7 @@ int main(void) {
   test_tracked_variables();
   test_training_from_context();
   test_attention_and_merge();
+  test_compute_output_shapes();
   test_activity_regularizer();
   test_initializer();
   test_errors();

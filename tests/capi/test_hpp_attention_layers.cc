@@ -197,6 +197,14 @@ TEST(HppAttentionLayers, AttentionAndAdditiveAttention) {
     EXPECT_FALSE(r.masks[1].valid());
   }
   EXPECT_EQ(dot.get_config().get_string("score_mode"), "dot");
+  // compute_output_shapes: several inputs, and several outputs (LSTM's states).
+  EXPECT_EQ(add.compute_output_shapes({{-1, 3, 4}, {-1, 5, 4}}), (std::vector<Dims>{{-1, 3, 4}}));
+  kiln::layers::RecurrentOptions ro;
+  ro.return_state = true;
+  EXPECT_EQ(kiln::layers::LSTM(2, ro).compute_output_shapes({{-1, 6, 3}}),
+            (std::vector<Dims>{{-1, 2}, {-1, 2}, {-1, 2}}));
+  EXPECT_EQ(kiln::layers::Concatenate(1).compute_output_shapes({{2, 3}, {2, 4}}),
+            (std::vector<Dims>{{2, 7}}));
   kiln::layers::DotAttentionOptions bad;
   bad.score_mode = "general";
   EXPECT_THROW(kiln::layers::Attention(bad), kiln::Error);

@@ -227,6 +227,15 @@ class DotAttentionTest(unittest.TestCase):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "one rank"):
             layers.Attention()([self.q, self.v, kiln.constant(0.0)])
         self.assertNotIn("score_mode", layers.AdditiveAttention(score_mode="concat").get_config())
+        # compute_output_shape of several inputs, and of several outputs.
+        self.assertEqual(layers.Attention().compute_output_shape([(None, 3, 4), (None, 5, 6), (None, 5, 4)]),
+                         (None, 3, 6))
+        self.assertEqual(layers.Concatenate().compute_output_shape([(2, 3), (2, 4)]), (2, 7))
+        self.assertEqual(layers.MultiHeadAttention(2, 3).compute_output_shape([(None, 3, 8), (None, 5, 6)]),
+                         (None, 3, 8))
+        self.assertEqual(layers.LSTM(4, return_state=True).compute_output_shape((None, 7, 3)),
+                         [(None, 4), (None, 4), (None, 4)])
+        self.assertEqual(layers.Dense(2).compute_output_shape((None, 5)), (None, 2))
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "score_mode is 'general'"):
             layers.Attention(score_mode="general")
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "key needs the query's dim"):

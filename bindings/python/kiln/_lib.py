@@ -391,6 +391,7 @@ _SIGS.update({
     "kiln_layer_get_supports_masking": (_b, [_L]),
     "kiln_layer_set_supports_masking": (_ST, [_L, _b]),
     "kiln_layer_compute_output_shape": (_ST, [c_int64_p, _z, _z_p, _L, c_int64_p, _z]),
+    "kiln_layer_compute_output_shapes": (_ST, [c_int64_p, _z, _z_p, _z, _z_p, _z_p, _L, c_int64_p, _z_p, _z]),
     "kiln_layer_get_variables": (_ST, [_HP, _z, _z_p, _L, _i]),
     "kiln_tape_get_watched_variables": (_ST, [_HP, _z, _z_p, _H]),
     "kiln_layer_count_params": (_ST, [c_int64_p, _L]),

@@ -110,6 +110,20 @@ def _dims(shape):
     return [-1 if d is None else int(d) for d in shape]
 
 
+def _shapes_to_c(input_shape, what):
+    """One shape, or a list of them (its first entry a list or tuple), as the C layout: every dim
+    one after the other, and each shape's rank. Returns (dims, ranks, count)."""
+    several = (isinstance(input_shape, (list, tuple)) and input_shape
+               and isinstance(input_shape[0], (list, tuple)))
+    dims, ranks = [], []
+    for s in (input_shape if several else [input_shape]):
+        d = _dims(s)
+        dims += d
+        ranks.append(len(d))
+    return (int64_array(dims, "a dimension of the input shape", what),
+            (ctypes.c_size_t * max(len(ranks), 1))(*ranks), len(ranks))
+
+
 def _variables_from(fn, *args, call=None, adopt=None):
     """A C getter of handles called twice, fn(out, capacity, out_count, *args): the count, then the
     new handles, each taken by adopt (default: Variable._adopt). call(fn, *args) makes each call
@@ -815,16 +829,8 @@ class Layer:
         return cls(**config)
 
     def _build_through_c(self, input_shape):
-        shapes = input_shape if (isinstance(input_shape, list) and input_shape
-                                 and isinstance(input_shape[0], (list, tuple))) else [input_shape]
-        dims, ranks = [], []
-        for s in shapes:
-            d = _dims(s)
-            dims += d
-            ranks.append(len(d))
-        dims_arr = int64_array(dims, "a dimension of the input shape", "build")
-        ranks_arr = (ctypes.c_size_t * max(len(ranks), 1))(*ranks)
-        _c(L.kiln_layer_build, self._handle(), dims_arr, ranks_arr, len(ranks))
+        dims_arr, ranks_arr, n = _shapes_to_c(input_shape, "build")
+        _c(L.kiln_layer_build, self._handle(), dims_arr, ranks_arr, n)
 
     # ---- state helpers for subclasses
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, regularizer=None, name=None,
@@ -910,12 +916,22 @@ class Layer:
         return ys[0] if len(ys) == 1 else ys
 
     def compute_output_shape(self, input_shape):
-        d = _dims(input_shape)
-        dims = int64_array(d, "a dimension of the input shape", "compute_output_shape")
-        out = (ctypes.c_int64 * 8)()
-        rank = ctypes.c_size_t()
-        _c(L.kiln_layer_compute_output_shape, out, 8, ctypes.byref(rank), self._handle(), dims, len(d))
-        return _shape_tuple(out[:rank.value])
+        """Keras's compute_output_shape: one shape (a tuple, None for unknown dims), or for several
+        inputs a list of them; the output's shape, or a list of shapes for several outputs."""
+        dims_arr, ranks_arr, n = _shapes_to_c(input_shape, "compute_output_shape")
+        count, total = ctypes.c_size_t(), ctypes.c_size_t()
+        out, ranks = (ctypes.c_int64 * (8 * 8))(), (ctypes.c_size_t * 8)()
+        for _ in range(2):  # again with room for every output when 8 are not enough
+            _c(L.kiln_layer_compute_output_shapes, out, len(out), ranks, len(ranks), ctypes.byref(count),
+               ctypes.byref(total), self._handle(), dims_arr, ranks_arr, n)
+            if count.value <= len(ranks):
+                break
+            out, ranks = (ctypes.c_int64 * total.value)(), (ctypes.c_size_t * count.value)()
+        shapes, at = [], 0
+        for r in ranks[:count.value]:
+            shapes.append(_shape_tuple(out[at:at + r]))
+            at += r
+        return shapes[0] if len(shapes) == 1 else shapes
 
     def __repr__(self):
         return "<%s name=%s, built=%s>" % (type(self).__name__, self.name, self.built)
