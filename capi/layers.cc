@@ -406,11 +406,12 @@ kiln_status *kiln_layer_compute_output_shape(int64_t *out_dims, size_t capacity,
                                              kiln_layer *layer, const int64_t *dims, size_t rank) {
   KILN_CAPI_BEGIN
   require_not_null(out_rank, __func__, "out_rank");
+  if (capacity > 0) require_not_null(out_dims, __func__, "out_dims");  // before the layer may build
   const LayerPtr &l = layer_of(layer, __func__);
   const std::vector<PartialShape> shapes = l->compute_output_shape(shapes_from_c(dims, &rank, 1, __func__));
   if (shapes.size() != 1)
-    fail(Code::kInvalidArgument, __func__, ": layer '", l->name(), "' has ", shapes.size(), " outputs; expected 1");
-  if (capacity > 0) require_not_null(out_dims, __func__, "out_dims");
+    fail(Code::kInvalidArgument, __func__, ": layer '", l->name(), "' has ", shapes.size(),
+         " outputs; expected 1");
   for (size_t i = 0; i < capacity && i < shapes[0].size(); ++i) out_dims[i] = shapes[0][i];
   *out_rank = shapes[0].size();
   KILN_CAPI_END
@@ -423,14 +424,14 @@ kiln_status *kiln_layer_compute_output_shapes(int64_t *out_dims, size_t dims_cap
   KILN_CAPI_BEGIN
   require_not_null(out_count, __func__, "out_count");
   require_not_null(out_num_dims, __func__, "out_num_dims");
+  if (dims_capacity > 0) require_not_null(out_dims, __func__, "out_dims");  // before the layer may build
+  if (ranks_capacity > 0) require_not_null(out_ranks, __func__, "out_ranks");
   const LayerPtr &l = layer_of(layer, __func__);
   const std::vector<PartialShape> shapes =
       l->compute_output_shape(shapes_from_c(dims, ranks, num_inputs, __func__));
   std::vector<int64_t> all_dims;
   std::vector<size_t> all_ranks;
   shapes_to_c(shapes, &all_dims, &all_ranks);
-  if (dims_capacity > 0) require_not_null(out_dims, __func__, "out_dims");
-  if (ranks_capacity > 0) require_not_null(out_ranks, __func__, "out_ranks");
   std::copy_n(all_dims.begin(), std::min(dims_capacity, all_dims.size()), out_dims);
   std::copy_n(all_ranks.begin(), std::min(ranks_capacity, all_ranks.size()), out_ranks);
   *out_count = all_ranks.size();

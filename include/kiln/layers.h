@@ -114,9 +114,10 @@ KILN_API kiln_status *kiln_layer_build(kiln_layer *layer, const int64_t *dims, c
 /// optionally scalar bool flags return_attention_scores and use_causal_mask (Keras's call
 /// arguments in order; pass value as the key to give a mask alone), and gives the output, then
 /// the attention scores [B, heads, T, S] when return_attention_scores is true. Attention and
-/// AdditiveAttention take query, value, then optionally key, then the same two flags, and give the
-/// output [B, Tq, dim], then the attention weights [B, Tq, Tv]; their masks are the query's (zeroes
-/// masked output rows) and the value's (masked steps get no weight). SimpleRNN, GRU and
+/// AdditiveAttention take query, value, then optionally key, then the same two flags (which must
+/// be bool), and give the output [B, Tq, dim], then the attention weights [B, Tq, Tv]; their masks
+/// are the query's (zeroes masked output rows) and the value's (masked steps get no weight).
+/// SimpleRNN, GRU and
 /// LSTM take the sequences [B, T, F], then optionally the initial states [B, units] (h; LSTM h, c:
 /// Keras's initial_state), and give the output, then the final states when return_state is true.
 /// Ownership: *out is a new list. Thread-safety: a built layer may be called from several

@@ -51,8 +51,8 @@
  *                                   | null (one score per output), num_regressors=0 (> 0: adjusted
  *                                   R2); y_true and y_pred (batch, outputs)
  *   PearsonCorrelation, ConcordanceCorrelation
- *                                   axis=-1 (an int or a list of ints): the mean over samples of each
- *                                   sample's coefficient along axis
+ *                                   axis=-1 (an int, a list of ints, or null for every axis): the
+ *                                   mean over samples of each sample's coefficient along axis
  *   MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCoshError,
  *   Poisson, KLDivergence, Hinge, SquaredHinge, CategoricalHinge
  *                                   the mean of the loss function's values

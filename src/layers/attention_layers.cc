@@ -526,7 +526,8 @@ class DotAttention final : public Layer {
     const Tensor &q = *a.query, &v = *a.value, &k = *a.key;
     if (q.rank() < 2 || v.rank() != q.rank() || k.rank() != q.rank())
       bad_input("query " + q.shape().to_string() + ", value " + v.shape().to_string() + " and key " +
-                k.shape().to_string() + " need one rank, at least 2: (batch, steps, dim)");
+                    k.shape().to_string() + " need one rank, at least 2: (batch, steps, dim)",
+                k.rank() == 0 ? " (the call flags are scalar bool tensors)" : "");
     const int r = q.rank();
     if (k.shape()[r - 1] != q.shape()[r - 1] || k.shape()[r - 2] != v.shape()[r - 2])
       bad_input("query " + q.shape().to_string() + ", value " + v.shape().to_string() + " and key " +
@@ -569,6 +570,17 @@ class DotAttention final : public Layer {
   std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &masks) override {
     if (masks.empty()) return {};
     return {masks[0]};
+  }
+
+  // Keras's formula, (*query[:-1], value[-1]), without running the layer; flag shapes (scalars)
+  // may follow the inputs. A shape says nothing of a flag's value: the scores, [..., Tq, Tv] when a
+  // call asks for them, are not listed.
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    build(shapes);
+    const AttentionArgs<PartialShape> a = split(shapes);
+    PartialShape out(a.query->begin(), a.query->end() - 1);
+    out.push_back(a.value->back());
+    return {out};
   }
 
   void add_config(Config &c) const override {

@@ -431,8 +431,8 @@ class Normalization final : public Layer, public Adaptable {
       const int64_t axis = keep_axes_[keep_axes_.size() - i];
       const int64_t d = a.shape[n - i];
       if (d != 1 && d != broadcast_shape_[int(axis)])
-        bad_input("", key, " of shape ", tuple_string(a.shape),
-                  " does not broadcast to the kept axes' shape ", tuple_string(kept_shape_.to_vector()));
+        bad_input(key, " of shape ", tuple_string(a.shape), " does not broadcast to the kept axes' shape ",
+                  tuple_string(kept_shape_.to_vector()));
       expanded[size_t(axis)] = d;
     }
     const Tensor t = Tensor::from_data(DType::kFloat64, Shape(expanded), a.values.data(),

@@ -497,6 +497,12 @@ static void test_compute_output_shapes(void) {
   OK(kiln_layer_create(&attn, "Attention", NULL));
   OK(kiln_layer_compute_output_shapes(dims, 16, ranks, 4, &count, &total, attn, attn_in, three, 3));
   CHECK(count == 1 && ranks[0] == 3 && dims[0] == 2 && dims[1] == 3 && dims[2] == 6);
+  {
+    /* The scalar flag shapes may follow (Keras's formula: the query's shape, the value's dim). */
+    static const size_t with_flags[5] = {3, 3, 3, 0, 0};
+    OK(kiln_layer_compute_output_shapes(dims, 16, ranks, 4, &count, &total, attn, attn_in, with_flags, 5));
+    CHECK(count == 1 && ranks[0] == 3 && dims[2] == 6);
+  }
   OK(kiln_config_create(&c));
   OK(kiln_config_set_int(c, "units", 5));
   OK(kiln_config_set_bool(c, "return_state", true));

@@ -307,6 +307,7 @@ static void test_dot_attention(void) {
     {
       const float *w = fdata(at(out, 1)), *y = fdata(at(out, 0));
       int bad_weights = 0, bad_rows = 0;
+      CHECK(w && y);
       for (b = 0; w && y && b < 2; ++b)
         for (t = 0; t < 3; ++t) {
           float row = 0;

@@ -236,6 +236,16 @@ class DotAttentionTest(unittest.TestCase):
         self.assertEqual(layers.LSTM(4, return_state=True).compute_output_shape((None, 7, 3)),
                          [(None, 4), (None, 4), (None, 4)])
         self.assertEqual(layers.Dense(2).compute_output_shape((None, 5)), (None, 2))
+        # Keras's formula, with the value's dim and the flag shapes after the inputs.
+        self.assertEqual(layers.AdditiveAttention().compute_output_shape([(None, 3, 4), (None, 5, 6), (None, 5, 4), (),
+                                                                          ()]), (None, 3, 6))
+        with self.assertRaisesRegex(ValueError, "got a list of 1"):
+            layers.Attention()([self.q])
+        # An all-None mask list of another length than the inputs masks nothing, as Keras.
+        gap = layers.GlobalAveragePooling1D()
+        x = kiln.constant(self.v)
+        x._keras_mask = kiln.constant(self.vm)
+        np.testing.assert_allclose(gap(x, mask=[None, None]).numpy(), self.v.mean(1), rtol=1e-6)
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "score_mode is 'general'"):
             layers.Attention(score_mode="general")
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "key needs the query's dim"):

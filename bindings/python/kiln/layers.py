@@ -897,8 +897,11 @@ class Layer:
         mask_lst = None
         out, out_masks = ctypes.c_void_p(), ctypes.c_void_p()
         try:
-            # An explicit mask= is used as given (Keras): [None, None] masks nothing, whatever the
-            # inputs carry; without one, the inputs' own masks.
+            # An explicit mask= is used as given (Keras): all None masks this layer's inputs
+            # nothing, whatever they carry (a Sequential still carries masks between its layers);
+            # without one, the inputs' own masks.
+            if mask is not None and all(m is None for m in masks):
+                masks = [None] * len(xs)
             if mask is not None or any(m is not None for m in masks):
                 mask_lst = _to_list(masks)
                 opts.masks = mask_lst

@@ -71,8 +71,9 @@ class _DotAttention(_Builtin):
         return_attention_scores=False, use_causal_mask=False), as Keras; masks default to the inputs'
         _keras_mask."""
         if not isinstance(inputs, (list, tuple)) or not 2 <= len(inputs) <= 3:
+            got = ("a list of %d" % len(inputs)) if isinstance(inputs, (list, tuple)) else type(inputs).__name__
             raise ValueError("%s layer must be called on a list of inputs, namely [query, value] or "
-                             "[query, value, key]; got %r" % (self._class_name, type(inputs).__name__))
+                             "[query, value, key]; got %s" % (self._class_name, got))
         inputs = list(inputs)
         if mask is None:
             masks = [getattr(x, "_keras_mask", None) for x in inputs]
