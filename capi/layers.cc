@@ -78,7 +78,7 @@ void check_callback(kiln_status *st, const Layer &l, const char *hook) {
   std::string msg = kiln_status_get_message(st);
   kiln_status_free(st);
   if (code <= KILN_STATUS_OK || code > KILN_STATUS_INTERNAL) code = KILN_STATUS_INTERNAL;
-  fail(static_cast<Code>(code), "layer '", l.name(), "' (", l.class_name(), ") ", hook, ": ", msg);
+  fail(static_cast<Code>(code), l.describe(), " ", hook, ": ", msg);
 }
 
 // Masks as callbacks see them: one slot per input, empty where an input has none.
@@ -156,7 +156,7 @@ class CallbackLayer final : public Layer {
     }
     for (size_t i = 0; i < out.tensors.size(); ++i)
       if (!out.tensors[i].defined())
-        fail(Code::kInvalidArgument, "layer '", name(), "' (", class_name(), ") call: output ", i,
+        fail(Code::kInvalidArgument, describe(), " call: output ", i,
              " is an empty slot; every output needs a tensor");
     return std::move(out.tensors);
   }

@@ -132,6 +132,14 @@ bool flag_value(const Tensor *t) {
   return ops::cast(*t, DType::kFloat32).data<float>()[0] != 0.0f;
 }
 
+// Keras's causal mask, bool [t, s]: query position i attends to key positions j <= i.
+Tensor causal_mask(int64_t t, int64_t s) {
+  std::vector<uint8_t> lower(static_cast<size_t>(t * s));
+  for (int64_t i = 0; i < t; ++i)
+    for (int64_t j = 0; j < s; ++j) lower[size_t(i * s + j)] = j <= i;
+  return Tensor::from_data(DType::kBool, Shape{t, s}, lower.data(), lower.size());
+}
+
 constexpr const char *kMhaInputs = "query and value, optionally key and attention_mask";
 
 class MultiHeadAttention final : public Layer {
@@ -330,14 +338,7 @@ class MultiHeadAttention final : public Layer {
     if (causal) {
       if (attn_axes_.size() != 1)
         fail_layer(Code::kUnimplemented, "use_causal_mask needs one attention axis");
-      // Keras's causal mask: query position i attends to key positions j <= i.
-      std::vector<float> lower(static_cast<size_t>(t * s));
-      for (int64_t i = 0; i < t; ++i)
-        for (int64_t j = 0; j < s; ++j) lower[size_t(i * s + j)] = j <= i ? 1.0f : 0.0f;
-      Tensor c = ops::cast(
-          Tensor::from_data(DType::kFloat32, Shape({1, 1, t, s}), lower.data(), lower.size() * sizeof(float)),
-          dt);
-      and_in(c);
+      and_in(ops::reshape(ops::cast(causal_mask(t, s), dt), {1, 1, t, s}));
     }
     return m;
   }
@@ -543,10 +544,7 @@ class DotAttention final : public Layer {
       keep = ops::expand_dims(ops::cast(*vm, DType::kBool), -2);
     }
     if (flag_value(a.causal)) {
-      std::vector<uint8_t> lower(static_cast<size_t>(tq * tv));
-      for (int64_t i = 0; i < tq; ++i)
-        for (int64_t j = 0; j < tv; ++j) lower[size_t(i * tv + j)] = j <= i;
-      const Tensor causal = Tensor::from_data(DType::kBool, Shape{tq, tv}, lower.data(), lower.size());
+      const Tensor causal = causal_mask(tq, tv);
       keep = keep.defined() ? ops::logical_and(keep, causal) : causal;
     }
     if (keep.defined())  // Keras: where(padding, scores - 1e9, scores)

@@ -190,15 +190,12 @@ void Layer::check_input(size_t i, size_t count, int64_t rank, int64_t last,
   const InputSpec &spec = input_spec_;
   auto which = [&] { return count > 1 ? "input " + std::to_string(i) : std::string("input"); };
   if (spec.ndim >= 0 && rank != spec.ndim)
-    fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which(), " has shape ",
-         partial_shape_string(shape()), "; expected rank ", spec.ndim);
+    bad_input(which(), " has shape ", partial_shape_string(shape()), "; expected rank ", spec.ndim);
   if (spec.min_ndim >= 0 && rank < spec.min_ndim)
-    fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which(), " has shape ",
-         partial_shape_string(shape()), "; expected rank >= ", spec.min_ndim);
+    bad_input(which(), " has shape ", partial_shape_string(shape()), "; expected rank >= ", spec.min_ndim);
   if (spec.last_dim >= 0 && (rank == 0 || (last >= 0 && last != spec.last_dim)))
-    fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): ", which(), " has shape ",
-         partial_shape_string(shape()), "; expected the last axis to be ", spec.last_dim,
-         " (the layer was built for it)");
+    bad_input(which(), " has shape ", partial_shape_string(shape()), "; expected the last axis to be ",
+              spec.last_dim, " (the layer was built for it)");
 }
 
 void Layer::check_input_spec(const std::vector<PartialShape> &shapes) const {
@@ -299,16 +296,16 @@ std::vector<Tensor> Layer::checked_masks(const std::vector<Tensor> &inputs, cons
   if (!ctx.mask) return {};
   const std::vector<Tensor> &masks = *ctx.mask;
   if (masks.size() != inputs.size())
-    fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): got ", masks.size(), " masks for ",
-         inputs.size(), " inputs; expected one per input (an empty one for an input without a mask)");
+    bad_input("got ", masks.size(), " masks for ", inputs.size(),
+              " inputs; expected one per input (an empty one for an input without a mask)");
   if (raw_masks_) return masks;
   std::vector<Tensor> out(masks.size());
   for (size_t i = 0; i < masks.size(); ++i) {
     if (!masks[i].defined()) continue;
     const Shape &ms = masks[i].shape(), &xs = inputs[i].shape();
     if (!xs.starts_with(ms))
-      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): mask ", i, " has shape ",
-           ms.to_string(), "; expected the leading dims of input ", i, "'s shape ", xs.to_string());
+      bad_input("mask ", i, " has shape ", ms.to_string(), "; expected the leading dims of input ", i,
+                "'s shape ", xs.to_string());
     out[i] = masks[i].dtype() == DType::kBool
                  ? masks[i]
                  : ops::not_equal(masks[i], ops::zeros(Shape({}), masks[i].dtype()));
@@ -337,8 +334,7 @@ class EnclosingTraining {
 CallResult Layer::call(const std::vector<Tensor> &inputs, const CallContext &ctx) {
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].defined())
-      fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): input ", i,
-           " is empty (an undefined tensor); every input needs a tensor");
+      bad_input("input ", i, " is empty (an undefined tensor); every input needs a tensor");
   if (!built()) {
     std::vector<PartialShape> shapes;
     shapes.reserve(inputs.size());
@@ -417,8 +413,7 @@ bool Layer::fuses_with(const Layer &, const std::vector<Tensor> &) const { retur
 
 std::vector<Tensor> Layer::call_fused_impl(const std::vector<Tensor> &, const Layer &next,
                                            const CallContext &) {
-  fail(Code::kInternal, "layer '", name_, "' (", class_name_, ") does not fuse with layer '", next.name(),
-       "'");
+  fail(Code::kInternal, describe(), " does not fuse with layer '", next.name(), "'");
 }
 
 std::optional<DType> Layer::autocast_scope_dtype() const {
@@ -451,7 +446,7 @@ Tensor Layer::operator()(const Tensor &input, bool training) {
   ctx.training = training;
   std::vector<Tensor> out = (*this)({input}, ctx);
   if (out.size() != 1)
-    fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, ") returned ", out.size(),
+    fail(Code::kInvalidArgument, describe(), " returned ", out.size(),
          " outputs; expected one for a single-tensor call");
   return out[0];
 }
@@ -469,12 +464,10 @@ VariablePtr Layer::add_weight(const std::string &name, const Shape &shape, DType
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (built_)
-      fail(Code::kFailedPrecondition, "layer '", name_, "' (", class_name_, "): add_weight('", name,
-           "') after the layer was built; create weights in __init__ or build");
+      fail_layer(Code::kFailedPrecondition, "add_weight('", name,
+                 "') after the layer was built; create weights in __init__ or build");
     for (const Weight &w : weights_)
-      if (w.name == name)
-        fail(Code::kInvalidArgument, "layer '", name_, "' (", class_name_, "): add_weight: a weight named '", name,
-             "' already exists in this layer");
+      if (w.name == name) bad_input("add_weight: a weight named '", name, "' already exists in this layer");
   }
   Tensor init = initializer(shape, dtype);
   if (init.shape() != shape || init.dtype() != dtype)
@@ -492,9 +485,8 @@ void Layer::track_variable(const VariablePtr &variable, const std::string &name)
   require_utf8(name, "Layer.track_variable", "the name");
   std::lock_guard<std::mutex> lock(mu_);
   if (built_)
-    fail(Code::kFailedPrecondition, "layer '", name_, "' (", class_name_, "): cannot track the variable '",
-         variable->name(), "' as '", name,
-         "' after the layer was built; create weights in __init__ or build");
+    fail_layer(Code::kFailedPrecondition, "cannot track the variable '", variable->name(), "' as '", name,
+               "' after the layer was built; create weights in __init__ or build");
   for (const Weight &w : weights_)
     if (w.variable == variable) return;
   const Weight weight{variable, name, nullptr, variable->trainable()};
@@ -522,8 +514,8 @@ void Layer::track(const LayerPtr &layer, const std::string &attribute) {
            "' would make a layer its own sub-layer");
   std::lock_guard<std::mutex> lock(mu_);
   if (built_ && !building_)
-    fail(Code::kFailedPrecondition, "layer '", name_, "' (", class_name_, "): cannot track the new sub-layer '",
-         layer->name(), "' after the layer was built");
+    fail_layer(Code::kFailedPrecondition, "cannot track the new sub-layer '", layer->name(),
+               "' after the layer was built");
   if (!attribute.empty()) {
     // The attribute now names this layer; what it or its elements named before is dropped, and
     // so is a path it now sits below ("blocks" when "blocks/0" comes).

@@ -16,11 +16,6 @@ namespace {
 
 constexpr float kNegInf = -1e10f;  // Keras's metrics_utils.NEG_INF
 
-Tensor vector_tensor(const std::vector<float> &v) {
-  return Tensor::from_data(DType::kFloat32, Shape{static_cast<int64_t>(v.size())}, v.data(),
-                           v.size() * sizeof(float));
-}
-
 struct Counts {
   std::vector<double> tp, fp, tn, fn;
 };
@@ -185,6 +180,49 @@ void add_to(const VariablePtr &v, const std::vector<double> &d) {
 
 double divide_no_nan(double a, double b) { return b == 0 ? 0.0 : a / b; }
 
+// One threshold's result as a scalar, several as a vector (Keras's metrics with `thresholds`).
+Tensor scalar_or_vector(const std::vector<float> &v) {
+  return v.size() == 1 ? Tensor::scalar(v[0]) : vector_tensor(v);
+}
+
+// Keras's n evenly spaced thresholds: first, (i + 1) / (n - 1) for i < n - 2, then last (n >= 2).
+std::vector<float> evenly_spaced(int64_t n, float first, float last) {
+  std::vector<float> t{first};
+  for (int64_t i = 0; i < n - 2; ++i) t.push_back(static_cast<float>((i + 1) * 1.0 / double(n - 1)));
+  t.push_back(last);
+  return t;
+}
+
+// The four confusion counts kept as state (AUC and the ...At... metrics), under Keras's names
+// and in its order: made by add_counts, added to by accumulate, read by read_counts.
+class ConfusionState : public Metric {
+ protected:
+  using Metric::Metric;
+  struct Values {
+    std::vector<float> tp, fp, tn, fn;
+  };
+  void add_counts(const Shape &s) {
+    tp_ = add_variable("true_positives", s);
+    fp_ = add_variable("false_positives", s);
+    tn_ = add_variable("true_negatives", s);
+    fn_ = add_variable("false_negatives", s);
+  }
+  bool has_counts() const { return tp_ != nullptr; }
+  void accumulate(const Counts &c) {
+    add_to(tp_, c.tp);
+    add_to(fp_, c.fp);
+    add_to(tn_, c.tn);
+    add_to(fn_, c.fn);
+  }
+  Values read_counts() const {
+    return {host_values<float>(tp_->peek()), host_values<float>(fp_->peek()), host_values<float>(tn_->peek()),
+            host_values<float>(fn_->peek())};
+  }
+
+ private:
+  VariablePtr tp_, fp_, tn_, fn_;
+};
+
 std::vector<float> parse_thresholds(ConfigReader &r, float default_threshold, Config &raw) {
   std::vector<float> t;
   if (!r.has("thresholds")) {
@@ -243,7 +281,7 @@ class PrecisionRecall final : public Metric {
     std::vector<float> r(tp.size());
     for (size_t i = 0; i < tp.size(); ++i)
       r[i] = static_cast<float>(divide_no_nan(tp[i], double(tp[i]) + o[i]));
-    return r.size() == 1 ? Tensor::scalar(r[0]) : vector_tensor(r);
+    return scalar_or_vector(r);
   }
   void add_config(Config &c) const override { c.update(raw_); }
 
@@ -284,10 +322,7 @@ class ConditionCount final : public Metric {
         return add_to(accumulator_, c.fn);
     }
   }
-  Tensor result_impl() const override {
-    const std::vector<float> v = host_values<float>(accumulator_->peek());
-    return v.size() == 1 ? Tensor::scalar(v[0]) : vector_tensor(v);
-  }
+  Tensor result_impl() const override { return scalar_or_vector(host_values<float>(accumulator_->peek())); }
   void add_config(Config &c) const override { c.update(raw_); }
 
  private:
@@ -321,10 +356,10 @@ constexpr AtConstraintKind kRecallAtPrecision{"RecallAtPrecision", "recall_at_pr
 // Each confusion variable holds at most this many counts (256 MiB of float32; four of them).
 constexpr int64_t kMaxConfusionCounts = int64_t{1} << 26;
 
-class AtConstraint final : public Metric {
+class AtConstraint final : public ConfusionState {
  public:
   AtConstraint(ConfigReader &r, const AtConstraintKind &kind)
-      : Metric(kind.class_name, r, kind.default_name), kind_(kind) {
+      : ConfusionState(kind.class_name, r, kind.default_name), kind_(kind) {
     if (!r.has(kind.key))
       fail(Code::kInvalidArgument, kind.class_name, ": config needs '", kind.key, "', a number in [0, 1]");
     value_ = r.get_float(kind.key, 0.0);
@@ -339,32 +374,21 @@ class AtConstraint final : public Metric {
     r.finish();
     if (num_thresholds_ == 1) {
       thresholds_ = {0.5f};
-    } else {  // as Keras: [0.0] + [(i + 1) / (n - 1) for i in range(n - 2)] + [1.0], its bucketed path
-      thresholds_.push_back(0.0f);
-      for (int64_t i = 0; i < num_thresholds_ - 2; ++i)
-        thresholds_.push_back(static_cast<float>((i + 1) * 1.0 / double(num_thresholds_ - 1)));
-      thresholds_.push_back(1.0f);
+    } else {  // as Keras: 0, ..., 1, counted by its bucketed path
+      thresholds_ = evenly_spaced(num_thresholds_, 0.0f, 1.0f);
       evenly_ = true;
     }
-    const Shape s{static_cast<int64_t>(thresholds_.size())};
-    tp_ = add_variable("true_positives", s);
-    fp_ = add_variable("false_positives", s);
-    tn_ = add_variable("true_negatives", s);
-    fn_ = add_variable("false_negatives", s);
+    add_counts(Shape{static_cast<int64_t>(thresholds_.size())});
   }
 
  protected:
   void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
-    const Counts c =
-        confusion(y_true, y_pred, sample_weight, {thresholds_, std::nullopt, class_id_, evenly_}, name());
-    add_to(tp_, c.tp);
-    add_to(fp_, c.fp);
-    add_to(tn_, c.tn);
-    add_to(fn_, c.fn);
+    accumulate(
+        confusion(y_true, y_pred, sample_weight, {thresholds_, std::nullopt, class_id_, evenly_}, name()));
   }
   Tensor result_impl() const override {
-    const std::vector<float> tp = host_values<float>(tp_->peek()), fp = host_values<float>(fp_->peek()),
-                             tn = host_values<float>(tn_->peek()), fn = host_values<float>(fn_->peek());
+    const Values counts = read_counts();
+    const std::vector<float> &tp = counts.tp, &fp = counts.fp, &tn = counts.tn, &fn = counts.fn;
     auto ratio = [](float a, float b) { return b == 0.0f ? 0.0f : a / b; };  // float32, as Keras
     auto rate = [&](Rate which, size_t i) {
       switch (which) {
@@ -379,10 +403,11 @@ class AtConstraint final : public Metric {
       return 0.0f;
     };
     const float value = static_cast<float>(value_);
-    float best = 0.0f;  // Keras's max(where(feasible, dependent, 0), initial=0)
+    float best = 0.0f;  // Keras's max(where(feasible, dependent, 0), initial=0); a NaN propagates
     for (size_t i = 0; i < tp.size(); ++i) {
       const float d = rate(kind_.constrained, i) >= value ? rate(kind_.dependent, i) : 0.0f;
-      if (d > best || std::isnan(d)) best = std::isnan(best) ? best : d;
+      if (std::isnan(d)) return Tensor::scalar(d);
+      best = std::max(best, d);
     }
     return Tensor::scalar(best);
   }
@@ -397,7 +422,6 @@ class AtConstraint final : public Metric {
   std::optional<int64_t> class_id_;
   bool evenly_ = false;
   std::vector<float> thresholds_;
-  VariablePtr tp_, fp_, tn_, fn_;
 };
 
 // Keras's AUC: confusion counts at num_thresholds thresholds, then a Riemann sum of the ROC, PR or PR-gain
@@ -405,9 +429,9 @@ class AtConstraint final : public Metric {
 // counts are kept per label ([thresholds, labels]) and the result is the mean of the labels' AUCs,
 // or their label_weights-weighted mean; without it, label_weights weigh the columns of y_pred's
 // last axis in the counts.
-class AUC final : public Metric {
+class AUC final : public ConfusionState {
  public:
-  explicit AUC(ConfigReader &r) : Metric("AUC", r, "auc") {
+  explicit AUC(ConfigReader &r) : ConfusionState("AUC", r, "auc") {
     int64_t n = r.get_int("num_thresholds", 200);
     curve_ = r.get_string("curve", "ROC");
     for (char &ch : curve_) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -456,10 +480,7 @@ class AUC final : public Metric {
       if (n > kMaxConfusionCounts)
         fail(Code::kInvalidArgument, "AUC: num_thresholds is ", n, "; expected at most ", kMaxConfusionCounts,
              " (each of the four confusion counts holds one float32 per threshold)");
-      thresholds_.push_back(0.0f - eps);
-      for (int64_t i = 0; i < n - 2; ++i)
-        thresholds_.push_back(static_cast<float>((i + 1) * 1.0 / double(n - 1)));
-      thresholds_.push_back(1.0f + eps);
+      thresholds_ = evenly_spaced(n, 0.0f - eps, 1.0f + eps);
     }
     r.finish();
     if (!multi_label_)
@@ -478,7 +499,7 @@ class AUC final : public Metric {
       const int64_t labels = y_pred.shape()[1];
       if (labels < 1)
         fail(Code::kInvalidArgument, name(), ": y_pred ", y_pred.description(), " has no labels");
-      if (!tp_) {
+      if (!has_counts()) {
         check_label_weights(labels);
         build(labels);
       } else if (labels != labels_) {
@@ -492,16 +513,12 @@ class AUC final : public Metric {
     ConfusionSpec spec{thresholds_, std::nullopt, std::nullopt, evenly_};
     spec.multi_label = multi_label_;
     if (label_weights_ && !multi_label_) spec.label_weights = &*label_weights_;
-    Counts c = confusion(y_true, p, sample_weight, spec, name());
-    add_to(tp_, c.tp);
-    add_to(fp_, c.fp);
-    add_to(tn_, c.tn);
-    add_to(fn_, c.fn);
+    accumulate(confusion(y_true, p, sample_weight, spec, name()));
   }
   Tensor result_impl() const override {
-    if (!tp_) return Tensor::scalar(0.0f);  // multi_label before its first update
-    const std::vector<float> tp = host_values<float>(tp_->peek()), fp = host_values<float>(fp_->peek()),
-                             tn = host_values<float>(tn_->peek()), fn = host_values<float>(fn_->peek());
+    if (!has_counts()) return Tensor::scalar(0.0f);  // multi_label before its first update
+    const Values counts = read_counts();
+    const std::vector<float> &tp = counts.tp, &fp = counts.fp, &tn = counts.tn, &fn = counts.fn;
     const size_t labels = multi_label_ ? static_cast<size_t>(labels_) : 1, n = tp.size() / labels;
     std::vector<double> by_label(labels);
     for (size_t l = 0; l < labels; ++l) {
@@ -577,11 +594,7 @@ class AUC final : public Metric {
            kMaxConfusionCounts,
            " float32 counts in each of the four confusion variables; expected fewer thresholds or labels");
     labels_ = labels;
-    const Shape s = multi_label_ ? Shape{t, labels} : Shape{t};
-    tp_ = add_variable("true_positives", s);
-    fp_ = add_variable("false_positives", s);
-    tn_ = add_variable("true_negatives", s);
-    fn_ = add_variable("false_negatives", s);
+    add_counts(multi_label_ ? Shape{t, labels} : Shape{t});
   }
   // With multi_label, label_weights weigh the labels' AUCs: one per label (or one for all).
   void check_label_weights(int64_t labels) const {
@@ -597,7 +610,6 @@ class AUC final : public Metric {
   int64_t labels_ = 0;
   std::optional<std::vector<double>> explicit_thresholds_, label_weights_;
   std::vector<float> thresholds_;
-  VariablePtr tp_, fp_, tn_, fn_;
 };
 
 }  // namespace

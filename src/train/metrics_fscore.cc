@@ -106,9 +106,7 @@ class FBetaScore final : public Metric {
       const float precision = tp[i] / (tp[i] + fp[i] + kEpsilon), recall = tp[i] / (tp[i] + fn[i] + kEpsilon);
       score[i] = precision * recall / (b2 * precision + recall + kEpsilon) * scale;
     }
-    if (!average_)
-      return Tensor::from_data(DType::kFloat32, Shape{static_cast<int64_t>(score.size())}, score.data(),
-                               score.size() * sizeof(float));
+    if (!average_) return vector_tensor(score);
     float total = 0.0f;
     if (*average_ == "weighted") {
       float weight_sum = 0.0f;

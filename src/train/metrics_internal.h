@@ -31,6 +31,12 @@ MetricPtr make_precision_at_recall(ConfigReader &r);
 MetricPtr make_recall_at_precision(ConfigReader &r);
 MetricPtr make_r2_score(ConfigReader &r);
 
+// A float32 vector tensor of v's values (a metric's per-threshold or per-class result).
+inline Tensor vector_tensor(const std::vector<float> &v) {
+  return Tensor::from_data(DType::kFloat32, Shape{static_cast<int64_t>(v.size())}, v.data(),
+                           v.size() * sizeof(float));
+}
+
 // t as float32 (itself when it is).
 inline Tensor f32(const Tensor &t) {
   return t.dtype() == DType::kFloat32 ? t : ops::cast(t, DType::kFloat32);

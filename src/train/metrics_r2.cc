@@ -110,9 +110,7 @@ class R2Score final : public Metric {
     const float n = host_values<float>(num_samples_->peek())[0], k = static_cast<float>(num_regressors_);
     if (num_regressors_ != 0 && k < n - 1.0f)
       for (float &v : score) v = 1.0f - (1.0f - v) * (n - 1.0f) / (n - k - 1.0f);
-    if (!aggregation_)
-      return Tensor::from_data(DType::kFloat32, Shape{static_cast<int64_t>(score.size())}, score.data(),
-                               score.size() * sizeof(float));
+    if (!aggregation_) return vector_tensor(score);
     return Tensor::scalar(score[0]);
   }
 

@@ -75,19 +75,17 @@ class _DotAttention(_Builtin):
             raise ValueError("%s layer must be called on a list of inputs, namely [query, value] or "
                              "[query, value, key]; got %s" % (self._class_name, got))
         inputs = list(inputs)
-        if mask is None:
-            masks = [getattr(x, "_keras_mask", None) for x in inputs]
-        else:
+        if mask is not None:  # else Layer.__call__ takes the inputs' own masks
             if not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3:
                 raise ValueError("%s layer mask must be a list, namely [query_mask, value_mask]" % self._class_name)
-            masks = list(mask) + [None] * (len(inputs) - len(mask))
-            masks = masks[:len(inputs)]
+            mask = list(mask)[:len(inputs)]
         if return_attention_scores or use_causal_mask:
             inputs.append(constant(bool(return_attention_scores), dtype="bool"))
         if use_causal_mask:
             inputs.append(constant(True, dtype="bool"))
-        masks += [None] * (len(inputs) - len(masks))
-        out = Layer.__call__(self, inputs, training=training, mask=masks)
+        if mask is not None:  # empty slots for the key and the flags
+            mask += [None] * (len(inputs) - len(mask))
+        out = Layer.__call__(self, inputs, training=training, mask=mask)
         return tuple(out) if return_attention_scores else out
 
 
@@ -156,8 +154,8 @@ def dot(inputs, axes=-1, **kwargs):
     """keras.layers.dot(inputs, axes=-1, normalize=False, **kwargs): Dot(axes, ...)(inputs)."""
     return Dot(axes=axes, **kwargs)(list(inputs))
 
-_CLASSES = (MultiHeadAttention, Attention, AdditiveAttention, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot, Permute,
-            RepeatVector)
+_CLASSES = (MultiHeadAttention, Attention, AdditiveAttention, Add, Subtract, Multiply, Average, Maximum, Minimum,
+            Concatenate, Dot, Permute, RepeatVector)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
 __all__ = [c.__name__ for c in _CLASSES] + ["add", "subtract", "multiply", "average", "maximum", "minimum",

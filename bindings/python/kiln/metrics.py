@@ -124,7 +124,6 @@ F1Score = _metric_class("F1Score", [("average", None), ("threshold", None)] + _N
                         "keras.metrics.F1Score: FBetaScore with beta 1.")
 
 
-
 def _count_class(class_name):
     return _metric_class(class_name, [("thresholds", None)] + _ND,
                          "keras.metrics.%s: the (weighted) count at each threshold (a prediction above it is "
