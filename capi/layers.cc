@@ -243,6 +243,21 @@ kiln_status *kiln_layer_create(kiln_layer **out, const char *class_name, const k
   KILN_CAPI_END
 }
 
+kiln_status *kiln_layer_create_around(kiln_layer **out, const char *class_name, const kiln_config *config,
+                                      kiln_layer *const *layers, size_t num_layers) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(class_name, __func__, "class_name");
+  if (num_layers == 0)
+    fail(Code::kInvalidArgument, __func__, ": num_layers is 0; expected at least one layer (the cell)");
+  require_not_null(layers, __func__, "layers");
+  std::vector<LayerPtr> given;
+  for (size_t i = 0; i < num_layers; ++i)
+    given.push_back(layer_of(layers[i], __func__, ("layers[" + std::to_string(i) + "]").c_str()));
+  *out = new_layer(kiln::layers::create_layer_around(class_name, config_or_empty(config), given));
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_layer_deserialize(kiln_layer **out, const kiln_config *serialized) {
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");
@@ -399,6 +414,25 @@ bool kiln_layer_get_supports_masking(const kiln_layer *layer) {
 kiln_status *kiln_layer_set_supports_masking(kiln_layer *layer, bool supports_masking) {
   KILN_CAPI_BEGIN
   layer_of(layer, __func__)->set_supports_masking(supports_masking);
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_get_state_size(int64_t *out, size_t capacity, size_t *out_count,
+                                       const kiln_layer *layer) {
+  KILN_CAPI_BEGIN
+  require_not_null(out_count, __func__, "out_count");
+  const std::vector<int64_t> sizes = layer_of(layer, __func__)->state_size();
+  if (capacity > 0) require_not_null(out, __func__, "out");
+  for (size_t i = 0; i < capacity && i < sizes.size(); ++i) out[i] = sizes[i];
+  *out_count = sizes.size();
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_set_state_size(kiln_layer *layer, const int64_t *sizes, size_t count) {
+  KILN_CAPI_BEGIN
+  const LayerPtr &l = layer_of(layer, __func__);
+  if (count > 0) require_not_null(sizes, __func__, "sizes");
+  l->set_state_size(count > 0 ? std::vector<int64_t>(sizes, sizes + count) : std::vector<int64_t>{});
   KILN_CAPI_END
 }
 

@@ -1611,6 +1611,16 @@ class Layer : public detail::handle<kiln_layer> {
     detail::check(kiln_layer_create(&h, class_name.c_str(), config.get()));
     return Layer(h);
   }
+  /// A built-in layer made around these layer objects, not copies (kiln_layer_create_around):
+  /// "RNN" (its cell; several are stacked) and "StackedRNNCells".
+  static Layer create_around(const std::string &class_name, const std::vector<Layer> &layers,
+                             const Config &config = Config()) {
+    std::vector<kiln_layer *> hs;
+    for (const Layer &l : layers) hs.push_back(l.get());
+    kiln_layer *h = nullptr;
+    detail::check(kiln_layer_create_around(&h, class_name.c_str(), config.get(), hs.data(), hs.size()));
+    return Layer(h);
+  }
   /// From Keras's serialized form {"class_name": ..., "config": {...}}.
   static Layer deserialize(const Config &serialized) {
     kiln_layer *h = nullptr;
@@ -1747,6 +1757,38 @@ class Layer : public detail::handle<kiln_layer> {
       at += out_ranks[i];
     }
     return shapes;
+  }
+
+  /// Keras's cell state_size: the sizes of the states a cell takes after its input and returns
+  /// after its output (LSTMCell: {units, units}); empty for a layer that is no cell.
+  Dims state_size() const {
+    size_t count = 0;
+    Dims out(8);
+    detail::check(kiln_layer_get_state_size(out.data(), out.size(), &count, get()));
+    if (count > out.size()) {
+      out.resize(count);
+      detail::check(kiln_layer_get_state_size(out.data(), out.size(), &count, get()));
+    }
+    out.resize(count);
+    return out;
+  }
+  /// Makes a custom layer a recurrent cell (Keras's `self.state_size = ...`): its call then takes
+  /// {input, states...} and returns {output, new states...}, and layers::RNN runs it.
+  void set_state_size(const Dims &sizes) {
+    detail::check(kiln_layer_set_state_size(get(), sizes.data(), sizes.size()));
+  }
+  /// Keras's cell call, cell(x, states): the output and the new states.
+  std::pair<Tensor, std::vector<Tensor>> call_cell(const Tensor &x, const std::vector<Tensor> &states,
+                                                   std::optional<bool> training = std::nullopt) {
+    std::vector<Tensor> in{x};
+    in.insert(in.end(), states.begin(), states.end());
+    std::vector<Tensor> out = (*this)(in, training);
+    if (out.empty())
+      throw Error(KILN_STATUS_INVALID_ARGUMENT,
+                  "layer '" + name() + "' (" + class_name() + ") returned no outputs");
+    Tensor y = out.front();
+    out.erase(out.begin());
+    return {y, out};
   }
 
   /// Depth first, creation order (Keras's order).
@@ -2428,22 +2470,64 @@ struct RecurrentOptions {
   std::string name;
 };
 namespace detail {
-inline Layer recurrent(const char *cls, int64_t units, const RecurrentOptions &o) {
+// A recurrent layer (cell false) or its cell (cls "SimpleRNNCell" ...: without the loop's keys).
+inline Layer recurrent(const char *cls, int64_t units, const RecurrentOptions &o, bool cell = false) {
   Config c;
   c.set("units", units).set("activation", o.activation).set("use_bias", o.use_bias);
-  if (std::string(cls) != "SimpleRNN") c.set("recurrent_activation", o.recurrent_activation);
-  if (std::string(cls) == "LSTM") c.set("unit_forget_bias", o.unit_forget_bias);
-  if (std::string(cls) == "GRU") c.set("reset_after", o.reset_after);
+  const std::string kind = cell ? std::string(cls, std::strlen(cls) - 4) : std::string(cls);
+  if (kind != "SimpleRNN") c.set("recurrent_activation", o.recurrent_activation);
+  if (kind == "LSTM") c.set("unit_forget_bias", o.unit_forget_bias);
+  if (kind == "GRU") c.set("reset_after", o.reset_after);
   c.set("kernel_initializer", o.kernel_initializer).set("recurrent_initializer", o.recurrent_initializer);
   c.set("bias_initializer", o.bias_initializer).set("dropout", o.dropout);
-  c.set("recurrent_dropout", o.recurrent_dropout).set("return_sequences", o.return_sequences);
-  c.set("return_state", o.return_state).set("go_backwards", o.go_backwards);
-  c.set("zero_output_for_mask", o.zero_output_for_mask);
+  c.set("recurrent_dropout", o.recurrent_dropout);
+  if (!cell) {
+    c.set("return_sequences", o.return_sequences).set("return_state", o.return_state);
+    c.set("go_backwards", o.go_backwards).set("zero_output_for_mask", o.zero_output_for_mask);
+  }
   if (o.seed >= 0) c.set("seed", o.seed);
   set_if(c, "name", o.name);
   return Layer::create(cls, c);
 }
 }  // namespace detail
+/// keras.layers.SimpleRNNCell / GRUCell / LSTMCell(units): one step of the layer, for layers::RNN or
+/// to call alone: cell.call_cell(x, {h}) (LSTMCell: {h, c}) gives the output and the new states.
+/// The options' cell arguments apply (return_sequences and the other loop options do not).
+inline Layer SimpleRNNCell(int64_t units, const RecurrentOptions &o = {}) {
+  return detail::recurrent("SimpleRNNCell", units, o, true);
+}
+inline Layer GRUCell(int64_t units, const RecurrentOptions &o = {}) {
+  return detail::recurrent("GRUCell", units, o, true);
+}
+inline Layer LSTMCell(int64_t units, const RecurrentOptions &o = {}) {
+  return detail::recurrent("LSTMCell", units, o, true);
+}
+/// keras.layers.StackedRNNCells(cells): the cells run one after the other in each step; its states
+/// are the cells' states one after the other.
+inline Layer StackedRNNCells(const std::vector<Layer> &cells, const std::string &name = "") {
+  Config c;
+  detail::set_if(c, "name", name);
+  return Layer::create_around("StackedRNNCells", cells, c);
+}
+/// keras.layers.RNN's own options, with Keras's defaults.
+struct RNNOptions {
+  bool return_sequences = false;  ///< every step's output [B, T, ...], else the last
+  bool return_state = false;      ///< the final states follow the output
+  bool go_backwards = false;
+  bool zero_output_for_mask = false;
+  std::string name;
+};
+/// keras.layers.RNN(cell): runs the cell (this object, not a copy) over the time steps of
+/// [sequences] or [sequences, initial states...]. The cell is a built-in cell or any layer with a
+/// state size (Layer::set_state_size) whose call takes {x, states...} and returns {output, states...}.
+inline Layer RNN(const std::vector<Layer> &cells, const RNNOptions &o = {}) {
+  Config c;
+  c.set("return_sequences", o.return_sequences).set("return_state", o.return_state);
+  c.set("go_backwards", o.go_backwards).set("zero_output_for_mask", o.zero_output_for_mask);
+  detail::set_if(c, "name", o.name);
+  return Layer::create_around("RNN", cells, c);
+}
+inline Layer RNN(const Layer &cell, const RNNOptions &o = {}) { return RNN(std::vector<Layer>{cell}, o); }
 /// keras.layers.SimpleRNN(units): h = activation(x @ kernel + bias + h @ recurrent_kernel) per step.
 /// Call it on [sequences] or [sequences, h0]; a mask on the sequences skips steps.
 inline Layer SimpleRNN(int64_t units, const RecurrentOptions &o = {}) {

@@ -65,6 +65,17 @@ typedef enum kiln_variables_kind {
 /// the key. Ownership: *out is new, free with kiln_layer_free; config stays the caller's.
 /// Thread-safety: safe.
 KILN_API kiln_status *kiln_layer_create(kiln_layer **out, const char *class_name, const kiln_config *config);
+/// A built-in layer made around the layer objects given, not copies of them, as Keras's RNN(cell)
+/// holds the cell it is given: "RNN" (one cell; several are stacked in a StackedRNNCells) and
+/// "StackedRNNCells" (its cells). A cell is a built-in cell ("SimpleRNNCell", "GRUCell",
+/// "LSTMCell", "StackedRNNCells") or any layer with a state size (kiln_layer_set_state_size) whose
+/// call takes [input, states...] and returns [output, new states...]. config holds the class's
+/// other keys (RNN: return_sequences, return_state, go_backwards, zero_output_for_mask, name ...)
+/// or is NULL. Other classes, NULL or no layers are INVALID_ARGUMENT. Ownership: *out is new; the
+/// layers stay the caller's handles (the new layer holds the objects too). Thread-safety: safe.
+KILN_API kiln_status *kiln_layer_create_around(kiln_layer **out, const char *class_name,
+                                               const kiln_config *config, kiln_layer *const *layers,
+                                               size_t num_layers);
 /// A layer from Keras's serialized form {"class_name": ..., "config": {...}} (Keras
 /// deserialize / from_config). Ownership: *out is new.
 KILN_API kiln_status *kiln_layer_deserialize(kiln_layer **out, const kiln_config *serialized);
@@ -174,6 +185,16 @@ KILN_API bool kiln_layer_get_supports_masking(const kiln_layer *layer);
 /// and computes no mask of its own passes its inputs' masks on. Ownership: nothing changes hands.
 /// Thread-safety: safe; calls already running see either value.
 KILN_API kiln_status *kiln_layer_set_supports_masking(kiln_layer *layer, bool supports_masking);
+/// Keras's cell state_size: the sizes of the states a cell's call takes after its input and returns
+/// after its output (each state [batch, size]). Built-in cells report their own; a custom layer
+/// reports what kiln_layer_set_state_size gave it; other layers none. Writes the sizes to
+/// out[0..capacity) and their number to *out_count (0: not a cell); capacity 0 learns the count.
+KILN_API kiln_status *kiln_layer_get_state_size(int64_t *out, size_t capacity, size_t *out_count,
+                                                const kiln_layer *layer);
+/// Makes a custom layer a recurrent cell with states of these sizes (Keras's `self.state_size =
+/// ...`), so RNN can run it; count 0 makes it no cell. A size <= 0 is INVALID_ARGUMENT. A built-in
+/// layer's own state size does not change. Ownership: sizes stays the caller's. Thread-safety: safe.
+KILN_API kiln_status *kiln_layer_set_state_size(kiln_layer *layer, const int64_t *sizes, size_t count);
 /// compute_output_shape for one input: writes the output's dims (-1 for unknown) to
 /// out_dims[0..capacity) and its rank to *out_rank.
 KILN_API kiln_status *kiln_layer_compute_output_shape(int64_t *out_dims, size_t capacity, size_t *out_rank,

@@ -3,7 +3,9 @@
 // static library drops object files that only hold static registrars).
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "layers/layer.h"
 
@@ -12,6 +14,10 @@ namespace kiln::layers {
 void register_builtin_layers();  // idempotent, thread-safe
 // Adds to the registry without triggering the built-ins (what their registrars call).
 void add_layer_factory(const std::string &class_name, LayerFactory factory);
+// A built-in class made around layer objects given to it, not copies (Keras's RNN(cell) holds
+// the cell it is given): RNN and StackedRNNCells. config holds the class's other keys.
+using LayerAroundFactory = std::function<LayerPtr(const Config &config, const std::vector<LayerPtr> &layers)>;
+void add_layer_around_factory(const std::string &class_name, LayerAroundFactory factory);
 
 template <typename L>
 void register_class(const char *name) {
@@ -27,7 +33,7 @@ void register_merge_layers();          // merge_layers.cc: Add ... Concatenate, 
 void register_activation_layers();     // activation_layers.cc: ReLU, LeakyReLU, ELU, Softmax, PReLU
 void register_reshaping_layers();      // reshaping_layers.cc: ZeroPadding, Cropping, UpSampling 1D-3D
 void register_noise_layers();          // noise_layers.cc: GaussianNoise, GaussianDropout, SpatialDropout
-void register_recurrent_layers();      // recurrent_layers.cc: SimpleRNN, GRU, LSTM
+void register_recurrent_layers();      // recurrent_layers.cc: SimpleRNN, GRU, LSTM, their cells, RNN
 void register_wrapper_layers();        // wrapper_layers.cc: Bidirectional, TimeDistributed
 
 }  // namespace kiln::layers

@@ -436,6 +436,24 @@ std::vector<Tensor> Layer::compute_mask(const std::vector<Tensor> &,
   return previous_masks;
 }
 
+std::vector<int64_t> Layer::state_size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_size_;
+}
+
+int64_t Layer::output_size() const {
+  const std::vector<int64_t> s = state_size();
+  if (s.empty()) bad_input("is not a recurrent cell (it has no state_size)");
+  return s[0];
+}
+
+void Layer::set_state_size(std::vector<int64_t> sizes) {
+  for (size_t i = 0; i < sizes.size(); ++i)
+    if (sizes[i] <= 0) bad_input("state_size[", i, "] is ", sizes[i], "; expected a positive size");
+  std::lock_guard<std::mutex> lock(mu_);
+  state_size_ = std::move(sizes);
+}
+
 const Tensor *input_mask(const CallContext &ctx, size_t i) {
   if (!ctx.mask || i >= ctx.mask->size() || !(*ctx.mask)[i].defined()) return nullptr;
   return &(*ctx.mask)[i];
@@ -792,6 +810,32 @@ LayerPtr create_layer(const std::string &class_name, const Config &config) {
     fail(Code::kNotFound, "unknown layer class '", class_name, "'; known: ", known);
   }
   return factory(config);
+}
+
+namespace {
+FactoryRegistry<LayerAroundFactory> &around_registry() {
+  static auto *r = new FactoryRegistry<LayerAroundFactory>;
+  return *r;
+}
+}  // namespace
+
+void add_layer_around_factory(const std::string &class_name, LayerAroundFactory factory) {
+  around_registry().set(class_name, std::move(factory));
+}
+
+LayerPtr create_layer_around(const std::string &class_name, const Config &config,
+                             const std::vector<LayerPtr> &layers) {
+  register_builtin_layers();
+  const LayerAroundFactory factory = around_registry().get(class_name);
+  if (!factory) {
+    std::string known;
+    for (const std::string &n : around_registry().names()) known += (known.empty() ? "" : ", ") + n;
+    fail(Code::kInvalidArgument, "layer class '", class_name,
+         "' is not made around given layers; classes that are: ", known);
+  }
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (!layers[i]) fail(Code::kInvalidArgument, class_name, ": layer ", i, " is null");
+  return factory(config, layers);
 }
 
 Config serialize_layer(const Layer &layer) {

@@ -251,6 +251,16 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   const InputSpec &input_spec() const { return input_spec_; }
 
+  // Keras's RNN cell protocol. A cell's call takes its input then its states ([x, s0, s1, ...]) and
+  // returns its output then the new states ([y, s0', s1', ...]); state_size gives the states' sizes
+  // (each state is [batch, size]), empty for a layer that is not a cell. Built-in cells report
+  // their own; any other layer reports what set_state_size gave it (a custom cell's
+  // `self.state_size = ...`). output_size is Keras's: the output's size, by default state_size's first.
+  virtual std::vector<int64_t> state_size() const;
+  virtual int64_t output_size() const;
+  // Every size must be positive (INVALID_ARGUMENT otherwise); an empty list makes the layer no cell.
+  void set_state_size(std::vector<int64_t> sizes);
+
   // State a part of the library above layers keeps on this layer, opaque here: train/ keeps a
   // model's compile state in it (optimizer, losses, metrics, stop_training), so a model handle
   // carries it to every API. It must not hold a strong reference back to this layer.
@@ -342,6 +352,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::vector<PartialShape> output_shapes_;
   std::shared_ptr<void> attachment_;
   std::vector<std::function<void()>> when_built_;
+  std::vector<int64_t> state_size_;  // set_state_size's, under mu_
 };
 
 using LayerPtr = std::shared_ptr<Layer>;
@@ -361,6 +372,10 @@ std::vector<std::string> registered_layers();
 // A new layer of class_name from its config (Keras from_config); NOT_FOUND naming the class
 // and listing the known ones for an unknown class.
 LayerPtr create_layer(const std::string &class_name, const Config &config);
+// A class made around the layer objects given, not copies (RNN, StackedRNNCells: builtins.h);
+// INVALID_ARGUMENT for another class or a null layer.
+LayerPtr create_layer_around(const std::string &class_name, const Config &config,
+                             const std::vector<LayerPtr> &layers);
 // Keras's serialize/deserialize form: {"class_name": ..., "config": {...}}, plus
 // "registered_name" when the layer has one; deserialize looks a registered name up first.
 Config serialize_layer(const Layer &layer);

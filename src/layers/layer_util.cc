@@ -131,4 +131,13 @@ Tensor activity_loss(const Regularizer &reg, const Tensor &y) {
                     : ops::div(loss, ops::fill(Shape({}), static_cast<double>(batch), loss.dtype()));
 }
 
+Config wrapped_config(ConfigReader &r, const char *key) {
+  const bool is_config = r.config().has(key) && r.config().type(key) == Config::Type::kConfig;
+  const std::optional<Config> c = is_config ? r.get_optional_config(key) : std::nullopt;
+  if (!c || !c->has("class_name"))
+    fail(Code::kInvalidArgument, r.owner(), ": '", key,
+         "' must be a serialized layer ({\"class_name\": ..., \"config\": {...}})");
+  return *c;
+}
+
 }  // namespace kiln::layers

@@ -37,6 +37,10 @@ double read_rate(ConfigReader &r);
 inline int64_t read_seed(ConfigReader &r) { return r.get_int("seed", -1); }
 void write_seed(Config &c, int64_t seed);
 
+// The serialized layer under key ({"class_name": ..., "config": {...}}: a wrapper's layer, an RNN's
+// cell); INVALID_ARGUMENT naming the owner when absent or not a layer.
+Config wrapped_config(ConfigReader &r, const char *key);
+
 // The initializer under `key`, or get_initializer(def) when the key is absent or null.
 InitializerPtr initializer_or(const Config &config, ConfigReader &r, const char *key, const char *def);
 // Writes a regularizer, or null for none, as Keras's get_config does.

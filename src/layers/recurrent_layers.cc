@@ -1,21 +1,26 @@
-// Recurrent built-in layers: keras.layers.SimpleRNN, GRU and LSTM, as Keras 3 computes them.
+// Recurrent built-in layers, as Keras 3 computes them: the cells SimpleRNNCell, GRUCell, LSTMCell and
+// StackedRNNCells, keras.layers.RNN(cell) around any cell (built-in or custom: a layer with a
+// state_size), and SimpleRNN, GRU and LSTM, which are RNNs of their built-in cell.
 //
-// Each layer keeps its weights in a cell sub-layer tracked under the attribute "cell" and named as
-// Keras names it ("lstm_cell"), so weight paths ("lstm/lstm_cell/kernel") and checkpoint edges
-// ("cell/kernel") are Keras's: kernel [input_dim, gates * units], recurrent_kernel [units, gates *
-// units] and bias ([gates * units], or [2, 3 * units] for GRU's reset_after), gates in Keras's order
-// (LSTM i, f, c, o; GRU z, r, h). The layer runs the steps itself from eager ops, so the tape
-// differentiates through time. The input projection of every step is one matmul over [B * T, F].
+// A built-in cell's weights are named as Keras names them, so weight paths ("lstm/lstm_cell/kernel")
+// and checkpoint edges ("cell/kernel") are Keras's: kernel [input_dim, gates * units], recurrent_kernel
+// [units, gates * units] and bias ([gates * units], or [2, 3 * units] for GRU's reset_after), gates in
+// Keras's order (LSTM i, f, c, o; GRU z, r, h). The RNN runs the steps itself from eager ops, so the
+// tape differentiates through time. With a built-in cell the input projection of every step is one
+// matmul over [B * T, F]; any other cell is called once per step with [x_t, states...].
 //
 // Masks follow Keras's backend rnn: a step whose mask is false keeps the previous states, and its
-// output is the previous output (zeros with zero_output_for_mask). go_backwards walks the steps from
-// the last, and return_sequences then gives the outputs in that (reversed) order, as Keras does.
-// Dropout masks are drawn once per call and used at every step (Keras's DropoutRNNCell); a rate is
-// clamped into [0, 1] as Keras clamps it, and only a rate strictly between 0 and 1 drops.
+// output is the previous output (zeros before the first, and always with zero_output_for_mask).
+// go_backwards walks the steps from the last, and return_sequences then gives the outputs in that
+// (reversed) order, as Keras does. Dropout masks are drawn once per RNN call and used at every step
+// (Keras's DropoutRNNCell), also for built-in cells inside a stack or a custom cell; a cell called
+// on its own draws them at each call. A rate is clamped into [0, 1] as Keras clamps it, and only a
+// rate strictly between 0 and 1 drops.
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,39 +58,270 @@ class UnitForgetBias final : public Initializer {
   int64_t units_;
 };
 
-// What the layer's config says about its cell (Keras's cell arguments).
+// Keras's cell arguments: what a cell's config (and its layer's) says about one step.
 struct CellSpec {
   CellKind kind = CellKind::kLstm;
   int64_t units = 0;
   Activation activation, recurrent_activation;
   bool use_bias = true, unit_forget_bias = true, reset_after = true;
   InitializerPtr kernel_init, recurrent_init, bias_init;
-  RegularizerPtr kernel_reg, recurrent_reg, bias_reg, activity_reg;
+  RegularizerPtr kernel_reg, recurrent_reg, bias_reg;
   double dropout = 0, recurrent_dropout = 0;
   int64_t seed = -1;
+  // Keras's implementation: 1 (which a recurrent_dropout forces) draws a dropout mask per gate, 2 one
+  // for every gate; otherwise the same computation. Not part of Keras's config.
+  int64_t implementation = 2;
 };
 
-// The cell: the weights of one step, which its layer reads (it is not called on its own).
+const char *kind_name(CellKind k) {
+  return k == CellKind::kSimple ? "SimpleRNN" : k == CellKind::kGru ? "GRU" : "LSTM";
+}
+const char *cell_class(CellKind k) {
+  return k == CellKind::kSimple ? "SimpleRNNCell" : k == CellKind::kGru ? "GRUCell" : "LSTMCell";
+}
+
+// A dropout rate as Keras's cells read it: clamped into [0, 1]; NaN is INVALID_ARGUMENT.
+double clamped_rate(ConfigReader &r, const char *key) {
+  const double v = r.get_float(key, 0.0);
+  if (std::isnan(v)) fail(Code::kInvalidArgument, r.owner(), ": ", key, " is NaN; expected a rate in [0, 1]");
+  return std::min(1.0, std::max(0.0, v));
+}
+
+// Reads the cell arguments (SimpleRNNCell / GRUCell / LSTMCell, or the keys SimpleRNN / GRU / LSTM
+// pass on to their cell).
+std::shared_ptr<const CellSpec> read_cell_spec(const Config &config, ConfigReader &r, CellKind kind) {
+  auto spec = std::make_shared<CellSpec>();
+  CellSpec &s = *spec;
+  s.kind = kind;
+  s.units = r.get_int("units");
+  if (s.units <= 0) fail(Code::kInvalidArgument, r.owner(), ": units must be positive; got ", s.units);
+  s.activation = get_activation(r.get_string("activation", "tanh"));
+  if (kind != CellKind::kSimple)
+    s.recurrent_activation = get_activation(r.get_string("recurrent_activation", "sigmoid"));
+  s.use_bias = r.get_bool("use_bias", true);
+  s.kernel_init = initializer_or(config, r, "kernel_initializer", "glorot_uniform");
+  s.recurrent_init = initializer_or(config, r, "recurrent_initializer", "orthogonal");
+  s.bias_init = initializer_or(config, r, "bias_initializer", "zeros");
+  if (kind == CellKind::kLstm) s.unit_forget_bias = r.get_bool("unit_forget_bias", true);
+  s.kernel_reg = regularizer_from_value(config, "kernel_regularizer");
+  s.recurrent_reg = regularizer_from_value(config, "recurrent_regularizer");
+  s.bias_reg = regularizer_from_value(config, "bias_regularizer");
+  r.accept({"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"});
+  reject_constraints(r, {"kernel_constraint", "recurrent_constraint", "bias_constraint"});
+  s.dropout = clamped_rate(r, "dropout");
+  s.recurrent_dropout = clamped_rate(r, "recurrent_dropout");
+  if (kind == CellKind::kGru) s.reset_after = r.get_bool("reset_after", true);
+  s.seed = read_seed(r);
+  s.implementation = r.get_int("implementation", 2);
+  if (s.implementation != 1 && s.implementation != 2)
+    fail(Code::kInvalidArgument, r.owner(), ": implementation must be 1 or 2; got ", s.implementation);
+  if (s.recurrent_dropout != 0) s.implementation = 1;
+  return spec;
+}
+
+// Writes the cell arguments in Keras's order: a cell's (for_layer false) or its layer's, which puts
+// unit_forget_bias after the initializers and has an activity_regularizer.
+void write_cell_spec(Config &c, const CellSpec &s, bool for_layer, const RegularizerPtr &activity_reg) {
+  c.set("units", s.units).set("activation", s.activation.name);
+  if (s.kind != CellKind::kSimple) c.set("recurrent_activation", s.recurrent_activation.name);
+  c.set("use_bias", s.use_bias);
+  if (s.kind == CellKind::kLstm && !for_layer) c.set("unit_forget_bias", s.unit_forget_bias);
+  c.set("kernel_initializer", serialize_initializer(*s.kernel_init))
+      .set("recurrent_initializer", serialize_initializer(*s.recurrent_init))
+      .set("bias_initializer", serialize_initializer(*s.bias_init));
+  if (s.kind == CellKind::kLstm && for_layer) c.set("unit_forget_bias", s.unit_forget_bias);
+  set_regularizer(c, "kernel_regularizer", s.kernel_reg);
+  set_regularizer(c, "recurrent_regularizer", s.recurrent_reg);
+  set_regularizer(c, "bias_regularizer", s.bias_reg);
+  if (for_layer) set_regularizer(c, "activity_regularizer", activity_reg);
+  c.set_null("kernel_constraint").set_null("recurrent_constraint").set_null("bias_constraint");
+  c.set("dropout", s.dropout).set("recurrent_dropout", s.recurrent_dropout);
+  if (s.kind == CellKind::kGru) c.set("reset_after", s.reset_after);
+  // Keras's SimpleRNN layer config has no seed; its cell's has.
+  if (s.kind != CellKind::kSimple || !for_layer) write_seed(c, s.seed);
+}
+
+// A cell's dropout masks for one sequence: for its input and its state, one for every gate, or one
+// per gate (implementation 1); empty when nothing drops.
+struct CellMasks {
+  std::vector<Tensor> input, recurrent;
+};
+
+// Keras's DropoutRNNCell keeps a cell's masks from the first step of an RNN call to its end. An RNN
+// whose cell is not a built-in one (a stack, or a custom cell holding built-in ones) opens this
+// scope on its thread, so the built-in cells its steps call draw their masks once per sequence.
+struct SequenceMasks {
+  std::map<const Layer *, CellMasks> cells;
+  SequenceMasks *outer = nullptr;
+};
+thread_local SequenceMasks *t_sequence = nullptr;
+
+class SequenceScope {
+ public:
+  SequenceScope() {
+    masks_.outer = t_sequence;
+    t_sequence = &masks_;
+  }
+  ~SequenceScope() { t_sequence = masks_.outer; }
+  SequenceScope(const SequenceScope &) = delete;
+  SequenceScope &operator=(const SequenceScope &) = delete;
+
+ private:
+  SequenceMasks masks_;
+};
+
+// keras.layers.SimpleRNNCell / GRUCell / LSTMCell: one step. Called as a cell: inputs [x [B, F],
+// states...] (h, and c for LSTM, each [B, units]); outputs [output, new states...]. Also the cell of
+// a SimpleRNN / GRU / LSTM layer, which runs its steps through the same step().
 class RecurrentCell final : public Layer {
  public:
-  RecurrentCell(const Config &base, std::shared_ptr<const CellSpec> spec)
-      : RecurrentCell(ConfigReader(base, "RecurrentCell"), std::move(spec)) {}
+  RecurrentCell(const Config &config, CellKind kind)
+      : RecurrentCell(config, ConfigReader(config, cell_class(kind)), kind) {}
+  RecurrentCell(const Config &base, const std::shared_ptr<const CellSpec> &spec)
+      : RecurrentCell(ConfigReader(base, cell_class(spec->kind)), spec) {}
 
   VariablePtr kernel, recurrent_kernel, bias;
 
+  const CellSpec &spec() const { return *spec_; }
+  int64_t input_dim() const { return input_dim_; }
+  std::vector<int64_t> state_size() const override {
+    return std::vector<int64_t>(spec_->kind == CellKind::kLstm ? 2 : 1, spec_->units);
+  }
+  int64_t output_size() const override { return spec_->units; }
+
+  // The weights as one call reads them, with the recurrent kernel's column slices made once.
+  struct StepWeights {
+    Tensor kernel, rec, bias, rec_bias;
+    std::map<std::pair<int64_t, int64_t>, Tensor> cols;
+  };
+  StepWeights read_weights() const {
+    const CellSpec &s = *spec_;
+    StepWeights w;
+    w.kernel = kernel->read_for_op();
+    w.rec = recurrent_kernel->read_for_op();
+    if (bias) {
+      w.bias = bias->read_for_op();
+      if (s.kind == CellKind::kGru && s.reset_after) {
+        w.rec_bias = ops::reshape(ops::slice(w.bias, {1, 0}, {1, -1}), {3 * s.units});
+        w.bias = ops::reshape(ops::slice(w.bias, {0, 0}, {1, -1}), {3 * s.units});
+      }
+    }
+    w.cols[{0, gate_count(s.kind)}] = w.rec;
+    return w;
+  }
+
+  // Keras's dropout masks for a batch, drawn when training with a rate strictly between 0 and 1.
+  CellMasks draw_masks(int64_t batch, int64_t feat, DType dt, bool training) const {
+    const CellSpec &s = *spec_;
+    const int64_t gates = gate_count(s.kind);
+    const bool per_gate = s.implementation == 1 && gates > 1;
+    const auto draw = [&](int64_t n, double rate, int64_t seed) {
+      std::vector<Tensor> m;
+      if (!training || !(rate > 0 && rate < 1)) return m;
+      const int64_t count = per_gate ? gates : 1;
+      // Keras's get_dropout_mask: ones dropped at rate, scaled by 1 / (1 - rate).
+      const Tensor drawn =
+          ops::dropout(ops::ones(Shape({count, batch, n}), dt), static_cast<float>(rate), true, seed);
+      for (int64_t g = 0; g < count; ++g)
+        m.push_back(ops::reshape(ops::slice(drawn, {g, 0, 0}, {1, batch, n}), {batch, n}));
+      return m;
+    };
+    CellMasks m;
+    m.input = draw(feat, s.dropout, s.seed);
+    m.recurrent = draw(s.units, s.recurrent_dropout, s.seed < 0 ? -1 : s.seed == INT64_MAX ? 0 : s.seed + 1);
+    return m;
+  }
+
+  // The input projection of sequences x [B, T, F] (dropped by the input masks): [B, T, gates * units],
+  // one matmul over [B * T, F] (one per gate with per-gate masks).
+  Tensor project(const Tensor &x, const CellMasks &m, const StepWeights &w) const {
+    const int64_t batch = x.shape()[0], steps = x.shape()[1], feat = x.shape()[2], u = spec_->units;
+    const auto one = [&](const Tensor &xs, const Tensor &k) {
+      const int64_t n = k.shape()[1];
+      return ops::reshape(ops::matmul(ops::reshape(xs, {batch * steps, feat}), k), {batch, steps, n});
+    };
+    if (m.input.size() <= 1)
+      return one(m.input.empty() ? x : ops::mul(x, ops::expand_dims(m.input[0], 1)), w.kernel);
+    std::vector<Tensor> parts;
+    for (int64_t g = 0; g < gate_count(spec_->kind); ++g)
+      parts.push_back(one(ops::mul(x, ops::expand_dims(m.input[size_t(g)], 1)),
+                          ops::slice(w.kernel, {0, g * u}, {feat, u})));
+    return ops::concat(parts, 2);
+  }
+
+  // One step from the projected input xt [B, gates * units]: the new states (the output is the first).
+  std::vector<Tensor> step(const Tensor &xt, const std::vector<Tensor> &states, StepWeights &w,
+                           const CellMasks &m) const {
+    const CellSpec &s = *spec_;
+    const int64_t u = s.units;
+    // The recurrent kernel's columns of gates [first, first + count), sliced once per call.
+    const auto rec_cols = [&](int64_t first, int64_t count) -> const Tensor & {
+      Tensor &c = w.cols[{first, count}];
+      if (!c.defined()) c = ops::slice(w.rec, {0, first * u}, {u, count * u});
+      return c;
+    };
+    const auto h_for = [&](const Tensor &h, int64_t g) {
+      return m.recurrent.empty() ? h : ops::mul(h, m.recurrent[m.recurrent.size() == 1 ? 0 : size_t(g)]);
+    };
+    // The state's recurrent contribution to gates [first, first + count): h (dropped by its mask)
+    // times their columns, one matmul unless each gate has its own mask.
+    const auto rec_gates = [&](const Tensor &h, int64_t first, int64_t count) {
+      if (m.recurrent.size() <= 1) return ops::matmul(h_for(h, first), rec_cols(first, count));
+      std::vector<Tensor> parts;
+      for (int64_t g = first; g < first + count; ++g)
+        parts.push_back(ops::matmul(h_for(h, g), rec_cols(g, 1)));
+      return ops::concat(parts, 1);
+    };
+    const Tensor &h_prev = states[0];
+    if (s.kind == CellKind::kSimple) {
+      const Tensor h = w.bias.defined() ? ops::add(xt, w.bias) : xt;
+      return {s.activation(ops::add(h, rec_gates(h_prev, 0, 1)))};
+    }
+    if (s.kind == CellKind::kLstm) {
+      Tensor z = ops::add(xt, rec_gates(h_prev, 0, 4));
+      if (w.bias.defined()) z = ops::add(z, w.bias);
+      const std::vector<Tensor> g = ops::split(z, {}, 4, 1);
+      const Tensor i = s.recurrent_activation(g[0]), f = s.recurrent_activation(g[1]);
+      const Tensor c = ops::add(ops::mul(f, states[1]), ops::mul(i, s.activation(g[2])));
+      const Tensor o = s.recurrent_activation(g[3]);
+      return {ops::mul(o, s.activation(c)), c};
+    }
+    const std::vector<Tensor> gx = ops::split(w.bias.defined() ? ops::add(xt, w.bias) : xt, {}, 3, 1);
+    std::vector<Tensor> zr;  // the recurrent parts of z and r, then (reset_after) of h
+    if (s.reset_after) {
+      Tensor inner = rec_gates(h_prev, 0, 3);
+      if (w.rec_bias.defined()) inner = ops::add(inner, w.rec_bias);
+      zr = ops::split(inner, {}, 3, 1);
+    } else {
+      zr = ops::split(rec_gates(h_prev, 0, 2), {}, 2, 1);
+    }
+    const Tensor z = s.recurrent_activation(ops::add(gx[0], zr[0]));
+    const Tensor rr = s.recurrent_activation(ops::add(gx[1], zr[1]));
+    const Tensor h_rec =
+        s.reset_after ? ops::mul(rr, zr[2]) : ops::matmul(ops::mul(rr, h_for(h_prev, 2)), rec_cols(2, 1));
+    const Tensor hh = s.activation(ops::add(gx[2], h_rec));
+    const Tensor one = ops::fill(Shape({}), 1.0, xt.dtype());
+    return {ops::add(ops::mul(z, h_prev), ops::mul(ops::sub(one, z), hh))};
+  }
+
  private:
-  RecurrentCell(ConfigReader &&r, std::shared_ptr<const CellSpec> spec)
-      : Layer(spec->kind == CellKind::kSimple ? "SimpleRNNCell"
-              : spec->kind == CellKind::kGru  ? "GRUCell"
-                                              : "LSTMCell",
-              r),
-        spec_(std::move(spec)) {
+  RecurrentCell(const Config &config, ConfigReader &&r, CellKind kind)
+      : Layer(cell_class(kind), r), spec_(read_cell_spec(config, r, kind)) {
+    r.finish();
+  }
+  RecurrentCell(ConfigReader &&r, const std::shared_ptr<const CellSpec> &spec)
+      : Layer(cell_class(spec->kind), r), spec_(spec) {
     r.finish();
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
     const CellSpec &s = *spec_;
-    const int64_t in = shapes.at(0).back(), g = gate_count(s.kind);
+    if (shapes.empty() || shapes[0].empty())
+      bad_input("needs the input's shape (batch, features) to build; got ",
+                shapes.empty() ? std::string("none") : partial_shape_string(shapes[0]));
+    const int64_t in = known_dim(*this, shapes[0], shapes[0].size() - 1, "feature dimension"),
+                  g = gate_count(s.kind);
+    input_dim_ = in;
     kernel = add_weight("kernel", Shape({in, g * s.units}), dtype(), *s.kernel_init, true, s.kernel_reg);
     recurrent_kernel = add_weight("recurrent_kernel", Shape({s.units, g * s.units}), dtype(),
                                   *s.recurrent_init, true, s.recurrent_reg);
@@ -100,77 +336,185 @@ class RecurrentCell final : public Layer {
     }
   }
 
-  std::vector<Tensor> call_impl(const std::vector<Tensor> &, const CallContext &) override {
-    fail_layer(Code::kUnimplemented, "a recurrent layer's cell runs only inside its layer; call the layer");
+  // Keras's cell call: [x, states...] -> [output, new states...].
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    const CellSpec &s = *spec_;
+    const size_t n = s.kind == CellKind::kLstm ? 2 : 1;
+    if (inputs.size() != 1 + n)
+      bad_input("got ", inputs.size(), " inputs; expected the input, then its ", n, " state",
+                n > 1 ? "s (h, c)" : " (h)");
+    const Tensor &x = inputs[0];
+    if (!is_floating(x.dtype())) bad_input("input is ", x.description(), "; expected a floating dtype");
+    if (x.rank() != 2 || x.shape()[1] != input_dim_)
+      bad_input("input has shape ", x.shape().to_string(), "; expected (batch, ", input_dim_, ")");
+    const int64_t batch = x.shape()[0];
+    std::vector<Tensor> states;
+    for (size_t i = 1; i < inputs.size(); ++i) {
+      const Tensor &st = inputs[i];
+      if (st.rank() != 2 || st.shape()[0] != batch || st.shape()[1] != s.units)
+        bad_input("state ", i - 1, " has shape ", st.shape().to_string(), "; expected (", batch, ", ",
+                  s.units, ")");
+      states.push_back(st.dtype() == x.dtype() ? st : ops::cast(st, x.dtype()));
+    }
+    // Inside an RNN's sequence the masks of its first step hold to its last (Keras's DropoutRNNCell).
+    CellMasks drawn;
+    const CellMasks *masks = &drawn;
+    if (t_sequence) {
+      auto it = t_sequence->cells.find(this);
+      if (it == t_sequence->cells.end())
+        it = t_sequence->cells.emplace(this, draw_masks(batch, input_dim_, x.dtype(), ctx.training)).first;
+      masks = &it->second;
+    } else {
+      drawn = draw_masks(batch, input_dim_, x.dtype(), ctx.training);
+    }
+    StepWeights w = read_weights();
+    const Tensor xt = ops::reshape(project(ops::expand_dims(x, 1), *masks, w), {batch, -1});
+    std::vector<Tensor> next = step(xt, states, w, *masks);
+    next.insert(next.begin(), next[0]);
+    return next;
+  }
+
+  void add_config(Config &c) const override {
+    write_cell_spec(c, *spec_, false, nullptr);
+    if (spec_->implementation != 2 && spec_->recurrent_dropout == 0)
+      c.set("implementation", spec_->implementation);
   }
 
   std::shared_ptr<const CellSpec> spec_;
+  int64_t input_dim_ = -1;
 };
 
-const char *kind_name(CellKind k) {
-  return k == CellKind::kSimple ? "SimpleRNN" : k == CellKind::kGru ? "GRU" : "LSTM";
+// The state sizes of a cell, which must have some (Keras's "The RNN cell should have a state_size").
+std::vector<int64_t> cell_states(const std::string &owner, const Layer &cell) {
+  std::vector<int64_t> sizes = cell.state_size();
+  if (sizes.empty())
+    fail(Code::kInvalidArgument, owner, ": the cell ", cell.describe(),
+         " has no state_size; a cell's call takes [input, states...] and returns [output, new states...], "
+         "and it "
+         "gives the states' sizes (Python: self.state_size = units; C: kiln_layer_set_state_size)");
+  return sizes;
 }
 
-// A dropout rate as Keras's cells read it: clamped into [0, 1]; NaN is INVALID_ARGUMENT.
-double clamped_rate(ConfigReader &r, const char *key) {
-  const double v = r.get_float(key, 0.0);
-  if (std::isnan(v)) fail(Code::kInvalidArgument, r.owner(), ": ", key, " is NaN; expected a rate in [0, 1]");
-  return std::min(1.0, std::max(0.0, v));
-}
-
-// keras.layers.SimpleRNN / GRU / LSTM (units, activation="tanh", recurrent_activation="sigmoid",
-// use_bias=True, kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-// bias_initializer="zeros", unit_forget_bias=True (LSTM), reset_after=True (GRU), regularizers,
-// dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, unroll,
-// zero_output_for_mask). Inputs: the sequences [B, T, F], then optionally the initial states
-// ([B, units] each: h, and c for LSTM), Keras's initial_state. Outputs: the last output [B, units]
-// (or every step's, [B, T, units], with return_sequences), then the final states with return_state.
-// stateful=True is not supported (UNIMPLEMENTED); unroll changes nothing here.
-class Recurrent final : public Layer {
+// keras.layers.StackedRNNCells(cells): the cells run one after the other in each step, each one's output
+// the next one's input. Its states are the cells' states one after the other (Keras nests them per
+// cell; kiln's layers take and give them flat, Python groups them again).
+class StackedRNNCells final : public Layer {
  public:
-  Recurrent(const Config &config, CellKind kind)
-      : Recurrent(config, ConfigReader(config, kind_name(kind)), kind) {}
+  StackedRNNCells(const Config &config, std::vector<LayerPtr> cells)
+      : StackedRNNCells(ConfigReader(config, "StackedRNNCells"), std::move(cells)) {}
+
+  std::vector<int64_t> state_size() const override {
+    std::vector<int64_t> all;
+    for (const auto &[cell, sizes] : cells_) all.insert(all.end(), sizes.begin(), sizes.end());
+    return all;
+  }
+  int64_t output_size() const override { return cells_.back().first->output_size(); }
 
  private:
-  Recurrent(const Config &config, ConfigReader &&r, CellKind kind) : Layer(kind_name(kind), r) {
-    auto spec = std::make_shared<CellSpec>();
-    CellSpec &s = *spec;
-    s.kind = kind;
-    s.units = r.get_int("units");
-    if (s.units <= 0) fail(Code::kInvalidArgument, r.owner(), ": units must be positive; got ", s.units);
-    s.activation = get_activation(r.get_string("activation", "tanh"));
-    if (kind != CellKind::kSimple)
-      s.recurrent_activation = get_activation(r.get_string("recurrent_activation", "sigmoid"));
-    s.use_bias = r.get_bool("use_bias", true);
-    s.kernel_init = initializer_or(config, r, "kernel_initializer", "glorot_uniform");
-    s.recurrent_init = initializer_or(config, r, "recurrent_initializer", "orthogonal");
-    s.bias_init = initializer_or(config, r, "bias_initializer", "zeros");
-    if (kind == CellKind::kLstm) s.unit_forget_bias = r.get_bool("unit_forget_bias", true);
-    s.kernel_reg = regularizer_from_value(config, "kernel_regularizer");
-    s.recurrent_reg = regularizer_from_value(config, "recurrent_regularizer");
-    s.bias_reg = regularizer_from_value(config, "bias_regularizer");
-    s.activity_reg = regularizer_from_value(config, "activity_regularizer");
-    r.accept({"kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer"});
-    reject_constraints(r, {"kernel_constraint", "recurrent_constraint", "bias_constraint"});
-    s.dropout = clamped_rate(r, "dropout");
-    s.recurrent_dropout = clamped_rate(r, "recurrent_dropout");
-    if (kind == CellKind::kGru) s.reset_after = r.get_bool("reset_after", true);
-    s.seed = read_seed(r);
-    return_sequences_ = r.get_bool("return_sequences", false);
-    return_state_ = r.get_bool("return_state", false);
-    go_backwards_ = r.get_bool("go_backwards", false);
-    unroll_ = r.get_bool("unroll", false);
-    zero_output_for_mask_ = r.get_bool("zero_output_for_mask", false);
+  StackedRNNCells(ConfigReader &&r, std::vector<LayerPtr> cells) : Layer("StackedRNNCells", r) {
+    if (cells.empty()) {
+      for (const Config &c : r.get_config_list("cells")) cells.push_back(deserialize_layer(c));
+    }
+    r.finish();
+    if (cells.empty()) fail(Code::kInvalidArgument, r.owner(), ": needs at least one cell");
+    for (size_t i = 0; i < cells.size(); ++i) {
+      cells_.emplace_back(cells[i], cell_states(r.owner(), *cells[i]));
+      track(cells[i], "cells/" + std::to_string(i));
+    }
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    if (shapes.empty()) bad_input("needs the input's shape to build");
+    PartialShape step = shapes[0];
+    for (const auto &[cell, sizes] : cells_) {
+      cell->build({step});
+      step = {step.empty() ? kUnknownDim : step[0], cell->output_size()};
+    }
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    const size_t n = state_size().size();
+    if (inputs.size() != 1 + n)
+      bad_input("got ", inputs.size(), " inputs; expected the input, then ", n, " states");
+    Tensor x = inputs[0];
+    std::vector<Tensor> states;
+    size_t at = 1;
+    CallContext cc;
+    cc.training = ctx.training;
+    for (const auto &[cell, sizes] : cells_) {
+      std::vector<Tensor> in{x};
+      in.insert(in.end(), inputs.begin() + std::ptrdiff_t(at),
+                inputs.begin() + std::ptrdiff_t(at + sizes.size()));
+      at += sizes.size();
+      const std::vector<Tensor> out = (*cell)(in, cc);
+      if (out.size() != 1 + sizes.size())
+        bad_input("cell ", cell->describe(), " returned ", out.size(), " tensors; expected its output, then ",
+                  sizes.size(), " states");
+      x = out[0];
+      states.insert(states.end(), out.begin() + 1, out.end());
+    }
+    states.insert(states.begin(), x);
+    return states;
+  }
+
+  void add_config(Config &c) const override {
+    std::vector<Config> cells;
+    for (const auto &[cell, sizes] : cells_) cells.push_back(serialize_layer(*cell));
+    c.set("cells", cells);
+  }
+
+  std::vector<std::pair<LayerPtr, std::vector<int64_t>>> cells_;
+};
+
+// What every RNN layer's config holds about its loop (Keras's RNN arguments).
+struct LoopFlags {
+  bool return_sequences = false, return_state = false, go_backwards = false, unroll = false,
+       zero_output_for_mask = false;
+
+  static LoopFlags read(ConfigReader &r) {
+    LoopFlags f;
+    f.return_sequences = r.get_bool("return_sequences", false);
+    f.return_state = r.get_bool("return_state", false);
+    f.go_backwards = r.get_bool("go_backwards", false);
+    f.unroll = r.get_bool("unroll", false);
+    f.zero_output_for_mask = r.get_bool("zero_output_for_mask", false);
     if (r.get_bool("stateful", false))
       fail(Code::kUnimplemented, r.owner(),
            ": stateful=True is not supported; pass the states between calls with "
            "return_state=True and the initial states as inputs");
-    // Keras's implementation: 1 (which a recurrent_dropout forces) draws a dropout mask per gate, 2 one
-    // for every gate; otherwise the same computation. Not part of Keras's config.
-    implementation_ = r.get_int("implementation", 2);
-    if (implementation_ != 1 && implementation_ != 2)
-      fail(Code::kInvalidArgument, r.owner(), ": implementation must be 1 or 2; got ", implementation_);
-    if (s.recurrent_dropout != 0) implementation_ = 1;
+    return f;
+  }
+  void write(Config &c) const {
+    c.set("return_sequences", return_sequences)
+        .set("return_state", return_state)
+        .set("go_backwards", go_backwards)
+        .set("stateful", false)
+        .set("unroll", unroll)
+        .set("zero_output_for_mask", zero_output_for_mask);
+  }
+};
+
+// keras.layers.RNN(cell, return_sequences, return_state, go_backwards, stateful, unroll,
+// zero_output_for_mask), and SimpleRNN / GRU / LSTM (units, activation="tanh",
+// recurrent_activation="sigmoid", use_bias=True, kernel_initializer="glorot_uniform",
+// recurrent_initializer="orthogonal", bias_initializer="zeros", unit_forget_bias=True (LSTM),
+// reset_after=True (GRU), regularizers, dropout, recurrent_dropout, seed, and RNN's arguments), which
+// are RNNs of their built-in cell. Inputs: the sequences [B, T, ...], then optionally the initial
+// states ([B, size] each: Keras's initial_state; zeros without). Outputs: the last output (or every
+// step's, [B, T, ...], with return_sequences), then the final states with return_state.
+// stateful=True is not supported (UNIMPLEMENTED); unroll changes nothing here.
+class RNN final : public Layer {
+ public:
+  RNN(const Config &config, CellKind kind) : RNN(config, ConfigReader(config, kind_name(kind)), kind) {}
+  RNN(const Config &config, std::vector<LayerPtr> cells)
+      : RNN(ConfigReader(config, "RNN"), std::move(cells)) {}
+
+ private:
+  RNN(const Config &config, ConfigReader &&r, CellKind kind) : Layer(kind_name(kind), r) {
+    spec_ = read_cell_spec(config, r, kind);
+    activity_reg_ = regularizer_from_value(config, "activity_regularizer");
+    r.accept({"activity_regularizer"});
+    flags_ = LoopFlags::read(r);
     if (r.has("use_cudnn")) {
       const Config::Type t = config.type("use_cudnn");
       if (t == Config::Type::kBool ? config.get_bool("use_cudnn")
@@ -178,239 +522,202 @@ class Recurrent final : public Layer {
         fail(Code::kInvalidArgument, r.owner(), ": use_cudnn must be \"auto\" or false (kiln has no cuDNN)");
     }
     r.finish();
-    spec_ = spec;
     Config base;
     base.set("name", std::string(kind == CellKind::kSimple ? "simple_rnn_cell"
                                  : kind == CellKind::kGru  ? "gru_cell"
                                                            : "lstm_cell"))
         .set("trainable", trainable());
     set_policy_config(base, "dtype", dtype_policy());
-    cell_ = std::make_shared<RecurrentCell>(base, spec_);
+    set_cell(std::make_shared<RecurrentCell>(base, spec_), r.owner());
+  }
+
+  RNN(ConfigReader &&r, std::vector<LayerPtr> cells) : Layer("RNN", r) {
+    flags_ = LoopFlags::read(r);
+    LayerPtr cell;
+    if (cells.empty()) {
+      cell = deserialize_layer(wrapped_config(r, "cell"));
+    } else if (cells.size() == 1) {
+      cell = cells[0];
+    } else {
+      Config stack;
+      stack.set("trainable", trainable());
+      cell = create_layer_around("StackedRNNCells", stack, cells);
+    }
+    r.accept({"cell"});
+    r.finish();
+    set_cell(cell, r.owner());
+  }
+
+  void set_cell(LayerPtr cell, const std::string &owner) {
+    states_ = cell_states(owner, *cell);
+    builtin_ = dynamic_cast<RecurrentCell *>(cell.get());
+    cell_ = std::move(cell);
     track(cell_, "cell");
   }
 
-  int64_t state_count() const { return spec_->kind == CellKind::kLstm ? 2 : 1; }
+  size_t state_count() const { return states_.size(); }
 
   void check_shapes(const std::vector<PartialShape> &shapes) const {
-    const size_t n = static_cast<size_t>(state_count());
+    const size_t n = state_count();
     if (shapes.size() != 1 && shapes.size() != 1 + n)
-      bad_input("got " + std::to_string(shapes.size()) + " inputs; expected the sequences, then optionally " +
-                std::to_string(n) + " initial state" + (n > 1 ? "s (h, c)" : " (h)"));
-    if (shapes[0].size() != 3)
-      bad_input("sequences have shape " + partial_shape_string(shapes[0]) +
-                "; expected rank 3 (batch, timesteps, features)");
+      bad_input("got ", shapes.size(), " inputs; expected the sequences, then optionally ", n,
+                " initial state", n > 1 ? "s" : "",
+                builtin_ && n == 2 ? " (h, c)"
+                : builtin_         ? " (h)"
+                                   : "");
+    if (shapes[0].size() < 3 || (builtin_ && shapes[0].size() != 3))
+      bad_input("sequences have shape ", partial_shape_string(shapes[0]),
+                "; expected rank 3 (batch, timesteps, ", builtin_ ? "features)" : "features...)");
     for (size_t i = 1; i < shapes.size(); ++i) {
       const PartialShape &st = shapes[i];
-      if (st.size() != 2 || (st[1] >= 0 && st[1] != spec_->units))
-        bad_input("initial state " + std::to_string(i - 1) + " has shape " + partial_shape_string(st) +
-                  "; expected (batch, " + std::to_string(spec_->units) + ")");
+      const int64_t want = states_[i - 1];
+      if (st.size() != 2 || (st[1] >= 0 && st[1] != want))
+        bad_input("initial state ", i - 1, " has shape ", partial_shape_string(st), "; expected (batch, ",
+                  want, ")");
     }
   }
 
   void build_impl(const std::vector<PartialShape> &shapes) override {
     check_shapes(shapes);
-    const int64_t in = known_dim(*this, shapes[0], 2, "feature dimension");
-    cell_->build({{kUnknownDim, in}});
-    input_dim_ = in;
+    PartialShape step{shapes[0][0]};
+    step.insert(step.end(), shapes[0].begin() + 2, shapes[0].end());
+    if (builtin_) known_dim(*this, shapes[0], 2, "feature dimension");
+    cell_->build({step});
   }
 
   std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &masks) override {
-    if (masks.empty() || !masks[0].defined() || !return_sequences_) return {};
-    std::vector<Tensor> out(return_state_ ? 1 + size_t(state_count()) : 1);
+    if (masks.empty() || !masks[0].defined() || !flags_.return_sequences) return {};
+    std::vector<Tensor> out(flags_.return_state ? 1 + state_count() : 1);
     out[0] = masks[0];
     return out;
-  }
-
-  // A [count, B, n] draw of Keras's get_dropout_mask: ones dropped at rate, scaled by 1 / (1 - rate).
-  static Tensor dropout_mask(int64_t count, int64_t batch, int64_t n, double rate, DType dtype,
-                             int64_t seed) {
-    return ops::dropout(ops::ones(Shape({count, batch, n}), dtype), static_cast<float>(rate), true, seed);
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     std::vector<PartialShape> shapes;
     for (const Tensor &t : inputs) shapes.push_back(partial_shape_of(t.shape()));
     check_shapes(shapes);
-    const CellSpec &s = *spec_;
     const Tensor &seq = inputs[0];
     if (!is_floating(seq.dtype()))
-      bad_input("sequences are " + seq.description() + "; expected a floating dtype");
-    const int64_t batch = seq.shape()[0], steps = seq.shape()[1], feat = seq.shape()[2], u = s.units;
-    if (feat != input_dim_)
-      bad_input("sequences have " + std::to_string(feat) + " features; the layer was built for " +
-                std::to_string(input_dim_));
+      bad_input("sequences are ", seq.description(), "; expected a floating dtype");
+    const int64_t batch = seq.shape()[0], steps = seq.shape()[1];
+    if (builtin_ && seq.shape()[2] != builtin_->input_dim())
+      bad_input("sequences have ", seq.shape()[2], " features; the layer was built for ",
+                builtin_->input_dim());
     if (steps == 0) bad_input("sequences have 0 timesteps; expected at least 1");
     const DType dt = seq.dtype();
     std::vector<Tensor> states;
-    for (int64_t i = 0; i < state_count(); ++i) {
+    for (size_t i = 0; i < state_count(); ++i) {
       if (inputs.size() == 1) {
-        states.push_back(ops::zeros(Shape({batch, u}), dt));
+        states.push_back(ops::zeros(Shape({batch, states_[i]}), dt));
         continue;
       }
-      const Tensor &st = inputs[size_t(1 + i)];
+      const Tensor &st = inputs[1 + i];
       if (st.shape()[0] != batch)
-        bad_input("initial state " + std::to_string(i) + " has batch " + std::to_string(st.shape()[0]) +
-                  "; the sequences have " + std::to_string(batch));
+        bad_input("initial state ", i, " has batch ", st.shape()[0], "; the sequences have ", batch);
       states.push_back(st.dtype() == dt ? st : ops::cast(st, dt));
     }
     const Tensor *mask = input_mask(ctx, 0);
-
-    const Tensor kernel = cell_->kernel->read_for_op();
-    const Tensor rec = cell_->recurrent_kernel->read_for_op();
-    Tensor bias, rec_bias;
-    if (cell_->bias) {
-      bias = cell_->bias->read_for_op();
-      if (s.kind == CellKind::kGru && s.reset_after) {
-        rec_bias = ops::reshape(ops::slice(bias, {1, 0}, {1, -1}), {3 * u});
-        bias = ops::reshape(ops::slice(bias, {0, 0}, {1, -1}), {3 * u});
-      }
-    }
-    // Keras's dropout masks, drawn once per call: one for every gate, or (implementation 1, which a
-    // recurrent_dropout selects) one per gate, each gate's inputs and state dropped apart.
-    const int64_t gates = gate_count(s.kind), width = gates * u;
-    const bool per_gate = implementation_ == 1 && gates > 1;
-    const auto masks = [&](int64_t n, double rate, int64_t seed) {
-      std::vector<Tensor> m;
-      if (!ctx.training || !(rate > 0 && rate < 1)) return m;
-      const Tensor drawn = dropout_mask(per_gate ? gates : 1, batch, n, rate, dt, seed);
-      for (int64_t g = 0; g < (per_gate ? gates : 1); ++g)
-        m.push_back(ops::reshape(ops::slice(drawn, {g, 0, 0}, {1, batch, n}), {batch, n}));
-      return m;
-    };
-    const std::vector<Tensor> in_masks = masks(feat, s.dropout, s.seed);
-    const std::vector<Tensor> rec_masks = masks(u, s.recurrent_dropout,
-                                                s.seed < 0            ? -1
-                                                : s.seed == INT64_MAX ? 0
-                                                                      : s.seed + 1);
-    // The recurrent kernel's columns of gates [first, first + count), sliced once per call.
-    std::map<std::pair<int64_t, int64_t>, Tensor> cols{{{0, gates}, rec}};
-    const auto rec_cols = [&](int64_t first, int64_t count) -> const Tensor & {
-      Tensor &c = cols[{first, count}];
-      if (!c.defined()) c = ops::slice(rec, {0, first * u}, {u, count * u});
-      return c;
-    };
-    // The state's recurrent contribution to gates [first, first + count): h (dropped by its mask) times
-    // their columns, one matmul unless each gate has its own mask.
-    const auto h_for = [&](const Tensor &h, int64_t g) {
-      return rec_masks.empty() ? h : ops::mul(h, rec_masks[rec_masks.size() == 1 ? 0 : size_t(g)]);
-    };
-    const auto rec_gates = [&](const Tensor &h, int64_t first, int64_t count) {
-      if (rec_masks.size() <= 1) return ops::matmul(h_for(h, first), rec_cols(first, count));
-      std::vector<Tensor> parts;
-      for (int64_t g = first; g < first + count; ++g)
-        parts.push_back(ops::matmul(h_for(h, g), rec_cols(g, 1)));
-      return ops::concat(parts, 1);
-    };
-
-    // Every step's input projection in one matmul (one per gate with per-gate masks), then split by
-    // step: [T] of [B, gates * u].
-    const auto project = [&](const Tensor &x, const Tensor &k) {
-      const int64_t n = k.shape()[1];
-      return ops::reshape(ops::matmul(ops::reshape(x, {batch * steps, feat}), k), {batch, steps, n});
-    };
-    Tensor projected;
-    if (in_masks.size() <= 1) {
-      projected = project(in_masks.empty() ? seq : ops::mul(seq, ops::expand_dims(in_masks[0], 1)), kernel);
+    // The steps, in time order: [T] of [B, ...] (the input projections of a built-in cell).
+    RecurrentCell::StepWeights w;
+    CellMasks drop;
+    Tensor by_time;
+    if (builtin_) {
+      w = builtin_->read_weights();
+      drop = builtin_->draw_masks(batch, seq.shape()[2], dt, ctx.training);
+      by_time = ops::transpose(builtin_->project(seq, drop, w), {1, 0, 2});
     } else {
-      std::vector<Tensor> parts;
-      for (int64_t g = 0; g < gates; ++g)
-        parts.push_back(project(ops::mul(seq, ops::expand_dims(in_masks[size_t(g)], 1)),
-                                ops::slice(kernel, {0, g * u}, {feat, u})));
-      projected = ops::concat(parts, 2);
+      std::vector<int64_t> perm{1, 0};
+      for (int64_t a = 2; a < seq.rank(); ++a) perm.push_back(a);
+      by_time = ops::transpose(seq, perm);
     }
-    const std::vector<Tensor> xs = ops::split(ops::transpose(projected, {1, 0, 2}), {}, steps, 0);
-    const Tensor one = ops::fill(Shape({}), 1.0, dt);
+    const std::vector<Tensor> xs = ops::split(by_time, {}, steps, 0);
+    std::vector<int64_t> step_shape = by_time.shape().to_vector();
+    step_shape.erase(step_shape.begin());
+    const std::optional<SequenceScope> scope = builtin_ ? std::nullopt : std::make_optional<SequenceScope>();
+    CallContext cc;
+    cc.training = ctx.training;
 
     std::vector<Tensor> outputs;
     outputs.reserve(size_t(steps));
     Tensor last;
     for (int64_t k = 0; k < steps; ++k) {
-      const int64_t t = go_backwards_ ? steps - 1 - k : k;
-      const Tensor xt = ops::reshape(xs[size_t(t)], {batch, width});
-      const Tensor h_prev = states[0];
+      const int64_t t = flags_.go_backwards ? steps - 1 - k : k;
+      const Tensor xt = ops::reshape(xs[size_t(t)], step_shape);
+      Tensor out;
       std::vector<Tensor> next;
-      if (s.kind == CellKind::kSimple) {
-        const Tensor h = bias.defined() ? ops::add(xt, bias) : xt;
-        next = {s.activation(ops::add(h, rec_gates(h_prev, 0, 1)))};
-      } else if (s.kind == CellKind::kLstm) {
-        Tensor z = ops::add(xt, rec_gates(h_prev, 0, 4));
-        if (bias.defined()) z = ops::add(z, bias);
-        const std::vector<Tensor> g = ops::split(z, {}, 4, 1);
-        const Tensor i = s.recurrent_activation(g[0]), f = s.recurrent_activation(g[1]);
-        const Tensor c = ops::add(ops::mul(f, states[1]), ops::mul(i, s.activation(g[2])));
-        const Tensor o = s.recurrent_activation(g[3]);
-        next = {ops::mul(o, s.activation(c)), c};
+      if (builtin_) {
+        next = builtin_->step(xt, states, w, drop);
+        out = next[0];
       } else {
-        const std::vector<Tensor> gx = ops::split(bias.defined() ? ops::add(xt, bias) : xt, {}, 3, 1);
-        std::vector<Tensor> zr;  // the recurrent parts of z and r, then (reset_after) of h
-        if (s.reset_after) {
-          Tensor inner = rec_gates(h_prev, 0, 3);
-          if (rec_bias.defined()) inner = ops::add(inner, rec_bias);
-          zr = ops::split(inner, {}, 3, 1);
-        } else {
-          zr = ops::split(rec_gates(h_prev, 0, 2), {}, 2, 1);
-        }
-        const Tensor z = s.recurrent_activation(ops::add(gx[0], zr[0]));
-        const Tensor rr = s.recurrent_activation(ops::add(gx[1], zr[1]));
-        const Tensor h_rec =
-            s.reset_after ? ops::mul(rr, zr[2]) : ops::matmul(ops::mul(rr, h_for(h_prev, 2)), rec_cols(2, 1));
-        const Tensor hh = s.activation(ops::add(gx[2], h_rec));
-        next = {ops::add(ops::mul(z, h_prev), ops::mul(ops::sub(one, z), hh))};
+        std::vector<Tensor> in{xt};
+        in.insert(in.end(), states.begin(), states.end());
+        next = (*cell_)(in, cc);
+        if (next.size() != 1 + state_count())
+          bad_input("the cell ", cell_->describe(), " returned ", next.size(),
+                    " tensors; expected its output, then ", state_count(), " states");
+        out = next[0];
+        next.erase(next.begin());
+        for (size_t j = 0; j < next.size(); ++j)
+          if (next[j].shape() != states[j].shape())
+            bad_input("the cell ", cell_->describe(), " returned state ", j, " of shape ",
+                      next[j].shape().to_string(), "; expected ", states[j].shape().to_string(),
+                      " (its state_size)");
       }
-      Tensor out = next[0];
       if (mask) {
-        const Tensor m = ops::slice(*mask, {0, t}, {batch, 1});
-        out = ops::where(m, out, zero_output_for_mask_ ? ops::zeros_like(out) : h_prev);
-        for (size_t j = 0; j < next.size(); ++j) next[j] = ops::where(m, next[j], states[j]);
+        // Keras's backend rnn: a masked step keeps the states, and its output is the previous
+        // step's (zeros before the first, or always with zero_output_for_mask).
+        std::vector<int64_t> mshape(size_t(out.rank()), 1);
+        mshape[0] = batch;
+        const Tensor m = ops::reshape(ops::slice(*mask, {0, t}, {batch, 1}), mshape);
+        out =
+            ops::where(m, out, flags_.zero_output_for_mask || !last.defined() ? ops::zeros_like(out) : last);
+        const Tensor ms = ops::slice(*mask, {0, t}, {batch, 1});
+        for (size_t j = 0; j < next.size(); ++j) next[j] = ops::where(ms, next[j], states[j]);
       }
       states = std::move(next);
-      if (return_sequences_) outputs.push_back(out);
+      if (flags_.return_sequences) outputs.push_back(out);
       last = out;
     }
-    std::vector<Tensor> result{return_sequences_ ? ops::stack(outputs, 1) : last};
-    if (return_state_) result.insert(result.end(), states.begin(), states.end());
-    if (s.activity_reg)
-      for (const Tensor &y : result) add_loss(activity_loss(*s.activity_reg, y));
+    std::vector<Tensor> result{flags_.return_sequences ? ops::stack(outputs, 1) : last};
+    if (flags_.return_state) result.insert(result.end(), states.begin(), states.end());
+    if (activity_reg_)
+      for (const Tensor &y : result) add_loss(activity_loss(*activity_reg_, y));
     return result;
   }
 
   void add_config(Config &c) const override {
-    const CellSpec &s = *spec_;
-    c.set("return_sequences", return_sequences_)
-        .set("return_state", return_state_)
-        .set("go_backwards", go_backwards_)
-        .set("stateful", false)
-        .set("unroll", unroll_)
-        .set("zero_output_for_mask", zero_output_for_mask_)
-        .set("units", s.units)
-        .set("activation", s.activation.name);
-    if (s.kind != CellKind::kSimple) c.set("recurrent_activation", s.recurrent_activation.name);
-    c.set("use_bias", s.use_bias)
-        .set("kernel_initializer", serialize_initializer(*s.kernel_init))
-        .set("recurrent_initializer", serialize_initializer(*s.recurrent_init))
-        .set("bias_initializer", serialize_initializer(*s.bias_init));
-    if (s.kind == CellKind::kLstm) c.set("unit_forget_bias", s.unit_forget_bias);
-    set_regularizer(c, "kernel_regularizer", s.kernel_reg);
-    set_regularizer(c, "recurrent_regularizer", s.recurrent_reg);
-    set_regularizer(c, "bias_regularizer", s.bias_reg);
-    set_regularizer(c, "activity_regularizer", s.activity_reg);
-    c.set_null("kernel_constraint").set_null("recurrent_constraint").set_null("bias_constraint");
-    c.set("dropout", s.dropout).set("recurrent_dropout", s.recurrent_dropout);
-    if (s.kind == CellKind::kGru) c.set("reset_after", s.reset_after);
-    if (s.kind != CellKind::kSimple) write_seed(c, s.seed);  // Keras's SimpleRNN config has no seed
+    flags_.write(c);
+    if (spec_) {
+      write_cell_spec(c, *spec_, true, activity_reg_);
+    } else {
+      c.set("cell", serialize_layer(*cell_));
+    }
   }
 
-  std::shared_ptr<const CellSpec> spec_;
-  std::shared_ptr<RecurrentCell> cell_;
-  bool return_sequences_ = false, return_state_ = false, go_backwards_ = false, unroll_ = false,
-       zero_output_for_mask_ = false;
-  int64_t input_dim_ = -1;
-  int64_t implementation_ = 2;
+  std::shared_ptr<const CellSpec> spec_;  // SimpleRNN, GRU, LSTM: their cell's arguments
+  RegularizerPtr activity_reg_;
+  LoopFlags flags_;
+  LayerPtr cell_;
+  RecurrentCell *builtin_ = nullptr;  // cell_ when it is a built-in cell (the steps' fast path)
+  std::vector<int64_t> states_;
 };
 
 template <CellKind K>
 void register_recurrent(const char *name) {
-  add_layer_factory(name, [](const Config &c) -> LayerPtr { return std::make_shared<Recurrent>(c, K); });
+  add_layer_factory(name, [](const Config &c) -> LayerPtr { return std::make_shared<RNN>(c, K); });
+  add_layer_factory(cell_class(K),
+                    [](const Config &c) -> LayerPtr { return std::make_shared<RecurrentCell>(c, K); });
+}
+
+// A layer made around given layers, or from its config alone (which then holds them serialized).
+template <typename L>
+void register_around(const char *name) {
+  add_layer_factory(
+      name, [](const Config &c) -> LayerPtr { return std::make_shared<L>(c, std::vector<LayerPtr>{}); });
+  add_layer_around_factory(name, [name](const Config &c, const std::vector<LayerPtr> &layers) -> LayerPtr {
+    if (layers.empty()) fail(Code::kInvalidArgument, name, ": needs at least one cell");
+    return std::make_shared<L>(c, layers);
+  });
 }
 
 }  // namespace
@@ -419,6 +726,8 @@ void register_recurrent_layers() {
   register_recurrent<CellKind::kSimple>("SimpleRNN");
   register_recurrent<CellKind::kGru>("GRU");
   register_recurrent<CellKind::kLstm>("LSTM");
+  register_around<RNN>("RNN");
+  register_around<StackedRNNCells>("StackedRNNCells");
 }
 
 }  // namespace kiln::layers

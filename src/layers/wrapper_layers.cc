@@ -17,16 +17,6 @@ namespace kiln::layers {
 
 namespace {
 
-// The serialized layer under key (INVALID_ARGUMENT naming the owner when absent or not a layer).
-Config wrapped_config(ConfigReader &r, const char *key) {
-  const bool is_config = r.config().has(key) && r.config().type(key) == Config::Type::kConfig;
-  const std::optional<Config> c = is_config ? r.get_optional_config(key) : std::nullopt;
-  if (!c || !c->has("class_name"))
-    fail(Code::kInvalidArgument, r.owner(), ": '", key,
-         "' must be a serialized layer ({\"class_name\": ..., \"config\": {...}})");
-  return *c;
-}
-
 std::string without_prefix(const std::string &s, const std::string &prefix) {
   return s.compare(0, prefix.size(), prefix) == 0 ? s.substr(prefix.size()) : s;
 }
@@ -48,6 +38,14 @@ ConfigChanges with_zero_output(const Config &inner, ConfigChanges changes) {
   if (inner.has("return_sequences") && inner.type("return_sequences") == Config::Type::kBool)
     changes.emplace_back("zero_output_for_mask", inner.get_bool("return_sequences"));
   return changes;
+}
+
+// The states a recurrent layer returns with return_state: its cell's (the layer's first sub-layer: an
+// RNN's cell, or LSTM's lstm_cell); one for a layer without a cell.
+size_t state_count(const Layer &l) {
+  const std::vector<int64_t> sizes =
+      l.layers().empty() ? std::vector<int64_t>{} : l.layers()[0]->state_size();
+  return sizes.empty() ? 1 : sizes.size();
 }
 
 bool config_bool(const Layer &l, const char *key) {
@@ -109,8 +107,8 @@ class Bidirectional final : public Layer {
              "; got ", config_bool(*forward_, a), " and ", config_bool(*backward_, a));
     return_sequences_ = config_bool(*forward_, "return_sequences");
     return_state_ = config_bool(*forward_, "return_state");
-    forward_states_ = forward_->class_name() == "LSTM" ? 2 : 1;
-    backward_states_ = backward_->class_name() == "LSTM" ? 2 : 1;
+    forward_states_ = state_count(*forward_);
+    backward_states_ = state_count(*backward_);
     track(forward_, "forward_layer");
     track(backward_, "backward_layer");
   }

@@ -383,11 +383,169 @@ static void test_recurrent(void) {
   release_kept();
 }
 
+/* A custom C cell (kiln_layer_create_custom + kiln_layer_set_state_size): y = x + 0.5 h, its state y. */
+static kiln_status *half_cell_call(kiln_tensor_list *outputs, kiln_layer *self,
+                                   const kiln_tensor_list *inputs, bool training, void *user_data) {
+  kiln_tensor *x = NULL, *h = NULL, *half = NULL, *scaled = NULL, *y = NULL;
+  kiln_status *st;
+  const int64_t none[1] = {0};
+  const float v = 0.5f;
+  (void)self;
+  (void)training;
+  (void)user_data;
+  if (kiln_tensor_list_get_size(inputs) != 2)
+    return kiln_status_create(INVALID, "half cell: expected [x, h]");
+  if ((st = kiln_tensor_list_get(&x, inputs, 0)) || (st = kiln_tensor_list_get(&h, inputs, 1)) ||
+      (st = kiln_tensor_create(&half, F32, none, 0, &v, sizeof v)) || (st = kiln_mul(&scaled, h, half)) ||
+      (st = kiln_add(&y, x, scaled)) || (st = kiln_tensor_list_append(outputs, y)))
+    goto done;
+  st = kiln_tensor_list_append(outputs, y);
+done:
+  kiln_tensor_free(x);
+  kiln_tensor_free(h);
+  kiln_tensor_free(half);
+  kiln_tensor_free(scaled);
+  kiln_tensor_free(y);
+  return st;
+}
+
+/* keras.layers.RNN(cell) and the cells through the C API: a custom C cell and a built-in SimpleRNNCell,
+ * each h = x + 0.5 h over the steps 1, 2, 3 (1, 2.5, 4.25; a mask dropping the last step keeps 2.5),
+ * the cell called alone ([x, h] -> [y, h']), state sizes, StackedRNNCells, and bad arguments. */
+static void test_rnn_cells(void) {
+  static const char *linear_cell =
+      "{\"class_name\": \"SimpleRNNCell\", \"config\": {\"units\": 1, \"activation\": \"linear\", "
+      "\"use_bias\": "
+      "false, \"kernel_initializer\": \"ones\", \"recurrent_initializer\": {\"class_name\": \"Constant\", "
+      "\"config\": {\"value\": 0.5}}}}";
+  const int64_t xd[3] = {1, 3, 1}, one[2] = {1, 1}, md[2] = {1, 3};
+  const float xv[3] = {1, 2, 3}, seq[3] = {1, 2.5f, 4.25f}, two[1] = {2}, h1[1] = {1}, step[1] = {2.5f};
+  const float kept[3] = {1, 2.5f, 2.5f};
+  const uint8_t mv[3] = {1, 1, 0};
+  kiln_layer_callbacks cb;
+  kiln_layer *custom = NULL, *rnn = NULL, *dense = NULL, *lstm_cell = NULL, *stack = NULL, *cells[2];
+  kiln_config *c = NULL;
+  int64_t sizes[4] = {0, 0, 0, 0};
+  size_t n = 9;
+  char json[1024];
+  kiln_tensor *x = f32(3, xd, xv), *y = NULL;
+  kiln_clear_session();
+  memset(&cb, 0, sizeof cb);
+  cb.struct_size = sizeof cb;
+  cb.call = half_cell_call;
+  OK(kiln_layer_create_custom(&custom, "HalfCell", NULL, &cb, NULL));
+  /* not a cell yet: RNN refuses it, naming state_size */
+  EXPECT_ERROR(kiln_layer_create_around(&rnn, "RNN", NULL, &custom, 1), INVALID, "HalfCell", "state_size");
+  OK(kiln_layer_get_state_size(sizes, 4, &n, custom));
+  CHECK(n == 0);
+  sizes[0] = 1;
+  OK(kiln_layer_set_state_size(custom, sizes, 1));
+  OK(kiln_config_from_json(&c, "{\"return_sequences\": true}"));
+  OK(kiln_layer_create_around(&rnn, "RNN", c, &custom, 1));
+  kiln_config_free(c);
+  if (rnn) {
+    kiln_tensor_list *in = NULL, *masks = NULL, *out = NULL;
+    kiln_layer_call_options o;
+    OK(kiln_layer_call_tensor(&y, rnn, x, false));
+    if (y) expect_f32(y, 3, xd, seq, 1e-6);
+    y = NULL;
+    OK(kiln_tensor_list_create(&in));
+    OK(kiln_tensor_list_append(in, x));
+    OK(kiln_tensor_list_create(&masks));
+    OK(kiln_tensor_list_append(masks, make(B8, 2, md, mv)));
+    OK(kiln_layer_call_options_init(&o, sizeof o));
+    o.masks = masks;
+    OK(kiln_layer_call_with_options(&out, NULL, rnn, in, &o));
+    if (out) OK(kiln_tensor_list_get(&y, out, 0));
+    if (y) expect_f32(y, 3, xd, kept, 1e-6);
+    y = NULL;
+    kiln_tensor_list_free(out);
+    kiln_tensor_list_free(masks);
+    kiln_tensor_list_free(in);
+    /* the RNN holds the cell object itself: its sub-layer is the same layer */
+    {
+      kiln_layer *sub = NULL;
+      OK(kiln_layer_get_layer(&sub, rnn, 0));
+      if (sub) CHECK(kiln_layer_get_id(sub) == kiln_layer_get_id(custom));
+      kiln_layer_free(sub);
+    }
+    kiln_layer_free(rnn);
+    rnn = NULL;
+  }
+  /* the same from a config: RNN with a serialized built-in cell */
+  snprintf(json, sizeof json, "{\"return_sequences\": true, \"cell\": %s}", linear_cell);
+  expect_layer("RNN", json, x, 3, xd, seq);
+  /* a built-in cell alone: [x, h] -> [y, h'] */
+  {
+    kiln_config *ser = NULL;
+    kiln_layer *cell = NULL;
+    kiln_tensor_list *in = NULL, *out = NULL;
+    OK(kiln_config_from_json(&ser, linear_cell));
+    OK(kiln_layer_deserialize(&cell, ser));
+    kiln_config_free(ser);
+    OK(kiln_tensor_list_create(&in));
+    OK(kiln_tensor_list_append(in, f32(2, one, two)));
+    OK(kiln_tensor_list_append(in, f32(2, one, h1)));
+    if (cell) OK(kiln_layer_call(&out, cell, in, false));
+    CHECK(kiln_tensor_list_get_size(out) == 2);
+    if (kiln_tensor_list_get_size(out) == 2) {
+      OK(kiln_tensor_list_get(&y, out, 0));
+      if (y) expect_f32(y, 2, one, step, 1e-6);
+      y = NULL;
+      OK(kiln_tensor_list_get(&y, out, 1));
+      if (y) expect_f32(y, 2, one, step, 1e-6);
+      y = NULL;
+    }
+    kiln_tensor_list_free(out);
+    kiln_tensor_list_free(in);
+    kiln_layer_free(cell);
+  }
+  /* state sizes: LSTMCell two of units; a stack the cells' one after the other */
+  lstm_cell = layer_from("LSTMCell", "{\"units\": 3}");
+  if (lstm_cell) {
+    OK(kiln_layer_get_state_size(sizes, 4, &n, lstm_cell));
+    CHECK(n == 2 && sizes[0] == 3 && sizes[1] == 3);
+    cells[0] = lstm_cell;
+    cells[1] = custom;
+    OK(kiln_layer_create_around(&stack, "StackedRNNCells", NULL, cells, 2));
+    if (stack) {
+      OK(kiln_layer_get_state_size(sizes, 4, &n, stack));
+      CHECK(n == 3 && sizes[0] == 3 && sizes[1] == 3 && sizes[2] == 1);
+      OK(kiln_layer_get_state_size(NULL, 0, &n, stack));
+      CHECK(n == 3);
+    }
+  }
+  /* bad arguments */
+  dense = layer_from("Dense", "{\"units\": 2}");
+  EXPECT_ERROR(kiln_layer_create_around(&rnn, "RNN", NULL, &dense, 1), INVALID, "RNN", "state_size");
+  EXPECT_ERROR(kiln_layer_create_around(&rnn, "Dense", NULL, &dense, 1), INVALID, "Dense", "RNN");
+  EXPECT_ERROR(kiln_layer_create_around(&rnn, "RNN", NULL, &custom, 0), INVALID, "num_layers",
+               "at least one");
+  EXPECT_ERROR(kiln_layer_create_around(&rnn, "RNN", NULL, NULL, 1), INVALID, "layers", "NULL");
+  cells[0] = NULL;
+  EXPECT_ERROR(kiln_layer_create_around(&rnn, "RNN", NULL, cells, 1), INVALID, "layers[0]", "NULL");
+  EXPECT_ERROR(kiln_layer_create_around(NULL, "RNN", NULL, &custom, 1), INVALID, "out", "NULL");
+  sizes[0] = 0;
+  EXPECT_ERROR(kiln_layer_set_state_size(custom, sizes, 1), INVALID, "state_size[0]", "positive");
+  EXPECT_ERROR(kiln_layer_set_state_size(custom, NULL, 1), INVALID, "sizes", "NULL");
+  EXPECT_ERROR(kiln_layer_get_state_size(sizes, 4, NULL, custom), INVALID, "out_count", "NULL");
+  EXPECT_ERROR(kiln_layer_get_state_size(NULL, 4, &n, custom), INVALID, "out", "NULL");
+  snprintf(json, sizeof json, "{\"cell\": {\"class_name\": \"Dense\", \"config\": {\"units\": 2}}}");
+  EXPECT_ERROR(create_status("RNN", json), INVALID, "RNN", "state_size");
+  EXPECT_ERROR(create_status("RNN", "{}"), INVALID, "RNN", "cell");
+  kiln_layer_free(stack);
+  kiln_layer_free(lstm_cell);
+  kiln_layer_free(dense);
+  kiln_layer_free(custom);
+  release_kept();
+}
+
 int main(void) {
   test_values();
   test_normalization();
   test_training();
   test_errors();
   test_recurrent();
+  test_rnn_cells();
   return test_summary();
 }

@@ -180,6 +180,80 @@ TEST(HppMoreLayers, RecurrentLayers) {
   EXPECT_EQ(model.predict(tokens).shape(), (Dims{8, 2}));
 }
 
+// A custom cell in C++: y = x @ kernel + 0.5 h, its state y (Keras's MinimalRNNCell with a fixed
+// recurrence), made a cell by set_state_size.
+class HalfCell : public kiln::Layer {
+ public:
+  explicit HalfCell(int64_t units) : Layer("HalfCell"), units_(units) { set_state_size({units}); }
+
+ protected:
+  void build(const std::vector<Dims> &shapes) override {
+    kernel_ = add_weight("kernel", {shapes.at(0).back(), units_}, "ones");
+  }
+  std::vector<Tensor> call(const std::vector<Tensor> &in, bool) override {
+    const Tensor y = kiln::matmul(in.at(0), kernel_.value()) + in.at(1) * Tensor::scalar(0.5f);
+    return {y, y};
+  }
+
+ private:
+  int64_t units_;
+  kiln::Variable kernel_;
+};
+
+// kiln.hpp's RNN around a custom cell and the built-in cells: the same h = x + 0.5 h over steps 1, 2, 3,
+// the cell called alone, a stack's state sizes, a model of RNN(LSTMCell) that trains, and errors.
+TEST(HppMoreLayers, RnnAndCells) {
+  kiln::clear_session();
+  const Tensor x = Tensor::from_vector({1.0f, 2.0f, 3.0f}, {1, 3, 1});
+  auto cell = std::make_shared<HalfCell>(1);
+  EXPECT_EQ(cell->state_size(), (Dims{1}));
+  kl::RNNOptions ro;
+  ro.return_sequences = true;
+  kiln::Layer rnn = kl::RNN(*cell, ro);
+  EXPECT_EQ(rnn(x).to_vector<float>(), (std::vector<float>{1, 2.5f, 4.25f}));
+  ASSERT_EQ(rnn.variables().size(), 1u);
+  EXPECT_EQ(rnn.layers().at(0).name(), cell->name());  // the cell itself, not a copy
+  auto [y, states] =
+      cell->call_cell(Tensor::from_vector({2.0f}, {1, 1}), {Tensor::from_vector({1.0f}, {1, 1})});
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{2.5f}));
+  ASSERT_EQ(states.size(), 1u);
+
+  kl::RecurrentOptions co;
+  co.activation = "linear";
+  co.use_bias = false;
+  co.kernel_initializer = "ones";
+  kiln::Layer simple = kl::SimpleRNNCell(1, co);
+  EXPECT_EQ(simple.state_size(), (Dims{1}));
+  kiln::Layer over = kl::RNN(simple, ro);
+  over.build_for(Dims{-1, 3, 1});
+  over.variables().at(1).assign(Tensor::from_vector({0.5f}, {1, 1}));
+  EXPECT_EQ(over(x).to_vector<float>(), (std::vector<float>{1, 2.5f, 4.25f}));
+  EXPECT_EQ(over.get_config().get_config("cell").get_string("class_name"), "SimpleRNNCell");
+
+  kiln::Layer stack = kl::StackedRNNCells({kl::LSTMCell(3), kl::GRUCell(2)});
+  EXPECT_EQ(stack.state_size(), (Dims{3, 3, 2}));
+  kl::RNNOptions so;
+  so.return_state = true;
+  const std::vector<Tensor> out = kl::RNN({kl::LSTMCell(3), kl::GRUCell(2)}, so)(
+      std::vector<Tensor>{kiln::testing::sawtooth({2, 4, 5}, 7, 0.25f)});
+  ASSERT_EQ(out.size(), 4u);  // the output, then h, c of the LSTM cell and h of the GRU cell
+  EXPECT_EQ(out[0].shape(), (Dims{2, 2}));
+  EXPECT_EQ(out[2].shape(), (Dims{2, 3}));
+
+  kiln::set_seed(2);
+  kiln::Sequential model({kl::Input({4, 3}), kl::RNN(kl::LSTMCell(6)), kl::Dense(1)});
+  model.compile("adam", "mse");
+  const Tensor xs = kiln::testing::sawtooth({8, 4, 3}, 7, 0.25f),
+               ys = kiln::testing::sawtooth({8, 1}, 5, 0.5f);
+  const double first = model.train_on_batch(xs, ys).at("loss");
+  double last = first;
+  for (int i = 0; i < 20; ++i) last = model.train_on_batch(xs, ys).at("loss");
+  EXPECT_LT(last, first);
+
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "state_size", [] { kl::RNN(kl::Dense(2)); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "positive", [&] { cell->set_state_size({0}); });
+}
+
 TEST(HppMoreLayers, SpatialLayers) {
   const Tensor img = kiln::reshape(kiln::range(1, 7, 1), {1, 2, 3, 1});  // H 2, W 3
   // ZeroPadding2D({top, bottom, left, right}).

@@ -24,6 +24,7 @@ def reference(kind, x, weights, units, mask=None, go_backwards=False, h0=None, c
     h = np.zeros((batch, units)) if h0 is None else h0.astype(np.float64)
     c = np.zeros((batch, units)) if c0 is None else c0.astype(np.float64)
     outs = []
+    prev = np.zeros((batch, units))  # Keras's backend rnn: a masked first step outputs zeros
     order = range(steps - 1, -1, -1) if go_backwards else range(steps)
     for t in order:
         xt = x[:, t].astype(np.float64)
@@ -53,9 +54,9 @@ def reference(kind, x, weights, units, mask=None, go_backwards=False, h0=None, c
             o, nc = nh, c
         if mask is not None:
             m = mask[:, t:t + 1]
-            o = np.where(m, o, 0 if zero_output_for_mask else h)
+            o = np.where(m, o, 0 if zero_output_for_mask else prev)
             nh, nc = np.where(m, nh, h), np.where(m, nc, c)
-        h, c = nh, nc
+        h, c, prev = nh, nc, o
         outs.append(o)
     return np.stack(outs, axis=1), outs[-1], h, c
 

@@ -151,6 +151,27 @@ std::vector<Case> cases() {
        DType::kFloat32,
        {Shape({5, 2}), Shape({2, 2}), Shape({2})},
        3},
+      {"RNN",
+       cfg([](Config &c) {
+         c.set("cell",
+               Config::from_json(R"({"class_name": "LSTMCell", "config": {"units": 3, "dropout": 0.5}})"));
+       }),
+       {2, 4, 5},
+       DType::kFloat32,
+       {Shape({5, 12}), Shape({3, 12}), Shape({12})},
+       3,
+       true},
+      {"RNN",
+       cfg([](Config &c) {
+         c.set("return_sequences", true)
+             .set("cell", Config::from_json(R"({"class_name": "StackedRNNCells", "config": {"cells": [
+               {"class_name": "GRUCell", "config": {"units": 2}},
+               {"class_name": "SimpleRNNCell", "config": {"units": 3}}]}})"));
+       }),
+       {2, 4, 5},
+       DType::kFloat32,
+       {Shape({5, 6}), Shape({2, 6}), Shape({2, 6}), Shape({2, 3}), Shape({3, 3}), Shape({3})},
+       6},
       {"GroupNormalization",
        cfg([](Config &c) { c.set("groups", 2); }),
        {2, 3, 4},

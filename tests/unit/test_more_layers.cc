@@ -224,6 +224,65 @@ TEST_F(MoreLayersTest, RecurrentGradientsAndMasks) {
                            {x, random_tensor({2, 2}, 42), random_tensor({2, 2}, 43)});
 }
 
+// keras.layers.RNN over a stack of one LSTMCell (the per-step cell calls) gives the LSTM layer's
+// outputs and states with the same weights, masked or not, with gradients through time; a masked first
+// step outputs zeros whatever the initial state (Keras's backend rnn); dropout masks hold for a sequence.
+TEST_F(MoreLayersTest, RnnOfCellsAsTheLayers) {
+  const Tensor x = random_tensor({2, 4, 3}, 44);
+  const Tensor h0 = random_tensor({2, 2}, 45), c0 = random_tensor({2, 2}, 46);
+  LayerPtr rnn = layer("RNN", R"({"return_sequences": true, "return_state": true, "cell": {"class_name":
+      "StackedRNNCells", "config": {"cells": [{"class_name": "LSTMCell", "config": {"units": 2}}]}}})");
+  LayerPtr lstm = layer("LSTM", R"({"units": 2, "return_sequences": true, "return_state": true})");
+  rnn->build({{kUnknownDim, 4, 3}});
+  lstm->build({{kUnknownDim, 4, 3}});
+  EXPECT_EQ(rnn->state_size(), std::vector<int64_t>{});  // the layer is no cell; its cell has the sizes
+  EXPECT_EQ(rnn->layers().at(0)->state_size(), (std::vector<int64_t>{2, 2}));
+  const std::vector<VariablePtr> from = rnn->variables(), to = lstm->variables();
+  ASSERT_EQ(from.size(), to.size());
+  for (size_t i = 0; i < from.size(); ++i) to[i]->assign(from[i]->value());
+  const Tensor mask = testing::make_bool(Shape({2, 4}), {0, 1, 0, 1, 1, 1, 1, 0});
+  const std::vector<Tensor> masks{mask, Tensor(), Tensor()};
+  for (bool masked : {false, true}) {
+    CallContext ctx;
+    if (masked) ctx.mask = &masks;
+    const std::vector<Tensor> a = rnn->call({x, h0, c0}, ctx).outputs,
+                              b = lstm->call({x, h0, c0}, ctx).outputs;
+    ASSERT_EQ(a.size(), 3u);
+    ASSERT_EQ(b.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) expect_near(a[i], values(b[i]), 1e-6f);
+    if (masked) {  // row 0's first step is masked: zeros, not h0
+      EXPECT_EQ(values(a[0])[0], 0.0f);
+      EXPECT_EQ(values(a[0])[1], 0.0f);
+    }
+  }
+  testing::check_gradients("RNN(StackedRNNCells)",
+                           [&](const std::vector<Tensor> &in) { return (*rnn)(in, CallContext())[0]; },
+                           {x, h0, c0});
+  // A linear cell without recurrence over a repeated input: every step's output is equal exactly
+  // when the dropout mask holds for the whole sequence.
+  const Tensor same = ops::tile(random_tensor({2, 1, 6}, 47), {1, 4, 1});
+  for (const char *json :
+       {R"({"return_sequences": true, "cell": {"class_name": "SimpleRNNCell", "config": {"units": 5,
+           "activation": "linear", "dropout": 0.5, "recurrent_initializer": "zeros"}}})",
+        R"({"return_sequences": true, "cell": {"class_name": "StackedRNNCells", "config": {"cells": [
+           {"class_name": "SimpleRNNCell", "config": {"units": 5, "activation": "linear", "dropout": 0.5,
+           "recurrent_initializer": "zeros"}}]}}})"}) {
+    CallContext train;
+    train.training = true;
+    const std::vector<float> y = values((*layer("RNN", json))({same}, train)[0]);
+    for (size_t t = 1; t < 4; ++t)
+      for (size_t b = 0; b < 2; ++b)
+        for (size_t u = 0; u < 5; ++u) EXPECT_EQ(y[(b * 4 + t) * 5 + u], y[(b * 4) * 5 + u]) << json;
+  }
+  expect_error([&] { layer("RNN", R"({"cell": {"class_name": "Dense", "config": {"units": 2}}})"); },
+               Code::kInvalidArgument, {"RNN", "state_size"});
+  expect_error(
+      [&] {
+        (*layer("LSTMCell", R"({"units": 2})"))({random_tensor({2, 3}, 1)}, CallContext());
+      },
+      Code::kInvalidArgument, {"LSTMCell", "expected the input, then its 2 states"});
+}
+
 TEST_F(MoreLayersTest, UnitNormalizationAsKeras) {
   const Tensor x = make({2, 3}, {1, 2, 2, 0, 0, 0});
   expect_near(run("UnitNormalization", "{}", x), {1 / 3.0f, 2 / 3.0f, 2 / 3.0f, 0, 0, 0}, 1e-7f);

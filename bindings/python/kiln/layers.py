@@ -188,6 +188,49 @@ def _spread(obj):
     return id(obj) in getattr(_tls, "spread", ())
 
 
+def _cell_sizes(layer):
+    """The layer's state sizes in C (Keras's state_size as a list; [] for a layer that is no cell)."""
+    count = ctypes.c_size_t()
+    out = (ctypes.c_int64 * 16)()
+    _c(L.kiln_layer_get_state_size, out, len(out), ctypes.byref(count), layer._handle())
+    if count.value > len(out):
+        out = (ctypes.c_int64 * count.value)()
+        _c(L.kiln_layer_get_state_size, out, len(out), ctypes.byref(count), layer._handle())
+    return list(out[:count.value])
+
+
+def _set_cell_sizes(layer, state_size):
+    """Gives C a custom layer's `state_size` (an int or a list of ints; anything else: no cell)."""
+    if isinstance(state_size, _numbers.Integral) and not isinstance(state_size, bool):
+        sizes = [int(state_size)]
+    elif (isinstance(state_size, (list, tuple)) and state_size
+          and all(isinstance(v, _numbers.Integral) and not isinstance(v, bool) for v in state_size)):
+        sizes = [int(v) for v in state_size]
+    else:
+        sizes = []
+    _c(L.kiln_layer_set_state_size, layer._handle(), (ctypes.c_int64 * max(1, len(sizes)))(*sizes), len(sizes))
+
+
+def _flat_states(states):
+    """A cell's states as a flat list (a tensor alone, a list, or per-cell lists of a stack)."""
+    if not isinstance(states, (list, tuple)):
+        return [states]
+    out = []
+    for s in states:
+        out.extend(_flat_states(s) if isinstance(s, (list, tuple)) else [s])
+    return out
+
+
+def _call_cell(layer, inputs, states, training=None):
+    """Keras's cell call: cell(inputs, states) -> (output, new_states), new_states a list when states
+    is one (a tensor alone for a tensor alone); kiln's cell takes and gives them after the input."""
+    nested = isinstance(states, (list, tuple))
+    ys = Layer.__call__(layer, [inputs] + _flat_states(states), training=training)
+    ys = ys if isinstance(ys, list) else [ys]
+    new = ys[1:]
+    return ys[0], (new if nested or len(new) != 1 else new[0])
+
+
 class _Spreading:
     """While open, obj's callbacks on this thread take several positional inputs."""
 
@@ -295,7 +338,9 @@ def _on_build(self_h, dims, ranks, n, user_data):
         at += ranks[i]
     _tls.in_build = getattr(_tls, "in_build", 0) + 1
     try:
-        if _spread(obj) and n > 1:  # several positional inputs: Keras 3's build(a_shape, b_shape) or build(a_shape)
+        if n > 1 and len(_cell_sizes(obj)) == n - 1:  # a cell called with its states: build(input_shape)
+            obj.build(shapes[0])
+        elif _spread(obj) and n > 1:  # several positional inputs: Keras 3's build(a_shape, b_shape) or build(a_shape)
             obj.build(*(shapes if _positional_count(obj.build) >= n else shapes[:1]))
         else:
             obj.build(shapes[0] if n == 1 else shapes)
@@ -320,8 +365,15 @@ def _run_call(outputs, inputs, masks, training, user_data):
     kwargs = {"training": bool(training)} if cls._call_takes_training() else {}
     if masks is not None and cls._call_takes_mask():
         kwargs["mask"] = _mask_arg(ms)
-    y = obj.call(*xs, **kwargs) if _spread(obj) else obj.call(x, **kwargs)
-    ys = list(y) if isinstance(y, (list, tuple)) else [y]
+    if len(xs) > 1 and len(_cell_sizes(obj)) == len(xs) - 1:  # a cell: call(inputs, states) -> (output, states)
+        y = obj.call(xs[0], xs[1:], **kwargs)
+        if not (isinstance(y, (list, tuple)) and len(y) == 2):
+            raise TypeError("%s.call is a recurrent cell's (it has a state_size): it must return (output, new_states); "
+                            "got %s" % (cls.__name__, type(y).__name__))
+        ys = [y[0]] + _flat_states(y[1])
+    else:
+        y = obj.call(*xs, **kwargs) if _spread(obj) else obj.call(x, **kwargs)
+        ys = list(y) if isinstance(y, (list, tuple)) else [y]
     for t in ys:
         check(L.kiln_tensor_list_append(outputs, _as_input(t)))
     # Masks the outputs already carry (a model's inner layers made them) are its output
@@ -527,6 +579,8 @@ class Layer:
         self._adopt_handle(h)
         self._weight_count = 0
         object.__setattr__(self, "_custom", True)  # kiln calls back into this object
+        if "state_size" in self.__dict__:  # set before Layer.__init__
+            _set_cell_sizes(self, self.__dict__["state_size"])
 
     def _adopt_handle(self, h):
         object.__setattr__(self, "_h", h)
@@ -552,6 +606,8 @@ class Layer:
     # kept as a TrackedList / TrackedDict (_tracking.py), so that layers put in it later are tracked
     # too (`self.blocks = []`, then `self.blocks.append(Dense(4))`).
     def __setattr__(self, name, value):
+        if name == "state_size" and getattr(self, "_custom", False):
+            _set_cell_sizes(self, value)  # Keras's RNN cell protocol: RNN(cell) reads it
         if isinstance(value, Layer) and name not in ("_h",):
             self._track_as(value, name)
             self.__dict__.get("_kiln_containers", {}).pop(name, None)  # the paths under name are gone
@@ -881,6 +937,15 @@ class Layer:
         """Keras __call__: mask (one per input for a list) defaults to the inputs' _keras_mask;
         the outputs carry their masks as _keras_mask. Tensors given after inputs go on to call as
         its next positional arguments, as in Keras 3 (layer(a, b) for call(self, a, b))."""
+        if getattr(self, "_custom", False) and (args or "states" in kwargs) and _cell_sizes(self):
+            # a cell: cell(inputs, states) -> (output, new_states), as Keras's RNN calls it
+            if "states" in kwargs:
+                states, extra = kwargs.pop("states"), args
+            else:
+                states, extra = args[0], args[1:]
+            if kwargs or extra:
+                raise TypeError("%s.__call__: a cell takes (inputs, states, training=None)" % type(self).__name__)
+            return _call_cell(self, inputs, states, training)
         if kwargs:
             raise TypeError("%s.__call__: unexpected keyword arguments %s" % (type(self).__name__, sorted(kwargs)))
         raw, spread, training, mask = _call_arguments(self, inputs, args, training, mask)

@@ -1,29 +1,24 @@
-"""Built-in recurrent layers (kiln.layers.SimpleRNN, GRU, LSTM) and the wrappers Bidirectional and
-TimeDistributed, as Keras 3's."""
+"""Built-in recurrent layers (kiln.layers.SimpleRNN, GRU, LSTM, RNN), the cells (SimpleRNNCell, GRUCell,
+LSTMCell, StackedRNNCells) and the wrappers Bidirectional and TimeDistributed, as Keras 3's."""
 import numbers as _numbers
 
 from .errors import InvalidArgumentError
-from .layers import _BUILTINS, _Builtin, _base_config, _serializable, Layer
+from .layers import _BUILTINS, _Builtin, _base_config, _call_cell, _cell_sizes, _flat_states, _serializable, Layer
 
 
 def _rate(x):
     return float(x)
 
 
-def _recurrent_config(kind, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                      kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                      bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
-                      recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                      kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
-                      recurrent_dropout=0.0, reset_after=True, seed=None, return_sequences=False, return_state=False,
-                      go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False, use_cudnn="auto",
-                      implementation=2):
+def _cell_config(kind, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, reset_after=True, seed=None, implementation=2):
+    """The cell arguments of kind ("SimpleRNN", "GRU", "LSTM"), which its cell and its layer share."""
     if isinstance(units, bool) or not isinstance(units, _numbers.Integral):
         raise InvalidArgumentError("%s: units must be an int; got %r" % (kind, units))
-    c = {"return_sequences": bool(return_sequences), "return_state": bool(return_state),
-         "go_backwards": bool(go_backwards), "stateful": bool(stateful), "unroll": bool(unroll),
-         "zero_output_for_mask": bool(zero_output_for_mask), "units": int(units),
-         "activation": _serializable(activation) or "linear"}
+    c = {"units": int(units), "activation": _serializable(activation) or "linear"}
     if kind != "SimpleRNN":
         c["recurrent_activation"] = _serializable(recurrent_activation) or "linear"
     c.update({"use_bias": bool(use_bias), "kernel_initializer": _serializable(kernel_initializer),
@@ -33,17 +28,34 @@ def _recurrent_config(kind, units, activation="tanh", recurrent_activation="sigm
         c["unit_forget_bias"] = bool(unit_forget_bias)
     c.update({"kernel_regularizer": _serializable(kernel_regularizer),
               "recurrent_regularizer": _serializable(recurrent_regularizer),
-              "bias_regularizer": _serializable(bias_regularizer),
-              "activity_regularizer": _serializable(activity_regularizer), "kernel_constraint": kernel_constraint,
+              "bias_regularizer": _serializable(bias_regularizer), "kernel_constraint": kernel_constraint,
               "recurrent_constraint": recurrent_constraint, "bias_constraint": bias_constraint,
               "dropout": _rate(dropout), "recurrent_dropout": _rate(recurrent_dropout)})
     if kind == "GRU":
         c["reset_after"] = bool(reset_after)
     c["seed"] = int(seed) if seed is not None else None
-    if use_cudnn != "auto":
-        c["use_cudnn"] = use_cudnn
     if implementation != 2:
         c["implementation"] = int(implementation)
+    return c
+
+
+def _loop_config(return_sequences=False, return_state=False, go_backwards=False, stateful=False, unroll=False,
+                 zero_output_for_mask=False):
+    """keras.layers.RNN's own arguments."""
+    return {"return_sequences": bool(return_sequences), "return_state": bool(return_state),
+            "go_backwards": bool(go_backwards), "stateful": bool(stateful), "unroll": bool(unroll),
+            "zero_output_for_mask": bool(zero_output_for_mask)}
+
+
+_LOOP_KEYS = {"return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask"}
+
+
+def _recurrent_config(kind, units, activity_regularizer=None, use_cudnn="auto", **kwargs):
+    c = _loop_config(**{k: v for k, v in kwargs.items() if k in _LOOP_KEYS})
+    c.update(_cell_config(kind, units, **{k: v for k, v in kwargs.items() if k not in _LOOP_KEYS}))
+    c["activity_regularizer"] = _serializable(activity_regularizer)
+    if use_cudnn != "auto":
+        c["use_cudnn"] = use_cudnn
     return c
 
 
@@ -60,23 +72,29 @@ class _Recurrent(_Builtin):
         return Layer.__call__(self, [sequences] + states, training=training, mask=[mask] + [None] * len(states))
 
 
-def _recurrent_class(kind, doc, params):
+def _units_class(class_name, base, make_config, doc, params):
+    """A class (a layer or a cell) taking units, then the keyword arguments params, whose own config
+    make_config(units, **kwargs) gives."""
     def __init__(self, units, *args, name=None, trainable=True, dtype=None, **kwargs):
         unknown = sorted(set(kwargs) - params)
         if unknown:
-            raise TypeError("%s: unexpected keyword arguments %s" % (kind, unknown))
+            raise TypeError("%s: unexpected keyword arguments %s" % (class_name, unknown))
         if args:
-            raise TypeError("%s: give the arguments after units by keyword" % kind)
+            raise TypeError("%s: give the arguments after units by keyword" % class_name)
         config = _base_config(name, trainable, dtype)
-        config.update(_recurrent_config(kind, units, **kwargs))
+        config.update(make_config(units, **kwargs))
         self._create(config)
-    return type(kind, (_Recurrent,), {"__init__": __init__, "__doc__": doc, "_class_name": kind})
+    return type(class_name, (base,), {"__init__": __init__, "__doc__": doc, "_class_name": class_name})
 
 
-_COMMON = {"activation", "use_bias", "kernel_initializer", "recurrent_initializer", "bias_initializer",
-           "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
-           "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "seed",
-           "return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask"}
+def _recurrent_class(kind, doc, params):
+    return _units_class(kind, _Recurrent, lambda units, **kw: _recurrent_config(kind, units, **kw), doc, params)
+
+
+_CELL_COMMON = {"activation", "use_bias", "kernel_initializer", "recurrent_initializer", "bias_initializer",
+                "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "kernel_constraint",
+                "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "seed"}
+_COMMON = _CELL_COMMON | _LOOP_KEYS | {"activity_regularizer"}
 
 SimpleRNN = _recurrent_class(
     "SimpleRNN", "keras.layers.SimpleRNN(units, activation='tanh', use_bias=True, ..., dropout=0.0, "
@@ -160,7 +178,161 @@ class TimeDistributed(_Builtin):
         return _sublayer(self, 0)
 
 
-for _c in (SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed):
+class _Cell(_Builtin):
+    """What the built-in cells share: Keras's cell call and state_size."""
+
+    def __call__(self, inputs, states=None, training=None):
+        """Keras's cell call: cell(inputs, states, training=None) -> (output, new_states). states is a
+        list (SimpleRNNCell, GRUCell: [h]; LSTMCell: [h, c]); new_states comes back the same way."""
+        if states is None:
+            raise TypeError("%s.__call__: a cell takes (inputs, states, training=None); got no states"
+                            % type(self).__name__)
+        return _call_cell(self, inputs, states, training)
+
+    @property
+    def state_size(self):
+        """Keras's state_size: an int for one state, a list for several (LSTMCell: [units, units])."""
+        sizes = _cell_sizes(self)
+        return sizes[0] if len(sizes) == 1 and self._class_name != "StackedRNNCells" else sizes
+
+    @property
+    def output_size(self):
+        return _cell_sizes(self)[0] if self._class_name != "StackedRNNCells" else self.cells[-1].output_size
+
+    def get_initial_state(self, batch_size=None):
+        """Keras's get_initial_state: zeros [batch_size, size] for each state, in a list."""
+        from .ops import zeros  # noqa: PLC0415
+        return [zeros((int(batch_size or 0), n), dtype=self.compute_dtype) for n in _cell_sizes(self)]
+
+
+def _cell_class(kind, doc, params):
+    return _units_class(kind + "Cell", _Cell, lambda units, **kw: _cell_config(kind, units, **kw), doc, params)
+
+
+SimpleRNNCell = _cell_class(
+    "SimpleRNN", "keras.layers.SimpleRNNCell(units, activation='tanh', use_bias=True, ..., dropout=0.0, "
+    "recurrent_dropout=0.0, seed=None): one step of SimpleRNN. cell(x, [h]) -> (h', [h']).", _CELL_COMMON)
+GRUCell = _cell_class(
+    "GRU", "keras.layers.GRUCell(units, activation='tanh', recurrent_activation='sigmoid', ..., reset_after=True, "
+    "seed=None): one step of GRU. cell(x, [h]) -> (h', [h']).",
+    _CELL_COMMON | {"recurrent_activation", "reset_after", "implementation"})
+LSTMCell = _cell_class(
+    "LSTM", "keras.layers.LSTMCell(units, activation='tanh', recurrent_activation='sigmoid', ..., "
+    "unit_forget_bias=True, seed=None): one step of LSTM. cell(x, [h, c]) -> (h', [h', c']).",
+    _CELL_COMMON | {"recurrent_activation", "unit_forget_bias", "implementation"})
+
+
+def _check_cell(cell, owner):
+    if not isinstance(cell, Layer):
+        raise InvalidArgumentError("%s: a cell must be a keras layer with a state_size; got %s (%r)"
+                                   % (owner, type(cell).__name__, cell))
+    if not _cell_sizes(cell):
+        raise InvalidArgumentError("%s: the cell %s has no state_size; a cell sets self.state_size (an int, or a list "
+                                   "of ints: one per state) and its call(inputs, states) returns (output, new_states)"
+                                   % (owner, type(cell).__name__))
+    return cell
+
+
+def _create_around(obj, class_name, config, layers):
+    from .layers import L, _new_handle  # noqa: PLC0415
+    from . import config as _config  # noqa: PLC0415
+    import ctypes  # noqa: PLC0415
+    handles = (ctypes.c_void_p * len(layers))(*[c._handle() for c in layers])
+    with _config.to_c(config) as c:
+        obj._adopt_handle(_new_handle(L.kiln_layer_create_around, class_name.encode(), c, handles, len(layers)))
+    object.__setattr__(obj, "_cells_kept", list(layers))  # custom cells' Python objects live as long as it
+
+
+class StackedRNNCells(_Cell):
+    """keras.layers.StackedRNNCells(cells): the cells run one after the other in each step, each one's
+    output the next one's input. Its states are the cells' states: cell(x, [[h1], [h2, c2]]) gives
+    (output, [[h1'], [h2', c2']])."""
+
+    _class_name = "StackedRNNCells"
+
+    def __init__(self, cells, name=None, trainable=True, dtype=None, **kwargs):
+        if kwargs:
+            raise TypeError("StackedRNNCells: unexpected keyword arguments %s" % sorted(kwargs))
+        cells = [_check_cell(c, "StackedRNNCells") for c in cells]
+        if not cells:
+            raise InvalidArgumentError("StackedRNNCells: needs at least one cell")
+        _create_around(self, "StackedRNNCells", _base_config(name, trainable, dtype), cells)
+
+    @property
+    def cells(self):
+        return [_sublayer(self, i) for i in range(len(self.get_config()["cells"]))]
+
+    @property
+    def state_size(self):
+        """Keras's: each cell's state_size, in a list."""
+        return [c.state_size for c in self.cells]
+
+    def _group(self, flat):
+        out, at = [], 0
+        for c in self.cells:
+            n = len(_cell_sizes(c))
+            out.append(list(flat[at:at + n]))
+            at += n
+        return out
+
+    def __call__(self, inputs, states=None, training=None):
+        if states is None:
+            raise TypeError("StackedRNNCells.__call__ takes (inputs, states, training=None); got no states")
+        y, new = _call_cell(self, inputs, list(states), training)
+        return y, self._group(new if isinstance(new, list) else [new])
+
+    def get_initial_state(self, batch_size=None):
+        return self._group(_Cell.get_initial_state(self, batch_size))
+
+
+class RNN(_Recurrent):
+    """keras.layers.RNN(cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+    unroll=False, zero_output_for_mask=False): runs the cell over the time steps. cell is a built-in cell,
+    a list of cells (a StackedRNNCells), or a custom Layer with a state_size whose call(inputs, states)
+    returns (output, new_states). Called as Keras's RNN: layer(sequences, initial_state=None, mask=None,
+    training=None)."""
+
+    _class_name = "RNN"
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, name=None, trainable=True, dtype=None, **kwargs):
+        if kwargs:
+            raise TypeError("RNN: unexpected keyword arguments %s" % sorted(kwargs))
+        if isinstance(cell, (list, tuple)):
+            cell = StackedRNNCells(cell)
+        _check_cell(cell, "RNN")
+        config = _base_config(name, trainable, dtype)
+        config.update(_loop_config(return_sequences, return_state, go_backwards, stateful, unroll,
+                                   zero_output_for_mask))
+        _create_around(self, "RNN", config, [cell])
+
+    @property
+    def cell(self):
+        """Keras's cell: the cell object given (or made from the config)."""
+        return _sublayer(self, 0)
+
+    @property
+    def state_size(self):
+        return _cell_sizes(self.cell)
+
+    def __call__(self, sequences, initial_state=None, mask=None, training=None):
+        if initial_state is not None:
+            initial_state = _flat_states(initial_state)
+        out = _Recurrent.__call__(self, sequences, initial_state=initial_state, mask=mask, training=training)
+        cell = self.cell
+        if isinstance(cell, StackedRNNCells) and isinstance(out, list) and len(out) > 1:
+            return [out[0]] + cell._group(out[1:])  # Keras: output, then each cell's states
+        return out
+
+    def get_initial_state(self, batch_size):
+        cell = self.cell
+        return cell.get_initial_state(batch_size) if isinstance(cell, _Cell) else _Cell.get_initial_state(
+            cell, batch_size)
+
+
+for _c in (SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed, SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells,
+           RNN):
     _BUILTINS[_c._class_name] = _c
 
-__all__ = ["SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed"]
+__all__ = ["SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed", "SimpleRNNCell", "GRUCell", "LSTMCell",
+           "StackedRNNCells", "RNN"]
