@@ -423,11 +423,17 @@ class StackedRNNCells final : public Layer {
     }
   }
 
+  // Builds the cells while their inputs' sizes are known: a built-in cell's output size is; a custom
+  // cell's may differ from its state size (Keras's output_size), so the cells after one build at the
+  // first call, from its output.
   void build_impl(const std::vector<PartialShape> &shapes) override {
     if (shapes.empty()) bad_input("needs the input's shape to build");
     PartialShape step = shapes[0];
     for (const auto &[cell, sizes] : cells_) {
       cell->build({step});
+      if (!dynamic_cast<const RecurrentCell *>(cell.get()) &&
+          !dynamic_cast<const StackedRNNCells *>(cell.get()))
+        break;
       step = {step.empty() ? kUnknownDim : step[0], cell->output_size()};
     }
   }
@@ -507,7 +513,7 @@ class RNN final : public Layer {
  public:
   RNN(const Config &config, CellKind kind) : RNN(config, ConfigReader(config, kind_name(kind)), kind) {}
   RNN(const Config &config, std::vector<LayerPtr> cells)
-      : RNN(ConfigReader(config, "RNN"), std::move(cells)) {}
+      : RNN(config, ConfigReader(config, "RNN"), std::move(cells)) {}
 
  private:
   RNN(const Config &config, ConfigReader &&r, CellKind kind) : Layer(kind_name(kind), r) {
@@ -531,8 +537,10 @@ class RNN final : public Layer {
     set_cell(std::make_shared<RecurrentCell>(base, spec_), r.owner());
   }
 
-  RNN(ConfigReader &&r, std::vector<LayerPtr> cells) : Layer("RNN", r) {
+  RNN(const Config &config, ConfigReader &&r, std::vector<LayerPtr> cells) : Layer("RNN", r) {
     flags_ = LoopFlags::read(r);
+    activity_reg_ = regularizer_from_value(config, "activity_regularizer");  // Keras's Layer argument
+    r.accept({"activity_regularizer"});
     LayerPtr cell;
     if (cells.empty()) {
       cell = deserialize_layer(wrapped_config(r, "cell"));
@@ -604,7 +612,13 @@ class RNN final : public Layer {
       bad_input("sequences have ", seq.shape()[2], " features; the layer was built for ",
                 builtin_->input_dim());
     if (steps == 0) bad_input("sequences have 0 timesteps; expected at least 1");
-    const DType dt = seq.dtype();
+    const Tensor *mask = input_mask(ctx, 0);
+    if (mask && (mask->rank() != 2 || mask->shape()[1] != steps))
+      bad_input("the sequences' mask has shape ", mask->shape().to_string(),
+                "; expected (batch, timesteps) = (", batch, ", ", steps, ")");
+    // Keras: the states (and a built-in cell's inputs) in the cell's compute dtype; the outputs in
+    // the layer's.
+    const DType dt = is_floating(cell_->compute_dtype()) ? cell_->compute_dtype() : seq.dtype();
     std::vector<Tensor> states;
     for (size_t i = 0; i < state_count(); ++i) {
       if (inputs.size() == 1) {
@@ -616,7 +630,6 @@ class RNN final : public Layer {
         bad_input("initial state ", i, " has batch ", st.shape()[0], "; the sequences have ", batch);
       states.push_back(st.dtype() == dt ? st : ops::cast(st, dt));
     }
-    const Tensor *mask = input_mask(ctx, 0);
     // The steps, in time order: [T] of [B, ...] (the input projections of a built-in cell).
     RecurrentCell::StepWeights w;
     CellMasks drop;
@@ -624,7 +637,8 @@ class RNN final : public Layer {
     if (builtin_) {
       w = builtin_->read_weights();
       drop = builtin_->draw_masks(batch, seq.shape()[2], dt, ctx.training);
-      by_time = ops::transpose(builtin_->project(seq, drop, w), {1, 0, 2});
+      by_time =
+          ops::transpose(builtin_->project(seq.dtype() == dt ? seq : ops::cast(seq, dt), drop, w), {1, 0, 2});
     } else {
       std::vector<int64_t> perm{1, 0};
       for (int64_t a = 2; a < seq.rank(); ++a) perm.push_back(a);
@@ -680,6 +694,8 @@ class RNN final : public Layer {
     }
     std::vector<Tensor> result{flags_.return_sequences ? ops::stack(outputs, 1) : last};
     if (flags_.return_state) result.insert(result.end(), states.begin(), states.end());
+    for (Tensor &y : result)
+      if (is_floating(y.dtype()) && y.dtype() != compute_dtype()) y = ops::cast(y, compute_dtype());
     if (activity_reg_)
       for (const Tensor &y : result) add_loss(activity_loss(*activity_reg_, y));
     return result;
@@ -691,6 +707,7 @@ class RNN final : public Layer {
       write_cell_spec(c, *spec_, true, activity_reg_);
     } else {
       c.set("cell", serialize_layer(*cell_));
+      if (activity_reg_) set_regularizer(c, "activity_regularizer", activity_reg_);
     }
   }
 

@@ -194,6 +194,54 @@ class CellTest(unittest.TestCase):
         for a, b in zip(out, same(self.x)):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
 
+    def test_custom_cell_styles(self):
+        class PropertyCell(layers.Layer):  # state_size as a property, output_size apart from it
+            @property
+            def state_size(self):
+                return 4
+
+            @property
+            def output_size(self):
+                return 2
+
+            def build(self, shape):
+                self.k = self.add_weight(shape=(shape[-1], 4), name="k")
+                self.o = self.add_weight(shape=(4, 2), name="o")
+
+            def call(self, x, states):
+                h = kiln.ops.matmul(x, self.k) + states[0]
+                return kiln.ops.matmul(h, self.o), [h]
+
+        class OnesCell(layers.Layer):  # its own initial state, as Keras's get_initial_state
+            state_size = 3
+
+            def get_initial_state(self, batch_size=None):
+                return [kiln.ops.ones((batch_size, 3))]
+
+            def call(self, x, states):
+                return states[0], [states[0]]
+
+        out = layers.RNN([PropertyCell(), layers.GRUCell(3)])(self.x)  # the GRU cell built for 2 features
+        self.assertEqual(tuple(out.shape), (3, 3))
+        rnn = layers.RNN(OnesCell())
+        np.testing.assert_array_equal(rnn(self.x).numpy(), np.ones((3, 3), np.float32))
+        np.testing.assert_array_equal(rnn.get_initial_state(2)[0].numpy(), np.ones((2, 3)))
+        # the built-in layers are RNNs of their cells, with Keras's attributes
+        lstm = layers.LSTM(3, return_sequences=True)
+        self.assertIsInstance(lstm, layers.RNN)
+        self.assertEqual((lstm.units, lstm.return_sequences, lstm.state_size), (3, True, [3, 3]))
+        self.assertIsInstance(lstm.cell, layers.LSTMCell)
+        self.assertEqual(len(lstm.get_initial_state(2)), 2)
+        # an RNN and its cell of other dtypes: the states in the cell's, the outputs in the RNN's
+        self.assertEqual(layers.RNN(layers.LSTMCell(3), dtype="float64")(self.x).dtype, "float64")
+        self.assertEqual(layers.RNN(layers.LSTMCell(3, dtype="float64"))(self.x).dtype, "float32")
+        self.assertEqual(layers.RNN([layers.SimpleRNNCell(3), layers.GRUCell(2, dtype="float64")])(self.x).dtype,
+                         "float32")
+        reg = layers.RNN(layers.SimpleRNNCell(2), activity_regularizer="l2")
+        reg(self.x)
+        self.assertEqual(len(reg.losses), 1)
+        self.assertEqual(layers.RNN.from_config(reg.get_config()).get_config(), reg.get_config())
+
     def test_configs_round_trip(self):
         for cell in (layers.SimpleRNNCell(3, dropout=0.25, seed=1), layers.GRUCell(3, reset_after=False),
                      layers.LSTMCell(3, unit_forget_bias=False)):

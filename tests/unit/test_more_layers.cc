@@ -274,6 +274,13 @@ TEST_F(MoreLayersTest, RnnOfCellsAsTheLayers) {
       for (size_t b = 0; b < 2; ++b)
         for (size_t u = 0; u < 5; ++u) EXPECT_EQ(y[(b * 4 + t) * 5 + u], y[(b * 4) * 5 + u]) << json;
   }
+  // The states in the cell's dtype, the outputs in the layer's (Keras's casts).
+  LayerPtr wide =
+      layer("RNN", R"({"dtype": "float64", "cell": {"class_name": "LSTMCell", "config": {"units": 2}}})");
+  EXPECT_EQ((*wide)({x}, CallContext())[0].dtype(), DType::kFloat64);
+  LayerPtr narrow =
+      layer("RNN", R"({"cell": {"class_name": "GRUCell", "config": {"units": 2, "dtype": "float64"}}})");
+  EXPECT_EQ((*narrow)({x}, CallContext())[0].dtype(), DType::kFloat32);
   expect_error([&] { layer("RNN", R"({"cell": {"class_name": "Dense", "config": {"units": 2}}})"); },
                Code::kInvalidArgument, {"RNN", "state_size"});
   expect_error(

@@ -199,16 +199,33 @@ def _cell_sizes(layer):
     return list(out[:count.value])
 
 
-def _set_cell_sizes(layer, state_size):
-    """Gives C a custom layer's `state_size` (an int or a list of ints; anything else: no cell)."""
+def _sizes_of(state_size):
+    """Keras's state_size (an int or a list of ints) as a list; [] for anything else (no cell)."""
     if isinstance(state_size, _numbers.Integral) and not isinstance(state_size, bool):
-        sizes = [int(state_size)]
-    elif (isinstance(state_size, (list, tuple)) and state_size
-          and all(isinstance(v, _numbers.Integral) and not isinstance(v, bool) for v in state_size)):
-        sizes = [int(v) for v in state_size]
-    else:
-        sizes = []
+        return [int(state_size)]
+    if (isinstance(state_size, (list, tuple)) and state_size
+            and all(isinstance(v, _numbers.Integral) and not isinstance(v, bool) for v in state_size)):
+        return [int(v) for v in state_size]
+    return []
+
+
+def _set_cell_sizes(layer, state_size):
+    """Gives C a custom layer's `state_size`."""
+    sizes = _sizes_of(state_size)
     _c(L.kiln_layer_set_state_size, layer._handle(), (ctypes.c_int64 * max(1, len(sizes)))(*sizes), len(sizes))
+
+
+def _sync_cell(layer):
+    """The layer's state sizes in C, given first from a custom layer's Python state_size when it has one
+    that C does not (a class attribute or a property, which assignment does not pass on)."""
+    if getattr(layer, "_custom", False):
+        try:
+            size = getattr(layer, "state_size", None)
+        except AttributeError:
+            size = None
+        if size is not None and _sizes_of(size) != _cell_sizes(layer):
+            _set_cell_sizes(layer, size)
+    return _cell_sizes(layer)
 
 
 def _flat_states(states):
@@ -505,6 +522,7 @@ def _on_from_config(out, config_h, user_data):
     obj = cls.from_config(_constructor_config(cls, _config.from_c(config_h)))
     if not isinstance(obj, Layer):
         raise TypeError("%s.from_config returned %s; expected a kiln Layer" % (cls.__name__, type(obj).__name__))
+    _sync_cell(obj)  # a cell's state_size, for the RNN C is making around it
     out[0] = _hand_over(obj)
     return None
 
@@ -937,7 +955,7 @@ class Layer:
         """Keras __call__: mask (one per input for a list) defaults to the inputs' _keras_mask;
         the outputs carry their masks as _keras_mask. Tensors given after inputs go on to call as
         its next positional arguments, as in Keras 3 (layer(a, b) for call(self, a, b))."""
-        if getattr(self, "_custom", False) and (args or "states" in kwargs) and _cell_sizes(self):
+        if getattr(self, "_custom", False) and (args or "states" in kwargs) and _sync_cell(self):
             # a cell: cell(inputs, states) -> (output, new_states), as Keras's RNN calls it
             if "states" in kwargs:
                 states, extra = kwargs.pop("states"), args

@@ -3,7 +3,8 @@ LSTMCell, StackedRNNCells) and the wrappers Bidirectional and TimeDistributed, a
 import numbers as _numbers
 
 from .errors import InvalidArgumentError
-from .layers import _BUILTINS, _Builtin, _base_config, _call_cell, _cell_sizes, _flat_states, _serializable, Layer
+from .layers import (_BUILTINS, _Builtin, _base_config, _call_cell, _cell_sizes, _flat_states, _serializable,
+                     _sync_cell, Layer)
 
 
 def _rate(x):
@@ -14,10 +15,10 @@ def _cell_config(kind, units, activation="tanh", recurrent_activation="sigmoid",
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  unit_forget_bias=True, kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
                  kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
-                 recurrent_dropout=0.0, reset_after=True, seed=None, implementation=2):
+                 recurrent_dropout=0.0, reset_after=True, seed=None, implementation=2, owner=None):
     """The cell arguments of kind ("SimpleRNN", "GRU", "LSTM"), which its cell and its layer share."""
     if isinstance(units, bool) or not isinstance(units, _numbers.Integral):
-        raise InvalidArgumentError("%s: units must be an int; got %r" % (kind, units))
+        raise InvalidArgumentError("%s: units must be an int; got %r" % (owner or kind, units))
     c = {"units": int(units), "activation": _serializable(activation) or "linear"}
     if kind != "SimpleRNN":
         c["recurrent_activation"] = _serializable(recurrent_activation) or "linear"
@@ -88,29 +89,13 @@ def _units_class(class_name, base, make_config, doc, params):
 
 
 def _recurrent_class(kind, doc, params):
-    return _units_class(kind, _Recurrent, lambda units, **kw: _recurrent_config(kind, units, **kw), doc, params)
+    return _units_class(kind, RNN, lambda units, **kw: _recurrent_config(kind, units, **kw), doc, params)
 
 
 _CELL_COMMON = {"activation", "use_bias", "kernel_initializer", "recurrent_initializer", "bias_initializer",
                 "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "kernel_constraint",
                 "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "seed"}
 _COMMON = _CELL_COMMON | _LOOP_KEYS | {"activity_regularizer"}
-
-SimpleRNN = _recurrent_class(
-    "SimpleRNN", "keras.layers.SimpleRNN(units, activation='tanh', use_bias=True, ..., dropout=0.0, "
-    "recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False): "
-    "h = activation(x @ kernel + bias + h @ recurrent_kernel) at each step.", _COMMON)
-GRU = _recurrent_class(
-    "GRU", "keras.layers.GRU(units, activation='tanh', recurrent_activation='sigmoid', ..., reset_after=True, "
-    "return_sequences=False, return_state=False, go_backwards=False): Keras 3's GRU (gates z, r, h).",
-    _COMMON | {"recurrent_activation", "reset_after", "use_cudnn", "implementation"})
-LSTM = _recurrent_class(
-    "LSTM", "keras.layers.LSTM(units, activation='tanh', recurrent_activation='sigmoid', ..., "
-    "unit_forget_bias=True, return_sequences=False, return_state=False, go_backwards=False): Keras 3's LSTM "
-    "(gates i, f, c, o; states h and c).",
-    _COMMON | {"recurrent_activation", "unit_forget_bias", "use_cudnn", "implementation"})
-
-
 
 def _sublayer(layer, index):
     from .layers import L, _new_handle, _wrap  # noqa: PLC0415
@@ -178,6 +163,11 @@ class TimeDistributed(_Builtin):
         return _sublayer(self, 0)
 
 
+def _custom_cell(layer):
+    """Whether layer is a Python-written layer (its state_size is Python's to say)."""
+    return isinstance(layer, Layer) and getattr(layer, "_custom", False)
+
+
 class _Cell(_Builtin):
     """What the built-in cells share: Keras's cell call and state_size."""
 
@@ -193,20 +183,25 @@ class _Cell(_Builtin):
     def state_size(self):
         """Keras's state_size: an int for one state, a list for several (LSTMCell: [units, units])."""
         sizes = _cell_sizes(self)
-        return sizes[0] if len(sizes) == 1 and self._class_name != "StackedRNNCells" else sizes
+        return sizes[0] if len(sizes) == 1 else sizes
 
     @property
     def output_size(self):
-        return _cell_sizes(self)[0] if self._class_name != "StackedRNNCells" else self.cells[-1].output_size
+        return _cell_sizes(self)[0]
 
     def get_initial_state(self, batch_size=None):
         """Keras's get_initial_state: zeros [batch_size, size] for each state, in a list."""
-        from .ops import zeros  # noqa: PLC0415
-        return [zeros((int(batch_size or 0), n), dtype=self.compute_dtype) for n in _cell_sizes(self)]
+        return _zero_states(self, batch_size)
+
+
+def _zero_states(cell, batch_size):
+    from .ops import zeros  # noqa: PLC0415
+    return [zeros((int(batch_size or 0), n), dtype=cell.compute_dtype) for n in _cell_sizes(cell)]
 
 
 def _cell_class(kind, doc, params):
-    return _units_class(kind + "Cell", _Cell, lambda units, **kw: _cell_config(kind, units, **kw), doc, params)
+    return _units_class(kind + "Cell", _Cell, lambda units, **kw: _cell_config(kind, units, owner=kind + "Cell", **kw),
+                        doc, params)
 
 
 SimpleRNNCell = _cell_class(
@@ -226,9 +221,9 @@ def _check_cell(cell, owner):
     if not isinstance(cell, Layer):
         raise InvalidArgumentError("%s: a cell must be a keras layer with a state_size; got %s (%r)"
                                    % (owner, type(cell).__name__, cell))
-    if not _cell_sizes(cell):
-        raise InvalidArgumentError("%s: the cell %s has no state_size; a cell sets self.state_size (an int, or a list "
-                                   "of ints: one per state) and its call(inputs, states) returns (output, new_states)"
+    if not _sync_cell(cell):
+        raise InvalidArgumentError("%s: the cell %s has no state_size; a cell has a state_size (an int, or a list of "
+                                   "ints: one per state) and its call(inputs, states) returns (output, new_states)"
                                    % (owner, type(cell).__name__))
     return cell
 
@@ -243,10 +238,21 @@ def _create_around(obj, class_name, config, layers):
     object.__setattr__(obj, "_cells_kept", list(layers))  # custom cells' Python objects live as long as it
 
 
+def _initial_state_of(cell, batch_size):
+    """Keras's initial state of a cell: its get_initial_state when it has one, else zeros (a tensor
+    alone for an int state_size, as Keras's StackedRNNCells.get_initial_state makes it)."""
+    fn = getattr(cell, "get_initial_state", None)
+    if fn is not None:
+        return fn(batch_size=batch_size)
+    zeros = _zero_states(cell, batch_size)
+    return zeros[0] if isinstance(getattr(cell, "state_size", None), int) else zeros
+
+
 class StackedRNNCells(_Cell):
     """keras.layers.StackedRNNCells(cells): the cells run one after the other in each step, each one's
     output the next one's input. Its states are the cells' states: cell(x, [[h1], [h2, c2]]) gives
-    (output, [[h1'], [h2', c2']])."""
+    (output, [[h1'], [h2', c2']]), each cell's as given (a tensor alone stays alone; one cell's are not
+    nested), as Keras's."""
 
     _class_name = "StackedRNNCells"
 
@@ -260,29 +266,42 @@ class StackedRNNCells(_Cell):
 
     @property
     def cells(self):
-        return [_sublayer(self, i) for i in range(len(self.get_config()["cells"]))]
+        from .layers import L  # noqa: PLC0415
+        return [_sublayer(self, i) for i in range(L.kiln_layer_get_num_layers(self._handle()))]
 
     @property
     def state_size(self):
         """Keras's: each cell's state_size, in a list."""
         return [c.state_size for c in self.cells]
 
-    def _group(self, flat):
+    @property
+    def output_size(self):
+        last = self.cells[-1]
+        size = getattr(last, "output_size", None)
+        return size if size is not None else _cell_sizes(last)[0]
+
+    def _group(self, flat, like=None):
+        """Flat states as each cell's: a list per cell, or a tensor alone where like (the structure
+        given) has one; one cell's are not nested in another list."""
+        cells = self.cells
         out, at = [], 0
-        for c in self.cells:
+        for i, c in enumerate(cells):
             n = len(_cell_sizes(c))
-            out.append(list(flat[at:at + n]))
+            part = list(flat[at:at + n])
+            alone = like is not None and i < len(like) and not isinstance(like[i], (list, tuple))
+            out.append(part[0] if alone and n == 1 else part)
             at += n
-        return out
+        return out[0] if len(cells) == 1 else out
 
     def __call__(self, inputs, states=None, training=None):
         if states is None:
             raise TypeError("StackedRNNCells.__call__ takes (inputs, states, training=None); got no states")
-        y, new = _call_cell(self, inputs, list(states), training)
-        return y, self._group(new if isinstance(new, list) else [new])
+        like = [states] if len(self.cells) == 1 else list(states)
+        y, new = _call_cell(self, inputs, like, training)
+        return y, self._group(new if isinstance(new, list) else [new], like)
 
     def get_initial_state(self, batch_size=None):
-        return self._group(_Cell.get_initial_state(self, batch_size))
+        return [_initial_state_of(c, batch_size) for c in self.cells]
 
 
 class RNN(_Recurrent):
@@ -290,12 +309,14 @@ class RNN(_Recurrent):
     unroll=False, zero_output_for_mask=False): runs the cell over the time steps. cell is a built-in cell,
     a list of cells (a StackedRNNCells), or a custom Layer with a state_size whose call(inputs, states)
     returns (output, new_states). Called as Keras's RNN: layer(sequences, initial_state=None, mask=None,
-    training=None)."""
+    training=None); without initial_state a custom cell's get_initial_state gives it, as in Keras (in a
+    Python call: a model run from C starts such a cell at zeros)."""
 
     _class_name = "RNN"
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
-                 unroll=False, zero_output_for_mask=False, name=None, trainable=True, dtype=None, **kwargs):
+                 unroll=False, zero_output_for_mask=False, activity_regularizer=None, name=None, trainable=True,
+                 dtype=None, **kwargs):
         if kwargs:
             raise TypeError("RNN: unexpected keyword arguments %s" % sorted(kwargs))
         if isinstance(cell, (list, tuple)):
@@ -304,6 +325,8 @@ class RNN(_Recurrent):
         config = _base_config(name, trainable, dtype)
         config.update(_loop_config(return_sequences, return_state, go_backwards, stateful, unroll,
                                    zero_output_for_mask))
+        if activity_regularizer is not None:
+            config["activity_regularizer"] = _serializable(activity_regularizer)
         _create_around(self, "RNN", config, [cell])
 
     @property
@@ -313,21 +336,60 @@ class RNN(_Recurrent):
 
     @property
     def state_size(self):
-        return _cell_sizes(self.cell)
+        """Keras's: the cell's state_size as a list (a stack's: each cell's)."""
+        size = self.cell.state_size
+        return list(size) if isinstance(size, (list, tuple)) else [size]
+
+    def __getattr__(self, name):
+        if name in ("units", "return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+                    "zero_output_for_mask", "activation", "recurrent_activation", "use_bias", "dropout",
+                    "recurrent_dropout", "unit_forget_bias", "reset_after"):
+            config = self.get_config()
+            if name in config:
+                return config[name]
+        return _Recurrent.__getattr__(self, name)
 
     def __call__(self, sequences, initial_state=None, mask=None, training=None):
+        cell = self.cell
+        if initial_state is None and not isinstance(sequences, (list, tuple)) and _wants_own_initial_state(cell):
+            initial_state = self.get_initial_state(int(sequences.shape[0]))
         if initial_state is not None:
             initial_state = _flat_states(initial_state)
         out = _Recurrent.__call__(self, sequences, initial_state=initial_state, mask=mask, training=training)
-        cell = self.cell
         if isinstance(cell, StackedRNNCells) and isinstance(out, list) and len(out) > 1:
-            return [out[0]] + cell._group(out[1:])  # Keras: output, then each cell's states
+            grouped = cell._group(out[1:])
+            return [out[0]] + (grouped if len(cell.cells) > 1 else [grouped])  # Keras: output, then each cell's
         return out
 
     def get_initial_state(self, batch_size):
-        cell = self.cell
-        return cell.get_initial_state(batch_size) if isinstance(cell, _Cell) else _Cell.get_initial_state(
-            cell, batch_size)
+        """Keras's: the cell's get_initial_state, else zeros for each state."""
+        state = _initial_state_of(self.cell, batch_size)
+        return state if isinstance(state, list) else [state]
+
+
+def _wants_own_initial_state(cell):
+    """Whether a custom cell (or one in a stack) has its own get_initial_state, which kiln's C loop
+    cannot call: RNN.__call__ then passes the initial state it gives."""
+    if isinstance(cell, StackedRNNCells):
+        return any(_wants_own_initial_state(c) for c in cell.cells)
+    return _custom_cell(cell) and getattr(cell, "get_initial_state", None) is not None
+
+
+SimpleRNN = _recurrent_class(
+    "SimpleRNN", "keras.layers.SimpleRNN(units, activation='tanh', use_bias=True, ..., dropout=0.0, "
+    "recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False): "
+    "h = activation(x @ kernel + bias + h @ recurrent_kernel) at each step.", _COMMON)
+GRU = _recurrent_class(
+    "GRU", "keras.layers.GRU(units, activation='tanh', recurrent_activation='sigmoid', ..., reset_after=True, "
+    "return_sequences=False, return_state=False, go_backwards=False): Keras 3's GRU (gates z, r, h).",
+    _COMMON | {"recurrent_activation", "reset_after", "use_cudnn", "implementation"})
+LSTM = _recurrent_class(
+    "LSTM", "keras.layers.LSTM(units, activation='tanh', recurrent_activation='sigmoid', ..., "
+    "unit_forget_bias=True, return_sequences=False, return_state=False, go_backwards=False): Keras 3's LSTM "
+    "(gates i, f, c, o; states h and c).",
+    _COMMON | {"recurrent_activation", "unit_forget_bias", "use_cudnn", "implementation"})
+
+
 
 
 for _c in (SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed, SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells,
