@@ -431,6 +431,9 @@ kiln_status *kiln_layer_get_state_size(int64_t *out, size_t capacity, size_t *ou
 kiln_status *kiln_layer_set_state_size(kiln_layer *layer, const int64_t *sizes, size_t count) {
   KILN_CAPI_BEGIN
   const LayerPtr &l = layer_of(layer, __func__);
+  if (!dynamic_cast<const CallbackLayer *>(l.get()))
+    fail(Code::kInvalidArgument, __func__,
+         ": only a custom layer (kiln_layer_create_custom) takes a state size; got ", l->describe());
   if (count > 0) require_not_null(sizes, __func__, "sizes");
   l->set_state_size(count > 0 ? std::vector<int64_t>(sizes, sizes + count) : std::vector<int64_t>{});
   KILN_CAPI_END

@@ -2470,11 +2470,11 @@ struct RecurrentOptions {
   std::string name;
 };
 namespace detail {
-// A recurrent layer (cell false) or its cell (cls "SimpleRNNCell" ...: without the loop's keys).
-inline Layer recurrent(const char *cls, int64_t units, const RecurrentOptions &o, bool cell = false) {
+// A recurrent layer of kind ("SimpleRNN", "GRU", "LSTM"), or its cell (cell: class kind + "Cell",
+// without the loop's keys).
+inline Layer recurrent(const std::string &kind, int64_t units, const RecurrentOptions &o, bool cell = false) {
   Config c;
   c.set("units", units).set("activation", o.activation).set("use_bias", o.use_bias);
-  const std::string kind = cell ? std::string(cls, std::strlen(cls) - 4) : std::string(cls);
   if (kind != "SimpleRNN") c.set("recurrent_activation", o.recurrent_activation);
   if (kind == "LSTM") c.set("unit_forget_bias", o.unit_forget_bias);
   if (kind == "GRU") c.set("reset_after", o.reset_after);
@@ -2487,20 +2487,20 @@ inline Layer recurrent(const char *cls, int64_t units, const RecurrentOptions &o
   }
   if (o.seed >= 0) c.set("seed", o.seed);
   set_if(c, "name", o.name);
-  return Layer::create(cls, c);
+  return Layer::create(cell ? kind + "Cell" : kind, c);
 }
 }  // namespace detail
 /// keras.layers.SimpleRNNCell / GRUCell / LSTMCell(units): one step of the layer, for layers::RNN or
 /// to call alone: cell.call_cell(x, {h}) (LSTMCell: {h, c}) gives the output and the new states.
 /// The options' cell arguments apply (return_sequences and the other loop options do not).
 inline Layer SimpleRNNCell(int64_t units, const RecurrentOptions &o = {}) {
-  return detail::recurrent("SimpleRNNCell", units, o, true);
+  return detail::recurrent("SimpleRNN", units, o, true);
 }
 inline Layer GRUCell(int64_t units, const RecurrentOptions &o = {}) {
-  return detail::recurrent("GRUCell", units, o, true);
+  return detail::recurrent("GRU", units, o, true);
 }
 inline Layer LSTMCell(int64_t units, const RecurrentOptions &o = {}) {
-  return detail::recurrent("LSTMCell", units, o, true);
+  return detail::recurrent("LSTM", units, o, true);
 }
 /// keras.layers.StackedRNNCells(cells): the cells run one after the other in each step; its states
 /// are the cells' states one after the other.
@@ -2515,15 +2515,19 @@ struct RNNOptions {
   bool return_state = false;      ///< the final states follow the output
   bool go_backwards = false;
   bool zero_output_for_mask = false;
+  std::string activity_regularizer;  ///< "l1", "l2", ... on the outputs; empty: none
   std::string name;
 };
 /// keras.layers.RNN(cell): runs the cell (this object, not a copy) over the time steps of
 /// [sequences] or [sequences, initial states...]. The cell is a built-in cell or any layer with a
 /// state size (Layer::set_state_size) whose call takes {x, states...} and returns {output, states...}.
+/// A custom cell object (a Layer subclass) must outlive the RNN: calls after it is destroyed fail
+/// with FAILED_PRECONDITION.
 inline Layer RNN(const std::vector<Layer> &cells, const RNNOptions &o = {}) {
   Config c;
   c.set("return_sequences", o.return_sequences).set("return_state", o.return_state);
   c.set("go_backwards", o.go_backwards).set("zero_output_for_mask", o.zero_output_for_mask);
+  detail::set_if(c, "activity_regularizer", o.activity_regularizer);
   detail::set_if(c, "name", o.name);
   return Layer::create_around("RNN", cells, c);
 }

@@ -189,11 +189,13 @@ KILN_API kiln_status *kiln_layer_set_supports_masking(kiln_layer *layer, bool su
 /// after its output (each state [batch, size]). Built-in cells report their own; a custom layer
 /// reports what kiln_layer_set_state_size gave it; other layers none. Writes the sizes to
 /// out[0..capacity) and their number to *out_count (0: not a cell); capacity 0 learns the count.
+/// Ownership: the caller's array. Thread-safety: safe.
 KILN_API kiln_status *kiln_layer_get_state_size(int64_t *out, size_t capacity, size_t *out_count,
                                                 const kiln_layer *layer);
 /// Makes a custom layer a recurrent cell with states of these sizes (Keras's `self.state_size =
-/// ...`), so RNN can run it; count 0 makes it no cell. A size <= 0 is INVALID_ARGUMENT. A built-in
-/// layer's own state size does not change. Ownership: sizes stays the caller's. Thread-safety: safe.
+/// ...`), so RNN can run it; count 0 makes it no cell. A size <= 0, or a layer that is not custom
+/// (kiln_layer_create_custom), is INVALID_ARGUMENT. Set it before an RNN is made around the layer.
+/// Ownership: sizes stays the caller's. Thread-safety: safe.
 KILN_API kiln_status *kiln_layer_set_state_size(kiln_layer *layer, const int64_t *sizes, size_t count);
 /// compute_output_shape for one input: writes the output's dims (-1 for unknown) to
 /// out_dims[0..capacity) and its rank to *out_rank.

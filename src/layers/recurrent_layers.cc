@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -78,6 +79,10 @@ const char *kind_name(CellKind k) {
 }
 const char *cell_class(CellKind k) {
   return k == CellKind::kSimple ? "SimpleRNNCell" : k == CellKind::kGru ? "GRUCell" : "LSTMCell";
+}
+// The name Keras gives a layer's cell.
+const char *cell_name(CellKind k) {
+  return k == CellKind::kSimple ? "simple_rnn_cell" : k == CellKind::kGru ? "gru_cell" : "lstm_cell";
 }
 
 // A dropout rate as Keras's cells read it: clamped into [0, 1]; NaN is INVALID_ARGUMENT.
@@ -194,13 +199,18 @@ class RecurrentCell final : public Layer {
     Tensor kernel, rec, bias, rec_bias;
     std::map<std::pair<int64_t, int64_t>, Tensor> cols;
   };
-  StepWeights read_weights() const {
+  // dt: the dtype the step computes in (an enclosing layer's autocast may read them in another).
+  StepWeights read_weights(DType dt) const {
     const CellSpec &s = *spec_;
+    const auto read = [&](const VariablePtr &v) {
+      const Tensor t = v->read_for_op();
+      return t.dtype() == dt ? t : ops::cast(t, dt);
+    };
     StepWeights w;
-    w.kernel = kernel->read_for_op();
-    w.rec = recurrent_kernel->read_for_op();
+    w.kernel = read(kernel);
+    w.rec = read(recurrent_kernel);
     if (bias) {
-      w.bias = bias->read_for_op();
+      w.bias = read(bias);
       if (s.kind == CellKind::kGru && s.reset_after) {
         w.rec_bias = ops::reshape(ops::slice(w.bias, {1, 0}, {1, -1}), {3 * s.units});
         w.bias = ops::reshape(ops::slice(w.bias, {0, 0}, {1, -1}), {3 * s.units});
@@ -367,7 +377,7 @@ class RecurrentCell final : public Layer {
     } else {
       drawn = draw_masks(batch, input_dim_, x.dtype(), ctx.training);
     }
-    StepWeights w = read_weights();
+    StepWeights w = read_weights(x.dtype());
     const Tensor xt = ops::reshape(project(ops::expand_dims(x, 1), *masks, w), {batch, -1});
     std::vector<Tensor> next = step(xt, states, w, *masks);
     next.insert(next.begin(), next[0]);
@@ -393,6 +403,28 @@ std::vector<int64_t> cell_states(const std::string &owner, const Layer &cell) {
          "and it "
          "gives the states' sizes (Python: self.state_size = units; C: kiln_layer_set_state_size)");
   return sizes;
+}
+
+// One step of a cell that is not a built-in one: cell([x, states...]) -> the output, then the new
+// states (checked: one per state, each of its state's shape and dtype); owner names the caller.
+std::pair<Tensor, std::vector<Tensor>> cell_step(const Layer &owner, Layer &cell, const Tensor &x,
+                                                 const std::vector<Tensor> &states, bool training) {
+  std::vector<Tensor> in{x};
+  in.insert(in.end(), states.begin(), states.end());
+  CallContext cc;
+  cc.training = training;
+  std::vector<Tensor> out = cell(in, cc);
+  if (out.size() != 1 + states.size())
+    owner.bad_input("the cell ", cell.describe(), " returned ", out.size(),
+                    " tensors; expected its output, then ", states.size(), " state",
+                    states.size() == 1 ? "" : "s");
+  Tensor y = out[0];
+  out.erase(out.begin());
+  for (size_t j = 0; j < out.size(); ++j)
+    if (out[j].shape() != states[j].shape() || out[j].dtype() != states[j].dtype())
+      owner.bad_input("the cell ", cell.describe(), " returned state ", j, " as ", out[j].description(),
+                      "; expected ", states[j].description(), " (its state_size, in the cell's dtype)");
+  return {y, out};
 }
 
 // keras.layers.StackedRNNCells(cells): the cells run one after the other in each step, each one's output
@@ -431,11 +463,17 @@ class StackedRNNCells final : public Layer {
     PartialShape step = shapes[0];
     for (const auto &[cell, sizes] : cells_) {
       cell->build({step});
-      if (!dynamic_cast<const RecurrentCell *>(cell.get()) &&
-          !dynamic_cast<const StackedRNNCells *>(cell.get()))
-        break;
+      if (!output_known(*cell)) break;
       step = {step.empty() ? kUnknownDim : step[0], cell->output_size()};
     }
+  }
+
+  // Whether kiln knows the cell's output size before it runs: a built-in cell's, a stack's whose last
+  // cell's is known.
+  static bool output_known(const Layer &cell) {
+    if (dynamic_cast<const RecurrentCell *>(&cell)) return true;
+    const auto *stack = dynamic_cast<const StackedRNNCells *>(&cell);
+    return stack && output_known(*stack->cells_.back().first);
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
@@ -443,23 +481,25 @@ class StackedRNNCells final : public Layer {
     if (inputs.size() != 1 + n)
       bad_input("got ", inputs.size(), " inputs; expected the input, then ", n, " states");
     Tensor x = inputs[0];
-    std::vector<Tensor> states;
+    std::vector<Tensor> states{Tensor()};  // the output goes first
     size_t at = 1;
-    CallContext cc;
-    cc.training = ctx.training;
     for (const auto &[cell, sizes] : cells_) {
-      std::vector<Tensor> in{x};
-      in.insert(in.end(), inputs.begin() + std::ptrdiff_t(at),
-                inputs.begin() + std::ptrdiff_t(at + sizes.size()));
+      const auto first = inputs.begin() + std::ptrdiff_t(at);
+      std::vector<Tensor> own(first, first + std::ptrdiff_t(sizes.size()));
       at += sizes.size();
-      const std::vector<Tensor> out = (*cell)(in, cc);
-      if (out.size() != 1 + sizes.size())
-        bad_input("cell ", cell->describe(), " returned ", out.size(), " tensors; expected its output, then ",
-                  sizes.size(), " states");
-      x = out[0];
-      states.insert(states.end(), out.begin() + 1, out.end());
+      // Each cell's states in its compute dtype, as its call makes its input (Keras's autocast), and
+      // back in the dtype they came in.
+      const DType cdt = cell->compute_dtype();
+      for (Tensor &st : own)
+        if (is_floating(st.dtype()) && is_floating(cdt) && st.dtype() != cdt) st = ops::cast(st, cdt);
+      auto [y, next] = cell_step(*this, *cell, x, own, ctx.training);
+      x = y;
+      for (size_t j = 0; j < next.size(); ++j)
+        states.push_back(next[j].dtype() == first[std::ptrdiff_t(j)].dtype()
+                             ? next[j]
+                             : ops::cast(next[j], first[std::ptrdiff_t(j)].dtype()));
     }
-    states.insert(states.begin(), x);
+    states[0] = x;
     return states;
   }
 
@@ -529,10 +569,7 @@ class RNN final : public Layer {
     }
     r.finish();
     Config base;
-    base.set("name", std::string(kind == CellKind::kSimple ? "simple_rnn_cell"
-                                 : kind == CellKind::kGru  ? "gru_cell"
-                                                           : "lstm_cell"))
-        .set("trainable", trainable());
+    base.set("name", cell_name(kind)).set("trainable", trainable());
     set_policy_config(base, "dtype", dtype_policy());
     set_cell(std::make_shared<RecurrentCell>(base, spec_), r.owner());
   }
@@ -544,6 +581,7 @@ class RNN final : public Layer {
     LayerPtr cell;
     if (cells.empty()) {
       cell = deserialize_layer(wrapped_config(r, "cell"));
+      r.accept({"cell"});
     } else if (cells.size() == 1) {
       cell = cells[0];
     } else {
@@ -551,8 +589,7 @@ class RNN final : public Layer {
       stack.set("trainable", trainable());
       cell = create_layer_around("StackedRNNCells", stack, cells);
     }
-    r.accept({"cell"});
-    r.finish();
+    r.finish();  // a "cell" key beside the cells given is unknown
     set_cell(cell, r.owner());
   }
 
@@ -613,7 +650,7 @@ class RNN final : public Layer {
                 builtin_->input_dim());
     if (steps == 0) bad_input("sequences have 0 timesteps; expected at least 1");
     const Tensor *mask = input_mask(ctx, 0);
-    if (mask && (mask->rank() != 2 || mask->shape()[1] != steps))
+    if (mask && (mask->rank() != 2 || mask->shape()[0] != batch || mask->shape()[1] != steps))
       bad_input("the sequences' mask has shape ", mask->shape().to_string(),
                 "; expected (batch, timesteps) = (", batch, ", ", steps, ")");
     // Keras: the states (and a built-in cell's inputs) in the cell's compute dtype; the outputs in
@@ -635,7 +672,7 @@ class RNN final : public Layer {
     CellMasks drop;
     Tensor by_time;
     if (builtin_) {
-      w = builtin_->read_weights();
+      w = builtin_->read_weights(dt);
       drop = builtin_->draw_masks(batch, seq.shape()[2], dt, ctx.training);
       by_time =
           ops::transpose(builtin_->project(seq.dtype() == dt ? seq : ops::cast(seq, dt), drop, w), {1, 0, 2});
@@ -648,8 +685,6 @@ class RNN final : public Layer {
     std::vector<int64_t> step_shape = by_time.shape().to_vector();
     step_shape.erase(step_shape.begin());
     const std::optional<SequenceScope> scope = builtin_ ? std::nullopt : std::make_optional<SequenceScope>();
-    CallContext cc;
-    cc.training = ctx.training;
 
     std::vector<Tensor> outputs;
     outputs.reserve(size_t(steps));
@@ -663,30 +698,17 @@ class RNN final : public Layer {
         next = builtin_->step(xt, states, w, drop);
         out = next[0];
       } else {
-        std::vector<Tensor> in{xt};
-        in.insert(in.end(), states.begin(), states.end());
-        next = (*cell_)(in, cc);
-        if (next.size() != 1 + state_count())
-          bad_input("the cell ", cell_->describe(), " returned ", next.size(),
-                    " tensors; expected its output, then ", state_count(), " states");
-        out = next[0];
-        next.erase(next.begin());
-        for (size_t j = 0; j < next.size(); ++j)
-          if (next[j].shape() != states[j].shape())
-            bad_input("the cell ", cell_->describe(), " returned state ", j, " of shape ",
-                      next[j].shape().to_string(), "; expected ", states[j].shape().to_string(),
-                      " (its state_size)");
+        std::tie(out, next) = cell_step(*this, *cell_, xt, states, ctx.training);
       }
       if (mask) {
         // Keras's backend rnn: a masked step keeps the states, and its output is the previous
         // step's (zeros before the first, or always with zero_output_for_mask).
+        const Tensor m = ops::slice(*mask, {0, t}, {batch, 1});  // [B, 1], as the states
         std::vector<int64_t> mshape(size_t(out.rank()), 1);
         mshape[0] = batch;
-        const Tensor m = ops::reshape(ops::slice(*mask, {0, t}, {batch, 1}), mshape);
-        out =
-            ops::where(m, out, flags_.zero_output_for_mask || !last.defined() ? ops::zeros_like(out) : last);
-        const Tensor ms = ops::slice(*mask, {0, t}, {batch, 1});
-        for (size_t j = 0; j < next.size(); ++j) next[j] = ops::where(ms, next[j], states[j]);
+        out = ops::where(out.rank() == 2 ? m : ops::reshape(m, mshape), out,
+                         flags_.zero_output_for_mask || !last.defined() ? ops::zeros_like(out) : last);
+        for (size_t j = 0; j < next.size(); ++j) next[j] = ops::where(m, next[j], states[j]);
       }
       states = std::move(next);
       if (flags_.return_sequences) outputs.push_back(out);

@@ -528,6 +528,8 @@ static void test_rnn_cells(void) {
   sizes[0] = 0;
   EXPECT_ERROR(kiln_layer_set_state_size(custom, sizes, 1), INVALID, "state_size[0]", "positive");
   EXPECT_ERROR(kiln_layer_set_state_size(custom, NULL, 1), INVALID, "sizes", "NULL");
+  sizes[0] = 2;
+  EXPECT_ERROR(kiln_layer_set_state_size(dense, sizes, 1), INVALID, "only a custom layer", "Dense");
   EXPECT_ERROR(kiln_layer_get_state_size(sizes, 4, NULL, custom), INVALID, "out_count", "NULL");
   EXPECT_ERROR(kiln_layer_get_state_size(NULL, 4, &n, custom), INVALID, "out", "NULL");
   snprintf(json, sizeof json, "{\"cell\": {\"class_name\": \"Dense\", \"config\": {\"units\": 2}}}");

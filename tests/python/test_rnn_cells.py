@@ -223,7 +223,8 @@ class CellTest(unittest.TestCase):
 
         out = layers.RNN([PropertyCell(), layers.GRUCell(3)])(self.x)  # the GRU cell built for 2 features
         self.assertEqual(tuple(out.shape), (3, 3))
-        rnn = layers.RNN(OnesCell())
+        with self.assertWarns(UserWarning):  # a model run through C would start it at zeros
+            rnn = layers.RNN(OnesCell())
         np.testing.assert_array_equal(rnn(self.x).numpy(), np.ones((3, 3), np.float32))
         np.testing.assert_array_equal(rnn.get_initial_state(2)[0].numpy(), np.ones((2, 3)))
         # the built-in layers are RNNs of their cells, with Keras's attributes
@@ -241,6 +242,55 @@ class CellTest(unittest.TestCase):
         reg(self.x)
         self.assertEqual(len(reg.losses), 1)
         self.assertEqual(layers.RNN.from_config(reg.get_config()).get_config(), reg.get_config())
+
+    def test_layers_with_a_state_size_of_their_own(self):
+        class Ssm(layers.Layer):  # state_size here is a hyperparameter, not Keras's cell protocol
+            def __init__(self, **kw):
+                super().__init__(**kw)
+                self.state_size = 4
+
+            def call(self, x, y=None):
+                return x + y
+
+        class NotACell(layers.Layer):
+            state_size = 0
+
+            def call(self, inputs):
+                return inputs[0] * inputs[1]
+
+        a = np.ones((2, 4), np.float32)
+        np.testing.assert_array_equal(Ssm()(a, a).numpy(), 2 * a)
+        np.testing.assert_array_equal(NotACell()([a, a]).numpy(), a)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "state_size"):
+            layers.RNN(NotACell())
+
+    def test_mixed_precision(self):
+        kiln.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            out = layers.RNN(layers.LSTMCell(3, dtype="float32"))(self.x)  # a float32 cell in a mixed model
+            self.assertEqual(out.dtype, "bfloat16")
+            out = layers.RNN(MinimalRNNCell(3), return_state=True)(self.x)
+            self.assertEqual([t.dtype for t in out], ["bfloat16"] * 2)
+        finally:
+            kiln.mixed_precision.set_global_policy("float32")
+        self.assertEqual(layers.RNN(layers.LSTMCell(3, dtype="mixed_bfloat16"))(self.x).dtype, "float32")
+
+    def test_nested_stack_ending_in_a_custom_cell(self):
+        class OutCell(layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.state_size = 3
+
+            def build(self, shape):
+                self.k = self.add_weight(shape=(shape[-1], 3), name="k")
+                self.o = self.add_weight(shape=(3, 5), name="o")
+
+            def call(self, x, states):
+                h = kiln.ops.matmul(x, self.k) + states[0]
+                return kiln.ops.matmul(h, self.o), [h]
+
+        rnn = layers.RNN([layers.StackedRNNCells([layers.LSTMCell(3), OutCell()]), layers.LSTMCell(2)])
+        self.assertEqual(tuple(rnn(self.x).shape), (3, 2))
 
     def test_configs_round_trip(self):
         for cell in (layers.SimpleRNNCell(3, dropout=0.25, seed=1), layers.GRUCell(3, reset_after=False),

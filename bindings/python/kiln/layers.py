@@ -200,12 +200,11 @@ def _cell_sizes(layer):
 
 
 def _sizes_of(state_size):
-    """Keras's state_size (an int or a list of ints) as a list; [] for anything else (no cell)."""
-    if isinstance(state_size, _numbers.Integral) and not isinstance(state_size, bool):
-        return [int(state_size)]
-    if (isinstance(state_size, (list, tuple)) and state_size
-            and all(isinstance(v, _numbers.Integral) and not isinstance(v, bool) for v in state_size)):
-        return [int(v) for v in state_size]
+    """Keras's state_size (a positive int or a list of them) as a list; [] for anything else (no cell:
+    a layer may well have a state_size of another meaning)."""
+    values = state_size if isinstance(state_size, (list, tuple)) else [state_size]
+    if values and all(isinstance(v, _numbers.Integral) and not isinstance(v, bool) and v > 0 for v in values):
+        return [int(v) for v in values]
     return []
 
 
@@ -221,11 +220,50 @@ def _sync_cell(layer):
     if getattr(layer, "_custom", False):
         try:
             size = getattr(layer, "state_size", None)
-        except AttributeError:
+        except Exception:  # noqa: BLE001 - a property that fails: not a cell
             size = None
         if size is not None and _sizes_of(size) != _cell_sizes(layer):
             _set_cell_sizes(layer, size)
     return _cell_sizes(layer)
+
+
+class _Direct:
+    """While open, a Python call of obj on this thread is a cell call ("cell") or not ("plain"); a call
+    that reaches obj from C without one (an RNN stepping its cell) is told by its inputs."""
+
+    def __init__(self, obj, kind=None):
+        """kind None: what an enclosing _Direct of obj said, else "plain"; nothing for a built-in layer."""
+        self.key = id(obj) if getattr(obj, "_custom", False) else None
+        self.kind = kind
+
+    def __enter__(self):
+        if self.key is not None:
+            calls = _tls.__dict__.setdefault("direct", {})
+            self.before = calls.get(self.key)
+            calls[self.key] = self.kind or self.before or "plain"
+        return self
+
+    def __exit__(self, *exc):
+        if self.key is None:
+            return
+        if self.before is None:
+            _tls.direct.pop(self.key, None)
+        else:
+            _tls.direct[self.key] = self.before
+
+
+def _is_cell_call(obj, shapes):
+    """Whether a call of the custom layer obj with inputs of these shapes is a cell's: marked so by a
+    Python call, or (a call from an RNN) the layer has a state_size, its call takes the states after
+    its input, and the inputs after the first are its states ([batch, size] each)."""
+    kind = getattr(_tls, "direct", {}).get(id(obj))
+    if kind is not None:
+        return kind == "cell"
+    if len(shapes) < 2 or _positional_count(obj.call) < 2:  # call(inputs, states)
+        return False
+    sizes = _cell_sizes(obj)
+    return len(sizes) == len(shapes) - 1 and all(len(sh) == 2 and sh[1] in (n, None)
+                                                  for sh, n in zip(shapes[1:], sizes))
 
 
 def _flat_states(states):
@@ -242,7 +280,8 @@ def _call_cell(layer, inputs, states, training=None):
     """Keras's cell call: cell(inputs, states) -> (output, new_states), new_states a list when states
     is one (a tensor alone for a tensor alone); kiln's cell takes and gives them after the input."""
     nested = isinstance(states, (list, tuple))
-    ys = Layer.__call__(layer, [inputs] + _flat_states(states), training=training)
+    with _Direct(layer, "cell"):
+        ys = Layer.__call__(layer, [inputs] + _flat_states(states), training=training)
     ys = ys if isinstance(ys, list) else [ys]
     new = ys[1:]
     return ys[0], (new if nested or len(new) != 1 else new[0])
@@ -355,7 +394,7 @@ def _on_build(self_h, dims, ranks, n, user_data):
         at += ranks[i]
     _tls.in_build = getattr(_tls, "in_build", 0) + 1
     try:
-        if n > 1 and len(_cell_sizes(obj)) == n - 1:  # a cell called with its states: build(input_shape)
+        if _is_cell_call(obj, shapes):  # a cell called with its states: build(input_shape)
             obj.build(shapes[0])
         elif _spread(obj) and n > 1:  # several positional inputs: Keras 3's build(a_shape, b_shape) or build(a_shape)
             obj.build(*(shapes if _positional_count(obj.build) >= n else shapes[:1]))
@@ -382,7 +421,7 @@ def _run_call(outputs, inputs, masks, training, user_data):
     kwargs = {"training": bool(training)} if cls._call_takes_training() else {}
     if masks is not None and cls._call_takes_mask():
         kwargs["mask"] = _mask_arg(ms)
-    if len(xs) > 1 and len(_cell_sizes(obj)) == len(xs) - 1:  # a cell: call(inputs, states) -> (output, states)
+    if _is_cell_call(obj, [tuple(t.shape) for t in xs]):  # a cell: call(inputs, states) -> (output, states)
         y = obj.call(xs[0], xs[1:], **kwargs)
         if not (isinstance(y, (list, tuple)) and len(y) == 2):
             raise TypeError("%s.call is a recurrent cell's (it has a state_size): it must return (output, new_states); "
@@ -390,7 +429,7 @@ def _run_call(outputs, inputs, masks, training, user_data):
         ys = [y[0]] + _flat_states(y[1])
     else:
         y = obj.call(*xs, **kwargs) if _spread(obj) else obj.call(x, **kwargs)
-        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        ys = _flat_states(y) if isinstance(y, (list, tuple)) else [y]  # a cell's (output, [states]) too
     for t in ys:
         check(L.kiln_tensor_list_append(outputs, _as_input(t)))
     # Masks the outputs already carry (a model's inner layers made them) are its output
@@ -955,13 +994,15 @@ class Layer:
         """Keras __call__: mask (one per input for a list) defaults to the inputs' _keras_mask;
         the outputs carry their masks as _keras_mask. Tensors given after inputs go on to call as
         its next positional arguments, as in Keras 3 (layer(a, b) for call(self, a, b))."""
-        if getattr(self, "_custom", False) and (args or "states" in kwargs) and _sync_cell(self):
-            # a cell: cell(inputs, states) -> (output, new_states), as Keras's RNN calls it
+        if (getattr(self, "_custom", False) and ("states" in kwargs or (args and isinstance(args[0], (list, tuple))))
+                and _sync_cell(self)):
+            # a cell: cell(inputs, [states]) -> (output, new_states), as Keras's RNN calls it (a tensor
+            # alone after the inputs is the next positional input, as for any layer)
             if "states" in kwargs:
                 states, extra = kwargs.pop("states"), args
             else:
                 states, extra = args[0], args[1:]
-            if kwargs or extra:
+            if kwargs or extra or mask is not None:
                 raise TypeError("%s.__call__: a cell takes (inputs, states, training=None)" % type(self).__name__)
             return _call_cell(self, inputs, states, training)
         if kwargs:
@@ -988,7 +1029,7 @@ class Layer:
             if mask is not None or any(m is not None for m in masks):
                 mask_lst = _to_list(masks)
                 opts.masks = mask_lst
-            with _Spreading(self, spread):
+            with _Spreading(self, spread), _Direct(self):
                 _c(L.kiln_layer_call_with_options, ctypes.byref(out), ctypes.byref(out_masks), self._handle(),
                    in_lst, ctypes.byref(opts))
         finally:

@@ -1,6 +1,7 @@
 """Built-in recurrent layers (kiln.layers.SimpleRNN, GRU, LSTM, RNN), the cells (SimpleRNNCell, GRUCell,
 LSTMCell, StackedRNNCells) and the wrappers Bidirectional and TimeDistributed, as Keras 3's."""
 import numbers as _numbers
+import warnings
 
 from .errors import InvalidArgumentError
 from .layers import (_BUILTINS, _Builtin, _base_config, _call_cell, _cell_sizes, _flat_states, _serializable,
@@ -177,6 +178,9 @@ class _Cell(_Builtin):
         if states is None:
             raise TypeError("%s.__call__: a cell takes (inputs, states, training=None); got no states"
                             % type(self).__name__)
+        return self._step(inputs, states, training)
+
+    def _step(self, inputs, states, training):
         return _call_cell(self, inputs, states, training)
 
     @property
@@ -293,9 +297,7 @@ class StackedRNNCells(_Cell):
             at += n
         return out[0] if len(cells) == 1 else out
 
-    def __call__(self, inputs, states=None, training=None):
-        if states is None:
-            raise TypeError("StackedRNNCells.__call__ takes (inputs, states, training=None); got no states")
+    def _step(self, inputs, states, training):
         like = [states] if len(self.cells) == 1 else list(states)
         y, new = _call_cell(self, inputs, like, training)
         return y, self._group(new if isinstance(new, list) else [new], like)
@@ -327,12 +329,21 @@ class RNN(_Recurrent):
                                    zero_output_for_mask))
         if activity_regularizer is not None:
             config["activity_regularizer"] = _serializable(activity_regularizer)
+        if _wants_own_initial_state(cell):
+            warnings.warn("RNN: the cell %s has its own get_initial_state, which a direct call rnn(x) uses; kiln's C "
+                          "loop cannot call it, so inside a Sequential (or any model run from C) the cell starts at "
+                          "zeros: pass initial_state there" % type(cell).__name__, stacklevel=2)
         _create_around(self, "RNN", config, [cell])
+        object.__setattr__(self, "_cell", cell)
 
     @property
     def cell(self):
         """Keras's cell: the cell object given (or made from the config)."""
-        return _sublayer(self, 0)
+        cell = self.__dict__.get("_cell")
+        if cell is None:
+            cell = _sublayer(self, 0)
+            object.__setattr__(self, "_cell", cell)
+        return cell
 
     @property
     def state_size(self):
@@ -341,9 +352,8 @@ class RNN(_Recurrent):
         return list(size) if isinstance(size, (list, tuple)) else [size]
 
     def __getattr__(self, name):
-        if name in ("units", "return_sequences", "return_state", "go_backwards", "stateful", "unroll",
-                    "zero_output_for_mask", "activation", "recurrent_activation", "use_bias", "dropout",
-                    "recurrent_dropout", "unit_forget_bias", "reset_after"):
+        """Keras's attributes of the layer's arguments (units, return_sequences, dropout, ...): its config's."""
+        if not name.startswith("_"):
             config = self.get_config()
             if name in config:
                 return config[name]
