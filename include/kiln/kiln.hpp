@@ -2690,10 +2690,20 @@ struct DepthwiseConv2DOptions : ConvOptions {
 };
 /// keras.layers.DepthwiseConv2D: [N, H, W, C] -> [N, OH, OW, C * depth_multiplier];
 /// depthwise_kernel [kh, kw, C, depth_multiplier].
-inline Layer DepthwiseConv2D(const Dims &kernel_size, const DepthwiseConv2DOptions &o = {}) {
-  Config c = detail::conv_config(kernel_size, o, "depthwise");
+namespace detail {
+inline Layer depthwise_conv(const char *cls, const Dims &kernel_size, const DepthwiseConv2DOptions &o) {
+  Config c = conv_config(kernel_size, o, "depthwise");
   c.set("depth_multiplier", o.depth_multiplier);
-  return Layer::create("DepthwiseConv2D", c);
+  return Layer::create(cls, c);
+}
+}  // namespace detail
+inline Layer DepthwiseConv2D(const Dims &kernel_size, const DepthwiseConv2DOptions &o = {}) {
+  return detail::depthwise_conv("DepthwiseConv2D", kernel_size, o);
+}
+/// keras.layers.DepthwiseConv1D: [N, W, C] -> [N, OW, C * depth_multiplier]; depthwise_kernel [kw, C,
+/// depth_multiplier].
+inline Layer DepthwiseConv1D(const Dims &kernel_size, const DepthwiseConv2DOptions &o = {}) {
+  return detail::depthwise_conv("DepthwiseConv1D", kernel_size, o);
 }
 
 /// SeparableConv1D / SeparableConv2D's settings: ConvOptions' kernel_* fields are the depthwise_* keys.
@@ -2728,11 +2738,22 @@ struct Conv2DTransposeOptions : ConvOptions {
   Dims output_padding;  ///< empty: None (Keras's output size); else each < its stride
 };
 /// keras.layers.Conv2DTranspose: the adjoint of Conv2D; kernel [kh, kw, filters, C], as TF.
-inline Layer Conv2DTranspose(int64_t filters, const Dims &kernel_size, const Conv2DTransposeOptions &o = {}) {
-  Config c = detail::conv_config(kernel_size, o, "kernel");
+namespace detail {
+inline Layer conv_transpose(const char *cls, int64_t filters, const Dims &kernel_size,
+                            const Conv2DTransposeOptions &o) {
+  Config c = conv_config(kernel_size, o, "kernel");
   c.set("filters", filters);
   if (!o.output_padding.empty()) c.set("output_padding", o.output_padding);
-  return Layer::create("Conv2DTranspose", c);
+  return Layer::create(cls, c);
+}
+}  // namespace detail
+inline Layer Conv2DTranspose(int64_t filters, const Dims &kernel_size, const Conv2DTransposeOptions &o = {}) {
+  return detail::conv_transpose("Conv2DTranspose", filters, kernel_size, o);
+}
+/// keras.layers.Conv1DTranspose: the adjoint of Conv1D, [N, W, C] -> [N, OW, filters]; kernel [kw,
+/// filters, C].
+inline Layer Conv1DTranspose(int64_t filters, const Dims &kernel_size, const Conv2DTransposeOptions &o = {}) {
+  return detail::conv_transpose("Conv1DTranspose", filters, kernel_size, o);
 }
 
 /// Pooling settings (Keras's defaults).
@@ -2806,6 +2827,10 @@ inline Layer Convolution2D(int64_t filters, const Dims &kernel_size, const ConvO
 }
 inline Layer Convolution2DTranspose(int64_t filters, const Dims &kernel_size, const Conv2DTransposeOptions &o = {}) {
   return Conv2DTranspose(filters, kernel_size, o);
+}
+inline Layer Convolution1DTranspose(int64_t filters, const Dims &kernel_size,
+                                    const Conv2DTransposeOptions &o = {}) {
+  return Conv1DTranspose(filters, kernel_size, o);
 }
 inline Layer MaxPool1D(const Dims &pool_size = {2}, const PoolingOptions &o = {}) { return MaxPooling1D(pool_size, o); }
 inline Layer MaxPool2D(const Dims &pool_size = {2, 2}, const PoolingOptions &o = {}) {

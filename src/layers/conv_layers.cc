@@ -100,9 +100,10 @@ int64_t transpose_output_length(int64_t in, int64_t k, int64_t stride, int64_t d
 
 enum class ConvKind { kConv, kDepthwise, kTranspose, kSeparable };
 
-// Conv1D and Conv2D (kConv), DepthwiseConv2D, Conv2DTranspose and SeparableConv1D/2D (a depthwise
-// convolution, then a 1x1 convolution to `filters` channels with the bias and activation): one class,
-// as their configs, weights and shapes differ only in these places.
+// Conv1D and Conv2D (kConv), DepthwiseConv1D/2D, Conv1DTranspose/2DTranspose and SeparableConv1D/2D (a
+// depthwise convolution, then a 1x1 convolution to `filters` channels with the bias and activation): one
+// class, as their configs, weights and shapes differ only in these places. Rank 1 runs as rank 2 over a
+// height of 1.
 class ConvLayer final : public Layer {
  public:
   ConvLayer(const char *class_name, int rank, ConvKind kind, const Config &config)
@@ -139,7 +140,9 @@ class ConvLayer final : public Layer {
         fail(Code::kInvalidArgument, class_name, ": kernel_size ", tuple_string(kernel_size_),
              " with dilation_rate ", tuple_string(dilation_), " spans more than int64 can count");
     }
-    if (kind != ConvKind::kTranspose && *std::max_element(strides_.begin(), strides_.end()) > 1 &&
+    // Keras refuses both for Conv and ConvTranspose (not for the depthwise and separable ones).
+    if ((kind == ConvKind::kConv || kind == ConvKind::kTranspose) &&
+        *std::max_element(strides_.begin(), strides_.end()) > 1 &&
         *std::max_element(dilation_.begin(), dilation_.end()) > 1)
       fail(Code::kInvalidArgument, class_name, ": strides ", tuple_string(strides_),
            " > 1 together with dilation_rate ", tuple_string(dilation_), " > 1 is not supported (as Keras)");
@@ -252,8 +255,16 @@ class ConvLayer final : public Layer {
       if (activity_reg_) add_loss(activity_loss(*activity_reg_, y));
       return {y};
     }
-    if (kind_ == ConvKind::kDepthwise) {
+    if (kind_ == ConvKind::kDepthwise && rank_ == 2) {
       y = ops::depthwise_conv2d(x, w, strides_, dilation_, p);
+    } else if (kind_ == ConvKind::kDepthwise) {
+      // DepthwiseConv1D as the 2-D one over a height of 1; the window must fit the input as the layer
+      // sees it (an error names [N, W, C], not the rank-4 view).
+      window_output_length(*this, partial_shape_of(x.shape()), x.shape()[1], kernel_size_[0], strides_[0],
+                           dilation_[0], padding_);
+      y = ops::squeeze(ops::depthwise_conv2d(ops::expand_dims(x, 1), ops::expand_dims(w, 0), {1, strides_[0]},
+                                             {1, dilation_[0]}, p),
+                       {1});
     } else if (kind_ == ConvKind::kTranspose) {
       const Shape &xs = x.shape();
       std::vector<int64_t> out = {xs[0]};
@@ -261,7 +272,14 @@ class ConvLayer final : public Layer {
         out.push_back(transpose_output_length(xs[int(i) + 1], kernel_size_[i], strides_[i], dilation_[i],
                                               padding_, output_padding(i)));
       out.push_back(filters_);
-      y = ops::conv2d_transpose(x, w, out, strides_, dilation_, p);
+      if (rank_ == 2) {
+        y = ops::conv2d_transpose(x, w, out, strides_, dilation_, p);
+      } else {  // Conv1DTranspose as the 2-D one over a height of 1
+        out.insert(out.begin() + 1, 1);
+        y = ops::squeeze(ops::conv2d_transpose(ops::expand_dims(x, 1), ops::expand_dims(w, 0), out,
+                                               {1, strides_[0]}, {1, dilation_[0]}, p),
+                         {1});
+      }
     } else if (rank_ == 1) {
       // Causal: pad (k - 1) * dilation steps on the left, so output t sees inputs <= t only.
       const Tensor xc =
@@ -495,11 +513,14 @@ LayerFactory factory(const char *class_name, Args... args) {
 void register_conv_layers() {
   add_with_aliases({"Conv1D", "Convolution1D"}, factory<ConvLayer>("Conv1D", 1, ConvKind::kConv));
   add_with_aliases({"Conv2D", "Convolution2D"}, factory<ConvLayer>("Conv2D", 2, ConvKind::kConv));
+  add_with_aliases({"DepthwiseConv1D"}, factory<ConvLayer>("DepthwiseConv1D", 1, ConvKind::kDepthwise));
   add_with_aliases({"DepthwiseConv2D"}, factory<ConvLayer>("DepthwiseConv2D", 2, ConvKind::kDepthwise));
   add_with_aliases({"SeparableConv1D", "SeparableConvolution1D"},
                    factory<ConvLayer>("SeparableConv1D", 1, ConvKind::kSeparable));
   add_with_aliases({"SeparableConv2D", "SeparableConvolution2D"},
                    factory<ConvLayer>("SeparableConv2D", 2, ConvKind::kSeparable));
+  add_with_aliases({"Conv1DTranspose", "Convolution1DTranspose"},
+                   factory<ConvLayer>("Conv1DTranspose", 1, ConvKind::kTranspose));
   add_with_aliases({"Conv2DTranspose", "Convolution2DTranspose"},
                    factory<ConvLayer>("Conv2DTranspose", 2, ConvKind::kTranspose));
   add_with_aliases({"MaxPooling1D", "MaxPool1D"}, factory<Pooling>("MaxPooling1D", 1, true));

@@ -103,6 +103,26 @@ static void test_aliases_and_errors(void) {
   l = layer("GlobalAvgPool2D", NULL, 0, 0, 0);
   CHECK(l && strcmp(kiln_layer_get_class_name(l), "GlobalAveragePooling2D") == 0);
   kiln_layer_free(l);
+  {
+    /* Conv1DTranspose (by its alias) and DepthwiseConv1D: [1, 5, 3] -> [1, 7, 2] (valid: 5 + 3 - 1) and
+     * [1, 3, 3] */
+    const int64_t x1[3] = {1, 5, 3};
+    kiln_tensor *t = NULL;
+    l = layer("Convolution1DTranspose", NULL, 2, 3, 0);
+    CHECK(l && strcmp(kiln_layer_get_class_name(l), "Conv1DTranspose") == 0);
+    if (l) OK(kiln_layer_call_tensor(&t, l, ramp(3, x1, 0), false));
+    CHECK(t && kiln_tensor_get_rank(t) == 3 && kiln_tensor_get_dims(t)[1] == 7 &&
+          kiln_tensor_get_dims(t)[2] == 2);
+    kiln_tensor_free(t);
+    t = NULL;
+    kiln_layer_free(l);
+    l = layer("DepthwiseConv1D", NULL, 0, 3, 0);
+    if (l) OK(kiln_layer_call_tensor(&t, l, ramp(3, x1, 0), false));
+    CHECK(t && kiln_tensor_get_rank(t) == 3 && kiln_tensor_get_dims(t)[1] == 3 &&
+          kiln_tensor_get_dims(t)[2] == 3);
+    kiln_tensor_free(t);
+    kiln_layer_free(l);
+  }
   EXPECT_ERROR(kiln_layer_call_tensor(&y, conv, ramp(3, bad, 0), false), INVALID, "layer 'conv2d' (Conv2D)",
                "expected rank 4");
   OK(kiln_layer_call_tensor(&y, conv, ramp(4, xd, 0), false));

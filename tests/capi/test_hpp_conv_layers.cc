@@ -150,6 +150,25 @@ TEST(HppConvLayers, OutputsAgreeWithCompositionsOfOps) {
   expect_close(up(x), want_up);
   EXPECT_EQ(up.compute_output_shape({-1, 7, 6, 3}), (Dims{-1, 15, 13, 2}));
 
+  // Conv1DTranspose and DepthwiseConv1D are the 2-D layers over a height of 1.
+  const Tensor xw = ramp({2, 9, 3});
+  kiln::Layer up1 = kl::Conv1DTranspose(2, {3}, topt);
+  up1.build_for({-1, 9, 3});
+  ramp_weights(up1);
+  auto u1 = up1.variables();
+  EXPECT_EQ(u1[0].value().shape(), (Dims{3, 2, 3}));
+  const Tensor want_up1 = kiln::bias_add(
+      kiln::conv2d_transpose(kiln::reshape(xw, {2, 1, 9, 3}), kiln::reshape(u1[0].value(), {1, 3, 2, 3}),
+                             {2, 1, 19, 2}, kiln::Conv2dOptions{}.with_strides({1, 2})),
+      u1[1].value());
+  expect_close(up1(xw), kiln::reshape(want_up1, {2, 19, 2}));
+  EXPECT_EQ(kl::Convolution1DTranspose(2, {1}).class_name(), "Conv1DTranspose");
+  kl::DepthwiseConv2DOptions d1o;
+  d1o.depth_multiplier = 2;
+  kiln::Layer dw1 = kl::DepthwiseConv1D({3}, d1o);
+  EXPECT_EQ(dw1(xw).shape(), (Dims{2, 7, 6}));
+  EXPECT_EQ(dw1.variables()[0].value().shape(), (Dims{3, 3, 2}));
+
   const Tensor x1 = ramp({2, 9, 3});
   kl::ConvOptions c1;
   c1.padding = "causal";

@@ -183,6 +183,56 @@ class ConvLayersTest(unittest.TestCase):
         want = kiln.bias_add(kiln.nn.conv1d(padded, k.value(), 1, "VALID", dilations=2), b.value())
         np.testing.assert_allclose(conv1(x1).numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
 
+    def test_depthwise_conv1d_and_conv1d_transpose_match_numpy_loops(self):
+        x = self.x(2, 7, 3).astype(np.float64)
+        for padding in ("valid", "same"):
+            for stride, dil in ((1, 1), (2, 1), (1, 2), (2, 2)):
+                with self.subTest(padding=padding, stride=stride, dil=dil):
+                    span = 2 * dil + 1  # kernel 3, dilated
+                    # Keras's depthwise convolutions take strides and dilation together; Conv and
+                    # ConvTranspose refuse them
+                    dw = layers.DepthwiseConv1D(3, strides=stride, dilation_rate=dil, depth_multiplier=2,
+                                                padding=padding)
+                    if dw is not None:
+                        dw.build((None, 7, 3))
+                        randomize(dw, 6)
+                        k, b = [w.numpy().astype(np.float64) for w in dw.weights]
+                        self.assertEqual(k.shape, (3, 3, 2))
+                        out = -(-7 // stride) if padding == "same" else (7 - span) // stride + 1
+                        total = max((out - 1) * stride + span - 7, 0) if padding == "same" else 0
+                        want = np.zeros((2, out, 6))
+                        for o in range(out):
+                            for j in range(3):
+                                i = o * stride - total // 2 + j * dil
+                                if 0 <= i < 7:
+                                    want[:, o] += (x[:, i, :, None] * k[j]).reshape(2, 6)  # channel c * 2 + m
+                        np.testing.assert_allclose(dw(x).numpy(), want + b, rtol=1e-5, atol=1e-5)
+
+                    if stride > 1 and dil > 1:
+                        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "together with dilation"):
+                            layers.Conv1DTranspose(2, 3, strides=stride, dilation_rate=dil)
+                        continue
+                    up = layers.Conv1DTranspose(2, 3, strides=stride, dilation_rate=dil, padding=padding)
+                    up.build((None, 7, 3))
+                    randomize(up, 7)
+                    k, b = [w.numpy().astype(np.float64) for w in up.weights]
+                    self.assertEqual(k.shape, (3, 2, 3))  # [kw, filters, in], as TF
+                    length = 7 * stride + (max(span - stride, 0) if padding == "valid" else 0)
+                    before = max(span - stride, 0) // 2 if padding == "same" else 0
+                    want = np.zeros((2, length, 2))
+                    for i in range(7):
+                        for j in range(3):
+                            o = i * stride + j * dil - before
+                            if 0 <= o < length:
+                                want[:, o] += x[:, i] @ k[j].T
+                    np.testing.assert_allclose(up(x).numpy(), want + b, rtol=1e-5, atol=1e-5)
+                    self.assertEqual(up.compute_output_shape((None, 7, 3)), (None, length, 2))
+        self.assertIs(layers.Convolution1DTranspose, layers.Conv1DTranspose)
+        c = layers.Conv1DTranspose(4, 3, strides=2, output_padding=1).get_config()
+        self.assertEqual((c["strides"], c["output_padding"], c["dilation_rate"]), ([2], [1], [1]))
+        self.assertEqual(layers.Conv1DTranspose.from_config(c).get_config(), c)
+        self.assertEqual(layers.DepthwiseConv1D(3).get_config()["strides"], [1])
+
     def test_gradients_through_a_tape_match_the_ops(self):
         x = kiln.constant(self.x(2, 5, 5, 2))
         conv = layers.Conv2D(3, 3, strides=2, padding="same", activation="tanh")

@@ -407,6 +407,49 @@ TEST_F(ConvLayersTest, Conv2DTransposeMatchesAReferenceLoop) {
   }
 }
 
+// DepthwiseConv1D and Conv1DTranspose against the 2-D reference loops over a height of 1 (x [N, 1, W,
+// C], the kernel with a leading 1), with Keras's output lengths.
+TEST_F(ConvLayersTest, DepthwiseConv1DAndConv1DTransposeMatchReferenceLoops) {
+  const Tensor x = random_tensor({2, 7, 3}, 23);
+  const Tensor x4 = ops::reshape(x, {2, 1, 7, 3});
+  for (const std::string padding : {"valid", "same"}) {
+    for (int64_t stride : {1, 2}) {
+      const std::string dw = R"({"kernel_size": 3, "depth_multiplier": 2, "strides": )" +
+                             std::to_string(stride) + R"(, "padding": ")" + padding + R"("})";
+      LayerPtr l = make_layer("DepthwiseConv1D", dw);
+      l->build({partial_shape_of(x.shape())});
+      EXPECT_EQ(l->variables()[0]->shape(), Shape({3, 3, 2}));  // [kw, C, depth_multiplier]
+      randomize(*l, 24);
+      Shape s;
+      const Padding p = padding == "same" ? Padding::kSame : Padding::kValid;
+      const Tensor k4 = ops::reshape(l->variables()[0]->peek(), {1, 3, 3, 2});
+      const std::vector<float> want =
+          plus_bias(ref_conv(x4, k4, {1, 3, 1, stride, 1, 1, p}, true, &s), l->variables()[1]->peek());
+      expect_output(*l, x, Shape({2, s[2], 6}), want, dw);
+
+      const std::string tj = R"({"filters": 2, "kernel_size": 3, "strides": )" + std::to_string(stride) +
+                             R"(, "padding": ")" + padding + R"(", "dilation_rate": )" +
+                             (stride == 1 ? "2" : "1") + "}";
+      LayerPtr t = make_layer("Conv1DTranspose", tj);
+      t->build({partial_shape_of(x.shape())});
+      EXPECT_EQ(t->variables()[0]->shape(), Shape({3, 2, 3}));  // [kw, filters, C], as TF
+      randomize(*t, 25);
+      const int64_t dil = stride == 1 ? 2 : 1, span = (3 - 1) * dil + 1;
+      const int64_t ow = padding == "same" ? 7 * stride : 7 * stride + std::max<int64_t>(span - stride, 0);
+      const Tensor tk4 = ops::reshape(t->variables()[0]->peek(), {1, 3, 2, 3});
+      const std::vector<float> want_t = plus_bias(
+          ref_conv_transpose(x4, tk4, {1, 3, 1, stride, 1, dil, p}, 1, ow), t->variables()[1]->peek());
+      expect_output(*t, x, Shape({2, ow, 2}), want_t, tj);
+    }
+  }
+  // output_padding lengthens the output by its amount (Keras's deconv_output_length): 7 * 2 + 1 + 1
+  LayerPtr op =
+      make_layer("Conv1DTranspose", R"({"filters": 2, "kernel_size": 3, "strides": 2, "output_padding": 1})");
+  EXPECT_EQ((*op)(x, false).shape(), Shape({2, 16, 2}));
+  EXPECT_EQ(op->compute_output_shape({{kUnknownDim, 7, 3}}),
+            (std::vector<PartialShape>{{kUnknownDim, 16, 2}}));
+}
+
 TEST_F(ConvLayersTest, PoolingMatchesReferenceLoops) {
   const Tensor x = random_tensor({2, 7, 6, 3}, 31);
   struct Case {
@@ -490,6 +533,8 @@ TEST_F(ConvLayersTest, GradientsThroughATapeMatchCentralDifferences) {
       {"SeparableConv2D", R"({"filters": 3, "kernel_size": 2, "depth_multiplier": 2, "activation": "tanh"})"},
       {"SeparableConv1D", R"({"filters": 2, "kernel_size": 2, "strides": 2, "padding": "same"})"},
       {"Conv2DTranspose", R"({"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same"})"},
+      {"Conv1DTranspose", R"({"filters": 2, "kernel_size": 3, "strides": 2})"},
+      {"DepthwiseConv1D", R"({"kernel_size": 2, "depth_multiplier": 2, "strides": 2, "padding": "same"})"},
       {"MaxPooling2D", R"({"pool_size": 2, "strides": 1})"},
       {"AveragePooling2D", R"({"pool_size": 3, "strides": 2, "padding": "same"})"},
       {"GlobalAveragePooling2D", "{}"},

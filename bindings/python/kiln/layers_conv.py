@@ -37,10 +37,20 @@ def _conv(default_step):
     return make
 
 
-def _depthwise(kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
-               dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-               bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-               depthwise_constraint=None, bias_constraint=None):
+def _depthwise_of(default_step):
+    def make(kernel_size, strides=default_step, padding="valid", depth_multiplier=1, data_format=None,
+             dilation_rate=default_step, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+             bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+             depthwise_constraint=None, bias_constraint=None):
+        return _depthwise(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
+                          use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+                          activity_regularizer, depthwise_constraint, bias_constraint)
+    return make
+
+
+def _depthwise(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation, use_bias,
+               depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer, activity_regularizer,
+               depthwise_constraint, bias_constraint):
     c = {"depth_multiplier": int(depth_multiplier)}
     c.update(_conv_common(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
                           bias_initializer, bias_regularizer, activity_regularizer, bias_constraint))
@@ -66,19 +76,21 @@ def _separable(default_step):
     return make
 
 
-def _transpose(filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None, data_format=None,
-               dilation_rate=(1, 1), activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-               bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-               kernel_constraint=None, bias_constraint=None):
-    c = _conv(1)(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
-                 dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
-                 kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
-                 kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                 activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                 bias_constraint=bias_constraint)
-    del c["groups"]  # not a Conv2DTranspose key
-    c["output_padding"] = _tuple(output_padding)
-    return c
+def _transpose(default_step):
+    def make(filters, kernel_size, strides=default_step, padding="valid", output_padding=None, data_format=None,
+             dilation_rate=default_step, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+             bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+             kernel_constraint=None, bias_constraint=None):
+        c = _conv(default_step)(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                                dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+                                kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                                kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                                activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                                bias_constraint=bias_constraint)
+        del c["groups"]  # not a transposed convolution's key
+        c["output_padding"] = _tuple(output_padding)
+        return c
+    return make
 
 
 def _pooling(default_size):
@@ -96,9 +108,12 @@ Conv1D = _builtin("Conv1D", "keras.layers.Conv1D(filters, kernel_size, strides=1
                   "[N, W, C] -> [N, OW, filters]; kernel [kw, C, filters]. padding may be 'causal'.", _conv(1))
 Conv2D = _builtin("Conv2D", "keras.layers.Conv2D(filters, kernel_size, strides=(1, 1), padding='valid', ...): "
                   "[N, H, W, C] -> [N, OH, OW, filters]; kernel [kh, kw, C, filters].", _conv((1, 1)))
+DepthwiseConv1D = _builtin("DepthwiseConv1D", "keras.layers.DepthwiseConv1D(kernel_size, strides=1, "
+                           "padding='valid', depth_multiplier=1, ...): [N, W, C] -> C * depth_multiplier channels; "
+                           "depthwise_kernel [kw, C, depth_multiplier].", _depthwise_of(1))
 DepthwiseConv2D = _builtin("DepthwiseConv2D", "keras.layers.DepthwiseConv2D(kernel_size, strides=(1, 1), "
                            "padding='valid', depth_multiplier=1, ...): C * depth_multiplier channels; "
-                           "depthwise_kernel [kh, kw, C, depth_multiplier].", _depthwise)
+                           "depthwise_kernel [kh, kw, C, depth_multiplier].", _depthwise_of((1, 1)))
 SeparableConv1D = _builtin("SeparableConv1D", "keras.layers.SeparableConv1D(filters, kernel_size, strides=1, "
                            "padding='valid', depth_multiplier=1, ...): a depthwise convolution, then a 1x1 one to "
                            "filters channels; depthwise_kernel [kw, C, depth_multiplier], pointwise_kernel "
@@ -107,8 +122,11 @@ SeparableConv2D = _builtin("SeparableConv2D", "keras.layers.SeparableConv2D(filt
                            "padding='valid', depth_multiplier=1, ...): a depthwise convolution, then a 1x1 one to "
                            "filters channels; depthwise_kernel [kh, kw, C, depth_multiplier], pointwise_kernel "
                            "[1, 1, C * depth_multiplier, filters].", _separable((1, 1)))
+Conv1DTranspose = _builtin("Conv1DTranspose", "keras.layers.Conv1DTranspose(filters, kernel_size, strides=1, "
+                           "padding='valid', output_padding=None, ...): [N, W, C] -> [N, OW, filters], the adjoint of "
+                           "Conv1D; kernel [kw, filters, C].", _transpose(1))
 Conv2DTranspose = _builtin("Conv2DTranspose", "keras.layers.Conv2DTranspose(filters, kernel_size, strides=(1, 1), "
-                           "padding='valid', output_padding=None, ...): kernel [kh, kw, filters, C].", _transpose)
+                           "padding='valid', output_padding=None, ...): kernel [kh, kw, filters, C].", _transpose((1, 1)))
 MaxPooling1D = _builtin("MaxPooling1D", "keras.layers.MaxPooling1D(pool_size=2, strides=None, padding='valid')",
                         _pooling(2))
 MaxPooling2D = _builtin("MaxPooling2D", "keras.layers.MaxPooling2D(pool_size=(2, 2), strides=None, padding='valid')",
@@ -129,16 +147,18 @@ GlobalMaxPooling2D = _builtin("GlobalMaxPooling2D", "keras.layers.GlobalMaxPooli
 
 # Keras's aliases are the same classes.
 Convolution1D, Convolution2D, Convolution2DTranspose = Conv1D, Conv2D, Conv2DTranspose
+Convolution1DTranspose = Conv1DTranspose
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 
-_CLASSES = (Conv1D, Conv2D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D, Conv2DTranspose, MaxPooling1D, MaxPooling2D, AveragePooling1D,
+_CLASSES = (Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D, Conv1DTranspose,
+            Conv2DTranspose, MaxPooling1D, MaxPooling2D, AveragePooling1D,
             AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
 __all__ = [c._class_name for c in _CLASSES] + [
-    "Convolution1D", "Convolution2D", "Convolution2DTranspose", "SeparableConvolution1D", "SeparableConvolution2D",
+    "Convolution1D", "Convolution2D", "Convolution1DTranspose", "Convolution2DTranspose", "SeparableConvolution1D", "SeparableConvolution2D",
     "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D"]
