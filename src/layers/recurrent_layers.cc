@@ -398,10 +398,11 @@ class RecurrentCell final : public Layer {
 std::vector<int64_t> cell_states(const std::string &owner, const Layer &cell) {
   std::vector<int64_t> sizes = cell.state_size();
   if (sizes.empty())
-    fail(Code::kInvalidArgument, owner, ": the cell ", cell.describe(),
-         " has no state_size; a cell's call takes [input, states...] and returns [output, new states...], "
-         "and it "
-         "gives the states' sizes (Python: self.state_size = units; C: kiln_layer_set_state_size)");
+    fail(
+        Code::kInvalidArgument, owner, ": the cell ", cell.describe(),
+        " has no state_size; a cell's call takes [input, states...] and returns [output, new states...], and "
+        "its "
+        "state_size gives the states' sizes (Python: self.state_size = units; C: kiln_layer_set_state_size)");
   return sizes;
 }
 
@@ -611,8 +612,8 @@ class RNN final : public Layer {
                 : builtin_         ? " (h)"
                                    : "");
     if (shapes[0].size() < 3 || (builtin_ && shapes[0].size() != 3))
-      bad_input("sequences have shape ", partial_shape_string(shapes[0]),
-                "; expected rank 3 (batch, timesteps, ", builtin_ ? "features)" : "features...)");
+      bad_input("sequences have shape ", partial_shape_string(shapes[0]), "; expected rank 3",
+                builtin_ ? " (batch, timesteps, features)" : " or more (batch, timesteps, features...)");
     for (size_t i = 1; i < shapes.size(); ++i) {
       const PartialShape &st = shapes[i];
       const int64_t want = states_[i - 1];

@@ -1,11 +1,14 @@
 """Built-in recurrent layers (kiln.layers.SimpleRNN, GRU, LSTM, RNN), the cells (SimpleRNNCell, GRUCell,
 LSTMCell, StackedRNNCells) and the wrappers Bidirectional and TimeDistributed, as Keras 3's."""
+import ctypes
 import numbers as _numbers
 import warnings
 
+from . import config as _config
+
 from .errors import InvalidArgumentError
-from .layers import (_BUILTINS, _Builtin, _base_config, _call_cell, _cell_sizes, _flat_states, _serializable,
-                     _sync_cell, Layer)
+from .layers import (_BUILTINS, _Builtin, L, _base_config, _call_cell, _cell_sizes, _flat_states, _new_handle,
+                     _serializable, _sync_cell, _wrap, Layer)
 
 
 def _rate(x):
@@ -99,7 +102,6 @@ _CELL_COMMON = {"activation", "use_bias", "kernel_initializer", "recurrent_initi
 _COMMON = _CELL_COMMON | _LOOP_KEYS | {"activity_regularizer"}
 
 def _sublayer(layer, index):
-    from .layers import L, _new_handle, _wrap  # noqa: PLC0415
     return _wrap(_new_handle(L.kiln_layer_get_layer, layer._handle(), index))
 
 
@@ -233,9 +235,6 @@ def _check_cell(cell, owner):
 
 
 def _create_around(obj, class_name, config, layers):
-    from .layers import L, _new_handle  # noqa: PLC0415
-    from . import config as _config  # noqa: PLC0415
-    import ctypes  # noqa: PLC0415
     handles = (ctypes.c_void_p * len(layers))(*[c._handle() for c in layers])
     with _config.to_c(config) as c:
         obj._adopt_handle(_new_handle(L.kiln_layer_create_around, class_name.encode(), c, handles, len(layers)))
@@ -270,7 +269,6 @@ class StackedRNNCells(_Cell):
 
     @property
     def cells(self):
-        from .layers import L  # noqa: PLC0415
         return [_sublayer(self, i) for i in range(L.kiln_layer_get_num_layers(self._handle()))]
 
     @property
