@@ -160,6 +160,13 @@ class CellTest(unittest.TestCase):
         np.testing.assert_allclose(h1.numpy(), fh.numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(c1.numpy(), fc.numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(h2.numpy(), sh.numpy(), rtol=1e-5, atol=1e-6)
+        # compute_output_shape groups the states as Keras's: a shape alone for an int state_size
+        self.assertEqual(rnn.compute_output_shape((None, 5, 4)),
+                         [(None, 5, 3), [(None, 4), (None, 4)], (None, 3)])
+        self.assertEqual(rnn.compute_output_shape((None, 5, 4), [[(None, 4), (None, 4)], (None, 3)]),
+                         [(None, 5, 3), [(None, 4), (None, 4)], (None, 3)])
+        self.assertEqual(layers.LSTM(2, return_state=True).compute_output_shape((None, 5, 4)),
+                         [(None, 2), (None, 2), (None, 2)])
         # initial states given per cell, as Keras nests them
         init = rnn.cell.get_initial_state(3)
         self.assertEqual([len(s) for s in init], [2, 1])

@@ -369,10 +369,35 @@ class RNN(_Recurrent):
             return [out[0]] + (grouped if len(cell.cells) > 1 else [grouped])  # Keras: output, then each cell's
         return out
 
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        """Keras's: the output's shape, then with return_state each state's; a stack's grouped per cell
+        as its state_size is (a shape alone for an int, a list for a list)."""
+        shapes = (_Recurrent.compute_output_shape(self, sequences_shape) if initial_state_shape is None else
+                  _Recurrent.compute_output_shape(self, [sequences_shape] + _flat_shapes(initial_state_shape)))
+        cell = self.cell
+        if not isinstance(cell, StackedRNNCells) or not isinstance(shapes, list):
+            return shapes
+        grouped, at = [shapes[0]], 1
+        for size in cell.state_size:
+            n = len(size) if isinstance(size, (list, tuple)) else 1
+            grouped.append(list(shapes[at:at + n]) if isinstance(size, (list, tuple)) else shapes[at])
+            at += n
+        return grouped
+
     def get_initial_state(self, batch_size):
         """Keras's: the cell's get_initial_state, else zeros for each state."""
         state = _initial_state_of(self.cell, batch_size)
         return state if isinstance(state, list) else [state]
+
+
+def _flat_shapes(shapes):
+    """Initial states' shapes, one tuple or a (nested) list of them, as a flat list."""
+    if isinstance(shapes, tuple) or (isinstance(shapes, list) and shapes and not isinstance(shapes[0], (list, tuple))):
+        return [tuple(shapes)]
+    out = []
+    for s in shapes:
+        out.extend(_flat_shapes(s))
+    return out
 
 
 def _wants_own_initial_state(cell):
