@@ -349,7 +349,7 @@ class RecurrentCell final : public Layer {
   // Keras's cell call: [x, states...] -> [output, new states...].
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     const CellSpec &s = *spec_;
-    const size_t n = s.kind == CellKind::kLstm ? 2 : 1;
+    const size_t n = state_size().size();
     if (inputs.size() != 1 + n)
       bad_input("got ", inputs.size(), " inputs; expected the input, then its ", n, " state",
                 n > 1 ? "s (h, c)" : " (h)");
@@ -398,11 +398,10 @@ class RecurrentCell final : public Layer {
 std::vector<int64_t> cell_states(const std::string &owner, const Layer &cell) {
   std::vector<int64_t> sizes = cell.state_size();
   if (sizes.empty())
-    fail(
-        Code::kInvalidArgument, owner, ": the cell ", cell.describe(),
-        " has no state_size; a cell's call takes [input, states...] and returns [output, new states...], and "
-        "its "
-        "state_size gives the states' sizes (Python: self.state_size = units; C: kiln_layer_set_state_size)");
+    fail(Code::kInvalidArgument, owner, ": the cell ", cell.describe(),
+         " has no state_size; a cell's call takes [input, states...] and returns [output, new states...], ",
+         "and its state_size gives the states' sizes (Python: self.state_size = units; C: ",
+         "kiln_layer_set_state_size)");
   return sizes;
 }
 

@@ -208,22 +208,18 @@ def _sizes_of(state_size):
     return []
 
 
-def _set_cell_sizes(layer, state_size):
-    """Gives C a custom layer's `state_size`."""
-    sizes = _sizes_of(state_size)
-    _c(L.kiln_layer_set_state_size, layer._handle(), (ctypes.c_int64 * max(1, len(sizes)))(*sizes), len(sizes))
-
-
 def _sync_cell(layer):
-    """The layer's state sizes in C, given first from a custom layer's Python state_size when it has one
-    that C does not (a class attribute or a property, which assignment does not pass on)."""
+    """The layer's state sizes in C, given first from a custom layer's Python state_size (an attribute, a
+    class attribute or a property) where C holds others. Every use of a custom cell (RNN and
+    StackedRNNCells made in Python, a cell call, a cell C makes from a config) syncs it here."""
     if getattr(layer, "_custom", False):
         try:
-            size = getattr(layer, "state_size", None)
+            sizes = _sizes_of(getattr(layer, "state_size", None))
         except Exception:  # noqa: BLE001 - a property that fails: not a cell
-            size = None
-        if size is not None and _sizes_of(size) != _cell_sizes(layer):
-            _set_cell_sizes(layer, size)
+            sizes = []
+        if sizes != _cell_sizes(layer):
+            _c(L.kiln_layer_set_state_size, layer._handle(), (ctypes.c_int64 * max(1, len(sizes)))(*sizes),
+               len(sizes))
     return _cell_sizes(layer)
 
 
@@ -636,8 +632,6 @@ class Layer:
         self._adopt_handle(h)
         self._weight_count = 0
         object.__setattr__(self, "_custom", True)  # kiln calls back into this object
-        if "state_size" in self.__dict__:  # set before Layer.__init__
-            _set_cell_sizes(self, self.__dict__["state_size"])
 
     def _adopt_handle(self, h):
         object.__setattr__(self, "_h", h)
@@ -663,8 +657,6 @@ class Layer:
     # kept as a TrackedList / TrackedDict (_tracking.py), so that layers put in it later are tracked
     # too (`self.blocks = []`, then `self.blocks.append(Dense(4))`).
     def __setattr__(self, name, value):
-        if name == "state_size" and getattr(self, "_custom", False):
-            _set_cell_sizes(self, value)  # Keras's RNN cell protocol: RNN(cell) reads it
         if isinstance(value, Layer) and name not in ("_h",):
             self._track_as(value, name)
             self.__dict__.get("_kiln_containers", {}).pop(name, None)  # the paths under name are gone
