@@ -3525,6 +3525,62 @@ inline Loss BinaryFocalCrossentropy(const BinaryFocalCrossentropyOptions &o = {}
   c.set("apply_class_balancing", o.apply_class_balancing).set("alpha", o.alpha).set("gamma", o.gamma);
   return Loss::create("BinaryFocalCrossentropy", c);
 }
+struct CategoricalFocalCrossentropyOptions : CrossentropyOptions {
+  double alpha = 0.25;
+  std::vector<double> class_alpha;  ///< non-empty: one alpha per class (Keras's list), in place of alpha
+  double gamma = 2.0;
+};
+inline Loss CategoricalFocalCrossentropy(const CategoricalFocalCrossentropyOptions &o = {}) {
+  Config c = detail::crossentropy(o);
+  if (o.class_alpha.empty())
+    c.set("alpha", o.alpha);
+  else
+    c.set("alpha", o.class_alpha);
+  c.set("gamma", o.gamma);
+  return Loss::create("CategoricalFocalCrossentropy", c);
+}
+/// Dice and Tversky: axis empty (default) sums over every axis (Keras's None: one value for the
+/// batch); {1, 2, 3} gives one value per image of [B, H, W, C].
+struct DiceOptions : LossOptions {
+  std::vector<int64_t> axis;
+};
+namespace detail {
+inline Config overlap(const DiceOptions &o) {
+  Config c = base(o);
+  if (o.axis.empty())
+    c.set_null("axis");
+  else
+    c.set("axis", o.axis);
+  return c;
+}
+}  // namespace detail
+inline Loss Dice(const DiceOptions &o = {}) { return Loss::create("Dice", detail::overlap(o)); }
+struct TverskyOptions : DiceOptions {
+  double alpha = 0.5;  ///< weight of the false positives
+  double beta = 0.5;   ///< weight of the false negatives
+};
+inline Loss Tversky(const TverskyOptions &o = {}) {
+  Config c = detail::overlap(o);
+  c.set("alpha", o.alpha).set("beta", o.beta);
+  return Loss::create("Tversky", c);
+}
+/// (1 - p^q) / q of the labels' probabilities: integer labels, q in (0, 1).
+inline Loss CategoricalGeneralizedCrossEntropy(double q = 0.5, const LossOptions &o = {}) {
+  Config c = detail::base(o);
+  c.set("q", q);
+  return Loss::create("CategoricalGeneralizedCrossEntropy", c);
+}
+/// Circle loss over a batch of L2-normalized embeddings [B, D] with integer labels [B].
+struct CircleOptions : LossOptions {
+  double gamma = 80.0;
+  double margin = 0.4;
+  bool remove_diagonal = true;
+};
+inline Loss Circle(const CircleOptions &o = {}) {
+  Config c = detail::base(o);
+  c.set("gamma", o.gamma).set("margin", o.margin).set("remove_diagonal", o.remove_diagonal);
+  return Loss::create("Circle", c);
+}
 /// keras.losses.get: a class name or alias ("mse", "sparse_categorical_crossentropy"), or a
 /// registered custom loss.
 inline Loss get(const std::string &name) { return Loss::create(name); }

@@ -30,11 +30,22 @@
  *   CategoricalHinge               one-hot labels
  *   BinaryFocalCrossentropy        apply_class_balancing=false, alpha=0.25, gamma=2.0,
  *                                  from_logits=false, label_smoothing=0.0, axis=-1
- * Aliases: sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy,
+ *   CategoricalFocalCrossentropy   alpha=0.25 (a number, or a list: one per class), gamma=2.0,
+ *                                  from_logits=false, label_smoothing=0.0, axis=-1; one-hot labels
+ *   Dice                           axis=null (null: every axis, one value for the batch; an int or
+ *                                  a list of ints: summed over those axes, e.g. [1, 2, 3] per image)
+ *   Tversky                        alpha=0.5 (false positives), beta=0.5 (false negatives), axis=null
+ *   CategoricalGeneralizedCrossEntropy  q=0.5 in (0, 1); integer labels [...] or [..., 1]
+ *   Circle                         gamma=80.0, margin=0.4, remove_diagonal=true; integer labels [B]
+ *                                  or [B, 1] and L2-normalized embeddings [B, D], each sample
+ *                                  against the rest of the batch; samples whose label no other
+ *                                  sample has get no loss and are left out of the mean
+ * Aliases: sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy / bce / BCE,
  * mean_squared_error / mse / MSE, mean_absolute_error / mae / MAE, huber / huber_loss,
  * kl_divergence / kld / KLD / kullback_leibler_divergence, cosine_similarity,
  * mean_absolute_percentage_error / mape / MAPE, mean_squared_logarithmic_error / msle / MSLE,
- * log_cosh / logcosh, poisson, hinge, squared_hinge, categorical_hinge, binary_focal_crossentropy.
+ * log_cosh / logcosh, poisson, hinge, squared_hinge, categorical_hinge, binary_focal_crossentropy,
+ * categorical_focal_crossentropy, dice, tversky, circle, categorical_generalized_cross_entropy.
  * Probabilities (from_logits false) are clipped to [1e-7, 1 - 1e-7]; from_logits true runs the
  * fused, stable kiln_*_cross_entropy_with_logits ops (sparse labels are never one-hot encoded).
  */

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -339,6 +340,64 @@ class BinaryFocalCrossentropy final : public Crossentropy {
   double gamma_;
 };
 
+// Keras's categorical_focal_crossentropy: y_pred (softmax taken first when from_logits) made to sum
+// to 1 over the axis and clipped, then sum(alpha (1 - p)^gamma (-t log p)) over the axis. alpha is
+// a number or one value per class (a list, broadcast against the last axis as Keras's multiply).
+// No logits are recovered from a softmax output here: Keras's function works on the probabilities.
+class CategoricalFocalCrossentropy final : public Crossentropy {
+ public:
+  explicit CategoricalFocalCrossentropy(ConfigReader &r)
+      : Crossentropy(r, "CategoricalFocalCrossentropy", "categorical_focal_crossentropy", {"alpha", "gamma"}),
+        gamma_(r.get_float("gamma", 2.0)) {
+    if (r.has("alpha")) {
+      alpha_list_ = r.config().type("alpha") == Config::Type::kList;
+      alpha_ = r.config().get_float_list("alpha");
+      if (alpha_.empty())
+        fail(Code::kInvalidArgument, name(), ": alpha is an empty list; expected a number or one per class");
+    }
+    if (!(gamma_ >= 0)) fail(Code::kInvalidArgument, name(), ": gamma is ", gamma_, "; expected >= 0");
+  }
+  void add_config(Config &c) const override {
+    Crossentropy::add_config(c);
+    if (alpha_list_)
+      c.set("alpha", alpha_);
+    else
+      c.set("alpha", alpha_[0]);
+    c.set("gamma", gamma_);
+  }
+
+ protected:
+  Tensor per_sample(const Tensor &yt, const Tensor &yp) const override {
+    const int64_t ax = axis(yp);
+    const int64_t classes = yp.shape()[ax];
+    if (classes == 1 && !warned_one_class_.exchange(true))
+      callback_warning(name() + ": y_pred " + yp.description() +
+                       " has 1 class on its axis; expected (batch_size, num_classes) with num_classes > 1. "
+                       "Consider BinaryFocalCrossentropy or binary_crossentropy for 2 classes.");
+    const int64_t last = yp.shape()[yp.shape().rank() - 1];
+    const int64_t n = static_cast<int64_t>(alpha_.size());
+    if (alpha_list_ && n != 1 && n != last)
+      fail(Code::kInvalidArgument, name(), ": alpha has ", n, " values, but y_pred ", yp.description(),
+           " has ", last, " on its last axis; expected one alpha per class (or a single number)");
+    const Tensor t = smooth(yt, 1.0 / static_cast<double>(classes));  // Keras: classes on the axis
+    const Tensor p = from_logits_ ? ops::softmax(yp, ax) : yp;
+    const Tensor out = clip_probabilities(ops::div(p, ops::sum(p, {ax}, true)));
+    const Tensor cce = ops::mul(ops::neg(t), ops::log(out));
+    const Tensor modulating = ops::pow(ops::sub(k(1.0, yp), out), k(gamma_, yp));
+    const Tensor alpha = alpha_list_ ? ops::cast(Tensor::from_data(DType::kFloat64, Shape({n}), alpha_.data(),
+                                                                   alpha_.size() * sizeof(double)),
+                                                 yp.dtype())
+                                     : k(alpha_[0], yp);
+    return ops::sum(ops::mul(ops::mul(modulating, alpha), cce), {ax});
+  }
+
+ private:
+  std::vector<double> alpha_{0.25};
+  bool alpha_list_ = false;
+  double gamma_;
+  mutable std::atomic<bool> warned_one_class_{false};
+};
+
 class CategoricalCrossentropy final : public Crossentropy {
  public:
   explicit CategoricalCrossentropy(ConfigReader &r)
@@ -354,6 +413,93 @@ class CategoricalCrossentropy final : public Crossentropy {
     Tensor c = clip_probabilities(ops::div(q, ops::sum(q, {ax}, true)));
     return ops::neg(ops::sum(ops::mul(t, ops::log(c)), {ax}));
   }
+};
+
+// Dice and Tversky: overlap of y_true and y_pred summed over `axis` (Keras's None: every axis,
+// one value for the batch; an int or a list of ints: per remaining index, e.g. (1, 2, 3) for one
+// value per image).
+class OverlapLoss : public DenseLoss {
+ public:
+  OverlapLoss(ConfigReader &r, const char *class_name, const char *default_name)
+      : DenseLoss(class_name, r, default_name) {
+    if (r.has("axis")) {
+      axis_list_ = r.config().type("axis") == Config::Type::kList;
+      axes_ = r.config().get_int_list("axis");
+    }
+  }
+  void add_config(Config &c) const override {
+    if (!axes_)
+      c.set_null("axis");
+    else if (axis_list_)
+      c.set("axis", *axes_);
+    else
+      c.set("axis", (*axes_)[0]);
+  }
+
+ protected:
+  Tensor total(const Tensor &x) const { return axes_ ? ops::sum(x, *axes_) : ops::sum(x); }
+  // Checks the axes against y_pred's rank (named as the loss, with the rank) before the sums.
+  void check_axes(const Tensor &p) const {
+    if (!axes_) return;
+    const int rank = p.shape().rank();
+    std::vector<bool> seen(static_cast<size_t>(rank), false);
+    for (int64_t a : *axes_) {
+      const int64_t ax = norm_axis(a, rank, name());
+      if (seen[static_cast<size_t>(ax)])
+        fail(Code::kInvalidArgument, name(), ": axis ", a, " is given twice (y_pred has rank ", rank, ")");
+      seen[static_cast<size_t>(ax)] = true;
+    }
+  }
+
+ private:
+  std::optional<std::vector<int64_t>> axes_;
+  bool axis_list_ = false;
+};
+
+// Keras's dice: 1 - 2 sum(t p) / (sum(t) + sum(p) + epsilon).
+class Dice final : public OverlapLoss {
+ public:
+  explicit Dice(ConfigReader &r) : OverlapLoss(r, "Dice", "dice") { r.finish(); }
+
+ protected:
+  Tensor per_sample(const Tensor &t, const Tensor &p) const override {
+    check_axes(p);
+    const Tensor intersection = total(ops::mul(t, p));
+    const Tensor dice =
+        ops::div(ops::mul(k(2.0, p), intersection), ops::add(ops::add(total(t), total(p)), k(kEpsilon, p)));
+    return ops::sub(k(1.0, p), dice);
+  }
+};
+
+// Keras's tversky: 1 - TP / (TP + alpha FP + beta FN + epsilon), TP = sum(p t),
+// FP = sum((1 - t) p), FN = sum(t (1 - p)).
+class Tversky final : public OverlapLoss {
+ public:
+  explicit Tversky(ConfigReader &r)
+      : OverlapLoss(r, "Tversky", "tversky"),
+        alpha_(r.get_float("alpha", 0.5)),
+        beta_(r.get_float("beta", 0.5)) {
+    r.finish();
+  }
+  void add_config(Config &c) const override {
+    c.set("alpha", alpha_).set("beta", beta_);
+    OverlapLoss::add_config(c);
+  }
+
+ protected:
+  Tensor per_sample(const Tensor &t, const Tensor &p) const override {
+    check_axes(p);
+    const Tensor one = k(1.0, p);
+    const Tensor tp = total(ops::mul(p, t));
+    const Tensor fp = total(ops::mul(ops::sub(one, t), p));
+    const Tensor fn = total(ops::mul(t, ops::sub(one, p)));
+    const Tensor denominator = ops::add(
+        ops::add(ops::add(tp, ops::mul(fp, k(alpha_, p))), ops::mul(fn, k(beta_, p))), k(kEpsilon, p));
+    return ops::sub(one, ops::div(tp, denominator));
+  }
+
+ private:
+  double alpha_, beta_;
 };
 
 // Integer labels (float labels cast), range-checked here so the error names the loss.
@@ -391,6 +537,19 @@ Tensor sparse_labels(const Tensor &y_true, int64_t classes, const std::optional<
   return labels;
 }
 
+// y_true as labels for y_pred [..., classes]: of shape [...] (a trailing 1 squeezed), or a clear error.
+Tensor labels_for(const Tensor &yt, const Tensor &yp, const std::string &owner) {
+  Tensor t = yt;
+  const int rank = yp.shape().rank();
+  if (t.shape().rank() == rank && t.shape()[rank - 1] == 1) t = ops::squeeze(t, {-1});
+  std::vector<int64_t> want = yp.shape().to_vector();
+  want.pop_back();
+  if (t.shape().to_vector() != want)
+    fail(Code::kInvalidArgument, owner, ": y_true ", yt.description(), " does not match y_pred ",
+         yp.description(), "; expected labels of shape ", Shape(want).to_string(), " (or with a trailing 1)");
+  return t;
+}
+
 class SparseCategoricalCrossentropy final : public Loss {
  public:
   explicit SparseCategoricalCrossentropy(ConfigReader &r)
@@ -410,16 +569,8 @@ class SparseCategoricalCrossentropy final : public Loss {
     if (axis_ != -1 && axis_ != rank - 1)
       fail(Code::kInvalidArgument, name(), ": only axis=-1 (the last axis, ", rank - 1,
            " for y_pred of rank ", rank, ") is supported; got axis=", axis_);
-    Tensor t = yt;
-    if (t.shape().rank() == rank && t.shape()[rank - 1] == 1) t = ops::squeeze(t, {-1});
-    std::vector<int64_t> want = yp.shape().to_vector();
-    want.pop_back();
-    if (t.shape().to_vector() != want)
-      fail(Code::kInvalidArgument, name(), ": y_true ", yt.description(), " does not match y_pred ",
-           yp.description(), "; expected labels of shape ", Shape(want).to_string(),
-           " (or with a trailing 1)");
     const int64_t classes = yp.shape()[rank - 1];
-    t = sparse_labels(t, classes, ignore_class_, name());
+    Tensor t = sparse_labels(labels_for(yt, yp, name()), classes, ignore_class_, name());
     // Keras multiplies y_pred by the ignore_class mask first, which leaves no logits to find.
     bool logits = from_logits_;
     Tensor p = yp, valid;
@@ -446,6 +597,93 @@ class SparseCategoricalCrossentropy final : public Loss {
   int64_t axis_;
   std::optional<int64_t> ignore_class_;
   mutable std::atomic<bool> warned_{false};
+};
+
+// Keras's categorical_generalized_cross_entropy: (1 - p^q) / q, p = y_pred's probability of the
+// integer label y_true ([...] or [..., 1] for y_pred [..., classes]).
+class CategoricalGeneralizedCrossEntropy final : public Loss {
+ public:
+  explicit CategoricalGeneralizedCrossEntropy(ConfigReader &r)
+      : Loss("CategoricalGeneralizedCrossEntropy", r, "categorical_generalized_cross_entropy"),
+        q_(r.get_float("q", 0.5)) {
+    r.finish();
+    if (!(q_ > 0 && q_ < 1))
+      fail(Code::kInvalidArgument, name(), ": q is ", q_, "; expected the interval (0, 1)");
+  }
+  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const override {
+    require_floating(yp, name(), "y_pred");
+    if (!yt.defined()) fail(Code::kInvalidArgument, name(), ": y_true is undefined");
+    if (yp.shape().rank() == 0)
+      fail(Code::kInvalidArgument, name(), ": y_pred is a scalar; expected [..., classes]");
+    const int64_t classes = yp.shape()[yp.shape().rank() - 1];
+    const Tensor labels = sparse_labels(labels_for(yt, yp, name()), classes, std::nullopt, name());
+    const Tensor p = ops::sum(ops::mul(yp, ops::one_hot(labels, classes, 1.0, 0.0, -1, yp.dtype())), {-1});
+    return ops::div(ops::sub(k(1.0, yp), ops::pow(p, k(q_, yp))), k(q_, yp));
+  }
+  void add_config(Config &c) const override { c.set("q", q_); }
+
+ private:
+  double q_;
+};
+
+// Keras's circle (Sun et al. 2020) over a batch of L2-normalized embeddings y_pred [B, D] with
+// integer labels y_true [B] (or [B, 1]): each sample against every other one of the batch. Its
+// per-sample losses carry the mask loss > 0, as Keras's, so the reduction averages the samples with
+// a loss (a sample whose label no other sample has gets none).
+class Circle final : public Loss {
+ public:
+  explicit Circle(ConfigReader &r)
+      : Loss("Circle", r, "circle"),
+        gamma_(r.get_float("gamma", 80.0)),
+        margin_(r.get_float("margin", 0.4)),
+        remove_diagonal_(r.get_bool("remove_diagonal", true)) {
+    r.finish();
+  }
+  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *mask) const override {
+    require_floating(yp, name(), "y_pred");
+    if (!yt.defined()) fail(Code::kInvalidArgument, name(), ": y_true is undefined");
+    if (yp.shape().rank() != 2)
+      fail(Code::kInvalidArgument, name(), ": y_pred is ", yp.description(),
+           "; expected embeddings [batch, dims]");
+    const int64_t b = yp.shape()[0];
+    const Shape &ts = yt.shape();
+    if (!((ts.rank() == 1 && ts[0] == b) || (ts.rank() == 2 && ts[0] == b && ts[1] == 1)))
+      fail(Code::kInvalidArgument, name(), ": y_true ", yt.description(), " does not match y_pred ",
+           yp.description(), "; expected integer labels [", b, "] or [", b, ", 1]");
+    if (!is_floating(yt.dtype()) && !is_integer(yt.dtype()))
+      fail(Code::kInvalidArgument, name(), ": y_true is ", yt.description(), "; expected integer labels");
+    const Tensor labels = ops::cast(ops::reshape(yt, {b}), DType::kInt32);  // Keras: cast to int32
+    Tensor positive = ops::equal(ops::reshape(labels, {b, 1}), ops::reshape(labels, {1, b}));
+    const Tensor negative = ops::logical_not(positive);
+    if (remove_diagonal_) {
+      const Tensor index = ops::range_int64(0, b, 1);
+      positive = ops::logical_and(positive,
+                                  ops::not_equal(ops::reshape(index, {b, 1}), ops::reshape(index, {1, b})));
+    }
+    const Tensor zero = k(0.0, yp);
+    const Tensor distances = ops::maximum(ops::sub(k(1.0, yp), ops::matmul(yp, yp, false, true)), zero);
+    const Tensor pos_mask = ops::cast(positive, yp.dtype()), neg_mask = ops::cast(negative, yp.dtype());
+    const Tensor pos_weights = ops::maximum(ops::mul(ops::add(k(margin_, yp), distances), pos_mask), zero);
+    const Tensor neg_weights =
+        ops::maximum(ops::mul(ops::sub(k(1.0 + margin_, yp), distances), neg_mask), zero);
+    const Tensor pos_dists = ops::sub(k(margin_, yp), distances);
+    const Tensor neg_dists = ops::sub(k(1.0 - margin_, yp), distances);
+    const Tensor pos_w = ops::mul(ops::mul(k(-gamma_, yp), pos_weights), pos_dists);
+    const Tensor neg_w = ops::mul(ops::mul(k(gamma_, yp), neg_weights), neg_dists);
+    const Tensor none = k(-std::numeric_limits<double>::infinity(), yp);
+    const Tensor p_loss = ops::reduce_logsumexp(ops::where(positive, pos_w, none), {1});
+    const Tensor n_loss = ops::reduce_logsumexp(ops::where(negative, neg_w, none), {1});
+    const Tensor loss = ops::softplus(ops::add(p_loss, n_loss));
+    if (mask) *mask = ops::greater(loss, zero);
+    return loss;
+  }
+  void add_config(Config &c) const override {
+    c.set("gamma", gamma_).set("margin", margin_).set("remove_diagonal", remove_diagonal_);
+  }
+
+ private:
+  double gamma_, margin_;
+  bool remove_diagonal_;
 };
 
 // ----------------------------------------------------------------- registry
@@ -481,6 +719,11 @@ const std::map<std::string, Factory> &factories() {
       {"CategoricalHinge", fn_loss("CategoricalHinge", "categorical_hinge", categorical_hinge)},
       {"BinaryFocalCrossentropy", factory<BinaryFocalCrossentropy>()},
       {"SparseCategoricalCrossentropy", factory<SparseCategoricalCrossentropy>()},
+      {"CategoricalFocalCrossentropy", factory<CategoricalFocalCrossentropy>()},
+      {"Dice", factory<Dice>()},
+      {"Tversky", factory<Tversky>()},
+      {"CategoricalGeneralizedCrossEntropy", factory<CategoricalGeneralizedCrossEntropy>()},
+      {"Circle", factory<Circle>()},
   };
   return f;
 }
@@ -517,6 +760,13 @@ const std::map<std::string, std::string> &aliases() {
       {"squared_hinge", "SquaredHinge"},
       {"categorical_hinge", "CategoricalHinge"},
       {"binary_focal_crossentropy", "BinaryFocalCrossentropy"},
+      {"categorical_focal_crossentropy", "CategoricalFocalCrossentropy"},
+      {"dice", "Dice"},
+      {"tversky", "Tversky"},
+      {"circle", "Circle"},
+      {"categorical_generalized_cross_entropy", "CategoricalGeneralizedCrossEntropy"},
+      {"bce", "BinaryCrossentropy"},
+      {"BCE", "BinaryCrossentropy"},
   };
   return a;
 }

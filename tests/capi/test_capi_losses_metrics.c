@@ -29,6 +29,16 @@ static kiln_loss *loss_with(const char *name, const char *key, const char *strin
   return l;
 }
 
+/* A loss from its name and a config written as JSON. */
+static kiln_loss *loss_json(const char *name, const char *json) {
+  kiln_config *c = NULL;
+  kiln_loss *l = NULL;
+  OK(kiln_config_from_json(&c, json));
+  OK(kiln_loss_create(&l, name, c));
+  kiln_config_free(c);
+  return l;
+}
+
 static float scalar_of(kiln_tensor *t) {
   float v = t ? fdata(t)[0] : NAN;
   kiln_tensor_free(t);
@@ -65,7 +75,8 @@ static void test_losses(void) {
   OK(kiln_loss_serialize(&ser, sum));
   OK(kiln_loss_deserialize(&back, ser));
   CHECK(back && strcmp(kiln_loss_get_name(back), "sparse_categorical_crossentropy") == 0);
-  CHECK(kiln_loss_is_registered("mse") && kiln_loss_is_registered("Huber") && !kiln_loss_is_registered("msee"));
+  CHECK(kiln_loss_is_registered("mse") && kiln_loss_is_registered("Huber") &&
+        !kiln_loss_is_registered("msee"));
   CHECK(!kiln_loss_is_registered(NULL) && kiln_loss_get_id(NULL) == 0 && kiln_loss_get_name(NULL) == NULL);
   kiln_config_free(cfg);
   kiln_config_free(ser);
@@ -129,7 +140,8 @@ static void test_loss_errors(void) {
     kiln_loss *out = NULL;
     kiln_status *st = kiln_loss_create(&out, "cross_entropy", NULL);
     CHECK(kiln_status_get_code(st) == KILN_STATUS_NOT_FOUND && out == NULL);
-    CHECK(strstr(kiln_status_get_message(st), "known:") && strstr(kiln_status_get_message(st), "KLDivergence"));
+    CHECK(strstr(kiln_status_get_message(st), "known:") &&
+          strstr(kiln_status_get_message(st), "KLDivergence"));
     kiln_status_free(st);
     OK(kiln_config_create(&c));
     OK(kiln_config_set_float(c, "deltaa", 2.0));
@@ -337,7 +349,8 @@ static void test_resolution(void) {
   {
     kiln_status *st = kiln_metric_create(&m, "accuracyy", NULL);
     CHECK(kiln_status_get_code(st) == KILN_STATUS_NOT_FOUND && m == NULL);
-    CHECK(strstr(kiln_status_get_message(st), "known:") && strstr(kiln_status_get_message(st), "SparseCategoricalAccuracy"));
+    CHECK(strstr(kiln_status_get_message(st), "known:") &&
+          strstr(kiln_status_get_message(st), "SparseCategoricalAccuracy"));
     kiln_status_free(st);
   }
   kiln_loss_free(bce);
@@ -423,6 +436,75 @@ static void test_more_losses_and_metrics(void) {
   kiln_loss_free(poisson);
   kiln_loss_free(hinge);
   kiln_loss_free(focal);
+  release_kept();
+}
+
+/* CategoricalFocalCrossentropy, Dice, Tversky, CategoricalGeneralizedCrossEntropy and Circle by
+ * name and config from C: Keras's documented values, configs and bad input. */
+static void test_segmentation_focal_and_circle_losses(void) {
+  const float seg_t[8] = {1, 1, 0, 0, 1, 1, 0, 0}, seg_p[8] = {0, 1, 0, 1, 0.4f, 0, 0, 0.9f};
+  const float onehot_v[6] = {0, 1, 0, 0, 0, 1}, probs_v[6] = {0.05f, 0.9f, 0.05f, 0.1f, 0.85f, 0.05f};
+  const float emb_v[8] = {1, 0, 0.6f, 0.8f, 0, 1, 0.8f, 0.6f};
+  const int64_t d2221[4] = {2, 2, 2, 1}, d23[2] = {2, 3}, d42[2] = {4, 2}, d4[1] = {4}, d2[1] = {2};
+  const int64_t ids_v[4] = {0, 1, 1, 2}, lab_v[2] = {1, 2};
+  kiln_tensor *st = f32(4, d2221, seg_t), *sp = f32(4, d2221, seg_p), *o = NULL;
+  kiln_tensor *onehot = f32(2, d23, onehot_v), *probs = f32(2, d23, probs_v), *emb = f32(2, d42, emb_v);
+  kiln_tensor *ids = make(I64, 1, d4, ids_v), *labels = make(I64, 1, d2, lab_v);
+  kiln_loss *dice = loss_with("dice", NULL, NULL, 0), *per_image = NULL, *focal = NULL, *tversky = NULL;
+  kiln_loss *gce = loss_with("CategoricalGeneralizedCrossEntropy", NULL, NULL, 0), *circle = NULL,
+            *bad = NULL;
+  kiln_config *c = NULL, *got = NULL;
+  const float *v = NULL;
+  char *json = NULL;
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, dice, st, sp, NULL))) - 0.6164384f) < 1e-6f);
+  per_image = loss_json("Dice", "{\"axis\": [1, 2, 3], \"reduction\": \"none\"}");
+  o = RUN(kiln_loss_call(&o, per_image, st, sp, NULL));
+  v = fdata(o);
+  CHECK(fabsf(v[0] - 0.5f) < 1e-6f && fabsf(v[1] - 0.75757575f) < 1e-6f);
+  kiln_tensor_free(o);
+  o = NULL;
+  OK(kiln_loss_get_config(&got, per_image));
+  OK(kiln_config_to_json(&json, got, -1));
+  CHECK(strcmp(json, "{\"name\":\"dice\",\"reduction\":\"none\",\"axis\":[1,2,3]}") == 0);
+  kiln_string_free(json);
+  kiln_config_free(got);
+  /* Tversky with alpha = beta = 0.5 is Dice up to where epsilon enters. */
+  tversky = loss_with("Tversky", NULL, NULL, 0);
+  CHECK(fabsf(scalar_of(RUN(kiln_loss_call(&o, tversky, st, sp, NULL))) - 0.6164384f) < 1e-5f);
+  /* Keras's docstring values of the focal loss (reduction none), and alpha per class. */
+  focal =
+      loss_json("categorical_focal_crossentropy", "{\"reduction\": \"none\", \"alpha\": [0.25, 0.25, 0.25]}");
+  o = RUN(kiln_loss_call(&o, focal, onehot, probs, NULL));
+  v = fdata(o);
+  CHECK(fabsf(v[0] - 2.63401289e-04f) < 1e-6f && fabsf(v[1] - 6.75912094e-01f) < 1e-6f);
+  kiln_tensor_free(o);
+  o = NULL;
+  /* (1 - sqrt(0.9)) / 0.5 and (1 - sqrt(0.05)) / 0.5, averaged. */
+  CHECK(fabs(scalar_of(RUN(kiln_loss_call(&o, gce, labels, probs, NULL))) -
+             ((1 - sqrt(0.9)) / 0.5 + (1 - sqrt(0.05)) / 0.5) / 2) < 1e-5);
+  /* Circle: samples 0 and 3 have no other sample of their label, so only 1 and 2 count. */
+  circle = loss_json("Circle", "{\"reduction\": \"none\", \"gamma\": 8.0}");
+  o = RUN(kiln_loss_call(&o, circle, ids, emb, NULL));
+  v = fdata(o);
+  CHECK(v[0] == 0.0f && v[3] == 0.0f && v[1] > 0.0f && v[2] > 0.0f);
+  kiln_tensor_free(o);
+  o = NULL;
+  /* Bad input: a status naming the loss and what was expected. */
+  OK(kiln_config_from_json(&c, "{\"q\": 1.0}"));
+  EXPECT_ERROR(kiln_loss_create(&bad, "CategoricalGeneralizedCrossEntropy", c), INVALID, "(0, 1)", NULL);
+  CHECK(bad == NULL);
+  kiln_config_free(c);
+  c = NULL;
+  EXPECT_ERROR(kiln_loss_call(&o, circle, labels, emb, NULL), INVALID,
+               "expected integer labels [4] or [4, 1]", NULL);
+  EXPECT_ERROR(kiln_loss_call(&o, dice, onehot, sp, NULL), INVALID, "dice", NULL);
+  CHECK(o == NULL);
+  kiln_loss_free(dice);
+  kiln_loss_free(per_image);
+  kiln_loss_free(tversky);
+  kiln_loss_free(focal);
+  kiln_loss_free(gce);
+  kiln_loss_free(circle);
   release_kept();
 }
 
@@ -704,6 +786,7 @@ int main(void) {
   test_loss_function();
   test_loss_registry();
   test_more_losses_and_metrics();
+  test_segmentation_focal_and_circle_losses();
   test_loss_gradient();
   test_loss_errors();
   test_metrics();

@@ -84,6 +84,57 @@ TEST(HppLosses, ValuesAndReductions) {
               std::log(2.0), 1e-6);
 }
 
+TEST(HppLosses, SegmentationFocalAndCircleLosses) {
+  const Tensor st = Tensor::from_vector({1.f, 1.f, 0.f, 0.f, 1.f, 1.f, 0.f, 0.f}, {2, 2, 2, 1});
+  const Tensor sp = Tensor::from_vector({0.f, 1.f, 0.f, 1.f, 0.4f, 0.f, 0.f, 0.9f}, {2, 2, 2, 1});
+  EXPECT_NEAR(scalar(kiln::losses::Dice()(st, sp)), 0.6164384, 1e-6);  // Keras's docstring values
+  kiln::losses::DiceOptions per_image;
+  per_image.axis = {1, 2, 3};
+  per_image.reduction = "none";
+  const std::vector<float> dice = kiln::losses::Dice(per_image)(st, sp).to_vector<float>();
+  EXPECT_NEAR(dice.at(0), 0.5, 1e-6);
+  EXPECT_NEAR(dice.at(1), 0.75757575, 1e-6);
+  EXPECT_EQ(kiln::losses::Dice(per_image).get_config().get_int_list("axis"), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(kiln::losses::Dice().get_config().type("axis"), kiln::Config::Type::null);
+  kiln::losses::TverskyOptions tv;
+  tv.alpha = 0.7;
+  tv.beta = 0.3;
+  const double tp = 1.4, fp = 1.9, fn = 2.6;  // over the whole batch
+  EXPECT_NEAR(scalar(kiln::losses::Tversky(tv)(st, sp)), 1 - tp / (tp + 0.7 * fp + 0.3 * fn + 1e-7), 1e-6);
+  const Tensor onehot = Tensor::from_vector({0.f, 1.f, 0.f, 0.f, 0.f, 1.f}, {2, 3});
+  const Tensor probs = Tensor::from_vector({0.05f, 0.9f, 0.05f, 0.1f, 0.85f, 0.05f}, {2, 3});
+  kiln::losses::CategoricalFocalCrossentropyOptions focal;
+  focal.reduction = "sum";
+  EXPECT_NEAR(scalar(kiln::losses::CategoricalFocalCrossentropy(focal)(onehot, probs)),
+              2.63401289e-04 + 6.75912094e-01, 1e-6);
+  focal.class_alpha = {1.0, 0.5, 2.0};  // the true classes' alphas 0.5 and 2: twice and eight times 0.25
+  EXPECT_NEAR(scalar(kiln::losses::CategoricalFocalCrossentropy(focal)(onehot, probs)),
+              2 * 2.63401289e-04 + 8 * 6.75912094e-01, 1e-5);
+  EXPECT_EQ(kiln::losses::CategoricalFocalCrossentropy(focal).get_config().get_float_list("alpha"),
+            focal.class_alpha);
+  const Tensor labels = Tensor::from_vector<int64_t>({1, 2}, {2});
+  EXPECT_NEAR(scalar(kiln::losses::CategoricalGeneralizedCrossEntropy(0.5)(labels, probs)),
+              ((1 - std::sqrt(0.9)) / 0.5 + (1 - std::sqrt(0.05)) / 0.5) / 2, 1e-5);
+  EXPECT_THROW(kiln::losses::CategoricalGeneralizedCrossEntropy(1.0), kiln::Error);
+  const Tensor emb = Tensor::from_vector({1.f, 0.f, 0.6f, 0.8f, 0.f, 1.f, 0.8f, 0.6f}, {4, 2});
+  kiln::losses::CircleOptions circle;
+  circle.gamma = 8.0;
+  circle.reduction = "none";
+  const std::vector<float> per =
+      kiln::losses::Circle(circle)(Tensor::from_vector<int64_t>({0, 1, 1, 2}, {4}), emb).to_vector<float>();
+  EXPECT_EQ(per.at(0), 0.0f);
+  EXPECT_EQ(per.at(3), 0.0f);
+  EXPECT_GT(per.at(1), 0.0f);
+  EXPECT_EQ(kiln::losses::get("circle").get_config().get_float("gamma"), 80.0);
+  try {
+    kiln::losses::Circle()(Tensor::from_vector<int64_t>({0, 1}, {2}), emb);
+    ADD_FAILURE() << "labels of the wrong batch size were taken";
+  } catch (const kiln::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("expected integer labels [4] or [4, 1]"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(HppLosses, GradientThroughTape) {
   const Tensor y = Tensor::from_vector({1.f, 2.f}, {1, 2});
   const Tensor x = Tensor::from_vector({0.f, 0.f}, {1, 2});

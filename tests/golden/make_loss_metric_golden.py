@@ -190,6 +190,62 @@ def focal_bce(yt, yp, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_l
     return v.mean(axis)
 
 
+def focal_cce(yt, yp, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1, **_):
+    if label_smoothing:
+        yt = yt * (1 - label_smoothing) + label_smoothing / yp.shape[axis]
+    if from_logits:
+        e = np.exp(yp - yp.max(axis, keepdims=True))
+        yp = e / e.sum(axis, keepdims=True)
+    out = clip(yp / yp.sum(axis, keepdims=True))
+    return ((1.0 - out) ** gamma * np.asarray(alpha, np.float64) * (-yt * np.log(out))).sum(axis)
+
+
+def overlap_axes(axis):
+    return None if axis is None else tuple(np.atleast_1d(axis).tolist())
+
+
+def dice(yt, yp, axis=None, **_):
+    ax = overlap_axes(axis)
+    return 1.0 - 2.0 * (yt * yp).sum(ax) / (yt.sum(ax) + yp.sum(ax) + EPS)
+
+
+def tversky(yt, yp, alpha=0.5, beta=0.5, axis=None, **_):
+    ax = overlap_axes(axis)
+    tp = (yp * yt).sum(ax)
+    fp = ((1 - yt) * yp).sum(ax)
+    fn = (yt * (1 - yp)).sum(ax)
+    return 1.0 - tp / (tp + fp * alpha + fn * beta + EPS)
+
+
+def generalized_cce(yt, yp, q=0.5, **_):
+    labels = yt.astype(np.int64)
+    if labels.ndim == yp.ndim:
+        labels = labels[..., 0]
+    p = np.take_along_axis(yp, labels[..., None], -1)[..., 0]
+    return (1.0 - p ** q) / q
+
+
+def circle(yt, yp, gamma=80.0, margin=0.4, remove_diagonal=True, **_):
+    labels = yt.reshape(-1).astype(np.int32)
+    pos = labels[:, None] == labels[None, :]
+    neg = ~pos
+    if remove_diagonal:
+        pos &= ~np.eye(len(labels), dtype=bool)
+    d = np.maximum(1.0 - yp @ yp.T, 0.0)
+    pos_w = -gamma * np.maximum((margin + d) * pos, 0.0) * (margin - d)
+    neg_w = gamma * np.maximum((1.0 + margin - d) * neg, 0.0) * (1.0 - margin - d)
+
+    def logsumexp(x, m):
+        x = np.where(m, x, -np.inf)
+        top = x.max(1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):
+            return np.log(np.exp(x - top).sum(1)) + top[:, 0]
+
+    loss = np.logaddexp(0.0, logsumexp(pos_w, pos) + logsumexp(neg_w, neg))
+    return loss, loss > 0
+
+
 LOSS_FNS = {"MeanSquaredError": mse, "mse": mse, "MeanAbsoluteError": mae, "mae": mae, "Huber": huber,
             "KLDivergence": kld, "kld": kld, "CosineSimilarity": cosine, "BinaryCrossentropy": bce,
             "binary_crossentropy": bce, "CategoricalCrossentropy": cce, "categorical_crossentropy": cce,
@@ -197,7 +253,9 @@ LOSS_FNS = {"MeanSquaredError": mse, "mse": mse, "MeanAbsoluteError": mae, "mae"
             "MeanAbsolutePercentageError": mape, "mape": mape, "MeanSquaredLogarithmicError": msle, "msle": msle,
             "LogCosh": log_cosh, "logcosh": log_cosh, "Poisson": poisson, "Hinge": hinge, "hinge": hinge,
             "SquaredHinge": squared_hinge, "CategoricalHinge": categorical_hinge,
-            "BinaryFocalCrossentropy": focal_bce}
+            "BinaryFocalCrossentropy": focal_bce, "CategoricalFocalCrossentropy": focal_cce,
+            "categorical_focal_crossentropy": focal_cce, "Dice": dice, "dice": dice, "Tversky": tversky,
+            "CategoricalGeneralizedCrossEntropy": generalized_cce, "Circle": circle, "circle": circle}
 
 
 def same_rank(a, b):
@@ -238,7 +296,7 @@ def reduce_weighted(values, sw, mask, reduction):
 def loss_value(cls, config, yt, yp, sw):
     fn = LOSS_FNS[cls]
     kw = {k: v for k, v in config.items() if k not in ("reduction", "name")}
-    if fn is not scce:
+    if fn not in (scce, generalized_cce, circle):
         yt, yp = same_rank(yt, yp)
     out = fn(yt, yp, **kw)
     values, mask = out if isinstance(out, tuple) else (out, None)
@@ -348,6 +406,49 @@ def loss_cases():
     cases.append(loss_case("focal_logits_smoothing", "BinaryFocalCrossentropy",
                            {"from_logits": True, "label_smoothing": 0.1, "gamma": 3.0}, bt, rp))
     cases.append(loss_case("focal_gamma0_is_bce", "BinaryFocalCrossentropy", {"gamma": 0.0}, bt, bp))
+    # CategoricalFocalCrossentropy, Dice, Tversky, CategoricalGeneralizedCrossEntropy, Circle (2026-12-07).
+    cp = probs(90, (B, C))
+    for red in ("sum_over_batch_size", "sum", "none"):
+        cases.append(loss_case("focal_cce_" + red, "CategoricalFocalCrossentropy", {"reduction": red}, onehot, cp, w))
+        cases.append(loss_case("dice_axis_" + red, "Dice", {"axis": [1], "reduction": red}, bt, bp, w))
+        cases.append(loss_case("tversky_axis_" + red, "Tversky", {"axis": 1, "alpha": 0.3, "beta": 0.7,
+                                                                  "reduction": red}, bt, bp, w))
+        cases.append(loss_case("gce_" + red, "CategoricalGeneralizedCrossEntropy", {"reduction": red}, labels, cp, w,
+                               "int64"))
+    cases.append(loss_case("focal_cce_logits_smoothing", "CategoricalFocalCrossentropy",
+                           {"from_logits": True, "label_smoothing": 0.1, "gamma": 1.5}, onehot, logits))
+    cases.append(loss_case("focal_cce_alpha_per_class", "categorical_focal_crossentropy",
+                           {"alpha": [0.1, 0.2, 0.3, 0.25, 0.15], "gamma": 3.0}, onehot, cp))
+    cases.append(loss_case("focal_cce_axis0", "CategoricalFocalCrossentropy", {"axis": 0, "alpha": 0.5},
+                           onehot.T.copy(), cp.T.copy()))
+    cases.append(loss_case("focal_cce_unnormalized", "CategoricalFocalCrossentropy", {},
+                           onehot, rng_uniform(91, (B, C), 0.0, 2.0)))
+    cases.append(loss_case("focal_cce_gamma0_alpha1_is_cce", "CategoricalFocalCrossentropy", {"gamma": 0.0, "alpha": 1.0},
+                           onehot, cp))
+    seg_t = (rng_uniform(92, (2, 3, 3, 1)) > 0.5).astype(F32)
+    seg_p = rng_uniform(93, (2, 3, 3, 1))
+    cases.append(loss_case("dice_all_axes", "dice", {}, seg_t, seg_p))
+    cases.append(loss_case("dice_all_axes_w", "Dice", {}, seg_t, seg_p, np.array([0.5, 2.0], F32)))
+    cases.append(loss_case("dice_per_image", "Dice", {"axis": [1, 2, 3], "reduction": "none"}, seg_t, seg_p))
+    cases.append(loss_case("dice_negative_axes", "Dice", {"axis": [-3, -2]}, seg_t, seg_p))
+    cases.append(loss_case("tversky_all_axes", "Tversky", {}, seg_t, seg_p))
+    cases.append(loss_case("tversky_per_image", "Tversky", {"alpha": 0.8, "beta": 0.2, "axis": [1, 2, 3]},
+                           seg_t, seg_p))
+    cases.append(loss_case("gce_column_labels_q", "CategoricalGeneralizedCrossEntropy", {"q": 0.8}, labels[:, None],
+                           cp, None, "int64"))
+    cases.append(loss_case("gce_float_labels", "CategoricalGeneralizedCrossEntropy", {"q": 0.2},
+                           labels.astype(F32), cp))
+    emb = np.random.RandomState(94).normal(size=(6, 4))
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(F32)
+    ids = np.array([0, 1, 0, 2, 1, 3])  # 2 and 3 alone: no positive pair, masked out
+    ctol = (1e-4, 1e-4)
+    for red in ("sum_over_batch_size", "sum", "none"):
+        cases.append(loss_case("circle_" + red, "Circle", {"reduction": red}, ids, emb, None, "int64", tol=ctol))
+        cases.append(loss_case("circle_w_" + red, "Circle", {"reduction": red, "gamma": 16.0, "margin": 0.25},
+                               ids, emb, np.array([1.0, 0.5, 2.0, 1.0, 0.0, 3.0], F32), "int64", tol=ctol))
+    cases.append(loss_case("circle_keep_diagonal", "circle", {"remove_diagonal": False, "gamma": 4.0},
+                           ids[:, None], emb, None, "int64", tol=ctol))
+    cases.append(loss_case("circle_all_alone", "Circle", {}, np.arange(4), emb[:4], None, "int64", tol=ctol))
     return cases
 
 

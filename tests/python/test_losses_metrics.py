@@ -212,6 +212,84 @@ class LossesTest(unittest.TestCase):
         with self.assertRaises(kiln.InvalidArgumentError):
             losses.BinaryFocalCrossentropy(gamma=-1.0)
 
+    def test_segmentation_focal_and_metric_learning_losses(self):
+        # Keras 3's docstring examples.
+        yt = [[[[1.0], [1.0]], [[0.0], [0.0]]], [[[1.0], [1.0]], [[0.0], [0.0]]]]
+        yp = [[[[0.0], [1.0]], [[0.0], [1.0]]], [[[0.4], [0.0]], [[0.0], [0.9]]]]
+        np.testing.assert_allclose(losses.Dice(axis=(1, 2, 3), reduction=None)(yt, yp).numpy(), [0.5, 0.75757575],
+                                   rtol=1e-6)
+        self.assertAlmostEqual(float(losses.Dice()(yt, yp).numpy()), 0.6164384, places=6)
+        np.testing.assert_allclose(losses.dice(yt, yp, axis=(1, 2, 3)).numpy(), [0.5, 0.75757575], rtol=1e-6)
+        np.testing.assert_allclose(
+            losses.categorical_focal_crossentropy([[0, 1, 0], [0, 0, 1]], [[0.05, 0.9, 0.05], [0.1, 0.85, 0.05]]).numpy(),
+            [2.63401289e-04, 6.75912094e-01], rtol=1e-5)
+        gce = losses.CategoricalGeneralizedCrossEntropy()(np.array([0, 1, 0, 1]),
+                                                          np.array([[0.7, 0.3], [0.2, 0.8], [0.6, 0.4], [0.4, 0.6]]))
+        want = np.mean((1 - np.sqrt([0.7, 0.8, 0.6, 0.6])) / 0.5)
+        self.assertAlmostEqual(float(gce.numpy()), want, places=6)
+        # With alpha = beta = 0.5, Tversky is Dice (up to where epsilon enters).
+        self.assertAlmostEqual(float(losses.Tversky()(yt, yp).numpy()), 0.6164384, places=5)
+        # Configs as Keras writes them; get / serialize / deserialize.
+        self.assertEqual(losses.Dice().get_config(), {"name": "dice", "reduction": "sum_over_batch_size", "axis": None})
+        t = losses.Tversky(alpha=0.3, beta=0.7, axis=[1, 2])
+        self.assertEqual(t.get_config(), {"name": "tversky", "reduction": "sum_over_batch_size", "alpha": 0.3,
+                                          "beta": 0.7, "axis": [1, 2]})
+        f = losses.CategoricalFocalCrossentropy(alpha=[0.2, 0.3, 0.5], gamma=1.0, from_logits=True)
+        self.assertEqual(losses.deserialize(losses.serialize(f)).get_config(), f.get_config())
+        self.assertEqual(f.get_config()["alpha"], [0.2, 0.3, 0.5])
+        c = losses.Circle(gamma=32.0, margin=0.25, remove_diagonal=False)
+        self.assertEqual(losses.deserialize(losses.serialize(c)).get_config(), c.get_config())
+        for name in ("categorical_focal_crossentropy", "dice", "tversky", "circle", "bce", "BCE",
+                     "categorical_generalized_cross_entropy"):
+            self.assertTrue(callable(losses.get(name)), name)
+        self.assertIs(losses.get("bce"), losses.binary_crossentropy)
+        # Circle: a sample whose label no other sample has gets no loss and is left out of the mean;
+        # the gradient stays finite.
+        e = np.random.RandomState(3).normal(size=(5, 4)).astype(np.float32)
+        e /= np.linalg.norm(e, axis=1, keepdims=True)
+        ids = np.array([0, 1, 0, 2, 1])
+        per = losses.circle(ids, e).numpy()
+        self.assertEqual(per[3], 0.0)
+        self.assertAlmostEqual(float(losses.Circle()(ids, e).numpy()), per.sum() / 4, places=4)
+        x = kiln.constant(e)
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            value = losses.Circle()(ids, x)
+        self.assertTrue(np.all(np.isfinite(tape.gradient(value, x).numpy())))
+        # Errors name the loss and what was expected.
+        with self.assertRaises(kiln.InvalidArgumentError) as cm:
+            losses.CategoricalGeneralizedCrossEntropy(q=1.0)
+        self.assertIn("(0, 1)", str(cm.exception))
+        with self.assertRaises(kiln.InvalidArgumentError) as cm:
+            losses.CategoricalFocalCrossentropy(alpha=[0.5, 0.5])([[0, 1, 0]], [[0.2, 0.5, 0.3]])
+        self.assertIn("one alpha per class", str(cm.exception))
+        with self.assertRaises(kiln.InvalidArgumentError) as cm:
+            losses.Dice(axis=4)(yt, yp)
+        self.assertIn("axis 4", str(cm.exception))
+        with self.assertRaises(kiln.InvalidArgumentError) as cm:
+            losses.Circle()([0, 1, 1], e[:2])
+        self.assertIn("expected integer labels [2] or [2, 1]", str(cm.exception))
+
+    def test_segmentation_and_focal_losses_train(self):
+        kiln.set_seed(5)
+        rng = np.random.RandomState(0)
+        x = rng.uniform(size=(32, 6)).astype(np.float32)
+        y_onehot = np.eye(3, dtype=np.float32)[(x[:, 0] * 3).astype(int) % 3]
+        for loss in (losses.CategoricalFocalCrossentropy(), "dice", losses.Tversky(alpha=0.7, beta=0.3)):
+            with self.subTest(str(loss)):
+                model = kiln.keras.Sequential([kiln.keras.layers.Input((6,)), kiln.keras.layers.Dense(3, activation="softmax")])
+                model.compile(optimizer=kiln.keras.optimizers.Adam(0.05), loss=loss)
+                hist = model.fit(x, y_onehot, epochs=4, batch_size=8, verbose=0).history["loss"]
+                self.assertLess(hist[-1], hist[0])
+        # Circle trains embeddings: the loss falls.
+        ids = np.arange(32) % 4
+        xe = (rng.normal(size=(32, 6)) + ids[:, None]).astype(np.float32)
+        model = kiln.keras.Sequential([kiln.keras.layers.Input((6,)), kiln.keras.layers.Dense(8),
+                                       kiln.keras.layers.UnitNormalization()])
+        model.compile(optimizer=kiln.keras.optimizers.Adam(0.01), loss=losses.Circle(gamma=16.0))
+        hist = model.fit(xe, ids, epochs=5, batch_size=16, verbose=0, shuffle=False).history["loss"]
+        self.assertLess(hist[-1], hist[0])
+
     def test_errors(self):
         with self.assertRaises(kiln.InvalidArgumentError) as cm:
             losses.SparseCategoricalCrossentropy()([0, 3], P)

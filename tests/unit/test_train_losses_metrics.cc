@@ -219,6 +219,8 @@ TEST(TrainLosses, GradientsMatchFiniteDifferences) {
   logits.set("from_logits", true);
   smooth.set("label_smoothing", 0.1);
   delta.set("delta", 0.2);
+  Config axis1;
+  axis1.set("axis", int64_t{1}).set("alpha", 0.3).set("beta", 0.7);
   const Tensor raw = testing::random_tensor({3, 4}, 13u);
   const std::vector<Case> cases = {
       {"SparseCategoricalCrossentropy", {}, labels, probs},
@@ -241,6 +243,11 @@ TEST(TrainLosses, GradientsMatchFiniteDifferences) {
       {"CategoricalHinge", {}, targets, raw},
       {"BinaryFocalCrossentropy", smooth, targets, probs},
       {"BinaryFocalCrossentropy", logits, targets, raw},
+      {"CategoricalFocalCrossentropy", smooth, targets, probs},
+      {"CategoricalFocalCrossentropy", logits, targets, raw},
+      {"Dice", {}, targets, probs},
+      {"Tversky", axis1, targets, probs},
+      {"CategoricalGeneralizedCrossEntropy", {}, labels, probs},
   };
   for (const Case &c : cases) {
     LossPtr loss = create_loss(c.name, c.config);
@@ -279,6 +286,9 @@ TEST(TrainLosses, GradientsInFloat64) {
       {"SquaredHinge", {}, raw},
       {"CategoricalHinge", {}, raw},
       {"BinaryFocalCrossentropy", smooth, probs},
+      {"CategoricalFocalCrossentropy", smooth, probs},
+      {"Dice", {}, probs},
+      {"Tversky", {}, probs},
   };
   for (const auto &[cls, config, y_pred] : cases) {
     LossPtr loss = create_loss(cls, config);
@@ -309,11 +319,27 @@ TEST(TrainLosses, GradientsInFloat64) {
 // ------------------------------------------------------------------ configs, registry, errors
 
 TEST(TrainLosses, ConfigRoundTrip) {
-  for (const char *cls :
-       {"SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy", "MeanSquaredError",
-        "MeanAbsoluteError", "Huber", "KLDivergence", "CosineSimilarity", "MeanAbsolutePercentageError",
-        "MeanSquaredLogarithmicError", "LogCosh", "Poisson", "Hinge", "SquaredHinge", "CategoricalHinge",
-        "BinaryFocalCrossentropy"}) {
+  for (const char *cls : {"SparseCategoricalCrossentropy",
+                          "CategoricalCrossentropy",
+                          "BinaryCrossentropy",
+                          "MeanSquaredError",
+                          "MeanAbsoluteError",
+                          "Huber",
+                          "KLDivergence",
+                          "CosineSimilarity",
+                          "MeanAbsolutePercentageError",
+                          "MeanSquaredLogarithmicError",
+                          "LogCosh",
+                          "Poisson",
+                          "Hinge",
+                          "SquaredHinge",
+                          "CategoricalHinge",
+                          "BinaryFocalCrossentropy",
+                          "CategoricalFocalCrossentropy",
+                          "Dice",
+                          "Tversky",
+                          "CategoricalGeneralizedCrossEntropy",
+                          "Circle"}) {
     LossPtr a = create_loss(cls);
     LossPtr b = deserialize_loss(serialize_loss(*a));
     EXPECT_EQ(a->get_config(), b->get_config()) << cls;
@@ -334,7 +360,14 @@ TEST(TrainLosses, ConfigRoundTrip) {
            {"poisson", "Poisson", "poisson"},
            {"squared_hinge", "SquaredHinge", "squared_hinge"},
            {"categorical_hinge", "CategoricalHinge", "categorical_hinge"},
-           {"binary_focal_crossentropy", "BinaryFocalCrossentropy", "binary_focal_crossentropy"}}) {
+           {"binary_focal_crossentropy", "BinaryFocalCrossentropy", "binary_focal_crossentropy"},
+           {"categorical_focal_crossentropy", "CategoricalFocalCrossentropy",
+            "categorical_focal_crossentropy"},
+           {"dice", "Dice", "dice"},
+           {"tversky", "Tversky", "tversky"},
+           {"circle", "Circle", "circle"},
+           {"bce", "BinaryCrossentropy", "binary_crossentropy"},
+           {"BCE", "BinaryCrossentropy", "binary_crossentropy"}}) {
     LossPtr l = create_loss(alias);
     EXPECT_EQ(l->class_name(), cls) << alias;
     EXPECT_EQ(l->name(), name) << alias;
@@ -347,6 +380,83 @@ TEST(TrainLosses, ConfigRoundTrip) {
   bad_gamma.set("gamma", -1.0);
   expect_error([&] { create_loss("BinaryFocalCrossentropy", bad_gamma); }, Code::kInvalidArgument,
                {"gamma is -1", ">= 0"});
+  expect_error([&] { create_loss("CategoricalFocalCrossentropy", bad_gamma); }, Code::kInvalidArgument,
+               {"gamma is -1", ">= 0"});
+  // Keras 3's configs, in its key order; alpha and axis come back as given (a number or a list).
+  EXPECT_EQ(
+      create_loss("CategoricalFocalCrossentropy")->get_config().to_json(),
+      R"({"name":"categorical_focal_crossentropy","reduction":"sum_over_batch_size","from_logits":false,)"
+      R"("label_smoothing":0.0,"axis":-1,"alpha":0.25,"gamma":2.0})");
+  Config per_class;
+  per_class.set("alpha", std::vector<double>{0.5, 0.25});
+  EXPECT_EQ(create_loss("CategoricalFocalCrossentropy", per_class)->get_config().get_float_list("alpha"),
+            (std::vector<double>{0.5, 0.25}));
+  EXPECT_EQ(create_loss("Dice")->get_config().to_json(),
+            R"({"name":"dice","reduction":"sum_over_batch_size","axis":null})");
+  Config axes;
+  axes.set("axis", std::vector<int64_t>{1, 2});
+  EXPECT_EQ(create_loss("Tversky", axes)->get_config().to_json(),
+            R"({"name":"tversky","reduction":"sum_over_batch_size","alpha":0.5,"beta":0.5,"axis":[1,2]})");
+  Config one_axis;
+  one_axis.set("axis", int64_t{-1});
+  EXPECT_EQ(create_loss("Dice", one_axis)->get_config().to_json(),
+            R"({"name":"dice","reduction":"sum_over_batch_size","axis":-1})");
+  EXPECT_EQ(create_loss("CategoricalGeneralizedCrossEntropy")->get_config().to_json(),
+            R"({"name":"categorical_generalized_cross_entropy","reduction":"sum_over_batch_size","q":0.5})");
+  EXPECT_EQ(
+      create_loss("Circle")->get_config().to_json(),
+      R"({"name":"circle","reduction":"sum_over_batch_size","gamma":80.0,"margin":0.4,"remove_diagonal":true})");
+  for (double q : {0.0, 1.0, -0.5}) {
+    Config bad_q;
+    bad_q.set("q", q);
+    expect_error([&] { create_loss("CategoricalGeneralizedCrossEntropy", bad_q); }, Code::kInvalidArgument,
+                 {"q is", "(0, 1)"});
+  }
+}
+
+// Keras's documented values: Dice over the whole batch and per image, and the focal loss's
+// per-sample values of its docstring example.
+TEST(TrainLosses, KerasDocExamples) {
+  const Tensor t = make({2, 2, 2, 1}, {1, 1, 0, 0, 1, 1, 0, 0});
+  const Tensor p = make({2, 2, 2, 1}, {0, 1, 0, 1, 0.4f, 0, 0, 0.9f});
+  expect_near((*create_loss("Dice"))(t, p), {0.6164384f}, 1e-6f);
+  Config per_image;
+  per_image.set("axis", std::vector<int64_t>{1, 2, 3}).set("reduction", "none");
+  expect_near((*create_loss("Dice", per_image))(t, p), {0.5f, 0.75757575f}, 1e-6f);
+  Config none;
+  none.set("reduction", "none");
+  expect_near((*create_loss("categorical_focal_crossentropy", none))(
+                  make({2, 3}, {0, 1, 0, 0, 0, 1}), make({2, 3}, {0.05f, 0.9f, 0.05f, 0.1f, 0.85f, 0.05f})),
+              {2.63401289e-04f, 6.75912094e-01f}, 1e-6f);
+}
+
+// Circle's mask: samples without a positive pair have no loss and do not count in the mean, and
+// its gradient stays finite for them.
+TEST(TrainLosses, CircleMasksSamplesWithoutPairs) {
+  const Tensor emb = ops::l2_normalize(testing::random_tensor({5, 3}, 21u), {1});
+  const Tensor ids = make_typed<int64_t>({5}, {0, 1, 0, 2, 1});
+  Config none;
+  none.set("reduction", "none");
+  const Tensor per_sample = (*create_loss("Circle", none))(ids, emb);
+  const std::vector<float> v = values<float>(per_sample);
+  EXPECT_EQ(v[3], 0.0f);  // label 2 alone
+  float total = 0;
+  for (float x : v) total += x;
+  expect_near((*create_loss("Circle"))(ids, emb), {total / 4}, 1e-4f);  // 4 samples with a pair
+  autodiff::Tape tape(false, true);
+  tape.watch(emb);
+  Tensor value = (*create_loss("Circle"))(ids, emb);
+  tape.stop_recording();
+  const Tensor g = tape.gradient(value, {emb}, autodiff::Unconnected::kZero)[0];
+  for (float x : values<float>(g)) EXPECT_TRUE(std::isfinite(x));
+  // A batch where no label repeats: zero loss and zero gradient, no NaN.
+  autodiff::Tape tape2(false, true);
+  tape2.watch(emb);
+  Tensor alone = (*create_loss("Circle"))(make_typed<int64_t>({5}, {0, 1, 2, 3, 4}), emb);
+  tape2.stop_recording();
+  EXPECT_EQ(alone.item_as_double(), 0.0);
+  for (float x : values<float>(tape2.gradient(alone, {emb}, autodiff::Unconnected::kZero)[0]))
+    EXPECT_EQ(x, 0.0f);
 }
 
 // Custom losses by name (Keras's registered custom objects): a function's LossFunctionWrapper and
@@ -434,6 +544,54 @@ TEST(TrainLosses, HingeLabels) {
   expect_near((*hinge)(make({1, 3}, {0, 0.5f, 1}), p), {(1.0f + 1.1f + 0.3f) / 3});
   expect_near((*create_loss("SquaredHinge"))(make({1, 3}, {0, 1, 1}), p),
               {(1.3f * 1.3f + 1.2f * 1.2f + 0.3f * 0.3f) / 3});
+}
+
+TEST(TrainLosses, BadInputOfTheSegmentationAndMetricLearningLosses) {
+  const Tensor p = make({2, 3}, {0.2f, 0.3f, 0.5f, 0.1f, 0.1f, 0.8f});
+  Config axis5;
+  axis5.set("axis", int64_t{5});
+  expect_error([&] { (*create_loss("Dice", axis5))(p, p); }, Code::kInvalidArgument,
+               {"dice", "axis 5", "rank 2"});
+  Config twice;
+  twice.set("axis", std::vector<int64_t>{1, -1});
+  expect_error([&] { (*create_loss("Tversky", twice))(p, p); }, Code::kInvalidArgument,
+               {"tversky", "given twice"});
+  expect_error(
+      [&] {
+        (*create_loss("Dice"))(make({3}, {1, 0, 1}), p);
+      },
+      Code::kInvalidArgument, {"dice", "different shapes"});
+  Config three;
+  three.set("alpha", std::vector<double>{0.1, 0.2});
+  expect_error([&] { (*create_loss("CategoricalFocalCrossentropy", three))(p, p); }, Code::kInvalidArgument,
+               {"alpha has 2 values", "one alpha per class"});
+  LossPtr gce = create_loss("CategoricalGeneralizedCrossEntropy");
+  expect_error(
+      [&] {
+        (*gce)(make_typed<int64_t>({2}, {0, 3}), p);
+      },
+      Code::kInvalidArgument, {"categorical_generalized_cross_entropy", "label 3", "[0, 3)"});
+  expect_error(
+      [&] {
+        (*gce)(make_typed<int64_t>({3}, {0, 1, 2}), p);
+      },
+      Code::kInvalidArgument, {"does not match"});
+  LossPtr circle = create_loss("Circle");
+  expect_error(
+      [&] {
+        (*circle)(make_typed<int64_t>({2}, {0, 1}), make({2, 1, 3}, {0, 0, 1, 0, 1, 0}));
+      },
+      Code::kInvalidArgument, {"circle", "expected embeddings [batch, dims]"});
+  expect_error(
+      [&] {
+        (*circle)(make_typed<int64_t>({3}, {0, 1, 1}), p);
+      },
+      Code::kInvalidArgument, {"circle", "expected integer labels [2] or [2, 1]"});
+  expect_error(
+      [&] {
+        (*circle)(make_typed<int64_t>({2}, {0, 1}), make_typed<int64_t>({2, 2}, {0, 1, 1, 0}));
+      },
+      Code::kInvalidArgument, {"circle", "y_pred", "floating"});
 }
 
 TEST(TrainLosses, BadInput) {

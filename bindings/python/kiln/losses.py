@@ -284,10 +284,24 @@ BinaryFocalCrossentropy = _loss_class("BinaryFocalCrossentropy", [
     ("apply_class_balancing", False), ("alpha", 0.25), ("gamma", 2.0), ("from_logits", False),
     ("label_smoothing", 0.0), ("axis", -1)], "keras.losses.BinaryFocalCrossentropy.")
 
+CategoricalFocalCrossentropy = _loss_class("CategoricalFocalCrossentropy", [
+    ("alpha", 0.25), ("gamma", 2.0), ("from_logits", False), ("label_smoothing", 0.0), ("axis", -1)],
+    "keras.losses.CategoricalFocalCrossentropy: one-hot labels; alpha a number or one per class.")
+Dice = _loss_class("Dice", [("axis", None)],
+                   "keras.losses.Dice: 1 - 2 sum(t p) / (sum(t) + sum(p)) over axis (None: every axis).")
+Tversky = _loss_class("Tversky", [("alpha", 0.5), ("beta", 0.5), ("axis", None)],
+                      "keras.losses.Tversky: alpha weighs the false positives, beta the false negatives.")
+CategoricalGeneralizedCrossEntropy = _loss_class(
+    "CategoricalGeneralizedCrossEntropy", [("q", 0.5)],
+    "keras.losses.CategoricalGeneralizedCrossEntropy: (1 - p**q) / q of the integer labels' probabilities.")
+Circle = _loss_class("Circle", [("gamma", 80.0), ("margin", 0.4), ("remove_diagonal", True)],
+                     "keras.losses.Circle: integer labels [B] and L2-normalized embeddings [B, D].")
+
 _CLASSES = {c._CLASS: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
                                   MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, CosineSimilarity,
                                   MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCosh, Poisson, Hinge,
-                                  SquaredHinge, CategoricalHinge, BinaryFocalCrossentropy)}
+                                  SquaredHinge, CategoricalHinge, BinaryFocalCrossentropy, CategoricalFocalCrossentropy,
+                                  Dice, Tversky, CategoricalGeneralizedCrossEntropy, Circle)}
 Loss._BY_CLASS = _CLASSES
 
 
@@ -302,7 +316,7 @@ def _function(cls, fname):
 
 sparse_categorical_crossentropy = _function(SparseCategoricalCrossentropy, "sparse_categorical_crossentropy")
 categorical_crossentropy = _function(CategoricalCrossentropy, "categorical_crossentropy")
-binary_crossentropy = _function(BinaryCrossentropy, "binary_crossentropy")
+binary_crossentropy = bce = BCE = _function(BinaryCrossentropy, "binary_crossentropy")
 mean_squared_error = mse = MSE = _function(MeanSquaredError, "mean_squared_error")
 mean_absolute_error = mae = MAE = _function(MeanAbsoluteError, "mean_absolute_error")
 huber = _function(Huber, "huber")
@@ -318,6 +332,12 @@ hinge = _function(Hinge, "hinge")
 squared_hinge = _function(SquaredHinge, "squared_hinge")
 categorical_hinge = _function(CategoricalHinge, "categorical_hinge")
 binary_focal_crossentropy = _function(BinaryFocalCrossentropy, "binary_focal_crossentropy")
+categorical_focal_crossentropy = _function(CategoricalFocalCrossentropy, "categorical_focal_crossentropy")
+dice = _function(Dice, "dice")
+tversky = _function(Tversky, "tversky")
+circle = _function(Circle, "circle")
+categorical_generalized_cross_entropy = _function(CategoricalGeneralizedCrossEntropy,
+                                                  "categorical_generalized_cross_entropy")
 
 _FUNCTIONS = {"sparse_categorical_crossentropy": sparse_categorical_crossentropy,
               "categorical_crossentropy": categorical_crossentropy, "binary_crossentropy": binary_crossentropy,
@@ -327,7 +347,9 @@ _FUNCTIONS = {"sparse_categorical_crossentropy": sparse_categorical_crossentropy
               "MAPE": mape, "mean_squared_logarithmic_error": msle, "msle": msle, "MSLE": msle,
               "log_cosh": log_cosh, "logcosh": log_cosh, "poisson": poisson, "hinge": hinge,
               "squared_hinge": squared_hinge, "categorical_hinge": categorical_hinge,
-              "binary_focal_crossentropy": binary_focal_crossentropy}
+              "binary_focal_crossentropy": binary_focal_crossentropy, "bce": bce, "BCE": bce,
+              "categorical_focal_crossentropy": categorical_focal_crossentropy, "dice": dice, "tversky": tversky,
+              "circle": circle, "categorical_generalized_cross_entropy": categorical_generalized_cross_entropy}
 
 
 def serialize(loss):
