@@ -67,16 +67,18 @@ Tensor softmax_op(const char *op, const Tensor &x, int64_t axis, bool log) {
     // In ops, so that the rule is itself differentiable.
     // bfloat16 computes its rule in float32, as its forward pass.
     std::vector<int64_t> axes{a};
+    // Rows of n contiguous values: the axis is the last one, or every axis after it has size 1
+    // (then the row is the axis, not the last dim).
     const bool last = v.inner == 1;
-    record(op, {x}, {out}, [out, axes, log, last](const Grads &g) -> Grads {
-      // float32 along the last axis, when no tape watches the backward pass: one fused pass per
+    const int64_t rows = v.outer, n = v.n;
+    record(op, {x}, {out}, [out, axes, log, last, rows, n](const Grads &g) -> Grads {
+      // float32 along contiguous rows, when no tape watches the backward pass: one fused pass per
       // row (the rule below makes four passes and a reduction over the tensor).
       if (last && out.dtype() == DType::kFloat32 && g[0].dtype() == DType::kFloat32 &&
           !should_record({&out, &g[0]})) {
         Tensor dx = Tensor::empty(DType::kFloat32, out.shape());
-        const int64_t n = out.shape()[out.rank() - 1];
-        kernels::softmax_grad(log, out.data<float>(), g[0].data<float>(), n == 0 ? 0 : out.num_elements() / n,
-                              n, dx.mutable_data<float>());
+        kernels::softmax_grad(log, out.data<float>(), g[0].data<float>(), n == 0 ? 0 : rows, n,
+                              dx.mutable_data<float>());
         return {dx};
       }
       const DType ct = internal::gradient_dtype(out);

@@ -417,7 +417,7 @@ class CategoricalCrossentropy final : public Crossentropy {
 
 // Dice and Tversky: overlap of y_true and y_pred summed over `axis` (Keras's None: every axis,
 // one value for the batch; an int or a list of ints: per remaining index, e.g. (1, 2, 3) for one
-// value per image).
+// value per image; an empty list: per element, as ops.sum over no axes).
 class OverlapLoss : public DenseLoss {
  public:
   OverlapLoss(ConfigReader &r, const char *class_name, const char *default_name)
@@ -437,7 +437,11 @@ class OverlapLoss : public DenseLoss {
   }
 
  protected:
-  Tensor total(const Tensor &x) const { return axes_ ? ops::sum(x, *axes_) : ops::sum(x); }
+  // Keras's ops.sum over axis: None sums every axis, an empty list none.
+  Tensor total(const Tensor &x) const {
+    if (!axes_) return ops::sum(x);
+    return axes_->empty() ? x : ops::sum(x, *axes_);
+  }
   // Checks the axes against y_pred's rank (named as the loss, with the rank) before the sums.
   void check_axes(const Tensor &p) const {
     if (!axes_) return;
@@ -652,7 +656,8 @@ class Circle final : public Loss {
            yp.description(), "; expected integer labels [", b, "] or [", b, ", 1]");
     if (!is_floating(yt.dtype()) && !is_integer(yt.dtype()))
       fail(Code::kInvalidArgument, name(), ": y_true is ", yt.description(), "; expected integer labels");
-    const Tensor labels = ops::cast(ops::reshape(yt, {b}), DType::kInt32);  // Keras: cast to int32
+    // Keras casts to int32; int64 keeps labels past 2^31 apart (floats truncate either way).
+    const Tensor labels = ops::cast(ops::reshape(yt, {b}), DType::kInt64);
     Tensor positive = ops::equal(ops::reshape(labels, {b, 1}), ops::reshape(labels, {1, b}));
     const Tensor negative = ops::logical_not(positive);
     if (remove_diagonal_) {
@@ -886,7 +891,9 @@ Tensor reduce_weighted_values(const Tensor &values, const Tensor &sample_weight,
     bool ok = rw <= rv || rv == 0;
     for (int i = 0; ok && rv > 0 && i < rw; ++i) ok = w.shape()[i] == 1 || w.shape()[i] == v.shape()[i];
     if (!ok)
-      fail(Code::kInvalidArgument, owner, ": sample_weight ", sample_weight.description(),
+      fail(Code::kInvalidArgument, owner, ": ",
+           sample_weight.defined() ? "sample_weight " + sample_weight.description()
+                                   : "the mask of y_pred " + mask.description(),
            " does not broadcast to the per-sample losses ", values.description());
     if (rw < rv) {  // weights per sample over losses per sample and step: trailing dims broadcast
       std::vector<int64_t> d = w.shape().to_vector();

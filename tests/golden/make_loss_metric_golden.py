@@ -431,6 +431,7 @@ def loss_cases():
     cases.append(loss_case("dice_all_axes_w", "Dice", {}, seg_t, seg_p, np.array([0.5, 2.0], F32)))
     cases.append(loss_case("dice_per_image", "Dice", {"axis": [1, 2, 3], "reduction": "none"}, seg_t, seg_p))
     cases.append(loss_case("dice_negative_axes", "Dice", {"axis": [-3, -2]}, seg_t, seg_p))
+    cases.append(loss_case("dice_no_axes_per_element", "Dice", {"axis": [], "reduction": "none"}, bt, bp))
     cases.append(loss_case("tversky_all_axes", "Tversky", {}, seg_t, seg_p))
     cases.append(loss_case("tversky_per_image", "Tversky", {"alpha": 0.8, "beta": 0.2, "axis": [1, 2, 3]},
                            seg_t, seg_p))

@@ -269,6 +269,11 @@ class LossesTest(unittest.TestCase):
         with self.assertRaises(kiln.InvalidArgumentError) as cm:
             losses.Circle()([0, 1, 1], e[:2])
         self.assertIn("expected integer labels [2] or [2, 1]", str(cm.exception))
+        with self.assertRaises(kiln.InvalidArgumentError) as cm:
+            losses.Dice()(None, yp)
+        self.assertIn("dice: y_true is None", str(cm.exception))
+        # axis=() sums over no axis: one value per element, as Keras's ops.sum.
+        self.assertEqual(losses.Dice(axis=(), reduction=None)([[1.0, 0.0]], [[0.5, 0.5]]).shape, (1, 2))
 
     def test_segmentation_and_focal_losses_train(self):
         kiln.set_seed(5)

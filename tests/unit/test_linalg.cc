@@ -340,6 +340,27 @@ TEST(LinalgGradients, FusedSoftmaxGradientMatchesTheRuleInOps) {
   }
 }
 
+// An axis followed only by axes of size 1 is a contiguous row too: the fused gradient takes the
+// axis's length, not the last dim's (1), as its row length. Checked against the rule in ops.
+TEST(LinalgGradients, SoftmaxGradientAlongAnAxisFollowedBySizeOneAxes) {
+  for (const auto &[dims, axis] : std::vector<std::pair<std::vector<int64_t>, int64_t>>{
+           {{4, 1}, 0}, {{3, 5, 1, 1}, 1}, {{2, 3, 1}, -2}}) {
+    const Tensor x = random_tensor(Shape(dims), 71, -3.0f, 3.0f);
+    const Tensor dy = random_tensor(Shape(dims), 72);
+    for (const bool log : {false, true}) {
+      autodiff::Tape tape(false, false);
+      tape.watch(x);
+      const Tensor y = log ? ops::log_softmax(x, axis) : ops::softmax(x, axis);
+      const Tensor got = tape.gradient(y, {x}, autodiff::Unconnected::kZero, dy)[0];
+      const Tensor want = log ? ops::sub(dy, ops::mul(ops::exp(y), ops::sum(dy, {axis}, true)))
+                              : ops::mul(ops::sub(dy, ops::sum(ops::mul(dy, y), {axis}, true)), y);
+      const std::vector<float> gv = values(got), wv = values(want);
+      for (size_t i = 0; i < wv.size(); ++i)
+        EXPECT_NEAR(gv[i], wv[i], 1e-6 + 1e-5 * std::fabs(wv[i])) << log << " axis " << axis << " " << i;
+    }
+  }
+}
+
 TEST(LinalgGradients, BFloat16Matmul) {
   Tensor a = random_tensor({2, 3, 4}, 1), b = random_tensor({4, 5}, 2);
   Tensor ab = to_bf16(a), bb = to_bf16(b);

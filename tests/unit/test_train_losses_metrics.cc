@@ -561,6 +561,10 @@ TEST(TrainLosses, BadInputOfTheSegmentationAndMetricLearningLosses) {
         (*create_loss("Dice"))(make({3}, {1, 0, 1}), p);
       },
       Code::kInvalidArgument, {"dice", "different shapes"});
+  // A mask that does not fit the losses is named as the mask, not as a sample weight.
+  const Tensor masked = p.with_keras_mask(ops::cast(make({3}, {1, 0, 1}), DType::kBool));
+  expect_error([&] { (*create_loss("mse"))(p, masked); }, Code::kInvalidArgument,
+               {"the mask of y_pred", "does not broadcast"});
   Config three;
   three.set("alpha", std::vector<double>{0.1, 0.2});
   expect_error([&] { (*create_loss("CategoricalFocalCrossentropy", three))(p, p); }, Code::kInvalidArgument,

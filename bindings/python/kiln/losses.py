@@ -135,6 +135,9 @@ class Loss(Owned):
         return self.get_config()["reduction"]
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        for what, value in (("y_true", y_true), ("y_pred", y_pred)):
+            if value is None:
+                raise InvalidArgumentError("%s: %s is None; expected a tensor" % (self.name, what))
         y_pred = as_tensor(y_pred)
         y_true = as_tensor(y_true)
         sw = as_tensor(sample_weight)
