@@ -2307,20 +2307,49 @@ struct DenseOptions {
   std::string activity_regularizer;  ///< on the output; its loss is divided by the batch size
   std::string name;
 };
+namespace detail {
+/// The initializers, regularizers and name of Dense-like options.
+template <typename Options>
+void set_kernel_bias(Config &c, const Options &o) {
+  c.set("kernel_initializer", o.kernel_initializer).set("bias_initializer", o.bias_initializer);
+  set_if(c, "kernel_regularizer", o.kernel_regularizer);
+  set_if(c, "bias_regularizer", o.bias_regularizer);
+  set_if(c, "activity_regularizer", o.activity_regularizer);
+  set_if(c, "name", o.name);
+}
+}  // namespace detail
 inline Layer Dense(int64_t units, const DenseOptions &o = {}) {
   Config c;
   c.set("units", units).set("activation", o.activation).set("use_bias", o.use_bias);
-  c.set("kernel_initializer", o.kernel_initializer).set("bias_initializer", o.bias_initializer);
-  detail::set_if(c, "kernel_regularizer", o.kernel_regularizer);
-  detail::set_if(c, "bias_regularizer", o.bias_regularizer);
-  detail::set_if(c, "activity_regularizer", o.activity_regularizer);
-  detail::set_if(c, "name", o.name);
+  detail::set_kernel_bias(c, o);
   return Layer::create("Dense", c);
 }
 /// Dense(64, "relu"): Keras's positional activation.
 inline Layer Dense(int64_t units, const std::string &activation, DenseOptions o = DenseOptions()) {
   o.activation = activation;
   return Dense(units, o);
+}
+
+/// keras.layers.EinsumDense: einsum(equation, x, kernel) + bias, then the activation.
+/// output_shape: the output's shape without its batch axis (and without the ellipsis's axes),
+/// -1 for an axis the input gives; bias_axes: the output axes that get a bias ("" = none).
+struct EinsumDenseOptions {
+  std::string activation = "linear";
+  std::string bias_axes;
+  std::string kernel_initializer = "glorot_uniform";
+  std::string bias_initializer = "zeros";
+  std::string kernel_regularizer;
+  std::string bias_regularizer;
+  std::string activity_regularizer;
+  std::string name;
+};
+inline Layer EinsumDense(const std::string &equation, const Dims &output_shape,
+                         const EinsumDenseOptions &o = {}) {
+  Config c;
+  c.set("equation", equation).set("output_shape", output_shape).set("activation", o.activation);
+  detail::set_if(c, "bias_axes", o.bias_axes);
+  detail::set_kernel_bias(c, o);
+  return Layer::create("EinsumDense", c);
 }
 
 inline Layer Activation(const std::string &activation, const std::string &name = "") {

@@ -63,10 +63,15 @@ class EinsumProjection final : public Layer {
   }
 
   void build_impl(const std::vector<PartialShape> &) override {
-    std::vector<int64_t> kernel_dims = spec_.in;
+    std::vector<int64_t> kernel_dims = spec_.in, input_axes, output_axes;
     kernel_dims.insert(kernel_dims.end(), spec_.out.begin(), spec_.out.end());
+    // Keras 3.15's EinsumDense: a VarianceScaling initializer's fans along the kernel's input and
+    // output axes (fan_in = prod(in), fan_out = prod(out)), not a convolution's.
+    for (size_t i = 0; i < kernel_dims.size(); ++i)
+      (i < spec_.in.size() ? input_axes : output_axes).push_back(static_cast<int64_t>(i));
     kernel_ =
-        add_weight("kernel", Shape(kernel_dims), dtype(), *spec_.w.kernel_init, true, spec_.w.kernel_reg);
+        add_weight("kernel", Shape(kernel_dims), dtype(),
+                   *with_fan_axes(spec_.w.kernel_init, input_axes, output_axes), true, spec_.w.kernel_reg);
     if (spec_.use_bias)
       bias_ = add_weight("bias", Shape(spec_.out), dtype(), *spec_.w.bias_init, true, spec_.w.bias_reg);
   }

@@ -1,8 +1,10 @@
-// Core built-in layers: Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking,
-// Identity, Rescaling.
+// Core built-in layers: Dense, EinsumDense, Activation, Dropout, Flatten, Reshape, Embedding,
+// Masking, Identity, Rescaling.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <tuple>
 #include <utility>
 
@@ -78,6 +80,222 @@ class Dense final : public Layer {
   ops::DenseActivation fused_ = ops::DenseActivation::kLinear;
   float fused_alpha_ = 0.0f;
   bool use_bias_;
+  KernelBiasSettings w_;
+  VariablePtr kernel_, bias_;
+};
+
+// ------------------------------------------------------------------ EinsumDense
+
+// Keras's _analyze_einsum_string: the shapes an EinsumDense equation gives its kernel, bias and
+// output, for the forms Keras takes: "ab,bc->ac", "...ab,bc->...ac" (the ellipsis on the left of
+// the input and the output) and "ab...,bc->ac..." (on the right).
+struct EinsumPlan {
+  std::vector<int64_t> kernel, output;  // output: the whole output shape (-1: unknown)
+  std::optional<std::vector<int64_t>> bias;
+  std::vector<int64_t> input_axes,
+      output_axes;  // the kernel's axes that take the input's / give the output's
+};
+
+struct EinsumSpecs {
+  std::string input, weight, output;
+  bool left = false, right = false;  // where the ellipsis is, if anywhere
+};
+
+EinsumSpecs parse_einsum_dense(const std::string &equation, const std::string &owner) {
+  static const std::regex plain("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)");
+  static const std::regex left("\\.\\.\\.([a-zA-Z]+),([a-zA-Z]+)->\\.\\.\\.([a-zA-Z]+)");
+  static const std::regex right("([a-zA-Z]{2,})\\.\\.\\.,([a-zA-Z]+)->([a-zA-Z]+)\\.\\.\\.");
+  std::smatch m;
+  EinsumSpecs e;
+  if (std::regex_match(equation, m, plain)) {
+  } else if (std::regex_match(equation, m, left)) {
+    e.left = true;
+  } else if (std::regex_match(equation, m, right)) {
+    e.right = true;
+  } else {
+    fail(Code::kInvalidArgument, owner, ": equation '", equation,
+         "' is not of a form EinsumDense takes; expected [X],[Y]->[Z], ...[X],[Y]->...[Z] or "
+         "[X]...,[Y]->[Z]...");
+  }
+  e.input = m[1];
+  e.weight = m[2];
+  e.output = m[3];
+  return e;
+}
+
+// shapes_only: for compute_output_shape, which (as Keras's) gives the output's shape even where
+// the weights' sizes are unknown; a build refuses those.
+EinsumPlan plan_einsum_dense(const EinsumSpecs &e, const std::optional<std::string> &bias_axes,
+                             const PartialShape &input, const std::vector<int64_t> &partial_output,
+                             const std::string &owner, bool shapes_only) {
+  const int64_t rank = static_cast<int64_t>(input.size());
+  const int64_t elided = rank - static_cast<int64_t>(e.input.size());
+  if (elided < 0 || (elided > 0 && !e.left && !e.right))
+    fail(Code::kInvalidArgument, owner, ": the input has rank ", rank, ", but the equation's input '",
+         e.input, "' has ", e.input.size(), " axes",
+         e.left || e.right ? " (and at most the ellipsis more)" : "");
+  EinsumPlan p;
+  // The batch dim, the elided dims (on their side), and output_shape for the equation's axes.
+  p.output.push_back(input[0]);
+  if (e.left)
+    for (int64_t i = 1; i < elided; ++i) p.output.push_back(input[static_cast<size_t>(i)]);
+  p.output.insert(p.output.end(), partial_output.begin(), partial_output.end());
+  if (e.right)
+    for (int64_t i = rank - elided; i < rank; ++i) p.output.push_back(input[static_cast<size_t>(i)]);
+  const int64_t lead = e.left ? elided : 0;  // output axes before the spec's
+  // The einsum's output has the spec's axes and the elided ones; the rest came from the input.
+  const size_t given = partial_output.size(), from_input = p.output.size() - given;
+  const size_t want = e.output.size() + static_cast<size_t>(elided);
+  if (p.output.size() != want)
+    fail(Code::kInvalidArgument, owner, ": output_shape has ", given, " dims, but the equation's output '",
+         e.output, "' needs ", want - from_input, " for an input of rank ", rank,
+         " (the output's axes after the batch axis", e.left || e.right ? ", without the ellipsis's" : "",
+         ")");
+  auto input_dim = [&](char c) -> int64_t {
+    const int64_t i = static_cast<int64_t>(e.input.find(c));
+    return input[static_cast<size_t>(e.left ? i + elided : i)];
+  };
+  auto output_at = [&](char c) { return lead + static_cast<int64_t>(e.output.find(c)); };
+  for (char c : e.input) {
+    if (e.output.find(c) == std::string::npos) continue;
+    int64_t &out = p.output[static_cast<size_t>(output_at(c))];
+    const int64_t in = input_dim(c);
+    if (in >= 0 && out >= 0 && in != out)
+      fail(Code::kInvalidArgument, owner, ": the input and output_shape differ at the shared axis '", c,
+           "': the input has ", in, ", output_shape ", out);
+    if (out < 0) out = in;  // None in output_shape: the input's size (Keras's documented shapes)
+  }
+  for (char c : e.output)
+    if (e.input.find(c) == std::string::npos && e.weight.find(c) == std::string::npos)
+      fail(Code::kInvalidArgument, owner, ": the output axis '", c, "' of '", e.output,
+           "' is in neither the input '", e.input, "' nor the weight '", e.weight, "'");
+  for (size_t i = 0; i < e.weight.size(); ++i) {
+    const char c = e.weight[i];
+    int64_t d;
+    if (e.output.find(c) != std::string::npos) {
+      d = p.output[static_cast<size_t>(output_at(c))];
+      p.output_axes.push_back(static_cast<int64_t>(i));
+    } else if (e.input.find(c) != std::string::npos) {
+      d = input_dim(c);
+      p.input_axes.push_back(static_cast<int64_t>(i));
+    } else {
+      fail(Code::kInvalidArgument, owner, ": the weight axis '", c, "' is in neither the input '", e.input,
+           "' nor the output '", e.output, "'; the kernel must be fully specified");
+    }
+    if (d < 0 && !shapes_only)
+      fail(Code::kInvalidArgument, owner, ": the kernel's axis '", c,
+           "' has an unknown size; give it in output_shape (or in the input's shape)");
+    p.kernel.push_back(d);
+  }
+  if (bias_axes) {
+    if (bias_axes->empty())
+      fail(Code::kInvalidArgument, owner, ": bias_axes is empty; expected output axes or null");
+    size_t first = e.output.size();
+    for (char c : *bias_axes) {
+      const size_t at = e.output.find(c);
+      if (at == std::string::npos)
+        fail(Code::kInvalidArgument, owner, ": bias axis '", c, "' is not in the output '", e.output, "'");
+      first = std::min(first, at);
+    }
+    std::vector<int64_t> bias;
+    for (size_t i = first; i < e.output.size(); ++i) {
+      const char c = e.output[i];
+      if (bias_axes->find(c) == std::string::npos) {
+        bias.push_back(1);
+        continue;
+      }
+      const int64_t d = p.output[static_cast<size_t>(lead) + i];
+      if (d < 0 && !shapes_only)
+        fail(Code::kInvalidArgument, owner, ": the bias axis '", c,
+             "' has an unknown size; give it in output_shape");
+      bias.push_back(d);
+    }
+    if (!e.left)
+      for (int64_t i = 0; i < elided; ++i) bias.push_back(1);
+    p.bias = bias;
+  }
+  return p;
+}
+
+// keras.layers.EinsumDense(equation, output_shape, activation, bias_axes, ...): einsum(equation,
+// inputs, kernel) + bias, then the activation; the kernel's and bias's shapes come from the
+// equation, the input's shape and output_shape (the output's shape without its batch axis and
+// the ellipsis's axes; None for an axis the input gives). The kernel's VarianceScaling-family
+// initializer takes its fans along the kernel's input and output axes (Keras 3.15).
+class EinsumDense final : public Layer {
+ public:
+  explicit EinsumDense(const Config &config) : EinsumDense(config, ConfigReader(config, "EinsumDense")) {}
+
+ private:
+  EinsumDense(const Config &config, ConfigReader &&r) : Layer("EinsumDense", r) {
+    if (!r.has("equation")) fail(Code::kInvalidArgument, "EinsumDense: config key 'equation' is required");
+    equation_ = r.get_string("equation", "");
+    specs_ = parse_einsum_dense(equation_, "EinsumDense");
+    if (!r.has("output_shape"))
+      fail(Code::kInvalidArgument, "EinsumDense: config key 'output_shape' is required");
+    const bool list = config.type("output_shape") == Config::Type::kList;
+    output_shape_ = list ? config.get_dims("output_shape") : std::vector<int64_t>{r.get_int("output_shape")};
+    for (int64_t d : output_shape_)
+      if (d == 0 || d < -1 || (!list && d < 0))
+        fail(Code::kInvalidArgument, "EinsumDense: output_shape has ", d,
+             list ? "; expected positive sizes or null" : "; expected a positive size");
+    bias_axes_ = r.get_optional_string("bias_axes");
+    activation_ = get_activation(r.get_string("activation", "linear"));
+    w_ = KernelBiasSettings::read(config, r);
+    r.accept({"gptq_unpacked_column_size"});
+    if (config.has("gptq_unpacked_column_size") &&
+        config.type("gptq_unpacked_column_size") != Config::Type::kNull)
+      fail(Code::kUnimplemented,
+           "EinsumDense: gptq_unpacked_column_size (Keras's GPTQ layers) is not supported");
+    r.finish();
+  }
+
+  EinsumPlan plan(const PartialShape &s, bool shapes_only = false) const {
+    return plan_einsum_dense(specs_, bias_axes_, s, output_shape_, describe(), shapes_only);
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    const PartialShape &s = single_input(*this, shapes);
+    const EinsumPlan p = plan(s);
+    kernel_ = add_weight("kernel", Shape(p.kernel), dtype(),
+                         *with_fan_axes(w_.kernel_init, p.input_axes, p.output_axes), true, w_.kernel_reg);
+    if (p.bias) bias_ = add_weight("bias", Shape(*p.bias), dtype(), *w_.bias_init, true, w_.bias_reg);
+    input_spec_.ndim = static_cast<int64_t>(s.size());
+  }
+
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    return {plan(single_input(*this, shapes), true).output};
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &in = single_input(*this, inputs);
+    // The input's sizes must give the weights the build made (errors naming the layer and the axis).
+    const EinsumPlan p = plan(in.shape().to_vector());
+    if (Shape(p.kernel) != kernel_->value().shape() || (p.bias && Shape(*p.bias) != bias_->value().shape()))
+      bad_input("the input ", in.description(), " needs a kernel of ", Shape(p.kernel).to_string(),
+                p.bias ? " and a bias of " + Shape(*p.bias).to_string() : std::string(),
+                "; the layer was built with ", kernel_->value().shape().to_string(),
+                bias_ ? " and " + bias_->value().shape().to_string() : std::string(),
+                " (from its first input's shape)");
+    const Tensor x = is_floating(in.dtype()) ? in : ops::cast(in, compute_dtype());
+    Tensor y = ops::einsum(equation_, {x, kernel_->read_for_op()});
+    if (bias_) y = ops::add(y, bias_->read_for_op());
+    y = activation_(y);
+    if (w_.activity_reg) add_loss(activity_loss(*w_.activity_reg, y));
+    return {y};
+  }
+
+  void add_config(Config &c) const override {
+    c.set_dims("output_shape", output_shape_).set("equation", equation_).set("activation", activation_.name);
+    c.set("bias_axes", bias_axes_);
+    w_.write(c);
+  }
+
+  std::string equation_;
+  EinsumSpecs specs_;
+  std::vector<int64_t> output_shape_;
+  std::optional<std::string> bias_axes_;
+  Activation activation_;
   KernelBiasSettings w_;
   VariablePtr kernel_, bias_;
 };
@@ -364,6 +582,7 @@ class Rescaling final : public Layer {
 
 void register_core_layers() {
   register_class<Dense>("Dense");
+  register_class<EinsumDense>("EinsumDense");
   register_class<ActivationLayer>("Activation");
   register_class<Dropout>("Dropout");
   register_class<Flatten>("Flatten");

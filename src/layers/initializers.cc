@@ -1,5 +1,7 @@
 #include "layers/initializers.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -87,6 +89,35 @@ class Random final : public Initializer {
   Seed seed_;
 };
 
+// VarianceScaling's input_axes / output_axes (Keras 3.15): the kernel axes whose sizes multiply
+// into fan_in and fan_out; unset (null), the fans are compute_fans's of the shape alone.
+struct FanAxes {
+  std::optional<std::vector<int64_t>> in, out;
+
+  static FanAxes read(ConfigReader &r) {
+    FanAxes a;
+    a.in = r.get_optional_int_list("input_axes");
+    a.out = r.get_optional_int_list("output_axes");
+    return a;
+  }
+  // Written only when set, so the configs of initializers without them stay Keras 3's older form.
+  void add_to(Config &c) const {
+    if (in || out) c.set("input_axes", in).set("output_axes", out);
+  }
+};
+
+// The product of shape's sizes along axes (Python indexing: negative counts from the end).
+double fan_along(const Shape &s, const std::vector<int64_t> &axes, const std::string &who, const char *key) {
+  double n = 1;
+  for (int64_t a : axes) {
+    if (a < -s.rank() || a >= s.rank())
+      fail(Code::kInvalidArgument, who, ": ", key, " has axis ", a, ", out of range for the weight shape ",
+           s.to_string());
+    n *= double(s[a < 0 ? a + s.rank() : a]);
+  }
+  return n;
+}
+
 // Keras's compute_fans.
 void fans(const Shape &s, double *fan_in, double *fan_out) {
   const int r = s.rank();
@@ -107,11 +138,19 @@ void fans(const Shape &s, double *fan_in, double *fan_out) {
 
 class VarianceScaling final : public Initializer {
  public:
-  VarianceScaling(std::string cls, double scale, std::string mode, std::string distribution, Seed seed)
-      : cls_(std::move(cls)), scale_(scale), mode_(std::move(mode)), dist_(std::move(distribution)), seed_(seed) {
+  VarianceScaling(std::string cls, double scale, std::string mode, std::string distribution, Seed seed,
+                  FanAxes axes = {})
+      : cls_(std::move(cls)),
+        scale_(scale),
+        mode_(std::move(mode)),
+        dist_(std::move(distribution)),
+        seed_(seed),
+        axes_(std::move(axes)) {
     if (!(scale_ > 0)) fail(Code::kInvalidArgument, cls_, ": scale must be positive; got ", scale_);
     if (mode_ != "fan_in" && mode_ != "fan_out" && mode_ != "fan_avg")
       fail(Code::kInvalidArgument, cls_, ": mode '", mode_, "' is not one of fan_in, fan_out, fan_avg");
+    std::transform(dist_.begin(), dist_.end(), dist_.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
     if (dist_ == "normal") dist_ = "truncated_normal";  // Keras's legacy alias
     if (dist_ != "truncated_normal" && dist_ != "untruncated_normal" && dist_ != "uniform")
       fail(Code::kInvalidArgument, cls_, ": distribution '", dist_,
@@ -120,7 +159,12 @@ class VarianceScaling final : public Initializer {
   Tensor operator()(const Shape &shape, DType dtype) const override {
     require_float_dtype(dtype, cls_);
     double fan_in, fan_out;
-    fans(shape, &fan_in, &fan_out);
+    if (axes_.in && axes_.out) {
+      fan_in = fan_along(shape, *axes_.in, cls_, "input_axes");
+      fan_out = fan_along(shape, *axes_.out, cls_, "output_axes");
+    } else {
+      fans(shape, &fan_in, &fan_out);
+    }
     const double n = mode_ == "fan_in" ? fan_in : mode_ == "fan_out" ? fan_out : (fan_in + fan_out) / 2;
     const double s = scale_ / std::max(1.0, n);
     Tensor t;
@@ -137,14 +181,22 @@ class VarianceScaling final : public Initializer {
     Config c;
     if (cls_ == "VarianceScaling") c.set("scale", scale_).set("mode", mode_).set("distribution", dist_);
     seed_.add_to(c);
+    axes_.add_to(c);
     return c;
   }
+  // EinsumDense's kernel initializer (Keras's _update_kernel_initializer): this one with the
+  // kernel's input and output axes, when it has not both already.
+  InitializerPtr with_axes(const std::vector<int64_t> &in, const std::vector<int64_t> &out) const {
+    return std::make_shared<VarianceScaling>(cls_, scale_, mode_, dist_, seed_, FanAxes{in, out});
+  }
+  bool has_axes() const { return axes_.in && axes_.out; }
 
  private:
   std::string cls_;
   double scale_;
   std::string mode_, dist_;
   Seed seed_;
+  FanAxes axes_;
 };
 
 // Orthogonal: Q of the QR decomposition of a normal matrix (signs fixed by R's diagonal), as
@@ -201,14 +253,16 @@ using Maker = std::function<InitializerPtr(ConfigReader &)>;
 
 InitializerPtr variance_scaling(const std::string &cls, double scale, const char *mode, const char *dist,
                                 ConfigReader &r) {
-  return std::make_shared<VarianceScaling>(cls, scale, mode, dist, read_seed(r));
+  const Seed seed = read_seed(r);
+  return std::make_shared<VarianceScaling>(cls, scale, mode, dist, seed, FanAxes::read(r));
 }
 
 const std::map<std::string, Maker> &makers() {
   static const std::map<std::string, Maker> m = {
       {"Zeros", [](ConfigReader &) { return std::make_shared<Constant>("Zeros", 0.0); }},
       {"Ones", [](ConfigReader &) { return std::make_shared<Constant>("Ones", 1.0); }},
-      {"Constant", [](ConfigReader &r) { return std::make_shared<Constant>("Constant", r.get_float("value", 0.0)); }},
+      {"Constant",
+       [](ConfigReader &r) { return std::make_shared<Constant>("Constant", r.get_float("value", 0.0)); }},
       {"RandomUniform",
        [](ConfigReader &r) {
          const double lo = r.get_float("minval", -0.05), hi = r.get_float("maxval", 0.05);
@@ -229,16 +283,21 @@ const std::map<std::string, Maker> &makers() {
          const double scale = r.get_float("scale", 1.0);
          const std::string mode = r.get_string("mode", "fan_in");
          const std::string dist = r.get_string("distribution", "truncated_normal");
-         return std::make_shared<VarianceScaling>("VarianceScaling", scale, mode, dist, read_seed(r));
+         const Seed seed = read_seed(r);
+         return std::make_shared<VarianceScaling>("VarianceScaling", scale, mode, dist, seed,
+                                                  FanAxes::read(r));
        }},
-      {"GlorotUniform", [](ConfigReader &r) { return variance_scaling("GlorotUniform", 1, "fan_avg", "uniform", r); }},
+      {"GlorotUniform",
+       [](ConfigReader &r) { return variance_scaling("GlorotUniform", 1, "fan_avg", "uniform", r); }},
       {"GlorotNormal",
        [](ConfigReader &r) { return variance_scaling("GlorotNormal", 1, "fan_avg", "truncated_normal", r); }},
-      {"HeNormal", [](ConfigReader &r) { return variance_scaling("HeNormal", 2, "fan_in", "truncated_normal", r); }},
+      {"HeNormal",
+       [](ConfigReader &r) { return variance_scaling("HeNormal", 2, "fan_in", "truncated_normal", r); }},
       {"HeUniform", [](ConfigReader &r) { return variance_scaling("HeUniform", 2, "fan_in", "uniform", r); }},
       {"LecunNormal",
        [](ConfigReader &r) { return variance_scaling("LecunNormal", 1, "fan_in", "truncated_normal", r); }},
-      {"LecunUniform", [](ConfigReader &r) { return variance_scaling("LecunUniform", 1, "fan_in", "uniform", r); }},
+      {"LecunUniform",
+       [](ConfigReader &r) { return variance_scaling("LecunUniform", 1, "fan_in", "uniform", r); }},
       {"Orthogonal",
        [](ConfigReader &r) { return std::make_shared<Orthogonal>(r.get_float("gain", 1.0), read_seed(r)); }},
   };
@@ -293,6 +352,12 @@ InitializerPtr deserialize_initializer(const Config &serialized) {
   r.accept({"module", "registered_name"});  // written by Keras 3, not needed here
   r.finish();
   return make(cls, config.value_or(Config()));
+}
+
+InitializerPtr with_fan_axes(const InitializerPtr &init, const std::vector<int64_t> &input_axes,
+                             const std::vector<int64_t> &output_axes) {
+  const auto *vs = dynamic_cast<const VarianceScaling *>(init.get());
+  return vs && !vs->has_axes() ? vs->with_axes(input_axes, output_axes) : init;
 }
 
 Config serialize_initializer(const Initializer &init) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/tensor.h"
@@ -33,6 +34,11 @@ InitializerPtr get_initializer(const std::string &name);
 // From Keras's serialized form {"class_name": "RandomNormal", "config": {"stddev": 0.1}}.
 InitializerPtr deserialize_initializer(const Config &serialized);
 Config serialize_initializer(const Initializer &init);
+// Keras 3.15's EinsumDense kernels: a VarianceScaling-family initializer (GlorotUniform, HeNormal,
+// ...) without input_axes and output_axes, remade with these (fan_in = the product of the sizes
+// along input_axes, fan_out along output_axes; same seed); any other initializer as it is.
+InitializerPtr with_fan_axes(const InitializerPtr &init, const std::vector<int64_t> &input_axes,
+                             const std::vector<int64_t> &output_axes);
 // What a layer config's initializer key holds: a name or a serialized initializer.
 InitializerPtr initializer_from_value(const Config &config, const std::string &key);
 

@@ -542,7 +542,32 @@ static void test_rnn_cells(void) {
   release_kept();
 }
 
+/* EinsumDense by class name: the plain and ellipsis forms with ones for weights, and errors. */
+static void test_einsum_dense(void) {
+  const float xv[6] = {1, 2, 3, 4, 5, 6};
+  const int64_t d23[2] = {2, 3}, d123[3] = {1, 2, 3}, d22[2] = {2, 2}, d122[3] = {1, 2, 2};
+  const float plain[4] = {7, 7, 16, 16}, ell[4] = {6, 6, 15, 15};
+  kiln_tensor *x = f32(2, d23, xv), *x3 = f32(3, d123, xv), *y = NULL;
+  kiln_layer *bad = NULL;
+  /* sum over b, plus a bias of ones on c */
+  expect_layer("EinsumDense",
+               "{\"equation\": \"ab,bc->ac\", \"output_shape\": 2, \"bias_axes\": \"c\", "
+               "\"kernel_initializer\": \"ones\", \"bias_initializer\": \"ones\"}",
+               x, 2, d22, plain);
+  expect_layer("EinsumDense",
+               "{\"equation\": \"...b,bc->...c\", \"output_shape\": 2, \"kernel_initializer\": \"ones\"}", x3,
+               3, d122, ell);
+  EXPECT_ERROR(create_status("EinsumDense", "{\"equation\": \"ab->b\", \"output_shape\": 2}"), INVALID,
+               "EinsumDense", "not of a form");
+  bad = layer_from("EinsumDense", "{\"equation\": \"ab,bc->ac\", \"output_shape\": [2, 2]}");
+  EXPECT_ERROR(kiln_layer_call_tensor(&y, bad, x, false), INVALID, "output_shape has 2 dims", "needs 1");
+  CHECK(y == NULL);
+  kiln_layer_free(bad);
+  release_kept();
+}
+
 int main(void) {
+  test_einsum_dense();
   test_values();
   test_normalization();
   test_training();

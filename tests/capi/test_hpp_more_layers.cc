@@ -327,6 +327,36 @@ TEST(HppMoreLayers, NoiseIdentityRescalingAndAModelThatTrains) {
   EXPECT_EQ(model.predict(images).shape(), (Dims{16, 3}));
 }
 
+TEST(HppMoreLayers, EinsumDense) {
+  kl::EinsumDenseOptions o;
+  o.bias_axes = "c";
+  o.kernel_initializer = "ones";
+  o.bias_initializer = "ones";
+  kiln::Layer plain = kl::EinsumDense("ab,bc->ac", {2}, o);
+  EXPECT_EQ(plain(Tensor::from_vector({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}, {2, 3})).to_vector<float>(),
+            (std::vector<float>{7, 7, 16, 16}));
+  EXPECT_EQ(plain.get_config().get_string("bias_axes"), "c");
+  // MultiHeadAttention's query projection: [B, T, D] -> [B, T, H, K], the bias on H and K.
+  kl::EinsumDenseOptions q;
+  q.bias_axes = "de";
+  kiln::Layer proj = kl::EinsumDense("abc,cde->abde", {-1, 2, 4}, q);
+  EXPECT_EQ(proj(kiln::ones({3, 5, 6})).shape(), (Dims{3, 5, 2, 4}));
+  EXPECT_NE(proj.get_config().to_json().find(R"("output_shape":[null,2,4])"), std::string::npos);
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "not of a form", [] { kl::EinsumDense("ab->b", {2}); });
+  // In a model that trains.
+  kiln::set_seed(4);
+  kl::EinsumDenseOptions d;
+  d.bias_axes = "d";
+  kiln::Sequential model({kl::Input({5, 3}), kl::EinsumDense("abc,cd->abd", {-1, 2}, d)});
+  model.compile("adam", "mse");
+  const Tensor x = kiln::testing::sawtooth({8, 5, 3}, 7, 0.5f);
+  const Tensor y = kiln::testing::sawtooth({8, 5, 2}, 5, 0.5f);
+  const double first = model.train_on_batch(x, y).at("loss");
+  double last = first;
+  for (int i = 0; i < 20; ++i) last = model.train_on_batch(x, y).at("loss");
+  EXPECT_LT(last, first);
+}
+
 TEST(HppMoreLayers, NormalizationAdaptsAndSaves) {
   kiln::clear_session();
   // Keras's docstring example: per feature of the last axis

@@ -168,7 +168,11 @@ class InitializerTest(unittest.TestCase):
         with self.assertRaises(TypeError):
             init.Constant(1.0, value=2.0)
         with self.assertRaises(TypeError):
-            init.GlorotUniform(1, 2)
+            init.GlorotUniform(1, [0], [1], 2)
+        # Keras 3.15's fan axes follow the seed, and stay out of the config unless given.
+        self.assertEqual(init.GlorotUniform(1, [0], [1]).get_config(),
+                         {"seed": 1, "input_axes": [0], "output_axes": [1]})
+        self.assertEqual(init.GlorotUniform(1).get_config(), {"seed": 1})
 
 
 class WeightsTest(unittest.TestCase):

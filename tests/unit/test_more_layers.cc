@@ -5,11 +5,13 @@
 // errors naming the layer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "autodiff/tape.h"
 #include "core/error.h"
+#include "layers/initializers.h"
 #include "layers/layer.h"
 #include "ops/ops.h"
 #include "test_util.h"
@@ -727,6 +729,124 @@ TEST_F(MoreLayersTest, IdentityAndRescaling) {
   EXPECT_EQ(c.get_float_list("scale"), (std::vector<double>{1, 10}));
   EXPECT_EQ(c.type("offset"), Config::Type::kFloat);
   expect_error([&] { layer("Rescaling"); }, Code::kInvalidArgument, {"Rescaling", "'scale' is required"});
+}
+
+// EinsumDense: Keras's kernel and bias shapes for each equation form, outputs against the einsum
+// op with the weights, the output shapes compute_output_shape gives without building, the
+// kernel's fans along its input and output axes, configs, and errors naming what is wrong.
+TEST_F(MoreLayersTest, EinsumDenseAsKeras) {
+  struct Case {
+    const char *json;
+    Shape input;
+    Shape kernel, bias;  // bias rank 0: none
+    PartialShape output;
+  };
+  const std::vector<Case> cases = {
+      {R"({"equation": "ab,bc->ac", "output_shape": 5, "bias_axes": "c"})", {3, 4}, {4, 5}, {5}, {-1, 5}},
+      {R"({"equation": "abc,cde->abde", "output_shape": [null, 2, 5], "bias_axes": "d"})",
+       {2, 3, 4},
+       {4, 2, 5},
+       {2, 1},
+       {-1, 3, 2, 5}},  // None in output_shape: the input's size
+      {R"({"equation": "abcd,cde->abe", "output_shape": [3, 4]})", {2, 3, 2, 5}, {2, 5, 4}, {}, {-1, 3, 4}},
+      {R"({"equation": "...b,bc->...c", "output_shape": 6, "bias_axes": "c"})",
+       {2, 3, 2, 4},
+       {4, 6},
+       {6},
+       {-1, 3, 2, 6}},
+      {R"({"equation": "ab...,bc->ac...", "output_shape": 5, "bias_axes": "c"})",
+       {2, 4, 3, 2},
+       {4, 5},
+       {5, 1, 1},
+       {-1, 5, 3, 2}},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.json);
+    LayerPtr l = layer("EinsumDense", c.json);
+    PartialShape in = c.input.to_vector();
+    in[0] = -1;
+    EXPECT_EQ(l->compute_output_shape({in})[0], c.output);
+    EXPECT_FALSE(l->built());
+    const Tensor x = random_tensor(c.input, 51);
+    const Tensor y = (*l)({x}, CallContext())[0];
+    const auto w = l->own_weights();
+    ASSERT_EQ(w.size(), c.bias.rank() == 0 ? 1u : 2u);
+    EXPECT_EQ(w[0].first, "kernel");
+    EXPECT_EQ(w[0].second->value().shape(), c.kernel);
+    Tensor want = ops::einsum(Config::from_json(c.json).get_string("equation"), {x, w[0].second->value()});
+    if (c.bias.rank() > 0) {
+      EXPECT_EQ(w[1].second->value().shape(), c.bias);
+      want = ops::add(want, w[1].second->value());
+    }
+    EXPECT_EQ(values(y), values(want));
+  }
+  // Fans along the kernel's axes: VarianceScaling(fan_in, uniform) over a [64, 8, 16] kernel has
+  // the limit sqrt(3 / 64), not compute_fans's sqrt(3 / (8 * 64)).
+  LayerPtr l = layer("EinsumDense", R"({"equation": "abc,cde->abde", "output_shape": [4, 8, 16],
+      "kernel_initializer": {"class_name": "VarianceScaling",
+                             "config": {"mode": "fan_in", "distribution": "uniform", "seed": 7}}})");
+  l->build({{-1, 4, 64}});
+  float most = 0;
+  for (float v : values(l->own_weights()[0].second->value())) most = std::max(most, std::fabs(v));
+  EXPECT_LE(most, std::sqrt(3.0f / 64));
+  EXPECT_GT(most, 0.9f * std::sqrt(3.0f / 64));
+  // An initializer given its axes keeps them in its config; an axis out of range is named.
+  const InitializerPtr own = deserialize_initializer(Config::from_json(
+      R"({"class_name": "GlorotUniform", "config": {"seed": 1, "input_axes": [0], "output_axes": [5]}})"));
+  EXPECT_EQ(own->get_config().get_int_list("input_axes"), (std::vector<int64_t>{0}));
+  expect_error([&] { (*own)(Shape({2, 3}), DType::kFloat32); }, Code::kInvalidArgument,
+               {"GlorotUniform", "output_axes has axis 5"});
+  // The config keeps the initializer as given, in Keras's key order.
+  const Config cfg = l->get_config();
+  EXPECT_FALSE(cfg.get_config("kernel_initializer").get_config("config").has("input_axes"));
+  const std::vector<std::string> keys = cfg.keys();
+  const std::vector<std::string> head(keys.begin() + 3, keys.begin() + 8);
+  EXPECT_EQ(head, (std::vector<std::string>{"output_shape", "equation", "activation", "bias_axes",
+                                            "kernel_initializer"}));
+  EXPECT_EQ(create_layer("EinsumDense", cfg)->get_config(), cfg);
+  // compute_output_shape answers where the weights' sizes are unknown (as Keras's); a call whose
+  // input does not fit the built weights names the layer and both shapes.
+  EXPECT_EQ(layer("EinsumDense", R"({"equation": "ab,bc->ac", "output_shape": 4, "bias_axes": "ac"})")
+                ->compute_output_shape({{-1, -1}})[0],
+            (PartialShape{-1, 4}));
+  LayerPtr built = layer("EinsumDense", R"({"equation": "ab,bc->ac", "output_shape": 3})");
+  built->build({{-1, 5}});
+  expect_error(
+      [&] {
+        (*built)({make({1, 4}, {1, 2, 3, 4})}, CallContext());
+      },
+      Code::kInvalidArgument, {"EinsumDense", "needs a kernel of [4, 3]", "built with [5, 3]"});
+  // Errors.
+  expect_error([&] { layer("EinsumDense", R"({"equation": "ab->b", "output_shape": 3})"); },
+               Code::kInvalidArgument, {"EinsumDense", "not of a form"});
+  expect_error([&] { layer("EinsumDense", R"({"equation": "ab,bc->ac"})"); }, Code::kInvalidArgument,
+               {"'output_shape' is required"});
+  expect_error(
+      [&] {
+        layer("EinsumDense", R"({"equation": "ab,bc->ac", "output_shape": [3, 4]})")->build({{-1, 5}});
+      },
+      Code::kInvalidArgument, {"output_shape has 2 dims", "needs 1"});
+  expect_error(
+      [&] {
+        layer("EinsumDense", R"({"equation": "abc,cd->abd", "output_shape": [7, 3]})")->build({{-1, 4, 5}});
+      },
+      Code::kInvalidArgument, {"differ at the shared axis 'b'"});
+  expect_error(
+      [&] {
+        layer("EinsumDense", R"({"equation": "ab,bc->ac", "output_shape": [null]})")->build({{-1, 5}});
+      },
+      Code::kInvalidArgument, {"axis 'c'", "unknown size"});
+  expect_error(
+      [&] {
+        layer("EinsumDense", R"({"equation": "ab,bc->ac", "output_shape": 3, "bias_axes": "x"})")
+            ->build({{-1, 5}});
+      },
+      Code::kInvalidArgument, {"bias axis 'x'"});
+  expect_error(
+      [&] {
+        layer("EinsumDense", R"({"equation": "abc,cd->abd", "output_shape": [null, 3]})")->build({{-1, 5}});
+      },
+      Code::kInvalidArgument, {"has rank 2"});
 }
 
 }  // namespace

@@ -39,9 +39,16 @@ class Initializer:
         return "%s(%s)" % (self._class_name, ", ".join("%s=%r" % kv for kv in self._config.items()))
 
 
-def _make(class_name, **defaults):
+# Keras 3.15's VarianceScaling family: the axes whose sizes make fan_in and fan_out (EinsumDense
+# kernels). Kept in the config only when given, so other configs stay Keras's older form.
+_FAN_AXES = {"input_axes": None, "output_axes": None}
+
+
+def _make(class_name, fan_axes=False, **defaults):
     """An initializer class; its arguments, positional too, in Keras's constructor order (the order of
     defaults): Constant(1.0), RandomNormal(0.0, 0.1), GlorotUniform(42)."""
+    if fan_axes:
+        defaults.update(_FAN_AXES)
     order = list(defaults)
 
     def __init__(self, *args, **kwargs):
@@ -58,6 +65,8 @@ def _make(class_name, **defaults):
                             % (class_name, sorted(unknown), ", ".join(order) or "none"))
         config = dict(defaults)
         config.update(kwargs)
+        if fan_axes and config["input_axes"] is None and config["output_axes"] is None:
+            del config["input_axes"], config["output_axes"]
         Initializer.__init__(self, **config)
     __init__.__doc__ = "%s(%s), as keras.initializers.%s." % (
         class_name, ", ".join("%s=%r" % kv for kv in defaults.items()), class_name)
@@ -70,13 +79,13 @@ Constant = _make("Constant", value=0.0)
 RandomNormal = _make("RandomNormal", mean=0.0, stddev=0.05, seed=None)
 RandomUniform = _make("RandomUniform", minval=-0.05, maxval=0.05, seed=None)
 TruncatedNormal = _make("TruncatedNormal", mean=0.0, stddev=0.05, seed=None)
-VarianceScaling = _make("VarianceScaling", scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None)
-GlorotUniform = _make("GlorotUniform", seed=None)
-GlorotNormal = _make("GlorotNormal", seed=None)
-HeNormal = _make("HeNormal", seed=None)
-HeUniform = _make("HeUniform", seed=None)
-LecunNormal = _make("LecunNormal", seed=None)
-LecunUniform = _make("LecunUniform", seed=None)
+VarianceScaling = _make("VarianceScaling", True, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None)
+GlorotUniform = _make("GlorotUniform", True, seed=None)
+GlorotNormal = _make("GlorotNormal", True, seed=None)
+HeNormal = _make("HeNormal", True, seed=None)
+HeUniform = _make("HeUniform", True, seed=None)
+LecunNormal = _make("LecunNormal", True, seed=None)
+LecunUniform = _make("LecunUniform", True, seed=None)
 Orthogonal = _make("Orthogonal", gain=1.0, seed=None)
 
 # Keras's snake-case aliases.

@@ -1116,6 +1116,8 @@ class _Builtin(Layer):
         for v in self.weights:
             if v.name == own or v.name.endswith("/" + own):
                 return v
+        if name == "bias" and self.built and any(v.name.endswith("kernel") for v in self.weights):
+            return None  # Keras's self.bias = None of a layer built without one (use_bias=False, no bias_axes)
         raise AttributeError("'%s' object has no attribute '%s'%s" % (
             type(self).__name__, name, "" if self.built else " (a weight exists once the layer is built)"))
 
@@ -1283,6 +1285,27 @@ def _dense(units, activation=None, use_bias=True, kernel_initializer="glorot_uni
             "bias_constraint": bias_constraint}
 
 
+def _einsum_dense(equation, output_shape, activation=None, bias_axes=None, kernel_initializer="glorot_uniform",
+                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                  kernel_constraint=None, bias_constraint=None, lora_rank=None, lora_alpha=None,
+                  gptq_unpacked_column_size=None, quantization_config=None):
+    if isinstance(output_shape, _numbers.Integral) and not isinstance(output_shape, bool):
+        shape = int(output_shape)  # the library writes it back as a list, as Keras's (output_shape,)
+    else:
+        shape = [None if d is None else int(d) for d in output_shape]
+    c = {"output_shape": shape, "equation": str(equation), "activation": _serializable(activation) or "linear",
+         "bias_axes": None if bias_axes is None else str(bias_axes),
+         "kernel_initializer": _serializable(kernel_initializer), "bias_initializer": _serializable(bias_initializer),
+         "kernel_regularizer": _serializable(kernel_regularizer), "bias_regularizer": _serializable(bias_regularizer),
+         "activity_regularizer": _serializable(activity_regularizer), "kernel_constraint": kernel_constraint,
+         "bias_constraint": bias_constraint}
+    for key, value in (("lora_rank", lora_rank), ("gptq_unpacked_column_size", gptq_unpacked_column_size),
+                       ("quantization_config", quantization_config)):
+        if value is not None:
+            c[key] = value  # refused by the library, which names it
+    return c
+
+
 def _dropout(rate, noise_shape=None, seed=None):
     c = {"rate": float(rate), "noise_shape": list(noise_shape) if noise_shape is not None else None}
     c["seed"] = int(seed) if seed is not None else None
@@ -1342,6 +1365,10 @@ def _embedding(input_dim, output_dim, embeddings_initializer="uniform", embeddin
 
 
 Dense = _builtin("Dense", "keras.layers.Dense(units, activation=None, use_bias=True, ...)", _dense)
+EinsumDense = _builtin(
+    "EinsumDense", "keras.layers.EinsumDense(equation, output_shape, activation=None, bias_axes=None, ...): "
+    "einsum(equation, inputs, kernel) + bias; output_shape is the output's shape without the batch axis (None for "
+    "an axis the input gives).", _einsum_dense)
 Activation = _builtin("Activation", "keras.layers.Activation(activation)",
                       lambda activation: {"activation": _serializable(activation) or "linear"})
 Dropout = _builtin("Dropout", "keras.layers.Dropout(rate, noise_shape=None, seed=None)", _dropout)
@@ -1369,7 +1396,7 @@ UnitNormalization = _builtin(
     "list of axes), x * rsqrt(max(sum(x^2), 1e-24)) as Keras 3 computes it.",
     lambda axis=-1: {"axis": int(axis) if isinstance(axis, _numbers.Integral) else [int(a) for a in axis]})
 
-_BUILTINS = {c._class_name: c for c in (Dense, Activation, Dropout, Flatten, Reshape, Embedding, Masking,
+_BUILTINS = {c._class_name: c for c in (Dense, EinsumDense, Activation, Dropout, Flatten, Reshape, Embedding, Masking,
                                         LayerNormalization, BatchNormalization, GroupNormalization, UnitNormalization,
                                         RMSNormalization, InputLayer)}
 _BUILTINS["Sequential"] = Sequential
@@ -1399,7 +1426,7 @@ def clear_session():
     L.kiln_clear_session()
 
 
-__all__ = ["Layer", "Model", "Sequential", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding", "Masking",
+__all__ = ["Layer", "Model", "Sequential", "InputLayer", "Input", "Dense", "EinsumDense", "Activation", "Dropout", "Flatten", "Reshape", "Embedding", "Masking",
            "LayerNormalization", "BatchNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization",
            "deserialize",
            "serialize", "clear_session"]
