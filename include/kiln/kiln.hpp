@@ -2364,13 +2364,18 @@ struct DropoutOptions {
   int64_t seed = -1; ///< -1: none
   std::string name;
 };
-inline Layer Dropout(double rate, const DropoutOptions &o = {}) {
+namespace detail {
+inline Layer dropout_like(const char *class_name, double rate, const DropoutOptions &o) {
   Config c;
   c.set("rate", rate);
   if (!o.noise_shape.empty()) c.set("noise_shape", o.noise_shape);
   if (o.seed >= 0) c.set("seed", o.seed);
-  detail::set_if(c, "name", o.name);
-  return Layer::create("Dropout", c);
+  set_if(c, "name", o.name);
+  return Layer::create(class_name, c);
+}
+}  // namespace detail
+inline Layer Dropout(double rate, const DropoutOptions &o = {}) {
+  return detail::dropout_like("Dropout", rate, o);
 }
 
 /// keras.layers.Flatten; data_format "channels_first" moves the channel axis (1) last first.
@@ -3153,6 +3158,20 @@ inline Layer GaussianDropout(double rate, int64_t seed = -1, const std::string &
   c.set("rate", rate);
   if (seed >= 0) c.set("seed", seed);
   return detail::named_layer("GaussianDropout", name, c);
+}
+/// keras.layers.CategoryEncoding: integer ids in [0, num_tokens) as one-hot rows ("one_hot"), or per
+/// sample over its last axis as multi-hot vectors ("multi_hot") or counts ("count"; call it on
+/// {ids, count_weights} for weighted counts).
+inline Layer CategoryEncoding(int64_t num_tokens, const std::string &output_mode = "multi_hot",
+                              const std::string &name = "") {
+  Config c;
+  c.set("num_tokens", num_tokens).set("output_mode", output_mode);
+  return detail::named_layer("CategoryEncoding", name, c);
+}
+/// In training, dropped values take SELU's saturation value and a * x + b keeps the mean and
+/// variance (self-normalizing networks); noise_shape as Dropout's.
+inline Layer AlphaDropout(double rate, const DropoutOptions &o = {}) {
+  return detail::dropout_like("AlphaDropout", rate, o);
 }
 struct SpatialDropoutOptions {
   std::string data_format = "channels_last";  ///< SpatialDropout2D/3D only

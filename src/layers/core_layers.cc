@@ -1,10 +1,10 @@
-// Core built-in layers: Dense, EinsumDense, Activation, Dropout, Flatten, Reshape, Embedding,
-// Masking, Identity, Rescaling.
+// Core built-in layers: Dense, EinsumDense, Activation, Dropout, AlphaDropout, Flatten, Reshape,
+// Embedding, Masking, Identity, Rescaling, CategoryEncoding.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <tuple>
 #include <utility>
 
@@ -101,25 +101,42 @@ struct EinsumSpecs {
   bool left = false, right = false;  // where the ellipsis is, if anywhere
 };
 
+bool all_letters(const std::string &t, size_t at_least) {
+  if (t.size() < at_least) return false;
+  for (char c : t)
+    if (!std::isalpha(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
 EinsumSpecs parse_einsum_dense(const std::string &equation, const std::string &owner) {
-  static const std::regex plain("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)");
-  static const std::regex left("\\.\\.\\.([a-zA-Z]+),([a-zA-Z]+)->\\.\\.\\.([a-zA-Z]+)");
-  static const std::regex right("([a-zA-Z]{2,})\\.\\.\\.,([a-zA-Z]+)->([a-zA-Z]+)\\.\\.\\.");
-  std::smatch m;
+  static const std::string dots = "...";
+  auto starts = [](const std::string &t) { return t.compare(0, dots.size(), dots) == 0; };
+  auto ends = [](const std::string &t) {
+    return t.size() >= dots.size() && t.compare(t.size() - dots.size(), dots.size(), dots) == 0;
+  };
   EinsumSpecs e;
-  if (std::regex_match(equation, m, plain)) {
-  } else if (std::regex_match(equation, m, left)) {
-    e.left = true;
-  } else if (std::regex_match(equation, m, right)) {
-    e.right = true;
-  } else {
+  const size_t arrow = equation.find("->"), comma = equation.find(',');
+  bool ok = arrow != std::string::npos && comma != std::string::npos && comma < arrow;
+  if (ok) {
+    std::string in = equation.substr(0, comma), out = equation.substr(arrow + 2);
+    e.weight = equation.substr(comma + 1, arrow - comma - 1);
+    e.left = starts(in) && starts(out);
+    e.right = !e.left && ends(in) && ends(out);
+    if (e.left) {
+      in = in.substr(dots.size());
+      out = out.substr(dots.size());
+    } else if (e.right) {
+      in.resize(in.size() - dots.size());
+      out.resize(out.size() - dots.size());
+    }
+    e.input = in;
+    e.output = out;
+    ok = all_letters(e.input, e.right ? 2 : 1) && all_letters(e.weight, 1) && all_letters(e.output, 1);
+  }
+  if (!ok)
     fail(Code::kInvalidArgument, owner, ": equation '", equation,
          "' is not of a form EinsumDense takes; expected [X],[Y]->[Z], ...[X],[Y]->...[Z] or "
          "[X]...,[Y]->[Z]...");
-  }
-  e.input = m[1];
-  e.weight = m[2];
-  e.output = m[3];
   return e;
 }
 
@@ -242,11 +259,10 @@ class EinsumDense final : public Layer {
     bias_axes_ = r.get_optional_string("bias_axes");
     activation_ = get_activation(r.get_string("activation", "linear"));
     w_ = KernelBiasSettings::read(config, r);
-    r.accept({"gptq_unpacked_column_size"});
-    if (config.has("gptq_unpacked_column_size") &&
-        config.type("gptq_unpacked_column_size") != Config::Type::kNull)
-      fail(Code::kUnimplemented,
-           "EinsumDense: gptq_unpacked_column_size (Keras's GPTQ layers) is not supported");
+    // Keras's LoRA and GPTQ keys: null is what an ordinary layer's config holds.
+    for (const char *key : {"gptq_unpacked_column_size", "lora_alpha"})
+      if (r.has(key))
+        fail(Code::kUnimplemented, "EinsumDense: ", key, " (Keras's LoRA / GPTQ layers) is not supported");
     r.finish();
   }
 
@@ -321,36 +337,102 @@ class ActivationLayer final : public Layer {
 
 // ------------------------------------------------------------------ Dropout
 
-class Dropout final : public Layer {
- public:
-  explicit Dropout(const Config &config) : Dropout(ConfigReader(config, "Dropout")) {}
+// Dropout's and AlphaDropout's noise_shape: the mask's shape (None entries, -1 here, take the
+// input's dim), or the input's shape when absent.
+struct NoiseShape {
+  std::vector<int64_t> dims;
+  bool given = false;
 
- private:
-  explicit Dropout(ConfigReader &&r) : Layer("Dropout", r) {
+  static NoiseShape read(ConfigReader &r) {
+    NoiseShape n;
+    n.given = r.has("noise_shape");
+    if (n.given) n.dims = r.config().get_dims("noise_shape");
+    return n;
+  }
+  void write(Config &c) const {
+    if (given)
+      c.set_dims("noise_shape", dims);
+    else
+      c.set_null("noise_shape");
+  }
+  // The concrete mask shape for x: each dim 1 or x's (an error naming the layer otherwise).
+  Shape for_input(const Layer &l, const Tensor &x) const {
+    if (!given) return x.shape();
+    if (static_cast<int64_t>(dims.size()) != x.rank())
+      l.bad_input("noise_shape ", Shape(dims).to_string(), " has rank ", dims.size(), "; the input ",
+                  x.description(), " has rank ", x.rank());
+    std::vector<int64_t> out(dims);
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i] < 0) out[i] = x.shape()[static_cast<int>(i)];
+      if (out[i] != 1 && out[i] != x.shape()[static_cast<int>(i)])
+        l.bad_input("noise_shape ", Shape(dims).to_string(), " does not broadcast to the input ",
+                    x.description(), "; each dim must be 1, the input's or None");
+    }
+    return Shape(out);
+  }
+};
+
+// Dropout and AlphaDropout: rate, noise_shape and seed; their input outside training (or at rate 0).
+class DropoutLike : public Layer {
+ protected:
+  // seed_first: AlphaDropout's config order (rate, seed, noise_shape); Dropout's puts seed last.
+  DropoutLike(const char *class_name, ConfigReader &&r, bool seed_first)
+      : Layer(class_name, r), seed_first_(seed_first) {
     rate_ = read_rate(r);
-    has_noise_shape_ = r.has("noise_shape");
-    if (has_noise_shape_) noise_shape_ = r.config().get_dims("noise_shape");
+    noise_shape_ = NoiseShape::read(r);
     seed_ = read_seed(r);
     r.finish();
     set_supports_masking(true);
   }
+  // The input in training.
+  virtual Tensor drop(const Tensor &x) const = 0;
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     const Tensor &x = single_input(*this, inputs);
     if (!ctx.training || rate_ == 0) return {x};
-    return {ops::dropout(x, static_cast<float>(rate_), true, seed_, noise_shape_)};
+    return {drop(x)};
   }
   void add_config(Config &c) const override {
     c.set("rate", rate_);
-    if (has_noise_shape_)
-      c.set_dims("noise_shape", noise_shape_);
-    else
-      c.set_null("noise_shape");
-    write_seed(c, seed_);
+    if (seed_first_) write_seed(c, seed_);
+    noise_shape_.write(c);
+    if (!seed_first_) write_seed(c, seed_);
   }
-  double rate_;
-  std::vector<int64_t> noise_shape_;  // None entries are -1: the op takes x's dim there
-  bool has_noise_shape_ = false;
-  int64_t seed_;
+  bool seed_first_;
+  double rate_ = 0;
+  NoiseShape noise_shape_;
+  int64_t seed_ = -1;
+};
+
+class Dropout final : public DropoutLike {
+ public:
+  explicit Dropout(const Config &config) : DropoutLike("Dropout", ConfigReader(config, "Dropout"), false) {}
+
+ private:
+  Tensor drop(const Tensor &x) const override {
+    return ops::dropout(x, static_cast<float>(rate_), true, seed_, noise_shape_.dims);
+  }
+};
+
+// keras.layers.AlphaDropout(rate, noise_shape=None, seed=None): in training, dropped values take
+// SELU's negative saturation -alpha * scale, then a * x + b keeps the mean and variance of a
+// self-normalizing network (Klambauer et al. 2017), as Keras computes it; outside training, x.
+class AlphaDropout final : public DropoutLike {
+ public:
+  explicit AlphaDropout(const Config &config)
+      : DropoutLike("AlphaDropout", ConfigReader(config, "AlphaDropout"), true) {}
+
+ private:
+  Tensor drop(const Tensor &x) const override {
+    if (!is_floating(x.dtype())) bad_input("the input is ", x.description(), "; expected a floating dtype");
+    constexpr double kAlpha = 1.6732632423543772848170429916717, kScale = 1.0507009873554804934193349852946;
+    const double alpha_p = -kAlpha * kScale;
+    const double a = std::pow((1 - rate_) * (1 + rate_ * alpha_p * alpha_p), -0.5), b = -a * alpha_p * rate_;
+    auto k = [&](double v) { return ops::fill(Shape{}, v, x.dtype()); };
+    const Tensor u = ops::random_uniform(noise_shape_.for_input(*this, x), 0.0f, 1.0f, seed_);
+    const Tensor kept = ops::cast(ops::greater_equal(u, ops::fill(Shape{}, rate_, u.dtype())), x.dtype());
+    const Tensor dropped = ops::add(ops::mul(x, kept), ops::mul(k(alpha_p), ops::sub(k(1.0), kept)));
+    return ops::add(ops::mul(k(a), dropped), k(b));
+  }
 };
 
 // ------------------------------------------------------------------ Flatten / Reshape
@@ -578,6 +660,103 @@ class Rescaling final : public Layer {
   Value scale_, offset_;
 };
 
+// ------------------------------------------------------------------ CategoryEncoding
+
+// keras.layers.CategoryEncoding(num_tokens, output_mode="multi_hot", sparse=False): integer
+// token ids in [0, num_tokens) encoded over a last axis of num_tokens. "one_hot": one row per
+// id (a trailing axis of 1 replaced); "multi_hot" and "count": the ids along the last axis of
+// each sample together (a rank-1 input is one sample), 1 where a token occurs or how often (the
+// sum of count_weights, an optional second input of the ids' shape, whose dtype the output
+// takes). A scalar is one sample of one id. Ids outside the range are an error (TF's bincount
+// drops them without a word).
+class CategoryEncoding final : public Layer {
+ public:
+  explicit CategoryEncoding(const Config &config)
+      : CategoryEncoding(ConfigReader(config, "CategoryEncoding")) {}
+
+ private:
+  explicit CategoryEncoding(ConfigReader &&r) : Layer("CategoryEncoding", r) {
+    if (!r.has("num_tokens"))
+      fail(Code::kInvalidArgument,
+           "CategoryEncoding: num_tokens must be set (use IntegerLookup when the number of "
+           "tokens is not known beforehand)");
+    num_tokens_ = r.get_int("num_tokens");
+    if (num_tokens_ < 1)
+      fail(Code::kInvalidArgument, "CategoryEncoding: num_tokens must be >= 1; got ", num_tokens_);
+    mode_ = r.get_string("output_mode", "multi_hot");
+    if (mode_ == "binary") mode_ = "multi_hot";  // Keras's deprecated name
+    if (mode_ != "count" && mode_ != "one_hot" && mode_ != "multi_hot")
+      fail(Code::kInvalidArgument, "CategoryEncoding: output_mode '", mode_,
+           "' is not one of 'count', 'one_hot', 'multi_hot'");
+    if (r.get_bool("sparse", false))
+      fail(Code::kUnimplemented, "CategoryEncoding: sparse=True (sparse outputs) is not supported");
+    r.finish();
+  }
+
+  // The ids as int64 (a scalar as one sample), each checked against the range.
+  Tensor ids_of(const Tensor &x) const {
+    if (!is_integer(x.dtype()) && !is_floating(x.dtype()))
+      bad_input("the input is ", x.description(), "; expected integer token ids");
+    if (is_floating(x.dtype())) {  // truncated as Keras's cast, once known to be finite
+      const Tensor f = ops::cast(x, DType::kFloat64);
+      for (int64_t i = 0; i < f.num_elements(); ++i)
+        if (!std::isfinite(f.data<double>()[i]))
+          bad_input("token id ", f.data<double>()[i], " at flat index ", i, " is not a number of a token");
+    }
+    Tensor ids = ops::cast(x, DType::kInt64);
+    if (ids.rank() == 0) ids = ops::reshape(ids, {1});
+    const int64_t *v = ids.data<int64_t>();
+    for (int64_t i = 0; i < ids.num_elements(); ++i)
+      if (v[i] < 0 || v[i] >= num_tokens_)
+        bad_input("token id ", v[i], " at flat index ", i, " is out of range; expected ids in [0, ",
+                  num_tokens_, ")");
+    return ids;
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    if (inputs.empty() || inputs.size() > 2)
+      bad_input("got ", inputs.size(),
+                " inputs; expected the token ids, and count_weights for output_mode 'count'");
+    const Tensor ids = ids_of(inputs[0]);
+    Tensor weights = inputs.size() == 2 ? inputs[1] : Tensor();
+    if (weights.defined()) {
+      if (mode_ != "count")
+        bad_input("count_weights is used only with output_mode 'count'; this layer's output_mode is '", mode_,
+                  "'");
+      if (!is_floating(weights.dtype()))
+        bad_input("count_weights is ", weights.description(), "; expected floats");
+      if (weights.rank() == 0) weights = ops::reshape(weights, {1});
+      if (weights.shape() != ids.shape())
+        bad_input("count_weights ", inputs[1].description(), " does not match the ids ",
+                  inputs[0].description());
+    }
+    const DType out = weights.defined() ? weights.dtype() : compute_dtype();
+    if (mode_ == "one_hot") {
+      const Tensor rows = ids.rank() > 1 && ids.shape()[ids.rank() - 1] == 1 ? ops::squeeze(ids, {-1}) : ids;
+      return {ops::one_hot(rows, num_tokens_, 1.0, 0.0, -1, out)};
+    }
+    Tensor hot = ops::one_hot(ids, num_tokens_, 1.0, 0.0, -1, out);  // [..., k, num_tokens]
+    if (weights.defined()) hot = ops::mul(hot, ops::expand_dims(weights, -1));
+    const Tensor counts = ops::sum(hot, {-2});
+    return {mode_ == "count" ? counts : ops::minimum(counts, ops::fill(Shape{}, 1.0, out))};
+  }
+
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    PartialShape s = shapes.at(0);
+    if (s.empty()) return {{num_tokens_}};
+    if (mode_ != "one_hot" || (s.size() > 1 && s.back() == 1)) s.pop_back();
+    s.push_back(num_tokens_);
+    return {s};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("num_tokens", num_tokens_).set("output_mode", mode_).set("sparse", false);
+  }
+
+  int64_t num_tokens_;
+  std::string mode_;
+};
+
 }  // namespace
 
 void register_core_layers() {
@@ -585,12 +764,14 @@ void register_core_layers() {
   register_class<EinsumDense>("EinsumDense");
   register_class<ActivationLayer>("Activation");
   register_class<Dropout>("Dropout");
+  register_class<AlphaDropout>("AlphaDropout");
   register_class<Flatten>("Flatten");
   register_class<Reshape>("Reshape");
   register_class<Embedding>("Embedding");
   register_class<Masking>("Masking");
   register_class<Identity>("Identity");
   register_class<Rescaling>("Rescaling");
+  register_class<CategoryEncoding>("CategoryEncoding");
 }
 
 void register_builtin_layers() {

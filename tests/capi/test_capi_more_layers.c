@@ -187,6 +187,10 @@ static void test_errors(void) {
                "threshold");
   EXPECT_ERROR(create_status("GaussianDropout", "{\"rate\": 1.5}"), KILN_STATUS_INVALID_ARGUMENT,
                "GaussianDropout", "[0, 1)");
+  EXPECT_ERROR(create_status("AlphaDropout", "{\"rate\": 1.0}"), KILN_STATUS_INVALID_ARGUMENT, "AlphaDropout",
+               "[0, 1)");
+  EXPECT_ERROR(create_status("CategoryEncoding", "{}"), KILN_STATUS_INVALID_ARGUMENT, "CategoryEncoding",
+               "num_tokens must be set");
   if (pad)
     EXPECT_ERROR(kiln_layer_call_tensor(U, pad, x, false), KILN_STATUS_INVALID_ARGUMENT, "zero_padding2d",
                  "rank 4");
@@ -566,7 +570,16 @@ static void test_einsum_dense(void) {
   release_kept();
 }
 
+/* CategoryEncoding by class name: multi-hot rows of integer ids. */
+static void test_category_encoding(void) {
+  const int64_t ids_v[4] = {0, 1, 3, 3}, d22[2] = {2, 2}, d24[2] = {2, 4};
+  const float want[8] = {1, 1, 0, 0, 0, 0, 0, 1};
+  expect_layer("CategoryEncoding", "{\"num_tokens\": 4}", make(I64, 2, d22, ids_v), 2, d24, want);
+  release_kept();
+}
+
 int main(void) {
+  test_category_encoding();
   test_einsum_dense();
   test_values();
   test_normalization();

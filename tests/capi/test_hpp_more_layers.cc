@@ -4,6 +4,7 @@
 // adapts to an array and a dataset, and a model with it saves and loads its adapted state.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "../temp_dir.h"
@@ -304,6 +305,13 @@ TEST(HppMoreLayers, NoiseIdentityRescalingAndAModelThatTrains) {
     EXPECT_TRUE(d[i] == 0 || d[i] == 2) << i;
   }
   EXPECT_EQ(kl::SpatialDropout2D(0.5, so).get_config().get_int("seed"), 5);
+  // AlphaDropout: identity outside training; in training two kinds of values for a constant input.
+  EXPECT_EQ(kl::AlphaDropout(0.3)(x, false).to_vector<float>(), x.to_vector<float>());
+  const std::vector<float> ad = kl::AlphaDropout(0.3)(x, true).to_vector<float>();
+  std::vector<float> kinds(ad);
+  std::sort(kinds.begin(), kinds.end());
+  kinds.erase(std::unique(kinds.begin(), kinds.end()), kinds.end());
+  EXPECT_EQ(kinds.size(), 2u);
   EXPECT_EQ(kl::Identity()(x).to_vector<float>(), x.to_vector<float>());
   const Tensor u8 = Tensor::from_vector(std::vector<uint8_t>{0, 255}, {1, 2});
   EXPECT_EQ(kl::Rescaling(1.0 / 255)(u8).to_vector<float>(), (std::vector<float>{0, 1}));
@@ -325,6 +333,17 @@ TEST(HppMoreLayers, NoiseIdentityRescalingAndAModelThatTrains) {
   for (int i = 0; i < 30; ++i) last = model.train_on_batch(images, y).at("loss");
   EXPECT_LT(last, first);
   EXPECT_EQ(model.predict(images).shape(), (Dims{16, 3}));
+}
+
+TEST(HppMoreLayers, CategoryEncoding) {
+  const Tensor ids = Tensor::from_vector<int64_t>({0, 1, 0, 0}, {2, 2});
+  EXPECT_EQ(kl::CategoryEncoding(3)(ids).to_vector<float>(), (std::vector<float>{1, 1, 0, 1, 0, 0}));
+  kiln::Layer count = kl::CategoryEncoding(3, "count");
+  EXPECT_EQ(count(ids).to_vector<float>(), (std::vector<float>{1, 1, 0, 2, 0, 0}));
+  const Tensor w = Tensor::from_vector({0.5f, 2.0f, 1.0f, 3.0f}, {2, 2});
+  EXPECT_EQ(count({ids, w})[0].to_vector<float>(), (std::vector<float>{0.5f, 2, 0, 4, 0, 0}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "out of range",
+              [&] { count(Tensor::from_vector<int64_t>({5}, {1})); });
 }
 
 TEST(HppMoreLayers, EinsumDense) {

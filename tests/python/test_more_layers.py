@@ -163,8 +163,48 @@ class NoiseAndScalingLayersTest(unittest.TestCase):
         s1 = layers.SpatialDropout1D(0.5)(x.reshape(64, 64, 4), training=True).numpy()
         self.assertTrue(np.all(s1 == s1[:, :1, :]))
         self.assertEqual(layers.GaussianDropout(0.3, seed=4).get_config()["seed"], 4)
+        # AlphaDropout: a * x + b kept, a * alpha' + b dropped; a standard normal keeps mean 0, variance 1.
+        z = np.random.default_rng(1).normal(size=(200, 100)).astype(np.float32)
+        ad = layers.AlphaDropout(0.2, seed=3)
+        np.testing.assert_array_equal(ad(z).numpy(), z)
+        y = ad(z, training=True).numpy()
+        alpha_p = -1.6732632423543772848170429916717 * 1.0507009873554804934193349852946
+        a = ((1 - 0.2) * (1 + 0.2 * alpha_p ** 2)) ** -0.5
+        b = -a * alpha_p * 0.2
+        dropped = np.isclose(y, a * alpha_p + b, atol=1e-5)
+        np.testing.assert_allclose(y[~dropped], a * z[~dropped] + b, rtol=1e-5, atol=1e-5)
+        self.assertAlmostEqual(float(dropped.mean()), 0.2, delta=0.01)
+        self.assertAlmostEqual(float(y.mean()), 0.0, delta=0.02)
+        self.assertAlmostEqual(float(y.var()), 1.0, delta=0.03)
+        self.assertEqual(layers.AlphaDropout(0.1, noise_shape=(None, 1), seed=2).get_config()["noise_shape"], [None, 1])
+        rows = layers.AlphaDropout(0.5, noise_shape=(None, 1))(np.ones((50, 4), np.float32), training=True).numpy()
+        self.assertTrue(np.all(rows == rows[:, :1]))
         with self.assertRaisesRegex(ValueError, r"rate must be in \[0, 1\)"):
             layers.SpatialDropout3D(1.0)
+
+    def test_category_encoding_as_keras_documents(self):
+        one_hot = layers.CategoryEncoding(num_tokens=4, output_mode="one_hot")
+        np.testing.assert_array_equal(one_hot([3, 2, 0, 1]).numpy(), np.eye(4, dtype=np.float32)[[3, 2, 0, 1]])
+        np.testing.assert_array_equal(one_hot(np.array([[3], [1]])).numpy(), np.eye(4, dtype=np.float32)[[3, 1]])
+        multi = layers.CategoryEncoding(num_tokens=4, output_mode="multi_hot")
+        np.testing.assert_array_equal(multi([[0, 1], [0, 0], [1, 2], [3, 1]]).numpy(),
+                                      [[1, 1, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1]])
+        np.testing.assert_array_equal(multi([0, 3, 3]).numpy(), [1, 0, 0, 1])  # rank 1: one sample
+        count = layers.CategoryEncoding(num_tokens=4, output_mode="count")
+        np.testing.assert_array_equal(count([[0, 0, 3]]).numpy(), [[2, 0, 0, 1]])
+        w = np.array([[.1, .2], [.1, .1], [.2, .3], [.4, .2]])
+        np.testing.assert_allclose(count([[0, 1], [0, 0], [1, 2], [3, 1]], count_weights=w).numpy(),
+                                   [[.1, .2, 0, 0], [.2, 0, 0, 0], [0, .2, .3, 0], [0, .2, 0, .4]])
+        self.assertEqual(count.get_config()["output_mode"], "count")
+        self.assertEqual(layers.CategoryEncoding(3, output_mode="binary").get_config()["output_mode"], "multi_hot")
+        self.assertEqual(tuple(one_hot.compute_output_shape((None, 1))), (None, 4))
+        self.assertEqual(tuple(multi.compute_output_shape((None, 5))), (None, 4))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"token id 4 at flat index 1 is out of range"):
+            multi([[0, 4]])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "count_weights is used only with output_mode 'count'"):
+            multi([[0, 1]], count_weights=[[1.0, 1.0]])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "num_tokens must be set"):
+            layers.CategoryEncoding()
 
     def test_identity_and_rescaling(self):
         x = np.random.default_rng(5).normal(size=(2, 3)).astype(np.float32)

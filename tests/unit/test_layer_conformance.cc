@@ -49,8 +49,17 @@ std::vector<Case> cases() {
        DType::kFloat32,
        {Shape({5, 2})},
        1},
+      {"EinsumDense",
+       cfg([](Config &c) {
+         c.set("equation", "abc,cde->abde").set_dims("output_shape", {-1, 2, 3}).set("bias_axes", "de");
+       }),
+       {2, 4, 5},
+       DType::kFloat32,
+       {Shape({5, 2, 3}), Shape({2, 3})},
+       2},
       {"Activation", cfg([](Config &c) { c.set("activation", "gelu"); }), {2, 6}, DType::kFloat32, {}, 0},
       {"Dropout", cfg([](Config &c) { c.set("rate", 0.5); }), {4, 64}, DType::kFloat32, {}, 0, true},
+      {"AlphaDropout", cfg([](Config &c) { c.set("rate", 0.3); }), {4, 64}, DType::kFloat32, {}, 0, true},
       {"Flatten", Config(), {2, 3, 4}, DType::kFloat32, {}, 0},
       {"InputLayer",
        cfg([](Config &c) { c.set("shape", std::vector<int64_t>{5}); }),

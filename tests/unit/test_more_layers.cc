@@ -731,6 +731,86 @@ TEST_F(MoreLayersTest, IdentityAndRescaling) {
   expect_error([&] { layer("Rescaling"); }, Code::kInvalidArgument, {"Rescaling", "'scale' is required"});
 }
 
+// CategoryEncoding: Keras's docstring examples for each output_mode, count weights, shapes, a
+// scalar, and errors naming the layer and the bad id.
+TEST_F(MoreLayersTest, CategoryEncodingAsKeras) {
+  const Tensor ids = testing::make_typed<int64_t>(Shape({4, 2}), {0, 1, 0, 0, 1, 2, 3, 1});
+  expect_near(run("CategoryEncoding", R"({"num_tokens": 4, "output_mode": "one_hot"})",
+                  testing::make_typed<int64_t>(Shape({4}), {3, 2, 0, 1})),
+              {0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0}, 0);
+  expect_near(run("CategoryEncoding", R"({"num_tokens": 4})", ids),
+              {1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 1}, 0);
+  LayerPtr count = layer("CategoryEncoding", R"({"num_tokens": 4, "output_mode": "count"})");
+  expect_near((*count)({ids}, CallContext())[0], {1, 1, 0, 0, 2, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 1}, 0);
+  const Tensor w = make({4, 2}, {.1f, .2f, .1f, .1f, .2f, .3f, .4f, .2f});
+  expect_near((*count)({ids, w}, CallContext())[0],
+              {.1f, .2f, 0, 0, .2f, 0, 0, 0, 0, .2f, .3f, 0, 0, .2f, 0, .4f}, 1e-7f);
+  expect_near(run("CategoryEncoding", R"({"num_tokens": 3})", testing::make_typed<int64_t>(Shape({}), {2})),
+              {0, 0, 1}, 0);
+  EXPECT_EQ(count->compute_output_shape({{-1, 5}})[0], (PartialShape{-1, 4}));
+  EXPECT_EQ(layer("CategoryEncoding", R"({"num_tokens": 4, "output_mode": "one_hot"})")
+                ->compute_output_shape({{-1, 1}})[0],
+            (PartialShape{-1, 4}));
+  expect_error(
+      [&] {
+        (*count)({testing::make_typed<int64_t>(Shape({2}), {1, -1})}, CallContext());
+      },
+      Code::kInvalidArgument, {"CategoryEncoding", "token id -1 at flat index 1", "[0, 4)"});
+  expect_error(
+      [&] {
+        run("CategoryEncoding", R"({"num_tokens": 4})", make({2}, {1, std::nanf("")}));
+      },
+      Code::kInvalidArgument, {"CategoryEncoding", "nan"});
+  expect_error([&] { layer("CategoryEncoding", R"({"num_tokens": 0})"); }, Code::kInvalidArgument, {">= 1"});
+  expect_error([&] { layer("CategoryEncoding", R"({"num_tokens": 2, "output_mode": "tf_idf"})"); },
+               Code::kInvalidArgument, {"'tf_idf'"});
+  expect_error([&] { layer("CategoryEncoding", R"({"num_tokens": 2, "sparse": true})"); },
+               Code::kUnimplemented, {"sparse"});
+}
+
+// AlphaDropout: outside training its input; in training each value is a * x + b (kept) or
+// a * alpha' + b (dropped), alpha' = -alpha * scale of SELU, dropped at the rate asked, the mask
+// broadcast along noise_shape's 1s, and a standard normal input keeps mean 0 and variance 1.
+TEST_F(MoreLayersTest, AlphaDropoutAsKeras) {
+  const double rate = 0.2, alpha_p = -1.6732632423543772848170429916717 * 1.0507009873554804934193349852946;
+  const double a = std::pow((1 - rate) * (1 + rate * alpha_p * alpha_p), -0.5), b = -a * alpha_p * rate;
+  const Tensor x = ops::random_normal(Shape({200, 100}), 0, 1, 3);
+  EXPECT_EQ(values(run("AlphaDropout", R"({"rate": 0.2})", x)), values(x));
+  const std::vector<float> xv = values(x),
+                           y = values(run("AlphaDropout", R"({"rate": 0.2, "seed": 1})", x, true));
+  int64_t dropped = 0;
+  double mean = 0, sq = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const float kept = static_cast<float>(a * xv[i] + b), gone = static_cast<float>(a * alpha_p + b);
+    const bool is_kept = std::fabs(y[i] - kept) <= 1e-5f * (1 + std::fabs(kept));
+    const bool is_gone = std::fabs(y[i] - gone) <= 1e-5f;
+    ASSERT_TRUE(is_kept || is_gone) << i;
+    dropped += is_gone && !is_kept;
+    mean += y[i];
+    sq += double(y[i]) * y[i];
+  }
+  const double n = static_cast<double>(y.size());
+  EXPECT_NEAR(static_cast<double>(dropped) / n, rate, 0.01);
+  EXPECT_NEAR(mean / n, 0.0, 0.02);
+  EXPECT_NEAR(sq / n - (mean / n) * (mean / n), 1.0, 0.03);
+  // noise_shape [None, 1]: one draw per row.
+  const std::vector<float> rows = values(
+      run("AlphaDropout", R"({"rate": 0.5, "noise_shape": [null, 1]})", ops::ones(Shape({50, 4})), true));
+  for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(rows[i], rows[i / 4 * 4]) << i;
+  const Config c = layer("AlphaDropout", R"({"rate": 0.1, "seed": 2})")->get_config();
+  const std::vector<std::string> keys = c.keys();
+  EXPECT_EQ(std::vector<std::string>(keys.end() - 3, keys.end()),
+            (std::vector<std::string>{"rate", "seed", "noise_shape"}));
+  EXPECT_EQ(c.get_int("seed"), 2);
+  expect_error([&] { layer("AlphaDropout", R"({"rate": 1.0})"); }, Code::kInvalidArgument,
+               {"AlphaDropout", "[0, 1)"});
+  expect_error(
+      [&] {
+        run("AlphaDropout", R"({"rate": 0.5, "noise_shape": [3]})", ops::ones(Shape({2, 4})), true);
+      },
+      Code::kInvalidArgument, {"AlphaDropout", "noise_shape [3] has rank 1"});
+}
+
 // EinsumDense: Keras's kernel and bias shapes for each equation form, outputs against the einsum
 // op with the weights, the output shapes compute_output_shape gives without building, the
 // kernel's fans along its input and output axes, configs, and errors naming what is wrong.

@@ -1,5 +1,5 @@
 """Built-in activation layers with settings (kiln.layers.ReLU, LeakyReLU, ELU, Softmax, PReLU) and
-the regularization layers active in training (GaussianNoise, GaussianDropout, SpatialDropout1D/2D/3D),
+the regularization layers active in training (GaussianNoise, GaussianDropout, AlphaDropout, SpatialDropout1D/2D/3D),
 with Keras's signatures and defaults."""
 import numbers as _numbers
 import warnings as _warnings
@@ -49,6 +49,12 @@ GaussianNoise = _builtin("GaussianNoise", "keras.layers.GaussianNoise(stddev, se
                          "training.", lambda stddev, seed=None: {"stddev": float(stddev), "seed": _seed(seed)})
 GaussianDropout = _builtin("GaussianDropout", "keras.layers.GaussianDropout(rate, seed=None): x * N(1, rate / "
                            "(1 - rate)) in training.", lambda rate, seed=None: {"rate": float(rate), "seed": _seed(seed)})
+AlphaDropout = _builtin(
+    "AlphaDropout", "keras.layers.AlphaDropout(rate, noise_shape=None, seed=None): in training, dropped values take "
+    "SELU's saturation value and an affine map keeps the mean and variance (self-normalizing networks).",
+    lambda rate, noise_shape=None, seed=None: {
+        "rate": float(rate), "seed": _seed(seed),
+        "noise_shape": None if noise_shape is None else [None if d is None else int(d) for d in noise_shape]})
 SpatialDropout1D = _builtin("SpatialDropout1D", "keras.layers.SpatialDropout1D(rate, seed=None): dropout of whole "
                             "channels of [N, steps, C].", lambda rate, seed=None: {"rate": float(rate), "seed": _seed(seed)})
 
@@ -62,8 +68,8 @@ SpatialDropout2D = _builtin("SpatialDropout2D", "keras.layers.SpatialDropout2D(r
 SpatialDropout3D = _builtin("SpatialDropout3D", "keras.layers.SpatialDropout3D(rate, data_format=None, seed=None): "
                             "dropout of whole feature volumes.", _spatial_dropout)
 
-_CLASSES = (ReLU, LeakyReLU, ELU, Softmax, PReLU, GaussianNoise, GaussianDropout, SpatialDropout1D, SpatialDropout2D,
-            SpatialDropout3D)
+_CLASSES = (ReLU, LeakyReLU, ELU, Softmax, PReLU, GaussianNoise, GaussianDropout, AlphaDropout, SpatialDropout1D,
+            SpatialDropout2D, SpatialDropout3D)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
 __all__ = [c._class_name for c in _CLASSES]

@@ -1,5 +1,5 @@
-"""Preprocessing layers with adapt(): kiln.layers.Normalization, with Keras's signature and
-defaults."""
+"""Preprocessing layers: kiln.layers.Normalization (with adapt()) and CategoryEncoding, with
+Keras's signatures and defaults."""
 import itertools as _itertools
 import numbers as _numbers
 
@@ -7,7 +7,7 @@ from . import _lib
 from .errors import InvalidArgumentError, call_c as _c
 from .layers import _BUILTINS, _builtin
 from .autodiff import Variable
-from .tensor import Tensor
+from .tensor import Tensor, constant
 
 L = _lib.lib
 
@@ -105,6 +105,28 @@ class Normalization(_Normalization):
             _data._raise(status)
 
 
-_BUILTINS["Normalization"] = Normalization
+_CategoryEncoding = _builtin(
+    "CategoryEncoding", "keras.layers.CategoryEncoding(num_tokens=None, output_mode='multi_hot', sparse=False)",
+    lambda num_tokens=None, output_mode="multi_hot", sparse=False: {
+        "num_tokens": None if num_tokens is None else int(num_tokens), "output_mode": str(output_mode),
+        "sparse": bool(sparse)})
 
-__all__ = ["Normalization"]
+
+class CategoryEncoding(_CategoryEncoding):
+    """keras.layers.CategoryEncoding(num_tokens, output_mode="multi_hot", sparse=False): integer token
+    ids in [0, num_tokens) as one-hot rows ("one_hot"), or per sample over the ids of its last axis as
+    a multi-hot vector ("multi_hot") or token counts ("count", weighted by count_weights when given).
+    Called as Keras calls it: layer(inputs, count_weights=None)."""
+
+    def __call__(self, inputs, count_weights=None, training=None):
+        if isinstance(inputs, (list, tuple)):  # token ids as nested lists, as Keras converts them
+            inputs = constant(inputs)
+        if count_weights is None:
+            return _CategoryEncoding.__call__(self, inputs, training=training)
+        return _CategoryEncoding.__call__(self, [inputs, count_weights], training=training)
+
+
+_BUILTINS["Normalization"] = Normalization
+_BUILTINS["CategoryEncoding"] = CategoryEncoding
+
+__all__ = ["Normalization", "CategoryEncoding"]
