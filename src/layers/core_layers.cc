@@ -347,6 +347,9 @@ struct NoiseShape {
     NoiseShape n;
     n.given = r.has("noise_shape");
     if (n.given) n.dims = r.config().get_dims("noise_shape");
+    for (int64_t d : n.dims)
+      if (d < -1)
+        fail(Code::kInvalidArgument, r.owner(), ": noise_shape has ", d, "; expected sizes >= 0 or None");
     return n;
   }
   void write(Config &c) const {
@@ -666,9 +669,10 @@ class Rescaling final : public Layer {
 // token ids in [0, num_tokens) encoded over a last axis of num_tokens. "one_hot": one row per
 // id (a trailing axis of 1 replaced); "multi_hot" and "count": the ids along the last axis of
 // each sample together (a rank-1 input is one sample), 1 where a token occurs or how often (the
-// sum of count_weights, an optional second input of the ids' shape, whose dtype the output
-// takes). A scalar is one sample of one id. Ids outside the range are an error (TF's bincount
-// drops them without a word).
+// sum of count_weights, an optional second input of the ids' shape), in the compute dtype. A
+// scalar is one sample of one id. Float ids are read as they come (no autocast: a bfloat16 policy
+// must not round id 257 to 256), truncated as Keras's cast. Ids outside the range are an error
+// (TF's bincount drops them without a word).
 class CategoryEncoding final : public Layer {
  public:
   explicit CategoryEncoding(const Config &config)
@@ -691,6 +695,7 @@ class CategoryEncoding final : public Layer {
     if (r.get_bool("sparse", false))
       fail(Code::kUnimplemented, "CategoryEncoding: sparse=True (sparse outputs) is not supported");
     r.finish();
+    set_autocast(false);  // Keras's _convert_input_args = False
   }
 
   // The ids as int64 (a scalar as one sample), each checked against the range.
@@ -723,14 +728,15 @@ class CategoryEncoding final : public Layer {
       if (mode_ != "count")
         bad_input("count_weights is used only with output_mode 'count'; this layer's output_mode is '", mode_,
                   "'");
-      if (!is_floating(weights.dtype()))
-        bad_input("count_weights is ", weights.description(), "; expected floats");
+      if (!is_floating(weights.dtype()) && !is_integer(weights.dtype()))
+        bad_input("count_weights is ", weights.description(), "; expected numbers");
+      weights = ops::cast(weights, compute_dtype());  // as Keras converts them
       if (weights.rank() == 0) weights = ops::reshape(weights, {1});
       if (weights.shape() != ids.shape())
         bad_input("count_weights ", inputs[1].description(), " does not match the ids ",
                   inputs[0].description());
     }
-    const DType out = weights.defined() ? weights.dtype() : compute_dtype();
+    const DType out = compute_dtype();
     if (mode_ == "one_hot") {
       const Tensor rows = ids.rank() > 1 && ids.shape()[ids.rank() - 1] == 1 ? ops::squeeze(ids, {-1}) : ids;
       return {ops::one_hot(rows, num_tokens_, 1.0, 0.0, -1, out)};

@@ -205,6 +205,15 @@ class NoiseAndScalingLayersTest(unittest.TestCase):
             multi([[0, 1]], count_weights=[[1.0, 1.0]])
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "num_tokens must be set"):
             layers.CategoryEncoding()
+        # Float ids are not rounded to the layer's compute dtype first (Keras converts no inputs here),
+        # and integer count_weights count in the compute dtype.
+        hot = layers.CategoryEncoding(1000, dtype="mixed_bfloat16")(np.array([257.0, 300.0, 999.0], np.float32))
+        self.assertEqual(np.flatnonzero(hot.numpy().astype(np.float32)).tolist(), [257, 300, 999])
+        counted = count([[0, 1]], count_weights=np.array([[2, 3]], np.int32))
+        self.assertEqual(counted.dtype, kiln.float32)
+        np.testing.assert_array_equal(counted.numpy(), [[2, 3, 0, 0]])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "noise_shape has -2"):
+            layers.AlphaDropout(0.5, noise_shape=(-2, 4))
 
     def test_identity_and_rescaling(self):
         x = np.random.default_rng(5).normal(size=(2, 3)).astype(np.float32)
