@@ -92,8 +92,8 @@ class Dense final : public Layer {
 struct EinsumPlan {
   std::vector<int64_t> kernel, output;  // output: the whole output shape (-1: unknown)
   std::optional<std::vector<int64_t>> bias;
-  std::vector<int64_t> input_axes,
-      output_axes;  // the kernel's axes that take the input's / give the output's
+  // The kernel's axes that take the input's axes, and those that give the output's.
+  std::vector<int64_t> input_axes, output_axes;
 };
 
 struct EinsumSpecs {
@@ -378,9 +378,7 @@ struct NoiseShape {
 // Dropout and AlphaDropout: rate, noise_shape and seed; their input outside training (or at rate 0).
 class DropoutLike : public Layer {
  protected:
-  // seed_first: AlphaDropout's config order (rate, seed, noise_shape); Dropout's puts seed last.
-  DropoutLike(const char *class_name, ConfigReader &&r, bool seed_first)
-      : Layer(class_name, r), seed_first_(seed_first) {
+  DropoutLike(const char *class_name, ConfigReader &&r) : Layer(class_name, r) {
     rate_ = read_rate(r);
     noise_shape_ = NoiseShape::read(r);
     seed_ = read_seed(r);
@@ -394,13 +392,11 @@ class DropoutLike : public Layer {
     if (!ctx.training || rate_ == 0) return {x};
     return {drop(x)};
   }
-  void add_config(Config &c) const override {
+  void add_config(Config &c) const override {  // Keras's order
     c.set("rate", rate_);
-    if (seed_first_) write_seed(c, seed_);
+    write_seed(c, seed_);
     noise_shape_.write(c);
-    if (!seed_first_) write_seed(c, seed_);
   }
-  bool seed_first_;
   double rate_ = 0;
   NoiseShape noise_shape_;
   int64_t seed_ = -1;
@@ -408,7 +404,7 @@ class DropoutLike : public Layer {
 
 class Dropout final : public DropoutLike {
  public:
-  explicit Dropout(const Config &config) : DropoutLike("Dropout", ConfigReader(config, "Dropout"), false) {}
+  explicit Dropout(const Config &config) : DropoutLike("Dropout", ConfigReader(config, "Dropout")) {}
 
  private:
   Tensor drop(const Tensor &x) const override {
@@ -422,7 +418,7 @@ class Dropout final : public DropoutLike {
 class AlphaDropout final : public DropoutLike {
  public:
   explicit AlphaDropout(const Config &config)
-      : DropoutLike("AlphaDropout", ConfigReader(config, "AlphaDropout"), true) {}
+      : DropoutLike("AlphaDropout", ConfigReader(config, "AlphaDropout")) {}
 
  private:
   Tensor drop(const Tensor &x) const override {
