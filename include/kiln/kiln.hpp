@@ -5312,6 +5312,14 @@ inline Callback TerminateOnNaN(bool raise_error = false) {
   return Callback::create("TerminateOnNaN", c);
 }
 
+/// keras.callbacks.SwapEMAWeights: with an optimizer made with use_ema, evaluate and predict run
+/// on the weights' moving averages; with swap_on_epoch also from each epoch's end to the next's begin.
+inline Callback SwapEMAWeights(bool swap_on_epoch = false) {
+  Config c;
+  c.set("swap_on_epoch", swap_on_epoch);
+  return Callback::create("SwapEMAWeights", c);
+}
+
 /// keras.callbacks.ProgbarLogger: fit adds one itself when verbose is not 0.
 inline Callback ProgbarLogger() { return Callback::create("ProgbarLogger"); }
 

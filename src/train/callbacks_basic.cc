@@ -1,5 +1,6 @@
-// The built-in callbacks that watch no metric: LearningRateScheduler, CSVLogger, TerminateOnNaN,
-// LambdaCallback; and the warning and float-printing helpers they share with the others.
+// The built-in callbacks that watch no metric: LearningRateScheduler, CSVLogger, SwapEMAWeights,
+// TerminateOnNaN, LambdaCallback; and the warning and float-printing helpers they share with the
+// others.
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -196,6 +197,75 @@ class CSVLogger : public Callback {
   std::FILE *file_ = nullptr;
 };
 
+// ---- SwapEMAWeights ----
+
+// Keras's SwapEMAWeights(swap_on_epoch=False): with an optimizer made with use_ema=True, the
+// model's trainable weights and their moving averages trade places for evaluation and prediction
+// (on_test_begin / on_predict_begin, back at the end), and with swap_on_epoch also from each
+// epoch's end to the next epoch's start, so that callbacks after it (ModelCheckpoint) see the
+// averages. Keras's on_predict_end never swaps back; here it does, as its begin does.
+class SwapEMAWeights : public Callback {
+ public:
+  explicit SwapEMAWeights(bool swap_on_epoch) : Callback("SwapEMAWeights"), swap_on_epoch_(swap_on_epoch) {}
+
+  void on_epoch_begin(int64_t, Logs &) override {
+    if (swap_on_epoch_ && averages_in_model_) swap(false);
+  }
+  void on_epoch_end(int64_t epoch, Logs &) override {
+    if (!swap_on_epoch_ || averages_in_model_) return;
+    swap(true);
+    // After the last epoch fit's finalize_variable_values gives each weight its average, which the
+    // swap put in the model: the averages take the model's values first.
+    if (epoch == params().epochs - 1) finalize();
+  }
+  void on_test_begin(Logs &) override {
+    if (!averages_in_model_) swap(true);
+  }
+  void on_test_end(Logs &) override {
+    if (averages_in_model_) swap(false);
+  }
+  void on_predict_begin(Logs &) override {
+    if (!averages_in_model_) swap(true);
+  }
+  void on_predict_end(Logs &) override {
+    if (averages_in_model_) swap(false);
+  }
+
+ private:
+  // Each trainable weight with its moving average (none before the optimizer's first step).
+  std::vector<std::pair<VariablePtr, VariablePtr>> pairs() const {
+    Optimizer &opt = model_optimizer(*this);
+    if (!opt.use_ema())
+      fail(
+          Code::kInvalidArgument,
+          "SwapEMAWeights must be used when `use_ema=True` is set on the optimizer. Received: use_ema=False");
+    std::vector<std::pair<VariablePtr, VariablePtr>> out;
+    const std::vector<uint64_t> built = [&] {
+      std::vector<uint64_t> ids;
+      for (const Optimizer::VariableSlots &s : opt.slot_variables()) ids.push_back(s.var_id);
+      return ids;
+    }();
+    for (const VariablePtr &v : model()->trainable_variables())
+      if (std::find(built.begin(), built.end(), v->id()) != built.end())
+        out.emplace_back(v, opt.slot(v->id(), "average"));
+    return out;
+  }
+  void swap(bool averages_in) {
+    for (const auto &[weight, average] : pairs()) {
+      const Tensor w = weight->peek();  // shared until the next write copies
+      weight->assign(average->peek());
+      average->assign(w);
+    }
+    averages_in_model_ = averages_in;
+  }
+  void finalize() {
+    for (const auto &[weight, average] : pairs()) average->assign(weight->peek());
+  }
+
+  bool swap_on_epoch_;
+  bool averages_in_model_ = false;
+};
+
 // ---- TerminateOnNaN ----
 
 class TerminateOnNaN : public Callback {
@@ -255,6 +325,10 @@ CallbackPtr make_csv_logger(const std::string &filename, const std::string &sepa
 }
 
 CallbackPtr make_terminate_on_nan(bool raise_error) { return std::make_shared<TerminateOnNaN>(raise_error); }
+
+CallbackPtr make_swap_ema_weights(bool swap_on_epoch) {
+  return std::make_shared<SwapEMAWeights>(swap_on_epoch);
+}
 
 CallbackPtr make_lambda_callback(LambdaHooks hooks) {
   return std::make_shared<LambdaCallback>(std::move(hooks));

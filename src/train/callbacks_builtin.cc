@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "train/callbacks.h"
 #include "train/callbacks_checkpoint.h"
+#include "train/callbacks_internal.h"
 #include "train/progbar.h"
 
 namespace kiln::train {
@@ -67,6 +68,12 @@ void register_builtin_callbacks() {
     const bool raise_error = r.get_bool("raise_error", false);
     r.finish();
     return make_terminate_on_nan(raise_error);
+  });
+  register_callback("SwapEMAWeights", [](const Config &c) -> CallbackPtr {
+    ConfigReader r(c, "SwapEMAWeights");
+    const bool swap_on_epoch = r.get_bool("swap_on_epoch", false);
+    r.finish();
+    return make_swap_ema_weights(swap_on_epoch);
   });
   register_callback("LambdaCallback", [](const Config &c) -> CallbackPtr {
     ConfigReader r(c, "LambdaCallback");

@@ -34,4 +34,7 @@ class MonitorRule {
 TrainingState &model_state(const Callback &cb);
 Optimizer &model_optimizer(const Callback &cb);
 
+// Keras's SwapEMAWeights (callbacks_basic.cc), which the registry makes by name.
+CallbackPtr make_swap_ema_weights(bool swap_on_epoch);
+
 }  // namespace kiln::train

@@ -331,6 +331,31 @@ static void test_terminate_on_nan(void) {
   kiln_callback_free(cb);
 }
 
+/* SwapEMAWeights by name: its key, and a clear error on an uncompiled model. */
+static void test_swap_ema_weights(void) {
+  kiln_callback *cb = NULL, *bad = NULL;
+  kiln_config *c = NULL;
+  kiln_layer *model = NULL;
+  kiln_config *dense = NULL;
+  EXPECT_OK(kiln_config_from_json(&c, "{\"swap_on_epoch\": true}"));
+  EXPECT_OK(kiln_callback_create(&cb, "SwapEMAWeights", c));
+  kiln_config_free(c);
+  c = NULL;
+  EXPECT_OK(kiln_config_from_json(&c, "{\"swap_on_epochs\": true}"));
+  EXPECT_ERROR(kiln_callback_create(&bad, "SwapEMAWeights", c), KILN_STATUS_INVALID_ARGUMENT,
+               "swap_on_epochs", NULL);
+  CHECK(bad == NULL);
+  EXPECT_OK(kiln_config_from_json(&dense, "{\"units\": 2}"));
+  EXPECT_OK(kiln_layer_create(&model, "Dense", dense));
+  EXPECT_OK(kiln_callback_set_model(cb, model));
+  EXPECT_ERROR(kiln_callback_call_hook(cb, "on_test_begin", 0, NULL), KILN_STATUS_FAILED_PRECONDITION,
+               "compile", NULL);
+  kiln_config_free(dense);
+  kiln_config_free(c);
+  kiln_callback_free(cb);
+  kiln_layer_free(model);
+}
+
 static void test_history(void) {
   kiln_callback *h = NULL, *bar = NULL;
   kiln_config *r = NULL, *values = NULL;
@@ -363,5 +388,6 @@ int main(void) {
   test_csv_logger();
   test_lr_scheduler();
   test_terminate_on_nan();
+  test_swap_ema_weights();
   return test_summary();
 }

@@ -150,6 +150,29 @@ TEST(HppCallbacks, CsvLoggerAndTerminateOnNaN) {
   EXPECT_EQ(nan.class_name(), "TerminateOnNaN");
 }
 
+// SwapEMAWeights on a compiled model: evaluation runs on the averages and gives the weights back.
+TEST(HppCallbacks, SwapEMAWeights) {
+  kiln::Layer m = dense_model();
+  kiln::Callback swap = kiln::callbacks::SwapEMAWeights();
+  EXPECT_EQ(swap.class_name(), "SwapEMAWeights");
+  swap.set_model(m);
+  expect_error([&] { swap.call_hook("on_test_begin"); }, KILN_STATUS_FAILED_PRECONDITION, {"compile"});
+  kiln::Sequential model({kiln::layers::Input({3}), kiln::layers::Dense(1)});
+  kiln::optimizers::SGDOptions ema;
+  ema.use_ema = true;
+  ema.ema_momentum = 0.5;
+  model.compile(kiln::optimizers::SGD(0.1, ema), "mse");
+  const kiln::Tensor x = kiln::ones({4, 3}), y = kiln::zeros({4, 1});
+  for (int i = 0; i < 3; ++i) model.train_on_batch(x, y);
+  const std::vector<float> before = model.trainable_variables()[0].value().to_vector<float>();
+  kiln::Callback on_model = kiln::callbacks::SwapEMAWeights(/*swap_on_epoch=*/true);
+  on_model.set_model(model);
+  on_model.call_hook("on_test_begin");
+  EXPECT_NE(model.trainable_variables()[0].value().to_vector<float>(), before);  // the averages
+  on_model.call_hook("on_test_end");
+  EXPECT_EQ(model.trainable_variables()[0].value().to_vector<float>(), before);
+}
+
 TEST(HppCallbacks, LearningRateSchedulerNeedsACompiledModel) {
   int calls = 0;
   kiln::Callback s = kiln::callbacks::LearningRateScheduler([&](int64_t, double lr) {

@@ -107,6 +107,29 @@ class CallbacksTest(unittest.TestCase):
         with self.assertRaisesRegex(RuntimeError, "NaN or Inf loss encountered at batch 4"):  # as Keras's
             cb.on_train_batch_end(4, {"loss": math.inf})
 
+    def test_swap_ema_weights_evaluates_on_the_averages_and_gives_the_weights_back(self):
+        import numpy as np
+        kiln.set_seed(3)
+        rng = np.random.RandomState(0)
+        x = rng.normal(size=(64, 4)).astype(np.float32)
+        y = (x @ np.array([[1.0], [-2.0], [0.5], [3.0]], np.float32)).astype(np.float32)
+        model = kiln.keras.Sequential([kiln.layers.Input((4,)), kiln.layers.Dense(1)])
+        model.compile(optimizer=kiln.keras.optimizers.SGD(0.05, use_ema=True, ema_momentum=0.9), loss="mse")
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0, validation_data=(x, y),
+                  callbacks=[kiln.callbacks.SwapEMAWeights(swap_on_epoch=True)])
+        for _ in range(3):  # train_on_batch does not finalize: the weights move off their averages
+            model.train_on_batch(x, y)
+        raw = [w.numpy().copy() for w in model.trainable_weights]
+        plain = model.evaluate(x, y, verbose=0)
+        swapped = model.evaluate(x, y, verbose=0, callbacks=[kiln.callbacks.SwapEMAWeights()])
+        self.assertNotAlmostEqual(plain, swapped, places=6)
+        for before, after in zip(raw, model.trainable_weights):
+            np.testing.assert_array_equal(after.numpy(), before)  # given back after the evaluation
+        self.assertEqual(model.evaluate(x, y, verbose=0), plain)
+        model.compile(optimizer="sgd", loss="mse")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "use_ema=True"):
+            model.evaluate(x, y, verbose=0, callbacks=[kiln.callbacks.SwapEMAWeights()])
+
     def test_reduce_lr_on_plateau_needs_a_compiled_model(self):
         cb = kiln.callbacks.ReduceLROnPlateau()
         cb.set_model(dense_model())

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "layers/layer.h"
+#include "ops/ops.h"
 #include "test_util.h"
 #include "train/callbacks.h"
 #include "train/progbar.h"
@@ -373,6 +374,66 @@ TEST_F(Builtin, LambdaCallbackCallsItsHooks) {
   EXPECT_TRUE(create_callback("LambdaCallback"));
 }
 
+// SwapEMAWeights: evaluation and prediction see the moving averages and give the weights back;
+// with swap_on_epoch the averages stay in from an epoch's end to the next epoch's begin, and after
+// the last epoch the averages take the model's values (so fit's finalize leaves the averages in).
+TEST_F(Builtin, SwapEMAWeightsSwapsForEvaluationAndBetweenEpochs) {
+  optimizer =
+      make_optimizer("SGD", Config().set("learning_rate", 0.1).set("use_ema", true).set("ema_momentum", 0.5));
+  training_state(*model)->optimizer = optimizer;
+  const std::vector<VariablePtr> vars = model->trainable_variables();
+  std::vector<Tensor> grads;
+  for (const VariablePtr &v : vars) grads.push_back(ops::ones(v->shape()));
+  optimizer->apply_gradients(grads, vars);
+  optimizer->apply_gradients(grads, vars);
+  auto weights = [&] {
+    std::vector<std::vector<float>> out;
+    for (const VariablePtr &v : vars) out.push_back(testing::values(v->peek()));
+    return out;
+  };
+  auto averages = [&] {
+    std::vector<std::vector<float>> out;
+    for (const VariablePtr &v : vars)
+      out.push_back(testing::values(optimizer->slot(v->id(), "average")->peek()));
+    return out;
+  };
+  const auto w = weights(), a = averages();
+  ASSERT_NE(w, a);
+  CallbackParams params;
+  params.epochs = 2;
+  CallbackList list({create_callback("SwapEMAWeights")}, false, false, model, params);
+  Logs logs;
+  list.on_test_begin(logs);
+  EXPECT_EQ(weights(), a);
+  EXPECT_EQ(averages(), w);
+  list.on_test_end(logs);
+  EXPECT_EQ(weights(), w);
+  list.on_predict_begin(logs);
+  EXPECT_EQ(weights(), a);
+  list.on_predict_end(logs);  // Keras never swaps back here; kiln does
+  EXPECT_EQ(weights(), w);
+
+  CallbackList epochs({create_callback("SwapEMAWeights", Config().set("swap_on_epoch", true))}, false, false,
+                      model, params);
+  epochs.on_epoch_begin(0, logs);
+  epochs.on_epoch_end(0, logs);
+  EXPECT_EQ(weights(), a);
+  epochs.on_test_begin(logs);  // already in: nothing moves
+  EXPECT_EQ(weights(), a);
+  epochs.on_test_end(logs);
+  EXPECT_EQ(weights(), w);
+  epochs.on_epoch_end(0, logs);
+  epochs.on_epoch_begin(1, logs);
+  EXPECT_EQ(weights(), w);
+  epochs.on_epoch_end(1, logs);  // the last epoch
+  EXPECT_EQ(weights(), a);
+  EXPECT_EQ(averages(), a);
+
+  // Without use_ema it names the setting.
+  training_state(*model)->optimizer = make_optimizer("SGD", Config());
+  expect_error([&] { list.on_test_begin(logs); }, Code::kInvalidArgument, {"SwapEMAWeights", "use_ema=True"});
+}
+
 TEST(CallbackConfigs, ByNameWithKerasKeys) {
   Config es;
   es.set("monitor", "loss")
@@ -391,7 +452,7 @@ TEST(CallbackConfigs, ByNameWithKerasKeys) {
                  {"patiense"});
   const std::vector<std::string> names = registered_callbacks();
   for (const char *n : {"CSVLogger", "EarlyStopping", "History", "LambdaCallback", "LearningRateScheduler",
-                        "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"})
+                        "ProgbarLogger", "ReduceLROnPlateau", "SwapEMAWeights", "TerminateOnNaN"})
     EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
 }
 

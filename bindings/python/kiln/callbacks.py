@@ -430,6 +430,20 @@ class TerminateOnNaN(_Attributes, Callback):
         self._keep_args(args, kwargs)
 
 
+class SwapEMAWeights(_Attributes, Callback):
+    """keras.callbacks.SwapEMAWeights(swap_on_epoch=False): with an optimizer made with use_ema=True,
+    evaluation and prediction run on the weights' moving averages (swapped in at their begin, back at
+    their end); with swap_on_epoch=True also from each epoch's end to the next epoch's begin, so that
+    callbacks after it (ModelCheckpoint) see the averages."""
+
+    _CLASS = "SwapEMAWeights"
+    _ARGS = (("swap_on_epoch", False),)
+
+    def __init__(self, *args, **kwargs):
+        self._init_builtin(args, kwargs, {}, ())
+        self._keep_args(args, kwargs)
+
+
 def _save_freq(save_freq, owner, allow_false=False):
     """Keras's save_freq for the config: "epoch", a positive int of batches (or False: never)."""
     if save_freq is False and allow_false:
@@ -677,6 +691,7 @@ class LambdaCallback(Callback):
 
 
 Callback._BY_CLASS = {c._CLASS: c for c in (History, EarlyStopping, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
+                                            SwapEMAWeights,
                                             ProgbarLogger, LearningRateScheduler, ModelCheckpoint,
                                             BackupAndRestore, TensorBoard, HParams)}
 
