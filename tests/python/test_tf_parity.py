@@ -173,6 +173,9 @@ class InitializerTest(unittest.TestCase):
         self.assertEqual(init.GlorotUniform(1, [0], [1]).get_config(),
                          {"seed": 1, "input_axes": [0], "output_axes": [1]})
         self.assertEqual(init.GlorotUniform(1).get_config(), {"seed": 1})
+        # Keras stores the distribution lower-cased, with its legacy "normal" as "truncated_normal".
+        self.assertEqual(init.VarianceScaling(distribution="Normal").get_config()["distribution"], "truncated_normal")
+        self.assertEqual(init.VarianceScaling(distribution="UNIFORM").get_config()["distribution"], "uniform")
 
 
 class WeightsTest(unittest.TestCase):

@@ -67,6 +67,10 @@ def _make(class_name, fan_axes=False, **defaults):
         config.update(kwargs)
         if fan_axes and config["input_axes"] is None and config["output_axes"] is None:
             del config["input_axes"], config["output_axes"]
+        if isinstance(config.get("distribution"), str):  # Keras's lower-casing and legacy "normal"
+            config["distribution"] = config["distribution"].lower()
+            if config["distribution"] == "normal":
+                config["distribution"] = "truncated_normal"
         Initializer.__init__(self, **config)
     __init__.__doc__ = "%s(%s), as keras.initializers.%s." % (
         class_name, ", ".join("%s=%r" % kv for kv in defaults.items()), class_name)
