@@ -1307,7 +1307,8 @@ def _einsum_dense(equation, output_shape, activation=None, bias_axes=None, kerne
 
 
 def _dropout(rate, noise_shape=None, seed=None):
-    c = {"rate": float(rate), "noise_shape": list(noise_shape) if noise_shape is not None else None}
+    c = {"rate": float(rate),
+         "noise_shape": None if noise_shape is None else [None if d is None else int(d) for d in noise_shape]}
     c["seed"] = int(seed) if seed is not None else None
     return c
 

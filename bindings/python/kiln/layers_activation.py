@@ -4,7 +4,7 @@ with Keras's signatures and defaults."""
 import numbers as _numbers
 import warnings as _warnings
 
-from .layers import _BUILTINS, _builtin, _serializable
+from .layers import _BUILTINS, _builtin, _dropout, _serializable
 
 
 def _relu(max_value=None, negative_slope=0.0, threshold=0.0):
@@ -51,10 +51,7 @@ GaussianDropout = _builtin("GaussianDropout", "keras.layers.GaussianDropout(rate
                            "(1 - rate)) in training.", lambda rate, seed=None: {"rate": float(rate), "seed": _seed(seed)})
 AlphaDropout = _builtin(
     "AlphaDropout", "keras.layers.AlphaDropout(rate, noise_shape=None, seed=None): in training, dropped values take "
-    "SELU's saturation value and an affine map keeps the mean and variance (self-normalizing networks).",
-    lambda rate, noise_shape=None, seed=None: {
-        "rate": float(rate), "seed": _seed(seed),
-        "noise_shape": None if noise_shape is None else [None if d is None else int(d) for d in noise_shape]})
+    "SELU's saturation value and an affine map keeps the mean and variance (self-normalizing networks).", _dropout)
 SpatialDropout1D = _builtin("SpatialDropout1D", "keras.layers.SpatialDropout1D(rate, seed=None): dropout of whole "
                             "channels of [N, steps, C].", lambda rate, seed=None: {"rate": float(rate), "seed": _seed(seed)})
 
