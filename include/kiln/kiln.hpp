@@ -2669,7 +2669,7 @@ inline Layer BatchNormalization(const BatchNormalizationOptions &o = {}) {
 // Channels last. Window sizes, strides and dilations are Dims of one value (every spatial axis)
 // or one per axis: Conv2D(32, {3}) and Conv2D(32, {3, 3}) are the same layer.
 
-/// The settings Conv1D, Conv2D, DepthwiseConv2D, SeparableConv1D/2D and Conv2DTranspose share (Keras's
+/// The settings Conv1D/2D/3D, DepthwiseConv2D, SeparableConv1D/2D and Conv1D/2D/3DTranspose share (Keras's
 /// defaults).
 struct ConvOptions {
   Dims strides = {1};
@@ -2711,6 +2711,10 @@ inline Layer Conv1D(int64_t filters, const Dims &kernel_size, const ConvOptions 
 /// keras.layers.Conv2D: x [N, H, W, C] -> [N, OH, OW, filters]; kernel [kh, kw, C, filters].
 inline Layer Conv2D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
   return detail::filters_conv("Conv2D", filters, kernel_size, o);
+}
+/// keras.layers.Conv3D: x [N, D, H, W, C] -> [N, OD, OH, OW, filters]; kernel [kd, kh, kw, C, filters].
+inline Layer Conv3D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
+  return detail::filters_conv("Conv3D", filters, kernel_size, o);
 }
 /// Conv2D(32, {3}, "relu"): Keras's activation argument.
 inline Layer Conv2D(int64_t filters, const Dims &kernel_size, const std::string &activation, ConvOptions o = {}) {
@@ -2851,6 +2855,28 @@ inline Layer GlobalMaxPooling1D(const GlobalPoolingOptions &o = {}) {
 inline Layer GlobalMaxPooling2D(const GlobalPoolingOptions &o = {}) {
   return detail::global_pooling("GlobalMaxPooling2D", o);
 }
+/// keras.layers.Conv3DTranspose: the adjoint of Conv3D, [N, D, H, W, C] -> [N, OD, OH, OW, filters];
+/// kernel [kd, kh, kw, filters, C].
+inline Layer Conv3DTranspose(int64_t filters, const Dims &kernel_size, const Conv2DTransposeOptions &o = {}) {
+  return detail::conv_transpose("Conv3DTranspose", filters, kernel_size, o);
+}
+/// keras.layers.MaxPooling3D (alias MaxPool3D) over [N, D, H, W, C].
+inline Layer MaxPooling3D(const Dims &pool_size = {2, 2, 2}, const PoolingOptions &o = {}) {
+  return detail::pooling("MaxPooling3D", pool_size, o);
+}
+/// keras.layers.AveragePooling3D (alias AvgPool3D) over [N, D, H, W, C]: the mean of each window's
+/// cells inside the input.
+inline Layer AveragePooling3D(const Dims &pool_size = {2, 2, 2}, const PoolingOptions &o = {}) {
+  return detail::pooling("AveragePooling3D", pool_size, o);
+}
+/// keras.layers.GlobalAveragePooling3D: [N, D, H, W, C] -> [N, C].
+inline Layer GlobalAveragePooling3D(const GlobalPoolingOptions &o = {}) {
+  return detail::global_pooling("GlobalAveragePooling3D", o);
+}
+/// keras.layers.GlobalMaxPooling3D: [N, D, H, W, C] -> [N, C].
+inline Layer GlobalMaxPooling3D(const GlobalPoolingOptions &o = {}) {
+  return detail::global_pooling("GlobalMaxPooling3D", o);
+}
 
 // Keras's aliases: the same layers under their other names.
 inline Layer Convolution1D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
@@ -2866,6 +2892,13 @@ inline Layer Convolution1DTranspose(int64_t filters, const Dims &kernel_size,
                                     const Conv2DTransposeOptions &o = {}) {
   return Conv1DTranspose(filters, kernel_size, o);
 }
+inline Layer Convolution3D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
+  return Conv3D(filters, kernel_size, o);
+}
+inline Layer Convolution3DTranspose(int64_t filters, const Dims &kernel_size,
+                                    const Conv2DTransposeOptions &o = {}) {
+  return Conv3DTranspose(filters, kernel_size, o);
+}
 inline Layer MaxPool1D(const Dims &pool_size = {2}, const PoolingOptions &o = {}) { return MaxPooling1D(pool_size, o); }
 inline Layer MaxPool2D(const Dims &pool_size = {2, 2}, const PoolingOptions &o = {}) {
   return MaxPooling2D(pool_size, o);
@@ -2880,6 +2913,14 @@ inline Layer GlobalAvgPool1D(const GlobalPoolingOptions &o = {}) { return Global
 inline Layer GlobalAvgPool2D(const GlobalPoolingOptions &o = {}) { return GlobalAveragePooling2D(o); }
 inline Layer GlobalMaxPool1D(const GlobalPoolingOptions &o = {}) { return GlobalMaxPooling1D(o); }
 inline Layer GlobalMaxPool2D(const GlobalPoolingOptions &o = {}) { return GlobalMaxPooling2D(o); }
+inline Layer MaxPool3D(const Dims &pool_size = {2, 2, 2}, const PoolingOptions &o = {}) {
+  return MaxPooling3D(pool_size, o);
+}
+inline Layer AvgPool3D(const Dims &pool_size = {2, 2, 2}, const PoolingOptions &o = {}) {
+  return AveragePooling3D(pool_size, o);
+}
+inline Layer GlobalAvgPool3D(const GlobalPoolingOptions &o = {}) { return GlobalAveragePooling3D(o); }
+inline Layer GlobalMaxPool3D(const GlobalPoolingOptions &o = {}) { return GlobalMaxPooling3D(o); }
 
 // ---- attention, merge and reshaping layers (attention_layers.cc)
 

@@ -389,8 +389,8 @@ KILN_API kiln_status *kiln_cumsum(kiln_tensor **out, const kiln_tensor *x, int64
 /// kiln_cumsum's (tf.math.cumprod). Gradient: TF's (0 at the elements that are 0).
 KILN_API kiln_status *kiln_cumprod(kiln_tensor **out, const kiln_tensor *x, int64_t axis, bool exclusive,
                                    bool reverse);
-/// The k largest entries along the last axis (float32, float64, int32, int64): values [..., k] in descending
-/// order and their int32 indices; ties go to the lower index (tf.math.top_k). The values come out
+/// The k largest entries along the last axis (float32, bfloat16, float64, int32, int64): values [..., k] in
+/// descending order and their int32 indices; ties go to the lower index (tf.math.top_k). The values come out
 /// sorted whatever `sorted` says (TF allows it). 0 <= k <= last dim.
 /// Ownership: *out_values and *out_indices are new (both required); on failure neither is written.
 KILN_API kiln_status *kiln_top_k(kiln_tensor **out_values, kiln_tensor **out_indices, const kiln_tensor *x,

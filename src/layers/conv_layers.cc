@@ -1,7 +1,8 @@
-// Convolution and pooling layers, channels last (TF's NHWC): Conv1D, Conv2D, DepthwiseConv2D,
-// Conv2DTranspose, SeparableConv1D/2D, MaxPooling1D/2D, AveragePooling1D/2D and the global poolings, each
-// also under its Keras aliases (Convolution2D, MaxPool2D, GlobalAvgPool2D, ...). Weights are laid out as TF
-// lays them: kernel [kh, kw, in, filters], Conv2DTranspose kernel [kh, kw, filters, in],
+// Convolution and pooling layers, channels last (TF's NHWC): Conv1D/2D/3D, DepthwiseConv1D/2D,
+// Conv1D/2D/3DTranspose, SeparableConv1D/2D, MaxPooling1D/2D/3D, AveragePooling1D/2D/3D and the global
+// poolings, each also under its Keras aliases (Convolution2D, MaxPool2D, GlobalAvgPool2D, ...). Weights are
+// laid out as TF lays them: kernel [kh, kw, in, filters] (Conv3D [kd, kh, kw, in, filters]),
+// Conv2DTranspose kernel [kh, kw, filters, in],
 // depthwise_kernel [kh, kw, in, depth_multiplier], SeparableConv2D's pointwise_kernel [1, 1, in *
 // depth_multiplier, filters].
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "layers/builtins.h"
 #include "layers/layer.h"
 #include "layers/layer_util.h"
+#include "ops/conv3d.h"
 #include "ops/fused_activation.h"
 #include "ops/ops.h"
 
@@ -247,6 +249,10 @@ class ConvLayer final : public Layer {
     const Tensor x = f32_compute(single_input(*this, inputs));
     const Tensor w = f32_compute(kernel_->read_for_op());
     const Padding p = to_padding(padding_);
+    if (kind_ != ConvKind::kTranspose)  // the window must fit: an error naming the layer and its input
+      for (size_t i = 0; i < rank_; ++i)
+        window_output_length(*this, partial_shape_of(x.shape()), x.shape()[int(i) + 1], kernel_size_[i],
+                             strides_[i], dilation_[i], padding_);
     Tensor y;
     if (kind_ == ConvKind::kSeparable) {
       y = separable(x, w, f32_compute(pointwise_->read_for_op()), p);
@@ -258,10 +264,7 @@ class ConvLayer final : public Layer {
     if (kind_ == ConvKind::kDepthwise && rank_ == 2) {
       y = ops::depthwise_conv2d(x, w, strides_, dilation_, p);
     } else if (kind_ == ConvKind::kDepthwise) {
-      // DepthwiseConv1D as the 2-D one over a height of 1; the window must fit the input as the layer
-      // sees it (an error names [N, W, C], not the rank-4 view).
-      window_output_length(*this, partial_shape_of(x.shape()), x.shape()[1], kernel_size_[0], strides_[0],
-                           dilation_[0], padding_);
+      // DepthwiseConv1D as the 2-D one over a height of 1.
       y = ops::squeeze(ops::depthwise_conv2d(ops::expand_dims(x, 1), ops::expand_dims(w, 0), {1, strides_[0]},
                                              {1, dilation_[0]}, p),
                        {1});
@@ -272,7 +275,9 @@ class ConvLayer final : public Layer {
         out.push_back(transpose_output_length(xs[int(i) + 1], kernel_size_[i], strides_[i], dilation_[i],
                                               padding_, output_padding(i)));
       out.push_back(filters_);
-      if (rank_ == 2) {
+      if (rank_ == 3) {
+        y = ops::conv3d_transpose(x, w, out, strides_, dilation_, p);
+      } else if (rank_ == 2) {
         y = ops::conv2d_transpose(x, w, out, strides_, dilation_, p);
       } else {  // Conv1DTranspose as the 2-D one over a height of 1
         out.insert(out.begin() + 1, 1);
@@ -280,6 +285,8 @@ class ConvLayer final : public Layer {
                                                {1, strides_[0]}, {1, dilation_[0]}, p),
                          {1});
       }
+    } else if (rank_ == 3) {
+      y = ops::conv3d(x, w, strides_, dilation_, p);
     } else if (rank_ == 1) {
       // Causal: pad (k - 1) * dilation steps on the left, so output t sees inputs <= t only.
       const Tensor xc =
@@ -309,9 +316,6 @@ class ConvLayer final : public Layer {
       return ops::conv2d_bias_act(d, pointwise, bias, {1, 1}, {1, 1}, Padding::kValid, fused_, fused_alpha_);
     }
     const Shape &xs = x.shape(), &ks = depthwise.shape(), &ps = pointwise.shape();
-    // the window must fit the input as the layer sees it (an error names [N, W, C], not the rank-4 view)
-    window_output_length(*this, partial_shape_of(xs), xs[1], kernel_size_[0], strides_[0], dilation_[0],
-                         padding_);
     const Tensor d = ops::depthwise_conv2d(ops::reshape(x, {xs[0], 1, xs[1], xs[2]}),
                                            ops::reshape(depthwise, {1, ks[0], ks[1], ks[2]}),
                                            {1, strides_[0]}, {1, dilation_[0]}, p);
@@ -408,6 +412,11 @@ class Pooling final : public Layer {
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
     const DType in_dtype = single_input(*this, inputs).dtype();
     const Tensor x = f32_compute(single_input(*this, inputs));
+    const Padding p = to_padding(padding_);
+    if (rank_ == 3)
+      return {bf16_result(
+          max_ ? ops::max_pool3d(x, pool_size_, strides_, p) : ops::avg_pool3d(x, pool_size_, strides_, p),
+          in_dtype)};
     std::vector<int64_t> k = pool_size_, s = strides_;
     Tensor x4 = x;
     if (rank_ == 1) {
@@ -415,7 +424,6 @@ class Pooling final : public Layer {
       s.insert(s.begin(), 1);
       x4 = ops::expand_dims(x, 1);
     }
-    const Padding p = to_padding(padding_);
     Tensor y = max_ ? ops::max_pool2d(x4, k, s, p) : ops::avg_pool2d(x4, k, s, p);
     return {bf16_result(rank_ == 1 ? ops::squeeze(y, {1}) : y, in_dtype)};
   }
@@ -448,7 +456,7 @@ std::vector<Tensor> ConvLayer::call_fused_impl(const std::vector<Tensor> &inputs
                                strides_, dilation_, to_padding(padding_), fused_, fused_alpha_, pool)};
 }
 
-// GlobalAveragePooling1D/2D and GlobalMaxPooling1D/2D: mean or max over the spatial axes.
+// GlobalAveragePooling1D/2D/3D and GlobalMaxPooling1D/2D/3D: mean or max over the spatial axes.
 class GlobalPooling final : public Layer {
  public:
   GlobalPooling(const char *class_name, int rank, bool max, const Config &config)
@@ -513,6 +521,7 @@ LayerFactory factory(const char *class_name, Args... args) {
 void register_conv_layers() {
   add_with_aliases({"Conv1D", "Convolution1D"}, factory<ConvLayer>("Conv1D", 1, ConvKind::kConv));
   add_with_aliases({"Conv2D", "Convolution2D"}, factory<ConvLayer>("Conv2D", 2, ConvKind::kConv));
+  add_with_aliases({"Conv3D", "Convolution3D"}, factory<ConvLayer>("Conv3D", 3, ConvKind::kConv));
   add_with_aliases({"DepthwiseConv1D"}, factory<ConvLayer>("DepthwiseConv1D", 1, ConvKind::kDepthwise));
   add_with_aliases({"DepthwiseConv2D"}, factory<ConvLayer>("DepthwiseConv2D", 2, ConvKind::kDepthwise));
   add_with_aliases({"SeparableConv1D", "SeparableConvolution1D"},
@@ -523,10 +532,14 @@ void register_conv_layers() {
                    factory<ConvLayer>("Conv1DTranspose", 1, ConvKind::kTranspose));
   add_with_aliases({"Conv2DTranspose", "Convolution2DTranspose"},
                    factory<ConvLayer>("Conv2DTranspose", 2, ConvKind::kTranspose));
+  add_with_aliases({"Conv3DTranspose", "Convolution3DTranspose"},
+                   factory<ConvLayer>("Conv3DTranspose", 3, ConvKind::kTranspose));
   add_with_aliases({"MaxPooling1D", "MaxPool1D"}, factory<Pooling>("MaxPooling1D", 1, true));
   add_with_aliases({"MaxPooling2D", "MaxPool2D"}, factory<Pooling>("MaxPooling2D", 2, true));
   add_with_aliases({"AveragePooling1D", "AvgPool1D"}, factory<Pooling>("AveragePooling1D", 1, false));
   add_with_aliases({"AveragePooling2D", "AvgPool2D"}, factory<Pooling>("AveragePooling2D", 2, false));
+  add_with_aliases({"MaxPooling3D", "MaxPool3D"}, factory<Pooling>("MaxPooling3D", 3, true));
+  add_with_aliases({"AveragePooling3D", "AvgPool3D"}, factory<Pooling>("AveragePooling3D", 3, false));
   add_with_aliases({"GlobalAveragePooling1D", "GlobalAvgPool1D"},
                    factory<GlobalPooling>("GlobalAveragePooling1D", 1, false));
   add_with_aliases({"GlobalAveragePooling2D", "GlobalAvgPool2D"},
@@ -535,6 +548,10 @@ void register_conv_layers() {
                    factory<GlobalPooling>("GlobalMaxPooling1D", 1, true));
   add_with_aliases({"GlobalMaxPooling2D", "GlobalMaxPool2D"},
                    factory<GlobalPooling>("GlobalMaxPooling2D", 2, true));
+  add_with_aliases({"GlobalAveragePooling3D", "GlobalAvgPool3D"},
+                   factory<GlobalPooling>("GlobalAveragePooling3D", 3, false));
+  add_with_aliases({"GlobalMaxPooling3D", "GlobalMaxPool3D"},
+                   factory<GlobalPooling>("GlobalMaxPooling3D", 3, true));
 }
 
 }  // namespace kiln::layers

@@ -11,6 +11,13 @@
 
 namespace kiln::ops::internal {
 
+// TF's output size and padding along one axis: VALID fits whole windows; SAME gives ceil(in / stride)
+// outputs and pads the difference, the odd cell after (bottom/right). Overflow-safe for any
+// k, s, d >= 1: the dilated span is checked, and ceil(in / s) is computed without in + s.
+// Returns false when the span exceeds kMaxElements.
+bool window_axis(int64_t in, int64_t k, int64_t s, int64_t d, Padding p, int64_t &out, int64_t &before,
+                 int64_t &after);
+
 // Validates strides, dilations (2 positive values each) and padding, and computes the geometry of
 // a window op with a kh x kw window over x_shape [N, H, W, C] with TF's VALID/SAME arithmetic;
 // InvalidArgument naming op when the output would be empty.

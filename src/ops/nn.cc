@@ -37,27 +37,6 @@ void require_padding(Padding p, const char *op) {
     fail(Code::kInvalidArgument, op, ": padding is ", static_cast<int>(p), "; expected VALID or SAME");
 }
 
-// TF's output size and padding along one axis: VALID fits whole windows; SAME gives ceil(in / stride)
-// outputs and pads the difference, the odd cell after (bottom/right). Overflow-safe for any
-// k, s, d >= 1: the dilated span is checked, and ceil(in / s) is computed without in + s.
-// Returns false when the span exceeds kMaxElements.
-bool window_axis(int64_t in, int64_t k, int64_t s, int64_t d, Padding p, int64_t &out, int64_t &before,
-                 int64_t &after) {
-  int64_t span;
-  if (!checked_mul(k - 1, d, &span) || !checked_add(span, 1, &span)) return false;
-  if (p == Padding::kValid) {
-    out = in >= span ? (in - span) / s + 1 : 0;
-    before = after = 0;
-    return true;
-  }
-  out = in > 0 ? (in - 1) / s + 1 : 0;
-  // out >= 2 implies s < in, so (out - 1) * s <= in and the sum stays below 2^63.
-  const int64_t total = std::max<int64_t>((out > 0 ? (out - 1) * s : 0) + span - in, 0);
-  before = total / 2;
-  after = total - before;
-  return true;
-}
-
 // The stride and dilation the kernel sees. With one output along an axis the stride moves
 // nothing, and with a one-tap window the dilation spaces nothing; oneDNN still rejects huge
 // values there (INT64_MAX strides), so they are replaced by the smallest equivalent ones.
@@ -85,8 +64,8 @@ Window2d window(const char *op, const Shape &x_shape, int64_t kh, int64_t kw, in
   g.sw = strides[1];
   g.dh = dilations[0];
   g.dw = dilations[1];
-  if (!window_axis(g.h, kh, g.sh, g.dh, padding, g.oh, g.pad_top, g.pad_bottom) ||
-      !window_axis(g.w, kw, g.sw, g.dw, padding, g.ow, g.pad_left, g.pad_right))
+  if (!internal::window_axis(g.h, kh, g.sh, g.dh, padding, g.oh, g.pad_top, g.pad_bottom) ||
+      !internal::window_axis(g.w, kw, g.sw, g.dw, padding, g.ow, g.pad_left, g.pad_right))
     fail(Code::kInvalidArgument, op, ": a ", kh, "x", kw, " window with dilations ", list_string(dilations),
          " spans more than ", kMaxElements, " (2^62) cells; expected (size - 1) * dilation + 1 <= 2^62");
   if (g.oh < 1 || g.ow < 1)
@@ -242,6 +221,23 @@ void conv_bias_relu_max_pool(const Window2d &g, const Window2d &pool, const floa
 }
 
 }  // namespace
+
+bool internal::window_axis(int64_t in, int64_t k, int64_t s, int64_t d, Padding p, int64_t &out,
+                           int64_t &before, int64_t &after) {
+  int64_t span;
+  if (!checked_mul(k - 1, d, &span) || !checked_add(span, 1, &span)) return false;
+  if (p == Padding::kValid) {
+    out = in >= span ? (in - span) / s + 1 : 0;
+    before = after = 0;
+    return true;
+  }
+  out = in > 0 ? (in - 1) / s + 1 : 0;
+  // out >= 2 implies s < in, so (out - 1) * s <= in and the sum stays below 2^63.
+  const int64_t total = std::max<int64_t>((out > 0 ? (out - 1) * s : 0) + span - in, 0);
+  before = total / 2;
+  after = total - before;
+  return true;
+}
 
 Window2d internal::window2d(const char *op, const Shape &x_shape, int64_t kh, int64_t kw,
                             int64_t out_channels, const std::vector<int64_t> &strides,

@@ -63,12 +63,15 @@ Tensor reduce_extreme(ReduceKind kind, const char *op, const Tensor &x, const st
   require_dtype(x, op, "x", kArithmetic);
   Plan p = make_plan(x, axes, keepdims, op);
   Tensor out = run_reduce(kind, x, p);
-  if (internal::has_float_gradient(x) && should_record({&x})) {
+  if (is_floating(x.dtype()) && should_record({&x})) {
     record(op, {x}, {out}, [x, out, axes, keepdims, keep = p.keep_shape](const Grads &g) -> Grads {
-      Tensor y = keepdims ? out : reshape(out, keep);
-      Tensor hit = cast(equal(x, y), x.dtype());
-      Tensor share = div(hit, sum(hit, axes, true));
-      return {mul(share, keepdims ? g[0] : reshape(g[0], keep))};
+      // bfloat16 through float32 (exact for the comparison; the share rounds once at the end).
+      const DType ct = internal::gradient_dtype(x);
+      const Tensor y = internal::as_dtype(keepdims ? out : reshape(out, keep), ct);
+      const Tensor hit = cast(equal(internal::as_dtype(x, ct), y), ct);
+      const Tensor share = div(hit, sum(hit, axes, true));
+      const Tensor dy = internal::as_dtype(keepdims ? g[0] : reshape(g[0], keep), ct);
+      return {internal::as_dtype(mul(share, dy), x.dtype())};
     });
   }
   return out;
@@ -99,14 +102,18 @@ Tensor mean(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
     return p.count == 0 ? total : div(total, fill(Shape{}, static_cast<double>(p.count), x.dtype()));
   }
   Tensor out = run_reduce(ReduceKind::kMean, x, p);
-  if (internal::has_float_gradient(x) && should_record({&x})) {
+  if (should_record({&x})) {
     Shape x_shape = x.shape();
     record("mean", {x}, {out},
            [keep = p.keep_shape, count = p.count, x_shape, keepdims,
             dtype = x.dtype()](const Grads &g) -> Grads {
-             // The gradient divided by the count, as TF's mean gradient divides.
-             Tensor divisor = fill(Shape{}, static_cast<double>(count), dtype);
-             return {div(expand_grad(g[0], keep, x_shape, keepdims), divisor)};
+             // The gradient divided by the count, as TF's mean gradient divides (bfloat16 through
+             // float32, rounded once).
+             const DType ct = dtype == DType::kBFloat16 ? DType::kFloat32 : dtype;
+             const Tensor divisor = fill(Shape{}, static_cast<double>(count), ct);
+             const Tensor dx =
+                 div(expand_grad(internal::as_dtype(g[0], ct), keep, x_shape, keepdims), divisor);
+             return {internal::as_dtype(dx, dtype)};
            });
   }
   return out;

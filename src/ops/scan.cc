@@ -66,6 +66,12 @@ Tensor cumprod(const Tensor &x, int64_t axis, bool exclusive, bool reverse) {
 
 TopKResult top_k(const Tensor &x, int64_t k, bool sorted) {
   (void)sorted;  // the k values always come out sorted, which TF allows for sorted=false too
+  // bfloat16 through float32 (exact both ways); the casts carry the gradient.
+  if (x.dtype() == DType::kBFloat16) {
+    TopKResult r = top_k(cast(x, DType::kFloat32), k, sorted);
+    r.values = cast(r.values, DType::kBFloat16);
+    return r;
+  }
   require_dtype(x, "top_k", "x", {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
   if (x.rank() == 0)
     fail(Code::kInvalidArgument, "top_k: argument 'x' is ", x.description(), "; expected rank >= 1");

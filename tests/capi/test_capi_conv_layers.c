@@ -2,7 +2,8 @@
  * and a kiln_config: a Conv2D against kiln_conv2d + kiln_bias_add + kiln_relu, the Keras aliases,
  * errors as statuses naming the layer, and a small CNN (Conv2D -> MaxPooling2D -> Conv2D ->
  * GlobalAveragePooling2D -> Dense) built from (None, 28, 28, 1) with Keras's parameter counts,
- * trained one gradient step. Plain C99. */
+ * trained one gradient step; the 3-D layers (Conv3D, Conv3DTranspose, MaxPooling3D,
+ * GlobalAveragePooling3D) against loops written here. Plain C99. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,7 +235,135 @@ static void test_small_cnn(void) {
   release_kept();
 }
 
+/* x [2, 3, 4, 4, 2] (ramp) at (n, d, h, w, c). */
+static float at5(const float *x, int n, int d, int h, int w, int c) {
+  return x[(((n * 3 + d) * 4 + h) * 4 + w) * 2 + c];
+}
+
+/* The 3-D layers by class name: a Conv3D with a 2x2x2 kernel (valid) and a Conv3DTranspose with a
+ * 2x2x2 kernel and strides 2 (each input cell writes its own 2x2x2 block) against loops, MaxPooling3D
+ * and GlobalAveragePooling3D against loops, an alias, and an input of the wrong rank. */
+static void test_3d_layers(void) {
+  const int64_t xd[5] = {2, 3, 4, 4, 2}, cd[5] = {2, 2, 3, 3, 3}, td[5] = {2, 6, 8, 8, 1},
+                pd[5] = {2, 1, 2, 2, 2}, gd[2] = {2, 2}, bad[4] = {2, 4, 4, 2};
+  kiln_tensor *x = ramp(5, xd, 0), *y = NULL, *k = NULL, *b = NULL;
+  const float *xv = fdata(x);
+  float want[2 * 6 * 8 * 8], wantg[4];
+  kiln_layer *l;
+  kiln_variable *vars[2] = {NULL, NULL};
+  size_t n = 0;
+  int i, d, h, w, c, o, a, e, f;
+  kiln_clear_session();
+  /* Conv3D(3, 2): y[n, d, h, w, o] = b[o] + sum x[n, d + a, h + e, w + f, c] * k[a, e, f, c, o] */
+  l = layer("Convolution3D", NULL, 3, 2, 0);
+  CHECK(l && strcmp(kiln_layer_get_class_name(l), "Conv3D") == 0 &&
+        strcmp(kiln_layer_get_name(l), "conv3d") == 0);
+  if (l && OK(kiln_layer_call_tensor(&y, l, x, false))) {
+    ramp_weights(l);
+    kiln_tensor_free(y);
+    y = NULL;
+    OK(kiln_layer_get_variables(vars, 2, &n, l, KILN_VARIABLES_ALL));
+    OK(kiln_variable_read(&k, vars[0]));
+    OK(kiln_variable_read(&b, vars[1]));
+    CHECK(k && kiln_tensor_get_rank(k) == 5 && kiln_tensor_get_dims(k)[3] == 2 &&
+          kiln_tensor_get_dims(k)[4] == 3);
+    for (i = 0; i < 2 && k && b; ++i)
+      for (d = 0; d < 2; ++d)
+        for (h = 0; h < 3; ++h)
+          for (w = 0; w < 3; ++w)
+            for (o = 0; o < 3; ++o) {
+              double acc = fdata(b)[o];
+              for (a = 0; a < 2; ++a)
+                for (e = 0; e < 2; ++e)
+                  for (f = 0; f < 2; ++f)
+                    for (c = 0; c < 2; ++c)
+                      acc += at5(xv, i, d + a, h + e, w + f, c) *
+                             fdata(k)[(((a * 2 + e) * 2 + f) * 2 + c) * 3 + o];
+              want[(((i * 2 + d) * 3 + h) * 3 + w) * 3 + o] = (float)acc;
+            }
+    if (OK(kiln_layer_call_tensor(&y, l, x, false))) expect_f32(y, 5, cd, want, 1e-5);
+    kiln_tensor_free(k);
+    kiln_tensor_free(b);
+    kiln_variable_free(vars[0]);
+    kiln_variable_free(vars[1]);
+  }
+  kiln_layer_free(l);
+  { /* Conv3DTranspose(1, 2, strides=2): y[n, 2d + a, 2h + e, 2w + f, 0] = b + sum_c x[n, d, h, w, c] * k[a,
+       e, f, 0, c] */
+    kiln_config *cfg = NULL;
+    l = NULL;
+    k = b = y = NULL;
+    OK(kiln_config_from_json(&cfg, "{\"filters\": 1, \"kernel_size\": 2, \"strides\": 2}"));
+    OK(kiln_layer_create(&l, "Conv3DTranspose", cfg));
+    kiln_config_free(cfg);
+    if (l && OK(kiln_layer_call_tensor(&y, l, x, false))) {
+      kiln_tensor_free(y);
+      y = NULL;
+      ramp_weights(l);
+      OK(kiln_layer_get_variables(vars, 2, &n, l, KILN_VARIABLES_ALL));
+      OK(kiln_variable_read(&k, vars[0]));
+      OK(kiln_variable_read(&b, vars[1]));
+      for (i = 0; i < 2 && k && b; ++i)
+        for (d = 0; d < 6; ++d)
+          for (h = 0; h < 8; ++h)
+            for (w = 0; w < 8; ++w) {
+              double acc = fdata(b)[0];
+              for (c = 0; c < 2; ++c)
+                acc += at5(xv, i, d / 2, h / 2, w / 2, c) *
+                       fdata(k)[(((d % 2) * 2 + h % 2) * 2 + w % 2) * 2 + c];
+              want[((i * 6 + d) * 8 + h) * 8 + w] = (float)acc;
+            }
+      if (OK(kiln_layer_call_tensor(&y, l, x, false))) expect_f32(y, 5, td, want, 1e-5);
+      kiln_tensor_free(k);
+      kiln_tensor_free(b);
+      kiln_variable_free(vars[0]);
+      kiln_variable_free(vars[1]);
+    }
+    kiln_layer_free(l);
+  }
+  /* MaxPooling3D() (2x2x2, strides 2, valid): depth 3 -> 1 */
+  for (i = 0; i < 2; ++i)
+    for (h = 0; h < 2; ++h)
+      for (w = 0; w < 2; ++w)
+        for (c = 0; c < 2; ++c) {
+          float m = -1e30f;
+          for (a = 0; a < 2; ++a)
+            for (e = 0; e < 2; ++e)
+              for (f = 0; f < 2; ++f) {
+                const float v = at5(xv, i, a, 2 * h + e, 2 * w + f, c);
+                if (v > m) m = v;
+              }
+          want[((i * 2 + h) * 2 + w) * 2 + c] = m;
+        }
+  l = layer("MaxPool3D", NULL, 0, 0, 0);
+  CHECK(l && strcmp(kiln_layer_get_class_name(l), "MaxPooling3D") == 0);
+  y = NULL;
+  if (l && OK(kiln_layer_call_tensor(&y, l, x, false))) expect_f32(y, 5, pd, want, 0);
+  kiln_layer_free(l);
+  /* GlobalAveragePooling3D: the mean over depth, height and width */
+  for (i = 0; i < 2; ++i)
+    for (c = 0; c < 2; ++c) {
+      double acc = 0;
+      for (d = 0; d < 3; ++d)
+        for (h = 0; h < 4; ++h)
+          for (w = 0; w < 4; ++w) acc += at5(xv, i, d, h, w, c);
+      wantg[i * 2 + c] = (float)(acc / 48);
+    }
+  l = layer("GlobalAveragePooling3D", NULL, 0, 0, 0);
+  y = NULL;
+  if (l && OK(kiln_layer_call_tensor(&y, l, x, false))) expect_f32(y, 2, gd, wantg, 1e-6);
+  kiln_layer_free(l);
+  l = layer("AveragePooling3D", NULL, 0, 0, 0);
+  y = NULL;
+  EXPECT_ERROR(kiln_layer_call_tensor(&y, l, ramp(4, bad, 0), false), INVALID, "(AveragePooling3D)",
+               "expected rank 5");
+  CHECK(y == NULL);
+  kiln_layer_free(l);
+  release_kept();
+}
+
 int main(void) {
+  test_3d_layers();
   test_conv2d_against_ops();
   test_aliases_and_errors();
   test_small_cnn();

@@ -193,6 +193,90 @@ TEST(HppConvLayers, OutputsAgreeWithCompositionsOfOps) {
   expect_close(kl::GlobalAveragePooling1D()(x1), kiln::mean(x1, {1}));
 }
 
+// Conv3D as the sum over its depth taps of Conv2D over depth slices, Conv3DTranspose with a one-tap
+// depth as Conv2DTranspose over each slice, the 3-D poolings as 2-D ones and maxima / means across
+// depth, and the gradients of Conv3D as those of that composition.
+TEST(HppConvLayers, Layers3DAgreeWithCompositionsOf2DOps) {
+  kiln::clear_session();
+  const Tensor x = ramp({2, 4, 5, 6, 3});
+  auto depth = [](const Tensor &t, int64_t d) {  // [N, H, W, C] of depth d
+    const Dims s = t.shape();
+    return kiln::reshape(kiln::slice(t, {0, d, 0, 0, 0}, {s[0], 1, s[2], s[3], s[4]}),
+                         {s[0], s[2], s[3], s[4]});
+  };
+  auto tap = [](const Tensor &k, int64_t d) {  // the 2-D filter of depth tap d
+    const Dims s = k.shape();
+    return kiln::reshape(kiln::slice(k, {d, 0, 0, 0, 0}, {1, s[1], s[2], s[3], s[4]}),
+                         {s[1], s[2], s[3], s[4]});
+  };
+  kl::ConvOptions o;
+  o.strides = {1, 2, 1};
+  o.padding = "same";
+  kiln::Layer conv = kl::Conv3D(2, {2, 3, 2}, o);
+  EXPECT_EQ(conv.name(), "conv3d");
+  conv.build_for({-1, 4, 5, 6, 3});
+  ramp_weights(conv);
+  auto w = conv.trainable_variables();
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].value().shape(), (Dims{2, 3, 2, 3, 2}));
+  EXPECT_EQ(conv.compute_output_shape({-1, 4, 5, 6, 3}), (Dims{-1, 4, 3, 6, 2}));
+  // SAME along depth with a 2-tap window: no padding before, one cell after (depth 4 reads zeros).
+  auto composed = [&](const Tensor &k, const Tensor &b) {
+    std::vector<Tensor> outs;
+    for (int64_t d = 0; d < 4; ++d) {
+      Tensor acc = kiln::conv2d(depth(x, d), tap(k, 0), {2, 1}, {1, 1}, Padding::same);
+      if (d + 1 < 4) acc = acc + kiln::conv2d(depth(x, d + 1), tap(k, 1), {2, 1}, {1, 1}, Padding::same);
+      outs.push_back(kiln::bias_add(acc, b));
+    }
+    return kiln::stack(outs, 1);
+  };
+  expect_close(conv(x), composed(w[0].value(), w[1].value()), 1e-4f);
+  {
+    kiln::GradientTape tape;
+    const Tensor loss = kiln::sum(kiln::square(conv(x)));
+    const auto grads = tape.gradient(loss, w);
+    const Tensor k = w[0].value(), b = w[1].value();
+    kiln::GradientTape ref;
+    ref.watch(k);
+    ref.watch(b);
+    const auto want = ref.gradient(kiln::sum(kiln::square(composed(k, b))), {k, b});
+    expect_close(grads[0], want[0], 1e-4f);
+    expect_close(grads[1], want[1], 1e-4f);
+  }
+
+  kl::Conv2DTransposeOptions topt;
+  topt.strides = {1, 2, 2};
+  topt.use_bias = false;
+  kiln::Layer up = kl::Convolution3DTranspose(2, {1, 3, 3}, topt);
+  EXPECT_EQ(up.class_name(), "Conv3DTranspose");
+  const Tensor y = up(x);
+  ASSERT_EQ(y.shape(), (Dims{2, 4, 11, 13, 2}));
+  const Tensor k = up.variables()[0].value();
+  for (int64_t d = 0; d < 4; ++d)
+    expect_close(depth(y, d), kiln::conv2d_transpose(depth(x, d), tap(k, 0), {2, 11, 13, 2},
+                                                     kiln::Conv2dOptions{}.with_strides({2, 2})));
+
+  // MaxPooling3D(2) and AveragePooling3D((2, 3, 3), strides 1, same) over depth 4.
+  const Tensor mp = kl::MaxPooling3D()(x);
+  ASSERT_EQ(mp.shape(), (Dims{2, 2, 2, 3, 3}));
+  for (int64_t d = 0; d < 2; ++d)
+    expect_close(depth(mp, d), kiln::maximum(kiln::max_pool2d(depth(x, 2 * d), {2, 2}, {2, 2}),
+                                             kiln::max_pool2d(depth(x, 2 * d + 1), {2, 2}, {2, 2})));
+  kl::PoolingOptions popt;
+  popt.strides = {1};
+  popt.padding = "same";
+  const Tensor ap = kl::AvgPool3D({2, 3, 3}, popt)(x);
+  ASSERT_EQ(ap.shape(), (Dims{2, 4, 5, 6, 3}));
+  auto avg2 = [&](int64_t d) { return kiln::avg_pool2d(depth(x, d), {3, 3}, {1, 1}, Padding::same); };
+  expect_close(depth(ap, 1), (avg2(1) + avg2(2)) * 0.5f);
+  expect_close(depth(ap, 3), avg2(3));  // the window's second cell is padding: not averaged in
+  expect_close(kl::GlobalAveragePooling3D()(x), kiln::mean(x, {1, 2, 3}));
+  kl::GlobalPoolingOptions keep;
+  keep.keepdims = true;
+  expect_close(kl::GlobalMaxPool3D(keep)(x), kiln::max(x, {1, 2, 3}, true));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "layer 'conv3d' (Conv3D)", [&] { conv(ramp({2, 5, 6, 3})); });
+}
+
 TEST(HppConvLayers, GradientsAgreeWithTheOpsGradients) {
   kiln::clear_session();
   const Tensor x = ramp({2, 5, 5, 2});

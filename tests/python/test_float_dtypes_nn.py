@@ -54,6 +54,20 @@ class Float64Ops(unittest.TestCase):
         self.close(kiln.reduce_prod(f64(x), axis=1), x.astype(np.longdouble).prod(axis=1), rtol=1e-12)
         v, i = kiln.top_k(f64(x), 3)
         np.testing.assert_array_equal(v.numpy(), -np.sort(-x, axis=1)[:, :3])
+        # bfloat16 too (through float32, exact), and its reductions carry gradients in bfloat16.
+        xb = kiln.cast(kiln.constant(x[:3, :8].astype(np.float32)), kiln.bfloat16)
+        v, i = kiln.top_k(xb, 2)
+        self.assertEqual(v.dtype, kiln.bfloat16)
+        xr = kiln.cast(xb, kiln.float32).numpy()
+        np.testing.assert_array_equal(kiln.cast(v, kiln.float32).numpy(), -np.sort(-xr, axis=1)[:, :2])
+        for fn in (lambda t: kiln.reduce_mean(t, axis=1), lambda t: kiln.reduce_max(t, axis=1),
+                   lambda t: kiln.reduce_min(t), lambda t: kiln.top_k(t, 2)[0]):
+            with kiln.GradientTape() as tape:
+                tape.watch(xb)
+                loss = kiln.reduce_sum(kiln.cast(fn(xb), kiln.float32))
+            g = tape.gradient(loss, xb)
+            self.assertIsNotNone(g)
+            self.assertEqual(g.dtype, kiln.bfloat16)
 
     def test_softmax_norms_losses(self):
         for shape in ((3, 7), (40, 1000)):

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "layers/layer.h"
 #include "layers/sequential.h"
+#include "ops/conv3d.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -667,6 +668,310 @@ TEST_F(ConvLayersTest, SmallCnnBuildsCountsAndTrainsOneStep) {
     vars[i]->assign_sub(ops::mul(grads[i], ops::fill(Shape({}), 0.05)));
   }
   EXPECT_LT(loss_of().data<float>()[0], before);
+}
+
+// ------------------------------------------------------------------ 3-D layers
+
+// A 3-D window: sizes, strides and dilations along depth, height and width.
+struct Window3 {
+  std::vector<int64_t> k, s, d;
+  Padding p;
+};
+
+// x [N, D, H, W, C] at (n, z, y, x, c), or 0 outside (padding); inside reports whether it is inside.
+float at5(const Tensor &x, int64_t n, const int64_t (&pos)[3], int64_t c, bool *inside = nullptr) {
+  const Shape &s = x.shape();
+  for (int a = 0; a < 3; ++a)
+    if (pos[a] < 0 || pos[a] >= s[a + 1]) {
+      if (inside) *inside = false;
+      return 0;
+    }
+  if (inside) *inside = true;
+  return x.data<float>()[(((n * s[1] + pos[0]) * s[2] + pos[1]) * s[3] + pos[2]) * s[4] + c];
+}
+
+// Calls f(n, out position, window tap) for every output cell of x's window op and every tap.
+template <typename F>
+void for_each_tap(const Shape &xs, const Window3 &w, int64_t outs[3], int64_t before[3], F f) {
+  for (int a = 0; a < 3; ++a) {
+    const auto ax = testing::window_axis(xs[a + 1], w.k[size_t(a)], w.s[size_t(a)], w.d[size_t(a)], w.p);
+    outs[a] = ax.out;
+    before[a] = ax.before;
+  }
+  for (int64_t n = 0; n < xs[0]; ++n)
+    for (int64_t o0 = 0; o0 < outs[0]; ++o0)
+      for (int64_t o1 = 0; o1 < outs[1]; ++o1)
+        for (int64_t o2 = 0; o2 < outs[2]; ++o2)
+          for (int64_t k0 = 0; k0 < w.k[0]; ++k0)
+            for (int64_t k1 = 0; k1 < w.k[1]; ++k1)
+              for (int64_t k2 = 0; k2 < w.k[2]; ++k2) {
+                const int64_t o[3] = {o0, o1, o2}, k[3] = {k0, k1, k2};
+                int64_t in[3];
+                for (int a = 0; a < 3; ++a) in[a] = o[a] * w.s[size_t(a)] - before[a] + k[a] * w.d[size_t(a)];
+                f(n, o, k, in);
+              }
+}
+
+// Reference conv3d, filter [KD, KH, KW, C, O], in double.
+std::vector<float> ref_conv3d(const Tensor &x, const Tensor &f, const Window3 &w, Shape *out_shape) {
+  const Shape &xs = x.shape();
+  const int64_t ci = xs[4], co = f.shape()[4];
+  int64_t outs[3], before[3];
+  std::vector<double> y;
+  for_each_tap(xs, w, outs, before, [](int64_t, const int64_t *, const int64_t *, const int64_t *) {});
+  *out_shape = Shape({xs[0], outs[0], outs[1], outs[2], co});
+  y.assign(size_t(out_shape->num_elements()), 0.0);
+  for_each_tap(xs, w, outs, before, [&](int64_t n, const int64_t *o, const int64_t *k, const int64_t *in) {
+    const int64_t pos[3] = {in[0], in[1], in[2]};
+    const int64_t cell = (((n * outs[0] + o[0]) * outs[1] + o[1]) * outs[2] + o[2]) * co;
+    const int64_t tap = ((k[0] * w.k[1] + k[1]) * w.k[2] + k[2]) * ci;
+    for (int64_t c = 0; c < ci; ++c) {
+      const double v = at5(x, n, pos, c);
+      for (int64_t oc = 0; oc < co; ++oc) y[size_t(cell + oc)] += v * f.data<float>()[(tap + c) * co + oc];
+    }
+  });
+  return std::vector<float>(y.begin(), y.end());
+}
+
+// Reference conv3d_transpose into y of out_shape: every cell of x scatters its filter window (the
+// adjoint of ref_conv3d from out_shape), filter [KD, KH, KW, O, C].
+std::vector<float> ref_conv3d_transpose(const Tensor &x, const Tensor &f, const Window3 &w,
+                                        const Shape &out_shape) {
+  const Shape &xs = x.shape();
+  const int64_t ci = xs[4], co = out_shape[4];
+  std::vector<double> y(size_t(out_shape.num_elements()), 0.0);
+  int64_t outs[3], before[3];
+  // Walk the forward convolution from out_shape: its output cells are x's cells.
+  const Shape fwd_in({out_shape[0], out_shape[1], out_shape[2], out_shape[3], 1});
+  for_each_tap(fwd_in, w, outs, before,
+               [&](int64_t n, const int64_t *o, const int64_t *k, const int64_t *in) {
+                 for (int a = 0; a < 3; ++a)
+                   if (in[a] < 0 || in[a] >= out_shape[a + 1]) return;
+                 const int64_t src[3] = {o[0], o[1], o[2]};
+                 const int64_t cell =
+                     (((n * out_shape[1] + in[0]) * out_shape[2] + in[1]) * out_shape[3] + in[2]) * co;
+                 const int64_t tap = ((k[0] * w.k[1] + k[1]) * w.k[2] + k[2]) * co;
+                 for (int64_t oc = 0; oc < co; ++oc)
+                   for (int64_t c = 0; c < ci; ++c)
+                     y[size_t(cell + oc)] += double(at5(x, n, src, c)) * f.data<float>()[(tap + oc) * ci + c];
+               });
+  return std::vector<float>(y.begin(), y.end());
+}
+
+// Reference 3-D pooling over the cells inside the input.
+std::vector<float> ref_pool3d(const Tensor &x, const Window3 &w, bool max, Shape *out_shape) {
+  const Shape &xs = x.shape();
+  const int64_t c_n = xs[4];
+  int64_t outs[3], before[3];
+  for_each_tap(xs, w, outs, before, [](int64_t, const int64_t *, const int64_t *, const int64_t *) {});
+  *out_shape = Shape({xs[0], outs[0], outs[1], outs[2], c_n});
+  const size_t cells = size_t(out_shape->num_elements() / c_n);
+  std::vector<double> acc(cells * size_t(c_n), max ? -std::numeric_limits<double>::infinity() : 0.0);
+  std::vector<int64_t> count(cells, 0);
+  for_each_tap(xs, w, outs, before, [&](int64_t n, const int64_t *o, const int64_t *, const int64_t *in) {
+    const int64_t pos[3] = {in[0], in[1], in[2]};
+    bool inside = false;
+    at5(x, n, pos, 0, &inside);
+    if (!inside) return;
+    const size_t cell = size_t(((n * outs[0] + o[0]) * outs[1] + o[1]) * outs[2] + o[2]);
+    ++count[cell];
+    for (int64_t c = 0; c < c_n; ++c) {
+      const double v = at5(x, n, pos, c);
+      double &a = acc[cell * size_t(c_n) + size_t(c)];
+      a = max ? std::max(a, v) : a + v;
+    }
+  });
+  std::vector<float> y;
+  for (size_t i = 0; i < acc.size(); ++i)
+    y.push_back(float(max ? acc[i] : acc[i] / double(count[i / size_t(c_n)])));
+  return y;
+}
+
+TEST_F(ConvLayersTest, Conv3DMatchesAReferenceLoop) {
+  const Tensor x = random_tensor({2, 5, 4, 6, 3}, 71);
+  const std::vector<std::pair<std::string, Window3>> cases = {
+      {R"("kernel_size": 3)", {{3, 3, 3}, {1, 1, 1}, {1, 1, 1}, Padding::kValid}},
+      {R"("kernel_size": [2, 3, 1], "strides": [2, 1, 3], "padding": "same")",
+       {{2, 3, 1}, {2, 1, 3}, {1, 1, 1}, Padding::kSame}},
+      {R"("kernel_size": [3, 2, 2], "strides": 2)", {{3, 2, 2}, {2, 2, 2}, {1, 1, 1}, Padding::kValid}},
+      {R"("kernel_size": 2, "dilation_rate": [2, 1, 2], "padding": "same")",
+       {{2, 2, 2}, {1, 1, 1}, {2, 1, 2}, Padding::kSame}},
+      {R"("kernel_size": [1, 2, 3], "strides": [1, 3, 2], "padding": "same")",
+       {{1, 2, 3}, {1, 3, 2}, {1, 1, 1}, Padding::kSame}},
+  };
+  for (const auto &[json, w] : cases) {
+    LayerPtr l = make_layer("Conv3D", R"({"filters": 2, )" + json + "}");
+    l->build({partial_shape_of(x.shape())});
+    EXPECT_EQ(l->variables()[0]->shape(),
+              Shape({w.k[0], w.k[1], w.k[2], 3, 2}));  // [kd, kh, kw, in, filters]
+    randomize(*l, 72);
+    Shape s;
+    const std::vector<float> want =
+        plus_bias(ref_conv3d(x, l->variables()[0]->peek(), w, &s), l->variables()[1]->peek());
+    expect_output(*l, x, s, want, json);
+  }
+}
+
+TEST_F(ConvLayersTest, Conv3DTransposeMatchesAReferenceLoop) {
+  const Tensor x = random_tensor({2, 3, 2, 4, 3}, 73);
+  struct Case {
+    std::string json;
+    Window3 w;
+    Shape out;  // Keras's deconv_output_length on every axis
+  };
+  const std::vector<Case> cases = {
+      {R"("kernel_size": 3, "strides": 2)",
+       {{3, 3, 3}, {2, 2, 2}, {1, 1, 1}, Padding::kValid},
+       Shape({2, 7, 5, 9, 2})},
+      {R"("kernel_size": [3, 2, 3], "strides": [2, 1, 3], "padding": "same")",
+       {{3, 2, 3}, {2, 1, 3}, {1, 1, 1}, Padding::kSame},
+       Shape({2, 6, 2, 12, 2})},
+      {R"("kernel_size": [2, 3, 3], "strides": [3, 2, 2], "output_padding": [2, 1, 0])",
+       {{2, 3, 3}, {3, 2, 2}, {1, 1, 1}, Padding::kValid},
+       Shape({2, 10, 6, 9, 2})},
+      {R"("kernel_size": [3, 1, 3], "strides": [2, 3, 2], "padding": "same", "output_padding": [1, 2, 1])",
+       {{3, 1, 3}, {2, 3, 2}, {1, 1, 1}, Padding::kSame},
+       Shape({2, 6, 6, 8, 2})},
+      {R"("kernel_size": 2, "dilation_rate": [2, 1, 3])",
+       {{2, 2, 2}, {1, 1, 1}, {2, 1, 3}, Padding::kValid},
+       Shape({2, 5, 3, 7, 2})},
+  };
+  for (const Case &k : cases) {
+    LayerPtr l = make_layer("Conv3DTranspose", R"({"filters": 2, )" + k.json + "}");
+    l->build({partial_shape_of(x.shape())});
+    EXPECT_EQ(l->variables()[0]->shape(), Shape({k.w.k[0], k.w.k[1], k.w.k[2], 2, 3}));  // [.., filters, in]
+    randomize(*l, 74);
+    const std::vector<float> want =
+        plus_bias(ref_conv3d_transpose(x, l->variables()[0]->peek(), k.w, k.out), l->variables()[1]->peek());
+    expect_output(*l, x, k.out, want, k.json);
+  }
+}
+
+TEST_F(ConvLayersTest, Pooling3DMatchesReferenceLoops) {
+  const Tensor x = random_tensor({2, 5, 4, 7, 3}, 75);
+  const std::vector<std::pair<std::string, Window3>> cases = {
+      {"{}", {{2, 2, 2}, {2, 2, 2}, {1, 1, 1}, Padding::kValid}},
+      {R"({"pool_size": 3, "strides": 2, "padding": "same"})",
+       {{3, 3, 3}, {2, 2, 2}, {1, 1, 1}, Padding::kSame}},
+      {R"({"pool_size": [3, 1, 2], "strides": [1, 2, 3]})",
+       {{3, 1, 2}, {1, 2, 3}, {1, 1, 1}, Padding::kValid}},
+      {R"({"pool_size": [2, 3, 4], "strides": [3, 1, 2], "padding": "same"})",
+       {{2, 3, 4}, {3, 1, 2}, {1, 1, 1}, Padding::kSame}},
+      {R"({"pool_size": [4, 2, 2], "strides": 1, "padding": "same"})",
+       {{4, 2, 2}, {1, 1, 1}, {1, 1, 1}, Padding::kSame}},
+  };
+  for (const bool max : {true, false})
+    for (const auto &[json, w] : cases) {
+      LayerPtr l = make_layer(max ? "MaxPooling3D" : "AveragePooling3D", json);
+      Shape s;
+      const std::vector<float> want = ref_pool3d(x, w, max, &s);
+      expect_output(*l, x, s, want, l->name() + " " + json, 1e-5f);
+    }
+  for (const bool max : {true, false}) {
+    LayerPtr g = make_layer(max ? "GlobalMaxPooling3D" : "GlobalAveragePooling3D", R"({"keepdims": true})");
+    const Tensor want = max ? ops::max(x, {1, 2, 3}, true) : ops::mean(x, {1, 2, 3}, true);
+    EXPECT_EQ((*g)(x).shape(), Shape({2, 1, 1, 1, 3}));
+    testing::expect_near((*g)(x), values(want), 1e-6f);
+  }
+}
+
+// MaxPooling3D's gradient goes to the first maximum of each window in (depth, height, width) order,
+// as TF's MaxPool3DGrad: a window of equal values passes its whole gradient to its first cell.
+TEST_F(ConvLayersTest, MaxPooling3DRoutesTiesToTheFirstCell) {
+  LayerPtr l = make_layer("MaxPooling3D", R"({"pool_size": 2, "padding": "same"})");
+  const Tensor x = ops::fill(Shape({1, 3, 2, 2, 1}), 1.5);
+  Tensor g;
+  {
+    autodiff::Tape tape(false, true);
+    tape.watch(x);
+    const Tensor y = (*l)(x);
+    g = tape.gradient(y, {x}, autodiff::Unconnected::kZero)[0];
+  }
+  // Windows: depth {0, 1} and {2}: their first cells (0, 0, 0) and (2, 0, 0).
+  EXPECT_EQ(values(g), (std::vector<float>{1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}));
+}
+
+TEST_F(ConvLayersTest, Layers3DGradientsConfigsAndErrors) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Conv3D",
+       R"({"filters": 2, "kernel_size": 2, "strides": [2, 1, 1], "padding": "same", "activation": "tanh"})"},
+      {"Conv3D", R"({"filters": 2, "kernel_size": [2, 1, 2], "dilation_rate": [2, 1, 1]})"},
+      {"Conv3DTranspose", R"({"filters": 2, "kernel_size": 2, "strides": 2, "padding": "same"})"},
+      {"Conv3DTranspose",
+       R"({"filters": 1, "kernel_size": [3, 2, 1], "strides": [2, 1, 1], "output_padding": [1, 0, 0]})"},
+      {"MaxPooling3D", R"({"pool_size": 2, "strides": 1})"},
+      {"AveragePooling3D", R"({"pool_size": [3, 2, 2], "strides": 2, "padding": "same"})"},
+      {"GlobalMaxPooling3D", "{}"},
+      {"GlobalAveragePooling3D", "{}"}};
+  for (const auto &[cls, json] : cases) {
+    LayerPtr l = make_layer(cls, json);
+    const Tensor x = random_tensor({1, 3, 3, 2, 2}, 76);
+    l->build({partial_shape_of(x.shape())});
+    randomize(*l, 77);
+    check_layer_gradients(*l, x);
+  }
+  // Keras's names, aliases and configs.
+  clear_session();
+  LayerPtr conv = make_layer("Convolution3D", R"({"filters": 4, "kernel_size": 3})");
+  EXPECT_EQ(conv->class_name(), "Conv3D");
+  EXPECT_EQ(conv->name(), "conv3d");
+  const Config cc = conv->get_config();
+  EXPECT_EQ(cc.get_int_list("kernel_size"), (std::vector<int64_t>{3, 3, 3}));
+  EXPECT_EQ(cc.get_int_list("strides"), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(cc.get_int_list("dilation_rate"), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(cc.get_int("groups"), 1);
+  EXPECT_EQ(make_layer("Conv3DTranspose", R"({"filters": 2, "kernel_size": 2})")->name(), "conv3d_transpose");
+  EXPECT_EQ(
+      make_layer("MaxPooling3D", "{}")->get_config().to_json(),
+      R"({"name":"max_pooling3d","trainable":true,"dtype":"float32","pool_size":[2,2,2],"padding":"valid",)"
+      R"("strides":[2,2,2],"data_format":"channels_last"})");
+  EXPECT_EQ(make_layer("AvgPool3D", "{}")->class_name(), "AveragePooling3D");
+  EXPECT_EQ(make_layer("GlobalAvgPool3D", "{}")->class_name(), "GlobalAveragePooling3D");
+  EXPECT_EQ(make_layer("GlobalMaxPool3D", "{}")->class_name(), "GlobalMaxPooling3D");
+  EXPECT_EQ(make_layer("MaxPool3D", "{}")->name(), "max_pooling3d_1");
+  // Unknown dims stay unknown.
+  LayerPtr up =
+      make_layer("Conv3DTranspose", R"({"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same"})");
+  EXPECT_EQ(up->compute_output_shape({{kUnknownDim, 5, kUnknownDim, 4, 3}}),
+            (std::vector<PartialShape>{{kUnknownDim, 10, kUnknownDim, 8, 2}}));
+  EXPECT_EQ(make_layer("MaxPooling3D", "{}")->compute_output_shape({{kUnknownDim, 5, kUnknownDim, 4, 3}}),
+            (std::vector<PartialShape>{{kUnknownDim, 2, kUnknownDim, 2, 3}}));
+  // Errors name the layer and what was expected.
+  expect_error(
+      [&] {
+        (*conv)(random_tensor({2, 5, 5, 3}, 1));
+      },
+      Code::kInvalidArgument, {"layer 'conv3d' (Conv3D)", "expected rank 5"});
+  (*conv)(random_tensor({1, 3, 4, 5, 2}, 1));
+  expect_error(
+      [&] {
+        (*conv)(random_tensor({1, 3, 4, 5, 3}, 1));
+      },
+      Code::kInvalidArgument, {"layer 'conv3d' (Conv3D)", "expected the last axis to be 2"});
+  expect_error(
+      [&] {
+        (*conv)(random_tensor({1, 2, 4, 5, 2}, 1));
+      },
+      Code::kInvalidArgument,
+      {"layer 'conv3d' (Conv3D): input shape (1, 2, 4, 5, 2) is too small for a window of 3"});
+  expect_error([&] { make_layer("Conv3D", R"({"filters": 2, "kernel_size": [3, 3]})"); },
+               Code::kInvalidArgument, {"Conv3D: kernel_size must be an int or a tuple of 3 ints"});
+  expect_error(
+      [&] { make_layer("Conv3D", R"({"filters": 2, "kernel_size": 3, "strides": 2, "dilation_rate": 2})"); },
+      Code::kInvalidArgument, {"Conv3D: strides (2, 2, 2) > 1 together with dilation_rate (2, 2, 2)"});
+  expect_error([&] { make_layer("MaxPooling3D", R"({"pool_size": [2, 0, 2]})"); }, Code::kInvalidArgument,
+               {"MaxPooling3D: pool_size values must be >= 1"});
+  expect_error(
+      [&] {
+        ops::conv3d(random_tensor({1, 2, 2, 2, 1}, 1), random_tensor({1, 1, 1, 2, 1}, 2), {1, 1, 1},
+                    {1, 1, 1}, Padding::kValid);
+      },
+      Code::kInvalidArgument, {"conv3d: filter of shape [1, 1, 1, 2, 1] is for 2 channels"});
+  expect_error(
+      [&] {
+        ops::max_pool3d(random_tensor({1, 2, 2, 2, 1}, 1), {2, 2}, {1, 1, 1}, Padding::kValid);
+      },
+      Code::kInvalidArgument, {"max_pool3d: ksize is [2, 2]; expected 3 positive values"});
 }
 
 }  // namespace

@@ -454,6 +454,38 @@ TEST(BFloat16Nn, NormGradientsKeepTheInputDtypes) {
   (void)g;
 }
 
+// mean, max, min and top_k of bfloat16 have gradients (in bfloat16), as TF's: the float32 gradients of
+// the same (exactly representable) values, rounded; max's ties share the gradient as in float32.
+TEST(BFloat16Nn, ReductionsAndTopKHaveGradients) {
+  const Tensor x = bf16_of(testing::make(Shape{2, 3}, {0.5f, -1.25f, 0.5f, 2.0f, 3.0f, -0.75f}));
+  const Tensor xr = ops::cast(x, DType::kFloat32);
+  const std::vector<std::pair<const char *, std::function<Tensor(const Tensor &)>>> fns = {
+      {"mean", [](const Tensor &t) { return ops::mean(t, {1}); }},
+      {"max", [](const Tensor &t) { return ops::max(t, {1}); }},
+      {"min",
+       [](const Tensor &t) {
+         return ops::min(t, {0, 1}, true);
+       }},
+      {"top_k", [](const Tensor &t) { return ops::top_k(t, 2).values; }}};
+  for (const auto &[name, f] : fns) {
+    auto grad = [&](const Tensor &in) {
+      autodiff::Tape tape(false, true);
+      tape.watch(in);
+      const Tensor y = f(in);
+      tape.stop_recording();
+      const Tensor seed = ops::cast(ops::fill(y.shape(), 3.0), in.dtype());
+      return tape.gradient(y, {in}, autodiff::Unconnected::kNone, seed)[0];
+    };
+    const Tensor got = grad(x);
+    ASSERT_TRUE(got.defined()) << name;
+    ASSERT_EQ(got.dtype(), DType::kBFloat16) << name;
+    EXPECT_EQ(values<float>(ops::cast(got, DType::kFloat32)),
+              values<float>(ops::cast(bf16_of(grad(xr)), DType::kFloat32)))
+        << name;
+    EXPECT_EQ(ops::top_k(x, 2).values.dtype(), DType::kBFloat16);
+  }
+}
+
 // bfloat16 softmax gradients are computed in float32 (from the rounded output): within a few
 // bfloat16 steps of the float32 gradient.
 TEST(BFloat16Nn, SoftmaxGradientsComputeInFloat32) {
@@ -489,8 +521,8 @@ TEST(FloatDtypesNn, ErrorsNameOpArgumentAndDtypes) {
                         {"softmax", "'x'", "int32", "float32 or bfloat16 or float64"});
   testing::expect_error([&] { ops::sigmoid_cross_entropy_with_logits(x32, x64); }, Code::kInvalidArgument,
                         {"sigmoid_cross_entropy_with_logits", "labels", "float32[2, 3]", "expected float64"});
-  testing::expect_error([&] { ops::top_k(ops::cast(x32, DType::kBFloat16), 1); }, Code::kInvalidArgument,
-                        {"top_k", "bfloat16"});
+  testing::expect_error([&] { ops::top_k(ops::cast(x32, DType::kBool), 1); }, Code::kInvalidArgument,
+                        {"top_k", "bool"});
 }
 
 // ---- float64 gradients by central differences ----

@@ -2,22 +2,30 @@
 signatures, defaults and aliases (Convolution2D, MaxPool2D, GlobalAvgPool2D, ...)."""
 import numbers as _numbers
 
+from .errors import InvalidArgumentError
 from .layers import _BUILTINS, _builtin, _serializable
 
 
-def _tuple(v):
-    """An int, or a tuple / list of ints (the C++ side expands an int to every spatial axis)."""
+def _tuple(v, n, name):
+    """An int (the C++ side expands it to every spatial axis), or a tuple / list of n ints, as Keras's
+    standardize_tuple: a sequence of another length (one value for a 3-D layer) or a string is refused."""
     if v is None:
         return None
     if isinstance(v, _numbers.Integral):
         return int(v)
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) != n:
+        raise InvalidArgumentError(f"{name} must be an int or a tuple of {n} ints; got {v!r}")
     return [int(d) for d in v]
 
 
-def _conv_common(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias, bias_initializer,
-                 bias_regularizer, activity_regularizer, bias_constraint):
-    return {"kernel_size": _tuple(kernel_size), "strides": _tuple(strides), "padding": padding,
-            "data_format": data_format, "dilation_rate": _tuple(dilation_rate),
+def _rank(default_step):
+    return len(default_step) if isinstance(default_step, tuple) else 1
+
+
+def _conv_common(n, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                 bias_initializer, bias_regularizer, activity_regularizer, bias_constraint):
+    return {"kernel_size": _tuple(kernel_size, n, "kernel_size"), "strides": _tuple(strides, n, "strides"),
+            "padding": padding, "data_format": data_format, "dilation_rate": _tuple(dilation_rate, n, "dilation_rate"),
             "activation": _serializable(activation) or "linear", "use_bias": bool(use_bias),
             "bias_initializer": _serializable(bias_initializer), "bias_regularizer": _serializable(bias_regularizer),
             "activity_regularizer": _serializable(activity_regularizer), "bias_constraint": bias_constraint}
@@ -29,8 +37,9 @@ def _conv(default_step):
              kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
              bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None):
         c = {"filters": int(filters), "groups": int(groups)}
-        c.update(_conv_common(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-                              bias_initializer, bias_regularizer, activity_regularizer, bias_constraint))
+        c.update(_conv_common(_rank(default_step), kernel_size, strides, padding, data_format, dilation_rate,
+                              activation, use_bias, bias_initializer, bias_regularizer, activity_regularizer,
+                              bias_constraint))
         c.update({"kernel_initializer": _serializable(kernel_initializer),
                   "kernel_regularizer": _serializable(kernel_regularizer), "kernel_constraint": kernel_constraint})
         return c
@@ -42,17 +51,18 @@ def _depthwise_of(default_step):
              dilation_rate=default_step, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
              bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
              depthwise_constraint=None, bias_constraint=None):
-        return _depthwise(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
-                          use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
-                          activity_regularizer, depthwise_constraint, bias_constraint)
+        return _depthwise(_rank(default_step), kernel_size, strides, padding, depth_multiplier, data_format,
+                          dilation_rate, activation, use_bias, depthwise_initializer, bias_initializer,
+                          depthwise_regularizer, bias_regularizer, activity_regularizer, depthwise_constraint,
+                          bias_constraint)
     return make
 
 
-def _depthwise(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation, use_bias,
+def _depthwise(n, kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation, use_bias,
                depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer, activity_regularizer,
                depthwise_constraint, bias_constraint):
     c = {"depth_multiplier": int(depth_multiplier)}
-    c.update(_conv_common(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+    c.update(_conv_common(n, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
                           bias_initializer, bias_regularizer, activity_regularizer, bias_constraint))
     c.update({"depthwise_initializer": _serializable(depthwise_initializer),
               "depthwise_regularizer": _serializable(depthwise_regularizer),
@@ -66,9 +76,10 @@ def _separable(default_step):
              depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform", bias_initializer="zeros",
              depthwise_regularizer=None, pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
              depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None):
-        c = _depthwise(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
-                       use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
-                       activity_regularizer, depthwise_constraint, bias_constraint)
+        c = _depthwise(_rank(default_step), kernel_size, strides, padding, depth_multiplier, data_format,
+                       dilation_rate, activation, use_bias, depthwise_initializer, bias_initializer,
+                       depthwise_regularizer, bias_regularizer, activity_regularizer, depthwise_constraint,
+                       bias_constraint)
         c.update({"filters": int(filters), "pointwise_initializer": _serializable(pointwise_initializer),
                   "pointwise_regularizer": _serializable(pointwise_regularizer),
                   "pointwise_constraint": pointwise_constraint})
@@ -88,15 +99,16 @@ def _transpose(default_step):
                                 activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
                                 bias_constraint=bias_constraint)
         del c["groups"]  # not a transposed convolution's key
-        c["output_padding"] = _tuple(output_padding)
+        c["output_padding"] = _tuple(output_padding, _rank(default_step), "output_padding")
         return c
     return make
 
 
 def _pooling(default_size):
     def make(pool_size=default_size, strides=None, padding="valid", data_format=None):
-        return {"pool_size": _tuple(pool_size), "strides": _tuple(strides), "padding": padding,
-                "data_format": data_format}
+        n = _rank(default_size)
+        return {"pool_size": _tuple(pool_size, n, "pool_size"), "strides": _tuple(strides, n, "strides"),
+                "padding": padding, "data_format": data_format}
     return make
 
 
@@ -127,6 +139,11 @@ Conv1DTranspose = _builtin("Conv1DTranspose", "keras.layers.Conv1DTranspose(filt
                            "Conv1D; kernel [kw, filters, C].", _transpose(1))
 Conv2DTranspose = _builtin("Conv2DTranspose", "keras.layers.Conv2DTranspose(filters, kernel_size, strides=(1, 1), "
                            "padding='valid', output_padding=None, ...): kernel [kh, kw, filters, C].", _transpose((1, 1)))
+Conv3D = _builtin("Conv3D", "keras.layers.Conv3D(filters, kernel_size, strides=(1, 1, 1), padding='valid', ...): "
+                  "[N, D, H, W, C] -> [N, OD, OH, OW, filters]; kernel [kd, kh, kw, C, filters].", _conv((1, 1, 1)))
+Conv3DTranspose = _builtin("Conv3DTranspose", "keras.layers.Conv3DTranspose(filters, kernel_size, strides=(1, 1, 1), "
+                           "padding='valid', output_padding=None, ...): [N, D, H, W, C] -> [N, OD, OH, OW, filters], "
+                           "the adjoint of Conv3D; kernel [kd, kh, kw, filters, C].", _transpose((1, 1, 1)))
 MaxPooling1D = _builtin("MaxPooling1D", "keras.layers.MaxPooling1D(pool_size=2, strides=None, padding='valid')",
                         _pooling(2))
 MaxPooling2D = _builtin("MaxPooling2D", "keras.layers.MaxPooling2D(pool_size=(2, 2), strides=None, padding='valid')",
@@ -136,6 +153,12 @@ AveragePooling1D = _builtin("AveragePooling1D",
 AveragePooling2D = _builtin("AveragePooling2D",
                             "keras.layers.AveragePooling2D(pool_size=(2, 2), strides=None, padding='valid')",
                             _pooling((2, 2)))
+MaxPooling3D = _builtin("MaxPooling3D",
+                        "keras.layers.MaxPooling3D(pool_size=(2, 2, 2), strides=None, padding='valid'): [N, D, H, W, C]",
+                        _pooling((2, 2, 2)))
+AveragePooling3D = _builtin("AveragePooling3D",
+                            "keras.layers.AveragePooling3D(pool_size=(2, 2, 2), strides=None, padding='valid'): "
+                            "[N, D, H, W, C]; 'same' padding counts only the cells inside the input", _pooling((2, 2, 2)))
 GlobalAveragePooling1D = _builtin("GlobalAveragePooling1D", "keras.layers.GlobalAveragePooling1D(keepdims=False)",
                                   _global_pooling)
 GlobalAveragePooling2D = _builtin("GlobalAveragePooling2D", "keras.layers.GlobalAveragePooling2D(keepdims=False)",
@@ -145,20 +168,29 @@ GlobalMaxPooling1D = _builtin("GlobalMaxPooling1D", "keras.layers.GlobalMaxPooli
 GlobalMaxPooling2D = _builtin("GlobalMaxPooling2D", "keras.layers.GlobalMaxPooling2D(keepdims=False)",
                               _global_pooling)
 
+GlobalAveragePooling3D = _builtin("GlobalAveragePooling3D",
+                                  "keras.layers.GlobalAveragePooling3D(keepdims=False): [N, D, H, W, C] -> [N, C]",
+                                  _global_pooling)
+GlobalMaxPooling3D = _builtin("GlobalMaxPooling3D", "keras.layers.GlobalMaxPooling3D(keepdims=False): "
+                              "[N, D, H, W, C] -> [N, C]", _global_pooling)
+
 # Keras's aliases are the same classes.
 Convolution1D, Convolution2D, Convolution2DTranspose = Conv1D, Conv2D, Conv2DTranspose
-Convolution1DTranspose = Conv1DTranspose
+Convolution1DTranspose, Convolution3D, Convolution3DTranspose = Conv1DTranspose, Conv3D, Conv3DTranspose
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+MaxPool3D, AvgPool3D, GlobalAvgPool3D, GlobalMaxPool3D = MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D
 
 _CLASSES = (Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D, Conv1DTranspose,
             Conv2DTranspose, MaxPooling1D, MaxPooling2D, AveragePooling1D,
-            AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D)
+            AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+            Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
 __all__ = [c._class_name for c in _CLASSES] + [
     "Convolution1D", "Convolution2D", "Convolution1DTranspose", "Convolution2DTranspose", "SeparableConvolution1D", "SeparableConvolution2D",
     "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
-    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D"]
+    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+    "Convolution3D", "Convolution3DTranspose", "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D", "GlobalMaxPool3D"]
