@@ -781,6 +781,86 @@ inline Tensor avg_pool2d(const Tensor &x, const Dims &ksize, const Dims &strides
   return avg_pool2d(x, Pool2dOptions{ksize, strides, padding});
 }
 
+/// Options of the 3-D convolutions. Defaults: strides {1, 1, 1}, dilations {1, 1, 1}, VALID padding.
+struct Conv3dOptions {
+  Dims strides{1, 1, 1};
+  Dims dilations{1, 1, 1};
+  Padding padding = Padding::valid;
+  Conv3dOptions &with_strides(const Dims &s) {
+    strides = s;
+    return *this;
+  }
+  Conv3dOptions &with_dilations(const Dims &d) {
+    dilations = d;
+    return *this;
+  }
+  Conv3dOptions &with_padding(Padding p) {
+    padding = p;
+    return *this;
+  }
+  /// The C struct; throws when strides or dilations do not hold 3 values.
+  kiln_conv3d_options to_c(const char *op) const {
+    if (strides.size() != 3 || dilations.size() != 3)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT,
+                  std::string(op) + ": strides and dilations need 3 values each");
+    kiln_conv3d_options o;
+    detail::check(kiln_conv3d_options_init(&o, sizeof o));
+    for (size_t i = 0; i < 3; ++i) o.strides[i] = strides[i], o.dilations[i] = dilations[i];
+    o.padding = detail::to_c(padding, op);
+    return o;
+  }
+};
+/// Options of the 3-D poolings. Defaults: ksize {2, 2, 2}, strides {2, 2, 2}, VALID padding.
+struct Pool3dOptions {
+  Dims ksize{2, 2, 2};
+  Dims strides{2, 2, 2};
+  Padding padding = Padding::valid;
+  Pool3dOptions &with_ksize(const Dims &k) {
+    ksize = k;
+    return *this;
+  }
+  Pool3dOptions &with_strides(const Dims &s) {
+    strides = s;
+    return *this;
+  }
+  Pool3dOptions &with_padding(Padding p) {
+    padding = p;
+    return *this;
+  }
+  /// The C struct; throws when ksize or strides do not hold 3 values.
+  kiln_pool3d_options to_c(const char *op) const {
+    if (ksize.size() != 3 || strides.size() != 3)
+      throw Error(KILN_STATUS_INVALID_ARGUMENT, std::string(op) + ": ksize and strides need 3 values each");
+    kiln_pool3d_options o;
+    detail::check(kiln_pool3d_options_init(&o, sizeof o));
+    for (size_t i = 0; i < 3; ++i) o.ksize[i] = ksize[i], o.strides[i] = strides[i];
+    o.padding = detail::to_c(padding, op);
+    return o;
+  }
+};
+/// tf.nn.conv3d: x [N, D, H, W, C], filter [KD, KH, KW, C, O].
+inline Tensor conv3d(const Tensor &x, const Tensor &filter, const Conv3dOptions &options = {}) {
+  const kiln_conv3d_options o = options.to_c("conv3d");
+  return detail::make(kiln_conv3d, x.get(), filter.get(), &o);
+}
+/// tf.nn.conv3d_transpose: filter [KD, KH, KW, O, C], output_shape [N, OD, OH, OW, O].
+inline Tensor conv3d_transpose(const Tensor &x, const Tensor &filter, const Dims &output_shape,
+                               const Conv3dOptions &options = {}) {
+  const kiln_conv3d_options o = options.to_c("conv3d_transpose");
+  return detail::make(kiln_conv3d_transpose, x.get(), filter.get(), output_shape.data(), output_shape.size(),
+                      &o);
+}
+/// tf.nn.max_pool3d over [N, D, H, W, C].
+inline Tensor max_pool3d(const Tensor &x, const Pool3dOptions &options = {}) {
+  const kiln_pool3d_options o = options.to_c("max_pool3d");
+  return detail::make(kiln_max_pool3d, x.get(), &o);
+}
+/// tf.nn.avg_pool3d over [N, D, H, W, C] (padding not averaged in).
+inline Tensor avg_pool3d(const Tensor &x, const Pool3dOptions &options = {}) {
+  const kiln_pool3d_options o = options.to_c("avg_pool3d");
+  return detail::make(kiln_avg_pool3d, x.get(), &o);
+}
+
 // ---- shape and indexing ----
 inline Tensor reshape(const Tensor &x, const Dims &d) {
   return detail::make(kiln_reshape, x.get(), d.data(), detail::rank_of(d));

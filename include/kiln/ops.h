@@ -271,6 +271,28 @@ typedef struct kiln_pool2d_options {
 /// Fills *options with the defaults, as kiln_conv2d_options_init.
 KILN_API kiln_status *kiln_pool2d_options_init(kiln_pool2d_options *options, size_t struct_size);
 
+/// Options of the 3-D convolutions (kiln_conv3d, kiln_conv3d_transpose).
+typedef struct kiln_conv3d_options {
+  size_t struct_size;   /**< sizeof(kiln_conv3d_options) as the caller compiled it */
+  int64_t strides[3];   /**< [depth, height, width] steps of the window; default {1, 1, 1} */
+  int64_t dilations[3]; /**< [depth, height, width] spacing of the filter taps, 1 = none; default {1, 1, 1} */
+  kiln_padding padding; /**< default KILN_PADDING_VALID (Keras' default) */
+} kiln_conv3d_options;
+
+/// Fills *options with the defaults, as kiln_conv2d_options_init.
+KILN_API kiln_status *kiln_conv3d_options_init(kiln_conv3d_options *options, size_t struct_size);
+
+/// Options of the 3-D poolings.
+typedef struct kiln_pool3d_options {
+  size_t struct_size;   /**< sizeof(kiln_pool3d_options) as the caller compiled it */
+  int64_t ksize[3];     /**< [depth, height, width] of the window; default {2, 2, 2} (Keras' pool_size) */
+  int64_t strides[3];   /**< [depth, height, width] steps of the window; default {2, 2, 2} (the pool size) */
+  kiln_padding padding; /**< default KILN_PADDING_VALID */
+} kiln_pool3d_options;
+
+/// Fills *options with the defaults, as kiln_conv2d_options_init.
+KILN_API kiln_status *kiln_pool3d_options_init(kiln_pool3d_options *options, size_t struct_size);
+
 /* ----------------------------------------------------- convolution, pooling */
 
 /// 2-D convolution (tf.nn.conv2d): x [N, H, W, C], filter [KH, KW, C, O] -> [N, OH, OW, O].
@@ -296,6 +318,24 @@ KILN_API kiln_status *kiln_conv1d(kiln_tensor **out, const kiln_tensor *x, const
 KILN_API kiln_status *kiln_max_pool2d(kiln_tensor **out, const kiln_tensor *x, const kiln_pool2d_options *options);
 /// Average pooling on [N, H, W, C] (padding excluded from the average, as TF).
 KILN_API kiln_status *kiln_avg_pool2d(kiln_tensor **out, const kiln_tensor *x, const kiln_pool2d_options *options);
+/// 3-D convolution (tf.nn.conv3d): x [N, D, H, W, C], filter [KD, KH, KW, C, O] -> [N, OD, OH, OW, O],
+/// TF's VALID / SAME arithmetic on each axis. options: strides, dilations, padding (NULL: defaults).
+/// Gradients w.r.t. x and filter.
+KILN_API kiln_status *kiln_conv3d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
+                                  const kiln_conv3d_options *options);
+/// tf.nn.conv3d_transpose (the adjoint of conv3d): x [N, D, H, W, C], filter [KD, KH, KW, O, C],
+/// output_shape [N, OD, OH, OW, O] (output_rank must be 5) such that conv3d of output_shape with this
+/// filter and options gives x's D, H and W. Gradients w.r.t. x and filter.
+KILN_API kiln_status *kiln_conv3d_transpose(kiln_tensor **out, const kiln_tensor *x,
+                                            const kiln_tensor *filter, const int64_t *output_shape,
+                                            size_t output_rank, const kiln_conv3d_options *options);
+/// Max pooling on [N, D, H, W, C] (tf.nn.max_pool3d); options: ksize, strides, padding. The gradient goes
+/// to the first maximum of each window in (depth, height, width) order, as TF's.
+KILN_API kiln_status *kiln_max_pool3d(kiln_tensor **out, const kiln_tensor *x,
+                                      const kiln_pool3d_options *options);
+/// Average pooling on [N, D, H, W, C] (tf.nn.avg_pool3d; padding excluded from the average, as TF).
+KILN_API kiln_status *kiln_avg_pool3d(kiln_tensor **out, const kiln_tensor *x,
+                                      const kiln_pool3d_options *options);
 
 /* ------------------------------------------------------- shape, indexing */
 
@@ -330,7 +370,8 @@ KILN_API kiln_status *kiln_broadcast_to(kiln_tensor **out, const kiln_tensor *x,
 KILN_API kiln_status *kiln_tile(kiln_tensor **out, const kiln_tensor *x, const int64_t *multiples,
                                 size_t num_multiples);
 /// Inverted dropout: drops with probability rate and scales kept values by 1/(1-rate) when
-/// training; x unchanged otherwise. seed < 0: the next op seed of the global sequence.
+/// training; x unchanged otherwise. x float32, bfloat16 or float64 (bfloat16 and float64 as TF: x times
+/// the scale in x's dtype, then the mask). seed < 0: the next op seed of the global sequence.
 KILN_API kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, float rate, bool training,
                                    int64_t seed);
 
@@ -460,7 +501,7 @@ typedef enum kiln_pad_mode {
 
 /// tf.pad: paddings holds 2 * num_dims values, [before, after] for each dim of x (num_dims must
 /// be x's rank), all >= 0; REFLECT needs each <= dim - 1, SYMMETRIC <= dim. constant_value
-/// (CONSTANT mode) must fit x's dtype. Any dtype; gradient w.r.t. float32 x.
+/// (CONSTANT mode) must fit x's dtype. Any dtype; gradient w.r.t. a float32, bfloat16 or float64 x.
 KILN_API kiln_status *kiln_pad(kiln_tensor **out, const kiln_tensor *x, const int64_t *paddings, size_t num_dims,
                                kiln_pad_mode mode, double constant_value);
 /* ------------------------------------------ stateless randomness, dropout options */

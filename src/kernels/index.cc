@@ -192,11 +192,12 @@ void pad(const void *src, const std::vector<int64_t> &src_dims, const std::vecto
   });
 }
 
-void pad_backward(const float *dy, const std::vector<int64_t> &src_dims,
-                  const std::vector<std::vector<int64_t>> &maps, float *dx) {
+template <typename T>
+void pad_backward(const T *dy, const std::vector<int64_t> &src_dims, const std::vector<std::vector<int64_t>> &maps,
+                  T *dx) {
   int64_t n = 1;
   for (int64_t d : src_dims) n *= d;
-  std::fill(dx, dx + n, 0.0f);
+  std::fill(dx, dx + n, T(0));
   if (maps.empty()) {
     dx[0] = dy[0];
     return;
@@ -206,13 +207,17 @@ void pad_backward(const float *dy, const std::vector<int64_t> &src_dims,
   // Serial: REFLECT and SYMMETRIC send several outputs to one source cell.
   for_each_pad_row(src_dims, maps, 0, rows, [&](int64_t r, int64_t base) {
     if (base < 0) return;
-    const float *row = dy + r * width;
+    const T *row = dy + r * width;
     for (int64_t i = 0; i < width; ++i) {
       const int64_t m = last[static_cast<size_t>(i)];
       if (m >= 0) dx[base + m] += row[i];
     }
   });
 }
+template void pad_backward<float>(const float *, const std::vector<int64_t> &,
+                                  const std::vector<std::vector<int64_t>> &, float *);
+template void pad_backward<double>(const double *, const std::vector<int64_t> &,
+                                   const std::vector<std::vector<int64_t>> &, double *);
 
 #define KILN_INSTANTIATE_INDEX(Index)                                                                        \
   template void gather<Index>(const void *, int64_t, int64_t, int64_t, int64_t, const Index *, int64_t,      \

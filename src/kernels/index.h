@@ -42,9 +42,10 @@ void one_hot(const Index *indices, int64_t outer, int64_t inner, int64_t depth, 
 // (-1: the constant). maps[a] has out_dims[a] entries; src has src_dims.
 void pad(const void *src, const std::vector<int64_t> &src_dims, const std::vector<std::vector<int64_t>> &maps,
          const void *constant, size_t elem_size, void *out);
-// The adjoint of pad on float32: dx (src_dims) = 0, then dx[maps(i)] += dy[i] for every output
-// position i that reads the source.
-void pad_backward(const float *dy, const std::vector<int64_t> &src_dims,
-                  const std::vector<std::vector<int64_t>> &maps, float *dx);
+// The adjoint of pad on float32 or float64 (T): dx (src_dims) = 0, then dx[maps(i)] += dy[i] for every
+// output position i that reads the source.
+template <typename T>
+void pad_backward(const T *dy, const std::vector<int64_t> &src_dims, const std::vector<std::vector<int64_t>> &maps,
+                  T *dx);
 
 }  // namespace kiln::kernels

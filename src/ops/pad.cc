@@ -46,24 +46,33 @@ Tensor pad_with_maps(const Tensor &x, const Maps &maps, Tensor out, const void *
   if (out.num_elements() > 0)
     kernels::pad(x.raw_data(), x.shape().to_vector(), maps, constant, dtype_size(x.dtype()),
                  out.raw_mutable_data());
-  if (x.dtype() == DType::kFloat32 && should_record({&x})) {
+  if (is_floating(x.dtype()) && should_record({&x})) {
     const Shape xs = x.shape();
     record("pad", {x}, {out}, [maps, xs](const Grads &g) { return Grads{pad_backward(g[0], maps, xs)}; });
   }
   return out;
 }
 
-// The adjoint of pad_with_maps: sums dy into the source cells the maps read.
+// The adjoint of pad_with_maps: sums dy into the source cells the maps read. bfloat16 sums in float32
+// and rounds once (the casts carry the gradient).
 Tensor pad_backward(const Tensor &dy, const Maps &maps, const Shape &x_shape) {
-  require_float32(dy, "pad_grad", "dy");
-  Tensor dx = Tensor::empty(DType::kFloat32, x_shape);
-  if (dx.num_elements() > 0)
-    kernels::pad_backward(dy.data<float>(), x_shape.to_vector(), maps, dx.mutable_data<float>());
+  require_floating(dy, "pad_grad", "dy");
+  if (dy.dtype() == DType::kBFloat16)
+    return cast(pad_backward(cast(dy, DType::kFloat32), maps, x_shape), DType::kBFloat16);
+  Tensor dx = Tensor::empty(dy.dtype(), x_shape);
+  if (dx.num_elements() > 0) {
+    if (dy.dtype() == DType::kFloat64)
+      kernels::pad_backward(dy.data<double>(), x_shape.to_vector(), maps, dx.mutable_data<double>());
+    else
+      kernels::pad_backward(dy.data<float>(), x_shape.to_vector(), maps, dx.mutable_data<float>());
+  }
   if (should_record({&dy})) {
     const Shape ys = dy.shape();
     record("pad_grad", {dy}, {dx}, [maps, ys](const Grads &g) {
       const float zero = 0.0f;
-      return Grads{pad_with_maps(g[0], maps, Tensor::empty(DType::kFloat32, ys), &zero)};
+      const double zero64 = 0.0;
+      const void *z = g[0].dtype() == DType::kFloat64 ? static_cast<const void *>(&zero64) : &zero;
+      return Grads{pad_with_maps(g[0], maps, Tensor::empty(g[0].dtype(), ys), z)};
     });
   }
   return dx;

@@ -136,7 +136,7 @@ Tensor uniform_int_from(const char *op, const G &seed, const Shape &shape, DType
 }
 
 void check_dropout_args(const char *op, const Tensor &x, float rate) {
-  require_float32(x, op, "x");
+  require_floating(x, op, "x");
   if (!(rate >= 0.0f && rate < 1.0f))
     fail(Code::kInvalidArgument, op, ": rate is ", rate, " for x ", x.description(),
          "; expected a rate in [0, 1)");
@@ -174,6 +174,14 @@ Tensor masked(const Philox &gen, const Tensor &x, float rate, float scale) {
 }
 
 Tensor dropout_from(const Philox &gen, const Tensor &x, float rate, const Shape &noise) {
+  if (x.dtype() != DType::kFloat32) {
+    // bfloat16 and float64 as TF's: x * scale in x's dtype, times the 0/1 keep mask (the same draws as
+    // float32's), by ops whose rules give the gradient.
+    Tensor keep = Tensor::empty(DType::kFloat32, noise);
+    kernels::dropout(gen, rate, 1.0f, nullptr, nullptr, keep.mutable_data<float>(), keep.num_elements());
+    const Tensor scaled = mul(x, fill(Shape{}, 1.0 / (1.0 - double(rate)), x.dtype()));
+    return mul(scaled, cast(keep, x.dtype()));
+  }
   const float scale = 1.0f / (1.0f - rate);
   if (noise != x.shape()) {
     // The mask is drawn in noise's shape (element i kept when u_i >= rate, as the fused path) and

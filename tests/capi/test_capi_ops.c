@@ -1267,6 +1267,64 @@ static void test_conv_pool(void) {
   release_kept();
 }
 
+/* The 3-D window ops: options defaults, hand-worked values, conv3d_transpose as conv3d's adjoint
+ * (<conv3d(u, f), v> == <u, conv3d_transpose(v, f)>), bad input. */
+static void test_conv3d_pool3d(void) {
+  const int64_t xd[5] = {1, 2, 3, 3, 1}, fd[5] = {2, 2, 2, 1, 1}, od[5] = {1, 1, 2, 2, 1},
+                pd[5] = {1, 1, 1, 1, 1}, ud[5] = {2, 4, 3, 5, 2}, f2[5] = {2, 3, 2, 2, 3},
+                vd[5] = {2, 2, 3, 3, 3}, ud4[4] = {2, 4, 3, 5};
+  float xv[18], ones[8] = {1, 1, 1, 1, 1, 1, 1, 1}, uv[240], fv[72], vv[108];
+  const float want_conv[4] = {52, 60, 76, 84}, max_want[1] = {13}, avg_want[1] = {6.5f};
+  kiln_conv3d_options c, same;
+  kiln_pool3d_options p;
+  kiln_tensor *o = NULL, *x, *u, *f, *v, *lhs, *rhs;
+  int i;
+  /* x[0, d, h, w, 0] = 9 d + 3 h + w: a 2x2x2 window of ones sums 8 times its centre */
+  for (i = 0; i < 18; ++i) xv[i] = (float)i;
+  for (i = 0; i < 240; ++i) uv[i] = 0.01f * (float)((i * 7) % 23 - 11);
+  for (i = 0; i < 72; ++i) fv[i] = 0.1f * (float)((i * 5) % 13 - 6);
+  for (i = 0; i < 108; ++i) vv[i] = 0.1f * (float)((i * 3) % 17 - 8);
+  x = f32(5, xd, xv);
+  EXPECT_OK(kiln_conv3d_options_init(&c, sizeof c));
+  CHECK(c.struct_size == sizeof c && c.strides[2] == 1 && c.dilations[0] == 1 &&
+        c.padding == KILN_PADDING_VALID);
+  EXPECT_OK(kiln_pool3d_options_init(&p, sizeof p));
+  CHECK(p.ksize[0] == 2 && p.ksize[2] == 2 && p.strides[1] == 2 && p.padding == KILN_PADDING_VALID);
+  expect_f32(RUN(kiln_conv3d(&o, x, f32(5, fd, ones), &c)), 5, od, want_conv, 1e-5);
+  expect_f32(RUN(kiln_conv3d(&o, x, f32(5, fd, ones), NULL)), 5, od, want_conv, 1e-5);
+  /* the default pooling takes the 2x2x2 window at the origin: cells 0, 1, 3, 4, 9, 10, 12, 13 */
+  expect_f32(RUN(kiln_max_pool3d(&o, x, NULL)), 5, pd, max_want, 0);
+  expect_f32(RUN(kiln_avg_pool3d(&o, x, &p)), 5, pd, avg_want, 1e-6);
+  /* the adjoint: u [2, 4, 3, 5, 2] -> v [2, 2, 3, 3, 3] with strides (2, 1, 2), SAME */
+  EXPECT_OK(kiln_conv3d_options_init(&same, sizeof same));
+  same.strides[0] = 2;
+  same.strides[2] = 2;
+  same.padding = KILN_PADDING_SAME;
+  u = f32(5, ud, uv);
+  f = f32(5, f2, fv);
+  v = f32(5, vd, vv);
+  lhs = keep(RUN(kiln_conv3d(&o, u, f, &same)));
+  rhs = keep(RUN(kiln_conv3d_transpose(&o, v, f, ud, 5, &same)));
+  if (lhs && rhs) {
+    const kiln_tensor *dot1 = keep(RUN(kiln_sum(&o, keep(RUN(kiln_mul(&o, lhs, v))), NULL, 0, false)));
+    const kiln_tensor *dot2 = keep(RUN(kiln_sum(&o, keep(RUN(kiln_mul(&o, u, rhs))), NULL, 0, false)));
+    CHECK(kiln_tensor_get_rank(lhs) == 5 && kiln_tensor_get_dims(lhs)[0] == 2 &&
+          kiln_tensor_get_dims(lhs)[1] == 2 && kiln_tensor_get_dims(lhs)[4] == 3);
+    CHECK(dot1 && dot2 && fabs(fdata(dot1)[0] - fdata(dot2)[0]) < 1e-4 * (1 + fabs(fdata(dot1)[0])));
+  }
+  EXPECT_ERROR(kiln_conv3d_transpose(&o, v, f, ud4, 4, &same), INVALID, "kiln_conv3d_transpose",
+               "expected 5 [N, OD, OH, OW, O]");
+  EXPECT_ERROR(kiln_conv3d(&o, f32(4, ud4, uv), f, NULL), INVALID, "conv3d", "expected rank 5");
+  EXPECT_ERROR(kiln_conv3d(&o, u, f32(5, fd, ones), NULL), INVALID, "conv3d", "is for 1 channels");
+  EXPECT_ERROR(kiln_conv3d_options_init(&c, 8), INVALID, "kiln_conv3d_options_init", "expected at least");
+  EXPECT_ERROR(kiln_pool3d_options_init(NULL, sizeof p), INVALID, "kiln_pool3d_options_init",
+               "'options' is NULL");
+  p.ksize[1] = 0;
+  EXPECT_ERROR(kiln_max_pool3d(&o, x, &p), INVALID, "max_pool3d", "expected 3 positive values");
+  EXPECT_ERROR(kiln_avg_pool3d(NULL, x, NULL), INVALID, "kiln_avg_pool3d", "'out' is NULL");
+  release_kept();
+}
+
 /* depthwise_conv2d, conv2d_transpose and conv1d: hand-worked values, the shared options struct,
  * bad input. */
 static void test_conv_variants(void) {
@@ -2419,6 +2477,7 @@ int main(void) {
   test_options_structs();
   test_conv_pool();
   test_conv_variants();
+  test_conv3d_pool3d();
   test_reshape_transpose();
   test_concat_split_slice();
   test_stack_and_dims();

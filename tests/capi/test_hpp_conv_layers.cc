@@ -274,6 +274,17 @@ TEST(HppConvLayers, Layers3DAgreeWithCompositionsOf2DOps) {
   kl::GlobalPoolingOptions keep;
   keep.keepdims = true;
   expect_close(kl::GlobalMaxPool3D(keep)(x), kiln::max(x, {1, 2, 3}, true));
+  // The ops the layers run: kiln::conv3d, conv3d_transpose, max_pool3d and avg_pool3d.
+  const kiln::Conv3dOptions co = kiln::Conv3dOptions().with_strides({1, 2, 1}).with_padding(Padding::same);
+  expect_close(conv(x), kiln::bias_add(kiln::conv3d(x, w[0].value(), co), w[1].value()), 1e-4f);
+  expect_close(y, kiln::conv3d_transpose(x, k, {2, 4, 11, 13, 2}, kiln::Conv3dOptions().with_strides({1, 2, 2})));
+  expect_close(mp, kiln::max_pool3d(x));
+  expect_close(ap, kiln::avg_pool3d(x, kiln::Pool3dOptions()
+                                           .with_ksize({2, 3, 3})
+                                           .with_strides({1, 1, 1})
+                                           .with_padding(Padding::same)));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "strides and dilations need 3 values",
+              [&] { kiln::conv3d(x, k, kiln::Conv3dOptions().with_strides({1, 2})); });
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "layer 'conv3d' (Conv3D)", [&] { conv(ramp({2, 5, 6, 3})); });
 }
 

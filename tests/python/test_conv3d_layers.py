@@ -178,6 +178,32 @@ class Conv3DLayersTest(unittest.TestCase):
             loss = kiln.reduce_sum(layers.MaxPooling3D(2, padding="same")(ones))
         self.assertEqual(tape.gradient(loss, ones).numpy().ravel().tolist(), [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0])
 
+    def test_the_ops_match_numpy_loops(self):
+        # kiln.nn.conv3d / conv3d_transpose / max_pool3d / avg_pool3d: TF's names and argument forms.
+        x, f = self.x(2, 4, 5, 3, 2), self.x(2, 3, 2, 2, 3)
+        for strides, padding in (((1, 2, 1), "SAME"), (1, "VALID"), ([1, 2, 2, 1, 1], "SAME")):
+            s3 = (strides,) * 3 if isinstance(strides, int) else tuple(strides[-4:-1] if len(strides) == 5 else strides)
+            y = kiln.nn.conv3d(x, f, strides, padding)
+            np.testing.assert_allclose(y.numpy(), ref_conv3d(x, f, 0, s3, (1, 1, 1), padding == "SAME"),
+                                       rtol=1e-4, atol=1e-5)
+            r = self.x(*y.shape)
+            t = kiln.nn.conv3d_transpose(r, f, x.shape[:4] + (2,), strides, padding)
+            np.testing.assert_allclose(t.numpy(), ref_conv3d_transpose(r, f, x.shape[1:4], s3,
+                                                                       (1, 1, 1), padding == "SAME"), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(kiln.nn.conv3d(x, f, 1, "VALID", dilations=(2, 1, 1)).numpy(),
+                                   ref_conv3d(x, f, 0, (1, 1, 1), (2, 1, 1)), rtol=1e-4, atol=1e-5)
+        for fn, reduce in ((kiln.nn.max_pool3d, np.max), (kiln.nn.avg_pool3d, np.mean)):
+            np.testing.assert_allclose(fn(x, (2, 3, 2), (1, 2, 2), "SAME").numpy(),
+                                       ref_pool3d(x, (2, 3, 2), (1, 2, 2), True, reduce), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(fn(x, 2, 2).numpy(), ref_pool3d(x, (2, 2, 2), (2, 2, 2), False, reduce),
+                                       rtol=1e-5, atol=1e-6)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "strides needs 3 values"):
+            kiln.nn.conv3d(x, f, (1, 2), "SAME")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "expected 5"):
+            kiln.nn.conv3d_transpose(x, f, (2, 4, 5, 3), 1)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "conv3d: x has shape"):
+            kiln.nn.conv3d(x[0], f)
+
     def test_mixed_bfloat16_global_pooling_passes_gradients_to_the_convolution(self):
         # The pooling's mean / max of bfloat16 values carries the gradient back (it once recorded none,
         # so fit trained only the layers after it).

@@ -35,6 +35,31 @@ class MixedPrecisionTest(unittest.TestCase):
             mixed_precision.DTypePolicy(3)
         self.assertEqual(mixed_precision.global_policy().name, "float32")  # unchanged by the failures
 
+    def test_fit_trains_every_layer_through_dropout_padding_and_pooling(self):
+        # Each of these once broke mixed_bfloat16 training: Dropout refused bfloat16, and ZeroPadding and
+        # the global poolings recorded no bfloat16 gradient, so the layers before them never moved.
+        mixed_precision.set_global_policy("mixed_bfloat16")
+        L = kiln.layers
+        for pool in (L.GlobalAveragePooling1D(), L.GlobalMaxPooling1D()):
+            model = kiln.keras.Sequential([
+                L.Input((6, 3)), L.Dense(8, activation="relu"), L.Dropout(0.2), L.ZeroPadding1D(1),
+                L.Conv1D(4, 3), L.SpatialDropout1D(0.2), pool, L.Dense(2)])
+            model.compile(optimizer=kiln.keras.optimizers.SGD(0.1), loss="mse")
+            before = [w.numpy().copy() for w in model.trainable_weights]
+            rng = np.random.RandomState(0)
+            model.fit(rng.normal(size=(16, 6, 3)).astype(np.float32), rng.normal(size=(16, 2)).astype(np.float32),
+                      epochs=1, batch_size=8, verbose=0)
+            for b, w in zip(before, model.trainable_weights):
+                self.assertFalse(np.array_equal(b, w.numpy()), "%s with %s" % (w.name, pool.name))
+        x = kiln.cast(kiln.constant(np.arange(6, dtype=np.float32).reshape(2, 3)), kiln.bfloat16)
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            loss = kiln.reduce_sum(kiln.cast(kiln.pad(x, [[1, 0], [2, 1]], mode="REFLECT"), kiln.float32))
+        g = tape.gradient(loss, x)
+        self.assertEqual(g.dtype, kiln.bfloat16)
+        np.testing.assert_array_equal(kiln.cast(g, kiln.float32).numpy(), [[1, 3, 2], [2, 6, 4]])  # cells read
+        self.assertEqual(kiln.dropout(x, 0.5, training=True).dtype, kiln.bfloat16)
+
     def test_global_policy_and_layer_dtypes(self):
         before = kiln.layers.Dense(2)
         mixed_precision.set_global_policy(mixed_precision.Policy("mixed_bfloat16"))

@@ -486,6 +486,42 @@ TEST(BFloat16Nn, ReductionsAndTopKHaveGradients) {
   }
 }
 
+// pad's gradient in every floating dtype (it once recorded float32 only, so a ZeroPadding layer under
+// mixed_bfloat16 cut the gradient to the layers before it), and dropout of bfloat16 and float64 as TF's
+// (x times the scale in x's dtype, then the keep mask of the float32 draws).
+TEST(BFloat16Nn, PadAndDropoutTakeEveryFloatingDtype) {
+  const Tensor x32 = testing::make(Shape{2, 3}, {1, 2, 3, 4, 5, 6});
+  const Tensor w = testing::random_tensor(Shape{4, 7}, 170);
+  for (const DType dt : {DType::kBFloat16, DType::kFloat64}) {
+    const Tensor x = ops::cast(x32, dt);
+    for (const ops::PadMode mode : {ops::PadMode::kConstant, ops::PadMode::kReflect, ops::PadMode::kSymmetric}) {
+      auto grad = [&](const Tensor &in) {
+        autodiff::Tape tape(false, true);
+        tape.watch(in);
+        const Tensor y = ops::cast(ops::pad(in, {1, 1, 2, 2}, mode), DType::kFloat32);
+        const Tensor loss = ops::sum(ops::mul(y, w));
+        return tape.gradient(loss, {in}, autodiff::Unconnected::kNone)[0];
+      };
+      const Tensor g = grad(x);
+      ASSERT_TRUE(g.defined()) << dtype_name(dt);
+      EXPECT_EQ(g.dtype(), dt);
+      const std::vector<float> got = values<float>(ops::cast(g, DType::kFloat32));
+      const std::vector<float> want = values<float>(grad(x32));
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 0.02f * (1 + std::fabs(want[i])));
+    }
+    const std::vector<float> base = values<float>(ops::stateless_dropout(x32, 0.5f, {4, 5}));
+    const Tensor y = ops::stateless_dropout(x, 0.5f, {4, 5});
+    EXPECT_EQ(y.dtype(), dt);
+    EXPECT_EQ(values<float>(ops::cast(y, DType::kFloat32)), base);
+    autodiff::Tape tape(false, true);
+    tape.watch(x);
+    const Tensor loss = ops::sum(ops::cast(ops::dropout(x, 0.25f, true, 7), DType::kFloat32));
+    const Tensor g = tape.gradient(loss, {x}, autodiff::Unconnected::kNone)[0];
+    ASSERT_TRUE(g.defined());
+    for (float v : values<float>(ops::cast(g, DType::kFloat32))) EXPECT_TRUE(v == 0.0f || std::fabs(v - 4.0f / 3) < 0.01f);
+  }
+}
+
 // bfloat16 softmax gradients are computed in float32 (from the rounded output): within a few
 // bfloat16 steps of the float32 gradient.
 TEST(BFloat16Nn, SoftmaxGradientsComputeInFloat32) {

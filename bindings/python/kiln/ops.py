@@ -334,6 +334,68 @@ def avg_pool2d(x, ksize, strides, padding=VALID):
     return _pool(L.kiln_avg_pool2d, "avg_pool2d", x, ksize, strides, padding)
 
 
+def _three(v, what, op):
+    v = [v] * 3 if isinstance(v, _numbers.Integral) else list(v)
+    if len(v) == 5:  # TF's [1, d, h, w, 1] form
+        v = v[1:4]
+    if len(v) != 3:
+        raise InvalidArgumentError("%s: %s needs 3 values (or 5 in TF's [1, d, h, w, 1] form); got %r" % (op, what, v))
+    return _ints(v, what)[0]
+
+
+class Conv3dOptions(ctypes.Structure):
+    """kiln_conv3d_options (include/kiln/ops.h); made by _conv3d_options."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("strides", ctypes.c_int64 * 3),
+                ("dilations", ctypes.c_int64 * 3), ("padding", ctypes.c_int)]
+
+
+class Pool3dOptions(ctypes.Structure):
+    """kiln_pool3d_options (include/kiln/ops.h)."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("ksize", ctypes.c_int64 * 3),
+                ("strides", ctypes.c_int64 * 3), ("padding", ctypes.c_int)]
+
+
+def _conv3d_options(op, strides, padding, dilations):
+    o = Conv3dOptions()
+    check(L.kiln_conv3d_options_init(ctypes.byref(o), ctypes.sizeof(o)))
+    o.strides[:] = list(_three(strides, "strides", op))
+    o.dilations[:] = list(_three(dilations, "dilations", op))
+    o.padding = _padding(padding, op)
+    return o
+
+
+def conv3d(input, filters, strides=1, padding=VALID, dilations=1):  # noqa: A002 (TF's name)
+    """tf.nn.conv3d: input [N, D, H, W, C], filters [KD, KH, KW, C, O]."""
+    o = _conv3d_options("conv3d", strides, padding, 1 if dilations is None else dilations)
+    return _new(L.kiln_conv3d, _as_tensor(input), _as_tensor(filters), ctypes.byref(o))
+
+
+def conv3d_transpose(input, filters, output_shape, strides=1, padding=SAME, dilations=1):  # noqa: A002 (TF's name)
+    """tf.nn.conv3d_transpose: filters [KD, KH, KW, out_channels, in_channels]; TF's default padding SAME."""
+    o = _conv3d_options("conv3d_transpose", strides, padding, 1 if dilations is None else dilations)
+    dims, rank = dims_array(output_shape)
+    return _new(L.kiln_conv3d_transpose, _as_tensor(input), _as_tensor(filters), dims, rank, ctypes.byref(o))
+
+
+def _pool3d(fn, op, x, ksize, strides, padding):
+    o = Pool3dOptions()
+    check(L.kiln_pool3d_options_init(ctypes.byref(o), ctypes.sizeof(o)))
+    o.ksize[:] = list(_three(ksize, "ksize", op))
+    o.strides[:] = list(_three(strides, "strides", op))
+    o.padding = _padding(padding, op)
+    return _new(fn, _as_tensor(x), ctypes.byref(o))
+
+
+def max_pool3d(input, ksize, strides, padding=VALID):  # noqa: A002 (TF's name)
+    """tf.nn.max_pool3d over [N, D, H, W, C]."""
+    return _pool3d(L.kiln_max_pool3d, "max_pool3d", input, ksize, strides, padding)
+
+
+def avg_pool3d(input, ksize, strides, padding=VALID):  # noqa: A002 (TF's name)
+    """tf.nn.avg_pool3d over [N, D, H, W, C]; padded cells are not averaged in."""
+    return _pool3d(L.kiln_avg_pool3d, "avg_pool3d", input, ksize, strides, padding)
+
+
 def reshape(x, shape):
     dims, rank = dims_array(shape)
     return _new(L.kiln_reshape, _as_tensor(x), dims, rank)
