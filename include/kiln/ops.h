@@ -295,6 +295,9 @@ KILN_API kiln_status *kiln_pool3d_options_init(kiln_pool3d_options *options, siz
 
 /* ----------------------------------------------------- convolution, pooling */
 
+/// The convolutions and poolings compute in float32: their operands are float32, or all bfloat16 (then
+/// computed on float32 copies and rounded once, as TF's oneDNN kernels; the gradients are bfloat16).
+
 /// 2-D convolution (tf.nn.conv2d): x [N, H, W, C], filter [KH, KW, C, O] -> [N, OH, OW, O].
 /// options: strides, dilations, padding (NULL: defaults). Gradients w.r.t. x and filter.
 KILN_API kiln_status *kiln_conv2d(kiln_tensor **out, const kiln_tensor *x, const kiln_tensor *filter,
@@ -378,18 +381,19 @@ KILN_API kiln_status *kiln_dropout(kiln_tensor **out, const kiln_tensor *x, floa
 /* ------------------------------------------------------------------ losses */
 
 /// Per-example softmax cross-entropy against class indices (tf.nn.sparse_softmax_cross_entropy_with_logits):
-/// logits float32 or float64 [..., C], labels int32/int64 [...] each in [0, C) (otherwise
-/// INVALID_ARGUMENT); out [...] of logits' dtype. Stable for large logits; no one-hot is built. Gradient: logits.
+/// logits float32, bfloat16 or float64 [..., C], labels int32/int64 [...] each in [0, C) (otherwise
+/// INVALID_ARGUMENT); out [...] of logits' dtype. Stable for large logits; no one-hot is built. Gradient:
+/// logits.
 KILN_API kiln_status *kiln_sparse_softmax_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                                     const kiln_tensor *logits);
 /// Per-example softmax cross-entropy against a distribution (tf.nn.softmax_cross_entropy_with_logits):
-/// labels and logits float32 or float64, one dtype (labels broadcast to logits), classes along axis; out drops that axis.
+/// labels and logits float32, bfloat16 or float64, one dtype (labels broadcast to logits), classes along
+/// axis; out drops that axis.
 /// Gradients: labels and logits.
 KILN_API kiln_status *kiln_softmax_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                              const kiln_tensor *logits, int64_t axis);
-/// Elementwise max(x, 0) - x * z + log(1 + exp(-|x|)) for logits x and labels z, float32 or float64 of
-/// one shape and dtype
-/// (tf.nn.sigmoid_cross_entropy_with_logits). Gradients: labels and logits.
+/// Elementwise max(x, 0) - x * z + log(1 + exp(-|x|)) for logits x and labels z, float32, bfloat16 or float64
+/// of one shape and dtype (tf.nn.sigmoid_cross_entropy_with_logits). Gradients: labels and logits.
 KILN_API kiln_status *kiln_sigmoid_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                              const kiln_tensor *logits);
 
@@ -414,7 +418,7 @@ KILN_API kiln_status *kiln_reduce_logsumexp(kiln_tensor **out, const kiln_tensor
 KILN_API kiln_status *kiln_argmin(kiln_tensor **out, const kiln_tensor *x, int64_t axis);
 /// value [..., C] + bias [C] (channels last); value of rank >= 2, bias of value's dtype.
 KILN_API kiln_status *kiln_bias_add(kiln_tensor **out, const kiln_tensor *value, const kiln_tensor *bias);
-/// Mean and (biased) variance over axes (tf.nn.moments); float32 or float64. Axes as kiln_sum.
+/// Mean and (biased) variance over axes (tf.nn.moments); float32, bfloat16 or float64. Axes as kiln_sum.
 /// Ownership: *out_mean and *out_variance are new (both required); on failure neither is written.
 KILN_API kiln_status *kiln_moments(kiln_tensor **out_mean, kiln_tensor **out_variance, const kiln_tensor *x,
                                    const int64_t *axes, size_t num_axes, bool keepdims);

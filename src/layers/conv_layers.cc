@@ -413,6 +413,9 @@ class Pooling final : public Layer {
     const DType in_dtype = single_input(*this, inputs).dtype();
     const Tensor x = f32_compute(single_input(*this, inputs));
     const Padding p = to_padding(padding_);
+    for (size_t i = 0; i < rank_; ++i)  // the window must fit: an error naming the layer and its input
+      window_output_length(*this, partial_shape_of(x.shape()), x.shape()[int(i) + 1], pool_size_[i],
+                           strides_[i], 1, padding_);
     if (rank_ == 3)
       return {bf16_result(
           max_ ? ops::max_pool3d(x, pool_size_, strides_, p) : ops::avg_pool3d(x, pool_size_, strides_, p),

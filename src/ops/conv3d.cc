@@ -107,6 +107,9 @@ Tensor depth_into_channels(const Tensor &filter) {
 Tensor conv3d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
               const std::vector<int64_t> &dilations, Padding padding) {
   const char *op = "conv3d";
+  if (internal::all_bfloat16({&x, &filter}))
+    return internal::as_bfloat16(
+        conv3d(internal::as_float32(x), internal::as_float32(filter), strides, dilations, padding));
   require_rank5(x, op, "x", "[N, D, H, W, C]");
   require_rank5(filter, op, "filter", "[KD, KH, KW, C, O]");
   const Shape &xs = x.shape(), &fs = filter.shape();
@@ -134,6 +137,9 @@ Tensor conv3d_transpose(const Tensor &x, const Tensor &filter, const std::vector
                         const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
                         Padding padding) {
   const char *op = "conv3d_transpose";
+  if (internal::all_bfloat16({&x, &filter}))
+    return internal::as_bfloat16(conv3d_transpose(internal::as_float32(x), internal::as_float32(filter),
+                                                  output_shape, strides, dilations, padding));
   require_rank5(x, op, "x", "[N, D, H, W, C]");
   require_rank5(filter, op, "filter", "[KD, KH, KW, O, C]");
   const Shape &xs = x.shape(), &fs = filter.shape();
@@ -204,6 +210,8 @@ Tensor pool_slices(const char *op, const Tensor &x, const std::vector<int64_t> &
 
 Tensor max_pool3d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
                   Padding padding) {
+  if (internal::all_bfloat16({&x}))
+    return internal::as_bfloat16(max_pool3d(internal::as_float32(x), ksize, strides, padding));
   Axes g;
   const Tensor y = pool_slices("max_pool3d", x, ksize, strides, padding, true, &g);
   const Axis &dz = g[0];
@@ -224,6 +232,8 @@ Tensor max_pool3d(const Tensor &x, const std::vector<int64_t> &ksize, const std:
 
 Tensor avg_pool3d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
                   Padding padding) {
+  if (internal::all_bfloat16({&x}))
+    return internal::as_bfloat16(avg_pool3d(internal::as_float32(x), ksize, strides, padding));
   Axes g;
   const Tensor y = pool_slices("avg_pool3d", x, ksize, strides, padding, false, &g);
   const Axis &dz = g[0];

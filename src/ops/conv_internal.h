@@ -18,6 +18,17 @@ namespace kiln::ops::internal {
 bool window_axis(int64_t in, int64_t k, int64_t s, int64_t d, Padding p, int64_t &out, int64_t &before,
                  int64_t &after);
 
+// bfloat16 window ops run as TF's oneDNN ones do (float32 accumulation, one rounding): when every
+// operand is bfloat16, the op's float32 form on float32 copies, its result cast back; the casts carry
+// the gradient. Other dtype mixes reach the float32 form's checks.
+inline bool all_bfloat16(std::initializer_list<const Tensor *> ts) {
+  for (const Tensor *t : ts)
+    if (!t->defined() || t->dtype() != DType::kBFloat16) return false;
+  return true;
+}
+inline Tensor as_float32(const Tensor &t) { return cast(t, DType::kFloat32); }
+inline Tensor as_bfloat16(const Tensor &t) { return cast(t, DType::kBFloat16); }
+
 // Validates strides, dilations (2 positive values each) and padding, and computes the geometry of
 // a window op with a kh x kw window over x_shape [N, H, W, C] with TF's VALID/SAME arithmetic;
 // InvalidArgument naming op when the output would be empty.

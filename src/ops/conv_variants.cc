@@ -55,6 +55,9 @@ Tensor conv2d_transpose(const Tensor &x, const Tensor &filter, const std::vector
                         const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations,
                         Padding padding) {
   const char *op = "conv2d_transpose";
+  if (internal::all_bfloat16({&x, &filter}))
+    return internal::as_bfloat16(conv2d_transpose(internal::as_float32(x), internal::as_float32(filter),
+                                                  output_shape, strides, dilations, padding));
   require_float32(x, op, "x");
   require_float32(filter, op, "filter");
   require_rank_of(x.shape(), 4, op, "x", "[N, H, W, C]");
@@ -90,6 +93,9 @@ Tensor conv2d_transpose(const Tensor &x, const Tensor &filter, const std::vector
 
 Tensor depthwise_conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
                         const std::vector<int64_t> &dilations, Padding padding) {
+  if (internal::all_bfloat16({&x, &filter}))
+    return internal::as_bfloat16(
+        depthwise_conv2d(internal::as_float32(x), internal::as_float32(filter), strides, dilations, padding));
   return internal::conv_forward(kDepthwise, "depthwise_conv2d", x, filter, strides, dilations, padding);
 }
 
@@ -109,6 +115,9 @@ Tensor internal::depthwise_conv2d_backprop_filter(const Tensor &x, const Shape &
 
 Tensor conv1d(const Tensor &x, const Tensor &filter, int64_t stride, int64_t dilation, Padding padding) {
   const char *op = "conv1d";
+  if (internal::all_bfloat16({&x, &filter}))
+    return internal::as_bfloat16(
+        conv1d(internal::as_float32(x), internal::as_float32(filter), stride, dilation, padding));
   require_float32(x, op, "x");
   require_float32(filter, op, "filter");
   require_rank_of(x.shape(), 3, op, "x", "[N, W, C]");

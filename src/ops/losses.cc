@@ -31,10 +31,12 @@ void check_labels(const Index *l, int64_t count, int64_t classes, const Tensor &
            ")");
 }
 
-// The fused losses run float32 or float64 logits (labels of the same dtype where they are floats).
+// The fused losses run float32 or float64 logits (labels of the same dtype where they are floats);
+// bfloat16 ones run as float32 and round the loss once (the casts carry the gradient).
 void require_xent_dtype(const Tensor &logits, const char *op, const char *arg) {
-  require_dtype(logits, op, arg, {DType::kFloat32, DType::kFloat64});
+  require_floating(logits, op, arg);
 }
+Tensor as_float32(const Tensor &t) { return cast(t, DType::kFloat32); }
 
 }  // namespace
 
@@ -42,6 +44,8 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tens
   const char *op = "sparse_softmax_cross_entropy_with_logits";
   require_dtype(labels, op, "labels", {DType::kInt32, DType::kInt64});
   require_xent_dtype(logits, op, "logits");
+  if (logits.dtype() == DType::kBFloat16)
+    return cast(sparse_softmax_cross_entropy_with_logits(labels, as_float32(logits)), DType::kBFloat16);
   if (logits.rank() < 1 || labels.shape() != without_last(logits.shape()))
     fail(Code::kInvalidArgument, op, ": labels ", labels.description(), " and logits ", logits.description(),
          " do not match; expected logits of rank >= 1 and labels of logits' shape without its last (class) "
@@ -77,6 +81,9 @@ Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &log
   const char *op = "softmax_cross_entropy_with_logits";
   require_xent_dtype(logits, op, "logits");
   require_dtype(labels, op, "labels", {logits.dtype()});
+  if (logits.dtype() == DType::kBFloat16)
+    return cast(softmax_cross_entropy_with_logits(as_float32(labels), as_float32(logits), axis),
+                DType::kBFloat16);
   if (logits.rank() < 1)
     fail(Code::kInvalidArgument, op, ": logits ", logits.description(), " is a scalar; expected rank >= 1");
   const int a = normalize_axis(axis, logits.rank(), op);
@@ -126,6 +133,8 @@ Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &log
   const char *op = "sigmoid_cross_entropy_with_logits";
   require_xent_dtype(logits, op, "logits");
   require_dtype(labels, op, "labels", {logits.dtype()});
+  if (logits.dtype() == DType::kBFloat16)
+    return cast(sigmoid_cross_entropy_with_logits(as_float32(labels), as_float32(logits)), DType::kBFloat16);
   if (labels.shape() != logits.shape())
     fail(Code::kInvalidArgument, op, ": labels ", labels.description(), " and logits ", logits.description(),
          " differ in shape; expected the same shape");

@@ -403,6 +403,9 @@ const internal::ConvFamily kConv2d{conv_window, conv2d, internal::conv2d_backpro
 
 Tensor conv2d(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
               const std::vector<int64_t> &dilations, Padding padding) {
+  if (internal::all_bfloat16({&x, &filter}))
+    return internal::as_bfloat16(
+        conv2d(internal::as_float32(x), internal::as_float32(filter), strides, dilations, padding));
   return internal::conv_forward(kConv2d, "conv2d", x, filter, strides, dilations, padding);
 }
 
@@ -431,6 +434,8 @@ Tensor internal::conv2d_backprop_filter(const Tensor &x, const Shape &filter_sha
 Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
                   Padding padding) {
   const char *op = "max_pool2d";
+  if (internal::all_bfloat16({&x}))
+    return internal::as_bfloat16(max_pool2d(internal::as_float32(x), ksize, strides, padding));
   require_float32(x, op, "x");
   const Window2d g = pool_window(op, x.shape(), ksize, strides, padding);
   Tensor y = Tensor::empty(DType::kFloat32, internal::output_shape(g));
@@ -450,6 +455,8 @@ Tensor max_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std:
 Tensor avg_pool2d(const Tensor &x, const std::vector<int64_t> &ksize, const std::vector<int64_t> &strides,
                   Padding padding) {
   const char *op = "avg_pool2d";
+  if (internal::all_bfloat16({&x}))
+    return internal::as_bfloat16(avg_pool2d(internal::as_float32(x), ksize, strides, padding));
   require_float32(x, op, "x");
   const Window2d g = pool_window(op, x.shape(), ksize, strides, padding);
   Tensor y = Tensor::empty(DType::kFloat32, internal::output_shape(g));

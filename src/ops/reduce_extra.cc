@@ -130,7 +130,7 @@ Tensor reduce_logsumexp(const Tensor &x, const std::vector<int64_t> &axes, bool 
 }
 
 MomentsResult moments(const Tensor &x, const std::vector<int64_t> &axes, bool keepdims) {
-  require_dtype(x, "moments", "x", {DType::kFloat32, DType::kFloat64});
+  require_floating(x, "moments", "x");
   RowPlan p = plan_rows(x, axes, keepdims, "moments");
   // TF's form: the variance is the mean squared deviation from a mean that carries no gradient
   // (the true gradient through the mean is zero anyway).

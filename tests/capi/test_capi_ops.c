@@ -1322,6 +1322,13 @@ static void test_conv3d_pool3d(void) {
   p.ksize[1] = 0;
   EXPECT_ERROR(kiln_max_pool3d(&o, x, &p), INVALID, "max_pool3d", "expected 3 positive values");
   EXPECT_ERROR(kiln_avg_pool3d(NULL, x, NULL), INVALID, "kiln_avg_pool3d", "'out' is NULL");
+  { /* bfloat16 operands compute in float32 and give bfloat16: the maximum 13 is exact */
+    kiln_tensor *xb = keep(RUN(kiln_cast(&o, x, KILN_DTYPE_BFLOAT16)));
+    kiln_tensor *m = xb ? keep(RUN(kiln_max_pool3d(&o, xb, NULL))) : NULL;
+    kiln_tensor *m32 = m ? RUN(kiln_cast(&o, m, KILN_DTYPE_FLOAT32)) : NULL;
+    CHECK(m && kiln_tensor_get_dtype(m) == KILN_DTYPE_BFLOAT16);
+    if (m32) expect_f32(m32, 5, pd, max_want, 0);
+  }
   release_kept();
 }
 

@@ -169,6 +169,28 @@ TEST(HppFloatDtypesNn, TopKTakesBFloat16) {
   EXPECT_EQ(kiln::cast(g, DType::float32).to_vector<float>(), (std::vector<float>{1, 0, 1, 0}));
 }
 
+// The convolutions, poolings and fused cross-entropies take bfloat16 operands: the float32 op on their
+// values, rounded once.
+TEST(HppFloatDtypesNn, WindowOpsAndCrossEntropiesTakeBFloat16) {
+  const Tensor x = kiln::cast(kiln::reshape(kiln::range(0, 48, 1), {1, 4, 4, 3}) * 0.125f, DType::bfloat16);
+  const Tensor f = kiln::cast(kiln::reshape(kiln::range(0, 24, 1), {2, 2, 3, 2}) * -0.25f, DType::bfloat16);
+  auto f32 = [](const Tensor &t) { return kiln::cast(t, DType::float32); };
+  auto same = [&](const Tensor &got, const Tensor &want) {
+    ASSERT_EQ(got.dtype(), DType::bfloat16);
+    EXPECT_EQ(f32(got).to_vector<float>(), f32(kiln::cast(want, DType::bfloat16)).to_vector<float>());
+  };
+  same(kiln::conv2d(x, f, {2, 1}, {1, 1}, kiln::Padding::same),
+       kiln::conv2d(f32(x), f32(f), {2, 1}, {1, 1}, kiln::Padding::same));
+  same(kiln::max_pool2d(x, {2, 2}, {1, 1}, kiln::Padding::same),
+       kiln::max_pool2d(f32(x), {2, 2}, {1, 1}, kiln::Padding::same));
+  same(kiln::avg_pool3d(kiln::reshape(x, {1, 2, 2, 4, 3})),
+       kiln::avg_pool3d(f32(kiln::reshape(x, {1, 2, 2, 4, 3}))));
+  const Tensor logits = kiln::reshape(kiln::slice(x, {0, 0, 0, 0}, {1, 2, 4, 3}), {8, 3});
+  const Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 1, 2, 0, 1, 2, 0, 1}, {8});
+  same(kiln::sparse_softmax_cross_entropy_with_logits(labels, logits),
+       kiln::sparse_softmax_cross_entropy_with_logits(labels, f32(logits)));
+}
+
 TEST(HppFloatDtypesNn, ErrorsNameTheOpAndDtypes) {
   const Tensor x64 = Tensor::from_vector(Doubles{1, 2, 3, 4}, {2, 2});
   const Tensor x32 = Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {2, 2});

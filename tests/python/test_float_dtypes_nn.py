@@ -150,6 +150,32 @@ class BFloat16SoftmaxAndNorms(unittest.TestCase):
             self.assertEqual(m.dtype, kiln.float32)  # as TF's FusedBatchNormV3
             self.same(y, kiln.batch_norm(x32, gr, br, training=True)[0])
 
+    def test_window_ops_cross_entropies_and_moments(self):
+        # bfloat16 operands: the float32 op on their values, rounded once, with bfloat16 gradients.
+        bf = lambda a: kiln.cast(kiln.constant(a.astype(np.float32)), kiln.bfloat16)  # noqa: E731
+        f32 = lambda t: kiln.cast(t, kiln.float32)  # noqa: E731
+        x4, f4, x5, f5 = bf(rand((2, 5, 4, 3), 30)), bf(rand((3, 2, 3, 2), 31)), bf(rand((1, 3, 4, 3, 2), 32)), \
+            bf(rand((2, 2, 2, 2, 3), 33))
+        logits, labels = bf(rand((4, 5), 34)), kiln.constant(np.array([0, 4, 2, 1], np.int32))
+        cases = [(lambda a, b: kiln.nn.conv2d(a, b, 2, "SAME"), (x4, f4)),
+                 (lambda a, b: kiln.nn.depthwise_conv2d(a, b, 1, "VALID"), (x4, f4)),
+                 (lambda a: kiln.nn.max_pool2d(a, 2, 1, "SAME"), (x4,)),
+                 (lambda a: kiln.nn.avg_pool2d(a, 3, 2, "SAME"), (x4,)),
+                 (lambda a, b: kiln.nn.conv3d(a, b, (1, 2, 1), "SAME"), (x5, f5)),
+                 (lambda a: kiln.nn.max_pool3d(a, 2, 1, "SAME"), (x5,)),
+                 (lambda a: kiln.nn.avg_pool3d(a, 2, 1, "SAME"), (x5,)),
+                 (lambda a: kiln.nn.sparse_softmax_cross_entropy_with_logits(labels, a), (logits,))]
+        for fn, args in cases:
+            self.same(fn(*args), fn(*[f32(a) for a in args]))
+            with kiln.GradientTape() as tape:
+                for a in args:
+                    tape.watch(a)
+                loss = kiln.reduce_sum(f32(fn(*args)))
+            for g in tape.gradient(loss, list(args)):
+                self.assertEqual(g.dtype, kiln.bfloat16)
+        m, v = kiln.nn.moments(x4, axes=[0, 1, 2])
+        self.assertEqual((m.dtype, v.dtype), (kiln.bfloat16, kiln.bfloat16))
+
     def test_scans_products_and_floor_division(self):
         """The ops TF registers bfloat16 for: computed in float32 and rounded once."""
         xb = kiln.cast(kiln.constant(rand((4, 6), 23, 0.5, 2).astype(np.float32)), kiln.bfloat16)

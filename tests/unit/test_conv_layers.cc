@@ -959,6 +959,30 @@ TEST_F(ConvLayersTest, Layers3DGradientsConfigsAndErrors) {
   expect_error(
       [&] { make_layer("Conv3D", R"({"filters": 2, "kernel_size": 3, "strides": 2, "dilation_rate": 2})"); },
       Code::kInvalidArgument, {"Conv3D: strides (2, 2, 2) > 1 together with dilation_rate (2, 2, 2)"});
+  LayerPtr avg = make_layer("AveragePooling3D", R"({"pool_size": [3, 2, 2]})");
+  expect_error(
+      [&] {
+        (*avg)(random_tensor({1, 2, 4, 4, 1}, 1));
+      },
+      Code::kInvalidArgument,
+      {"(AveragePooling3D): input shape (1, 2, 4, 4, 1) is too small for a window of 3"});
+  // Undefined operands are errors naming the op, never a crash.
+  const Tensor f5 = random_tensor({1, 1, 1, 2, 1}, 2);
+  expect_error(
+      [&] {
+        ops::conv3d(Tensor(), f5, {1, 1, 1}, {1, 1, 1}, Padding::kValid);
+      },
+      Code::kInvalidArgument, {"conv3d"});
+  expect_error(
+      [&] {
+        ops::conv3d_transpose(Tensor(), f5, {1, 1, 1, 1, 1}, {1, 1, 1}, {1, 1, 1}, Padding::kValid);
+      },
+      Code::kInvalidArgument, {"conv3d_transpose"});
+  expect_error(
+      [&] {
+        ops::avg_pool3d(Tensor(), {1, 1, 1}, {1, 1, 1}, Padding::kValid);
+      },
+      Code::kInvalidArgument, {"avg_pool3d"});
   expect_error([&] { make_layer("MaxPooling3D", R"({"pool_size": [2, 0, 2]})"); }, Code::kInvalidArgument,
                {"MaxPooling3D: pool_size values must be >= 1"});
   expect_error(

@@ -8,10 +8,12 @@
 #include <functional>
 #include <limits>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "autodiff/tape.h"
 #include "core/threads.h"
+#include "ops/conv3d.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -519,6 +521,113 @@ TEST(BFloat16Nn, PadAndDropoutTakeEveryFloatingDtype) {
     const Tensor g = tape.gradient(loss, {x}, autodiff::Unconnected::kNone)[0];
     ASSERT_TRUE(g.defined());
     for (float v : values<float>(ops::cast(g, DType::kFloat32))) EXPECT_TRUE(v == 0.0f || std::fabs(v - 4.0f / 3) < 0.01f);
+  }
+}
+
+// The window ops and the fused cross-entropies take bfloat16 operands as TF does: the float32 op on the
+// bfloat16 values, rounded once (exactly that here), with bfloat16 gradients that are the float32 ones
+// rounded. moments too (composed of ops that take bfloat16).
+TEST(BFloat16Nn, WindowOpsAndCrossEntropiesComputeInFloat32) {
+  using Fn = std::function<Tensor(const std::vector<Tensor> &)>;
+  const Tensor x4 = testing::random_tensor(Shape{2, 5, 4, 3}, 180),
+               f4 = testing::random_tensor(Shape{3, 2, 3, 2}, 181);
+  const Tensor x5 = testing::random_tensor(Shape{1, 3, 4, 3, 2}, 182),
+               f5 = testing::random_tensor(Shape{2, 2, 2, 2, 3}, 183);
+  const Tensor x3 = testing::random_tensor(Shape{2, 6, 3}, 184),
+               f3 = testing::random_tensor(Shape{3, 3, 2}, 185);
+  const Tensor logits = testing::random_tensor(Shape{4, 5}, 186),
+               probs = ops::softmax(testing::random_tensor(Shape{4, 5}, 187));
+  const Tensor labels = testing::make_typed<int32_t>(Shape{4}, {0, 4, 2, 1});
+  const std::vector<int64_t> s1 = {1, 1}, s21 = {2, 1}, s3 = {1, 2, 1}, d3 = {1, 1, 1};
+  const std::vector<std::tuple<const char *, Fn, std::vector<Tensor>>> cases = {
+      {"conv2d",
+       [&](const std::vector<Tensor> &t) { return ops::conv2d(t[0], t[1], s21, s1, ops::Padding::kSame); },
+       {x4, f4}},
+      {"depthwise_conv2d",
+       [&](const std::vector<Tensor> &t) {
+         return ops::depthwise_conv2d(t[0], t[1], s1, s1, ops::Padding::kValid);
+       },
+       {x4, f4}},
+      {"conv2d_transpose",
+       [&](const std::vector<Tensor> &t) {
+         return ops::conv2d_transpose(t[0], t[1], {2, 10, 4, 2}, s21, s1, ops::Padding::kSame);
+       },
+       {x4, ops::transpose(f4, {0, 1, 3, 2})}},
+      {"conv1d",
+       [&](const std::vector<Tensor> &t) { return ops::conv1d(t[0], t[1], 2, 1, ops::Padding::kSame); },
+       {x3, f3}},
+      {"max_pool2d",
+       [&](const std::vector<Tensor> &t) {
+         return ops::max_pool2d(t[0], {2, 2}, {1, 2}, ops::Padding::kSame);
+       },
+       {x4}},
+      {"avg_pool2d",
+       [&](const std::vector<Tensor> &t) {
+         return ops::avg_pool2d(t[0], {3, 2}, {2, 1}, ops::Padding::kSame);
+       },
+       {x4}},
+      {"conv3d",
+       [&](const std::vector<Tensor> &t) { return ops::conv3d(t[0], t[1], s3, d3, ops::Padding::kSame); },
+       {x5, f5}},
+      {"conv3d_transpose",
+       [&](const std::vector<Tensor> &t) {
+         return ops::conv3d_transpose(t[0], t[1], {1, 3, 4, 3, 2}, s3, d3, ops::Padding::kSame);
+       },
+       {ops::conv3d(x5, f5, s3, d3, ops::Padding::kSame), f5}},
+      {"max_pool3d",
+       [&](const std::vector<Tensor> &t) {
+         return ops::max_pool3d(t[0], {2, 2, 2}, {1, 1, 2}, ops::Padding::kSame);
+       },
+       {x5}},
+      {"avg_pool3d",
+       [&](const std::vector<Tensor> &t) {
+         return ops::avg_pool3d(t[0], {2, 3, 1}, {2, 1, 1}, ops::Padding::kSame);
+       },
+       {x5}},
+      {"sparse_softmax_cross_entropy_with_logits",
+       [&](const std::vector<Tensor> &t) {
+         return ops::sparse_softmax_cross_entropy_with_logits(labels, t[0]);
+       },
+       {logits}},
+      {"softmax_cross_entropy_with_logits",
+       [&](const std::vector<Tensor> &t) { return ops::softmax_cross_entropy_with_logits(t[1], t[0], -1); },
+       {logits, probs}},
+      {"sigmoid_cross_entropy_with_logits",
+       [&](const std::vector<Tensor> &t) { return ops::sigmoid_cross_entropy_with_logits(t[1], t[0]); },
+       {logits, probs}},
+      {"moments",
+       [&](const std::vector<Tensor> &t) {
+         return ops::moments(t[0], {0, 2}, false).variance;
+       },
+       {x3}},
+  };
+  for (const auto &[name, f, inputs] : cases) {
+    std::vector<Tensor> b, r;  // bfloat16 inputs, and their values in float32
+    for (const Tensor &t : inputs) {
+      b.push_back(bf16_of(t));
+      r.push_back(ops::cast(b.back(), DType::kFloat32));
+    }
+    auto run = [&](const std::vector<Tensor> &in, Tensor *y) {
+      autodiff::Tape tape(false, true);
+      for (const Tensor &t : in) tape.watch(t);
+      *y = f(in);
+      const Tensor loss = ops::sum(ops::cast(*y, DType::kFloat32));
+      return tape.gradient(loss, std::vector<autodiff::GradientSource>(in.begin(), in.end()),
+                           autodiff::Unconnected::kNone);
+    };
+    Tensor yb, yr;
+    const std::vector<Tensor> gb = run(b, &yb), gr = run(r, &yr);
+    ASSERT_EQ(yb.dtype(), DType::kBFloat16) << name;
+    if (std::string(name) != "moments") expect_same_bits(yb, bf16_of(yr), name);
+    for (size_t i = 0; i < gb.size(); ++i) {
+      ASSERT_TRUE(gb[i].defined()) << name << " input " << i;
+      EXPECT_EQ(gb[i].dtype(), DType::kBFloat16) << name;
+      const std::vector<float> g = values<float>(ops::cast(gb[i], DType::kFloat32)), w = values<float>(gr[i]);
+      float scale = 0;
+      for (float v : w) scale = std::max(scale, std::fabs(v));
+      for (size_t k = 0; k < g.size(); ++k)
+        EXPECT_NEAR(g[k], w[k], 0.02f * scale + 1e-6f) << name << " " << k;
+    }
   }
 }
 
