@@ -1,8 +1,9 @@
 // Indexing and padding entry points: gather (axis, batch_dims), gather_nd, scatter_nd,
-// tensor_scatter_nd_add, boolean_mask, one_hot, pad.
+// tensor_scatter_nd_add, boolean_mask, one_hot, pad, and image resizing (gathers too).
 #include <vector>
 
 #include "capi/handles.h"
+#include "ops/image.h"
 #include "ops/ops.h"
 
 using kiln::Tensor;
@@ -92,6 +93,20 @@ kiln_status *kiln_pad(kiln_tensor **out, const kiln_tensor *x, const int64_t *pa
                "KILN_PAD_MODE_SYMMETRIC (2)");
   std::vector<int64_t> p(paddings, paddings + 2 * num_dims);
   *out = new_tensor(ops::pad(t, p, static_cast<ops::PadMode>(m), constant_value));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_image_resize(kiln_tensor **out, const kiln_tensor *images, int64_t height, int64_t width,
+                               kiln_resize_method method) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_image_resize";
+  require_not_null(out, fn, "out");
+  const Tensor &t = tensor_of(images, fn, "images");
+  const int m = static_cast<int>(method);
+  if (m != KILN_RESIZE_BILINEAR && m != KILN_RESIZE_NEAREST)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": method ", m,
+               " is not a kiln_resize_method; expected KILN_RESIZE_BILINEAR (0) or KILN_RESIZE_NEAREST (1)");
+  *out = new_tensor(ops::resize(t, height, width, static_cast<ops::ResizeMethod>(m)));
   KILN_CAPI_END
 }
 

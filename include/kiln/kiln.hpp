@@ -974,6 +974,17 @@ inline Tensor pad(const Tensor &x, const std::vector<std::pair<int64_t, int64_t>
                                                               "mode", "constant, reflect or symmetric");
   return detail::make(kiln_pad, x.get(), flat.data(), paddings.size(), m, constant_value);
 }
+/// tf.image.ResizeMethod's BILINEAR and NEAREST_NEIGHBOR.
+enum class ResizeMethod : int { bilinear = KILN_RESIZE_BILINEAR, nearest = KILN_RESIZE_NEAREST };
+/// tf.image.resize(images, {height, width}, method) without antialiasing: [N, H, W, C] or [H, W, C].
+inline Tensor image_resize(const Tensor &images, const Dims &size,
+                           ResizeMethod method = ResizeMethod::bilinear) {
+  if (size.size() != 2)
+    throw Error(KILN_STATUS_INVALID_ARGUMENT, "image_resize: size needs 2 values {height, width}");
+  const kiln_resize_method m = detail::checked_enum<kiln_resize_method>(
+      method, KILN_RESIZE_BILINEAR, KILN_RESIZE_NEAREST, "image_resize", "method", "bilinear or nearest");
+  return detail::make(kiln_image_resize, images.get(), size[0], size[1], m);
+}
 inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1) {
   return detail::make(kiln_dropout, x.get(), rate, training, seed);
 }
@@ -3252,10 +3263,12 @@ inline Layer UpSampling1D(int64_t size = 2, const std::string &name = "") {
   c.set("size", size);
   return detail::named_layer("UpSampling1D", name, c);
 }
-/// Nearest-neighbour upsampling: size one value or one per spatial axis.
-inline Layer UpSampling2D(const Dims &size = {2}, const SpatialOptions &o = {}) {
+/// Upsampling: size one value or one per spatial axis; interpolation "nearest" (rows and columns
+/// repeated) or "bilinear" (the image resized to size times its height and width).
+inline Layer UpSampling2D(const Dims &size = {2}, const SpatialOptions &o = {},
+                          const std::string &interpolation = "nearest") {
   Config c;
-  c.set("size", size).set("data_format", o.data_format);
+  c.set("size", size).set("data_format", o.data_format).set("interpolation", interpolation);
   return detail::named_layer("UpSampling2D", o.name, c);
 }
 inline Layer UpSampling3D(const Dims &size = {2}, const SpatialOptions &o = {}) {
@@ -3360,6 +3373,23 @@ inline Layer Lambda(std::function<Tensor(const Tensor &)> fn, const std::string 
 // ---- Identity, Rescaling
 
 inline Layer Identity(const std::string &name = "") { return detail::named_layer("Identity", name); }
+/// keras.layers.Resizing's settings (Keras's defaults).
+struct ResizingOptions {
+  std::string interpolation = "bilinear";  ///< or "nearest"
+  bool crop_to_aspect_ratio = false;  ///< crop the largest centred box of the target's aspect ratio first
+  bool pad_to_aspect_ratio = false;   ///< or pad to it with fill_value first
+  double fill_value = 0.0;
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// keras.layers.Resizing: images [N, H, W, C] or [H, W, C] resized to height x width, in their dtype.
+inline Layer Resizing(int64_t height, int64_t width, const ResizingOptions &o = {}) {
+  Config c;
+  c.set("height", height).set("width", width).set("interpolation", o.interpolation);
+  c.set("crop_to_aspect_ratio", o.crop_to_aspect_ratio).set("pad_to_aspect_ratio", o.pad_to_aspect_ratio);
+  c.set("fill_value", o.fill_value).set("data_format", o.data_format);
+  return detail::named_layer("Resizing", o.name, c);
+}
 /// x * scale + offset in the layer's compute dtype (Rescaling(1.0 / 255) for uint8 images).
 inline Layer Rescaling(double scale, double offset = 0.0, const std::string &name = "") {
   Config c;

@@ -508,6 +508,19 @@ typedef enum kiln_pad_mode {
 /// (CONSTANT mode) must fit x's dtype. Any dtype; gradient w.r.t. a float32, bfloat16 or float64 x.
 KILN_API kiln_status *kiln_pad(kiln_tensor **out, const kiln_tensor *x, const int64_t *paddings, size_t num_dims,
                                kiln_pad_mode mode, double constant_value);
+
+/** Interpolation of kiln_image_resize (tf.image.ResizeMethod's BILINEAR and NEAREST_NEIGHBOR). */
+typedef enum kiln_resize_method {
+  KILN_RESIZE_BILINEAR = 0, /**< TF's half-pixel bilinear, the width interpolated first */
+  KILN_RESIZE_NEAREST = 1   /**< TF's half-pixel nearest neighbour, floor((o + 0.5) * in / out) */
+} kiln_resize_method;
+
+/// tf.image.resize(images, [height, width], method) without antialiasing: images [N, H, W, C] or
+/// [H, W, C] (H, W >= 1) to height x width (>= 1). Bilinear keeps float32 and float64, computes bfloat16
+/// in float32 and rounds once, and gives float32 for integers (as TF); nearest keeps any number dtype.
+/// Gradient w.r.t. floating images.
+KILN_API kiln_status *kiln_image_resize(kiln_tensor **out, const kiln_tensor *images, int64_t height,
+                                        int64_t width, kiln_resize_method method);
 /* ------------------------------------------ stateless randomness, dropout options */
 
 /* Stateful random ops (kiln_random_*, kiln_dropout) follow TF2: with an op seed (seed >= 0), each

@@ -1,6 +1,7 @@
 // Keras's spatial reshaping layers, for 1, 2 and 3 spatial axes: ZeroPadding1D/2D/3D,
-// Cropping1D/2D/3D and UpSampling1D/2D/3D (nearest neighbour). Channels last by default;
-// data_format "channels_first" takes the spatial axes after the channel axis, as Keras.
+// Cropping1D/2D/3D and UpSampling1D/2D/3D (nearest neighbour; UpSampling2D also bilinear), and the
+// Resizing preprocessing layer. Channels last by default; data_format "channels_first" takes the
+// spatial axes after the channel axis, as Keras.
 #include <array>
 #include <cctype>
 #include <string>
@@ -9,6 +10,7 @@
 #include "layers/builtins.h"
 #include "layers/layer.h"
 #include "layers/layer_util.h"
+#include "ops/image.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
@@ -87,6 +89,25 @@ class SpatialLayer : public Layer {
 };
 
 std::string with_rank(const char *family, size_t n) { return family + std::to_string(n) + "D"; }
+
+// Keras's interpolation argument of UpSampling2D and Resizing: "bilinear" or "nearest" (the others
+// Keras knows are refused as not implemented).
+ops::ResizeMethod read_interpolation(ConfigReader &r, const char *owner, const char *def) {
+  std::string m = r.get_string("interpolation", def);
+  for (char &ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (m == "bilinear") return ops::ResizeMethod::kBilinear;
+  if (m == "nearest") return ops::ResizeMethod::kNearest;
+  fail(m == "bicubic" || m == "lanczos3" || m == "lanczos5" || m == "area" ? Code::kUnimplemented
+                                                                           : Code::kInvalidArgument,
+       owner, ": interpolation '", m, "' is not supported; kiln has 'bilinear' and 'nearest'");
+}
+
+// ops::resize of x, whose spatial axes follow the channel axis when channels_first.
+Tensor resize_images(const Tensor &x, int64_t height, int64_t width, ops::ResizeMethod m,
+                     bool channels_first) {
+  if (!channels_first) return ops::resize(x, height, width, m);
+  return ops::transpose(ops::resize(ops::transpose(x, {0, 2, 3, 1}), height, width, m), {0, 3, 1, 2});
+}
 
 // ------------------------------------------------------------------ ZeroPadding
 
@@ -180,20 +201,16 @@ class UpSampling final : public SpatialLayer {
  private:
   explicit UpSampling(ConfigReader &&r) : SpatialLayer(with_rank("UpSampling", N), r, N, N > 1) {
     size_ = tuple_of(r, "size", r.get_int_list("size", {2}), N, 1);
-    if (N == 2) {
-      std::string interpolation = r.get_string("interpolation", "nearest");
-      for (char &ch : interpolation) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (interpolation != "nearest")
-        fail(interpolation == "bilinear" || interpolation == "bicubic" || interpolation == "lanczos3" ||
-                     interpolation == "lanczos5" || interpolation == "area"
-                 ? Code::kUnimplemented
-                 : Code::kInvalidArgument,
-             "UpSampling2D: interpolation '", interpolation, "' is not supported; kiln has 'nearest'");
-    }
+    if (N == 2) bilinear_ = read_interpolation(r, "UpSampling2D", "nearest") == ops::ResizeMethod::kBilinear;
     r.finish();
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
     Tensor x = input(inputs);
+    if (bilinear_) {  // Keras: ops.image.resize to (H * size[0], W * size[1])
+      const Shape &s = x.shape();
+      return {resize_images(x, s[int(axis(0))] * size_[0], s[int(axis(1))] * size_[1],
+                            ops::ResizeMethod::kBilinear, channels_first_)};
+    }
     for (size_t i = 0; i < N; ++i) {
       if (size_[i] == 1) continue;
       const int64_t a = static_cast<int64_t>(axis(i));
@@ -212,9 +229,105 @@ class UpSampling final : public SpatialLayer {
     else
       c.set("size", size_);
     add_format(c);
-    if (N == 2) c.set("interpolation", "nearest");
+    if (N == 2) c.set("interpolation", bilinear_ ? "bilinear" : "nearest");
   }
   std::vector<int64_t> size_;
+  bool bilinear_ = false;
+};
+
+// ------------------------------------------------------------------ Resizing
+
+// Keras's Resizing: images [N, H, W, C] or [H, W, C] (channels first: C before H and W) resized to
+// height x width by ops::resize, after an optional centred crop or padding to the target's aspect
+// ratio (Keras's arithmetic, in float32). The output keeps the input's dtype: integers are rounded
+// and saturated, as Keras's _saturate_cast.
+class Resizing final : public Layer {
+ public:
+  explicit Resizing(const Config &config) : Resizing(ConfigReader(config, "Resizing")) {}
+
+ private:
+  explicit Resizing(ConfigReader &&r) : Layer("Resizing", r) {
+    height_ = r.get_int("height");
+    width_ = r.get_int("width");
+    if (height_ < 1 || width_ < 1)
+      fail(Code::kInvalidArgument, "Resizing: height ", height_, " and width ", width_, " must be positive");
+    method_ = read_interpolation(r, "Resizing", "bilinear");
+    crop_ = r.get_bool("crop_to_aspect_ratio", false);
+    pad_ = r.get_bool("pad_to_aspect_ratio", false);
+    if (crop_ && pad_)
+      fail(Code::kInvalidArgument,
+           "Resizing: only one of pad_to_aspect_ratio and crop_to_aspect_ratio can be true");
+    const std::string fill_mode = r.get_string("fill_mode", "constant");
+    if (fill_mode != "constant")
+      fail(Code::kInvalidArgument, "Resizing: fill_mode '", fill_mode,
+           "' is not supported; expected 'constant'");
+    fill_value_ = r.get_float("fill_value", 0.0);
+    if (r.get_bool("antialias", false))
+      fail(Code::kUnimplemented,
+           "Resizing: antialias=True is not supported; kiln resizes without antialiasing");
+    channels_first_ = read_channels_first(r);
+    r.finish();
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    Tensor x = single_input(*this, inputs);
+    const int rank = x.rank();
+    if (rank != 3 && rank != 4)
+      bad_input("input has shape ", x.shape().to_string(),
+                "; expected rank 4 (a batch of images) or 3 (one image)");
+    const DType dt = x.dtype();
+    if (channels_first_)
+      x = ops::transpose(x, rank == 4 ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{1, 2, 0});
+    if (crop_ || pad_) x = to_aspect_ratio(x);
+    Tensor y = ops::resize(x, height_, width_, method_);
+    if (y.dtype() != dt) {  // integer images: round and saturate back to their dtype, as Keras
+      y = ops::round(y);
+      if (dt == DType::kUInt8)
+        y = ops::clip_by_value(y, 0.0f, 255.0f);
+      else if (dt == DType::kInt32)
+        y = ops::clip_by_value(y, -2147483648.0f, 2147483520.0f);
+      y = ops::cast(y, dt);
+    }
+    if (channels_first_)
+      y = ops::transpose(y, rank == 4 ? std::vector<int64_t>{0, 3, 1, 2} : std::vector<int64_t>{2, 0, 1});
+    return {y};
+  }
+  // Keras's crop_to_aspect_ratio / pad_to_aspect_ratio on channels-last x: the largest centred box of
+  // the target's aspect ratio, or the smallest padding (fill_value, the same on both sides) that gives it.
+  Tensor to_aspect_ratio(const Tensor &x) const {
+    const int h_axis = x.rank() - 3;
+    const int64_t h = x.shape()[h_axis], w = x.shape()[h_axis + 1];
+    auto trunc = [](float v) { return static_cast<int64_t>(v); };
+    int64_t th = trunc(static_cast<float>(w * height_) / static_cast<float>(width_));
+    int64_t tw = trunc(static_cast<float>(h * width_) / static_cast<float>(height_));
+    std::vector<int64_t> begin(size_t(x.rank()), 0), size(size_t(x.rank()), -1),
+        pads(size_t(2 * x.rank()), 0);
+    if (crop_) {
+      th = std::max<int64_t>(std::min(h, th), 1);
+      tw = std::max<int64_t>(std::min(w, tw), 1);
+      begin[size_t(h_axis)] = trunc(static_cast<float>(h - th) / 2);
+      begin[size_t(h_axis) + 1] = trunc(static_cast<float>(w - tw) / 2);
+      size[size_t(h_axis)] = th;
+      size[size_t(h_axis) + 1] = tw;
+      return ops::slice(x, begin, size);
+    }
+    th = std::max(h, th);
+    tw = std::max(w, tw);
+    const int64_t hs = trunc(static_cast<float>(th - h) / 2), ws = trunc(static_cast<float>(tw - w) / 2);
+    pads[size_t(2 * h_axis)] = pads[size_t(2 * h_axis) + 1] = hs;
+    pads[size_t(2 * h_axis) + 2] = pads[size_t(2 * h_axis) + 3] = ws;
+    return ops::pad(x, pads, ops::PadMode::kConstant, fill_value_);
+  }
+  void add_config(Config &c) const override {
+    // Keras's order: the base image layer's data_format first, then Resizing's own keys.
+    c.set("data_format", data_format_name(channels_first_)).set("height", height_).set("width", width_);
+    c.set("interpolation", method_ == ops::ResizeMethod::kBilinear ? "bilinear" : "nearest");
+    c.set("crop_to_aspect_ratio", crop_).set("pad_to_aspect_ratio", pad_).set("fill_mode", "constant");
+    c.set("fill_value", fill_value_).set("antialias", false);
+  }
+  int64_t height_ = 0, width_ = 0;
+  ops::ResizeMethod method_ = ops::ResizeMethod::kBilinear;
+  bool crop_ = false, pad_ = false, channels_first_ = false;
+  double fill_value_ = 0.0;
 };
 
 }  // namespace
@@ -229,6 +342,7 @@ void register_reshaping_layers() {
   register_class<UpSampling<1>>("UpSampling1D");
   register_class<UpSampling<2>>("UpSampling2D");
   register_class<UpSampling<3>>("UpSampling3D");
+  register_class<Resizing>("Resizing");
 }
 
 }  // namespace kiln::layers

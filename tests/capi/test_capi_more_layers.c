@@ -60,6 +60,13 @@ static void test_values(void) {
   expect_layer("LeakyReLU", "{}", x, 1, d5, leaky);
   expect_layer("ZeroPadding2D", "{\"padding\": 1}", f32(4, img, px), 4, padded, pad);
   expect_layer("UpSampling1D", "{\"size\": 2}", f32(3, seq, sx), 3, up, ups);
+  { /* Resizing (tf.image.resize's half-pixel bilinear) and UpSampling2D's bilinear: [[1, 2], [3, 4]] to 4x4
+     */
+    const float bil[16] = {1,    1.25f, 1.75f, 2,    1.5f, 1.75f, 2.25f, 2.5f,
+                           2.5f, 2.75f, 3.25f, 3.5f, 3,    3.25f, 3.75f, 4};
+    expect_layer("Resizing", "{\"height\": 4, \"width\": 4}", f32(4, img, px), 4, padded, bil);
+    expect_layer("UpSampling2D", "{\"interpolation\": \"bilinear\"}", f32(4, img, px), 4, padded, bil);
+  }
   expect_layer("Identity", "{}", x, 1, d5, doc);
   expect_layer("Rescaling", "{\"scale\": 0.00392156862745098}", make(U8, 2, u8d, u8), 2, u8d, scaled);
   /* Keras 3's newer activations by name */
@@ -181,8 +188,8 @@ static void test_errors(void) {
   const int64_t d3[3] = {1, 3, 2};
   EXPECT_ERROR(create_status("ZeroPadding2D", "{\"padding\": -1}"), KILN_STATUS_INVALID_ARGUMENT,
                "ZeroPadding2D", "cannot be negative");
-  EXPECT_ERROR(create_status("UpSampling2D", "{\"interpolation\": \"bilinear\"}"), KILN_STATUS_UNIMPLEMENTED,
-               "bilinear", "nearest");
+  EXPECT_ERROR(create_status("UpSampling2D", "{\"interpolation\": \"bicubic\"}"), KILN_STATUS_UNIMPLEMENTED,
+               "bicubic", "bilinear");
   EXPECT_ERROR(create_status("ReLU", "{\"threshold\": -1}"), KILN_STATUS_INVALID_ARGUMENT, "ReLU",
                "threshold");
   EXPECT_ERROR(create_status("GaussianDropout", "{\"rate\": 1.5}"), KILN_STATUS_INVALID_ARGUMENT,

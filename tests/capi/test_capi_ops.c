@@ -1332,6 +1332,25 @@ static void test_conv3d_pool3d(void) {
   release_kept();
 }
 
+/* kiln_image_resize: a 2x2 image to 4x4, bilinear and nearest, by hand; one image [H, W, C]; bad input. */
+static void test_image_resize(void) {
+  const int64_t xd[4] = {1, 2, 2, 1}, yd[4] = {1, 4, 4, 1}, x3[3] = {2, 2, 1}, y3[3] = {1, 3, 1};
+  const float xv[4] = {0, 4, 8, 12};
+  /* rows: 0, 0.25, 0.75, 1 of the way down; columns likewise (half-pixel centres, clamped) */
+  const float bil[16] = {0, 1, 3, 4, 2, 3, 5, 6, 6, 7, 9, 10, 8, 9, 11, 12};
+  const float near[16] = {0, 0, 4, 4, 0, 0, 4, 4, 8, 8, 12, 12, 8, 8, 12, 12}, col[3] = {4, 6, 8};
+  kiln_tensor *o = NULL, *x = f32(4, xd, xv);
+  expect_f32(RUN(kiln_image_resize(&o, x, 4, 4, KILN_RESIZE_BILINEAR)), 4, yd, bil, 1e-6);
+  expect_f32(RUN(kiln_image_resize(&o, x, 4, 4, KILN_RESIZE_NEAREST)), 4, yd, near, 0);
+  expect_f32(RUN(kiln_image_resize(&o, f32(3, x3, xv), 1, 3, KILN_RESIZE_BILINEAR)), 3, y3, col, 1e-6);
+  EXPECT_ERROR(kiln_image_resize(&o, x, 0, 4, KILN_RESIZE_BILINEAR), INVALID, "resize", "must be positive");
+  EXPECT_ERROR(kiln_image_resize(&o, x, 4, 4, (kiln_resize_method)7), INVALID, "kiln_image_resize",
+               "not a kiln_resize_method");
+  EXPECT_ERROR(kiln_image_resize(&o, NULL, 4, 4, KILN_RESIZE_NEAREST), INVALID, "kiln_image_resize",
+               "images");
+  release_kept();
+}
+
 /* depthwise_conv2d, conv2d_transpose and conv1d: hand-worked values, the shared options struct,
  * bad input. */
 static void test_conv_variants(void) {
@@ -2485,6 +2504,7 @@ int main(void) {
   test_conv_pool();
   test_conv_variants();
   test_conv3d_pool3d();
+  test_image_resize();
   test_reshape_transpose();
   test_concat_split_slice();
   test_stack_and_dims();

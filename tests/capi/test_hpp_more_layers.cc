@@ -291,6 +291,34 @@ TEST(HppMoreLayers, SpatialLayers) {
   });
 }
 
+// Resizing and UpSampling2D's bilinear interpolation on kiln::image_resize (tf.image.resize).
+TEST(HppMoreLayers, ResizingAndBilinearUpSampling) {
+  kiln::clear_session();
+  const Tensor img = kiln::reshape(kiln::range(0, 16, 4), {1, 2, 2, 1});  // [[0, 4], [8, 12]]
+  EXPECT_EQ(kiln::image_resize(img, {4, 4}).to_vector<float>(),
+            (std::vector<float>{0, 1, 3, 4, 2, 3, 5, 6, 6, 7, 9, 10, 8, 9, 11, 12}));
+  EXPECT_EQ(kiln::image_resize(img, {1, 4}, kiln::ResizeMethod::nearest).to_vector<float>(),
+            (std::vector<float>{8, 8, 12, 12}));
+  kiln::Layer r = kl::Resizing(4, 4);
+  EXPECT_EQ(r.name(), "resizing");
+  EXPECT_EQ(r(img).to_vector<float>(), kiln::image_resize(img, {4, 4}).to_vector<float>());
+  EXPECT_EQ(kl::UpSampling2D({2}, {}, "bilinear")(img).to_vector<float>(), r(img).to_vector<float>());
+  kl::ResizingOptions crop;
+  crop.crop_to_aspect_ratio = true;
+  const Tensor wide = kiln::reshape(kiln::range(0, 8, 1), {1, 2, 4, 1});
+  // The centred 2x2 box of a 2x4 image, for a square target.
+  EXPECT_EQ(kl::Resizing(2, 2, crop)(wide).to_vector<float>(), (std::vector<float>{1, 2, 5, 6}));
+  kl::ResizingOptions pad;
+  pad.pad_to_aspect_ratio = true;
+  pad.fill_value = -1;
+  EXPECT_EQ(kl::Resizing(4, 4, pad)(wide).to_vector<float>(),
+            (std::vector<float>{-1, -1, -1, -1, 0, 1, 2, 3, 4, 5, 6, 7, -1, -1, -1, -1}));
+  kl::ResizingOptions bad;
+  bad.interpolation = "lanczos3";
+  expect_code(KILN_STATUS_UNIMPLEMENTED, "interpolation 'lanczos3'", [&] { kl::Resizing(2, 2, bad); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "size needs 2 values", [&] { kiln::image_resize(img, {2}); });
+}
+
 TEST(HppMoreLayers, NoiseIdentityRescalingAndAModelThatTrains) {
   const Tensor x = kiln::ones({8, 4, 4, 2});
   EXPECT_EQ(kl::GaussianNoise(0.1)(x, false).to_vector<float>(), x.to_vector<float>());

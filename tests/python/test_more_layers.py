@@ -107,6 +107,57 @@ class SpatialLayersTest(unittest.TestCase):
         self.assertEqual(layers.UpSampling2D().get_config()["size"], [2, 2])
         self.assertEqual(layers.UpSampling2D.from_config(layers.UpSampling2D(3).get_config()).get_config()["size"], [3, 3])
 
+    def test_resizing_and_bilinear_up_sampling(self):
+        # tf.image.resize's half-pixel bilinear and nearest: against NumPy, written out per axis.
+        def axis_taps(n, out, bilinear):
+            scale = np.float32(n) / np.float32(out)
+            src = (np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale
+            if not bilinear:
+                i = np.minimum(np.floor(src).astype(int), n - 1)
+                return i, i, np.zeros(out, np.float32)
+            src = src - np.float32(0.5)
+            f = np.floor(src)
+            return np.maximum(f, 0).astype(int), np.minimum(np.ceil(src), n - 1).astype(int), (src - f).astype(np.float32)
+
+        def ref(x, oh, ow, bilinear=True):
+            lo, hi, t = axis_taps(x.shape[2], ow, bilinear)
+            x = x[:, :, lo] + (x[:, :, hi] - x[:, :, lo]) * t[None, None, :, None]
+            lo, hi, t = axis_taps(x.shape[1], oh, bilinear)
+            return x[:, lo] + (x[:, hi] - x[:, lo]) * t[None, :, None, None]
+
+        x = np.random.default_rng(5).normal(size=(2, 5, 7, 3)).astype(np.float32)
+        for oh, ow in ((10, 14), (3, 4), (1, 9), (5, 7)):
+            np.testing.assert_allclose(layers.Resizing(oh, ow)(x).numpy(), ref(x, oh, ow), rtol=1e-6, atol=1e-6)
+            np.testing.assert_array_equal(layers.Resizing(oh, ow, interpolation="nearest")(x).numpy(),
+                                          ref(x, oh, ow, False))
+            np.testing.assert_allclose(kiln.image.resize(x, (oh, ow)).numpy(), ref(x, oh, ow), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(layers.UpSampling2D((2, 3), interpolation="bilinear")(x).numpy(), ref(x, 10, 21),
+                                   rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(layers.Resizing(3, 3, crop_to_aspect_ratio=True)(x).numpy(),
+                                   ref(x[:, :, 1:6], 3, 3), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(layers.Resizing(7, 7, pad_to_aspect_ratio=True, fill_value=2.0)(x).numpy(),
+                                   np.pad(x, ((0, 0), (1, 1), (0, 0), (0, 0)), constant_values=2.0), rtol=1e-6)
+        u8 = (np.arange(16, dtype=np.uint8) * 16).reshape(1, 4, 4, 1)
+        y8 = layers.Resizing(3, 3)(u8).numpy()
+        self.assertEqual(y8.dtype, np.uint8)
+        np.testing.assert_array_equal(y8, np.clip(np.round(ref(u8.astype(np.float32), 3, 3)), 0, 255))
+        c = layers.Resizing(4, 5).get_config()
+        self.assertEqual({k: c[k] for k in ("height", "width", "interpolation", "crop_to_aspect_ratio", "fill_value")},
+                         {"height": 4, "width": 5, "interpolation": "bilinear", "crop_to_aspect_ratio": False,
+                          "fill_value": 0.0})
+        self.assertEqual(layers.Resizing.from_config(c).get_config()["width"], 5)
+        with kiln.GradientTape() as tape:
+            xt = kiln.constant(x)
+            tape.watch(xt)
+            loss = kiln.reduce_sum(layers.Resizing(3, 4)(xt))
+        self.assertEqual(tape.gradient(loss, xt).shape, x.shape)
+        with self.assertRaisesRegex(kiln.UnimplementedError, "interpolation 'bicubic'"):
+            layers.Resizing(2, 2, interpolation="bicubic")
+        with self.assertRaisesRegex(kiln.UnimplementedError, "antialias"):
+            kiln.image.resize(x, (2, 2), antialias=True)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "expected rank 4"):
+            layers.Resizing(2, 2)(np.ones((3, 3), np.float32))
+
     def test_one_and_three_axes(self):
         s = np.arange(8, dtype=np.float32).reshape(1, 4, 2)
         np.testing.assert_array_equal(layers.ZeroPadding1D((1, 2))(s).numpy(), np.pad(s, ((0, 0), (1, 2), (0, 0))))
@@ -137,7 +188,7 @@ class SpatialLayersTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "zero_padding2d.*rank 4"):
             layers.ZeroPadding2D()(self.img[0])
         with self.assertRaises(kiln.UnimplementedError):
-            layers.UpSampling2D(interpolation="bilinear")
+            layers.UpSampling2D(interpolation="bicubic")
         with self.assertRaisesRegex(ValueError, "data_format"):
             layers.Cropping2D(data_format="NCHW")
         with self.assertRaises(TypeError):

@@ -115,6 +115,7 @@ nn = _NS(relu=relu, gelu=gelu, sigmoid=sigmoid, tanh=tanh, softplus=softplus, el
 # Convolutions beside conv2d, kept in their own statement for merging.
 nn.conv2d_transpose, nn.depthwise_conv2d, nn.conv1d = conv2d_transpose, depthwise_conv2d, conv1d  # noqa: F405
 nn.conv3d, nn.conv3d_transpose, nn.max_pool3d, nn.avg_pool3d = conv3d, conv3d_transpose, max_pool3d, avg_pool3d  # noqa: F405
+image = _NS(resize=image_resize)  # noqa: F405
 math = _NS(add=add, subtract=sub, multiply=mul, divide=div, maximum=maximum, minimum=minimum, pow=pow, negative=neg,
            abs=abs, exp=exp, log=log, sqrt=sqrt, rsqrt=rsqrt, square=square, tanh=tanh, sigmoid=sigmoid,
            equal=equal, not_equal=not_equal, greater=greater, greater_equal=greater_equal, less=less,

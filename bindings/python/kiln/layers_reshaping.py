@@ -65,8 +65,20 @@ Cropping3D = _builtin("Cropping3D", "keras.layers.Cropping3D(cropping=((1, 1), (
 UpSampling1D = _builtin("UpSampling1D", "keras.layers.UpSampling1D(size=2): each step repeated size times.",
                         lambda size=2: {"size": int(size)})
 UpSampling2D = _builtin("UpSampling2D", "keras.layers.UpSampling2D(size=(2, 2), data_format=None, "
-                        "interpolation='nearest'): rows and columns repeated (nearest only).", _up_sampling2d)
+                        "interpolation='nearest'): rows and columns repeated ('nearest'), or the image resized to "
+                        "size times its height and width ('bilinear').", _up_sampling2d)
 UpSampling3D = _builtin("UpSampling3D", "keras.layers.UpSampling3D(size=(2, 2, 2), data_format=None)", _up_sampling3d)
+Resizing = _builtin(
+    "Resizing", "keras.layers.Resizing(height, width, interpolation='bilinear', crop_to_aspect_ratio=False, "
+    "pad_to_aspect_ratio=False, fill_mode='constant', fill_value=0.0, antialias=False, data_format=None): images "
+    "[N, H, W, C] or [H, W, C] resized as tf.image.resize ('bilinear' or 'nearest', half-pixel centres); the "
+    "output keeps the input's dtype.",
+    lambda height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
+    fill_mode="constant", fill_value=0.0, antialias=False, data_format=None: {
+        "height": int(height), "width": int(width), "interpolation": interpolation,
+        "crop_to_aspect_ratio": bool(crop_to_aspect_ratio), "pad_to_aspect_ratio": bool(pad_to_aspect_ratio),
+        "fill_mode": fill_mode, "fill_value": float(fill_value), "antialias": bool(antialias),
+        "data_format": data_format})
 Identity = _builtin("Identity", "keras.layers.Identity(): its input, mask and all.", lambda: {})
 Rescaling = _builtin("Rescaling", "keras.layers.Rescaling(scale, offset=0.0): inputs * scale + offset in the "
                      "layer's dtype (Rescaling(1 / 255) for uint8 images); numbers or per-channel lists.",
@@ -170,7 +182,7 @@ _register_class("Lambda", Lambda)  # a saved Sequential holding one makes it aga
 _PY_BUILTINS["Lambda"] = Lambda
 
 _CLASSES = (ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D,
-            UpSampling3D, Identity, Rescaling)
+            UpSampling3D, Resizing, Identity, Rescaling)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
 __all__ = [c._class_name for c in _CLASSES] + ["Lambda"]

@@ -4,7 +4,7 @@ import ctypes
 import numbers as _numbers
 
 from . import _lib
-from .errors import InvalidArgumentError, check
+from .errors import InvalidArgumentError, UnimplementedError, check
 from .tensor import (_CODE_DTYPE, Tensor, _as_tensor, _new, bool_, checked_int64, constant, dims_array, dtype_code,
                      fits_int64, float32, int32, int64_array)
 
@@ -394,6 +394,24 @@ def max_pool3d(input, ksize, strides, padding=VALID):  # noqa: A002 (TF's name)
 def avg_pool3d(input, ksize, strides, padding=VALID):  # noqa: A002 (TF's name)
     """tf.nn.avg_pool3d over [N, D, H, W, C]; padded cells are not averaged in."""
     return _pool3d(L.kiln_avg_pool3d, "avg_pool3d", input, ksize, strides, padding)
+
+
+def image_resize(images, size, method="bilinear", antialias=False):
+    """tf.image.resize(images, size, method) without antialiasing: 'bilinear' or 'nearest' (TF's half-pixel
+    centres); images [N, H, W, C] or [H, W, C]. Also kiln.image.resize."""
+    names = {"bilinear": 0, "nearest": 1}
+    m = str(method).lower()
+    if m not in names:
+        kind = UnimplementedError if m in ("bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic") \
+            else InvalidArgumentError
+        raise kind("resize: method %r is not supported; kiln has 'bilinear' and 'nearest'" % (method,))
+    if antialias:
+        raise UnimplementedError("resize: antialias=True is not supported; kiln resizes without antialiasing")
+    size = list(size)
+    if len(size) != 2:
+        raise InvalidArgumentError("resize: size must be (height, width); got %r" % (size,))
+    arr, _ = _ints(size, "size", "resize")
+    return _new(L.kiln_image_resize, _as_tensor(images), arr[0], arr[1], names[m])
 
 
 def reshape(x, shape):

@@ -1,0 +1,87 @@
+// tf.image.resize as gathers along the height and width axes (and, for bilinear, a lerp of two
+// gathers per axis with TF's weights).
+#include "ops/image.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+#include "ops/op_util.h"
+
+namespace kiln::ops {
+
+namespace {
+
+Tensor indices(const std::vector<int64_t> &v) {
+  return Tensor::from_data(DType::kInt64, Shape{int64_t(v.size())}, v.data(), v.size() * sizeof(int64_t));
+}
+
+// TF's CalculateResizeScale without align_corners: in / out in float32.
+float resize_scale(int64_t in, int64_t out) { return static_cast<float>(in) / static_cast<float>(out); }
+
+// Bilinear along `axis` of x (rank 4): TF's compute_interpolation_weights with half-pixel centres.
+Tensor lerp_axis(const Tensor &x, int64_t axis, int64_t out) {
+  const int64_t in = x.shape()[static_cast<int>(axis)];
+  const float scale = resize_scale(in, out);
+  std::vector<int64_t> lo, hi;
+  std::vector<float> t;
+  for (int64_t o = 0; o < out; ++o) {
+    const float src = (static_cast<float>(o) + 0.5f) * scale - 0.5f;
+    const float f = std::floor(src);
+    lo.push_back(std::max<int64_t>(static_cast<int64_t>(f), 0));
+    hi.push_back(std::min<int64_t>(static_cast<int64_t>(std::ceil(src)), in - 1));
+    t.push_back(src - f);
+  }
+  std::vector<int64_t> wshape(4, 1);
+  wshape[static_cast<size_t>(axis)] = out;
+  const Tensor w =
+      cast(Tensor::from_data(DType::kFloat32, Shape(wshape), t.data(), t.size() * sizeof(float)), x.dtype());
+  const Tensor a = gather(x, indices(lo), axis), b = gather(x, indices(hi), axis);
+  return add(a, mul(sub(b, a), w));
+}
+
+// Nearest along `axis` of x: TF's half-pixel nearest neighbour, floor((o + 0.5) * scale).
+Tensor nearest_axis(const Tensor &x, int64_t axis, int64_t out) {
+  const int64_t in = x.shape()[static_cast<int>(axis)];
+  const float scale = resize_scale(in, out);
+  std::vector<int64_t> idx;
+  for (int64_t o = 0; o < out; ++o)
+    idx.push_back(std::clamp<int64_t>(
+        static_cast<int64_t>(std::floor((static_cast<float>(o) + 0.5f) * scale)), 0, in - 1));
+  return gather(x, indices(idx), axis);
+}
+
+}  // namespace
+
+Tensor resize(const Tensor &images, int64_t height, int64_t width, ResizeMethod method) {
+  const char *op = "resize";
+  require_defined(images, op, "images");
+  if (method != ResizeMethod::kBilinear && method != ResizeMethod::kNearest)
+    fail(Code::kInvalidArgument, op, ": method ", static_cast<int>(method),
+         " is not a resize method; expected BILINEAR (0) or NEAREST (1)");
+  const int rank = images.rank();
+  if (rank != 3 && rank != 4)
+    fail(Code::kInvalidArgument, op, ": images ", images.description(),
+         " has the wrong rank; expected rank 4 [N, H, W, C] or 3 [H, W, C]");
+  if (height < 1 || width < 1)
+    fail(Code::kInvalidArgument, op, ": size [", height, ", ", width, "] must be positive");
+  if (images.dtype() == DType::kBool)
+    fail(Code::kInvalidArgument, op, ": images ", images.description(), " is bool; expected a number dtype");
+  const Shape &s = images.shape();
+  if (s[rank - 3] < 1 || s[rank - 2] < 1)
+    fail(Code::kInvalidArgument, op, ": images ", images.description(),
+         " has an empty height or width; expected both >= 1");
+  Tensor x = rank == 3 ? expand_dims(images, 0) : images;
+  if (method == ResizeMethod::kNearest) {
+    x = nearest_axis(nearest_axis(x, 1, height), 2, width);
+  } else {
+    const DType dt = images.dtype();
+    if (dt != DType::kFloat32 && dt != DType::kFloat64) x = cast(x, DType::kFloat32);
+    x = lerp_axis(lerp_axis(x, 2, width), 1, height);  // the width first, as TF's kernel
+    if (dt == DType::kBFloat16) x = cast(x, DType::kBFloat16);
+  }
+  return rank == 3 ? squeeze(x, {0}) : x;
+}
+
+}  // namespace kiln::ops
