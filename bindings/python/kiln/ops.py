@@ -250,13 +250,21 @@ def batch_norm(x, gamma, beta, mean=None, variance=None, training=False, epsilon
     return tuple(Tensor._adopt(o.value) for o in outs)
 
 
+def _per_axis(v, axes, what, op):
+    """A window argument as one value per spatial axis (axes: their letters, "dhw"): an int for every axis,
+    a value per axis, or TF's [1, ..., 1] form with the batch and channel entries."""
+    n = len(axes)
+    v = [v] * n if isinstance(v, _numbers.Integral) else list(v)
+    if len(v) == n + 2:
+        v = v[1:n + 1]
+    if len(v) != n:
+        raise InvalidArgumentError("%s: %s needs %d value%s (or %d in TF's [1, %s, 1] form); got %r"
+                                   % (op, what, n, "" if n == 1 else "s", n + 2, ", ".join(axes), v))
+    return v
+
+
 def _two(v, what, op):
-    v = [v, v] if isinstance(v, _numbers.Integral) else list(v)
-    if len(v) == 4:  # TF's [1, h, w, 1] form
-        v = v[1:3]
-    if len(v) != 2:
-        raise InvalidArgumentError("%s: %s needs 2 values (or 4 in TF's [1, h, w, 1] form); got %r" % (op, what, v))
-    return _ints(v, what)[0]
+    return _ints(_per_axis(v, "hw", what, op), what)[0]
 
 
 class Conv2dOptions(ctypes.Structure):
@@ -302,12 +310,7 @@ def depthwise_conv2d(input, filter, strides=1, padding=VALID, dilations=1):  # n
 
 
 def _one(v, what, op):
-    v = [v] if isinstance(v, _numbers.Integral) else list(v)
-    if len(v) == 3:  # TF's [1, w, 1] form
-        v = v[1:2]
-    if len(v) != 1:
-        raise InvalidArgumentError("%s: %s needs 1 value (or 3 in TF's [1, w, 1] form); got %r" % (op, what, v))
-    return int(v[0])
+    return int(_per_axis(v, "w", what, op)[0])
 
 
 def conv1d(input, filters, stride=1, padding=VALID, dilations=1):  # noqa: A002 (TF's name)
@@ -335,12 +338,7 @@ def avg_pool2d(x, ksize, strides, padding=VALID):
 
 
 def _three(v, what, op):
-    v = [v] * 3 if isinstance(v, _numbers.Integral) else list(v)
-    if len(v) == 5:  # TF's [1, d, h, w, 1] form
-        v = v[1:4]
-    if len(v) != 3:
-        raise InvalidArgumentError("%s: %s needs 3 values (or 5 in TF's [1, d, h, w, 1] form); got %r" % (op, what, v))
-    return _ints(v, what)[0]
+    return _ints(_per_axis(v, "dhw", what, op), what)[0]
 
 
 class Conv3dOptions(ctypes.Structure):
