@@ -4713,6 +4713,25 @@ inline Optimizer Lamb(const LearningRate &learning_rate = 0.001, const LambOptio
   return detail::betas_and_epsilon("Lamb", learning_rate, o);
 }
 
+struct AdafactorOptions : OptimizerOptions {
+  double beta_2_decay = -0.8;
+  double epsilon_1 = 1e-30;
+  double epsilon_2 = 1e-3;
+  double clip_threshold = 1.0;
+  bool relative_step = true;  ///< with a float learning rate: min(learning_rate, 1 / sqrt(step))
+};
+/// keras.optimizers.Adafactor (Shazeer and Stern 2018): the second moment of each variable of rank
+/// >= 2 factored over its last two axes (slots r, c, velocity; velocity alone for rank < 2).
+inline Optimizer Adafactor(const LearningRate &learning_rate = 0.001, const AdafactorOptions &o = {}) {
+  Config c = detail::base_config(learning_rate, o);
+  c.set("beta_2_decay", o.beta_2_decay)
+      .set("epsilon_1", o.epsilon_1)
+      .set("epsilon_2", o.epsilon_2)
+      .set("clip_threshold", o.clip_threshold)
+      .set("relative_step", o.relative_step);
+  return Optimizer::create("Adafactor", c);
+}
+
 /// keras.optimizers.get: by name ("adam"), with Keras's defaults.
 inline Optimizer get(const std::string &identifier) { return Optimizer::create(identifier); }
 

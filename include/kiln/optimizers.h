@@ -1,11 +1,13 @@
 /*
  * kiln/optimizers.h — Keras optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion,
- * Ftrl, Lamb) and learning-rate schedules. Part of the kiln C API (C99); include "kiln/kiln.h" for all of it.
+ * Ftrl, Lamb, Adafactor) and learning-rate schedules. Part of the kiln C API (C99); include "kiln/kiln.h" for
+ * all of it.
  *
  * An optimizer is made by class name and a kiln_config holding Keras's arguments (names,
  * defaults and formulas of Keras 3). learning_rate is a float or a serialized schedule
  * {"class_name": "ExponentialDecay", "config": {...}}. Each variable's update runs as one fused
- * in-place kernel; slots are made on a variable's first update and keyed by its identity
+ * in-place kernel; slots are made for each float variable the first time it is given to
+ * apply_gradients (with a gradient or not, as Keras builds) and keyed by its identity
  * (kiln_variable_get_id), never by its position in the list.
  *
  *   kiln_config *c = NULL;
@@ -32,10 +34,10 @@ extern "C" {
 #endif
 
 /// An optimizer from its Keras class name ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
-/// "Adadelta", "Nadam", "Adamax", "Lion", "Ftrl", "Lamb", or Keras's lower-case names "sgd", "adam", ...) and
-/// config (NULL: the defaults). Common keys (Keras's base optimizer): name, learning_rate (float or
-/// serialized schedule), weight_decay, clipnorm, clipvalue, global_clipnorm (at most one of the three; each
-/// acts when > 0), use_ema=false (true: keep an exponential moving average of each variable,
+/// "Adadelta", "Nadam", "Adamax", "Lion", "Ftrl", "Lamb", "Adafactor", or Keras's lower-case names "sgd",
+/// "adam", ...) and config (NULL: the defaults). Common keys (Keras's base optimizer): name, learning_rate
+/// (float or serialized schedule), weight_decay, clipnorm, clipvalue, global_clipnorm (at most one of the
+/// three; each acts when > 0), use_ema=false (true: keep an exponential moving average of each variable,
 /// average = m * average + (1 - m) * variable after every step, m = ema_momentum=0.99 in [0, 1]
 /// except m = 0 at step 0; every
 /// ema_overwrite_frequency (null, or >= 1) steps the variables take their averages, and fit ends by giving
@@ -53,10 +55,13 @@ extern "C" {
 /// epsilon=1e-7; Adadelta rho=0.95, epsilon=1e-7; Nadam and Adamax beta_1, beta_2, epsilon as Adam;
 /// Lion beta_1=0.9 (in (0, 1]), beta_2=0.99; Ftrl learning_rate_power=-0.5 (<= 0),
 /// initial_accumulator_value=0.1, l1_regularization_strength=0.0, l2_regularization_strength=0.0,
-/// l2_shrinkage_regularization_strength=0.0 (each >= 0), beta=0.0; Lamb beta_1, beta_2, epsilon as Adam
-/// (learning_rate 0.001 unless said). Unknown classes are NOT_FOUND;
-/// unknown keys and bad values INVALID_ARGUMENT naming them. Ownership: *out is new, free with
-/// kiln_optimizer_free; config stays the caller's. Lifetime: independent of config. Thread-safety: safe.
+/// l2_shrinkage_regularization_strength=0.0 (each >= 0), beta=0.0; Lamb beta_1, beta_2, epsilon as Adam;
+/// Adafactor beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0, relative_step=true
+/// (with a float learning rate, the rate is min(learning_rate, 1 / sqrt(step))), its second moment
+/// factored over the last two axes of each variable of rank >= 2 (learning_rate 0.001 unless said). Unknown
+/// classes are NOT_FOUND; unknown keys and bad values INVALID_ARGUMENT naming them. Ownership: *out is new,
+/// free with kiln_optimizer_free; config stays the caller's. Lifetime: independent of config. Thread-safety:
+/// safe.
 KILN_API kiln_status *kiln_optimizer_create(kiln_optimizer **out, const char *class_name, const kiln_config *config);
 /// An optimizer from Keras's serialized form {"class_name": ..., "config": {...}} (keras.optimizers
 /// .deserialize). Ownership: *out is new; serialized stays the caller's. Lifetime: independent.
@@ -93,9 +98,9 @@ KILN_API const char *kiln_optimizer_get_name(const kiln_optimizer *optimizer);
 /// gradients divided by loss_scale_factor; with gradient_accumulation_steps N, N - 1 of every N
 /// calls only add them to the accumulators, and the N-th goes on with (gradient + accumulator) / N;
 /// clipping, decoupled weight decay (w -= w * weight_decay * lr, for variables not excluded), the
-/// class's update as one fused in-place kernel per variable (slots made on the first update, zeros
-/// or Adagrad's initial_accumulator_value; with use_ema or accumulation, for every float variable
-/// given, gradient or not, as Keras builds); with use_ema the moving averages; and the raw step
+/// class's update as one fused in-place kernel per variable (slots made for every float variable
+/// given that has none, gradient or not, in the list's order, as Keras builds: zeros or Adagrad's
+/// initial_accumulator_value); with use_ema the moving averages; and the raw step
 /// counter += 1. A tensor read from a variable earlier keeps its
 /// value (the update writes a new buffer while one is alive). Results do not depend on the
 /// thread count. Ownership: grads and vars stay the caller's. Lifetime: the slots live as long as
@@ -163,10 +168,11 @@ KILN_API kiln_status *kiln_optimizer_set_learning_rate_fn(kiln_optimizer *optimi
 /// float64 if the first variable it is built on is float64 and float32 otherwise, as Keras's for
 /// float32 and float64 models; the build replaces it when its dtype changes, so a handle taken
 /// before the build no longer reaches it), then each variable's slots, variables in the order
-/// of their first update and slots in the class's order (SGD: momentum; Adam, AdamW, Nadam:
-/// momentum, velocity[, velocity_hat]; RMSprop: velocity[, momentum][, average_gradient];
-/// Adagrad: accumulator; Adadelta: accumulated_grad, accumulated_delta_var; Adamax: momentum, norm;
-/// Lion: momentum; Ftrl: accumulator, linear; Lamb: momentum, velocity), then "average"
+/// their slots were made (the order of the list they were first given in) and slots in the class's order
+/// (SGD: momentum; Adam, AdamW, Nadam: momentum, velocity[, velocity_hat]; RMSprop: velocity[, momentum][,
+/// average_gradient]; Adagrad: accumulator; Adadelta: accumulated_grad, accumulated_delta_var; Adamax:
+/// momentum, norm; Lion: momentum; Ftrl: accumulator, linear; Lamb: momentum, velocity; Adafactor: r (shape
+/// [..., rows]), c ([..., cols]), velocity, with only velocity for a variable of rank < 2), then "average"
 /// with use_ema and "gradient_accumulator" with gradient_accumulation_steps. Writes new handles
 /// to out[0..min(capacity, count)) and the count to *out_count; call with capacity 0 to learn the
 /// count. Ownership: each out[i] is new, free with kiln_variable_free. Lifetime: the variables
@@ -176,6 +182,7 @@ KILN_API kiln_status *kiln_optimizer_get_variables(kiln_variable **out, size_t c
 /// The slot slot_name of variable (get_slot(var, "momentum"); Keras 2's "m", "v" and "vhat" name
 /// momentum, velocity and velocity_hat), found by the variable's identity. NOT_FOUND when the
 /// class has no such slot (the message lists its slots) or the variable has had no update yet.
+/// Adafactor's r and c of a variable of rank < 2 are Keras's placeholders: int32 scalars 0.
 /// Ownership: *out is new, free with kiln_variable_free. Lifetime: independent.
 /// Thread-safety: safe.
 KILN_API kiln_status *kiln_optimizer_get_slot(kiln_variable **out, const kiln_optimizer *optimizer,

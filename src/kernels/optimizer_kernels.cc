@@ -1,5 +1,6 @@
 #include "kernels/optimizer_kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -300,6 +301,8 @@ void run_rule(const Span<T> &x, const UpdateParams &p, int64_t b, int64_t e) {
       return ftrl<T, P>(x, pre, p, b, e);
     case UpdateRule::kLamb:
       return lamb<T, P>(x, pre, p, b, e);
+    case UpdateRule::kAdafactor:  // not elementwise: update_typed runs adafactor() instead
+      return;
   }
 }
 
@@ -331,6 +334,8 @@ int num_slots(const UpdateParams &p) {
       return 3;
     case UpdateRule::kRmsprop:
       return 1 + (p.use_momentum ? 1 : 0) + (p.centered ? 1 : 0);
+    case UpdateRule::kAdafactor:
+      return p.factored ? 3 : 1;
   }
   return 0;
 }
@@ -400,6 +405,81 @@ T lamb_ratio_lr(const Span<T> &x, const UpdateParams &p, int64_t n) {
   return ratio * coef<T>(p, 0);
 }
 
+// TF's maximum and minimum, which return NaN when either operand is NaN.
+template <typename T>
+T nan_max(T a, T b) {
+  return std::isnan(a) || std::isnan(b) ? std::numeric_limits<T>::quiet_NaN() : (a < b ? b : a);
+}
+template <typename T>
+T nan_min(T a, T b) {
+  return std::isnan(a) || std::isnan(b) ? std::numeric_limits<T>::quiet_NaN() : (b < a ? b : a);
+}
+
+// The mean of n values whose sum (accumulated in double) is sum, rounded once to T.
+template <typename T>
+T mean_of(double sum, int64_t n) {
+  return static_cast<T>(sum / static_cast<double>(n));
+}
+
+// Adafactor (Keras 3's update_step): c = {lr, t, relative step (1 or 0), epsilon_1, epsilon_2,
+// clip_threshold, beta_2_decay}. Each scalar and each elementwise step is computed in T in
+// Keras's order; the means (of squares for the RMS, of rows and columns for the factors) add in
+// double in a fixed order and round once. Slots: r [..., rows], c [..., cols] and velocity when
+// factored, velocity alone otherwise. Serial passes: r and c, then velocity and the sum of the
+// update's squares, then the weight. Its buffer is allocated before anything is written.
+template <typename T, bool Decay>
+void adafactor(const Span<T> &x, const UpdateParams &p, int64_t n) {
+  const Prep<T, Decay> pre(p);
+  const T one(1), step = coef<T>(p, 1), eps1 = coef<T>(p, 3), eps2 = coef<T>(p, 4);
+  const T inv_sqrt_step = one / std::sqrt(step);
+  T lr = coef<T>(p, 0);
+  if (p.c[2] != 0) lr = nan_min(lr, inv_sqrt_step);
+  const T rho = nan_min(lr, inv_sqrt_step);
+  const T w_rms =
+      std::sqrt(mean_of<T>(squares_of([&](int64_t i) { return double(pre.weight(x.w0[i])); }, n), n));
+  const T alpha = nan_max(eps2, w_rms) * rho;
+  const T beta = one - std::pow(step, coef<T>(p, 6));
+  const T one_beta = one - beta;
+  auto square = [&](int64_t i) {
+    const T g = pre.grad(x.g[i]);
+    return g * g + eps1;
+  };
+  T *v = x.s[p.factored ? 2 : 0];
+  if (p.factored) {
+    const int64_t batches = p.factor[0], rows = p.factor[1], cols = p.factor[2];
+    std::vector<double> col_sums(static_cast<size_t>(cols));
+    for (int64_t b = 0; b < batches; ++b) {
+      std::fill(col_sums.begin(), col_sums.end(), 0.0);
+      double r_sum = 0;
+      for (int64_t i = 0; i < rows; ++i) {
+        double row_sum = 0;
+        for (int64_t j = 0; j < cols; ++j) {
+          const double s = square((b * rows + i) * cols + j);
+          row_sum += s;
+          col_sums[static_cast<size_t>(j)] += s;
+        }
+        const int64_t k = b * rows + i;
+        x.s[0][k] = beta * x.s0[0][k] + one_beta * mean_of<T>(row_sum, cols);
+        r_sum += x.s[0][k];
+      }
+      for (int64_t j = 0; j < cols; ++j) {
+        const int64_t k = b * cols + j;
+        x.s[1][k] = beta * x.s0[1][k] + one_beta * mean_of<T>(col_sums[static_cast<size_t>(j)], rows);
+      }
+      const T r_mean = mean_of<T>(r_sum, rows);
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j)
+          v[(b * rows + i) * cols + j] = (x.s[0][b * rows + i] / r_mean) * x.s[1][b * cols + j];
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) v[i] = beta * x.s0[0][i] + one_beta * square(i);
+  }
+  auto u = [&](int64_t i) { return pre.grad(x.g[i]) / std::sqrt(v[i]); };
+  const T u_rms = std::sqrt(mean_of<T>(squares_of([&](int64_t i) { return double(u(i)); }, n), n));
+  const T denominator = nan_max(one, u_rms / coef<T>(p, 5));
+  for (int64_t i = 0; i < n; ++i) x.w[i] = pre.weight(x.w0[i]) - alpha * (u(i) / denominator);
+}
+
 template <typename T>
 void update_typed(int64_t n, const UpdateParams &p, void *const *dst, const void *const *src,
                   const void *grad) {
@@ -412,6 +492,13 @@ void update_typed(int64_t n, const UpdateParams &p, void *const *dst, const void
     x.s0[k] = static_cast<const T *>(src[k + 1]);
   }
   x.g = static_cast<const T *>(grad);
+  if (p.rule == UpdateRule::kAdafactor) {
+    if (p.weight_decay != 0)
+      adafactor<T, true>(x, p, n);
+    else
+      adafactor<T, false>(x, p, n);
+    return;
+  }
   if (p.rule == UpdateRule::kLamb) {  // a first pass for the norms, writing nothing
     UpdateParams q = p;
     q.c[6] = p.weight_decay != 0 ? lamb_ratio_lr<T, true>(x, p, n) : lamb_ratio_lr<T, false>(x, p, n);

@@ -29,6 +29,7 @@ enum class UpdateRule {
   kLion,         // slots: momentum
   kFtrl,         // slots: accumulator, linear
   kLamb,         // slots: momentum, velocity (the update takes two passes: norms, then the step)
+  kAdafactor,    // slots: r, c, velocity when factored, velocity alone otherwise (several passes)
 };
 
 constexpr int kMaxSlots = 3;
@@ -55,6 +56,11 @@ struct UpdateParams {
   bool use_momentum = false;
   // The rule's coefficients (see optimizer_kernels.cc for each rule's list).
   double c[kMaxCoefficients] = {};
+  // Adafactor's factoring of a variable of rank >= 2 over its last two axes: factor[0] the
+  // product of the leading axes, factor[1] the rows (axis -2), factor[2] the columns (axis -1);
+  // its r slot holds factor[0] * factor[1] elements and c factor[0] * factor[2].
+  bool factored = false;
+  int64_t factor[3] = {};
 };
 
 // Updates n elements of a weight and its slots: dst[0] / src[0] are the weight's buffers to write

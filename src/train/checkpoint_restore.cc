@@ -333,12 +333,14 @@ void restore_pass(const std::shared_ptr<const SavedGraph> &saved, int top, const
       continue;
     }
     if (!live) {
-      // A lone value whose object does not exist yet may wait for it (an optimizer's slot).
+      // A lone value whose object does not exist yet may wait for it (an optimizer's slot, or an
+      // int32 placeholder of Adafactor's).
       const bool deferrable = node.attributes_size() == 1 && node.attributes(0).name() == kVariableValue &&
                               node.children().empty() && !unresolved[static_cast<size_t>(s)].empty();
       if (deferrable) {
         const io::BundleEntry &e = entry_of(node.attributes(0).checkpoint_key());
-        if (!e.sliced && (e.dtype == io::TfDType::kFloat || e.dtype == io::TfDType::kDouble)) {
+        if (!e.sliced && (e.dtype == io::TfDType::kFloat || e.dtype == io::TfDType::kDouble ||
+                          e.dtype == io::TfDType::kInt32)) {
           deferrals.push_back(Deferral{s, node.attributes(0).checkpoint_key()});
           continue;
         }

@@ -230,6 +230,9 @@ struct SlotList {
 struct OptimizerLayout {
   std::vector<SlotList> lists;
   std::vector<std::string> state_names;  // edges of state_variables()
+  // Whether the variables' shapes decide which slots exist (Adafactor's placeholders), so that
+  // `_variables` entries cannot be placed before the slots exist.
+  bool shaped = false;
 };
 
 OptimizerLayout keras_layout(const Optimizer &opt) {
@@ -258,6 +261,9 @@ OptimizerLayout keras_layout(const Optimizer &opt) {
     l.lists = {{"_momentums", "momentum", 0, true}, {"_velocities", "velocity", 0, true}};
   } else if (c == "Ftrl") {
     l.lists = {{"_accumulators", "accumulator", 0, true}, {"_linears", "linear", 0, true}};
+  } else if (c == "Adafactor") {  // a rank < 2 variable's r and c are placeholders in `_r` and `_c`
+    l.lists = {{"_r", "r", 0, true}, {"_c", "c", 0, true}, {"_v", "velocity", 0, true}};
+    l.shaped = true;
   } else if (c == "Nadam") {
     l.lists = {{"_momentums", "momentum", 0, true}, {"_velocities", "velocity", 0, true}};
     l.state_names = {"_u_product"};
@@ -276,15 +282,16 @@ OptimizerLayout keras_layout(const Optimizer &opt) {
 }
 
 // The optimizer's slots as Keras's `_variables` orders them after the iterations: (position,
-// slot index in slot_names()) per entry. Classes kiln has no Keras layout for use one loop over
-// every slot.
+// slot index in slot_names()) per entry, placeholders left out. Classes kiln has no Keras layout
+// for use one loop over every slot.
 struct SlotOrder {
   std::vector<std::pair<size_t, size_t>> entries;
   bool single_loop = true;  // entry n is (n / S, n % S): its meaning does not depend on how many
-                            // variables have slots
+                            // variables have slots, nor on their shapes
 };
 
-SlotOrder keras_slot_order(const Optimizer &opt, size_t num_positions) {
+SlotOrder keras_slot_order(const Optimizer &opt, const std::vector<Optimizer::VariableSlots> &slots) {
+  const size_t num_positions = slots.size();
   const std::vector<std::string> names = opt.slot_names();
   const OptimizerLayout layout = keras_layout(opt);
   // loop of each slot index
@@ -302,11 +309,11 @@ SlotOrder keras_slot_order(const Optimizer &opt, size_t num_positions) {
   std::vector<int> loops;  // loops in use, ascending
   for (int lp = 0; lp <= max_loop; ++lp)
     if (std::count(loop_of.begin(), loop_of.end(), lp)) loops.push_back(lp);
-  order.single_loop = loops.size() <= 1;
+  order.single_loop = loops.size() <= 1 && !layout.shaped;
   for (int lp : loops)
     for (size_t p = 0; p < num_positions; ++p)
       for (size_t k = 0; k < names.size(); ++k)
-        if (loop_of[k] == lp) order.entries.emplace_back(p, k);
+        if (loop_of[k] == lp && !slots[p].placeholder[k]) order.entries.emplace_back(p, k);
   return order;
 }
 
@@ -353,7 +360,7 @@ class OptimizerVariablesList final : public Trackable {
   std::vector<Child> children() const override {
     std::vector<Child> out{Child{"0", make_trackable(opt_->iterations_variable())}};
     const std::vector<Optimizer::VariableSlots> slots = opt_->slot_variables();
-    const SlotOrder order = keras_slot_order(*opt_, slots.size());
+    const SlotOrder order = keras_slot_order(*opt_, slots);
     for (size_t n = 0; n < order.entries.size(); ++n) {
       const auto &e = order.entries[n];
       out.push_back(Child{std::to_string(n + 1), make_trackable(slots[e.first].slots[e.second])});
@@ -368,7 +375,7 @@ class OptimizerVariablesList final : public Trackable {
     if (n == 0) return make_trackable(opt_->iterations_variable());
     if (n < 0) return nullptr;
     const std::vector<Optimizer::VariableSlots> slots = opt_->slot_variables();
-    const SlotOrder order = keras_slot_order(*opt_, slots.size());
+    const SlotOrder order = keras_slot_order(*opt_, slots);
     if (!order.single_loop || static_cast<size_t>(n) > order.entries.size()) return nullptr;
     const auto &e = order.entries[static_cast<size_t>(n - 1)];
     return make_trackable(slots[e.first].slots[e.second]);
@@ -377,7 +384,7 @@ class OptimizerVariablesList final : public Trackable {
   bool defer_child(const std::string &name, const Tensor &value, std::function<void()> on_restored) override {
     const int64_t n = parse_index(name);
     const size_t per_var = opt_->slot_names().size();
-    if (n < 1 || per_var == 0 || !keras_slot_order(*opt_, 1).single_loop) return false;
+    if (n < 1 || per_var == 0 || !keras_slot_order(*opt_, {}).single_loop) return false;
     const size_t i = static_cast<size_t>(n - 1);
     opt_->defer_slot_restore(i / per_var, opt_->slot_names()[i % per_var], value, std::move(on_restored));
     return true;

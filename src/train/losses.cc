@@ -405,9 +405,10 @@ class CategoricalCrossentropy final : public Crossentropy {
 
  protected:
   Tensor per_sample(const Tensor &yt, const Tensor &p) const override {
-    // Keras divides the smoothing by the last dim's size, whatever the axis.
-    const Tensor t = smooth(yt, 1.0 / static_cast<double>(yt.shape()[yt.shape().rank() - 1]));
+    // Keras 3 divides the smoothing by the number of classes on the axis (tf.keras 2 took the
+    // last dim's size whatever the axis).
     const int64_t ax = axis(p);
+    const Tensor t = smooth(yt, 1.0 / static_cast<double>(p.shape()[ax]));
     const auto [q, logits] = prediction(p);
     if (logits) return ops::softmax_cross_entropy_with_logits(t, q, ax);
     Tensor c = clip_probabilities(ops::div(q, ops::sum(q, {ax}, true)));

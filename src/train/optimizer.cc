@@ -273,9 +273,18 @@ std::vector<VariablePtr> Optimizer::variables() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<VariablePtr> out{iterations_};
   for (const VariablePtr &v : own_variables()) out.push_back(v);
-  for (uint64_t id : slot_order_)
-    for (const VariablePtr &s : slots_.at(id).slots) out.push_back(s);
+  for (uint64_t id : slot_order_) {
+    const Slots &s = slots_.at(id);
+    for (size_t k = 0; k < s.slots.size(); ++k)
+      if (!s.placeholder[k]) out.push_back(s.slots[k]);
+  }
   return out;
+}
+
+std::pair<DType, Shape> Optimizer::slot_form(size_t k, const Variable &v) const {
+  if (k >= all_slot_specs().size() - base_slots()) return {v.dtype(), v.shape()};
+  const std::optional<Shape> shape = slot_shape(k, v.shape());
+  return shape ? std::make_pair(v.dtype(), *shape) : std::make_pair(DType::kInt32, Shape{});
 }
 
 VariablePtr Optimizer::slot(uint64_t var_id, const std::string &slot_name) const {
@@ -326,8 +335,10 @@ const Optimizer::Slots &Optimizer::slots_for_locked(const VariablePtr &var) {
   const size_t position = slot_order_.size();
   const std::vector<SlotSpec> specs = all_slot_specs();
   std::vector<std::function<void()>> restored;
-  Slots s{v.name(), {}, var};
+  Slots s{v.name(), {}, var, {}};
   for (size_t k = 0; k < specs.size(); ++k) {
+    const auto [dtype, shape] = slot_form(k, v);
+    s.placeholder.push_back(k < specs.size() - base_slots() && !slot_shape(k, v.shape()));
     Tensor initial;
     auto p = pending_.find({position, k});
     if (p != pending_.end()) {
@@ -349,7 +360,7 @@ const Optimizer::Slots &Optimizer::slots_for_locked(const VariablePtr &var) {
       if (now.byte_size()) std::memcpy(initial.raw_mutable_data(), now.raw_data(), now.byte_size());
     }
     if (!initial.defined()) {
-      initial = filled(v.dtype(), v.shape(), specs[k].initial);
+      initial = filled(dtype, shape, s.placeholder.back() ? 0.0 : specs[k].initial);
     }
     s.slots.push_back(
         std::make_shared<Variable>(name_ + "/" + v.name() + "/" + specs[k].name, initial, false));
@@ -374,10 +385,12 @@ void Optimizer::check_pending_locked(const std::vector<const Variable *> &vars) 
       auto p = pending_.find({position, k});
       if (pv == pending_by_var_.end() && p == pending_.end()) continue;
       const Tensor &t = pv != pending_by_var_.end() ? pv->second.value : p->second.value;
-      if (t.dtype() != v->dtype() || t.shape() != v->shape())
+      const auto [dtype, shape] = slot_form(k, *v);
+      if (t.dtype() != dtype || t.shape() != shape)
         fail(Code::kInvalidArgument, class_name_, " '", name_, "': the restored slot '", specs[k].name,
              "' for variable '", v->name(), "' (slot position ", position, ") is ", t.description(),
-             " but the variable is ", dtype_name(v->dtype()), v->shape().to_string());
+             "; expected ", dtype_name(dtype), shape.to_string(), " for the variable's ",
+             dtype_name(v->dtype()), v->shape().to_string());
     }
     ++position;
   }
@@ -404,7 +417,7 @@ std::vector<Optimizer::VariableSlots> Optimizer::slot_variables() const {
   std::vector<VariableSlots> out;
   for (uint64_t id : slot_order_) {
     const Slots &s = slots_.at(id);
-    out.push_back(VariableSlots{id, s.var_name, s.slots});
+    out.push_back(VariableSlots{id, s.var_name, s.slots, s.placeholder});
   }
   return out;
 }
@@ -538,14 +551,12 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
       break;
     }
   }
-  // Keras's apply builds the optimizer on every variable it is given, with a gradient or not: with
-  // use_ema or gradient accumulation each float variable gets its slots now (its moving average
-  // moves every step); otherwise slots wait for a variable's first gradient.
-  std::vector<size_t> every;
-  if (base_slots() > 0)
-    for (size_t i = 0; i < vars.size(); ++i)
-      if (updatable(*vars[i])) every.push_back(i);
-  const std::vector<size_t> &built = base_slots() > 0 ? every : active;
+  // Keras's apply builds the optimizer on every variable it is given, with a gradient or not, in
+  // the list's order: each float variable without slots gets them now, so the slots' order (which
+  // a checkpoint's positions follow) is the variables' and not that of their first gradients.
+  std::vector<size_t> built;
+  for (size_t i = 0; i < vars.size(); ++i)
+    if (updatable(*vars[i])) built.push_back(i);
   std::vector<const Variable *> targets_in_order;
   for (size_t i : built) targets_in_order.push_back(vars[i].get());
   check_pending_locked(targets_in_order);
@@ -621,10 +632,17 @@ void Optimizer::apply(const std::vector<Tensor> &grads, const std::vector<Variab
       p.weight_decay = *weight_decay_;
       p.decay_lr = lr;
     }
+    if (const int rank = v.shape().rank(); rank >= 2) {  // Adafactor's factoring over the last two axes
+      p.factored = true;
+      p.factor[0] = 1;
+      for (int a = 0; a + 2 < rank; ++a) p.factor[0] *= v.shape()[a];
+      p.factor[1] = v.shape()[rank - 2];
+      p.factor[2] = v.shape()[rank - 1];
+    }
     std::vector<Variable *> targets{&v};
-    // The class's slots; the base's, at the end, are not the fused update's.
+    // The class's slots but placeholders; the base's, at the end, are not the fused update's.
     for (size_t j = 0; j + base_slots() < slots[k]->slots.size(); ++j)
-      targets.push_back(slots[k]->slots[j].get());
+      if (!slots[k]->placeholder[j]) targets.push_back(slots[k]->slots[j].get());
     const int64_t n = v.shape().num_elements();
     Variable::update_in_place(targets.data(), targets.size(), [&](void *const *dst, const void *const *src) {
       kernels::apply_update(v.dtype(), n, p, dst, src, grad.raw_data());

@@ -80,8 +80,9 @@ class Optimizer {
   void set_learning_rate_schedule(SchedulePtr schedule);
   SchedulePtr learning_rate_schedule() const;
 
-  // iterations, the class's own state (Nadam's u_product), then each variable's slots, in the
-  // order the variables were first updated and the class's slot order.
+  // iterations, the class's own state (Nadam's u_product), then each variable's slots but
+  // placeholders, in the order the slots were made (the order of the list each variable was first
+  // given in) and the class's slot order.
   std::vector<VariablePtr> variables() const;
   // The slot named slot_name ("momentum", "velocity", ... or Keras 2's "m", "v", "vhat") of the
   // variable with id var_id; NotFound when the variable has no slots yet or the class no such slot.
@@ -96,10 +97,13 @@ class Optimizer {
 
   // Each variable that has slots, in the order its slots were made (its "position"), with its
   // slots in slot_names() order: what a checkpoint saves, grouped as Keras's slot lists.
+  // placeholder[k] marks a slot the variable does not have (Adafactor's r and c of a variable of
+  // rank < 2): Keras's int32 scalar 0, which no update touches and variables() does not list.
   struct VariableSlots {
     uint64_t var_id;
     std::string var_name;
     std::vector<VariablePtr> slots;
+    std::vector<bool> placeholder;
   };
   std::vector<VariableSlots> slot_variables() const;
   // The class's own state, listed after iterations by variables() (Nadam's u_product).
@@ -157,6 +161,15 @@ class Optimizer {
 
   // The class's own slots, which its fused update reads and writes, in order.
   virtual std::vector<SlotSpec> slot_specs() const = 0;
+  // The shape of slot k (of slot_specs()) for a variable of this shape: the variable's by default;
+  // nullopt when such a variable has no slot k, which then holds a placeholder (see
+  // VariableSlots) and is not passed to the update.
+  virtual std::optional<Shape> slot_shape(size_t k, const Shape &variable_shape) const {
+    (void)k;
+    return variable_shape;
+  }
+  // Whether the learning rate is a schedule (Keras's callable learning rate). With mu_ held.
+  bool has_schedule_locked() const { return schedule_ != nullptr; }
   virtual void add_config(Config &c) const = 0;
   // The fused update's rule and coefficients for step t (= iterations + 1) at learning rate lr,
   // for a variable of this dtype (Keras computes each step's scalars in the variable's dtype).
@@ -180,7 +193,10 @@ class Optimizer {
     std::string var_name;
     std::vector<VariablePtr> slots;  // in all_slot_specs() order
     std::weak_ptr<autodiff::Variable> variable;
+    std::vector<bool> placeholder;  // per slot
   };
+  // The dtype and shape slot k of v has; the int32 scalar of a placeholder.
+  std::pair<DType, Shape> slot_form(size_t k, const autodiff::Variable &v) const;
   // slot_specs(), then the base's own per-variable slots: "average" (use_ema) and
   // "gradient_accumulator" (gradient_accumulation_steps), each starting at 0 as Keras's.
   std::vector<SlotSpec> all_slot_specs() const;

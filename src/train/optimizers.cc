@@ -367,6 +367,49 @@ class Lamb final : public BetasAndEpsilon {
   }
 };
 
+// Adafactor (Shazeer and Stern 2018), as Keras 3's: the second moment of a variable of rank >= 2
+// is factored over its last two axes into r (the mean over the columns, shape [..., rows]) and c
+// (over the rows, [..., cols]); velocity is their product, normalised by r's mean. A variable of
+// rank < 2 keeps a full velocity, and its r and c are Keras's placeholders. The step size is
+// max(epsilon_2, RMS(w)) * min(lr, 1 / sqrt(t)) (with relative_step and a float learning rate,
+// lr itself is min(lr, 1 / sqrt(t)) first), and the update is clipped to RMS clip_threshold.
+class Adafactor final : public Optimizer {
+ public:
+  explicit Adafactor(ConfigReader &&r) : Optimizer("Adafactor", r, 0.001) {
+    beta_2_decay_ = r.get_float("beta_2_decay", -0.8);
+    epsilon_1_ = r.get_float("epsilon_1", 1e-30);
+    epsilon_2_ = r.get_float("epsilon_2", 1e-3);
+    clip_threshold_ = r.get_float("clip_threshold", 1.0);
+    relative_step_ = r.get_bool("relative_step", true);
+    finish_config(r);
+  }
+
+ private:
+  std::vector<SlotSpec> slot_specs() const override { return {{"r", 0.0}, {"c", 0.0}, {"velocity", 0.0}}; }
+  std::optional<Shape> slot_shape(size_t k, const Shape &shape) const override {
+    const int rank = shape.rank();
+    if (k == 2) return shape;
+    if (rank < 2) return std::nullopt;
+    std::vector<int64_t> dims = shape.to_vector();
+    dims.erase(dims.end() - (k == 0 ? 1 : 2));
+    return Shape(dims);
+  }
+  void add_config(Config &c) const override {
+    c.set("beta_2_decay", beta_2_decay_)
+        .set("epsilon_1", epsilon_1_)
+        .set("epsilon_2", epsilon_2_)
+        .set("clip_threshold", clip_threshold_)
+        .set("relative_step", relative_step_);
+  }
+  UpdateParams update_params(int64_t t, double lr, DType) const override {
+    const bool relative = relative_step_ && !has_schedule_locked();
+    return params(UpdateRule::kAdafactor, {lr, static_cast<double>(t), relative ? 1.0 : 0.0, epsilon_1_,
+                                           epsilon_2_, clip_threshold_, beta_2_decay_});
+  }
+  double beta_2_decay_, epsilon_1_, epsilon_2_, clip_threshold_;
+  bool relative_step_;
+};
+
 const std::map<std::string, OptimizerFactory> &builtins() {
   static const std::map<std::string, OptimizerFactory> b = {
       {"SGD", [](const Config &c) -> OptimizerPtr { return std::make_shared<SGD>(ConfigReader(c, "SGD")); }},
@@ -396,6 +439,10 @@ const std::map<std::string, OptimizerFactory> &builtins() {
        [](const Config &c) -> OptimizerPtr { return std::make_shared<Ftrl>(ConfigReader(c, "Ftrl")); }},
       {"Lamb",
        [](const Config &c) -> OptimizerPtr { return std::make_shared<Lamb>(ConfigReader(c, "Lamb")); }},
+      {"Adafactor",
+       [](const Config &c) -> OptimizerPtr {
+         return std::make_shared<Adafactor>(ConfigReader(c, "Adafactor"));
+       }},
   };
   return b;
 }

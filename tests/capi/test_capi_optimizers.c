@@ -58,18 +58,23 @@ static void test_adam_step(void) {
   CHECK(value_at(b, 0) == 0.5f);
   EXPECT_OK(kiln_optimizer_get_iterations(&iterations, opt));
   CHECK(iterations == 1);
-  /* variables: iterations, then w's momentum and velocity (b has had no update). */
+  /* variables: iterations, then w's momentum and velocity, then b's (as Keras builds: every
+   * variable given, gradient or not, in the list's order). */
   EXPECT_OK(kiln_optimizer_get_variables(NULL, 0, &count, opt));
-  CHECK(count == 3);
+  CHECK(count == 5);
   EXPECT_OK(kiln_optimizer_get_variables(listed, 8, &count, opt));
-  CHECK(count == 3 && strstr(kiln_variable_get_name(listed[0]), "iteration") != NULL);
+  CHECK(count == 5 && strstr(kiln_variable_get_name(listed[0]), "iteration") != NULL);
   EXPECT_OK(kiln_optimizer_get_slot(&slot, opt, w, "m"));
   CHECK(slot && kiln_variable_get_id(slot) == kiln_variable_get_id(listed[1]));
   CHECK(slot && near(value_at(slot, 0), 0.05, 1e-6));
   kiln_variable_free(slot);
   slot = NULL;
   for (i = 0; i < count; ++i) kiln_variable_free(listed[i]);
-  EXPECT_ERROR(kiln_optimizer_get_slot(&slot, opt, b, "momentum"), KILN_STATUS_NOT_FOUND, "no slots", NULL);
+  EXPECT_OK(kiln_optimizer_get_slot(&slot, opt, b, "momentum"));
+  CHECK(slot && value_at(slot, 0) == 0.0f);
+  kiln_variable_free(slot);
+  slot = NULL;
+  EXPECT_ERROR(kiln_optimizer_get_slot(&slot, opt, w, "momentum "), KILN_STATUS_NOT_FOUND, "no slot", NULL);
   EXPECT_ERROR(kiln_optimizer_get_slot(&slot, opt, w, "accumulator"), KILN_STATUS_NOT_FOUND, "accumulator",
                "momentum, velocity");
   CHECK(slot == NULL);
@@ -618,8 +623,70 @@ static void test_lamb_step(void) {
   kiln_variable_free(w);
 }
 
+/* Adafactor, by its Keras name: at step 1 beta_2 is 0, so a matrix's r and c are the means of
+ * g^2 + 1e-30 over its columns and rows, velocity = (r / mean(r)) c, and each variable moves by
+ * max(1e-3, rms(w)) * lr * u / max(1, rms(u)), u = g / sqrt(velocity). A vector keeps velocity =
+ * g^2 + 1e-30, its r and c int32 placeholders. */
+static void test_adafactor_step(void) {
+  const float w0[4] = {0.5f, -1.0f, 2.0f, 0.25f}, gw[4] = {0.3f, -0.6f, 1.2f, 0.1f};
+  const float b0[2] = {1.0f, -2.0f}, gb[2] = {0.5f, 0.25f};
+  const int64_t two_by_two[2] = {2, 2}, two = 2;
+  kiln_variable *w = NULL, *b = variable("dense/bias", 2, b0), *vars[2], *slot = NULL;
+  const kiln_tensor *grads[2];
+  kiln_tensor *t = NULL;
+  kiln_optimizer *opt = NULL;
+  double r[2], c[2], u[4], ub[2], ms = 0, msb = 0, rms_w = 0, rms_b = 0;
+  int i, j;
+  EXPECT_OK(kiln_variable_create(&w, "dense/kernel", f32(2, two_by_two, w0), true));
+  vars[0] = w;
+  vars[1] = b;
+  grads[0] = f32(2, two_by_two, gw);
+  grads[1] = f32(1, &two, gb);
+  EXPECT_OK(kiln_optimizer_create(&opt, "adafactor", NULL));
+  CHECK(strcmp(kiln_optimizer_get_class_name(opt), "Adafactor") == 0);
+  EXPECT_OK(kiln_optimizer_apply_gradients(opt, grads, vars, 2));
+  for (i = 0; i < 2; ++i) {
+    r[i] = (gw[2 * i] * gw[2 * i] + gw[2 * i + 1] * gw[2 * i + 1]) / 2.0;
+    c[i] = (gw[i] * gw[i] + gw[2 + i] * gw[2 + i]) / 2.0;
+  }
+  for (i = 0; i < 2; ++i)
+    for (j = 0; j < 2; ++j) {
+      u[2 * i + j] = gw[2 * i + j] / sqrt(r[i] / ((r[0] + r[1]) / 2.0) * c[j]);
+      ms += u[2 * i + j] * u[2 * i + j] / 4.0;
+    }
+  for (i = 0; i < 4; ++i) rms_w += (double)w0[i] * w0[i] / 4.0;
+  for (i = 0; i < 2; ++i) {
+    ub[i] = gb[i] / sqrt((double)gb[i] * gb[i]);
+    msb += ub[i] * ub[i] / 2.0;
+    rms_b += (double)b0[i] * b0[i] / 2.0;
+  }
+  for (i = 0; i < 4; ++i)
+    CHECK(near(value_at(w, i), w0[i] - sqrt(rms_w) * 0.001 * u[i] / (sqrt(ms) > 1 ? sqrt(ms) : 1), 1e-6));
+  for (i = 0; i < 2; ++i)
+    CHECK(near(value_at(b, i), b0[i] - sqrt(rms_b) * 0.001 * ub[i] / (sqrt(msb) > 1 ? sqrt(msb) : 1), 1e-6));
+  /* r of the matrix is [2]; r of the vector an int32 scalar placeholder. */
+  EXPECT_OK(kiln_optimizer_get_slot(&slot, opt, w, "r"));
+  if (EXPECT_OK(kiln_variable_read(&t, slot))) {
+    CHECK(kiln_tensor_get_rank(t) == 1 && kiln_tensor_get_dims(t)[0] == 2);
+    CHECK(near(fdata(t)[1], r[1], 1e-6));
+  }
+  kiln_tensor_free(t);
+  kiln_variable_free(slot);
+  slot = NULL;
+  t = NULL;
+  EXPECT_OK(kiln_optimizer_get_slot(&slot, opt, b, "c"));
+  if (EXPECT_OK(kiln_variable_read(&t, slot)))
+    CHECK(kiln_tensor_get_dtype(t) == KILN_DTYPE_INT32 && kiln_tensor_get_rank(t) == 0);
+  kiln_tensor_free(t);
+  kiln_variable_free(slot);
+  kiln_optimizer_free(opt);
+  kiln_variable_free(w);
+  kiln_variable_free(b);
+}
+
 int main(void) {
   test_custom_schedule();
+  test_adafactor_step();
   test_adam_step();
   test_ftrl_step();
   test_lamb_step();

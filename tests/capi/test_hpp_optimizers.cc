@@ -137,6 +137,14 @@ TEST(HppOptimizers, TypedOptionsGiveKerasConfigs) {
   EXPECT_EQ(lamb.class_name(), "Lamb");
   EXPECT_EQ(lamb.get_config().get_float("beta_2"), 0.99);
   EXPECT_EQ(opt::get("lamb").get_config().get_float("epsilon"), 1e-7);
+  opt::AdafactorOptions fo2;
+  fo2.clip_threshold = 0.5;
+  fo2.relative_step = false;
+  const Config adafactor = opt::Adafactor(0.01, fo2).get_config();
+  EXPECT_EQ(adafactor.get_float("clip_threshold"), 0.5);
+  EXPECT_FALSE(adafactor.get_bool("relative_step"));
+  EXPECT_EQ(adafactor.get_float("beta_2_decay"), -0.8);
+  EXPECT_EQ(opt::get("adafactor").class_name(), "Adafactor");
   // serialize / deserialize, copies share the optimizer.
   opt::Optimizer back = opt::Optimizer::deserialize(adam.serialize());
   EXPECT_EQ(back.get_config().to_json(), adam.get_config().to_json());
@@ -201,15 +209,16 @@ TEST(HppOptimizers, LearningRateVariablesAndSlots) {
   o.apply_gradients({Tensor::from_vector({0.1f, 0.2f, 0.3f}, {3}), Tensor()}, {w, b});
   EXPECT_EQ(o.iterations(), 1);
   const std::vector<Variable> vs = o.variables();
-  ASSERT_EQ(vs.size(), 3u);
+  ASSERT_EQ(vs.size(), 5u);  // as Keras builds: b, given without a gradient, has its slots too
   EXPECT_EQ(o.get_slot(w, "momentum").id(), vs[1].id());
   EXPECT_EQ(o.get_slot(w, "v").id(), vs[2].id());
+  EXPECT_EQ(o.get_slot(b, "momentum").id(), vs[3].id());
   const std::vector<float> m = o.get_slot(w, "m").value().to_vector<float>();
   o.set_learning_rate(0.5);
   EXPECT_EQ(o.learning_rate(), 0.5);
   EXPECT_EQ(o.get_slot(w, "m").value().to_vector<float>(), m);
   try {
-    o.get_slot(b, "m");
+    o.get_slot(b, "accumulator");
     ADD_FAILURE() << "expected NOT_FOUND";
   } catch (const kiln::Error &e) {
     EXPECT_EQ(e.code(), KILN_STATUS_NOT_FOUND);

@@ -114,7 +114,7 @@ def bce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1, **_):
 
 def cce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1, **_):
     if label_smoothing:
-        yt = yt * (1 - label_smoothing) + label_smoothing / yt.shape[-1]
+        yt = yt * (1 - label_smoothing) + label_smoothing / yp.shape[axis]  # Keras 3: classes on the axis
     if from_logits:
         return -(yt * log_softmax(yp, axis)).sum(axis)
     p = clip(yp / yp.sum(axis, keepdims=True))
@@ -344,6 +344,12 @@ def loss_cases():
     cases.append(loss_case("cce_smoothing", "CategoricalCrossentropy", {"label_smoothing": 0.2}, onehot, yp))
     cases.append(loss_case("cce_logits_smoothing", "CategoricalCrossentropy",
                            {"label_smoothing": 0.1, "from_logits": True}, onehot, logits))
+    onehot_axis1 = np.moveaxis(np.eye(3, dtype=F32)[np.array([[0, 2, 1, 1], [2, 0, 0, 1]])], -1, 1)  # (2, 3, 4)
+    cases.append(loss_case("cce_axis1_smoothing", "CategoricalCrossentropy", {"label_smoothing": 0.2, "axis": 1},
+                           onehot_axis1, np.moveaxis(probs(9, (2, 4, 3)), -1, 1)))
+    cases.append(loss_case("cce_axis1_logits_smoothing", "CategoricalCrossentropy",
+                           {"label_smoothing": 0.3, "axis": 1, "from_logits": True}, onehot_axis1,
+                           rng_uniform(10, (2, 3, 4), -3, 3)))
     cases.append(loss_case("bce_smoothing", "BinaryCrossentropy", {"label_smoothing": 0.3},
                            onehot, rng_uniform(8, (B, C))))
     cases.append(loss_case("bce_logits_smoothing", "BinaryCrossentropy", {"label_smoothing": 0.3, "from_logits": True},

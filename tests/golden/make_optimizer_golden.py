@@ -274,6 +274,23 @@ class Reference:
             w_norm, r_norm = np.sqrt(np.sum(w * w)), np.sqrt(np.sum(r * r))
             ratio = w_norm / r_norm if w_norm > 0 and r_norm > 0 else 1.0
             return w - ratio * lr * r
+        if cls == "Adafactor":
+            decay, eps1 = c.get("beta_2_decay", -0.8), c.get("epsilon_1", 1e-30)
+            eps2, clip = c.get("epsilon_2", 1e-3), c.get("clip_threshold", 1.0)
+            rho = min(lr, 1 / math.sqrt(t))  # relative_step's min(lr, 1 / sqrt(t)) first changes nothing
+            alpha = max(eps2, math.sqrt(np.mean(w * w))) * rho
+            square = g * g + eps1
+            beta = 1 - t ** decay
+            v = self.slot("velocity", key, w)
+            if w.ndim >= 2:  # factored over the last two axes
+                r, col = self.slot("r", key, w[..., 0]), self.slot("c", key, w[..., 0, :])
+                r[...] = beta * r + (1 - beta) * square.mean(axis=-1)
+                col[...] = beta * col + (1 - beta) * square.mean(axis=-2)
+                v[...] = (r / r.mean(axis=-1, keepdims=True))[..., None] * col[..., None, :]
+            else:
+                v[...] = beta * v + (1 - beta) * square
+            u = g / np.sqrt(v)
+            return w - alpha * (u / max(1.0, math.sqrt(np.mean(u * u)) / clip))
         raise ValueError(cls)
 
 
@@ -313,6 +330,13 @@ CASES = [
     ("ftrl", "Ftrl", {"learning_rate": 0.1}),
     ("lamb", "Lamb", {"learning_rate": 0.05}),
     ("lamb_weight_decay_clipnorm", "Lamb", {"learning_rate": 0.05, "weight_decay": 0.1, "clipnorm": 1.0}),
+    ("adafactor", "Adafactor", {"learning_rate": 0.05}),
+    ("adafactor_defaults", "Adafactor", {}),
+    ("adafactor_schedule_weight_decay_clip", "Adafactor", {
+        "learning_rate": {"class_name": "ExponentialDecay", "config": {
+            "initial_learning_rate": 0.5, "decay_steps": 4, "decay_rate": 0.5}},
+        "beta_2_decay": -0.5, "epsilon_2": 0.01, "clip_threshold": 0.5, "relative_step": False,
+        "weight_decay": 0.1, "clipnorm": 1.0}),
     ("ftrl_regularized", "Ftrl", {"learning_rate": 0.2, "learning_rate_power": -0.7, "initial_accumulator_value": 0.5,
                                   "l1_regularization_strength": 1.5, "l2_regularization_strength": 0.02,
                                   "l2_shrinkage_regularization_strength": 0.03, "beta": 0.5}),

@@ -309,6 +309,34 @@ class LossesTest(unittest.TestCase):
         with self.assertRaises(kiln.InvalidArgumentError):
             losses.MeanSquaredError(reduction="avg")
 
+    def test_positional_arguments_take_keras_positions(self):
+        # Keras 3's signatures: the class's own arguments, then reduction, name, dtype, except
+        # SparseCategoricalCrossentropy (reduction before axis), Dice (reduction, name, axis) and
+        # Tversky (alpha, beta, reduction, name, axis); a custom Loss takes Loss's (name, reduction).
+        for loss, want in ((losses.MeanSquaredError("sum", "m"), {"reduction": "sum", "name": "m"}),
+                           (losses.Huber(2.0, "sum"), {"delta": 2.0, "reduction": "sum"}),
+                           (losses.KLDivergence("none", "kl"), {"reduction": "none", "name": "kl"}),
+                           (losses.CategoricalCrossentropy(True, 0.1, 1, "sum"),
+                            {"from_logits": True, "label_smoothing": 0.1, "axis": 1, "reduction": "sum"}),
+                           (losses.SparseCategoricalCrossentropy(True, None, "sum", -1, "s"),
+                            {"from_logits": True, "reduction": "sum", "axis": -1, "name": "s"}),
+                           (losses.Dice("sum", "d", 1), {"reduction": "sum", "name": "d", "axis": 1}),
+                           (losses.Tversky(0.3, 0.7, "sum", "t", [1]),
+                            {"alpha": 0.3, "beta": 0.7, "reduction": "sum", "name": "t", "axis": [1]})):
+            config = loss.get_config()
+            for key, value in want.items():
+                self.assertEqual(config[key], value, (type(loss).__name__, key))
+        with self.assertRaisesRegex(TypeError, "multiple values for argument 'reduction'"):
+            losses.MeanSquaredError("sum", reduction="none")
+        with self.assertRaisesRegex(TypeError, "at most 3 positional"):
+            losses.MeanSquaredError("sum", "m", None, 1)
+
+        class Scaled(losses.Loss):
+            def call(self, y_true, y_pred):
+                return kiln.reduce_mean(kiln.square(y_true - y_pred), axis=-1)
+
+        self.assertEqual(Scaled("scaled", "sum").get_config(), {"name": "scaled", "reduction": "sum"})
+
     def test_elementwise_losses_broadcast_as_keras(self):
         # Keras's ops broadcast y_true [B, 1] against y_pred [B, 3]; the crossentropies do not.
         t = np.array([[1.0], [2.0]], np.float32)

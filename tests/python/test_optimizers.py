@@ -203,6 +203,37 @@ class CustomScheduleTest(unittest.TestCase):
         np.testing.assert_allclose(z.numpy(), -lr * r, rtol=1e-9)
         self.assertEqual(len(lamb.variables), 5)  # iterations, then momentum and velocity of each
 
+    def test_adafactor(self):
+        # Keras 3's Adafactor: a matrix's second moment factored into r (mean over the columns)
+        # and c (over the rows); a vector keeps a full velocity, its r and c int32 placeholders that
+        # optimizer.variables leaves out. At step 1 beta_2 is 0.
+        self.assertEqual(type(optimizers.get("adafactor")).__name__, "Adafactor")
+        opt = optimizers.Adafactor(0.1, clip_threshold=10.0)
+        self.assertEqual(opt.get_config()["beta_2_decay"], -0.8)
+        self.assertTrue(opt.get_config()["relative_step"])
+        rng = np.random.default_rng(3)
+        w0, b0 = rng.normal(0, 1, (2, 3, 4)), rng.normal(0, 1, 5)
+        g, gb = rng.normal(0, 1, w0.shape), rng.normal(0, 1, 5)
+        w, b = kiln.Variable(w0), kiln.Variable(b0)
+        opt.apply_gradients([(kiln.constant(g), w), (kiln.constant(gb), b)])
+        lr = float(np.float32(0.1))
+        sq = g * g + 1e-30
+        r, c = sq.mean(axis=-1), sq.mean(axis=-2)
+        v = (r / r.mean(axis=-1, keepdims=True))[..., None] * c[..., None, :]
+        np.testing.assert_allclose(opt.get_slot(w, "r").numpy(), r, rtol=1e-12)
+        np.testing.assert_allclose(opt.get_slot(w, "c").numpy(), c, rtol=1e-12)
+        np.testing.assert_allclose(opt.get_slot(w, "velocity").numpy(), v, rtol=1e-12)
+        u = g / np.sqrt(v)
+        want = w0 - np.sqrt(np.mean(w0 * w0)) * lr * u / max(1.0, np.sqrt(np.mean(u * u)) / 10.0)
+        np.testing.assert_allclose(w.numpy(), want, rtol=1e-12)
+        ub = gb / np.sqrt(gb * gb + 1e-30)
+        np.testing.assert_allclose(b.numpy(), b0 - np.sqrt(np.mean(b0 * b0)) * lr * ub, rtol=1e-12)
+        placeholder = opt.get_slot(b, "r").numpy()
+        self.assertEqual((placeholder.dtype, placeholder.shape, int(placeholder)), (np.int32, (), 0))
+        self.assertEqual(len(opt.variables), 5)  # iterations; r, c, velocity of w; velocity of b
+        with self.assertRaisesRegex(ValueError, "not recognized"):
+            optimizers.Adafactor(beta_2=0.9)
+
     def test_float_learning_rate_is_float32_as_keras(self):
         # Keras keeps a float learning rate in a float32 variable: a float64 weight moves by
         # float32(0.1), not by the double 0.1.
@@ -345,7 +376,9 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(int(opt.iterations), 1)
         self.assertEqual(opt.iterations.dtype, "int64")
         self.assertEqual(b.numpy().tolist(), [0.5])  # None skips
-        self.assertEqual(len(opt.variables), 3)
+        # As Keras builds: every variable given gets its slots, gradient or not.
+        self.assertEqual(len(opt.variables), 5)
+        self.assertEqual(opt.get_slot(b, "m").numpy().tolist(), [0.0])
         m = opt.get_slot(w, "m").numpy()
         np.testing.assert_allclose(m, [0.01, 0.02, 0.03], rtol=1e-6)
         self.assertEqual(opt.get_slot(w, "momentum")._unique_id, opt.variables[1]._unique_id)
@@ -360,7 +393,7 @@ class ApiTest(unittest.TestCase):
         np.testing.assert_array_equal(before.numpy(), copy)
         self.assertFalse(np.array_equal(w.numpy(), copy))
         with self.assertRaises(kiln.NotFoundError):
-            opt.get_slot(b, "m")
+            opt.get_slot(kiln.Variable([1.0]), "m")  # never given
 
     def test_schedule_learning_rate(self):
         sched = schedules.ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5)

@@ -358,6 +358,38 @@ TEST(CheckpointRoundTrip, EveryBuiltInOptimizerResumesBitForBit) {
       .set("beta", 0.5);
   expect_optimizer_resumes("Ftrl", ftrl);
   expect_optimizer_resumes("Lamb", Config().set("weight_decay", 0.01));
+  expect_optimizer_resumes("Adafactor", Config().set("weight_decay", 0.01));
+}
+
+// Keras's Adafactor keeps the lists `_r`, `_c` and `_v`, one entry per variable, a variable of rank
+// < 2 holding int32 placeholders in `_r` and `_c`; `_variables` lists r, c, velocity of each matrix
+// and velocity alone of each vector, in one build loop.
+TEST(CheckpointRoundTrip, AdafactorUsesKerasListsAndLeavesPlaceholdersOutOfVariables) {
+  const LayerPtr m = small_model();
+  const OptimizerPtr opt = make_optimizer("Adafactor", Config());
+  compile_with(m, opt);
+  train_steps(m, 0, 1);
+  const std::string prefix = fresh_dir() + "/a";
+  save_weights(m, prefix);
+  io::BundleReader r(prefix);
+  const auto vars = m->trainable_variables();  // kernel [5, 8], bias, gamma, beta, kernel [8, 3], bias
+  ASSERT_EQ(vars.size(), 6u);
+  auto key = [](const std::string &edge) { return "optimizer/" + edge + "/.ATTRIBUTES/VARIABLE_VALUE"; };
+  EXPECT_TRUE(same_bits(r.read(key("_variables/1")), opt->slot(vars[0]->id(), "r")->peek()));
+  EXPECT_EQ(r.read(key("_variables/1")).shape(), Shape({5}));
+  EXPECT_TRUE(same_bits(r.read(key("_variables/2")), opt->slot(vars[0]->id(), "c")->peek()));
+  EXPECT_EQ(r.read(key("_variables/2")).shape(), Shape({8}));
+  EXPECT_TRUE(same_bits(r.read(key("_variables/3")), opt->slot(vars[0]->id(), "velocity")->peek()));
+  EXPECT_TRUE(same_bits(r.read(key("_variables/4")), opt->slot(vars[1]->id(), "velocity")->peek()));
+  EXPECT_TRUE(same_bits(r.read(key("_variables/7")), opt->slot(vars[4]->id(), "r")->peek()));
+  EXPECT_TRUE(same_bits(r.read(key("_variables/10")), opt->slot(vars[5]->id(), "velocity")->peek()));
+  EXPECT_FALSE(r.contains(key("_variables/11")));
+  // A slot is saved once, under its first path (`_variables/N`); only placeholders go by `_r/i`.
+  EXPECT_FALSE(r.contains(key("_r/0")));
+  const Tensor placeholder = r.read(key("_r/1"));
+  EXPECT_EQ(placeholder.dtype(), DType::kInt32);
+  EXPECT_EQ(placeholder.shape(), Shape{});
+  EXPECT_EQ(r.read(key("_c/3")).dtype(), DType::kInt32);
 }
 
 TEST(CheckpointRoundTrip, MultiLoopOptimizersUseKerasVariablesOrder) {

@@ -359,7 +359,7 @@ TEST(Optimizer, OneAndTwoThreadsGiveTheSameBits) {
     }
     return out;
   };
-  for (const char *cls : {"AdamW", "Lamb"}) {
+  for (const char *cls : {"AdamW", "Lamb", "Adafactor"}) {
     const std::vector<float> one = run(cls, 1), two = run(cls, 2), three = run(cls, 3);
     ASSERT_EQ(one.size(), two.size());
     EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0) << cls;
@@ -396,20 +396,27 @@ TEST(Optimizer, VariablesSlotsAndIds) {
   EXPECT_EQ(opt->iterations_variable()->dtype(), DType::kInt64);
   EXPECT_FALSE(opt->iterations_variable()->trainable());
   expect_error([&] { opt->slot(a->id(), "momentum"); }, Code::kNotFound, {"no slots"});
-  // b first: slot order follows the first update, not the list position.
+  // As Keras builds: the first call makes the slots of every variable it is given, gradient or
+  // not, in the list's order (a's untouched until its first gradient).
   opt->apply_gradients({Tensor(), testing::random_tensor(Shape({3}), 7)}, {a, b});
+  EXPECT_EQ(testing::values(opt->slot(a->id(), "momentum")->peek()), std::vector<float>(6, 0.0f));
   opt->apply_gradients({testing::random_tensor(Shape({2, 3}), 8), testing::random_tensor(Shape({3}), 9)},
                        {a, b});
   const std::vector<VariablePtr> vs = opt->variables();
   ASSERT_EQ(vs.size(), 7u);
   EXPECT_EQ(vs[0], opt->iterations_variable());
   EXPECT_EQ(opt->iterations(), 2);
-  EXPECT_EQ(vs[1], opt->slot(b->id(), "momentum"));
-  EXPECT_EQ(vs[2], opt->slot(b->id(), "velocity"));
-  EXPECT_EQ(vs[3], opt->slot(b->id(), "vhat"));
-  EXPECT_EQ(vs[4], opt->slot(a->id(), "m"));
-  EXPECT_EQ(vs[4]->shape(), a->shape());
-  EXPECT_NE(vs[4]->name().find("dense/kernel/momentum"), std::string::npos) << vs[4]->name();
+  EXPECT_EQ(vs[1], opt->slot(a->id(), "momentum"));
+  EXPECT_EQ(vs[2], opt->slot(a->id(), "velocity"));
+  EXPECT_EQ(vs[3], opt->slot(a->id(), "vhat"));
+  EXPECT_EQ(vs[4], opt->slot(b->id(), "m"));
+  EXPECT_EQ(vs[1]->shape(), a->shape());
+  EXPECT_NE(vs[1]->name().find("dense/kernel/momentum"), std::string::npos) << vs[1]->name();
+  // A variable new to a later call gets its slots then, after the others'.
+  VariablePtr c = var("dense_1/kernel", Shape({2}), 10);
+  opt->apply_gradients({Tensor(), testing::random_tensor(Shape({3}), 11)}, {c, b});
+  ASSERT_EQ(opt->variables().size(), 10u);
+  EXPECT_EQ(opt->variables()[7], opt->slot(c->id(), "momentum"));
   expect_error([&] { opt->slot(a->id(), "accumulator"); }, Code::kNotFound,
                {"accumulator", "momentum, velocity"});
   // Nadam lists its u_product after iterations: float64 until it is built, then in its first
@@ -428,6 +435,120 @@ TEST(Optimizer, VariablesSlotsAndIds) {
   ASSERT_EQ(nadam64->state_variables()[0]->dtype(), DType::kFloat64);
   EXPECT_EQ(nadam64->state_variables()[0]->peek().data<double>()[0], 0.1);
   EXPECT_EQ(nadam64->variables()[1], nadam64->state_variables()[0]);
+}
+
+std::vector<double> values_f64(const Tensor &t) {
+  const std::vector<float> f = testing::values(t);
+  return std::vector<double>(f.begin(), f.end());
+}
+
+// Adafactor factors a variable of rank >= 2 over its last two axes: for [2, 3, 4], r is [2, 3]
+// (the mean over the columns) and c [2, 4] (over the rows), per leading index. A variable of rank
+// < 2 has a full velocity and Keras's int32 placeholders for r and c, which variables() leaves
+// out. Three steps against the formulas of Keras's update_step, in double.
+TEST(Optimizer, AdafactorFactorsTheLastTwoAxes) {
+  const VariablePtr w = var("w", Shape({2, 3, 4}), 31), b = var("b", Shape({4}), 32),
+                    s = var("s", Shape{}, 33);
+  std::vector<std::vector<double>> ref = {values_f64(w->peek()), values_f64(b->peek()),
+                                          values_f64(s->peek())};
+  OptimizerPtr opt =
+      make_optimizer("Adafactor", Config().set("learning_rate", 0.2).set("clip_threshold", 0.7));
+  std::vector<double> r(6, 0.0), c(8, 0.0), v_b(4, 0.0), v_s(1, 0.0);
+  auto mean_squares = [](const std::vector<double> &x) {
+    double a = 0;
+    for (double e : x) a += e * e;
+    return a / static_cast<double>(x.size());
+  };
+  for (int step = 1; step <= 3; ++step) {
+    const std::vector<Tensor> g = {testing::random_tensor(Shape({2, 3, 4}), 40 + step),
+                                   testing::random_tensor(Shape({4}), 50 + step),
+                                   testing::random_tensor(Shape{}, 60 + step)};
+    opt->apply_gradients(g, {w, b, s});
+    const double t = step, rho = std::min(0.2, 1 / std::sqrt(t)), beta = 1 - std::pow(t, -0.8);
+    std::vector<std::vector<double>> v(3);
+    std::vector<std::vector<double>> gd;
+    for (const Tensor &x : g) gd.push_back(values_f64(x));
+    for (int bi = 0; bi < 2; ++bi) {
+      for (int i = 0; i < 3; ++i) {
+        double m = 0;
+        for (int j = 0; j < 4; ++j) m += gd[0][(bi * 3 + i) * 4 + j] * gd[0][(bi * 3 + i) * 4 + j] + 1e-30;
+        r[bi * 3 + i] = beta * r[bi * 3 + i] + (1 - beta) * m / 4;
+      }
+      for (int j = 0; j < 4; ++j) {
+        double m = 0;
+        for (int i = 0; i < 3; ++i) m += gd[0][(bi * 3 + i) * 4 + j] * gd[0][(bi * 3 + i) * 4 + j] + 1e-30;
+        c[bi * 4 + j] = beta * c[bi * 4 + j] + (1 - beta) * m / 3;
+      }
+      const double r_mean = (r[bi * 3] + r[bi * 3 + 1] + r[bi * 3 + 2]) / 3;
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 4; ++j) v[0].push_back(r[bi * 3 + i] / r_mean * c[bi * 4 + j]);
+    }
+    for (int j = 0; j < 4; ++j) v_b[j] = beta * v_b[j] + (1 - beta) * (gd[1][j] * gd[1][j] + 1e-30);
+    v_s[0] = beta * v_s[0] + (1 - beta) * (gd[2][0] * gd[2][0] + 1e-30);
+    v[1] = v_b;
+    v[2] = v_s;
+    for (size_t k = 0; k < 3; ++k) {
+      const double alpha = std::max(1e-3, std::sqrt(mean_squares(ref[k]))) * rho;
+      std::vector<double> u;
+      for (size_t i = 0; i < ref[k].size(); ++i) u.push_back(gd[k][i] / std::sqrt(v[k][i]));
+      const double denominator = std::max(1.0, std::sqrt(mean_squares(u)) / 0.7);
+      for (size_t i = 0; i < ref[k].size(); ++i) ref[k][i] -= alpha * u[i] / denominator;
+    }
+    const VariablePtr vars[] = {w, b, s};
+    for (size_t k = 0; k < 3; ++k) {
+      const std::vector<double> got = values_f64(vars[k]->peek());
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_NEAR(got[i], ref[k][i], 2e-5 * (1 + std::fabs(ref[k][i])))
+            << "step " << step << " variable " << k;
+    }
+    const std::vector<double> r_got = values_f64(opt->slot(w->id(), "r")->peek());
+    const std::vector<double> c_got = values_f64(opt->slot(w->id(), "c")->peek());
+    for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(r_got[i], r[i], 2e-5 * r[i]);
+    for (size_t i = 0; i < 8; ++i) EXPECT_NEAR(c_got[i], c[i], 2e-5 * c[i]);
+  }
+  EXPECT_EQ(opt->slot(w->id(), "r")->shape(), Shape({2, 3}));
+  EXPECT_EQ(opt->slot(w->id(), "c")->shape(), Shape({2, 4}));
+  EXPECT_EQ(opt->slot(w->id(), "velocity")->shape(), Shape({2, 3, 4}));
+  for (const VariablePtr &x : {b, s}) {
+    for (const char *name : {"r", "c"}) {
+      const VariablePtr p = opt->slot(x->id(), name);
+      EXPECT_EQ(p->dtype(), DType::kInt32);
+      EXPECT_EQ(p->shape(), Shape{});
+      EXPECT_EQ(p->peek().data<int32_t>()[0], 0);
+    }
+    EXPECT_EQ(opt->slot(x->id(), "velocity")->shape(), x->shape());
+  }
+  const std::vector<VariablePtr> listed = opt->variables();
+  ASSERT_EQ(listed.size(), 6u);  // iterations; r, c, velocity of w; velocity of b and of s
+  EXPECT_EQ(listed[1], opt->slot(w->id(), "r"));
+  EXPECT_EQ(listed[2], opt->slot(w->id(), "c"));
+  EXPECT_EQ(listed[3], opt->slot(w->id(), "velocity"));
+  EXPECT_EQ(listed[4], opt->slot(b->id(), "velocity"));
+  EXPECT_EQ(listed[5], opt->slot(s->id(), "velocity"));
+  const std::vector<Optimizer::VariableSlots> slots = opt->slot_variables();
+  ASSERT_EQ(slots.size(), 3u);
+  EXPECT_EQ(slots[0].placeholder, std::vector<bool>({false, false, false}));
+  EXPECT_EQ(slots[1].placeholder, std::vector<bool>({true, true, false}));
+
+  // A restored slot value must have the slot's form: r of a [2, 3, 4] variable is [2, 3], and a
+  // placeholder an int32 scalar.
+  OptimizerPtr fresh = make_optimizer("Adafactor", Config());
+  fresh->defer_slot_restore(0, "r", testing::random_tensor(Shape({2, 3, 4}), 1));
+  expect_error([&] { fresh->build({w}); }, Code::kInvalidArgument, {"'r'", "float32[2, 3]"});
+  OptimizerPtr fresh2 = make_optimizer("Adafactor", Config());
+  fresh2->defer_slot_restore(0, "c", Tensor::scalar<int32_t>(0));
+  fresh2->defer_slot_restore(0, "r", Tensor::scalar<int32_t>(0));
+  fresh2->build({b});
+  EXPECT_EQ(fresh2->pending_slot_restores(), 0u);
+  // Keras's config keys and defaults.
+  const Config cfg = make_optimizer("Adafactor", Config())->get_config();
+  EXPECT_EQ(cfg.get_float("learning_rate"), 0.001);
+  EXPECT_EQ(cfg.get_float("beta_2_decay"), -0.8);
+  EXPECT_EQ(cfg.get_float("epsilon_1"), 1e-30);
+  EXPECT_EQ(cfg.get_float("epsilon_2"), 1e-3);
+  EXPECT_EQ(cfg.get_float("clip_threshold"), 1.0);
+  EXPECT_TRUE(cfg.get_bool("relative_step"));
+  EXPECT_EQ(make_optimizer("adafactor", Config())->class_name(), "Adafactor");
 }
 
 TEST(Optimizer, LearningRateChangedMidRunKeepsTheMoments) {
@@ -513,7 +634,7 @@ TEST(Optimizer, ClipnormScalesEachGradient) {
 
 TEST(Optimizer, ConfigRoundTrips) {
   const char *classes[] = {"SGD",   "Adam",   "AdamW", "RMSprop", "Adagrad", "Adadelta",
-                           "Nadam", "Adamax", "Lion",  "Ftrl",    "Lamb"};
+                           "Nadam", "Adamax", "Lion",  "Ftrl",    "Lamb",    "Adafactor"};
   for (const char *cls : classes) {
     OptimizerPtr o = make_optimizer(cls, Config().set("clipvalue", 0.5).set("name", "opt"));
     const Config c = o->get_config();

@@ -92,14 +92,27 @@ class Loss(Owned):
     _INSTEAD = ("use a built-in loss (kiln.losses.MeanSquaredError, ...), or compute your loss in Python in a "
                 "Model subclass's train_step override (a GradientTape, your loss, optimizer.apply_gradients)")
 
-    def __init__(self, *args, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+    def __init__(self, *args, **kwargs):
+        cls = type(self)
+        custom = cls.call is not Loss.call  # Keras 3's custom Loss (or a built-in class's subclass): its own call
+        # Positional arguments in Keras's order: the class's own (its reduction, name and dtype where
+        # Keras puts them), or Loss's (name, reduction, dtype) for a custom class.
+        order = ("name", "reduction", "dtype") if custom or cls._CLASS is None else cls._POSITIONAL
+        if len(args) > len(order):
+            raise TypeError("%s takes at most %d positional arguments (%s); got %d"
+                            % (cls.__name__, len(order), ", ".join(order), len(args)))
+        twice = [k for k in order[:len(args)] if k in kwargs]
+        if twice:  # as Python does for a function's own arguments
+            raise TypeError("%s got multiple values for argument '%s'" % (cls.__name__, twice[0]))
+        kwargs.update(zip(order, args))
+        reduction = kwargs.pop("reduction", "sum_over_batch_size")
+        name, dtype = kwargs.pop("name", None), kwargs.pop("dtype", None)
         if reduction is None:  # Keras: None and "none" both leave the per-sample losses
             reduction = "none"
-        cls = type(self)
-        if cls.call is not Loss.call:  # Keras 3's custom Loss (or a built-in class's subclass): its own call
-            if args or kwargs:
-                raise TypeError("%s: unknown argument(s) for Loss.__init__: %r %r; it takes reduction, name, dtype"
-                                % (cls.__name__, args, kwargs))
+        if custom:
+            if kwargs:
+                raise TypeError("%s: unknown argument(s) for Loss.__init__: %r; it takes name, reduction, dtype"
+                                % (cls.__name__, kwargs))
             if dtype not in (None, "float32"):
                 raise InvalidArgumentError("%s: dtype %r is not supported; losses compute in y_pred's dtype"
                                            % (cls.__name__, dtype))
@@ -107,7 +120,7 @@ class Loss(Owned):
             self._h = _python_loss_handle(_class_name(cls), name, weakref.WeakMethod(self.call), True,
                                           {"name": name, "reduction": reduction})
             return
-        self._init_builtin(args, kwargs, {"reduction": reduction, "name": name, "dtype": dtype},
+        self._init_builtin((), kwargs, {"reduction": reduction, "name": name, "dtype": dtype},
                            ("reduction", "name", "dtype"))
 
     @classmethod
@@ -257,13 +270,19 @@ def _unregister(name):
         pass
 
 
-def _loss_class(class_name, args, doc):
-    return type(class_name, (Loss,), {"_CLASS": class_name, "_ARGS": tuple(args), "__doc__": doc})
+def _loss_class(class_name, args, doc, positional=None):
+    """A built-in loss class: its own arguments with their defaults, and Keras's positional order
+    (by default the own arguments, then reduction, name, dtype)."""
+    if positional is None:
+        positional = tuple(k for k, _ in args) + ("reduction", "name", "dtype")
+    return type(class_name, (Loss,), {"_CLASS": class_name, "_ARGS": tuple(args), "_POSITIONAL": positional,
+                                      "__doc__": doc})
 
 
 SparseCategoricalCrossentropy = _loss_class("SparseCategoricalCrossentropy",
                                             [("from_logits", False), ("ignore_class", None), ("axis", -1)],
-                                            "keras.losses.SparseCategoricalCrossentropy: integer labels.")
+                                            "keras.losses.SparseCategoricalCrossentropy: integer labels.",
+                                            ("from_logits", "ignore_class", "reduction", "axis", "name", "dtype"))
 CategoricalCrossentropy = _loss_class("CategoricalCrossentropy",
                                       [("from_logits", False), ("label_smoothing", 0.0), ("axis", -1)],
                                       "keras.losses.CategoricalCrossentropy: one-hot labels.")
@@ -291,9 +310,11 @@ CategoricalFocalCrossentropy = _loss_class("CategoricalFocalCrossentropy", [
     ("alpha", 0.25), ("gamma", 2.0), ("from_logits", False), ("label_smoothing", 0.0), ("axis", -1)],
     "keras.losses.CategoricalFocalCrossentropy: one-hot labels; alpha a number or one per class.")
 Dice = _loss_class("Dice", [("axis", None)],
-                   "keras.losses.Dice: 1 - 2 sum(t p) / (sum(t) + sum(p)) over axis (None: every axis).")
+                   "keras.losses.Dice: 1 - 2 sum(t p) / (sum(t) + sum(p)) over axis (None: every axis).",
+                   ("reduction", "name", "axis", "dtype"))
 Tversky = _loss_class("Tversky", [("alpha", 0.5), ("beta", 0.5), ("axis", None)],
-                      "keras.losses.Tversky: alpha weighs the false positives, beta the false negatives.")
+                      "keras.losses.Tversky: alpha weighs the false positives, beta the false negatives.",
+                      ("alpha", "beta", "reduction", "name", "axis", "dtype"))
 CategoricalGeneralizedCrossEntropy = _loss_class(
     "CategoricalGeneralizedCrossEntropy", [("q", 0.5)],
     "keras.losses.CategoricalGeneralizedCrossEntropy: (1 - p**q) / q of the integer labels' probabilities.")

@@ -1,4 +1,4 @@
-"""keras.optimizers: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl, Lamb, with Keras 3's arguments,
+"""keras.optimizers: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl, Lamb, Adafactor, with Keras 3's arguments,
 defaults and formulas, run by the C library (one fused in-place kernel per variable).
 
     opt = kiln.optimizers.Adam(learning_rate=1e-3)
@@ -278,8 +278,8 @@ class Optimizer:
     @property
     def variables(self):
         """iterations, the class's own state (Nadam's u_product: float64 until the first step or
-        build, then float32 for a float32 model, as Keras's), then each variable's slots (the
-        order of their first update)."""
+        build, then float32 for a float32 model, as Keras's), then each variable's slots (in the
+        order of the list each variable was first given in, as Keras builds)."""
         n = ctypes.c_size_t()
         check(L.kiln_optimizer_get_variables(None, 0, ctypes.byref(n), self._h))
         arr = (ctypes.c_void_p * max(n.value, 1))()
@@ -355,8 +355,14 @@ Lion = _make("Lion", beta_1=0.9, beta_2=0.99)
 Ftrl = _make("Ftrl", learning_rate_power=-0.5, initial_accumulator_value=0.1, l1_regularization_strength=0.0,
              l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0, beta=0.0)
 Lamb = _make("Lamb", beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+# Adafactor's second moment is factored over the last two axes of each variable of rank >= 2
+# (slots r, c, velocity); with relative_step and a float learning rate the rate is
+# min(learning_rate, 1 / sqrt(step)).
+Adafactor = _make("Adafactor", beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
+                  relative_step=True)
 
-_ALL = {c._class_name: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl, Lamb)}
+_ALL = {c._class_name: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl, Lamb,
+                                   Adafactor)}
 
 
 def serialize(optimizer):
