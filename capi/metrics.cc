@@ -44,6 +44,17 @@ kiln_status *kiln_metric_create(kiln_metric **out, const char *name, const kiln_
   KILN_CAPI_END
 }
 
+kiln_status *kiln_metric_function_call(kiln_tensor **out, const char *name, const kiln_tensor *y_true,
+                                       const kiln_tensor *y_pred, const kiln_config *config) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  require_not_null(name, __func__, "name");
+  const kiln::Tensor &t = kiln::capi::tensor_of(y_true, __func__, "y_true");
+  const kiln::Tensor &p = kiln::capi::tensor_of(y_pred, __func__, "y_pred");
+  *out = kiln::capi::new_tensor(kiln::train::metric_function(name, t, p, config ? config->value : Config()));
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_metric_create_mean_wrapper(kiln_metric **out, const kiln_loss *loss, const char *name) {
   KILN_CAPI_BEGIN
   require_not_null(out, __func__, "out");

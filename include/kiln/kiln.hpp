@@ -4119,6 +4119,64 @@ inline Metric ConcordanceCorrelation(int64_t axis = -1, const std::string &name 
 /// keras.metrics.get: a class, function or loss name ("accuracy", "mse", "AUC").
 inline Metric get(const std::string &name) { return Metric::create(name); }
 
+/// Keras 3's metric functions by name ("binary_accuracy", "top_k_categorical_accuracy",
+/// "pearson_correlation", or a loss function's name such as "mse"): the values the metric of that
+/// name averages, without state; config holds the function's keyword arguments (see
+/// kiln_metric_function_call).
+inline Tensor function(const std::string &name, const Tensor &y_true, const Tensor &y_pred,
+                       const Config &config = Config()) {
+  kiln_tensor *out = nullptr;
+  kiln::detail::check(
+      kiln_metric_function_call(&out, name.c_str(), y_true.get(), y_pred.get(), config.get()));
+  return Tensor(out);
+}
+namespace detail {
+// A metric function with one integer argument (k, axis).
+inline Tensor function_with(const char *name, const Tensor &y_true, const Tensor &y_pred, const char *key,
+                            int64_t value) {
+  Config c;
+  c.set(key, value);
+  return function(name, y_true, y_pred, c);
+}
+}  // namespace detail
+/// keras.metrics.accuracy: 1 per element where y_true equals y_pred, else 0.
+inline Tensor accuracy(const Tensor &y_true, const Tensor &y_pred) {
+  return function("accuracy", y_true, y_pred);
+}
+/// keras.metrics.binary_accuracy: 1 per element where y_true equals (y_pred > threshold).
+inline Tensor binary_accuracy(const Tensor &y_true, const Tensor &y_pred, double threshold = 0.5) {
+  Config c;
+  c.set("threshold", threshold);
+  return function("binary_accuracy", y_true, y_pred, c);
+}
+/// keras.metrics.categorical_accuracy: 1 per sample whose one-hot label is y_pred's argmax.
+inline Tensor categorical_accuracy(const Tensor &y_true, const Tensor &y_pred) {
+  return function("categorical_accuracy", y_true, y_pred);
+}
+/// keras.metrics.sparse_categorical_accuracy: 1 per sample whose integer label is y_pred's argmax.
+inline Tensor sparse_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred) {
+  return function("sparse_categorical_accuracy", y_true, y_pred);
+}
+/// keras.metrics.top_k_categorical_accuracy: 1 per sample whose one-hot label is in y_pred's top k.
+inline Tensor top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, int64_t k = 5) {
+  return detail::function_with("top_k_categorical_accuracy", y_true, y_pred, "k", k);
+}
+/// keras.metrics.sparse_top_k_categorical_accuracy (from_sorted_ids: y_pred holds ids, best first).
+inline Tensor sparse_top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, int64_t k = 5,
+                                                bool from_sorted_ids = false) {
+  Config c;
+  c.set("k", k).set("from_sorted_ids", from_sorted_ids);
+  return function("sparse_top_k_categorical_accuracy", y_true, y_pred, c);
+}
+/// keras.metrics.pearson_correlation: one coefficient per sample along axis.
+inline Tensor pearson_correlation(const Tensor &y_true, const Tensor &y_pred, int64_t axis = -1) {
+  return detail::function_with("pearson_correlation", y_true, y_pred, "axis", axis);
+}
+/// keras.metrics.concordance_correlation: one coefficient per sample along axis.
+inline Tensor concordance_correlation(const Tensor &y_true, const Tensor &y_pred, int64_t axis = -1) {
+  return detail::function_with("concordance_correlation", y_true, y_pred, "axis", axis);
+}
+
 }  // namespace metrics
 
 // ---- optimizers and learning-rate schedules (optimizers.h) ----

@@ -160,6 +160,20 @@ KILN_API kiln_status *kiln_metric_reset_state(kiln_metric *metric);
 /// Ownership: each out[i] is new, free with kiln_variable_free. Thread-safety: safe.
 KILN_API kiln_status *kiln_metric_get_variables(kiln_variable **out, size_t capacity, size_t *out_count,
                                                 const kiln_metric *metric);
+/// Keras 3's metric functions (keras.metrics.binary_accuracy(y_true, y_pred, threshold=0.5), ...):
+/// the values the metric of that name averages, without any state. accuracy and binary_accuracy
+/// (threshold=0.5) give one value per element (1 where they agree, else 0); categorical_accuracy,
+/// sparse_categorical_accuracy, top_k_categorical_accuracy (k=5) and sparse_top_k_categorical_accuracy
+/// (k=5, from_sorted_ids=false) one per sample; pearson_correlation and concordance_correlation
+/// (axis=-1, a list, or null for every axis) one per sample along axis; a loss function's name
+/// (mean_squared_error / mse, mean_absolute_error, binary_crossentropy, categorical_crossentropy,
+/// sparse_categorical_crossentropy, hinge, huber, kl_divergence, log_cosh, poisson, ...: kiln/losses.h)
+/// its per-sample losses. config (NULL: none) holds the function's keyword arguments; name, dtype
+/// and reduction are INVALID_ARGUMENT, unknown names NOT_FOUND, bad shapes INVALID_ARGUMENT.
+/// Ownership: *out is new, free with kiln_tensor_free; the inputs stay the caller's. Thread-safety: safe.
+KILN_API kiln_status *kiln_metric_function_call(kiln_tensor **out, const char *name,
+                                                const kiln_tensor *y_true, const kiln_tensor *y_pred,
+                                                const kiln_config *config);
 /// Whether name is a metric class, function name, alias or loss name kiln_metric_create knows;
 /// false for NULL. Lifetime: a value. Thread-safety: safe.
 KILN_API bool kiln_metric_is_registered(const char *name);

@@ -153,6 +153,12 @@ class MeanMetricWrapper : public Reduce {
   MeanMetricWrapper(ConfigReader &r, LossPtr loss, const std::string &default_name)
       : Reduce("MeanMetricWrapper", r, default_name, true), loss_(std::move(loss)) {}
 
+  // The values this metric averages, without its state: fn's, or the loss's per-sample values.
+  Tensor values(const Tensor &y_true, const Tensor &y_pred) const {
+    detail::require_pair(y_true, y_pred, name());
+    return loss_ ? loss_->call(y_true, y_pred) : fn_(y_true, y_pred);
+  }
+
  protected:
   void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
     detail::require_pair(y_true, y_pred, name());
@@ -233,7 +239,8 @@ class RootMeanSquaredError final : public Reduce {
 };
 
 // Keras 3's correlation metric functions (metrics/correlation_metrics.py): one coefficient per
-// sample along `axes`, in Keras's float32 formulas (population variances, as TF's reduce_variance).
+// sample along `axes`, in Keras's formulas (population variances, as TF's reduce_variance), in
+// y_pred's dtype when it is float64 and in float32 otherwise.
 Tensor centered(const Tensor &x, const std::vector<int64_t> &axes) {
   return ops::sub(x, ops::mean(x, axes, true));
 }
@@ -245,7 +252,8 @@ enum class Correlation { kPearson, kConcordance };
 
 MetricFn correlation(Correlation kind, std::vector<int64_t> axes, std::string owner) {
   return [kind, axes, owner](const Tensor &y_true, const Tensor &y_pred) {
-    Tensor t = f32(y_true), p = f32(y_pred);
+    const DType dtype = y_pred.dtype() == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
+    Tensor t = ops::cast(y_true, dtype), p = ops::cast(y_pred, dtype);
     squeeze_or_expand_to_same_rank(t, p);
     if (t.shape() != p.shape())
       fail(Code::kInvalidArgument, owner, ": y_true ", y_true.description(), " and y_pred ",
@@ -267,8 +275,8 @@ MetricFn correlation(Correlation kind, std::vector<int64_t> axes, std::string ow
     const Tensor tv = variance(ops::sub(t, tm), axes), pv = variance(ops::sub(p, pm), axes);
     const Tensor covar = ops::mul(ops::sub(t, pm), ops::sub(p, pm));
     const Tensor norm = ops::add(ops::add(tv, pv), ops::square(ops::sub(tm, pm)));
-    const Tensor two = ops::fill(Shape{}, 2.0, DType::kFloat32),
-                 eps = ops::fill(Shape{}, kEpsilon, DType::kFloat32);
+    // Keras's backend.epsilon(), the Python float 1e-7, in the computing dtype.
+    const Tensor two = ops::fill(Shape{}, 2.0, dtype), eps = ops::fill(Shape{}, 1e-7, dtype);
     return ops::mean(ops::div(ops::mul(two, covar), ops::add(norm, eps)), axes);
   };
 }
@@ -720,6 +728,43 @@ MetricPtr create_metric(const std::string &name, const Config &config) {
   for (const std::string &n : registered_losses())
     if (!factories().count(n) && !aliases().count(n)) known.push_back(n);
   fail(Code::kNotFound, "unknown metric '", name, "'; known: ", join_names(known));
+}
+
+Tensor metric_function(const std::string &name, const Tensor &y_true, const Tensor &y_pred,
+                       const Config &config) {
+  // The functions of Keras's own metric classes (the classes' other keys, name and dtype, are
+  // not the functions' arguments).
+  static const std::map<std::string, std::string> own = {
+      {"accuracy", "Accuracy"},
+      {"binary_accuracy", "BinaryAccuracy"},
+      {"categorical_accuracy", "CategoricalAccuracy"},
+      {"sparse_categorical_accuracy", "SparseCategoricalAccuracy"},
+      {"top_k_categorical_accuracy", "TopKCategoricalAccuracy"},
+      {"sparse_top_k_categorical_accuracy", "SparseTopKCategoricalAccuracy"},
+      {"pearson_correlation", "PearsonCorrelation"},
+      {"concordance_correlation", "ConcordanceCorrelation"},
+  };
+  for (const char *key : {"name", "dtype", "reduction"})
+    if (config.has(key))
+      fail(Code::kInvalidArgument, "metric function '", name, "': '", key,
+           "' is not an argument of a function; pass the function's own keyword arguments");
+  if (auto it = own.find(name); it != own.end()) {
+    Config c = config;
+    c.set("name", name);
+    const MetricPtr m = create_metric(it->second, c);
+    return static_cast<const MeanMetricWrapper &>(*m).values(y_true, y_pred);
+  }
+  if (loss_registered(name)) {
+    Config c = config;
+    c.set("reduction", "none");
+    const LossPtr loss = create_loss(name, c);
+    detail::require_pair(y_true, y_pred, name);
+    return loss->call(y_true, y_pred);
+  }
+  std::vector<std::string> known;
+  for (const auto &kv : own) known.push_back(kv.first);
+  fail(Code::kNotFound, "unknown metric function '", name, "'; known: ", join_names(known),
+       ", or a loss function's name (mean_squared_error, binary_crossentropy, huber, ...)");
 }
 
 MetricPtr mean_metric_wrapper(const LossPtr &loss, const std::string &name) {

@@ -99,4 +99,15 @@ Tensor top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, in
 Tensor sparse_top_k_categorical_accuracy(const Tensor &y_true, const Tensor &y_pred, int64_t k = 5,
                                          bool from_sorted_ids = false);
 
+// Keras 3's metric functions by name (keras.metrics.binary_accuracy(y_true, y_pred, threshold=0.5),
+// ...): the values the metric of that name averages. accuracy and binary_accuracy (threshold) give
+// one value per element; categorical_accuracy, sparse_categorical_accuracy,
+// top_k_categorical_accuracy (k), sparse_top_k_categorical_accuracy (k, from_sorted_ids) one per
+// sample; pearson_correlation and concordance_correlation (axis) one per sample along axis; any
+// loss function's name (keras.metrics re-exports mean_squared_error, binary_crossentropy, huber,
+// ...; kiln/losses.h's names and aliases) its per-sample losses, config holding the loss's
+// arguments. config holds the function's keyword arguments; NotFound for any other name.
+Tensor metric_function(const std::string &name, const Tensor &y_true, const Tensor &y_pred,
+                       const Config &config = Config());
+
 }  // namespace kiln::train

@@ -781,7 +781,72 @@ static void test_counts_rates_r2(void) {
   release_kept();
 }
 
+/* Keras 3's metric functions: the values the metric of that name averages. */
+static kiln_tensor *metric_fn(const char *name, const kiln_tensor *t, const kiln_tensor *p,
+                              const char *json) {
+  kiln_config *c = NULL;
+  kiln_tensor *out = NULL;
+  if (json) OK(kiln_config_from_json(&c, json));
+  OK(kiln_metric_function_call(&out, name, t, p, c));
+  kiln_config_free(c);
+  return keep(out);
+}
+
+static void test_metric_functions(void) {
+  const float probs[6] = {0.1f, 0.6f, 0.3f, 0.5f, 0.2f, 0.3f}, onehot[6] = {0, 0, 1, 1, 0, 0};
+  const float bt[4] = {1, 0, 1, 0}, bp[4] = {0.8f, 0.6f, 0.4f, 0.1f};
+  const int64_t labels[2] = {2, 0}, four = 4;
+  kiln_tensor *p = make(KILN_DTYPE_FLOAT32, 2, kDims23, probs),
+              *oh = make(KILN_DTYPE_FLOAT32, 2, kDims23, onehot);
+  kiln_tensor *sparse = make(KILN_DTYPE_INT64, 1, kDims2, labels);
+  kiln_tensor *t4 = make(KILN_DTYPE_FLOAT32, 1, &four, bt), *p4 = make(KILN_DTYPE_FLOAT32, 1, &four, bp);
+  kiln_tensor *out = NULL;
+  const float *v;
+  /* binary_accuracy: per element, threshold 0.5 by default, 0.3 given. */
+  v = fdata(metric_fn("binary_accuracy", t4, p4, NULL));
+  CHECK(v[0] == 1.0f && v[1] == 0.0f && v[2] == 0.0f && v[3] == 1.0f);
+  v = fdata(metric_fn("binary_accuracy", t4, p4, "{\"threshold\": 0.3}"));
+  CHECK(v[0] == 1.0f && v[1] == 0.0f && v[2] == 1.0f && v[3] == 1.0f);
+  /* categorical and sparse: row 0's argmax is 1 (label 2: miss), row 1's is 0 (label 0: hit). */
+  v = fdata(metric_fn("categorical_accuracy", oh, p, NULL));
+  CHECK(v[0] == 0.0f && v[1] == 1.0f);
+  v = fdata(metric_fn("sparse_categorical_accuracy", sparse, p, NULL));
+  CHECK(v[0] == 0.0f && v[1] == 1.0f);
+  v = fdata(metric_fn("sparse_top_k_categorical_accuracy", sparse, p, "{\"k\": 2}"));
+  CHECK(v[0] == 1.0f && v[1] == 1.0f);
+  v = fdata(metric_fn("top_k_categorical_accuracy", oh, p, "{\"k\": 1}"));
+  CHECK(v[0] == 0.0f && v[1] == 1.0f);
+  /* A loss function's name: its per-sample losses. */
+  v = fdata(metric_fn("categorical_crossentropy", oh, p, NULL));
+  CHECK(fabs(v[0] + log(0.3)) < 1e-6 && fabs(v[1] + log(0.5)) < 1e-6);
+  v = fdata(metric_fn("mse", t4, p4, NULL));
+  CHECK(fabs(v[0] - (0.04 + 0.36 + 0.36 + 0.01) / 4) < 1e-6);
+  /* pearson_correlation: y_pred = 2 y_true + 1 correlates perfectly. */
+  {
+    const float a[3] = {1, 2, 4}, b[3] = {3, 5, 9};
+    const int64_t three = 3;
+    v = fdata(metric_fn("pearson_correlation", make(KILN_DTYPE_FLOAT32, 1, &three, a),
+                        make(KILN_DTYPE_FLOAT32, 1, &three, b), NULL));
+    CHECK(fabs(v[0] - 1.0) < 1e-5);
+  }
+  EXPECT_ERROR(kiln_metric_function_call(&out, "nope", t4, p4, NULL), KILN_STATUS_NOT_FOUND,
+               "binary_accuracy", "loss function");
+  EXPECT_ERROR(kiln_metric_function_call(&out, "categorical_accuracy", oh, NULL, NULL),
+               KILN_STATUS_INVALID_ARGUMENT, "y_pred", NULL);
+  EXPECT_ERROR(kiln_metric_function_call(&out, NULL, oh, p, NULL), KILN_STATUS_INVALID_ARGUMENT, "name",
+               NULL);
+  {
+    kiln_config *c = NULL;
+    OK(kiln_config_from_json(&c, "{\"name\": \"x\"}"));
+    EXPECT_ERROR(kiln_metric_function_call(&out, "binary_accuracy", t4, p4, c), KILN_STATUS_INVALID_ARGUMENT,
+                 "'name'", NULL);
+    kiln_config_free(c);
+  }
+  CHECK(out == NULL);
+}
+
 int main(void) {
+  test_metric_functions();
   test_losses();
   test_loss_function();
   test_loss_registry();

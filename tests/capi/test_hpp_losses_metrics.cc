@@ -282,6 +282,39 @@ TEST(HppMetrics, LossFunctionClasses) {
     EXPECT_EQ(kiln::Metric::deserialize(m.serialize()).class_name(), m.class_name());
 }
 
+// Keras 3's metric functions: the values each metric averages, without state.
+TEST(HppMetrics, MetricFunctions) {
+  namespace m = kiln::metrics;
+  const Tensor t = Tensor::from_vector({1.f, 0.f, 1.f, 0.f}, {4}),
+               p = Tensor::from_vector({.8f, .6f, .4f, .1f}, {4});
+  EXPECT_EQ(m::binary_accuracy(t, p).to_vector<float>(), std::vector<float>({1, 0, 0, 1}));
+  EXPECT_EQ(m::binary_accuracy(t, p, 0.3).to_vector<float>(), std::vector<float>({1, 0, 1, 1}));
+  EXPECT_EQ(m::accuracy(t, Tensor::from_vector({1.f, 1.f, 1.f, 0.f}, {4})).to_vector<float>(),
+            std::vector<float>({1, 0, 1, 1}));
+  // probs(): row 0's argmax is class 0, row 1's class 2.
+  const Tensor onehot = Tensor::from_vector({1.f, 0.f, 0.f, 0.f, 1.f, 0.f}, {2, 3});
+  EXPECT_EQ(m::categorical_accuracy(onehot, probs()).to_vector<float>(), std::vector<float>({1, 0}));
+  EXPECT_EQ(m::sparse_categorical_accuracy(labels(), probs()).to_vector<float>(), std::vector<float>({1, 0}));
+  EXPECT_EQ(m::top_k_categorical_accuracy(onehot, probs(), 3).to_vector<float>(), std::vector<float>({1, 1}));
+  EXPECT_EQ(m::sparse_top_k_categorical_accuracy(labels(), probs(), 1).to_vector<float>(),
+            std::vector<float>({1, 0}));
+  const Tensor sorted_ids = Tensor::from_vector<int64_t>({1, 0, 2, 2, 0, 1}, {2, 3});
+  EXPECT_EQ(m::sparse_top_k_categorical_accuracy(labels(), sorted_ids, 1, true).to_vector<float>(),
+            std::vector<float>({0, 0}));
+  const Tensor a = Tensor::from_vector({1.f, 2.f, 4.f, 1.f, 2.f, 4.f}, {2, 3});
+  const Tensor b = Tensor::from_vector({3.f, 5.f, 9.f, -1.f, -3.f, -7.f}, {2, 3});
+  const std::vector<float> r = m::pearson_correlation(a, b).to_vector<float>();
+  EXPECT_NEAR(r.at(0), 1.0, 1e-5);
+  EXPECT_NEAR(r.at(1), -1.0, 1e-5);
+  EXPECT_NEAR(m::concordance_correlation(a, a).to_vector<float>().at(0), 1.0, 1e-5);
+  // A loss function's name gives its per-sample losses.
+  const std::vector<float> ce = m::function("categorical_crossentropy", onehot, probs()).to_vector<float>();
+  EXPECT_NEAR(ce.at(0), -std::log(0.5), 1e-6);
+  EXPECT_NEAR(ce.at(1), -std::log(0.25), 1e-6);
+  EXPECT_THROW(m::function("nope", t, p), kiln::Error);
+  EXPECT_THROW(m::categorical_accuracy(onehot, t), kiln::Error);
+}
+
 TEST(HppMetrics, PrecisionRecallAuc) {
   const Tensor yt = Tensor::from_vector({0.f, 1.f, 1.f, 0.f}, {4});
   const Tensor yp = Tensor::from_vector({0.6f, 0.9f, 0.3f, 0.2f}, {4});

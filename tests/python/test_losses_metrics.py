@@ -336,6 +336,16 @@ class LossesTest(unittest.TestCase):
                 return kiln.reduce_mean(kiln.square(y_true - y_pred), axis=-1)
 
         self.assertEqual(Scaled("scaled", "sum").get_config(), {"name": "scaled", "reduction": "sum"})
+        # The functions take their own arguments in Keras's order, and not reduction or name.
+        yt, yp = np.array([[0.0, 1.0]], np.float32), np.array([[0.2, 3.0]], np.float32)
+        self.assertAlmostEqual(float(losses.huber(yt, yp, 0.1)[0]), float(losses.huber(yt, yp, delta=0.1)[0]))
+        self.assertNotAlmostEqual(float(losses.huber(yt, yp, 0.1)[0]), float(losses.huber(yt, yp)[0]))
+        self.assertAlmostEqual(float(losses.binary_crossentropy(yt, yp, True)[0]),
+                               float(losses.binary_crossentropy(yt, yp, from_logits=True)[0]), places=6)
+        with self.assertRaisesRegex(TypeError, "unexpected keyword argument 'name'"):
+            losses.mean_squared_error(yt, yp, name="x")
+        with self.assertRaisesRegex(TypeError, "takes 3 positional"):
+            losses.huber(yt, yp, 0.1, 2)
 
     def test_elementwise_losses_broadcast_as_keras(self):
         # Keras's ops broadcast y_true [B, 1] against y_pred [B, 3]; the crossentropies do not.
@@ -868,6 +878,48 @@ class MetricsTest(unittest.TestCase):
 
         with self.assertRaisesRegex(KeyError, "from the metric"):
             metrics.MeanMetricWrapper(fails).update_state([[0.0]], [[1.0]])
+
+    def test_metric_functions(self):
+        # Keras 3's metric functions: the values each metric averages (accuracy and binary_accuracy
+        # per element, the others per sample); keras.metrics re-exports the loss functions.
+        yt = np.array([[1, 0, 1], [0, 0, 1]], np.float32)
+        yp = np.array([[0.8, 0.6, 0.4], [0.1, 0.2, 0.9]], np.float32)
+        np.testing.assert_array_equal(metrics.binary_accuracy(yt, yp).numpy(), (yt == (yp > 0.5)).astype(np.float32))
+        np.testing.assert_array_equal(metrics.binary_accuracy(yt, yp, 0.3).numpy(),
+                                      (yt == (yp > 0.3)).astype(np.float32))
+        P2 = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3]], np.float32)  # no ties
+        labels = np.array([2, 0])
+        self.assertEqual(metrics.sparse_categorical_accuracy(labels, P2).numpy().tolist(),
+                         (np.argmax(P2, -1) == labels).astype(float).tolist())
+        onehot = np.eye(P2.shape[-1], dtype=np.float32)[labels]
+        self.assertEqual(metrics.categorical_accuracy(onehot, P2).numpy().tolist(),
+                         (np.argmax(P2, -1) == labels).astype(float).tolist())
+        top2 = np.argsort(-P2, axis=-1)[:, :2]
+        want = [float(l in row) for l, row in zip(labels, top2)]
+        self.assertEqual(metrics.top_k_categorical_accuracy(onehot, P2, k=2).numpy().tolist(), want)
+        self.assertEqual(metrics.sparse_top_k_categorical_accuracy(labels, P2, 2).numpy().tolist(), want)
+        a = np.array([[1, 2, 4], [3, 1, 0]], np.float32)
+        b = np.array([[2, 3, 9], [0, 1, 5]], np.float32)
+        want = [np.corrcoef(x, y)[0, 1] for x, y in zip(a, b)]
+        np.testing.assert_allclose(metrics.pearson_correlation(a, b).numpy(), want, rtol=1e-5)
+        np.testing.assert_allclose(metrics.concordance_correlation(a, a).numpy(), [1, 1], rtol=1e-5)
+        a64, b64 = a.astype(np.float64) + 0.1, b.astype(np.float64) / 3
+        r64 = metrics.pearson_correlation(a64, b64).numpy()  # Keras keeps y_pred's float64
+        self.assertEqual(r64.dtype, np.float64)
+        np.testing.assert_allclose(r64, [np.corrcoef(x, y)[0, 1] for x, y in zip(a64, b64)], rtol=1e-12)
+        self.assertIs(metrics.mean_squared_error, losses.mean_squared_error)
+        np.testing.assert_allclose(metrics.mean_squared_error(yt, yp).numpy(), np.mean((yt - yp) ** 2, -1), rtol=1e-6)
+        # A metric function as a metric: the C class of that name (Keras: a MeanMetricWrapper).
+        m = metrics.MeanMetricWrapper(metrics.binary_accuracy, threshold=0.3)
+        self.assertEqual((m.class_name, m.name, m.get_config()["threshold"]), ("BinaryAccuracy", "binary_accuracy", 0.3))
+        m.update_state(yt, yp)
+        self.assertAlmostEqual(float(m.result()), float(np.mean(yt == (yp > 0.3))), places=6)
+        self.assertEqual(metrics.get(metrics.sparse_top_k_categorical_accuracy).class_name,
+                         "SparseTopKCategoricalAccuracy")
+        with self.assertRaises(TypeError):
+            metrics.binary_accuracy(yt, yp, thresh=0.3)
+        with self.assertRaises(kiln.InvalidArgumentError):
+            metrics.categorical_accuracy(onehot, P2[:, :2])
 
     def test_metric_name_and_dtype_take_keras_positions(self):
         self.assertEqual(metrics.Mean("m").name, "m")

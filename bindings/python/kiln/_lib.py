@@ -458,6 +458,7 @@ _SIGS.update({
     "kiln_loss_unregister_class": (_ST, [_cp]),
     "kiln_loss_call": (_ST, [_HP, _H, _T, _T, _T]),
     "kiln_metric_create": (_ST, [_HP, _cp, _C]),
+    "kiln_metric_function_call": (_ST, [_HP, _cp, _T, _T, _C]),
     "kiln_metric_create_mean_wrapper": (_ST, [_HP, _H, _cp]),
     "kiln_metric_resolve": (_ST, [_HP, _cp, _H, c_int64_p, _z, c_int64_p, _z]),
     "kiln_metric_deserialize": (_ST, [_HP, _C]),

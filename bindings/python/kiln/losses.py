@@ -329,9 +329,23 @@ _CLASSES = {c._CLASS: c for c in (SparseCategoricalCrossentropy, CategoricalCros
 Loss._BY_CLASS = _CLASSES
 
 
-def _function(cls, fname):
-    """Keras's loss function: the per-sample losses (no reduction)."""
-    def fn(y_true, y_pred, **kwargs):
+def _function(cls, fname, positional=True):
+    """Keras's loss function: the per-sample losses (no reduction). Its arguments after y_true and
+    y_pred are the class's own, in Keras's order (by keyword only when positional is False, as
+    circle's function takes others first); reduction, name and dtype are not the function's."""
+    order = [k for k, _ in cls._ARGS] if positional else []
+
+    def fn(y_true, y_pred, *args, **kwargs):
+        if len(args) > len(order):
+            raise TypeError("%s() takes %d positional arguments but %d were given"
+                            % (fname, 2 + len(order), 2 + len(args)))
+        twice = [k for k in order[:len(args)] if k in kwargs]
+        if twice:
+            raise TypeError("%s() got multiple values for argument '%s'" % (fname, twice[0]))
+        foreign = {"reduction", "name", "dtype"} & set(kwargs)
+        if foreign:
+            raise TypeError("%s() got an unexpected keyword argument '%s'" % (fname, sorted(foreign)[0]))
+        kwargs.update(zip(order, args))
         return cls(reduction="none", **kwargs)(y_true, y_pred)
     fn.__name__ = fn.__qualname__ = fname
     fn.__doc__ = "keras.losses.%s: per-sample losses (%s with reduction 'none')." % (fname, cls.__name__)
@@ -359,7 +373,7 @@ binary_focal_crossentropy = _function(BinaryFocalCrossentropy, "binary_focal_cro
 categorical_focal_crossentropy = _function(CategoricalFocalCrossentropy, "categorical_focal_crossentropy")
 dice = _function(Dice, "dice")
 tversky = _function(Tversky, "tversky")
-circle = _function(Circle, "circle")
+circle = _function(Circle, "circle", positional=False)
 categorical_generalized_cross_entropy = _function(CategoricalGeneralizedCrossEntropy,
                                                   "categorical_generalized_cross_entropy")
 

@@ -12,6 +12,7 @@ checkpointed. One metric may be updated from several threads at once.
 import ctypes
 
 from . import _lib
+from . import config as _config
 from ._handles import Owned, as_tensor, new_handle
 from . import losses as _losses
 from .errors import InvalidArgumentError, call_c, check
@@ -189,6 +190,13 @@ class MeanMetricWrapper(Metric):
         if isinstance(fn, type) and issubclass(fn, _losses.Loss):
             fn = fn(**kwargs)
             kwargs = {}
+        own = _FUNCTION_CLASSES.get(getattr(fn, "__name__", None))
+        if own is not None and _FUNCTIONS[fn.__name__] is fn:  # kiln's metric function: its C metric class
+            config = dict(kwargs, name=name if name is not None else fn.__name__)
+            if dtype is not None:
+                config["dtype"] = dtype
+            self._h = self._create_handle(own, config)
+            return
         if callable(fn) and not isinstance(fn, (_losses.Loss, type)) and not _is_kiln_function(fn):
             fn = _losses.LossFunctionWrapper(fn, **kwargs)  # a function written in Python
             kwargs = {}
@@ -210,6 +218,75 @@ class MeanMetricWrapper(Metric):
         obj = object.__new__(cls)
         obj._h = cls._create_handle("MeanMetricWrapper", config)
         return obj
+
+
+def _function(fname, doc, **defaults):
+    """Keras 3's metric function fname(y_true, y_pred, **defaults): the values its metric averages,
+    computed by kiln_metric_function_call."""
+    order = list(defaults)
+
+    def fn(y_true, y_pred, *args, **kwargs):
+        if len(args) > len(order):
+            raise TypeError("%s() takes at most %d arguments after y_true, y_pred" % (fname, len(order)))
+        unknown = set(kwargs) - set(order)
+        if unknown:
+            raise TypeError("%s() got unexpected keyword argument(s) %s" % (fname, ", ".join(sorted(unknown))))
+        config = dict(zip(order, args))
+        config.update(kwargs)
+        with _config.to_c(config) as c:
+            return Tensor._adopt(new_handle(L.kiln_metric_function_call, fname.encode(), as_tensor(y_true),
+                                            as_tensor(y_pred), c))
+    fn.__name__ = fn.__qualname__ = fname
+    fn.__doc__ = "keras.metrics.%s(y_true, y_pred%s): %s" % (
+        fname, "".join(", %s=%r" % kv for kv in defaults.items()), doc)
+    return fn
+
+
+accuracy = _function("accuracy", "1 per element where y_true equals y_pred, else 0.")
+binary_accuracy = _function("binary_accuracy", "1 per element where y_true equals (y_pred > threshold), else 0.",
+                            threshold=0.5)
+categorical_accuracy = _function("categorical_accuracy", "1 per sample whose one-hot label is y_pred's argmax.")
+sparse_categorical_accuracy = _function("sparse_categorical_accuracy",
+                                        "1 per sample whose integer label is y_pred's argmax.")
+top_k_categorical_accuracy = _function("top_k_categorical_accuracy",
+                                       "1 per sample whose one-hot label is among y_pred's top k.", k=5)
+sparse_top_k_categorical_accuracy = _function(
+    "sparse_top_k_categorical_accuracy",
+    "1 per sample whose integer label is among y_pred's top k (from_sorted_ids: y_pred holds ids, best first).",
+    k=5, from_sorted_ids=False)
+pearson_correlation = _function("pearson_correlation", "the Pearson correlation per sample along axis.", axis=-1)
+concordance_correlation = _function("concordance_correlation", "the concordance correlation per sample along axis.",
+                                    axis=-1)
+_FUNCTION_CLASSES = {"accuracy": "Accuracy", "binary_accuracy": "BinaryAccuracy",
+                     "categorical_accuracy": "CategoricalAccuracy",
+                     "sparse_categorical_accuracy": "SparseCategoricalAccuracy",
+                     "top_k_categorical_accuracy": "TopKCategoricalAccuracy",
+                     "sparse_top_k_categorical_accuracy": "SparseTopKCategoricalAccuracy",
+                     "pearson_correlation": "PearsonCorrelation", "concordance_correlation": "ConcordanceCorrelation"}
+# keras.metrics re-exports these loss functions (the per-sample losses).
+binary_crossentropy = _losses.binary_crossentropy
+binary_focal_crossentropy = _losses.binary_focal_crossentropy
+categorical_crossentropy = _losses.categorical_crossentropy
+categorical_focal_crossentropy = _losses.categorical_focal_crossentropy
+sparse_categorical_crossentropy = _losses.sparse_categorical_crossentropy
+categorical_hinge = _losses.categorical_hinge
+hinge = _losses.hinge
+squared_hinge = _losses.squared_hinge
+huber = _losses.huber
+kl_divergence = _losses.kl_divergence
+log_cosh = _losses.log_cosh
+mean_absolute_error = _losses.mean_absolute_error
+mean_absolute_percentage_error = _losses.mean_absolute_percentage_error
+mean_squared_error = _losses.mean_squared_error
+mean_squared_logarithmic_error = _losses.mean_squared_logarithmic_error
+poisson = _losses.poisson
+_FUNCTIONS = {f.__name__: f for f in (
+    accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
+    sparse_top_k_categorical_accuracy, pearson_correlation, concordance_correlation, binary_crossentropy,
+    binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy,
+    sparse_categorical_crossentropy, categorical_hinge, hinge, squared_hinge, huber, kl_divergence, log_cosh,
+    mean_absolute_error, mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error,
+    poisson)}
 
 
 def _is_kiln_function(fn):
@@ -273,4 +350,4 @@ def deserialize(config):
     return Metric._adopt(Metric._deserialize_handle(config))
 
 
-__all__ = ["Metric", "get", "resolve", "serialize", "deserialize"] + sorted(_CLASSES)
+__all__ = ["Metric", "get", "resolve", "serialize", "deserialize"] + sorted(_CLASSES) + sorted(_FUNCTIONS)
