@@ -102,6 +102,19 @@ kiln_status *kiln_optimizer_apply_gradients(kiln_optimizer *optimizer, const kil
   KILN_CAPI_END
 }
 
+kiln_status *kiln_optimizer_build(kiln_optimizer *optimizer, kiln_variable *const *vars, size_t n) {
+  KILN_CAPI_BEGIN
+  const OptimizerPtr &o = optimizer_of(optimizer, __func__);
+  if (n > 0) require_not_null(vars, __func__, "vars");
+  std::vector<VariablePtr> vs(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!vars[i]) fail(Code::kInvalidArgument, __func__, ": vars[", i, "] is NULL");
+    vs[i] = vars[i]->variable;
+  }
+  o->build(vs);
+  KILN_CAPI_END
+}
+
 kiln_status *kiln_optimizer_minimize(kiln_tensor **out_loss, kiln_optimizer *optimizer, kiln_loss_fn loss_fn,
                                      void *user_data, kiln_variable *const *vars, size_t n) {
   KILN_CAPI_BEGIN

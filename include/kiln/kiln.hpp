@@ -4474,6 +4474,13 @@ class Optimizer : public kiln::detail::handle<kiln_optimizer> {
     }
     kiln::detail::check(kiln_optimizer_apply_gradients(get(), gs.data(), vs.data(), gs.size()));
   }
+  /// Keras's build(var_list): the slots of each variable without them, in this order, without a step
+  /// (restored slot values waiting for them land).
+  void build(const std::vector<Variable> &vars) {
+    std::vector<kiln_variable *> vs;
+    for (const Variable &v : vars) vs.push_back(v.get());
+    kiln::detail::check(kiln_optimizer_build(get(), vs.data(), vs.size()));
+  }
   /// Keras's minimize(loss, var_list): loss() runs under a new GradientTape that watches vars,
   /// and the gradients of what it returns are applied as apply_gradients does (a variable the
   /// loss does not reach is skipped). Returns the loss. An exception loss() throws comes back as

@@ -108,6 +108,13 @@ KILN_API const char *kiln_optimizer_get_name(const kiln_optimizer *optimizer);
 /// assignments to the same variables from other threads wait for the update.
 KILN_API kiln_status *kiln_optimizer_apply_gradients(kiln_optimizer *optimizer, const kiln_tensor *const *grads,
                                                      kiln_variable *const *vars, size_t n);
+/// Keras's optimizer.build(var_list): makes the slots of each variable in vars that has none, in
+/// this order, without a step (the order a first apply_gradients would give them); slot values a
+/// checkpoint restored before they existed land now. Variables must be float32 or float64 and not
+/// NULL (INVALID_ARGUMENT naming the variable, before anything is made); a restored value whose
+/// shape or dtype differs from its slot's is INVALID_ARGUMENT. Ownership: vars stay the caller's.
+/// Thread-safety: as kiln_optimizer_apply_gradients.
+KILN_API kiln_status *kiln_optimizer_build(kiln_optimizer *optimizer, kiln_variable *const *vars, size_t n);
 /// The loss of kiln_optimizer_minimize: writes a new float tensor to *out_loss (its sum is
 /// minimised, as tape.gradient takes a non-scalar target), or returns a status.
 typedef kiln_status *(*kiln_loss_fn)(kiln_tensor **out_loss, void *user_data);

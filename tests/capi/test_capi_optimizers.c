@@ -684,8 +684,48 @@ static void test_adafactor_step(void) {
   kiln_variable_free(b);
 }
 
+/* Keras's optimizer.build(var_list): slots without a step, in the list's order. */
+static void test_build(void) {
+  const float w0[2] = {1.0f, 2.0f}, b0[1] = {3.0f};
+  const int32_t i0 = 1;
+  const int64_t one = 1;
+  kiln_variable *w = variable("dense/kernel", 2, w0), *b = variable("dense/bias", 1, b0), *vars[2],
+                *slot = NULL;
+  kiln_variable *iv = NULL, *listed[8] = {NULL};
+  kiln_optimizer *opt = NULL;
+  size_t count = 0, i;
+  int64_t iterations = -1;
+  vars[0] = b;
+  vars[1] = w;
+  EXPECT_OK(kiln_optimizer_create(&opt, "Adam", NULL));
+  EXPECT_OK(kiln_optimizer_build(opt, vars, 2));
+  EXPECT_OK(kiln_optimizer_get_iterations(&iterations, opt));
+  CHECK(iterations == 0);
+  EXPECT_OK(kiln_optimizer_get_variables(listed, 8, &count, opt));
+  CHECK(count == 5);
+  EXPECT_OK(kiln_optimizer_get_slot(&slot, opt, b, "velocity"));
+  CHECK(count == 5 && slot && kiln_variable_get_id(slot) == kiln_variable_get_id(listed[2]));
+  CHECK(slot && value_at(slot, 0) == 0.0f);
+  kiln_variable_free(slot);
+  for (i = 0; i < count; ++i) kiln_variable_free(listed[i]);
+  EXPECT_OK(kiln_optimizer_build(opt, vars, 2)); /* again: nothing new */
+  EXPECT_OK(kiln_optimizer_get_variables(NULL, 0, &count, opt));
+  CHECK(count == 5);
+  vars[1] = NULL;
+  EXPECT_ERROR(kiln_optimizer_build(opt, vars, 2), KILN_STATUS_INVALID_ARGUMENT, "vars[1]", NULL);
+  EXPECT_OK(kiln_variable_create(&iv, "step", make(KILN_DTYPE_INT32, 1, &one, &i0), false));
+  vars[1] = iv;
+  EXPECT_ERROR(kiln_optimizer_build(opt, vars, 2), KILN_STATUS_INVALID_ARGUMENT, "'step'", "float32");
+  EXPECT_ERROR(kiln_optimizer_build(NULL, vars, 2), KILN_STATUS_INVALID_ARGUMENT, "optimizer", NULL);
+  kiln_optimizer_free(opt);
+  kiln_variable_free(w);
+  kiln_variable_free(b);
+  kiln_variable_free(iv);
+}
+
 int main(void) {
   test_custom_schedule();
+  test_build();
   test_adafactor_step();
   test_adam_step();
   test_ftrl_step();

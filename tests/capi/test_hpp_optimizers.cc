@@ -202,6 +202,20 @@ TEST(HppOptimizers, NadamUProductFollowsTheModelsDtype) {
   EXPECT_EQ(vs[1].value().to_vector<float>(), std::vector<float>{want});
 }
 
+// Keras's build(var_list): the slots of each variable, in the list's order, without a step.
+TEST(HppOptimizers, Build) {
+  Variable w(Tensor::from_vector({1.f, 2.f, 3.f}, {3}), "dense/kernel");
+  Variable b(Tensor::from_vector({0.f}, {1}), "dense/bias");
+  opt::Optimizer o = opt::Adafactor();
+  o.build({b, w});
+  EXPECT_EQ(o.iterations(), 0);
+  const std::vector<Variable> vs = o.variables();
+  ASSERT_EQ(vs.size(), 3u);  // iterations, then the velocity of each (their r and c are placeholders)
+  EXPECT_EQ(o.get_slot(b, "velocity").id(), vs[1].id());
+  EXPECT_EQ(o.get_slot(w, "velocity").value().to_vector<float>(), std::vector<float>(3, 0.f));
+  EXPECT_THROW(o.build({Variable(Tensor::from_vector<int64_t>({1}, {1}), "step", false)}), kiln::Error);
+}
+
 TEST(HppOptimizers, LearningRateVariablesAndSlots) {
   Variable w(Tensor::from_vector({1.f, 2.f, 3.f}, {3}), "dense/kernel");
   Variable b(Tensor::from_vector({0.f}, {1}), "dense/bias");

@@ -234,6 +234,23 @@ class CustomScheduleTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "not recognized"):
             optimizers.Adafactor(beta_2=0.9)
 
+    def test_build(self):
+        # Keras's optimizer.build(var_list): the slots of each variable, in the list's order,
+        # without a step; a second build makes nothing new.
+        w, b = kiln.Variable(np.ones((2, 3), np.float32), name="w"), kiln.Variable([0.5], name="b")
+        opt = optimizers.Adam(0.1)
+        opt.build([b, w])
+        self.assertEqual(int(opt.iterations), 0)
+        self.assertEqual(len(opt.variables), 5)
+        self.assertEqual(opt.get_slot(b, "momentum")._unique_id, opt.variables[1]._unique_id)
+        np.testing.assert_array_equal(opt.get_slot(w, "velocity").numpy(), np.zeros((2, 3), np.float32))
+        opt.build([w, b])
+        self.assertEqual(len(opt.variables), 5)
+        with self.assertRaises(kiln.InvalidArgumentError):
+            opt.build([np.ones(2)])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "'step'"):
+            opt.build([kiln.Variable(np.array([1], np.int64), name="step", trainable=False)])
+
     def test_float_learning_rate_is_float32_as_keras(self):
         # Keras keeps a float learning rate in a float32 variable: a float64 weight moves by
         # float32(0.1), not by the double 0.1.

@@ -490,6 +490,7 @@ _SIGS.update({
     "kiln_optimizer_get_class_name": (ctypes.c_char_p, [_H]),
     "kiln_optimizer_get_name": (ctypes.c_char_p, [_H]),
     "kiln_optimizer_apply_gradients": (_ST, [_H, _HP, _HP, ctypes.c_size_t]),
+    "kiln_optimizer_build": (_ST, [_H, _HP, ctypes.c_size_t]),
     # Python's minimize runs its own GradientTape (it also takes a tape); the C entry is for C callers.
     "kiln_optimizer_minimize": (_ST, [_HP, _H, ctypes.c_void_p, ctypes.c_void_p, _HP, ctypes.c_size_t]),
     "kiln_optimizer_get_iterations": (_ST, [c_int64_p, _H]),

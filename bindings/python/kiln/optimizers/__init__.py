@@ -218,6 +218,16 @@ class Optimizer:
         v_arr = (ctypes.c_void_p * max(n, 1))(*[v._h for v in trainable_variables])
         _c(L.kiln_optimizer_apply_gradients, self._h, ctypes.cast(g_arr, _lib._HP), ctypes.cast(v_arr, _lib._HP), n)
 
+    def build(self, var_list):
+        """Keras's build(var_list): the slots of each variable without them, in this order, without
+        a step (slot values a checkpoint restored before they existed land now)."""
+        var_list = list(var_list)
+        for v in var_list:
+            if not isinstance(v, Variable):
+                raise InvalidArgumentError("build: expected kiln.Variable objects; got %s" % type(v).__name__)
+        arr = (ctypes.c_void_p * max(len(var_list), 1))(*[v._h for v in var_list])
+        _c(L.kiln_optimizer_build, self._h, ctypes.cast(arr, _lib._HP), len(var_list))
+
     # ---------------------------------------------------------------- state
 
     @property
