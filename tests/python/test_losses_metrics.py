@@ -344,8 +344,10 @@ class LossesTest(unittest.TestCase):
                                float(losses.binary_crossentropy(yt, yp, from_logits=True)[0]), places=6)
         with self.assertRaisesRegex(TypeError, "unexpected keyword argument 'name'"):
             losses.mean_squared_error(yt, yp, name="x")
-        with self.assertRaisesRegex(TypeError, "takes 3 positional"):
+        with self.assertRaisesRegex(TypeError, r"at most 1 positional arguments \(delta\)"):
             losses.huber(yt, yp, 0.1, 2)
+        with self.assertRaisesRegex(TypeError, "multiple values for argument 'delta'"):
+            losses.huber(yt, yp, 0.1, delta=0.2)
 
     def test_elementwise_losses_broadcast_as_keras(self):
         # Keras's ops broadcast y_true [B, 1] against y_pred [B, 3]; the crossentropies do not.
@@ -918,6 +920,8 @@ class MetricsTest(unittest.TestCase):
                          "SparseTopKCategoricalAccuracy")
         with self.assertRaises(TypeError):
             metrics.binary_accuracy(yt, yp, thresh=0.3)
+        with self.assertRaisesRegex(TypeError, "multiple values for argument 'threshold'"):
+            metrics.binary_accuracy(yt, yp, 0.3, threshold=0.4)
         with self.assertRaises(kiln.InvalidArgumentError):
             metrics.categorical_accuracy(onehot, P2[:, :2])
 

@@ -20,6 +20,20 @@ def as_tensor(x, dtype=None):
     return constant(x, dtype)
 
 
+def bind_arguments(who, order, args, kwargs):
+    """Python's binding of positional args to the parameter names in order: kwargs with them added;
+    TypeError, as Python gives, for too many or for a name given both ways."""
+    if len(args) > len(order):
+        raise TypeError("%s takes at most %d positional arguments (%s); got %d"
+                        % (who, len(order), ", ".join(order), len(args)))
+    twice = [k for k in order[:len(args)] if k in kwargs]
+    if twice:
+        raise TypeError("%s got multiple values for argument '%s'" % (who, twice[0]))
+    bound = dict(kwargs)
+    bound.update(zip(order, args))
+    return bound
+
+
 def new_handle(fn, *args):
     out = ctypes.c_void_p()
     check(fn(ctypes.byref(out), *args))

@@ -20,7 +20,7 @@ import weakref
 
 from . import _lib
 from . import config as _config
-from ._handles import Owned, as_tensor, new_handle
+from ._handles import Owned, as_tensor, bind_arguments, new_handle
 from .errors import (CALLBACK_TLS, FailedPreconditionError, InvalidArgumentError, NotFoundError, call_c,
                      guard_callback)
 from .tensor import Tensor
@@ -98,13 +98,7 @@ class Loss(Owned):
         # Positional arguments in Keras's order: the class's own (its reduction, name and dtype where
         # Keras puts them), or Loss's (name, reduction, dtype) for a custom class.
         order = ("name", "reduction", "dtype") if custom or cls._CLASS is None else cls._POSITIONAL
-        if len(args) > len(order):
-            raise TypeError("%s takes at most %d positional arguments (%s); got %d"
-                            % (cls.__name__, len(order), ", ".join(order), len(args)))
-        twice = [k for k in order[:len(args)] if k in kwargs]
-        if twice:  # as Python does for a function's own arguments
-            raise TypeError("%s got multiple values for argument '%s'" % (cls.__name__, twice[0]))
-        kwargs.update(zip(order, args))
+        kwargs = bind_arguments(cls.__name__, order, args, kwargs)
         reduction = kwargs.pop("reduction", "sum_over_batch_size")
         name, dtype = kwargs.pop("name", None), kwargs.pop("dtype", None)
         if reduction is None:  # Keras: None and "none" both leave the per-sample losses
@@ -336,17 +330,10 @@ def _function(cls, fname, positional=True):
     order = [k for k, _ in cls._ARGS] if positional else []
 
     def fn(y_true, y_pred, *args, **kwargs):
-        if len(args) > len(order):
-            raise TypeError("%s() takes %d positional arguments but %d were given"
-                            % (fname, 2 + len(order), 2 + len(args)))
-        twice = [k for k in order[:len(args)] if k in kwargs]
-        if twice:
-            raise TypeError("%s() got multiple values for argument '%s'" % (fname, twice[0]))
         foreign = {"reduction", "name", "dtype"} & set(kwargs)
         if foreign:
             raise TypeError("%s() got an unexpected keyword argument '%s'" % (fname, sorted(foreign)[0]))
-        kwargs.update(zip(order, args))
-        return cls(reduction="none", **kwargs)(y_true, y_pred)
+        return cls(reduction="none", **bind_arguments(fname + "()", order, args, kwargs))(y_true, y_pred)
     fn.__name__ = fn.__qualname__ = fname
     fn.__doc__ = "keras.losses.%s: per-sample losses (%s with reduction 'none')." % (fname, cls.__name__)
     return fn

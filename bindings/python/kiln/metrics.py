@@ -13,7 +13,7 @@ import ctypes
 
 from . import _lib
 from . import config as _config
-from ._handles import Owned, as_tensor, new_handle
+from ._handles import Owned, as_tensor, bind_arguments, new_handle
 from . import losses as _losses
 from .errors import InvalidArgumentError, call_c, check
 from .tensor import Tensor, int64_array
@@ -226,14 +226,10 @@ def _function(fname, doc, **defaults):
     order = list(defaults)
 
     def fn(y_true, y_pred, *args, **kwargs):
-        if len(args) > len(order):
-            raise TypeError("%s() takes at most %d arguments after y_true, y_pred" % (fname, len(order)))
         unknown = set(kwargs) - set(order)
         if unknown:
             raise TypeError("%s() got unexpected keyword argument(s) %s" % (fname, ", ".join(sorted(unknown))))
-        config = dict(zip(order, args))
-        config.update(kwargs)
-        with _config.to_c(config) as c:
+        with _config.to_c(bind_arguments(fname + "()", order, args, kwargs)) as c:
             return Tensor._adopt(new_handle(L.kiln_metric_function_call, fname.encode(), as_tensor(y_true),
                                             as_tensor(y_pred), c))
     fn.__name__ = fn.__qualname__ = fname
