@@ -2,6 +2,7 @@
 // MeanMetricWrapper family, RootMeanSquaredError), Keras's accuracy functions and the registry.
 #include "train/metrics.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <functional>
@@ -732,26 +733,23 @@ MetricPtr create_metric(const std::string &name, const Config &config) {
 
 Tensor metric_function(const std::string &name, const Tensor &y_true, const Tensor &y_pred,
                        const Config &config) {
-  // The functions of Keras's own metric classes (the classes' other keys, name and dtype, are
-  // not the functions' arguments).
-  static const std::map<std::string, std::string> own = {
-      {"accuracy", "Accuracy"},
-      {"binary_accuracy", "BinaryAccuracy"},
-      {"categorical_accuracy", "CategoricalAccuracy"},
-      {"sparse_categorical_accuracy", "SparseCategoricalAccuracy"},
-      {"top_k_categorical_accuracy", "TopKCategoricalAccuracy"},
-      {"sparse_top_k_categorical_accuracy", "SparseTopKCategoricalAccuracy"},
-      {"pearson_correlation", "PearsonCorrelation"},
-      {"concordance_correlation", "ConcordanceCorrelation"},
-  };
+  // The functions of Keras's own metric classes, whose aliases() name them (the classes' other
+  // keys, name and dtype, are not the functions' arguments).
+  static const std::vector<std::string> own = {// alphabetical, as the error lists them
+                                               "accuracy",
+                                               "binary_accuracy",
+                                               "categorical_accuracy",
+                                               "concordance_correlation",
+                                               "pearson_correlation",
+                                               "sparse_categorical_accuracy",
+                                               "sparse_top_k_categorical_accuracy",
+                                               "top_k_categorical_accuracy"};
   for (const char *key : {"name", "dtype", "reduction"})
     if (config.has(key))
       fail(Code::kInvalidArgument, "metric function '", name, "': '", key,
            "' is not an argument of a function; pass the function's own keyword arguments");
-  if (auto it = own.find(name); it != own.end()) {
-    Config c = config;
-    c.set("name", name);
-    const MetricPtr m = create_metric(it->second, c);
+  if (std::find(own.begin(), own.end(), name) != own.end()) {
+    const MetricPtr m = make_named(aliases().at(name), name, config);
     return static_cast<const MeanMetricWrapper &>(*m).values(y_true, y_pred);
   }
   if (loss_registered(name)) {
@@ -761,9 +759,7 @@ Tensor metric_function(const std::string &name, const Tensor &y_true, const Tens
     detail::require_pair(y_true, y_pred, name);
     return loss->call(y_true, y_pred);
   }
-  std::vector<std::string> known;
-  for (const auto &kv : own) known.push_back(kv.first);
-  fail(Code::kNotFound, "unknown metric function '", name, "'; known: ", join_names(known),
+  fail(Code::kNotFound, "unknown metric function '", name, "'; known: ", join_names(own),
        ", or a loss function's name (mean_squared_error, binary_crossentropy, huber, ...)");
 }
 

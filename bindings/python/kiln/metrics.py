@@ -190,12 +190,12 @@ class MeanMetricWrapper(Metric):
         if isinstance(fn, type) and issubclass(fn, _losses.Loss):
             fn = fn(**kwargs)
             kwargs = {}
-        own = _FUNCTION_CLASSES.get(getattr(fn, "__name__", None))
-        if own is not None and _FUNCTIONS[fn.__name__] is fn:  # kiln's metric function: its C metric class
+        # kiln's metric function: the C metric class its name (a metric alias) makes.
+        if _METRIC_FUNCTIONS.get(getattr(fn, "__name__", None)) is fn:
             config = dict(kwargs, name=name if name is not None else fn.__name__)
             if dtype is not None:
                 config["dtype"] = dtype
-            self._h = self._create_handle(own, config)
+            self._h = self._create_handle(fn.__name__, config)
             return
         if callable(fn) and not isinstance(fn, (_losses.Loss, type)) and not _is_kiln_function(fn):
             fn = _losses.LossFunctionWrapper(fn, **kwargs)  # a function written in Python
@@ -253,12 +253,9 @@ sparse_top_k_categorical_accuracy = _function(
 pearson_correlation = _function("pearson_correlation", "the Pearson correlation per sample along axis.", axis=-1)
 concordance_correlation = _function("concordance_correlation", "the concordance correlation per sample along axis.",
                                     axis=-1)
-_FUNCTION_CLASSES = {"accuracy": "Accuracy", "binary_accuracy": "BinaryAccuracy",
-                     "categorical_accuracy": "CategoricalAccuracy",
-                     "sparse_categorical_accuracy": "SparseCategoricalAccuracy",
-                     "top_k_categorical_accuracy": "TopKCategoricalAccuracy",
-                     "sparse_top_k_categorical_accuracy": "SparseTopKCategoricalAccuracy",
-                     "pearson_correlation": "PearsonCorrelation", "concordance_correlation": "ConcordanceCorrelation"}
+_METRIC_FUNCTIONS = {f.__name__: f for f in (
+    accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
+    sparse_top_k_categorical_accuracy, pearson_correlation, concordance_correlation)}
 # keras.metrics re-exports these loss functions (the per-sample losses).
 binary_crossentropy = _losses.binary_crossentropy
 binary_focal_crossentropy = _losses.binary_focal_crossentropy
@@ -276,13 +273,11 @@ mean_absolute_percentage_error = _losses.mean_absolute_percentage_error
 mean_squared_error = _losses.mean_squared_error
 mean_squared_logarithmic_error = _losses.mean_squared_logarithmic_error
 poisson = _losses.poisson
-_FUNCTIONS = {f.__name__: f for f in (
-    accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
-    sparse_top_k_categorical_accuracy, pearson_correlation, concordance_correlation, binary_crossentropy,
-    binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy,
+_FUNCTIONS = dict(_METRIC_FUNCTIONS, **{f.__name__: f for f in (
+    binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy,
     sparse_categorical_crossentropy, categorical_hinge, hinge, squared_hinge, huber, kl_divergence, log_cosh,
     mean_absolute_error, mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error,
-    poisson)}
+    poisson)})
 
 
 def _is_kiln_function(fn):
