@@ -39,4 +39,17 @@ kiln_status *kiln_sigmoid_cross_entropy_with_logits(kiln_tensor **out, const kil
   KILN_CAPI_END
 }
 
+kiln_status *kiln_ctc_loss(kiln_tensor **out, const kiln_tensor *labels, const kiln_tensor *logits,
+                           const kiln_tensor *label_length, const kiln_tensor *logit_length,
+                           bool logits_time_major, int64_t blank_index) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_ctc_loss";
+  require_not_null(out, fn, "out");
+  *out =
+      new_tensor(ops::ctc_loss(tensor_of(labels, fn, "labels"), tensor_of(logits, fn, "logits"),
+                               tensor_of(label_length, fn, "label_length"),
+                               tensor_of(logit_length, fn, "logit_length"), logits_time_major, blank_index));
+  KILN_CAPI_END
+}
+
 }  // extern "C"

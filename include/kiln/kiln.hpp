@@ -1050,6 +1050,12 @@ inline Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tens
 inline Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits) {
   return detail::make(kiln_sigmoid_cross_entropy_with_logits, labels.get(), logits.get());
 }
+/// tf.nn.ctc_loss with dense labels: per-sample -log p(labels | logits); see kiln_ctc_loss.
+inline Tensor ctc_loss(const Tensor &labels, const Tensor &logits, const Tensor &label_length,
+                       const Tensor &logit_length, bool logits_time_major = true, int64_t blank_index = 0) {
+  return detail::make(kiln_ctc_loss, labels.get(), logits.get(), label_length.get(), logit_length.get(),
+                      logits_time_major, blank_index);
+}
 
 // ---- more reductions, scans, helpers ----
 #define KILN_HPP_REDUCE(name)                                                               \
@@ -3780,6 +3786,9 @@ inline Loss Circle(const CircleOptions &o = {}) {
   c.set("gamma", o.gamma).set("margin", o.margin).set("remove_diagonal", o.remove_diagonal);
   return Loss::create("Circle", c);
 }
+/// Keras's CTC: integer labels [B, max_length] padded with 0 (the blank) at the end and logits
+/// [B, frames, classes]; the per-sample kiln::ctc_loss over every frame and the non-zero labels.
+inline Loss CTC(const LossOptions &o = {}) { return Loss::create("CTC", detail::base(o)); }
 /// keras.losses.get: a class name or alias ("mse", "sparse_categorical_crossentropy"), or a
 /// registered custom loss.
 inline Loss get(const std::string &name) { return Loss::create(name); }

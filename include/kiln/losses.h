@@ -40,12 +40,16 @@
  *                                  or [B, 1] and L2-normalized embeddings [B, D], each sample
  *                                  against the rest of the batch; samples whose label no other
  *                                  sample has get no loss and are left out of the mean
+ *   CTC                            no options; integer labels [B, max_length] (floats truncate)
+ *                                  padded with 0 (the blank) at the end, logits [B, frames,
+ *                                  classes]: per sample kiln_ctc_loss over every frame and the
+ *                                  non-zero labels
  * Aliases: sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy / bce / BCE,
  * mean_squared_error / mse / MSE, mean_absolute_error / mae / MAE, huber / huber_loss,
  * kl_divergence / kld / KLD / kullback_leibler_divergence, cosine_similarity,
  * mean_absolute_percentage_error / mape / MAPE, mean_squared_logarithmic_error / msle / MSLE,
  * log_cosh / logcosh, poisson, hinge, squared_hinge, categorical_hinge, binary_focal_crossentropy,
- * categorical_focal_crossentropy, dice, tversky, circle, categorical_generalized_cross_entropy.
+ * categorical_focal_crossentropy, dice, tversky, circle, categorical_generalized_cross_entropy, ctc.
  * Probabilities (from_logits false) are clipped to [1e-7, 1 - 1e-7]; from_logits true runs the
  * fused, stable kiln_*_cross_entropy_with_logits ops (sparse labels are never one-hot encoded).
  */

@@ -396,6 +396,17 @@ KILN_API kiln_status *kiln_softmax_cross_entropy_with_logits(kiln_tensor **out, 
 /// of one shape and dtype (tf.nn.sigmoid_cross_entropy_with_logits). Gradients: labels and logits.
 KILN_API kiln_status *kiln_sigmoid_cross_entropy_with_logits(kiln_tensor **out, const kiln_tensor *labels,
                                                              const kiln_tensor *logits);
+/// Connectionist temporal classification loss with dense labels (tf.nn.ctc_loss): labels int32/int64
+/// [batch, max_label_length]; logits float32, bfloat16 or float64, unnormalized, [frames, batch, classes]
+/// when logits_time_major (TF's default) else [batch, frames, classes]; label_length and logit_length
+/// int32/int64 [batch], each in [0, max_label_length] and [0, frames]: sample b uses its first
+/// label_length[b] labels and logit_length[b] frames. blank_index in [-classes, classes) names the blank
+/// class (negative counts from the end; TF's default 0). Labels within a sample's length lie in
+/// [0, classes) and are not the blank. out [batch] of logits' dtype: -log p(labels | logits), +inf for a
+/// sample no alignment fits (its gradient is NaN). Gradient: logits.
+KILN_API kiln_status *kiln_ctc_loss(kiln_tensor **out, const kiln_tensor *labels, const kiln_tensor *logits,
+                                    const kiln_tensor *label_length, const kiln_tensor *logit_length,
+                                    bool logits_time_major, int64_t blank_index);
 
 /* ------------------------------------------ more reductions, scans, helpers */
 

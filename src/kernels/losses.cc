@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "core/threads.h"
 #include "kernels/dispatch.h"
@@ -109,6 +110,94 @@ void float_types(DType dtype, const char *op, F &&f) {
   dispatch_among<float, double>(dtype, op, std::forward<F>(f));
 }
 
+// ---- CTC ----
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// log(exp(a) + exp(b)) without overflow; NaN if either is NaN.
+double log_add(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
+  if (a == kNegInf) return b;
+  if (b == kNegInf) return a;
+  return (a > b ? a : b) + std::log1p(std::exp(-std::fabs(a - b)));
+}
+
+// Doubles of scratch one CTC sample needs: log-softmax [frames, classes], alpha and beta
+// [frames, states], and one occupancy row [classes].
+int64_t ctc_scratch(int64_t frames, int64_t classes, int64_t max_label) {
+  return frames * classes + 2 * frames * (2 * max_label + 1) + classes;
+}
+
+// One sample over its n frames and u labels; states s = 0..2u are blank (even s) and label
+// (s - 1) / 2 (odd s). A label state is entered from itself, the blank before it, and the label
+// before that when the two labels differ. grad (NULL: none) gets frames_all rows.
+template <typename T, typename Index>
+void ctc_sample(const T *x, const Index *lab, int64_t u, int64_t n, int64_t frames_all, int64_t c,
+                int64_t blank, double *scratch, T *loss, T *grad) {
+  const int64_t states = 2 * u + 1;
+  double *lp = scratch, *alpha = lp + n * c, *beta = alpha + n * states, *occ = beta + n * states;
+  auto label = [&](int64_t s) { return s % 2 == 0 ? blank : static_cast<int64_t>(lab[(s - 1) / 2]); };
+  // Entering odd s from s - 2 (forward), or leaving it for s + 2 (backward).
+  auto skips_back = [&](int64_t s) { return s % 2 == 1 && s >= 3 && lab[(s - 1) / 2] != lab[(s - 3) / 2]; };
+  auto skips_ahead = [&](int64_t s) {
+    return s % 2 == 1 && s + 2 < states && lab[(s - 1) / 2] != lab[(s + 1) / 2];
+  };
+  for (int64_t t = 0; t < n; ++t) {
+    const T *row = x + t * c;
+    const RowLse l = row_lse(row, c);
+    for (int64_t j = 0; j < c; ++j) lp[t * c + j] = (static_cast<double>(row[j]) - l.max) - l.shift;
+  }
+  double log_p = u == 0 ? 0.0 : kNegInf;  // no frames: only the empty labelling fits
+  if (n > 0) {
+    for (int64_t s = 0; s < states; ++s) alpha[s] = s < 2 ? lp[label(s)] : kNegInf;
+    for (int64_t t = 1; t < n; ++t) {
+      const double *prev = alpha + (t - 1) * states;
+      for (int64_t s = 0; s < states; ++s) {
+        double a = prev[s];
+        if (s >= 1) a = log_add(a, prev[s - 1]);
+        if (skips_back(s)) a = log_add(a, prev[s - 2]);
+        alpha[t * states + s] = a + lp[t * c + label(s)];
+      }
+    }
+    double *last = beta + (n - 1) * states;
+    for (int64_t s = 0; s < states; ++s) last[s] = s + 2 >= states ? lp[(n - 1) * c + label(s)] : kNegInf;
+    for (int64_t t = n - 2; t >= 0; --t) {
+      const double *next = beta + (t + 1) * states;
+      for (int64_t s = 0; s < states; ++s) {
+        double b = next[s];
+        if (s + 1 < states) b = log_add(b, next[s + 1]);
+        if (skips_ahead(s)) b = log_add(b, next[s + 2]);
+        beta[t * states + s] = b + lp[t * c + label(s)];
+      }
+    }
+    const double *end = alpha + (n - 1) * states;
+    log_p = log_add(end[states - 1], states > 1 ? end[states - 2] : kNegInf);
+  }
+  *loss = narrow<T>(-log_p);
+  if (!grad) return;
+  const bool possible = log_p > kNegInf;  // NaN or -inf: every gradient of the sample is NaN
+  for (int64_t t = 0; t < n; ++t) {
+    // Each state's share of frame t: alpha * beta / emission (both hold frame t's emission),
+    // normalized over the frame's states, as TF does, rather than by p: every frame's sum is p in
+    // exact arithmetic, and the frame's own sum keeps huge logits from cancelling across frames.
+    double frame = kNegInf;
+    for (int64_t j = 0; j < c; ++j) occ[j] = kNegInf;
+    for (int64_t s = 0; s < states; ++s) {
+      const double both = alpha[t * states + s] + beta[t * states + s];
+      if (both == kNegInf) continue;  // unreachable (a -inf emission would give -inf - -inf)
+      const double v = both - lp[t * c + label(s)];
+      occ[label(s)] = log_add(occ[label(s)], v);
+      frame = log_add(frame, v);
+    }
+    for (int64_t j = 0; j < c; ++j) {
+      const double taken = occ[j] == kNegInf ? 0.0 : std::exp(occ[j] - frame);
+      grad[t * c + j] =
+          possible ? narrow<T>(std::exp(lp[t * c + j]) - taken) : std::numeric_limits<T>::quiet_NaN();
+    }
+  }
+  for (int64_t i = n * c; i < frames_all * c; ++i) grad[i] = T(0);
+}
+
 }  // namespace
 
 void sparse_softmax_xent_grad(DType dtype, const void *logits, DType label_dtype, const void *labels,
@@ -184,6 +273,31 @@ void sigmoid_xent(DType dtype, const void *logits, const void *labels, int64_t n
       // TF's form: never exp of a positive number, and log1p keeps exp(-|x|) when it is tiny.
       out[i] = (v > T(0) ? v : T(0)) - v * z[i] + std::log1p(std::exp(-std::fabs(v)));
     }
+  });
+}
+
+void ctc_loss(DType dtype, const void *logits, DType label_dtype, const void *labels,
+              const int64_t *label_length, const int64_t *logit_length, int64_t batch, int64_t frames,
+              int64_t classes, int64_t max_label, int64_t blank, void *loss, void *grad) {
+  if (batch == 0) return;
+  float_types(dtype, "ctc_loss", [&](auto t) {
+    using T = decltype(t);
+    const T *x = static_cast<const T *>(logits);
+    T *out = static_cast<T *>(loss), *d = static_cast<T *>(grad);
+    with_labels(label_dtype, labels, [&](auto *l) {
+      const int64_t per = ctc_scratch(frames, classes, max_label);
+      const bool parallel =
+          batch > 1 && batch * frames * (classes + 2 * max_label + 1) >= kLossParallelThreshold;
+      if (parallel) apply_num_threads();
+      const int64_t slabs = parallel ? omp_get_max_threads() : 1;
+      std::vector<double> scratch(static_cast<size_t>(slabs * per));
+      // One sample per iteration, each serial: the result does not depend on the thread count.
+#pragma omp parallel for if (parallel) schedule(static)
+      for (int64_t b = 0; b < batch; ++b)
+        ctc_sample<T>(x + b * frames * classes, l + b * max_label, label_length[b], logit_length[b], frames,
+                      classes, blank, scratch.data() + omp_get_thread_num() * per, out + b,
+                      d ? d + b * frames * classes : nullptr);
+    });
   });
 }
 

@@ -36,4 +36,15 @@ void softmax_xent_grad(DType dtype, const void *logits, const void *labels, cons
 // Elementwise over n logits and labels: max(x, 0) - x * z + log1p(exp(-|x|)).
 void sigmoid_xent(DType dtype, const void *logits, const void *labels, int64_t n, void *loss);
 
+// CTC (Graves et al. 2006), TF's tf.nn.ctc_loss: logits [batch, frames, classes]; labels
+// (label_dtype int32/int64) [batch, max_label], of which sample b uses the first label_length[b];
+// sample b uses the first logit_length[b] frames. The op validates lengths and labels (in
+// [0, classes), never `blank`). loss [batch] = -log p(labels | logits), the sum over every
+// alignment with the blank class `blank`, +inf where no alignment fits; grad [batch, frames,
+// classes] = d loss / d logits: softmax minus the labels' occupancy on the used frames (NaN where
+// the loss is infinite), 0 on the frames past them. Each sample runs serially, in double.
+void ctc_loss(DType dtype, const void *logits, DType label_dtype, const void *labels,
+              const int64_t *label_length, const int64_t *logit_length, int64_t batch, int64_t frames,
+              int64_t classes, int64_t max_label, int64_t blank, void *loss, void *grad);
+
 }  // namespace kiln::kernels

@@ -3,6 +3,8 @@
 // log_softmax, sigmoid), so tapes can nest through them.
 #include "kernels/losses.h"
 
+#include <vector>
+
 #include "ops/op_util.h"
 #include "ops/ops.h"
 #include "ops/recorder.h"
@@ -145,6 +147,87 @@ Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &log
     record(op, {labels, logits}, {loss}, [labels, logits](const Grads &g) -> Grads {
       return {mul(g[0], neg(logits)), mul(g[0], sub(sigmoid(logits), labels))};
     });
+  }
+  return loss;
+}
+
+namespace {
+
+// A [batch] length tensor as int64 values, each in [0, limit].
+std::vector<int64_t> ctc_lengths(const Tensor &t, int64_t batch, int64_t limit, const char *arg,
+                                 const char *limit_name) {
+  const char *op = "ctc_loss";
+  require_dtype(t, op, arg, {DType::kInt32, DType::kInt64});
+  if (t.shape() != Shape{batch})
+    fail(Code::kInvalidArgument, op, ": ", arg, " is ", t.description(), "; expected shape [", batch,
+         "] (one length per sample)");
+  const Tensor v = cast(t, DType::kInt64);
+  std::vector<int64_t> out(v.data<int64_t>(), v.data<int64_t>() + batch);
+  for (int64_t b = 0; b < batch; ++b)
+    if (out[b] < 0 || out[b] > limit)
+      fail(Code::kInvalidArgument, op, ": ", arg, "[", b, "] = ", out[b], " is out of range; expected [0, ",
+           limit, "] (", limit_name, ")");
+  return out;
+}
+
+template <typename Index>
+void check_ctc_labels(const Index *l, const std::vector<int64_t> &lengths, int64_t max_label, int64_t classes,
+                      int64_t blank) {
+  for (size_t b = 0; b < lengths.size(); ++b)
+    for (int64_t i = 0; i < lengths[b]; ++i) {
+      const int64_t v = l[static_cast<int64_t>(b) * max_label + i];
+      if (v < 0 || v >= classes || v == blank)
+        fail(Code::kInvalidArgument, "ctc_loss: labels[", b, ", ", i, "] = ", v,
+             v == blank ? " is the blank index" : " is outside the classes", "; expected a label in [0, ",
+             classes, ") other than the blank index ", blank, " within label_length[", b, "] = ", lengths[b]);
+    }
+}
+
+}  // namespace
+
+Tensor ctc_loss(const Tensor &labels, const Tensor &logits, const Tensor &label_length,
+                const Tensor &logit_length, bool logits_time_major, int64_t blank_index) {
+  const char *op = "ctc_loss";
+  require_dtype(labels, op, "labels", {DType::kInt32, DType::kInt64});
+  require_xent_dtype(logits, op, "logits");
+  if (logits.rank() != 3 || labels.rank() != 2 ||
+      labels.shape()[0] != logits.shape()[logits_time_major ? 1 : 0])
+    fail(Code::kInvalidArgument, op, ": labels ", labels.description(), " and logits ", logits.description(),
+         " do not match; expected labels [batch, max_label_length] and logits ",
+         logits_time_major ? "[frames, batch, classes] (logits_time_major)" : "[batch, frames, classes]");
+  if (logits_time_major)
+    return ctc_loss(labels, transpose(logits, {1, 0, 2}), label_length, logit_length, false, blank_index);
+  if (logits.dtype() == DType::kBFloat16)
+    return cast(ctc_loss(labels, as_float32(logits), label_length, logit_length, false, blank_index),
+                DType::kBFloat16);
+  const int64_t batch = logits.shape()[0], frames = logits.shape()[1], classes = logits.shape()[2];
+  const int64_t max_label = labels.shape()[1];
+  if (classes == 0)
+    fail(Code::kInvalidArgument, op, ": logits ", logits.description(),
+         " have 0 classes; expected at least 1 (the blank)");
+  if (blank_index < -classes || blank_index >= classes)
+    fail(Code::kInvalidArgument, op, ": blank_index ", blank_index, " is out of range for ", classes,
+         " classes; expected [", -classes, ", ", classes, ")");
+  const int64_t blank = blank_index < 0 ? blank_index + classes : blank_index;
+  const std::vector<int64_t> label_len =
+      ctc_lengths(label_length, batch, max_label, "label_length", "labels' max_label_length");
+  const std::vector<int64_t> logit_len =
+      ctc_lengths(logit_length, batch, frames, "logit_length", "logits' frames");
+  if (labels.dtype() == DType::kInt32)
+    check_ctc_labels(labels.data<int32_t>(), label_len, max_label, classes, blank);
+  else
+    check_ctc_labels(labels.data<int64_t>(), label_len, max_label, classes, blank);
+  Tensor loss = Tensor::empty(logits.dtype(), Shape{batch});
+  const bool recording = should_record({&logits});
+  Tensor grad = recording ? Tensor::empty(logits.dtype(), logits.shape()) : Tensor();
+  kernels::ctc_loss(logits.dtype(), logits.raw_data(), labels.dtype(), labels.raw_data(), label_len.data(),
+                    logit_len.data(), batch, frames, classes, max_label, blank, loss.raw_mutable_data(),
+                    recording ? grad.raw_mutable_data() : nullptr);
+  if (recording) {
+    // TF's rule: the gradient computed with the loss, scaled by the incoming one (a constant to an
+    // outer tape, as in TF).
+    record(op, {logits}, {loss},
+           [grad](const Grads &g) -> Grads { return {mul(expand_dims(per_class(g[0]), -1), grad)}; });
   }
   return loss;
 }

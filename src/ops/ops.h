@@ -228,6 +228,14 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor &labels, const Tens
 Tensor softmax_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits, int64_t axis = -1);
 // Elementwise; labels and logits float32 of one shape. Gradients: both.
 Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &logits);
+// tf.nn.ctc_loss with dense labels: labels int32/int64 [batch, max_label]; logits float
+// [frames, batch, classes] (logits_time_major) or [batch, frames, classes]; label_length and
+// logit_length int32/int64 [batch] (each in [0, max_label] and [0, frames]); blank_index in
+// [-classes, classes) (negative counts from the end). Labels in a sample's length lie in
+// [0, classes) and are not the blank. -> [batch] negative log-likelihoods, +inf where no
+// alignment fits. Gradient: logits only.
+Tensor ctc_loss(const Tensor &labels, const Tensor &logits, const Tensor &label_length,
+                const Tensor &logit_length, bool logits_time_major = true, int64_t blank_index = 0);
 }  // namespace kiln::ops
 
 // ---- more reductions, normalisation helpers (TF names). Empty axes: all axes. ----

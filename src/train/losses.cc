@@ -692,6 +692,47 @@ class Circle final : public Loss {
   bool remove_diagonal_;
 };
 
+// Keras's CTC: integer labels y_true [B, max_length] padded with 0 (the blank, Keras's
+// mask_index) at the end, logits y_pred [B, frames, classes]; every sample uses all its frames
+// and its non-zero labels. Float labels truncate first (so 0.5 is padding).
+class CTC final : public Loss {
+ public:
+  explicit CTC(ConfigReader &r) : Loss("CTC", r, "ctc") { r.finish(); }
+  Tensor call(const Tensor &yt, const Tensor &yp, Tensor *) const override {
+    require_floating(yp, name(), "y_pred");
+    if (!yt.defined()) fail(Code::kInvalidArgument, name(), ": y_true is undefined");
+    if (yp.shape().rank() != 3)
+      fail(Code::kInvalidArgument, name(), ": y_pred is ", yp.description(),
+           "; expected logits [batch, frames, classes]");
+    const int64_t batch = yp.shape()[0], frames = yp.shape()[1];
+    if (yt.shape().rank() != 2 || yt.shape()[0] != batch)
+      fail(Code::kInvalidArgument, name(), ": y_true ", yt.description(), " does not match y_pred ",
+           yp.description(), "; expected integer labels [", batch, ", max_length]");
+    if (yp.shape()[2] == 0)
+      fail(Code::kInvalidArgument, name(), ": y_pred ", yp.description(),
+           " has 0 classes; expected at least 1 (class 0 is the blank)");
+    const Tensor labels = ops::cast(sparse_labels(yt, yp.shape()[2], std::nullopt, name()), DType::kInt64);
+    const int64_t width = labels.shape()[1];
+    const int64_t *v = labels.data<int64_t>();
+    std::vector<int64_t> lengths(static_cast<size_t>(batch));
+    for (int64_t b = 0; b < batch; ++b) {
+      int64_t n = 0;
+      for (int64_t i = 0; i < width; ++i) {
+        if (v[b * width + i] == 0) continue;
+        if (n != i)
+          fail(Code::kInvalidArgument, name(), ": y_true[", b, "] has label ", v[b * width + i], " at ", i,
+               " after a 0; 0 is the blank (mask) index and may only pad the end of a row");
+        ++n;
+      }
+      lengths[static_cast<size_t>(b)] = n;
+    }
+    const Tensor label_length =
+        Tensor::from_data(DType::kInt64, Shape{batch}, lengths.data(), lengths.size() * sizeof(int64_t));
+    const Tensor logit_length = fill(Shape{batch}, static_cast<double>(frames), DType::kInt64);
+    return ops::ctc_loss(labels, yp, label_length, logit_length, false, 0);
+  }
+};
+
 // ----------------------------------------------------------------- registry
 
 using Factory = std::function<LossPtr(ConfigReader &)>;
@@ -730,6 +771,7 @@ const std::map<std::string, Factory> &factories() {
       {"Tversky", factory<Tversky>()},
       {"CategoricalGeneralizedCrossEntropy", factory<CategoricalGeneralizedCrossEntropy>()},
       {"Circle", factory<Circle>()},
+      {"CTC", factory<CTC>()},
   };
   return f;
 }
@@ -770,6 +812,7 @@ const std::map<std::string, std::string> &aliases() {
       {"dice", "Dice"},
       {"tversky", "Tversky"},
       {"circle", "Circle"},
+      {"ctc", "CTC"},
       {"categorical_generalized_cross_entropy", "CategoricalGeneralizedCrossEntropy"},
       {"bce", "BinaryCrossentropy"},
       {"BCE", "BinaryCrossentropy"},

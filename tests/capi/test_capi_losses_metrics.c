@@ -508,6 +508,32 @@ static void test_segmentation_focal_and_circle_losses(void) {
   release_kept();
 }
 
+/* Keras's CTC: labels padded with 0 (the blank) at the end; uniform logits over two classes and
+ * two frames give -log(3/4) for [1] and -log(1/4) for no label. */
+static void test_ctc_loss_class(void) {
+  float zeros[8] = {0};
+  int64_t labels[4] = {1, 0, 0, 0}, gap[4] = {0, 1, 0, 0}, d22[2] = {2, 2}, d222[3] = {2, 2, 2};
+  kiln_tensor *o = NULL, *logits = f32(3, d222, zeros), *yt = make(I64, 2, d22, labels);
+  kiln_loss *none = loss_json("CTC", "{\"reduction\": \"none\"}"), *mean = loss_with("ctc", NULL, NULL, 0);
+  const float *v;
+  o = RUN(kiln_loss_call(&o, none, yt, logits, NULL));
+  v = fdata(o);
+  CHECK(fabs(v[0] + log(0.75)) < 1e-6 && fabs(v[1] + log(0.25)) < 1e-6);
+  kiln_tensor_free(o);
+  o = NULL;
+  CHECK(fabs(scalar_of(RUN(kiln_loss_call(&o, mean, yt, logits, NULL))) + (log(0.75) + log(0.25)) / 2) <
+        1e-6);
+  o = NULL; /* scalar_of freed it */
+  EXPECT_ERROR(kiln_loss_call(&o, mean, make(I64, 2, d22, gap), logits, NULL), INVALID,
+               "ctc: y_true[0] has label 1 at 1 after a 0", "may only pad the end");
+  EXPECT_ERROR(kiln_loss_call(&o, mean, yt, make(F32, 2, d22, zeros), NULL), INVALID,
+               "expected logits [batch, frames, classes]", NULL);
+  CHECK(o == NULL);
+  kiln_loss_free(none);
+  kiln_loss_free(mean);
+  release_kept();
+}
+
 /* A loss function written in C: mean over the last axis of (y_true - y_pred)^2 * scale; fails
  * with OUT_OF_RANGE when asked to. */
 typedef struct {
@@ -852,6 +878,7 @@ int main(void) {
   test_loss_registry();
   test_more_losses_and_metrics();
   test_segmentation_focal_and_circle_losses();
+  test_ctc_loss_class();
   test_loss_gradient();
   test_loss_errors();
   test_metrics();

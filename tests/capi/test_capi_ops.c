@@ -2084,6 +2084,30 @@ static void test_losses(void) {
   release_kept();
 }
 
+/* The CTC loss of uniform logits over two classes, two frames: label [1] has the paths 11, _1
+   and 1_ (3 of 4), no labels only __ (1 of 4); time-major and batch-major, blank first and last. */
+static void test_ctc_loss(void) {
+  float zeros[8] = {0}, want[2];
+  int32_t ones[2] = {1, 1}, noughts[2] = {0, 0}, lengths[2] = {1, 0}, frames[2] = {2, 2},
+          too_long[2] = {2, 0};
+  int64_t d222[3] = {2, 2, 2}, d21[2] = {2, 1}, d2[1] = {2};
+  kiln_tensor *o = NULL, *x = f32(3, d222, zeros), *ll = make(I32, 1, d2, lengths),
+              *tl = make(I32, 1, d2, frames);
+  want[0] = (float)-log(0.75);
+  want[1] = (float)-log(0.25);
+  expect_f32(RUN(kiln_ctc_loss(&o, make(I32, 2, d21, ones), x, ll, tl, true, 0)), 1, d2, want, 1e-6);
+  expect_f32(RUN(kiln_ctc_loss(&o, make(I32, 2, d21, noughts), x, ll, tl, false, -1)), 1, d2, want, 1e-6);
+  EXPECT_ERROR(kiln_ctc_loss(U, make(I32, 2, d21, noughts), x, ll, tl, true, 0), INVALID,
+               "ctc_loss: labels[0, 0] = 0 is the blank index", "within label_length[0] = 1");
+  EXPECT_ERROR(kiln_ctc_loss(U, make(I32, 2, d21, ones), x, make(I32, 1, d2, too_long), tl, true, 0), INVALID,
+               "label_length[0] = 2 is out of range", "[0, 1]");
+  EXPECT_ERROR(kiln_ctc_loss(U, make(I32, 2, d21, ones), x, NULL, tl, true, 0), INVALID, "kiln_ctc_loss",
+               "'label_length' is NULL");
+  EXPECT_ERROR(kiln_ctc_loss(U, make(I32, 2, d21, ones), x, ll, tl, true, 2), INVALID, "blank_index 2",
+               "[-2, 2)");
+  release_kept();
+}
+
 /* ------------------------------------------ more reductions, scans, helpers */
 
 static void test_reduce_extra(void) {
@@ -2514,6 +2538,7 @@ int main(void) {
   test_tapes();
   test_out_of_range_enums();
   test_losses();
+  test_ctc_loss();
   test_reduce_extra();
   test_floor_div();
   test_einsum();

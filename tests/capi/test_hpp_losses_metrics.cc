@@ -135,6 +135,20 @@ TEST(HppLosses, SegmentationFocalAndCircleLosses) {
   }
 }
 
+TEST(HppLosses, CtcPadsLabelsWithTheBlank) {
+  // Uniform logits over two classes and two frames: -log(3/4) for [1], -log(1/4) for no label.
+  const Tensor logits = kiln::zeros({2, 2, 2});
+  const Tensor labels = Tensor::from_vector<int64_t>({1, 0, 0, 0}, {2, 2});
+  kiln::losses::LossOptions none;
+  none.reduction = "none";
+  const std::vector<float> per = kiln::losses::CTC(none)(labels, logits).to_vector<float>();
+  ASSERT_EQ(per.size(), 2u);
+  EXPECT_NEAR(per[0], -std::log(0.75), 1e-6);
+  EXPECT_NEAR(per[1], -std::log(0.25), 1e-6);
+  EXPECT_NEAR(scalar(kiln::losses::get("ctc")(labels, logits)), -(std::log(0.75) + std::log(0.25)) / 2, 1e-6);
+  EXPECT_THROW(kiln::losses::CTC()(Tensor::from_vector<int64_t>({0, 1, 0, 0}, {2, 2}), logits), kiln::Error);
+}
+
 TEST(HppLosses, GradientThroughTape) {
   const Tensor y = Tensor::from_vector({1.f, 2.f}, {1, 2});
   const Tensor x = Tensor::from_vector({0.f, 0.f}, {1, 2});

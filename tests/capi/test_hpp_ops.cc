@@ -1105,6 +1105,26 @@ TEST(HppOpsMath, Losses) {
                 {float(std::exp(2.0)) / e - 1, float(std::exp(1.0)) / e, 1 / e, 1.f / 3, 1.f / 3 - 1, 1.f / 3}, 1e-5);
 }
 
+TEST(HppOpsMath, CtcLoss) {
+  // Uniform logits over two classes and two frames: [1] has the paths 11, _1 and 1_ (3 of 4).
+  Tensor x = kiln::zeros({2, 1, 2});  // time-major [frames, batch, classes]
+  Tensor labels = Tensor::from_vector<int32_t>({1}, {1, 1});
+  Tensor one = Tensor::from_vector<int32_t>({1}, {1}), two = Tensor::from_vector<int32_t>({2}, {1});
+  expect_floats(kiln::ctc_loss(labels, x, one, two), {1}, {float(-std::log(0.75))}, 1e-6);
+  expect_floats(kiln::ctc_loss(Tensor::from_vector<int32_t>({0}, {1, 1}), kiln::transpose(x, {1, 0, 2}), one,
+                               two, false, -1),
+                {1}, {float(-std::log(0.75))}, 1e-6);
+  kiln::GradientTape tape;
+  tape.watch(x);
+  Tensor loss = kiln::sum(kiln::ctc_loss(labels, x, one, two));
+  tape.stop();
+  // d/dx = softmax - occupancy: blank 1/3 of frame 0 (the path _1), 1 of 2/3 of it.
+  expect_floats(tape.gradient(loss, x), {2, 1, 2},
+                {0.5f - 1.f / 3, 0.5f - 2.f / 3, 0.5f - 1.f / 3, 0.5f - 2.f / 3}, 1e-6);
+  EXPECT_KILN_ERROR(kiln::ctc_loss(labels, x, one, two, true, 1), kInvalid,
+                    "labels[0, 0] = 1 is the blank index");
+}
+
 // ------------------------------------------ more reductions, scans, helpers
 
 TEST(HppOpsMath, ReductionsScansHelpers) {

@@ -246,6 +246,24 @@ def circle(yt, yp, gamma=80.0, margin=0.4, remove_diagonal=True, **_):
     return loss, loss > 0
 
 
+def ctc(yt, yp, **_):
+    """Keras's ctc by enumeration: every path of classes over the frames whose collapse (repeats
+    merged, then blanks (0) dropped) is the row's labels before its 0 padding."""
+    import itertools
+    frames, classes = yp.shape[1], yp.shape[2]
+    out = []
+    for labels, x in zip(yt.astype(np.int64), yp):
+        want = tuple(int(v) for v in labels if v != 0)
+        p = np.exp(log_softmax(x))
+        total = 0.0
+        for path in itertools.product(range(classes), repeat=frames):
+            merged = [c for i, c in enumerate(path) if i == 0 or c != path[i - 1]]
+            if tuple(c for c in merged if c != 0) == want:
+                total += np.prod(p[np.arange(frames), list(path)])
+        out.append(-np.log(total))
+    return np.array(out)
+
+
 LOSS_FNS = {"MeanSquaredError": mse, "mse": mse, "MeanAbsoluteError": mae, "mae": mae, "Huber": huber,
             "KLDivergence": kld, "kld": kld, "CosineSimilarity": cosine, "BinaryCrossentropy": bce,
             "binary_crossentropy": bce, "CategoricalCrossentropy": cce, "categorical_crossentropy": cce,
@@ -255,7 +273,8 @@ LOSS_FNS = {"MeanSquaredError": mse, "mse": mse, "MeanAbsoluteError": mae, "mae"
             "SquaredHinge": squared_hinge, "CategoricalHinge": categorical_hinge,
             "BinaryFocalCrossentropy": focal_bce, "CategoricalFocalCrossentropy": focal_cce,
             "categorical_focal_crossentropy": focal_cce, "Dice": dice, "dice": dice, "Tversky": tversky,
-            "CategoricalGeneralizedCrossEntropy": generalized_cce, "Circle": circle, "circle": circle}
+            "CategoricalGeneralizedCrossEntropy": generalized_cce, "Circle": circle, "circle": circle,
+            "CTC": ctc, "ctc": ctc}
 
 
 def same_rank(a, b):
@@ -296,7 +315,7 @@ def reduce_weighted(values, sw, mask, reduction):
 def loss_value(cls, config, yt, yp, sw):
     fn = LOSS_FNS[cls]
     kw = {k: v for k, v in config.items() if k not in ("reduction", "name")}
-    if fn not in (scce, generalized_cce, circle):
+    if fn not in (scce, generalized_cce, circle, ctc):
         yt, yp = same_rank(yt, yp)
     out = fn(yt, yp, **kw)
     values, mask = out if isinstance(out, tuple) else (out, None)
@@ -456,6 +475,17 @@ def loss_cases():
     cases.append(loss_case("circle_keep_diagonal", "circle", {"remove_diagonal": False, "gamma": 4.0},
                            ids[:, None], emb, None, "int64", tol=ctol))
     cases.append(loss_case("circle_all_alone", "Circle", {}, np.arange(4), emb[:4], None, "int64", tol=ctol))
+    # CTC (2026-12-07): labels padded with 0 (the blank) at the end, repeats that need a blank
+    # between them, a row with no labels, and [1, 1, 2], which needs 4 of the 5 frames.
+    ctc_t = np.array([[1, 2, 0], [3, 3, 0], [0, 0, 0], [2, 1, 3]])
+    ctc_p = (np.random.RandomState(95).normal(size=(4, 5, 4)) * 2).astype(F32)
+    ctc_w = np.array([1.0, 0.5, 2.0, 0.0], F32)
+    for red in ("sum_over_batch_size", "sum", "none"):
+        cases.append(loss_case("ctc_" + red, "CTC", {"reduction": red}, ctc_t, ctc_p, None, "int64"))
+        cases.append(loss_case("ctc_w_" + red, "CTC", {"reduction": red}, ctc_t, ctc_p, ctc_w, "int64"))
+    cases.append(loss_case("ctc_float_labels", "ctc", {}, ctc_t.astype(F32), ctc_p))
+    cases.append(loss_case("ctc_repeats_tight", "CTC", {"reduction": "none"}, np.array([[1, 1, 2]]), ctc_p[:1], None,
+                           "int64"))
     return cases
 
 

@@ -295,6 +295,34 @@ class LossesTest(unittest.TestCase):
         hist = model.fit(xe, ids, epochs=5, batch_size=16, verbose=0, shuffle=False).history["loss"]
         self.assertLess(hist[-1], hist[0])
 
+    def test_ctc(self):
+        # Uniform logits over two classes and two frames: [1] has the paths 11, _1 and 1_ (3 of 4),
+        # no label only __ (1 of 4). Labels pad with 0, the blank; floats truncate.
+        yp = np.zeros((2, 2, 2), np.float32)
+        want = [-math.log(0.75), -math.log(0.25)]
+        np.testing.assert_allclose(losses.ctc([[1, 0], [0, 0]], yp).numpy(), want, rtol=1e-6)
+        np.testing.assert_allclose(losses.CTC(reduction="none")(np.array([[1.9, 0.0], [0.0, 0.0]]), yp).numpy(),
+                                   want, rtol=1e-6)
+        np.testing.assert_allclose(losses.CTC()([[1, 0], [0, 0]], yp, sample_weight=[2.0, 0.0]).numpy(),
+                                   2 * want[0] / 2, rtol=1e-6)
+        self.assertEqual(losses.CTC("sum", "seq").get_config(), {"name": "seq", "reduction": "sum"})
+        self.assertIs(losses.get("ctc"), losses.ctc)
+        self.assertIsInstance(losses.deserialize(losses.serialize(losses.CTC())), losses.CTC)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"ctc: y_true\[0\] has label 1 at 1 after a 0"):
+            losses.ctc([[0, 1]], yp[:1])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "expected logits \\[batch, frames, classes\\]"):
+            losses.ctc([[1]], np.zeros((1, 2), np.float32))
+        # Trains: a Dense layer maps each frame's features to the logits of its class.
+        kiln.set_seed(3)
+        rng = np.random.RandomState(1)
+        seq = rng.randint(1, 4, size=(32, 3))
+        frames = np.repeat(seq, 2, axis=1)  # each label held for two frames
+        x = (np.eye(4)[frames] + 0.1 * rng.normal(size=(32, 6, 4))).astype(np.float32)
+        model = kiln.keras.Sequential([kiln.keras.layers.Input((6, 4)), kiln.keras.layers.Dense(4)])
+        model.compile(optimizer=kiln.keras.optimizers.Adam(0.05), loss="ctc")
+        hist = model.fit(x, seq, epochs=6, batch_size=8, verbose=0, shuffle=False).history["loss"]
+        self.assertLess(hist[-1], hist[0] / 2)
+
     def test_errors(self):
         with self.assertRaises(kiln.InvalidArgumentError) as cm:
             losses.SparseCategoricalCrossentropy()([0, 3], P)

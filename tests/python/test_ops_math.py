@@ -1,5 +1,6 @@
 """Losses, extra reductions, scans, floor division, indexing, einsum: forward results against NumPy
 references (float64), gradients against central differences, and one bad-input case per op."""
+import itertools
 import unittest
 
 import kiln
@@ -106,6 +107,42 @@ class LossTest(Case):
         self.assertGrad(lambda t: kiln.nn.sigmoid_cross_entropy_with_logits(z[:4], t), rand((4,), 7))
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "same shape"):
             kiln.nn.sigmoid_cross_entropy_with_logits(z[:2], x)
+
+    def test_ctc_loss(self):
+        """tf.nn.ctc_loss with dense labels against enumerating every path of the used frames."""
+        def enumerated(x, label, blank):
+            p = np.exp(x - np_lse(x)[:, None])
+            total = 0.0
+            for path in itertools.product(range(x.shape[1]), repeat=x.shape[0]):
+                merged = [c for i, c in enumerate(path) if i == 0 or c != path[i - 1]]
+                if [c for c in merged if c != blank] == list(label):
+                    total += np.prod(p[np.arange(x.shape[0]), list(path)])
+            with np.errstate(divide="ignore"):
+                return -np.log(total)
+
+        x = rand((3, 5, 3), 8, -3, 3).astype(np.float64)  # [batch, frames, classes]
+        labels = np.array([[2, 2, 9], [1, 0, 0], [1, 2, 1]], np.int64)
+        label_length, logit_length = [2, 0, 3], [5, 4, 2]
+        for blank, labels_b in ((0, labels), (-1, labels - 1)):  # blank last: labels shift down
+            b0 = blank % 3
+            want = [enumerated(x[i, :logit_length[i]], labels_b[i, :label_length[i]], b0) for i in range(3)]
+            got = kiln.nn.ctc_loss(labels_b, x, label_length, logit_length, logits_time_major=False,
+                                   blank_index=blank if blank else None)
+            self.assertTrue(np.isinf(want[2]))  # three labels cannot fit two frames
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+            self.assertEqual(got.dtype, kiln.float64)
+            tm = kiln.nn.ctc_loss(labels_b, np.ascontiguousarray(x.transpose(1, 0, 2)), label_length,
+                                  logit_length, blank_index=blank)
+            np.testing.assert_array_equal(tm.numpy(), got.numpy())
+        possible = np.array([[2, 2], [1, 0]], np.int32)
+        self.assertGrad(lambda t: kiln.nn.ctc_loss(possible, t, [2, 1], [4, 3], logits_time_major=False),
+                        rand((2, 4, 3), 9))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"labels\[1, 0\] = 0 is the blank index"):
+            kiln.nn.ctc_loss(np.array([[1], [0]]), x[:2], [1, 1], [5, 5], logits_time_major=False)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "ctc_loss: label_length is None"):
+            kiln.nn.ctc_loss(labels, x, None, logit_length)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"logit_length\[0\] = 6 is out of range"):
+            kiln.nn.ctc_loss(labels, x, label_length, [6, 1, 1], logits_time_major=False)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 // +-100 and -inf logits), their errors, and finite-difference gradients.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -322,6 +323,206 @@ TEST(Losses, SecondOrderThroughNestedTapes) {
         (first(make({2, 4}, up)).item_as_double() - first(make({2, 4}, down)).item_as_double()) / (2 * eps);
     EXPECT_NEAR(g.data<float>()[i], numeric, 2e-3 + 2e-2 * std::fabs(numeric)) << i;
   }
+}
+
+// ---- CTC ----
+
+// -log of the summed probability of every path of `frames` classes (rows of logits x, [frames,
+// classes]) that collapses to `label`: repeats merged, then blanks dropped. By enumeration.
+double ctc_enumerated(const std::vector<double> &x, int64_t frames, int64_t classes,
+                      const std::vector<int64_t> &label, int64_t blank) {
+  std::vector<double> p(x.size());
+  for (int64_t t = 0; t < frames; ++t) {
+    double m = x[size_t(t * classes)], s = 0;
+    for (int64_t c = 1; c < classes; ++c) m = std::max(m, x[size_t(t * classes + c)]);
+    for (int64_t c = 0; c < classes; ++c) s += std::exp(x[size_t(t * classes + c)] - m);
+    for (int64_t c = 0; c < classes; ++c)
+      p[size_t(t * classes + c)] = std::exp(x[size_t(t * classes + c)] - m) / s;
+  }
+  int64_t paths = 1;
+  for (int64_t t = 0; t < frames; ++t) paths *= classes;
+  double total = 0;
+  for (int64_t k = 0; k < paths; ++k) {
+    std::vector<int64_t> out;
+    double prob = 1;
+    int64_t rest = k, prev = -1;
+    for (int64_t t = 0; t < frames; ++t, rest /= classes) {
+      const int64_t c = rest % classes;
+      prob *= p[size_t(t * classes + c)];
+      if (c != prev && c != blank) out.push_back(c);
+      prev = c;
+    }
+    if (out == label) total += prob;
+  }
+  return -std::log(total);
+}
+
+TEST(Ctc, MatchesEnumerationOverBlanksLengthsAndLayouts) {
+  // Five samples of 5 frames and 3 classes: repeats that need a blank between them, no labels,
+  // fewer frames than the tensor holds, and padding past label_length that is never read.
+  const int64_t batch = 5, frames = 5, classes = 3, width = 3;
+  Tensor x = ops::cast(random_tensor({batch, frames, classes}, 31, -3, 3), DType::kFloat64);
+  const std::vector<int64_t> label_len = {2, 2, 0, 3, 1}, logit_len = {5, 3, 4, 5, 1};
+  for (int64_t blank : {0, 1, 2, -1}) {
+    const int64_t b0 = blank < 0 ? blank + classes : blank;
+    const int64_t a = b0 == 0 ? 1 : 0, b = b0 == 2 ? 1 : 2;  // the two non-blank classes
+    const std::vector<int64_t> labels = {a, b, 7, a, a, -4, b, b, b, b, a, b, a, 9, 9};
+    for (bool time_major : {false, true}) {
+      Tensor logits = time_major ? ops::transpose(x, {1, 0, 2}) : x;
+      Tensor loss = ops::ctc_loss(make_typed<int64_t>({batch, width}, labels), logits,
+                                  make_typed<int64_t>({batch}, label_len),
+                                  make_typed<int32_t>({batch}, {5, 3, 4, 5, 1}), time_major, blank);
+      ASSERT_EQ(loss.shape(), Shape({batch}));
+      ASSERT_EQ(loss.dtype(), DType::kFloat64);
+      const std::vector<double> xv = values<double>(x);
+      for (int64_t i = 0; i < batch; ++i) {
+        const std::vector<int64_t> label(labels.begin() + i * width,
+                                         labels.begin() + i * width + label_len[size_t(i)]);
+        const std::vector<double> rows(xv.begin() + i * frames * classes,
+                                       xv.begin() + (i * frames + logit_len[size_t(i)]) * classes);
+        const double want = ctc_enumerated(rows, logit_len[size_t(i)], classes, label, b0);
+        const double got = loss.data<double>()[i];
+        if (std::isinf(want))
+          EXPECT_EQ(got, want) << "sample " << i << " blank " << blank;
+        else
+          EXPECT_NEAR(got, want, 1e-12 * (1 + std::fabs(want))) << "sample " << i << " blank " << blank;
+      }
+      // [a, a] fits its 3 frames only as a, blank, a.
+      EXPECT_TRUE(std::isfinite(loss.data<double>()[1]));
+    }
+  }
+}
+
+TEST(Ctc, KnownValuesImpossibleAlignmentsAndGradient) {
+  // Uniform logits over two classes: one label in two frames has the paths 11, _1, 1_ (3 of 4).
+  Tensor uniform = ops::zeros({1, 2, 2}, DType::kFloat32);
+  Tensor one = make_typed<int32_t>({1, 1}, {1});
+  Tensor two = make_typed<int32_t>({1}, {2});
+  EXPECT_NEAR(ops::ctc_loss(one, uniform, make_typed<int32_t>({1}, {1}), two, false).data<float>()[0],
+              -std::log(0.75), 1e-6);
+  // [1, 1] needs 1 _ 1: impossible in two frames (+inf, NaN gradient), exactly (1/2)^3 in three.
+  Tensor repeat = make_typed<int32_t>({1, 2}, {1, 1});
+  Tensor x2 = ops::zeros({1, 2, 2}, DType::kFloat32), x3 = ops::zeros({1, 3, 2}, DType::kFloat32);
+  EXPECT_NEAR(ops::ctc_loss(repeat, x3, two, make_typed<int32_t>({1}, {3}), false).data<float>()[0],
+              3 * std::log(2.0), 1e-6);
+  autodiff::Tape tape(false, true);
+  tape.watch(x2);
+  Tensor impossible = ops::ctc_loss(repeat, x2, two, two, false);
+  EXPECT_EQ(impossible.data<float>()[0], std::numeric_limits<float>::infinity());
+  Tensor g = tape.gradient(impossible, {x2}, autodiff::Unconnected::kZero)[0];
+  for (float v : values(g)) EXPECT_TRUE(std::isnan(v));
+  // One frame, one label: softmax minus one-hot, and frames past logit_length get 0.
+  autodiff::Tape tape2(false, true);
+  Tensor x = make({1, 3, 2}, {0.3f, -0.2f, 5, 5, -7, 7});
+  tape2.watch(x);
+  Tensor l = ops::ctc_loss(one, x, make_typed<int32_t>({1}, {1}), make_typed<int32_t>({1}, {1}), false);
+  const double p1 = 1 / (1 + std::exp(0.5));
+  EXPECT_NEAR(l.data<float>()[0], -std::log(p1), 1e-6);
+  std::vector<float> gv = values(tape2.gradient(l, {x}, autodiff::Unconnected::kZero)[0]);
+  EXPECT_NEAR(gv[0], 1 - p1, 1e-6);
+  EXPECT_NEAR(gv[1], p1 - 1, 1e-6);
+  for (size_t i = 2; i < gv.size(); ++i) EXPECT_EQ(gv[i], 0.0f) << i;
+  // No frames: the empty labelling has probability 1, any other 0.
+  Tensor none = ops::ctc_loss(make_typed<int32_t>({2, 1}, {1, 1}), ops::zeros({2, 0, 2}, DType::kFloat32),
+                              make_typed<int32_t>({2}, {0, 1}), make_typed<int32_t>({2}, {0, 0}), false);
+  EXPECT_EQ(values(none), (std::vector<float>{0.0f, std::numeric_limits<float>::infinity()}));
+}
+
+TEST(Ctc, GradientsMatchCentralDifferences) {
+  Tensor labels = make_typed<int32_t>({2, 3}, {1, 2, 2, 3, 0, 0});
+  Tensor label_len = make_typed<int32_t>({2}, {3, 1}), logit_len = make_typed<int32_t>({2}, {5, 4});
+  check_gradient_table(
+      {
+          {"ctc_loss batch-major",
+           {{2, 5, 4}},
+           [&](const std::vector<Tensor> &v) {
+             return ops::ctc_loss(labels, v[0], label_len, logit_len, false, 0);
+           }},
+          {"ctc_loss time-major, blank last",
+           {{5, 2, 4}},
+           [&](const std::vector<Tensor> &v) {
+             return ops::ctc_loss(ops::sub(labels, make_typed<int32_t>({}, {1})), v[0], label_len, logit_len,
+                                  true, -1);
+           }},
+      },
+      500);
+}
+
+TEST(Ctc, HugeLogitsKeepBoundedGradientsAndThreadsAgree) {
+  // Every gradient is a probability difference in [-1, 1], even where the logits are 1e20.
+  const int64_t batch = 40, frames = 60, classes = 12, width = 10;
+  std::vector<int64_t> lv(static_cast<size_t>(batch * width)), ll(static_cast<size_t>(batch)),
+      tl(static_cast<size_t>(batch));
+  for (int64_t i = 0; i < batch * width; ++i) lv[size_t(i)] = 1 + (i * 7 + i / 3) % (classes - 1);
+  for (int64_t b = 0; b < batch; ++b) ll[size_t(b)] = b % (width + 1), tl[size_t(b)] = frames - b % 7;
+  Tensor labels = make_typed<int64_t>({batch, width}, lv);
+  for (double scale : {1.0, 1e20}) {
+    Tensor x = ops::mul(ops::cast(random_tensor({batch, frames, classes}, 41), DType::kFloat64),
+                        ops::fill({}, scale, DType::kFloat64));
+    auto run = [&] {
+      autodiff::Tape tape(false, true);
+      tape.watch(x);
+      Tensor loss =
+          ops::ctc_loss(labels, x, make_typed<int64_t>({batch}, ll), make_typed<int64_t>({batch}, tl), false);
+      return std::make_pair(loss, tape.gradient(ops::sum(loss), {x}, autodiff::Unconnected::kZero)[0]);
+    };
+    const int saved = num_threads();
+    set_num_threads(1);
+    const auto one = run();
+    set_num_threads(2);
+    const auto two = run();
+    set_num_threads(saved);
+    EXPECT_TRUE(same_bits(one.first, two.first)) << scale;
+    EXPECT_TRUE(same_bits(one.second, two.second)) << scale;
+    for (double v : values<double>(one.second)) ASSERT_TRUE(v >= -1 && v <= 1) << v << " at scale " << scale;
+  }
+}
+
+TEST(Ctc, BFloat16RunsAsFloat32) {
+  Tensor x = random_tensor({2, 4, 3}, 51, -2, 2);
+  Tensor labels = make_typed<int32_t>({2, 2}, {1, 2, 2, 2});
+  Tensor ll = make_typed<int32_t>({2}, {2, 1}), tl = make_typed<int32_t>({2}, {4, 3});
+  Tensor bf = ops::ctc_loss(labels, ops::cast(x, DType::kBFloat16), ll, tl, false);
+  ASSERT_EQ(bf.dtype(), DType::kBFloat16);
+  Tensor f32 =
+      ops::ctc_loss(labels, ops::cast(ops::cast(x, DType::kBFloat16), DType::kFloat32), ll, tl, false);
+  EXPECT_TRUE(same_bits(bf, ops::cast(f32, DType::kBFloat16)));
+}
+
+TEST(Ctc, Errors) {
+  Tensor x = ops::zeros({2, 4, 3}, DType::kFloat32);
+  Tensor labels = make_typed<int32_t>({2, 2}, {1, 2, 2, 0});
+  Tensor two = make_typed<int32_t>({2}, {2, 1}), four = make_typed<int32_t>({2}, {4, 4});
+  auto run = [&](const Tensor &l, const Tensor &logits, const Tensor &ll, const Tensor &tl,
+                 int64_t blank = 0) { return [=] { ops::ctc_loss(l, logits, ll, tl, false, blank); }; };
+  expect_error(run(make_typed<int32_t>({2, 2}, {1, 2, 0, 2}), x, two, four), Code::kInvalidArgument,
+               {"labels[1, 0] = 0 is the blank index", "within label_length[1] = 1"});
+  expect_error(run(make_typed<int32_t>({2, 2}, {1, 3, 2, 0}), x, two, four), Code::kInvalidArgument,
+               {"labels[0, 1] = 3 is outside the classes", "[0, 3)"});
+  expect_error(run(labels, x, make_typed<int32_t>({2}, {3, 1}), four), Code::kInvalidArgument,
+               {"label_length[0] = 3 is out of range; expected [0, 2]"});
+  expect_error(run(labels, x, two, make_typed<int64_t>({2}, {4, -1})), Code::kInvalidArgument,
+               {"logit_length[1] = -1 is out of range; expected [0, 4]"});
+  expect_error(run(labels, x, make_typed<int32_t>({3}, {1, 1, 1}), four), Code::kInvalidArgument,
+               {"label_length is int32[3]; expected shape [2]"});
+  expect_error(run(labels, x, two, make({2}, {4, 4})), Code::kInvalidArgument,
+               {"logit_length", "int32 or int64"});
+  expect_error(run(make({2, 2}, {1, 2, 2, 0}), x, two, four), Code::kInvalidArgument,
+               {"labels", "int32 or int64"});
+  expect_error(run(labels, ops::zeros({3, 4, 3}, DType::kFloat32), two, four), Code::kInvalidArgument,
+               {"do not match", "[batch, frames, classes]"});
+  expect_error(run(labels, ops::zeros({2, 4}, DType::kFloat32), two, four), Code::kInvalidArgument,
+               {"do not match"});
+  expect_error(run(labels, x, two, four, 3), Code::kInvalidArgument,
+               {"blank_index 3 is out of range for 3 classes; expected [-3, 3)"});
+  expect_error(run(make_typed<int32_t>({2, 0}, {}), ops::zeros({2, 4, 0}, DType::kFloat32),
+                   make_typed<int32_t>({2}, {0, 0}), four),
+               Code::kInvalidArgument, {"have 0 classes; expected at least 1"});
+  expect_error(
+      [&] {
+        ops::ctc_loss(labels, ops::zeros({4, 3, 3}, DType::kFloat32), two, four, true, 0);
+      },
+      Code::kInvalidArgument, {"[frames, batch, classes] (logits_time_major)"});
 }
 
 }  // namespace

@@ -138,7 +138,8 @@ from . import ops_math as _om  # noqa: E402
 from .ops_math import *  # noqa: E402,F401,F403
 
 for _ns, _names in ((nn, ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
-                            "sigmoid_cross_entropy_with_logits", "bias_add", "moments", "l2_normalize", "top_k")),
+                            "sigmoid_cross_entropy_with_logits", "ctc_loss", "bias_add", "moments", "l2_normalize",
+                            "top_k")),
                     (math, ("reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp", "argmin", "l2_normalize",
                             "cumsum", "cumprod", "top_k", "floordiv", "floormod", "truediv")),
                     (linalg, ("einsum", "global_norm"))):

@@ -314,12 +314,14 @@ CategoricalGeneralizedCrossEntropy = _loss_class(
     "keras.losses.CategoricalGeneralizedCrossEntropy: (1 - p**q) / q of the integer labels' probabilities.")
 Circle = _loss_class("Circle", [("gamma", 80.0), ("margin", 0.4), ("remove_diagonal", True)],
                      "keras.losses.Circle: integer labels [B] and L2-normalized embeddings [B, D].")
+CTC = _loss_class("CTC", [], "keras.losses.CTC: integer labels [B, max_length] padded with 0 (the blank) at the "
+                  "end, logits [B, frames, classes]; kiln.nn.ctc_loss of every frame and the non-zero labels.")
 
 _CLASSES = {c._CLASS: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
                                   MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, CosineSimilarity,
                                   MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCosh, Poisson, Hinge,
                                   SquaredHinge, CategoricalHinge, BinaryFocalCrossentropy, CategoricalFocalCrossentropy,
-                                  Dice, Tversky, CategoricalGeneralizedCrossEntropy, Circle)}
+                                  Dice, Tversky, CategoricalGeneralizedCrossEntropy, Circle, CTC)}
 Loss._BY_CLASS = _CLASSES
 
 
@@ -361,6 +363,7 @@ categorical_focal_crossentropy = _function(CategoricalFocalCrossentropy, "catego
 dice = _function(Dice, "dice")
 tversky = _function(Tversky, "tversky")
 circle = _function(Circle, "circle", positional=False)
+ctc = _function(CTC, "ctc")
 categorical_generalized_cross_entropy = _function(CategoricalGeneralizedCrossEntropy,
                                                   "categorical_generalized_cross_entropy")
 
@@ -374,7 +377,8 @@ _FUNCTIONS = {"sparse_categorical_crossentropy": sparse_categorical_crossentropy
               "squared_hinge": squared_hinge, "categorical_hinge": categorical_hinge,
               "binary_focal_crossentropy": binary_focal_crossentropy, "bce": bce, "BCE": bce,
               "categorical_focal_crossentropy": categorical_focal_crossentropy, "dice": dice, "tversky": tversky,
-              "circle": circle, "categorical_generalized_cross_entropy": categorical_generalized_cross_entropy}
+              "circle": circle, "categorical_generalized_cross_entropy": categorical_generalized_cross_entropy,
+              "ctc": ctc}
 
 
 def serialize(loss):

@@ -24,6 +24,26 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1):
                 _int(axis, "axis", "softmax_cross_entropy_with_logits"))
 
 
+def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True, unique=None, blank_index=None,
+             name=None):
+    """tf.nn.ctc_loss with dense labels [batch, max_label_length]: per-sample -log p(labels | logits).
+
+    logits are unnormalized, [frames, batch, classes] (logits_time_major) or [batch, frames, classes];
+    sample b uses its first label_length[b] labels and logit_length[b] frames. blank_index (None: 0;
+    negative counts from the end) names the blank class. A sample no alignment fits gives +inf (and a
+    NaN gradient). `unique` is TF's speed hint and changes nothing here; `name` is accepted for TF's
+    signature."""
+    del unique, name
+    for arg, value in (("labels", labels), ("logits", logits), ("label_length", label_length),
+                       ("logit_length", logit_length)):
+        if value is None:
+            raise InvalidArgumentError("ctc_loss: %s is None; dense labels need labels, logits, label_length and "
+                                       "logit_length" % arg)
+    blank = 0 if blank_index is None else _int(blank_index, "blank_index", "ctc_loss")
+    return _new(L.kiln_ctc_loss, _as_tensor(labels), _as_tensor(logits), _as_tensor(label_length),
+                _as_tensor(logit_length), bool(logits_time_major), blank)
+
+
 def sigmoid_cross_entropy_with_logits(labels, logits):
     """tf.nn.sigmoid_cross_entropy_with_logits: elementwise, labels and logits of one shape."""
     labels, logits = _pair(labels, logits)
@@ -318,6 +338,6 @@ def clip_by_global_norm(t_list, clip_norm, use_norm=None):
 
 
 __all__ = ["sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
-           "sigmoid_cross_entropy_with_logits", "reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp",
+           "sigmoid_cross_entropy_with_logits", "ctc_loss", "reduce_prod", "reduce_any", "reduce_all", "reduce_logsumexp",
            "argmin", "bias_add", "moments", "l2_normalize", "cumsum", "cumprod", "top_k", "floordiv", "floormod", "truediv", "einsum",
            "clip_by_norm", "global_norm", "clip_by_global_norm"]
