@@ -1056,6 +1056,17 @@ inline Tensor ctc_loss(const Tensor &labels, const Tensor &logits, const Tensor 
   return detail::make(kiln_ctc_loss, labels.get(), logits.get(), label_length.get(), logit_length.get(),
                       logits_time_major, blank_index);
 }
+/// keras.ops.ctc_decode: {decoded int32 [paths, batch, frames] padded with -1, scores [batch, paths]};
+/// strategy "greedy" or "beam_search". See kiln_ctc_decode.
+inline std::pair<Tensor, Tensor> ctc_decode(const Tensor &inputs, const Tensor &sequence_lengths,
+                                            const std::string &strategy = "greedy", int64_t beam_width = 100,
+                                            int64_t top_paths = 1, bool merge_repeated = true,
+                                            int64_t mask_index = 0) {
+  kiln_tensor *decoded = nullptr, *scores = nullptr;
+  detail::check(kiln_ctc_decode(&decoded, &scores, inputs.get(), sequence_lengths.get(), strategy.c_str(),
+                                beam_width, top_paths, merge_repeated, mask_index));
+  return {Tensor(decoded), Tensor(scores)};
+}
 
 // ---- more reductions, scans, helpers ----
 #define KILN_HPP_REDUCE(name)                                                               \

@@ -407,6 +407,19 @@ KILN_API kiln_status *kiln_sigmoid_cross_entropy_with_logits(kiln_tensor **out, 
 KILN_API kiln_status *kiln_ctc_loss(kiln_tensor **out, const kiln_tensor *labels, const kiln_tensor *logits,
                                     const kiln_tensor *label_length, const kiln_tensor *logit_length,
                                     bool logits_time_major, int64_t blank_index);
+/// Decodes CTC logits (keras.ops.ctc_decode): inputs float32, bfloat16 or float64 [batch, frames, classes],
+/// unnormalized; sequence_lengths int32/int64 [batch], each in [0, frames]. strategy "greedy" (NULL too:
+/// each frame's largest logit, the first of equal ones, with repeats merged when merge_repeated and blanks
+/// dropped; one path) or "beam_search" (TF's prefix beam search with beam_width beams, the best top_paths
+/// paths, 1 <= top_paths <= beam_width; merge_repeated unused). mask_index in [-classes, classes) is the
+/// blank (Keras's default 0). decoded: int32 [paths, batch, frames], each path's labels then -1; scores
+/// [batch, paths], float64 for float64 inputs else float32: greedy -(sum of the chosen logits), beam search
+/// log-probabilities. A sample with fewer distinct paths than top_paths is INVALID_ARGUMENT, as TF; one with
+/// a NaN or +inf logit gets empty paths and NaN scores from beam search. No gradient.
+KILN_API kiln_status *kiln_ctc_decode(kiln_tensor **decoded, kiln_tensor **scores, const kiln_tensor *inputs,
+                                      const kiln_tensor *sequence_lengths, const char *strategy,
+                                      int64_t beam_width, int64_t top_paths, bool merge_repeated,
+                                      int64_t mask_index);
 
 /* ------------------------------------------ more reductions, scans, helpers */
 

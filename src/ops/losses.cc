@@ -3,8 +3,11 @@
 // log_softmax, sigmoid), so tapes can nest through them.
 #include "kernels/losses.h"
 
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "kernels/ctc_decode.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
 #include "ops/recorder.h"
@@ -155,8 +158,7 @@ namespace {
 
 // A [batch] length tensor as int64 values, each in [0, limit].
 std::vector<int64_t> ctc_lengths(const Tensor &t, int64_t batch, int64_t limit, const char *arg,
-                                 const char *limit_name) {
-  const char *op = "ctc_loss";
+                                 const char *limit_name, const char *op = "ctc_loss") {
   require_dtype(t, op, arg, {DType::kInt32, DType::kInt64});
   if (t.shape() != Shape{batch})
     fail(Code::kInvalidArgument, op, ": ", arg, " is ", t.description(), "; expected shape [", batch,
@@ -168,6 +170,17 @@ std::vector<int64_t> ctc_lengths(const Tensor &t, int64_t batch, int64_t limit, 
       fail(Code::kInvalidArgument, op, ": ", arg, "[", b, "] = ", out[b], " is out of range; expected [0, ",
            limit, "] (", limit_name, ")");
   return out;
+}
+
+// A class index in [-classes, classes) as [0, classes); what names the argument.
+int64_t ctc_class(int64_t index, int64_t classes, const Tensor &logits, const char *what, const char *op) {
+  if (classes == 0)
+    fail(Code::kInvalidArgument, op, ": logits ", logits.description(),
+         " have 0 classes; expected at least 1 (the blank)");
+  if (index < -classes || index >= classes)
+    fail(Code::kInvalidArgument, op, ": ", what, " ", index, " is out of range for ", classes,
+         " classes; expected [", -classes, ", ", classes, ")");
+  return index < 0 ? index + classes : index;
 }
 
 template <typename Index>
@@ -202,13 +215,7 @@ Tensor ctc_loss(const Tensor &labels, const Tensor &logits, const Tensor &label_
                 DType::kBFloat16);
   const int64_t batch = logits.shape()[0], frames = logits.shape()[1], classes = logits.shape()[2];
   const int64_t max_label = labels.shape()[1];
-  if (classes == 0)
-    fail(Code::kInvalidArgument, op, ": logits ", logits.description(),
-         " have 0 classes; expected at least 1 (the blank)");
-  if (blank_index < -classes || blank_index >= classes)
-    fail(Code::kInvalidArgument, op, ": blank_index ", blank_index, " is out of range for ", classes,
-         " classes; expected [", -classes, ", ", classes, ")");
-  const int64_t blank = blank_index < 0 ? blank_index + classes : blank_index;
+  const int64_t blank = ctc_class(blank_index, classes, logits, "blank_index", op);
   const std::vector<int64_t> label_len =
       ctc_lengths(label_length, batch, max_label, "label_length", "labels' max_label_length");
   const std::vector<int64_t> logit_len =
@@ -230,6 +237,46 @@ Tensor ctc_loss(const Tensor &labels, const Tensor &logits, const Tensor &label_
            [grad](const Grads &g) -> Grads { return {mul(expand_dims(per_class(g[0]), -1), grad)}; });
   }
   return loss;
+}
+
+std::pair<Tensor, Tensor> ctc_decode(const Tensor &logits, const Tensor &sequence_lengths,
+                                     const std::string &strategy, int64_t beam_width, int64_t top_paths,
+                                     bool merge_repeated, int64_t mask_index) {
+  const char *op = "ctc_decode";
+  require_xent_dtype(logits, op, "inputs");
+  if (logits.dtype() == DType::kBFloat16)
+    return ctc_decode(as_float32(logits), sequence_lengths, strategy, beam_width, top_paths, merge_repeated,
+                      mask_index);
+  if (logits.rank() != 3)
+    fail(Code::kInvalidArgument, op, ": inputs are ", logits.description(),
+         "; expected logits [batch, frames, classes]");
+  const bool greedy = strategy == "greedy";
+  if (!greedy && strategy != "beam_search")
+    fail(Code::kInvalidArgument, op, ": strategy '", strategy, "' is not one of 'greedy', 'beam_search'");
+  if (!greedy && (beam_width < 1 || top_paths < 1 || top_paths > beam_width))
+    fail(Code::kInvalidArgument, op, ": beam_width ", beam_width, " and top_paths ", top_paths,
+         " are out of range; expected 1 <= top_paths <= beam_width");
+  const int64_t batch = logits.shape()[0], frames = logits.shape()[1], classes = logits.shape()[2];
+  const int64_t blank = ctc_class(mask_index, classes, logits, "mask_index", op);
+  const std::vector<int64_t> lengths =
+      ctc_lengths(sequence_lengths, batch, frames, "sequence_lengths", "inputs' frames", op);
+  const int64_t paths = greedy ? 1 : top_paths;
+  Tensor decoded = Tensor::empty(DType::kInt32, Shape{paths, batch, frames});
+  Tensor scores = Tensor::empty(logits.dtype(), Shape{batch, paths});
+  if (greedy) {
+    kernels::ctc_greedy_decode(logits.dtype(), logits.raw_data(), lengths.data(), batch, frames, classes,
+                               blank, merge_repeated, decoded.mutable_data<int32_t>(),
+                               scores.raw_mutable_data());
+  } else {
+    const int64_t short_of = kernels::ctc_beam_search_decode(
+        logits.dtype(), logits.raw_data(), lengths.data(), batch, frames, classes, blank, beam_width,
+        top_paths, decoded.mutable_data<int32_t>(), scores.raw_mutable_data());
+    if (short_of >= 0)
+      fail(Code::kInvalidArgument, op, ": sample ", short_of, " has fewer than top_paths = ", top_paths,
+           " distinct paths in its ", lengths[static_cast<size_t>(short_of)], " frames of ", classes,
+           " classes (as TF: less leaves in the beam search than requested)");
+  }
+  return {decoded, scores};
 }
 
 }  // namespace kiln::ops

@@ -236,6 +236,16 @@ Tensor sigmoid_cross_entropy_with_logits(const Tensor &labels, const Tensor &log
 // alignment fits. Gradient: logits only.
 Tensor ctc_loss(const Tensor &labels, const Tensor &logits, const Tensor &label_length,
                 const Tensor &logit_length, bool logits_time_major = true, int64_t blank_index = 0);
+// keras.ops.ctc_decode: logits float [batch, frames, classes] (bfloat16 runs as float32);
+// sequence_lengths int32/int64 [batch], each in [0, frames]; strategy "greedy" or "beam_search"
+// (beam_width >= 1, 1 <= top_paths <= beam_width; greedy gives one path); mask_index in
+// [-classes, classes) is the blank. -> {decoded int32 [paths, batch, frames], -1 past each path;
+// scores [batch, paths] of logits' dtype (float32 for bfloat16): greedy -(sum of the chosen
+// logits), beam search log-probabilities}. No gradient.
+std::pair<Tensor, Tensor> ctc_decode(const Tensor &logits, const Tensor &sequence_lengths,
+                                     const std::string &strategy = "greedy", int64_t beam_width = 100,
+                                     int64_t top_paths = 1, bool merge_repeated = true,
+                                     int64_t mask_index = 0);
 }  // namespace kiln::ops
 
 // ---- more reductions, normalisation helpers (TF names). Empty axes: all axes. ----

@@ -2108,6 +2108,37 @@ static void test_ctc_loss(void) {
   release_kept();
 }
 
+/* Decoding one sample of three frames over classes {blank 0, 1, 2}: the frame maxima 1, 1, 2 give
+   [1, 2] greedily (score -(3 + 2 + 4)); beam search returns two paths, best first. */
+static void test_ctc_decode(void) {
+  float logits[9] = {0, 3, 1, 0, 2, 1, 0, 1, 4};
+  int32_t three[1] = {3}, greedy_want[3] = {1, 2, -1};
+  int64_t d133[3] = {1, 3, 3}, d113[3] = {1, 1, 3}, d1[1] = {1}, d11[2] = {1, 1}, d213[3] = {2, 1, 3},
+          d12[2] = {1, 2};
+  float greedy_score[1] = {-9};
+  kiln_tensor *x = f32(3, d133, logits), *len = make(I32, 1, d1, three), *paths = NULL, *scores = NULL;
+  const float *s;
+  EXPECT_OK(kiln_ctc_decode(&paths, &scores, x, len, NULL, 100, 1, true, 0));
+  expect_raw(paths, I32, 3, d113, greedy_want);
+  expect_f32(scores, 2, d11, greedy_score, 0);
+  paths = scores = NULL;
+  EXPECT_OK(kiln_ctc_decode(&paths, &scores, x, len, "beam_search", 4, 2, true, 0));
+  CHECK(meta_ok(paths, I32, 3, d213) && meta_ok(scores, F32, 2, d12));
+  CHECK(((const int32_t *)kiln_tensor_get_data(paths))[0] == 1 &&
+        ((const int32_t *)kiln_tensor_get_data(paths))[1] == 2);
+  s = fdata(scores);
+  CHECK(s[0] < 0 && s[1] < s[0]);
+  kiln_tensor_free(paths);
+  kiln_tensor_free(scores);
+  paths = scores = NULL;
+  EXPECT_ERROR(kiln_ctc_decode(&paths, &scores, x, len, "beam_search", 1, 2, true, 0), INVALID,
+               "1 <= top_paths <= beam_width", NULL);
+  EXPECT_ERROR(kiln_ctc_decode(&paths, NULL, x, len, NULL, 1, 1, true, 0), INVALID, "kiln_ctc_decode",
+               "'scores'");
+  CHECK(paths == NULL && scores == NULL);
+  release_kept();
+}
+
 /* ------------------------------------------ more reductions, scans, helpers */
 
 static void test_reduce_extra(void) {
@@ -2539,6 +2570,7 @@ int main(void) {
   test_out_of_range_enums();
   test_losses();
   test_ctc_loss();
+  test_ctc_decode();
   test_reduce_extra();
   test_floor_div();
   test_einsum();

@@ -1125,6 +1125,21 @@ TEST(HppOpsMath, CtcLoss) {
                     "labels[0, 0] = 1 is the blank index");
 }
 
+TEST(HppOpsMath, CtcDecode) {
+  // Frame maxima 1, 1, 2 (blank 0): greedily [1, 2], scored -(3 + 2 + 4).
+  const Tensor x = Tensor::from_vector<float>({0, 3, 1, 0, 2, 1, 0, 1, 4}, {1, 3, 3});
+  const Tensor lengths = Tensor::from_vector<int64_t>({3}, {1});
+  auto [paths, scores] = kiln::ctc_decode(x, lengths);
+  EXPECT_EQ(paths.to_vector<int32_t>(), (std::vector<int32_t>{1, 2, -1}));
+  expect_floats(scores, {1, 1}, {-9});
+  auto [beams, log_probs] = kiln::ctc_decode(x, lengths, "beam_search", 8, 3);
+  EXPECT_EQ(beams.shape(), (kiln::Dims{3, 1, 3}));
+  const std::vector<float> lp = log_probs.to_vector<float>();
+  ASSERT_EQ(lp.size(), 3u);
+  EXPECT_TRUE(lp[0] >= lp[1] && lp[1] >= lp[2] && lp[0] < 0) << lp[0] << " " << lp[1] << " " << lp[2];
+  EXPECT_KILN_ERROR(kiln::ctc_decode(x, lengths, "beam"), kInvalid, "strategy 'beam'");
+}
+
 // ------------------------------------------ more reductions, scans, helpers
 
 TEST(HppOpsMath, ReductionsScansHelpers) {

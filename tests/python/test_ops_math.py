@@ -144,6 +144,40 @@ class LossTest(Case):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, r"logit_length\[0\] = 6 is out of range"):
             kiln.nn.ctc_loss(labels, x, label_length, [6, 1, 1], logits_time_major=False)
 
+    def test_keras_ops_ctc(self):
+        """keras.ops.ctc_loss (batch-major, float targets truncated) and keras.ops.ctc_decode."""
+        ops = kiln.keras.ops
+        x = rand((2, 4, 3), 10).astype(np.float64)
+        np.testing.assert_array_equal(
+            ops.ctc_loss(np.array([[1.0, 2.0], [2.0, 0.0]]), x, [2, 1], [4, 3]).numpy(),
+            kiln.nn.ctc_loss(np.array([[1, 2], [2, 0]]), x, [2, 1], [4, 3], logits_time_major=False).numpy())
+        # Greedy: each frame's largest logit (the first of ties); repeats merged, blanks dropped.
+        logits = np.array([[[0, 2, 1], [0, 3, 1], [4, 1, 2], [0, 5, 1], [0, 0, 6]],
+                           [[7, 7, 0], [7, 7, 0], [9, 9, 9], [9, 9, 9], [9, 9, 9]]], np.float32)
+        paths, scores = ops.ctc_decode(logits, [5, 2])
+        np.testing.assert_array_equal(paths.numpy(), [[[1, 1, 2, -1, -1], [-1, -1, -1, -1, -1]]])
+        np.testing.assert_array_equal(scores.numpy(), [[-20], [-14]])
+        self.assertEqual(paths.dtype, kiln.int32)
+        paths, _ = ops.ctc_decode(logits, [5, 2], merge_repeated=False, mask_index=None)  # blank: class 2
+        np.testing.assert_array_equal(paths.numpy(), [[[1, 1, 0, 1, -1], [0, 0, -1, -1, -1]]])
+        # Beam search without pruning: the most probable labellings with their log-probabilities.
+        def log_p(label):
+            return -kiln.nn.ctc_loss(np.array([list(label) or [1]]), x[:1], [len(label)], [4],
+                                     logits_time_major=False).numpy()[0]
+        ranked = sorted((log_p(l), l) for n in range(5) for l in itertools.product((1, 2), repeat=n))[::-1]
+        ranked = [r for r in ranked if np.isfinite(r[0])]
+        paths, scores = ops.ctc_decode(x[:1], [4], strategy="beam_search", beam_width=64, top_paths=3)
+        self.assertEqual(paths.shape, (3, 1, 4))
+        for p in range(3):
+            self.assertEqual(tuple(v for v in paths.numpy()[p, 0] if v >= 0), ranked[p][1])
+            self.assertAlmostEqual(scores.numpy()[0, p], ranked[p][0], places=12)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "1 <= top_paths <= beam_width"):
+            ops.ctc_decode(x, [4, 4], strategy="beam_search", beam_width=2, top_paths=3)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "strategy 'beam' is not one of"):
+            ops.ctc_decode(x, [4, 4], strategy="beam")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "ctc_decode: inputs and sequence_lengths"):
+            ops.ctc_decode(x, None)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "ops/ops.h"
@@ -523,6 +524,99 @@ TEST(Ctc, Errors) {
         ops::ctc_loss(labels, ops::zeros({4, 3, 3}, DType::kFloat32), two, four, true, 0);
       },
       Code::kInvalidArgument, {"[frames, batch, classes] (logits_time_major)"});
+}
+
+TEST(CtcDecode, GreedyMergesRepeatsDropsBlanksAndTakesTheFirstOfTies) {
+  // Frame maxima 1, 1, 0, 1, 2 (blank 0): merged 1 _ 1 2, unmerged 1 1 _ 1 2. Sample 1 uses two
+  // frames, each a tie between class 0 and class 1: the first, as TF's RowMax, so the blank wins.
+  Tensor x = make({2, 5, 3}, {0, 2, 1, 0, 3, 1, 4, 1, 2, 0, 5, 1, 0, 0, 6,  //
+                              7, 7, 0, 7, 7, 0, 9, 9, 9, 9, 9, 9, 9, 9, 9});
+  Tensor lengths = make_typed<int32_t>({2}, {5, 2});
+  auto [merged, score] = ops::ctc_decode(x, lengths);
+  EXPECT_EQ(merged.shape(), Shape({1, 2, 5}));
+  EXPECT_EQ(values<int32_t>(merged), (std::vector<int32_t>{1, 1, 2, -1, -1, -1, -1, -1, -1, -1}));
+  EXPECT_EQ(values(score), (std::vector<float>{-20, -14}));
+  auto [plain, unused] = ops::ctc_decode(x, lengths, "greedy", 100, 1, false);
+  EXPECT_EQ(values<int32_t>(plain), (std::vector<int32_t>{1, 1, 1, 2, -1, -1, -1, -1, -1, -1}));
+  // The blank last (mask_index -1): class 0 is a label now, and 2 the blank.
+  auto [last, unused2] = ops::ctc_decode(x, lengths, "greedy", 100, 1, true, -1);
+  EXPECT_EQ(values<int32_t>(last), (std::vector<int32_t>{1, 0, 1, -1, -1, 0, -1, -1, -1, -1}));
+}
+
+TEST(CtcDecode, BeamSearchWithoutPruningFindsTheMostProbableLabellings) {
+  // Every prefix of 4 frames over two labels fits in 64 beams, so the beam search is exact: its
+  // paths are the most probable labellings, scored by their log-probabilities (-ctc_loss).
+  const int64_t frames = 4, classes = 3, blank = 1;
+  Tensor x = ops::cast(random_tensor({1, frames, classes}, 61, -2, 2), DType::kFloat64);
+  std::vector<std::pair<double, std::vector<int64_t>>> all;
+  for (int64_t len = 0; len <= frames; ++len)
+    for (int64_t k = 0; k < (int64_t{1} << len); ++k) {
+      std::vector<int64_t> label;
+      for (int64_t i = 0; i < len; ++i) label.push_back((k >> i) & 1 ? 2 : 0);
+      const std::vector<int64_t> padded = len ? label : std::vector<int64_t>{0};
+      const double loss =
+          ops::ctc_loss(make_typed<int64_t>({1, int64_t(padded.size())}, padded), x,
+                        make_typed<int64_t>({1}, {len}), make_typed<int64_t>({1}, {frames}), false, blank)
+              .data<double>()[0];
+      if (std::isfinite(loss)) all.push_back({-loss, label});
+    }
+  std::sort(all.begin(), all.end(), [](const auto &a, const auto &b) { return a.first > b.first; });
+  auto [paths, scores] =
+      ops::ctc_decode(x, make_typed<int64_t>({1}, {frames}), "beam_search", 64, 3, true, blank);
+  ASSERT_EQ(paths.shape(), Shape({3, 1, frames}));
+  ASSERT_EQ(scores.shape(), Shape({1, 3}));
+  for (int64_t p = 0; p < 3; ++p) {
+    EXPECT_NEAR(scores.data<double>()[p], all[size_t(p)].first, 1e-12) << p;
+    std::vector<int64_t> got;
+    for (int64_t i = 0; i < frames; ++i)
+      if (paths.data<int32_t>()[p * frames + i] >= 0) got.push_back(paths.data<int32_t>()[p * frames + i]);
+    EXPECT_EQ(got, all[size_t(p)].second) << p;
+  }
+}
+
+TEST(CtcDecode, SpecialValuesAndErrors) {
+  Tensor x = make({2, 2, 3}, {0, 1, 2, 2, 1, 0, std::nanf(""), 0, 0, 0, 0, 0});
+  Tensor both = make_typed<int32_t>({2}, {2, 2});
+  auto [paths, scores] = ops::ctc_decode(x, both, "beam_search", 4, 2);
+  EXPECT_EQ(values<int32_t>(paths)[2], -1);  // sample 1, a NaN logit: empty paths, NaN scores
+  EXPECT_TRUE(std::isnan(scores.data<float>()[2]) && std::isnan(scores.data<float>()[3]));
+  EXPECT_TRUE(std::isfinite(scores.data<float>()[0]));
+  // -inf logits make prefixes impossible mid-search; one that comes back is listed once, and the
+  // paths stay sorted by probability.
+  const float ninf = -std::numeric_limits<float>::infinity();
+  Tensor holes =
+      make({1, 6, 3}, {.1f, .2f, 0, .3f, 0, .1f, 0, ninf, ninf, ninf, 0, ninf, 0, .5f, .2f, .4f, .1f, .3f});
+  auto [unique, sorted] =
+      ops::ctc_decode(holes, make_typed<int32_t>({1}, {6}), "beam_search", 100, 6, true, 2);
+  std::set<std::vector<int32_t>> seen;
+  for (int64_t p = 0; p < 6; ++p) {
+    const int32_t *row = unique.data<int32_t>() + p * 6;
+    EXPECT_TRUE(seen.insert(std::vector<int32_t>(row, row + 6)).second) << "path " << p << " repeats";
+    if (p > 0) {
+      EXPECT_GE(sorted.data<float>()[p - 1], sorted.data<float>()[p]) << p;
+    }
+  }
+  auto run = [&](const Tensor &logits, const Tensor &lengths, const std::string &strategy, int64_t width,
+                 int64_t top, int64_t mask = 0) {
+    return [=] { ops::ctc_decode(logits, lengths, strategy, width, top, true, mask); };
+  };
+  expect_error(run(x, both, "beam", 4, 1), Code::kInvalidArgument,
+               {"strategy 'beam' is not one of 'greedy', 'beam_search'"});
+  expect_error(run(x, both, "beam_search", 2, 3), Code::kInvalidArgument,
+               {"beam_width 2 and top_paths 3", "1 <= top_paths <= beam_width"});
+  expect_error(run(x, both, "beam_search", 0, 0), Code::kInvalidArgument, {"1 <= top_paths <= beam_width"});
+  // One frame of three classes has three labellings (none, 0's, 2's... with blank 1: none, 0, 2).
+  expect_error(
+      run(ops::zeros({1, 1, 3}, DType::kFloat32), make_typed<int32_t>({1}, {1}), "beam_search", 8, 4, 1),
+      Code::kInvalidArgument, {"sample 0 has fewer than top_paths = 4 distinct paths"});
+  expect_error(run(x, make_typed<int32_t>({2}, {3, 0}), "greedy", 1, 1), Code::kInvalidArgument,
+               {"ctc_decode: sequence_lengths[0] = 3 is out of range; expected [0, 2]"});
+  expect_error(run(x, both, "greedy", 1, 1, 3), Code::kInvalidArgument,
+               {"ctc_decode: mask_index 3 is out of range for 3 classes"});
+  expect_error(run(ops::zeros({2, 3}, DType::kFloat32), both, "greedy", 1, 1), Code::kInvalidArgument,
+               {"expected logits [batch, frames, classes]"});
+  expect_error(run(make_typed<int32_t>({1, 1, 1}, {0}), both, "greedy", 1, 1), Code::kInvalidArgument,
+               {"argument 'inputs' is int32"});
 }
 
 }  // namespace

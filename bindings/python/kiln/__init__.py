@@ -205,7 +205,9 @@ keras = _NS(layers=layers, Model=Model, Sequential=Sequential, Input=layers.Inpu
             utils=_NS(register_keras_serializable=saving.register_keras_serializable,
                       custom_object_scope=saving.custom_object_scope,
                       get_registered_name=saving.get_registered_name,
-                      get_registered_object=saving.get_registered_object))
+                      get_registered_object=saving.get_registered_object),
+            # keras.ops holds only the CTC pair so far; kiln's other ops are under TF's names.
+            ops=_NS(ctc_loss=_om.keras_ctc_loss, ctc_decode=_om.ctc_decode))
 
 
 def _set_random_seed(seed):

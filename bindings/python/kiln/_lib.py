@@ -288,6 +288,7 @@ _SIGS.update({
     "kiln_softmax_cross_entropy_with_logits": (_ST, [_HP, _T, _T, _i64]),
     "kiln_sigmoid_cross_entropy_with_logits": (_ST, [_HP, _T, _T]),
     "kiln_ctc_loss": (_ST, [_HP, _T, _T, _T, _T, ctypes.c_bool, _i64]),
+    "kiln_ctc_decode": (_ST, [_HP, _HP, _T, _T, ctypes.c_char_p, _i64, _i64, ctypes.c_bool, _i64]),
     "kiln_reduce_prod": (_ST, [_HP, _T, c_int64_p, _z, _b]),
     "kiln_reduce_any": (_ST, [_HP, _T, c_int64_p, _z, _b]),
     "kiln_reduce_all": (_ST, [_HP, _T, c_int64_p, _z, _b]),

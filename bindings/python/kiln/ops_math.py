@@ -7,7 +7,7 @@ from . import _lib
 from .errors import InvalidArgumentError, check
 from .ops import (_axes, _index_type, _int, _pair, cast, equal, gather, maximum, mul, not_equal, reshape, rsqrt,
                   slice as _slice, square, stop_gradient, sub)
-from .tensor import Tensor, _as_tensor, _new, constant, dtype_code, int64
+from .tensor import Tensor, _as_tensor, _new, bfloat16, constant, dtype_code, float32, float64, int32, int64
 
 L = _lib.lib
 
@@ -42,6 +42,35 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
     blank = 0 if blank_index is None else _int(blank_index, "blank_index", "ctc_loss")
     return _new(L.kiln_ctc_loss, _as_tensor(labels), _as_tensor(logits), _as_tensor(label_length),
                 _as_tensor(logit_length), bool(logits_time_major), blank)
+
+
+def keras_ctc_loss(target, output, target_length, output_length, mask_index=0):
+    """keras.ops.ctc_loss: ctc_loss of batch-major logits [batch, frames, classes], float targets
+    truncated to int32 as Keras casts them."""
+    target = _as_tensor(target)
+    if target.dtype in (float32, float64, bfloat16):
+        target = cast(target, int32)
+    return ctc_loss(target, output, target_length, output_length, logits_time_major=False, blank_index=mask_index)
+
+
+def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_paths=1, merge_repeated=True,
+               mask_index=0):
+    """keras.ops.ctc_decode: (decoded int32 [paths, batch, frames] padded with -1, scores [batch, paths]).
+
+    inputs are logits [batch, frames, classes]; strategy "greedy" (one path; scores are minus the sum
+    of each frame's largest logit) or "beam_search" (top_paths of TF's beam search with beam_width
+    beams; scores are log-probabilities). mask_index is the blank (None: the last class)."""
+    if inputs is None or sequence_lengths is None:
+        raise InvalidArgumentError("ctc_decode: inputs and sequence_lengths are required, got None")
+    if not isinstance(strategy, str):
+        raise InvalidArgumentError("ctc_decode: strategy must be 'greedy' or 'beam_search', got %r" % (strategy,))
+    blank = -1 if mask_index is None else _int(mask_index, "mask_index", "ctc_decode")
+    outs = [ctypes.c_void_p(), ctypes.c_void_p()]
+    check(L.kiln_ctc_decode(ctypes.byref(outs[0]), ctypes.byref(outs[1]), _as_tensor(inputs),
+                            _as_tensor(sequence_lengths), strategy.encode(),
+                            _int(beam_width, "beam_width", "ctc_decode"), _int(top_paths, "top_paths", "ctc_decode"),
+                            bool(merge_repeated), blank))
+    return Tensor._adopt(outs[0].value), Tensor._adopt(outs[1].value)
 
 
 def sigmoid_cross_entropy_with_logits(labels, logits):
