@@ -1,4 +1,4 @@
-// Entry points of the fused cross-entropy losses (kiln/ops.h, "losses").
+// Entry points of the fused cross-entropy losses, the CTC loss and CTC decoding (kiln/ops.h, "losses").
 #include <utility>
 
 #include "capi/handles.h"

@@ -154,7 +154,8 @@ KILN_API bool kiln_loss_is_registered(const char *name);
 /// Keras's loss(y_true, y_pred, sample_weight): per-sample losses, times sample_weight (NULL:
 /// none; ranks matched as Keras does, a lower-rank weight broadcasting over trailing dims), reduced
 /// by the loss's reduction: a scalar, or the per-sample losses for "none". y_pred float32 (or
-/// float64 for the losses whose ops take it); y_true of y_pred's shape (class ids of y_pred's shape
+/// float64 for the losses whose ops take it; integer, uint8 and bool predictions compute as their
+/// float32 copies, as Keras converts y_pred); y_true of y_pred's shape (class ids of y_pred's shape
 /// minus the class axis for SparseCategoricalCrossentropy, in [0, classes): others are
 /// INVALID_ARGUMENT naming the label). Recorded on the calling thread's tapes, so gradients flow to
 /// y_pred (and to y_true where the ops allow). Ownership: *out is new; the inputs stay the

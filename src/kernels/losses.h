@@ -1,6 +1,6 @@
 // Fused cross-entropy kernels: each row's loss from its logits in one pass, shifted by the
 // row maximum so that no exp overflows, and with log1p of the non-maximal terms so that a
-// confident row keeps its tiny loss instead of rounding it to 0.
+// confident row keeps its tiny loss instead of rounding it to 0. And the CTC loss.
 #pragma once
 
 #include <cstdint>

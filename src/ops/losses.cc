@@ -1,6 +1,7 @@
 // Fused, numerically stable cross-entropy losses (TF's tf.nn.*_cross_entropy_with_logits).
 // The forward pass is one kernel per row; gradient rules are written in ops (softmax,
-// log_softmax, sigmoid), so tapes can nest through them.
+// log_softmax, sigmoid), so tapes can nest through them. Also the CTC loss (its gradient computed
+// with it, as TF's) and CTC decoding.
 #include "kernels/losses.h"
 
 #include <string>

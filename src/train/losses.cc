@@ -860,10 +860,16 @@ Loss::Loss(std::string class_name, ConfigReader &r, const std::string &default_n
          "' is not supported; losses compute in y_pred's dtype");
 }
 
+Tensor Loss::values(const Tensor &y_true, const Tensor &y_pred, Tensor *mask) const {
+  if (y_pred.defined() && !is_floating(y_pred.dtype()))
+    return call(y_true, ops::cast(y_pred, DType::kFloat32), mask);
+  return call(y_true, y_pred, mask);
+}
+
 Tensor Loss::operator()(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) const {
   Tensor mask;
-  Tensor values = call(y_true, y_pred, &mask);
-  return reduce_weighted_values(values, sample_weight, combined_mask(y_pred, mask), reduction_, name_);
+  Tensor per_sample = values(y_true, y_pred, &mask);
+  return reduce_weighted_values(per_sample, sample_weight, combined_mask(y_pred, mask), reduction_, name_);
 }
 
 Tensor combined_mask(const Tensor &y_pred, const Tensor &loss_mask) {

@@ -44,6 +44,10 @@ class Loss {
   // Keras's call: the unreduced losses ([B] for [B, C] inputs). *mask (may be null) gets the
   // entries that count (ignore_class), or stays undefined.
   virtual Tensor call(const Tensor &y_true, const Tensor &y_pred, Tensor *mask = nullptr) const = 0;
+  // call after Keras's conversion of y_pred to the loss's dtype: integer, uint8 and bool
+  // predictions become float32 (float ones keep theirs). What __call__ and the loss-based metrics
+  // use.
+  Tensor values(const Tensor &y_true, const Tensor &y_pred, Tensor *mask = nullptr) const;
 
   // name, reduction, then the class's own keys.
   Config get_config() const;

@@ -157,14 +157,14 @@ class MeanMetricWrapper : public Reduce {
   // The values this metric averages, without its state: fn's, or the loss's per-sample values.
   Tensor values(const Tensor &y_true, const Tensor &y_pred) const {
     detail::require_pair(y_true, y_pred, name());
-    return loss_ ? loss_->call(y_true, y_pred) : fn_(y_true, y_pred);
+    return loss_ ? loss_->values(y_true, y_pred) : fn_(y_true, y_pred);
   }
 
  protected:
   void update_impl(const Tensor &y_true, const Tensor &y_pred, const Tensor &sample_weight) override {
     detail::require_pair(y_true, y_pred, name());
     Tensor values_mask;
-    Tensor values = loss_ ? loss_->call(y_true, y_pred, &values_mask) : fn_(y_true, y_pred);
+    Tensor values = loss_ ? loss_->values(y_true, y_pred, &values_mask) : fn_(y_true, y_pred);
     // Keras: y_pred's own mask (a masking layer's output carries it) weighs the values
     // (apply_mask, reduction "sum"); the values' own mask (ignore_class) weighs them only when
     // there are weights by then (reduce_to_samplewise_values), so without any, ignored entries
@@ -757,7 +757,7 @@ Tensor metric_function(const std::string &name, const Tensor &y_true, const Tens
     c.set("reduction", "none");
     const LossPtr loss = create_loss(name, c);
     detail::require_pair(y_true, y_pred, name);
-    return loss->call(y_true, y_pred);
+    return loss->values(y_true, y_pred);
   }
   fail(Code::kNotFound, "unknown metric function '", name, "'; known: ", join_names(own),
        ", or a loss function's name (mean_squared_error, binary_crossentropy, huber, ...)");

@@ -524,6 +524,10 @@ static void test_ctc_loss_class(void) {
   CHECK(fabs(scalar_of(RUN(kiln_loss_call(&o, mean, yt, logits, NULL))) + (log(0.75) + log(0.25)) / 2) <
         1e-6);
   o = NULL; /* scalar_of freed it */
+  /* Integer predictions compute as their float32 copies (Keras converts y_pred to float32). */
+  CHECK(fabs(scalar_of(RUN(kiln_loss_call(&o, mean, yt, make(I32, 3, d222, (int32_t[8]){0}), NULL))) +
+             (log(0.75) + log(0.25)) / 2) < 1e-6);
+  o = NULL;
   EXPECT_ERROR(kiln_loss_call(&o, mean, make(I64, 2, d22, gap), logits, NULL), INVALID,
                "ctc: y_true[0] has label 1 at 1 after a 0", "may only pad the end");
   EXPECT_ERROR(kiln_loss_call(&o, mean, yt, make(F32, 2, d22, zeros), NULL), INVALID,

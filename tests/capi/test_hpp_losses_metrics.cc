@@ -147,6 +147,10 @@ TEST(HppLosses, CtcPadsLabelsWithTheBlank) {
   EXPECT_NEAR(per[1], -std::log(0.25), 1e-6);
   EXPECT_NEAR(scalar(kiln::losses::get("ctc")(labels, logits)), -(std::log(0.75) + std::log(0.25)) / 2, 1e-6);
   EXPECT_THROW(kiln::losses::CTC()(Tensor::from_vector<int64_t>({0, 1, 0, 0}, {2, 2}), logits), kiln::Error);
+  // Integer logits compute as their float32 copies, as Keras converts y_pred.
+  EXPECT_NEAR(scalar(kiln::losses::CTC()(
+                  labels, Tensor::from_vector<int32_t>(std::vector<int32_t>(8, 0), {2, 2, 2}))),
+              -(std::log(0.75) + std::log(0.25)) / 2, 1e-6);
 }
 
 TEST(HppLosses, GradientThroughTape) {

@@ -295,6 +295,16 @@ class LossesTest(unittest.TestCase):
         hist = model.fit(xe, ids, epochs=5, batch_size=16, verbose=0, shuffle=False).history["loss"]
         self.assertLess(hist[-1], hist[0])
 
+    def test_integer_predictions_compute_in_float32(self):
+        # Keras converts y_pred to the loss's dtype: integer predictions (lists of ints too) are float32.
+        for y_pred in ([[1, 3], [0, 1]], np.array([[1, 3], [0, 1]], np.int64), np.array([[1, 3], [0, 1]], np.uint8)):
+            got = losses.MeanSquaredError()([[1.0, 2.0], [0.0, 1.0]], y_pred)
+            self.assertEqual(got.dtype, kiln.float32)
+            self.assertAlmostEqual(float(got.numpy()), 0.25)
+        m = metrics.MeanAbsoluteError()
+        m.update_state([[1.0, 2.0]], [[1, 4]])
+        self.assertAlmostEqual(float(m.result().numpy()), 1.0)
+
     def test_ctc(self):
         # Uniform logits over two classes and two frames: [1] has the paths 11, _1 and 1_ (3 of 4),
         # no label only __ (1 of 4). Labels pad with 0, the blank; floats truncate.

@@ -591,11 +591,33 @@ TEST(TrainLosses, BadInputOfTheSegmentationAndMetricLearningLosses) {
         (*circle)(make_typed<int64_t>({3}, {0, 1, 1}), p);
       },
       Code::kInvalidArgument, {"circle", "expected integer labels [2] or [2, 1]"});
-  expect_error(
-      [&] {
-        (*circle)(make_typed<int64_t>({2}, {0, 1}), make_typed<int64_t>({2, 2}, {0, 1, 1, 0}));
-      },
-      Code::kInvalidArgument, {"circle", "y_pred", "floating"});
+  // Integer embeddings compute as their float32 copies (Keras converts y_pred), not an error.
+  EXPECT_EQ(values((*circle)(make_typed<int64_t>({2}, {0, 1}), make_typed<int64_t>({2, 2}, {0, 1, 1, 0}))),
+            values((*circle)(make_typed<int64_t>({2}, {0, 1}), make({2, 2}, {0, 1, 1, 0}))));
+}
+
+TEST(TrainLosses, IntegerPredictionsComputeInFloat32) {
+  // Keras converts y_pred to the loss's dtype (float32): integer, uint8 and bool predictions give
+  // the values of their float32 copies, in losses and in the metrics made of them.
+  const Tensor t = make({2, 2}, {1, 2, 0, 1});
+  const std::vector<std::pair<std::string, Tensor>> preds = {
+      {"int32", make_typed<int32_t>({2, 2}, {1, 3, 0, 1})},
+      {"int64", make_typed<int64_t>({2, 2}, {1, 3, 0, 1})},
+      {"uint8", make_typed<uint8_t>({2, 2}, {1, 3, 0, 1})}};
+  const Tensor as_float = make({2, 2}, {1, 3, 0, 1});
+  for (const char *name : {"mse", "mae", "BinaryCrossentropy", "Hinge", "poisson"}) {
+    const LossPtr loss = create_loss(name);
+    const std::vector<float> want = values((*loss)(t, as_float));
+    for (const auto &[dtype, p] : preds) {
+      const Tensor got = (*loss)(t, p);
+      EXPECT_EQ(got.dtype(), DType::kFloat32) << name << " " << dtype;
+      EXPECT_EQ(values(got), want) << name << " " << dtype;
+    }
+    MetricPtr metric = create_metric(name);
+    metric->update_state(t, preds[0].second);
+    EXPECT_NEAR(metric->result().item_as_double(), want[0], 1e-6) << name;
+  }
+  expect_near((*create_loss("mse"))(make({1, 2}, {1, 0}), testing::make_bool({1, 2}, {1, 1})), {0.5f});
 }
 
 TEST(TrainLosses, BadInput) {
