@@ -7,20 +7,13 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
+#include "kernels/log_space.h"
 
 namespace kiln::kernels {
 
 namespace {
 
-constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// log(exp(a) + exp(b)); -inf is probability 0.
-double log_add(double a, double b) {
-  if (a == kNegInf) return b;
-  if (b == kNegInf) return a;
-  return (a > b ? a : b) + std::log1p(std::exp(-std::fabs(a - b)));
-}
 
 template <typename T>
 void greedy(const T *x, const int64_t *lengths, int64_t batch, int64_t frames, int64_t classes, int64_t blank,
@@ -50,7 +43,8 @@ class BeamSearch {
  public:
   BeamSearch(int64_t classes, int64_t blank, int64_t width)
       : classes_(classes), blank_(blank), width_(width) {
-    nodes_.push_back(Node{-1, -1, {}, {0.0, 0.0, kNegInf}, -1, kNegInf});  // the empty prefix: probability 1
+    nodes_.push_back(
+        Node{-1, -1, {}, {0.0, 0.0, kLogZero}, -1, kLogZero});  // the empty prefix: probability 1
     push(0);
   }
 
@@ -83,7 +77,7 @@ class BeamSearch {
         Node &n = nodes_[static_cast<size_t>(c)];
         if (active(n)) continue;  // a leaf already: its probabilities moved on above
         // A new prefix: a repeat of the last label needs a blank between the two.
-        n.newp.blank = kNegInf;
+        n.newp.blank = kLogZero;
         n.newp.label = x[label] - norm + (label == own ? old.blank : old.total);
         n.newp.total = n.newp.label;
         if (candidate(n.newp.total)) {
@@ -117,13 +111,13 @@ class BeamSearch {
 
  private:
   struct Prob {
-    double total = kNegInf, blank = kNegInf, label = kNegInf;
+    double total = kLogZero, blank = kLogZero, label = kLogZero;
   };
   struct Node {
     int64_t parent, label;
     Prob oldp, newp;
     int64_t leaf = -1;  // its entry's order among the leaves, -1 when not a leaf
-    double leaf_total = kNegInf;
+    double leaf_total = kLogZero;
   };
   // Leaves best first; equal probabilities in the order they joined.
   struct Leaf {
@@ -132,9 +126,9 @@ class BeamSearch {
     bool operator<(const Leaf &o) const { return total != o.total ? total > o.total : order < o.order; }
   };
 
-  static bool active(const Node &n) { return n.newp.total != kNegInf; }
+  static bool active(const Node &n) { return n.newp.total != kLogZero; }
   bool candidate(double total) const {
-    return total > kNegInf &&
+    return total > kLogZero &&
            (static_cast<int64_t>(leaves_.size()) < width_ || total > std::prev(leaves_.end())->total);
   }
   // A node joins the leaves once: a leaf whose probability fell to 0 this frame and that comes
@@ -165,7 +159,7 @@ class BeamSearch {
   int64_t child(int64_t parent, int64_t label) {
     const auto [it, added] =
         children_.try_emplace(parent * classes_ + label, static_cast<int64_t>(nodes_.size()));
-    if (added) nodes_.push_back(Node{parent, label, {}, {}, -1, kNegInf});
+    if (added) nodes_.push_back(Node{parent, label, {}, {}, -1, kLogZero});
     return it->second;
   }
 
@@ -200,13 +194,13 @@ int64_t ctc_beam_search_decode(DType dtype, const void *logits, const int64_t *l
       std::vector<double> log_probs;
       bool finite = true;  // no NaN or +inf logit, and some class possible in every frame
       for (int64_t i = 0; i < lengths[b] * classes && finite; i += classes) {
-        double max = kNegInf;
+        double max = kLogZero;
         for (int64_t c = 0; c < classes; ++c) {
           const double v = static_cast<double>(x[b * frames * classes + i + c]);
           finite = finite && !std::isnan(v) && v != std::numeric_limits<double>::infinity();
           max = v > max ? v : max;
         }
-        finite = finite && max > kNegInf;
+        finite = finite && max > kLogZero;
       }
       if (finite) {
         BeamSearch search(classes, blank, beam_width);

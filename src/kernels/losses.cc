@@ -9,6 +9,7 @@
 
 #include "core/threads.h"
 #include "kernels/dispatch.h"
+#include "kernels/log_space.h"
 
 namespace kiln::kernels {
 
@@ -112,16 +113,6 @@ void float_types(DType dtype, const char *op, F &&f) {
 
 // ---- CTC ----
 
-constexpr double kNegInf = -std::numeric_limits<double>::infinity();
-
-// log(exp(a) + exp(b)) without overflow; NaN if either is NaN.
-double log_add(double a, double b) {
-  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
-  if (a == kNegInf) return b;
-  if (b == kNegInf) return a;
-  return (a > b ? a : b) + std::log1p(std::exp(-std::fabs(a - b)));
-}
-
 // Doubles of scratch one CTC sample needs: log-softmax [frames, classes], alpha and beta
 // [frames, states], and one occupancy row [classes].
 int64_t ctc_scratch(int64_t frames, int64_t classes, int64_t max_label) {
@@ -147,9 +138,9 @@ void ctc_sample(const T *x, const Index *lab, int64_t u, int64_t n, int64_t fram
     const RowLse l = row_lse(row, c);
     for (int64_t j = 0; j < c; ++j) lp[t * c + j] = (static_cast<double>(row[j]) - l.max) - l.shift;
   }
-  double log_p = u == 0 ? 0.0 : kNegInf;  // no frames: only the empty labelling fits
+  double log_p = u == 0 ? 0.0 : kLogZero;  // no frames: only the empty labelling fits
   if (n > 0) {
-    for (int64_t s = 0; s < states; ++s) alpha[s] = s < 2 ? lp[label(s)] : kNegInf;
+    for (int64_t s = 0; s < states; ++s) alpha[s] = s < 2 ? lp[label(s)] : kLogZero;
     for (int64_t t = 1; t < n; ++t) {
       const double *prev = alpha + (t - 1) * states;
       for (int64_t s = 0; s < states; ++s) {
@@ -160,7 +151,7 @@ void ctc_sample(const T *x, const Index *lab, int64_t u, int64_t n, int64_t fram
       }
     }
     double *last = beta + (n - 1) * states;
-    for (int64_t s = 0; s < states; ++s) last[s] = s + 2 >= states ? lp[(n - 1) * c + label(s)] : kNegInf;
+    for (int64_t s = 0; s < states; ++s) last[s] = s + 2 >= states ? lp[(n - 1) * c + label(s)] : kLogZero;
     for (int64_t t = n - 2; t >= 0; --t) {
       const double *next = beta + (t + 1) * states;
       for (int64_t s = 0; s < states; ++s) {
@@ -171,26 +162,26 @@ void ctc_sample(const T *x, const Index *lab, int64_t u, int64_t n, int64_t fram
       }
     }
     const double *end = alpha + (n - 1) * states;
-    log_p = log_add(end[states - 1], states > 1 ? end[states - 2] : kNegInf);
+    log_p = log_add(end[states - 1], states > 1 ? end[states - 2] : kLogZero);
   }
   *loss = narrow<T>(-log_p);
   if (!grad) return;
-  const bool possible = log_p > kNegInf;  // NaN or -inf: every gradient of the sample is NaN
+  const bool possible = log_p > kLogZero;  // NaN or -inf: every gradient of the sample is NaN
   for (int64_t t = 0; t < n; ++t) {
     // Each state's share of frame t: alpha * beta / emission (both hold frame t's emission),
     // normalized over the frame's states, as TF does, rather than by p: every frame's sum is p in
     // exact arithmetic, and the frame's own sum keeps huge logits from cancelling across frames.
-    double frame = kNegInf;
-    for (int64_t j = 0; j < c; ++j) occ[j] = kNegInf;
+    double frame = kLogZero;
+    for (int64_t j = 0; j < c; ++j) occ[j] = kLogZero;
     for (int64_t s = 0; s < states; ++s) {
       const double both = alpha[t * states + s] + beta[t * states + s];
-      if (both == kNegInf) continue;  // unreachable (a -inf emission would give -inf - -inf)
+      if (both == kLogZero) continue;  // unreachable (a -inf emission would give -inf - -inf)
       const double v = both - lp[t * c + label(s)];
       occ[label(s)] = log_add(occ[label(s)], v);
       frame = log_add(frame, v);
     }
     for (int64_t j = 0; j < c; ++j) {
-      const double taken = occ[j] == kNegInf ? 0.0 : std::exp(occ[j] - frame);
+      const double taken = occ[j] == kLogZero ? 0.0 : std::exp(occ[j] - frame);
       grad[t * c + j] =
           possible ? narrow<T>(std::exp(lp[t * c + j]) - taken) : std::numeric_limits<T>::quiet_NaN();
     }
