@@ -1909,7 +1909,7 @@ class Layer : public detail::handle<kiln_layer> {
     detail::check(kiln_layer_count_params(&n, get()));
     return n;
   }
-  /// Keras's adapt() of a preprocessing layer (Normalization): its state computed from data,
+  /// Keras's adapt() of a preprocessing layer (Normalization, Discretization): its state computed from data,
   /// one array read as one batch (kiln_layer_adapt). Building from data's shape if not built.
   void adapt(const Tensor &data) { detail::check(kiln_layer_adapt(get(), data.get())); }
   /// adapt() over a dataset of batches, each element's first component (kiln_layer_adapt_dataset).
@@ -2759,6 +2759,32 @@ inline Layer Normalization(const NormalizationOptions &o = {}) {
   return Layer::create("Normalization", c);
 }
 
+/// keras.layers.Discretization: each value's bin, i where bin_boundaries[i - 1] <= x < bin_boundaries[i]
+/// (compared in float32; NaN in the last bin), as int32 ("int") or encoded over the bins as
+/// CategoryEncoding encodes ("one_hot", "multi_hot", "count"). Give the boundaries, or num_bins and
+/// compute num_bins - 1 boundaries at the data's approximate quantiles with Layer::adapt, as Keras.
+struct DiscretizationOptions {
+  std::vector<double> bin_boundaries;  ///< ascending; used when num_bins is 0 (none: one bin)
+  int64_t num_bins = 0;                ///< > 0: adapt() computes the boundaries (bin_boundaries empty)
+  double epsilon = 0.01;               ///< the quantile summaries' error tolerance
+  std::string output_mode = "int";
+  std::string name;
+};
+inline Layer Discretization(const DiscretizationOptions &o) {
+  if (o.num_bins > 0 && !o.bin_boundaries.empty())
+    throw Error(KILN_STATUS_INVALID_ARGUMENT,
+                "Discretization: set num_bins or bin_boundaries, not both; got num_bins=" + std::to_string(o.num_bins) +
+                    " and " + std::to_string(o.bin_boundaries.size()) + " bin_boundaries");
+  Config c;
+  if (o.num_bins > 0)
+    c.set("num_bins", o.num_bins);
+  else
+    c.set("bin_boundaries", o.bin_boundaries);
+  c.set("epsilon", o.epsilon).set("output_mode", o.output_mode);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("Discretization", c);
+}
+
 struct BatchNormalizationOptions {
   double momentum = 0.99;
   double epsilon = 1e-3;
@@ -3310,9 +3336,9 @@ inline Layer GaussianDropout(double rate, int64_t seed = -1, const std::string &
   if (seed >= 0) c.set("seed", seed);
   return detail::named_layer("GaussianDropout", name, c);
 }
-/// keras.layers.CategoryEncoding: integer ids in [0, num_tokens) as one-hot rows ("one_hot"), or per
-/// sample over its last axis as multi-hot vectors ("multi_hot") or counts ("count"; call it on
-/// {ids, count_weights} for weighted counts).
+/// keras.layers.CategoryEncoding: integer ids in [0, num_tokens) as one-hot rows ("one_hot"), or over
+/// axis 1 (each sample's ids of [batch, n]) as multi-hot vectors ("multi_hot") or counts ("count";
+/// call it on {ids, count_weights} for weighted counts).
 inline Layer CategoryEncoding(int64_t num_tokens, const std::string &output_mode = "multi_hot",
                               const std::string &name = "") {
   Config c;
@@ -3406,6 +3432,15 @@ inline Layer Resizing(int64_t height, int64_t width, const ResizingOptions &o = 
   c.set("crop_to_aspect_ratio", o.crop_to_aspect_ratio).set("pad_to_aspect_ratio", o.pad_to_aspect_ratio);
   c.set("fill_value", o.fill_value).set("data_format", o.data_format);
   return detail::named_layer("Resizing", o.name, c);
+}
+/// keras.layers.CenterCrop: the centred height x width window of images [N, H, W, C] or [H, W, C], as
+/// float32; an image smaller than that on either side is cropped to the target's aspect ratio and
+/// resized to it (bilinear), as Keras's smart_resize.
+inline Layer CenterCrop(int64_t height, int64_t width, const std::string &data_format = "channels_last",
+                        const std::string &name = "") {
+  Config c;
+  c.set("height", height).set("width", width).set("data_format", data_format);
+  return detail::named_layer("CenterCrop", name, c);
 }
 /// x * scale + offset in the layer's compute dtype (Rescaling(1.0 / 255) for uint8 images).
 inline Layer Rescaling(double scale, double offset = 0.0, const std::string &name = "") {

@@ -298,13 +298,16 @@ KILN_API kiln_status *kiln_layer_add_loss(kiln_layer *layer, const kiln_tensor *
 
 /* ---------------------------------------------- preprocessing: adapt */
 
-/// Keras's layer.adapt(data) of a preprocessing layer ("Normalization"): computes the layer's
-/// state from data (Normalization: the mean and variance over every axis but the kept ones) and
-/// sets it at once; an error leaves the state as it was. data is one array, read as one batch.
-/// A layer not yet built builds from data's shape (its first axis unknown, unless kept).
-/// Errors: INVALID_ARGUMENT for a layer whose class has no adapt, or data whose shape differs
-/// from the built one on a kept axis or in rank; FAILED_PRECONDITION for a Normalization given
-/// mean and variance. Thread-safety: adapts of one layer run one at a time; a call of the layer
+/// Keras's layer.adapt(data) of a preprocessing layer ("Normalization", "Discretization"):
+/// computes the layer's state from data and sets it at once; an error leaves the state as it was.
+/// Normalization: the mean and variance over every axis but the kept ones. Discretization (made
+/// with num_bins): num_bins - 1 bin boundaries at the data's approximate quantiles, as Keras
+/// computes them (they are in its config then). data is one array, read as one batch. A
+/// Normalization not yet built builds from data's shape (its first axis unknown, unless kept).
+/// Errors: INVALID_ARGUMENT for a layer whose class has no adapt, data whose shape differs
+/// from the built one on a kept axis or in rank, or NaN data for a Discretization;
+/// FAILED_PRECONDITION for a Normalization given mean and variance or a Discretization given
+/// bin_boundaries. Thread-safety: adapts of one layer run one at a time; a call of the layer
 /// on another thread meanwhile may see the state before or after.
 KILN_API kiln_status *kiln_layer_adapt(kiln_layer *layer, const kiln_tensor *data);
 /// kiln_layer_adapt over a dataset of batches (Keras: "it must be batched"), in one pass: each

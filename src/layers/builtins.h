@@ -35,5 +35,6 @@ void register_reshaping_layers();      // reshaping_layers.cc: ZeroPadding, Crop
 void register_noise_layers();          // noise_layers.cc: GaussianNoise, GaussianDropout, SpatialDropout
 void register_recurrent_layers();      // recurrent_layers.cc: SimpleRNN, GRU, LSTM, their cells, RNN
 void register_wrapper_layers();        // wrapper_layers.cc: Bidirectional, TimeDistributed
+void register_preprocessing_layers();  // preprocessing_layers.cc: Discretization
 
 }  // namespace kiln::layers

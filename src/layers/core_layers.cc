@@ -663,9 +663,10 @@ class Rescaling final : public Layer {
 
 // keras.layers.CategoryEncoding(num_tokens, output_mode="multi_hot", sparse=False): integer
 // token ids in [0, num_tokens) encoded over a last axis of num_tokens. "one_hot": one row per
-// id (a trailing axis of 1 replaced); "multi_hot" and "count": the ids along the last axis of
-// each sample together (a rank-1 input is one sample), 1 where a token occurs or how often (the
-// sum of count_weights, an optional second input of the ids' shape), in the compute dtype. A
+// id (a trailing axis of 1 replaced); "multi_hot" and "count": the ids along axis 1 together (the
+// ids of each sample of [batch, n]; a rank-1 input is one sample; [batch, n, m] gives [batch, m,
+// num_tokens], as Keras 3 reduces axis 1), 1 where a token occurs or how often (the sum of
+// count_weights, an optional second input of the ids' shape), in the compute dtype. A
 // scalar is one sample of one id. Float ids are read as they come (no autocast: a bfloat16 policy
 // must not round id 257 to 256), truncated as Keras's cast. Ids outside the range are an error
 // (TF's bincount drops them without a word).
@@ -732,23 +733,11 @@ class CategoryEncoding final : public Layer {
         bad_input("count_weights ", inputs[1].description(), " does not match the ids ",
                   inputs[0].description());
     }
-    const DType out = compute_dtype();
-    if (mode_ == "one_hot") {
-      const Tensor rows = ids.rank() > 1 && ids.shape()[ids.rank() - 1] == 1 ? ops::squeeze(ids, {-1}) : ids;
-      return {ops::one_hot(rows, num_tokens_, 1.0, 0.0, -1, out)};
-    }
-    Tensor hot = ops::one_hot(ids, num_tokens_, 1.0, 0.0, -1, out);  // [..., k, num_tokens]
-    if (weights.defined()) hot = ops::mul(hot, ops::expand_dims(weights, -1));
-    const Tensor counts = ops::sum(hot, {-2});
-    return {mode_ == "count" ? counts : ops::minimum(counts, ops::fill(Shape{}, 1.0, out))};
+    return {encode_categorical(ids, mode_, num_tokens_, compute_dtype(), weights)};
   }
 
   std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
-    PartialShape s = shapes.at(0);
-    if (s.empty()) return {{num_tokens_}};
-    if (mode_ != "one_hot" || (s.size() > 1 && s.back() == 1)) s.pop_back();
-    s.push_back(num_tokens_);
-    return {s};
+    return {encoded_shape(shapes.at(0), mode_, num_tokens_)};
   }
 
   void add_config(Config &c) const override {
@@ -789,6 +778,7 @@ void register_builtin_layers() {
     register_noise_layers();
     register_recurrent_layers();
     register_wrapper_layers();
+    register_preprocessing_layers();
   });
 }
 

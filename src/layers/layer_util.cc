@@ -140,4 +140,53 @@ Config wrapped_config(ConfigReader &r, const char *key) {
   return *c;
 }
 
+Tensor to_channels_last(const Tensor &x, bool channels_first) {
+  if (!channels_first) return x;
+  return ops::transpose(x, x.rank() == 4 ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{1, 2, 0});
+}
+
+Tensor from_channels_last(const Tensor &y, bool channels_first) {
+  if (!channels_first) return y;
+  return ops::transpose(y, y.rank() == 4 ? std::vector<int64_t>{0, 3, 1, 2} : std::vector<int64_t>{2, 0, 1});
+}
+
+const Tensor &image_input(const Layer &l, const std::vector<Tensor> &inputs) {
+  const Tensor &x = single_input(l, inputs);
+  if (x.rank() != 3 && x.rank() != 4)
+    l.bad_input("input has shape ", x.shape().to_string(),
+                "; expected rank 4 (a batch of images) or 3 (one image)");
+  return x;
+}
+
+std::pair<int64_t, int64_t> read_image_size(ConfigReader &r) {
+  const int64_t height = r.get_int("height"), width = r.get_int("width");
+  if (height < 1 || width < 1)
+    fail(Code::kInvalidArgument, r.owner(), ": height ", height, " and width ", width, " must be positive");
+  return {height, width};
+}
+
+Tensor encode_categorical(const Tensor &ids, const std::string &mode, int64_t depth, DType out,
+                          const Tensor &weights) {
+  const Tensor v = ids.rank() == 0 ? ops::reshape(ids, {1}) : ids;
+  if (mode == "one_hot") {
+    const Tensor rows = v.rank() > 1 && v.shape()[v.rank() - 1] == 1 ? ops::squeeze(v, {-1}) : v;
+    return ops::one_hot(rows, depth, 1.0, 0.0, -1, out);
+  }
+  Tensor hot = ops::one_hot(v, depth, 1.0, 0.0, -1, out);  // [..., depth]
+  if (weights.defined()) hot = ops::mul(hot, ops::expand_dims(weights, -1));
+  const Tensor counts = ops::sum(hot, {v.rank() > 1 ? 1 : 0});
+  return mode == "count" ? counts : ops::minimum(counts, ops::fill(Shape{}, 1.0, out));
+}
+
+PartialShape encoded_shape(PartialShape s, const std::string &mode, int64_t depth) {
+  if (s.empty()) return {depth};
+  if (mode == "one_hot") {
+    if (s.size() > 1 && s.back() == 1) s.pop_back();
+  } else {
+    s.erase(s.begin() + (s.size() > 1 ? 1 : 0));
+  }
+  s.push_back(depth);
+  return s;
+}
+
 }  // namespace kiln::layers

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include "core/config.h"
@@ -28,6 +29,15 @@ bool read_channels_first(ConfigReader &r);
 inline const char *data_format_name(bool channels_first) {
   return channels_first ? "channels_first" : "channels_last";
 }
+
+// Images [N, H, W, C] or [H, W, C] as channels last (transposed when channels come first), and back.
+Tensor to_channels_last(const Tensor &x, bool channels_first);
+Tensor from_channels_last(const Tensor &y, bool channels_first);
+// The images input of an image preprocessing layer: rank 4 (a batch) or 3 (one image); INVALID_ARGUMENT
+// naming the layer otherwise.
+const Tensor &image_input(const Layer &l, const std::vector<Tensor> &inputs);
+// An image layer's output height and width ("height", "width"), both required and >= 1.
+std::pair<int64_t, int64_t> read_image_size(ConfigReader &r);
 
 // A dropout rate, required, in [0, 1) (rate 1 would divide by zero); INVALID_ARGUMENT naming the
 // owner otherwise.
@@ -63,6 +73,16 @@ struct IntOrList {
 // scalar y is not divided, an empty batch gives 0), as tf.keras and Keras >= 3.14 add it, so that its
 // weight does not grow with the batch.
 Tensor activity_loss(const Regularizer &reg, const Tensor &y);
+
+// Keras 3's encode_categorical_inputs for CategoryEncoding and Discretization: int64 ids in
+// [0, depth) (a scalar as one sample) as one-hot rows ("one_hot": a last axis of 1 is replaced), or
+// as a multi-hot vector ("multi_hot") or counts ("count", each id weighted by `weights` of the ids'
+// shape when given) over axis 1 (axis 0 of 1-D ids): per sample of [batch, n] ids, and for rank 3
+// and more over axis 1, as Keras 3 reduces; in dtype `out`.
+Tensor encode_categorical(const Tensor &ids, const std::string &mode, int64_t depth, DType out,
+                          const Tensor &weights = Tensor());
+// The output shape encode_categorical gives for ids of shape s.
+PartialShape encoded_shape(PartialShape s, const std::string &mode, int64_t depth);
 
 // Keras's kernel_initializer, bias_initializer, kernel/bias/activity_regularizer and
 // kernel/bias_constraint keys (Dense, MultiHeadAttention, ...), read and written in that order.

@@ -562,7 +562,7 @@ void adapt(Layer &layer, const NextBatchFn &next) {
   auto *a = dynamic_cast<Adaptable *>(&layer);
   if (!a)
     fail(Code::kInvalidArgument, "layer '", layer.name(), "' (", layer.class_name(),
-         ") has no adapt(); the layers that adapt to data are: Normalization");
+         ") has no adapt(); the layers that adapt to data are: Normalization, Discretization");
   a->adapt(next);
 }
 

@@ -1,10 +1,11 @@
 // Keras's spatial reshaping layers, for 1, 2 and 3 spatial axes: ZeroPadding1D/2D/3D,
 // Cropping1D/2D/3D and UpSampling1D/2D/3D (nearest neighbour; UpSampling2D also bilinear), and the
-// Resizing preprocessing layer. Channels last by default; data_format "channels_first" takes the
-// spatial axes after the channel axis, as Keras.
+// Resizing and CenterCrop preprocessing layers. Channels last by default; data_format
+// "channels_first" takes the spatial axes after the channel axis, as Keras.
 #include <array>
 #include <cctype>
 #include <string>
+#include <tuple>
 
 #include "core/error.h"
 #include "layers/builtins.h"
@@ -235,7 +236,26 @@ class UpSampling final : public SpatialLayer {
   bool bilinear_ = false;
 };
 
-// ------------------------------------------------------------------ Resizing
+// ------------------------------------------------------------------ Resizing, CenterCrop
+
+// The largest centred box of aspect ratio height : width in channels-last images x (Keras's
+// crop_to_aspect_ratio), its size and offsets computed in F and truncated as Keras computes them:
+// float32 in Resizing, Python's float (double) in smart_resize.
+template <typename F>
+Tensor crop_to_aspect(const Tensor &x, int64_t height, int64_t width) {
+  const int h_axis = x.rank() - 3;
+  const int64_t h = x.shape()[h_axis], w = x.shape()[h_axis + 1];
+  auto trunc = [](F v) { return static_cast<int64_t>(v); };
+  const auto f = [](int64_t v) { return static_cast<F>(v); };  // in F: no int64 overflow, clamped first
+  const int64_t th = std::max<int64_t>(trunc(std::min(f(h), f(w) * f(height) / f(width))), 1);
+  const int64_t tw = std::max<int64_t>(trunc(std::min(f(w), f(h) * f(width) / f(height))), 1);
+  std::vector<int64_t> begin(size_t(x.rank()), 0), size(size_t(x.rank()), -1);
+  begin[size_t(h_axis)] = trunc(static_cast<F>(h - th) / 2);
+  begin[size_t(h_axis) + 1] = trunc(static_cast<F>(w - tw) / 2);
+  size[size_t(h_axis)] = th;
+  size[size_t(h_axis) + 1] = tw;
+  return ops::slice(x, begin, size);
+}
 
 // Keras's Resizing: images [N, H, W, C] or [H, W, C] (channels first: C before H and W) resized to
 // height x width by ops::resize, after an optional centred crop or padding to the target's aspect
@@ -247,10 +267,7 @@ class Resizing final : public Layer {
 
  private:
   explicit Resizing(ConfigReader &&r) : Layer("Resizing", r) {
-    height_ = r.get_int("height");
-    width_ = r.get_int("width");
-    if (height_ < 1 || width_ < 1)
-      fail(Code::kInvalidArgument, "Resizing: height ", height_, " and width ", width_, " must be positive");
+    std::tie(height_, width_) = read_image_size(r);
     method_ = read_interpolation(r, "Resizing", "bilinear");
     crop_ = r.get_bool("crop_to_aspect_ratio", false);
     pad_ = r.get_bool("pad_to_aspect_ratio", false);
@@ -269,14 +286,8 @@ class Resizing final : public Layer {
     r.finish();
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    Tensor x = single_input(*this, inputs);
-    const int rank = x.rank();
-    if (rank != 3 && rank != 4)
-      bad_input("input has shape ", x.shape().to_string(),
-                "; expected rank 4 (a batch of images) or 3 (one image)");
+    Tensor x = to_channels_last(image_input(*this, inputs), channels_first_);
     const DType dt = x.dtype();
-    if (channels_first_)
-      x = ops::transpose(x, rank == 4 ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{1, 2, 0});
     if (crop_ || pad_) x = to_aspect_ratio(x);
     Tensor y = ops::resize(x, height_, width_, method_);
     if (y.dtype() != dt) {  // integer images: round and saturate back to their dtype, as Keras
@@ -287,31 +298,22 @@ class Resizing final : public Layer {
         y = ops::clip_by_value(y, -2147483648.0f, 2147483520.0f);
       y = ops::cast(y, dt);
     }
-    if (channels_first_)
-      y = ops::transpose(y, rank == 4 ? std::vector<int64_t>{0, 3, 1, 2} : std::vector<int64_t>{2, 0, 1});
-    return {y};
+    return {from_channels_last(y, channels_first_)};
   }
   // Keras's crop_to_aspect_ratio / pad_to_aspect_ratio on channels-last x: the largest centred box of
   // the target's aspect ratio, or the smallest padding (fill_value, the same on both sides) that gives it.
   Tensor to_aspect_ratio(const Tensor &x) const {
+    if (crop_) return crop_to_aspect<float>(x, height_, width_);
     const int h_axis = x.rank() - 3;
     const int64_t h = x.shape()[h_axis], w = x.shape()[h_axis + 1];
     auto trunc = [](float v) { return static_cast<int64_t>(v); };
-    int64_t th = trunc(static_cast<float>(w * height_) / static_cast<float>(width_));
-    int64_t tw = trunc(static_cast<float>(h * width_) / static_cast<float>(height_));
-    std::vector<int64_t> begin(size_t(x.rank()), 0), size(size_t(x.rank()), -1),
-        pads(size_t(2 * x.rank()), 0);
-    if (crop_) {
-      th = std::max<int64_t>(std::min(h, th), 1);
-      tw = std::max<int64_t>(std::min(w, tw), 1);
-      begin[size_t(h_axis)] = trunc(static_cast<float>(h - th) / 2);
-      begin[size_t(h_axis) + 1] = trunc(static_cast<float>(w - tw) / 2);
-      size[size_t(h_axis)] = th;
-      size[size_t(h_axis) + 1] = tw;
-      return ops::slice(x, begin, size);
-    }
-    th = std::max(h, th);
-    tw = std::max(w, tw);
+    // In float, as Keras; a box beyond any tensor's size is clamped (the pad then fails on it).
+    const auto box = [&](int64_t a, int64_t b, int64_t c) {
+      return trunc(std::min(static_cast<float>(a) * static_cast<float>(b) / static_cast<float>(c), 4e18f));
+    };
+    const int64_t th = std::max(h, box(w, height_, width_));
+    const int64_t tw = std::max(w, box(h, width_, height_));
+    std::vector<int64_t> pads(size_t(2 * x.rank()), 0);
     const int64_t hs = trunc(static_cast<float>(th - h) / 2), ws = trunc(static_cast<float>(tw - w) / 2);
     pads[size_t(2 * h_axis)] = pads[size_t(2 * h_axis) + 1] = hs;
     pads[size_t(2 * h_axis) + 2] = pads[size_t(2 * h_axis) + 3] = ws;
@@ -330,6 +332,60 @@ class Resizing final : public Layer {
   double fill_value_ = 0.0;
 };
 
+// keras.layers.CenterCrop(height, width, data_format=None): the centred height x width window of
+// images [N, H, W, C] or [H, W, C] (channels first: C before H and W), in the compute dtype (float32:
+// Keras casts the images). The window starts at (H - height) // 2, (W - width) // 2. An image
+// smaller than the target on either side is first cropped to the target's aspect ratio and resized
+// to it (bilinear), as Keras's smart_resize.
+class CenterCrop final : public Layer {
+ public:
+  explicit CenterCrop(const Config &config) : CenterCrop(ConfigReader(config, "CenterCrop")) {}
+
+ private:
+  explicit CenterCrop(ConfigReader &&r) : Layer("CenterCrop", r) {
+    std::tie(height_, width_) = read_image_size(r);
+    channels_first_ = read_channels_first(r);
+    r.finish();
+    set_autocast(false);  // cast below, integer images too
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &images = image_input(*this, inputs);
+    if (images.dtype() == DType::kBool || (!is_floating(images.dtype()) && !is_integer(images.dtype())))
+      bad_input("the images are ", images.description(), "; expected numbers");
+    const Tensor x = to_channels_last(ops::cast(images, compute_dtype()), channels_first_);
+    const int h_axis = x.rank() - 3;
+    const int64_t h = x.shape()[h_axis], w = x.shape()[h_axis + 1];
+    if (h >= height_ && w >= width_) {
+      std::vector<int64_t> begin(size_t(x.rank()), 0), size(size_t(x.rank()), -1);
+      begin[size_t(h_axis)] = (h - height_) / 2;
+      begin[size_t(h_axis) + 1] = (w - width_) / 2;
+      size[size_t(h_axis)] = height_;
+      size[size_t(h_axis) + 1] = width_;
+      return {from_channels_last(ops::slice(x, begin, size), channels_first_)};
+    }
+    if (h < 1 || w < 1)
+      bad_input("the images ", images.description(), " are empty; expected height and width >= 1");
+    const Tensor y = ops::resize(crop_to_aspect<double>(x, height_, width_), height_, width_,
+                                 ops::ResizeMethod::kBilinear);
+    return {from_channels_last(y, channels_first_)};
+  }
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    PartialShape s = single_input(*this, shapes);
+    if (s.size() != 3 && s.size() != 4)
+      bad_input("input shape ", partial_shape_string(s),
+                " must have rank 4 (a batch of images) or 3 (one image)");
+    const size_t h_axis = s.size() - (channels_first_ ? 2 : 3);
+    s[h_axis] = height_;
+    s[h_axis + 1] = width_;
+    return {s};
+  }
+  void add_config(Config &c) const override {
+    c.set("height", height_).set("width", width_).set("data_format", data_format_name(channels_first_));
+  }
+  int64_t height_ = 0, width_ = 0;
+  bool channels_first_ = false;
+};
+
 }  // namespace
 
 void register_reshaping_layers() {
@@ -343,6 +399,7 @@ void register_reshaping_layers() {
   register_class<UpSampling<2>>("UpSampling2D");
   register_class<UpSampling<3>>("UpSampling3D");
   register_class<Resizing>("Resizing");
+  register_class<CenterCrop>("CenterCrop");
 }
 
 }  // namespace kiln::layers

@@ -26,6 +26,9 @@ Tensor lerp_axis(const Tensor &x, int64_t axis, int64_t out) {
   const float scale = resize_scale(in, out);
   std::vector<int64_t> lo, hi;
   std::vector<float> t;
+  lo.reserve(size_t(out));
+  hi.reserve(size_t(out));
+  t.reserve(size_t(out));
   for (int64_t o = 0; o < out; ++o) {
     const float src = (static_cast<float>(o) + 0.5f) * scale - 0.5f;
     const float f = std::floor(src);
@@ -46,6 +49,7 @@ Tensor nearest_axis(const Tensor &x, int64_t axis, int64_t out) {
   const int64_t in = x.shape()[static_cast<int>(axis)];
   const float scale = resize_scale(in, out);
   std::vector<int64_t> idx;
+  idx.reserve(size_t(out));
   for (int64_t o = 0; o < out; ++o)
     idx.push_back(std::clamp<int64_t>(
         static_cast<int64_t>(std::floor((static_cast<float>(o) + 0.5f) * scale)), 0, in - 1));
@@ -72,6 +76,11 @@ Tensor resize(const Tensor &images, int64_t height, int64_t width, ResizeMethod 
   if (s[rank - 3] < 1 || s[rank - 2] < 1)
     fail(Code::kInvalidArgument, op, ": images ", images.description(),
          " has an empty height or width; expected both >= 1");
+  // The output's buffer first: a size no memory can hold fails here, before the per-row tables.
+  std::vector<int64_t> out_dims = s.to_vector();
+  out_dims[size_t(rank - 3)] = height;
+  out_dims[size_t(rank - 2)] = width;
+  (void)Tensor::empty(images.dtype(), Shape(out_dims));
   Tensor x = rank == 3 ? expand_dims(images, 0) : images;
   if (method == ResizeMethod::kNearest) {
     x = nearest_axis(nearest_axis(x, 1, height), 2, width);

@@ -1,7 +1,7 @@
 /* The activation, spatial reshaping, noise, Identity and Rescaling layers through the shared
  * library alone, created by Keras class name and a JSON config: values as Keras documents them,
  * a model with PReLU, GaussianNoise and SpatialDropout1D trained with train_on_batch (the alpha
- * weight moves), Normalization with adapt, and bad configs and inputs as statuses naming the layer.
+ * weight moves), Normalization and Discretization with adapt, CenterCrop, and bad configs and inputs as statuses naming the layer.
  * Plain C99. */
 #include <math.h>
 #include <stdio.h>
@@ -585,8 +585,61 @@ static void test_category_encoding(void) {
   release_kept();
 }
 
+/* Discretization: given boundaries (Keras's docstring example), adapt() from an array and from a
+ * dataset of batches (the boundaries then in the config), errors; CenterCrop of uint8 images. */
+static void test_discretization_center_crop(void) {
+  const int64_t d24[2] = {2, 4}, d8[1] = {8}, img[4] = {1, 4, 4, 1}, crop[4] = {1, 2, 2, 1};
+  const float x[8] = {-1.5f, 1.0f, 3.4f, .5f, 0.0f, 3.0f, 1.3f, 0.0f};
+  const int32_t given[8] = {0, 2, 3, 1, 1, 3, 2, 1}, adapted[8] = {0, 2, 3, 2, 1, 3, 3, 1};
+  unsigned char px[16];
+  const float centre[4] = {5, 6, 9, 10};
+  kiln_layer *fixed = layer_from("Discretization", "{\"bin_boundaries\": [0.0, 1.0, 2.0]}");
+  kiln_layer *bins = layer_from("Discretization", "{\"num_bins\": 4}");
+  kiln_layer *from_ds = layer_from("Discretization", "{\"num_bins\": 4}");
+  kiln_tensor *t = f32(2, d24, x), *y = NULL;
+  kiln_tensor_list *parts = NULL;
+  kiln_dataset *slices = NULL, *batches = NULL;
+  kiln_config *c = NULL;
+  char *json = NULL;
+  int i;
+  for (i = 0; i < 16; ++i) px[i] = (unsigned char)i;
+  if (!fixed || !bins || !from_ds) return;
+  if (OK(kiln_layer_call_tensor(&y, fixed, t, false))) expect_raw(y, I32, 2, d24, given);
+  EXPECT_ERROR(kiln_layer_call_tensor(&y, bins, t, false), KILN_STATUS_FAILED_PRECONDITION, "adapt()",
+               "bin_boundaries");
+  OK(kiln_layer_adapt(bins, t));
+  if (OK(kiln_layer_call_tensor(&y, bins, t, false))) expect_raw(y, I32, 2, d24, adapted);
+  if (OK(kiln_layer_get_config(&c, bins)) && OK(kiln_config_to_json(&json, c, -1))) {
+    CHECK(strstr(json, "\"bin_boundaries\":[0.0,0.5,1.2999999523162842]") != NULL);
+    CHECK(strstr(json, "\"num_bins\":4") != NULL);
+  }
+  kiln_string_free(json);
+  kiln_config_free(c);
+  /* the same values as a dataset of batches of 3, 3 and 2: summaries merged batch by batch */
+  OK(kiln_tensor_list_create(&parts));
+  OK(kiln_tensor_list_append(parts, f32(1, d8, x)));
+  OK(kiln_dataset_from_tensor_slices(&slices, parts, NULL));
+  OK(kiln_dataset_batch(&batches, slices, 3, false));
+  OK(kiln_layer_adapt_dataset(from_ds, batches));
+  if (OK(kiln_layer_call_tensor(&y, from_ds, t, false))) expect_raw(y, I32, 2, d24, adapted);
+  EXPECT_ERROR(kiln_layer_adapt(fixed, t), KILN_STATUS_FAILED_PRECONDITION, "made with bin_boundaries", "num_bins");
+  EXPECT_ERROR(create_status("Discretization", "{\"bin_boundaries\": [1.0, 0.0]}"), INVALID, "Discretization",
+               "sorted ascending");
+  EXPECT_ERROR(create_status("Discretization", "{}"), INVALID, "num_bins", "bin_boundaries");
+  expect_layer("CenterCrop", "{\"height\": 2, \"width\": 2}", make(U8, 4, img, px), 4, crop, centre);
+  EXPECT_ERROR(create_status("CenterCrop", "{\"height\": 2, \"width\": 0}"), INVALID, "CenterCrop", "positive");
+  kiln_dataset_free(batches);
+  kiln_dataset_free(slices);
+  kiln_tensor_list_free(parts);
+  kiln_layer_free(fixed);
+  kiln_layer_free(bins);
+  kiln_layer_free(from_ds);
+  release_kept();
+}
+
 int main(void) {
   test_category_encoding();
+  test_discretization_center_crop();
   test_einsum_dense();
   test_values();
   test_normalization();

@@ -1,7 +1,8 @@
 // kiln.hpp's activation, spatial reshaping, noise, Identity and Rescaling layers: the typed
 // constructors write Keras's configs, outputs agree with compositions of kiln ops, Softmax takes
 // a mask, errors name the layer, and a small image model with them trains under fit; Normalization
-// adapts to an array and a dataset, and a model with it saves and loads its adapted state.
+// and Discretization adapt to an array and a dataset, and models with them save and load their
+// adapted state; CenterCrop crops and resizes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -461,6 +462,64 @@ TEST(HppMoreLayers, NormalizationAdaptsAndSaves) {
   model.save(dir / "m");
   kiln::Model loaded = kiln::models::load_model(dir / "m");
   EXPECT_EQ(loaded.predict(data).to_vector<float>(), model.predict(data).to_vector<float>());
+}
+
+TEST(HppMoreLayers, DiscretizationAdaptsAndSaves) {
+  kiln::clear_session();
+  // Keras's docstring examples: given boundaries, and 4 bins adapted to the data
+  const Tensor x = Tensor::from_vector<float>({-1.5f, 1.0f, 3.4f, .5f, 0.0f, 3.0f, 1.3f, 0.0f}, {2, 4});
+  kl::DiscretizationOptions given;
+  given.bin_boundaries = {0, 1, 2};
+  kiln::Layer fixed = kl::Discretization(given);
+  EXPECT_EQ(fixed.name(), "discretization");
+  EXPECT_EQ(fixed(x).to_vector<int32_t>(), (std::vector<int32_t>{0, 2, 3, 1, 1, 3, 2, 1}));
+  kl::DiscretizationOptions quantiles;
+  quantiles.num_bins = 4;
+  quantiles.output_mode = "one_hot";
+  kiln::Layer bins = kl::Discretization(quantiles);
+  expect_code(KILN_STATUS_FAILED_PRECONDITION, "adapt()", [&] { bins(x); });
+  bins.adapt(kiln::data::Dataset::from_tensor_slices({kiln::reshape(x, {8})}).batch(5));
+  EXPECT_EQ(bins.get_config().get_float_list("bin_boundaries"),
+            (std::vector<double>{0.0, 0.5, static_cast<double>(1.3f)}));
+  const Tensor hot = bins(x);
+  EXPECT_EQ(hot.shape(), (Dims{2, 4, 4}));
+  EXPECT_EQ(kiln::argmax(hot, -1).to_vector<int64_t>(), (std::vector<int64_t>{0, 2, 3, 2, 1, 3, 3, 1}));
+  kl::DiscretizationOptions none;
+  kiln::Layer one_bin = kl::Discretization(none);  // no boundaries: every value in bin 0
+  EXPECT_EQ(one_bin(x).to_vector<int32_t>(), std::vector<int32_t>(8, 0));
+  kl::DiscretizationOptions both = quantiles;
+  both.bin_boundaries = {1};
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "not both", [&] { kl::Discretization(both); });
+  expect_code(KILN_STATUS_FAILED_PRECONDITION, "made with bin_boundaries", [&] { fixed.adapt(x); });
+  // in a model: a SavedModel keeps the adapted boundaries
+  kiln::Sequential model({kl::Input({4}), bins, kl::Flatten(), kl::Dense(1)});
+  model.compile("sgd", "mse");
+  model.fit(x, Tensor::from_vector<float>({0, 1}, {2, 1}), [] {
+    kiln::FitOptions o;
+    o.epochs = 2;
+    o.verbose = 0;
+    return o;
+  }());
+  kiln::testing::TempDir dir("kiln_hpp_discretization");
+  model.save(dir / "m");
+  kiln::Model loaded = kiln::models::load_model(dir / "m");
+  const Tensor probe = Tensor::from_vector<float>({-1, 0.25f, 0.75f, 2, 0, 0.5f, 1.3f, 9}, {2, 4});
+  EXPECT_EQ(loaded.predict(probe).to_vector<float>(), model.predict(probe).to_vector<float>());
+}
+
+TEST(HppMoreLayers, CenterCrop) {
+  kiln::clear_session();
+  std::vector<uint8_t> px(16);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i);
+  const Tensor images = Tensor::from_vector<uint8_t>(px, {1, 4, 4, 1});
+  const Tensor y = kl::CenterCrop(2, 2)(images);
+  EXPECT_EQ(y.dtype(), kiln::DType::float32);
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{5, 6, 9, 10}));
+  EXPECT_EQ(kl::CenterCrop(2, 3, "channels_first")(kiln::ones({1, 1, 4, 4})).shape(), (Dims{1, 1, 2, 3}));
+  // larger than the image: the image (its aspect ratio the target's) is resized
+  EXPECT_EQ(kl::CenterCrop(8, 8)(images).to_vector<float>(),
+            kl::Resizing(8, 8)(kiln::cast(images, kiln::DType::float32)).to_vector<float>());
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "rank 4", [&] { kl::CenterCrop(2, 2)(kiln::ones({4, 4})); });
 }
 
 TEST(HppMoreLayers, LambdaInASequentialTrains) {

@@ -17,6 +17,8 @@
 #include "core/count.h"
 #include "core/storage.h"
 #include "core/threads.h"
+#include "layers/layer.h"
+#include "ops/image.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -212,6 +214,20 @@ TEST(OpLimits, HugeWindowArguments) {
         ops::avg_pool2d(x, {kMax, kMax}, {1, 1}, ops::Padding::kSame);
       },
       Code::kInvalidArgument, {"avg_pool2d", "9223372036854775807"});
+}
+
+// A resize (Resizing, CenterCrop) to a size no memory holds fails before building its per-row
+// tables, which once grew until the system killed the process.
+TEST(OpLimits, HugeResizeTargets) {
+  Watchdog watchdog(60);
+  const Tensor images = ops::ones(Shape{4, 6, 3});
+  expect_error([&] { ops::resize(images, int64_t{1} << 58, 2, ops::ResizeMethod::kBilinear); },
+               Code::kResourceExhausted, {"float32[", "2^62"});
+  expect_error([&] { ops::resize(images, int64_t{1} << 55, 2, ops::ResizeMethod::kNearest); },
+               Code::kResourceExhausted, {"out of memory"});
+  layers::LayerPtr crop =
+      layers::create_layer("CenterCrop", Config::from_json(R"({"height": 1099511627776, "width": 2})"));
+  expect_error([&] { (*crop)({images}, layers::CallContext()); }, Code::kResourceExhausted, {});
 }
 
 TEST(ThreadLimits, CountIsBounded) {

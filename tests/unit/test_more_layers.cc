@@ -1,6 +1,7 @@
 // The activation layers (ReLU, LeakyReLU, ELU, Softmax, PReLU), the spatial reshaping layers
 // (ZeroPadding, Cropping, UpSampling 1D-3D), the noise layers (GaussianNoise, GaussianDropout,
-// SpatialDropout) and Identity / Rescaling in the C++ core: values against Keras's documented
+// SpatialDropout), Identity / Rescaling and the preprocessing layers (CategoryEncoding,
+// Discretization, CenterCrop) in the C++ core: values against Keras's documented
 // examples and written-out loops, channels_first, configs as Keras writes them, gradients and
 // errors naming the layer.
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 
 #include "autodiff/tape.h"
 #include "core/error.h"
+#include "layers/adapt.h"
 #include "layers/initializers.h"
 #include "layers/layer.h"
 #include "ops/ops.h"
@@ -766,6 +768,195 @@ TEST_F(MoreLayersTest, CategoryEncodingAsKeras) {
                Code::kInvalidArgument, {"'tf_idf'"});
   expect_error([&] { layer("CategoryEncoding", R"({"num_tokens": 2, "sparse": true})"); },
                Code::kUnimplemented, {"sparse"});
+}
+
+// Discretization with given boundaries: Keras's docstring example, the edges, NaN and +-inf as TF's
+// Bucketize places them, integer inputs compared as float32, the encoded modes as CategoryEncoding.
+TEST_F(MoreLayersTest, DiscretizationBucketsAsKeras) {
+  const Tensor x = make({2, 4}, {-1.5f, 1.0f, 3.4f, .5f, 0.0f, 3.0f, 1.3f, 0.0f});
+  const Tensor bins = run("Discretization", R"({"bin_boundaries": [0.0, 1.0, 2.0]})", x);
+  EXPECT_EQ(bins.dtype(), DType::kInt32);
+  EXPECT_EQ(values<int32_t>(bins), (std::vector<int32_t>{0, 2, 3, 1, 1, 3, 2, 1}));
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(values<int32_t>(run("Discretization", R"({"bin_boundaries": [0.0, 1.0]})",
+                                make({6}, {-inf, inf, std::nanf(""), -0.0f, 1.0f, 0.99999994f}))),
+            (std::vector<int32_t>{0, 2, 2, 1, 2, 1}));
+  // 16777217 is 16777216 in float32, so it is below the boundary 16777218.
+  EXPECT_EQ(values<int32_t>(run("Discretization", R"({"bin_boundaries": [16777217.0, 16777218.0]})",
+                                testing::make_typed<int64_t>(Shape({3}), {16777216, 16777217, 16777218}))),
+            (std::vector<int32_t>{1, 1, 2}));
+  EXPECT_EQ(values<int32_t>(run("Discretization", R"({"bin_boundaries": []})", make({2}, {-3, 3}))),
+            (std::vector<int32_t>{0, 0}));
+  const std::string given = R"({"bin_boundaries": [0.0, 1.0, 2.0], "output_mode": ")";
+  expect_near(run("Discretization", given + R"(one_hot"})", make({2, 1}, {0.5f, 2.5f})),
+              {0, 1, 0, 0, 0, 0, 0, 1}, 0);
+  expect_near(run("Discretization", given + R"(multi_hot"})", x), {1, 1, 1, 1, 0, 1, 1, 1}, 0);
+  expect_near(run("Discretization", given + R"(count"})", x), {1, 1, 1, 1, 0, 2, 1, 1}, 0);
+  expect_near(run("Discretization", given + R"(count"})", Tensor::scalar<float>(1.5f)), {0, 0, 1, 0}, 0);
+  // Rank 3: Keras 3 encodes over axis 1, [1, 3, 2] bins to [1, 2, 4].
+  const Tensor cube = make({1, 3, 2}, {0.1f, 0.6f, 0.6f, 0.6f, 0.6f, 2.0f});
+  const Tensor counted =
+      run("Discretization", R"({"bin_boundaries": [0.5, 1.0], "output_mode": "count"})", cube);
+  EXPECT_EQ(counted.shape(), Shape({1, 2, 3}));
+  expect_near(counted, {1, 2, 0, 0, 2, 1}, 0);
+  expect_near(run("CategoryEncoding", R"({"num_tokens": 3})",
+                  testing::make_typed<int64_t>(Shape({1, 3, 2}), {0, 1, 1, 1, 1, 2})),
+              {1, 1, 0, 0, 1, 1}, 0);
+  EXPECT_EQ(layer("CategoryEncoding", R"({"num_tokens": 3})")->compute_output_shape({{-1, 3, 2}})[0],
+            (PartialShape{-1, 2, 3}));
+  // Infinite boundaries (an adapt can give them) bucket and round-trip through the config.
+  LayerPtr wide = layer("Discretization", R"({"bin_boundaries": [-Infinity, 0.0, Infinity]})");
+  EXPECT_EQ(values<int32_t>((*wide)({make({4}, {-inf, -1, 1, inf})}, CallContext())[0]),
+            (std::vector<int32_t>{1, 1, 2, 3}));
+  EXPECT_EQ(create_layer("Discretization", Config::from_json(wide->get_config().to_json()))->get_config(),
+            wide->get_config());
+  LayerPtr hot = layer("Discretization", given + R"(one_hot"})");
+  EXPECT_EQ(hot->compute_output_shape({{-1, 3}})[0], (PartialShape{-1, 3, 4}));
+  EXPECT_EQ(layer("Discretization", R"({"num_bins": 5, "output_mode": "count"})")
+                ->compute_output_shape({{-1, 3}})[0],
+            (PartialShape{-1, 5}));
+  EXPECT_EQ(layer("Discretization", R"({"bin_boundaries": [1.0]})")->compute_output_shape({{-1, 3}})[0],
+            (PartialShape{-1, 3}));
+  const Config c = layer("Discretization", R"({"bin_boundaries": [0.1, 2.0]})")->get_config();
+  EXPECT_EQ(c.get_float_list("bin_boundaries"), (std::vector<double>{0.1, 2.0}));
+  EXPECT_TRUE(c.is_null("num_bins"));
+  EXPECT_EQ(c.get_string("output_mode"), "int");
+  EXPECT_DOUBLE_EQ(c.get_float("epsilon"), 0.01);
+}
+
+// Discretization.adapt: Keras's docstring example, a summary with fewer points than num_bins (its
+// points but the last are the boundaries), and two batches merged as Keras merges them (worked
+// by hand from Keras's summarize / merge_summaries / compress_summary); the config after adapt
+// holds both num_bins and the boundaries and rebuilds the same layer.
+TEST_F(MoreLayersTest, DiscretizationAdaptsAsKeras) {
+  const Tensor x = make({2, 4}, {-1.5f, 1.0f, 3.4f, .5f, 0.0f, 3.0f, 1.3f, 0.0f});
+  LayerPtr l = layer("Discretization", R"({"num_bins": 4, "epsilon": 0.01})");
+  expect_error([&] { (*l)({x}, CallContext()); }, Code::kFailedPrecondition, {"adapt()", "bin_boundaries"});
+  adapt(*l, x);
+  EXPECT_EQ(l->get_config().get_float_list("bin_boundaries"),
+            (std::vector<double>{0.0, 0.5, static_cast<double>(1.3f)}));
+  EXPECT_EQ(values<int32_t>((*l)({x}, CallContext())[0]), (std::vector<int32_t>{0, 2, 3, 2, 1, 3, 3, 1}));
+  LayerPtr again = create_layer("Discretization", l->get_config());
+  EXPECT_EQ(again->get_config(), l->get_config());
+  EXPECT_EQ(values<int32_t>((*again)({x}, CallContext())[0]), (std::vector<int32_t>{0, 2, 3, 2, 1, 3, 3, 1}));
+
+  LayerPtr few = layer("Discretization", R"({"num_bins": 5})");
+  adapt(*few, testing::make_typed<int32_t>(Shape({2}), {2, 1}));
+  EXPECT_EQ(few->get_config().get_float_list("bin_boundaries"), (std::vector<double>{1.0}));
+
+  // Batch [3, 1, 2] sums up to (1.5, 2.25), (3, 2.25); with [6, 5, 4]'s summary the merged points
+  // compress to (3, 4.5), (6, 4.5), whose median 3 is the one boundary of 2 bins.
+  LayerPtr two = layer("Discretization", R"({"num_bins": 2, "epsilon": 0.5})");
+  std::vector<Tensor> batches = {make({3}, {3, 1, 2}), make({3}, {6, 5, 4})};
+  size_t next = 0;
+  adapt(*two, [&](Tensor *out) {
+    if (next == batches.size()) return false;
+    *out = batches[next++];
+    return true;
+  });
+  EXPECT_EQ(two->get_config().get_float_list("bin_boundaries"), (std::vector<double>{3.0}));
+  EXPECT_EQ(two->get_config().get_int("num_bins"), 2);
+
+  // An empty batch adds nothing; no values at all give no boundaries (one bin).
+  LayerPtr none = layer("Discretization", R"({"num_bins": 3})");
+  adapt(*none, make({0}, {}));
+  EXPECT_EQ(none->get_config().get_float_list("bin_boundaries"), std::vector<double>{});
+
+  // Summaries of -inf and +inf interpolate NaN: sorted last as NumPy sorts them, they leave the
+  // boundary +inf here, as Keras; NaN boundaries are an error, where Keras would keep them.
+  const float inf = std::numeric_limits<float>::infinity();
+  LayerPtr infinite = layer("Discretization", R"({"num_bins": 2, "epsilon": 0.7})");
+  std::vector<Tensor> wide = {make({2}, {-inf, inf}), make({4}, {-inf, -inf, -inf, 0})};
+  next = 0;
+  adapt(*infinite, [&](Tensor *out) {
+    if (next == wide.size()) return false;
+    *out = wide[next++];
+    return true;
+  });
+  EXPECT_EQ(infinite->get_config().get_float_list("bin_boundaries"), std::vector<double>{inf});
+  LayerPtr undefined = layer("Discretization", R"({"num_bins": 2})");
+  expect_error(
+      [&] {
+        adapt(*undefined, make({3}, {-inf, inf, inf}));
+      },
+      Code::kInvalidArgument, {"between -inf and +inf"});
+  EXPECT_TRUE(undefined->get_config().is_null("bin_boundaries"));
+
+  // Errors leave the boundaries as they were.
+  expect_error(
+      [&] {
+        adapt(*l, make({2}, {1, std::nanf("")}));
+      },
+      Code::kInvalidArgument, {"Discretization", "NaN at flat index 1"});
+  EXPECT_EQ(l->get_config().get_float_list("bin_boundaries"),
+            (std::vector<double>{0.0, 0.5, static_cast<double>(1.3f)}));
+  expect_error([&] { adapt(*l, [](Tensor *) { return false; }); }, Code::kInvalidArgument, {"no batches"});
+  expect_error([&] { adapt(*layer("Discretization", R"({"bin_boundaries": [1.0]})"), x); },
+               Code::kFailedPrecondition, {"made with bin_boundaries", "num_bins"});
+  expect_error([&] { adapt(*layer("Discretization", R"({"num_bins": 0})"), x); }, Code::kInvalidArgument,
+               {"num_bins >= 1"});
+  expect_error([&] { adapt(*layer("Dense", R"({"units": 1})"), x); }, Code::kInvalidArgument,
+               {"no adapt", "Normalization, Discretization"});
+  expect_error([] { layer("Discretization", "{}"); }, Code::kInvalidArgument, {"num_bins", "bin_boundaries"});
+  expect_error([] { layer("Discretization", R"({"num_bins": -1})"); }, Code::kInvalidArgument, {">= 0"});
+  expect_error([] { layer("Discretization", R"({"bin_boundaries": [2.0, 1.0]})"); }, Code::kInvalidArgument,
+               {"sorted ascending", "2 before 1"});
+  expect_error([] { layer("Discretization", R"({"bin_boundaries": [NaN]})"); }, Code::kInvalidArgument,
+               {"NaN"});
+  expect_error([] { layer("Discretization", R"({"num_bins": 2, "epsilon": 0})"); }, Code::kInvalidArgument,
+               {"epsilon"});
+  expect_error([] { layer("Discretization", R"({"num_bins": 2, "output_mode": "tf_idf"})"); },
+               Code::kInvalidArgument, {"'tf_idf'"});
+  expect_error([] { layer("Discretization", R"({"num_bins": 2, "sparse": true})"); }, Code::kInvalidArgument,
+               {"sparse=True", "'int'"});
+  expect_error([] { layer("Discretization", R"({"num_bins": 2, "output_mode": "count", "sparse": true})"); },
+               Code::kUnimplemented, {"sparse"});
+}
+
+// CenterCrop: the centred window (offsets (H - h) // 2, (W - w) // 2) as float32, channels first
+// too; an image smaller than the target is cropped to the target's aspect ratio and resized
+// (bilinear, half-pixel centres: worked out by hand).
+TEST_F(MoreLayersTest, CenterCropAsKeras) {
+  std::vector<uint8_t> px(2 * 5 * 6);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i);
+  const Tensor images = testing::make_typed<uint8_t>(Shape({2, 5, 6, 1}), px);
+  const Tensor y = run("CenterCrop", R"({"height": 3, "width": 4})", images);
+  EXPECT_EQ(y.dtype(), DType::kFloat32);
+  EXPECT_EQ(y.shape(), Shape({2, 3, 4, 1}));
+  std::vector<float> want;
+  for (int n = 0; n < 2; ++n)
+    for (int r = 1; r < 4; ++r)
+      for (int c = 1; c < 5; ++c) want.push_back(static_cast<float>(n * 30 + r * 6 + c));
+  expect_near(y, want, 0);
+  const Tensor first = ops::transpose(ops::cast(images, DType::kFloat32), {0, 3, 1, 2});
+  const Tensor yf = run("CenterCrop", R"({"height": 3, "width": 4, "data_format": "channels_first"})", first);
+  EXPECT_EQ(yf.shape(), Shape({2, 1, 3, 4}));
+  expect_near(yf, want, 0);
+  expect_near(run("CenterCrop", R"({"height": 1, "width": 1})", make({2, 2, 1}, {1, 2, 3, 4})), {1}, 0);
+
+  // [[0, 1, 2, 3], [4, 5, 6, 7]] to 4 x 4: the centred 2 x 2 box [[1, 2], [5, 6]], resized.
+  const Tensor small =
+      run("CenterCrop", R"({"height": 4, "width": 4})", make({1, 2, 4, 1}, {0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(small.shape(), Shape({1, 4, 4, 1}));
+  expect_near(small, {1, 1.25f, 1.75f, 2, 2, 2.25f, 2.75f, 3, 4, 4.25f, 4.75f, 5, 5, 5.25f, 5.75f, 6}, 1e-6f);
+
+  LayerPtr l = layer("CenterCrop", R"({"height": 3, "width": 4})");
+  EXPECT_EQ(l->compute_output_shape({{-1, 8, 9, 3}})[0], (PartialShape{-1, 3, 4, 3}));
+  EXPECT_EQ(l->get_config().get_string("data_format"), "channels_last");
+  expect_error(
+      [&] {
+        (*l)({make({4, 5}, std::vector<float>(20))}, CallContext());
+      },
+      Code::kInvalidArgument, {"CenterCrop", "rank 4", "[4, 5]"});
+  expect_error(
+      [&] {
+        (*l)({testing::make_bool(Shape({1, 4, 5, 1}), std::vector<int>(20))}, CallContext());
+      },
+      Code::kInvalidArgument, {"CenterCrop", "bool"});
+  expect_error([&] { (*l)({make({1, 0, 5, 1}, {})}, CallContext()); }, Code::kInvalidArgument, {"empty"});
+  expect_error([] { layer("CenterCrop", R"({"height": 0, "width": 2})"); }, Code::kInvalidArgument,
+               {"positive"});
+  expect_error([] { layer("CenterCrop", R"({"height": 2})"); }, Code::kInvalidArgument, {"width"});
 }
 
 // AlphaDropout: outside training its input; in training each value is a * x + b (kept) or

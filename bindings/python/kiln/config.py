@@ -2,7 +2,8 @@
 
 The conversion goes through JSON, so a config is what `json` can write: None, bool, int, float,
 str, lists/tuples and nested dicts with string keys; NumPy arrays and scalars and kiln Tensors
-(anything with `tolist()`) go as their lists and numbers. Non-finite floats are refused, as in C.
+(anything with `tolist()`) go as their lists and numbers. Non-finite floats are refused, as in C,
+but for infinities in a Discretization's bin_boundaries.
 """
 import ctypes
 import json
@@ -14,17 +15,30 @@ from .errors import InvalidArgumentError, check
 L = _lib.lib
 
 
+# Keys whose lists may hold infinities: data, not settings (Discretization's adapted boundaries
+# sit at -inf or +inf when the data's quantiles do). JSON writes them as Python's json module does.
+_INFINITE_LISTS = frozenset(["bin_boundaries"])
+
+
 def _check_finite(value, path):
+    """Refuses non-finite floats but for infinities in _INFINITE_LISTS; whether it met any of those."""
+    if path in _INFINITE_LISTS and isinstance(value, (list, tuple)):
+        for v in value:
+            if isinstance(v, float) and math.isnan(v):
+                raise InvalidArgumentError("config: key '%s' holds NaN; expected numbers" % path)
+        return any(isinstance(v, float) and math.isinf(v) for v in value)
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidArgumentError("config: key '%s' is %r; expected a finite float (configs are JSON)" % (path, value))
+    infinite = False
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise InvalidArgumentError("config: key %r in '%s' is not a string" % (k, path))
-            _check_finite(v, k)
+            infinite = _check_finite(v, k) or infinite
     elif isinstance(value, (list, tuple)):
         for v in value:
-            _check_finite(v, path)
+            infinite = _check_finite(v, path) or infinite
+    return infinite
 
 
 def _as_json(value):
@@ -53,9 +67,9 @@ def to_c(config):
     config = {} if config is None else config
     if not isinstance(config, dict):
         raise InvalidArgumentError("config: expected a dict; got %s" % type(config).__name__)
-    _check_finite(config, "")
+    infinite = _check_finite(config, "")
     try:
-        text = json.dumps(config, allow_nan=False, default=_as_json)
+        text = json.dumps(config, allow_nan=infinite, default=_as_json)
     except (TypeError, ValueError) as e:
         raise InvalidArgumentError("config: cannot be written as JSON: %s" % e)
     out = ctypes.c_void_p()

@@ -1,6 +1,6 @@
 """Built-in spatial reshaping layers (kiln.layers.ZeroPadding1D/2D/3D, Cropping1D/2D/3D,
-UpSampling1D/2D/3D), Identity, Rescaling and Lambda, with Keras's signatures and defaults. The
-image layers are channels last unless data_format="channels_first"."""
+UpSampling1D/2D/3D), Resizing, CenterCrop, Identity, Rescaling and Lambda, with Keras's signatures
+and defaults. The image layers are channels last unless data_format="channels_first"."""
 import functools as _functools
 import importlib as _importlib
 import inspect as _inspect
@@ -79,6 +79,11 @@ Resizing = _builtin(
         "crop_to_aspect_ratio": bool(crop_to_aspect_ratio), "pad_to_aspect_ratio": bool(pad_to_aspect_ratio),
         "fill_mode": fill_mode, "fill_value": float(fill_value), "antialias": bool(antialias),
         "data_format": data_format})
+CenterCrop = _builtin(
+    "CenterCrop", "keras.layers.CenterCrop(height, width, data_format=None): the centred height x width window of "
+    "images [N, H, W, C] or [H, W, C], as float32; an image smaller than that on either side is cropped to the "
+    "target's aspect ratio and resized to it (bilinear), as Keras's smart_resize.",
+    lambda height, width, data_format=None: {"height": int(height), "width": int(width), "data_format": data_format})
 Identity = _builtin("Identity", "keras.layers.Identity(): its input, mask and all.", lambda: {})
 Rescaling = _builtin("Rescaling", "keras.layers.Rescaling(scale, offset=0.0): inputs * scale + offset in the "
                      "layer's dtype (Rescaling(1 / 255) for uint8 images); numbers or per-channel lists.",
@@ -182,7 +187,7 @@ _register_class("Lambda", Lambda)  # a saved Sequential holding one makes it aga
 _PY_BUILTINS["Lambda"] = Lambda
 
 _CLASSES = (ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D,
-            UpSampling3D, Resizing, Identity, Rescaling)
+            UpSampling3D, Resizing, CenterCrop, Identity, Rescaling)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
 __all__ = [c._class_name for c in _CLASSES] + ["Lambda"]

@@ -1,0 +1,265 @@
+"""Discretization and CenterCrop from Python: Keras's signatures, docstring examples and defaults,
+Discretization.adapt against a NumPy model of Keras's quantile summaries over random data and
+batchings, the encoded output modes, configs that round-trip, a model that saves and loads the
+adapted boundaries, CenterCrop against NumPy slicing and against Resizing, errors as Keras's types."""
+import os
+import tempfile
+import threading
+import unittest
+
+import numpy as np
+
+import kiln
+from kiln import layers
+
+DOC = np.array([[-1.5, 1.0, 3.4, .5], [0.0, 3.0, 1.3, 0.0]])  # Keras's Discretization docstring input
+
+
+def keras_compress(values, weights, epsilon):
+    """Keras's compress_summary, written out: float32 summary, float64 interpolation."""
+    if len(values) * epsilon < 1:
+        return values, weights
+    fractions_at = epsilon + np.arange(0.0, 1.0, epsilon)
+    cum = np.cumsum(weights, dtype=np.float32)
+    fractions = cum / cum[-1]
+    new_values = np.interp(fractions_at, fractions.astype(np.float64), values.astype(np.float64))
+    new_cum = np.interp(fractions_at, fractions.astype(np.float64), cum.astype(np.float64))
+    new_weights = new_cum - np.concatenate(([0.0], new_cum[:-1]))
+    return new_values.astype(np.float32), new_weights.astype(np.float32)
+
+
+def keras_boundaries(batches, num_bins, epsilon):
+    """The boundaries Keras's Discretization.adapt computes from these batches."""
+    values = np.zeros(0, np.float32)
+    weights = np.zeros(0, np.float32)
+    for batch in batches:
+        v = np.sort(np.asarray(batch, np.float32).reshape(-1))
+        step = max(v.size / (1.0 / epsilon), 1.0)
+        picked = v[int(step - 1)::int(step)]
+        both_v = np.concatenate((picked, values))
+        both_w = np.concatenate((np.full(picked.shape, step, np.float32), weights))
+        order = np.argsort(both_v, kind="stable")
+        values, weights = keras_compress(both_v[order], both_w[order], epsilon)
+    return keras_compress(values, weights, 1.0 / num_bins)[0][:-1].tolist()
+
+
+class DiscretizationTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+
+    def test_keras_docstring_examples(self):
+        layer = layers.Discretization(bin_boundaries=[0., 1., 2.])
+        self.assertEqual(layer.name, "discretization")
+        out = layer(DOC)
+        self.assertEqual(out.dtype, kiln.int32)
+        self.assertEqual(out.numpy().tolist(), [[0, 2, 3, 1], [1, 3, 2, 1]])
+        layer = layers.Discretization(num_bins=4, epsilon=0.01)
+        self.assertIsNone(layer.bin_boundaries)
+        layer.adapt(DOC)
+        self.assertEqual(layer(DOC).numpy().tolist(), [[0, 2, 3, 2], [1, 3, 3, 1]])
+        self.assertEqual(layer.bin_boundaries, [0.0, 0.5, float(np.float32(1.3))])
+        self.assertEqual(layer.num_bins, 4)
+
+    def test_adapt_matches_keras_quantile_summaries(self):
+        rng = np.random.default_rng(7)
+        cases = 0
+        for trial in range(120):
+            n = int(rng.integers(0, 900))
+            kind = trial % 4
+            if kind == 0:
+                data = rng.normal(size=n) * 10 ** rng.uniform(-3, 3)
+            elif kind == 1:
+                data = rng.integers(-5, 6, size=n).astype(np.float64)  # many ties
+            elif kind == 2:
+                data = rng.exponential(size=n)
+            else:
+                data = np.concatenate((rng.uniform(-1, 1, size=n), [np.inf, -np.inf]))
+            epsilon = float(rng.choice([0.001, 0.01, 0.05, 1 / 3, 0.7, 1.5]))
+            num_bins = int(rng.integers(1, 30))
+            cuts = np.sort(rng.integers(0, data.size + 1, size=int(rng.integers(0, 4))))
+            batches = [b for b in np.split(data, cuts)]
+            layer = layers.Discretization(num_bins=num_bins, epsilon=epsilon)
+            layer.adapt(iter(batches))
+            want = keras_boundaries(batches, num_bins, epsilon)
+            self.assertEqual(layer.bin_boundaries, want, (trial, n, epsilon, num_bins, cuts))
+            probe = np.concatenate((data[:50], [np.nan]))
+            bins = np.digitize(probe.astype(np.float32), np.asarray(want, np.float32))
+            self.assertEqual(layer(probe).numpy().tolist(), bins.tolist())
+            cases += 1
+        self.assertEqual(cases, 120)
+
+    def test_adapt_sources_and_batching(self):
+        data = np.arange(100, dtype=np.float32)[::-1].copy()
+        want = keras_boundaries(np.split(data, [32, 64, 96]), 5, 0.01)
+        for source, kwargs in ((data, {"batch_size": 32}), (kiln.data.Dataset.from_tensor_slices(data).batch(32), {}),
+                               ([data[:32], data[32:64], data[64:96], data[96:]], {}),
+                               ((b for b in np.split(data, [32, 64, 96])), {})):
+            layer = layers.Discretization(num_bins=5)
+            layer.adapt(source, **kwargs)
+            self.assertEqual(layer.bin_boundaries, want)
+        layer = layers.Discretization(num_bins=5)
+        layer.adapt(data, batch_size=32, steps=1)
+        self.assertEqual(layer.bin_boundaries, keras_boundaries([data[:32]], 5, 0.01))
+        layer.adapt([data[:32], data[32:64], data[64:]], steps=2)  # steps counts batches of any data
+        self.assertEqual(layer.bin_boundaries, keras_boundaries([data[:32], data[32:64]], 5, 0.01))
+        layer.adapt((b for b in [data[:10], data[10:40], data[40:]]), steps=2)
+        self.assertEqual(layer.bin_boundaries, keras_boundaries([data[:10], data[10:40]], 5, 0.01))
+        layer.adapt(kiln.data.Dataset.from_tensor_slices(data).batch(10), steps=3)
+        self.assertEqual(layer.bin_boundaries, keras_boundaries([data[:10], data[10:20], data[20:30]], 5, 0.01))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "batch_size is for arrays"):
+            layer.adapt([data], batch_size=4)
+        layer.adapt(np.array([True, False, True]))  # bools as 0 and 1; adapt starts again
+        self.assertEqual(layer.bin_boundaries, [0.0, 1.0])
+
+    def test_output_modes(self):
+        x = np.array([[0.5, 2.5, 2.7], [-1.0, 0.1, 9.0]], np.float32)
+        kw = {"bin_boundaries": [0.0, 1.0, 2.0]}
+        ids = np.digitize(x, [0.0, 1.0, 2.0])
+        hot = layers.Discretization(output_mode="one_hot", **kw)(x)
+        self.assertEqual(hot.dtype, kiln.float32)
+        np.testing.assert_array_equal(hot.numpy(), np.eye(4, dtype=np.float32)[ids])
+        multi = np.zeros((2, 4), np.float32)
+        count = np.zeros((2, 4), np.float32)
+        for r in range(2):
+            for i in ids[r]:
+                multi[r, i] = 1
+                count[r, i] += 1
+        np.testing.assert_array_equal(layers.Discretization(output_mode="multi_hot", **kw)(x).numpy(), multi)
+        np.testing.assert_array_equal(layers.Discretization(output_mode="count", **kw)(x).numpy(), count)
+        self.assertEqual(layers.Discretization(output_mode="one_hot", **kw)(x[:, :1]).shape, (2, 4))
+        self.assertEqual(layers.Discretization(**kw)(np.array([7, -7, 1])).numpy().tolist(), [3, 0, 2])
+        cube = np.array([[[0.1, 0.6], [0.6, 0.6], [0.6, 2.0]]])  # rank 3: Keras 3 encodes over axis 1
+        np.testing.assert_array_equal(
+            layers.Discretization(bin_boundaries=[0.5, 1.0], output_mode="count")(cube).numpy(), [[[1, 2, 0], [0, 2, 1]]])
+        self.assertEqual(layers.Discretization(**kw).compute_output_shape((None, 3)), (None, 3))
+        self.assertEqual(layers.Discretization(output_mode="one_hot", **kw).compute_output_shape((None, 3)),
+                         (None, 3, 4))
+
+    def test_config_round_trip_and_saved_model(self):
+        layer = layers.Discretization(num_bins=3, epsilon=0.05, output_mode="one_hot", name="bins")
+        config = layer.get_config()
+        self.assertEqual({k: config[k] for k in ("bin_boundaries", "num_bins", "epsilon", "output_mode", "sparse")},
+                         {"bin_boundaries": None, "num_bins": 3, "epsilon": 0.05, "output_mode": "one_hot",
+                          "sparse": False})
+        layer.adapt(np.arange(30, dtype=np.float32))
+        again = layers.Discretization.from_config(layer.get_config())
+        self.assertEqual(again.bin_boundaries, layer.bin_boundaries)
+        self.assertEqual(layers.deserialize(layers.serialize(layer)).bin_boundaries, layer.bin_boundaries)
+        model = kiln.models.Sequential([layers.Input((4,)), layer, layers.Flatten(), layers.Dense(1)])
+        model.compile("sgd", "mse")
+        x = np.arange(8, dtype=np.float32).reshape(2, 4) * 4
+        model.fit(x, np.ones((2, 1), np.float32), epochs=1, verbose=0)
+        with tempfile.TemporaryDirectory() as d:
+            model.save(os.path.join(d, "m"))
+            loaded = kiln.models.load_model(os.path.join(d, "m"))
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+    def test_infinite_boundaries_round_trip(self):
+        layer = layers.Discretization(num_bins=3)
+        layer.adapt(np.array([-np.inf] * 5 + [1.0, 2.0, 3.0] + [np.inf] * 5))
+        self.assertEqual(layer.bin_boundaries, [-np.inf, np.inf])
+        again = layers.Discretization.from_config(layer.get_config())
+        x = np.array([-np.inf, 0.0, np.inf])
+        self.assertEqual(again(x).numpy().tolist(), [1, 1, 2])
+        model = kiln.models.Sequential([layers.Input((3,)), layer])
+        self.assertEqual(kiln.models.clone_model(model)(x[None]).numpy().tolist(), [[1, 1, 2]])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "between -inf and \\+inf"):
+            layers.Discretization(num_bins=2).adapt(np.array([-np.inf, np.inf, np.inf]))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "NaN"):
+            layers.Discretization(bin_boundaries=[0.0, np.nan])
+
+    def test_calls_during_adapt_see_old_or_new_boundaries(self):
+        layer = layers.Discretization(num_bins=2)
+        low, high = np.zeros(101, np.float32), np.arange(101, dtype=np.float32)
+        layer.adapt(low)  # summary of 101 zeros: the boundary 0
+        x = np.array([-1.0, 0.0, 10.0, 60.0], np.float32)
+        allowed = {(0, 1, 1, 1), (0, 0, 0, 1)}  # boundary 0, or the median 50 of 0..100
+        seen = []
+        stop = threading.Event()
+
+        def call():
+            while not stop.is_set():
+                seen.append(tuple(layer(x).numpy().tolist()))
+
+        threads = [threading.Thread(target=call) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for i in range(40):
+            layer.adapt(high if i % 2 == 0 else low)
+        stop.set()
+        for t in threads:
+            t.join()
+        self.assertTrue(seen)
+        self.assertLessEqual(set(seen), allowed)
+
+    def test_errors(self):
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "not both"):
+            layers.Discretization(bin_boundaries=[1.0], num_bins=2)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "either num_bins"):
+            layers.Discretization()
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "sorted ascending"):
+            layers.Discretization(bin_boundaries=[1.0, 0.0])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "epsilon"):
+            layers.Discretization(num_bins=2, epsilon=0.0)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "'bucket'"):
+            layers.Discretization(num_bins=2, output_mode="bucket")
+        with self.assertRaisesRegex(kiln.FailedPreconditionError, "adapt"):
+            layers.Discretization(num_bins=2)(DOC)
+        with self.assertRaisesRegex(kiln.FailedPreconditionError, "made with bin_boundaries"):
+            layers.Discretization(bin_boundaries=[1.0]).adapt(DOC)
+        layer = layers.Discretization(num_bins=2)
+        layer.adapt(DOC)
+        kept = layer.bin_boundaries
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "NaN"):
+            layer.adapt(np.array([1.0, np.nan]))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "no batches"):
+            layer.adapt([])
+        with self.assertRaises(TypeError):
+            layer.adapt("data")
+        self.assertEqual(layer.bin_boundaries, kept)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "bin_boundaries must be a list"):
+            layers.Discretization(bin_boundaries=1.0)
+
+
+class CenterCropTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+
+    def test_crops_the_centre_as_float32(self):
+        rng = np.random.default_rng(3)
+        for h, w, th, tw in ((5, 6, 3, 4), (4, 4, 3, 3), (7, 2, 2, 2), (3, 3, 3, 3), (6, 9, 1, 8)):
+            images = rng.integers(0, 256, size=(2, h, w, 3)).astype(np.uint8)
+            got = layers.CenterCrop(th, tw)(images)
+            self.assertEqual(got.dtype, kiln.float32)
+            top, left = (h - th) // 2, (w - tw) // 2
+            want = images[:, top:top + th, left:left + tw, :].astype(np.float32)
+            np.testing.assert_array_equal(got.numpy(), want)
+            first = layers.CenterCrop(th, tw, data_format="channels_first")(images.transpose(0, 3, 1, 2)[0])
+            np.testing.assert_array_equal(first.numpy(), want[0].transpose(2, 0, 1))
+
+    def test_smaller_images_are_resized_to_the_target(self):
+        x = np.arange(2 * 3 * 8 * 1, dtype=np.float32).reshape(2, 3, 8, 1)
+        got = layers.CenterCrop(6, 6)(x)  # the centred 3 x 3 box, resized to 6 x 6
+        np.testing.assert_array_equal(got.numpy(), layers.Resizing(6, 6)(x[:, :, 2:5, :]).numpy())
+        got = layers.CenterCrop(2, 10)(x)  # too narrow: the 1 x 8 box of the middle row, resized
+        np.testing.assert_array_equal(got.numpy(), layers.Resizing(2, 10)(x[:, 1:2, :, :]).numpy())
+        self.assertEqual(got.shape, (2, 2, 10, 1))
+
+    def test_config_and_errors(self):
+        layer = layers.CenterCrop(2, 3)
+        config = layer.get_config()
+        self.assertEqual((config["height"], config["width"], config["data_format"]), (2, 3, "channels_last"))
+        self.assertEqual(layers.CenterCrop.from_config(config).get_config(), config)
+        self.assertEqual(layer.compute_output_shape((None, 9, 9, 3)), (None, 2, 3, 3))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "rank 4"):
+            layer(np.zeros((4, 4), np.float32))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "bool"):
+            layer(np.zeros((4, 4, 1), bool))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "positive"):
+            layers.CenterCrop(0, 3)
+        with self.assertRaises(TypeError):
+            layers.CenterCrop(3)
+
+
+if __name__ == "__main__":
+    unittest.main()
