@@ -3442,6 +3442,107 @@ inline Layer CenterCrop(int64_t height, int64_t width, const std::string &data_f
   c.set("height", height).set("width", width).set("data_format", data_format);
   return detail::named_layer("CenterCrop", name, c);
 }
+// ---- random image augmentation (active in training only; float32 out)
+
+/// The settings the random image layers share.
+struct RandomImageOptions {
+  int64_t seed = -1;  ///< TF's op seed; -1: none
+  std::string data_format = "channels_last";
+  std::string name;
+};
+namespace detail {
+inline Layer random_image_layer(const char *class_name, Config c, const RandomImageOptions &o) {
+  if (o.seed >= 0) c.set("seed", o.seed);
+  c.set("data_format", o.data_format);
+  return named_layer(class_name, o.name, c);
+}
+inline Layer random_color_layer(const char *class_name, double lower, double upper,
+                                std::array<double, 2> value_range, const RandomImageOptions &o) {
+  Config c;
+  c.set("factor", std::vector<double>{lower, upper})
+      .set("value_range", std::vector<double>{value_range[0], value_range[1]});
+  return random_image_layer(class_name, c, o);
+}
+}  // namespace detail
+/// keras.layers.RandomFlip: in training each image flipped left-right ("horizontal") and / or upside
+/// down ("vertical"), each with probability 1/2.
+inline Layer RandomFlip(const std::string &mode = "horizontal_and_vertical",
+                        const RandomImageOptions &o = {}) {
+  Config c;
+  c.set("mode", mode);
+  return detail::random_image_layer("RandomFlip", c, o);
+}
+/// keras.layers.RandomCrop: in training a height x width window at a random place (one for the batch);
+/// otherwise (and for smaller images) the centred window of that aspect ratio, resized.
+inline Layer RandomCrop(int64_t height, int64_t width, const RandomImageOptions &o = {}) {
+  Config c;
+  c.set("height", height).set("width", width);
+  return detail::random_image_layer("RandomCrop", c, o);
+}
+/// keras.layers.RandomContrast: in training each image's channels become (x - mean) * c + mean, c
+/// drawn in [1 - lower, 1 + upper], then clipped to value_range.
+inline Layer RandomContrast(double lower, double upper, std::array<double, 2> value_range = {0, 255},
+                            const RandomImageOptions &o = {}) {
+  return detail::random_color_layer("RandomContrast", lower, upper, value_range, o);
+}
+/// RandomContrast(factor): lower = upper = factor.
+inline Layer RandomContrast(double factor) { return RandomContrast(factor, factor); }
+/// keras.layers.RandomBrightness: in training each image gets delta * (high - low) added, delta drawn
+/// in [lower, upper] (within [-1, 1]), then clipped to value_range.
+inline Layer RandomBrightness(double lower, double upper, std::array<double, 2> value_range = {0, 255},
+                              const RandomImageOptions &o = {}) {
+  return detail::random_color_layer("RandomBrightness", lower, upper, value_range, o);
+}
+/// RandomBrightness(factor): delta drawn in [-factor, factor].
+inline Layer RandomBrightness(double factor) { return RandomBrightness(-factor, factor); }
+
+/// The geometric random layers' resampling: points outside the image filled by fill_mode
+/// ("reflect", "wrap", "constant" with fill_value, "nearest"), read with interpolation.
+struct RandomTransformOptions {
+  std::string fill_mode = "reflect";
+  std::string interpolation = "bilinear";  ///< or "nearest"
+  double fill_value = 0.0;
+  int64_t seed = -1;
+  std::string data_format = "channels_last";
+  std::string name;
+};
+namespace detail {
+inline Layer random_transform_layer(const char *class_name, Config c, const RandomTransformOptions &o) {
+  c.set("fill_mode", o.fill_mode).set("interpolation", o.interpolation).set("fill_value", o.fill_value);
+  RandomImageOptions io;
+  io.seed = o.seed;
+  io.data_format = o.data_format;
+  io.name = o.name;
+  return random_image_layer(class_name, c, io);
+}
+}  // namespace detail
+/// keras.layers.RandomRotation: in training each image turned about its centre by an angle in
+/// [lower, upper] * 2 pi (counter-clockwise for positive).
+inline Layer RandomRotation(double lower, double upper, const RandomTransformOptions &o = {}) {
+  Config c;
+  c.set("factor", std::vector<double>{lower, upper});
+  return detail::random_transform_layer("RandomRotation", c, o);
+}
+/// RandomRotation(factor): angles in [-factor, factor] * 2 pi.
+inline Layer RandomRotation(double factor) { return RandomRotation(-factor, factor); }
+/// keras.layers.RandomTranslation: in training each image shifted by fractions of its height and width
+/// drawn in [-height_factor, height_factor] and [-width_factor, width_factor].
+inline Layer RandomTranslation(double height_factor, double width_factor,
+                               const RandomTransformOptions &o = {}) {
+  Config c;
+  c.set("height_factor", height_factor).set("width_factor", width_factor);
+  return detail::random_transform_layer("RandomTranslation", c, o);
+}
+/// keras.layers.RandomZoom: in training each image zoomed about its centre by 1 + a value in
+/// [-height_factor, height_factor] (above 1 zooms out), the same both ways unless width_factor >= 0.
+inline Layer RandomZoom(double height_factor, double width_factor = -1,
+                        const RandomTransformOptions &o = {}) {
+  Config c;
+  c.set("height_factor", height_factor);
+  if (width_factor >= 0) c.set("width_factor", width_factor);
+  return detail::random_transform_layer("RandomZoom", c, o);
+}
+
 /// x * scale + offset in the layer's compute dtype (Rescaling(1.0 / 255) for uint8 images).
 inline Layer Rescaling(double scale, double offset = 0.0, const std::string &name = "") {
   Config c;

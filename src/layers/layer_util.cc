@@ -158,6 +158,17 @@ const Tensor &image_input(const Layer &l, const std::vector<Tensor> &inputs) {
   return x;
 }
 
+PartialShape image_output_shape(const Layer &l, PartialShape s, int64_t height, int64_t width,
+                                bool channels_first) {
+  if (s.size() != 3 && s.size() != 4)
+    l.bad_input("input shape ", partial_shape_string(s),
+                " must have rank 4 (a batch of images) or 3 (one image)");
+  const size_t h_axis = s.size() - (channels_first ? 2 : 3);
+  s[h_axis] = height;
+  s[h_axis + 1] = width;
+  return s;
+}
+
 std::pair<int64_t, int64_t> read_image_size(ConfigReader &r) {
   const int64_t height = r.get_int("height"), width = r.get_int("width");
   if (height < 1 || width < 1)

@@ -2,12 +2,14 @@
 // config pieces every weight layer reads and writes (initializers, regularizers, constraints).
 #pragma once
 
+#include <algorithm>
 #include <initializer_list>
 #include <utility>
 #include <vector>
 
 #include "core/config.h"
 #include "layers/layer.h"
+#include "ops/ops.h"
 
 namespace kiln::layers {
 
@@ -36,6 +38,29 @@ Tensor from_channels_last(const Tensor &y, bool channels_first);
 // The images input of an image preprocessing layer: rank 4 (a batch) or 3 (one image); INVALID_ARGUMENT
 // naming the layer otherwise.
 const Tensor &image_input(const Layer &l, const std::vector<Tensor> &inputs);
+// The largest centred box of aspect ratio height : width in channels-last images x (Keras's
+// crop_to_aspect_ratio), its size and offsets computed in F and truncated as Keras computes them:
+// float32 in Resizing, Python's float (double) in smart_resize.
+template <typename F>
+Tensor crop_to_aspect(const Tensor &x, int64_t height, int64_t width) {
+  const int h_axis = x.rank() - 3;
+  const int64_t h = x.shape()[h_axis], w = x.shape()[h_axis + 1];
+  auto trunc = [](F v) { return static_cast<int64_t>(v); };
+  const auto f = [](int64_t v) { return static_cast<F>(v); };  // in F: no int64 overflow, clamped first
+  const int64_t th = std::max<int64_t>(trunc(std::min(f(h), f(w) * f(height) / f(width))), 1);
+  const int64_t tw = std::max<int64_t>(trunc(std::min(f(w), f(h) * f(width) / f(height))), 1);
+  std::vector<int64_t> begin(size_t(x.rank()), 0), size(size_t(x.rank()), -1);
+  begin[size_t(h_axis)] = trunc(static_cast<F>(h - th) / 2);
+  begin[size_t(h_axis) + 1] = trunc(static_cast<F>(w - tw) / 2);
+  size[size_t(h_axis)] = th;
+  size[size_t(h_axis) + 1] = tw;
+  return ops::slice(x, begin, size);
+}
+
+// The output shape of an image layer that gives height x width images of input shape s (rank 4
+// or 3; INVALID_ARGUMENT naming the layer otherwise).
+PartialShape image_output_shape(const Layer &l, PartialShape s, int64_t height, int64_t width,
+                                bool channels_first);
 // An image layer's output height and width ("height", "width"), both required and >= 1.
 std::pair<int64_t, int64_t> read_image_size(ConfigReader &r);
 

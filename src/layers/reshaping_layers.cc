@@ -238,25 +238,6 @@ class UpSampling final : public SpatialLayer {
 
 // ------------------------------------------------------------------ Resizing, CenterCrop
 
-// The largest centred box of aspect ratio height : width in channels-last images x (Keras's
-// crop_to_aspect_ratio), its size and offsets computed in F and truncated as Keras computes them:
-// float32 in Resizing, Python's float (double) in smart_resize.
-template <typename F>
-Tensor crop_to_aspect(const Tensor &x, int64_t height, int64_t width) {
-  const int h_axis = x.rank() - 3;
-  const int64_t h = x.shape()[h_axis], w = x.shape()[h_axis + 1];
-  auto trunc = [](F v) { return static_cast<int64_t>(v); };
-  const auto f = [](int64_t v) { return static_cast<F>(v); };  // in F: no int64 overflow, clamped first
-  const int64_t th = std::max<int64_t>(trunc(std::min(f(h), f(w) * f(height) / f(width))), 1);
-  const int64_t tw = std::max<int64_t>(trunc(std::min(f(w), f(h) * f(width) / f(height))), 1);
-  std::vector<int64_t> begin(size_t(x.rank()), 0), size(size_t(x.rank()), -1);
-  begin[size_t(h_axis)] = trunc(static_cast<F>(h - th) / 2);
-  begin[size_t(h_axis) + 1] = trunc(static_cast<F>(w - tw) / 2);
-  size[size_t(h_axis)] = th;
-  size[size_t(h_axis) + 1] = tw;
-  return ops::slice(x, begin, size);
-}
-
 // Keras's Resizing: images [N, H, W, C] or [H, W, C] (channels first: C before H and W) resized to
 // height x width by ops::resize, after an optional centred crop or padding to the target's aspect
 // ratio (Keras's arithmetic, in float32). The output keeps the input's dtype: integers are rounded
@@ -370,14 +351,7 @@ class CenterCrop final : public Layer {
     return {from_channels_last(y, channels_first_)};
   }
   std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
-    PartialShape s = single_input(*this, shapes);
-    if (s.size() != 3 && s.size() != 4)
-      bad_input("input shape ", partial_shape_string(s),
-                " must have rank 4 (a batch of images) or 3 (one image)");
-    const size_t h_axis = s.size() - (channels_first_ ? 2 : 3);
-    s[h_axis] = height_;
-    s[h_axis + 1] = width_;
-    return {s};
+    return {image_output_shape(*this, single_input(*this, shapes), height_, width_, channels_first_)};
   }
   void add_config(Config &c) const override {
     c.set("height", height_).set("width", width_).set("data_format", data_format_name(channels_first_));

@@ -93,4 +93,42 @@ Tensor resize(const Tensor &images, int64_t height, int64_t width, ResizeMethod 
   return rank == 3 ? squeeze(x, {0}) : x;
 }
 
+Tensor projective_transform(const Tensor &images, const Tensor &transforms, ResizeMethod interpolation,
+                            FillMode fill_mode, double fill_value) {
+  const char *op = "projective_transform";
+  require_defined(images, op, "images");
+  require_defined(transforms, op, "transforms");
+  const int rank = images.rank();
+  if (rank != 3 && rank != 4)
+    fail(Code::kInvalidArgument, op, ": images ", images.description(),
+         " has the wrong rank; expected rank 4 [N, H, W, C] or 3 [H, W, C]");
+  const DType dt = images.dtype();
+  if (dt != DType::kFloat32 && dt != DType::kFloat64 && dt != DType::kBFloat16)
+    fail(Code::kInvalidArgument, op, ": images ", images.description(),
+         " must be float32, float64 or bfloat16");
+  if (interpolation != ResizeMethod::kBilinear && interpolation != ResizeMethod::kNearest)
+    fail(Code::kInvalidArgument, op, ": interpolation ", static_cast<int>(interpolation),
+         " is not BILINEAR (0) or NEAREST (1)");
+  if (fill_mode != FillMode::kReflect && fill_mode != FillMode::kWrap && fill_mode != FillMode::kConstant &&
+      fill_mode != FillMode::kNearest)
+    fail(Code::kInvalidArgument, op, ": fill_mode ", static_cast<int>(fill_mode),
+         " is not REFLECT (0), WRAP (1), CONSTANT (2) or NEAREST (3)");
+  const Tensor x = rank == 3 ? expand_dims(images, 0) : images;
+  const int64_t n = x.shape()[0];
+  Tensor t = transforms.rank() == 1 ? reshape(transforms, {1, transforms.shape()[0]}) : transforms;
+  if (!is_floating(t.dtype()) || t.rank() != 2 || t.shape()[1] != 8 ||
+      (t.shape()[0] != 1 && t.shape()[0] != n))
+    fail(Code::kInvalidArgument, op, ": transforms ", transforms.description(), " must be floats of shape [",
+         n, ", 8], [1, 8] or [8] for ", n, " images");
+  t = cast(t, DType::kFloat32);
+  const Tensor in = dt == DType::kBFloat16 ? cast(x, DType::kFloat32) : x;
+  Tensor out = Tensor::empty(in.dtype(), in.shape());
+  if (in.num_elements() > 0)
+    kernels::projective_transform(in.dtype(), in.raw_data(), n, in.shape()[1], in.shape()[2], in.shape()[3],
+                                  t.data<float>(), t.shape()[0], interpolation == ResizeMethod::kBilinear,
+                                  fill_mode, fill_value, out.raw_mutable_data());
+  if (dt == DType::kBFloat16) out = cast(out, dt);
+  return rank == 3 ? squeeze(out, {0}) : out;
+}
+
 }  // namespace kiln::ops

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/image_transform.h"
 #include "ops/ops.h"
 
 namespace kiln::ops {
@@ -17,5 +18,15 @@ enum class ResizeMethod { kBilinear = 0, kNearest = 1 };
 // their dtype, bfloat16 computes in float32 and rounds once, integers give float32 (as TF).
 // Nearest: the cell at floor((o + 0.5) * in / out), in the input's dtype (any but bool).
 Tensor resize(const Tensor &images, int64_t height, int64_t width, ResizeMethod method);
+
+// TF's ImageProjectiveTransformV3 (keras.ops.image.affine_transform): images [N, H, W, C] or [H, W, C]
+// (float32, float64; bfloat16 computes in float32 and rounds once), each output pixel (x, y) read at
+// ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1, from transforms [N, 8] or
+// [1, 8] (every image) or [8], in float32. A point outside the image is mapped back by fill_mode
+// (reflect, wrap, nearest) or reads fill_value (constant); interpolation kBilinear or kNearest. The
+// output is a constant to tapes (the augmentation layers transform their inputs, not weights).
+using FillMode = kernels::FillMode;
+Tensor projective_transform(const Tensor &images, const Tensor &transforms, ResizeMethod interpolation,
+                            FillMode fill_mode, double fill_value);
 
 }  // namespace kiln::ops

@@ -1,7 +1,8 @@
 /* The activation, spatial reshaping, noise, Identity and Rescaling layers through the shared
  * library alone, created by Keras class name and a JSON config: values as Keras documents them,
  * a model with PReLU, GaussianNoise and SpatialDropout1D trained with train_on_batch (the alpha
- * weight moves), Normalization and Discretization with adapt, CenterCrop, and bad configs and inputs as statuses naming the layer.
+ * weight moves), Normalization and Discretization with adapt, CenterCrop, the random image layers, and bad
+ * configs and inputs as statuses naming the layer.
  * Plain C99. */
 #include <math.h>
 #include <stdio.h>
@@ -637,9 +638,62 @@ static void test_discretization_center_crop(void) {
   release_kept();
 }
 
+/* The random image layers: the images as float32 outside training; in training a flip of a 1 x 2
+ * image is the image or its mirror, a crop one of its windows, and contrast and brightness stay in
+ * value_range. */
+static void test_random_image_layers(void) {
+  const int64_t d1121[4] = {1, 1, 2, 1}, d1111[4] = {1, 1, 1, 1};
+  const float px[2] = {10, 200};
+  kiln_layer *flip = layer_from("RandomFlip", "{\"mode\": \"horizontal\"}");
+  kiln_layer *crop = layer_from("RandomCrop", "{\"height\": 1, \"width\": 1}");
+  kiln_layer *contrast = layer_from("RandomContrast", "{\"factor\": 0.5, \"value_range\": [-1000, 1000]}");
+  kiln_layer *bright = layer_from("RandomBrightness", "{\"factor\": [0.9, 1.0], \"value_range\": [0, 255]}");
+  kiln_tensor *x = f32(4, d1121, px), *y = NULL;
+  int i;
+  if (!flip || !crop || !contrast || !bright) return;
+  if (OK(kiln_layer_call_tensor(&y, flip, x, false))) expect_f32(y, 4, d1121, px, 0);
+  for (i = 0; i < 8; ++i)
+    if (OK(kiln_layer_call_tensor(&y, flip, x, true))) {
+      const float *v = fdata(y);
+      CHECK((v[0] == 10 && v[1] == 200) || (v[0] == 200 && v[1] == 10));
+      kiln_tensor_free(y);
+    }
+  if (OK(kiln_layer_call_tensor(&y, crop, x, true)) && meta_ok(y, F32, 4, d1111)) {
+    CHECK(fdata(y)[0] == 10 || fdata(y)[0] == 200);
+    kiln_tensor_free(y);
+  }
+  if (OK(kiln_layer_call_tensor(&y, contrast, x, true))) {
+    const float *v = fdata(y);
+    CHECK(v[0] + v[1] > 209.99f && v[0] + v[1] < 210.01f); /* the mean stays */
+    kiln_tensor_free(y);
+  }
+  if (OK(kiln_layer_call_tensor(&y, bright, x, true))) {
+    CHECK(fdata(y)[1] == 255 && fdata(y)[0] >= 10 + 0.9f * 255 - 0.01f);
+    kiln_tensor_free(y);
+  }
+  { /* a fixed quarter turn of a 2 x 2 image: [[1, 2], [3, 4]] to [[2, 4], [1, 3]] */
+    const int64_t d1221[4] = {1, 2, 2, 1};
+    const float sq[4] = {1, 2, 3, 4}, turned[4] = {2, 4, 1, 3};
+    kiln_layer *turn =
+        layer_from("RandomRotation", "{\"factor\": [0.25, 0.25], \"interpolation\": \"nearest\"}");
+    if (turn && OK(kiln_layer_call_tensor(&y, turn, f32(4, d1221, sq), true)))
+      expect_f32(y, 4, d1221, turned, 0);
+    kiln_layer_free(turn);
+  }
+  EXPECT_ERROR(create_status("RandomZoom", "{\"height_factor\": -1}"), INVALID, "RandomZoom", "(-1, 1]");
+  EXPECT_ERROR(create_status("RandomContrast", "{\"factor\": 2}"), INVALID, "RandomContrast", "factor");
+  EXPECT_ERROR(create_status("RandomFlip", "{\"mode\": \"up\"}"), INVALID, "RandomFlip", "'up'");
+  kiln_layer_free(flip);
+  kiln_layer_free(crop);
+  kiln_layer_free(contrast);
+  kiln_layer_free(bright);
+  release_kept();
+}
+
 int main(void) {
   test_category_encoding();
   test_discretization_center_crop();
+  test_random_image_layers();
   test_einsum_dense();
   test_values();
   test_normalization();

@@ -522,6 +522,33 @@ TEST(HppMoreLayers, CenterCrop) {
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "rank 4", [&] { kl::CenterCrop(2, 2)(kiln::ones({4, 4})); });
 }
 
+TEST(HppMoreLayers, RandomImageLayers) {
+  kiln::clear_session();
+  const Tensor x = Tensor::from_vector<float>({10, 200, 30, 40}, {1, 2, 2, 1});
+  kl::RandomImageOptions seeded;
+  seeded.seed = 7;
+  kiln::Layer flip = kl::RandomFlip("vertical", seeded);
+  EXPECT_EQ(flip.get_config().get_int("seed"), 7);
+  EXPECT_EQ(flip(x).to_vector<float>(), x.to_vector<float>());
+  const std::vector<float> once = flip(x, true).to_vector<float>();
+  EXPECT_TRUE(once == x.to_vector<float>() || once == (std::vector<float>{30, 40, 10, 200}));
+  EXPECT_EQ(kl::RandomCrop(1, 1)(x, true).shape(), (Dims{1, 1, 1, 1}));
+  const std::vector<float> c = kl::RandomContrast(0.5, 0.5, {-1000, 1000})(x, true).to_vector<float>();
+  EXPECT_NEAR(c[0] + c[1] + c[2] + c[3], 280.0f, 1e-3);  // the mean stays
+  const std::vector<float> b = kl::RandomBrightness(0.5, 0.5, {0, 100})(x, true).to_vector<float>();
+  EXPECT_EQ(b, (std::vector<float>{60, 100, 80, 90}));  // +0.5 * 100, clipped at 100
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "factor", [&] { kl::RandomBrightness(1.5); });
+  kl::RandomTransformOptions nearest;
+  nearest.interpolation = "nearest";
+  EXPECT_EQ(kl::RandomRotation(0.25, 0.25, nearest)(x, true).to_vector<float>(),
+            (std::vector<float>{200, 40, 10, 30}));
+  nearest.fill_mode = "constant";
+  EXPECT_EQ(kl::RandomTranslation(0, 0.5, nearest)(x, false).to_vector<float>(), x.to_vector<float>());
+  EXPECT_EQ(kl::RandomZoom(0.2).get_config().type("width_factor"), kiln::Config::Type::null);
+  EXPECT_EQ(kl::RandomZoom(0.2, 0.1).get_config().get_float_list("width_factor"),
+            (std::vector<double>{-0.1, 0.1}));
+}
+
 TEST(HppMoreLayers, LambdaInASequentialTrains) {
   kiln::clear_session();
   kiln::Layer twice = kl::Lambda([](const Tensor &x) { return x * 2.0f; });

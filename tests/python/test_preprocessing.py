@@ -1,7 +1,9 @@
-"""Discretization and CenterCrop from Python: Keras's signatures, docstring examples and defaults,
+"""Discretization, CenterCrop and the random image layers (RandomFlip, RandomCrop, RandomContrast,
+RandomBrightness, RandomRotation, RandomTranslation, RandomZoom) from Python: Keras's signatures, docstring examples and defaults,
 Discretization.adapt against a NumPy model of Keras's quantile summaries over random data and
 batchings, the encoded output modes, configs that round-trip, a model that saves and loads the
-adapted boundaries, CenterCrop against NumPy slicing and against Resizing, errors as Keras's types."""
+adapted boundaries, CenterCrop against NumPy slicing and against Resizing, each random layer's output
+against every transform it may choose, a model with them trained by fit, errors as Keras's types."""
 import os
 import tempfile
 import threading
@@ -259,6 +261,130 @@ class CenterCropTest(unittest.TestCase):
             layers.CenterCrop(0, 3)
         with self.assertRaises(TypeError):
             layers.CenterCrop(3)
+
+
+class RandomImageLayersTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+        rng = np.random.default_rng(5)
+        self.x = rng.integers(0, 256, size=(48, 5, 6, 3)).astype(np.float32)
+
+    def test_flip(self):
+        x = self.x
+        flips = [x, x[:, :, ::-1], x[:, ::-1], x[:, ::-1, ::-1]]
+        layer = layers.RandomFlip()
+        np.testing.assert_array_equal(layer(x).numpy(), x)  # inference: the images
+        counts = [0] * 4
+        for _ in range(3):
+            y = layer(x, training=True).numpy()
+            for i in range(len(x)):
+                which = [k for k in range(4) if np.array_equal(y[i], flips[k][i])]
+                self.assertTrue(which, "image %d is no flip of its input" % i)
+                counts[which[0]] += 1
+        self.assertTrue(all(c > 10 for c in counts), counts)
+        y = layers.RandomFlip("horizontal")(x, training=True).numpy()
+        self.assertTrue(all(np.array_equal(y[i], x[i]) or np.array_equal(y[i], x[i, :, ::-1]) for i in range(len(x))))
+        first = layers.RandomFlip("vertical", data_format="channels_first")(x[0].transpose(2, 0, 1), training=True)
+        self.assertIn(first.numpy().transpose(1, 2, 0).tolist(), [x[0].tolist(), x[0, ::-1].tolist()])
+        self.assertEqual(layers.RandomFlip(seed=3).get_config()["seed"], 3)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "'diagonal'"):
+            layers.RandomFlip("diagonal")
+
+    def test_crop(self):
+        x = self.x
+        layer = layers.RandomCrop(3, 4)
+        seen = set()
+        for _ in range(200):
+            y = layer(x, training=True).numpy()
+            where = [(a, b) for a in range(3) for b in range(3) if np.array_equal(y, x[:, a:a + 3, b:b + 4])]
+            self.assertTrue(where)
+            seen.add(where[0])
+        self.assertEqual(len(seen), 9)
+        # outside training: the largest centred box of ratio 3 : 4 (4 x 6 of 5 x 6 images), resized
+        np.testing.assert_array_equal(layer(x).numpy(), layers.Resizing(3, 4)(x[:, 0:4]).numpy())
+        self.assertEqual(layer.compute_output_shape((None, 9, 9, 3)), (None, 3, 4, 3))
+        # not larger on both sides: resized in training too
+        np.testing.assert_array_equal(layers.RandomCrop(5, 3)(x, training=True).numpy(),
+                                      layers.Resizing(5, 3)(x[:, :, 1:4]).numpy())
+
+    def test_contrast_and_brightness(self):
+        x = self.x
+        y = layers.RandomContrast((0.3, 0.4), value_range=(-1000, 1000))(x, training=True).numpy()
+        mean = x.mean(axis=(1, 2), keepdims=True)
+        c = (y - mean) / (x - mean)
+        per_image = c.reshape(len(x), -1)
+        np.testing.assert_allclose(per_image, per_image[:, :1].repeat(per_image.shape[1], 1), rtol=1e-3, atol=1e-3)
+        self.assertGreaterEqual(per_image.min(), 0.7 - 1e-4)
+        self.assertLessEqual(per_image.max(), 1.4 + 1e-4)
+        clipped = layers.RandomContrast(0.9)(x, training=True).numpy()
+        self.assertGreaterEqual(clipped.min(), 0)
+        self.assertLessEqual(clipped.max(), 255)
+        b = layers.RandomBrightness((-0.2, 0.1), value_range=(-1000, 1000))(x, training=True).numpy()
+        delta = (b - x).reshape(len(x), -1)
+        np.testing.assert_allclose(delta, delta[:, :1].repeat(delta.shape[1], 1), atol=1e-3)
+        self.assertGreaterEqual(delta.min(), -400.001)
+        self.assertLessEqual(delta.max(), 200.001)
+        self.assertGreater(delta.max() - delta.min(), 50)
+        np.testing.assert_array_equal(layers.RandomBrightness(0.5)(x.astype(np.uint8)).numpy(), x)
+        config = layers.RandomContrast(0.2, value_range=(0, 1)).get_config()
+        self.assertEqual((config["factor"], config["value_range"]), ([0.2, 0.2], [0.0, 1.0]))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "factor"):
+            layers.RandomContrast(1.5)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "factor"):
+            layers.RandomBrightness("bright")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "value_range"):
+            layers.RandomBrightness(0.1, value_range=(1, 0))
+
+    def test_geometric_layers(self):
+        x = np.arange(25, dtype=np.float32).reshape(1, 5, 5, 1)
+        turn = layers.RandomRotation((0.25, 0.25), interpolation="nearest")
+        np.testing.assert_array_equal(turn(x, training=True).numpy()[0, :, :, 0], np.rot90(x[0, :, :, 0]))
+        np.testing.assert_array_equal(turn(x).numpy(), x)
+        down = layers.RandomTranslation((0.4, 0.4), 0.0, fill_mode="constant", fill_value=-1.0)
+        want = np.full((5, 5), -1.0, np.float32)
+        want[2:] = x[0, :3, :, 0]
+        np.testing.assert_array_equal(down(x, training=True).numpy()[0, :, :, 0], want)
+        zoom = layers.RandomZoom((-0.5, -0.5))  # 2x in about the centre: (x, y) reads (x / 2 + 1, y / 2 + 1)
+        grid = np.arange(5) * 0.5 + 1
+        np.testing.assert_allclose(zoom(x, training=True).numpy()[0, :, :, 0], 5 * grid[:, None] + grid[None, :],
+                                   atol=1e-5)
+        # reflect (the default) keeps the values of the image; wrap too
+        rng = np.random.default_rng(1)
+        img = rng.integers(0, 9, size=(8, 6, 7, 2)).astype(np.float32)
+        for fill in ("reflect", "wrap", "nearest"):
+            y = layers.RandomTranslation(0.3, 0.3, fill_mode=fill, interpolation="nearest")(img, training=True)
+            self.assertTrue(set(np.unique(y.numpy())) <= set(np.unique(img)), fill)
+        y = layers.RandomRotation(0.5, fill_mode="constant", fill_value=-5.0)(img, training=True).numpy()
+        self.assertTrue((y == -5.0).any())
+        self.assertEqual(layers.RandomZoom(0.2).get_config()["width_factor"], None)
+        config = layers.RandomZoom(0.2, (0.1, -0.3), fill_mode="wrap").get_config()
+        self.assertEqual((config["height_factor"], config["width_factor"], config["fill_mode"]),
+                         ([-0.2, 0.2], [-0.3, 0.1], "wrap"))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "fill_mode"):
+            layers.RandomRotation(0.1, fill_mode="mirror")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "factor"):
+            layers.RandomRotation(2.0)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"\(-1, 1\]"):
+            layers.RandomZoom(-1.0)
+        with self.assertRaises(TypeError):
+            layers.RandomTranslation(0.1)
+
+    def test_augmentation_in_a_model_trains_and_saves(self):
+        model = kiln.models.Sequential([
+            layers.Input((5, 6, 3)), layers.RandomFlip("horizontal"), layers.RandomCrop(4, 4),
+            layers.RandomContrast(0.1), layers.RandomBrightness(0.1), layers.RandomRotation(0.1),
+            layers.RandomTranslation(0.1, 0.1), layers.RandomZoom(0.1), layers.Rescaling(1 / 255), layers.Flatten(),
+            layers.Dense(2)])
+        model.compile("adam", kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        labels = (self.x.mean(axis=(1, 2, 3)) > 127).astype(np.int32)
+        history = model.fit(self.x, labels, epochs=2, batch_size=16, verbose=0)
+        self.assertEqual(len(history.history["loss"]), 2)
+        first = model.predict(self.x, verbose=0)
+        np.testing.assert_array_equal(first, model.predict(self.x, verbose=0))  # inference: no randomness
+        with tempfile.TemporaryDirectory() as d:
+            model.save(os.path.join(d, "m"))
+            loaded = kiln.models.load_model(os.path.join(d, "m"))
+        np.testing.assert_array_equal(loaded.predict(self.x, verbose=0), first)
 
 
 if __name__ == "__main__":

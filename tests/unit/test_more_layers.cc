@@ -15,6 +15,7 @@
 #include "layers/adapt.h"
 #include "layers/initializers.h"
 #include "layers/layer.h"
+#include "ops/image.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -957,6 +958,136 @@ TEST_F(MoreLayersTest, CenterCropAsKeras) {
   expect_error([] { layer("CenterCrop", R"({"height": 0, "width": 2})"); }, Code::kInvalidArgument,
                {"positive"});
   expect_error([] { layer("CenterCrop", R"({"height": 2})"); }, Code::kInvalidArgument, {"width"});
+}
+
+// The random image layers: outside training the images as float32; in training each output image
+// is one of the allowed transforms of its input (checked against all of them), the random choices
+// vary across images and calls and stay in their ranges, and errors name the layer.
+TEST_F(MoreLayersTest, RandomImageLayers) {
+  const int64_t n = 64;
+  std::vector<float> px;
+  for (int64_t i = 0; i < n * 3 * 4 * 2; ++i) px.push_back(static_cast<float>((i * 37) % 101));
+  const Tensor x = make({n, 3, 4, 2}, px);
+  CallContext train;
+  train.training = true;
+  const auto image = [&](const Tensor &t, int64_t i) {
+    return values<float>(ops::slice(t, {i, 0, 0, 0}, {1, -1, -1, -1}));
+  };
+  const auto reversed = [](const Tensor &t, int64_t axis) {
+    return ops::gather(t, ops::range_int64(t.shape()[int(axis)] - 1, -1, -1), axis);
+  };
+
+  LayerPtr flip = layer("RandomFlip", R"({"seed": 3})");
+  EXPECT_EQ(values<float>((*flip)({x}, CallContext())[0]), px);
+  const Tensor h = reversed(x, 2), v = reversed(x, 1), hv = reversed(h, 1);
+  std::vector<int> seen(4, 0);
+  for (int call = 0; call < 2; ++call) {
+    const Tensor y = (*flip)({x}, train)[0];
+    for (int64_t i = 0; i < n; ++i) {
+      const std::vector<float> got = image(y, i);
+      int which = -1;
+      for (int k = 0; k < 4; ++k)
+        if (got == image(std::vector<Tensor>{x, h, v, hv}[size_t(k)], i)) which = k;
+      ASSERT_GE(which, 0) << "image " << i << " is no flip of its input";
+      ++seen[size_t(which)];
+    }
+  }
+  for (int k = 0; k < 4; ++k) EXPECT_GT(seen[size_t(k)], 10) << "flip " << k;
+  const Tensor only_h = (*layer("RandomFlip", R"({"mode": "horizontal"})"))({x}, train)[0];
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_TRUE(image(only_h, i) == image(x, i) || image(only_h, i) == image(h, i));
+
+  // RandomCrop: one random window for the batch in training; the centred, resized window otherwise.
+  LayerPtr crop = layer("RandomCrop", R"({"height": 2, "width": 2})");
+  std::vector<int> offsets(6, 0);
+  for (int call = 0; call < 100; ++call) {
+    const Tensor y = (*crop)({x}, train)[0];
+    ASSERT_EQ(y.shape(), Shape({n, 2, 2, 2}));
+    int found = -1;
+    for (int64_t a = 0; a <= 1; ++a)
+      for (int64_t b = 0; b <= 2; ++b)
+        if (values<float>(y) == values<float>(ops::slice(x, {0, a, b, 0}, {n, 2, 2, 2})))
+          found = int(a * 3 + b);
+    ASSERT_GE(found, 0) << "no window of the batch";
+    ++offsets[size_t(found)];
+  }
+  for (int k = 0; k < 6; ++k) EXPECT_GT(offsets[size_t(k)], 0) << "window " << k;
+  // Outside training: the largest centred 3 x 3 box of 3 x 4 images, resized to 2 x 2.
+  const Tensor box = ops::slice(x, {0, 0, 0, 0}, {n, 3, 3, 2});
+  expect_near((*crop)({x}, CallContext())[0],
+              values<float>(ops::resize(box, 2, 2, ops::ResizeMethod::kBilinear)), 0);
+
+  // RandomContrast: per image, (x - mean) * c + mean with c in [0.5, 1.5], clipped to value_range.
+  LayerPtr contrast = layer("RandomContrast", R"({"factor": [0.5, 0.2]})");
+  EXPECT_EQ(contrast->get_config().get_float_list("factor"), (std::vector<double>{0.2, 0.5}));
+  LayerPtr contrast2 = layer("RandomContrast", R"({"factor": 0.5, "value_range": [-1000, 1000]})");
+  const Tensor y = (*contrast2)({x}, train)[0];
+  const Tensor mean = ops::mean(x, {1, 2}, true);
+  const std::vector<float> dx = values<float>(ops::sub(x, mean)), dy = values<float>(ops::sub(y, mean));
+  double lo = 9, hi = -9;
+  for (int64_t i = 0; i < n; ++i) {
+    double c = std::nan("");
+    for (int64_t k = i * 24; k < (i + 1) * 24; ++k) {
+      if (std::abs(dx[size_t(k)]) < 1) continue;
+      const double ck = dy[size_t(k)] / dx[size_t(k)];
+      if (std::isnan(c)) c = ck;
+      EXPECT_NEAR(ck, c, 1e-4) << "image " << i;
+    }
+    lo = std::min(lo, c);
+    hi = std::max(hi, c);
+  }
+  EXPECT_GE(lo, 0.5);
+  EXPECT_LE(hi, 1.5);
+  EXPECT_LT(lo, 0.8);
+  EXPECT_GT(hi, 1.2);
+  EXPECT_EQ(values<float>((*contrast)({x}, CallContext())[0]), px);
+
+  // RandomBrightness: per image one delta in [-0.1, 0.1] * 255 added, clipped to [0, 255].
+  const Tensor b = (*layer("RandomBrightness", R"({"factor": 0.1})"))({x}, train)[0];
+  const std::vector<float> bv = values<float>(b);
+  std::vector<double> deltas;
+  for (int64_t i = 0; i < n; ++i) {
+    double d = std::nan("");
+    for (int64_t k = i * 24; k < (i + 1) * 24; ++k) {
+      const float got = bv[size_t(k)], in = px[size_t(k)];
+      EXPECT_GE(got, 0.0f);
+      EXPECT_LE(got, 255.0f);
+      if (got <= 0.0f || got >= 255.0f) continue;
+      if (std::isnan(d)) d = got - in;
+      EXPECT_NEAR(got - in, d, 1e-4);
+    }
+    EXPECT_LE(std::abs(d), 25.5 + 1e-4);
+    deltas.push_back(d);
+  }
+  EXPECT_GT(*std::max_element(deltas.begin(), deltas.end()) - *std::min_element(deltas.begin(), deltas.end()),
+            10);
+
+  // One image, channels first, integers: float32 out.
+  const Tensor u8 = testing::make_typed<uint8_t>(Shape({1, 2, 3}), {1, 2, 3, 4, 5, 6});
+  const Tensor one =
+      (*layer("RandomFlip", R"({"mode": "vertical", "data_format": "channels_first"})"))({u8}, train)[0];
+  EXPECT_EQ(one.dtype(), DType::kFloat32);
+  EXPECT_TRUE(values<float>(one) == std::vector<float>({1, 2, 3, 4, 5, 6}) ||
+              values<float>(one) == std::vector<float>({4, 5, 6, 1, 2, 3}));
+  EXPECT_EQ(layer("RandomCrop", R"({"height": 5, "width": 7})")->compute_output_shape({{-1, 9, 9, 3}})[0],
+            (PartialShape{-1, 5, 7, 3}));
+
+  expect_error([] { layer("RandomFlip", R"({"mode": "diagonal"})"); }, Code::kInvalidArgument,
+               {"'diagonal'"});
+  expect_error([] { layer("RandomContrast", R"({"factor": 1.5})"); }, Code::kInvalidArgument,
+               {"RandomContrast", "[0, 1]", "1.5"});
+  expect_error([] { layer("RandomContrast", "{}"); }, Code::kInvalidArgument, {"factor", "required"});
+  expect_error([] { layer("RandomBrightness", R"({"factor": [-2, 0.5]})"); }, Code::kInvalidArgument,
+               {"RandomBrightness", "[-1, 1]"});
+  expect_error([] { layer("RandomBrightness", R"({"factor": 0.2, "value_range": [1, 0]})"); },
+               Code::kInvalidArgument, {"value_range", "low <= high"});
+  expect_error([] { layer("RandomCrop", R"({"height": 0, "width": 2})"); }, Code::kInvalidArgument,
+               {"positive"});
+  expect_error(
+      [&] {
+        (*flip)({make({3, 4}, std::vector<float>(12))}, train);
+      },
+      Code::kInvalidArgument, {"RandomFlip", "rank 4"});
 }
 
 // AlphaDropout: outside training its input; in training each value is a * x + b (kept) or

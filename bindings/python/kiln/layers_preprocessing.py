@@ -1,5 +1,7 @@
-"""Preprocessing layers: kiln.layers.Normalization and Discretization (with adapt()) and
-CategoryEncoding, with Keras's signatures and defaults."""
+"""Preprocessing layers: kiln.layers.Normalization and Discretization (with adapt()),
+CategoryEncoding, and the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
+RandomBrightness, RandomRotation, RandomTranslation and RandomZoom, with Keras's signatures and
+defaults."""
 import itertools as _itertools
 import numbers as _numbers
 
@@ -173,7 +175,81 @@ class CategoryEncoding(_CategoryEncoding):
 
 
 _BUILTINS["Normalization"] = Normalization
+def _seed(seed):
+    return None if seed is None else int(seed)
+
+
+def _factor(factor, cls):
+    """A colour layer's factor: a number or two numbers (lower, upper)."""
+    if isinstance(factor, (list, tuple)):
+        return [float(f) for f in factor]
+    if isinstance(factor, bool) or not isinstance(factor, _numbers.Real):
+        raise InvalidArgumentError("%s: factor must be a number or two numbers (lower, upper); got %r" % (cls, factor))
+    return float(factor)
+
+
+RandomFlip = _builtin(
+    "RandomFlip", "keras.layers.RandomFlip(mode='horizontal_and_vertical', seed=None, data_format=None): in "
+    "training each image flipped left-right ('horizontal') and / or upside down ('vertical'), each with "
+    "probability 1/2; float32 out. Pass training=True to call it outside fit.",
+    lambda mode="horizontal_and_vertical", seed=None, data_format=None: {
+        "mode": str(mode), "seed": _seed(seed), "data_format": data_format})
+RandomCrop = _builtin(
+    "RandomCrop", "keras.layers.RandomCrop(height, width, seed=None, data_format=None): in training a height x "
+    "width window at a random place (one for the whole batch); outside training, and for images not larger "
+    "than that, the largest centred window of the target's aspect ratio resized to it; float32 out.",
+    lambda height, width, seed=None, data_format=None: {
+        "height": int(height), "width": int(width), "seed": _seed(seed), "data_format": data_format})
+def _color(cls, doc):
+    return _builtin(cls, "keras.layers.%s(factor, value_range=(0, 255), seed=None, data_format=None): %s" % (cls, doc),
+                    lambda factor, value_range=(0, 255), seed=None, data_format=None: {
+                        "factor": _factor(factor, cls), "value_range": [float(v) for v in value_range],
+                        "seed": _seed(seed), "data_format": data_format})
+
+
+RandomContrast = _color(
+    "RandomContrast", "in training each image's channels become (x - mean) * c + mean, c drawn in [1 - lower, "
+    "1 + upper] (factor f: lower = upper = f), then clipped to value_range; float32 out.")
+RandomBrightness = _color(
+    "RandomBrightness", "in training each image gets delta * (high - low) added, delta drawn in [lower, upper] "
+    "within [-1, 1] (factor f: [-f, f]), then clipped to value_range; float32 out.")
+
+
+def _transform(fill_mode, interpolation, seed, fill_value, data_format):
+    return {"fill_mode": str(fill_mode), "interpolation": str(interpolation), "seed": _seed(seed),
+            "fill_value": float(fill_value), "data_format": data_format}
+
+
+RandomRotation = _builtin(
+    "RandomRotation", "keras.layers.RandomRotation(factor, fill_mode='reflect', interpolation='bilinear', seed=None, "
+    "fill_value=0.0, data_format=None): in training each image turned about its centre by an angle in "
+    "[lower, upper] * 2 pi (factor f: [-f, f]; positive turns counter-clockwise), points outside filled by "
+    "fill_mode ('reflect', 'wrap', 'constant', 'nearest'); float32 out.",
+    lambda factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0, data_format=None: dict(
+        {"factor": _factor(factor, "RandomRotation")}, **_transform(fill_mode, interpolation, seed, fill_value,
+                                                                    data_format)))
+RandomTranslation = _builtin(
+    "RandomTranslation", "keras.layers.RandomTranslation(height_factor, width_factor, fill_mode='reflect', "
+    "interpolation='bilinear', seed=None, fill_value=0.0, data_format=None): in training each image shifted by "
+    "fractions of its height and width drawn in each factor's [lower, upper] (f: [-f, f]); float32 out.",
+    lambda height_factor, width_factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
+    data_format=None: dict({"height_factor": _factor(height_factor, "RandomTranslation"),
+                            "width_factor": _factor(width_factor, "RandomTranslation")},
+                           **_transform(fill_mode, interpolation, seed, fill_value, data_format)))
+RandomZoom = _builtin(
+    "RandomZoom", "keras.layers.RandomZoom(height_factor, width_factor=None, fill_mode='reflect', "
+    "interpolation='bilinear', seed=None, fill_value=0.0, data_format=None): in training each image zoomed about "
+    "its centre by 1 + a value drawn in each factor's [lower, upper] (above 1 zooms out; width_factor None: the "
+    "vertical zoom both ways); float32 out.",
+    lambda height_factor, width_factor=None, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
+    data_format=None: dict({"height_factor": _factor(height_factor, "RandomZoom"),
+                            "width_factor": None if width_factor is None else _factor(width_factor, "RandomZoom")},
+                           **_transform(fill_mode, interpolation, seed, fill_value, data_format)))
+
+_AUGMENTATION = (RandomFlip, RandomCrop, RandomContrast, RandomBrightness, RandomRotation, RandomTranslation,
+                 RandomZoom)
+_BUILTINS.update({c._class_name: c for c in _AUGMENTATION})
 _BUILTINS["CategoryEncoding"] = CategoryEncoding
 _BUILTINS["Discretization"] = Discretization
 
-__all__ = ["Normalization", "Discretization", "CategoryEncoding"]
+__all__ = ["Normalization", "Discretization", "CategoryEncoding"] + [c._class_name for c in _AUGMENTATION]

@@ -1,0 +1,187 @@
+// ops::projective_transform (TF's ImageProjectiveTransformV3) and the geometric random layers
+// (RandomRotation, RandomTranslation, RandomZoom): fill modes worked out from TF's definitions
+// ([dcba|abcd|dcba] reflect, [abcd|abcd|abcd] wrap, nearest, constant), interpolation against a
+// written-out loop, a 90-degree turn against a transposition, thread invariance, errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+#include "core/threads.h"
+#include "layers/layer.h"
+#include "ops/image.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using ops::FillMode;
+using ops::ResizeMethod;
+using testing::expect_error;
+using testing::make;
+using testing::values;
+
+// A translation by (dx, dy): output (x, y) reads input (x - dx, y - dy).
+Tensor shift(float dx, float dy) { return make({8}, {1, 0, -dx, 0, 1, -dy, 0, 0}); }
+
+TEST(ProjectiveTransform, FillModesAsTfDefinesThem) {
+  const Tensor row = make({1, 1, 4, 1}, {1, 2, 3, 4});  // a b c d
+  const auto run = [&](float dx, FillMode mode) {
+    return values<float>(ops::projective_transform(row, shift(dx, 0), ResizeMethod::kNearest, mode, 9));
+  };
+  EXPECT_EQ(run(2, FillMode::kReflect), (std::vector<float>{2, 1, 1, 2}));   // b a | a b
+  EXPECT_EQ(run(2, FillMode::kWrap), (std::vector<float>{3, 4, 1, 2}));      // c d | a b
+  EXPECT_EQ(run(2, FillMode::kNearest), (std::vector<float>{1, 1, 1, 2}));   // a a | a b
+  EXPECT_EQ(run(2, FillMode::kConstant), (std::vector<float>{9, 9, 1, 2}));  // fill
+  EXPECT_EQ(run(-3, FillMode::kReflect), (std::vector<float>{4, 4, 3, 2}));  // d | d c b
+  EXPECT_EQ(run(-6, FillMode::kReflect),
+            (std::vector<float>{2, 1, 1, 2}));  // d c b a | a b: past one reflection
+  // TF's wrap steps by len per (len - 1) of distance: 6 maps to 6 - 4 * 2 = -2, clamped to 0.
+  EXPECT_EQ(run(-3, FillMode::kWrap), (std::vector<float>{4, 1, 2, 1}));
+  EXPECT_EQ(run(0, FillMode::kConstant), (std::vector<float>{1, 2, 3, 4}));
+  // Bilinear: half a pixel mixes neighbours; outside (constant) the fill value takes part.
+  testing::expect_near(
+      ops::projective_transform(row, shift(0.5f, 0), ResizeMethod::kBilinear, FillMode::kConstant, 9),
+      {5, 1.5f, 2.5f, 3.5f}, 1e-6f);
+  testing::expect_near(
+      ops::projective_transform(row, shift(0.5f, 0), ResizeMethod::kBilinear, FillMode::kNearest, 9),
+      {1, 1.5f, 2.5f, 3.5f}, 1e-6f);
+  // k = c0 x + c1 y + 1 == 0 reads the fill value; NaN transforms too.
+  const Tensor one = make({1, 1, 2, 1}, {5, 6});
+  EXPECT_EQ(values<float>(ops::projective_transform(one, make({8}, {1, 0, 0, 0, 1, 0, -1, 0}),
+                                                    ResizeMethod::kNearest, FillMode::kReflect, 7)),
+            (std::vector<float>{5, 7}));
+  EXPECT_EQ(values<float>(ops::projective_transform(one, make({8}, {NAN, 0, 0, 0, 1, 0, 0, 0}),
+                                                    ResizeMethod::kBilinear, FillMode::kReflect, 7)),
+            (std::vector<float>{7, 7}));
+  // A 1-pixel axis reads its pixel whatever the point.
+  EXPECT_EQ(values<float>(ops::projective_transform(make({1, 1, 1, 1}, {3}), shift(5, 5),
+                                                    ResizeMethod::kBilinear, FillMode::kWrap, 0)),
+            (std::vector<float>{3}));
+}
+
+// Against a written-out bilinear loop (constant fill 0) for a general affine map, per image, in
+// float64 too; the same at 1 and 2 threads.
+TEST(ProjectiveTransform, BilinearLoopAndThreads) {
+  const int64_t n = 3, h = 40, w = 50, c = 3;
+  const Tensor x = testing::random_tensor(Shape({n, h, w, c}), 3, -1, 1);
+  std::vector<float> t;
+  for (int64_t b = 0; b < n; ++b) {
+    const float a = 0.3f * static_cast<float>(b + 1);
+    t.insert(t.end(), {std::cos(a), -std::sin(a), 3.0f, std::sin(a), std::cos(a), -2.0f, 0.001f, 0.0f});
+  }
+  const Tensor tt = make({n, 8}, t);
+  const std::vector<float> xv = values<float>(x);
+  std::vector<float> want;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t xx = 0; xx < w; ++xx) {
+        const float *m = &t[size_t(8 * b)];
+        const float fx = static_cast<float>(xx), fy = static_cast<float>(y);
+        const float k = m[6] * fx + m[7] * fy + 1;
+        const float sx = (m[0] * fx + m[1] * fy + m[2]) / k, sy = (m[3] * fx + m[4] * fy + m[5]) / k;
+        const float x0 = std::floor(sx), y0 = std::floor(sy);
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const auto at = [&](float r, float col) {
+            const auto ri = static_cast<int64_t>(r), ci = static_cast<int64_t>(col);
+            return ri >= 0 && ri < h && ci >= 0 && ci < w ? xv[size_t(((b * h + ri) * w + ci) * c + ch)]
+                                                          : 0.0f;
+          };
+          const float top = (x0 + 1 - sx) * at(y0, x0) + (sx - x0) * at(y0, x0 + 1);
+          const float bottom = (x0 + 1 - sx) * at(y0 + 1, x0) + (sx - x0) * at(y0 + 1, x0 + 1);
+          want.push_back((y0 + 1 - sy) * top + (sy - y0) * bottom);
+        }
+      }
+  set_num_threads(1);
+  const Tensor one = ops::projective_transform(x, tt, ResizeMethod::kBilinear, FillMode::kConstant, 0);
+  set_num_threads(2);
+  const Tensor two = ops::projective_transform(x, tt, ResizeMethod::kBilinear, FillMode::kConstant, 0);
+  EXPECT_EQ(values<float>(one), want);
+  EXPECT_EQ(values<float>(two), want);
+  const Tensor d = ops::projective_transform(ops::cast(x, DType::kFloat64), tt, ResizeMethod::kBilinear,
+                                             FillMode::kConstant, 0);
+  EXPECT_EQ(d.dtype(), DType::kFloat64);
+  testing::expect_near(ops::cast(d, DType::kFloat32), want, 1e-5f);
+  const Tensor bf = ops::projective_transform(ops::cast(x, DType::kBFloat16), tt, ResizeMethod::kNearest,
+                                              FillMode::kReflect, 0);
+  EXPECT_EQ(bf.dtype(), DType::kBFloat16);
+
+  expect_error(
+      [&] {
+        ops::projective_transform(x, make({2, 8}, std::vector<float>(16)), ResizeMethod::kBilinear,
+                                  FillMode::kConstant, 0);
+      },
+      Code::kInvalidArgument, {"projective_transform", "[3, 8]"});
+  expect_error(
+      [&] {
+        ops::projective_transform(ops::cast(x, DType::kInt32), tt, ResizeMethod::kBilinear,
+                                  FillMode::kConstant, 0);
+      },
+      Code::kInvalidArgument, {"float32, float64 or bfloat16"});
+  expect_error(
+      [&] {
+        ops::projective_transform(make({4}, {1, 2, 3, 4}), tt, ResizeMethod::kBilinear, FillMode::kConstant,
+                                  0);
+      },
+      Code::kInvalidArgument, {"rank 4"});
+}
+
+// The layers with a fixed draw (lower == upper): a quarter turn is NumPy's rot90, a translation by
+// a quarter of the height a shift, a zoom of 0.5 reads the centre at half steps; outside training
+// the images as float32.
+TEST(ProjectiveTransform, GeometricRandomLayers) {
+  std::vector<float> px;
+  for (int i = 0; i < 25; ++i) px.push_back(static_cast<float>(i));
+  const Tensor x = make({1, 5, 5, 1}, px);
+  layers::CallContext train;
+  train.training = true;
+  const auto make_layer = [](const char *cls, const std::string &json) {
+    return layers::create_layer(cls, Config::from_json(json));
+  };
+  layers::LayerPtr turn =
+      make_layer("RandomRotation", R"({"factor": [0.25, 0.25], "interpolation": "nearest"})");
+  std::vector<float> rot90;  // out[y][x] = in[x][4 - y]
+  for (int y = 0; y < 5; ++y)
+    for (int xx = 0; xx < 5; ++xx) rot90.push_back(px[size_t(xx * 5 + (4 - y))]);
+  EXPECT_EQ(values<float>((*turn)({x}, train)[0]), rot90);
+  EXPECT_EQ(values<float>((*turn)({x}, layers::CallContext())[0]), px);
+
+  layers::LayerPtr down = make_layer(
+      "RandomTranslation", R"({"height_factor": [0.4, 0.4], "width_factor": 0, "fill_mode": "constant"})");
+  std::vector<float> shifted(10, 0.0f);  // two rows down, zeros above
+  shifted.insert(shifted.end(), px.begin(), px.begin() + 15);
+  EXPECT_EQ(values<float>((*down)({x}, train)[0]), shifted);
+
+  layers::LayerPtr zoom = make_layer("RandomZoom", R"({"height_factor": [-0.5, -0.5]})");
+  // zoom 0.5 about (2, 2): output (x, y) reads (0.5 x + 1, 0.5 y + 1)
+  std::vector<float> zoomed;
+  for (int y = 0; y < 5; ++y)
+    for (int xx = 0; xx < 5; ++xx) zoomed.push_back(5.0f * (0.5f * y + 1) + (0.5f * xx + 1));
+  testing::expect_near((*zoom)({x}, train)[0], zoomed, 1e-5f);
+  EXPECT_TRUE(zoom->get_config().is_null("width_factor"));
+  EXPECT_EQ(zoom->get_config().get_float_list("height_factor"), (std::vector<double>{-0.5, -0.5}));
+
+  // Random draws: per image, within range (the quarter of a batch of zeros-but-one images moved).
+  const Tensor batch = ops::ones(Shape({16, 6, 6, 2}));
+  const Tensor moved = (*make_layer(
+      "RandomTranslation", R"({"height_factor": 0.5, "width_factor": 0.5, "fill_mode": "constant"})"))(
+      {batch}, train)[0];
+  const std::vector<float> mv = values<float>(moved);
+  EXPECT_LT(*std::min_element(mv.begin(), mv.end()), 1.0f);
+
+  expect_error([&] { make_layer("RandomRotation", R"({"factor": 1.5})"); }, Code::kInvalidArgument,
+               {"RandomRotation", "factor", "[-1, 1]"});
+  expect_error([&] { make_layer("RandomZoom", R"({"height_factor": -1})"); }, Code::kInvalidArgument,
+               {"RandomZoom", "(-1, 1]"});
+  expect_error([&] { make_layer("RandomTranslation", R"({"height_factor": 0.1})"); }, Code::kInvalidArgument,
+               {"width_factor", "required"});
+  expect_error([&] { make_layer("RandomRotation", R"({"factor": 0.1, "fill_mode": "mirror"})"); },
+               Code::kInvalidArgument, {"'mirror'"});
+  expect_error([&] { make_layer("RandomRotation", R"({"factor": 0.1, "interpolation": "cubic"})"); },
+               Code::kInvalidArgument, {"'cubic'"});
+}
+
+}  // namespace
+}  // namespace kiln
