@@ -155,10 +155,12 @@ class RandomCrop final : public ImageAugmentation {
 std::array<double, 2> read_signed_factor(ConfigReader &r, const char *key, bool zoom = false) {
   if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
   const std::vector<double> v = r.config().get_float_list(key);
+  const bool listed = r.config().json().at(key).is_array();  // a list must hold two numbers, as Keras
   std::array<double, 2> f{};
-  if (v.size() == 1) f = {-std::abs(v[0]), std::abs(v[0])};
+  if (v.size() == 1 && !listed) f = {-std::abs(v[0]), std::abs(v[0])};
   if (v.size() == 2) f = {std::min(v[0], v[1]), std::max(v[0], v[1])};
-  if ((v.size() != 1 && v.size() != 2) || !(f[0] >= -1.0 && f[1] <= 1.0) || (zoom && f[0] == -1.0))
+  if ((v.size() != 1 && v.size() != 2) || (listed && v.size() != 2) || !(f[0] >= -1.0 && f[1] <= 1.0) ||
+      (zoom && f[0] == -1.0))
     fail(Code::kInvalidArgument, r.owner(), ": ", key, " must be a number or two numbers (lower, upper) in ",
          zoom ? "(-1, 1]" : "[-1, 1]", "; got ", r.config().json().at(key).dump());
   return f;
@@ -169,11 +171,12 @@ std::array<double, 2> read_signed_factor(ConfigReader &r, const char *key, bool 
 std::array<double, 2> read_contrast_factor(ConfigReader &r) {
   if (!r.has("factor")) fail(Code::kInvalidArgument, r.owner(), ": config key 'factor' is required");
   const std::vector<double> v = r.config().get_float_list("factor");
+  const bool listed = r.config().json().at("factor").is_array();
   std::array<double, 2> f{};
-  if (v.size() == 1) f = {v[0], v[0]};
+  if (v.size() == 1 && !listed) f = {v[0], v[0]};
   if (v.size() == 2) f = {std::min(v[0], v[1]), std::max(v[0], v[1])};
-  if ((v.size() != 1 && v.size() != 2) || !(f[0] >= 0.0 && f[0] <= 1.0) || !(v.size() == 2 || f[1] <= 1.0) ||
-      !std::isfinite(f[1]))
+  if ((v.size() != 1 && v.size() != 2) || (listed && v.size() != 2) || !(f[0] >= 0.0 && f[0] <= 1.0) ||
+      !(v.size() == 2 || f[1] <= 1.0) || !std::isfinite(f[1]))
     fail(Code::kInvalidArgument, r.owner(),
          ": factor must be a number in [0, 1] or two numbers (lower, upper), lower in [0, 1] and upper >= 0; "
          "got ",

@@ -64,6 +64,13 @@ double read_rate(ConfigReader &r) {
   return rate;
 }
 
+int64_t read_seed(ConfigReader &r) {
+  const int64_t seed = r.get_int("seed", -1);
+  if (seed < 0 && r.has("seed"))
+    fail(Code::kInvalidArgument, r.owner(), ": seed must be an int >= 0, or None for none; got ", seed);
+  return seed;
+}
+
 void write_seed(Config &c, int64_t seed) {
   if (seed >= 0)
     c.set("seed", seed);

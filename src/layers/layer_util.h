@@ -67,9 +67,9 @@ std::pair<int64_t, int64_t> read_image_size(ConfigReader &r);
 // A dropout rate, required, in [0, 1) (rate 1 would divide by zero); INVALID_ARGUMENT naming the
 // owner otherwise.
 double read_rate(ConfigReader &r);
-// Keras's seed of a random layer: an int, or null or absent for none (-1 here, what the random
-// ops take for none); written back the same way.
-inline int64_t read_seed(ConfigReader &r) { return r.get_int("seed", -1); }
+// Keras's seed of a random layer: an int >= 0, or null or absent for none (-1 here, what the random
+// ops take for none; a negative seed is an error rather than silently none); written back the same way.
+int64_t read_seed(ConfigReader &r);
 void write_seed(Config &c, int64_t seed);
 
 // The serialized layer under key ({"class_name": ..., "config": {...}}: a wrapper's layer, an RNN's

@@ -188,16 +188,19 @@ class Discretization final : public Layer, public Adaptable {
     std::vector<float> edges(b->begin(), b->end());
     const Tensor xf = ops::cast(x, DType::kFloat32);
     const float *v = xf.data<float>();
-    Tensor bins = Tensor::empty(mode_ == "int" ? DType::kInt32 : DType::kInt64, x.shape());
+    const bool ints = mode_ == "int";
+    Tensor bins = Tensor::empty(ints ? DType::kInt32 : DType::kInt64, x.shape());
+    int32_t *bins32 = ints ? bins.mutable_data<int32_t>() : nullptr;
+    int64_t *bins64 = ints ? nullptr : bins.mutable_data<int64_t>();
     const int64_t n = x.num_elements();
     for (int64_t i = 0; i < n; ++i) {
       const auto k = std::upper_bound(edges.begin(), edges.end(), v[i]) - edges.begin();
-      if (mode_ == "int")
-        bins.mutable_data<int32_t>()[i] = static_cast<int32_t>(k);
+      if (ints)
+        bins32[i] = static_cast<int32_t>(k);
       else
-        bins.mutable_data<int64_t>()[i] = k;
+        bins64[i] = k;
     }
-    if (mode_ == "int") return {bins};
+    if (ints) return {bins};
     return {encode_categorical(bins, mode_, depth(b.get()), compute_dtype())};
   }
 

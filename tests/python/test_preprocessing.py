@@ -368,6 +368,10 @@ class RandomImageLayersTest(unittest.TestCase):
             layers.RandomZoom(-1.0)
         with self.assertRaises(TypeError):
             layers.RandomTranslation(0.1)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "two numbers"):
+            layers.RandomRotation([0.1])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "seed must be an int >= 0"):
+            layers.RandomRotation(0.1, seed=-5)
 
     def test_augmentation_in_a_model_trains_and_saves(self):
         model = kiln.models.Sequential([

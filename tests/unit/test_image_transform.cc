@@ -177,6 +177,12 @@ TEST(ProjectiveTransform, GeometricRandomLayers) {
                {"RandomZoom", "(-1, 1]"});
   expect_error([&] { make_layer("RandomTranslation", R"({"height_factor": 0.1})"); }, Code::kInvalidArgument,
                {"width_factor", "required"});
+  expect_error([&] { make_layer("RandomRotation", R"({"factor": [0.1]})"); }, Code::kInvalidArgument,
+               {"two numbers", "[0.1]"});
+  expect_error([&] { make_layer("RandomRotation", R"({"factor": 0.1, "seed": -5})"); },
+               Code::kInvalidArgument, {"RandomRotation", "seed", ">= 0", "-5"});
+  expect_error([&] { make_layer("Dropout", R"({"rate": 0.1, "seed": -1})"); }, Code::kInvalidArgument,
+               {"seed"});
   expect_error([&] { make_layer("RandomRotation", R"({"factor": 0.1, "fill_mode": "mirror"})"); },
                Code::kInvalidArgument, {"'mirror'"});
   expect_error([&] { make_layer("RandomRotation", R"({"factor": 0.1, "interpolation": "cubic"})"); },
