@@ -3534,12 +3534,13 @@ inline Layer RandomTranslation(double height_factor, double width_factor,
   return detail::random_transform_layer("RandomTranslation", c, o);
 }
 /// keras.layers.RandomZoom: in training each image zoomed about its centre by 1 + a value in
-/// [-height_factor, height_factor] (above 1 zooms out), the same both ways unless width_factor >= 0.
-inline Layer RandomZoom(double height_factor, double width_factor = -1,
+/// [-height_factor, height_factor] (above 1 zooms out); horizontally by width_factor's, or (none) the
+/// same zoom both ways.
+inline Layer RandomZoom(double height_factor, std::optional<double> width_factor = std::nullopt,
                         const RandomTransformOptions &o = {}) {
   Config c;
   c.set("height_factor", height_factor);
-  if (width_factor >= 0) c.set("width_factor", width_factor);
+  if (width_factor) c.set("width_factor", *width_factor);
   return detail::random_transform_layer("RandomZoom", c, o);
 }
 

@@ -148,7 +148,7 @@ class RandomCrop final : public ImageAugmentation {
   int64_t height_ = 0, width_ = 0;
 };
 
-// ------------------------------------------------------------------ RandomContrast, RandomBrightness
+// ------------------------------------------------------------------ factors and value ranges
 
 // Keras's factor of a random layer under `key`: a number f, read as [-|f|, |f|], or two numbers
 // (lower, upper), sorted; each in [-1, 1] (zoom: in (-1, 1], as a zoom of 1 + -1 has no image).
@@ -194,6 +194,8 @@ std::array<double, 2> read_value_range(ConfigReader &r) {
          r.config().json().at("value_range").dump());
   return {v[0], v[1]};
 }
+
+// ------------------------------------------------------------------ RandomContrast, RandomBrightness
 
 // The colour layers: a random per-image value in training, applied, then clipped to value_range.
 class ColorAugmentation : public ImageAugmentation {

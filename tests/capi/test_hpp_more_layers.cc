@@ -545,6 +545,8 @@ TEST(HppMoreLayers, RandomImageLayers) {
   nearest.fill_mode = "constant";
   EXPECT_EQ(kl::RandomTranslation(0, 0.5, nearest)(x, false).to_vector<float>(), x.to_vector<float>());
   EXPECT_EQ(kl::RandomZoom(0.2).get_config().type("width_factor"), kiln::Config::Type::null);
+  EXPECT_EQ(kl::RandomZoom(0.2, -0.3).get_config().get_float_list("width_factor"),
+            (std::vector<double>{-0.3, 0.3}));
   EXPECT_EQ(kl::RandomZoom(0.2, 0.1).get_config().get_float_list("width_factor"),
             (std::vector<double>{-0.1, 0.1}));
 }

@@ -221,6 +221,8 @@ class DiscretizationTest(unittest.TestCase):
         self.assertEqual(layer.bin_boundaries, kept)
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "bin_boundaries must be a list"):
             layers.Discretization(bin_boundaries=1.0)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "num_bins"):
+            layers.Discretization(num_bins=2.5)
 
 
 class CenterCropTest(unittest.TestCase):
@@ -261,6 +263,8 @@ class CenterCropTest(unittest.TestCase):
             layers.CenterCrop(0, 3)
         with self.assertRaises(TypeError):
             layers.CenterCrop(3)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "height"):
+            layers.CenterCrop("2", 2)
 
 
 class RandomImageLayersTest(unittest.TestCase):
@@ -372,6 +376,11 @@ class RandomImageLayersTest(unittest.TestCase):
             layers.RandomRotation([0.1])
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "seed must be an int >= 0"):
             layers.RandomRotation(0.1, seed=-5)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "seed"):
+            layers.RandomRotation(0.1, seed=1.5)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "height"):
+            layers.RandomCrop(3.5, 3)
+        self.assertEqual(layers.RandomCrop(np.int64(3), 3.0).get_config()["height"], 3)
 
     def test_augmentation_in_a_model_trains_and_saves(self):
         model = kiln.models.Sequential([

@@ -125,7 +125,7 @@ def _discretization(bin_boundaries=None, num_bins=None, epsilon=0.01, output_mod
             raise InvalidArgumentError("Discretization: bin_boundaries must be a list of numbers; got %r"
                                        % (bin_boundaries,))
         bin_boundaries = [float(b) for b in bin_boundaries]
-    return {"bin_boundaries": bin_boundaries, "num_bins": None if num_bins is None else int(num_bins),
+    return {"bin_boundaries": bin_boundaries, "num_bins": num_bins,  # the C++ reader checks for an int
             "epsilon": float(epsilon), "output_mode": str(output_mode), "sparse": bool(sparse)}
 
 
@@ -176,7 +176,8 @@ class CategoryEncoding(_CategoryEncoding):
 
 _BUILTINS["Normalization"] = Normalization
 def _seed(seed):
-    return None if seed is None else int(seed)
+    """A layer's seed as given: the C++ config reader refuses what is not an int >= 0 (or None)."""
+    return seed
 
 
 def _factor(factor, cls):
@@ -199,7 +200,7 @@ RandomCrop = _builtin(
     "width window at a random place (one for the whole batch); outside training, and for images not larger "
     "than that, the largest centred window of the target's aspect ratio resized to it; float32 out.",
     lambda height, width, seed=None, data_format=None: {
-        "height": int(height), "width": int(width), "seed": _seed(seed), "data_format": data_format})
+        "height": height, "width": width, "seed": _seed(seed), "data_format": data_format})
 def _color(cls, doc):
     return _builtin(cls, "keras.layers.%s(factor, value_range=(0, 255), seed=None, data_format=None): %s" % (cls, doc),
                     lambda factor, value_range=(0, 255), seed=None, data_format=None: {

@@ -83,7 +83,7 @@ CenterCrop = _builtin(
     "CenterCrop", "keras.layers.CenterCrop(height, width, data_format=None): the centred height x width window of "
     "images [N, H, W, C] or [H, W, C], as float32; an image smaller than that on either side is cropped to the "
     "target's aspect ratio and resized to it (bilinear), as Keras's smart_resize.",
-    lambda height, width, data_format=None: {"height": int(height), "width": int(width), "data_format": data_format})
+    lambda height, width, data_format=None: {"height": height, "width": width, "data_format": data_format})
 Identity = _builtin("Identity", "keras.layers.Identity(): its input, mask and all.", lambda: {})
 Rescaling = _builtin("Rescaling", "keras.layers.Rescaling(scale, offset=0.0): inputs * scale + offset in the "
                      "layer's dtype (Rescaling(1 / 255) for uint8 images); numbers or per-channel lists.",
