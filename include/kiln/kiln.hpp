@@ -985,6 +985,26 @@ inline Tensor image_resize(const Tensor &images, const Dims &size,
       method, KILN_RESIZE_BILINEAR, KILN_RESIZE_NEAREST, "image_resize", "method", "bilinear or nearest");
   return detail::make(kiln_image_resize, images.get(), size[0], size[1], m);
 }
+/// TF's ImageProjectiveTransformV3 fill modes.
+enum class FillMode : int {
+  reflect = KILN_FILL_REFLECT,
+  wrap = KILN_FILL_WRAP,
+  constant = KILN_FILL_CONSTANT,
+  nearest = KILN_FILL_NEAREST
+};
+/// keras.ops.image.affine_transform: images [N, H, W, C] or [H, W, C] resampled through transform [N, 8]
+/// or [8] (output (x, y) reads ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1).
+inline Tensor image_affine_transform(const Tensor &images, const Tensor &transform,
+                                     ResizeMethod interpolation = ResizeMethod::bilinear,
+                                     FillMode fill_mode = FillMode::constant, double fill_value = 0.0) {
+  const kiln_resize_method m = detail::checked_enum<kiln_resize_method>(
+      interpolation, KILN_RESIZE_BILINEAR, KILN_RESIZE_NEAREST, "image_affine_transform", "interpolation",
+      "bilinear or nearest");
+  const kiln_fill_mode f = detail::checked_enum<kiln_fill_mode>(
+      fill_mode, KILN_FILL_REFLECT, KILN_FILL_NEAREST, "image_affine_transform", "fill_mode",
+      "reflect, wrap, constant or nearest");
+  return detail::make(kiln_image_affine_transform, images.get(), transform.get(), m, f, fill_value);
+}
 inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1) {
   return detail::make(kiln_dropout, x.get(), rate, training, seed);
 }

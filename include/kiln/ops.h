@@ -545,6 +545,27 @@ typedef enum kiln_resize_method {
 /// Gradient w.r.t. floating images.
 KILN_API kiln_status *kiln_image_resize(kiln_tensor **out, const kiln_tensor *images, int64_t height,
                                         int64_t width, kiln_resize_method method);
+/** Fill modes of kiln_image_affine_transform (TF's ImageProjectiveTransformV3 fill_mode). */
+typedef enum kiln_fill_mode {
+  KILN_FILL_REFLECT = 0,  /**< [dcba|abcd|dcba]: mirrored about the edge of the last pixel */
+  KILN_FILL_WRAP = 1,     /**< [abcd|abcd|abcd], by TF's formula (steps of len per len - 1) */
+  KILN_FILL_CONSTANT = 2, /**< fill_value */
+  KILN_FILL_NEAREST = 3   /**< the nearest edge pixel */
+} kiln_fill_mode;
+
+/// keras.ops.image.affine_transform (TF's ImageProjectiveTransformV3): images [N, H, W, C] or [H, W, C]
+/// (channels last) resampled through transform [N, 8], [1, 8] (every image) or [8], rows (a0, a1, a2,
+/// b0, b1, b2, c0, c1): output pixel (x, y) reads the input at ((a0 x + a1 y + a2) / k,
+/// (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1, the transform in float32. Points outside the image are
+/// mapped back by fill_mode or read fill_value (KILN_FILL_CONSTANT, and k == 0); interpolation is
+/// KILN_RESIZE_BILINEAR (4 neighbours in float32) or KILN_RESIZE_NEAREST (the rounded point). Float32,
+/// float64 and bfloat16 keep their dtype; integers compute in float32 and truncate back, as TF's
+/// kernel. Same bits at any thread count. No gradient: the output is a constant to tapes.
+KILN_API kiln_status *kiln_image_affine_transform(kiln_tensor **out, const kiln_tensor *images,
+                                                  const kiln_tensor *transform,
+                                                  kiln_resize_method interpolation, kiln_fill_mode fill_mode,
+                                                  double fill_value);
+
 /* ------------------------------------------ stateless randomness, dropout options */
 
 /* Stateful random ops (kiln_random_*, kiln_dropout) follow TF2: with an op seed (seed >= 0), each

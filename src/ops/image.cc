@@ -103,9 +103,8 @@ Tensor projective_transform(const Tensor &images, const Tensor &transforms, Resi
     fail(Code::kInvalidArgument, op, ": images ", images.description(),
          " has the wrong rank; expected rank 4 [N, H, W, C] or 3 [H, W, C]");
   const DType dt = images.dtype();
-  if (dt != DType::kFloat32 && dt != DType::kFloat64 && dt != DType::kBFloat16)
-    fail(Code::kInvalidArgument, op, ": images ", images.description(),
-         " must be float32, float64 or bfloat16");
+  if (dt == DType::kBool || (!is_floating(dt) && !is_integer(dt)))
+    fail(Code::kInvalidArgument, op, ": images ", images.description(), " must be numbers (not bool)");
   if (interpolation != ResizeMethod::kBilinear && interpolation != ResizeMethod::kNearest)
     fail(Code::kInvalidArgument, op, ": interpolation ", static_cast<int>(interpolation),
          " is not BILINEAR (0) or NEAREST (1)");
@@ -121,13 +120,13 @@ Tensor projective_transform(const Tensor &images, const Tensor &transforms, Resi
     fail(Code::kInvalidArgument, op, ": transforms ", transforms.description(), " must be floats of shape [",
          n, ", 8], [1, 8] or [8] for ", n, " images");
   t = cast(t, DType::kFloat32);
-  const Tensor in = dt == DType::kBFloat16 ? cast(x, DType::kFloat32) : x;
+  const Tensor in = dt == DType::kFloat32 || dt == DType::kFloat64 ? x : cast(x, DType::kFloat32);
   Tensor out = Tensor::empty(in.dtype(), in.shape());
   if (in.num_elements() > 0)
     kernels::projective_transform(in.dtype(), in.raw_data(), n, in.shape()[1], in.shape()[2], in.shape()[3],
                                   t.data<float>(), t.shape()[0], interpolation == ResizeMethod::kBilinear,
                                   fill_mode, fill_value, out.raw_mutable_data());
-  if (dt == DType::kBFloat16) out = cast(out, dt);
+  if (out.dtype() != dt) out = cast(out, dt);  // bfloat16 rounds once; integers truncate, as TF's T(value)
   return rank == 3 ? squeeze(out, {0}) : out;
 }
 

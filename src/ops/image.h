@@ -20,7 +20,8 @@ enum class ResizeMethod { kBilinear = 0, kNearest = 1 };
 Tensor resize(const Tensor &images, int64_t height, int64_t width, ResizeMethod method);
 
 // TF's ImageProjectiveTransformV3 (keras.ops.image.affine_transform): images [N, H, W, C] or [H, W, C]
-// (float32, float64; bfloat16 computes in float32 and rounds once), each output pixel (x, y) read at
+// (float32, float64; bfloat16 computes in float32 and rounds once; integers compute in float32 and
+// truncate back, as TF's kernel), each output pixel (x, y) read at
 // ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1, from transforms [N, 8] or
 // [1, 8] (every image) or [8], in float32. A point outside the image is mapped back by fill_mode
 // (reflect, wrap, nearest) or reads fill_value (constant); interpolation kBilinear or kNearest. The

@@ -1351,6 +1351,37 @@ static void test_image_resize(void) {
   release_kept();
 }
 
+/* kiln_image_affine_transform: a row [1 2 3 4] shifted right by 2 under each fill mode (TF's
+ * definitions, worked by hand), half a pixel bilinear, one transform for a batch, bad input. */
+static void test_image_affine_transform(void) {
+  const int64_t xd[4] = {1, 1, 4, 1}, td[1] = {8}, bd[4] = {2, 1, 4, 1}, t2[2] = {2, 8};
+  const float xv[4] = {1, 2, 3, 4}, shift2[8] = {1, 0, -2, 0, 1, 0, 0, 0}, half[8] = {1, 0, -0.5f, 0, 1, 0, 0, 0};
+  const float reflect[4] = {2, 1, 1, 2}, wrap[4] = {3, 4, 1, 2}, constant[4] = {9, 9, 1, 2}, nearest[4] = {1, 1, 1, 2};
+  const float mixed[4] = {5, 1.5f, 2.5f, 3.5f}, both[8] = {9, 9, 1, 2, 9, 9, 1, 2}, xx[8] = {1, 2, 3, 4, 1, 2, 3, 4};
+  const int32_t iv[4] = {10, 20, 30, 40}, ishift[4] = {0, 0, 10, 20};
+  kiln_tensor *o = NULL, *x = f32(4, xd, xv), *t = f32(1, td, shift2);
+  expect_f32(RUN(kiln_image_affine_transform(&o, x, t, KILN_RESIZE_NEAREST, KILN_FILL_REFLECT, 9)), 4, xd, reflect, 0);
+  expect_f32(RUN(kiln_image_affine_transform(&o, x, t, KILN_RESIZE_NEAREST, KILN_FILL_WRAP, 9)), 4, xd, wrap, 0);
+  expect_f32(RUN(kiln_image_affine_transform(&o, x, t, KILN_RESIZE_BILINEAR, KILN_FILL_CONSTANT, 9)), 4, xd, constant,
+             0);
+  expect_f32(RUN(kiln_image_affine_transform(&o, x, t, KILN_RESIZE_NEAREST, KILN_FILL_NEAREST, 9)), 4, xd, nearest, 0);
+  expect_f32(RUN(kiln_image_affine_transform(&o, x, f32(1, td, half), KILN_RESIZE_BILINEAR, KILN_FILL_CONSTANT, 9)), 4,
+             xd, mixed, 1e-6);
+  expect_f32(RUN(kiln_image_affine_transform(&o, f32(4, bd, xx), t, KILN_RESIZE_NEAREST, KILN_FILL_CONSTANT, 9)), 4, bd,
+             both, 0);
+  expect_raw(RUN(kiln_image_affine_transform(&o, make(I32, 4, xd, iv), t, KILN_RESIZE_NEAREST, KILN_FILL_CONSTANT, 0)),
+             I32, 4, xd, ishift);
+  EXPECT_ERROR(kiln_image_affine_transform(&o, x, f32(2, t2, both), KILN_RESIZE_NEAREST, KILN_FILL_WRAP, 0), INVALID,
+               "projective_transform", "transforms");
+  EXPECT_ERROR(kiln_image_affine_transform(&o, x, t, KILN_RESIZE_NEAREST, (kiln_fill_mode)9, 0), INVALID,
+               "kiln_image_affine_transform", "not a kiln_fill_mode");
+  EXPECT_ERROR(kiln_image_affine_transform(&o, x, t, (kiln_resize_method)5, KILN_FILL_WRAP, 0), INVALID,
+               "kiln_image_affine_transform", "not a kiln_resize_method");
+  EXPECT_ERROR(kiln_image_affine_transform(&o, x, NULL, KILN_RESIZE_NEAREST, KILN_FILL_WRAP, 0), INVALID,
+               "kiln_image_affine_transform", "transform");
+  release_kept();
+}
+
 /* depthwise_conv2d, conv2d_transpose and conv1d: hand-worked values, the shared options struct,
  * bad input. */
 static void test_conv_variants(void) {
@@ -2560,6 +2591,7 @@ int main(void) {
   test_conv_variants();
   test_conv3d_pool3d();
   test_image_resize();
+  test_image_affine_transform();
   test_reshape_transpose();
   test_concat_split_slice();
   test_stack_and_dims();

@@ -538,6 +538,18 @@ TEST(HppMoreLayers, RandomImageLayers) {
   const std::vector<float> b = kl::RandomBrightness(0.5, 0.5, {0, 100})(x, true).to_vector<float>();
   EXPECT_EQ(b, (std::vector<float>{60, 100, 80, 90}));  // +0.5 * 100, clipped at 100
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "factor", [&] { kl::RandomBrightness(1.5); });
+  // kiln::image_affine_transform: a quarter turn about the centre of the 2 x 2 image, and a shift.
+  const Tensor turn = Tensor::from_vector<float>({0, -1, 1, 1, 0, 0, 0, 0}, {8});
+  EXPECT_EQ(kiln::image_affine_transform(x, turn, kiln::ResizeMethod::nearest).to_vector<float>(),
+            (std::vector<float>{200, 40, 10, 30}));
+  const Tensor right = Tensor::from_vector<float>({1, 0, -1, 0, 1, 0, 0, 0}, {1, 8});
+  EXPECT_EQ(kiln::image_affine_transform(x, right, kiln::ResizeMethod::bilinear, kiln::FillMode::constant, -1)
+                .to_vector<float>(),
+            (std::vector<float>{-1, 10, -1, 30}));
+  EXPECT_EQ(kiln::image_affine_transform(x, right, kiln::ResizeMethod::nearest, kiln::FillMode::wrap).to_vector<float>(),
+            (std::vector<float>{200, 10, 40, 30}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "fill_mode",
+              [&] { kiln::image_affine_transform(x, right, kiln::ResizeMethod::nearest, kiln::FillMode(7)); });
   kl::RandomTransformOptions nearest;
   nearest.interpolation = "nearest";
   EXPECT_EQ(kl::RandomRotation(0.25, 0.25, nearest)(x, true).to_vector<float>(),

@@ -382,6 +382,25 @@ class RandomImageLayersTest(unittest.TestCase):
             layers.RandomCrop(3.5, 3)
         self.assertEqual(layers.RandomCrop(np.int64(3), 3.0).get_config()["height"], 3)
 
+    def test_keras_ops_affine_transform(self):
+        x = np.arange(2 * 3 * 4 * 2, dtype=np.float32).reshape(2, 3, 4, 2)
+        shift = np.array([1, 0, -1, 0, 1, -1, 0, 0], np.float32)  # right by 1, down by 1
+        affine = kiln.keras.ops.image.affine_transform
+        y = affine(x, shift, interpolation="nearest").numpy()  # constant 0 by default
+        want = np.zeros_like(x)
+        want[:, 1:, 1:] = x[:, :-1, :-1]
+        np.testing.assert_array_equal(y, want)
+        first = affine(x.transpose(0, 3, 1, 2), np.stack([shift, shift]), fill_mode="nearest",
+                       data_format="channels_first").numpy()
+        edge = np.pad(x, ((0, 0), (1, 0), (1, 0), (0, 0)), mode="edge")[:, :3, :4]
+        np.testing.assert_array_equal(first, edge.transpose(0, 3, 1, 2))
+        np.testing.assert_array_equal(affine(x[0], shift, fill_value=7.0).numpy()[0], np.full((4, 2), 7.0))
+        self.assertIs(kiln.image.affine_transform, affine)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "fill_mode"):
+            affine(x, shift, fill_mode="mirror")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "transforms"):
+            affine(x, shift[:6])
+
     def test_augmentation_in_a_model_trains_and_saves(self):
         model = kiln.models.Sequential([
             layers.Input((5, 6, 3)), layers.RandomFlip("horizontal"), layers.RandomCrop(4, 4),

@@ -114,12 +114,24 @@ TEST(ProjectiveTransform, BilinearLoopAndThreads) {
                                   FillMode::kConstant, 0);
       },
       Code::kInvalidArgument, {"projective_transform", "[3, 8]"});
+  // Integers compute in float32 and truncate back, as TF's T(value): nearest reads exact pixels.
+  const Tensor ints =
+      ops::projective_transform(ops::cast(ops::mul(x, ops::fill(Shape({}), 100.0)), DType::kInt32), tt,
+                                ResizeMethod::kNearest, FillMode::kConstant, 0);
+  EXPECT_EQ(ints.dtype(), DType::kInt32);
+  EXPECT_EQ(
+      values<int32_t>(ints),
+      values<int32_t>(ops::cast(
+          ops::projective_transform(
+              ops::cast(ops::cast(ops::mul(x, ops::fill(Shape({}), 100.0)), DType::kInt32), DType::kFloat32),
+              tt, ResizeMethod::kNearest, FillMode::kConstant, 0),
+          DType::kInt32)));
   expect_error(
       [&] {
-        ops::projective_transform(ops::cast(x, DType::kInt32), tt, ResizeMethod::kBilinear,
+        ops::projective_transform(ops::cast(x, DType::kBool), tt, ResizeMethod::kBilinear,
                                   FillMode::kConstant, 0);
       },
-      Code::kInvalidArgument, {"float32, float64 or bfloat16"});
+      Code::kInvalidArgument, {"numbers (not bool)"});
   expect_error(
       [&] {
         ops::projective_transform(make({4}, {1, 2, 3, 4}), tt, ResizeMethod::kBilinear, FillMode::kConstant,

@@ -248,6 +248,7 @@ _SIGS.update({
     "kiln_conv3d_transpose": (_ST, [_HP, _T, _T, c_int64_p, _z, ctypes.c_void_p]),
     "kiln_max_pool3d": (_ST, [_HP, _T, ctypes.c_void_p]),
     "kiln_image_resize": (_ST, [_HP, _T, ctypes.c_int64, ctypes.c_int64, ctypes.c_int]),
+    "kiln_image_affine_transform": (_ST, [_HP, _T, _T, ctypes.c_int, ctypes.c_int, ctypes.c_double]),
     "kiln_avg_pool3d": (_ST, [_HP, _T, ctypes.c_void_p]),
     "kiln_reshape": (_ST, [_HP, _T, c_int64_p, _z]),
     "kiln_transpose": (_ST, [_HP, _T, c_int64_p, ctypes.c_size_t]),

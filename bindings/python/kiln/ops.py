@@ -412,6 +412,35 @@ def image_resize(images, size, method="bilinear", antialias=False):
     return _new(L.kiln_image_resize, _as_tensor(images), arr[0], arr[1], names[m])
 
 
+def affine_transform(images, transform, interpolation="bilinear", fill_mode="constant", fill_value=0,
+                     data_format=None):
+    """keras.ops.image.affine_transform (TF's ImageProjectiveTransformV3): images [N, H, W, C] or
+    [H, W, C] ([N, C, H, W] with data_format="channels_first") resampled through transform [N, 8] or
+    [8]: output (x, y) reads the input at ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k),
+    k = c0 x + c1 y + 1; interpolation 'bilinear' or 'nearest'; fill_mode 'constant' (fill_value),
+    'reflect', 'wrap' or 'nearest'. No gradient."""
+    interpolations = {"bilinear": 0, "nearest": 1}
+    modes = {"reflect": 0, "wrap": 1, "constant": 2, "nearest": 3}
+    if interpolation not in interpolations:
+        raise InvalidArgumentError("affine_transform: interpolation %r is not one of 'bilinear', 'nearest'"
+                                   % (interpolation,))
+    if fill_mode not in modes:
+        raise InvalidArgumentError("affine_transform: fill_mode %r is not one of 'constant', 'reflect', 'wrap', "
+                                   "'nearest'" % (fill_mode,))
+    if data_format not in (None, "channels_last", "channels_first"):
+        raise InvalidArgumentError("affine_transform: data_format %r is not 'channels_last' or 'channels_first'"
+                                   % (data_format,))
+    images = _as_tensor(images)
+    first = data_format == "channels_first"
+    if first and images.ndim in (3, 4):
+        images = transpose(images, [0, 2, 3, 1] if images.ndim == 4 else [1, 2, 0])
+    out = _new(L.kiln_image_affine_transform, images, _as_tensor(transform), interpolations[interpolation],
+               modes[fill_mode], float(fill_value))
+    if first:
+        out = transpose(out, [0, 3, 1, 2] if out.ndim == 4 else [2, 0, 1])
+    return out
+
+
 def reshape(x, shape):
     dims, rank = dims_array(shape)
     return _new(L.kiln_reshape, _as_tensor(x), dims, rank)
