@@ -1359,6 +1359,7 @@ static void test_image_affine_transform(void) {
   const float reflect[4] = {2, 1, 1, 2}, wrap[4] = {3, 4, 1, 2}, constant[4] = {9, 9, 1, 2}, nearest[4] = {1, 1, 1, 2};
   const float mixed[4] = {5, 1.5f, 2.5f, 3.5f}, both[8] = {9, 9, 1, 2, 9, 9, 1, 2}, xx[8] = {1, 2, 3, 4, 1, 2, 3, 4};
   const int32_t iv[4] = {10, 20, 30, 40}, ishift[4] = {0, 0, 10, 20};
+  const float two_rows[16] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0};
   kiln_tensor *o = NULL, *x = f32(4, xd, xv), *t = f32(1, td, shift2);
   expect_f32(RUN(kiln_image_affine_transform(&o, x, t, KILN_RESIZE_NEAREST, KILN_FILL_REFLECT, 9)), 4, xd, reflect, 0);
   expect_f32(RUN(kiln_image_affine_transform(&o, x, t, KILN_RESIZE_NEAREST, KILN_FILL_WRAP, 9)), 4, xd, wrap, 0);
@@ -1371,8 +1372,9 @@ static void test_image_affine_transform(void) {
              both, 0);
   expect_raw(RUN(kiln_image_affine_transform(&o, make(I32, 4, xd, iv), t, KILN_RESIZE_NEAREST, KILN_FILL_CONSTANT, 0)),
              I32, 4, xd, ishift);
-  EXPECT_ERROR(kiln_image_affine_transform(&o, x, f32(2, t2, both), KILN_RESIZE_NEAREST, KILN_FILL_WRAP, 0), INVALID,
-               "projective_transform", "transforms");
+  EXPECT_ERROR(
+      kiln_image_affine_transform(&o, x, f32(2, t2, two_rows), KILN_RESIZE_NEAREST, KILN_FILL_WRAP, 0),
+      INVALID, "projective_transform", "transforms");
   EXPECT_ERROR(kiln_image_affine_transform(&o, x, t, KILN_RESIZE_NEAREST, (kiln_fill_mode)9, 0), INVALID,
                "kiln_image_affine_transform", "not a kiln_fill_mode");
   EXPECT_ERROR(kiln_image_affine_transform(&o, x, t, (kiln_resize_method)5, KILN_FILL_WRAP, 0), INVALID,
