@@ -34,10 +34,7 @@ class ImageAugmentation : public Layer {
   }
 
   Tensor images_in(const std::vector<Tensor> &inputs) const {
-    const Tensor &images = image_input(*this, inputs);
-    if (images.dtype() == DType::kBool || (!is_floating(images.dtype()) && !is_integer(images.dtype())))
-      bad_input("the images are ", images.description(), "; expected numbers");
-    const Tensor x = to_channels_last(ops::cast(images, compute_dtype()), channels_first_);
+    const Tensor x = compute_images(*this, inputs, channels_first_);
     return x.rank() == 3 ? ops::expand_dims(x, 0) : x;
   }
   Tensor images_out(const Tensor &y, int input_rank) const {
@@ -51,6 +48,10 @@ class ImageAugmentation : public Layer {
   Tensor column(const Tensor &values, int64_t index) const {
     const int64_t n = values.shape()[0];
     return ops::cast(ops::reshape(ops::slice(values, {0, index}, {n, 1}), {n, 1, 1, 1}), compute_dtype());
+  }
+  // The images' shape (RandomCrop gives its own).
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    return {single_input(*this, shapes)};
   }
   void add_config(Config &c) const override {
     write_seed(c, seed_);
@@ -94,9 +95,6 @@ class RandomFlip final : public ImageAugmentation {
     const Tensor reversed = ops::range_int64(n - 1, -1, -1);
     return ops::where(which, ops::gather(x, reversed, axis), x);
   }
-  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
-    return {single_input(*this, shapes)};
-  }
   void add_config(Config &c) const override {
     c.set("mode", mode_);
     ImageAugmentation::add_config(c);
@@ -121,7 +119,7 @@ class RandomCrop final : public ImageAugmentation {
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     const Tensor x = images_in(inputs);
-    const int64_t n = x.shape()[0], h = x.shape()[1], w = x.shape()[2], c = x.shape()[3];
+    const int64_t h = x.shape()[1], w = x.shape()[2];
     if (h < 1 || w < 1)
       bad_input("the images ", inputs[0].description(), " are empty; expected height and width >= 1");
     Tensor y;
@@ -131,7 +129,7 @@ class RandomCrop final : public ImageAugmentation {
       const auto offset = [](float v, int64_t room) {
         return std::min(static_cast<int64_t>(static_cast<double>(v) * static_cast<double>(room + 1)), room);
       };
-      y = ops::slice(x, {0, offset(p[0], h - height_), offset(p[1], w - width_), 0}, {n, height_, width_, c});
+      y = crop_window(x, offset(p[0], h - height_), offset(p[1], w - width_), height_, width_);
     } else {
       y = ops::resize(crop_to_aspect<double>(x, height_, width_), height_, width_,
                       ops::ResizeMethod::kBilinear);
@@ -221,9 +219,6 @@ class ColorAugmentation : public ImageAugmentation {
     return {images_out(x, inputs[0].rank())};
   }
   Tensor scalar(double v) const { return ops::fill(Shape({}), v, compute_dtype()); }
-  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
-    return {single_input(*this, shapes)};
-  }
   void add_config(Config &c) const override {
     c.set("factor", std::vector<double>{factor_[0], factor_[1]});
     c.set("value_range", std::vector<double>{value_range_[0], value_range_[1]});
@@ -313,9 +308,6 @@ class AffineAugmentation : public ImageAugmentation {
   static float between(float u, const std::array<double, 2> &range) {  // Keras's uniform(minval, maxval)
     const auto lo = static_cast<float>(range[0]), hi = static_cast<float>(range[1]);
     return u * (hi - lo) + lo;
-  }
-  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
-    return {single_input(*this, shapes)};
   }
   void add_config(Config &c) const override {
     c.set("fill_mode", fill_mode_name_).set("interpolation", bilinear_ ? "bilinear" : "nearest");

@@ -165,6 +165,23 @@ const Tensor &image_input(const Layer &l, const std::vector<Tensor> &inputs) {
   return x;
 }
 
+Tensor compute_images(const Layer &l, const std::vector<Tensor> &inputs, bool channels_first) {
+  const Tensor &images = image_input(l, inputs);
+  if (images.dtype() == DType::kBool || (!is_floating(images.dtype()) && !is_integer(images.dtype())))
+    l.bad_input("the images are ", images.description(), "; expected numbers");
+  return to_channels_last(ops::cast(images, l.compute_dtype()), channels_first);
+}
+
+Tensor crop_window(const Tensor &x, int64_t top, int64_t left, int64_t height, int64_t width) {
+  const size_t h_axis = size_t(x.rank() - 3);
+  std::vector<int64_t> begin(size_t(x.rank()), 0), size(size_t(x.rank()), -1);
+  begin[h_axis] = top;
+  begin[h_axis + 1] = left;
+  size[h_axis] = height;
+  size[h_axis + 1] = width;
+  return ops::slice(x, begin, size);
+}
+
 PartialShape image_output_shape(const Layer &l, PartialShape s, int64_t height, int64_t width,
                                 bool channels_first) {
   if (s.size() != 3 && s.size() != 4)

@@ -38,6 +38,11 @@ Tensor from_channels_last(const Tensor &y, bool channels_first);
 // The images input of an image preprocessing layer: rank 4 (a batch) or 3 (one image); INVALID_ARGUMENT
 // naming the layer otherwise.
 const Tensor &image_input(const Layer &l, const std::vector<Tensor> &inputs);
+// The images input of an image preprocessing layer as Keras casts it: numbers (not bool; INVALID_ARGUMENT
+// naming the layer otherwise) in the layer's compute dtype, channels last.
+Tensor compute_images(const Layer &l, const std::vector<Tensor> &inputs, bool channels_first);
+// The height x width window of channels-last images x (rank 4 or 3) whose top-left pixel is (top, left).
+Tensor crop_window(const Tensor &x, int64_t top, int64_t left, int64_t height, int64_t width);
 // The largest centred box of aspect ratio height : width in channels-last images x (Keras's
 // crop_to_aspect_ratio), its size and offsets computed in F and truncated as Keras computes them:
 // float32 in Resizing, Python's float (double) in smart_resize.
@@ -49,12 +54,7 @@ Tensor crop_to_aspect(const Tensor &x, int64_t height, int64_t width) {
   const auto f = [](int64_t v) { return static_cast<F>(v); };  // in F: no int64 overflow, clamped first
   const int64_t th = std::max<int64_t>(trunc(std::min(f(h), f(w) * f(height) / f(width))), 1);
   const int64_t tw = std::max<int64_t>(trunc(std::min(f(w), f(h) * f(width) / f(height))), 1);
-  std::vector<int64_t> begin(size_t(x.rank()), 0), size(size_t(x.rank()), -1);
-  begin[size_t(h_axis)] = trunc(static_cast<F>(h - th) / 2);
-  begin[size_t(h_axis) + 1] = trunc(static_cast<F>(w - tw) / 2);
-  size[size_t(h_axis)] = th;
-  size[size_t(h_axis) + 1] = tw;
-  return ops::slice(x, begin, size);
+  return crop_window(x, trunc(static_cast<F>(h - th) / 2), trunc(static_cast<F>(w - tw) / 2), th, tw);
 }
 
 // The output shape of an image layer that gives height x width images of input shape s (rank 4

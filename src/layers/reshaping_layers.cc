@@ -330,22 +330,14 @@ class CenterCrop final : public Layer {
     set_autocast(false);  // cast below, integer images too
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    const Tensor &images = image_input(*this, inputs);
-    if (images.dtype() == DType::kBool || (!is_floating(images.dtype()) && !is_integer(images.dtype())))
-      bad_input("the images are ", images.description(), "; expected numbers");
-    const Tensor x = to_channels_last(ops::cast(images, compute_dtype()), channels_first_);
+    const Tensor x = compute_images(*this, inputs, channels_first_);
     const int h_axis = x.rank() - 3;
     const int64_t h = x.shape()[h_axis], w = x.shape()[h_axis + 1];
-    if (h >= height_ && w >= width_) {
-      std::vector<int64_t> begin(size_t(x.rank()), 0), size(size_t(x.rank()), -1);
-      begin[size_t(h_axis)] = (h - height_) / 2;
-      begin[size_t(h_axis) + 1] = (w - width_) / 2;
-      size[size_t(h_axis)] = height_;
-      size[size_t(h_axis) + 1] = width_;
-      return {from_channels_last(ops::slice(x, begin, size), channels_first_)};
-    }
+    if (h >= height_ && w >= width_)
+      return {from_channels_last(crop_window(x, (h - height_) / 2, (w - width_) / 2, height_, width_),
+                                 channels_first_)};
     if (h < 1 || w < 1)
-      bad_input("the images ", images.description(), " are empty; expected height and width >= 1");
+      bad_input("the images ", inputs[0].description(), " are empty; expected height and width >= 1");
     const Tensor y = ops::resize(crop_to_aspect<double>(x, height_, width_), height_, width_,
                                  ops::ResizeMethod::kBilinear);
     return {from_channels_last(y, channels_first_)};
