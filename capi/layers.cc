@@ -10,6 +10,7 @@
 #include "capi/handles.h"
 #include "capi/options.h"
 #include "layers/adapt.h"
+#include "layers/lookup.h"
 #include "layers/sequential.h"
 #include "ops/ops.h"
 
@@ -671,6 +672,26 @@ kiln_status *kiln_layer_adapt_dataset(kiln_layer *layer, const kiln_dataset *dat
     *out = element[0];
     return true;
   });
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_get_vocabulary(kiln_tensor **out, const kiln_layer *layer,
+                                       bool include_special_tokens) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, __func__, "out");
+  *out = nullptr;
+  const LayerPtr l = layer_of(layer, __func__);
+  *out = kiln::capi::new_tensor(kiln::layers::get_vocabulary(*l, include_special_tokens));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_layer_set_vocabulary(kiln_layer *layer, const kiln_tensor *vocabulary,
+                                       const kiln_tensor *idf_weights) {
+  KILN_CAPI_BEGIN
+  const LayerPtr l = layer_of(layer, __func__);
+  const Tensor v = kiln::capi::tensor_of(vocabulary, __func__, "vocabulary");
+  kiln::layers::set_vocabulary(
+      *l, v, idf_weights ? kiln::capi::tensor_of(idf_weights, __func__, "idf_weights") : Tensor());
   KILN_CAPI_END
 }
 

@@ -1934,6 +1934,21 @@ class Layer : public detail::handle<kiln_layer> {
   void adapt(const Tensor &data) { detail::check(kiln_layer_adapt(get(), data.get())); }
   /// adapt() over a dataset of batches, each element's first component (kiln_layer_adapt_dataset).
   void adapt(const data::Dataset &dataset);
+  /// Keras's get_vocabulary() of a lookup layer (IntegerLookup): the tokens by index, the mask and
+  /// OOV tokens first unless include_special_tokens is false (kiln_layer_get_vocabulary).
+  Tensor get_vocabulary(bool include_special_tokens = true) const {
+    kiln_tensor *t = nullptr;
+    detail::check(kiln_layer_get_vocabulary(&t, get(), include_special_tokens));
+    return Tensor(t);
+  }
+  /// Keras's vocabulary_size(): the vocabulary's length with the mask and OOV indices.
+  int64_t vocabulary_size() const { return get_vocabulary(true).num_elements(); }
+  /// Keras's set_vocabulary(vocabulary, idf_weights=None); idf_weights only for output_mode
+  /// "tf_idf" (kiln_layer_set_vocabulary).
+  void set_vocabulary(const Tensor &vocabulary, const Tensor &idf_weights = Tensor()) {
+    detail::check(kiln_layer_set_vocabulary(get(), vocabulary.get(),
+                                            idf_weights.valid() ? idf_weights.get() : nullptr));
+  }
   /// The last call's losses and the weight regularizers' terms.
   std::vector<Tensor> losses() const {
     kiln_tensor_list *out = nullptr;
@@ -2803,6 +2818,37 @@ inline Layer Discretization(const DiscretizationOptions &o) {
   c.set("epsilon", o.epsilon).set("output_mode", o.output_mode);
   detail::set_if(c, "name", o.name);
   return Layer::create("Discretization", c);
+}
+
+/// keras.layers.IntegerLookup: integer tokens mapped to indices of a vocabulary, given here or
+/// learned by Layer::adapt (the most frequent tokens); indices 0.. are the mask (output_mode "int")
+/// and OOV indices. output_mode "int" gives int64 indices (or tokens, with invert); "one_hot",
+/// "multi_hot", "count" and "tf_idf" give float32 encodings over the vocabulary.
+struct IntegerLookupOptions {
+  int64_t max_tokens = 0;             ///< 0: no cap (Keras's None); else > 1, special indices included
+  int64_t num_oov_indices = 1;        ///< OOV tokens go to index floormod(token, num_oov_indices)
+  std::optional<int64_t> mask_token;  ///< none (default): no mask index
+  int64_t oov_token = -1;             ///< the token invert gives for OOV indices
+  std::vector<int64_t> vocabulary;    ///< empty: adapt() learns it
+  std::string vocabulary_file;        ///< or: a text file of one token per line
+  std::vector<double> idf_weights;    ///< "tf_idf" with a vocabulary: one weight per token
+  bool invert = false;                ///< indices to tokens (output_mode "int" only)
+  std::string output_mode = "int";
+  bool pad_to_max_tokens = false;  ///< encodings max_tokens wide
+  std::string name;
+};
+inline Layer IntegerLookup(const IntegerLookupOptions &o = {}) {
+  Config c;
+  if (o.max_tokens != 0) c.set("max_tokens", o.max_tokens);
+  c.set("num_oov_indices", o.num_oov_indices);
+  if (o.mask_token) c.set("mask_token", *o.mask_token);
+  c.set("oov_token", o.oov_token);
+  if (!o.vocabulary_file.empty()) c.set("vocabulary", o.vocabulary_file);
+  if (!o.vocabulary.empty()) c.set("vocabulary", o.vocabulary);
+  if (!o.idf_weights.empty()) c.set("idf_weights", o.idf_weights);
+  c.set("invert", o.invert).set("output_mode", o.output_mode).set("pad_to_max_tokens", o.pad_to_max_tokens);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("IntegerLookup", c);
 }
 
 struct BatchNormalizationOptions {

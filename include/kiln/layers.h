@@ -298,22 +298,48 @@ KILN_API kiln_status *kiln_layer_add_loss(kiln_layer *layer, const kiln_tensor *
 
 /* ---------------------------------------------- preprocessing: adapt */
 
-/// Keras's layer.adapt(data) of a preprocessing layer ("Normalization", "Discretization"):
+/// Keras's layer.adapt(data) of a preprocessing layer ("Normalization", "Discretization",
+/// "IntegerLookup"):
 /// computes the layer's state from data and sets it at once; an error leaves the state as it was.
 /// Normalization: the mean and variance over every axis but the kept ones. Discretization (made
 /// with num_bins): num_bins - 1 bin boundaries at the data's approximate quantiles, as Keras
-/// computes them (they are in its config then). data is one array, read as one batch. A
+/// computes them (they are in its config then). IntegerLookup: the vocabulary of the most
+/// frequent tokens, as Keras learns it (a 1-D data array is a column of one-token samples; a
+/// dataset's 1-D batch is one sample), with IDF weights for "tf_idf". data is one array, read as
+/// one batch. A
 /// Normalization not yet built builds from data's shape (its first axis unknown, unless kept).
 /// Errors: INVALID_ARGUMENT for a layer whose class has no adapt, data whose shape differs
 /// from the built one on a kept axis or in rank, or NaN data for a Discretization;
-/// FAILED_PRECONDITION for a Normalization given mean and variance or a Discretization given
-/// bin_boundaries. Thread-safety: adapts of one layer run one at a time; a call of the layer
-/// on another thread meanwhile may see the state before or after.
+/// FAILED_PRECONDITION for a Normalization given mean and variance, a Discretization given
+/// bin_boundaries or an IntegerLookup made with a vocabulary. Thread-safety: adapts of one layer run one at a
+/// time; a call of the layer on another thread meanwhile may see the state before or after.
 KILN_API kiln_status *kiln_layer_adapt(kiln_layer *layer, const kiln_tensor *data);
 /// kiln_layer_adapt over a dataset of batches (Keras: "it must be batched"), in one pass: each
 /// element's first component is a batch (the x of (x, y) elements). A dataset with no elements
 /// is INVALID_ARGUMENT; an error reading it leaves the layer's state as it was.
 KILN_API kiln_status *kiln_layer_adapt_dataset(kiln_layer *layer, const kiln_dataset *dataset);
+
+/* ---------------------------------------------- preprocessing: vocabularies */
+
+/// Keras's layer.get_vocabulary(include_special_tokens) of a lookup layer ("IntegerLookup"): a
+/// new 1-D int64 tensor of every token by index. With include_special_tokens (Keras's default
+/// true) the mask token (output_mode "int" only) and the OOV tokens come first, so a token's
+/// position is the index a call gives it, and the length is Keras's vocabulary_size(); without,
+/// only the vocabulary's own tokens. Errors: INVALID_ARGUMENT for a layer whose class has no
+/// vocabulary. Thread-safety: may run beside calls, adapts and kiln_layer_set_vocabulary.
+KILN_API kiln_status *kiln_layer_get_vocabulary(kiln_tensor **out, const kiln_layer *layer,
+                                                bool include_special_tokens);
+/// Keras's layer.set_vocabulary(vocabulary, idf_weights=None): replaces the vocabulary of a lookup
+/// layer with vocabulary (1-D integer tokens, each once; the mask and OOV tokens left out, or first
+/// in Keras's order: mask, then num_oov_indices OOV tokens). idf_weights (1-D float, as long as
+/// vocabulary) is required with output_mode "tf_idf" and NULL otherwise; without the special
+/// tokens in front, their weights are the mean weight. Errors: INVALID_ARGUMENT for a layer with
+/// no vocabulary, an empty or repeating vocabulary, the mask token (or, inverted, the OOV token)
+/// elsewhere in it, more than max_tokens indices, idf_weights missing, unwanted or of another
+/// length; FAILED_PRECONDITION when output_mode is not "int", pad_to_max_tokens is false and the
+/// size differs from the vocabulary's before (Keras fixes it once set). An error changes nothing.
+KILN_API kiln_status *kiln_layer_set_vocabulary(kiln_layer *layer, const kiln_tensor *vocabulary,
+                                                const kiln_tensor *idf_weights);
 
 /* ---------------------------------------------- custom layers: the callbacks */
 

@@ -21,6 +21,10 @@ using NextBatchFn = std::function<bool(Tensor *out)>;
 class Adaptable {
  public:
   virtual void adapt(const NextBatchFn &next) = 0;
+  // adapt() of one array: by default the whole array as one batch. A layer whose Keras adapt
+  // reads an array differently from a dataset's batch (IntegerLookup: a 1-D array is a column of
+  // one-token samples) overrides it.
+  virtual void adapt_array(const Tensor &data);
 
  protected:
   ~Adaptable() = default;
@@ -28,7 +32,7 @@ class Adaptable {
 
 // layer.adapt(batches); INVALID_ARGUMENT naming the layer when its class has no adapt().
 void adapt(Layer &layer, const NextBatchFn &next);
-// layer.adapt(data) for one array: the whole of it, as one batch.
+// layer.adapt(data) for one array: Adaptable::adapt_array.
 void adapt(Layer &layer, const Tensor &data);
 
 }  // namespace kiln::layers

@@ -779,6 +779,7 @@ void register_builtin_layers() {
     register_recurrent_layers();
     register_wrapper_layers();
     register_preprocessing_layers();
+    register_lookup_layers();
     register_image_augmentation_layers();
   });
 }

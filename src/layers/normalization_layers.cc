@@ -556,25 +556,30 @@ class Normalization final : public Layer, public Adaptable {
   std::mutex state_mu_;  // the adapted mean and variance, read and set together
 };
 
-}  // namespace
-
-void adapt(Layer &layer, const NextBatchFn &next) {
+Adaptable &adaptable(Layer &layer) {
   auto *a = dynamic_cast<Adaptable *>(&layer);
   if (!a)
     fail(Code::kInvalidArgument, "layer '", layer.name(), "' (", layer.class_name(),
-         ") has no adapt(); the layers that adapt to data are: Normalization, Discretization");
-  a->adapt(next);
+         ") has no adapt(); the layers that adapt to data are: Normalization, Discretization, "
+         "IntegerLookup");
+  return *a;
 }
 
-void adapt(Layer &layer, const Tensor &data) {
+}  // namespace
+
+void adapt(Layer &layer, const NextBatchFn &next) { adaptable(layer).adapt(next); }
+
+void Adaptable::adapt_array(const Tensor &data) {
   bool given = false;
-  adapt(layer, [&](Tensor *out) {
+  adapt([&](Tensor *out) {
     if (given) return false;
     *out = data;
     given = true;
     return true;
   });
 }
+
+void adapt(Layer &layer, const Tensor &data) { adaptable(layer).adapt_array(data); }
 
 // keras.layers.GroupNormalization(groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, ...): the
 // channels of `axis` split into `groups` groups, each normalized over its channels and every other

@@ -1,9 +1,8 @@
 /* The activation, spatial reshaping, noise, Identity and Rescaling layers through the shared
  * library alone, created by Keras class name and a JSON config: values as Keras documents them,
  * a model with PReLU, GaussianNoise and SpatialDropout1D trained with train_on_batch (the alpha
- * weight moves), Normalization and Discretization with adapt, CenterCrop, the random image layers, and bad
- * configs and inputs as statuses naming the layer.
- * Plain C99. */
+ * weight moves), Normalization, Discretization and IntegerLookup with adapt, CenterCrop, the random image
+ * layers, and bad configs and inputs as statuses naming the layer. Plain C99. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -638,6 +637,92 @@ static void test_discretization_center_crop(void) {
   release_kept();
 }
 
+/* IntegerLookup: adapt() from an array and from a dataset (Keras's docstring example), the
+ * vocabulary read and set, a given vocabulary with a mask, tf_idf, invert, and errors. */
+static void test_integer_lookup(void) {
+  const int64_t d23[2] = {2, 3}, d6[1] = {6}, d4[1] = {4}, d3[1] = {3}, d5[1] = {5}, d25[2] = {2, 5};
+  const int64_t data[6] = {12, 1138, 42, 42, 1000, 36}, learned[6] = {-1, 42, 1138, 1000, 36, 12};
+  const int64_t ids[6] = {5, 2, 1, 1, 3, 4}, vocab[4] = {12, 36, 1138, 42},
+                masked_in[6] = {12, 1138, 42, 42, 1000, 0};
+  const int64_t masked[6] = {2, 4, 5, 5, 1, 0}, inv_in[3] = {0, 1, 2}, inv[3] = {0, -1, 12},
+                own[5] = {42, 1138, 1000, 36, 12};
+  const int64_t repeat[3] = {3, 4, 3}, tokens[3] = {7, 8, 9};
+  const float idf[4] = {0.25f, 0.75f, 0.6f, 0.4f},
+              tf_idf[10] = {0, 0.25f, 0, 0.6f, 0.8f, 1.0f, 0, 0.75f, 0, 0.4f};
+  const int64_t idf_in[8] = {12, 1138, 42, 42, 42, 7, 36, 7}, d24[2] = {2, 4};
+  kiln_layer *adapted = layer_from("IntegerLookup", "{}");
+  kiln_layer *from_ds = layer_from("IntegerLookup", "{}");
+  kiln_layer *masked_l = layer_from("IntegerLookup", "{\"mask_token\": 0, \"invert\": false}");
+  kiln_layer *inverse = layer_from("IntegerLookup", "{\"invert\": true, \"mask_token\": 0}");
+  kiln_layer *weighted = layer_from("IntegerLookup", "{\"output_mode\": \"tf_idf\"}");
+  kiln_layer *dense = layer_from("Dense", "{\"units\": 2}");
+  kiln_layer *given = layer_from("IntegerLookup", "{\"vocabulary\": [1, 2]}");
+  kiln_tensor *x = make(I64, 2, d23, data), *y = NULL, *v = NULL;
+  kiln_tensor_list *parts = NULL;
+  kiln_dataset *slices = NULL, *batches = NULL;
+  kiln_config *c = NULL;
+  char *json = NULL;
+  if (!adapted || !from_ds || !masked_l || !inverse || !weighted || !dense || !given) return;
+  OK(kiln_layer_adapt(adapted, x));
+  if (OK(kiln_layer_get_vocabulary(&v, adapted, true))) expect_raw(v, I64, 1, d6, learned);
+  if (OK(kiln_layer_get_vocabulary(&v, adapted, false))) expect_raw(v, I64, 1, d5, own);
+  if (OK(kiln_layer_call_tensor(&y, adapted, x, false))) expect_raw(y, I64, 2, d23, ids);
+  if (OK(kiln_layer_get_config(&c, adapted)) && OK(kiln_config_to_json(&json, c, -1))) {
+    CHECK(strstr(json, "\"vocabulary\":[-1,42,1138,1000,36,12]") != NULL);
+    CHECK(strstr(json, "\"has_input_vocabulary\":false") != NULL);
+  }
+  kiln_string_free(json);
+  kiln_config_free(c);
+  /* the same rows as a dataset of batches of 1: the counts add up across batches */
+  OK(kiln_tensor_list_create(&parts));
+  OK(kiln_tensor_list_append(parts, x));
+  OK(kiln_dataset_from_tensor_slices(&slices, parts, NULL));
+  OK(kiln_dataset_batch(&batches, slices, 1, false));
+  OK(kiln_layer_adapt_dataset(from_ds, batches));
+  if (OK(kiln_layer_get_vocabulary(&v, from_ds, true))) expect_raw(v, I64, 1, d6, learned);
+  /* set_vocabulary without the special tokens; the mask token is index 0 */
+  OK(kiln_layer_set_vocabulary(masked_l, make(I64, 1, d4, vocab), NULL));
+  if (OK(kiln_layer_call_tensor(&y, masked_l, make(I64, 2, d23, masked_in), false)))
+    expect_raw(y, I64, 2, d23, masked);
+  OK(kiln_layer_set_vocabulary(inverse, make(I64, 1, d4, vocab), NULL));
+  if (OK(kiln_layer_call_tensor(&y, inverse, make(I64, 1, d3, inv_in), false)))
+    expect_raw(y, I64, 1, d3, inv);
+  /* tf_idf: Keras's docstring example; the OOV slot gets the mean weight */
+  OK(kiln_layer_set_vocabulary(weighted, make(I64, 1, d4, vocab), f32(1, d4, idf)));
+  if (OK(kiln_layer_call_tensor(&y, weighted, make(I64, 2, d24, idf_in), false)))
+    expect_f32(y, 2, d25, tf_idf, 1e-6);
+  /* errors leave the vocabulary as it was */
+  EXPECT_ERROR(kiln_layer_set_vocabulary(masked_l, make(I64, 1, d3, repeat), NULL), INVALID, "repeats",
+               "[3]");
+  EXPECT_ERROR(kiln_layer_set_vocabulary(weighted, make(I64, 1, d3, tokens), NULL), INVALID, "idf_weights",
+               "tf_idf");
+  EXPECT_ERROR(kiln_layer_set_vocabulary(weighted, make(I64, 1, d3, tokens), f32(1, d4, idf)), INVALID,
+               "as long as", "4 weights for 3 tokens");
+  if (OK(kiln_layer_call_tensor(&y, masked_l, make(I64, 2, d23, masked_in), false)))
+    expect_raw(y, I64, 2, d23, masked);
+  EXPECT_ERROR(kiln_layer_get_vocabulary(&v, dense, true), INVALID, "Dense", "no vocabulary");
+  EXPECT_ERROR(kiln_layer_get_vocabulary(NULL, adapted, true), INVALID, "out", "NULL");
+  EXPECT_ERROR(kiln_layer_get_vocabulary(&v, NULL, true), INVALID, "layer", "NULL");
+  EXPECT_ERROR(kiln_layer_set_vocabulary(adapted, NULL, NULL), INVALID, "vocabulary", "NULL");
+  EXPECT_ERROR(kiln_layer_adapt(given, x), KILN_STATUS_FAILED_PRECONDITION, "IntegerLookup",
+               "made with a vocabulary");
+  EXPECT_ERROR(create_status("IntegerLookup", "{\"output_mode\": \"one_hot\", \"invert\": true}"), INVALID,
+               "IntegerLookup", "invert");
+  EXPECT_ERROR(create_status("IntegerLookup", "{\"vocabulary\": \"/nonexistent/vocab.txt\"}"),
+               KILN_STATUS_NOT_FOUND, "/nonexistent/vocab.txt", "");
+  kiln_dataset_free(batches);
+  kiln_dataset_free(slices);
+  kiln_tensor_list_free(parts);
+  kiln_layer_free(adapted);
+  kiln_layer_free(from_ds);
+  kiln_layer_free(masked_l);
+  kiln_layer_free(inverse);
+  kiln_layer_free(weighted);
+  kiln_layer_free(dense);
+  kiln_layer_free(given);
+  release_kept();
+}
+
 /* The random image layers: the images as float32 outside training; in training a flip of a 1 x 2
  * image is the image or its mirror, a crop one of its windows, and contrast and brightness stay in
  * value_range. */
@@ -693,6 +778,7 @@ static void test_random_image_layers(void) {
 int main(void) {
   test_category_encoding();
   test_discretization_center_crop();
+  test_integer_lookup();
   test_random_image_layers();
   test_einsum_dense();
   test_values();

@@ -1,7 +1,7 @@
 // kiln.hpp's activation, spatial reshaping, noise, Identity and Rescaling layers: the typed
 // constructors write Keras's configs, outputs agree with compositions of kiln ops, Softmax takes
 // a mask, errors name the layer, and a small image model with them trains under fit; Normalization
-// and Discretization adapt to an array and a dataset, and models with them save and load their
+// Discretization and IntegerLookup adapt to an array and a dataset, and models with them save and load their
 // adapted state; CenterCrop crops and resizes.
 #include <gtest/gtest.h>
 
@@ -18,6 +18,14 @@ namespace kl = kiln::layers;
 using kiln::Dims;
 using kiln::Tensor;
 using kiln::testing::expect_code;
+
+// fit's options: a few epochs, no progress output.
+kiln::FitOptions quiet_epochs(int epochs) {
+  kiln::FitOptions o;
+  o.epochs = epochs;
+  o.verbose = 0;
+  return o;
+}
 
 Tensor doc_input() { return Tensor::from_vector({-10.0f, -5.0f, 0.0f, 5.0f, 10.0f}, {5}); }
 
@@ -451,12 +459,7 @@ TEST(HppMoreLayers, NormalizationAdaptsAndSaves) {
   // in a model: fit leaves the state alone; a SavedModel keeps it
   kiln::Sequential model({kl::Input({3}), norm, kl::Dense(1)});
   model.compile("sgd", "mse");
-  model.fit(data, Tensor::from_vector<float>({0, 1, 0, 1}, {4, 1}), [] {
-    kiln::FitOptions o;
-    o.epochs = 2;
-    o.verbose = 0;
-    return o;
-  }());
+  model.fit(data, Tensor::from_vector<float>({0, 1, 0, 1}, {4, 1}), quiet_epochs(2));
   EXPECT_EQ(norm.variables()[0].value().to_vector<float>(), (std::vector<float>{1, 8, 5}));
   kiln::testing::TempDir dir("kiln_hpp_normalization");
   model.save(dir / "m");
@@ -494,16 +497,71 @@ TEST(HppMoreLayers, DiscretizationAdaptsAndSaves) {
   // in a model: a SavedModel keeps the adapted boundaries
   kiln::Sequential model({kl::Input({4}), bins, kl::Flatten(), kl::Dense(1)});
   model.compile("sgd", "mse");
-  model.fit(x, Tensor::from_vector<float>({0, 1}, {2, 1}), [] {
-    kiln::FitOptions o;
-    o.epochs = 2;
-    o.verbose = 0;
-    return o;
-  }());
+  model.fit(x, Tensor::from_vector<float>({0, 1}, {2, 1}), quiet_epochs(2));
   kiln::testing::TempDir dir("kiln_hpp_discretization");
   model.save(dir / "m");
   kiln::Model loaded = kiln::models::load_model(dir / "m");
   const Tensor probe = Tensor::from_vector<float>({-1, 0.25f, 0.75f, 2, 0, 0.5f, 1.3f, 9}, {2, 4});
+  EXPECT_EQ(loaded.predict(probe).to_vector<float>(), model.predict(probe).to_vector<float>());
+}
+
+TEST(HppMoreLayers, IntegerLookupAdaptsAndSaves) {
+  kiln::clear_session();
+  // Keras's docstring examples: a given vocabulary (OOV index 0), and one learned by adapt()
+  const Tensor data = Tensor::from_vector<int64_t>({12, 1138, 42, 42, 1000, 36}, {2, 3});
+  kl::IntegerLookupOptions given;
+  given.vocabulary = {12, 36, 1138, 42};
+  kiln::Layer lookup = kl::IntegerLookup(given);
+  EXPECT_EQ(lookup.name(), "integer_lookup");
+  EXPECT_EQ(lookup(data).to_vector<int64_t>(), (std::vector<int64_t>{1, 3, 4, 4, 0, 2}));
+  EXPECT_EQ(lookup.vocabulary_size(), 5);
+  EXPECT_EQ(lookup.get_vocabulary(false).to_vector<int64_t>(), given.vocabulary);
+  kiln::Layer learned = kl::IntegerLookup();
+  learned.adapt(kiln::data::Dataset::from_tensor_slices({data}).batch(1));
+  EXPECT_EQ(learned.get_vocabulary().to_vector<int64_t>(),
+            (std::vector<int64_t>{-1, 42, 1138, 1000, 36, 12}));
+  // invert maps the indices back; multi_hot is float32 over the vocabulary
+  kl::IntegerLookupOptions inverse = given;
+  inverse.invert = true;
+  EXPECT_EQ(kl::IntegerLookup(inverse)(lookup(data)).to_vector<int64_t>(),
+            (std::vector<int64_t>{12, 1138, 42, 42, -1, 36}));
+  kl::IntegerLookupOptions hot = given;
+  hot.output_mode = "multi_hot";
+  const Tensor multi = kl::IntegerLookup(hot)(data);
+  EXPECT_EQ(multi.dtype(), kiln::DType::float32);
+  EXPECT_EQ(multi.to_vector<float>(), (std::vector<float>{0, 1, 0, 1, 1, 1, 0, 1, 0, 1}));
+  // a vocabulary file; set_vocabulary with tf_idf weights
+  kiln::testing::TempDir dir("kiln_hpp_integer_lookup");
+  {
+    std::FILE *f = std::fopen((dir / "vocab.txt").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("12\n36\n1138\n42\n", f);
+    std::fclose(f);
+  }
+  kl::IntegerLookupOptions file;
+  file.vocabulary_file = dir / "vocab.txt";
+  EXPECT_EQ(kl::IntegerLookup(file)(data).to_vector<int64_t>(), (std::vector<int64_t>{1, 3, 4, 4, 0, 2}));
+  kl::IntegerLookupOptions weighted;
+  weighted.output_mode = "tf_idf";
+  kiln::Layer tf_idf = kl::IntegerLookup(weighted);
+  tf_idf.set_vocabulary(Tensor::from_vector<int64_t>({12, 36, 1138, 42}, {4}),
+                        Tensor::from_vector<float>({0.25f, 0.75f, 0.6f, 0.4f}, {4}));
+  const std::vector<float> got =
+      tf_idf(Tensor::from_vector<int64_t>({12, 1138, 42, 42, 42, 7, 36, 7}, {2, 4})).to_vector<float>();
+  const std::vector<float> want = {0, 0.25f, 0, 0.6f, 0.8f, 1.0f, 0, 0.75f, 0, 0.4f};
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << i;
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "idf_weights", [&] {
+    tf_idf.set_vocabulary(Tensor::from_vector<int64_t>({1, 2}, {2}));
+  });
+  expect_code(KILN_STATUS_FAILED_PRECONDITION, "made with a vocabulary", [&] { lookup.adapt(data); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "no vocabulary", [&] { kl::Dense(2).get_vocabulary(); });
+  // in a model before an Embedding: a SavedModel keeps the learned vocabulary
+  kiln::Sequential model({kl::Input({3}), learned, kl::Embedding(6, 2), kl::Flatten(), kl::Dense(1)});
+  model.compile("sgd", "mse");
+  model.fit(data, Tensor::from_vector<float>({0, 1}, {2, 1}), quiet_epochs(2));
+  model.save(dir / "m");
+  kiln::Model loaded = kiln::models::load_model(dir / "m");
+  const Tensor probe = Tensor::from_vector<int64_t>({7, 42, 12, 1000, 1000, 36}, {2, 3});
   EXPECT_EQ(loaded.predict(probe).to_vector<float>(), model.predict(probe).to_vector<float>());
 }
 
@@ -546,10 +604,12 @@ TEST(HppMoreLayers, RandomImageLayers) {
   EXPECT_EQ(kiln::image_affine_transform(x, right, kiln::ResizeMethod::bilinear, kiln::FillMode::constant, -1)
                 .to_vector<float>(),
             (std::vector<float>{-1, 10, -1, 30}));
-  EXPECT_EQ(kiln::image_affine_transform(x, right, kiln::ResizeMethod::nearest, kiln::FillMode::wrap).to_vector<float>(),
+  EXPECT_EQ(kiln::image_affine_transform(x, right, kiln::ResizeMethod::nearest, kiln::FillMode::wrap)
+                .to_vector<float>(),
             (std::vector<float>{200, 10, 40, 30}));
-  expect_code(KILN_STATUS_INVALID_ARGUMENT, "fill_mode",
-              [&] { kiln::image_affine_transform(x, right, kiln::ResizeMethod::nearest, kiln::FillMode(7)); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "fill_mode", [&] {
+    kiln::image_affine_transform(x, right, kiln::ResizeMethod::nearest, kiln::FillMode(7));
+  });
   kl::RandomTransformOptions nearest;
   nearest.interpolation = "nearest";
   EXPECT_EQ(kl::RandomRotation(0.25, 0.25, nearest)(x, true).to_vector<float>(),

@@ -1,9 +1,10 @@
-"""Discretization, CenterCrop and the random image layers (RandomFlip, RandomCrop, RandomContrast,
+"""Discretization, IntegerLookup, CenterCrop and the random image layers (RandomFlip, RandomCrop, RandomContrast,
 RandomBrightness, RandomRotation, RandomTranslation, RandomZoom) from Python: Keras's signatures, docstring examples and defaults,
 Discretization.adapt against a NumPy model of Keras's quantile summaries over random data and
 batchings, the encoded output modes, configs that round-trip, a model that saves and loads the
 adapted boundaries, CenterCrop against NumPy slicing and against Resizing, each random layer's output
-against every transform it may choose, a model with them trained by fit, errors as Keras's types."""
+against every transform it may choose, a model with them trained by fit, errors as Keras's types;
+IntegerLookup's adapt and lookups against a NumPy model of Keras's IndexLookup."""
 import os
 import tempfile
 import threading
@@ -43,6 +44,26 @@ def keras_boundaries(batches, num_bins, epsilon):
         order = np.argsort(both_v, kind="stable")
         values, weights = keras_compress(both_v[order], both_w[order], epsilon)
     return keras_compress(values, weights, 1.0 / num_bins)[0][:-1].tolist()
+
+
+def outputs_during(layer, x, changes):
+    """The distinct outputs (as tuples) two threads see calling layer(x) while this thread runs each
+    of changes (adapts, set_vocabulary) in turn."""
+    seen, stop = [], threading.Event()
+
+    def call():
+        while not stop.is_set():
+            seen.append(tuple(layer(x).numpy().tolist()))
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for change in changes:
+        change()
+    stop.set()
+    for t in threads:
+        t.join()
+    return set(seen)
 
 
 class DiscretizationTest(unittest.TestCase):
@@ -175,24 +196,9 @@ class DiscretizationTest(unittest.TestCase):
         low, high = np.zeros(101, np.float32), np.arange(101, dtype=np.float32)
         layer.adapt(low)  # summary of 101 zeros: the boundary 0
         x = np.array([-1.0, 0.0, 10.0, 60.0], np.float32)
-        allowed = {(0, 1, 1, 1), (0, 0, 0, 1)}  # boundary 0, or the median 50 of 0..100
-        seen = []
-        stop = threading.Event()
-
-        def call():
-            while not stop.is_set():
-                seen.append(tuple(layer(x).numpy().tolist()))
-
-        threads = [threading.Thread(target=call) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for i in range(40):
-            layer.adapt(high if i % 2 == 0 else low)
-        stop.set()
-        for t in threads:
-            t.join()
+        seen = outputs_during(layer, x, [lambda i=i: layer.adapt(high if i % 2 == 0 else low) for i in range(40)])
         self.assertTrue(seen)
-        self.assertLessEqual(set(seen), allowed)
+        self.assertLessEqual(seen, {(0, 1, 1, 1), (0, 0, 0, 1)})  # boundary 0, or the median 50 of 0..100
 
     def test_errors(self):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "not both"):
@@ -223,6 +229,191 @@ class DiscretizationTest(unittest.TestCase):
             layers.Discretization(bin_boundaries=1.0)
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "num_bins"):
             layers.Discretization(num_bins=2.5)
+
+
+def keras_vocabulary(rows_batches, max_tokens, mask_token, oov_token, token_start):
+    """Keras's IndexLookup.finalize_state: tokens by count, ties by token, both descending (NumPy's
+    lexsort, reversed), the mask and OOV tokens removed, at most max_tokens - token_start."""
+    values = np.concatenate([np.asarray(b).reshape(-1) for b in rows_batches]).astype(np.int64)
+    tokens, counts = np.unique(values, return_counts=True)
+    keep = np.ones(len(tokens), bool)
+    for special in (mask_token, oov_token):
+        if special is not None:
+            keep &= tokens != special
+    tokens, counts = tokens[keep], counts[keep]
+    order = np.lexsort((tokens, counts))[::-1]
+    if max_tokens:
+        order = order[:max_tokens - token_start]
+    return tokens[order].tolist()
+
+
+def keras_lookup(x, vocab, mask_token, num_oov, mode):
+    """Keras's _lookup_dense for int output: the vocabulary's index, the mask at 0, OOV tokens at
+    floormod(x, num_oov) after the mask index."""
+    oov_start = 1 if mask_token is not None and mode == "int" else 0
+    index = {t: i + oov_start + num_oov for i, t in enumerate(vocab)}
+    out = []
+    for v in np.asarray(x).reshape(-1).tolist():
+        if mask_token is not None and v == mask_token:
+            out.append(0 if mode == "int" else np.iinfo(np.int64).max)
+        elif v in index:
+            out.append(index[v])
+        else:
+            out.append(oov_start + (v % num_oov if num_oov > 1 else 0))
+    return np.array(out, np.int64).reshape(np.shape(x))
+
+
+class IntegerLookupTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+
+    def test_keras_docstring_examples(self):
+        data = np.array([[12, 1138, 42], [42, 1000, 36]])
+        layer = layers.IntegerLookup()
+        layer.adapt(data)
+        self.assertEqual(layer.get_vocabulary(), [-1, 42, 1138, 1000, 36, 12])
+        self.assertEqual(layer(data).numpy().tolist(), [[5, 2, 1], [1, 3, 4]])
+        self.assertEqual(layer(data).dtype, kiln.int64)
+        vocab = [12, 36, 1138, 42]
+        self.assertEqual(layers.IntegerLookup(vocabulary=vocab)(data).numpy().tolist(), [[1, 3, 4], [4, 0, 2]])
+        self.assertEqual(layers.IntegerLookup(vocabulary=vocab, num_oov_indices=2)(
+            [[12, 1138, 42], [37, 1000, 36]]).numpy().tolist(), [[2, 4, 5], [1, 0, 3]])
+        one_hot = layers.IntegerLookup(vocabulary=vocab, output_mode="one_hot")(np.array([12, 36, 1138, 42, 7]))
+        np.testing.assert_array_equal(one_hot.numpy(), np.eye(5, dtype=np.float32)[[1, 2, 3, 4, 0]])
+        np.testing.assert_array_equal(layers.IntegerLookup(vocabulary=vocab, output_mode="multi_hot")(data).numpy(),
+                                      [[0, 1, 0, 1, 1], [1, 0, 1, 0, 1]])
+        tf_idf = layers.IntegerLookup(vocabulary=vocab, output_mode="tf_idf", idf_weights=[0.25, 0.75, 0.6, 0.4])
+        np.testing.assert_allclose(tf_idf(np.array([[12, 1138, 42, 42], [42, 7, 36, 7]])).numpy(),
+                                   [[0, 0.25, 0, 0.6, 0.8], [1.0, 0, 0.75, 0, 0.4]], rtol=1e-6)
+        inverse = layers.IntegerLookup(vocabulary=vocab, invert=True)
+        self.assertEqual(inverse(np.array([[1, 3, 4], [4, 0, 2]])).numpy().tolist(), [[12, 1138, 42], [42, -1, 36]])
+        masked = layers.IntegerLookup(vocabulary=vocab, mask_token=0)
+        self.assertEqual(masked(np.array([[12, 1138, 0], [42, 1000, 36]])).numpy().tolist(), [[2, 4, 0], [5, 1, 3]])
+
+    def test_adapt_and_lookup_match_keras(self):
+        rng = np.random.default_rng(7)
+        for case in range(150):
+            mask = [None, 0, 3][case % 3]
+            num_oov = int(rng.integers(0, 4)) if case % 5 else 1
+            max_tokens = [None, 4, 9][case % 4 % 3]
+            token_start = (1 if mask is not None else 0) + num_oov
+            if max_tokens is not None and max_tokens <= token_start:
+                max_tokens = None
+            shape = [(int(rng.integers(1, 30)),), (int(rng.integers(1, 6)), int(rng.integers(1, 6))),
+                     (2, int(rng.integers(1, 4)), 3)][case % 3]
+            data = rng.integers(-6, 12, size=shape)
+            layer = layers.IntegerLookup(max_tokens=max_tokens, num_oov_indices=num_oov, mask_token=mask)
+            if case % 2:
+                layer.adapt(data)
+                batches = [data]
+            else:  # batches of a dataset: the counts add up
+                batches = [data[:1], data[1:]] if len(data) > 1 else [data]
+                layer.adapt(iter(batches))
+            vocab = keras_vocabulary(batches, max_tokens, mask, -1, token_start)
+            self.assertEqual(layer.get_vocabulary(include_special_tokens=False), vocab, case)
+            self.assertEqual(layer.vocabulary_size(), token_start + len(vocab))
+            x = rng.integers(-8, 14, size=(3, 4))
+            if num_oov == 0:
+                x = np.where(np.isin(x, vocab + ([mask] if mask is not None else [])), x,
+                             vocab[0] if vocab else (mask if mask is not None else 0))
+                if not vocab and mask is None:
+                    continue
+            np.testing.assert_array_equal(layer(x).numpy(), keras_lookup(x, vocab, mask, num_oov, "int"), str(case))
+            count = layers.IntegerLookup(vocabulary=vocab or [100], num_oov_indices=max(num_oov, 1), mask_token=mask,
+                                         output_mode="count")
+            ids = keras_lookup(x, vocab or [100], mask, max(num_oov, 1), "count")
+            depth = max(num_oov, 1) + len(vocab or [100])
+            want = np.stack([np.bincount(r[r < depth], minlength=depth) for r in ids]).astype(np.float32)
+            np.testing.assert_array_equal(count(x).numpy(), want, str(case))
+
+    def test_tf_idf_adapt_matches_keras(self):
+        rng = np.random.default_rng(3)
+        for case in range(20):
+            data = rng.integers(0, 8, size=(int(rng.integers(1, 7)), 5))
+            pad = case % 2 == 1
+            layer = layers.IntegerLookup(output_mode="tf_idf", max_tokens=12 if pad else None, pad_to_max_tokens=pad)
+            layer.adapt(data)
+            vocab = layer.get_vocabulary(include_special_tokens=False)
+            self.assertEqual(vocab, keras_vocabulary([data], None, None, -1, 1))
+            docs = np.array([sum(t in row for row in data.tolist()) for t in vocab], np.int64)
+            idf = np.log(1 + len(data) / (1 + docs)).astype(np.float32)
+            weights = np.concatenate([[np.mean(idf, dtype=np.float64)], idf]).astype(np.float32)
+            if pad:
+                weights = np.pad(weights, (0, 12 - len(weights)))
+            x = rng.integers(0, 10, size=(3, 6))
+            ids = keras_lookup(x, vocab, None, 1, "count")
+            counts = np.stack([np.bincount(r, minlength=len(weights)) for r in ids]).astype(np.float32)
+            np.testing.assert_allclose(layer(x).numpy(), counts * weights, rtol=1e-6, err_msg=str(case))
+            again = layers.IntegerLookup.from_config(layer.get_config())
+            np.testing.assert_array_equal(again(x).numpy(), layer(x).numpy())
+
+    def test_vocabulary_file_set_vocabulary_and_config(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "vocab.txt")
+            with open(path, "w") as f:
+                f.write("12\n36\n1138\n42\n\n")
+            layer = layers.IntegerLookup(vocabulary=path)
+            self.assertEqual(layer.get_vocabulary(), [-1, 12, 36, 1138, 42])
+            with open(path, "w") as f:
+                f.write("12\nforty\n")
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, "line 2"):
+                layers.IntegerLookup(vocabulary=path)
+        layer = layers.IntegerLookup(mask_token=0)
+        layer.set_vocabulary(np.array([5, 6, 7]))
+        self.assertEqual(layer.get_vocabulary(), [0, -1, 5, 6, 7])
+        layer.set_vocabulary([0, -1, 9, 8])  # the special tokens first, in Keras's order
+        self.assertEqual(layer.get_vocabulary(include_special_tokens=False), [9, 8])
+        config = layer.get_config()
+        self.assertEqual((config["vocabulary"], config["vocabulary_size"], config["mask_token"]), ([0, -1, 9, 8], 4, 0))
+        self.assertEqual(layers.deserialize(layers.serialize(layer)).get_vocabulary(), [0, -1, 9, 8])
+        layer.adapt([[1, 1, 2]])  # a vocabulary set (not given at construction) may be learned again
+        self.assertEqual(layer.get_vocabulary(), [0, -1, 1, 2])
+
+    def test_model_with_lookup_and_embedding_saves(self):
+        data = np.array([[12, 1138, 42], [42, 1000, 36]], np.int64)
+        lookup = layers.IntegerLookup()
+        lookup.adapt(data)
+        model = kiln.models.Sequential([layers.Input((3,), dtype="int64"), lookup, layers.Embedding(6, 2),
+                                        layers.Flatten(), layers.Dense(1)])
+        model.compile("sgd", "mse")
+        model.fit(data, np.ones((2, 1), np.float32), epochs=1, verbose=0)
+        probe = np.array([[7, 42, 12], [1000, 1000, 36]], np.int64)
+        with tempfile.TemporaryDirectory() as d:
+            model.save(os.path.join(d, "m"))
+            loaded = kiln.models.load_model(os.path.join(d, "m"))
+        np.testing.assert_array_equal(loaded.predict(probe, verbose=0), model.predict(probe, verbose=0))
+
+    def test_calls_during_set_vocabulary_see_old_or_new(self):
+        layer = layers.IntegerLookup(vocabulary=[1, 2, 3])
+        changes = [lambda i=i: layer.set_vocabulary([3, 2, 1] if i % 2 == 0 else [1, 2, 3]) for i in range(60)]
+        seen = outputs_during(layer, np.array([1, 2, 3, 4]), changes)
+        self.assertTrue(seen)
+        self.assertLessEqual(seen, {(1, 2, 3, 0), (3, 2, 1, 0)})
+
+    def test_errors(self):
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "max_tokens must be greater than 1"):
+            layers.IntegerLookup(max_tokens=1)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "invert"):
+            layers.IntegerLookup(invert=True, output_mode="count")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "repeats"):
+            layers.IntegerLookup(vocabulary=[1, 2, 1])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "mask token 0"):
+            layers.IntegerLookup(vocabulary=[1, 0], mask_token=0)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "idf_weights"):
+            layers.IntegerLookup(vocabulary=[1, 2], output_mode="tf_idf")
+        with self.assertRaisesRegex(kiln.UnimplementedError, "farmhash"):
+            layers.IntegerLookup(oov_method="farmhash")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "num_oov_indices=0.*\\[9\\]"):
+            layers.IntegerLookup(vocabulary=[1, 2], num_oov_indices=0)(np.array([1, 9]))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "inf"):
+            layers.IntegerLookup(vocabulary=[1, 2])(np.array([1.0, np.inf]))
+        with self.assertRaisesRegex(kiln.FailedPreconditionError, "adapt"):
+            layers.IntegerLookup(output_mode="multi_hot")(np.array([[1]]))
+        with self.assertRaisesRegex(kiln.FailedPreconditionError, "made with a vocabulary"):
+            layers.IntegerLookup(vocabulary=[1, 2]).adapt(np.array([1, 2]))
+        hot = layers.IntegerLookup(vocabulary=[1, 2], output_mode="multi_hot")
+        with self.assertRaisesRegex(kiln.FailedPreconditionError, "cannot change"):
+            hot.set_vocabulary([1, 2, 3])
 
 
 class CenterCropTest(unittest.TestCase):

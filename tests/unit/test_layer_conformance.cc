@@ -305,6 +305,16 @@ std::vector<Case> cases() {
        DType::kFloat32,
        {},
        0},
+      {"IntegerLookup",
+       cfg([](Config &c) {
+         c.set("vocabulary", std::vector<int64_t>{3, 1, 4, 5})
+             .set("output_mode", "count")
+             .set("mask_token", 0);
+       }),
+       {2, 5},
+       DType::kInt32,
+       {},
+       0},
       {"RandomCrop",
        cfg([](Config &c) { c.set("height", 2).set("width", 3); }),
        {2, 4, 5, 1},

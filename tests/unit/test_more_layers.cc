@@ -15,6 +15,7 @@
 #include "layers/adapt.h"
 #include "layers/initializers.h"
 #include "layers/layer.h"
+#include "layers/lookup.h"
 #include "ops/image.h"
 #include "ops/ops.h"
 #include "test_util.h"
@@ -917,6 +918,143 @@ TEST_F(MoreLayersTest, DiscretizationAdaptsAsKeras) {
 // CenterCrop: the centred window (offsets (H - h) // 2, (W - w) // 2) as float32, channels first
 // too; an image smaller than the target is cropped to the target's aspect ratio and resized
 // (bilinear, half-pixel centres: worked out by hand).
+Tensor ints(const Shape &shape, const std::vector<int64_t> &v) {
+  return testing::make_typed<int64_t>(shape, v);
+}
+
+// IntegerLookup: Keras's docstring examples (adapt, a given vocabulary, OOV indices, the encodings,
+// tf_idf, invert, the mask), adapt's order and max_tokens, set_vocabulary's checks, the config.
+TEST_F(MoreLayersTest, IntegerLookupAsKeras) {
+  const Tensor data = ints({2, 3}, {12, 1138, 42, 42, 1000, 36});
+  LayerPtr adapted = layer("IntegerLookup");
+  adapt(*adapted, data);  // 42 twice; ties by token, descending
+  EXPECT_EQ(values<int64_t>(get_vocabulary(*adapted, true)),
+            (std::vector<int64_t>{-1, 42, 1138, 1000, 36, 12}));
+  EXPECT_EQ(values<int64_t>(get_vocabulary(*adapted, false)), (std::vector<int64_t>{42, 1138, 1000, 36, 12}));
+  EXPECT_EQ(values<int64_t>((*adapted)({data}, CallContext())[0]), (std::vector<int64_t>{5, 2, 1, 1, 3, 4}));
+  EXPECT_FALSE(adapted->get_config().get_bool("has_input_vocabulary"));
+  LayerPtr rebuilt = create_layer("IntegerLookup", adapted->get_config());
+  EXPECT_EQ(rebuilt->get_config(), adapted->get_config());
+  adapt(*rebuilt, ints({1}, {7}));  // a learned vocabulary may be learned again
+  EXPECT_EQ(values<int64_t>(get_vocabulary(*rebuilt, true)), (std::vector<int64_t>{-1, 7}));
+
+  const std::string vocab = R"("vocabulary": [12, 36, 1138, 42])";
+  EXPECT_EQ(values<int64_t>(run("IntegerLookup", "{" + vocab + "}", data)),
+            (std::vector<int64_t>{1, 3, 4, 4, 0, 2}));
+  EXPECT_EQ(run("IntegerLookup", "{" + vocab + "}", data).dtype(), DType::kInt64);
+  EXPECT_EQ(values<int64_t>(run("IntegerLookup", "{" + vocab + R"(, "num_oov_indices": 2})",
+                                ints({2, 3}, {12, 1138, 42, 37, 1000, 36}))),
+            (std::vector<int64_t>{2, 4, 5, 1, 0, 3}));  // floormod(37, 2) = 1, floormod(1000, 2) = 0
+  EXPECT_EQ(
+      values<int64_t>(run("IntegerLookup", "{" + vocab + R"(, "num_oov_indices": 3})", ints({2}, {-7, -9}))),
+      (std::vector<int64_t>{2, 0}));
+  EXPECT_EQ(values<int64_t>(run("IntegerLookup", "{" + vocab + R"(, "mask_token": 0})",
+                                ints({2, 3}, {12, 1138, 42, 42, 1000, 0}))),
+            (std::vector<int64_t>{2, 4, 5, 5, 1, 0}));
+  EXPECT_EQ(values<int64_t>(
+                run("IntegerLookup", "{" + vocab + R"(, "invert": true})", ints({2, 3}, {1, 3, 4, 4, 0, 2}))),
+            (std::vector<int64_t>{12, 1138, 42, 42, -1, 36}));
+  EXPECT_EQ(values<int64_t>(run("IntegerLookup", "{" + vocab + R"(, "invert": true, "mask_token": 0})",
+                                ints({3}, {0, 1, 2}))),
+            (std::vector<int64_t>{0, -1, 12}));
+
+  const Tensor one_hot =
+      run("IntegerLookup", "{" + vocab + R"(, "output_mode": "one_hot"})", ints({5}, {12, 36, 1138, 42, 7}));
+  EXPECT_EQ(one_hot.shape(), Shape({5, 5}));
+  EXPECT_EQ(one_hot.dtype(), DType::kFloat32);
+  expect_near(one_hot, {0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0}, 0);
+  expect_near(run("IntegerLookup", "{" + vocab + R"(, "output_mode": "multi_hot"})", data),
+              {0, 1, 0, 1, 1, 1, 0, 1, 0, 1}, 0);
+  expect_near(
+      run("IntegerLookup", "{" + vocab + R"(, "output_mode": "count"})", ints({1, 4}, {42, 42, 7, 12})),
+      {1, 1, 0, 0, 2}, 0);
+  const Tensor padded = run("IntegerLookup", "{" + vocab + R"(, "output_mode": "multi_hot", "max_tokens": 8,
+                            "pad_to_max_tokens": true})",
+                            data);
+  EXPECT_EQ(padded.shape(), Shape({2, 8}));
+  // The mask token is dropped from the encodings.
+  expect_near(run("IntegerLookup", "{" + vocab + R"(, "output_mode": "count", "mask_token": 0})",
+                  ints({1, 3}, {0, 0, 12})),
+              {0, 1, 0, 0, 0}, 0);
+  const std::string tf_idf =
+      "{" + vocab + R"(, "output_mode": "tf_idf", "idf_weights": [0.25, 0.75, 0.6, 0.4]})";
+  expect_near(run("IntegerLookup", tf_idf, ints({2, 4}, {12, 1138, 42, 42, 42, 7, 36, 7})),
+              {0, 0.25f, 0, 0.6f, 0.8f, 1.0f, 0, 0.75f, 0, 0.4f}, 1e-6);  // the OOV weight is the mean, 0.5
+
+  // tf_idf learned: log(1 + 3 / (1 + documents with the token)); the OOV slot gets the mean.
+  LayerPtr idf = layer("IntegerLookup", R"({"output_mode": "tf_idf"})");
+  adapt(*idf, ints({3, 2}, {5, 5, 5, 6, 7, 6}));
+  EXPECT_EQ(values<int64_t>(get_vocabulary(*idf, true)), (std::vector<int64_t>{-1, 5, 6, 7}));
+  const float w5 = float(std::log(1.0 + 3.0 / 3.0)), w6 = w5, w7 = float(std::log(1.0 + 3.0 / 2.0));
+  expect_near((*idf)({ints({1, 3}, {5, 5, 9})}, CallContext())[0],
+              {float((double(w5) + w6 + w7) / 3), 2 * w5, 0, 0}, 1e-6);
+  EXPECT_EQ(create_layer("IntegerLookup", idf->get_config())->get_config(), idf->get_config());
+
+  // max_tokens counts the OOV index; the mask and OOV tokens are never learned; a 1-D array is a
+  // column of samples (one document each).
+  LayerPtr capped = layer("IntegerLookup", R"({"max_tokens": 3, "mask_token": 0})");
+  adapt(*capped, ints({8}, {0, 0, 0, -1, -1, 4, 4, 3}));
+  EXPECT_EQ(values<int64_t>(get_vocabulary(*capped, true)), (std::vector<int64_t>{0, -1, 4}));
+
+  // set_vocabulary: special tokens first are accepted, elsewhere refused; sizes are checked.
+  LayerPtr l = layer("IntegerLookup", R"({"mask_token": 0})");
+  set_vocabulary(*l, ints({4}, {0, -1, 8, 9}));
+  EXPECT_EQ(values<int64_t>(get_vocabulary(*l, true)), (std::vector<int64_t>{0, -1, 8, 9}));
+  expect_error(
+      [&] {
+        set_vocabulary(*l, ints({3}, {8, 0, 9}));
+      },
+      Code::kInvalidArgument, {"mask token 0", "[0, -1]"});
+  expect_error([&] { set_vocabulary(*l, ints({3}, {8, 9, 8})); }, Code::kInvalidArgument, {"repeats", "[8]"});
+  expect_error([&] { set_vocabulary(*l, ints({0}, {})); }, Code::kInvalidArgument, {"empty vocabulary"});
+  expect_error([&] { set_vocabulary(*l, ints({1}, {3}), make({1}, {0.5f})); }, Code::kInvalidArgument,
+               {"idf_weights", "'tf_idf'"});
+  EXPECT_EQ(values<int64_t>(get_vocabulary(*l, true)), (std::vector<int64_t>{0, -1, 8, 9}));  // unchanged
+  LayerPtr hot = layer("IntegerLookup", "{" + vocab + R"(, "output_mode": "multi_hot"})");
+  expect_error(
+      [&] {
+        set_vocabulary(*hot, ints({2}, {1, 2}));
+      },
+      Code::kFailedPrecondition, {"cannot change", "5", "3"});
+  set_vocabulary(*hot, ints({4}, {4, 3, 2, 1}));  // the same size is fine
+  LayerPtr small = layer("IntegerLookup", R"({"max_tokens": 3})");
+  expect_error(
+      [&] {
+        set_vocabulary(*small, ints({3}, {1, 2, 3}));
+      },
+      Code::kInvalidArgument, {"4", "max_tokens 3"});
+
+  // Errors: OOV values without OOV indices, bad tokens, bad configs, adapt of a given vocabulary.
+  expect_error(
+      [&] {
+        run("IntegerLookup", "{" + vocab + R"(, "num_oov_indices": 0})", ints({2}, {12, 5}));
+      },
+      Code::kInvalidArgument, {"num_oov_indices=0", "[5]"});
+  expect_error(
+      [&] {
+        run("IntegerLookup", "{" + vocab + "}", make({2}, {1.0f, NAN}));
+      },
+      Code::kInvalidArgument, {"nan", "flat index 1"});
+  EXPECT_EQ(values<int64_t>(run("IntegerLookup", "{" + vocab + "}", make({2}, {36.9f, -0.5f}))),
+            (std::vector<int64_t>{2, 0}));  // floats truncate, as tf.cast
+  expect_error([&] { layer("IntegerLookup", R"({"max_tokens": 1})"); }, Code::kInvalidArgument,
+               {"max_tokens"});
+  expect_error([&] { layer("IntegerLookup", R"({"output_mode": "one_hot", "invert": true})"); },
+               Code::kInvalidArgument, {"invert"});
+  expect_error([&] { layer("IntegerLookup", R"({"oov_method": "farmhash"})"); }, Code::kUnimplemented,
+               {"farmhash"});
+  expect_error([&] { layer("IntegerLookup", R"({"output_mode": "tf_idf", "vocabulary": [1, 2]})"); },
+               Code::kInvalidArgument, {"idf_weights"});
+  expect_error([&] { layer("IntegerLookup", R"({"pad_to_max_tokens": true})"); }, Code::kInvalidArgument,
+               {"max_tokens"});
+  LayerPtr fixed = layer("IntegerLookup", "{" + vocab + "}");
+  expect_error([&] { adapt(*fixed, data); }, Code::kFailedPrecondition, {"made with a vocabulary"});
+  LayerPtr unset = layer("IntegerLookup", R"({"output_mode": "multi_hot"})");
+  expect_error([&] { (*unset)({data}, CallContext()); }, Code::kFailedPrecondition, {"adapt()"});
+  expect_error([&] { get_vocabulary(*layer("Dense", R"({"units": 2})"), true); }, Code::kInvalidArgument,
+               {"no vocabulary"});
+}
+
 TEST_F(MoreLayersTest, CenterCropAsKeras) {
   std::vector<uint8_t> px(2 * 5 * 6);
   for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i);

@@ -425,6 +425,8 @@ _SIGS.update({
     "kiln_layer_add_loss": (_ST, [_L, _T]),
     "kiln_layer_adapt": (_ST, [_L, _T]),
     "kiln_layer_adapt_dataset": (_ST, [_L, ctypes.c_void_p]),
+    "kiln_layer_get_vocabulary": (_ST, [_HP, _L, _b]),
+    "kiln_layer_set_vocabulary": (_ST, [_L, _T, _T]),
     "kiln_layer_create_custom": (_ST, [_HP, _cp, _C, ctypes.POINTER(LayerCallbacks), ctypes.c_void_p]),
     "kiln_model_create_custom": (_ST, [_HP, _cp, _C, ctypes.POINTER(LayerCallbacks), ctypes.c_void_p]),
 })

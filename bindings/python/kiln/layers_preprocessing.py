@@ -1,4 +1,4 @@
-"""Preprocessing layers: kiln.layers.Normalization and Discretization (with adapt()),
+"""Preprocessing layers: kiln.layers.Normalization, Discretization and IntegerLookup (with adapt()),
 CategoryEncoding, and the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
 RandomBrightness, RandomRotation, RandomTranslation and RandomZoom, with Keras's signatures and
 defaults."""
@@ -7,7 +7,7 @@ import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, call_c as _c
-from .layers import _BUILTINS, _builtin
+from .layers import _BUILTINS, _builtin, _new_handle
 from .autodiff import Variable
 from .tensor import Tensor, constant
 
@@ -175,6 +175,93 @@ class CategoryEncoding(_CategoryEncoding):
 
 
 _BUILTINS["Normalization"] = Normalization
+
+
+def _token_list(v):
+    """A vocabulary or idf_weights as a config value: None, a path (vocabulary), or a list (from a
+    list, tuple, NumPy array or kiln tensor); the C++ reader checks the values."""
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, Tensor) or hasattr(v, "tolist"):
+        return v.tolist()
+    if isinstance(v, (list, tuple)):
+        return [e.item() if hasattr(e, "item") else e for e in v]
+    return v
+
+
+def _integer_lookup(max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1, vocabulary=None,
+                    vocabulary_dtype="int64", idf_weights=None, invert=False, output_mode="int", sparse=False,
+                    pad_to_max_tokens=False, oov_method="floormod", salt=None, vocabulary_size=None,
+                    has_input_vocabulary=None):
+    import os
+    if isinstance(vocabulary, os.PathLike):
+        vocabulary = os.fspath(vocabulary)
+    config = {"invert": invert, "max_tokens": max_tokens, "num_oov_indices": num_oov_indices, "oov_token": oov_token,
+              "mask_token": mask_token, "output_mode": output_mode, "sparse": sparse,
+              "pad_to_max_tokens": pad_to_max_tokens, "vocabulary_dtype": vocabulary_dtype,
+              "idf_weights": _token_list(idf_weights), "vocabulary": _token_list(vocabulary),
+              "vocabulary_size": vocabulary_size, "oov_method": oov_method, "salt": salt}
+    if has_input_vocabulary is not None:
+        config["has_input_vocabulary"] = has_input_vocabulary
+    # NumPy scalars as Python's (the C++ reader checks every type and value)
+    return {k: (v.item() if hasattr(v, "item") and not hasattr(v, "__len__") else v) for k, v in config.items()}
+
+
+_IntegerLookup = _builtin(
+    "IntegerLookup", "keras.layers.IntegerLookup(max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1, "
+    "vocabulary=None, vocabulary_dtype='int64', idf_weights=None, invert=False, output_mode='int', sparse=False, "
+    "pad_to_max_tokens=False, oov_method='floormod', salt=None)", _integer_lookup)
+
+
+class IntegerLookup(_Adapt, _IntegerLookup):
+    """keras.layers.IntegerLookup(max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
+    vocabulary=None, vocabulary_dtype="int64", idf_weights=None, invert=False, output_mode="int",
+    sparse=False, pad_to_max_tokens=False, oov_method="floormod", salt=None): integer tokens mapped to
+    indices of a vocabulary (a list, an array, or a text file of one token per line), or learned
+    by adapt() from data: the most frequent tokens, ties broken by the larger token, at most
+    max_tokens indices in all. Index 0 is the mask token (output_mode "int" with mask_token set),
+    then num_oov_indices indices for out-of-vocabulary tokens (token x goes to floormod(x,
+    num_oov_indices)), then the vocabulary. output_mode "int" gives int64 indices (invert=True:
+    indices back to tokens); "one_hot", "multi_hot", "count" and "tf_idf" give float32 encodings
+    over the vocabulary (max_tokens wide with pad_to_max_tokens). oov_method="farmhash" and
+    sparse=True are not supported."""
+
+    def adapt(self, data, batch_size=None, steps=None):
+        """Learns the vocabulary (and, for "tf_idf", the IDF weights) from data, as Keras: an array
+        or a (nested) list of ints is one batch whose rows are the samples (a 1-D array is a
+        column: one token per sample); a Dataset or an iterable gives batches (a 1-D batch is one
+        sample)."""
+        if isinstance(data, (list, tuple)):  # Keras reads a list as an array
+            data = constant(data)
+        return _Adapt.adapt(self, data, batch_size=batch_size, steps=steps)
+
+    def __call__(self, inputs, training=None, **kwargs):
+        if isinstance(inputs, (list, tuple)):  # tokens as nested lists, as Keras converts them
+            inputs = constant(inputs)
+        return _IntegerLookup.__call__(self, inputs, training=training, **kwargs)
+
+    def get_vocabulary(self, include_special_tokens=True):
+        """The tokens by index as a list of ints: with include_special_tokens the mask and OOV tokens
+        first, so a token's position is its index."""
+        t = Tensor._adopt(_new_handle(L.kiln_layer_get_vocabulary, self._handle(), bool(include_special_tokens)))
+        return [int(v) for v in t.tolist()]
+
+    def vocabulary_size(self):
+        """The vocabulary's size with the mask and OOV indices."""
+        return len(self.get_vocabulary(True))
+
+    def set_vocabulary(self, vocabulary, idf_weights=None):
+        """Replaces the vocabulary (a list, array or tensor of ints; the mask and OOV tokens left out,
+        or first in Keras's order) and, for output_mode "tf_idf", the IDF weights."""
+        from .data import _to_tensor
+        if isinstance(vocabulary, (list, tuple)):
+            vocabulary = constant([int(v) for v in vocabulary], dtype="int64") if vocabulary else constant(
+                [], dtype="int64")
+        idf = None
+        if idf_weights is not None:
+            idf = _to_tensor(constant([float(w) for w in idf_weights], dtype="float32")
+                             if isinstance(idf_weights, (list, tuple)) else idf_weights)
+        _c(L.kiln_layer_set_vocabulary, self._handle(), _to_tensor(vocabulary), idf)
 def _seed(seed):
     """A layer's seed as given: the C++ config reader refuses what is not an int >= 0 (or None)."""
     return seed
@@ -252,5 +339,6 @@ _AUGMENTATION = (RandomFlip, RandomCrop, RandomContrast, RandomBrightness, Rando
 _BUILTINS.update({c._class_name: c for c in _AUGMENTATION})
 _BUILTINS["CategoryEncoding"] = CategoryEncoding
 _BUILTINS["Discretization"] = Discretization
+_BUILTINS["IntegerLookup"] = IntegerLookup
 
-__all__ = ["Normalization", "Discretization", "CategoryEncoding"] + [c._class_name for c in _AUGMENTATION]
+__all__ = ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup"] + [c._class_name for c in _AUGMENTATION]

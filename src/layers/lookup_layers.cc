@@ -1,0 +1,487 @@
+// Keras's IntegerLookup preprocessing layer (its IndexLookup base): integer tokens mapped to
+// indices of a vocabulary given or learned by adapt() (the most frequent tokens), with mask and
+// out-of-vocabulary (OOV) indices, the inverse mapping, and the encoded output modes.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/error.h"
+#include "io/file_util.h"
+#include "layers/adapt.h"
+#include "layers/builtins.h"
+#include "layers/layer.h"
+#include "layers/layer_util.h"
+#include "layers/lookup.h"
+#include "ops/ops.h"
+
+namespace kiln::layers {
+
+namespace {
+
+// Keras's mask index outside output_mode "int" (int64's max): an id the encodings drop.
+constexpr int64_t kDroppedId = std::numeric_limits<int64_t>::max();
+
+// Tokens as int64, as Keras converts them (tf.cast): integers and bool as they are, floats truncated
+// toward zero; a float that is not a finite number within int64 is an error naming its flat index.
+std::vector<int64_t> int64_values(const Layer &l, const Tensor &x, const char *what) {
+  const int64_t n = x.num_elements();
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  if (is_integer(x.dtype()) || x.dtype() == DType::kBool) {
+    const Tensor c = ops::cast(x, DType::kInt64);
+    std::copy(c.data<int64_t>(), c.data<int64_t>() + n, v.begin());
+    return v;
+  }
+  if (!is_floating(x.dtype())) l.bad_input(what, " is ", x.description(), "; expected integer tokens");
+  const Tensor f = ops::cast(x, DType::kFloat64);
+  const double *d = f.data<double>();
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(d[i] >= -9223372036854775808.0 && d[i] < 9223372036854775808.0))
+      l.bad_input(what, " holds ", d[i], " at flat index ", i,
+                  "; expected integer tokens (floats are truncated toward zero, within int64)");
+    v[size_t(i)] = static_cast<int64_t>(d[i]);
+  }
+  return v;
+}
+
+Tensor int64_tensor(const std::vector<int64_t> &v, const Shape &shape) {
+  return Tensor::from_data(DType::kInt64, shape, v.data(), v.size() * sizeof(int64_t));
+}
+
+// "[1, 2, 3]" (the first `limit` values, then "...").
+std::string list_string(const std::vector<int64_t> &v, size_t limit = 10) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size() && i < limit; ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + (v.size() > limit ? ", ...]" : "]");
+}
+
+// A vocabulary file: one integer per line (Keras's TextFileInitializer of whole lines), trailing empty
+// lines ignored.
+std::vector<int64_t> read_vocabulary_file(const std::string &owner, const std::string &path) {
+  const std::string text = io::read_file(path);
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find('\n', start), text.size());
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  std::vector<int64_t> tokens;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string line = lines[i];
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const char *b = line.data(), *e = line.data() + line.size();
+    if (b != e && *b == '+') ++b;
+    int64_t t = 0;
+    const auto [p, ec] = std::from_chars(b, e, t);
+    if (line.empty() || ec != std::errc() || p != e)
+      fail(Code::kInvalidArgument, owner, ": vocabulary file '", path, "' line ", i + 1, " is '",
+           line.substr(0, 40), "'; expected one integer token per line");
+    tokens.push_back(t);
+  }
+  return tokens;
+}
+
+// ------------------------------------------------------------------ IntegerLookup
+
+// keras.layers.IntegerLookup(max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
+// vocabulary=None, vocabulary_dtype="int64", idf_weights=None, invert=False, output_mode="int",
+// sparse=False, pad_to_max_tokens=False, oov_method="floormod", salt=None). Indices: the mask token
+// at 0 (output_mode "int" only), then num_oov_indices OOV indices (an OOV token x goes to
+// floormod(x, num_oov_indices)), then the vocabulary. adapt() learns the vocabulary as Keras does:
+// tokens by count, ties by token, both descending, the mask and OOV tokens left out, at most
+// max_tokens indices in all; for "tf_idf" also the IDF weights log(1 + documents / (1 + documents
+// with the token)). The vocabulary (and IDF weights) are in the config once set, so a config or a
+// SavedModel rebuilds the layer.
+class IntegerLookup final : public Layer, public Adaptable, public VocabularyLayer {
+ public:
+  explicit IntegerLookup(const Config &config) : IntegerLookup(ConfigReader(config, "IntegerLookup")) {}
+
+ private:
+  // What set_vocabulary and adapt replace at once: a call sees the old state or the new one.
+  struct State {
+    std::vector<int64_t> tokens;                 // the token of index token_start() + i
+    std::unordered_map<int64_t, int64_t> index;  // token -> index
+    std::vector<float> idf;                      // "tf_idf": a weight per output slot
+    std::optional<int64_t> frozen_size;          // Keras's _frozen_vocab_size
+  };
+
+  explicit IntegerLookup(ConfigReader &&r) : Layer("IntegerLookup", r) {
+    invert_ = r.get_bool("invert", false);
+    if (r.has("max_tokens")) {
+      max_tokens_ = r.get_int("max_tokens");
+      if (*max_tokens_ <= 1)
+        fail(Code::kInvalidArgument, "IntegerLookup: max_tokens must be greater than 1 when set; got ",
+             *max_tokens_);
+    }
+    num_oov_ = r.get_int("num_oov_indices", 1);
+    if (num_oov_ < 0)
+      fail(Code::kInvalidArgument, "IntegerLookup: num_oov_indices must be >= 0; got ", num_oov_);
+    if (r.has("oov_token"))
+      oov_token_ = r.get_int("oov_token");
+    else if (!r.config().has("oov_token"))  // absent: Keras's default; null: None
+      oov_token_ = -1;
+    if (r.has("mask_token")) mask_token_ = r.get_int("mask_token");
+    mode_ = r.get_string("output_mode", "int");
+    if (mode_ == "binary") mode_ = "multi_hot";
+    if (mode_ == "tf-idf") mode_ = "tf_idf";
+    if (mode_ != "int" && mode_ != "one_hot" && mode_ != "multi_hot" && mode_ != "count" && mode_ != "tf_idf")
+      fail(Code::kInvalidArgument, "IntegerLookup: output_mode '", mode_,
+           "' is not one of 'int', 'one_hot', 'multi_hot', 'count', 'tf_idf'");
+    if (invert_ && mode_ != "int")
+      fail(Code::kInvalidArgument, "IntegerLookup: output_mode must be 'int' when invert is true; got '",
+           mode_, "'");
+    if (!oov_token_ && (invert_ || num_oov_ > 0))
+      fail(Code::kInvalidArgument, "IntegerLookup: oov_token must be an int ",
+           invert_ ? "when invert is true" : "when num_oov_indices > 0", "; got None");
+    if (r.get_bool("sparse", false)) {
+      if (mode_ == "int")
+        fail(
+            Code::kInvalidArgument,
+            "IntegerLookup: sparse=True may only be used with output_mode 'one_hot', 'multi_hot', 'count' or "
+            "'tf_idf'; got output_mode 'int'");
+      fail(Code::kUnimplemented, "IntegerLookup: sparse=True (sparse outputs) is not supported");
+    }
+    pad_ = r.get_bool("pad_to_max_tokens", false);
+    if (pad_ && !max_tokens_)
+      fail(Code::kInvalidArgument,
+           "IntegerLookup: pad_to_max_tokens=True needs max_tokens; got max_tokens=None");
+    const std::string dtype = r.get_string("vocabulary_dtype", "int64");
+    if (dtype != "int64")
+      fail(Code::kInvalidArgument, "IntegerLookup: vocabulary_dtype must be 'int64' (as Keras's); got '",
+           dtype, "'");
+    const std::string oov_method = r.get_string("oov_method", "floormod");
+    if (oov_method == "farmhash")
+      fail(Code::kUnimplemented,
+           "IntegerLookup: oov_method='farmhash' (FarmHash64 of the token's text) is not supported; use "
+           "'floormod'");
+    if (oov_method != "floormod")
+      fail(Code::kInvalidArgument, "IntegerLookup: oov_method '", oov_method,
+           "' is not one of 'floormod', 'farmhash'");
+    if (r.has("salt"))
+      fail(Code::kInvalidArgument,
+           "IntegerLookup: salt can only be used when oov_method='farmhash'; got "
+           "oov_method='floormod'");
+    std::optional<std::vector<double>> idf;
+    if (r.has("idf_weights")) {
+      if (mode_ != "tf_idf")
+        fail(Code::kInvalidArgument,
+             "IntegerLookup: idf_weights may only be set with output_mode 'tf_idf'; got '", mode_, "'");
+      idf = r.config().get_float_list("idf_weights");
+    }
+    std::optional<std::vector<int64_t>> vocab;
+    if (r.has("vocabulary")) {
+      if (r.config().type("vocabulary") == Config::Type::kString) {
+        if (mode_ == "tf_idf")
+          fail(Code::kInvalidArgument,
+               "IntegerLookup: output_mode 'tf_idf' cannot read its vocabulary from a file; pass the "
+               "vocabulary and idf_weights as lists");
+        vocab = read_vocabulary_file("IntegerLookup", r.config().get_string("vocabulary"));
+      } else {
+        vocab = r.config().get_int_list("vocabulary");
+      }
+    }
+    // Keras's keys: vocabulary_size (the size once fixed), has_input_vocabulary (false for a
+    // vocabulary adapt() learned, which a later adapt() may replace).
+    auto state = std::make_shared<State>();
+    if (r.has("vocabulary_size")) {
+      state->frozen_size = r.get_int("vocabulary_size");
+      if (*state->frozen_size < 0)
+        fail(Code::kInvalidArgument, "IntegerLookup: vocabulary_size must be >= 0; got ",
+             *state->frozen_size);
+    }
+    input_vocabulary_ = r.get_bool("has_input_vocabulary", vocab.has_value());
+    r.finish();
+    set_autocast(false);  // tokens are looked up as int64 whatever the policy
+    if (mode_ == "tf_idf" && vocab && !idf)
+      fail(Code::kInvalidArgument,
+           "IntegerLookup: with a vocabulary and output_mode 'tf_idf', idf_weights must be given too");
+    state_ = std::move(state);
+    if (vocab) set_values(*vocab, idf);
+  }
+
+  int64_t oov_start() const { return mask_token_ && mode_ == "int" ? 1 : 0; }
+  int64_t token_start() const { return oov_start() + num_oov_; }
+  bool size_fixed() const { return mode_ != "int" && !pad_; }
+
+  std::shared_ptr<const State> state() const {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    return state_;
+  }
+  // Keras's _record_vocabulary_size: the size of an encoding layer stays as it was first set.
+  void install(std::shared_ptr<State> s) {
+    const int64_t size = token_start() + static_cast<int64_t>(s->tokens.size());
+    std::lock_guard<std::mutex> lock(state_mu_);
+    if (size_fixed() && state_->frozen_size && *state_->frozen_size != size)
+      fail_layer(Code::kFailedPrecondition, "with output_mode '", mode_,
+                 "' and pad_to_max_tokens=False the vocabulary size cannot change once set; it was ",
+                 *state_->frozen_size, ", the new vocabulary gives ", size);
+    s->frozen_size = size;
+    state_ = std::move(s);
+  }
+
+  // Keras's set_vocabulary: the special tokens may lead the vocabulary, in Keras's order (then the IDF
+  // weights cover them too); else the weights get the mean weight in front, for the special indices.
+  void set_values(const std::vector<int64_t> &vocabulary, const std::optional<std::vector<double>> &idf) {
+    if (mode_ == "tf_idf" && !idf) bad_input("idf_weights must be set when output_mode is 'tf_idf'");
+    if (mode_ != "tf_idf" && idf)
+      bad_input("idf_weights may only be set with output_mode 'tf_idf'; got output_mode '", mode_, "'");
+    if (vocabulary.empty()) bad_input("cannot set an empty vocabulary");
+    const auto start = static_cast<size_t>(token_start());
+    std::vector<int64_t> special(size_t(oov_start()), mask_token_.value_or(0));
+    special.insert(special.end(), size_t(num_oov_), oov_token_.value_or(0));
+    const bool found_special =
+        vocabulary.size() >= start && std::equal(special.begin(), special.end(), vocabulary.begin());
+    auto s = std::make_shared<State>();
+    s->tokens.assign(vocabulary.begin() + (found_special ? std::ptrdiff_t(start) : 0), vocabulary.end());
+    std::vector<int64_t> repeated;
+    for (size_t i = 0; i < s->tokens.size(); ++i) {
+      const int64_t t = s->tokens[i];
+      if (!s->index.emplace(t, token_start() + int64_t(i)).second &&
+          std::find(repeated.begin(), repeated.end(), t) == repeated.end())
+        repeated.push_back(t);
+    }
+    if (!repeated.empty())
+      bad_input("the vocabulary repeats tokens ", list_string(repeated), "; expected each token once");
+    const std::string order =
+        "either leave the mask and OOV tokens out, or put them first, in this order: " + list_string(special);
+    if (mask_token_ && s->index.count(*mask_token_))
+      bad_input("the mask token ", *mask_token_, " is in the vocabulary at an unexpected place; ", order);
+    if (invert_ && s->index.count(*oov_token_))
+      bad_input("the OOV token ", *oov_token_, " is in the vocabulary at an unexpected place; ", order);
+    const int64_t size = token_start() + static_cast<int64_t>(s->tokens.size());
+    if (max_tokens_ && size > *max_tokens_)
+      bad_input("the vocabulary's size (with the mask and OOV indices) is ", size, ", more than max_tokens ",
+                *max_tokens_);
+    if (idf) {
+      if (idf->size() != vocabulary.size())
+        bad_input("idf_weights must be as long as the vocabulary; got ", idf->size(), " weights for ",
+                  vocabulary.size(), " tokens");
+      double mean = 0.0;  // NumPy's average, in float64
+      for (double w : *idf) mean += w;
+      mean /= static_cast<double>(idf->size());
+      if (!found_special) s->idf.assign(start, static_cast<float>(mean));
+      for (double w : *idf) s->idf.push_back(static_cast<float>(w));
+      if (pad_) s->idf.resize(size_t(*max_tokens_), 0.0f);
+    }
+    install(std::move(s));
+  }
+
+  Tensor get_vocabulary(bool include_special_tokens) const override {
+    const std::shared_ptr<const State> s = state();
+    std::vector<int64_t> v;
+    if (include_special_tokens) {
+      v.assign(size_t(oov_start()), mask_token_.value_or(0));
+      v.insert(v.end(), size_t(num_oov_), oov_token_.value_or(0));
+    }
+    v.insert(v.end(), s->tokens.begin(), s->tokens.end());
+    return int64_tensor(v, Shape{int64_t(v.size())});
+  }
+
+  void set_vocabulary(const Tensor &vocabulary, const Tensor &idf_weights) override {
+    std::lock_guard<std::mutex> lock(adapt_mu_);
+    if (vocabulary.rank() != 1)
+      bad_input("the vocabulary is ", vocabulary.description(), "; expected a 1-D tensor");
+    std::optional<std::vector<double>> idf;
+    if (idf_weights.defined()) {
+      if (idf_weights.rank() != 1 || !is_floating(idf_weights.dtype()))
+        bad_input("idf_weights is ", idf_weights.description(), "; expected a 1-D float tensor");
+      const Tensor d = ops::cast(idf_weights, DType::kFloat64);
+      idf.emplace(d.data<double>(), d.data<double>() + d.num_elements());
+    }
+    set_values(int64_values(*this, vocabulary, "the vocabulary"), idf);
+  }
+
+  int64_t depth(const State &s) const { return pad_ ? *max_tokens_ : s.frozen_size.value_or(kUnknownDim); }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = single_input(*this, inputs);
+    const std::vector<int64_t> ids = int64_values(*this, x, "the input");
+    const std::shared_ptr<const State> s = state();
+    if (size_fixed() && !s->frozen_size)
+      fail_layer(Code::kFailedPrecondition, "with output_mode '", mode_,
+                 "' and pad_to_max_tokens=False the vocabulary must be set before calling the layer: pass "
+                 "vocabulary, or call adapt()");
+    std::vector<int64_t> out(ids.size());
+    const auto n_tokens = static_cast<int64_t>(s->tokens.size());
+    std::vector<int64_t> oov;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const int64_t v = ids[i];
+      if (invert_) {
+        if (mask_token_ && v == 0)
+          out[i] = *mask_token_;
+        else if (v >= token_start() && v - token_start() < n_tokens)
+          out[i] = s->tokens[size_t(v - token_start())];
+        else
+          out[i] = *oov_token_;
+        continue;
+      }
+      if (mask_token_ && v == *mask_token_) {
+        out[i] = mode_ == "int" ? 0 : kDroppedId;
+        continue;
+      }
+      const auto it = s->index.find(v);
+      if (it != s->index.end()) {
+        out[i] = it->second;
+      } else if (num_oov_ == 0) {
+        if (oov.size() <= 10) oov.push_back(v);
+        out[i] = -1;
+      } else {
+        const int64_t r = v % num_oov_;
+        out[i] = (r < 0 ? r + num_oov_ : r) + oov_start();  // floormod
+      }
+    }
+    if (!oov.empty())
+      bad_input("with num_oov_indices=0 every input must be in the vocabulary; found OOV values ",
+                list_string(oov), "; consider num_oov_indices=1");
+    const Tensor ids_out = int64_tensor(out, x.shape());
+    if (mode_ == "int") return {ids_out};
+    const int64_t d = depth(*s);
+    Tensor y = encode_categorical(ids_out, mode_ == "tf_idf" ? "count" : mode_, d, DType::kFloat32);
+    if (mode_ == "tf_idf") {
+      if (static_cast<int64_t>(s->idf.size()) != d)
+        fail_layer(Code::kFailedPrecondition, "output_mode 'tf_idf' needs ", d,
+                   " IDF weights; the layer has ", s->idf.size(),
+                   ": set the vocabulary with idf_weights, or adapt() the layer");
+      y = ops::mul(
+          y, Tensor::from_data(DType::kFloat32, Shape{d}, s->idf.data(), s->idf.size() * sizeof(float)));
+    }
+    return {y};
+  }
+
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    const PartialShape &s = single_input(*this, shapes);
+    if (mode_ == "int") return {s};
+    return {encoded_shape(s, mode_ == "tf_idf" ? "count" : mode_, depth(*state()))};
+  }
+
+  // Keras's adapt of an array: a 1-D array is a column, one token per sample (a dataset's 1-D batch
+  // is one sample).
+  void adapt_array(const Tensor &data) override {
+    Adaptable::adapt_array(data.rank() == 1 ? ops::reshape(data, {data.shape()[0], 1}) : data);
+  }
+
+  void adapt(const NextBatchFn &next) override {
+    std::lock_guard<std::mutex> lock(adapt_mu_);
+    if (input_vocabulary_)
+      fail_layer(Code::kFailedPrecondition,
+                 "cannot adapt a layer made with a vocabulary; make it without one to adapt it");
+    std::unordered_map<int64_t, int64_t> counts, doc_counts;
+    int64_t documents = 0;
+    Tensor batch;
+    bool any = false;
+    while (next(&batch)) {
+      any = true;
+      const std::vector<int64_t> ids = int64_values(*this, batch, "an adapt() batch");
+      for (int64_t t : ids) ++counts[t];
+      if (mode_ != "tf_idf") continue;
+      // Each sample (row of axis 0; a batch of rank 0 or 1 is one) counts a token once.
+      const int64_t rows = batch.rank() >= 2 ? batch.shape()[0] : 1;
+      const size_t per_row = rows ? ids.size() / size_t(rows) : 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        std::unordered_set<int64_t> seen(ids.begin() + std::ptrdiff_t(size_t(r) * per_row),
+                                         ids.begin() + std::ptrdiff_t(size_t(r + 1) * per_row));
+        for (int64_t t : seen) ++doc_counts[t];
+      }
+      documents += rows;
+    }
+    if (!any) bad_input("adapt() got no batches; expected at least one (a batch of the data)");
+    auto s = std::make_shared<State>();
+    if (counts.empty()) {  // Keras keeps the vocabulary (and weights) it had
+      *s = *state();
+      install(std::move(s));
+      return;
+    }
+    if (mask_token_) counts.erase(*mask_token_);
+    if (oov_token_) counts.erase(*oov_token_);
+    std::vector<std::pair<int64_t, int64_t>> ranked(counts.begin(), counts.end());  // (token, count)
+    std::sort(ranked.begin(), ranked.end(), [](const auto &a, const auto &b) {
+      return a.second != b.second ? a.second > b.second : a.first > b.first;
+    });
+    if (max_tokens_)
+      ranked.resize(std::min(ranked.size(), size_t(std::max<int64_t>(*max_tokens_ - token_start(), 0))));
+    for (const auto &[token, count] : ranked) {
+      s->index.emplace(token, token_start() + int64_t(s->tokens.size()));
+      s->tokens.push_back(token);
+    }
+    if (mode_ == "tf_idf") {
+      // log(1 + documents / (1 + document count)) in float64, as TF divides int64s, then float32;
+      // the special indices get the weights' mean.
+      std::vector<float> w;
+      double sum = 0.0;
+      for (int64_t t : s->tokens) {
+        w.push_back(static_cast<float>(
+            std::log(1.0 + static_cast<double>(documents) / static_cast<double>(1 + doc_counts[t]))));
+        sum += w.back();
+      }
+      const float mean = w.empty() ? std::numeric_limits<float>::quiet_NaN()
+                                   : static_cast<float>(sum / static_cast<double>(w.size()));
+      s->idf.assign(size_t(token_start()), mean);
+      s->idf.insert(s->idf.end(), w.begin(), w.end());
+      if (pad_) s->idf.resize(std::max(s->idf.size(), size_t(*max_tokens_)), 0.0f);
+    }
+    install(std::move(s));
+  }
+
+  void add_config(Config &c) const override {
+    const std::shared_ptr<const State> s = state();
+    c.set("invert", invert_).set("max_tokens", max_tokens_).set("num_oov_indices", num_oov_);
+    c.set("oov_token", oov_token_).set("mask_token", mask_token_).set("output_mode", mode_);
+    c.set("sparse", false).set("pad_to_max_tokens", pad_).set("vocabulary_dtype", "int64");
+    const bool has_vocab = s->frozen_size.has_value();
+    const int64_t size = token_start() + static_cast<int64_t>(s->tokens.size());
+    if (mode_ == "tf_idf" && has_vocab && size > 0) {
+      std::vector<double> w(s->idf.begin(),
+                            s->idf.begin() + std::ptrdiff_t(std::min<size_t>(s->idf.size(), size_t(size))));
+      c.set_any_float("idf_weights", w);
+    } else {
+      c.set_null("idf_weights");
+    }
+    const Tensor v = get_vocabulary(true);
+    if (has_vocab && size > 0)
+      c.set("vocabulary", std::vector<int64_t>(v.data<int64_t>(), v.data<int64_t>() + v.num_elements()));
+    else
+      c.set_null("vocabulary");
+    c.set("vocabulary_size", s->frozen_size);
+    c.set("oov_method", "floormod").set_null("salt");
+    if (has_vocab && size > 0 && !input_vocabulary_) c.set("has_input_vocabulary", false);
+  }
+
+  bool invert_ = false, pad_ = false, input_vocabulary_ = false;
+  std::optional<int64_t> max_tokens_, oov_token_, mask_token_;
+  int64_t num_oov_ = 1;
+  std::string mode_;
+  std::shared_ptr<const State> state_;  // never null
+  mutable std::mutex state_mu_;         // state_: a call sees the old vocabulary or the new
+  std::mutex adapt_mu_;                 // one adapt() or set_vocabulary() at a time
+};
+
+}  // namespace
+
+Tensor get_vocabulary(const Layer &layer, bool include_special_tokens) {
+  const auto *v = dynamic_cast<const VocabularyLayer *>(&layer);
+  if (!v)
+    fail(Code::kInvalidArgument, "layer '", layer.name(), "' (", layer.class_name(),
+         ") has no vocabulary; the layers with one are: IntegerLookup");
+  return v->get_vocabulary(include_special_tokens);
+}
+
+void set_vocabulary(Layer &layer, const Tensor &vocabulary, const Tensor &idf_weights) {
+  auto *v = dynamic_cast<VocabularyLayer *>(&layer);
+  if (!v)
+    fail(Code::kInvalidArgument, "layer '", layer.name(), "' (", layer.class_name(),
+         ") has no vocabulary; the layers with one are: IntegerLookup");
+  v->set_vocabulary(vocabulary, idf_weights);
+}
+
+void register_lookup_layers() { register_class<IntegerLookup>("IntegerLookup"); }
+
+}  // namespace kiln::layers
