@@ -20,10 +20,13 @@ PY=/usr/bin/python3
 # nlohmann-json3-dev: the JSON value behind kiln_config (header-only, used inside the library only).
 # libleveldb-dev: LevelDB tables, the .index files of TensorFlow-format checkpoints (src/io/bundle.cc).
 # libpng-dev: the PNG images of TensorBoard image summaries (src/io/png.cc).
+# libfarmhash-dev, libhighwayhash-dev: TF's string hashes (FarmHash's Fingerprint64, HighwayHash's SipHash)
+# behind the Hashing layer and IntegerLookup's "farmhash" OOV buckets (src/layers/lookup_layers.cc).
 # libopenmpi-dev, openmpi-bin: libkiln_mpi.so, data-parallel training over MPI (src/distributed), and
 # mpirun for its tests and the distributed demo.
 BUILD_PKGS=(cmake g++ make pkg-config ccache libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
-  libsleef-dev libhwy-dev nlohmann-json3-dev libleveldb-dev libpng-dev libopenmpi-dev openmpi-bin)
+  libsleef-dev libhwy-dev nlohmann-json3-dev libleveldb-dev libpng-dev libfarmhash-dev libhighwayhash-dev
+  libopenmpi-dev openmpi-bin)
 # dataset-fashion-mnist: the example tests train the demo briefly on it (they skip without it).
 TEST_PKGS=(libgtest-dev libbenchmark-dev python3 python3-numpy abigail-tools binutils dataset-fashion-mnist)
 # python3-torch and libtorch-dev: the PyTorch peers (libtorch-dev for W2's C++ peer).

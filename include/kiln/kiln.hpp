@@ -1942,7 +1942,7 @@ class Layer : public detail::handle<kiln_layer> {
     return Tensor(t);
   }
   /// Keras's vocabulary_size(): the vocabulary's length with the mask and OOV indices.
-  int64_t vocabulary_size() const { return get_vocabulary(true).num_elements(); }
+  int64_t vocabulary_size() const;
   /// Keras's set_vocabulary(vocabulary, idf_weights=None); idf_weights only for output_mode
   /// "tf_idf" (kiln_layer_set_vocabulary).
   void set_vocabulary(const Tensor &vocabulary, const Tensor &idf_weights = Tensor()) {
@@ -2834,7 +2834,9 @@ struct IntegerLookupOptions {
   std::vector<double> idf_weights;    ///< "tf_idf" with a vocabulary: one weight per token
   bool invert = false;                ///< indices to tokens (output_mode "int" only)
   std::string output_mode = "int";
-  bool pad_to_max_tokens = false;  ///< encodings max_tokens wide
+  bool pad_to_max_tokens = false;       ///< encodings max_tokens wide
+  std::string oov_method = "floormod";  ///< or "farmhash": OOV buckets by TF's hash of the token's digits
+  std::vector<int64_t> salt;            ///< "farmhash" only: none, one int, or two (SipHash's key)
   std::string name;
 };
 inline Layer IntegerLookup(const IntegerLookupOptions &o = {}) {
@@ -2847,8 +2849,36 @@ inline Layer IntegerLookup(const IntegerLookupOptions &o = {}) {
   if (!o.vocabulary.empty()) c.set("vocabulary", o.vocabulary);
   if (!o.idf_weights.empty()) c.set("idf_weights", o.idf_weights);
   c.set("invert", o.invert).set("output_mode", o.output_mode).set("pad_to_max_tokens", o.pad_to_max_tokens);
+  c.set("oov_method", o.oov_method);
+  if (!o.salt.empty()) c.set("salt", o.salt);
   detail::set_if(c, "name", o.name);
   return Layer::create("IntegerLookup", c);
+}
+
+/// keras.layers.Hashing: each value's bin, TF's to_hash_bucket of its text (integers as decimal
+/// digits, floats truncated first): FarmHash's fingerprint modulo num_bins, or with a salt SipHash
+/// keyed by it. With a mask_value the mask is bin 0 and other values hash into 1 .. num_bins - 1.
+/// output_mode "int" gives int64 bins; "one_hot", "multi_hot", "count" float32 encodings.
+struct HashingOptions {
+  std::optional<double> mask_value;  ///< none (default): no mask bin; an integral value is an int
+  std::vector<int64_t> salt;         ///< none (FarmHash), one int (both halves) or two (SipHash's key)
+  std::string output_mode = "int";
+  std::string name;
+};
+inline Layer Hashing(int64_t num_bins, const HashingOptions &o = {}) {
+  Config c;
+  c.set("num_bins", num_bins);
+  if (o.mask_value) {
+    const double m = *o.mask_value;
+    if (m == std::trunc(m) && m > -9.2e18 && m < 9.2e18)
+      c.set("mask_value", static_cast<int64_t>(m));
+    else
+      c.set("mask_value", m);
+  }
+  if (!o.salt.empty()) c.set("salt", o.salt);
+  c.set("output_mode", o.output_mode);
+  detail::set_if(c, "name", o.name);
+  return Layer::create("Hashing", c);
 }
 
 struct BatchNormalizationOptions {
@@ -6576,6 +6606,16 @@ inline History Model::fit(const std::vector<Tensor> &x, const std::vector<Tensor
                           const FitOptions &options) {
   const auto xs = detail::to_list(x), ys = detail::to_list(y);
   return detail::fit_model(get(), xs.get(), ys.get(), nullptr, options, detail::layout_of(x, y));
+}
+inline int64_t Layer::vocabulary_size() const {
+  const Config c = get_config();
+  if (!c.has("vocabulary_size")) return get_vocabulary(true).num_elements();  // fails naming the layer
+  if (c.type("vocabulary_size") != Config::Type::null) return c.get_int("vocabulary_size");
+  const bool mask = c.type("mask_token") != Config::Type::null && c.get_string("output_mode") == "int";
+  int64_t n = (mask ? 1 : 0) + c.get_int("num_oov_indices");
+  if (c.type("vocabulary") != Config::Type::null)
+    n += static_cast<int64_t>(c.get_int_list("vocabulary").size());
+  return n;
 }
 inline void Layer::adapt(const data::Dataset &dataset) {
   detail::check(kiln_layer_adapt_dataset(get(), dataset.get()));

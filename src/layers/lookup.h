@@ -1,6 +1,12 @@
 // Keras's lookup layers (IntegerLookup): a vocabulary of tokens mapped to indices, read with
-// get_vocabulary() and replaced with set_vocabulary(), as Keras's IndexLookup methods.
+// get_vocabulary() and replaced with set_vocabulary(), as Keras's IndexLookup methods; and the string
+// hashes of TF's to_hash_bucket ops, which Hashing and IntegerLookup's "farmhash" OOV buckets use.
 #pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "core/tensor.h"
 #include "layers/layer.h"
@@ -24,5 +30,12 @@ class VocabularyLayer {
 // has no vocabulary.
 Tensor get_vocabulary(const Layer &layer, bool include_special_tokens);
 void set_vocabulary(Layer &layer, const Tensor &vocabulary, const Tensor &idf_weights = Tensor());
+
+// TF's Fingerprint64 (FarmHash's fingerprint, the same on every platform): tf.strings.to_hash_bucket_fast.
+uint64_t fingerprint64(std::string_view s);
+// TF's StrongKeyedHash (HighwayHash's SipHash keyed by two uint64s): tf.strings.to_hash_bucket_strong.
+uint64_t strong_keyed_hash(const std::array<uint64_t, 2> &key, std::string_view s);
+// The bucket in [0, buckets) of s: strong_keyed_hash with a key (Keras's salt), else fingerprint64.
+int64_t hash_bucket(std::string_view s, int64_t buckets, const std::optional<std::array<uint64_t, 2>> &key);
 
 }  // namespace kiln::layers

@@ -1,7 +1,12 @@
 // Keras's IntegerLookup preprocessing layer (its IndexLookup base): integer tokens mapped to
 // indices of a vocabulary given or learned by adapt() (the most frequent tokens), with mask and
-// out-of-vocabulary (OOV) indices, the inverse mapping, and the encoded output modes.
+// out-of-vocabulary (OOV) indices, the inverse mapping, and the encoded output modes; and Keras's
+// Hashing layer, values hashed into bins by TF's string hashes of their text.
+#include <farmhash.h>
+#include <highwayhash/sip_hash.h>
+
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -90,6 +95,41 @@ std::vector<int64_t> read_vocabulary_file(const std::string &owner, const std::s
   return tokens;
 }
 
+// TF's AsString of an integer: its decimal digits, written into buf.
+std::string_view decimal(int64_t v, std::array<char, 24> &buf) {
+  const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  return {buf.data(), static_cast<size_t>(r.ptr - buf.data())};
+}
+
+// Keras's salt: None, one int (used for both halves) or two ints, kept as given for the config;
+// TF's key is the two as uint64s.
+struct Salt {
+  std::vector<int64_t> given;  // empty: none
+  std::optional<std::array<uint64_t, 2>> key() const {
+    if (given.empty()) return std::nullopt;
+    return std::array<uint64_t, 2>{static_cast<uint64_t>(given[0]), static_cast<uint64_t>(given[1])};
+  }
+  static Salt read(ConfigReader &r) {
+    Salt s;
+    if (!r.has("salt")) return s;
+    const Config &c = r.config();
+    if (c.type("salt") == Config::Type::kInt)
+      s.given.assign(2, c.get_int("salt"));
+    else if (c.type("salt") == Config::Type::kList)
+      s.given = c.get_int_list("salt");
+    if (s.given.size() != 2)
+      fail(Code::kInvalidArgument, r.owner(), ": salt must be one int or a list of two ints; got ",
+           c.json().at("salt").dump());
+    return s;
+  }
+  void write(Config &c) const {
+    if (given.empty())
+      c.set_null("salt");
+    else
+      c.set("salt", given);
+  }
+};
+
 // ------------------------------------------------------------------ IntegerLookup
 
 // keras.layers.IntegerLookup(max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
@@ -115,6 +155,11 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
   };
 
   explicit IntegerLookup(ConfigReader &&r) : Layer("IntegerLookup", r) {
+    // Keras validates these values: None is not a default.
+    for (const char *key : {"invert", "num_oov_indices", "output_mode", "sparse", "pad_to_max_tokens",
+                            "vocabulary_dtype", "oov_method"})
+      if (r.config().has(key) && r.config().is_null(key))
+        fail(Code::kInvalidArgument, "IntegerLookup: ", key, " must not be None");
     invert_ = r.get_bool("invert", false);
     if (r.has("max_tokens")) {
       max_tokens_ = r.get_int("max_tokens");
@@ -139,6 +184,9 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
     if (invert_ && mode_ != "int")
       fail(Code::kInvalidArgument, "IntegerLookup: output_mode must be 'int' when invert is true; got '",
            mode_, "'");
+    if (max_tokens_ && *max_tokens_ <= token_start())
+      fail(Code::kInvalidArgument, "IntegerLookup: max_tokens (", *max_tokens_,
+           ") must be more than the mask and OOV indices (", token_start(), "), to leave room for tokens");
     if (!oov_token_ && (invert_ || num_oov_ > 0))
       fail(Code::kInvalidArgument, "IntegerLookup: oov_token must be an int ",
            invert_ ? "when invert is true" : "when num_oov_indices > 0", "; got None");
@@ -158,23 +206,24 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
     if (dtype != "int64")
       fail(Code::kInvalidArgument, "IntegerLookup: vocabulary_dtype must be 'int64' (as Keras's); got '",
            dtype, "'");
-    const std::string oov_method = r.get_string("oov_method", "floormod");
-    if (oov_method == "farmhash")
-      fail(Code::kUnimplemented,
-           "IntegerLookup: oov_method='farmhash' (FarmHash64 of the token's text) is not supported; use "
-           "'floormod'");
-    if (oov_method != "floormod")
-      fail(Code::kInvalidArgument, "IntegerLookup: oov_method '", oov_method,
+    oov_method_ = r.get_string("oov_method", "floormod");
+    if (oov_method_ != "floormod" && oov_method_ != "farmhash")
+      fail(Code::kInvalidArgument, "IntegerLookup: oov_method '", oov_method_,
            "' is not one of 'floormod', 'farmhash'");
-    if (r.has("salt"))
+    salt_ = Salt::read(r);
+    if (!salt_.given.empty() && oov_method_ != "farmhash")
       fail(Code::kInvalidArgument,
            "IntegerLookup: salt can only be used when oov_method='farmhash'; got "
-           "oov_method='floormod'");
+           "oov_method='",
+           oov_method_, "'");
     std::optional<std::vector<double>> idf;
     if (r.has("idf_weights")) {
       if (mode_ != "tf_idf")
         fail(Code::kInvalidArgument,
              "IntegerLookup: idf_weights may only be set with output_mode 'tf_idf'; got '", mode_, "'");
+      if (r.config().type("idf_weights") != Config::Type::kList)
+        fail(Code::kInvalidArgument, "IntegerLookup: idf_weights must be a list of floats; got ",
+             r.config().json().at("idf_weights").dump());
       idf = r.config().get_float_list("idf_weights");
     }
     std::optional<std::vector<int64_t>> vocab;
@@ -186,6 +235,10 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
                "vocabulary and idf_weights as lists");
         vocab = read_vocabulary_file("IntegerLookup", r.config().get_string("vocabulary"));
       } else {
+        if (r.config().type("vocabulary") != Config::Type::kList)
+          fail(Code::kInvalidArgument,
+               "IntegerLookup: vocabulary must be a list of ints or a file path; got ",
+               r.config().json().at("vocabulary").dump());
         vocab = r.config().get_int_list("vocabulary");
       }
     }
@@ -236,8 +289,7 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
       bad_input("idf_weights may only be set with output_mode 'tf_idf'; got output_mode '", mode_, "'");
     if (vocabulary.empty()) bad_input("cannot set an empty vocabulary");
     const auto start = static_cast<size_t>(token_start());
-    std::vector<int64_t> special(size_t(oov_start()), mask_token_.value_or(0));
-    special.insert(special.end(), size_t(num_oov_), oov_token_.value_or(0));
+    const std::vector<int64_t> special = special_tokens();
     const bool found_special =
         vocabulary.size() >= start && std::equal(special.begin(), special.end(), vocabulary.begin());
     auto s = std::make_shared<State>();
@@ -275,14 +327,20 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
     install(std::move(s));
   }
 
+  // Keras's special tokens in index order: the mask token (output_mode "int"), then the OOV tokens.
+  std::vector<int64_t> special_tokens() const {
+    std::vector<int64_t> v(size_t(oov_start()), mask_token_.value_or(0));
+    v.insert(v.end(), size_t(num_oov_), oov_token_.value_or(0));
+    return v;
+  }
+  std::vector<int64_t> vocabulary_of(const State &s, bool include_special_tokens) const {
+    std::vector<int64_t> v = include_special_tokens ? special_tokens() : std::vector<int64_t>();
+    v.insert(v.end(), s.tokens.begin(), s.tokens.end());
+    return v;
+  }
+
   Tensor get_vocabulary(bool include_special_tokens) const override {
-    const std::shared_ptr<const State> s = state();
-    std::vector<int64_t> v;
-    if (include_special_tokens) {
-      v.assign(size_t(oov_start()), mask_token_.value_or(0));
-      v.insert(v.end(), size_t(num_oov_), oov_token_.value_or(0));
-    }
-    v.insert(v.end(), s->tokens.begin(), s->tokens.end());
+    const std::vector<int64_t> v = vocabulary_of(*state(), include_special_tokens);
     return int64_tensor(v, Shape{int64_t(v.size())});
   }
 
@@ -312,6 +370,10 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
                  "vocabulary, or call adapt()");
     std::vector<int64_t> out(ids.size());
     const auto n_tokens = static_cast<int64_t>(s->tokens.size());
+    const int64_t mask_id = mode_ == "int" ? 0 : kDroppedId;
+    const bool farmhash = oov_method_ == "farmhash";
+    const std::optional<std::array<uint64_t, 2>> key = salt_.key();
+    std::array<char, 24> digits;
     std::vector<int64_t> oov;
     for (size_t i = 0; i < ids.size(); ++i) {
       const int64_t v = ids[i];
@@ -325,7 +387,7 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
         continue;
       }
       if (mask_token_ && v == *mask_token_) {
-        out[i] = mode_ == "int" ? 0 : kDroppedId;
+        out[i] = mask_id;
         continue;
       }
       const auto it = s->index.find(v);
@@ -334,6 +396,8 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
       } else if (num_oov_ == 0) {
         if (oov.size() <= 10) oov.push_back(v);
         out[i] = -1;
+      } else if (farmhash) {  // TF's to_hash_bucket of the token's digits
+        out[i] = hash_bucket(decimal(v, digits), num_oov_, key) + oov_start();
       } else {
         const int64_t r = v % num_oov_;
         out[i] = (r < 0 ? r + num_oov_ : r) + oov_start();  // floormod
@@ -383,7 +447,12 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
       const std::vector<int64_t> ids = int64_values(*this, batch, "an adapt() batch");
       for (int64_t t : ids) ++counts[t];
       if (mode_ != "tf_idf") continue;
-      // Each sample (row of axis 0; a batch of rank 0 or 1 is one) counts a token once.
+      // Each sample (row of axis 0; a batch of rank 0 or 1 is one) counts a token once; Keras's
+      // tf.unique of a row needs rows of rank 1.
+      if (batch.rank() > 2)
+        bad_input(
+            "adapt() with output_mode 'tf_idf' needs batches of rank 2 at most (samples of tokens); got ",
+            batch.description());
       const int64_t rows = batch.rank() >= 2 ? batch.shape()[0] : 1;
       const size_t per_row = rows ? ids.size() / size_t(rows) : 0;
       for (int64_t r = 0; r < rows; ++r) {
@@ -436,35 +505,153 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
     c.set("invert", invert_).set("max_tokens", max_tokens_).set("num_oov_indices", num_oov_);
     c.set("oov_token", oov_token_).set("mask_token", mask_token_).set("output_mode", mode_);
     c.set("sparse", false).set("pad_to_max_tokens", pad_).set("vocabulary_dtype", "int64");
-    const bool has_vocab = s->frozen_size.has_value();
-    const int64_t size = token_start() + static_cast<int64_t>(s->tokens.size());
-    if (mode_ == "tf_idf" && has_vocab && size > 0) {
-      std::vector<double> w(s->idf.begin(),
-                            s->idf.begin() + std::ptrdiff_t(std::min<size_t>(s->idf.size(), size_t(size))));
-      c.set_any_float("idf_weights", w);
+    // The vocabulary's own tokens, as Keras's config holds a given one; with "tf_idf" the special
+    // tokens lead it, so that the IDF weights (which cover them) line up.
+    const bool weighted =
+        mode_ == "tf_idf" && s->frozen_size && token_start() + int64_t(s->tokens.size()) > 0;
+    const bool has_vocab = weighted || !s->tokens.empty();
+    if (weighted) {
+      const size_t size = size_t(token_start()) + s->tokens.size();
+      c.set_any_float("idf_weights",
+                      std::vector<double>(s->idf.begin(),
+                                          s->idf.begin() + std::ptrdiff_t(std::min(s->idf.size(), size))));
+      c.set("vocabulary", vocabulary_of(*s, true));
     } else {
       c.set_null("idf_weights");
+      if (has_vocab)
+        c.set("vocabulary", s->tokens);
+      else
+        c.set_null("vocabulary");
     }
-    const Tensor v = get_vocabulary(true);
-    if (has_vocab && size > 0)
-      c.set("vocabulary", std::vector<int64_t>(v.data<int64_t>(), v.data<int64_t>() + v.num_elements()));
-    else
-      c.set_null("vocabulary");
     c.set("vocabulary_size", s->frozen_size);
-    c.set("oov_method", "floormod").set_null("salt");
-    if (has_vocab && size > 0 && !input_vocabulary_) c.set("has_input_vocabulary", false);
+    c.set("oov_method", oov_method_);
+    salt_.write(c);
+    if (has_vocab && !input_vocabulary_) c.set("has_input_vocabulary", false);
   }
 
   bool invert_ = false, pad_ = false, input_vocabulary_ = false;
   std::optional<int64_t> max_tokens_, oov_token_, mask_token_;
   int64_t num_oov_ = 1;
-  std::string mode_;
+  std::string mode_, oov_method_;
+  Salt salt_;
   std::shared_ptr<const State> state_;  // never null
   mutable std::mutex state_mu_;         // state_: a call sees the old vocabulary or the new
   std::mutex adapt_mu_;                 // one adapt() or set_vocabulary() at a time
 };
 
+// ------------------------------------------------------------------ Hashing
+
+// keras.layers.Hashing(num_bins, mask_value=None, salt=None, output_mode="int", sparse=False): each
+// value's bin, TF's to_hash_bucket of its text (integers as decimal digits, floats truncated to int64
+// first, bools "true" / "false"): FarmHash's fingerprint, or with a salt SipHash keyed by it. With
+// mask_value (and num_bins > 1) the mask is bin 0 and the other values hash into 1 .. num_bins - 1.
+// int64 bins ("int"), or float32 encodings over num_bins ("one_hot", "multi_hot", "count").
+class Hashing final : public Layer {
+ public:
+  explicit Hashing(const Config &config) : Hashing(ConfigReader(config, "Hashing")) {}
+
+ private:
+  explicit Hashing(ConfigReader &&r) : Layer("Hashing", r) {
+    if (!r.has("num_bins"))
+      fail(Code::kInvalidArgument, "Hashing: num_bins must be a positive int; got None");
+    num_bins_ = r.get_int("num_bins");
+    if (num_bins_ <= 0)
+      fail(Code::kInvalidArgument, "Hashing: num_bins must be a positive int; got ", num_bins_);
+    if (r.has("mask_value")) {
+      const Config &c = r.config();
+      if (c.type("mask_value") == Config::Type::kInt) {
+        mask_int_ = c.get_int("mask_value");
+        mask_ = static_cast<double>(*mask_int_);
+      } else if (c.type("mask_value") == Config::Type::kFloat) {
+        mask_ = c.get_float("mask_value");
+      } else {
+        fail(Code::kInvalidArgument,
+             "Hashing: mask_value must be a number (kiln has no string tensors); got ",
+             c.json().at("mask_value").dump());
+      }
+    }
+    salt_ = Salt::read(r);
+    mode_ = r.get_string("output_mode", "int");
+    if (mode_ != "int" && mode_ != "one_hot" && mode_ != "multi_hot" && mode_ != "count")
+      fail(Code::kInvalidArgument, "Hashing: output_mode '", mode_,
+           "' is not one of 'int', 'one_hot', 'multi_hot', 'count'");
+    if (r.get_bool("sparse", false)) {
+      if (mode_ == "int")
+        fail(Code::kInvalidArgument,
+             "Hashing: sparse=True may only be used with output_mode 'one_hot', 'multi_hot' or 'count'; got "
+             "output_mode 'int'");
+      fail(Code::kUnimplemented, "Hashing: sparse=True (sparse outputs) is not supported");
+    }
+    r.finish();
+    set_autocast(false);  // values are hashed as given, whatever the policy
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = single_input(*this, inputs);
+    const bool is_bool = x.dtype() == DType::kBool;
+    const std::vector<int64_t> ints = int64_values(*this, x, "the input");
+    const bool masked = mask_ && num_bins_ > 1;
+    // Keras compares with mask_value before the cast: floats (and a float mask) as numbers.
+    std::vector<double> reals;
+    if (masked && (is_floating(x.dtype()) || !mask_int_)) {
+      const Tensor d = ops::cast(x, DType::kFloat64);
+      reals.assign(d.data<double>(), d.data<double>() + d.num_elements());
+    }
+    const int64_t bins = masked ? num_bins_ - 1 : num_bins_;
+    const std::optional<std::array<uint64_t, 2>> key = salt_.key();
+    std::array<char, 24> digits;
+    std::vector<int64_t> out(ints.size());
+    for (size_t i = 0; i < ints.size(); ++i) {
+      if (masked && (reals.empty() ? ints[i] == *mask_int_ : reals[i] == *mask_)) {
+        out[i] = 0;
+        continue;
+      }
+      const std::string_view text = is_bool ? (ints[i] ? "true" : "false") : decimal(ints[i], digits);
+      out[i] = hash_bucket(text, bins, key) + (masked ? 1 : 0);
+    }
+    const Tensor ids = int64_tensor(out, x.shape());
+    if (mode_ == "int") return {ids};
+    return {encode_categorical(ids, mode_, num_bins_, DType::kFloat32)};
+  }
+
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    const PartialShape &s = single_input(*this, shapes);
+    if (mode_ == "int") return {s};
+    return {encoded_shape(s, mode_, num_bins_)};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("num_bins", num_bins_);
+    salt_.write(c);
+    if (mask_int_)
+      c.set("mask_value", *mask_int_);
+    else if (mask_)
+      c.set("mask_value", *mask_);
+    else
+      c.set_null("mask_value");
+    c.set("output_mode", mode_).set("sparse", false);
+  }
+
+  int64_t num_bins_ = 1;
+  std::optional<double> mask_;
+  std::optional<int64_t> mask_int_;  // an int mask_value, compared exactly with integer inputs
+  Salt salt_;
+  std::string mode_;
+};
+
 }  // namespace
+
+uint64_t fingerprint64(std::string_view s) { return util::Fingerprint64(s.data(), s.size()); }
+
+uint64_t strong_keyed_hash(const std::array<uint64_t, 2> &key, std::string_view s) {
+  const highwayhash::HH_U64 k[2] = {key[0], key[1]};
+  return highwayhash::SipHash(k, s.data(), s.size());
+}
+
+int64_t hash_bucket(std::string_view s, int64_t buckets, const std::optional<std::array<uint64_t, 2>> &key) {
+  const uint64_t h = key ? strong_keyed_hash(*key, s) : fingerprint64(s);
+  return static_cast<int64_t>(h % static_cast<uint64_t>(buckets));
+}
 
 Tensor get_vocabulary(const Layer &layer, bool include_special_tokens) {
   const auto *v = dynamic_cast<const VocabularyLayer *>(&layer);
@@ -482,6 +669,9 @@ void set_vocabulary(Layer &layer, const Tensor &vocabulary, const Tensor &idf_we
   v->set_vocabulary(vocabulary, idf_weights);
 }
 
-void register_lookup_layers() { register_class<IntegerLookup>("IntegerLookup"); }
+void register_lookup_layers() {
+  register_class<IntegerLookup>("IntegerLookup");
+  register_class<Hashing>("Hashing");
+}
 
 }  // namespace kiln::layers

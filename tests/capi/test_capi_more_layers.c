@@ -638,7 +638,8 @@ static void test_discretization_center_crop(void) {
 }
 
 /* IntegerLookup: adapt() from an array and from a dataset (Keras's docstring example), the
- * vocabulary read and set, a given vocabulary with a mask, tf_idf, invert, and errors. */
+ * vocabulary read and set, a given vocabulary with a mask, tf_idf, invert, farmhash OOV buckets, and
+ * errors; Hashing with FarmHash, SipHash and a mask. */
 static void test_integer_lookup(void) {
   const int64_t d23[2] = {2, 3}, d6[1] = {6}, d4[1] = {4}, d3[1] = {3}, d5[1] = {5}, d25[2] = {2, 5};
   const int64_t data[6] = {12, 1138, 42, 42, 1000, 36}, learned[6] = {-1, 42, 1138, 1000, 36, 12};
@@ -668,7 +669,7 @@ static void test_integer_lookup(void) {
   if (OK(kiln_layer_get_vocabulary(&v, adapted, false))) expect_raw(v, I64, 1, d5, own);
   if (OK(kiln_layer_call_tensor(&y, adapted, x, false))) expect_raw(y, I64, 2, d23, ids);
   if (OK(kiln_layer_get_config(&c, adapted)) && OK(kiln_config_to_json(&json, c, -1))) {
-    CHECK(strstr(json, "\"vocabulary\":[-1,42,1138,1000,36,12]") != NULL);
+    CHECK(strstr(json, "\"vocabulary\":[42,1138,1000,36,12]") != NULL);
     CHECK(strstr(json, "\"has_input_vocabulary\":false") != NULL);
   }
   kiln_string_free(json);
@@ -710,6 +711,35 @@ static void test_integer_lookup(void) {
                "IntegerLookup", "invert");
   EXPECT_ERROR(create_status("IntegerLookup", "{\"vocabulary\": \"/nonexistent/vocab.txt\"}"),
                KILN_STATUS_NOT_FOUND, "/nonexistent/vocab.txt", "");
+  /* Hashing: Keras's tests, integers hashed as their digits by FarmHash, or SipHash with a salt */
+  {
+    const int64_t d51[2] = {5, 1}, digits[5] = {0, 1, 2, 3, 4}, fast[5] = {1, 0, 1, 0, 2},
+                  strong[5] = {1, 1, 2, 0, 1};
+    kiln_layer *hash = layer_from("Hashing", "{\"num_bins\": 3}");
+    kiln_layer *salted = layer_from("Hashing", "{\"num_bins\": 3, \"salt\": [133, 137]}");
+    kiln_layer *mask = layer_from("Hashing", "{\"num_bins\": 3, \"mask_value\": 1}");
+    kiln_layer *farm = layer_from("IntegerLookup",
+                                  "{\"vocabulary\": [10, 20, 30], \"num_oov_indices\": 4, "
+                                  "\"oov_method\": \"farmhash\"}");
+    const int64_t oov_in[4] = {100, 200, 300, 400}, oov_out[4] = {3, 1, 3, 1};
+    kiln_tensor *in = make(I64, 2, d51, digits);
+    if (hash && OK(kiln_layer_call_tensor(&y, hash, in, false))) expect_raw(y, I64, 2, d51, fast);
+    if (salted && OK(kiln_layer_call_tensor(&y, salted, in, false))) expect_raw(y, I64, 2, d51, strong);
+    if (mask && OK(kiln_layer_call_tensor(&y, mask, in, false))) {
+      const int64_t *got = kiln_tensor_get_data(y);
+      CHECK(got[1] == 0 && got[0] >= 1 && got[0] <= 2);
+      kiln_tensor_free(y);
+    }
+    if (farm && OK(kiln_layer_call_tensor(&y, farm, make(I64, 1, d4, oov_in), false)))
+      expect_raw(y, I64, 1, d4, oov_out);
+    EXPECT_ERROR(create_status("Hashing", "{\"num_bins\": 0}"), INVALID, "Hashing", "positive");
+    EXPECT_ERROR(create_status("Hashing", "{\"num_bins\": 2, \"salt\": [1, 2, 3]}"), INVALID, "salt",
+                 "two ints");
+    kiln_layer_free(hash);
+    kiln_layer_free(salted);
+    kiln_layer_free(mask);
+    kiln_layer_free(farm);
+  }
   kiln_dataset_free(batches);
   kiln_dataset_free(slices);
   kiln_tensor_list_free(parts);

@@ -565,6 +565,36 @@ TEST(HppMoreLayers, IntegerLookupAdaptsAndSaves) {
   EXPECT_EQ(loaded.predict(probe).to_vector<float>(), model.predict(probe).to_vector<float>());
 }
 
+TEST(HppMoreLayers, Hashing) {
+  kiln::clear_session();
+  // Keras's tests: integers hashed as their digits, FarmHash or SipHash keyed by the salt
+  const Tensor x = Tensor::from_vector<int64_t>({0, 1, 2, 3, 4}, {5, 1});
+  kiln::Layer fast = kl::Hashing(3);
+  EXPECT_EQ(fast.name(), "hashing");
+  EXPECT_EQ(fast(x).to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 1, 0, 2}));
+  kl::HashingOptions salted;
+  salted.salt = {133, 137};
+  EXPECT_EQ(kl::Hashing(3, salted)(x).to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 2, 0, 1}));
+  kl::HashingOptions masked;
+  masked.mask_value = 3;
+  masked.output_mode = "one_hot";
+  const Tensor hot = kl::Hashing(3, masked)(x);
+  EXPECT_EQ(hot.shape(), (Dims{5, 3}));
+  EXPECT_EQ(hot.to_vector<float>()[9], 1.0f);  // the mask 3 in bin 0
+  EXPECT_EQ(kl::Hashing(3, masked).get_config().get_int("mask_value"), 3);
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "positive", [&] { kl::Hashing(0); });
+  // IntegerLookup's farmhash OOV buckets (Keras's test values)
+  kl::IntegerLookupOptions o;
+  o.vocabulary = {10, 20, 30};
+  o.num_oov_indices = 4;
+  o.oov_method = "farmhash";
+  EXPECT_EQ(
+      kl::IntegerLookup(o)(Tensor::from_vector<int64_t>({100, 200, 300, 400}, {4})).to_vector<int64_t>(),
+      (std::vector<int64_t>{3, 1, 3, 1}));
+  EXPECT_EQ(kl::IntegerLookup(o).vocabulary_size(), 7);
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "no vocabulary", [&] { fast.vocabulary_size(); });
+}
+
 TEST(HppMoreLayers, CenterCrop) {
   kiln::clear_session();
   std::vector<uint8_t> px(16);

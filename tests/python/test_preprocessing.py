@@ -1,4 +1,4 @@
-"""Discretization, IntegerLookup, CenterCrop and the random image layers (RandomFlip, RandomCrop, RandomContrast,
+"""Discretization, IntegerLookup, Hashing, CenterCrop and the random image layers (RandomFlip, RandomCrop, RandomContrast,
 RandomBrightness, RandomRotation, RandomTranslation, RandomZoom) from Python: Keras's signatures, docstring examples and defaults,
 Discretization.adapt against a NumPy model of Keras's quantile summaries over random data and
 batchings, the encoded output modes, configs that round-trip, a model that saves and loads the
@@ -44,6 +44,18 @@ def keras_boundaries(batches, num_bins, epsilon):
         order = np.argsort(both_v, kind="stable")
         values, weights = keras_compress(both_v[order], both_w[order], epsilon)
     return keras_compress(values, weights, 1.0 / num_bins)[0][:-1].tolist()
+
+
+def assert_fits_saves_and_loads(model, x, probe=None):
+    """Compiles and fits model one epoch on x (targets of ones), saves it, loads it back, and checks
+    that the loaded model predicts probe (x when None) as the model does."""
+    model.compile("sgd", "mse")
+    model.fit(x, np.ones((len(x), 1), np.float32), epochs=1, verbose=0)
+    probe = x if probe is None else probe
+    with tempfile.TemporaryDirectory() as d:
+        model.save(os.path.join(d, "m"))
+        loaded = kiln.models.load_model(os.path.join(d, "m"))
+    np.testing.assert_array_equal(loaded.predict(probe, verbose=0), model.predict(probe, verbose=0))
 
 
 def outputs_during(layer, x, changes):
@@ -169,13 +181,7 @@ class DiscretizationTest(unittest.TestCase):
         self.assertEqual(again.bin_boundaries, layer.bin_boundaries)
         self.assertEqual(layers.deserialize(layers.serialize(layer)).bin_boundaries, layer.bin_boundaries)
         model = kiln.models.Sequential([layers.Input((4,)), layer, layers.Flatten(), layers.Dense(1)])
-        model.compile("sgd", "mse")
-        x = np.arange(8, dtype=np.float32).reshape(2, 4) * 4
-        model.fit(x, np.ones((2, 1), np.float32), epochs=1, verbose=0)
-        with tempfile.TemporaryDirectory() as d:
-            model.save(os.path.join(d, "m"))
-            loaded = kiln.models.load_model(os.path.join(d, "m"))
-        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+        assert_fits_saves_and_loads(model, np.arange(8, dtype=np.float32).reshape(2, 4) * 4)
 
     def test_infinite_boundaries_round_trip(self):
         layer = layers.Discretization(num_bins=3)
@@ -364,10 +370,52 @@ class IntegerLookupTest(unittest.TestCase):
         layer.set_vocabulary([0, -1, 9, 8])  # the special tokens first, in Keras's order
         self.assertEqual(layer.get_vocabulary(include_special_tokens=False), [9, 8])
         config = layer.get_config()
-        self.assertEqual((config["vocabulary"], config["vocabulary_size"], config["mask_token"]), ([0, -1, 9, 8], 4, 0))
+        self.assertEqual((config["vocabulary"], config["vocabulary_size"], config["mask_token"]), ([9, 8], 4, 0))
         self.assertEqual(layers.deserialize(layers.serialize(layer)).get_vocabulary(), [0, -1, 9, 8])
         layer.adapt([[1, 1, 2]])  # a vocabulary set (not given at construction) may be learned again
         self.assertEqual(layer.get_vocabulary(), [0, -1, 1, 2])
+
+    def test_keras_behaviours_probe(self):
+        # steps does not apply to an array (Keras's array branch reads it whole)
+        layer = layers.IntegerLookup()
+        layer.adapt(np.arange(40), steps=1)
+        self.assertEqual(layer.vocabulary_size(), 41)
+        # a vocabulary file through set_vocabulary; text is refused; training is keyword-only
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "v.txt")
+            with open(path, "w") as f:
+                f.write("7\n8\n")
+            layer.set_vocabulary(path)
+        self.assertEqual(layer.get_vocabulary(), [-1, 7, 8])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "text"):
+            layer(["1", "2"])
+        with self.assertRaises(TypeError):
+            layer(np.array([1]), True)
+        # max_tokens must leave room for a token; an adapt that learns none round-trips
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "max_tokens \\(2\\)"):
+            layers.IntegerLookup(num_oov_indices=3, max_tokens=2)
+        empty = layers.IntegerLookup(num_oov_indices=2, max_tokens=3, output_mode="count")
+        empty.adapt(np.array([-1, -1]))
+        self.assertEqual(layers.IntegerLookup.from_config(empty.get_config()).vocabulary_size(), 2)
+        # NaN IDF weights (Keras's mean of no tokens) survive the config
+        nan_idf = layers.IntegerLookup(output_mode="tf_idf")
+        nan_idf.adapt(np.array([[-1, -1]]))
+        again = layers.IntegerLookup.from_config(nan_idf.get_config())
+        self.assertTrue(np.isnan(again(np.array([[3]])).numpy()).all())
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "rank 2 at most"):
+            layers.IntegerLookup(output_mode="tf_idf").adapt(np.zeros((2, 2, 2), np.int64))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "num_oov_indices must not be None"):
+            layers.IntegerLookup(num_oov_indices=None)
+
+    def test_farmhash_oov_buckets(self):
+        layer = layers.IntegerLookup(vocabulary=[10, 20, 30], num_oov_indices=4, oov_method="farmhash")
+        self.assertEqual(layer([100, 200, 300, 400]).numpy().tolist(), [3, 1, 3, 1])  # Keras's test values
+        salted = layers.IntegerLookup(vocabulary=[10, 20, 30], num_oov_indices=4, oov_method="farmhash", salt=[137, 42])
+        self.assertNotEqual(salted([100, 300, 700, 1100, 1700, 2000]).numpy().tolist(),
+                            layer([100, 300, 700, 1100, 1700, 2000]).numpy().tolist())
+        self.assertEqual(layers.IntegerLookup.from_config(salted.get_config()).get_config()["salt"], [137, 42])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "farmhash"):
+            layers.IntegerLookup(salt=1)
 
     def test_model_with_lookup_and_embedding_saves(self):
         data = np.array([[12, 1138, 42], [42, 1000, 36]], np.int64)
@@ -375,13 +423,7 @@ class IntegerLookupTest(unittest.TestCase):
         lookup.adapt(data)
         model = kiln.models.Sequential([layers.Input((3,), dtype="int64"), lookup, layers.Embedding(6, 2),
                                         layers.Flatten(), layers.Dense(1)])
-        model.compile("sgd", "mse")
-        model.fit(data, np.ones((2, 1), np.float32), epochs=1, verbose=0)
-        probe = np.array([[7, 42, 12], [1000, 1000, 36]], np.int64)
-        with tempfile.TemporaryDirectory() as d:
-            model.save(os.path.join(d, "m"))
-            loaded = kiln.models.load_model(os.path.join(d, "m"))
-        np.testing.assert_array_equal(loaded.predict(probe, verbose=0), model.predict(probe, verbose=0))
+        assert_fits_saves_and_loads(model, data, probe=np.array([[7, 42, 12], [1000, 1000, 36]], np.int64))
 
     def test_calls_during_set_vocabulary_see_old_or_new(self):
         layer = layers.IntegerLookup(vocabulary=[1, 2, 3])
@@ -401,8 +443,8 @@ class IntegerLookupTest(unittest.TestCase):
             layers.IntegerLookup(vocabulary=[1, 0], mask_token=0)
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "idf_weights"):
             layers.IntegerLookup(vocabulary=[1, 2], output_mode="tf_idf")
-        with self.assertRaisesRegex(kiln.UnimplementedError, "farmhash"):
-            layers.IntegerLookup(oov_method="farmhash")
+        with self.assertRaisesRegex(kiln.UnimplementedError, "sparse"):
+            layers.IntegerLookup(output_mode="count", sparse=True)
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "num_oov_indices=0.*\\[9\\]"):
             layers.IntegerLookup(vocabulary=[1, 2], num_oov_indices=0)(np.array([1, 9]))
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "inf"):
@@ -414,6 +456,49 @@ class IntegerLookupTest(unittest.TestCase):
         hot = layers.IntegerLookup(vocabulary=[1, 2], output_mode="multi_hot")
         with self.assertRaisesRegex(kiln.FailedPreconditionError, "cannot change"):
             hot.set_vocabulary([1, 2, 3])
+
+
+class HashingTest(unittest.TestCase):
+    def setUp(self):
+        layers.clear_session()
+
+    def test_keras_tests(self):
+        x = np.array([[0], [1], [2], [3], [4]])
+        self.assertEqual(layers.Hashing(num_bins=3)(x).numpy().tolist(), [[1], [0], [1], [0], [2]])
+        self.assertEqual(layers.Hashing(num_bins=3, salt=[133, 137])(x).numpy().tolist(), [[1], [1], [2], [0], [1]])
+        self.assertEqual(layers.Hashing(num_bins=1)(x).numpy().tolist(), [[0]] * 5)
+        self.assertEqual(layers.Hashing(num_bins=3)(x).dtype, kiln.int64)
+        np.testing.assert_array_equal(layers.Hashing(num_bins=3, output_mode="one_hot")(np.arange(5)).numpy(),
+                                      np.eye(3, dtype=np.float32)[[1, 0, 1, 0, 2]])
+        np.testing.assert_array_equal(layers.Hashing(num_bins=3, output_mode="multi_hot")(
+            np.array([[0, 1, 2, 3, 4]])).numpy(), [[1, 1, 1]])
+
+    def test_mask_salt_floats_and_config(self):
+        layer = layers.Hashing(num_bins=4, mask_value=2, salt=5)
+        out = layer([[2, 7], [2, 2]]).numpy()
+        self.assertEqual(out[0, 0], 0)
+        self.assertTrue(1 <= out[0, 1] <= 3)
+        config = layer.get_config()
+        self.assertEqual((config["num_bins"], config["salt"], config["mask_value"]), (4, [5, 5], 2))
+        np.testing.assert_array_equal(layers.Hashing.from_config(config)([[2, 7]]).numpy(), out[:1])
+        # floats are truncated to integers before hashing, as Keras casts them
+        self.assertEqual(layers.Hashing(num_bins=7)(np.array([3.7, -2.2])).numpy().tolist(),
+                         layers.Hashing(num_bins=7)(np.array([3, -2])).numpy().tolist())
+        model = kiln.models.Sequential([layers.Input((2,), dtype="int64"), layers.Hashing(num_bins=5),
+                                        layers.Embedding(5, 2), layers.Flatten(), layers.Dense(1)])
+        assert_fits_saves_and_loads(model, np.array([[1, 2], [3, 4]], np.int64))
+
+    def test_errors(self):
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "positive"):
+            layers.Hashing(num_bins=0)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "salt"):
+            layers.Hashing(num_bins=2, salt=[1])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "mask_value"):
+            layers.Hashing(num_bins=2, mask_value="")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "text"):
+            layers.Hashing(num_bins=2)(["A"])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "NaN|nan"):
+            layers.Hashing(num_bins=2)(np.array([np.nan]))
 
 
 class CenterCropTest(unittest.TestCase):

@@ -7,8 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <string_view>
 
 #include "autodiff/tape.h"
 #include "core/error.h"
@@ -1041,8 +1044,6 @@ TEST_F(MoreLayersTest, IntegerLookupAsKeras) {
                {"max_tokens"});
   expect_error([&] { layer("IntegerLookup", R"({"output_mode": "one_hot", "invert": true})"); },
                Code::kInvalidArgument, {"invert"});
-  expect_error([&] { layer("IntegerLookup", R"({"oov_method": "farmhash"})"); }, Code::kUnimplemented,
-               {"farmhash"});
   expect_error([&] { layer("IntegerLookup", R"({"output_mode": "tf_idf", "vocabulary": [1, 2]})"); },
                Code::kInvalidArgument, {"idf_weights"});
   expect_error([&] { layer("IntegerLookup", R"({"pad_to_max_tokens": true})"); }, Code::kInvalidArgument,
@@ -1053,6 +1054,102 @@ TEST_F(MoreLayersTest, IntegerLookupAsKeras) {
   expect_error([&] { (*unset)({data}, CallContext()); }, Code::kFailedPrecondition, {"adapt()"});
   expect_error([&] { get_vocabulary(*layer("Dense", R"({"units": 2})"), true); }, Code::kInvalidArgument,
                {"no vocabulary"});
+}
+
+// TF's string hashes against the values Keras's and TF's docstrings and tests give: FarmHash's
+// Fingerprint64 (to_hash_bucket_fast) and HighwayHash's SipHash keyed by a salt (to_hash_bucket_strong).
+TEST_F(MoreLayersTest, StringHashesAsTensorFlow) {
+  auto buckets = [](std::vector<std::string_view> words, int64_t n,
+                    std::optional<std::array<uint64_t, 2>> key = std::nullopt) {
+    std::vector<int64_t> out;
+    for (std::string_view w : words) out.push_back(hash_bucket(w, n, key));
+    return out;
+  };
+  const std::vector<std::string_view> letters = {"A", "B", "C", "D", "E"};
+  const std::vector<std::string_view> wire = {"omar", "stringer", "marlo", "wire", "skywalker"};
+  EXPECT_EQ(buckets(letters, 3), (std::vector<int64_t>{1, 0, 1, 1, 2}));
+  EXPECT_EQ(buckets({"Hello", "TensorFlow", "2.x"}, 3), (std::vector<int64_t>{0, 2, 2}));
+  EXPECT_EQ(buckets(wire, 2), (std::vector<int64_t>{0, 0, 1, 0, 0}));
+  EXPECT_EQ(buckets(letters, 3, std::array<uint64_t, 2>{133, 137}), (std::vector<int64_t>{1, 2, 1, 0, 2}));
+  EXPECT_EQ(buckets(letters, 3, std::array<uint64_t, 2>{133, 133}), (std::vector<int64_t>{0, 0, 2, 1, 0}));
+  EXPECT_EQ(buckets(wire, 2, std::array<uint64_t, 2>{133, 137}), (std::vector<int64_t>{0, 1, 0, 1, 0}));
+  EXPECT_EQ(buckets(wire, 2, std::array<uint64_t, 2>{211, 137}), (std::vector<int64_t>{1, 0, 1, 0, 1}));
+  EXPECT_EQ(buckets({"0", "1", "2", "3", "4"}, 3), (std::vector<int64_t>{1, 0, 1, 0, 2}));
+}
+
+// Hashing: Keras's tests (integers as their digits, FarmHash and SipHash), the mask bin, the
+// encodings, floats and bools as TF converts them, the config, errors.
+TEST_F(MoreLayersTest, HashingAsKeras) {
+  const Tensor x = ints({5, 1}, {0, 1, 2, 3, 4});
+  EXPECT_EQ(values<int64_t>(run("Hashing", R"({"num_bins": 3})", x)), (std::vector<int64_t>{1, 0, 1, 0, 2}));
+  EXPECT_EQ(run("Hashing", R"({"num_bins": 3})", x).dtype(), DType::kInt64);
+  EXPECT_EQ(values<int64_t>(run("Hashing", R"({"num_bins": 3, "salt": [133, 137]})", x)),
+            (std::vector<int64_t>{1, 1, 2, 0, 1}));
+  EXPECT_EQ(values<int64_t>(run("Hashing", R"({"num_bins": 1})", x)), std::vector<int64_t>(5, 0));
+  // the mask is bin 0, the others hash into the num_bins - 1 bins after it
+  const std::vector<int64_t> masked =
+      values<int64_t>(run("Hashing", R"({"num_bins": 3, "mask_value": 2})", x));
+  for (int64_t i = 0; i < 5; ++i)
+    EXPECT_EQ(masked[size_t(i)], i == 2 ? 0 : 1 + hash_bucket(std::to_string(i), 2, std::nullopt)) << i;
+  expect_near(run("Hashing", R"({"num_bins": 3, "output_mode": "one_hot"})", x),
+              {0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1}, 0);
+  expect_near(run("Hashing", R"({"num_bins": 3, "output_mode": "multi_hot"})", ints({1, 5}, {0, 1, 2, 3, 4})),
+              {1, 1, 1}, 0);
+  expect_near(run("Hashing", R"({"num_bins": 3, "output_mode": "count"})", ints({1, 5}, {0, 1, 2, 3, 4})),
+              {2, 2, 1}, 0);
+  // floats are truncated to integers first; bools are "true" / "false"; negatives keep their sign
+  EXPECT_EQ(values<int64_t>(run("Hashing", R"({"num_bins": 3})", make({2}, {2.9f, -0.5f}))),
+            (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(values<int64_t>(run("Hashing", R"({"num_bins": 1000})", testing::make_bool({2}, {1, 0}))),
+            (std::vector<int64_t>{hash_bucket("true", 1000, std::nullopt),
+                                  hash_bucket("false", 1000, std::nullopt)}));
+  EXPECT_EQ(values<int64_t>(run("Hashing", R"({"num_bins": 1000})", ints({1}, {-12}))),
+            (std::vector<int64_t>{hash_bucket("-12", 1000, std::nullopt)}));
+  LayerPtr salted = layer("Hashing", R"({"num_bins": 4, "salt": 7, "mask_value": 1.5})");
+  EXPECT_EQ(salted->get_config().get_int_list("salt"), (std::vector<int64_t>{7, 7}));
+  EXPECT_EQ(create_layer("Hashing", salted->get_config())->get_config(), salted->get_config());
+  EXPECT_EQ(values<int64_t>((*salted)({make({2}, {1.5f, 1.0f})}, CallContext())[0]),
+            (std::vector<int64_t>{0, 1 + hash_bucket("1", 3, std::array<uint64_t, 2>{7, 7})}));
+  expect_error([&] { layer("Hashing", R"({"num_bins": 0})"); }, Code::kInvalidArgument,
+               {"num_bins", "positive"});
+  expect_error([&] { layer("Hashing", "{}"); }, Code::kInvalidArgument, {"num_bins"});
+  expect_error([&] { layer("Hashing", R"({"num_bins": 2, "salt": [1, 2, 3]})"); }, Code::kInvalidArgument,
+               {"salt", "[1,2,3]"});
+  expect_error([&] { layer("Hashing", R"({"num_bins": 2, "mask_value": ""})"); }, Code::kInvalidArgument,
+               {"mask_value", "string"});
+  expect_error([&] { layer("Hashing", R"({"num_bins": 2, "output_mode": "tf_idf"})"); },
+               Code::kInvalidArgument, {"output_mode"});
+  expect_error([&] { layer("Hashing", R"({"num_bins": 2, "output_mode": "count", "sparse": true})"); },
+               Code::kUnimplemented, {"sparse"});
+  expect_error([&] { run("Hashing", R"({"num_bins": 2})", make({1}, {NAN})); }, Code::kInvalidArgument,
+               {"nan", "flat index 0"});
+}
+
+// IntegerLookup's oov_method="farmhash": OOV tokens in TF's hash bucket of their digits (Keras's
+// test values), keyed by the salt when given.
+TEST_F(MoreLayersTest, IntegerLookupFarmhashBuckets) {
+  EXPECT_EQ(
+      values<int64_t>(run("IntegerLookup",
+                          R"({"vocabulary": [10, 20, 30], "num_oov_indices": 4, "oov_method": "farmhash"})",
+                          ints({5}, {100, 200, 300, 400, 20}))),
+      (std::vector<int64_t>{3, 1, 3, 1, 5}));
+  const std::vector<int64_t> salted = values<int64_t>(
+      run("IntegerLookup",
+          R"({"vocabulary": [10], "num_oov_indices": 4, "oov_method": "farmhash", "salt": [137, 42],
+                         "mask_token": 0})",
+          ints({3}, {100, 0, 10})));
+  EXPECT_EQ(salted,
+            (std::vector<int64_t>{1 + hash_bucket("100", 4, std::array<uint64_t, 2>{137, 42}), 0, 5}));
+  expect_error([&] { layer("IntegerLookup", R"({"salt": 3})"); }, Code::kInvalidArgument,
+               {"salt", "farmhash"});
+  expect_error([&] { layer("IntegerLookup", R"({"oov_method": "md5"})"); }, Code::kInvalidArgument,
+               {"oov_method"});
+  expect_error([&] { layer("IntegerLookup", R"({"num_oov_indices": 3, "max_tokens": 3})"); },
+               Code::kInvalidArgument, {"max_tokens (3)", "(3)"});
+  expect_error([&] { layer("IntegerLookup", R"({"output_mode": null})"); }, Code::kInvalidArgument,
+               {"output_mode", "None"});
+  expect_error([&] { layer("IntegerLookup", R"({"vocabulary": 5})"); }, Code::kInvalidArgument,
+               {"vocabulary"});
 }
 
 TEST_F(MoreLayersTest, CenterCropAsKeras) {

@@ -2,6 +2,7 @@
 import ctypes
 
 from . import _lib
+from ._copy import Uncopyable as _Uncopyable
 from . import config as _config
 from .errors import InvalidArgumentError, UnimplementedError, call_c, check
 from .tensor import Tensor, constant
@@ -51,8 +52,10 @@ def config_dict(fn, handle):
         L.kiln_config_free(out.value)
 
 
-class Owned:
+class Owned(_Uncopyable):
     """Owns one C handle of a kind whose C functions are named kiln_<_KIND>_*."""
+
+    _COPY_INSTEAD = " (from_config(get_config()) makes another with the same settings)"
 
     _KIND = None
     _CLASS = None

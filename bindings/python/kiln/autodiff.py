@@ -6,6 +6,7 @@ import threading
 import weakref
 
 from . import _lib
+from ._copy import Uncopyable as _Uncopyable
 from .errors import InvalidArgumentError, callback_status, check, deferred_call, guard_callback
 from .tensor import Tensor, _as_tensor, _new, constant
 
@@ -39,8 +40,10 @@ def _own(obj, handle, uid):
     _WRAPPERS[uid] = weakref.ref(obj, functools.partial(_release, uid, handle))
 
 
-class Variable:
+class Variable(_Uncopyable):
     """tf.Variable: a named, mutable holder of a tensor value."""
+
+    _COPY_INSTEAD = " (kiln.Variable(v.value()) makes another variable with its value)"
 
     # NumPy defers to the variable's operators (np.ones(2) + v is a kiln Tensor), as for Tensor.
     __array_priority__ = 100
@@ -178,7 +181,7 @@ for _name in ("__neg__", "__abs__", "__invert__", "__lt__", "__le__", "__gt__", 
     setattr(Variable, _name, _as_value(_name))
 
 
-class GradientTape:
+class GradientTape(_Uncopyable):
     """tf.GradientTape: `with kiln.GradientTape() as tape:` records, then tape.gradient(...)."""
 
     def __init__(self, persistent=False, watch_accessed_variables=True):

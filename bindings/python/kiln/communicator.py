@@ -15,6 +15,7 @@ import ctypes
 import itertools
 
 from . import _lib
+from ._copy import Uncopyable as _Uncopyable
 from .errors import InvalidArgumentError, check, guard_callback
 
 __all__ = ["Communicator"]
@@ -58,7 +59,7 @@ _TABLE = _lib.CommunicatorTable(ctypes.sizeof(_lib.CommunicatorTable), _lib.COMM
                                 _lib.COMM_BROADCAST(_broadcast), _lib.COMM_DESTROY(_destroy))
 
 
-class Communicator:
+class Communicator(_Uncopyable):
     """A kiln_communicator handle: the collectives fit, DistributedOptimizer and
     DistributedGradientTape use (kiln.distributed.communicator() for MPI's)."""
 

@@ -3,7 +3,7 @@
 The conversion goes through JSON, so a config is what `json` can write: None, bool, int, float,
 str, lists/tuples and nested dicts with string keys; NumPy arrays and scalars and kiln Tensors
 (anything with `tolist()`) go as their lists and numbers. Non-finite floats are refused, as in C,
-but for infinities in a Discretization's bin_boundaries.
+but for infinities in a Discretization's bin_boundaries and any float in IntegerLookup's idf_weights.
 """
 import ctypes
 import json
@@ -16,17 +16,20 @@ L = _lib.lib
 
 
 # Keys whose lists may hold infinities: data, not settings (Discretization's adapted boundaries
-# sit at -inf or +inf when the data's quantiles do). JSON writes them as Python's json module does.
-_INFINITE_LISTS = frozenset(["bin_boundaries"])
+# sit at -inf or +inf when the data's quantiles do; IntegerLookup's IDF weights are what they are
+# given, and NaN for the special indices when adapt() learned no token, as Keras's mean of none).
+# JSON writes them as Python's json module does.
+_INFINITE_LISTS = frozenset(["bin_boundaries", "idf_weights"])
+_NAN_LISTS = frozenset(["idf_weights"])
 
 
 def _check_finite(value, path):
     """Refuses non-finite floats but for infinities in _INFINITE_LISTS; whether it met any of those."""
     if path in _INFINITE_LISTS and isinstance(value, (list, tuple)):
         for v in value:
-            if isinstance(v, float) and math.isnan(v):
+            if isinstance(v, float) and math.isnan(v) and path not in _NAN_LISTS:
                 raise InvalidArgumentError("config: key '%s' holds NaN; expected numbers" % path)
-        return any(isinstance(v, float) and math.isinf(v) for v in value)
+        return any(isinstance(v, float) and not math.isfinite(v) for v in value)
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidArgumentError("config: key '%s' is %r; expected a finite float (configs are JSON)" % (path, value))
     infinite = False

@@ -17,6 +17,7 @@ import threading
 import weakref
 
 from . import _lib
+from ._copy import Immutable as _Immutable, Uncopyable as _Uncopyable
 from . import errors as _errors
 from ._handles import new_handle
 from .errors import FailedPreconditionError, InvalidArgumentError, OutOfRangeError, check
@@ -445,7 +446,7 @@ def _int(v, what, op):
             v = v.item()  # a 0-d NumPy array
     return _ops_int(v, what, op)
 
-class Dataset:
+class Dataset(_Immutable):
     """tf.data.Dataset: an immutable description of a sequence of elements; iterate with for."""
 
     __slots__ = ("_h", "_spec", "__weakref__")
@@ -732,7 +733,7 @@ def _shape_list(v):
     return list(v) if isinstance(v, (list, tuple)) else v
 
 
-class Iterator:
+class Iterator(_Uncopyable):
     """One pass over a dataset (iter(ds)); its pipeline threads stop when it is freed (at the
     latest when the interpreter exits, see _free_at_exit)."""
 

@@ -15,6 +15,7 @@ import warnings
 import weakref
 
 from . import _lib
+from ._copy import Uncopyable as _Uncopyable
 from . import _tracking
 from . import config as _config
 from . import mixed_precision as _mp
@@ -594,9 +595,12 @@ def _class_registered(name):
     return bool(L.kiln_layer_class_is_registered(name.encode()))
 
 
-class Layer:
+class Layer(_Uncopyable):
     """keras.layers.Layer. Subclass it: create weights with add_weight (in __init__ or build),
     assign sub-layers to attributes (they are tracked), and write call(inputs, training=None)."""
+
+    _COPY_INSTEAD = (" (use kiln.models.clone_model, or from_config(get_config()) then "
+                     "set_weights(get_weights()))")
 
     _is_model = False
     _builtin = False

@@ -1,5 +1,5 @@
 """Preprocessing layers: kiln.layers.Normalization, Discretization and IntegerLookup (with adapt()),
-CategoryEncoding, and the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
+Hashing, CategoryEncoding, and the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
 RandomBrightness, RandomRotation, RandomTranslation and RandomZoom, with Keras's signatures and
 defaults."""
 import itertools as _itertools
@@ -213,7 +213,45 @@ _IntegerLookup = _builtin(
     "pad_to_max_tokens=False, oov_method='floormod', salt=None)", _integer_lookup)
 
 
-class IntegerLookup(_Adapt, _IntegerLookup):
+def _no_text(value, who):
+    """Keras converts lookup and hashing inputs with their integer dtype: text is refused."""
+    if isinstance(value, (str, bytes)) or (_np is not None and isinstance(value, _np.ndarray)
+                                           and value.dtype.kind in "USO"):
+        raise InvalidArgumentError("%s: got text %r; kiln has no string tensors, expected integer tokens"
+                                   % (who, value if isinstance(value, (str, bytes)) else value.dtype))
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            _no_text(v, who)
+
+
+def _read_vocabulary_file(path, who):
+    """Keras's vocabulary file: one integer per line, trailing empty lines ignored."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    while lines and lines[-1] == "":
+        lines.pop()
+    tokens = []
+    for i, line in enumerate(lines):
+        try:
+            tokens.append(int(line))
+        except ValueError:
+            raise InvalidArgumentError("%s: vocabulary file '%s' line %d is %r; expected one integer token per line"
+                                       % (who, path, i + 1, line[:40])) from None
+    return tokens
+
+
+class _TokenInputs:
+    """Keras's call(inputs) of the lookup and hashing layers: tokens as arrays, tensors or (nested)
+    lists of ints; training is keyword-only, as a second positional argument is an error in Keras."""
+
+    def __call__(self, inputs, *, training=None, **kwargs):
+        _no_text(inputs, self._class_name)
+        if isinstance(inputs, (list, tuple)):  # tokens as nested lists, as Keras converts them
+            inputs = constant(inputs)
+        return super().__call__(inputs, training=training, **kwargs)
+
+
+class IntegerLookup(_TokenInputs, _Adapt, _IntegerLookup):
     """keras.layers.IntegerLookup(max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
     vocabulary=None, vocabulary_dtype="int64", idf_weights=None, invert=False, output_mode="int",
     sparse=False, pad_to_max_tokens=False, oov_method="floormod", salt=None): integer tokens mapped to
@@ -221,24 +259,23 @@ class IntegerLookup(_Adapt, _IntegerLookup):
     by adapt() from data: the most frequent tokens, ties broken by the larger token, at most
     max_tokens indices in all. Index 0 is the mask token (output_mode "int" with mask_token set),
     then num_oov_indices indices for out-of-vocabulary tokens (token x goes to floormod(x,
-    num_oov_indices)), then the vocabulary. output_mode "int" gives int64 indices (invert=True:
+    num_oov_indices), or with oov_method="farmhash" to TF's hash bucket of its digits, keyed by
+    salt when given), then the vocabulary. output_mode "int" gives int64 indices (invert=True:
     indices back to tokens); "one_hot", "multi_hot", "count" and "tf_idf" give float32 encodings
-    over the vocabulary (max_tokens wide with pad_to_max_tokens). oov_method="farmhash" and
-    sparse=True are not supported."""
+    over the vocabulary (max_tokens wide with pad_to_max_tokens). sparse=True and oov_token=None
+    with OOV indices are not supported."""
 
     def adapt(self, data, batch_size=None, steps=None):
         """Learns the vocabulary (and, for "tf_idf", the IDF weights) from data, as Keras: an array
         or a (nested) list of ints is one batch whose rows are the samples (a 1-D array is a
-        column: one token per sample); a Dataset or an iterable gives batches (a 1-D batch is one
-        sample)."""
+        column: one token per sample), and steps does not apply to it; a Dataset or an iterable
+        gives batches (a 1-D batch is one sample)."""
+        _no_text(data, "IntegerLookup.adapt")
         if isinstance(data, (list, tuple)):  # Keras reads a list as an array
             data = constant(data)
+        if batch_size is None and (isinstance(data, Tensor) or (_np is not None and isinstance(data, _np.ndarray))):
+            steps = None  # Keras's array branch reads the whole array
         return _Adapt.adapt(self, data, batch_size=batch_size, steps=steps)
-
-    def __call__(self, inputs, training=None, **kwargs):
-        if isinstance(inputs, (list, tuple)):  # tokens as nested lists, as Keras converts them
-            inputs = constant(inputs)
-        return _IntegerLookup.__call__(self, inputs, training=training, **kwargs)
 
     def get_vocabulary(self, include_special_tokens=True):
         """The tokens by index as a list of ints: with include_special_tokens the mask and OOV tokens
@@ -248,20 +285,52 @@ class IntegerLookup(_Adapt, _IntegerLookup):
 
     def vocabulary_size(self):
         """The vocabulary's size with the mask and OOV indices."""
-        return len(self.get_vocabulary(True))
+        config = self.get_config()
+        if config["vocabulary_size"] is not None:
+            return config["vocabulary_size"]
+        mask = 1 if config["mask_token"] is not None and config["output_mode"] == "int" else 0
+        return mask + config["num_oov_indices"] + len(config["vocabulary"] or [])
 
     def set_vocabulary(self, vocabulary, idf_weights=None):
-        """Replaces the vocabulary (a list, array or tensor of ints; the mask and OOV tokens left out,
-        or first in Keras's order) and, for output_mode "tf_idf", the IDF weights."""
+        """Replaces the vocabulary (a list, array or tensor of ints, or a text file of one per line;
+        the mask and OOV tokens left out, or first in Keras's order) and, for output_mode "tf_idf",
+        the IDF weights."""
+        import os
         from .data import _to_tensor
+        if isinstance(vocabulary, (str, os.PathLike)):
+            vocabulary = _read_vocabulary_file(os.fspath(vocabulary), "IntegerLookup.set_vocabulary")
+        _no_text(vocabulary, "IntegerLookup.set_vocabulary")
         if isinstance(vocabulary, (list, tuple)):
-            vocabulary = constant([int(v) for v in vocabulary], dtype="int64") if vocabulary else constant(
-                [], dtype="int64")
+            vocabulary = constant([int(v) for v in vocabulary], dtype="int64")
         idf = None
         if idf_weights is not None:
             idf = _to_tensor(constant([float(w) for w in idf_weights], dtype="float32")
                              if isinstance(idf_weights, (list, tuple)) else idf_weights)
         _c(L.kiln_layer_set_vocabulary, self._handle(), _to_tensor(vocabulary), idf)
+
+
+def _salt(salt):
+    """Keras's salt: None, one int, or two; the C++ reader checks the values."""
+    return list(salt) if isinstance(salt, tuple) else salt
+
+
+_Hashing = _builtin(
+    "Hashing", "keras.layers.Hashing(num_bins, mask_value=None, salt=None, output_mode='int', sparse=False)",
+    lambda num_bins, mask_value=None, salt=None, output_mode="int", sparse=False: {
+        "num_bins": num_bins, "salt": _salt(salt), "mask_value": mask_value, "output_mode": output_mode,
+        "sparse": sparse})
+
+
+class Hashing(_TokenInputs, _Hashing):
+    """keras.layers.Hashing(num_bins, mask_value=None, salt=None, output_mode="int", sparse=False):
+    each value's bin, TF's to_hash_bucket of its text (integers as their decimal digits, floats
+    truncated to integers first, bools "true" / "false"): FarmHash's Fingerprint64 modulo num_bins,
+    or with salt (one int, or two) HighwayHash's SipHash keyed by it, as Keras. With mask_value
+    (and num_bins > 1) the mask is bin 0 and other values hash into 1 .. num_bins - 1. output_mode
+    "int" gives int64 bins; "one_hot", "multi_hot" and "count" float32 encodings over num_bins.
+    kiln has no string tensors: values are numbers."""
+
+
 def _seed(seed):
     """A layer's seed as given: the C++ config reader refuses what is not an int >= 0 (or None)."""
     return seed
@@ -340,5 +409,6 @@ _BUILTINS.update({c._class_name: c for c in _AUGMENTATION})
 _BUILTINS["CategoryEncoding"] = CategoryEncoding
 _BUILTINS["Discretization"] = Discretization
 _BUILTINS["IntegerLookup"] = IntegerLookup
+_BUILTINS["Hashing"] = Hashing
 
-__all__ = ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup"] + [c._class_name for c in _AUGMENTATION]
+__all__ = ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup", "Hashing"] + [c._class_name for c in _AUGMENTATION]

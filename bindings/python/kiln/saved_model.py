@@ -16,6 +16,7 @@ import ctypes
 import os
 
 from . import _lib
+from ._copy import Uncopyable as _Uncopyable
 from . import config as _config
 from .errors import InvalidArgumentError, call_c, check
 from .tensor import Tensor, _CODE_DTYPE, dtype_code
@@ -157,7 +158,7 @@ class ConcreteFunction:
         return "ConcreteFunction(%r, inputs=%s, outputs=%s)" % (self.name, self.inputs, self.outputs)
 
 
-class _Handle:
+class _Handle(_Uncopyable):
     """Owns the kiln_saved_model; signatures keep it alive."""
 
     def __init__(self, h):

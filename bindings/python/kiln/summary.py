@@ -17,6 +17,7 @@ import os
 import threading
 
 from . import _lib
+from ._copy import Uncopyable as _Uncopyable
 from . import config as _config
 from ._handles import as_tensor, config_dict
 from .errors import InvalidArgumentError, check
@@ -52,7 +53,7 @@ def _desc(description):
     return None if description is None else _bytes(description, "description")
 
 
-class SummaryWriter:
+class SummaryWriter(_Uncopyable):
     """tf.summary.SummaryWriter: an event file in a log directory. close() (or the writer being
     garbage-collected) flushes everything."""
 

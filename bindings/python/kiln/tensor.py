@@ -4,6 +4,7 @@ import numbers
 import struct
 
 from . import _lib
+from ._copy import Immutable as _Immutable
 from .errors import InvalidArgumentError, check
 
 try:  # NumPy is optional: used for interop when it imports
@@ -77,6 +78,13 @@ def _new(fn, *args):
     return Tensor._adopt(out.value)
 
 
+def _from_bytes(data, dtype, shape):
+    """A tensor of dtype (a name) and shape holding data (little-endian bytes): an unpickled tensor."""
+    dims, rank = dims_array(list(shape))
+    buf = ctypes.create_string_buffer(bytes(data), max(len(data), 1))
+    return _new(L.kiln_tensor_create, dtype_code(dtype), dims, rank, buf, len(data))
+
+
 def _flatten(value):
     """Nested lists/tuples -> (flat list, shape); raises on ragged input."""
     if isinstance(value, (list, tuple)):
@@ -133,7 +141,7 @@ class TensorShape(tuple):
     __hash__ = tuple.__hash__
 
 
-class Tensor:
+class Tensor(_Immutable):
     """An immutable tensor value (like tf.Tensor in eager mode)."""
 
     __slots__ = ("_h", "__weakref__")
@@ -223,6 +231,10 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         a = self.numpy()
         return a.astype(dtype) if dtype is not None else a
+
+    def __reduce_ex__(self, protocol):
+        """A pickle holds the dtype, the shape and the bytes; a copy is the tensor itself."""
+        return (_from_bytes, (self._bytes(), str(self.dtype), tuple(self.shape)))
 
     def tolist(self):
         dt = self.dtype

@@ -25,6 +25,7 @@ import ctypes
 import os
 
 from . import _lib
+from ._copy import Uncopyable as _Uncopyable
 from . import config as _config
 from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError, call_c, check
 from .tensor import Tensor
@@ -51,7 +52,7 @@ def _name_bytes(name):
     return b
 
 
-class CheckpointReader:
+class CheckpointReader(_Uncopyable):
     """tf.train.CheckpointReader: an open checkpoint (a prefix, or a directory's latest
     checkpoint through its `checkpoint` state file). It never changes once open, so threads may
     share it."""
@@ -166,7 +167,7 @@ def _new(fn, *args):
     return out.value
 
 
-class CheckpointLoadStatus:
+class CheckpointLoadStatus(_Uncopyable):
     """What a restore matched (tf.train.Checkpoint.restore's status). The asserts return the status,
     so they chain: ckpt.restore(path).expect_partial().assert_existing_objects_matched(). Values
     waiting for objects not made yet (an optimizer's slots before its first step) land later and
@@ -317,7 +318,7 @@ def get_global_generator():
     return GlobalGenerator()
 
 
-class Checkpoint:
+class Checkpoint(_Uncopyable):
     """tf.train.Checkpoint(**kwargs): the objects given (models, optimizers, Variables, other
     Checkpoints, kiln.random.get_global_generator()) saved and restored together as TF2's object
     graph. Assigning a trackable attribute later (ckpt.step = kiln.Variable(0)) tracks it too, as
@@ -407,7 +408,7 @@ def _no_options(options, what):
         raise UnimplementedError("Checkpoint.%s: options (tf.train.CheckpointOptions) are not supported" % what, 6)
 
 
-class CheckpointManager:
+class CheckpointManager(_Uncopyable):
     """tf.train.CheckpointManager: numbered saves of a Checkpoint into directory, the newest
     max_to_keep kept (None: all) and the rest deleted, listed in the directory's `checkpoint` state
     file, so a manager made later on the directory (or TensorFlow) carries on."""

@@ -11,6 +11,7 @@ import ctypes
 import itertools
 
 from .. import _lib
+from .._copy import Uncopyable as _Uncopyable
 from .. import config as _config
 from .._handles import config_dict, new_handle
 from ..autodiff import GradientTape, Variable
@@ -113,8 +114,11 @@ def _set_custom_learning_rate(handle, lr):
         raise
 
 
-class Optimizer:
+class Optimizer(_Uncopyable):
     """keras.optimizers.Optimizer over a kiln_optimizer handle."""
+
+    _COPY_INSTEAD = " (from_config(get_config()) makes another with the same settings)"
+
     _class_name = None
 
     def __init__(self, **config):
