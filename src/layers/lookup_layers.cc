@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -168,8 +170,8 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
              *max_tokens_);
     }
     num_oov_ = r.get_int("num_oov_indices", 1);
-    if (num_oov_ < 0)
-      fail(Code::kInvalidArgument, "IntegerLookup: num_oov_indices must be >= 0; got ", num_oov_);
+    if (num_oov_ < 0 || num_oov_ > (int64_t{1} << 62))  // indices stay far from int64's end
+      fail(Code::kInvalidArgument, "IntegerLookup: num_oov_indices must be in [0, 2**62]; got ", num_oov_);
     if (r.has("oov_token"))
       oov_token_ = r.get_int("oov_token");
     else if (!r.config().has("oov_token"))  // absent: Keras's default; null: None
@@ -289,9 +291,9 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
       bad_input("idf_weights may only be set with output_mode 'tf_idf'; got output_mode '", mode_, "'");
     if (vocabulary.empty()) bad_input("cannot set an empty vocabulary");
     const auto start = static_cast<size_t>(token_start());
-    const std::vector<int64_t> special = special_tokens();
-    const bool found_special =
-        vocabulary.size() >= start && std::equal(special.begin(), special.end(), vocabulary.begin());
+    bool found_special = vocabulary.size() >= start;
+    for (size_t i = 0; found_special && i < start; ++i)
+      found_special = vocabulary[i] == (i < size_t(oov_start()) ? *mask_token_ : *oov_token_);
     auto s = std::make_shared<State>();
     s->tokens.assign(vocabulary.begin() + (found_special ? std::ptrdiff_t(start) : 0), vocabulary.end());
     std::vector<int64_t> repeated;
@@ -303,8 +305,8 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
     }
     if (!repeated.empty())
       bad_input("the vocabulary repeats tokens ", list_string(repeated), "; expected each token once");
-    const std::string order =
-        "either leave the mask and OOV tokens out, or put them first, in this order: " + list_string(special);
+    const std::string order = "either leave the mask and OOV tokens out, or put them first, in this order: " +
+                              list_string(special_tokens(11), 10);
     if (mask_token_ && s->index.count(*mask_token_))
       bad_input("the mask token ", *mask_token_, " is in the vocabulary at an unexpected place; ", order);
     if (invert_ && s->index.count(*oov_token_))
@@ -328,9 +330,10 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
   }
 
   // Keras's special tokens in index order: the mask token (output_mode "int"), then the OOV tokens.
-  std::vector<int64_t> special_tokens() const {
-    std::vector<int64_t> v(size_t(oov_start()), mask_token_.value_or(0));
-    v.insert(v.end(), size_t(num_oov_), oov_token_.value_or(0));
+  // (The first `limit` of them.)
+  std::vector<int64_t> special_tokens(size_t limit = SIZE_MAX) const {
+    std::vector<int64_t> v(std::min(size_t(oov_start()), limit), mask_token_.value_or(0));
+    v.insert(v.end(), std::min(size_t(num_oov_), limit - v.size()), oov_token_.value_or(0));
     return v;
   }
   std::vector<int64_t> vocabulary_of(const State &s, bool include_special_tokens) const {
@@ -548,10 +551,39 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
 // int64 bins ("int"), or float32 encodings over num_bins ("one_hot", "multi_hot", "count").
 class Hashing final : public Layer {
  public:
-  explicit Hashing(const Config &config) : Hashing(ConfigReader(config, "Hashing")) {}
+  explicit Hashing(const Config &config) : Hashing(int_dtype_of(config), config) {}
 
  private:
-  explicit Hashing(ConfigReader &&r) : Layer("Hashing", r) {
+  // Keras's int-mode Hashing carries an integer dtype ("int64", or "int32"), as a name or a
+  // DTypePolicy config: the dtype of its bins, not a layer policy. kiln's policies are float.
+  static std::optional<DType> int_dtype_of(const Config &c) {
+    if (!c.has("dtype")) return std::nullopt;
+    std::string name;
+    if (c.type("dtype") == Config::Type::kString) name = c.get_string("dtype");
+    if (c.type("dtype") == Config::Type::kConfig) {
+      const Config policy = c.get_config("dtype");
+      if (policy.has("config") && policy.type("config") == Config::Type::kConfig) {
+        const Config inner = policy.get_config("config");
+        if (inner.has("name") && inner.type("name") == Config::Type::kString) name = inner.get_string("name");
+      }
+    }
+    if (name == "int64") return DType::kInt64;
+    if (name == "int32") return DType::kInt32;
+    return std::nullopt;
+  }
+  static Config without_dtype(Config c) {
+    c.erase("dtype");
+    return c;
+  }
+
+  Hashing(std::optional<DType> int_dtype, const Config &config)
+      : Hashing(ConfigReader(int_dtype ? without_dtype(config) : config, "Hashing"), int_dtype,
+                config.has("dtype") && !config.is_null("dtype")) {}
+
+  Hashing(ConfigReader &&r, std::optional<DType> int_dtype, bool dtype_given) : Layer("Hashing", r) {
+    for (const char *key : {"output_mode", "sparse"})  // Keras validates these: None is not a default
+      if (r.config().has(key) && r.config().is_null(key))
+        fail(Code::kInvalidArgument, "Hashing: ", key, " must not be None");
     if (!r.has("num_bins"))
       fail(Code::kInvalidArgument, "Hashing: num_bins must be a positive int; got None");
     num_bins_ = r.get_int("num_bins");
@@ -559,22 +591,26 @@ class Hashing final : public Layer {
       fail(Code::kInvalidArgument, "Hashing: num_bins must be a positive int; got ", num_bins_);
     if (r.has("mask_value")) {
       const Config &c = r.config();
-      if (c.type("mask_value") == Config::Type::kInt) {
-        mask_int_ = c.get_int("mask_value");
-        mask_ = static_cast<double>(*mask_int_);
-      } else if (c.type("mask_value") == Config::Type::kFloat) {
-        mask_ = c.get_float("mask_value");
-      } else {
+      const Config::Type t = c.type("mask_value");
+      if (t != Config::Type::kInt && t != Config::Type::kFloat && t != Config::Type::kBool)
         fail(Code::kInvalidArgument,
-             "Hashing: mask_value must be a number (kiln has no string tensors); got ",
+             "Hashing: mask_value must be a number or a bool (kiln has no string tensors); got ",
              c.json().at("mask_value").dump());
-      }
+      mask_ = c.json().at("mask_value");
     }
     salt_ = Salt::read(r);
     mode_ = r.get_string("output_mode", "int");
     if (mode_ != "int" && mode_ != "one_hot" && mode_ != "multi_hot" && mode_ != "count")
       fail(Code::kInvalidArgument, "Hashing: output_mode '", mode_,
            "' is not one of 'int', 'one_hot', 'multi_hot', 'count'");
+    if (mode_ == "int" && dtype_given && !int_dtype)
+      fail(Code::kInvalidArgument,
+           "Hashing: with output_mode 'int' the dtype must be 'int32' or 'int64'; got ",
+           r.config().json().at("dtype").dump());
+    if (mode_ != "int" && int_dtype)
+      fail(Code::kInvalidArgument, "Hashing: output_mode '", mode_, "' gives float encodings; got dtype ",
+           dtype_name(*int_dtype));
+    out_dtype_ = int_dtype.value_or(DType::kInt64);
     if (r.get_bool("sparse", false)) {
       if (mode_ == "int")
         fail(Code::kInvalidArgument,
@@ -586,23 +622,61 @@ class Hashing final : public Layer {
     set_autocast(false);  // values are hashed as given, whatever the policy
   }
 
+  // Keras's tf.equal(values, mask_value): the mask converted to the inputs' dtype (an error where TF's
+  // conversion is: a fraction or an out-of-range value for integers, a number for bools), then each
+  // value compared with it.
+  std::vector<bool> mask_of(const Tensor &x, const std::vector<int64_t> &ints) const {
+    const Config::Json &m = *mask_;
+    const std::string what = m.dump();
+    std::vector<bool> hit(ints.size());
+    if (x.dtype() == DType::kBool || m.is_boolean()) {
+      if (x.dtype() != DType::kBool || !m.is_boolean())
+        bad_input("mask_value ", what, " cannot be compared with ", x.description(),
+                  " inputs; expected a bool mask_value for bool inputs, a number otherwise");
+      for (size_t i = 0; i < ints.size(); ++i) hit[i] = (ints[i] != 0) == m.get<bool>();
+      return hit;
+    }
+    if (is_integer(x.dtype())) {
+      const int64_t lo = x.dtype() == DType::kUInt8 ? 0 : x.dtype() == DType::kInt32 ? INT32_MIN : INT64_MIN;
+      const int64_t hi = x.dtype() == DType::kUInt8   ? 255
+                         : x.dtype() == DType::kInt32 ? INT32_MAX
+                                                      : INT64_MAX;
+      // an integer, or a float holding one (2.0), within the dtype
+      const double d = m.get<double>();
+      const bool fits = m.is_number_integer()
+                            ? !(m.is_number_unsigned() && m.get<uint64_t>() > uint64_t(INT64_MAX)) &&
+                                  m.get<int64_t>() >= lo && m.get<int64_t>() <= hi
+                            : d == std::trunc(d) && d >= static_cast<double>(lo) &&
+                                  d < -static_cast<double>(INT64_MIN) && static_cast<int64_t>(d) <= hi;
+      if (!fits)
+        bad_input("mask_value ", what, " does not convert to the inputs' dtype ", dtype_name(x.dtype()),
+                  " (TF converts it to compare); expected an integer in [", lo, ", ", hi, "]");
+      const int64_t v = m.is_number_integer() ? m.get<int64_t>() : static_cast<int64_t>(d);
+      for (size_t i = 0; i < ints.size(); ++i) hit[i] = ints[i] == v;
+      return hit;
+    }
+    // floats: the mask rounded to the inputs' float dtype, as TF converts it
+    const Tensor mask = ops::cast(ops::cast(Tensor::scalar(m.get<double>()), x.dtype()), DType::kFloat64);
+    const double v = *mask.data<double>();
+    const Tensor d = ops::cast(x, DType::kFloat64);
+    for (size_t i = 0; i < ints.size(); ++i) hit[i] = d.data<double>()[i] == v;
+    return hit;
+  }
+
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
-    const Tensor &x = single_input(*this, inputs);
+    Tensor x = single_input(*this, inputs);
+    // Keras's one_hot drops a last axis of 1 here, and encode_categorical_inputs drops another.
+    if (mode_ == "one_hot" && x.rank() > 0 && x.shape()[x.rank() - 1] == 1) x = ops::squeeze(x, {-1});
     const bool is_bool = x.dtype() == DType::kBool;
     const std::vector<int64_t> ints = int64_values(*this, x, "the input");
     const bool masked = mask_ && num_bins_ > 1;
-    // Keras compares with mask_value before the cast: floats (and a float mask) as numbers.
-    std::vector<double> reals;
-    if (masked && (is_floating(x.dtype()) || !mask_int_)) {
-      const Tensor d = ops::cast(x, DType::kFloat64);
-      reals.assign(d.data<double>(), d.data<double>() + d.num_elements());
-    }
+    const std::vector<bool> hit = masked ? mask_of(x, ints) : std::vector<bool>();
     const int64_t bins = masked ? num_bins_ - 1 : num_bins_;
     const std::optional<std::array<uint64_t, 2>> key = salt_.key();
     std::array<char, 24> digits;
     std::vector<int64_t> out(ints.size());
     for (size_t i = 0; i < ints.size(); ++i) {
-      if (masked && (reals.empty() ? ints[i] == *mask_int_ : reals[i] == *mask_)) {
+      if (masked && hit[i]) {
         out[i] = 0;
         continue;
       }
@@ -610,33 +684,33 @@ class Hashing final : public Layer {
       out[i] = hash_bucket(text, bins, key) + (masked ? 1 : 0);
     }
     const Tensor ids = int64_tensor(out, x.shape());
-    if (mode_ == "int") return {ids};
+    if (mode_ == "int") return {out_dtype_ == DType::kInt64 ? ids : ops::cast(ids, out_dtype_)};
     return {encode_categorical(ids, mode_, num_bins_, DType::kFloat32)};
   }
 
   std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
-    const PartialShape &s = single_input(*this, shapes);
+    PartialShape s = single_input(*this, shapes);
     if (mode_ == "int") return {s};
+    if (mode_ == "one_hot" && !s.empty() && s.back() == 1) s.pop_back();  // as call
     return {encoded_shape(s, mode_, num_bins_)};
   }
 
   void add_config(Config &c) const override {
+    if (mode_ == "int") c.set("dtype", std::string(dtype_name(out_dtype_)));  // Keras's int-mode dtype
     c.set("num_bins", num_bins_);
     salt_.write(c);
-    if (mask_int_)
-      c.set("mask_value", *mask_int_);
-    else if (mask_)
-      c.set("mask_value", *mask_);
+    if (mask_)
+      c.update(Config::from_value(Config::Json::object({{"mask_value", *mask_}}), "Hashing"));
     else
       c.set_null("mask_value");
     c.set("output_mode", mode_).set("sparse", false);
   }
 
   int64_t num_bins_ = 1;
-  std::optional<double> mask_;
-  std::optional<int64_t> mask_int_;  // an int mask_value, compared exactly with integer inputs
+  std::optional<Config::Json> mask_;  // an int, a float or a bool, as given
   Salt salt_;
   std::string mode_;
+  DType out_dtype_ = DType::kInt64;  // "int" mode's bins
 };
 
 }  // namespace

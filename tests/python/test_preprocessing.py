@@ -488,6 +488,23 @@ class HashingTest(unittest.TestCase):
                                         layers.Embedding(5, 2), layers.Flatten(), layers.Dense(1)])
         assert_fits_saves_and_loads(model, np.array([[1, 2], [3, 4]], np.int64))
 
+    def test_mask_in_the_inputs_dtype_and_keras_dtypes(self):
+        self.assertEqual(layers.Hashing(5, mask_value=0.1)(np.array([0.1], np.float32)).numpy().tolist(), [0])
+        self.assertEqual(layers.Hashing(5, mask_value=2.0)(np.array([2], np.uint8)).numpy().tolist(), [0])
+        self.assertEqual(layers.Hashing(5, mask_value=True)(np.array([True])).numpy().tolist(), [0])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "does not convert"):
+            layers.Hashing(5, mask_value=300)(np.array([2], np.uint8))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "outside int64"):
+            layers.Hashing(5, mask_value=-2**63 - 1)
+        self.assertEqual(layers.Hashing(5, output_mode="one_hot")(np.zeros((3, 1, 1))).shape, (3, 5))
+        keras_config = {"name": "hashing", "trainable": True, "num_bins": 3, "salt": None, "mask_value": None,
+                        "output_mode": "int", "sparse": False,
+                        "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "int64"},
+                                  "registered_name": None}}
+        layer = layers.Hashing.from_config(keras_config)
+        self.assertEqual(layer(np.array([[0], [1]])).numpy().tolist(), [[1], [0]])
+        self.assertEqual(layers.Hashing(3, dtype="int32")(np.array([0])).dtype, kiln.int32)
+
     def test_errors(self):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "positive"):
             layers.Hashing(num_bins=0)

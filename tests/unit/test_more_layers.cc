@@ -1110,6 +1110,37 @@ TEST_F(MoreLayersTest, HashingAsKeras) {
   EXPECT_EQ(create_layer("Hashing", salted->get_config())->get_config(), salted->get_config());
   EXPECT_EQ(values<int64_t>((*salted)({make({2}, {1.5f, 1.0f})}, CallContext())[0]),
             (std::vector<int64_t>{0, 1 + hash_bucket("1", 3, std::array<uint64_t, 2>{7, 7})}));
+  // the mask converted to the inputs' dtype, as TF's tf.equal converts it: 0.1 as float32, 2.0 as an int
+  EXPECT_EQ(
+      values<int64_t>(run("Hashing", R"({"num_bins": 5, "mask_value": 0.1})", make({2}, {0.1f, 0.2f})))[0],
+      0);
+  EXPECT_EQ(values<int64_t>(run("Hashing", R"({"num_bins": 5, "mask_value": 2.0})", ints({1}, {2})))[0], 0);
+  EXPECT_EQ(values<int64_t>(
+                run("Hashing", R"({"num_bins": 5, "mask_value": true})", testing::make_bool({2}, {1, 0})))[0],
+            0);
+  expect_error([&] { run("Hashing", R"({"num_bins": 5, "mask_value": 2.5})", ints({1}, {2})); },
+               Code::kInvalidArgument, {"mask_value 2.5", "int64"});
+  expect_error(
+      [&] {
+        run("Hashing", R"({"num_bins": 5, "mask_value": 300})", testing::make_typed<uint8_t>({1}, {2}));
+      },
+      Code::kInvalidArgument, {"mask_value 300", "[0, 255]"});
+  // one_hot drops a last axis of 1 twice, as Keras's call and encoding each do
+  LayerPtr hot = layer("Hashing", R"({"num_bins": 5, "output_mode": "one_hot"})");
+  EXPECT_EQ((*hot)({make({3, 1, 1}, {0, 0, 0})}, CallContext())[0].shape(), Shape({3, 5}));
+  const std::vector<PartialShape> hot_shape = {PartialShape{kUnknownDim, 5}};
+  EXPECT_EQ(hot->compute_output_shape({{kUnknownDim, 1, 1}}), hot_shape);
+  // Keras's int-mode dtype: "int64" (the default) or "int32", as a name or a DTypePolicy
+  EXPECT_EQ(layer("Hashing", R"({"num_bins": 3})")->get_config().get_string("dtype"), "int64");
+  LayerPtr narrow =
+      layer("Hashing", R"({"num_bins": 3, "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                                       "config": {"name": "int32"}, "registered_name": null}})");
+  EXPECT_EQ((*narrow)({x}, CallContext())[0].dtype(), DType::kInt32);
+  EXPECT_EQ(create_layer("Hashing", narrow->get_config())->get_config(), narrow->get_config());
+  expect_error([&] { layer("Hashing", R"({"num_bins": 3, "dtype": "float32"})"); }, Code::kInvalidArgument,
+               {"dtype", "int32"});
+  expect_error([&] { layer("Hashing", R"({"num_bins": 3, "output_mode": null})"); }, Code::kInvalidArgument,
+               {"output_mode", "None"});
   expect_error([&] { layer("Hashing", R"({"num_bins": 0})"); }, Code::kInvalidArgument,
                {"num_bins", "positive"});
   expect_error([&] { layer("Hashing", "{}"); }, Code::kInvalidArgument, {"num_bins"});

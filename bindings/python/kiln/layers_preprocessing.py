@@ -314,10 +314,18 @@ def _salt(salt):
     return list(salt) if isinstance(salt, tuple) else salt
 
 
+def _mask_value(value):
+    """Hashing's mask_value: a number or a bool, an int within int64 (the C++ layer converts it to
+    the inputs' dtype, as TF does, and checks it there)."""
+    if isinstance(value, _numbers.Integral) and not isinstance(value, bool) and not -2**63 <= int(value) < 2**63:
+        raise InvalidArgumentError("Hashing: mask_value %d is outside int64; expected an int64" % value)
+    return value.item() if hasattr(value, "item") else value
+
+
 _Hashing = _builtin(
     "Hashing", "keras.layers.Hashing(num_bins, mask_value=None, salt=None, output_mode='int', sparse=False)",
     lambda num_bins, mask_value=None, salt=None, output_mode="int", sparse=False: {
-        "num_bins": num_bins, "salt": _salt(salt), "mask_value": mask_value, "output_mode": output_mode,
+        "num_bins": num_bins, "salt": _salt(salt), "mask_value": _mask_value(mask_value), "output_mode": output_mode,
         "sparse": sparse})
 
 

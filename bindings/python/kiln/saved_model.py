@@ -161,6 +161,9 @@ class ConcreteFunction:
 class _Handle(_Uncopyable):
     """Owns the kiln_saved_model; signatures keep it alive."""
 
+    _COPY_INSTEAD = (" (the handle of a loaded SavedModel, which it and its functions share: "
+                     "kiln.saved_model.load the directory again for another)")
+
     def __init__(self, h):
         self.h = h
 
