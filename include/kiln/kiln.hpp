@@ -2881,6 +2881,17 @@ inline Layer Hashing(int64_t num_bins, const HashingOptions &o = {}) {
   return Layer::create("Hashing", c);
 }
 
+/// keras.layers.HashedCrossing: the cross of two or more integer features (shape (), (batch,) or
+/// (batch, 1)) hashed as TF's sparse.cross_hashed into num_bins bins; call it on a list of features.
+/// output_mode "int" gives int64 bins, "one_hot" float32 rows.
+inline Layer HashedCrossing(int64_t num_bins, const std::string &output_mode = "int",
+                            const std::string &name = "") {
+  Config c;
+  c.set("num_bins", num_bins).set("output_mode", output_mode);
+  detail::set_if(c, "name", name);
+  return Layer::create("HashedCrossing", c);
+}
+
 struct BatchNormalizationOptions {
   double momentum = 0.99;
   double epsilon = 1e-3;

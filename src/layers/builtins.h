@@ -36,7 +36,7 @@ void register_noise_layers();          // noise_layers.cc: GaussianNoise, Gaussi
 void register_recurrent_layers();      // recurrent_layers.cc: SimpleRNN, GRU, LSTM, their cells, RNN
 void register_wrapper_layers();        // wrapper_layers.cc: Bidirectional, TimeDistributed
 void register_preprocessing_layers();  // preprocessing_layers.cc: Discretization
-void register_lookup_layers();         // lookup_layers.cc: IntegerLookup, Hashing
+void register_lookup_layers();         // lookup_layers.cc: IntegerLookup, Hashing, HashedCrossing
 void register_image_augmentation_layers();  // image_augmentation_layers.cc: RandomFlip, RandomCrop, ...
 
 }  // namespace kiln::layers

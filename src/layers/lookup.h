@@ -35,6 +35,8 @@ void set_vocabulary(Layer &layer, const Tensor &vocabulary, const Tensor &idf_we
 uint64_t fingerprint64(std::string_view s);
 // TF's StrongKeyedHash (HighwayHash's SipHash keyed by two uint64s): tf.strings.to_hash_bucket_strong.
 uint64_t strong_keyed_hash(const std::array<uint64_t, 2> &key, std::string_view s);
+// TF's FingerprintCat64: fingerprints a and b combined, in that order (sparse.cross_hashed's step).
+uint64_t fingerprint_cat64(uint64_t a, uint64_t b);
 // The bucket in [0, buckets) of s: strong_keyed_hash with a key (Keras's salt), else fingerprint64.
 int64_t hash_bucket(std::string_view s, int64_t buckets, const std::optional<std::array<uint64_t, 2>> &key);
 

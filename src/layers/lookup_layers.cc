@@ -132,6 +132,63 @@ struct Salt {
   }
 };
 
+// Keras's preprocessing layers whose "int" output carries an integer dtype (Hashing, HashedCrossing):
+// "int64" (their default) or "int32", as a name or a DTypePolicy config. kiln's layer policies are
+// float, so the key is taken out of the config the Layer base reads, and the layer writes it back.
+struct IntOutputDtype {
+  std::optional<DType> dtype;  // an integer dtype given
+  bool given = false;          // any dtype given
+
+  static IntOutputDtype of(const Config &c) {
+    IntOutputDtype d;
+    if (!c.has("dtype") || c.is_null("dtype")) return d;
+    d.given = true;
+    std::string name;
+    if (c.type("dtype") == Config::Type::kString) name = c.get_string("dtype");
+    if (c.type("dtype") == Config::Type::kConfig) {
+      const Config policy = c.get_config("dtype");
+      if (policy.has("config") && policy.type("config") == Config::Type::kConfig) {
+        const Config inner = policy.get_config("config");
+        if (inner.has("name") && inner.type("name") == Config::Type::kString) name = inner.get_string("name");
+      }
+    }
+    if (name == "int64") d.dtype = DType::kInt64;
+    if (name == "int32") d.dtype = DType::kInt32;
+    return d;
+  }
+  Config base_config(Config c) const {
+    if (dtype) c.erase("dtype");
+    return c;
+  }
+  // The "int" output's dtype; Keras's errors for a float dtype there, an integer one elsewhere.
+  DType check(const char *owner, const std::string &mode, const Config &c) const {
+    if (mode == "int" && given && !dtype)
+      fail(Code::kInvalidArgument, owner,
+           ": with output_mode 'int' the dtype must be 'int32' or 'int64'; got ",
+           c.json().at("dtype").dump());
+    if (mode != "int" && dtype)
+      fail(Code::kInvalidArgument, owner, ": output_mode '", mode, "' gives float encodings; got dtype ",
+           dtype_name(*dtype));
+    return dtype.value_or(DType::kInt64);
+  }
+};
+
+// The keys Keras validates: None is not a default.
+void refuse_nulls(const ConfigReader &r, std::initializer_list<const char *> keys) {
+  for (const char *key : keys)
+    if (r.config().has(key) && r.config().is_null(key))
+      fail(Code::kInvalidArgument, r.owner(), ": ", key, " must not be None");
+}
+
+// The hashing layers' num_bins: a positive int.
+int64_t read_num_bins(ConfigReader &r) {
+  if (!r.has("num_bins"))
+    fail(Code::kInvalidArgument, r.owner(), ": num_bins must be a positive int; got None");
+  const int64_t n = r.get_int("num_bins");
+  if (n <= 0) fail(Code::kInvalidArgument, r.owner(), ": num_bins must be a positive int; got ", n);
+  return n;
+}
+
 // ------------------------------------------------------------------ IntegerLookup
 
 // keras.layers.IntegerLookup(max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
@@ -157,11 +214,8 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
   };
 
   explicit IntegerLookup(ConfigReader &&r) : Layer("IntegerLookup", r) {
-    // Keras validates these values: None is not a default.
-    for (const char *key : {"invert", "num_oov_indices", "output_mode", "sparse", "pad_to_max_tokens",
-                            "vocabulary_dtype", "oov_method"})
-      if (r.config().has(key) && r.config().is_null(key))
-        fail(Code::kInvalidArgument, "IntegerLookup: ", key, " must not be None");
+    refuse_nulls(r, {"invert", "num_oov_indices", "output_mode", "sparse", "pad_to_max_tokens",
+                     "vocabulary_dtype", "oov_method"});
     invert_ = r.get_bool("invert", false);
     if (r.has("max_tokens")) {
       max_tokens_ = r.get_int("max_tokens");
@@ -551,44 +605,15 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
 // int64 bins ("int"), or float32 encodings over num_bins ("one_hot", "multi_hot", "count").
 class Hashing final : public Layer {
  public:
-  explicit Hashing(const Config &config) : Hashing(int_dtype_of(config), config) {}
+  explicit Hashing(const Config &config) : Hashing(IntOutputDtype::of(config), config) {}
 
  private:
-  // Keras's int-mode Hashing carries an integer dtype ("int64", or "int32"), as a name or a
-  // DTypePolicy config: the dtype of its bins, not a layer policy. kiln's policies are float.
-  static std::optional<DType> int_dtype_of(const Config &c) {
-    if (!c.has("dtype")) return std::nullopt;
-    std::string name;
-    if (c.type("dtype") == Config::Type::kString) name = c.get_string("dtype");
-    if (c.type("dtype") == Config::Type::kConfig) {
-      const Config policy = c.get_config("dtype");
-      if (policy.has("config") && policy.type("config") == Config::Type::kConfig) {
-        const Config inner = policy.get_config("config");
-        if (inner.has("name") && inner.type("name") == Config::Type::kString) name = inner.get_string("name");
-      }
-    }
-    if (name == "int64") return DType::kInt64;
-    if (name == "int32") return DType::kInt32;
-    return std::nullopt;
-  }
-  static Config without_dtype(Config c) {
-    c.erase("dtype");
-    return c;
-  }
+  Hashing(const IntOutputDtype &d, const Config &config)
+      : Hashing(ConfigReader(d.base_config(config), "Hashing"), d) {}
 
-  Hashing(std::optional<DType> int_dtype, const Config &config)
-      : Hashing(ConfigReader(int_dtype ? without_dtype(config) : config, "Hashing"), int_dtype,
-                config.has("dtype") && !config.is_null("dtype")) {}
-
-  Hashing(ConfigReader &&r, std::optional<DType> int_dtype, bool dtype_given) : Layer("Hashing", r) {
-    for (const char *key : {"output_mode", "sparse"})  // Keras validates these: None is not a default
-      if (r.config().has(key) && r.config().is_null(key))
-        fail(Code::kInvalidArgument, "Hashing: ", key, " must not be None");
-    if (!r.has("num_bins"))
-      fail(Code::kInvalidArgument, "Hashing: num_bins must be a positive int; got None");
-    num_bins_ = r.get_int("num_bins");
-    if (num_bins_ <= 0)
-      fail(Code::kInvalidArgument, "Hashing: num_bins must be a positive int; got ", num_bins_);
+  Hashing(ConfigReader &&r, const IntOutputDtype &d) : Layer("Hashing", r) {
+    refuse_nulls(r, {"output_mode", "sparse"});
+    num_bins_ = read_num_bins(r);
     if (r.has("mask_value")) {
       const Config &c = r.config();
       const Config::Type t = c.type("mask_value");
@@ -603,14 +628,7 @@ class Hashing final : public Layer {
     if (mode_ != "int" && mode_ != "one_hot" && mode_ != "multi_hot" && mode_ != "count")
       fail(Code::kInvalidArgument, "Hashing: output_mode '", mode_,
            "' is not one of 'int', 'one_hot', 'multi_hot', 'count'");
-    if (mode_ == "int" && dtype_given && !int_dtype)
-      fail(Code::kInvalidArgument,
-           "Hashing: with output_mode 'int' the dtype must be 'int32' or 'int64'; got ",
-           r.config().json().at("dtype").dump());
-    if (mode_ != "int" && int_dtype)
-      fail(Code::kInvalidArgument, "Hashing: output_mode '", mode_, "' gives float encodings; got dtype ",
-           dtype_name(*int_dtype));
-    out_dtype_ = int_dtype.value_or(DType::kInt64);
+    out_dtype_ = d.check("Hashing", mode_, r.config());
     if (r.get_bool("sparse", false)) {
       if (mode_ == "int")
         fail(Code::kInvalidArgument,
@@ -713,7 +731,104 @@ class Hashing final : public Layer {
   DType out_dtype_ = DType::kInt64;  // "int" mode's bins
 };
 
+// ------------------------------------------------------------------ HashedCrossing
+
+// keras.layers.HashedCrossing(num_bins, output_mode="int", sparse=False): the cross of two or more
+// integer features of shape (), (batch,) or (batch, 1), each row's values hashed together as TF's
+// sparse.cross_hashed does (FingerprintCat64 from the key 0xDECAFCAFFE over the features' int64 values,
+// in input order), modulo num_bins: int64 bins ("int"), or one-hot float32 rows ("one_hot").
+class HashedCrossing final : public Layer {
+ public:
+  explicit HashedCrossing(const Config &config) : HashedCrossing(IntOutputDtype::of(config), config) {}
+
+ private:
+  static constexpr uint64_t kHashKey = 0xDECAFCAFFEull;  // TF's _DEFAULT_HASH_KEY
+
+  HashedCrossing(const IntOutputDtype &d, const Config &config)
+      : HashedCrossing(ConfigReader(d.base_config(config), "HashedCrossing"), d) {}
+
+  HashedCrossing(ConfigReader &&r, const IntOutputDtype &d) : Layer("HashedCrossing", r) {
+    refuse_nulls(r, {"output_mode", "sparse"});
+    num_bins_ = read_num_bins(r);
+    mode_ = r.get_string("output_mode", "int");
+    if (mode_ != "int" && mode_ != "one_hot")
+      fail(Code::kInvalidArgument, "HashedCrossing: output_mode '", mode_,
+           "' is not one of 'int', 'one_hot'");
+    out_dtype_ = d.check("HashedCrossing", mode_, r.config());
+    if (r.get_bool("sparse", false))
+      fail(Code::kUnimplemented, "HashedCrossing: sparse=True (sparse outputs) is not supported");
+    r.finish();
+    set_autocast(false);  // features are crossed as given, whatever the policy
+  }
+
+  // Keras's checks: two or more features of one shape, (), (batch,) or (batch, 1).
+  template <typename S>
+  void check_features(const std::vector<S> &shapes, const std::vector<std::string> &names) const {
+    if (shapes.size() < 2)
+      bad_input("needs a list of at least two features; got ", shapes.size(), " input",
+                shapes.size() == 1 ? "" : "s");
+    for (size_t i = 1; i < shapes.size(); ++i)
+      if (shapes[i] != shapes[0])
+        bad_input("the features must have one shape; feature 0 is ", names[0], ", feature ", i, " is ",
+                  names[i]);
+    const S &s = shapes[0];
+    if (s.size() > 2 || (s.size() == 2 && s[1] != 1))
+      bad_input("the features should have shape () or (batch_size,) or (batch_size, 1); got ", names[0]);
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    std::vector<std::vector<int64_t>> shapes;
+    std::vector<std::string> names;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!is_integer(inputs[i].dtype()))
+        bad_input("feature ", i, " is ", inputs[i].description(),
+                  "; expected integer features (kiln has no string tensors)");
+      shapes.push_back(inputs[i].shape().to_vector());
+      names.push_back(inputs[i].description());
+    }
+    check_features(shapes, names);
+    std::vector<std::vector<int64_t>> features;
+    for (const Tensor &x : inputs) features.push_back(int64_values(*this, x, "a feature"));
+    std::vector<int64_t> out(features[0].size());
+    for (size_t j = 0; j < out.size(); ++j) {
+      uint64_t h = kHashKey;
+      for (const std::vector<int64_t> &f : features) h = fingerprint_cat64(h, static_cast<uint64_t>(f[j]));
+      out[j] = static_cast<int64_t>(h % static_cast<uint64_t>(num_bins_));
+    }
+    const Tensor ids = int64_tensor(out, inputs[0].shape());
+    if (mode_ == "int") return {out_dtype_ == DType::kInt64 ? ids : ops::cast(ids, out_dtype_)};
+    return {encode_categorical(ids, "one_hot", num_bins_, DType::kFloat32)};
+  }
+
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    std::vector<std::string> names;
+    for (const PartialShape &s : shapes) names.push_back(tuple_string(s));
+    check_features(shapes, names);
+    if (mode_ == "int") return {shapes[0]};
+    return {encoded_shape(shapes[0], "one_hot", num_bins_)};
+  }
+
+  void add_config(Config &c) const override {
+    if (mode_ == "int") c.set("dtype", std::string(dtype_name(out_dtype_)));  // Keras's int-mode dtype
+    c.set("num_bins", num_bins_).set("output_mode", mode_).set("sparse", false);
+  }
+
+  int64_t num_bins_ = 1;
+  std::string mode_;
+  DType out_dtype_ = DType::kInt64;
+};
+
 }  // namespace
+
+uint64_t fingerprint_cat64(uint64_t a, uint64_t b) {
+  constexpr uint64_t kMul = 0xc6a4a7935bd1e995ull;
+  const auto shift_mix = [](uint64_t v) { return v ^ (v >> 47); };
+  uint64_t r = a ^ kMul;
+  r ^= shift_mix(b * kMul) * kMul;
+  r *= kMul;
+  r = shift_mix(r) * kMul;
+  return shift_mix(r);
+}
 
 uint64_t fingerprint64(std::string_view s) { return util::Fingerprint64(s.data(), s.size()); }
 
@@ -746,6 +861,7 @@ void set_vocabulary(Layer &layer, const Tensor &vocabulary, const Tensor &idf_we
 void register_lookup_layers() {
   register_class<IntegerLookup>("IntegerLookup");
   register_class<Hashing>("Hashing");
+  register_class<HashedCrossing>("HashedCrossing");
 }
 
 }  // namespace kiln::layers

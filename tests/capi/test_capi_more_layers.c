@@ -639,7 +639,7 @@ static void test_discretization_center_crop(void) {
 
 /* IntegerLookup: adapt() from an array and from a dataset (Keras's docstring example), the
  * vocabulary read and set, a given vocabulary with a mask, tf_idf, invert, farmhash OOV buckets, and
- * errors; Hashing with FarmHash, SipHash and a mask. */
+ * errors; Hashing with FarmHash, SipHash and a mask; HashedCrossing. */
 static void test_integer_lookup(void) {
   const int64_t d23[2] = {2, 3}, d6[1] = {6}, d4[1] = {4}, d3[1] = {3}, d5[1] = {5}, d25[2] = {2, 5};
   const int64_t data[6] = {12, 1138, 42, 42, 1000, 36}, learned[6] = {-1, 42, 1138, 1000, 36, 12};
@@ -732,6 +732,31 @@ static void test_integer_lookup(void) {
     }
     if (farm && OK(kiln_layer_call_tensor(&y, farm, make(I64, 1, d4, oov_in), false)))
       expect_raw(y, I64, 1, d4, oov_out);
+    /* HashedCrossing: the same pair, the same bin; a single feature is an error */
+    {
+      const int64_t d3[1] = {3}, f1[3] = {1, 2, 1}, f2[3] = {4, 5, 4};
+      kiln_layer *cross = layer_from("HashedCrossing", "{\"num_bins\": 1000}");
+      kiln_tensor_list *pair = NULL, *got = NULL, *one = NULL;
+      kiln_tensor *bins = NULL;
+      OK(kiln_tensor_list_create(&pair));
+      OK(kiln_tensor_list_append(pair, make(I64, 1, d3, f1)));
+      OK(kiln_tensor_list_append(pair, make(I64, 1, d3, f2)));
+      if (cross) OK(kiln_layer_call(&got, cross, pair, false));
+      if (got && OK(kiln_tensor_list_get(&bins, got, 0)) && meta_ok(bins, I64, 1, d3)) {
+        const int64_t *b = kiln_tensor_get_data(bins);
+        CHECK(b[0] == b[2] && b[0] >= 0 && b[0] < 1000);
+      }
+      kiln_tensor_free(bins);
+      kiln_tensor_list_free(got);
+      got = NULL;
+      OK(kiln_tensor_list_create(&one));
+      OK(kiln_tensor_list_append(one, make(I64, 1, d3, f1)));
+      if (cross) EXPECT_ERROR(kiln_layer_call(&got, cross, one, false), INVALID, "HashedCrossing", "two features");
+      kiln_tensor_list_free(got);
+      kiln_tensor_list_free(one);
+      kiln_tensor_list_free(pair);
+      kiln_layer_free(cross);
+    }
     EXPECT_ERROR(create_status("Hashing", "{\"num_bins\": 0}"), INVALID, "Hashing", "positive");
     EXPECT_ERROR(create_status("Hashing", "{\"num_bins\": 2, \"salt\": [1, 2, 3]}"), INVALID, "salt",
                  "two ints");

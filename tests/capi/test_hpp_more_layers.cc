@@ -565,7 +565,7 @@ TEST(HppMoreLayers, IntegerLookupAdaptsAndSaves) {
   EXPECT_EQ(loaded.predict(probe).to_vector<float>(), model.predict(probe).to_vector<float>());
 }
 
-TEST(HppMoreLayers, Hashing) {
+TEST(HppMoreLayers, HashingAndHashedCrossing) {
   kiln::clear_session();
   // Keras's tests: integers hashed as their digits, FarmHash or SipHash keyed by the salt
   const Tensor x = Tensor::from_vector<int64_t>({0, 1, 2, 3, 4}, {5, 1});
@@ -593,6 +593,14 @@ TEST(HppMoreLayers, Hashing) {
       (std::vector<int64_t>{3, 1, 3, 1}));
   EXPECT_EQ(kl::IntegerLookup(o).vocabulary_size(), 7);
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "no vocabulary", [&] { fast.vocabulary_size(); });
+  // HashedCrossing on a list of features: the same pair, the same bin
+  kiln::Layer cross = kl::HashedCrossing(1000);
+  const std::vector<int64_t> bins =
+      cross({Tensor::from_vector<int64_t>({1, 2, 1}, {3}), Tensor::from_vector<int64_t>({4, 5, 4}, {3})})[0]
+          .to_vector<int64_t>();
+  EXPECT_EQ(bins[0], bins[2]);
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "two features",
+              [&] { cross({Tensor::from_vector<int64_t>({1}, {1})}); });
 }
 
 TEST(HppMoreLayers, CenterCrop) {

@@ -505,6 +505,23 @@ class HashingTest(unittest.TestCase):
         self.assertEqual(layer(np.array([[0], [1]])).numpy().tolist(), [[1], [0]])
         self.assertEqual(layers.Hashing(3, dtype="int32")(np.array([0])).dtype, kiln.int32)
 
+    def test_hashed_crossing(self):
+        layer = layers.HashedCrossing(num_bins=1000)
+        bins = layer((np.array([1, 2, 1]), np.array([4, 5, 4]))).numpy().tolist()
+        self.assertEqual(bins[0], bins[2])
+        self.assertEqual(layer(([[1], [2]], [[4], [5]])).shape, (2, 1))
+        self.assertEqual(layer((3, 4)).shape, ())
+        hot = layers.HashedCrossing(num_bins=4, output_mode="one_hot")((np.array([1, 2]), np.array([4, 5])))
+        self.assertEqual(hot.shape, (2, 4))
+        np.testing.assert_array_equal(hot.numpy().sum(axis=1), [1, 1])
+        self.assertEqual(layers.HashedCrossing.from_config(layer.get_config()).get_config(), layer.get_config())
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "list or tuple"):
+            layer(np.array([1, 2]))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "two features"):
+            layer([np.array([1, 2])])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "integer features"):
+            layer((np.array([1.0]), np.array([2])))
+
     def test_errors(self):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "positive"):
             layers.Hashing(num_bins=0)

@@ -48,6 +48,10 @@ Tensor run(const char *cls, const std::string &json, const Tensor &x, bool train
   return (*l)({x}, ctx)[0];
 }
 
+Tensor run_multi(const char *cls, const std::string &json, const std::vector<Tensor> &x) {
+  return (*layer(cls, json))(x, CallContext())[0];
+}
+
 const std::vector<float> kDocInput = {-10, -5, 0, 5, 10};  // Keras's ReLU docstring example
 
 // Values at least 0.05 from the activation layers' kinks (0, 0.5, 2) for the gradient checks.
@@ -1154,6 +1158,69 @@ TEST_F(MoreLayersTest, HashingAsKeras) {
                Code::kUnimplemented, {"sparse"});
   expect_error([&] { run("Hashing", R"({"num_bins": 2})", make({1}, {NAN})); }, Code::kInvalidArgument,
                {"nan", "flat index 0"});
+}
+
+// HashedCrossing: TF's sparse.cross_hashed (FingerprintCat64 from 0xDECAFCAFFE over each feature's
+// value, a string's Fingerprint64) against Keras's test of ["A", "B", ...] x [101, 101, ...]; the layer
+// on integer features, its shapes, dtypes and errors.
+TEST_F(MoreLayersTest, HashedCrossingAsKeras) {
+  auto cross = [](std::vector<uint64_t> features, int64_t bins) {
+    uint64_t h = 0xDECAFCAFFEull;
+    for (uint64_t f : features) h = fingerprint_cat64(h, f);
+    return static_cast<int64_t>(h % static_cast<uint64_t>(bins));
+  };
+  const std::vector<std::string_view> letters = {"A", "B", "A", "B", "A"};
+  const std::vector<uint64_t> numbers = {101, 101, 101, 102, 102};
+  std::vector<int64_t> keras;
+  for (size_t i = 0; i < 5; ++i) keras.push_back(cross({fingerprint64(letters[i]), numbers[i]}, 5));
+  EXPECT_EQ(keras, (std::vector<int64_t>{1, 4, 1, 1, 3}));
+
+  const Tensor a = ints({4}, {1, 2, -3, 1}), b = ints({4}, {4, 5, 6, 4});
+  LayerPtr l = layer("HashedCrossing", R"({"num_bins": 7})");
+  const Tensor y = (*l)({a, b}, CallContext())[0];
+  EXPECT_EQ(y.dtype(), DType::kInt64);
+  EXPECT_EQ(y.shape(), Shape({4}));
+  const std::vector<int64_t> got = values<int64_t>(y);
+  for (size_t i = 0; i < 4; ++i)
+    EXPECT_EQ(got[i], cross({uint64_t(values<int64_t>(a)[i]), uint64_t(values<int64_t>(b)[i])}, 7)) << i;
+  EXPECT_EQ(got[0], got[3]);  // the same pair, the same bin
+  // three features, int32 inputs as int64 values, (batch, 1) shapes, a scalar
+  const Tensor c = testing::make_typed<int32_t>({4, 1}, {9, 9, 9, 9});
+  const std::vector<int64_t> three =
+      values<int64_t>((*l)({ops::reshape(a, {4, 1}), ops::reshape(b, {4, 1}), c}, CallContext())[0]);
+  EXPECT_EQ(three[1], cross({2, 5, 9}, 7));
+  EXPECT_EQ((*l)({ints({}, {1}), ints({}, {4})}, CallContext())[0].shape(), Shape({}));
+  // one_hot rows; Keras's int-mode dtype
+  const Tensor hot = run_multi("HashedCrossing", R"({"num_bins": 7, "output_mode": "one_hot"})", {a, b});
+  EXPECT_EQ(hot.shape(), Shape({4, 7}));
+  EXPECT_EQ(values<float>(hot)[size_t(got[0])], 1.0f);
+  EXPECT_EQ(run_multi("HashedCrossing", R"({"num_bins": 7, "dtype": "int32"})", {a, b}).dtype(),
+            DType::kInt32);
+  EXPECT_EQ(l->get_config().get_string("dtype"), "int64");
+  EXPECT_EQ(create_layer("HashedCrossing", l->get_config())->get_config(), l->get_config());
+  const std::vector<PartialShape> want = {PartialShape{kUnknownDim, 7}};
+  LayerPtr hot_layer = layer("HashedCrossing", R"({"num_bins": 7, "output_mode": "one_hot"})");
+  EXPECT_EQ(hot_layer->compute_output_shape({{kUnknownDim, 1}, {kUnknownDim, 1}}), want);
+  // errors
+  expect_error([&] { (*l)({a}, CallContext()); }, Code::kInvalidArgument, {"at least two features"});
+  expect_error(
+      [&] {
+        (*l)({a, ints({3}, {1, 2, 3})}, CallContext());
+      },
+      Code::kInvalidArgument, {"one shape"});
+  expect_error(
+      [&] {
+        (*l)({ints({2, 2}, {1, 2, 3, 4}), ints({2, 2}, {1, 2, 3, 4})}, CallContext());
+      },
+      Code::kInvalidArgument, {"(batch_size, 1)"});
+  expect_error(
+      [&] {
+        (*l)({a, make({4}, {1, 2, 3, 4})}, CallContext());
+      },
+      Code::kInvalidArgument, {"feature 1", "integer features"});
+  expect_error([&] { layer("HashedCrossing", R"({"num_bins": 0})"); }, Code::kInvalidArgument, {"positive"});
+  expect_error([&] { layer("HashedCrossing", R"({"num_bins": 2, "output_mode": "count"})"); },
+               Code::kInvalidArgument, {"output_mode"});
 }
 
 // IntegerLookup's oov_method="farmhash": OOV tokens in TF's hash bucket of their digits (Keras's

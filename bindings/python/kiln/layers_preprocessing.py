@@ -1,5 +1,5 @@
 """Preprocessing layers: kiln.layers.Normalization, Discretization and IntegerLookup (with adapt()),
-Hashing, CategoryEncoding, and the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
+Hashing, HashedCrossing, CategoryEncoding, and the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
 RandomBrightness, RandomRotation, RandomTranslation and RandomZoom, with Keras's signatures and
 defaults."""
 import itertools as _itertools
@@ -339,6 +339,30 @@ class Hashing(_TokenInputs, _Hashing):
     kiln has no string tensors: values are numbers."""
 
 
+
+_HashedCrossing = _builtin(
+    "HashedCrossing", "keras.layers.HashedCrossing(num_bins, output_mode='int', sparse=False)",
+    lambda num_bins, output_mode="int", sparse=False: {"num_bins": num_bins, "output_mode": output_mode,
+                                                        "sparse": sparse})
+
+
+class HashedCrossing(_HashedCrossing):
+    """keras.layers.HashedCrossing(num_bins, output_mode="int", sparse=False): the cross of two or
+    more integer features of shape (), (batch,) or (batch, 1), hashed as TF's sparse.cross_hashed
+    (FingerprintCat64 over the features' values) into num_bins bins. Called on a list or tuple of
+    features (arrays, tensors or lists of ints). output_mode "int" gives int64 bins, "one_hot"
+    float32 rows; kiln has no string tensors, so features are integers."""
+
+    def __call__(self, inputs, *, training=None, **kwargs):
+        if not isinstance(inputs, (list, tuple)):
+            raise InvalidArgumentError("HashedCrossing should be called on a list or tuple of features; got %s"
+                                       % type(inputs).__name__)
+        features = []
+        for x in inputs:
+            _no_text(x, "HashedCrossing")
+            features.append(constant(x) if isinstance(x, (list, tuple, int)) else x)
+        return super().__call__(features, training=training, **kwargs)
+
 def _seed(seed):
     """A layer's seed as given: the C++ config reader refuses what is not an int >= 0 (or None)."""
     return seed
@@ -418,5 +442,6 @@ _BUILTINS["CategoryEncoding"] = CategoryEncoding
 _BUILTINS["Discretization"] = Discretization
 _BUILTINS["IntegerLookup"] = IntegerLookup
 _BUILTINS["Hashing"] = Hashing
+_BUILTINS["HashedCrossing"] = HashedCrossing
 
-__all__ = ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup", "Hashing"] + [c._class_name for c in _AUGMENTATION]
+__all__ = ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup", "Hashing", "HashedCrossing"] + [c._class_name for c in _AUGMENTATION]
