@@ -214,7 +214,7 @@ Tensor encode_categorical(const Tensor &ids, const std::string &mode, int64_t de
 }
 
 PartialShape encoded_shape(PartialShape s, const std::string &mode, int64_t depth) {
-  if (s.empty()) return {depth};
+  if (s.empty()) return mode == "one_hot" ? PartialShape{1, depth} : PartialShape{depth};  // one sample
   if (mode == "one_hot") {
     if (s.size() > 1 && s.back() == 1) s.pop_back();
   } else {

@@ -1,7 +1,8 @@
 // Keras's IntegerLookup preprocessing layer (its IndexLookup base): integer tokens mapped to
 // indices of a vocabulary given or learned by adapt() (the most frequent tokens), with mask and
 // out-of-vocabulary (OOV) indices, the inverse mapping, and the encoded output modes; and Keras's
-// Hashing layer, values hashed into bins by TF's string hashes of their text.
+// Hashing and HashedCrossing layers, values hashed into bins by TF's string hashes of their text and
+// by its feature crosses.
 #include <farmhash.h>
 #include <highwayhash/sip_hash.h>
 
@@ -37,8 +38,10 @@ namespace {
 constexpr int64_t kDroppedId = std::numeric_limits<int64_t>::max();
 
 // Tokens as int64, as Keras converts them (tf.cast): integers and bool as they are, floats truncated
-// toward zero; a float that is not a finite number within int64 is an error naming its flat index.
-std::vector<int64_t> int64_values(const Layer &l, const Tensor &x, const char *what) {
+// toward zero; a float that is not a finite number within int64 is an error naming its flat index
+// (unless skip, when given, marks it: it is 0 then).
+std::vector<int64_t> int64_values(const Layer &l, const Tensor &x, const char *what,
+                                  const std::vector<bool> &skip = {}) {
   const int64_t n = x.num_elements();
   std::vector<int64_t> v(static_cast<size_t>(n));
   if (is_integer(x.dtype()) || x.dtype() == DType::kBool) {
@@ -50,6 +53,7 @@ std::vector<int64_t> int64_values(const Layer &l, const Tensor &x, const char *w
   const Tensor f = ops::cast(x, DType::kFloat64);
   const double *d = f.data<double>();
   for (int64_t i = 0; i < n; ++i) {
+    if (!skip.empty() && skip[size_t(i)]) continue;  // 0
     if (!(d[i] >= -9223372036854775808.0 && d[i] < 9223372036854775808.0))
       l.bad_input(what, " holds ", d[i], " at flat index ", i,
                   "; expected integer tokens (floats are truncated toward zero, within int64)");
@@ -147,7 +151,10 @@ struct IntOutputDtype {
     if (c.type("dtype") == Config::Type::kString) name = c.get_string("dtype");
     if (c.type("dtype") == Config::Type::kConfig) {
       const Config policy = c.get_config("dtype");
-      if (policy.has("config") && policy.type("config") == Config::Type::kConfig) {
+      const bool keras_policy = policy.has("class_name") &&
+                                policy.type("class_name") == Config::Type::kString &&
+                                policy.get_string("class_name") == "DTypePolicy";
+      if (keras_policy && policy.has("config") && policy.type("config") == Config::Type::kConfig) {
         const Config inner = policy.get_config("config");
         if (inner.has("name") && inner.type("name") == Config::Type::kString) name = inner.get_string("name");
       }
@@ -641,17 +648,20 @@ class Hashing final : public Layer {
   }
 
   // Keras's tf.equal(values, mask_value): the mask converted to the inputs' dtype (an error where TF's
-  // conversion is: a fraction or an out-of-range value for integers, a number for bools), then each
-  // value compared with it.
-  std::vector<bool> mask_of(const Tensor &x, const std::vector<int64_t> &ints) const {
+  // conversion is: a float for integer inputs, an integer outside their range, a number for bool
+  // inputs; a bool is 0 or 1 for numbers, as Python's bool is an int), then each value compared with
+  // it, before any cast.
+  std::vector<bool> mask_of(const Tensor &x) const {
     const Config::Json &m = *mask_;
     const std::string what = m.dump();
-    std::vector<bool> hit(ints.size());
-    if (x.dtype() == DType::kBool || m.is_boolean()) {
-      if (x.dtype() != DType::kBool || !m.is_boolean())
+    const auto n = static_cast<size_t>(x.num_elements());
+    std::vector<bool> hit(n);
+    if (x.dtype() == DType::kBool) {
+      if (!m.is_boolean())
         bad_input("mask_value ", what, " cannot be compared with ", x.description(),
-                  " inputs; expected a bool mask_value for bool inputs, a number otherwise");
-      for (size_t i = 0; i < ints.size(); ++i) hit[i] = (ints[i] != 0) == m.get<bool>();
+                  " inputs; expected a bool mask_value for bool inputs");
+      const Tensor b = ops::cast(x, DType::kInt64);
+      for (size_t i = 0; i < n; ++i) hit[i] = (b.data<int64_t>()[i] != 0) == m.get<bool>();
       return hit;
     }
     if (is_integer(x.dtype())) {
@@ -659,25 +669,23 @@ class Hashing final : public Layer {
       const int64_t hi = x.dtype() == DType::kUInt8   ? 255
                          : x.dtype() == DType::kInt32 ? INT32_MAX
                                                       : INT64_MAX;
-      // an integer, or a float holding one (2.0), within the dtype
-      const double d = m.get<double>();
-      const bool fits = m.is_number_integer()
-                            ? !(m.is_number_unsigned() && m.get<uint64_t>() > uint64_t(INT64_MAX)) &&
-                                  m.get<int64_t>() >= lo && m.get<int64_t>() <= hi
-                            : d == std::trunc(d) && d >= static_cast<double>(lo) &&
-                                  d < -static_cast<double>(INT64_MIN) && static_cast<int64_t>(d) <= hi;
-      if (!fits)
+      const bool integral = m.is_boolean() || m.is_number_integer();
+      const int64_t v = m.is_boolean() ? int64_t(m.get<bool>()) : integral ? m.get<int64_t>() : 0;
+      if (!integral || (m.is_number_unsigned() && m.get<uint64_t>() > uint64_t(INT64_MAX)) || v < lo ||
+          v > hi)
         bad_input("mask_value ", what, " does not convert to the inputs' dtype ", dtype_name(x.dtype()),
-                  " (TF converts it to compare); expected an integer in [", lo, ", ", hi, "]");
-      const int64_t v = m.is_number_integer() ? m.get<int64_t>() : static_cast<int64_t>(d);
-      for (size_t i = 0; i < ints.size(); ++i) hit[i] = ints[i] == v;
+                  " (TF converts it to compare, and refuses a float for integers); expected an integer in [",
+                  lo, ", ", hi, "]");
+      const Tensor c = ops::cast(x, DType::kInt64);
+      for (size_t i = 0; i < n; ++i) hit[i] = c.data<int64_t>()[i] == v;
       return hit;
     }
     // floats: the mask rounded to the inputs' float dtype, as TF converts it
-    const Tensor mask = ops::cast(ops::cast(Tensor::scalar(m.get<double>()), x.dtype()), DType::kFloat64);
+    const double given = m.is_boolean() ? double(m.get<bool>()) : m.get<double>();
+    const Tensor mask = ops::cast(ops::cast(Tensor::scalar(given), x.dtype()), DType::kFloat64);
     const double v = *mask.data<double>();
     const Tensor d = ops::cast(x, DType::kFloat64);
-    for (size_t i = 0; i < ints.size(); ++i) hit[i] = d.data<double>()[i] == v;
+    for (size_t i = 0; i < n; ++i) hit[i] = d.data<double>()[i] == v;
     return hit;
   }
 
@@ -686,9 +694,9 @@ class Hashing final : public Layer {
     // Keras's one_hot drops a last axis of 1 here, and encode_categorical_inputs drops another.
     if (mode_ == "one_hot" && x.rank() > 0 && x.shape()[x.rank() - 1] == 1) x = ops::squeeze(x, {-1});
     const bool is_bool = x.dtype() == DType::kBool;
-    const std::vector<int64_t> ints = int64_values(*this, x, "the input");
     const bool masked = mask_ && num_bins_ > 1;
-    const std::vector<bool> hit = masked ? mask_of(x, ints) : std::vector<bool>();
+    const std::vector<bool> hit = masked ? mask_of(x) : std::vector<bool>();
+    const std::vector<int64_t> ints = int64_values(*this, x, "the input", hit);  // masked values need no cast
     const int64_t bins = masked ? num_bins_ - 1 : num_bins_;
     const std::optional<std::array<uint64_t, 2>> key = salt_.key();
     std::array<char, 24> digits;

@@ -490,7 +490,10 @@ class HashingTest(unittest.TestCase):
 
     def test_mask_in_the_inputs_dtype_and_keras_dtypes(self):
         self.assertEqual(layers.Hashing(5, mask_value=0.1)(np.array([0.1], np.float32)).numpy().tolist(), [0])
-        self.assertEqual(layers.Hashing(5, mask_value=2.0)(np.array([2], np.uint8)).numpy().tolist(), [0])
+        self.assertEqual(layers.Hashing(5, mask_value=2)(np.array([2], np.uint8)).numpy().tolist(), [0])
+        self.assertEqual(layers.Hashing(5, mask_value=True)(np.array([1, 2])).numpy().tolist()[0], 0)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "refuses a float"):
+            layers.Hashing(5, mask_value=2.0)(np.array([2]))
         self.assertEqual(layers.Hashing(5, mask_value=True)(np.array([True])).numpy().tolist(), [0])
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "does not convert"):
             layers.Hashing(5, mask_value=300)(np.array([2], np.uint8))

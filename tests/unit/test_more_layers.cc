@@ -1114,16 +1114,21 @@ TEST_F(MoreLayersTest, HashingAsKeras) {
   EXPECT_EQ(create_layer("Hashing", salted->get_config())->get_config(), salted->get_config());
   EXPECT_EQ(values<int64_t>((*salted)({make({2}, {1.5f, 1.0f})}, CallContext())[0]),
             (std::vector<int64_t>{0, 1 + hash_bucket("1", 3, std::array<uint64_t, 2>{7, 7})}));
-  // the mask converted to the inputs' dtype, as TF's tf.equal converts it: 0.1 as float32, 2.0 as an int
+  // the mask converted to the inputs' dtype, as TF's tf.equal converts it: 0.1 as float32, True as 1
+  // for numbers; masked values are never cast, so a masked 3.4e38 is bin 0
   EXPECT_EQ(
       values<int64_t>(run("Hashing", R"({"num_bins": 5, "mask_value": 0.1})", make({2}, {0.1f, 0.2f})))[0],
       0);
-  EXPECT_EQ(values<int64_t>(run("Hashing", R"({"num_bins": 5, "mask_value": 2.0})", ints({1}, {2})))[0], 0);
+  EXPECT_EQ(values<int64_t>(run("Hashing", R"({"num_bins": 5, "mask_value": true})", ints({2}, {1, 2})))[0],
+            0);
   EXPECT_EQ(values<int64_t>(
                 run("Hashing", R"({"num_bins": 5, "mask_value": true})", testing::make_bool({2}, {1, 0})))[0],
             0);
-  expect_error([&] { run("Hashing", R"({"num_bins": 5, "mask_value": 2.5})", ints({1}, {2})); },
-               Code::kInvalidArgument, {"mask_value 2.5", "int64"});
+  EXPECT_EQ(values<int64_t>(
+                run("Hashing", R"({"num_bins": 5, "mask_value": 3.4e38})", make({2}, {3.4e38f, 1.0f})))[0],
+            0);
+  expect_error([&] { run("Hashing", R"({"num_bins": 5, "mask_value": 2.0})", ints({1}, {2})); },
+               Code::kInvalidArgument, {"mask_value 2.0", "int64"});
   expect_error(
       [&] {
         run("Hashing", R"({"num_bins": 5, "mask_value": 300})", testing::make_typed<uint8_t>({1}, {2}));
@@ -1201,6 +1206,10 @@ TEST_F(MoreLayersTest, HashedCrossingAsKeras) {
   const std::vector<PartialShape> want = {PartialShape{kUnknownDim, 7}};
   LayerPtr hot_layer = layer("HashedCrossing", R"({"num_bins": 7, "output_mode": "one_hot"})");
   EXPECT_EQ(hot_layer->compute_output_shape({{kUnknownDim, 1}, {kUnknownDim, 1}}), want);
+  // a scalar pair is one sample: one one-hot row, as Keras's encoding uprank it
+  const std::vector<PartialShape> one_row = {PartialShape{1, 7}};
+  EXPECT_EQ(hot_layer->compute_output_shape({{}, {}}), one_row);
+  EXPECT_EQ((*hot_layer)({ints({}, {1}), ints({}, {4})}, CallContext())[0].shape(), Shape({1, 7}));
   // errors
   expect_error([&] { (*l)({a}, CallContext()); }, Code::kInvalidArgument, {"at least two features"});
   expect_error(
