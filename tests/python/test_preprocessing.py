@@ -387,6 +387,8 @@ class IntegerLookupTest(unittest.TestCase):
                 f.write("7\n8\n")
             layer.set_vocabulary(path)
         self.assertEqual(layer.get_vocabulary(), [-1, 7, 8])
+        with self.assertRaises(TypeError):  # a fraction is not a token (as tf.constant refuses it)
+            layer.set_vocabulary([2.5])
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "text"):
             layer(["1", "2"])
         with self.assertRaises(TypeError):

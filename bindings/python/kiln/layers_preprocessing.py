@@ -300,8 +300,8 @@ class IntegerLookup(_TokenInputs, _Adapt, _IntegerLookup):
         if isinstance(vocabulary, (str, os.PathLike)):
             vocabulary = _read_vocabulary_file(os.fspath(vocabulary), "IntegerLookup.set_vocabulary")
         _no_text(vocabulary, "IntegerLookup.set_vocabulary")
-        if isinstance(vocabulary, (list, tuple)):
-            vocabulary = constant([int(v) for v in vocabulary], dtype="int64")
+        if isinstance(vocabulary, (list, tuple)):  # ints (a fraction is an error, not truncated)
+            vocabulary = constant(list(vocabulary), dtype="int64")
         idf = None
         if idf_weights is not None:
             idf = _to_tensor(constant([float(w) for w in idf_weights], dtype="float32")
