@@ -6622,11 +6622,9 @@ inline int64_t Layer::vocabulary_size() const {
   const Config c = get_config();
   if (!c.has("vocabulary_size")) return get_vocabulary(true).num_elements();  // fails naming the layer
   if (c.type("vocabulary_size") != Config::Type::null) return c.get_int("vocabulary_size");
+  // no vocabulary yet (any sets the size): the mask (output_mode "int") and OOV indices
   const bool mask = c.type("mask_token") != Config::Type::null && c.get_string("output_mode") == "int";
-  int64_t n = (mask ? 1 : 0) + c.get_int("num_oov_indices");
-  if (c.type("vocabulary") != Config::Type::null)
-    n += static_cast<int64_t>(c.get_int_list("vocabulary").size());
-  return n;
+  return (mask ? 1 : 0) + c.get_int("num_oov_indices");
 }
 inline void Layer::adapt(const data::Dataset &dataset) {
   detail::check(kiln_layer_adapt_dataset(get(), dataset.get()));

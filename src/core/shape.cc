@@ -77,13 +77,13 @@ int64_t Shape::num_elements() const {
   return n;
 }
 
-std::string list_string(const std::vector<int64_t> &values) {
+std::string list_string(const std::vector<int64_t> &values, size_t limit) {
   std::string s = "[";
-  for (size_t i = 0; i < values.size(); ++i) {
+  for (size_t i = 0; i < values.size() && i < limit; ++i) {
     if (i) s += ", ";
     s += std::to_string(values[i]);
   }
-  return s + "]";
+  return s + (values.size() > limit ? ", ...]" : "]");
 }
 
 std::string Shape::to_string() const { return list_string(to_vector()); }

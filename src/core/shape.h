@@ -48,8 +48,9 @@ class Shape {
   int rank_ = 0;
 };
 
-// "[1, 2, 3]": how error messages print a list of dims, axes or strides.
-std::string list_string(const std::vector<int64_t> &values);
+// "[1, 2, 3]": how error messages print a list of dims, axes or strides (the first `limit` values,
+// then "..." when there are more).
+std::string list_string(const std::vector<int64_t> &values, size_t limit = SIZE_MAX);
 
 // NumPy broadcasting of two shapes; throws InvalidArgument naming op when they do not broadcast.
 Shape broadcast_shapes(const Shape &a, const Shape &b, const char *op);

@@ -28,6 +28,7 @@
 #include "layers/layer.h"
 #include "layers/layer_util.h"
 #include "layers/lookup.h"
+#include "layers/policy.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
@@ -64,13 +65,6 @@ std::vector<int64_t> int64_values(const Layer &l, const Tensor &x, const char *w
 
 Tensor int64_tensor(const std::vector<int64_t> &v, const Shape &shape) {
   return Tensor::from_data(DType::kInt64, shape, v.data(), v.size() * sizeof(int64_t));
-}
-
-// "[1, 2, 3]" (the first `limit` values, then "...").
-std::string list_string(const std::vector<int64_t> &v, size_t limit = 10) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size() && i < limit; ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + (v.size() > limit ? ", ...]" : "]");
 }
 
 // A vocabulary file: one integer per line (Keras's TextFileInitializer of whole lines), trailing empty
@@ -143,22 +137,10 @@ struct IntOutputDtype {
   std::optional<DType> dtype;  // an integer dtype given
   bool given = false;          // any dtype given
 
-  static IntOutputDtype of(const Config &c) {
+  static IntOutputDtype of(const Config &c, const std::string &owner) {
     IntOutputDtype d;
-    if (!c.has("dtype") || c.is_null("dtype")) return d;
-    d.given = true;
-    std::string name;
-    if (c.type("dtype") == Config::Type::kString) name = c.get_string("dtype");
-    if (c.type("dtype") == Config::Type::kConfig) {
-      const Config policy = c.get_config("dtype");
-      const bool keras_policy = policy.has("class_name") &&
-                                policy.type("class_name") == Config::Type::kString &&
-                                policy.get_string("class_name") == "DTypePolicy";
-      if (keras_policy && policy.has("config") && policy.type("config") == Config::Type::kConfig) {
-        const Config inner = policy.get_config("config");
-        if (inner.has("name") && inner.type("name") == Config::Type::kString) name = inner.get_string("name");
-      }
-    }
+    const std::optional<std::string> name = policy_name_from_config(c, "dtype", owner);
+    d.given = name.has_value();
     if (name == "int64") d.dtype = DType::kInt64;
     if (name == "int32") d.dtype = DType::kInt32;
     return d;
@@ -365,7 +347,7 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
         repeated.push_back(t);
     }
     if (!repeated.empty())
-      bad_input("the vocabulary repeats tokens ", list_string(repeated), "; expected each token once");
+      bad_input("the vocabulary repeats tokens ", list_string(repeated, 10), "; expected each token once");
     const std::string order = "either leave the mask and OOV tokens out, or put them first, in this order: " +
                               list_string(special_tokens(11), 10);
     if (mask_token_ && s->index.count(*mask_token_))
@@ -469,7 +451,7 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
     }
     if (!oov.empty())
       bad_input("with num_oov_indices=0 every input must be in the vocabulary; found OOV values ",
-                list_string(oov), "; consider num_oov_indices=1");
+                list_string(oov, 10), "; consider num_oov_indices=1");
     const Tensor ids_out = int64_tensor(out, x.shape());
     if (mode_ == "int") return {ids_out};
     const int64_t d = depth(*s);
@@ -612,7 +594,7 @@ class IntegerLookup final : public Layer, public Adaptable, public VocabularyLay
 // int64 bins ("int"), or float32 encodings over num_bins ("one_hot", "multi_hot", "count").
 class Hashing final : public Layer {
  public:
-  explicit Hashing(const Config &config) : Hashing(IntOutputDtype::of(config), config) {}
+  explicit Hashing(const Config &config) : Hashing(IntOutputDtype::of(config, "Hashing"), config) {}
 
  private:
   Hashing(const IntOutputDtype &d, const Config &config)
@@ -649,43 +631,40 @@ class Hashing final : public Layer {
 
   // Keras's tf.equal(values, mask_value): the mask converted to the inputs' dtype (an error where TF's
   // conversion is: a float for integer inputs, an integer outside their range, a number for bool
-  // inputs; a bool is 0 or 1 for numbers, as Python's bool is an int), then each value compared with
-  // it, before any cast.
-  std::vector<bool> mask_of(const Tensor &x) const {
+  // inputs; a bool is 0 or 1 for numbers, as Python's bool is an int), then compared with each of x's
+  // values, which `wide` holds as int64 (integers, bool) or float64 (floats).
+  std::vector<bool> mask_of(const Tensor &x, const Tensor &wide) const {
     const Config::Json &m = *mask_;
     const std::string what = m.dump();
     const auto n = static_cast<size_t>(x.num_elements());
     std::vector<bool> hit(n);
+    if (is_floating(x.dtype())) {  // the mask rounded to the inputs' float dtype, as TF converts it
+      const double given = m.is_boolean() ? double(m.get<bool>()) : m.get<double>();
+      const double v =
+          *ops::cast(ops::cast(Tensor::scalar(given), x.dtype()), DType::kFloat64).data<double>();
+      for (size_t i = 0; i < n; ++i) hit[i] = wide.data<double>()[i] == v;
+      return hit;
+    }
+    int64_t v = 0;
     if (x.dtype() == DType::kBool) {
       if (!m.is_boolean())
         bad_input("mask_value ", what, " cannot be compared with ", x.description(),
                   " inputs; expected a bool mask_value for bool inputs");
-      const Tensor b = ops::cast(x, DType::kInt64);
-      for (size_t i = 0; i < n; ++i) hit[i] = (b.data<int64_t>()[i] != 0) == m.get<bool>();
-      return hit;
-    }
-    if (is_integer(x.dtype())) {
+      v = m.get<bool>();
+    } else {
       const int64_t lo = x.dtype() == DType::kUInt8 ? 0 : x.dtype() == DType::kInt32 ? INT32_MIN : INT64_MIN;
       const int64_t hi = x.dtype() == DType::kUInt8   ? 255
                          : x.dtype() == DType::kInt32 ? INT32_MAX
                                                       : INT64_MAX;
       const bool integral = m.is_boolean() || m.is_number_integer();
-      const int64_t v = m.is_boolean() ? int64_t(m.get<bool>()) : integral ? m.get<int64_t>() : 0;
+      v = m.is_boolean() ? int64_t(m.get<bool>()) : integral ? m.get<int64_t>() : 0;
       if (!integral || (m.is_number_unsigned() && m.get<uint64_t>() > uint64_t(INT64_MAX)) || v < lo ||
           v > hi)
         bad_input("mask_value ", what, " does not convert to the inputs' dtype ", dtype_name(x.dtype()),
                   " (TF converts it to compare, and refuses a float for integers); expected an integer in [",
                   lo, ", ", hi, "]");
-      const Tensor c = ops::cast(x, DType::kInt64);
-      for (size_t i = 0; i < n; ++i) hit[i] = c.data<int64_t>()[i] == v;
-      return hit;
     }
-    // floats: the mask rounded to the inputs' float dtype, as TF converts it
-    const double given = m.is_boolean() ? double(m.get<bool>()) : m.get<double>();
-    const Tensor mask = ops::cast(ops::cast(Tensor::scalar(given), x.dtype()), DType::kFloat64);
-    const double v = *mask.data<double>();
-    const Tensor d = ops::cast(x, DType::kFloat64);
-    for (size_t i = 0; i < n; ++i) hit[i] = d.data<double>()[i] == v;
+    for (size_t i = 0; i < n; ++i) hit[i] = wide.data<int64_t>()[i] == v;
     return hit;
   }
 
@@ -695,8 +674,11 @@ class Hashing final : public Layer {
     if (mode_ == "one_hot" && x.rank() > 0 && x.shape()[x.rank() - 1] == 1) x = ops::squeeze(x, {-1});
     const bool is_bool = x.dtype() == DType::kBool;
     const bool masked = mask_ && num_bins_ > 1;
-    const std::vector<bool> hit = masked ? mask_of(x) : std::vector<bool>();
-    const std::vector<int64_t> ints = int64_values(*this, x, "the input", hit);  // masked values need no cast
+    // one widening cast, read by the mask and by the tokens: int64 (integers, bool) or float64
+    const Tensor wide = ops::cast(x, is_floating(x.dtype()) ? DType::kFloat64 : DType::kInt64);
+    const std::vector<bool> hit = masked ? mask_of(x, wide) : std::vector<bool>();
+    const std::vector<int64_t> ints =
+        int64_values(*this, wide, "the input", hit);  // masked values need no cast
     const int64_t bins = masked ? num_bins_ - 1 : num_bins_;
     const std::optional<std::array<uint64_t, 2>> key = salt_.key();
     std::array<char, 24> digits;
@@ -747,7 +729,8 @@ class Hashing final : public Layer {
 // in input order), modulo num_bins: int64 bins ("int"), or one-hot float32 rows ("one_hot").
 class HashedCrossing final : public Layer {
  public:
-  explicit HashedCrossing(const Config &config) : HashedCrossing(IntOutputDtype::of(config), config) {}
+  explicit HashedCrossing(const Config &config)
+      : HashedCrossing(IntOutputDtype::of(config, "HashedCrossing"), config) {}
 
  private:
   static constexpr uint64_t kHashKey = 0xDECAFCAFFEull;  // TF's _DEFAULT_HASH_KEY

@@ -56,11 +56,12 @@ DTypePolicy global_policy() {
   return global();
 }
 
-DTypePolicy policy_from_config(const Config &config, const std::string &key, const std::string &owner) {
-  if (!config.has(key) || config.is_null(key)) return global_policy();
+std::optional<std::string> policy_name_from_config(const Config &config, const std::string &key,
+                                                   const std::string &owner) {
+  if (!config.has(key) || config.is_null(key)) return std::nullopt;
   switch (config.type(key)) {
     case Config::Type::kString:
-      return dtype_policy(config.get_string(key), owner);
+      return config.get_string(key);
     case Config::Type::kConfig: {
       // Keras 3: {"module": "keras", "class_name": "DTypePolicy", "config": {"name": ...},
       // "registered_name": null}; tf.keras 2: {"class_name": "Policy", "config": {"name": ...}}.
@@ -77,12 +78,17 @@ DTypePolicy policy_from_config(const Config &config, const std::string &key, con
         fail(Code::kInvalidArgument, owner, ": ", key,
              " is a serialized DTypePolicy without a name; expected {\"class_name\": \"DTypePolicy\", "
              "\"config\": {\"name\": \"mixed_bfloat16\"}}");
-      return dtype_policy(inner->get_string("name"), owner);
+      return inner->get_string("name");
     }
     default:
       fail(Code::kInvalidArgument, owner, ": ", key,
            " must be a policy name (e.g. 'mixed_bfloat16') or a serialized DTypePolicy; got ", config.to_json());
   }
+}
+
+DTypePolicy policy_from_config(const Config &config, const std::string &key, const std::string &owner) {
+  const std::optional<std::string> name = policy_name_from_config(config, key, owner);
+  return name ? dtype_policy(*name, owner) : global_policy();
 }
 
 void set_policy_config(Config &config, const std::string &key, const DTypePolicy &policy) {

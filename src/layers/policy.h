@@ -4,6 +4,7 @@
 // made without a dtype takes the global policy in force when it is constructed.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "core/config.h"
@@ -33,8 +34,12 @@ std::string known_dtype_policies();
 void set_global_policy(const DTypePolicy &policy);
 DTypePolicy global_policy();
 
-// A layer config's "dtype" value: absent or null (the global policy), a policy name, or Keras 3's
-// serialized policy {"class_name": "DTypePolicy" (or tf.keras's "Policy"), "config": {"name": ...}}.
+// The policy name a layer config's "dtype" value gives: none when absent or null, the name itself, or
+// the name inside Keras 3's serialized policy {"class_name": "DTypePolicy" (or tf.keras's "Policy"),
+// "config": {"name": ...}}. Any other value is INVALID_ARGUMENT naming owner and key.
+std::optional<std::string> policy_name_from_config(const Config &config, const std::string &key,
+                                                   const std::string &owner);
+// A layer config's "dtype" value as a policy: the global policy when it names none.
 DTypePolicy policy_from_config(const Config &config, const std::string &key, const std::string &owner);
 // The "dtype" value get_config writes: the plain name for a one-dtype policy (as tf.keras 2),
 // Keras 3's serialized DTypePolicy for a mixed one. set_policy_config writes it into config[key].

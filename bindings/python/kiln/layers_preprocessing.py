@@ -288,8 +288,9 @@ class IntegerLookup(_TokenInputs, _Adapt, _IntegerLookup):
         config = self.get_config()
         if config["vocabulary_size"] is not None:
             return config["vocabulary_size"]
+        # no vocabulary yet (any sets the size): the mask ("int" mode) and OOV indices
         mask = 1 if config["mask_token"] is not None and config["output_mode"] == "int" else 0
-        return mask + config["num_oov_indices"] + len(config["vocabulary"] or [])
+        return mask + config["num_oov_indices"]
 
     def set_vocabulary(self, vocabulary, idf_weights=None):
         """Replaces the vocabulary (a list, array or tensor of ints, or a text file of one per line;
