@@ -2647,6 +2647,12 @@ struct RecurrentOptions {
   std::string name;
 };
 namespace detail {
+// Keras's RNN loop keys from the options o of any recurrent layer.
+template <typename Options>
+void set_loop(Config &c, const Options &o) {
+  c.set("return_sequences", o.return_sequences).set("return_state", o.return_state);
+  c.set("go_backwards", o.go_backwards).set("zero_output_for_mask", o.zero_output_for_mask);
+}
 // A recurrent layer of kind ("SimpleRNN", "GRU", "LSTM"), or its cell (cell: class kind + "Cell",
 // without the loop's keys).
 inline Layer recurrent(const std::string &kind, int64_t units, const RecurrentOptions &o, bool cell = false) {
@@ -2658,10 +2664,7 @@ inline Layer recurrent(const std::string &kind, int64_t units, const RecurrentOp
   c.set("kernel_initializer", o.kernel_initializer).set("recurrent_initializer", o.recurrent_initializer);
   c.set("bias_initializer", o.bias_initializer).set("dropout", o.dropout);
   c.set("recurrent_dropout", o.recurrent_dropout);
-  if (!cell) {
-    c.set("return_sequences", o.return_sequences).set("return_state", o.return_state);
-    c.set("go_backwards", o.go_backwards).set("zero_output_for_mask", o.zero_output_for_mask);
-  }
+  if (!cell) set_loop(c, o);
   if (o.seed >= 0) c.set("seed", o.seed);
   set_if(c, "name", o.name);
   return Layer::create(cell ? kind + "Cell" : kind, c);
@@ -2702,8 +2705,7 @@ struct RNNOptions {
 /// with FAILED_PRECONDITION.
 inline Layer RNN(const std::vector<Layer> &cells, const RNNOptions &o = {}) {
   Config c;
-  c.set("return_sequences", o.return_sequences).set("return_state", o.return_state);
-  c.set("go_backwards", o.go_backwards).set("zero_output_for_mask", o.zero_output_for_mask);
+  detail::set_loop(c, o);
   detail::set_if(c, "activity_regularizer", o.activity_regularizer);
   detail::set_if(c, "name", o.name);
   return Layer::create_around("RNN", cells, c);
@@ -2719,6 +2721,67 @@ inline Layer GRU(int64_t units, const RecurrentOptions &o = {}) { return detail:
 /// keras.layers.LSTM(units): Keras 3's LSTM; inputs [sequences] or [sequences, h0, c0].
 inline Layer LSTM(int64_t units, const RecurrentOptions &o = {}) {
   return detail::recurrent("LSTM", units, o);
+}
+/// Options of keras.layers.ConvLSTM1D / ConvLSTM2D / ConvLSTM3D, with Keras's defaults. strides and
+/// dilation_rate are Dims of one value (every spatial axis) or one per axis.
+struct ConvLSTMOptions {
+  Dims strides = {1};
+  std::string padding =
+      "valid";  ///< "valid" or "same" (of the input convolution; the recurrent one is "same")
+  Dims dilation_rate = {1};
+  std::string activation = "tanh";
+  std::string recurrent_activation = "sigmoid";
+  bool use_bias = true;
+  std::string kernel_initializer = "glorot_uniform";
+  std::string recurrent_initializer = "orthogonal";
+  std::string bias_initializer = "zeros";
+  bool unit_forget_bias = true;
+  std::string kernel_regularizer;  ///< "", "l1", "l2", "l1_l2"
+  std::string recurrent_regularizer;
+  std::string bias_regularizer;
+  std::string activity_regularizer;
+  double dropout = 0.0;            ///< on the inputs, one mask per gate and call (training only)
+  double recurrent_dropout = 0.0;  ///< on h entering each step, one mask per gate and call
+  int64_t seed = -1;               ///< -1: none
+  bool return_sequences = false;   ///< every step's h [B, T, out..., filters], else the last
+  bool return_state = false;       ///< the final h and c follow the output
+  bool go_backwards = false;
+  bool zero_output_for_mask = false;
+  std::string name;
+};
+namespace detail {
+inline Layer conv_lstm(const char *class_name, int64_t filters, const Dims &kernel_size,
+                       const ConvLSTMOptions &o) {
+  Config c;
+  c.set("filters", filters).set("kernel_size", kernel_size).set("strides", o.strides);
+  c.set("padding", o.padding).set("dilation_rate", o.dilation_rate).set("activation", o.activation);
+  c.set("recurrent_activation", o.recurrent_activation).set("use_bias", o.use_bias);
+  c.set("kernel_initializer", o.kernel_initializer).set("recurrent_initializer", o.recurrent_initializer);
+  c.set("bias_initializer", o.bias_initializer).set("unit_forget_bias", o.unit_forget_bias);
+  set_if(c, "kernel_regularizer", o.kernel_regularizer);
+  set_if(c, "recurrent_regularizer", o.recurrent_regularizer);
+  set_if(c, "bias_regularizer", o.bias_regularizer);
+  set_if(c, "activity_regularizer", o.activity_regularizer);
+  c.set("dropout", o.dropout).set("recurrent_dropout", o.recurrent_dropout);
+  set_loop(c, o);
+  if (o.seed >= 0) c.set("seed", o.seed);
+  set_if(c, "name", o.name);
+  return Layer::create(class_name, c);
+}
+}  // namespace detail
+/// keras.layers.ConvLSTM1D / 2D / 3D(filters, kernel_size): an LSTM whose transformations are
+/// convolutions, channels last. Inputs [sequences [B, T, spatial..., C]] or [sequences, h0, c0] (each
+/// [B, out spatial..., filters]); outputs the last h (every step's with return_sequences), then h
+/// and c with return_state. Weights: kernel [k..., C, 4 * filters], recurrent_kernel
+/// [k..., filters, 4 * filters], bias [4 * filters] (gates i, f, c, o).
+inline Layer ConvLSTM1D(int64_t filters, const Dims &kernel_size, const ConvLSTMOptions &o = {}) {
+  return detail::conv_lstm("ConvLSTM1D", filters, kernel_size, o);
+}
+inline Layer ConvLSTM2D(int64_t filters, const Dims &kernel_size, const ConvLSTMOptions &o = {}) {
+  return detail::conv_lstm("ConvLSTM2D", filters, kernel_size, o);
+}
+inline Layer ConvLSTM3D(int64_t filters, const Dims &kernel_size, const ConvLSTMOptions &o = {}) {
+  return detail::conv_lstm("ConvLSTM3D", filters, kernel_size, o);
 }
 /// keras.layers.Bidirectional(layer, merge_mode): a copy of the recurrent layer run forwards and one
 /// run backwards, merged by merge_mode ("concat", "sum", "ave", "mul", or "" for both outputs);

@@ -131,6 +131,8 @@ KILN_API kiln_status *kiln_layer_build(kiln_layer *layer, const int64_t *dims, c
 /// SimpleRNN, GRU and
 /// LSTM take the sequences [B, T, F], then optionally the initial states [B, units] (h; LSTM h, c:
 /// Keras's initial_state), and give the output, then the final states when return_state is true.
+/// ConvLSTM1D/2D/3D likewise take sequences [B, T, spatial..., C], then optionally h and c
+/// [B, out spatial..., filters].
 /// Ownership: *out is a new list. Thread-safety: a built layer may be called from several
 /// threads at once (training=false); building is serialised.
 KILN_API kiln_status *kiln_layer_call(kiln_tensor_list **out, kiln_layer *layer, const kiln_tensor_list *inputs,

@@ -34,6 +34,7 @@ void register_activation_layers();     // activation_layers.cc: ReLU, LeakyReLU,
 void register_reshaping_layers();      // reshaping_layers.cc: ZeroPadding, Cropping, UpSampling 1D-3D
 void register_noise_layers();          // noise_layers.cc: GaussianNoise, GaussianDropout, SpatialDropout
 void register_recurrent_layers();      // recurrent_layers.cc: SimpleRNN, GRU, LSTM, their cells, RNN
+void register_conv_lstm_layers();      // conv_lstm_layers.cc: ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 void register_wrapper_layers();        // wrapper_layers.cc: Bidirectional, TimeDistributed
 void register_preprocessing_layers();  // preprocessing_layers.cc: Discretization
 void register_lookup_layers();         // lookup_layers.cc: IntegerLookup, Hashing, HashedCrossing

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "layers/activations.h"
 #include "layers/builtins.h"
+#include "layers/conv_util.h"
 #include "layers/layer.h"
 #include "layers/layer_util.h"
 #include "ops/conv3d.h"
@@ -22,16 +23,11 @@
 
 namespace kiln::layers {
 
-namespace {
-
-using ops::Padding;
-
 std::vector<int64_t> required_tuple(ConfigReader &r, const char *key, size_t n) {
   if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
   return tuple_of(r, key, r.get_int_list(key, {}), n, 1);
 }
 
-// Keras's standardize_padding: lower-cased "valid" or "same" ("causal" too for Conv1D).
 std::string read_padding(ConfigReader &r, bool causal_ok) {
   std::string p = r.get_string("padding", "valid");
   std::transform(p.begin(), p.end(), p.begin(),
@@ -42,40 +38,43 @@ std::string read_padding(ConfigReader &r, bool causal_ok) {
   return p;
 }
 
-Padding to_padding(const std::string &p) { return p == "same" ? Padding::kSame : Padding::kValid; }
-
-// data_format: kiln computes channels last; Keras's None means the same.
 void read_data_format(ConfigReader &r) {
   if (read_channels_first(r))
     fail(Code::kUnimplemented, r.owner(),
          ": data_format 'channels_first' is not supported; kiln is channels_last");
 }
 
-// The window ops compute in float32 only; bfloat16 layers (and mixed_bfloat16 calls) run them
-// on float32 copies of their bf16 values and round the result once (f32_compute, bf16_result),
-// which is what a bf16 primitive accumulating in float32 gives.
+void check_window_span(const std::string &owner, const std::vector<int64_t> &kernel_size,
+                       const std::vector<int64_t> &dilation) {
+  for (size_t i = 0; i < kernel_size.size(); ++i) {
+    int64_t span = 0;
+    if (__builtin_mul_overflow(kernel_size[i] - 1, dilation[i], &span) ||
+        __builtin_add_overflow(span, int64_t{1}, &span))
+      fail(Code::kInvalidArgument, owner, ": kernel_size ", tuple_string(kernel_size), " with dilation_rate ",
+           tuple_string(dilation), " spans more than int64 can count");
+  }
+}
+
+void check_strides_or_dilation(const std::string &owner, const std::vector<int64_t> &strides,
+                               const std::vector<int64_t> &dilation) {
+  if (*std::max_element(strides.begin(), strides.end()) > 1 &&
+      *std::max_element(dilation.begin(), dilation.end()) > 1)
+    fail(Code::kInvalidArgument, owner, ": strides ", tuple_string(strides),
+         " > 1 together with dilation_rate ", tuple_string(dilation), " > 1 is not supported (as Keras)");
+}
+
 void require_float32_layer(const Layer &l) {
   if (l.dtype() != DType::kFloat32 && l.dtype() != DType::kBFloat16)
     fail(Code::kUnimplemented, l.class_name(), ": dtype ", dtype_name(l.dtype()),
          " is not supported; the convolution and pooling layers compute in float32 (bfloat16 through float32)");
 }
 
-Tensor f32_compute(const Tensor &t) {
-  return t.dtype() == DType::kBFloat16 ? ops::cast(t, DType::kFloat32) : t;
-}
-Tensor bf16_result(const Tensor &y, DType input_dtype) {
-  return input_dtype == DType::kBFloat16 ? ops::cast(y, DType::kBFloat16) : y;
-}
-
-// compute_output_shape may be asked about shapes the layer was not built from.
 void check_rank(const Layer &l, const PartialShape &s, size_t spatial) {
   if (s.size() != spatial + 2)
     fail(Code::kInvalidArgument, "layer '", l.name(), "' (", l.class_name(), "): input has shape ",
          partial_shape_string(s), "; expected rank ", spatial + 2);
 }
 
-// Keras's conv_output_length along one axis (unknown stays unknown); INVALID_ARGUMENT naming
-// the layer when a VALID window does not fit.
 int64_t window_output_length(const Layer &l, const PartialShape &s, int64_t in, int64_t k, int64_t stride,
                              int64_t dilation, const std::string &padding) {
   if (in < 0) return kUnknownDim;
@@ -86,6 +85,22 @@ int64_t window_output_length(const Layer &l, const PartialShape &s, int64_t in, 
          partial_shape_string(s), " is too small for a window of ", span, " with 'valid' padding");
   return (in - span) / stride + 1;
 }
+
+Tensor convolution(const Tensor &x, const Tensor &filter, const std::vector<int64_t> &strides,
+                   const std::vector<int64_t> &dilation, ops::Padding padding) {
+  switch (strides.size()) {
+    case 1:
+      return ops::conv1d(x, filter, strides[0], dilation[0], padding);
+    case 2:
+      return ops::conv2d(x, filter, strides, dilation, padding);
+    default:
+      return ops::conv3d(x, filter, strides, dilation, padding);
+  }
+}
+
+namespace {
+
+using ops::Padding;
 
 // Keras's deconv_output_length along one axis.
 int64_t transpose_output_length(int64_t in, int64_t k, int64_t stride, int64_t dilation,
@@ -135,19 +150,10 @@ class ConvLayer final : public Layer {
     read_data_format(r);
     dilation_ = tuple_of(r, "dilation_rate", r.get_int_list("dilation_rate", {1}), rank_, 1);
     // The dilated window (k - 1) * dilation + 1 must fit in int64 (it sizes paddings and outputs).
-    for (size_t i = 0; i < rank_; ++i) {
-      int64_t span = 0;
-      if (__builtin_mul_overflow(kernel_size_[i] - 1, dilation_[i], &span) ||
-          __builtin_add_overflow(span, int64_t{1}, &span))
-        fail(Code::kInvalidArgument, class_name, ": kernel_size ", tuple_string(kernel_size_),
-             " with dilation_rate ", tuple_string(dilation_), " spans more than int64 can count");
-    }
+    check_window_span(class_name, kernel_size_, dilation_);
     // Keras refuses both for Conv and ConvTranspose (not for the depthwise and separable ones).
-    if ((kind == ConvKind::kConv || kind == ConvKind::kTranspose) &&
-        *std::max_element(strides_.begin(), strides_.end()) > 1 &&
-        *std::max_element(dilation_.begin(), dilation_.end()) > 1)
-      fail(Code::kInvalidArgument, class_name, ": strides ", tuple_string(strides_),
-           " > 1 together with dilation_rate ", tuple_string(dilation_), " > 1 is not supported (as Keras)");
+    if (kind == ConvKind::kConv || kind == ConvKind::kTranspose)
+      check_strides_or_dilation(class_name, strides_, dilation_);
     if (kind == ConvKind::kConv) {
       const int64_t groups = r.get_int("groups", 1);
       if (groups != 1)
@@ -285,13 +291,11 @@ class ConvLayer final : public Layer {
                                                {1, strides_[0]}, {1, dilation_[0]}, p),
                          {1});
       }
-    } else if (rank_ == 3) {
-      y = ops::conv3d(x, w, strides_, dilation_, p);
-    } else if (rank_ == 1) {
+    } else if (rank_ != 2) {
       // Causal: pad (k - 1) * dilation steps on the left, so output t sees inputs <= t only.
       const Tensor xc =
           padding_ == "causal" ? ops::pad(x, {0, 0, (kernel_size_[0] - 1) * dilation_[0], 0, 0, 0}) : x;
-      y = ops::conv1d(xc, w, strides_[0], dilation_[0], p);
+      y = convolution(xc, w, strides_, dilation_, p);
     } else {
       // conv2d, bias_add and the activation as one op with their bits (fewer passes over y).
       y = ops::conv2d_bias_act(x, w, bias_ ? f32_compute(bias_->read_for_op()) : Tensor(), strides_,

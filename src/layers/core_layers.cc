@@ -777,6 +777,7 @@ void register_builtin_layers() {
     register_reshaping_layers();
     register_noise_layers();
     register_recurrent_layers();
+    register_conv_lstm_layers();
     register_wrapper_layers();
     register_preprocessing_layers();
     register_lookup_layers();

@@ -22,7 +22,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -32,9 +31,122 @@
 #include "layers/layer.h"
 #include "layers/layer_util.h"
 #include "layers/policy.h"
+#include "layers/recurrent_util.h"
 #include "ops/ops.h"
 
 namespace kiln::layers {
+
+Tensor UnitForgetBias::operator()(const Shape &, DType dtype) const {
+  return ops::concat({(*base_)(Shape({units_}), dtype), ops::ones(Shape({units_}), dtype),
+                      (*base_)(Shape({2 * units_}), dtype)},
+                     0);
+}
+
+void RecurrentWeights::read_weights(const Config &config, ConfigReader &r) {
+  kernel_init = initializer_or(config, r, "kernel_initializer", "glorot_uniform");
+  recurrent_init = initializer_or(config, r, "recurrent_initializer", "orthogonal");
+  bias_init = initializer_or(config, r, "bias_initializer", "zeros");
+  kernel_reg = regularizer_from_value(config, "kernel_regularizer");
+  recurrent_reg = regularizer_from_value(config, "recurrent_regularizer");
+  bias_reg = regularizer_from_value(config, "bias_regularizer");
+  r.accept({"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"});
+  reject_constraints(r, {"kernel_constraint", "recurrent_constraint", "bias_constraint"});
+}
+
+void RecurrentWeights::write_initializers(Config &c) const {
+  c.set("kernel_initializer", serialize_initializer(*kernel_init))
+      .set("recurrent_initializer", serialize_initializer(*recurrent_init))
+      .set("bias_initializer", serialize_initializer(*bias_init));
+}
+
+void RecurrentWeights::write_regularizers(Config &c, const RegularizerPtr *activity) const {
+  set_regularizer(c, "kernel_regularizer", kernel_reg);
+  set_regularizer(c, "recurrent_regularizer", recurrent_reg);
+  set_regularizer(c, "bias_regularizer", bias_reg);
+  if (activity) set_regularizer(c, "activity_regularizer", *activity);
+  c.set_null("kernel_constraint").set_null("recurrent_constraint").set_null("bias_constraint");
+}
+
+double clamped_rate(ConfigReader &r, const char *key) {
+  const double v = r.get_float(key, 0.0);
+  if (std::isnan(v)) fail(Code::kInvalidArgument, r.owner(), ": ", key, " is NaN; expected a rate in [0, 1]");
+  return std::min(1.0, std::max(0.0, v));
+}
+
+LoopFlags LoopFlags::read(ConfigReader &r) {
+  LoopFlags f;
+  f.return_sequences = r.get_bool("return_sequences", false);
+  f.return_state = r.get_bool("return_state", false);
+  f.go_backwards = r.get_bool("go_backwards", false);
+  f.unroll = r.get_bool("unroll", false);
+  f.zero_output_for_mask = r.get_bool("zero_output_for_mask", false);
+  if (r.get_bool("stateful", false))
+    fail(Code::kUnimplemented, r.owner(),
+         ": stateful=True is not supported; pass the states between calls with "
+         "return_state=True and the initial states as inputs");
+  return f;
+}
+
+void LoopFlags::write(Config &c) const {
+  c.set("return_sequences", return_sequences)
+      .set("return_state", return_state)
+      .set("go_backwards", go_backwards)
+      .set("stateful", false)
+      .set("unroll", unroll)
+      .set("zero_output_for_mask", zero_output_for_mask);
+}
+
+std::vector<Tensor> LoopFlags::output_masks(const std::vector<Tensor> &masks, size_t states) const {
+  if (masks.empty() || !masks[0].defined() || !return_sequences) return {};
+  std::vector<Tensor> out(return_state ? 1 + states : 1);
+  out[0] = masks[0];
+  return out;
+}
+
+std::vector<Tensor> LoopFlags::run(int64_t steps, const Tensor *mask, std::vector<Tensor> states,
+                                   const StepFn &step) const {
+  std::vector<Tensor> outputs;
+  outputs.reserve(size_t(steps));
+  Tensor last;
+  for (int64_t k = 0; k < steps; ++k) {
+    const int64_t t = go_backwards ? steps - 1 - k : k;
+    auto [out, next] = step(t, states);
+    if (mask) mask_step(*mask, t, zero_output_for_mask, last, out, next, states);
+    states = std::move(next);
+    if (return_sequences) outputs.push_back(out);
+    last = out;
+  }
+  std::vector<Tensor> result{return_sequences ? ops::stack(outputs, 1) : last};
+  if (return_state) result.insert(result.end(), states.begin(), states.end());
+  return result;
+}
+
+std::vector<PartialShape> check_sequences(const Layer &l, const std::vector<Tensor> &inputs) {
+  std::vector<PartialShape> shapes;
+  for (const Tensor &t : inputs) shapes.push_back(partial_shape_of(t.shape()));
+  if (inputs.empty())
+    l.bad_input("got no inputs; expected the sequences, then optionally the initial states");
+  const Tensor &seq = inputs[0];
+  if (!is_floating(seq.dtype()))
+    l.bad_input("sequences are ", seq.description(), "; expected a floating dtype");
+  if (seq.rank() >= 2 && seq.shape()[1] == 0) l.bad_input("sequences have 0 timesteps; expected at least 1");
+  return shapes;
+}
+
+void mask_step(const Tensor &mask, int64_t t, bool zero_output, const Tensor &last, Tensor &out,
+               std::vector<Tensor> &next, const std::vector<Tensor> &states) {
+  const int64_t batch = mask.shape()[0];
+  const Tensor m = ops::slice(mask, {0, t}, {batch, 1});  // [B, 1]
+  // m over a tensor of any rank: [B, 1, ..., 1].
+  const auto over = [&](const Tensor &like) {
+    if (like.rank() == 2) return m;
+    std::vector<int64_t> shape(size_t(like.rank()), 1);
+    shape[0] = batch;
+    return ops::reshape(m, shape);
+  };
+  out = ops::where(over(out), out, zero_output || !last.defined() ? ops::zeros_like(out) : last);
+  for (size_t j = 0; j < next.size(); ++j) next[j] = ops::where(over(next[j]), next[j], states[j]);
+}
 
 namespace {
 
@@ -42,31 +154,12 @@ enum class CellKind { kSimple, kGru, kLstm };
 
 int64_t gate_count(CellKind k) { return k == CellKind::kSimple ? 1 : k == CellKind::kGru ? 3 : 4; }
 
-// Keras's unit_forget_bias: the LSTM bias initializer's values with the forget gate's set to one.
-class UnitForgetBias final : public Initializer {
- public:
-  UnitForgetBias(InitializerPtr base, int64_t units) : base_(std::move(base)), units_(units) {}
-  Tensor operator()(const Shape &, DType dtype) const override {
-    return ops::concat({(*base_)(Shape({units_}), dtype), ops::ones(Shape({units_}), dtype),
-                        (*base_)(Shape({2 * units_}), dtype)},
-                       0);
-  }
-  std::string class_name() const override { return base_->class_name(); }
-  Config get_config() const override { return base_->get_config(); }
-
- private:
-  InitializerPtr base_;
-  int64_t units_;
-};
-
 // Keras's cell arguments: what a cell's config (and its layer's) says about one step.
-struct CellSpec {
+struct CellSpec : RecurrentWeights {
   CellKind kind = CellKind::kLstm;
   int64_t units = 0;
   Activation activation, recurrent_activation;
   bool use_bias = true, unit_forget_bias = true, reset_after = true;
-  InitializerPtr kernel_init, recurrent_init, bias_init;
-  RegularizerPtr kernel_reg, recurrent_reg, bias_reg;
   double dropout = 0, recurrent_dropout = 0;
   int64_t seed = -1;
   // Keras's implementation: 1 (which a recurrent_dropout forces) draws a dropout mask per gate, 2 one
@@ -85,13 +178,6 @@ const char *cell_name(CellKind k) {
   return k == CellKind::kSimple ? "simple_rnn_cell" : k == CellKind::kGru ? "gru_cell" : "lstm_cell";
 }
 
-// A dropout rate as Keras's cells read it: clamped into [0, 1]; NaN is INVALID_ARGUMENT.
-double clamped_rate(ConfigReader &r, const char *key) {
-  const double v = r.get_float(key, 0.0);
-  if (std::isnan(v)) fail(Code::kInvalidArgument, r.owner(), ": ", key, " is NaN; expected a rate in [0, 1]");
-  return std::min(1.0, std::max(0.0, v));
-}
-
 // Reads the cell arguments (SimpleRNNCell / GRUCell / LSTMCell, or the keys SimpleRNN / GRU / LSTM
 // pass on to their cell).
 std::shared_ptr<const CellSpec> read_cell_spec(const Config &config, ConfigReader &r, CellKind kind) {
@@ -104,15 +190,8 @@ std::shared_ptr<const CellSpec> read_cell_spec(const Config &config, ConfigReade
   if (kind != CellKind::kSimple)
     s.recurrent_activation = get_activation(r.get_string("recurrent_activation", "sigmoid"));
   s.use_bias = r.get_bool("use_bias", true);
-  s.kernel_init = initializer_or(config, r, "kernel_initializer", "glorot_uniform");
-  s.recurrent_init = initializer_or(config, r, "recurrent_initializer", "orthogonal");
-  s.bias_init = initializer_or(config, r, "bias_initializer", "zeros");
+  s.read_weights(config, r);
   if (kind == CellKind::kLstm) s.unit_forget_bias = r.get_bool("unit_forget_bias", true);
-  s.kernel_reg = regularizer_from_value(config, "kernel_regularizer");
-  s.recurrent_reg = regularizer_from_value(config, "recurrent_regularizer");
-  s.bias_reg = regularizer_from_value(config, "bias_regularizer");
-  r.accept({"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"});
-  reject_constraints(r, {"kernel_constraint", "recurrent_constraint", "bias_constraint"});
   s.dropout = clamped_rate(r, "dropout");
   s.recurrent_dropout = clamped_rate(r, "recurrent_dropout");
   if (kind == CellKind::kGru) s.reset_after = r.get_bool("reset_after", true);
@@ -131,15 +210,9 @@ void write_cell_spec(Config &c, const CellSpec &s, bool for_layer, const Regular
   if (s.kind != CellKind::kSimple) c.set("recurrent_activation", s.recurrent_activation.name);
   c.set("use_bias", s.use_bias);
   if (s.kind == CellKind::kLstm && !for_layer) c.set("unit_forget_bias", s.unit_forget_bias);
-  c.set("kernel_initializer", serialize_initializer(*s.kernel_init))
-      .set("recurrent_initializer", serialize_initializer(*s.recurrent_init))
-      .set("bias_initializer", serialize_initializer(*s.bias_init));
+  s.write_initializers(c);
   if (s.kind == CellKind::kLstm && for_layer) c.set("unit_forget_bias", s.unit_forget_bias);
-  set_regularizer(c, "kernel_regularizer", s.kernel_reg);
-  set_regularizer(c, "recurrent_regularizer", s.recurrent_reg);
-  set_regularizer(c, "bias_regularizer", s.bias_reg);
-  if (for_layer) set_regularizer(c, "activity_regularizer", activity_reg);
-  c.set_null("kernel_constraint").set_null("recurrent_constraint").set_null("bias_constraint");
+  s.write_regularizers(c, for_layer ? &activity_reg : nullptr);
   c.set("dropout", s.dropout).set("recurrent_dropout", s.recurrent_dropout);
   if (s.kind == CellKind::kGru) c.set("reset_after", s.reset_after);
   // Keras's SimpleRNN layer config has no seed; its cell's has.
@@ -512,34 +585,6 @@ class StackedRNNCells final : public Layer {
   std::vector<std::pair<LayerPtr, std::vector<int64_t>>> cells_;
 };
 
-// What every RNN layer's config holds about its loop (Keras's RNN arguments).
-struct LoopFlags {
-  bool return_sequences = false, return_state = false, go_backwards = false, unroll = false,
-       zero_output_for_mask = false;
-
-  static LoopFlags read(ConfigReader &r) {
-    LoopFlags f;
-    f.return_sequences = r.get_bool("return_sequences", false);
-    f.return_state = r.get_bool("return_state", false);
-    f.go_backwards = r.get_bool("go_backwards", false);
-    f.unroll = r.get_bool("unroll", false);
-    f.zero_output_for_mask = r.get_bool("zero_output_for_mask", false);
-    if (r.get_bool("stateful", false))
-      fail(Code::kUnimplemented, r.owner(),
-           ": stateful=True is not supported; pass the states between calls with "
-           "return_state=True and the initial states as inputs");
-    return f;
-  }
-  void write(Config &c) const {
-    c.set("return_sequences", return_sequences)
-        .set("return_state", return_state)
-        .set("go_backwards", go_backwards)
-        .set("stateful", false)
-        .set("unroll", unroll)
-        .set("zero_output_for_mask", zero_output_for_mask);
-  }
-};
-
 // keras.layers.RNN(cell, return_sequences, return_state, go_backwards, stateful, unroll,
 // zero_output_for_mask), and SimpleRNN / GRU / LSTM (units, activation="tanh",
 // recurrent_activation="sigmoid", use_bias=True, kernel_initializer="glorot_uniform",
@@ -631,24 +676,16 @@ class RNN final : public Layer {
   }
 
   std::vector<Tensor> compute_mask(const std::vector<Tensor> &, const std::vector<Tensor> &masks) override {
-    if (masks.empty() || !masks[0].defined() || !flags_.return_sequences) return {};
-    std::vector<Tensor> out(flags_.return_state ? 1 + state_count() : 1);
-    out[0] = masks[0];
-    return out;
+    return flags_.output_masks(masks, state_count());
   }
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
-    std::vector<PartialShape> shapes;
-    for (const Tensor &t : inputs) shapes.push_back(partial_shape_of(t.shape()));
-    check_shapes(shapes);
+    check_shapes(check_sequences(*this, inputs));
     const Tensor &seq = inputs[0];
-    if (!is_floating(seq.dtype()))
-      bad_input("sequences are ", seq.description(), "; expected a floating dtype");
     const int64_t batch = seq.shape()[0], steps = seq.shape()[1];
     if (builtin_ && seq.shape()[2] != builtin_->input_dim())
       bad_input("sequences have ", seq.shape()[2], " features; the layer was built for ",
                 builtin_->input_dim());
-    if (steps == 0) bad_input("sequences have 0 timesteps; expected at least 1");
     const Tensor *mask = input_mask(ctx, 0);
     if (mask && (mask->rank() != 2 || mask->shape()[0] != batch || mask->shape()[1] != steps))
       bad_input("the sequences' mask has shape ", mask->shape().to_string(),
@@ -686,36 +723,12 @@ class RNN final : public Layer {
     step_shape.erase(step_shape.begin());
     const std::optional<SequenceScope> scope = builtin_ ? std::nullopt : std::make_optional<SequenceScope>();
 
-    std::vector<Tensor> outputs;
-    outputs.reserve(size_t(steps));
-    Tensor last;
-    for (int64_t k = 0; k < steps; ++k) {
-      const int64_t t = flags_.go_backwards ? steps - 1 - k : k;
+    std::vector<Tensor> result = flags_.run(steps, mask, std::move(states), [&](int64_t t, const auto &st) {
       const Tensor xt = ops::reshape(xs[size_t(t)], step_shape);
-      Tensor out;
-      std::vector<Tensor> next;
-      if (builtin_) {
-        next = builtin_->step(xt, states, w, drop);
-        out = next[0];
-      } else {
-        std::tie(out, next) = cell_step(*this, *cell_, xt, states, ctx.training);
-      }
-      if (mask) {
-        // Keras's backend rnn: a masked step keeps the states, and its output is the previous
-        // step's (zeros before the first, or always with zero_output_for_mask).
-        const Tensor m = ops::slice(*mask, {0, t}, {batch, 1});  // [B, 1], as the states
-        std::vector<int64_t> mshape(size_t(out.rank()), 1);
-        mshape[0] = batch;
-        out = ops::where(out.rank() == 2 ? m : ops::reshape(m, mshape), out,
-                         flags_.zero_output_for_mask || !last.defined() ? ops::zeros_like(out) : last);
-        for (size_t j = 0; j < next.size(); ++j) next[j] = ops::where(m, next[j], states[j]);
-      }
-      states = std::move(next);
-      if (flags_.return_sequences) outputs.push_back(out);
-      last = out;
-    }
-    std::vector<Tensor> result{flags_.return_sequences ? ops::stack(outputs, 1) : last};
-    if (flags_.return_state) result.insert(result.end(), states.begin(), states.end());
+      if (!builtin_) return cell_step(*this, *cell_, xt, st, ctx.training);
+      std::vector<Tensor> next = builtin_->step(xt, st, w, drop);
+      return std::make_pair(next[0], next);
+    });
     for (Tensor &y : result)
       if (is_floating(y.dtype()) && y.dtype() != compute_dtype()) y = ops::cast(y, compute_dtype());
     if (activity_reg_)

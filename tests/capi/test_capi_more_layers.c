@@ -554,6 +554,70 @@ static void test_rnn_cells(void) {
 }
 
 /* EinsumDense by class name: the plain and ellipsis forms with ones for weights, and errors. */
+static double sigmoid(double v) { return 1 / (1 + exp(-v)); }
+
+/* ConvLSTM1D(1, 1) with kernel ones and no recurrence: each step's gates are the input plus the
+ * bias (the forget gate's 1, unit_forget_bias), so h and c follow by hand; the initial states as
+ * inputs; ConvLSTM2D's errors as statuses naming the layer. */
+static void test_conv_lstm(void) {
+  const int64_t xd[4] = {1, 2, 1, 1}, sd[3] = {1, 1, 1};
+  const float xv[2] = {1, 2}, h0v[1] = {0.5f}, c0v[1] = {-2};
+  kiln_tensor *x = f32(4, xd, xv), *h0 = f32(3, sd, h0v), *c0 = f32(3, sd, c0v);
+  kiln_layer *l = layer_from("ConvLSTM1D",
+                             "{\"filters\": 1, \"kernel_size\": 1, \"kernel_initializer\": \"ones\", "
+                             "\"recurrent_initializer\": \"zeros\", \"return_state\": true}");
+  kiln_tensor_list *in = NULL, *out = NULL;
+  kiln_tensor *y = NULL;
+  float want_h[1], want_c[1];
+  int from_states;
+  OK(kiln_tensor_list_create(&in));
+  OK(kiln_tensor_list_append(in, x));
+  for (from_states = 0; from_states < 2 && l; ++from_states) {
+    double c = from_states ? c0v[0] : 0;
+    int t;
+    for (t = 0; t < 2; ++t) {
+      const double v = xv[t];
+      c = sigmoid(v + 1) * c + sigmoid(v) * tanh(v);
+    }
+    want_c[0] = (float)c;
+    want_h[0] = (float)(sigmoid(xv[1]) * tanh(c));
+    if (from_states) {
+      OK(kiln_tensor_list_append(in, h0));
+      OK(kiln_tensor_list_append(in, c0));
+    }
+    OK(kiln_layer_call(&out, l, in, false));
+    if (!out) break;
+    OK(kiln_tensor_list_get(&y, out, 0));
+    expect_f32(y, 3, sd, want_h, 1e-6); /* frees y */
+    y = NULL;
+    OK(kiln_tensor_list_get(&y, out, 2));
+    expect_f32(y, 3, sd, want_c, 1e-6);
+    y = NULL;
+    kiln_tensor_list_free(out);
+    out = NULL;
+  }
+  {
+    /* an initial state of the wrong shape, then bad configs */
+    kiln_tensor_list *bad = NULL;
+    OK(kiln_tensor_list_create(&bad));
+    OK(kiln_tensor_list_append(bad, x));
+    OK(kiln_tensor_list_append(bad, x));
+    OK(kiln_tensor_list_append(bad, h0));
+    EXPECT_ERROR(kiln_layer_call(&out, l, bad, false), INVALID, "ConvLSTM1D", "initial state h");
+    kiln_tensor_list_free(bad);
+  }
+  EXPECT_ERROR(create_status("ConvLSTM2D",
+                             "{\"filters\": 2, \"kernel_size\": 3, \"data_format\": "
+                             "\"channels_first\"}"),
+               KILN_STATUS_UNIMPLEMENTED, "ConvLSTM2D", "channels_first");
+  EXPECT_ERROR(create_status("ConvLSTM3D", "{\"filters\": 2}"), INVALID, "ConvLSTM3D", "kernel_size");
+  kiln_tensor_list_free(in);
+  kiln_layer_free(l);
+  kiln_tensor_free(x);
+  kiln_tensor_free(h0);
+  kiln_tensor_free(c0);
+}
+
 static void test_einsum_dense(void) {
   const float xv[6] = {1, 2, 3, 4, 5, 6};
   const int64_t d23[2] = {2, 3}, d123[3] = {1, 2, 3}, d22[2] = {2, 2}, d122[3] = {1, 2, 2};
@@ -842,5 +906,6 @@ int main(void) {
   test_errors();
   test_recurrent();
   test_rnn_cells();
+  test_conv_lstm();
   return test_summary();
 }

@@ -190,6 +190,52 @@ TEST(HppMoreLayers, RecurrentLayers) {
   EXPECT_EQ(model.predict(tokens).shape(), (Dims{8, 2}));
 }
 
+// kiln.hpp's ConvLSTM1D/2D/3D: the typed options write Keras's config, the states' shapes follow the
+// input convolution, Bidirectional wraps one, and a model with ConvLSTM2D trains under fit and
+// predicts the same after a SavedModel round trip.
+TEST(HppMoreLayers, ConvLstmLayers) {
+  kiln::clear_session();
+  kl::ConvLSTMOptions o;
+  o.strides = {2};
+  o.padding = "same";
+  o.return_sequences = true;
+  o.return_state = true;
+  kiln::Layer l = kl::ConvLSTM2D(3, {3, 2}, o);
+  EXPECT_EQ(l.name(), "conv_lstm2d");
+  const std::vector<Tensor> out = l(std::vector<Tensor>{kiln::testing::sawtooth({2, 4, 5, 6, 2}, 7, 0.25f)});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].shape(), (Dims{2, 4, 3, 3, 3}));
+  EXPECT_EQ(out[1].shape(), (Dims{2, 3, 3, 3}));
+  ASSERT_EQ(l.variables().size(), 3u);
+  EXPECT_EQ(l.variables()[0].name(), "conv_lstm2d/conv_lstm_cell/kernel");
+  EXPECT_EQ(l.variables()[1].value().shape(), (Dims{3, 2, 3, 12}));
+  const kiln::Config c = l.get_config();
+  EXPECT_EQ(c.get_string("padding"), "same");
+  EXPECT_EQ(c.get_bool("unit_forget_bias"), true);
+  EXPECT_EQ(kl::ConvLSTM1D(2, {3}).get_config().get_string("activation"), "tanh");
+  EXPECT_EQ(kl::ConvLSTM3D(2, {1})(kiln::testing::sawtooth({1, 2, 2, 2, 2, 1}, 5, 0.5f)).shape(),
+            (Dims{1, 2, 2, 2, 2}));
+  EXPECT_EQ(kl::Bidirectional(kl::ConvLSTM1D(2, {2}))(kiln::testing::sawtooth({2, 3, 4, 1}, 5, 0.5f)).shape(),
+            (Dims{2, 3, 4}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "expected rank 5", [] {
+    kl::ConvLSTM2D(2, {3})(Tensor::from_vector({1.0f}, {1, 1}));
+  });
+
+  kiln::set_seed(3);
+  kiln::Sequential model({kl::Input({3, 4, 4, 1}), kl::ConvLSTM2D(2, {3}), kl::Flatten(), kl::Dense(2)});
+  model.compile("adam", "sparse_categorical_crossentropy");
+  const Tensor x = kiln::testing::sawtooth({6, 3, 4, 4, 1}, 11, 0.1f);
+  const Tensor y = Tensor::from_vector<int32_t>({0, 1, 0, 1, 0, 1}, {6});
+  const double first = model.train_on_batch(x, y).at("loss");
+  double last = first;
+  for (int i = 0; i < 10; ++i) last = model.train_on_batch(x, y).at("loss");
+  EXPECT_LT(last, first);
+  kiln::testing::TempDir dir("kiln_hpp_conv_lstm");
+  model.save(dir / "m");
+  kiln::Model loaded = kiln::models::load_model(dir / "m");
+  EXPECT_EQ(loaded.predict(x).to_vector<float>(), model.predict(x).to_vector<float>());
+}
+
 // A custom cell in C++: y = x @ kernel + 0.5 h, its state y (Keras's MinimalRNNCell with a fixed
 // recurrence), made a cell by set_state_size.
 class HalfCell : public kiln::Layer {

@@ -673,9 +673,68 @@ def recurrent_cases():
     return out
 
 
+def conv_lstm_cases():
+    """ConvLSTM1D and ConvLSTM2D as Keras 3's ConvLSTMCell computes a step, composed from torch's
+    conv2d (1-D as 2-D over a height of 1): z = conv(x_t, kernel) + bias + conv(h, recurrent_kernel)
+    (the recurrent one strides 1 with TF's 'same' padding), gates i, f, c, o on the last axis."""
+    def fn_for(rank, filters, ks, strides, padding, dilation, go_backwards, return_sequences, return_state,
+               states_given):
+        def conv(x, w, ks, strides, padding, dilation):  # x [B, S..., C], w [k..., C, O] (TF layout)
+            if rank == 1:
+                x, w = x.unsqueeze(1), w.unsqueeze(0)
+                ks, strides, dilation = [1] + ks, [1] + strides, [1] + dilation
+            xp = pad_nchw(channels_first(x), padding, ks, strides, dilation)
+            y = channels_last(F.conv2d(xp, w.permute(3, 2, 0, 1), stride=strides, dilation=dilation))
+            return y.squeeze(1) if rank == 1 else y
+
+        def fn(xs, ws):
+            x = xs[0]
+            k, rk, b = ws
+            steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
+            h = c = None
+            if states_given:
+                h, c = xs[1], xs[2]
+            outs = []
+            for t in steps:
+                z = conv(x[:, t], k, ks, strides, padding, dilation) + b
+                if h is None:
+                    h = torch.zeros(z.shape[:-1] + (filters,))
+                    c = torch.zeros_like(h)
+                z = z + conv(h, rk, ks, [1] * rank, "same", [1] * rank)
+                zi, zf, zc, zo = torch.chunk(z, 4, dim=-1)
+                c = torch.sigmoid(zf) * c + torch.sigmoid(zi) * torch.tanh(zc)
+                h = torch.sigmoid(zo) * torch.tanh(c)
+                outs.append(h)
+            out = [torch.stack(outs, 1) if return_sequences else outs[-1]]
+            return out + [h, c] if return_state else out
+        return fn
+
+    out = []
+    for name, rank, shape, filters, ks, strides, padding, dilation, flags in (
+            ("conv_lstm2d_valid", 2, [2, 3, 5, 4, 2], 2, [3, 3], [1, 1], "valid", [1, 1], (False, False, False, False)),
+            ("conv_lstm2d_same_stride2_backwards_states", 2, [2, 3, 5, 4, 2], 2, [3, 2], [2, 2], "same", [1, 1],
+             (True, True, True, True)),
+            ("conv_lstm1d_dilated_sequences", 1, [2, 4, 7, 3], 3, [3], [1], "same", [2], (False, True, False, False))):
+        go_backwards, return_sequences, return_state, states_given = flags
+        rng = rng_for(name)
+        inputs = [uniform(rng, shape)]
+        spatial = [-(-n // s) if padding == "same" else (n - (k - 1) * d - 1) // s + 1
+                   for n, k, s, d in zip(shape[2:-1], ks, strides, dilation)]
+        if states_given:
+            inputs += [uniform(rng, [shape[0]] + spatial + [filters]) for _ in range(2)]
+        weights = [uniform(rng, ks + [shape[-1], 4 * filters], -0.5, 0.5),
+                   uniform(rng, ks + [filters, 4 * filters], -0.5, 0.5), uniform(rng, [4 * filters], -0.3, 0.3)]
+        config = {"filters": filters, "kernel_size": ks, "strides": strides, "padding": padding,
+                  "dilation_rate": dilation, "go_backwards": go_backwards, "return_sequences": return_sequences,
+                  "return_state": return_state}
+        out.append(case(name, "ConvLSTM%dD" % rank, config,
+                        fn_for(rank, filters, ks, strides, padding, dilation, *flags), inputs, weights))
+    return out
+
+
 CASES = [dense_cases, activation_cases, flatten_reshape_cases, dropout_cases, embedding_cases, layer_norm_cases,
          batch_norm_cases, conv2d_cases, separable_conv_cases, pooling_cases, attention_cases, merge_cases,
-         activation_layer_cases, reshaping_layer_cases, noise_layer_cases, recurrent_cases]
+         activation_layer_cases, reshaping_layer_cases, noise_layer_cases, recurrent_cases, conv_lstm_cases]
 
 
 def render():

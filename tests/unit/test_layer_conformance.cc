@@ -147,6 +147,18 @@ std::vector<Case> cases() {
        DType::kFloat32,
        {Shape({5, 12}), Shape({3, 12}), Shape({12})},
        3},
+      {"ConvLSTM2D",
+       cfg([](Config &c) {
+         c.set("filters", 2)
+             .set_dims("kernel_size", {3, 3})
+             .set("padding", "same")
+             .set("recurrent_dropout", 0.5);
+       }),
+       {2, 3, 4, 4, 1},
+       DType::kFloat32,
+       {Shape({3, 3, 1, 8}), Shape({3, 3, 2, 8}), Shape({8})},
+       3,
+       true},
       {"GRU",
        cfg([](Config &c) { c.set("units", 2).set("dropout", 0.5); }),
        {2, 4, 5},

@@ -303,6 +303,84 @@ TEST_F(MoreLayersTest, RnnOfCellsAsTheLayers) {
       Code::kInvalidArgument, {"LSTMCell", "expected the input, then its 2 states"});
 }
 
+// keras.layers.ConvLSTM1D/2D/3D (their values and gradients against torch are golden cases):
+// gradients through time and the initial states, a masked step keeps h and c, dropout masks hold for
+// a call, the output shapes, and Keras's errors.
+TEST_F(MoreLayersTest, ConvLstmAsKeras) {
+  const Tensor x = random_tensor({2, 3, 4, 4, 2}, 61);
+  LayerPtr l = layer("ConvLSTM2D", R"({"filters": 2, "kernel_size": 3, "padding": "same",
+                                       "return_sequences": true, "return_state": true})");
+  testing::check_gradients("ConvLSTM2D",
+                           [&](const std::vector<Tensor> &in) { return (*l)(in, CallContext())[0]; },
+                           {x, random_tensor({2, 4, 4, 2}, 62), random_tensor({2, 4, 4, 2}, 63)});
+  // Weights as Keras lays them out, the forget gate's bias one, paths under the cell.
+  const std::vector<VariablePtr> w = l->variables();
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(w[0]->shape(), Shape({3, 3, 2, 8}));
+  EXPECT_EQ(w[1]->shape(), Shape({3, 3, 2, 8}));
+  EXPECT_EQ(values(w[2]->value()), (std::vector<float>{0, 0, 1, 1, 0, 0, 0, 0}));
+  EXPECT_EQ(w[0]->name(), l->name() + "/conv_lstm_cell/kernel");
+  // A masked step keeps the states and repeats the previous output.
+  const Tensor mask = testing::make_bool(Shape({2, 3}), {1, 0, 1, 1, 1, 1});
+  const std::vector<Tensor> masks{mask};
+  CallContext ctx;
+  ctx.mask = &masks;
+  const std::vector<Tensor> y = l->call({x}, ctx).outputs;
+  ASSERT_EQ(y.size(), 3u);
+  const std::vector<float> seq = values(y[0]);
+  for (size_t i = 0; i < 32; ++i) EXPECT_EQ(seq[32 + i], seq[i]);  // row 0, step 1 = step 0
+  // Valid padding with strides shrinks the states; compute_output_shape agrees with the call.
+  LayerPtr small = layer("ConvLSTM1D", R"({"filters": 3, "kernel_size": 2, "strides": 2})");
+  const Tensor seq1 = random_tensor({2, 5, 7, 2}, 64);
+  EXPECT_EQ((*small)({seq1}, CallContext())[0].shape(), Shape({2, 3, 3}));
+  EXPECT_EQ(small->compute_output_shape({{kUnknownDim, 5, 7, 2}}),
+            (std::vector<PartialShape>{{kUnknownDim, 3, 3}}));
+  // Dropout masks hold for the whole sequence: with the recurrence cut off (zero recurrent kernel)
+  // and the same input at every step, every step's output is the same.
+  LayerPtr drop = layer("ConvLSTM1D", R"({"filters": 2, "kernel_size": 1, "dropout": 0.5,
+                                          "recurrent_initializer": "zeros", "return_sequences": true})");
+  CallContext train;
+  train.training = true;
+  const std::vector<float> d =
+      values((*drop)({ops::tile(random_tensor({2, 1, 3, 4}, 65), {1, 4, 1, 1})}, train)[0]);
+  EXPECT_NE(d, values((*drop)({ops::tile(random_tensor({2, 1, 3, 4}, 65), {1, 4, 1, 1})}, CallContext())[0]));
+  // (The cell state still grows step by step, so compare through h's pre-activation sign pattern:
+  // an input dropped at step 0 is dropped at every step, so zeros line up.)
+  LayerPtr lin = layer("ConvLSTM1D", R"({"filters": 2, "kernel_size": 1, "dropout": 0.5, "use_bias": false,
+      "recurrent_initializer": "zeros", "kernel_initializer": "ones", "activation": "linear",
+      "recurrent_activation": "linear", "return_sequences": true})");
+  const Tensor ones = ops::ones(Shape({1, 3, 2, 1}), DType::kFloat32);
+  const std::vector<float> o = values((*lin)({ones}, train)[0]);  // [1, 3, 2, 2]
+  for (size_t t = 1; t < 3; ++t)
+    for (size_t i = 0; i < 4; ++i) EXPECT_EQ(o[t * 4 + i] == 0.0f, o[i] == 0.0f) << t << " " << i;
+  expect_error(
+      [&] { layer("ConvLSTM2D", R"({"filters": 2, "kernel_size": 3, "data_format": "channels_first"})"); },
+      Code::kUnimplemented, {"ConvLSTM2D", "channels_first"});
+  expect_error([&] { layer("ConvLSTM2D", R"({"filters": 2, "kernel_size": 3, "stateful": true})"); },
+               Code::kUnimplemented, {"ConvLSTM2D", "stateful"});
+  expect_error(
+      [&] { layer("ConvLSTM2D", R"({"filters": 2, "kernel_size": 3, "strides": 2, "dilation_rate": 2})"); },
+      Code::kInvalidArgument, {"ConvLSTM2D", "dilation_rate"});
+  expect_error([&] { layer("ConvLSTM3D", R"({"filters": 0, "kernel_size": 3})"); }, Code::kInvalidArgument,
+               {"ConvLSTM3D", "filters must be positive"});
+  expect_error([&] { layer("ConvLSTM2D", R"({"filters": 2, "kernel_size": 3, "dtype": "float64"})"); },
+               Code::kUnimplemented, {"ConvLSTM2D", "float64"});
+  expect_error([&] { (*layer("ConvLSTM2D", R"({"filters": 2, "kernel_size": 3})"))({seq1}, CallContext()); },
+               Code::kInvalidArgument, {"ConvLSTM2D", "expected rank 5"});
+  expect_error([&] { (*layer("ConvLSTM1D", R"({"filters": 2, "kernel_size": 9})"))({seq1}, CallContext()); },
+               Code::kInvalidArgument, {"ConvLSTM1D", "too small for a window of 9"});
+  expect_error(
+      [&] {
+        (*small)({random_tensor({2, 5, 7, 3}, 66)}, CallContext());
+      },
+      Code::kInvalidArgument, {"ConvLSTM1D", "built for"});
+  expect_error(
+      [&] {
+        (*small)({seq1, random_tensor({2, 4, 3}, 67), random_tensor({2, 3, 3}, 68)}, CallContext());
+      },
+      Code::kInvalidArgument, {"initial state h", "expected (2, 3, 3)"});
+}
+
 TEST_F(MoreLayersTest, UnitNormalizationAsKeras) {
   const Tensor x = make({2, 3}, {1, 2, 2, 0, 0, 0});
   expect_near(run("UnitNormalization", "{}", x), {1 / 3.0f, 2 / 3.0f, 2 / 3.0f, 0, 0, 0}, 1e-7f);

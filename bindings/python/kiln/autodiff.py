@@ -79,6 +79,12 @@ class Variable(_Uncopyable):
         return L.kiln_variable_get_name(self._h).decode("utf-8")
 
     @property
+    def path(self):
+        """Keras 3's variable path ("dense/kernel"): the layers' names, then the weight's. kiln's name is
+        the same full path, as tf.keras names variables."""
+        return self.name
+
+    @property
     def trainable(self):
         return bool(L.kiln_variable_get_trainable(self._h))
 

@@ -1214,7 +1214,9 @@ def _input_shape_config(owner, kwargs):
     return c
 
 
-def _builtin(class_name, doc, make_config):
+def _builtin(class_name, doc, make_config, base=None):
+    """A built-in layer class (base: _Builtin, or a subclass of it for the call) whose config
+    make_config(*args, **kwargs) gives, Keras's positional order kept."""
     params = inspect.signature(make_config).parameters
 
     def __init__(self, *args, name=None, trainable=True, dtype=None, **kwargs):
@@ -1228,7 +1230,7 @@ def _builtin(class_name, doc, make_config):
         config.update(make_config(*args, **kwargs))
         config.update(_input_shape_config(class_name, legacy))
         self._create(config)
-    cls = type(class_name, (_Builtin,), {"__init__": __init__, "__doc__": doc, "_class_name": class_name})
+    cls = type(class_name, (base or _Builtin,), {"__init__": __init__, "__doc__": doc, "_class_name": class_name})
     return cls
 
 

@@ -7,8 +7,8 @@ import warnings
 from . import config as _config
 
 from .errors import InvalidArgumentError
-from .layers import (_BUILTINS, _Builtin, L, _base_config, _call_cell, _cell_sizes, _flat_states, _new_handle,
-                     _serializable, _sync_cell, _wrap, Layer)
+from .layers import (_BUILTINS, _Builtin, _builtin, L, _base_config, _call_cell, _cell_sizes, _flat_states,
+                     _new_handle, _serializable, _sync_cell, _wrap, Layer)
 
 
 def _rate(x):
@@ -304,7 +304,38 @@ class StackedRNNCells(_Cell):
         return [_initial_state_of(c, batch_size) for c in self.cells]
 
 
-class RNN(_Recurrent):
+class _CellLoop(_Recurrent):
+    """An RNN layer with a cell (RNN, SimpleRNN, GRU, LSTM, the ConvLSTMs): Keras's .cell and the
+    attributes of the layer's arguments."""
+
+    _TUPLES = ()  # the arguments Keras standardizes to tuples
+
+    @property
+    def cell(self):
+        """Keras's cell: the cell object given (or made from the config)."""
+        cell = self.__dict__.get("_cell")
+        if cell is None:
+            cell = _sublayer(self, 0)
+            object.__setattr__(self, "_cell", cell)
+        return cell
+
+    def __getattr__(self, name):
+        """Keras's attributes of the layer's arguments (units, filters, return_sequences, dropout, ...): its
+        config's."""
+        if not name.startswith("_"):
+            config = self.get_config()
+            if name in config:
+                return tuple(config[name]) if name in self._TUPLES else config[name]
+        return _Recurrent.__getattr__(self, name)
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        """Keras's: the output's shape, then with return_state each state's."""
+        if initial_state_shape is None:
+            return _Recurrent.compute_output_shape(self, sequences_shape)
+        return _Recurrent.compute_output_shape(self, [sequences_shape] + _flat_shapes(initial_state_shape))
+
+
+class RNN(_CellLoop):
     """keras.layers.RNN(cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
     unroll=False, zero_output_for_mask=False): runs the cell over the time steps. cell is a built-in cell,
     a list of cells (a StackedRNNCells), or a custom Layer with a state_size whose call(inputs, states)
@@ -335,27 +366,10 @@ class RNN(_Recurrent):
         object.__setattr__(self, "_cell", cell)
 
     @property
-    def cell(self):
-        """Keras's cell: the cell object given (or made from the config)."""
-        cell = self.__dict__.get("_cell")
-        if cell is None:
-            cell = _sublayer(self, 0)
-            object.__setattr__(self, "_cell", cell)
-        return cell
-
-    @property
     def state_size(self):
         """Keras's: the cell's state_size as a list (a stack's: each cell's)."""
         size = self.cell.state_size
         return list(size) if isinstance(size, (list, tuple)) else [size]
-
-    def __getattr__(self, name):
-        """Keras's attributes of the layer's arguments (units, return_sequences, dropout, ...): its config's."""
-        if not name.startswith("_"):
-            config = self.get_config()
-            if name in config:
-                return config[name]
-        return _Recurrent.__getattr__(self, name)
 
     def __call__(self, sequences, initial_state=None, mask=None, training=None):
         cell = self.cell
@@ -372,8 +386,7 @@ class RNN(_Recurrent):
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         """Keras's: the output's shape, then with return_state each state's; a stack's grouped per cell
         as its state_size is (a shape alone for an int, a list for a list)."""
-        shapes = (_Recurrent.compute_output_shape(self, sequences_shape) if initial_state_shape is None else
-                  _Recurrent.compute_output_shape(self, [sequences_shape] + _flat_shapes(initial_state_shape)))
+        shapes = _CellLoop.compute_output_shape(self, sequences_shape, initial_state_shape)
         cell = self.cell
         if not isinstance(cell, StackedRNNCells) or not isinstance(shapes, list):
             return shapes
@@ -423,11 +436,75 @@ LSTM = _recurrent_class(
     _COMMON | {"recurrent_activation", "unit_forget_bias", "use_cudnn", "implementation"})
 
 
+def _conv_lstm(rank):
+    """The config maker of ConvLSTM{rank}D: Keras's ConvLSTM arguments, then RNN's."""
+    from .layers_conv import _tuple  # noqa: PLC0415
+
+    def make(filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+             activation="tanh", recurrent_activation="sigmoid", use_bias=True, kernel_initializer="glorot_uniform",
+             recurrent_initializer="orthogonal", bias_initializer="zeros", unit_forget_bias=True,
+             kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+             kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+             recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False, go_backwards=False,
+             stateful=False, unroll=False, zero_output_for_mask=False):
+        if isinstance(filters, bool) or not isinstance(filters, _numbers.Integral):
+            raise InvalidArgumentError("ConvLSTM%dD: filters must be an int; got %r" % (rank, filters))
+        c = _loop_config(return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask)
+        c.update({"filters": int(filters), "kernel_size": _tuple(kernel_size, rank, "kernel_size"),
+                  "strides": _tuple(strides, rank, "strides"), "padding": padding, "data_format": data_format,
+                  "dilation_rate": _tuple(dilation_rate, rank, "dilation_rate"),
+                  "activation": _serializable(activation) or "linear",
+                  "recurrent_activation": _serializable(recurrent_activation) or "linear",
+                  "use_bias": bool(use_bias), "kernel_initializer": _serializable(kernel_initializer),
+                  "recurrent_initializer": _serializable(recurrent_initializer),
+                  "bias_initializer": _serializable(bias_initializer), "unit_forget_bias": bool(unit_forget_bias),
+                  "kernel_regularizer": _serializable(kernel_regularizer),
+                  "recurrent_regularizer": _serializable(recurrent_regularizer),
+                  "bias_regularizer": _serializable(bias_regularizer),
+                  "activity_regularizer": _serializable(activity_regularizer),
+                  "kernel_constraint": kernel_constraint, "recurrent_constraint": recurrent_constraint,
+                  "bias_constraint": bias_constraint, "dropout": _rate(dropout),
+                  "recurrent_dropout": _rate(recurrent_dropout), "seed": int(seed) if seed is not None else None})
+        return c
+    return make
+
+
+class _ConvLSTMCell(_Builtin):
+    """Keras 3's ConvLSTMCell, the cell a ConvLSTM layer makes and runs (layer.cell): its weights
+    kernel, recurrent_kernel and bias. Not made on its own (Keras does not export it)."""
+
+    _class_name = "ConvLSTMCell"
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("ConvLSTMCell is made by ConvLSTM1D / ConvLSTM2D / ConvLSTM3D (their .cell)")
+
+
+class _ConvLSTM(_CellLoop):
+    """The ConvLSTM layers: RNN layers of a ConvLSTMCell."""
+
+    _TUPLES = ("kernel_size", "strides", "dilation_rate")
+
+
+def _conv_lstm_class(rank, spatial):
+    name = "ConvLSTM%dD" % rank
+    return _builtin(
+        name, "keras.layers.%s(filters, kernel_size, strides=1, padding='valid', data_format=None, "
+        "dilation_rate=1, activation='tanh', recurrent_activation='sigmoid', ..., dropout=0.0, "
+        "recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False, go_backwards=False): "
+        "an LSTM whose input and recurrent transformations are convolutions, channels last. Sequences "
+        "(batch, time, %s, channels); the states h and c (batch, out %s, filters). Called as an RNN: "
+        "layer(sequences, initial_state=None, mask=None, training=None)." % (name, spatial, spatial),
+        _conv_lstm(rank), base=_ConvLSTM)
+
+
+ConvLSTM1D = _conv_lstm_class(1, "width")
+ConvLSTM2D = _conv_lstm_class(2, "rows, cols")
+ConvLSTM3D = _conv_lstm_class(3, "depth, rows, cols")
 
 
 for _c in (SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed, SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells,
-           RNN):
+           RNN, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, _ConvLSTMCell):
     _BUILTINS[_c._class_name] = _c
 
 __all__ = ["SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed", "SimpleRNNCell", "GRUCell", "LSTMCell",
-           "StackedRNNCells", "RNN"]
+           "StackedRNNCells", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]
