@@ -3182,6 +3182,44 @@ inline Layer GlobalMaxPooling3D(const GlobalPoolingOptions &o = {}) {
   return detail::global_pooling("GlobalMaxPooling3D", o);
 }
 
+namespace detail {
+inline Layer adaptive_pooling(const char *class_name, const Dims &output_size, bool channels_first,
+                              const std::string &name) {
+  Config c;
+  c.set("output_size", output_size).set("data_format", channels_first ? "channels_first" : "channels_last");
+  set_if(c, "name", name);
+  return Layer::create(class_name, c);
+}
+}  // namespace detail
+/// keras.layers.AdaptiveAveragePooling1D/2D/3D and AdaptiveMaxPooling1D/2D/3D(output_size): each spatial
+/// axis pooled to output_size positions (one value for every axis, or one per axis), position i over
+/// the window [floor(i * in / out), ceil((i + 1) * in / out)) as PyTorch's adaptive pooling. Channels
+/// last unless channels_first.
+inline Layer AdaptiveAveragePooling1D(const Dims &output_size, bool channels_first = false,
+                                      const std::string &name = "") {
+  return detail::adaptive_pooling("AdaptiveAveragePooling1D", output_size, channels_first, name);
+}
+inline Layer AdaptiveAveragePooling2D(const Dims &output_size, bool channels_first = false,
+                                      const std::string &name = "") {
+  return detail::adaptive_pooling("AdaptiveAveragePooling2D", output_size, channels_first, name);
+}
+inline Layer AdaptiveAveragePooling3D(const Dims &output_size, bool channels_first = false,
+                                      const std::string &name = "") {
+  return detail::adaptive_pooling("AdaptiveAveragePooling3D", output_size, channels_first, name);
+}
+inline Layer AdaptiveMaxPooling1D(const Dims &output_size, bool channels_first = false,
+                                  const std::string &name = "") {
+  return detail::adaptive_pooling("AdaptiveMaxPooling1D", output_size, channels_first, name);
+}
+inline Layer AdaptiveMaxPooling2D(const Dims &output_size, bool channels_first = false,
+                                  const std::string &name = "") {
+  return detail::adaptive_pooling("AdaptiveMaxPooling2D", output_size, channels_first, name);
+}
+inline Layer AdaptiveMaxPooling3D(const Dims &output_size, bool channels_first = false,
+                                  const std::string &name = "") {
+  return detail::adaptive_pooling("AdaptiveMaxPooling3D", output_size, channels_first, name);
+}
+
 // Keras's aliases: the same layers under their other names.
 inline Layer Convolution1D(int64_t filters, const Dims &kernel_size, const ConvOptions &o = {}) {
   return Conv1D(filters, kernel_size, o);
@@ -3586,6 +3624,14 @@ inline Layer Lambda(std::function<Tensor(const Tensor &)> fn, const std::string 
 // ---- Identity, Rescaling
 
 inline Layer Identity(const std::string &name = "") { return detail::named_layer("Identity", name); }
+/// keras.layers.ActivityRegularization(l1, l2): its input, adding the loss l1 * sum(|x|) + l2 * sum(x^2)
+/// over the batch size to the layer's losses.
+inline Layer ActivityRegularization(double l1 = 0.0, double l2 = 0.0, const std::string &name = "") {
+  Config c;
+  c.set("l1", l1).set("l2", l2);
+  detail::set_if(c, "name", name);
+  return Layer::create("ActivityRegularization", c);
+}
 /// keras.layers.Resizing's settings (Keras's defaults).
 struct ResizingOptions {
   std::string interpolation = "bilinear";  ///< or "nearest"

@@ -513,6 +513,112 @@ class GlobalPooling final : public Layer {
   std::vector<int64_t> axes_;
 };
 
+// Adaptive pooling of x along `axis` to `out` positions, as Keras 3's (and PyTorch's): position i
+// pools the window [floor(i * in / out), ceil((i + 1) * in / out)), whose size is small = ceil(in /
+// out) or small + 1. Average: both window sizes run as one VALID average pooling with stride 1 over
+// the axis (x seen as [before, in, rest, C]), and each position gathers its window's mean. Max: each
+// position gathers its window's rows (a small window repeats its last row) and takes their max, so a
+// NaN in a window gives NaN and a window of -inf gives -inf, as PyTorch and reduce_max give.
+__extension__ using Wide = __int128;
+
+Tensor adaptive_pool_axis(const Tensor &x, int axis, int64_t out, bool max) {
+  const std::vector<int64_t> dims = x.shape().to_vector();
+  const int64_t in = dims[size_t(axis)], channels = dims.back();
+  if (in == out) return x;
+  int64_t before = 1, rest = 1;
+  for (int a = 0; a < axis; ++a) before *= dims[size_t(a)];
+  for (size_t a = size_t(axis) + 1; a + 1 < dims.size(); ++a) rest *= dims[a];
+  const Tensor x4 = ops::reshape(x, {before, in, rest, channels});
+  const int64_t small = (in + out - 1) / out, width = max ? std::min(small + 1, in) : 1;
+  std::vector<int64_t> picks;  // average: [out] window starts; max: [out, width] rows
+  picks.reserve(size_t(out * width));
+  bool any_big = false;
+  for (int64_t i = 0; i < out; ++i) {
+    // floor(i * in / out) and ceil((i + 1) * in / out), exact in 128 bits.
+    const int64_t start = static_cast<int64_t>(Wide(i) * in / out);
+    const int64_t end = static_cast<int64_t>((Wide(i + 1) * in + out - 1) / out);
+    const bool big = end - start > small;
+    any_big = any_big || big;
+    if (max) {
+      for (int64_t k = 0; k < width; ++k) picks.push_back(std::min(start + k, end - 1));
+    } else {
+      picks.push_back(big ? start + (in - small + 1) : start);  // the big windows follow the small ones
+    }
+  }
+  const Shape idx_shape = max ? Shape({out, width}) : Shape({out});
+  const Tensor idx =
+      Tensor::from_data(DType::kInt64, idx_shape, picks.data(), picks.size() * sizeof(int64_t));
+  Tensor pooled;
+  if (max) {
+    pooled = ops::max(ops::gather(x4, idx, 1), {2});
+  } else {
+    const auto pool = [&](int64_t k) { return ops::avg_pool2d(x4, {k, 1}, {1, 1}, Padding::kValid); };
+    const Tensor means = any_big ? ops::concat({pool(small), pool(small + 1)}, 1) : pool(small);
+    pooled = ops::gather(means, idx, 1);
+  }
+  std::vector<int64_t> shape = dims;
+  shape[size_t(axis)] = out;
+  return ops::reshape(pooled, shape);
+}
+
+// keras.layers.AdaptiveAveragePooling1D/2D/3D and AdaptiveMaxPooling1D/2D/3D(output_size,
+// data_format=None): each spatial axis pooled to output_size positions (adaptive_pool_axis), one axis
+// after the other (a window's mean or max is the mean or max of its rows' means or maxima).
+class AdaptivePooling final : public Layer {
+ public:
+  AdaptivePooling(const char *class_name, int rank, bool max, const Config &config)
+      : AdaptivePooling(class_name, rank, max, ConfigReader(config, class_name)) {}
+
+ private:
+  AdaptivePooling(const char *class_name, int rank, bool max, ConfigReader &&r)
+      : Layer(class_name, r), rank_(size_t(rank)), max_(max) {
+    require_float32_layer(*this);
+    if (!r.has("output_size"))
+      fail(Code::kInvalidArgument, class_name, ": config key 'output_size' is required");
+    output_size_ = tuple_of(r, "output_size", r.get_int_list("output_size", {}), rank_, 1);
+    channels_first_ = read_channels_first(r);
+    r.finish();
+    input_spec_.ndim = rank + 2;
+  }
+
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    const PartialShape &s = single_input(*this, shapes);
+    check_rank(*this, s, rank_);
+    PartialShape out = s;
+    const size_t first = channels_first_ ? 2 : 1;
+    for (size_t i = 0; i < rank_; ++i) out[first + i] = output_size_[i];
+    return {out};
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &in = single_input(*this, inputs);
+    if (!is_floating(in.dtype())) bad_input("input is ", in.description(), "; expected a floating dtype");
+    std::vector<int64_t> to_last{0}, to_first{0, int64_t(rank_) + 1};
+    for (int64_t a = 1; a <= int64_t(rank_); ++a) {
+      to_last.push_back(a + 1);
+      to_first.push_back(a);
+    }
+    to_last.push_back(1);
+    Tensor x = channels_first_ ? ops::transpose(in, to_last) : in;
+    if (x.dtype() != DType::kFloat32) x = ops::cast(x, DType::kFloat32);  // the window ops' dtype
+    for (int64_t a = 1; a < x.rank() - 1; ++a)
+      if (x.shape()[a] == 0)
+        bad_input("input has shape ", in.shape().to_string(), "; a spatial axis is empty");
+    for (size_t i = 0; i < rank_; ++i) x = adaptive_pool_axis(x, int(i) + 1, output_size_[i], max_);
+    x = bf16_result(x, in.dtype());
+    return {channels_first_ ? ops::transpose(x, to_first) : x};
+  }
+
+  void add_config(Config &c) const override {
+    c.set("output_size", output_size_).set("data_format", data_format_name(channels_first_));
+  }
+
+  const size_t rank_;
+  const bool max_;
+  std::vector<int64_t> output_size_;
+  bool channels_first_ = false;
+};
+
 // Registers a factory under a class name and its Keras aliases; the layers all report the class name.
 void add_with_aliases(std::initializer_list<const char *> names, const LayerFactory &factory) {
   for (const char *n : names) add_layer_factory(n, factory);
@@ -559,6 +665,14 @@ void register_conv_layers() {
                    factory<GlobalPooling>("GlobalAveragePooling3D", 3, false));
   add_with_aliases({"GlobalMaxPooling3D", "GlobalMaxPool3D"},
                    factory<GlobalPooling>("GlobalMaxPooling3D", 3, true));
+  for (int rank = 1; rank <= 3; ++rank) {
+    static const char *const kAverage[] = {"AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
+                                           "AdaptiveAveragePooling3D"};
+    static const char *const kMax[] = {"AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
+                                       "AdaptiveMaxPooling3D"};
+    add_layer_factory(kAverage[rank - 1], factory<AdaptivePooling>(kAverage[rank - 1], rank, false));
+    add_layer_factory(kMax[rank - 1], factory<AdaptivePooling>(kMax[rank - 1], rank, true));
+  }
 }
 
 }  // namespace kiln::layers

@@ -604,6 +604,37 @@ class Identity final : public Layer {
   }
 };
 
+// keras.layers.ActivityRegularization(l1=0.0, l2=0.0): its input (and mask), adding the activity
+// loss l1 * sum(|x|) + l2 * sum(x^2) divided by the batch size (activity_loss), as a Keras layer with
+// activity_regularizer L1L2(l1, l2). Each factor a finite number >= 0 (Keras's validate_float_arg).
+class ActivityRegularization final : public Layer {
+ public:
+  explicit ActivityRegularization(const Config &config)
+      : ActivityRegularization(ConfigReader(config, "ActivityRegularization")) {}
+
+ private:
+  explicit ActivityRegularization(ConfigReader &&r) : Layer("ActivityRegularization", r) {
+    const double l1 = factor(r, "l1"), l2 = factor(r, "l2");
+    r.finish();
+    reg_ = std::make_shared<Regularizer>(l1, l2);
+    set_supports_masking(true);
+  }
+  static double factor(ConfigReader &r, const char *key) {
+    const double v = r.has(key) ? r.get_float(key, 0.0) : 0.0;
+    if (!std::isfinite(v) || v < 0)
+      fail(Code::kInvalidArgument, r.owner(), ": ", key, " is ", v, "; expected a finite number >= 0");
+    return v;
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &) override {
+    const Tensor &x = single_input(*this, inputs);
+    if (!is_floating(x.dtype())) bad_input("input is ", x.description(), "; expected a floating dtype");
+    add_loss(activity_loss(*reg_, x));
+    return {x};
+  }
+  void add_config(Config &c) const override { c.set("l1", reg_->l1()).set("l2", reg_->l2()); }
+  RegularizerPtr reg_;
+};
+
 // keras.layers.Rescaling(scale, offset=0.0): x * scale + offset in the compute dtype (uint8
 // images in, floats out). scale and offset are numbers, or lists of numbers broadcast against
 // the input's last axes.
@@ -761,6 +792,7 @@ void register_core_layers() {
   register_class<Embedding>("Embedding");
   register_class<Masking>("Masking");
   register_class<Identity>("Identity");
+  register_class<ActivityRegularization>("ActivityRegularization");
   register_class<Rescaling>("Rescaling");
   register_class<CategoryEncoding>("CategoryEncoding");
 }

@@ -618,6 +618,33 @@ static void test_conv_lstm(void) {
   kiln_tensor_free(c0);
 }
 
+/* AdaptiveAveragePooling1D and AdaptiveMaxPooling1D over PyTorch's windows (5 steps to 3: [0, 2),
+ * [1, 4), [3, 5)); ActivityRegularization's loss from kiln_layer_get_losses; a bad output_size. */
+static void test_adaptive_pooling(void) {
+  const int64_t xd[3] = {1, 5, 1}, yd[3] = {1, 3, 1}, rd[2] = {1, 2}, scalar[1] = {0};
+  const float xv[5] = {1, 2, 3, 4, 6}, avg[3] = {1.5f, 3, 5}, mx[3] = {2, 4, 6}, rv[2] = {1, -2};
+  const float loss[1] = {(0.1f * 3 + 0.01f * 5) / 1};
+  kiln_tensor *x = f32(3, xd, xv), *r = f32(2, rd, rv), *y = NULL;
+  kiln_layer *reg = layer_from("ActivityRegularization", "{\"l1\": 0.1, \"l2\": 0.01}");
+  kiln_tensor_list *losses = NULL;
+  expect_layer("AdaptiveAveragePooling1D", "{\"output_size\": 3}", x, 3, yd, avg);
+  expect_layer("AdaptiveMaxPooling1D", "{\"output_size\": [3]}", x, 3, yd, mx);
+  if (reg) {
+    OK(kiln_layer_call_tensor(&y, reg, r, false));
+    expect_f32(y, 2, rd, rv, 0);
+    OK(kiln_layer_get_losses(&losses, reg));
+    y = NULL;
+    if (losses) OK(kiln_tensor_list_get(&y, losses, 0));
+    expect_f32(y, 0, scalar, loss, 1e-6);
+  }
+  EXPECT_ERROR(create_status("AdaptiveMaxPooling2D", "{\"output_size\": [1, 2, 3]}"), INVALID,
+               "AdaptiveMaxPooling2D", "output_size");
+  kiln_tensor_list_free(losses);
+  kiln_layer_free(reg);
+  kiln_tensor_free(x);
+  kiln_tensor_free(r);
+}
+
 static void test_einsum_dense(void) {
   const float xv[6] = {1, 2, 3, 4, 5, 6};
   const int64_t d23[2] = {2, 3}, d123[3] = {1, 2, 3}, d22[2] = {2, 2}, d122[3] = {1, 2, 2};
@@ -907,5 +934,6 @@ int main(void) {
   test_recurrent();
   test_rnn_cells();
   test_conv_lstm();
+  test_adaptive_pooling();
   return test_summary();
 }

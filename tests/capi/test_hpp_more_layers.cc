@@ -236,6 +236,38 @@ TEST(HppMoreLayers, ConvLstmLayers) {
   EXPECT_EQ(loaded.predict(x).to_vector<float>(), model.predict(x).to_vector<float>());
 }
 
+// kiln.hpp's adaptive poolings and ActivityRegularization: PyTorch's windows, channels first, a model
+// with AdaptiveAveragePooling2D that trains, and the activity loss.
+TEST(HppMoreLayers, AdaptivePoolingAndActivityRegularization) {
+  kiln::clear_session();
+  const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 6}, {1, 5, 1});
+  EXPECT_EQ(kl::AdaptiveMaxPooling1D({3})(x).to_vector<float>(), (std::vector<float>{2, 4, 6}));
+  EXPECT_EQ(kl::AdaptiveAveragePooling1D({3})(x).to_vector<float>(), (std::vector<float>{1.5f, 3, 5}));
+  kiln::Layer first = kl::AdaptiveMaxPooling2D({1}, true);
+  EXPECT_EQ(first(Tensor::from_vector<float>({1, 5, 2, 3, -1, -2, -3, -4}, {1, 2, 2, 2})).to_vector<float>(),
+            (std::vector<float>{5, -1}));
+  EXPECT_EQ(first.get_config().get_string("data_format"), "channels_first");
+  EXPECT_EQ(
+      kl::AdaptiveAveragePooling3D({2, 1, 3})(kiln::testing::sawtooth({1, 4, 5, 6, 2}, 7, 0.5f)).shape(),
+      (Dims{1, 2, 1, 3, 2}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "output_size", [] { kl::AdaptiveMaxPooling2D({1, 2, 3}); });
+  kiln::Layer reg = kl::ActivityRegularization(0.1, 0.01);
+  EXPECT_EQ(reg(Tensor::from_vector<float>({1, -2}, {1, 2})).to_vector<float>(), (std::vector<float>{1, -2}));
+  ASSERT_EQ(reg.losses().size(), 1u);
+  EXPECT_NEAR(reg.losses()[0].to_vector<float>()[0], 0.35f, 1e-6);
+
+  kiln::set_seed(5);
+  kiln::Sequential model({kl::Input({6, 6, 1}), kl::Conv2D(4, {3}), kl::AdaptiveAveragePooling2D({2}),
+                          kl::Flatten(), kl::ActivityRegularization(0.0, 0.001), kl::Dense(2)});
+  model.compile("adam", "sparse_categorical_crossentropy");
+  const Tensor images = kiln::testing::sawtooth({6, 6, 6, 1}, 11, 0.1f);
+  const Tensor labels = Tensor::from_vector<int32_t>({0, 1, 0, 1, 0, 1}, {6});
+  const double before = model.train_on_batch(images, labels).at("loss");
+  double after = before;
+  for (int i = 0; i < 10; ++i) after = model.train_on_batch(images, labels).at("loss");
+  EXPECT_LT(after, before);
+}
+
 // A custom cell in C++: y = x @ kernel + 0.5 h, its state y (Keras's MinimalRNNCell with a fixed
 // recurrence), made a cell by set_state_size.
 class HalfCell : public kiln::Layer {

@@ -732,9 +732,38 @@ def conv_lstm_cases():
     return out
 
 
+def adaptive_pooling_cases():
+    """AdaptiveAveragePooling and AdaptiveMaxPooling (Keras 3's, which are PyTorch's windows) against
+    torch's adaptive_avg_pool / adaptive_max_pool, channels last and first, shrinking and growing axes;
+    ActivityRegularization is its input (its loss is checked in the unit tests)."""
+    out = []
+    for name, kind, rank, shape, size, first in (
+            ("adaptive_avg_pool1d", "Average", 1, [2, 7, 3], [3], False),
+            ("adaptive_max_pool2d", "Max", 2, [2, 5, 7, 2], [3, 4], False),
+            ("adaptive_avg_pool2d_grow_channels_first", "Average", 2, [1, 2, 3, 5], [5, 2], True),
+            ("adaptive_max_pool3d", "Max", 3, [1, 4, 5, 3, 2], [2, 3, 2], False)):
+        rng = rng_for(name)
+        x = uniform(rng, shape)
+        pool = getattr(F, "adaptive_%s_pool%dd" % ("avg" if kind == "Average" else "max", rank))
+
+        def fn(xs, ws, pool=pool, size=size, first=first):
+            if first:
+                return [pool(xs[0], tuple(size))]
+            return [channels_last(pool(channels_first(xs[0]), tuple(size)))]
+
+        config = {"output_size": size, "data_format": "channels_first" if first else "channels_last"}
+        out.append(case(name, "Adaptive%sPooling%dD" % (kind, rank), config, fn, [x], [],
+                        tolerance=ELEMENTWISE if kind == "Max" else REDUCTION))
+    name = "activity_regularization"
+    out.append(case(name, "ActivityRegularization", {"l1": 0.01, "l2": 0.1}, lambda xs, ws: [xs[0] * 1.0],
+                    [uniform(rng_for(name), [2, 3])], [], tolerance=EXACT))
+    return out
+
+
 CASES = [dense_cases, activation_cases, flatten_reshape_cases, dropout_cases, embedding_cases, layer_norm_cases,
          batch_norm_cases, conv2d_cases, separable_conv_cases, pooling_cases, attention_cases, merge_cases,
-         activation_layer_cases, reshaping_layer_cases, noise_layer_cases, recurrent_cases, conv_lstm_cases]
+         activation_layer_cases, reshaping_layer_cases, noise_layer_cases, recurrent_cases, conv_lstm_cases,
+         adaptive_pooling_cases]
 
 
 def render():

@@ -147,6 +147,26 @@ std::vector<Case> cases() {
        DType::kFloat32,
        {Shape({5, 12}), Shape({3, 12}), Shape({12})},
        3},
+      {"AdaptiveAveragePooling2D",
+       cfg([](Config &c) {
+         c.set_dims("output_size", {2, 3});
+       }),
+       {2, 5, 4, 3},
+       DType::kFloat32,
+       {},
+       0},
+      {"AdaptiveMaxPooling1D",
+       cfg([](Config &c) { c.set("output_size", 3); }),
+       {2, 7, 2},
+       DType::kFloat32,
+       {},
+       0},
+      {"ActivityRegularization",
+       cfg([](Config &c) { c.set("l1", 0.1).set("l2", 0.2); }),
+       {2, 3},
+       DType::kFloat32,
+       {},
+       0},
       {"ConvLSTM2D",
        cfg([](Config &c) {
          c.set("filters", 2)

@@ -381,6 +381,57 @@ TEST_F(MoreLayersTest, ConvLstmAsKeras) {
       Code::kInvalidArgument, {"initial state h", "expected (2, 3, 3)"});
 }
 
+// keras.layers.AdaptiveAveragePooling / AdaptiveMaxPooling (values and gradients against torch are
+// golden cases): PyTorch's windows by hand, channels first, output shapes, and errors;
+// ActivityRegularization's loss.
+TEST_F(MoreLayersTest, AdaptivePoolingAndActivityRegularization) {
+  // 5 steps to 3: windows [0, 2), [1, 4), [3, 5).
+  const Tensor x = make({1, 5, 1}, {1, 2, 3, 4, 6});
+  expect_near(run("AdaptiveAveragePooling1D", R"({"output_size": 3})", x), {1.5f, 3, 5}, 1e-7f);
+  expect_near(run("AdaptiveMaxPooling1D", R"({"output_size": 3})", x), {2, 4, 6}, 0);
+  // Max as reduce_max: a NaN in a window is NaN, a window of -inf is -inf (PyTorch's).
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> special =
+      values(run("AdaptiveMaxPooling1D", R"({"output_size": 2})", make({1, 4, 1}, {-inf, -inf, 1, nan})));
+  EXPECT_EQ(special[0], -inf);
+  EXPECT_TRUE(std::isnan(special[1]));
+  // 2 steps to 3 (growing): windows [0, 1), [0, 2), [1, 2).
+  expect_near(run("AdaptiveAveragePooling1D", R"({"output_size": 3})", make({1, 2, 1}, {1, 3})), {1, 2, 3},
+              0);
+  // channels first: [N, C, H, W] 1 x 2 x 2 x 2 to 1 x 1
+  expect_near(run("AdaptiveMaxPooling2D", R"({"output_size": 1, "data_format": "channels_first"})",
+                  make({1, 2, 2, 2}, {1, 5, 2, 3, -1, -2, -3, -4})),
+              {5, -1}, 0);
+  LayerPtr l = layer("AdaptiveAveragePooling3D", R"({"output_size": [2, 1, 3]})");
+  EXPECT_EQ(l->compute_output_shape({{kUnknownDim, 4, 5, 6, 2}}),
+            (std::vector<PartialShape>{{kUnknownDim, 2, 1, 3, 2}}));
+  expect_error([&] { layer("AdaptiveAveragePooling2D", "{}"); }, Code::kInvalidArgument,
+               {"AdaptiveAveragePooling2D", "output_size"});
+  expect_error([&] { layer("AdaptiveMaxPooling2D", R"({"output_size": [1, 2, 3]})"); },
+               Code::kInvalidArgument, {"AdaptiveMaxPooling2D", "output_size"});
+  expect_error([&] { layer("AdaptiveMaxPooling1D", R"({"output_size": 0})"); }, Code::kInvalidArgument,
+               {"AdaptiveMaxPooling1D", "output_size"});
+  expect_error([&] { layer("AdaptiveMaxPooling1D", R"({"output_size": 2, "dtype": "float64"})"); },
+               Code::kUnimplemented, {"AdaptiveMaxPooling1D", "float64"});
+  expect_error(
+      [&] {
+        run("AdaptiveMaxPooling1D", R"({"output_size": 2})", make({1, 0, 1}, {}));
+      },
+      Code::kInvalidArgument, {"AdaptiveMaxPooling1D", "empty"});
+  expect_error([&] { run("AdaptiveMaxPooling2D", R"({"output_size": 2})", x); }, Code::kInvalidArgument,
+               {"AdaptiveMaxPooling2D", "rank 4"});
+
+  // ActivityRegularization: the input, and (0.1 * 10 + 0.01 * 30) / 2 as its loss.
+  LayerPtr reg = layer("ActivityRegularization", R"({"l1": 0.1, "l2": 0.01})");
+  const Tensor a = make({2, 2}, {1, -2, 3, 4});
+  EXPECT_EQ(values((*reg)({a}, CallContext())[0]), values(a));
+  const std::vector<Tensor> losses = reg->losses();
+  ASSERT_EQ(losses.size(), 1u);
+  expect_near(losses[0], {0.65f}, 1e-6f);
+  expect_error([&] { layer("ActivityRegularization", R"({"l1": -1})"); }, Code::kInvalidArgument,
+               {"ActivityRegularization", "l1 is -1"});
+}
+
 TEST_F(MoreLayersTest, UnitNormalizationAsKeras) {
   const Tensor x = make({2, 3}, {1, 2, 2, 0, 0, 0});
   expect_near(run("UnitNormalization", "{}", x), {1 / 3.0f, 2 / 3.0f, 2 / 3.0f, 0, 0, 0}, 1e-7f);

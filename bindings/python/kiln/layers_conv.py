@@ -174,6 +174,24 @@ GlobalAveragePooling3D = _builtin("GlobalAveragePooling3D",
 GlobalMaxPooling3D = _builtin("GlobalMaxPooling3D", "keras.layers.GlobalMaxPooling3D(keepdims=False): "
                               "[N, D, H, W, C] -> [N, C]", _global_pooling)
 
+def _adaptive(rank):
+    def make(output_size, data_format=None):
+        return {"output_size": _tuple(output_size, rank, "output_size"), "data_format": data_format}
+    return make
+
+
+def _adaptive_class(kind, rank):
+    name = "Adaptive%sPooling%dD" % (kind, rank)
+    return _builtin(name, "keras.layers.%s(output_size, data_format=None): each spatial axis %s-pooled to "
+                    "output_size positions, position i over the window [floor(i * in / out), ceil((i + 1) * in / "
+                    "out)) (PyTorch's adaptive pooling)" % (name, "average" if kind == "Average" else "max"),
+                    _adaptive(rank))
+
+
+AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D = (
+    _adaptive_class("Average", r) for r in (1, 2, 3))
+AdaptiveMaxPooling1D, AdaptiveMaxPooling2D, AdaptiveMaxPooling3D = (_adaptive_class("Max", r) for r in (1, 2, 3))
+
 # Keras's aliases are the same classes.
 Convolution1D, Convolution2D, Convolution2DTranspose = Conv1D, Conv2D, Conv2DTranspose
 Convolution1DTranspose, Convolution3D, Convolution3DTranspose = Conv1DTranspose, Conv3D, Conv3DTranspose
@@ -186,7 +204,9 @@ MaxPool3D, AvgPool3D, GlobalAvgPool3D, GlobalMaxPool3D = MaxPooling3D, AveragePo
 _CLASSES = (Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D, Conv1DTranspose,
             Conv2DTranspose, MaxPooling1D, MaxPooling2D, AveragePooling1D,
             AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
-            Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D)
+            Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D,
+            AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D, AdaptiveMaxPooling1D,
+            AdaptiveMaxPooling2D, AdaptiveMaxPooling3D)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
 __all__ = [c._class_name for c in _CLASSES] + [

@@ -84,7 +84,20 @@ CenterCrop = _builtin(
     "images [N, H, W, C] or [H, W, C], as float32; an image smaller than that on either side is cropped to the "
     "target's aspect ratio and resized to it (bilinear), as Keras's smart_resize.",
     lambda height, width, data_format=None: {"height": height, "width": width, "data_format": data_format})
+def _factor(v, name):
+    """A regularization factor as Keras's validate_float_arg takes it: a number (None: 0)."""
+    if v is None:
+        return 0.0
+    if isinstance(v, (str, bytes)) or not isinstance(v, _numbers.Real):
+        raise InvalidArgumentError("ActivityRegularization: %s must be a number; got %r" % (name, v))
+    return float(v)
+
+
 Identity = _builtin("Identity", "keras.layers.Identity(): its input, mask and all.", lambda: {})
+ActivityRegularization = _builtin(
+    "ActivityRegularization", "keras.layers.ActivityRegularization(l1=0.0, l2=0.0): its input (and mask), adding "
+    "the loss l1 * sum(|x|) + l2 * sum(x ** 2) over the batch size.",
+    lambda l1=0.0, l2=0.0: {"l1": _factor(l1, "l1"), "l2": _factor(l2, "l2")})
 Rescaling = _builtin("Rescaling", "keras.layers.Rescaling(scale, offset=0.0): inputs * scale + offset in the "
                      "layer's dtype (Rescaling(1 / 255) for uint8 images); numbers or per-channel lists.",
                      lambda scale, offset=0.0: {"scale": _number_or_list(scale), "offset": _number_or_list(offset)})
@@ -187,7 +200,7 @@ _register_class("Lambda", Lambda)  # a saved Sequential holding one makes it aga
 _PY_BUILTINS["Lambda"] = Lambda
 
 _CLASSES = (ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D,
-            UpSampling3D, Resizing, CenterCrop, Identity, Rescaling)
+            UpSampling3D, Resizing, CenterCrop, Identity, Rescaling, ActivityRegularization)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
 __all__ = [c._class_name for c in _CLASSES] + ["Lambda"]
