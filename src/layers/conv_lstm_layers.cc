@@ -147,7 +147,7 @@ class ConvLstmCell final : public Layer {
     };
     ConvLstmMasks m;
     m.input = draw(input, s.dropout, s.seed);
-    m.recurrent = draw(state, s.recurrent_dropout, s.seed < 0 ? -1 : s.seed == INT64_MAX ? 0 : s.seed + 1);
+    m.recurrent = draw(state, s.recurrent_dropout, recurrent_seed(s.seed));
     return m;
   }
 

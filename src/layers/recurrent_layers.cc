@@ -311,7 +311,7 @@ class RecurrentCell final : public Layer {
     };
     CellMasks m;
     m.input = draw(feat, s.dropout, s.seed);
-    m.recurrent = draw(s.units, s.recurrent_dropout, s.seed < 0 ? -1 : s.seed == INT64_MAX ? 0 : s.seed + 1);
+    m.recurrent = draw(s.units, s.recurrent_dropout, recurrent_seed(s.seed));
     return m;
   }
 

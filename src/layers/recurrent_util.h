@@ -57,6 +57,10 @@ struct RecurrentWeights {
   void write_regularizers(Config &c, const RegularizerPtr *activity) const;
 };
 
+// The seed of a cell's recurrent dropout masks: the next one after the input masks' seed (wrapping),
+// none (-1) for none.
+inline int64_t recurrent_seed(int64_t seed) { return seed < 0 ? -1 : seed == INT64_MAX ? 0 : seed + 1; }
+
 // A dropout rate as Keras's cells read it: clamped into [0, 1]; NaN is INVALID_ARGUMENT.
 double clamped_rate(ConfigReader &r, const char *key);
 

@@ -97,6 +97,10 @@ class AdaptivePoolingTest(unittest.TestCase):
             layers.AdaptiveAveragePooling2D((1, 2, 3))
         with self.assertRaisesRegex(InvalidArgumentError, "output_size"):
             layers.AdaptiveMaxPooling1D(0)
+        for bad in ((None, 3), (2.5, 1)):  # not truncated (Keras takes whole floats: (2.0, 3) is (2, 3))
+            with self.assertRaisesRegex(InvalidArgumentError, "output_size must be an int or a tuple of 2 ints"):
+                layers.AdaptiveMaxPooling2D(bad)
+        self.assertEqual(layers.AdaptiveMaxPooling2D((2.0, 3)).get_config()["output_size"], [2, 3])
         with self.assertRaisesRegex(InvalidArgumentError, "rank 4"):
             layers.AdaptiveMaxPooling2D(2)(kiln.constant(np.zeros([1, 5, 1], np.float32)))
         with self.assertRaisesRegex(InvalidArgumentError, "floating"):

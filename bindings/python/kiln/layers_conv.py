@@ -13,9 +13,15 @@ def _tuple(v, n, name):
         return None
     if isinstance(v, _numbers.Integral):
         return int(v)
-    if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) != n:
+    if (isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) != n
+            or not all(_whole(d) for d in v)):
         raise InvalidArgumentError(f"{name} must be an int or a tuple of {n} ints; got {v!r}")
     return [int(d) for d in v]
+
+
+def _whole(d):
+    """An int, or a float holding one (Keras's standardize_tuple takes 2.0; 2.5 or None is an error)."""
+    return isinstance(d, _numbers.Integral) or (isinstance(d, _numbers.Real) and float(d).is_integer())
 
 
 def _rank(default_step):
