@@ -3277,24 +3277,45 @@ struct MultiHeadAttentionOptions {
   std::string kernel_regularizer;  ///< "", "l1", "l2", "l1_l2"
   std::string bias_regularizer;
   int64_t seed = -1;  ///< -1: none
+  bool use_gate = false;       ///< the output times sigmoid(a "gate" projection of the query)
+  int64_t sliding_window = 0;  ///< > 0: key positions within sliding_window - 1 of the query's; 0: none
   std::string name;
 };
+namespace detail {
+// The keys MultiHeadAttention and GroupedQueryAttention share.
+inline void attention_config(Config &c, const MultiHeadAttentionOptions &o) {
+  c.set("dropout", o.dropout).set("use_bias", o.use_bias).set("use_gate", o.use_gate);
+  if (o.sliding_window > 0) c.set("sliding_window", o.sliding_window);
+  c.set("kernel_initializer", o.kernel_initializer).set("bias_initializer", o.bias_initializer);
+  set_if(c, "kernel_regularizer", o.kernel_regularizer);
+  set_if(c, "bias_regularizer", o.bias_regularizer);
+  if (o.seed >= 0) c.set("seed", o.seed);
+  set_if(c, "name", o.name);
+}
+}  // namespace detail
 /// keras.layers.MultiHeadAttention(num_heads, key_dim, ...). Call it with attention_inputs(...):
 /// outputs {attention_output} or, with return_attention_scores, {attention_output, scores}.
 inline Layer MultiHeadAttention(int64_t num_heads, int64_t key_dim, const MultiHeadAttentionOptions &o = {}) {
   Config c;
   c.set("num_heads", num_heads).set("key_dim", key_dim);
   if (o.value_dim > 0) c.set("value_dim", o.value_dim);
-  c.set("dropout", o.dropout).set("use_bias", o.use_bias);
   if (o.output_shape.size() == 1) c.set("output_shape", o.output_shape[0]);
   if (o.output_shape.size() > 1) c.set("output_shape", o.output_shape);
   if (!o.attention_axes.empty()) c.set("attention_axes", o.attention_axes);
-  c.set("kernel_initializer", o.kernel_initializer).set("bias_initializer", o.bias_initializer);
-  detail::set_if(c, "kernel_regularizer", o.kernel_regularizer);
-  detail::set_if(c, "bias_regularizer", o.bias_regularizer);
-  if (o.seed >= 0) c.set("seed", o.seed);
-  detail::set_if(c, "name", o.name);
+  detail::attention_config(c, o);
   return Layer::create("MultiHeadAttention", c);
+}
+/// keras.layers.GroupedQueryAttention(head_dim, num_query_heads, num_key_value_heads, ...): attention
+/// on [B, T, dim] inputs whose key and value have num_key_value_heads heads, each shared by
+/// num_query_heads / num_key_value_heads query heads. Called as MultiHeadAttention; the options'
+/// value_dim, output_shape and attention_axes do not apply.
+inline Layer GroupedQueryAttention(int64_t head_dim, int64_t num_query_heads, int64_t num_key_value_heads,
+                                   const MultiHeadAttentionOptions &o = {}) {
+  Config c;
+  c.set("head_dim", head_dim).set("num_query_heads", num_query_heads);
+  c.set("num_key_value_heads", num_key_value_heads);
+  detail::attention_config(c, o);
+  return Layer::create("GroupedQueryAttention", c);
 }
 
 /// Keras's MultiHeadAttention call keywords beyond query and value.

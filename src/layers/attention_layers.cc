@@ -16,6 +16,7 @@
 // mask is [batch dims, T dims, S dims] and the scores [batch dims, heads, T dims, S dims].
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "core/error.h"
 #include "layers/builtins.h"
@@ -137,50 +138,78 @@ bool flag_value(const Tensor *t) {
   return ops::cast(*t, DType::kFloat32).data<float>()[0] != 0.0f;
 }
 
-// Keras's causal mask, bool [t, s]: query position i attends to key positions j <= i.
-Tensor causal_mask(int64_t t, int64_t s) {
-  std::vector<uint8_t> lower(static_cast<size_t>(t * s));
+// Keras's causal mask, bool [t, s]: query position i attends to key positions j <= i; with a
+// sliding window w > 0 (window_only: alone, without the causal part) to |i - j| < w (Keras's
+// _compute_sliding_window_mask, a symmetric band).
+Tensor causal_mask(int64_t t, int64_t s, int64_t window = 0, bool window_only = false) {
+  std::vector<uint8_t> allowed(static_cast<size_t>(t * s));
   for (int64_t i = 0; i < t; ++i)
-    for (int64_t j = 0; j < s; ++j) lower[size_t(i * s + j)] = j <= i;
-  return Tensor::from_data(DType::kBool, Shape{t, s}, lower.data(), lower.size());
+    for (int64_t j = 0; j < s; ++j)
+      allowed[size_t(i * s + j)] = (window_only || j <= i) && (window <= 0 || std::llabs(i - j) < window);
+  return Tensor::from_data(DType::kBool, Shape{t, s}, allowed.data(), allowed.size());
 }
 
 constexpr const char *kMhaInputs = "query and value, optionally key and attention_mask";
 
+// keras.layers.MultiHeadAttention, and keras.layers.GroupedQueryAttention(head_dim, num_query_heads,
+// num_key_value_heads, ...) as its special case: rank-3 inputs, key_dim = value_dim = head_dim, and
+// key and value projected to num_key_value_heads heads, each repeated for num_query_heads /
+// num_key_value_heads query heads in turn (Keras's ops.repeat on the heads axis). Both take Keras 3's
+// use_gate (the attention output times sigmoid of a "gate" projection of the query, before the output
+// projection) and sliding_window (key positions within sliding_window - 1 of the query's).
 class MultiHeadAttention final : public Layer {
  public:
   explicit MultiHeadAttention(const Config &config)
-      : MultiHeadAttention(config, ConfigReader(config, "MultiHeadAttention")) {}
+      : MultiHeadAttention(config, ConfigReader(config, "MultiHeadAttention"), false) {}
+  struct Grouped {};
+  MultiHeadAttention(const Config &config, Grouped)
+      : MultiHeadAttention(config, ConfigReader(config, "GroupedQueryAttention"), true) {}
 
  private:
-  MultiHeadAttention(const Config &config, ConfigReader &&r) : Layer("MultiHeadAttention", r) {
-    num_heads_ = r.get_int("num_heads");
-    key_dim_ = r.get_int("key_dim");
-    value_dim_ = r.get_int("value_dim", key_dim_);
-    if (num_heads_ <= 0 || key_dim_ <= 0 || value_dim_ <= 0)
-      fail(Code::kInvalidArgument,
-           "MultiHeadAttention: num_heads, key_dim and value_dim must be positive; got ", num_heads_, ", ",
-           key_dim_, " and ", value_dim_);
+  MultiHeadAttention(const Config &config, ConfigReader &&r, bool grouped)
+      : Layer(grouped ? "GroupedQueryAttention" : "MultiHeadAttention", r), grouped_(grouped) {
+    if (grouped) {
+      key_dim_ = value_dim_ = r.get_int("head_dim");
+      num_heads_ = r.get_int("num_query_heads");
+      kv_heads_ = r.get_int("num_key_value_heads");
+      if (num_heads_ <= 0 || kv_heads_ <= 0 || key_dim_ <= 0)
+        fail(Code::kInvalidArgument, r.owner(),
+             ": head_dim, num_query_heads and num_key_value_heads must be positive; got ", key_dim_, ", ",
+             num_heads_, " and ", kv_heads_);
+      if (num_heads_ % kv_heads_ != 0)
+        fail(Code::kInvalidArgument, r.owner(), ": num_query_heads (", num_heads_,
+             ") must be divisible by num_key_value_heads (", kv_heads_, ")");
+    } else {
+      num_heads_ = kv_heads_ = r.get_int("num_heads");
+      key_dim_ = r.get_int("key_dim");
+      value_dim_ = r.get_int("value_dim", key_dim_);
+      if (num_heads_ <= 0 || key_dim_ <= 0 || value_dim_ <= 0)
+        fail(Code::kInvalidArgument, r.owner(), ": num_heads, key_dim and value_dim must be positive; got ",
+             num_heads_, ", ", key_dim_, " and ", value_dim_);
+    }
     dropout_ = r.get_float("dropout", 0.0);
     if (!(dropout_ >= 0 && dropout_ < 1))
-      fail(Code::kInvalidArgument, "MultiHeadAttention: dropout must be in [0, 1); got ", dropout_);
+      fail(Code::kInvalidArgument, r.owner(), ": dropout must be in [0, 1); got ", dropout_);
     use_bias_ = r.get_bool("use_bias", true);
-    output_shape_is_int_ = r.has("output_shape") && config.type("output_shape") == Config::Type::kInt;
-    output_shape_ = r.get_optional_int_list("output_shape");
-    if (output_shape_)
-      for (int64_t d : *output_shape_)
-        if (d <= 0) fail(Code::kInvalidArgument, "MultiHeadAttention: output_shape entries must be positive");
-    attention_axes_ = r.get_optional_int_list("attention_axes");
+    if (!grouped) {
+      output_shape_is_int_ = r.has("output_shape") && config.type("output_shape") == Config::Type::kInt;
+      output_shape_ = r.get_optional_int_list("output_shape");
+      if (output_shape_)
+        for (int64_t d : *output_shape_)
+          if (d <= 0) fail(Code::kInvalidArgument, r.owner(), ": output_shape entries must be positive");
+      attention_axes_ = r.get_optional_int_list("attention_axes");
+    }
     w_ = KernelBiasSettings::read(config, r);
     if (r.get_bool("flash_attention", false))
-      fail(Code::kUnimplemented, "MultiHeadAttention: flash_attention is not supported");
+      fail(Code::kUnimplemented, r.owner(), ": flash_attention is not supported");
     seed_ = read_seed(r);
-    // Keras 3's gated attention and sliding-window masks (their configs write the defaults).
-    if (r.get_bool("use_gate", false))
-      fail(Code::kUnimplemented, "MultiHeadAttention: use_gate=True (gated attention) is not supported");
-    if (r.has("sliding_window"))
-      fail(Code::kUnimplemented,
-           "MultiHeadAttention: sliding_window is not supported; pass an attention_mask");
+    use_gate_ = r.get_bool("use_gate", false);
+    if (r.has("sliding_window")) {
+      sliding_window_ = r.get_int("sliding_window");
+      if (sliding_window_ <= 0)
+        fail(Code::kInvalidArgument, r.owner(), ": sliding_window must be null or a positive int; got ",
+             sliding_window_);
+    }
     r.finish();
     set_supports_masking(true);
   }
@@ -215,6 +244,8 @@ class MultiHeadAttention final : public Layer {
   // Keras's attention axes for a rank-r query: the given ones (negative from the end), or every
   // axis between the batch axis and the feature axis; the others but the last are batch axes.
   void set_axes(int64_t r) {
+    if (grouped_ && r != 3)
+      bad_input("query has rank " + std::to_string(r) + "; expected rank 3 (batch, positions, features)");
     if (r < 3)
       bad_input("query has rank " + std::to_string(r) +
                 "; expected rank >= 3 (batch, positions..., features)");
@@ -246,11 +277,13 @@ class MultiHeadAttention final : public Layer {
     key_dim_in_ = feature_dim(*a.key, "key");
     const std::vector<int64_t> out = output_shape_ ? *output_shape_ : std::vector<int64_t>{query_dim_};
     query_ = projection("query", {query_dim_}, {num_heads_, key_dim_});
-    key_ = projection("key", {key_dim_in_}, {num_heads_, key_dim_});
-    value_ = projection("value", {value_dim_in_}, {num_heads_, value_dim_});
+    key_ = projection("key", {key_dim_in_}, {kv_heads_, key_dim_});
+    if (use_gate_) gate_ = projection("gate", {query_dim_}, {num_heads_, value_dim_});  // Keras's order
+    value_ = projection("value", {value_dim_in_}, {kv_heads_, value_dim_});
     output_ = projection("attention_output", {num_heads_, value_dim_}, out);
     query_->build({*a.query});
     key_->build({*a.key});
+    if (gate_) gate_->build({*a.query});
     value_->build({*a.value});
     PartialShape heads(a.query->begin(), a.query->end() - 1);
     heads.push_back(num_heads_);
@@ -272,8 +305,18 @@ class MultiHeadAttention final : public Layer {
     perm.push_back(rank_ - 1);
     perm.insert(perm.end(), attn_axes_.begin(), attn_axes_.end());
     perm.push_back(rank_);
-    return ops::reshape(ops::transpose(p, perm), {product(dims_at(p.shape(), batch_axes_)), num_heads_, -1,
-                                                  p.shape()[static_cast<int>(rank_)]});
+    const Shape &s = p.shape();
+    const Tensor h =
+        ops::reshape(ops::transpose(p, perm),
+                     {product(dims_at(s, batch_axes_)), s[int(rank_) - 1], -1, s[static_cast<int>(rank_)]});
+    if (s[int(rank_) - 1] == num_heads_) return h;
+    // GroupedQueryAttention's key and value heads, each repeated for its group of query heads.
+    std::vector<int64_t> of_head;
+    for (int64_t i = 0; i < num_heads_; ++i) of_head.push_back(i / (num_heads_ / kv_heads_));
+    return ops::gather(h,
+                       Tensor::from_data(DType::kInt64, Shape({num_heads_}), of_head.data(),
+                                         of_head.size() * sizeof(int64_t)),
+                       1);
   }
 
   // The combined mask as 0/1 values of the scores' dtype, shaped [batch, 1, T, S] or [1, 1, T, S]
@@ -340,10 +383,10 @@ class MultiHeadAttention final : public Layer {
       const Tensor full = ops::broadcast_to(ops::reshape(ops::cast(given, dt), from), Shape(to));
       and_in(ops::reshape(full, {nb, heads, t, s}));
     }
-    if (causal) {
+    if (causal || sliding_window_ > 0) {
       if (attn_axes_.size() != 1)
-        fail_layer(Code::kUnimplemented, "use_causal_mask needs one attention axis");
-      and_in(ops::reshape(ops::cast(causal_mask(t, s), dt), {1, 1, t, s}));
+        fail_layer(Code::kUnimplemented, "use_causal_mask and sliding_window need one attention axis");
+      and_in(ops::reshape(ops::cast(causal_mask(t, s, sliding_window_, !causal), dt), {1, 1, t, s}));
     }
     return m;
   }
@@ -412,7 +455,8 @@ class MultiHeadAttention final : public Layer {
       back[size_t(attn_axes_[j])] = nb + 1 + static_cast<int64_t>(j);
     back.push_back(nb);
     back.push_back(rank_);
-    const Tensor context = ops::transpose(ops::reshape(ops::matmul(dropped, v), grouped), back);
+    Tensor context = ops::transpose(ops::reshape(ops::matmul(dropped, v), grouped), back);
+    if (gate_) context = ops::mul(context, ops::sigmoid((*gate_)({q_in}, inner)[0]));
     Tensor out = (*output_)({context}, inner)[0];
     if (w_.activity_reg) add_loss(activity_loss(*w_.activity_reg, out));
     if (!flag_value(a.return_scores)) return {out};
@@ -426,23 +470,42 @@ class MultiHeadAttention final : public Layer {
     return {out, shown};
   }
 
-  void add_config(Config &c) const override {
-    c.set("num_heads", num_heads_).set("key_dim", key_dim_).set("value_dim", value_dim_);
-    c.set("dropout", dropout_).set("use_bias", use_bias_);
-    if (!output_shape_)
-      c.set_null("output_shape");
-    else if (output_shape_is_int_)
-      c.set("output_shape", (*output_shape_)[0]);
+  void set_sliding_window(Config &c) const {
+    if (sliding_window_ > 0)
+      c.set("sliding_window", sliding_window_);
     else
-      c.set("output_shape", *output_shape_);
-    c.set("attention_axes", attention_axes_);
+      c.set_null("sliding_window");
+  }
+
+  // Keras's get_config, key order kept.
+  void add_config(Config &c) const override {
+    if (grouped_) {
+      c.set("head_dim", key_dim_).set("num_query_heads", num_heads_).set("num_key_value_heads", kv_heads_);
+      c.set("use_bias", use_bias_).set("use_gate", use_gate_);
+      set_sliding_window(c);
+      c.set("dropout", dropout_);
+    } else {
+      c.set("num_heads", num_heads_).set("key_dim", key_dim_).set("value_dim", value_dim_);
+      c.set("dropout", dropout_).set("use_bias", use_bias_).set("use_gate", use_gate_);
+      if (!output_shape_)
+        c.set_null("output_shape");
+      else if (output_shape_is_int_)
+        c.set("output_shape", (*output_shape_)[0]);
+      else
+        c.set("output_shape", *output_shape_);
+      c.set("attention_axes", attention_axes_);
+      set_sliding_window(c);
+    }
     w_.write(c);
     write_seed(c, seed_);
   }
 
+  const bool grouped_;  // GroupedQueryAttention
   int64_t num_heads_, key_dim_, value_dim_;
+  int64_t kv_heads_;  // the key and value projections' heads: num_heads_ but in GroupedQueryAttention
   double dropout_;
-  bool use_bias_;
+  bool use_bias_, use_gate_ = false;
+  int64_t sliding_window_ = 0;  // 0: none
   std::optional<std::vector<int64_t>> output_shape_, attention_axes_;
   bool output_shape_is_int_ = false;
   KernelBiasSettings w_;
@@ -450,7 +513,7 @@ class MultiHeadAttention final : public Layer {
   int64_t query_dim_ = -1, value_dim_in_ = -1, key_dim_in_ = -1;
   int64_t rank_ = 0;                             // the query's rank, set by build
   std::vector<int64_t> attn_axes_, batch_axes_;  // sorted; batch_axes_ excludes the feature axis
-  std::shared_ptr<EinsumProjection> query_, key_, value_, output_;
+  std::shared_ptr<EinsumProjection> query_, key_, value_, output_, gate_;  // gate_: with use_gate
 };
 
 // ------------------------------------------------------------------ Attention, AdditiveAttention
@@ -604,6 +667,9 @@ class DotAttention final : public Layer {
 
 void register_attention_layers() {
   register_class<MultiHeadAttention>("MultiHeadAttention");
+  add_layer_factory("GroupedQueryAttention", [](const Config &c) -> LayerPtr {
+    return std::make_shared<MultiHeadAttention>(c, MultiHeadAttention::Grouped{});
+  });
   for (const char *name : {"Attention", "AdditiveAttention"})
     add_layer_factory(
         name, [name](const Config &c) -> LayerPtr { return std::make_shared<DotAttention>(name, c); });

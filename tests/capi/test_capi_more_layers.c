@@ -613,9 +613,7 @@ static void test_conv_lstm(void) {
   EXPECT_ERROR(create_status("ConvLSTM3D", "{\"filters\": 2}"), INVALID, "ConvLSTM3D", "kernel_size");
   kiln_tensor_list_free(in);
   kiln_layer_free(l);
-  kiln_tensor_free(x);
-  kiln_tensor_free(h0);
-  kiln_tensor_free(c0);
+  release_kept();
 }
 
 /* AdaptiveAveragePooling1D and AdaptiveMaxPooling1D over PyTorch's windows (5 steps to 3: [0, 2),
@@ -641,8 +639,49 @@ static void test_adaptive_pooling(void) {
                "AdaptiveMaxPooling2D", "output_size");
   kiln_tensor_list_free(losses);
   kiln_layer_free(reg);
-  kiln_tensor_free(x);
-  kiln_tensor_free(r);
+  release_kept();
+}
+
+/* GroupedQueryAttention by class name: [query, value] -> [B, T, dim]; with the scores flag the scores
+ * have the query heads [B, 4, T, S]; heads that do not divide are a status naming the layer. */
+static void test_grouped_query_attention(void) {
+  const int64_t qd[3] = {1, 2, 4}, vd[3] = {1, 3, 4}, sd[4] = {1, 4, 2, 3}, none[1] = {0};
+  float qv[8], vv[12];
+  const uint8_t yes = 1;
+  kiln_layer *l = layer_from("GroupedQueryAttention",
+                             "{\"head_dim\": 2, \"num_query_heads\": 4, "
+                             "\"num_key_value_heads\": 2, \"use_gate\": true}");
+  kiln_tensor_list *in = NULL, *out = NULL;
+  kiln_tensor *y = NULL, *q, *v, *flag; /* q, v and flag are kept: released at the end */
+  int i;
+  for (i = 0; i < 8; ++i) qv[i] = (float)i / 8;
+  for (i = 0; i < 12; ++i) vv[i] = 1 - (float)i / 12;
+  q = f32(3, qd, qv);
+  v = f32(3, vd, vv);
+  flag = make(B8, 0, none, &yes);
+  OK(kiln_tensor_list_create(&in));
+  OK(kiln_tensor_list_append(in, q));
+  OK(kiln_tensor_list_append(in, v));
+  OK(kiln_tensor_list_append(in, flag));
+  if (l) OK(kiln_layer_call(&out, l, in, false));
+  if (out) {
+    CHECK(kiln_tensor_list_get_size(out) == 2);
+    OK(kiln_tensor_list_get(&y, out, 0));
+    CHECK(y && meta_ok(y, F32, 3, qd));
+    kiln_tensor_free(y);
+    y = NULL;
+    OK(kiln_tensor_list_get(&y, out, 1));
+    CHECK(y && meta_ok(y, F32, 4, sd));
+    kiln_tensor_free(y);
+  }
+  EXPECT_ERROR(create_status("GroupedQueryAttention",
+                             "{\"head_dim\": 2, \"num_query_heads\": 3, "
+                             "\"num_key_value_heads\": 2}"),
+               INVALID, "GroupedQueryAttention", "divisible");
+  kiln_tensor_list_free(out);
+  kiln_tensor_list_free(in);
+  kiln_layer_free(l);
+  release_kept();
 }
 
 static void test_einsum_dense(void) {
@@ -935,5 +974,6 @@ int main(void) {
   test_rnn_cells();
   test_conv_lstm();
   test_adaptive_pooling();
+  test_grouped_query_attention();
   return test_summary();
 }

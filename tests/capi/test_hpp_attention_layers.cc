@@ -120,6 +120,40 @@ TEST(HppAttentionLayers, GradientsReachEveryWeight) {
   }
 }
 
+// kiln.hpp's GroupedQueryAttention: with one key/value head per query head it is MultiHeadAttention
+// with the same weights (use_gate and sliding_window too); two query heads per key/value head give the
+// weights Keras gives; the scores have the query heads.
+TEST(HppAttentionLayers, GroupedQueryAttention) {
+  kiln::clear_session();
+  kiln::layers::MultiHeadAttentionOptions o;
+  o.use_gate = true;
+  o.sliding_window = 2;
+  kiln::Layer g = kiln::layers::GroupedQueryAttention(3, 2, 2, o);
+  kiln::Layer m = kiln::layers::MultiHeadAttention(2, 3, o);
+  const Tensor q = kiln::random_uniform({2, 4, 5}, -1, 1, 7), v = kiln::random_uniform({2, 6, 5}, -1, 1, 8);
+  kiln::layers::AttentionCall call;
+  call.return_attention_scores = true;
+  const std::vector<Tensor> a = g(kiln::layers::attention_inputs(q, v, call));
+  m(kiln::layers::attention_inputs(q, v, call));
+  ASSERT_EQ(g.variables().size(), m.variables().size());
+  for (size_t i = 0; i < g.variables().size(); ++i) m.variables()[i].assign(g.variables()[i].value());
+  const std::vector<Tensor> b = m(kiln::layers::attention_inputs(q, v, call));
+  EXPECT_EQ(a[0].to_vector<float>(), b[0].to_vector<float>());
+  EXPECT_EQ(a[1].shape(), (kiln::Dims{2, 2, 4, 6}));
+  EXPECT_EQ(g.variables()[4].name(), g.name() + "/gate/kernel");
+
+  kiln::Layer grouped = kiln::layers::GroupedQueryAttention(2, 4, 2);
+  grouped(kiln::layers::attention_inputs(q, v, {}));
+  EXPECT_EQ(grouped.variables()[2].value().shape(), (kiln::Dims{5, 2, 2}));  // key: 2 heads
+  EXPECT_EQ(grouped.get_config().get_int("num_key_value_heads"), 2);
+  try {
+    kiln::layers::GroupedQueryAttention(2, 3, 2);
+    ADD_FAILURE() << "num_query_heads 3 over 2 key/value heads was accepted";
+  } catch (const kiln::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("divisible"), std::string::npos) << e.what();
+  }
+}
+
 TEST(HppAttentionLayers, ConfigRoundTripAndErrors) {
   kiln::clear_session();
   kiln::layers::MultiHeadAttentionOptions o;

@@ -486,6 +486,64 @@ def attention_cases():
     return out
 
 
+def grouped_attention_cases():
+    """Keras 3's GroupedQueryAttention (key and value heads repeated over their query-head groups,
+    ops.repeat on the heads axis) and the use_gate and sliding_window that it and MultiHeadAttention
+    take: the output times sigmoid(gate projection of the query) before the output projection; key
+    positions within sliding_window - 1 of the query's, ANDed with the causal mask."""
+    def fn_for(head_dim, kv_repeat, gate, window, scores, causal):
+        def fn(xs, ws):
+            q_in, v_in = xs[0], xs[1]
+            wq, bq, wk, bk = ws[:4]
+            wg, bg = (ws[4], ws[5]) if gate else (None, None)
+            wv, bv, wo, bo = ws[-4:]
+            q = torch.einsum("btc,chd->bthd", q_in, wq) + bq
+            k = torch.repeat_interleave(torch.einsum("bsc,chd->bshd", v_in, wk) + bk, kv_repeat, dim=2)
+            v = torch.repeat_interleave(torch.einsum("bsc,chd->bshd", v_in, wv) + bv, kv_repeat, dim=2)
+            logits = torch.einsum("bthd,bshd->bhts", q, k) / math.sqrt(head_dim)
+            t, s = logits.shape[-2:]
+            keep = torch.ones(t, s, dtype=torch.bool)
+            if causal:
+                keep = keep & torch.ones(t, s, dtype=torch.bool).tril()
+            if window:
+                keep = keep & ((torch.arange(t)[:, None] - torch.arange(s)[None, :]).abs() < window)
+            keep = keep.to(logits.dtype)
+            probs = torch.softmax(logits + (1.0 - keep) * -1e9, dim=-1) * keep
+            context = torch.einsum("bhts,bshv->bthv", probs, v)
+            if gate:
+                context = context * torch.sigmoid(torch.einsum("btc,chd->bthd", q_in, wg) + bg)
+            out = torch.einsum("bthv,hve->bte", context, wo) + bo
+            return [out, probs] if scores else [out]
+        return fn
+
+    out = []
+    for name, cls, heads, kv_heads, head_dim, gate, window, scores, causal in (
+            ("gqa_gate_window_causal_scores", "GroupedQueryAttention", 4, 2, 3, True, 2, True, True),
+            ("gqa_one_kv_head", "GroupedQueryAttention", 3, 1, 2, False, None, False, False),
+            ("mha_gate_window", "MultiHeadAttention", 2, 2, 3, True, 3, True, False)):
+        rng = rng_for(name)
+        dim = 5
+        inputs = [uniform(rng, [2, 4, dim], -2, 2), uniform(rng, [2, 4, dim], -2, 2)]
+        if scores or causal:
+            inputs.append(tensor_json(np.array(int(scores)), "int32"))
+        if causal:
+            inputs.append(tensor_json(np.array(1), "int32"))
+        weights = [uniform(rng, [dim, heads, head_dim], -0.5, 0.5), uniform(rng, [heads, head_dim], -0.5, 0.5),
+                   uniform(rng, [dim, kv_heads, head_dim], -0.5, 0.5), uniform(rng, [kv_heads, head_dim], -0.5, 0.5)]
+        if gate:
+            weights += [uniform(rng, [dim, heads, head_dim], -0.5, 0.5), uniform(rng, [heads, head_dim], -0.5, 0.5)]
+        weights += [uniform(rng, [dim, kv_heads, head_dim], -0.5, 0.5), uniform(rng, [kv_heads, head_dim], -0.5, 0.5),
+                    uniform(rng, [heads, head_dim, dim], -0.5, 0.5), uniform(rng, [dim], -0.5, 0.5)]
+        if cls == "GroupedQueryAttention":
+            config = {"head_dim": head_dim, "num_query_heads": heads, "num_key_value_heads": kv_heads}
+        else:
+            config = {"num_heads": heads, "key_dim": head_dim}
+        config.update({"use_gate": gate, "sliding_window": window})
+        out.append(case(name, cls, config, fn_for(head_dim, heads // kv_heads, gate, window, scores, causal), inputs,
+                        weights))
+    return out
+
+
 def merge_cases():
     rng = rng_for("merge")
     a, b, c = (uniform(rng, [2, 3, 4]) for _ in range(3))
@@ -763,7 +821,7 @@ def adaptive_pooling_cases():
 CASES = [dense_cases, activation_cases, flatten_reshape_cases, dropout_cases, embedding_cases, layer_norm_cases,
          batch_norm_cases, conv2d_cases, separable_conv_cases, pooling_cases, attention_cases, merge_cases,
          activation_layer_cases, reshaping_layer_cases, noise_layer_cases, recurrent_cases, conv_lstm_cases,
-         adaptive_pooling_cases]
+         adaptive_pooling_cases, grouped_attention_cases]
 
 
 def render():

@@ -123,6 +123,82 @@ class MultiHeadAttentionTest(unittest.TestCase):
             mha(self.q, self.v, query_mask=np.ones((2, 7), bool))
 
 
+class GroupedQueryAttentionTest(unittest.TestCase):
+    """keras.layers.GroupedQueryAttention, and Keras 3's use_gate and sliding_window, against NumPy."""
+
+    def setUp(self):
+        layers.clear_session()
+
+    @staticmethod
+    def reference(layer, query, value, gate=False, window=None, causal=False, mask=None):
+        w = {v.name.split("/", 1)[1]: v.numpy().astype(np.float64) for v in layer.weights}
+        q = np.einsum("bqm,muh->bquh", query, w["query/kernel"]) + w.get("query/bias", 0)
+        k = np.einsum("bkm,mvh->bkvh", value, w["key/kernel"]) + w.get("key/bias", 0)
+        v = np.einsum("bkm,mvh->bkvh", value, w["value/kernel"]) + w.get("value/bias", 0)
+        k, v = (np.repeat(t, q.shape[2] // t.shape[2], axis=2) for t in (k, v))  # Keras's ops.repeat
+        scores = np.einsum("bquh,bkuh->buqk", q, k) / np.sqrt(q.shape[-1])
+        t, s = scores.shape[-2:]
+        keep = np.ones((query.shape[0], t, s), bool)
+        if mask is not None:
+            keep &= mask
+        if causal:
+            keep &= np.tril(np.ones((t, s), bool))
+        if window:
+            keep &= np.abs(np.arange(t)[:, None] - np.arange(s)[None]) < window
+        keep = keep[:, None]
+        e = np.where(keep, np.exp(scores - scores.max(-1, keepdims=True)), 0)
+        probs = e / np.maximum(e.sum(-1, keepdims=True), 1e-300)
+        context = np.einsum("buqk,bkuh->bquh", probs, v)
+        if gate:
+            context = context / (1 + np.exp(-(np.einsum("bqm,muh->bquh", query, w["gate/kernel"]) +
+                                              w.get("gate/bias", 0))))
+        return np.einsum("bquh,uhm->bqm", context, w["attention_output/kernel"]) + w.get("attention_output/bias", 0)
+
+    def test_against_numpy(self):
+        rng = np.random.default_rng(1)
+        for case in range(20):
+            heads, kv_heads = ((4, 2), (4, 1), (6, 3), (2, 2), (8, 4))[case % 5]
+            gate, window, causal = case % 3 == 0, (None, 2, 3)[case % 3], case % 4 == 1
+            mask = rng.random((2, 5, 4)) < 0.8 if case % 5 == 3 else None
+            layer = layers.GroupedQueryAttention(3, heads, kv_heads, use_gate=gate, sliding_window=window,
+                                                 use_bias=case % 7 != 2)
+            query = rng.standard_normal((2, 5, 6)).astype(np.float32)
+            value = rng.standard_normal((2, 4, 6)).astype(np.float32)
+            out = layer(query, value, use_causal_mask=causal,
+                        attention_mask=None if mask is None else kiln.constant(mask))
+            np.testing.assert_allclose(np.asarray(out), self.reference(layer, query.astype(np.float64),
+                                                                       value.astype(np.float64), gate, window,
+                                                                       causal, mask), rtol=1e-5, atol=1e-5,
+                                       err_msg="case %d" % case)
+        mha = layers.MultiHeadAttention(2, 3, use_gate=True, sliding_window=2)
+        query = rng.standard_normal((2, 5, 6)).astype(np.float32)
+        out, scores = mha(query, query, return_attention_scores=True)
+        np.testing.assert_allclose(np.asarray(out), self.reference(mha, query.astype(np.float64),
+                                                                   query.astype(np.float64), True, 2),
+                                   rtol=1e-5, atol=1e-5)
+        self.assertEqual(float(np.asarray(scores)[0, 0, 0, 2:].sum()), 0.0)  # outside the window
+
+    def test_config_weights_and_errors(self):
+        layer = layers.GroupedQueryAttention(head_dim=4, num_query_heads=4, num_key_value_heads=2, dropout=0.1,
+                                             use_gate=True)
+        config = layer.get_config()
+        self.assertEqual(list(config)[3:10], ["head_dim", "num_query_heads", "num_key_value_heads", "use_bias",
+                                              "use_gate", "sliding_window", "dropout"])
+        self.assertEqual(layers.GroupedQueryAttention.from_config(config).get_config(), config)
+        layer(np.ones((1, 3, 8), np.float32), np.ones((1, 2, 8), np.float32))
+        self.assertEqual([v.name.split("/", 1)[1] for v in layer.weights][::2], [
+            "query/kernel", "key/kernel", "gate/kernel", "value/kernel", "attention_output/kernel"])
+        self.assertEqual(tuple(layer.weights[2].shape), (8, 2, 4))
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "divisible"):
+            layers.GroupedQueryAttention(4, 3, 2)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "sliding_window"):
+            layers.GroupedQueryAttention(4, 2, 2, sliding_window=0)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "sliding_window"):
+            layers.GroupedQueryAttention(4, 2, 2, sliding_window=2.5)
+        with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "expected rank 3"):
+            layers.GroupedQueryAttention(4, 2, 1)(np.ones((1, 2, 3, 8), np.float32), np.ones((1, 2, 3, 8), np.float32))
+
+
 def numpy_dot_attention(mode, query, value, key=None, scale=None, concat_weight=1.0, query_mask=None,
                         value_mask=None, causal=False):
     """Keras's Attention / AdditiveAttention in NumPy (float64): (output, weights)."""

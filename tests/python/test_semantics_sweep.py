@@ -106,9 +106,12 @@ class NormalizationConfigTest(unittest.TestCase):
             layers.deserialize({"class_name": "Dense", "config": {"units": 2, "lora_rank": 4}})
         layers.deserialize({"class_name": "MultiHeadAttention", "config": {
             "num_heads": 2, "key_dim": 4, "use_gate": False, "sliding_window": None}})
-        with self.assertRaisesRegex(UnimplementedError, "use_gate"):
+        gated = layers.deserialize({"class_name": "MultiHeadAttention", "config": {
+            "num_heads": 2, "key_dim": 4, "use_gate": True, "sliding_window": 3}})
+        self.assertEqual((gated.get_config()["use_gate"], gated.get_config()["sliding_window"]), (True, 3))
+        with self.assertRaisesRegex(UnimplementedError, "flash_attention"):
             layers.deserialize({"class_name": "MultiHeadAttention", "config": {
-                "num_heads": 2, "key_dim": 4, "use_gate": True}})
+                "num_heads": 2, "key_dim": 4, "flash_attention": True}})
 
     def test_reshape_of_an_empty_batch(self):
         self.assertEqual(tuple(layers.Reshape((-1,))(np.zeros((0, 3, 4), F)).shape), (0, 12))

@@ -275,11 +275,26 @@ TEST_F(AttentionLayersTest, ConfigRoundTripsWithKerasKeysAndDefaults) {
   in.set("num_heads", 3).set("key_dim", 8);
   LayerPtr l = create_layer("MultiHeadAttention", in);
   const Config c = l->get_config();
-  EXPECT_EQ(c.keys(), (std::vector<std::string>{
-                          "name", "trainable", "dtype", "num_heads", "key_dim", "value_dim", "dropout",
-                          "use_bias", "output_shape", "attention_axes", "kernel_initializer",
-                          "bias_initializer", "kernel_regularizer", "bias_regularizer",
-                          "activity_regularizer", "kernel_constraint", "bias_constraint", "seed"}));
+  EXPECT_EQ(c.keys(), (std::vector<std::string>{"name",
+                                                "trainable",
+                                                "dtype",
+                                                "num_heads",
+                                                "key_dim",
+                                                "value_dim",
+                                                "dropout",
+                                                "use_bias",
+                                                "use_gate",
+                                                "output_shape",
+                                                "attention_axes",
+                                                "sliding_window",
+                                                "kernel_initializer",
+                                                "bias_initializer",
+                                                "kernel_regularizer",
+                                                "bias_regularizer",
+                                                "activity_regularizer",
+                                                "kernel_constraint",
+                                                "bias_constraint",
+                                                "seed"}));
   EXPECT_EQ(c.get_int("value_dim"), 8);
   EXPECT_EQ(c.get_float("dropout"), 0.0);
   EXPECT_TRUE(c.get_bool("use_bias"));
@@ -362,7 +377,7 @@ TEST_F(AttentionLayersTest, AttentionErrorsNameTheLayer) {
       [&] {
         call(*mha(2, 2), {q4, q4, flag(false), flag(true)});
       },
-      Code::kUnimplemented, {"use_causal_mask needs one attention axis"});
+      Code::kUnimplemented, {"use_causal_mask and sliding_window need one attention axis"});
 
   const std::vector<PartialShape> out = l->compute_output_shape({{kUnknownDim, 3, 4}, {kUnknownDim, 5, 4}});
   ASSERT_EQ(out.size(), 1u);

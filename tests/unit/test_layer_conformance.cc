@@ -106,6 +106,17 @@ std::vector<Case> cases() {
        8,
        false,
        {{2, 5, 4}}},
+      {"GroupedQueryAttention",
+       cfg([](Config &c) {
+         c.set("head_dim", 2).set("num_query_heads", 4).set("num_key_value_heads", 2).set("use_gate", true);
+       }),
+       {2, 3, 4},
+       DType::kFloat32,
+       {Shape({4, 4, 2}), Shape({4, 2}), Shape({4, 2, 2}), Shape({2, 2}), Shape({4, 4, 2}), Shape({4, 2}),
+        Shape({4, 2, 2}), Shape({2, 2}), Shape({4, 2, 4}), Shape({4})},
+       10,
+       false,
+       {{2, 5, 4}}},
       {"Attention",
        cfg([](Config &c) { c.set("use_scale", true).set("score_mode", "concat"); }),
        {2, 3, 4},

@@ -432,6 +432,41 @@ TEST_F(MoreLayersTest, AdaptivePoolingAndActivityRegularization) {
                {"ActivityRegularization", "l1 is -1"});
 }
 
+// keras.layers.GroupedQueryAttention (values and gradients against torch are golden cases, with
+// use_gate and sliding_window, which MultiHeadAttention takes too): one key/value head per query head
+// is MultiHeadAttention with the same weights; Keras's config; errors.
+TEST_F(MoreLayersTest, GroupedQueryAttentionAsKeras) {
+  LayerPtr gqa = layer("GroupedQueryAttention", R"({"head_dim": 3, "num_query_heads": 2,
+                                                   "num_key_value_heads": 2, "sliding_window": 2})");
+  LayerPtr mha = layer("MultiHeadAttention", R"({"num_heads": 2, "key_dim": 3, "sliding_window": 2})");
+  const Tensor q = random_tensor({2, 4, 5}, 71), v = random_tensor({2, 4, 5}, 72);
+  gqa->build({{2, 4, 5}, {2, 4, 5}});
+  mha->build({{2, 4, 5}, {2, 4, 5}});
+  const std::vector<VariablePtr> from = gqa->variables(), to = mha->variables();
+  ASSERT_EQ(from.size(), to.size());
+  for (size_t i = 0; i < from.size(); ++i) to[i]->assign(from[i]->value());
+  expect_near((*gqa)({q, v}, CallContext())[0], values((*mha)({q, v}, CallContext())[0]), 0);
+  const Config c = gqa->get_config();
+  EXPECT_EQ(c.get_int("sliding_window"), 2);
+  EXPECT_FALSE(c.get_bool("use_gate"));
+  EXPECT_FALSE(c.has("num_heads"));
+  expect_error(
+      [&] {
+        layer("GroupedQueryAttention", R"({"head_dim": 2, "num_query_heads": 3,
+                                                        "num_key_value_heads": 2})");
+      },
+      Code::kInvalidArgument, {"GroupedQueryAttention", "divisible"});
+  expect_error([&] { layer("MultiHeadAttention", R"({"num_heads": 2, "key_dim": 2, "sliding_window": 0})"); },
+               Code::kInvalidArgument, {"MultiHeadAttention", "sliding_window"});
+  expect_error(
+      [&] {
+        (*layer("GroupedQueryAttention",
+                R"({"head_dim": 2, "num_query_heads": 2, "num_key_value_heads": 1})"))(
+            {random_tensor({2, 2, 3, 4}, 73), random_tensor({2, 2, 3, 4}, 74)}, CallContext());
+      },
+      Code::kInvalidArgument, {"GroupedQueryAttention", "expected rank 3"});
+}
+
 TEST_F(MoreLayersTest, UnitNormalizationAsKeras) {
   const Tensor x = make({2, 3}, {1, 2, 2, 0, 0, 0});
   expect_near(run("UnitNormalization", "{}", x), {1 / 3.0f, 2 / 3.0f, 2 / 3.0f, 0, 0, 0}, 1e-7f);

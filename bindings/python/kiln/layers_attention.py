@@ -1,6 +1,7 @@
 """Built-in attention, merge and reshaping layers (kiln.layers.MultiHeadAttention, Add, ...)."""
 import numbers as _numbers
 
+from .errors import InvalidArgumentError
 from .layers import _BUILTINS, _Builtin, _base_config, _builtin, _serializable, Layer
 from .tensor import constant
 
@@ -8,7 +9,7 @@ from .tensor import constant
 def _mha_config(num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                 attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                bias_constraint=None, seed=None, flash_attention=None):
+                bias_constraint=None, seed=None, flash_attention=None, use_gate=False, sliding_window=None):
     def ints(x):
         if x is None or isinstance(x, int):
             return x
@@ -20,6 +21,30 @@ def _mha_config(num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, 
          "bias_regularizer": _serializable(bias_regularizer),
          "activity_regularizer": _serializable(activity_regularizer), "kernel_constraint": kernel_constraint,
          "bias_constraint": bias_constraint, "seed": int(seed) if seed is not None else None}
+    c.update(_gate_and_window(use_gate, sliding_window))
+    if flash_attention is not None:
+        c["flash_attention"] = bool(flash_attention)
+    return c
+
+
+def _gate_and_window(use_gate, sliding_window):
+    """Keras 3's use_gate and sliding_window (None or a positive int) of the attention layers."""
+    if sliding_window is not None and (isinstance(sliding_window, bool) or not isinstance(sliding_window, int)):
+        raise InvalidArgumentError("sliding_window must be None or a positive int; got %r" % (sliding_window,))
+    return {"use_gate": bool(use_gate), "sliding_window": sliding_window}
+
+
+def _gqa_config(head_dim, num_query_heads, num_key_value_heads, dropout=0.0, use_bias=True, sliding_window=None,
+                flash_attention=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                bias_constraint=None, use_gate=False, seed=None):
+    c = {"head_dim": int(head_dim), "num_query_heads": int(num_query_heads),
+         "num_key_value_heads": int(num_key_value_heads), "dropout": float(dropout), "use_bias": bool(use_bias),
+         "kernel_initializer": _serializable(kernel_initializer), "bias_initializer": _serializable(bias_initializer),
+         "kernel_regularizer": _serializable(kernel_regularizer), "bias_regularizer": _serializable(bias_regularizer),
+         "activity_regularizer": _serializable(activity_regularizer), "kernel_constraint": kernel_constraint,
+         "bias_constraint": bias_constraint, "seed": int(seed) if seed is not None else None}
+    c.update(_gate_and_window(use_gate, sliding_window))
     if flash_attention is not None:
         c["flash_attention"] = bool(flash_attention)
     return c
@@ -63,6 +88,22 @@ class MultiHeadAttention(_Builtin):
         masks += [None] * (len(inputs) - len(masks))
         out = Layer.__call__(self, inputs, training=training, mask=masks)
         return tuple(out) if return_attention_scores else out
+
+
+class GroupedQueryAttention(MultiHeadAttention):
+    """keras.layers.GroupedQueryAttention(head_dim, num_query_heads, num_key_value_heads, dropout=0.0,
+    use_bias=True, sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform", ...,
+    use_gate=False, seed=None): attention whose key and value have num_key_value_heads heads, each shared by
+    num_query_heads / num_key_value_heads query heads. Inputs (batch, positions, features); called as
+    MultiHeadAttention."""
+
+    _class_name = "GroupedQueryAttention"
+
+    def __init__(self, head_dim, num_query_heads, num_key_value_heads, *args, name=None, trainable=True, dtype=None,
+                 **kwargs):
+        config = _base_config(name, trainable, dtype)
+        config.update(_gqa_config(head_dim, num_query_heads, num_key_value_heads, *args, **kwargs))
+        self._create(config)
 
 
 class _DotAttention(_Builtin):
@@ -154,7 +195,7 @@ def dot(inputs, axes=-1, **kwargs):
     """keras.layers.dot(inputs, axes=-1, normalize=False, **kwargs): Dot(axes, ...)(inputs)."""
     return Dot(axes=axes, **kwargs)(list(inputs))
 
-_CLASSES = (MultiHeadAttention, Attention, AdditiveAttention, Add, Subtract, Multiply, Average, Maximum, Minimum,
+_CLASSES = (MultiHeadAttention, GroupedQueryAttention, Attention, AdditiveAttention, Add, Subtract, Multiply, Average, Maximum, Minimum,
             Concatenate, Dot, Permute, RepeatVector)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
