@@ -3317,6 +3317,11 @@ inline Layer GroupedQueryAttention(int64_t head_dim, int64_t num_query_heads, in
   detail::attention_config(c, o);
   return Layer::create("GroupedQueryAttention", c);
 }
+/// Keras 3's other name for GroupedQueryAttention.
+inline Layer GroupQueryAttention(int64_t head_dim, int64_t num_query_heads, int64_t num_key_value_heads,
+                                 const MultiHeadAttentionOptions &o = {}) {
+  return GroupedQueryAttention(head_dim, num_query_heads, num_key_value_heads, o);
+}
 
 /// Keras's MultiHeadAttention call keywords beyond query and value.
 struct AttentionCall {

@@ -306,9 +306,10 @@ class MultiHeadAttention final : public Layer {
     perm.insert(perm.end(), attn_axes_.begin(), attn_axes_.end());
     perm.push_back(rank_);
     const Shape &s = p.shape();
+    // Every dim spelt out (no -1), so that an empty batch reshapes too.
     const Tensor h =
-        ops::reshape(ops::transpose(p, perm),
-                     {product(dims_at(s, batch_axes_)), s[int(rank_) - 1], -1, s[static_cast<int>(rank_)]});
+        ops::reshape(ops::transpose(p, perm), {product(dims_at(s, batch_axes_)), s[int(rank_) - 1],
+                                               product(dims_at(s, attn_axes_)), s[int(rank_)]});
     if (s[int(rank_) - 1] == num_heads_) return h;
     // GroupedQueryAttention's key and value heads, each repeated for its group of query heads.
     std::vector<int64_t> of_head;
@@ -667,9 +668,11 @@ class DotAttention final : public Layer {
 
 void register_attention_layers() {
   register_class<MultiHeadAttention>("MultiHeadAttention");
-  add_layer_factory("GroupedQueryAttention", [](const Config &c) -> LayerPtr {
-    return std::make_shared<MultiHeadAttention>(c, MultiHeadAttention::Grouped{});
-  });
+  // Keras 3 exports the class under a second name, GroupQueryAttention; configs name the class.
+  for (const char *name : {"GroupedQueryAttention", "GroupQueryAttention"})
+    add_layer_factory(name, [](const Config &c) -> LayerPtr {
+      return std::make_shared<MultiHeadAttention>(c, MultiHeadAttention::Grouped{});
+    });
   for (const char *name : {"Attention", "AdditiveAttention"})
     add_layer_factory(
         name, [name](const Config &c) -> LayerPtr { return std::make_shared<DotAttention>(name, c); });

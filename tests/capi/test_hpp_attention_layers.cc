@@ -146,6 +146,8 @@ TEST(HppAttentionLayers, GroupedQueryAttention) {
   grouped(kiln::layers::attention_inputs(q, v, {}));
   EXPECT_EQ(grouped.variables()[2].value().shape(), (kiln::Dims{5, 2, 2}));  // key: 2 heads
   EXPECT_EQ(grouped.get_config().get_int("num_key_value_heads"), 2);
+  EXPECT_EQ(kiln::layers::GroupQueryAttention(2, 2, 1).class_name(),
+            "GroupedQueryAttention");  // Keras's alias
   try {
     kiln::layers::GroupedQueryAttention(2, 3, 2);
     ADD_FAILURE() << "num_query_heads 3 over 2 key/value heads was accepted";

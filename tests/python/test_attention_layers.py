@@ -197,6 +197,28 @@ class GroupedQueryAttentionTest(unittest.TestCase):
             layers.GroupedQueryAttention(4, 2, 2, sliding_window=2.5)
         with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "expected rank 3"):
             layers.GroupedQueryAttention(4, 2, 1)(np.ones((1, 2, 3, 8), np.float32), np.ones((1, 2, 3, 8), np.float32))
+        for bad in (2.7, "2"):  # not truncated
+            with self.assertRaisesRegex(kiln.errors.InvalidArgumentError, "head_dim must be an int"):
+                layers.GroupedQueryAttention(bad, 4, 2)
+
+    def test_keras_names_masks_and_empty_batches(self):
+        # Keras 3 exports the layer as GroupQueryAttention too; configs name GroupedQueryAttention.
+        self.assertIs(layers.GroupQueryAttention, layers.GroupedQueryAttention)
+        alias = layers.deserialize({"class_name": "GroupQueryAttention", "config": {
+            "head_dim": 2, "num_query_heads": 2, "num_key_value_heads": 1}})
+        self.assertEqual(alias.get_config()["num_query_heads"], 2)
+        # An explicit key_mask applies without a key, as Keras ANDs it in: the same as that value mask.
+        rng = np.random.default_rng(2)
+        query = rng.standard_normal((2, 3, 5)).astype(np.float32)
+        value = rng.standard_normal((2, 4, 5)).astype(np.float32)
+        mask = kiln.constant(np.array([[1, 1, 0, 0], [1, 0, 1, 0]], bool))
+        for layer in (layers.GroupedQueryAttention(2, 4, 2), layers.MultiHeadAttention(2, 3)):
+            plain = np.asarray(layer(query, value))
+            keyed = np.asarray(layer(query, value, key_mask=mask))
+            self.assertGreater(np.abs(plain - keyed).max(), 1e-3)
+            np.testing.assert_array_equal(keyed, np.asarray(layer(query, value, value_mask=mask)))
+            # An empty batch gives an empty output.
+            self.assertEqual(tuple(layer(query[:0], value[:0]).shape), (0, 3, 5))
 
 
 def numpy_dot_attention(mode, query, value, key=None, scale=None, concat_weight=1.0, query_mask=None,

@@ -446,6 +446,14 @@ TEST_F(MoreLayersTest, GroupedQueryAttentionAsKeras) {
   ASSERT_EQ(from.size(), to.size());
   for (size_t i = 0; i < from.size(); ++i) to[i]->assign(from[i]->value());
   expect_near((*gqa)({q, v}, CallContext())[0], values((*mha)({q, v}, CallContext())[0]), 0);
+  // An empty batch gives an empty output (the heads reshape spells out every dim).
+  EXPECT_EQ(
+      (*gqa)({ops::slice(q, {0, 0, 0}, {0, 4, 5}), ops::slice(v, {0, 0, 0}, {0, 4, 5})}, CallContext())[0]
+          .shape(),
+      Shape({0, 4, 5}));
+  EXPECT_EQ(layer("GroupQueryAttention", R"({"head_dim": 1, "num_query_heads": 1, "num_key_value_heads": 1})")
+                ->class_name(),
+            "GroupedQueryAttention");  // Keras 3's second name for the class
   const Config c = gqa->get_config();
   EXPECT_EQ(c.get_int("sliding_window"), 2);
   EXPECT_FALSE(c.get_bool("use_gate"));

@@ -14,7 +14,8 @@ def _mha_config(num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, 
         if x is None or isinstance(x, int):
             return x
         return [int(d) for d in x]
-    c = {"num_heads": int(num_heads), "key_dim": int(key_dim), "value_dim": int(value_dim) if value_dim else None,
+    c = {"num_heads": _count(num_heads, "num_heads"), "key_dim": _count(key_dim, "key_dim"),
+         "value_dim": _count(value_dim, "value_dim") if value_dim else None,
          "dropout": float(dropout), "use_bias": bool(use_bias), "output_shape": ints(output_shape),
          "attention_axes": ints(attention_axes), "kernel_initializer": _serializable(kernel_initializer),
          "bias_initializer": _serializable(bias_initializer), "kernel_regularizer": _serializable(kernel_regularizer),
@@ -25,6 +26,13 @@ def _mha_config(num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, 
     if flash_attention is not None:
         c["flash_attention"] = bool(flash_attention)
     return c
+
+
+def _count(v, name):
+    """A head count or size: an int (a float or a string is an error, not truncated)."""
+    if isinstance(v, bool) or not isinstance(v, _numbers.Integral):
+        raise InvalidArgumentError("%s must be an int; got %r" % (name, v))
+    return int(v)
 
 
 def _gate_and_window(use_gate, sliding_window):
@@ -38,8 +46,9 @@ def _gqa_config(head_dim, num_query_heads, num_key_value_heads, dropout=0.0, use
                 flash_attention=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                 bias_constraint=None, use_gate=False, seed=None):
-    c = {"head_dim": int(head_dim), "num_query_heads": int(num_query_heads),
-         "num_key_value_heads": int(num_key_value_heads), "dropout": float(dropout), "use_bias": bool(use_bias),
+    c = {"head_dim": _count(head_dim, "head_dim"), "num_query_heads": _count(num_query_heads, "num_query_heads"),
+         "num_key_value_heads": _count(num_key_value_heads, "num_key_value_heads"), "dropout": float(dropout),
+         "use_bias": bool(use_bias),
          "kernel_initializer": _serializable(kernel_initializer), "bias_initializer": _serializable(bias_initializer),
          "kernel_regularizer": _serializable(kernel_regularizer), "bias_regularizer": _serializable(bias_regularizer),
          "activity_regularizer": _serializable(activity_regularizer), "kernel_constraint": kernel_constraint,
@@ -71,8 +80,8 @@ class MultiHeadAttention(_Builtin):
         if value is None and isinstance(query, (list, tuple)):
             return Layer.__call__(self, list(query), training=training)  # the C layer's input list as it is
         inputs = [query, value]
-        if key is not None or attention_mask is not None:
-            inputs.append(value if key is None else key)
+        if key is not None or attention_mask is not None or key_mask is not None:
+            inputs.append(value if key is None else key)  # Keras applies an explicit key_mask without a key
         if attention_mask is not None:
             inputs.append(attention_mask)
         if return_attention_scores or use_causal_mask:
@@ -195,9 +204,11 @@ def dot(inputs, axes=-1, **kwargs):
     """keras.layers.dot(inputs, axes=-1, normalize=False, **kwargs): Dot(axes, ...)(inputs)."""
     return Dot(axes=axes, **kwargs)(list(inputs))
 
+GroupQueryAttention = GroupedQueryAttention  # Keras 3 exports it under both names
+
 _CLASSES = (MultiHeadAttention, GroupedQueryAttention, Attention, AdditiveAttention, Add, Subtract, Multiply, Average, Maximum, Minimum,
             Concatenate, Dot, Permute, RepeatVector)
 _BUILTINS.update({c._class_name: c for c in _CLASSES})
 
-__all__ = [c.__name__ for c in _CLASSES] + ["add", "subtract", "multiply", "average", "maximum", "minimum",
+__all__ = [c.__name__ for c in _CLASSES] + ["GroupQueryAttention", "add", "subtract", "multiply", "average", "maximum", "minimum",
                                             "concatenate", "dot"]
