@@ -138,14 +138,14 @@ bool flag_value(const Tensor *t) {
   return ops::cast(*t, DType::kFloat32).data<float>()[0] != 0.0f;
 }
 
-// Keras's causal mask, bool [t, s]: query position i attends to key positions j <= i; with a
-// sliding window w > 0 (window_only: alone, without the causal part) to |i - j| < w (Keras's
-// _compute_sliding_window_mask, a symmetric band).
-Tensor causal_mask(int64_t t, int64_t s, int64_t window = 0, bool window_only = false) {
+// The positions query position i may attend to, bool [t, s]: with causal, key positions j <= i
+// (Keras's causal mask); with a window w > 0, |i - j| < w (Keras's _compute_sliding_window_mask, a
+// symmetric band); both ANDed.
+Tensor position_mask(int64_t t, int64_t s, bool causal, int64_t window) {
   std::vector<uint8_t> allowed(static_cast<size_t>(t * s));
   for (int64_t i = 0; i < t; ++i)
     for (int64_t j = 0; j < s; ++j)
-      allowed[size_t(i * s + j)] = (window_only || j <= i) && (window <= 0 || std::llabs(i - j) < window);
+      allowed[size_t(i * s + j)] = (!causal || j <= i) && (window <= 0 || std::llabs(i - j) < window);
   return Tensor::from_data(DType::kBool, Shape{t, s}, allowed.data(), allowed.size());
 }
 
@@ -311,13 +311,12 @@ class MultiHeadAttention final : public Layer {
         ops::reshape(ops::transpose(p, perm), {product(dims_at(s, batch_axes_)), s[int(rank_) - 1],
                                                product(dims_at(s, attn_axes_)), s[int(rank_)]});
     if (s[int(rank_) - 1] == num_heads_) return h;
-    // GroupedQueryAttention's key and value heads, each repeated for its group of query heads.
-    std::vector<int64_t> of_head;
-    for (int64_t i = 0; i < num_heads_; ++i) of_head.push_back(i / (num_heads_ / kv_heads_));
-    return ops::gather(h,
-                       Tensor::from_data(DType::kInt64, Shape({num_heads_}), of_head.data(),
-                                         of_head.size() * sizeof(int64_t)),
-                       1);
+    // GroupedQueryAttention's key and value heads, each repeated for its group of query heads:
+    // [b, kv, 1, n, d] broadcast to [b, kv, group, n, d], read as [b, heads, n, d].
+    const Shape &hs = h.shape();
+    const Shape grouped({hs[0], kv_heads_, num_heads_ / kv_heads_, hs[2], hs[3]});
+    return ops::reshape(ops::broadcast_to(ops::expand_dims(h, 2), grouped),
+                        {hs[0], num_heads_, hs[2], hs[3]});
   }
 
   // The combined mask as 0/1 values of the scores' dtype, shaped [batch, 1, T, S] or [1, 1, T, S]
@@ -387,7 +386,7 @@ class MultiHeadAttention final : public Layer {
     if (causal || sliding_window_ > 0) {
       if (attn_axes_.size() != 1)
         fail_layer(Code::kUnimplemented, "use_causal_mask and sliding_window need one attention axis");
-      and_in(ops::reshape(ops::cast(causal_mask(t, s, sliding_window_, !causal), dt), {1, 1, t, s}));
+      and_in(ops::reshape(ops::cast(position_mask(t, s, causal, sliding_window_), dt), {1, 1, t, s}));
     }
     return m;
   }
@@ -613,7 +612,7 @@ class DotAttention final : public Layer {
       keep = ops::expand_dims(ops::cast(*vm, DType::kBool), -2);
     }
     if (flag_value(a.causal)) {
-      const Tensor causal = causal_mask(tq, tv);
+      const Tensor causal = position_mask(tq, tv, true, 0);
       keep = keep.defined() ? ops::logical_and(keep, causal) : causal;
     }
     if (keep.defined())  // Keras: where(padding, scores - 1e9, scores)

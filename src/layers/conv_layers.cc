@@ -573,9 +573,7 @@ class AdaptivePooling final : public Layer {
   AdaptivePooling(const char *class_name, int rank, bool max, ConfigReader &&r)
       : Layer(class_name, r), rank_(size_t(rank)), max_(max) {
     require_float32_layer(*this);
-    if (!r.has("output_size"))
-      fail(Code::kInvalidArgument, class_name, ": config key 'output_size' is required");
-    output_size_ = tuple_of(r, "output_size", r.get_int_list("output_size", {}), rank_, 1);
+    output_size_ = required_tuple(r, "output_size", rank_);
     channels_first_ = read_channels_first(r);
     r.finish();
     input_spec_.ndim = rank + 2;

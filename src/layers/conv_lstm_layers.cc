@@ -354,7 +354,7 @@ class ConvLstm final : public Layer {
     const std::vector<PartialShape> shapes = check_sequences(*this, inputs);
     check_shapes(shapes);
     const Tensor &seq = inputs[0];
-    const int64_t batch = seq.shape()[0], steps = seq.shape()[1];
+    const int64_t steps = seq.shape()[1];
     for (size_t i = 0; i <= rank(); ++i) {
       const int64_t want = i < rank() ? cell_->spatial()[i] : cell_->input_dim();
       if (seq.shape()[int(i) + 2] != want)
@@ -362,10 +362,7 @@ class ConvLstm final : public Layer {
                   "; the layer was built for steps of shape ",
                   partial_shape_string(cell_->build_input_shapes()[0]));
     }
-    const Tensor *mask = input_mask(ctx, 0);
-    if (mask && (mask->rank() != 2 || mask->shape()[0] != batch || mask->shape()[1] != steps))
-      bad_input("the sequences' mask has shape ", mask->shape().to_string(),
-                "; expected (batch, timesteps) = (", batch, ", ", steps, ")");
+    const Tensor *mask = sequence_mask(*this, ctx, seq);
     const PartialShape st = state_shape(shapes[0]);
     const Shape state(std::vector<int64_t>(st.begin(), st.end()));
     // The window ops compute in float32; the outputs are cast to the compute dtype at the end.

@@ -103,6 +103,24 @@ std::vector<Tensor> LoopFlags::output_masks(const std::vector<Tensor> &masks, si
   return out;
 }
 
+// Keras's backend rnn at step t of a masked sequence (mask [B, T], bool): where the mask is false the
+// step keeps the previous states (next becomes states there) and its output is the previous output
+// `last` (zeros before the first step, and always with zero_output).
+static void mask_step(const Tensor &mask, int64_t t, bool zero_output, const Tensor &last, Tensor &out,
+                      std::vector<Tensor> &next, const std::vector<Tensor> &states) {
+  const int64_t batch = mask.shape()[0];
+  const Tensor m = ops::slice(mask, {0, t}, {batch, 1});  // [B, 1]
+  // m over a tensor of any rank: [B, 1, ..., 1].
+  const auto over = [&](const Tensor &like) {
+    if (like.rank() == 2) return m;
+    std::vector<int64_t> shape(size_t(like.rank()), 1);
+    shape[0] = batch;
+    return ops::reshape(m, shape);
+  };
+  out = ops::where(over(out), out, zero_output || !last.defined() ? ops::zeros_like(out) : last);
+  for (size_t j = 0; j < next.size(); ++j) next[j] = ops::where(over(next[j]), next[j], states[j]);
+}
+
 std::vector<Tensor> LoopFlags::run(int64_t steps, const Tensor *mask, std::vector<Tensor> states,
                                    const StepFn &step) const {
   std::vector<Tensor> outputs;
@@ -121,6 +139,15 @@ std::vector<Tensor> LoopFlags::run(int64_t steps, const Tensor *mask, std::vecto
   return result;
 }
 
+const Tensor *sequence_mask(const Layer &l, const CallContext &ctx, const Tensor &seq) {
+  const Tensor *mask = input_mask(ctx, 0);
+  const int64_t batch = seq.shape()[0], steps = seq.shape()[1];
+  if (mask && (mask->rank() != 2 || mask->shape()[0] != batch || mask->shape()[1] != steps))
+    l.bad_input("the sequences' mask has shape ", mask->shape().to_string(),
+                "; expected (batch, timesteps) = (", batch, ", ", steps, ")");
+  return mask;
+}
+
 std::vector<PartialShape> check_sequences(const Layer &l, const std::vector<Tensor> &inputs) {
   std::vector<PartialShape> shapes;
   for (const Tensor &t : inputs) shapes.push_back(partial_shape_of(t.shape()));
@@ -131,21 +158,6 @@ std::vector<PartialShape> check_sequences(const Layer &l, const std::vector<Tens
     l.bad_input("sequences are ", seq.description(), "; expected a floating dtype");
   if (seq.rank() >= 2 && seq.shape()[1] == 0) l.bad_input("sequences have 0 timesteps; expected at least 1");
   return shapes;
-}
-
-void mask_step(const Tensor &mask, int64_t t, bool zero_output, const Tensor &last, Tensor &out,
-               std::vector<Tensor> &next, const std::vector<Tensor> &states) {
-  const int64_t batch = mask.shape()[0];
-  const Tensor m = ops::slice(mask, {0, t}, {batch, 1});  // [B, 1]
-  // m over a tensor of any rank: [B, 1, ..., 1].
-  const auto over = [&](const Tensor &like) {
-    if (like.rank() == 2) return m;
-    std::vector<int64_t> shape(size_t(like.rank()), 1);
-    shape[0] = batch;
-    return ops::reshape(m, shape);
-  };
-  out = ops::where(over(out), out, zero_output || !last.defined() ? ops::zeros_like(out) : last);
-  for (size_t j = 0; j < next.size(); ++j) next[j] = ops::where(over(next[j]), next[j], states[j]);
 }
 
 namespace {
@@ -686,10 +698,7 @@ class RNN final : public Layer {
     if (builtin_ && seq.shape()[2] != builtin_->input_dim())
       bad_input("sequences have ", seq.shape()[2], " features; the layer was built for ",
                 builtin_->input_dim());
-    const Tensor *mask = input_mask(ctx, 0);
-    if (mask && (mask->rank() != 2 || mask->shape()[0] != batch || mask->shape()[1] != steps))
-      bad_input("the sequences' mask has shape ", mask->shape().to_string(),
-                "; expected (batch, timesteps) = (", batch, ", ", steps, ")");
+    const Tensor *mask = sequence_mask(*this, ctx, seq);
     // Keras: the states (and a built-in cell's inputs) in the cell's compute dtype; the outputs in
     // the layer's.
     const DType dt = is_floating(cell_->compute_dtype()) ? cell_->compute_dtype() : seq.dtype();

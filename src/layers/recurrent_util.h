@@ -32,7 +32,8 @@ struct LoopFlags {
 
   // Keras's backend rnn: step(t, states) -> (output, new states) for t over the `steps` steps, from
   // the last with go_backwards; a step whose mask (mask [B, T], or null) is false keeps the states
-  // and repeats the previous output (mask_step). Returns the last output, or every step's stacked on
+  // and repeats the previous output (zeros before the first step, and always with
+  // zero_output_for_mask). Returns the last output, or every step's stacked on
   // axis 1 with return_sequences (in processing order), then the final states with return_state.
   using StepFn = std::function<std::pair<Tensor, std::vector<Tensor>>(int64_t, const std::vector<Tensor> &)>;
   std::vector<Tensor> run(int64_t steps, const Tensor *mask, std::vector<Tensor> states,
@@ -42,6 +43,9 @@ struct LoopFlags {
 // The sequences of an RNN layer's call: a floating dtype, at least one step (INVALID_ARGUMENT naming
 // the layer otherwise). Returns the input shapes of the call, for its shape checks.
 std::vector<PartialShape> check_sequences(const Layer &l, const std::vector<Tensor> &inputs);
+// The mask of the sequences seq [B, T, ...] in a call, or null; INVALID_ARGUMENT naming the layer
+// unless it is [B, T].
+const Tensor *sequence_mask(const Layer &l, const CallContext &ctx, const Tensor &seq);
 
 // Keras's weight arguments of a recurrent cell (LSTMCell, ConvLSTMCell, ...): the kernel's, the
 // recurrent kernel's and the bias's initializers and regularizers; constraints are accepted as null.
@@ -77,11 +81,5 @@ class UnitForgetBias final : public Initializer {
   InitializerPtr base_;
   int64_t units_;
 };
-
-// Keras's backend rnn at step t of a masked sequence (mask [B, T], bool): where the mask is false the
-// step keeps the previous states (next becomes states there) and its output is the previous output
-// `last` (zeros before the first step, and always with zero_output).
-void mask_step(const Tensor &mask, int64_t t, bool zero_output, const Tensor &last, Tensor &out,
-               std::vector<Tensor> &next, const std::vector<Tensor> &states);
 
 }  // namespace kiln::layers

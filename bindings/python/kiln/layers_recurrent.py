@@ -9,6 +9,7 @@ from . import config as _config
 from .errors import InvalidArgumentError
 from .layers import (_BUILTINS, _Builtin, _builtin, L, _base_config, _call_cell, _cell_sizes, _flat_states,
                      _new_handle, _serializable, _sync_cell, _wrap, Layer)
+from .layers_conv import _tuple
 
 
 def _rate(x):
@@ -438,8 +439,6 @@ LSTM = _recurrent_class(
 
 def _conv_lstm(rank):
     """The config maker of ConvLSTM{rank}D: Keras's ConvLSTM arguments, then RNN's."""
-    from .layers_conv import _tuple  # noqa: PLC0415
-
     def make(filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
              activation="tanh", recurrent_activation="sigmoid", use_bias=True, kernel_initializer="glorot_uniform",
              recurrent_initializer="orthogonal", bias_initializer="zeros", unit_forget_bias=True,
