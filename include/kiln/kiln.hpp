@@ -3737,6 +3737,71 @@ inline Layer RandomBrightness(double lower, double upper, std::array<double, 2> 
 }
 /// RandomBrightness(factor): delta drawn in [-factor, factor].
 inline Layer RandomBrightness(double factor) { return RandomBrightness(-factor, factor); }
+/// keras.layers.AutoContrast: in training and inference each channel of each image stretched linearly
+/// so that its minimum becomes value_range's low and its maximum the high; a channel whose result is NaN
+/// (constant, or holding NaN) keeps its values.
+inline Layer AutoContrast(std::array<double, 2> value_range = {0, 255},
+                          const std::string &data_format = "channels_last", const std::string &name = "") {
+  Config c;
+  c.set("value_range", std::vector<double>{value_range[0], value_range[1]}).set("data_format", data_format);
+  return detail::named_layer("AutoContrast", name, c);
+}
+/// keras.layers.Solarization: in training each image, seen in [0, 255], gets an addition drawn in
+/// addition_factor * 255 added (clipped to [0, 255]); values at or above a threshold drawn in
+/// threshold_factor * 255 become 255 - value. Each factor is a (lower, upper) range within [0, 1].
+inline Layer Solarization(std::array<double, 2> addition_factor = {0, 0},
+                          std::array<double, 2> threshold_factor = {0, 0},
+                          std::array<double, 2> value_range = {0, 255}, const RandomImageOptions &o = {}) {
+  Config c;
+  c.set("addition_factor", std::vector<double>{addition_factor[0], addition_factor[1]})
+      .set("threshold_factor", std::vector<double>{threshold_factor[0], threshold_factor[1]})
+      .set("value_range", std::vector<double>{value_range[0], value_range[1]});
+  return detail::random_image_layer("Solarization", c, o);
+}
+/// keras.layers.RandomInvert: in training each image is inverted (value_range's high - x) with a
+/// probability drawn in [lower, upper] (within [0, 1]).
+inline Layer RandomInvert(double lower, double upper, std::array<double, 2> value_range = {0, 255},
+                          const RandomImageOptions &o = {}) {
+  return detail::random_color_layer("RandomInvert", lower, upper, value_range, o);
+}
+/// RandomInvert(factor): the probability drawn in [0, factor].
+inline Layer RandomInvert(double factor = 1.0) { return RandomInvert(0.0, factor); }
+/// keras.layers.RandomGrayscale: in training each image, with probability factor, becomes its
+/// grayscale 0.2989 r + 0.5870 g + 0.1140 b in every channel (3 channels or 1).
+inline Layer RandomGrayscale(double factor = 0.5, const RandomImageOptions &o = {}) {
+  Config c;
+  c.set("factor", factor);
+  return detail::random_image_layer("RandomGrayscale", c, o);
+}
+/// keras.layers.RandomPosterization: in training each image, seen in [0, 255] and truncated to whole
+/// numbers, keeps its top b bits per value: b = lower when lower == upper, else drawn among
+/// lower .. upper - 1 (Keras's randint); both in [1, 8].
+inline Layer RandomPosterization(int64_t lower, int64_t upper, std::array<double, 2> value_range = {0, 255},
+                                 const RandomImageOptions &o = {}) {
+  Config c;
+  c.set("factor", std::vector<int64_t>{lower, upper})
+      .set("value_range", std::vector<double>{value_range[0], value_range[1]});
+  return detail::random_image_layer("RandomPosterization", c, o);
+}
+/// RandomPosterization(bits): Keras's factor = bits, the range [1, bits].
+inline Layer RandomPosterization(int64_t bits) { return RandomPosterization(1, bits); }
+/// keras.layers.RandomColorDegeneration: in training each image moves towards its grayscale by f
+/// drawn in [lower, upper] (within [0, 1]): x + f * (gray - x), clipped to value_range.
+inline Layer RandomColorDegeneration(double lower, double upper, std::array<double, 2> value_range = {0, 255},
+                                     const RandomImageOptions &o = {}) {
+  return detail::random_color_layer("RandomColorDegeneration", lower, upper, value_range, o);
+}
+/// RandomColorDegeneration(factor): f drawn in [0, factor].
+inline Layer RandomColorDegeneration(double factor) { return RandomColorDegeneration(0.0, factor); }
+/// keras.layers.RandomSharpness: in training each image becomes x + (1 - 2 f) * (smoothed - x), f drawn
+/// in [lower, upper] (within [0, 1]), smoothed by the 3x3 filter [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13
+/// with zero padding, clipped to value_range: 0.5 keeps the image, above sharpens, below blurs.
+inline Layer RandomSharpness(double lower, double upper, std::array<double, 2> value_range = {0, 255},
+                             const RandomImageOptions &o = {}) {
+  return detail::random_color_layer("RandomSharpness", lower, upper, value_range, o);
+}
+/// RandomSharpness(factor): f drawn in [0, factor].
+inline Layer RandomSharpness(double factor) { return RandomSharpness(0.0, factor); }
 
 /// The geometric random layers' resampling: points outside the image filled by fill_mode
 /// ("reflect", "wrap", "constant" with fill_value, "nearest"), read with interpolation.
@@ -3784,6 +3849,22 @@ inline Layer RandomZoom(double height_factor, std::optional<double> width_factor
   c.set("height_factor", height_factor);
   if (width_factor) c.set("width_factor", *width_factor);
   return detail::random_transform_layer("RandomZoom", c, o);
+}
+/// keras.layers.RandomShear: in training each image sheared about its top-left corner, output pixel
+/// (x, y) read from (x + sx * y, sy * x + y), sx drawn in x_factor's (lower, upper) and sy in
+/// y_factor's (each within [-1, 1]), both negated for half the images.
+inline Layer RandomShear(std::array<double, 2> x_factor, std::array<double, 2> y_factor,
+                         const RandomTransformOptions &o = {}) {
+  Config c;
+  c.set("x_factor", std::vector<double>{x_factor[0], x_factor[1]})
+      .set("y_factor", std::vector<double>{y_factor[0], y_factor[1]});
+  return detail::random_transform_layer("RandomShear", c, o);
+}
+/// RandomShear(x_factor, y_factor): shears drawn in [-x_factor, x_factor] and [-y_factor, y_factor]
+/// (each in [0, 1]).
+inline Layer RandomShear(double x_factor, double y_factor = 0.0, const RandomTransformOptions &o = {}) {
+  return RandomShear(std::array<double, 2>{-x_factor, x_factor}, std::array<double, 2>{-y_factor, y_factor},
+                     o);
 }
 
 /// x * scale + offset in the layer's compute dtype (Rescaling(1.0 / 255) for uint8 images).

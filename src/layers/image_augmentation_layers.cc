@@ -1,9 +1,10 @@
-// Keras's random image augmentation layers, active only in training: RandomFlip, RandomCrop,
-// RandomContrast, RandomBrightness, RandomRotation, RandomTranslation and RandomZoom. Images [N, H, W, C] or
+// Keras's image augmentation layers: RandomFlip, RandomCrop, RandomContrast, RandomBrightness,
+// RandomRotation, RandomTranslation, RandomZoom and RandomShear, and Keras 3's colour layers
+// Solarization, RandomInvert, RandomGrayscale, RandomPosterization, RandomColorDegeneration and
+// RandomSharpness, all active only in training; and AutoContrast, active always. Images [N, H, W, C] or
 // [H, W, C] (channels first: C before H and W); the output is in the compute dtype (float32), as Keras casts
-// the images, also outside training. Each image of a batch draws its own flip, contrast, brightness or
-// transform; RandomCrop crops the whole batch at one place, as Keras. Seeds are TF's op seeds (see
-// GaussianNoise).
+// the images, also outside training. Each image of a batch draws its own values; RandomCrop crops the whole
+// batch at one place, as Keras. Seeds are TF's op seeds (see GaussianNoise).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -27,9 +28,11 @@ namespace {
 // dtype (a single image as a batch of one), and back out in the input's layout.
 class ImageAugmentation : public Layer {
  protected:
-  ImageAugmentation(const char *class_name, ConfigReader &r) : Layer(class_name, r) {
+  // seeded: the layer takes Keras's seed (AutoContrast draws nothing).
+  ImageAugmentation(const char *class_name, ConfigReader &r, bool seeded = true) : Layer(class_name, r) {
     channels_first_ = read_channels_first(r);
-    seed_ = read_seed(r);
+    seeded_ = seeded;
+    if (seeded) seed_ = read_seed(r);
     set_autocast(false);  // cast below, integer images too
   }
 
@@ -49,15 +52,20 @@ class ImageAugmentation : public Layer {
     const int64_t n = values.shape()[0];
     return ops::cast(ops::reshape(ops::slice(values, {0, index}, {n, 1}), {n, 1, 1, 1}), compute_dtype());
   }
-  // The images' shape (RandomCrop gives its own).
+  // The images' shape, of rank 4 or 3 (RandomCrop gives its own).
   std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
-    return {single_input(*this, shapes)};
+    const PartialShape &s = single_input(*this, shapes);
+    if (s.size() != 3 && s.size() != 4)
+      bad_input("input shape ", partial_shape_string(s),
+                " must have rank 4 (a batch of images) or 3 (one image)");
+    return {s};
   }
   void add_config(Config &c) const override {
-    write_seed(c, seed_);
+    if (seeded_) write_seed(c, seed_);
     c.set("data_format", data_format_name(channels_first_));
   }
 
+  bool seeded_ = true;
   bool channels_first_ = false;
   int64_t seed_ = -1;
 };
@@ -191,6 +199,46 @@ std::array<double, 2> read_value_range(ConfigReader &r) {
          ": value_range must be two finite numbers [low, high] with low <= high; got ",
          r.config().json().at("value_range").dump());
   return {v[0], v[1]};
+}
+
+// Keras's value_range of the Keras 3 colour layers (AutoContrast, Solarization, ...): two finite numbers,
+// sorted as Keras sorts them (default [0, 255]); they must differ, as images are mapped from them to [0, 255]
+// and back.
+std::array<double, 2> read_sorted_value_range(ConfigReader &r) {
+  std::array<double, 2> v = {0.0, 255.0};
+  if (r.has("value_range")) {
+    const std::vector<double> got = r.config().get_float_list("value_range");
+    if (got.size() != 2 || !std::isfinite(got[0]) || !std::isfinite(got[1]) || got[0] == got[1])
+      fail(Code::kInvalidArgument, r.owner(),
+           ": value_range must be two different finite numbers (low, high); got ",
+           r.config().json().at("value_range").dump());
+    v = {std::min(got[0], got[1]), std::max(got[0], got[1])};
+  }
+  return v;
+}
+
+// Keras's factor in [0, 1] under `key` (def when absent): a number f, read as [0, f] (symmetric:
+// [-f, f]), or two numbers (lower, upper), sorted, each in [0, 1], or in [-1, 1] with negative_lists
+// (RandomShear's written [-f, f] reads back; Keras writes RandomColorDegeneration's f as [-f, f]).
+std::array<double, 2> read_unit_factor(ConfigReader &r, const char *key, std::optional<double> def,
+                                       bool symmetric = false, bool negative_lists = false) {
+  if (!r.has(key)) {
+    if (!def) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
+    return {symmetric ? -*def : 0.0, *def};
+  }
+  const std::vector<double> v = r.config().get_float_list(key);
+  const bool listed = r.config().json().at(key).is_array();
+  const double low = symmetric || negative_lists ? -1.0 : 0.0;  // of a listed bound
+  std::array<double, 2> f{};
+  if (v.size() == 1 && !listed) f = {symmetric ? -v[0] : 0.0, v[0]};
+  if (v.size() == 2) f = {std::min(v[0], v[1]), std::max(v[0], v[1])};
+  const bool ok =
+      listed ? v.size() == 2 && f[0] >= low && f[1] <= 1.0 : v.size() == 1 && v[0] >= 0.0 && v[0] <= 1.0;
+  if (!ok)
+    fail(Code::kInvalidArgument, r.owner(), ": ", key,
+         " must be a number in [0, 1] or two numbers (lower, upper) in [", low, ", 1]; got ",
+         r.config().json().at(key).dump());
+  return f;
 }
 
 // ------------------------------------------------------------------ RandomContrast, RandomBrightness
@@ -423,6 +471,328 @@ class RandomZoom final : public AffineAugmentation {
   std::optional<std::array<double, 2>> width_;
 };
 
+// keras.layers.RandomShear(x_factor=0.0, y_factor=0.0, interpolation="bilinear", fill_mode="reflect",
+// fill_value=0.0, data_format=None, seed=None): each image sheared, the output pixel (x, y) read from
+// (x + sx y, sy x + y) (about the top-left corner, as Keras's matrix), sx drawn in x_factor's
+// [lower, upper] and sy in y_factor's (f: [-f, f]; f and two numbers in [0, 1]), both negated for
+// half the images.
+class RandomShear final : public AffineAugmentation {
+ public:
+  explicit RandomShear(const Config &config) : RandomShear(ConfigReader(config, "RandomShear")) {}
+
+ private:
+  explicit RandomShear(ConfigReader &&r) : AffineAugmentation("RandomShear", r) {
+    x_ = read_unit_factor(r, "x_factor", 0.0, true, true);
+    y_ = read_unit_factor(r, "y_factor", 0.0, true, true);
+    r.finish();
+  }
+  std::vector<float> transforms(const Tensor &x, int64_t, int64_t) const override {
+    const std::vector<float> u = draws(x, 3);
+    std::vector<float> t;
+    for (size_t i = 0; i < u.size(); i += 3) {
+      const float sign = u[i] > 0.5f ? -1.0f : 1.0f;
+      t.insert(t.end(), {1.0f, between(u[i + 1], x_) * sign, 0.0f, between(u[i + 2], y_) * sign, 1.0f, 0.0f,
+                         0.0f, 0.0f});
+    }
+    return t;
+  }
+  void add_config(Config &c) const override {
+    c.set("x_factor", std::vector<double>{x_[0], x_[1]});
+    c.set("y_factor", std::vector<double>{y_[0], y_[1]});
+    AffineAugmentation::add_config(c);
+  }
+  std::array<double, 2> x_{}, y_{};
+};
+
+// ------------------------------------------------------------------ the colour layers of Keras 3
+
+// Keras's _transform_value_range: x mapped linearly from the range `from` to `to` (unchanged when they
+// are the same), in x's dtype.
+Tensor map_range(const Tensor &x, const std::array<double, 2> &from, const std::array<double, 2> &to) {
+  if (from == to) return x;
+  const auto s = [&](double v) { return ops::fill(Shape({}), v, x.dtype()); };
+  const Tensor unit = ops::div(ops::sub(x, s(from[0])), ops::sub(s(from[1]), s(from[0])));
+  return ops::add(ops::mul(unit, ops::sub(s(to[1]), s(to[0]))), s(to[0]));
+}
+constexpr std::array<double, 2> kByteRange = {0.0, 255.0};
+
+// tf.image.rgb_to_grayscale as Keras's: 0.2989 r + 0.5870 g + 0.1140 b of channels-last images
+// [N, H, W, 3] as one channel; a single channel is the image itself; other channel counts are an error.
+Tensor grayscale(const Layer &l, const Tensor &x) {
+  const int64_t channels = x.shape()[3];
+  if (channels == 1) return x;
+  if (channels != 3)
+    l.bad_input("the images have ", channels, " channels; expected 3 (RGB) or 1 (grayscale)");
+  const auto channel = [&](int64_t c, double w) {
+    const Shape &s = x.shape();
+    return ops::mul(ops::slice(x, {0, 0, 0, c}, {s[0], s[1], s[2], 1}), ops::fill(Shape({}), w, x.dtype()));
+  };
+  return ops::add(ops::add(channel(0, 0.2989), channel(1, 0.5870)), channel(2, 0.1140));
+}
+
+// The colour layers' common part: value_range, and in training each image's `draws` uniform numbers
+// (a [N, draws] tensor) handed to adjust.
+class ColorTransform : public ImageAugmentation {
+ protected:
+  ColorTransform(const char *class_name, ConfigReader &r, bool seeded = true)
+      : ImageAugmentation(class_name, r, seeded) {}
+  virtual Tensor adjust(const Tensor &x, const Tensor &draws) const = 0;
+  virtual int64_t draws() const { return 1; }
+  virtual bool always() const { return false; }  // active outside training too
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    Tensor x = images_in(inputs);
+    if (ctx.training || always()) x = adjust(x, per_image(x, draws()));
+    return {images_out(x, inputs[0].rank())};
+  }
+  // The images' shape; with rgb_, of 3 channels or 1 where known.
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    const PartialShape s = ImageAugmentation::compute_output_shape(shapes)[0];
+    const int64_t channels = s[channels_first_ ? s.size() - 3 : s.size() - 1];
+    if (rgb_ && channels >= 0 && channels != 1 && channels != 3)
+      bad_input("input shape ", partial_shape_string(s), " has ", channels,
+                " channels; expected 3 (RGB) or 1 (grayscale)");
+    return {s};
+  }
+  Tensor scalar(double v) const { return ops::fill(Shape({}), v, compute_dtype()); }
+  // Column `index` of the draws mapped to [range[0], range[1]), [N, 1, 1, 1] in the compute dtype.
+  Tensor drawn(const Tensor &draws, int64_t index, const std::array<double, 2> &range) const {
+    return ops::add(ops::mul(column(draws, index), scalar(range[1] - range[0])), scalar(range[0]));
+  }
+  Tensor clip_to_range(const Tensor &x) const {
+    return ops::clip_by_value(x, scalar(value_range_[0]), scalar(value_range_[1]));
+  }
+  void write_value_range(Config &c) const {
+    c.set("value_range", std::vector<double>{value_range_[0], value_range_[1]});
+  }
+  static void write_factor(Config &c, const char *key, const std::array<double, 2> &f) {
+    c.set(key, std::vector<double>{f[0], f[1]});
+  }
+  std::array<double, 2> value_range_ = kByteRange;
+  bool rgb_ = false;  // the layer works on grayscale: 3 channels or 1
+};
+
+// The colour layers of one factor in [0, 1] (see read_unit_factor) and a value_range, written in that order.
+class FactorColorTransform : public ColorTransform {
+ protected:
+  FactorColorTransform(const char *class_name, ConfigReader &r, std::optional<double> def,
+                       bool negative_lists = false)
+      : ColorTransform(class_name, r) {
+    factor_ = read_unit_factor(r, "factor", def, false, negative_lists);
+    value_range_ = read_sorted_value_range(r);
+    r.finish();
+  }
+  void add_config(Config &c) const override {
+    write_factor(c, "factor", factor_);
+    write_value_range(c);
+    ImageAugmentation::add_config(c);
+  }
+  std::array<double, 2> factor_{};
+};
+
+// keras.layers.AutoContrast(value_range=(0, 255)): in training and inference, each channel of each
+// image stretched linearly so that its minimum becomes value_range's low and its maximum the high
+// (computed in [0, 255] as Keras: scale 255 / (max - min), clipped); a channel whose result is NaN
+// (a constant channel, or one holding NaN) keeps its values.
+class AutoContrast final : public ColorTransform {
+ public:
+  explicit AutoContrast(const Config &config) : AutoContrast(ConfigReader(config, "AutoContrast")) {}
+
+ private:
+  explicit AutoContrast(ConfigReader &&r) : ColorTransform("AutoContrast", r, false) {
+    value_range_ = read_sorted_value_range(r);
+    r.finish();
+  }
+  bool always() const override { return true; }
+  int64_t draws() const override { return 0; }
+  Tensor adjust(const Tensor &original, const Tensor &) const override {
+    const Tensor x = map_range(original, value_range_, kByteRange);
+    const Tensor low = ops::min(x, {1, 2}, true), high = ops::max(x, {1, 2}, true);
+    const Tensor scale = ops::div(scalar(255.0), ops::sub(high, low));
+    const Tensor offset = ops::mul(ops::neg(low), scale);
+    const Tensor y =
+        map_range(ops::clip_by_value(ops::add(ops::mul(x, scale), offset), scalar(0.0), scalar(255.0)),
+                  kByteRange, value_range_);
+    return ops::where(ops::not_equal(y, y), original, y);
+  }
+  void add_config(Config &c) const override {
+    write_value_range(c);
+    ImageAugmentation::add_config(c);
+  }
+};
+
+// keras.layers.Solarization(addition_factor=0.0, threshold_factor=0.0, value_range=(0, 255),
+// seed=None): in training each image, in [0, 255], gets an addition drawn in addition_factor * 255
+// added (clipped to [0, 255]); values at or above a threshold drawn in threshold_factor * 255 become
+// 255 - value. Factors: f is [0, f], or (lower, upper), in [0, 1]. Both bounds are scaled by 255, as
+// Keras documents (its code leaves the lower one unscaled).
+class Solarization final : public ColorTransform {
+ public:
+  explicit Solarization(const Config &config) : Solarization(ConfigReader(config, "Solarization")) {}
+
+ private:
+  explicit Solarization(ConfigReader &&r) : ColorTransform("Solarization", r) {
+    addition_ = read_unit_factor(r, "addition_factor", 0.0);
+    threshold_ = read_unit_factor(r, "threshold_factor", 0.0);
+    value_range_ = read_sorted_value_range(r);
+    r.finish();
+  }
+  int64_t draws() const override { return 2; }
+  Tensor adjust(const Tensor &x, const Tensor &u) const override {
+    const Tensor added = ops::add(map_range(x, value_range_, kByteRange),
+                                  drawn(u, 0, {addition_[0] * 255.0, addition_[1] * 255.0}));
+    const Tensor y = ops::clip_by_value(added, scalar(0.0), scalar(255.0));
+    const Tensor threshold = drawn(u, 1, {threshold_[0] * 255.0, threshold_[1] * 255.0});
+    return map_range(ops::where(ops::less(y, threshold), y, ops::sub(scalar(255.0), y)), kByteRange,
+                     value_range_);
+  }
+  void add_config(Config &c) const override {
+    write_value_range(c);
+    write_factor(c, "addition_factor", addition_);
+    write_factor(c, "threshold_factor", threshold_);
+    ImageAugmentation::add_config(c);
+  }
+  std::array<double, 2> addition_{}, threshold_{};
+};
+
+// keras.layers.RandomInvert(factor=1.0, value_range=(0, 255), seed=None): in training each image is
+// inverted (value_range's high - x) with a probability drawn in factor's [lower, upper] (f: [0, f]).
+class RandomInvert final : public FactorColorTransform {
+ public:
+  explicit RandomInvert(const Config &config) : RandomInvert(ConfigReader(config, "RandomInvert")) {}
+
+ private:
+  explicit RandomInvert(ConfigReader &&r) : FactorColorTransform("RandomInvert", r, 1.0) {}
+  int64_t draws() const override { return 2; }
+  Tensor adjust(const Tensor &x, const Tensor &u) const override {
+    const Tensor invert = ops::less(column(u, 1), drawn(u, 0, factor_));
+    return ops::where(invert, ops::sub(scalar(value_range_[1]), x), x);
+  }
+};
+
+// keras.layers.RandomGrayscale(factor=0.5, data_format=None, seed=None): in training each image, with
+// probability factor, becomes its grayscale (0.2989 r + 0.5870 g + 0.1140 b) in every channel. The
+// images have 3 channels or 1.
+class RandomGrayscale final : public ColorTransform {
+ public:
+  explicit RandomGrayscale(const Config &config) : RandomGrayscale(ConfigReader(config, "RandomGrayscale")) {}
+
+ private:
+  explicit RandomGrayscale(ConfigReader &&r) : ColorTransform("RandomGrayscale", r) {
+    rgb_ = true;
+    factor_ = r.get_float("factor", 0.5);
+    if (!(factor_ >= 0.0 && factor_ <= 1.0))
+      fail(Code::kInvalidArgument, "RandomGrayscale: factor must be a number in [0, 1]; got ", factor_);
+    r.finish();
+  }
+  Tensor adjust(const Tensor &x, const Tensor &u) const override {
+    return ops::where(ops::less(column(u, 0), scalar(factor_)),
+                      ops::broadcast_to(grayscale(*this, x), x.shape()), x);
+  }
+  void add_config(Config &c) const override {
+    c.set("factor", factor_);
+    ImageAugmentation::add_config(c);
+  }
+  double factor_ = 0.5;
+};
+
+// keras.layers.RandomPosterization(factor, value_range=(0, 255), data_format=None, seed=None): in
+// training each image, in [0, 255] and truncated to whole numbers (NaN as 0), keeps only its top b bits
+// per value. factor is a whole number of bits in [1, 8] (f: [1, f]) or two (lower, upper); b is lower
+// when they are equal, else drawn among lower .. upper - 1 as Keras's randint draws it.
+class RandomPosterization final : public ColorTransform {
+ public:
+  explicit RandomPosterization(const Config &config)
+      : RandomPosterization(ConfigReader(config, "RandomPosterization")) {}
+
+ private:
+  explicit RandomPosterization(ConfigReader &&r) : ColorTransform("RandomPosterization", r) {
+    if (!r.has("factor"))
+      fail(Code::kInvalidArgument, "RandomPosterization: config key 'factor' is required");
+    const std::vector<double> v = r.config().get_float_list("factor");
+    const bool listed = r.config().json().at("factor").is_array();
+    const auto bits = [](double b) { return b >= 1.0 && b <= 8.0 && b == std::floor(b); };
+    if (v.size() == 1 && !listed && bits(v[0])) bits_ = {1, static_cast<int64_t>(v[0])};
+    if (v.size() == 2 && bits(v[0]) && bits(v[1]))
+      bits_ = {static_cast<int64_t>(std::min(v[0], v[1])), static_cast<int64_t>(std::max(v[0], v[1]))};
+    if (bits_[0] == 0)
+      fail(Code::kInvalidArgument,
+           "RandomPosterization: factor must be a whole number of bits in [1, 8] or two (lower, upper); got ",
+           r.config().json().at("factor").dump());
+    value_range_ = read_sorted_value_range(r);
+    r.finish();
+  }
+  Tensor adjust(const Tensor &x, const Tensor &u) const override {
+    const Tensor f = map_range(ops::cast(x, DType::kFloat32), value_range_, kByteRange);
+    const Tensor whole =
+        ops::floor(ops::clip_by_value(ops::where(ops::not_equal(f, f), ops::zeros_like(f), f), 0.0f, 255.0f));
+    // b drawn, then step = 2^(8 - b) per image.
+    const Tensor b =
+        bits_[0] == bits_[1]
+            ? ops::fill(Shape({u.shape()[0], 1, 1, 1}), static_cast<double>(bits_[0]), DType::kFloat32)
+            : ops::add(
+                  ops::floor(ops::mul(ops::cast(column(u, 0), DType::kFloat32),
+                                      ops::fill(Shape({}), double(bits_[1] - bits_[0]), DType::kFloat32))),
+                  ops::fill(Shape({}), double(bits_[0]), DType::kFloat32));
+    const Tensor step = ops::pow(ops::fill(Shape({}), 2.0, DType::kFloat32),
+                                 ops::sub(ops::fill(Shape({}), 8.0, DType::kFloat32), b));
+    const Tensor kept = ops::mul(ops::floor(ops::div(whole, step)), step);
+    return ops::cast(map_range(kept, kByteRange, value_range_), compute_dtype());
+  }
+  void add_config(Config &c) const override {
+    c.set("factor", std::vector<int64_t>{bits_[0], bits_[1]});
+    write_value_range(c);
+    ImageAugmentation::add_config(c);
+  }
+  std::array<int64_t, 2> bits_{};
+};
+
+// keras.layers.RandomColorDegeneration(factor, value_range=(0, 255), data_format=None, seed=None): in
+// training each image moves towards its grayscale by f drawn in factor's [lower, upper]: x + f * (gray - x),
+// clipped to value_range. A number f in [0, 1] is [0, f], as Keras documents; two numbers may be in [-1, 1]
+// (a negative f moves away from gray), as Keras's code reads them and writes its configs.
+class RandomColorDegeneration final : public FactorColorTransform {
+ public:
+  explicit RandomColorDegeneration(const Config &config)
+      : RandomColorDegeneration(ConfigReader(config, "RandomColorDegeneration")) {}
+
+ private:
+  explicit RandomColorDegeneration(ConfigReader &&r)
+      : FactorColorTransform("RandomColorDegeneration", r, std::nullopt, true) {
+    rgb_ = true;
+  }
+  Tensor adjust(const Tensor &x, const Tensor &u) const override {
+    return clip_to_range(ops::add(x, ops::mul(drawn(u, 0, factor_), ops::sub(grayscale(*this, x), x))));
+  }
+};
+
+// keras.layers.RandomSharpness(factor, value_range=(0, 255), data_format=None, seed=None): in training
+// each image is x + (1 - 2 f) * (smoothed - x), f drawn in factor's [lower, upper] (f: [0, f], in
+// [0, 1]), smoothed the 3x3 filter [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13 per channel with zero
+// padding ("same"); clipped to value_range. f = 0.5 keeps the image; above sharpens, below blurs.
+class RandomSharpness final : public FactorColorTransform {
+ public:
+  explicit RandomSharpness(const Config &config) : RandomSharpness(ConfigReader(config, "RandomSharpness")) {}
+
+ private:
+  explicit RandomSharpness(ConfigReader &&r) : FactorColorTransform("RandomSharpness", r, std::nullopt) {}
+  Tensor adjust(const Tensor &x, const Tensor &u) const override {
+    // The filter as sums of the zero-padded image's shifted windows, in any float dtype.
+    const Shape &d = x.shape();
+    const Tensor padded = ops::pad(x, {0, 0, 1, 1, 1, 1, 0, 0});
+    Tensor around;
+    for (int64_t dy = 0; dy < 3; ++dy)
+      for (int64_t dx = 0; dx < 3; ++dx) {
+        if (dy == 1 && dx == 1) continue;
+        const Tensor w = ops::slice(padded, {0, dy, dx, 0}, {d[0], d[1], d[2], d[3]});
+        around = around.defined() ? ops::add(around, w) : w;
+      }
+    const Tensor smoothed = ops::add(ops::mul(around, scalar(1.0 / 13.0)), ops::mul(x, scalar(5.0 / 13.0)));
+    const Tensor s = ops::mul(drawn(u, 0, factor_), scalar(2.0));
+    return clip_to_range(ops::add(x, ops::mul(ops::sub(scalar(1.0), s), ops::sub(smoothed, x))));
+  }
+};
+
 }  // namespace
 
 void register_image_augmentation_layers() {
@@ -433,6 +803,14 @@ void register_image_augmentation_layers() {
   register_class<RandomRotation>("RandomRotation");
   register_class<RandomTranslation>("RandomTranslation");
   register_class<RandomZoom>("RandomZoom");
+  register_class<RandomShear>("RandomShear");
+  register_class<AutoContrast>("AutoContrast");
+  register_class<Solarization>("Solarization");
+  register_class<RandomInvert>("RandomInvert");
+  register_class<RandomGrayscale>("RandomGrayscale");
+  register_class<RandomPosterization>("RandomPosterization");
+  register_class<RandomColorDegeneration>("RandomColorDegeneration");
+  register_class<RandomSharpness>("RandomSharpness");
 }
 
 }  // namespace kiln::layers

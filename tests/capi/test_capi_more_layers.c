@@ -960,11 +960,66 @@ static void test_random_image_layers(void) {
   release_kept();
 }
 
+/* Keras 3's colour layers through C with fixed draws: AutoContrast (always on) stretches each channel
+ * to [0, 255]; Solarization's default inverts; RandomInvert with probability 1; RandomGrayscale,
+ * RandomPosterization and RandomSharpness at known settings; RandomShear's fixed draw is one of two
+ * shears; bad factors and channel counts are statuses naming the layer. */
+static void test_color_layers(void) {
+  const int64_t d1123[4] = {1, 1, 2, 3}, d1122[4] = {1, 1, 2, 2};
+  const float px[6] = {10, 50, 90, 30, 70, 200};
+  const float stretched[6] = {0, 0, 0, 255, 255, 255}, inverted[6] = {245, 205, 165, 225, 185, 55};
+  const float posterized[6] = {0, 0, 64, 0, 64, 192};
+  const float g0 = 0.2989f * 10 + 0.5870f * 50 + 0.1140f * 90,
+              g1 = 0.2989f * 30 + 0.5870f * 70 + 0.1140f * 200;
+  const float gray[6] = {g0, g0, g0, g1, g1, g1};
+  kiln_layer *ac = layer_from("AutoContrast", "{}");
+  kiln_layer *sol = layer_from("Solarization", "{\"seed\": 2}");
+  kiln_layer *inv = layer_from("RandomInvert", "{\"factor\": [1, 1]}");
+  kiln_layer *gs = layer_from("RandomGrayscale", "{\"factor\": 1}");
+  kiln_layer *post = layer_from("RandomPosterization", "{\"factor\": [2, 2]}");
+  kiln_layer *sharp = layer_from("RandomSharpness", "{\"factor\": [0.5, 0.5]}");
+  kiln_layer *shear = layer_from("RandomShear", "{\"x_factor\": [1, 1], \"interpolation\": \"nearest\"}");
+  kiln_tensor *x = f32(4, d1123, px), *y = NULL;
+  if (!ac || !sol || !inv || !gs || !post || !sharp || !shear) return;
+  if (OK(kiln_layer_call_tensor(&y, ac, x, false))) expect_f32(y, 4, d1123, stretched, 1e-3f);
+  if (OK(kiln_layer_call_tensor(&y, sol, x, true))) expect_f32(y, 4, d1123, inverted, 1e-4f);
+  if (OK(kiln_layer_call_tensor(&y, sol, x, false))) expect_f32(y, 4, d1123, px, 0);
+  if (OK(kiln_layer_call_tensor(&y, inv, x, true))) expect_f32(y, 4, d1123, inverted, 0);
+  if (OK(kiln_layer_call_tensor(&y, gs, x, true))) expect_f32(y, 4, d1123, gray, 1e-3f);
+  if (OK(kiln_layer_call_tensor(&y, post, x, true))) expect_f32(y, 4, d1123, posterized, 0);
+  if (OK(kiln_layer_call_tensor(&y, sharp, x, true))) expect_f32(y, 4, d1123, px, 1e-3f);
+  { /* one row [1, 2, 3]: a shear of x by +-1 reads (x + y, y), so row 0 is the image itself */
+    const int64_t d1131[4] = {1, 1, 3, 1};
+    const float row[3] = {1, 2, 3};
+    if (OK(kiln_layer_call_tensor(&y, shear, f32(4, d1131, row), true))) expect_f32(y, 4, d1131, row, 0);
+  }
+  EXPECT_ERROR(create_status("RandomInvert", "{\"factor\": 2}"), INVALID, "RandomInvert", "factor");
+  EXPECT_ERROR(create_status("RandomPosterization", "{\"factor\": 9}"), INVALID, "RandomPosterization",
+               "[1, 8]");
+  EXPECT_ERROR(create_status("AutoContrast", "{\"value_range\": [2, 2]}"), INVALID, "AutoContrast",
+               "value_range");
+  EXPECT_ERROR(create_status("RandomShear", "{\"x_factor\": 1.5}"), INVALID, "RandomShear", "x_factor");
+  {
+    const float two[4] = {1, 2, 3, 4};
+    EXPECT_ERROR(kiln_layer_call_tensor(&y, gs, f32(4, d1122, two), true), INVALID, "RandomGrayscale",
+                 "channels");
+  }
+  kiln_layer_free(ac);
+  kiln_layer_free(sol);
+  kiln_layer_free(inv);
+  kiln_layer_free(gs);
+  kiln_layer_free(post);
+  kiln_layer_free(sharp);
+  kiln_layer_free(shear);
+  release_kept();
+}
+
 int main(void) {
   test_category_encoding();
   test_discretization_center_crop();
   test_integer_lookup();
   test_random_image_layers();
+  test_color_layers();
   test_einsum_dense();
   test_values();
   test_normalization();

@@ -739,6 +739,41 @@ TEST(HppMoreLayers, RandomImageLayers) {
             (std::vector<double>{-0.1, 0.1}));
 }
 
+TEST(HppMoreLayers, ColorLayers) {
+  kiln::clear_session();
+  const Tensor x = Tensor::from_vector<float>({10, 50, 90, 30, 70, 200}, {1, 1, 2, 3});
+  EXPECT_EQ(kl::AutoContrast()(x).to_vector<float>(), (std::vector<float>{0, 0, 0, 255, 255, 255}));
+  const Tensor unit = Tensor::from_vector<float>({0.2f, 0.6f}, {1, 2, 1});
+  EXPECT_NEAR(kl::AutoContrast({0, 1})(unit).to_vector<float>()[1], 1.0f, 1e-6);
+  const std::vector<float> inverted = {245, 205, 165, 225, 185, 55};
+  EXPECT_EQ(kl::Solarization()(x, true).to_vector<float>(), inverted);
+  EXPECT_EQ(kl::Solarization({0.2, 0.2}, {0, 0}, {0, 255})(x).to_vector<float>(), x.to_vector<float>());
+  EXPECT_EQ(kl::RandomInvert(1, 1)(x, true).to_vector<float>(), inverted);
+  EXPECT_EQ(kl::RandomInvert().get_config().get_float_list("factor"), (std::vector<double>{0, 1}));
+  const std::vector<float> g = kl::RandomGrayscale(1.0)(x, true).to_vector<float>();
+  EXPECT_NEAR(g[0], 0.2989f * 10 + 0.5870f * 50 + 0.1140f * 90, 1e-3);
+  EXPECT_EQ(g[0], g[2]);
+  EXPECT_EQ(kl::RandomPosterization(2, 2)(x, true).to_vector<float>(),
+            (std::vector<float>{0, 0, 64, 0, 64, 192}));
+  EXPECT_EQ(kl::RandomPosterization(4).get_config().get_int_list("factor"), (std::vector<int64_t>{1, 4}));
+  const std::vector<float> half = kl::RandomColorDegeneration(0.5, 0.5)(x, true).to_vector<float>();
+  EXPECT_NEAR(half[0], 10 + 0.5f * (g[0] - 10), 1e-3);
+  EXPECT_EQ(kl::RandomColorDegeneration(0.3).get_config().get_float_list("factor"),
+            (std::vector<double>{0, 0.3}));
+  const std::vector<float> same = kl::RandomSharpness(0.5, 0.5)(x, true).to_vector<float>();
+  for (size_t i = 0; i < same.size(); ++i) EXPECT_NEAR(same[i], x.to_vector<float>()[i], 1e-3) << i;
+  kl::RandomTransformOptions nearest;
+  nearest.interpolation = "nearest";
+  const Tensor row = Tensor::from_vector<float>({1, 2, 3}, {1, 1, 3, 1});
+  EXPECT_EQ(kl::RandomShear({1, 1}, {0, 0}, nearest)(row, true).to_vector<float>(), row.to_vector<float>());
+  EXPECT_EQ(kl::RandomShear(0.2).get_config().get_float_list("x_factor"), (std::vector<double>{-0.2, 0.2}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "factor", [&] { kl::RandomSharpness(1.5); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "[1, 8]", [&] { kl::RandomPosterization(0); });
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "channels", [&] {
+    kl::RandomGrayscale(1.0)(kiln::ones({1, 2, 2, 2}), true);
+  });
+}
+
 TEST(HppMoreLayers, LambdaInASequentialTrains) {
   kiln::clear_session();
   kiln::Layer twice = kl::Lambda([](const Tensor &x) { return x * 2.0f; });

@@ -1,8 +1,10 @@
 """Preprocessing layers: kiln.layers.Normalization, Discretization and IntegerLookup (with adapt()),
-Hashing, HashedCrossing, CategoryEncoding, and the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
-RandomBrightness, RandomRotation, RandomTranslation and RandomZoom, with Keras's signatures and
+Hashing, HashedCrossing, CategoryEncoding, the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
+RandomBrightness, RandomRotation, RandomTranslation, RandomZoom, RandomShear, Solarization, RandomInvert, RandomGrayscale,
+RandomPosterization, RandomColorDegeneration and RandomSharpness, and AutoContrast, with Keras's signatures and
 defaults."""
 import itertools as _itertools
+import math as _math
 import numbers as _numbers
 
 from . import _lib
@@ -436,8 +438,98 @@ RandomZoom = _builtin(
                             "width_factor": None if width_factor is None else _factor(width_factor, "RandomZoom")},
                            **_transform(fill_mode, interpolation, seed, fill_value, data_format)))
 
+RandomShear = _builtin(
+    "RandomShear", "keras.layers.RandomShear(x_factor=0.0, y_factor=0.0, interpolation='bilinear', "
+    "fill_mode='reflect', fill_value=0.0, data_format=None, seed=None): in training each image sheared about its "
+    "top-left corner, output pixel (x, y) read from (x + sx * y, sy * x + y), sx and sy drawn in each factor's "
+    "[lower, upper] (f in [0, 1]: [-f, f]) and both negated for half the images; float32 out.",
+    lambda x_factor=0.0, y_factor=0.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
+    data_format=None, seed=None: dict({"x_factor": _factor(x_factor, "RandomShear"),
+                                       "y_factor": _factor(y_factor, "RandomShear")},
+                                      **_transform(fill_mode, interpolation, seed, fill_value, data_format)))
+
+
+def _value_range(value_range, cls):
+    if not isinstance(value_range, (list, tuple)) or len(value_range) != 2:
+        raise InvalidArgumentError("%s: value_range must be two numbers (low, high); got %r" % (cls, value_range))
+    return [_number(v, cls, "value_range") for v in value_range]
+
+
+def _number(v, cls, what):
+    if isinstance(v, bool) or not isinstance(v, _numbers.Real):
+        raise InvalidArgumentError("%s: %s must hold numbers; got %r" % (cls, what, v))
+    return float(v)
+
+
+def _colour(cls, signature, doc, make_config):
+    return _builtin(cls, "keras.layers.%s(%s): %s" % (cls, signature, doc), make_config)
+
+
+AutoContrast = _colour(
+    "AutoContrast", "value_range=(0, 255), data_format=None", "in training and inference each channel of each "
+    "image stretched linearly so that its minimum becomes value_range's low and its maximum the high; a channel "
+    "whose result is NaN (constant, or holding NaN) keeps its values; float32 out.",
+    lambda value_range=(0, 255), data_format=None: {
+        "value_range": _value_range(value_range, "AutoContrast"), "data_format": data_format})
+Solarization = _colour(
+    "Solarization", "addition_factor=0.0, threshold_factor=0.0, value_range=(0, 255), seed=None, data_format=None",
+    "in training each image, seen in [0, 255], gets an addition drawn in addition_factor * 255 added (clipped to "
+    "[0, 255]), and values at or above a threshold drawn in threshold_factor * 255 become 255 - value (factors: "
+    "f in [0, 1] is [0, f], or (lower, upper)); float32 out.",
+    lambda addition_factor=0.0, threshold_factor=0.0, value_range=(0, 255), seed=None, data_format=None: {
+        "addition_factor": _factor(addition_factor, "Solarization"),
+        "threshold_factor": _factor(threshold_factor, "Solarization"),
+        "value_range": _value_range(value_range, "Solarization"), "seed": _seed(seed), "data_format": data_format})
+RandomInvert = _colour(
+    "RandomInvert", "factor=1.0, value_range=(0, 255), seed=None, data_format=None", "in training each image is "
+    "inverted (value_range's high - x) with a probability drawn in factor's [lower, upper] (f: [0, f]); float32 "
+    "out.",
+    lambda factor=1.0, value_range=(0, 255), seed=None, data_format=None: {
+        "factor": _factor(factor, "RandomInvert"), "value_range": _value_range(value_range, "RandomInvert"),
+        "seed": _seed(seed), "data_format": data_format})
+RandomGrayscale = _colour(
+    "RandomGrayscale", "factor=0.5, data_format=None, seed=None", "in training each image, with probability "
+    "factor, becomes its grayscale 0.2989 r + 0.5870 g + 0.1140 b in every channel (3 channels or 1); float32 "
+    "out.",
+    lambda factor=0.5, data_format=None, seed=None: {
+        "factor": _number(factor, "RandomGrayscale", "factor"), "data_format": data_format, "seed": _seed(seed)})
+
+
+def _bits(factor):
+    if isinstance(factor, (list, tuple)):
+        return [_bits(f) for f in factor]
+    if (isinstance(factor, bool) or not isinstance(factor, _numbers.Real) or not _math.isfinite(factor)
+            or factor != int(factor)):
+        raise InvalidArgumentError("RandomPosterization: factor must be a whole number of bits in [1, 8] or two; "
+                                   "got %r" % (factor,))
+    return int(factor)
+
+
+def _factor_colour(cls, doc, factor_of=None):
+    """Keras 3's colour layers of (factor, value_range=(0, 255), data_format=None, seed=None)."""
+    return _colour(cls, "factor, value_range=(0, 255), data_format=None, seed=None", doc,
+                   lambda factor, value_range=(0, 255), data_format=None, seed=None: {
+                       "factor": factor_of(factor) if factor_of else _factor(factor, cls),
+                       "value_range": _value_range(value_range, cls), "data_format": data_format,
+                       "seed": _seed(seed)})
+
+
+RandomPosterization = _factor_colour(
+    "RandomPosterization", "in training each image, seen in [0, 255] and truncated to whole numbers, keeps its top "
+    "b bits per value; factor is a whole number of bits in [1, 8] (f: [1, f]) or two (lower, upper), b is lower "
+    "when they are equal, else drawn among lower .. upper - 1 as Keras draws it; float32 out.", _bits)
+RandomColorDegeneration = _factor_colour(
+    "RandomColorDegeneration", "in training each image moves towards its grayscale by f drawn in factor's "
+    "[lower, upper] (f in [0, 1]: [0, f]; two numbers within [-1, 1], as Keras writes them): x + f * (gray - x), "
+    "clipped to value_range; float32 out.")
+RandomSharpness = _factor_colour(
+    "RandomSharpness", "in training each image becomes x + (1 - 2 f) * (smoothed - x), f drawn in factor's "
+    "[lower, upper] (f in [0, 1]: [0, f]), smoothed by the 3x3 filter [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13 "
+    "with zero padding, clipped to value_range: 0.5 keeps the image, above sharpens, below blurs; float32 out.")
+
 _AUGMENTATION = (RandomFlip, RandomCrop, RandomContrast, RandomBrightness, RandomRotation, RandomTranslation,
-                 RandomZoom)
+                 RandomZoom, RandomShear, AutoContrast, Solarization, RandomInvert, RandomGrayscale,
+                 RandomPosterization, RandomColorDegeneration, RandomSharpness)
 _BUILTINS.update({c._class_name: c for c in _AUGMENTATION})
 _BUILTINS["CategoryEncoding"] = CategoryEncoding
 _BUILTINS["Discretization"] = Discretization

@@ -1,0 +1,325 @@
+// Keras 3's colour augmentation layers (AutoContrast, Solarization, RandomInvert, RandomGrayscale,
+// RandomPosterization, RandomColorDegeneration, RandomSharpness) and RandomShear, against values
+// worked out by hand from Keras's definitions; fixed draws (lower == upper) make the random layers
+// deterministic, and wide ranges check that each image draws its own value.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "layers/layer.h"
+#include "ops/image.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using layers::CallContext;
+using layers::LayerPtr;
+using testing::expect_error;
+using testing::expect_near;
+using testing::make;
+using testing::values;
+
+LayerPtr layer(const char *cls, const std::string &json) {
+  return layers::create_layer(cls, Config::from_json(json));
+}
+CallContext training() {
+  CallContext c;
+  c.training = true;
+  return c;
+}
+std::vector<float> run(const LayerPtr &l, const Tensor &x, bool train = true) {
+  return values<float>((*l)({x}, train ? training() : CallContext())[0]);
+}
+
+// Two 2 x 2 images of 3 channels: channel c of image i holds distinct values.
+const std::vector<float> kPixels = {10, 50, 90,  20, 60, 100, 30, 70, 110, 40, 80, 120,   // image 0
+                                    5,  0,  200, 15, 0,  210, 25, 0,  220, 35, 0,  230};  // image 1
+
+TEST(ColorAugmentation, AutoContrastStretchesEachChannel) {
+  const Tensor x = make({2, 2, 2, 3}, kPixels);
+  LayerPtr ac = layer("AutoContrast", "{}");
+  // Each channel's min -> 0 and max -> 255: 10..40 -> 0, 85, 170, 255; image 1's constant green keeps 0s.
+  const std::vector<float> want = {0, 0, 0, 85, 85, 85, 170, 170, 170, 255, 255, 255,
+                                   0, 0, 0, 85, 0,  85, 170, 0,   170, 255, 0,   255};
+  expect_near((*ac)({x}, CallContext())[0], want, 1e-3f);  // active outside training too
+  EXPECT_EQ(run(ac, x, true), run(ac, x, false));
+
+  // value_range (0, 1): the same stretch mapped back to [0, 1]; channels first gives the same per channel.
+  std::vector<float> unit;
+  for (float v : kPixels) unit.push_back(v / 255.0f);
+  std::vector<float> want_unit;
+  for (float v : want) want_unit.push_back(v / 255.0f);
+  expect_near(
+      (*layer("AutoContrast", R"({"value_range": [1, 0]})"))({make({2, 2, 2, 3}, unit)}, CallContext())[0],
+      want_unit, 1e-5f);
+  const Tensor first = ops::transpose(x, {0, 3, 1, 2});
+  expect_near(ops::transpose(
+                  (*layer("AutoContrast", R"({"data_format": "channels_first"})"))({first}, CallContext())[0],
+                  {0, 2, 3, 1}),
+              want, 1e-3f);
+
+  // A NaN in a channel leaves that channel as it was; the others are stretched.
+  std::vector<float> with_nan = kPixels;
+  with_nan[0] = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> got = run(ac, make({2, 2, 2, 3}, with_nan), false);
+  EXPECT_TRUE(std::isnan(got[0]));
+  for (int k : {3, 6, 9}) EXPECT_EQ(got[size_t(k)], kPixels[size_t(k)]) << k;
+  EXPECT_NEAR(got[1], 0.0f, 1e-3f);
+  EXPECT_NEAR(got[10], 255.0f, 1e-3f);
+  EXPECT_EQ(ac->get_config().get_float_list("value_range"), (std::vector<double>{0, 255}));
+  EXPECT_FALSE(ac->get_config().has("seed"));
+}
+
+TEST(ColorAugmentation, SolarizationAddsThenInvertsAboveTheThreshold) {
+  const Tensor x = make({2, 2, 2, 3}, kPixels);
+  // addition 0.2 * 255 = 51, threshold 0.4 * 255 = 102: y = min(x + 51, 255); y < 102 ? y : 255 - y.
+  LayerPtr s = layer("Solarization", R"({"addition_factor": [0.2, 0.2], "threshold_factor": [0.4, 0.4]})");
+  std::vector<float> want;
+  for (float v : kPixels) {
+    const float y = std::min(v + 51.0f, 255.0f);
+    want.push_back(y < 102.0f ? y : 255.0f - y);
+  }
+  expect_near((*s)({x}, training())[0], want, 1e-3f);
+  EXPECT_EQ(run(s, x, false), kPixels);
+  // The defaults invert everything (threshold 0): 255 - x; in value_range (-1, 1): -x.
+  std::vector<float> inverted;
+  for (float v : kPixels) inverted.push_back(255.0f - v);
+  expect_near((*layer("Solarization", "{}"))({x}, training())[0], inverted, 1e-4f);
+  expect_near((*layer("Solarization", R"({"value_range": [-1, 1]})"))({make({1, 1, 3}, {-1, 0.25f, 1})},
+                                                                      training())[0],
+              {1, -0.25f, -1}, 1e-6f);
+  EXPECT_EQ(
+      layer("Solarization", R"({"addition_factor": 0.5})")->get_config().get_float_list("addition_factor"),
+      (std::vector<double>{0, 0.5}));
+}
+
+TEST(ColorAugmentation, RandomInvertWithItsProbability) {
+  const Tensor x = make({2, 2, 2, 3}, kPixels);
+  std::vector<float> inverted;
+  for (float v : kPixels) inverted.push_back(255.0f - v);
+  EXPECT_EQ(run(layer("RandomInvert", R"({"factor": [1, 1]})"), x), inverted);
+  EXPECT_EQ(run(layer("RandomInvert", R"({"factor": [0, 0]})"), x), kPixels);
+  EXPECT_EQ(run(layer("RandomInvert", "{}"), x, false), kPixels);
+  // Probability 0.5: about half of 400 one-pixel images, each all or nothing.
+  const Tensor many = ops::fill(Shape({400, 1, 1, 2}), 1.0, DType::kFloat32);
+  const std::vector<float> got =
+      run(layer("RandomInvert", R"({"factor": [0.5, 0.5], "value_range": [0, 1]})"), many);
+  int flipped = 0;
+  for (size_t i = 0; i < got.size(); i += 2) {
+    EXPECT_EQ(got[i], got[i + 1]);
+    flipped += got[i] == 0.0f;
+  }
+  EXPECT_GT(flipped, 150);
+  EXPECT_LT(flipped, 250);
+}
+
+TEST(ColorAugmentation, GrayscaleAndColorDegeneration) {
+  const Tensor x = make({2, 2, 2, 3}, kPixels);
+  std::vector<float> gray;
+  for (size_t i = 0; i < kPixels.size(); i += 3) {
+    const float g = 0.2989f * kPixels[i] + 0.5870f * kPixels[i + 1] + 0.1140f * kPixels[i + 2];
+    gray.insert(gray.end(), {g, g, g});
+  }
+  expect_near((*layer("RandomGrayscale", R"({"factor": 1})"))({x}, training())[0], gray, 1e-3f);
+  EXPECT_EQ(run(layer("RandomGrayscale", R"({"factor": 0})"), x), kPixels);
+  EXPECT_EQ(run(layer("RandomGrayscale", R"({"factor": 1})"), x, false), kPixels);
+  const Tensor one = make({1, 2, 1}, {3, 4});  // one channel: itself
+  EXPECT_EQ(run(layer("RandomGrayscale", R"({"factor": 1})"), one), (std::vector<float>{3, 4}));
+  // About 30% of 400 images turn gray with factor 0.3.
+  std::vector<float> many;
+  for (int i = 0; i < 400; ++i) many.insert(many.end(), {0, 100, 200});
+  const std::vector<float> g =
+      run(layer("RandomGrayscale", R"({"factor": 0.3})"), make({400, 1, 1, 3}, many));
+  int turned = 0;
+  for (size_t i = 0; i < g.size(); i += 3) turned += g[i] == g[i + 2];
+  EXPECT_GT(turned, 80);
+  EXPECT_LT(turned, 160);
+
+  // Degeneration by f = 0.5: halfway to gray; f = 1: gray; clipped to value_range.
+  std::vector<float> half;
+  for (size_t i = 0; i < kPixels.size(); ++i) half.push_back(kPixels[i] + 0.5f * (gray[i] - kPixels[i]));
+  expect_near((*layer("RandomColorDegeneration", R"({"factor": [0.5, 0.5]})"))({x}, training())[0], half,
+              1e-3f);
+  expect_near((*layer("RandomColorDegeneration", R"({"factor": [1, 1]})"))({x}, training())[0], gray, 1e-3f);
+  std::vector<float> clipped;
+  for (float v : gray) clipped.push_back(std::min(v, 60.0f));
+  expect_near((*layer("RandomColorDegeneration", R"({"factor": [1, 1], "value_range": [0, 60]})"))(
+                  {x}, training())[0],
+              clipped, 1e-3f);
+  EXPECT_EQ(layer("RandomColorDegeneration", R"({"factor": 0.3})")->get_config().get_float_list("factor"),
+            (std::vector<double>{0, 0.3}));
+  // Keras writes a factor f as [-f, f]: a negative draw moves away from gray (2 x - gray at -1).
+  std::vector<float> away;
+  for (size_t i = 0; i < kPixels.size(); ++i)
+    away.push_back(std::clamp(2 * kPixels[i] - gray[i], 0.0f, 255.0f));
+  expect_near((*layer("RandomColorDegeneration", R"({"factor": [-1, -1]})"))({x}, training())[0], away,
+              1e-3f);
+
+  for (const char *cls : {"RandomGrayscale", "RandomColorDegeneration"})
+    expect_error(
+        [&] {
+          run(layer(cls, R"({"factor": 1})"), ops::ones(Shape({1, 2, 2, 2})));
+        },
+        Code::kInvalidArgument, {cls, "2 channels", "3 (RGB) or 1"});
+}
+
+TEST(ColorAugmentation, PosterizationKeepsTheTopBits) {
+  const Tensor x = make({1, 1, 5, 1}, {255, 200.7f, 127, 64, 3});
+  EXPECT_EQ(run(layer("RandomPosterization", R"({"factor": [2, 2]})"), x),
+            (std::vector<float>{192, 192, 64, 64, 0}));
+  EXPECT_EQ(run(layer("RandomPosterization", R"({"factor": 1})"), x),
+            (std::vector<float>{128, 128, 0, 0, 0}));
+  EXPECT_EQ(run(layer("RandomPosterization", R"({"factor": 1})"), x, false),
+            (std::vector<float>{255, 200.7f, 127, 64, 3}));
+  // In value_range (0, 1): x * 255 truncated, posterized, back to [0, 1]; NaN counts as 0.
+  const Tensor unit = make({1, 1, 3, 1}, {1.0f, 0.5f, std::numeric_limits<float>::quiet_NaN()});
+  expect_near(
+      (*layer("RandomPosterization", R"({"factor": [3, 3], "value_range": [0, 1]})"))({unit}, training())[0],
+      {224.0f / 255, 96.0f / 255, 0}, 1e-6f);
+  // factor 4 is [1, 4]: b drawn among 1, 2, 3 per image, so every value a multiple of 32, and more than
+  // one b across a batch.
+  std::vector<float> ramp;
+  for (int i = 0; i < 64; ++i)
+    for (int v = 0; v < 256; v += 8) ramp.push_back(float(v));
+  const std::vector<float> got =
+      run(layer("RandomPosterization", R"({"factor": 4})"), make({64, 1, 32, 1}, ramp));
+  std::vector<int> levels;
+  for (size_t i = 0; i < got.size(); i += 32) {
+    EXPECT_EQ(std::fmod(got[i + 31], 32.0f), 0.0f);
+    std::vector<float> image(got.begin() + long(i), got.begin() + long(i) + 32);
+    std::sort(image.begin(), image.end());
+    levels.push_back(int(std::unique(image.begin(), image.end()) - image.begin()));
+  }
+  std::sort(levels.begin(), levels.end());
+  levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
+  EXPECT_EQ(levels, (std::vector<int>{2, 4, 8}));
+  EXPECT_EQ(layer("RandomPosterization", R"({"factor": 4})")->get_config().get_int_list("factor"),
+            (std::vector<int64_t>{1, 4}));
+}
+
+TEST(ColorAugmentation, SharpnessBlendsWithTheSmoothedImage) {
+  std::vector<float> px;
+  for (int i = 0; i < 9; ++i) px.push_back(float(i * 10));
+  const Tensor x = make({1, 3, 3, 1}, px);
+  // f = 0: the smoothed image, zero padded: each pixel (sum of neighbours + 5 x itself) / 13.
+  std::vector<float> smooth;
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c) {
+      float sum = 0;
+      for (int dr = -1; dr <= 1; ++dr)
+        for (int dc = -1; dc <= 1; ++dc) {
+          const int rr = r + dr, cc = c + dc;
+          if (rr < 0 || rr > 2 || cc < 0 || cc > 2) continue;
+          sum += px[size_t(rr * 3 + cc)] * (dr == 0 && dc == 0 ? 5.0f : 1.0f);
+        }
+      smooth.push_back(sum / 13.0f);
+    }
+  expect_near((*layer("RandomSharpness", R"({"factor": [0, 0]})"))({x}, training())[0], smooth, 1e-3f);
+  expect_near((*layer("RandomSharpness", R"({"factor": [0.5, 0.5]})"))({x}, training())[0], px, 1e-4f);
+  std::vector<float> sharp;  // f = 1: x - (smoothed - x), clipped to [0, 255]
+  for (size_t i = 0; i < px.size(); ++i) sharp.push_back(std::clamp(2 * px[i] - smooth[i], 0.0f, 255.0f));
+  expect_near((*layer("RandomSharpness", R"({"factor": [1, 1]})"))({x}, training())[0], sharp, 1e-3f);
+  EXPECT_EQ(run(layer("RandomSharpness", R"({"factor": 1})"), x, false), px);
+  // float64 layers compute in float64.
+  const Tensor x64 = ops::cast(x, DType::kFloat64);
+  const Tensor y64 =
+      (*layer("RandomSharpness", R"({"factor": [0, 0], "dtype": "float64"})"))({x64}, training())[0];
+  ASSERT_EQ(y64.dtype(), DType::kFloat64);
+  for (size_t i = 0; i < px.size(); ++i) EXPECT_NEAR(values<double>(y64)[i], smooth[i], 1e-4) << i;
+}
+
+TEST(ColorAugmentation, ShearIsEitherSignOfTheDraw) {
+  std::vector<float> px;
+  for (int i = 0; i < 25; ++i) px.push_back(float(i));
+  const Tensor x = make({1, 5, 5, 1}, px);
+  const auto sheared = [&](float sx, float sy) {
+    return values<float>(ops::projective_transform(x, make({1, 8}, {1, sx, 0, sy, 1, 0, 0, 0}),
+                                                   ops::ResizeMethod::kNearest, ops::FillMode::kReflect, 0));
+  };
+  LayerPtr shear = layer("RandomShear", R"({"x_factor": [0.5, 0.5], "y_factor": [0.25, 0.25],
+                                             "interpolation": "nearest"})");
+  int seen_plus = 0, seen_minus = 0;
+  for (int call = 0; call < 40; ++call) {
+    const std::vector<float> got = run(shear, x);
+    seen_plus += got == sheared(0.5f, 0.25f);
+    seen_minus += got == sheared(-0.5f, -0.25f);
+  }
+  EXPECT_EQ(seen_plus + seen_minus, 40);
+  EXPECT_GT(seen_plus, 5);
+  EXPECT_GT(seen_minus, 5);
+  EXPECT_EQ(run(shear, x, false), px);
+  const Config c = layer("RandomShear", R"({"x_factor": 0.3})")->get_config();
+  EXPECT_EQ(c.get_float_list("x_factor"), (std::vector<double>{-0.3, 0.3}));
+  EXPECT_EQ(c.get_float_list("y_factor"), (std::vector<double>{0, 0}));
+  EXPECT_EQ(c.get_string("fill_mode"), "reflect");
+}
+
+TEST(ColorAugmentation, ConfigsRoundTripAndBadArgumentsAreErrors) {
+  for (const auto &[cls, json] : std::vector<std::pair<const char *, std::string>>{
+           {"AutoContrast", R"({"value_range": [-1, 1]})"},
+           {"Solarization", R"({"addition_factor": [0.1, 0.3], "threshold_factor": 0.5, "seed": 4})"},
+           {"RandomInvert", R"({"factor": 0.4, "value_range": [0, 1]})"},
+           {"RandomGrayscale", R"({"factor": 0.2, "data_format": "channels_first"})"},
+           {"RandomPosterization", R"({"factor": [3, 6]})"},
+           {"RandomColorDegeneration", R"({"factor": 0.7})"},
+           {"RandomSharpness", R"({"factor": [0.2, 0.9]})"},
+           {"RandomShear", R"({"x_factor": 0.2, "y_factor": [0.1, 0.3], "fill_mode": "constant"})"}}) {
+    const Config c = layer(cls, json)->get_config();
+    EXPECT_EQ(layers::create_layer(cls, c)->get_config().json(), c.json()) << cls;
+  }
+  expect_error([] { layer("RandomInvert", R"({"factor": 1.5})"); }, Code::kInvalidArgument,
+               {"RandomInvert", "factor", "[0, 1]", "1.5"});
+  expect_error([] { layer("RandomInvert", R"({"factor": -0.5})"); }, Code::kInvalidArgument,
+               {"factor", "-0.5"});
+  expect_error([] { layer("RandomSharpness", R"({"factor": [0.1, 0.2, 0.3]})"); }, Code::kInvalidArgument,
+               {"RandomSharpness", "two numbers"});
+  expect_error([] { layer("RandomSharpness", "{}"); }, Code::kInvalidArgument, {"factor", "required"});
+  expect_error([] { layer("RandomColorDegeneration", R"({"factor": [-1.5, 0.5]})"); }, Code::kInvalidArgument,
+               {"RandomColorDegeneration", "[-1, 1]"});
+  expect_error([] { layer("RandomColorDegeneration", R"({"factor": -0.2})"); }, Code::kInvalidArgument,
+               {"RandomColorDegeneration", "-0.2"});
+  expect_error(
+      [] {
+        layer("RandomGrayscale", "{}")->compute_output_shape({{-1, 8, 8, 4}});
+      },
+      Code::kInvalidArgument, {"RandomGrayscale", "4 channels", "3 (RGB) or 1"});
+  expect_error(
+      [] {
+        layer("AutoContrast", "{}")->compute_output_shape({{-1, 8}});
+      },
+      Code::kInvalidArgument, {"AutoContrast", "rank 4"});
+  EXPECT_EQ(layer("RandomColorDegeneration", R"({"factor": 1, "data_format": "channels_first"})")
+                ->compute_output_shape({{-1, 3, 5, -1}})[0],
+            (layers::PartialShape{-1, 3, 5, -1}));
+  expect_error([] { layer("RandomShear", R"({"x_factor": -0.2})"); }, Code::kInvalidArgument,
+               {"RandomShear", "x_factor", "-0.2"});
+  expect_error([] { layer("RandomShear", R"({"y_factor": [0, 1.5]})"); }, Code::kInvalidArgument,
+               {"y_factor", "[-1, 1]"});
+  expect_error([] { layer("Solarization", R"({"threshold_factor": 2})"); }, Code::kInvalidArgument,
+               {"Solarization", "threshold_factor"});
+  expect_error([] { layer("AutoContrast", R"({"value_range": [1, 1]})"); }, Code::kInvalidArgument,
+               {"AutoContrast", "value_range", "different"});
+  expect_error([] { layer("AutoContrast", R"({"value_range": [0, 1, 2]})"); }, Code::kInvalidArgument,
+               {"value_range"});
+  expect_error([] { layer("AutoContrast", R"({"seed": 3})"); }, Code::kInvalidArgument, {"seed"});
+  expect_error([] { layer("RandomGrayscale", R"({"factor": 1.2})"); }, Code::kInvalidArgument,
+               {"RandomGrayscale", "[0, 1]"});
+  for (const char *bad : {"0", "9", "2.5", "[0, 4]", "[2, 3, 4]"})
+    expect_error([&] { layer("RandomPosterization", std::string(R"({"factor": )") + bad + "}"); },
+                 Code::kInvalidArgument, {"RandomPosterization", "factor", "[1, 8]"});
+  expect_error(
+      [] {
+        run(layer("AutoContrast", "{}"), ops::ones(Shape({2, 2})));
+      },
+      Code::kInvalidArgument, {"AutoContrast", "rank"});
+}
+
+}  // namespace
+}  // namespace kiln
