@@ -132,4 +132,25 @@ kiln_status *kiln_image_affine_transform(kiln_tensor **out, const kiln_tensor *i
   KILN_CAPI_END
 }
 
+// The colour conversions: one images tensor in, one out.
+static kiln_status *image_colour(kiln_tensor **out, const kiln_tensor *images, const char *fn,
+                                 Tensor (*op)(const Tensor &)) {
+  KILN_CAPI_BEGIN
+  require_not_null(out, fn, "out");
+  *out = new_tensor(op(tensor_of(images, fn, "images")));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_image_rgb_to_hsv(kiln_tensor **out, const kiln_tensor *images) {
+  return image_colour(out, images, "kiln_image_rgb_to_hsv", ops::rgb_to_hsv);
+}
+
+kiln_status *kiln_image_hsv_to_rgb(kiln_tensor **out, const kiln_tensor *images) {
+  return image_colour(out, images, "kiln_image_hsv_to_rgb", ops::hsv_to_rgb);
+}
+
+kiln_status *kiln_image_rgb_to_grayscale(kiln_tensor **out, const kiln_tensor *images) {
+  return image_colour(out, images, "kiln_image_rgb_to_grayscale", ops::rgb_to_grayscale);
+}
+
 }  // extern "C"

@@ -1005,6 +1005,18 @@ inline Tensor image_affine_transform(const Tensor &images, const Tensor &transfo
       "reflect, wrap, constant or nearest");
   return detail::make(kiln_image_affine_transform, images.get(), transform.get(), m, f, fill_value);
 }
+/// tf.image.rgb_to_hsv: the last axis (r, g, b) of floating images becomes (hue, saturation, value).
+inline Tensor image_rgb_to_hsv(const Tensor &images) {
+  return detail::make(kiln_image_rgb_to_hsv, images.get());
+}
+/// tf.image.hsv_to_rgb: (hue, saturation, value) in the last axis back to (r, g, b).
+inline Tensor image_hsv_to_rgb(const Tensor &images) {
+  return detail::make(kiln_image_hsv_to_rgb, images.get());
+}
+/// tf.image.rgb_to_grayscale: 0.2989 r + 0.5870 g + 0.1140 b, the last axis kept as 1.
+inline Tensor image_rgb_to_grayscale(const Tensor &images) {
+  return detail::make(kiln_image_rgb_to_grayscale, images.get());
+}
 inline Tensor dropout(const Tensor &x, float rate, bool training, int64_t seed = -1) {
   return detail::make(kiln_dropout, x.get(), rate, training, seed);
 }
@@ -3802,6 +3814,43 @@ inline Layer RandomSharpness(double lower, double upper, std::array<double, 2> v
 }
 /// RandomSharpness(factor): f drawn in [0, factor].
 inline Layer RandomSharpness(double factor) { return RandomSharpness(0.0, factor); }
+/// keras.layers.RandomSaturation: in training each image, seen in [0, 1], has its saturation scaled by
+/// f / (1 - f + 1e-7), f drawn in [lower, upper]: 0.5 keeps the image, 0 makes it gray, 1 saturates it
+/// fully (the saturation clipped to [0, 1]). 3 channels.
+inline Layer RandomSaturation(double lower, double upper, std::array<double, 2> value_range = {0, 255},
+                              const RandomImageOptions &o = {}) {
+  return detail::random_color_layer("RandomSaturation", lower, upper, value_range, o);
+}
+/// RandomSaturation(factor): f drawn in [0, factor].
+inline Layer RandomSaturation(double factor) { return RandomSaturation(0.0, factor); }
+/// keras.layers.RandomHue: in training each image, seen in [0, 1], has its hue moved by f * 0.5 in either
+/// direction (f drawn in [lower, upper], within [0, 1]), wrapped into [0, 1]. 3 channels.
+inline Layer RandomHue(double lower, double upper, std::array<double, 2> value_range = {0, 255},
+                       const RandomImageOptions &o = {}) {
+  return detail::random_color_layer("RandomHue", lower, upper, value_range, o);
+}
+/// RandomHue(factor): f drawn in [0, factor].
+inline Layer RandomHue(double factor) { return RandomHue(0.0, factor); }
+/// The factors of RandomColorJitter, each as its own layer reads it (as (lower, upper); none: the step is
+/// skipped): brightness within [-1, 1], contrast (c in [1 - lower, 1 + upper]), saturation and hue.
+struct ColorJitterFactors {
+  std::optional<std::array<double, 2>> brightness, contrast, saturation, hue;
+};
+/// keras.layers.RandomColorJitter: in training, in this order, RandomBrightness, RandomContrast,
+/// RandomSaturation and RandomHue with the factors given, each image drawing its own values.
+inline Layer RandomColorJitter(const ColorJitterFactors &f, std::array<double, 2> value_range = {0, 255},
+                               const RandomImageOptions &o = {}) {
+  Config c;
+  c.set("value_range", std::vector<double>{value_range[0], value_range[1]});
+  const std::pair<const char *, const std::optional<std::array<double, 2>> *> keys[] = {
+      {"brightness_factor", &f.brightness},
+      {"contrast_factor", &f.contrast},
+      {"saturation_factor", &f.saturation},
+      {"hue_factor", &f.hue}};
+  for (const auto &[key, v] : keys)
+    if (*v) c.set(key, std::vector<double>{(**v)[0], (**v)[1]});
+  return detail::random_image_layer("RandomColorJitter", c, o);
+}
 
 /// The geometric random layers' resampling: points outside the image filled by fill_mode
 /// ("reflect", "wrap", "constant" with fill_value, "nearest"), read with interpolation.

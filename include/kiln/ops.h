@@ -565,6 +565,17 @@ KILN_API kiln_status *kiln_image_affine_transform(kiln_tensor **out, const kiln_
                                                   const kiln_tensor *transform,
                                                   kiln_resize_method interpolation, kiln_fill_mode fill_mode,
                                                   double fill_value);
+/// tf.image.rgb_to_hsv: the last axis (r, g, b) of floating images (float32, float64, bfloat16; any rank
+/// >= 1, last axis 3) becomes (hue, saturation, value), each in [0, 1] for images in [0, 1], by TF's
+/// RGBToHSV formulas: value = max, saturation = (max - min) / max (0 where max is not > 0), hue from the
+/// channel holding the max (0 where max == min). Gradient w.r.t. images (piecewise, as composed).
+KILN_API kiln_status *kiln_image_rgb_to_hsv(kiln_tensor **out, const kiln_tensor *images);
+/// tf.image.hsv_to_rgb: (hue, saturation, value) in the last axis back to (r, g, b), by TF's HSVToRGB
+/// formulas. Gradient w.r.t. images.
+KILN_API kiln_status *kiln_image_hsv_to_rgb(kiln_tensor **out, const kiln_tensor *images);
+/// tf.image.rgb_to_grayscale: 0.2989 r + 0.5870 g + 0.1140 b over the last axis (3) of floating images,
+/// kept as an axis of 1. Gradient w.r.t. images.
+KILN_API kiln_status *kiln_image_rgb_to_grayscale(kiln_tensor **out, const kiln_tensor *images);
 
 /* ------------------------------------------ stateless randomness, dropout options */
 

@@ -174,19 +174,18 @@ std::array<double, 2> read_signed_factor(ConfigReader &r, const char *key, bool 
 
 // RandomContrast's factor: f in [0, 1] is lower = upper = f (as Keras documents); of two numbers
 // (sorted) lower is in [0, 1] and upper >= 0.
-std::array<double, 2> read_contrast_factor(ConfigReader &r) {
-  if (!r.has("factor")) fail(Code::kInvalidArgument, r.owner(), ": config key 'factor' is required");
-  const std::vector<double> v = r.config().get_float_list("factor");
-  const bool listed = r.config().json().at("factor").is_array();
+std::array<double, 2> read_contrast_factor(ConfigReader &r, const char *key = "factor") {
+  if (!r.has(key)) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
+  const std::vector<double> v = r.config().get_float_list(key);
+  const bool listed = r.config().json().at(key).is_array();
   std::array<double, 2> f{};
   if (v.size() == 1 && !listed) f = {v[0], v[0]};
   if (v.size() == 2) f = {std::min(v[0], v[1]), std::max(v[0], v[1])};
   if ((v.size() != 1 && v.size() != 2) || (listed && v.size() != 2) || !(f[0] >= 0.0 && f[0] <= 1.0) ||
       !(v.size() == 2 || f[1] <= 1.0) || !std::isfinite(f[1]))
-    fail(Code::kInvalidArgument, r.owner(),
-         ": factor must be a number in [0, 1] or two numbers (lower, upper), lower in [0, 1] and upper >= 0; "
-         "got ",
-         r.config().json().at("factor").dump());
+    fail(Code::kInvalidArgument, r.owner(), ": ", key,
+         " must be a number in [0, 1] or two numbers (lower, upper), lower in [0, 1] and upper >= 0; got ",
+         r.config().json().at(key).dump());
   return f;
 }
 
@@ -243,6 +242,12 @@ std::array<double, 2> read_unit_factor(ConfigReader &r, const char *key, std::op
 
 // ------------------------------------------------------------------ RandomContrast, RandomBrightness
 
+// RandomContrast's adjustment: each image's channels (x - mean) * c + mean, the mean over height and width.
+Tensor scale_contrast(const Tensor &x, const Tensor &c) {
+  const Tensor mean = ops::mean(x, {1, 2}, true);
+  return ops::add(ops::mul(ops::sub(x, mean), c), mean);
+}
+
 // The colour layers: a random per-image value in training, applied, then clipped to value_range.
 class ColorAugmentation : public ImageAugmentation {
  protected:
@@ -286,10 +291,7 @@ class RandomContrast final : public ColorAugmentation {
  private:
   explicit RandomContrast(ConfigReader &&r) : ColorAugmentation("RandomContrast", r, false) {}
   std::array<double, 2> draw_range() const override { return {1.0 - factor_[0], 1.0 + factor_[1]}; }
-  Tensor adjust(const Tensor &x, const Tensor &c) const override {
-    const Tensor mean = ops::mean(x, {1, 2}, true);
-    return ops::add(ops::mul(ops::sub(x, mean), c), mean);
-  }
+  Tensor adjust(const Tensor &x, const Tensor &c) const override { return scale_contrast(x, c); }
 };
 
 // keras.layers.RandomBrightness(factor, value_range=(0, 255), seed=None): in training each image
@@ -516,19 +518,19 @@ Tensor map_range(const Tensor &x, const std::array<double, 2> &from, const std::
 }
 constexpr std::array<double, 2> kByteRange = {0.0, 255.0};
 
-// tf.image.rgb_to_grayscale as Keras's: 0.2989 r + 0.5870 g + 0.1140 b of channels-last images
-// [N, H, W, 3] as one channel; a single channel is the image itself; other channel counts are an error.
-Tensor grayscale(const Layer &l, const Tensor &x) {
-  const int64_t channels = x.shape()[3];
-  if (channels == 1) return x;
-  if (channels != 3)
-    l.bad_input("the images have ", channels, " channels; expected 3 (RGB) or 1 (grayscale)");
-  const auto channel = [&](int64_t c, double w) {
-    const Shape &s = x.shape();
-    return ops::mul(ops::slice(x, {0, 0, 0, c}, {s[0], s[1], s[2], 1}), ops::fill(Shape({}), w, x.dtype()));
-  };
-  return ops::add(ops::add(channel(0, 0.2989), channel(1, 0.5870)), channel(2, 0.1140));
+// Keras's rgb_to_grayscale of channels-last images of 3 channels or 1 (the image itself).
+Tensor grayscale(const Tensor &x) { return x.shape()[3] == 1 ? x : ops::rgb_to_grayscale(x); }
+
+// images in value_range seen in [0, 1]: fn of them, mapped back (in float32 for bfloat16 images).
+template <typename Fn>
+Tensor in_unit_range(const Tensor &x, const std::array<double, 2> &value_range, Fn fn) {
+  const Tensor f = x.dtype() == DType::kBFloat16 ? ops::cast(x, DType::kFloat32) : x;
+  const Tensor y = map_range(fn(map_range(f, value_range, {0.0, 1.0})), {0.0, 1.0}, value_range);
+  return ops::cast(y, x.dtype());
 }
+
+// The channels a colour layer takes: any, 3 or 1 (grayscale), or 3 (hue and saturation).
+enum class Channels { kAny, kGrayOrRgb, kRgb };
 
 // The colour layers' common part: value_range, and in training each image's `draws` uniform numbers
 // (a [N, draws] tensor) handed to adjust.
@@ -542,17 +544,21 @@ class ColorTransform : public ImageAugmentation {
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     Tensor x = images_in(inputs);
+    check_channels(x.shape()[3], inputs[0].description());
     if (ctx.training || always()) x = adjust(x, per_image(x, draws()));
     return {images_out(x, inputs[0].rank())};
   }
-  // The images' shape; with rgb_, of 3 channels or 1 where known.
+  // The images' shape, of the channels the layer takes where known.
   std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
     const PartialShape s = ImageAugmentation::compute_output_shape(shapes)[0];
-    const int64_t channels = s[channels_first_ ? s.size() - 3 : s.size() - 1];
-    if (rgb_ && channels >= 0 && channels != 1 && channels != 3)
-      bad_input("input shape ", partial_shape_string(s), " has ", channels,
-                " channels; expected 3 (RGB) or 1 (grayscale)");
+    check_channels(s[channels_first_ ? s.size() - 3 : s.size() - 1], "of shape " + partial_shape_string(s));
     return {s};
+  }
+  void check_channels(int64_t channels, const std::string &images) const {
+    const bool gray_ok = channels_ == Channels::kGrayOrRgb && channels == 1;
+    if (channels_ != Channels::kAny && channels >= 0 && channels != 3 && !gray_ok)
+      bad_input("the images ", images, " have ", channels, " channels; expected 3 (RGB)",
+                channels_ == Channels::kGrayOrRgb ? " or 1 (grayscale)" : "");
   }
   Tensor scalar(double v) const { return ops::fill(Shape({}), v, compute_dtype()); }
   // Column `index` of the draws mapped to [range[0], range[1]), [N, 1, 1, 1] in the compute dtype.
@@ -569,7 +575,7 @@ class ColorTransform : public ImageAugmentation {
     c.set(key, std::vector<double>{f[0], f[1]});
   }
   std::array<double, 2> value_range_ = kByteRange;
-  bool rgb_ = false;  // the layer works on grayscale: 3 channels or 1
+  Channels channels_ = Channels::kAny;
 };
 
 // The colour layers of one factor in [0, 1] (see read_unit_factor) and a value_range, written in that order.
@@ -679,15 +685,15 @@ class RandomGrayscale final : public ColorTransform {
 
  private:
   explicit RandomGrayscale(ConfigReader &&r) : ColorTransform("RandomGrayscale", r) {
-    rgb_ = true;
+    channels_ = Channels::kGrayOrRgb;
     factor_ = r.get_float("factor", 0.5);
     if (!(factor_ >= 0.0 && factor_ <= 1.0))
       fail(Code::kInvalidArgument, "RandomGrayscale: factor must be a number in [0, 1]; got ", factor_);
     r.finish();
   }
   Tensor adjust(const Tensor &x, const Tensor &u) const override {
-    return ops::where(ops::less(column(u, 0), scalar(factor_)),
-                      ops::broadcast_to(grayscale(*this, x), x.shape()), x);
+    return ops::where(ops::less(column(u, 0), scalar(factor_)), ops::broadcast_to(grayscale(x), x.shape()),
+                      x);
   }
   void add_config(Config &c) const override {
     c.set("factor", factor_);
@@ -759,10 +765,10 @@ class RandomColorDegeneration final : public FactorColorTransform {
  private:
   explicit RandomColorDegeneration(ConfigReader &&r)
       : FactorColorTransform("RandomColorDegeneration", r, std::nullopt, true) {
-    rgb_ = true;
+    channels_ = Channels::kGrayOrRgb;
   }
   Tensor adjust(const Tensor &x, const Tensor &u) const override {
-    return clip_to_range(ops::add(x, ops::mul(drawn(u, 0, factor_), ops::sub(grayscale(*this, x), x))));
+    return clip_to_range(ops::add(x, ops::mul(drawn(u, 0, factor_), ops::sub(grayscale(x), x))));
   }
 };
 
@@ -793,6 +799,141 @@ class RandomSharpness final : public FactorColorTransform {
   }
 };
 
+// keras.layers.RandomSaturation's adjustment of images in [0, 1]: the saturation times k, clipped to
+// [0, 1].
+Tensor scale_saturation(const Tensor &x, const Tensor &k) {
+  const Tensor hsv = ops::rgb_to_hsv(x);
+  const Shape &d = hsv.shape();
+  const Tensor zero = ops::fill(Shape({}), 0.0, x.dtype()), one = ops::fill(Shape({}), 1.0, x.dtype());
+  const Tensor s =
+      ops::clip_by_value(ops::mul(ops::slice(hsv, {0, 0, 0, 1}, {d[0], d[1], d[2], 1}), k), zero, one);
+  return ops::hsv_to_rgb(ops::concat({ops::slice(hsv, {0, 0, 0, 0}, {d[0], d[1], d[2], 1}), s,
+                                      ops::slice(hsv, {0, 0, 0, 2}, {d[0], d[1], d[2], 1})},
+                                     3));
+}
+
+// keras.layers.RandomHue's adjustment of images in [0, 1]: the hue moved by `shift` (in [-0.5, 0.5])
+// and wrapped once into [0, 1], the result clipped to [0, 1].
+Tensor shift_hue(const Tensor &x, const Tensor &shift) {
+  const Tensor hsv = ops::rgb_to_hsv(x);
+  const Shape &d = hsv.shape();
+  const Tensor zero = ops::fill(Shape({}), 0.0, x.dtype()), one = ops::fill(Shape({}), 1.0, x.dtype());
+  Tensor h = ops::add(ops::slice(hsv, {0, 0, 0, 0}, {d[0], d[1], d[2], 1}), shift);
+  h = ops::where(ops::greater(h, one), ops::sub(h, one), h);
+  h = ops::where(ops::less(h, zero), ops::add(h, one), h);
+  const Tensor rgb =
+      ops::hsv_to_rgb(ops::concat({h, ops::slice(hsv, {0, 0, 0, 1}, {d[0], d[1], d[2], 2})}, 3));
+  return ops::clip_by_value(rgb, zero, one);
+}
+
+// Keras's RandomSaturation of images in value_range by a draw f ([N, 1, 1, 1]): the saturation scaled by
+// f / (1 - f + epsilon) (computed in float32, as Keras draws it), so 0.5 keeps it, 0 makes gray and 1
+// saturates fully.
+Tensor saturate(const Tensor &x, const Tensor &f_draw, const std::array<double, 2> &value_range) {
+  const Tensor f = ops::cast(f_draw, DType::kFloat32);
+  const Tensor one = ops::fill(Shape({}), 1.0, DType::kFloat32);
+  const Tensor k = ops::div(f, ops::add(ops::sub(one, f), ops::fill(Shape({}), 1e-7, DType::kFloat32)));
+  return in_unit_range(x, value_range,
+                       [&](const Tensor &y) { return scale_saturation(y, ops::cast(k, y.dtype())); });
+}
+
+// Keras's RandomHue of images in value_range by draws ([N, 1, 1, 1]): the hue shifted by f * 0.5, negated
+// when the sign draw is above 0.5.
+Tensor turn_hue(const Tensor &x, const Tensor &sign_draw, const Tensor &f_draw,
+                const std::array<double, 2> &value_range) {
+  const Tensor f = ops::cast(f_draw, DType::kFloat32), half = ops::fill(Shape({}), 0.5, DType::kFloat32);
+  const Tensor shift =
+      ops::mul(ops::where(ops::greater(ops::cast(sign_draw, DType::kFloat32), half), ops::neg(f), f), half);
+  return in_unit_range(x, value_range,
+                       [&](const Tensor &y) { return shift_hue(y, ops::cast(shift, y.dtype())); });
+}
+
+// keras.layers.RandomSaturation(factor, value_range=(0, 255), data_format=None, seed=None): in training
+// each image, seen in [0, 1], has its saturation scaled by f / (1 - f + 1e-7), f drawn in factor's
+// [lower, upper] (a number f in [0, 1] is [0, f]; two numbers within [-1, 1], as Keras writes them): 0.5
+// keeps the image, 0 makes it gray, 1 saturates it fully. The saturation is clipped to [0, 1] (Keras clips
+// it to value_range, which is the same for images in [0, 1]). The images have 3 channels.
+class RandomSaturation final : public FactorColorTransform {
+ public:
+  explicit RandomSaturation(const Config &config)
+      : RandomSaturation(ConfigReader(config, "RandomSaturation")) {}
+
+ private:
+  explicit RandomSaturation(ConfigReader &&r)
+      : FactorColorTransform("RandomSaturation", r, std::nullopt, true) {
+    channels_ = Channels::kRgb;
+  }
+  Tensor adjust(const Tensor &x, const Tensor &u) const override {
+    return saturate(x, drawn(u, 0, factor_), value_range_);
+  }
+};
+
+// keras.layers.RandomHue(factor, value_range=(0, 255), data_format=None, seed=None): in training each
+// image, seen in [0, 1], has its hue moved by f * 0.5 (f drawn in factor's [lower, upper], a number f in
+// [0, 1] being [0, f]), in either direction with probability 1/2, wrapped into [0, 1]; the result is clipped
+// to value_range. The images have 3 channels.
+class RandomHue final : public FactorColorTransform {
+ public:
+  explicit RandomHue(const Config &config) : RandomHue(ConfigReader(config, "RandomHue")) {}
+
+ private:
+  explicit RandomHue(ConfigReader &&r) : FactorColorTransform("RandomHue", r, std::nullopt) {
+    channels_ = Channels::kRgb;
+  }
+  int64_t draws() const override { return 2; }
+  Tensor adjust(const Tensor &x, const Tensor &u) const override {
+    return turn_hue(x, column(u, 0), drawn(u, 1, factor_), value_range_);
+  }
+};
+
+// keras.layers.RandomColorJitter(value_range=(0, 255), brightness_factor=None, contrast_factor=None,
+// saturation_factor=None, hue_factor=None, seed=None, data_format=None): in training, in this order,
+// RandomBrightness, RandomContrast, RandomSaturation and RandomHue with the factors given (each as that
+// layer reads it; None: that step is skipped), each image drawing its own values for every step.
+class RandomColorJitter final : public ColorTransform {
+ public:
+  explicit RandomColorJitter(const Config &config)
+      : RandomColorJitter(ConfigReader(config, "RandomColorJitter")) {}
+
+ private:
+  explicit RandomColorJitter(ConfigReader &&r) : ColorTransform("RandomColorJitter", r) {
+    value_range_ = read_sorted_value_range(r);
+    const auto given = [&](const char *key) { return r.has(key) && !r.config().is_null(key); };
+    if (given("brightness_factor")) brightness_ = read_signed_factor(r, "brightness_factor");
+    if (given("contrast_factor")) contrast_ = read_contrast_factor(r, "contrast_factor");
+    if (given("saturation_factor"))
+      saturation_ = read_unit_factor(r, "saturation_factor", std::nullopt, false, true);
+    if (given("hue_factor")) hue_ = read_unit_factor(r, "hue_factor", std::nullopt);
+    if (saturation_ || hue_) channels_ = Channels::kRgb;
+    r.finish();
+  }
+  int64_t draws() const override { return 5; }
+  Tensor adjust(const Tensor &images, const Tensor &u) const override {
+    Tensor x = images;
+    const double span = value_range_[1] - value_range_[0];
+    if (brightness_)
+      x = clip_to_range(ops::add(x, drawn(u, 0, {(*brightness_)[0] * span, (*brightness_)[1] * span})));
+    if (contrast_)
+      x = clip_to_range(scale_contrast(x, drawn(u, 1, {1.0 - (*contrast_)[0], 1.0 + (*contrast_)[1]})));
+    if (saturation_) x = saturate(x, drawn(u, 2, *saturation_), value_range_);
+    if (hue_) x = turn_hue(x, column(u, 3), drawn(u, 4, *hue_), value_range_);
+    return x;
+  }
+  void add_config(Config &c) const override {
+    write_value_range(c);
+    for (const auto &[key, f] :
+         {std::pair{"brightness_factor", &brightness_}, std::pair{"contrast_factor", &contrast_},
+          std::pair{"saturation_factor", &saturation_}, std::pair{"hue_factor", &hue_}}) {
+      if (*f)
+        write_factor(c, key, **f);
+      else
+        c.set_null(key);
+    }
+    ImageAugmentation::add_config(c);
+  }
+  std::optional<std::array<double, 2>> brightness_, contrast_, saturation_, hue_;
+};
+
 }  // namespace
 
 void register_image_augmentation_layers() {
@@ -811,6 +952,9 @@ void register_image_augmentation_layers() {
   register_class<RandomPosterization>("RandomPosterization");
   register_class<RandomColorDegeneration>("RandomColorDegeneration");
   register_class<RandomSharpness>("RandomSharpness");
+  register_class<RandomSaturation>("RandomSaturation");
+  register_class<RandomHue>("RandomHue");
+  register_class<RandomColorJitter>("RandomColorJitter");
 }
 
 }  // namespace kiln::layers

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "core/error.h"
@@ -54,6 +55,21 @@ Tensor nearest_axis(const Tensor &x, int64_t axis, int64_t out) {
     idx.push_back(std::clamp<int64_t>(
         static_cast<int64_t>(std::floor((static_cast<float>(o) + 0.5f) * scale)), 0, in - 1));
   return gather(x, indices(idx), axis);
+}
+
+// The images of a colour conversion: floating, rank >= 1, 3 channels last.
+void check_rgb(const Tensor &images, const char *op) {
+  if (!is_floating(images.dtype()) || images.rank() < 1 || images.shape()[images.rank() - 1] != 3)
+    fail(Code::kInvalidArgument, op, ": images ", images.description(),
+         " must be floating (float32, float64, bfloat16) with 3 channels in the last axis");
+}
+
+// Channel c of the last axis, the axis kept (of size 1).
+Tensor channel(const Tensor &x, int64_t c) {
+  std::vector<int64_t> begin(size_t(x.rank()), 0), size = x.shape().to_vector();
+  begin.back() = c;
+  size.back() = 1;
+  return slice(x, begin, size);
 }
 
 }  // namespace
@@ -128,6 +144,50 @@ Tensor projective_transform(const Tensor &images, const Tensor &transforms, Resi
                                   fill_mode, fill_value, out.raw_mutable_data());
   if (out.dtype() != dt) out = cast(out, dt);  // bfloat16 rounds once; integers truncate, as TF's T(value)
   return rank == 3 ? squeeze(out, {0}) : out;
+}
+
+Tensor rgb_to_hsv(const Tensor &images) {
+  check_rgb(images, "rgb_to_hsv");
+  const auto k = [&](double v) { return fill(Shape({}), v, images.dtype()); };
+  const Tensor r = channel(images, 0), g = channel(images, 1), b = channel(images, 2), zero = k(0),
+               one = k(1);
+  const Tensor v = maximum(maximum(r, g), b);
+  const Tensor range = sub(v, minimum(minimum(r, g), b));
+  // A spread below the smallest normal number counts as none (hue 0), as with denormals flushed to zero:
+  // 1 / range would overflow.
+  const double smallest = images.dtype() == DType::kFloat64 ? std::numeric_limits<double>::min()
+                                                            : double(std::numeric_limits<float>::min());
+  const Tensor v_positive = greater(v, zero), has_range = greater_equal(range, k(smallest));
+  const Tensor s = where(v_positive, div(range, where(v_positive, v, one)), zero);
+  const Tensor norm = mul(div(one, where(has_range, range, one)), div(one, k(6)));
+  Tensor h = where(equal(r, v), mul(norm, sub(g, b)),
+                   where(equal(g, v), add(mul(norm, sub(b, r)), div(k(2), k(6))),
+                         add(mul(norm, sub(r, g)), div(k(4), k(6)))));
+  h = where(has_range, h, zero);
+  h = where(less(h, zero), add(h, one), h);
+  return concat({h, s, v}, -1);
+}
+
+Tensor hsv_to_rgb(const Tensor &images) {
+  check_rgb(images, "hsv_to_rgb");
+  const auto k = [&](double v) { return fill(Shape({}), v, images.dtype()); };
+  const Tensor h = channel(images, 0), s = channel(images, 1), v = channel(images, 2);
+  const Tensor dh = mul(h, k(6)), zero = k(0), one = k(1);
+  const auto ramp = [&](const Tensor &d) { return clip_by_value(d, zero, one); };
+  const Tensor dr = ramp(sub(abs(sub(dh, k(3))), one));
+  const Tensor dg = ramp(sub(k(2), abs(sub(dh, k(2)))));
+  const Tensor db = ramp(sub(k(2), abs(sub(dh, k(4)))));
+  const Tensor one_s = sub(one, s);
+  const auto out = [&](const Tensor &d) { return mul(add(one_s, mul(s, d)), v); };
+  return concat({out(dr), out(dg), out(db)}, -1);
+}
+
+Tensor rgb_to_grayscale(const Tensor &images) {
+  check_rgb(images, "rgb_to_grayscale");
+  const auto weighted = [&](int64_t c, double w) {
+    return mul(channel(images, c), fill(Shape({}), w, images.dtype()));
+  };
+  return add(add(weighted(0, 0.2989), weighted(1, 0.5870)), weighted(2, 0.1140));
 }
 
 }  // namespace kiln::ops

@@ -30,4 +30,17 @@ using FillMode = kernels::FillMode;
 Tensor projective_transform(const Tensor &images, const Tensor &transforms, ResizeMethod interpolation,
                             FillMode fill_mode, double fill_value);
 
+// tf.image.rgb_to_hsv: the last axis (r, g, b) of floating images (any rank >= 1) becomes (h, s, v) by
+// TF's RGBToHSV kernel's formulas: v = max, s = (v - min) / v (0 where v is not > 0), h in [0, 1) from the
+// channel holding the max (0 where max - min is 0 or below the smallest normal number). Composed from
+// elementwise ops, so the gradient is theirs (the unselected branches divide by 1, not 0, so no NaN leaks
+// into it).
+Tensor rgb_to_hsv(const Tensor &images);
+// tf.image.hsv_to_rgb: (h, s, v) to (r, g, b) = ((1 - s) + s * d) * v, d per channel a clipped ramp of
+// h * 6, as TF's HSVToRGB kernel.
+Tensor hsv_to_rgb(const Tensor &images);
+// tf.image.rgb_to_grayscale of floating images: 0.2989 r + 0.5870 g + 0.1140 b (summed in that order)
+// over the last axis, kept as an axis of 1.
+Tensor rgb_to_grayscale(const Tensor &images);
+
 }  // namespace kiln::ops

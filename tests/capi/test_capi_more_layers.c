@@ -993,6 +993,20 @@ static void test_color_layers(void) {
     const float row[3] = {1, 2, 3};
     if (OK(kiln_layer_call_tensor(&y, shear, f32(4, d1131, row), true))) expect_f32(y, 4, d1131, row, 0);
   }
+  { /* RandomSaturation 0.5 keeps the image; RandomHue 1 turns it by half a circle; the jitter's brightness */
+    const float turned[6] = {90, 50, 10, 200, 160, 30},
+                brighter[6] = {35.5f, 75.5f, 115.5f, 55.5f, 95.5f, 225.5f};
+    kiln_layer *sat = layer_from("RandomSaturation", "{\"factor\": [0.5, 0.5]}");
+    kiln_layer *hue = layer_from("RandomHue", "{\"factor\": [1, 1]}");
+    kiln_layer *jit = layer_from("RandomColorJitter", "{\"brightness_factor\": [0.1, 0.1]}");
+    if (sat && OK(kiln_layer_call_tensor(&y, sat, x, true))) expect_f32(y, 4, d1123, px, 1e-3f);
+    if (hue && OK(kiln_layer_call_tensor(&y, hue, x, true))) expect_f32(y, 4, d1123, turned, 1e-3f);
+    if (jit && OK(kiln_layer_call_tensor(&y, jit, x, true))) expect_f32(y, 4, d1123, brighter, 1e-3f);
+    EXPECT_ERROR(kiln_layer_call_tensor(&y, hue, f32(4, d1122, px), true), INVALID, "RandomHue", "channels");
+    kiln_layer_free(sat);
+    kiln_layer_free(hue);
+    kiln_layer_free(jit);
+  }
   EXPECT_ERROR(create_status("RandomInvert", "{\"factor\": 2}"), INVALID, "RandomInvert", "factor");
   EXPECT_ERROR(create_status("RandomPosterization", "{\"factor\": 9}"), INVALID, "RandomPosterization",
                "[1, 8]");

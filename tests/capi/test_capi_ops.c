@@ -1351,6 +1351,23 @@ static void test_image_resize(void) {
   release_kept();
 }
 
+/* kiln_image_rgb_to_hsv, kiln_image_hsv_to_rgb, kiln_image_rgb_to_grayscale: known colours by hand (TF's
+ * formulas), the round trip, bad input. */
+static void test_image_colour(void) {
+  const int64_t d[2] = {3, 3}, g[2] = {3, 1};
+  const float rgb[9] = {1, 0, 0, 0, 0.5f, 1, 0.5f, 0.5f, 0.5f};
+  const float hsv[9] = {0, 1, 1, 7.0f / 12, 1, 1, 0, 0, 0.5f};
+  const float gray[3] = {0.2989f, 0.5870f * 0.5f + 0.1140f, 0.5f * (0.2989f + 0.5870f + 0.1140f)};
+  kiln_tensor *o = NULL, *x = f32(2, d, rgb);
+  expect_f32(RUN(kiln_image_rgb_to_hsv(&o, x)), 2, d, hsv, 1e-6);
+  expect_f32(RUN(kiln_image_hsv_to_rgb(&o, f32(2, d, hsv))), 2, d, rgb, 1e-6);
+  expect_f32(RUN(kiln_image_rgb_to_grayscale(&o, x)), 2, g, gray, 1e-6);
+  EXPECT_ERROR(kiln_image_rgb_to_hsv(&o, f32(2, g, gray)), INVALID, "rgb_to_hsv", "3 channels");
+  EXPECT_ERROR(kiln_image_hsv_to_rgb(&o, NULL), INVALID, "kiln_image_hsv_to_rgb", "images");
+  EXPECT_ERROR(kiln_image_rgb_to_grayscale(NULL, x), INVALID, "kiln_image_rgb_to_grayscale", "out");
+  release_kept();
+}
+
 /* kiln_image_affine_transform: a row [1 2 3 4] shifted right by 2 under each fill mode (TF's
  * definitions, worked by hand), half a pixel bilinear, one transform for a batch, bad input. */
 static void test_image_affine_transform(void) {
@@ -2593,6 +2610,7 @@ int main(void) {
   test_conv_variants();
   test_conv3d_pool3d();
   test_image_resize();
+  test_image_colour();
   test_image_affine_transform();
   test_reshape_transpose();
   test_concat_split_slice();

@@ -767,6 +767,25 @@ TEST(HppMoreLayers, ColorLayers) {
   const Tensor row = Tensor::from_vector<float>({1, 2, 3}, {1, 1, 3, 1});
   EXPECT_EQ(kl::RandomShear({1, 1}, {0, 0}, nearest)(row, true).to_vector<float>(), row.to_vector<float>());
   EXPECT_EQ(kl::RandomShear(0.2).get_config().get_float_list("x_factor"), (std::vector<double>{-0.2, 0.2}));
+  // HSV: a round trip, and the layers built on it.
+  const Tensor rgb = Tensor::from_vector<float>({1, 0.5f, 0, 0.2f, 0.7f, 0.7f}, {2, 3});
+  const std::vector<float> hsv = kiln::image_rgb_to_hsv(rgb).to_vector<float>();
+  EXPECT_NEAR(hsv[0], 1.0f / 12, 1e-6);
+  EXPECT_NEAR(hsv[3], 0.5f, 1e-6);
+  const std::vector<float> back = kiln::image_hsv_to_rgb(kiln::image_rgb_to_hsv(rgb)).to_vector<float>();
+  for (size_t i = 0; i < back.size(); ++i) EXPECT_NEAR(back[i], rgb.to_vector<float>()[i], 1e-6) << i;
+  EXPECT_EQ(kiln::image_rgb_to_grayscale(rgb).shape(), (Dims{2, 1}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "3 channels", [&] {
+    kiln::image_rgb_to_hsv(kiln::ones({2, 2}));
+  });
+  const std::vector<float> kept = kl::RandomSaturation(0.5, 0.5)(x, true).to_vector<float>();
+  for (size_t i = 0; i < kept.size(); ++i) EXPECT_NEAR(kept[i], x.to_vector<float>()[i], 1e-3) << i;
+  EXPECT_EQ(kl::RandomHue(0.2).get_config().get_float_list("factor"), (std::vector<double>{0, 0.2}));
+  kl::ColorJitterFactors jitter;
+  jitter.brightness = {{0.1, 0.1}};
+  const std::vector<float> lit = kl::RandomColorJitter(jitter)(x, true).to_vector<float>();
+  EXPECT_NEAR(lit[0], 10 + 25.5f, 1e-3);
+  EXPECT_EQ(kl::RandomColorJitter(jitter).get_config().type("hue_factor"), kiln::Config::Type::null);
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "factor", [&] { kl::RandomSharpness(1.5); });
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "[1, 8]", [&] { kl::RandomPosterization(0); });
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "channels", [&] {

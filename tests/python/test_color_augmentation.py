@@ -1,5 +1,6 @@
 """Keras 3's colour augmentation layers (AutoContrast, Solarization, RandomInvert, RandomGrayscale,
-RandomPosterization, RandomColorDegeneration, RandomSharpness) and RandomShear from Python: Keras's
+RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation, RandomHue,
+RandomColorJitter), RandomShear and the HSV conversions from Python: Keras's
 signatures and defaults, each against a NumPy model of Keras's code with fixed draws (lower == upper) over
 random images, value ranges and both data formats; random draws per image; configs that round-trip; a
 model with all of them trained by fit, saved and loaded; errors as Keras's types."""
@@ -34,6 +35,27 @@ def auto_contrast(x, vr):
 
 def gray(x):
     return (x[..., :1] * GRAY[0] + x[..., 1:2] * GRAY[1] + x[..., 2:3] * GRAY[2]) if x.shape[-1] == 3 else x
+
+
+def tf_rgb_to_hsv(x):
+    """TF's RGBToHSV kernel's formulas in float64."""
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    v = x.max(axis=-1)
+    rng = v - x.min(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(v > 0, rng / v, 0)
+        norm = 1 / rng / 6
+        h = np.where(r == v, norm * (g - b), np.where(g == v, norm * (b - r) + 2 / 6, norm * (r - g) + 4 / 6))
+    h = np.where(rng > 0, h, 0)
+    h = np.where(h < 0, h + 1, h)
+    return np.stack([h, s, v], axis=-1)
+
+
+def tf_hsv_to_rgb(x):
+    h, s, v = x[..., 0], x[..., 1], x[..., 2]
+    dh = h * 6
+    d = [np.clip(np.abs(dh - 3) - 1, 0, 1), np.clip(2 - np.abs(dh - 2), 0, 1), np.clip(2 - np.abs(dh - 4), 0, 1)]
+    return np.stack([((1 - s) + s * di) * v for di in d], axis=-1)
 
 
 def smoothed(x):
@@ -125,10 +147,71 @@ class ColorLayers(unittest.TestCase):
         self.assertEqual((config["x_factor"], config["y_factor"], config["fill_mode"]),
                          ([-0.3, 0.3], [0.0, 0.0], "reflect"))
 
+    def test_hsv_ops_match_tf_formulas_and_differentiate(self):
+        x = self.rng.uniform(0, 1, (4, 5, 3))
+        x[0, 0] = [0.5, 0.5, 0.5]
+        x[0, 1] = [0, 0, 0]
+        x[0, 2] = [0.2, 0.7, 0.7]
+        hsv = kiln.image.rgb_to_hsv(x.astype(np.float32)).numpy()
+        np.testing.assert_allclose(hsv, tf_rgb_to_hsv(x), atol=2e-6)
+        np.testing.assert_allclose(kiln.image.hsv_to_rgb(hsv).numpy(), x, atol=2e-6)
+        np.testing.assert_allclose(kiln.image.rgb_to_hsv(x).numpy(), tf_rgb_to_hsv(x), atol=1e-12)  # float64
+        np.testing.assert_allclose(kiln.image.rgb_to_grayscale(x).numpy(), x @ GRAY[:, None], atol=1e-12)
+        first = kiln.keras.ops.image.rgb_to_hsv(x.transpose(2, 0, 1), data_format="channels_first").numpy()
+        np.testing.assert_allclose(first.transpose(1, 2, 0), tf_rgb_to_hsv(x), atol=1e-12)
+        one = np.ones((2, 2, 1))
+        np.testing.assert_array_equal(kiln.keras.ops.image.rgb_to_grayscale(one).numpy(), one)
+        t = kiln.constant(x)
+        with kiln.GradientTape() as tape:
+            tape.watch(t)
+            y = kiln.reduce_sum(kiln.image.rgb_to_hsv(t)) + kiln.reduce_sum(kiln.image.hsv_to_rgb(t))
+        self.assertTrue(np.all(np.isfinite(tape.gradient(y, t).numpy())))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "3 channels"):
+            kiln.image.rgb_to_hsv(np.ones((2, 4), np.float32))
+
+    def test_saturation_hue_and_jitter(self):
+        x = self.x.astype(np.float64)
+        self.check(layers.RandomSaturation((0.5, 0.5)), x)
+        hsv = tf_rgb_to_hsv(x / 255)
+        for f in (0.0, 0.3, 0.9):
+            k = np.float32(f) / (1 - np.float32(f) + np.float32(1e-7))
+            want = hsv.copy()
+            want[..., 1] = np.clip(want[..., 1] * k, 0, 1)
+            self.check(layers.RandomSaturation((f, f)), tf_hsv_to_rgb(want) * 255, tol=2e-3)
+        for f in (0.2, 1.0):
+            got = layers.RandomHue((f, f))(self.x, training=True).numpy()
+            for i in range(len(x)):
+                options = []
+                for shift in (f / 2, -f / 2):
+                    h = hsv[i].copy()
+                    h[..., 0] += shift
+                    h[..., 0] = np.where(h[..., 0] > 1, h[..., 0] - 1, np.where(h[..., 0] < 0, h[..., 0] + 1, h[..., 0]))
+                    options.append(np.clip(tf_hsv_to_rgb(h), 0, 1) * 255)
+                self.assertTrue(any(np.allclose(got[i], o, atol=3e-3) for o in options), "image %d" % i)
+        # The jitter's steps in order: brightness +0.1 (clipped), contrast c = 1, saturation 0.5 and hue 0 keep.
+        jitter = layers.RandomColorJitter(value_range=(0, 1), brightness_factor=(0.1, 0.1), contrast_factor=(0, 0),
+                                          saturation_factor=(0.5, 0.5), hue_factor=(0, 0))
+        u = (x / 255).astype(np.float32)
+        np.testing.assert_allclose(jitter(u, training=True).numpy(), np.clip(u + 0.1, 0, 1), atol=1e-5)
+        # Contrast alone: per image one c in [0.5, 1.5] scaling every channel's distance from its mean.
+        contrast = layers.RandomColorJitter(value_range=(-10, 10), contrast_factor=0.5)(u, training=True).numpy()
+        mean = u.mean(axis=(1, 2), keepdims=True)
+        ratio = (contrast - mean) / (u - mean)
+        for i in range(len(u)):
+            self.assertTrue(0.5 - 1e-4 <= ratio[i].min() and ratio[i].max() <= 1.5 + 1e-4)
+            np.testing.assert_allclose(ratio[i], ratio[i].mean(), atol=1e-3)
+        config = layers.RandomColorJitter(hue_factor=0.1).get_config()
+        self.assertEqual((config["hue_factor"], config["brightness_factor"]), ([0.0, 0.1], None))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "RandomHue.*1 channels"):
+            layers.RandomHue(0.5)(np.ones((1, 2, 2, 1), np.float32), training=True)
+
     def test_configs_round_trip_and_a_model_trains_saves_and_loads(self):
         made = [layers.AutoContrast(), layers.Solarization(0.1, 0.6, seed=3), layers.RandomInvert(0.3),
                 layers.RandomGrayscale(0.4), layers.RandomPosterization((5, 7)), layers.RandomColorDegeneration(0.5),
-                layers.RandomSharpness((0.2, 0.8)), layers.RandomShear(0.1, 0.2, fill_mode="nearest")]
+                layers.RandomSharpness((0.2, 0.8)), layers.RandomShear(0.1, 0.2, fill_mode="nearest"),
+                layers.RandomSaturation(0.6), layers.RandomHue(0.2),
+                layers.RandomColorJitter(brightness_factor=0.1, contrast_factor=0.2, saturation_factor=0.5,
+                                         hue_factor=0.1)]
         for layer in made:
             again = type(layer).from_config(layer.get_config())
             self.assertEqual(again.get_config(), layer.get_config())
@@ -158,6 +241,8 @@ class ColorLayers(unittest.TestCase):
             (lambda: layers.RandomPosterization(2.5), "whole number"),
             (lambda: layers.RandomPosterization(float("nan")), "whole number"),
             (lambda: layers.RandomShear(1.5), "x_factor"),
+            (lambda: layers.RandomColorJitter(hue_factor="x"), "hue_factor"),
+            (lambda: layers.Solarization(threshold_factor="x"), "threshold_factor"),
             (lambda: layers.RandomShear(0.1, fill_mode="mirror"), "mirror"),
             (lambda: layers.RandomGrayscale(1.0)(np.ones((1, 2, 2, 4), np.float32), training=True), "4 channels"),
             (lambda: layers.AutoContrast()(np.ones((2, 2), np.float32)), "rank"),

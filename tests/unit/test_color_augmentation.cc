@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "autodiff/tape.h"
 #include "core/error.h"
 #include "layers/layer.h"
 #include "ops/image.h"
@@ -24,6 +25,7 @@ using layers::LayerPtr;
 using testing::expect_error;
 using testing::expect_near;
 using testing::make;
+using testing::make_typed;
 using testing::values;
 
 LayerPtr layer(const char *cls, const std::string &json) {
@@ -259,6 +261,83 @@ TEST(ColorAugmentation, ShearIsEitherSignOfTheDraw) {
   EXPECT_EQ(c.get_float_list("x_factor"), (std::vector<double>{-0.3, 0.3}));
   EXPECT_EQ(c.get_float_list("y_factor"), (std::vector<double>{0, 0}));
   EXPECT_EQ(c.get_string("fill_mode"), "reflect");
+}
+
+// TF's RGBToHSV and HSVToRGB at known colours; gray and black pixels have hue and saturation 0 and no NaN
+// in the gradient; the round trip gives the colours back.
+TEST(ColorAugmentation, HsvConversionsAsTf) {
+  const Tensor rgb =
+      make({6, 3}, {1, 0, 0, 0, 1, 0, 0, 0.5f, 1, 0.5f, 0.5f, 0.5f, 0, 0, 0, 0.2f, 0.7f, 0.7f});
+  const Tensor hsv = ops::rgb_to_hsv(rgb);
+  expect_near(hsv, {0, 1, 1, 1.0f / 3, 1, 1, 7.0f / 12, 1, 1, 0, 0, 0.5f, 0, 0, 0, 0.5f, 5.0f / 7, 0.7f},
+              1e-6f);
+  expect_near(ops::hsv_to_rgb(hsv), values<float>(rgb), 1e-6f);
+  expect_near(ops::rgb_to_grayscale(make({1, 3}, {10, 20, 30})), {0.2989f * 10 + 0.5870f * 20 + 0.1140f * 30},
+              1e-4f);
+  EXPECT_EQ(ops::rgb_to_grayscale(ops::ones(Shape({2, 4, 3}))).shape(), Shape({2, 4, 1}));
+  autodiff::Tape tape(false, true);
+  tape.watch(rgb);
+  const Tensor y = ops::sum(ops::add(ops::rgb_to_hsv(rgb), ops::hsv_to_rgb(rgb)));
+  tape.stop_recording();
+  const std::vector<float> g = values<float>(tape.gradient(y, {rgb}, autodiff::Unconnected::kZero)[0]);
+  for (float gi : g) EXPECT_TRUE(std::isfinite(gi));
+  // A spread below the smallest normal number is none: hue 0, not 1 / range overflowing to NaN or inf.
+  const std::vector<float> tiny =
+      values<float>(ops::rgb_to_hsv(make({2, 3}, {1e-40f, 0, 0, 1e-45f, 1e-45f, 0})));
+  EXPECT_EQ(tiny[0], 0.0f);
+  EXPECT_EQ(tiny[3], 0.0f);
+  EXPECT_EQ(values<double>(ops::rgb_to_hsv(make_typed<double>(Shape({1, 3}), {1e-310, 0, 0})))[0], 0.0);
+  const Tensor f64 = ops::rgb_to_hsv(ops::cast(rgb, DType::kFloat64));
+  EXPECT_EQ(f64.dtype(), DType::kFloat64);
+  EXPECT_NEAR(values<double>(f64)[15 + 1], (double(0.7f) - double(0.2f)) / double(0.7f), 1e-15);
+  for (const Tensor &bad : {ops::ones(Shape({2, 4})), ops::cast(ops::ones(Shape({2, 3})), DType::kInt32)})
+    expect_error([&] { ops::rgb_to_hsv(bad); }, Code::kInvalidArgument, {"rgb_to_hsv", "3 channels"});
+}
+
+// RandomSaturation: 0.5 keeps, 0 makes gray (every channel the max); RandomHue at f = 1 turns the hue by
+// half a circle either way (both give the same); RandomColorJitter applies its steps in Keras's order.
+TEST(ColorAugmentation, SaturationHueAndJitter) {
+  const Tensor x = make({2, 2, 2, 3}, kPixels);
+  expect_near((*layer("RandomSaturation", R"({"factor": [0.5, 0.5]})"))({x}, training())[0], kPixels, 1e-3f);
+  std::vector<float> gray;
+  for (size_t i = 0; i < kPixels.size(); i += 3) {
+    const float m = std::max({kPixels[i], kPixels[i + 1], kPixels[i + 2]});
+    gray.insert(gray.end(), {m, m, m});
+  }
+  expect_near((*layer("RandomSaturation", R"({"factor": [0, 0]})"))({x}, training())[0], gray, 1e-3f);
+  EXPECT_EQ(run(layer("RandomSaturation", R"({"factor": 1})"), x, false), kPixels);
+  // Half a turn of hue: (r, g, b) = (1, 0.5, 0) in [0, 1] becomes (0, 0.5, 1).
+  const Tensor orange = make({1, 1, 1, 3}, {255, 127.5f, 0});
+  expect_near((*layer("RandomHue", R"({"factor": [1, 1]})"))({orange}, training())[0], {0, 127.5f, 255},
+              1e-3f);
+  expect_near((*layer("RandomHue", R"({"factor": [0, 0], "value_range": [-1, 1]})"))(
+                  {make({1, 1, 1, 3}, {-1, 0, 0.5f})}, training())[0],
+              {-1, 0, 0.5f}, 1e-5f);
+  // Jitter: brightness +0.1 * 255, then contrast 1 (no change), then saturation 0.5 and hue 0 (no change).
+  LayerPtr jitter = layer("RandomColorJitter", R"({"brightness_factor": [0.1, 0.1], "contrast_factor": [0, 0],
+                                                   "saturation_factor": [0.5, 0.5], "hue_factor": [0, 0]})");
+  std::vector<float> brighter;
+  for (float v : kPixels) brighter.push_back(std::min(v + 25.5f, 255.0f));
+  expect_near((*jitter)({x}, training())[0], brighter, 1e-2f);
+  EXPECT_EQ(run(jitter, x, false), kPixels);
+  const Config c = layer("RandomColorJitter", R"({"contrast_factor": 0.3})")->get_config();
+  EXPECT_TRUE(c.is_null("brightness_factor"));
+  EXPECT_EQ(c.get_float_list("contrast_factor"), (std::vector<double>{0.3, 0.3}));
+  EXPECT_EQ(layers::create_layer("RandomColorJitter", c)->get_config().json(), c.json());
+  // Only brightness and contrast: any channel count; saturation or hue: 3.
+  EXPECT_EQ(
+      run(layer("RandomColorJitter", R"({"brightness_factor": 0})"), ops::ones(Shape({1, 2, 2, 2}))).size(),
+      8u);
+  for (const char *cls : {"RandomSaturation", "RandomHue"})
+    expect_error(
+        [&] {
+          run(layer(cls, R"({"factor": 0.5})"), ops::ones(Shape({1, 2, 2, 1})));
+        },
+        Code::kInvalidArgument, {cls, "1 channels", "expected 3 (RGB)"});
+  expect_error([] { layer("RandomHue", R"({"factor": [-0.5, 0.5]})"); }, Code::kInvalidArgument,
+               {"RandomHue", "[0, 1]"});
+  expect_error([] { layer("RandomColorJitter", R"({"contrast_factor": 2})"); }, Code::kInvalidArgument,
+               {"RandomColorJitter", "contrast_factor"});
 }
 
 TEST(ColorAugmentation, ConfigsRoundTripAndBadArgumentsAreErrors) {

@@ -388,7 +388,9 @@ std::vector<Case> cases() {
        {},
        0},
       {"Solarization",
-       cfg([](Config &c) { c.set("addition_factor", std::vector<double>{0.1, 0.1}); }),
+       cfg([](Config &c) {
+         c.set("addition_factor", std::vector<double>{0.1, 0.1});
+       }),
        {2, 3, 3, 3},
        DType::kFloat32,
        {},
@@ -432,6 +434,31 @@ std::vector<Case> cases() {
        cfg([](Config &c) {
          c.set("factor", std::vector<double>{0, 0.2});
        }),
+       {2, 3, 3, 3},
+       DType::kFloat32,
+       {},
+       0,
+       true},
+      {"RandomSaturation",
+       cfg([](Config &c) {
+         c.set("factor", std::vector<double>{0.9, 1});
+       }),
+       {2, 3, 3, 3},
+       DType::kFloat32,
+       {},
+       0,
+       true},
+      {"RandomHue",
+       cfg([](Config &c) {
+         c.set("factor", std::vector<double>{0.5, 1}).set("value_range", std::vector<double>{0, 2});
+       }),
+       {2, 3, 3, 3},
+       DType::kFloat32,
+       {},
+       0,
+       true},
+      {"RandomColorJitter",
+       cfg([](Config &c) { c.set("brightness_factor", 0.5).set("hue_factor", 0.5); }),
        {2, 3, 3, 3},
        DType::kFloat32,
        {},

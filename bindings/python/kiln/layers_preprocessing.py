@@ -1,7 +1,8 @@
 """Preprocessing layers: kiln.layers.Normalization, Discretization and IntegerLookup (with adapt()),
 Hashing, HashedCrossing, CategoryEncoding, the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
 RandomBrightness, RandomRotation, RandomTranslation, RandomZoom, RandomShear, Solarization, RandomInvert, RandomGrayscale,
-RandomPosterization, RandomColorDegeneration and RandomSharpness, and AutoContrast, with Keras's signatures and
+RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation, RandomHue and RandomColorJitter, and
+AutoContrast, with Keras's signatures and
 defaults."""
 import itertools as _itertools
 import math as _math
@@ -371,12 +372,13 @@ def _seed(seed):
     return seed
 
 
-def _factor(factor, cls):
+def _factor(factor, cls, name="factor"):
     """A colour layer's factor: a number or two numbers (lower, upper)."""
     if isinstance(factor, (list, tuple)):
         return [float(f) for f in factor]
     if isinstance(factor, bool) or not isinstance(factor, _numbers.Real):
-        raise InvalidArgumentError("%s: factor must be a number or two numbers (lower, upper); got %r" % (cls, factor))
+        raise InvalidArgumentError("%s: %s must be a number or two numbers (lower, upper); got %r"
+                                   % (cls, name, factor))
     return float(factor)
 
 
@@ -425,8 +427,8 @@ RandomTranslation = _builtin(
     "interpolation='bilinear', seed=None, fill_value=0.0, data_format=None): in training each image shifted by "
     "fractions of its height and width drawn in each factor's [lower, upper] (f: [-f, f]); float32 out.",
     lambda height_factor, width_factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
-    data_format=None: dict({"height_factor": _factor(height_factor, "RandomTranslation"),
-                            "width_factor": _factor(width_factor, "RandomTranslation")},
+    data_format=None: dict({"height_factor": _factor(height_factor, "RandomTranslation", "height_factor"),
+                            "width_factor": _factor(width_factor, "RandomTranslation", "width_factor")},
                            **_transform(fill_mode, interpolation, seed, fill_value, data_format)))
 RandomZoom = _builtin(
     "RandomZoom", "keras.layers.RandomZoom(height_factor, width_factor=None, fill_mode='reflect', "
@@ -434,8 +436,9 @@ RandomZoom = _builtin(
     "its centre by 1 + a value drawn in each factor's [lower, upper] (above 1 zooms out; width_factor None: the "
     "vertical zoom both ways); float32 out.",
     lambda height_factor, width_factor=None, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
-    data_format=None: dict({"height_factor": _factor(height_factor, "RandomZoom"),
-                            "width_factor": None if width_factor is None else _factor(width_factor, "RandomZoom")},
+    data_format=None: dict({"height_factor": _factor(height_factor, "RandomZoom", "height_factor"),
+                            "width_factor": (None if width_factor is None
+                                             else _factor(width_factor, "RandomZoom", "width_factor"))},
                            **_transform(fill_mode, interpolation, seed, fill_value, data_format)))
 
 RandomShear = _builtin(
@@ -444,8 +447,8 @@ RandomShear = _builtin(
     "top-left corner, output pixel (x, y) read from (x + sx * y, sy * x + y), sx and sy drawn in each factor's "
     "[lower, upper] (f in [0, 1]: [-f, f]) and both negated for half the images; float32 out.",
     lambda x_factor=0.0, y_factor=0.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
-    data_format=None, seed=None: dict({"x_factor": _factor(x_factor, "RandomShear"),
-                                       "y_factor": _factor(y_factor, "RandomShear")},
+    data_format=None, seed=None: dict({"x_factor": _factor(x_factor, "RandomShear", "x_factor"),
+                                       "y_factor": _factor(y_factor, "RandomShear", "y_factor")},
                                       **_transform(fill_mode, interpolation, seed, fill_value, data_format)))
 
 
@@ -477,8 +480,8 @@ Solarization = _colour(
     "[0, 255]), and values at or above a threshold drawn in threshold_factor * 255 become 255 - value (factors: "
     "f in [0, 1] is [0, f], or (lower, upper)); float32 out.",
     lambda addition_factor=0.0, threshold_factor=0.0, value_range=(0, 255), seed=None, data_format=None: {
-        "addition_factor": _factor(addition_factor, "Solarization"),
-        "threshold_factor": _factor(threshold_factor, "Solarization"),
+        "addition_factor": _factor(addition_factor, "Solarization", "addition_factor"),
+        "threshold_factor": _factor(threshold_factor, "Solarization", "threshold_factor"),
         "value_range": _value_range(value_range, "Solarization"), "seed": _seed(seed), "data_format": data_format})
 RandomInvert = _colour(
     "RandomInvert", "factor=1.0, value_range=(0, 255), seed=None, data_format=None", "in training each image is "
@@ -527,9 +530,39 @@ RandomSharpness = _factor_colour(
     "[lower, upper] (f in [0, 1]: [0, f]), smoothed by the 3x3 filter [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13 "
     "with zero padding, clipped to value_range: 0.5 keeps the image, above sharpens, below blurs; float32 out.")
 
+RandomSaturation = _factor_colour(
+    "RandomSaturation", "in training each image, seen in [0, 1], has its saturation scaled by f / (1 - f + 1e-7), "
+    "f drawn in factor's [lower, upper] (f in [0, 1]: [0, f]; two numbers within [-1, 1], as Keras writes them): "
+    "0.5 keeps the image, 0 makes it gray, 1 saturates it fully; the saturation is clipped to [0, 1]; 3 channels; "
+    "float32 out.")
+RandomHue = _factor_colour(
+    "RandomHue", "in training each image, seen in [0, 1], has its hue moved by f * 0.5 in either direction (f "
+    "drawn in factor's [lower, upper], f in [0, 1]: [0, f]), wrapped into [0, 1], the result clipped to "
+    "value_range; 3 channels; float32 out.")
+
+
+def _optional_factor(factor, name):
+    return None if factor is None else _factor(factor, "RandomColorJitter", name)
+
+
+RandomColorJitter = _colour(
+    "RandomColorJitter", "value_range=(0, 255), brightness_factor=None, contrast_factor=None, saturation_factor=None, "
+    "hue_factor=None, seed=None, data_format=None", "in training, in this order, RandomBrightness, RandomContrast, "
+    "RandomSaturation and RandomHue with the factors given (None: that step is skipped), each image drawing its "
+    "own values; float32 out.",
+    lambda value_range=(0, 255), brightness_factor=None, contrast_factor=None, saturation_factor=None,
+    hue_factor=None, seed=None, data_format=None: {
+        "value_range": _value_range(value_range, "RandomColorJitter"),
+        "brightness_factor": _optional_factor(brightness_factor, "brightness_factor"),
+        "contrast_factor": _optional_factor(contrast_factor, "contrast_factor"),
+        "saturation_factor": _optional_factor(saturation_factor, "saturation_factor"),
+        "hue_factor": _optional_factor(hue_factor, "hue_factor"), "seed": _seed(seed),
+        "data_format": data_format})
+
 _AUGMENTATION = (RandomFlip, RandomCrop, RandomContrast, RandomBrightness, RandomRotation, RandomTranslation,
                  RandomZoom, RandomShear, AutoContrast, Solarization, RandomInvert, RandomGrayscale,
-                 RandomPosterization, RandomColorDegeneration, RandomSharpness)
+                 RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation, RandomHue,
+                 RandomColorJitter)
 _BUILTINS.update({c._class_name: c for c in _AUGMENTATION})
 _BUILTINS["CategoryEncoding"] = CategoryEncoding
 _BUILTINS["Discretization"] = Discretization

@@ -427,18 +427,66 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     if fill_mode not in modes:
         raise InvalidArgumentError("affine_transform: fill_mode %r is not one of 'constant', 'reflect', 'wrap', "
                                    "'nearest'" % (fill_mode,))
-    if data_format not in (None, "channels_last", "channels_first"):
-        raise InvalidArgumentError("affine_transform: data_format %r is not 'channels_last' or 'channels_first'"
-                                   % (data_format,))
-    images = _as_tensor(images)
-    first = data_format == "channels_first"
-    if first and images.ndim in (3, 4):
-        images = transpose(images, [0, 2, 3, 1] if images.ndim == 4 else [1, 2, 0])
+    images, first = _channels_last(images, data_format, "affine_transform")
     out = _new(L.kiln_image_affine_transform, images, _as_tensor(transform), interpolations[interpolation],
                modes[fill_mode], float(fill_value))
+    return _channels_back(out, first)
+
+
+def _channels_last(images, data_format, op):
+    """Keras's image ops: images as a tensor with channels last (moved from axis -3 with
+    data_format="channels_first"), and whether they were moved."""
+    if data_format not in (None, "channels_last", "channels_first"):
+        raise InvalidArgumentError("%s: data_format %r is not 'channels_last' or 'channels_first'" % (op, data_format))
+    images = _as_tensor(images)
+    first = data_format == "channels_first"
     if first:
-        out = transpose(out, [0, 3, 1, 2] if out.ndim == 4 else [2, 0, 1])
-    return out
+        n = images.ndim
+        if n < 3:
+            raise InvalidArgumentError("%s: images of shape %s have no height, width and channels; expected rank 3 or "
+                                       "4" % (op, tuple(images.shape)))
+        images = transpose(images, list(range(n - 3)) + [n - 2, n - 1, n - 3])
+    return images, first
+
+
+def _channels_back(out, first):
+    n = out.ndim
+    return transpose(out, list(range(n - 3)) + [n - 1, n - 3, n - 2]) if first else out
+
+
+def rgb_to_hsv(images):
+    """tf.image.rgb_to_hsv: the last axis (r, g, b) of floating images becomes (hue, saturation, value) by
+    TF's formulas: value = max, saturation = (max - min) / max, hue from the channel holding the max (0
+    where max == min), each in [0, 1] for images in [0, 1]. Differentiable."""
+    return _new(L.kiln_image_rgb_to_hsv, _as_tensor(images))
+
+
+def hsv_to_rgb(images):
+    """tf.image.hsv_to_rgb: (hue, saturation, value) in the last axis back to (r, g, b). Differentiable."""
+    return _new(L.kiln_image_hsv_to_rgb, _as_tensor(images))
+
+
+def rgb_to_grayscale(images):
+    """tf.image.rgb_to_grayscale: 0.2989 r + 0.5870 g + 0.1140 b over the last axis (3) of floating images,
+    kept as an axis of 1. Differentiable."""
+    return _new(L.kiln_image_rgb_to_grayscale, _as_tensor(images))
+
+
+def _keras_colour(op, name, one_channel_is_gray=False):
+    def keras_op(images, data_format=None):
+        images, first = _channels_last(images, data_format, name)
+        if one_channel_is_gray and images.ndim >= 1 and images.shape[-1] == 1:
+            return _channels_back(images, first)
+        return _channels_back(op(images), first)
+    keras_op.__name__ = name
+    keras_op.__doc__ = ("keras.ops.image.%s(images, data_format=None): kiln.image.%s over the channels axis "
+                        "(last, or axis -3 with data_format='channels_first')." % (name, name))
+    return keras_op
+
+
+_keras_rgb_to_hsv = _keras_colour(rgb_to_hsv, "rgb_to_hsv")
+_keras_hsv_to_rgb = _keras_colour(hsv_to_rgb, "hsv_to_rgb")
+_keras_rgb_to_grayscale = _keras_colour(rgb_to_grayscale, "rgb_to_grayscale", one_channel_is_gray=True)
 
 
 def reshape(x, shape):
