@@ -2816,6 +2816,15 @@ inline Layer TimeDistributed(const Layer &layer, const std::string &name = "") {
   detail::set_if(c, "name", name);
   return Layer::create("TimeDistributed", c);
 }
+/// keras.layers.SpectralNormalization(layer, power_iterations): before each training call the layer's
+/// kernel (or embeddings) is divided by its largest singular value, estimated by power iteration.
+inline Layer SpectralNormalization(const Layer &layer, int64_t power_iterations = 1,
+                                   const std::string &name = "") {
+  Config c;
+  c.set("layer", layer.serialize()).set("power_iterations", power_iterations);
+  detail::set_if(c, "name", name);
+  return Layer::create("SpectralNormalization", c);
+}
 
 namespace detail {
 // A config value of n-dim nested lists of values (row-major) as JSON text; Python's tokens for

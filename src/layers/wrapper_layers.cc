@@ -1,7 +1,7 @@
-// Layer wrappers: keras.layers.Bidirectional and TimeDistributed. Each holds layers made from the
-// serialized layer in its config (as Keras deserializes a copy of the layer it is given), tracked under
-// Keras's attributes, so weight paths ("bidirectional/forward_lstm/lstm_cell/kernel") and checkpoint
-// edges ("forward_layer/cell/kernel", "layer/kernel") are Keras's.
+// Layer wrappers: keras.layers.Bidirectional, TimeDistributed and SpectralNormalization. Each holds layers
+// made from the serialized layer in its config (as Keras deserializes a copy of the layer it is given),
+// tracked under Keras's attributes, so weight paths ("bidirectional/forward_lstm/lstm_cell/kernel") and
+// checkpoint edges ("forward_layer/cell/kernel", "layer/kernel") are Keras's.
 #include <memory>
 #include <string>
 #include <utility>
@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "layers/builtins.h"
+#include "layers/initializers.h"
 #include "layers/layer.h"
 #include "layers/layer_util.h"
 #include "ops/ops.h"
@@ -267,11 +268,101 @@ class TimeDistributed final : public Layer {
   LayerPtr inner_;
 };
 
+// keras.layers.SpectralNormalization(layer, power_iterations=1): the wrapped layer's kernel (or, without
+// one, its embeddings, or DepthwiseConv's depthwise_kernel, which Keras 3 names kernel) divided by its
+// largest singular value before each training call, estimated by power iteration on the kernel as a [-1,
+// units] matrix from a kept vector u ([1, units], the non-trainable weight "vector_u",
+// TruncatedNormal(stddev=0.02)): v = normalize(u W^T), u = normalize(v W) (normalize: x * rsqrt(max(sum x^2,
+// 1e-14))), sigma = v W u^T. As Keras, the kernel variable itself is assigned the normalized value (a kernel
+// of zeros is left alone), outside any tape, so the gradient is the wrapped layer's. Inference calls the
+// layer as it is. Floating outputs are cast to a floating input's dtype, as Keras casts them (Keras also
+// casts for integer inputs, which would truncate an Embedding's vectors; kiln does not).
+class SpectralNormalization final : public Layer {
+ public:
+  explicit SpectralNormalization(const Config &config)
+      : SpectralNormalization(ConfigReader(config, "SpectralNormalization")) {}
+
+ private:
+  explicit SpectralNormalization(ConfigReader &&r) : Layer("SpectralNormalization", r) {
+    inner_ = deserialize_layer(wrapped_config(r, "layer"));
+    iterations_ = r.get_int("power_iterations", 1);
+    if (iterations_ <= 0 || iterations_ > 1000)
+      fail(Code::kInvalidArgument, "SpectralNormalization: power_iterations must be in [1, 1000]; got ",
+           iterations_);
+    r.finish();
+    track(inner_, "layer");
+  }
+
+  void build_impl(const std::vector<PartialShape> &shapes) override {
+    inner_->build(shapes);
+    // depthwise_kernel: DepthwiseConv's, which Keras 3 names kernel.
+    for (const char *name : {"kernel", "embeddings", "depthwise_kernel"})
+      for (const auto &[n, v] : inner_->own_weights())
+        if (!kernel_ && n == name) kernel_ = v;
+    if (!kernel_)
+      bad_input("the wrapped layer '", inner_->name(), "' (", inner_->class_name(),
+                ") has no weight 'kernel' nor 'embeddings'");
+    const Shape &k = kernel_->shape();
+    if (k.rank() < 1 || k.num_elements() == 0)
+      bad_input("the wrapped layer's ", kernel_->name(), " has shape ", k.to_string(),
+                "; expected a non-empty kernel");
+    Config init;
+    init.set("stddev", 0.02);
+    Config serialized;
+    serialized.set("class_name", "TruncatedNormal").set("config", init);
+    vector_u_ = add_weight("vector_u", Shape({1, k[k.rank() - 1]}), kernel_->dtype(),
+                           *deserialize_initializer(serialized), false);
+  }
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    if (ctx.training) normalize_kernel();
+    std::vector<Tensor> out = inner_->call(inputs, ctx).outputs;
+    const DType in = inputs.empty() ? DType::kFloat32 : inputs[0].dtype();
+    for (Tensor &y : out)
+      if (is_floating(in) && is_floating(y.dtype()) && y.dtype() != in) y = ops::cast(y, in);
+    return out;
+  }
+
+  // One power-iteration estimate of the kernel's largest singular value; the kernel divided by it and
+  // u kept, both by assignment.
+  void normalize_kernel() {
+    const Tensor kernel = kernel_->peek();
+    if (!*ops::reduce_any(ops::not_equal(kernel, ops::zeros_like(kernel))).data<bool>()) return;
+    const int64_t units = kernel.shape()[kernel.rank() - 1];
+    const Tensor w = ops::reshape(kernel, {-1, units});
+    const auto normalize = [](const Tensor &x) {
+      const Tensor floor = ops::fill(Shape({}), 1e-14, x.dtype());
+      return ops::mul(x, ops::rsqrt(ops::maximum(ops::sum(ops::square(x)), floor)));
+    };
+    Tensor u = vector_u_->peek(), v;
+    for (int64_t i = 0; i < iterations_; ++i) {
+      v = normalize(ops::matmul(u, w, false, true));
+      u = normalize(ops::matmul(v, w));
+    }
+    const Tensor sigma = ops::matmul(ops::matmul(v, w), u, false, true);  // [1, 1]
+    vector_u_->assign(u);
+    kernel_->assign(ops::div(kernel, ops::reshape(sigma, {})));
+  }
+
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    return inner_->compute_output_shape(shapes);
+  }
+  void add_config(Config &c) const override {
+    c.set("layer", serialize_layer(*inner_));
+    c.set("power_iterations", iterations_);
+  }
+
+  LayerPtr inner_;
+  int64_t iterations_ = 1;
+  VariablePtr kernel_, vector_u_;
+};
+
 }  // namespace
 
 void register_wrapper_layers() {
   register_class<Bidirectional>("Bidirectional");
   register_class<TimeDistributed>("TimeDistributed");
+  register_class<SpectralNormalization>("SpectralNormalization");
 }
 
 }  // namespace kiln::layers

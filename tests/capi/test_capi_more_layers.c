@@ -394,6 +394,43 @@ static void test_recurrent(void) {
   release_kept();
 }
 
+/* SpectralNormalization of a Dense(1) whose kernel is set to [3, 4]: one training call divides it by its
+ * norm 5 (the power iteration is exact for one column), inference leaves it; vector_u comes first and is
+ * not trainable; a wrapped layer without a kernel is an error. */
+static void test_spectral_normalization(void) {
+  const int64_t d12[2] = {1, 2}, d21[2] = {2, 1}, d11[2] = {1, 1};
+  const float ones[2] = {1, 1}, k34[2] = {3, 4}, unit[2] = {0.6f, 0.8f}, seven[1] = {7}, sum[1] = {1.4f};
+  kiln_layer *sn = layer_from("SpectralNormalization",
+                              "{\"layer\": {\"class_name\": \"Dense\", \"config\": {\"units\": 1}}}");
+  kiln_variable *vars[3] = {NULL, NULL, NULL};
+  kiln_tensor *y = NULL, *x = f32(2, d12, ones), *k = NULL;
+  size_t n = 0, i;
+  if (!sn || !OK(kiln_layer_call_tensor(&y, sn, x, false))) return;
+  kiln_tensor_free(y);
+  if (OK(kiln_layer_get_variables(vars, 3, &n, sn, KILN_VARIABLES_ALL)) && n == 3) {
+    CHECK(!kiln_variable_get_trainable(vars[0]) && kiln_variable_get_trainable(vars[1]));
+    OK(kiln_variable_assign(vars[1], f32(2, d21, k34)));
+    if (OK(kiln_layer_call_tensor(&y, sn, x, false))) expect_f32(y, 2, d11, seven, 1e-5f);
+    if (OK(kiln_layer_call_tensor(&y, sn, x, true))) expect_f32(y, 2, d11, sum, 1e-5f);
+    if (OK(kiln_variable_read(&k, vars[1]))) expect_f32(k, 2, d21, unit, 1e-6f);
+  }
+  CHECK(n == 3);
+  for (i = 0; i < n && i < 3; ++i) kiln_variable_free(vars[i]);
+  {
+    kiln_layer *bad = layer_from("SpectralNormalization",
+                                 "{\"layer\": {\"class_name\": \"Dropout\", \"config\": {\"rate\": 0.5}}}");
+    if (bad)
+      EXPECT_ERROR(kiln_layer_call_tensor(&y, bad, x, true), INVALID, "SpectralNormalization", "kernel");
+    kiln_layer_free(bad);
+  }
+  EXPECT_ERROR(create_status("SpectralNormalization",
+                             "{\"layer\": {\"class_name\": \"Dense\", \"config\": "
+                             "{\"units\": 1}}, \"power_iterations\": 0}"),
+               INVALID, "SpectralNormalization", "power_iterations");
+  kiln_layer_free(sn);
+  release_kept();
+}
+
 /* A custom C cell (kiln_layer_create_custom + kiln_layer_set_state_size): y = x + 0.5 h, its state y. */
 static kiln_status *half_cell_call(kiln_tensor_list *outputs, kiln_layer *self,
                                    const kiln_tensor_list *inputs, bool training, void *user_data) {
@@ -1034,6 +1071,7 @@ int main(void) {
   test_integer_lookup();
   test_random_image_layers();
   test_color_layers();
+  test_spectral_normalization();
   test_einsum_dense();
   test_values();
   test_normalization();

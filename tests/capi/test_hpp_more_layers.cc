@@ -171,6 +171,18 @@ TEST(HppMoreLayers, RecurrentLayers) {
   EXPECT_EQ(td(kiln::testing::sawtooth({2, 4, 5}, 7, 0.25f)).shape(), (Dims{2, 4, 3}));
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "expected a recurrent layer",
               [] { kl::Bidirectional(kl::Dense(2)); });
+  // SpectralNormalization: a training call divides a one-column kernel [3, 4] by its norm.
+  kiln::Layer sn = kl::SpectralNormalization(kl::Dense(1), 2);
+  const Tensor row = Tensor::from_vector<float>({1, 1}, {1, 2});
+  sn(row);
+  ASSERT_EQ(sn.variables().size(), 3u);
+  EXPECT_EQ(sn.variables()[0].name(), sn.name() + "/vector_u");
+  sn.variables()[1].assign(Tensor::from_vector<float>({3, 4}, {2, 1}));
+  EXPECT_NEAR(sn(row, true).to_vector<float>()[0], 1.4f, 1e-5);
+  const std::vector<float> k = sn.variables()[1].value().to_vector<float>();
+  EXPECT_NEAR(k[0], 0.6f, 1e-6);
+  EXPECT_NEAR(k[1], 0.8f, 1e-6);
+  EXPECT_EQ(sn.get_config().get_int("power_iterations"), 2);
 
   kiln::set_seed(2);
   kl::EmbeddingOptions eo;

@@ -97,6 +97,18 @@ std::vector<Case> cases() {
        {Shape({3}), Shape({3}), Shape({3}), Shape({3})},
        2,
        true},
+      {"SpectralNormalization",
+       cfg([](Config &c) {
+         Config dense, inner;
+         inner.set("units", 4);
+         dense.set("class_name", "Dense").set("config", inner);
+         c.set("layer", dense);
+       }),
+       {2, 3},
+       DType::kFloat32,
+       {Shape({1, 4}), Shape({3, 4}), Shape({4})},
+       2,
+       true},
       {"MultiHeadAttention",
        cfg([](Config &c) { c.set("num_heads", 2).set("key_dim", 3); }),
        {2, 3, 4},

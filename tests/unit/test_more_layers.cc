@@ -492,6 +492,103 @@ TEST_F(MoreLayersTest, UnitNormalizationAsKeras) {
       {random_tensor({2, 3}, 5)});
 }
 
+// keras.layers.SpectralNormalization: a training call divides the kernel by sigma = v W u^T from one
+// power iteration of the kept u (written out in double), assigned to the kernel and u; inference leaves
+// them; many calls bring the largest singular value to 1; a zero kernel stays; weights in Keras's order
+// (vector_u first); the gradient is the wrapped layer's; errors.
+TEST_F(MoreLayersTest, SpectralNormalizationAsKeras) {
+  LayerPtr sn =
+      layer("SpectralNormalization", R"({"layer": {"class_name": "Dense", "config": {"units": 2}}})");
+  const Tensor x = make({1, 3}, {1, -2, 0.5f});
+  (*sn)({x}, CallContext());
+  const std::vector<VariablePtr> vars = sn->variables();
+  ASSERT_EQ(vars.size(), 3u);
+  EXPECT_EQ(vars[0]->name(), "spectral_normalization/vector_u");
+  EXPECT_FALSE(vars[0]->trainable());
+  EXPECT_EQ(vars[1]->name(), "spectral_normalization/dense/kernel");
+  EXPECT_EQ(sn->trainable_variables().size(), 2u);
+  const std::vector<double> w = {1, 2, 3, 4, 5, 6}, u0 = {0.6, -0.8};  // W [3, 2]
+  vars[1]->assign(make({3, 2}, {1, 2, 3, 4, 5, 6}));
+  vars[0]->assign(make({1, 2}, {0.6f, -0.8f}));
+  const auto normalized = [](std::vector<double> a) {
+    double n = 0;
+    for (double ai : a) n += ai * ai;
+    for (double &ai : a) ai /= std::sqrt(std::max(n, 1e-14));
+    return a;
+  };
+  std::vector<double> v(3), u(2, 0.0);
+  for (int i = 0; i < 3; ++i) v[size_t(i)] = u0[0] * w[size_t(2 * i)] + u0[1] * w[size_t(2 * i + 1)];
+  v = normalized(v);
+  for (int j = 0; j < 2; ++j)
+    for (int i = 0; i < 3; ++i) u[size_t(j)] += v[size_t(i)] * w[size_t(2 * i + j)];
+  const std::vector<double> vw = u;
+  u = normalized(u);
+  const double sigma = vw[0] * u[0] + vw[1] * u[1];
+  const std::vector<float> before = values<float>((*sn)({x}, CallContext())[0]);
+  EXPECT_EQ(values<float>(vars[1]->peek()), (std::vector<float>{1, 2, 3, 4, 5, 6}));  // inference: as it was
+  CallContext train;
+  train.training = true;
+  const std::vector<float> after = values<float>((*sn)({x}, train)[0]);
+  std::vector<float> want_kernel;
+  for (double wi : w) want_kernel.push_back(float(wi / sigma));
+  expect_near(vars[1]->peek(), want_kernel, 1e-6f);
+  expect_near(vars[0]->peek(), {float(u[0]), float(u[1])}, 1e-6f);
+  for (size_t k = 0; k < after.size(); ++k) EXPECT_NEAR(after[k], before[k] / sigma, 1e-5) << k;
+  for (int i = 0; i < 50; ++i) (*sn)({x}, train);
+  // The largest singular value of the 3 x 2 kernel: sqrt of the largest eigenvalue of W^T W.
+  const std::vector<float> k = values<float>(vars[1]->peek());
+  double a = 0, b = 0, c = 0;
+  for (int i = 0; i < 3; ++i) {
+    a += double(k[size_t(2 * i)]) * k[size_t(2 * i)];
+    b += double(k[size_t(2 * i)]) * k[size_t(2 * i + 1)];
+    c += double(k[size_t(2 * i + 1)]) * k[size_t(2 * i + 1)];
+  }
+  EXPECT_NEAR(std::sqrt((a + c) / 2 + std::sqrt((a - c) * (a - c) / 4 + b * b)), 1.0, 1e-5);
+  // The gradient is Dense's: d sum(y) / d kernel = x^T 1.
+  autodiff::Tape tape(false, true);
+  const Tensor y = ops::sum((*sn)({x}, train)[0]);
+  tape.stop_recording();
+  const autodiff::GradientSources kernel{autodiff::GradientSource(*vars[1])};
+  expect_near(tape.gradient(y, kernel, autodiff::Unconnected::kZero)[0], {1, 1, -2, -2, 0.5f, 0.5f}, 1e-6f);
+
+  // A kernel of zeros stays; a conv kernel is seen as [-1, filters]; an Embedding's vectors too, its output
+  // not cast to the int input's dtype.
+  vars[1]->assign(ops::zeros(Shape({3, 2})));
+  (*sn)({x}, train);
+  EXPECT_EQ(values<float>(vars[1]->peek()), std::vector<float>(6, 0.0f));
+  LayerPtr conv =
+      layer("SpectralNormalization", R"({"layer": {"class_name": "Conv2D", "config": {"filters": 2,
+      "kernel_size": 2}}, "power_iterations": 3})");
+  EXPECT_EQ((*conv)({random_tensor({1, 3, 3, 2}, 4)}, train)[0].shape(), Shape({1, 2, 2, 2}));
+  EXPECT_EQ(conv->variables()[0]->shape(), Shape({1, 2}));
+  LayerPtr emb =
+      layer("SpectralNormalization", R"({"layer": {"class_name": "Embedding", "config": {"input_dim": 5,
+      "output_dim": 3}}})");
+  EXPECT_EQ((*emb)({testing::make_typed<int32_t>(Shape({2}), {1, 4})}, train)[0].dtype(), DType::kFloat32);
+  EXPECT_EQ(emb->variables()[0]->shape(), Shape({1, 3}));
+  LayerPtr depthwise = layer("SpectralNormalization", R"({"layer": {"class_name": "DepthwiseConv2D", "config":
+      {"kernel_size": 2, "depth_multiplier": 2}}})");
+  EXPECT_EQ((*depthwise)({random_tensor({1, 3, 3, 2}, 6)}, train)[0].shape(), Shape({1, 2, 2, 4}));
+  EXPECT_EQ(depthwise->variables()[0]->shape(), Shape({1, 2}));
+  const Config config = conv->get_config();
+  EXPECT_EQ(config.get_int("power_iterations"), 3);
+  EXPECT_EQ(create_layer("SpectralNormalization", config)->get_config(), config);
+  EXPECT_EQ(sn->compute_output_shape({{-1, 3}})[0], (PartialShape{-1, 2}));
+
+  expect_error(
+      [] {
+        layer("SpectralNormalization", R"({"layer": {"class_name": "Dense", "config": {"units": 2}},
+      "power_iterations": 0})");
+      },
+      Code::kInvalidArgument, {"SpectralNormalization", "power_iterations", "0"});
+  expect_error(
+      [&] {
+        (*layer("SpectralNormalization", R"({"layer": {"class_name": "Dropout", "config": {"rate": 0.5}}})"))(
+            {x}, train);
+      },
+      Code::kInvalidArgument, {"SpectralNormalization", "Dropout", "no weight 'kernel' nor 'embeddings'"});
+}
+
 // keras.layers.RMSNormalization and LayerNormalization's rms_scaling (Keras's: the variance, not
 // the mean square, and gamma without beta), with gradients; BatchNormalization's current config keys.
 TEST_F(MoreLayersTest, RmsNormalizationAndRmsScaling) {

@@ -1,5 +1,6 @@
 """Built-in recurrent layers (kiln.layers.SimpleRNN, GRU, LSTM, RNN), the cells (SimpleRNNCell, GRUCell,
-LSTMCell, StackedRNNCells) and the wrappers Bidirectional and TimeDistributed, as Keras 3's."""
+LSTMCell, StackedRNNCells) and the wrappers Bidirectional, TimeDistributed and SpectralNormalization, as
+Keras 3's."""
 import ctypes
 import numbers as _numbers
 import warnings
@@ -111,6 +112,10 @@ def _serialized(layer, owner, what):
     if not isinstance(layer, Layer):
         raise InvalidArgumentError("%s: %s must be a keras layer; got %s (%r)" % (owner, what, type(layer).__name__,
                                                                                    layer))
+    if layer.built and layer.weights:
+        warnings.warn("%s wraps a copy of layer '%s' made from its config: its current weights are not carried "
+                      "over (Keras wraps the layer itself); set them on the wrapper's layer after building it"
+                      % (owner, layer.name), stacklevel=3)
     return serialize(layer)
 
 
@@ -165,6 +170,34 @@ class TimeDistributed(_Builtin):
     def layer(self):
         """Keras's layer: the wrapped layer (a copy made from its config)."""
         return _sublayer(self, 0)
+
+
+class SpectralNormalization(_Builtin):
+    """keras.layers.SpectralNormalization(layer, power_iterations=1): before each training call the
+    wrapped layer's kernel (or embeddings) is divided by its largest singular value, estimated by
+    power iteration from the kept non-trainable vector_u, and assigned back, as Keras does."""
+
+    _class_name = "SpectralNormalization"
+
+    def __init__(self, layer, power_iterations=1, name=None, trainable=True, dtype=None, **kwargs):
+        if kwargs:
+            raise TypeError("SpectralNormalization: unexpected keyword arguments %s" % sorted(kwargs))
+        if isinstance(power_iterations, bool) or not isinstance(power_iterations, _numbers.Integral):
+            raise InvalidArgumentError("SpectralNormalization: power_iterations must be an int >= 1; got %r"
+                                       % (power_iterations,))
+        config = _base_config(name, trainable, dtype)
+        config["layer"] = _serialized(layer, "SpectralNormalization", "layer")
+        config["power_iterations"] = int(power_iterations)
+        self._create(config)
+
+    @property
+    def layer(self):
+        """Keras's layer: the wrapped layer (a copy made from its config)."""
+        return _sublayer(self, 0)
+
+    @property
+    def power_iterations(self):
+        return self.get_config()["power_iterations"]
 
 
 def _custom_cell(layer):
@@ -501,9 +534,9 @@ ConvLSTM2D = _conv_lstm_class(2, "rows, cols")
 ConvLSTM3D = _conv_lstm_class(3, "depth, rows, cols")
 
 
-for _c in (SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed, SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells,
-           RNN, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, _ConvLSTMCell):
+for _c in (SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed, SpectralNormalization, SimpleRNNCell, GRUCell,
+           LSTMCell, StackedRNNCells, RNN, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, _ConvLSTMCell):
     _BUILTINS[_c._class_name] = _c
 
-__all__ = ["SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed", "SimpleRNNCell", "GRUCell", "LSTMCell",
-           "StackedRNNCells", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]
+__all__ = ["SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed", "SpectralNormalization", "SimpleRNNCell",
+           "GRUCell", "LSTMCell", "StackedRNNCells", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]
