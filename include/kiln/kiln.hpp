@@ -3840,6 +3840,38 @@ inline Layer RandomHue(double lower, double upper, std::array<double, 2> value_r
 }
 /// RandomHue(factor): f drawn in [0, factor].
 inline Layer RandomHue(double factor) { return RandomHue(0.0, factor); }
+/// keras.layers.RandomErasing: in training each image, with a probability drawn in factor, has a box of
+/// width sqrt(s) W and height sqrt(s') H (s, s' drawn in scale) at a random place replaced by normal noise
+/// times value_range's high (fill_value none) or fill_value (one number, or three: one per channel),
+/// clipped to value_range.
+inline Layer RandomErasing(std::array<double, 2> factor = {0, 1}, std::array<double, 2> scale = {0.02, 0.33},
+                           const std::optional<std::vector<double>> &fill_value = std::nullopt,
+                           std::array<double, 2> value_range = {0, 255}, const RandomImageOptions &o = {}) {
+  Config c;
+  c.set("factor", std::vector<double>{factor[0], factor[1]})
+      .set("scale", std::vector<double>{scale[0], scale[1]})
+      .set("value_range", std::vector<double>{value_range[0], value_range[1]});
+  if (fill_value && fill_value->size() == 1)
+    c.set("fill_value", (*fill_value)[0]);
+  else if (fill_value)
+    c.set("fill_value", *fill_value);
+  return detail::random_image_layer("RandomErasing", c, o);
+}
+/// keras.layers.RandomGaussianBlur: in training each image is blurred, with a probability drawn in factor,
+/// by Keras's Gaussian filter of kernel_size (odd) with "same" zero padding, its two sigmas drawn once per
+/// call in sigma (within [0, 1]); every image is then clipped to value_range.
+inline Layer RandomGaussianBlur(std::array<double, 2> factor = {0, 1},
+                                std::array<int64_t, 2> kernel_size = {3, 3},
+                                std::array<double, 2> sigma = {0, 1},
+                                std::array<double, 2> value_range = {0, 255},
+                                const RandomImageOptions &o = {}) {
+  Config c;
+  c.set("factor", std::vector<double>{factor[0], factor[1]})
+      .set("kernel_size", std::vector<int64_t>{kernel_size[0], kernel_size[1]})
+      .set("sigma", std::vector<double>{sigma[0], sigma[1]})
+      .set("value_range", std::vector<double>{value_range[0], value_range[1]});
+  return detail::random_image_layer("RandomGaussianBlur", c, o);
+}
 /// The factors of RandomColorJitter, each as its own layer reads it (as (lower, upper); none: the step is
 /// skipped): brightness within [-1, 1], contrast (c in [1 - lower, 1 + upper]), saturation and hue.
 struct ColorJitterFactors {

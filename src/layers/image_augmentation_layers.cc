@@ -1,7 +1,8 @@
 // Keras's image augmentation layers: RandomFlip, RandomCrop, RandomContrast, RandomBrightness,
 // RandomRotation, RandomTranslation, RandomZoom and RandomShear, and Keras 3's colour layers
-// Solarization, RandomInvert, RandomGrayscale, RandomPosterization, RandomColorDegeneration and
-// RandomSharpness, all active only in training; and AutoContrast, active always. Images [N, H, W, C] or
+// Solarization, RandomInvert, RandomGrayscale, RandomPosterization, RandomColorDegeneration,
+// RandomSharpness, RandomSaturation, RandomHue, RandomColorJitter, RandomErasing and RandomGaussianBlur,
+// all active only in training; and AutoContrast, active always. Images [N, H, W, C] or
 // [H, W, C] (channels first: C before H and W); the output is in the compute dtype (float32), as Keras casts
 // the images, also outside training. Each image of a batch draws its own values; RandomCrop crops the whole
 // batch at one place, as Keras. Seeds are TF's op seeds (see GaussianNoise).
@@ -29,9 +30,9 @@ namespace {
 class ImageAugmentation : public Layer {
  protected:
   // seeded: the layer takes Keras's seed (AutoContrast draws nothing).
-  ImageAugmentation(const char *class_name, ConfigReader &r, bool seeded = true) : Layer(class_name, r) {
+  ImageAugmentation(const char *class_name, ConfigReader &r, bool seeded = true)
+      : Layer(class_name, r), seeded_(seeded) {
     channels_first_ = read_channels_first(r);
-    seeded_ = seeded;
     if (seeded) seed_ = read_seed(r);
     set_autocast(false);  // cast below, integer images too
   }
@@ -216,26 +217,33 @@ std::array<double, 2> read_sorted_value_range(ConfigReader &r) {
   return v;
 }
 
-// Keras's factor in [0, 1] under `key` (def when absent): a number f, read as [0, f] (symmetric:
-// [-f, f]), or two numbers (lower, upper), sorted, each in [0, 1], or in [-1, 1] with negative_lists
-// (RandomShear's written [-f, f] reads back; Keras writes RandomColorDegeneration's f as [-f, f]).
+// How a factor's two numbers (lower, upper) are checked: each in [0, 1] or each in [-1, 1] (Solarization's
+// and RandomShear's check; RandomShear's written [-f, f] reads back), or by Keras's base layer rule, which
+// refuses them only when lower > 1 or upper < 0 (or < -1, where Keras's bounds are [-1, 1]: it writes
+// RandomColorDegeneration's and RandomSaturation's f as [-f, f]).
+enum class Lists { kEachInUnit, kEachSigned, kOverlapUnit, kOverlapSigned };
+
+// Keras's factor under `key` (def when absent): a number f in [0, 1], read as [0, f] (symmetric: [-f, f]),
+// or two finite numbers (lower, upper), sorted, checked by `lists`.
 std::array<double, 2> read_unit_factor(ConfigReader &r, const char *key, std::optional<double> def,
-                                       bool symmetric = false, bool negative_lists = false) {
+                                       Lists lists, bool symmetric = false) {
   if (!r.has(key)) {
     if (!def) fail(Code::kInvalidArgument, r.owner(), ": config key '", key, "' is required");
     return {symmetric ? -*def : 0.0, *def};
   }
   const std::vector<double> v = r.config().get_float_list(key);
   const bool listed = r.config().json().at(key).is_array();
-  const double low = symmetric || negative_lists ? -1.0 : 0.0;  // of a listed bound
+  const bool each = lists == Lists::kEachInUnit || lists == Lists::kEachSigned;
+  const double low = lists == Lists::kEachSigned || lists == Lists::kOverlapSigned ? -1.0 : 0.0;
   std::array<double, 2> f{};
   if (v.size() == 1 && !listed) f = {symmetric ? -v[0] : 0.0, v[0]};
   if (v.size() == 2) f = {std::min(v[0], v[1]), std::max(v[0], v[1])};
-  const bool ok =
-      listed ? v.size() == 2 && f[0] >= low && f[1] <= 1.0 : v.size() == 1 && v[0] >= 0.0 && v[0] <= 1.0;
-  if (!ok)
+  const bool pair_ok = v.size() == 2 && std::isfinite(f[0]) && std::isfinite(f[1]) &&
+                       (each ? f[0] >= low && f[1] <= 1.0 : f[0] <= 1.0 && f[1] >= low);
+  if (listed ? !pair_ok : !(v.size() == 1 && v[0] >= 0.0 && v[0] <= 1.0))
     fail(Code::kInvalidArgument, r.owner(), ": ", key,
-         " must be a number in [0, 1] or two numbers (lower, upper) in [", low, ", 1]; got ",
+         " must be a number in [0, 1] or two numbers (lower, upper) ",
+         each ? "in [" : "with lower <= 1 and upper >= ", low, each ? ", 1]" : "", "; got ",
          r.config().json().at(key).dump());
   return f;
 }
@@ -484,8 +492,8 @@ class RandomShear final : public AffineAugmentation {
 
  private:
   explicit RandomShear(ConfigReader &&r) : AffineAugmentation("RandomShear", r) {
-    x_ = read_unit_factor(r, "x_factor", 0.0, true, true);
-    y_ = read_unit_factor(r, "y_factor", 0.0, true, true);
+    x_ = read_unit_factor(r, "x_factor", 0.0, Lists::kEachSigned, true);
+    y_ = read_unit_factor(r, "y_factor", 0.0, Lists::kEachSigned, true);
     r.finish();
   }
   std::vector<float> transforms(const Tensor &x, int64_t, int64_t) const override {
@@ -545,7 +553,8 @@ class ColorTransform : public ImageAugmentation {
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     Tensor x = images_in(inputs);
     check_channels(x.shape()[3], inputs[0].description());
-    if (ctx.training || always()) x = adjust(x, per_image(x, draws()));
+    // A layer that draws nothing (AutoContrast) takes no step of the random stream.
+    if (ctx.training || always()) x = adjust(x, draws() > 0 ? per_image(x, draws()) : Tensor());
     return {images_out(x, inputs[0].rank())};
   }
   // The images' shape, of the channels the layer takes where known.
@@ -582,9 +591,9 @@ class ColorTransform : public ImageAugmentation {
 class FactorColorTransform : public ColorTransform {
  protected:
   FactorColorTransform(const char *class_name, ConfigReader &r, std::optional<double> def,
-                       bool negative_lists = false)
+                       Lists lists = Lists::kOverlapUnit)
       : ColorTransform(class_name, r) {
-    factor_ = read_unit_factor(r, "factor", def, false, negative_lists);
+    factor_ = read_unit_factor(r, "factor", def, lists);
     value_range_ = read_sorted_value_range(r);
     r.finish();
   }
@@ -638,8 +647,8 @@ class Solarization final : public ColorTransform {
 
  private:
   explicit Solarization(ConfigReader &&r) : ColorTransform("Solarization", r) {
-    addition_ = read_unit_factor(r, "addition_factor", 0.0);
-    threshold_ = read_unit_factor(r, "threshold_factor", 0.0);
+    addition_ = read_unit_factor(r, "addition_factor", 0.0, Lists::kEachInUnit);
+    threshold_ = read_unit_factor(r, "threshold_factor", 0.0, Lists::kEachInUnit);
     value_range_ = read_sorted_value_range(r);
     r.finish();
   }
@@ -764,13 +773,30 @@ class RandomColorDegeneration final : public FactorColorTransform {
 
  private:
   explicit RandomColorDegeneration(ConfigReader &&r)
-      : FactorColorTransform("RandomColorDegeneration", r, std::nullopt, true) {
+      : FactorColorTransform("RandomColorDegeneration", r, std::nullopt, Lists::kOverlapSigned) {
     channels_ = Channels::kGrayOrRgb;
   }
   Tensor adjust(const Tensor &x, const Tensor &u) const override {
     return clip_to_range(ops::add(x, ops::mul(drawn(u, 0, factor_), ops::sub(grayscale(x), x))));
   }
 };
+
+// Channels-last images [N, H, W, C] filtered per channel by the kh x kw filter (row-major) with TF's
+// "same" zero padding, as a depthwise convolution, in any float dtype: the sum of the padded image's
+// shifted windows times their weights.
+Tensor filter_same(const Tensor &x, const std::vector<double> &filter, int64_t kh, int64_t kw) {
+  const Shape &d = x.shape();
+  const int64_t top = (kh - 1) / 2, left = (kw - 1) / 2;
+  const Tensor padded = ops::pad(x, {0, 0, top, kh - 1 - top, left, kw - 1 - left, 0, 0});
+  Tensor sum;
+  for (int64_t i = 0; i < kh; ++i)
+    for (int64_t j = 0; j < kw; ++j) {
+      const Tensor w = ops::mul(ops::slice(padded, {0, i, j, 0}, {d[0], d[1], d[2], d[3]}),
+                                ops::fill(Shape({}), filter[size_t(i * kw + j)], x.dtype()));
+      sum = sum.defined() ? ops::add(sum, w) : w;
+    }
+  return sum;
+}
 
 // keras.layers.RandomSharpness(factor, value_range=(0, 255), data_format=None, seed=None): in training
 // each image is x + (1 - 2 f) * (smoothed - x), f drawn in factor's [lower, upper] (f: [0, f], in
@@ -783,17 +809,8 @@ class RandomSharpness final : public FactorColorTransform {
  private:
   explicit RandomSharpness(ConfigReader &&r) : FactorColorTransform("RandomSharpness", r, std::nullopt) {}
   Tensor adjust(const Tensor &x, const Tensor &u) const override {
-    // The filter as sums of the zero-padded image's shifted windows, in any float dtype.
-    const Shape &d = x.shape();
-    const Tensor padded = ops::pad(x, {0, 0, 1, 1, 1, 1, 0, 0});
-    Tensor around;
-    for (int64_t dy = 0; dy < 3; ++dy)
-      for (int64_t dx = 0; dx < 3; ++dx) {
-        if (dy == 1 && dx == 1) continue;
-        const Tensor w = ops::slice(padded, {0, dy, dx, 0}, {d[0], d[1], d[2], d[3]});
-        around = around.defined() ? ops::add(around, w) : w;
-      }
-    const Tensor smoothed = ops::add(ops::mul(around, scalar(1.0 / 13.0)), ops::mul(x, scalar(5.0 / 13.0)));
+    const double a = 1.0 / 13.0, b = 5.0 / 13.0;
+    const Tensor smoothed = filter_same(x, {a, a, a, a, b, a, a, a, a}, 3, 3);
     const Tensor s = ops::mul(drawn(u, 0, factor_), scalar(2.0));
     return clip_to_range(ops::add(x, ops::mul(ops::sub(scalar(1.0), s), ops::sub(smoothed, x))));
   }
@@ -860,7 +877,7 @@ class RandomSaturation final : public FactorColorTransform {
 
  private:
   explicit RandomSaturation(ConfigReader &&r)
-      : FactorColorTransform("RandomSaturation", r, std::nullopt, true) {
+      : FactorColorTransform("RandomSaturation", r, std::nullopt, Lists::kOverlapSigned) {
     channels_ = Channels::kRgb;
   }
   Tensor adjust(const Tensor &x, const Tensor &u) const override {
@@ -902,8 +919,8 @@ class RandomColorJitter final : public ColorTransform {
     if (given("brightness_factor")) brightness_ = read_signed_factor(r, "brightness_factor");
     if (given("contrast_factor")) contrast_ = read_contrast_factor(r, "contrast_factor");
     if (given("saturation_factor"))
-      saturation_ = read_unit_factor(r, "saturation_factor", std::nullopt, false, true);
-    if (given("hue_factor")) hue_ = read_unit_factor(r, "hue_factor", std::nullopt);
+      saturation_ = read_unit_factor(r, "saturation_factor", std::nullopt, Lists::kOverlapSigned);
+    if (given("hue_factor")) hue_ = read_unit_factor(r, "hue_factor", std::nullopt, Lists::kOverlapUnit);
     if (saturation_ || hue_) channels_ = Channels::kRgb;
     r.finish();
   }
@@ -934,6 +951,165 @@ class RandomColorJitter final : public ColorTransform {
   std::optional<std::array<double, 2>> brightness_, contrast_, saturation_, hue_;
 };
 
+// keras.layers.RandomErasing(factor=1.0, scale=(0.02, 0.33), fill_value=None, value_range=(0, 255),
+// seed=None): in training each image, with a probability drawn in factor's range (f: [0, f]), has a box
+// replaced: its width sqrt(s) W and height sqrt(s') H for s, s' drawn in scale's range, at a random place
+// (pixels x0 <= x < x0 + width, likewise y); filled with normal noise times value_range's high (fill_value
+// None), or fill_value (a number, or one per channel of 3), clipped to value_range.
+class RandomErasing final : public ColorTransform {
+ public:
+  explicit RandomErasing(const Config &config) : RandomErasing(ConfigReader(config, "RandomErasing")) {}
+
+ private:
+  explicit RandomErasing(ConfigReader &&r) : ColorTransform("RandomErasing", r) {
+    factor_ = read_unit_factor(r, "factor", 1.0, Lists::kOverlapUnit);
+    scale_ = r.has("scale") ? read_unit_factor(r, "scale", std::nullopt, Lists::kOverlapUnit)
+                            : std::array<double, 2>{0.02, 0.33};
+    if (r.has("fill_value") && !r.config().is_null("fill_value")) {
+      fill_ = r.config().get_float_list("fill_value");
+      const bool listed = r.config().json().at("fill_value").is_array();
+      if ((listed && fill_->size() != 3) || (!listed && fill_->size() != 1))
+        fail(Code::kInvalidArgument,
+             "RandomErasing: fill_value must be null, a number or three numbers (one per "
+             "channel); got ",
+             r.config().json().at("fill_value").dump());
+      listed_fill_ = listed;
+    }
+    value_range_ = read_sorted_value_range(r);
+    r.finish();
+  }
+  int64_t draws() const override { return 6; }
+  Tensor adjust(const Tensor &x, const Tensor &u) const override {
+    const Shape &d = x.shape();
+    const DType dt = compute_dtype();
+    // The box along one axis of n pixels: start and end from the size draw and the place draw.
+    const auto box = [&](int64_t size_col, int64_t place_col, int64_t n,
+                         const std::vector<int64_t> &grid_shape) {
+      // In float32 for bfloat16 layers (the pixel grid has no bfloat16 range).
+      const DType bt = dt == DType::kBFloat16 ? DType::kFloat32 : dt;
+      const auto k = [&](double v) { return ops::fill(Shape({}), v, bt); };
+      const Tensor length = ops::mul(ops::sqrt(ops::cast(drawn(u, size_col, scale_), bt)), k(double(n)));
+      const Tensor start = ops::mul(ops::cast(column(u, place_col), bt), ops::sub(k(double(n)), length));
+      const Tensor grid = ops::reshape(ops::range(0, double(n), 1, bt), grid_shape);
+      return ops::logical_and(ops::greater_equal(grid, start), ops::less(grid, ops::add(start, length)));
+    };
+    const Tensor inside =
+        ops::logical_and(box(0, 2, d[2], {1, 1, d[2], 1}), box(1, 3, d[1], {1, d[1], 1, 1}));
+    const Tensor erase = ops::logical_and(inside, ops::less(column(u, 5), drawn(u, 4, factor_)));
+    Tensor fill;
+    if (!fill_) {
+      fill = ops::mul(ops::cast(ops::random_normal(d, 0.0f, 1.0f, seed_), dt), scalar(value_range_[1]));
+    } else if (listed_fill_) {
+      if (d[3] != 3)
+        bad_input("fill_value has one value per channel of 3; the images have ", d[3], " channels");
+      const std::vector<float> v(fill_->begin(), fill_->end());
+      fill = ops::cast(
+          Tensor::from_data(DType::kFloat32, Shape({1, 1, 1, 3}), v.data(), v.size() * sizeof(float)), dt);
+    } else {
+      fill = scalar((*fill_)[0]);
+    }
+    return ops::where(erase, clip_to_range(fill), x);
+  }
+  void add_config(Config &c) const override {
+    write_factor(c, "factor", factor_);
+    write_factor(c, "scale", scale_);
+    if (!fill_)
+      c.set_null("fill_value");
+    else if (listed_fill_)
+      c.set("fill_value", *fill_);
+    else
+      c.set("fill_value", (*fill_)[0]);
+    write_value_range(c);
+    ImageAugmentation::add_config(c);
+  }
+  std::array<double, 2> factor_{}, scale_{};
+  std::optional<std::vector<double>> fill_;
+  bool listed_fill_ = false;
+};
+
+// keras.layers.RandomGaussianBlur(factor=1.0, kernel_size=3, sigma=1.0, value_range=(0, 255),
+// data_format=None, seed=None): in training each image is blurred with a probability drawn in factor's
+// range (f: [0, f]) by a Gaussian filter of kernel_size (odd: k, or (a, b)) with "same" zero padding, its
+// two sigmas drawn once per call in sigma's range (f in [0, 1]: [0, f]) plus 1e-6; then every image is
+// clipped to value_range. The filter is Keras's: the outer product of the normalized 1-D Gaussians
+// (b, sigma_y) and (a, sigma_x), laid out as a x b.
+class RandomGaussianBlur final : public ColorTransform {
+ public:
+  explicit RandomGaussianBlur(const Config &config)
+      : RandomGaussianBlur(ConfigReader(config, "RandomGaussianBlur")) {}
+
+ private:
+  explicit RandomGaussianBlur(ConfigReader &&r) : ColorTransform("RandomGaussianBlur", r) {
+    factor_ = read_unit_factor(r, "factor", 1.0, Lists::kOverlapUnit);
+    const std::vector<int64_t> k = tuple_of(r, "kernel_size", r.get_int_list("kernel_size", {3}), 2, 1);
+    if (k[0] % 2 == 0 || k[1] % 2 == 0 || k[0] > 1023 || k[1] > 1023)
+      fail(Code::kInvalidArgument, "RandomGaussianBlur: kernel_size must be odd (and at most 1023); got ",
+           tuple_string(k));
+    kernel_ = {k[0], k[1]};
+    sigma_ = read_unit_factor(r, "sigma", 1.0, Lists::kOverlapUnit);
+    value_range_ = read_sorted_value_range(r);
+    r.finish();
+  }
+  int64_t draws() const override { return 2; }
+  // Keras's normalized 1-D Gaussian of `size` taps, in F (the compute dtype's precision).
+  template <typename F>
+  static std::vector<F> gaussian(int64_t size, F sigma) {
+    std::vector<F> g;
+    F sum = 0;
+    for (int64_t i = 0; i < size; ++i) {
+      const F x = (static_cast<F>(i) - static_cast<F>(size - 1) / 2) / sigma;
+      g.push_back(std::exp(F(-0.5) * (x * x)));
+      sum += g.back();
+    }
+    for (F &v : g) v /= sum;
+    return g;
+  }
+  // Keras's filter: outer(gy, gx) row-major, read as kernel_[0] x kernel_[1].
+  template <typename F>
+  std::vector<double> filter(F sigma_x, F sigma_y) const {
+    const std::vector<F> gx = gaussian(kernel_[0], sigma_x), gy = gaussian(kernel_[1], sigma_y);
+    std::vector<double> f;
+    for (F a : gy)
+      for (F b : gx) f.push_back(double(a * b));
+    return f;
+  }
+  Tensor adjust(const Tensor &x, const Tensor &u) const override {
+    Tensor y = x;
+    if (x.num_elements() > 0) {
+      const Tensor s = ops::random_uniform(Shape({2}), 0.0f, 1.0f, seed_);
+      const auto sigma = [&](int64_t i) {  // drawn in float32 (Keras draws in the compute dtype)
+        const auto lo = static_cast<float>(sigma_[0]), hi = static_cast<float>(sigma_[1]);
+        return s.data<float>()[i] * (hi - lo) + lo + 1e-6f;
+      };
+      const std::vector<double> f = compute_dtype() == DType::kFloat64 ? filter<double>(sigma(0), sigma(1))
+                                                                       : filter<float>(sigma(0), sigma(1));
+      // float64 sums the shifted windows (no float64 convolution kernel); the others convolve.
+      Tensor blurred;
+      if (compute_dtype() == DType::kFloat64) {
+        blurred = filter_same(x, f, kernel_[0], kernel_[1]);
+      } else {
+        std::vector<float> k;
+        for (double v : f) k.insert(k.end(), static_cast<size_t>(x.shape()[3]), static_cast<float>(v));
+        const Tensor kernel =
+            Tensor::from_data(DType::kFloat32, Shape({kernel_[0], kernel_[1], x.shape()[3], 1}), k.data(),
+                              k.size() * sizeof(float));
+        blurred = ops::depthwise_conv2d(x, ops::cast(kernel, x.dtype()), {1, 1}, {1, 1}, ops::Padding::kSame);
+      }
+      y = ops::where(ops::less(column(u, 1), drawn(u, 0, factor_)), blurred, x);
+    }
+    return clip_to_range(y);
+  }
+  void add_config(Config &c) const override {
+    write_factor(c, "factor", factor_);
+    c.set("kernel_size", std::vector<int64_t>{kernel_[0], kernel_[1]});
+    write_factor(c, "sigma", sigma_);
+    write_value_range(c);
+    ImageAugmentation::add_config(c);
+  }
+  std::array<double, 2> factor_{}, sigma_{};
+  std::array<int64_t, 2> kernel_{3, 3};
+};
+
 }  // namespace
 
 void register_image_augmentation_layers() {
@@ -955,6 +1131,8 @@ void register_image_augmentation_layers() {
   register_class<RandomSaturation>("RandomSaturation");
   register_class<RandomHue>("RandomHue");
   register_class<RandomColorJitter>("RandomColorJitter");
+  register_class<RandomErasing>("RandomErasing");
+  register_class<RandomGaussianBlur>("RandomGaussianBlur");
 }
 
 }  // namespace kiln::layers

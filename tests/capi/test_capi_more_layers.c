@@ -1040,6 +1040,18 @@ static void test_color_layers(void) {
     if (hue && OK(kiln_layer_call_tensor(&y, hue, x, true))) expect_f32(y, 4, d1123, turned, 1e-3f);
     if (jit && OK(kiln_layer_call_tensor(&y, jit, x, true))) expect_f32(y, 4, d1123, brighter, 1e-3f);
     EXPECT_ERROR(kiln_layer_call_tensor(&y, hue, f32(4, d1122, px), true), INVALID, "RandomHue", "channels");
+    { /* RandomErasing of the whole image (scale 1) with 0; RandomGaussianBlur of size 1 only clips */
+      const float zeros[6] = {0, 0, 0, 0, 0, 0}, capped[6] = {10, 50, 90, 30, 70, 100};
+      kiln_layer *er =
+          layer_from("RandomErasing", "{\"factor\": [1, 1], \"scale\": [1, 1], \"fill_value\": 0}");
+      kiln_layer *bl = layer_from("RandomGaussianBlur", "{\"kernel_size\": 1, \"value_range\": [0, 100]}");
+      if (er && OK(kiln_layer_call_tensor(&y, er, x, true))) expect_f32(y, 4, d1123, zeros, 0);
+      if (bl && OK(kiln_layer_call_tensor(&y, bl, x, true))) expect_f32(y, 4, d1123, capped, 0);
+      EXPECT_ERROR(create_status("RandomGaussianBlur", "{\"kernel_size\": 2}"), INVALID, "RandomGaussianBlur",
+                   "odd");
+      kiln_layer_free(er);
+      kiln_layer_free(bl);
+    }
     kiln_layer_free(sat);
     kiln_layer_free(hue);
     kiln_layer_free(jit);

@@ -798,7 +798,13 @@ TEST(HppMoreLayers, ColorLayers) {
   const std::vector<float> lit = kl::RandomColorJitter(jitter)(x, true).to_vector<float>();
   EXPECT_NEAR(lit[0], 10 + 25.5f, 1e-3);
   EXPECT_EQ(kl::RandomColorJitter(jitter).get_config().type("hue_factor"), kiln::Config::Type::null);
-  expect_code(KILN_STATUS_INVALID_ARGUMENT, "factor", [&] { kl::RandomSharpness(1.5); });
+  EXPECT_EQ(kl::RandomErasing({1, 1}, {1, 1}, std::vector<double>{0})(x, true).to_vector<float>(),
+            std::vector<float>(6, 0.0f));
+  const std::vector<float> capped =
+      kl::RandomGaussianBlur({0, 0}, {3, 3}, {0, 1}, {0, 100})(x, true).to_vector<float>();
+  EXPECT_EQ(capped, (std::vector<float>{10, 50, 90, 30, 70, 100}));
+  EXPECT_EQ(kl::RandomGaussianBlur().get_config().get_int_list("kernel_size"), (std::vector<int64_t>{3, 3}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "factor", [&] { kl::RandomSharpness(1.5, 2.0); });
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "[1, 8]", [&] { kl::RandomPosterization(0); });
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "channels", [&] {
     kl::RandomGrayscale(1.0)(kiln::ones({1, 2, 2, 2}), true);

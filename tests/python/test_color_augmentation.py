@@ -1,6 +1,6 @@
 """Keras 3's colour augmentation layers (AutoContrast, Solarization, RandomInvert, RandomGrayscale,
 RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation, RandomHue,
-RandomColorJitter), RandomShear and the HSV conversions from Python: Keras's
+RandomColorJitter, RandomErasing, RandomGaussianBlur), RandomShear and the HSV conversions from Python: Keras's
 signatures and defaults, each against a NumPy model of Keras's code with fixed draws (lower == upper) over
 random images, value ranges and both data formats; random draws per image; configs that round-trip; a
 model with all of them trained by fit, saved and loaded; errors as Keras's types."""
@@ -205,13 +205,46 @@ class ColorLayers(unittest.TestCase):
         with self.assertRaisesRegex(kiln.InvalidArgumentError, "RandomHue.*1 channels"):
             layers.RandomHue(0.5)(np.ones((1, 2, 2, 1), np.float32), training=True)
 
+    def test_erasing_and_gaussian_blur(self):
+        x = np.full((30, 6, 8, 3), 100.0, np.float32)
+        got = layers.RandomErasing((1, 1), scale=(0.25, 0.25), fill_value=(1, 2, 3))(x, training=True).numpy()
+        for image in got:
+            box = image[..., 0] != 100
+            rows, cols = np.nonzero(box)
+            self.assertEqual(box.sum(), 12)  # 3 rows x 4 columns, contiguous
+            self.assertEqual((rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1), 12)
+            np.testing.assert_array_equal(image[box], np.tile([1, 2, 3], (12, 1)))
+        half = layers.RandomErasing((0.5, 0.5), fill_value=0)(x, training=True).numpy()
+        touched = (half != 100).any(axis=(1, 2, 3)).mean()
+        self.assertTrue(0.2 <= touched <= 0.8)
+        np.testing.assert_array_equal(layers.RandomErasing()(x).numpy(), x)
+        # Blur at sigma 0.7: Keras's kernel (outer product of normalized 1-D Gaussians) over zero padding.
+        img = self.x[:2].astype(np.float64)
+        t = (np.arange(5) - 2) / (np.float32(0.7) + np.float32(1e-6))
+        g = np.exp(-0.5 * t * t)
+        g /= g.sum()
+        k = np.outer(g, g)
+        pad = np.pad(img, ((0, 0), (2, 2), (2, 2), (0, 0)))
+        want = sum(k[i, j] * pad[:, i:i + 5, j:j + 4] for i in range(5) for j in range(5))
+        blur = layers.RandomGaussianBlur((1, 1), kernel_size=5, sigma=(0.7, 0.7))
+        np.testing.assert_allclose(blur(self.x[:2], training=True).numpy(), want, atol=2e-3)
+        first = layers.RandomGaussianBlur((1, 1), kernel_size=5, sigma=(0.7, 0.7), data_format="channels_first")
+        np.testing.assert_allclose(first(self.x[:2].transpose(0, 3, 1, 2), training=True).numpy(),
+                                   want.transpose(0, 3, 1, 2), atol=2e-3)
+        self.assertEqual(layers.RandomGaussianBlur(kernel_size=(3, 5)).get_config()["kernel_size"], [3, 5])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "odd"):
+            layers.RandomGaussianBlur(kernel_size=4)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "fill_value"):
+            layers.RandomErasing(fill_value="red")
+
     def test_configs_round_trip_and_a_model_trains_saves_and_loads(self):
         made = [layers.AutoContrast(), layers.Solarization(0.1, 0.6, seed=3), layers.RandomInvert(0.3),
                 layers.RandomGrayscale(0.4), layers.RandomPosterization((5, 7)), layers.RandomColorDegeneration(0.5),
                 layers.RandomSharpness((0.2, 0.8)), layers.RandomShear(0.1, 0.2, fill_mode="nearest"),
                 layers.RandomSaturation(0.6), layers.RandomHue(0.2),
                 layers.RandomColorJitter(brightness_factor=0.1, contrast_factor=0.2, saturation_factor=0.5,
-                                         hue_factor=0.1)]
+                                         hue_factor=0.1), layers.RandomErasing(0.5, fill_value=(1, 2, 3)),
+                layers.RandomGaussianBlur(0.5, kernel_size=3, sigma=0.8)]
         for layer in made:
             again = type(layer).from_config(layer.get_config())
             self.assertEqual(again.get_config(), layer.get_config())

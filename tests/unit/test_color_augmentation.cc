@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "autodiff/tape.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "layers/layer.h"
 #include "ops/image.h"
 #include "ops/ops.h"
@@ -77,6 +79,12 @@ TEST(ColorAugmentation, AutoContrastStretchesEachChannel) {
   EXPECT_NEAR(got[10], 255.0f, 1e-3f);
   EXPECT_EQ(ac->get_config().get_float_list("value_range"), (std::vector<double>{0, 255}));
   EXPECT_FALSE(ac->get_config().has("seed"));
+  // AutoContrast draws nothing, so it takes no step of the global random stream.
+  set_global_seed(5);
+  const std::vector<float> stream = values<float>(ops::random_uniform(Shape({3})));
+  set_global_seed(5);
+  run(ac, x, true);
+  EXPECT_EQ(values<float>(ops::random_uniform(Shape({3}))), stream);
 }
 
 TEST(ColorAugmentation, SolarizationAddsThenInvertsAboveTheThreshold) {
@@ -334,10 +342,97 @@ TEST(ColorAugmentation, SaturationHueAndJitter) {
           run(layer(cls, R"({"factor": 0.5})"), ops::ones(Shape({1, 2, 2, 1})));
         },
         Code::kInvalidArgument, {cls, "1 channels", "expected 3 (RGB)"});
-  expect_error([] { layer("RandomHue", R"({"factor": [-0.5, 0.5]})"); }, Code::kInvalidArgument,
-               {"RandomHue", "[0, 1]"});
+  // Keras's rule for two numbers: refused only when lower > 1 or upper < 0.
+  EXPECT_EQ(layer("RandomHue", R"({"factor": [-0.5, 1.5]})")->get_config().get_float_list("factor"),
+            (std::vector<double>{-0.5, 1.5}));
+  expect_error([] { layer("RandomHue", R"({"factor": [1.5, 2]})"); }, Code::kInvalidArgument,
+               {"RandomHue", "lower <= 1 and upper >= 0", "[1.5,2]"});
   expect_error([] { layer("RandomColorJitter", R"({"contrast_factor": 2})"); }, Code::kInvalidArgument,
                {"RandomColorJitter", "contrast_factor"});
+}
+
+// RandomErasing: a box of sqrt(scale) of each side at a random place, all or nothing per image, filled with
+// fill_value (per channel too) or clipped noise. RandomGaussianBlur: Keras's filter at a fixed sigma against
+// a written-out zero-padded convolution; every image clipped to value_range.
+TEST(ColorAugmentation, ErasingAndGaussianBlur) {
+  const Tensor x = ops::fill(Shape({20, 6, 8, 2}), 100.0, DType::kFloat32);
+  const std::vector<float> got =
+      run(layer("RandomErasing", R"({"factor": [1, 1], "scale": [0.25, 0.25], "fill_value": 7})"), x);
+  for (int64_t n = 0; n < 20; ++n) {
+    int64_t erased = 0, rows_lo = 99, rows_hi = -1, cols_lo = 99, cols_hi = -1;
+    for (int64_t r = 0; r < 6; ++r)
+      for (int64_t c = 0; c < 8; ++c) {
+        const float v = got[size_t(((n * 6 + r) * 8 + c) * 2)];
+        ASSERT_TRUE(v == 7.0f || v == 100.0f);
+        EXPECT_EQ(got[size_t(((n * 6 + r) * 8 + c) * 2 + 1)], v);  // every channel
+        if (v != 7.0f) continue;
+        ++erased;
+        rows_lo = std::min(rows_lo, r), rows_hi = std::max(rows_hi, r);
+        cols_lo = std::min(cols_lo, c), cols_hi = std::max(cols_hi, c);
+      }
+    EXPECT_EQ(erased, 3 * 4) << n;  // half of each side: 3 rows and 4 columns, one box
+    EXPECT_EQ((rows_hi - rows_lo + 1) * (cols_hi - cols_lo + 1), 12) << n;
+  }
+  EXPECT_EQ(run(layer("RandomErasing", R"({"factor": [0, 0]})"), x), values<float>(x));
+  const Tensor bf = (*layer("RandomErasing", R"({"factor": [1, 1], "scale": [1, 1], "fill_value": 0,
+                                                  "dtype": "mixed_bfloat16"})"))({x}, training())[0];
+  EXPECT_EQ(bf.dtype(), DType::kBFloat16);
+  EXPECT_EQ(values<float>(ops::cast(bf, DType::kFloat32)),
+            std::vector<float>(size_t(x.num_elements()), 0.0f));
+  EXPECT_EQ(run(layer("RandomErasing", "{}"), x, false), values<float>(x));
+  const std::vector<float> per_channel =
+      run(layer("RandomErasing", R"({"factor": [1, 1], "scale": [1, 1], "fill_value": [1, 2, 300]})"),
+          ops::ones(Shape({1, 2, 2, 3})));
+  EXPECT_EQ(per_channel, (std::vector<float>{1, 2, 255, 1, 2, 255, 1, 2, 255, 1, 2, 255}));
+  const std::vector<float> noise =
+      run(layer("RandomErasing", R"({"factor": [1, 1], "scale": [1, 1], "value_range": [0, 1]})"), x);
+  for (float v : noise) EXPECT_TRUE(v >= 0.0f && v <= 1.0f);
+  EXPECT_GT(std::set<float>(noise.begin(), noise.end()).size(), 10u);
+  expect_error(
+      [&] {
+        run(layer("RandomErasing", R"({"fill_value": [1, 2, 3]})"), ops::ones(Shape({1, 2, 2, 1})));
+      },
+      Code::kInvalidArgument, {"RandomErasing", "3", "1 channels"});
+
+  // Blur: sigma 0.5 (+1e-6), a 3 x 3 filter, against the zero-padded sum.
+  std::vector<float> px;
+  for (int i = 0; i < 20; ++i) px.push_back(float((i * 37) % 11) * 20);
+  const Tensor img = make({1, 4, 5, 1}, px);
+  std::vector<double> g;
+  double total = 0;
+  for (int i = 0; i < 3; ++i) {
+    const double d = (i - 1) / (0.5 + 1e-6);
+    g.push_back(std::exp(-0.5 * d * d));
+    total += g.back();
+  }
+  for (double &gi : g) gi /= total;
+  std::vector<float> want;
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 5; ++c) {
+      double sum = 0;
+      for (int i = -1; i <= 1; ++i)
+        for (int j = -1; j <= 1; ++j)
+          if (r + i >= 0 && r + i < 4 && c + j >= 0 && c + j < 5)
+            sum += g[size_t(i + 1)] * g[size_t(j + 1)] * px[size_t((r + i) * 5 + c + j)];
+      want.push_back(float(sum));
+    }
+  expect_near(
+      (*layer("RandomGaussianBlur", R"({"factor": [1, 1], "sigma": [0.5, 0.5]})"))({img}, training())[0],
+      want, 1e-3f);
+  std::vector<float> clipped;
+  for (float v : px) clipped.push_back(std::min(v, 150.0f));
+  EXPECT_EQ(run(layer("RandomGaussianBlur", R"({"factor": [0, 0], "value_range": [0, 150]})"), img), clipped);
+  EXPECT_EQ(run(layer("RandomGaussianBlur", "{}"), img, false), px);
+  EXPECT_EQ((*layer("RandomGaussianBlur", R"({"kernel_size": [3, 5]})"))({img}, training())[0].shape(),
+            Shape({1, 4, 5, 1}));
+  EXPECT_EQ(layer("RandomGaussianBlur", R"({"kernel_size": 5})")->get_config().get_int_list("kernel_size"),
+            (std::vector<int64_t>{5, 5}));
+  expect_error([] { layer("RandomGaussianBlur", R"({"kernel_size": 4})"); }, Code::kInvalidArgument,
+               {"RandomGaussianBlur", "odd", "(4, 4)"});
+  expect_error([] { layer("RandomGaussianBlur", R"({"sigma": 2})"); }, Code::kInvalidArgument,
+               {"RandomGaussianBlur", "sigma"});
+  expect_error([] { layer("RandomErasing", R"({"scale": [-0.5, -0.1]})"); }, Code::kInvalidArgument,
+               {"RandomErasing", "scale"});
 }
 
 TEST(ColorAugmentation, ConfigsRoundTripAndBadArgumentsAreErrors) {
@@ -360,8 +455,8 @@ TEST(ColorAugmentation, ConfigsRoundTripAndBadArgumentsAreErrors) {
   expect_error([] { layer("RandomSharpness", R"({"factor": [0.1, 0.2, 0.3]})"); }, Code::kInvalidArgument,
                {"RandomSharpness", "two numbers"});
   expect_error([] { layer("RandomSharpness", "{}"); }, Code::kInvalidArgument, {"factor", "required"});
-  expect_error([] { layer("RandomColorDegeneration", R"({"factor": [-1.5, 0.5]})"); }, Code::kInvalidArgument,
-               {"RandomColorDegeneration", "[-1, 1]"});
+  expect_error([] { layer("RandomColorDegeneration", R"({"factor": [-3, -1.5]})"); }, Code::kInvalidArgument,
+               {"RandomColorDegeneration", "upper >= -1"});
   expect_error([] { layer("RandomColorDegeneration", R"({"factor": -0.2})"); }, Code::kInvalidArgument,
                {"RandomColorDegeneration", "-0.2"});
   expect_error(

@@ -476,6 +476,24 @@ std::vector<Case> cases() {
        {},
        0,
        true},
+      {"RandomErasing",
+       cfg([](Config &c) {
+         c.set("factor", std::vector<double>{1, 1}).set("scale", std::vector<double>{0.5, 1});
+       }),
+       {2, 3, 3, 3},
+       DType::kFloat32,
+       {},
+       0,
+       true},
+      {"RandomGaussianBlur",
+       cfg([](Config &c) {
+         c.set("factor", std::vector<double>{1, 1});
+       }),
+       {2, 3, 3, 3},
+       DType::kFloat32,
+       {},
+       0,
+       true},
       {"RandomShear",
        cfg([](Config &c) {
          c.set("x_factor", std::vector<double>{0.5, 0.5});

@@ -1,8 +1,8 @@
 """Preprocessing layers: kiln.layers.Normalization, Discretization and IntegerLookup (with adapt()),
 Hashing, HashedCrossing, CategoryEncoding, the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
 RandomBrightness, RandomRotation, RandomTranslation, RandomZoom, RandomShear, Solarization, RandomInvert, RandomGrayscale,
-RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation, RandomHue and RandomColorJitter, and
-AutoContrast, with Keras's signatures and
+RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation, RandomHue, RandomColorJitter,
+RandomErasing and RandomGaussianBlur, and AutoContrast, with Keras's signatures and
 defaults."""
 import itertools as _itertools
 import math as _math
@@ -11,6 +11,7 @@ import numbers as _numbers
 from . import _lib
 from .errors import InvalidArgumentError, call_c as _c
 from .layers import _BUILTINS, _builtin, _new_handle
+from .layers_conv import _tuple
 from .autodiff import Variable
 from .tensor import Tensor, constant
 
@@ -559,10 +560,40 @@ RandomColorJitter = _colour(
         "hue_factor": _optional_factor(hue_factor, "hue_factor"), "seed": _seed(seed),
         "data_format": data_format})
 
+def _fill_value(fill_value):
+    if fill_value is None:
+        return None
+    if isinstance(fill_value, (list, tuple)):
+        return [_number(v, "RandomErasing", "fill_value") for v in fill_value]
+    return _number(fill_value, "RandomErasing", "fill_value")
+
+
+RandomErasing = _colour(
+    "RandomErasing", "factor=1.0, scale=(0.02, 0.33), fill_value=None, value_range=(0, 255), seed=None, "
+    "data_format=None", "in training each image, with a probability drawn in factor's range (f: [0, f]), has a "
+    "box of width sqrt(s) * W and height sqrt(s') * H (s, s' drawn in scale's range) at a random place replaced "
+    "by normal noise times value_range's high (fill_value None) or fill_value (a number or three, one per "
+    "channel), clipped to value_range; float32 out.",
+    lambda factor=1.0, scale=(0.02, 0.33), fill_value=None, value_range=(0, 255), seed=None, data_format=None: {
+        "factor": _factor(factor, "RandomErasing"), "scale": _factor(scale, "RandomErasing", "scale"),
+        "fill_value": _fill_value(fill_value), "value_range": _value_range(value_range, "RandomErasing"),
+        "seed": _seed(seed), "data_format": data_format})
+RandomGaussianBlur = _colour(
+    "RandomGaussianBlur", "factor=1.0, kernel_size=3, sigma=1.0, value_range=(0, 255), data_format=None, seed=None",
+    "in training each image is blurred, with a probability drawn in factor's range (f: [0, f]), by Keras's "
+    "Gaussian filter of kernel_size (odd: k or (a, b)) with 'same' zero padding, its two sigmas drawn once per "
+    "call in sigma's range (f in [0, 1]: [0, f]); then every image is clipped to value_range; float32 out.",
+    lambda factor=1.0, kernel_size=3, sigma=1.0, value_range=(0, 255), data_format=None, seed=None: {
+        "factor": _factor(factor, "RandomGaussianBlur"),
+        "kernel_size": _tuple(kernel_size, 2, "RandomGaussianBlur: kernel_size"),
+        "sigma": _factor(sigma, "RandomGaussianBlur", "sigma"),
+        "value_range": _value_range(value_range, "RandomGaussianBlur"), "data_format": data_format,
+        "seed": _seed(seed)})
+
 _AUGMENTATION = (RandomFlip, RandomCrop, RandomContrast, RandomBrightness, RandomRotation, RandomTranslation,
                  RandomZoom, RandomShear, AutoContrast, Solarization, RandomInvert, RandomGrayscale,
                  RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation, RandomHue,
-                 RandomColorJitter)
+                 RandomColorJitter, RandomErasing, RandomGaussianBlur)
 _BUILTINS.update({c._class_name: c for c in _AUGMENTATION})
 _BUILTINS["CategoryEncoding"] = CategoryEncoding
 _BUILTINS["Discretization"] = Discretization
