@@ -574,6 +574,12 @@ class ColorTransform : public ImageAugmentation {
   Tensor drawn(const Tensor &draws, int64_t index, const std::array<double, 2> &range) const {
     return ops::add(ops::mul(column(draws, index), scalar(range[1] - range[0])), scalar(range[0]));
   }
+  // Keras's per-image choice: true where the threshold draw (column `threshold`) is below a probability
+  // drawn in `range` (column `probability`).
+  Tensor chosen(const Tensor &draws, int64_t probability, int64_t threshold,
+                const std::array<double, 2> &range) const {
+    return ops::less(column(draws, threshold), drawn(draws, probability, range));
+  }
   Tensor clip_to_range(const Tensor &x) const {
     return ops::clip_by_value(x, scalar(value_range_[0]), scalar(value_range_[1]));
   }
@@ -680,7 +686,7 @@ class RandomInvert final : public FactorColorTransform {
   explicit RandomInvert(ConfigReader &&r) : FactorColorTransform("RandomInvert", r, 1.0) {}
   int64_t draws() const override { return 2; }
   Tensor adjust(const Tensor &x, const Tensor &u) const override {
-    const Tensor invert = ops::less(column(u, 1), drawn(u, 0, factor_));
+    const Tensor invert = chosen(u, 0, 1, factor_);
     return ops::where(invert, ops::sub(scalar(value_range_[1]), x), x);
   }
 };
@@ -816,53 +822,44 @@ class RandomSharpness final : public FactorColorTransform {
   }
 };
 
-// keras.layers.RandomSaturation's adjustment of images in [0, 1]: the saturation times k, clipped to
-// [0, 1].
-Tensor scale_saturation(const Tensor &x, const Tensor &k) {
-  const Tensor hsv = ops::rgb_to_hsv(x);
-  const Shape &d = hsv.shape();
-  const Tensor zero = ops::fill(Shape({}), 0.0, x.dtype()), one = ops::fill(Shape({}), 1.0, x.dtype());
-  const Tensor s =
-      ops::clip_by_value(ops::mul(ops::slice(hsv, {0, 0, 0, 1}, {d[0], d[1], d[2], 1}), k), zero, one);
-  return ops::hsv_to_rgb(ops::concat({ops::slice(hsv, {0, 0, 0, 0}, {d[0], d[1], d[2], 1}), s,
-                                      ops::slice(hsv, {0, 0, 0, 2}, {d[0], d[1], d[2], 1})},
-                                     3));
-}
-
-// keras.layers.RandomHue's adjustment of images in [0, 1]: the hue moved by `shift` (in [-0.5, 0.5])
-// and wrapped once into [0, 1], the result clipped to [0, 1].
-Tensor shift_hue(const Tensor &x, const Tensor &shift) {
-  const Tensor hsv = ops::rgb_to_hsv(x);
-  const Shape &d = hsv.shape();
-  const Tensor zero = ops::fill(Shape({}), 0.0, x.dtype()), one = ops::fill(Shape({}), 1.0, x.dtype());
-  Tensor h = ops::add(ops::slice(hsv, {0, 0, 0, 0}, {d[0], d[1], d[2], 1}), shift);
-  h = ops::where(ops::greater(h, one), ops::sub(h, one), h);
-  h = ops::where(ops::less(h, zero), ops::add(h, one), h);
-  const Tensor rgb =
-      ops::hsv_to_rgb(ops::concat({h, ops::slice(hsv, {0, 0, 0, 1}, {d[0], d[1], d[2], 2})}, 3));
-  return ops::clip_by_value(rgb, zero, one);
+// Images in [0, 1] through HSV, channel c (0: hue, 1: saturation) replaced by fn of it.
+template <typename Fn>
+Tensor through_hsv(const Tensor &x, int64_t c, Fn fn) {
+  std::vector<Tensor> hsv = ops::split(ops::rgb_to_hsv(x), {}, 3, 3);
+  hsv[size_t(c)] = fn(hsv[size_t(c)]);
+  return ops::hsv_to_rgb(ops::concat(hsv, 3));
 }
 
 // Keras's RandomSaturation of images in value_range by a draw f ([N, 1, 1, 1]): the saturation scaled by
-// f / (1 - f + epsilon) (computed in float32, as Keras draws it), so 0.5 keeps it, 0 makes gray and 1
-// saturates fully.
+// f / (1 - f + epsilon) (computed in float32, as Keras draws it) and clipped to [0, 1], so 0.5 keeps it, 0
+// makes gray and 1 saturates fully.
 Tensor saturate(const Tensor &x, const Tensor &f_draw, const std::array<double, 2> &value_range) {
   const Tensor f = ops::cast(f_draw, DType::kFloat32);
   const Tensor one = ops::fill(Shape({}), 1.0, DType::kFloat32);
   const Tensor k = ops::div(f, ops::add(ops::sub(one, f), ops::fill(Shape({}), 1e-7, DType::kFloat32)));
-  return in_unit_range(x, value_range,
-                       [&](const Tensor &y) { return scale_saturation(y, ops::cast(k, y.dtype())); });
+  return in_unit_range(x, value_range, [&](const Tensor &y) {
+    return through_hsv(y, 1, [&](const Tensor &s) {
+      return ops::clip_by_value(ops::mul(s, ops::cast(k, y.dtype())), ops::zeros_like(s), ops::ones_like(s));
+    });
+  });
 }
 
 // Keras's RandomHue of images in value_range by draws ([N, 1, 1, 1]): the hue shifted by f * 0.5, negated
-// when the sign draw is above 0.5.
+// when the sign draw is above 0.5, wrapped once into [0, 1]; the result clipped to [0, 1].
 Tensor turn_hue(const Tensor &x, const Tensor &sign_draw, const Tensor &f_draw,
                 const std::array<double, 2> &value_range) {
   const Tensor f = ops::cast(f_draw, DType::kFloat32), half = ops::fill(Shape({}), 0.5, DType::kFloat32);
   const Tensor shift =
       ops::mul(ops::where(ops::greater(ops::cast(sign_draw, DType::kFloat32), half), ops::neg(f), f), half);
-  return in_unit_range(x, value_range,
-                       [&](const Tensor &y) { return shift_hue(y, ops::cast(shift, y.dtype())); });
+  return in_unit_range(x, value_range, [&](const Tensor &y) {
+    const Tensor zero = ops::fill(Shape({}), 0.0, y.dtype()), one = ops::fill(Shape({}), 1.0, y.dtype());
+    const Tensor rgb = through_hsv(y, 0, [&](const Tensor &hue) {
+      const Tensor h = ops::add(hue, ops::cast(shift, y.dtype()));
+      const Tensor below = ops::where(ops::greater(h, one), ops::sub(h, one), h);
+      return ops::where(ops::less(below, zero), ops::add(below, one), below);
+    });
+    return ops::clip_by_value(rgb, zero, one);
+  });
 }
 
 // keras.layers.RandomSaturation(factor, value_range=(0, 255), data_format=None, seed=None): in training
@@ -995,7 +992,7 @@ class RandomErasing final : public ColorTransform {
     };
     const Tensor inside =
         ops::logical_and(box(0, 2, d[2], {1, 1, d[2], 1}), box(1, 3, d[1], {1, d[1], 1, 1}));
-    const Tensor erase = ops::logical_and(inside, ops::less(column(u, 5), drawn(u, 4, factor_)));
+    const Tensor erase = ops::logical_and(inside, chosen(u, 4, 5, factor_));
     Tensor fill;
     if (!fill_) {
       fill = ops::mul(ops::cast(ops::random_normal(d, 0.0f, 1.0f, seed_), dt), scalar(value_range_[1]));
@@ -1095,7 +1092,7 @@ class RandomGaussianBlur final : public ColorTransform {
                               k.size() * sizeof(float));
         blurred = ops::depthwise_conv2d(x, ops::cast(kernel, x.dtype()), {1, 1}, {1, 1}, ops::Padding::kSame);
       }
-      y = ops::where(ops::less(column(u, 1), drawn(u, 0, factor_)), blurred, x);
+      y = ops::where(chosen(u, 0, 1, factor_), blurred, x);
     }
     return clip_to_range(y);
   }
