@@ -110,6 +110,15 @@ kiln_status *kiln_image_resize(kiln_tensor **out, const kiln_tensor *images, int
   KILN_CAPI_END
 }
 
+// An interpolation of the image transforms, checked.
+static ops::ResizeMethod resize_method_of(kiln_resize_method interpolation, const char *fn) {
+  const int i = static_cast<int>(interpolation);
+  if (i != KILN_RESIZE_BILINEAR && i != KILN_RESIZE_NEAREST)
+    kiln::fail(kiln::Code::kInvalidArgument, fn, ": interpolation ", i,
+               " is not a kiln_resize_method; expected KILN_RESIZE_BILINEAR (0) or KILN_RESIZE_NEAREST (1)");
+  return static_cast<ops::ResizeMethod>(i);
+}
+
 kiln_status *kiln_image_affine_transform(kiln_tensor **out, const kiln_tensor *images,
                                          const kiln_tensor *transform, kiln_resize_method interpolation,
                                          kiln_fill_mode fill_mode, double fill_value) {
@@ -118,17 +127,27 @@ kiln_status *kiln_image_affine_transform(kiln_tensor **out, const kiln_tensor *i
   require_not_null(out, fn, "out");
   const Tensor &t = tensor_of(images, fn, "images");
   const Tensor &m = tensor_of(transform, fn, "transform");
-  const int i = static_cast<int>(interpolation), f = static_cast<int>(fill_mode);
-  if (i != KILN_RESIZE_BILINEAR && i != KILN_RESIZE_NEAREST)
-    kiln::fail(kiln::Code::kInvalidArgument, fn, ": interpolation ", i,
-               " is not a kiln_resize_method; expected KILN_RESIZE_BILINEAR (0) or KILN_RESIZE_NEAREST (1)");
+  const int f = static_cast<int>(fill_mode);
+  const ops::ResizeMethod method = resize_method_of(interpolation, fn);
   if (f < KILN_FILL_REFLECT || f > KILN_FILL_NEAREST)
     kiln::fail(kiln::Code::kInvalidArgument, fn, ": fill_mode ", f,
                " is not a kiln_fill_mode; expected KILN_FILL_REFLECT (0), KILN_FILL_WRAP (1), "
                "KILN_FILL_CONSTANT (2) "
                "or KILN_FILL_NEAREST (3)");
-  *out = new_tensor(ops::projective_transform(t, m, static_cast<ops::ResizeMethod>(i),
-                                              static_cast<ops::FillMode>(f), fill_value));
+  *out = new_tensor(ops::projective_transform(t, m, method, static_cast<ops::FillMode>(f), fill_value));
+  KILN_CAPI_END
+}
+
+kiln_status *kiln_image_perspective_transform(kiln_tensor **out, const kiln_tensor *images,
+                                              const kiln_tensor *start_points, const kiln_tensor *end_points,
+                                              kiln_resize_method interpolation, double fill_value) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_image_perspective_transform";
+  require_not_null(out, fn, "out");
+  const Tensor &t = tensor_of(images, fn, "images");
+  const Tensor &s = tensor_of(start_points, fn, "start_points");
+  const Tensor &e = tensor_of(end_points, fn, "end_points");
+  *out = new_tensor(ops::perspective_transform(t, s, e, resize_method_of(interpolation, fn), fill_value));
   KILN_CAPI_END
 }
 

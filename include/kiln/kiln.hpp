@@ -1005,6 +1005,18 @@ inline Tensor image_affine_transform(const Tensor &images, const Tensor &transfo
       "reflect, wrap, constant or nearest");
   return detail::make(kiln_image_affine_transform, images.get(), transform.get(), m, f, fill_value);
 }
+/// keras.ops.image.perspective_transform: images resampled through the homography taking start_points to
+/// end_points ([4, 2] for every image or [N, 4, 2], (x, y) each), points outside reading fill_value.
+inline Tensor image_perspective_transform(const Tensor &images, const Tensor &start_points,
+                                          const Tensor &end_points,
+                                          ResizeMethod interpolation = ResizeMethod::bilinear,
+                                          double fill_value = 0.0) {
+  const kiln_resize_method m = detail::checked_enum<kiln_resize_method>(
+      interpolation, KILN_RESIZE_BILINEAR, KILN_RESIZE_NEAREST, "image_perspective_transform",
+      "interpolation", "bilinear or nearest");
+  return detail::make(kiln_image_perspective_transform, images.get(), start_points.get(), end_points.get(), m,
+                      fill_value);
+}
 /// tf.image.rgb_to_hsv: the last axis (r, g, b) of floating images becomes (hue, saturation, value).
 inline Tensor image_rgb_to_hsv(const Tensor &images) {
   return detail::make(kiln_image_rgb_to_hsv, images.get());
@@ -3767,6 +3779,15 @@ inline Layer AutoContrast(std::array<double, 2> value_range = {0, 255},
   c.set("value_range", std::vector<double>{value_range[0], value_range[1]}).set("data_format", data_format);
   return detail::named_layer("AutoContrast", name, c);
 }
+/// keras.layers.Equalization: in training the histogram of each channel, over the whole batch as Keras's
+/// code, equalized with `bins` bins over value_range (a channel of one bin in use is kept).
+inline Layer Equalization(std::array<double, 2> value_range = {0, 255}, int64_t bins = 256,
+                          const std::string &data_format = "channels_last", const std::string &name = "") {
+  Config c;
+  c.set("value_range", std::vector<double>{value_range[0], value_range[1]}).set("bins", bins);
+  c.set("data_format", data_format);
+  return detail::named_layer("Equalization", name, c);
+}
 /// keras.layers.Solarization: in training each image, seen in [0, 255], gets an addition drawn in
 /// addition_factor * 255 added (clipped to [0, 255]); values at or above a threshold drawn in
 /// threshold_factor * 255 become 255 - value. Each factor is a (lower, upper) range within [0, 1].
@@ -3904,8 +3925,11 @@ struct RandomTransformOptions {
   std::string name;
 };
 namespace detail {
-inline Layer random_transform_layer(const char *class_name, Config c, const RandomTransformOptions &o) {
-  c.set("fill_mode", o.fill_mode).set("interpolation", o.interpolation).set("fill_value", o.fill_value);
+// fill_modes: the layer takes a fill_mode (RandomPerspective does not).
+inline Layer random_transform_layer(const char *class_name, Config c, const RandomTransformOptions &o,
+                                    bool fill_modes = true) {
+  if (fill_modes) c.set("fill_mode", o.fill_mode);
+  c.set("interpolation", o.interpolation).set("fill_value", o.fill_value);
   RandomImageOptions io;
   io.seed = o.seed;
   io.data_format = o.data_format;
@@ -3955,6 +3979,21 @@ inline Layer RandomShear(std::array<double, 2> x_factor, std::array<double, 2> y
 inline Layer RandomShear(double x_factor, double y_factor = 0.0, const RandomTransformOptions &o = {}) {
   return RandomShear(std::array<double, 2>{-x_factor, x_factor}, std::array<double, 2>{-y_factor, y_factor},
                      o);
+}
+/// keras.layers.RandomPerspective: in training, per image with a probability drawn in factor (lower,
+/// upper), the four corners each moved by up to scale / 2 of their coordinates and the image resampled
+/// through the perspective transform between them. Points outside read o.fill_value (o.fill_mode is not
+/// used: the fill is constant, as Keras's).
+inline Layer RandomPerspective(std::array<double, 2> factor, double scale = 1.0,
+                               const RandomTransformOptions &o = {}) {
+  Config c;
+  c.set("factor", std::vector<double>{factor[0], factor[1]}).set("scale", scale);
+  return detail::random_transform_layer("RandomPerspective", c, o, false);
+}
+/// RandomPerspective(factor): a probability drawn in [0, factor] per image.
+inline Layer RandomPerspective(double factor = 1.0, double scale = 1.0,
+                               const RandomTransformOptions &o = {}) {
+  return RandomPerspective(std::array<double, 2>{0.0, factor}, scale, o);
 }
 
 /// x * scale + offset in the layer's compute dtype (Rescaling(1.0 / 255) for uint8 images).

@@ -565,6 +565,16 @@ KILN_API kiln_status *kiln_image_affine_transform(kiln_tensor **out, const kiln_
                                                   const kiln_tensor *transform,
                                                   kiln_resize_method interpolation, kiln_fill_mode fill_mode,
                                                   double fill_value);
+/// keras.ops.image.perspective_transform: images as kiln_image_affine_transform takes them, resampled
+/// through the perspective transform (homography) that takes start_points to end_points, each [4, 2]
+/// (four (x, y) points for every image) or [N, 4, 2] (one set per image), numbers read in float32; the
+/// homography is solved as Keras's compute_homography_matrix and points outside the image read fill_value.
+/// Errors: points of the wrong shape or dtype, the two of different shapes, or points that define no
+/// transform (two the same or three on a line). No gradient.
+KILN_API kiln_status *kiln_image_perspective_transform(kiln_tensor **out, const kiln_tensor *images,
+                                                       const kiln_tensor *start_points,
+                                                       const kiln_tensor *end_points,
+                                                       kiln_resize_method interpolation, double fill_value);
 /// tf.image.rgb_to_hsv: the last axis (r, g, b) of floating images (float32, float64, bfloat16; any rank
 /// >= 1, last axis 3) becomes (hue, saturation, value), each in [0, 1] for images in [0, 1], by TF's
 /// RGBToHSV formulas: value = max, saturation = (max - min) / max (0 where max is not > 0), hue from the

@@ -1,8 +1,8 @@
 // Keras's image augmentation layers: RandomFlip, RandomCrop, RandomContrast, RandomBrightness,
-// RandomRotation, RandomTranslation, RandomZoom and RandomShear, and Keras 3's colour layers
-// Solarization, RandomInvert, RandomGrayscale, RandomPosterization, RandomColorDegeneration,
-// RandomSharpness, RandomSaturation, RandomHue, RandomColorJitter, RandomErasing and RandomGaussianBlur,
-// all active only in training; and AutoContrast, active always. Images [N, H, W, C] or
+// RandomRotation, RandomTranslation, RandomZoom, RandomShear and RandomPerspective, and Keras 3's colour
+// layers Solarization, RandomInvert, RandomGrayscale, RandomPosterization, RandomColorDegeneration,
+// RandomSharpness, RandomSaturation, RandomHue, RandomColorJitter, RandomErasing, RandomGaussianBlur and
+// Equalization, all active only in training; and AutoContrast, active always. Images [N, H, W, C] or
 // [H, W, C] (channels first: C before H and W); the output is in the compute dtype (float32), as Keras casts
 // the images, also outside training. Each image of a batch draws its own values; RandomCrop crops the whole
 // batch at one place, as Keras. Seeds are TF's op seeds (see GaussianNoise).
@@ -328,8 +328,10 @@ class RandomBrightness final : public ColorAugmentation {
 // ("bilinear", "nearest"). The transforms are computed in float32, as Keras computes them.
 class AffineAugmentation : public ImageAugmentation {
  protected:
-  AffineAugmentation(const char *class_name, ConfigReader &r) : ImageAugmentation(class_name, r) {
-    fill_mode_name_ = r.get_string("fill_mode", "reflect");
+  // fill_modes: the layer takes Keras's fill_mode (RandomPerspective fills with fill_value only).
+  AffineAugmentation(const char *class_name, ConfigReader &r, bool fill_modes = true)
+      : ImageAugmentation(class_name, r), fill_modes_(fill_modes) {
+    fill_mode_name_ = fill_modes ? r.get_string("fill_mode", "reflect") : "constant";
     const char *const modes[] = {"reflect", "wrap", "constant", "nearest"};
     const auto *found = std::find(std::begin(modes), std::end(modes), fill_mode_name_);
     if (found == std::end(modes))
@@ -343,18 +345,26 @@ class AffineAugmentation : public ImageAugmentation {
     bilinear_ = interpolation == "bilinear";
     fill_value_ = r.get_float("fill_value", 0.0);
   }
-  // The [N, 8] transforms of a batch of N images of h x w, from per_image draws.
-  virtual std::vector<float> transforms(const Tensor &x, int64_t h, int64_t w) const = 0;
+  // The [N, 8] transforms of a batch of N images of h x w, from per_image draws. A layer that leaves
+  // some images as they are (not resampled through an identity, which would spread a NaN or inf to the
+  // neighbours) fills `kept` with one flag per image, 1 for those.
+  virtual std::vector<float> transforms(const Tensor &x, int64_t h, int64_t w,
+                                        std::vector<uint8_t> &kept) const = 0;
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     Tensor x = images_in(inputs);
     if (ctx.training && x.num_elements() > 0) {
-      const std::vector<float> t = transforms(x, x.shape()[1], x.shape()[2]);
-      const Tensor tt =
-          Tensor::from_data(DType::kFloat32, Shape({x.shape()[0], 8}), t.data(), t.size() * sizeof(float));
-      x = ops::projective_transform(x, tt,
-                                    bilinear_ ? ops::ResizeMethod::kBilinear : ops::ResizeMethod::kNearest,
-                                    fill_mode_, fill_value_);
+      const int64_t n = x.shape()[0];
+      std::vector<uint8_t> kept;
+      const std::vector<float> t = transforms(x, x.shape()[1], x.shape()[2], kept);
+      const Tensor tt = Tensor::from_data(DType::kFloat32, Shape({n, 8}), t.data(), t.size() * sizeof(float));
+      const Tensor moved = ops::projective_transform(
+          x, tt, bilinear_ ? ops::ResizeMethod::kBilinear : ops::ResizeMethod::kNearest, fill_mode_,
+          fill_value_);
+      x = kept.empty()
+              ? moved
+              : ops::where(Tensor::from_data(DType::kBool, Shape({n, 1, 1, 1}), kept.data(), kept.size()), x,
+                           moved);
     }
     return {images_out(x, inputs[0].rank())};
   }
@@ -368,10 +378,12 @@ class AffineAugmentation : public ImageAugmentation {
     return u * (hi - lo) + lo;
   }
   void add_config(Config &c) const override {
-    c.set("fill_mode", fill_mode_name_).set("interpolation", bilinear_ ? "bilinear" : "nearest");
+    if (fill_modes_) c.set("fill_mode", fill_mode_name_);
+    c.set("interpolation", bilinear_ ? "bilinear" : "nearest");
     c.set("fill_value", fill_value_);
     ImageAugmentation::add_config(c);
   }
+  bool fill_modes_ = true;
   std::string fill_mode_name_;
   ops::FillMode fill_mode_ = ops::FillMode::kReflect;
   bool bilinear_ = true;
@@ -390,7 +402,8 @@ class RandomRotation final : public AffineAugmentation {
     factor_ = read_signed_factor(r, "factor");
     r.finish();
   }
-  std::vector<float> transforms(const Tensor &x, int64_t h, int64_t w) const override {
+  std::vector<float> transforms(const Tensor &x, int64_t h, int64_t w,
+                                std::vector<uint8_t> &) const override {
     const std::vector<float> u = draws(x, 1);
     const std::array<double, 2> degrees = {factor_[0] * 360.0, factor_[1] * 360.0};
     const float cx = 0.5f * static_cast<float>(w - 1), cy = 0.5f * static_cast<float>(h - 1);
@@ -425,7 +438,8 @@ class RandomTranslation final : public AffineAugmentation {
     width_ = read_signed_factor(r, "width_factor");
     r.finish();
   }
-  std::vector<float> transforms(const Tensor &x, int64_t h, int64_t w) const override {
+  std::vector<float> transforms(const Tensor &x, int64_t h, int64_t w,
+                                std::vector<uint8_t> &) const override {
     const std::vector<float> u = draws(x, 2);
     std::vector<float> t;
     for (size_t i = 0; i < u.size(); i += 2) {
@@ -457,7 +471,8 @@ class RandomZoom final : public AffineAugmentation {
     if (r.has("width_factor")) width_ = read_signed_factor(r, "width_factor", true);
     r.finish();
   }
-  std::vector<float> transforms(const Tensor &x, int64_t h, int64_t w) const override {
+  std::vector<float> transforms(const Tensor &x, int64_t h, int64_t w,
+                                std::vector<uint8_t> &) const override {
     const std::vector<float> u = draws(x, 2);
     const float half_w = (static_cast<float>(w) - 1.0f) / 2.0f,
                 half_h = (static_cast<float>(h) - 1.0f) / 2.0f;
@@ -496,7 +511,7 @@ class RandomShear final : public AffineAugmentation {
     y_ = read_unit_factor(r, "y_factor", 0.0, Lists::kEachSigned, true);
     r.finish();
   }
-  std::vector<float> transforms(const Tensor &x, int64_t, int64_t) const override {
+  std::vector<float> transforms(const Tensor &x, int64_t, int64_t, std::vector<uint8_t> &) const override {
     const std::vector<float> u = draws(x, 3);
     std::vector<float> t;
     for (size_t i = 0; i < u.size(); i += 3) {
@@ -512,6 +527,54 @@ class RandomShear final : public AffineAugmentation {
     AffineAugmentation::add_config(c);
   }
   std::array<double, 2> x_{}, y_{};
+};
+
+// keras.layers.RandomPerspective(factor=1.0, scale=1.0, interpolation="bilinear", fill_value=0.0,
+// seed=None, data_format=None): per image, with a probability drawn in factor's range (Keras's base factor
+// rule), the corners (0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1) each moved to p + p f, the eight f
+// drawn in [-scale / 2, scale / 2], and the image resampled through the perspective transform taking the
+// corners to their new places (Keras's homography), points outside reading fill_value. The other images
+// are left as they are, as are those of one row or column, whose corners define no transform (Keras's
+// solve fails there).
+class RandomPerspective final : public AffineAugmentation {
+ public:
+  explicit RandomPerspective(const Config &config)
+      : RandomPerspective(ConfigReader(config, "RandomPerspective")) {}
+
+ private:
+  explicit RandomPerspective(ConfigReader &&r) : AffineAugmentation("RandomPerspective", r, false) {
+    factor_ = read_unit_factor(r, "factor", 1.0, Lists::kOverlapUnit);
+    scale_ = r.get_float("scale", 1.0);
+    if (!(scale_ >= 0.0 && scale_ <= 1.0))
+      fail(Code::kInvalidArgument, "RandomPerspective: scale must be a number in [0, 1]; got ", scale_);
+    r.finish();
+  }
+  std::vector<float> transforms(const Tensor &x, int64_t h, int64_t w,
+                                std::vector<uint8_t> &kept) const override {
+    constexpr int64_t kDraws = 10;  // Keras's order: the probability, the threshold, the eight factors
+    const std::vector<float> u = draws(x, kDraws);
+    const auto fw = static_cast<float>(w - 1), fh = static_cast<float>(h - 1);
+    const std::array<float, 8> corners = {0.0f, 0.0f, fw, 0.0f, 0.0f, fh, fw, fh};
+    const std::array<double, 2> shift = {-0.5 * scale_, 0.5 * scale_};
+    std::vector<float> t;
+    for (size_t i = 0; i < u.size(); i += kDraws) {
+      std::array<float, 8> moved = corners;
+      for (size_t k = 0; k < 8; ++k) moved[k] = corners[k] + corners[k] * between(u[i + 2 + k], shift);
+      const auto m = ops::homography(corners, moved);
+      const bool applied = u[i + 1] < between(u[i], factor_) && m;
+      kept.push_back(applied ? 0 : 1);
+      const std::array<float, 8> identity = {1.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f};
+      const std::array<float, 8> &row = applied ? *m : identity;
+      t.insert(t.end(), row.begin(), row.end());
+    }
+    return t;
+  }
+  void add_config(Config &c) const override {
+    c.set("factor", std::vector<double>{factor_[0], factor_[1]}).set("scale", scale_);
+    AffineAugmentation::add_config(c);
+  }
+  std::array<double, 2> factor_{};
+  double scale_ = 1.0;
 };
 
 // ------------------------------------------------------------------ the colour layers of Keras 3
@@ -609,6 +672,87 @@ class FactorColorTransform : public ColorTransform {
     ImageAugmentation::add_config(c);
   }
   std::array<double, 2> factor_{};
+};
+
+// keras.layers.Equalization(value_range=(0, 255), bins=256, data_format=None): in training, the histogram of
+// each channel equalized over the whole batch, as Keras's code does (a single image: over the image). By
+// Keras's arithmetic: values mapped to [0, 255] in float32; a value v in bin trunc(v (bins - 1) / 255),
+// clipped to [0, bins - 1]; with more than one bin in use, the cumulative counts c give the table
+// round((c - c_min) 255 / (c_last - c_min)) (c_min the first non-zero count, half to even, clipped to
+// [0, 255]), read at trunc(clip(v / 255 (bins - 1))) and mapped back to value_range; with one bin or none,
+// the values are kept. A NaN is counted in no bin and stays NaN (Keras's gather fails there); infinities
+// and huge values fall in the end bins (TF's float-to-int cast puts them in bin 0).
+class Equalization final : public ColorTransform {
+ public:
+  explicit Equalization(const Config &config) : Equalization(ConfigReader(config, "Equalization")) {}
+
+ private:
+  explicit Equalization(ConfigReader &&r) : ColorTransform("Equalization", r, false) {
+    value_range_ = read_sorted_value_range(r);
+    bins_ = r.get_int("bins", 256);
+    constexpr int64_t kMaxBins = int64_t{1} << 24;  // float32 indices tell no more bins apart
+    if (bins_ < 1 || bins_ > kMaxBins)
+      fail(Code::kInvalidArgument, "Equalization: bins must be a whole number in [1, ", kMaxBins, "]; got ",
+           bins_);
+    r.finish();
+  }
+  int64_t draws() const override { return 0; }
+  Tensor adjust(const Tensor &x, const Tensor &) const override {
+    if (x.num_elements() == 0) return x;
+    const bool wide = x.dtype() == DType::kFloat64;
+    const Tensor in = wide ? x : ops::cast(x, DType::kFloat32);
+    Tensor out = Tensor::empty(DType::kFloat64, x.shape());
+    if (wide)
+      equalize<double>(in.data<double>(), x.shape()[3], x.num_elements(), out.mutable_data<double>());
+    else
+      equalize<float>(in.data<float>(), x.shape()[3], x.num_elements(), out.mutable_data<double>());
+    return ops::cast(out, x.dtype());
+  }
+  // Each of the `channels` interleaved channels of `size` values, equalized into out (float64, as Keras's
+  // table); T is the images' compute type.
+  template <typename T>
+  void equalize(const T *x, int64_t channels, int64_t size, double *out) const {
+    const double lo = value_range_[0], hi = value_range_[1];
+    const auto in_scale = static_cast<T>(255.0 / (hi - lo)),
+               in_offset = static_cast<T>(0.0 - lo * (255.0 / (hi - lo)));
+    const double out_scale = (hi - lo) / 255.0;
+    const auto last = static_cast<float>(bins_ - 1);
+    const auto bin_of = [&](float v) {  // saturating; a NaN is left out by the callers
+      return v >= last ? bins_ - 1 : v > 0.0f ? static_cast<int64_t>(v) : int64_t{0};
+    };
+    std::vector<int64_t> hist(static_cast<size_t>(bins_)), cdf(static_cast<size_t>(bins_));
+    for (int64_t c = 0; c < channels; ++c) {
+      std::fill(hist.begin(), hist.end(), 0);
+      for (int64_t i = c; i < size; i += channels) {
+        const T v = x[i] * in_scale + in_offset;
+        if (!std::isnan(v)) ++hist[size_t(bin_of(static_cast<float>(v) * last / 255.0f))];
+      }
+      int64_t used = 0, total = 0, first = 0;
+      for (size_t b = 0; b < hist.size(); ++b) {
+        used += hist[b] != 0;
+        total += hist[b];
+        if (first == 0) first = total;
+        cdf[b] = total;
+      }
+      const double denominator = total == first ? 1.0 : static_cast<double>(total - first);
+      for (int64_t i = c; i < size; i += channels) {
+        const T v = x[i] * in_scale + in_offset;
+        double e = static_cast<double>(v);
+        if (used > 1 && !std::isnan(v)) {
+          const int64_t b = bin_of(static_cast<float>(v / T(255) * static_cast<T>(last)));
+          e = std::clamp(std::nearbyint(static_cast<double>((cdf[size_t(b)] - first) * 255) / denominator),
+                         0.0, 255.0);
+        }
+        out[i] = e * out_scale + lo;
+      }
+    }
+  }
+  void add_config(Config &c) const override {
+    c.set("bins", bins_);
+    write_value_range(c);
+    ImageAugmentation::add_config(c);
+  }
+  int64_t bins_ = 256;
 };
 
 // keras.layers.AutoContrast(value_range=(0, 255)): in training and inference, each channel of each
@@ -1118,6 +1262,8 @@ void register_image_augmentation_layers() {
   register_class<RandomTranslation>("RandomTranslation");
   register_class<RandomZoom>("RandomZoom");
   register_class<RandomShear>("RandomShear");
+  register_class<RandomPerspective>("RandomPerspective");
+  register_class<Equalization>("Equalization");
   register_class<AutoContrast>("AutoContrast");
   register_class<Solarization>("Solarization");
   register_class<RandomInvert>("RandomInvert");

@@ -146,6 +146,82 @@ Tensor projective_transform(const Tensor &images, const Tensor &transforms, Resi
   return rank == 3 ? squeeze(out, {0}) : out;
 }
 
+std::optional<std::array<float, 8>> homography(const std::array<float, 8> &start,
+                                               const std::array<float, 8> &end) {
+  // Keras's system: per point, the rows (xe, ye, 1, 0, 0, 0, -xs xe, -xs ye | xs) and
+  // (0, 0, 0, xe, ye, 1, -ys xe, -ys ye | ys), xs, ys the start point and xe, ye the end point.
+  double m[8][9] = {};
+  for (int p = 0; p < 4; ++p) {
+    const double xs = start[size_t(2 * p)], ys = start[size_t(2 * p + 1)];
+    const double xe = end[size_t(2 * p)], ye = end[size_t(2 * p + 1)];
+    double *rx = m[2 * p], *ry = m[2 * p + 1];
+    rx[0] = xe, rx[1] = ye, rx[2] = 1, rx[6] = -xs * xe, rx[7] = -xs * ye, rx[8] = xs;
+    ry[3] = xe, ry[4] = ye, ry[5] = 1, ry[6] = -ys * xe, ry[7] = -ys * ye, ry[8] = ys;
+  }
+  for (int c = 0; c < 8; ++c) {
+    int pivot = c;
+    for (int r = c + 1; r < 8; ++r)
+      if (std::fabs(m[r][c]) > std::fabs(m[pivot][c])) pivot = r;
+    if (m[pivot][c] == 0.0) return std::nullopt;
+    if (pivot != c) std::swap(m[pivot], m[c]);
+    for (int r = c + 1; r < 8; ++r) {
+      const double f = m[r][c] / m[c][c];
+      for (int k = c; k < 9; ++k) m[r][k] -= f * m[c][k];
+    }
+  }
+  std::array<double, 8> h{};
+  for (int c = 7; c >= 0; --c) {
+    double v = m[c][8];
+    for (int k = c + 1; k < 8; ++k) v -= m[c][k] * h[size_t(k)];
+    h[size_t(c)] = v / m[c][c];
+  }
+  std::array<float, 8> out{};
+  for (size_t i = 0; i < 8; ++i) out[i] = static_cast<float>(h[i]);
+  return out;
+}
+
+Tensor perspective_transform(const Tensor &images, const Tensor &start_points, const Tensor &end_points,
+                             ResizeMethod interpolation, double fill_value) {
+  const char *op = "perspective_transform";
+  require_defined(images, op, "images");
+  const auto points = [&](const Tensor &p, const char *name) {
+    require_defined(p, op, name);
+    bool shaped =
+        (p.rank() == 2 || p.rank() == 3) && p.shape()[p.rank() - 2] == 4 && p.shape()[p.rank() - 1] == 2;
+    if (!is_floating(p.dtype()) && !is_integer(p.dtype())) shaped = false;
+    if (!shaped)
+      fail(Code::kInvalidArgument, op, ": ", name, " ", p.description(),
+           " must be numbers of shape [4, 2] (one image's four (x, y) points) or [N, 4, 2]");
+    return cast(reshape(p, {-1, 8}), DType::kFloat32);
+  };
+  const Tensor start = points(start_points, "start_points"), end = points(end_points, "end_points");
+  if (start_points.shape() != end_points.shape())
+    fail(Code::kInvalidArgument, op, ": start_points ", start_points.description(), " and end_points ",
+         end_points.description(), " must have the same shape");
+  const int64_t n = start.shape()[0];
+  const int64_t images_n = images.rank() == 4 ? images.shape()[0] : 1;
+  if ((images.rank() == 3 || images.rank() == 4) && n != 1 && n != images_n)
+    fail(Code::kInvalidArgument, op, ": start_points ", start_points.description(), " hold the points of ", n,
+         " images, but images ", images.description(), " holds ", images_n,
+         "; expected [4, 2], [1, 4, 2] or [", images_n, ", 4, 2]");
+  std::vector<float> t;
+  t.reserve(size_t(n) * 8);
+  for (int64_t i = 0; i < n; ++i) {
+    std::array<float, 8> s{}, e{};
+    std::copy_n(start.data<float>() + i * 8, 8, s.begin());
+    std::copy_n(end.data<float>() + i * 8, 8, e.begin());
+    const auto h = homography(s, e);
+    if (!h)
+      fail(Code::kInvalidArgument, op, ": the points of image ", i,
+           " define no perspective transform (the system is singular: two end points the same, or "
+           "three on a line)");
+    t.insert(t.end(), h->begin(), h->end());
+  }
+  const Tensor transforms =
+      Tensor::from_data(DType::kFloat32, Shape({n, 8}), t.data(), t.size() * sizeof(float));
+  return projective_transform(images, transforms, interpolation, FillMode::kConstant, fill_value);
+}
+
 Tensor rgb_to_hsv(const Tensor &images) {
   check_rgb(images, "rgb_to_hsv");
   const auto k = [&](double v) { return fill(Shape({}), v, images.dtype()); };

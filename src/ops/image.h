@@ -3,7 +3,9 @@
 // gradient is theirs).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 
 #include "kernels/image_transform.h"
 #include "ops/ops.h"
@@ -29,6 +31,20 @@ Tensor resize(const Tensor &images, int64_t height, int64_t width, ResizeMethod 
 using FillMode = kernels::FillMode;
 Tensor projective_transform(const Tensor &images, const Tensor &transforms, ResizeMethod interpolation,
                             FillMode fill_mode, double fill_value);
+
+// Keras's compute_homography_matrix for one image: the transform (a0, a1, a2, b0, b1, b2, c0, c1) of
+// projective_transform that reads each of the four end points (x, y pairs) from its start point, solved
+// in float64 with partial pivoting and rounded to float32; nullopt when the points give a singular system
+// (three of them on a line, or two the same).
+std::optional<std::array<float, 8>> homography(const std::array<float, 8> &start,
+                                               const std::array<float, 8> &end);
+
+// keras.ops.image.perspective_transform: images [N, H, W, C] or [H, W, C] (as projective_transform)
+// resampled through the homographies taking each image's start_points to its end_points, points
+// [N, 4, 2] or [4, 2] (every image) as (x, y), floats read in float32 as Keras; the fill is constant.
+// Fails when the points of an image give no transform.
+Tensor perspective_transform(const Tensor &images, const Tensor &start_points, const Tensor &end_points,
+                             ResizeMethod interpolation, double fill_value);
 
 // tf.image.rgb_to_hsv: the last axis (r, g, b) of floating images (any rank >= 1) becomes (h, s, v) by
 // TF's RGBToHSV kernel's formulas: v = max, s = (v - min) / v (0 where v is not > 0), h in [0, 1) from the

@@ -1062,6 +1062,21 @@ static void test_color_layers(void) {
   EXPECT_ERROR(create_status("AutoContrast", "{\"value_range\": [2, 2]}"), INVALID, "AutoContrast",
                "value_range");
   EXPECT_ERROR(create_status("RandomShear", "{\"x_factor\": 1.5}"), INVALID, "RandomShear", "x_factor");
+  { /* Equalization: two values per channel become 0 and 255 */
+    kiln_layer *eq = layer_from("Equalization", "{}");
+    if (eq && OK(kiln_layer_call_tensor(&y, eq, x, true))) expect_f32(y, 4, d1123, stretched, 0);
+    EXPECT_ERROR(create_status("Equalization", "{\"bins\": -2}"), INVALID, "Equalization", "bins");
+    kiln_layer_free(eq);
+  }
+  { /* RandomPerspective moving no corner (scale 0) or at probability 0 keeps the image */
+    kiln_layer *still = layer_from("RandomPerspective", "{\"scale\": 0}");
+    kiln_layer *never = layer_from("RandomPerspective", "{\"factor\": 0, \"seed\": 1}");
+    if (still && OK(kiln_layer_call_tensor(&y, still, x, true))) expect_f32(y, 4, d1123, px, 0);
+    if (never && OK(kiln_layer_call_tensor(&y, never, x, true))) expect_f32(y, 4, d1123, px, 0);
+    EXPECT_ERROR(create_status("RandomPerspective", "{\"scale\": 2}"), INVALID, "RandomPerspective", "scale");
+    kiln_layer_free(still);
+    kiln_layer_free(never);
+  }
   {
     const float two[4] = {1, 2, 3, 4};
     EXPECT_ERROR(kiln_layer_call_tensor(&y, gs, f32(4, d1122, two), true), INVALID, "RandomGrayscale",

@@ -1401,6 +1401,31 @@ static void test_image_affine_transform(void) {
   release_kept();
 }
 
+/* kiln_image_perspective_transform: every corner of a 2 x 4 image two to the right is a shift (fill_value
+ * brought in), for one image or per image; points on a line and bad shapes are statuses. */
+static void test_image_perspective_transform(void) {
+  const int64_t xd[4] = {1, 2, 4, 1}, pd[2] = {4, 2}, bd[3] = {2, 4, 2}, bad[2] = {4, 3};
+  const float xv[8] = {1, 2, 3, 4, 5, 6, 7, 8}, shifted[8] = {9, 9, 1, 2, 9, 9, 5, 6};
+  const float corners[8] = {0, 0, 3, 0, 0, 1, 3, 1}, right[8] = {2, 0, 5, 0, 2, 1, 5, 1};
+  const float line[8] = {0, 0, 1, 1, 2, 2, 3, 3}, twelve[12] = {0};
+  const float two_starts[16] = {0, 0, 3, 0, 0, 1, 3, 1, 0, 0, 3, 0, 0, 1, 3, 1};
+  kiln_tensor *o = NULL, *x = f32(4, xd, xv), *s = f32(2, pd, corners), *e = f32(2, pd, right);
+  expect_f32(RUN(kiln_image_perspective_transform(&o, x, s, e, KILN_RESIZE_BILINEAR, 9)), 4, xd, shifted,
+             1e-5f);
+  expect_f32(RUN(kiln_image_perspective_transform(&o, x, s, s, KILN_RESIZE_NEAREST, 9)), 4, xd, xv, 0);
+  EXPECT_ERROR(kiln_image_perspective_transform(&o, x, s, f32(2, pd, line), KILN_RESIZE_BILINEAR, 0), INVALID,
+               "perspective_transform", "singular");
+  EXPECT_ERROR(kiln_image_perspective_transform(&o, x, f32(2, bad, twelve), e, KILN_RESIZE_BILINEAR, 0),
+               INVALID, "start_points", "[4, 2]");
+  EXPECT_ERROR(kiln_image_perspective_transform(&o, x, f32(3, bd, two_starts), e, KILN_RESIZE_BILINEAR, 0),
+               INVALID, "end_points", "same shape");
+  EXPECT_ERROR(kiln_image_perspective_transform(&o, x, s, e, (kiln_resize_method)5, 0), INVALID,
+               "kiln_image_perspective_transform", "not a kiln_resize_method");
+  EXPECT_ERROR(kiln_image_perspective_transform(&o, x, s, NULL, KILN_RESIZE_BILINEAR, 0), INVALID,
+               "kiln_image_perspective_transform", "end_points");
+  release_kept();
+}
+
 /* depthwise_conv2d, conv2d_transpose and conv1d: hand-worked values, the shared options struct,
  * bad input. */
 static void test_conv_variants(void) {
@@ -2612,6 +2637,7 @@ int main(void) {
   test_image_resize();
   test_image_colour();
   test_image_affine_transform();
+  test_image_perspective_transform();
   test_reshape_transpose();
   test_concat_split_slice();
   test_stack_and_dims();

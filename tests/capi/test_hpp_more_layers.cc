@@ -738,6 +738,19 @@ TEST(HppMoreLayers, RandomImageLayers) {
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "fill_mode", [&] {
     kiln::image_affine_transform(x, right, kiln::ResizeMethod::nearest, kiln::FillMode(7));
   });
+  // kiln::image_perspective_transform: the corners one to the right is a shift; RandomPerspective.
+  const Tensor corners = Tensor::from_vector<float>({0, 0, 1, 0, 0, 1, 1, 1}, {4, 2});
+  const Tensor moved = Tensor::from_vector<float>({1, 0, 2, 0, 1, 1, 2, 1}, {4, 2});
+  EXPECT_EQ(kiln::image_perspective_transform(x, corners, moved, kiln::ResizeMethod::bilinear, -1)
+                .to_vector<float>(),
+            (std::vector<float>{-1, 10, -1, 30}));
+  const Tensor line = Tensor::from_vector<float>({0, 0, 1, 1, 2, 2, 3, 3}, {4, 2});
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "singular",
+              [&] { kiln::image_perspective_transform(x, corners, line); });
+  EXPECT_EQ(kl::RandomPerspective(1.0, 0.0)(x, true).to_vector<float>(), x.to_vector<float>());
+  EXPECT_EQ(kl::RandomPerspective({0.2, 0.6}, 0.5).get_config().get_float_list("factor"),
+            (std::vector<double>{0.2, 0.6}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "scale", [&] { kl::RandomPerspective(1.0, 3.0); });
   kl::RandomTransformOptions nearest;
   nearest.interpolation = "nearest";
   EXPECT_EQ(kl::RandomRotation(0.25, 0.25, nearest)(x, true).to_vector<float>(),
@@ -757,6 +770,12 @@ TEST(HppMoreLayers, ColorLayers) {
   EXPECT_EQ(kl::AutoContrast()(x).to_vector<float>(), (std::vector<float>{0, 0, 0, 255, 255, 255}));
   const Tensor unit = Tensor::from_vector<float>({0.2f, 0.6f}, {1, 2, 1});
   EXPECT_NEAR(kl::AutoContrast({0, 1})(unit).to_vector<float>()[1], 1.0f, 1e-6);
+  // Equalization with 3 bins: 0, 100, 200, 255, 255 fall in bins 0, 0, 1, 2, 2; the table is 0, 85, 255.
+  const Tensor five = Tensor::from_vector<float>({0, 100, 200, 255, 255}, {1, 5, 1});
+  EXPECT_EQ(kl::Equalization({0, 255}, 3)(five, true).to_vector<float>(),
+            (std::vector<float>{0, 0, 85, 255, 255}));
+  EXPECT_EQ(kl::Equalization()(five).to_vector<float>(), five.to_vector<float>());
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "bins", [&] { kl::Equalization({0, 255}, 0); });
   const std::vector<float> inverted = {245, 205, 165, 225, 185, 55};
   EXPECT_EQ(kl::Solarization()(x, true).to_vector<float>(), inverted);
   EXPECT_EQ(kl::Solarization({0.2, 0.2}, {0, 0}, {0, 255})(x).to_vector<float>(), x.to_vector<float>());

@@ -1,6 +1,6 @@
 // Keras 3's colour augmentation layers (AutoContrast, Solarization, RandomInvert, RandomGrayscale,
-// RandomPosterization, RandomColorDegeneration, RandomSharpness) and RandomShear, against values
-// worked out by hand from Keras's definitions; fixed draws (lower == upper) make the random layers
+// RandomPosterization, RandomColorDegeneration, RandomSharpness, Equalization) and RandomShear, against
+// values worked out by hand from Keras's definitions; fixed draws (lower == upper) make the random layers
 // deterministic, and wide ranges check that each image draws its own value.
 #include <gtest/gtest.h>
 
@@ -269,6 +269,51 @@ TEST(ColorAugmentation, ShearIsEitherSignOfTheDraw) {
   EXPECT_EQ(c.get_float_list("x_factor"), (std::vector<double>{-0.3, 0.3}));
   EXPECT_EQ(c.get_float_list("y_factor"), (std::vector<double>{0, 0}));
   EXPECT_EQ(c.get_string("fill_mode"), "reflect");
+}
+
+// keras.layers.Equalization by hand: bins 3 put 0, 100, 200, 255, 255 in bins 0, 0, 1, 2, 2, the cumulative
+// counts 2, 3, 5 give the table 0, 85, 255; a constant channel is kept; the histogram is the batch's; a NaN
+// is in no bin and stays; value_range maps in and out; inference keeps the images.
+TEST(ColorAugmentation, EqualizationAsKerasComputesIt) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> px = {0, 7,   100, 7,   200,
+                                 7, 255, 7,   255, 7};  // channel 0, then the constant channel 1
+  const std::vector<float> want = {0, 7, 0, 7, 85, 7, 255, 7, 255, 7};
+  LayerPtr eq = layer("Equalization", R"({"bins": 3})");
+  EXPECT_EQ(run(eq, make({1, 1, 5, 2}, px)), want);
+  EXPECT_EQ(run(eq, make({5, 1, 1, 2}, px)), want);  // one histogram over the batch, as Keras's code
+  EXPECT_EQ(run(eq, make({1, 5, 2}, px)), want);
+  EXPECT_EQ(run(eq, make({1, 1, 5, 2}, px), false), px);
+  std::vector<float> with_nan = px;
+  with_nan[0] = nan;  // bins: -, 0, 1, 2, 2; counts 1, 2, 4; table 0, 85, 255
+  const std::vector<float> got = run(eq, make({1, 1, 5, 2}, with_nan));
+  EXPECT_TRUE(std::isnan(got[0]));
+  EXPECT_EQ(std::vector<float>(got.begin() + 1, got.end()),
+            (std::vector<float>{7, 0, 7, 85, 7, 255, 7, 255, 7}));
+  std::vector<float> unit = px, unit_want = want;
+  for (size_t i = 0; i < px.size(); i += 2) unit[i] /= 255.0f, unit_want[i] /= 255.0f;
+  unit[1] = unit[3] = unit[5] = unit[7] = unit[9] = 0.5f;
+  unit_want[1] = unit_want[3] = unit_want[5] = unit_want[7] = unit_want[9] = 0.5f;
+  expect_near((*layer("Equalization", R"({"bins": 3, "value_range": [1, 0]})"))({make({1, 1, 5, 2}, unit)},
+                                                                                training())[0],
+              unit_want, 1e-6f);
+  // Channels first; integer images are cast; 256 bins keep an image already spread evenly.
+  const std::vector<float> ramp = {0, 85, 170, 255};
+  EXPECT_EQ(run(layer("Equalization", R"({"data_format": "channels_first"})"), make({1, 1, 2, 2}, ramp)),
+            ramp);
+  const Tensor ints = make_typed<int32_t>({1, 2, 2, 1}, {0, 85, 170, 255});
+  EXPECT_EQ(run(layer("Equalization", "{}"), ints), ramp);
+  const Config c = layer("Equalization", R"({"bins": 64, "value_range": [1, -1]})")->get_config();
+  EXPECT_EQ(c.get_int("bins"), 64);
+  EXPECT_EQ(c.get_float_list("value_range"), (std::vector<double>{-1, 1}));
+  EXPECT_FALSE(c.has("seed"));
+  EXPECT_EQ(layers::create_layer("Equalization", c)->get_config().json(), c.json());
+  expect_error([] { layer("Equalization", R"({"bins": 0})"); }, Code::kInvalidArgument,
+               {"Equalization", "bins", "[1, "});
+  expect_error([] { layer("Equalization", R"({"bins": 2.5})"); }, Code::kInvalidArgument, {"bins"});
+  expect_error([] { layer("Equalization", R"({"value_range": [3, 3]})"); }, Code::kInvalidArgument,
+               {"Equalization", "value_range"});
+  expect_error([] { layer("Equalization", R"({"seed": 1})"); }, Code::kInvalidArgument, {"seed"});
 }
 
 // TF's RGBToHSV and HSVToRGB at known colours; gray and black pixels have hue and saturation 0 and no NaN

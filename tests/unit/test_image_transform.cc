@@ -4,6 +4,8 @@
 // written-out loop, a 90-degree turn against a transposition, thread invariance, errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -199,6 +201,144 @@ TEST(ProjectiveTransform, GeometricRandomLayers) {
                Code::kInvalidArgument, {"'mirror'"});
   expect_error([&] { make_layer("RandomRotation", R"({"factor": 0.1, "interpolation": "cubic"})"); },
                Code::kInvalidArgument, {"'cubic'"});
+}
+
+// The homography of Keras's compute_homography_matrix: the identity for equal points, a known transform
+// recovered from the points it moves, a shift as projective_transform's; the points apply per image or to
+// all.
+TEST(PerspectiveTransform, HomographyAsKeras) {
+  const std::array<float, 8> corners = {0, 0, 4, 0, 0, 4, 4, 4};
+  const auto same = ops::homography(corners, corners);
+  ASSERT_TRUE(same);
+  for (size_t i = 0; i < 8; ++i) EXPECT_NEAR((*same)[i], (i == 0 || i == 4) ? 1.0f : 0.0f, 1e-6f) << i;
+
+  // A known transform h: each end point e reads start point h(e); solved back from the four pairs.
+  const std::array<double, 8> h = {1.1, 0.1, 0.5, 0.05, 0.9, 0.2, 0.01, 0.02};
+  const std::array<float, 8> end = {0.5f, 0.25f, 4.5f, -0.5f, -0.25f, 3.5f, 4.25f, 4.75f};
+  std::array<float, 8> start{};
+  for (size_t p = 0; p < 4; ++p) {
+    const double x = end[2 * p], y = end[2 * p + 1], k = h[6] * x + h[7] * y + 1;
+    start[2 * p] = static_cast<float>((h[0] * x + h[1] * y + h[2]) / k);
+    start[2 * p + 1] = static_cast<float>((h[3] * x + h[4] * y + h[5]) / k);
+  }
+  const auto solved = ops::homography(start, end);
+  ASSERT_TRUE(solved);
+  for (size_t i = 0; i < 8; ++i) EXPECT_NEAR((*solved)[i], h[i], 2e-6) << i;
+
+  std::vector<float> px;
+  for (int i = 0; i < 25; ++i) px.push_back(static_cast<float>(i) - 3.5f);
+  const Tensor x = make({1, 5, 5, 1}, px);
+  const auto points = [](const std::array<float, 8> &p) {
+    return make({4, 2}, std::vector<float>(p.begin(), p.end()));
+  };
+  // Every end point one to the right of its start: output (x, y) reads (x - 1, y), zeros brought in.
+  std::array<float, 8> right = corners;
+  for (size_t p = 0; p < 4; ++p) right[2 * p] += 1;
+  EXPECT_EQ(values<float>(
+                ops::perspective_transform(x, points(corners), points(right), ResizeMethod::kBilinear, 0)),
+            values<float>(
+                ops::projective_transform(x, shift(1, 0), ResizeMethod::kBilinear, FillMode::kConstant, 0)));
+  // The known transform, against projective_transform through it; per image, and rank-3 images.
+  const Tensor through = make({8}, std::vector<float>(solved->begin(), solved->end()));
+  const Tensor expected =
+      ops::projective_transform(x, through, ResizeMethod::kNearest, FillMode::kConstant, 7);
+  EXPECT_EQ(
+      values<float>(ops::perspective_transform(x, points(start), points(end), ResizeMethod::kNearest, 7)),
+      values<float>(expected));
+  const Tensor two = ops::concat({x, x}, 0);
+  const Tensor starts = ops::stack({points(corners), points(start)}, 0),
+               ends = ops::stack({points(corners), points(end)}, 0);
+  const Tensor both = ops::perspective_transform(two, starts, ends, ResizeMethod::kNearest, 7);
+  std::vector<float> want = px;
+  const std::vector<float> e = values<float>(expected);
+  want.insert(want.end(), e.begin(), e.end());
+  EXPECT_EQ(values<float>(both), want);
+  EXPECT_EQ(values<float>(ops::perspective_transform(ops::squeeze(x, {0}), points(start), points(end),
+                                                     ResizeMethod::kNearest, 7)),
+            e);
+
+  const std::array<float, 8> line = {0, 0, 1, 1, 2, 2, 3, 4};
+  EXPECT_FALSE(ops::homography(corners, line));
+  expect_error(
+      [&] { ops::perspective_transform(x, points(corners), points(line), ResizeMethod::kBilinear, 0); },
+      Code::kInvalidArgument, {"perspective_transform", "image 0", "singular"});
+  expect_error(
+      [&] {
+        ops::perspective_transform(x, make({4, 3}, std::vector<float>(12, 0)), points(end),
+                                   ResizeMethod::kBilinear, 0);
+      },
+      Code::kInvalidArgument, {"start_points", "[4, 2]", "[N, 4, 2]"});
+  expect_error([&] { ops::perspective_transform(x, starts, points(end), ResizeMethod::kBilinear, 0); },
+               Code::kInvalidArgument, {"same shape"});
+  expect_error(
+      [&] {
+        ops::perspective_transform(ops::concat({two, x}, 0), starts, ends, ResizeMethod::kBilinear, 0);
+      },
+      Code::kInvalidArgument, {"start_points", "2 images", "holds 3"});
+  expect_error(
+      [&] {
+        ops::perspective_transform(make({5, 5}, px), points(corners), points(end), ResizeMethod::kBilinear,
+                                   0);
+      },
+      Code::kInvalidArgument, {"projective_transform", "rank"});
+}
+
+// keras.layers.RandomPerspective: the corner (0, 0) stays; factor 0 or inference keeps every image as it
+// is (a NaN stays where it was); images of one row have no transform and are kept; configs, errors.
+TEST(PerspectiveTransform, RandomPerspectiveLayer) {
+  const auto make_layer = [](const std::string &json) {
+    return layers::create_layer("RandomPerspective", Config::from_json(json));
+  };
+  layers::CallContext train;
+  train.training = true;
+  std::vector<float> px;
+  for (int i = 0; i < 4 * 36; ++i) px.push_back(static_cast<float>((i * 7) % 11));
+  px[5] = std::nanf("");
+  const Tensor x = make({4, 6, 6, 1}, px);
+  const auto same_bits = [](const std::vector<float> &a, const std::vector<float> &b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      EXPECT_TRUE(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) << i << ": " << a[i] << " " << b[i];
+  };
+  same_bits(values<float>((*make_layer(R"({"factor": 0})"))({x}, train)[0]), px);
+  layers::LayerPtr always = make_layer(R"({"factor": [1, 1], "seed": 5})");
+  same_bits(values<float>((*always)({x}, layers::CallContext())[0]), px);
+  int changed = 0;
+  for (int call = 0; call < 5; ++call) {
+    const std::vector<float> y = values<float>((*always)({x}, train)[0]);
+    for (int i = 1; i < 4; ++i) {
+      EXPECT_EQ(y[size_t(i * 36)], px[size_t(i * 36)]);  // the corner (0, 0) is a fixed point
+      changed += !std::equal(y.begin() + i * 36, y.begin() + (i + 1) * 36, px.begin() + i * 36);
+    }
+  }
+  EXPECT_EQ(changed, 15);
+  // scale 0 moves no corner: every image is resampled through the identity, so finite images stay.
+  const Tensor finite = make({1, 6, 6, 1}, std::vector<float>(px.begin() + 36, px.begin() + 72));
+  EXPECT_EQ(values<float>((*make_layer(R"({"scale": 0})"))({finite}, train)[0]), values<float>(finite));
+  // About half the images at factor [0.5, 0.5].
+  const Tensor many = ops::random_uniform(Shape({200, 4, 4, 1}), 0, 1, 3);
+  const std::vector<float> in = values<float>(many),
+                           out = values<float>((*make_layer(R"({"factor": [0.5, 0.5]})"))({many}, train)[0]);
+  int kept = 0;
+  for (int i = 0; i < 200; ++i)
+    kept += std::equal(in.begin() + i * 16, in.begin() + (i + 1) * 16, out.begin() + i * 16);
+  EXPECT_GT(kept, 70);
+  EXPECT_LT(kept, 130);
+  const Tensor row = make({2, 1, 6, 1}, std::vector<float>(px.begin(), px.begin() + 12));
+  same_bits(values<float>((*always)({row}, train)[0]), std::vector<float>(px.begin(), px.begin() + 12));
+
+  const Config c = make_layer(R"({"factor": 0.4, "scale": 0.5, "interpolation": "nearest", "fill_value": 2})")
+                       ->get_config();
+  EXPECT_EQ(c.get_float_list("factor"), (std::vector<double>{0, 0.4}));
+  EXPECT_EQ(c.get_float("scale"), 0.5);
+  EXPECT_FALSE(c.has("fill_mode"));
+  EXPECT_EQ(layers::create_layer("RandomPerspective", c)->get_config().json(), c.json());
+  expect_error([&] { make_layer(R"({"scale": 1.5})"); }, Code::kInvalidArgument,
+               {"RandomPerspective", "scale", "[0, 1]"});
+  expect_error([&] { make_layer(R"({"factor": 1.5})"); }, Code::kInvalidArgument,
+               {"RandomPerspective", "factor"});
+  expect_error([&] { make_layer(R"({"fill_mode": "constant"})"); }, Code::kInvalidArgument, {"fill_mode"});
+  expect_error([&] { make_layer(R"({"interpolation": "cubic"})"); }, Code::kInvalidArgument, {"'cubic'"});
 }
 
 }  // namespace

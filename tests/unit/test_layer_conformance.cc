@@ -504,6 +504,15 @@ std::vector<Case> cases() {
        {},
        0,
        true},
+      {"RandomPerspective",
+       cfg([](Config &c) {
+         c.set("factor", std::vector<double>{1, 1});
+       }),
+       {2, 4, 4, 1},
+       DType::kFloat32,
+       {},
+       0,
+       true},
       {"Rescaling",
        cfg([](Config &c) { c.set("scale", 0.5).set("offset", 1.0); }),
        {2, 3},

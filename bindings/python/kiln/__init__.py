@@ -116,7 +116,8 @@ nn = _NS(relu=relu, gelu=gelu, sigmoid=sigmoid, tanh=tanh, softplus=softplus, el
 nn.conv2d_transpose, nn.depthwise_conv2d, nn.conv1d = conv2d_transpose, depthwise_conv2d, conv1d  # noqa: F405
 nn.conv3d, nn.conv3d_transpose, nn.max_pool3d, nn.avg_pool3d = conv3d, conv3d_transpose, max_pool3d, avg_pool3d  # noqa: F405
 image = _NS(resize=image_resize, affine_transform=affine_transform, rgb_to_hsv=rgb_to_hsv,  # noqa: F405
-            hsv_to_rgb=hsv_to_rgb, rgb_to_grayscale=rgb_to_grayscale)  # noqa: F405
+            hsv_to_rgb=hsv_to_rgb, rgb_to_grayscale=rgb_to_grayscale,  # noqa: F405
+            perspective_transform=perspective_transform)  # noqa: F405
 math = _NS(add=add, subtract=sub, multiply=mul, divide=div, maximum=maximum, minimum=minimum, pow=pow, negative=neg,
            abs=abs, exp=exp, log=log, sqrt=sqrt, rsqrt=rsqrt, square=square, tanh=tanh, sigmoid=sigmoid,
            equal=equal, not_equal=not_equal, greater=greater, greater_equal=greater_equal, less=less,
@@ -211,7 +212,8 @@ keras = _NS(layers=layers, Model=Model, Sequential=Sequential, Input=layers.Inpu
             # TF's names.
             ops=_NS(ctc_loss=_om.keras_ctc_loss, ctc_decode=_om.ctc_decode,
                     image=_NS(affine_transform=affine_transform, rgb_to_hsv=_ops._keras_rgb_to_hsv,  # noqa: F405
-                              hsv_to_rgb=_ops._keras_hsv_to_rgb, rgb_to_grayscale=_ops._keras_rgb_to_grayscale)))
+                              hsv_to_rgb=_ops._keras_hsv_to_rgb, rgb_to_grayscale=_ops._keras_rgb_to_grayscale,
+                              perspective_transform=perspective_transform)))  # noqa: F405
 
 
 def _set_random_seed(seed):

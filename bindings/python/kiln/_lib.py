@@ -249,6 +249,7 @@ _SIGS.update({
     "kiln_max_pool3d": (_ST, [_HP, _T, ctypes.c_void_p]),
     "kiln_image_resize": (_ST, [_HP, _T, ctypes.c_int64, ctypes.c_int64, ctypes.c_int]),
     "kiln_image_affine_transform": (_ST, [_HP, _T, _T, ctypes.c_int, ctypes.c_int, ctypes.c_double]),
+    "kiln_image_perspective_transform": (_ST, [_HP, _T, _T, _T, ctypes.c_int, ctypes.c_double]),
     "kiln_image_rgb_to_hsv": (_ST, [_HP, _T]),
     "kiln_image_hsv_to_rgb": (_ST, [_HP, _T]),
     "kiln_image_rgb_to_grayscale": (_ST, [_HP, _T]),

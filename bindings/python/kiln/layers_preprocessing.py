@@ -1,9 +1,9 @@
 """Preprocessing layers: kiln.layers.Normalization, Discretization and IntegerLookup (with adapt()),
 Hashing, HashedCrossing, CategoryEncoding, the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
-RandomBrightness, RandomRotation, RandomTranslation, RandomZoom, RandomShear, Solarization, RandomInvert, RandomGrayscale,
-RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation, RandomHue, RandomColorJitter,
-RandomErasing and RandomGaussianBlur, and AutoContrast, with Keras's signatures and
-defaults."""
+RandomBrightness, RandomRotation, RandomTranslation, RandomZoom, RandomShear, RandomPerspective, Solarization,
+RandomInvert, RandomGrayscale, RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation,
+RandomHue, RandomColorJitter, RandomErasing, RandomGaussianBlur and Equalization, and AutoContrast, with Keras's
+signatures and defaults."""
 import itertools as _itertools
 import math as _math
 import numbers as _numbers
@@ -453,6 +453,22 @@ RandomShear = _builtin(
                                       **_transform(fill_mode, interpolation, seed, fill_value, data_format)))
 
 
+def _perspective_config(factor=1.0, scale=1.0, interpolation="bilinear", fill_value=0.0, seed=None, data_format=None):
+    config = dict({"factor": _factor(factor, "RandomPerspective"), "scale": _number(scale, "RandomPerspective",
+                                                                                     "scale")},
+                  **_transform("constant", interpolation, seed, fill_value, data_format))
+    del config["fill_mode"]
+    return config
+
+
+RandomPerspective = _builtin(
+    "RandomPerspective", "keras.layers.RandomPerspective(factor=1.0, scale=1.0, interpolation='bilinear', "
+    "fill_value=0.0, seed=None, data_format=None): in training, per image with a probability drawn in factor's "
+    "range (f: [0, f]), the four corners each moved by a fraction of their coordinates drawn in [-scale / 2, "
+    "scale / 2] and the image resampled through the perspective transform between the old and new corners, "
+    "points outside reading fill_value; float32 out.", _perspective_config)
+
+
 def _value_range(value_range, cls):
     if not isinstance(value_range, (list, tuple)) or len(value_range) != 2:
         raise InvalidArgumentError("%s: value_range must be two numbers (low, high); got %r" % (cls, value_range))
@@ -465,6 +481,12 @@ def _number(v, cls, what):
     return float(v)
 
 
+def _whole(v, cls, what):
+    if isinstance(v, bool) or not isinstance(v, _numbers.Real) or not _math.isfinite(v) or v != int(v):
+        raise InvalidArgumentError("%s: %s must be a whole number; got %r" % (cls, what, v))
+    return int(v)
+
+
 def _colour(cls, signature, doc, make_config):
     return _builtin(cls, "keras.layers.%s(%s): %s" % (cls, signature, doc), make_config)
 
@@ -475,6 +497,13 @@ AutoContrast = _colour(
     "whose result is NaN (constant, or holding NaN) keeps its values; float32 out.",
     lambda value_range=(0, 255), data_format=None: {
         "value_range": _value_range(value_range, "AutoContrast"), "data_format": data_format})
+Equalization = _colour(
+    "Equalization", "value_range=(0, 255), bins=256, data_format=None", "in training the histogram of each "
+    "channel, over the whole batch as Keras's code does, equalized with `bins` bins over value_range (a channel "
+    "with one bin in use is kept; NaN stays NaN); float32 out.",
+    lambda value_range=(0, 255), bins=256, data_format=None: {
+        "value_range": _value_range(value_range, "Equalization"), "bins": _whole(bins, "Equalization", "bins"),
+        "data_format": data_format})
 Solarization = _colour(
     "Solarization", "addition_factor=0.0, threshold_factor=0.0, value_range=(0, 255), seed=None, data_format=None",
     "in training each image, seen in [0, 255], gets an addition drawn in addition_factor * 255 added (clipped to "
@@ -593,7 +622,7 @@ RandomGaussianBlur = _colour(
 _AUGMENTATION = (RandomFlip, RandomCrop, RandomContrast, RandomBrightness, RandomRotation, RandomTranslation,
                  RandomZoom, RandomShear, AutoContrast, Solarization, RandomInvert, RandomGrayscale,
                  RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation, RandomHue,
-                 RandomColorJitter, RandomErasing, RandomGaussianBlur)
+                 RandomColorJitter, RandomErasing, RandomGaussianBlur, RandomPerspective, Equalization)
 _BUILTINS.update({c._class_name: c for c in _AUGMENTATION})
 _BUILTINS["CategoryEncoding"] = CategoryEncoding
 _BUILTINS["Discretization"] = Discretization

@@ -419,18 +419,36 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     [8]: output (x, y) reads the input at ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k),
     k = c0 x + c1 y + 1; interpolation 'bilinear' or 'nearest'; fill_mode 'constant' (fill_value),
     'reflect', 'wrap' or 'nearest'. No gradient."""
-    interpolations = {"bilinear": 0, "nearest": 1}
     modes = {"reflect": 0, "wrap": 1, "constant": 2, "nearest": 3}
-    if interpolation not in interpolations:
-        raise InvalidArgumentError("affine_transform: interpolation %r is not one of 'bilinear', 'nearest'"
-                                   % (interpolation,))
+    method = _interpolation(interpolation, "affine_transform")
     if fill_mode not in modes:
         raise InvalidArgumentError("affine_transform: fill_mode %r is not one of 'constant', 'reflect', 'wrap', "
                                    "'nearest'" % (fill_mode,))
     images, first = _channels_last(images, data_format, "affine_transform")
-    out = _new(L.kiln_image_affine_transform, images, _as_tensor(transform), interpolations[interpolation],
-               modes[fill_mode], float(fill_value))
+    out = _new(L.kiln_image_affine_transform, images, _as_tensor(transform), method, modes[fill_mode],
+               float(fill_value))
     return _channels_back(out, first)
+
+
+def perspective_transform(images, start_points, end_points, interpolation="bilinear", fill_value=0,
+                          data_format=None):
+    """keras.ops.image.perspective_transform: images [N, H, W, C] or [H, W, C] ([N, C, H, W] with
+    data_format="channels_first") resampled through the perspective transform taking start_points to
+    end_points, each (4, 2) for every image or (N, 4, 2), as (x, y); points outside the image read
+    fill_value. No gradient."""
+    method = _interpolation(interpolation, "perspective_transform")
+    images, first = _channels_last(images, data_format, "perspective_transform")
+    out = _new(L.kiln_image_perspective_transform, images, _as_tensor(start_points), _as_tensor(end_points),
+               method, float(fill_value))
+    return _channels_back(out, first)
+
+
+def _interpolation(interpolation, op):
+    """The kiln_resize_method of an image transform's interpolation name."""
+    methods = {"bilinear": 0, "nearest": 1}
+    if interpolation not in methods:
+        raise InvalidArgumentError("%s: interpolation %r is not one of 'bilinear', 'nearest'" % (op, interpolation))
+    return methods[interpolation]
 
 
 def _channels_last(images, data_format, op):

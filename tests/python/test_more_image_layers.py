@@ -1,0 +1,221 @@
+"""keras.ops.image.perspective_transform, keras.layers.RandomPerspective and keras.layers.Equalization from
+Python: Equalization against a NumPy model of Keras's code; the transform against
+a NumPy model of Keras's homography (its linear system solved by NumPy) and of TF's ImageProjectiveTransformV3
+with a constant fill, both data formats, one set of points or one per image; the layer's fixed points, its
+per-image choice, configs, a model with it trained, saved and loaded; errors as Keras's types."""
+import os
+import tempfile
+import unittest
+
+import numpy as np
+
+import kiln
+from kiln import layers
+
+
+def keras_homography(start, end):
+    """Keras's compute_homography_matrix for one image: the 8 numbers reading each end point from its start."""
+    rows, target = [], []
+    for (xs, ys), (xe, ye) in zip(start, end):
+        rows.append([xe, ye, 1, 0, 0, 0, -xs * xe, -xs * ye])
+        rows.append([0, 0, 0, xe, ye, 1, -ys * xe, -ys * ye])
+        target += [xs, ys]
+    return np.linalg.solve(np.array(rows, np.float64), np.array(target, np.float64)).astype(np.float32)
+
+
+def tf_transform(image, t, fill_value, nearest=False):
+    """TF's ImageProjectiveTransformV3 of one [H, W, C] image, fill_mode CONSTANT."""
+    h, w, c = image.shape
+    out = np.empty_like(image)
+
+    def read(y, x):
+        inside = 0 <= y < h and 0 <= x < w
+        return image[int(y), int(x)] if inside else np.full(c, fill_value, np.float32)
+    for oy in range(h):
+        for ox in range(w):
+            k = t[6] * ox + t[7] * oy + 1
+            if k == 0:
+                out[oy, ox] = fill_value
+                continue
+            x = (t[0] * ox + t[1] * oy + t[2]) / k
+            y = (t[3] * ox + t[4] * oy + t[5]) / k
+            if nearest:
+                out[oy, ox] = read(np.floor(y + 0.5), np.floor(x + 0.5))
+                continue
+            y0, x0 = np.floor(y), np.floor(x)
+            top = (x0 + 1 - x) * read(y0, x0) + (x - x0) * read(y0, x0 + 1)
+            bottom = (x0 + 1 - x) * read(y0 + 1, x0) + (x - x0) * read(y0 + 1, x0 + 1)
+            out[oy, ox] = (y0 + 1 - y) * top + (y - y0) * bottom
+    return out
+
+
+def keras_equalization(images, value_range, bins):
+    """Keras 3's Equalization of float32 [N, H, W, C] images in training: one histogram per channel over the batch."""
+    lo, hi = sorted(value_range)
+    scale, out_scale = 255.0 / (hi - lo), (hi - lo) / 255.0
+    out = []
+    for i in range(images.shape[-1]):
+        ch = images[..., i] * np.float32(scale) + np.float32(0.0 - lo * scale)
+        idx = np.clip((ch * np.float32(bins - 1) / np.float32(255)).astype(np.int32), 0, bins - 1)
+        hist = np.bincount(idx.ravel(), minlength=bins)
+        if np.count_nonzero(hist) <= 1:
+            eq = ch.astype(np.float64)
+        else:
+            cdf = np.cumsum(hist)
+            cdf_min = cdf[np.nonzero(cdf)[0][0]]
+            den = cdf[-1] - cdf_min or 1
+            lut = np.clip(np.round((cdf - cdf_min) * 255 / den), 0, 255)
+            eq = lut[np.clip((ch / np.float32(255.0)) * np.float32(bins - 1), 0, bins - 1).astype(np.int32)]
+        out.append(eq * out_scale + lo)
+    return np.stack(out, axis=-1).astype(np.float32)
+
+
+class EqualizationTest(unittest.TestCase):
+    def test_matches_keras_code(self):
+        rng = np.random.default_rng(11)
+        for value_range in [(0, 255), (0, 1), (-1, 1), (10, -5)]:
+            for bins in [256, 64, 7, 2, 1]:
+                lo, hi = sorted(value_range)
+                x = (np.round(rng.uniform(0, 40, (3, 5, 6, 3))) / 40 * (hi - lo) + lo).astype(np.float32)
+                x[1, :, :, 2] = lo + 0.3 * (hi - lo)  # a channel of one value in one image
+                layer = layers.Equalization(value_range=value_range, bins=bins)
+                want = keras_equalization(x, value_range, bins)
+                np.testing.assert_allclose(layer(x, training=True).numpy(), want, rtol=1e-6, atol=1e-6,
+                                           err_msg="value_range %s bins %d" % (value_range, bins))
+                first = layers.Equalization(value_range=value_range, bins=bins, data_format="channels_first")
+                np.testing.assert_array_equal(first(x.transpose(0, 3, 1, 2), training=True).numpy(),
+                                              layer(x, training=True).numpy().transpose(0, 3, 1, 2))
+                np.testing.assert_array_equal(layer(x).numpy(), x)  # inference
+        constant = np.full((2, 3, 3, 1), 9, np.float32)
+        np.testing.assert_array_equal(layers.Equalization()(constant, training=True).numpy(), constant)
+        uint8 = rng.integers(0, 256, (2, 4, 4, 3)).astype(np.uint8)
+        np.testing.assert_array_equal(layers.Equalization()(uint8, training=True).numpy(),
+                                      keras_equalization(uint8.astype(np.float32), (0, 255), 256))
+
+    def test_nan_config_model_and_errors(self):
+        x = np.array([np.nan, 0, 100, 200, 255, 255], np.float32).reshape(1, 6, 1, 1)
+        y = layers.Equalization(bins=3)(x, training=True).numpy().ravel()
+        self.assertTrue(np.isnan(y[0]))
+        np.testing.assert_array_equal(y[1:], [0, 0, 85, 255, 255])
+        layer = layers.Equalization(value_range=(1, -1), bins=32)
+        config = layer.get_config()
+        self.assertEqual((config["value_range"], config["bins"]), ([-1.0, 1.0], 32))
+        self.assertEqual(layers.deserialize(layers.serialize(layer)).get_config(), config)
+        images = np.random.default_rng(1).uniform(0, 255, (8, 4, 4, 3)).astype(np.float32)
+        model = kiln.models.Sequential([layers.Input((4, 4, 3)), layers.Equalization(), layers.Rescaling(1 / 255),
+                                        layers.Flatten(), layers.Dense(2)])
+        model.compile("adam", kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        self.assertEqual(len(model.fit(images, np.arange(8) % 2, epochs=1, batch_size=4,
+                                       verbose=0).history["loss"]), 1)
+        with tempfile.TemporaryDirectory() as d:
+            model.save(os.path.join(d, "m"))
+            loaded = kiln.models.load_model(os.path.join(d, "m"))
+        np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
+        for make, message in [(lambda: layers.Equalization(bins=0), "bins"),
+                              (lambda: layers.Equalization(bins=2.5), "whole number"),
+                              (lambda: layers.Equalization(value_range=(2, 2)), "value_range"),
+                              (lambda: layers.Equalization()(np.ones((2, 2), np.float32)), "rank")]:
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, message):
+                make()
+
+
+class PerspectiveTransformTest(unittest.TestCase):
+    def setUp(self):
+        self.rng = np.random.default_rng(7)
+
+    def corners(self, h, w):
+        return np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float32)
+
+    def test_matches_keras_homography_and_tf_resampling(self):
+        op = kiln.keras.ops.image.perspective_transform
+        for trial in range(6):
+            n, h, w, c = 2, int(self.rng.integers(3, 8)), int(self.rng.integers(3, 8)), 3
+            x = self.rng.uniform(-1, 1, (n, h, w, c)).astype(np.float32)
+            start = np.stack([self.corners(h, w)] * n)
+            end = (start + self.rng.uniform(-1.5, 1.5, start.shape)).astype(np.float32)
+            got = op(x, start, end, fill_value=0.5).numpy()
+            for i in range(n):
+                want = tf_transform(x[i], keras_homography(start[i], end[i]), 0.5)
+                np.testing.assert_allclose(got[i], want, atol=2e-4, err_msg="trial %d image %d" % (trial, i))
+            # One set of points for every image, channels first, rank-3 images.
+            shared = op(x.transpose(0, 3, 1, 2), start[0], end[0], data_format="channels_first").numpy()
+            np.testing.assert_allclose(shared.transpose(0, 2, 3, 1)[1],
+                                       tf_transform(x[1], keras_homography(start[0], end[0]), 0.0), atol=2e-4)
+            np.testing.assert_array_equal(op(x[1], start[0], end[0]).numpy(), op(x, start[0], end[0]).numpy()[1])
+        nearest = op(x, start, end, interpolation="nearest").numpy()
+        want = np.stack([tf_transform(x[i], keras_homography(start[i], end[i]), 0.0, True) for i in range(2)])
+        self.assertLess(np.mean(nearest != want), 0.05)  # a point on a pixel's edge may round either way
+        self.assertIs(kiln.image.perspective_transform, op)
+
+    def test_errors(self):
+        op = kiln.keras.ops.image.perspective_transform
+        x = np.zeros((1, 4, 4, 1), np.float32)
+        corners = self.corners(4, 4)
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "singular"):
+            op(x, corners, np.zeros((4, 2), np.float32))
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, r"\[4, 2\]"):
+            op(x, corners[:3], corners[:3])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "same shape"):
+            op(x, corners, corners[None])
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "interpolation"):
+            op(x, corners, corners, interpolation="cubic")
+        with self.assertRaisesRegex(kiln.InvalidArgumentError, "holds 1"):
+            op(x, np.stack([corners] * 2), np.stack([corners] * 2))
+
+
+class RandomPerspectiveTest(unittest.TestCase):
+    def setUp(self):
+        self.rng = np.random.default_rng(3)
+        self.x = self.rng.uniform(0, 255, (8, 6, 5, 3)).astype(np.float32)
+
+    def test_keeps_images_it_does_not_choose_and_moves_the_others(self):
+        x = self.x.copy()
+        x[0, 2, 2, 0] = np.nan
+        np.testing.assert_array_equal(layers.RandomPerspective(0.0)(x, training=True).numpy(), x)
+        layer = layers.RandomPerspective((1.0, 1.0), seed=4)
+        np.testing.assert_array_equal(layer(x).numpy(), x)  # inference
+        y = layer(self.x, training=True).numpy()
+        np.testing.assert_array_equal(y[:, 0, 0], self.x[:, 0, 0])  # the corner (0, 0) does not move
+        self.assertTrue(all(not np.array_equal(y[i], self.x[i]) for i in range(8)))
+        np.testing.assert_allclose(layers.RandomPerspective(scale=0.0)(self.x, training=True).numpy(), self.x)
+        first = layers.RandomPerspective(0.0, data_format="channels_first")
+        np.testing.assert_array_equal(first(self.x.transpose(0, 3, 1, 2), training=True).numpy(),
+                                      self.x.transpose(0, 3, 1, 2))
+        many = self.rng.uniform(0, 1, (300, 4, 4, 1)).astype(np.float32)
+        moved = layers.RandomPerspective((0.5, 0.5))(many, training=True).numpy()
+        kept = sum(np.array_equal(moved[i], many[i]) for i in range(300))
+        self.assertGreater(kept, 110)
+        self.assertLess(kept, 190)
+        # Images of one row define no perspective transform and are kept.
+        np.testing.assert_array_equal(layer(self.x[:, :1], training=True).numpy(), self.x[:, :1])
+
+    def test_config_model_and_errors(self):
+        layer = layers.RandomPerspective(0.4, scale=0.5, interpolation="nearest", fill_value=2.0, seed=1)
+        config = layer.get_config()
+        self.assertEqual((config["factor"], config["scale"], config["interpolation"], config["fill_value"]),
+                         ([0.0, 0.4], 0.5, "nearest", 2.0))
+        self.assertNotIn("fill_mode", config)
+        self.assertEqual(layers.deserialize(layers.serialize(layer)).get_config(), config)
+        model = kiln.models.Sequential([layers.Input((6, 5, 3)), layers.RandomPerspective(0.5),
+                                        layers.Rescaling(1 / 255), layers.Flatten(), layers.Dense(2)])
+        model.compile("adam", kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        labels = (self.x.mean(axis=(1, 2, 3)) > 127).astype(np.int32)
+        self.assertEqual(len(model.fit(self.x, labels, epochs=2, batch_size=4, verbose=0).history["loss"]), 2)
+        first = model.predict(self.x, verbose=0)
+        with tempfile.TemporaryDirectory() as d:
+            model.save(os.path.join(d, "m"))
+            loaded = kiln.models.load_model(os.path.join(d, "m"))
+        np.testing.assert_array_equal(loaded.predict(self.x, verbose=0), first)
+        for make, message in [(lambda: layers.RandomPerspective(scale=1.5), "scale"),
+                              (lambda: layers.RandomPerspective(1.5), "factor"),
+                              (lambda: layers.RandomPerspective(scale="big"), "scale"),
+                              (lambda: layers.RandomPerspective(interpolation="cubic"), "cubic"),
+                              (lambda: layers.RandomPerspective()(np.ones((2, 2), np.float32)), "rank")]:
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, message):
+                make()
+        with self.assertRaises(TypeError):
+            layers.RandomPerspective(fill_mode="constant")
+
+
+if __name__ == "__main__":
+    unittest.main()
