@@ -3925,16 +3925,20 @@ struct RandomTransformOptions {
   std::string name;
 };
 namespace detail {
+// The seed, data_format and name of o.
+inline RandomImageOptions image_options(const RandomTransformOptions &o) {
+  RandomImageOptions io;
+  io.seed = o.seed;
+  io.data_format = o.data_format;
+  io.name = o.name;
+  return io;
+}
 // fill_modes: the layer takes a fill_mode (RandomPerspective does not).
 inline Layer random_transform_layer(const char *class_name, Config c, const RandomTransformOptions &o,
                                     bool fill_modes = true) {
   if (fill_modes) c.set("fill_mode", o.fill_mode);
   c.set("interpolation", o.interpolation).set("fill_value", o.fill_value);
-  RandomImageOptions io;
-  io.seed = o.seed;
-  io.data_format = o.data_format;
-  io.name = o.name;
-  return random_image_layer(class_name, c, io);
+  return random_image_layer(class_name, c, image_options(o));
 }
 }  // namespace detail
 /// keras.layers.RandomRotation: in training each image turned about its centre by an angle in
@@ -3989,6 +3993,33 @@ inline Layer RandomPerspective(std::array<double, 2> factor, double scale = 1.0,
   Config c;
   c.set("factor", std::vector<double>{factor[0], factor[1]}).set("scale", scale);
   return detail::random_transform_layer("RandomPerspective", c, o, false);
+}
+/// keras.layers.RandAugment: in training, num_ops times, one of Keras's eleven augmentation layers (shear,
+/// translation, rotation, brightness, colour degeneration, contrast, sharpness, posterization,
+/// solarization, auto-contrast, equalization), drawn for the whole batch, applied with factor (lower,
+/// upper) and value_range; o.interpolation for the geometric ones (o.fill_mode and o.fill_value unused).
+inline Layer RandAugment(std::array<double, 2> value_range = {0, 255}, int64_t num_ops = 2,
+                         std::array<double, 2> factor = {0.0, 0.5}, const RandomTransformOptions &o = {}) {
+  Config c;
+  c.set("value_range", std::vector<double>{value_range[0], value_range[1]}).set("num_ops", num_ops);
+  c.set("factor", std::vector<double>{factor[0], factor[1]}).set("interpolation", o.interpolation);
+  return detail::random_image_layer("RandAugment", c, detail::image_options(o));
+}
+/// keras.layers.MixUp: in training each image becomes w x + (1 - w) x[perm], w drawn from Beta(alpha, alpha)
+/// per image and perm a random permutation of the batch. Call it on {images} or {images, labels} (labels
+/// [N, ...] floats, mixed alike); it returns as many tensors.
+inline Layer MixUp(double alpha = 0.2, const RandomImageOptions &o = {}) {
+  Config c;
+  c.set("alpha", alpha);
+  return detail::random_image_layer("MixUp", c, o);
+}
+/// keras.layers.CutMix: in training a box of each image (sqrt(1 - w) of each side, w from Beta(alpha,
+/// alpha), alpha drawn in factor (lower, upper) once per call) replaced by that box of another image of
+/// the batch; labels beside the images mixed by the box's share, as MixUp's.
+inline Layer CutMix(std::array<double, 2> factor = {0.0, 1.0}, const RandomImageOptions &o = {}) {
+  Config c;
+  c.set("factor", std::vector<double>{factor[0], factor[1]});
+  return detail::random_image_layer("CutMix", c, o);
 }
 /// RandomPerspective(factor): a probability drawn in [0, factor] per image.
 inline Layer RandomPerspective(double factor = 1.0, double scale = 1.0,

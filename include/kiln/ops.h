@@ -558,7 +558,8 @@ typedef enum kiln_fill_mode {
 /// b0, b1, b2, c0, c1): output pixel (x, y) reads the input at ((a0 x + a1 y + a2) / k,
 /// (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1, the transform in float32. Points outside the image are
 /// mapped back by fill_mode or read fill_value (KILN_FILL_CONSTANT, and k == 0); interpolation is
-/// KILN_RESIZE_BILINEAR (4 neighbours in float32) or KILN_RESIZE_NEAREST (the rounded point). Float32,
+/// KILN_RESIZE_BILINEAR (4 neighbours in float32) or KILN_RESIZE_NEAREST (the rounded point); fill_value is
+/// read as a float32 and, for integer images, truncated to their type, as TF's kernel. Float32,
 /// float64 and bfloat16 keep their dtype; integers compute in float32 and truncate back, as TF's
 /// kernel. Same bits at any thread count. No gradient: the output is a constant to tapes.
 KILN_API kiln_status *kiln_image_affine_transform(kiln_tensor **out, const kiln_tensor *images,
@@ -569,8 +570,9 @@ KILN_API kiln_status *kiln_image_affine_transform(kiln_tensor **out, const kiln_
 /// through the perspective transform (homography) that takes start_points to end_points, each [4, 2]
 /// (four (x, y) points for every image) or [N, 4, 2] (one set per image), numbers read in float32; the
 /// homography is solved as Keras's compute_homography_matrix and points outside the image read fill_value.
-/// Errors: points of the wrong shape or dtype, the two of different shapes, or points that define no
-/// transform (two the same or three on a line). No gradient.
+/// Errors: points of the wrong shape or dtype, the two of different shapes, points not finite, or points
+/// that define no transform (two the same or three on a line, where elimination meets a zero pivot). No
+/// gradient.
 KILN_API kiln_status *kiln_image_perspective_transform(kiln_tensor **out, const kiln_tensor *images,
                                                        const kiln_tensor *start_points,
                                                        const kiln_tensor *end_points,

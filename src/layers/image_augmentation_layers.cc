@@ -2,10 +2,11 @@
 // RandomRotation, RandomTranslation, RandomZoom, RandomShear and RandomPerspective, and Keras 3's colour
 // layers Solarization, RandomInvert, RandomGrayscale, RandomPosterization, RandomColorDegeneration,
 // RandomSharpness, RandomSaturation, RandomHue, RandomColorJitter, RandomErasing, RandomGaussianBlur and
-// Equalization, all active only in training; and AutoContrast, active always. Images [N, H, W, C] or
-// [H, W, C] (channels first: C before H and W); the output is in the compute dtype (float32), as Keras casts
-// the images, also outside training. Each image of a batch draws its own values; RandomCrop crops the whole
-// batch at one place, as Keras. Seeds are TF's op seeds (see GaussianNoise).
+// Equalization, and RandAugment of them, and MixUp and CutMix (images, or images and labels), all active
+// only in training; and AutoContrast, active always. Images
+// [N, H, W, C] or [H, W, C] (channels first: C before H and W); the output is in the compute dtype (float32),
+// as Keras casts the images, also outside training. Each image of a batch draws its own values; RandomCrop
+// crops the whole batch at one place, as Keras. Seeds are TF's op seeds (see GaussianNoise).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -70,6 +71,11 @@ class ImageAugmentation : public Layer {
   bool channels_first_ = false;
   int64_t seed_ = -1;
 };
+
+// A float32 tensor's values.
+std::vector<float> host_floats(const Tensor &t) {
+  return std::vector<float>(t.data<float>(), t.data<float>() + t.num_elements());
+}
 
 // ------------------------------------------------------------------ RandomFlip
 
@@ -370,8 +376,7 @@ class AffineAugmentation : public ImageAugmentation {
   }
   // Per image, `columns` draws in [0, 1) as floats: row i holds image i's.
   std::vector<float> draws(const Tensor &x, int64_t columns) const {
-    const Tensor u = per_image(x, columns);
-    return std::vector<float>(u.data<float>(), u.data<float>() + u.num_elements());
+    return host_floats(per_image(x, columns));
   }
   static float between(float u, const std::array<double, 2> &range) {  // Keras's uniform(minval, maxval)
     const auto lo = static_cast<float>(range[0]), hi = static_cast<float>(range[1]);
@@ -680,8 +685,10 @@ class FactorColorTransform : public ColorTransform {
 // clipped to [0, bins - 1]; with more than one bin in use, the cumulative counts c give the table
 // round((c - c_min) 255 / (c_last - c_min)) (c_min the first non-zero count, half to even, clipped to
 // [0, 255]), read at trunc(clip(v / 255 (bins - 1))) and mapped back to value_range; with one bin or none,
-// the values are kept. A NaN is counted in no bin and stays NaN (Keras's gather fails there); infinities
-// and huge values fall in the end bins (TF's float-to-int cast puts them in bin 0).
+// the values are kept. Under a bfloat16 compute dtype the images' steps round to bfloat16, as Keras's. A NaN
+// is counted in no bin and stays NaN (Keras's gather fails there); infinities and huge values fall in the
+// end bins (TF's float-to-int cast puts them in bin 0). Outside training integer images come back as they
+// are, as Keras returns them.
 class Equalization final : public ColorTransform {
  public:
   explicit Equalization(const Config &config) : Equalization(ConfigReader(config, "Equalization")) {}
@@ -697,34 +704,45 @@ class Equalization final : public ColorTransform {
     r.finish();
   }
   int64_t draws() const override { return 0; }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    // Outside training Keras returns the images as they came (only floats are cast, by autocast).
+    if (!ctx.training && !inputs.empty() && is_integer(inputs[0].dtype())) return {inputs[0]};
+    return ColorTransform::call_impl(inputs, ctx);
+  }
   Tensor adjust(const Tensor &x, const Tensor &) const override {
     if (x.num_elements() == 0) return x;
     const bool wide = x.dtype() == DType::kFloat64;
     const Tensor in = wide ? x : ops::cast(x, DType::kFloat32);
     Tensor out = Tensor::empty(DType::kFloat64, x.shape());
     if (wide)
-      equalize<double>(in.data<double>(), x.shape()[3], x.num_elements(), out.mutable_data<double>());
+      equalize<double>(in.data<double>(), x.shape()[3], x.num_elements(), false, out.mutable_data<double>());
     else
-      equalize<float>(in.data<float>(), x.shape()[3], x.num_elements(), out.mutable_data<double>());
+      equalize<float>(in.data<float>(), x.shape()[3], x.num_elements(), x.dtype() == DType::kBFloat16,
+                      out.mutable_data<double>());
     return ops::cast(out, x.dtype());
   }
   // Each of the `channels` interleaved channels of `size` values, equalized into out (float64, as Keras's
-  // table); T is the images' compute type.
+  // table); T is the images' compute type, and bf16 rounds each step of the images' arithmetic to
+  // bfloat16, as Keras computes under a bfloat16 compute dtype (the histogram itself is float32's).
   template <typename T>
-  void equalize(const T *x, int64_t channels, int64_t size, double *out) const {
+  void equalize(const T *x, int64_t channels, int64_t size, bool bf16, double *out) const {
+    const auto q = [bf16](T v) {
+      return bf16 ? static_cast<T>(static_cast<float>(bfloat16(static_cast<float>(v)))) : v;
+    };
     const double lo = value_range_[0], hi = value_range_[1];
-    const auto in_scale = static_cast<T>(255.0 / (hi - lo)),
-               in_offset = static_cast<T>(0.0 - lo * (255.0 / (hi - lo)));
+    const T in_scale = q(static_cast<T>(255.0 / (hi - lo))),
+            in_offset = q(static_cast<T>(0.0 - lo * (255.0 / (hi - lo))));
     const double out_scale = (hi - lo) / 255.0;
     const auto last = static_cast<float>(bins_ - 1);
     const auto bin_of = [&](float v) {  // saturating; a NaN is left out by the callers
       return v >= last ? bins_ - 1 : v > 0.0f ? static_cast<int64_t>(v) : int64_t{0};
     };
+    const T top = q(static_cast<T>(last));  // the table's last index as the images' type holds it
     std::vector<int64_t> hist(static_cast<size_t>(bins_)), cdf(static_cast<size_t>(bins_));
     for (int64_t c = 0; c < channels; ++c) {
       std::fill(hist.begin(), hist.end(), 0);
       for (int64_t i = c; i < size; i += channels) {
-        const T v = x[i] * in_scale + in_offset;
+        const T v = q(q(x[i] * in_scale) + in_offset);
         if (!std::isnan(v)) ++hist[size_t(bin_of(static_cast<float>(v) * last / 255.0f))];
       }
       int64_t used = 0, total = 0, first = 0;
@@ -736,10 +754,11 @@ class Equalization final : public ColorTransform {
       }
       const double denominator = total == first ? 1.0 : static_cast<double>(total - first);
       for (int64_t i = c; i < size; i += channels) {
-        const T v = x[i] * in_scale + in_offset;
+        const T v = q(q(x[i] * in_scale) + in_offset);
         double e = static_cast<double>(v);
         if (used > 1 && !std::isnan(v)) {
-          const int64_t b = bin_of(static_cast<float>(v / T(255) * static_cast<T>(last)));
+          const T at = std::min(q(q(v / T(255)) * top), top);
+          const int64_t b = bin_of(static_cast<float>(at));
           e = std::clamp(std::nearbyint(static_cast<double>((cdf[size_t(b)] - first) * 255) / denominator),
                          0.0, 255.0);
         }
@@ -1251,6 +1270,212 @@ class RandomGaussianBlur final : public ColorTransform {
   std::array<int64_t, 2> kernel_{3, 3};
 };
 
+// ------------------------------------------------------------------ MixUp, CutMix
+
+// Keras's layers that mix each image with another of the batch (a random permutation): images, or images
+// and their labels ([N, ...] floats, mixed by each image's weight: w labels + (1 - w) labels[perm]).
+// A single image (rank 3) has no other to mix with and comes back as it is.
+class ImageMix : public ImageAugmentation {
+ protected:
+  using ImageAugmentation::ImageAugmentation;
+  struct Mixed {
+    Tensor images;   // [N, H, W, C]
+    Tensor weights;  // [N] float32, the share of each image's own labels
+    Tensor perm;     // [N] int64
+  };
+  virtual Mixed mix(const Tensor &x) const = 0;
+
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    if (inputs.size() != 1 && inputs.size() != 2)
+      bad_input("got ", inputs.size(), " inputs; expected the images, or the images and their labels");
+    Tensor x = images_in({inputs[0]});
+    std::optional<Tensor> labels;
+    if (inputs.size() == 2) labels = checked_labels(inputs[1], inputs[0].rank() == 4 ? x.shape()[0] : -1);
+    if (ctx.training && inputs[0].rank() == 4 && x.shape()[0] > 0) {
+      Mixed m = mix(x);
+      x = m.images;
+      if (labels) {
+        std::vector<int64_t> column(size_t(labels->rank()), 1);
+        column[0] = x.shape()[0];
+        const Tensor w = ops::cast(ops::reshape(m.weights, column), labels->dtype());
+        const Tensor one = ops::fill(Shape({}), 1.0, labels->dtype());
+        labels = ops::add(ops::mul(w, *labels), ops::mul(ops::sub(one, w), ops::gather(*labels, m.perm, 0)));
+      }
+    }
+    std::vector<Tensor> out = {images_out(x, inputs[0].rank())};
+    if (labels) out.push_back(*labels);
+    return out;
+  }
+  Tensor checked_labels(const Tensor &labels, int64_t n) const {
+    if (!is_floating(labels.dtype()) || labels.rank() < 1 || (n >= 0 && labels.shape()[0] != n))
+      bad_input("the labels ", labels.description(),
+                " must be floats (one-hot or soft) with the images' batch",
+                n >= 0 ? " of " + std::to_string(n) : std::string(), " first");
+    return labels;
+  }
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    if (shapes.size() != 1 && shapes.size() != 2)
+      bad_input("got ", shapes.size(), " inputs; expected the images, or the images and their labels");
+    std::vector<PartialShape> out = ImageAugmentation::compute_output_shape({shapes[0]});
+    if (shapes.size() == 2) out.push_back(shapes[1]);
+    return out;
+  }
+  // The images of a permutation of the batch, and the permutation.
+  static std::pair<Tensor, Tensor> partners(const Tensor &x, int64_t seed) {
+    const Tensor perm = ops::random_permutation(x.shape()[0], seed);
+    return {ops::gather(x, perm, 0), perm};
+  }
+};
+
+// keras.layers.MixUp(alpha=0.2, data_format=None, seed=None): in training each image becomes
+// w x + (1 - w) x[perm], w drawn from Beta(alpha, alpha) per image, perm a random permutation of the batch;
+// labels given beside the images are mixed alike.
+class MixUp final : public ImageMix {
+ public:
+  explicit MixUp(const Config &config) : MixUp(ConfigReader(config, "MixUp")) {}
+
+ private:
+  explicit MixUp(ConfigReader &&r) : ImageMix("MixUp", r) {
+    alpha_ = r.get_float("alpha", 0.2);
+    if (!(alpha_ > 0.0) || !std::isfinite(alpha_))
+      fail(Code::kInvalidArgument, "MixUp: alpha must be a positive number; got ", alpha_);
+    r.finish();
+  }
+  Mixed mix(const Tensor &x) const override {
+    const auto [other, perm] = partners(x, seed_);
+    const int64_t n = x.shape()[0];
+    const Tensor w = ops::random_beta(Shape({n}), alpha_, alpha_, seed_);
+    const Tensor wc = ops::cast(ops::reshape(w, {n, 1, 1, 1}), x.dtype());
+    const Tensor one = ops::fill(Shape({}), 1.0, x.dtype());
+    return {ops::add(ops::mul(wc, x), ops::mul(ops::sub(one, wc), other)), w, perm};
+  }
+  void add_config(Config &c) const override {
+    c.set("alpha", alpha_);
+    ImageAugmentation::add_config(c);
+  }
+  double alpha_ = 0.2;
+};
+
+// keras.layers.CutMix(factor=1.0, seed=None, data_format=None): in training, with alpha drawn once in
+// factor's range (Keras's base rule) plus 1e-6 and w from Beta(alpha, alpha) per image, a box of
+// sqrt(1 - w) of each side at a random place of each image is replaced by the same box of another image
+// of the batch (a random permutation); labels given beside the images are mixed by the box's share,
+// w' = 1 - box area / image area. Computed in float32 as Keras.
+class CutMix final : public ImageMix {
+ public:
+  explicit CutMix(const Config &config) : CutMix(ConfigReader(config, "CutMix")) {}
+
+ private:
+  explicit CutMix(ConfigReader &&r) : ImageMix("CutMix", r) {
+    factor_ = read_unit_factor(r, "factor", 1.0, Lists::kOverlapUnit);
+    r.finish();
+  }
+  Mixed mix(const Tensor &x) const override {
+    const int64_t n = x.shape()[0], h = x.shape()[1], w = x.shape()[2];
+    const std::vector<float> u = host_floats(ops::random_uniform(Shape({1 + 2 * n}), 0, 1, seed_));
+    const float alpha = static_cast<float>(factor_[0] + u[0] * (factor_[1] - factor_[0])) + 1e-6f;
+    const std::vector<float> beta = host_floats(ops::random_beta(Shape({n}), alpha, alpha, seed_));
+    const auto [other, perm] = partners(x, seed_);
+    std::vector<uint8_t> mask(static_cast<size_t>(n * h * w));
+    std::vector<float> weights(static_cast<size_t>(n));
+    const auto fw = static_cast<float>(w), fh = static_cast<float>(h);
+    for (int64_t i = 0; i < n; ++i) {
+      const float ratio = std::sqrt(1.0f - beta[size_t(i)]);
+      const float cw = ratio * fw, ch = ratio * fh;
+      const float x0 = u[size_t(1 + i)] * (fw - cw), x1 = x0 + cw;
+      const float y0 = u[size_t(1 + n + i)] * (fh - ch), y1 = y0 + ch;
+      weights[size_t(i)] = 1.0f - (x1 - x0) * (y1 - y0) / static_cast<float>(w * h);
+      for (int64_t yy = 0; yy < h; ++yy)
+        for (int64_t xx = 0; xx < w; ++xx) {
+          const auto gx = static_cast<float>(xx), gy = static_cast<float>(yy);
+          mask[size_t((i * h + yy) * w + xx)] = gx >= x0 && gx < x1 && gy >= y0 && gy < y1;
+        }
+    }
+    const Tensor m = Tensor::from_data(DType::kBool, Shape({n, h, w, 1}), mask.data(), mask.size());
+    return {ops::where(m, other, x),
+            Tensor::from_data(DType::kFloat32, Shape({n}), weights.data(), weights.size() * sizeof(float)),
+            perm};
+  }
+  void add_config(Config &c) const override {
+    c.set("factor", std::vector<double>{factor_[0], factor_[1]});
+    ImageAugmentation::add_config(c);
+  }
+  std::array<double, 2> factor_{};
+};
+
+// ------------------------------------------------------------------ RandAugment
+
+// keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, interpolation="bilinear", seed=None,
+// data_format=None): in training, num_ops times, one of Keras's eleven layers, drawn for the whole batch, is
+// applied to it: RandomShear (x_factor and y_factor = factor), RandomTranslation (both factors = factor),
+// RandomRotation, RandomBrightness, RandomColorDegeneration, RandomContrast, RandomSharpness (each factor =
+// factor), RandomPosterization (max(1, trunc(8 upper)) bits), Solarization (both factors = factor),
+// AutoContrast and Equalization, each with value_range, the geometric ones with interpolation, all with
+// seed. factor follows Keras's base rule (f: [0, f]). A layer drawn twice in one call draws its values
+// again (Keras applies the same values twice).
+class RandAugment final : public ImageAugmentation {
+ public:
+  explicit RandAugment(const Config &config) : RandAugment(ConfigReader(config, "RandAugment")) {}
+
+ private:
+  explicit RandAugment(ConfigReader &&r) : ImageAugmentation("RandAugment", r) {
+    value_range_ = read_sorted_value_range(r);
+    num_ops_ = r.get_int("num_ops", 2);
+    if (num_ops_ < 0) fail(Code::kInvalidArgument, "RandAugment: num_ops must be >= 0; got ", num_ops_);
+    factor_ = read_unit_factor(r, "factor", 0.5, Lists::kOverlapUnit);
+    interpolation_ = r.get_string("interpolation", "bilinear");
+    if (interpolation_ != "bilinear" && interpolation_ != "nearest")
+      fail(Code::kInvalidArgument, "RandAugment: interpolation '", interpolation_,
+           "' is not one of 'bilinear', 'nearest'");
+    r.finish();
+    const std::vector<double> factor = {factor_[0], factor_[1]},
+                              value_range = {value_range_[0], value_range_[1]};
+    const auto add = [&](const char *cls, Config c, bool geometric) {
+      if (geometric)
+        c.set("interpolation", interpolation_);
+      else
+        c.set("value_range", value_range);
+      if (std::string(cls) != "AutoContrast" && std::string(cls) != "Equalization") write_seed(c, seed_);
+      c.set("dtype", dtype_policy().name).set("data_format", "channels_last");
+      ops_.push_back(create_layer(cls, c));
+    };
+    add("RandomShear", Config().set("x_factor", factor).set("y_factor", factor), true);
+    add("RandomTranslation", Config().set("height_factor", factor).set("width_factor", factor), true);
+    add("RandomRotation", Config().set("factor", factor), true);
+    add("RandomBrightness", Config().set("factor", factor), false);
+    add("RandomColorDegeneration", Config().set("factor", factor), false);
+    add("RandomContrast", Config().set("factor", factor), false);
+    add("RandomSharpness", Config().set("factor", factor), false);
+    add("RandomPosterization",
+        Config().set("factor", std::max<int64_t>(1, static_cast<int64_t>(8.0 * factor_[1]))), false);
+    add("Solarization", Config().set("addition_factor", factor).set("threshold_factor", factor), false);
+    add("AutoContrast", Config(), false);
+    add("Equalization", Config(), false);
+  }
+  std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
+    Tensor x = images_in(inputs);
+    if (ctx.training && x.num_elements() > 0 && num_ops_ > 0) {
+      const Tensor u = ops::random_uniform(Shape({num_ops_}), 0.0f, 1.0f, seed_);
+      const auto n = static_cast<int64_t>(ops_.size());
+      for (int64_t i = 0; i < num_ops_; ++i) {
+        const int64_t chosen =
+            std::min(n - 1, static_cast<int64_t>(u.data<float>()[i] * static_cast<float>(n)));
+        x = (*ops_[size_t(chosen)])({x}, ctx)[0];
+      }
+    }
+    return {images_out(x, inputs[0].rank())};
+  }
+  void add_config(Config &c) const override {
+    c.set("value_range", std::vector<double>{value_range_[0], value_range_[1]}).set("num_ops", num_ops_);
+    c.set("factor", std::vector<double>{factor_[0], factor_[1]}).set("interpolation", interpolation_);
+    ImageAugmentation::add_config(c);
+  }
+  std::array<double, 2> value_range_ = kByteRange, factor_{};
+  int64_t num_ops_ = 2;
+  std::string interpolation_;
+  std::vector<LayerPtr> ops_;  // Keras's _AUGMENT_LAYERS, in its order
+};
+
 }  // namespace
 
 void register_image_augmentation_layers() {
@@ -1264,6 +1489,9 @@ void register_image_augmentation_layers() {
   register_class<RandomShear>("RandomShear");
   register_class<RandomPerspective>("RandomPerspective");
   register_class<Equalization>("Equalization");
+  register_class<RandAugment>("RandAugment");
+  register_class<MixUp>("MixUp");
+  register_class<CutMix>("CutMix");
   register_class<AutoContrast>("AutoContrast");
   register_class<Solarization>("Solarization");
   register_class<RandomInvert>("RandomInvert");

@@ -136,6 +136,17 @@ Tensor projective_transform(const Tensor &images, const Tensor &transforms, Resi
     fail(Code::kInvalidArgument, op, ": transforms ", transforms.description(), " must be floats of shape [",
          n, ", 8], [1, 8] or [8] for ", n, " images");
   t = cast(t, DType::kFloat32);
+  // TF's kernel reads fill_value as a float32 and casts it to the images' type: integers truncate.
+  fill_value = static_cast<float>(fill_value);
+  if (is_integer(dt)) {
+    const double low = dt == DType::kUInt8   ? 0.0
+                       : dt == DType::kInt32 ? -2147483648.0
+                                             : -9223372036854775808.0;
+    const double high = dt == DType::kUInt8   ? 255.0
+                        : dt == DType::kInt32 ? 2147483647.0
+                                              : 9223372036854775807.0;
+    fill_value = std::isnan(fill_value) ? 0.0 : std::clamp(std::trunc(fill_value), low, high);
+  }
   const Tensor in = dt == DType::kFloat32 || dt == DType::kFloat64 ? x : cast(x, DType::kFloat32);
   Tensor out = Tensor::empty(in.dtype(), in.shape());
   if (in.num_elements() > 0)
@@ -210,6 +221,12 @@ Tensor perspective_transform(const Tensor &images, const Tensor &start_points, c
     std::array<float, 8> s{}, e{};
     std::copy_n(start.data<float>() + i * 8, 8, s.begin());
     std::copy_n(end.data<float>() + i * 8, 8, e.begin());
+    const auto finite = [](const std::array<float, 8> &p) {
+      return std::all_of(p.begin(), p.end(), [](float v) { return std::isfinite(v); });
+    };
+    if (!finite(s) || !finite(e))
+      fail(Code::kInvalidArgument, op, ": the points of image ", i,
+           " hold a NaN or an infinity (in float32)");
     const auto h = homography(s, e);
     if (!h)
       fail(Code::kInvalidArgument, op, ": the points of image ", i,

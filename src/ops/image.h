@@ -42,7 +42,8 @@ std::optional<std::array<float, 8>> homography(const std::array<float, 8> &start
 // keras.ops.image.perspective_transform: images [N, H, W, C] or [H, W, C] (as projective_transform)
 // resampled through the homographies taking each image's start_points to its end_points, points
 // [N, 4, 2] or [4, 2] (every image) as (x, y), floats read in float32 as Keras; the fill is constant.
-// Fails when the points of an image give no transform.
+// Fails when the points of an image are not finite or give no transform (a zero pivot; a system singular
+// only up to rounding gives a meaningless transform, as TF's solve does).
 Tensor perspective_transform(const Tensor &images, const Tensor &start_points, const Tensor &end_points,
                              ResizeMethod interpolation, double fill_value);
 

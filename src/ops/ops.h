@@ -181,6 +181,12 @@ Tensor ones_like(const Tensor &x);
 Tensor range(double start, double limit, double delta, DType dtype = DType::kFloat32);
 Tensor range_int64(int64_t start, int64_t limit, int64_t delta, DType dtype = DType::kInt64);
 Tensor random_uniform(const Shape &shape, float minval = 0.0f, float maxval = 1.0f, int64_t seed = -1);
+// keras.random.beta: float32 Beta(alpha, beta) values (alpha, beta > 0, finite), each the ratio
+// G_a / (G_a + G_b) of two Gamma draws (Marsaglia and Tsang's method, boosted below 1), computed in
+// float64 through their logarithms so tiny alphas give 0s and 1s, not NaN. Not TF's stream of values.
+Tensor random_beta(const Shape &shape, double alpha, double beta, int64_t seed = -1);
+// keras.random.shuffle of arange(n): a uniformly random permutation of 0 .. n - 1 as int64 (Fisher-Yates).
+Tensor random_permutation(int64_t n, int64_t seed = -1);
 Tensor random_normal(const Shape &shape, float mean = 0.0f, float stddev = 1.0f, int64_t seed = -1);
 Tensor truncated_normal(const Shape &shape, float mean = 0.0f, float stddev = 1.0f, int64_t seed = -1);
 // Inverted dropout: kept values scaled by 1/(1-rate); identity when !training. noise_shape (TF's):

@@ -4,9 +4,11 @@
 // seed pair names, whatever the call, thread or global seed.
 #include "kernels/random.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 
 #include "core/rng.h"
 #include "ops/op_util.h"
@@ -198,6 +200,60 @@ Tensor dropout_from(const Philox &gen, const Tensor &x, float rate, const Shape 
 Tensor random_uniform(const Shape &shape, float minval, float maxval, int64_t seed) {
   check_uniform_args("random_uniform", shape, minval, maxval);
   return uniform_from(generator(seed), shape, minval, maxval);
+}
+
+namespace {
+
+// 2^-32 (w + 1): a 32-bit word as a double in (0, 1].
+double open_unit(uint32_t w) { return (static_cast<double>(w) + 1.0) * (1.0 / 4294967296.0); }
+
+// log of a Gamma(a) draw for element e of gen (Marsaglia and Tsang; a < 1 boosted by U^(1 / a)). Round r of
+// element e reads block e * 64 + r: a normal from its first two words (Box-Muller), the acceptance
+// uniform from the third; the boost's uniform is round 0's fourth word.
+double log_gamma_draw(const Philox &gen, uint64_t e, double a) {
+  const double boost = a < 1.0 ? std::log(open_unit(gen.block(e * 64)[3])) / a : 0.0;
+  const double d = (a < 1.0 ? a + 1.0 : a) - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+  for (uint64_t r = 0; r < 64; ++r) {
+    const auto b = gen.block(e * 64 + r);
+    const double x =
+        std::sqrt(-2.0 * std::log(open_unit(b[0]))) * std::cos(6.283185307179586 * open_unit(b[1]));
+    const double v = (1.0 + c * x) * (1.0 + c * x) * (1.0 + c * x);
+    if (v <= 0.0) continue;
+    if (std::log(open_unit(b[2])) < 0.5 * x * x + d - d * v + d * std::log(v)) return std::log(d * v) + boost;
+  }
+  return std::log(d) + boost;  // 64 rejections in a row: chance below 1e-80
+}
+
+}  // namespace
+
+Tensor random_beta(const Shape &shape, double alpha, double beta, int64_t seed) {
+  for (const auto &[name, v] : {std::pair<const char *, double>{"alpha", alpha}, {"beta", beta}})
+    if (!(v > 0.0) || !std::isfinite(v))
+      fail(Code::kInvalidArgument, "random_beta: ", name, " is ", v, "; expected a positive finite number");
+  const Philox gen = generator(seed);
+  Tensor out = Tensor::empty(DType::kFloat32, shape);
+  float *o = out.mutable_data<float>();
+  for (int64_t i = 0; i < out.num_elements(); ++i) {
+    const double g = log_gamma_draw(gen, 2 * static_cast<uint64_t>(i), alpha),
+                 h = log_gamma_draw(gen, 2 * static_cast<uint64_t>(i) + 1, beta);
+    const double value = 1.0 / (1.0 + std::exp(h - g));  // G / (G + H)
+    o[i] = std::isnan(value) ? 0.5f : static_cast<float>(value);
+  }
+  return out;
+}
+
+Tensor random_permutation(int64_t n, int64_t seed) {
+  if (n < 0) fail(Code::kInvalidArgument, "random_permutation: n is ", n, "; expected n >= 0");
+  const Philox gen = generator(seed);
+  Tensor out = Tensor::empty(DType::kInt64, Shape({n}));
+  int64_t *p = out.mutable_data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  for (int64_t j = n - 1; j > 0; --j) {  // Fisher-Yates: position j takes one of 0 .. j, 53 random bits
+    const auto b = gen.block(static_cast<uint64_t>(j));
+    const double u = static_cast<double>((uint64_t{b[0]} << 21) ^ (b[1] >> 11)) * (1.0 / 9007199254740992.0);
+    std::swap(p[j], p[std::min(j, static_cast<int64_t>(u * static_cast<double>(j + 1)))]);
+  }
+  return out;
 }
 
 Tensor random_uniform_float(const Shape &shape, DType dtype, double minval, double maxval, int64_t seed) {

@@ -1062,6 +1062,51 @@ static void test_color_layers(void) {
   EXPECT_ERROR(create_status("AutoContrast", "{\"value_range\": [2, 2]}"), INVALID, "AutoContrast",
                "value_range");
   EXPECT_ERROR(create_status("RandomShear", "{\"x_factor\": 1.5}"), INVALID, "RandomShear", "x_factor");
+  { /* MixUp with a tiny alpha takes each image whole from itself or a partner, and its label with it; CutMix
+     * keeps the images outside training; labels that are not floats are an error */
+    const int64_t id[4] = {4, 1, 1, 1}, ld[2] = {4, 4};
+    const float iv[4] = {0, 1, 2, 3}, lv[16] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+    const int32_t bad[16] = {0};
+    kiln_layer *mix = layer_from("MixUp", "{\"alpha\": 1e-6, \"seed\": 3}");
+    kiln_layer *cut = layer_from("CutMix", "{}");
+    kiln_tensor_list *in = NULL, *out = NULL, *bad_in = NULL;
+    kiln_tensor *img = NULL, *lab = NULL;
+    float got_img[4] = {0}, got_lab[16] = {0};
+    OK(kiln_tensor_list_create(&in));
+    OK(kiln_tensor_list_append(in, f32(4, id, iv)));
+    OK(kiln_tensor_list_append(in, f32(2, ld, lv)));
+    if (mix && OK(kiln_layer_call(&out, mix, in, true)) && kiln_tensor_list_get_size(out) == 2 &&
+        OK(kiln_tensor_list_get(&img, out, 0)) && OK(kiln_tensor_list_get(&lab, out, 1)) &&
+        OK(kiln_tensor_copy_to(img, got_img, sizeof got_img)) &&
+        OK(kiln_tensor_copy_to(lab, got_lab, sizeof got_lab))) {
+      for (int i = 0; i < 4; ++i) {
+        const int from = (int)got_img[i];
+        CHECK(got_img[i] == (float)from && from >= 0 && from < 4 && got_lab[i * 4 + from] == 1.0f);
+      }
+    }
+    kiln_tensor_free(img);
+    kiln_tensor_free(lab);
+    kiln_tensor_list_free(out);
+    out = NULL;
+    if (cut && OK(kiln_layer_call(&out, cut, in, false)) && OK(kiln_tensor_list_get(&lab, out, 1)))
+      expect_f32(lab, 2, ld, lv, 0);
+    kiln_tensor_list_free(out);
+    OK(kiln_tensor_list_create(&bad_in));
+    OK(kiln_tensor_list_append(bad_in, f32(4, id, iv)));
+    OK(kiln_tensor_list_append(bad_in, make(I32, 2, ld, bad)));
+    out = NULL;
+    EXPECT_ERROR(kiln_layer_call(&out, cut, bad_in, true), INVALID, "CutMix", "labels");
+    kiln_tensor_list_free(bad_in);
+    kiln_tensor_list_free(in);
+    kiln_layer_free(mix);
+    kiln_layer_free(cut);
+  }
+  { /* RandAugment of no ops keeps the images; a negative count is an error */
+    kiln_layer *ra = layer_from("RandAugment", "{\"num_ops\": 0}");
+    if (ra && OK(kiln_layer_call_tensor(&y, ra, x, true))) expect_f32(y, 4, d1123, px, 0);
+    EXPECT_ERROR(create_status("RandAugment", "{\"num_ops\": -3}"), INVALID, "RandAugment", "num_ops");
+    kiln_layer_free(ra);
+  }
   { /* Equalization: two values per channel become 0 and 255 */
     kiln_layer *eq = layer_from("Equalization", "{}");
     if (eq && OK(kiln_layer_call_tensor(&y, eq, x, true))) expect_f32(y, 4, d1123, stretched, 0);

@@ -776,6 +776,27 @@ TEST(HppMoreLayers, ColorLayers) {
             (std::vector<float>{0, 0, 85, 255, 255}));
   EXPECT_EQ(kl::Equalization()(five).to_vector<float>(), five.to_vector<float>());
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "bins", [&] { kl::Equalization({0, 255}, 0); });
+  // MixUp and CutMix on {images, labels}: labels stay a distribution over the batch's images; inference
+  // keeps.
+  const Tensor four = Tensor::from_vector<float>({0, 1, 2, 3}, {4, 1, 1, 1});
+  const Tensor eye = Tensor::from_vector<float>({1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, {4, 4});
+  for (int which = 0; which < 2; ++which) {
+    kiln::Layer mixer = which == 0 ? kl::MixUp(0.5) : kl::CutMix({0.2, 0.8});
+    const std::vector<Tensor> mixed = mixer({four, eye}, true);
+    ASSERT_EQ(mixed.size(), 2u);
+    const std::vector<float> rows = mixed[1].to_vector<float>();
+    for (int i = 0; i < 4; ++i)
+      EXPECT_NEAR(
+          rows[size_t(4 * i)] + rows[size_t(4 * i + 1)] + rows[size_t(4 * i + 2)] + rows[size_t(4 * i + 3)],
+          1.0f, 1e-5f);
+    EXPECT_EQ(mixer({four, eye}, false)[1].to_vector<float>(), eye.to_vector<float>());
+  }
+  EXPECT_EQ(kl::CutMix().get_config().get_float_list("factor"), (std::vector<double>{0, 1}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "alpha", [&] { kl::MixUp(-1.0); });
+  // RandAugment: no ops keep the images; its config; a negative count.
+  EXPECT_EQ(kl::RandAugment({0, 255}, 0)(x, true).to_vector<float>(), x.to_vector<float>());
+  EXPECT_EQ(kl::RandAugment({0, 1}, 3, {0.1, 0.2}).get_config().get_int("num_ops"), 3);
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "num_ops", [&] { kl::RandAugment({0, 255}, -1); });
   const std::vector<float> inverted = {245, 205, 165, 225, 185, 55};
   EXPECT_EQ(kl::Solarization()(x, true).to_vector<float>(), inverted);
   EXPECT_EQ(kl::Solarization({0.2, 0.2}, {0, 0}, {0, 255})(x).to_vector<float>(), x.to_vector<float>());

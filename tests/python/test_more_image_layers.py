@@ -1,5 +1,6 @@
-"""keras.ops.image.perspective_transform, keras.layers.RandomPerspective and keras.layers.Equalization from
-Python: Equalization against a NumPy model of Keras's code; the transform against
+"""keras.ops.image.perspective_transform, keras.layers.RandomPerspective, Equalization, RandAugment, MixUp and
+CutMix from Python: Equalization against a NumPy model of Keras's code; RandAugment's one op against its eleven
+layers; MixUp's and CutMix's images against their mixed labels (dicts as Keras takes them); the transform against
 a NumPy model of Keras's homography (its linear system solved by NumPy) and of TF's ImageProjectiveTransformV3
 with a constant fill, both data formats, one set of points or one per image; the layer's fixed points, its
 per-image choice, configs, a model with it trained, saved and loaded; errors as Keras's types."""
@@ -49,13 +50,23 @@ def tf_transform(image, t, fill_value, nearest=False):
     return out
 
 
-def keras_equalization(images, value_range, bins):
-    """Keras 3's Equalization of float32 [N, H, W, C] images in training: one histogram per channel over the batch."""
+def bf16(x):
+    """float32 values rounded to bfloat16 (nearest even), as float32."""
+    a = np.asarray(x, np.float32)
+    u = np.atleast_1d(a).view(np.uint32).astype(np.uint64)
+    sixteen = np.uint64(16)
+    r = ((u + np.uint64(0x7FFF) + ((u >> sixteen) & np.uint64(1))) >> sixteen << sixteen).astype(np.uint32)
+    return r.view(np.float32).reshape(a.shape)
+
+
+def keras_equalization(images, value_range, bins, q=lambda v: v):
+    """Keras 3's Equalization of float32 [N, H, W, C] images in training: one histogram per channel over the batch;
+    q rounds each step of the images' arithmetic (bf16 under a bfloat16 compute dtype)."""
     lo, hi = sorted(value_range)
     scale, out_scale = 255.0 / (hi - lo), (hi - lo) / 255.0
     out = []
     for i in range(images.shape[-1]):
-        ch = images[..., i] * np.float32(scale) + np.float32(0.0 - lo * scale)
+        ch = q(q(images[..., i] * q(np.float32(scale))) + q(np.float32(0.0 - lo * scale)))
         idx = np.clip((ch * np.float32(bins - 1) / np.float32(255)).astype(np.int32), 0, bins - 1)
         hist = np.bincount(idx.ravel(), minlength=bins)
         if np.count_nonzero(hist) <= 1:
@@ -65,7 +76,8 @@ def keras_equalization(images, value_range, bins):
             cdf_min = cdf[np.nonzero(cdf)[0][0]]
             den = cdf[-1] - cdf_min or 1
             lut = np.clip(np.round((cdf - cdf_min) * 255 / den), 0, 255)
-            eq = lut[np.clip((ch / np.float32(255.0)) * np.float32(bins - 1), 0, bins - 1).astype(np.int32)]
+            top = q(np.float32(bins - 1))
+            eq = lut[np.minimum(np.clip(q(q(ch / np.float32(255.0)) * top), 0, top).astype(np.int32), bins - 1)]
         out.append(eq * out_scale + lo)
     return np.stack(out, axis=-1).astype(np.float32)
 
@@ -91,6 +103,16 @@ class EqualizationTest(unittest.TestCase):
         uint8 = rng.integers(0, 256, (2, 4, 4, 3)).astype(np.uint8)
         np.testing.assert_array_equal(layers.Equalization()(uint8, training=True).numpy(),
                                       keras_equalization(uint8.astype(np.float32), (0, 255), 256))
+        same = layers.Equalization()(uint8).numpy()  # outside training Keras returns integer images as they are
+        self.assertEqual(same.dtype, np.uint8)
+        np.testing.assert_array_equal(same, uint8)
+        # A bfloat16 compute dtype rounds the images' steps to bfloat16, as Keras's arithmetic does.
+        for value_range, bins in [((0, 255), 7), ((0, 1), 256), ((-1, 1), 1000)]:
+            lo, hi = sorted(value_range)
+            x = bf16(rng.uniform(lo, hi, (2, 6, 5, 3)))
+            got = layers.Equalization(value_range=value_range, bins=bins, dtype="bfloat16")(x, training=True)
+            want = bf16(keras_equalization(x, value_range, bins, bf16).astype(np.float32))
+            np.testing.assert_array_equal(got.numpy().astype(np.float32), want)
 
     def test_nan_config_model_and_errors(self):
         x = np.array([np.nan, 0, 100, 200, 255, 255], np.float32).reshape(1, 6, 1, 1)
@@ -115,6 +137,115 @@ class EqualizationTest(unittest.TestCase):
                               (lambda: layers.Equalization(bins=2.5), "whole number"),
                               (lambda: layers.Equalization(value_range=(2, 2)), "value_range"),
                               (lambda: layers.Equalization()(np.ones((2, 2), np.float32)), "rank")]:
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, message):
+                make()
+
+
+class RandAugmentTest(unittest.TestCase):
+    def test_one_op_is_one_of_keras_layers(self):
+        x = np.random.default_rng(5).uniform(0, 255, (3, 5, 4, 3)).astype(np.float32)
+        zero = (0.0, 0.0)
+        fixed = [layers.RandomShear(zero, zero), layers.RandomTranslation(zero, zero), layers.RandomRotation(zero),
+                 layers.RandomBrightness(zero), layers.RandomColorDegeneration(zero), layers.RandomContrast(zero),
+                 layers.RandomSharpness(zero), layers.RandomPosterization(1), layers.Solarization(zero, zero),
+                 layers.AutoContrast(), layers.Equalization()]
+        candidates = [layer(x, training=True).numpy() for layer in fixed]
+        ra = layers.RandAugment(factor=0.0, num_ops=1, seed=2)
+        seen = set()
+        for _ in range(40):
+            got = ra(x, training=True).numpy()
+            found = [i for i, c in enumerate(candidates) if np.array_equal(c, got)]
+            self.assertTrue(found)
+            seen.add(found[0])
+        self.assertGreaterEqual(len(seen), 5)
+        np.testing.assert_array_equal(ra(x).numpy(), x)
+        two = layers.RandAugment(value_range=(0, 1), num_ops=2, factor=(0.2, 0.6), interpolation="nearest")
+        y = two(x / 255, training=True).numpy()
+        self.assertEqual(y.shape, x.shape)
+        self.assertTrue(np.all((y >= 0) & (y <= 1) | np.isclose(y, 0) | np.isclose(y, 1)))
+
+    def test_config_model_and_errors(self):
+        layer = layers.RandAugment(value_range=(1, 0), num_ops=3, factor=0.3, seed=4)
+        config = layer.get_config()
+        self.assertEqual((config["value_range"], config["num_ops"], config["factor"], config["interpolation"]),
+                         ([0.0, 1.0], 3, [0.0, 0.3], "bilinear"))
+        self.assertEqual(layers.deserialize(layers.serialize(layer)).get_config(), config)
+        x = np.random.default_rng(2).uniform(0, 255, (8, 6, 6, 3)).astype(np.float32)
+        model = kiln.models.Sequential([layers.Input((6, 6, 3)), layers.RandAugment(), layers.Rescaling(1 / 255),
+                                        layers.Flatten(), layers.Dense(2)])
+        model.compile("adam", kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        self.assertEqual(len(model.fit(x, np.arange(8) % 2, epochs=2, batch_size=4, verbose=0).history["loss"]), 2)
+        with tempfile.TemporaryDirectory() as d:
+            model.save(os.path.join(d, "m"))
+            loaded = kiln.models.load_model(os.path.join(d, "m"))
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+        for make, message in [(lambda: layers.RandAugment(num_ops=-1), "num_ops"),
+                              (lambda: layers.RandAugment(num_ops=1.5), "whole number"),
+                              (lambda: layers.RandAugment(factor=2.0), "factor"),
+                              (lambda: layers.RandAugment(interpolation="cubic"), "cubic"),
+                              (lambda: layers.RandAugment()(np.ones((2, 2), np.float32)), "rank")]:
+            with self.assertRaisesRegex(kiln.InvalidArgumentError, message):
+                make()
+
+
+class MixTest(unittest.TestCase):
+    def setUp(self):
+        self.n = 10
+        self.x = np.repeat(np.arange(self.n, dtype=np.float32), 12).reshape(self.n, 3, 4, 1)  # image i is all i
+        self.y = np.eye(self.n, dtype=np.float32)
+
+    def test_mixup_mixes_images_and_labels_alike(self):
+        mix = layers.MixUp(alpha=0.5, seed=7)
+        out = mix({"images": self.x, "labels": self.y, "ids": "kept"}, training=True)
+        self.assertEqual(out["ids"], "kept")
+        labels = out["labels"].numpy()
+        np.testing.assert_allclose(labels.sum(axis=1), 1, atol=1e-6)
+        np.testing.assert_allclose(out["images"].numpy(), np.broadcast_to(
+            (labels @ np.arange(self.n, dtype=np.float32)).reshape(-1, 1, 1, 1), self.x.shape), atol=1e-4)
+        images, labels = mix([self.x, self.y], training=True)
+        self.assertEqual(labels.shape, (self.n, self.n))
+        np.testing.assert_array_equal(mix({"images": self.x, "labels": self.y})["labels"].numpy(), self.y)
+        np.testing.assert_array_equal(mix(self.x[0], training=True).numpy(), self.x[0])  # one image: no partner
+        self.assertEqual(mix(self.x, training=True).shape, self.x.shape)
+
+    def test_cutmix_pastes_a_box_of_the_partner(self):
+        cut = layers.CutMix(seed=3)
+        pasted = 0
+        for _ in range(3):
+            out = cut({"images": self.x, "labels": self.y}, training=True)
+            images, labels = out["images"].numpy(), out["labels"].numpy()
+            np.testing.assert_allclose(labels.sum(axis=1), 1, atol=1e-5)
+            for i in range(self.n):
+                others = [j for j in range(self.n) if j != i and labels[i, j] > 0]
+                self.assertLessEqual(len(others), 1)
+                allowed = {float(i)} | {float(j) for j in others}
+                self.assertTrue(set(np.unique(images[i])) <= allowed)
+                box = images[i, ..., 0] != i
+                pasted += box.any()
+                if box.any():  # the pasted pixels form a rectangle
+                    rows, cols = np.nonzero(box)
+                    self.assertEqual(box.sum(), (rows.ptp() + 1) * (cols.ptp() + 1))
+        self.assertGreater(pasted, 5)
+        np.testing.assert_array_equal(cut({"images": self.x, "labels": self.y})["images"].numpy(), self.x)
+
+    def test_config_model_and_errors(self):
+        for layer in [layers.MixUp(0.3, seed=1), layers.CutMix((0.2, 0.4))]:
+            config = layer.get_config()
+            self.assertEqual(layers.deserialize(layers.serialize(layer)).get_config(), config)
+        self.assertEqual(layers.CutMix(0.5).get_config()["factor"], [0.0, 0.5])
+        model = kiln.models.Sequential([layers.Input((3, 4, 1)), layers.MixUp(), layers.CutMix(), layers.Flatten(),
+                                        layers.Dense(2)])
+        model.compile("adam", kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        self.assertEqual(len(model.fit(self.x, np.arange(self.n) % 2, epochs=1, batch_size=5,
+                                       verbose=0).history["loss"]), 1)
+        for make, message in [(lambda: layers.MixUp(alpha=0), "alpha"),
+                              (lambda: layers.CutMix(factor=1.5), "factor"),
+                              (lambda: layers.MixUp()({"labels": self.y}), "images"),
+                              (lambda: layers.MixUp()({"images": self.x, "labels": self.y.astype(np.int32)},
+                                                      training=True), "labels"),
+                              (lambda: layers.CutMix()({"images": self.x, "labels": self.y[:3]}, training=True),
+                               "batch of 10"),
+                              (lambda: layers.CutMix()({"images": self.x, "bounding_boxes": {}}), "bounding_boxes")]:
             with self.assertRaisesRegex(kiln.InvalidArgumentError, message):
                 make()
 

@@ -1,7 +1,7 @@
 // Keras 3's colour augmentation layers (AutoContrast, Solarization, RandomInvert, RandomGrayscale,
-// RandomPosterization, RandomColorDegeneration, RandomSharpness, Equalization) and RandomShear, against
-// values worked out by hand from Keras's definitions; fixed draws (lower == upper) make the random layers
-// deterministic, and wide ranges check that each image draws its own value.
+// RandomPosterization, RandomColorDegeneration, RandomSharpness, Equalization, RandAugment) and RandomShear,
+// against values worked out by hand from Keras's definitions; fixed draws (lower == upper) make the random
+// layers deterministic, and wide ranges check that each image draws its own value.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -314,6 +314,169 @@ TEST(ColorAugmentation, EqualizationAsKerasComputesIt) {
   expect_error([] { layer("Equalization", R"({"value_range": [3, 3]})"); }, Code::kInvalidArgument,
                {"Equalization", "value_range"});
   expect_error([] { layer("Equalization", R"({"seed": 1})"); }, Code::kInvalidArgument, {"seed"});
+}
+
+// keras.layers.RandAugment with factor 0 and one op: each call's output is one of its eleven layers'
+// outputs (each fixed at factor 0), several of them are drawn; inference and num_ops 0 keep the images.
+TEST(ColorAugmentation, RandAugmentAppliesOneOfKerasLayers) {
+  const Tensor x = make({2, 2, 2, 3}, kPixels);
+  const std::vector<std::pair<const char *, std::string>> ops = {
+      {"RandomShear", R"({"x_factor": [0, 0], "y_factor": [0, 0]})"},
+      {"RandomTranslation", R"({"height_factor": [0, 0], "width_factor": [0, 0]})"},
+      {"RandomRotation", R"({"factor": [0, 0]})"},
+      {"RandomBrightness", R"({"factor": [0, 0]})"},
+      {"RandomColorDegeneration", R"({"factor": [0, 0]})"},
+      {"RandomContrast", R"({"factor": [0, 0]})"},
+      {"RandomSharpness", R"({"factor": [0, 0]})"},
+      {"RandomPosterization", R"({"factor": 1})"},
+      {"Solarization", R"({"addition_factor": [0, 0], "threshold_factor": [0, 0]})"},
+      {"AutoContrast", "{}"},
+      {"Equalization", "{}"}};
+  std::vector<std::vector<float>> candidates;
+  for (const auto &[cls, json] : ops) candidates.push_back(run(layer(cls, json), x));
+  LayerPtr ra = layer("RandAugment", R"({"factor": [0, 0], "num_ops": 1, "seed": 3})");
+  std::set<size_t> seen;
+  for (int call = 0; call < 40; ++call) {
+    const std::vector<float> got = run(ra, x);
+    const auto found = std::find(candidates.begin(), candidates.end(), got);
+    ASSERT_NE(found, candidates.end()) << "call " << call;
+    seen.insert(size_t(found - candidates.begin()));
+  }
+  EXPECT_GE(seen.size(), 5u);
+  EXPECT_EQ(run(ra, x, false), kPixels);
+  EXPECT_EQ(run(layer("RandAugment", R"({"num_ops": 0})"), x), kPixels);
+  // Channels first: the same layers on the transposed images.
+  LayerPtr first =
+      layer("RandAugment", R"({"factor": [0, 0], "num_ops": 1, "data_format": "channels_first"})");
+  const std::vector<float> got =
+      values<float>(ops::transpose((*first)({ops::transpose(x, {0, 3, 1, 2})}, training())[0], {0, 2, 3, 1}));
+  EXPECT_NE(std::find(candidates.begin(), candidates.end(), got), candidates.end());
+  const Config c =
+      layer("RandAugment", R"({"factor": 0.3, "num_ops": 3, "value_range": [1, 0]})")->get_config();
+  EXPECT_EQ(c.get_float_list("factor"), (std::vector<double>{0, 0.3}));
+  EXPECT_EQ(c.get_float_list("value_range"), (std::vector<double>{0, 1}));
+  EXPECT_EQ(c.get_int("num_ops"), 3);
+  EXPECT_EQ(c.get_string("interpolation"), "bilinear");
+  EXPECT_EQ(layers::create_layer("RandAugment", c)->get_config().json(), c.json());
+  expect_error([] { layer("RandAugment", R"({"num_ops": -1})"); }, Code::kInvalidArgument,
+               {"RandAugment", "num_ops", ">= 0"});
+  expect_error([] { layer("RandAugment", R"({"factor": 1.5})"); }, Code::kInvalidArgument,
+               {"RandAugment", "factor"});
+  expect_error([] { layer("RandAugment", R"({"interpolation": "cubic"})"); }, Code::kInvalidArgument,
+               {"RandAugment", "'cubic'"});
+  expect_error([] { layer("RandAugment", R"({"value_range": [2, 2]})"); }, Code::kInvalidArgument,
+               {"RandAugment", "value_range"});
+}
+
+// ops::random_permutation and ops::random_beta: permutations of 0 .. n - 1; Beta's mean and variance; tiny
+// alphas give values at the ends, not NaN; bad parameters are errors.
+TEST(ColorAugmentation, PermutationAndBetaDraws) {
+  std::vector<int64_t> p = values<int64_t>(ops::random_permutation(50, 3)), sorted = p;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 50; ++i) EXPECT_EQ(sorted[size_t(i)], i);
+  int fixed = 0;
+  for (int64_t i = 0; i < 50; ++i) fixed += p[size_t(i)] == i;
+  EXPECT_LT(fixed, 10);
+  EXPECT_EQ(ops::random_permutation(0).num_elements(), 0);
+  EXPECT_EQ(values<int64_t>(ops::random_permutation(1)), (std::vector<int64_t>{0}));
+  const auto moments = [](const Tensor &t) {
+    const std::vector<float> v = values<float>(t);
+    double mean = 0, var = 0;
+    for (float x : v) mean += x;
+    mean /= double(v.size());
+    for (float x : v) var += (x - mean) * (x - mean);
+    return std::pair<double, double>{mean, var / double(v.size())};
+  };
+  const auto [m22, v22] = moments(ops::random_beta(Shape({4000}), 2, 2, 1));
+  EXPECT_NEAR(m22, 0.5, 0.02);
+  EXPECT_NEAR(v22, 0.05, 0.005);
+  const auto [m52, v52] = moments(ops::random_beta(Shape({4000}), 0.5, 2, 1));  // mean 0.2, variance 0.0457
+  EXPECT_NEAR(m52, 0.2, 0.02);
+  EXPECT_NEAR(v52, 0.0457, 0.006);
+  for (float v : values<float>(ops::random_beta(Shape({200}), 1e-6, 1e-6)))
+    EXPECT_TRUE(v == 0.0f || v == 1.0f) << v;
+  for (double bad : {0.0, -1.0, std::numeric_limits<double>::infinity()})
+    expect_error([&] { ops::random_beta(Shape({2}), bad, 1); }, Code::kInvalidArgument,
+                 {"random_beta", "alpha"});
+}
+
+// MixUp and CutMix over images that are each one constant value i, with one-hot labels: the mixed labels
+// say exactly how much of which image each output holds. MixUp: the value is sum_j label_j j. CutMix: a box
+// of the partner's value, the partner the label's other index. Inference and single images are kept.
+TEST(ColorAugmentation, MixUpAndCutMixMixImagesAndLabelsAlike) {
+  const int64_t n = 12;
+  std::vector<float> px, onehot(size_t(n * n), 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int k = 0; k < 20; ++k) px.push_back(float(i));
+    onehot[size_t(i * n + i)] = 1;
+  }
+  const Tensor x = make({n, 4, 5, 1}, px), labels = make({n, n}, onehot);
+  LayerPtr mixup = layer("MixUp", R"({"alpha": 0.4, "seed": 2})");
+  for (int call = 0; call < 3; ++call) {
+    const std::vector<Tensor> out = (*mixup)({x, labels}, training());
+    ASSERT_EQ(out.size(), 2u);
+    const std::vector<float> img = values<float>(out[0]), lab = values<float>(out[1]);
+    for (int64_t i = 0; i < n; ++i) {
+      double value = 0, total = 0;
+      for (int64_t j = 0; j < n; ++j)
+        value += lab[size_t(i * n + j)] * double(j), total += lab[size_t(i * n + j)];
+      EXPECT_NEAR(total, 1.0, 1e-6);
+      for (int k = 0; k < 20; ++k) EXPECT_NEAR(img[size_t(i * 20 + k)], value, 1e-4) << i;
+    }
+  }
+  LayerPtr cutmix = layer("CutMix", R"({"seed": 5})");
+  int boxes = 0;
+  for (int call = 0; call < 3; ++call) {
+    const std::vector<Tensor> out = (*cutmix)({x, labels}, training());
+    const std::vector<float> img = values<float>(out[0]), lab = values<float>(out[1]);
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t partner = i;
+      for (int64_t j = 0; j < n; ++j)
+        if (j != i && lab[size_t(i * n + j)] > 0) partner = j;
+      int theirs = 0;
+      for (int k = 0; k < 20; ++k) {
+        const float v = img[size_t(i * 20 + k)];
+        EXPECT_TRUE(v == float(i) || v == float(partner)) << i << " " << v;
+        theirs += v != float(i);
+      }
+      boxes += theirs > 0;
+      EXPECT_NEAR(lab[size_t(i * n + i)] + (partner == i ? 0.0f : lab[size_t(i * n + partner)]), 1.0f, 1e-5f);
+      if (theirs == 0) {
+        EXPECT_GT(lab[size_t(i * n + i)], 0.5f);  // a box holding no pixel centre is small
+      }
+    }
+  }
+  EXPECT_GT(boxes, 10);
+  // Inference, images alone, a single image.
+  const std::vector<Tensor> kept = (*mixup)({x, labels}, CallContext());
+  EXPECT_EQ(values<float>(kept[0]), px);
+  EXPECT_EQ(values<float>(kept[1]), onehot);
+  EXPECT_EQ((*cutmix)({x}, training()).size(), 1u);
+  const Tensor one = make({4, 5, 1}, std::vector<float>(px.begin(), px.begin() + 20));
+  EXPECT_EQ(run(mixup, one), std::vector<float>(px.begin(), px.begin() + 20));
+  EXPECT_EQ(run(layer("MixUp", "{}"), make({2, 1, 1, 1}, {0, 1}), false), (std::vector<float>{0, 1}));
+
+  const Config c = layer("CutMix", R"({"factor": 0.5})")->get_config();
+  EXPECT_EQ(c.get_float_list("factor"), (std::vector<double>{0, 0.5}));
+  EXPECT_EQ(layers::create_layer("CutMix", c)->get_config().json(), c.json());
+  EXPECT_EQ(layer("MixUp", "{}")->get_config().get_float("alpha"), 0.2);
+  expect_error(
+      [&] {
+        (*mixup)({x, ops::cast(labels, DType::kInt32)}, training());
+      },
+      Code::kInvalidArgument, {"MixUp", "labels", "floats"});
+  expect_error(
+      [&] {
+        (*cutmix)({x, make({3, 2}, {0, 0, 0, 0, 0, 0})}, training());
+      },
+      Code::kInvalidArgument, {"CutMix", "labels", "batch of 12"});
+  expect_error(
+      [&] {
+        (*cutmix)({x, labels, labels}, training());
+      },
+      Code::kInvalidArgument, {"CutMix", "3 inputs"});
+  expect_error([] { layer("MixUp", R"({"alpha": 0})"); }, Code::kInvalidArgument, {"MixUp", "alpha"});
+  expect_error([] { layer("CutMix", R"({"factor": 1.5})"); }, Code::kInvalidArgument, {"CutMix", "factor"});
 }
 
 // TF's RGBToHSV and HSVToRGB at known colours; gray and black pixels have hue and saturation 0 and no NaN

@@ -23,6 +23,7 @@ using ops::FillMode;
 using ops::ResizeMethod;
 using testing::expect_error;
 using testing::make;
+using testing::make_typed;
 using testing::values;
 
 // A translation by (dx, dy): output (x, y) reads input (x - dx, y - dy).
@@ -257,6 +258,21 @@ TEST(PerspectiveTransform, HomographyAsKeras) {
                                                      ResizeMethod::kNearest, 7)),
             e);
 
+  // TF's kernel reads fill_value as a float32, truncated for integer images: 9.9 is 9 for uint8, so the
+  // corner reading three fill neighbours and one 0 is trunc(0.75 * 9) = 6.
+  const Tensor zeros8 = make_typed<uint8_t>({1, 2, 2, 1}, {0, 0, 0, 0});
+  const Tensor half = make({8}, {1, 0, -0.5f, 0, 1, -0.5f, 0, 0});
+  EXPECT_EQ(values<uint8_t>(
+                ops::projective_transform(zeros8, half, ResizeMethod::kBilinear, FillMode::kConstant, 9.9)),
+            (std::vector<uint8_t>{6, 4, 4, 0}));
+  EXPECT_EQ(values<double>(ops::projective_transform(ops::cast(zeros8, DType::kFloat64), shift(1, 0),
+                                                     ResizeMethod::kNearest, FillMode::kConstant, 0.1))[0],
+            static_cast<double>(0.1f));
+  std::array<float, 8> not_finite = end;
+  not_finite[3] = std::nanf("");
+  expect_error(
+      [&] { ops::perspective_transform(x, points(corners), points(not_finite), ResizeMethod::kBilinear, 0); },
+      Code::kInvalidArgument, {"perspective_transform", "image 0", "NaN or an infinity"});
   const std::array<float, 8> line = {0, 0, 1, 1, 2, 2, 3, 4};
   EXPECT_FALSE(ops::homography(corners, line));
   expect_error(

@@ -2,15 +2,15 @@
 Hashing, HashedCrossing, CategoryEncoding, the random image augmentation layers RandomFlip, RandomCrop, RandomContrast,
 RandomBrightness, RandomRotation, RandomTranslation, RandomZoom, RandomShear, RandomPerspective, Solarization,
 RandomInvert, RandomGrayscale, RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation,
-RandomHue, RandomColorJitter, RandomErasing, RandomGaussianBlur and Equalization, and AutoContrast, with Keras's
-signatures and defaults."""
+RandomHue, RandomColorJitter, RandomErasing, RandomGaussianBlur, Equalization and RandAugment, MixUp and CutMix,
+and AutoContrast, with Keras's signatures and defaults."""
 import itertools as _itertools
 import math as _math
 import numbers as _numbers
 
 from . import _lib
 from .errors import InvalidArgumentError, call_c as _c
-from .layers import _BUILTINS, _builtin, _new_handle
+from .layers import _BUILTINS, _Builtin, _builtin, _new_handle
 from .layers_conv import _tuple
 from .autodiff import Variable
 from .tensor import Tensor, constant
@@ -619,10 +619,55 @@ RandomGaussianBlur = _colour(
         "value_range": _value_range(value_range, "RandomGaussianBlur"), "data_format": data_format,
         "seed": _seed(seed)})
 
+RandAugment = _builtin(
+    "RandAugment", "keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, interpolation='bilinear', "
+    "seed=None, data_format=None): in training, num_ops times, one of Keras's eleven augmentation layers "
+    "(RandomShear, RandomTranslation, RandomRotation, RandomBrightness, RandomColorDegeneration, RandomContrast, "
+    "RandomSharpness, RandomPosterization, Solarization, AutoContrast, Equalization), drawn for the whole batch, "
+    "is applied with factor's range (f: [0, f]) and value_range; float32 out.",
+    lambda value_range=(0, 255), num_ops=2, factor=0.5, interpolation="bilinear", seed=None, data_format=None: {
+        "value_range": _value_range(value_range, "RandAugment"), "num_ops": _whole(num_ops, "RandAugment", "num_ops"),
+        "factor": _factor(factor, "RandAugment"), "interpolation": str(interpolation), "seed": _seed(seed),
+        "data_format": data_format})
+
+class _ImageMix(_Builtin):
+    """Keras's MixUp and CutMix calls: images, or a dict {"images": ..., "labels": ...} (labels [N, ...] floats,
+    mixed alike) giving back the dict with those two replaced, or a list [images, labels]."""
+
+    def __call__(self, inputs, *args, **kwargs):
+        if not isinstance(inputs, dict):
+            return super().__call__(inputs, *args, **kwargs)
+        if "images" not in inputs:
+            raise InvalidArgumentError("%s: a dict of data must hold 'images' (and may hold 'labels'); got keys %s"
+                                       % (self._class_name, sorted(inputs)))
+        if "bounding_boxes" in inputs or "segmentation_masks" in inputs:
+            raise InvalidArgumentError("%s: kiln mixes images and labels only, not bounding_boxes or "
+                                       "segmentation_masks" % self._class_name)
+        keys = ["images"] + (["labels"] if "labels" in inputs else [])
+        out = super().__call__([inputs[k] for k in keys], *args, **kwargs)
+        result = dict(inputs)
+        result.update(zip(keys, out if isinstance(out, (list, tuple)) else [out]))
+        return result
+
+
+MixUp = _builtin(
+    "MixUp", "keras.layers.MixUp(alpha=0.2, data_format=None, seed=None): in training each image becomes "
+    "w * x + (1 - w) * x[perm], w drawn from Beta(alpha, alpha) per image and perm a random permutation of the "
+    "batch; called on {'images': x, 'labels': y} (or [x, y]) the labels are mixed alike; float32 images out.",
+    lambda alpha=0.2, data_format=None, seed=None: {
+        "alpha": _number(alpha, "MixUp", "alpha"), "data_format": data_format, "seed": _seed(seed)}, _ImageMix)
+CutMix = _builtin(
+    "CutMix", "keras.layers.CutMix(factor=1.0, seed=None, data_format=None): in training a box of each image "
+    "(sqrt(1 - w) of each side at a random place, w from Beta(alpha, alpha), alpha drawn in factor's range "
+    "once per call) is replaced by that box of another image of the batch; called on {'images': x, "
+    "'labels': y} (or [x, y]) the labels are mixed by the box's share; float32 images out.",
+    lambda factor=1.0, seed=None, data_format=None: {
+        "factor": _factor(factor, "CutMix"), "seed": _seed(seed), "data_format": data_format}, _ImageMix)
+
 _AUGMENTATION = (RandomFlip, RandomCrop, RandomContrast, RandomBrightness, RandomRotation, RandomTranslation,
                  RandomZoom, RandomShear, AutoContrast, Solarization, RandomInvert, RandomGrayscale,
                  RandomPosterization, RandomColorDegeneration, RandomSharpness, RandomSaturation, RandomHue,
-                 RandomColorJitter, RandomErasing, RandomGaussianBlur, RandomPerspective, Equalization)
+                 RandomColorJitter, RandomErasing, RandomGaussianBlur, RandomPerspective, Equalization, RandAugment, MixUp, CutMix)
 _BUILTINS.update({c._class_name: c for c in _AUGMENTATION})
 _BUILTINS["CategoryEncoding"] = CategoryEncoding
 _BUILTINS["Discretization"] = Discretization

@@ -426,7 +426,7 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
                                    "'nearest'" % (fill_mode,))
     images, first = _channels_last(images, data_format, "affine_transform")
     out = _new(L.kiln_image_affine_transform, images, _as_tensor(transform), method, modes[fill_mode],
-               float(fill_value))
+               _fill_value(fill_value, "affine_transform"))
     return _channels_back(out, first)
 
 
@@ -439,8 +439,15 @@ def perspective_transform(images, start_points, end_points, interpolation="bilin
     method = _interpolation(interpolation, "perspective_transform")
     images, first = _channels_last(images, data_format, "perspective_transform")
     out = _new(L.kiln_image_perspective_transform, images, _as_tensor(start_points), _as_tensor(end_points),
-               method, float(fill_value))
+               method, _fill_value(fill_value, "perspective_transform"))
     return _channels_back(out, first)
+
+
+def _fill_value(fill_value, op):
+    """An image transform's fill_value as a float."""
+    if isinstance(fill_value, bool) or not isinstance(fill_value, _numbers.Real):
+        raise InvalidArgumentError("%s: fill_value must be a number; got %r" % (op, fill_value))
+    return float(fill_value)
 
 
 def _interpolation(interpolation, op):
