@@ -2,11 +2,11 @@
 // RandomRotation, RandomTranslation, RandomZoom, RandomShear and RandomPerspective, and Keras 3's colour
 // layers Solarization, RandomInvert, RandomGrayscale, RandomPosterization, RandomColorDegeneration,
 // RandomSharpness, RandomSaturation, RandomHue, RandomColorJitter, RandomErasing, RandomGaussianBlur and
-// Equalization, and RandAugment of them, and MixUp and CutMix (images, or images and labels), all active
-// only in training; and AutoContrast, active always. Images
-// [N, H, W, C] or [H, W, C] (channels first: C before H and W); the output is in the compute dtype (float32),
-// as Keras casts the images, also outside training. Each image of a batch draws its own values; RandomCrop
-// crops the whole batch at one place, as Keras. Seeds are TF's op seeds (see GaussianNoise).
+// Equalization, RandAugment of them, and MixUp and CutMix (images, or images and labels), all active only in
+// training; and AutoContrast, active always. Images [N, H, W, C] or [H, W, C] (channels first: C before H
+// and W); the output is in the compute dtype (float32), as Keras casts the images, also outside training.
+// Each image of a batch draws its own values; RandomCrop crops the whole batch at one place, as Keras.
+// Seeds are TF's op seeds (see GaussianNoise).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -44,6 +44,11 @@ class ImageAugmentation : public Layer {
   }
   Tensor images_out(const Tensor &y, int input_rank) const {
     return from_channels_last(input_rank == 3 ? ops::squeeze(y, {0}) : y, channels_first_);
+  }
+  // Keras's layers that touch the images only in training (Equalization, MixUp) return integer images as
+  // they came outside it (autocast casts only floats).
+  static bool integers_kept(const std::vector<Tensor> &inputs, const CallContext &ctx) {
+    return !ctx.training && !inputs.empty() && is_integer(inputs[0].dtype());
   }
   // One uniform draw in [0, 1) per image and per column: [N, columns] in float32.
   Tensor per_image(const Tensor &x, int64_t columns) const {
@@ -705,8 +710,7 @@ class Equalization final : public ColorTransform {
   }
   int64_t draws() const override { return 0; }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
-    // Outside training Keras returns the images as they came (only floats are cast, by autocast).
-    if (!ctx.training && !inputs.empty() && is_integer(inputs[0].dtype())) return {inputs[0]};
+    if (integers_kept(inputs, ctx)) return {inputs[0]};
     return ColorTransform::call_impl(inputs, ctx);
   }
   Tensor adjust(const Tensor &x, const Tensor &) const override {
@@ -1284,14 +1288,17 @@ class ImageMix : public ImageAugmentation {
     Tensor perm;     // [N] int64
   };
   virtual Mixed mix(const Tensor &x) const = 0;
+  virtual bool casts_outside_training() const { return true; }  // MixUp's Keras code does not
 
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     if (inputs.size() != 1 && inputs.size() != 2)
       bad_input("got ", inputs.size(), " inputs; expected the images, or the images and their labels");
+    if (!casts_outside_training() && integers_kept(inputs, ctx)) return inputs;
     Tensor x = images_in({inputs[0]});
     std::optional<Tensor> labels;
-    if (inputs.size() == 2) labels = checked_labels(inputs[1], inputs[0].rank() == 4 ? x.shape()[0] : -1);
+    if (inputs.size() == 2) labels = inputs[1];
     if (ctx.training && inputs[0].rank() == 4 && x.shape()[0] > 0) {
+      if (labels) labels = checked_labels(*labels, x.shape()[0]);
       Mixed m = mix(x);
       x = m.images;
       if (labels) {
@@ -1306,11 +1313,11 @@ class ImageMix : public ImageAugmentation {
     if (labels) out.push_back(*labels);
     return out;
   }
+  // The labels mixed in training: floats with the images' batch of n first (outside it they pass as given).
   Tensor checked_labels(const Tensor &labels, int64_t n) const {
-    if (!is_floating(labels.dtype()) || labels.rank() < 1 || (n >= 0 && labels.shape()[0] != n))
+    if (!is_floating(labels.dtype()) || labels.rank() < 1 || labels.shape()[0] != n)
       bad_input("the labels ", labels.description(),
-                " must be floats (one-hot or soft) with the images' batch",
-                n >= 0 ? " of " + std::to_string(n) : std::string(), " first");
+                " must be floats (one-hot or soft) with the images' batch of ", n, " first");
     return labels;
   }
   std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
@@ -1349,6 +1356,7 @@ class MixUp final : public ImageMix {
     const Tensor one = ops::fill(Shape({}), 1.0, x.dtype());
     return {ops::add(ops::mul(wc, x), ops::mul(ops::sub(one, wc), other)), w, perm};
   }
+  bool casts_outside_training() const override { return false; }
   void add_config(Config &c) const override {
     c.set("alpha", alpha_);
     ImageAugmentation::add_config(c);
@@ -1373,7 +1381,9 @@ class CutMix final : public ImageMix {
   Mixed mix(const Tensor &x) const override {
     const int64_t n = x.shape()[0], h = x.shape()[1], w = x.shape()[2];
     const std::vector<float> u = host_floats(ops::random_uniform(Shape({1 + 2 * n}), 0, 1, seed_));
-    const float alpha = static_cast<float>(factor_[0] + u[0] * (factor_[1] - factor_[0])) + 1e-6f;
+    // Keras's base rule lets a factor's lower bound be negative; alpha below 0 (a NaN draw in Keras) is 0.
+    const float alpha =
+        std::max(0.0f, static_cast<float>(factor_[0] + u[0] * (factor_[1] - factor_[0]))) + 1e-6f;
     const std::vector<float> beta = host_floats(ops::random_beta(Shape({n}), alpha, alpha, seed_));
     const auto [other, perm] = partners(x, seed_);
     std::vector<uint8_t> mask(static_cast<size_t>(n * h * w));
@@ -1454,6 +1464,7 @@ class RandAugment final : public ImageAugmentation {
   }
   std::vector<Tensor> call_impl(const std::vector<Tensor> &inputs, const CallContext &ctx) override {
     Tensor x = images_in(inputs);
+    check_channels(x.shape()[3], inputs[0].description());
     if (ctx.training && x.num_elements() > 0 && num_ops_ > 0) {
       const Tensor u = ops::random_uniform(Shape({num_ops_}), 0.0f, 1.0f, seed_);
       const auto n = static_cast<int64_t>(ops_.size());
@@ -1464,6 +1475,17 @@ class RandAugment final : public ImageAugmentation {
       }
     }
     return {images_out(x, inputs[0].rank())};
+  }
+  // RandomColorDegeneration takes 3 channels or 1; Keras computes every layer's transform in each call, so
+  // other images fail in every call, not only when it is drawn.
+  void check_channels(int64_t channels, const std::string &images) const {
+    if (channels >= 0 && channels != 3 && channels != 1)
+      bad_input("the images ", images, " have ", channels, " channels; expected 3 (RGB) or 1 (grayscale)");
+  }
+  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
+    const PartialShape s = ImageAugmentation::compute_output_shape(shapes)[0];
+    check_channels(s[channels_first_ ? s.size() - 3 : s.size() - 1], "of shape " + partial_shape_string(s));
+    return {s};
   }
   void add_config(Config &c) const override {
     c.set("value_range", std::vector<double>{value_range_[0], value_range_[1]}).set("num_ops", num_ops_);

@@ -138,13 +138,13 @@ Tensor projective_transform(const Tensor &images, const Tensor &transforms, Resi
   t = cast(t, DType::kFloat32);
   // TF's kernel reads fill_value as a float32 and casts it to the images' type: integers truncate.
   fill_value = static_cast<float>(fill_value);
-  if (is_integer(dt)) {
+  if (is_integer(dt)) {  // clamped to the widest floats the type holds (the kernel blends in float32)
     const double low = dt == DType::kUInt8   ? 0.0
                        : dt == DType::kInt32 ? -2147483648.0
                                              : -9223372036854775808.0;
     const double high = dt == DType::kUInt8   ? 255.0
-                        : dt == DType::kInt32 ? 2147483647.0
-                                              : 9223372036854775807.0;
+                        : dt == DType::kInt32 ? 2147483520.0
+                                              : 9223371487098961920.0;
     fill_value = std::isnan(fill_value) ? 0.0 : std::clamp(std::trunc(fill_value), low, high);
   }
   const Tensor in = dt == DType::kFloat32 || dt == DType::kFloat64 ? x : cast(x, DType::kFloat32);

@@ -207,6 +207,9 @@ class MixTest(unittest.TestCase):
         np.testing.assert_array_equal(mix({"images": self.x, "labels": self.y})["labels"].numpy(), self.y)
         np.testing.assert_array_equal(mix(self.x[0], training=True).numpy(), self.x[0])  # one image: no partner
         self.assertEqual(mix(self.x, training=True).shape, self.x.shape)
+        uint8 = self.x.astype(np.uint8)  # outside training Keras's MixUp returns integer images as they are
+        self.assertEqual(mix({"images": uint8, "labels": self.y})["images"].numpy().dtype, np.uint8)
+        self.assertEqual(layers.CutMix()(uint8).numpy().dtype, np.float32)
 
     def test_cutmix_pastes_a_box_of_the_partner(self):
         cut = layers.CutMix(seed=3)

@@ -358,6 +358,17 @@ TEST(ColorAugmentation, RandAugmentAppliesOneOfKerasLayers) {
   EXPECT_EQ(c.get_int("num_ops"), 3);
   EXPECT_EQ(c.get_string("interpolation"), "bilinear");
   EXPECT_EQ(layers::create_layer("RandAugment", c)->get_config().json(), c.json());
+  // Images of 2 or 4 channels fail in every call (RandomColorDegeneration takes 3 or 1), and at build.
+  expect_error(
+      [&] {
+        run(ra, make({1, 1, 1, 4}, {1, 2, 3, 4}));
+      },
+      Code::kInvalidArgument, {"RandAugment", "4 channels"});
+  expect_error(
+      [] {
+        layer("RandAugment", "{}")->compute_output_shape({{-1, 8, 8, 2}});
+      },
+      Code::kInvalidArgument, {"RandAugment", "2 channels"});
   expect_error([] { layer("RandAugment", R"({"num_ops": -1})"); }, Code::kInvalidArgument,
                {"RandAugment", "num_ops", ">= 0"});
   expect_error([] { layer("RandAugment", R"({"factor": 1.5})"); }, Code::kInvalidArgument,
@@ -475,6 +486,16 @@ TEST(ColorAugmentation, MixUpAndCutMixMixImagesAndLabelsAlike) {
         (*cutmix)({x, labels, labels}, training());
       },
       Code::kInvalidArgument, {"CutMix", "3 inputs"});
+  // Outside training MixUp returns integer images (and any labels) as they came, as Keras's code; CutMix
+  // casts.
+  const Tensor bytes = make_typed<uint8_t>({2, 1, 1, 1}, {3, 4});
+  const std::vector<Tensor> as_given = (*mixup)({bytes, ops::cast(labels, DType::kInt32)}, CallContext());
+  EXPECT_EQ(as_given[0].dtype(), DType::kUInt8);
+  EXPECT_EQ(as_given[1].dtype(), DType::kInt32);
+  EXPECT_EQ((*cutmix)({bytes}, CallContext())[0].dtype(), DType::kFloat32);
+  // A factor with a negative lower bound (Keras's rule allows it) draws alpha 0 there, not an error.
+  LayerPtr low = layer("CutMix", R"({"factor": [-0.9, 0.1]})");
+  for (int call = 0; call < 20; ++call) EXPECT_EQ((*low)({x, labels}, training()).size(), 2u);
   expect_error([] { layer("MixUp", R"({"alpha": 0})"); }, Code::kInvalidArgument, {"MixUp", "alpha"});
   expect_error([] { layer("CutMix", R"({"factor": 1.5})"); }, Code::kInvalidArgument, {"CutMix", "factor"});
 }

@@ -268,6 +268,13 @@ TEST(PerspectiveTransform, HomographyAsKeras) {
   EXPECT_EQ(values<double>(ops::projective_transform(ops::cast(zeros8, DType::kFloat64), shift(1, 0),
                                                      ResizeMethod::kNearest, FillMode::kConstant, 0.1))[0],
             static_cast<double>(0.1f));
+  // Out of the type's range the fill is clamped to the widest float it holds, not wrapped.
+  EXPECT_EQ(values<int32_t>(ops::projective_transform(make_typed<int32_t>({1, 1, 2, 1}, {0, 0}), shift(1, 0),
+                                                      ResizeMethod::kNearest, FillMode::kConstant, 1e10))[0],
+            2147483520);
+  EXPECT_EQ(values<uint8_t>(ops::projective_transform(zeros8, shift(1, 0), ResizeMethod::kNearest,
+                                                      FillMode::kConstant, -1.5))[0],
+            0);
   std::array<float, 8> not_finite = end;
   not_finite[3] = std::nanf("");
   expect_error(

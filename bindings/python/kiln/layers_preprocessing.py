@@ -653,7 +653,8 @@ class _ImageMix(_Builtin):
 MixUp = _builtin(
     "MixUp", "keras.layers.MixUp(alpha=0.2, data_format=None, seed=None): in training each image becomes "
     "w * x + (1 - w) * x[perm], w drawn from Beta(alpha, alpha) per image and perm a random permutation of the "
-    "batch; called on {'images': x, 'labels': y} (or [x, y]) the labels are mixed alike; float32 images out.",
+    "batch; called on {'images': x, 'labels': y} (or [x, y]) the labels are mixed alike; float32 images out (outside "
+    "training integer images come back as they are, as Keras's).",
     lambda alpha=0.2, data_format=None, seed=None: {
         "alpha": _number(alpha, "MixUp", "alpha"), "data_format": data_format, "seed": _seed(seed)}, _ImageMix)
 CutMix = _builtin(
