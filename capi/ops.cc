@@ -1,8 +1,10 @@
 // Op entry points: each checks its handles, calls the core op, and hands back a new tensor handle.
+#include "ops/ops.h"
+
 #include <vector>
 
 #include "capi/handles.h"
-#include "ops/ops.h"
+#include "ops/random.h"
 
 using kiln::Shape;
 using kiln::Tensor;
@@ -347,6 +349,26 @@ kiln_status *kiln_random_normal(kiln_tensor **out, const int64_t *dims, size_t r
                                 int64_t seed) {
   return shaped(out, dims, rank, "kiln_random_normal",
                 [&](const Shape &s) { return ops::random_normal(s, mean, stddev, seed); });
+}
+
+kiln_status *kiln_random_gamma(kiln_tensor **out, const int64_t *dims, size_t rank, double alpha, double beta,
+                               int64_t seed) {
+  return shaped(out, dims, rank, "kiln_random_gamma",
+                [&](const Shape &s) { return ops::random_gamma(s, alpha, beta, seed); });
+}
+
+kiln_status *kiln_random_beta(kiln_tensor **out, const int64_t *dims, size_t rank, double alpha, double beta,
+                              int64_t seed) {
+  return shaped(out, dims, rank, "kiln_random_beta",
+                [&](const Shape &s) { return ops::random_beta(s, alpha, beta, seed); });
+}
+
+kiln_status *kiln_random_shuffle(kiln_tensor **out, const kiln_tensor *value, int64_t axis, int64_t seed) {
+  KILN_CAPI_BEGIN
+  const char *fn = "kiln_random_shuffle";
+  require_not_null(out, fn, "out");
+  *out = new_tensor(ops::random_shuffle(tensor_of(value, fn, "value"), axis, seed));
+  KILN_CAPI_END
 }
 
 kiln_status *kiln_truncated_normal(kiln_tensor **out, const int64_t *dims, size_t rank, float mean, float stddev,

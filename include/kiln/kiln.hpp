@@ -478,6 +478,18 @@ inline Tensor random_uniform_int(const Dims &d, DType t, int64_t minval, int64_t
 inline Tensor random_normal(const Dims &d, float mean = 0, float stddev = 1, int64_t seed = -1) {
   return detail::make(kiln_random_normal, d.data(), detail::rank_of(d), mean, stddev, seed);
 }
+/// tf.random.gamma: Gamma(alpha) values divided by the rate beta.
+inline Tensor random_gamma(const Dims &d, double alpha, double beta = 1.0, int64_t seed = -1) {
+  return detail::make(kiln_random_gamma, d.data(), detail::rank_of(d), alpha, beta, seed);
+}
+/// keras.random.beta: Beta(alpha, beta) values.
+inline Tensor random_beta(const Dims &d, double alpha, double beta, int64_t seed = -1) {
+  return detail::make(kiln_random_beta, d.data(), detail::rank_of(d), alpha, beta, seed);
+}
+/// keras.random.shuffle: x's slices along axis in a random order (tf.random.shuffle: axis 0).
+inline Tensor random_shuffle(const Tensor &x, int64_t axis = 0, int64_t seed = -1) {
+  return detail::make(kiln_random_shuffle, x.get(), axis, seed);
+}
 inline Tensor truncated_normal(const Dims &d, float mean = 0, float stddev = 1, int64_t seed = -1) {
   return detail::make(kiln_truncated_normal, d.data(), detail::rank_of(d), mean, stddev, seed);
 }

@@ -56,6 +56,21 @@ KILN_API kiln_status *kiln_random_uniform_float(kiln_tensor **out, const int64_t
 /// next op seed of the global sequence. Ownership: *out is new. Thread-safety: safe.
 KILN_API kiln_status *kiln_random_uniform_int(kiln_tensor **out, const int64_t *dims, size_t rank,
                                               int64_t minval, int64_t maxval, kiln_dtype dtype, int64_t seed);
+/// tf.random.gamma(shape, alpha, beta): float32 Gamma(alpha) values divided by the rate beta (alpha, beta
+/// positive and finite; Marsaglia and Tsang's method in float64, not TF's stream). seed < 0: the next op
+/// seed of the global sequence. Ownership: *out is new. Thread-safety: safe.
+KILN_API kiln_status *kiln_random_gamma(kiln_tensor **out, const int64_t *dims, size_t rank, double alpha,
+                                        double beta, int64_t seed);
+/// keras.random.beta: float32 Beta(alpha, beta) values (alpha, beta positive and finite), G_a / (G_a + G_b)
+/// of two Gamma draws computed through their logarithms (tiny alphas give 0s and 1s, not NaN).
+/// seed < 0: the next op seed. Ownership: *out is new. Thread-safety: safe.
+KILN_API kiln_status *kiln_random_beta(kiln_tensor **out, const int64_t *dims, size_t rank, double alpha,
+                                       double beta, int64_t seed);
+/// keras.random.shuffle(value, axis) (tf.random.shuffle for axis 0): value's slices along axis (in
+/// [-rank, rank)) in a uniformly random order. seed < 0: the next op seed. Ownership: *out is new.
+/// Thread-safety: safe.
+KILN_API kiln_status *kiln_random_shuffle(kiln_tensor **out, const kiln_tensor *value, int64_t axis,
+                                          int64_t seed);
 /// Normal float32 values. seed < 0: the next op seed of the global sequence.
 KILN_API kiln_status *kiln_random_normal(kiln_tensor **out, const int64_t *dims, size_t rank, float mean,
                                          float stddev, int64_t seed);

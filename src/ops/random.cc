@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
+#include "ops/random.h"
 #include "ops/recorder.h"
 
 namespace kiln::ops {
@@ -224,12 +225,26 @@ double log_gamma_draw(const Philox &gen, uint64_t e, double a) {
   return std::log(d) + boost;  // 64 rejections in a row: chance below 1e-80
 }
 
-}  // namespace
-
-Tensor random_beta(const Shape &shape, double alpha, double beta, int64_t seed) {
+void check_gamma_args(const char *op, double alpha, double beta) {
   for (const auto &[name, v] : {std::pair<const char *, double>{"alpha", alpha}, {"beta", beta}})
     if (!(v > 0.0) || !std::isfinite(v))
-      fail(Code::kInvalidArgument, "random_beta: ", name, " is ", v, "; expected a positive finite number");
+      fail(Code::kInvalidArgument, op, ": ", name, " is ", v, "; expected a positive finite number");
+}
+
+}  // namespace
+
+Tensor random_gamma(const Shape &shape, double alpha, double beta, int64_t seed) {
+  check_gamma_args("random_gamma", alpha, beta);
+  const Philox gen = generator(seed);
+  Tensor out = Tensor::empty(DType::kFloat32, shape);
+  float *o = out.mutable_data<float>();
+  for (int64_t i = 0; i < out.num_elements(); ++i)
+    o[i] = static_cast<float>(std::exp(log_gamma_draw(gen, static_cast<uint64_t>(i), alpha)) / beta);
+  return out;
+}
+
+Tensor random_beta(const Shape &shape, double alpha, double beta, int64_t seed) {
+  check_gamma_args("random_beta", alpha, beta);
   const Philox gen = generator(seed);
   Tensor out = Tensor::empty(DType::kFloat32, shape);
   float *o = out.mutable_data<float>();
@@ -254,6 +269,15 @@ Tensor random_permutation(int64_t n, int64_t seed) {
     std::swap(p[j], p[std::min(j, static_cast<int64_t>(u * static_cast<double>(j + 1)))]);
   }
   return out;
+}
+
+Tensor random_shuffle(const Tensor &value, int64_t axis, int64_t seed) {
+  require_defined(value, "random_shuffle", "value");
+  if (value.rank() == 0 || axis < -value.rank() || axis >= value.rank())
+    fail(Code::kInvalidArgument, "random_shuffle: axis ", axis, " is out of range for value ",
+         value.description(), "; expected an axis in [-rank, rank) of a value of rank >= 1");
+  const int64_t a = axis < 0 ? axis + value.rank() : axis;
+  return gather(value, random_permutation(value.shape()[static_cast<int>(a)], seed), a);
 }
 
 Tensor random_uniform_float(const Shape &shape, DType dtype, double minval, double maxval, int64_t seed) {

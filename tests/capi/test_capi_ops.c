@@ -1401,6 +1401,39 @@ static void test_image_affine_transform(void) {
   release_kept();
 }
 
+/* kiln_random_gamma, kiln_random_beta, kiln_random_shuffle: positive Gamma values, Beta values in [0, 1],
+ * a shuffle that keeps the values; bad parameters and axes are statuses. */
+static void test_random_gamma_beta_shuffle(void) {
+  const int64_t d[1] = {200}, five[1] = {5};
+  const float v[5] = {1, 2, 3, 4, 5};
+  float g[200], s[5] = {0, 0, 0, 0, 0};
+  kiln_tensor *o = NULL;
+  int ok = 1, i, j;
+  if (EXPECT_OK(kiln_random_gamma(&o, d, 1, 0.7, 2.0, 3)) && EXPECT_OK(kiln_tensor_copy_to(o, g, sizeof g)))
+    for (i = 0; i < 200; ++i) ok = ok && g[i] >= 0;
+  kiln_tensor_free(o);
+  if (EXPECT_OK(kiln_random_beta(&o, d, 1, 0.5, 0.5, -1)) && EXPECT_OK(kiln_tensor_copy_to(o, g, sizeof g)))
+    for (i = 0; i < 200; ++i) ok = ok && g[i] >= 0 && g[i] <= 1;
+  kiln_tensor_free(o);
+  if (EXPECT_OK(kiln_random_shuffle(&o, f32(1, five, v), 0, 1)) &&
+      EXPECT_OK(kiln_tensor_copy_to(o, s, sizeof s)))
+    for (i = 0; i < 5; ++i)
+      for (j = i + 1; j < 5; ++j)
+        if (s[j] < s[i]) {
+          const float t = s[i];
+          s[i] = s[j];
+          s[j] = t;
+        }
+  kiln_tensor_free(o);
+  CHECK(ok);
+  CHECK(s[0] == 1 && s[1] == 2 && s[2] == 3 && s[3] == 4 && s[4] == 5);
+  EXPECT_ERROR(kiln_random_gamma(&o, d, 1, 0.0, 1.0, -1), INVALID, "random_gamma", "alpha");
+  EXPECT_ERROR(kiln_random_beta(&o, d, 1, 1.0, -2.0, -1), INVALID, "random_beta", "beta");
+  EXPECT_ERROR(kiln_random_shuffle(&o, f32(1, five, v), 2, -1), INVALID, "random_shuffle", "axis");
+  EXPECT_ERROR(kiln_random_shuffle(&o, NULL, 0, -1), INVALID, "kiln_random_shuffle", "value");
+  release_kept();
+}
+
 /* kiln_image_perspective_transform: every corner of a 2 x 4 image two to the right is a shift (fill_value
  * brought in), for one image or per image; points on a line and bad shapes are statuses. */
 static void test_image_perspective_transform(void) {
@@ -2638,6 +2671,7 @@ int main(void) {
   test_image_colour();
   test_image_affine_transform();
   test_image_perspective_transform();
+  test_random_gamma_beta_shuffle();
   test_reshape_transpose();
   test_concat_split_slice();
   test_stack_and_dims();

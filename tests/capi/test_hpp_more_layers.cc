@@ -793,6 +793,14 @@ TEST(HppMoreLayers, ColorLayers) {
   }
   EXPECT_EQ(kl::CutMix().get_config().get_float_list("factor"), (std::vector<double>{0, 1}));
   expect_code(KILN_STATUS_INVALID_ARGUMENT, "alpha", [&] { kl::MixUp(-1.0); });
+  // kiln::random_gamma, random_beta, random_shuffle.
+  for (float g : kiln::random_gamma({50}, 2.0, 0.5).to_vector<float>()) EXPECT_GE(g, 0.0f);
+  for (float b : kiln::random_beta({50}, 0.3, 0.3).to_vector<float>()) EXPECT_TRUE(b >= 0.0f && b <= 1.0f);
+  std::vector<float> shuffled =
+      kiln::random_shuffle(Tensor::from_vector<float>({3, 1, 2}, {3})).to_vector<float>();
+  std::sort(shuffled.begin(), shuffled.end());
+  EXPECT_EQ(shuffled, (std::vector<float>{1, 2, 3}));
+  expect_code(KILN_STATUS_INVALID_ARGUMENT, "alpha", [&] { kiln::random_beta({2}, 0.0, 1.0); });
   // RandAugment: no ops keep the images; its config; a negative count.
   EXPECT_EQ(kl::RandAugment({0, 255}, 0)(x, true).to_vector<float>(), x.to_vector<float>());
   EXPECT_EQ(kl::RandAugment({0, 1}, 3, {0.1, 0.2}).get_config().get_int("num_ops"), 3);

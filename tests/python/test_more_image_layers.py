@@ -253,6 +253,33 @@ class MixTest(unittest.TestCase):
                 make()
 
 
+class RandomDrawsTest(unittest.TestCase):
+    def test_gamma_beta_and_shuffle(self):
+        g = kiln.random.gamma([20000], 0.5, beta=2.0, seed=1).numpy()  # TF's beta is a rate
+        self.assertAlmostEqual(g.mean(), 0.25, delta=0.01)
+        self.assertAlmostEqual(g.var(), 0.125, delta=0.01)
+        g3 = kiln.keras.random.gamma([20000], np.float32(3.0), dtype="float64").numpy()
+        self.assertEqual(g3.dtype, np.float64)
+        self.assertAlmostEqual(g3.mean(), 3.0, delta=0.06)
+        b = kiln.keras.random.beta([20000], 2.0, 5.0).numpy()
+        self.assertAlmostEqual(b.mean(), 2 / 7, delta=0.005)
+        self.assertAlmostEqual(b.var(), 10 / 392, delta=0.002)
+        rows = kiln.random.shuffle(np.arange(12).reshape(6, 2)).numpy()
+        np.testing.assert_array_equal(rows[:, 1], rows[:, 0] + 1)
+        self.assertEqual(sorted(rows[:, 0]), list(range(0, 12, 2)))
+        cols = kiln.keras.random.shuffle(np.arange(12).reshape(2, 6), axis=1, seed=3).numpy()
+        np.testing.assert_array_equal(cols[1], cols[0] + 6)
+        for make, kind, message in [(lambda: kiln.random.gamma([2], 0.0), kiln.InvalidArgumentError, "alpha"),
+                                    (lambda: kiln.keras.random.beta([2], 1.0, np.ones(2)), kiln.UnimplementedError,
+                                     "one number"),
+                                    (lambda: kiln.keras.random.beta([2], 1.0, 1.0, dtype="int32"),
+                                     kiln.InvalidArgumentError, "floating"),
+                                    (lambda: kiln.keras.random.shuffle(np.ones(3), axis=1), kiln.InvalidArgumentError,
+                                     "axis")]:
+            with self.assertRaisesRegex(kind, message):
+                make()
+
+
 class PerspectiveTransformTest(unittest.TestCase):
     def setUp(self):
         self.rng = np.random.default_rng(7)

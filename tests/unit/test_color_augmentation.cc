@@ -17,6 +17,7 @@
 #include "layers/layer.h"
 #include "ops/image.h"
 #include "ops/ops.h"
+#include "ops/random.h"
 #include "test_util.h"
 
 namespace kiln {
@@ -409,6 +410,31 @@ TEST(ColorAugmentation, PermutationAndBetaDraws) {
   for (double bad : {0.0, -1.0, std::numeric_limits<double>::infinity()})
     expect_error([&] { ops::random_beta(Shape({2}), bad, 1); }, Code::kInvalidArgument,
                  {"random_beta", "alpha"});
+  // Gamma(alpha) / rate: mean alpha / rate, variance alpha / rate^2, below and above alpha 1.
+  const auto [mg, vg] = moments(ops::random_gamma(Shape({8000}), 0.5, 2.0, 4));
+  EXPECT_NEAR(mg, 0.25, 0.015);
+  EXPECT_NEAR(vg, 0.125, 0.015);
+  const auto [mg3, vg3] = moments(ops::random_gamma(Shape({8000}), 3.0));
+  EXPECT_NEAR(mg3, 3.0, 0.08);
+  EXPECT_NEAR(vg3, 3.0, 0.25);
+  expect_error([] { ops::random_gamma(Shape({2}), 1.0, 0.0); }, Code::kInvalidArgument,
+               {"random_gamma", "beta"});
+  // The shuffle moves whole slices along the axis.
+  const std::vector<float> rows =
+      values<float>(ops::random_shuffle(make({3, 2}, {0, 1, 10, 11, 20, 21}), 0, 2));
+  std::vector<float> firsts;
+  for (size_t r = 0; r < 3; ++r) {
+    EXPECT_EQ(rows[2 * r + 1], rows[2 * r] + 1);
+    firsts.push_back(rows[2 * r]);
+  }
+  std::sort(firsts.begin(), firsts.end());
+  EXPECT_EQ(firsts, (std::vector<float>{0, 10, 20}));
+  EXPECT_EQ(ops::random_shuffle(make({2, 5}, std::vector<float>(10, 1)), -1).shape(), Shape({2, 5}));
+  expect_error(
+      [] {
+        ops::random_shuffle(make({2}, {1, 2}), 1);
+      },
+      Code::kInvalidArgument, {"random_shuffle", "axis 1"});
 }
 
 // MixUp and CutMix over images that are each one constant value i, with one-hot labels: the mixed labels

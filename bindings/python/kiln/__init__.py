@@ -129,7 +129,8 @@ random = _NS(uniform=lambda shape, minval=0, maxval=None, dtype="float32", seed=
              normal=lambda shape, mean=0.0, stddev=1.0, seed=None: random_normal(shape, mean, stddev, seed),
              truncated_normal=lambda shape, mean=0.0, stddev=1.0, seed=None: truncated_normal(shape, mean, stddev,
                                                                                            seed),
-             set_seed=set_seed,
+             set_seed=set_seed, gamma=_ops.random_gamma,
+             shuffle=lambda value, seed=None, name=None: _ops.random_shuffle(value, 0, seed),
              stateless_uniform=_ops.stateless_random_uniform, stateless_normal=_ops.stateless_random_normal,
              stateless_truncated_normal=_ops.stateless_truncated_normal)
 nn.experimental = _NS(stateless_dropout=_ops.stateless_dropout)
@@ -210,6 +211,12 @@ keras = _NS(layers=layers, Model=Model, Sequential=Sequential, Input=layers.Inpu
                       get_registered_object=saving.get_registered_object),
             # keras.ops holds only the CTC pair and some of ops.image so far; kiln's other ops are under
             # TF's names.
+            random=_NS(uniform=lambda shape, minval=0.0, maxval=1.0, dtype=None, seed=None: random_uniform(
+                shape, minval, maxval, seed, dtype or "float32"),
+                normal=lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: _ops._floating_out(
+                    random_normal(shape, mean, stddev, seed), dtype, "random.normal"),
+                gamma=lambda shape, alpha, dtype=None, seed=None: _ops.random_gamma(shape, alpha, None, dtype, seed),
+                beta=_ops.random_beta, shuffle=_ops.random_shuffle),
             ops=_NS(ctc_loss=_om.keras_ctc_loss, ctc_decode=_om.ctc_decode,
                     image=_NS(affine_transform=affine_transform, rgb_to_hsv=_ops._keras_rgb_to_hsv,  # noqa: F405
                               hsv_to_rgb=_ops._keras_hsv_to_rgb, rgb_to_grayscale=_ops._keras_rgb_to_grayscale,

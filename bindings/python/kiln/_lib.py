@@ -284,6 +284,9 @@ _SIGS.update({
     "kiln_stateless_random_uniform_float": (_ST, [_HP, c_int64_p, _z, _d, _d, _i, _i64, _i64]),
     "kiln_stateless_random_uniform_int": (_ST, [_HP, c_int64_p, _z, _i64, _i64, _i, _i64, _i64]),
     "kiln_random_normal": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
+    "kiln_random_gamma": (_ST, [_HP, c_int64_p, _z, _d, _d, _i64]),
+    "kiln_random_beta": (_ST, [_HP, c_int64_p, _z, _d, _d, _i64]),
+    "kiln_random_shuffle": (_ST, [_HP, _T, _i64, _i64]),
     "kiln_truncated_normal": (_ST, [_HP, c_int64_p, _z, _f, _f, _i64]),
 })
 

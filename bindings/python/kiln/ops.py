@@ -823,6 +823,43 @@ def random_normal(shape, mean=0.0, stddev=1.0, seed=None):
     return _shaped(L.kiln_random_normal, shape, float(mean), float(stddev), _seed(seed))
 
 
+def _scalar_parameter(v, op, name):
+    """A distribution parameter as a float: kiln's gamma and beta take one number, not a tensor of them."""
+    if hasattr(v, "ndim") and getattr(v, "ndim") == 0:
+        v = v.item() if hasattr(v, "item") else float(v.numpy())
+    if isinstance(v, bool) or not isinstance(v, _numbers.Real):
+        raise UnimplementedError("%s: %s must be one number (kiln takes no tensor of them); got %r" % (op, name, v))
+    return float(v)
+
+
+def _floating_out(out, dtype, op):
+    if dtype in (None, "float32"):
+        return out
+    if dtype not in ("float64", "bfloat16"):
+        raise InvalidArgumentError("%s: dtype %r is not a floating dtype (float32, float64, bfloat16)" % (op, dtype))
+    return cast(out, dtype)
+
+
+def random_gamma(shape, alpha, beta=None, dtype="float32", seed=None):
+    """tf.random.gamma(shape, alpha, beta=None, dtype, seed): Gamma(alpha) values divided by the rate beta
+    (one number each; Marsaglia and Tsang's method, not TF's stream)."""
+    a = _scalar_parameter(alpha, "random.gamma", "alpha")
+    b = 1.0 if beta is None else _scalar_parameter(beta, "random.gamma", "beta")
+    return _floating_out(_shaped(L.kiln_random_gamma, shape, a, b, _seed(seed)), dtype, "random.gamma")
+
+
+def random_beta(shape, alpha, beta, dtype=None, seed=None):
+    """keras.random.beta(shape, alpha, beta, dtype=None, seed=None): Beta(alpha, beta) values."""
+    a, b = (_scalar_parameter(v, "random.beta", n) for v, n in ((alpha, "alpha"), (beta, "beta")))
+    return _floating_out(_shaped(L.kiln_random_beta, shape, a, b, _seed(seed)), dtype, "random.beta")
+
+
+def random_shuffle(value, axis=0, seed=None):
+    """keras.random.shuffle(x, axis=0, seed=None) (tf.random.shuffle: axis 0): the slices along axis in a
+    random order."""
+    return _new(L.kiln_random_shuffle, _as_tensor(value), int(axis), _seed(seed))
+
+
 def truncated_normal(shape, mean=0.0, stddev=1.0, seed=None):
     return _shaped(L.kiln_truncated_normal, shape, float(mean), float(stddev), _seed(seed))
 
