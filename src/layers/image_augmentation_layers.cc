@@ -26,6 +26,9 @@ namespace kiln::layers {
 
 namespace {
 
+// The channels an augmentation layer takes: any, 3 or 1 (grayscale), or 3 (hue and saturation).
+enum class Channels { kAny, kGrayOrRgb, kRgb };
+
 // What the augmentation layers share: the images in, as channels-last [N, H, W, C] in the compute
 // dtype (a single image as a batch of one), and back out in the input's layout.
 class ImageAugmentation : public Layer {
@@ -59,13 +62,21 @@ class ImageAugmentation : public Layer {
     const int64_t n = values.shape()[0];
     return ops::cast(ops::reshape(ops::slice(values, {0, index}, {n, 1}), {n, 1, 1, 1}), compute_dtype());
   }
-  // The images' shape, of rank 4 or 3 (RandomCrop gives its own).
+  // The images' shape, of rank 4 or 3 and of the channels the layer takes where known (RandomCrop gives
+  // its own).
   std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
     const PartialShape &s = single_input(*this, shapes);
     if (s.size() != 3 && s.size() != 4)
       bad_input("input shape ", partial_shape_string(s),
                 " must have rank 4 (a batch of images) or 3 (one image)");
+    check_channels(s[channels_first_ ? s.size() - 3 : s.size() - 1], "of shape " + partial_shape_string(s));
     return {s};
+  }
+  void check_channels(int64_t channels, const std::string &images) const {
+    const bool gray_ok = channels_ == Channels::kGrayOrRgb && channels == 1;
+    if (channels_ != Channels::kAny && channels >= 0 && channels != 3 && !gray_ok)
+      bad_input("the images ", images, " have ", channels, " channels; expected 3 (RGB)",
+                channels_ == Channels::kGrayOrRgb ? " or 1 (grayscale)" : "");
   }
   void add_config(Config &c) const override {
     if (seeded_) write_seed(c, seed_);
@@ -74,6 +85,7 @@ class ImageAugmentation : public Layer {
 
   bool seeded_ = true;
   bool channels_first_ = false;
+  Channels channels_ = Channels::kAny;
   int64_t seed_ = -1;
 };
 
@@ -610,9 +622,6 @@ Tensor in_unit_range(const Tensor &x, const std::array<double, 2> &value_range, 
   return ops::cast(y, x.dtype());
 }
 
-// The channels a colour layer takes: any, 3 or 1 (grayscale), or 3 (hue and saturation).
-enum class Channels { kAny, kGrayOrRgb, kRgb };
-
 // The colour layers' common part: value_range, and in training each image's `draws` uniform numbers
 // (a [N, draws] tensor) handed to adjust.
 class ColorTransform : public ImageAugmentation {
@@ -629,18 +638,6 @@ class ColorTransform : public ImageAugmentation {
     // A layer that draws nothing (AutoContrast) takes no step of the random stream.
     if (ctx.training || always()) x = adjust(x, draws() > 0 ? per_image(x, draws()) : Tensor());
     return {images_out(x, inputs[0].rank())};
-  }
-  // The images' shape, of the channels the layer takes where known.
-  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
-    const PartialShape s = ImageAugmentation::compute_output_shape(shapes)[0];
-    check_channels(s[channels_first_ ? s.size() - 3 : s.size() - 1], "of shape " + partial_shape_string(s));
-    return {s};
-  }
-  void check_channels(int64_t channels, const std::string &images) const {
-    const bool gray_ok = channels_ == Channels::kGrayOrRgb && channels == 1;
-    if (channels_ != Channels::kAny && channels >= 0 && channels != 3 && !gray_ok)
-      bad_input("the images ", images, " have ", channels, " channels; expected 3 (RGB)",
-                channels_ == Channels::kGrayOrRgb ? " or 1 (grayscale)" : "");
   }
   Tensor scalar(double v) const { return ops::fill(Shape({}), v, compute_dtype()); }
   // Column `index` of the draws mapped to [range[0], range[1]), [N, 1, 1, 1] in the compute dtype.
@@ -663,7 +660,6 @@ class ColorTransform : public ImageAugmentation {
     c.set(key, std::vector<double>{f[0], f[1]});
   }
   std::array<double, 2> value_range_ = kByteRange;
-  Channels channels_ = Channels::kAny;
 };
 
 // The colour layers of one factor in [0, 1] (see read_unit_factor) and a value_range, written in that order.
@@ -1438,6 +1434,9 @@ class RandAugment final : public ImageAugmentation {
       fail(Code::kInvalidArgument, "RandAugment: interpolation '", interpolation_,
            "' is not one of 'bilinear', 'nearest'");
     r.finish();
+    // RandomColorDegeneration takes 3 channels or 1; Keras computes every layer's transform in each call,
+    // so other images fail in every call, not only when it is drawn.
+    channels_ = Channels::kGrayOrRgb;
     const std::vector<double> factor = {factor_[0], factor_[1]},
                               value_range = {value_range_[0], value_range_[1]};
     const auto add = [&](const char *cls, Config c, bool geometric) {
@@ -1475,17 +1474,6 @@ class RandAugment final : public ImageAugmentation {
       }
     }
     return {images_out(x, inputs[0].rank())};
-  }
-  // RandomColorDegeneration takes 3 channels or 1; Keras computes every layer's transform in each call, so
-  // other images fail in every call, not only when it is drawn.
-  void check_channels(int64_t channels, const std::string &images) const {
-    if (channels >= 0 && channels != 3 && channels != 1)
-      bad_input("the images ", images, " have ", channels, " channels; expected 3 (RGB) or 1 (grayscale)");
-  }
-  std::vector<PartialShape> compute_output_shape(const std::vector<PartialShape> &shapes) override {
-    const PartialShape s = ImageAugmentation::compute_output_shape(shapes)[0];
-    check_channels(s[channels_first_ ? s.size() - 3 : s.size() - 1], "of shape " + partial_shape_string(s));
-    return {s};
   }
   void add_config(Config &c) const override {
     c.set("value_range", std::vector<double>{value_range_[0], value_range_[1]}).set("num_ops", num_ops_);

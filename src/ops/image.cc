@@ -215,15 +215,15 @@ Tensor perspective_transform(const Tensor &images, const Tensor &start_points, c
     fail(Code::kInvalidArgument, op, ": start_points ", start_points.description(), " hold the points of ", n,
          " images, but images ", images.description(), " holds ", images_n,
          "; expected [4, 2], [1, 4, 2] or [", images_n, ", 4, 2]");
+  const auto finite = [](const std::array<float, 8> &p) {
+    return std::all_of(p.begin(), p.end(), [](float v) { return std::isfinite(v); });
+  };
   std::vector<float> t;
   t.reserve(size_t(n) * 8);
   for (int64_t i = 0; i < n; ++i) {
     std::array<float, 8> s{}, e{};
     std::copy_n(start.data<float>() + i * 8, 8, s.begin());
     std::copy_n(end.data<float>() + i * 8, 8, e.begin());
-    const auto finite = [](const std::array<float, 8> &p) {
-      return std::all_of(p.begin(), p.end(), [](float v) { return std::isfinite(v); });
-    };
     if (!finite(s) || !finite(e))
       fail(Code::kInvalidArgument, op, ": the points of image ", i,
            " hold a NaN or an infinity (in float32)");
