@@ -50,6 +50,21 @@ def tf_transform(image, t, fill_value, nearest=False):
     return out
 
 
+def fits_saves_and_loads(test, augmentation, x, labels, epochs, batch_size=4, save=True):
+    """A Sequential of the augmentation layers, Flatten and Dense(2) is fit for `epochs` epochs on x and labels;
+    saved and loaded back (save), it predicts x as it did."""
+    model = kiln.models.Sequential([layers.Input(x.shape[1:])] + augmentation + [layers.Flatten(), layers.Dense(2)])
+    model.compile("adam", kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+    test.assertEqual(len(model.fit(x, labels, epochs=epochs, batch_size=batch_size, verbose=0).history["loss"]),
+                     epochs)
+    if save:
+        first = model.predict(x, verbose=0)
+        with tempfile.TemporaryDirectory() as d:
+            model.save(os.path.join(d, "m"))
+            loaded = kiln.models.load_model(os.path.join(d, "m"))
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), first)
+
+
 def bf16(x):
     """float32 values rounded to bfloat16 (nearest even), as float32."""
     a = np.asarray(x, np.float32)
@@ -124,15 +139,7 @@ class EqualizationTest(unittest.TestCase):
         self.assertEqual((config["value_range"], config["bins"]), ([-1.0, 1.0], 32))
         self.assertEqual(layers.deserialize(layers.serialize(layer)).get_config(), config)
         images = np.random.default_rng(1).uniform(0, 255, (8, 4, 4, 3)).astype(np.float32)
-        model = kiln.models.Sequential([layers.Input((4, 4, 3)), layers.Equalization(), layers.Rescaling(1 / 255),
-                                        layers.Flatten(), layers.Dense(2)])
-        model.compile("adam", kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
-        self.assertEqual(len(model.fit(images, np.arange(8) % 2, epochs=1, batch_size=4,
-                                       verbose=0).history["loss"]), 1)
-        with tempfile.TemporaryDirectory() as d:
-            model.save(os.path.join(d, "m"))
-            loaded = kiln.models.load_model(os.path.join(d, "m"))
-        np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
+        fits_saves_and_loads(self, [layers.Equalization(), layers.Rescaling(1 / 255)], images, np.arange(8) % 2, 1)
         for make, message in [(lambda: layers.Equalization(bins=0), "bins"),
                               (lambda: layers.Equalization(bins=2.5), "whole number"),
                               (lambda: layers.Equalization(value_range=(2, 2)), "value_range"),
@@ -171,14 +178,7 @@ class RandAugmentTest(unittest.TestCase):
                          ([0.0, 1.0], 3, [0.0, 0.3], "bilinear"))
         self.assertEqual(layers.deserialize(layers.serialize(layer)).get_config(), config)
         x = np.random.default_rng(2).uniform(0, 255, (8, 6, 6, 3)).astype(np.float32)
-        model = kiln.models.Sequential([layers.Input((6, 6, 3)), layers.RandAugment(), layers.Rescaling(1 / 255),
-                                        layers.Flatten(), layers.Dense(2)])
-        model.compile("adam", kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
-        self.assertEqual(len(model.fit(x, np.arange(8) % 2, epochs=2, batch_size=4, verbose=0).history["loss"]), 2)
-        with tempfile.TemporaryDirectory() as d:
-            model.save(os.path.join(d, "m"))
-            loaded = kiln.models.load_model(os.path.join(d, "m"))
-        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+        fits_saves_and_loads(self, [layers.RandAugment(), layers.Rescaling(1 / 255)], x, np.arange(8) % 2, 2)
         for make, message in [(lambda: layers.RandAugment(num_ops=-1), "num_ops"),
                               (lambda: layers.RandAugment(num_ops=1.5), "whole number"),
                               (lambda: layers.RandAugment(factor=2.0), "factor"),
@@ -236,11 +236,8 @@ class MixTest(unittest.TestCase):
             config = layer.get_config()
             self.assertEqual(layers.deserialize(layers.serialize(layer)).get_config(), config)
         self.assertEqual(layers.CutMix(0.5).get_config()["factor"], [0.0, 0.5])
-        model = kiln.models.Sequential([layers.Input((3, 4, 1)), layers.MixUp(), layers.CutMix(), layers.Flatten(),
-                                        layers.Dense(2)])
-        model.compile("adam", kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
-        self.assertEqual(len(model.fit(self.x, np.arange(self.n) % 2, epochs=1, batch_size=5,
-                                       verbose=0).history["loss"]), 1)
+        fits_saves_and_loads(self, [layers.MixUp(), layers.CutMix()], self.x, np.arange(self.n) % 2, 1, batch_size=5,
+                             save=False)
         for make, message in [(lambda: layers.MixUp(alpha=0), "alpha"),
                               (lambda: layers.CutMix(factor=1.5), "factor"),
                               (lambda: layers.MixUp()({"labels": self.y}), "images"),
@@ -357,16 +354,8 @@ class RandomPerspectiveTest(unittest.TestCase):
                          ([0.0, 0.4], 0.5, "nearest", 2.0))
         self.assertNotIn("fill_mode", config)
         self.assertEqual(layers.deserialize(layers.serialize(layer)).get_config(), config)
-        model = kiln.models.Sequential([layers.Input((6, 5, 3)), layers.RandomPerspective(0.5),
-                                        layers.Rescaling(1 / 255), layers.Flatten(), layers.Dense(2)])
-        model.compile("adam", kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
         labels = (self.x.mean(axis=(1, 2, 3)) > 127).astype(np.int32)
-        self.assertEqual(len(model.fit(self.x, labels, epochs=2, batch_size=4, verbose=0).history["loss"]), 2)
-        first = model.predict(self.x, verbose=0)
-        with tempfile.TemporaryDirectory() as d:
-            model.save(os.path.join(d, "m"))
-            loaded = kiln.models.load_model(os.path.join(d, "m"))
-        np.testing.assert_array_equal(loaded.predict(self.x, verbose=0), first)
+        fits_saves_and_loads(self, [layers.RandomPerspective(0.5), layers.Rescaling(1 / 255)], self.x, labels, 2)
         for make, message in [(lambda: layers.RandomPerspective(scale=1.5), "scale"),
                               (lambda: layers.RandomPerspective(1.5), "factor"),
                               (lambda: layers.RandomPerspective(scale="big"), "scale"),
